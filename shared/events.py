@@ -1,0 +1,116 @@
+"""The one event schema: a request-completed event, published by the gateway, stored by the recorder.
+
+Field names are the ledger's column names (see ``services/recorder/schema.sql``), so anyone can query
+the database with the same words the code uses. Token buckets are disjoint: ``input_tokens`` excludes
+cache reads and cache writes, ``output_tokens`` includes reasoning tokens (``reasoning_tokens`` is a
+breakdown of it, for information).
+
+On the wire an event is one orjson-encoded JSON object carrying ``schema_version``. Decoding tolerates
+unknown fields (a newer gateway) and fills missing ones with defaults (an older one).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(slots=True)
+class FailedAttempt:
+    """One upstream attempt that did not answer the request (the router moved on, or gave up)."""
+
+    provider: str
+    status: int | None  # HTTP status from the provider; None for connection errors and timeouts
+    error_type: str
+    message: str = ""
+
+
+@dataclass(slots=True)
+class UsageEvent:
+    """What happened to one request. One event per request, success or failure."""
+
+    request_id: str
+    endpoint: str
+    client_format: str  # "openai_chat" | "anthropic" | "openai_responses"
+    model: str  # the model name the client asked for
+    event_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    schema_version: int = SCHEMA_VERSION
+    started_at: float = field(default_factory=time.time)  # unix seconds
+    finished_at: float = 0.0
+    provider: str | None = None  # the provider that answered (or the last one tried)
+    provider_format: str | None = None  # the wire format spoken to the provider
+    translated: bool = False  # client and provider formats differed
+    served_model: str | None = None  # the model name the provider reported
+    status: int = 0  # HTTP status the client received
+    error_type: str | None = None
+    streamed: bool = False
+    client_disconnected: bool = False
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    cost_usd: float | None = None  # None when the price is unknown: never a silent 0
+    latency_ms: float = 0.0
+    ttft_ms: float | None = None
+    attempts: int = 0
+    failed_attempts: list[FailedAttempt] = field(default_factory=list)
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens + self.cache_read_tokens + self.cache_write_tokens
+
+
+FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(UsageEvent))
+_FIELD_SET = frozenset(FIELD_NAMES)
+
+
+def to_dict(event: UsageEvent) -> dict[str, Any]:
+    return dataclasses.asdict(event)
+
+
+def encode(event: UsageEvent) -> bytes:
+    """Serialise to the wire format (orjson)."""
+    return orjson.dumps(event)
+
+
+def from_dict(data: dict[str, Any]) -> UsageEvent:
+    known = {k: v for k, v in data.items() if k in _FIELD_SET}
+    attempts = known.get("failed_attempts") or []
+    known["failed_attempts"] = [
+        a if isinstance(a, FailedAttempt) else FailedAttempt(**_attempt_fields(a)) for a in attempts
+    ]
+    return UsageEvent(**known)
+
+
+def _attempt_fields(data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "provider": str(data.get("provider", "")),
+        "status": data.get("status"),
+        "error_type": str(data.get("error_type", "")),
+        "message": str(data.get("message", "")),
+    }
+
+
+def decode(raw: bytes) -> UsageEvent:
+    """Parse one wire message. Raises ``ValueError`` on anything that is not an event."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ValueError("an event must be a JSON object")
+    for required in ("request_id", "endpoint", "client_format", "model"):
+        if required not in data:
+            raise ValueError(f"event lacks {required!r}")
+    try:
+        return from_dict(data)
+    except TypeError as exc:
+        raise ValueError(str(exc)) from exc

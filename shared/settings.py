@@ -1,0 +1,90 @@
+"""Typed settings, read from the environment when a service starts (never at import time)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderSettings:
+    name: str
+    api_key: str | None
+    base_url: str
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.api_key)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 3001
+    dashboard_host: str = "127.0.0.1"
+    dashboard_port: int = 3000
+    database_path: str = "data/usage.db"
+    # ZeroMQ: gateway PUSH -> recorder PULL (the ledger), recorder PUB -> tail SUB (live view).
+    events_endpoint: str = "tcp://127.0.0.1:5557"
+    tail_endpoint: str = "tcp://127.0.0.1:5558"
+    # Events kept in memory while the recorder is down; past this they are dropped and counted.
+    event_queue_max: int = 10_000
+    connect_timeout_s: float = 10.0
+    first_byte_timeout_s: float = 120.0
+    chunk_timeout_s: float = 120.0
+    max_body_bytes: int = 32 * 1024 * 1024
+    recorder_batch_size: int = 500
+    recorder_flush_interval_s: float = 0.2
+    dashboard_refresh_s: float = 10.0
+    catalog_path: str | None = None
+    log_level: str = "INFO"
+    providers: dict[str, ProviderSettings] = field(default_factory=dict)
+
+
+# Provider name -> (key variable, base URL variable, default base URL).
+PROVIDER_ENV: dict[str, tuple[str, str, str]] = {
+    "openai": ("OPENAI_API_KEY", "OPENAI_BASE_URL", "https://api.openai.com/v1"),
+    "anthropic": ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "https://api.anthropic.com"),
+    "xai": ("XAI_API_KEY", "XAI_BASE_URL", "https://api.x.ai/v1"),
+    "openrouter": ("OPENROUTER_API_KEY", "OPENROUTER_BASE_URL", "https://openrouter.ai/api/v1"),
+}
+
+
+def _get(env: Mapping[str, str], name: str, default: str) -> str:
+    value = env.get(name, "")
+    return value.strip() if value.strip() else default
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Build settings from ``env`` (default: ``os.environ``). Raises ``ValueError`` on bad numbers."""
+    env = os.environ if env is None else env
+    d = Settings()
+    providers = {
+        name: ProviderSettings(
+            name=name,
+            api_key=env.get(key_var) or None,
+            base_url=_get(env, url_var, default_url).rstrip("/"),
+        )
+        for name, (key_var, url_var, default_url) in PROVIDER_ENV.items()
+    }
+    return Settings(
+        gateway_host=_get(env, "GATEWAY_HOST", d.gateway_host),
+        gateway_port=int(_get(env, "GATEWAY_PORT", str(d.gateway_port))),
+        dashboard_host=_get(env, "DASHBOARD_HOST", d.dashboard_host),
+        dashboard_port=int(_get(env, "DASHBOARD_PORT", str(d.dashboard_port))),
+        database_path=_get(env, "DATABASE_PATH", d.database_path),
+        events_endpoint=_get(env, "EVENTS_ENDPOINT", d.events_endpoint),
+        tail_endpoint=_get(env, "TAIL_ENDPOINT", d.tail_endpoint),
+        event_queue_max=int(_get(env, "EVENT_QUEUE_MAX", str(d.event_queue_max))),
+        connect_timeout_s=float(_get(env, "UPSTREAM_CONNECT_TIMEOUT", str(d.connect_timeout_s))),
+        first_byte_timeout_s=float(_get(env, "UPSTREAM_FIRST_BYTE_TIMEOUT", str(d.first_byte_timeout_s))),
+        chunk_timeout_s=float(_get(env, "UPSTREAM_CHUNK_TIMEOUT", str(d.chunk_timeout_s))),
+        max_body_bytes=int(_get(env, "MAX_BODY_BYTES", str(d.max_body_bytes))),
+        recorder_batch_size=int(_get(env, "RECORDER_BATCH_SIZE", str(d.recorder_batch_size))),
+        recorder_flush_interval_s=float(_get(env, "RECORDER_FLUSH_INTERVAL", str(d.recorder_flush_interval_s))),
+        dashboard_refresh_s=float(_get(env, "DASHBOARD_REFRESH", str(d.dashboard_refresh_s))),
+        catalog_path=env.get("CATALOG_PATH") or None,
+        log_level=_get(env, "LOG_LEVEL", d.log_level).upper(),
+        providers=providers,
+    )
