@@ -1,0 +1,39 @@
+"""`python -m services.gateway`: serve the gateway with settings from the environment."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+from aiohttp import web
+
+from services.gateway.app import create_app
+from shared.settings import load_settings
+
+
+def main() -> None:
+    try:
+        settings = load_settings()
+    except ValueError as exc:
+        sys.exit(f"gateway: bad setting: {exc}")
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    except ImportError:
+        pass
+    access_log = logging.getLogger("aiohttp.access") if settings.log_level == "DEBUG" else None
+    web.run_app(
+        create_app(settings),
+        host=settings.gateway_host,
+        port=settings.gateway_port,
+        access_log=access_log,
+        print=None,
+        shutdown_timeout=5,
+    )
+
+
+if __name__ == "__main__":
+    main()

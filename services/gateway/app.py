@@ -1,0 +1,98 @@
+"""The gateway's aiohttp application: routes, middleware and the lifecycle of its shared resources."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from importlib import metadata
+
+import aiohttp
+from aiohttp import web
+
+from services.gateway import handlers, keys, models_api
+from services.gateway.providers.registry import build_providers
+from services.gateway.proxy import Proxy
+from services.gateway.publisher import EventPublisher
+from services.gateway.routing.catalog import Catalog
+from services.gateway.routing.health import ProviderHealth
+from shared.pricing import Pricer
+from shared.settings import Settings
+
+log = logging.getLogger("gateway")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _version() -> str:
+    try:
+        return metadata.version("ekai-gateway")
+    except metadata.PackageNotFoundError:
+        return "0.0.0"
+
+
+@web.middleware
+async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every response carries a request id; every error is in the client's own format."""
+    request_id = request.headers.get("x-request-id") or f"req_{uuid.uuid4().hex}"
+    request[keys.REQUEST_ID] = request_id
+    fmt = handlers.client_format_for(request.path)
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        message = {404: f"no route for {request.method} {request.path}",
+                   405: f"method {request.method} is not allowed on {request.path}",
+                   413: "request body is too large"}.get(exc.status, exc.reason)
+        response = handlers.json_error(fmt, exc.status, message, request_id=request_id)
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        response = handlers.json_error(fmt, 500, "internal gateway error", request_id=request_id)
+    if not response.prepared:
+        response.headers["x-request-id"] = request_id
+        response.headers["request-id"] = request_id
+    return response
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(middlewares=[request_context], client_max_size=settings.max_body_bytes)
+
+    async def resources(app: web.Application) -> AsyncIterator[None]:
+        timeout = aiohttp.ClientTimeout(total=None, connect=settings.connect_timeout_s,
+                                        sock_connect=settings.connect_timeout_s)
+        connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=30)
+        session = aiohttp.ClientSession(timeout=timeout, connector=connector, auto_decompress=True)
+        publisher = EventPublisher(settings.events_endpoint, settings.event_queue_max)
+        publisher.start()
+        providers = build_providers(settings)
+        health = ProviderHealth()
+        pricer = Pricer()
+        catalog = Catalog(providers)
+        proxy = Proxy(settings, session, providers, pricer, health)
+        app[keys.STATE] = keys.GatewayState(settings, _version(), providers, catalog, health, publisher, proxy)
+        configured = [p.name for p in providers.values() if p.configured]
+        log.info("gateway on %s:%d; providers configured: %s; events -> %s", settings.gateway_host,
+                 settings.gateway_port, ", ".join(configured) or "none", settings.events_endpoint)
+        yield
+        await session.close()
+        await publisher.close()
+
+    app.cleanup_ctx.append(resources)
+    app.router.add_post("/v1/chat/completions", handlers.generate)
+    app.router.add_post("/v1/messages", handlers.generate)
+    app.router.add_post("/v1/messages/count_tokens", models_api.count_tokens)
+    app.router.add_get("/v1/models", models_api.list_models)
+    app.router.add_get("/v1/models/{model_id:.+}", models_api.get_model)
+    app.router.add_get("/health", handlers.health)
+    app.router.add_route("HEAD", "/", handlers.root)
+    app.router.add_get("/", handlers.root)
+    _mount_usage(app, settings)
+    return app
+
+
+def _mount_usage(app: web.Application, settings: Settings) -> None:
+    try:
+        from services.gateway.usage_api import setup_usage_routes
+    except ImportError:
+        return
+    setup_usage_routes(app, settings.database_path)

@@ -1,0 +1,31 @@
+"""Typed keys for aiohttp application and request state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from services.gateway.proxy import Proxy
+    from services.gateway.providers.base import Provider
+    from services.gateway.publisher import EventPublisher
+    from services.gateway.routing.catalog import Catalog
+    from services.gateway.routing.health import ProviderHealth
+    from shared.settings import Settings
+
+
+@dataclass
+class GatewayState:
+    settings: Settings
+    version: str
+    providers: dict[str, Provider]
+    catalog: Catalog
+    health: ProviderHealth
+    publisher: EventPublisher
+    proxy: Proxy
+
+
+STATE: web.AppKey[GatewayState] = web.AppKey("state", GatewayState)
+REQUEST_ID = "ekai_request_id"

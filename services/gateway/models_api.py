@@ -1,0 +1,127 @@
+"""GET /v1/models (OpenAI or Anthropic list shape) and POST /v1/messages/count_tokens."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import aiohttp
+import orjson
+from aiohttp import web
+
+from services.gateway import keys
+from services.gateway.handlers import json_error, read_json
+from services.gateway.errors import GatewayError
+from services.gateway.routing.catalog import UnknownModel
+
+_EPOCH = 1_700_000_000
+
+
+def _anthropic_entry(model: str) -> dict[str, Any]:
+    return {
+        "type": "model",
+        "id": model,
+        "display_name": model,
+        "created_at": datetime.fromtimestamp(_EPOCH, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+async def list_models(request: web.Request) -> web.Response:
+    """Only models a configured provider can serve; Anthropic's shape when `anthropic-version` is sent."""
+    state = request.app[keys.STATE]
+    names = sorted(set(state.catalog.model_names()))
+    if "anthropic-version" in request.headers:
+        data = [_anthropic_entry(m) for m in names]
+        after, before = request.query.get("after_id"), request.query.get("before_id")
+        if after in names:
+            data = data[names.index(after) + 1 :]
+        elif before in names:
+            data = data[: names.index(before)]
+        try:
+            limit = max(1, min(1000, int(request.query.get("limit", "20"))))
+        except ValueError:
+            return json_error("anthropic", 400, "limit must be an integer", request_id=request[keys.REQUEST_ID])
+        page = data[:limit]
+        body: dict[str, Any] = {
+            "data": page,
+            "has_more": len(data) > limit,
+            "first_id": page[0]["id"] if page else None,
+            "last_id": page[-1]["id"] if page else None,
+        }
+    else:
+        body = {"object": "list", "data": [{"id": m, "object": "model", "created": _EPOCH, "owned_by": "ekai"}
+                                          for m in names]}
+    return web.Response(body=orjson.dumps(body), content_type="application/json")
+
+
+async def get_model(request: web.Request) -> web.Response:
+    state = request.app[keys.STATE]
+    model = request.match_info["model_id"]
+    anthropic = "anthropic-version" in request.headers
+    fmt = "anthropic" if anthropic else "openai_chat"
+    try:
+        state.catalog.routes(model)
+    except UnknownModel:
+        return json_error(fmt, 404, f"model {model!r} not found", request_id=request[keys.REQUEST_ID],
+                          code="model_not_found")
+    body = _anthropic_entry(model) if anthropic else {"id": model, "object": "model", "created": _EPOCH,
+                                                      "owned_by": "ekai"}
+    return web.Response(body=orjson.dumps(body), content_type="application/json")
+
+
+def estimate_tokens(body: dict[str, Any]) -> int:
+    """A documented local estimate for models Anthropic does not serve: about 4 characters a token,
+    over the text of system, messages and tool definitions (JSON structure is not counted)."""
+    chars = 0
+
+    def walk(value: Any) -> None:
+        nonlocal chars
+        if isinstance(value, str):
+            chars += len(value)
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                if k not in ("type", "cache_control", "role"):
+                    walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+
+    walk(body.get("system"))
+    walk(body.get("messages"))
+    walk(body.get("tools"))
+    return max(1, (chars + 3) // 4)
+
+
+async def count_tokens(request: web.Request) -> web.StreamResponse:
+    """Forwarded to Anthropic for models it serves; a local estimate otherwise. Not a billed request,
+    so no usage event is recorded."""
+    state = request.app[keys.STATE]
+    request_id = request[keys.REQUEST_ID]
+    try:
+        body, raw = await read_json(request)
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            return json_error("anthropic", 400, "model: Field required", request_id=request_id, param="model")
+        if not isinstance(body.get("messages"), list):
+            return json_error("anthropic", 400, "messages: Field required", request_id=request_id, param="messages")
+        try:
+            routes = state.catalog.routes(model, request.headers.get("x-ekai-provider") or None)
+        except UnknownModel:
+            routes = []
+        for route in routes:
+            provider = state.providers[route.provider]
+            if provider.wire != "anthropic":
+                continue
+            if route.model != model:
+                raw = orjson.dumps({**body, "model": route.model})
+            try:
+                async with state.proxy.session.post(provider.url("count_tokens"), data=raw,
+                                                    headers=provider.headers(request.headers)) as resp:
+                    payload = await resp.read()
+                    if resp.status < 500:
+                        return web.Response(body=payload, status=resp.status, content_type="application/json")
+            except aiohttp.ClientError:
+                continue
+        return web.json_response({"input_tokens": estimate_tokens(body)})
+    except GatewayError as exc:
+        return json_error("anthropic", exc.status, exc.message, request_id=request_id)

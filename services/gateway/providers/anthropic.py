@@ -1,0 +1,57 @@
+"""Anthropic's Messages API."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from services.gateway.dialects.translate_request import Target
+from services.gateway.providers.base import Operation, Provider
+
+DEFAULT_VERSION = "2023-06-01"
+# Headers a client sends that Anthropic must receive unchanged.
+_FORWARDED = ("anthropic-version", "anthropic-beta")
+
+# Output limits (max_tokens) of current Claude families; unknown models keep the client's value.
+_MAX_OUTPUT = (
+    ("claude-opus-4-1", 32_000),
+    ("claude-opus-4-0", 32_000),
+    ("claude-opus-4-2", 32_000),
+    ("claude-opus-4", 64_000),
+    ("claude-sonnet-4", 64_000),
+    ("claude-haiku-4", 64_000),
+    ("claude-3-7-sonnet", 64_000),
+    ("claude-3-5-haiku", 8_192),
+    ("claude-3-5-sonnet", 8_192),
+    ("claude-3-haiku", 4_096),
+    ("claude-3-opus", 4_096),
+)
+
+
+class AnthropicProvider(Provider):
+    wire = "anthropic"
+
+    def url(self, op: Operation) -> str:
+        path = {"messages": "/v1/messages", "count_tokens": "/v1/messages/count_tokens", "models": "/v1/models"}
+        return self.base_url + path.get(op, "/v1/messages")
+
+    def headers(self, client_headers: Mapping[str, str]) -> dict[str, str]:
+        headers = {"Content-Type": "application/json", "Accept-Encoding": "identity"}
+        for name in _FORWARDED:
+            value = client_headers.get(name)
+            if value:
+                headers[name] = value
+        headers.setdefault("anthropic-version", DEFAULT_VERSION)
+        if self._api_key:
+            headers["x-api-key"] = self._api_key
+        return headers
+
+    def target(self, model: str) -> Target:
+        limit = next((n for prefix, n in _MAX_OUTPUT if model.startswith(prefix)), None)
+        adaptive = model.startswith(("claude-opus-4-5", "claude-opus-4-6", "claude-sonnet-4-5", "claude-opus-4-8"))
+        return Target(
+            model=model,
+            max_output_tokens=limit,
+            default_max_tokens=min(8192, limit or 8192),
+            max_tokens_field="max_tokens",
+            reasoning="anthropic_adaptive" if adaptive else "anthropic_budget",
+        )

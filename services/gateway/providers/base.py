@@ -1,0 +1,63 @@
+"""What the gateway needs to know about an upstream provider: where, how to authenticate, its quirks.
+
+Provider names and quirks live only in this package and in the routing catalog; the proxy core talks
+to the ``Provider`` interface. A provider speaks one wire format (``openai_chat`` or ``anthropic``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from services.gateway.dialects.translate_request import Target
+
+Wire = Literal["openai_chat", "anthropic"]
+Operation = Literal["chat", "messages", "count_tokens", "models"]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One way to serve a request: a provider and the model name that provider knows it by."""
+
+    provider: str
+    model: str
+
+
+class Provider:
+    """Base class. Subclasses set ``wire`` and override the hooks that differ."""
+
+    wire: Wire = "openai_chat"
+
+    def __init__(self, name: str, base_url: str, api_key: str | None) -> None:
+        self.name = name
+        self.base_url = base_url.rstrip("/")
+        self._api_key = api_key  # never logged, never put into events or errors
+
+    def __repr__(self) -> str:  # keeps the key out of any accidental log line
+        return f"{type(self).__name__}(name={self.name!r}, base_url={self.base_url!r})"
+
+    @property
+    def configured(self) -> bool:
+        return bool(self._api_key)
+
+    def url(self, op: Operation) -> str:
+        raise NotImplementedError
+
+    def headers(self, client_headers: Mapping[str, str]) -> dict[str, str]:
+        """Upstream headers, built from scratch: the client's own credential is never forwarded."""
+        raise NotImplementedError
+
+    def prepare(self, body: dict[str, Any], stream: bool) -> bool:
+        """Apply provider quirks to an outgoing body in place. Returns True if it changed anything."""
+        return False
+
+    def target(self, model: str) -> Target:
+        """What a translator needs to know about ``model`` on this provider."""
+        return Target(model=model)
+
+    def scrub(self, text: str) -> str:
+        """Remove this provider's key from text that may reach a client, a log or the ledger."""
+        if self._api_key and self._api_key in text:
+            return text.replace(self._api_key, "[redacted]")
+        return text
