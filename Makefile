@@ -1,0 +1,59 @@
+# Quick start: `make run` and `make test` on a fresh machine. Each target installs what it needs.
+PY_BOOT ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+OLD_SDK := $(VENV)/old-sdk
+SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
+E2E_DIR := tests/e2e/clients
+
+.PHONY: run test e2e bench demo lint venv browser old-sdk clients clean
+
+$(PY):
+	$(PY_BOOT) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# Old SDK generations (anthropic 0.7x sends x-api-key, 2.x sends Bearer): installed beside the venv,
+# put first on PYTHONPATH by the tests that need them.
+$(OLD_SDK)/.installed: | $(STAMP)
+	$(PY) -m pip install --quiet --no-deps --target $(OLD_SDK) 'anthropic==0.75.0' 'openai==1.109.1'
+	touch $@
+
+old-sdk: $(OLD_SDK)/.installed
+
+# Debian's Chromium and ChromeDriver for the dashboard's browser tests.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		( $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver )
+
+# The real Claude Code and Codex CLIs from npm, pinned by the lock file.
+$(E2E_DIR)/node_modules/.installed: $(E2E_DIR)/package.json
+	cd $(E2E_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+clients: $(E2E_DIR)/node_modules/.installed
+
+run: venv
+	@mkdir -p data
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho -e honcho.env start
+
+lint: venv
+	$(VENV)/bin/ruff check shared services tests bench
+
+test: venv old-sdk browser lint
+	$(VENV)/bin/pytest tests -q --headless -m "not e2e"
+
+e2e: venv clients
+	$(VENV)/bin/pytest tests/e2e -q -m e2e -p no:dash
+
+bench: venv
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) data .e2e $(E2E_DIR)/node_modules

@@ -1,0 +1,230 @@
+"""OpenAI chat through the real gateway and recorder processes, against the fake provider."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from tests.fake_provider import FakeProvider
+from tests.procs import ROOT, Stack, stack, wait_until
+
+CLIENT_KEY = "sk-client-key-must-not-be-forwarded"
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeProvider]:
+    fp = FakeProvider.start_in_thread(name="openai")
+    try:
+        yield fp
+    finally:
+        fp.stop()
+
+
+@pytest.fixture(scope="module")
+def gw(fake: FakeProvider, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    tmp = tmp_path_factory.mktemp("stack")
+    with stack(tmp, {"openai": f"{fake.base_url}/v1"}) as st:
+        yield st
+
+
+@pytest.fixture()
+def client(gw: Stack) -> openai.OpenAI:
+    return openai.OpenAI(base_url=gw.gateway_url + "/v1", api_key=CLIENT_KEY, max_retries=0)
+
+
+@pytest.fixture()
+def tail(gw: Stack) -> Iterator[subprocess.Popen[str]]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "services.recorder.tail", "--json"],
+        env=gw.env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    time.sleep(0.7)  # PUB/SUB: a subscriber sees only what is published after it joined
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(5)
+
+
+def last_request(fake: FakeProvider) -> Any:
+    return fake.requests[-1]
+
+
+def test_plain_completion_is_answered_and_recorded(gw: Stack, client: openai.OpenAI, fake: FakeProvider) -> None:
+    raw = client.chat.completions.with_raw_response.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "hello there"}]
+    )
+    completion = raw.parse()
+    assert "hello there" in (completion.choices[0].message.content or "")
+    request_id = raw.headers["x-request-id"]
+    assert raw.headers["x-ekai-provider"] == "openai"
+
+    forwarded = last_request(fake)
+    assert forwarded.headers["Authorization"] == "Bearer sk-test-openai-secret-key"
+    assert CLIENT_KEY not in json.dumps(dict(forwarded.headers))
+    assert "stream_options" not in forwarded.json
+
+    row = gw.row_for(request_id)
+    assert row["provider"] == "openai" and row["model"] == "gpt-4o-mini"
+    assert row["status"] == 200 and row["streamed"] == 0 and row["client_format"] == "openai_chat"
+    usage = completion.usage
+    assert usage is not None
+    cached = usage.prompt_tokens_details.cached_tokens if usage.prompt_tokens_details else 0
+    assert row["input_tokens"] == usage.prompt_tokens - (cached or 0)
+    assert row["output_tokens"] == usage.completion_tokens
+    assert row["cost_usd"] is not None and row["cost_usd"] > 0
+    assert row["latency_ms"] > 0 and row["attempts"] == 1
+
+
+def test_stream_without_include_usage_hides_the_usage_chunk(gw: Stack, client: openai.OpenAI, fake: FakeProvider) -> None:
+    with client.chat.completions.with_streaming_response.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "stream me"}], stream=True
+    ) as resp:
+        request_id = resp.headers["x-request-id"]
+        assert resp.headers["content-type"].startswith("text/event-stream")
+        chunks = list(resp.parse())
+    assert chunks, "no chunks"
+    assert all(c.choices for c in chunks), "the usage-only chunk reached a client that did not ask for it"
+    text = "".join(c.choices[0].delta.content or "" for c in chunks)
+    assert "stream me" in text
+    assert [c.choices[0].finish_reason for c in chunks if c.choices[0].finish_reason] == ["stop"]
+    assert last_request(fake).json["stream_options"] == {"include_usage": True}
+
+    row = gw.row_for(request_id)
+    assert row["streamed"] == 1 and row["status"] == 200
+    assert row["input_tokens"] > 0 and row["output_tokens"] > 0 and row["cost_usd"] > 0
+    assert row["ttft_ms"] is not None and 0 < row["ttft_ms"] <= row["latency_ms"]
+
+
+def test_stream_with_include_usage_gets_usage_and_ledger_matches(gw: Stack, client: openai.OpenAI) -> None:
+    with client.chat.completions.with_streaming_response.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "count me"}], stream=True,
+        stream_options={"include_usage": True},
+    ) as resp:
+        request_id = resp.headers["x-request-id"]
+        chunks = list(resp.parse())
+    usage = chunks[-1].usage
+    assert usage is not None and chunks[-1].choices == []
+    row = gw.row_for(request_id)
+    cached = usage.prompt_tokens_details.cached_tokens if usage.prompt_tokens_details else 0
+    assert row["input_tokens"] + row["cache_read_tokens"] == usage.prompt_tokens
+    assert row["cache_read_tokens"] == (cached or 0)
+    assert row["output_tokens"] == usage.completion_tokens
+
+
+def test_tail_prints_each_event(gw: Stack, client: openai.OpenAI, tail: subprocess.Popen[str]) -> None:
+    raw = client.chat.completions.with_raw_response.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "tail me"}]
+    )
+    request_id = raw.headers["x-request-id"]
+    assert tail.stdout is not None
+    deadline = time.monotonic() + 10
+    seen: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        line = tail.stdout.readline()
+        if not line:
+            break
+        seen.append(json.loads(line))
+        if seen[-1]["request_id"] == request_id:
+            break
+    match = [e for e in seen if e["request_id"] == request_id]
+    assert match and match[0]["provider"] == "openai" and match[0]["status"] == 200
+
+
+def test_upstream_error_keeps_its_status_and_is_recorded(gw: Stack, client: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(model="gpt-4o-mini@fault=status:400",
+                                       messages=[{"role": "user", "content": "x"}])
+    request_id = info.value.response.headers["x-request-id"]
+    row = gw.row_for(request_id)
+    assert row["status"] == 400 and row["attempts"] == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "needle"),
+    [
+        (b"{not json", 400, "not valid JSON"),
+        (b"[]", 400, "JSON object"),
+        (b'{"model": "gpt-4o-mini"}', 400, "messages"),
+        (b'{"model": "no-such-model-xyz", "messages": [{"role": "user", "content": "x"}]}', 404, "available"),
+    ],
+)
+def test_bad_requests_get_openai_shaped_errors(gw: Stack, body: bytes, status: int, needle: str) -> None:
+    resp = httpx.post(gw.gateway_url + "/v1/chat/completions", content=body,
+                      headers={"content-type": "application/json", "authorization": f"Bearer {CLIENT_KEY}"})
+    assert resp.status_code == status
+    err = resp.json()["error"]
+    assert set(err) == {"message", "type", "param", "code"} and needle in err["message"]
+    assert resp.headers["x-request-id"]
+
+
+def test_unknown_route_is_a_json_404(gw: Stack) -> None:
+    resp = httpx.get(gw.gateway_url + "/v1/nope")
+    assert resp.status_code == 404 and resp.json()["error"]["message"]
+
+
+def test_health_shows_providers_and_queue(gw: Stack) -> None:
+    body = httpx.get(gw.gateway_url + "/health").json()
+    assert body["status"] == "ok" and body["version"]
+    assert body["providers"]["openai"]["configured"] is True
+    assert body["providers"]["anthropic"]["configured"] is False
+    assert {"queued", "sent", "dropped"} <= set(body["events"])
+
+
+def test_client_disconnect_mid_stream_is_still_recorded(gw: Stack, fake: FakeProvider) -> None:
+    import socket
+
+    payload = json.dumps({"model": "gpt-4o-mini@fault=chunk-delay:0.3", "stream": True,
+                          "messages": [{"role": "user", "content": "one two three four five six seven"}]}).encode()
+    port = int(gw.env["GATEWAY_PORT"])
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  + f"Content-Length: {len(payload)}\r\nx-request-id: disconnect-test-1\r\n\r\n".encode() + payload)
+        s.recv(200)  # headers and the first frame arrived
+    row = gw.row_for("disconnect-test-1", timeout=15)
+    assert row["client_disconnected"] == 1 and row["streamed"] == 1
+
+
+def test_provider_key_never_in_logs_or_ledger(gw: Stack) -> None:
+    assert "sk-test-openai-secret-key" not in gw.logs()
+    dump = json.dumps(gw.rows())
+    assert "sk-test-openai-secret-key" not in dump and CLIENT_KEY not in dump
+
+
+def test_events_queue_while_recorder_is_down(tmp_path: Path, fake: FakeProvider) -> None:
+    with stack(tmp_path, {"openai": f"{fake.base_url}/v1"}) as st:
+        st.services["recorder"].stop()
+        client = openai.OpenAI(base_url=st.gateway_url + "/v1", api_key=CLIENT_KEY, max_retries=0)
+        ids = []
+        for i in range(3):
+            raw = client.chat.completions.with_raw_response.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": f"while down {i}"}])
+            ids.append(raw.headers["x-request-id"])
+        health = httpx.get(st.gateway_url + "/health").json()["events"]
+        assert health["queued"] == 3 and health["dropped"] == 0
+        st.start_recorder()
+        for rid in ids:
+            st.row_for(rid, timeout=15)
+        wait_until(lambda: httpx.get(st.gateway_url + "/health").json()["events"]["queued"] == 0)
+
+
+def test_events_past_the_bound_are_dropped_and_counted(tmp_path: Path, fake: FakeProvider) -> None:
+    with stack(tmp_path, {"openai": f"{fake.base_url}/v1"}, EVENT_QUEUE_MAX="2") as st:
+        st.services["recorder"].stop()
+        client = openai.OpenAI(base_url=st.gateway_url + "/v1", api_key=CLIENT_KEY, max_retries=0)
+        for i in range(5):
+            reply = client.chat.completions.create(model="gpt-4o-mini",
+                                                   messages=[{"role": "user", "content": f"n{i}"}])
+            assert reply.choices[0].message.content  # requests are served all the same
+        events = httpx.get(st.gateway_url + "/health").json()["events"]
+        assert events["queued"] == 2 and events["dropped"] == 3
+        assert "dropped" in st.services["gateway"].log()

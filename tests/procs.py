@@ -1,0 +1,176 @@
+"""Start the real services as subprocesses, the way the Procfile does, on free ports."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+PROVIDER_VARS = ("OPENAI", "ANTHROPIC", "XAI", "OPENROUTER")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def base_env(tmp: Path) -> dict[str, str]:
+    """A clean environment: no provider is configured unless a test says so."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(PROVIDER_VARS)}
+    env.update(
+        PYTHONUNBUFFERED="1",
+        PYTHONPATH=str(ROOT),
+        GATEWAY_HOST="127.0.0.1",
+        GATEWAY_PORT=str(free_port()),
+        DASHBOARD_HOST="127.0.0.1",
+        DASHBOARD_PORT=str(free_port()),
+        DATABASE_PATH=str(tmp / "usage.db"),
+        EVENTS_ENDPOINT=f"tcp://127.0.0.1:{free_port()}",
+        TAIL_ENDPOINT=f"tcp://127.0.0.1:{free_port()}",
+        RECORDER_FLUSH_INTERVAL="0.05",
+        LOG_LEVEL="INFO",
+    )
+    return env
+
+
+def wait_until(check: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:
+    deadline = time.monotonic() + timeout
+    last_exc: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = check()
+            if value:
+                return value
+        except Exception as exc:  # the thing is not up yet
+            last_exc = exc
+        time.sleep(interval)
+    raise TimeoutError(f"condition not met within {timeout}s (last error: {last_exc!r})")
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as resp:
+            return bool(resp.status < 500)
+    except urllib.error.HTTPError as exc:
+        return exc.code < 500
+
+
+@dataclass
+class Service:
+    name: str
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        return int(self.proc.returncode)
+
+
+def start(name: str, module: str, env: dict[str, str], tmp: Path, *args: str) -> Service:
+    log_path = tmp / f"{name}.log"
+    fh = open(log_path, "ab")  # noqa: SIM115 - the child owns it
+    proc = subprocess.Popen([sys.executable, "-m", module, *args], env=env, cwd=ROOT, stdout=fh,
+                            stderr=subprocess.STDOUT)
+    fh.close()
+    return Service(name, proc, log_path)
+
+
+@dataclass
+class Stack:
+    env: dict[str, str]
+    tmp: Path
+    services: dict[str, Service] = field(default_factory=dict)
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.env['GATEWAY_PORT']}"
+
+    @property
+    def db_path(self) -> str:
+        return self.env["DATABASE_PATH"]
+
+    def start_recorder(self) -> Service:
+        svc = start("recorder", "services.recorder", self.env, self.tmp)
+        self.services["recorder"] = svc
+        wait_until(lambda: Path(self.db_path).exists() or svc.proc.poll() is not None, 15)
+        assert svc.proc.poll() is None, svc.log()
+        return svc
+
+    def start_gateway(self) -> Service:
+        svc = start("gateway", "services.gateway", self.env, self.tmp)
+        self.services["gateway"] = svc
+        try:
+            wait_until(lambda: svc.proc.poll() is not None or http_ok(self.gateway_url + "/health"), 20)
+        except TimeoutError:
+            raise AssertionError("gateway did not start:\n" + svc.log()) from None
+        assert svc.proc.poll() is None, svc.log()
+        return svc
+
+    def stop_all(self) -> None:
+        for svc in reversed(list(self.services.values())):
+            svc.stop()
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {n} ---\n{s.log()}" for n, s in self.services.items())
+
+    def rows(self, where: str = "1=1", params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        if not Path(self.db_path).exists():
+            return []
+        con = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True)
+        con.row_factory = sqlite3.Row
+        try:
+            return [dict(r) for r in con.execute(f"SELECT * FROM requests WHERE {where}", params)]
+        except sqlite3.OperationalError:
+            return []
+        finally:
+            con.close()
+
+    def wait_rows(self, where: str, params: tuple[Any, ...] = (), n: int = 1, timeout: float = 10.0) -> list[dict[str, Any]]:
+        try:
+            return list(wait_until(lambda: (r := self.rows(where, params)) and len(r) >= n and r, timeout))
+        except TimeoutError:
+            raise AssertionError(f"no {n} row(s) for {where} {params}:\n{self.logs()}") from None
+
+    def row_for(self, request_id: str, timeout: float = 10.0) -> dict[str, Any]:
+        rows = self.wait_rows("request_id = ?", (request_id,), 1, timeout)
+        assert len(rows) == 1, rows
+        return rows[0]
+
+
+@contextmanager
+def stack(tmp: Path, providers: dict[str, str] | None = None, **extra_env: str) -> Iterator[Stack]:
+    """Recorder + gateway. ``providers`` maps a provider name (openai, anthropic, …) to its base URL."""
+    env = base_env(tmp)
+    for name, url in (providers or {}).items():
+        env[f"{name.upper()}_API_KEY"] = f"sk-test-{name}-secret-key"
+        env[f"{name.upper()}_BASE_URL"] = url
+    env.update(extra_env)
+    st = Stack(env, tmp)
+    try:
+        st.start_recorder()
+        st.start_gateway()
+        yield st
+    finally:
+        st.stop_all()
