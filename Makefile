@@ -22,7 +22,7 @@ venv: $(STAMP)
 # Old SDK generations (anthropic 0.7x sends x-api-key, 2.x sends Bearer): installed beside the venv,
 # put first on PYTHONPATH by the tests that need them.
 $(OLD_SDK)/.installed: | $(STAMP)
-	$(PY) -m pip install --quiet --no-deps --target $(OLD_SDK) 'anthropic==0.75.0' 'openai==1.109.1'
+	$(PY) -m pip install --quiet --target $(OLD_SDK) 'anthropic==0.75.0' 'openai==1.109.1'
 	touch $@
 
 old-sdk: $(OLD_SDK)/.installed

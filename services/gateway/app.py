@@ -84,7 +84,6 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/v1/models", models_api.list_models)
     app.router.add_get("/v1/models/{model_id:.+}", models_api.get_model)
     app.router.add_get("/health", handlers.health)
-    app.router.add_route("HEAD", "/", handlers.root)
     app.router.add_get("/", handlers.root)
     _mount_usage(app, settings)
     return app

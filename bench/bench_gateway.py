@@ -1,0 +1,118 @@
+"""Gateway overhead: the same requests sent straight to a fake provider and through the gateway.
+
+Starts the fake provider (a subprocess), the recorder and the gateway (real processes, as in
+production), then for each scenario fires N requests at concurrency C with one aiohttp client and
+reports requests/s and latency percentiles for both paths, and the ratio. All figures come from one
+run on one machine; compare ratios, not absolute numbers, across machines.
+
+    python bench/bench_gateway.py [--requests 2000] [--concurrency 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.procs import ROOT as _ROOT  # noqa: E402
+from tests.procs import free_port, http_ok, stack, wait_until  # noqa: E402
+
+SCENARIOS = {
+    "openai chat, plain": ("openai", "/v1/chat/completions",
+                           {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello bench"}]}),
+    "openai chat, stream": ("openai", "/v1/chat/completions",
+                            {"model": "gpt-4o-mini", "stream": True,
+                             "messages": [{"role": "user", "content": "hello bench"}]}),
+    "anthropic, stream (passthrough)": ("anthropic", "/v1/messages",
+                                        {"model": "claude-haiku-4-5", "max_tokens": 64, "stream": True,
+                                         "messages": [{"role": "user", "content": "hello bench"}]}),
+    "anthropic → openai, stream (translated)": ("gateway-only", "/v1/messages",
+                                               {"model": "gpt-4o-mini", "max_tokens": 64, "stream": True,
+                                                "messages": [{"role": "user", "content": "hello bench"}]}),
+}
+
+
+async def fire(url: str, body: dict[str, object], n: int, concurrency: int) -> tuple[float, list[float]]:
+    payload = json.dumps(body).encode()
+    headers = {"content-type": "application/json", "x-api-key": "k", "authorization": "Bearer k",
+               "anthropic-version": "2023-06-01"}
+    latencies: list[float] = []
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(n):
+        queue.put_nowait(i)
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def worker() -> None:
+            while not queue.empty():
+                queue.get_nowait()
+                t0 = time.perf_counter()
+                async with session.post(url, data=payload, headers=headers) as resp:
+                    await resp.read()
+                    if resp.status != 200:
+                        raise RuntimeError(f"{url}: HTTP {resp.status}")
+                latencies.append((time.perf_counter() - t0) * 1000)
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - t0
+    return n / elapsed, latencies
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    args = parser.parse_args()
+    port = free_port()
+    fake = subprocess.Popen([sys.executable, "-m", "tests.fake_provider", "--port", str(port), "--name", "openai"],
+                            cwd=_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    fake_url = f"http://127.0.0.1:{port}"
+    rows = []
+    try:
+        wait_until(lambda: http_ok(fake_url + "/v1/models"), 15)
+        with tempfile.TemporaryDirectory() as tmp, stack(
+            Path(tmp), {"openai": fake_url + "/v1", "anthropic": fake_url}
+        ) as st:
+            for name, (_, path, body) in SCENARIOS.items():
+                asyncio.run(fire(st.gateway_url + path, body, 100, 8))  # warm-up
+                direct_rps, direct = asyncio.run(fire(fake_url + path, body, args.requests, args.concurrency)) \
+                    if "translated" not in name else (float("nan"), [float("nan")])
+                gw_rps, via = asyncio.run(fire(st.gateway_url + path, body, args.requests, args.concurrency))
+                rows.append((name, direct_rps, gw_rps, statistics.median(direct), statistics.median(via),
+                             pct(direct, 99), pct(via, 99)))
+            wait_until(lambda: len(st.rows()) >= len(SCENARIOS) * (args.requests + 100), 60)
+            recorded = len(st.rows())
+    finally:
+        fake.terminate()
+        fake.wait(5)
+    print(f"\n{args.requests} requests per path, concurrency {args.concurrency}; ledger rows recorded: {recorded}")
+    print(f"{'scenario':42} {'direct r/s':>10} {'gateway r/s':>11} {'ratio':>6} "
+          f"{'p50 direct':>10} {'p50 gw':>8} {'p99 direct':>10} {'p99 gw':>8}")
+    for name, drps, grps, d50, g50, d99, g99 in rows:
+        print(f"{name:42} {drps:10.0f} {grps:11.0f} {grps / drps:6.2f} {d50:9.1f}ms {g50:7.1f}ms "
+              f"{d99:9.1f}ms {g99:7.1f}ms")
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "gateway.json").write_text(json.dumps({"requests": args.requests, "concurrency": args.concurrency,
+                                                  "rows": rows, "recorded": recorded}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
