@@ -83,7 +83,7 @@ def test_passthrough_plain_forwards_body_and_headers_untouched(gw: Stack, ant: a
     raw = ant.messages.with_raw_response.create(**params, extra_headers={"anthropic-beta": "beta-a,beta-b"})
     message = raw.parse()
     assert "hi claude" in text_of(message)
-    seen = fakes["anthropic"].last_request()
+    seen = fakes["anthropic"].last_request
     assert seen.json == params  # body untouched
     assert seen.headers["x-api-key"] == "sk-test-anthropic-secret-key"
     assert "authorization" not in seen.headers
@@ -167,12 +167,12 @@ def test_anthropic_client_tool_round_trip(gw: Stack, ant: anthropic.Anthropic, m
 def test_translated_plain_and_forwarded_as_openai(gw: Stack, ant: anthropic.Anthropic,
                                                   fakes: dict[str, FakeProvider]) -> None:
     raw = ant.messages.with_raw_response.create(
-        model="gpt-4o-mini", max_tokens=64000, system=[{"type": "text", "text": "sys prompt"}],
-        messages=[{"role": "user", "content": "translate me"}], stop_sequences=["END"], temperature=0.5)
+        model="gpt-4o-mini", max_tokens=20000, system=[{"type": "text", "text": "sys prompt"}],
+        messages=[{"role": "user", "content": "translate me"}], stop_sequences=["END"], extra_body={"temperature": 0.5})
     message = raw.parse()
     assert message.model == "gpt-4o-mini" and message.stop_reason == "end_turn"
     assert "translate me" in text_of(message)
-    seen = fakes["openai"].last_request()
+    seen = fakes["openai"].last_request
     assert seen.path == "/v1/chat/completions"
     assert seen.headers["authorization"] == "Bearer sk-test-openai-secret-key"
     assert seen.json["messages"][0] == {"role": "system", "content": "sys prompt"}
@@ -261,7 +261,7 @@ def test_openai_client_to_claude_plain(gw: Stack, oai: openai.OpenAI, fakes: dic
     usage = completion.usage
     assert usage is not None and usage.prompt_tokens_details is not None
     assert usage.prompt_tokens_details.cached_tokens == 10
-    seen = fakes["anthropic"].last_request()
+    seen = fakes["anthropic"].last_request
     assert seen.path == "/v1/messages" and seen.json["system"] == "sys one\nsys two"
     assert seen.json["max_tokens"] > 0 and seen.headers["x-api-key"] == "sk-test-anthropic-secret-key"
     row = gw.row_for(raw.headers["x-request-id"])
@@ -344,7 +344,7 @@ def test_count_tokens_forwarded_for_claude_and_estimated_otherwise(gw: Stack, an
                                                                    fakes: dict[str, FakeProvider]) -> None:
     messages = [{"role": "user", "content": "count these tokens " * 10}]
     claude = ant.messages.count_tokens(model="claude-haiku-4-5", messages=messages)  # type: ignore[arg-type]
-    seen = fakes["anthropic"].last_request()
+    seen = fakes["anthropic"].last_request
     assert seen.path == "/v1/messages/count_tokens" and claude.input_tokens > 0
     gpt = ant.messages.count_tokens(model="gpt-4o-mini", messages=messages)  # type: ignore[arg-type]
     assert gpt.input_tokens == (len("count these tokens " * 10) + 3) // 4
