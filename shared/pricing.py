@@ -8,8 +8,8 @@ Token buckets are disjoint here (``input_tokens`` excludes cache reads and write
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timezone
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 from genai_prices import data_snapshot, types

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
-    from services.gateway.proxy import Proxy
     from services.gateway.providers.base import Provider
+    from services.gateway.proxy import Proxy
     from services.gateway.publisher import EventPublisher
     from services.gateway.routing.catalog import Catalog
     from services.gateway.routing.health import ProviderHealth

@@ -10,8 +10,8 @@ import orjson
 from aiohttp import web
 
 from services.gateway import keys
-from services.gateway.handlers import json_error, read_json
 from services.gateway.errors import GatewayError
+from services.gateway.handlers import json_error, read_json
 from services.gateway.routing.catalog import UnknownModel
 
 _EPOCH = 1_700_000_000
