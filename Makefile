@@ -32,9 +32,13 @@ browser:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 		( $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver )
 
-# The real Claude Code and Codex CLIs from npm, pinned by the lock file.
-$(E2E_DIR)/node_modules/.installed: $(E2E_DIR)/package.json
-	cd $(E2E_DIR) && npm ci --no-audit --no-fund --loglevel=error
+# The real Claude Code CLI from npm, pinned by the lock file (2.1.197: the last release for node < 22).
+# Node and npm come from Debian when missing. The tests run the native binary from the platform package,
+# so npm blocking the postinstall script is harmless; optional dependencies must not be omitted.
+$(E2E_DIR)/node_modules/.installed: $(E2E_DIR)/package.json $(E2E_DIR)/package-lock.json
+	@command -v npm >/dev/null || \
+		( $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm )
+	cd $(E2E_DIR) && npm ci --include=optional --no-audit --no-fund --loglevel=error
 	touch $@
 
 clients: $(E2E_DIR)/node_modules/.installed
