@@ -1,0 +1,1 @@
+"""Building blocks of the fake LLM provider (see ``tests/fake_provider.py`` for the server)."""

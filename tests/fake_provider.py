@@ -1,0 +1,479 @@
+"""A fake LLM provider that speaks the real OpenAI, OpenRouter and Anthropic wire formats on 127.0.0.1.
+
+Three ways to run it:
+
+* in an async test: ``async with FakeProvider(name="openai") as fp: ...`` (free port, ``fp.base_url``);
+* in a sync test: ``fp = FakeProvider.start_in_thread(name="anthropic")`` ... ``fp.stop()``;
+* as a process: ``python -m tests.fake_provider --port 8801 --name openrouter [--fault SPEC]``.
+
+Endpoints: ``POST /v1/chat/completions`` and ``/api/v1/chat/completions`` (OpenAI format; OpenRouter
+quirks when ``name == "openrouter"``), ``POST /v1/messages``, ``POST /v1/messages/count_tokens``,
+``GET /v1/models`` (and ``/api/v1/models``; Anthropic shape when ``anthropic-version`` is sent), plus the
+control routes ``GET /_fake/requests``, ``POST /_fake/reset``, ``POST /_fake/fault``, ``GET /_fake/health``.
+
+Answers are deterministic: a tool call to the first (or the named / mentioned) tool when the request has
+tools and ends with a user turn; ``"Tool said: <result>"`` after a tool result; otherwise
+``"Hello from fake-<name>: <echo of the user text>"``. Faults use the grammar of ``tests/fake/behaviour.py``,
+set per server (``fp.set_fault``, ``fp.behaviour``, ``--fault``) or per request (``x-fake-fault`` header,
+or a ``@fault=<spec>`` suffix on the model name).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import signal
+import socket
+import struct
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import orjson
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from tests.fake import anthropic_wire, openai_wire
+from tests.fake.behaviour import Behaviour, apply_spec, split_model
+from tests.fake.conversation import Reply, Turn, anthropic_turn, count_usage, openai_turn, plan_reply
+from tests.fake.frames import Frame, Meta
+
+FAULT_HEADER = "x-fake-fault"
+DEFAULT_MODELS: dict[str, list[str]] = {
+    "openai": ["gpt-4o-mini", "gpt-4o", "gpt-5"],
+    "anthropic": ["claude-sonnet-4-6", "claude-opus-4-8", "claude-haiku-4-5"],
+    "openrouter": ["openai/gpt-4o-mini", "anthropic/claude-sonnet-4.5", "x-ai/grok-4"],
+    "xai": ["grok-4", "grok-3-mini"],
+}
+_FLAVOURS = {"openrouter": "openrouter", "xai": "xai"}
+_MESSAGES = {400: "Invalid request", 401: "Invalid API key", 403: "Permission denied", 404: "Not found",
+             429: "Rate limit exceeded", 500: "Internal server error", 503: "Service unavailable",
+             529: "Overloaded"}
+
+
+@dataclass(slots=True)
+class RecordedRequest:
+    """One request as the fake received it. Header names are lower-cased."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    json: Any  # the parsed body, or None when it was empty or not JSON
+    raw: bytes = field(default=b"", repr=False)
+    client_disconnected: bool = False  # the client went away before the answer was complete
+    dropped: bool = False  # the fake itself reset the connection (break-* faults)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"method": self.method, "path": self.path, "query": self.query, "headers": self.headers,
+                "json": self.json, "client_disconnected": self.client_disconnected, "dropped": self.dropped}
+
+
+RECORD = web.RequestKey("fake_record", RecordedRequest)
+Answer = Callable[[web.Request, dict[str, Any], Behaviour], Awaitable[web.StreamResponse]]
+
+
+class FakeProvider:
+    """An aiohttp server impersonating an LLM provider; see the module docstring."""
+
+    def __init__(self, name: str = "openai", *, host: str = "127.0.0.1", port: int = 0,
+                 behaviour: Behaviour | None = None, api_key: str | None = None,
+                 models: list[str] | None = None) -> None:
+        self.name = name
+        self.host = host
+        self.api_key = api_key  # when set, requests must carry exactly this key
+        self.models = models or DEFAULT_MODELS.get(name, [f"fake-{name}-model"])
+        self.requests: list[RecordedRequest] = []
+        self._base = behaviour or Behaviour()
+        self.behaviour = replace(self._base)  # server-level knobs; mutate freely
+        self._fault_times: int | None = None
+        self._port = port
+        self._runner: web.AppRunner | None = None
+        self._ids = itertools.count(1)
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    async def start(self) -> FakeProvider:
+        """Listen (again) on the configured port, or on a free one chosen at first start."""
+        self._runner = web.AppRunner(self.build_app(), handler_cancellation=True, shutdown_timeout=0.2)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self._port)
+        await site.start()
+        self._port = self._runner.addresses[0][1]
+        return self
+
+    async def stop(self) -> None:
+        """Close the listener and every connection: later requests get connection refused."""
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
+
+    async def __aenter__(self) -> FakeProvider:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @classmethod
+    def start_in_thread(cls, name: str = "openai", **kwargs: Any) -> ThreadedFakeProvider:
+        """Start a server on its own event loop in a daemon thread, for synchronous tests."""
+        return ThreadedFakeProvider(cls(name, **kwargs))
+
+    # --- addresses --------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def base_url(self) -> str:
+        """Root URL, e.g. ``http://127.0.0.1:PORT``: the Anthropic SDK's base_url."""
+        return f"http://{self.host}:{self._port}"
+
+    @property
+    def openai_base_url(self) -> str:
+        return self.base_url + "/v1"
+
+    @property
+    def openrouter_base_url(self) -> str:
+        return self.base_url + "/api/v1"
+
+    @property
+    def flavour(self) -> str:
+        return _FLAVOURS.get(self.name, "openai")
+
+    # --- knobs and recording ----------------------------------------------------------------
+
+    def set_fault(self, spec: str, *, times: int | None = None) -> None:
+        """Apply a fault spec to every request, e.g. ``"status:503"``; after ``times`` requests it clears."""
+        self.behaviour = apply_spec(spec, self.behaviour)
+        self._fault_times = times
+
+    def clear_fault(self) -> None:
+        """Back to the behaviour given at construction (or on the command line)."""
+        self.behaviour = replace(self._base)
+        self._fault_times = None
+
+    def reset(self) -> None:
+        """Forget recorded requests and clear faults."""
+        self.requests.clear()
+        self.clear_fault()
+
+    @property
+    def last_request(self) -> RecordedRequest:
+        return self.requests[-1]
+
+    # --- the app ----------------------------------------------------------------------------
+
+    def build_app(self) -> web.Application:
+        app = web.Application(middlewares=[self._record], client_max_size=64 * 2**20)
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/api/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/messages", self._messages)
+        app.router.add_post("/v1/messages/count_tokens", self._count_tokens)
+        app.router.add_get("/v1/models", self._models)
+        app.router.add_get("/api/v1/models", self._models)
+        app.router.add_get("/", self._root)
+        app.router.add_get("/_fake/requests", self._control_requests)
+        app.router.add_post("/_fake/reset", self._control_reset)
+        app.router.add_post("/_fake/fault", self._control_fault)
+        app.router.add_get("/_fake/health", self._control_health)
+        return app
+
+    @web.middleware
+    async def _record(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path.startswith("/_fake/"):
+            return await handler(request)
+        raw = await request.read()
+        try:
+            body = orjson.loads(raw) if raw else None
+        except orjson.JSONDecodeError:
+            body = None
+        record = RecordedRequest(request.method, request.path, dict(request.query),
+                                 {k.lower(): v for k, v in request.headers.items()}, body, raw)
+        self.requests.append(record)
+        request[RECORD] = record
+        try:
+            return await handler(request)
+        except asyncio.CancelledError:
+            record.client_disconnected = not record.dropped
+            raise
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        style = "openrouter" if self.flavour == "openrouter" else "openai"
+        return await self._serve(request, style, self._answer_chat)
+
+    async def _messages(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve(request, "anthropic", self._answer_messages)
+
+    async def _count_tokens(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve(request, "anthropic", self._answer_count_tokens)
+
+    async def _models(self, request: web.Request) -> web.StreamResponse:
+        style = "anthropic" if "anthropic-version" in request.headers else "openai"
+        return await self._serve(request, style, self._answer_models)
+
+    async def _root(self, request: web.Request) -> web.StreamResponse:
+        return web.Response(text=f"fake-{self.name}\n")
+
+    async def _serve(self, request: web.Request, style: str, answer: Answer) -> web.StreamResponse:
+        """Faults first (a down provider fails before looking at the request), then auth, then the answer."""
+        record = request[RECORD]
+        body = record.json if isinstance(record.json, dict) else {}
+        try:
+            behaviour = self._behaviour_for(request.headers.get(FAULT_HEADER, ""), body)
+        except ValueError as err:
+            return self._error(style, 400, f"bad fault spec: {err}")
+        if behaviour.latency:
+            await asyncio.sleep(behaviour.latency)
+        if behaviour.hang:
+            await asyncio.Event().wait()  # cancelled when the client disconnects (handler_cancellation)
+        if behaviour.break_before_first_byte:
+            return await _drop_connection(request)
+        if behaviour.status:
+            return self._error(style, behaviour.status, _MESSAGES.get(behaviour.status, "Injected error"),
+                               code=behaviour.error_code, retry_after=behaviour.retry_after)
+        auth_problem = self._check_auth(request, style)
+        if auth_problem is not None:
+            return self._error(style, 401, auth_problem)
+        if request.method == "POST" and not isinstance(record.json, dict):
+            return self._error(style, 400, "The request body must be a JSON object")
+        return await answer(request, body, behaviour)
+
+    def _behaviour_for(self, header_spec: str, body: dict[str, Any]) -> Behaviour:
+        behaviour = self.behaviour
+        if self._fault_times is not None:
+            self._fault_times -= 1
+            if self._fault_times <= 0:
+                self.clear_fault()
+        model_spec = split_model(str(body.get("model") or ""))[1]
+        return apply_spec(model_spec, apply_spec(header_spec, behaviour))
+
+    def _check_auth(self, request: web.Request, style: str) -> str | None:
+        bearer = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        key = (request.headers.get("x-api-key") if style == "anthropic" else None) or bearer
+        if not key:
+            header = "x-api-key or Authorization" if style == "anthropic" else "Authorization: Bearer"
+            return f"Missing API key: send it in the {header} header"
+        if self.api_key is not None and key != self.api_key:
+            return "Invalid API key"
+        return None
+
+    # --- answers ----------------------------------------------------------------------------
+
+    async def _answer_chat(self, request: web.Request, body: dict[str, Any],
+                           behaviour: Behaviour) -> web.StreamResponse:
+        flavour = self.flavour
+        style = "openrouter" if flavour == "openrouter" else "openai"
+        missing = _missing(body, "model", "messages")
+        if missing:
+            return self._error(style, 400, f"Missing required parameter: '{missing}'.")
+        seq = next(self._ids)
+        turn = openai_turn(body)
+        reply = plan_reply(turn, self.name, behaviour.tools, f"call_fake{seq:06d}")
+        usage = None if behaviour.no_usage else count_usage(turn, reply, behaviour)
+        meta = Meta(f"chatcmpl-fake{seq:06d}", split_model(body["model"])[0], int(time.time()), flavour)
+        headers = {"x-request-id": f"req_fake{seq:06d}"}
+        if flavour == "openrouter":
+            headers["x-generation-id"] = f"gen-fake{seq:06d}"
+        if not body.get("stream"):
+            return await _send_json(request, openai_wire.completion(meta, reply, usage), behaviour, headers)
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage")
+                             or (body.get("usage") or {}).get("include"))
+        frames = openai_wire.stream_frames(meta, reply, usage, include_usage)
+        return await _send_stream(request, frames, openai_wire.stream_error_frame(meta), behaviour, headers)
+
+    async def _answer_messages(self, request: web.Request, body: dict[str, Any],
+                               behaviour: Behaviour) -> web.StreamResponse:
+        missing = _missing(body, "model", "max_tokens", "messages")
+        if missing:
+            return self._error("anthropic", 400, f"{missing}: Field required")
+        seq = next(self._ids)
+        turn = anthropic_turn(body)
+        reply: Reply = plan_reply(turn, self.name, behaviour.tools, f"toolu_fake{seq:06d}")
+        usage = None if behaviour.no_usage else count_usage(turn, reply, behaviour)
+        meta = Meta(f"msg_fake{seq:06d}", split_model(body["model"])[0], int(time.time()), "anthropic")
+        headers = {"request-id": f"req_fake{seq:06d}"}
+        if not body.get("stream"):
+            return await _send_json(request, anthropic_wire.message(meta, reply, usage), behaviour, headers)
+        frames = anthropic_wire.stream_frames(meta, reply, usage)
+        return await _send_stream(request, frames, anthropic_wire.stream_error_frame(), behaviour, headers)
+
+    async def _answer_count_tokens(self, request: web.Request, body: dict[str, Any],
+                                   behaviour: Behaviour) -> web.StreamResponse:
+        missing = _missing(body, "model", "messages")
+        if missing:
+            return self._error("anthropic", 400, f"{missing}: Field required")
+        turn: Turn = anthropic_turn(body)
+        usage = count_usage(turn, Reply(None), behaviour)
+        return await _send_json(request, {"input_tokens": usage.prompt}, behaviour, {})
+
+    async def _answer_models(self, request: web.Request, body: dict[str, Any],
+                             behaviour: Behaviour) -> web.StreamResponse:
+        if "anthropic-version" in request.headers:
+            limit = int(request.query.get("limit", "20"))
+            return await _send_json(request, anthropic_wire.models_list(self.models, limit), behaviour, {})
+        return await _send_json(request, openai_wire.models_list(self.models, f"fake-{self.name}"), behaviour, {})
+
+    def _error(self, style: str, status: int, message: str, *, code: str | None = None,
+               retry_after: float | None = None) -> web.Response:
+        request_id = f"req_fake_error{next(self._ids):06d}"
+        message = f"{message} (fake-{self.name})"
+        if style == "anthropic":
+            body = anthropic_wire.error_body(status, message, request_id, code)
+        else:
+            body = openai_wire.error_body(style, status, message, code)
+        headers = {"x-request-id": request_id, "request-id": request_id}
+        if retry_after is not None:
+            headers["retry-after"] = f"{retry_after:g}"
+        return web.Response(status=status, body=orjson.dumps(body), headers=headers,
+                            content_type="application/json")
+
+    # --- control routes (for tests that run the fake as a subprocess) -----------------------
+
+    async def _control_requests(self, request: web.Request) -> web.Response:
+        return web.json_response([r.to_dict() for r in self.requests])
+
+    async def _control_reset(self, request: web.Request) -> web.Response:
+        self.reset()
+        return web.json_response({"ok": True})
+
+    async def _control_fault(self, request: web.Request) -> web.Response:
+        """Body ``{"fault": "status:503", "times": 2}``; ``{"fault": null}`` clears it."""
+        payload = await request.json()
+        spec, times = payload.get("fault"), payload.get("times")
+        try:
+            self.set_fault(spec, times=times) if spec else self.clear_fault()
+        except ValueError as err:
+            return web.json_response({"error": str(err)}, status=400)
+        return web.json_response({"ok": True, "behaviour": asdict(self.behaviour)})
+
+    async def _control_health(self, request: web.Request) -> web.Response:
+        return web.json_response({"name": self.name, "behaviour": asdict(self.behaviour)})
+
+
+def _missing(body: dict[str, Any], *names: str) -> str | None:
+    return next((n for n in names if body.get(n) is None), None)
+
+
+async def _send_json(request: web.Request, body: dict[str, Any], behaviour: Behaviour,
+                     headers: dict[str, str]) -> web.StreamResponse:
+    data = orjson.dumps(body)
+    if not behaviour.first_byte_delay:
+        return web.Response(body=data, headers=headers, content_type="application/json")
+    response = web.StreamResponse(headers=headers)
+    response.content_type = "application/json"
+    response.content_length = len(data)
+    await response.prepare(request)  # a StreamResponse sends its headers here
+    await asyncio.sleep(behaviour.first_byte_delay)
+    await response.write(data)
+    await response.write_eof()
+    return response
+
+
+async def _send_stream(request: web.Request, frames: list[Frame], error_frame: Frame, behaviour: Behaviour,
+                       headers: dict[str, str]) -> web.StreamResponse:
+    """Write SSE frames one by one, injecting mid-stream faults before the third content frame
+    (or before the first closing frame, for replies shorter than that)."""
+    response = web.StreamResponse(headers=headers | {"Cache-Control": "no-cache"})
+    response.content_type = "text/event-stream"
+    response.charset = "utf-8"
+    await response.prepare(request)
+    if behaviour.first_byte_delay:
+        await asyncio.sleep(behaviour.first_byte_delay)
+    sent = 0
+    for i, frame in enumerate(frames):
+        at_fault_point = (frame.content and sent == 2) or frame.tail
+        if at_fault_point and behaviour.break_mid_stream:
+            await asyncio.sleep(0.05)  # let the client read what was sent before the reset
+            return await _drop_connection(request)
+        if at_fault_point and behaviour.error_mid_stream:
+            await response.write(error_frame.data)
+            break
+        if i and behaviour.chunk_delay:
+            await asyncio.sleep(behaviour.chunk_delay)
+        await response.write(frame.data)
+        sent += frame.content
+    await response.write_eof()
+    return response
+
+
+async def _drop_connection(request: web.Request) -> web.StreamResponse:
+    """Reset the TCP connection (SO_LINGER 0 makes close() send RST) without finishing the response."""
+    request[RECORD].dropped = True
+    transport = request.transport
+    if transport is not None:
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
+    # The connection is gone; aiohttp cancels this handler at the next await and sends nothing.
+    await asyncio.Event().wait()
+    raise AssertionError("unreachable")
+
+
+class ThreadedFakeProvider:
+    """A FakeProvider served from a daemon thread; attribute access is delegated to ``.provider``."""
+
+    def __init__(self, provider: FakeProvider) -> None:
+        self.provider = provider
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name=f"fake-{provider.name}", daemon=True)
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(provider.start(), self._loop).result(timeout=10)
+
+    def stop(self) -> None:
+        """Stop the server and its thread (idempotent)."""
+        if not self._thread.is_alive():
+            return
+        asyncio.run_coroutine_threadsafe(self.provider.stop(), self._loop).result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.provider, name)
+
+    def __enter__(self) -> ThreadedFakeProvider:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m tests.fake_provider", description=__doc__.split("\n")[0])
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port (printed on start)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--name", default="openai", help="openai, anthropic, openrouter, xai, …")
+    parser.add_argument("--fault", action="append", default=[], help="fault spec, e.g. status:503 (repeatable)")
+    parser.add_argument("--api-key", help="require exactly this key")
+    parser.add_argument("--model", action="append", dest="models", help="models to list (repeatable)")
+    args = parser.parse_args(argv)
+    behaviour = Behaviour()
+    try:
+        for spec in args.fault:
+            behaviour = apply_spec(spec, behaviour)
+    except ValueError as err:
+        parser.error(str(err))
+    provider = FakeProvider(args.name, host=args.host, port=args.port, behaviour=behaviour,
+                            api_key=args.api_key, models=args.models)
+    asyncio.run(_serve_forever(provider))
+
+
+async def _serve_forever(provider: FakeProvider) -> None:
+    await provider.start()
+    print(f"fake-{provider.name} listening on {provider.base_url}", flush=True)
+    done = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, done.set)
+    await done.wait()
+    await provider.stop()
+
+
+if __name__ == "__main__":
+    main()
