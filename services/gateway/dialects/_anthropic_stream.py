@@ -1,0 +1,294 @@
+"""Anthropic Messages streams: upstream events → IR deltas, and IR deltas → client events (sans-io)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import orjson
+
+from services.gateway.dialects._anthropic_wire import (
+    SYNTHETIC_SIGNATURE,
+    status_for_error_type,
+    stop_from_anthropic,
+    usage_from_anthropic,
+    usage_to_anthropic,
+)
+from services.gateway.dialects._openai_wire import new_id
+from services.gateway.dialects.ir import (
+    Delta,
+    Finish,
+    KeepAlive,
+    MessageStart,
+    ReasoningDelta,
+    SignatureDelta,
+    StreamError,
+    TextDelta,
+    ToolArgsDelta,
+    ToolCallStart,
+    Usage,
+    UsageUpdate,
+)
+from shared.sse import SSEEvent, encode_event
+
+BlockKind = Literal["text", "thinking", "tool_use", "other"]
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+class MessagesStreamDecoder:
+    """Upstream Anthropic Messages SSE → IR deltas.
+
+    Tool indexes count ``tool_use`` blocks from 0 (not Anthropic's block index). ``message_delta`` usage
+    fields overwrite the ``message_start`` ones, as the SDKs do, so ``usage`` always holds the totals.
+    Server-tool and redacted-thinking blocks have no IR form and are skipped.
+    """
+
+    def __init__(self) -> None:
+        self.usage: Usage | None = None
+        self.done = False
+        self.model: str | None = None
+        self._raw_usage: dict[str, Any] = {}
+        self._blocks: dict[int, tuple[BlockKind, int]] = {}  # block index → (kind, IR tool index)
+        self._tools = 0
+        self._failed = False
+
+    def feed(self, ev: SSEEvent) -> list[Delta]:
+        """Translate one upstream SSE event."""
+        if ev.comment:
+            return [KeepAlive()]
+        if self.done or self._failed or not ev.data.strip():
+            return []
+        try:
+            obj = orjson.loads(ev.data)
+        except orjson.JSONDecodeError:
+            obj = None
+        if not isinstance(obj, dict):
+            self._failed = True
+            return [StreamError(status=502, type="api_error", message="malformed event from upstream")]
+        kind = obj.get("type") or ev.event
+        if kind == "message_start":
+            return self._message_start(_dict(obj.get("message")))
+        if kind == "content_block_start":
+            return self._block_start(obj.get("index"), _dict(obj.get("content_block")))
+        if kind == "content_block_delta":
+            return self._block_delta(obj.get("index"), _dict(obj.get("delta")))
+        if kind == "message_delta":
+            return self._message_delta(_dict(obj.get("delta")), _dict(obj.get("usage")))
+        if kind == "message_stop":
+            self.done = True
+        elif kind == "ping":
+            return [KeepAlive()]
+        elif kind == "error":
+            self._failed = True
+            err = _dict(obj.get("error"))
+            err_type = _str(err.get("type")) or "api_error"
+            message = _str(err.get("message")) or "upstream error during streaming"
+            return [StreamError(status=status_for_error_type(err_type), type=err_type, message=message)]
+        return []  # content_block_stop, message_stop and unknown event types carry nothing for the IR
+
+    def finish(self) -> list[Delta]:
+        """End of the upstream body; Anthropic streams need no flushing."""
+        return []
+
+    def _message_start(self, message: dict[str, Any]) -> list[Delta]:
+        self.model = _str(message.get("model")) or None
+        self._raw_usage = dict(_dict(message.get("usage")))
+        self.usage = usage_from_anthropic(self._raw_usage)
+        start = MessageStart(id=_str(message.get("id")) or new_id("msg_"), model=self.model or "")
+        return [start, UsageUpdate(usage=self.usage)]
+
+    def _block_start(self, index: Any, block: dict[str, Any]) -> list[Delta]:
+        if not isinstance(index, int):
+            return []
+        btype = block.get("type")
+        if btype == "text":
+            self._blocks[index] = ("text", -1)
+            return [TextDelta(text=block["text"])] if _str(block.get("text")) else []
+        if btype == "thinking":
+            self._blocks[index] = ("thinking", -1)
+            out: list[Delta] = []
+            if _str(block.get("thinking")):
+                out.append(ReasoningDelta(text=block["thinking"]))
+            if _str(block.get("signature")):
+                out.append(SignatureDelta(signature=block["signature"]))
+            return out
+        if btype != "tool_use":
+            self._blocks[index] = ("other", -1)
+            return []
+        tool = self._tools
+        self._tools += 1
+        self._blocks[index] = ("tool_use", tool)
+        out = [
+            ToolCallStart(
+                index=tool, id=_str(block.get("id")) or new_id("toolu_"), name=_str(block.get("name"))
+            )
+        ]
+        if _dict(block.get("input")):
+            out.append(ToolArgsDelta(index=tool, fragment=orjson.dumps(block["input"]).decode()))
+        return out
+
+    def _block_delta(self, index: Any, delta: dict[str, Any]) -> list[Delta]:
+        kind, tool = self._blocks.get(index, ("other", -1)) if isinstance(index, int) else ("other", -1)
+        dtype = delta.get("type")
+        if dtype == "text_delta" and _str(delta.get("text")):
+            return [TextDelta(text=delta["text"])]
+        if dtype == "thinking_delta" and _str(delta.get("thinking")):
+            return [ReasoningDelta(text=delta["thinking"])]
+        if dtype == "signature_delta" and _str(delta.get("signature")):
+            return [SignatureDelta(signature=delta["signature"])]
+        if dtype == "input_json_delta" and kind == "tool_use" and _str(delta.get("partial_json")):
+            return [ToolArgsDelta(index=tool, fragment=delta["partial_json"])]
+        return []
+
+    def _message_delta(self, delta: dict[str, Any], usage: dict[str, Any]) -> list[Delta]:
+        self._raw_usage.update({k: v for k, v in usage.items() if v is not None})
+        self.usage = usage_from_anthropic(self._raw_usage)
+        out: list[Delta] = [UsageUpdate(usage=self.usage)]
+        if delta.get("stop_reason") is not None:
+            out.append(
+                Finish(
+                    reason=stop_from_anthropic(delta["stop_reason"]), stop_sequence=delta.get("stop_sequence")
+                )
+            )
+        return out
+
+
+class MessagesStreamEncoder:
+    """IR deltas → the client-facing Anthropic Messages stream (conformance §2.4, §6.2).
+
+    Every frame has an ``event:`` line. Blocks are numbered in order and never interleave. The
+    ``message_delta`` is held until ``finish()`` because OpenAI-style upstreams send usage after the
+    finish reason. After a StreamError nothing more is sent, not even ``message_stop``.
+    """
+
+    def __init__(
+        self, model: str, message_id: str | None = None, tool_names: dict[str, str] | None = None
+    ) -> None:
+        self.model = model
+        self.message_id = message_id
+        self._tool_names = tool_names or {}
+        self._usage: Usage | None = None
+        self._finish: Finish | None = None
+        self._started = False
+        self._closed = False
+        self._open: BlockKind | None = None
+        self._open_tool = -1
+        self._signed = False
+        self._index = -1
+        self._has_tools = False
+
+    def feed(self, d: Delta) -> bytes:
+        """Encode one delta as zero or more complete SSE frames."""
+        if self._closed:
+            return b""
+        if isinstance(d, UsageUpdate):
+            self._usage = d.usage
+            return b""
+        if isinstance(d, StreamError):
+            self._closed = True
+            return _frame({"type": "error", "error": {"type": d.type, "message": d.message}})
+        if isinstance(d, KeepAlive):
+            return self._start(None) or _frame({"type": "ping"})
+        if self._finish is not None:
+            return b""  # content after the stop reason would land after the blocks were closed
+        out = self._start(d.id if isinstance(d, MessageStart) else None)
+        return out + self._content(d)
+
+    def finish(self) -> bytes:
+        """Close the stream: close the open block, then ``message_delta`` and ``message_stop``."""
+        if self._closed:
+            return b""
+        self._closed = True
+        out = self._start(None) + self._close_block()
+        reason = self._finish.reason if self._finish else "end_turn"
+        if reason == "end_turn" and self._has_tools:
+            reason = "tool_use"
+        stop_sequence = self._finish.stop_sequence if self._finish and reason == "stop_sequence" else None
+        delta = {"stop_reason": reason, "stop_sequence": stop_sequence}
+        out += _frame(
+            {"type": "message_delta", "delta": delta, "usage": usage_to_anthropic(self._usage or Usage())}
+        )
+        return out + _frame({"type": "message_stop"})
+
+    def _content(self, d: Delta) -> bytes:
+        if isinstance(d, TextDelta) and d.text:
+            return self._open_block("text", {"type": "text", "text": ""}) + self._delta(
+                {"type": "text_delta", "text": d.text}
+            )
+        if isinstance(d, ReasoningDelta) and d.text:
+            block = {"type": "thinking", "thinking": "", "signature": ""}
+            return self._open_block("thinking", block) + self._delta(
+                {"type": "thinking_delta", "thinking": d.text}
+            )
+        if isinstance(d, SignatureDelta) and d.signature:
+            # a signature with no thinking text before it (display "omitted") still needs its block
+            block = {"type": "thinking", "thinking": "", "signature": ""}
+            out = self._open_block("thinking", block)
+            self._signed = True
+            return out + self._delta({"type": "signature_delta", "signature": d.signature})
+        if isinstance(d, ToolCallStart):
+            self._has_tools = True
+            name = self._tool_names.get(d.name, d.name)
+            out = self._open_block("tool_use", {"type": "tool_use", "id": d.id, "name": name, "input": {}})
+            self._open_tool = d.index
+            return out
+        if (
+            isinstance(d, ToolArgsDelta)
+            and self._open == "tool_use"
+            and d.index == self._open_tool
+            and d.fragment
+        ):
+            return self._delta({"type": "input_json_delta", "partial_json": d.fragment})
+        if isinstance(d, Finish):
+            self._finish = d
+            return self._close_block()
+        return b""
+
+    def _start(self, upstream_id: str | None) -> bytes:
+        if self._started:
+            return b""
+        self._started = True
+        msg_id = self.message_id or (upstream_id if (upstream_id or "").startswith("msg_") else None)
+        if msg_id is None:
+            msg_id = "msg_" + upstream_id if upstream_id else new_id("msg_")
+        message = {
+            "id": msg_id,
+            "type": "message",
+            "role": "assistant",
+            "model": self.model,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": usage_to_anthropic(self._usage or Usage()),
+        }
+        return _frame({"type": "message_start", "message": message}) + _frame({"type": "ping"})
+
+    def _open_block(self, kind: BlockKind, block: dict[str, Any]) -> bytes:
+        if self._open == kind and kind != "tool_use":
+            return b""
+        out = self._close_block()
+        self._open, self._signed = kind, False
+        self._index += 1
+        return out + _frame({"type": "content_block_start", "index": self._index, "content_block": block})
+
+    def _close_block(self) -> bytes:
+        if self._open is None:
+            return b""
+        out = b""
+        if self._open == "thinking" and not self._signed:
+            out = self._delta({"type": "signature_delta", "signature": SYNTHETIC_SIGNATURE})
+        self._open = None
+        return out + _frame({"type": "content_block_stop", "index": self._index})
+
+    def _delta(self, delta: dict[str, Any]) -> bytes:
+        return _frame({"type": "content_block_delta", "index": self._index, "delta": delta})
+
+
+def _frame(obj: dict[str, Any]) -> bytes:
+    return encode_event(orjson.dumps(obj), event=obj["type"])

@@ -1,0 +1,291 @@
+"""OpenAI Chat Completions streams: upstream chunks → IR deltas, and IR deltas → client chunks (sans-io)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from services.gateway.dialects._openai_wire import (
+    finish_from_stop,
+    new_id,
+    stop_from_finish,
+    stream_error_from_openai,
+    usage_from_openai,
+    usage_to_openai,
+)
+from services.gateway.dialects.ir import (
+    Delta,
+    Finish,
+    KeepAlive,
+    MessageStart,
+    ReasoningDelta,
+    SignatureDelta,
+    StreamError,
+    TextDelta,
+    ToolArgsDelta,
+    ToolCallStart,
+    Usage,
+    UsageUpdate,
+)
+from shared.sse import SSEEvent, encode_comment, encode_event
+
+DONE_FRAME = b"data: [DONE]\n\n"
+
+
+@dataclass(slots=True)
+class _ToolCall:
+    id: str | None = None
+    name: str | None = None
+    fragments: list[str] = field(default_factory=list)
+    started: bool = False
+    sent: int = 0  # fragments already emitted
+    complete: bool = False
+
+    def is_complete(self) -> bool:
+        """True once the arguments so far form a whole JSON object: no further fragment can belong to it."""
+        if not self.complete and self.fragments:
+            try:
+                self.complete = isinstance(orjson.loads("".join(self.fragments)), dict)
+            except orjson.JSONDecodeError:
+                pass
+        return self.complete
+
+
+class ChatStreamDecoder:
+    """Upstream OpenAI-style chat SSE (OpenAI, xAI, OpenRouter) → IR deltas.
+
+    Tool calls are emitted in order of first appearance, each one's start and argument fragments
+    contiguous, because Anthropic clients cannot interleave content blocks. The call being streamed is
+    relayed live; a call that shows up while the current one's arguments are not yet a complete JSON
+    object (true interleaving, which OpenAI itself never does) is buffered and released as soon as the
+    current call completes, or at ``finish_reason`` / ``finish()`` at the latest.
+    """
+
+    def __init__(self) -> None:
+        self.usage: Usage | None = None
+        self.done = False
+        self.model: str | None = None
+        self._started = False
+        self._finished = False
+        self._failed = False
+        self._refusal = False
+        self._calls: dict[int, _ToolCall] = {}
+        self._order: list[int] = []  # upstream indexes by first appearance; position = IR tool index
+        self._cursor = 0  # position in _order of the call being relayed
+
+    def feed(self, ev: SSEEvent) -> list[Delta]:
+        """Translate one upstream SSE event."""
+        if ev.comment:
+            return [KeepAlive()]
+        data = ev.data.strip()
+        if data == "[DONE]":
+            self.done = True
+            return []
+        if self.done or self._failed or not data:
+            return []
+        try:
+            obj = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            obj = None
+        if not isinstance(obj, dict):
+            return self._fail(
+                StreamError(status=502, type="api_error", message="malformed chunk from upstream")
+            )
+        if obj.get("error"):
+            return self._fail(stream_error_from_openai(obj["error"]))
+        return self._chunk(obj)
+
+    def finish(self) -> list[Delta]:
+        """End of the upstream body: release any tool call still buffered."""
+        return [] if self._failed else self._advance(final=True)
+
+    def _fail(self, err: StreamError) -> list[Delta]:
+        self._failed = True
+        return [err]
+
+    def _chunk(self, obj: dict[str, Any]) -> list[Delta]:
+        out: list[Delta] = []
+        if isinstance(obj.get("model"), str) and obj["model"]:
+            self.model = obj["model"]
+        if not self._started:
+            self._started = True
+            out.append(MessageStart(id=str(obj.get("id") or new_id("chatcmpl-")), model=self.model or ""))
+        for choice in obj.get("choices") or []:
+            if isinstance(choice, dict) and choice.get("index", 0) == 0 and not self._finished:
+                out += self._choice(choice, obj)
+                if self._failed:
+                    return out
+        if isinstance(obj.get("usage"), dict):
+            self.usage = usage_from_openai(obj["usage"])
+            out.append(UsageUpdate(usage=self.usage))
+        return out
+
+    def _choice(self, choice: dict[str, Any], obj: dict[str, Any]) -> list[Delta]:
+        out: list[Delta] = []
+        delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else {}
+        # xAI and DeepSeek say reasoning_content, OpenRouter says reasoning; some proxies send both.
+        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+        if isinstance(reasoning, str) and reasoning:
+            out.append(ReasoningDelta(text=reasoning))
+        if isinstance(delta.get("content"), str) and delta["content"]:
+            out.append(TextDelta(text=delta["content"]))
+        if isinstance(delta.get("refusal"), str) and delta["refusal"]:
+            self._refusal = True
+            out.append(TextDelta(text=delta["refusal"]))
+        if isinstance(delta.get("tool_calls"), list):
+            out += self._tool_deltas(delta["tool_calls"])
+        if isinstance(delta.get("function_call"), dict):
+            out += self._tool_deltas([{"index": 0, "function": delta["function_call"]}])
+        reason = choice.get("finish_reason")
+        if reason == "error":  # OpenRouter: the provider failed mid-stream, details (if any) in obj.error
+            return out + self._fail(stream_error_from_openai(obj.get("error") or {}))
+        if isinstance(reason, str) and reason:
+            out += self._finish(reason)
+        return out
+
+    def _finish(self, finish_reason: str) -> list[Delta]:
+        self._finished = True
+        out = self._advance(final=True)
+        stop = stop_from_finish(finish_reason)
+        if stop == "end_turn" and self._order:
+            stop = "tool_use"
+        elif stop == "end_turn" and self._refusal:
+            stop = "refusal"
+        out.append(Finish(reason=stop))
+        return out
+
+    def _tool_deltas(self, items: list[Any]) -> list[Delta]:
+        for pos, item in enumerate(items):
+            if not isinstance(item, dict):
+                continue
+            idx = item.get("index")
+            idx = idx if isinstance(idx, int) else pos  # a few OpenAI-compatible servers omit it
+            call = self._calls.get(idx)
+            if call is None:
+                call = self._calls[idx] = _ToolCall()
+                self._order.append(idx)
+            fn = item.get("function") if isinstance(item.get("function"), dict) else {}
+            if call.id is None and isinstance(item.get("id"), str) and item["id"]:
+                call.id = item["id"]
+            if call.name is None and isinstance(fn.get("name"), str) and fn["name"]:
+                call.name = fn["name"]
+            if isinstance(fn.get("arguments"), str) and fn["arguments"]:
+                call.fragments.append(fn["arguments"])
+        return self._advance(final=False)
+
+    def _advance(self, final: bool) -> list[Delta]:
+        out: list[Delta] = []
+        while self._cursor < len(self._order):
+            call = self._calls[self._order[self._cursor]]
+            if not call.started:
+                if call.name is None and not final:
+                    break  # some servers send the id first and the name in a later chunk
+                call.started = True
+                call_id = call.id or new_id("call_")
+                out.append(ToolCallStart(index=self._cursor, id=call_id, name=call.name or ""))
+            for fragment in call.fragments[call.sent :]:
+                out.append(ToolArgsDelta(index=self._cursor, fragment=fragment))
+            call.sent = len(call.fragments)
+            if self._cursor + 1 < len(self._order) and (final or call.is_complete()):
+                self._cursor += 1
+                continue
+            break
+        return out
+
+
+class ChatStreamEncoder:
+    """IR deltas → the client-facing OpenAI chat stream (conformance §1.5–1.7).
+
+    After a StreamError the stream carries the ``{"error": …}`` frame and nothing else, not even
+    ``[DONE]``: the openai SDK raises ``APIError`` on that frame, and a client that ignores error
+    objects then sees a truncated stream rather than a normal end.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        include_usage: bool,
+        completion_id: str | None = None,
+        tool_names: dict[str, str] | None = None,
+    ) -> None:
+        self.model = model
+        self.include_usage = include_usage
+        self.id = completion_id or new_id("chatcmpl-")
+        self.created = int(time.time())
+        self._tool_names = tool_names or {}
+        self._usage: Usage | None = None
+        self._started = False
+        self._finished = False
+        self._has_tools = False
+        self._closed = False
+
+    def feed(self, d: Delta) -> bytes:
+        """Encode one delta as zero or more complete SSE frames."""
+        if self._closed:
+            return b""
+        if isinstance(d, UsageUpdate):
+            self._usage = d.usage
+            return b""
+        if isinstance(d, KeepAlive):
+            return encode_comment("keep-alive")
+        if isinstance(d, StreamError):
+            self._closed = True
+            return encode_event(orjson.dumps({"error": {"message": d.message, "type": d.type, "code": None}}))
+        if self._finished or isinstance(d, SignatureDelta):
+            return b""
+        return self._start() + self._content(d)
+
+    def finish(self) -> bytes:
+        """Close the stream: the finish chunk if none came, the usage chunk if asked for, then ``[DONE]``."""
+        if self._closed:
+            return b""
+        self._closed = True
+        out = self._start()
+        if not self._finished:
+            out += self._chunk({}, finish_from_stop("end_turn", self._has_tools))
+        if self.include_usage:
+            usage = usage_to_openai(self._usage or Usage())
+            out += self._frame({"choices": [], "usage": usage})
+        return out + DONE_FRAME
+
+    def _content(self, d: Delta) -> bytes:
+        if isinstance(d, TextDelta) and d.text:
+            return self._chunk({"content": d.text})
+        if isinstance(d, ReasoningDelta) and d.text:
+            return self._chunk({"reasoning_content": d.text})
+        if isinstance(d, ToolCallStart):
+            self._has_tools = True
+            function = {"name": self._tool_names.get(d.name, d.name), "arguments": ""}
+            call = {"index": d.index, "id": d.id, "type": "function", "function": function}
+            return self._chunk({"tool_calls": [call]})
+        if isinstance(d, ToolArgsDelta) and d.fragment:
+            return self._chunk({"tool_calls": [{"index": d.index, "function": {"arguments": d.fragment}}]})
+        if isinstance(d, Finish):
+            self._finished = True
+            return self._chunk({}, finish_from_stop(d.reason, self._has_tools))
+        return b""
+
+    def _start(self) -> bytes:
+        if self._started:
+            return b""
+        self._started = True
+        return self._chunk({"role": "assistant", "content": ""})
+
+    def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+        obj: dict[str, Any] = {"choices": [choice]}
+        if self.include_usage:
+            obj["usage"] = None
+        return self._frame(obj)
+
+    def _frame(self, body: dict[str, Any]) -> bytes:
+        head = {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+        }
+        return encode_event(orjson.dumps({**head, **body}))

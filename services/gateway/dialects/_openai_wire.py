@@ -1,0 +1,119 @@
+"""Shared pieces of the OpenAI Chat Completions wire format: usage, finish reasons, errors, ids.
+
+OpenAI, xAI and OpenRouter all speak this format; their quirks (``reasoning`` vs ``reasoning_content``,
+numeric error codes, ``usage.cost``) are absorbed here and in the stream decoder.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from services.gateway.dialects.ir import StopReason, StreamError, Usage
+
+FINISH_TO_STOP: dict[str, StopReason] = {
+    "stop": "end_turn",
+    "length": "max_tokens",
+    "tool_calls": "tool_use",
+    "function_call": "tool_use",
+    "content_filter": "refusal",
+}
+
+STOP_TO_FINISH: dict[str, str] = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "pause_turn": "stop",
+    "max_tokens": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _details(u: dict[str, Any], key: str) -> dict[str, Any]:
+    value = u.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def usage_from_openai(u: dict[str, Any]) -> Usage:
+    """OpenAI/xAI/OpenRouter ``usage`` → disjoint IR buckets (cache reads and writes split out of the prompt)."""
+    prompt = _details(u, "prompt_tokens_details")
+    cache_read = _int(prompt.get("cached_tokens"))
+    cache_write = _int(prompt.get("cache_write_tokens"))
+    cost = u.get("cost")
+    return Usage(
+        input_tokens=max(_int(u.get("prompt_tokens")) - cache_read - cache_write, 0),
+        output_tokens=_int(u.get("completion_tokens")),
+        cache_read_tokens=cache_read,
+        cache_write_tokens=cache_write,
+        reasoning_tokens=_int(_details(u, "completion_tokens_details").get("reasoning_tokens")),
+        provider_cost_usd=float(cost)
+        if isinstance(cost, (int, float)) and not isinstance(cost, bool)
+        else None,
+    )
+
+
+def usage_to_openai(u: Usage) -> dict[str, Any]:
+    """IR usage → the client-facing OpenAI ``usage`` object; detail counts are integers, never absent."""
+    prompt = u.prompt_tokens
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": u.output_tokens,
+        "total_tokens": prompt + u.output_tokens,
+        "prompt_tokens_details": {
+            "cached_tokens": u.cache_read_tokens,
+            "cache_write_tokens": u.cache_write_tokens,
+            "audio_tokens": 0,
+        },
+        "completion_tokens_details": {
+            "reasoning_tokens": u.reasoning_tokens,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        },
+    }
+
+
+def stop_from_finish(finish_reason: str) -> StopReason:
+    """An OpenAI ``finish_reason`` as an IR stop reason; anything unknown counts as a normal end."""
+    return FINISH_TO_STOP.get(finish_reason, "end_turn")
+
+
+def finish_from_stop(reason: str, has_tool_calls: bool) -> str:
+    """An IR stop reason as an OpenAI ``finish_reason``.
+
+    Upstreams that call tools but say "stop" exist (Gemini via OpenRouter); OpenAI clients expect
+    ``tool_calls`` whenever tool calls are present (conformance §1.3).
+    """
+    finish = STOP_TO_FINISH.get(reason, "stop")
+    return "tool_calls" if has_tool_calls and finish == "stop" else finish
+
+
+def error_type_for_status(status: int) -> str:
+    """The Anthropic-style error type the IR uses for an upstream status."""
+    if status == 429:
+        return "rate_limit_error"
+    if status in (502, 503, 529):
+        return "overloaded_error"
+    return "api_error"
+
+
+def stream_error_from_openai(error: Any) -> StreamError:
+    """An in-band ``{"error": {...}}`` object (OpenAI string codes, OpenRouter numeric codes) → StreamError."""
+    err = error if isinstance(error, dict) else {"message": str(error)}
+    code = err.get("code")
+    status = code if isinstance(code, int) and not isinstance(code, bool) and 400 <= code <= 599 else 500
+    message = err.get("message")
+    return StreamError(
+        status=status,
+        type=error_type_for_status(status),
+        message=message if isinstance(message, str) and message else "upstream error during streaming",
+    )
+
+
+def new_id(prefix: str) -> str:
+    """A fresh id in the style providers use (``chatcmpl-…``, ``call_…``, ``msg_…``)."""
+    return prefix + uuid.uuid4().hex[:24]

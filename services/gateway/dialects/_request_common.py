@@ -1,0 +1,61 @@
+"""Types shared by both request translators: the target description, the result and the error."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+_DATA_URL = re.compile(
+    r"^data:(?P<media_type>[\w.+-]+/[\w.+-]+)(?:;[^,;]*)*?;base64,(?P<data>.*)$", re.DOTALL
+)
+
+
+@dataclass(frozen=True)
+class Target:
+    """What the gateway knows about the upstream model a request is translated for."""
+
+    model: str
+    max_output_tokens: int | None = None
+    default_max_tokens: int = 8192
+    max_tokens_field: str = "max_completion_tokens"  # or "max_tokens" (xAI, OpenRouter)
+    # None: the model does not reason | "reasoning_effort" (OpenAI/xAI) | "openrouter" (reasoning: {effort})
+    # | "anthropic_adaptive" (thinking adaptive + output_config.effort) | "anthropic_budget" (budget_tokens)
+    reasoning: str | None = None
+
+
+class TranslationError(ValueError):
+    """The request cannot be expressed for the target; the gateway answers 400 in the client's format."""
+
+    def __init__(self, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
+
+
+@dataclass
+class TranslatedRequest:
+    """The upstream request body, and how to name tools back when the answer is translated."""
+
+    body: dict[str, Any]
+    tool_names: dict[str, str] = field(default_factory=dict)  # upstream tool name → client tool name
+
+
+def clamp_tokens(value: int, target: Target) -> int:
+    """``value`` limited to the target model's output maximum."""
+    return min(value, target.max_output_tokens) if target.max_output_tokens else value
+
+
+def parse_data_url(url: str) -> tuple[str, str] | None:
+    """``data:<media type>;base64,<data>`` → (media type, base64 data); None for anything else."""
+    m = _DATA_URL.match(url)
+    return (m.group("media_type").lower(), m.group("data")) if m else None
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else an empty dict (malformed optional fields are ignored)."""
+    return value if isinstance(value, dict) else {}
+
+
+def as_list(value: Any) -> list[Any]:
+    """``value`` if it is a JSON array, else an empty list."""
+    return value if isinstance(value, list) else []

@@ -1,0 +1,154 @@
+"""The OpenAI Chat Completions dialect: usage, whole responses and streams, to and from the IR (pure).
+
+The stream state machines live in ``_openai_stream``; this module is the public face the gateway
+imports, plus the non-streaming conversions (conformance §1.3, §6.2, §6.4).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+
+from services.gateway.dialects._openai_stream import ChatStreamDecoder, ChatStreamEncoder
+from services.gateway.dialects._openai_wire import (
+    finish_from_stop,
+    new_id,
+    stop_from_finish,
+    usage_from_openai,
+    usage_to_openai,
+)
+from services.gateway.dialects.ir import Block, Completion, TextBlock, ThinkingBlock, ToolUseBlock
+
+__all__ = [
+    "ChatStreamDecoder",
+    "ChatStreamEncoder",
+    "chat_from_completion",
+    "completion_from_chat",
+    "is_usage_only_chunk",
+    "usage_from_openai",
+    "usage_to_openai",
+]
+
+
+def is_usage_only_chunk(obj: dict[str, Any]) -> bool:
+    """True for the ``{"choices": [], "usage": {…}}`` chunk that ``include_usage`` adds before ``[DONE]``."""
+    return obj.get("choices") == [] and isinstance(obj.get("usage"), dict)
+
+
+def parse_arguments(arguments: Any) -> dict[str, Any]:
+    """Tool-call arguments (a JSON string) as a dict.
+
+    Models occasionally emit invalid JSON (typically when cut off by ``max_tokens``); the call is kept
+    with empty input rather than failing the whole response (conformance §6.2).
+    """
+    if isinstance(arguments, dict):
+        return arguments
+    if not isinstance(arguments, str) or not arguments.strip():
+        return {}
+    try:
+        value = orjson.loads(arguments)
+    except orjson.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # some OpenAI-compatible servers answer with content parts
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return ""
+
+
+def _tool_blocks(message: dict[str, Any]) -> list[ToolUseBlock]:
+    calls = message.get("tool_calls") if isinstance(message.get("tool_calls"), list) else []
+    if isinstance(message.get("function_call"), dict):
+        calls = [*calls, {"function": message["function_call"]}]
+    blocks: list[ToolUseBlock] = []
+    for call in calls:
+        fn = call.get("function") if isinstance(call, dict) else None
+        if isinstance(fn, dict):
+            call_id = call.get("id") if isinstance(call.get("id"), str) and call["id"] else new_id("call_")
+            name = str(fn.get("name") or "")
+            blocks.append(ToolUseBlock(id=call_id, name=name, input=parse_arguments(fn.get("arguments"))))
+    return blocks
+
+
+def completion_from_chat(body: dict[str, Any]) -> Completion:
+    """An upstream ``chat.completion`` object → IR Completion (only the first choice is used)."""
+    choices = body.get("choices") if isinstance(body.get("choices"), list) else []
+    choice = choices[0] if choices and isinstance(choices[0], dict) else {}
+    message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+    content: list[Block] = []
+    reasoning = _text_of(message.get("reasoning_content")) or _text_of(message.get("reasoning"))
+    if reasoning:
+        content.append(ThinkingBlock(thinking=reasoning))
+    text = _text_of(message.get("content"))
+    if text:
+        content.append(TextBlock(text=text))
+    refusal = _text_of(message.get("refusal"))
+    if refusal:
+        content.append(TextBlock(text=refusal))
+    tools = _tool_blocks(message)
+    content += tools
+    stop = stop_from_finish(str(choice.get("finish_reason") or "stop"))
+    if tools and stop == "end_turn":
+        stop = "tool_use"
+    elif refusal and stop == "end_turn":
+        stop = "refusal"
+    usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
+    return Completion(
+        id=str(body.get("id") or new_id("chatcmpl-")),
+        model=str(body.get("model") or ""),
+        content=content,
+        stop_reason=stop,
+        usage=usage_from_openai(usage),
+    )
+
+
+def chat_from_completion(
+    c: Completion, model: str, tool_names: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """IR Completion → the client-facing ``chat.completion`` object (conformance §1.3, §6.4).
+
+    ``model`` is the name the client asked for; ``tool_names`` maps upstream tool names back to the
+    client's own where they had to be sanitized.
+    """
+    names = tool_names or {}
+    text = "".join(b.text for b in c.content if isinstance(b, TextBlock))
+    reasoning = "".join(b.thinking for b in c.content if isinstance(b, ThinkingBlock))
+    tool_calls = [
+        {
+            "id": b.id,
+            "type": "function",
+            "function": {"name": names.get(b.name, b.name), "arguments": orjson.dumps(b.input).decode()},
+        }
+        for b in c.content
+        if isinstance(b, ToolUseBlock)
+    ]
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": text or (None if tool_calls else ""),
+        "refusal": None,
+        "annotations": [],
+    }
+    if tool_calls:
+        message["tool_calls"] = tool_calls
+    if reasoning:
+        message["reasoning_content"] = reasoning  # non-standard, as xAI and DeepSeek send it
+    choice = {
+        "index": 0,
+        "message": message,
+        "logprobs": None,
+        "finish_reason": finish_from_stop(c.stop_reason, bool(tool_calls)),
+    }
+    return {
+        "id": c.id if c.id.startswith("chatcmpl-") else "chatcmpl-" + c.id,
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [choice],
+        "usage": usage_to_openai(c.usage),
+    }

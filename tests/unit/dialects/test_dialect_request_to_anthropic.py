@@ -1,0 +1,356 @@
+"""chat_to_anthropic: OpenAI Chat requests (openai SDK and friends) → Anthropic Messages requests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from dialect_helpers import request_fixture
+
+from services.gateway.dialects.translate_request import Target, TranslationError, chat_to_anthropic
+
+SONNET = Target(model="claude-sonnet-4-5", max_output_tokens=64000, reasoning="anthropic_adaptive")
+HAIKU = Target(model="claude-3-5-haiku", max_output_tokens=4096, default_max_tokens=8192)
+BUDGET = Target(model="claude-3-7-sonnet", max_output_tokens=64000, reasoning="anthropic_budget")
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Get the weather for a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"location": {"type": "string"}},
+            "required": ["location"],
+        },
+    },
+}
+
+
+def body_with(**fields: Any) -> dict[str, Any]:
+    return {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], **fields}
+
+
+def test_openai_sdk_tool_result_conversation() -> None:
+    out = chat_to_anthropic(request_fixture("openai_sdk_tool_result"), HAIKU)
+    assert out.tool_names == {}
+    assert out.body == {
+        "model": "claude-3-5-haiku",
+        "max_tokens": 4096,  # the 8192 default, clamped to the model
+        "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "weather in Paris?"}]},
+            {
+                "role": "assistant",
+                "content": [
+                    {
+                        "type": "tool_use",
+                        "id": "call_1",
+                        "name": "get_weather",
+                        "input": {"location": "Paris"},
+                    }
+                ],
+            },
+            {
+                "role": "user",
+                "content": [{"type": "tool_result", "tool_use_id": "call_1", "content": "18C sunny"}],
+            },
+        ],
+        "tools": [
+            {
+                "name": "get_weather",
+                "input_schema": {
+                    "type": "object",
+                    "properties": {"location": {"type": "string"}},
+                    "required": ["location"],
+                },
+                "description": "Get the weather for a city",
+            }
+        ],
+        "cache_control": {"type": "ephemeral"},
+    }
+
+
+def test_openai_sdk_streaming_request() -> None:
+    body = chat_to_anthropic(request_fixture("openai_sdk_stream_usage"), SONNET).body
+    assert body["stream"] is True and "stream_options" not in body and body["max_tokens"] == 8192
+
+
+def test_system_and_developer_messages_are_hoisted_in_order() -> None:
+    messages = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "hi"},
+        {"role": "developer", "content": [{"type": "text", "text": "Use British spelling."}]},
+        {"role": "user", "content": "again"},
+    ]
+    body = chat_to_anthropic(body_with(messages=messages), SONNET).body
+    assert body["system"] == "Be brief.\nUse British spelling."
+    assert body["messages"] == [
+        {"role": "user", "content": [{"type": "text", "text": "hi"}, {"type": "text", "text": "again"}]}
+    ]
+
+
+def test_images_files_and_empty_text() -> None:
+    content = [
+        {"type": "text", "text": ""},
+        {"type": "text", "text": "What is this?"},
+        {"type": "image_url", "image_url": {"url": "data:image/webp;base64,UklGR", "detail": "high"}},
+        {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}},
+        {"type": "file", "file": {"filename": "a.pdf", "file_data": "data:application/pdf;base64,JVBERi0"}},
+    ]
+    body = chat_to_anthropic(body_with(messages=[{"role": "user", "content": content}]), SONNET).body
+    assert body["messages"][0]["content"] == [
+        {"type": "text", "text": "What is this?"},
+        {"type": "image", "source": {"type": "base64", "media_type": "image/webp", "data": "UklGR"}},
+        {"type": "image", "source": {"type": "url", "url": "https://example.com/a.png"}},
+        {
+            "type": "document",
+            "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0"},
+        },
+    ]
+
+
+@pytest.mark.parametrize(
+    "part",
+    [
+        {"type": "image_url", "image_url": {"url": "data:image/bmp;base64,Qk0"}},
+        {"type": "image_url", "image_url": {"url": "ftp://example.com/a.png"}},
+        {"type": "file", "file": {"file_id": "file-abc"}},
+        {"type": "file", "file": {"filename": "a.txt", "file_data": "data:text/plain;base64,aGk="}},
+        {"type": "input_audio", "input_audio": {"data": "UklGR", "format": "wav"}},
+    ],
+)
+def test_unsupported_parts_are_translation_errors(part: dict[str, Any]) -> None:
+    with pytest.raises(TranslationError) as info:
+        chat_to_anthropic(body_with(messages=[{"role": "user", "content": [part]}]), SONNET)
+    assert info.value.param is not None and info.value.param.startswith("messages[0].content.0")
+
+
+def test_parallel_tool_results_become_one_user_turn_with_results_first() -> None:
+    calls = [
+        {"id": "call_a", "type": "function", "function": {"name": "f", "arguments": '{"x": 1}'}},
+        {"id": "functions.g:1", "type": "function", "function": {"name": "g", "arguments": '{"y": "cut off'}},
+    ]
+    messages = [
+        {"role": "user", "content": "go"},
+        {"role": "assistant", "content": "", "tool_calls": calls},
+        {"role": "tool", "tool_call_id": "call_a", "content": "A"},
+        {"role": "tool", "tool_call_id": "functions.g:1", "content": [{"type": "text", "text": "B"}]},
+        {"role": "user", "content": "thanks, now summarise"},
+    ]
+    body = chat_to_anthropic(body_with(messages=messages), SONNET).body
+    assert body["messages"][1:] == [
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "tool_use", "id": "call_a", "name": "f", "input": {"x": 1}},
+                {"type": "tool_use", "id": "functions_g_1", "name": "g", "input": {}},  # invalid JSON → {}
+            ],
+        },
+        {
+            "role": "user",
+            "content": [
+                {"type": "tool_result", "tool_use_id": "call_a", "content": "A"},
+                {
+                    "type": "tool_result",
+                    "tool_use_id": "functions_g_1",
+                    "content": [{"type": "text", "text": "B"}],
+                },
+                {"type": "text", "text": "thanks, now summarise"},
+            ],
+        },
+    ]
+
+
+def test_user_text_before_tool_results_is_moved_after_them() -> None:
+    messages = [
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}],
+        },
+        {"role": "user", "content": "note"},
+        {"role": "tool", "tool_call_id": "c1", "content": ""},
+    ]
+    turns = chat_to_anthropic(body_with(messages=messages), SONNET).body["messages"]
+    assert turns[1]["content"] == [
+        {"type": "tool_result", "tool_use_id": "c1"},
+        {"type": "text", "text": "note"},
+    ]
+
+
+def test_empty_assistant_message_does_not_split_user_turns() -> None:
+    messages = [
+        {"role": "user", "content": "a"},
+        {"role": "assistant", "content": ""},
+        {"role": "user", "content": "b"},
+    ]
+    turns = chat_to_anthropic(body_with(messages=messages), SONNET).body["messages"]
+    assert turns == [
+        {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}
+    ]
+
+
+def test_tool_message_without_id_is_an_error() -> None:
+    with pytest.raises(TranslationError) as info:
+        chat_to_anthropic(body_with(messages=[{"role": "tool", "content": "x"}]), SONNET)
+    assert info.value.param == "messages[0].tool_call_id"
+
+
+def test_legacy_functions_and_function_messages() -> None:
+    messages = [
+        {"role": "user", "content": "weather?"},
+        {
+            "role": "assistant",
+            "content": None,
+            "function_call": {"name": "get_weather", "arguments": '{"location": "Oslo"}'},
+        },
+        {"role": "function", "name": "get_weather", "content": "-3C"},
+    ]
+    functions = [{"name": "get_weather", "parameters": {"type": "object", "properties": {}}}]
+    body = chat_to_anthropic(
+        body_with(messages=messages, functions=functions, function_call={"name": "get_weather"}), SONNET
+    ).body
+    tool_use = body["messages"][1]["content"][0]
+    assert tool_use == {
+        "type": "tool_use",
+        "id": "call_1_fn",
+        "name": "get_weather",
+        "input": {"location": "Oslo"},
+    }
+    assert body["messages"][2]["content"] == [
+        {"type": "tool_result", "tool_use_id": "call_1_fn", "content": "-3C"}
+    ]
+    assert body["tools"] == [{"name": "get_weather", "input_schema": {"type": "object", "properties": {}}}]
+    assert body["tool_choice"] == {"type": "tool", "name": "get_weather"}
+
+
+def test_tools_without_parameters_and_custom_tools() -> None:
+    tools = [
+        {"type": "function", "function": {"name": "now", "strict": True}},
+        {"type": "custom", "custom": {"name": "apply_patch", "description": "Apply a patch"}},
+        {"type": "web_search"},
+    ]
+    assert chat_to_anthropic(body_with(tools=tools), SONNET).body["tools"] == [
+        {"name": "now", "input_schema": {"type": "object"}, "strict": True},
+        {
+            "name": "apply_patch",
+            "input_schema": {
+                "type": "object",
+                "properties": {"input": {"type": "string"}},
+                "required": ["input"],
+            },
+            "description": "Apply a patch",
+        },
+    ]
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"tool_choice": "auto"}, {"type": "auto"}),
+        ({"tool_choice": "required"}, {"type": "any"}),
+        ({"tool_choice": "none"}, {"type": "none"}),
+        (
+            {"tool_choice": {"type": "function", "function": {"name": "get_weather"}}},
+            {"type": "tool", "name": "get_weather"},
+        ),
+        ({"parallel_tool_calls": False}, {"type": "auto", "disable_parallel_tool_use": True}),
+        (
+            {"tool_choice": "required", "parallel_tool_calls": False},
+            {"type": "any", "disable_parallel_tool_use": True},
+        ),
+        ({"tool_choice": "none", "parallel_tool_calls": False}, {"type": "none"}),
+        ({}, None),
+    ],
+)
+def test_tool_choice(fields: dict[str, Any], expected: dict[str, Any] | None) -> None:
+    body = chat_to_anthropic(body_with(tools=[WEATHER], **fields), SONNET).body
+    assert body.get("tool_choice") == expected
+
+
+def test_allowed_tools_filters_the_tool_list() -> None:
+    other = {"type": "function", "function": {"name": "other", "parameters": {"type": "object"}}}
+    choice = {
+        "type": "allowed_tools",
+        "allowed_tools": {"mode": "required", "tools": [{"type": "function", "function": {"name": "other"}}]},
+    }
+    body = chat_to_anthropic(body_with(tools=[WEATHER, other], tool_choice=choice), SONNET).body
+    assert [t["name"] for t in body["tools"]] == ["other"] and body["tool_choice"] == {"type": "any"}
+
+
+def test_no_tools_means_no_tool_choice() -> None:
+    assert "tool_choice" not in chat_to_anthropic(body_with(tool_choice="required"), SONNET).body
+
+
+def test_sampling_parameters() -> None:
+    assert chat_to_anthropic(body_with(temperature=1.7, top_p=0.5), SONNET).body["temperature"] == 1.0
+    assert "top_p" not in chat_to_anthropic(body_with(temperature=0.3, top_p=0.5), SONNET).body
+    only_top_p = chat_to_anthropic(
+        body_with(top_p=0.5, seed=7, presence_penalty=1, logprobs=True), SONNET
+    ).body
+    assert only_top_p["top_p"] == 0.5 and "temperature" not in only_top_p
+    assert not {"seed", "presence_penalty", "logprobs"} & set(only_top_p)
+
+
+def test_stop_user_and_max_tokens() -> None:
+    body = chat_to_anthropic(
+        body_with(stop="END", user="u-42", max_tokens=100, max_completion_tokens=200), SONNET
+    ).body
+    assert (
+        body["stop_sequences"] == ["END"]
+        and body["metadata"] == {"user_id": "u-42"}
+        and body["max_tokens"] == 200
+    )
+    body = chat_to_anthropic(
+        body_with(stop=["a", "b"], safety_identifier="hash-1", max_tokens=999999), SONNET
+    ).body
+    assert (
+        body["stop_sequences"] == ["a", "b"]
+        and body["metadata"] == {"user_id": "hash-1"}
+        and body["max_tokens"] == 64000
+    )
+
+
+def test_n_greater_than_one_is_rejected() -> None:
+    with pytest.raises(TranslationError) as info:
+        chat_to_anthropic(body_with(n=2), SONNET)
+    assert info.value.param == "n"
+    assert chat_to_anthropic(body_with(n=1), SONNET).body["model"] == "claude-sonnet-4-5"
+
+
+def test_reasoning_effort_adaptive() -> None:
+    body = chat_to_anthropic(
+        body_with(reasoning_effort="medium", temperature=0.2, tools=[WEATHER], tool_choice="required"), SONNET
+    ).body
+    assert body["thinking"] == {"type": "adaptive"} and body["output_config"] == {"effort": "medium"}
+    assert "temperature" not in body  # thinking needs the default sampling
+    assert body["tool_choice"] == {"type": "auto"}  # forced tool use is refused while thinking
+    assert chat_to_anthropic(body_with(reasoning_effort="minimal"), SONNET).body["output_config"] == {
+        "effort": "low"
+    }
+
+
+def test_reasoning_effort_budget_fits_under_max_tokens() -> None:
+    body = chat_to_anthropic(body_with(reasoning_effort="high", max_completion_tokens=40000), BUDGET).body
+    assert body["thinking"] == {"type": "enabled", "budget_tokens": 24576} and "output_config" not in body
+    capped = chat_to_anthropic(body_with(reasoning_effort="high"), BUDGET).body
+    assert capped["thinking"] == {"type": "enabled", "budget_tokens": 8191} and capped["max_tokens"] == 8192
+    assert (
+        "thinking" not in chat_to_anthropic(body_with(reasoning_effort="low", max_tokens=1000), BUDGET).body
+    )
+
+
+def test_reasoning_effort_ignored_without_reasoning_target_or_when_none() -> None:
+    assert "thinking" not in chat_to_anthropic(body_with(reasoning_effort="high"), HAIKU).body
+    assert "thinking" not in chat_to_anthropic(body_with(reasoning_effort="none"), SONNET).body
+    with pytest.raises(TranslationError) as info:
+        chat_to_anthropic(body_with(reasoning_effort="extreme"), SONNET)
+    assert info.value.param == "reasoning_effort"
+
+
+def test_response_formats() -> None:
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}}
+    rf = {"type": "json_schema", "json_schema": {"name": "thing", "schema": schema, "strict": True}}
+    body = chat_to_anthropic(body_with(response_format=rf, reasoning_effort="low"), SONNET).body
+    assert body["output_config"] == {"format": {"type": "json_schema", "schema": schema}, "effort": "low"}
+    body = chat_to_anthropic(body_with(response_format={"type": "json_object"}), SONNET).body
+    assert "JSON object" in body["system"] and "output_config" not in body
