@@ -69,7 +69,7 @@ def test_plain_completion_is_answered_and_recorded(gw: Stack, client: openai.Ope
     assert raw.headers["x-ekai-provider"] == "openai"
 
     forwarded = last_request(fake)
-    assert forwarded.headers["Authorization"] == "Bearer sk-test-openai-secret-key"
+    assert forwarded.headers["authorization"] == "Bearer sk-test-openai-secret-key"
     assert CLIENT_KEY not in json.dumps(dict(forwarded.headers))
     assert "stream_options" not in forwarded.json
 
