@@ -19,6 +19,8 @@ from services.gateway.errors import stream_error_frame
 from shared.sse import SSEDecoder, SSEEvent, encode_event
 
 _CONTENT = (ir.TextDelta, ir.ReasoningDelta, ir.ToolCallStart, ir.ToolArgsDelta)
+# Deltas that say nothing yet about whether the answer will succeed.
+_PRELUDE = (ir.KeepAlive, ir.MessageStart, ir.UsageUpdate)
 
 
 class Decoder(Protocol):
@@ -38,6 +40,7 @@ class Relay:
         self._sse = SSEDecoder()
         self.decoder = decoder
         self.saw_content = False  # a token (text, reasoning or tool call) went by: time to first token
+        self.started = False  # a token, a finish or an error went by: the gateway can commit to this stream
         self.error: ir.StreamError | None = None
 
     @property
@@ -62,6 +65,9 @@ class Relay:
 
     def _observe(self, deltas: list[ir.Delta]) -> None:
         for d in deltas:
+            if isinstance(d, _PRELUDE):
+                continue
+            self.started = True
             if isinstance(d, _CONTENT):
                 self.saw_content = True
             elif isinstance(d, ir.StreamError):
@@ -109,9 +115,16 @@ class OpenAIPassthrough(Relay):
 
 
 class Translator(Relay):
-    def __init__(self, client_format: str, decoder: Decoder, encoder: oai.ChatStreamEncoder | anth.MessagesStreamEncoder) -> None:
+    def __init__(
+        self,
+        client_format: str,
+        decoder: Decoder,
+        encoder: oai.ChatStreamEncoder | anth.MessagesStreamEncoder,
+        reasoning: bool = True,
+    ) -> None:
         super().__init__(client_format, decoder)
         self.encoder = encoder
+        self.reasoning = reasoning  # pass reasoning on (as thinking blocks) only to clients that asked
 
     def feed(self, chunk: bytes) -> bytes:
         out = [self._deltas(self.decoder.feed(ev)) for ev in self._sse.feed(chunk)]
@@ -129,6 +142,8 @@ class Translator(Relay):
 
     def _deltas(self, deltas: list[ir.Delta]) -> bytes:
         self._observe(deltas)
+        if not self.reasoning:
+            deltas = [d for d in deltas if not isinstance(d, ir.ReasoningDelta | ir.SignatureDelta)]
         return b"".join(self.encoder.feed(d) for d in deltas)
 
 
@@ -138,8 +153,11 @@ def make_relay(
     model: str,
     include_usage: bool,
     tool_names: dict[str, str] | None = None,
+    reasoning: bool = True,
 ) -> Relay:
-    """The relay for a client format and a provider wire format. ``model`` is the client's model name."""
+    """The relay for a client format and a provider wire format. ``model`` is the client's model name;
+    ``reasoning`` False drops the provider's reasoning text (an Anthropic client that did not ask for
+    thinking must not get thinking blocks)."""
     if client_format == provider_wire == "anthropic":
         return AnthropicPassthrough()
     if client_format == provider_wire == "openai_chat":
@@ -150,5 +168,6 @@ def make_relay(
     else:
         decoder = oai.ChatStreamDecoder()
     if client_format == "anthropic":
-        return Translator(client_format, decoder, anth.MessagesStreamEncoder(model, tool_names=tool_names))
+        encoder = anth.MessagesStreamEncoder(model, tool_names=tool_names)
+        return Translator(client_format, decoder, encoder, reasoning)
     return Translator(client_format, decoder, oai.ChatStreamEncoder(model, include_usage, tool_names=tool_names))
