@@ -85,27 +85,36 @@ class Proxy:
         self.max_attempts = max_attempts
 
     async def serve(self, request: web.Request, call: Call, routes: list[Route]) -> web.StreamResponse:
+        """Try ``routes`` best first until one answers; the rules are in docs/catalog.md ("Fallback").
+
+        A provider that is cooling down (open breaker, or its own Retry-After) is skipped. When all
+        that remain are, the request waits for the soonest one if that fits in RETRY_AFTER_MAX_WAIT
+        (in total); a route that answered 429 with a Retry-After that short goes back in line. At most
+        MAX_ATTEMPTS upstream attempts. A request nothing served gets the last real error, or, when no
+        provider could even be tried, a 429/503 that says when to retry.
+        """
+        pending = list(routes)
         last: UpstreamError | None = None
-        for route in routes[: self.max_attempts]:
-            provider = self.providers[route.provider]
-            call.event.attempts += 1
-            call.event.provider = provider.name
-            call.event.provider_format = provider.wire
-            try:
-                response = await self._attempt(request, call, provider, route)
-            except UpstreamError as exc:
-                self.health.record_failure(provider.name, exc.upstream_status, exc.retry_after_s)
-                call.event.failed_attempts.append(
-                    FailedAttempt(provider.name, exc.upstream_status, exc.error_type, exc.message[:300])
-                )
-                last = exc
-                if not exc.retryable:
+        waited = 0.0
+        while pending and call.event.attempts < self.settings.max_attempts:
+            route = next((r for r in pending if self.health.acquire(r.provider)), None)
+            if route is None:
+                delay = max(0.001, min(self.health.wait_time(r.provider) for r in pending))
+                if waited + delay > self.settings.retry_after_max_wait_s:
                     break
+                waited += delay
+                await asyncio.sleep(delay)
                 continue
-            self.health.record_success(provider.name)
-            return response
-        assert last is not None
-        return self._upstream_error_response(call, last)
+            pending.remove(route)
+            outcome = await self._try_route(request, call, route)
+            if not isinstance(outcome, UpstreamError):
+                return outcome
+            last = outcome
+            if not outcome.retryable:
+                break
+            if outcome.retry_after_s is not None and outcome.retry_after_s <= self.settings.retry_after_max_wait_s:
+                pending.append(route)  # worth another try once its Retry-After is over
+        return self._upstream_error_response(call, last or self._unavailable(routes))
 
     # ---- one attempt ------------------------------------------------------------------------------
 
@@ -196,6 +205,8 @@ class Proxy:
         call.event.served_model = completion.model or None
         self._account(call, up, completion.usage)
         if up.translated:
+            if not wants_reasoning(call):
+                completion.content = [b for b in completion.content if not isinstance(b, ir.ThinkingBlock)]
             if call.fmt == "anthropic":
                 out = anth.messages_from_completion(completion, call.model, up.tool_names)
             else:
@@ -215,23 +226,15 @@ class Proxy:
     async def _relay_stream(
         self, request: web.Request, call: Call, up: Upstream, resp: aiohttp.ClientResponse
     ) -> web.StreamResponse:
-        name = up.provider.name
+        relay = make_relay(call.fmt, up.provider.wire, call.model, call.include_usage, up.tool_names,
+                           reasoning=wants_reasoning(call))
         chunks = self._chunks(resp)
-        try:
-            async with asyncio.timeout(self.settings.first_byte_timeout_s):
-                first = await anext(chunks)
-        except StopAsyncIteration as exc:
-            raise UpstreamError(502, f"{name}: empty stream", provider=name, retryable=True,
-                                error_type="empty_stream") from exc
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise UpstreamError(None, f"{name}: stream broke before its first byte ({type(exc).__name__})",
-                                provider=name, retryable=True, error_type="broken_stream") from exc
-        relay = make_relay(call.fmt, up.provider.wire, call.model, call.include_usage, up.tool_names)
+        pending = await self._until_committed(relay, chunks, up.provider.name)
         response = web.StreamResponse(status=200, headers={**SSE_HEADERS, **self._headers(call)})
         call.event.status = 200
         try:
             await response.prepare(request)
-            await self._pump(call, relay, response, first, chunks, name)
+            await self._pump(call, relay, response, pending, chunks, up.provider.name)
         except (ConnectionResetError, aiohttp.ClientConnectionResetError):
             call.event.client_disconnected = True
             call.event.status = 499
@@ -244,9 +247,38 @@ class Proxy:
                 call.event.error_type = relay.error.type
         return response
 
+    async def _until_committed(self, relay: Relay, chunks: AsyncIterator[bytes], name: str) -> bytes:
+        """Read the upstream stream until its first token (or finish, or error), keeping the output.
+
+        Until then nothing has reached the client, so a failure can still fall back to another route:
+        a broken connection, a timeout, an empty stream, an in-stream error before any content.
+        """
+        out: list[bytes] = []
+        try:
+            async with asyncio.timeout(self.settings.first_byte_timeout_s):
+                while not relay.started:
+                    chunk = await anext(chunks, None)
+                    if chunk is None:
+                        break
+                    out.append(relay.feed(chunk))
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise UpstreamError(None, f"{name}: stream broke before its first token ({type(exc).__name__})",
+                                provider=name, retryable=True, error_type="broken_stream") from exc
+        if relay.error is not None and not relay.saw_content:
+            err = relay.error
+            raise UpstreamError(err.status, f"{name}: {err.message}", provider=name,
+                                retryable=is_retryable(err.status), error_type=err.type)
+        if not relay.started and not relay.complete:
+            raise UpstreamError(502, f"{name}: stream ended before its first token", provider=name,
+                                retryable=True, error_type="empty_stream")
+        return b"".join(out)
+
     async def _pump(self, call: Call, relay: Relay, response: web.StreamResponse, first: bytes,
                     chunks: AsyncIterator[bytes], name: str) -> None:
-        await self._write(call, relay, response, first)
+        if relay.saw_content:
+            call.event.ttft_ms = (time.monotonic() - call.t0) * 1000
+        if first:
+            await response.write(first)
         try:
             while True:
                 async with asyncio.timeout(self.settings.chunk_timeout_s):
@@ -312,3 +344,60 @@ class Proxy:
         call.event.status = status
         body = error_body(call.fmt, status, exc.message, code=exc.upstream_type, request_id=call.event.request_id)
         return web.Response(body=orjson.dumps(body), status=status, content_type="application/json", headers=headers)
+
+    # ---- routing helpers (serve) ------------------------------------------------------------------
+
+    async def _try_route(self, request: web.Request, call: Call, route: Route) -> web.StreamResponse | UpstreamError:
+        """One attempt on ``route``: the answer, or the error that ended it (already reported to the
+        provider's health and recorded as a failed attempt)."""
+        provider = self.providers[route.provider]
+        call.event.attempts += 1
+        call.event.provider = provider.name
+        call.event.provider_format = provider.wire
+        if route.price_source == "catalog" and route.rates is not None:
+            # The catalog file's price is the one this request is charged at in the ledger.
+            self.pricer.set_override(route.provider, route.model, route.rates)
+        try:
+            response = await self._attempt(request, call, provider, route)
+        except UpstreamError as exc:
+            self.health.record_failure(provider.name, exc.upstream_status, exc.retry_after_s, exc.error_type)
+            call.event.failed_attempts.append(
+                FailedAttempt(provider.name, exc.upstream_status, exc.error_type, exc.message[:300])
+            )
+            return exc
+        except BaseException:
+            self.health.release(provider.name)  # cancelled, or the request itself was at fault
+            raise
+        if call.event.status >= 500:
+            # The stream broke after its first byte: too late to fall back, but the provider failed.
+            self.health.record_failure(provider.name, call.event.status, None, call.event.error_type)
+        else:
+            self.health.record_success(provider.name)
+        return response
+
+    def _unavailable(self, routes: list[Route]) -> UpstreamError:
+        """No candidate could be tried: all are cooling down. 429 if all said Retry-After, else 503."""
+        names = list(dict.fromkeys(r.provider for r in routes))
+        if not names:
+            return UpstreamError(503, "no provider can serve this request", provider="", retryable=True,
+                                 error_type="providers_unavailable")
+        waits = {name: self.health.wait_time(name) for name in names}
+        limited = all(self.health.rate_limited(name) for name in names)
+        detail = ", ".join(f"{name} for {wait:.1f}s" for name, wait in waits.items())
+        return UpstreamError(
+            429 if limited else 503,
+            f"no provider can take this request now; cooling down: {detail}",
+            provider=names[0],
+            retryable=True,
+            error_type="rate_limit_error" if limited else "providers_unavailable",
+            retry_after_s=min(waits.values()),
+        )
+
+
+def wants_reasoning(call: Call) -> bool:
+    """Reasoning text goes back to OpenAI clients (as reasoning_content) and to Anthropic clients that
+    asked for thinking; an Anthropic client that did not ask must not receive thinking blocks."""
+    if call.fmt != "anthropic":
+        return True
+    thinking = call.body.get("thinking")
+    return isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive")
