@@ -40,6 +40,14 @@ class Settings:
     catalog_path: str | None = None
     log_level: str = "INFO"
     providers: dict[str, ProviderSettings] = field(default_factory=dict)
+    # Routing (docs/catalog.md): how candidates are ordered, how many are tried, when one is rested.
+    routing_policy: str = "cheapest"  # "cheapest" | "ordered"
+    routing_order: tuple[str, ...] = ("openai", "anthropic", "xai", "openrouter")
+    max_attempts: int = 4  # upstream attempts per request, fallbacks and Retry-After retries included
+    breaker_failures: int = 5  # consecutive provider failures that open its circuit breaker
+    breaker_cooldown_s: float = 30.0  # how long an open breaker keeps the provider out of rotation
+    retry_after_max_wait_s: float = 5.0  # longest the gateway itself waits out a Retry-After
+    retry_after_cap_s: float = 600.0  # longest a provider is skipped on its own Retry-After
 
 
 # Provider name -> (key variable, base URL variable, default base URL).
@@ -51,9 +59,38 @@ PROVIDER_ENV: dict[str, tuple[str, str, str]] = {
 }
 
 
+ROUTING_POLICIES = ("cheapest", "ordered")
+
+
 def _get(env: Mapping[str, str], name: str, default: str) -> str:
     value = env.get(name, "")
     return value.strip() if value.strip() else default
+
+
+def _at_least(name: str, value: float, minimum: float) -> float:
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum:g}, got {value:g}")
+    return value
+
+
+def _policy(env: Mapping[str, str], default: str) -> str:
+    policy = _get(env, "ROUTING_POLICY", default).lower()
+    if policy not in ROUTING_POLICIES:
+        raise ValueError(f"ROUTING_POLICY must be one of {', '.join(ROUTING_POLICIES)}, got {policy!r}")
+    return policy
+
+
+def _order(env: Mapping[str, str], default: tuple[str, ...]) -> tuple[str, ...]:
+    names = tuple(n.strip().lower() for n in _get(env, "ROUTING_ORDER", "").split(",") if n.strip())
+    return names or default
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
+    return int(_at_least(name, int(_get(env, name, str(default))), minimum))
+
+
+def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0) -> float:
+    return _at_least(name, float(_get(env, name, str(default))), minimum)
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -87,4 +124,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         catalog_path=env.get("CATALOG_PATH") or None,
         log_level=_get(env, "LOG_LEVEL", d.log_level).upper(),
         providers=providers,
+        routing_policy=_policy(env, d.routing_policy),
+        routing_order=_order(env, d.routing_order),
+        max_attempts=_int(env, "MAX_ATTEMPTS", d.max_attempts, 1),
+        breaker_failures=_int(env, "BREAKER_FAILURES", d.breaker_failures, 1),
+        breaker_cooldown_s=_float(env, "BREAKER_COOLDOWN", d.breaker_cooldown_s),
+        retry_after_max_wait_s=_float(env, "RETRY_AFTER_MAX_WAIT", d.retry_after_max_wait_s),
+        retry_after_cap_s=_float(env, "RETRY_AFTER_CAP", d.retry_after_cap_s),
     )

@@ -7,21 +7,33 @@ to the ``Provider`` interface. A provider speaks one wire format (``openai_chat`
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from services.gateway.dialects.translate_request import Target
+from shared.pricing import ModelRates
 
 Wire = Literal["openai_chat", "anthropic"]
 Operation = Literal["chat", "messages", "count_tokens", "models"]
 
 
+PriceSource = Literal["prices", "catalog", "vendor", "unknown"]
+
+
 @dataclass(frozen=True, slots=True)
 class Route:
-    """One way to serve a request: a provider and the model name that provider knows it by."""
+    """One way to serve a request: a provider and the model name that provider knows it by.
+
+    Two routes are equal when provider and model are; the rest is what the router knew when ranking:
+    the price (``rates``, and where it came from), and whether the provider is the model's own vendor
+    (``direct``) rather than an aggregator.
+    """
 
     provider: str
     model: str
+    rates: ModelRates | None = field(default=None, compare=False)
+    price_source: PriceSource = field(default="unknown", compare=False)
+    direct: bool = field(default=True, compare=False)
 
 
 class Provider:

@@ -1,10 +1,15 @@
-"""The only place that names every built-in provider."""
+"""The only place that names every built-in provider; configured ones come from the catalog file."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+
 from services.gateway.providers.anthropic import AnthropicProvider
 from services.gateway.providers.base import Provider
+from services.gateway.providers.configured import ConfiguredProvider
 from services.gateway.providers.openai_compat import OpenAIProvider, OpenRouterProvider, XAIProvider
+from services.gateway.routing.config import CatalogError, load_catalog_file
 from shared.settings import Settings
 
 BUILTIN: dict[str, type[Provider]] = {
@@ -15,10 +20,20 @@ BUILTIN: dict[str, type[Provider]] = {
 }
 
 
-def build_providers(settings: Settings) -> dict[str, Provider]:
-    """Every built-in provider, configured or not (routing only uses the configured ones)."""
-    return {
+def build_providers(settings: Settings, env: Mapping[str, str] | None = None) -> dict[str, Provider]:
+    """Every provider, configured or not (routing only uses the configured ones): the built-in ones,
+    then those the catalog file adds, in its order. Their keys are read from ``env`` (the process
+    environment by default), under the variable each one names."""
+    env = os.environ if env is None else env
+    providers: dict[str, Provider] = {
         name: BUILTIN[name](name, ps.base_url, ps.api_key)
         for name, ps in settings.providers.items()
         if name in BUILTIN
     }
+    for spec in load_catalog_file(settings.catalog_path).providers:
+        if spec.name in providers:
+            raise CatalogError(f"catalog file {settings.catalog_path}: provider {spec.name!r} is built in; "
+                               "pick another name (built-in providers are set up with environment variables)")
+        key = env.get(spec.api_key_env) if spec.api_key_env else None
+        providers[spec.name] = ConfiguredProvider(spec, key or None)
+    return providers

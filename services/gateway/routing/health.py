@@ -3,13 +3,29 @@
 Retryable (the provider's or the network's fault): connection errors and timeouts (no status),
 408, 409, 429, 5xx, 529, and 401/403 (our key, not the client's fault). Everything else in 4xx is
 the request's own fault and goes back to the client as it is.
+
+Health is a circuit breaker per provider, plus the provider's own Retry-After::
+
+    closed --K consecutive counted failures--> open --cooldown elapsed--> half-open
+    half-open --the probe succeeds--> closed        half-open --the probe fails--> open
+
+Only retryable failures count; a client's bad request (400/404/413/422) never does. In half-open one
+request at a time is let through as the probe; a probe that never reports (its request was cancelled)
+is given up after one cooldown. Separately, a provider that answered with Retry-After is skipped until
+then (capped), whatever its breaker says.
 """
 
 from __future__ import annotations
 
 import email.utils
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from shared.settings import Settings, load_settings
+
 
 def is_retryable(status: int | None) -> bool:
     if status is None:
@@ -39,17 +55,135 @@ def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+@dataclass(frozen=True, slots=True)
+class BreakerConfig:
+    failures: int = 5  # consecutive counted failures that open the breaker
+    cooldown_s: float = 30.0  # open -> half-open after this long; also a stuck probe's time limit
+    retry_after_cap_s: float = 600.0  # a provider's Retry-After is believed up to this long
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> BreakerConfig:
+        return cls(settings.breaker_failures, settings.breaker_cooldown_s, settings.retry_after_cap_s)
+
+
+State = Literal["closed", "open", "half_open"]
+
+
+@dataclass(slots=True)
+class _Provider:
+    state: State = "closed"
+    failures: int = 0  # consecutive counted failures
+    open_until: float = 0.0
+    probe_since: float | None = None  # when the half-open probe was let through
+    rate_limited_until: float = 0.0
+    last_error: str | None = None
+    last_failure_at: float | None = None
+
+
 class ProviderHealth:
-    """Tracks provider failures. (The circuit breaker builds on this interface.)"""
+    """Circuit breakers and Retry-After windows, per provider. ``clock`` returns unix seconds."""
+
+    def __init__(self, config: BreakerConfig | None = None, *, clock: Callable[[], float] = time.time) -> None:
+        # The app builds this at start; without a config, the breaker settings come from the environment.
+        self.config = BreakerConfig.from_settings(load_settings()) if config is None else config
+        self._clock = clock
+        self._providers: dict[str, _Provider] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, clock: Callable[[], float] = time.time) -> ProviderHealth:
+        return cls(BreakerConfig.from_settings(settings), clock=clock)
+
+    # ---- asking -------------------------------------------------------------------------------
 
     def available(self, provider: str) -> bool:
+        """Would a request be let through now? (Does not take the half-open probe.)"""
+        return self.wait_time(provider) == 0.0
+
+    def acquire(self, provider: str) -> bool:
+        """May this request try ``provider`` now? In half-open, a True answer makes it the probe:
+        report its outcome with record_success / record_failure, or ``release`` it."""
+        if not self.available(provider):
+            return False
+        st = self._providers.get(provider)
+        if st is not None and st.state != "closed":
+            st.state, st.probe_since = "half_open", self._clock()
         return True
 
+    def wait_time(self, provider: str) -> float:
+        """Seconds until ``provider`` can be tried again (0 when it can be now)."""
+        st = self._providers.get(provider)
+        if st is None:
+            return 0.0
+        now = self._clock()
+        until = st.rate_limited_until
+        if st.state == "open":
+            until = max(until, st.open_until)
+        elif st.state == "half_open" and st.probe_since is not None:
+            until = max(until, st.probe_since + self.config.cooldown_s)
+        return max(0.0, until - now)
+
+    def rate_limited(self, provider: str) -> bool:
+        st = self._providers.get(provider)
+        return st is not None and st.rate_limited_until > self._clock()
+
+    # ---- reporting ----------------------------------------------------------------------------
+
     def record_success(self, provider: str) -> None:
-        return None
+        st = self._providers.get(provider)
+        if st is not None:
+            st.state, st.failures, st.probe_since, st.rate_limited_until = "closed", 0, None, 0.0
 
-    def record_failure(self, provider: str, status: int | None, retry_after_s: float | None = None) -> None:
-        return None
+    def record_failure(self, provider: str, status: int | None, retry_after_s: float | None = None,
+                       error_type: str | None = None) -> None:
+        """An attempt failed. Only the provider's faults count (``is_retryable``); the client's own
+        bad requests just end a probe without a verdict."""
+        if not is_retryable(status):
+            self.release(provider)
+            return
+        now = self._clock()
+        st = self._providers.setdefault(provider, _Provider())
+        st.failures += 1
+        st.last_failure_at = now
+        st.last_error = f"{status if status is not None else 'no response'}" + (f" {error_type}" if error_type else "")
+        if retry_after_s is not None:
+            st.rate_limited_until = now + min(retry_after_s, self.config.retry_after_cap_s)
+        if st.state == "half_open" or st.failures >= self.config.failures:
+            st.state, st.open_until, st.probe_since = "open", now + self.config.cooldown_s, None
 
-    def snapshot(self) -> dict[str, dict[str, object]]:
-        return {}
+    def release(self, provider: str) -> None:
+        """An attempt ended without a verdict on the provider (cancelled, or the request was bad)."""
+        st = self._providers.get(provider)
+        if st is not None and st.state == "half_open":
+            st.probe_since = None
+
+    # ---- showing ------------------------------------------------------------------------------
+
+    def snapshot(self) -> HealthSnapshot:
+        """Per provider: ``state`` is healthy, cooling_down (with ``until``, an ISO time, and the
+        ``reason``: circuit_open or retry_after) or half_open; plus the failure count and last error."""
+        return HealthSnapshot({name: self._describe(st) for name, st in self._providers.items()})
+
+    def _describe(self, st: _Provider) -> dict[str, Any]:
+        now = self._clock()
+        out: dict[str, Any] = {"state": "healthy", "consecutive_failures": st.failures,
+                               "last_error": st.last_error, "last_failure_at": _iso(st.last_failure_at)}
+        if st.state == "open" and st.open_until > now:
+            out.update(state="cooling_down", until=_iso(st.open_until), reason="circuit_open")
+        elif st.state != "closed":
+            out["state"] = "half_open"
+        if st.rate_limited_until > now and out["state"] != "cooling_down":
+            out.update(state="cooling_down", until=_iso(st.rate_limited_until), reason="retry_after")
+        return out
+
+
+class HealthSnapshot(dict[str, dict[str, Any]]):
+    """Providers that never failed are healthy: ``get`` answers for them too."""
+
+    def get(self, key: str, default: Any = None) -> dict[str, Any]:  # type: ignore[override]
+        return super().get(key) or {"state": "healthy", "consecutive_failures": 0}
+
+
+def _iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")

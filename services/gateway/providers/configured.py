@@ -1,0 +1,24 @@
+"""OpenAI-compatible providers added by configuration (the catalog file's ``[[providers]]``), not code."""
+
+from __future__ import annotations
+
+from services.gateway.providers.openai_compat import OpenAICompatProvider
+from services.gateway.routing.config import ProviderSpec
+
+
+class ConfiguredProvider(OpenAICompatProvider):
+    """Ollama, vLLM, Groq, a company proxy: any server with OpenAI's Chat Completions at ``base_url``."""
+
+    def __init__(self, spec: ProviderSpec, api_key: str | None) -> None:
+        super().__init__(spec.name, spec.base_url, api_key)
+        self.spec = spec
+        self.max_tokens_field = spec.max_tokens_field
+
+    @property
+    def configured(self) -> bool:
+        # A provider declared without `api_key_env` needs no key (a local server); otherwise the key's
+        # variable must be set, as for the built-in providers.
+        return self.spec.api_key_env is None or bool(self._api_key)
+
+    def serves(self, model: str) -> bool:
+        return self.spec.serves(model)

@@ -1,0 +1,180 @@
+"""``Proxy.serve``'s loop (fallback, skipping, waiting, bounds) with scripted attempts and no network."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from services.gateway.errors import ClientError, UpstreamError
+from services.gateway.providers.base import Provider, Route
+from services.gateway.providers.registry import build_providers
+from services.gateway.proxy import Call, Proxy
+from services.gateway.routing.health import BreakerConfig, ProviderHealth
+from shared.events import UsageEvent
+from shared.pricing import ModelRates, Pricer, Rate
+from shared.settings import load_settings
+
+Outcome = str | UpstreamError | BaseException | Callable[[Call], Any]
+
+
+def err(status: int | None, provider: str, retry_after: float | None = None) -> UpstreamError:
+    retryable = status is None or status in (401, 403, 408, 409, 429) or status >= 500
+    return UpstreamError(status, f"{provider} said {status}", provider=provider, retryable=retryable,
+                         error_type="test_error", retry_after_s=retry_after)
+
+
+class ScriptedProxy(Proxy):
+    """Each attempt on a provider pops that provider's next outcome."""
+
+    def __init__(self, script: dict[str, list[Outcome]], health: ProviderHealth, **env: str) -> None:
+        keys = {f"{n.upper()}_API_KEY": "k" for n in ("openai", "anthropic", "openrouter")}
+        settings = load_settings(keys | env)
+        super().__init__(settings, None, build_providers(settings, keys), Pricer(), health)  # type: ignore[arg-type]
+        self.script = script
+        self.tried: list[str] = []
+
+    async def _attempt(self, request: web.Request, call: Call, provider: Provider, route: Route) -> web.StreamResponse:
+        self.tried.append(provider.name)
+        outcome = self.script[provider.name].pop(0)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        if callable(outcome):
+            return await outcome(call)  # type: ignore[no-any-return]
+        call.event.status = 200
+        return web.Response(text=outcome)
+
+
+def make_call(fmt: str = "openai_chat") -> Call:
+    event = UsageEvent(request_id="req_test", endpoint="/v1/chat/completions", client_format=fmt, model="m")
+    return Call(fmt, {"model": "m"}, b"{}", "m", False, False, {}, event, time.monotonic())
+
+
+ROUTES = [Route("openai", "gpt-4o"), Route("openrouter", "openai/gpt-4o"), Route("anthropic", "claude")]
+
+
+@pytest.fixture()
+def health() -> ProviderHealth:
+    return ProviderHealth(BreakerConfig(failures=2, cooldown_s=30.0))
+
+
+async def serve(proxy: Proxy, call: Call, routes: list[Route] = ROUTES) -> web.Response:
+    response = await proxy.serve(None, call, routes)  # type: ignore[arg-type]
+    assert isinstance(response, web.Response)
+    return response
+
+
+async def test_falls_back_and_records_each_failure(health: ProviderHealth) -> None:
+    proxy = ScriptedProxy({"openai": [err(503, "openai")], "openrouter": [err(None, "openrouter")],
+                           "anthropic": ["ok"]}, health)
+    call = make_call()
+    response = await serve(proxy, call)
+    assert response.status == 200 and response.text == "ok"
+    assert call.event.provider == "anthropic" and call.event.attempts == 3
+    assert [(a.provider, a.status) for a in call.event.failed_attempts] == [("openai", 503), ("openrouter", None)]
+
+
+async def test_the_clients_own_errors_are_not_retried(health: ProviderHealth) -> None:
+    proxy = ScriptedProxy({"openai": [err(400, "openai")]}, health)
+    call = make_call()
+    response = await serve(proxy, call)
+    assert response.status == 400 and proxy.tried == ["openai"] and call.event.attempts == 1
+    assert health.snapshot().get("openai")["state"] == "healthy"
+
+
+async def test_a_bad_request_found_while_translating_is_the_clients(health: ProviderHealth) -> None:
+    proxy = ScriptedProxy({"openai": [ClientError(400, "bad tool")]}, health)
+    with pytest.raises(ClientError):
+        await serve(proxy, make_call())
+    assert health.available("openai")
+
+
+async def test_attempts_are_bounded(health: ProviderHealth) -> None:
+    proxy = ScriptedProxy({"openai": [err(500, "openai")], "openrouter": [err(502, "openrouter")]}, health,
+                          MAX_ATTEMPTS="2")
+    call = make_call()
+    response = await serve(proxy, call)
+    assert response.status == 502 and call.event.attempts == 2 and proxy.tried == ["openai", "openrouter"]
+
+
+async def test_providers_with_an_open_breaker_are_skipped(health: ProviderHealth) -> None:
+    for _ in range(2):
+        health.record_failure("openai", 503)
+    proxy = ScriptedProxy({"openrouter": ["ok"]}, health)
+    call = make_call()
+    assert (await serve(proxy, call)).status == 200
+    assert proxy.tried == ["openrouter"] and call.event.attempts == 1 and call.event.failed_attempts == []
+
+
+async def test_when_every_provider_cools_down_the_answer_says_when_to_retry(health: ProviderHealth) -> None:
+    for name in ("openai", "openrouter"):
+        for _ in range(2):
+            health.record_failure(name, 500)
+    proxy = ScriptedProxy({}, health)
+    call = make_call()
+    response = await serve(proxy, call, ROUTES[:2])
+    assert response.status == 503 and int(response.headers["retry-after"]) in (29, 30)
+    assert b"cooling down" in (response.body or b"") and call.event.attempts == 0
+    assert call.event.error_type == "providers_unavailable" and call.event.provider is None
+    anthropic_call = make_call("anthropic")
+    assert (await serve(proxy, anthropic_call, ROUTES[:2])).status == 529  # Anthropic clients' overloaded
+
+
+async def test_all_rate_limited_is_a_429(health: ProviderHealth) -> None:
+    health.record_failure("openai", 429, retry_after_s=20)
+    response = await serve(ScriptedProxy({}, health), make_call(), ROUTES[:1])
+    assert response.status == 429 and response.headers["retry-after"] in ("19", "20")
+
+
+async def test_a_short_retry_after_on_the_only_route_is_waited_out(health: ProviderHealth) -> None:
+    proxy = ScriptedProxy({"openai": [err(429, "openai", retry_after=0.2), "ok"]}, health)
+    call = make_call()
+    started = time.monotonic()
+    assert (await serve(proxy, call, ROUTES[:1])).status == 200
+    assert time.monotonic() - started >= 0.19 and call.event.attempts == 2
+
+
+async def test_a_short_retry_after_goes_behind_the_other_routes(health: ProviderHealth) -> None:
+    proxy = ScriptedProxy({"openai": [err(429, "openai", retry_after=0.1)], "openrouter": ["ok"]}, health)
+    assert (await serve(proxy, make_call(), ROUTES[:2])).status == 200
+    assert proxy.tried == ["openai", "openrouter"]
+
+
+async def test_a_long_retry_after_is_returned_with_its_header(health: ProviderHealth) -> None:
+    proxy = ScriptedProxy({"openai": [err(429, "openai", retry_after=30)]}, health)
+    call = make_call()
+    response = await serve(proxy, call, ROUTES[:1])
+    assert response.status == 429 and response.headers["retry-after"] == "30" and call.event.attempts == 1
+
+
+async def test_a_cancelled_probe_is_released(health: ProviderHealth) -> None:
+    clock = [1000.0]
+    health = ProviderHealth(BreakerConfig(failures=1, cooldown_s=5), clock=lambda: clock[0])
+    health.record_failure("openai", 503)
+    clock[0] += 5
+    proxy = ScriptedProxy({"openai": [asyncio.CancelledError()]}, health)
+    with pytest.raises(asyncio.CancelledError):
+        await serve(proxy, make_call(), ROUTES[:1])
+    assert health.acquire("openai")  # the next request may probe at once
+
+
+async def test_a_stream_that_broke_after_its_first_byte_counts_against_the_provider(health: ProviderHealth) -> None:
+    async def broken(call: Call) -> web.StreamResponse:
+        call.event.status, call.event.error_type = 502, "api_error"
+        return web.Response(text="partial")
+
+    proxy = ScriptedProxy({"openai": [broken, broken]}, health)
+    for _ in range(2):
+        assert (await serve(proxy, make_call(), ROUTES[:1])).text == "partial"  # no fallback
+    assert not health.available("openai")
+
+
+async def test_a_catalog_price_is_the_one_charged(health: ProviderHealth) -> None:
+    rates = ModelRates("gpt-4o", Rate(1.0), Rate(2.0), Rate(1.0), Rate(1.0))
+    proxy = ScriptedProxy({"openai": ["ok"]}, health)
+    await serve(proxy, make_call(), [Route("openai", "gpt-4o", rates, "catalog")])
+    assert proxy.pricer.rates("openai", "gpt-4o") == rates
