@@ -59,5 +59,10 @@ e2e: venv clients
 bench: venv
 	$(PY) -m bench
 
+# The whole stack with the fake provider standing in for every provider, plus a traffic generator.
+demo: venv
+	@mkdir -p data
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho -d . -e honcho.env,tests/demo/demo.env -f tests/demo/Procfile start
+
 clean:
 	rm -rf $(VENV) data .e2e $(E2E_DIR)/node_modules

@@ -9,6 +9,7 @@ import sys
 from aiohttp import web
 
 from services.gateway.app import create_app
+from services.gateway.routing.config import CatalogError
 from shared.settings import load_settings
 
 
@@ -25,8 +26,12 @@ def main() -> None:
     except ImportError:
         pass
     access_log = logging.getLogger("aiohttp.access") if settings.log_level == "DEBUG" else None
+    try:
+        app = create_app(settings)
+    except CatalogError as exc:
+        sys.exit(f"gateway: {exc}")
     web.run_app(
-        create_app(settings),
+        app,
         host=settings.gateway_host,
         port=settings.gateway_port,
         access_log=access_log,

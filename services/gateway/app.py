@@ -57,6 +57,12 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[request_context], client_max_size=settings.max_body_bytes)
 
+    # Built before the server starts, so a bad catalog file stops the gateway with a clear message.
+    providers = build_providers(settings)
+    pricer = Pricer()
+    catalog = Catalog(providers, pricer, settings)
+    health = ProviderHealth.from_settings(settings)
+
     async def resources(app: web.Application) -> AsyncIterator[None]:
         timeout = aiohttp.ClientTimeout(total=None, connect=settings.connect_timeout_s,
                                         sock_connect=settings.connect_timeout_s)
@@ -64,10 +70,6 @@ def create_app(settings: Settings) -> web.Application:
         session = aiohttp.ClientSession(timeout=timeout, connector=connector, auto_decompress=True)
         publisher = EventPublisher(settings.events_endpoint, settings.event_queue_max)
         publisher.start()
-        providers = build_providers(settings)
-        health = ProviderHealth()
-        pricer = Pricer()
-        catalog = Catalog(providers)
         proxy = Proxy(settings, session, providers, pricer, health)
         app[keys.STATE] = keys.GatewayState(settings, _version(), providers, catalog, health, publisher, proxy)
         configured = [p.name for p in providers.values() if p.configured]

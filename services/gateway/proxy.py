@@ -75,14 +75,12 @@ class Proxy:
         providers: dict[str, Provider],
         pricer: Pricer,
         health: ProviderHealth,
-        max_attempts: int = 4,
     ) -> None:
         self.settings = settings
         self.session = session
         self.providers = providers
         self.pricer = pricer
         self.health = health
-        self.max_attempts = max_attempts
 
     async def serve(self, request: web.Request, call: Call, routes: list[Route]) -> web.StreamResponse:
         """Try ``routes`` best first until one answers; the rules are in docs/catalog.md ("Fallback").

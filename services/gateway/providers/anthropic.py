@@ -6,25 +6,11 @@ from collections.abc import Mapping
 
 from services.gateway.dialects.translate_request import Target
 from services.gateway.providers.base import Operation, Provider
+from services.gateway.providers.limits import max_output_tokens
 
 DEFAULT_VERSION = "2023-06-01"
 # Headers a client sends that Anthropic must receive unchanged.
 _FORWARDED = ("anthropic-version", "anthropic-beta")
-
-# Output limits (max_tokens) of current Claude families; unknown models keep the client's value.
-_MAX_OUTPUT = (
-    ("claude-opus-4-1", 32_000),
-    ("claude-opus-4-0", 32_000),
-    ("claude-opus-4-2", 32_000),
-    ("claude-opus-4", 64_000),
-    ("claude-sonnet-4", 64_000),
-    ("claude-haiku-4", 64_000),
-    ("claude-3-7-sonnet", 64_000),
-    ("claude-3-5-haiku", 8_192),
-    ("claude-3-5-sonnet", 8_192),
-    ("claude-3-haiku", 4_096),
-    ("claude-3-opus", 4_096),
-)
 
 
 class AnthropicProvider(Provider):
@@ -46,7 +32,7 @@ class AnthropicProvider(Provider):
         return headers
 
     def target(self, model: str) -> Target:
-        limit = next((n for prefix, n in _MAX_OUTPUT if model.startswith(prefix)), None)
+        limit = max_output_tokens(model)
         adaptive = model.startswith(("claude-opus-4-5", "claude-opus-4-6", "claude-sonnet-4-5", "claude-opus-4-8"))
         return Target(
             model=model,

@@ -7,6 +7,7 @@ from typing import Any
 
 from services.gateway.dialects.translate_request import Target
 from services.gateway.providers.base import Operation, Provider
+from services.gateway.providers.limits import max_output_tokens
 
 # Models that reason and take `reasoning_effort`; they also need `max_completion_tokens`.
 _REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
@@ -40,7 +41,8 @@ class OpenAICompatProvider(Provider):
     def target(self, model: str) -> Target:
         bare = model.rsplit("/", 1)[-1]
         reasoning = "reasoning_effort" if bare.startswith(_REASONING_PREFIXES) else None
-        return Target(model=model, max_tokens_field=self.max_tokens_field, reasoning=reasoning)
+        return Target(model=model, max_output_tokens=max_output_tokens(model),
+                      max_tokens_field=self.max_tokens_field, reasoning=reasoning)
 
 
 class OpenAIProvider(OpenAICompatProvider):
@@ -53,7 +55,8 @@ class XAIProvider(OpenAICompatProvider):
     def target(self, model: str) -> Target:
         # grok-3-mini takes reasoning_effort; grok-4 reasons always and rejects the parameter.
         reasoning = "reasoning_effort" if model.startswith("grok-3-mini") else None
-        return Target(model=model, max_tokens_field="max_tokens", reasoning=reasoning)
+        return Target(model=model, max_output_tokens=max_output_tokens(model), max_tokens_field="max_tokens",
+                      reasoning=reasoning)
 
 
 class OpenRouterProvider(OpenAICompatProvider):
@@ -69,4 +72,5 @@ class OpenRouterProvider(OpenAICompatProvider):
         return changed
 
     def target(self, model: str) -> Target:
-        return Target(model=model, max_tokens_field="max_tokens", reasoning="openrouter")
+        return Target(model=model, max_output_tokens=max_output_tokens(model), max_tokens_field="max_tokens",
+                      reasoning="openrouter")
