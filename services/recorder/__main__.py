@@ -1,0 +1,52 @@
+"""``python -m services.recorder`` (console script ``ekai-recorder``): the ledger's only writer.
+
+SIGTERM and SIGINT stop receiving, commit everything buffered, close sockets and database, exit 0.
+Exit 1 when startup fails (bad endpoint, port in use, unusable database) or when buffered events could
+not be committed before shutdown; exit 2 on a malformed setting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sqlite3
+import sys
+
+import zmq
+
+from services.recorder import service
+from shared.settings import Settings, load_settings
+
+log = logging.getLogger("recorder")
+
+
+async def _serve(settings: Settings) -> service.Counters:
+    should_exit = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, should_exit.set)
+    return await service.run(settings, should_exit)
+
+
+def main() -> int:
+    """Run the recorder until SIGTERM/SIGINT. Returns the process exit code."""
+    try:
+        settings = load_settings()
+    except ValueError as exc:  # e.g. RECORDER_BATCH_SIZE=lots
+        print(f"ekai-recorder: bad setting: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # aiosqlite logs every statement with its parameters at DEBUG: far too much, even for debugging.
+    logging.getLogger("aiosqlite").setLevel(logging.WARNING)
+    try:
+        counters = asyncio.run(_serve(settings))
+    except (zmq.ZMQError, OSError, sqlite3.Error, ValueError) as exc:
+        log.error("recorder failed: %s: %s", type(exc).__name__, exc)
+        return 1
+    return 1 if counters.lost else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,166 @@
+"""Size-or-time batching in plain asyncio (no ZeroMQ, no SQLite here).
+
+The shape of tensorzero's ``db/batching.rs``: buffer items, call ``flush(batch)`` when the buffer holds
+``max_rows`` items or ``flush_interval_s`` has passed since its first item, and drain what is left on
+close. A failing flush is retried with exponential backoff and never dropped while the batcher runs;
+later items wait in the queue meanwhile (order is preserved). The queue is bounded, so a stalled flush
+makes ``put()`` wait: that is the back-pressure that slows the receiver down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+log = logging.getLogger("recorder.batcher")
+
+T = TypeVar("T")
+
+
+class _Stop:
+    """Queued by ``close()`` behind the last item."""
+
+
+_STOP = _Stop()
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Delays between flush attempts: initial_s, doubling, capped at max_s."""
+
+    initial_s: float = 0.05
+    max_s: float = 5.0
+
+    def delays(self) -> Iterator[float]:
+        delay = self.initial_s
+        while True:
+            yield delay
+            delay = min(delay * 2, self.max_s)
+
+
+class Batcher(Generic[T]):
+    """Calls ``await flush(batch)`` with up to ``max_rows`` items, at most ``flush_interval_s`` after the
+    first of them was taken from the queue. ``start()`` it, ``put()`` items, ``close()`` to drain."""
+
+    def __init__(self, flush: Callable[[list[T]], Awaitable[object]], *, max_rows: int,
+                 flush_interval_s: float, max_queued: int = 100_000, backoff: Backoff | None = None) -> None:
+        if max_rows < 1 or flush_interval_s < 0:
+            raise ValueError("max_rows must be >= 1 and flush_interval_s >= 0")
+        self._flush = flush
+        self._max_rows = max_rows
+        self._interval = flush_interval_s
+        self._backoff = backoff or Backoff()
+        self._queue: asyncio.Queue[T | _Stop] = asyncio.Queue(max_queued)
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._give_up_at: float | None = None
+        self.flushed = 0  # items handed to a flush that succeeded
+        self.failures = 0  # failed flush attempts
+        self.lost = 0  # items given up on: only after close() and only while flushes keep failing
+
+    @property
+    def pending(self) -> int:
+        """Items waiting in the queue (not counting a batch being flushed)."""
+        return self._queue.qsize()
+
+    def start(self) -> None:
+        """Start the batching task on the running loop."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="recorder-batcher")
+
+    async def put(self, item: T) -> None:
+        """Queue one item; waits while ``max_queued`` items are pending."""
+        if self._closing:
+            raise RuntimeError("batcher is closed")
+        await self._queue.put(item)
+
+    def limit_retries(self, grace_s: float) -> None:
+        """From now on, give up on a batch whose flush still fails ``grace_s`` seconds from now.
+
+        Called when shutdown begins: a dead disk must not keep the process (and a ``put()`` waiting on
+        a full queue) stuck forever. An earlier limit is kept."""
+        limit = asyncio.get_running_loop().time() + grace_s
+        self._give_up_at = limit if self._give_up_at is None else min(self._give_up_at, limit)
+
+    async def close(self, grace_s: float = 10.0) -> int:
+        """Stop taking items and flush everything queued (the drain), then stop the task.
+
+        Failing flushes keep being retried for up to ``grace_s`` seconds after close() began (or after
+        ``limit_retries``); then the items still unflushed are counted as lost and logged. Returns that
+        count (0 normally)."""
+        if self._closing:
+            raise RuntimeError("batcher is already closed")
+        self._closing = True
+        self.limit_retries(grace_s)
+        self.start()  # a batcher that was never started still drains
+        await self._queue.put(_STOP)
+        assert self._task is not None
+        await self._task
+        return self.lost
+
+    async def _run(self) -> None:
+        while True:
+            first = await self._queue.get()
+            if isinstance(first, _Stop):
+                return
+            batch = [first]
+            stop = await self._fill(batch)
+            await self._flush_until_done(batch)
+            if stop:
+                return
+
+    async def _fill(self, batch: list[T]) -> bool:
+        """Add queued items until the batch is full or its interval is over. True if the stop marker came."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._interval
+        while len(batch) < self._max_rows:
+            try:
+                item = self._queue.get_nowait()
+            except asyncio.QueueEmpty:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    return False
+                try:
+                    # Cancelling Queue.get() never loses an item: it stays queued until get_nowait().
+                    async with asyncio.timeout(remaining):
+                        item = await self._queue.get()
+                except TimeoutError:
+                    return False
+            if isinstance(item, _Stop):
+                return True
+            batch.append(item)
+        return False
+
+    async def _flush_until_done(self, batch: list[T]) -> None:
+        for attempt, delay in enumerate(self._backoff.delays(), start=1):
+            try:
+                await self._flush(batch)
+            except Exception as exc:  # a flush error must never end the loop: retry instead
+                self.failures += 1
+                if self._given_up(batch, exc):
+                    return
+                log.warning("flush of %d items failed (attempt %d: %s: %s); retrying in %.2fs",
+                            len(batch), attempt, type(exc).__name__, exc, delay, exc_info=attempt == 1)
+                await asyncio.sleep(self._bounded(delay))
+                continue
+            self.flushed += len(batch)
+            if attempt > 1:
+                log.info("flush of %d items succeeded after %d attempts", len(batch), attempt)
+            return
+
+    def _given_up(self, batch: list[T], exc: Exception) -> bool:
+        if self._give_up_at is None or asyncio.get_running_loop().time() < self._give_up_at:
+            return False
+        self.lost += len(batch)
+        log.error("closing: giving up on %d items after repeated flush failures (last: %s: %s)",
+                  len(batch), type(exc).__name__, exc)
+        return True
+
+    def _bounded(self, delay: float) -> float:
+        """While closing, do not sleep past the give-up time."""
+        if self._give_up_at is None:
+            return delay
+        return max(0.0, min(delay, self._give_up_at - asyncio.get_running_loop().time()))

@@ -1,0 +1,243 @@
+"""The ledger writer: the only code that writes the SQLite database.
+
+``Store.open`` prepares the file (WAL, schema migrations); ``insert_many`` writes a batch in one
+transaction. Rows are keyed by ``event_id`` and inserted with ``ON CONFLICT (event_id) DO NOTHING``, so
+an event that arrives twice (a replay after a restart) is stored once. (Not ``INSERT OR IGNORE``: that
+would also silently skip rows breaking NOT NULL, and count them as replays.)
+
+Migrations: ``MIGRATIONS[i]`` is the SQL script that takes ``PRAGMA user_version`` from ``i`` to ``i + 1``;
+version 1 is ``schema.sql``. A later version appends columns for new ``UsageEvent`` fields, e.g.
+``"ALTER TABLE requests ADD COLUMN region TEXT;"`` (nullable or with a DEFAULT, so older writers still work).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import operator
+import sqlite3
+import typing
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import orjson
+
+from shared.events import FIELD_NAMES, UsageEvent
+
+log = logging.getLogger("recorder.store")
+
+TABLE = "requests"
+COLUMNS: tuple[str, ...] = FIELD_NAMES
+MIGRATIONS: tuple[str, ...] = ((Path(__file__).with_name("schema.sql")).read_text(encoding="utf-8"),)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",  # readers (dashboard, /usage) never block the writer
+    "PRAGMA synchronous=NORMAL",  # in WAL: durable across process crashes, fsync only at checkpoints
+)
+_INSERT = (f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))}) "
+           "ON CONFLICT (event_id) DO NOTHING")
+
+Row = tuple[Any, ...]
+
+
+# --- UsageEvent -> row ------------------------------------------------------------------------------
+# Each field gets a converter chosen from its annotation. They reject what SQLite would store wrongly
+# or refuse (None in a NOT NULL column, text in a number column), so one bad event cannot fail a batch.
+
+def _text(v: Any) -> str:
+    if isinstance(v, str):
+        return v
+    raise ValueError(f"expected text, got {type(v).__name__}")
+
+
+def _integer(v: Any) -> int:
+    if isinstance(v, int) and -(2**63) <= v < 2**63:
+        return int(v)
+    raise ValueError(f"expected a 64-bit integer, got {v!r:.40}")
+
+
+def _real(v: Any) -> float:
+    # SQLite stores NaN as NULL, which a NOT NULL column then refuses.
+    if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v):
+        return float(v)
+    raise ValueError(f"expected a finite number, got {v!r:.40}")
+
+
+def _flag(v: Any) -> int:
+    if isinstance(v, int) and v in (0, 1):
+        return int(v)
+    raise ValueError(f"expected a boolean, got {v!r:.40}")
+
+
+def _json_list(v: Any) -> str:
+    if isinstance(v, list):
+        return orjson.dumps(v).decode()  # orjson serialises the FailedAttempt dataclasses natively
+    raise ValueError(f"expected a list, got {type(v).__name__}")
+
+
+def _optional(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda v: None if v is None else convert(v)
+
+
+_BY_TYPE: dict[Any, Callable[[Any], Any]] = {str: _text, int: _integer, float: _real, bool: _flag}
+
+
+def _converter(tp: Any) -> Callable[[Any], Any]:
+    if tp in _BY_TYPE:
+        return _BY_TYPE[tp]
+    args = typing.get_args(tp)
+    if len(args) == 2 and type(None) in args:
+        return _optional(_converter(next(a for a in args if a is not type(None))))
+    if typing.get_origin(tp) is list:
+        return _json_list
+    raise TypeError(f"no SQLite mapping for {tp!r}: extend store._converter")
+
+
+_HINTS = typing.get_type_hints(UsageEvent)
+_CONVERTERS = tuple(_converter(_HINTS[name]) for name in COLUMNS)
+_VALUES = operator.attrgetter(*COLUMNS)
+
+
+def event_row(event: UsageEvent) -> Row:
+    """The event as a row in column order (``COLUMNS`` == ``FIELD_NAMES``): booleans as 0/1,
+    ``failed_attempts`` as JSON text. Raises ``ValueError`` naming the first field SQLite cannot store."""
+    row = []
+    for name, convert, value in zip(COLUMNS, _CONVERTERS, _VALUES(event), strict=True):
+        try:
+            row.append(convert(value))
+        except ValueError as exc:
+            raise ValueError(f"{name}: {exc}") from None
+    return tuple(row)
+
+
+# --- migrations -------------------------------------------------------------------------------------
+
+def split_statements(script: str) -> list[str]:
+    """Split an SQL script into statements (sqlite3.complete_statement knows about quotes and comments)."""
+    statements, buf = [], ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            statements.append(buf.strip())
+            buf = ""
+    if buf.strip() and not all(ln.strip().startswith("--") for ln in buf.splitlines() if ln.strip()):
+        raise ValueError(f"incomplete SQL statement: {buf.strip()[:80]!r}")
+    return statements
+
+
+async def user_version(db: aiosqlite.Connection) -> int:
+    """The schema version recorded in the database file (0 for a new file)."""
+    async with db.execute("PRAGMA user_version") as cur:
+        row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def migrate(db: aiosqlite.Connection, migrations: Sequence[str] = MIGRATIONS) -> int:
+    """Bring the database to ``len(migrations)``, one transaction per step. Returns the final version.
+
+    The version is re-read under the write lock, so two processes opening a new file at once (the
+    recorder and the seeding command) do not both apply a step."""
+    for target in range(1, len(migrations) + 1):
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            current = await user_version(db)
+            if current == target - 1:
+                for statement in split_statements(migrations[target - 1]):
+                    await db.execute(statement)
+                await db.execute(f"PRAGMA user_version = {target}")
+                log.info("database migrated to schema version %d", target)
+            await db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                await db.execute("ROLLBACK")
+            raise
+    version = await user_version(db)
+    if version > len(migrations):
+        # Later versions only append columns, and inserts name their columns: keep writing.
+        log.warning("database schema version %d is newer than this recorder's %d", version, len(migrations))
+    return version
+
+
+# --- the store --------------------------------------------------------------------------------------
+
+class Store:
+    """The ledger's single writer. Create with ``await Store.open(path)``."""
+
+    def __init__(self, db: aiosqlite.Connection, path: str) -> None:
+        self._db = db
+        self.path = path
+        self.rejected = 0  # rows SQLite refused (constraint errors); logged and skipped
+
+    @classmethod
+    async def open(cls, path: str, *, busy_timeout_ms: int = 5000) -> Store:
+        """Open (creating the file and its directory if needed) and migrate the database at ``path``.
+
+        ``busy_timeout_ms``: how long a write waits for a lock held elsewhere before failing with
+        SQLITE_BUSY (the batcher then retries the batch)."""
+        if path != ":memory:" and not path.startswith("file:"):
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves, one transaction per batch.
+        db = await aiosqlite.connect(path, isolation_level=None, uri=path.startswith("file:"))
+        try:
+            for pragma in (*_PRAGMAS, f"PRAGMA busy_timeout={int(busy_timeout_ms)}"):
+                await db.execute(pragma)
+            await migrate(db)
+        except BaseException:
+            await db.close()
+            raise
+        return cls(db, path)
+
+    async def insert_many(self, events: Sequence[UsageEvent]) -> int:
+        """Insert ``events`` in one transaction; returns how many were new (replayed event_ids are skipped).
+        Raises ``ValueError`` (before writing anything) if an event has a value SQLite cannot store."""
+        return await self.insert_rows([event_row(e) for e in events])
+
+    async def insert_rows(self, rows: Sequence[Row]) -> int:
+        """Insert rows made by ``event_row`` in one transaction; returns how many were new.
+
+        Operational errors (busy, disk full, I/O) roll back and propagate, so the caller can retry the
+        whole batch. A row that breaks a constraint is logged and skipped, so it cannot block the rest."""
+        if not rows:
+            return 0
+        try:
+            return await self._in_transaction(self._insert_all, rows)
+        except sqlite3.IntegrityError:
+            return await self._in_transaction(self._insert_each, rows)
+
+    async def _in_transaction(self, work: Callable[[Sequence[Row]], typing.Awaitable[int]],
+                              rows: Sequence[Row]) -> int:
+        await self._db.execute("BEGIN IMMEDIATE")
+        try:
+            inserted = await work(rows)
+            await self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:
+                await self._db.execute("ROLLBACK")
+            raise
+        return inserted
+
+    async def _insert_all(self, rows: Sequence[Row]) -> int:
+        cursor = await self._db.executemany(_INSERT, rows)
+        return cursor.rowcount  # summed over the rows; an ignored duplicate counts 0
+
+    async def _insert_each(self, rows: Sequence[Row]) -> int:
+        inserted = 0
+        for row in rows:
+            try:
+                cursor = await self._db.execute(_INSERT, row)
+            except sqlite3.IntegrityError as exc:  # only this statement is undone, not the transaction
+                self.rejected += 1
+                log.error("row rejected by SQLite (%s): event_id=%r", exc, row[COLUMNS.index("event_id")])
+                continue
+            inserted += cursor.rowcount
+        return inserted
+
+    async def close(self) -> None:
+        """Close the database (after letting SQLite refresh its query-planner statistics)."""
+        try:
+            await self._db.execute("PRAGMA optimize")
+        finally:
+            await self._db.close()

@@ -1,0 +1,146 @@
+"""``python -m services.recorder.tail`` (console script ``ekai-tail``): watch requests as they complete.
+
+Subscribes to the recorder's PUB socket and prints one line per event, or one JSON object per line with
+``--json``. PUB/SUB has no history: a subscriber sees only events published after it connected (and
+its first few milliseconds may be missed while the subscription reaches the recorder).
+
+    ekai-tail --provider anthropic --status error
+    ekai-tail --json | jq .cost_usd
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fnmatch
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import orjson
+import zmq
+
+from shared.events import UsageEvent, decode, to_dict
+from shared.settings import load_settings
+
+RCVHWM = 100_000
+
+
+def status_spec(value: str) -> str:
+    """Validate a ``--status`` value: a code (``200``), a class (``4xx``), ``error`` (>= 400) or ``ok``."""
+    v = value.strip().lower()
+    if v in ("error", "ok") or v.isdigit() or (len(v) == 3 and v[0].isdigit() and v[1:] == "xx"):
+        return v
+    raise argparse.ArgumentTypeError(f"bad status {value!r}: use e.g. 200, 4xx, error or ok")
+
+
+def status_matches(spec: str, status: int) -> bool:
+    """Whether ``status`` satisfies a spec accepted by ``status_spec``."""
+    if spec == "error":
+        return status >= 400
+    if spec == "ok":
+        return 0 < status < 400
+    if spec.endswith("xx"):
+        return status // 100 == int(spec[0])
+    return status == int(spec)
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """Which events to show. ``model`` may be a glob (``gpt-4*``); None means any."""
+
+    provider: str | None = None
+    model: str | None = None
+    status: str | None = None
+
+    def matches(self, e: UsageEvent) -> bool:
+        if self.provider is not None and e.provider != self.provider:
+            return False
+        if self.model is not None and not (fnmatch.fnmatchcase(e.model, self.model)
+                                           or fnmatch.fnmatchcase(e.served_model or "", self.model)):
+            return False
+        return self.status is None or status_matches(self.status, e.status)
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}ms"
+
+
+def format_line(e: UsageEvent) -> str:
+    """One human-readable line: time, provider, model, status, tokens, cost, latency, ttft."""
+    when = datetime.fromtimestamp(e.finished_at or e.started_at).strftime("%Y-%m-%d %H:%M:%S")
+    status = str(e.status) + (f" {e.error_type}" if e.error_type else "")
+    cost = "-" if e.cost_usd is None else f"${e.cost_usd:.6f}"
+    tokens = (f"in={e.input_tokens} out={e.output_tokens} "
+              f"cache r/w={e.cache_read_tokens}/{e.cache_write_tokens}")
+    return (f"{when}  {e.provider or '-':<10} {e.model:<28} {status:<3}  {tokens}  {cost}  "
+            f"latency={_ms(e.latency_ms)} ttft={_ms(e.ttft_ms)}")
+
+
+def format_json(e: UsageEvent) -> str:
+    """The event as one JSON object (all fields, defaults filled in)."""
+    return orjson.dumps(to_dict(e)).decode()
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="ekai-tail", description="Print gateway requests as they complete.")
+    parser.add_argument("--endpoint", help="recorder PUB endpoint (default: TAIL_ENDPOINT)")
+    parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    parser.add_argument("--provider", help="only this provider (e.g. openai)")
+    parser.add_argument("--model", help="only this model; glob patterns allowed (e.g. 'claude-*')")
+    parser.add_argument("--status", type=status_spec, help="200, 4xx, error (>= 400) or ok (< 400)")
+    return parser.parse_args(argv)
+
+
+def _follow(sock: zmq.Socket[bytes], show: Filter, as_json: bool) -> None:
+    fmt = format_json if as_json else format_line
+    while True:
+        raw = sock.recv()
+        try:
+            event = decode(raw)
+            if not show.matches(event):
+                continue
+            line = fmt(event)
+        except (ValueError, TypeError):
+            continue  # the recorder republishes only valid events; be lenient with other publishers
+        print(line, flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run until Ctrl-C (or SIGTERM). Returns the exit code."""
+    args = parse_args(argv)
+    endpoint = args.endpoint or load_settings().tail_endpoint
+    show = Filter(provider=args.provider, model=args.model, status=args.status)
+    # Ctrl-C and SIGTERM leave the loop and close the socket quietly. Set SIGINT explicitly too: a
+    # process started in the background by a non-interactive shell inherits SIGINT as ignored.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.default_int_handler)
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.SUB)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.RCVHWM, RCVHWM)
+    sock.setsockopt(zmq.SUBSCRIBE, b"")
+    try:
+        sock.connect(endpoint)
+        print(f"ekai-tail: following {endpoint} (only events published from now on)", file=sys.stderr)
+        _follow(sock, show, as_json=args.json)
+    except KeyboardInterrupt:
+        pass
+    except BrokenPipeError:
+        # Reader went away (e.g. `| head`): silence the flush of the closed stdout at exit.
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except zmq.ZMQError as exc:
+        print(f"ekai-tail: {exc} ({endpoint})", file=sys.stderr)
+        return 1
+    finally:
+        sock.close(linger=0)
+        ctx.term()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

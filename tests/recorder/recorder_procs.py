@@ -1,0 +1,233 @@
+"""Helpers for tests that run the recorder and tail as real processes and talk to them over ZeroMQ.
+
+Child output goes to files, never pipes: a pipe nobody reads fills up and blocks the child.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TypeVar
+
+import zmq
+
+from shared.events import UsageEvent, encode
+
+REPO = Path(__file__).resolve().parents[2]
+T = TypeVar("T")
+
+
+def free_endpoint() -> str:
+    """A tcp endpoint on 127.0.0.1 with a port that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"tcp://127.0.0.1:{s.getsockname()[1]}"
+
+
+def wait_until(check: Callable[[], T], timeout: float = 10.0, what: str = "condition") -> T:
+    """Poll ``check`` until it returns something truthy; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.02)
+
+
+@dataclass
+class Proc:
+    """A child Python process whose stdout and stderr go to files."""
+
+    name: str
+    popen: subprocess.Popen[bytes]
+    out: Path
+    err: Path
+
+    def stdout(self) -> str:
+        return self.out.read_text(errors="replace")
+
+    def stderr(self) -> str:
+        return self.err.read_text(errors="replace")
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
+        """Send ``sig`` and wait for the exit code (killing the process if it does not exit in time)."""
+        if self.alive():
+            self.popen.send_signal(sig)
+        try:
+            return self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait()
+            raise AssertionError(f"{self.name} did not exit within {timeout}s of signal {sig}") from None
+
+
+def spawn(name: str, args: list[str], env: dict[str, str], workdir: Path) -> Proc:
+    out, err = workdir / f"{name}.out", workdir / f"{name}.err"
+    popen = subprocess.Popen([sys.executable, *args], cwd=REPO, env=env,
+                             stdout=out.open("wb"), stderr=err.open("wb"))
+    return Proc(name, popen, out, err)
+
+
+def wait_for_output(proc: Proc, marker: str, timeout: float = 10.0) -> None:
+    """Wait until ``marker`` appears in the process's stderr; fail early if it exits."""
+    def seen() -> bool:
+        if marker in proc.stderr():
+            return True
+        if not proc.alive():
+            raise AssertionError(f"{proc.name} exited with {proc.popen.returncode}:\n{proc.stderr()}")
+        return False
+    wait_until(seen, timeout, f"{marker!r} from {proc.name}")
+
+
+@dataclass
+class RecorderConfig:
+    """Where one test's recorder writes and listens."""
+
+    workdir: Path
+    db_path: Path = field(init=False)
+    events: str = field(default_factory=free_endpoint)
+    tail: str = field(default_factory=free_endpoint)
+
+    def __post_init__(self) -> None:
+        self.db_path = self.workdir / "data" / "usage.db"
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = dict(os.environ, PYTHONUNBUFFERED="1", LOG_LEVEL="INFO", DATABASE_PATH=str(self.db_path),
+                   EVENTS_ENDPOINT=self.events, TAIL_ENDPOINT=self.tail, RECORDER_FLUSH_INTERVAL="0.05")
+        return env | extra
+
+
+class Launcher:
+    """Starts recorder and tail processes for one test; ``cleanup()`` kills any still running."""
+
+    def __init__(self, cfg: RecorderConfig) -> None:
+        self.cfg = cfg
+        self.procs: list[Proc] = []
+
+    def recorder(self, name: str = "recorder", **env: str) -> Proc:
+        """Start a recorder and wait until it is listening."""
+        proc = self.spawn_recorder(name, **env)
+        wait_for_output(proc, "recorder started")
+        return proc
+
+    def spawn_recorder(self, name: str = "recorder", **env: str) -> Proc:
+        """Start a recorder without waiting for it."""
+        proc = spawn(name, ["-m", "services.recorder"], self.cfg.env(**env), self.cfg.workdir)
+        self.procs.append(proc)
+        return proc
+
+    def tail(self, *args: str, name: str = "tail") -> Proc:
+        """Start ``python -m services.recorder.tail`` on the recorder's PUB endpoint, wait until it runs."""
+        proc = spawn(name, ["-m", "services.recorder.tail", "--endpoint", self.cfg.tail, *args],
+                     self.cfg.env(), self.cfg.workdir)
+        self.procs.append(proc)
+        wait_for_output(proc, "ekai-tail: following")
+        return proc
+
+    def cleanup(self) -> None:
+        for proc in self.procs:
+            if proc.alive():
+                proc.popen.kill()
+            proc.popen.wait()
+
+
+def make_event(**kw: object) -> UsageEvent:
+    """A plausible event; any field can be overridden."""
+    base: dict[str, object] = dict(
+        request_id=f"auto-{uuid.uuid4().hex[:8]}", endpoint="/v1/chat/completions", client_format="openai_chat",
+        model="gpt-4o-mini", provider="openai", provider_format="openai_chat", status=200,
+        finished_at=time.time(), input_tokens=100, output_tokens=20, cost_usd=0.000123, latency_ms=321.0)
+    return UsageEvent(**(base | kw))  # type: ignore[arg-type]
+
+
+@contextmanager
+def push_socket(endpoint: str) -> Iterator[zmq.Socket[bytes]]:
+    """A PUSH socket connected to ``endpoint``, as the gateway has (without ZMQ_IMMEDIATE, so sends made
+    before the recorder is up are queued inside ZeroMQ)."""
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.PUSH)
+    sock.setsockopt(zmq.LINGER, 5000)
+    sock.setsockopt(zmq.SNDTIMEO, 5000)  # send_all blocks at the high-water mark, but not forever
+    sock.connect(endpoint)
+    try:
+        yield sock
+    finally:
+        sock.close()
+        ctx.term()
+
+
+@contextmanager
+def subscriber(endpoint: str) -> Iterator[zmq.Socket[bytes]]:
+    """A SUB socket on the recorder's PUB endpoint: a witness that the recorder has taken an event."""
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.SUB)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.SUBSCRIBE, b"")
+    sock.connect(endpoint)
+    try:
+        yield sock
+    finally:
+        sock.close()
+        ctx.term()
+
+
+def send_all(sock: zmq.Socket[bytes], events: list[UsageEvent]) -> None:
+    """Send events, waiting when ZeroMQ's queue is full (a test must not drop what it asserts on)."""
+    for e in events:
+        sock.send(encode(e))
+
+
+def handshake(sock: zmq.Socket[bytes], seen: Callable[[], bool], probe: UsageEvent | None = None,
+              timeout: float = 10.0) -> list[UsageEvent]:
+    """Send probe events until ``seen()`` says a subscriber printed one: PUB/SUB delivers only what is
+    published after the subscription reached the publisher. Returns the probes sent (they are stored)."""
+    sent: list[UsageEvent] = []
+    template = probe or make_event(request_id="probe", model="probe-model")
+
+    def one_more() -> bool:
+        if seen():
+            return True
+        sent.append(replace(template, event_id=uuid.uuid4().hex))
+        send_all(sock, sent[-1:])
+        time.sleep(0.05)
+        return seen()
+    wait_until(one_more, timeout, "the subscriber to see a probe event")
+    return sent
+
+
+def count_rows(db_path: Path, where: str = "1", params: tuple[object, ...] = ()) -> int:
+    """Rows in the ledger matching ``where`` (0 while the database or table does not exist yet)."""
+    if not db_path.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as db:
+            return int(db.execute(f"SELECT count(*) FROM requests WHERE {where}", params).fetchone()[0])
+    except sqlite3.OperationalError:  # table not created yet
+        return 0
+
+
+def event_ids(db_path: Path) -> set[str]:
+    with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as db:
+        return {r[0] for r in db.execute("SELECT event_id FROM requests")}
+
+
+def summary(proc: Proc) -> dict[str, int]:
+    """The counters from the recorder's last ``recorder summary:`` log line."""
+    line = [ln for ln in proc.stderr().splitlines() if "recorder summary:" in ln][-1]
+    pairs = (kv.split("=") for kv in line.split("recorder summary:")[1].split())
+    return {k: int(float(v)) for k, v in pairs}

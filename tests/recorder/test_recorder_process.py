@@ -1,0 +1,203 @@
+"""The recorder as a real process: ZeroMQ in, SQLite out, signals, restarts, bad input."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import time
+
+import orjson
+import pytest
+import zmq
+from recorder_procs import (
+    Launcher,
+    RecorderConfig,
+    count_rows,
+    event_ids,
+    handshake,
+    make_event,
+    push_socket,
+    send_all,
+    subscriber,
+    summary,
+    wait_until,
+)
+
+from shared.events import encode, to_dict
+
+
+def test_events_are_committed_and_shown_by_tail(cfg: RecorderConfig, launch: Launcher) -> None:
+    recorder = launch.recorder()
+    tail = launch.tail("--json")
+    events = [make_event(request_id=f"req-{i}", status=200 if i % 3 else 502, cost_usd=None if i % 5 else 0.5,
+                         input_tokens=i) for i in range(200)]
+    with push_socket(cfg.events) as push:
+        probes = handshake(push, lambda: "probe-model" in tail.stdout())
+        send_all(push, events)
+        wait_until(lambda: count_rows(cfg.db_path, "request_id LIKE 'req-%'") == 200, what="200 rows")
+    with sqlite3.connect(cfg.db_path) as db:
+        assert db.execute("SELECT input_tokens, cost_usd FROM requests WHERE request_id = 'req-10'"
+                          ).fetchone() == (10, 0.5)
+    wanted = {e.event_id: to_dict(e) for e in events}
+    printed = wait_until(lambda: _json_lines(tail.stdout(), wanted), what="tail to print all 200 events")
+    assert printed == wanted  # every event, every field, exactly as sent
+    assert tail.stop(signal.SIGINT) == 0
+    assert "Traceback" not in tail.stderr()
+    assert recorder.stop() == 0
+    counts = summary(recorder)
+    assert counts["inserted"] == 200 + len(probes) and counts["malformed"] == 0
+
+
+def _json_lines(text: str, wanted: dict[str, dict[str, object]]) -> dict[str, object] | None:
+    lines = [orjson.loads(line) for line in text.splitlines() if line]
+    got = {d["event_id"]: d for d in lines if d["event_id"] in wanted}
+    return got if len(got) == len(wanted) else None
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_commits_everything_buffered(cfg: RecorderConfig, launch: Launcher, sig: int) -> None:
+    # Batches that would only flush after 30 s or 100k rows: everything is still buffered at the signal.
+    recorder = launch.recorder(RECORDER_FLUSH_INTERVAL="30", RECORDER_BATCH_SIZE="100000")
+    events = [make_event(request_id=f"buffered-{i}") for i in range(1000)]
+    with subscriber(cfg.tail) as sub, push_socket(cfg.events) as push:
+        received: set[str] = set()
+        probes = handshake(push, lambda: _drain(sub, received))
+        send_all(push, events)
+        # The PUB copy is sent when the recorder has taken the event: then it is in the batcher.
+        wait_until(lambda: _drain(sub, received) and {e.event_id for e in events} <= received,
+                   what="the recorder to receive all events")
+    assert count_rows(cfg.db_path) == 0  # nothing committed yet
+    assert recorder.stop(sig) == 0
+    assert event_ids(cfg.db_path) == {e.event_id for e in events + probes}
+    assert summary(recorder)["lost"] == 0
+
+
+def _drain(sub: zmq.Socket[bytes], into: set[str]) -> bool:
+    """Read what the SUB socket holds into ``into`` (event ids); True once anything arrived."""
+    while sub.poll(0):
+        into.add(orjson.loads(sub.recv())["event_id"])
+    return bool(into)
+
+
+def test_events_sent_before_the_recorder_starts_are_delivered(cfg: RecorderConfig, launch: Launcher) -> None:
+    events = [make_event(request_id=f"early-{i}") for i in range(300)]
+    with push_socket(cfg.events) as push:
+        for e in events:  # NOBLOCK, as the gateway sends: ZeroMQ queues them for the peer to come
+            push.send(encode(e), zmq.NOBLOCK)
+        launch.recorder()
+        wait_until(lambda: count_rows(cfg.db_path) == 300, what="the queued events")
+    assert event_ids(cfg.db_path) == {e.event_id for e in events}
+
+
+def test_restart_keeps_rows_and_catches_up(cfg: RecorderConfig, launch: Launcher) -> None:
+    first, second = ([make_event(request_id=f"{tag}-{i}") for i in range(100)] for tag in ("a", "b"))
+    with push_socket(cfg.events) as push:
+        recorder = launch.recorder()
+        send_all(push, first)
+        wait_until(lambda: count_rows(cfg.db_path) == 100, what="the first 100 rows")
+        assert recorder.stop() == 0
+        send_all(push, second)  # the recorder is down: queued in the sender
+        launch.recorder(name="recorder2")
+        wait_until(lambda: count_rows(cfg.db_path) == 200, what="the second 100 rows")
+
+
+def test_replayed_events_are_stored_once(cfg: RecorderConfig, launch: Launcher) -> None:
+    recorder = launch.recorder()
+    events = [make_event(request_id=f"replay-{i}") for i in range(50)]
+    with push_socket(cfg.events) as push:
+        send_all(push, events)
+        wait_until(lambda: count_rows(cfg.db_path) == 50)
+        send_all(push, events)
+        send_all(push, [make_event(request_id="marker")])
+        wait_until(lambda: count_rows(cfg.db_path, "request_id = 'marker'") == 1)
+    assert count_rows(cfg.db_path) == 51
+    assert recorder.stop() == 0
+    assert summary(recorder)["duplicates"] == 50
+
+
+BAD_MESSAGES = [
+    b"", b"not json", b"[1, 2]", b'{"request_id": "x"}',
+    encode(make_event()).replace(b'"failed_attempts":[]', b'"failed_attempts":[1]'),
+    encode(make_event()).replace(b'"status":200', b'"status":null'),
+    encode(make_event()).replace(b'"input_tokens":100', b'"input_tokens":"many"'),
+]
+
+
+def test_malformed_messages_are_counted_and_skipped(cfg: RecorderConfig, launch: Launcher) -> None:
+    recorder = launch.recorder()
+    good = [make_event(request_id=f"good-{i}") for i in range(10)]
+    with push_socket(cfg.events) as push:
+        for raw in BAD_MESSAGES:
+            push.send(raw)
+        push.send_multipart([encode(good[0]), b"second frame"])
+        send_all(push, good)
+        wait_until(lambda: count_rows(cfg.db_path) == 10, what="the good events")
+    assert recorder.alive()
+    assert recorder.stop() == 0
+    counts = summary(recorder)
+    assert counts["malformed"] == len(BAD_MESSAGES) + 1
+    assert counts["received"] == len(BAD_MESSAGES) + 1 + 10
+    assert "malformed message" in recorder.stderr()
+
+
+def test_startup_failure_exits_1(cfg: RecorderConfig, launch: Launcher) -> None:
+    ctx = zmq.Context()
+    squatter = ctx.socket(zmq.PULL)
+    squatter.bind(cfg.events)  # the recorder's port is taken
+    try:
+        failed = launch.spawn_recorder()
+        assert failed.popen.wait(15) == 1
+    finally:
+        squatter.close(linger=0)
+        ctx.term()
+    assert "recorder failed" in failed.stderr()
+    assert "Traceback" not in failed.stderr()
+
+
+def _lock_database(cfg: RecorderConfig) -> sqlite3.Connection:
+    """Another writer holding the write lock: the recorder's inserts fail with SQLITE_BUSY meanwhile."""
+    holder = sqlite3.connect(cfg.db_path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    return holder
+
+
+def test_busy_database_at_shutdown_still_commits(cfg: RecorderConfig, launch: Launcher) -> None:
+    recorder = launch.recorder()
+    events = [make_event(request_id=f"busy-{i}") for i in range(100)]
+    holder = _lock_database(cfg)
+    with push_socket(cfg.events) as push:
+        send_all(push, events)
+        time.sleep(0.5)
+        recorder.popen.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        holder.execute("COMMIT")  # the lock goes away within the shutdown grace period
+        holder.close()
+    assert recorder.stop() == 0
+    assert event_ids(cfg.db_path) == {e.event_id for e in events}
+
+
+def test_shutdown_gives_up_on_a_database_that_stays_locked(cfg: RecorderConfig, launch: Launcher) -> None:
+    recorder = launch.recorder()
+    holder = _lock_database(cfg)
+    try:
+        with push_socket(cfg.events) as push:
+            send_all(push, [make_event() for _ in range(10)])
+            time.sleep(0.3)
+        started = time.monotonic()
+        assert recorder.stop(timeout=20) == 1  # events could not be committed: say so, but do exit
+        assert time.monotonic() - started < 12
+    finally:
+        holder.close()
+    assert summary(recorder)["lost"] == 10
+    assert "giving up on 10 items" in recorder.stderr()
+
+
+def test_signal_right_after_a_burst_loses_nothing(cfg: RecorderConfig, launch: Launcher) -> None:
+    """Events still on their way when the signal lands are read before the socket closes."""
+    recorder = launch.recorder(RECORDER_FLUSH_INTERVAL="30", RECORDER_BATCH_SIZE="100000")
+    events = [make_event(request_id=f"late-{i}") for i in range(5000)]
+    with push_socket(cfg.events) as push:
+        send_all(push, events)
+        recorder.popen.send_signal(signal.SIGTERM)
+        assert recorder.stop() == 0
+    assert count_rows(cfg.db_path) == 5000

@@ -1,0 +1,196 @@
+"""Batcher: size flush, interval flush, drain on close, retries without loss, back-pressure."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+import pytest
+
+from services.recorder.batcher import Backoff, Batcher
+
+FAST = Backoff(initial_s=0.01, max_s=0.05)
+
+
+class Sink:
+    """A flush function that records batches and fails its first ``fail_times`` calls."""
+
+    def __init__(self, fail_times: int = 0) -> None:
+        self.batches: list[list[int]] = []
+        self.calls = 0
+        self.fail_times = fail_times
+        self.gate: asyncio.Event | None = None  # when set up, each flush waits for it
+
+    async def __call__(self, batch: list[int]) -> None:
+        self.calls += 1
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.calls <= self.fail_times:
+            raise sqlite3.OperationalError("database is locked")
+        self.batches.append(list(batch))
+
+    @property
+    def items(self) -> list[int]:
+        return [i for b in self.batches for i in b]
+
+
+async def until(predicate, timeout: float = 2.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.005)
+
+
+async def put_all(batcher: Batcher[int], items: range | list[int]) -> None:
+    for i in items:
+        await batcher.put(i)
+
+
+async def test_flushes_when_batch_is_full() -> None:
+    sink = Sink()
+    b = Batcher(sink, max_rows=3, flush_interval_s=60)
+    b.start()
+    await put_all(b, range(7))
+    await until(lambda: len(sink.batches) == 2)
+    await asyncio.sleep(0.05)
+    assert sink.batches == [[0, 1, 2], [3, 4, 5]]  # the 7th waits for more items or the interval
+    assert await b.close() == 0
+    assert sink.batches == [[0, 1, 2], [3, 4, 5], [6]]
+
+
+async def test_flushes_after_interval_from_first_item() -> None:
+    sink = Sink()
+    b = Batcher(sink, max_rows=100, flush_interval_s=0.15)
+    b.start()
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    await put_all(b, [1, 2])
+    await asyncio.sleep(0.05)
+    assert sink.batches == []
+    await until(lambda: bool(sink.batches))
+    assert loop.time() - t0 >= 0.14
+    assert sink.batches == [[1, 2]]
+    await b.close()
+
+
+async def test_close_drains_everything_in_order() -> None:
+    sink = Sink()
+    b = Batcher(sink, max_rows=1000, flush_interval_s=60)
+    b.start()
+    await put_all(b, range(2500))
+    assert await b.close() == 0
+    assert [len(x) for x in sink.batches] == [1000, 1000, 500]
+    assert sink.items == list(range(2500))
+    assert b.flushed == 2500
+
+
+async def test_close_drains_a_batcher_that_was_never_started() -> None:
+    sink = Sink()
+    b = Batcher(sink, max_rows=10, flush_interval_s=60)
+    await put_all(b, range(3))
+    assert await b.close() == 0
+    assert sink.batches == [[0, 1, 2]]
+
+
+async def test_close_with_nothing_buffered_flushes_nothing() -> None:
+    sink = Sink()
+    b = Batcher(sink, max_rows=10, flush_interval_s=0.01)
+    b.start()
+    assert await b.close() == 0
+    assert sink.calls == 0
+
+
+async def test_failing_flush_is_retried_without_loss() -> None:
+    sink = Sink(fail_times=3)
+    b = Batcher(sink, max_rows=5, flush_interval_s=60, backoff=FAST)
+    b.start()
+    await put_all(b, range(5))
+    await until(lambda: bool(sink.batches))
+    assert sink.batches == [[0, 1, 2, 3, 4]]  # the same batch, delivered once
+    assert sink.calls == 4 and b.failures == 3
+    # The loop survived the failures: it keeps batching.
+    await put_all(b, range(5, 10))
+    await until(lambda: len(sink.batches) == 2)
+    assert await b.close() == 0
+    assert sink.items == list(range(10))
+
+
+async def test_items_arriving_during_retries_keep_their_order() -> None:
+    sink = Sink(fail_times=4)
+    b = Batcher(sink, max_rows=4, flush_interval_s=0.01, backoff=FAST)
+    b.start()
+    for i in range(20):
+        await b.put(i)
+        await asyncio.sleep(0.003)
+    assert await b.close() == 0
+    assert sink.items == list(range(20))
+    assert b.failures == 4
+
+
+async def test_drain_retries_a_failing_flush_within_the_grace_period() -> None:
+    sink = Sink(fail_times=2)
+    b = Batcher(sink, max_rows=100, flush_interval_s=60, backoff=FAST)
+    b.start()
+    await put_all(b, range(3))
+    assert await b.close(grace_s=5) == 0
+    assert sink.batches == [[0, 1, 2]]
+
+
+async def test_drain_gives_up_after_grace_when_flush_keeps_failing() -> None:
+    sink = Sink(fail_times=10**9)
+    b = Batcher(sink, max_rows=2, flush_interval_s=60, backoff=FAST)
+    b.start()
+    await put_all(b, range(5))
+    async with asyncio.timeout(3):  # must not hang
+        lost = await b.close(grace_s=0.2)
+    assert lost == 5 and b.lost == 5
+    assert sink.batches == []
+
+
+async def test_full_queue_makes_put_wait() -> None:
+    sink = Sink()
+    sink.gate = asyncio.Event()
+    b = Batcher(sink, max_rows=1, flush_interval_s=60, max_queued=2)
+    b.start()
+    await b.put(1)
+    await until(lambda: sink.calls == 1)  # item 1 is being flushed, blocked on the gate
+    await put_all(b, [2, 3])  # fills the queue
+    blocked = asyncio.get_running_loop().create_task(b.put(4))
+    await asyncio.sleep(0.05)
+    assert not blocked.done()
+    sink.gate.set()
+    await blocked
+    assert await b.close() == 0
+    assert sink.batches == [[1], [2], [3], [4]]
+
+
+async def test_put_after_close_is_refused() -> None:
+    b = Batcher(Sink(), max_rows=1, flush_interval_s=0)
+    b.start()
+    await b.close()
+    with pytest.raises(RuntimeError):
+        await b.put(1)
+
+
+def test_backoff_doubles_up_to_its_cap() -> None:
+    delays = Backoff(initial_s=0.1, max_s=0.5).delays()
+    assert [next(delays) for _ in range(5)] == [0.1, 0.2, 0.4, 0.5, 0.5]
+
+
+def test_bad_parameters_are_refused() -> None:
+    with pytest.raises(ValueError):
+        Batcher(Sink(), max_rows=0, flush_interval_s=1)
+
+
+async def test_limit_retries_unblocks_a_put_waiting_behind_a_dead_flush() -> None:
+    sink = Sink(fail_times=10**9)
+    b = Batcher(sink, max_rows=1, flush_interval_s=60, max_queued=1, backoff=FAST)
+    b.start()
+    await put_all(b, [1, 2])  # 1 is being retried, 2 fills the queue
+    blocked = asyncio.get_running_loop().create_task(b.put(3))
+    await asyncio.sleep(0.05)
+    assert not blocked.done()
+    b.limit_retries(0.1)  # shutdown began
+    async with asyncio.timeout(3):
+        await blocked
+        assert await b.close(grace_s=60) == 3  # the earlier limit wins
+    assert sink.batches == []

@@ -1,0 +1,222 @@
+"""Store: schema, inserts, idempotent replays, migrations, row conversion, error handling."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import sqlite3
+from dataclasses import replace
+from pathlib import Path
+
+import aiosqlite
+import orjson
+import pytest
+
+from services.recorder.batcher import Backoff, Batcher
+from services.recorder.store import (
+    COLUMNS,
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    Store,
+    event_row,
+    migrate,
+    split_statements,
+)
+from shared.events import FIELD_NAMES, FailedAttempt, UsageEvent, from_dict
+
+
+def make_event(n: int = 0, **overrides: object) -> UsageEvent:
+    event = UsageEvent(
+        request_id=f"req-{n}", endpoint="/v1/messages", client_format="anthropic", model="claude-x",
+        started_at=1_700_000_000.0 + n, finished_at=1_700_000_001.5 + n, provider="anthropic",
+        provider_format="anthropic", translated=True, served_model="claude-x-2025", status=200,
+        streamed=True, input_tokens=10 + n, output_tokens=20, cache_read_tokens=3, cache_write_tokens=4,
+        reasoning_tokens=5, cost_usd=0.00123456, latency_ms=1500.5, ttft_ms=210.0, attempts=2,
+        failed_attempts=[FailedAttempt(provider="openai", status=429, error_type="rate_limit", message="slow")],
+    )
+    return replace(event, **overrides) if overrides else event
+
+
+def rows(path: Path, sql: str = "SELECT * FROM requests ORDER BY rowid") -> list[sqlite3.Row]:
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        db.row_factory = sqlite3.Row
+        return db.execute(sql).fetchall()
+
+
+def pragma(path: Path, name: str) -> object:
+    with sqlite3.connect(path) as db:
+        return db.execute(f"PRAGMA {name}").fetchone()[0]
+
+
+def row_to_event(row: sqlite3.Row) -> UsageEvent:
+    data = dict(row)
+    data["failed_attempts"] = orjson.loads(data["failed_attempts"])
+    for flag in ("translated", "streamed", "client_disconnected"):
+        data[flag] = bool(data[flag])
+    return from_dict(data)
+
+
+@pytest.fixture
+async def store(tmp_path: Path):
+    s = await Store.open(str(tmp_path / "data" / "usage.db"))
+    yield s
+    await s.close()
+
+
+def db_file(store: Store) -> Path:
+    return Path(store.path)
+
+
+async def test_open_creates_directory_schema_and_wal(tmp_path: Path) -> None:
+    path = tmp_path / "a" / "b" / "usage.db"
+    s = await Store.open(str(path))
+    await s.close()
+    assert path.exists()
+    assert pragma(path, "user_version") == SCHEMA_VERSION == 1
+    assert pragma(path, "journal_mode") == "wal"
+
+
+async def test_table_columns_are_the_event_fields_in_order(store: Store) -> None:
+    with sqlite3.connect(db_file(store)) as db:
+        names = [r[1] for r in db.execute("PRAGMA table_info(requests)")]
+    assert names == list(FIELD_NAMES) == list(COLUMNS)
+
+
+async def test_insert_round_trips_every_field(store: Store) -> None:
+    events = [make_event(1), make_event(2, cost_usd=None, ttft_ms=None, provider=None, failed_attempts=[],
+                                        translated=False, streamed=False, client_disconnected=True)]
+    assert await store.insert_many(events) == 2
+    stored = rows(db_file(store))
+    assert [row_to_event(r) for r in stored] == events
+    first, second = stored
+    assert first["translated"] == 1 and second["client_disconnected"] == 1  # booleans as 0/1
+    assert second["cost_usd"] is None  # unknown price stays NULL, never 0
+    assert orjson.loads(first["failed_attempts"]) == [
+        {"provider": "openai", "status": 429, "error_type": "rate_limit", "message": "slow"}]
+
+
+async def test_replayed_events_are_stored_once(store: Store) -> None:
+    a, b, c = make_event(1), make_event(2), make_event(3)
+    assert await store.insert_many([a, b]) == 2
+    assert await store.insert_many([a, b]) == 0
+    assert await store.insert_many([b, c, c]) == 1
+    assert len(rows(db_file(store))) == 3
+    assert store.rejected == 0  # a replay is not an error
+
+
+async def test_insert_nothing(store: Store) -> None:
+    assert await store.insert_many([]) == 0
+
+
+async def test_unstorable_event_is_refused_before_writing(store: Store) -> None:
+    with pytest.raises(ValueError, match="status"):
+        await store.insert_many([make_event(1), make_event(2, status=None)])
+    assert rows(db_file(store)) == []
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("status", None), ("event_id", None), ("input_tokens", "12"), ("input_tokens", 2**70),
+    ("latency_ms", math.nan), ("latency_ms", "fast"), ("cost_usd", math.inf), ("translated", 2),
+    ("failed_attempts", "x"), ("model", 7),
+])
+def test_event_row_names_the_bad_field(field: str, value: object) -> None:
+    with pytest.raises(ValueError, match=field):
+        event_row(make_event(1, **{field: value}))
+
+
+def test_event_row_converts_types() -> None:
+    row = dict(zip(COLUMNS, event_row(make_event(1, latency_ms=7, translated=True)), strict=True))
+    assert row["latency_ms"] == 7.0 and isinstance(row["latency_ms"], float)
+    assert row["translated"] == 1 and row["streamed"] == 1 and row["client_disconnected"] == 0
+    assert isinstance(row["failed_attempts"], str)
+
+
+async def test_constraint_violation_skips_only_that_row(store: Store) -> None:
+    good = [event_row(make_event(i)) for i in range(3)]
+    bad = list(event_row(make_event(9)))
+    bad[COLUMNS.index("status")] = None  # bypasses event_row's checks, as a future constraint might
+    assert await store.insert_rows([good[0], tuple(bad), good[1], good[2]]) == 3
+    assert store.rejected == 1
+    assert len(rows(db_file(store))) == 3
+
+
+async def test_migrates_an_empty_file(tmp_path: Path) -> None:
+    path = tmp_path / "empty.db"
+    path.touch()
+    s = await Store.open(str(path))
+    assert await s.insert_many([make_event(1)]) == 1
+    await s.close()
+    assert pragma(path, "user_version") == 1
+
+
+async def test_reopens_a_version_1_database_without_touching_rows(tmp_path: Path) -> None:
+    path = str(tmp_path / "usage.db")
+    first = make_event(1)
+    s = await Store.open(path)
+    await s.insert_many([first])
+    await s.close()
+    s = await Store.open(path)
+    assert await s.insert_many([first, make_event(2)]) == 1
+    await s.close()
+    assert pragma(Path(path), "user_version") == 1
+    assert [r["request_id"] for r in rows(Path(path))] == ["req-1", "req-2"]
+
+
+async def test_a_later_version_adds_columns_to_a_version_1_database(tmp_path: Path, caplog) -> None:
+    path = tmp_path / "usage.db"
+    s = await Store.open(str(path))
+    await s.insert_many([make_event(1)])
+    await s.close()
+    v2 = (*MIGRATIONS, "ALTER TABLE requests ADD COLUMN region TEXT;\nCREATE INDEX r ON requests (region);")
+    async with aiosqlite.connect(path, isolation_level=None) as db:
+        assert await migrate(db, v2) == 2
+        assert await migrate(db, v2) == 2  # idempotent
+    assert pragma(path, "user_version") == 2
+    assert [r["region"] for r in rows(path)] == [None]
+    # This (version 1) recorder keeps writing to the newer file: its inserts name their columns.
+    with caplog.at_level(logging.WARNING, logger="recorder.store"):
+        s = await Store.open(str(path))
+    assert "newer" in caplog.text
+    assert await s.insert_many([make_event(2)]) == 1
+    await s.close()
+
+
+async def test_a_failing_migration_rolls_back_entirely(tmp_path: Path) -> None:
+    path = tmp_path / "usage.db"
+    await (await Store.open(str(path))).close()
+    bad = (*MIGRATIONS, "ALTER TABLE requests ADD COLUMN a TEXT;\nALTER TABLE nope ADD COLUMN b TEXT;")
+    async with aiosqlite.connect(path, isolation_level=None) as db:
+        with pytest.raises(sqlite3.OperationalError):
+            await migrate(db, bad)
+    assert pragma(path, "user_version") == 1
+    with sqlite3.connect(path) as db:
+        assert "a" not in [r[1] for r in db.execute("PRAGMA table_info(requests)")]
+
+
+def test_split_statements_respects_quotes_and_comments() -> None:
+    script = "-- one; two\nCREATE TABLE t (a TEXT DEFAULT ';');\nINSERT INTO t VALUES ('x;y'); -- done;\n"
+    assert split_statements(script) == ["-- one; two\nCREATE TABLE t (a TEXT DEFAULT ';');",
+                                        "INSERT INTO t VALUES ('x;y'); -- done;"]
+    with pytest.raises(ValueError):
+        split_statements("CREATE TABLE t (a TEXT")
+
+
+async def test_busy_database_is_retried_by_the_batcher_without_loss(tmp_path: Path) -> None:
+    """A real SQLITE_BUSY: another connection holds the write lock for a while."""
+    path = tmp_path / "usage.db"
+    store = await Store.open(str(path), busy_timeout_ms=20)
+    blocker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    blocker.execute("BEGIN IMMEDIATE")
+    batcher = Batcher(store.insert_rows, max_rows=10, flush_interval_s=0.01,
+                      backoff=Backoff(initial_s=0.02, max_s=0.05))
+    batcher.start()
+    for i in range(25):
+        await batcher.put(event_row(make_event(i)))
+    await asyncio.sleep(0.3)
+    assert batcher.failures > 0 and rows(path) == []
+    blocker.execute("COMMIT")
+    blocker.close()
+    assert await batcher.close() == 0
+    await store.close()
+    assert [r["request_id"] for r in rows(path)] == [f"req-{i}" for i in range(25)]
