@@ -112,5 +112,5 @@ def decode(raw: bytes) -> UsageEvent:
             raise ValueError(f"event lacks {required!r}")
     try:
         return from_dict(data)
-    except TypeError as exc:
+    except (TypeError, AttributeError) as exc:  # e.g. failed_attempts: [1] or "text"
         raise ValueError(str(exc)) from exc
