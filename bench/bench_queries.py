@@ -1,0 +1,274 @@
+"""Dashboard callbacks and ``GET /usage`` at scale, against the 500 ms budget.
+
+    .venv/bin/python bench/bench_queries.py [--rows 1000000] [--days 30] [--db PATH] [--repeat 7] [--no-browser]
+
+Seeds ``--rows`` synthetic requests over ``--days`` days into a temporary ledger (or reuses ``--db``
+when it exists; a reused ledger's data ends when it was seeded), builds the rollup and read indexes,
+then times:
+
+* each dashboard callback body (exactly what Dash calls) for every time preset and some filters;
+* each ``/usage`` variant over HTTP against a tiny aiohttp app that mounts ``setup_usage_routes``;
+* with Chromium available, full page loads and preset switches of the real dashboard process.
+
+Prints p50/max per call and their ratio to the budget; writes bench/results/queries-<time>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from contextlib import closing
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from services.dashboard.pages import overview
+from services.gateway.usage_api import setup_usage_routes
+from services.recorder.rollups import ensure_rollups_sync
+from services.recorder.seed import seed
+from shared.ledger.params import parse_query
+from shared.ledger.queries import cube
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results"
+BUDGET_MS = 500.0
+PRESETS = ("1h", "24h", "7d", "30d")
+
+
+@dataclass
+class Timing:
+    """Samples (ms) of one measured call."""
+
+    kind: str
+    name: str
+    samples: list[float] = field(default_factory=list)
+    rows: int | None = None  # ledger rows in the call's time range
+    note: str = ""
+
+    @property
+    def p50(self) -> float:
+        return statistics.median(self.samples)
+
+    @property
+    def max(self) -> float:
+        return max(self.samples)
+
+
+def free_port() -> int:
+    with closing(socket.socket()) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def rows_in(path: str, span: str) -> int:
+    return int(cube(path, parse_query({"from": span}))["requests"].sum())
+
+
+def measure(kind: str, name: str, call: Callable[[], Any], repeat: int, rows: int | None = None) -> Timing:
+    timing = Timing(kind, name, rows=rows)
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        call()
+        timing.samples.append((time.perf_counter() - t0) * 1000)
+    return timing
+
+
+def bench_callbacks(path: str, repeat: int) -> list[Timing]:
+    """The dashboard's callback bodies, called directly."""
+    out = []
+    for preset in PRESETS:
+        rows = rows_in(path, preset)
+        out.append(measure("callback", f"update_overview {preset}", lambda p=preset: overview.overview_outputs(
+            path, "http://gw", p, None, None, None, None), repeat, rows))
+        out.append(measure("callback", f"update_table {preset}", lambda p=preset: overview.table_outputs(
+            path, p, None, None, None, None), repeat, rows))
+        out.append(measure("callback", f"update_options {preset}", lambda p=preset: overview.options_outputs(
+            path, p, None, None, None), repeat, rows))
+    rows = rows_in(path, "30d")
+    out.append(measure("callback", "update_overview 30d provider=anthropic,xai", lambda: overview.overview_outputs(
+        path, "http://gw", "30d", None, None, ["anthropic", "xai"], None), repeat, rows))
+    out.append(measure("callback", "update_overview 30d model=gpt-4o", lambda: overview.overview_outputs(
+        path, "http://gw", "30d", None, None, None, ["gpt-4o"]), repeat, rows))
+    out.append(measure("callback", "dates_style (toggle)", lambda: overview.dates_style("custom"), repeat))
+    return out
+
+
+USAGE_VARIANTS = [f"from={s}" + (f"&group_by={g}" if g else "") for s in PRESETS
+                  for g in ("", "provider", "model", "day", "hour")] + [
+    "from=30d&provider=openai&status=error&group_by=model",
+    "from=30d&model=claude-sonnet-4-5&group_by=hour",
+    "from=30d&status=429&group_by=provider",
+    "from=1h&format=csv",
+]
+
+
+async def bench_usage(path: str, repeat: int) -> list[Timing]:
+    """``GET /usage`` over HTTP; CSV of 30 days measured to the first byte and to the end."""
+    app = web.Application()
+    setup_usage_routes(app, path)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    base = f"http://127.0.0.1:{port}/usage?"
+    out = []
+    try:
+        async with aiohttp.ClientSession() as session:
+            for variant in USAGE_VARIANTS:
+                timing = Timing("usage", f"GET /usage?{variant}", rows=rows_in(path, variant.split("&")[0][5:]))
+                for _ in range(repeat):
+                    t0 = time.perf_counter()
+                    async with session.get(base + variant) as response:
+                        assert response.status == 200, await response.text()
+                        await response.read()
+                    timing.samples.append((time.perf_counter() - t0) * 1000)
+                out.append(timing)
+            first = Timing("usage", "GET /usage?from=30d&format=csv (first byte)", rows=rows_in(path, "30d"))
+            whole = Timing("usage-export", "GET /usage?from=30d&format=csv (whole file)", rows=first.rows)
+            for _ in range(max(2, repeat // 3)):
+                t0 = time.perf_counter()
+                size = 0
+                async with session.get(base + "from=30d&format=csv") as response:
+                    async for chunk in response.content.iter_any():
+                        if not size:
+                            first.samples.append((time.perf_counter() - t0) * 1000)
+                        size += len(chunk)
+                whole.samples.append((time.perf_counter() - t0) * 1000)
+                whole.note = f"{size / 1e6:.0f} MB, {(first.rows or 0) / (whole.samples[-1] / 1000):,.0f} rows/s"
+            out += [first, whole]
+    finally:
+        await runner.cleanup()
+    return out
+
+
+def bench_browser(path: str, repeat: int) -> list[Timing]:
+    """Full page loads and preset switches of ``python -m services.dashboard`` in headless Chromium."""
+    from selenium import webdriver
+    from selenium.webdriver.common.by import By
+
+    port = free_port()
+    env = {**os.environ, "DATABASE_PATH": path, "DASHBOARD_HOST": "127.0.0.1", "DASHBOARD_PORT": str(port),
+           "DASHBOARD_REFRESH": "0", "LOG_LEVEL": "WARNING"}
+    server = subprocess.Popen([sys.executable, "-m", "services.dashboard"], cwd=REPO, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--window-size=1400,1000"):
+        options.add_argument(flag)
+    driver = None
+    done = ("return document.querySelectorAll('[data-dash-is-loading=\"true\"]').length === 0"
+            " && document.querySelectorAll('.js-plotly-plot .main-svg').length >= 6"
+            " && document.getElementById('ov-kpi-requests').textContent !== '—'"
+            " && document.getElementById('ov-status').textContent")
+
+    def wait(previous: str = "") -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            status = driver.execute_script(done)
+            if status and status != previous:
+                return
+            time.sleep(0.005)
+        raise TimeoutError("the dashboard did not finish rendering")
+
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        deadline = time.monotonic() + 30
+        while subprocess.call(["curl", "-sf", "-o", "/dev/null", url]) != 0 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        driver = webdriver.Chrome(options=options)
+        driver.get(url)
+        wait()  # warm-up: browser caches the Dash and Plotly bundles
+        load = Timing("browser", "page load, default 24h (navigation to last chart drawn)", rows=rows_in(path, "24h"))
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            driver.get(url)
+            wait()
+            load.samples.append((time.perf_counter() - t0) * 1000)
+        out = [load]
+        for preset in ("30d", "7d", "1h"):
+            switch = Timing("browser", f"switch preset to {preset} (click to last chart drawn)",
+                            rows=rows_in(path, preset))
+            for _ in range(repeat):  # the page shows 24 h here: switch to the preset, measure, switch back
+                for target in (preset, "24h"):
+                    previous = driver.execute_script("return document.getElementById('ov-status').textContent")
+                    t0 = time.perf_counter()
+                    driver.find_element(By.CSS_SELECTOR, f"#ov-range input[value='{target}']").click()
+                    wait(previous)
+                    if target == preset:
+                        switch.samples.append((time.perf_counter() - t0) * 1000)
+            out.append(switch)
+        return out
+    finally:
+        if driver is not None:
+            driver.quit()
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def report(timings: list[Timing], meta: dict[str, Any]) -> None:
+    """Print the table and write the JSON results file."""
+    print(f"\n{'call':<68} {'rows in range':>13} {'p50 ms':>8} {'max ms':>8} {'p50/500':>8} {'max/500':>8}")
+    for t in timings:
+        rows = f"{t.rows:,}" if t.rows is not None else ""
+        budget = t.kind != "usage-export"
+        ratios = f"{t.p50 / BUDGET_MS:>8.2f} {t.max / BUDGET_MS:>8.2f}" if budget else f"{'n/a':>8} {'n/a':>8}"
+        print(f"{t.name:<68} {rows:>13} {t.p50:>8.1f} {t.max:>8.1f} {ratios}  {t.note}")
+    over = [t.name for t in timings if t.kind != "usage-export" and t.max > BUDGET_MS]
+    print(f"\n{len(timings)} calls, {len(over)} over the {BUDGET_MS:.0f} ms budget" + (f": {over}" if over else ""))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"queries-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    payload = {**meta, "budget_ms": BUDGET_MS,
+               "results": [{**asdict(t), "p50_ms": t.p50, "max_ms": t.max} for t in timings]}
+    out.write_text(json.dumps(payload, indent=2))
+    print(f"wrote {out}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--days", type=float, default=30.0)
+    parser.add_argument("--db", help="ledger to reuse (seeded there first if missing)")
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--no-browser", action="store_true")
+    args = parser.parse_args()
+    tmp = None if args.db else tempfile.mkdtemp(prefix="ekai-bench-")
+    path = args.db or os.path.join(tmp, "usage.db")
+    meta: dict[str, Any] = {"db": path, "cpus": os.cpu_count(), "sqlite": sqlite3.sqlite_version}
+    try:
+        if not os.path.exists(path):
+            t0 = time.perf_counter()
+            asyncio.run(seed(path, args.rows, args.days))
+            meta["seed_s"] = round(time.perf_counter() - t0, 1)
+            print(f"seeded {args.rows:,} rows over {args.days:g} days in {meta['seed_s']} s")
+        with closing(sqlite3.connect(path)) as conn:
+            ensure_rollups_sync(conn)
+            meta["rows"] = conn.execute("SELECT count(*) FROM requests").fetchone()[0]
+        timings = bench_callbacks(path, args.repeat) + asyncio.run(bench_usage(path, args.repeat))
+        if not args.no_browser and shutil.which("chromedriver"):
+            timings += bench_browser(path, args.repeat)
+        elif not args.no_browser:
+            print("chromedriver not found: browser timings skipped (make browser)")
+        report(timings, meta)
+        return 0 if all(t.max <= BUDGET_MS for t in timings if t.kind != "usage-export") else 1
+    finally:
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

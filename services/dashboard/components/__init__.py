@@ -1,0 +1,1 @@
+"""Reusable pieces of the dashboard's layout (Dash components, no data access)."""

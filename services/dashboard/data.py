@@ -1,0 +1,103 @@
+"""What the overview page shows, as plain data: controls -> :class:`Query` -> :class:`Overview`.
+
+No Dash import, so unit tests and the benchmark call these directly.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+
+from shared.ledger.params import Query
+from shared.ledger.queries import cube, latency_percentiles, options, recent
+from shared.ledger.summary import totals
+
+PRESETS: dict[str, int] = {"1h": 3600, "24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400}
+DEFAULT_PRESET = "24h"
+# Time-bucket widths for the charts: the smallest giving at most MAX_POINTS points is used.
+BUCKETS_S = (60, 300, 900, 1800, 3600, 10800, 21600, 43200, 86400)
+MAX_POINTS = 200
+# Buckets below an hour read ledger rows, not the hourly rollup: only for modest row counts.
+RAW_ROWS_MAX = 200_000
+
+
+@dataclass(slots=True)
+class Overview:
+    """Everything the overview's KPIs and charts need, for one query."""
+
+    query: Query
+    bucket_s: int
+    ledger_exists: bool
+    totals: dict[str, Any]
+    series: pd.DataFrame  # bucket, provider, model + ledger figures
+    latency: pd.DataFrame = field(default_factory=pd.DataFrame)  # provider, requests, p50, p95
+
+    @property
+    def empty(self) -> bool:
+        """No request matches the query (or there is no ledger)."""
+        return int(self.totals["requests"]) == 0
+
+
+def _day_start(text: str) -> float:
+    day = datetime.fromisoformat(text[:10]).replace(tzinfo=UTC)
+    return day.timestamp()
+
+
+def time_range(preset: str | None, start_date: str | None, end_date: str | None, now: float) -> tuple[float, float]:
+    """[start, end) in unix seconds for a preset, or for whole UTC days from the date picker."""
+    if preset == "custom" and start_date and end_date:
+        start = _day_start(start_date)
+        end = _day_start(end_date) + timedelta(days=1).total_seconds()
+        if start < end:
+            return start, end
+    return now - PRESETS.get(preset or DEFAULT_PRESET, PRESETS[DEFAULT_PRESET]), now
+
+
+def build_query(preset: str | None, start_date: str | None, end_date: str | None,
+                providers: list[str] | None, models: list[str] | None, now: float) -> Query:
+    """The ledger query for the page's controls (empty selections mean all)."""
+    start, end = time_range(preset, start_date, end_date, now)
+    return Query(start, end, tuple(providers or ()), tuple(models or ()))
+
+
+def choose_bucket(span_s: float, rows: int = 0) -> int:
+    """Chart bucket width: at most MAX_POINTS points; whole hours when the range holds many rows."""
+    bucket = next((b for b in BUCKETS_S if span_s / b <= MAX_POINTS), BUCKETS_S[-1])
+    if bucket < 3600 and rows > RAW_ROWS_MAX:
+        bucket = 3600
+    return bucket
+
+
+def load_overview(path: str, q: Query) -> Overview:
+    """Totals, per-bucket/provider/model series and per-provider latency for ``q``."""
+    exists = os.path.exists(path)
+    rows = int(cube(path, q)["requests"].sum()) if exists else 0
+    bucket_s = choose_bucket(q.end - q.start, rows)
+    series = cube(path, q, ["bucket", "provider", "model"], bucket_s)
+    by_provider = series.groupby("provider", as_index=False)["requests"].sum()
+    counts = dict(zip(by_provider["provider"], by_provider["requests"].astype(int), strict=True))
+    pct = latency_percentiles(path, q, "provider", counts, overall=True)
+    nan = (math.nan, math.nan)
+    by_provider["p50"] = [pct.get(p, nan)[0] for p in by_provider["provider"]]
+    by_provider["p95"] = [pct.get(p, nan)[1] for p in by_provider["provider"]]
+    return Overview(q, bucket_s, exists, totals(path, q, series, pct.get(None, nan)), series, by_provider)
+
+
+def filter_options(path: str, q: Query, providers: list[str] | None) -> tuple[list[str], list[str]]:
+    """Providers, and models (of the selected providers, if any), seen in the range of ``q``."""
+    pairs = options(path, q)
+    chosen = set(providers or ())
+    provider_names = sorted({p for p, _ in pairs if p})
+    models = sorted({m for p, m in pairs if not chosen or p in chosen})
+    return provider_names, models
+
+
+def recent_rows(path: str, q: Query, limit: int = 50) -> pd.DataFrame:
+    """The newest requests of ``q`` (see :func:`shared.ledger.queries.recent`)."""
+    return recent(path, q, limit)
+

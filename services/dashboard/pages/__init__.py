@@ -1,0 +1,1 @@
+"""Dashboard pages: each a layout function plus callbacks registered on the app."""

@@ -1,0 +1,135 @@
+"""The overview page: layout and thin callbacks.
+
+Each callback body is a module-level function taking the database path first (``*_outputs``), so
+tests and the benchmark call exactly what Dash calls. Queries live in ``shared.ledger`` (through
+``services.dashboard.data``), charts in ``services.dashboard.figures``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import dash
+from dash import Input, Output, dcc, html
+
+from services.dashboard import figures
+from services.dashboard import format as fmt
+from services.dashboard.components import widgets
+from services.dashboard.data import build_query, filter_options, load_overview, recent_rows
+
+HIDDEN = {"display": "none"}
+SHOWN: dict[str, str] = {}
+_CONTROLS = {
+    "preset": Input("ov-range", "value"),
+    "start_date": Input("ov-dates", "start_date"),
+    "end_date": Input("ov-dates", "end_date"),
+    "providers": Input("ov-provider", "value"),
+    "models": Input("ov-model", "value"),
+    "tick": Input("ov-interval", "n_intervals"),
+}
+
+
+def layout(refresh_s: float) -> html.Div:
+    """The whole page; built per page load. ``refresh_s <= 0`` turns auto-refresh off."""
+    return html.Div(className="ov-page", children=[
+        html.Div(className="ov-header", children=[
+            html.H1("Ekai Gateway · usage"),
+            html.Div(id="ov-status", className="ov-muted"),
+        ]),
+        widgets.controls(),
+        html.Div(id="ov-empty", className="ov-empty", style=HIDDEN),
+        widgets.kpi_cards(),
+        widgets.charts(),
+        widgets.recent_table(),
+        dcc.Interval(id="ov-interval", interval=max(int(refresh_s * 1000), 1000), disabled=refresh_s <= 0),
+    ])
+
+
+def _range_text(start: float, end: float) -> str:
+    return f"{fmt.moment(start)} and {fmt.moment(end)} UTC"
+
+
+def overview_outputs(path: str, gateway_url: str, preset: str | None, start_date: str | None,
+                     end_date: str | None, providers: list[str] | None, models: list[str] | None,
+                     now: float | None = None) -> dict[str, Any]:
+    """KPIs, charts, empty state and status line for the current controls (keys: element ids)."""
+    q = build_query(preset, start_date, end_date, providers, models, time.time() if now is None else now)
+    view = load_overview(path, q)
+    t = view.totals
+    out: dict[str, Any] = {
+        widgets.kpi_id("requests"): fmt.count(t["requests"]),
+        widgets.kpi_id("tokens"): fmt.compact(t["total_tokens"]),
+        widgets.kpi_id("cost"): fmt.usd(t["cost_usd"]),
+        widgets.kpi_id("error-rate"): fmt.percent(t["error_rate"]),
+        widgets.kpi_id("p50"): fmt.latency(t["latency_p50_ms"]),
+        widgets.kpi_id("p95"): fmt.latency(t["latency_p95_ms"]),
+        widgets.kpi_id("fallbacks"): fmt.count(t["fallbacks"]),
+        "ov-kpi-tokens-note": f"{fmt.compact(t['reasoning_tokens'])} reasoning" if t["reasoning_tokens"] else "",
+        "ov-kpi-cost-note": f"{fmt.count(t['unpriced_requests'])} without a price" if t["unpriced_requests"] else "",
+        "ov-kpi-error-rate-note": f"{fmt.count(t['errors'])} errors",
+    }
+    out.update({widgets.chart_id(name): fig for name, fig in figures.all_charts(view.series, view.latency).items()})
+    span = _range_text(q.start, q.end)
+    out["ov-empty"] = widgets.empty_state(view.ledger_exists, path, gateway_url, span) if view.empty else []
+    out["ov-empty-style"] = SHOWN if view.empty else HIDDEN
+    out["ov-charts-style"] = out["ov-recent-style"] = HIDDEN if view.empty else SHOWN
+    out["ov-status"] = f"{span.replace(' and ', ' – ')} · buckets of {fmt.bucket_label(view.bucket_s)} · " \
+                       f"updated {fmt.moment(time.time())[11:]} UTC"
+    return out
+
+
+def table_outputs(path: str, preset: str | None, start_date: str | None, end_date: str | None,
+                  providers: list[str] | None, models: list[str] | None, now: float | None = None
+                  ) -> list[dict[str, Any]]:
+    """Rows for the recent-requests table, formatted for display."""
+    q = build_query(preset, start_date, end_date, providers, models, time.time() if now is None else now)
+    return [
+        {"time": fmt.moment(r.started_at), "provider": r.provider or "—", "model": r.model, "status": r.status,
+         "tokens": fmt.count(r.tokens), "cost": fmt.usd(None if r.cost_usd != r.cost_usd else r.cost_usd),
+         "latency": fmt.latency(r.latency_ms), "attempts": r.attempts}
+        for r in recent_rows(path, q).itertuples(index=False)
+    ]
+
+
+def options_outputs(path: str, preset: str | None, start_date: str | None, end_date: str | None,
+                    providers: list[str] | None, now: float | None = None) -> tuple[list[str], list[str]]:
+    """Drop-down choices: providers in the range, and models of the chosen providers."""
+    q = build_query(preset, start_date, end_date, None, None, time.time() if now is None else now)
+    provider_names, models = filter_options(path, q, providers)
+    # Keep chosen values selectable even when the new range has none of them.
+    return sorted(set(provider_names) | set(providers or ())), models
+
+
+def dates_style(preset: str | None) -> dict[str, str]:
+    """Show the date picker only for the custom range."""
+    return SHOWN if preset == "custom" else HIDDEN
+
+
+def register_callbacks(app: dash.Dash, path: str, gateway_url: str) -> None:
+    """Wire the page's callbacks on ``app`` (not the global registry, so several apps can coexist)."""
+    kpi_ids = [widgets.kpi_id(name) for name, _ in widgets.KPIS]
+    notes = ["ov-kpi-tokens-note", "ov-kpi-cost-note", "ov-kpi-error-rate-note"]
+    outputs = {i: Output(i, "children") for i in [*kpi_ids, *notes, "ov-empty", "ov-status"]}
+    outputs |= {widgets.chart_id(n): Output(widgets.chart_id(n), "figure") for n in widgets.CHARTS}
+    outputs |= {f"{i}-style": Output(i, "style") for i in ("ov-empty", "ov-charts", "ov-recent")}
+
+    @app.callback(output=outputs, inputs=_CONTROLS)
+    def update_overview(preset: str | None, start_date: str | None, end_date: str | None,
+                        providers: list[str] | None, models: list[str] | None, tick: int | None) -> dict[str, Any]:
+        return overview_outputs(path, gateway_url, preset, start_date, end_date, providers, models)
+
+    @app.callback(output=Output("ov-table", "data"), inputs=_CONTROLS)
+    def update_table(preset: str | None, start_date: str | None, end_date: str | None,
+                     providers: list[str] | None, models: list[str] | None,
+                     tick: int | None) -> list[dict[str, Any]]:
+        return table_outputs(path, preset, start_date, end_date, providers, models)
+
+    @app.callback(Output("ov-provider", "options"), Output("ov-model", "options"),
+                  Input("ov-range", "value"), Input("ov-dates", "start_date"), Input("ov-dates", "end_date"),
+                  Input("ov-provider", "value"), Input("ov-interval", "n_intervals"))
+    def update_options(preset: str | None, start_date: str | None, end_date: str | None,
+                       providers: list[str] | None, tick: int | None) -> tuple[list[str], list[str]]:
+        return options_outputs(path, preset, start_date, end_date, providers)
+
+    app.callback(Output("ov-dates-wrap", "style"), Input("ov-range", "value"))(dates_style)

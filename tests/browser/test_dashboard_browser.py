@@ -1,0 +1,109 @@
+"""The dashboard in headless Chromium (dash_duo) against a seeded ledger.
+
+Expected numbers come from independent SQL on the same file, not from the dashboard's own code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sqlite3
+import time
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from services.dashboard.app import create_app
+from services.recorder.seed import seed
+from services.recorder.store import Store
+from tests.unit.dashboard.ledger_fixtures import event
+
+pytestmark = pytest.mark.browser
+SCREENSHOTS = Path(__file__).with_name("screenshots")
+CHARTS = ("requests", "cost", "tokens", "errors", "cost-model", "latency")
+
+
+def free_port() -> int:
+    with closing(socket.socket()) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def ledger(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """2,000 synthetic requests over the last 19 hours (all inside the default 24 h) plus 3 known ones."""
+    path = str(tmp_path_factory.mktemp("ledger") / "usage.db")
+    asyncio.run(seed(path, rows=2000, days=0.8, seed_value=11))
+    now = time.time()
+    known = [event(now - 600 - i, "anthropic", "known-model", latency_ms=1234.0, input_tokens=7) for i in range(3)]
+
+    async def add() -> None:
+        store = await Store.open(path)
+        try:
+            await store.insert_many(known)
+        finally:
+            await store.close()
+
+    asyncio.run(add())
+    return path
+
+
+def sql_count(path: str, where: str = "1", *params: Any) -> int:
+    with closing(sqlite3.connect(path)) as conn:
+        return int(conn.execute(f"SELECT count(*) FROM requests WHERE {where}", params).fetchone()[0])
+
+
+def start(dash_duo: Any, path: str) -> None:
+    dash_duo.start_server(create_app(path, refresh_s=3600), port=free_port())
+
+
+def plotted(dash_duo: Any, chart: str) -> tuple[int, float]:
+    """(trace count, sum of y over bar traces) of a rendered chart, read from Plotly's graph div."""
+    return dash_duo.driver.execute_script(
+        "const gd = document.querySelector('#ov-chart-' + arguments[0] + ' .js-plotly-plot');"
+        "if (!gd || !gd.data) return [0, 0];"
+        # _fullData holds the decoded arrays (gd.data may keep Plotly's base64 typed-array specs)
+        "let s = 0; for (const t of gd._fullData) { if (t.type === 'bar' && t.y) for (const v of Array.from(t.y)) s += Number(v); }"
+        "return [gd._fullData.length, s];", chart)
+
+
+def test_overview_shows_the_ledger(dash_duo: Any, ledger: str) -> None:
+    expected = sql_count(ledger, "started_at >= ?", time.time() - 86400)
+    assert expected == 2003
+    start(dash_duo, ledger)
+    dash_duo.wait_for_text_to_equal("#ov-kpi-requests", f"{expected:,}", timeout=20)
+    for chart in CHARTS:
+        dash_duo.wait_for_element(f"#ov-chart-{chart} .js-plotly-plot .main-svg", timeout=10)
+    traces, total = plotted(dash_duo, "requests")
+    assert traces == 4 and total == expected  # one trace per provider, bars add up to the KPI
+    assert plotted(dash_duo, "latency")[0] == 2  # p50 and p95
+    assert dash_duo.find_element("#ov-empty").value_of_css_property("display") == "none"
+    assert len(dash_duo.find_elements("#ov-table tbody tr")) > 10
+    assert dash_duo.get_logs() == []
+
+
+def test_provider_filter_changes_the_kpis(dash_duo: Any, ledger: str) -> None:
+    start(dash_duo, ledger)
+    dash_duo.wait_for_text_to_equal("#ov-kpi-requests", f"{sql_count(ledger):,}", timeout=20)
+    expected = sql_count(ledger, "provider = ?", "anthropic")
+    dash_duo.select_dcc_dropdown("#ov-provider", value="anthropic")
+    dash_duo.wait_for_text_to_equal("#ov-kpi-requests", f"{expected:,}", timeout=10)
+    dash_duo.wait_for_contains_text("#ov-table", "known-model", timeout=10)
+    assert plotted(dash_duo, "requests") == [1, expected]
+    dash_duo.find_element("h1").click()  # close the drop-down menu before the picture
+    SCREENSHOTS.mkdir(exist_ok=True)
+    dash_duo.driver.save_screenshot(str(SCREENSHOTS / "overview-anthropic.png"))
+    assert dash_duo.get_logs() == []
+
+
+def test_empty_state_without_a_ledger(dash_duo: Any, tmp_path: Path) -> None:
+    start(dash_duo, str(tmp_path / "missing.db"))
+    dash_duo.wait_for_contains_text("#ov-empty", "No usage recorded yet", timeout=20)
+    dash_duo.wait_for_text_to_equal("#ov-kpi-requests", "0", timeout=10)
+    assert "v1/chat/completions" in dash_duo.find_element("#ov-empty").text
+    for hidden in ("#ov-charts", "#ov-recent"):
+        assert dash_duo.find_element(hidden).value_of_css_property("display") == "none"
+    SCREENSHOTS.mkdir(exist_ok=True)
+    dash_duo.driver.save_screenshot(str(SCREENSHOTS / "empty-state.png"))

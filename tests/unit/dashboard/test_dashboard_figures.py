@@ -1,0 +1,106 @@
+"""services.dashboard.figures and .format: pure functions, checked on hand-made frames."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from services.dashboard import figures
+from services.dashboard import format as fmt
+from services.dashboard.components import widgets
+from shared.ledger.queries import FIGURES
+
+H = 1736935200  # 2025-01-15T10:00:00Z
+
+
+def cube_frame(rows: list[tuple]) -> pd.DataFrame:
+    """(bucket, provider, model, requests, errors, fallbacks, cost) rows -> a cube-shaped frame."""
+    records = []
+    for bucket, provider, model, requests, errors, fallbacks, cost in rows:
+        record = dict.fromkeys(FIGURES, 0)
+        record.update(bucket=bucket, provider=provider, model=model, requests=requests, errors=errors,
+                      fallbacks=fallbacks, cost_usd=cost, priced=requests, input_tokens=10 * requests,
+                      output_tokens=2 * requests, cache_read_tokens=requests, reasoning_tokens=requests)
+        records.append(record)
+    return pd.DataFrame(records)
+
+
+SERIES = cube_frame([
+    (H, "openai", "gpt-4o", 5, 1, 0, 0.5),
+    (H, "anthropic", "claude-haiku-4-5", 3, 0, 1, 0.3),
+    (H + 3600, "openai", "gpt-4o-mini", 2, 0, 0, 0.02),
+    (H + 3600, "", "unroutable", 1, 1, 0, 0.0),
+])
+
+
+def test_requests_stacked_by_provider() -> None:
+    fig = figures.requests_over_time(SERIES)
+    assert fig.layout.barmode == "stack"
+    traces = {t.name: list(t.y) for t in fig.data}
+    assert traces == {"openai": [5, 2], "anthropic": [3, 0], "(none)": [0, 1]}
+    assert [t.name for t in fig.data][0] == "openai"  # largest provider first
+    assert pd.Timestamp(fig.data[0].x[0]) == pd.Timestamp(H, unit="s")  # UTC, shown as is
+    assert fig.data[0].marker.color == figures.PROVIDER_COLORS["openai"]
+
+
+def test_cost_over_time_sums_cost() -> None:
+    fig = figures.cost_over_time(SERIES)
+    assert {t.name: pytest.approx(sum(t.y)) for t in fig.data} == {"openai": 0.52, "anthropic": 0.3, "(none)": 0.0}
+
+
+def test_tokens_by_kind() -> None:
+    fig = figures.tokens_over_time(SERIES)
+    assert [t.name for t in fig.data] == ["input", "cache read", "cache write", "output", "reasoning (in output)"]
+    assert list(fig.data[0].y) == [80, 30]
+    assert fig.data[0].stackgroup == "tokens" and fig.data[4].stackgroup is None
+
+
+def test_cost_by_model_largest_on_top() -> None:
+    fig = figures.cost_by_model(SERIES)
+    bars = fig.data[0]
+    assert list(bars.y)[-1] == "gpt-4o" and list(bars.x)[-1] == 0.5
+    assert len(bars.y) == 4
+
+
+def test_latency_by_provider() -> None:
+    latency = pd.DataFrame({"provider": ["openai", ""], "requests": [7, 1], "p50": [120.0, 80.0],
+                            "p95": [900.0, 80.0]})
+    fig = figures.latency_by_provider(latency)
+    assert [t.name for t in fig.data] == ["p50", "p95"]
+    assert list(fig.data[1].x) == ["openai", "(none)"] and list(fig.data[1].y) == [900.0, 80.0]
+
+
+def test_errors_and_fallbacks() -> None:
+    fig = figures.errors_and_fallbacks(SERIES)
+    assert list(fig.data[0].y) == [1, 1] and list(fig.data[1].y) == [1, 0]
+
+
+@pytest.mark.parametrize("build", [figures.requests_over_time, figures.cost_over_time, figures.tokens_over_time,
+                                   figures.cost_by_model, figures.errors_and_fallbacks])
+def test_empty_frames_give_a_message(build) -> None:  # noqa: ANN001
+    fig = build(SERIES.iloc[0:0])
+    assert fig.data == () and fig.layout.annotations[0].text == "No data in this range"
+
+
+def test_all_charts_order() -> None:
+    charts = figures.all_charts(SERIES, pd.DataFrame())
+    titles = {name: c.layout.title.text for name, c in charts.items()}
+    assert titles == {"requests": "Requests", "cost": "Cost (USD)", "tokens": "Tokens by kind",
+                      "errors": "Errors and fallbacks", "cost-model": "Cost by model (USD)",
+                      "latency": "Latency by provider"}
+    assert list(charts) == list(widgets.CHARTS)
+
+
+@pytest.mark.parametrize(("func", "value", "text"), [
+    (fmt.count, 1234567, "1,234,567"), (fmt.count, None, "—"),
+    (fmt.compact, 9876, "9,876"), (fmt.compact, 12_345, "12.3k"), (fmt.compact, 4_560_000, "4.56M"),
+    (fmt.compact, 1_230_000_000, "1.23B"),
+    (fmt.usd, 1234.5, "$1,234.50"), (fmt.usd, 0.0042, "$0.0042"), (fmt.usd, 0.0, "$0.00"), (fmt.usd, None, "—"),
+    (fmt.percent, 0.03811, "3.81%"), (fmt.latency, 850.4, "850 ms"), (fmt.latency, 1950.0, "1.95 s"),
+    (fmt.latency, math.nan, "—"), (fmt.bucket_label, 900, "15 min"), (fmt.bucket_label, 21600, "6 h"),
+    (fmt.bucket_label, 86400, "1 day"), (fmt.moment, H, "2025-01-15 10:00:00"),
+])
+def test_format(func, value, text: str) -> None:  # noqa: ANN001
+    assert func(value) == text
