@@ -24,6 +24,7 @@ from typing import Any
 import aiosqlite
 import orjson
 
+from services.recorder.rollups import ensure_rollups
 from shared.events import FIELD_NAMES, UsageEvent
 
 log = logging.getLogger("recorder.store")
@@ -185,6 +186,9 @@ class Store:
             for pragma in (*_PRAGMAS, f"PRAGMA busy_timeout={int(busy_timeout_ms)}"):
                 await db.execute(pragma)
             await migrate(db)
+            # Hourly rollups and latency indexes, kept by triggers: what makes the dashboard and
+            # /usage answer in milliseconds at a million rows (services/recorder/rollups.py).
+            await ensure_rollups(db)
         except BaseException:
             await db.close()
             raise

@@ -1,7 +1,7 @@
 """Ledger databases with known contents for the ledger, dashboard and /usage tests.
 
 Rows are written through the recorder's ``Store`` (the real writer), then the rollup and read
-indexes are built with ``ensure_rollups_sync`` unless a test wants the plain schema.
+indexes are built with ``ensure_rollups_sync, suspend_sync`` unless a test wants the plain schema.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from services.recorder.rollups import ensure_rollups_sync
+from services.recorder.rollups import ensure_rollups_sync, suspend_sync
 from services.recorder.store import Store
 from shared.events import FailedAttempt, UsageEvent
 
@@ -73,7 +73,11 @@ def write_ledger(path: str, events: Sequence[UsageEvent], *, rollup: bool = True
             await store.close()
 
     asyncio.run(insert())
-    if rollup:
-        with closing(sqlite3.connect(path)) as conn:
+    with closing(sqlite3.connect(path)) as conn:
+        if rollup:
             ensure_rollups_sync(conn)
+        else:  # the recorder builds the rollup on open; a plain ledger exercises the raw-row path
+            suspend_sync(conn)
+            conn.execute("DROP TABLE IF EXISTS usage_hourly")
+            conn.commit()
     return path
