@@ -29,7 +29,11 @@ def json_error(fmt: str, status: int, message: str, *, request_id: str | None = 
 
 
 async def read_json(request: web.Request) -> tuple[dict[str, Any], bytes]:
-    raw = await request.read()
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge as exc:
+        raise ClientError(413, f"request body is too large (the limit is {request.client_max_size} bytes)",
+                          code="request_too_large") from exc
     if not raw:
         raise ClientError(400, "request body is empty; expected a JSON object")
     try:

@@ -364,3 +364,14 @@ def test_models_in_both_shapes(gw: Stack, ant: anthropic.Anthropic, oai: openai.
 
 def test_head_preflight(gw: Stack) -> None:
     assert httpx.head(gw.gateway_url + "/").status_code == 200
+
+
+def test_oversized_body_is_a_413_in_the_clients_format(gw: Stack) -> None:
+    big = b'{"model": "claude-haiku-4-5", "max_tokens": 5, "messages": [{"role": "user", "content": "' + \
+        b"x" * (33 * 1024 * 1024) + b'"}]}'
+    resp = httpx.post(gw.gateway_url + "/v1/messages", content=big,
+                      headers={"content-type": "application/json", "x-api-key": CLIENT_KEY}, timeout=60)
+    assert resp.status_code == 413
+    assert resp.json()["error"]["type"] == "request_too_large"
+    row = gw.row_for(resp.headers["request-id"])
+    assert row["status"] == 413 and row["error_type"] == "request_too_large"
