@@ -113,7 +113,8 @@ class ChatStreamDecoder:
         if not self._started:
             self._started = True
             out.append(MessageStart(id=str(obj.get("id") or new_id("chatcmpl-")), model=self.model or ""))
-        for choice in obj.get("choices") or []:
+        choices = obj.get("choices")
+        for choice in choices if isinstance(choices, list) else []:
             if isinstance(choice, dict) and choice.get("index", 0) == 0 and not self._finished:
                 out += self._choice(choice, obj)
                 if self._failed:
