@@ -52,6 +52,9 @@ def _validate(fmt: str, body: dict[str, Any]) -> str:
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise ClientError(400, "`messages` is required and must be a non-empty array", param="messages")
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+            raise ClientError(400, f"messages[{i}] must be an object with a string `role`", param=f"messages[{i}]")
     if "stream" in body and not isinstance(body["stream"], bool | None):
         raise ClientError(400, "`stream` must be a boolean", param="stream")
     if fmt == "anthropic":
@@ -70,7 +73,7 @@ async def generate(request: web.Request) -> web.StreamResponse:
     t0 = time.monotonic()
     try:
         body, raw = await read_json(request)
-        event.model = body.get("model") if isinstance(body.get("model"), str) else ""
+        event.model = m if isinstance(m := body.get("model"), str) else ""
         model = _validate(fmt, body)
         stream = body.get("stream") is True
         event.streamed = stream

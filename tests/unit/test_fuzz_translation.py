@@ -35,7 +35,7 @@ WORDS = ["user", "assistant", "system", "developer", "tool", "text", "image", "t
          "content_block_start", "content_block_delta", "message_delta", "text_delta", "input_json_delta",
          "stop", "length", "tool_calls", "end_turn", "{\"a\": 1}", "{bad", "", "low", "high"]
 
-scalars = st.one_of(st.none(), st.booleans(), st.integers(-5, 70_000), st.floats(allow_nan=False),
+scalars = st.one_of(st.none(), st.booleans(), st.integers(-5, 70_000), st.floats(allow_nan=False, allow_infinity=False),
                     st.sampled_from(WORDS), st.text(max_size=8))
 json_values = st.recursive(
     scalars,
