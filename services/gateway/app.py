@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import metadata
@@ -20,6 +21,7 @@ from shared.pricing import Pricer
 from shared.settings import Settings
 
 log = logging.getLogger("gateway")
+_SAFE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -33,7 +35,9 @@ def _version() -> str:
 @web.middleware
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every response carries a request id; every error is in the client's own format."""
-    request_id = request.headers.get("x-request-id") or f"req_{uuid.uuid4().hex}"
+    given = request.headers.get("x-request-id", "")
+    # A caller's own id is kept (it ties their logs to ours) if it is short and plain.
+    request_id = given if _SAFE_ID.fullmatch(given) else f"req_{uuid.uuid4().hex}"
     request[keys.REQUEST_ID] = request_id
     fmt = handlers.client_format_for(request.path)
     try:

@@ -228,3 +228,10 @@ def test_events_past_the_bound_are_dropped_and_counted(tmp_path: Path, fake: Fak
         events = httpx.get(st.gateway_url + "/health").json()["events"]
         assert events["queued"] == 2 and events["dropped"] == 3
         assert "dropped" in st.services["gateway"].log()
+
+
+@pytest.mark.parametrize(("given", "kept"), [("my-trace-id.42", True), ("x" * 500, False), ("bad id;drop", False)])
+def test_request_ids_from_callers_are_kept_only_when_plain(gw: Stack, given: str, kept: bool) -> None:
+    resp = httpx.get(gw.gateway_url + "/health", headers={"x-request-id": given})
+    assert (resp.headers["x-request-id"] == given) is kept
+    assert resp.headers["x-request-id"]
