@@ -49,6 +49,7 @@ run: venv
 
 lint: venv
 	$(VENV)/bin/ruff check shared services tests bench
+	$(VENV)/bin/mypy
 
 test: venv old-sdk browser lint
 	$(VENV)/bin/pytest tests -q --headless -m "not e2e"

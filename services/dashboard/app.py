@@ -21,7 +21,8 @@ def create_app(database_path: str, refresh_s: float, *, gateway_url: str = "http
 
     ``gateway_url`` only appears in the empty-state hint (how to send a first request).
     """
-    app = dash.Dash(__name__, title="Ekai Gateway · usage", assets_folder=str(ASSETS), update_title=None)
+    # update_title=None (documented: the tab title stays put while callbacks run), but dash annotates it str.
+    app = dash.Dash(__name__, title="Ekai Gateway · usage", assets_folder=str(ASSETS), update_title=None)  # type: ignore[arg-type]
     app.layout = lambda: overview.layout(refresh_s)
     overview.register_callbacks(app, database_path, gateway_url)
     return app

@@ -9,7 +9,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
@@ -79,7 +79,8 @@ def load_overview(path: str, q: Query) -> Overview:
     rows = int(cube(path, q)["requests"].sum()) if exists else 0
     bucket_s = choose_bucket(q.end - q.start, rows)
     series = cube(path, q, ["bucket", "provider", "model"], bucket_s)
-    by_provider = series.groupby("provider", as_index=False)["requests"].sum()
+    # as_index=False: a frame with a provider column (pandas-stubs types it a Series)
+    by_provider = cast(pd.DataFrame, series.groupby("provider", as_index=False)["requests"].sum())
     counts = dict(zip(by_provider["provider"], by_provider["requests"].astype(int), strict=True))
     pct = latency_percentiles(path, q, "provider", counts, overall=True)
     nan = (math.nan, math.nan)

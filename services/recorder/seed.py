@@ -85,7 +85,7 @@ class Rates:
 
 
 def _price(profile: ModelProfile, **tokens: int) -> float:
-    usage = Usage(**tokens)  # type: ignore[arg-type]
+    usage = Usage(**tokens)
     return float(calc_price(usage, model_ref=profile.model, provider_id=profile.provider).total_price)
 
 

@@ -216,6 +216,7 @@ def _quantiles(latency: pd.Series) -> tuple[float, ...]:
 
 def _range_rows(conn: sqlite3.Connection, q: Query) -> int:
     """Ledger rows in the range, filters ignored (to the hour when the rollup exists): the cost of a scan."""
+    params: list[float]
     if has_table(conn, ROLLUP):
         sql, params = "SELECT sum(requests) FROM usage_hourly WHERE hour BETWEEN ? AND ?", [
             math.floor(q.start / 3600), math.floor(q.end / 3600)]

@@ -28,7 +28,7 @@ def _number(value: float) -> float | None:
     return None if value is None or math.isnan(value) else round(float(value), 3)
 
 
-def figures(row: Mapping[str, Any], p50: float = math.nan, p95: float = math.nan) -> dict[str, Any]:
+def figures(row: Mapping[Any, Any] | pd.Series, p50: float = math.nan, p95: float = math.nan) -> dict[str, Any]:
     """JSON-ready figures from one row of :func:`~shared.ledger.queries.cube` plus its percentiles.
 
     ``cost_usd`` sums the requests with a known price and is None when none has one;

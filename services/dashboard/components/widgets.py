@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from dash import dash_table, dcc, html
+from dash import dcc, html
+from dash.dash_table.DataTable import DataTable  # dash.dash_table is `# type: ignore`d as a whole
 
 from services.dashboard.data import DEFAULT_PRESET
 
@@ -84,7 +85,7 @@ def recent_table() -> html.Div:
     """The newest requests of the selection."""
     return html.Div(id="ov-recent", className="ov-card ov-recent", children=[
         html.H3("Recent requests"),
-        dash_table.DataTable(
+        DataTable(
             id="ov-table", data=[], page_size=25,
             columns=[{"id": key, "name": name} for key, name in TABLE_COLUMNS],
             style_cell={"fontFamily": "inherit", "fontSize": 13, "padding": "4px 8px", "textAlign": "left"},

@@ -8,6 +8,7 @@ tests and the benchmark call exactly what Dash calls. Queries live in ``shared.l
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from typing import Any
 
 import dash
@@ -84,11 +85,12 @@ def table_outputs(path: str, preset: str | None, start_date: str | None, end_dat
                   ) -> list[dict[str, Any]]:
     """Rows for the recent-requests table, formatted for display."""
     q = build_query(preset, start_date, end_date, providers, models, time.time() if now is None else now)
+    rows: Iterable[Any] = recent_rows(path, q).itertuples(index=False)  # RECENT_COLUMNS; stubs type fields as any scalar
     return [
         {"time": fmt.moment(r.started_at), "provider": r.provider or "—", "model": r.model, "status": r.status,
          "tokens": fmt.count(r.tokens), "cost": fmt.usd(None if r.cost_usd != r.cost_usd else r.cost_usd),
          "latency": fmt.latency(r.latency_ms), "attempts": r.attempts}
-        for r in recent_rows(path, q).itertuples(index=False)
+        for r in rows
     ]
 
 

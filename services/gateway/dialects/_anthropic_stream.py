@@ -257,7 +257,7 @@ class MessagesStreamEncoder:
         msg_id = self.message_id or (upstream_id if (upstream_id or "").startswith("msg_") else None)
         if msg_id is None:
             msg_id = "msg_" + upstream_id if upstream_id else new_id("msg_")
-        message = {
+        message: dict[str, Any] = {
             "id": msg_id,
             "type": "message",
             "role": "assistant",

@@ -126,7 +126,7 @@ class ChatStreamDecoder:
 
     def _choice(self, choice: dict[str, Any], obj: dict[str, Any]) -> list[Delta]:
         out: list[Delta] = []
-        delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else {}
+        delta = d if isinstance(d := choice.get("delta"), dict) else {}
         # xAI and DeepSeek say reasoning_content, OpenRouter says reasoning; some proxies send both.
         reasoning = delta.get("reasoning_content") or delta.get("reasoning")
         if isinstance(reasoning, str) and reasoning:
@@ -168,7 +168,7 @@ class ChatStreamDecoder:
             if call is None:
                 call = self._calls[idx] = _ToolCall()
                 self._order.append(idx)
-            fn = item.get("function") if isinstance(item.get("function"), dict) else {}
+            fn = f if isinstance(f := item.get("function"), dict) else {}
             if call.id is None and isinstance(item.get("id"), str) and item["id"]:
                 call.id = item["id"]
             if call.name is None and isinstance(fn.get("name"), str) and fn["name"]:

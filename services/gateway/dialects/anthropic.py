@@ -38,7 +38,7 @@ def _block(raw: Any) -> Block | None:
     if kind == "thinking" and isinstance(raw.get("thinking"), str):
         return ThinkingBlock(thinking=raw["thinking"], signature=str(raw.get("signature") or ""))
     if kind == "tool_use":
-        tool_input = raw.get("input") if isinstance(raw.get("input"), dict) else {}
+        tool_input = i if isinstance(i := raw.get("input"), dict) else {}
         return ToolUseBlock(
             id=str(raw.get("id") or new_id("toolu_")), name=str(raw.get("name") or ""), input=tool_input
         )
@@ -47,10 +47,10 @@ def _block(raw: Any) -> Block | None:
 
 def completion_from_messages(body: dict[str, Any]) -> Completion:
     """An upstream Anthropic ``message`` object → IR Completion."""
-    raw_content = body.get("content") if isinstance(body.get("content"), list) else []
+    raw_content = c if isinstance(c := body.get("content"), list) else []
     content = [b for b in (_block(raw) for raw in raw_content) if b is not None]
     stop_sequence = body.get("stop_sequence")
-    usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
+    usage = u if isinstance(u := body.get("usage"), dict) else {}
     return Completion(
         id=str(body.get("id") or new_id("msg_")),
         model=str(body.get("model") or ""),

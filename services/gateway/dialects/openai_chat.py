@@ -63,7 +63,7 @@ def _text_of(content: Any) -> str:
 
 
 def _tool_blocks(message: dict[str, Any]) -> list[ToolUseBlock]:
-    calls = message.get("tool_calls") if isinstance(message.get("tool_calls"), list) else []
+    calls = tc if isinstance(tc := message.get("tool_calls"), list) else []
     if isinstance(message.get("function_call"), dict):
         calls = [*calls, {"function": message["function_call"]}]
     blocks: list[ToolUseBlock] = []
@@ -78,9 +78,9 @@ def _tool_blocks(message: dict[str, Any]) -> list[ToolUseBlock]:
 
 def completion_from_chat(body: dict[str, Any]) -> Completion:
     """An upstream ``chat.completion`` object → IR Completion (only the first choice is used)."""
-    choices = body.get("choices") if isinstance(body.get("choices"), list) else []
+    choices = cs if isinstance(cs := body.get("choices"), list) else []
     choice = choices[0] if choices and isinstance(choices[0], dict) else {}
-    message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+    message = m if isinstance(m := choice.get("message"), dict) else {}
     content: list[Block] = []
     reasoning = _text_of(message.get("reasoning_content")) or _text_of(message.get("reasoning"))
     if reasoning:
@@ -98,7 +98,7 @@ def completion_from_chat(body: dict[str, Any]) -> Completion:
         stop = "tool_use"
     elif refusal and stop == "end_turn":
         stop = "refusal"
-    usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
+    usage = u if isinstance(u := body.get("usage"), dict) else {}
     return Completion(
         id=str(body.get("id") or new_id("chatcmpl-")),
         model=str(body.get("model") or ""),

@@ -179,7 +179,7 @@ class ProviderHealth:
 class HealthSnapshot(dict[str, dict[str, Any]]):
     """Providers that never failed are healthy: ``get`` answers for them too."""
 
-    def get(self, key: str, default: Any = None) -> dict[str, Any]:  # type: ignore[override]
+    def get(self, key: str, default: Any = None) -> dict[str, Any]:
         return super().get(key) or {"state": "healthy", "consecutive_failures": 0}
 
 
