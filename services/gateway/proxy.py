@@ -196,13 +196,21 @@ class Proxy:
         except orjson.JSONDecodeError as exc:
             raise UpstreamError(502, f"{up.provider.name}: invalid JSON from provider", provider=up.provider.name,
                                 retryable=True, error_type="bad_response") from exc
-        if up.provider.wire == "anthropic":
-            completion = anth.completion_from_messages(data)
+        if not isinstance(data, dict):
+            raise UpstreamError(502, f"{up.provider.name}: the provider's answer is not a JSON object",
+                                provider=up.provider.name, retryable=True, error_type="bad_response")
+        model = data.get("model")
+        call.event.served_model = model if isinstance(model, str) and model else None
+        if not up.translated:  # same format: the bytes go back as they came; only usage is read
+            usage = found if isinstance(found := data.get("usage"), dict) else {}
+            from_wire = anth.usage_from_anthropic if up.provider.wire == "anthropic" else oai.usage_from_openai
+            self._account(call, up, from_wire(usage))
         else:
-            completion = oai.completion_from_chat(data)
-        call.event.served_model = completion.model or None
-        self._account(call, up, completion.usage)
-        if up.translated:
+            if up.provider.wire == "anthropic":
+                completion = anth.completion_from_messages(data)
+            else:
+                completion = oai.completion_from_chat(data)
+            self._account(call, up, completion.usage)
             if not wants_reasoning(call):
                 completion.content = [b for b in completion.content if not isinstance(b, ir.ThinkingBlock)]
             if call.fmt == "anthropic":
