@@ -1,6 +1,7 @@
 """Dashboard callbacks and ``GET /usage`` at scale, against the 500 ms budget.
 
-    .venv/bin/python bench/bench_queries.py [--rows 1000000] [--days 30] [--db PATH] [--repeat 7] [--no-browser]
+    .venv/bin/python bench/bench_queries.py [--rows 1000000] [--days 30] [--db PATH] [--repeat 7]
+                                            [--no-browser | --only {callbacks,usage,browser} ...]
 
 Seeds ``--rows`` synthetic requests over ``--days`` days into a temporary ledger (or reuses ``--db``
 when it exists; a reused ledger's data ends when it was seeded), builds the rollup and read indexes,
@@ -8,7 +9,9 @@ then times:
 
 * each dashboard callback body (exactly what Dash calls) for every time preset and some filters;
 * each ``/usage`` variant over HTTP against a tiny aiohttp app that mounts ``setup_usage_routes``;
-* with Chromium available, full page loads and preset switches of the real dashboard process.
+* with Chromium available, full page loads and preset switches of the real dashboard process, each
+  until the page is complete: no callback pending, KPIs, status line and table filled, and all six
+  charts drawn with their traces (after a click: with figures other than those shown before it).
 
 Prints p50/max per call and their ratio to the budget; writes bench/results/queries-<time>.json.
 """
@@ -36,6 +39,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from services.dashboard.components.widgets import CHARTS, chart_id
 from services.dashboard.pages import overview
 from services.gateway.usage_api import setup_usage_routes
 from services.recorder.rollups import ensure_rollups_sync
@@ -47,6 +51,7 @@ REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
 BUDGET_MS = 500.0
 PRESETS = ("1h", "24h", "7d", "30d")
+PARTS = ("callbacks", "usage", "browser")
 
 
 @dataclass
@@ -171,10 +176,19 @@ def bench_browser(path: str, repeat: int) -> list[Timing]:
                  "--disable-background-networking", "--window-size=1400,1000"):
         options.add_argument(flag)
     driver = None
-    done = ("return document.querySelectorAll('[data-dash-is-loading=\"true\"]').length === 0"
-            " && document.querySelectorAll('.js-plotly-plot .main-svg').length >= 6"
-            " && document.getElementById('ov-kpi-requests').textContent !== '—'"
-            " && document.getElementById('ov-status').textContent")
+    # Done: no callback pending, KPIs and status filled, table rows shown, and each of the six charts has
+    # drawn traces of its current figure (after a click: a figure other than the one shown before it).
+    charts = json.dumps([chart_id(name) for name in CHARTS])
+    done = f"""
+        const charts = {charts}.map(id => document.querySelector('#' + id + ' .js-plotly-plot'));
+        const before = window.__benchBefore || [], kpi = document.getElementById('ov-kpi-requests');
+        if (!kpi || kpi.textContent === '—' || document.querySelectorAll('[data-dash-is-loading="true"]').length
+            || !document.querySelector('#ov-table td')
+            || charts.some((gd, i) => !gd || !gd._fullLayout || !gd.data || !gd.data.length
+                                      || gd.data === before[i] || !gd.querySelector('.main-svg .trace'))) return '';
+        return document.getElementById('ov-status').textContent;"""
+    snapshot = f"window.__benchBefore = {charts}.map(id => document.querySelector('#' + id + ' .js-plotly-plot').data);" \
+               " return document.getElementById('ov-status').textContent"
 
     def wait(previous: str = "") -> None:
         deadline = time.monotonic() + 30
@@ -205,7 +219,7 @@ def bench_browser(path: str, repeat: int) -> list[Timing]:
                             rows=rows_in(path, preset))
             for _ in range(repeat):  # the page shows 24 h here: switch to the preset, measure, switch back
                 for target in (preset, "24h"):
-                    previous = driver.execute_script("return document.getElementById('ov-status').textContent")
+                    previous = driver.execute_script(snapshot)
                     t0 = time.perf_counter()
                     driver.find_element(By.CSS_SELECTOR, f"#ov-range input[value='{target}']").click()
                     wait(previous)
@@ -244,11 +258,15 @@ def main() -> int:
     parser.add_argument("--days", type=float, default=30.0)
     parser.add_argument("--db", help="ledger to reuse (seeded there first if missing)")
     parser.add_argument("--repeat", type=int, default=7)
-    parser.add_argument("--no-browser", action="store_true")
+    parser.add_argument("--no-browser", action="store_true", help="same as --only callbacks usage")
+    parser.add_argument("--only", nargs="+", choices=PARTS, default=list(PARTS),
+                        help="measure only these parts (e.g. `--db /tmp/x.db --only browser` to iterate on the page)")
     args = parser.parse_args()
+    parts = set(args.only) - ({"browser"} if args.no_browser else set())
     tmp = None if args.db else tempfile.mkdtemp(prefix="ekai-bench-")
     path = args.db or os.path.join(tmp, "usage.db")
-    meta: dict[str, Any] = {"db": path, "cpus": os.cpu_count(), "sqlite": sqlite3.sqlite_version}
+    meta: dict[str, Any] = {"db": path, "cpus": os.cpu_count(), "sqlite": sqlite3.sqlite_version,
+                            "parts": sorted(parts)}
     try:
         if not os.path.exists(path):
             t0 = time.perf_counter()
@@ -258,10 +276,12 @@ def main() -> int:
         with closing(sqlite3.connect(path)) as conn:
             ensure_rollups_sync(conn)
             meta["rows"] = conn.execute("SELECT count(*) FROM requests").fetchone()[0]
-        timings = bench_callbacks(path, args.repeat) + asyncio.run(bench_usage(path, args.repeat))
-        if not args.no_browser and shutil.which("chromedriver"):
+        timings = bench_callbacks(path, args.repeat) if "callbacks" in parts else []
+        if "usage" in parts:
+            timings += asyncio.run(bench_usage(path, args.repeat))
+        if "browser" in parts and shutil.which("chromedriver"):
             timings += bench_browser(path, args.repeat)
-        elif not args.no_browser:
+        elif "browser" in parts:
             print("chromedriver not found: browser timings skipped (make browser)")
         report(timings, meta)
         return 0 if all(t.max <= BUDGET_MS for t in timings if t.kind != "usage-export") else 1

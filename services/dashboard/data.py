@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import math
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 import pandas as pd
 
@@ -34,7 +35,8 @@ class Overview:
     bucket_s: int
     ledger_exists: bool
     totals: dict[str, Any]
-    series: pd.DataFrame  # bucket, provider, model + ledger figures
+    series: pd.DataFrame  # bucket, provider + ledger figures
+    models: pd.DataFrame = field(default_factory=pd.DataFrame)  # provider, model + ledger figures, whole range
     latency: pd.DataFrame = field(default_factory=pd.DataFrame)  # provider, requests, p50, p95
 
     @property
@@ -74,19 +76,26 @@ def choose_bucket(span_s: float, rows: int = 0) -> int:
 
 
 def load_overview(path: str, q: Query) -> Overview:
-    """Totals, per-bucket/provider/model series and per-provider latency for ``q``."""
+    """Totals, per-bucket/provider series, per-provider/model figures and per-provider latency for ``q``.
+
+    The figures per provider and model come first (whole hours from the rollup): they give the totals,
+    the cost by model, the row count that picks the bucket width and the percentile groups. Then the
+    percentiles (a pass over the range's rows) are read in another thread while the series are grouped
+    (the other pass): SQLite releases the GIL while it works, so the two overlap.
+    """
     exists = os.path.exists(path)
-    rows = int(cube(path, q)["requests"].sum()) if exists else 0
-    bucket_s = choose_bucket(q.end - q.start, rows)
-    series = cube(path, q, ["bucket", "provider", "model"], bucket_s)
-    # as_index=False: a frame with a provider column (pandas-stubs types it a Series)
-    by_provider = cast(pd.DataFrame, series.groupby("provider", as_index=False)["requests"].sum())
+    models = cube(path, q, ["provider", "model"])
+    by_provider = models.groupby("provider", as_index=False, sort=True)[["requests"]].sum()
     counts = dict(zip(by_provider["provider"], by_provider["requests"].astype(int), strict=True))
-    pct = latency_percentiles(path, q, "provider", counts, overall=True)
+    bucket_s = choose_bucket(q.end - q.start, sum(counts.values()))
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dashboard-percentiles") as pool:
+        percentiles = pool.submit(latency_percentiles, path, q, "provider", counts, overall=True)
+        series = cube(path, q, ["bucket", "provider"], bucket_s)
+        pct = percentiles.result()
     nan = (math.nan, math.nan)
     by_provider["p50"] = [pct.get(p, nan)[0] for p in by_provider["provider"]]
     by_provider["p95"] = [pct.get(p, nan)[1] for p in by_provider["provider"]]
-    return Overview(q, bucket_s, exists, totals(path, q, series, pct.get(None, nan)), series, by_provider)
+    return Overview(q, bucket_s, exists, totals(path, q, models, pct.get(None, nan)), series, models, by_provider)
 
 
 def filter_options(path: str, q: Query, providers: list[str] | None) -> tuple[list[str], list[str]]:

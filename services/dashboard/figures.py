@@ -1,7 +1,7 @@
 """Charts for the overview: pure functions from ledger DataFrames to ``go.Figure`` (no Dash import).
 
-Inputs are :func:`shared.ledger.queries.cube` frames (``bucket``, ``provider``, ``model`` + figures)
-and the per-provider latency frame of :func:`services.dashboard.data.load_overview`.
+Inputs are :func:`shared.ledger.queries.cube` frames (keyed by ``bucket`` and ``provider``, or by
+``provider`` and ``model``) and the per-provider latency frame of :func:`services.dashboard.data.load_overview`.
 Times are UTC.
 """
 
@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import plotly.graph_objects as go
+import plotly.io as pio
 
 PROVIDER_COLORS = {"openai": "#10a37f", "anthropic": "#d97757", "xai": "#3b3b3b", "openrouter": "#6f5bd3",
                    "": "#9aa0a6"}
@@ -27,10 +30,19 @@ def provider_color(name: str, index: int = 0) -> str:
 
 # Figures are built in one go.Figure(data=[dicts], layout=dict) call: going through update_layout,
 # add_bar or a named template such as "plotly_white" costs 10-15 ms a chart instead of under 1 ms.
-_AXIS = {"gridcolor": "#eceff3", "linecolor": "#d0d7de", "zeroline": False, "automargin": True}
-_LOOK = {"template": "none", "paper_bgcolor": "#fff", "plot_bgcolor": "#fff", "colorway": list(_PALETTE),
+# They skip plotly.py's property validation too (1-4 ms a chart, most of the figures' time; the unit
+# tests build every chart again with validation and compare).
+# Drawing in the browser: ticklabeloverflow "allow" spares plotly.js measuring every tick label to hide
+# those past the div (automargin already keeps them inside), and a right margin that fits half a time
+# label spares the second drawing pass automargin does when the last x label sticks out (~10 ms each).
+_AXIS = {"gridcolor": "#eceff3", "linecolor": "#d0d7de", "zeroline": False, "automargin": True,
+         "ticklabeloverflow": "allow"}
+VALIDATE = False  # tests turn it on
+# The "none" template object, since an unvalidated figure would send the name as it is.
+_LOOK = {"template": pio.templates["none"], "paper_bgcolor": "#fff", "plot_bgcolor": "#fff",
+         "colorway": list(_PALETTE),
          "font": {"family": "-apple-system, Segoe UI, Roboto, Arial, sans-serif", "size": 12, "color": "#1f2328"},
-         "margin": {"l": 55, "r": 15, "t": 45, "b": 40}, "height": 300, "hovermode": "x unified",
+         "margin": {"l": 55, "r": 25, "t": 45, "b": 40}, "height": 300, "hovermode": "x unified",
          "legend": {"orientation": "h", "y": -0.18}}
 
 
@@ -39,7 +51,7 @@ def _figure(traces: list[dict[str, Any]], title: str, y_title: str, **layout: An
     return go.Figure(data=traces, layout={
         **_LOOK, "title": {"text": title, "x": 0.01, "font": {"size": 15}},
         "xaxis": _AXIS, "yaxis": {**_AXIS, "title": {"text": y_title}}, **layout,
-    })
+    }, _validate=VALIDATE)
 
 
 def empty_figure(title: str, message: str = "No data in this range") -> go.Figure:
@@ -49,13 +61,14 @@ def empty_figure(title: str, message: str = "No data in this range") -> go.Figur
     return _figure([], title, "", annotations=[note], xaxis={"visible": False}, yaxis={"visible": False})
 
 
-def _times(buckets: pd.Series) -> pd.Series:
-    return pd.to_datetime(buckets.astype("int64"), unit="s", utc=True)
+def _times(buckets: pd.Series) -> npt.NDArray[np.datetime64]:
+    """Bucket starts as naive UTC datetimes (what plotly.py's validation would make of them)."""
+    return pd.to_datetime(buckets.astype("int64"), unit="s").to_numpy()
 
 
 def _by_provider(series: pd.DataFrame, column: str) -> pd.DataFrame:
     """bucket x provider table of one figure, buckets in order, providers by total (largest first)."""
-    table = series.pivot_table(index="bucket", columns="provider", values=column, aggfunc="sum", fill_value=0)
+    table = series.groupby(["bucket", "provider"])[column].sum().unstack(fill_value=0)
     return table[table.sum().sort_values(ascending=False).index]
 
 
@@ -95,12 +108,15 @@ def tokens_over_time(series: pd.DataFrame) -> go.Figure:
     return _figure(traces, title, "tokens")
 
 
-def cost_by_model(series: pd.DataFrame, top: int = 15) -> go.Figure:
-    """Horizontal bars of known cost per model, largest on top (at most ``top`` models)."""
+def cost_by_model(models: pd.DataFrame, top: int = 15) -> go.Figure:
+    """Horizontal bars of known cost per model, largest on top (at most ``top`` models).
+
+    ``models``: a cube frame with provider and model keys (any other keys are summed over).
+    """
     title = "Cost by model (USD)"
-    if series.empty:
+    if models.empty:
         return empty_figure(title)
-    table = series.groupby(["model", "provider"], as_index=False)[["cost_usd", "requests", "priced"]].sum()
+    table = models.groupby(["model", "provider"], as_index=False)[["cost_usd", "requests", "priced"]].sum()
     table = table.sort_values("cost_usd", ascending=False).head(top).iloc[::-1]
     bars = {"type": "bar", "orientation": "h", "x": table["cost_usd"].to_numpy(), "y": table["model"].to_numpy(),
             "marker": {"color": [provider_color(p, i) for i, p in enumerate(table["provider"])]},
@@ -134,8 +150,12 @@ def errors_and_fallbacks(series: pd.DataFrame) -> go.Figure:
     return _figure(traces, title, "requests")
 
 
-def all_charts(series: pd.DataFrame, latency: pd.DataFrame) -> dict[str, go.Figure]:
-    """The overview's six charts by name (the page lays them out in ``widgets.CHARTS`` order)."""
+def all_charts(series: pd.DataFrame, models: pd.DataFrame, latency: pd.DataFrame) -> dict[str, go.Figure]:
+    """The overview's six charts by name (the page lays them out in ``widgets.CHARTS`` order).
+
+    ``series``: cube by bucket and provider; ``models``: cube by provider and model; ``latency``: the
+    per-provider percentiles of :func:`services.dashboard.data.load_overview`.
+    """
     return {"requests": requests_over_time(series), "cost": cost_over_time(series),
             "tokens": tokens_over_time(series), "errors": errors_and_fallbacks(series),
-            "cost-model": cost_by_model(series), "latency": latency_by_provider(latency)}
+            "cost-model": cost_by_model(models), "latency": latency_by_provider(latency)}

@@ -18,7 +18,7 @@ import pytest
 from services.dashboard.app import create_app
 from services.recorder.seed import seed
 from services.recorder.store import Store
-from tests.unit.dashboard.ledger_fixtures import event
+from tests.unit.dashboard.ledger_fixtures import event, write_ledger
 
 pytestmark = pytest.mark.browser
 SCREENSHOTS = Path(__file__).with_name("screenshots")
@@ -37,17 +37,20 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> str:
     path = str(tmp_path_factory.mktemp("ledger") / "usage.db")
     asyncio.run(seed(path, rows=2000, days=0.8, seed_value=11))
     now = time.time()
-    known = [event(now - 600 - i, "anthropic", "known-model", latency_ms=1234.0, input_tokens=7) for i in range(3)]
+    add_events(path, [event(now - 600 - i, "anthropic", "known-model", latency_ms=1234.0, input_tokens=7)
+                      for i in range(3)])
+    return path
 
+
+def add_events(path: str, events: list[Any]) -> None:
     async def add() -> None:
         store = await Store.open(path)
         try:
-            await store.insert_many(known)
+            await store.insert_many(events)
         finally:
             await store.close()
 
     asyncio.run(add())
-    return path
 
 
 def sql_count(path: str, where: str = "1", *params: Any) -> int:
@@ -107,3 +110,27 @@ def test_empty_state_without_a_ledger(dash_duo: Any, tmp_path: Path) -> None:
         assert dash_duo.find_element(hidden).value_of_css_property("display") == "none"
     SCREENSHOTS.mkdir(exist_ok=True)
     dash_duo.driver.save_screenshot(str(SCREENSHOTS / "empty-state.png"))
+
+
+def test_presets_and_auto_refresh_run_the_callbacks(dash_duo: Any, tmp_path: Path) -> None:
+    """The page opens filled in, without a callback; a preset click and the refresh interval run them."""
+    now = time.time()
+    path = write_ledger(str(tmp_path / "usage.db"), [
+        event(now - 600, "openai", "gpt-4o"), event(now - 300, "xai", "grok-4"),
+        event(now - 3 * 86400, "anthropic", "claude-haiku-4-5")])
+    dash_duo.start_server(create_app(path, refresh_s=1), port=free_port())
+    dash_duo.wait_for_text_to_equal("#ov-kpi-requests", "2", timeout=20)
+    dash_duo.find_element("#ov-range input[value='7d']").click()
+    dash_duo.wait_for_text_to_equal("#ov-kpi-requests", "3", timeout=10)
+    assert plotted(dash_duo, "requests")[1] == 3
+    add_events(path, [event(time.time() - 1, "openai", "gpt-4o-mini")])
+    dash_duo.wait_for_text_to_equal("#ov-kpi-requests", "4", timeout=10)  # the next refresh tick
+    dash_duo.wait_for_contains_text("#ov-table", "gpt-4o-mini", timeout=10)
+    page = dash_duo.driver.execute_script(
+        "return [window.Plotly.version, performance.getEntriesByType('resource').map(e => e.name),"
+        " String.prototype.trim.toString(), parseInt.toString()]")
+    version, resources, trim, parse_int = page
+    assert not [r for r in resources if "plotly.min.js" in r or "plotly.v" in r]  # the basic bundle only
+    assert any(f"plotly-basic-{version}.min.js" in r for r in resources)
+    assert "[native code]" in trim and "[native code]" in parse_int
+    assert dash_duo.get_logs() == []

@@ -1,14 +1,15 @@
 """The overview page: layout and thin callbacks.
 
 Each callback body is a module-level function taking the database path first (``*_outputs``), so
-tests and the benchmark call exactly what Dash calls. Queries live in ``shared.ledger`` (through
-``services.dashboard.data``), charts in ``services.dashboard.figures``.
+tests and the benchmark call exactly what Dash calls. The page arrives filled in with what they
+return for the default range (:func:`first_view`), so they don't run when it loads. Queries live in
+``shared.ledger`` (through ``services.dashboard.data``), charts in ``services.dashboard.figures``.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import dash
@@ -17,7 +18,7 @@ from dash import Input, Output, dcc, html
 from services.dashboard import figures
 from services.dashboard import format as fmt
 from services.dashboard.components import widgets
-from services.dashboard.data import build_query, filter_options, load_overview, recent_rows
+from services.dashboard.data import DEFAULT_PRESET, build_query, filter_options, load_overview, recent_rows
 
 HIDDEN = {"display": "none"}
 SHOWN: dict[str, str] = {}
@@ -31,8 +32,58 @@ _CONTROLS = {
 }
 
 
-def layout(refresh_s: float) -> html.Div:
-    """The whole page; built per page load. ``refresh_s <= 0`` turns auto-refresh off."""
+def _overview_targets() -> dict[str, tuple[str, str]]:
+    kpis = [widgets.kpi_id(name) for name, _ in widgets.KPIS]
+    notes = ["ov-kpi-tokens-note", "ov-kpi-cost-note", "ov-kpi-error-rate-note"]
+    targets = {i: (i, "children") for i in [*kpis, *notes, "ov-empty", "ov-status"]}
+    targets |= {widgets.chart_id(n): (widgets.chart_id(n), "figure") for n in widgets.CHARTS}
+    targets |= {f"{i}-style": (i, "style") for i in ("ov-empty", "ov-charts", "ov-recent")}
+    return targets
+
+
+# Where each value of overview_outputs goes: key -> (element id, property).
+OVERVIEW_TARGETS = _overview_targets()
+View = Mapping[tuple[str, str], Any]  # values by (element id, property)
+
+
+def first_view(path: str, gateway_url: str, now: float | None = None) -> dict[tuple[str, str], Any]:
+    """What the page opens with (default range, no filter): the three data callbacks' outputs, by target."""
+    now = time.time() if now is None else now
+    out = overview_outputs(path, gateway_url, DEFAULT_PRESET, None, None, None, None, now)
+    view = {OVERVIEW_TARGETS[key]: value for key, value in out.items()}
+    view["ov-table", "data"] = table_outputs(path, DEFAULT_PRESET, None, None, None, None, now)
+    view["ov-provider", "options"], view["ov-model", "options"] = options_outputs(
+        path, DEFAULT_PRESET, None, None, None, now)
+    return view
+
+
+def _components(node: Any) -> Iterator[Any]:
+    """``node`` and every component below it."""
+    yield node
+    children = getattr(node, "children", None)
+    for child in children if isinstance(children, list) else [children]:
+        if hasattr(child, "to_plotly_json"):
+            yield from _components(child)
+
+
+def layout(refresh_s: float, view: View | None = None) -> html.Div:
+    """The whole page; built per page load. ``refresh_s <= 0`` turns auto-refresh off.
+
+    With ``view`` (see :func:`first_view`) the page arrives filled in, so its first paint needs no
+    callback; the callbacks then run only when a control changes or the refresh interval fires.
+    """
+    page = _skeleton(refresh_s)
+    if view:
+        props: dict[str, dict[str, Any]] = {}
+        for (element, prop), value in view.items():
+            props.setdefault(element, {})[prop] = value
+        for component in list(_components(page)):
+            for prop, value in props.get(getattr(component, "id", None) or "", {}).items():
+                setattr(component, prop, value)
+    return page
+
+
+def _skeleton(refresh_s: float) -> html.Div:
     return html.Div(className="ov-page", children=[
         html.Div(className="ov-header", children=[
             html.H1("Ekai Gateway · usage"),
@@ -70,7 +121,8 @@ def overview_outputs(path: str, gateway_url: str, preset: str | None, start_date
         "ov-kpi-cost-note": f"{fmt.count(t['unpriced_requests'])} without a price" if t["unpriced_requests"] else "",
         "ov-kpi-error-rate-note": f"{fmt.count(t['errors'])} errors",
     }
-    out.update({widgets.chart_id(name): fig for name, fig in figures.all_charts(view.series, view.latency).items()})
+    charts = figures.all_charts(view.series, view.models, view.latency)
+    out.update({widgets.chart_id(name): fig for name, fig in charts.items()})
     span = _range_text(q.start, q.end)
     out["ov-empty"] = widgets.empty_state(view.ledger_exists, path, gateway_url, span) if view.empty else []
     out["ov-empty-style"] = SHOWN if view.empty else HIDDEN
@@ -110,18 +162,15 @@ def dates_style(preset: str | None) -> dict[str, str]:
 
 def register_callbacks(app: dash.Dash, path: str, gateway_url: str) -> None:
     """Wire the page's callbacks on ``app`` (not the global registry, so several apps can coexist)."""
-    kpi_ids = [widgets.kpi_id(name) for name, _ in widgets.KPIS]
-    notes = ["ov-kpi-tokens-note", "ov-kpi-cost-note", "ov-kpi-error-rate-note"]
-    outputs = {i: Output(i, "children") for i in [*kpi_ids, *notes, "ov-empty", "ov-status"]}
-    outputs |= {widgets.chart_id(n): Output(widgets.chart_id(n), "figure") for n in widgets.CHARTS}
-    outputs |= {f"{i}-style": Output(i, "style") for i in ("ov-empty", "ov-charts", "ov-recent")}
+    outputs = {key: Output(element, prop) for key, (element, prop) in OVERVIEW_TARGETS.items()}
 
-    @app.callback(output=outputs, inputs=_CONTROLS)
+    # prevent_initial_call: the layout already holds what the first call would return.
+    @app.callback(output=outputs, inputs=_CONTROLS, prevent_initial_call=True)
     def update_overview(preset: str | None, start_date: str | None, end_date: str | None,
                         providers: list[str] | None, models: list[str] | None, tick: int | None) -> dict[str, Any]:
         return overview_outputs(path, gateway_url, preset, start_date, end_date, providers, models)
 
-    @app.callback(output=Output("ov-table", "data"), inputs=_CONTROLS)
+    @app.callback(output=Output("ov-table", "data"), inputs=_CONTROLS, prevent_initial_call=True)
     def update_table(preset: str | None, start_date: str | None, end_date: str | None,
                      providers: list[str] | None, models: list[str] | None,
                      tick: int | None) -> list[dict[str, Any]]:
@@ -129,9 +178,9 @@ def register_callbacks(app: dash.Dash, path: str, gateway_url: str) -> None:
 
     @app.callback(Output("ov-provider", "options"), Output("ov-model", "options"),
                   Input("ov-range", "value"), Input("ov-dates", "start_date"), Input("ov-dates", "end_date"),
-                  Input("ov-provider", "value"), Input("ov-interval", "n_intervals"))
+                  Input("ov-provider", "value"), Input("ov-interval", "n_intervals"), prevent_initial_call=True)
     def update_options(preset: str | None, start_date: str | None, end_date: str | None,
                        providers: list[str] | None, tick: int | None) -> tuple[list[str], list[str]]:
         return options_outputs(path, preset, start_date, end_date, providers)
 
-    app.callback(Output("ov-dates-wrap", "style"), Input("ov-range", "value"))(dates_style)
+    app.callback(Output("ov-dates-wrap", "style"), Input("ov-range", "value"), prevent_initial_call=True)(dates_style)

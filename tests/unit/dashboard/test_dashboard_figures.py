@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pandas as pd
+import plotly.io as pio
 import pytest
 
 from services.dashboard import figures
@@ -85,12 +87,24 @@ def test_empty_frames_give_a_message(build) -> None:  # noqa: ANN001
 
 
 def test_all_charts_order() -> None:
-    charts = figures.all_charts(SERIES, pd.DataFrame())
+    charts = figures.all_charts(SERIES, SERIES, pd.DataFrame())
     titles = {name: c.layout.title.text for name, c in charts.items()}
     assert titles == {"requests": "Requests", "cost": "Cost (USD)", "tokens": "Tokens by kind",
                       "errors": "Errors and fallbacks", "cost-model": "Cost by model (USD)",
                       "latency": "Latency by provider"}
     assert list(charts) == list(widgets.CHARTS)
+
+
+@pytest.mark.parametrize("frame", [SERIES, SERIES.iloc[0:0]], ids=["data", "empty"])
+def test_charts_pass_plotly_validation(frame: pd.DataFrame, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Charts skip plotly.py's validation when built; built with it, they come out the same."""
+    latency = pd.DataFrame({"provider": ["openai"], "requests": [7], "p50": [120.0], "p95": [900.0]})
+    fast = figures.all_charts(frame, frame, latency if len(frame) else latency.iloc[0:0])
+    monkeypatch.setattr(figures, "VALIDATE", True)
+    checked = figures.all_charts(frame, frame, latency if len(frame) else latency.iloc[0:0])
+    for name, fig in fast.items():
+        assert json.loads(pio.to_json(fig)) == json.loads(pio.to_json(checked[name])), name
+        assert json.loads(pio.to_json(fig))["layout"]["template"] == {"data": {"scatter": [{"type": "scatter"}]}}
 
 
 @pytest.mark.parametrize(("func", "value", "text"), [
