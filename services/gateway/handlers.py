@@ -101,8 +101,9 @@ async def generate(request: web.Request) -> web.StreamResponse:
 
 async def health(request: web.Request) -> web.Response:
     state = request.app[keys.STATE]
+    breakers = state.health.snapshot()
     providers = {
-        name: {"configured": p.configured, "base_url": p.base_url, "wire": p.wire, **state.health.snapshot().get(name, {})}
+        name: {"configured": p.configured, "base_url": p.base_url, "wire": p.wire, **breakers.get(name, {})}
         for name, p in state.providers.items()
     }
     body = {
