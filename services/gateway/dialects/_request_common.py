@@ -38,6 +38,8 @@ class TranslatedRequest:
 
     body: dict[str, Any]
     tool_names: dict[str, str] = field(default_factory=dict)  # upstream tool name → client tool name
+    custom_tools: frozenset[str] = frozenset()  # client names of Responses custom (free-form) tools
+    compaction: bool = False  # a Responses compaction was asked for: answer with one compaction item
 
 
 def clamp_tokens(value: int, target: Target) -> int:

@@ -1,0 +1,36 @@
+"""One per-call view of what the client asked, handed to stream encoders and renderers (pure data).
+
+Built once per upstream attempt from the parsed request and the request translation's result, so
+encoders and renderers take one argument instead of a growing parameter list (code-review example 6).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+_EMPTY: Mapping[str, str] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """What the client asked for, as the encoders and renderers need it.
+
+    - ``model``: the model name the client asked for (echoed back in every answer).
+    - ``include_usage``: OpenAI chat ``stream_options.include_usage``.
+    - ``reasoning``: pass reasoning text on (an Anthropic client that did not ask for thinking must not
+      get thinking blocks).
+    - ``tool_names``: upstream tool name → the client's own name, where translation had to rename.
+    - ``custom_tools``: client names of Responses ``custom`` (free-form input) tools: their calls go back
+      as ``custom_tool_call`` items carrying the raw input text, not JSON arguments.
+    - ``compaction``: the Responses request asked for a ``compaction`` item (a ``compaction_trigger``
+      input item, or ``POST /v1/responses/compact``) instead of a message.
+    """
+
+    model: str
+    include_usage: bool = False
+    reasoning: bool = True
+    tool_names: Mapping[str, str] = field(default=_EMPTY)
+    custom_tools: frozenset[str] = frozenset()
+    compaction: bool = False
