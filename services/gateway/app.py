@@ -12,11 +12,14 @@ import aiohttp
 from aiohttp import web
 
 from services.gateway import handlers, keys, models_api
+from services.gateway.dialects import registry
 from services.gateway.providers.registry import build_providers
 from services.gateway.proxy import Proxy
 from services.gateway.publisher import EventPublisher
 from services.gateway.routing.catalog import Catalog
 from services.gateway.routing.health import ProviderHealth
+from services.gateway.serve import Limits
+from services.gateway.upstream import UpstreamClient
 from shared.pricing import Pricer
 from shared.settings import Settings
 
@@ -39,15 +42,17 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     # A caller's own id is kept (it ties their logs to ours) if it is short and plain.
     request_id = given if _SAFE_ID.fullmatch(given) else f"req_{uuid.uuid4().hex}"
     request[keys.REQUEST_ID] = request_id
-    fmt = handlers.client_format_for(request.path)
+    fmt = registry.format_for_path(request.path)
     try:
         response = await handler(request)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        message = {404: f"no route for {request.method} {request.path}",
-                   405: f"method {request.method} is not allowed on {request.path}",
-                   413: "request body is too large"}.get(exc.status, exc.reason)
+        message = {
+            404: f"no route for {request.method} {request.path}",
+            405: f"method {request.method} is not allowed on {request.path}",
+            413: "request body is too large",
+        }.get(exc.status, exc.reason)
         response = handlers.json_error(fmt, exc.status, message, request_id=request_id)
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
@@ -68,24 +73,34 @@ def create_app(settings: Settings) -> web.Application:
     health = ProviderHealth.from_settings(settings)
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
-        timeout = aiohttp.ClientTimeout(total=None, connect=settings.connect_timeout_s,
-                                        sock_connect=settings.connect_timeout_s)
+        timeout = aiohttp.ClientTimeout(
+            total=None, connect=settings.connect_timeout_s, sock_connect=settings.connect_timeout_s
+        )
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=30)
         session = aiohttp.ClientSession(timeout=timeout, connector=connector, auto_decompress=True)
         publisher = EventPublisher(settings.events_endpoint, settings.event_queue_max)
         publisher.start()
-        proxy = Proxy(settings, session, providers, pricer, health)
-        app[keys.STATE] = keys.GatewayState(settings, _version(), providers, catalog, health, publisher, proxy)
+        upstream = UpstreamClient(session, settings.first_byte_timeout_s, settings.chunk_timeout_s)
+        limits = Limits(settings.max_attempts, settings.retry_after_max_wait_s)
+        proxy = Proxy(upstream, providers, health, limits)
+        app[keys.STATE] = keys.GatewayState(
+            settings, _version(), providers, catalog, health, publisher, proxy, pricer, upstream
+        )
         configured = [p.name for p in providers.values() if p.configured]
-        log.info("gateway on %s:%d; providers configured: %s; events -> %s", settings.gateway_host,
-                 settings.gateway_port, ", ".join(configured) or "none", settings.events_endpoint)
+        log.info(
+            "gateway on %s:%d; providers configured: %s; events -> %s",
+            settings.gateway_host,
+            settings.gateway_port,
+            ", ".join(configured) or "none",
+            settings.events_endpoint,
+        )
         yield
         await session.close()
         await publisher.close()
 
     app.cleanup_ctx.append(resources)
-    app.router.add_post("/v1/chat/completions", handlers.generate)
-    app.router.add_post("/v1/messages", handlers.generate)
+    for path, endpoint in registry.ENDPOINTS.items():
+        app.router.add_post(path, handlers.generation_handler(endpoint))
     app.router.add_post("/v1/messages/count_tokens", models_api.count_tokens)
     app.router.add_get("/v1/models", models_api.list_models)
     app.router.add_get("/v1/models/{model_id:.+}", models_api.get_model)

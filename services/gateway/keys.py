@@ -13,6 +13,8 @@ if TYPE_CHECKING:
     from services.gateway.publisher import EventPublisher
     from services.gateway.routing.catalog import Catalog
     from services.gateway.routing.health import ProviderHealth
+    from services.gateway.upstream import UpstreamClient
+    from shared.pricing import Pricer
     from shared.settings import Settings
 
 
@@ -25,6 +27,8 @@ class GatewayState:
     health: ProviderHealth
     publisher: EventPublisher
     proxy: Proxy
+    pricer: Pricer
+    upstream: UpstreamClient
 
 
 STATE: web.AppKey[GatewayState] = web.AppKey("state", GatewayState)

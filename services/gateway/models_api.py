@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-import aiohttp
 import orjson
 from aiohttp import web
 
 from services.gateway import keys
-from services.gateway.errors import GatewayError
+from services.gateway.dialects.formats import ClientFormat
+from services.gateway.errors import GatewayError, UpstreamError
 from services.gateway.handlers import json_error, read_json
 from services.gateway.routing.catalog import UnknownModel
 
@@ -40,7 +40,9 @@ async def list_models(request: web.Request) -> web.Response:
         try:
             limit = max(1, min(1000, int(request.query.get("limit", "20"))))
         except ValueError:
-            return json_error("anthropic", 400, "limit must be an integer", request_id=request[keys.REQUEST_ID])
+            return json_error(
+                "anthropic", 400, "limit must be an integer", request_id=request[keys.REQUEST_ID]
+            )
         page = data[:limit]
         body: dict[str, Any] = {
             "data": page,
@@ -49,8 +51,10 @@ async def list_models(request: web.Request) -> web.Response:
             "last_id": page[-1]["id"] if page else None,
         }
     else:
-        body = {"object": "list", "data": [{"id": m, "object": "model", "created": _EPOCH, "owned_by": "ekai"}
-                                          for m in names]}
+        body = {
+            "object": "list",
+            "data": [{"id": m, "object": "model", "created": _EPOCH, "owned_by": "ekai"} for m in names],
+        }
     return web.Response(body=orjson.dumps(body), content_type="application/json")
 
 
@@ -58,14 +62,22 @@ async def get_model(request: web.Request) -> web.Response:
     state = request.app[keys.STATE]
     model = request.match_info["model_id"]
     anthropic = "anthropic-version" in request.headers
-    fmt = "anthropic" if anthropic else "openai_chat"
+    fmt: ClientFormat = "anthropic" if anthropic else "openai_chat"
     try:
         state.catalog.routes(model)
     except UnknownModel:
-        return json_error(fmt, 404, f"model {model!r} not found", request_id=request[keys.REQUEST_ID],
-                          code="model_not_found")
-    body = _anthropic_entry(model) if anthropic else {"id": model, "object": "model", "created": _EPOCH,
-                                                      "owned_by": "ekai"}
+        return json_error(
+            fmt,
+            404,
+            f"model {model!r} not found",
+            request_id=request[keys.REQUEST_ID],
+            code="model_not_found",
+        )
+    body = (
+        _anthropic_entry(model)
+        if anthropic
+        else {"id": model, "object": "model", "created": _EPOCH, "owned_by": "ekai"}
+    )
     return web.Response(body=orjson.dumps(body), content_type="application/json")
 
 
@@ -103,25 +115,27 @@ async def count_tokens(request: web.Request) -> web.StreamResponse:
         if not isinstance(model, str) or not model:
             return json_error("anthropic", 400, "model: Field required", request_id=request_id, param="model")
         if not isinstance(body.get("messages"), list):
-            return json_error("anthropic", 400, "messages: Field required", request_id=request_id, param="messages")
+            return json_error(
+                "anthropic", 400, "messages: Field required", request_id=request_id, param="messages"
+            )
         try:
             routes = state.catalog.routes(model, request.headers.get("x-ekai-provider") or None)
         except UnknownModel:
             routes = []
         for route in routes:
             provider = state.providers[route.provider]
-            if provider.wire != "anthropic":
+            if not provider.speaks("anthropic"):
                 continue
             if route.model != model:
                 raw = orjson.dumps({**body, "model": route.model})
             try:
-                async with state.proxy.session.post(provider.url("count_tokens"), data=raw,
-                                                    headers=provider.headers(request.headers)) as resp:
-                    payload = await resp.read()
-                    if resp.status < 500:
-                        return web.Response(body=payload, status=resp.status, content_type="application/json")
-            except aiohttp.ClientError:
-                continue
+                status, payload = await state.upstream.post_json(
+                    provider, provider.url("count_tokens"), provider.headers(request.headers), raw
+                )
+            except UpstreamError:
+                continue  # connection error or timeout: try the next route, else the local estimate
+            if status < 500:
+                return web.Response(body=payload, status=status, content_type="application/json")
         return web.json_response({"input_tokens": estimate_tokens(body)})
     except GatewayError as exc:
         return json_error("anthropic", exc.status, exc.message, request_id=request_id)

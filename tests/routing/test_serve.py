@@ -1,4 +1,5 @@
-"""``Proxy.serve``'s loop (fallback, skipping, waiting, bounds) with scripted attempts and no network."""
+"""The serve loop (fallback, skipping, waiting, bounds) through ``Proxy.serve`` with scripted attempts
+and no network; the ledger event is built from the recorded attempts by ``event_for``."""
 
 from __future__ import annotations
 
@@ -10,16 +11,20 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from services.gateway.calls import Attempt, Call, event_for
+from services.gateway.dialects import registry
+from services.gateway.dialects.ir import Usage
 from services.gateway.errors import ClientError, UpstreamError
-from services.gateway.providers.base import Provider, Route
+from services.gateway.providers.base import Route
 from services.gateway.providers.registry import build_providers
-from services.gateway.proxy import Call, Proxy
+from services.gateway.proxy import Proxy
 from services.gateway.routing.health import BreakerConfig, ProviderHealth
+from services.gateway.serve import Answer, Limits
 from shared.events import UsageEvent
 from shared.pricing import ModelRates, Pricer, Rate
 from shared.settings import load_settings
 
-Outcome = str | UpstreamError | BaseException | Callable[[Call], Any]
+Outcome = str | UpstreamError | BaseException | Callable[[Call, Attempt], Any]
 
 
 def err(status: int | None, provider: str, retry_after: float | None = None) -> UpstreamError:
@@ -34,24 +39,39 @@ class ScriptedProxy(Proxy):
     def __init__(self, script: dict[str, list[Outcome]], health: ProviderHealth, **env: str) -> None:
         keys = {f"{n.upper()}_API_KEY": "k" for n in ("openai", "anthropic", "openrouter")}
         settings = load_settings(keys | env)
-        super().__init__(settings, None, build_providers(settings, keys), Pricer(), health)  # type: ignore[arg-type]
+        limits = Limits(settings.max_attempts, settings.retry_after_max_wait_s)
+        super().__init__(None, build_providers(settings, keys), health, limits)  # type: ignore[arg-type]
         self.script = script
         self.tried: list[str] = []
 
-    async def _attempt(self, request: web.Request, call: Call, provider: Provider, route: Route) -> web.StreamResponse:
-        self.tried.append(provider.name)
-        outcome = self.script[provider.name].pop(0)
+    async def attempt(
+        self, request: web.Request, call: Call, route: Route
+    ) -> Answer[web.StreamResponse] | UpstreamError:
+        self.tried.append(route.provider)
+        att = Attempt(route, "openai_chat", False)
+        call.attempts.append(att)
+        outcome = self.script[route.provider].pop(0)
+        if isinstance(outcome, UpstreamError):
+            att.failed(outcome)
+            return outcome
         if isinstance(outcome, BaseException):
             raise outcome
         if callable(outcome):
-            return await outcome(call)  # type: ignore[no-any-return]
-        call.event.status = 200
-        return web.Response(text=outcome)
+            return await outcome(call, att)  # type: ignore[no-any-return]
+        att.answered, att.status, att.usage = True, 200, Usage(input_tokens=1_000_000)
+        call.answer(200)
+        return Answer(web.Response(text=outcome))
 
 
 def make_call(fmt: str = "openai_chat") -> Call:
-    event = UsageEvent(request_id="req_test", endpoint="/v1/chat/completions", client_format=fmt, model="m")
-    return Call(fmt, {"model": "m"}, b"{}", "m", False, False, {}, event, time.monotonic())
+    endpoint = registry.ENDPOINTS["/v1/messages" if fmt == "anthropic" else "/v1/chat/completions"]
+    call = Call(endpoint, "req_test", {}, time.monotonic(), time.time())
+    call.model = "m"
+    return call
+
+
+def ev(call: Call) -> UsageEvent:
+    return event_for(call, Pricer(), time.time(), 0.0)
 
 
 ROUTES = [Route("openai", "gpt-4o"), Route("openrouter", "openai/gpt-4o"), Route("anthropic", "claude")]
@@ -74,15 +94,15 @@ async def test_falls_back_and_records_each_failure(health: ProviderHealth) -> No
     call = make_call()
     response = await serve(proxy, call)
     assert response.status == 200 and response.text == "ok"
-    assert call.event.provider == "anthropic" and call.event.attempts == 3
-    assert [(a.provider, a.status) for a in call.event.failed_attempts] == [("openai", 503), ("openrouter", None)]
+    assert ev(call).provider == "anthropic" and ev(call).attempts == 3
+    assert [(a.provider, a.status) for a in ev(call).failed_attempts] == [("openai", 503), ("openrouter", None)]
 
 
 async def test_the_clients_own_errors_are_not_retried(health: ProviderHealth) -> None:
     proxy = ScriptedProxy({"openai": [err(400, "openai")]}, health)
     call = make_call()
     response = await serve(proxy, call)
-    assert response.status == 400 and proxy.tried == ["openai"] and call.event.attempts == 1
+    assert response.status == 400 and proxy.tried == ["openai"] and ev(call).attempts == 1
     assert health.snapshot().get("openai")["state"] == "healthy"
 
 
@@ -98,7 +118,7 @@ async def test_attempts_are_bounded(health: ProviderHealth) -> None:
                           MAX_ATTEMPTS="2")
     call = make_call()
     response = await serve(proxy, call)
-    assert response.status == 502 and call.event.attempts == 2 and proxy.tried == ["openai", "openrouter"]
+    assert response.status == 502 and ev(call).attempts == 2 and proxy.tried == ["openai", "openrouter"]
 
 
 async def test_providers_with_an_open_breaker_are_skipped(health: ProviderHealth) -> None:
@@ -107,7 +127,7 @@ async def test_providers_with_an_open_breaker_are_skipped(health: ProviderHealth
     proxy = ScriptedProxy({"openrouter": ["ok"]}, health)
     call = make_call()
     assert (await serve(proxy, call)).status == 200
-    assert proxy.tried == ["openrouter"] and call.event.attempts == 1 and call.event.failed_attempts == []
+    assert proxy.tried == ["openrouter"] and ev(call).attempts == 1 and ev(call).failed_attempts == []
 
 
 async def test_when_every_provider_cools_down_the_answer_says_when_to_retry(health: ProviderHealth) -> None:
@@ -118,8 +138,8 @@ async def test_when_every_provider_cools_down_the_answer_says_when_to_retry(heal
     call = make_call()
     response = await serve(proxy, call, ROUTES[:2])
     assert response.status == 503 and int(response.headers["retry-after"]) in (29, 30)
-    assert b"cooling down" in (response.body or b"") and call.event.attempts == 0
-    assert call.event.error_type == "providers_unavailable" and call.event.provider is None
+    assert b"cooling down" in (response.body or b"") and ev(call).attempts == 0
+    assert ev(call).error_type == "providers_unavailable" and ev(call).provider is None
     anthropic_call = make_call("anthropic")
     assert (await serve(proxy, anthropic_call, ROUTES[:2])).status == 529  # Anthropic clients' overloaded
 
@@ -135,7 +155,7 @@ async def test_a_short_retry_after_on_the_only_route_is_waited_out(health: Provi
     call = make_call()
     started = time.monotonic()
     assert (await serve(proxy, call, ROUTES[:1])).status == 200
-    assert time.monotonic() - started >= 0.19 and call.event.attempts == 2
+    assert time.monotonic() - started >= 0.19 and ev(call).attempts == 2
 
 
 async def test_a_short_retry_after_goes_behind_the_other_routes(health: ProviderHealth) -> None:
@@ -148,7 +168,7 @@ async def test_a_long_retry_after_is_returned_with_its_header(health: ProviderHe
     proxy = ScriptedProxy({"openai": [err(429, "openai", retry_after=30)]}, health)
     call = make_call()
     response = await serve(proxy, call, ROUTES[:1])
-    assert response.status == 429 and response.headers["retry-after"] == "30" and call.event.attempts == 1
+    assert response.status == 429 and response.headers["retry-after"] == "30" and ev(call).attempts == 1
 
 
 async def test_a_cancelled_probe_is_released(health: ProviderHealth) -> None:
@@ -163,9 +183,10 @@ async def test_a_cancelled_probe_is_released(health: ProviderHealth) -> None:
 
 
 async def test_a_stream_that_broke_after_its_first_byte_counts_against_the_provider(health: ProviderHealth) -> None:
-    async def broken(call: Call) -> web.StreamResponse:
-        call.event.status, call.event.error_type = 502, "api_error"
-        return web.Response(text="partial")
+    async def broken(call: Call, att: Attempt) -> Answer[web.StreamResponse]:
+        att.answered = True
+        call.answer(502, "api_error")
+        return Answer(web.Response(text="partial"), (502, "api_error"))
 
     proxy = ScriptedProxy({"openai": [broken, broken]}, health)
     for _ in range(2):
@@ -176,5 +197,10 @@ async def test_a_stream_that_broke_after_its_first_byte_counts_against_the_provi
 async def test_a_catalog_price_is_the_one_charged(health: ProviderHealth) -> None:
     rates = ModelRates("gpt-4o", Rate(1.0), Rate(2.0), Rate(1.0), Rate(1.0))
     proxy = ScriptedProxy({"openai": ["ok"]}, health)
-    await serve(proxy, make_call(), [Route("openai", "gpt-4o", rates, "catalog")])
-    assert proxy.pricer.rates("openai", "gpt-4o") == rates
+    call = make_call()
+    await serve(proxy, call, [Route("openai", "gpt-4o", rates, "catalog")])
+    assert ev(call).cost_usd == pytest.approx(1.0)  # 1M input tokens at the catalog's $1/M
+    genai = ScriptedProxy({"openai": ["ok"]}, health)
+    call = make_call()
+    await serve(genai, call, [Route("openai", "gpt-4o")])
+    assert ev(call).cost_usd == pytest.approx(2.5)  # genai-prices' gpt-4o input rate

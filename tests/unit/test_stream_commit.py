@@ -6,10 +6,14 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from services.gateway.dialects import registry
+from services.gateway.dialects.view import View
 from services.gateway.errors import UpstreamError
+from services.gateway.providers.base import Provider
 from services.gateway.proxy import Proxy
-from services.gateway.relay import make_relay
-from shared.settings import load_settings
+from services.gateway.relay import Relay, make_relay
+from services.gateway.serve import Limits
+from services.gateway.upstream import UpstreamClient
 
 KEEPALIVE = b": OPENROUTER PROCESSING\n\n"
 ROLE = b'data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant"},"finish_reason":null}]}\n\n'
@@ -22,28 +26,37 @@ async def chunks(*parts: bytes) -> AsyncIterator[bytes]:
         yield p
 
 
+PROVIDER = Provider("p", "http://127.0.0.1:9", None)
+
+
 def proxy() -> Proxy:
-    return Proxy(load_settings({}), None, {}, None, None)  # type: ignore[arg-type]
+    upstream = UpstreamClient(None, first_byte_timeout_s=5, chunk_timeout_s=5)  # type: ignore[arg-type]
+    return Proxy(upstream, {}, None, Limits(4, 5))  # type: ignore[arg-type]
+
+
+def make_relay_for(client_format: str) -> Relay:
+    pair = registry.pairing(client_format, "openai_chat")  # type: ignore[arg-type]
+    return make_relay(pair, View(model="m"))
 
 
 @pytest.mark.parametrize("client_format", ["openai_chat", "anthropic"])
 async def test_keepalives_and_role_chunk_do_not_commit(client_format: str) -> None:
-    relay = make_relay(client_format, "openai_chat", "m", include_usage=False)
-    out = await proxy()._until_committed(relay, chunks(KEEPALIVE, ROLE, TEXT, TEXT), "p")
+    relay = make_relay_for(client_format)
+    out = await proxy().until_committed(relay, chunks(KEEPALIVE, ROLE, TEXT, TEXT), PROVIDER)
     assert relay.started and relay.saw_content
     assert b"Hi" in out  # the first token is in what gets written at commit
 
 
 @pytest.mark.parametrize("client_format", ["openai_chat", "anthropic"])
 async def test_error_before_the_first_token_is_an_upstream_error(client_format: str) -> None:
-    relay = make_relay(client_format, "openai_chat", "m", include_usage=False)
+    relay = make_relay_for(client_format)
     with pytest.raises(UpstreamError) as info:
-        await proxy()._until_committed(relay, chunks(KEEPALIVE, ROLE, ERROR), "p")
+        await proxy().until_committed(relay, chunks(KEEPALIVE, ROLE, ERROR), PROVIDER)
     assert info.value.upstream_status == 503 and info.value.retryable
 
 
 async def test_empty_stream_is_retryable() -> None:
-    relay = make_relay("openai_chat", "openai_chat", "m", include_usage=False)
+    relay = make_relay_for("openai_chat")
     with pytest.raises(UpstreamError) as info:
-        await proxy()._until_committed(relay, chunks(KEEPALIVE), "p")
+        await proxy().until_committed(relay, chunks(KEEPALIVE), PROVIDER)
     assert info.value.retryable and info.value.error_type == "empty_stream"

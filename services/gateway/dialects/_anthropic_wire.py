@@ -68,3 +68,50 @@ def stop_from_anthropic(stop_reason: Any) -> StopReason:
 def status_for_error_type(error_type: str) -> int:
     """The HTTP status Anthropic uses for an error type; unknown types count as 500 ``api_error``."""
     return ERROR_STATUS.get(error_type, 500)
+
+
+# ---- errors in Anthropic's shape (conformance §2.6) ---------------------------------------------
+
+_TYPE_FOR_STATUS = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+
+
+def anthropic_error_type(status: int) -> str:
+    """Anthropic's ``error.type`` for an HTTP status (502/503 count as ``overloaded_error``)."""
+    if status in _TYPE_FOR_STATUS:
+        return _TYPE_FOR_STATUS[status]
+    if status in (502, 503):
+        return "overloaded_error"
+    return "api_error" if status >= 500 else "invalid_request_error"
+
+
+def error_body(
+    status: int,
+    message: str,
+    code: str | None = None,
+    param: str | None = None,
+    request_id: str | None = None,
+) -> dict[str, Any]:
+    """``{"type": "error", "error": {"type", "message"}, "request_id"}`` (conformance §2.6)."""
+    body: dict[str, Any] = {
+        "type": "error",
+        "error": {"type": anthropic_error_type(status), "message": message},
+    }
+    if request_id:
+        body["request_id"] = request_id
+    return body
+
+
+def client_status(status: int) -> int:
+    """Anthropic clients expect 529 for an overloaded upstream (their SDKs retry it)."""
+    return 529 if status in (502, 503) else status

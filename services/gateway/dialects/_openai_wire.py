@@ -117,3 +117,38 @@ def stream_error_from_openai(error: Any) -> StreamError:
 def new_id(prefix: str) -> str:
     """A fresh id in the style providers use (``chatcmpl-…``, ``call_…``, ``msg_…``)."""
     return prefix + uuid.uuid4().hex[:24]
+
+
+# ---- errors in OpenAI's shape (conformance §1.8; the Responses API uses the same object) --------
+
+_OPENAI_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "invalid_request_error",
+    409: "conflict_error",
+    413: "invalid_request_error",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+}
+
+
+def openai_error_type(status: int) -> str:
+    """OpenAI's ``error.type`` for an HTTP status: ``server_error`` for 5xx, ``invalid_request_error`` else."""
+    return _OPENAI_ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+
+
+def error_body(
+    status: int,
+    message: str,
+    code: str | None = None,
+    param: str | None = None,
+    request_id: str | None = None,
+) -> dict[str, Any]:
+    """``{"error": {"message", "type", "param", "code"}}``, as OpenAI answers (the request id goes in a header)."""
+    return {"error": {"message": message, "type": openai_error_type(status), "param": param, "code": code}}
+
+
+def client_status(status: int) -> int:
+    """OpenAI clients get the status as it is."""
+    return status

@@ -61,3 +61,44 @@ def as_dict(value: Any) -> dict[str, Any]:
 def as_list(value: Any) -> list[Any]:
     """``value`` if it is a JSON array, else an empty list."""
     return value if isinstance(value, list) else []
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedRequest:
+    """What the gateway reads from a client's request before routing it (the body itself goes on as is).
+
+    ``reasoning``: whether the client wants reasoning text back (an Anthropic client that did not ask for
+    thinking must not get thinking blocks).
+    """
+
+    model: str
+    stream: bool = False
+    include_usage: bool = False
+    reasoning: bool = True
+
+
+def require_model(body: dict[str, Any]) -> str:
+    """``model``: a non-empty string (every format requires it)."""
+    model = body.get("model")
+    if not isinstance(model, str) or not model.strip():
+        raise TranslationError("`model` is required and must be a non-empty string", param="model")
+    return model
+
+
+def require_stream_flag(body: dict[str, Any]) -> bool:
+    """``stream``: absent, null or a boolean."""
+    if "stream" in body and not isinstance(body["stream"], bool | None):
+        raise TranslationError("`stream` must be a boolean", param="stream")
+    return body.get("stream") is True
+
+
+def require_messages(body: dict[str, Any]) -> None:
+    """``messages``: a non-empty array of objects, each with a string ``role`` (chat and Messages)."""
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise TranslationError("`messages` is required and must be a non-empty array", param="messages")
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+            raise TranslationError(
+                f"messages[{i}] must be an object with a string `role`", param=f"messages[{i}]"
+            )

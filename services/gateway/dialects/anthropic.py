@@ -8,25 +8,76 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from services.gateway.dialects._anthropic_stream import MessagesStreamDecoder, MessagesStreamEncoder
 from services.gateway.dialects._anthropic_wire import (
     SYNTHETIC_SIGNATURE,
+    anthropic_error_type,
+    client_status,
+    error_body,
     stop_from_anthropic,
     usage_from_anthropic,
     usage_to_anthropic,
 )
 from services.gateway.dialects._openai_wire import new_id
+from services.gateway.dialects._request_common import (
+    ParsedRequest,
+    TranslationError,
+    require_messages,
+    require_model,
+    require_stream_flag,
+)
 from services.gateway.dialects.ir import Block, Completion, TextBlock, ThinkingBlock, ToolUseBlock
+from services.gateway.dialects.view import View
+from shared.sse import encode_event
 
 __all__ = [
     "SYNTHETIC_SIGNATURE",
     "MessagesStreamDecoder",
     "MessagesStreamEncoder",
+    "client_status",
     "completion_from_messages",
+    "encoder_for",
+    "error_body",
+    "parse_request",
+    "render",
+    "stream_error_frame",
     "messages_from_completion",
     "usage_from_anthropic",
     "usage_to_anthropic",
 ]
+
+
+def parse_request(body: dict[str, Any]) -> ParsedRequest:
+    """Validate what the gateway reads of a Messages request (conformance §2.2): model, messages,
+    ``stream``, and ``max_tokens`` (required, a positive integer); raises ``TranslationError`` (400).
+    Reasoning goes back only when the client asked for thinking (enabled or adaptive)."""
+    model = require_model(body)
+    require_messages(body)
+    stream = require_stream_flag(body)
+    max_tokens = body.get("max_tokens")
+    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
+        raise TranslationError("max_tokens: Field required (a positive integer)", param="max_tokens")
+    thinking = body.get("thinking")
+    reasoning = isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive")
+    return ParsedRequest(model=model, stream=stream, include_usage=False, reasoning=reasoning)
+
+
+def stream_error_frame(status: int, message: str) -> bytes:
+    """An error after the stream began: an ``event: error`` frame (conformance §2.4)."""
+    payload = {"type": "error", "error": {"type": anthropic_error_type(status), "message": message}}
+    return encode_event(orjson.dumps(payload), "error")
+
+
+def encoder_for(view: View) -> MessagesStreamEncoder:
+    """The client stream encoder for one call."""
+    return MessagesStreamEncoder(view.model, tool_names=dict(view.tool_names))
+
+
+def render(c: Completion, view: View) -> dict[str, Any]:
+    """The non-streamed answer for one call."""
+    return messages_from_completion(c, view.model, dict(view.tool_names))
 
 
 def _block(raw: Any) -> Block | None:

@@ -13,23 +13,67 @@ import orjson
 
 from services.gateway.dialects._openai_stream import ChatStreamDecoder, ChatStreamEncoder
 from services.gateway.dialects._openai_wire import (
+    client_status,
+    error_body,
     finish_from_stop,
     new_id,
+    openai_error_type,
     stop_from_finish,
     usage_from_openai,
     usage_to_openai,
 )
+from services.gateway.dialects._request_common import (
+    ParsedRequest,
+    require_messages,
+    require_model,
+    require_stream_flag,
+)
 from services.gateway.dialects.ir import Block, Completion, TextBlock, ThinkingBlock, ToolUseBlock
+from services.gateway.dialects.view import View
+from shared.sse import encode_event
 
 __all__ = [
     "ChatStreamDecoder",
     "ChatStreamEncoder",
     "chat_from_completion",
+    "client_status",
     "completion_from_chat",
+    "encoder_for",
+    "error_body",
+    "parse_request",
+    "render",
+    "stream_error_frame",
     "is_usage_only_chunk",
     "usage_from_openai",
     "usage_to_openai",
 ]
+
+
+def parse_request(body: dict[str, Any]) -> ParsedRequest:
+    """Validate what the gateway reads of a Chat Completions request (conformance §1.2); raises
+    ``TranslationError`` (400) for a missing model, empty messages or a non-boolean ``stream``."""
+    model = require_model(body)
+    require_messages(body)
+    stream = require_stream_flag(body)
+    options = body.get("stream_options")
+    include_usage = isinstance(options, dict) and options.get("include_usage") is True
+    return ParsedRequest(model=model, stream=stream, include_usage=include_usage, reasoning=True)
+
+
+def stream_error_frame(status: int, message: str) -> bytes:
+    """An error after the stream began: a ``data: {"error": …}`` frame, which the openai SDK raises on."""
+    payload = {"error": {"message": message, "type": openai_error_type(status), "param": None, "code": None}}
+    return encode_event(orjson.dumps(payload))
+
+
+def encoder_for(view: View) -> ChatStreamEncoder:
+    """The client stream encoder for one call."""
+    return ChatStreamEncoder(view.model, view.include_usage, tool_names=dict(view.tool_names))
+
+
+def render(c: Completion, view: View) -> dict[str, Any]:
+    """The non-streamed answer for one call."""
+    return chat_from_completion(c, view.model, dict(view.tool_names))
 
 
 def is_usage_only_chunk(obj: dict[str, Any]) -> bool:

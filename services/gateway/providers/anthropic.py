@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from services.gateway.dialects.translate_request import Target
-from services.gateway.providers.base import Operation, Provider
+from services.gateway.providers.base import Operation, Provider, Wire
 from services.gateway.providers.limits import max_output_tokens
 
 DEFAULT_VERSION = "2023-06-01"
@@ -14,10 +14,14 @@ _FORWARDED = ("anthropic-version", "anthropic-beta")
 
 
 class AnthropicProvider(Provider):
-    wire = "anthropic"
+    wires: tuple[Wire, ...] = ("anthropic",)
 
     def url(self, op: Operation) -> str:
-        path = {"messages": "/v1/messages", "count_tokens": "/v1/messages/count_tokens", "models": "/v1/models"}
+        path = {
+            "messages": "/v1/messages",
+            "count_tokens": "/v1/messages/count_tokens",
+            "models": "/v1/models",
+        }
         return self.base_url + path.get(op, "/v1/messages")
 
     def headers(self, client_headers: Mapping[str, str]) -> dict[str, str]:
@@ -33,7 +37,9 @@ class AnthropicProvider(Provider):
 
     def target(self, model: str) -> Target:
         limit = max_output_tokens(model)
-        adaptive = model.startswith(("claude-opus-4-5", "claude-opus-4-6", "claude-sonnet-4-5", "claude-opus-4-8"))
+        adaptive = model.startswith(
+            ("claude-opus-4-5", "claude-opus-4-6", "claude-sonnet-4-5", "claude-opus-4-8")
+        )
         return Target(
             model=model,
             max_output_tokens=limit,

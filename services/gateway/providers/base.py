@@ -1,7 +1,8 @@
 """What the gateway needs to know about an upstream provider: where, how to authenticate, its quirks.
 
 Provider names and quirks live only in this package and in the routing catalog; the proxy core talks
-to the ``Provider`` interface. A provider speaks one wire format (``openai_chat`` or ``anthropic``).
+to the ``Provider`` interface. A provider speaks one or more wires (``dialects.formats.Wire``), best
+first; the gateway uses the client's own format when the provider speaks it, else the first.
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from services.gateway.dialects.formats import Operation, Wire
 from services.gateway.dialects.translate_request import Target
 from shared.pricing import ModelRates
 
-Wire = Literal["openai_chat", "anthropic"]
-Operation = Literal["chat", "messages", "count_tokens", "models"]
+__all__ = ["Operation", "PriceSource", "Provider", "Route", "Wire"]
 
 
 PriceSource = Literal["prices", "catalog", "vendor", "unknown"]
@@ -37,9 +38,9 @@ class Route:
 
 
 class Provider:
-    """Base class. Subclasses set ``wire`` and override the hooks that differ."""
+    """Base class. Subclasses set ``wires`` and override the hooks that differ."""
 
-    wire: Wire = "openai_chat"
+    wires: tuple[Wire, ...] = ("openai_chat",)
 
     def __init__(self, name: str, base_url: str, api_key: str | None) -> None:
         self.name = name
@@ -60,7 +61,10 @@ class Provider:
         """Upstream headers, built from scratch: the client's own credential is never forwarded."""
         raise NotImplementedError
 
-    def prepare(self, body: dict[str, Any], stream: bool) -> bool:
+    def speaks(self, wire: Wire) -> bool:
+        return wire in self.wires
+
+    def prepare(self, body: dict[str, Any], stream: bool, wire: Wire) -> bool:
         """Apply provider quirks to an outgoing body in place. Returns True if it changed anything."""
         return False
 

@@ -1,0 +1,220 @@
+"""The registry of API formats: everything that differs per client format, per wire and per pair.
+
+- ``CLIENTS[fmt]``: how a client format's requests are parsed and validated, how its errors look (body,
+  status mapping, in-stream frame), and how answers are made for it (stream encoder, non-streamed
+  renderer, and the frame filter used when its own wire is relayed through).
+- ``WIRES[wire]``: how a provider's answers on a wire are read (stream decoder, usage reader, whole
+  answer → IR) and which provider operation serves it.
+- ``PAIRS[(fmt, wire)]``: the request translator for a client format sent on a wire, or ``None`` for
+  passthrough (same API: the body goes upstream untouched).
+- ``ENDPOINTS[path]``: the generation endpoints and the client format each one speaks.
+
+``tests/unit/dialects/test_registry.py`` checks that every format, wire and pair has its entry. The
+gateway's proxy, relay and handlers look things up here; they never compare format names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from services.gateway.dialects import anthropic as anth
+from services.gateway.dialects import ir
+from services.gateway.dialects import openai_chat as oai
+from services.gateway.dialects import translate_request as tr
+from services.gateway.dialects._request_common import ParsedRequest, Target, TranslatedRequest
+from services.gateway.dialects.formats import ClientFormat, Operation, Wire
+from services.gateway.dialects.view import View
+from shared.sse import SSEEvent, encode_event
+
+
+class StreamDecoder(Protocol):
+    """Upstream SSE events → IR deltas. ``usage`` holds the totals so far; ``done`` turns True when the
+    upstream ended its answer; ``model`` is the model the upstream reported."""
+
+    usage: ir.Usage | None
+    done: bool
+    model: str | None
+
+    def feed(self, ev: SSEEvent) -> list[ir.Delta]: ...
+    def finish(self) -> list[ir.Delta]: ...
+
+
+class StreamEncoder(Protocol):
+    """IR deltas → client SSE bytes. After ``feed(StreamError)`` the stream is over."""
+
+    def feed(self, d: ir.Delta) -> bytes: ...
+    def finish(self) -> bytes: ...
+
+
+class ErrorBody(Protocol):
+    def __call__(
+        self,
+        status: int,
+        message: str,
+        code: str | None = None,
+        param: str | None = None,
+        request_id: str | None = None,
+    ) -> dict[str, Any]: ...
+
+
+# One upstream SSE event, its decoded deltas and the call → the bytes a same-format client gets.
+FrameFilter = Callable[[SSEEvent, list[ir.Delta], View], bytes]
+Translate = Callable[[dict[str, Any], Target], TranslatedRequest]
+Render = Callable[[ir.Completion, View], dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSpec:
+    """One client format."""
+
+    name: ClientFormat
+    wire: Wire  # the wire that speaks this same API (passthrough)
+    parse: Callable[[dict[str, Any]], ParsedRequest]  # raises TranslationError (→ 400)
+    error_body: ErrorBody
+    client_status: Callable[[int], int]  # the status this client expects for an upstream status
+    stream_error: Callable[[int, str], bytes]  # an error after the stream began
+    encoder: Callable[[View], StreamEncoder]
+    render: Render
+    passthrough_frames: FrameFilter | None = None  # None: relayed bytes go back exactly as they came
+
+
+@dataclass(frozen=True, slots=True)
+class WireSpec:
+    """One upstream wire."""
+
+    name: Wire
+    operation: Operation
+    decoder: Callable[[], StreamDecoder]
+    usage: Callable[[dict[str, Any]], ir.Usage]  # a whole answer's ``usage`` object → IR usage
+    completion: Callable[[dict[str, Any]], ir.Completion]
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """A generation endpoint. ``prepare`` rewrites the body before a translation (never on passthrough);
+    ``render`` and ``passthrough_operation`` override the client format's defaults."""
+
+    path: str
+    format: ClientFormat
+    prepare: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    render: Render | None = None
+    passthrough_operation: Operation | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Pairing:
+    """How one call goes out on one wire and comes back."""
+
+    client: ClientSpec
+    wire: WireSpec
+    translate: Translate | None  # None: passthrough
+
+    @property
+    def translated(self) -> bool:
+        return self.translate is not None
+
+
+def _chat_passthrough_frames(ev: SSEEvent, deltas: list[ir.Delta], view: View) -> bytes:
+    """Chat frames go back unchanged, except the usage-only chunk the gateway asked for on the client's
+    behalf (``stream_options.include_usage``) when the client did not ask for it itself."""
+    if ev.comment:
+        return b": " + ev.data.encode() + b"\n\n"
+    if not view.include_usage and deltas and all(isinstance(d, ir.UsageUpdate) for d in deltas):
+        return b""
+    return encode_event(ev.data, ev.event)
+
+
+CLIENTS: dict[ClientFormat, ClientSpec] = {
+    "openai_chat": ClientSpec(
+        name="openai_chat",
+        wire="openai_chat",
+        parse=oai.parse_request,
+        error_body=oai.error_body,
+        client_status=oai.client_status,
+        stream_error=oai.stream_error_frame,
+        encoder=oai.encoder_for,
+        render=oai.render,
+        passthrough_frames=_chat_passthrough_frames,
+    ),
+    "anthropic": ClientSpec(
+        name="anthropic",
+        wire="anthropic",
+        parse=anth.parse_request,
+        error_body=anth.error_body,
+        client_status=anth.client_status,
+        stream_error=anth.stream_error_frame,
+        encoder=anth.encoder_for,
+        render=anth.render,
+    ),
+}
+
+WIRES: dict[Wire, WireSpec] = {
+    "openai_chat": WireSpec(
+        name="openai_chat",
+        operation="chat",
+        decoder=oai.ChatStreamDecoder,
+        usage=oai.usage_from_openai,
+        completion=oai.completion_from_chat,
+    ),
+    "anthropic": WireSpec(
+        name="anthropic",
+        operation="messages",
+        decoder=anth.MessagesStreamDecoder,
+        usage=anth.usage_from_anthropic,
+        completion=anth.completion_from_messages,
+    ),
+}
+
+PAIRS: dict[tuple[ClientFormat, Wire], Translate | None] = {
+    ("openai_chat", "openai_chat"): None,
+    ("openai_chat", "anthropic"): tr.chat_to_anthropic,
+    ("anthropic", "anthropic"): None,
+    ("anthropic", "openai_chat"): tr.anthropic_to_chat,
+}
+
+ENDPOINTS: dict[str, Endpoint] = {
+    "/v1/chat/completions": Endpoint("/v1/chat/completions", "openai_chat"),
+    "/v1/messages": Endpoint("/v1/messages", "anthropic"),
+}
+# Other paths under a prefix speak that prefix's format (count_tokens, models with anthropic-version).
+_PREFIXES: tuple[tuple[str, ClientFormat], ...] = (("/v1/messages", "anthropic"),)
+DEFAULT_FORMAT: ClientFormat = "openai_chat"
+
+
+def pairing(fmt: ClientFormat, wire: Wire) -> Pairing:
+    """The pairing for a client format on a wire. KeyError only if the registry is incomplete."""
+    return Pairing(CLIENTS[fmt], WIRES[wire], PAIRS[(fmt, wire)])
+
+
+def client(fmt: ClientFormat) -> ClientSpec:
+    return CLIENTS[fmt]
+
+
+def format_for_path(path: str) -> ClientFormat:
+    """The client format a request path speaks, for errors outside a generation handler (404, 405, 413)."""
+    endpoint = ENDPOINTS.get(path)
+    if endpoint is not None:
+        return endpoint.format
+    return next((fmt for prefix, fmt in _PREFIXES if path.startswith(prefix)), DEFAULT_FORMAT)
+
+
+def error_response_body(
+    fmt: ClientFormat,
+    status: int,
+    message: str,
+    *,
+    code: str | None = None,
+    param: str | None = None,
+    request_id: str | None = None,
+) -> dict[str, Any]:
+    """The error object a client of ``fmt`` expects for ``status``."""
+    return CLIENTS[fmt].error_body(status, message, code, param, request_id)
+
+
+def choose_wire(fmt: ClientFormat, wires: tuple[Wire, ...]) -> Wire:
+    """The wire to use with a provider that speaks ``wires`` (best first): the client's own format when the
+    provider speaks it (passthrough, nothing lost), else the provider's first."""
+    own = CLIENTS[fmt].wire
+    return own if own in wires else wires[0]

@@ -1,0 +1,115 @@
+"""The serve loop: try the routes best first until one answers (code-review example 4: a public seam).
+
+``serve`` knows nothing of HTTP or formats: it takes the routes, an ``attempt`` function and the
+providers' health, so tests drive it with plain functions. The rules are in docs/catalog.md
+("Fallback").
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from services.gateway.errors import UpstreamError
+from services.gateway.providers.base import Route
+from services.gateway.routing.health import ProviderHealth
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_attempts: int  # upstream attempts per request (MAX_ATTEMPTS)
+    retry_after_max_wait_s: (
+        float  # longest the gateway waits itself for a resting provider (RETRY_AFTER_MAX_WAIT)
+    )
+
+
+@dataclass(slots=True)
+class Answer(Generic[T]):
+    """An attempt that answered the client. ``failure``: the provider failed after the answer began
+    (a stream that broke after its first token): too late to fall back, but it counts against the
+    provider — (status, error type)."""
+
+    response: T
+    failure: tuple[int, str | None] | None = None
+
+
+async def serve(
+    routes: list[Route],
+    attempt: Callable[[Route], Awaitable[Answer[T] | UpstreamError]],
+    health: ProviderHealth,
+    limits: Limits,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> T | UpstreamError:
+    """Try ``routes`` best first until one answers; the answer, or the error to give the client.
+
+    A provider that is cooling down (open breaker, or its own Retry-After) is skipped. When all that
+    remain are, the request waits for the soonest one if that fits in ``retry_after_max_wait_s`` (in
+    total); a route that answered 429 with a Retry-After that short goes back in line. At most
+    ``max_attempts`` attempts. A request nothing served gets the last real error, or, when no provider
+    could even be tried, a 429/503 that says when to retry. Every attempt's result is reported to
+    ``health`` here, and only here; an attempt that raises (cancelled, or a request the gateway itself
+    refuses) releases its provider and the exception propagates.
+    """
+    pending = list(routes)
+    last: UpstreamError | None = None
+    waited = 0.0
+    tried = 0
+    while pending and tried < limits.max_attempts:
+        route = next((r for r in pending if health.acquire(r.provider)), None)
+        if route is None:
+            delay = max(0.001, min(health.wait_time(r.provider) for r in pending))
+            if waited + delay > limits.retry_after_max_wait_s:
+                break
+            waited += delay
+            await sleep(delay)
+            continue
+        pending.remove(route)
+        tried += 1
+        try:
+            outcome = await attempt(route)
+        except BaseException:
+            health.release(route.provider)
+            raise
+        if isinstance(outcome, Answer):
+            if outcome.failure is None:
+                health.record_success(route.provider)
+            else:
+                health.record_failure(route.provider, outcome.failure[0], None, outcome.failure[1])
+            return outcome.response
+        last = outcome
+        health.record_failure(
+            route.provider, outcome.upstream_status, outcome.retry_after_s, outcome.error_type
+        )
+        if not outcome.retryable:
+            break
+        if outcome.retry_after_s is not None and outcome.retry_after_s <= limits.retry_after_max_wait_s:
+            pending.append(route)  # worth another try once its Retry-After is over
+    return last or unavailable(routes, health)
+
+
+def unavailable(routes: list[Route], health: ProviderHealth) -> UpstreamError:
+    """No candidate could be tried: all are cooling down. 429 if all said Retry-After, else 503."""
+    names = list(dict.fromkeys(r.provider for r in routes))
+    if not names:
+        return UpstreamError(
+            503,
+            "no provider can serve this request",
+            provider="",
+            retryable=True,
+            error_type="providers_unavailable",
+        )
+    waits = {name: health.wait_time(name) for name in names}
+    limited = all(health.rate_limited(name) for name in names)
+    detail = ", ".join(f"{name} for {wait:.1f}s" for name, wait in waits.items())
+    return UpstreamError(
+        429 if limited else 503,
+        f"no provider can take this request now; cooling down: {detail}",
+        provider=names[0],
+        retryable=True,
+        error_type="rate_limit_error" if limited else "providers_unavailable",
+        retry_after_s=min(waits.values()),
+    )

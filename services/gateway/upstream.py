@@ -1,0 +1,143 @@
+"""The one upstream boundary: every request to a provider goes through ``UpstreamClient``, and every
+transport failure becomes an ``UpstreamError`` in one place, with the phase it happened in
+(code-review example 2; httpx's ``map_httpcore_exceptions``).
+
+Phases and what a failure there is recorded as (``UpstreamError.error_type``):
+
+    send           connect + response headers  (FIRST_BYTE timeout) → ``timeout`` / ``connection_error``
+    body           a whole non-streamed answer  (CHUNK timeout)      → ``broken_response``
+    first_token    a stream before its first token (FIRST_BYTE)      → ``broken_stream``
+    between_chunks a stream after it began      (CHUNK timeout)      → ``broken_stream``
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from typing import Literal
+
+import aiohttp
+
+from services.gateway.errors import UpstreamError, parse_upstream_error
+from services.gateway.providers.base import Provider
+from services.gateway.routing.health import is_retryable, retry_after_seconds
+
+Phase = Literal["send", "body", "first_token", "between_chunks"]
+_TIMEOUT_TYPES: dict[Phase, str] = {
+    "send": "timeout",
+    "body": "broken_response",
+    "first_token": "broken_stream",
+    "between_chunks": "broken_stream",
+}
+_BROKEN_TYPES: dict[Phase, str] = {
+    "send": "connection_error",
+    "body": "broken_response",
+    "first_token": "broken_stream",
+    "between_chunks": "broken_stream",
+}
+_WHAT: dict[Phase, str] = {
+    "send": "no response",
+    "body": "response broke off",
+    "first_token": "stream broke before its first token",
+    "between_chunks": "upstream stream broke off",
+}
+ERROR_BODY_LIMIT = 1 << 20  # bytes of an upstream error body kept
+
+
+@contextmanager
+def upstream_errors(provider: Provider, phase: Phase, timeout_s: float) -> Iterator[None]:
+    """Turn a timeout or a transport error inside the block into a retryable ``UpstreamError``.
+
+    The message names the provider and the phase, never the key (``Provider.scrub``)."""
+    try:
+        yield
+    except TimeoutError as exc:
+        detail = f"within {timeout_s:g}s" if phase == "send" else f"(no data for {timeout_s:g}s)"
+        raise UpstreamError(
+            None,
+            f"{provider.name}: {_WHAT[phase]} {detail}",
+            provider=provider.name,
+            retryable=True,
+            error_type=_TIMEOUT_TYPES[phase],
+        ) from exc
+    except aiohttp.ClientError as exc:
+        message = provider.scrub(f"{provider.name}: {_WHAT[phase]} ({type(exc).__name__}: {exc})")
+        raise UpstreamError(
+            None, message, provider=provider.name, retryable=True, error_type=_BROKEN_TYPES[phase]
+        ) from exc
+
+
+class UpstreamClient:
+    """Sends requests to providers over one pooled ``aiohttp.ClientSession`` and reads their answers.
+
+    Timeouts (seconds): ``first_byte_timeout_s`` until the response headers and until a stream's first
+    token; ``chunk_timeout_s`` between two chunks and for reading a whole body.
+    """
+
+    def __init__(
+        self, session: aiohttp.ClientSession, first_byte_timeout_s: float, chunk_timeout_s: float
+    ) -> None:
+        self.session = session
+        self.first_byte_timeout_s = first_byte_timeout_s
+        self.chunk_timeout_s = chunk_timeout_s
+
+    async def send(
+        self, provider: Provider, url: str, headers: dict[str, str], body: bytes
+    ) -> aiohttp.ClientResponse:
+        """POST ``body``; returns once the response headers are in. The caller releases the response."""
+        with upstream_errors(provider, "send", self.first_byte_timeout_s):
+            async with asyncio.timeout(self.first_byte_timeout_s):
+                return await self.session.post(url, data=body, headers=headers)
+        raise AssertionError("unreachable")  # for mypy: upstream_errors re-raises
+
+    async def read_body(self, resp: aiohttp.ClientResponse, provider: Provider) -> bytes:
+        """A whole non-streamed answer."""
+        with upstream_errors(provider, "body", self.chunk_timeout_s):
+            async with asyncio.timeout(self.chunk_timeout_s):
+                return await resp.read()
+        raise AssertionError("unreachable")
+
+    async def next_chunk(
+        self, chunks: AsyncIterator[bytes], provider: Provider, phase: Phase, timeout_s: float
+    ) -> bytes | None:
+        """The stream's next chunk, or None at its end."""
+        with upstream_errors(provider, phase, timeout_s):
+            async with asyncio.timeout(timeout_s):
+                return await anext(chunks, None)
+        raise AssertionError("unreachable")
+
+    async def error_from(self, resp: aiohttp.ClientResponse, provider: Provider) -> UpstreamError:
+        """The ``UpstreamError`` for a 4xx/5xx answer: its status, scrubbed body, type and Retry-After."""
+        try:
+            async with asyncio.timeout(self.chunk_timeout_s):
+                body = await resp.content.read(ERROR_BODY_LIMIT)
+        except (TimeoutError, aiohttp.ClientError):
+            body = b""
+        body = provider.scrub(body.decode("utf-8", errors="replace")).encode()
+        message, etype = parse_upstream_error(body)
+        return UpstreamError(
+            resp.status,
+            message,
+            provider=provider.name,
+            retryable=is_retryable(resp.status),
+            body=body,
+            error_type=etype,
+            retry_after_s=retry_after_seconds(resp.headers),
+        )
+
+    async def post_json(
+        self, provider: Provider, url: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, bytes]:
+        """A small request/answer exchange (``count_tokens``): status and body, both phases bounded."""
+        resp = await self.send(provider, url, headers, body)
+        try:
+            return resp.status, await self.read_body(resp, provider)
+        finally:
+            resp.release()
+
+
+async def iter_chunks(resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    """A response body as the chunks arrive (no re-buffering)."""
+    async for chunk in resp.content.iter_any():
+        yield chunk
