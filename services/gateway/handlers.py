@@ -106,6 +106,20 @@ async def generate(request: web.Request, endpoint: Endpoint) -> web.StreamRespon
         state.publisher.publish(event_for(call, state.pricer, time.time(), latency_ms))
 
 
+async def responses_get(request: web.Request) -> web.Response:
+    """``GET /v1/responses``: Codex's built-in OpenAI provider first tries a WebSocket here. 426 makes it
+    fall back to HTTP at once (a 404 fails the turn; a 405 or 501 costs it several retries first), per
+    ``client-protocols.md`` (Codex). A plain GET is a method the endpoint does not have."""
+    fmt = registry.format_for_path(request.path)
+    if request.headers.get("Upgrade", "").lower() == "websocket":
+        message = "WebSocket transport is not supported by this gateway; use POST /v1/responses with stream: true"
+        response = json_error(fmt, 426, message, request_id=request[keys.REQUEST_ID], code="upgrade_required")
+        response.headers["Connection"] = "close"
+        return response
+    return json_error(fmt, 405, "method GET is not allowed on /v1/responses; use POST",
+                      request_id=request[keys.REQUEST_ID])
+
+
 async def health(request: web.Request) -> web.Response:
     state = request.app[keys.STATE]
     breakers = state.health.snapshot()
