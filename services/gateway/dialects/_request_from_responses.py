@@ -58,8 +58,18 @@ from services.gateway.dialects._request_to_anthropic import (
     _user_blocks,
 )
 from services.gateway.dialects._request_to_chat import MAX_STOP_SEQUENCES, ToolNamer, _sampling
+from services.gateway.dialects._request_to_responses import anthropic_to_responses, chat_to_responses
 from services.gateway.dialects._responses_opaque import decode_compaction, decode_thinking, namespaced
 from services.gateway.dialects.openai_chat import parse_arguments
+
+__all__ = [
+    "anthropic_to_responses",
+    "chat_to_responses",
+    "compact_to_responses",
+    "responses_to_anthropic",
+    "responses_to_chat",
+    "validate_responses_request",
+]
 
 # Asked of the model, as the last user message, when Codex requests a remote compaction.
 COMPACTION_INSTRUCTION = (
