@@ -192,7 +192,7 @@ def _max_output_tokens(body: dict[str, Any]) -> int | None:
 @dataclass(frozen=True)
 class _User:
     parts: list[dict[str, Any]]  # chat-shaped content parts (text, image_url, file)
-    path: str = "input"  # where the parts came from, for error messages
+    path: str = "input"  # the input item the parts came from, for error messages
 
 
 @dataclass(frozen=True)
@@ -384,7 +384,7 @@ def _message(item: dict[str, Any], path: str, out: _Transcript) -> None:
     elif role == "user":
         parts = _parts(content, f"{path}.content")
         if parts:
-            out.entries.append(_User(parts, f"{path}.content"))
+            out.entries.append(_User(parts, path))  # Anthropic's converter adds ".content.<j>"
     elif role == "assistant":
         text = "".join(p["text"] for p in _parts(content, f"{path}.content") if p["type"] == "text")
         if text:
