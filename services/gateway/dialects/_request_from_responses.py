@@ -90,6 +90,7 @@ COMPACTION_PREAMBLE = (
     "written at that point; build on the work it describes and do not redo it:"
 )
 MISSING_OUTPUT = "No output was recorded for this tool call."
+OPENING = "Begin."  # the user turn a conversation must open with when the client sent none
 EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
 HOSTED_TOOL_PREFIXES = (
     "web_search",
@@ -710,8 +711,10 @@ def responses_to_chat(body: dict[str, Any], target: Target) -> TranslatedRequest
         messages.append({"role": "system", "content": "\n\n".join(transcript.system)})
     for role, run in _turns(_ordered(transcript.entries)):
         messages += _chat_assistant(run, names) if role == "assistant" else _chat_user(run)
-    if not any(m["role"] != "system" for m in messages):
-        messages.append({"role": "user", "content": "Begin."})  # chat models need a turn to answer
+    first = next((m for m in messages if m["role"] != "system"), None)
+    if first is None or first["role"] != "user":
+        # Many chat models (and Anthropic behind OpenRouter) need the conversation to open with a user turn.
+        messages.insert(1 if transcript.system else 0, {"role": "user", "content": OPENING})
     out: dict[str, Any] = {"model": target.model, "messages": messages}
     limit = _max_output_tokens(body)
     if limit is not None:
@@ -870,7 +873,7 @@ def responses_to_anthropic(body: dict[str, Any], target: Target) -> TranslatedRe
         else:
             _append(turns, "user", _anthropic_user(run))
     if not turns or turns[0]["role"] != "user":
-        turns.insert(0, {"role": "user", "content": [{"type": "text", "text": "Begin."}]})
+        turns.insert(0, {"role": "user", "content": [{"type": "text", "text": OPENING}]})
     out["messages"] = turns
     system = list(transcript.system)
     fmt = _text_format(body)
