@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -92,18 +92,6 @@ COMPACTION_PREAMBLE = (
 MISSING_OUTPUT = "No output was recorded for this tool call."
 OPENING = "Begin."  # the user turn a conversation must open with when the client sent none
 EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
-HOSTED_TOOL_PREFIXES = (
-    "web_search",
-    "tool_search",
-    "file_search",
-    "code_interpreter",
-    "computer",
-    "image_generation",
-    "mcp",
-    "local_shell",
-    "shell",
-    "apply_patch",
-)
 _CHAT_ID_MAX = 40  # OpenAI rejects longer tool call ids
 _EPHEMERAL = {"type": "ephemeral"}
 _MAX_CACHE_BREAKPOINTS = 4  # Anthropic's limit per request
@@ -149,9 +137,6 @@ def validate_responses_request(body: Any) -> None:
             raise TranslationError(f"{key}: must be a number", param=key)
     if body.get("stream") is not None and not isinstance(body["stream"], bool):
         raise TranslationError("stream: must be a boolean", param="stream")
-    effort = as_dict(body.get("reasoning")).get("effort")
-    if effort is not None and effort not in EFFORTS:
-        raise TranslationError(f"reasoning.effort: unsupported value {effort!r}", param="reasoning.effort")
 
 
 def _refuse_stateful(body: dict[str, Any]) -> None:
@@ -394,21 +379,47 @@ def _message(item: dict[str, Any], path: str, out: _Transcript) -> None:
         raise TranslationError(f"{path}.role: unexpected role {role!r}", param=f"{path}.role")
 
 
+def _unique_ids(entries: list[_Entry]) -> list[_Entry]:
+    """Entries where every call has its own id, and each result names the call it answers.
+
+    Some chat models number their calls per answer (``call_0``, ``functions.read:0``), so one id can
+    come back in several turns; a result answers the latest call with its id. Upstream APIs want ids
+    unique in a request, so a repeated id gets a suffix. A result before any call with its id is dropped.
+    """
+    latest: dict[str, str] = {}  # client call id → the id its latest call got
+    taken: set[str] = set()
+    out: list[_Entry] = []
+    for entry in entries:
+        if isinstance(entry, _Call):
+            call_id, n = entry.call_id, 1
+            while call_id in taken:
+                n += 1
+                call_id = f"{entry.call_id}_{n}"
+            taken.add(call_id)
+            latest[entry.call_id] = call_id
+            out.append(replace(entry, call_id=call_id))
+        elif isinstance(entry, _Result):
+            if entry.call_id in latest:
+                out.append(replace(entry, call_id=latest[entry.call_id]))
+        else:
+            out.append(entry)
+    return out
+
+
 def _ordered(entries: list[_Entry]) -> list[_Entry]:
     """Entries with every call's result right after the assistant turn that made it.
 
     A result closes the assistant turn before it (each Responses output is one upstream turn); a call
     without a result gets a placeholder (chat and Anthropic both refuse unanswered calls); a result
-    without a call, or a second call with the same id, is dropped.
+    without a call, or a second result for the same call, is dropped.
     """
+    entries = _unique_ids(entries)
     results: dict[str, _Result] = {}
-    calls = {e.call_id for e in entries if isinstance(e, _Call)}
     for entry in entries:
-        if isinstance(entry, _Result) and entry.call_id in calls:
+        if isinstance(entry, _Result):
             results.setdefault(entry.call_id, entry)
     out: list[_Entry] = []
     pending: list[str] = []
-    seen: set[str] = set()
 
     def close_turn() -> None:
         for call_id in pending:
@@ -421,9 +432,6 @@ def _ordered(entries: list[_Entry]) -> list[_Entry]:
             if isinstance(entry, _Result):
                 continue
         elif isinstance(entry, _Call):
-            if entry.call_id in seen:
-                continue
-            seen.add(entry.call_id)
             pending.append(entry.call_id)
         out.append(entry)
     close_turn()

@@ -469,6 +469,27 @@ def test_missing_output_gets_a_placeholder_and_orphan_output_is_dropped() -> Non
     }
 
 
+def test_call_ids_reused_across_turns_are_made_unique() -> None:
+    body = body_with(
+        user("q"),
+        call("functions.get_weather:0"),
+        output("functions.get_weather:0", "first"),
+        call("functions.get_weather:0", arguments='{"city":"Rome"}'),
+        output("functions.get_weather:0", "second"),
+        output("functions.get_weather:0", "a stray duplicate"),
+        tools=[WEATHER],
+    )
+    chat = responses_to_chat(body, GPT4O).body
+    assert_valid_chat(chat)
+    ids = [m["tool_call_id"] for m in chat["messages"] if m["role"] == "tool"]
+    assert ids == ["functions.get_weather:0", "functions.get_weather:0_2"]
+    assert [m["content"] for m in chat["messages"] if m["role"] == "tool"] == ["first", "second"]
+    anth = responses_to_anthropic(body, HAIKU).body
+    assert_valid_anthropic(anth, HAIKU)
+    uses = [b["id"] for t in anth["messages"] for b in t["content"] if b["type"] == "tool_use"]
+    assert uses == ["functions_get_weather_0", "functions_get_weather_0_2"]
+
+
 def test_long_call_ids_are_shortened_consistently_for_chat() -> None:
     long_id = "toolu_" + "x" * 60
     chat = responses_to_chat(body_with(user("q"), call(long_id), output(long_id)), GPT4O).body
@@ -972,7 +993,6 @@ def test_cache_breakpoints_for_a_long_session() -> None:
         ({"model": "m", "input": "hi", "max_output_tokens": True}, "max_output_tokens"),
         ({"model": "m", "input": "hi", "temperature": "hot"}, "temperature"),
         ({"model": "m", "input": "hi", "stream": "yes"}, "stream"),
-        ({"model": "m", "input": "hi", "reasoning": {"effort": "max"}}, "reasoning.effort"),
     ],
 )
 def test_validate_responses_request_refuses(body: Any, param: str | None) -> None:
