@@ -854,6 +854,30 @@ def test_gateway_made_thinking_goes_back_to_anthropic_with_its_signature() -> No
     assert "gAAAAAB" not in orjson.dumps(anth).decode()
 
 
+def test_each_upstream_turn_keeps_its_own_thinking_in_a_tool_loop() -> None:
+    body = body_with(
+        user("q"),
+        reasoning(encode_thinking("first", "s1")),
+        call("a"),
+        output("a", "A"),
+        reasoning(encode_thinking("second", "s2")),
+        call("b"),
+        output("b", "B"),
+        reasoning={"effort": "medium"},
+        tools=[WEATHER],
+    )
+    anth = responses_to_anthropic(body, SONNET).body
+    assert_valid_anthropic(anth, SONNET)
+    assert [[b["type"] for b in t["content"]] for t in anth["messages"]] == [
+        ["text"],
+        ["thinking", "tool_use"],
+        ["tool_result"],
+        ["thinking", "tool_use"],
+        ["tool_result"],
+    ]
+    assert [anth["messages"][i]["content"][0]["signature"] for i in (1, 3)] == ["s1", "s2"]
+
+
 def test_thinking_blocks_are_left_out_when_thinking_is_off() -> None:
     body = body_with(user("q"), reasoning(encode_thinking("t", "sig")), assistant("a"), user("r"))
     anth = responses_to_anthropic(body, SONNET).body
