@@ -195,8 +195,7 @@ class _Thinking:
 class _Call:
     call_id: str
     name: str  # the client's tool name (namespace members: "NS:N")
-    arguments: str  # JSON text
-    custom: bool
+    arguments: str  # JSON text (a custom tool's raw input travels as {"input": text})
 
 
 @dataclass(frozen=True)
@@ -329,12 +328,11 @@ def _transcript(body: dict[str, Any]) -> _Transcript:
             if kind == "custom_tool_call":
                 raw_input = item.get("input")
                 text_input = raw_input if isinstance(raw_input, str) else ""
-                arguments, custom = orjson.dumps({"input": text_input}).decode(), True
+                arguments = orjson.dumps({"input": text_input}).decode()
             else:
                 args = item.get("arguments")
                 arguments = args if isinstance(args, str) else orjson.dumps(args or {}).decode()
-                custom = False
-            out.entries.append(_Call(_call_id(item, path), name, arguments, custom))
+            out.entries.append(_Call(_call_id(item, path), name, arguments))
         elif kind in ("function_call_output", "custom_tool_call_output"):
             parts, is_error = _output_parts(item.get("output"), f"{path}.output")
             out.entries.append(_Result(_call_id(item, path), parts, is_error, f"{path}.output"))
