@@ -296,6 +296,23 @@ def _call_id(item: dict[str, Any], path: str) -> str:
     return call_id
 
 
+def _call(item: dict[str, Any], path: str) -> _Call:
+    """A ``function_call`` / ``custom_tool_call`` item; a namespace member's name becomes ``"NS:N"``."""
+    name = item.get("name")
+    if not isinstance(name, str) or not name:
+        raise TranslationError(f"{path}.name: Field required", param=f"{path}.name")
+    namespace = item.get("namespace")
+    if isinstance(namespace, str) and namespace:
+        name = namespaced(namespace, name)
+    if item.get("type") == "custom_tool_call":
+        raw_input = item.get("input")
+        arguments = orjson.dumps({"input": raw_input if isinstance(raw_input, str) else ""}).decode()
+    else:
+        args = item.get("arguments")
+        arguments = args if isinstance(args, str) else orjson.dumps(args or {}).decode()
+    return _Call(_call_id(item, path), name, arguments)
+
+
 def _compaction_summary(item: dict[str, Any], path: str) -> str:
     summary = decode_compaction(item.get("encrypted_content"))
     if summary is None:
@@ -319,20 +336,7 @@ def _transcript(body: dict[str, Any]) -> _Transcript:
         if kind == "message":
             _message(item, path, out)
         elif kind in ("function_call", "custom_tool_call"):
-            name = item.get("name")
-            if not isinstance(name, str) or not name:
-                raise TranslationError(f"{path}.name: Field required", param=f"{path}.name")
-            namespace = item.get("namespace")
-            if isinstance(namespace, str) and namespace:
-                name = namespaced(namespace, name)
-            if kind == "custom_tool_call":
-                raw_input = item.get("input")
-                text_input = raw_input if isinstance(raw_input, str) else ""
-                arguments = orjson.dumps({"input": text_input}).decode()
-            else:
-                args = item.get("arguments")
-                arguments = args if isinstance(args, str) else orjson.dumps(args or {}).decode()
-            out.entries.append(_Call(_call_id(item, path), name, arguments))
+            out.entries.append(_call(item, path))
         elif kind in ("function_call_output", "custom_tool_call_output"):
             parts, is_error = _output_parts(item.get("output"), f"{path}.output")
             out.entries.append(_Result(_call_id(item, path), parts, is_error, f"{path}.output"))
@@ -703,15 +707,7 @@ def _chat_format(body: dict[str, Any], out: dict[str, Any]) -> None:
         out["response_format"] = {"type": "json_object"}
 
 
-def responses_to_chat(body: dict[str, Any], target: Target) -> TranslatedRequest:
-    """A Responses request body → a Chat Completions body for ``target`` (see the module docstring).
-
-    ``prompt_cache_key`` is kept for OpenAI-style targets (those taking ``max_completion_tokens``); other
-    chat providers cache by prefix on their own. Raises TranslationError for what cannot be sent.
-    """
-    transcript, tools, custom, choice = _prepare(body)
-    names = ToolNamer()
-    chat_tools = [_chat_tool(t, names) for t in tools]  # first, so the definitions claim their names
+def _chat_messages(transcript: _Transcript, names: ToolNamer) -> list[dict[str, Any]]:
     messages: list[dict[str, Any]] = []
     if transcript.system:
         messages.append({"role": "system", "content": "\n\n".join(transcript.system)})
@@ -721,7 +717,31 @@ def responses_to_chat(body: dict[str, Any], target: Target) -> TranslatedRequest
     if first is None or first["role"] != "user":
         # Many chat models (and Anthropic behind OpenRouter) need the conversation to open with a user turn.
         messages.insert(1 if transcript.system else 0, {"role": "user", "content": OPENING})
-    out: dict[str, Any] = {"model": target.model, "messages": messages}
+    return messages
+
+
+def _chat_extras(body: dict[str, Any], target: Target, out: dict[str, Any]) -> None:
+    stops = _stops(body)
+    if stops:
+        out["stop"] = stops[:MAX_STOP_SEQUENCES]
+    user = _user_id(body)
+    if user:
+        out["user"] = user
+    cache_key = body.get("prompt_cache_key")
+    if isinstance(cache_key, str) and cache_key and target.max_tokens_field == "max_completion_tokens":
+        out["prompt_cache_key"] = cache_key
+
+
+def responses_to_chat(body: dict[str, Any], target: Target) -> TranslatedRequest:
+    """A Responses request body → a Chat Completions body for ``target`` (see the module docstring).
+
+    ``prompt_cache_key`` is kept for OpenAI-style targets (those taking ``max_completion_tokens``); other
+    chat providers cache by prefix on their own. Raises TranslationError for what cannot be sent.
+    """
+    transcript, tools, custom, choice = _prepare(body)
+    names = ToolNamer()
+    chat_tools = [_chat_tool(t, names) for t in tools]  # first, so the definitions claim their names
+    out: dict[str, Any] = {"model": target.model, "messages": _chat_messages(transcript, names)}
     limit = _max_output_tokens(body)
     if limit is not None:
         out[target.max_tokens_field] = clamp_tokens(limit, target)
@@ -731,19 +751,11 @@ def responses_to_chat(body: dict[str, Any], target: Target) -> TranslatedRequest
             out["tool_choice"] = _chat_tool_choice(choice, names)
         if isinstance(body.get("parallel_tool_calls"), bool) and choice.mode != "none":
             out["parallel_tool_calls"] = body["parallel_tool_calls"]
-    stops = _stops(body)
-    if stops:
-        out["stop"] = stops[:MAX_STOP_SEQUENCES]
     _sampling(body, target, out)
     _chat_reasoning(_effort(body), target, out)
     if not transcript.compaction:
         _chat_format(body, out)
-    user = _user_id(body)
-    if user:
-        out["user"] = user
-    cache_key = body.get("prompt_cache_key")
-    if isinstance(cache_key, str) and cache_key and target.max_tokens_field == "max_completion_tokens":
-        out["prompt_cache_key"] = cache_key
+    _chat_extras(body, target, out)
     if body.get("stream") is True:
         out["stream"] = True
         out["stream_options"] = {"include_usage": True}  # the gateway needs usage for cost, always
@@ -850,6 +862,37 @@ def _anthropic_tool_choice(choice: _Choice, names: ToolNamer, body: dict[str, An
     return out if out != {"type": "auto"} else None
 
 
+def _anthropic_turns(entries: list[_Entry], names: ToolNamer, thinking: bool) -> list[dict[str, Any]]:
+    turns: list[dict[str, Any]] = []
+    for role, run in _turns(entries):
+        if role == "assistant":
+            _append(turns, "assistant", _anthropic_assistant(run, names, thinking))
+        else:
+            _append(turns, "user", _anthropic_user(run))
+    if not turns or turns[0]["role"] != "user":
+        turns.insert(0, {"role": "user", "content": [{"type": "text", "text": OPENING}]})
+    return turns
+
+
+def _anthropic_format(fmt: dict[str, Any], out: dict[str, Any], system: list[str]) -> None:
+    if fmt.get("type") == "json_schema" and isinstance(fmt.get("schema"), dict):
+        output_format = {"type": "json_schema", "schema": fmt["schema"]}
+        out["output_config"] = {**as_dict(out.get("output_config")), "format": output_format}
+    elif fmt.get("type") == "json_object":
+        system.append(_JSON_OBJECT_INSTRUCTION)  # Anthropic has no JSON mode without a schema
+
+
+def _anthropic_extras(body: dict[str, Any], out: dict[str, Any]) -> None:
+    stops = _stops(body)
+    if stops:
+        out["stop_sequences"] = stops
+    user = _user_id(body)
+    if user:
+        out["metadata"] = {"user_id": user}
+    if body.get("stream") is True:
+        out["stream"] = True
+
+
 def responses_to_anthropic(body: dict[str, Any], target: Target) -> TranslatedRequest:
     """A Responses request body → an Anthropic Messages body for ``target`` (see the module docstring).
 
@@ -872,24 +915,10 @@ def responses_to_anthropic(body: dict[str, Any], target: Target) -> TranslatedRe
     if "thinking" in out and not _keeps_thinking(entries):
         del out["thinking"]
     thinking = "thinking" in out
-    turns: list[dict[str, Any]] = []
-    for role, run in _turns(entries):
-        if role == "assistant":
-            _append(turns, "assistant", _anthropic_assistant(run, names, thinking))
-        else:
-            _append(turns, "user", _anthropic_user(run))
-    if not turns or turns[0]["role"] != "user":
-        turns.insert(0, {"role": "user", "content": [{"type": "text", "text": OPENING}]})
-    out["messages"] = turns
+    out["messages"] = _anthropic_turns(entries, names, thinking)
     system = list(transcript.system)
-    fmt = _text_format(body)
-    if not transcript.compaction and fmt.get("type") == "json_schema" and isinstance(fmt.get("schema"), dict):
-        out["output_config"] = {
-            **as_dict(out.get("output_config")),
-            "format": {"type": "json_schema", "schema": fmt["schema"]},
-        }
-    elif not transcript.compaction and fmt.get("type") == "json_object":
-        system.append(_JSON_OBJECT_INSTRUCTION)  # Anthropic has no JSON mode without a schema
+    if not transcript.compaction:
+        _anthropic_format(_text_format(body), out, system)
     if system:
         out["system"] = [{"type": "text", "text": "\n\n".join(system)}]
     _add_sampling(body, out)
@@ -898,14 +927,7 @@ def responses_to_anthropic(body: dict[str, Any], target: Target) -> TranslatedRe
         tool_choice = _anthropic_tool_choice(choice, names, body, thinking)
         if tool_choice:
             out["tool_choice"] = tool_choice
-    stops = _stops(body)
-    if stops:
-        out["stop_sequences"] = stops
-    user = _user_id(body)
-    if user:
-        out["metadata"] = {"user_id": user}
-    if body.get("stream") is True:
-        out["stream"] = True
+    _anthropic_extras(body, out)
     _cache_breakpoints(out)
     return TranslatedRequest(
         body=out,

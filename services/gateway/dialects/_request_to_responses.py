@@ -77,6 +77,30 @@ def _message(role: str, parts: list[dict[str, Any]]) -> dict[str, Any]:
     return {"type": "message", "role": role, "content": parts}
 
 
+def _call_item(call: dict[str, Any], call_id: str, custom_ids: set[str]) -> dict[str, Any]:
+    if call.get("type") == "custom":
+        custom = as_dict(call.get("custom"))
+        custom_ids.add(call_id)  # its output must go back as a custom_tool_call_output
+        raw_input = custom.get("input")
+        text = raw_input if isinstance(raw_input, str) else ""
+        return {
+            "type": "custom_tool_call",
+            "call_id": call_id,
+            "name": str(custom.get("name", "")),
+            "input": text,
+        }
+    function = as_dict(call.get("function"))
+    arguments = function.get("arguments")
+    if not isinstance(arguments, str):
+        arguments = orjson.dumps(arguments or {}).decode()
+    return {
+        "type": "function_call",
+        "call_id": call_id,
+        "name": str(function.get("name", "")),
+        "arguments": arguments,
+    }
+
+
 def _assistant(
     message: dict[str, Any], i: int, custom_ids: set[str], fn_ids: dict[str, str]
 ) -> list[dict[str, Any]]:
@@ -91,32 +115,9 @@ def _assistant(
         calls.append({"id": f"call_{i}_fn", "type": "function", "function": legacy})
     for k, call in enumerate(calls):
         raw_id = call.get("id")
-        call_id = raw_id if isinstance(raw_id, str) and raw_id else f"call_{i}_{k}"
-        if call.get("type") == "custom":
-            custom = as_dict(call.get("custom"))
-            custom_ids.add(call_id)
-            raw_input = custom.get("input")
-            items.append(
-                {
-                    "type": "custom_tool_call",
-                    "call_id": call_id,
-                    "name": str(custom.get("name", "")),
-                    "input": raw_input if isinstance(raw_input, str) else "",
-                }
-            )
-        else:
-            function = as_dict(call.get("function"))
-            arguments = function.get("arguments")
-            items.append(
-                {
-                    "type": "function_call",
-                    "call_id": call_id,
-                    "name": str(function.get("name", "")),
-                    "arguments": arguments
-                    if isinstance(arguments, str)
-                    else orjson.dumps(arguments or {}).decode(),
-                }
-            )
+        items.append(
+            _call_item(call, raw_id if isinstance(raw_id, str) and raw_id else f"call_{i}_{k}", custom_ids)
+        )
     return items
 
 
