@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 from typing import Any
 
@@ -237,6 +238,21 @@ def test_codex_capture_to_chat() -> None:
     assert out.custom_tools == frozenset({"apply_patch"})
     for dropped in ("store", "include", "text", "client_metadata", "input", "max_output_tokens"):
         assert dropped not in sent
+
+
+@pytest.mark.parametrize(
+    ("translate", "target"), [(responses_to_chat, GPT5), (responses_to_anthropic, SONNET)]
+)
+def test_the_client_body_is_not_changed(translate: Any, target: Target) -> None:
+    body = request_fixture("codex_say_hi")
+    body["input"] += [
+        call("c1", "exec_command", '{"cmd":"ls"}'),
+        output("c1", [{"type": "input_text", "text": "a"}]),
+    ]
+    before = copy.deepcopy(body)
+    out = translate(body, target).body
+    out["tools"][0]["cache_control"] = "mutated later by someone"
+    assert body == before
 
 
 def test_prompt_cache_key_only_for_openai_style_chat_targets() -> None:
