@@ -113,7 +113,7 @@ def validate_responses_request(body: Any) -> None:
     if not isinstance(model, str) or not model.strip():
         raise TranslationError("model: Field required (a non-empty string)", param="model")
     raw = body.get("input")
-    if raw is None and not isinstance(body.get("previous_response_id"), str):
+    if raw is None and not any(body.get(k) for k in ("previous_response_id", "conversation", "prompt")):
         raise TranslationError("input: Field required (a string or a list of input items)", param="input")
     if raw is not None and not isinstance(raw, (str, list)):
         raise TranslationError("input: must be a string or a list of input items", param="input")

@@ -1045,3 +1045,4 @@ def test_validate_responses_request_accepts_real_bodies() -> None:
     validate_responses_request(request_fixture("codex_say_hi"))
     validate_responses_request({"model": "m", "input": "hi", "max_output_tokens": 10, "temperature": 0})
     validate_responses_request({"model": "m", "previous_response_id": "resp_1"})  # passthrough honours it
+    validate_responses_request({"model": "m", "prompt": {"id": "pmpt_1"}})  # a stored prompt needs no input
