@@ -1,0 +1,280 @@
+"""Codex (``codex exec``) against the fake provider directly, and through the gateway: passthrough to
+OpenAI's Responses API (GPT model) and translation to Anthropic Messages (Claude model).
+
+The direct runs prove the fake speaks the Responses wire the way Codex needs it; the gateway runs check
+what the user sees (the answer, the listed file, the created file), what the provider received, and the
+ledger. Three turns each: a plain prompt, an ``ls`` through the ``exec_command`` tool in a read-only
+sandbox, and a file created by the ``apply_patch`` custom tool in a writable one.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.codex import CODEX_KEY, CODEX_MODEL, CodexRun, run_codex, write_catalog, write_config
+from tests.fake.conversation import PATCH_CONTENT
+from tests.fake_provider import RecordedRequest, ThreadedFakeProvider
+from tests.procs import ROOT, Stack
+
+pytestmark = pytest.mark.e2e
+
+CLAUDE_MODEL = "claude-sonnet-4-5"
+LIST_PROMPT = "List the files in the current directory."
+HI_PROMPT = "say hi"
+
+
+@dataclass(frozen=True)
+class Route:
+    id: str
+    model: str
+    provider: str  # the fake that answers: "openai" (Responses wire) or "anthropic" (Messages wire)
+    via_gateway: bool
+
+    @property
+    def translated(self) -> bool:
+        return self.provider != "openai"
+
+
+ROUTES = [
+    Route("direct-gpt", CODEX_MODEL, "openai", False),
+    Route("direct-claude-name", CLAUDE_MODEL, "openai", False),
+    Route("gpt-passthrough", CODEX_MODEL, "openai", True),
+    Route("claude-translated", CLAUDE_MODEL, "anthropic", True),
+]
+ROUTE_PARAMS = [pytest.param(r, id=r.id) for r in ROUTES]
+
+
+@dataclass
+class Turn:
+    """One ``codex exec`` run and what the provider received for it."""
+
+    run: CodexRun
+    calls: list[RecordedRequest]
+    since: float
+    issued_reasoning: list[str]  # encrypted_content of the reasoning items the fake sent during the run
+
+
+@pytest.fixture()
+def workdir(tmp_path: Path) -> Path:
+    path = tmp_path / "work"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture()
+def codex_turn(
+    codex_bin: Path, request: pytest.FixtureRequest, tmp_path: Path, workdir: Path
+) -> Iterator[Callable[..., Turn]]:
+    # CODEX_HOME outside /tmp: Codex refuses to create its helper aliases under a temporary directory.
+    state = ROOT / ".e2e" / f"codex-{uuid.uuid4().hex[:10]}"
+    home = tmp_path / "home"
+    home.mkdir()
+
+    def turn(route: Route, prompt: str, *, sandbox: str = "read-only") -> Turn:
+        fake: ThreadedFakeProvider = request.getfixturevalue(f"fake_{route.provider}")
+        if route.via_gateway:
+            gw: Stack = request.getfixturevalue("gw")
+            base_url, logs = gw.gateway_url + "/v1", gw.logs
+        else:
+            base_url, logs = fake.openai_base_url, lambda: ""
+        codex_home = state / route.id
+        codex_home.mkdir(parents=True, exist_ok=True)
+        write_config(codex_home, base_url, route.model, write_catalog(codex_bin, codex_home, route.model))
+        seen, issued = len(fake.requests), len(fake.issued_reasoning)
+        since = time.time()
+        try:
+            run = run_codex(codex_bin, prompt, cwd=workdir, home=home, codex_home=codex_home, sandbox=sandbox)
+        except Exception as exc:  # TimeoutExpired: show what Codex printed so far
+            pytest.fail(f"codex exec {prompt!r} did not finish: {exc!r}\n{logs()}", pytrace=False)
+        assert run.returncode == 0, run.describe() + logs()
+        assert not [e for e in run.events() if e.get("type") in ("error", "turn.failed")], (
+            run.describe() + logs()
+        )
+        return Turn(run, fake.requests[seen:], since, fake.issued_reasoning[issued:])
+
+    try:
+        yield turn
+    finally:
+        shutil.rmtree(state, ignore_errors=True)
+
+
+def ledger(gw: Stack, since: float, n: int) -> list[dict[str, Any]]:
+    """Exactly ``n`` rows for /v1/responses since ``since``: no hidden retries or fallbacks."""
+    where, params = "endpoint = '/v1/responses' AND started_at >= ? ORDER BY started_at", (since,)
+    gw.wait_rows(where, params, n)
+    time.sleep(0.3)  # a late extra row would show up by now (the recorder flushes every 50 ms)
+    rows = gw.rows(where, params)
+    assert len(rows) == n, json.dumps(rows, indent=1) + gw.logs()
+    return rows
+
+
+def check_ledger(route: Route, request: pytest.FixtureRequest, since: float, n: int) -> None:
+    if not route.via_gateway:
+        return
+    gw: Stack = request.getfixturevalue("gw")
+    for row in ledger(gw, since, n):
+        assert row["status"] == 200 and row["error_type"] is None, row
+        assert row["client_format"] == "openai_responses", row
+        assert row["model"] == route.model and row["provider"] == route.provider, row
+        assert row["translated"] == int(route.translated) and row["streamed"] == 1, row
+        assert row["attempts"] == 1, row
+        assert row["input_tokens"] + row["cache_read_tokens"] > 0 and row["output_tokens"] > 0, row
+
+
+def check_forwarded(route: Route, call: RecordedRequest) -> None:
+    """What reached the provider: its own wire and key (the client's key only on the direct route)."""
+    assert call.json["model"] == route.model and call.json["stream"] is True, call.json.get("model")
+    if not route.via_gateway:
+        assert call.path == "/v1/responses" and call.headers["authorization"] == f"Bearer {CODEX_KEY}"
+        return
+    assert CODEX_KEY not in json.dumps(call.headers), call.headers
+    if route.provider == "openai":
+        assert call.path == "/v1/responses", call.path
+        assert call.headers["authorization"] == "Bearer sk-test-openai-secret-key"
+        assert call.json["store"] is False and "reasoning.encrypted_content" in call.json["include"]
+    else:
+        assert call.path == "/v1/messages", call.path
+        assert (
+            call.headers["x-api-key"] == "sk-test-anthropic-secret-key"
+            or call.headers.get("authorization") == "Bearer sk-test-anthropic-secret-key"
+        ), call.headers
+
+
+def tool_names(route: Route, call: RecordedRequest) -> dict[str, str]:
+    """Tool name -> kind as the provider saw them (``function``/``custom`` on the Responses wire)."""
+    if route.provider == "anthropic":
+        return {t["name"]: "function" for t in call.json.get("tools") or [] if "name" in t}
+    return {t["name"]: t["type"] for t in call.json.get("tools") or [] if "name" in t}
+
+
+@pytest.mark.parametrize("route", ROUTE_PARAMS)
+def test_say_hi(codex_turn: Callable[..., Turn], request: pytest.FixtureRequest, route: Route) -> None:
+    turn = codex_turn(route, HI_PROMPT)
+
+    assert turn.run.messages() == [f"Hello from fake-{route.provider}: {HI_PROMPT}"], turn.run.describe()
+    completed = [e for e in turn.run.events() if e.get("type") == "turn.completed"]
+    assert len(completed) == 1 and completed[0]["usage"]["output_tokens"] > 0, turn.run.describe()
+    assert len(turn.calls) == 1, [c.path for c in turn.calls]
+    check_forwarded(route, turn.calls[0])
+    names = tool_names(route, turn.calls[0])
+    assert "exec_command" in names or "shell" in names, names
+    check_ledger(route, request, turn.since, 1)
+
+
+@pytest.mark.parametrize("route", ROUTE_PARAMS)
+def test_ls_tool_turn(
+    codex_turn: Callable[..., Turn], request: pytest.FixtureRequest, workdir: Path, route: Route
+) -> None:
+    marker = f"e2e-marker-{uuid.uuid4().hex[:8]}.txt"
+    (workdir / marker).write_text("listed by ls\n")
+
+    turn = codex_turn(route, LIST_PROMPT, sandbox="read-only")
+
+    commands = turn.run.items("command_execution")
+    assert len(commands) == 1 and "ls" in commands[0]["command"], turn.run.describe()
+    assert marker in commands[0].get("aggregated_output", ""), turn.run.describe()
+    messages = turn.run.messages()
+    assert len(messages) == 1 and messages[0].startswith("Tool said:") and marker in messages[0], (
+        turn.run.describe()
+    )
+
+    assert len(turn.calls) == 2, [c.path for c in turn.calls]
+    for call in turn.calls:
+        check_forwarded(route, call)
+    first, second = turn.calls
+    assert marker not in first.raw.decode() and marker in second.raw.decode()
+    if route.provider == "openai":
+        outputs = second.items("function_call_output")
+        calls = second.items("function_call")
+        assert len(outputs) == 1 and marker in json.dumps(outputs[0]["output"]), second.json["input"][-3:]
+        assert [c["call_id"] for c in calls] == [outputs[0]["call_id"]], calls
+        assert calls[0]["name"] in ("exec_command", "shell"), calls
+        # The reasoning item the fake sent with the call came back unchanged, byte for byte.
+        assert len(turn.issued_reasoning) == 2, turn.issued_reasoning  # one per answer
+        returned = [r.get("encrypted_content") for r in second.items("reasoning")]
+        assert returned == turn.issued_reasoning[:1], (returned, turn.issued_reasoning)
+        assert json.dumps(turn.issued_reasoning[0]).encode() in second.raw, (
+            "encrypted_content changed on its way"
+        )
+    else:
+        messages_sent = second.json["messages"]
+        results = [
+            b
+            for m in messages_sent
+            if m["role"] == "user" and isinstance(m["content"], list)
+            for b in m["content"]
+            if b.get("type") == "tool_result"
+        ]
+        uses = [
+            b
+            for m in messages_sent
+            if m["role"] == "assistant" and isinstance(m["content"], list)
+            for b in m["content"]
+            if b.get("type") == "tool_use"
+        ]
+        assert len(results) == 1 and marker in json.dumps(results[0]["content"]), messages_sent
+        assert [u["id"] for u in uses] == [results[0]["tool_use_id"]], uses
+        assert uses[0]["name"] == "exec_command" and uses[0]["input"].get("cmd") == "ls", uses
+    check_ledger(route, request, turn.since, 2)
+
+
+@pytest.mark.parametrize("route", ROUTE_PARAMS)
+def test_apply_patch_creates_file(
+    codex_turn: Callable[..., Turn], request: pytest.FixtureRequest, workdir: Path, route: Route
+) -> None:
+    name = f"hello-{uuid.uuid4().hex[:6]}.txt"
+
+    turn = codex_turn(route, f"Create a file named {name} that says hello.", sandbox="workspace-write")
+
+    created = workdir / name
+    assert created.is_file(), turn.run.describe() + "\n" + "\n".join(p.name for p in workdir.iterdir())
+    assert created.read_text() == PATCH_CONTENT + "\n"
+    changes = turn.run.items("file_change")
+    assert len(changes) == 1 and changes[0]["status"] == "completed", turn.run.describe()
+    assert [(Path(c["path"]).name, c["kind"]) for c in changes[0]["changes"]] == [(name, "add")], changes
+    messages = turn.run.messages()
+    assert len(messages) == 1 and messages[0].startswith("Tool said:"), turn.run.describe()
+
+    assert len(turn.calls) == 2, [c.path for c in turn.calls]
+    first, second = turn.calls
+    names = tool_names(route, first)
+    if route.provider == "openai":
+        assert names.get("apply_patch") == "custom", names
+        calls = second.items("custom_tool_call")
+        outputs = second.items("custom_tool_call_output")
+        assert [c["name"] for c in calls] == ["apply_patch"] and f"*** Add File: {name}" in calls[0]["input"]
+        assert [o["call_id"] for o in outputs] == [calls[0]["call_id"]], outputs
+    else:
+        # The gateway offers Codex's free-form apply_patch as a function tool taking {"input": patch} ...
+        tool = next(t for t in first.json["tools"] if t["name"] == "apply_patch")
+        assert "input" in tool["input_schema"]["properties"], tool
+        # ... and hands the result back as a tool_result for that call.
+        messages_sent = second.json["messages"]
+        uses = [
+            b
+            for m in messages_sent
+            if m["role"] == "assistant" and isinstance(m["content"], list)
+            for b in m["content"]
+            if b.get("type") == "tool_use"
+        ]
+        results = [
+            b
+            for m in messages_sent
+            if m["role"] == "user" and isinstance(m["content"], list)
+            for b in m["content"]
+            if b.get("type") == "tool_result"
+        ]
+        assert [u["name"] for u in uses] == ["apply_patch"] and f"*** Add File: {name}" in uses[0]["input"][
+            "input"
+        ]
+        assert [r["tool_use_id"] for r in results] == [uses[0]["id"]], results
+    check_ledger(route, request, turn.since, 2)
