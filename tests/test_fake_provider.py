@@ -660,3 +660,25 @@ def test_shell_arguments_follow_the_schema() -> None:
              "required": ["command"]}
     assert shell_arguments(array, "ls") == {"command": ["ls"]}
     assert shell_arguments({"type": "object", "properties": {"command": {"type": "string"}}}, "ls") == {"command": "ls"}
+
+
+async def test_anthropic_wire_plans_codex_tools_as_the_gateway_presents_them(
+    ant: anthropic.AsyncAnthropic, fp: FakeProvider
+) -> None:
+    """Through the gateway, Codex's tools reach Anthropic as plain tools: exec_command, and apply_patch
+    taking {"input": <patch>}. Listing calls exec_command with ls; creating a file calls apply_patch."""
+    fp.set_fault("tools:mention")
+    tools: Any = [
+        {"name": "exec_command", "description": "Runs a command", "input_schema": EXEC_TOOL["parameters"]},
+        {"name": "apply_patch", "description": "Edit files", "input_schema": {
+            "type": "object", "properties": {"input": {"type": "string"}}, "required": ["input"]}},
+    ]
+    m = await ant.messages.create(model="claude-x", max_tokens=64, tools=tools, messages=HI)
+    assert m.content[0].type == "text"
+    listing = [{"role": "user", "content": "List the files in the current directory."}]
+    m = await ant.messages.create(model="claude-x", max_tokens=64, tools=tools, messages=listing)  # type: ignore[arg-type]
+    assert m.content[0].type == "tool_use" and (m.content[0].name, m.content[0].input) == ("exec_command", {"cmd": "ls"})
+    create = [{"role": "user", "content": "Create a file named notes.md that says hello."}]
+    m = await ant.messages.create(model="claude-x", max_tokens=64, tools=tools, messages=create)  # type: ignore[arg-type]
+    patch = "*** Begin Patch\n*** Add File: notes.md\n+hello from fake\n*** End Patch\n"
+    assert m.content[0].type == "tool_use" and (m.content[0].name, m.content[0].input) == ("apply_patch", {"input": patch})
