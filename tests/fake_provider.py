@@ -49,6 +49,7 @@ from tests.fake.conversation import (
     openai_turn,
     plan_reply,
     responses_turn,
+    user_texts,
 )
 from tests.fake.frames import Frame, Meta
 
@@ -345,7 +346,8 @@ class FakeProvider:
         usage = None if behaviour.no_usage else count_usage(turn, reply, behaviour)
         meta = Meta(f"resp_fake{seq:06d}", split_model(body["model"])[0], int(time.time()), "openai")
         headers = {"x-request-id": f"req_fake{seq:06d}"}
-        return await _send_json(request, responses_wire.compact_response(meta, reply, usage), behaviour, headers)
+        compacted = responses_wire.compact_response(meta, reply, usage, user_texts(body))
+        return await _send_json(request, compacted, behaviour, headers)
 
     async def _answer_messages(self, request: web.Request, body: dict[str, Any],
                                behaviour: Behaviour) -> web.StreamResponse:

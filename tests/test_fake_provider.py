@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import time
+import typing
 import urllib.request
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,6 +17,12 @@ import aiohttp
 import anthropic
 import openai
 import pytest
+from openai.types.responses import (
+    Response,
+    ResponseCompactionItem,
+    ResponseStreamEvent,
+    ResponseUsage,
+)
 
 from tests.fake.behaviour import Behaviour, apply_spec, split_model
 from tests.fake.conversation import THINKING_TEXT, fragments, pieces, shell_arguments, tool_arguments
@@ -638,8 +645,14 @@ async def test_responses_compact_endpoint(fp: FakeProvider) -> None:
                                  {"Authorization": "Bearer k"})
     body = json.loads(raw)
     assert status == 200 and body["object"] == "response.compaction"
-    assert [i["type"] for i in body["output"]] == ["compaction"] and body["output"][0]["encrypted_content"]
+    # As OpenAI documents it: every user message, then a single compaction item.
+    assert [i["type"] for i in body["output"]] == ["message", "compaction"] and body["output"][1]["encrypted_content"]
+    assert body["output"][0]["role"] == "user" and body["output"][0]["content"][0]["text"] == "first question"
     assert body["usage"]["input_tokens"] > 0
+    # Validated by the SDK's models (its CompactedResponse types `output` as output items only, so the
+    # user messages are left out of that check).
+    assert ResponseCompactionItem.model_validate(body["output"][1]).encrypted_content
+    assert ResponseUsage.model_validate(body["usage"]).input_tokens_details.cache_write_tokens == 0
     status, raw = await raw_post(fp.openai_base_url + "/responses/compact", {"model": "gpt-5.5", "input": history},
                                  {"Authorization": "Bearer k", "x-fake-fault": "status:503"})
     assert status == 503
@@ -682,3 +695,38 @@ async def test_anthropic_wire_plans_codex_tools_as_the_gateway_presents_them(
     m = await ant.messages.create(model="claude-x", max_tokens=64, tools=tools, messages=create)  # type: ignore[arg-type]
     patch = "*** Begin Patch\n*** Add File: notes.md\n+hello from fake\n*** End Patch\n"
     assert m.content[0].type == "tool_use" and (m.content[0].name, m.content[0].input) == ("apply_patch", {"input": patch})
+
+
+def _event_types() -> dict[str, Any]:
+    """``response.completed`` -> ``ResponseCompletedEvent``, … for every event the SDK knows."""
+    union = typing.get_args(ResponseStreamEvent)
+    if union and typing.get_origin(union[0]) is typing.Union:  # Annotated[Union[...], discriminator]
+        union = typing.get_args(union[0])
+    return {name: cls for cls in union for name in typing.get_args(cls.model_fields["type"].annotation)}
+
+
+EVENT_TYPES = _event_types()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param({"input": "say hi", **CODEX_LIKE}, id="text-with-reasoning"),
+        pytest.param({"input": "list the files", "tools": [EXEC_TOOL]}, id="function-call"),
+        pytest.param({"input": "create a file", "tools": [PATCH_TOOL], **CODEX_LIKE}, id="custom-tool-call"),
+        pytest.param({"input": "say hi", "max_output_tokens": 2}, id="incomplete"),
+        pytest.param({"input": [{"role": "user", "content": "q"}, {"type": "compaction_trigger"}]}, id="compaction"),
+        pytest.param({"model": "gpt-5.5@fault=error-mid-stream", "input": "say hi"}, id="failed"),
+    ],
+)
+async def test_responses_events_validate_against_the_sdk_types(fp: FakeProvider, body: dict[str, Any]) -> None:
+    """Validated (not just constructed) by the SDK's pydantic models: no required field is missing."""
+    status, frames = await raw_responses(fp, {"model": "gpt-5.5", **body})
+    events = [EVENT_TYPES[event].model_validate(data) for event, data in frames]
+    assert status == 200 and [e.type for e in events] == [event for event, _ in frames]
+    if "compaction" in json.dumps(body):
+        assert "response.compaction.compacting" in [e.type for e in events]
+    status, raw = await raw_post(fp.openai_base_url + "/responses", {"model": "gpt-5.5", **body},
+                                 {"Authorization": "Bearer k"})
+    if "fault" not in json.dumps(body):
+        Response.model_validate(json.loads(raw))

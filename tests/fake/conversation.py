@@ -189,6 +189,21 @@ def responses_turn(body: dict[str, Any]) -> Turn:
     )
 
 
+def user_texts(body: dict[str, Any]) -> list[str]:
+    """The text of every user message of a Responses request, in order."""
+    raw = body.get("input")
+    if isinstance(raw, str):
+        return [raw]
+    items = [i for i in raw or [] if isinstance(i, dict)]
+    return [_all_text(i.get("content")) for i in items if i.get("type", "message") == "message" and i.get("role") == "user"]
+
+
+def _all_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    return "".join(b.get("text", "") for b in content or [] if isinstance(b, dict) and "text" in b)
+
+
 def _responses_role(item: dict[str, Any]) -> str | None:
     kind = item.get("type", "message")
     if kind == "message":

@@ -125,6 +125,7 @@ def stream_frames(meta: Meta, reply: Reply, usage: Usage | None, options: Option
     if reply.compaction is not None:
         item = output_items(meta, reply, options)[0]
         emit({"type": "response.output_item.added", "output_index": 0, "item": item})
+        emit({"type": "response.compaction.compacting", "item_id": item["id"], "output_index": 0})
         emit({"type": "response.output_item.done", "output_index": 0, "item": item}, content=True)
     if reply.thinking:
         _reasoning_events(emit, ids["reasoning"], index, meta, reply.thinking, options)
@@ -162,9 +163,22 @@ def stream_error_frame(meta: Meta, options: Options) -> Callable[[int], Frame]:
     return frame
 
 
-def compact_response(meta: Meta, reply: Reply, usage: Usage | None) -> dict[str, Any]:
+def compact_response(
+    meta: Meta, reply: Reply, usage: Usage | None, user_messages: list[str]
+) -> dict[str, Any]:
     """``POST /v1/responses/compact``: a ``response.compaction`` whose ``output`` is the replacement
-    history Codex keeps: exactly one ``compaction`` item."""
+    history: every user message, then exactly one ``compaction`` item (what Codex keeps)."""
+    suffix = meta.id.removeprefix("resp_")
+    messages = [
+        {
+            "id": f"msg_{suffix}_{n}",
+            "type": "message",
+            "status": "completed",
+            "role": "user",
+            "content": [{"type": "input_text", "text": text}],
+        }
+        for n, text in enumerate(user_messages)
+    ]
     item = {
         "id": item_ids(meta)["compaction"],
         "type": "compaction",
@@ -174,7 +188,7 @@ def compact_response(meta: Meta, reply: Reply, usage: Usage | None) -> dict[str,
         "id": meta.id,
         "object": "response.compaction",
         "created_at": meta.created,
-        "output": [item],
+        "output": [*messages, item],
         "usage": usage_dict(usage) if usage is not None else None,
     }
 
@@ -183,7 +197,7 @@ def usage_dict(usage: Usage) -> dict[str, Any]:
     """Responses usage: ``input_tokens`` includes cached ones; ``output_tokens`` includes reasoning."""
     return {
         "input_tokens": usage.prompt,
-        "input_tokens_details": {"cached_tokens": usage.cache_read},
+        "input_tokens_details": {"cached_tokens": usage.cache_read, "cache_write_tokens": usage.cache_write},
         "output_tokens": usage.output,
         "output_tokens_details": {"reasoning_tokens": usage.reasoning},
         "total_tokens": usage.prompt + usage.output,
@@ -326,7 +340,6 @@ def _call_events(emit: Callable[..., None], ids: dict[str, str], index: int, rep
             {
                 "type": "response.function_call_arguments.done",
                 **at,
-                "name": call.name,
                 "arguments": call.arguments_json,
             }
         )
