@@ -16,7 +16,10 @@ Answers are deterministic: a tool call to the first (or the named / mentioned / 
 ``tests/fake/conversation.py``) tool when the request has tools and ends with a user turn;
 ``"Tool said: <result>"`` after a tool result; otherwise ``"Hello from fake-<name>: <echo of the user text>"``.
 Responses answers carry a reasoning item when the request sets a reasoning effort; its
-``encrypted_content`` (when included) is listed in ``fp.issued_reasoning`` so tests can check it came back. Faults use the grammar of ``tests/fake/behaviour.py``,
+``encrypted_content`` (when included) is listed in ``fp.issued_reasoning`` so tests can check it came back.
+Remote compaction (``/v1/responses/compact``, or an input ending with a ``compaction_trigger`` item) answers
+one ``compaction`` item, listed in ``fp.issued_compactions``. ``GET /v1/responses`` (Codex's WebSocket
+attempt) gets 426, which sends Codex to HTTP at once. Faults use the grammar of ``tests/fake/behaviour.py``,
 set per server (``fp.set_fault``, ``fp.behaviour``, ``--fault``) or per request (``x-fake-fault`` header,
 or a ``@fault=<spec>`` suffix on the model name).
 """
@@ -106,6 +109,7 @@ class FakeProvider:
         self.models = models or DEFAULT_MODELS.get(name, [f"fake-{name}-model"])
         self.requests: list[RecordedRequest] = []
         self.issued_reasoning: list[str] = []  # encrypted_content of every reasoning item sent (Responses)
+        self.issued_compactions: list[str] = []  # encrypted_content of every compaction item sent (Responses)
         self._base = behaviour or Behaviour()
         self.behaviour = replace(self._base)  # server-level knobs; mutate freely
         self._fault_times: int | None = None
@@ -180,6 +184,7 @@ class FakeProvider:
         """Forget recorded requests and clear faults."""
         self.requests.clear()
         self.issued_reasoning.clear()
+        self.issued_compactions.clear()
         self.clear_fault()
 
     @property
@@ -194,6 +199,7 @@ class FakeProvider:
         app.router.add_post("/api/v1/chat/completions", self._chat)
         app.router.add_post("/v1/responses", self._responses)
         app.router.add_post("/v1/responses/compact", self._responses_compact)
+        app.router.add_get("/v1/responses", self._responses_websocket)
         app.router.add_post("/v1/messages", self._messages)
         app.router.add_post("/v1/messages/count_tokens", self._count_tokens)
         app.router.add_get("/v1/models", self._models)
@@ -233,6 +239,10 @@ class FakeProvider:
 
     async def _responses(self, request: web.Request) -> web.StreamResponse:
         return await self._serve(request, "openai", self._answer_responses)
+
+    async def _responses_websocket(self, request: web.Request) -> web.StreamResponse:
+        """Codex's built-in OpenAI provider tries a WebSocket first; 426 sends it to HTTP SSE at once."""
+        return self._error("openai", 426, "WebSockets are not served here; use HTTP (POST /v1/responses)")
 
     async def _responses_compact(self, request: web.Request) -> web.StreamResponse:
         return await self._serve(request, "openai", self._answer_compact)
@@ -327,6 +337,8 @@ class FakeProvider:
         options = responses_wire.Options.from_body(body)
         if reply.thinking and options.encrypted_reasoning:
             self.issued_reasoning.append(responses_wire.encrypted_content(meta))
+        if reply.compaction is not None:
+            self.issued_compactions.append(responses_wire.compaction_content(meta, reply))
         headers = {"x-request-id": f"req_fake{seq:06d}"}
         if not body.get("stream"):
             return await _send_json(request, responses_wire.response(meta, reply, usage, options), behaviour, headers)
@@ -347,6 +359,7 @@ class FakeProvider:
         meta = Meta(f"resp_fake{seq:06d}", split_model(body["model"])[0], int(time.time()), "openai")
         headers = {"x-request-id": f"req_fake{seq:06d}"}
         compacted = responses_wire.compact_response(meta, reply, usage, user_texts(body))
+        self.issued_compactions.append(responses_wire.compaction_content(meta, reply))
         return await _send_json(request, compacted, behaviour, headers)
 
     async def _answer_messages(self, request: web.Request, body: dict[str, Any],

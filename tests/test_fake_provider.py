@@ -646,7 +646,8 @@ async def test_responses_compact_endpoint(fp: FakeProvider) -> None:
     body = json.loads(raw)
     assert status == 200 and body["object"] == "response.compaction"
     # As OpenAI documents it: every user message, then a single compaction item.
-    assert [i["type"] for i in body["output"]] == ["message", "compaction"] and body["output"][1]["encrypted_content"]
+    assert [i["type"] for i in body["output"]] == ["message", "compaction"]
+    assert body["output"][1]["encrypted_content"] == fp.issued_compactions[0]
     assert body["output"][0]["role"] == "user" and body["output"][0]["content"][0]["text"] == "first question"
     assert body["usage"]["input_tokens"] > 0
     # Validated by the SDK's models (its CompactedResponse types `output` as output items only, so the
@@ -663,7 +664,7 @@ async def test_responses_compaction_trigger_answers_one_compaction_item(fp: Fake
                           {"type": "compaction_trigger"}]
     status, frames = await raw_responses(fp, {"model": "gpt-5.5", "input": history, "tools": [EXEC_TOOL], **CODEX_LIKE})
     done = [d["item"] for e, d in frames if e == "response.output_item.done"]
-    assert [i["type"] for i in done] == ["compaction"] and done[0]["encrypted_content"]
+    assert [i["type"] for i in done] == ["compaction"] and done[0]["encrypted_content"] == fp.issued_compactions[0]
     assert frames[-1][1]["response"]["output"] == done
 
 
@@ -730,3 +731,10 @@ async def test_responses_events_validate_against_the_sdk_types(fp: FakeProvider,
                                  {"Authorization": "Bearer k"})
     if "fault" not in json.dumps(body):
         Response.model_validate(json.loads(raw))
+
+
+async def test_responses_websocket_attempt_gets_426(fp: FakeProvider) -> None:
+    headers = {"Upgrade": "websocket", "Connection": "Upgrade", "Authorization": "Bearer k"}
+    async with aiohttp.ClientSession() as session, session.get(fp.openai_base_url + "/responses",
+                                                               headers=headers) as resp:
+        assert resp.status == 426 and (await resp.json())["error"]["message"]

@@ -111,12 +111,53 @@ def write_config(
 ) -> Path:
     """``config.toml``: the server at ``base_url`` (ending in ``/v1``) as a custom Responses provider;
     no update check, analytics, plugins or other traffic to the internet."""
+    return _write(
+        codex_home,
+        model,
+        catalog,
+        f"""\
+model_provider = "gateway"
+
+[model_providers.gateway]
+name = "ekai gateway (e2e)"
+base_url = {json.dumps(base_url)}
+env_key = "{KEY_VAR}"
+wire_api = "responses"
+request_max_retries = 0
+stream_max_retries = 0
+stream_idle_timeout_ms = 30000
+""",
+    )
+
+
+def write_openai_config(
+    codex_home: Path, base_url: str, model: str = CODEX_MODEL, auto_compact_limit: int = 0
+) -> Path:
+    """``config.toml`` for Codex's built-in ``openai`` provider at ``base_url``: the provider Codex treats as
+    OpenAI, so it tries a WebSocket first (``GET /v1/responses``) and compacts remotely (a streamed
+    ``/v1/responses`` whose input ends with a ``compaction_trigger`` item) once a turn's usage passes
+    ``auto_compact_limit`` tokens. The key goes in ``CODEX_API_KEY`` (see ``OPENAI_PROVIDER_ENV``)."""
+    limit = f"model_auto_compact_token_limit = {auto_compact_limit}\n" if auto_compact_limit else ""
+    return _write(
+        codex_home,
+        model,
+        None,
+        f'model_provider = "openai"\nopenai_base_url = {json.dumps(base_url)}\n{limit}',
+    )
+
+
+OPENAI_PROVIDER_ENV = {"CODEX_API_KEY": CODEX_KEY}
+
+
+def _write(codex_home: Path, model: str, catalog: Path | None, provider: str) -> Path:
     codex_home.mkdir(parents=True, exist_ok=True)
     path = codex_home / "config.toml"
     catalog_line = f"model_catalog_json = {json.dumps(str(catalog))}\n" if catalog else ""
-    path.write_text(f"""\
+    top, _, tables = provider.partition("\n[")
+    path.write_text(
+        f"""\
 {catalog_line}model = {json.dumps(model)}
-model_provider = "gateway"
+{top.strip()}
 check_for_update_on_startup = false
 hide_agent_reasoning = false
 
@@ -128,16 +169,9 @@ enabled = false
 
 [features]
 plugins = false
-
-[model_providers.gateway]
-name = "ekai gateway (e2e)"
-base_url = {json.dumps(base_url)}
-env_key = "{KEY_VAR}"
-wire_api = "responses"
-request_max_retries = 0
-stream_max_retries = 0
-stream_idle_timeout_ms = 30000
-""")
+"""
+        + (f"\n[{tables}" if tables else "")
+    )
     return path
 
 
@@ -198,13 +232,14 @@ def run_codex(
     codex_home: Path,
     sandbox: str = "read-only",
     timeout: float = CODEX_TIMEOUT,
+    env: dict[str, str] | None = None,
 ) -> CodexRun:
     """``codex exec --json`` with one prompt; raises ``subprocess.TimeoutExpired`` past ``timeout``."""
     args = ["exec", "--json", "--skip-git-repo-check", "--ephemeral", "-s", sandbox, "-C", str(cwd), prompt]
     out = subprocess.run(
         [str(binary), *args],
         cwd=cwd,
-        env=codex_env(home, codex_home),
+        env=codex_env(home, codex_home) | (env or {}),
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,

@@ -20,7 +20,16 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.codex import CODEX_KEY, CODEX_MODEL, CodexRun, run_codex, write_catalog, write_config
+from tests.e2e.codex import (
+    CODEX_KEY,
+    CODEX_MODEL,
+    OPENAI_PROVIDER_ENV,
+    CodexRun,
+    run_codex,
+    write_catalog,
+    write_config,
+    write_openai_config,
+)
 from tests.fake.conversation import PATCH_CONTENT
 from tests.fake_provider import RecordedRequest, ThreadedFakeProvider
 from tests.procs import ROOT, Stack
@@ -61,6 +70,7 @@ class Turn:
     calls: list[RecordedRequest]
     since: float
     issued_reasoning: list[str]  # encrypted_content of the reasoning items the fake sent during the run
+    issued_compactions: list[str]  # likewise for compaction items
 
 
 @pytest.fixture()
@@ -79,7 +89,9 @@ def codex_turn(
     home = tmp_path / "home"
     home.mkdir()
 
-    def turn(route: Route, prompt: str, *, sandbox: str = "read-only") -> Turn:
+    def turn(route: Route, prompt: str, *, sandbox: str = "read-only", auto_compact_limit: int = 0) -> Turn:
+        """One ``codex exec``; with ``auto_compact_limit`` Codex uses its built-in ``openai`` provider
+        (WebSocket attempt first, remote compaction past that many tokens) instead of a custom one."""
         fake: ThreadedFakeProvider = request.getfixturevalue(f"fake_{route.provider}")
         if route.via_gateway:
             gw: Stack = request.getfixturevalue("gw")
@@ -88,18 +100,30 @@ def codex_turn(
             base_url, logs = fake.openai_base_url, lambda: ""
         codex_home = state / route.id
         codex_home.mkdir(parents=True, exist_ok=True)
-        write_config(codex_home, base_url, route.model, write_catalog(codex_bin, codex_home, route.model))
-        seen, issued = len(fake.requests), len(fake.issued_reasoning)
+        if auto_compact_limit:
+            write_openai_config(codex_home, base_url, route.model, auto_compact_limit)
+        else:
+            write_config(codex_home, base_url, route.model, write_catalog(codex_bin, codex_home, route.model))
+        seen, issued, compacted = len(fake.requests), len(fake.issued_reasoning), len(fake.issued_compactions)
         since = time.time()
         try:
-            run = run_codex(codex_bin, prompt, cwd=workdir, home=home, codex_home=codex_home, sandbox=sandbox)
+            env = OPENAI_PROVIDER_ENV if auto_compact_limit else None
+            run = run_codex(
+                codex_bin, prompt, cwd=workdir, home=home, codex_home=codex_home, sandbox=sandbox, env=env
+            )
         except Exception as exc:  # TimeoutExpired: show what Codex printed so far
             pytest.fail(f"codex exec {prompt!r} did not finish: {exc!r}\n{logs()}", pytrace=False)
         assert run.returncode == 0, run.describe() + logs()
         assert not [e for e in run.events() if e.get("type") in ("error", "turn.failed")], (
             run.describe() + logs()
         )
-        return Turn(run, fake.requests[seen:], since, fake.issued_reasoning[issued:])
+        return Turn(
+            run,
+            fake.requests[seen:],
+            since,
+            fake.issued_reasoning[issued:],
+            fake.issued_compactions[compacted:],
+        )
 
     try:
         yield turn
@@ -278,3 +302,46 @@ def test_apply_patch_creates_file(
         ]
         assert [r["tool_use_id"] for r in results] == [uses[0]["id"]], results
     check_ledger(route, request, turn.since, 2)
+
+
+COMPACTING_ROUTES = [pytest.param(r, id=r.id) for r in ROUTES if r.model == CODEX_MODEL]
+COMPACT_LIMIT = 2000  # tokens; every answer of the fake reports more, so the first tool turn compacts
+
+
+@pytest.mark.parametrize("route", COMPACTING_ROUTES)
+def test_remote_compaction_v2(
+    codex_turn: Callable[..., Turn], request: pytest.FixtureRequest, workdir: Path, route: Route
+) -> None:
+    """Codex's built-in OpenAI provider compacts remotely: after the tool call's answer passes the limit,
+    it sends the history ending with a ``compaction_trigger`` item, expects exactly one ``compaction``
+    item back, and carries on with that item (byte for byte) in place of the history."""
+    marker = f"e2e-marker-{uuid.uuid4().hex[:8]}.txt"
+    (workdir / marker).write_text("listed by ls\n")
+
+    turn = codex_turn(route, LIST_PROMPT, auto_compact_limit=COMPACT_LIMIT)
+
+    commands = turn.run.items("command_execution")
+    assert len(commands) == 1 and marker in commands[0].get("aggregated_output", ""), turn.run.describe()
+    assert turn.run.messages() == [f"Hello from fake-openai: {LIST_PROMPT}"], turn.run.describe()
+    posts = [c for c in turn.calls if c.method == "POST"]
+    assert [c.path for c in posts] == ["/v1/responses"] * 3, [(c.method, c.path) for c in turn.calls]
+    if not route.via_gateway:  # the WebSocket attempt reached the fake, which answered 426
+        gets = [c for c in turn.calls if c.method == "GET"]
+        assert len(gets) == 1 and gets[0].headers.get("upgrade", "").lower() == "websocket", gets
+    for call in posts:
+        assert call.json["model"] == route.model and call.json["stream"] is True
+        if route.via_gateway:
+            assert CODEX_KEY not in json.dumps(call.headers), call.headers
+    tool_turn, compaction, after = posts
+    assert tool_turn.items("compaction") == [] and tool_turn.items("compaction_trigger") == []
+    assert compaction.json["input"][-1] == {"type": "compaction_trigger"}, compaction.json["input"][-2:]
+    assert compaction.items("function_call_output"), "the history to compact holds the tool turn"
+    assert len(turn.issued_compactions) == 1, turn.issued_compactions
+    assert [i["encrypted_content"] for i in after.items("compaction")] == turn.issued_compactions
+    assert json.dumps(turn.issued_compactions[0]).encode() in after.raw, (
+        "compaction item changed on its way back"
+    )
+    assert after.items("function_call") == [] and after.items("compaction_trigger") == [], (
+        "history not replaced"
+    )
+    check_ledger(route, request, turn.since, 3)

@@ -211,9 +211,9 @@ def _responses_role(item: dict[str, Any]) -> str | None:
         return role if role in ("user", "assistant") else None  # developer/system: instructions
     if kind in ("function_call_output", "custom_tool_call_output"):
         return "tool"
-    if kind in ("function_call", "custom_tool_call"):
-        return "assistant"
-    return None  # reasoning, compaction, compaction_trigger, …
+    if kind in ("function_call", "custom_tool_call", "compaction"):
+        return "assistant"  # a compaction item stands for the model's work so far: the fake answers in text
+    return None  # reasoning, compaction_trigger, …
 
 
 def _responses_tools(tools: list[Any]) -> list[ToolSpec]:
