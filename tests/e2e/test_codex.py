@@ -117,6 +117,7 @@ def codex_turn(
         assert not [e for e in run.events() if e.get("type") in ("error", "turn.failed")], (
             run.describe() + logs()
         )
+        assert run.items("error") == [], run.describe()  # e.g. "Model metadata for … not found"
         return Turn(
             run,
             fake.requests[seen:],
