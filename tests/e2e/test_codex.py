@@ -142,17 +142,38 @@ def ledger(gw: Stack, since: float, n: int) -> list[dict[str, Any]]:
     return rows
 
 
-def check_ledger(route: Route, request: pytest.FixtureRequest, since: float, n: int) -> None:
+def check_ledger(
+    route: Route, request: pytest.FixtureRequest, turn: Turn, n: int, *, usage_seen: bool = True
+) -> None:
+    """``n`` rows for the turn, each a streamed 200 in the Responses format from the right provider; their
+    tokens add up to what Codex itself reported for the turn (``turn.completed``)."""
     if not route.via_gateway:
         return
     gw: Stack = request.getfixturevalue("gw")
-    for row in ledger(gw, since, n):
+    rows = ledger(gw, turn.since, n)
+    for row in rows:
         assert row["status"] == 200 and row["error_type"] is None, row
         assert row["client_format"] == "openai_responses", row
         assert row["model"] == route.model and row["provider"] == route.provider, row
         assert row["translated"] == int(route.translated) and row["streamed"] == 1, row
         assert row["attempts"] == 1, row
         assert row["input_tokens"] + row["cache_read_tokens"] > 0 and row["output_tokens"] > 0, row
+    if usage_seen:
+        (done,) = [e for e in turn.run.events() if e.get("type") == "turn.completed"]
+        usage = done["usage"]
+        prompt = sum(r["input_tokens"] + r["cache_read_tokens"] + r["cache_write_tokens"] for r in rows)
+        assert usage["input_tokens"] == prompt, (usage, rows)
+        assert usage["cached_input_tokens"] == sum(r["cache_read_tokens"] for r in rows), (usage, rows)
+        assert usage.get("cache_write_input_tokens", 0) == sum(r["cache_write_tokens"] for r in rows), (
+            usage,
+            rows,
+        )
+        assert usage["output_tokens"] == sum(r["output_tokens"] for r in rows), (usage, rows)
+        if not route.translated:
+            assert usage["reasoning_output_tokens"] == sum(r["reasoning_tokens"] for r in rows) > 0, (
+                usage,
+                rows,
+            )
 
 
 def check_forwarded(route: Route, call: RecordedRequest) -> None:
@@ -192,7 +213,7 @@ def test_say_hi(codex_turn: Callable[..., Turn], request: pytest.FixtureRequest,
     check_forwarded(route, turn.calls[0])
     names = tool_names(route, turn.calls[0])
     assert "exec_command" in names or "shell" in names, names
-    check_ledger(route, request, turn.since, 1)
+    check_ledger(route, request, turn, 1)
 
 
 @pytest.mark.parametrize("route", ROUTE_PARAMS)
@@ -249,7 +270,7 @@ def test_ls_tool_turn(
         assert len(results) == 1 and marker in json.dumps(results[0]["content"]), messages_sent
         assert [u["id"] for u in uses] == [results[0]["tool_use_id"]], uses
         assert uses[0]["name"] == "exec_command" and uses[0]["input"].get("cmd") == "ls", uses
-    check_ledger(route, request, turn.since, 2)
+    check_ledger(route, request, turn, 2)
 
 
 @pytest.mark.parametrize("route", ROUTE_PARAMS)
@@ -302,7 +323,7 @@ def test_apply_patch_creates_file(
             "input"
         ]
         assert [r["tool_use_id"] for r in results] == [uses[0]["id"]], results
-    check_ledger(route, request, turn.since, 2)
+    check_ledger(route, request, turn, 2)
 
 
 COMPACTING_ROUTES = [pytest.param(r, id=r.id) for r in ROUTES if r.model == CODEX_MODEL]
@@ -345,4 +366,4 @@ def test_remote_compaction_v2(
     assert after.items("function_call") == [] and after.items("compaction_trigger") == [], (
         "history not replaced"
     )
-    check_ledger(route, request, turn.since, 3)
+    check_ledger(route, request, turn, 3, usage_seen=False)
