@@ -73,6 +73,13 @@ class Turn:
     issued_compactions: list[str]  # likewise for compaction items
 
 
+@pytest.fixture(autouse=True)
+def cached_prompts(fake_openai: ThreadedFakeProvider, fake_anthropic: ThreadedFakeProvider) -> None:
+    """Both fakes report prompt-cache reads and writes, so the usage checks cover every token bucket."""
+    for fake in (fake_openai, fake_anthropic):
+        fake.set_fault("tools:mention,cache-read:64,cache-write:16")
+
+
 @pytest.fixture()
 def workdir(tmp_path: Path) -> Path:
     path = tmp_path / "work"
