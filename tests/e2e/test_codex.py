@@ -4,13 +4,18 @@ OpenAI's Responses API (GPT model) and translation to Anthropic Messages (Claude
 The direct runs prove the fake speaks the Responses wire the way Codex needs it; the gateway runs check
 what the user sees (the answer, the listed file, the created file), what the provider received, and the
 ledger. Three turns each: a plain prompt, an ``ls`` through the ``exec_command`` tool in a read-only
-sandbox, and a file created by the ``apply_patch`` custom tool in a writable one.
+sandbox, and a file created by the ``apply_patch`` custom tool in a writable one. A fourth runs Codex's
+built-in OpenAI provider, which compacts remotely (``compaction_trigger`` in, one ``compaction`` item out).
+
+Codex only knows GPT model names; for a Claude name it warns and leaves ``apply_patch`` out of the tools,
+so the runs register the Claude name in a model catalog (``tests/e2e/codex.py``, ``write_catalog``).
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -118,7 +123,7 @@ def codex_turn(
             run = run_codex(
                 codex_bin, prompt, cwd=workdir, home=home, codex_home=codex_home, sandbox=sandbox, env=env
             )
-        except Exception as exc:  # TimeoutExpired: show what Codex printed so far
+        except subprocess.TimeoutExpired as exc:
             pytest.fail(f"codex exec {prompt!r} did not finish: {exc!r}\n{logs()}", pytrace=False)
         assert run.returncode == 0, run.describe() + logs()
         assert not [e for e in run.events() if e.get("type") in ("error", "turn.failed")], (
