@@ -124,7 +124,11 @@ def codex_turn(
                 codex_bin, prompt, cwd=workdir, home=home, codex_home=codex_home, sandbox=sandbox, env=env
             )
         except subprocess.TimeoutExpired as exc:
-            pytest.fail(f"codex exec {prompt!r} did not finish: {exc!r}\n{logs()}", pytrace=False)
+            pytest.fail(
+                f"codex exec {prompt!r} did not finish in {exc.timeout}s\nstdout: {exc.stdout!r}\n"
+                f"stderr: {exc.stderr!r}\n{logs()}",
+                pytrace=False,
+            )
         assert run.returncode == 0, run.describe() + logs()
         assert not [e for e in run.events() if e.get("type") in ("error", "turn.failed")], (
             run.describe() + logs()
