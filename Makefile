@@ -6,6 +6,7 @@ STAMP := $(VENV)/.installed
 OLD_SDK := $(VENV)/old-sdk
 SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 E2E_DIR := tests/e2e/clients
+E2E_LATEST := tests/e2e/clients-latest
 
 .PHONY: run test e2e bench demo lint venv browser old-sdk clients clean
 
@@ -32,16 +33,22 @@ browser:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 		( $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver )
 
-# The real Claude Code CLI from npm, pinned by the lock file (2.1.197: the last release for node < 22).
-# Node and npm come from Debian when missing. The tests run the native binary from the platform package,
-# so npm blocking the postinstall script is harmless; optional dependencies must not be omitted.
+# The real CLIs from npm, pinned by the lock files: Claude Code 2.1.197 (the last release for node < 22) and
+# Codex 0.171.0 in $(E2E_DIR); the newest Claude Code in $(E2E_LATEST), whose npm wrapper declares node >= 22
+# (hence --engine-strict=false; its native binary runs here). Node and npm come from Debian when missing.
+# The tests run the native binaries from the platform packages, so npm blocking a postinstall script is
+# harmless; optional dependencies must not be omitted.
 $(E2E_DIR)/node_modules/.installed: $(E2E_DIR)/package.json $(E2E_DIR)/package-lock.json
 	@command -v npm >/dev/null || \
 		( $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm )
 	cd $(E2E_DIR) && npm ci --include=optional --no-audit --no-fund --loglevel=error
 	touch $@
 
-clients: $(E2E_DIR)/node_modules/.installed
+$(E2E_LATEST)/node_modules/.installed: $(E2E_LATEST)/package.json $(E2E_LATEST)/package-lock.json | $(E2E_DIR)/node_modules/.installed
+	cd $(E2E_LATEST) && npm ci --engine-strict=false --include=optional --no-audit --no-fund --loglevel=error
+	touch $@
+
+clients: $(E2E_DIR)/node_modules/.installed $(E2E_LATEST)/node_modules/.installed
 
 run: venv
 	@mkdir -p data
@@ -66,4 +73,4 @@ demo: venv
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho -d . -e honcho.env,tests/demo/demo.env -f tests/demo/Procfile start
 
 clean:
-	rm -rf $(VENV) data .e2e $(E2E_DIR)/node_modules
+	rm -rf $(VENV) data .e2e $(E2E_DIR)/node_modules $(E2E_LATEST)/node_modules

@@ -7,13 +7,19 @@ Three ways to run it:
 * as a process: ``python -m tests.fake_provider --port 8801 --name openrouter [--fault SPEC]``.
 
 Endpoints: ``POST /v1/chat/completions`` and ``/api/v1/chat/completions`` (OpenAI format; OpenRouter
-quirks when ``name == "openrouter"``), ``POST /v1/messages``, ``POST /v1/messages/count_tokens``,
+quirks when ``name == "openrouter"``), ``POST /v1/responses`` and ``POST /v1/responses/compact`` (the
+OpenAI Responses API, as Codex uses it), ``POST /v1/messages``, ``POST /v1/messages/count_tokens``,
 ``GET /v1/models`` (and ``/api/v1/models``; Anthropic shape when ``anthropic-version`` is sent), plus the
 control routes ``GET /_fake/requests``, ``POST /_fake/reset``, ``POST /_fake/fault``, ``GET /_fake/health``.
 
-Answers are deterministic: a tool call to the first (or the named / mentioned) tool when the request has
-tools and ends with a user turn; ``"Tool said: <result>"`` after a tool result; otherwise
-``"Hello from fake-<name>: <echo of the user text>"``. Faults use the grammar of ``tests/fake/behaviour.py``,
+Answers are deterministic: a tool call to the first (or the named / mentioned / asked-for, see
+``tests/fake/conversation.py``) tool when the request has tools and ends with a user turn;
+``"Tool said: <result>"`` after a tool result; otherwise ``"Hello from fake-<name>: <echo of the user text>"``.
+Responses answers carry a reasoning item when the request sets a reasoning effort; its
+``encrypted_content`` (when included) is listed in ``fp.issued_reasoning`` so tests can check it came back.
+Remote compaction (``/v1/responses/compact``, or an input ending with a ``compaction_trigger`` item) answers
+one ``compaction`` item, listed in ``fp.issued_compactions``. ``GET /v1/responses`` (Codex's WebSocket
+attempt) gets 426, which sends Codex to HTTP at once. Faults use the grammar of ``tests/fake/behaviour.py``,
 set per server (``fp.set_fault``, ``fp.behaviour``, ``--fault``) or per request (``x-fake-fault`` header,
 or a ``@fault=<spec>`` suffix on the model name).
 """
@@ -36,14 +42,23 @@ import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from tests.fake import anthropic_wire, openai_wire
+from tests.fake import anthropic_wire, openai_wire, responses_wire
 from tests.fake.behaviour import Behaviour, apply_spec, split_model
-from tests.fake.conversation import Reply, Turn, anthropic_turn, count_usage, openai_turn, plan_reply
+from tests.fake.conversation import (
+    Reply,
+    Turn,
+    anthropic_turn,
+    count_usage,
+    openai_turn,
+    plan_reply,
+    responses_turn,
+    user_texts,
+)
 from tests.fake.frames import Frame, Meta
 
 FAULT_HEADER = "x-fake-fault"
 DEFAULT_MODELS: dict[str, list[str]] = {
-    "openai": ["gpt-4o-mini", "gpt-4o", "gpt-5"],
+    "openai": ["gpt-4o-mini", "gpt-4o", "gpt-5", "gpt-5.5"],
     "anthropic": ["claude-sonnet-4-6", "claude-opus-4-8", "claude-haiku-4-5"],
     "openrouter": ["openai/gpt-4o-mini", "anthropic/claude-sonnet-4.5", "x-ai/grok-4"],
     "xai": ["grok-4", "grok-3-mini"],
@@ -67,6 +82,12 @@ class RecordedRequest:
     client_disconnected: bool = False  # the client went away before the answer was complete
     dropped: bool = False  # the fake itself reset the connection (break-* faults)
 
+    def items(self, kind: str) -> list[dict[str, Any]]:
+        """The Responses ``input`` items of one type (``reasoning``, ``function_call_output``, …)."""
+        body = self.json if isinstance(self.json, dict) else {}
+        items = body.get("input")
+        return [i for i in items if isinstance(i, dict) and i.get("type") == kind] if isinstance(items, list) else []
+
     def to_dict(self) -> dict[str, Any]:
         return {"method": self.method, "path": self.path, "query": self.query, "headers": self.headers,
                 "json": self.json, "client_disconnected": self.client_disconnected, "dropped": self.dropped}
@@ -87,6 +108,8 @@ class FakeProvider:
         self.api_key = api_key  # when set, requests must carry exactly this key
         self.models = models or DEFAULT_MODELS.get(name, [f"fake-{name}-model"])
         self.requests: list[RecordedRequest] = []
+        self.issued_reasoning: list[str] = []  # encrypted_content of every reasoning item sent (Responses)
+        self.issued_compactions: list[str] = []  # encrypted_content of every compaction item sent (Responses)
         self._base = behaviour or Behaviour()
         self.behaviour = replace(self._base)  # server-level knobs; mutate freely
         self._fault_times: int | None = None
@@ -160,6 +183,8 @@ class FakeProvider:
     def reset(self) -> None:
         """Forget recorded requests and clear faults."""
         self.requests.clear()
+        self.issued_reasoning.clear()
+        self.issued_compactions.clear()
         self.clear_fault()
 
     @property
@@ -172,6 +197,9 @@ class FakeProvider:
         app = web.Application(middlewares=[self._record], client_max_size=64 * 2**20)
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/api/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/responses", self._responses)
+        app.router.add_post("/v1/responses/compact", self._responses_compact)
+        app.router.add_get("/v1/responses", self._responses_websocket)
         app.router.add_post("/v1/messages", self._messages)
         app.router.add_post("/v1/messages/count_tokens", self._count_tokens)
         app.router.add_get("/v1/models", self._models)
@@ -208,6 +236,16 @@ class FakeProvider:
 
     async def _messages(self, request: web.Request) -> web.StreamResponse:
         return await self._serve(request, "anthropic", self._answer_messages)
+
+    async def _responses(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve(request, "openai", self._answer_responses)
+
+    async def _responses_websocket(self, request: web.Request) -> web.StreamResponse:
+        """Codex's built-in OpenAI provider tries a WebSocket first; 426 sends it to HTTP SSE at once."""
+        return self._error("openai", 426, "WebSockets are not served here; use HTTP (POST /v1/responses)")
+
+    async def _responses_compact(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve(request, "openai", self._answer_compact)
 
     async def _count_tokens(self, request: web.Request) -> web.StreamResponse:
         return await self._serve(request, "anthropic", self._answer_count_tokens)
@@ -285,6 +323,44 @@ class FakeProvider:
                              or (body.get("usage") or {}).get("include"))
         frames = openai_wire.stream_frames(meta, reply, usage, include_usage)
         return await _send_stream(request, frames, openai_wire.stream_error_frame(meta), behaviour, headers)
+
+    async def _answer_responses(self, request: web.Request, body: dict[str, Any],
+                                behaviour: Behaviour) -> web.StreamResponse:
+        missing = _missing(body, "model")
+        if missing:
+            return self._error("openai", 400, f"Missing required parameter: '{missing}'.")
+        seq = next(self._ids)
+        turn = responses_turn(body)
+        reply = plan_reply(turn, self.name, behaviour.tools, f"call_fake{seq:06d}")
+        usage = None if behaviour.no_usage else count_usage(turn, reply, behaviour)
+        meta = Meta(f"resp_fake{seq:06d}", split_model(body["model"])[0], int(time.time()), "openai")
+        options = responses_wire.Options.from_body(body)
+        if reply.thinking and options.encrypted_reasoning:
+            self.issued_reasoning.append(responses_wire.encrypted_content(meta))
+        if reply.compaction is not None:
+            self.issued_compactions.append(responses_wire.compaction_content(meta, reply))
+        headers = {"x-request-id": f"req_fake{seq:06d}"}
+        if not body.get("stream"):
+            return await _send_json(request, responses_wire.response(meta, reply, usage, options), behaviour, headers)
+        frames = responses_wire.stream_frames(meta, reply, usage, options)
+        return await _send_stream(request, frames, responses_wire.stream_error_frame(meta, options), behaviour,
+                                  headers)
+
+    async def _answer_compact(self, request: web.Request, body: dict[str, Any],
+                              behaviour: Behaviour) -> web.StreamResponse:
+        """Remote compaction: the whole history in, one ``compaction`` item out (never streamed)."""
+        missing = _missing(body, "model", "input")
+        if missing:
+            return self._error("openai", 400, f"Missing required parameter: '{missing}'.")
+        seq = next(self._ids)
+        turn = replace(responses_turn(body), compact=True)
+        reply = plan_reply(turn, self.name, behaviour.tools, f"call_fake{seq:06d}")
+        usage = None if behaviour.no_usage else count_usage(turn, reply, behaviour)
+        meta = Meta(f"resp_fake{seq:06d}", split_model(body["model"])[0], int(time.time()), "openai")
+        headers = {"x-request-id": f"req_fake{seq:06d}"}
+        compacted = responses_wire.compact_response(meta, reply, usage, user_texts(body))
+        self.issued_compactions.append(responses_wire.compaction_content(meta, reply))
+        return await _send_json(request, compacted, behaviour, headers)
 
     async def _answer_messages(self, request: web.Request, body: dict[str, Any],
                                behaviour: Behaviour) -> web.StreamResponse:
@@ -374,10 +450,11 @@ async def _send_json(request: web.Request, body: dict[str, Any], behaviour: Beha
     return response
 
 
-async def _send_stream(request: web.Request, frames: list[Frame], error_frame: Frame, behaviour: Behaviour,
-                       headers: dict[str, str]) -> web.StreamResponse:
+async def _send_stream(request: web.Request, frames: list[Frame], error_frame: Frame | Callable[[int], Frame],
+                       behaviour: Behaviour, headers: dict[str, str]) -> web.StreamResponse:
     """Write SSE frames one by one, injecting mid-stream faults before the third content frame
-    (or before the first closing frame, for replies shorter than that)."""
+    (or before the first closing frame, for replies shorter than that). ``error_frame`` may be built
+    from the number of frames already sent (Responses events carry a sequence number)."""
     response = web.StreamResponse(headers=headers | {"Cache-Control": "no-cache"})
     response.content_type = "text/event-stream"
     response.charset = "utf-8"
@@ -391,7 +468,7 @@ async def _send_stream(request: web.Request, frames: list[Frame], error_frame: F
             await asyncio.sleep(0.05)  # let the client read what was sent before the reset
             return await _drop_connection(request)
         if at_fault_point and behaviour.error_mid_stream:
-            await response.write(error_frame.data)
+            await response.write((error_frame if isinstance(error_frame, Frame) else error_frame(i)).data)
             break
         if i and behaviour.chunk_delay:
             await asyncio.sleep(behaviour.chunk_delay)

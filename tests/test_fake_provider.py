@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import time
+import typing
 import urllib.request
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,9 +17,15 @@ import aiohttp
 import anthropic
 import openai
 import pytest
+from openai.types.responses import (
+    Response,
+    ResponseCompactionItem,
+    ResponseStreamEvent,
+    ResponseUsage,
+)
 
 from tests.fake.behaviour import Behaviour, apply_spec, split_model
-from tests.fake.conversation import fragments, pieces, tool_arguments
+from tests.fake.conversation import THINKING_TEXT, fragments, pieces, shell_arguments, tool_arguments
 from tests.fake_provider import FakeProvider
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -190,7 +197,7 @@ async def test_openai_no_usage(oai: openai.AsyncOpenAI, fp: FakeProvider) -> Non
 
 async def test_openai_models_list(oai: openai.AsyncOpenAI) -> None:
     ids = [m.id async for m in oai.models.list()]
-    assert "gpt-4o-mini" in ids
+    assert "gpt-4o-mini" in ids and "gpt-5.5" in ids
 
 
 # --- OpenRouter flavour ---------------------------------------------------------------------
@@ -323,7 +330,7 @@ async def test_anthropic_count_tokens_and_models(ant: anthropic.AsyncAnthropic) 
     counted = await ant.messages.count_tokens(model="claude-x", messages=HI)
     assert counted.input_tokens == len("say hi") // 4 + 10
     ids = [m.id async for m in ant.models.list()]
-    assert "claude-sonnet-4-6" not in ids and ids == ["gpt-4o-mini", "gpt-4o", "gpt-5"]  # the openai fake's list
+    assert "claude-sonnet-4-6" not in ids and ids == ["gpt-4o-mini", "gpt-4o", "gpt-5", "gpt-5.5"]  # the openai fake's list
 
 
 # --- recording, timing faults, lifecycle ----------------------------------------------------
@@ -464,3 +471,270 @@ def test_tool_arguments_and_splitting() -> None:
     text = "Tool said: a\nb  c"
     assert "".join(pieces(text)) == text and len(pieces(text)) == 5
     assert "".join(fragments('{"command": "ls"}')) == '{"command": "ls"}'
+
+
+# --- OpenAI Responses -----------------------------------------------------------------------
+
+EXEC_TOOL: Any = {
+    "type": "function", "name": "exec_command", "description": "Runs a command in a PTY.", "strict": False,
+    "parameters": {"type": "object", "properties": {"cmd": {"type": "string"}, "tty": {"type": "boolean"}},
+                   "required": ["cmd"], "additionalProperties": False},
+}
+PATCH_TOOL: Any = {
+    "type": "custom", "name": "apply_patch", "description": "Edit files. This is a FREEFORM tool.",
+    "format": {"type": "grammar", "syntax": "lark", "definition": "start: begin_patch hunk+ end_patch\n"},
+}
+CODEX_LIKE: Any = {"reasoning": {"effort": "medium"}, "include": ["reasoning.encrypted_content"], "store": False}
+
+
+async def raw_responses(fp: FakeProvider, body: dict[str, Any], headers: dict[str, str] | None = None
+                        ) -> tuple[int, list[tuple[str, dict[str, Any]]]]:
+    """POST a streamed /v1/responses; returns the status and every frame as (event line, data)."""
+    status, raw = await raw_post(fp.openai_base_url + "/responses", {**body, "stream": True},
+                                 {"Authorization": "Bearer k", **(headers or {})})
+    frames = []
+    for block in raw.decode().split("\n\n"):
+        if block.strip():
+            event, data = block.split("\n", 1)
+            frames.append((event.removeprefix("event: "), json.loads(data.removeprefix("data: "))))
+    return status, frames
+
+
+async def test_responses_plain(oai: openai.AsyncOpenAI, fp: FakeProvider) -> None:
+    fp.set_fault("cache-read:3")
+    r = await oai.responses.create(model="gpt-5.5", input="say hi", instructions="Be brief.")
+    assert r.object == "response" and r.status == "completed" and r.id.startswith("resp_")
+    assert r.output_text == "Hello from fake-openai: say hi" and r.model == "gpt-5.5"
+    assert [i.type for i in r.output] == ["message"] and r.instructions == "Be brief."
+    assert r.usage is not None and r.usage.input_tokens == len("say hiBe brief.") // 4 + 10
+    assert r.usage.input_tokens_details.cached_tokens == 3 and r.usage.output_tokens == 5
+    assert r.usage.output_tokens_details.reasoning_tokens == 0
+    assert r.usage.total_tokens == r.usage.input_tokens + r.usage.output_tokens
+    assert fp.last_request.path == "/v1/responses"
+
+
+async def test_responses_stream_events_as_openai_sends_them(oai: openai.AsyncOpenAI, fp: FakeProvider) -> None:
+    stream = await oai.responses.create(model="gpt-5.5", input=[{"role": "user", "content": "say hi"}],
+                                        stream=True, **CODEX_LIKE)
+    events = [e async for e in stream]
+    types = [e.type for e in events]
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    assert types[:3] == ["response.created", "response.in_progress", "response.output_item.added"]
+    assert types[-1] == "response.completed"
+    assert types.count("response.output_item.added") == types.count("response.output_item.done") == 2
+    for kind in ("reasoning_summary_part.added", "reasoning_summary_text.delta", "reasoning_summary_text.done",
+                 "content_part.added", "output_text.delta", "output_text.done", "content_part.done"):
+        assert f"response.{kind}" in types, kind
+    text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert text == "Hello from fake-openai: say hi"
+    done = [e.item for e in events if e.type == "response.output_item.done"]
+    assert done[0].type == "reasoning" and done[0].encrypted_content == fp.issued_reasoning[0]
+    assert done[0].summary[0].text == THINKING_TEXT
+    assert done[1].type == "message" and done[1].content[0].text == text  # type: ignore[union-attr]
+    final = events[-1].response  # type: ignore[union-attr]
+    assert [i.type for i in final.output] == ["reasoning", "message"] and final.status == "completed"
+    assert final.usage is not None and final.usage.output_tokens_details.reasoning_tokens == len(pieces(THINKING_TEXT))
+    assert final.usage.output_tokens == 5 + len(pieces(THINKING_TEXT))
+
+
+async def test_responses_frames_have_event_lines(fp: FakeProvider) -> None:
+    status, frames = await raw_responses(fp, {"model": "gpt-5.5", "input": "hi", "tools": [EXEC_TOOL, PATCH_TOOL]})
+    assert status == 200 and all(event == data["type"] for event, data in frames)
+    assert [d["sequence_number"] for _, d in frames] == list(range(len(frames)))
+    assert "encrypted_content" not in json.dumps(frames)  # not asked for in `include`
+
+
+async def test_responses_function_call_with_sdk_accumulator_and_round_trip(oai: openai.AsyncOpenAI,
+                                                                           fp: FakeProvider) -> None:
+    async with oai.responses.stream(model="gpt-5.5", input="list the files", tools=[EXEC_TOOL],
+                                    **CODEX_LIKE) as stream:
+        deltas = [e async for e in stream if e.type == "response.function_call_arguments.delta"]
+        final = await stream.get_final_response()
+    assert len(deltas) >= 2
+    reasoning, call = final.output
+    assert reasoning.type == "reasoning" and call.type == "function_call"
+    assert call.name == "exec_command" and json.loads(call.arguments) == {"cmd": "ls"}
+    assert call.call_id.startswith("call_") and call.status == "completed"
+    history: list[Any] = [{"role": "user", "content": "list the files"},
+                          *[i.model_dump(exclude_none=True) for i in final.output],
+                          {"type": "function_call_output", "call_id": call.call_id, "output": "README.md\napp.py"}]
+    r = await oai.responses.create(model="gpt-5.5", input=history, tools=[EXEC_TOOL], **CODEX_LIKE)
+    assert r.output_text == "Tool said: README.md\napp.py"
+    sent = fp.last_request
+    assert [i["encrypted_content"] for i in sent.items("reasoning")] == fp.issued_reasoning[:1]
+    assert fp.issued_reasoning[0].encode() in sent.raw and len(fp.issued_reasoning) == 2
+
+
+async def test_responses_custom_tool_call_streams_raw_input(oai: openai.AsyncOpenAI, fp: FakeProvider) -> None:
+    stream = await oai.responses.create(model="gpt-5.5", input="Create a file named notes.txt please",
+                                        tools=[EXEC_TOOL, PATCH_TOOL], stream=True)
+    events = [e async for e in stream]
+    deltas = [e.delta for e in events if e.type == "response.custom_tool_call_input.delta"]  # type: ignore[union-attr]
+    patch = "*** Begin Patch\n*** Add File: notes.txt\n+hello from fake\n*** End Patch\n"
+    assert "".join(deltas) == patch and len(deltas) >= 2
+    assert [e.input for e in events if e.type == "response.custom_tool_call_input.done"] == [patch]  # type: ignore[union-attr]
+    call = events[-1].response.output[0]  # type: ignore[union-attr]
+    assert call.type == "custom_tool_call" and call.name == "apply_patch" and call.input == patch
+    history: list[Any] = [{"role": "user", "content": "Create a file named notes.txt please"},
+                          call.model_dump(exclude_none=True),
+                          {"type": "custom_tool_call_output", "call_id": call.call_id, "output": "Success. A notes.txt"}]
+    r = await oai.responses.create(model="gpt-5.5", input=history, tools=[EXEC_TOOL, PATCH_TOOL])
+    assert r.output_text == "Tool said: Success. A notes.txt"
+
+
+async def test_responses_tool_picked_by_intent_with_mention_policy(oai: openai.AsyncOpenAI, fp: FakeProvider) -> None:
+    fp.set_fault("tools:mention")
+    shell = {"type": "function", "name": "shell", "parameters": {
+        "type": "object", "properties": {"command": {"type": "array", "items": {"type": "string"}}},
+        "required": ["command"]}}
+    namespace = {"type": "namespace", "name": "ns", "description": "nested", "tools": [shell]}
+    hosted: list[Any] = [{"type": "web_search", "external_web_access": False},
+                         {"type": "tool_search", "execution": "client", "parameters": {}}]
+    tools: Any = [EXEC_TOOL, PATCH_TOOL, *hosted]
+    r = await oai.responses.create(model="gpt-5.5", input="say hi", tools=tools)
+    assert r.output_text == "Hello from fake-openai: say hi"
+    r = await oai.responses.create(model="gpt-5.5", input="please ls here", tools=[namespace, *hosted])
+    assert r.output[0].type == "function_call" and json.loads(r.output[0].arguments) == {"command": ["ls"]}
+    r = await oai.responses.create(model="gpt-5.5", input="write a file", tools=tools)
+    assert r.output[0].type == "custom_tool_call" and "Add File: hello.txt" in r.output[0].input
+
+
+async def test_responses_truncated_at_max_output_tokens(oai: openai.AsyncOpenAI, fp: FakeProvider) -> None:
+    r = await oai.responses.create(model="gpt-5.5", input="say hi", max_output_tokens=2)
+    assert r.status == "incomplete" and r.incomplete_details is not None
+    assert r.incomplete_details.reason == "max_output_tokens" and r.output_text == "Hello from "
+    status, frames = await raw_responses(fp, {"model": "gpt-5.5", "input": "say hi", "max_output_tokens": 2})
+    assert frames[-1][0] == "response.incomplete"
+
+
+@pytest.mark.parametrize(
+    ("spec", "error"),
+    [("status:400", openai.BadRequestError), ("status:429:retry-after=2", openai.RateLimitError),
+     ("status:500", openai.InternalServerError), ("status:401", openai.AuthenticationError)],
+)
+async def test_responses_error_statuses(oai: openai.AsyncOpenAI, spec: str, error: type[Exception]) -> None:
+    with pytest.raises(error) as caught:
+        await oai.responses.create(model="gpt-5.5", input="hi", extra_headers={"x-fake-fault": spec})
+    assert set(caught.value.body) == {"message", "type", "param", "code"}  # type: ignore[attr-defined]
+
+
+async def test_responses_mid_stream_failures(oai: openai.AsyncOpenAI, fp: FakeProvider) -> None:
+    status, frames = await raw_responses(fp, {"model": "gpt-5.5@fault=error-mid-stream", "input": "say hi"})
+    assert status == 200 and frames[-1][0] == "response.failed"
+    assert [d["sequence_number"] for _, d in frames] == list(range(len(frames)))
+    assert frames[-1][1]["response"]["status"] == "failed" and frames[-1][1]["response"]["error"]["code"]
+    assert "".join(d.get("delta", "") for _, d in frames) == "Hello from "
+    fp.set_fault("break-mid-stream")
+    with pytest.raises(openai.APIConnectionError):
+        stream = await oai.responses.create(model="gpt-5.5", input="say hi", stream=True)
+        async for _ in stream:
+            pass
+    assert fp.last_request.dropped
+
+
+async def test_responses_no_usage(oai: openai.AsyncOpenAI, fp: FakeProvider) -> None:
+    fp.set_fault("no-usage")
+    assert (await oai.responses.create(model="gpt-5.5", input="hi")).usage is None
+
+
+async def test_responses_compact_endpoint(fp: FakeProvider) -> None:
+    history = [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "first question"}]},
+               {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "an answer"}]}]
+    status, raw = await raw_post(fp.openai_base_url + "/responses/compact",
+                                 {"model": "gpt-5.5", "input": history, "instructions": "Summarise."},
+                                 {"Authorization": "Bearer k"})
+    body = json.loads(raw)
+    assert status == 200 and body["object"] == "response.compaction"
+    # As OpenAI documents it: every user message, then a single compaction item.
+    assert [i["type"] for i in body["output"]] == ["message", "compaction"]
+    assert body["output"][1]["encrypted_content"] == fp.issued_compactions[0]
+    assert body["output"][0]["role"] == "user" and body["output"][0]["content"][0]["text"] == "first question"
+    assert body["usage"]["input_tokens"] > 0
+    # Validated by the SDK's models (its CompactedResponse types `output` as output items only, so the
+    # user messages are left out of that check).
+    assert ResponseCompactionItem.model_validate(body["output"][1]).encrypted_content
+    assert ResponseUsage.model_validate(body["usage"]).input_tokens_details.cache_write_tokens == 0
+    status, raw = await raw_post(fp.openai_base_url + "/responses/compact", {"model": "gpt-5.5", "input": history},
+                                 {"Authorization": "Bearer k", "x-fake-fault": "status:503"})
+    assert status == 503
+
+
+async def test_responses_compaction_trigger_answers_one_compaction_item(fp: FakeProvider) -> None:
+    history: list[Any] = [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "q"}]},
+                          {"type": "compaction_trigger"}]
+    status, frames = await raw_responses(fp, {"model": "gpt-5.5", "input": history, "tools": [EXEC_TOOL], **CODEX_LIKE})
+    done = [d["item"] for e, d in frames if e == "response.output_item.done"]
+    assert [i["type"] for i in done] == ["compaction"] and done[0]["encrypted_content"] == fp.issued_compactions[0]
+    assert frames[-1][1]["response"]["output"] == done
+
+
+def test_shell_arguments_follow_the_schema() -> None:
+    assert shell_arguments(EXEC_TOOL["parameters"], "ls") == {"cmd": "ls"}
+    array = {"type": "object", "properties": {"command": {"type": "array"}, "workdir": {"type": "string"}},
+             "required": ["command"]}
+    assert shell_arguments(array, "ls") == {"command": ["ls"]}
+    assert shell_arguments({"type": "object", "properties": {"command": {"type": "string"}}}, "ls") == {"command": "ls"}
+
+
+async def test_anthropic_wire_plans_codex_tools_as_the_gateway_presents_them(
+    ant: anthropic.AsyncAnthropic, fp: FakeProvider
+) -> None:
+    """Through the gateway, Codex's tools reach Anthropic as plain tools: exec_command, and apply_patch
+    taking {"input": <patch>}. Listing calls exec_command with ls; creating a file calls apply_patch."""
+    fp.set_fault("tools:mention")
+    tools: Any = [
+        {"name": "exec_command", "description": "Runs a command", "input_schema": EXEC_TOOL["parameters"]},
+        {"name": "apply_patch", "description": "Edit files", "input_schema": {
+            "type": "object", "properties": {"input": {"type": "string"}}, "required": ["input"]}},
+    ]
+    m = await ant.messages.create(model="claude-x", max_tokens=64, tools=tools, messages=HI)
+    assert m.content[0].type == "text"
+    listing = [{"role": "user", "content": "List the files in the current directory."}]
+    m = await ant.messages.create(model="claude-x", max_tokens=64, tools=tools, messages=listing)  # type: ignore[arg-type]
+    assert m.content[0].type == "tool_use" and (m.content[0].name, m.content[0].input) == ("exec_command", {"cmd": "ls"})
+    create = [{"role": "user", "content": "Create a file named notes.md that says hello."}]
+    m = await ant.messages.create(model="claude-x", max_tokens=64, tools=tools, messages=create)  # type: ignore[arg-type]
+    patch = "*** Begin Patch\n*** Add File: notes.md\n+hello from fake\n*** End Patch\n"
+    assert m.content[0].type == "tool_use" and (m.content[0].name, m.content[0].input) == ("apply_patch", {"input": patch})
+
+
+def _event_types() -> dict[str, Any]:
+    """``response.completed`` -> ``ResponseCompletedEvent``, … for every event the SDK knows."""
+    union = typing.get_args(ResponseStreamEvent)
+    if union and typing.get_origin(union[0]) is typing.Union:  # Annotated[Union[...], discriminator]
+        union = typing.get_args(union[0])
+    return {name: cls for cls in union for name in typing.get_args(cls.model_fields["type"].annotation)}
+
+
+EVENT_TYPES = _event_types()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param({"input": "say hi", **CODEX_LIKE}, id="text-with-reasoning"),
+        pytest.param({"input": "list the files", "tools": [EXEC_TOOL]}, id="function-call"),
+        pytest.param({"input": "create a file", "tools": [PATCH_TOOL], **CODEX_LIKE}, id="custom-tool-call"),
+        pytest.param({"input": "say hi", "max_output_tokens": 2}, id="incomplete"),
+        pytest.param({"input": [{"role": "user", "content": "q"}, {"type": "compaction_trigger"}]}, id="compaction"),
+        pytest.param({"model": "gpt-5.5@fault=error-mid-stream", "input": "say hi"}, id="failed"),
+    ],
+)
+async def test_responses_events_validate_against_the_sdk_types(fp: FakeProvider, body: dict[str, Any]) -> None:
+    """Validated (not just constructed) by the SDK's pydantic models: no required field is missing."""
+    status, frames = await raw_responses(fp, {"model": "gpt-5.5", **body})
+    events = [EVENT_TYPES[event].model_validate(data) for event, data in frames]
+    assert status == 200 and [e.type for e in events] == [event for event, _ in frames]
+    if "compaction" in json.dumps(body):
+        assert "response.compaction.compacting" in [e.type for e in events]
+    status, raw = await raw_post(fp.openai_base_url + "/responses", {"model": "gpt-5.5", **body},
+                                 {"Authorization": "Bearer k"})
+    if "fault" not in json.dumps(body):
+        Response.model_validate(json.loads(raw))
+
+
+async def test_responses_websocket_attempt_gets_426(fp: FakeProvider) -> None:
+    headers = {"Upgrade": "websocket", "Connection": "Upgrade", "Authorization": "Bearer k"}
+    async with aiohttp.ClientSession() as session, session.get(fp.openai_base_url + "/responses",
+                                                               headers=headers) as resp:
+        assert resp.status == 426 and (await resp.json())["error"]["message"]

@@ -1,4 +1,6 @@
-"""Finding and running the Claude Code CLI that `make clients` installed from ``clients/package-lock.json``."""
+"""Finding and running the Claude Code CLIs that `make clients` installed: the release pinned in
+``clients/package-lock.json`` (the last one whose npm wrapper allows node 20) and the newest release,
+pinned in ``clients-latest/`` (its wrapper wants node 22; the native binary runs on node 20's machines)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 CLIENTS = Path(__file__).resolve().parent / "clients"
-SCOPE = CLIENTS / "node_modules" / "@anthropic-ai"
+CLIENTS_LATEST = Path(__file__).resolve().parent / "clients-latest"
 CLIENT_KEY = "sk-e2e-client-key"  # Claude Code's ANTHROPIC_API_KEY; the gateway must not forward it
 CLAUDE_TIMEOUT = 90.0  # seconds for one `claude -p` run; a healthy run takes one or two
 # Outer variables that would steer the child CLI somewhere else (e.g. when pytest itself runs inside
@@ -21,8 +23,20 @@ _DROPPED_PREFIXES = ("ANTHROPIC_", "CLAUDE", "OPENAI_", "DISABLE_", "API_TIMEOUT
                      "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy", "NODE_OPTIONS")
 
 
-def pinned_version() -> str:
-    spec = json.loads((CLIENTS / "package.json").read_text())["dependencies"]["@anthropic-ai/claude-code"]
+@dataclass(frozen=True)
+class Release:
+    id: str
+    folder: Path  # an npm folder whose package.json pins @anthropic-ai/claude-code exactly
+
+    def pinned(self) -> str:
+        return pinned_version(self.folder)
+
+
+RELEASES = (Release("claude-node20", CLIENTS), Release("claude-latest", CLIENTS_LATEST))
+
+
+def pinned_version(folder: Path = CLIENTS) -> str:
+    spec = json.loads((folder / "package.json").read_text())["dependencies"]["@anthropic-ai/claude-code"]
     return str(spec)
 
 
@@ -34,11 +48,12 @@ def _native_package() -> str:
     return f"claude-code-{sys.platform}-{arch}{'-musl' if musl else ''}"
 
 
-def claude_candidates() -> list[Path]:
+def claude_candidates(folder: Path = CLIENTS) -> list[Path]:
     """Where npm puts the executable: the platform package's native binary (always there, whether or not
     npm ran the postinstall script), then the wrapper's ``bin/claude.exe`` (the same binary once the
     postinstall has copied it over the placeholder)."""
-    return [SCOPE / _native_package() / "claude", SCOPE / "claude-code" / "bin" / "claude.exe"]
+    scope = folder / "node_modules" / "@anthropic-ai"
+    return [scope / _native_package() / "claude", scope / "claude-code" / "bin" / "claude.exe"]
 
 
 def version_of(path: Path, home: Path) -> str | None:

@@ -1,4 +1,4 @@
-"""The real Claude Code CLI against the real gateway + recorder, with fake providers behind them.
+"""The real Claude Code and Codex CLIs against the real gateway + recorder, with fake providers behind them.
 
 A missing or broken CLI makes the tests fail (never skip): CI must not go green without having run it.
 """
@@ -11,31 +11,43 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.claude import (
-    CLAUDE_TIMEOUT,
-    ClaudeRun,
-    claude_candidates,
-    claude_env,
-    pinned_version,
-    version_of,
-)
+from tests.e2e import claude, codex
+from tests.e2e.claude import CLAUDE_TIMEOUT, ClaudeRun, claude_env
 from tests.fake_provider import FakeProvider, ThreadedFakeProvider
 from tests.procs import Stack, stack
 
 
-@pytest.fixture(scope="session")
-def claude_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture(scope="session", params=claude.RELEASES, ids=[r.id for r in claude.RELEASES])
+def claude_bin(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Each pinned Claude Code release in turn: the last one for node 20 and the newest one."""
+    release: claude.Release = request.param
     home = tmp_path_factory.mktemp("claude-version-home")
     tried = []
-    for path in claude_candidates():
-        version = version_of(path, home)
+    for path in claude.claude_candidates(release.folder):
+        version = claude.version_of(path, home)
         tried.append(f"{path}: {version or 'missing or not runnable'}")
         if version:
-            assert version.split()[0] == pinned_version(), (
-                f"{path} is Claude Code {version}, the lock file pins {pinned_version()}; run `make clients`")
+            assert version.split()[0] == release.pinned(), (
+                f"{path} is Claude Code {version}, {release.folder.name}/package.json pins {release.pinned()};"
+                " run `make clients`")
             return path
-    pytest.fail("Claude Code CLI not found; run `make clients` (npm ci in tests/e2e/clients).\n"
-                + "\n".join(tried), pytrace=False)
+    pytest.fail(f"Claude Code CLI ({release.id}) not found; run `make clients` (npm in tests/e2e/"
+                f"{release.folder.name}).\n" + "\n".join(tried), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def codex_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("codex-version-home")
+    tried = []
+    for path in codex.codex_candidates():
+        version = codex.version_of(path, home)
+        tried.append(f"{path}: {version or 'missing or not runnable'}")
+        if version:
+            assert version == codex.pinned_version(), (
+                f"{path} is Codex {version}, the lock file pins {codex.pinned_version()}; run `make clients`")
+            return path
+    pytest.fail("Codex CLI not found; run `make clients` (npm ci in tests/e2e/clients).\n" + "\n".join(tried),
+                pytrace=False)
 
 
 @pytest.fixture()
