@@ -31,6 +31,6 @@ class View:
     model: str
     include_usage: bool = False
     reasoning: bool = True
-    tool_names: Mapping[str, str] = field(default=_EMPTY)
+    tool_names: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     custom_tools: frozenset[str] = frozenset()
     compaction: bool = False
