@@ -525,7 +525,7 @@ class ResponsesStreamEncoder:
         item.namespace, item.name = split_namespaced(client_name)
         if custom:
             item.extractor = InputExtractor()
-            added = {"id": item.id, "type": "custom_tool_call", "status": "in_progress"}
+            added = {"id": item.id, "type": "custom_tool_call"}
             added |= {"call_id": item.call_id, "input": "", "name": item.name}
         else:
             added = {"id": item.id, "type": "function_call", "status": "in_progress", "arguments": ""}
@@ -616,7 +616,7 @@ class ResponsesStreamEncoder:
             rest, whole = item.extractor.close()
             out += self._custom_delta(item, rest)
             out += self._frame("response.custom_tool_call_input.done", {**ref, "input": whole})
-            done = {"id": item.id, "type": "custom_tool_call", "status": "completed"}
+            done = {"id": item.id, "type": "custom_tool_call"}
             done |= {"call_id": item.call_id, "input": whole, "name": item.name}
         if item.namespace is not None:
             done["namespace"] = item.namespace

@@ -97,7 +97,11 @@ CASES = [
     # the encoder, from every kind of upstream
     Case("openai_text_usage"),  # text, cached and reasoning usage
     Case("anthropic_thinking_text_tools"),  # reasoning with a signature + text + two tool calls
-    Case("anthropic_thinking_text_tools", variant="no_reasoning", view=View(model=CLIENT_MODEL, reasoning=False)),
+    Case(
+        "anthropic_thinking_text_tools",
+        variant="no_reasoning",
+        view=View(model=CLIENT_MODEL, reasoning=False),
+    ),
     Case("openai_parallel_tools"),  # two function calls
     Case("openai_error_midstream"),  # failure mid-stream
     Case("anthropic_error_midstream"),
