@@ -391,6 +391,7 @@ class ResponsesStreamEncoder:
         self._output: list[dict[str, Any]] = []
         self._count = 0  # output items started
         self._summary: list[str] = []  # compaction summary text
+        self._call_ids: set[str] = set()
         self.final: dict[str, Any] | None = None  # the Response object of the terminal event
 
     def feed(self, d: Delta) -> bytes:
@@ -434,6 +435,8 @@ class ResponsesStreamEncoder:
             return self._reasoning_text(d.text)
         if isinstance(d, SignatureDelta) and d.signature and self._reasoning_wanted():
             return self._signature(d.signature)
+        if isinstance(d, ToolCallStart | ToolArgsDelta) and self.view.compaction:
+            return b""  # a compaction answer is exactly one compaction item (tool_choice is none upstream)
         if isinstance(d, ToolCallStart):
             return self._tool_start(d)
         if isinstance(d, ToolArgsDelta) and d.fragment:
@@ -521,7 +524,7 @@ class ResponsesStreamEncoder:
         client_name = self.view.tool_names.get(d.name, d.name)
         custom = client_name in self.view.custom_tools
         item = self._open_item("custom_tool_call" if custom else "function_call")
-        item.tool, item.call_id = d.index, d.id
+        item.tool, item.call_id = d.index, self._unique_call_id(d.id)
         item.namespace, item.name = split_namespaced(client_name)
         if custom:
             item.extractor = InputExtractor()
@@ -533,6 +536,16 @@ class ResponsesStreamEncoder:
         if item.namespace is not None:
             added["namespace"] = item.namespace
         return out + self._added(added)
+
+    def _unique_call_id(self, call_id: str) -> str:
+        """Call ids pair a call with its output: a repeated or missing upstream id gets a unique one."""
+        unique = call_id or f"call_{self._id()[5:]}"
+        n = 1
+        while unique in self._call_ids:
+            n += 1
+            unique = f"{call_id or 'call'}_{n}"
+        self._call_ids.add(unique)
+        return unique
 
     def _tool_args(self, d: ToolArgsDelta) -> bytes:
         item = self._open
@@ -657,7 +670,8 @@ class ResponsesStreamEncoder:
         self._closed = True
         self._open = None  # a half-streamed item is not handed over as done
         error = {"code": error_code_for_status(err.status), "message": err.message}
-        return self._frame("response.failed", {"response": self._response("failed", error=error)})
+        failed = self._response("failed", usage=self._usage is not None, error=error)  # usage only if known
+        return self._frame("response.failed", {"response": failed})
 
     def _response(
         self,

@@ -56,8 +56,9 @@ def test_event_sequence_is_well_formed(case: Case) -> None:
     check_well_formed(events(case.golden().read_bytes()))
 
 
-def check_well_formed(evs: list[dict[str, Any]]) -> None:
-    """The contract Codex and the SDK rely on (conformance §4)."""
+def check_well_formed(evs: list[dict[str, Any]], json_arguments: bool = True) -> None:
+    """The contract Codex and the SDK rely on (conformance §4). ``json_arguments``: every call's arguments
+    parse as a JSON object (true whenever the upstream's did)."""
     assert [e["sequence_number"] for e in evs] == list(range(len(evs)))
     kinds = [e["type"] for e in evs]
     assert kinds[:2] == ["response.created", "response.in_progress"]
@@ -67,6 +68,7 @@ def check_well_formed(evs: list[dict[str, Any]]) -> None:
     failed = kinds[-1] == "response.failed"
     added: list[dict[str, Any]] = []
     done: list[dict[str, Any]] = []
+    streamed: dict[str, str] = {}  # item id → its argument / input deltas joined
     open_index: int | None = None
     for e in evs[2:-1]:
         if e["type"] == "response.output_item.added":
@@ -80,6 +82,11 @@ def check_well_formed(evs: list[dict[str, Any]]) -> None:
             open_index = None
         else:
             assert e["output_index"] == open_index and e["item_id"] == added[-1]["id"]
+            if e["type"] in (
+                "response.function_call_arguments.delta",
+                "response.custom_tool_call_input.delta",
+            ):
+                streamed[e["item_id"]] = streamed.get(e["item_id"], "") + e["delta"]
     assert len(done) == len(added) - (1 if failed and open_index is not None else 0)
     final = evs[-1]["response"]
     assert final["output"] == done
@@ -88,7 +95,11 @@ def check_well_formed(evs: list[dict[str, Any]]) -> None:
         assert final["status"] == ("incomplete" if kinds[-1] == "response.incomplete" else "completed")
     for item in done:
         if item["type"] == "function_call":
-            assert isinstance(json.loads(item["arguments"]), dict)
+            assert item["arguments"] and streamed.get(item["id"]) == item["arguments"]
+            if json_arguments:
+                assert isinstance(json.loads(item["arguments"]), dict)
+        elif item["type"] == "custom_tool_call":
+            assert streamed.get(item["id"], "") == item["input"]
 
 
 def _fed(deltas: list[Delta]) -> tuple[str, list[tuple[str, str, str]], Any]:
