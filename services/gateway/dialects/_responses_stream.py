@@ -241,6 +241,7 @@ class ResponsesStreamDecoder:
 _INPUT_PREFIX = re.compile(r'\s*\{\s*"input"\s*:\s*"')
 _INPUT_PARTIAL = re.compile(r'\s*(?:\{\s*(?:"(?:i(?:n(?:p(?:u(?:t(?:"\s*(?::\s*)?)?)?)?)?)?)?)?)?')
 _PLAIN = re.compile(r'[^"\\]+')
+_HEX4 = re.compile(r"[0-9A-Fa-f]{4}")
 _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 
 
@@ -317,18 +318,16 @@ def _escape(buf: str, pos: int) -> tuple[str, int] | None:
         return "", 0
     if pos + 6 > len(buf):
         return None
-    try:
-        code = int(buf[pos + 2 : pos + 6], 16)
-    except ValueError:
+    code = _hex4(buf[pos + 2 : pos + 6])
+    if code is None:
         return "", 0
     if 0xD800 <= code < 0xDC00:  # a high surrogate: its low half follows as another \u escape
         head = buf[pos + 6 : pos + 8]
         if pos + 12 > len(buf) and "\\u".startswith(head):
             return None
         if head == "\\u":
-            try:
-                low = int(buf[pos + 8 : pos + 12], 16)
-            except ValueError:
+            low = _hex4(buf[pos + 8 : pos + 12])
+            if low is None:
                 return "", 0
             if 0xDC00 <= low < 0xE000:
                 return chr(0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)), 12
@@ -336,6 +335,10 @@ def _escape(buf: str, pos: int) -> tuple[str, int] | None:
     if 0xDC00 <= code < 0xE000:
         return "\ufffd", 6
     return chr(code), 6
+
+
+def _hex4(text: str) -> int | None:
+    return int(text, 16) if _HEX4.fullmatch(text) else None
 
 
 OpenKind = Literal["reasoning", "message", "function_call", "custom_tool_call"]

@@ -355,3 +355,22 @@ def test_any_delta_sequence_gives_a_well_formed_stream(view: View, deltas: list[
                 item["name"] == "apply_patch" and "apply_patch" in view.custom_tools
             )
             assert item.get("namespace") == ("multi_agent_v1" if item["name"] == "spawn" else None)
+
+
+# ---- the custom tool input decoder -----------------------------------------------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(), ascii_only=st.booleans(), data=st.data())
+def test_input_extractor_streams_any_string_at_any_cuts(
+    text: str, ascii_only: bool, data: st.DataObject
+) -> None:
+    from services.gateway.dialects._responses_stream import InputExtractor
+
+    raw = json.dumps({"input": text}, ensure_ascii=ascii_only)
+    cuts = sorted(data.draw(st.sets(st.integers(1, max(len(raw) - 1, 1)), max_size=12)))
+    pieces = [raw[a:b] for a, b in zip([0, *cuts], [*cuts, len(raw)], strict=True)]
+    ext = InputExtractor()
+    streamed = "".join(ext.feed(p) for p in pieces)
+    rest, whole = ext.close()
+    assert whole == text and streamed == text and rest == ""  # all of it streamed, none held to the end
