@@ -1,0 +1,746 @@
+"""OpenAI Responses streams: upstream events → IR deltas, and IR deltas → client events (sans-io).
+
+The event shapes follow the openai SDK's ``types/responses/response_*_event.py`` and what its stream
+accumulator (``openai/lib/streaming/responses/_responses.py``, ``ResponseStreamState``) requires; the
+minimum Codex needs is in ``../shared/docs/api-conformance.md`` §4 and ``client-protocols.md``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import orjson
+
+from services.gateway.dialects._anthropic_wire import SYNTHETIC_SIGNATURE
+from services.gateway.dialects._responses_wire import (
+    custom_input_of,
+    encode_compaction,
+    encode_thinking,
+    error_code_for_status,
+    new_hex,
+    response_id_for,
+    split_namespaced,
+    stream_error_from_responses,
+    usage_from_responses,
+    usage_to_responses,
+)
+from services.gateway.dialects.ir import (
+    Delta,
+    Finish,
+    KeepAlive,
+    MessageStart,
+    ReasoningDelta,
+    SignatureDelta,
+    StopReason,
+    StreamError,
+    TextDelta,
+    ToolArgsDelta,
+    ToolCallStart,
+    Usage,
+    UsageUpdate,
+)
+from services.gateway.dialects.view import View
+from shared.sse import SSEEvent, encode_comment, encode_event
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+# ---- upstream → IR ------------------------------------------------------------------------------
+
+ItemKind = Literal["message", "reasoning", "function_call", "custom_tool_call", "other"]
+
+
+@dataclass(slots=True)
+class _UpItem:
+    kind: ItemKind
+    tool: int = -1  # IR tool index for calls
+    streamed: bool = False  # deltas were relayed for this item
+    summary_index: int = -1  # last reasoning summary part seen
+    custom_input: list[str] = field(default_factory=list)
+
+
+def stop_from_incomplete(response: dict[str, Any]) -> StopReason:
+    """``incomplete_details.reason`` as an IR stop reason (``max_output_tokens`` and unknown → max_tokens)."""
+    reason = _dict(response.get("incomplete_details")).get("reason")
+    return "refusal" if reason == "content_filter" else "max_tokens"
+
+
+class ResponsesStreamDecoder:
+    """Upstream OpenAI ``/v1/responses`` SSE → IR deltas.
+
+    Tool indexes count ``function_call`` and ``custom_tool_call`` items from 0 in order of appearance
+    (never the upstream's ``output_index``). A custom tool call's raw input becomes the arguments
+    ``{"input": <text>}``, sent whole when its item is done. An item whose content never streamed
+    (arguments only in ``output_item.done``, a message delivered whole) is relayed from its done event.
+    ``done`` is True once ``response.completed``, ``response.incomplete`` or ``response.failed`` was seen.
+    """
+
+    def __init__(self) -> None:
+        self.usage: Usage | None = None
+        self.done = False
+        self.model: str | None = None
+        self._started = False
+        self._failed = False
+        self._items: dict[int, _UpItem] = {}
+        self._tools = 0
+        self._refusal = False
+
+    def feed(self, ev: SSEEvent) -> list[Delta]:
+        """Translate one upstream SSE event."""
+        if ev.comment:
+            return [KeepAlive()]
+        data = ev.data.strip()
+        if self.done or self._failed or not data or data == "[DONE]":
+            return []
+        try:
+            obj = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            obj = None
+        if not isinstance(obj, dict):
+            return self._fail(
+                StreamError(status=502, type="api_error", message="malformed event from upstream")
+            )
+        kind = obj.get("type") or ev.event or ""
+        if kind == "error":
+            error = obj.get("error") if isinstance(obj.get("error"), dict) else obj
+            return self._fail(stream_error_from_responses(error, "upstream error during streaming"))
+        out = self._start(_dict(obj.get("response")))
+        return out + self._event(kind, obj)
+
+    def finish(self) -> list[Delta]:
+        """End of the upstream body; Responses streams need no flushing (the relay checks ``done``)."""
+        return []
+
+    def _fail(self, err: StreamError) -> list[Delta]:
+        self._failed = True
+        return [err]
+
+    def _start(self, response: dict[str, Any]) -> list[Delta]:
+        if _str(response.get("model")):
+            self.model = response["model"]
+        if self._started:
+            return []
+        self._started = True
+        return [MessageStart(id=_str(response.get("id")) or "resp_" + new_hex(), model=self.model or "")]
+
+    def _event(self, kind: str, obj: dict[str, Any]) -> list[Delta]:
+        index = obj.get("output_index")
+        item = self._items.get(index) if isinstance(index, int) else None
+        if kind == "response.output_item.added":
+            return self._item_added(index, _dict(obj.get("item")))
+        if kind == "response.output_item.done":
+            return self._item_done(index, _dict(obj.get("item")))
+        if kind in ("response.output_text.delta", "response.refusal.delta") and _str(obj.get("delta")):
+            self._refusal = self._refusal or kind == "response.refusal.delta"
+            if item is not None:
+                item.streamed = True
+            return [TextDelta(text=obj["delta"])]
+        if kind in ("response.reasoning_summary_text.delta", "response.reasoning_text.delta"):
+            return self._reasoning_delta(item, obj)
+        if kind == "response.function_call_arguments.delta" and item is not None and item.tool >= 0:
+            if not _str(obj.get("delta")):
+                return []
+            item.streamed = True
+            return [ToolArgsDelta(index=item.tool, fragment=obj["delta"])]
+        if kind == "response.function_call_arguments.done" and item is not None and item.tool >= 0:
+            return self._arguments_whole(item, obj.get("arguments"))
+        if kind == "response.custom_tool_call_input.delta" and item is not None:
+            item.custom_input.append(_str(obj.get("delta")))
+            return []
+        if kind in ("response.completed", "response.incomplete", "response.failed"):
+            return self._terminal(kind, _dict(obj.get("response")))
+        return []  # created, in_progress, content_part.*, *.done text events, unknown types
+
+    def _item_added(self, index: Any, raw: dict[str, Any]) -> list[Delta]:
+        if not isinstance(index, int) or index in self._items:
+            return []
+        itype = raw.get("type")
+        if itype not in ("function_call", "custom_tool_call"):
+            kind: ItemKind = itype if itype in ("message", "reasoning") else "other"
+            self._items[index] = _UpItem(kind=kind)
+            return []
+        item = self._items[index] = _UpItem(kind=itype, tool=self._tools)
+        self._tools += 1
+        call_id = _str(raw.get("call_id")) or _str(raw.get("id")) or "call_" + new_hex()
+        out: list[Delta] = [ToolCallStart(index=item.tool, id=call_id, name=_str(raw.get("name")))]
+        if itype == "function_call" and _str(raw.get("arguments")):
+            item.streamed = True
+            out.append(ToolArgsDelta(index=item.tool, fragment=raw["arguments"]))
+        return out
+
+    def _item_done(self, index: Any, raw: dict[str, Any]) -> list[Delta]:
+        if not isinstance(index, int):
+            return []
+        out: list[Delta] = []
+        if index not in self._items:  # a done without its added: start it now
+            out += self._item_added(index, raw)
+        item = self._items[index]
+        if item.kind == "function_call":
+            out += self._arguments_whole(item, raw.get("arguments"))
+        elif item.kind == "custom_tool_call" and not item.streamed:
+            item.streamed = True
+            text = raw["input"] if isinstance(raw.get("input"), str) else "".join(item.custom_input)
+            out.append(ToolArgsDelta(index=item.tool, fragment=orjson.dumps({"input": text}).decode()))
+        elif item.kind == "message" and not item.streamed:
+            item.streamed = True
+            parts = [p for p in raw.get("content") or [] if isinstance(p, dict)]
+            text = "".join(_str(p.get("text")) or _str(p.get("refusal")) for p in parts)
+            out += [TextDelta(text=text)] if text else []
+        elif item.kind == "reasoning" and not item.streamed:
+            item.streamed = True
+            texts = [_str(_dict(p).get("text")) for p in raw.get("summary") or raw.get("content") or []]
+            text = "\n\n".join(t for t in texts if t)
+            out += [ReasoningDelta(text=text)] if text else []
+        return out
+
+    def _arguments_whole(self, item: _UpItem, arguments: Any) -> list[Delta]:
+        if item.streamed:
+            return []
+        item.streamed = True
+        return [ToolArgsDelta(index=item.tool, fragment=arguments)] if _str(arguments) else []
+
+    def _reasoning_delta(self, item: _UpItem | None, obj: dict[str, Any]) -> list[Delta]:
+        text = _str(obj.get("delta"))
+        if not text:
+            return []
+        if item is not None:
+            part = obj.get("summary_index", obj.get("content_index", 0))
+            if isinstance(part, int) and part != item.summary_index:
+                if item.summary_index >= 0:
+                    text = "\n\n" + text  # summary parts are separate paragraphs
+                item.summary_index = part
+            item.streamed = True
+        return [ReasoningDelta(text=text)]
+
+    def _terminal(self, kind: str, response: dict[str, Any]) -> list[Delta]:
+        self.done = True
+        out: list[Delta] = []
+        if isinstance(response.get("usage"), dict):
+            self.usage = usage_from_responses(response["usage"])
+            out.append(UsageUpdate(usage=self.usage))
+        if kind == "response.failed":
+            self._failed = True
+            return out + [stream_error_from_responses(response.get("error"), "the upstream response failed")]
+        if kind == "response.incomplete" or response.get("status") == "incomplete":
+            return out + [Finish(reason=stop_from_incomplete(response))]
+        reason: StopReason = "tool_use" if self._tools else "refusal" if self._refusal else "end_turn"
+        return out + [Finish(reason=reason)]
+
+
+# ---- IR → client --------------------------------------------------------------------------------
+
+_INPUT_PREFIX = re.compile(r'\s*\{\s*"input"\s*:\s*"')
+_INPUT_PARTIAL = re.compile(r'\s*(?:\{\s*(?:"(?:i(?:n(?:p(?:u(?:t(?:"\s*(?::\s*)?)?)?)?)?)?)?)?)?')
+_PLAIN = re.compile(r'[^"\\]+')
+_HEX4 = re.compile(r"[0-9A-Fa-f]{4}")
+_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+
+
+class InputExtractor:
+    """Decodes the ``input`` string of ``{"input": "..."}`` arguments as the fragments arrive.
+
+    Streams while the arguments start with the ``input`` key (what the upstream is asked to produce);
+    anything else is decoded whole at the end (``custom_input_of``). ``text`` is what was emitted so far.
+    """
+
+    def __init__(self) -> None:
+        self.raw: list[str] = []
+        self.text = ""
+        self._buf = ""
+        self._pos = -1  # position in _buf of the next undecoded character of the string value
+        self._mode: Literal["pending", "streaming", "ended", "whole"] = "pending"
+
+    def feed(self, fragment: str) -> str:
+        """The newly decoded text (possibly empty)."""
+        self.raw.append(fragment)
+        if self._mode in ("ended", "whole"):
+            return ""
+        self._buf += fragment
+        if self._mode == "pending":
+            m = _INPUT_PREFIX.match(self._buf)
+            if m is None:
+                if not _INPUT_PARTIAL.fullmatch(self._buf):
+                    self._mode = "whole"
+                return ""
+            self._mode, self._pos = "streaming", m.end()
+        out = self._decode()
+        self.text += out
+        return out
+
+    def close(self) -> tuple[str, str]:
+        """(the rest to emit as a last delta, the whole input)."""
+        whole = custom_input_of("".join(self.raw))
+        rest = whole[len(self.text) :] if whole.startswith(self.text) else ""
+        self.text += rest
+        return rest, whole
+
+    def _decode(self) -> str:
+        buf, pos, out = self._buf, self._pos, []
+        while pos < len(buf):
+            m = _PLAIN.match(buf, pos)
+            if m:
+                out.append(m.group())
+                pos = m.end()
+                continue
+            if buf[pos] == '"':
+                self._mode = "ended"
+                break
+            step = _escape(buf, pos)
+            if step is None:
+                break  # an escape cut in the middle: wait for the next fragment
+            if step[0] == "":
+                self._mode = "whole"
+                break
+            out.append(step[0])
+            pos += step[1]
+        self._pos = pos
+        return "".join(out)
+
+
+def _escape(buf: str, pos: int) -> tuple[str, int] | None:
+    """The character a backslash escape at ``pos`` stands for and its length; None if incomplete,
+    ("", 0) if invalid."""
+    if pos + 1 >= len(buf):
+        return None
+    esc = buf[pos + 1]
+    if esc in _ESCAPES:
+        return _ESCAPES[esc], 2
+    if esc != "u":
+        return "", 0
+    if pos + 6 > len(buf):
+        return None
+    code = _hex4(buf[pos + 2 : pos + 6])
+    if code is None:
+        return "", 0
+    if 0xD800 <= code < 0xDC00:  # a high surrogate: its low half follows as another \u escape
+        head = buf[pos + 6 : pos + 8]
+        if pos + 12 > len(buf) and "\\u".startswith(head):
+            return None
+        if head == "\\u":
+            low = _hex4(buf[pos + 8 : pos + 12])
+            if low is None:
+                return "", 0
+            if 0xDC00 <= low < 0xE000:
+                return chr(0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)), 12
+        return "\ufffd", 6
+    if 0xDC00 <= code < 0xE000:
+        return "\ufffd", 6
+    return chr(code), 6
+
+
+def _hex4(text: str) -> int | None:
+    return int(text, 16) if _HEX4.fullmatch(text) else None
+
+
+OpenKind = Literal["reasoning", "message", "function_call", "custom_tool_call"]
+
+
+@dataclass(slots=True)
+class _OutItem:
+    kind: OpenKind
+    index: int
+    id: str
+    text: list[str] = field(default_factory=list)  # message text, reasoning text, call arguments
+    signature: str = ""
+    summary_open: bool = False
+    tool: int = -1
+    call_id: str = ""
+    name: str = ""
+    namespace: str | None = None
+    extractor: InputExtractor | None = None
+
+
+_ITEM_PREFIX: dict[OpenKind, str] = {
+    "reasoning": "rs_",
+    "message": "msg_",
+    "function_call": "fc_",
+    "custom_tool_call": "ctc_",
+}
+
+
+class ResponsesStreamEncoder:
+    """IR deltas → the client-facing Responses stream, as OpenAI sends it.
+
+    Every frame has an ``event:`` line and a ``data:`` object with ``type`` and a ``sequence_number``
+    counting from 0. Order: ``response.created``, ``response.in_progress``, then one output item at a
+    time (``output_item.added`` … deltas … ``output_item.done`` with the whole item), then exactly one of
+    ``response.completed`` / ``response.incomplete`` (``Finish(max_tokens)``) / ``response.failed``
+    (StreamError; nothing follows it, and items still open are not closed, so a cut-off tool call is
+    never handed to the client as done). KeepAlive becomes an SSE comment.
+
+    ``view.compaction``: the model's text is a handoff summary; it goes out as one ``compaction`` item
+    (``encode_compaction``) instead of a message. ``view.reasoning`` False drops reasoning.
+    """
+
+    def __init__(self, view: View, *, response_id: str | None = None) -> None:
+        self.view = view
+        self.response_id = response_id
+        self.created_at = int(time.time())
+        self._seq = 0
+        self._usage: Usage | None = None
+        self._finish: Finish | None = None
+        self._started = False
+        self._closed = False
+        self._open: _OutItem | None = None
+        self._output: list[dict[str, Any]] = []
+        self._count = 0  # output items started
+        self._summary: list[str] = []  # compaction summary text
+        self._call_ids: set[str] = set()
+        self.final: dict[str, Any] | None = None  # the Response object of the terminal event
+
+    def feed(self, d: Delta) -> bytes:
+        """Encode one delta as zero or more complete SSE frames."""
+        if self._closed:
+            return b""
+        if isinstance(d, KeepAlive):
+            return encode_comment("keep-alive")
+        if isinstance(d, UsageUpdate):
+            self._usage = d.usage
+            return b""
+        out = self._start(d.id if isinstance(d, MessageStart) else None)
+        if isinstance(d, StreamError):
+            return out + self._fail(d)
+        if self._finish is not None:
+            return out  # content after the stop reason would follow the closed items
+        return out + self._content(d)
+
+    def finish(self) -> bytes:
+        """Close the stream: close the open item, then ``response.completed`` (or ``.incomplete``)."""
+        if self._closed:
+            return b""
+        out = self._start(None) + self._close_item()
+        if self.view.compaction:
+            out += self._compaction_item()
+        self._closed = True
+        if self._finish is not None and self._finish.reason == "max_tokens":
+            response = self._response("incomplete", incomplete_details={"reason": "max_output_tokens"})
+            return out + self._frame("response.incomplete", {"response": response})
+        return out + self._frame("response.completed", {"response": self._response("completed")})
+
+    # -- content --------------------------------------------------------------------------------
+
+    def _content(self, d: Delta) -> bytes:
+        if isinstance(d, TextDelta) and d.text:
+            if self.view.compaction:
+                self._summary.append(d.text)
+                return b""
+            return self._text(d.text)
+        if isinstance(d, ReasoningDelta) and d.text and self._reasoning_wanted():
+            return self._reasoning_text(d.text)
+        if isinstance(d, SignatureDelta) and d.signature and self._reasoning_wanted():
+            return self._signature(d.signature)
+        if isinstance(d, ToolCallStart | ToolArgsDelta) and self.view.compaction:
+            return b""  # a compaction answer is exactly one compaction item (tool_choice is none upstream)
+        if isinstance(d, ToolCallStart):
+            return self._tool_start(d)
+        if isinstance(d, ToolArgsDelta) and d.fragment:
+            return self._tool_args(d)
+        if isinstance(d, Finish):
+            self._finish = d
+            return self._close_item()
+        return b""
+
+    def _reasoning_wanted(self) -> bool:
+        return self.view.reasoning and not self.view.compaction
+
+    def _text(self, text: str) -> bytes:
+        out = b""
+        item = self._open
+        if item is None or item.kind != "message":
+            out += self._close_item()
+            item = self._open_item("message")
+            added = {
+                "id": item.id,
+                "type": "message",
+                "status": "in_progress",
+                "content": [],
+                "role": "assistant",
+            }
+            out += self._added(added)
+            out += self._frame(
+                "response.content_part.added",
+                {"item_id": item.id, "output_index": item.index, "content_index": 0, "part": _text_part("")},
+            )
+        item.text.append(text)
+        return out + self._frame(
+            "response.output_text.delta",
+            {
+                "item_id": item.id,
+                "output_index": item.index,
+                "content_index": 0,
+                "delta": text,
+                "logprobs": [],
+            },
+        )
+
+    def _reasoning_text(self, text: str) -> bytes:
+        out = b""
+        item = self._open
+        if item is None or item.kind != "reasoning" or item.signature:
+            out += self._close_item()
+            item = self._open_reasoning()
+            out += self._added({"id": item.id, "type": "reasoning", "summary": []})
+        if not item.summary_open:
+            item.summary_open = True
+            out += self._frame(
+                "response.reasoning_summary_part.added",
+                {
+                    "item_id": item.id,
+                    "output_index": item.index,
+                    "summary_index": 0,
+                    "part": _summary_part(""),
+                },
+            )
+        item.text.append(text)
+        return out + self._frame(
+            "response.reasoning_summary_text.delta",
+            {"item_id": item.id, "output_index": item.index, "summary_index": 0, "delta": text},
+        )
+
+    def _signature(self, signature: str) -> bytes:
+        if signature == SYNTHETIC_SIGNATURE:
+            return b""  # not a real Anthropic signature: nothing to carry back
+        out = b""
+        item = self._open
+        if item is None or item.kind != "reasoning" or item.signature:
+            # a signature with no text before it (thinking display "omitted") still makes an item
+            out += self._close_item()
+            item = self._open_reasoning()
+            out += self._added({"id": item.id, "type": "reasoning", "summary": []})
+        item.signature += signature
+        return out
+
+    def _open_reasoning(self) -> _OutItem:
+        return self._open_item("reasoning")
+
+    def _tool_start(self, d: ToolCallStart) -> bytes:
+        out = self._close_item()
+        client_name = self.view.tool_names.get(d.name, d.name)
+        custom = client_name in self.view.custom_tools
+        item = self._open_item("custom_tool_call" if custom else "function_call")
+        item.tool, item.call_id = d.index, self._unique_call_id(d.id)
+        item.namespace, item.name = split_namespaced(client_name)
+        if custom:
+            item.extractor = InputExtractor()
+            added = {"id": item.id, "type": "custom_tool_call"}
+            added |= {"call_id": item.call_id, "input": "", "name": item.name}
+        else:
+            added = {"id": item.id, "type": "function_call", "status": "in_progress", "arguments": ""}
+            added |= {"call_id": item.call_id, "name": item.name}
+        if item.namespace is not None:
+            added["namespace"] = item.namespace
+        return out + self._added(added)
+
+    def _unique_call_id(self, call_id: str) -> str:
+        """Call ids pair a call with its output: a repeated or missing upstream id gets a unique one."""
+        unique = call_id or f"call_{self._id()[5:]}"
+        n = 1
+        while unique in self._call_ids:
+            n += 1
+            unique = f"{call_id or 'call'}_{n}"
+        self._call_ids.add(unique)
+        return unique
+
+    def _tool_args(self, d: ToolArgsDelta) -> bytes:
+        item = self._open
+        if item is None or item.tool != d.index or item.kind not in ("function_call", "custom_tool_call"):
+            return b""  # decoders keep each call's fragments contiguous; strays have nowhere to go
+        item.text.append(d.fragment)
+        if item.extractor is not None:
+            return self._custom_delta(item, item.extractor.feed(d.fragment))
+        return self._frame(
+            "response.function_call_arguments.delta",
+            {"item_id": item.id, "output_index": item.index, "delta": d.fragment},
+        )
+
+    def _custom_delta(self, item: _OutItem, text: str) -> bytes:
+        if not text:
+            return b""
+        return self._frame(
+            "response.custom_tool_call_input.delta",
+            {"item_id": item.id, "output_index": item.index, "delta": text},
+        )
+
+    # -- items ----------------------------------------------------------------------------------
+
+    def _open_item(self, kind: OpenKind) -> _OutItem:
+        index = self._count
+        self._count += 1
+        self._open = _OutItem(kind=kind, index=index, id=self._item_id(_ITEM_PREFIX[kind], index))
+        return self._open
+
+    def _item_id(self, prefix: str, index: int) -> str:
+        return f"{prefix}{self._id()[5:]}{index:02x}"
+
+    def _added(self, item: dict[str, Any]) -> bytes:
+        assert self._open is not None
+        return self._frame("response.output_item.added", {"output_index": self._open.index, "item": item})
+
+    def _close_item(self) -> bytes:
+        item, self._open = self._open, None
+        if item is None:
+            return b""
+        ref = {"item_id": item.id, "output_index": item.index}
+        text = "".join(item.text)
+        out = b""
+        done: dict[str, Any]
+        if item.kind == "message":
+            part = _text_part(text)
+            out += self._frame(
+                "response.output_text.done", {**ref, "content_index": 0, "text": text, "logprobs": []}
+            )
+            out += self._frame("response.content_part.done", {**ref, "content_index": 0, "part": part})
+            done = {
+                "id": item.id,
+                "type": "message",
+                "status": "completed",
+                "content": [part],
+                "role": "assistant",
+            }
+        elif item.kind == "reasoning":
+            summary = []
+            if item.summary_open:
+                out += self._frame(
+                    "response.reasoning_summary_text.done", {**ref, "summary_index": 0, "text": text}
+                )
+                part = _summary_part(text)
+                out += self._frame(
+                    "response.reasoning_summary_part.done", {**ref, "summary_index": 0, "part": part}
+                )
+                summary.append(part)
+            done = {"id": item.id, "type": "reasoning", "summary": summary}
+            if item.signature:
+                done["encrypted_content"] = encode_thinking(text, item.signature)
+        elif item.kind == "function_call":
+            if not text.strip():
+                text = "{}"  # a call without arguments still carries a JSON object
+                out += self._frame("response.function_call_arguments.delta", {**ref, "delta": text})
+            out += self._frame("response.function_call_arguments.done", {**ref, "arguments": text})
+            done = {"id": item.id, "type": "function_call", "status": "completed", "arguments": text}
+            done |= {"call_id": item.call_id, "name": item.name}
+        else:
+            assert item.extractor is not None
+            rest, whole = item.extractor.close()
+            out += self._custom_delta(item, rest)
+            out += self._frame("response.custom_tool_call_input.done", {**ref, "input": whole})
+            done = {"id": item.id, "type": "custom_tool_call"}
+            done |= {"call_id": item.call_id, "input": whole, "name": item.name}
+        if item.namespace is not None:
+            done["namespace"] = item.namespace
+        self._output.append(done)
+        return out + self._frame("response.output_item.done", {"output_index": item.index, "item": done})
+
+    def _compaction_item(self) -> bytes:
+        index = self._count
+        self._count += 1
+        item = {
+            "id": self._item_id("cmp_", index),
+            "type": "compaction",
+            "encrypted_content": encode_compaction("".join(self._summary)),
+        }
+        self._output.append(item)
+        out = self._frame("response.output_item.added", {"output_index": index, "item": item})
+        return out + self._frame("response.output_item.done", {"output_index": index, "item": item})
+
+    # -- the response object --------------------------------------------------------------------
+
+    def _id(self) -> str:
+        if self.response_id is None:
+            self.response_id = response_id_for(None)
+        return self.response_id
+
+    def _start(self, upstream_id: str | None) -> bytes:
+        if self._started:
+            return b""
+        self._started = True
+        if self.response_id is None:
+            self.response_id = response_id_for(upstream_id)
+        out = self._frame("response.created", {"response": self._response("in_progress", usage=False)})
+        return out + self._frame(
+            "response.in_progress", {"response": self._response("in_progress", usage=False)}
+        )
+
+    def _fail(self, err: StreamError) -> bytes:
+        self._closed = True
+        self._open = None  # a half-streamed item is not handed over as done
+        error = {"code": error_code_for_status(err.status), "message": err.message}
+        failed = self._response("failed", usage=self._usage is not None, error=error)  # usage only if known
+        return self._frame("response.failed", {"response": failed})
+
+    def _response(
+        self,
+        status: str,
+        *,
+        usage: bool = True,
+        error: dict[str, Any] | None = None,
+        incomplete_details: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        response = response_object(
+            self._id(),
+            self.view.model,
+            self.created_at,
+            status,
+            output=list(self._output) if status != "in_progress" else [],
+            usage=usage_to_responses(self._usage or Usage()) if usage else None,
+            error=error,
+            incomplete_details=incomplete_details,
+        )
+        if status != "in_progress":
+            self.final = response
+        return response
+
+    def _frame(self, kind: str, body: dict[str, Any]) -> bytes:
+        obj = {"type": kind, "sequence_number": self._seq, **body}
+        self._seq += 1
+        return encode_event(orjson.dumps(obj), event=kind)
+
+
+def response_object(
+    response_id: str,
+    model: str,
+    created_at: int,
+    status: str,
+    *,
+    output: list[dict[str, Any]],
+    usage: dict[str, Any] | None,
+    error: dict[str, Any] | None = None,
+    incomplete_details: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A ``Response`` object with the fields the openai SDK requires.
+
+    ``parallel_tool_calls``, ``tool_choice`` and ``tools`` are required by the SDK's model; the gateway
+    does not echo the request, so they carry neutral values.
+    """
+    return {
+        "id": response_id,
+        "object": "response",
+        "created_at": created_at,
+        "status": status,
+        "error": error,
+        "incomplete_details": incomplete_details,
+        "instructions": None,
+        "metadata": {},
+        "model": model,
+        "output": output,
+        "parallel_tool_calls": True,
+        "tool_choice": "auto",
+        "tools": [],
+        "usage": usage,
+    }
+
+
+def _text_part(text: str) -> dict[str, Any]:
+    return {"type": "output_text", "annotations": [], "logprobs": [], "text": text}
+
+
+def _summary_part(text: str) -> dict[str, Any]:
+    return {"type": "summary_text", "text": text}

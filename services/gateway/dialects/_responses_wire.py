@@ -1,0 +1,218 @@
+"""Shared pieces of the OpenAI Responses wire format: usage, errors, ids, gateway-made opaque tokens.
+
+Sources: the openai SDK's ``types/responses`` (``response_usage.py``, ``response_error.py``,
+``response_compaction_item.py``), ``../shared/docs/api-conformance.md`` §4 and §6.10–6.11, and Codex's
+``codex-rs`` (``protocol/src/models.rs``: ``ResponseItem::Compaction { encrypted_content }``).
+
+Opaque tokens the gateway makes (``encrypted_content`` of ``reasoning`` and ``compaction`` items, read back
+by the request translator, see ``/work/notes/compaction.md`` and ``reasoning-encrypted.md``)::
+
+    thinking:   "ekai.t1." + base64url_nopad(orjson.dumps({"ekai": "thinking", "thinking": T, "signature": S}))
+    compaction: "ekai.c1." + base64url_nopad(orjson.dumps({"ekai": "compaction", "summary": TEXT}))
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from typing import Any
+
+import orjson
+
+from services.gateway.dialects._openai_wire import error_type_for_status
+from services.gateway.dialects.ir import StreamError, Usage
+
+THINKING_PREFIX = "ekai.t1."
+COMPACTION_PREFIX = "ekai.c1."
+
+# ``ResponseError.code`` is a closed Literal in the openai SDK; these are the two a gateway can mean.
+RATE_LIMIT_CODE = "rate_limit_exceeded"
+SERVER_ERROR_CODE = "server_error"
+
+_OPENAI_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "invalid_request_error",
+    409: "conflict_error",
+    413: "invalid_request_error",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+}
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def _details(u: dict[str, Any], key: str) -> dict[str, Any]:
+    value = u.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def usage_from_responses(usage: Any) -> Usage:
+    """A Responses ``usage`` object → disjoint IR buckets (conformance §6.10).
+
+    ``input_tokens`` counts the whole prompt; cache reads (``input_tokens_details.cached_tokens``) and
+    writes (``cache_write_tokens``) are split out of it. ``output_tokens`` includes reasoning. Anything
+    that is not a non-negative integer counts as 0.
+    """
+    u = usage if isinstance(usage, dict) else {}
+    details = _details(u, "input_tokens_details")
+    cache_read = _int(details.get("cached_tokens"))
+    cache_write = _int(details.get("cache_write_tokens"))
+    return Usage(
+        input_tokens=max(_int(u.get("input_tokens")) - cache_read - cache_write, 0),
+        output_tokens=_int(u.get("output_tokens")),
+        cache_read_tokens=cache_read,
+        cache_write_tokens=cache_write,
+        reasoning_tokens=_int(_details(u, "output_tokens_details").get("reasoning_tokens")),
+    )
+
+
+def usage_to_responses(u: Usage) -> dict[str, Any]:
+    """IR usage → the client-facing Responses ``usage`` (``ResponseUsage``: every count present)."""
+    prompt = u.prompt_tokens
+    return {
+        "input_tokens": prompt,
+        "input_tokens_details": {
+            "cached_tokens": u.cache_read_tokens,
+            "cache_write_tokens": u.cache_write_tokens,
+        },
+        "output_tokens": u.output_tokens,
+        "output_tokens_details": {"reasoning_tokens": u.reasoning_tokens},
+        "total_tokens": prompt + u.output_tokens,
+    }
+
+
+def status_for_error_code(code: Any) -> int:
+    """The HTTP status an in-stream Responses error code stands for (string codes, or OpenRouter's numbers)."""
+    if isinstance(code, int) and not isinstance(code, bool):
+        return code if 400 <= code <= 599 else 500
+    text = code.lower() if isinstance(code, str) else ""
+    if "rate_limit" in text or text == "insufficient_quota":
+        return 429
+    if text in ("context_length_exceeded", "invalid_prompt") or text.startswith(("invalid_", "image_")):
+        return 400
+    if "overloaded" in text or "unavailable" in text:
+        return 503
+    return 500
+
+
+def stream_error_from_responses(error: Any, default_message: str) -> StreamError:
+    """A ``response.failed`` ``response.error`` or an ``error`` event → StreamError."""
+    err = error if isinstance(error, dict) else {}
+    status = status_for_error_code(err.get("code"))
+    message = err.get("message")
+    return StreamError(
+        status=status,
+        type=error_type_for_status(status),
+        message=message if isinstance(message, str) and message else default_message,
+    )
+
+
+def error_code_for_status(status: int) -> str:
+    """A ``ResponseError.code`` the openai SDK accepts for a gateway status."""
+    return RATE_LIMIT_CODE if status == 429 else SERVER_ERROR_CODE
+
+
+def openai_error_type(status: int) -> str:
+    """OpenAI's error ``type`` for a status (the same table as the chat format's)."""
+    return _OPENAI_ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+
+
+def error_body(
+    status: int, message: str, code: str | None = None, param: str | None = None
+) -> dict[str, Any]:
+    """OpenAI's error shape, as ``/v1/responses`` answers it (identical to chat completions')."""
+    return {"error": {"message": message, "type": openai_error_type(status), "param": param, "code": code}}
+
+
+def new_hex() -> str:
+    return uuid.uuid4().hex[:24]
+
+
+def response_id_for(upstream_id: str | None) -> str:
+    """The ``resp_…`` id the client sees: the upstream's when it is one, else derived from it (or fresh)."""
+    if upstream_id and upstream_id.startswith("resp_"):
+        return upstream_id
+    tail = "".join(ch for ch in upstream_id or "" if ch.isalnum())
+    return "resp_" + (tail or new_hex())
+
+
+# ---- gateway-made opaque tokens ---------------------------------------------------------------------
+
+
+def _b64(obj: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(obj)).rstrip(b"=").decode()
+
+
+def _unb64(token: str, prefix: str) -> dict[str, Any] | None:
+    if not token.startswith(prefix):
+        return None
+    raw = token[len(prefix) :]
+    try:
+        value = orjson.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+    except (binascii.Error, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def encode_thinking(thinking: str, signature: str) -> str:
+    """An Anthropic thinking block as a reasoning item's ``encrypted_content``."""
+    return THINKING_PREFIX + _b64({"ekai": "thinking", "thinking": thinking, "signature": signature})
+
+
+def decode_thinking(token: str) -> tuple[str, str] | None:
+    """(thinking, signature) from ``encode_thinking``'s output; None for anything else."""
+    obj = _unb64(token, THINKING_PREFIX)
+    if obj is None or obj.get("ekai") != "thinking":
+        return None
+    thinking, signature = obj.get("thinking"), obj.get("signature")
+    return (thinking, signature) if isinstance(thinking, str) and isinstance(signature, str) else None
+
+
+def encode_compaction(summary: str) -> str:
+    """A summary the routed model wrote as a ``compaction`` item's ``encrypted_content``."""
+    return COMPACTION_PREFIX + _b64({"ekai": "compaction", "summary": summary})
+
+
+def decode_compaction(token: str) -> str | None:
+    """The summary from ``encode_compaction``'s output; None for anything else (OpenAI's own blobs)."""
+    obj = _unb64(token, COMPACTION_PREFIX)
+    if obj is None or obj.get("ekai") != "compaction" or not isinstance(obj.get("summary"), str):
+        return None
+    summary: str = obj["summary"]
+    return summary
+
+
+def split_namespaced(name: str) -> tuple[str | None, str]:
+    """``"NS:N"`` (a flattened namespace tool's client name) → ("NS", "N"); a plain name → (None, name)."""
+    namespace, sep, rest = name.partition(":")
+    return (namespace, rest) if sep and namespace and rest else (None, name)
+
+
+def custom_input_of(arguments: Any) -> str:
+    """A custom tool's raw input from the function-call arguments it was sent upstream as.
+
+    The upstream sees ``{"input": string}``; a model that named the field differently still gets its
+    single string through, and anything else is passed on as the raw text rather than lost.
+    """
+    if isinstance(arguments, dict):
+        obj: Any = arguments
+    else:
+        text = arguments if isinstance(arguments, str) else ""
+        try:
+            obj = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return text
+    if isinstance(obj, dict):
+        if isinstance(obj.get("input"), str):
+            value: str = obj["input"]
+            return value
+        strings = [v for v in obj.values() if isinstance(v, str)]
+        if len(obj) == 1 and strings:
+            return strings[0]
+        return "" if not obj else orjson.dumps(obj).decode()
+    return arguments if isinstance(arguments, str) else ""

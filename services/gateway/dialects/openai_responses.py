@@ -1,0 +1,216 @@
+"""The OpenAI Responses dialect: usage, whole responses and streams, to and from the IR (pure).
+
+The stream state machines live in ``_responses_stream``, the wire helpers in ``_responses_wire``; this
+module is the public face the gateway imports, plus the non-streamed conversions. Sources:
+``../shared/docs/api-conformance.md`` §4 and §6.11, ``client-protocols.md`` (Codex), the openai SDK's
+``types/responses`` and its stream accumulator, Codex's ``codex-rs`` (compaction).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from services.gateway.dialects._openai_wire import new_id
+from services.gateway.dialects._responses_stream import (
+    ResponsesStreamDecoder,
+    ResponsesStreamEncoder,
+    response_object,
+    stop_from_incomplete,
+)
+from services.gateway.dialects._responses_wire import (
+    decode_compaction,
+    decode_thinking,
+    encode_compaction,
+    encode_thinking,
+    error_body,
+    error_code_for_status,
+    new_hex,
+    openai_error_type,
+    response_id_for,
+    usage_from_responses,
+    usage_to_responses,
+)
+from services.gateway.dialects.ir import (
+    Block,
+    Completion,
+    Delta,
+    Finish,
+    MessageStart,
+    ReasoningDelta,
+    SignatureDelta,
+    StopReason,
+    TextBlock,
+    TextDelta,
+    ThinkingBlock,
+    ToolArgsDelta,
+    ToolCallStart,
+    ToolUseBlock,
+    UsageUpdate,
+)
+from services.gateway.dialects.view import View
+from shared.sse import encode_event
+
+__all__ = [
+    "ResponsesStreamDecoder",
+    "ResponsesStreamEncoder",
+    "compact_from_completion",
+    "completion_from_responses",
+    "decode_compaction",
+    "decode_thinking",
+    "encode_compaction",
+    "encode_thinking",
+    "error_body",
+    "responses_from_completion",
+    "stream_error_frame",
+    "usage_from_responses",
+    "usage_to_responses",
+]
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _parse_arguments(arguments: Any) -> dict[str, Any]:
+    if not isinstance(arguments, str) or not arguments.strip():
+        return {}
+    try:
+        value = orjson.loads(arguments)
+    except orjson.JSONDecodeError:
+        return {}  # cut-off arguments: keep the call with empty input (conformance §6.2)
+    return value if isinstance(value, dict) else {}
+
+
+def _blocks(item: dict[str, Any]) -> list[Block]:
+    kind = item.get("type")
+    if kind == "message":
+        parts = [p for p in item.get("content") or [] if isinstance(p, dict)]
+        text = "".join(
+            _str(p.get("text")) if p.get("type") == "output_text" else _str(p.get("refusal")) for p in parts
+        )
+        return [TextBlock(text=text)] if text else []
+    if kind == "reasoning":
+        parts = item.get("summary") or item.get("content") or []
+        text = "\n\n".join(t for p in parts if isinstance(p, dict) and (t := _str(p.get("text"))))
+        thinking = decode_thinking(_str(item.get("encrypted_content")))
+        if thinking is not None:  # a gateway-made item made from an Anthropic thinking block
+            return [ThinkingBlock(thinking=thinking[0], signature=thinking[1])]
+        return [ThinkingBlock(thinking=text)] if text else []
+    if kind in ("function_call", "custom_tool_call"):
+        call_id = _str(item.get("call_id")) or _str(item.get("id")) or new_id("call_")
+        name = _str(item.get("name"))
+        if kind == "custom_tool_call":
+            return [ToolUseBlock(id=call_id, name=name, input={"input": _str(item.get("input"))})]
+        return [ToolUseBlock(id=call_id, name=name, input=_parse_arguments(item.get("arguments")))]
+    return []  # web_search_call, compaction and other items have no IR form
+
+
+def completion_from_responses(body: dict[str, Any]) -> Completion:
+    """An upstream ``Response`` object → IR Completion.
+
+    Messages become text, reasoning summaries thinking, ``function_call`` and ``custom_tool_call`` items
+    tool uses (a custom call's raw input as ``{"input": text}``). ``status: incomplete`` is ``max_tokens``
+    (``content_filter``: ``refusal``).
+    """
+    content: list[Block] = []
+    for item in body.get("output") or []:
+        if isinstance(item, dict):
+            content += _blocks(item)
+    has_tools = any(isinstance(b, ToolUseBlock) for b in content)
+    stop: StopReason = "tool_use" if has_tools else "end_turn"
+    if body.get("status") == "incomplete":
+        stop = stop_from_incomplete(body)
+    return Completion(
+        id=_str(body.get("id")) or "resp_" + new_hex(),
+        model=_str(body.get("model")),
+        content=content,
+        stop_reason=stop,
+        usage=usage_from_responses(body.get("usage")),
+    )
+
+
+def _deltas(c: Completion) -> list[Delta]:
+    """A Completion as the deltas a stream would have carried (so both paths make the same items)."""
+    out: list[Delta] = [MessageStart(id=c.id, model=c.model)]
+    tool = 0
+    for b in c.content:
+        if isinstance(b, ThinkingBlock):
+            out += [ReasoningDelta(text=b.thinking)] if b.thinking else []
+            out += [SignatureDelta(signature=b.signature)] if b.signature else []
+        elif isinstance(b, TextBlock) and b.text:
+            out.append(TextDelta(text=b.text))
+        elif isinstance(b, ToolUseBlock):
+            out.append(ToolCallStart(index=tool, id=b.id, name=b.name))
+            out.append(ToolArgsDelta(index=tool, fragment=orjson.dumps(b.input).decode()))
+            tool += 1
+    return out + [UsageUpdate(usage=c.usage), Finish(reason=c.stop_reason, stop_sequence=c.stop_sequence)]
+
+
+def responses_from_completion(c: Completion, view: View) -> dict[str, Any]:
+    """IR Completion → the client-facing ``Response`` object (what ``POST /v1/responses`` answers).
+
+    The items are exactly those the stream encoder would have sent for the same answer: reasoning
+    (with a gateway-made ``encrypted_content`` when an Anthropic signature came with it), messages,
+    ``function_call`` / ``custom_tool_call`` with client tool names, or one ``compaction`` item when
+    ``view.compaction``. ``status`` is ``incomplete`` (``max_output_tokens``) on ``max_tokens``.
+    """
+    encoder = ResponsesStreamEncoder(view, response_id=response_id_for(c.id))
+    for d in _deltas(c):
+        encoder.feed(d)
+    encoder.finish()
+    assert encoder.final is not None
+    return encoder.final
+
+
+def compact_from_completion(c: Completion, view: View, keep: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+    """IR Completion (the routed model's handoff summary) → the ``POST /v1/responses/compact`` answer.
+
+    Shape (openai SDK ``CompactedResponse``; Codex reads only ``output``, ``CompactHistoryResponse`` in
+    codex-rs ``codex-api/src/endpoint/compact.rs``)::
+
+        {"id": "resp_…", "object": "response.compaction", "created_at": int,
+         "output": [*keep, {"id": "cmp_…", "type": "compaction", "encrypted_content": encode_compaction(text)}],
+         "usage": {…}}
+
+    ``keep``: items to put before the compaction item (OpenAI lists the request's user messages there);
+    Codex keeps user and assistant messages and compaction items from ``output`` and re-adds its context.
+    """
+    summary = "".join(b.text for b in c.content if isinstance(b, TextBlock))
+    rid = response_id_for(c.id)
+    item = {"id": "cmp_" + rid[5:], "type": "compaction", "encrypted_content": encode_compaction(summary)}
+    return {
+        "id": rid,
+        "object": "response.compaction",
+        "created_at": int(time.time()),
+        "output": [*keep, item],
+        "usage": usage_to_responses(c.usage),
+    }
+
+
+def stream_error_frame(status: int, message: str, sequence_number: int = 0) -> bytes:
+    """An error after the stream began when no encoder state exists (a passthrough stream cut off).
+
+    A ``response.failed`` event (terminal for Codex, which reads ``response.error.message``) that also
+    carries a top-level ``error`` object: the openai SDK raises ``APIError`` on any event with one, the
+    way it does for chat streams, instead of tripping over a response id it has not seen.
+    """
+    error = {"code": error_code_for_status(status), "message": message}
+    response = response_object(
+        response_id_for(None), "", int(time.time()), "failed", output=[], usage=None, error=error
+    )
+    payload = {
+        "type": "response.failed",
+        "sequence_number": sequence_number,
+        "response": response,
+        "error": {
+            "type": openai_error_type(status),
+            "code": error["code"],
+            "message": message,
+            "param": None,
+        },
+    }
+    return encode_event(orjson.dumps(payload), event="response.failed")
