@@ -104,6 +104,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_post("/v1/messages/count_tokens", models_api.count_tokens)
     app.router.add_get("/v1/models", models_api.list_models)
     app.router.add_get("/v1/models/{model_id:.+}", models_api.get_model)
+    app.router.add_get("/v1/responses", handlers.responses_get)
     app.router.add_get("/health", handlers.health)
     app.router.add_get("/", handlers.root)
     _mount_usage(app, settings)

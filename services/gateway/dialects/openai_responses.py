@@ -15,6 +15,8 @@ from typing import Any
 import orjson
 
 from services.gateway.dialects._openai_wire import new_id
+from services.gateway.dialects._request_common import ParsedRequest, require_model, require_stream_flag
+from services.gateway.dialects._request_from_responses import validate_responses_request
 from services.gateway.dialects._responses_stream import (
     ResponsesStreamDecoder,
     ResponsesStreamEncoder,
@@ -56,6 +58,13 @@ from shared.sse import encode_event
 
 __all__ = [
     "ResponsesStreamDecoder",
+    "client_error_body",
+    "client_status",
+    "encoder_for",
+    "parse_request",
+    "render",
+    "render_compact",
+    "stream_error",
     "ResponsesStreamEncoder",
     "compact_from_completion",
     "completion_from_responses",
@@ -214,3 +223,46 @@ def stream_error_frame(status: int, message: str, sequence_number: int = 0) -> b
         },
     }
     return encode_event(orjson.dumps(payload), event="response.failed")
+
+
+# ---- the client format's registry entries --------------------------------------------------------
+
+
+def parse_request(body: dict[str, Any]) -> ParsedRequest:
+    """Validate what the gateway reads of a Responses request (conformance §4; ``validate_responses_request``);
+    raises ``TranslationError`` (400 in OpenAI's shape). Reasoning always goes back (as reasoning items)."""
+    validate_responses_request(body)
+    model = require_model(body)
+    return ParsedRequest(model=model, stream=require_stream_flag(body), include_usage=False, reasoning=True)
+
+
+def encoder_for(view: View) -> ResponsesStreamEncoder:
+    """The client stream encoder for one call."""
+    return ResponsesStreamEncoder(view)
+
+
+def render(c: Completion, view: View) -> dict[str, Any]:
+    """The non-streamed ``Response`` for one call."""
+    return responses_from_completion(c, view)
+
+
+def render_compact(c: Completion, view: View) -> dict[str, Any]:
+    """The ``POST /v1/responses/compact`` answer for one translated call."""
+    return compact_from_completion(c, view)
+
+
+def client_error_body(
+    status: int, message: str, code: str | None = None, param: str | None = None, request_id: str | None = None
+) -> dict[str, Any]:
+    """OpenAI's error object (the request id travels in the ``x-request-id`` header)."""
+    return error_body(status, message, code, param)
+
+
+def client_status(status: int) -> int:
+    """OpenAI clients get the status as it is."""
+    return status
+
+
+def stream_error(status: int, message: str) -> bytes:
+    """An in-stream error for a relayed stream that broke off (``response.failed``)."""
+    return stream_error_frame(status, message)

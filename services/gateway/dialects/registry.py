@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from services.gateway.dialects import anthropic as anth
 from services.gateway.dialects import ir
 from services.gateway.dialects import openai_chat as oai
+from services.gateway.dialects import openai_responses as resp
 from services.gateway.dialects import translate_request as tr
 from services.gateway.dialects._request_common import ParsedRequest, Target, TranslatedRequest
 from services.gateway.dialects.formats import ClientFormat, Operation, Wire
@@ -148,6 +149,16 @@ CLIENTS: dict[ClientFormat, ClientSpec] = {
         encoder=anth.encoder_for,
         render=anth.render,
     ),
+    "openai_responses": ClientSpec(
+        name="openai_responses",
+        wire="openai_responses",
+        parse=resp.parse_request,
+        error_body=resp.client_error_body,
+        client_status=resp.client_status,
+        stream_error=resp.stream_error,
+        encoder=resp.encoder_for,
+        render=resp.render,
+    ),
 }
 
 WIRES: dict[Wire, WireSpec] = {
@@ -165,6 +176,13 @@ WIRES: dict[Wire, WireSpec] = {
         usage=anth.usage_from_anthropic,
         completion=anth.completion_from_messages,
     ),
+    "openai_responses": WireSpec(
+        name="openai_responses",
+        operation="responses",
+        decoder=resp.ResponsesStreamDecoder,
+        usage=resp.usage_from_responses,
+        completion=resp.completion_from_responses,
+    ),
 }
 
 PAIRS: dict[tuple[ClientFormat, Wire], Translate | None] = {
@@ -172,14 +190,29 @@ PAIRS: dict[tuple[ClientFormat, Wire], Translate | None] = {
     ("openai_chat", "anthropic"): tr.chat_to_anthropic,
     ("anthropic", "anthropic"): None,
     ("anthropic", "openai_chat"): tr.anthropic_to_chat,
+    ("anthropic", "openai_responses"): tr.anthropic_to_responses,
+    ("openai_chat", "openai_responses"): tr.chat_to_responses,
+    ("openai_responses", "openai_responses"): None,
+    ("openai_responses", "openai_chat"): tr.responses_to_chat,
+    ("openai_responses", "anthropic"): tr.responses_to_anthropic,
 }
 
 ENDPOINTS: dict[str, Endpoint] = {
     "/v1/chat/completions": Endpoint("/v1/chat/completions", "openai_chat"),
     "/v1/messages": Endpoint("/v1/messages", "anthropic"),
+    "/v1/responses": Endpoint("/v1/responses", "openai_responses"),
+    # Codex's remote compaction: passed through to OpenAI; elsewhere one summarising request to the routed
+    # model, answered with one compaction item (docs/responses.md, "Compaction").
+    "/v1/responses/compact": Endpoint(
+        "/v1/responses/compact",
+        "openai_responses",
+        prepare=tr.compact_to_responses,
+        render=resp.render_compact,
+        passthrough_operation="responses_compact",
+    ),
 }
 # Other paths under a prefix speak that prefix's format (count_tokens, models with anthropic-version).
-_PREFIXES: tuple[tuple[str, ClientFormat], ...] = (("/v1/messages", "anthropic"),)
+_PREFIXES: tuple[tuple[str, ClientFormat], ...] = (("/v1/messages", "anthropic"), ("/v1/responses", "openai_responses"))
 DEFAULT_FORMAT: ClientFormat = "openai_chat"
 
 
