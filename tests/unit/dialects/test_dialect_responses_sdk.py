@@ -246,3 +246,43 @@ def test_stream_error_frame_is_a_response_failed_for_codex() -> None:
     assert payload["response"]["error"] == {"code": "rate_limit_exceeded", "message": "slow down"}
     assert payload["error"]["type"] == "rate_limit_error"
     ResponseFailedEvent.model_validate(payload)
+
+
+async def test_async_sdk_over_a_real_socket_frame_by_frame() -> None:
+    """The encoder's frames written one by one by an aiohttp server, read by ``AsyncOpenAI`` over HTTP."""
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    from services.gateway.dialects.openai_responses import ResponsesStreamEncoder
+
+    case = CASE["anthropic_thinking_text_tools.to_responses"]
+    deltas = deltas_of(case.fixture)
+    seen: list[dict[str, Any]] = []
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        seen.append(await request.json())
+        resp = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        resp.force_close()  # no keep-alive: the server shuts down at once
+        await resp.prepare(request)
+        enc = ResponsesStreamEncoder(case.view)
+        for d in deltas:
+            if chunk := enc.feed(d):
+                await resp.write(chunk)
+        await resp.write(enc.finish())
+        await resp.write_eof()
+        return resp
+
+    app = web.Application()
+    app.router.add_post("/v1/responses", handler)
+    async with TestServer(app) as server:
+        client = openai.AsyncOpenAI(api_key="sk-test", base_url=str(server.make_url("/v1")), max_retries=0)
+        async with client.responses.stream(model=CLIENT_MODEL, input="hi") as stream:
+            kinds = [ev.type async for ev in stream]
+            final = await stream.get_final_response()
+        await client.close()
+    assert seen[0]["stream"] is True and seen[0]["input"] == "hi"
+    assert kinds[0] == "response.created" and kinds[-1] == "response.completed"
+    text, calls, usage = _fed(deltas)
+    assert final.output_text == text and final.id.startswith("resp_")
+    assert [(i.call_id, i.name, i.arguments) for i in final.output if i.type == "function_call"] == calls
+    assert final.usage is not None and usage is not None and final.usage.output_tokens == usage.output_tokens
