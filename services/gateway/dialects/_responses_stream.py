@@ -421,7 +421,9 @@ class ResponsesStreamEncoder:
         if self.view.compaction:
             out += self._compaction_item()
         self._closed = True
-        if self._finish is not None and self._finish.reason == "max_tokens":
+        # a summary cut by max_tokens still makes a usable compaction item; failing it would leave Codex
+        # without any way to compact (it has no local fallback)
+        if self._finish is not None and self._finish.reason == "max_tokens" and not self.view.compaction:
             response = self._response("incomplete", incomplete_details={"reason": "max_output_tokens"})
             return out + self._frame("response.incomplete", {"response": response})
         return out + self._frame("response.completed", {"response": self._response("completed")})

@@ -7,8 +7,8 @@ module is the public face the gateway imports, plus the non-streamed conversions
 
 Decisions:
 - ``Finish(max_tokens)`` ends the stream with ``response.incomplete`` (status ``incomplete``,
-  ``incomplete_details.reason = max_output_tokens``), as OpenAI does; everything else with
-  ``response.completed``. A StreamError ends it with ``response.failed`` (``error.code`` ``rate_limit_exceeded``
+  ``incomplete_details.reason = max_output_tokens``), as OpenAI does, except for a compaction (a cut
+  summary is still usable, and Codex cannot compact otherwise); everything else with ``response.completed``. A StreamError ends it with ``response.failed`` (``error.code`` ``rate_limit_exceeded``
   or ``server_error``, the codes the SDK's ``ResponseError`` allows); items still open are not closed.
 - Reasoning from an Anthropic thinking block with a real signature carries ``encrypted_content`` =
   ``encode_thinking(thinking, signature)`` (``"ekai.t1." + base64url(JSON)``), which the request translator
