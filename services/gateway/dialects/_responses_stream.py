@@ -421,7 +421,9 @@ class ResponsesStreamEncoder:
         if self.view.compaction:
             out += self._compaction_item()
         self._closed = True
-        if self._finish is not None and self._finish.reason == "max_tokens":
+        # a summary cut by max_tokens still makes a usable compaction item; failing it would leave Codex
+        # without any way to compact (it has no local fallback)
+        if self._finish is not None and self._finish.reason == "max_tokens" and not self.view.compaction:
             response = self._response("incomplete", incomplete_details={"reason": "max_output_tokens"})
             return out + self._frame("response.incomplete", {"response": response})
         return out + self._frame("response.completed", {"response": self._response("completed")})
@@ -591,6 +593,8 @@ class ResponsesStreamEncoder:
             return b""
         ref = {"item_id": item.id, "output_index": item.index}
         text = "".join(item.text)
+        cut = self._finish is not None and self._finish.reason == "max_tokens"
+        status = "incomplete" if cut else "completed"  # as OpenAI marks items cut by max_output_tokens
         out = b""
         done: dict[str, Any]
         if item.kind == "message":
@@ -602,7 +606,7 @@ class ResponsesStreamEncoder:
             done = {
                 "id": item.id,
                 "type": "message",
-                "status": "completed",
+                "status": status,
                 "content": [part],
                 "role": "assistant",
             }
@@ -625,7 +629,7 @@ class ResponsesStreamEncoder:
                 text = "{}"  # a call without arguments still carries a JSON object
                 out += self._frame("response.function_call_arguments.delta", {**ref, "delta": text})
             out += self._frame("response.function_call_arguments.done", {**ref, "arguments": text})
-            done = {"id": item.id, "type": "function_call", "status": "completed", "arguments": text}
+            done = {"id": item.id, "type": "function_call", "status": status, "arguments": text}
             done |= {"call_id": item.call_id, "name": item.name}
         else:
             assert item.extractor is not None

@@ -87,14 +87,16 @@ def usage_to_responses(u: Usage) -> dict[str, Any]:
 
 
 def status_for_error_code(code: Any) -> int:
-    """The HTTP status an in-stream Responses error code stands for (string codes, or OpenRouter's numbers)."""
+    """The HTTP status an in-stream Responses error code stands for (string codes, or OpenRouter's numbers).
+
+    ``rate_limit_exceeded`` (and ``insufficient_quota``) → 429, overloaded / unavailable → 503, anything else
+    (``server_error``, ``context_length_exceeded`` …) → 500: the request was accepted, the answer failed.
+    """
     if isinstance(code, int) and not isinstance(code, bool):
         return code if 400 <= code <= 599 else 500
     text = code.lower() if isinstance(code, str) else ""
     if "rate_limit" in text or text == "insufficient_quota":
         return 429
-    if text in ("context_length_exceeded", "invalid_prompt") or text.startswith(("invalid_", "image_")):
-        return 400
     if "overloaded" in text or "unavailable" in text:
         return 503
     return 500

@@ -4,6 +4,19 @@ The stream state machines live in ``_responses_stream``, the wire helpers in ``_
 module is the public face the gateway imports, plus the non-streamed conversions. Sources:
 ``../shared/docs/api-conformance.md`` §4 and §6.11, ``client-protocols.md`` (Codex), the openai SDK's
 ``types/responses`` and its stream accumulator, Codex's ``codex-rs`` (compaction).
+
+Decisions:
+- ``Finish(max_tokens)`` ends the stream with ``response.incomplete`` (status ``incomplete``,
+  ``incomplete_details.reason = max_output_tokens``), as OpenAI does, except for a compaction (a cut
+  summary is still usable, and Codex cannot compact otherwise); everything else with ``response.completed``. A StreamError ends it with ``response.failed`` (``error.code`` ``rate_limit_exceeded``
+  or ``server_error``, the codes the SDK's ``ResponseError`` allows); items still open are not closed.
+- Reasoning from an Anthropic thinking block with a real signature carries ``encrypted_content`` =
+  ``encode_thinking(thinking, signature)`` (``"ekai.t1." + base64url(JSON)``), which the request translator
+  turns back into the thinking block; ``view.compaction`` answers with one ``compaction`` item whose
+  ``encrypted_content`` is ``encode_compaction(summary)`` (``"ekai.c1." + …``). Formats:
+  ``_responses_wire`` and ``/work/notes/reasoning-encrypted.md``.
+- Custom (free-form) tools go upstream as functions taking ``{"input": string}``; their calls come back as
+  ``custom_tool_call`` items whose input is decoded from the argument fragments as they stream.
 """
 
 from __future__ import annotations

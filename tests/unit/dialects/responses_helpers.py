@@ -123,6 +123,7 @@ CASES = [
     Case("openai_responses_error_event"),
     Case("openai_responses_error_event", target="anthropic"),
 ]
+CASE = {c.id: c for c in CASES}
 RESPONSES_FIXTURES = sorted(p.stem for p in RESPONSES_DIR.glob("openai_responses_*.sse"))
 
 

@@ -335,3 +335,24 @@ def test_compact_endpoint_answer() -> None:
     assert set(last) == {"id", "type", "encrypted_content"} and last["type"] == "compaction"
     assert decode_compaction(last["encrypted_content"]) == "Summary: done."
     assert out["usage"] == usage_to_responses(USAGE)
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "etype"),
+    [
+        ("rate_limit_exceeded", 429, "rate_limit_error"),
+        ("insufficient_quota", 429, "rate_limit_error"),
+        ("server_error", 500, "api_error"),
+        ("context_length_exceeded", 500, "api_error"),
+        ("service_unavailable", 503, "overloaded_error"),
+        (529, 529, "overloaded_error"),
+        (None, 500, "api_error"),
+        (True, 500, "api_error"),
+    ],
+)
+def test_in_stream_error_codes_map_to_statuses(code: Any, status: int, etype: str) -> None:
+    from services.gateway.dialects._responses_wire import stream_error_from_responses
+
+    err = stream_error_from_responses({"code": code, "message": "m"}, "default")
+    assert (err.status, err.type, err.message) == (status, etype, "m")
+    assert stream_error_from_responses("garbage", "default").message == "default"

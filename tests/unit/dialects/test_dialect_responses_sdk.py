@@ -16,6 +16,7 @@ from openai.types.responses import (
     ResponseIncompleteEvent,
 )
 from responses_helpers import (
+    CASE,
     CASES,
     CLIENT_MODEL,
     RESPONSE_ID,
@@ -40,7 +41,7 @@ def _ids(case: Case) -> str:
 
 @pytest.mark.parametrize("case", RESPONSES_CASES, ids=_ids)
 def test_every_event_is_a_strict_sdk_event(case: Case) -> None:
-    body = case.golden().read_bytes()
+    body = case.run()
     sse = SSEDecoder()
     frames = sse.feed(body) + sse.flush()
     data_frames = [f for f in frames if not f.comment]
@@ -53,7 +54,7 @@ def test_every_event_is_a_strict_sdk_event(case: Case) -> None:
 
 @pytest.mark.parametrize("case", RESPONSES_CASES, ids=_ids)
 def test_event_sequence_is_well_formed(case: Case) -> None:
-    check_well_formed(events(case.golden().read_bytes()))
+    check_well_formed(events(case.run()))
 
 
 def check_well_formed(evs: list[dict[str, Any]], json_arguments: bool = True) -> None:
@@ -118,13 +119,13 @@ def _fed(deltas: list[Delta]) -> tuple[str, list[tuple[str, str, str]], Any]:
 COMPLETED = [
     c
     for c in RESPONSES_CASES
-    if events(c.golden().read_bytes())[-1]["type"] == "response.completed" and not c.view.compaction
+    if events(c.run())[-1]["type"] == "response.completed" and not c.view.compaction
 ]
 
 
 @pytest.mark.parametrize("case", COMPLETED, ids=_ids)
 def test_sdk_accumulator_rebuilds_what_was_fed(case: Case) -> None:
-    client = openai_client(case.golden().read_bytes())
+    client = openai_client(case.run())
     with client.responses.stream(model=CLIENT_MODEL, input="hi") as stream:
         streamed = [ev for ev in stream]
         final = stream.get_final_response()
@@ -150,7 +151,7 @@ def test_sdk_accumulator_rebuilds_what_was_fed(case: Case) -> None:
 
 def test_sdk_reads_reasoning_text_and_tool_calls_from_an_anthropic_upstream() -> None:
     case = Case("anthropic_thinking_text_tools")
-    client = openai_client(case.golden().read_bytes())
+    client = openai_client(case.run())
     with client.responses.stream(model=CLIENT_MODEL, input="hi") as stream:
         final = stream.get_final_response()
     kinds = [item.type for item in final.output]
@@ -178,7 +179,7 @@ def test_sdk_reads_reasoning_text_and_tool_calls_from_an_anthropic_upstream() ->
 
 
 def test_sdk_sees_the_custom_tool_call_with_the_raw_patch() -> None:
-    client = openai_client(Case("chat_apply_patch").golden().read_bytes())
+    client = openai_client(CASE["chat_apply_patch.to_responses"].run())
     with client.responses.stream(model=CLIENT_MODEL, input="hi") as stream:
         deltas = [ev.delta for ev in stream if ev.type == "response.custom_tool_call_input.delta"]
         final = stream.get_final_response()
@@ -193,7 +194,7 @@ def test_sdk_sees_the_custom_tool_call_with_the_raw_patch() -> None:
     "case", [c for c in RESPONSES_CASES if "error" in c.fixture or "failed" in c.fixture], ids=_ids
 )
 def test_failure_reaches_the_sdk_as_response_failed(case: Case) -> None:
-    client = openai_client(case.golden().read_bytes())
+    client = openai_client(case.run())
     received = list(client.responses.create(model=CLIENT_MODEL, input="hi", stream=True))
     last = received[-1]
     assert isinstance(last, ResponseFailedEvent)
@@ -203,7 +204,7 @@ def test_failure_reaches_the_sdk_as_response_failed(case: Case) -> None:
 
 
 def test_max_tokens_reaches_the_sdk_as_response_incomplete() -> None:
-    client = openai_client(Case("chat_max_tokens").golden().read_bytes())
+    client = openai_client(Case("chat_max_tokens").run())
     received = list(client.responses.create(model=CLIENT_MODEL, input="hi", stream=True))
     last = received[-1]
     assert isinstance(last, ResponseIncompleteEvent)
@@ -214,21 +215,21 @@ def test_max_tokens_reaches_the_sdk_as_response_incomplete() -> None:
 
 
 def test_compaction_stream_has_exactly_one_compaction_item_and_no_message() -> None:
-    case = Case("openai_text_usage", variant="compaction")
-    evs = events(case.golden().read_bytes())
+    case = CASE["openai_text_usage.compaction.to_responses"]
+    evs = events(case.run())
     items = [e["item"] for e in evs if e["type"] == "response.output_item.done"]
     assert [i["type"] for i in items] == ["compaction"]
     assert not any(e["type"].startswith("response.output_text") for e in evs)
     text, _, _ = _fed(deltas_of("openai_text_usage"))
     assert decode_compaction(items[0]["encrypted_content"]) == text
-    client = openai_client(case.golden().read_bytes())
+    client = openai_client(case.run())
     with client.responses.stream(model=CLIENT_MODEL, input="hi") as stream:
         final = stream.get_final_response()
     assert [i.type for i in final.output] == ["compaction"]
 
 
 def test_stream_error_frame_makes_the_sdk_raise() -> None:
-    head = Case("openai_text_usage").golden().read_bytes().split(b"event: response.output_item.added")[0]
+    head = Case("openai_text_usage").run().split(b"event: response.output_item.added")[0]
     client = openai_client(head + stream_error_frame(502, "upstream connection lost"))
     with pytest.raises(openai.APIError) as info:
         list(client.responses.create(model=CLIENT_MODEL, input="hi", stream=True))
@@ -245,3 +246,43 @@ def test_stream_error_frame_is_a_response_failed_for_codex() -> None:
     assert payload["response"]["error"] == {"code": "rate_limit_exceeded", "message": "slow down"}
     assert payload["error"]["type"] == "rate_limit_error"
     ResponseFailedEvent.model_validate(payload)
+
+
+async def test_async_sdk_over_a_real_socket_frame_by_frame() -> None:
+    """The encoder's frames written one by one by an aiohttp server, read by ``AsyncOpenAI`` over HTTP."""
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    from services.gateway.dialects.openai_responses import ResponsesStreamEncoder
+
+    case = CASE["anthropic_thinking_text_tools.to_responses"]
+    deltas = deltas_of(case.fixture)
+    seen: list[dict[str, Any]] = []
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        seen.append(await request.json())
+        resp = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        resp.force_close()  # no keep-alive: the server shuts down at once
+        await resp.prepare(request)
+        enc = ResponsesStreamEncoder(case.view)
+        for d in deltas:
+            if chunk := enc.feed(d):
+                await resp.write(chunk)
+        await resp.write(enc.finish())
+        await resp.write_eof()
+        return resp
+
+    app = web.Application()
+    app.router.add_post("/v1/responses", handler)
+    async with TestServer(app) as server:
+        client = openai.AsyncOpenAI(api_key="sk-test", base_url=str(server.make_url("/v1")), max_retries=0)
+        async with client.responses.stream(model=CLIENT_MODEL, input="hi") as stream:
+            kinds = [ev.type async for ev in stream]
+            final = await stream.get_final_response()
+        await client.close()
+    assert seen[0]["stream"] is True and seen[0]["input"] == "hi"
+    assert kinds[0] == "response.created" and kinds[-1] == "response.completed"
+    text, calls, usage = _fed(deltas)
+    assert final.output_text == text and final.id.startswith("resp_")
+    assert [(i.call_id, i.name, i.arguments) for i in final.output if i.type == "function_call"] == calls
+    assert final.usage is not None and usage is not None and final.usage.output_tokens == usage.output_tokens

@@ -374,3 +374,13 @@ def test_input_extractor_streams_any_string_at_any_cuts(
     streamed = "".join(ext.feed(p) for p in pieces)
     rest, whole = ext.close()
     assert whole == text and streamed == text and rest == ""  # all of it streamed, none held to the end
+
+
+def test_compaction_cut_by_max_tokens_still_completes() -> None:
+    view = View(model=CLIENT_MODEL, compaction=True)
+    evs = events(encode_responses([TextDelta(text="Summary so f"), Finish(reason="max_tokens")], view))
+    assert evs[-1]["type"] == "response.completed"
+    (item,) = evs[-1]["response"]["output"]
+    from services.gateway.dialects.openai_responses import decode_compaction
+
+    assert item["type"] == "compaction" and decode_compaction(item["encrypted_content"]) == "Summary so f"
