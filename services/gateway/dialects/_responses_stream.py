@@ -15,14 +15,16 @@ from typing import Any, Literal
 import orjson
 
 from services.gateway.dialects._anthropic_wire import SYNTHETIC_SIGNATURE
-from services.gateway.dialects._responses_wire import (
-    custom_input_of,
+from services.gateway.dialects._responses_opaque import (
     encode_compaction,
     encode_thinking,
+    split_namespaced,
+)
+from services.gateway.dialects._responses_wire import (
+    custom_input_of,
     error_code_for_status,
     new_hex,
     response_id_for,
-    split_namespaced,
     stream_error_from_responses,
     usage_from_responses,
     usage_to_responses,

@@ -13,8 +13,6 @@ by the request translator, see ``/work/notes/compaction.md`` and ``reasoning-enc
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
 from typing import Any
 
@@ -22,9 +20,6 @@ import orjson
 
 from services.gateway.dialects._openai_wire import error_type_for_status
 from services.gateway.dialects.ir import StreamError, Usage
-
-THINKING_PREFIX = "ekai.t1."
-COMPACTION_PREFIX = "ekai.c1."
 
 # ``ResponseError.code`` is a closed Literal in the openai SDK; these are the two a gateway can mean.
 RATE_LIMIT_CODE = "rate_limit_exceeded"
@@ -143,56 +138,7 @@ def response_id_for(upstream_id: str | None) -> str:
     return "resp_" + (tail or new_hex())
 
 
-# ---- gateway-made opaque tokens ---------------------------------------------------------------------
-
-
-def _b64(obj: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps(obj)).rstrip(b"=").decode()
-
-
-def _unb64(token: str, prefix: str) -> dict[str, Any] | None:
-    if not token.startswith(prefix):
-        return None
-    raw = token[len(prefix) :]
-    try:
-        value = orjson.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-    except (binascii.Error, ValueError):
-        return None
-    return value if isinstance(value, dict) else None
-
-
-def encode_thinking(thinking: str, signature: str) -> str:
-    """An Anthropic thinking block as a reasoning item's ``encrypted_content``."""
-    return THINKING_PREFIX + _b64({"ekai": "thinking", "thinking": thinking, "signature": signature})
-
-
-def decode_thinking(token: str) -> tuple[str, str] | None:
-    """(thinking, signature) from ``encode_thinking``'s output; None for anything else."""
-    obj = _unb64(token, THINKING_PREFIX)
-    if obj is None or obj.get("ekai") != "thinking":
-        return None
-    thinking, signature = obj.get("thinking"), obj.get("signature")
-    return (thinking, signature) if isinstance(thinking, str) and isinstance(signature, str) else None
-
-
-def encode_compaction(summary: str) -> str:
-    """A summary the routed model wrote as a ``compaction`` item's ``encrypted_content``."""
-    return COMPACTION_PREFIX + _b64({"ekai": "compaction", "summary": summary})
-
-
-def decode_compaction(token: str) -> str | None:
-    """The summary from ``encode_compaction``'s output; None for anything else (OpenAI's own blobs)."""
-    obj = _unb64(token, COMPACTION_PREFIX)
-    if obj is None or obj.get("ekai") != "compaction" or not isinstance(obj.get("summary"), str):
-        return None
-    summary: str = obj["summary"]
-    return summary
-
-
-def split_namespaced(name: str) -> tuple[str | None, str]:
-    """``"NS:N"`` (a flattened namespace tool's client name) → ("NS", "N"); a plain name → (None, name)."""
-    namespace, sep, rest = name.partition(":")
-    return (namespace, rest) if sep and namespace and rest else (None, name)
+# ---- gateway-made opaque tokens: one implementation, in _responses_opaque (re-exported here) ----------
 
 
 def custom_input_of(arguments: Any) -> str:

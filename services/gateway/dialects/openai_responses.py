@@ -30,6 +30,12 @@ import orjson
 from services.gateway.dialects._openai_wire import new_id
 from services.gateway.dialects._request_common import ParsedRequest, require_model, require_stream_flag
 from services.gateway.dialects._request_from_responses import validate_responses_request
+from services.gateway.dialects._responses_opaque import (
+    decode_compaction,
+    decode_thinking,
+    encode_compaction,
+    encode_thinking,
+)
 from services.gateway.dialects._responses_stream import (
     ResponsesStreamDecoder,
     ResponsesStreamEncoder,
@@ -37,10 +43,6 @@ from services.gateway.dialects._responses_stream import (
     stop_from_incomplete,
 )
 from services.gateway.dialects._responses_wire import (
-    decode_compaction,
-    decode_thinking,
-    encode_compaction,
-    encode_thinking,
     error_body,
     error_code_for_status,
     new_hex,
@@ -118,9 +120,11 @@ def _blocks(item: dict[str, Any]) -> list[Block]:
     if kind == "reasoning":
         parts = item.get("summary") or item.get("content") or []
         text = "\n\n".join(t for p in parts if isinstance(p, dict) and (t := _str(p.get("text"))))
-        thinking = decode_thinking(_str(item.get("encrypted_content")))
-        if thinking is not None:  # a gateway-made item made from an Anthropic thinking block
-            return [ThinkingBlock(thinking=thinking[0], signature=thinking[1])]
+        block = decode_thinking(item.get("encrypted_content"))
+        if (
+            block is not None and block["type"] == "thinking"
+        ):  # gateway-made, from an Anthropic thinking block
+            return [ThinkingBlock(thinking=block["thinking"], signature=block["signature"])]
         return [ThinkingBlock(thinking=text)] if text else []
     if kind in ("function_call", "custom_tool_call"):
         call_id = _str(item.get("call_id")) or _str(item.get("id")) or new_id("call_")
@@ -265,7 +269,11 @@ def render_compact(c: Completion, view: View) -> dict[str, Any]:
 
 
 def client_error_body(
-    status: int, message: str, code: str | None = None, param: str | None = None, request_id: str | None = None
+    status: int,
+    message: str,
+    code: str | None = None,
+    param: str | None = None,
+    request_id: str | None = None,
 ) -> dict[str, Any]:
     """OpenAI's error object (the request id travels in the ``x-request-id`` header)."""
     return error_body(status, message, code, param)

@@ -9,7 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from responses_helpers import CASES
 
 OLD_SDK = Path(__file__).resolve().parents[3] / ".venv" / "old-sdk"
@@ -43,9 +42,10 @@ COMPLETED = [
 ]
 
 
-@pytest.mark.skipif(not OLD_SDK.exists(), reason="run `make old-sdk` to install openai 1.109")
 def test_old_sdk_generation_reads_the_same_answers(tmp_path: Path) -> None:
     from openai.types.responses import Response
+
+    assert OLD_SDK.exists(), "the previous openai SDK is missing: `make old-sdk` installs it (make test does)"
 
     paths = []
     for case in COMPLETED:
