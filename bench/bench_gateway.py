@@ -40,6 +40,12 @@ SCENARIOS = {
     "anthropic → openai, stream (translated)": ("gateway-only", "/v1/messages",
                                                {"model": "gpt-4o-mini", "max_tokens": 64, "stream": True,
                                                 "messages": [{"role": "user", "content": "hello bench"}]}),
+    "responses, plain (passthrough)": ("openai", "/v1/responses", {"model": "gpt-4o-mini", "input": "hello bench"}),
+    "responses, stream (passthrough)": ("openai", "/v1/responses",
+                                        {"model": "gpt-4o-mini", "stream": True, "input": "hello bench"}),
+    "responses → anthropic, stream (translated)": ("gateway-only", "/v1/responses",
+                                                  {"model": "claude-haiku-4-5", "stream": True,
+                                                   "input": "hello bench"}),
 }
 
 
