@@ -50,6 +50,7 @@ DRAIN = b"drain"
 BYE = b"bye"
 ACK = b"ack"
 ACK_IDS_PER_MESSAGE = 1_000  # the recorder splits larger acknowledgements
+MAX_ACK_TIMEOUT_S = 60.0
 
 
 class EventPublisher:
@@ -79,6 +80,10 @@ class EventPublisher:
         self.resent = 0
         self.dropped = 0
         self.connections = 0  # handshakes with a recorder so far
+        # The resend timeout doubles (up to MAX_ACK_TIMEOUT_S) while resends bring no acknowledgement, so
+        # a stuck recorder is not flooded with copies; any acknowledgement brings it back to ack_timeout_s.
+        self._timeout = ack_timeout_s
+        self._acked_since_resend = True
         self._task: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -176,6 +181,8 @@ class EventPublisher:
                     n += 1
                 self._inflight.pop(event_id, None)
         if n:
+            self._acked_since_resend = True
+            self._timeout = self.ack_timeout_s
             self.acked += n
             if self._metrics is not None:
                 self._metrics.events_acked.inc(n)
@@ -207,15 +214,20 @@ class EventPublisher:
             self._metrics.events_resent.inc(len(ids))
 
     def _resend_overdue(self) -> None:
-        limit = self._clock() - self.ack_timeout_s
+        limit = self._clock() - self._timeout
         overdue = []
         for event_id, sent_at in self._inflight.items():
             if sent_at > limit:
                 break
             overdue.append(event_id)
+        if not overdue:
+            return
         for event_id in overdue:
             del self._inflight[event_id]
         self._requeue(overdue)
+        if not self._acked_since_resend:
+            self._timeout = min(self._timeout * 2, max(MAX_ACK_TIMEOUT_S, self.ack_timeout_s))
+        self._acked_since_resend = False
 
     def pump(self) -> None:
         """One round of the background work: acknowledgements, (re)connections, overdue resends, sends."""

@@ -205,3 +205,30 @@ async def test_close_gives_up_after_the_ack_wait() -> None:
     assert time.monotonic() - t0 < 1.5
     rec.close()
     ctx.term()
+
+
+async def test_resends_back_off_while_the_recorder_acknowledges_nothing() -> None:
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    ctx = zmq.Context()
+    rec = Recorder(ctx, endpoint)  # connected, receives, never acknowledges (a stuck disk)
+    pub = EventPublisher(endpoint, max_queued=10, ack_timeout_s=0.1, ctx=ctx)
+    pub.start(interval=0.01)
+    await until(lambda: pub.connections == 1)
+    pub.publish(make_event(1))
+    await asyncio.sleep(2.0)
+    rec.read()
+    copies = rec.ids().count("ev0001")
+    # Without backoff: one copy per 0.1 s, about 20. With it: after 0.1, 0.3, 0.7, 1.5 s.
+    assert 3 <= copies <= 6, copies
+    rec.ack(["ev0001"])
+    await until(lambda: pub.queued == 0)
+    pub.publish(make_event(2))  # an acknowledgement brought the timeout back to 0.1 s
+
+    def resent_soon() -> bool:
+        rec.read()
+        return rec.ids().count("ev0002") >= 2
+
+    await until(resent_soon, timeout=0.6)
+    await pub.close(ack_wait_s=0)
+    rec.close()
+    ctx.term()
