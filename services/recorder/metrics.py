@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from wsgiref.simple_server import WSGIServer
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 BATCH_BUCKETS = (1, 5, 10, 25, 50, 100, 250, 500, 1000, 2000, 5000)
@@ -32,7 +34,7 @@ class RecorderMetrics:
         for result in ("inserted", "duplicate", "rejected"):
             self.rows.labels(result)
 
-    def serve(self, host: str, port: int) -> object | None:
+    def serve(self, host: str, port: int) -> WSGIServer | None:
         """Start the HTTP endpoint in a thread (port 0: not at all). Returns the server, to shut down."""
         if not port:
             return None

@@ -33,6 +33,7 @@ import logging
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from wsgiref.simple_server import WSGIServer
 
 import zmq
 import zmq.asyncio
@@ -110,7 +111,7 @@ async def run(settings: Settings, should_exit: asyncio.Event) -> Counters:
     metrics = RecorderMetrics()
     store = await Store.open(settings.database_path)
     ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-    server = None
+    server: WSGIServer | None = None
     try:
         router, monitor, pub = _bind(ctx, settings)
         server = metrics.serve(settings.recorder_metrics_host, settings.recorder_metrics_port)
@@ -124,7 +125,8 @@ async def run(settings: Settings, should_exit: asyncio.Event) -> Counters:
         router.close(linger=ACK_LINGER_MS)
     finally:
         if server is not None:
-            server.shutdown()  # type: ignore[attr-defined]
+            server.shutdown()
+            server.server_close()
         # Tail subscribers may miss the last events (the ledger has them). destroy() closes every socket
         # left, so term() can never hang on one.
         ctx.destroy(linger=0)
@@ -242,10 +244,14 @@ async def _receive(pipes: _Pipes, should_exit: asyncio.Event) -> None:
     # it says goodbye (both bounded). Batches keep being committed and acknowledged meanwhile.
     loop = asyncio.get_running_loop()
     started = loop.time()
-    if pipes.draining:
-        log.info("waiting for %d draining gateway(s)", len(pipes.draining))
+    # A gateway signalled at the same moment may take a little while to say it is draining.
+    quiet_ms = FINAL_QUIET_MS * 3 if pipes.gateways else FINAL_QUIET_MS
+    announced = False
     while loop.time() < started + (FINAL_DRAIN_S if pipes.draining else FINAL_READ_S):
-        if await pipes.poller.poll(FINAL_QUIET_MS):
+        if pipes.draining and not announced:
+            log.info("waiting for %d draining gateway(s)", len(pipes.draining))
+            announced = True
+        if await pipes.poller.poll(quiet_ms):
             await _read_burst(pipes)
             await asyncio.sleep(0)
         elif not pipes.draining:
