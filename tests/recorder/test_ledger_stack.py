@@ -10,6 +10,8 @@ import collections
 import json
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -20,7 +22,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.load import Load, fake_provider_process
-from tests.procs import Stack, free_port, http_ok, stack, start, wait_until
+from tests.procs import ROOT, Stack, base_env, free_port, http_ok, stack, start, wait_until
 
 N = 2000
 CONCURRENCY = 16
@@ -264,3 +266,35 @@ def test_two_gateway_workers_one_recorder_and_shared_metrics(tmp_path: Path, fak
             g = _samples(httpx.get(url + "/metrics").text)
             assert _total(g, "ekai_requests_total", status="200") == 700
             assert _total(g, "ekai_request_duration_seconds_count") == 700
+
+
+def test_stopping_honcho_mid_load_loses_nothing(tmp_path: Path, fake_url: str) -> None:
+    """`make run` is honcho: on SIGTERM it signals every process at once and kills them after 5 s."""
+    env = base_env(tmp_path)
+    env.update(OPENAI_API_KEY=KEY, OPENAI_BASE_URL=fake_url + "/v1")
+    procfile = tmp_path / "Procfile"
+    procfile.write_text(f"recorder: exec {sys.executable} -m services.recorder\n"
+                        f"gateway: exec {sys.executable} -m services.gateway\n")
+    log = (tmp_path / "honcho.log").open("wb")
+    honcho = subprocess.Popen([str(Path(sys.executable).with_name("honcho")), "-f", str(procfile), "-d",
+                               str(ROOT), "start"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{env['GATEWAY_PORT']}"
+    try:
+        wait_until(lambda: http_ok(url + "/health"), 30)
+        st = Stack(env, tmp_path)
+        load = Load(url + "/v1/chat/completions", N, CONCURRENCY, "honcho",
+                    body={"model": "gpt-4o-mini@fault=latency:0.1",
+                          "messages": [{"role": "user", "content": "hello ledger"}]}).start()
+        load.wait_for(300)
+        honcho.send_signal(signal.SIGTERM)
+        assert honcho.wait(15) is not None
+        load.join()
+    finally:
+        if honcho.poll() is None:
+            honcho.kill()
+        log.close()
+    output = (tmp_path / "honcho.log").read_text(errors="replace")
+    assert "all events acknowledged" in output, output[-3000:]
+    assert "SIGKILL" not in output and "Killing" not in output, output[-3000:]  # all within honcho's 5 s
+    counts = assert_exactly_once(st, load, timeout=2)
+    assert sum(counts.values()) == len(load.answered) >= 300
