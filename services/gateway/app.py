@@ -66,7 +66,8 @@ def create_app(settings: Settings) -> web.Application:
     pricer = Pricer()
     catalog = Catalog(providers, pricer, settings)
     health = ProviderHealth.from_settings(settings)
-    app[metrics.METRICS] = gateway_metrics = metrics.GatewayMetrics(health, providers)
+    app[metrics.METRICS] = gateway_metrics = metrics.GatewayMetrics(
+        health, [name for name, p in providers.items() if p.configured])
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         timeout = aiohttp.ClientTimeout(total=None, connect=settings.connect_timeout_s,
