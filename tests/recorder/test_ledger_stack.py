@@ -105,6 +105,8 @@ def test_recorder_restarted_twice_mid_load(tmp_path: Path, fake_url: str) -> Non
         assert not load.failed
         counts = assert_exactly_once(st, load)
         assert sum(counts.values()) == N
+        print(f"\nrecorder SIGKILLed twice: {len(load.answered)} answered, {sum(counts.values())} rows, "
+              f"{health_events(st)['resent']} events resent")
 
 
 def test_sigterm_to_the_whole_stack_mid_load(tmp_path: Path, fake_url: str) -> None:
