@@ -70,7 +70,8 @@ def health_events(st: Stack) -> dict[str, int]:
 
 
 def test_recorder_sigkill_mid_load_loses_nothing_and_doubles_nothing(tmp_path: Path, fake_url: str) -> None:
-    with stack(tmp_path, {"openai": fake_url + "/v1"}) as st:
+    # Production's flush interval: the killed recorder holds a fair number of uncommitted events.
+    with stack(tmp_path, {"openai": fake_url + "/v1"}, RECORDER_FLUSH_INTERVAL="0.2") as st:
         load = Load(st.gateway_url + "/v1/chat/completions", N, CONCURRENCY, "kill1").start()
         load.wait_for(N // 3)
         assert st.services["recorder"].stop(signal.SIGKILL) == -signal.SIGKILL
@@ -91,7 +92,7 @@ def test_recorder_sigkill_mid_load_loses_nothing_and_doubles_nothing(tmp_path: P
 
 
 def test_recorder_restarted_twice_mid_load(tmp_path: Path, fake_url: str) -> None:
-    with stack(tmp_path, {"openai": fake_url + "/v1"}) as st:
+    with stack(tmp_path, {"openai": fake_url + "/v1"}, RECORDER_FLUSH_INTERVAL="0.2") as st:
         load = Load(st.gateway_url + "/v1/chat/completions", N, CONCURRENCY, "kill2").start()
         load.wait_for(N // 4)
         st.services["recorder"].stop(signal.SIGKILL)
