@@ -5,6 +5,10 @@ production), then for each scenario fires N requests at concurrency C with one a
 reports requests/s and latency percentiles for both paths, and the ratio. All figures come from one
 run on one machine; compare ratios, not absolute numbers, across machines.
 
+Then, in the same run, the recorder case: the gateway's req/s and p50/p99 with the recorder running and
+with the recorder stopped (SIGSTOP: connected but answering nothing, like a stuck disk), and after
+SIGCONT how long the events held by the gateway take to be committed and acknowledged.
+
     python bench/bench_gateway.py [--requests 2000] [--concurrency 32]
 """
 
@@ -13,6 +17,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -21,12 +27,13 @@ import time
 from pathlib import Path
 
 import aiohttp
+import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.procs import ROOT as _ROOT  # noqa: E402
-from tests.procs import free_port, http_ok, stack, wait_until  # noqa: E402
+from tests.procs import Stack, free_port, http_ok, stack, wait_until  # noqa: E402
 
 SCENARIOS = {
     "openai chat, plain": ("openai", "/v1/chat/completions",
@@ -81,6 +88,35 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
+def recorder_case(st: Stack, requests: int, concurrency: int) -> dict[str, object]:
+    """Gateway figures with the recorder running, then SIGSTOPped; then the catch-up after SIGCONT."""
+    _, path, body = SCENARIOS["openai chat, plain"]
+    url = st.gateway_url + path
+    recorder = st.services["recorder"]
+    out: dict[str, object] = {}
+    before = len(st.rows())
+    running_rps, running = asyncio.run(fire(url, body, requests, concurrency))
+    wait_until(lambda: len(st.rows()) >= before + requests, 60)
+    os.kill(recorder.proc.pid, signal.SIGSTOP)
+    try:
+        stopped_rps, stopped = asyncio.run(fire(url, body, requests, concurrency))
+        held = httpx.get(st.gateway_url + "/health").json()["events"]
+    finally:
+        os.kill(recorder.proc.pid, signal.SIGCONT)
+    t0 = time.perf_counter()
+    wait_until(lambda: len(st.rows()) >= before + 2 * requests, 120, 0.02)
+    committed_s = time.perf_counter() - t0
+    wait_until(lambda: httpx.get(st.gateway_url + "/health").json()["events"]["queued"] == 0, 60, 0.02)
+    acked_s = time.perf_counter() - t0
+    after = httpx.get(st.gateway_url + "/health").json()["events"]
+    out.update(running=(running_rps, statistics.median(running), pct(running, 99)),
+               stopped=(stopped_rps, statistics.median(stopped), pct(stopped, 99)),
+               held_at_sigcont=held["queued"], committed_after_sigcont_s=committed_s,
+               acked_after_sigcont_s=acked_s, resent=after["resent"], dropped=after["dropped"],
+               rows=len(st.rows()) - before)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=2000)
@@ -105,6 +141,7 @@ def main() -> None:
                              pct(direct, 99), pct(via, 99)))
             wait_until(lambda: len(st.rows()) >= len(SCENARIOS) * (args.requests + 100), 60)
             recorded = len(st.rows())
+            stop_case = recorder_case(st, args.requests, args.concurrency)
     finally:
         fake.terminate()
         fake.wait(5)
@@ -114,10 +151,21 @@ def main() -> None:
     for name, drps, grps, d50, g50, d99, g99 in rows:
         print(f"{name:42} {drps:10.0f} {grps:11.0f} {grps / drps:6.2f} {d50:9.1f}ms {g50:7.1f}ms "
               f"{d99:9.1f}ms {g99:7.1f}ms")
+    print(f"\nrecorder running vs stopped (SIGSTOP), openai chat plain through the gateway, {args.requests} "
+          f"requests each, concurrency {args.concurrency}")
+    print(f"{'recorder':12} {'gateway r/s':>11} {'p50':>8} {'p99':>8}")
+    for state in ("running", "stopped"):
+        rps, p50, p99 = stop_case[state]  # type: ignore[misc]
+        print(f"{state:12} {rps:11.0f} {p50:6.1f}ms {p99:6.1f}ms")
+    print(f"after SIGCONT: {stop_case['held_at_sigcont']} events held by the gateway; all {stop_case['rows']} rows "
+          f"committed {stop_case['committed_after_sigcont_s']:.2f} s and acknowledged "
+          f"{stop_case['acked_after_sigcont_s']:.2f} s after SIGCONT (resent {stop_case['resent']}, "
+          f"dropped {stop_case['dropped']})")
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "gateway.json").write_text(json.dumps({"requests": args.requests, "concurrency": args.concurrency,
-                                                  "rows": rows, "recorded": recorded}, indent=1))
+                                                  "rows": rows, "recorded": recorded,
+                                                  "recorder_stopped": stop_case}, indent=1))
 
 
 if __name__ == "__main__":

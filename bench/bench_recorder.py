@@ -1,4 +1,4 @@
-"""End-to-end recorder throughput: ZeroMQ PUSH -> real recorder process -> committed SQLite rows.
+"""End-to-end recorder throughput: ZeroMQ DEALER -> real recorder process -> committed SQLite rows.
 
     .venv/bin/python bench/bench_recorder.py [--events 50000] [--batch-sizes 100,500,2000]
 
@@ -58,19 +58,21 @@ def free_endpoint() -> str:
         return f"tcp://127.0.0.1:{s.getsockname()[1]}"
 
 
-def make_events(n: int) -> list[bytes]:
+def make_events(n: int) -> list[list[bytes]]:
+    """Messages as the gateway sends them: [b"ev", event_id, payload]."""
     now = time.time()
-    return [encode(UsageEvent(
+    return [[b"ev", e.event_id.encode(), encode(e)] for e in (UsageEvent(
         request_id=f"bench-{i}", endpoint="/v1/chat/completions", client_format="openai_chat", model="gpt-4o-mini",
         provider="openai", provider_format="openai_chat", served_model="gpt-4o-mini-2024-07-18", status=200,
         started_at=now, finished_at=now + 0.8, streamed=True, input_tokens=1200 + i % 500, output_tokens=300,
-        cache_read_tokens=512, cost_usd=0.00042, latency_ms=800.0, ttft_ms=120.0, attempts=1))
-        for i in range(n)]
+        cache_read_tokens=512, cost_usd=0.00042, latency_ms=800.0, ttft_ms=120.0, attempts=1)
+        for i in range(n))]
 
 
 def start_recorder(workdir: Path, events_ep: str, batch_size: int, interval: float) -> subprocess.Popen[bytes]:
     env = dict(os.environ, PYTHONUNBUFFERED="1", LOG_LEVEL="DEBUG", DATABASE_PATH=str(workdir / "bench.db"),
                EVENTS_ENDPOINT=events_ep, TAIL_ENDPOINT=free_endpoint(), RECORDER_BATCH_SIZE=str(batch_size),
+               RECORDER_METRICS_PORT="0",
                RECORDER_FLUSH_INTERVAL=str(interval))
     log = (workdir / "recorder.log").open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "services.recorder"], cwd=REPO, env=env, stderr=log)
@@ -87,12 +89,12 @@ def committed(db: sqlite3.Connection) -> int:
     return int(db.execute("SELECT coalesce(max(rowid), 0) FROM requests").fetchone()[0])
 
 
-def run_once(payloads: list[bytes], batch_size: int, interval: float) -> Result:
+def run_once(payloads: list[list[bytes]], batch_size: int, interval: float) -> Result:
     with tempfile.TemporaryDirectory(prefix="bench-recorder-") as tmp:
         workdir, events_ep = Path(tmp), free_endpoint()
         proc = start_recorder(workdir, events_ep, batch_size, interval)
         ctx = zmq.Context()
-        push = ctx.socket(zmq.PUSH)
+        push = ctx.socket(zmq.DEALER)  # acknowledgements are left unread: only the commits are timed
         push.setsockopt(zmq.LINGER, 5000)
         push.connect(events_ep)
         db = sqlite3.connect(f"file:{workdir / 'bench.db'}?mode=ro", uri=True)
@@ -100,7 +102,7 @@ def run_once(payloads: list[bytes], batch_size: int, interval: float) -> Result:
             time.sleep(0.2)  # let the connection come up, so the clock measures the pipeline, not a handshake
             t0 = time.perf_counter()
             for raw in payloads:
-                push.send(raw)  # blocking: waits at the high-water mark while the recorder catches up
+                push.send_multipart(raw)  # blocking: waits at the high-water mark while the recorder catches up
             t_sent = time.perf_counter()
             while committed(db) < len(payloads):
                 time.sleep(0.002)
@@ -134,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval", type=float, default=0.2, help="RECORDER_FLUSH_INTERVAL in seconds")
     args = parser.parse_args(argv)
     payloads = make_events(args.events)
-    print(f"recorder end to end: {args.events:,} events ({len(payloads[0])} bytes each), "
+    print(f"recorder end to end: {args.events:,} events ({len(payloads[0][2])} bytes each), "
           f"flush interval {args.interval:g}s; seconds = first send -> last row committed\n")
     results = [run_once(payloads, int(b), args.interval) for b in args.batch_sizes.split(",")]
     print_table(results)

@@ -25,17 +25,25 @@ class Settings:
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = 3000
     database_path: str = "data/usage.db"
-    # ZeroMQ: gateway PUSH -> recorder PULL (the ledger), recorder PUB -> tail SUB (live view).
+    # ZeroMQ: gateway DEALER -> recorder ROUTER (the ledger, acknowledged), recorder PUB -> tail SUB (live view).
     events_endpoint: str = "tcp://127.0.0.1:5557"
     tail_endpoint: str = "tcp://127.0.0.1:5558"
-    # Events kept in memory while the recorder is down; past this they are dropped and counted.
+    # Events the gateway holds until the recorder acknowledges their commit; past this new ones are dropped
+    # and counted.
     event_queue_max: int = 10_000
+    event_ack_timeout_s: float = 5.0  # an event sent but not acknowledged for this long is sent again
+    # Gateway SIGTERM: in-flight requests and streams get this long to finish, then the unacknowledged
+    # events get this long to be acknowledged.
+    shutdown_grace_s: float = 3.0
+    shutdown_ack_wait_s: float = 1.5
     connect_timeout_s: float = 10.0
     first_byte_timeout_s: float = 120.0
     chunk_timeout_s: float = 120.0
     max_body_bytes: int = 32 * 1024 * 1024
     recorder_batch_size: int = 500
     recorder_flush_interval_s: float = 0.2
+    recorder_metrics_host: str = "127.0.0.1"
+    recorder_metrics_port: int = 3002  # the recorder's Prometheus /metrics; 0 turns it off
     dashboard_refresh_s: float = 10.0
     catalog_path: str | None = None
     log_level: str = "INFO"
@@ -113,13 +121,18 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         database_path=_get(env, "DATABASE_PATH", d.database_path),
         events_endpoint=_get(env, "EVENTS_ENDPOINT", d.events_endpoint),
         tail_endpoint=_get(env, "TAIL_ENDPOINT", d.tail_endpoint),
-        event_queue_max=int(_get(env, "EVENT_QUEUE_MAX", str(d.event_queue_max))),
+        event_queue_max=_int(env, "EVENT_QUEUE_MAX", d.event_queue_max, 1),
+        event_ack_timeout_s=_float(env, "EVENT_ACK_TIMEOUT", d.event_ack_timeout_s, 0.05),
+        shutdown_grace_s=_float(env, "SHUTDOWN_GRACE", d.shutdown_grace_s),
+        shutdown_ack_wait_s=_float(env, "SHUTDOWN_ACK_WAIT", d.shutdown_ack_wait_s),
         connect_timeout_s=float(_get(env, "UPSTREAM_CONNECT_TIMEOUT", str(d.connect_timeout_s))),
         first_byte_timeout_s=float(_get(env, "UPSTREAM_FIRST_BYTE_TIMEOUT", str(d.first_byte_timeout_s))),
         chunk_timeout_s=float(_get(env, "UPSTREAM_CHUNK_TIMEOUT", str(d.chunk_timeout_s))),
         max_body_bytes=int(_get(env, "MAX_BODY_BYTES", str(d.max_body_bytes))),
         recorder_batch_size=int(_get(env, "RECORDER_BATCH_SIZE", str(d.recorder_batch_size))),
         recorder_flush_interval_s=float(_get(env, "RECORDER_FLUSH_INTERVAL", str(d.recorder_flush_interval_s))),
+        recorder_metrics_host=_get(env, "RECORDER_METRICS_HOST", d.recorder_metrics_host),
+        recorder_metrics_port=_int(env, "RECORDER_METRICS_PORT", d.recorder_metrics_port, 0),
         dashboard_refresh_s=float(_get(env, "DASHBOARD_REFRESH", str(d.dashboard_refresh_s))),
         catalog_path=env.get("CATALOG_PATH") or None,
         log_level=_get(env, "LOG_LEVEL", d.log_level).upper(),

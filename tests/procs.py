@@ -40,6 +40,7 @@ def base_env(tmp: Path) -> dict[str, str]:
         DATABASE_PATH=str(tmp / "usage.db"),
         EVENTS_ENDPOINT=f"tcp://127.0.0.1:{free_port()}",
         TAIL_ENDPOINT=f"tcp://127.0.0.1:{free_port()}",
+        RECORDER_METRICS_PORT=str(free_port()),
         RECORDER_FLUSH_INTERVAL="0.05",
         LOG_LEVEL="INFO",
     )

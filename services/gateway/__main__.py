@@ -36,7 +36,8 @@ def main() -> None:
         port=settings.gateway_port,
         access_log=access_log,
         print=None,
-        shutdown_timeout=5,
+        # SIGTERM: stop accepting, let in-flight requests and streams finish for up to this long.
+        shutdown_timeout=settings.shutdown_grace_s,
     )
 
 

@@ -11,7 +11,7 @@ from importlib import metadata
 import aiohttp
 from aiohttp import web
 
-from services.gateway import handlers, keys, models_api
+from services.gateway import handlers, keys, metrics, models_api
 from services.gateway.dialects import registry
 from services.gateway.providers.registry import build_providers
 from services.gateway.proxy import Proxy
@@ -71,6 +71,8 @@ def create_app(settings: Settings) -> web.Application:
     pricer = Pricer()
     catalog = Catalog(providers, pricer, settings)
     health = ProviderHealth.from_settings(settings)
+    app[metrics.METRICS] = gateway_metrics = metrics.GatewayMetrics(
+        health, [name for name, p in providers.items() if p.configured])
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         timeout = aiohttp.ClientTimeout(
@@ -78,7 +80,8 @@ def create_app(settings: Settings) -> web.Application:
         )
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=30)
         session = aiohttp.ClientSession(timeout=timeout, connector=connector, auto_decompress=True)
-        publisher = EventPublisher(settings.events_endpoint, settings.event_queue_max)
+        publisher = EventPublisher(settings.events_endpoint, settings.event_queue_max,
+                                   ack_timeout_s=settings.event_ack_timeout_s, metrics=gateway_metrics)
         publisher.start()
         upstream = UpstreamClient(session, settings.first_byte_timeout_s, settings.chunk_timeout_s)
         limits = Limits(settings.max_attempts, settings.retry_after_max_wait_s)
@@ -95,10 +98,20 @@ def create_app(settings: Settings) -> web.Application:
             settings.events_endpoint,
         )
         yield
+        # Shutdown: the server stopped accepting and gave in-flight requests SHUTDOWN_GRACE to finish
+        # (__main__'s shutdown_timeout); now their events get SHUTDOWN_ACK_WAIT to be acknowledged.
         await session.close()
-        await publisher.close()
+        await publisher.close(settings.shutdown_ack_wait_s)
+        gateway_metrics.close()
+
+    async def announce_drain(app: web.Application) -> None:
+        # Runs when shutdown begins, before in-flight requests are waited for: the recorder then waits
+        # for this gateway's last events before it exits itself.
+        if keys.STATE in app:
+            app[keys.STATE].publisher.announce_drain()
 
     app.cleanup_ctx.append(resources)
+    app.on_shutdown.append(announce_drain)
     for path, endpoint in registry.ENDPOINTS.items():
         app.router.add_post(path, handlers.generation_handler(endpoint))
     app.router.add_post("/v1/messages/count_tokens", models_api.count_tokens)
@@ -106,6 +119,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/v1/models/{model_id:.+}", models_api.get_model)
     app.router.add_get("/v1/responses", handlers.responses_get)
     app.router.add_get("/health", handlers.health)
+    app.router.add_get("/metrics", metrics.handle)
     app.router.add_get("/", handlers.root)
     _mount_usage(app, settings)
     return app

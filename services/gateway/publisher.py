@@ -1,11 +1,25 @@
-"""Publishes request-completed events to the recorder without ever blocking a request.
+"""Delivers request-completed events to the recorder, at least once, without ever blocking a request.
+
+The wire (gateway DEALER -> recorder ROUTER, one connection per gateway process)::
+
+    gateway -> recorder   [b"ev", event_id, payload]   one event (payload: ``shared.events.encode``)
+                          [b"drain"]                    this gateway is shutting down: wait for its last events
+                          [b"bye"]                      this gateway is gone (sent after its last acknowledgement)
+    recorder -> gateway   [b"ack", event_id, ...]       these events are committed (or were refused for good)
+
+Every event is kept in memory (``_pending``) from ``publish()`` until the recorder acknowledges it, and the
+recorder acknowledges a batch only after its SQLite commit. An event sent but not acknowledged within
+``ack_timeout_s`` is sent again, and so is everything unacknowledged whenever the connection is
+(re-)established (a recorder restart loses what sat in its socket buffers). The recorder inserts on the
+event id with ``ON CONFLICT DO NOTHING``, so a resent event is stored once: at-least-once delivery,
+exactly-once rows.
 
 ``publish()`` is synchronous and never awaits: it is called from ``finally`` blocks, where a client
-disconnect may already be cancelling the handler. It tries one non-blocking ZeroMQ send. The PUSH
-socket is created with ``ZMQ_IMMEDIATE`` so that, while no recorder is connected, sends fail at once
-instead of piling up invisibly inside ZeroMQ; such events wait in an in-memory queue of at most
-``max_queued`` events, which a background task drains when the recorder is back. Past that bound new
-events are dropped and counted (``/health`` shows queued, sent and dropped; the log says when drops begin).
+disconnect may already be cancelling the handler. It tries one non-blocking send; the socket has
+``ZMQ_IMMEDIATE`` so, while no recorder is connected, sends fail at once instead of piling up inside
+ZeroMQ. A background task (``start()``) reads acknowledgements, resends and sends what could not go out.
+Memory is bounded: past ``max_queued`` unacknowledged events new ones are dropped and counted
+(``/health``, ``/metrics`` and the log).
 """
 
 from __future__ import annotations
@@ -14,97 +28,261 @@ import asyncio
 import collections
 import contextlib
 import logging
+import os
+import time
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import zmq
+import zmq.asyncio
+from zmq.utils.monitor import parse_monitor_message
 
 from shared import events
 
+if TYPE_CHECKING:
+    from services.gateway.metrics import GatewayMetrics
+
 log = logging.getLogger("gateway.publisher")
+
+EVENT = b"ev"
+DRAIN = b"drain"
+BYE = b"bye"
+ACK = b"ack"
+ACK_IDS_PER_MESSAGE = 1_000  # the recorder splits larger acknowledgements
+MAX_ACK_TIMEOUT_S = 60.0
 
 
 class EventPublisher:
-    def __init__(self, endpoint: str, max_queued: int, ctx: zmq.Context[zmq.Socket[bytes]] | None = None) -> None:
+    def __init__(self, endpoint: str, max_queued: int, *, ack_timeout_s: float = 5.0,
+                 ctx: zmq.Context[zmq.Socket[bytes]] | None = None, metrics: GatewayMetrics | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.endpoint = endpoint
         self.max_queued = max_queued
+        self.ack_timeout_s = ack_timeout_s
+        self._metrics = metrics
+        self._clock = clock
         self._ctx = ctx or zmq.Context.instance()
-        self._sock = self._ctx.socket(zmq.PUSH)
+        self._sock = self._ctx.socket(zmq.DEALER)
+        # A stable routing id: acknowledgements for events sent before a reconnect still find us.
+        self._sock.setsockopt(zmq.ROUTING_ID, f"gw-{os.getpid()}-{uuid.uuid4().hex[:8]}".encode())
         self._sock.setsockopt(zmq.IMMEDIATE, 1)
         self._sock.setsockopt(zmq.SNDHWM, 10_000)
-        self._sock.setsockopt(zmq.LINGER, 2000)
+        self._sock.setsockopt(zmq.RCVHWM, 0)  # acknowledgements are small: never drop one
+        self._sock.setsockopt(zmq.LINGER, 0)  # what is unacknowledged at close is ours to count, not ZeroMQ's
+        self._monitor = self._sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED)
         self._sock.connect(endpoint)
-        self._queue: collections.deque[bytes] = collections.deque()
-        self.sent = 0
+        self._pending: dict[bytes, bytes] = {}  # event_id -> payload, until acknowledged
+        self._unsent: collections.deque[bytes] = collections.deque()  # ids to (re)send, oldest first
+        self._inflight: collections.OrderedDict[bytes, float] = collections.OrderedDict()  # id -> sent at
+        self.sent = 0  # sends, resends included
+        self.acked = 0
+        self.resent = 0
         self.dropped = 0
-        self._drain_task: asyncio.Task[None] | None = None
+        self.connections = 0  # handshakes with a recorder so far
+        # The resend timeout doubles (up to MAX_ACK_TIMEOUT_S) while resends bring no acknowledgement, so
+        # a stuck recorder is not flooded with copies; any acknowledgement brings it back to ack_timeout_s.
+        self._timeout = ack_timeout_s
+        self._acked_since_resend = True
+        self._task: asyncio.Task[None] | None = None
         self._closed = False
+
+    # ---- what the gateway sees ----------------------------------------------------------------
 
     @property
     def queued(self) -> int:
-        return len(self._queue)
+        """Events held in memory: not yet acknowledged by the recorder."""
+        return len(self._pending)
+
+    @property
+    def unacked(self) -> int:
+        """Events sent and awaiting their acknowledgement."""
+        return len(self._inflight)
 
     def stats(self) -> dict[str, int]:
-        return {"queued": self.queued, "sent": self.sent, "dropped": self.dropped, "max_queued": self.max_queued}
+        return {"queued": self.queued, "unacked": self.unacked, "sent": self.sent, "acked": self.acked,
+                "resent": self.resent, "dropped": self.dropped, "max_queued": self.max_queued}
 
     def publish(self, event: events.UsageEvent) -> None:
         """Hand one event to the recorder. Never blocks, never raises."""
+        if self._metrics is not None:
+            self._metrics.observe_safely(event)
         try:
             payload = events.encode(event)
+            event_id = event.event_id.encode()
         except Exception:  # an unserialisable field is a bug; it must not fail the request
             log.exception("could not encode event %s", event.event_id)
-            self.dropped += 1
+            self._drop()
             return
-        if not self._queue and self._try_send(payload):
+        if event_id in self._pending:
+            return  # published twice: one row is all it gets anyway
+        if len(self._pending) >= self.max_queued:
+            self._drop()
             return
-        if len(self._queue) >= self.max_queued:
-            self.dropped += 1
-            if self.dropped == 1 or self.dropped % 1000 == 0:
-                log.warning("recorder unreachable and %d events queued: dropped %d so far",
-                            len(self._queue), self.dropped)
-            return
-        self._queue.append(payload)
+        self._pending[event_id] = payload
+        if self._unsent or not self._try_send(event_id, payload):
+            self._unsent.append(event_id)
+        self._update_gauges()
 
-    def _try_send(self, payload: bytes) -> bool:
+    def _drop(self) -> None:
+        self.dropped += 1
+        if self._metrics is not None:
+            self._metrics.events_dropped.inc()
+        if self.dropped == 1 or self.dropped % 1000 == 0:
+            log.warning("recorder unreachable or not acknowledging and %d events held: dropped %d so far",
+                        len(self._pending), self.dropped)
+
+    def _update_gauges(self) -> None:
+        if self._metrics is not None:
+            self._metrics.set_event_gauges(self.queued, self.unacked)
+
+    # ---- the socket ---------------------------------------------------------------------------
+
+    def _try_send(self, event_id: bytes, payload: bytes) -> bool:
         if self._closed:
             return False
         try:
-            self._sock.send(payload, zmq.NOBLOCK)
+            self._sock.send_multipart([EVENT, event_id, payload], zmq.NOBLOCK)
         except zmq.Again:
             return False
         except zmq.ZMQError:
             log.exception("event send failed")
             return False
         self.sent += 1
+        self._inflight[event_id] = self._clock()
+        self._inflight.move_to_end(event_id)
         return True
 
     def flush_queue(self) -> int:
-        """Send what the queue holds until ZeroMQ pushes back. Returns how many went out."""
+        """Send what waits to be sent until ZeroMQ pushes back. Returns how many went out."""
         n = 0
-        while self._queue and self._try_send(self._queue[0]):
-            self._queue.popleft()
-            n += 1
+        while self._unsent:
+            event_id = self._unsent[0]
+            payload = self._pending.get(event_id)
+            if payload is not None and event_id not in self._inflight:
+                if not self._try_send(event_id, payload):
+                    break
+                n += 1
+            self._unsent.popleft()
         return n
 
-    async def _drain_loop(self, interval: float) -> None:
+    def _read_acks(self) -> int:
+        n = 0
         while True:
-            await asyncio.sleep(interval)
-            if self._queue:
-                self.flush_queue()
+            try:
+                frames = self._sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            if not frames or frames[0] != ACK:
+                log.warning("unexpected message from the recorder: %r", b"|".join(frames)[:100])
+                continue
+            for event_id in frames[1:]:
+                if self._pending.pop(event_id, None) is not None:
+                    n += 1
+                self._inflight.pop(event_id, None)
+        if n:
+            self._acked_since_resend = True
+            self._timeout = self.ack_timeout_s
+            self.acked += n
+            if self._metrics is not None:
+                self._metrics.events_acked.inc(n)
+        return n
+
+    def _read_monitor(self) -> None:
+        while True:
+            try:
+                msg = parse_monitor_message(self._monitor.recv_multipart(zmq.NOBLOCK))
+            except zmq.Again:
+                return
+            if msg["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                self.connections += 1
+                # Whatever was sent before may have died in a previous recorder's buffers: send it all again.
+                again = list(self._inflight)
+                self._inflight.clear()
+                self._requeue(again)
+                if self.connections > 1 or again:
+                    log.info("connected to the recorder; resending %d unacknowledged events", len(again))
+            elif msg["event"] == zmq.EVENT_DISCONNECTED:
+                log.warning("recorder connection lost; %d events unacknowledged", len(self._pending))
+
+    def _requeue(self, ids: list[bytes]) -> None:
+        if not ids:
+            return
+        self._unsent.extendleft(reversed(ids))
+        self.resent += len(ids)
+        if self._metrics is not None:
+            self._metrics.events_resent.inc(len(ids))
+
+    def _resend_overdue(self) -> None:
+        limit = self._clock() - self._timeout
+        overdue = []
+        for event_id, sent_at in self._inflight.items():
+            if sent_at > limit:
+                break
+            overdue.append(event_id)
+        if not overdue:
+            return
+        for event_id in overdue:
+            del self._inflight[event_id]
+        self._requeue(overdue)
+        if not self._acked_since_resend:
+            self._timeout = min(self._timeout * 2, max(MAX_ACK_TIMEOUT_S, self.ack_timeout_s))
+        self._acked_since_resend = False
+
+    def pump(self) -> None:
+        """One round of the background work: acknowledgements, (re)connections, overdue resends, sends."""
+        self._read_acks()
+        self._read_monitor()
+        self._resend_overdue()
+        self.flush_queue()
+        self._update_gauges()
+
+    # ---- lifecycle ----------------------------------------------------------------------------
+
+    async def _run(self, interval: float) -> None:
+        poller = zmq.asyncio.Poller()
+        poller.register(self._sock, zmq.POLLIN)
+        poller.register(self._monitor, zmq.POLLIN)
+        while True:
+            await poller.poll(int(interval * 1000))
+            try:
+                self.pump()
+            except Exception:  # the loop must outlive any surprise
+                log.exception("event publisher round failed")
+                await asyncio.sleep(interval)
 
     def start(self, interval: float = 0.05) -> None:
-        self._drain_task = asyncio.get_running_loop().create_task(self._drain_loop(interval), name="event-drain")
+        self._task = asyncio.get_running_loop().create_task(self._run(interval), name="event-publisher")
 
-    async def close(self, grace_s: float = 2.0) -> None:
-        """Stop draining, give queued events a last chance to reach the recorder, close the socket."""
-        if self._drain_task is not None:
-            self._drain_task.cancel()
+    def announce_drain(self) -> None:
+        """Tell the recorder that this gateway is shutting down, so that it waits for our last events."""
+        with contextlib.suppress(zmq.ZMQError):
+            self._sock.send(DRAIN, zmq.NOBLOCK)
+
+    async def close(self, ack_wait_s: float = 2.0) -> int:
+        """Wait up to ``ack_wait_s`` for every held event to be acknowledged, then close the socket.
+        Returns how many events were left unacknowledged (they are logged)."""
+        if self._task is not None:
+            self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._drain_task
-        deadline = asyncio.get_running_loop().time() + grace_s
-        while self._queue and asyncio.get_running_loop().time() < deadline:
-            self.flush_queue()
-            if self._queue:
-                await asyncio.sleep(0.05)
-        if self._queue:
-            log.warning("shutting down with %d undelivered events", len(self._queue))
+                await self._task
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + ack_wait_s
+        self._resend_overdue()
+        while self._pending and loop.time() < deadline:
+            self.pump()
+            if self._pending:
+                await asyncio.sleep(0.01)
+        left = len(self._pending)
+        if left:
+            log.warning("shutting down with %d unacknowledged events (sent but not confirmed: %d)",
+                        left, len(self._inflight))
+        else:
+            log.info("all events acknowledged (%d sent, %d resent, %d dropped)", self.sent, self.resent,
+                     self.dropped)
+        with contextlib.suppress(zmq.ZMQError):
+            self._sock.send(BYE, zmq.NOBLOCK)
         self._closed = True
-        self._sock.close(linger=int(grace_s * 1000))
+        self._monitor.close(linger=0)
+        self._sock.close(linger=200)  # long enough for the goodbye, never longer
+        return left

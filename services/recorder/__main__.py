@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sqlite3
 import sys
+from pathlib import Path
 
 import zmq
 
@@ -29,6 +31,16 @@ async def _serve(settings: Settings) -> service.Counters:
     return await service.run(settings, should_exit)
 
 
+def _hint(settings: Settings, exc: Exception) -> str:
+    """A read-only disk shows up as SQLite's 'unable to open database file': say what is wrong."""
+    if not isinstance(exc, sqlite3.Error) or settings.database_path.startswith("file:"):
+        return ""
+    folder = Path(settings.database_path).resolve().parent
+    if folder.is_dir() and not os.access(folder, os.W_OK):
+        return f" ({folder} is not writable: read-only disk? The events wait in the gateways meanwhile.)"
+    return ""
+
+
 def main() -> int:
     """Run the recorder until SIGTERM/SIGINT. Returns the process exit code."""
     try:
@@ -43,7 +55,7 @@ def main() -> int:
     try:
         counters = asyncio.run(_serve(settings))
     except (zmq.ZMQError, OSError, sqlite3.Error, ValueError) as exc:
-        log.error("recorder failed: %s: %s", type(exc).__name__, exc)
+        log.error("recorder failed: %s: %s%s", type(exc).__name__, exc, _hint(settings, exc))
         return 1
     return 1 if counters.lost else 0
 

@@ -1,7 +1,23 @@
-"""The recorder process: ZeroMQ PULL -> decode -> PUB (for ``tail``) and batcher -> SQLite.
+"""The recorder process: ZeroMQ ROUTER -> decode -> PUB (for ``tail``) and batcher -> SQLite -> acknowledgements.
 
 ``run()`` is the whole lifecycle: open the store, bind the sockets, receive until ``should_exit`` is
-set, then stop receiving, drain the batcher, close the sockets and the database.
+set, then wait for draining gateways' last events, drain the batcher, close the sockets and the database.
+
+Delivery (the wire is described in ``services/gateway/publisher.py``): each gateway keeps every event
+until the recorder acknowledges it, and the recorder acknowledges a batch's event ids only after the
+SQLite ``COMMIT`` of that batch. So nothing is ever acknowledged that is not committed: a recorder killed
+at any moment loses nothing, because the gateways resend what it had not acknowledged, and the store
+inserts on the event id (``ON CONFLICT DO NOTHING``), so a resent event is stored once.
+
+Outcomes, decided here:
+
+* locked database, full or read-only disk, I/O errors: the batch is retried with backoff (the batcher),
+  nothing is acknowledged, the gateways keep the events (bounded by their ``EVENT_QUEUE_MAX``) and the
+  rows appear once the disk is usable again. At shutdown a batch still failing after the grace period is
+  lost *here* but was never acknowledged: a gateway still running delivers it to the next recorder.
+* a corrupt event (not JSON, not an event, a field SQLite cannot store): acknowledged and dropped, with a
+  log line carrying its first bytes and a ``malformed`` count. It can never become valid by resending, and
+  holding it would block its gateway's memory forever. A row SQLite refuses (a constraint) is the same.
 
 Receiving awaits a ``zmq.asyncio.Poller`` (with a short timeout, to notice shutdown) and then reads the
 waiting messages with plain non-blocking ``recv`` calls: about 2 us a message against 5.5 us through
@@ -15,29 +31,44 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import dataclass
+from collections import defaultdict
+from dataclasses import dataclass, field
+from wsgiref.simple_server import WSGIServer
 
 import zmq
 import zmq.asyncio
+from zmq.utils.monitor import parse_monitor_message
 
 from services.recorder.batcher import Batcher
-from services.recorder.store import Row, Store, event_row
+from services.recorder.metrics import RecorderMetrics
+from services.recorder.store import COLUMNS, Row, Store, event_row
 from shared.events import decode
 from shared.settings import Settings
 
 log = logging.getLogger("recorder")
 
-RCVHWM = 200_000  # messages libzmq may hold for us (~0.7 KB each) before the gateway's sends fail
+RCVHWM = 200_000  # messages libzmq may hold for us (~0.7 KB each) before the gateways' sends fail
 TAIL_SNDHWM = 10_000  # per subscriber; a slow tail loses events, the ledger never does
 MAX_QUEUED = 100_000  # rows between receiver and batcher; past this the receiver waits (back-pressure)
 BURST = 1_000  # messages read per wake-up before letting the batcher run
 POLL_MS = 100  # how often an idle receiver checks for shutdown
 FINAL_QUIET_MS = 100  # at shutdown, keep reading until no message came for this long...
 FINAL_READ_S = 1.0  # ...or for at most this long
+# ...or, while a gateway said it is draining (its own SIGTERM), until it says goodbye, for at most this
+# long: its in-flight requests (SHUTDOWN_GRACE) and acknowledgements (SHUTDOWN_ACK_WAIT), 4.5 s by
+# default, within the 5 s honcho allows before it kills.
+FINAL_DRAIN_S = 4.6
 SUMMARY_EVERY_S = 60.0
 SHUTDOWN_GRACE_S = 3.0  # failing flushes are retried this long after a signal (honcho kills after 5 s)
 MALFORMED_LOG_FIRST = 10  # log this many malformed messages in full, then one per MALFORMED_LOG_EVERY
 MALFORMED_LOG_EVERY = 1_000
+ACK_LINGER_MS = 500  # at exit, how long ZeroMQ may keep trying to deliver the last acknowledgements
+
+EVENT, DRAIN, BYE, ACK = b"ev", b"drain", b"bye", b"ack"
+ACK_IDS_PER_MESSAGE = 1_000
+_FINISHED_AT = COLUMNS.index("finished_at")
+
+Item = tuple[bytes, bytes, Row]  # (gateway routing id, event id, row)
 
 
 @dataclass(slots=True)
@@ -49,6 +80,7 @@ class Counters:
     inserted: int = 0
     duplicates: int = 0
     rejected: int = 0  # rows SQLite refused (constraint errors)
+    acked: int = 0
     batches: int = 0
     largest_batch: int = 0
     lost: int = 0
@@ -57,61 +89,121 @@ class Counters:
         rows = self.inserted + self.duplicates + self.rejected
         mean = rows / self.batches if self.batches else 0.0
         return (f"received={self.received} inserted={self.inserted} duplicates={self.duplicates} "
-                f"malformed={self.malformed} rejected={self.rejected} lost={self.lost} batches={self.batches} "
-                f"mean_batch={mean:.1f} largest_batch={self.largest_batch}")
+                f"malformed={self.malformed} rejected={self.rejected} acked={self.acked} lost={self.lost} "
+                f"batches={self.batches} mean_batch={mean:.1f} largest_batch={self.largest_batch}")
 
 
 @dataclass(slots=True)
 class _Pipes:
-    pull: zmq.Socket[bytes]
+    router: zmq.Socket[bytes]
+    monitor: zmq.Socket[bytes]
     poller: zmq.asyncio.Poller
     pub: zmq.Socket[bytes]
-    batcher: Batcher[Row]
-    counters: Counters
+    batcher: Batcher[Item]
+    acker: Acker
+    draining: set[bytes] = field(default_factory=set)  # gateways that announced their shutdown
+    gateways: int = 0
 
 
 async def run(settings: Settings, should_exit: asyncio.Event) -> Counters:
     """Record events until ``should_exit`` is set, then drain and close. Returns the final counters."""
     counters = Counters()
+    metrics = RecorderMetrics()
     store = await Store.open(settings.database_path)
     ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    server: WSGIServer | None = None
     try:
-        batcher = _batcher(settings, store, counters)
-        pull, pub = _bind(ctx, settings)
+        router, monitor, pub = _bind(ctx, settings)
+        server = metrics.serve(settings.recorder_metrics_host, settings.recorder_metrics_port)
         poller = zmq.asyncio.Poller()
-        poller.register(pull, zmq.POLLIN)
-        await _record(settings, store, _Pipes(pull, poller, pub, batcher, counters), should_exit)
+        poller.register(router, zmq.POLLIN)
+        poller.register(monitor, zmq.POLLIN)
+        acker = Acker(router, counters, metrics)
+        pipes = _Pipes(router, monitor, poller, pub, _batcher(settings, store, acker), acker)
+        await _record(settings, store, pipes, should_exit)
+        # The last acknowledgements are queued: give them a moment to leave.
+        router.close(linger=ACK_LINGER_MS)
     finally:
-        # LINGER 0 everywhere: PULL has nothing to send, and tail subscribers may miss the last events
-        # (the ledger has them). destroy() closes every socket, so term() can never hang on one.
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        # Tail subscribers may miss the last events (the ledger has them). destroy() closes every socket
+        # left, so term() can never hang on one.
         ctx.destroy(linger=0)
         await store.close()
     return counters
 
 
-def _bind(ctx: zmq.Context[zmq.Socket[bytes]], settings: Settings) -> tuple[zmq.Socket[bytes], zmq.Socket[bytes]]:
-    pull = ctx.socket(zmq.PULL)
-    pull.setsockopt(zmq.LINGER, 0)
-    pull.setsockopt(zmq.RCVHWM, RCVHWM)
+def _bind(ctx: zmq.Context[zmq.Socket[bytes]],
+          settings: Settings) -> tuple[zmq.Socket[bytes], zmq.Socket[bytes], zmq.Socket[bytes]]:
+    router = ctx.socket(zmq.ROUTER)
+    router.setsockopt(zmq.LINGER, 0)
+    router.setsockopt(zmq.RCVHWM, RCVHWM)
+    router.setsockopt(zmq.SNDHWM, 0)  # acknowledgements are small: never drop one for a slow gateway
+    router.setsockopt(zmq.ROUTER_HANDOVER, 1)  # a gateway that reconnects takes its routing id back
+    monitor = router.get_monitor_socket(zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED)
     pub = ctx.socket(zmq.PUB)  # PUB never blocks: a slow subscriber loses messages instead
     pub.setsockopt(zmq.LINGER, 0)
     pub.setsockopt(zmq.SNDHWM, TAIL_SNDHWM)
-    pull.bind(settings.events_endpoint)  # on failure the caller's ctx.destroy() closes both sockets
+    router.bind(settings.events_endpoint)  # on failure the caller's ctx.destroy() closes the sockets
     pub.bind(settings.tail_endpoint)
-    return pull, pub
+    return router, monitor, pub
 
 
-def _batcher(settings: Settings, store: Store, counters: Counters) -> Batcher[Row]:
-    async def flush(rows: list[Row]) -> None:
+@dataclass(slots=True)
+class Acker:
+    """Sends acknowledgements to the gateways (and holds the counters and metrics they feed)."""
+
+    router: zmq.Socket[bytes]
+    counters: Counters
+    metrics: RecorderMetrics
+
+    def send(self, gateway: bytes, ids: list[bytes]) -> None:
+        for i in range(0, len(ids), ACK_IDS_PER_MESSAGE):
+            chunk = ids[i:i + ACK_IDS_PER_MESSAGE]
+            try:
+                self.router.send_multipart([gateway, ACK, *chunk], zmq.NOBLOCK)
+            except zmq.ZMQError:  # that gateway is gone or stuck: it resends, and the row is stored once
+                continue
+            self.counters.acked += len(chunk)
+            self.metrics.acked.inc(len(chunk))
+
+
+def _batcher(settings: Settings, store: Store, acker: Acker) -> Batcher[Item]:
+    counters, metrics = acker.counters, acker.metrics
+
+    async def flush(items: list[Item]) -> None:
         t0, rejected_before = time.perf_counter(), store.rejected
-        inserted = await store.insert_rows(rows)
+        try:
+            inserted = await store.insert_rows([row for _, _, row in items])
+        except Exception:
+            metrics.flush_failures.inc()
+            raise
+        elapsed = time.perf_counter() - t0
         rejected = store.rejected - rejected_before
+        duplicates = len(items) - inserted - rejected
         counters.inserted += inserted
         counters.rejected += rejected
-        counters.duplicates += len(rows) - inserted - rejected
+        counters.duplicates += duplicates
         counters.batches += 1
-        counters.largest_batch = max(counters.largest_batch, len(rows))
-        log.debug("flushed %d rows (%d new) in %.1f ms", len(rows), inserted, (time.perf_counter() - t0) * 1e3)
+        counters.largest_batch = max(counters.largest_batch, len(items))
+        metrics.batch_size.observe(len(items))
+        metrics.commit_seconds.observe(elapsed)
+        metrics.rows.labels("inserted").inc(inserted)
+        metrics.rows.labels("duplicate").inc(duplicates)
+        metrics.rows.labels("rejected").inc(rejected)
+        now = time.time()
+        newest = max(row[_FINISHED_AT] or 0.0 for _, _, row in items)
+        for _, _, row in items:
+            metrics.lag.observe(max(0.0, now - (row[_FINISHED_AT] or now)))
+        metrics.last_lag.set(max(0.0, now - newest))
+        log.debug("flushed %d rows (%d new) in %.1f ms", len(items), inserted, elapsed * 1e3)
+        # Committed: only now may the gateways forget these events.
+        by_gateway: dict[bytes, list[bytes]] = defaultdict(list)
+        for gateway, event_id, _ in items:
+            by_gateway[gateway].append(event_id)
+        for gateway, ids in by_gateway.items():
+            acker.send(gateway, ids)
 
     return Batcher(flush, max_rows=settings.recorder_batch_size,
                    flush_interval_s=settings.recorder_flush_interval_s, max_queued=MAX_QUEUED)
@@ -119,11 +211,13 @@ def _batcher(settings: Settings, store: Store, counters: Counters) -> Batcher[Ro
 
 async def _record(settings: Settings, store: Store, pipes: _Pipes, should_exit: asyncio.Event) -> None:
     pipes.batcher.start()
-    log.info("recorder started: events=%s (PULL) tail=%s (PUB) db=%s batch_size=%d flush_interval=%gs",
-             settings.events_endpoint, settings.tail_endpoint, store.path,
-             settings.recorder_batch_size, settings.recorder_flush_interval_s)
+    log.info("recorder started: events=%s (ROUTER, acknowledged) tail=%s (PUB) db=%s batch_size=%d "
+             "flush_interval=%gs metrics=%s", settings.events_endpoint, settings.tail_endpoint, store.path,
+             settings.recorder_batch_size, settings.recorder_flush_interval_s,
+             f"http://{settings.recorder_metrics_host}:{settings.recorder_metrics_port}/metrics"
+             if settings.recorder_metrics_port else "off")
     loop = asyncio.get_running_loop()
-    helpers = [loop.create_task(_report(pipes.counters), name="recorder-summary"),
+    helpers = [loop.create_task(_report(pipes.acker.counters), name="recorder-summary"),
                loop.create_task(_limit_retries_on_exit(pipes.batcher, should_exit), name="recorder-exit")]
     try:
         await _receive(pipes, should_exit)
@@ -133,8 +227,11 @@ async def _record(settings: Settings, store: Store, pipes: _Pipes, should_exit: 
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         log.info("recorder stopping: draining %d queued rows", pipes.batcher.pending)
-        pipes.counters.lost = await pipes.batcher.close(SHUTDOWN_GRACE_S)
-        log.info("recorder summary: %s", pipes.counters.summary())
+        pipes.acker.counters.lost = await pipes.batcher.close(SHUTDOWN_GRACE_S)
+        if pipes.acker.counters.lost:
+            log.error("%d events could not be committed and were not acknowledged: the gateways that sent "
+                      "them keep them for the next recorder", pipes.acker.counters.lost)
+        log.info("recorder summary: %s", pipes.acker.counters.summary())
 
 
 async def _receive(pipes: _Pipes, should_exit: asyncio.Event) -> None:
@@ -142,43 +239,88 @@ async def _receive(pipes: _Pipes, should_exit: asyncio.Event) -> None:
         if await pipes.poller.poll(POLL_MS):
             await _read_burst(pipes)
             await asyncio.sleep(0)  # let the batcher take what we queued
-    # Messages libzmq already took off the wire, or that the gateway is still flushing, are delivered
-    # to us alone: closing the socket would drop them. Read until the line has been quiet for a moment.
-    deadline = asyncio.get_running_loop().time() + FINAL_READ_S
-    while asyncio.get_running_loop().time() < deadline and await pipes.poller.poll(FINAL_QUIET_MS):
-        await _read_burst(pipes)
+    # Messages libzmq already took off the wire, or that gateways are still flushing, are delivered to
+    # us alone: read until the line has been quiet for a moment, and while a gateway is draining, until
+    # it says goodbye (both bounded). Batches keep being committed and acknowledged meanwhile.
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    # A gateway signalled at the same moment may take a little while to say it is draining.
+    quiet_ms = FINAL_QUIET_MS * 3 if pipes.gateways else FINAL_QUIET_MS
+    announced = False
+    while loop.time() < started + (FINAL_DRAIN_S if pipes.draining else FINAL_READ_S):
+        if pipes.draining and not announced:
+            log.info("waiting for %d draining gateway(s)", len(pipes.draining))
+            announced = True
+        if await pipes.poller.poll(quiet_ms):
+            await _read_burst(pipes)
+            await asyncio.sleep(0)
+        elif not pipes.draining:
+            break
+    if pipes.draining:
+        log.warning("%d gateway(s) still draining; stopping anyway", len(pipes.draining))
 
 
 async def _read_burst(pipes: _Pipes) -> int:
     """Read up to BURST waiting messages without blocking; returns how many were read."""
+    _read_monitor(pipes)
     for n in range(BURST):
         try:
-            frames = pipes.pull.recv_multipart(zmq.NOBLOCK)
+            frames = pipes.router.recv_multipart(zmq.NOBLOCK)
         except zmq.Again:
+            pipes.acker.metrics.queued.set(pipes.batcher.pending)
             return n
         await _handle(frames, pipes)
+    pipes.acker.metrics.queued.set(pipes.batcher.pending)
     return BURST
 
 
+def _read_monitor(pipes: _Pipes) -> None:
+    while True:
+        try:
+            msg = parse_monitor_message(pipes.monitor.recv_multipart(zmq.NOBLOCK))
+        except zmq.Again:
+            return
+        if msg["event"] == zmq.EVENT_ACCEPTED:
+            pipes.gateways += 1
+        elif msg["event"] == zmq.EVENT_DISCONNECTED:
+            pipes.gateways = max(0, pipes.gateways - 1)
+        pipes.acker.metrics.gateways.set(pipes.gateways)
+
+
 async def _handle(frames: list[bytes], pipes: _Pipes) -> None:
-    counters = pipes.counters
+    gateway, kind = frames[0], frames[1] if len(frames) > 1 else b""
+    if kind == DRAIN and len(frames) == 2:
+        pipes.draining.add(gateway)
+        return
+    if kind == BYE and len(frames) == 2:
+        pipes.draining.discard(gateway)
+        return
+    counters = pipes.acker.counters
     counters.received += 1
+    pipes.acker.metrics.received.inc()
     try:
-        if len(frames) != 1:
-            raise ValueError(f"expected one frame, got {len(frames)}")
-        row = event_row(decode(frames[0]))
+        if kind != EVENT or len(frames) != 4:
+            raise ValueError(f"expected [ev, event_id, payload], got {len(frames) - 1} frame(s)")
+        event = decode(frames[3])
+        row = event_row(event)
+        if event.event_id.encode() != frames[2]:
+            raise ValueError(f"event_id {event.event_id!r} differs from its envelope's")
     except Exception as exc:  # a bad message is the sender's bug: count it, never stop the ledger
         counters.malformed += 1
+        pipes.acker.metrics.malformed.inc()
         if counters.malformed <= MALFORMED_LOG_FIRST or counters.malformed % MALFORMED_LOG_EVERY == 0:
-            log.warning("malformed message #%d dropped (%s: %s): %r", counters.malformed,
-                        type(exc).__name__, exc, b"|".join(frames)[:200])
+            log.warning("malformed message #%d acknowledged and dropped (%s: %s): %r", counters.malformed,
+                        type(exc).__name__, exc, b"|".join(frames[1:])[:400])
+        if kind == EVENT and len(frames) >= 3:
+            # Resending cannot mend it, and holding it would pin the gateway's memory: acknowledge it.
+            pipes.acker.send(gateway, [frames[2]])
         return
     with contextlib.suppress(zmq.ZMQError):  # the live view is best effort
-        pipes.pub.send(frames[0], zmq.NOBLOCK)
-    await pipes.batcher.put(row)
+        pipes.pub.send(frames[3], zmq.NOBLOCK)
+    await pipes.batcher.put((gateway, frames[2], row))
 
 
-async def _limit_retries_on_exit(batcher: Batcher[Row], should_exit: asyncio.Event) -> None:
+async def _limit_retries_on_exit(batcher: Batcher[Item], should_exit: asyncio.Event) -> None:
     # The receiver may be waiting on a full queue behind a failing flush: start the give-up clock now,
     # or a signal could never end the process.
     await should_exit.wait()

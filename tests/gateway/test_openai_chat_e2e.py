@@ -228,6 +228,8 @@ def test_events_past_the_bound_are_dropped_and_counted(tmp_path: Path, fake: Fak
         events = httpx.get(st.gateway_url + "/health").json()["events"]
         assert events["queued"] == 2 and events["dropped"] == 3
         assert "dropped" in st.services["gateway"].log()
+        metrics = httpx.get(st.gateway_url + "/metrics").text.splitlines()
+        assert "ekai_events_dropped_total 3.0" in metrics and "ekai_events_queued 2.0" in metrics
 
 
 @pytest.mark.parametrize(("given", "kept"), [("my-trace-id.42", True), ("x" * 500, False), ("bad id;drop", False)])

@@ -102,13 +102,15 @@ class RecorderConfig:
     db_path: Path = field(init=False)
     events: str = field(default_factory=free_endpoint)
     tail: str = field(default_factory=free_endpoint)
+    metrics_port: int = field(default_factory=lambda: int(free_endpoint().rsplit(":", 1)[1]))
 
     def __post_init__(self) -> None:
         self.db_path = self.workdir / "data" / "usage.db"
 
     def env(self, **extra: str) -> dict[str, str]:
         env = dict(os.environ, PYTHONUNBUFFERED="1", LOG_LEVEL="INFO", DATABASE_PATH=str(self.db_path),
-                   EVENTS_ENDPOINT=self.events, TAIL_ENDPOINT=self.tail, RECORDER_FLUSH_INTERVAL="0.05")
+                   EVENTS_ENDPOINT=self.events, TAIL_ENDPOINT=self.tail, RECORDER_FLUSH_INTERVAL="0.05",
+                   RECORDER_METRICS_PORT=str(self.metrics_port))
         return env | extra
 
 
@@ -155,20 +157,44 @@ def make_event(**kw: object) -> UsageEvent:
     return UsageEvent(**(base | kw))  # type: ignore[arg-type]
 
 
+class Gateway:
+    """A DEALER socket speaking the gateway's side of the event protocol (services/gateway/publisher.py),
+    without ZMQ_IMMEDIATE, so sends made before the recorder is up are queued inside ZeroMQ."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.ctx = zmq.Context()
+        self.sock = self.ctx.socket(zmq.DEALER)
+        self.sock.setsockopt(zmq.LINGER, 5000)
+        self.sock.setsockopt(zmq.SNDTIMEO, 5000)  # sends block at the high-water mark, but not forever
+        self.sock.connect(endpoint)
+        self.acked: list[str] = []  # event ids, in the order the acknowledgements came
+
+    def send(self, e: UsageEvent) -> None:
+        self.sock.send_multipart([b"ev", e.event_id.encode(), encode(e)])
+
+    def send_frames(self, frames: list[bytes]) -> None:
+        self.sock.send_multipart(frames)
+
+    def read_acks(self) -> set[str]:
+        """Collect what acknowledgements arrived; returns every id acknowledged so far."""
+        while self.sock.poll(0):
+            frames = self.sock.recv_multipart()
+            assert frames[0] == b"ack", frames
+            self.acked.extend(f.decode() for f in frames[1:])
+        return set(self.acked)
+
+    def close(self) -> None:
+        self.sock.close()
+        self.ctx.term()
+
+
 @contextmanager
-def push_socket(endpoint: str) -> Iterator[zmq.Socket[bytes]]:
-    """A PUSH socket connected to ``endpoint``, as the gateway has (without ZMQ_IMMEDIATE, so sends made
-    before the recorder is up are queued inside ZeroMQ)."""
-    ctx = zmq.Context()
-    sock = ctx.socket(zmq.PUSH)
-    sock.setsockopt(zmq.LINGER, 5000)
-    sock.setsockopt(zmq.SNDTIMEO, 5000)  # send_all blocks at the high-water mark, but not forever
-    sock.connect(endpoint)
+def gateway_socket(endpoint: str) -> Iterator[Gateway]:
+    gw = Gateway(endpoint)
     try:
-        yield sock
+        yield gw
     finally:
-        sock.close()
-        ctx.term()
+        gw.close()
 
 
 @contextmanager
@@ -186,13 +212,13 @@ def subscriber(endpoint: str) -> Iterator[zmq.Socket[bytes]]:
         ctx.term()
 
 
-def send_all(sock: zmq.Socket[bytes], events: list[UsageEvent]) -> None:
+def send_all(sock: Gateway, events: list[UsageEvent]) -> None:
     """Send events, waiting when ZeroMQ's queue is full (a test must not drop what it asserts on)."""
     for e in events:
-        sock.send(encode(e))
+        sock.send(e)
 
 
-def handshake(sock: zmq.Socket[bytes], seen: Callable[[], bool], probe: UsageEvent | None = None,
+def handshake(sock: Gateway, seen: Callable[[], bool], probe: UsageEvent | None = None,
               timeout: float = 10.0) -> list[UsageEvent]:
     """Send probe events until ``seen()`` says a subscriber printed one: PUB/SUB delivers only what is
     published after the subscription reached the publisher. Returns the probes sent (they are stored)."""

@@ -14,9 +14,9 @@ from recorder_procs import (
     RecorderConfig,
     count_rows,
     event_ids,
+    gateway_socket,
     handshake,
     make_event,
-    push_socket,
     send_all,
     subscriber,
     summary,
@@ -31,7 +31,7 @@ def test_events_are_committed_and_shown_by_tail(cfg: RecorderConfig, launch: Lau
     tail = launch.tail("--json")
     events = [make_event(request_id=f"req-{i}", status=200 if i % 3 else 502, cost_usd=None if i % 5 else 0.5,
                          input_tokens=i) for i in range(200)]
-    with push_socket(cfg.events) as push:
+    with gateway_socket(cfg.events) as push:
         probes = handshake(push, lambda: "probe-model" in tail.stdout())
         send_all(push, events)
         wait_until(lambda: count_rows(cfg.db_path, "request_id LIKE 'req-%'") == 200, what="200 rows")
@@ -59,15 +59,18 @@ def test_signal_commits_everything_buffered(cfg: RecorderConfig, launch: Launche
     # Batches that would only flush after 30 s or 100k rows: everything is still buffered at the signal.
     recorder = launch.recorder(RECORDER_FLUSH_INTERVAL="30", RECORDER_BATCH_SIZE="100000")
     events = [make_event(request_id=f"buffered-{i}") for i in range(1000)]
-    with subscriber(cfg.tail) as sub, push_socket(cfg.events) as push:
+    with subscriber(cfg.tail) as sub, gateway_socket(cfg.events) as push:
         received: set[str] = set()
         probes = handshake(push, lambda: _drain(sub, received))
         send_all(push, events)
         # The PUB copy is sent when the recorder has taken the event: then it is in the batcher.
         wait_until(lambda: _drain(sub, received) and {e.event_id for e in events} <= received,
                    what="the recorder to receive all events")
-    assert count_rows(cfg.db_path) == 0  # nothing committed yet
-    assert recorder.stop(sig) == 0
+        assert count_rows(cfg.db_path) == 0  # nothing committed yet...
+        assert push.read_acks() == set()  # ...so nothing acknowledged
+        assert recorder.stop(sig) == 0
+        # Committed at the signal, then acknowledged before the recorder exited.
+        wait_until(lambda: push.read_acks() == {e.event_id for e in events + probes}, what="the acks")
     assert event_ids(cfg.db_path) == {e.event_id for e in events + probes}
     assert summary(recorder)["lost"] == 0
 
@@ -81,9 +84,9 @@ def _drain(sub: zmq.Socket[bytes], into: set[str]) -> bool:
 
 def test_events_sent_before_the_recorder_starts_are_delivered(cfg: RecorderConfig, launch: Launcher) -> None:
     events = [make_event(request_id=f"early-{i}") for i in range(300)]
-    with push_socket(cfg.events) as push:
-        for e in events:  # NOBLOCK, as the gateway sends: ZeroMQ queues them for the peer to come
-            push.send(encode(e), zmq.NOBLOCK)
+    with gateway_socket(cfg.events) as push:
+        for e in events:  # ZeroMQ queues them for the peer to come
+            push.send_frames([b"ev", e.event_id.encode(), encode(e)])
         launch.recorder()
         wait_until(lambda: count_rows(cfg.db_path) == 300, what="the queued events")
     assert event_ids(cfg.db_path) == {e.event_id for e in events}
@@ -91,7 +94,7 @@ def test_events_sent_before_the_recorder_starts_are_delivered(cfg: RecorderConfi
 
 def test_restart_keeps_rows_and_catches_up(cfg: RecorderConfig, launch: Launcher) -> None:
     first, second = ([make_event(request_id=f"{tag}-{i}") for i in range(100)] for tag in ("a", "b"))
-    with push_socket(cfg.events) as push:
+    with gateway_socket(cfg.events) as push:
         recorder = launch.recorder()
         send_all(push, first)
         wait_until(lambda: count_rows(cfg.db_path) == 100, what="the first 100 rows")
@@ -104,7 +107,7 @@ def test_restart_keeps_rows_and_catches_up(cfg: RecorderConfig, launch: Launcher
 def test_replayed_events_are_stored_once(cfg: RecorderConfig, launch: Launcher) -> None:
     recorder = launch.recorder()
     events = [make_event(request_id=f"replay-{i}") for i in range(50)]
-    with push_socket(cfg.events) as push:
+    with gateway_socket(cfg.events) as push:
         send_all(push, events)
         wait_until(lambda: count_rows(cfg.db_path) == 50)
         send_all(push, events)
@@ -115,7 +118,7 @@ def test_replayed_events_are_stored_once(cfg: RecorderConfig, launch: Launcher) 
     assert summary(recorder)["duplicates"] == 50
 
 
-BAD_MESSAGES = [
+BAD_PAYLOADS = [
     b"", b"not json", b"[1, 2]", b'{"request_id": "x"}',
     encode(make_event()).replace(b'"failed_attempts":[]', b'"failed_attempts":[1]'),
     encode(make_event()).replace(b'"status":200', b'"status":null'),
@@ -123,26 +126,36 @@ BAD_MESSAGES = [
 ]
 
 
-def test_malformed_messages_are_counted_and_skipped(cfg: RecorderConfig, launch: Launcher) -> None:
+def test_corrupt_events_are_acknowledged_dropped_and_logged(cfg: RecorderConfig, launch: Launcher) -> None:
+    """The decided outcome for a corrupt event: acknowledged (a resend cannot mend it), never stored,
+    counted as malformed and logged with its first bytes. Messages without an envelope are counted too
+    (there is no id to acknowledge)."""
     recorder = launch.recorder()
     good = [make_event(request_id=f"good-{i}") for i in range(10)]
-    with push_socket(cfg.events) as push:
-        for raw in BAD_MESSAGES:
-            push.send(raw)
-        push.send_multipart([encode(good[0]), b"second frame"])
+    bad_ids = [f"bad-{i}" for i in range(len(BAD_PAYLOADS))]
+    with gateway_socket(cfg.events) as push:
+        for event_id, raw in zip(bad_ids, BAD_PAYLOADS, strict=True):
+            push.send_frames([b"ev", event_id.encode(), raw])
+        push.send_frames([b"ev", b"not-its-id", encode(good[0])])  # the envelope lies about the id
+        push.send_frames([encode(good[0])])  # the old PUSH format: no envelope
+        push.send_frames([b"what", b"ever"])
         send_all(push, good)
         wait_until(lambda: count_rows(cfg.db_path) == 10, what="the good events")
+        wanted = set(bad_ids) | {"not-its-id"} | {e.event_id for e in good}
+        wait_until(lambda: push.read_acks() == wanted, what="acks for the good and the corrupt events")
     assert recorder.alive()
     assert recorder.stop() == 0
     counts = summary(recorder)
-    assert counts["malformed"] == len(BAD_MESSAGES) + 1
-    assert counts["received"] == len(BAD_MESSAGES) + 1 + 10
-    assert "malformed message" in recorder.stderr()
+    assert counts["malformed"] == len(BAD_PAYLOADS) + 3
+    assert counts["received"] == len(BAD_PAYLOADS) + 3 + 10
+    assert counts["acked"] == len(wanted)
+    assert "malformed message #1 acknowledged and dropped" in recorder.stderr()
+    assert "input_tokens" in recorder.stderr()  # the reason is logged
 
 
 def test_startup_failure_exits_1(cfg: RecorderConfig, launch: Launcher) -> None:
     ctx = zmq.Context()
-    squatter = ctx.socket(zmq.PULL)
+    squatter = ctx.socket(zmq.ROUTER)
     squatter.bind(cfg.events)  # the recorder's port is taken
     try:
         failed = launch.spawn_recorder()
@@ -165,7 +178,7 @@ def test_busy_database_at_shutdown_still_commits(cfg: RecorderConfig, launch: La
     recorder = launch.recorder()
     events = [make_event(request_id=f"busy-{i}") for i in range(100)]
     holder = _lock_database(cfg)
-    with push_socket(cfg.events) as push:
+    with gateway_socket(cfg.events) as push:
         send_all(push, events)
         time.sleep(0.5)
         recorder.popen.send_signal(signal.SIGTERM)
@@ -180,7 +193,7 @@ def test_shutdown_gives_up_on_a_database_that_stays_locked(cfg: RecorderConfig, 
     recorder = launch.recorder()
     holder = _lock_database(cfg)
     try:
-        with push_socket(cfg.events) as push:
+        with gateway_socket(cfg.events) as push:
             send_all(push, [make_event() for _ in range(10)])
             time.sleep(0.3)
         started = time.monotonic()
@@ -196,7 +209,7 @@ def test_signal_right_after_a_burst_loses_nothing(cfg: RecorderConfig, launch: L
     """Events still on their way when the signal lands are read before the socket closes."""
     recorder = launch.recorder(RECORDER_FLUSH_INTERVAL="30", RECORDER_BATCH_SIZE="100000")
     events = [make_event(request_id=f"late-{i}") for i in range(5000)]
-    with push_socket(cfg.events) as push:
+    with gateway_socket(cfg.events) as push:
         send_all(push, events)
         recorder.popen.send_signal(signal.SIGTERM)
         assert recorder.stop() == 0

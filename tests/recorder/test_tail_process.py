@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import signal
 
-from recorder_procs import Launcher, RecorderConfig, handshake, make_event, push_socket, send_all, wait_until
+from recorder_procs import (
+    Launcher,
+    RecorderConfig,
+    gateway_socket,
+    handshake,
+    make_event,
+    send_all,
+    wait_until,
+)
 
 
 def test_filters_and_readable_lines(cfg: RecorderConfig, launch: Launcher) -> None:
@@ -18,7 +26,7 @@ def test_filters_and_readable_lines(cfg: RecorderConfig, launch: Launcher) -> No
               make_event(provider="anthropic", model="hidden-2", status=200),
               make_event(provider="xai", model="hidden-3", status=429)]
     last = make_event(provider="anthropic", model="sentinel", status=400)
-    with push_socket(cfg.events) as push:
+    with gateway_socket(cfg.events) as push:
         handshake(push, lambda: "probe-model" in tail.stdout(), probe)
         send_all(push, [hidden[0], shown, *hidden[1:], last])
         wait_until(lambda: "sentinel" in tail.stdout(), what="the last event in tail")

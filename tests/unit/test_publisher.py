@@ -1,6 +1,10 @@
+"""The gateway's event publisher against a ROUTER socket playing the recorder."""
+
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 
 import zmq
 
@@ -11,10 +15,51 @@ from tests.procs import free_port
 
 def make_event(i: int) -> events.UsageEvent:
     return events.UsageEvent(request_id=f"r{i}", endpoint="/v1/chat/completions", client_format="openai_chat",
-                             model="gpt-4o")
+                             model="gpt-4o", event_id=f"ev{i:04d}")
 
 
-async def test_queues_while_no_recorder_then_delivers_in_order() -> None:
+class Recorder:
+    """A bare ROUTER: receives events, acknowledges only when told to."""
+
+    def __init__(self, ctx: zmq.Context[zmq.Socket[bytes]], endpoint: str) -> None:
+        self.sock = ctx.socket(zmq.ROUTER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.bind(endpoint)
+        self.got: list[tuple[bytes, str]] = []  # (routing id, event id) per event message
+        self.control: list[bytes] = []
+
+    def read(self) -> None:
+        while self.sock.poll(0):
+            frames = self.sock.recv_multipart()
+            if frames[1] == b"ev":
+                assert events.decode(frames[3]).event_id == frames[2].decode()
+                self.got.append((frames[0], frames[2].decode()))
+            else:
+                self.control.append(frames[1])
+
+    def ids(self) -> list[str]:
+        return [i for _, i in self.got]
+
+    def ack(self, ids: list[str]) -> None:
+        by_peer: dict[bytes, list[bytes]] = {}
+        for peer, event_id in self.got:
+            if event_id in ids:
+                by_peer.setdefault(peer, []).append(event_id.encode())
+        for peer, got in by_peer.items():
+            self.sock.send_multipart([peer, b"ack", *dict.fromkeys(got)])
+
+    def close(self) -> None:
+        self.sock.close(0)
+
+
+async def until(check: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "condition not met"
+        await asyncio.sleep(0.01)
+
+
+async def test_queues_while_no_recorder_then_delivers_in_order_and_forgets_what_is_acked() -> None:
     endpoint = f"tcp://127.0.0.1:{free_port()}"
     ctx = zmq.Context()
     pub = EventPublisher(endpoint, max_queued=10, ctx=ctx)
@@ -22,27 +67,168 @@ async def test_queues_while_no_recorder_then_delivers_in_order() -> None:
     for i in range(5):
         pub.publish(make_event(i))
     assert pub.stats()["queued"] == 5 and pub.sent == 0
-    pull = ctx.socket(zmq.PULL)
-    pull.bind(endpoint)
-    received = []
-    for _ in range(200):
-        await asyncio.sleep(0.02)
-        while pull.poll(0):
-            received.append(events.decode(pull.recv()).request_id)
-        if len(received) == 5:
-            break
-    assert received == [f"r{i}" for i in range(5)]
-    assert pub.queued == 0 and pub.sent == 5
-    await pub.close(grace_s=0.1)
-    pull.close(0)
+    rec = Recorder(ctx, endpoint)
+
+    def got_all() -> bool:
+        rec.read()
+        return len(rec.got) >= 5
+
+    await until(got_all)
+    assert rec.ids()[:5] == [f"ev{i:04d}" for i in range(5)]
+    assert pub.queued == 5 and pub.unacked == 5  # sent, but held until acknowledged
+    rec.ack(["ev0000", "ev0001"])
+    await until(lambda: pub.queued == 3)
+    assert pub.acked == 2
+    rec.ack([f"ev{i:04d}" for i in range(5)])
+    await until(lambda: pub.queued == 0)
+    assert await pub.close(ack_wait_s=0.1) == 0
+    rec.close()
+    ctx.term()
+
+
+async def test_unacknowledged_events_are_resent_after_the_timeout() -> None:
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    ctx = zmq.Context()
+    rec = Recorder(ctx, endpoint)
+    pub = EventPublisher(endpoint, max_queued=10, ack_timeout_s=0.3, ctx=ctx)
+    pub.start(interval=0.01)
+    await until(lambda: pub.connections == 1)
+    pub.publish(make_event(1))
+
+    def seen(n: int) -> Callable[[], bool]:
+        def check() -> bool:
+            rec.read()
+            return rec.ids().count("ev0001") >= n
+        return check
+
+    await until(seen(1))
+    t0 = time.monotonic()
+    await until(seen(2))
+    assert time.monotonic() - t0 >= 0.2  # not before the timeout
+    assert pub.resent >= 1
+    rec.ack(["ev0001"])
+    await until(lambda: pub.queued == 0)
+    await asyncio.sleep(0.5)
+    rec.read()
+    count = rec.ids().count("ev0001")
+    await asyncio.sleep(0.5)
+    rec.read()
+    assert rec.ids().count("ev0001") == count  # acknowledged: never sent again
+    await pub.close(ack_wait_s=0)
+    rec.close()
+    ctx.term()
+
+
+async def test_a_new_recorder_gets_everything_unacknowledged_at_once() -> None:
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    ctx = zmq.Context()
+    rec = Recorder(ctx, endpoint)
+    pub = EventPublisher(endpoint, max_queued=100, ack_timeout_s=60, ctx=ctx)  # the timeout plays no part
+    pub.start(interval=0.01)
+    await until(lambda: pub.connections == 1)
+    for i in range(20):
+        pub.publish(make_event(i))
+
+    def got(r: Recorder, n: int) -> Callable[[], bool]:
+        def check() -> bool:
+            r.read()
+            return len(set(r.ids())) >= n
+        return check
+
+    await until(got(rec, 20))
+    rec.ack([f"ev{i:04d}" for i in range(5)])
+    await until(lambda: pub.queued == 15)
+    rec.close()  # the recorder dies with 15 events unacknowledged
+    await asyncio.sleep(0.2)
+    rec2 = Recorder(ctx, endpoint)
+    await until(got(rec2, 15))
+    assert sorted(set(rec2.ids())) == [f"ev{i:04d}" for i in range(5, 20)]
+    assert pub.resent >= 15
+    rec2.ack(rec2.ids())
+    await until(lambda: pub.queued == 0)
+    await pub.close(ack_wait_s=0)
+    rec2.close()
     ctx.term()
 
 
 async def test_drops_past_the_bound_and_counts_them() -> None:
     ctx = zmq.Context()
     pub = EventPublisher(f"tcp://127.0.0.1:{free_port()}", max_queued=3, ctx=ctx)
+    t0 = time.perf_counter()
     for i in range(10):
         pub.publish(make_event(i))  # never blocks, never raises
-    assert pub.stats() == {"queued": 3, "sent": 0, "dropped": 7, "max_queued": 3}
-    await pub.close(grace_s=0)
+    assert time.perf_counter() - t0 < 0.5
+    assert pub.stats() == {"queued": 3, "unacked": 0, "sent": 0, "acked": 0, "resent": 0, "dropped": 7,
+                           "max_queued": 3}
+    assert await pub.close(ack_wait_s=0) == 3
+    ctx.term()
+
+
+async def test_close_waits_for_the_acknowledgements_and_says_goodbye() -> None:
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    ctx = zmq.Context()
+    rec = Recorder(ctx, endpoint)
+    pub = EventPublisher(endpoint, max_queued=10, ctx=ctx)
+    pub.start(interval=0.01)
+    await until(lambda: pub.connections == 1)
+    pub.announce_drain()
+    for i in range(3):
+        pub.publish(make_event(i))
+
+    async def ack_later() -> None:
+        await asyncio.sleep(0.3)
+        rec.read()
+        rec.ack(rec.ids())
+
+    acker = asyncio.get_running_loop().create_task(ack_later())
+    t0 = time.monotonic()
+    assert await pub.close(ack_wait_s=5) == 0
+    assert 0.25 <= time.monotonic() - t0 < 2
+    await acker
+    await asyncio.sleep(0.1)
+    rec.read()
+    assert rec.control == [b"drain", b"bye"]
+    rec.close()
+    ctx.term()
+
+
+async def test_close_gives_up_after_the_ack_wait() -> None:
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    ctx = zmq.Context()
+    rec = Recorder(ctx, endpoint)  # receives, never acknowledges
+    pub = EventPublisher(endpoint, max_queued=10, ctx=ctx)
+    pub.start(interval=0.01)
+    await until(lambda: pub.connections == 1)
+    pub.publish(make_event(1))
+    t0 = time.monotonic()
+    assert await pub.close(ack_wait_s=0.3) == 1
+    assert time.monotonic() - t0 < 1.5
+    rec.close()
+    ctx.term()
+
+
+async def test_resends_back_off_while_the_recorder_acknowledges_nothing() -> None:
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    ctx = zmq.Context()
+    rec = Recorder(ctx, endpoint)  # connected, receives, never acknowledges (a stuck disk)
+    pub = EventPublisher(endpoint, max_queued=10, ack_timeout_s=0.1, ctx=ctx)
+    pub.start(interval=0.01)
+    await until(lambda: pub.connections == 1)
+    pub.publish(make_event(1))
+    await asyncio.sleep(2.0)
+    rec.read()
+    copies = rec.ids().count("ev0001")
+    # Without backoff: a copy every 0.1 s, about 20. With it: at 0, 0.1, 0.2, 0.4, 0.8 and 1.6 s.
+    assert 3 <= copies <= 8, copies
+    rec.ack(["ev0001"])
+    await until(lambda: pub.queued == 0)
+    pub.publish(make_event(2))  # an acknowledgement brought the timeout back to 0.1 s
+
+    def resent_soon() -> bool:
+        rec.read()
+        return rec.ids().count("ev0002") >= 2
+
+    await until(resent_soon, timeout=0.6)
+    await pub.close(ack_wait_s=0)
+    rec.close()
     ctx.term()

@@ -1,0 +1,169 @@
+"""The gateway's Prometheus metrics (``GET /metrics``), derived from the finished ``UsageEvent``.
+
+Every per-request figure comes from one place, ``GatewayMetrics.observe(event)``, which the publisher
+calls for each event it is handed: what the ledger records and what Prometheus counts cannot disagree.
+
+Several gateway processes: with ``PROMETHEUS_MULTIPROC_DIR`` set (prometheus-client's own multiprocess
+mode; an empty directory shared by the workers of one host, wiped before they start), every worker
+writes its values there and any worker's ``/metrics`` answers for all of them: counters and histograms
+summed, the event gauges summed over live workers, the breaker state the worst over live workers.
+Without it each process serves its own figures; scrape each one (Prometheus adds an ``instance``
+label) and aggregate with ``sum without (instance)``.
+
+Labels are provider names, model names the catalog routed, statuses and error types: never a key, never
+a client credential, never a model name the gateway did not recognise (those count as ``model=""``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+
+from aiohttp import web
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+from services.gateway.routing.health import ProviderHealth
+from shared.events import UsageEvent
+
+log = logging.getLogger("gateway.metrics")
+
+LATENCY_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+TTFT_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 120.0)
+BREAKER_STATES = {"healthy": 0, "half_open": 1, "cooling_down": 2}
+TOKEN_KINDS = ("input", "output", "cache_read", "cache_write", "reasoning")
+MAX_LABEL = 120
+
+
+def multiprocess_dir() -> str | None:
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+class GatewayMetrics:
+    """One set of metric objects per application (tests build several apps in one process)."""
+
+    def __init__(self, health: ProviderHealth, providers: Iterable[str] = ()) -> None:
+        self.health = health
+        self.providers = tuple(providers)
+        self.multiprocess = multiprocess_dir() is not None
+        self.registry = CollectorRegistry()
+        if self.multiprocess:
+            multiprocess.MultiProcessCollector(self.registry)  # type: ignore[no-untyped-call]
+        # In multiprocess mode the values live in the shared directory and the collector above reads
+        # them all: the metric objects must not also be registered.
+        reg = None if self.multiprocess else self.registry
+        self.requests = Counter("ekai_requests", "Requests answered, by outcome",
+                                ["client_format", "provider", "model", "status"], registry=reg)
+        self.errors = Counter("ekai_request_errors", "Requests answered with a status of 400 or more",
+                              ["provider", "model", "error_type"], registry=reg)
+        self.latency = Histogram("ekai_request_duration_seconds", "Request latency, first byte in to last out",
+                                 ["provider", "model", "streamed"], buckets=LATENCY_BUCKETS, registry=reg)
+        self.ttft = Histogram("ekai_time_to_first_token_seconds", "Time to the first token of a stream",
+                              ["provider", "model"], buckets=TTFT_BUCKETS, registry=reg)
+        self.tokens = Counter("ekai_tokens", "Tokens by kind (input excludes cache reads and writes)",
+                              ["provider", "model", "kind"], registry=reg)
+        self.cost = Counter("ekai_cost_usd", "Cost in US dollars (requests with a known price)",
+                            ["provider", "model"], registry=reg)
+        self.unpriced = Counter("ekai_requests_unpriced", "Requests with usage but no known price",
+                                ["provider", "model"], registry=reg)
+        self.fallbacks = Counter("ekai_fallbacks", "Requests that needed more than one upstream attempt",
+                                 ["provider", "model"], registry=reg)
+        self.attempt_failures = Counter("ekai_upstream_attempt_failures", "Upstream attempts that failed",
+                                        ["provider", "error_type"], registry=reg)
+        self.breaker = Gauge("ekai_provider_breaker_state", "0 healthy, 1 half-open, 2 cooling down",
+                             ["provider"], registry=reg, multiprocess_mode="livemax")
+        self.events_queued = Gauge("ekai_events_queued", "Events held until the recorder acknowledges them",
+                                   registry=reg, multiprocess_mode="livesum")
+        self.events_unacked = Gauge("ekai_events_unacked", "Events sent and awaiting acknowledgement",
+                                    registry=reg, multiprocess_mode="livesum")
+        self.events_acked = Counter("ekai_events_acked", "Events the recorder acknowledged", registry=reg)
+        self.events_resent = Counter("ekai_events_resent", "Events sent again (timeout or reconnect)",
+                                     registry=reg)
+        self.events_dropped = Counter("ekai_events_dropped", "Events dropped: EVENT_QUEUE_MAX reached",
+                                      registry=reg)
+        self.events_observe_errors = Counter("ekai_metrics_observe_errors", "Events the metrics could not read",
+                                             registry=reg)
+        self.refresh_breakers()
+
+    # ---- per request --------------------------------------------------------------------------
+
+    def observe(self, e: UsageEvent) -> None:
+        """Count one finished request."""
+        provider = _label(e.provider or "")
+        model = _label(e.model) if e.provider else ""  # unrouted names are client input: unbounded
+        self.requests.labels(e.client_format, provider, model, str(e.status)).inc()
+        if e.status >= 400:
+            self.errors.labels(provider, model, e.error_type or "error").inc()
+        self.latency.labels(provider, model, "true" if e.streamed else "false").observe(e.latency_ms / 1000)
+        if e.ttft_ms is not None:
+            self.ttft.labels(provider, model).observe(e.ttft_ms / 1000)
+        for kind, n in zip(TOKEN_KINDS, (e.input_tokens, e.output_tokens, e.cache_read_tokens,
+                                         e.cache_write_tokens, e.reasoning_tokens), strict=True):
+            if n:
+                self.tokens.labels(provider, model, kind).inc(n)
+        if e.cost_usd is not None:
+            if e.cost_usd > 0:
+                self.cost.labels(provider, model).inc(e.cost_usd)
+        elif e.total_tokens:
+            self.unpriced.labels(provider, model).inc()
+        if e.attempts > 1:
+            self.fallbacks.labels(provider, model).inc()
+        touched = {e.provider} if e.provider else set()
+        for attempt in e.failed_attempts:
+            self.attempt_failures.labels(_label(attempt.provider), attempt.error_type or "error").inc()
+            touched.add(attempt.provider)
+        self._set_breakers(touched)
+
+    def observe_safely(self, e: UsageEvent) -> None:
+        """``observe`` for the request path: a metrics bug must never fail a request."""
+        try:
+            self.observe(e)
+        except Exception:
+            self.events_observe_errors.inc()
+            log.exception("metrics could not observe event %s", e.event_id)
+
+    # ---- state --------------------------------------------------------------------------------
+
+    def set_event_gauges(self, queued: int, unacked: int) -> None:
+        self.events_queued.set(queued)
+        self.events_unacked.set(unacked)
+
+    def refresh_breakers(self) -> None:
+        self._set_breakers(self.providers)
+
+    def _set_breakers(self, providers: Iterable[str | None]) -> None:
+        snapshot = self.health.snapshot()
+        for name in providers:
+            if name:
+                state = snapshot.get(name)["state"]
+                self.breaker.labels(_label(name)).set(BREAKER_STATES.get(state, 2))
+
+    def exposition(self) -> bytes:
+        self.refresh_breakers()
+        return generate_latest(self.registry)
+
+    def close(self) -> None:
+        """In multiprocess mode, retire this process's live gauges."""
+        if self.multiprocess:
+            multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
+
+
+def _label(value: str) -> str:
+    return value[:MAX_LABEL]
+
+
+METRICS: web.AppKey[GatewayMetrics] = web.AppKey("metrics", GatewayMetrics)
+
+
+async def handle(request: web.Request) -> web.Response:
+    """GET /metrics: the Prometheus text format."""
+    body = request.app[METRICS].exposition()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -1,0 +1,42 @@
+"""The recorder's Prometheus metrics, served on ``RECORDER_METRICS_HOST:RECORDER_METRICS_PORT/metrics``."""
+
+from __future__ import annotations
+
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+BATCH_BUCKETS = (1, 5, 10, 25, 50, 100, 250, 500, 1000, 2000, 5000)
+COMMIT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+LAG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0)
+
+
+class RecorderMetrics:
+    def __init__(self) -> None:
+        self.registry = reg = CollectorRegistry()
+        self.received = Counter("ekai_recorder_events_received", "Event messages received", registry=reg)
+        self.malformed = Counter("ekai_recorder_events_malformed",
+                                 "Messages that were not events (acknowledged and dropped, logged)", registry=reg)
+        self.rows = Counter("ekai_recorder_rows", "Rows written, by result", ["result"], registry=reg)
+        self.batch_size = Histogram("ekai_recorder_batch_size", "Rows per committed batch",
+                                    buckets=BATCH_BUCKETS, registry=reg)
+        self.commit_seconds = Histogram("ekai_recorder_commit_seconds", "Time to insert and commit one batch",
+                                        buckets=COMMIT_BUCKETS, registry=reg)
+        self.flush_failures = Counter("ekai_recorder_flush_failures",
+                                      "Batch commits that failed (retried; nothing acknowledged)", registry=reg)
+        self.lag = Histogram("ekai_recorder_lag_seconds", "From a request's end to its row's commit",
+                             buckets=LAG_BUCKETS, registry=reg)
+        self.last_lag = Gauge("ekai_recorder_last_lag_seconds",
+                              "Lag of the newest event in the last committed batch", registry=reg)
+        self.queued = Gauge("ekai_recorder_queued_rows", "Rows received and not yet committed", registry=reg)
+        self.acked = Counter("ekai_recorder_events_acked", "Event acknowledgements sent", registry=reg)
+        self.gateways = Gauge("ekai_recorder_gateway_connections", "Connected gateway processes", registry=reg)
+        for result in ("inserted", "duplicate", "rejected"):
+            self.rows.labels(result)
+
+    def serve(self, host: str, port: int) -> WSGIServer | None:
+        """Start the HTTP endpoint in a thread (port 0: not at all). Returns the server, to shut down."""
+        if not port:
+            return None
+        server, _thread = start_http_server(port, addr=host, registry=self.registry)
+        return server

@@ -1,0 +1,310 @@
+"""The ledger under load, against the real gateway and recorder processes and the fake provider.
+
+The claim: exactly one row per answered request, none missing, none doubled, whatever happens to the
+recorder (SIGKILL, restarted once or twice) and when the whole stack gets SIGTERM mid-load.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.load import Load, fake_provider_process
+from tests.procs import ROOT, Stack, base_env, free_port, http_ok, stack, start, wait_until
+
+N = 2000
+CONCURRENCY = 16
+KEY = "sk-test-openai-secret-key"  # what tests.procs.stack configures
+
+
+@pytest.fixture(scope="module")
+def fake_url() -> Iterator[str]:
+    with fake_provider_process("openai") as url:
+        yield url
+
+
+def restart_recorder(st: Stack) -> None:
+    before = st.services["recorder"].log().count("recorder started")
+    svc = st.start_recorder()
+    wait_until(lambda: svc.log().count("recorder started") > before or svc.proc.poll() is not None, 15)
+    assert svc.proc.poll() is None, svc.log()
+
+
+def ledger_counts(st: Stack, prefix: str) -> collections.Counter[str]:
+    return collections.Counter(r["request_id"] for r in st.rows("request_id LIKE ?", (f"{prefix}-%",)))
+
+
+def assert_exactly_once(st: Stack, load: Load, timeout: float = 30.0) -> collections.Counter[str]:
+    """Every answered request has its row (waiting for the ledger to catch up), and no row is doubled."""
+    answered = set(load.answered)
+    assert len(answered) == len(load.answered)
+    try:
+        wait_until(lambda: answered <= set(ledger_counts(st, load.prefix)), timeout, 0.2)
+    except TimeoutError:
+        missing = answered - set(ledger_counts(st, load.prefix))
+        raise AssertionError(f"{len(missing)} answered requests have no row, e.g. {sorted(missing)[:5]}:\n"
+                             f"{st.logs()[-3000:]}") from None
+    time.sleep(0.5)  # resends still in flight would show up as doubles now
+    counts = ledger_counts(st, load.prefix)
+    doubled = {rid: n for rid, n in counts.items() if n > 1}
+    assert not doubled, f"{len(doubled)} requests recorded more than once: {list(doubled.items())[:5]}"
+    unexpected = set(counts) - answered - set(load.failed)
+    assert not unexpected, f"rows for requests never sent: {sorted(unexpected)[:5]}"
+    return counts
+
+
+def health_events(st: Stack) -> dict[str, int]:
+    return dict(httpx.get(st.gateway_url + "/health").json()["events"])
+
+
+def test_recorder_sigkill_mid_load_loses_nothing_and_doubles_nothing(tmp_path: Path, fake_url: str) -> None:
+    # Production's flush interval: the killed recorder holds a fair number of uncommitted events.
+    with stack(tmp_path, {"openai": fake_url + "/v1"}, RECORDER_FLUSH_INTERVAL="0.2") as st:
+        load = Load(st.gateway_url + "/v1/chat/completions", N, CONCURRENCY, "kill1").start()
+        load.wait_for(N // 3)
+        assert st.services["recorder"].stop(signal.SIGKILL) == -signal.SIGKILL
+        killed_at = load.done
+        time.sleep(1.0)
+        restart_recorder(st)
+        load.join()
+        assert not load.failed and len(load.answered) == N  # no request waited on the recorder
+        counts = assert_exactly_once(st, load)
+        assert sum(counts.values()) == N
+        wait_until(lambda: health_events(st)["queued"] == 0, 15)
+        events = health_events(st)
+        assert events["dropped"] == 0
+        assert events["resent"] > 0  # what the killed recorder held was sent again
+        print(f"\nrecorder SIGKILL after {killed_at} of {N} requests, down 1 s: {len(load.answered)} answered, "
+              f"{sum(counts.values())} rows, {events['resent']} events resent, "
+              f"{len(load.answered) / load.elapsed_s:.0f} req/s")
+
+
+def test_recorder_restarted_twice_mid_load(tmp_path: Path, fake_url: str) -> None:
+    with stack(tmp_path, {"openai": fake_url + "/v1"}, RECORDER_FLUSH_INTERVAL="0.2") as st:
+        load = Load(st.gateway_url + "/v1/chat/completions", N, CONCURRENCY, "kill2").start()
+        load.wait_for(N // 4)
+        st.services["recorder"].stop(signal.SIGKILL)
+        time.sleep(0.5)
+        restart_recorder(st)
+        load.wait_for(N // 2)
+        st.services["recorder"].stop(signal.SIGKILL)
+        time.sleep(0.5)
+        restart_recorder(st)
+        load.join()
+        assert not load.failed
+        counts = assert_exactly_once(st, load)
+        assert sum(counts.values()) == N
+        print(f"\nrecorder SIGKILLed twice: {len(load.answered)} answered, {sum(counts.values())} rows, "
+              f"{health_events(st)['resent']} events resent")
+
+
+def test_sigterm_to_the_whole_stack_mid_load(tmp_path: Path, fake_url: str) -> None:
+    # Each request takes 0.2 s upstream, so a dozen are in flight when the signal lands.
+    with stack(tmp_path, {"openai": fake_url + "/v1"}) as st:
+        load = Load(st.gateway_url + "/v1/chat/completions", N, CONCURRENCY, "term",
+                    body={"model": "gpt-4o-mini@fault=latency:0.2",
+                          "messages": [{"role": "user", "content": "hello ledger"}]}).start()
+        load.wait_for(200)
+        gateway, recorder = st.services["gateway"], st.services["recorder"]
+        gateway.proc.send_signal(signal.SIGTERM)
+        recorder.proc.send_signal(signal.SIGTERM)  # as honcho does: both at once
+        at_signal = len(load.answered)
+        assert gateway.proc.wait(10) == 0
+        assert recorder.proc.wait(10) == 0
+        load.join()
+        assert len(load.answered) > at_signal  # in-flight requests were let finish
+        counts = assert_exactly_once(st, load, timeout=2)  # both processes are gone: it is all there
+        assert sum(counts.values()) == len(load.answered)
+        assert "all events acknowledged" in gateway.log(), gateway.log()[-2000:]
+        assert "waiting for 1 draining gateway" in recorder.log()
+        print(f"\nSIGTERM to the stack after {at_signal} answers: {len(load.answered)} answered, "
+              f"{len(load.failed)} refused, {sum(counts.values())} rows")
+
+
+def test_sigterm_lets_a_slow_stream_finish_and_records_it(tmp_path: Path, fake_url: str) -> None:
+    body = json.dumps({"model": "gpt-4o-mini@fault=chunk-delay:0.25", "stream": True,
+                       "messages": [{"role": "user", "content": "one two three four five six seven"}]}).encode()
+    with stack(tmp_path, {"openai": fake_url + "/v1"}) as st:
+        port = int(st.env["GATEWAY_PORT"])
+        received = bytearray()
+        first_bytes = threading.Event()
+
+        def stream() -> None:
+            with socket.create_connection(("127.0.0.1", port)) as s:
+                s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                          b"Connection: close\r\nx-request-id: slow-stream-1\r\n"
+                          + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+                while chunk := s.recv(65536):
+                    received.extend(chunk)
+                    first_bytes.set()
+
+        reader = threading.Thread(target=stream, daemon=True)
+        reader.start()
+        assert first_bytes.wait(10)
+        t0 = time.monotonic()
+        st.services["gateway"].proc.send_signal(signal.SIGTERM)
+        st.services["recorder"].proc.send_signal(signal.SIGTERM)
+
+        def refused() -> bool:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            except OSError:
+                return True
+            return False
+
+        wait_until(refused, 3, 0.05)  # no longer accepting, while the stream goes on
+        assert reader.is_alive()
+        reader.join(10)
+        assert not reader.is_alive()
+        assert time.monotonic() - t0 >= 0.5  # the stream went on after the signal...
+        assert b"data: [DONE]" in received  # ...to its end
+        assert st.services["gateway"].proc.wait(10) == 0
+        assert st.services["recorder"].proc.wait(10) == 0
+        rows = st.rows("request_id = ?", ("slow-stream-1",))
+        assert len(rows) == 1, st.logs()
+        assert rows[0]["status"] == 200 and rows[0]["streamed"] == 1 and rows[0]["client_disconnected"] == 0
+        assert rows[0]["output_tokens"] > 0
+
+
+def test_gateway_sigkill_loses_only_the_last_moments(tmp_path: Path, fake_url: str) -> None:
+    """Measures the window a gateway SIGKILL loses: events published but not yet handed to the kernel."""
+    with stack(tmp_path, {"openai": fake_url + "/v1"}, RECORDER_FLUSH_INTERVAL="0.2") as st:
+        load = Load(st.gateway_url + "/v1/chat/completions", N, CONCURRENCY, "gwkill").start()
+        load.wait_for(N // 2)
+        st.services["gateway"].stop(signal.SIGKILL)
+        killed_after_s = time.perf_counter() - load.started_at
+        load.join()
+        time.sleep(1.5)  # the recorder commits what reached it
+        counts = ledger_counts(st, "gwkill")
+        assert all(n == 1 for n in counts.values())
+        lost = set(load.answered) - set(counts)
+        rate = len(load.answered) / killed_after_s
+        window_ms = len(lost) / rate * 1000
+        print(f"\ngateway SIGKILL: {len(load.answered)} answered, {len(lost)} without a row "
+              f"(at {rate:.0f} req/s: a window of {window_ms:.0f} ms)")
+        assert window_ms < 250, (len(lost), rate)
+
+
+def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def _total(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str) -> float:
+    return sum(v for (n, ls), v in samples.items()
+               if n == name and all(dict(ls).get(k) == want for k, want in labels.items()))
+
+
+def test_metrics_on_both_processes(tmp_path: Path, fake_url: str) -> None:
+    with stack(tmp_path, {"openai": fake_url + "/v1"}) as st:
+        load = Load(st.gateway_url + "/v1/chat/completions", 300, 8, "metrics").start().join()
+        assert len(load.answered) == 300
+        streamed = Load(st.gateway_url + "/v1/chat/completions", 20, 4, "mstream",
+                        body={"model": "gpt-4o-mini", "stream": True,
+                              "messages": [{"role": "user", "content": "hi"}]}).start().join()
+        assert len(streamed.answered) == 20
+        assert httpx.post(st.gateway_url + "/v1/chat/completions",
+                          json={"model": "no-such-model", "messages": [{"role": "user", "content": "x"}]}
+                          ).status_code == 404
+        assert_exactly_once(st, load)
+        wait_until(lambda: health_events(st)["queued"] == 0, 10)
+        resp = httpx.get(st.gateway_url + "/metrics")
+        assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/plain")
+        assert KEY not in resp.text and "sk-" not in resp.text
+        g = _samples(resp.text)
+        assert _total(g, "ekai_requests_total", provider="openai", model="gpt-4o-mini", status="200") == 320
+        assert _total(g, "ekai_requests_total", status="404", model="") == 1  # client input is no label
+        assert _total(g, "ekai_request_errors_total", error_type="model_not_found") == 1
+        assert _total(g, "ekai_request_duration_seconds_count", provider="openai") == 320
+        assert _total(g, "ekai_time_to_first_token_seconds_count", provider="openai") == 20
+        assert _total(g, "ekai_tokens_total", provider="openai", kind="input") > 0
+        assert _total(g, "ekai_tokens_total", provider="openai", kind="output") > 0
+        assert _total(g, "ekai_cost_usd_total", provider="openai") > 0
+        assert _total(g, "ekai_provider_breaker_state", provider="openai") == 0
+        assert _total(g, "ekai_events_acked_total") == 321
+        assert _total(g, "ekai_events_queued") == 0 and _total(g, "ekai_events_unacked") == 0
+        assert ("ekai_events_dropped_total", ()) in g and ("ekai_events_resent_total", ()) in g
+
+        r = httpx.get(f"http://127.0.0.1:{st.env['RECORDER_METRICS_PORT']}/metrics")
+        assert r.status_code == 200
+        rec = _samples(r.text)
+        assert _total(rec, "ekai_recorder_rows_total", result="inserted") == 321
+        assert _total(rec, "ekai_recorder_events_acked_total") == 321
+        assert _total(rec, "ekai_recorder_batch_size_count") >= 1
+        assert _total(rec, "ekai_recorder_batch_size_sum") == 321
+        assert _total(rec, "ekai_recorder_commit_seconds_count") == _total(rec, "ekai_recorder_batch_size_count")
+        assert _total(rec, "ekai_recorder_lag_seconds_count") == 321
+        assert _total(rec, "ekai_recorder_gateway_connections") == 1
+        assert KEY not in r.text
+
+
+def test_two_gateway_workers_one_recorder_and_shared_metrics(tmp_path: Path, fake_url: str) -> None:
+    prom = tmp_path / "prom"
+    prom.mkdir()
+    with stack(tmp_path, {"openai": fake_url + "/v1"}, PROMETHEUS_MULTIPROC_DIR=str(prom)) as st:
+        env2 = dict(st.env, GATEWAY_PORT=str(free_port()))
+        second = start("gateway2", "services.gateway", env2, tmp_path)
+        st.services["gateway2"] = second
+        url2 = f"http://127.0.0.1:{env2['GATEWAY_PORT']}"
+        wait_until(lambda: http_ok(url2 + "/health"), 20)
+        a = Load(st.gateway_url + "/v1/chat/completions", 400, 8, "worker-a").start()
+        b = Load(url2 + "/v1/chat/completions", 300, 8, "worker-b").start()
+        st.services["recorder"].stop(signal.SIGKILL)  # and a recorder restart in the middle, for good measure
+        time.sleep(0.5)
+        restart_recorder(st)
+        a.join()
+        b.join()
+        assert len(a.answered) == 400 and len(b.answered) == 300
+        assert_exactly_once(st, a)
+        assert_exactly_once(st, b)
+        for url in (st.gateway_url, url2):  # either worker answers for both
+            g = _samples(httpx.get(url + "/metrics").text)
+            assert _total(g, "ekai_requests_total", status="200") == 700
+            assert _total(g, "ekai_request_duration_seconds_count") == 700
+
+
+def test_stopping_honcho_mid_load_loses_nothing(tmp_path: Path, fake_url: str) -> None:
+    """`make run` is honcho: on SIGTERM it signals every process at once and kills them after 5 s."""
+    env = base_env(tmp_path)
+    env.update(OPENAI_API_KEY=KEY, OPENAI_BASE_URL=fake_url + "/v1")
+    procfile = tmp_path / "Procfile"
+    procfile.write_text(f"recorder: exec {sys.executable} -m services.recorder\n"
+                        f"gateway: exec {sys.executable} -m services.gateway\n")
+    log = (tmp_path / "honcho.log").open("wb")
+    honcho = subprocess.Popen([str(Path(sys.executable).with_name("honcho")), "-f", str(procfile), "-d",
+                               str(ROOT), "start"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{env['GATEWAY_PORT']}"
+    try:
+        wait_until(lambda: http_ok(url + "/health"), 30)
+        st = Stack(env, tmp_path)
+        load = Load(url + "/v1/chat/completions", N, CONCURRENCY, "honcho",
+                    body={"model": "gpt-4o-mini@fault=latency:0.1",
+                          "messages": [{"role": "user", "content": "hello ledger"}]}).start()
+        load.wait_for(300)
+        honcho.send_signal(signal.SIGTERM)
+        assert honcho.wait(15) is not None
+        load.join()
+    finally:
+        if honcho.poll() is None:
+            honcho.kill()
+        log.close()
+    output = (tmp_path / "honcho.log").read_text(errors="replace")
+    assert "all events acknowledged" in output, output[-3000:]
+    assert "SIGKILL" not in output and "Killing" not in output, output[-3000:]  # all within honcho's 5 s
+    counts = assert_exactly_once(st, load, timeout=2)
+    assert sum(counts.values()) == len(load.answered) >= 300
