@@ -474,6 +474,8 @@ async def _send_stream(request: web.Request, frames: list[Frame], error_frame: F
             await asyncio.sleep(behaviour.chunk_delay)
         await response.write(frame.data)
         sent += frame.content
+    if behaviour.end_delay:
+        await asyncio.sleep(behaviour.end_delay)  # the answer is complete; the body ends later
     await response.write_eof()
     return response
 

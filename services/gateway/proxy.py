@@ -88,7 +88,10 @@ class Proxy:
                     call, att, pair, up.view, provider, await self.upstream.read_body(resp, provider)
                 )
             finally:
-                resp.release()
+                if att.client_disconnected:
+                    resp.close()  # cancel the upstream request at once: no tokens generated for nobody
+                else:
+                    resp.release()
         except UpstreamError as exc:
             att.failed(exc)
             return exc
@@ -182,7 +185,8 @@ class Proxy:
             await self._pump(call, att, relay, response, first, chunks, provider)
         except (ConnectionResetError, aiohttp.ClientConnectionResetError):
             att.client_disconnected = True
-            call.answer(499, "client_disconnected")
+            if not relay.delivered:  # a client that hangs up after the whole answer is a success
+                call.answer(499, "client_disconnected")
         finally:
             att.usage = relay.usage or ir.Usage()
             att.served_model = relay.decoder.model
@@ -250,6 +254,7 @@ class Proxy:
                     att.ttft_ms = (time.monotonic() - call.t0) * 1000
                 if out:
                     await response.write(out)
+                    relay.delivered = relay.complete and relay.error is None and relay.passthrough
         except UpstreamError as exc:
             await response.write(relay.fail(502, exc.message))
             return
@@ -258,6 +263,7 @@ class Proxy:
             tail += relay.fail(502, f"{provider.name}: upstream stream ended early")
         if tail:
             await response.write(tail)
+        relay.delivered = relay.complete and relay.error is None  # the client has every byte of the answer
         await response.write_eof()
 
     # ---- the client's answer when nothing served it -----------------------------------------------

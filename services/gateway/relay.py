@@ -30,6 +30,7 @@ class Relay:
         self.saw_content = False  # a token (text, reasoning or tool call) went by: time to first token
         self.started = False  # a token, a finish or an error went by: the gateway can commit to this stream
         self.error: ir.StreamError | None = None
+        self.delivered = False  # the client was sent the whole answer, its closing event included
 
     @property
     def usage(self) -> ir.Usage | None:
@@ -39,6 +40,11 @@ class Relay:
     def complete(self) -> bool:
         """The upstream ended its answer."""
         return self.decoder.done
+
+    @property
+    def passthrough(self) -> bool:
+        """The upstream's own bytes (and so its closing event) reach the client as they arrive."""
+        return self.pairing.translate is None
 
     def feed(self, chunk: bytes) -> bytes:
         raise NotImplementedError

@@ -26,6 +26,7 @@ class Behaviour:
     hang: bool = False  # never answer; the handler ends when the client disconnects
     first_byte_delay: float = 0.0  # headers sent at once, body delayed this long
     chunk_delay: float = 0.0  # seconds between stream frames
+    end_delay: float = 0.0  # seconds between a stream's last frame and the end of the body
     break_before_first_byte: bool = False  # read the request, then drop the connection
     break_mid_stream: bool = False  # two content frames, then an abrupt TCP reset
     error_mid_stream: bool = False  # two content frames, then the format's in-stream error
@@ -42,7 +43,8 @@ _FLAGS = {
     "error-mid-stream": "error_mid_stream",
     "no-usage": "no_usage",
 }
-_SECONDS = {"latency": "latency", "first-byte-delay": "first_byte_delay", "chunk-delay": "chunk_delay"}
+_SECONDS = {"latency": "latency", "first-byte-delay": "first_byte_delay", "chunk-delay": "chunk_delay",
+            "end-delay": "end_delay"}
 _COUNTS = {"cache-read": "cache_read", "cache-write": "cache_write"}
 
 
