@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from typing import Any
 from urllib.parse import quote
@@ -278,3 +278,19 @@ def options(path: str, q: Query) -> list[tuple[str, str]]:
                    "WHERE started_at >= ? AND started_at < ?")
             params = [q.start, q.end]
         return sorted(conn.execute(sql, params).fetchall())
+
+
+def key_spend(path: str, since: Mapping[str, float]) -> dict[str, float]:
+    """Each gateway key's total ``cost_usd`` in requests started at or after its time (unix seconds):
+    what its budget counter starts from. Keys with no rows (or a ledger without the column yet) get 0."""
+    spent = dict.fromkeys(since, 0.0)
+    with _reading(path) as conn:
+        if conn is None or not since:
+            return spent
+        if "api_key_name" not in {row[1] for row in conn.execute("PRAGMA table_info(requests)")}:
+            return spent
+        for name, start in since.items():
+            row = conn.execute("SELECT total(cost_usd) FROM requests WHERE api_key_name = ? AND started_at >= ?",
+                               (name, start)).fetchone()
+            spent[name] = float(row[0] or 0.0)
+    return spent
