@@ -67,8 +67,12 @@ def _turn_session(metadata: str | None) -> str | None:
 
 def from_headers(headers: Mapping[str, str]) -> Attribution:
     """The attribution of one request (pure)."""
-    session = (clean(headers.get("x-claude-code-session-id")) or clean(headers.get("session-id"))
-               or _turn_session(headers.get("x-codex-turn-metadata")) or clean(headers.get("thread-id")))
+    session = (
+        clean(headers.get("x-claude-code-session-id"))
+        or clean(headers.get("session-id"))
+        or _turn_session(headers.get("x-codex-turn-metadata"))
+        or clean(headers.get("thread-id"))
+    )
     return Attribution(
         session_id=session,
         agent_id=clean(headers.get("x-claude-code-agent-id")),

@@ -74,7 +74,8 @@ def check_exposure(what: str, host: str, port: int, has_credential: bool, truste
         f"{what} would listen on {host}:{port}, beyond this machine, and no credential is configured: anyone "
         f"who can reach it could {how}. Add gateway keys (`python -m services.gateway.keys add NAME`, then "
         "GATEWAY_KEYS_PATH=data/keys.toml; or GATEWAY_API_KEYS=name=key), or set GATEWAY_TRUSTED_NETWORK=1 "
-        "to state that every host that can reach it is trusted.")
+        "to state that every host that can reach it is trusted."
+    )
 
 
 @dataclass(slots=True)
@@ -151,12 +152,27 @@ def basic_credentials(header: str) -> tuple[str, str] | None:
 def install(app: web.Application, settings: Settings) -> None:
     """Load the keys (a bad keys file stops start-up), refuse an open door, add the middleware and hooks."""
     ring = load_keyring(settings.gateway_api_keys, settings.gateway_keys_path)
-    check_exposure("the gateway", settings.gateway_host, settings.gateway_port, bool(ring),
-                   settings.trusted_network, "spend your provider keys")
-    basic = (settings.admin_user, settings.admin_password) if settings.admin_user and settings.admin_password else None
-    guard = Guard(ring, Quotas.build(ring.entries, {}, time.time(), time.monotonic()),
-                  admin_required=not is_loopback(settings.gateway_host) and not settings.trusted_network,
-                  basic=basic, database_path=settings.database_path, tail_endpoint=settings.tail_endpoint)
+    check_exposure(
+        "the gateway",
+        settings.gateway_host,
+        settings.gateway_port,
+        bool(ring),
+        settings.trusted_network,
+        "spend your provider keys",
+    )
+    basic = (
+        (settings.admin_user, settings.admin_password)
+        if settings.admin_user and settings.admin_password
+        else None
+    )
+    guard = Guard(
+        ring,
+        Quotas.build(ring.entries, {}, time.time(), time.monotonic()),
+        admin_required=not is_loopback(settings.gateway_host) and not settings.trusted_network,
+        basic=basic,
+        database_path=settings.database_path,
+        tail_endpoint=settings.tail_endpoint,
+    )
     app[GUARD] = guard
     app.middlewares.append(authenticate)
     app.on_response_prepare.append(_quota_headers)
@@ -173,8 +189,11 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
         return await handler(request)
     if path in ADMIN_PATHS or path.startswith(tuple(p + "/" for p in ADMIN_PATHS)):
         if guard.admin_required and not guard.is_admin(request):
-            response = _refusal(request, "an admin credential is required here: a gateway key with admin = true "
-                                         "(Bearer or x-api-key), or HTTP basic ADMIN_USER/ADMIN_PASSWORD")
+            response = _refusal(
+                request,
+                "an admin credential is required here: a gateway key with admin = true "
+                "(Bearer or x-api-key), or HTTP basic ADMIN_USER/ADMIN_PASSWORD",
+            )
             response.headers["www-authenticate"] = 'Basic realm="ekai-gateway"'
             return response
         return await handler(request)
@@ -182,16 +201,21 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
         entry = guard.key_for(request)
         if entry is None:
             presented = bool(credentials(request))
-            return _refusal(request, "invalid gateway key" if presented else
-                            "missing gateway key: send it as Authorization: Bearer <key> or x-api-key: <key>")
+            return _refusal(
+                request,
+                "invalid gateway key"
+                if presented
+                else "missing gateway key: send it as Authorization: Bearer <key> or x-api-key: <key>",
+            )
         request[KEY_ENTRY] = entry
     return await handler(request)
 
 
 def _refusal(request: web.Request, message: str) -> web.Response:
     fmt = registry.format_for_path(request.path)
-    body = registry.error_response_body(fmt, 401, message, code="invalid_api_key",
-                                        request_id=request.get(keys.REQUEST_ID))
+    body = registry.error_response_body(
+        fmt, 401, message, code="invalid_api_key", request_id=request.get(keys.REQUEST_ID)
+    )
     return web.Response(body=orjson.dumps(body), status=401, content_type="application/json")
 
 
@@ -207,8 +231,12 @@ def admit(request: web.Request, call: Call) -> None:
     if entry is None:
         return
     if not entry.allows_model(call.model):
-        raise ClientError(403, f"key {entry.name!r} may not use model {call.model!r}; "
-                               f"it allows: {', '.join(entry.models)}", code="model_not_allowed", param="model")
+        raise ClientError(
+            403,
+            f"key {entry.name!r} may not use model {call.model!r}; it allows: {', '.join(entry.models)}",
+            code="model_not_allowed",
+            param="model",
+        )
     try:
         admission = request.app[GUARD].quotas.admit(entry.name, time.time(), time.monotonic())
     except QuotaExceeded as exc:
@@ -226,7 +254,9 @@ def settle(request: web.Request, event: events.UsageEvent) -> None:
     if note is None or not note.admitted:
         return
     guard = request.app[GUARD]
-    guard.quotas.settle(event.api_key_name, event.cost_usd, event.total_tokens, own=True, mono=time.monotonic())
+    guard.quotas.settle(
+        event.api_key_name, event.cost_usd, event.total_tokens, own=True, mono=time.monotonic()
+    )
     guard.own_events[event.event_id] = None
     if len(guard.own_events) > OWN_EVENTS_KEPT:
         guard.own_events.popitem(last=False)
@@ -251,8 +281,10 @@ async def _counters(app: web.Application) -> AsyncIterator[None]:
     periods = guard.quotas.periods(time.time())
     spent = await asyncio.to_thread(key_spend, guard.database_path, periods)
     guard.quotas.add_spent(spent)
-    log.info("budget counters from the ledger: %s",
-             ", ".join(f"{n} {usd:.6f} USD" for n, usd in spent.items()) or "no budgets")
+    log.info(
+        "budget counters from the ledger: %s",
+        ", ".join(f"{n} {usd:.6f} USD" for n, usd in spent.items()) or "no budgets",
+    )
     task = asyncio.create_task(follow_others(guard))
     yield
     task.cancel()
@@ -280,8 +312,14 @@ async def follow_others(guard: Guard) -> None:
             if event.event_id in guard.own_events:  # ours: counted when it finished
                 del guard.own_events[event.event_id]
                 continue
-            guard.quotas.settle(event.api_key_name, event.cost_usd, event.total_tokens, own=False,
-                                mono=time.monotonic(), started_at=event.started_at)
+            guard.quotas.settle(
+                event.api_key_name,
+                event.cost_usd,
+                event.total_tokens,
+                own=False,
+                mono=time.monotonic(),
+                started_at=event.started_at,
+            )
     finally:
         sock.close(linger=0)
         ctx.term()

@@ -41,7 +41,11 @@ def period_bounds(period: Period, now: float) -> tuple[float, float]:
         end_ts = start.timestamp() + 86400
     else:
         start = moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-        end = start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
+        end = (
+            start.replace(year=start.year + 1, month=1)
+            if start.month == 12
+            else start.replace(month=start.month + 1)
+        )
         end_ts = end.timestamp()
     return start.timestamp(), end_ts
 
@@ -99,7 +103,9 @@ class Quotas:
     states: dict[str, KeyState] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, entries: tuple[KeyEntry, ...], spent: Mapping[str, float], wall: float, mono: float) -> Quotas:
+    def build(
+        cls, entries: tuple[KeyEntry, ...], spent: Mapping[str, float], wall: float, mono: float
+    ) -> Quotas:
         """Counters for the limited keys among ``entries``, ``spent`` being each key's spend this period."""
         quotas = cls()
         for entry in entries:
@@ -124,8 +130,11 @@ class Quotas:
                 continue
             state.spent_usd += float(usd)
             budget = state.entry.budget_usd
-            state.alerted = max(state.alerted, *(lvl for lvl in ALERT_LEVELS if state.spent_usd >= lvl * budget),
-                                1.0 if state.spent_usd >= budget else 0.0)
+            state.alerted = max(
+                state.alerted,
+                *(lvl for lvl in ALERT_LEVELS if state.spent_usd >= lvl * budget),
+                1.0 if state.spent_usd >= budget else 0.0,
+            )
 
     def periods(self, wall: float) -> dict[str, float]:
         """Each budgeted key's current period start (what the ledger is asked about)."""
@@ -143,8 +152,12 @@ class Quotas:
             bucket.refill(mono)
             if bucket.level < need:
                 wait = bucket.wait_s(need)
-                raise QuotaExceeded(f"key {name!r} is over its limit of {int(bucket.capacity)} {word} per minute; "
-                                    f"it allows more in {wait} s", f"rate_limit_{word}", wait)
+                raise QuotaExceeded(
+                    f"key {name!r} is over its limit of {int(bucket.capacity)} {word} per minute; "
+                    f"it allows more in {wait} s",
+                    f"rate_limit_{word}",
+                    wait,
+                )
         if state.requests is not None:
             state.requests.level -= 1
         state.in_flight += 1
@@ -164,12 +177,21 @@ class Quotas:
             alert = None
             if state.alerted < 1.0:
                 state.alerted, alert = 1.0, "100%"
-                log.warning("key %r reached its %s budget: %.6f of %g USD; requests refused until %s",
-                            entry.name, word, spent, budget, iso(state.period_end))
+                log.warning(
+                    "key %r reached its %s budget: %.6f of %g USD; requests refused until %s",
+                    entry.name,
+                    word,
+                    spent,
+                    budget,
+                    iso(state.period_end),
+                )
             raise QuotaExceeded(
                 f"key {entry.name!r} has used its {word} budget of {budget:g} USD ({spent:.6f} USD spent); "
-                f"it resets at {iso(state.period_end)} (in {wait} s)", f"budget_exceeded_{entry.budget_period}", wait,
-                alert)
+                f"it resets at {iso(state.period_end)} (in {wait} s)",
+                f"budget_exceeded_{entry.budget_period}",
+                wait,
+                alert,
+            )
         admission = Admission()
         if spent >= ALERT_LEVELS[-1] * budget:
             admission.remaining_usd = budget - spent
@@ -177,12 +199,27 @@ class Quotas:
         if level > state.alerted:
             state.alerted = level
             admission.alert = f"{level:.0%}"
-            log.warning("key %r has used %s of its %s budget: %.6f of %g USD (resets at %s)",
-                        entry.name, admission.alert, word, spent, budget, iso(state.period_end))
+            log.warning(
+                "key %r has used %s of its %s budget: %.6f of %g USD (resets at %s)",
+                entry.name,
+                admission.alert,
+                word,
+                spent,
+                budget,
+                iso(state.period_end),
+            )
         return admission
 
-    def settle(self, name: str | None, cost_usd: float | None, tokens: int, *, own: bool, mono: float,
-               started_at: float | None = None) -> None:
+    def settle(
+        self,
+        name: str | None,
+        cost_usd: float | None,
+        tokens: int,
+        *,
+        own: bool,
+        mono: float,
+        started_at: float | None = None,
+    ) -> None:
         """Count one finished request of key ``name``: its cost and tokens. ``own``: admitted here (it was
         counted in flight); otherwise another gateway process served it, and it takes a request token too."""
         state = self.states.get(name) if name else None
@@ -202,7 +239,12 @@ class Quotas:
 
     def snapshot(self) -> dict[str, dict[str, float | int | str | None]]:
         """Per key: budget, spent, period end, requests in flight (for ``/health``)."""
-        return {name: {"budget_usd": s.entry.budget_usd, "spent_usd": round(s.spent_usd, 6),
-                       "resets_at": iso(s.period_end) if s.entry.budget_usd is not None else None,
-                       "in_flight": s.in_flight}
-                for name, s in self.states.items()}
+        return {
+            name: {
+                "budget_usd": s.entry.budget_usd,
+                "spent_usd": round(s.spent_usd, 6),
+                "resets_at": iso(s.period_end) if s.entry.budget_usd is not None else None,
+                "in_flight": s.in_flight,
+            }
+            for name, s in self.states.items()
+        }

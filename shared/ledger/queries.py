@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 import pandas as pd
 
-from shared.ledger.params import DAY_EXPR, HOUR_EXPR, Query
+from shared.ledger.params import ATTRIBUTION_COLUMNS, DAY_EXPR, HOUR_EXPR, Query
 
 ROLLUP = "usage_hourly"
 FIGURES = ("requests", "errors", "fallbacks", "input_tokens", "output_tokens", "cache_read_tokens",
@@ -47,6 +47,8 @@ _LATENCY_INDEX: dict[str | None, tuple[str, str]] = {
     "model": ("model", "requests_model_latency"),
     "hour": (HOUR_EXPR, "requests_hour_latency"),
     "day": (DAY_EXPR, "requests_day_latency"),
+    # Attribution groups (no latency-ordered index of their own); NULL reads as '' (no key, no session).
+    **{group: (f"COALESCE({column}, '')", "requests_latency") for group, column in ATTRIBUTION_COLUMNS.items()},
 }
 
 
@@ -89,7 +91,8 @@ def _execute(conn: sqlite3.Connection, sql: str, params: Sequence[Any], index: s
 def filter_sql(q: Query) -> tuple[str, list[Any]]:
     """SQL conditions (each prefixed with AND) for the provider, model and status filters."""
     sql, params = "", list[Any]()
-    for column, values in (("provider", q.providers), ("model", q.models)):
+    for column, values in (("provider", q.providers), ("model", q.models), ("api_key_name", q.keys),
+                           ("session_id", q.sessions), ("client", q.clients)):
         if values:
             sql += f" AND {column} IN ({', '.join('?' * len(values))})"
             params += list(values)
@@ -112,7 +115,7 @@ def _bucket_expr(bucket_s: int, rollup: bool) -> str:
 
 def _key_exprs(keys: Sequence[str], bucket_s: int | None, rollup: bool) -> list[str]:
     exprs = {"provider": "provider" if rollup else "COALESCE(provider, '')", "model": "model",
-             "status": "status"}
+             "status": "status", **{k: f"COALESCE({c}, '')" for k, c in ATTRIBUTION_COLUMNS.items()}}
     if bucket_s is not None:
         exprs["bucket"] = _bucket_expr(bucket_s, rollup)
     return [exprs[k] for k in keys]
@@ -129,10 +132,12 @@ def _grouped(conn: sqlite3.Connection, table: str, keys: Sequence[str], bucket_s
 
 
 def cube(path: str, q: Query, keys: Sequence[str] = (), bucket_s: int | None = None) -> pd.DataFrame:
-    """Additive figures (:data:`FIGURES`) grouped by ``keys`` ⊆ provider, model, status, bucket.
+    """Additive figures (:data:`FIGURES`) grouped by ``keys`` ⊆ provider, model, status, bucket, key,
+    session, client.
 
     ``bucket`` is the start (unix seconds, UTC) of a ``bucket_s``-wide time bucket. Rows with no
-    provider have provider ``''``. An empty frame when there is no ledger or nothing matches.
+    provider (key, session, client) have ``''`` there. An empty frame when there is no ledger or nothing
+    matches. Attribution groups and filters read ``requests`` only (the rollup has no such columns).
     """
     keys = list(keys)
     if "bucket" in keys and bucket_s is None:
@@ -142,7 +147,9 @@ def cube(path: str, q: Query, keys: Sequence[str] = (), bucket_s: int | None = N
             return pd.DataFrame(columns=[*keys, *FIGURES])
         flt, fparams = filter_sql(q)
         h_lo, h_hi = math.ceil(q.start / 3600), math.floor(q.end / 3600)
-        whole_hours = h_lo < h_hi and (bucket_s is None or bucket_s % 3600 == 0) and has_table(conn, ROLLUP)
+        attributed = q.attributed or any(k in ATTRIBUTION_COLUMNS for k in keys)
+        whole_hours = (h_lo < h_hi and (bucket_s is None or bucket_s % 3600 == 0) and not attributed
+                       and has_table(conn, ROLLUP))
         if not whole_hours:
             return _tidy(_grouped(conn, "requests", keys, bucket_s,
                                   "started_at >= ? AND started_at < ?" + flt, [q.start, q.end, *fparams]), keys)

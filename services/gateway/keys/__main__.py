@@ -49,11 +49,18 @@ def _add(args: argparse.Namespace) -> int:
     if existing and any(e.name == args.name for e in existing.entries):
         raise KeyFileError(f"{path} already has a key named {args.name!r}")
     key = new_key()
-    entry = KeyEntry(name=args.name, key_sha256=hash_key(key), budget_usd=args.budget_usd,
-                     budget_period=args.budget_period, requests_per_minute=args.requests_per_minute,
-                     tokens_per_minute=args.tokens_per_minute, models=tuple(args.model), admin=args.admin)
+    entry = KeyEntry(
+        name=args.name,
+        key_sha256=hash_key(key),
+        budget_usd=args.budget_usd,
+        budget_period=args.budget_period,
+        requests_per_minute=args.requests_per_minute,
+        tokens_per_minute=args.tokens_per_minute,
+        models=tuple(args.model),
+        admin=args.admin,
+    )
     text = path.read_text(encoding="utf-8") if path.exists() else ""
-    addition = ("" if not text or text.endswith("\n\n") else "\n" if text.endswith("\n") else "\n\n")
+    addition = "" if not text or text.endswith("\n\n") else "\n" if text.endswith("\n") else "\n\n"
     candidate = text + addition + entry_toml(entry)
     check = path.with_name(path.name + ".check")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -65,8 +72,11 @@ def _add(args: argparse.Namespace) -> int:
     with path.open("a", encoding="utf-8") as fh:
         fh.write(addition + entry_toml(entry))
     print(key)
-    print(f"ekai-keys: key {args.name!r} added to {path} (only its SHA-256 is stored; "
-          "this is the only time the key is shown)", file=sys.stderr)
+    print(
+        f"ekai-keys: key {args.name!r} added to {path} (only its SHA-256 is stored; "
+        "this is the only time the key is shown)",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -75,9 +85,12 @@ def _list(args: argparse.Namespace) -> int:
     ring = load_keyring(None, str(path)) if path.exists() else None
     for e in ring.entries if ring else ():
         budget = f"{e.budget_usd:g} USD/{e.budget_period}" if e.budget_usd is not None else "no budget"
-        extra = [f"{e.requests_per_minute} req/min" if e.requests_per_minute else "",
-                 f"{e.tokens_per_minute} tok/min" if e.tokens_per_minute else "",
-                 "models " + ",".join(e.models) if e.models else "", "admin" if e.admin else ""]
+        extra = [
+            f"{e.requests_per_minute} req/min" if e.requests_per_minute else "",
+            f"{e.tokens_per_minute} tok/min" if e.tokens_per_minute else "",
+            "models " + ",".join(e.models) if e.models else "",
+            "admin" if e.admin else "",
+        ]
         print("\t".join([e.name, budget, *[x for x in extra if x]]))
     return 0
 

@@ -38,8 +38,18 @@ MAX_CREDENTIAL_CHARS = 512  # anything longer is not one of ours: 401 without ha
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _TABLE = re.compile(r"^\s*\[\[\s*keys\s*\]\]")
-_FIELDS = frozenset({"name", "key_sha256", "budget_usd", "budget_period", "requests_per_minute",
-                     "tokens_per_minute", "models", "admin"})
+_FIELDS = frozenset(
+    {
+        "name",
+        "key_sha256",
+        "budget_usd",
+        "budget_period",
+        "requests_per_minute",
+        "tokens_per_minute",
+        "models",
+        "admin",
+    }
+)
 
 
 class KeyFileError(ValueError):
@@ -133,8 +143,9 @@ def _from_pairs(text: str) -> list[KeyEntry]:
             raise KeyFileError(f"{where}: expected name=key, and the key needs a name")
         _check_name(name, where)
         if not plausible_credential(key) or len(key) < 8:
-            raise KeyFileError(f"{where} ({name}): the key must be 8 to {MAX_CREDENTIAL_CHARS} printable "
-                               "ASCII characters")
+            raise KeyFileError(
+                f"{where} ({name}): the key must be 8 to {MAX_CREDENTIAL_CHARS} printable ASCII characters"
+            )
         entries.append(KeyEntry(name=name, key_sha256=hash_key(key)))
     return entries
 
@@ -152,7 +163,9 @@ def _from_file(path: Path) -> list[KeyEntry]:
     starts = [i + 1 for i, line in enumerate(lines) if _TABLE.match(line)]
     extra = sorted(set(data) - {"keys"})
     if extra:
-        raise KeyFileError(f"keys file {path}: unknown top-level entry {extra[0]!r}; expected [[keys]] tables")
+        raise KeyFileError(
+            f"keys file {path}: unknown top-level entry {extra[0]!r}; expected [[keys]] tables"
+        )
     tables = data.get("keys", [])
     if not isinstance(tables, list):
         raise KeyFileError(f"keys file {path}: 'keys' must be [[keys]] tables")
@@ -186,19 +199,26 @@ def _entry(table: Any, where: str, start: int, lines: list[str]) -> KeyEntry:
         raise fail(unknown[0], f"unknown field {unknown[0]!r}; known: {', '.join(sorted(_FIELDS))}")
     name = table.get("name")
     if not isinstance(name, str) or not name.strip():
-        raise fail("name", "this key has no name: add name = \"…\"")
+        raise fail("name", 'this key has no name: add name = "…"')
     if not _NAME.fullmatch(name):
-        raise fail("name", f"name {name!r} must be 1-64 letters, digits or ._@+- (starting with a letter or digit)")
+        raise fail(
+            "name", f"name {name!r} must be 1-64 letters, digits or ._@+- (starting with a letter or digit)"
+        )
     digest = table.get("key_sha256")
     if not isinstance(digest, str) or not _HEX64.fullmatch(digest.lower()):
-        raise fail("key_sha256", f"key {name!r}: key_sha256 must be 64 hex digits (the SHA-256 of the key; "
-                                 "`python -m services.gateway.keys add` writes it)")
+        raise fail(
+            "key_sha256",
+            f"key {name!r}: key_sha256 must be 64 hex digits (the SHA-256 of the key; "
+            "`python -m services.gateway.keys add` writes it)",
+        )
     budget = table.get("budget_usd")
-    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int | float) or budget <= 0):
+    if budget is not None and (
+        isinstance(budget, bool) or not isinstance(budget, int | float) or budget <= 0
+    ):
         raise fail("budget_usd", f"key {name!r}: budget_usd must be a positive number")
     period = table.get("budget_period", "month")
     if period not in PERIODS:
-        raise fail("budget_period", f"key {name!r}: budget_period must be \"day\" or \"month\", not {period!r}")
+        raise fail("budget_period", f'key {name!r}: budget_period must be "day" or "month", not {period!r}')
     limits = {}
     for field in ("requests_per_minute", "tokens_per_minute"):
         value = table.get(field)
@@ -211,14 +231,22 @@ def _entry(table: Any, where: str, start: int, lines: list[str]) -> KeyEntry:
     admin = table.get("admin", False)
     if not isinstance(admin, bool):
         raise fail("admin", f"key {name!r}: admin must be true or false")
-    return KeyEntry(name=name, key_sha256=digest.lower(), budget_usd=float(budget) if budget is not None else None,
-                    budget_period=period, models=tuple(models), admin=admin, **limits)
+    return KeyEntry(
+        name=name,
+        key_sha256=digest.lower(),
+        budget_usd=float(budget) if budget is not None else None,
+        budget_period=period,
+        models=tuple(models),
+        admin=admin,
+        **limits,
+    )
 
 
 def _check_name(name: str, where: str) -> None:
     if not _NAME.fullmatch(name):
-        raise KeyFileError(f"{where}: name {name!r} must be 1-64 letters, digits or ._@+- "
-                           "(starting with a letter or digit)")
+        raise KeyFileError(
+            f"{where}: name {name!r} must be 1-64 letters, digits or ._@+- (starting with a letter or digit)"
+        )
 
 
 def entry_toml(entry: KeyEntry) -> str:
