@@ -145,12 +145,11 @@ class Quotas:
         state = self.states.get(name)
         if state is None:
             return Admission()
-        admission = self._budget(state, wall)
-        for bucket, need, word in ((state.requests, 1.0, "requests"), (state.tokens, 1e-9, "tokens")):
+        for bucket, need, word in ((state.requests, 1.0, "requests"), (state.tokens, 0.0, "tokens")):
             if bucket is None:
                 continue
             bucket.refill(mono)
-            if bucket.level < need:
+            if bucket.level < need or bucket.level <= 0:
                 wait = bucket.wait_s(need)
                 raise QuotaExceeded(
                     f"key {name!r} is over its limit of {int(bucket.capacity)} {word} per minute; "
@@ -158,6 +157,7 @@ class Quotas:
                     f"rate_limit_{word}",
                     wait,
                 )
+        admission = self._budget(state, wall)  # after the rate checks: an alert is never lost to a refusal
         if state.requests is not None:
             state.requests.level -= 1
         state.in_flight += 1
