@@ -12,8 +12,9 @@
   allowance and refill continuously. A request takes one request token when admitted; its tokens (input,
   output, cache) are taken when it ends, so a bucket can go below zero and then refuses until it refills.
 
-At 80% and 95% of a budget the first request admitted past the mark carries ``budget_alert`` (ledger,
-``tail``) and a log line is written; from 80% on, responses carry ``x-ekai-budget-remaining-usd``.
+At 80% and 95% of a budget the first request admitted past the mark (in a period, and after a start)
+carries ``budget_alert`` (ledger, ``tail``) and a log line is written; the first refused request carries
+``"100%"``; from 80% on, responses carry ``x-ekai-budget-remaining-usd``.
 """
 
 from __future__ import annotations
@@ -123,18 +124,12 @@ class Quotas:
         return quotas
 
     def add_spent(self, spent: Mapping[str, float]) -> None:
-        """Add spend from the ledger (at start). Alerts already passed are not raised again."""
+        """Add spend from the ledger (at start). A level already passed is reported again by the first
+        request after the start (a process does not know whether its predecessor reported it)."""
         for name, usd in spent.items():
             state = self.states.get(name)
-            if state is None or state.entry.budget_usd is None:
-                continue
-            state.spent_usd += float(usd)
-            budget = state.entry.budget_usd
-            state.alerted = max(
-                state.alerted,
-                *(lvl for lvl in ALERT_LEVELS if state.spent_usd >= lvl * budget),
-                1.0 if state.spent_usd >= budget else 0.0,
-            )
+            if state is not None and state.entry.budget_usd is not None:
+                state.spent_usd += float(usd)
 
     def periods(self, wall: float) -> dict[str, float]:
         """Each budgeted key's current period start (what the ledger is asked about)."""

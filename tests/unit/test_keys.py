@@ -249,11 +249,13 @@ def test_budget_alerts_once_at_80_and_95_then_refuses_until_the_day_ends() -> No
     assert q.admit("ci", tomorrow, 0).remaining_usd is None  # a new day starts from nothing
 
 
-def test_spend_from_the_ledger_counts_and_does_not_alert_again() -> None:
+def test_spend_from_the_ledger_counts_and_its_level_is_reported_after_a_start() -> None:
     q = budgeted(spent=0.9)
+    assert q.admit("ci", NOW, 0).alert == "80%"
     assert q.admit("ci", NOW, 0).alert is None
-    with pytest.raises(QuotaExceeded):
+    with pytest.raises(QuotaExceeded) as info:
         budgeted(spent=1.0).admit("ci", NOW, 0)
+    assert info.value.alert == "100%"
 
 
 def test_overspend_is_bounded_by_requests_in_flight() -> None:

@@ -157,8 +157,9 @@ def _from_file(path: Path) -> list[KeyEntry]:
         raise KeyFileError(f"keys file {path}: cannot be read: {exc}") from None
     try:
         data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:  # its message names the line and column
-        raise KeyFileError(f"keys file {path}: not valid TOML: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:  # its message names the line and column, or the end
+        where = f" (line {len(text.splitlines())}, the last)" if "end of document" in str(exc) else ""
+        raise KeyFileError(f"keys file {path}: not valid TOML: {exc}{where}") from None
     lines = text.splitlines()
     starts = [i + 1 for i, line in enumerate(lines) if _TABLE.match(line)]
     extra = sorted(set(data) - {"keys"})
