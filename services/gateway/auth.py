@@ -17,12 +17,8 @@ The key itself never leaves this module: requests carry the matching :class:`Key
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import collections
 import contextlib
-import hmac
-import ipaddress
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -37,9 +33,10 @@ from services.gateway import keys
 from services.gateway.calls import Call
 from services.gateway.dialects import registry
 from services.gateway.errors import ClientError
-from services.gateway.keys.keyfile import KeyEntry, KeyFileError, KeyRing, load_keyring, plausible_credential
+from services.gateway.keys.keyfile import KeyEntry, KeyRing, load_keyring
 from services.gateway.quotas import QuotaExceeded, Quotas
 from shared import events
+from shared.access import basic_credentials, check_exposure, is_loopback, same_text
 from shared.ledger.queries import key_spend
 from shared.settings import Settings
 
@@ -50,32 +47,6 @@ ADMIN_PATHS = ("/usage",)
 KEY_ENTRY = "ekai_key_entry"  # request key: the KeyEntry of the key the request presented
 _NOTE = "ekai_quota_note"
 OWN_EVENTS_KEPT = 100_000  # event ids this process published, so QuotaSync does not count them twice
-
-
-class ExposedWithoutKeys(KeyFileError):
-    """The gateway or dashboard would serve beyond loopback with no credential at all."""
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` (a bind address) is reachable only from this machine."""
-    if host.strip().lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def check_exposure(what: str, host: str, port: int, has_credential: bool, trusted: bool, how: str) -> None:
-    """Refuse to serve ``what`` beyond loopback without a credential. Raises :class:`ExposedWithoutKeys`."""
-    if is_loopback(host) or has_credential or trusted:
-        return
-    raise ExposedWithoutKeys(
-        f"{what} would listen on {host}:{port}, beyond this machine, and no credential is configured: anyone "
-        f"who can reach it could {how}. Add gateway keys (`python -m services.gateway.keys add NAME`, then "
-        "GATEWAY_KEYS_PATH=data/keys.toml; or GATEWAY_API_KEYS=name=key), or set GATEWAY_TRUSTED_NETWORK=1 "
-        "to state that every host that can reach it is trusted."
-    )
 
 
 @dataclass(slots=True)
@@ -112,17 +83,13 @@ class Guard:
         if basic is None:
             return False
         user, password = basic
-        if self.basic is not None and _same(user, self.basic[0]) & _same(password, self.basic[1]):
+        if self.basic is not None and same_text(user, self.basic[0]) & same_text(password, self.basic[1]):
             return True
         entry = self.ring.find(password)
         return entry is not None and entry.admin
 
 
 GUARD = web.AppKey("auth_guard", Guard)
-
-
-def _same(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode("utf-8", "surrogateescape"), b.encode("utf-8", "surrogateescape"))
 
 
 def credentials(request: web.Request) -> list[str]:
@@ -135,18 +102,6 @@ def credentials(request: web.Request) -> list[str]:
     if api_key:
         found.append(api_key)
     return found
-
-
-def basic_credentials(header: str) -> tuple[str, str] | None:
-    """(user, password) from an ``Authorization: Basic …`` header, or None."""
-    scheme, _, encoded = header.strip().partition(" ")
-    if scheme.lower() != "basic" or not plausible_credential(encoded.strip()):
-        return None
-    try:
-        user, sep, password = base64.b64decode(encoded.strip(), validate=True).decode("utf-8").partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    return (user, password) if sep else None
 
 
 def install(app: web.Application, settings: Settings) -> None:

@@ -301,3 +301,34 @@ def key_spend(path: str, since: Mapping[str, float]) -> dict[str, float]:
                                (name, start)).fetchone()
             spent[name] = float(row[0] or 0.0)
     return spent
+
+
+ATTRIBUTION_FRAME = ("key", "client", "session", "requests", "tokens", "cost_usd", "priced", "first_at", "last_at")
+
+
+def has_attribution(conn: sqlite3.Connection) -> bool:
+    """Whether the ledger has the attribution columns (schema version 2)."""
+    return "api_key_name" in {row[1] for row in conn.execute("PRAGMA table_info(requests)")}
+
+
+def attribution(path: str, q: Query) -> pd.DataFrame:
+    """Figures per (key, client, session) in the range of ``q`` (:data:`ATTRIBUTION_FRAME`), in one pass
+    over the range's rows; ``''`` where a request had no key, client or session. ``tokens`` counts input,
+    output and cache tokens; ``first_at``/``last_at`` are unix seconds."""
+    flt, fparams = filter_sql(q)
+    sql = ("SELECT COALESCE(api_key_name, ''), COALESCE(client, ''), COALESCE(session_id, ''), count(*), "
+           "sum(input_tokens + output_tokens + cache_read_tokens + cache_write_tokens), total(cost_usd), "
+           f"count(cost_usd), min(started_at), max(started_at) FROM requests WHERE started_at >= ? "
+           f"AND started_at < ?{flt} GROUP BY 1, 2, 3")
+    with _reading(path) as conn:
+        rows = [] if conn is None or not has_attribution(conn) else conn.execute(sql, [q.start, q.end, *fparams]).fetchall()
+    return pd.DataFrame(rows, columns=list(ATTRIBUTION_FRAME))
+
+
+def attribution_options(path: str, q: Query) -> tuple[list[str], list[str]]:
+    """Gateway key names and clients seen in the range (filters ignored), for filter drop-downs."""
+    sql = ("SELECT DISTINCT COALESCE(api_key_name, ''), COALESCE(client, '') FROM requests "
+           "WHERE started_at >= ? AND started_at < ?")
+    with _reading(path) as conn:
+        rows = [] if conn is None or not has_attribution(conn) else conn.execute(sql, [q.start, q.end]).fetchall()
+    return sorted({k for k, _ in rows if k}), sorted({c for _, c in rows if c})

@@ -609,3 +609,46 @@ def test_key_command_and_console_script(tmp_path: Path, fakes: dict[str, FakePro
             .choices
         )
         assert key not in st.logs()
+
+
+# ---- the dashboard beyond loopback --------------------------------------------------------------------
+
+
+def test_dashboard_beyond_loopback_without_credentials_refuses_to_start(tmp_path: Path) -> None:
+    env = {**base_env(tmp_path), "DASHBOARD_HOST": "0.0.0.0"}
+    svc = start("dashboard", "services.dashboard", env, tmp_path)
+    try:
+        code = svc.proc.wait(60)
+    finally:
+        svc.stop()
+    assert code not in (None, 0)
+    assert "the dashboard would listen on 0.0.0.0" in svc.log() and "ADMIN_USER" in svc.log()
+
+
+def test_dashboard_beyond_loopback_needs_an_admin_credential(tmp_path: Path) -> None:
+    env = {
+        **base_env(tmp_path),
+        "DASHBOARD_HOST": "0.0.0.0",
+        "ADMIN_USER": "boss",
+        "ADMIN_PASSWORD": "boss-password-1",
+        "GATEWAY_API_KEYS": f"alice={ALICE}",
+        "GATEWAY_KEYS_PATH": str(write_keys_file(tmp_path / "keys.toml")),
+    }
+    svc = start("dashboard", "services.dashboard", env, tmp_path)
+    url = f"http://127.0.0.1:{env['DASHBOARD_PORT']}/"
+    try:
+        wait_until(lambda: svc.proc.poll() is not None or http_ok(url), 60)
+        assert svc.proc.poll() is None, svc.log()
+        refused = httpx.get(url)
+        assert refused.status_code == 401 and refused.headers["www-authenticate"].startswith("Basic")
+        assert httpx.get(url + "_dash-layout").status_code == 401
+        for headers in (basic("boss", "nope"), {"authorization": f"Bearer {ALICE}"}, basic("x", ALICE)):
+            assert httpx.get(url, headers=headers).status_code == 401, headers
+        for headers in (
+            basic("boss", "boss-password-1"),
+            {"authorization": f"Bearer {key_of('admin')}"},
+            basic("me", key_of("admin")),
+        ):
+            assert httpx.get(url, headers=headers).status_code == 200, headers
+    finally:
+        svc.stop()

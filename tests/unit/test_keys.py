@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from services.gateway.attribution import client_name, from_headers
-from services.gateway.auth import basic_credentials, is_loopback
 from services.gateway.keys.__main__ import main as keys_main
 from services.gateway.keys.keyfile import (
     KeyEntry,
@@ -18,6 +17,7 @@ from services.gateway.keys.keyfile import (
     load_keyring,
 )
 from services.gateway.quotas import QuotaExceeded, Quotas, period_bounds
+from shared.access import basic_credentials, is_loopback
 
 GOOD = hash_key("ekai-good-key")
 
