@@ -209,6 +209,8 @@ def settle(request: web.Request, event: events.UsageEvent) -> None:
     if note is None or not note.admitted:
         return
     guard = request.app[GUARD]
+    if event.api_key_name not in guard.quotas.states:
+        return  # a key without budget or rate limits: nothing to count
     guard.quotas.settle(
         event.api_key_name, event.cost_usd, event.total_tokens, own=True, mono=time.monotonic()
     )
