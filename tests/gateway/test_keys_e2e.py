@@ -303,6 +303,37 @@ def test_old_anthropic_sdk_sends_x_api_key(gw: Stack) -> None:
     assert row["api_key_name"] == "alice" and row["client"] == f"anthropic-python/{out['version']}"
 
 
+OLD_OPENAI = r"""
+import json, sys, openai
+c = openai.OpenAI(base_url=sys.argv[1] + "/v1", api_key=sys.argv[2], max_retries=0)
+out = {"version": openai.__version__}
+try:
+    openai.OpenAI(base_url=sys.argv[1] + "/v1", api_key="sk-wrong-old", max_retries=0).chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
+except openai.AuthenticationError as exc:
+    out["wrong"] = [exc.status_code, exc.code]
+r = c.chat.completions.with_raw_response.create(model="claude-haiku-4-5", messages=[{"role": "user", "content": "o"}])
+out["id"] = r.headers["x-request-id"]
+print(json.dumps(out))
+"""
+
+
+def test_old_openai_sdk(gw: Stack) -> None:
+    assert OLD_SDK.exists(), "run `make old-sdk` (make test does) to install openai 1.109.1"
+    proc = subprocess.run(
+        [sys.executable, "-c", OLD_OPENAI, gw.gateway_url, ALICE],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(OLD_SDK)},
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr + gw.logs()
+    out = json.loads(proc.stdout)
+    assert out["version"] == "1.109.1" and out["wrong"] == [401, "invalid_api_key"]
+    row = gw.row_for(out["id"])
+    assert (row["api_key_name"], row["client"]) == ("alice", "openai-python/1.109.1")
+
+
 # ---- models outside the key's globs: 403 --------------------------------------------------------------
 
 
