@@ -80,12 +80,12 @@ async def generate(request: web.Request, endpoint: Endpoint) -> web.StreamRespon
             parsed = spec.parse(call.body)
         except TranslationError as exc:
             raise ClientError(400, str(exc), param=exc.param) from exc
-        auth.admit(request, call)  # 403 outside the key's models, 429 past its budget or rate limits
         call.stream, call.include_usage, call.reasoning = (
             parsed.stream,
             parsed.include_usage,
             parsed.reasoning,
         )
+        auth.admit(request, call)  # 403 outside the key's models, 429 past its budget or rate limits
         routes = state.catalog.routes(parsed.model, request.headers.get("x-ekai-provider") or None)
         return await state.proxy.serve(request, call, routes)
     except UnknownModel as exc:

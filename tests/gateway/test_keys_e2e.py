@@ -428,6 +428,7 @@ def test_a_spent_budget_is_refused_with_429_in_both_formats(gw: Stack) -> None:
         )
         assert row["attempts"] == 0 and row["cost_usd"] is None
     assert gw.row_for(ae.value.response.headers["request-id"])["session_id"] == "cc-session-1"
+    assert gw.row_for(err.response.headers["x-request-id"])["streamed"] == 1
 
 
 IN_FLIGHT = 8
