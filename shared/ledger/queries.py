@@ -311,24 +311,57 @@ def has_attribution(conn: sqlite3.Connection) -> bool:
     return "api_key_name" in {row[1] for row in conn.execute("PRAGMA table_info(requests)")}
 
 
+WHO_ROLLUP = "usage_attribution_hourly"
+_WHO_RAW = ("SELECT COALESCE(api_key_name, ''), COALESCE(client, ''), COALESCE(session_id, ''), count(*), "
+            "sum(input_tokens + output_tokens + cache_read_tokens + cache_write_tokens), total(cost_usd), "
+            "count(cost_usd), min(started_at), max(started_at) FROM requests WHERE {where} GROUP BY 1, 2, 3")
+_WHO_ROLLED = ("SELECT api_key_name, client, session_id, sum(requests), sum(tokens), total(cost_usd), sum(priced), "
+               f"min(first_at), max(last_at) FROM {WHO_ROLLUP} WHERE {{where}} GROUP BY 1, 2, 3")
+
+
 def attribution(path: str, q: Query) -> pd.DataFrame:
-    """Figures per (key, client, session) in the range of ``q`` (:data:`ATTRIBUTION_FRAME`), in one pass
-    over the range's rows; ``''`` where a request had no key, client or session. ``tokens`` counts input,
-    output and cache tokens; ``first_at``/``last_at`` are unix seconds."""
-    flt, fparams = filter_sql(q)
-    sql = ("SELECT COALESCE(api_key_name, ''), COALESCE(client, ''), COALESCE(session_id, ''), count(*), "
-           "sum(input_tokens + output_tokens + cache_read_tokens + cache_write_tokens), total(cost_usd), "
-           f"count(cost_usd), min(started_at), max(started_at) FROM requests WHERE started_at >= ? "
-           f"AND started_at < ?{flt} GROUP BY 1, 2, 3")
+    """Figures per (key, client, session) in the range of ``q`` (:data:`ATTRIBUTION_FRAME`); ``''`` where a
+    request had no key, client or session. ``tokens`` counts input, output and cache tokens;
+    ``first_at``/``last_at`` are unix seconds.
+
+    Whole hours come from the ``usage_attribution_hourly`` rollup and the edges from ``requests``, as in
+    :func:`cube`, unless a provider, model or status filter is set (the rollup has no such columns)."""
+    columns = list(ATTRIBUTION_FRAME)
     with _reading(path) as conn:
-        rows = [] if conn is None or not has_attribution(conn) else conn.execute(sql, [q.start, q.end, *fparams]).fetchall()
-    return pd.DataFrame(rows, columns=list(ATTRIBUTION_FRAME))
+        if conn is None or not has_attribution(conn):
+            return pd.DataFrame(columns=columns)
+        flt, fparams = filter_sql(q)
+        h_lo, h_hi = math.ceil(q.start / 3600), math.floor(q.end / 3600)
+        plain = not (q.providers or q.models or q.status)
+        if not (plain and h_lo < h_hi and has_table(conn, WHO_ROLLUP)):
+            rows = conn.execute(_WHO_RAW.format(where="started_at >= ? AND started_at < ?" + flt),
+                                [q.start, q.end, *fparams]).fetchall()
+            return pd.DataFrame(rows, columns=columns)
+        rows = [
+            *conn.execute(_WHO_ROLLED.format(where="hour >= ? AND hour < ?" + flt), [h_lo, h_hi, *fparams]),
+            *conn.execute(_WHO_RAW.format(where=f"started_at >= ? AND started_at < ? AND {HOUR_EXPR} < ?" + flt),
+                          [q.start, h_lo * 3600 + 1, h_lo, *fparams]),
+            *conn.execute(_WHO_RAW.format(where=f"started_at >= ? AND started_at < ? AND {HOUR_EXPR} >= ?" + flt),
+                          [h_hi * 3600 - 1, q.end, h_hi, *fparams]),
+        ]
+    frame = pd.DataFrame(rows, columns=columns)
+    if frame.empty:
+        return frame
+    sums = {c: "sum" for c in ("requests", "tokens", "cost_usd", "priced")}
+    return frame.groupby(["key", "client", "session"], as_index=False, sort=True).agg(
+        {**sums, "first_at": "min", "last_at": "max"})[columns]
 
 
 def attribution_options(path: str, q: Query) -> tuple[list[str], list[str]]:
-    """Gateway key names and clients seen in the range (filters ignored), for filter drop-downs."""
-    sql = ("SELECT DISTINCT COALESCE(api_key_name, ''), COALESCE(client, '') FROM requests "
-           "WHERE started_at >= ? AND started_at < ?")
+    """Gateway key names and clients seen in the range (to the hour when the rollup exists; filters
+    ignored), for filter drop-downs."""
     with _reading(path) as conn:
-        rows = [] if conn is None or not has_attribution(conn) else conn.execute(sql, [q.start, q.end]).fetchall()
+        if conn is None or not has_attribution(conn):
+            return [], []
+        if has_table(conn, WHO_ROLLUP):
+            rows = conn.execute(f"SELECT DISTINCT api_key_name, client FROM {WHO_ROLLUP} WHERE hour BETWEEN ? AND ?",
+                                [math.floor(q.start / 3600), math.floor(q.end / 3600)]).fetchall()
+        else:
+            rows = conn.execute("SELECT DISTINCT COALESCE(api_key_name, ''), COALESCE(client, '') FROM requests "
+                                "WHERE started_at >= ? AND started_at < ?", [q.start, q.end]).fetchall()
     return sorted({k for k, _ in rows if k}), sorted({c for _, c in rows if c})

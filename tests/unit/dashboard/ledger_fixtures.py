@@ -82,5 +82,6 @@ def write_ledger(path: str, events: Sequence[UsageEvent], *, rollup: bool = True
         else:  # the recorder builds the rollup on open; a plain ledger exercises the raw-row path
             suspend_sync(conn)
             conn.execute("DROP TABLE IF EXISTS usage_hourly")
+            conn.execute("DROP TABLE IF EXISTS usage_attribution_hourly")
             conn.commit()
     return path
