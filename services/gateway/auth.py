@@ -46,7 +46,7 @@ PUBLIC_PATHS = frozenset({"/", "/health", "/metrics"})  # Claude Code's HEAD / p
 ADMIN_PATHS = ("/usage",)
 KEY_ENTRY = "ekai_key_entry"  # request key: the KeyEntry of the key the request presented
 _NOTE = "ekai_quota_note"
-OWN_EVENTS_KEPT = 100_000  # event ids this process published, so QuotaSync does not count them twice
+OWN_EVENTS_KEPT = 100_000  # event ids this process published, so follow_others does not count them twice
 
 
 @dataclass(slots=True)

@@ -5,7 +5,7 @@
   each finished request's ``cost_usd``. A request is admitted while ``spent_usd < budget_usd``; the cost of a
   request is known only when it ends, so the overspend is bounded by the requests that were in flight when
   the budget was crossed (each at most its ``max_tokens`` worth). With several gateway processes each one
-  also follows the others' finished requests (``QuotaSync`` in ``services/gateway/auth.py``), so the bound
+  also follows the others' finished requests (``follow_others`` in ``services/gateway/auth.py``), so the bound
   becomes the requests in flight across all of them, plus those the recorder has not yet republished
   (``RECORDER_FLUSH_INTERVAL`` at most).
 * **Rate limits** (``requests_per_minute``, ``tokens_per_minute``): token buckets that hold one minute's
@@ -231,15 +231,3 @@ class Quotas:
         if not own and state.requests is not None:
             state.requests.refill(mono)
             state.requests.level -= 1
-
-    def snapshot(self) -> dict[str, dict[str, float | int | str | None]]:
-        """Per key: budget, spent, period end, requests in flight (for ``/health``)."""
-        return {
-            name: {
-                "budget_usd": s.entry.budget_usd,
-                "spent_usd": round(s.spent_usd, 6),
-                "resets_at": iso(s.period_end) if s.entry.budget_usd is not None else None,
-                "in_flight": s.in_flight,
-            }
-            for name, s in self.states.items()
-        }
