@@ -6,8 +6,8 @@
   request is known only when it ends, so the overspend is bounded by the requests that were in flight when
   the budget was crossed (each at most its ``max_tokens`` worth). With several gateway processes each one
   also follows the others' finished requests (``follow_others`` in ``services/gateway/auth.py``), so the bound
-  becomes the requests in flight across all of them, plus those the recorder has not yet republished
-  (``RECORDER_FLUSH_INTERVAL`` at most).
+  becomes the requests in flight across all of them, plus those finished in the few milliseconds the
+  recorder takes to republish an event (it does so on receipt, before writing it).
 * **Rate limits** (``requests_per_minute``, ``tokens_per_minute``): token buckets that hold one minute's
   allowance and refill continuously. A request takes one request token when admitted; its tokens (input,
   output, cache) are taken when it ends, so a bucket can go below zero and then refuses until it refills.
