@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 @dataclass(slots=True)
@@ -62,6 +62,14 @@ class UsageEvent:
     ttft_ms: float | None = None
     attempts: int = 0
     failed_attempts: list[FailedAttempt] = field(default_factory=list)
+    # Attribution (schema version 2): who and what sent the request. Header values are trimmed to
+    # plain printable text (services/gateway/attribution.py); None when not sent.
+    api_key_name: str | None = None  # the gateway key's name (never the key); None when keys are off
+    session_id: str | None = None  # Claude Code's x-claude-code-session-id, Codex's session-id
+    agent_id: str | None = None  # Claude Code's x-claude-code-agent-id (subagents)
+    client: str | None = None  # name/version from the User-Agent: claude-cli/2.1.332, openai-python/1.109.1
+    request_class: str | None = None  # Claude Code's x-claude-code-request-class hint (main, subagent, …)
+    budget_alert: str | None = None  # "80%", "95%" or "100%" of the key's budget, on the request that saw it first
 
     @property
     def total_tokens(self) -> int:

@@ -56,6 +56,14 @@ class Settings:
     breaker_cooldown_s: float = 30.0  # how long an open breaker keeps the provider out of rotation
     retry_after_max_wait_s: float = 5.0  # longest the gateway itself waits out a Retry-After
     retry_after_cap_s: float = 600.0  # longest a provider is skipped on its own Retry-After
+    # Gateway keys (services/gateway/keys/keyfile.py): name=key pairs and/or a TOML file of key hashes.
+    gateway_api_keys: str | None = field(default=None, repr=False)
+    gateway_keys_path: str | None = None
+    # Serve beyond loopback without gateway keys or dashboard credentials (a network you trust).
+    trusted_network: bool = False
+    # HTTP basic credentials for the dashboard and /usage beyond loopback.
+    admin_user: str | None = None
+    admin_password: str | None = field(default=None, repr=False)
 
 
 # Provider name -> (key variable, base URL variable, default base URL).
@@ -101,6 +109,15 @@ def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0
     return _at_least(name, float(_get(env, name, str(default))), minimum)
 
 
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    value = _get(env, name, "0").lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{name} must be 1 or 0 (true or false), got {value!r}")
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build settings from ``env`` (default: ``os.environ``). Raises ``ValueError`` on bad numbers."""
     env = os.environ if env is None else env
@@ -144,4 +161,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         breaker_cooldown_s=_float(env, "BREAKER_COOLDOWN", d.breaker_cooldown_s),
         retry_after_max_wait_s=_float(env, "RETRY_AFTER_MAX_WAIT", d.retry_after_max_wait_s),
         retry_after_cap_s=_float(env, "RETRY_AFTER_CAP", d.retry_after_cap_s),
+        gateway_api_keys=env.get("GATEWAY_API_KEYS", "").strip() or None,
+        gateway_keys_path=env.get("GATEWAY_KEYS_PATH", "").strip() or None,
+        trusted_network=_flag(env, "GATEWAY_TRUSTED_NETWORK"),
+        admin_user=env.get("ADMIN_USER", "").strip() or None,
+        admin_password=env.get("ADMIN_PASSWORD") or None,
     )

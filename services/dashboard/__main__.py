@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import sys
 
+from services.gateway.keys.keyfile import KeyFileError, load_keyring
+from shared.access import ExposedWithoutKeys, check_exposure, is_loopback
 from shared.settings import load_settings
 
 
@@ -13,10 +16,24 @@ def main() -> None:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s dashboard: %(message)s")
     if settings.log_level != "DEBUG":
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access line per callback is noise
+    # Beyond loopback the dashboard needs an admin credential (basic ADMIN_USER/ADMIN_PASSWORD or an admin key).
+    basic = (settings.admin_user, settings.admin_password) if settings.admin_user and settings.admin_password else None
+    guarded = not is_loopback(settings.dashboard_host) and not settings.trusted_network
+    try:
+        ring = load_keyring(settings.gateway_api_keys, settings.gateway_keys_path) if guarded else None
+        check_exposure("the dashboard", settings.dashboard_host, settings.dashboard_port,
+                       basic is not None or bool(ring and ring.has_admin), settings.trusted_network,
+                       "read every request's usage and cost")
+    except (KeyFileError, ExposedWithoutKeys) as exc:
+        sys.exit(f"dashboard: {exc}")
     from services.dashboard.app import create_app  # imports Dash/pandas: after settings are known good
 
     app = create_app(settings.database_path, settings.dashboard_refresh_s,
                      gateway_url=f"http://{settings.gateway_host}:{settings.gateway_port}")
+    if ring is not None:
+        from services.dashboard.access import protect
+
+        protect(app.server, basic, ring)
     logging.getLogger("dashboard").info("ledger %s, http://%s:%d/", settings.database_path,
                                         settings.dashboard_host, settings.dashboard_port)
     app.run(host=settings.dashboard_host, port=settings.dashboard_port, debug=False)

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from shared.ledger.params import Query
-from shared.ledger.queries import cube, latency_percentiles, options, recent
+from shared.ledger.queries import attribution, attribution_options, cube, latency_percentiles, options, recent
 from shared.ledger.summary import totals
 
 PRESETS: dict[str, int] = {"1h": 3600, "24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400}
@@ -38,6 +38,8 @@ class Overview:
     series: pd.DataFrame  # bucket, provider + ledger figures
     models: pd.DataFrame = field(default_factory=pd.DataFrame)  # provider, model + ledger figures, whole range
     latency: pd.DataFrame = field(default_factory=pd.DataFrame)  # provider, requests, p50, p95
+    # key, client, session + requests, tokens, cost, first and last seen (shared.ledger.queries.attribution)
+    attribution: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def empty(self) -> bool:
@@ -61,10 +63,12 @@ def time_range(preset: str | None, start_date: str | None, end_date: str | None,
 
 
 def build_query(preset: str | None, start_date: str | None, end_date: str | None,
-                providers: list[str] | None, models: list[str] | None, now: float) -> Query:
+                providers: list[str] | None, models: list[str] | None, now: float,
+                keys: list[str] | None = None, clients: list[str] | None = None) -> Query:
     """The ledger query for the page's controls (empty selections mean all)."""
     start, end = time_range(preset, start_date, end_date, now)
-    return Query(start, end, tuple(providers or ()), tuple(models or ()))
+    return Query(start, end, tuple(providers or ()), tuple(models or ()), keys=tuple(keys or ()),
+                 clients=tuple(clients or ()))
 
 
 def choose_bucket(span_s: float, rows: int = 0) -> int:
@@ -88,14 +92,34 @@ def load_overview(path: str, q: Query) -> Overview:
     by_provider = models.groupby("provider", as_index=False, sort=True)[["requests"]].sum()
     counts = dict(zip(by_provider["provider"], by_provider["requests"].astype(int), strict=True))
     bucket_s = choose_bucket(q.end - q.start, sum(counts.values()))
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dashboard-percentiles") as pool:
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="dashboard-percentiles") as pool:
         percentiles = pool.submit(latency_percentiles, path, q, "provider", counts, overall=True)
+        who = pool.submit(attribution, path, q)
         series = cube(path, q, ["bucket", "provider"], bucket_s)
         pct = percentiles.result()
     nan = (math.nan, math.nan)
     by_provider["p50"] = [pct.get(p, nan)[0] for p in by_provider["provider"]]
     by_provider["p95"] = [pct.get(p, nan)[1] for p in by_provider["provider"]]
-    return Overview(q, bucket_s, exists, totals(path, q, models, pct.get(None, nan)), series, models, by_provider)
+    return Overview(q, bucket_s, exists, totals(path, q, models, pct.get(None, nan)), series, models, by_provider,
+                    who.result())
+
+
+def sessions(frame: pd.DataFrame, limit: int = 50) -> pd.DataFrame:
+    """One row per session (client, first and last seen, requests, tokens, cost), most expensive first.
+
+    ``frame``: :func:`shared.ledger.queries.attribution`. Requests without a session are left out; a
+    session's client is the one that sent most of its requests."""
+    rows = frame[frame["session"] != ""]
+    if rows.empty:
+        return pd.DataFrame(columns=["session", "client", "first_at", "last_at", "requests", "tokens", "cost_usd",
+                                     "priced"])
+    client = rows.sort_values("requests", ascending=False).drop_duplicates("session").set_index("session")["client"]
+    table = rows.groupby("session").agg(first_at=("first_at", "min"), last_at=("last_at", "max"),
+                                        requests=("requests", "sum"), tokens=("tokens", "sum"),
+                                        cost_usd=("cost_usd", "sum"), priced=("priced", "sum"))
+    table["client"] = client
+    table = table.reset_index().sort_values(["cost_usd", "requests", "session"], ascending=[False, False, True])
+    return table.head(limit).reset_index(drop=True)
 
 
 def filter_options(path: str, q: Query, providers: list[str] | None) -> tuple[list[str], list[str]]:
@@ -105,6 +129,11 @@ def filter_options(path: str, q: Query, providers: list[str] | None) -> tuple[li
     provider_names = sorted({p for p, _ in pairs if p})
     models = sorted({m for p, m in pairs if not chosen or p in chosen})
     return provider_names, models
+
+
+def who_options(path: str, q: Query) -> tuple[list[str], list[str]]:
+    """Gateway key names and clients seen in the range of ``q``."""
+    return attribution_options(path, q)
 
 
 def recent_rows(path: str, q: Query, limit: int = 50) -> pd.DataFrame:

@@ -21,6 +21,8 @@ _PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#
 TOKEN_KINDS = (("input_tokens", "input"), ("cache_read_tokens", "cache read"),
                ("cache_write_tokens", "cache write"), ("output_tokens", "output"))
 NO_PROVIDER = "(none)"
+NO_KEY = "(no key)"
+NO_CLIENT = "(unknown)"
 
 
 def provider_color(name: str, index: int = 0) -> str:
@@ -125,6 +127,26 @@ def cost_by_model(models: pd.DataFrame, top: int = 15) -> go.Figure:
     return _figure([bars], title, "", hovermode="closest", height=max(300, 30 + 22 * len(table)))
 
 
+def cost_by(frame: pd.DataFrame, column: str, title: str, none_label: str, top: int = 15) -> go.Figure:
+    """Horizontal bars of known cost per ``column`` value (key or client), largest on top.
+
+    ``frame``: :func:`shared.ledger.queries.attribution` (rows are summed per value); ``''`` reads
+    ``none_label``. Hovering shows the requests and those without a price.
+    """
+    if frame.empty:
+        return empty_figure(title)
+    table = frame.groupby(column, as_index=False)[["cost_usd", "requests", "priced"]].sum()
+    table = table.sort_values(["cost_usd", "requests"], ascending=False).head(top).iloc[::-1]
+    names = [name or none_label for name in table[column]]
+    bars = {"type": "bar", "orientation": "h", "x": table["cost_usd"].to_numpy(), "y": names,
+            "marker": {"color": [_PALETTE[i % len(_PALETTE)] for i in range(len(table))]},
+            "customdata": np.stack([table["requests"].to_numpy(), (table["requests"] - table["priced"]).to_numpy()],
+                                   axis=-1),
+            "hovertemplate": "%{y}: $%{x:,.4f}<br>requests: %{customdata[0]}, unpriced: %{customdata[1]}"
+                             "<extra></extra>"}
+    return _figure([bars], title, "", hovermode="closest", height=max(300, 30 + 22 * len(table)))
+
+
 def latency_by_provider(latency: pd.DataFrame) -> go.Figure:
     """p50 and p95 latency (ms) per provider, as grouped bars."""
     title = "Latency by provider"
@@ -150,12 +172,17 @@ def errors_and_fallbacks(series: pd.DataFrame) -> go.Figure:
     return _figure(traces, title, "requests")
 
 
-def all_charts(series: pd.DataFrame, models: pd.DataFrame, latency: pd.DataFrame) -> dict[str, go.Figure]:
-    """The overview's six charts by name (the page lays them out in ``widgets.CHARTS`` order).
+def all_charts(series: pd.DataFrame, models: pd.DataFrame, latency: pd.DataFrame,
+               attribution: pd.DataFrame | None = None) -> dict[str, go.Figure]:
+    """The overview's charts by name (the page lays them out in ``widgets.CHARTS`` order).
 
     ``series``: cube by bucket and provider; ``models``: cube by provider and model; ``latency``: the
-    per-provider percentiles of :func:`services.dashboard.data.load_overview`.
+    per-provider percentiles of :func:`services.dashboard.data.load_overview`; ``attribution``: figures
+    per key, client and session.
     """
+    who = attribution if attribution is not None else pd.DataFrame()
     return {"requests": requests_over_time(series), "cost": cost_over_time(series),
             "tokens": tokens_over_time(series), "errors": errors_and_fallbacks(series),
-            "cost-model": cost_by_model(models), "latency": latency_by_provider(latency)}
+            "cost-model": cost_by_model(models), "latency": latency_by_provider(latency),
+            "cost-key": cost_by(who, "key", "Cost by gateway key (USD)", NO_KEY),
+            "cost-client": cost_by(who, "client", "Cost by client (USD)", NO_CLIENT)}

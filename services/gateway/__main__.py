@@ -9,7 +9,9 @@ import sys
 from aiohttp import web
 
 from services.gateway.app import create_app
+from services.gateway.keys.keyfile import KeyFileError
 from services.gateway.routing.config import CatalogError
+from shared.access import ExposedWithoutKeys
 from shared.settings import load_settings
 
 
@@ -28,7 +30,7 @@ def main() -> None:
     access_log = logging.getLogger("aiohttp.access") if settings.log_level == "DEBUG" else None
     try:
         app = create_app(settings)
-    except CatalogError as exc:
+    except (CatalogError, KeyFileError, ExposedWithoutKeys) as exc:
         sys.exit(f"gateway: {exc}")
     web.run_app(
         app,

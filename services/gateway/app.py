@@ -11,7 +11,7 @@ from importlib import metadata
 import aiohttp
 from aiohttp import web
 
-from services.gateway import handlers, keys, metrics, models_api
+from services.gateway import auth, handlers, keys, metrics, models_api
 from services.gateway.dialects import registry
 from services.gateway.providers.registry import build_providers
 from services.gateway.proxy import Proxy
@@ -65,6 +65,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
 
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[request_context], client_max_size=settings.max_body_bytes)
+    auth.install(app, settings)  # gateway keys, budgets, rate limits; refuses an open door beyond loopback
 
     # Built before the server starts, so a bad catalog file stops the gateway with a clear message.
     providers = build_providers(settings)

@@ -71,6 +71,13 @@ class Call:
     attempts: list[Attempt] = field(default_factory=list)
     status: int = 0  # the HTTP status the client got
     error_type: str | None = None
+    # Attribution (services/gateway/attribution.py, auth.py): who sent it, and a budget alert it carries.
+    api_key_name: str | None = None
+    session_id: str | None = None
+    agent_id: str | None = None
+    client: str | None = None
+    request_class: str | None = None
+    budget_alert: str | None = None
 
     @property
     def fmt(self) -> ClientFormat:
@@ -124,6 +131,12 @@ def event_for(call: Call, pricer: Pricer, finished_at: float, latency_ms: float)
             for a in call.attempts
             if not a.answered
         ],
+        api_key_name=call.api_key_name,
+        session_id=call.session_id,
+        agent_id=call.agent_id,
+        client=call.client,
+        request_class=call.request_class,
+        budget_alert=call.budget_alert,
     )
 
 

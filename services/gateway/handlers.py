@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from services.gateway import keys
+from services.gateway import attribution, auth, keys
 from services.gateway.calls import Call, event_for
 from services.gateway.dialects import registry
 from services.gateway.dialects._request_common import TranslationError
@@ -69,7 +69,10 @@ async def generate(request: web.Request, endpoint: Endpoint) -> web.StreamRespon
     """Parse with the endpoint's client format, route, serve; publish one event whatever happens."""
     state = request.app[keys.STATE]
     spec = registry.client(endpoint.format)
-    call = Call(endpoint, request[keys.REQUEST_ID], request.headers, time.monotonic(), time.time())
+    who = attribution.from_headers(request.headers)
+    call = Call(endpoint, request[keys.REQUEST_ID], request.headers, time.monotonic(), time.time(),
+                api_key_name=auth.key_name(request), session_id=who.session_id, agent_id=who.agent_id,
+                client=who.client, request_class=who.request_class)
     try:
         call.body, call.raw = await read_json(request)
         call.model = m if isinstance(m := call.body.get("model"), str) else ""
@@ -82,6 +85,7 @@ async def generate(request: web.Request, endpoint: Endpoint) -> web.StreamRespon
             parsed.include_usage,
             parsed.reasoning,
         )
+        auth.admit(request, call)  # 403 outside the key's models, 429 past its budget or rate limits
         routes = state.catalog.routes(parsed.model, request.headers.get("x-ekai-provider") or None)
         return await state.proxy.serve(request, call, routes)
     except UnknownModel as exc:
@@ -103,7 +107,9 @@ async def generate(request: web.Request, endpoint: Endpoint) -> web.StreamRespon
     finally:
         # An exception that escapes leaves call.status 0: the event says 500 and the middleware answers it.
         latency_ms = (time.monotonic() - call.t0) * 1000
-        state.publisher.publish(event_for(call, state.pricer, time.time(), latency_ms))
+        event = event_for(call, state.pricer, time.time(), latency_ms)
+        state.publisher.publish(event)
+        auth.settle(request, event)
 
 
 async def responses_get(request: web.Request) -> web.Response:

@@ -1,8 +1,9 @@
 """``GET /usage``: the ledger's totals and per-group figures as JSON, or its raw rows as CSV.
 
 Parameters: ``from``, ``to`` (ISO 8601, unix seconds, or spans like ``24h``, ``7d``; default the last
-24 hours), ``provider`` and ``model`` (comma-separated lists), ``status`` (a code, ``ok`` or
-``error``), ``group_by`` (provider, model, day, hour), ``format`` (``json`` or ``csv``).
+24 hours), ``provider``, ``model``, ``key`` (gateway key names), ``session`` and ``client``
+(comma-separated lists), ``status`` (a code, ``ok`` or ``error``), ``group_by`` (provider, model, day,
+hour, key, session, client), ``format`` (``json`` or ``csv``).
 Unknown parameters are refused, so a typo does not silently widen the answer.
 
 SQLite work runs on this module's own small thread pool, never on the event loop, and never on the
@@ -27,7 +28,7 @@ from shared.ledger.export import RowReader, read_rows
 from shared.ledger.params import ParamError, iso, parse_group_by, parse_query
 from shared.ledger.summary import summarize
 
-PARAMS = frozenset({"from", "to", "provider", "model", "status", "group_by", "format"})
+PARAMS = frozenset({"from", "to", "provider", "model", "status", "key", "session", "client", "group_by", "format"})
 CSV_BATCH = 5000
 DATABASE_KEY = web.AppKey("usage_database_path", str)
 EXECUTOR_KEY = web.AppKey("usage_executor", ThreadPoolExecutor)

@@ -86,6 +86,65 @@ CREATE TRIGGER IF NOT EXISTS requests_rollup_update AFTER UPDATE OF started_at, 
 END;
 """
 
+# Who spent what: (hour, key, client, session) with requests, tokens, cost and the first and last request of
+# the hour, for the dashboard's cost by key and client and its sessions table. NULL reads as ''. After a
+# delete, first_at/last_at keep their old bounds (they only widen); the figures stay exact.
+WHO = "usage_attribution_hourly"
+_WHO_KEY = "(hour, api_key_name, client, session_id)"
+
+
+def _who_values(row: str) -> str:
+    return (
+        f"CAST({row}.started_at / 3600 AS INTEGER), COALESCE({row}.api_key_name, ''), COALESCE({row}.client, ''), "
+        f"COALESCE({row}.session_id, ''), 1, {row}.input_tokens + {row}.output_tokens + {row}.cache_read_tokens "
+        f"+ {row}.cache_write_tokens, COALESCE({row}.cost_usd, 0), {row}.cost_usd IS NOT NULL, {row}.started_at, "
+        f"{row}.started_at"
+    )
+
+
+def _who_upsert(row: str) -> str:
+    return (f"INSERT INTO {WHO} VALUES ({_who_values(row)}) ON CONFLICT {_WHO_KEY} DO UPDATE SET "
+            "requests = requests + 1, tokens = tokens + excluded.tokens, cost_usd = cost_usd + excluded.cost_usd, "
+            "priced = priced + excluded.priced, first_at = min(first_at, excluded.first_at), "
+            "last_at = max(last_at, excluded.last_at);")
+
+
+_WHO_SUBTRACT = (
+    f"UPDATE {WHO} SET requests = requests - 1, tokens = tokens - (OLD.input_tokens + OLD.output_tokens "
+    "+ OLD.cache_read_tokens + OLD.cache_write_tokens), cost_usd = cost_usd - COALESCE(OLD.cost_usd, 0), "
+    "priced = priced - (OLD.cost_usd IS NOT NULL) "
+    "WHERE hour = CAST(OLD.started_at / 3600 AS INTEGER) AND api_key_name = COALESCE(OLD.api_key_name, '') "
+    "AND client = COALESCE(OLD.client, '') AND session_id = COALESCE(OLD.session_id, ''); "
+    f"DELETE FROM {WHO} WHERE requests <= 0 AND hour = CAST(OLD.started_at / 3600 AS INTEGER);"
+)
+
+WHO_SQL = f"""
+CREATE TABLE IF NOT EXISTS {WHO} (
+    hour          INTEGER NOT NULL,   -- CAST(started_at / 3600 AS INTEGER), UTC
+    api_key_name  TEXT NOT NULL,      -- '' when the request had no gateway key
+    client        TEXT NOT NULL,
+    session_id    TEXT NOT NULL,
+    requests      INTEGER NOT NULL,
+    tokens        INTEGER NOT NULL,   -- input + output + cache read + cache write
+    cost_usd      REAL NOT NULL,      -- sum over rows with a known cost
+    priced        INTEGER NOT NULL,   -- rows with a known cost
+    first_at      REAL NOT NULL,      -- earliest started_at of the hour's rows
+    last_at       REAL NOT NULL,      -- latest
+    PRIMARY KEY {_WHO_KEY}
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS requests_who_insert AFTER INSERT ON requests BEGIN
+    {_who_upsert("NEW")}
+END;
+CREATE TRIGGER IF NOT EXISTS requests_who_delete AFTER DELETE ON requests BEGIN
+    {_WHO_SUBTRACT}
+END;
+CREATE TRIGGER IF NOT EXISTS requests_who_update AFTER UPDATE OF started_at, api_key_name, client, session_id,
+    input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd ON requests BEGIN
+    {_WHO_SUBTRACT}
+    {_who_upsert("NEW")}
+END;
+"""
+
 # Latency-ordered covering indexes: a percentile is one `ORDER BY latency_ms LIMIT 2 OFFSET k` walk
 # (about 30 ns a row), filtered on the trailing columns without touching the table.
 INDEX_SQL = f"""
@@ -101,6 +160,12 @@ CREATE INDEX IF NOT EXISTS requests_day_latency
 
 # Separate statements: executescript() would COMMIT first and break the single transaction.
 REBUILD_STATEMENTS = (
+    f"DELETE FROM {WHO}",
+    f"""INSERT INTO {WHO}
+SELECT {HOUR_EXPR}, COALESCE(api_key_name, ''), COALESCE(client, ''), COALESCE(session_id, ''), count(*),
+       sum(input_tokens + output_tokens + cache_read_tokens + cache_write_tokens), total(cost_usd), count(cost_usd),
+       min(started_at), max(started_at)
+FROM requests GROUP BY 1, 2, 3, 4""",
     "DELETE FROM usage_hourly",
     f"""INSERT INTO usage_hourly
 SELECT {HOUR_EXPR}, COALESCE(provider, ''), model, status, count(*), sum(attempts > 1), sum(input_tokens),
@@ -111,7 +176,8 @@ FROM requests GROUP BY 1, 2, 3, 4""",
 
 
 _DERIVED = (("TRIGGER", "requests_rollup_insert"), ("TRIGGER", "requests_rollup_delete"),
-            ("TRIGGER", "requests_rollup_update"), ("INDEX", "requests_latency"),
+            ("TRIGGER", "requests_rollup_update"), ("TRIGGER", "requests_who_insert"),
+            ("TRIGGER", "requests_who_delete"), ("TRIGGER", "requests_who_update"), ("INDEX", "requests_latency"),
             ("INDEX", "requests_provider_latency"), ("INDEX", "requests_model_latency"),
             ("INDEX", "requests_hour_latency"), ("INDEX", "requests_day_latency"))
 
@@ -125,13 +191,15 @@ def suspend_sync(conn: sqlite3.Connection) -> None:
 
 
 # For the recorder's migration list (store.MIGRATIONS): everything above plus a rebuild from the ledger.
-MIGRATION_SQL = ROLLUP_SQL + INDEX_SQL + ";\n".join(REBUILD_STATEMENTS) + ";\n"
+MIGRATION_SQL = ROLLUP_SQL + WHO_SQL + INDEX_SQL + ";\n".join(REBUILD_STATEMENTS) + ";\n"
 
-_COUNTS = "SELECT (SELECT count(*) FROM requests), (SELECT coalesce(sum(requests), 0) FROM usage_hourly)"
+# The ledger's rows, and those each rollup holds: a rollup that disagrees is rebuilt (both, in one go).
+_COUNTS = ("SELECT (SELECT count(*) FROM requests), (SELECT coalesce(sum(requests), 0) FROM usage_hourly), "
+           f"(SELECT coalesce(sum(requests), 0) FROM {WHO})")
 
 
 def _setup_script(indexes: bool) -> str:
-    return "BEGIN IMMEDIATE;" + ROLLUP_SQL + (INDEX_SQL if indexes else "")
+    return "BEGIN IMMEDIATE;" + ROLLUP_SQL + WHO_SQL + (INDEX_SQL if indexes else "")
 
 
 def ensure_rollups_sync(conn: sqlite3.Connection, *, indexes: bool = True) -> bool:
@@ -142,15 +210,16 @@ def ensure_rollups_sync(conn: sqlite3.Connection, *, indexes: bool = True) -> bo
     """
     conn.executescript(_setup_script(indexes))
     try:
-        ledger, rolled = conn.execute(_COUNTS).fetchone()
-        if ledger != rolled:
+        ledger, rolled, who = conn.execute(_COUNTS).fetchone()
+        stale = bool(ledger != rolled or ledger != who)
+        if stale:
             for statement in REBUILD_STATEMENTS:
                 conn.execute(statement)
         conn.commit()
     except BaseException:
         conn.rollback()
         raise
-    return bool(ledger != rolled)
+    return stale
 
 
 async def ensure_rollups(conn: Any, *, indexes: bool = True) -> bool:
@@ -159,12 +228,13 @@ async def ensure_rollups(conn: Any, *, indexes: bool = True) -> bool:
     await conn.executescript(_setup_script(indexes))
     try:
         cursor = await conn.execute(_COUNTS)
-        ledger, rolled = await cursor.fetchone()
-        if ledger != rolled:
+        ledger, rolled, who = await cursor.fetchone()
+        stale = bool(ledger != rolled or ledger != who)
+        if stale:
             for statement in REBUILD_STATEMENTS:
                 await conn.execute(statement)
         await conn.commit()
     except BaseException:
         await conn.rollback()
         raise
-    return bool(ledger != rolled)
+    return stale

@@ -31,7 +31,27 @@ log = logging.getLogger("recorder.store")
 
 TABLE = "requests"
 COLUMNS: tuple[str, ...] = FIELD_NAMES
-MIGRATIONS: tuple[str, ...] = ((Path(__file__).with_name("schema.sql")).read_text(encoding="utf-8"),)
+_HINTS = typing.get_type_hints(UsageEvent)
+_SQL_TYPES = {str: "TEXT", int: "INTEGER", float: "REAL", bool: "INTEGER"}
+
+
+def add_columns(*names: str) -> str:
+    """``ALTER TABLE … ADD COLUMN`` for new (nullable) ``UsageEvent`` fields, typed from their annotations."""
+    def sql_type(name: str) -> str:
+        tp = _HINTS[name]
+        inner = next((a for a in typing.get_args(tp) if a is not type(None)), tp)
+        return _SQL_TYPES[inner]
+
+    return "".join(f"ALTER TABLE {TABLE} ADD COLUMN {n} {sql_type(n)};\n" for n in names)
+
+
+MIGRATIONS: tuple[str, ...] = (
+    (Path(__file__).with_name("schema.sql")).read_text(encoding="utf-8"),
+    # 2: attribution (gateway key, session, agent, client, request class) and budget alerts. The index
+    # serves the gateway's start-up read of each key's spend in the current budget period.
+    add_columns("api_key_name", "session_id", "agent_id", "client", "request_class", "budget_alert")
+    + "CREATE INDEX IF NOT EXISTS requests_key_started ON requests (api_key_name, started_at, cost_usd);\n",
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _PRAGMAS = (
@@ -97,7 +117,6 @@ def _converter(tp: Any) -> Callable[[Any], Any]:
     raise TypeError(f"no SQLite mapping for {tp!r}: extend store._converter")
 
 
-_HINTS = typing.get_type_hints(UsageEvent)
 _CONVERTERS = tuple(_converter(_HINTS[name]) for name in COLUMNS)
 _VALUES = operator.attrgetter(*COLUMNS)
 

@@ -17,7 +17,9 @@ from datetime import UTC, datetime
 HOUR_EXPR = "CAST(started_at / 3600 AS INTEGER)"
 DAY_EXPR = "CAST(started_at / 86400 AS INTEGER)"
 
-GROUP_KEYS = ("provider", "model", "day", "hour")
+GROUP_KEYS = ("provider", "model", "day", "hour", "key", "session", "client")
+# Attribution groups and filters: parameter / Query field -> ledger column (schema version 2).
+ATTRIBUTION_COLUMNS = {"key": "api_key_name", "session": "session_id", "client": "client"}
 _SPAN = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -35,7 +37,8 @@ class ParamError(ValueError):
 class Query:
     """Requests with ``start <= started_at < end`` (unix seconds) matching the filters.
 
-    Empty ``providers``/``models`` mean all; ``status`` is None, ``"ok"``, ``"error"`` or a code.
+    Empty ``providers``/``models``/``keys``/``sessions``/``clients`` mean all; ``status`` is None,
+    ``"ok"``, ``"error"`` or a code. ``keys`` are gateway key names (ledger column ``api_key_name``).
     """
 
     start: float
@@ -43,6 +46,14 @@ class Query:
     providers: tuple[str, ...] = ()
     models: tuple[str, ...] = ()
     status: str | None = None
+    keys: tuple[str, ...] = ()
+    sessions: tuple[str, ...] = ()
+    clients: tuple[str, ...] = ()
+
+    @property
+    def attributed(self) -> bool:
+        """Whether a filter needs the attribution columns (which the hourly rollup does not have)."""
+        return bool(self.keys or self.sessions or self.clients)
 
 
 def parse_time(value: str, now: float) -> float:
@@ -98,9 +109,11 @@ def _time(params: Mapping[str, str], name: str, default: str, now: float) -> flo
 
 
 def parse_query(params: Mapping[str, str], now: float | None = None, default_from: str = "24h") -> Query:
-    """Build a :class:`Query` from ``from``, ``to``, ``provider``, ``model`` and ``status`` parameters.
+    """Build a :class:`Query` from ``from``, ``to``, ``provider``, ``model``, ``status``, ``key``,
+    ``session`` and ``client`` parameters.
 
-    ``provider`` and ``model`` take comma-separated lists. Raises :class:`ParamError`.
+    ``provider``, ``model``, ``key``, ``session`` and ``client`` take comma-separated lists. Raises
+    :class:`ParamError`.
     """
     now = time.time() if now is None else now
     start = _time(params, "from", default_from, now)
@@ -108,7 +121,8 @@ def parse_query(params: Mapping[str, str], now: float | None = None, default_fro
     if start >= end:
         raise ParamError("from", "'from' must be earlier than 'to'")
     return Query(start, end, _names(params.get("provider")), _names(params.get("model")),
-                 parse_status(params.get("status")))
+                 parse_status(params.get("status")), _names(params.get("key")), _names(params.get("session")),
+                 _names(params.get("client")))
 
 
 def iso(ts: float) -> str:

@@ -17,14 +17,14 @@ from __future__ import annotations
 import math
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from typing import Any
 from urllib.parse import quote
 
 import pandas as pd
 
-from shared.ledger.params import DAY_EXPR, HOUR_EXPR, Query
+from shared.ledger.params import ATTRIBUTION_COLUMNS, DAY_EXPR, HOUR_EXPR, Query
 
 ROLLUP = "usage_hourly"
 FIGURES = ("requests", "errors", "fallbacks", "input_tokens", "output_tokens", "cache_read_tokens",
@@ -47,6 +47,8 @@ _LATENCY_INDEX: dict[str | None, tuple[str, str]] = {
     "model": ("model", "requests_model_latency"),
     "hour": (HOUR_EXPR, "requests_hour_latency"),
     "day": (DAY_EXPR, "requests_day_latency"),
+    # Attribution groups (no latency-ordered index of their own); NULL reads as '' (no key, no session).
+    **{group: (f"COALESCE({column}, '')", "requests_latency") for group, column in ATTRIBUTION_COLUMNS.items()},
 }
 
 
@@ -89,7 +91,8 @@ def _execute(conn: sqlite3.Connection, sql: str, params: Sequence[Any], index: s
 def filter_sql(q: Query) -> tuple[str, list[Any]]:
     """SQL conditions (each prefixed with AND) for the provider, model and status filters."""
     sql, params = "", list[Any]()
-    for column, values in (("provider", q.providers), ("model", q.models)):
+    for column, values in (("provider", q.providers), ("model", q.models), ("api_key_name", q.keys),
+                           ("session_id", q.sessions), ("client", q.clients)):
         if values:
             sql += f" AND {column} IN ({', '.join('?' * len(values))})"
             params += list(values)
@@ -112,7 +115,7 @@ def _bucket_expr(bucket_s: int, rollup: bool) -> str:
 
 def _key_exprs(keys: Sequence[str], bucket_s: int | None, rollup: bool) -> list[str]:
     exprs = {"provider": "provider" if rollup else "COALESCE(provider, '')", "model": "model",
-             "status": "status"}
+             "status": "status", **{k: f"COALESCE({c}, '')" for k, c in ATTRIBUTION_COLUMNS.items()}}
     if bucket_s is not None:
         exprs["bucket"] = _bucket_expr(bucket_s, rollup)
     return [exprs[k] for k in keys]
@@ -129,10 +132,12 @@ def _grouped(conn: sqlite3.Connection, table: str, keys: Sequence[str], bucket_s
 
 
 def cube(path: str, q: Query, keys: Sequence[str] = (), bucket_s: int | None = None) -> pd.DataFrame:
-    """Additive figures (:data:`FIGURES`) grouped by ``keys`` ⊆ provider, model, status, bucket.
+    """Additive figures (:data:`FIGURES`) grouped by ``keys`` ⊆ provider, model, status, bucket, key,
+    session, client.
 
     ``bucket`` is the start (unix seconds, UTC) of a ``bucket_s``-wide time bucket. Rows with no
-    provider have provider ``''``. An empty frame when there is no ledger or nothing matches.
+    provider (key, session, client) have ``''`` there. An empty frame when there is no ledger or nothing
+    matches. Attribution groups and filters read ``requests`` only (the rollup has no such columns).
     """
     keys = list(keys)
     if "bucket" in keys and bucket_s is None:
@@ -142,7 +147,9 @@ def cube(path: str, q: Query, keys: Sequence[str] = (), bucket_s: int | None = N
             return pd.DataFrame(columns=[*keys, *FIGURES])
         flt, fparams = filter_sql(q)
         h_lo, h_hi = math.ceil(q.start / 3600), math.floor(q.end / 3600)
-        whole_hours = h_lo < h_hi and (bucket_s is None or bucket_s % 3600 == 0) and has_table(conn, ROLLUP)
+        attributed = q.attributed or any(k in ATTRIBUTION_COLUMNS for k in keys)
+        whole_hours = (h_lo < h_hi and (bucket_s is None or bucket_s % 3600 == 0) and not attributed
+                       and has_table(conn, ROLLUP))
         if not whole_hours:
             return _tidy(_grouped(conn, "requests", keys, bucket_s,
                                   "started_at >= ? AND started_at < ?" + flt, [q.start, q.end, *fparams]), keys)
@@ -278,3 +285,83 @@ def options(path: str, q: Query) -> list[tuple[str, str]]:
                    "WHERE started_at >= ? AND started_at < ?")
             params = [q.start, q.end]
         return sorted(conn.execute(sql, params).fetchall())
+
+
+def key_spend(path: str, since: Mapping[str, float]) -> dict[str, float]:
+    """Each gateway key's total ``cost_usd`` in requests started at or after its time (unix seconds):
+    what its budget counter starts from. Keys with no rows (or a ledger without the column yet) get 0."""
+    spent = dict.fromkeys(since, 0.0)
+    with _reading(path) as conn:
+        if conn is None or not since:
+            return spent
+        if "api_key_name" not in {row[1] for row in conn.execute("PRAGMA table_info(requests)")}:
+            return spent
+        for name, start in since.items():
+            row = conn.execute("SELECT total(cost_usd) FROM requests WHERE api_key_name = ? AND started_at >= ?",
+                               (name, start)).fetchone()
+            spent[name] = float(row[0] or 0.0)
+    return spent
+
+
+ATTRIBUTION_FRAME = ("key", "client", "session", "requests", "tokens", "cost_usd", "priced", "first_at", "last_at")
+
+
+def has_attribution(conn: sqlite3.Connection) -> bool:
+    """Whether the ledger has the attribution columns (schema version 2)."""
+    return "api_key_name" in {row[1] for row in conn.execute("PRAGMA table_info(requests)")}
+
+
+WHO_ROLLUP = "usage_attribution_hourly"
+_WHO_RAW = ("SELECT COALESCE(api_key_name, ''), COALESCE(client, ''), COALESCE(session_id, ''), count(*), "
+            "sum(input_tokens + output_tokens + cache_read_tokens + cache_write_tokens), total(cost_usd), "
+            "count(cost_usd), min(started_at), max(started_at) FROM requests WHERE {where} GROUP BY 1, 2, 3")
+_WHO_ROLLED = ("SELECT api_key_name, client, session_id, sum(requests), sum(tokens), total(cost_usd), sum(priced), "
+               f"min(first_at), max(last_at) FROM {WHO_ROLLUP} WHERE {{where}} GROUP BY 1, 2, 3")
+
+
+def attribution(path: str, q: Query) -> pd.DataFrame:
+    """Figures per (key, client, session) in the range of ``q`` (:data:`ATTRIBUTION_FRAME`); ``''`` where a
+    request had no key, client or session. ``tokens`` counts input, output and cache tokens;
+    ``first_at``/``last_at`` are unix seconds.
+
+    Whole hours come from the ``usage_attribution_hourly`` rollup and the edges from ``requests``, as in
+    :func:`cube`, unless a provider, model or status filter is set (the rollup has no such columns)."""
+    columns = list(ATTRIBUTION_FRAME)
+    with _reading(path) as conn:
+        if conn is None or not has_attribution(conn):
+            return pd.DataFrame(columns=columns)
+        flt, fparams = filter_sql(q)
+        h_lo, h_hi = math.ceil(q.start / 3600), math.floor(q.end / 3600)
+        plain = not (q.providers or q.models or q.status)
+        if not (plain and h_lo < h_hi and has_table(conn, WHO_ROLLUP)):
+            rows = conn.execute(_WHO_RAW.format(where="started_at >= ? AND started_at < ?" + flt),
+                                [q.start, q.end, *fparams]).fetchall()
+            return pd.DataFrame(rows, columns=columns)
+        rows = [
+            *conn.execute(_WHO_ROLLED.format(where="hour >= ? AND hour < ?" + flt), [h_lo, h_hi, *fparams]),
+            *conn.execute(_WHO_RAW.format(where=f"started_at >= ? AND started_at < ? AND {HOUR_EXPR} < ?" + flt),
+                          [q.start, h_lo * 3600 + 1, h_lo, *fparams]),
+            *conn.execute(_WHO_RAW.format(where=f"started_at >= ? AND started_at < ? AND {HOUR_EXPR} >= ?" + flt),
+                          [h_hi * 3600 - 1, q.end, h_hi, *fparams]),
+        ]
+    frame = pd.DataFrame(rows, columns=columns)
+    if frame.empty:
+        return frame
+    sums = {c: "sum" for c in ("requests", "tokens", "cost_usd", "priced")}
+    return frame.groupby(["key", "client", "session"], as_index=False, sort=True).agg(
+        {**sums, "first_at": "min", "last_at": "max"})[columns]
+
+
+def attribution_options(path: str, q: Query) -> tuple[list[str], list[str]]:
+    """Gateway key names and clients seen in the range (to the hour when the rollup exists; filters
+    ignored), for filter drop-downs."""
+    with _reading(path) as conn:
+        if conn is None or not has_attribution(conn):
+            return [], []
+        if has_table(conn, WHO_ROLLUP):
+            rows = conn.execute(f"SELECT DISTINCT api_key_name, client FROM {WHO_ROLLUP} WHERE hour BETWEEN ? AND ?",
+                                [math.floor(q.start / 3600), math.floor(q.end / 3600)]).fetchall()
+        else:
+            rows = conn.execute("SELECT DISTINCT COALESCE(api_key_name, ''), COALESCE(client, '') FROM requests "
+                                "WHERE started_at >= ? AND started_at < ?", [q.start, q.end]).fetchall()
+    return sorted({k for k, _ in rows if k}), sorted({c for _, c in rows if c})

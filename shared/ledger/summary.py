@@ -84,15 +84,17 @@ def _label(group_by: str, key: Any) -> Any:
         return iso(int(key))[:10]
     if group_by == "hour":
         return iso(int(key))
-    if group_by == "provider":
-        return key or None  # '' stands for "no provider reached"
+    if group_by in ("provider", "key", "session", "client"):
+        return key or None  # '' stands for "no provider reached" (no key, no session, no client)
     return key
 
 
 def summarize(path: str, q: Query, group_by: str | None = None) -> Summary:
-    """Totals for ``q`` and, with ``group_by`` (provider, model, day, hour), figures per group.
+    """Totals for ``q`` and, with ``group_by`` (provider, model, day, hour, key, session, client), figures
+    per group.
 
-    Groups come by requests (most first) for provider and model, in time order for day and hour.
+    Groups come by requests (most first) for provider, model, key, session and client, in time order for
+    day and hour.
     """
     if group_by is None:
         df = cube(path, q)

@@ -134,3 +134,33 @@ def test_presets_and_auto_refresh_run_the_callbacks(dash_duo: Any, tmp_path: Pat
     assert any(f"plotly-basic-{version}.min.js" in r for r in resources)
     assert "[native code]" in trim and "[native code]" in parse_int
     assert dash_duo.get_logs() == []
+
+
+def test_key_and_client_filters_cost_by_key_and_sessions(dash_duo: Any, tmp_path: Path) -> None:
+    now = time.time()
+    path = write_ledger(str(tmp_path / "usage.db"), [
+        event(now - 600, "openai", "gpt-4o", cost_usd=0.5, api_key_name="alice", session_id="sess-expensive",
+              client="claude-cli/2.1.332", request_id="a1"),
+        event(now - 500, "openai", "gpt-4o", cost_usd=0.1, api_key_name="bob", session_id="sess-cheap",
+              client="codex_exec/0.171.0", request_id="b1"),
+        event(now - 400, "anthropic", "claude-haiku-4-5", cost_usd=0.2, api_key_name="bob",
+              client="codex_exec/0.171.0", request_id="b2")])
+    start(dash_duo, path)
+    dash_duo.wait_for_text_to_equal("#ov-kpi-requests", "3", timeout=20)
+    for chart in ("cost-key", "cost-client"):
+        dash_duo.wait_for_element(f"#ov-chart-{chart} .js-plotly-plot .main-svg", timeout=10)
+    bars = dash_duo.driver.execute_script(
+        "const t = document.querySelector('#ov-chart-cost-key .js-plotly-plot')._fullData[0];"
+        "return [Array.from(t.y), Array.from(t.x).map(Number)];")
+    assert bars[0] == ["bob", "alice"]  # the largest cost on top
+    assert dict(zip(*bars, strict=True)) == pytest.approx({"alice": 0.5, "bob": 0.3})
+    rows = dash_duo.find_elements("#ov-sessions tbody tr")
+    assert "sess-expensive" in rows[1].text and "sess-cheap" in rows[2].text  # row 0: the header
+    dash_duo.select_dcc_dropdown("#ov-key", value="bob")
+    dash_duo.wait_for_text_to_equal("#ov-kpi-requests", "2", timeout=10)
+    dash_duo.wait_for_text_to_equal("#ov-kpi-cost", "$0.30", timeout=10)
+    dash_duo.wait_for_contains_text("#ov-sessions", "sess-cheap", timeout=10)
+    assert "sess-expensive" not in dash_duo.find_element("#ov-sessions").text
+    dash_duo.select_dcc_dropdown("#ov-client", value="codex_exec/0.171.0")
+    dash_duo.wait_for_text_to_equal("#ov-kpi-requests", "2", timeout=10)
+    assert dash_duo.get_logs() == []

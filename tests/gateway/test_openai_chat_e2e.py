@@ -17,7 +17,8 @@ import pytest
 from tests.fake_provider import FakeProvider
 from tests.procs import ROOT, Stack, stack, wait_until
 
-CLIENT_KEY = "sk-client-key-must-not-be-forwarded"
+CLIENT_KEY = "sk-client-key-must-not-be-forwarded"  # also this module's gateway key (GATEWAY_API_KEYS)
+WRONG_KEY = "sk-wrong-gateway-key-never-logged"
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +33,7 @@ def fake() -> Iterator[FakeProvider]:
 @pytest.fixture(scope="module")
 def gw(fake: FakeProvider, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("stack")
-    with stack(tmp, {"openai": f"{fake.base_url}/v1"}) as st:
+    with stack(tmp, {"openai": f"{fake.base_url}/v1"}, GATEWAY_API_KEYS=f"tests={CLIENT_KEY}") as st:
         yield st
 
 
@@ -168,7 +169,7 @@ def test_bad_requests_get_openai_shaped_errors(gw: Stack, body: bytes, status: i
 
 
 def test_unknown_route_is_a_json_404(gw: Stack) -> None:
-    resp = httpx.get(gw.gateway_url + "/v1/nope")
+    resp = httpx.get(gw.gateway_url + "/v1/nope", headers={"authorization": f"Bearer {CLIENT_KEY}"})
     assert resp.status_code == 404 and resp.json()["error"]["message"]
 
 
@@ -188,16 +189,30 @@ def test_client_disconnect_mid_stream_is_still_recorded(gw: Stack, fake: FakePro
     port = int(gw.env["GATEWAY_PORT"])
     with socket.create_connection(("127.0.0.1", port)) as s:
         s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                  + f"Content-Length: {len(payload)}\r\nx-request-id: disconnect-test-1\r\n\r\n".encode() + payload)
+                  + f"Content-Length: {len(payload)}\r\nx-request-id: disconnect-test-1\r\n".encode()
+                  + f"x-api-key: {CLIENT_KEY}\r\n\r\n".encode() + payload)
         s.recv(200)  # headers and the first frame arrived
     row = gw.row_for("disconnect-test-1", timeout=15)
     assert row["client_disconnected"] == 1 and row["streamed"] == 1
 
 
-def test_provider_key_never_in_logs_or_ledger(gw: Stack) -> None:
-    assert "sk-test-openai-secret-key" not in gw.logs()
-    dump = json.dumps(gw.rows())
-    assert "sk-test-openai-secret-key" not in dump and CLIENT_KEY not in dump
+def test_provider_key_never_in_logs_or_ledger(gw: Stack, client: openai.OpenAI,
+                                              tail: subprocess.Popen[str]) -> None:
+    """Neither the provider key nor a gateway key (right or wrong) reaches logs, ledger, tail or bodies."""
+    raw = client.chat.completions.with_raw_response.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "leak scan"}])
+    with pytest.raises(openai.AuthenticationError) as wrong:
+        openai.OpenAI(base_url=gw.gateway_url + "/v1", api_key=WRONG_KEY, max_retries=0).chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
+    bodies = raw.http_response.text + wrong.value.response.text
+    gw.row_for(raw.headers["x-request-id"])
+    time.sleep(0.3)
+    tail.terminate()
+    seen = tail.communicate(timeout=5)[0]
+    assert raw.headers["x-request-id"] in seen
+    dump = json.dumps(gw.rows()) + gw.logs() + seen + bodies
+    for secret in ("sk-test-openai-secret-key", CLIENT_KEY, WRONG_KEY):
+        assert secret not in dump
 
 
 def test_events_queue_while_recorder_is_down(tmp_path: Path, fake: FakeProvider) -> None:

@@ -239,3 +239,54 @@ def test_rows_on_hour_boundaries_count_once(tmp_path: Path, rollup: bool) -> Non
         q = Query(start, end)
         assert summarize(path, q).totals["requests"] == expected, (start - T0, end - T0)
         assert int(queries.cube(path, q, ["bucket"], 3600)["requests"].sum()) == expected
+
+
+def attributed_events(n: int, seed: int) -> list:
+    """Random events with random keys, clients and sessions (some missing)."""
+    from dataclasses import replace
+
+    rng = np.random.default_rng(seed)
+    keys, clients, sessions = [None, "alice", "bob"], [None, "claude-cli/2.1.332", "codex_exec/0.171.0"], [None, "s1",
+                                                                                                        "s2", "s3"]
+    return [replace(e, api_key_name=keys[int(rng.integers(3))], client=clients[int(rng.integers(3))],
+                    session_id=sessions[int(rng.integers(4))])
+            for e in random_events(n, T0, T0 + 2 * 86400, seed=seed)]
+
+
+@pytest.mark.parametrize("query", [
+    WHOLE, Query(T0 + 1234.5, T0 + 86400 + 999.25), Query(T0 + 10, T0 + 1800), Query(T0 + 600, T0 + 9000, keys=("bob",)),
+    Query(T0, T0 + 2 * 86400, clients=("claude-cli/2.1.332",), sessions=("s1", "s2")),
+    Query(T0, T0 + 2 * 86400, providers=("openai",), keys=("alice",)),
+])
+def test_attribution_from_the_rollup_equals_the_raw_rows(tmp_path: Path, query: Query) -> None:
+    events = attributed_events(3000, seed=9)
+    rolled = write_ledger(str(tmp_path / "rolled.db"), events)
+    plain = write_ledger(str(tmp_path / "plain.db"), events, rollup=False)
+    a, b = queries.attribution(rolled, query), queries.attribution(plain, query)
+    assert len(a) > 0 and list(a.columns) == list(queries.ATTRIBUTION_FRAME)
+    keys = ["key", "client", "session"]
+    a, b = a.sort_values(keys).reset_index(drop=True), b.sort_values(keys).reset_index(drop=True)
+    assert a.drop(columns=["cost_usd"]).astype(float, errors="ignore").equals(
+        b.drop(columns=["cost_usd"]).astype(float, errors="ignore"))
+    assert np.allclose(a["cost_usd"], b["cost_usd"])
+    assert queries.attribution_options(rolled, query)[0] == ["alice", "bob"]
+
+
+def test_attribution_rollup_follows_inserts_updates_deletes(tmp_path: Path) -> None:
+    events = attributed_events(600, seed=3)
+    path = write_ledger(str(tmp_path / "t.db"), events)
+    write_ledger(path, events[:100])  # replays change nothing
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute("UPDATE requests SET api_key_name = 'carol', cost_usd = 0.5 WHERE rowid % 7 = 0")
+        conn.execute("DELETE FROM requests WHERE rowid % 5 = 0")
+        conn.commit()
+        before = conn.execute("SELECT * FROM usage_attribution_hourly ORDER BY 1, 2, 3, 4").fetchall()
+        for statement in REBUILD_STATEMENTS:
+            conn.execute(statement)
+        after = conn.execute("SELECT * FROM usage_attribution_hourly ORDER BY 1, 2, 3, 4").fetchall()
+    assert sum(r[4] for r in before) == 480
+    assert [r[:6] + r[7:8] for r in before] == [r[:6] + r[7:8] for r in after]
+    assert np.allclose([r[6] for r in before], [r[6] for r in after])
+    assert all(b[8] <= a[8] and b[9] >= a[9] for b, a in zip(before, after, strict=True))  # bounds only widen
+    with closing(sqlite3.connect(path)) as conn:
+        assert ensure_rollups_sync(conn) is False

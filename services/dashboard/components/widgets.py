@@ -16,10 +16,15 @@ KPIS: tuple[tuple[str, str], ...] = (
     ("requests", "Requests"), ("tokens", "Tokens"), ("cost", "Cost"), ("error-rate", "Error rate"),
     ("p50", "Latency p50"), ("p95", "Latency p95"), ("fallbacks", "Fallbacks"),
 )
-CHARTS: tuple[str, ...] = ("requests", "cost", "tokens", "errors", "cost-model", "latency")
+CHARTS: tuple[str, ...] = ("requests", "cost", "tokens", "errors", "cost-model", "latency", "cost-key",
+                           "cost-client")
 TABLE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("time", "Time (UTC)"), ("provider", "Provider"), ("model", "Model"), ("status", "Status"),
     ("tokens", "Tokens"), ("cost", "Cost"), ("latency", "Latency"), ("attempts", "Attempts"),
+)
+SESSION_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("session", "Session"), ("client", "Client"), ("first", "First seen (UTC)"), ("last", "Last seen (UTC)"),
+    ("requests", "Requests"), ("tokens", "Tokens"), ("cost", "Cost"),
 )
 PRESET_OPTIONS = [
     {"label": "Last hour", "value": "1h"}, {"label": "24 hours", "value": "24h"},
@@ -58,6 +63,14 @@ def controls() -> html.Div:
             html.Label("Models", htmlFor="ov-model"),
             dcc.Dropdown(id="ov-model", multi=True, placeholder="All models", options=[]),
         ]),
+        html.Div(className="ov-control ov-grow", children=[
+            html.Label("Keys", htmlFor="ov-key"),
+            dcc.Dropdown(id="ov-key", multi=True, placeholder="All keys", options=[]),
+        ]),
+        html.Div(className="ov-control ov-grow", children=[
+            html.Label("Clients", htmlFor="ov-client"),
+            dcc.Dropdown(id="ov-client", multi=True, placeholder="All clients", options=[]),
+        ]),
     ])
 
 
@@ -91,6 +104,19 @@ def recent_table() -> html.Div:
             style_cell={"fontFamily": "inherit", "fontSize": 13, "padding": "4px 8px", "textAlign": "left"},
             style_header={"fontWeight": 600, "backgroundColor": "#f4f5f7"},
             style_data_conditional=[{"if": {"filter_query": "{status} >= 400"}, "color": "#c62828"}],
+        ),
+    ])
+
+
+def sessions_table() -> html.Div:
+    """Coding sessions (Claude Code's session id, Codex's session-id) of the selection, by cost."""
+    return html.Div(id="ov-sessions-card", className="ov-card ov-recent", children=[
+        html.H3("Sessions by cost"),
+        DataTable(
+            id="ov-sessions", data=[], page_size=25,
+            columns=[{"id": key, "name": name} for key, name in SESSION_COLUMNS],
+            style_cell={"fontFamily": "inherit", "fontSize": 13, "padding": "4px 8px", "textAlign": "left"},
+            style_header={"fontWeight": 600, "backgroundColor": "#f4f5f7"},
         ),
     ])
 

@@ -18,7 +18,15 @@ from dash import Input, Output, dcc, html
 from services.dashboard import figures
 from services.dashboard import format as fmt
 from services.dashboard.components import widgets
-from services.dashboard.data import DEFAULT_PRESET, build_query, filter_options, load_overview, recent_rows
+from services.dashboard.data import (
+    DEFAULT_PRESET,
+    build_query,
+    filter_options,
+    load_overview,
+    recent_rows,
+    sessions,
+    who_options,
+)
 
 HIDDEN = {"display": "none"}
 SHOWN: dict[str, str] = {}
@@ -28,6 +36,8 @@ _CONTROLS = {
     "end_date": Input("ov-dates", "end_date"),
     "providers": Input("ov-provider", "value"),
     "models": Input("ov-model", "value"),
+    "keys": Input("ov-key", "value"),
+    "clients": Input("ov-client", "value"),
     "tick": Input("ov-interval", "n_intervals"),
 }
 
@@ -37,7 +47,8 @@ def _overview_targets() -> dict[str, tuple[str, str]]:
     notes = ["ov-kpi-tokens-note", "ov-kpi-cost-note", "ov-kpi-error-rate-note"]
     targets = {i: (i, "children") for i in [*kpis, *notes, "ov-empty", "ov-status"]}
     targets |= {widgets.chart_id(n): (widgets.chart_id(n), "figure") for n in widgets.CHARTS}
-    targets |= {f"{i}-style": (i, "style") for i in ("ov-empty", "ov-charts", "ov-recent")}
+    targets |= {f"{i}-style": (i, "style") for i in ("ov-empty", "ov-charts", "ov-recent", "ov-sessions-card")}
+    targets["ov-sessions"] = ("ov-sessions", "data")
     return targets
 
 
@@ -54,6 +65,7 @@ def first_view(path: str, gateway_url: str, now: float | None = None) -> dict[tu
     view["ov-table", "data"] = table_outputs(path, DEFAULT_PRESET, None, None, None, None, now)
     view["ov-provider", "options"], view["ov-model", "options"] = options_outputs(
         path, DEFAULT_PRESET, None, None, None, now)
+    view["ov-key", "options"], view["ov-client", "options"] = who_outputs(path, DEFAULT_PRESET, None, None, now=now)
     return view
 
 
@@ -94,6 +106,7 @@ def _skeleton(refresh_s: float) -> html.Div:
         widgets.kpi_cards(),
         widgets.charts(),
         widgets.recent_table(),
+        widgets.sessions_table(),
         dcc.Interval(id="ov-interval", interval=max(int(refresh_s * 1000), 1000), disabled=refresh_s <= 0),
     ])
 
@@ -104,9 +117,11 @@ def _range_text(start: float, end: float) -> str:
 
 def overview_outputs(path: str, gateway_url: str, preset: str | None, start_date: str | None,
                      end_date: str | None, providers: list[str] | None, models: list[str] | None,
-                     now: float | None = None) -> dict[str, Any]:
-    """KPIs, charts, empty state and status line for the current controls (keys: element ids)."""
-    q = build_query(preset, start_date, end_date, providers, models, time.time() if now is None else now)
+                     now: float | None = None, keys: list[str] | None = None,
+                     clients: list[str] | None = None) -> dict[str, Any]:
+    """KPIs, charts, sessions, empty state and status line for the current controls (keys: element ids)."""
+    q = build_query(preset, start_date, end_date, providers, models, time.time() if now is None else now,
+                    keys, clients)
     view = load_overview(path, q)
     t = view.totals
     out: dict[str, Any] = {
@@ -121,22 +136,35 @@ def overview_outputs(path: str, gateway_url: str, preset: str | None, start_date
         "ov-kpi-cost-note": f"{fmt.count(t['unpriced_requests'])} without a price" if t["unpriced_requests"] else "",
         "ov-kpi-error-rate-note": f"{fmt.count(t['errors'])} errors",
     }
-    charts = figures.all_charts(view.series, view.models, view.latency)
+    charts = figures.all_charts(view.series, view.models, view.latency, view.attribution)
     out.update({widgets.chart_id(name): fig for name, fig in charts.items()})
     span = _range_text(q.start, q.end)
     out["ov-empty"] = widgets.empty_state(view.ledger_exists, path, gateway_url, span) if view.empty else []
     out["ov-empty-style"] = SHOWN if view.empty else HIDDEN
     out["ov-charts-style"] = out["ov-recent-style"] = HIDDEN if view.empty else SHOWN
+    out["ov-sessions"] = session_rows(sessions(view.attribution))
+    out["ov-sessions-card-style"] = HIDDEN if view.empty or not out["ov-sessions"] else SHOWN
     out["ov-status"] = f"{span.replace(' and ', ' – ')} · buckets of {fmt.bucket_label(view.bucket_s)} · " \
                        f"updated {fmt.moment(time.time())[11:]} UTC"
     return out
 
 
+def session_rows(table: Any) -> list[dict[str, Any]]:
+    """The sessions table (:func:`services.dashboard.data.sessions`), formatted for display."""
+    return [
+        {"session": r.session, "client": r.client or "—", "first": fmt.moment(r.first_at),
+         "last": fmt.moment(r.last_at), "requests": fmt.count(r.requests), "tokens": fmt.count(r.tokens),
+         "cost": fmt.usd(r.cost_usd if r.priced else None)}
+        for r in table.itertuples(index=False)
+    ]
+
+
 def table_outputs(path: str, preset: str | None, start_date: str | None, end_date: str | None,
-                  providers: list[str] | None, models: list[str] | None, now: float | None = None
-                  ) -> list[dict[str, Any]]:
+                  providers: list[str] | None, models: list[str] | None, now: float | None = None,
+                  keys: list[str] | None = None, clients: list[str] | None = None) -> list[dict[str, Any]]:
     """Rows for the recent-requests table, formatted for display."""
-    q = build_query(preset, start_date, end_date, providers, models, time.time() if now is None else now)
+    q = build_query(preset, start_date, end_date, providers, models, time.time() if now is None else now,
+                    keys, clients)
     rows: Iterable[Any] = recent_rows(path, q).itertuples(index=False)  # RECENT_COLUMNS; stubs type fields as any scalar
     return [
         {"time": fmt.moment(r.started_at), "provider": r.provider or "—", "model": r.model, "status": r.status,
@@ -155,6 +183,15 @@ def options_outputs(path: str, preset: str | None, start_date: str | None, end_d
     return sorted(set(provider_names) | set(providers or ())), models
 
 
+def who_outputs(path: str, preset: str | None, start_date: str | None, end_date: str | None,
+                keys: list[str] | None = None, clients: list[str] | None = None,
+                now: float | None = None) -> tuple[list[str], list[str]]:
+    """Drop-down choices: gateway keys and clients in the range (chosen ones stay selectable)."""
+    q = build_query(preset, start_date, end_date, None, None, time.time() if now is None else now)
+    key_names, client_names = who_options(path, q)
+    return sorted(set(key_names) | set(keys or ())), sorted(set(client_names) | set(clients or ()))
+
+
 def dates_style(preset: str | None) -> dict[str, str]:
     """Show the date picker only for the custom range."""
     return SHOWN if preset == "custom" else HIDDEN
@@ -167,14 +204,16 @@ def register_callbacks(app: dash.Dash, path: str, gateway_url: str) -> None:
     # prevent_initial_call: the layout already holds what the first call would return.
     @app.callback(output=outputs, inputs=_CONTROLS, prevent_initial_call=True)
     def update_overview(preset: str | None, start_date: str | None, end_date: str | None,
-                        providers: list[str] | None, models: list[str] | None, tick: int | None) -> dict[str, Any]:
-        return overview_outputs(path, gateway_url, preset, start_date, end_date, providers, models)
+                        providers: list[str] | None, models: list[str] | None, keys: list[str] | None,
+                        clients: list[str] | None, tick: int | None) -> dict[str, Any]:
+        return overview_outputs(path, gateway_url, preset, start_date, end_date, providers, models,
+                                keys=keys, clients=clients)
 
     @app.callback(output=Output("ov-table", "data"), inputs=_CONTROLS, prevent_initial_call=True)
     def update_table(preset: str | None, start_date: str | None, end_date: str | None,
-                     providers: list[str] | None, models: list[str] | None,
-                     tick: int | None) -> list[dict[str, Any]]:
-        return table_outputs(path, preset, start_date, end_date, providers, models)
+                     providers: list[str] | None, models: list[str] | None, keys: list[str] | None,
+                     clients: list[str] | None, tick: int | None) -> list[dict[str, Any]]:
+        return table_outputs(path, preset, start_date, end_date, providers, models, keys=keys, clients=clients)
 
     @app.callback(Output("ov-provider", "options"), Output("ov-model", "options"),
                   Input("ov-range", "value"), Input("ov-dates", "start_date"), Input("ov-dates", "end_date"),
@@ -182,5 +221,14 @@ def register_callbacks(app: dash.Dash, path: str, gateway_url: str) -> None:
     def update_options(preset: str | None, start_date: str | None, end_date: str | None,
                        providers: list[str] | None, tick: int | None) -> tuple[list[str], list[str]]:
         return options_outputs(path, preset, start_date, end_date, providers)
+
+    @app.callback(Output("ov-key", "options"), Output("ov-client", "options"),
+                  Input("ov-range", "value"), Input("ov-dates", "start_date"), Input("ov-dates", "end_date"),
+                  Input("ov-key", "value"), Input("ov-client", "value"), Input("ov-interval", "n_intervals"),
+                  prevent_initial_call=True)
+    def update_who_options(preset: str | None, start_date: str | None, end_date: str | None,
+                           keys: list[str] | None, clients: list[str] | None,
+                           tick: int | None) -> tuple[list[str], list[str]]:
+        return who_outputs(path, preset, start_date, end_date, keys, clients)
 
     app.callback(Output("ov-dates-wrap", "style"), Input("ov-range", "value"), prevent_initial_call=True)(dates_style)

@@ -36,13 +36,16 @@ def known_events() -> list[UsageEvent]:
     return [
         # 2025-01-15 10:10, openai, ok
         event(T0 + 600, "openai", "gpt-4o-mini", latency_ms=100.0, input_tokens=100, output_tokens=50,
-              cache_read_tokens=10, cost_usd=0.001),
+              cache_read_tokens=10, cost_usd=0.001, api_key_name="alice", session_id="sess-a",
+              client="claude-cli/2.1.332"),
         # 2025-01-15 11:20, anthropic, ok after a fallback
         event(T0 + 4800, "anthropic", "claude-sonnet-4-5", latency_ms=300.0, input_tokens=200, output_tokens=100,
               cache_write_tokens=20, reasoning_tokens=30, cost_usd=0.01, attempts=2,
-              failed_attempts=[FailedAttempt(provider="openai", status=529, error_type="overloaded_error")]),
+              failed_attempts=[FailedAttempt(provider="openai", status=529, error_type="overloaded_error")],
+              api_key_name="alice", session_id="sess-a", agent_id="agent-1", client="claude-cli/2.1.332"),
         # 2025-01-16 10:00, openai, rate limited, price unknown
-        event(T0 + 86400, "openai", "gpt-4o", status=429, latency_ms=200.0, error_type="rate_limit_error"),
+        event(T0 + 86400, "openai", "gpt-4o", status=429, latency_ms=200.0, error_type="rate_limit_error",
+              api_key_name="bob", client="openai-python/1.109.1"),
     ]
 
 
@@ -79,5 +82,6 @@ def write_ledger(path: str, events: Sequence[UsageEvent], *, rollup: bool = True
         else:  # the recorder builds the rollup on open; a plain ledger exercises the raw-row path
             suspend_sync(conn)
             conn.execute("DROP TABLE IF EXISTS usage_hourly")
+            conn.execute("DROP TABLE IF EXISTS usage_attribution_hourly")
             conn.commit()
     return path

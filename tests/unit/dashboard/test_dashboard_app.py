@@ -21,8 +21,10 @@ def recent_db(tmp_path: Path) -> str:
     """Two requests of the last hour (inside the default 24 h range)."""
     now = time.time()
     return write_ledger(str(tmp_path / "usage.db"), [
-        event(now - 600, "openai", "gpt-4o", latency_ms=120.0, input_tokens=10, cost_usd=0.5),
-        event(now - 300, "anthropic", "claude-haiku-4-5", status=500, latency_ms=80.0, cost_usd=0.25),
+        event(now - 600, "openai", "gpt-4o", latency_ms=120.0, input_tokens=10, cost_usd=0.5, api_key_name="alice",
+              session_id="sess-1", client="claude-cli/2.1.332"),
+        event(now - 300, "anthropic", "claude-haiku-4-5", status=500, latency_ms=80.0, cost_usd=0.25,
+              client="openai-python/1.109.1"),
     ])
 
 
@@ -56,6 +58,14 @@ def test_layout_arrives_filled_in(recent_db: str) -> None:
     assert props["ov-provider"]["options"] == ["anthropic", "openai"]
     assert props["ov-model"]["options"] == ["claude-haiku-4-5", "gpt-4o"]
     assert props["ov-empty"]["style"] == {"display": "none"} and props["ov-charts"]["style"] == {}
+    assert props["ov-key"]["options"] == ["alice"]
+    assert props["ov-client"]["options"] == ["claude-cli/2.1.332", "openai-python/1.109.1"]
+    key_chart = props[widgets.chart_id("cost-key")]["figure"]["data"][0]
+    assert list(key_chart["y"]) == ["(no key)", "alice"]  # largest cost on top
+    [session] = props["ov-sessions"]["data"]
+    assert (session["session"], session["client"], session["requests"], session["cost"]) == (
+        "sess-1", "claude-cli/2.1.332", "1", "$0.50")
+    assert props["ov-sessions-card"]["style"] == {}
 
 
 def test_layout_without_a_ledger_shows_the_empty_state(tmp_path: Path) -> None:
@@ -69,10 +79,11 @@ def test_layout_without_a_ledger_shows_the_empty_state(tmp_path: Path) -> None:
 def test_callbacks_do_not_run_on_load_but_on_changes(recent_db: str) -> None:
     client = create_app(recent_db, 10).server.test_client()
     deps = client.get("/_dash-dependencies").get_json()
-    assert len(deps) == 4 and all(d["prevent_initial_call"] for d in deps)
+    assert len(deps) == 5 and all(d["prevent_initial_call"] for d in deps)
     overview = next(d for d in deps if "ov-kpi-requests.children" in d["output"])
     inputs = {(i["id"], i["property"]) for i in overview["inputs"]}
-    assert {("ov-range", "value"), ("ov-provider", "value"), ("ov-interval", "n_intervals")} <= inputs
+    assert {("ov-range", "value"), ("ov-provider", "value"), ("ov-key", "value"), ("ov-client", "value"),
+            ("ov-interval", "n_intervals")} <= inputs
 
 
 def script_tags(html: str) -> list[str]:

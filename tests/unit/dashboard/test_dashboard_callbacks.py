@@ -70,6 +70,27 @@ def test_table_and_options(db: str) -> None:
     assert providers == ["anthropic", "openai"] and models == ["claude-sonnet-4-5"]
 
 
+def test_key_and_client_filters_cost_by_key_and_client_and_sessions(db: str) -> None:
+    out = overview.overview_outputs(db, "http://gw", "7d", None, None, None, None, now=NOW, keys=["bob"])
+    assert out["ov-kpi-requests"] == "1" and out["ov-sessions"] == []
+    assert out["ov-sessions-card-style"] == overview.HIDDEN
+    out = overview.overview_outputs(db, "http://gw", "7d", None, None, None, None, now=NOW,
+                                    clients=["claude-cli/2.1.332"])
+    assert out["ov-kpi-requests"] == "2" and out["ov-kpi-cost"] == "$0.01"
+    out = overview.overview_outputs(db, "http://gw", "7d", None, None, None, None, now=NOW)
+    by_key = out[widgets.chart_id("cost-key")].data[0]
+    assert list(by_key.y) == ["bob", "alice"] and list(by_key.x) == pytest.approx([0.0, 0.011])
+    by_client = out[widgets.chart_id("cost-client")].data[0]
+    assert list(by_client.y) == ["openai-python/1.109.1", "claude-cli/2.1.332"]
+    assert out["ov-sessions"] == [{"session": "sess-a", "client": "claude-cli/2.1.332",
+                                   "first": "2025-01-15 10:10:00", "last": "2025-01-15 11:20:00",
+                                   "requests": "2", "tokens": "480", "cost": "$0.01"}]
+    rows = overview.table_outputs(db, "7d", None, None, None, None, now=NOW, keys=["alice"])
+    assert [r["model"] for r in rows] == ["claude-sonnet-4-5", "gpt-4o-mini"]
+    assert overview.who_outputs(db, "7d", None, None, now=NOW) == (
+        ["alice", "bob"], ["claude-cli/2.1.332", "openai-python/1.109.1"])
+
+
 @pytest.mark.parametrize(("span", "rows", "bucket"), [
     (3600, 0, 60), (86400, 0, 900), (7 * 86400, 0, 3600), (30 * 86400, 0, 21600), (86400, 10**6, 3600),
 ])
@@ -94,4 +115,4 @@ def test_create_app_has_stable_ids(db: str) -> None:
     assert expected | {"ov-range", "ov-provider", "ov-model", "ov-dates", "ov-table", "ov-interval"} <= ids
     interval = next(c for c in page.children if getattr(c, "id", None) == "ov-interval")
     assert interval.interval == 5000 and not interval.disabled
-    assert len(app.callback_map) == 4
+    assert len(app.callback_map) == 5

@@ -91,17 +91,33 @@ def test_all_charts_order() -> None:
     titles = {name: c.layout.title.text for name, c in charts.items()}
     assert titles == {"requests": "Requests", "cost": "Cost (USD)", "tokens": "Tokens by kind",
                       "errors": "Errors and fallbacks", "cost-model": "Cost by model (USD)",
-                      "latency": "Latency by provider"}
+                      "latency": "Latency by provider", "cost-key": "Cost by gateway key (USD)",
+                      "cost-client": "Cost by client (USD)"}
     assert list(charts) == list(widgets.CHARTS)
+
+
+ATTRIBUTION = pd.DataFrame({"key": ["alice", "alice", ""], "client": ["claude-cli/2.1.332", "curl/8.5.0", ""],
+                            "session": ["s1", "", ""], "requests": [3, 1, 2], "tokens": [300, 10, 20],
+                            "cost_usd": [0.5, 0.25, 0.0], "priced": [3, 1, 0], "first_at": [H, H, H],
+                            "last_at": [H + 60, H, H]})
+
+
+def test_cost_by_key_and_client() -> None:
+    charts = figures.all_charts(SERIES, SERIES, pd.DataFrame(), ATTRIBUTION)
+    by_key = charts["cost-key"].data[0]
+    assert list(by_key.y) == ["(no key)", "alice"] and list(by_key.x) == [0.0, 0.75]
+    assert [list(c) for c in by_key.customdata] == [[2, 2], [4, 0]]  # requests, unpriced
+    assert list(charts["cost-client"].data[0].y) == ["(unknown)", "curl/8.5.0", "claude-cli/2.1.332"]
 
 
 @pytest.mark.parametrize("frame", [SERIES, SERIES.iloc[0:0]], ids=["data", "empty"])
 def test_charts_pass_plotly_validation(frame: pd.DataFrame, monkeypatch: pytest.MonkeyPatch) -> None:
     """Charts skip plotly.py's validation when built; built with it, they come out the same."""
     latency = pd.DataFrame({"provider": ["openai"], "requests": [7], "p50": [120.0], "p95": [900.0]})
-    fast = figures.all_charts(frame, frame, latency if len(frame) else latency.iloc[0:0])
+    who = ATTRIBUTION if len(frame) else ATTRIBUTION.iloc[0:0]
+    fast = figures.all_charts(frame, frame, latency if len(frame) else latency.iloc[0:0], who)
     monkeypatch.setattr(figures, "VALIDATE", True)
-    checked = figures.all_charts(frame, frame, latency if len(frame) else latency.iloc[0:0])
+    checked = figures.all_charts(frame, frame, latency if len(frame) else latency.iloc[0:0], who)
     for name, fig in fast.items():
         assert json.loads(pio.to_json(fig)) == json.loads(pio.to_json(checked[name])), name
         assert json.loads(pio.to_json(fig))["layout"]["template"] == {"data": {"scatter": [{"type": "scatter"}]}}

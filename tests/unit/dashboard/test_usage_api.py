@@ -56,12 +56,25 @@ async def test_totals(client: TestClient) -> None:
     ("group_by=day", [("2025-01-15", 2), ("2025-01-16", 1)]),
     ("group_by=hour&status=ok", [("2025-01-15T10:00:00Z", 1), ("2025-01-15T11:00:00Z", 1)]),
     ("group_by=provider&status=429", [("openai", 1)]),
+    ("group_by=key", [("alice", 2), ("bob", 1)]),
+    ("group_by=session", [("sess-a", 2), (None, 1)]),
+    ("group_by=client&key=bob", [("openai-python/1.109.1", 1)]),
+    ("group_by=provider&client=claude-cli/2.1.332", [("anthropic", 1), ("openai", 1)]),
+    ("group_by=key&session=sess-a&provider=openai", [("alice", 1)]),
 ])
 async def test_groups(client: TestClient, query: str, keys: list[tuple[str, int]]) -> None:
     body = await (await client.get(f"/usage?{RANGE}&{query}")).json()
     group_by = query.split("&")[0].split("=")[1]
     assert [(g[group_by], g["requests"]) for g in body["groups"]] == keys
     assert body["totals"]["requests"] == sum(n for _, n in keys)
+
+
+async def test_cost_and_latency_per_key(client: TestClient) -> None:
+    body = await (await client.get(f"/usage?{RANGE}&group_by=key")).json()
+    alice, bob = body["groups"]
+    assert alice["cost_usd"] == pytest.approx(0.011) and bob["cost_usd"] is None
+    assert (alice["latency_p50_ms"], bob["latency_p50_ms"]) == (200.0, 200.0)
+    assert body["totals"]["latency_p50_ms"] == 200.0
 
 
 @pytest.mark.parametrize(("query", "param"), [

@@ -73,7 +73,7 @@ async def test_open_creates_directory_schema_and_wal(tmp_path: Path) -> None:
     s = await Store.open(str(path))
     await s.close()
     assert path.exists()
-    assert pragma(path, "user_version") == SCHEMA_VERSION == 1
+    assert pragma(path, "user_version") == SCHEMA_VERSION == 2
     assert pragma(path, "journal_mode") == "wal"
 
 
@@ -147,7 +147,7 @@ async def test_migrates_an_empty_file(tmp_path: Path) -> None:
     s = await Store.open(str(path))
     assert await s.insert_many([make_event(1)]) == 1
     await s.close()
-    assert pragma(path, "user_version") == 1
+    assert pragma(path, "user_version") == SCHEMA_VERSION
 
 
 async def test_reopens_a_version_1_database_without_touching_rows(tmp_path: Path) -> None:
@@ -159,8 +159,26 @@ async def test_reopens_a_version_1_database_without_touching_rows(tmp_path: Path
     s = await Store.open(path)
     assert await s.insert_many([first, make_event(2)]) == 1
     await s.close()
-    assert pragma(Path(path), "user_version") == 1
+    assert pragma(Path(path), "user_version") == SCHEMA_VERSION
     assert [r["request_id"] for r in rows(Path(path))] == ["req-1", "req-2"]
+
+
+async def test_a_version_1_ledger_gains_the_attribution_columns(tmp_path: Path) -> None:
+    path = tmp_path / "usage.db"
+    async with aiosqlite.connect(path, isolation_level=None) as db:
+        assert await migrate(db, MIGRATIONS[:1]) == 1
+        v1_columns = FIELD_NAMES[: FIELD_NAMES.index("failed_attempts") + 1]
+        await db.execute(f"INSERT INTO requests ({', '.join(v1_columns)}) VALUES ({', '.join('?' * len(v1_columns))})",
+                         event_row(make_event(1))[: len(v1_columns)])
+    s = await Store.open(str(path))
+    assert await s.insert_many([make_event(2, api_key_name="ci", session_id="s-1", client="claude-cli/2.1.1")]) == 1
+    await s.close()
+    assert pragma(path, "user_version") == 2
+    old, new = rows(path)
+    assert old["request_id"] == "req-1" and old["api_key_name"] is None and old["session_id"] is None
+    assert (new["api_key_name"], new["session_id"], new["client"]) == ("ci", "s-1", "claude-cli/2.1.1")
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT 1 FROM sqlite_master WHERE name = 'requests_key_started'").fetchone()
 
 
 async def test_a_later_version_adds_columns_to_a_version_1_database(tmp_path: Path, caplog) -> None:
@@ -170,9 +188,9 @@ async def test_a_later_version_adds_columns_to_a_version_1_database(tmp_path: Pa
     await s.close()
     v2 = (*MIGRATIONS, "ALTER TABLE requests ADD COLUMN region TEXT;\nCREATE INDEX r ON requests (region);")
     async with aiosqlite.connect(path, isolation_level=None) as db:
-        assert await migrate(db, v2) == 2
-        assert await migrate(db, v2) == 2  # idempotent
-    assert pragma(path, "user_version") == 2
+        assert await migrate(db, v2) == len(v2)
+        assert await migrate(db, v2) == len(v2)  # idempotent
+    assert pragma(path, "user_version") == len(v2)
     assert [r["region"] for r in rows(path)] == [None]
     # This (version 1) recorder keeps writing to the newer file: its inserts name their columns.
     with caplog.at_level(logging.WARNING, logger="recorder.store"):
@@ -189,7 +207,7 @@ async def test_a_failing_migration_rolls_back_entirely(tmp_path: Path) -> None:
     async with aiosqlite.connect(path, isolation_level=None) as db:
         with pytest.raises(sqlite3.OperationalError):
             await migrate(db, bad)
-    assert pragma(path, "user_version") == 1
+    assert pragma(path, "user_version") == SCHEMA_VERSION
     with sqlite3.connect(path) as db:
         assert "a" not in [r[1] for r in db.execute("PRAGMA table_info(requests)")]
 

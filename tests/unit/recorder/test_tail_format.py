@@ -38,6 +38,12 @@ def test_line_marks_unknown_cost_ttft_and_provider() -> None:
     assert line.split()[2] == "-"  # provider column
 
 
+def test_line_shows_who_and_budget_alerts() -> None:
+    assert "key=" not in format_line(event()) and "BUDGET" not in format_line(event())
+    line = format_line(event(api_key_name="ci", session_id="s-1", client="claude-cli/2.1.332", budget_alert="95%"))
+    assert "key=ci session=s-1 client=claude-cli/2.1.332" in line and line.endswith("BUDGET 95% used")
+
+
 def test_json_is_the_event_as_a_dict() -> None:
     e = event()
     assert orjson.loads(format_json(e)) == to_dict(e)

@@ -1,0 +1,81 @@
+"""Who sent a request, from the headers clients send anyway (no client configuration needed).
+
+Claude Code: ``x-claude-code-session-id``, ``x-claude-code-agent-id`` (subagents) and, with
+``CLAUDE_CODE_GATEWAY_HINT_HEADERS=1``, ``x-claude-code-request-class``. Codex: ``session-id`` (else the
+session in ``x-codex-turn-metadata``, else ``thread-id``). The client's name and version come from the
+``User-Agent``. Every value is client-controlled text bound for the ledger: it is kept only when it is
+short printable ASCII (see :func:`clean`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import orjson
+
+MAX_CHARS = 128
+_PRODUCT = re.compile(r"([A-Za-z][A-Za-z0-9._+-]*)/(v?[0-9][A-Za-z0-9._+-]*)")
+_SDK = re.compile(r"^(OpenAI|Anthropic)/(Python|JS|Node|Go|Java|Ruby)\s+v?([0-9][A-Za-z0-9._+-]*)")
+
+
+@dataclass(frozen=True, slots=True)
+class Attribution:
+    session_id: str | None = None
+    agent_id: str | None = None
+    client: str | None = None
+    request_class: str | None = None
+
+
+def clean(value: str | None, limit: int = MAX_CHARS) -> str | None:
+    """``value`` stripped, or None when empty, longer than ``limit`` or not printable ASCII."""
+    if value is None:
+        return None
+    text = value.strip()
+    if not text or len(text) > limit or not text.isascii() or not text.isprintable():
+        return None
+    return text
+
+
+def client_name(user_agent: str | None) -> str | None:
+    """A short ``name/version`` from a User-Agent: ``claude-cli/2.1.332``, ``codex_exec/0.171.0``,
+    ``openai-python/1.109.1`` (the SDKs' ``OpenAI/Python 1.109.1``), ``curl/8.5.0``."""
+    if not user_agent:
+        return None
+    head = user_agent.strip()[:256]
+    sdk = _SDK.match(head)
+    if sdk:
+        return clean(f"{sdk[1].lower()}-{sdk[2].lower()}/{sdk[3]}", 64)
+    product = _PRODUCT.search(head)
+    if product:
+        return clean(f"{product[1]}/{product[2]}", 64)
+    return clean(head.split()[0] if head.split() else None, 64)
+
+
+def _turn_session(metadata: str | None) -> str | None:
+    """The session id inside Codex's ``x-codex-turn-metadata`` JSON, if any."""
+    if not metadata or len(metadata) > 4096:
+        return None
+    try:
+        data = orjson.loads(metadata)
+    except orjson.JSONDecodeError:
+        return None
+    value = data.get("session_id") if isinstance(data, dict) else None
+    return clean(value) if isinstance(value, str) else None
+
+
+def from_headers(headers: Mapping[str, str]) -> Attribution:
+    """The attribution of one request (pure)."""
+    session = (
+        clean(headers.get("x-claude-code-session-id"))
+        or clean(headers.get("session-id"))
+        or _turn_session(headers.get("x-codex-turn-metadata"))
+        or clean(headers.get("thread-id"))
+    )
+    return Attribution(
+        session_id=session,
+        agent_id=clean(headers.get("x-claude-code-agent-id")),
+        client=client_name(headers.get("user-agent")),
+        request_class=clean(headers.get("x-claude-code-request-class"), 32),
+    )
