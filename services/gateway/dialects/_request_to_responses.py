@@ -248,7 +248,7 @@ def chat_to_responses(body: dict[str, Any], target: Target) -> TranslatedRequest
         if isinstance(body.get("parallel_tool_calls"), bool):
             out["parallel_tool_calls"] = body["parallel_tool_calls"]
     effort = body.get("reasoning_effort")
-    if target.reasoning is not None and effort in _EFFORTS:
+    if target.reasoning is not None and isinstance(effort, str) and effort in _EFFORTS:
         out["reasoning"] = {"effort": effort}
     if target.reasoning is None:  # reasoning models refuse a non-default temperature or top_p
         for key in ("temperature", "top_p"):

@@ -354,3 +354,15 @@ def test_response_formats() -> None:
     assert body["output_config"] == {"format": {"type": "json_schema", "schema": schema}, "effort": "low"}
     body = chat_to_anthropic(body_with(response_format={"type": "json_object"}), SONNET).body
     assert "JSON object" in body["system"] and "output_config" not in body
+
+
+@pytest.mark.parametrize("effort", [[], {}, 3, ["high"]])
+def test_a_reasoning_effort_of_the_wrong_type_is_a_400_not_a_crash(effort: object) -> None:
+    from services.gateway.dialects._request_common import Target, TranslationError
+    from services.gateway.dialects.translate_request import chat_to_anthropic
+
+    target = Target(model="claude-opus-4-8", max_output_tokens=32000, reasoning="anthropic_adaptive")
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "reasoning_effort": effort}
+    with pytest.raises(TranslationError) as info:
+        chat_to_anthropic(body, target)
+    assert info.value.param == "reasoning_effort"
