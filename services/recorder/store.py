@@ -24,14 +24,23 @@ from typing import Any
 import aiosqlite
 import orjson
 
-from services.recorder.rollups import ensure_rollups
+from services.recorder.rollups import DROP_DERIVED_SQL, ensure_rollups
 from shared.events import FIELD_NAMES, UsageEvent
 
 log = logging.getLogger("recorder.store")
 
 TABLE = "requests"
 COLUMNS: tuple[str, ...] = FIELD_NAMES
-MIGRATIONS: tuple[str, ...] = ((Path(__file__).with_name("schema.sql")).read_text(encoding="utf-8"),)
+MIGRATIONS: tuple[str, ...] = (
+    (Path(__file__).with_name("schema.sql")).read_text(encoding="utf-8"),
+    # Issue 10: every billed token class, and what prompt caching saved (cache_savings_usd NULL when the
+    # price is unknown).
+    "ALTER TABLE requests ADD COLUMN cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0;\n"
+    "ALTER TABLE requests ADD COLUMN web_search_requests INTEGER NOT NULL DEFAULT 0;\n"
+    "ALTER TABLE requests ADD COLUMN cache_savings_usd REAL;\n"
+    # the hourly rollup gains a cache_savings_usd sum: Store.open rebuilds it from the ledger
+    + DROP_DERIVED_SQL,
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _PRAGMAS = (

@@ -16,6 +16,7 @@ import orjson
 
 from services.gateway.dialects._anthropic_wire import SYNTHETIC_SIGNATURE
 from services.gateway.dialects._responses_wire import (
+    billed_usage,
     custom_input_of,
     encode_compaction,
     encode_thinking,
@@ -24,7 +25,6 @@ from services.gateway.dialects._responses_wire import (
     response_id_for,
     split_namespaced,
     stream_error_from_responses,
-    usage_from_responses,
     usage_to_responses,
 )
 from services.gateway.dialects.ir import (
@@ -225,7 +225,7 @@ class ResponsesStreamDecoder:
         self.done = True
         out: list[Delta] = []
         if isinstance(response.get("usage"), dict):
-            self.usage = usage_from_responses(response["usage"])
+            self.usage = billed_usage(response)
             out.append(UsageUpdate(usage=self.usage))
         if kind == "response.failed":
             self._failed = True
