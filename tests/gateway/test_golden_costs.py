@@ -451,3 +451,29 @@ async def test_openai_client_of_xai_passthrough_keeps_the_providers_bytes_but_th
         orjson.loads(raw)["usage"]["completion_tokens"] == 60
     )  # the same API: the answer goes back untouched
     assert ev.output_tokens == 260
+
+
+@pytest.mark.parametrize(
+    ("name", "savings"),
+    [
+        # uncached: (10 + 20,000) × $3 + 100 × $15 = 61,530 µ$; cost 7,530 µ$ → saved $0.054
+        ("anthropic cache read", 0.054),
+        # uncached: (3 + 5424) × $3 + 40 × $15 = 16,881 µ$; cost 33,153 µ$ → the 1-hour writes cost $0.016272 more
+        ("anthropic 1-hour cache write (case 06)", -0.016272),
+        # gpt-4o: uncached 3000 × $2.50 + 1000 = 8500 µ$; cost 5940 µ$ → saved $0.00256
+        ("openai cached input", 0.00256),
+        # nothing cached: nothing saved
+        ("openai input+output", 0.0),
+        # OpenRouter reports its cost; the saving still comes from the rates: 10,000 × ($3 - $0.30) = $0.027
+        ("openrouter priced from tokens", 0.027),
+    ],
+)
+@pytest.mark.parametrize("stream", [False, True])
+async def test_cache_savings_per_row(name: str, savings: float, stream: bool) -> None:
+    row = next(r for r in ROWS if r.name == name)
+    client = "openai_chat" if row.provider != "anthropic" else "anthropic"
+    async with InProcGateway([row.provider]) as gw:
+        gw.answer(upstream(row, WIRE[row.provider][client], stream))
+        await gw.post(CLIENT_PATHS[client], request(client, row.model, stream))
+        ev = gw.last_event
+    assert ev.cache_savings_usd is not None and abs(ev.cache_savings_usd - savings) < 1e-9, ev.cache_savings_usd
