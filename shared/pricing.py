@@ -10,7 +10,7 @@ cache reads, 5-minute cache writes (``cache_write_mtok``), 1-hour cache writes (
 and web searches (``web_searches_kcount``, USD per thousand). Tiers (a higher price for every token once
 the prompt passes a threshold, Anthropic's and Google's long-context prices) apply to all of them.
 Audio, image and file-search prices exist for a few OpenAI models; the gateway does not carry those
-modalities' counts, so they are not priced (see docs/pricing.md).
+modalities' counts, so they are not priced.
 """
 
 from __future__ import annotations

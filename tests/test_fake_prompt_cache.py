@@ -71,9 +71,15 @@ def test_openrouter_claude_reads_markers_on_content_parts() -> None:
         part = {"type": "text", "text": LONG, **({"cache_control": MARK} if marked else {})}
         messages: list[dict[str, Any]] = [{"role": "system", "content": [part]}]
         for n in range(turns):
-            messages += [{"role": "user", "content": [{"type": "text", "text": f"q{n}",
-                                                       **({"cache_control": MARK} if marked else {})}]},
-                         {"role": "assistant", "content": f"a{n}"}]
+            messages += [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": f"q{n}", **({"cache_control": MARK} if marked else {})}
+                    ],
+                },
+                {"role": "assistant", "content": f"a{n}"},
+            ]
         return {"messages": messages[:-1]}
 
     cache = PromptCache()

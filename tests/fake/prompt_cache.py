@@ -48,13 +48,18 @@ def _plain(value: Any) -> Any:
 
 
 def _block(kind: str, value: Any, marker: Any = None) -> Block:
-    return Block(kind.encode() + orjson.dumps(_plain(value), option=orjson.OPT_SORT_KEYS),
-                 marker if isinstance(marker, dict) else None)
+    return Block(
+        kind.encode() + orjson.dumps(_plain(value), option=orjson.OPT_SORT_KEYS),
+        marker if isinstance(marker, dict) else None,
+    )
 
 
 def _content_blocks(role: str, content: Any) -> list[Block]:
     if isinstance(content, list):
-        return [_block(role, part, part.get("cache_control") if isinstance(part, dict) else None) for part in content]
+        return [
+            _block(role, part, part.get("cache_control") if isinstance(part, dict) else None)
+            for part in content
+        ]
     return [_block(role, content)] if content not in (None, "") else []
 
 
