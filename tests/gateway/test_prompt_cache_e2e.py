@@ -196,3 +196,15 @@ def test_without_markers_nothing_is_cached(gw: Stack, fakes: dict[str, FakeProvi
         gw, ("claude-code→claude-unmarked", "/v1/messages", "anthropic", "claude-sonnet-4-5", unmarked)
     )
     assert [r["cache_read_tokens"] for r in rows] == [0] * TURNS
+
+
+def test_codex_to_openai_passes_prompt_cache_key_through_untouched(
+    gw: Stack, fakes: dict[str, FakeProvider]
+) -> None:
+    fakes["openai"].requests.clear()
+    rows = replay(gw, ("codex→gpt", "/v1/responses", "openai", "gpt-5", codex))
+    sent = [r.json for r in fakes["openai"].requests]
+    assert [b["prompt_cache_key"] for b in sent] == ["codex-thread-7"] * TURNS
+    assert [b["input"] for b in sent] == [codex("gpt-5", n)["input"] for n in range(1, TURNS + 1)]
+    assert not any(r["translated"] for r in rows)
+    assert rows[0]["cache_read_tokens"] == 0 and all(r["cache_read_tokens"] > 2000 for r in rows[1:])
