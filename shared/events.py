@@ -3,7 +3,8 @@
 Field names are the ledger's column names (see ``services/recorder/schema.sql``), so anyone can query
 the database with the same words the code uses. Token buckets are disjoint: ``input_tokens`` excludes
 cache reads and cache writes, ``output_tokens`` includes reasoning tokens (``reasoning_tokens`` is a
-breakdown of it, for information).
+breakdown of it, for information), ``cache_write_tokens`` includes 1-hour writes
+(``cache_write_1h_tokens`` is the breakdown that prices them).
 
 On the wire an event is one orjson-encoded JSON object carrying ``schema_version``. Decoding tolerates
 unknown fields (a newer gateway) and fills missing ones with defaults (an older one).
@@ -70,6 +71,12 @@ class UsageEvent:
     client: str | None = None  # name/version from the User-Agent: claude-cli/2.1.332, openai-python/1.109.1
     request_class: str | None = None  # Claude Code's x-claude-code-request-class hint (main, subagent, …)
     budget_alert: str | None = None  # "80%", "95%" or "100%" of the key's budget, on the request that saw it first
+    cache_write_1h_tokens: int = 0  # the part of cache_write_tokens written with the 1-hour TTL
+    web_search_requests: int = 0  # server-side web searches, billed per search
+    # What the request would have cost with no prompt caching minus what it cost: reads save the input
+    # price minus the cache-read price per token, writes cost their premium over input (can be negative).
+    # None when the price is unknown.
+    cache_savings_usd: float | None = None
 
     @property
     def total_tokens(self) -> int:

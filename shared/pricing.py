@@ -3,6 +3,14 @@
 Looking a model up in genai-prices costs ~100 µs and its Decimal arithmetic ~50 µs, so each
 (provider, model) is resolved once into float rates; costing a request is then a few multiplications.
 Token buckets are disjoint here (``input_tokens`` excludes cache reads and writes).
+
+Every dimension genai-prices prices for the supported providers' chat models is used: input, output,
+cache reads, 5-minute cache writes (``cache_write_mtok``), 1-hour cache writes (``cache_write_1h_mtok``,
+2× input at Anthropic), reasoning tokens where they have their own price (``output_reasoning_mtok``),
+and web searches (``web_searches_kcount``, USD per thousand). Tiers (a higher price for every token once
+the prompt passes a threshold, Anthropic's and Google's long-context prices) apply to all of them.
+Audio, image and file-search prices exist for a few OpenAI models; the gateway does not carry those
+modalities' counts, so they are not priced.
 """
 
 from __future__ import annotations
@@ -31,21 +39,68 @@ class Rate:
 
 
 @dataclass(frozen=True, slots=True)
+class Billed:
+    """What one model call bills, in disjoint buckets.
+
+    ``cache_write_1h_tokens`` is the part of ``cache_write_tokens`` written with the 1-hour TTL;
+    ``reasoning_tokens`` is the part of ``output_tokens`` spent reasoning (priced apart only where the
+    model lists a reasoning price); ``web_search_requests`` are server-side searches, priced per search.
+    """
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    reasoning_tokens: int = 0
+    web_search_requests: int = 0
+
+    @property
+    def prompt_tokens(self) -> int:
+        return self.input_tokens + self.cache_read_tokens + self.cache_write_tokens
+
+
+@dataclass(frozen=True, slots=True)
 class ModelRates:
     model_id: str
     input: Rate
     output: Rate
     cache_read: Rate
-    cache_write: Rate
+    cache_write: Rate  # 5-minute writes (and writes whose TTL is not reported)
+    cache_write_1h: Rate | None = None  # None: 1-hour writes cost what other writes cost
+    reasoning: Rate | None = None  # None: reasoning tokens cost what other output tokens cost
+    web_search: float = 0.0  # USD per search
 
     def cost(self, input_tokens: int, output_tokens: int, cache_read: int = 0, cache_write: int = 0) -> float:
-        prompt = input_tokens + cache_read + cache_write
-        return (
-            input_tokens * self.input.at(prompt)
-            + output_tokens * self.output.at(prompt)
-            + cache_read * self.cache_read.at(prompt)
-            + cache_write * self.cache_write.at(prompt)
-        ) / 1_000_000
+        return self.price(Billed(input_tokens, output_tokens, cache_read, cache_write))
+
+    def price(self, b: Billed) -> float:
+        """USD for one call's billed counts."""
+        prompt = b.prompt_tokens
+        write_1h = min(max(b.cache_write_1h_tokens, 0), b.cache_write_tokens)
+        reasoning = min(max(b.reasoning_tokens, 0), b.output_tokens) if self.reasoning is not None else 0
+        tokens = (
+            b.input_tokens * self.input.at(prompt)
+            + (b.output_tokens - reasoning) * self.output.at(prompt)
+            + b.cache_read_tokens * self.cache_read.at(prompt)
+            + (b.cache_write_tokens - write_1h) * self.cache_write.at(prompt)
+        )
+        if write_1h:
+            tokens += write_1h * (self.cache_write_1h or self.cache_write).at(prompt)
+        if reasoning and self.reasoning is not None:
+            tokens += reasoning * self.reasoning.at(prompt)
+        return tokens / 1_000_000 + b.web_search_requests * self.web_search
+
+    def uncached_price(self, b: Billed) -> float:
+        """USD for the same call had nothing been read from or written to a prompt cache: every prompt
+        token at the input price (same tier: the prompt is as long either way)."""
+        plain = Billed(
+            input_tokens=b.prompt_tokens,
+            output_tokens=b.output_tokens,
+            reasoning_tokens=b.reasoning_tokens,
+            web_search_requests=b.web_search_requests,
+        )
+        return self.price(plain)
 
 
 def _rate(value: Any, fallback: Rate | None = None) -> Rate | None:
@@ -105,11 +160,18 @@ def _lookup(provider: str, model: str) -> ModelRates | None:
     output_rate = _rate(prices.output_mtok)
     if input_rate is None or output_rate is None:
         return None
+    # genai-prices charges uncached-input price when a model lists no cache price.
+    cache_write = _rate(prices.cache_write_mtok) or _rate(prices.cache_write_5m_mtok) or input_rate
+    searches = prices.web_searches_kcount
     return ModelRates(
         model_id=info.id,
         input=input_rate,
         output=output_rate,
-        # genai-prices charges uncached-input price when a model lists no cache price.
         cache_read=_rate(prices.cache_read_mtok, input_rate) or input_rate,
-        cache_write=_rate(prices.cache_write_mtok, input_rate) or input_rate,
+        cache_write=cache_write,
+        cache_write_1h=_rate(prices.cache_write_1h_mtok),
+        reasoning=_rate(prices.output_reasoning_mtok),
+        web_search=float(searches) / 1000
+        if searches is not None and not isinstance(searches, types.TieredPrices)
+        else 0.0,
     )

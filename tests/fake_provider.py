@@ -47,6 +47,7 @@ from tests.fake.behaviour import Behaviour, apply_spec, split_model
 from tests.fake.conversation import (
     Reply,
     Turn,
+    Usage,
     anthropic_turn,
     count_usage,
     openai_turn,
@@ -55,6 +56,7 @@ from tests.fake.conversation import (
     user_texts,
 )
 from tests.fake.frames import Frame, Meta
+from tests.fake.prompt_cache import Block, PromptCache, Style, anthropic_blocks, chat_blocks, responses_blocks
 
 FAULT_HEADER = "x-fake-fault"
 DEFAULT_MODELS: dict[str, list[str]] = {
@@ -102,8 +104,12 @@ class FakeProvider:
 
     def __init__(self, name: str = "openai", *, host: str = "127.0.0.1", port: int = 0,
                  behaviour: Behaviour | None = None, api_key: str | None = None,
-                 models: list[str] | None = None) -> None:
+                 models: list[str] | None = None, prompt_cache: bool = True) -> None:
         self.name = name
+        # The provider's documented prompt caching (tests/fake/prompt_cache.py); the cache-read/-write
+        # fault knobs, when set, take precedence.
+        self.simulate_cache = prompt_cache
+        self.prompt_cache = PromptCache()
         self.host = host
         self.api_key = api_key  # when set, requests must carry exactly this key
         self.models = models or DEFAULT_MODELS.get(name, [f"fake-{name}-model"])
@@ -185,6 +191,7 @@ class FakeProvider:
         self.requests.clear()
         self.issued_reasoning.clear()
         self.issued_compactions.clear()
+        self.prompt_cache.clear()
         self.clear_fault()
 
     @property
@@ -313,6 +320,10 @@ class FakeProvider:
         turn = openai_turn(body)
         reply = plan_reply(turn, self.name, behaviour.tools, f"call_fake{seq:06d}")
         usage = None if behaviour.no_usage else count_usage(turn, reply, behaviour)
+        model = split_model(str(body["model"]))[0]
+        markers = flavour == "openrouter" and model.startswith(("anthropic/", "google/gemini"))
+        usage = self._cached(usage, behaviour, chat_blocks(body), "markers" if markers else "automatic",
+                             "" if markers else str(body.get("prompt_cache_key") or ""))
         meta = Meta(f"chatcmpl-fake{seq:06d}", split_model(body["model"])[0], int(time.time()), flavour)
         headers = {"x-request-id": f"req_fake{seq:06d}"}
         if flavour == "openrouter":
@@ -333,6 +344,8 @@ class FakeProvider:
         turn = responses_turn(body)
         reply = plan_reply(turn, self.name, behaviour.tools, f"call_fake{seq:06d}")
         usage = None if behaviour.no_usage else count_usage(turn, reply, behaviour)
+        usage = self._cached(usage, behaviour, responses_blocks(body), "automatic",
+                             str(body.get("prompt_cache_key") or ""))
         meta = Meta(f"resp_fake{seq:06d}", split_model(body["model"])[0], int(time.time()), "openai")
         options = responses_wire.Options.from_body(body)
         if reply.thinking and options.encrypted_reasoning:
@@ -371,12 +384,27 @@ class FakeProvider:
         turn = anthropic_turn(body)
         reply: Reply = plan_reply(turn, self.name, behaviour.tools, f"toolu_fake{seq:06d}")
         usage = None if behaviour.no_usage else count_usage(turn, reply, behaviour)
+        usage = self._cached(usage, behaviour, anthropic_blocks(body), "markers")
         meta = Meta(f"msg_fake{seq:06d}", split_model(body["model"])[0], int(time.time()), "anthropic")
         headers = {"request-id": f"req_fake{seq:06d}"}
         if not body.get("stream"):
             return await _send_json(request, anthropic_wire.message(meta, reply, usage), behaviour, headers)
         frames = anthropic_wire.stream_frames(meta, reply, usage)
         return await _send_stream(request, frames, anthropic_wire.stream_error_frame(), behaviour, headers)
+
+    def _cached(self, usage: Usage | None, behaviour: Behaviour, blocks: list[Block], style: Style,
+                namespace: str = "") -> Usage | None:
+        """``usage`` with the simulated prompt cache's reads and writes (see tests/fake/prompt_cache.py)."""
+        if usage is None or not self.simulate_cache or behaviour.cache_read or behaviour.cache_write:
+            return usage
+        got = self.prompt_cache.serve(blocks, style, namespace)
+        if not (got.read or got.write):
+            return usage
+        prompt = max(usage.prompt, sum(len(b.text) for b in blocks) // 4 + 10)
+        read = min(got.read, prompt)
+        write = min(got.write, prompt - read)
+        return replace(usage, prompt=prompt, cache_read=read, cache_write=write,
+                       cache_write_1h=min(got.write_1h, write))
 
     async def _answer_count_tokens(self, request: web.Request, body: dict[str, Any],
                                    behaviour: Behaviour) -> web.StreamResponse:

@@ -172,6 +172,26 @@ def errors_and_fallbacks(series: pd.DataFrame) -> go.Figure:
     return _figure(traces, title, "requests")
 
 
+def cache_hit_rate_over_time(series: pd.DataFrame) -> go.Figure:
+    """Cache hit rate per time bucket, one line per provider: cache-read tokens ÷ all prompt tokens
+    (input + cache reads + cache writes). Buckets without prompt tokens are gaps, not zeros."""
+    title = "Cache hit rate"
+    if series.empty:
+        return empty_figure(title)
+    sums = series.groupby(["bucket", "provider"])[["input_tokens", "cache_read_tokens", "cache_write_tokens"]].sum()
+    prompt = sums.sum(axis=1)
+    rate = (sums["cache_read_tokens"] / prompt.where(prompt > 0)).unstack()
+    rate = rate[rate.notna().sum().sort_values(ascending=False).index]
+    x = _times(rate.index.to_series())
+    traces = [{"type": "scatter", "x": x, "y": rate[provider].to_numpy(dtype="float64"),
+               "name": provider or NO_PROVIDER, "mode": "lines+markers", "connectgaps": False,
+               "line": {"color": provider_color(provider, i)}, "marker": {"size": 4}}
+              for i, provider in enumerate(rate.columns)]
+    return _figure(traces, title, "cache reads ÷ prompt tokens",
+                   yaxis={**_AXIS, "title": {"text": "share of prompt tokens"}, "tickformat": ".0%",
+                          "range": [0, 1]})
+
+
 def all_charts(series: pd.DataFrame, models: pd.DataFrame, latency: pd.DataFrame,
                attribution: pd.DataFrame | None = None) -> dict[str, go.Figure]:
     """The overview's charts by name (the page lays them out in ``widgets.CHARTS`` order).
@@ -184,5 +204,6 @@ def all_charts(series: pd.DataFrame, models: pd.DataFrame, latency: pd.DataFrame
     return {"requests": requests_over_time(series), "cost": cost_over_time(series),
             "tokens": tokens_over_time(series), "errors": errors_and_fallbacks(series),
             "cost-model": cost_by_model(models), "latency": latency_by_provider(latency),
+            "cache-hit": cache_hit_rate_over_time(series),
             "cost-key": cost_by(who, "key", "Cost by gateway key (USD)", NO_KEY),
             "cost-client": cost_by(who, "client", "Cost by client (USD)", NO_CLIENT)}

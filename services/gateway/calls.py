@@ -18,7 +18,7 @@ from services.gateway.dialects.registry import Endpoint
 from services.gateway.errors import UpstreamError
 from services.gateway.providers.base import Route
 from shared.events import FailedAttempt, UsageEvent
-from shared.pricing import Pricer
+from shared.pricing import Billed, ModelRates, Pricer
 
 MESSAGE_LIMIT = 300  # characters of a failed attempt's message kept in the ledger
 
@@ -100,8 +100,9 @@ def event_for(call: Call, pricer: Pricer, finished_at: float, latency_ms: float)
     answered = next((a for a in call.attempts if a.answered), None)
     usage = (answered.usage if answered else None) or Usage()
     cost: float | None = None
+    savings: float | None = None
     if answered is not None:
-        cost = _cost(answered, usage, pricer)
+        cost, savings = _cost(answered, usage, pricer)
     return UsageEvent(
         request_id=call.request_id,
         endpoint=call.endpoint.path,
@@ -137,14 +138,56 @@ def event_for(call: Call, pricer: Pricer, finished_at: float, latency_ms: float)
         client=call.client,
         request_class=call.request_class,
         budget_alert=call.budget_alert,
+        cache_write_1h_tokens=usage.cache_write_1h_tokens,
+        web_search_requests=usage.web_search_requests,
+        cache_savings_usd=savings,
     )
 
 
-def _cost(attempt: Attempt, usage: Usage, pricer: Pricer) -> float | None:
-    if usage.provider_cost_usd is not None:
-        return usage.provider_cost_usd
+def _billed(u: Usage, searches: int) -> Billed:
+    return Billed(
+        input_tokens=u.input_tokens,
+        output_tokens=u.output_tokens,
+        cache_read_tokens=u.cache_read_tokens,
+        cache_write_tokens=u.cache_write_tokens,
+        cache_write_1h_tokens=u.cache_write_1h_tokens,
+        reasoning_tokens=u.reasoning_tokens,
+        web_search_requests=searches,
+    )
+
+
+def _cost(attempt: Attempt, usage: Usage, pricer: Pricer) -> tuple[float | None, float | None]:
+    """(cost, cache savings) of the answering attempt; None where a price is unknown.
+
+    Rates: the catalog file's when the route was priced from it (the price this request is charged at),
+    else genai-prices for the route's model; an iteration that ran on another model is priced at that
+    model's genai-prices rates at the same provider. Each iteration is priced on its own (its own tier);
+    web searches are counted for the whole request and priced at the route's model. The provider's own
+    figure (OpenRouter's, what the user pays), when reported, is the cost; the savings still come from
+    the rates, so they read the same on every provider.
+    """
     route = attempt.route
-    counts = (usage.input_tokens, usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens)
+    own: ModelRates | None
     if route.price_source == "catalog" and route.rates is not None:
-        return route.rates.cost(*counts)  # the catalog file's price is the one this request is charged at
-    return pricer.cost(route.provider, route.model, *counts)
+        own = route.rates
+    else:
+        own = pricer.rates(route.provider, route.model)
+    parts: list[tuple[ModelRates | None, Billed]] = [(own, _billed(usage, usage.web_search_requests))]
+    if usage.iterations:
+        parts = [
+            (
+                own if it.model in (None, route.model) else pricer.rates(route.provider, it.model),
+                _billed(it.usage, 0),
+            )
+            for it in usage.iterations
+        ]
+        parts.append((own, Billed(web_search_requests=usage.web_search_requests)))
+    cost: float | None = None
+    savings: float | None = None
+    if all(rates is not None for rates, _ in parts):
+        prices = [(rates.price(b), rates.uncached_price(b)) for rates, b in parts if rates is not None]
+        cost = sum(p for p, _ in prices)
+        savings = sum(u - p for p, u in prices)
+    if usage.provider_cost_usd is not None:
+        cost = usage.provider_cost_usd
+    return cost, savings

@@ -20,6 +20,7 @@ from aiohttp import web
 
 from services.gateway.calls import Attempt, Call
 from services.gateway.dialects import ir, registry
+from services.gateway.dialects._prompt_cache import session_from
 from services.gateway.dialects._request_common import TranslatedRequest, TranslationError
 from services.gateway.dialects.registry import Pairing
 from services.gateway.dialects.view import View
@@ -103,7 +104,7 @@ class Proxy:
         if pair.translate is not None:
             source = call.endpoint.prepare(call.body) if call.endpoint.prepare else call.body
             try:
-                result = pair.translate(source, provider.target(route.model))
+                result = pair.translate(source, provider.target(route.model), session_from(call.headers))
             except TranslationError as exc:
                 raise ClientError(400, str(exc), param=exc.param) from exc
             provider.prepare(result.body, call.stream, pair.wire.name)
@@ -151,10 +152,10 @@ class Proxy:
         model = data.get("model")
         att.served_model = model if isinstance(model, str) and model else None
         if pair.translate is None:  # same format: the bytes go back as they came; only usage is read
-            att.usage = pair.wire.usage(found if isinstance(found := data.get("usage"), dict) else {})
+            att.usage = provider.usage(pair.wire.usage(data))
         else:
             completion = pair.wire.completion(data)
-            att.usage = completion.usage
+            completion.usage = att.usage = provider.usage(completion.usage)
             if not view.reasoning:
                 completion.content = [b for b in completion.content if not isinstance(b, ir.ThinkingBlock)]
             render = call.endpoint.render or pair.client.render
@@ -175,7 +176,7 @@ class Proxy:
         provider: Provider,
         chunks: AsyncIterator[bytes],
     ) -> Answer[web.StreamResponse]:
-        relay = make_relay(pair, view)
+        relay = make_relay(pair, view, provider.usage)
         first = await self.until_committed(relay, chunks, provider)
         response = web.StreamResponse(status=200, headers={**SSE_HEADERS, **self._headers(call)})
         att.answered, att.status = True, 200

@@ -9,6 +9,8 @@ Two shapes, chosen by ``make_relay`` from the call's pairing in the format regis
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from services.gateway.dialects import ir
 from services.gateway.dialects.registry import FrameFilter, Pairing, StreamDecoder, StreamEncoder
 from services.gateway.dialects.view import View
@@ -19,12 +21,23 @@ _CONTENT = (ir.TextDelta, ir.ReasoningDelta, ir.ToolCallStart, ir.ToolArgsDelta)
 _PRELUDE = (ir.KeepAlive, ir.MessageStart, ir.UsageUpdate)
 
 
-class Relay:
-    """Base: owns the SSE decoder and the upstream decoder; subclasses decide what the client gets."""
+UsageRule = Callable[[ir.Usage], ir.Usage]
 
-    def __init__(self, pairing: Pairing, view: View) -> None:
+
+def _as_reported(usage: ir.Usage) -> ir.Usage:
+    return usage
+
+
+class Relay:
+    """Base: owns the SSE decoder and the upstream decoder; subclasses decide what the client gets.
+
+    ``usage_rule``: the provider's usage convention (``Provider.usage``), applied to every usage the wire's
+    decoder reports, so the ledger and a translated client see the same counts."""
+
+    def __init__(self, pairing: Pairing, view: View, usage_rule: UsageRule = _as_reported) -> None:
         self.pairing = pairing
         self.view = view
+        self._usage_rule = usage_rule
         self._sse = SSEDecoder()
         self.decoder: StreamDecoder = pairing.wire.decoder()
         self.saw_content = False  # a token (text, reasoning or tool call) went by: time to first token
@@ -34,7 +47,8 @@ class Relay:
 
     @property
     def usage(self) -> ir.Usage | None:
-        return self.decoder.usage
+        usage = self.decoder.usage
+        return None if usage is None else self._usage_rule(usage)
 
     @property
     def complete(self) -> bool:
@@ -58,6 +72,11 @@ class Relay:
         return self.pairing.client.stream_error(status, message)
 
     def _observe(self, deltas: list[ir.Delta]) -> list[ir.Delta]:
+        if any(isinstance(d, ir.UsageUpdate) for d in deltas):
+            deltas = [
+                ir.UsageUpdate(self._usage_rule(d.usage)) if isinstance(d, ir.UsageUpdate) else d
+                for d in deltas
+            ]
         for d in deltas:
             if isinstance(d, _PRELUDE):
                 continue
@@ -72,8 +91,8 @@ class Relay:
 class Passthrough(Relay):
     """Same API on both sides: bytes go back untouched, or through the client format's frame filter."""
 
-    def __init__(self, pairing: Pairing, view: View) -> None:
-        super().__init__(pairing, view)
+    def __init__(self, pairing: Pairing, view: View, usage_rule: UsageRule = _as_reported) -> None:
+        super().__init__(pairing, view, usage_rule)
         self._filter: FrameFilter | None = pairing.client.passthrough_frames
 
     def feed(self, chunk: bytes) -> bytes:
@@ -101,8 +120,8 @@ class Passthrough(Relay):
 class Translator(Relay):
     """Different APIs: upstream decoder → IR deltas → client encoder."""
 
-    def __init__(self, pairing: Pairing, view: View) -> None:
-        super().__init__(pairing, view)
+    def __init__(self, pairing: Pairing, view: View, usage_rule: UsageRule = _as_reported) -> None:
+        super().__init__(pairing, view, usage_rule)
         self.encoder: StreamEncoder = pairing.client.encoder(view)
 
     def feed(self, chunk: bytes) -> bytes:
@@ -119,12 +138,14 @@ class Translator(Relay):
         return self.encoder.feed(self.error) + self.encoder.finish()
 
     def _deltas(self, deltas: list[ir.Delta]) -> bytes:
-        self._observe(deltas)
+        deltas = self._observe(deltas)
         if not self.view.reasoning:  # pass reasoning on only to clients that asked
             deltas = [d for d in deltas if not isinstance(d, ir.ReasoningDelta | ir.SignatureDelta)]
         return b"".join(self.encoder.feed(d) for d in deltas)
 
 
-def make_relay(pairing: Pairing, view: View) -> Relay:
+def make_relay(pairing: Pairing, view: View, usage_rule: UsageRule = _as_reported) -> Relay:
     """The relay for one call on one wire: passthrough when the pairing has no translator."""
-    return Passthrough(pairing, view) if pairing.translate is None else Translator(pairing, view)
+    if pairing.translate is None:
+        return Passthrough(pairing, view, usage_rule)
+    return Translator(pairing, view, usage_rule)

@@ -20,7 +20,7 @@ from typing import Any
 from shared.ledger.params import DAY_EXPR, HOUR_EXPR  # the readers' expressions: must match exactly
 
 _SUMS = ("requests", "fallbacks", "input_tokens", "output_tokens", "cache_read_tokens",
-         "cache_write_tokens", "reasoning_tokens", "cost_usd", "priced", "latency_ms")
+         "cache_write_tokens", "reasoning_tokens", "cost_usd", "priced", "latency_ms", "cache_savings_usd")
 
 
 def _values(row: str) -> str:
@@ -29,7 +29,7 @@ def _values(row: str) -> str:
         f"CAST({row}.started_at / 3600 AS INTEGER), COALESCE({row}.provider, ''), {row}.model, {row}.status, "
         f"1, {row}.attempts > 1, {row}.input_tokens, {row}.output_tokens, {row}.cache_read_tokens, "
         f"{row}.cache_write_tokens, {row}.reasoning_tokens, COALESCE({row}.cost_usd, 0), "
-        f"{row}.cost_usd IS NOT NULL, {row}.latency_ms"
+        f"{row}.cost_usd IS NOT NULL, {row}.latency_ms, COALESCE({row}.cache_savings_usd, 0)"
     )
 
 
@@ -48,7 +48,8 @@ _SUBTRACT = (
     "cache_write_tokens = cache_write_tokens - OLD.cache_write_tokens, "
     "reasoning_tokens = reasoning_tokens - OLD.reasoning_tokens, "
     "cost_usd = cost_usd - COALESCE(OLD.cost_usd, 0), priced = priced - (OLD.cost_usd IS NOT NULL), "
-    "latency_ms = latency_ms - OLD.latency_ms "
+    "latency_ms = latency_ms - OLD.latency_ms, "
+    "cache_savings_usd = cache_savings_usd - COALESCE(OLD.cache_savings_usd, 0) "
     "WHERE hour = CAST(OLD.started_at / 3600 AS INTEGER) AND provider = COALESCE(OLD.provider, '') "
     "AND model = OLD.model AND status = OLD.status; "
     "DELETE FROM usage_hourly WHERE requests <= 0 AND hour = CAST(OLD.started_at / 3600 AS INTEGER);"
@@ -70,6 +71,7 @@ CREATE TABLE IF NOT EXISTS usage_hourly (
     cost_usd           REAL NOT NULL,      -- sum over rows with a known cost
     priced             INTEGER NOT NULL,   -- rows with a known cost
     latency_ms         REAL NOT NULL,      -- sum, for means
+    cache_savings_usd  REAL NOT NULL,      -- sum over rows with a known saving
     PRIMARY KEY {_KEY}
 ) WITHOUT ROWID;
 CREATE TRIGGER IF NOT EXISTS requests_rollup_insert AFTER INSERT ON requests BEGIN
@@ -80,7 +82,7 @@ CREATE TRIGGER IF NOT EXISTS requests_rollup_delete AFTER DELETE ON requests BEG
 END;
 CREATE TRIGGER IF NOT EXISTS requests_rollup_update AFTER UPDATE OF started_at, provider, model, status,
     attempts, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
-    cost_usd, latency_ms ON requests BEGIN
+    cost_usd, latency_ms, cache_savings_usd ON requests BEGIN
     {_SUBTRACT}
     {_upsert("NEW")}
 END;
@@ -170,7 +172,7 @@ FROM requests GROUP BY 1, 2, 3, 4""",
     f"""INSERT INTO usage_hourly
 SELECT {HOUR_EXPR}, COALESCE(provider, ''), model, status, count(*), sum(attempts > 1), sum(input_tokens),
        sum(output_tokens), sum(cache_read_tokens), sum(cache_write_tokens), sum(reasoning_tokens),
-       total(cost_usd), count(cost_usd), total(latency_ms)
+       total(cost_usd), count(cost_usd), total(latency_ms), total(cache_savings_usd)
 FROM requests GROUP BY 1, 2, 3, 4""",
 )
 
@@ -189,6 +191,12 @@ def suspend_sync(conn: sqlite3.Connection) -> None:
     conn.executescript("BEGIN IMMEDIATE;" + "".join(f"DROP {kind} IF EXISTS {name};" for kind, name in _DERIVED)
                        + "COMMIT;")
 
+
+# A migration that changes the rollup's columns drops the derived objects; ensure_rollups then recreates
+# them and rebuilds the rollup from the ledger.
+DROP_DERIVED_SQL = "".join(f"DROP {kind} IF EXISTS {name};\n" for kind, name in _DERIVED[:3]) + (
+    "DROP TABLE IF EXISTS usage_hourly;\n"
+)
 
 # For the recorder's migration list (store.MIGRATIONS): everything above plus a rebuild from the ledger.
 MIGRATION_SQL = ROLLUP_SQL + WHO_SQL + INDEX_SQL + ";\n".join(REBUILD_STATEMENTS) + ";\n"

@@ -155,9 +155,11 @@ def _event(i: int, p: ModelProfile, rates: Rates | None, started: float, status:
     inp, out, cr, cw, rea = tokens if ok else (0, 0, 0, 0, 0)
     if not p.reasoning:
         rea = 0
-    cost = None
+    cost = savings = None
     if rates is not None:
         cost = inp * rates.input + out * rates.output + cr * rates.cache_read + cw * rates.cache_write
+        # reads save input minus cache-read price; writes cost their premium over input
+        savings = cr * (rates.input - rates.cache_read) - cw * (rates.cache_write - rates.input)
     failed: list[FailedAttempt] = []
     if fallback:
         others = [name for name in PROVIDERS if name != p.provider]
@@ -172,7 +174,7 @@ def _event(i: int, p: ModelProfile, rates: Rates | None, started: float, status:
         error_type=None if ok else ERROR_TYPES[status], streamed=streamed and ok, input_tokens=inp, output_tokens=out,
         cache_read_tokens=cr, cache_write_tokens=cw, reasoning_tokens=rea, cost_usd=cost,
         latency_ms=round(latency, 1), ttft_ms=round(ttft, 1) if streamed and ok else None,
-        attempts=1 + len(failed), failed_attempts=failed,
+        attempts=1 + len(failed), failed_attempts=failed, cache_savings_usd=savings,
     )
 
 

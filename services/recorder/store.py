@@ -24,7 +24,7 @@ from typing import Any
 import aiosqlite
 import orjson
 
-from services.recorder.rollups import ensure_rollups
+from services.recorder.rollups import DROP_DERIVED_SQL, ensure_rollups
 from shared.events import FIELD_NAMES, UsageEvent
 
 log = logging.getLogger("recorder.store")
@@ -51,6 +51,13 @@ MIGRATIONS: tuple[str, ...] = (
     # serves the gateway's start-up read of each key's spend in the current budget period.
     add_columns("api_key_name", "session_id", "agent_id", "client", "request_class", "budget_alert")
     + "CREATE INDEX IF NOT EXISTS requests_key_started ON requests (api_key_name, started_at, cost_usd);\n",
+    # 3 (issue 10): every billed token class, and what prompt caching saved (cache_savings_usd NULL when the
+    # price is unknown).
+    "ALTER TABLE requests ADD COLUMN cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0;\n"
+    "ALTER TABLE requests ADD COLUMN web_search_requests INTEGER NOT NULL DEFAULT 0;\n"
+    "ALTER TABLE requests ADD COLUMN cache_savings_usd REAL;\n"
+    # the hourly rollup gains a cache_savings_usd sum: Store.open rebuilds it from the ledger
+    + DROP_DERIVED_SQL,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

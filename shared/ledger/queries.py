@@ -28,7 +28,7 @@ from shared.ledger.params import ATTRIBUTION_COLUMNS, DAY_EXPR, HOUR_EXPR, Query
 
 ROLLUP = "usage_hourly"
 FIGURES = ("requests", "errors", "fallbacks", "input_tokens", "output_tokens", "cache_read_tokens",
-           "cache_write_tokens", "reasoning_tokens", "cost_usd", "priced", "latency_sum_ms")
+           "cache_write_tokens", "reasoning_tokens", "cost_usd", "priced", "latency_sum_ms", "cache_savings_usd")
 RECENT_COLUMNS = ("started_at", "provider", "model", "status", "tokens", "cost_usd", "latency_ms",
                   "attempts", "error_type")
 SMALL_SELECTION = 50_000  # below this, percentiles come from one pass over the range
@@ -36,10 +36,10 @@ PERCENTILES = (0.5, 0.95)
 
 _ROLLUP_FIGURES = ("sum(requests), sum(CASE WHEN status >= 400 THEN requests ELSE 0 END), sum(fallbacks), "
                    "sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), sum(cache_write_tokens), "
-                   "sum(reasoning_tokens), total(cost_usd), sum(priced), total(latency_ms)")
+                   "sum(reasoning_tokens), total(cost_usd), sum(priced), total(latency_ms), total(cache_savings_usd)")
 _RAW_FIGURES = ("count(*), sum(status >= 400), sum(attempts > 1), sum(input_tokens), sum(output_tokens), "
                 "sum(cache_read_tokens), sum(cache_write_tokens), sum(reasoning_tokens), total(cost_usd), "
-                "count(cost_usd), total(latency_ms)")
+                "count(cost_usd), total(latency_ms), total(cache_savings_usd)")
 # Percentile group -> (SQL expression of its key, latency-ordered covering index that starts with it)
 _LATENCY_INDEX: dict[str | None, tuple[str, str]] = {
     None: ("0", "requests_latency"),

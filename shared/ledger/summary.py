@@ -33,12 +33,16 @@ def figures(row: Mapping[Any, Any] | pd.Series, p50: float = math.nan, p95: floa
 
     ``cost_usd`` sums the requests with a known price and is None when none has one;
     ``unpriced_requests`` says how many are left out. ``total_tokens`` excludes reasoning tokens,
-    which are part of the output tokens.
+    which are part of the output tokens. ``cache_hit_rate``: cache-read tokens ÷ all prompt tokens
+    (input + cache reads + cache writes), None without prompt tokens. ``cache_savings_usd``: what prompt
+    caching saved over the priced requests (uncached cost minus cost; negative when writes cost more than
+    reads saved), None when none is priced.
     """
     requests = int(row["requests"])
     errors = int(row["errors"])
     tokens = {kind: int(row[kind]) for kind in _TOKEN_KINDS}
     priced = int(row["priced"])
+    prompt = tokens["input_tokens"] + tokens["cache_read_tokens"] + tokens["cache_write_tokens"]
     return {
         "requests": requests,
         "errors": errors,
@@ -48,6 +52,8 @@ def figures(row: Mapping[Any, Any] | pd.Series, p50: float = math.nan, p95: floa
         "total_tokens": sum(v for k, v in tokens.items() if k != "reasoning_tokens"),
         "cost_usd": round(float(row["cost_usd"]), 6) if priced else None,
         "unpriced_requests": requests - priced,
+        "cache_hit_rate": round(tokens["cache_read_tokens"] / prompt, 6) if prompt else None,
+        "cache_savings_usd": round(float(row["cache_savings_usd"]), 6) if priced else None,
         "latency_p50_ms": _number(p50),
         "latency_p95_ms": _number(p95),
         "latency_mean_ms": round(float(row["latency_sum_ms"]) / requests, 3) if requests else None,

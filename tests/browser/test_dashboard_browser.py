@@ -22,7 +22,7 @@ from tests.unit.dashboard.ledger_fixtures import event, write_ledger
 
 pytestmark = pytest.mark.browser
 SCREENSHOTS = Path(__file__).with_name("screenshots")
-CHARTS = ("requests", "cost", "tokens", "errors", "cost-model", "latency")
+CHARTS = ("requests", "cost", "tokens", "errors", "cost-model", "latency", "cache-hit")
 
 
 def free_port() -> int:

@@ -96,7 +96,8 @@ def usage_dict(usage: Usage) -> dict[str, Any]:
         "input_tokens": usage.uncached,
         "cache_creation_input_tokens": usage.cache_write,
         "cache_read_input_tokens": usage.cache_read,
-        "cache_creation": {"ephemeral_5m_input_tokens": usage.cache_write, "ephemeral_1h_input_tokens": 0},
+        "cache_creation": {"ephemeral_5m_input_tokens": usage.cache_write - usage.cache_write_1h,
+                           "ephemeral_1h_input_tokens": usage.cache_write_1h},
         "output_tokens": usage.output,
         "service_tier": "standard",
     }

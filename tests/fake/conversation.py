@@ -106,6 +106,7 @@ class Usage:
     cache_write: int
     output: int  # reasoning included (OpenAI's completion_tokens)
     reasoning: int
+    cache_write_1h: int = 0  # the part of cache_write written with the 1-hour TTL (Anthropic)
 
     @property
     def uncached(self) -> int:

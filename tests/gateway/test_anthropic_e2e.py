@@ -262,7 +262,7 @@ def test_openai_client_to_claude_plain(gw: Stack, oai: openai.OpenAI, fakes: dic
     assert usage is not None and usage.prompt_tokens_details is not None
     assert usage.prompt_tokens_details.cached_tokens == 10
     seen = fakes["anthropic"].last_request
-    assert seen.path == "/v1/messages" and seen.json["system"] == "sys one\nsys two"
+    assert seen.path == "/v1/messages" and seen.json["system"][0]["text"] == "sys one\nsys two"
     assert seen.json["max_tokens"] > 0 and seen.headers["x-api-key"] == "sk-test-anthropic-secret-key"
     row = gw.row_for(raw.headers["x-request-id"])
     assert (row["provider"], row["client_format"], row["translated"]) == ("anthropic", "openai_chat", 1)

@@ -33,6 +33,8 @@ def test_totals_are_exact(known_db: str) -> None:
         "input_tokens": 300, "output_tokens": 150, "cache_read_tokens": 10, "cache_write_tokens": 20,
         "reasoning_tokens": 30, "total_tokens": 480, "cost_usd": 0.011, "unpriced_requests": 1,
         "latency_p50_ms": 200.0, "latency_p95_ms": 290.0, "latency_mean_ms": 200.0,
+        # 10 cache-read tokens of 300 + 10 + 20 prompt tokens; savings 0.0004 - 0.0001
+        "cache_hit_rate": 0.030303, "cache_savings_usd": 0.0003,
     }
 
 
@@ -43,6 +45,9 @@ def test_group_by_provider(known_db: str) -> None:
     openai = groups[0]
     assert (openai["latency_p50_ms"], openai["latency_p95_ms"]) == (150.0, 195.0)
     assert openai["cost_usd"] == 0.001 and openai["unpriced_requests"] == 1
+    # per group: openai read 10 of its 110 prompt tokens; anthropic read none and paid a write premium
+    assert (openai["cache_hit_rate"], openai["cache_savings_usd"]) == (0.090909, 0.0004)
+    assert (groups[1]["cache_hit_rate"], groups[1]["cache_savings_usd"]) == (0.0, -0.0001)
 
 
 def test_group_by_day_and_hour(known_db: str) -> None:

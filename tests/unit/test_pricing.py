@@ -1,9 +1,11 @@
 from __future__ import annotations
 
-import pytest
-from genai_prices import Usage, calc_price
+from datetime import datetime, timezone
 
-from shared.pricing import ModelRates, Pricer, Rate
+import pytest
+from genai_prices import Usage, calc_price, data_snapshot
+
+from shared.pricing import Billed, ModelRates, Pricer, Rate
 
 
 @pytest.mark.parametrize(
@@ -42,3 +44,71 @@ def test_override_wins() -> None:
     pricer = Pricer()
     pricer.set_override("openai", "gpt-4o", ModelRates("gpt-4o", Rate(1.0), Rate(2.0), Rate(0.5), Rate(1.0)))
     assert pricer.cost("openai", "gpt-4o", 1_000_000, 1_000_000) == pytest.approx(3.0)
+
+
+# ---- every billed dimension (issue 10) ------------------------------------------------------------
+
+# Price keys genai-prices has for the supported providers, and how the gateway prices each one.
+PRICED_KEYS = {"input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok", "cache_write_1h_mtok",
+               "output_reasoning_mtok", "web_searches_kcount"}
+# Dimensions the gateway never carries: audio and image modalities, file search, transcription and speech,
+# xAI's voice models (per text message and audio hour): the gateway relays text chat, those counts do not
+# reach it.
+NOT_CARRIED = {"input_image_mtok", "cache_image_read_mtok", "output_image_mtok", "input_audio_mtok",
+               "cache_audio_read_mtok", "output_audio_mtok", "storage_searches_kcount", "audio_hours",
+               "input_audio_hours", "input_mchars", "input_text_messages_kcount"}
+
+
+def test_every_price_key_of_the_supported_providers_is_priced_or_named_as_not_carried() -> None:
+    seen: set[str] = set()
+    for provider in data_snapshot.get_snapshot().providers:
+        if provider.id not in ("openai", "anthropic", "xai", "x-ai", "openrouter"):
+            continue
+        for model in provider.models:
+            prices = model.prices if isinstance(model.prices, list) else [model.prices]
+            for p in prices:
+                p = getattr(p, "prices", p)
+                seen |= {k for k, v in p.__dict__.items() if v is not None and not k.startswith("_")}
+    assert seen - PRICED_KEYS - NOT_CARRIED == set()
+    assert {"cache_write_1h_mtok", "web_searches_kcount"} <= seen
+
+
+@pytest.mark.parametrize(
+    ("provider", "model", "billed"),
+    [
+        ("anthropic", "claude-sonnet-4-5", Billed(3, 40, 0, 5424, cache_write_1h_tokens=5424)),
+        ("anthropic", "claude-sonnet-4-5", Billed(20, 10, 0, 3000, cache_write_1h_tokens=2000)),
+        ("anthropic", "claude-sonnet-4-5", Billed(150_000, 1000, 60_000, 2000, cache_write_1h_tokens=1000)),
+        ("anthropic", "claude-opus-4-8", Billed(100, 200, 0, 0, web_search_requests=3)),
+        ("openai", "gpt-4o", Billed(100, 50, 0, 0, web_search_requests=2)),
+    ],
+)
+def test_price_matches_genai_prices_for_every_dimension(provider: str, model: str, billed: Billed) -> None:
+    ref = calc_price(Usage(input_tokens=billed.prompt_tokens, output_tokens=billed.output_tokens,
+                           cache_read_tokens=billed.cache_read_tokens,
+                           cache_write_tokens=billed.cache_write_tokens,
+                           cache_write_1h_tokens=billed.cache_write_1h_tokens,
+                           web_searches=billed.web_search_requests),
+                     model_ref=model, provider_id=provider).total_price
+    rates = Pricer().rates(provider, model)
+    assert rates is not None and rates.price(billed) == pytest.approx(float(ref), rel=1e-12)
+
+
+def test_a_separate_reasoning_price_applies_to_reasoning_tokens_only() -> None:
+    snapshot = data_snapshot.get_snapshot()
+    openrouter = next(p for p in snapshot.providers if p.id == "openrouter")
+    model = next(m for m in openrouter.models if getattr(m.prices, "output_reasoning_mtok", None) is not None)
+    prices = model.get_prices(datetime.now(timezone.utc))
+    rates = Pricer().rates("openrouter", model.id)
+    assert rates is not None and rates.reasoning is not None
+    got = rates.price(Billed(input_tokens=0, output_tokens=1000, reasoning_tokens=400))
+    want = (600 * float(prices.output_mtok) + 400 * float(prices.output_reasoning_mtok)) / 1e6
+    assert got == pytest.approx(want, rel=1e-12)
+
+
+def test_uncached_price_counts_every_prompt_token_as_input() -> None:
+    rates = ModelRates("m", Rate(3.0), Rate(15.0), Rate(0.3), Rate(3.75), cache_write_1h=Rate(6.0))
+    billed = Billed(100, 10, cache_read_tokens=1000, cache_write_tokens=1000, cache_write_1h_tokens=500)
+    # uncached: 2100 × $3 + 10 × $15 = 6450 µ$; cached: 300 + 150 + 300 + 500 × 3.75 + 500 × 6 = 5625 µ$
+    assert rates.uncached_price(billed) == pytest.approx(6450e-6)
+    assert rates.price(billed) == pytest.approx(5625e-6)

@@ -15,9 +15,10 @@ from services.dashboard.data import DEFAULT_PRESET
 KPIS: tuple[tuple[str, str], ...] = (
     ("requests", "Requests"), ("tokens", "Tokens"), ("cost", "Cost"), ("error-rate", "Error rate"),
     ("p50", "Latency p50"), ("p95", "Latency p95"), ("fallbacks", "Fallbacks"),
+    ("cache-hit-rate", "Cache hit rate"), ("cache-savings", "Cache savings"),
 )
-CHARTS: tuple[str, ...] = ("requests", "cost", "tokens", "errors", "cost-model", "latency", "cost-key",
-                           "cost-client")
+CHARTS: tuple[str, ...] = ("requests", "cost", "tokens", "errors", "cost-model", "latency", "cache-hit",
+                           "cost-key", "cost-client")
 TABLE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("time", "Time (UTC)"), ("provider", "Provider"), ("model", "Model"), ("status", "Status"),
     ("tokens", "Tokens"), ("cost", "Cost"), ("latency", "Latency"), ("attempts", "Attempts"),

@@ -44,7 +44,8 @@ _CONTROLS = {
 
 def _overview_targets() -> dict[str, tuple[str, str]]:
     kpis = [widgets.kpi_id(name) for name, _ in widgets.KPIS]
-    notes = ["ov-kpi-tokens-note", "ov-kpi-cost-note", "ov-kpi-error-rate-note"]
+    notes = ["ov-kpi-tokens-note", "ov-kpi-cost-note", "ov-kpi-error-rate-note", "ov-kpi-cache-hit-rate-note",
+             "ov-kpi-cache-savings-note"]
     targets = {i: (i, "children") for i in [*kpis, *notes, "ov-empty", "ov-status"]}
     targets |= {widgets.chart_id(n): (widgets.chart_id(n), "figure") for n in widgets.CHARTS}
     targets |= {f"{i}-style": (i, "style") for i in ("ov-empty", "ov-charts", "ov-recent", "ov-sessions-card")}
@@ -132,6 +133,10 @@ def overview_outputs(path: str, gateway_url: str, preset: str | None, start_date
         widgets.kpi_id("p50"): fmt.latency(t["latency_p50_ms"]),
         widgets.kpi_id("p95"): fmt.latency(t["latency_p95_ms"]),
         widgets.kpi_id("fallbacks"): fmt.count(t["fallbacks"]),
+        widgets.kpi_id("cache-hit-rate"): fmt.percent(t["cache_hit_rate"]),
+        widgets.kpi_id("cache-savings"): fmt.usd(t["cache_savings_usd"]),
+        "ov-kpi-cache-hit-rate-note": f"{fmt.compact(t['cache_read_tokens'])} prompt tokens read from cache",
+        "ov-kpi-cache-savings-note": "net of cache-write premiums",
         "ov-kpi-tokens-note": f"{fmt.compact(t['reasoning_tokens'])} reasoning" if t["reasoning_tokens"] else "",
         "ov-kpi-cost-note": f"{fmt.count(t['unpriced_requests'])} without a price" if t["unpriced_requests"] else "",
         "ov-kpi-error-rate-note": f"{fmt.count(t['errors'])} errors",

@@ -8,6 +8,7 @@ import orjson
 
 from services.gateway.dialects._anthropic_wire import (
     SYNTHETIC_SIGNATURE,
+    merge_stream_usage,
     status_for_error_type,
     stop_from_anthropic,
     usage_from_anthropic,
@@ -45,7 +46,8 @@ class MessagesStreamDecoder:
     """Upstream Anthropic Messages SSE → IR deltas.
 
     Tool indexes count ``tool_use`` blocks from 0 (not Anthropic's block index). ``message_delta`` usage
-    fields overwrite the ``message_start`` ones, as the SDKs do, so ``usage`` always holds the totals.
+    fields overwrite the ``message_start`` ones, as the SDKs do (``merge_stream_usage``), so ``usage``
+    always holds the totals, ``iterations`` and ``server_tool_use`` included.
     Server-tool and redacted-thinking blocks have no IR form and are skipped.
     """
 
@@ -147,7 +149,7 @@ class MessagesStreamDecoder:
         return []
 
     def _message_delta(self, delta: dict[str, Any], usage: dict[str, Any]) -> list[Delta]:
-        self._raw_usage.update({k: v for k, v in usage.items() if v is not None})
+        self._raw_usage = merge_stream_usage(self._raw_usage, usage)
         self.usage = usage_from_anthropic(self._raw_usage)
         out: list[Delta] = [UsageUpdate(usage=self.usage)]
         if delta.get("stop_reason") is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, get_args
 
-from services.gateway.dialects.ir import StopReason, Usage
+from services.gateway.dialects.ir import Iteration, StopReason, Usage, summed
 
 _STOP_REASONS: frozenset[str] = frozenset(get_args(StopReason))
 
@@ -30,17 +30,85 @@ def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
-def usage_from_anthropic(u: dict[str, Any]) -> Usage:
-    """Anthropic ``usage`` → IR usage (``input_tokens`` is already the uncached part)."""
-    details = u.get("output_tokens_details")
-    thinking = details.get("thinking_tokens") if isinstance(details, dict) else None
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _counts(u: dict[str, Any]) -> Usage:
+    """The token counts of one Anthropic usage object (top level, or one entry of ``iterations``).
+
+    Cache writes: ``cache_creation_input_tokens`` is the total; ``cache_creation.ephemeral_1h_input_tokens``
+    the 1-hour part (the rest is 5-minute). When only the split is given, the total is its sum.
+    """
+    split = _dict(u.get("cache_creation"))
+    write_5m, write_1h = (
+        _int(split.get("ephemeral_5m_input_tokens")),
+        _int(split.get("ephemeral_1h_input_tokens")),
+    )
+    write = (
+        _int(u.get("cache_creation_input_tokens"))
+        if "cache_creation_input_tokens" in u
+        else write_5m + write_1h
+    )
     return Usage(
         input_tokens=_int(u.get("input_tokens")),
         output_tokens=_int(u.get("output_tokens")),
         cache_read_tokens=_int(u.get("cache_read_input_tokens")),
-        cache_write_tokens=_int(u.get("cache_creation_input_tokens")),
-        reasoning_tokens=_int(thinking),
+        cache_write_tokens=write,
+        cache_write_1h_tokens=min(write_1h, write),
+        reasoning_tokens=_int(_dict(u.get("output_tokens_details")).get("thinking_tokens")),
     )
+
+
+def usage_from_anthropic(u: dict[str, Any]) -> Usage:
+    """Anthropic ``usage`` → IR usage (``input_tokens`` is already the uncached part).
+
+    Billed usage outside the top-level counters is included (Anthropic's Messages API reference, "usage";
+    compaction guide, "Understanding usage"):
+    - ``iterations``: with server-side compaction (and other multi-step server work) the top level covers
+      only the final message iteration; every iteration is billed, so the totals are their sums, and an
+      iteration that names another ``model`` is priced at that model's rates.
+    - ``server_tool_use.web_search_requests``: web searches, billed per search on top of tokens.
+    """
+    searches = _int(_dict(u.get("server_tool_use")).get("web_search_requests"))
+    steps = (
+        [it for it in u.get("iterations") or () if isinstance(it, dict)]
+        if isinstance(u.get("iterations"), list)
+        else []
+    )
+    if not steps:
+        usage = _counts(u)
+        usage.web_search_requests = searches
+        return usage
+    iterations = tuple(
+        Iteration(
+            _counts(it), model=it["model"] if isinstance(it.get("model"), str) and it["model"] else None
+        )
+        for it in steps
+    )
+    usage = summed([it.usage for it in iterations])
+    usage.web_search_requests = searches
+    usage.iterations = iterations
+    return usage
+
+
+def merge_stream_usage(start: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:
+    """A stream's usage so far: ``message_start``'s object updated with a ``message_delta``'s.
+
+    ``message_delta`` counts are cumulative (Messages streaming guide), so where the two disagree the delta
+    wins: with server tools or compaction, ``message_start`` holds the first step's figures and the delta
+    the request's. Nested objects (``cache_creation``, ``server_tool_use``) merge key by key, so a delta that
+    repeats only a total keeps the start's split; ``iterations`` is taken whole from the latest event.
+    """
+    out = dict(start)
+    for key, value in delta.items():
+        if value is None:
+            continue
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = {**out[key], **{k: v for k, v in value.items() if v is not None}}
+        else:
+            out[key] = value
+    return out
 
 
 def usage_to_anthropic(u: Usage) -> dict[str, Any]:
@@ -51,6 +119,13 @@ def usage_to_anthropic(u: Usage) -> dict[str, Any]:
         "cache_read_input_tokens": u.cache_read_tokens,
         "output_tokens": u.output_tokens,
     }
+    if u.cache_write_tokens:
+        out["cache_creation"] = {
+            "ephemeral_5m_input_tokens": u.cache_write_tokens - u.cache_write_1h_tokens,
+            "ephemeral_1h_input_tokens": u.cache_write_1h_tokens,
+        }
+    if u.web_search_requests:
+        out["server_tool_use"] = {"web_search_requests": u.web_search_requests}
     if u.reasoning_tokens:
         out["output_tokens_details"] = {"thinking_tokens": u.reasoning_tokens}
     return out

@@ -43,17 +43,33 @@ def usage_from_openai(u: dict[str, Any]) -> Usage:
     prompt = _details(u, "prompt_tokens_details")
     cache_read = _int(prompt.get("cached_tokens"))
     cache_write = _int(prompt.get("cache_write_tokens"))
-    cost = u.get("cost")
     return Usage(
         input_tokens=max(_int(u.get("prompt_tokens")) - cache_read - cache_write, 0),
         output_tokens=_int(u.get("completion_tokens")),
         cache_read_tokens=cache_read,
         cache_write_tokens=cache_write,
         reasoning_tokens=_int(_details(u, "completion_tokens_details").get("reasoning_tokens")),
-        provider_cost_usd=float(cost)
-        if isinstance(cost, (int, float)) and not isinstance(cost, bool)
-        else None,
+        provider_cost_usd=paid_cost(u),
     )
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0 else None
+
+
+def paid_cost(u: dict[str, Any]) -> float | None:
+    """What the user pays for the request by the provider's own account (OpenRouter's usage accounting).
+
+    ``cost`` is what OpenRouter charged to the account; ``cost_details.upstream_inference_cost`` is what the
+    upstream provider charged. With BYOK (``is_byok: true``) the user's own key pays the upstream directly and
+    ``cost`` is only OpenRouter's fee, so the user pays both; otherwise ``cost`` already covers the upstream.
+    None when the provider reports no cost (then the gateway prices the tokens itself).
+    """
+    cost = _number(u.get("cost"))
+    if cost is None:
+        return None
+    upstream = _number(_details(u, "cost_details").get("upstream_inference_cost"))
+    return cost + upstream if u.get("is_byok") is True and upstream is not None else cost
 
 
 def usage_to_openai(u: Usage) -> dict[str, Any]:

@@ -22,6 +22,12 @@ class Target:
     # None: the model does not reason | "reasoning_effort" (OpenAI/xAI) | "openrouter" (reasoning: {effort})
     # | "anthropic_adaptive" (thinking adaptive + output_config.effort) | "anthropic_budget" (budget_tokens)
     reasoning: str | None = None
+    # Prompt caching (dialects/_prompt_cache.py). ``cache_markers``: the model honours Anthropic
+    # ``cache_control`` markers on chat content parts (OpenRouter's Anthropic and Gemini models), so they are
+    # kept, or placed when the client sent none. ``prompt_cache_key``: the provider takes
+    # ``prompt_cache_key`` (OpenAI), set from the client's session when the client did not send one.
+    cache_markers: bool = False
+    prompt_cache_key: bool = False
 
 
 class TranslationError(ValueError):

@@ -41,6 +41,12 @@ from typing import Any
 
 import orjson
 
+from services.gateway.dialects._prompt_cache import (
+    NO_SESSION,
+    Session,
+    place_anthropic_breakpoints,
+    place_chat_breakpoints,
+)
 from services.gateway.dialects._request_common import (
     Target,
     TranslatedRequest,
@@ -93,8 +99,6 @@ MISSING_OUTPUT = "No output was recorded for this tool call."
 OPENING = "Begin."  # the user turn a conversation must open with when the client sent none
 EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
 _CHAT_ID_MAX = 40  # OpenAI rejects longer tool call ids
-_EPHEMERAL = {"type": "ephemeral"}
-_MAX_CACHE_BREAKPOINTS = 4  # Anthropic's limit per request
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -728,15 +732,18 @@ def _chat_extras(body: dict[str, Any], target: Target, out: dict[str, Any]) -> N
     if user:
         out["user"] = user
     cache_key = body.get("prompt_cache_key")
-    if isinstance(cache_key, str) and cache_key and target.max_tokens_field == "max_completion_tokens":
+    if isinstance(cache_key, str) and cache_key and target.prompt_cache_key:
         out["prompt_cache_key"] = cache_key
 
 
-def responses_to_chat(body: dict[str, Any], target: Target) -> TranslatedRequest:
+def responses_to_chat(
+    body: dict[str, Any], target: Target, session: Session = NO_SESSION
+) -> TranslatedRequest:
     """A Responses request body → a Chat Completions body for ``target`` (see the module docstring).
 
-    ``prompt_cache_key`` is kept for OpenAI-style targets (those taking ``max_completion_tokens``); other
-    chat providers cache by prefix on their own. Raises TranslationError for what cannot be sent.
+    ``prompt_cache_key`` is kept for targets that take it (OpenAI); other chat providers cache by prefix on
+    their own, except Anthropic models over the chat format (``target.cache_markers``), which get cache
+    breakpoints on content parts. Raises TranslationError for what cannot be sent.
     """
     transcript, tools, custom, choice = _prepare(body)
     names = ToolNamer()
@@ -759,6 +766,8 @@ def responses_to_chat(body: dict[str, Any], target: Target) -> TranslatedRequest
     if body.get("stream") is True:
         out["stream"] = True
         out["stream_options"] = {"include_usage": True}  # the gateway needs usage for cost, always
+    if target.cache_markers:
+        place_chat_breakpoints(out)  # a Claude model over the chat format caches only what is marked
     return TranslatedRequest(
         body=out,
         tool_names=dict(names.to_client),
@@ -821,26 +830,6 @@ def _keeps_thinking(entries: list[_Entry]) -> bool:
     return isinstance(last[0], _Thinking)
 
 
-def _cache_breakpoints(out: dict[str, Any]) -> None:
-    """Cache breakpoints a long Responses session reads from: system, tools, the last two user turns.
-
-    Responses clients send no ``cache_control``; without breakpoints every Codex turn would re-bill the
-    whole transcript (client-protocols.md, "Prompt caching across formats"). At most 4 per request.
-    """
-    budget = _MAX_CACHE_BREAKPOINTS
-    if out.get("system"):
-        out["system"][-1]["cache_control"] = dict(_EPHEMERAL)
-        budget -= 1
-    if out.get("tools"):
-        out["tools"][-1]["cache_control"] = dict(_EPHEMERAL)
-        budget -= 1
-    user_turns = [t for t in out["messages"] if t["role"] == "user"]
-    for turn in reversed(user_turns[-min(budget, 2) :] if budget > 0 else []):
-        cacheable = [b for b in turn["content"] if b.get("type") not in ("thinking", "redacted_thinking")]
-        if cacheable:
-            cacheable[-1]["cache_control"] = dict(_EPHEMERAL)
-
-
 def _anthropic_tool(tool: _Tool, names: ToolNamer) -> dict[str, Any]:
     out: dict[str, Any] = {"name": names.upstream(tool.name), "input_schema": tool.parameters}
     if tool.description:
@@ -893,7 +882,9 @@ def _anthropic_extras(body: dict[str, Any], out: dict[str, Any]) -> None:
         out["stream"] = True
 
 
-def responses_to_anthropic(body: dict[str, Any], target: Target) -> TranslatedRequest:
+def responses_to_anthropic(
+    body: dict[str, Any], target: Target, session: Session = NO_SESSION
+) -> TranslatedRequest:
     """A Responses request body → an Anthropic Messages body for ``target`` (see the module docstring).
 
     ``max_tokens`` is always set (``max_output_tokens`` or the target's default, clamped); reasoning
@@ -928,7 +919,7 @@ def responses_to_anthropic(body: dict[str, Any], target: Target) -> TranslatedRe
         if tool_choice:
             out["tool_choice"] = tool_choice
     _anthropic_extras(body, out)
-    _cache_breakpoints(out)
+    place_anthropic_breakpoints(out)
     return TranslatedRequest(
         body=out,
         tool_names=dict(names.to_client),

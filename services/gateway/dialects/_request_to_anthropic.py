@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from services.gateway.dialects._prompt_cache import NO_SESSION, Session, place_anthropic_breakpoints
 from services.gateway.dialects._request_common import (
     Target,
     TranslatedRequest,
@@ -274,7 +275,9 @@ def _max_tokens(body: dict[str, Any], target: Target) -> int:
     return clamp_tokens(target.default_max_tokens, target)
 
 
-def chat_to_anthropic(body: dict[str, Any], target: Target) -> TranslatedRequest:
+def chat_to_anthropic(
+    body: dict[str, Any], target: Target, session: Session = NO_SESSION
+) -> TranslatedRequest:
     """An OpenAI Chat Completions request body → an Anthropic Messages body for ``target``.
 
     Sampling and product fields without an Anthropic equivalent (``seed``, ``logprobs``, penalties,
@@ -306,5 +309,7 @@ def chat_to_anthropic(body: dict[str, Any], target: Target) -> TranslatedRequest
         out["metadata"] = {"user_id": user}
     if body.get("stream") is True:
         out["stream"] = True
-    out["cache_control"] = {"type": "ephemeral"}  # automatic prompt caching cuts the cost of long prompts
+    # OpenAI clients send no cache markers: the gateway places them (system, tools, the last two user
+    # turns), so each turn reads what the previous one wrote (dialects/_prompt_cache.py).
+    place_anthropic_breakpoints(out)
     return TranslatedRequest(body=out, tool_names={})

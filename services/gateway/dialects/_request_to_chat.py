@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 
+from services.gateway.dialects._prompt_cache import NO_SESSION, Session
 from services.gateway.dialects._request_common import (
     Target,
     TranslatedRequest,
@@ -54,9 +55,26 @@ def _text_of(content: Any) -> str:
     )
 
 
-def _system_message(system: Any) -> list[dict[str, Any]]:
+def _marker(block: dict[str, Any], markers: bool) -> dict[str, Any]:
+    """``{"cache_control": …}`` to add to a part made from ``block`` when the target honours markers."""
+    control = block.get("cache_control")
+    return {"cache_control": control} if markers and isinstance(control, dict) else {}
+
+
+def _system_message(system: Any, markers: bool = False) -> list[dict[str, Any]]:
     if isinstance(system, list):
         system = [b for b in system if not str(as_dict(b).get("text", "")).startswith(BILLING_HEADER_PREFIX)]
+        if markers and any(isinstance(b, dict) and "cache_control" in b for b in system):
+            # The blocks stay content parts with their markers (and TTLs), so the target caches the prompt.
+            parts = [
+                {"type": "text", "text": b["text"], **_marker(b, markers)}
+                for b in system
+                if isinstance(b, dict)
+                and b.get("type") == "text"
+                and isinstance(b.get("text"), str)
+                and b["text"]
+            ]
+            return [{"role": "system", "content": parts}] if parts else []
     text = _text_of(system)
     return [{"role": "system", "content": text}] if text else []
 
@@ -87,24 +105,32 @@ def _document_part(block: dict[str, Any], path: str) -> dict[str, Any]:
     )
 
 
-def _tool_result(block: dict[str, Any], path: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """One ``tool`` message, plus the images it carried (OpenAI tool messages hold text only)."""
+def _tool_result(
+    block: dict[str, Any], path: str, markers: bool = False
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """One ``tool`` message, plus the images it carried (OpenAI tool messages hold text only). A marked
+    result keeps its marker on a text part when the target honours markers."""
     content = block.get("content")
     texts: list[str] = [content] if isinstance(content, str) else []
     images: list[dict[str, Any]] = []
+    marker = _marker(block, markers)
     for j, item in enumerate(as_list(content)):
         item = as_dict(item)
         if item.get("type") == "text" and isinstance(item.get("text"), str):
             texts.append(item["text"])
+            marker = _marker(item, markers) or marker
         elif item.get("type") == "image":
             images.append(_image_part(as_dict(item.get("source")), f"{path}.content.{j}"))
     text = "\n".join(texts)
     if block.get("is_error"):
         text = f"Error: {text}"
-    return {"role": "tool", "tool_call_id": str(block.get("tool_use_id") or ""), "content": text}, images
+    message: dict[str, Any] = {"role": "tool", "tool_call_id": str(block.get("tool_use_id") or ""), "content": text}
+    if marker and text:
+        message["content"] = [{"type": "text", "text": text, **marker}]
+    return message, images
 
 
-def _user(content: Any, path: str) -> list[dict[str, Any]]:
+def _user(content: Any, path: str, markers: bool = False) -> list[dict[str, Any]]:
     if isinstance(content, str):
         return [{"role": "user", "content": content}]
     tool_messages: list[dict[str, Any]] = []
@@ -114,11 +140,11 @@ def _user(content: Any, path: str) -> list[dict[str, Any]]:
         block, where = as_dict(block), f"{path}.content.{j}"
         kind = block.get("type")
         if kind == "tool_result":
-            message, result_images = _tool_result(block, where)
+            message, result_images = _tool_result(block, where, markers)
             tool_messages.append(message)
             images += result_images
         elif kind == "text" and block.get("text"):
-            parts.append({"type": "text", "text": block["text"]})
+            parts.append({"type": "text", "text": block["text"], **_marker(block, markers)})
         elif kind == "image":
             parts.append(_image_part(as_dict(block.get("source")), where))
         elif kind == "document":
@@ -127,33 +153,38 @@ def _user(content: Any, path: str) -> list[dict[str, Any]]:
     parts = images + parts
     if not parts:
         return tool_messages
-    if len(parts) == 1 and parts[0]["type"] == "text":
+    if len(parts) == 1 and parts[0]["type"] == "text" and "cache_control" not in parts[0]:
         return [*tool_messages, {"role": "user", "content": parts[0]["text"]}]
     return [*tool_messages, {"role": "user", "content": parts}]
 
 
-def _assistant(content: Any, names: ToolNamer) -> list[dict[str, Any]]:
+def _assistant(content: Any, names: ToolNamer, markers: bool = False) -> list[dict[str, Any]]:
     if isinstance(content, str):
         return [{"role": "assistant", "content": content}]
     texts: list[str] = []
+    marked: dict[str, Any] = {}
     calls: list[dict[str, Any]] = []
     for block in as_list(content):
         block = as_dict(block)
         if block.get("type") == "text" and isinstance(block.get("text"), str):
             texts.append(block["text"])
+            marked = _marker(block, markers) or marked
         elif block.get("type") == "tool_use":
             arguments = orjson.dumps(as_dict(block.get("input"))).decode()
             function = {"name": names.upstream(str(block.get("name") or "")), "arguments": arguments}
             calls.append({"id": str(block.get("id") or ""), "type": "function", "function": function})
     if not texts and not calls:
         return []  # only thinking blocks: nothing an OpenAI model can take back
-    message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) or None}
+    text = "".join(texts)
+    message: dict[str, Any] = {"role": "assistant", "content": text or None}
+    if marked and text:
+        message["content"] = [{"type": "text", "text": text, **marked}]
     if calls:
         message["tool_calls"] = calls
     return [message]
 
 
-def _messages(raw: Any, names: ToolNamer) -> list[dict[str, Any]]:
+def _messages(raw: Any, names: ToolNamer, markers: bool = False) -> list[dict[str, Any]]:
     if not isinstance(raw, list):
         raise TranslationError("messages: Input should be a valid list", param="messages")
     out: list[dict[str, Any]] = []
@@ -161,18 +192,18 @@ def _messages(raw: Any, names: ToolNamer) -> list[dict[str, Any]]:
         message, path = as_dict(message), f"messages.{i}"
         role = message.get("role")
         if role == "user":
-            out += _user(message.get("content"), path)
+            out += _user(message.get("content"), path, markers)
         elif role == "assistant":
-            out += _assistant(message.get("content"), names)
+            out += _assistant(message.get("content"), names, markers)
         elif role == "system":
             # Claude Code sends mid-conversation system messages; OpenAI takes them in place.
-            out += _system_message(message.get("content"))
+            out += _system_message(message.get("content"), markers)
         else:
             raise TranslationError(f"{path}.role: unexpected role {role!r}", param=f"{path}.role")
     return out
 
 
-def _tools(raw: Any, names: ToolNamer) -> list[dict[str, Any]]:
+def _tools(raw: Any, names: ToolNamer, markers: bool = False) -> list[dict[str, Any]]:
     tools: list[dict[str, Any]] = []
     for i, tool in enumerate(as_list(raw)):
         tool = as_dict(tool)
@@ -187,7 +218,7 @@ def _tools(raw: Any, names: ToolNamer) -> list[dict[str, Any]]:
         function["parameters"] = schema or {"type": "object", "properties": {}}
         if tool.get("strict") is True:
             function["strict"] = True
-        tools.append({"type": "function", "function": function})
+        tools.append({"type": "function", "function": function, **_marker(tool, markers)})
     return tools
 
 
@@ -242,16 +273,28 @@ def _max_tokens(body: dict[str, Any], target: Target) -> int:
     return clamp_tokens(value, target)
 
 
-def anthropic_to_chat(body: dict[str, Any], target: Target) -> TranslatedRequest:
+def anthropic_to_chat(
+    body: dict[str, Any], target: Target, session: Session = NO_SESSION
+) -> TranslatedRequest:
     """An Anthropic Messages request body → an OpenAI Chat Completions body for ``target``.
 
-    Fields with no OpenAI equivalent (``cache_control``, ``context_management``, ``top_k``, thinking
-    blocks, server tools, …) are dropped. Raises TranslationError for content that cannot be sent.
+    Fields with no OpenAI equivalent (``context_management``, ``top_k``, thinking blocks, server tools, …)
+    are dropped. Prompt caching (client-protocols.md, "Prompt caching across formats"): ``cache_control``
+    markers stay on the matching content parts, system blocks, tools and messages, TTL and all, when the
+    target honours them (``target.cache_markers``: Claude on OpenRouter), and are dropped elsewhere; a target
+    that takes ``prompt_cache_key`` (OpenAI) gets the client's session id (Claude Code's
+    ``x-claude-code-session-id``), so a session's turns land on the same prefix cache. Raises
+    TranslationError for content that cannot be sent.
     """
     names = ToolNamer()
-    tools = _tools(body.get("tools"), names)  # first, so the definitions claim their names
-    messages = _system_message(body.get("system")) + _messages(body.get("messages"), names)
+    markers = target.cache_markers
+    tools = _tools(body.get("tools"), names, markers)  # first, so the definitions claim their names
+    messages = _system_message(body.get("system"), markers) + _messages(body.get("messages"), names, markers)
     out: dict[str, Any] = {"model": target.model, "messages": messages}
+    if target.prompt_cache_key and session.id:
+        out["prompt_cache_key"] = session.id
+    if markers and isinstance(body.get("cache_control"), dict):
+        out["cache_control"] = body["cache_control"]  # top-level automatic caching (OpenRouter takes it too)
     out[target.max_tokens_field] = _max_tokens(body, target)
     if tools:
         out["tools"] = tools

@@ -21,6 +21,7 @@ from typing import Any
 
 import orjson
 
+from services.gateway.dialects._prompt_cache import NO_SESSION, Session
 from services.gateway.dialects._request_common import (
     Target,
     TranslatedRequest,
@@ -229,7 +230,9 @@ def _text_format(response_format: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def chat_to_responses(body: dict[str, Any], target: Target) -> TranslatedRequest:
+def chat_to_responses(
+    body: dict[str, Any], target: Target, session: Session = NO_SESSION
+) -> TranslatedRequest:
     """An OpenAI Chat Completions request body → a Responses body for ``target`` (see the module docstring)."""
     n = body.get("n")
     if n is not None and n != 1:
@@ -265,11 +268,13 @@ def chat_to_responses(body: dict[str, Any], target: Target) -> TranslatedRequest
     return TranslatedRequest(body=out, tool_names={})
 
 
-def anthropic_to_responses(body: dict[str, Any], target: Target) -> TranslatedRequest:
+def anthropic_to_responses(
+    body: dict[str, Any], target: Target, session: Session = NO_SESSION
+) -> TranslatedRequest:
     """An Anthropic Messages request body → a Responses body: ``anthropic_to_chat``, then ``chat_to_responses``.
 
     The tool-name map of the first step is kept (Anthropic allows names OpenAI refuses).
     """
-    chat = anthropic_to_chat(body, target)
+    chat = anthropic_to_chat(body, target, session)
     responses = chat_to_responses(chat.body, target)
     return TranslatedRequest(body=responses.body, tool_names=chat.tool_names)

@@ -21,12 +21,12 @@ from services.gateway.dialects._responses_opaque import (
     split_namespaced,
 )
 from services.gateway.dialects._responses_wire import (
+    billed_usage,
     custom_input_of,
     error_code_for_status,
     new_hex,
     response_id_for,
     stream_error_from_responses,
-    usage_from_responses,
     usage_to_responses,
 )
 from services.gateway.dialects.ir import (
@@ -227,7 +227,7 @@ class ResponsesStreamDecoder:
         self.done = True
         out: list[Delta] = []
         if isinstance(response.get("usage"), dict):
-            self.usage = usage_from_responses(response["usage"])
+            self.usage = billed_usage(response)
             out.append(UsageUpdate(usage=self.usage))
         if kind == "response.failed":
             self._failed = True

@@ -66,6 +66,23 @@ def usage_from_responses(usage: Any) -> Usage:
     )
 
 
+def billed_usage(response: dict[str, Any]) -> Usage:
+    """Everything a ``Response`` bills: its ``usage``, plus the web searches it ran.
+
+    Web search tool calls are billed per call on top of the tokens (OpenAI pricing, "Built-in tools"), and
+    ``usage`` does not count them: each ``web_search_call`` output item whose action is a search is one.
+    """
+    usage = usage_from_responses(response.get("usage"))
+    usage.web_search_requests = sum(
+        1
+        for item in response.get("output") or ()
+        if isinstance(item, dict)
+        and item.get("type") == "web_search_call"
+        and _details(item, "action").get("type", "search") == "search"
+    )
+    return usage
+
+
 def usage_to_responses(u: Usage) -> dict[str, Any]:
     """IR usage → the client-facing Responses ``usage`` (``ResponseUsage``: every count present)."""
     prompt = u.prompt_tokens

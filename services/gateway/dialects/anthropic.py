@@ -28,7 +28,7 @@ from services.gateway.dialects._request_common import (
     require_model,
     require_stream_flag,
 )
-from services.gateway.dialects.ir import Block, Completion, TextBlock, ThinkingBlock, ToolUseBlock
+from services.gateway.dialects.ir import Block, Completion, TextBlock, ThinkingBlock, ToolUseBlock, Usage
 from services.gateway.dialects.view import View
 from shared.sse import encode_event
 
@@ -44,6 +44,7 @@ __all__ = [
     "render",
     "stream_error_frame",
     "messages_from_completion",
+    "answer_usage",
     "usage_from_anthropic",
     "usage_to_anthropic",
 ]
@@ -144,3 +145,9 @@ def messages_from_completion(
         "stop_sequence": c.stop_sequence if stop_reason == "stop_sequence" else None,
         "usage": usage_to_anthropic(c.usage),
     }
+
+
+def answer_usage(body: dict[str, Any]) -> Usage:
+    """Everything a whole (non-streamed) answer bills, from its ``usage`` object."""
+    usage = body.get("usage")
+    return usage_from_anthropic(usage if isinstance(usage, dict) else {})

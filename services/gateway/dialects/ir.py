@@ -19,19 +19,52 @@ StopReason = Literal["end_turn", "max_tokens", "stop_sequence", "tool_use", "ref
 
 @dataclass(slots=True)
 class Usage:
-    """Token counts in disjoint buckets: ``input_tokens`` excludes cache reads and writes."""
+    """What a request billed, in disjoint buckets: ``input_tokens`` excludes cache reads and writes.
+
+    ``cache_write_1h_tokens`` is the part of ``cache_write_tokens`` written with the 1-hour TTL (Anthropic
+    prices it 2× input, 5-minute writes 1.25×). ``web_search_requests``: server-side searches, billed per
+    search. ``iterations``: when one request ran several billed model calls (Anthropic's server-side
+    compaction, a step on another model), each one, and the counts above are their sums; cost is then
+    the sum of each iteration's cost at its own model's prices and tier.
+    """
 
     input_tokens: int = 0
     output_tokens: int = 0  # includes reasoning tokens
     cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
+    cache_write_tokens: int = 0  # all cache writes, 1-hour ones included
     reasoning_tokens: int = 0
-    provider_cost_usd: float | None = None  # what the provider says it charged (OpenRouter), if anything
+    provider_cost_usd: float | None = None  # what the user pays according to the provider (OpenRouter)
+    cache_write_1h_tokens: int = 0
+    web_search_requests: int = 0
+    iterations: tuple[Iteration, ...] = ()
 
     @property
     def prompt_tokens(self) -> int:
         """The whole prompt, OpenAI style (cache reads and writes included)."""
         return self.input_tokens + self.cache_read_tokens + self.cache_write_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class Iteration:
+    """One billed model call inside a request. ``model``: None when it ran on the request's model."""
+
+    usage: Usage
+    model: str | None = None
+
+
+def summed(parts: list[Usage]) -> Usage:
+    """The bucket-wise sum of several usages (``provider_cost_usd`` summed when any is known)."""
+    costs = [p.provider_cost_usd for p in parts if p.provider_cost_usd is not None]
+    return Usage(
+        input_tokens=sum(p.input_tokens for p in parts),
+        output_tokens=sum(p.output_tokens for p in parts),
+        cache_read_tokens=sum(p.cache_read_tokens for p in parts),
+        cache_write_tokens=sum(p.cache_write_tokens for p in parts),
+        reasoning_tokens=sum(p.reasoning_tokens for p in parts),
+        provider_cost_usd=sum(costs) if costs else None,
+        cache_write_1h_tokens=sum(p.cache_write_1h_tokens for p in parts),
+        web_search_requests=sum(p.web_search_requests for p in parts),
+    )
 
 
 # ---- stream deltas ------------------------------------------------------------------------------

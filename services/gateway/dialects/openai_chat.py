@@ -28,7 +28,7 @@ from services.gateway.dialects._request_common import (
     require_model,
     require_stream_flag,
 )
-from services.gateway.dialects.ir import Block, Completion, TextBlock, ThinkingBlock, ToolUseBlock
+from services.gateway.dialects.ir import Block, Completion, TextBlock, ThinkingBlock, ToolUseBlock, Usage
 from services.gateway.dialects.view import View
 from shared.sse import encode_event
 
@@ -44,6 +44,7 @@ __all__ = [
     "render",
     "stream_error_frame",
     "is_usage_only_chunk",
+    "answer_usage",
     "usage_from_openai",
     "usage_to_openai",
 ]
@@ -196,3 +197,9 @@ def chat_from_completion(
         "choices": [choice],
         "usage": usage_to_openai(c.usage),
     }
+
+
+def answer_usage(body: dict[str, Any]) -> Usage:
+    """Everything a whole (non-streamed) answer bills, from its ``usage`` object."""
+    usage = body.get("usage")
+    return usage_from_openai(usage if isinstance(usage, dict) else {})

@@ -43,6 +43,7 @@ from services.gateway.dialects._responses_stream import (
     stop_from_incomplete,
 )
 from services.gateway.dialects._responses_wire import (
+    billed_usage,
     error_body,
     error_code_for_status,
     new_hex,
@@ -90,6 +91,7 @@ __all__ = [
     "error_body",
     "responses_from_completion",
     "stream_error_frame",
+    "billed_usage",
     "usage_from_responses",
     "usage_to_responses",
 ]
@@ -155,7 +157,7 @@ def completion_from_responses(body: dict[str, Any]) -> Completion:
         model=_str(body.get("model")),
         content=content,
         stop_reason=stop,
-        usage=usage_from_responses(body.get("usage")),
+        usage=billed_usage(body),
     )
 
 

@@ -24,6 +24,7 @@ from services.gateway.dialects import ir
 from services.gateway.dialects import openai_chat as oai
 from services.gateway.dialects import openai_responses as resp
 from services.gateway.dialects import translate_request as tr
+from services.gateway.dialects._prompt_cache import Session
 from services.gateway.dialects._request_common import ParsedRequest, Target, TranslatedRequest
 from services.gateway.dialects.formats import ClientFormat, Operation, Wire
 from services.gateway.dialects.view import View
@@ -62,7 +63,8 @@ class ErrorBody(Protocol):
 
 # One upstream SSE event, its decoded deltas and the call → the bytes a same-format client gets.
 FrameFilter = Callable[[SSEEvent, list[ir.Delta], View], bytes]
-Translate = Callable[[dict[str, Any], Target], TranslatedRequest]
+# The client's body, the target model, and the client's session (from its headers) → the upstream body.
+Translate = Callable[[dict[str, Any], Target, Session], TranslatedRequest]
 Render = Callable[[ir.Completion, View], dict[str, Any]]
 
 
@@ -88,7 +90,7 @@ class WireSpec:
     name: Wire
     operation: Operation
     decoder: Callable[[], StreamDecoder]
-    usage: Callable[[dict[str, Any]], ir.Usage]  # a whole answer's ``usage`` object → IR usage
+    usage: Callable[[dict[str, Any]], ir.Usage]  # a whole answer → everything it bills, as IR usage
     completion: Callable[[dict[str, Any]], ir.Completion]
 
 
@@ -166,21 +168,21 @@ WIRES: dict[Wire, WireSpec] = {
         name="openai_chat",
         operation="chat",
         decoder=oai.ChatStreamDecoder,
-        usage=oai.usage_from_openai,
+        usage=oai.answer_usage,
         completion=oai.completion_from_chat,
     ),
     "anthropic": WireSpec(
         name="anthropic",
         operation="messages",
         decoder=anth.MessagesStreamDecoder,
-        usage=anth.usage_from_anthropic,
+        usage=anth.answer_usage,
         completion=anth.completion_from_messages,
     ),
     "openai_responses": WireSpec(
         name="openai_responses",
         operation="responses",
         decoder=resp.ResponsesStreamDecoder,
-        usage=resp.usage_from_responses,
+        usage=resp.billed_usage,
         completion=resp.completion_from_responses,
     ),
 }

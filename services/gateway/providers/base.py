@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from services.gateway.dialects.formats import Operation, Wire
+from services.gateway.dialects.ir import Usage
 from services.gateway.dialects.translate_request import Target
 from shared.pricing import ModelRates
 
@@ -71,6 +72,15 @@ class Provider:
     def target(self, model: str) -> Target:
         """What a translator needs to know about ``model`` on this provider."""
         return Target(model=model)
+
+    def usage(self, usage: Usage) -> Usage:
+        """This provider's usage convention applied to what the wire's reader made of its ``usage``.
+
+        The wire readers follow the wire owner's convention (OpenAI's for the chat and Responses wires,
+        Anthropic's for Messages); a provider that counts differently on the same wire says so here,
+        with its source. Returns a new value (never mutates: streams re-apply it to cumulative usage).
+        """
+        return usage
 
     def scrub(self, text: str) -> str:
         """Remove this provider's key from text that may reach a client, a log or the ledger."""

@@ -1,10 +1,26 @@
-"""Providers that speak OpenAI's Chat Completions: OpenAI itself, xAI, OpenRouter, and any configured one."""
+"""Providers that speak OpenAI's Chat Completions: OpenAI itself, xAI, OpenRouter, and any configured one.
+
+Each owns its usage convention on that wire (``Provider.usage``):
+- OpenAI (API reference, "The chat completion object" → ``usage``): ``completion_tokens`` includes
+  ``completion_tokens_details.reasoning_tokens``; ``prompt_tokens`` includes
+  ``prompt_tokens_details.cached_tokens``. This is what ``usage_from_openai`` reads, unchanged.
+- xAI (docs.x.ai, "Reasoning": "reasoning token consumption is counted separately from
+  ``completion_tokens``, but included in ``total_tokens``"): reasoning tokens are billed at the output rate
+  but left out of ``completion_tokens``, so output = ``completion_tokens`` + ``reasoning_tokens``.
+- OpenRouter (docs "Usage Accounting"): token counts normalised to OpenAI's convention; ``usage.cost`` is what
+  it charged to the account, ``cost_details.upstream_inference_cost`` what the upstream charged, which a
+  BYOK user (``is_byok``) pays to the upstream directly on top: ``usage_from_openai`` records the sum.
+- Configured OpenAI-compatible servers: OpenAI's convention (they implement OpenAI's API).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
+from services.gateway.dialects._prompt_cache import has_markers, place_chat_breakpoints
+from services.gateway.dialects.ir import Usage
 from services.gateway.dialects.translate_request import Target
 from services.gateway.providers.base import Operation, Provider, Wire
 from services.gateway.providers.limits import max_output_tokens
@@ -54,12 +70,23 @@ class OpenAICompatProvider(Provider):
 
 
 class OpenAIProvider(OpenAICompatProvider):
-    # Codex's Responses requests pass through untouched (reasoning encrypted_content included).
+    # Codex's Responses requests pass through untouched (reasoning encrypted_content included), and so
+    # does their prompt_cache_key.
     wires = ("openai_chat", "openai_responses")
+
+    def target(self, model: str) -> Target:
+        # OpenAI caches prompt prefixes automatically; prompt_cache_key keeps a session on one cache.
+        return replace(super().target(model), prompt_cache_key=True)
 
 
 class XAIProvider(OpenAICompatProvider):
     max_tokens_field = "max_tokens"
+
+    def usage(self, usage: Usage) -> Usage:
+        # Reasoning is outside completion_tokens at xAI (module docstring): add it to the output.
+        if not usage.reasoning_tokens:
+            return usage
+        return replace(usage, output_tokens=usage.output_tokens + usage.reasoning_tokens)
 
     def target(self, model: str) -> Target:
         # grok-3-mini takes reasoning_effort; grok-4 reasons always and rejects the parameter.
@@ -72,11 +99,22 @@ class XAIProvider(OpenAICompatProvider):
         )
 
 
+# OpenRouter models that cache only what carries Anthropic-style ``cache_control`` markers on content parts
+# (OpenRouter docs, "Prompt Caching": Anthropic Claude and Google Gemini).
+_MARKER_CACHING = ("anthropic/", "google/gemini")
+
+
 class OpenRouterProvider(OpenAICompatProvider):
     max_tokens_field = "max_tokens"
 
     def prepare(self, body: dict[str, Any], stream: bool, wire: Wire) -> bool:
         changed = super().prepare(body, stream, wire)
+        model = body.get("model")
+        if wire == "openai_chat" and isinstance(model, str) and model.startswith(_MARKER_CACHING):
+            # An OpenAI client sends no markers: place them, or every turn re-bills the whole prompt.
+            if not has_markers(body):
+                place_chat_breakpoints(body)
+                changed = has_markers(body) or changed
         usage = body.get("usage")
         if not (isinstance(usage, dict) and usage.get("include") is True):
             # Usage accounting: OpenRouter then reports what it charged (usage.cost).
@@ -90,4 +128,5 @@ class OpenRouterProvider(OpenAICompatProvider):
             max_output_tokens=max_output_tokens(model),
             max_tokens_field="max_tokens",
             reasoning="openrouter",
+            cache_markers=model.startswith(_MARKER_CACHING),
         )

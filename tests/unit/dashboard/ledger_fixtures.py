@@ -36,11 +36,11 @@ def known_events() -> list[UsageEvent]:
     return [
         # 2025-01-15 10:10, openai, ok
         event(T0 + 600, "openai", "gpt-4o-mini", latency_ms=100.0, input_tokens=100, output_tokens=50,
-              cache_read_tokens=10, cost_usd=0.001, api_key_name="alice", session_id="sess-a",
+              cache_read_tokens=10, cost_usd=0.001, cache_savings_usd=0.0004, api_key_name="alice", session_id="sess-a",
               client="claude-cli/2.1.332"),
         # 2025-01-15 11:20, anthropic, ok after a fallback
         event(T0 + 4800, "anthropic", "claude-sonnet-4-5", latency_ms=300.0, input_tokens=200, output_tokens=100,
-              cache_write_tokens=20, reasoning_tokens=30, cost_usd=0.01, attempts=2,
+              cache_write_tokens=20, reasoning_tokens=30, cost_usd=0.01, attempts=2, cache_savings_usd=-0.0001,
               failed_attempts=[FailedAttempt(provider="openai", status=529, error_type="overloaded_error")],
               api_key_name="alice", session_id="sess-a", agent_id="agent-1", client="claude-cli/2.1.332"),
         # 2025-01-16 10:00, openai, rate limited, price unknown

@@ -29,6 +29,10 @@ def test_overview_kpis_and_charts(db: str) -> None:
     assert out["ov-kpi-p50"] == "200 ms" and out["ov-kpi-p95"] == "290 ms"
     assert out["ov-kpi-fallbacks"] == "1"
     assert out["ov-kpi-cost-note"] == "1 without a price"
+    # 10 cache-read tokens of 330 prompt tokens; savings $0.0004 - $0.0001
+    assert out["ov-kpi-cache-hit-rate"] == "3.03%" and out["ov-kpi-cache-savings"] == "$0.0003"
+    hit = out[widgets.chart_id("cache-hit")]
+    assert {t.name for t in hit.data} == {"openai", "anthropic"}
     assert out["ov-empty"] == [] and out["ov-empty-style"] == overview.HIDDEN
     assert out["ov-charts-style"] == overview.SHOWN
     requests_chart = out[widgets.chart_id("requests")]
@@ -41,6 +45,7 @@ def test_overview_filters(db: str) -> None:
     assert out["ov-kpi-requests"] == "2" and out["ov-kpi-p50"] == "150 ms"
     out = overview.overview_outputs(db, "http://gw", "7d", None, None, ["openai"], ["gpt-4o"], now=NOW)
     assert out["ov-kpi-requests"] == "1" and out["ov-kpi-cost"] == "—"
+    assert out["ov-kpi-cache-hit-rate"] == "—" and out["ov-kpi-cache-savings"] == "—"  # no prompt, no price
 
 
 def test_custom_dates_are_whole_utc_days(db: str) -> None:

@@ -91,7 +91,7 @@ def test_all_charts_order() -> None:
     titles = {name: c.layout.title.text for name, c in charts.items()}
     assert titles == {"requests": "Requests", "cost": "Cost (USD)", "tokens": "Tokens by kind",
                       "errors": "Errors and fallbacks", "cost-model": "Cost by model (USD)",
-                      "latency": "Latency by provider", "cost-key": "Cost by gateway key (USD)",
+                      "latency": "Latency by provider", "cache-hit": "Cache hit rate", "cost-key": "Cost by gateway key (USD)",
                       "cost-client": "Cost by client (USD)"}
     assert list(charts) == list(widgets.CHARTS)
 
@@ -134,3 +134,17 @@ def test_charts_pass_plotly_validation(frame: pd.DataFrame, monkeypatch: pytest.
 ])
 def test_format(func, value, text: str) -> None:  # noqa: ANN001
     assert func(value) == text
+
+
+def test_cache_hit_rate_over_time_per_provider() -> None:
+    """cache reads ÷ (input + cache reads + cache writes) per bucket and provider; no prompt, no point."""
+    series = pd.DataFrame({
+        "bucket": [0, 0, 3600, 3600], "provider": ["anthropic", "openai", "anthropic", "openai"],
+        "input_tokens": [100, 50, 0, 0], "cache_read_tokens": [300, 50, 0, 0], "cache_write_tokens": [100, 0, 0, 0],
+    })
+    fig = figures.cache_hit_rate_over_time(series)
+    lines = {t.name: list(t.y) for t in fig.data}
+    assert lines["anthropic"][0] == pytest.approx(0.6) and lines["openai"][0] == pytest.approx(0.5)
+    assert all(math.isnan(v) for v in (lines["anthropic"][1], lines["openai"][1]))
+    assert fig.layout.yaxis.tickformat == ".0%"
+    assert figures.cache_hit_rate_over_time(series.iloc[0:0]).layout.annotations[0].text == "No data in this range"

@@ -42,8 +42,8 @@ BUDGET = Target(
     max_tokens_field="max_tokens",
     reasoning="anthropic_budget",
 )
-GPT5 = Target(model="gpt-5", max_output_tokens=128000, reasoning="reasoning_effort")
-GPT4O = Target(model="gpt-4o-mini", max_output_tokens=16384)
+GPT5 = Target(model="gpt-5", max_output_tokens=128000, reasoning="reasoning_effort", prompt_cache_key=True)
+GPT4O = Target(model="gpt-4o-mini", max_output_tokens=16384, prompt_cache_key=True)
 GROK = Target(model="grok-4", max_output_tokens=32000, max_tokens_field="max_tokens")
 GROK_MINI = Target(model="grok-3-mini", max_tokens_field="max_tokens", reasoning="reasoning_effort")
 OPENROUTER = Target(model="qwen/qwen3-coder", max_tokens_field="max_tokens", reasoning="openrouter")
@@ -255,7 +255,7 @@ def test_the_client_body_is_not_changed(translate: Any, target: Target) -> None:
     assert body == before
 
 
-def test_prompt_cache_key_only_for_openai_style_chat_targets() -> None:
+def test_prompt_cache_key_only_for_targets_that_take_it() -> None:
     body = body_with(prompt_cache_key="thread-1")
     assert responses_to_chat(body, GPT4O).body["prompt_cache_key"] == "thread-1"
     assert "prompt_cache_key" not in responses_to_chat(body, GROK).body

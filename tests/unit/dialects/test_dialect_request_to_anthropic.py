@@ -7,7 +7,23 @@ from typing import Any
 import pytest
 from dialect_helpers import request_fixture
 
-from services.gateway.dialects.translate_request import Target, TranslationError, chat_to_anthropic
+from services.gateway.dialects.translate_request import Target, TranslatedRequest, TranslationError
+from services.gateway.dialects.translate_request import chat_to_anthropic as translate
+
+
+def unmarked(value: Any) -> Any:
+    """``value`` without the ``cache_control`` markers the gateway places (tested on their own below)."""
+    if isinstance(value, dict):
+        return {k: unmarked(v) for k, v in value.items() if k != "cache_control"}
+    if isinstance(value, list):
+        return [unmarked(v) for v in value]
+    return value
+
+
+def chat_to_anthropic(body: dict[str, Any], target: Target) -> TranslatedRequest:
+    out = translate(body, target)
+    return TranslatedRequest(unmarked(out.body), out.tool_names)
+
 
 SONNET = Target(model="claude-sonnet-4-5", max_output_tokens=64000, reasoning="anthropic_adaptive")
 HAIKU = Target(model="claude-3-5-haiku", max_output_tokens=4096, default_max_tokens=8192)
@@ -65,7 +81,6 @@ def test_openai_sdk_tool_result_conversation() -> None:
                 "description": "Get the weather for a city",
             }
         ],
-        "cache_control": {"type": "ephemeral"},
     }
 
 
@@ -82,7 +97,7 @@ def test_system_and_developer_messages_are_hoisted_in_order() -> None:
         {"role": "user", "content": "again"},
     ]
     body = chat_to_anthropic(body_with(messages=messages), SONNET).body
-    assert body["system"] == "Be brief.\nUse British spelling."
+    assert body["system"] == [{"type": "text", "text": "Be brief.\nUse British spelling."}]
     assert body["messages"] == [
         {"role": "user", "content": [{"type": "text", "text": "hi"}, {"type": "text", "text": "again"}]}
     ]
@@ -353,7 +368,58 @@ def test_response_formats() -> None:
     body = chat_to_anthropic(body_with(response_format=rf, reasoning_effort="low"), SONNET).body
     assert body["output_config"] == {"format": {"type": "json_schema", "schema": schema}, "effort": "low"}
     body = chat_to_anthropic(body_with(response_format={"type": "json_object"}), SONNET).body
-    assert "JSON object" in body["system"] and "output_config" not in body
+    assert "JSON object" in body["system"][0]["text"] and "output_config" not in body
+
+
+# --- prompt caching: the gateway places the breakpoints (OpenAI clients send none) --------------------
+
+
+def conversation(turns: int) -> dict[str, Any]:
+    messages: list[dict[str, Any]] = [{"role": "system", "content": "You are a careful assistant."}]
+    for n in range(turns):
+        messages.append({"role": "user", "content": f"question {n}"})
+        if n < turns - 1:
+            messages.append({"role": "assistant", "content": f"answer {n}"})
+    return {"model": "gpt-4o", "messages": messages, "tools": [WEATHER]}
+
+
+def marked_paths(body: dict[str, Any]) -> list[str]:
+    found = []
+    for i, block in enumerate(body.get("system") or []):
+        found += [f"system.{i}"] if "cache_control" in block else []
+    for i, tool in enumerate(body.get("tools") or []):
+        found += [f"tools.{i}"] if "cache_control" in tool else []
+    for i, message in enumerate(body["messages"]):
+        for j, block in enumerate(message["content"] if isinstance(message["content"], list) else []):
+            found += [f"messages.{i}.{j}"] if "cache_control" in block else []
+    return found
+
+
+def test_breakpoints_on_system_tools_and_the_last_two_user_turns() -> None:
+    body = translate(conversation(3), SONNET).body
+    assert "cache_control" not in body  # no top-level marker: explicit breakpoints only, within the limit
+    assert marked_paths(body) == ["system.0", "tools.0", "messages.2.0", "messages.4.0"]
+    assert body["system"][0]["cache_control"] == {"type": "ephemeral"}
+
+
+def test_turn_two_marks_the_prefix_turn_one_wrote() -> None:
+    """Turn 1's last breakpoint ends its prompt; turn 2 carries a breakpoint at the same block, so Anthropic
+    reads that prefix instead of re-billing it."""
+    one = translate(conversation(1), SONNET).body
+    two = translate(conversation(2), SONNET).body
+    last_one = marked_paths(one)[-1]
+    assert last_one in marked_paths(two)
+    assert one["messages"] == two["messages"][: len(one["messages"])]
+
+
+@pytest.mark.parametrize("turns", [1, 2, 5])
+def test_never_more_than_four_breakpoints(turns: int) -> None:
+    assert len(marked_paths(translate(conversation(turns), SONNET).body)) <= 4
+
+
+def test_no_breakpoint_on_a_thinking_or_empty_block() -> None:
+    body = translate({"model": "m", "messages": [{"role": "user", "content": [{"type": "text", "text": ""}]}]}, SONNET).body
+    assert marked_paths(body) == []
 
 
 @pytest.mark.parametrize("effort", [[], {}, 3, ["high"]])

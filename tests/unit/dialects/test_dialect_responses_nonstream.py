@@ -183,7 +183,8 @@ def test_completion_from_responses_tolerates_garbage() -> None:
     body = {"output": [None, 3, {"type": "function_call", "arguments": '{"cut'}, {"type": "web_search_call"}]}
     c = completion_from_responses(body)
     assert len(c.content) == 1 and isinstance(c.content[0], ToolUseBlock) and c.content[0].input == {}
-    assert c.id.startswith("resp_") and c.usage == Usage()
+    # the web_search_call item is one billed search even though the answer carries no usage
+    assert c.id.startswith("resp_") and c.usage == Usage(web_search_requests=1)
 
 
 # ---- IR → client Response ---------------------------------------------------------------------------

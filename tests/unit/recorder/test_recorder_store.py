@@ -73,7 +73,7 @@ async def test_open_creates_directory_schema_and_wal(tmp_path: Path) -> None:
     s = await Store.open(str(path))
     await s.close()
     assert path.exists()
-    assert pragma(path, "user_version") == SCHEMA_VERSION == 2
+    assert pragma(path, "user_version") == SCHEMA_VERSION == len(MIGRATIONS)
     assert pragma(path, "journal_mode") == "wal"
 
 
@@ -173,7 +173,7 @@ async def test_a_version_1_ledger_gains_the_attribution_columns(tmp_path: Path) 
     s = await Store.open(str(path))
     assert await s.insert_many([make_event(2, api_key_name="ci", session_id="s-1", client="claude-cli/2.1.1")]) == 1
     await s.close()
-    assert pragma(path, "user_version") == 2
+    assert pragma(path, "user_version") == SCHEMA_VERSION == len(MIGRATIONS)
     old, new = rows(path)
     assert old["request_id"] == "req-1" and old["api_key_name"] is None and old["session_id"] is None
     assert (new["api_key_name"], new["session_id"], new["client"]) == ("ci", "s-1", "claude-cli/2.1.1")
@@ -238,3 +238,35 @@ async def test_busy_database_is_retried_by_the_batcher_without_loss(tmp_path: Pa
     assert await batcher.close() == 0
     await store.close()
     assert [r["request_id"] for r in rows(path)] == [f"req-{i}" for i in range(25)]
+
+
+async def test_a_version_1_ledger_gains_the_cache_columns_and_its_rollup_the_savings(tmp_path: Path) -> None:
+    """Issue 10's migration: an existing (version 1) database keeps its rows, gains cache_write_1h_tokens,
+    web_search_requests (0 for old rows) and cache_savings_usd (NULL: unknown for old rows), and its hourly
+    rollup is rebuilt with a cache_savings_usd sum that new rows then add to."""
+    path = tmp_path / "usage.db"
+    async with aiosqlite.connect(path, isolation_level=None) as db:
+        assert await migrate(db, MIGRATIONS[:1]) == 1
+        v1 = FIELD_NAMES[: FIELD_NAMES.index("failed_attempts") + 1]  # the columns of schema version 1
+        old = [f for f in FIELD_NAMES if f in v1]
+        await db.execute(
+            f"INSERT INTO requests ({', '.join(old)}) VALUES ({', '.join('?' * len(old))})",
+            [v for f, v in zip(FIELD_NAMES, event_row(make_event(1)), strict=True) if f in old],
+        )
+    from services.recorder.rollups import ensure_rollups_sync
+
+    with sqlite3.connect(path) as conn:  # a version-1 recorder had built its rollup
+        conn.executescript(
+            "CREATE TABLE usage_hourly (hour INTEGER NOT NULL, provider TEXT NOT NULL, model TEXT NOT NULL, "
+            "status INTEGER NOT NULL, requests INTEGER NOT NULL, PRIMARY KEY (hour, provider, model, status));"
+        )
+    s = await Store.open(str(path))
+    await s.insert_many([make_event(2, cache_write_1h_tokens=4, web_search_requests=2, cache_savings_usd=-0.25)])
+    await s.close()
+    assert pragma(path, "user_version") == SCHEMA_VERSION
+    got = [(r["request_id"], r["cache_write_1h_tokens"], r["web_search_requests"], r["cache_savings_usd"])
+           for r in rows(path)]
+    assert got == [("req-1", 0, 0, None), ("req-2", 4, 2, -0.25)]
+    assert rows(path, "SELECT sum(requests) AS n, sum(cache_savings_usd) AS s FROM usage_hourly")[0][:] == (2, -0.25)
+    with sqlite3.connect(path) as conn:
+        assert ensure_rollups_sync(conn) is False  # the rollup agrees with the ledger

@@ -1,0 +1,122 @@
+"""Prompt-cache markers across formats (client-protocols.md, "Prompt caching across formats"; pure).
+
+Each provider caches a prompt prefix on its own terms:
+- Anthropic caches only up to blocks marked ``cache_control`` (at most four per request); a later request
+  reads a prefix an earlier one wrote. Clients of other formats send no markers, so the gateway places
+  them itself (``place_anthropic_breakpoints``): the end of the system prompt, of the tools, and the last
+  two user turns, so turn N reads what turn N-1 wrote and writes what turn N+1 will read.
+- OpenRouter serves Anthropic (and Gemini) models through the chat format and honours the same markers on
+  message content parts (docs "Prompt Caching"); ``place_chat_breakpoints`` does the same placement there.
+- OpenAI caches prefixes of 1024 tokens or more on its own; ``prompt_cache_key`` routes a session's requests
+  to the same cache (docs "Prompt caching").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+EPHEMERAL: dict[str, str] = {"type": "ephemeral"}
+MAX_BREAKPOINTS = 4  # Anthropic's limit per request
+_UNMARKABLE = ("thinking", "redacted_thinking")
+# Headers that name the conversation a request belongs to (Claude Code sends this one on every request).
+SESSION_HEADERS = ("x-claude-code-session-id",)
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """What the client's headers say about the conversation a request belongs to (translation input)."""
+
+    id: str | None = None
+
+
+NO_SESSION = Session()
+
+
+def session_from(headers: Mapping[str, str]) -> Session:
+    """The session a request belongs to, from its headers (lookup is case-insensitive for aiohttp's)."""
+    for name in SESSION_HEADERS:
+        value = headers.get(name)
+        if isinstance(value, str) and value.strip():
+            return Session(id=value.strip()[:256])
+    return NO_SESSION
+
+
+def has_markers(value: Any) -> bool:
+    """Whether a request (or any part of it) already carries a ``cache_control`` marker."""
+    if isinstance(value, dict):
+        return "cache_control" in value or any(has_markers(v) for v in value.values())
+    if isinstance(value, list):
+        return any(has_markers(v) for v in value)
+    return False
+
+
+def _markable(block: Any) -> bool:
+    if not isinstance(block, dict) or block.get("type") in _UNMARKABLE:
+        return False
+    return not (block.get("type") == "text" and not block.get("text"))  # Anthropic refuses empty text
+
+
+def place_anthropic_breakpoints(out: dict[str, Any]) -> None:
+    """Mark an Anthropic Messages body in place: system, tools, the last two user turns (at most four).
+
+    A string ``system`` becomes one text block so it can carry the marker; string user content likewise.
+    Nothing is added when the body already carries markers (the client placed its own).
+    """
+    if has_markers(out):
+        return
+    budget = MAX_BREAKPOINTS
+    system = out.get("system")
+    if isinstance(system, str) and system:
+        out["system"] = system = [{"type": "text", "text": system}]
+    if isinstance(system, list) and system and _markable(system[-1]):
+        system[-1]["cache_control"] = dict(EPHEMERAL)
+        budget -= 1
+    tools = out.get("tools")
+    if isinstance(tools, list) and tools and isinstance(tools[-1], dict):
+        tools[-1]["cache_control"] = dict(EPHEMERAL)
+        budget -= 1
+    users = [m for m in out.get("messages") or () if isinstance(m, dict) and m.get("role") == "user"]
+    for message in users[-min(budget, 2) :] if budget > 0 else []:
+        if isinstance(message.get("content"), str) and message["content"]:
+            message["content"] = [{"type": "text", "text": message["content"]}]
+        blocks = [b for b in message.get("content") or () if _markable(b)]
+        if blocks:
+            blocks[-1]["cache_control"] = dict(EPHEMERAL)
+
+
+def place_chat_breakpoints(body: dict[str, Any]) -> None:
+    """The same placement on a Chat Completions body for a target that honours ``cache_control`` on content
+    parts (OpenRouter's Anthropic models): the last system message, the last tool, the last two user (or
+    tool-result) messages. String content becomes one text part so it can carry the marker. Nothing is
+    added when the body already carries markers."""
+    if has_markers(body):
+        return
+    budget = MAX_BREAKPOINTS
+    messages = [m for m in body.get("messages") or () if isinstance(m, dict)]
+    systems = [m for m in messages if m.get("role") in ("system", "developer")]
+    if systems and _mark_message(systems[-1]):
+        budget -= 1
+    tools = body.get("tools")
+    if isinstance(tools, list) and tools and isinstance(tools[-1], dict):
+        tools[-1]["cache_control"] = dict(EPHEMERAL)
+        budget -= 1
+    turns = [m for m in messages if m.get("role") in ("user", "tool")]
+    for message in turns[-min(budget, 2) :] if budget > 0 else []:
+        _mark_message(message)
+
+
+def _mark_message(message: dict[str, Any]) -> bool:
+    content = message.get("content")
+    if isinstance(content, str) and content:
+        message["content"] = content = [{"type": "text", "text": content}]
+    parts = (
+        [p for p in content if isinstance(p, dict) and p.get("type") == "text" and p.get("text")]
+        if isinstance(content, list)
+        else []
+    )
+    if not parts:
+        return False
+    parts[-1]["cache_control"] = dict(EPHEMERAL)
+    return True

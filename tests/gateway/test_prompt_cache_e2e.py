@@ -1,0 +1,210 @@
+"""Five-turn sessions replayed on every translating route, through the real gateway and recorder processes,
+against fake providers that cache the way each real one documents (tests/fake/prompt_cache.py): from turn 2
+on, the LEDGER must show cache reads. Routes: Claude Code → GPT, Claude Code → Claude over OpenRouter,
+Codex-shaped Responses → Claude, openai SDK → Claude (directly and over OpenRouter)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.fake_provider import FakeProvider
+from tests.procs import Stack, stack
+
+# A long, stable system prompt (about 3,000 tokens by the fake's count), as coding agents send.
+SYSTEM = (
+    "You are a coding agent. Follow the repository's conventions, run the tests, keep diffs small. " * 130
+)
+SESSION = "3f1c2a9e-5b7d-4c1e-9a0b-claude-code-session"
+TURNS = 5
+
+
+@pytest.fixture(scope="module")
+def fakes() -> Iterator[dict[str, FakeProvider]]:
+    fps = {name: FakeProvider.start_in_thread(name=name) for name in ("anthropic", "openai", "openrouter")}
+    try:
+        yield fps
+    finally:
+        for fp in fps.values():
+            fp.stop()
+
+
+@pytest.fixture(scope="module")
+def gw(fakes: dict[str, FakeProvider], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    urls = {
+        "anthropic": fakes["anthropic"].base_url,
+        "openai": fakes["openai"].openai_base_url,
+        "openrouter": fakes["openrouter"].openrouter_base_url,
+    }
+    with stack(tmp_path_factory.mktemp("stack"), urls) as st:
+        yield st
+
+
+@pytest.fixture(autouse=True)
+def cold_caches(fakes: dict[str, FakeProvider]) -> None:
+    """Each session starts with nothing cached (the routes share the system prompt)."""
+    for fp in fakes.values():
+        fp.prompt_cache.clear()
+
+
+# ---- the clients' requests, turn by turn -----------------------------------------------------------
+
+
+def claude_code(model: str, turn: int) -> dict[str, Any]:
+    """Claude Code's shape: billing header block (fixed for a conversation), system blocks with a 1-hour marker, the last user block
+    marked; earlier markers are gone (Claude Code moves its breakpoint to the newest message)."""
+    messages: list[dict[str, Any]] = []
+    for n in range(turn):
+        messages.append(
+            {"role": "user", "content": [{"type": "text", "text": f"step {n}: fix the next test"}]}
+        )
+        messages.append({"role": "assistant", "content": [{"type": "text", "text": f"fixed test {n}"}]})
+    messages.pop()
+    messages[-1]["content"][-1]["cache_control"] = {"type": "ephemeral"}
+    return {
+        "model": model,
+        "max_tokens": 1024,
+        "stream": turn % 2 == 0,
+        "system": [
+            {"type": "text", "text": "x-anthropic-billing-header: cc_version=2.1.197; cch=8e1f2;"},
+            {"type": "text", "text": SYSTEM, "cache_control": {"type": "ephemeral", "ttl": "1h"}},
+        ],
+        "messages": messages,
+    }
+
+
+def codex(model: str, turn: int) -> dict[str, Any]:
+    items: list[dict[str, Any]] = []
+    for n in range(turn):
+        items.append(
+            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": f"task {n}"}]}
+        )
+        items.append(
+            {
+                "type": "message",
+                "role": "assistant",
+                "content": [{"type": "output_text", "text": f"done {n}"}],
+            }
+        )
+    items.pop()
+    return {
+        "model": model,
+        "instructions": SYSTEM,
+        "input": items,
+        "stream": turn % 2 == 0,
+        "store": False,
+        "prompt_cache_key": "codex-thread-7",
+        "tools": [{"type": "function", "name": "shell", "parameters": {"type": "object", "properties": {}}}],
+    }
+
+
+def openai_sdk(model: str, turn: int) -> dict[str, Any]:
+    messages: list[dict[str, Any]] = [{"role": "system", "content": SYSTEM}]
+    for n in range(turn):
+        messages += [
+            {"role": "user", "content": f"question {n}"},
+            {"role": "assistant", "content": f"answer {n}"},
+        ]
+    messages.pop()
+    return {"model": model, "messages": messages, "stream": turn % 2 == 0}
+
+
+Route = tuple[str, str, str, str, Callable[[str, int], dict[str, Any]]]
+ROUTES: list[Route] = [
+    # (name, path, provider, model, request builder)
+    ("claude-code→gpt", "/v1/messages", "openai", "gpt-4o", claude_code),
+    ("claude-code→claude@openrouter", "/v1/messages", "openrouter", "claude-sonnet-4-5", claude_code),
+    ("codex→claude", "/v1/responses", "anthropic", "claude-sonnet-4-5", codex),
+    ("openai-sdk→claude", "/v1/chat/completions", "anthropic", "claude-sonnet-4-5", openai_sdk),
+    ("openai-sdk→claude@openrouter", "/v1/chat/completions", "openrouter", "claude-sonnet-4-5", openai_sdk),
+]
+
+
+def replay(gw: Stack, route: Route) -> list[dict[str, Any]]:
+    """Five turns of one session; the ledger rows, in turn order."""
+    name, path, provider, model, build = route
+    headers = {
+        "anthropic-version": "2023-06-01",
+        "x-claude-code-session-id": SESSION,
+        "x-ekai-provider": provider,
+    }
+    rows = []
+    with httpx.Client(base_url=gw.gateway_url, timeout=30) as client:
+        for turn in range(1, TURNS + 1):
+            rid = f"cache-{name.replace('→', '-to-').replace('@', '-at-')}-{turn}"
+            response = client.post(path, json=build(model, turn), headers={**headers, "x-request-id": rid})
+            assert response.status_code == 200, response.text[:500]
+            rows.append(gw.row_for(rid))
+    return rows
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=[r[0] for r in ROUTES])
+def test_session_reads_the_cache_from_turn_two(
+    gw: Stack, fakes: dict[str, FakeProvider], route: Route
+) -> None:
+    rows = replay(gw, route)
+    assert all(
+        r["provider"] == route[2] and r["translated"] == (route[0] != "openai-sdk→claude@openrouter")
+        for r in rows
+    ), [(r["provider"], r["translated"]) for r in rows]
+    reads = [r["cache_read_tokens"] for r in rows]
+    assert reads[0] == 0 and all(n > 2000 for n in reads[1:]), reads
+    prompts = [r["input_tokens"] + r["cache_read_tokens"] + r["cache_write_tokens"] for r in rows]
+    assert all(read / prompt > 0.8 for read, prompt in zip(reads[1:], prompts[1:], strict=True)), (
+        reads,
+        prompts,
+    )
+    # reading from the cache saved money on every turn after the first
+    assert all(r["cache_savings_usd"] is not None and r["cache_savings_usd"] > 0 for r in rows[1:])
+
+
+def test_claude_code_to_gpt_carries_the_session_as_prompt_cache_key(
+    gw: Stack, fakes: dict[str, FakeProvider]
+) -> None:
+    fakes["openai"].requests.clear()
+    replay(gw, ("claude-code→gpt-key", "/v1/messages", "openai", "gpt-4o", claude_code))
+    assert [r.json.get("prompt_cache_key") for r in fakes["openai"].requests] == [SESSION] * TURNS
+
+
+def test_claude_code_one_hour_markers_reach_openrouter_and_are_priced(
+    gw: Stack, fakes: dict[str, FakeProvider]
+) -> None:
+    fakes["openrouter"].requests.clear()
+    rows = replay(
+        gw,
+        ("claude-code→claude@openrouter-ttl", "/v1/messages", "openrouter", "claude-sonnet-4-5", claude_code),
+    )
+    system = fakes["openrouter"].requests[0].json["messages"][0]
+    assert system["content"][-1]["cache_control"] == {"type": "ephemeral", "ttl": "1h"}
+    assert rows[0]["cache_write_tokens"] > 2000  # turn 1 wrote what turn 2 read
+
+
+def test_without_markers_nothing_is_cached(gw: Stack, fakes: dict[str, FakeProvider]) -> None:
+    """The control: an Anthropic client that sends no markers to Claude gets no cache reads (Anthropic caches
+    only what is marked), so the reads above are the markers' doing."""
+
+    def unmarked(model: str, turn: int) -> dict[str, Any]:
+        body = claude_code(model, turn)
+        body["system"][1].pop("cache_control")
+        body["messages"][-1]["content"][-1].pop("cache_control")
+        return body
+
+    rows = replay(
+        gw, ("claude-code→claude-unmarked", "/v1/messages", "anthropic", "claude-sonnet-4-5", unmarked)
+    )
+    assert [r["cache_read_tokens"] for r in rows] == [0] * TURNS
+
+
+def test_codex_to_openai_passes_prompt_cache_key_through_untouched(
+    gw: Stack, fakes: dict[str, FakeProvider]
+) -> None:
+    fakes["openai"].requests.clear()
+    rows = replay(gw, ("codex→gpt", "/v1/responses", "openai", "gpt-5", codex))
+    sent = [r.json for r in fakes["openai"].requests]
+    assert [b["prompt_cache_key"] for b in sent] == ["codex-thread-7"] * TURNS
+    assert [b["input"] for b in sent] == [codex("gpt-5", n)["input"] for n in range(1, TURNS + 1)]
+    assert not any(r["translated"] for r in rows)
+    assert rows[0]["cache_read_tokens"] == 0 and all(r["cache_read_tokens"] > 2000 for r in rows[1:])

@@ -1,0 +1,285 @@
+"""Billed usage outside the top-level counters, and each provider's own usage convention (issue 10, cases
+28 and 29 and the other instances of their kinds)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from services.gateway.dialects.anthropic import MessagesStreamDecoder, usage_from_anthropic
+from services.gateway.dialects.ir import Iteration, Usage, UsageUpdate
+from services.gateway.dialects.openai_chat import usage_from_openai
+from services.gateway.dialects.openai_responses import billed_usage
+from services.gateway.providers.anthropic import AnthropicProvider
+from services.gateway.providers.openai_compat import (
+    OpenAICompatProvider,
+    OpenAIProvider,
+    OpenRouterProvider,
+    XAIProvider,
+)
+from shared.sse import SSEEvent
+
+COMPACTION = {
+    "input_tokens": 210,
+    "output_tokens": 7,
+    "cache_creation_input_tokens": 0,
+    "cache_read_input_tokens": 0,
+    "iterations": [
+        {
+            "type": "compaction",
+            "input_tokens": 150,
+            "output_tokens": 120,
+            "cache_creation_input_tokens": 40000,
+            "cache_read_input_tokens": 0,
+        },
+        {
+            "type": "message",
+            "input_tokens": 210,
+            "output_tokens": 7,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+        },
+    ],
+}
+
+
+# ---- Anthropic: iterations, server tools, cache-write TTLs ------------------------------------------
+
+
+def test_iterations_are_summed_case_28() -> None:
+    u = usage_from_anthropic(COMPACTION)
+    assert (u.input_tokens, u.cache_write_tokens, u.output_tokens, u.cache_read_tokens) == (
+        360,
+        40000,
+        127,
+        0,
+    )
+    assert [it.usage.output_tokens for it in u.iterations] == [120, 7]
+    assert all(it.model is None for it in u.iterations)
+
+
+def test_an_iteration_on_another_model_keeps_its_model() -> None:
+    u = usage_from_anthropic(
+        {
+            "input_tokens": 5,
+            "output_tokens": 1,
+            "iterations": [
+                {"type": "advisor", "model": "claude-opus-4-8", "input_tokens": 100, "output_tokens": 10},
+                {"type": "message", "input_tokens": 5, "output_tokens": 1},
+            ],
+        }
+    )
+    assert u.iterations[0] == Iteration(Usage(input_tokens=100, output_tokens=10), model="claude-opus-4-8")
+    assert (u.input_tokens, u.output_tokens) == (105, 11)
+
+
+def test_server_tool_use_web_searches_are_counted() -> None:
+    u = usage_from_anthropic(
+        {
+            "input_tokens": 10,
+            "output_tokens": 5,
+            "server_tool_use": {"web_search_requests": 4, "web_fetch_requests": 2},
+        }
+    )
+    assert u.web_search_requests == 4
+
+
+def test_web_searches_count_once_with_iterations() -> None:
+    u = usage_from_anthropic({**COMPACTION, "server_tool_use": {"web_search_requests": 2}})
+    assert u.web_search_requests == 2 and sum(it.usage.web_search_requests for it in u.iterations) == 0
+
+
+@pytest.mark.parametrize(
+    ("usage", "write", "write_1h"),
+    [
+        (
+            {
+                "cache_creation_input_tokens": 5424,
+                "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 5424},
+            },
+            5424,
+            5424,
+        ),
+        (
+            {
+                "cache_creation_input_tokens": 300,
+                "cache_creation": {"ephemeral_5m_input_tokens": 100, "ephemeral_1h_input_tokens": 200},
+            },
+            300,
+            200,
+        ),
+        ({"cache_creation": {"ephemeral_5m_input_tokens": 100, "ephemeral_1h_input_tokens": 200}}, 300, 200),
+        ({"cache_creation_input_tokens": 300}, 300, 0),
+        # a split larger than the total cannot be right: the 1-hour part is capped at the total
+        (
+            {"cache_creation_input_tokens": 100, "cache_creation": {"ephemeral_1h_input_tokens": 500}},
+            100,
+            100,
+        ),
+    ],
+)
+def test_cache_write_split(usage: dict[str, Any], write: int, write_1h: int) -> None:
+    u = usage_from_anthropic({"input_tokens": 1, "output_tokens": 1, **usage})
+    assert (u.cache_write_tokens, u.cache_write_1h_tokens) == (write, write_1h)
+
+
+def stream_usage(*events: dict[str, Any]) -> Usage:
+    decoder = MessagesStreamDecoder()
+    updates: list[Usage] = []
+    for obj in events:
+        updates += [
+            d.usage
+            for d in decoder.feed(SSEEvent(data=orjson.dumps(obj).decode(), event=obj["type"]))
+            if isinstance(d, UsageUpdate)
+        ]
+    assert decoder.usage is not None and updates[-1] == decoder.usage
+    return decoder.usage
+
+
+def start(usage: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "message_start", "message": {"id": "m", "model": "claude-sonnet-4-5", "usage": usage}}
+
+
+def delta(usage: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": usage}
+
+
+def test_stream_delta_wins_where_it_disagrees_with_start() -> None:
+    """With server tools, message_start holds the first step's figures; message_delta's are cumulative."""
+    u = stream_usage(
+        start(
+            {
+                "input_tokens": 2000,
+                "cache_read_input_tokens": 0,
+                "cache_creation_input_tokens": 5424,
+                "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 5424},
+                "output_tokens": 1,
+            }
+        ),
+        delta(
+            {
+                "input_tokens": 9000,
+                "cache_read_input_tokens": 1990,
+                "output_tokens": 350,
+                "server_tool_use": {"web_search_requests": 2},
+            }
+        ),
+    )
+    assert (u.input_tokens, u.cache_read_tokens, u.output_tokens) == (9000, 1990, 350)
+    # the delta repeated no cache-write figures: the start's total and its 1-hour split stand
+    assert (u.cache_write_tokens, u.cache_write_1h_tokens, u.web_search_requests) == (5424, 5424, 2)
+
+
+def test_stream_delta_with_a_partial_nested_split_keeps_the_rest() -> None:
+    u = stream_usage(
+        start(
+            {
+                "input_tokens": 10,
+                "cache_creation_input_tokens": 300,
+                "output_tokens": 1,
+                "cache_creation": {"ephemeral_5m_input_tokens": 100, "ephemeral_1h_input_tokens": 200},
+            }
+        ),
+        delta(
+            {
+                "output_tokens": 20,
+                "cache_creation_input_tokens": 500,
+                "cache_creation": {"ephemeral_5m_input_tokens": 300},
+            }
+        ),
+    )
+    assert (u.cache_write_tokens, u.cache_write_1h_tokens, u.output_tokens, u.input_tokens) == (
+        500,
+        200,
+        20,
+        10,
+    )
+
+
+def test_stream_iterations_arrive_in_message_delta_case_28() -> None:
+    u = stream_usage(start({"input_tokens": 150, "output_tokens": 1}), delta(COMPACTION))
+    assert (u.input_tokens, u.cache_write_tokens, u.output_tokens) == (360, 40000, 127)
+    assert len(u.iterations) == 2
+
+
+# ---- OpenAI Responses: web searches are output items, not usage ------------------------------------
+
+
+def test_responses_web_search_calls_are_billed_searches() -> None:
+    response = {
+        "usage": {"input_tokens": 100, "output_tokens": 50},
+        "output": [
+            {"type": "web_search_call", "action": {"type": "search", "query": "x"}},
+            {"type": "web_search_call", "action": {"type": "open_page", "url": "https://example.com"}},
+            {"type": "web_search_call"},
+            {"type": "message", "content": []},
+        ],
+    }
+    assert billed_usage(response).web_search_requests == 2  # opening a page is not a search
+
+
+# ---- the OpenAI chat wire: each provider's convention ----------------------------------------------
+
+XAI_ANSWER = {
+    "prompt_tokens": 40,
+    "completion_tokens": 60,
+    "total_tokens": 300,
+    "prompt_tokens_details": {"cached_tokens": 0, "text_tokens": 40},
+    "completion_tokens_details": {"reasoning_tokens": 200},
+}
+
+
+def provider(cls: type, name: str) -> Any:
+    return cls(name, "http://127.0.0.1:9", "k")
+
+
+def test_xai_reasoning_is_outside_completion_tokens_case_29() -> None:
+    u = provider(XAIProvider, "xai").usage(usage_from_openai(XAI_ANSWER))
+    assert (u.input_tokens, u.output_tokens, u.reasoning_tokens) == (40, 260, 200)
+    assert u.input_tokens + u.output_tokens == XAI_ANSWER["total_tokens"]  # xAI's total confirms it
+
+
+def test_xai_rule_does_not_touch_the_wire_readers_value() -> None:
+    """Streams re-apply the rule to the decoder's cumulative usage: it must return a new value."""
+    read = usage_from_openai(XAI_ANSWER)
+    provider(XAIProvider, "xai").usage(read)
+    assert read.output_tokens == 60
+
+
+@pytest.mark.parametrize(
+    ("cls", "name"),
+    [
+        (OpenAIProvider, "openai"),
+        (OpenRouterProvider, "openrouter"),
+        (OpenAICompatProvider, "local"),
+        (AnthropicProvider, "anthropic"),
+    ],
+)
+def test_other_providers_count_reasoning_inside_output(cls: type, name: str) -> None:
+    openai_style = {
+        "prompt_tokens": 40,
+        "completion_tokens": 260,
+        "total_tokens": 300,
+        "completion_tokens_details": {"reasoning_tokens": 200},
+    }
+    u = provider(cls, name).usage(usage_from_openai(openai_style))
+    assert (u.output_tokens, u.reasoning_tokens) == (260, 200)
+
+
+@pytest.mark.parametrize(
+    ("usage", "paid"),
+    [
+        ({"cost": 0.0123}, 0.0123),
+        ({"cost": 0.00025, "is_byok": True, "cost_details": {"upstream_inference_cost": 0.005}}, 0.00525),
+        # not BYOK: cost already covers the upstream (upstream_inference_cost is informational)
+        ({"cost": 0.0123, "is_byok": False, "cost_details": {"upstream_inference_cost": 0.0117}}, 0.0123),
+        ({"cost": 0}, 0.0),
+        ({}, None),
+        ({"cost": "0.1"}, None),
+    ],
+)
+def test_openrouter_cost_fields(usage: dict[str, Any], paid: float | None) -> None:
+    got = usage_from_openai({"prompt_tokens": 1, "completion_tokens": 1, **usage}).provider_cost_usd
+    assert got == (pytest.approx(paid) if paid is not None else None)

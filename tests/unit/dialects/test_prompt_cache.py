@@ -1,0 +1,213 @@
+"""Cache markers survive translation, per target (client-protocols.md, "Prompt caching across formats";
+api-conformance.md §6.1, corrected `cache_control` row; bug case 08)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from services.gateway.dialects._prompt_cache import (
+    MAX_BREAKPOINTS,
+    Session,
+    has_markers,
+    place_anthropic_breakpoints,
+    session_from,
+)
+from services.gateway.dialects.translate_request import (
+    Target,
+    anthropic_to_chat,
+    anthropic_to_responses,
+    responses_to_anthropic,
+    responses_to_chat,
+)
+from services.gateway.providers.openai_compat import OpenAIProvider, OpenRouterProvider, XAIProvider
+
+ONE_HOUR = {"type": "ephemeral", "ttl": "1h"}
+EPHEMERAL = {"type": "ephemeral"}
+# Bug case 08's request: Claude Code's system blocks and its last user block carry markers.
+CASE_08 = {
+    "model": "claude-sonnet-4-5",
+    "max_tokens": 2048,
+    "system": [
+        {"type": "text", "text": "x-anthropic-billing-header: cc_version=2.1; cch=abc"},
+        {"type": "text", "text": "You are Claude Code, Anthropic's official CLI for Claude."},
+        {"type": "text", "text": "<about 15,000 tokens of tool instructions>", "cache_control": ONE_HOUR},
+    ],
+    "tools": [
+        {"name": "Read", "input_schema": {"type": "object"}},
+        {"name": "Bash", "input_schema": {"type": "object"}, "cache_control": EPHEMERAL},
+    ],
+    "messages": [
+        {"role": "user", "content": [{"type": "text", "text": "List the failing tests."}]},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "text", "text": "Running them.", "cache_control": EPHEMERAL},
+                {"type": "tool_use", "id": "t1", "name": "Bash", "input": {"c": "pytest"}},
+            ],
+        },
+        {
+            "role": "user",
+            "content": [
+                {
+                    "type": "tool_result",
+                    "tool_use_id": "t1",
+                    "content": "2 failed",
+                    "cache_control": EPHEMERAL,
+                }
+            ],
+        },
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": "fix the first one", "cache_control": EPHEMERAL}],
+        },
+    ],
+}
+
+
+def openrouter(model: str = "anthropic/claude-sonnet-4.5") -> OpenRouterProvider:
+    return OpenRouterProvider("openrouter", "http://127.0.0.1:9", "k")
+
+
+def test_openrouter_claude_keeps_every_marker_case_08() -> None:
+    target = openrouter().target("anthropic/claude-sonnet-4.5")
+    assert target.cache_markers
+    body = anthropic_to_chat(CASE_08, target).body
+    system, user1, assistant, tool, user2 = body["messages"]
+    # system blocks stay content parts, the marker (with its 1-hour TTL) on its block; the billing header goes
+    assert system == {
+        "role": "system",
+        "content": [
+            {"type": "text", "text": "You are Claude Code, Anthropic's official CLI for Claude."},
+            {"type": "text", "text": "<about 15,000 tokens of tool instructions>", "cache_control": ONE_HOUR},
+        ],
+    }
+    assert user1 == {"role": "user", "content": "List the failing tests."}  # unmarked: as before
+    assert assistant["content"] == [{"type": "text", "text": "Running them.", "cache_control": EPHEMERAL}]
+    assert tool["content"] == [{"type": "text", "text": "2 failed", "cache_control": EPHEMERAL}]
+    assert user2["content"] == [{"type": "text", "text": "fix the first one", "cache_control": EPHEMERAL}]
+    assert [t.get("cache_control") for t in body["tools"]] == [None, EPHEMERAL]
+    assert "prompt_cache_key" not in body
+
+
+def test_markers_are_never_more_than_the_client_sent() -> None:
+    def count(value: Any) -> int:
+        if isinstance(value, dict):
+            return ("cache_control" in value) + sum(count(v) for v in value.values())
+        return sum(count(v) for v in value) if isinstance(value, list) else 0
+
+    body = anthropic_to_chat(CASE_08, openrouter().target("anthropic/claude-sonnet-4.5")).body
+    assert count(body) == count(CASE_08)
+
+
+def test_top_level_automatic_caching_is_kept_for_openrouter_claude() -> None:
+    body = anthropic_to_chat(
+        {**CASE_08, "cache_control": EPHEMERAL}, openrouter().target("anthropic/claude-sonnet-4.5")
+    ).body
+    assert body["cache_control"] == EPHEMERAL
+
+
+@pytest.mark.parametrize("model", ["openai/gpt-4o-mini", "x-ai/grok-4", "qwen/qwen3-coder"])
+def test_other_openrouter_models_get_no_markers(model: str) -> None:
+    target = openrouter().target(model)
+    assert not target.cache_markers
+    assert not has_markers(anthropic_to_chat(CASE_08, target).body)
+
+
+def test_claude_code_to_openai_sets_prompt_cache_key_from_the_session() -> None:
+    target = OpenAIProvider("openai", "http://127.0.0.1:9", "k").target("gpt-5")
+    session = session_from({"x-claude-code-session-id": "5f0c-session"})
+    body = anthropic_to_chat(CASE_08, target, session).body
+    assert body["prompt_cache_key"] == "5f0c-session" and not has_markers(body)
+    # the same through the Responses wire
+    assert anthropic_to_responses(CASE_08, target, session).body["prompt_cache_key"] == "5f0c-session"
+    # no session, no key; and a provider that does not take the field never gets it
+    assert "prompt_cache_key" not in anthropic_to_chat(CASE_08, target).body
+    xai = XAIProvider("xai", "http://127.0.0.1:9", "k").target("grok-4")
+    assert "prompt_cache_key" not in anthropic_to_chat(CASE_08, xai, session).body
+
+
+def test_session_header_lookup() -> None:
+    assert session_from({}) == Session()
+    assert session_from({"x-claude-code-session-id": "  "}) == Session()
+    assert session_from({"x-claude-code-session-id": "abc"}).id == "abc"
+
+
+# ---- the gateway places breakpoints for clients that send none -------------------------------------
+
+CODEX = {
+    "model": "gpt-5.5",
+    "instructions": "You are Codex.",
+    "prompt_cache_key": "thread-1",
+    "tools": [{"type": "function", "name": "shell", "parameters": {"type": "object"}}],
+    "input": [
+        {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "turn one"}]},
+        {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "answer one"}]},
+        {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "turn two"}]},
+        {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "answer two"}]},
+        {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "turn three"}]},
+    ],
+}
+
+
+def marked(body: dict[str, Any]) -> list[str]:
+    out = []
+    for where in ("system", "tools"):
+        out += [f"{where}.{i}" for i, b in enumerate(body.get(where) or []) if "cache_control" in b]
+    for i, m in enumerate(body["messages"]):
+        content = m["content"] if isinstance(m.get("content"), list) else []
+        out += [f"messages.{i}.{j}" for j, b in enumerate(content) if "cache_control" in b]
+    return out
+
+
+def test_responses_to_anthropic_places_breakpoints_within_the_limit() -> None:
+    body = responses_to_anthropic(CODEX, Target(model="claude-sonnet-4-5")).body
+    spots = marked(body)
+    assert len(spots) <= MAX_BREAKPOINTS
+    assert spots[:2] == ["system.0", "tools.0"]
+    users = [i for i, m in enumerate(body["messages"]) if m["role"] == "user"]
+    assert spots[2:] == [f"messages.{users[-2]}.0", f"messages.{users[-1]}.0"]
+
+
+def test_responses_to_chat_for_openrouter_claude_places_breakpoints_on_parts() -> None:
+    body = responses_to_chat(CODEX, openrouter().target("anthropic/claude-sonnet-4.5")).body
+    roles = [
+        m["role"]
+        for m in body["messages"]
+        if isinstance(m.get("content"), list) and any("cache_control" in p for p in m["content"])
+    ]
+    assert roles == ["system", "user", "user"] and "cache_control" in body["tools"][-1]
+    assert "prompt_cache_key" not in body  # OpenRouter's Claude caches by markers, not by key
+
+
+def test_responses_to_chat_for_other_models_places_none() -> None:
+    body = responses_to_chat(CODEX, openrouter().target("openai/gpt-4o-mini")).body
+    assert not has_markers(body)
+
+
+def test_client_markers_are_not_doubled() -> None:
+    body = {
+        "system": [{"type": "text", "text": "s", "cache_control": EPHEMERAL}],
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    before = copy.deepcopy(body)
+    place_anthropic_breakpoints(body)
+    assert body == before
+
+
+def test_openrouter_prepare_marks_an_openai_clients_body_for_claude() -> None:
+    """openai SDK → Claude over OpenRouter is a passthrough: the provider hook places the breakpoints."""
+    body = {
+        "model": "anthropic/claude-sonnet-4.5",
+        "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}],
+    }
+    assert openrouter().prepare(body, False, "openai_chat")
+    assert body["messages"][0]["content"] == [
+        {"type": "text", "text": "be brief", "cache_control": EPHEMERAL}
+    ]
+    assert body["messages"][1]["content"] == [{"type": "text", "text": "hi", "cache_control": EPHEMERAL}]
+    other = {"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
+    openrouter().prepare(other, False, "openai_chat")
+    assert not has_markers(other)
