@@ -44,6 +44,9 @@ class CapturingPublisher:
     def publish(self, event: UsageEvent) -> None:
         self.sink.append(event)
 
+    def announce_drain(self) -> None:
+        pass
+
     def stats(self) -> dict[str, int]:
         return {}
 
