@@ -130,7 +130,7 @@ def event_for(call: Call, pricer: Pricer, finished_at: float, latency_ms: float)
         failed_attempts=[
             FailedAttempt(a.route.provider, a.status, a.error_type or "error", a.message[:MESSAGE_LIMIT])
             for a in call.attempts
-            if not a.answered
+            if a.error is not None  # not one the gateway refused itself, or one cut off by the client
         ],
         api_key_name=call.api_key_name,
         session_id=call.session_id,

@@ -77,7 +77,7 @@ async def generate(request: web.Request, endpoint: Endpoint) -> web.StreamRespon
         call.body, call.raw = await read_json(request)
         call.model = m if isinstance(m := call.body.get("model"), str) else ""
         try:
-            parsed = spec.parse(call.body)
+            parsed = (endpoint.parse or spec.parse)(call.body)
         except TranslationError as exc:
             raise ClientError(400, str(exc), param=exc.param) from exc
         call.stream, call.include_usage, call.reasoning = (

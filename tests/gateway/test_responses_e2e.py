@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import openai
 import pytest
 
@@ -354,3 +355,20 @@ def test_old_openai_sdk_generation(gw: Stack) -> None:
         row = gw.row_for(got["request_id"])
         assert row["client_format"] == "openai_responses" and row["provider"] == provider, row
         assert row["output_tokens"] == got["output_tokens"] and row["status"] == 200, row
+
+
+# ---- remote compaction ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("model", "provider"), ROUTES)
+def test_compact_cannot_stream(gw: Stack, fakes: dict[str, FakeProvider], model: str, provider: str) -> None:
+    """``/v1/responses/compact`` answers one JSON object: ``stream: true`` is the client's mistake (400), not an
+    empty stream blamed on every provider in turn."""
+    before = len(fakes[provider].requests)
+    resp = httpx.post(gw.gateway_url + "/v1/responses/compact", json={"model": model, "input": "hi", "stream": True},
+                      timeout=30)
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["error"]["param"] == "stream", resp.text
+    assert len(fakes[provider].requests) == before  # nothing was sent
+    row = gw.row_for(resp.headers["x-request-id"])
+    assert row["status"] == 400 and row["failed_attempts"] in ("[]", []), row

@@ -108,9 +108,13 @@ async def test_the_clients_own_errors_are_not_retried(health: ProviderHealth) ->
 
 async def test_a_bad_request_found_while_translating_is_the_clients(health: ProviderHealth) -> None:
     proxy = ScriptedProxy({"openai": [ClientError(400, "bad tool")]}, health)
+    call = make_call()
     with pytest.raises(ClientError):
-        await serve(proxy, make_call())
+        await serve(proxy, call)
     assert health.available("openai")
+    call.answer(400, "invalid_request_error")
+    event = ev(call)  # the provider did not fail: nothing was sent to it
+    assert event.attempts == 1 and event.failed_attempts == [] and event.status == 400
 
 
 async def test_attempts_are_bounded(health: ProviderHealth) -> None:

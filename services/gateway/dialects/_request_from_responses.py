@@ -109,7 +109,9 @@ def validate_responses_request(body: Any) -> None:
     """Check the shape of a ``POST /v1/responses`` body; TranslationError (→ 400 in OpenAI's shape) if not.
 
     Only what every route needs: passthrough routes forward the body as it is, so fields OpenAI itself
-    validates in depth (and ``previous_response_id``, which OpenAI honours) are left alone here.
+    validates in depth (and ``previous_response_id``, which OpenAI honours) are left alone here. The types
+    of the fields a translation reads are checked, so a malformed one is a 400 on every route rather than
+    silently ignored on a translated one (``reasoning: "high"``, ``text: "x"``, ``tool_choice: 5``, …).
     """
     if not isinstance(body, dict):
         raise TranslationError("The request body must be a JSON object", param=None)
@@ -124,6 +126,7 @@ def validate_responses_request(body: Any) -> None:
     for i, item in enumerate(raw if isinstance(raw, list) else []):
         if not isinstance(item, dict):
             raise TranslationError(f"input[{i}]: each input item must be an object", param=f"input[{i}]")
+        _validate_message_content(item, f"input[{i}]")
     if body.get("instructions") is not None and not isinstance(body["instructions"], str):
         raise TranslationError("instructions: must be a string", param="instructions")
     tools = body.get("tools")
@@ -134,6 +137,11 @@ def validate_responses_request(body: Any) -> None:
             raise TranslationError(
                 f"tools[{i}]: each tool must be an object with a type", param=f"tools[{i}]"
             )
+        if tool.get("parameters") is not None and not isinstance(tool["parameters"], dict):
+            raise TranslationError(
+                f"tools[{i}].parameters: must be a JSON Schema object", param=f"tools[{i}].parameters"
+            )
+    _validate_options(body)
     _max_output_tokens(body)
     for key in ("temperature", "top_p"):
         value = body.get(key)
@@ -141,6 +149,48 @@ def validate_responses_request(body: Any) -> None:
             raise TranslationError(f"{key}: must be a number", param=key)
     if body.get("stream") is not None and not isinstance(body["stream"], bool):
         raise TranslationError("stream: must be a boolean", param="stream")
+
+
+def _validate_message_content(item: dict[str, Any], path: str) -> None:
+    """A message item's ``content``: a string or a list of part objects."""
+    if item.get("type", "message" if "role" in item else None) != "message":
+        return
+    content = item.get("content")
+    if not isinstance(content, (str, list)):
+        raise TranslationError(
+            f"{path}.content: must be a string or a list of content parts", param=f"{path}.content"
+        )
+    for j, part in enumerate(content if isinstance(content, list) else []):
+        if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+            where = f"{path}.content[{j}]"
+            raise TranslationError(f"{where}: each content part must be an object with a type", param=where)
+
+
+def _validate_options(body: dict[str, Any]) -> None:
+    """The types of the optional fields the gateway reads (as OpenAI checks them; values are checked where
+    they are translated)."""
+    choice = body.get("tool_choice")
+    if choice is not None and not (
+        choice in ("auto", "none", "required") or (isinstance(choice, dict) and isinstance(choice.get("type"), str))
+    ):
+        raise TranslationError(
+            'tool_choice: must be "auto", "none", "required" or an object with a type', param="tool_choice"
+        )
+    for key in ("reasoning", "text"):
+        if body.get(key) is not None and not isinstance(body[key], dict):
+            raise TranslationError(f"{key}: must be an object", param=key)
+    effort = as_dict(body.get("reasoning")).get("effort")
+    if effort is not None and not isinstance(effort, str):
+        raise TranslationError("reasoning.effort: must be a string", param="reasoning.effort")
+    fmt = as_dict(body.get("text")).get("format")
+    if fmt is not None and not (isinstance(fmt, dict) and isinstance(fmt.get("type"), str)):
+        raise TranslationError("text.format: must be an object with a type", param="text.format")
+    if as_dict(fmt).get("type") == "json_schema" and not isinstance(as_dict(fmt).get("schema"), dict):
+        raise TranslationError("text.format.schema: a JSON Schema object is required", param="text.format.schema")
+    if body.get("previous_response_id") is not None and not isinstance(body["previous_response_id"], str):
+        raise TranslationError("previous_response_id: must be a string", param="previous_response_id")
+    if body.get("parallel_tool_calls") is not None and not isinstance(body["parallel_tool_calls"], bool):
+        raise TranslationError("parallel_tool_calls: must be a boolean", param="parallel_tool_calls")
 
 
 def _refuse_stateful(body: dict[str, Any]) -> None:

@@ -243,7 +243,7 @@ def _add_thinking(body: dict[str, Any], target: Target, out: dict[str, Any]) -> 
     effort = body.get("reasoning_effort")
     if effort in (None, "none") or target.reasoning not in ("anthropic_adaptive", "anthropic_budget"):
         return
-    if not isinstance(effort, str) or effort not in _EFFORTS:
+    if not isinstance(effort, str) or effort not in _EFFORTS:  # a list or object is unhashable: not a 500
         raise TranslationError(f"reasoning_effort: unsupported value {effort!r}", param="reasoning_effort")
     level = _EFFORTS[effort]
     if target.reasoning == "anthropic_adaptive":

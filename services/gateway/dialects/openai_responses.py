@@ -28,7 +28,12 @@ from typing import Any
 import orjson
 
 from services.gateway.dialects._openai_wire import new_id
-from services.gateway.dialects._request_common import ParsedRequest, require_model, require_stream_flag
+from services.gateway.dialects._request_common import (
+    ParsedRequest,
+    TranslationError,
+    require_model,
+    require_stream_flag,
+)
 from services.gateway.dialects._request_from_responses import validate_responses_request
 from services.gateway.dialects._responses_opaque import (
     decode_compaction,
@@ -77,6 +82,7 @@ __all__ = [
     "client_error_body",
     "client_status",
     "encoder_for",
+    "parse_compact_request",
     "parse_request",
     "render",
     "render_compact",
@@ -253,6 +259,16 @@ def parse_request(body: dict[str, Any]) -> ParsedRequest:
     validate_responses_request(body)
     model = require_model(body)
     return ParsedRequest(model=model, stream=require_stream_flag(body), include_usage=False, reasoning=True)
+
+
+def parse_compact_request(body: dict[str, Any]) -> ParsedRequest:
+    """``POST /v1/responses/compact``: as ``parse_request``, but the answer is one JSON object, never a stream
+    (OpenAI's compact endpoint has no ``stream``), so ``stream: true`` is refused."""
+    parsed = parse_request(body)
+    if parsed.stream:
+        raise TranslationError("stream: /v1/responses/compact answers one JSON object and cannot stream",
+                               param="stream")
+    return parsed
 
 
 def encoder_for(view: View) -> ResponsesStreamEncoder:

@@ -97,10 +97,11 @@ class WireSpec:
 @dataclass(frozen=True, slots=True)
 class Endpoint:
     """A generation endpoint. ``prepare`` rewrites the body before a translation (never on passthrough);
-    ``render`` and ``passthrough_operation`` override the client format's defaults."""
+    ``parse``, ``render`` and ``passthrough_operation`` override the client format's defaults."""
 
     path: str
     format: ClientFormat
+    parse: Callable[[dict[str, Any]], ParsedRequest] | None = None
     prepare: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     render: Render | None = None
     passthrough_operation: Operation | None = None
@@ -208,6 +209,7 @@ ENDPOINTS: dict[str, Endpoint] = {
     "/v1/responses/compact": Endpoint(
         "/v1/responses/compact",
         "openai_responses",
+        parse=resp.parse_compact_request,
         prepare=tr.compact_to_responses,
         render=resp.render_compact,
         passthrough_operation="responses_compact",

@@ -357,9 +357,10 @@ def test_reasoning_effort_budget_fits_under_max_tokens() -> None:
 def test_reasoning_effort_ignored_without_reasoning_target_or_when_none() -> None:
     assert "thinking" not in chat_to_anthropic(body_with(reasoning_effort="high"), HAIKU).body
     assert "thinking" not in chat_to_anthropic(body_with(reasoning_effort="none"), SONNET).body
-    with pytest.raises(TranslationError) as info:
-        chat_to_anthropic(body_with(reasoning_effort="extreme"), SONNET)
-    assert info.value.param == "reasoning_effort"
+    for bad in ("extreme", [], {}):
+        with pytest.raises(TranslationError) as info:
+            chat_to_anthropic(body_with(reasoning_effort=bad), SONNET)
+        assert info.value.param == "reasoning_effort"
 
 
 def test_response_formats() -> None:
