@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import math
 import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
 
+from services.dashboard import background
 from shared.ledger.params import Query
 from shared.ledger.queries import attribution, attribution_options, cube, latency_percentiles, options, recent
 from shared.ledger.summary import totals
@@ -92,11 +92,10 @@ def load_overview(path: str, q: Query) -> Overview:
     by_provider = models.groupby("provider", as_index=False, sort=True)[["requests"]].sum()
     counts = dict(zip(by_provider["provider"], by_provider["requests"].astype(int), strict=True))
     bucket_s = choose_bucket(q.end - q.start, sum(counts.values()))
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="dashboard-percentiles") as pool:
-        percentiles = pool.submit(latency_percentiles, path, q, "provider", counts, overall=True)
-        who = pool.submit(attribution, path, q)
-        series = cube(path, q, ["bucket", "provider"], bucket_s)
-        pct = percentiles.result()
+    percentiles = background.submit(lambda: latency_percentiles(path, q, "provider", counts, overall=True))
+    who = background.submit(attribution, path, q)
+    series = cube(path, q, ["bucket", "provider"], bucket_s)
+    pct = percentiles.result()
     nan = (math.nan, math.nan)
     by_provider["p50"] = [pct.get(p, nan)[0] for p in by_provider["provider"]]
     by_provider["p95"] = [pct.get(p, nan)[1] for p in by_provider["provider"]]
