@@ -13,7 +13,6 @@ from typing import Any
 
 import pandas as pd
 
-from services.dashboard import background
 from shared.ledger.params import Query
 from shared.ledger.queries import attribution, attribution_options, cube, latency_percentiles, options, recent
 from shared.ledger.summary import totals
@@ -84,23 +83,24 @@ def load_overview(path: str, q: Query) -> Overview:
 
     The figures per provider and model come first (whole hours from the rollup): they give the totals,
     the cost by model, the row count that picks the bucket width and the percentile groups. Then the
-    percentiles (a pass over the range's rows) are read in another thread while the series are grouped
-    (the other pass): SQLite releases the GIL while it works, so the two overlap.
+    percentiles (a pass over the range's rows) and the series (the other pass).
     """
     exists = os.path.exists(path)
     models = cube(path, q, ["provider", "model"])
     by_provider = models.groupby("provider", as_index=False, sort=True)[["requests"]].sum()
     counts = dict(zip(by_provider["provider"], by_provider["requests"].astype(int), strict=True))
     bucket_s = choose_bucket(q.end - q.start, sum(counts.values()))
-    percentiles = background.submit(lambda: latency_percentiles(path, q, "provider", counts, overall=True))
-    who = background.submit(attribution, path, q)
+    # In the calling thread, one after another: Dash's threaded test runner stops server threads with an
+    # asynchronous SystemExit (by thread id), which can land in any helper thread or inside the lock every
+    # ThreadPoolExecutor shares, and hang the process. The overlap saved about a third of this call.
+    pct = latency_percentiles(path, q, "provider", counts, overall=True)
+    who = attribution(path, q)
     series = cube(path, q, ["bucket", "provider"], bucket_s)
-    pct = percentiles.result()
     nan = (math.nan, math.nan)
     by_provider["p50"] = [pct.get(p, nan)[0] for p in by_provider["provider"]]
     by_provider["p95"] = [pct.get(p, nan)[1] for p in by_provider["provider"]]
     return Overview(q, bucket_s, exists, totals(path, q, models, pct.get(None, nan)), series, models, by_provider,
-                    who.result())
+                    who)
 
 
 def sessions(frame: pd.DataFrame, limit: int = 50) -> pd.DataFrame:
