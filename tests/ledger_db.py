@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +32,21 @@ async def _pg_fetch(url: str, sql: str, params: tuple[Any, ...]) -> list[dict[st
         await conn.close()
 
 
+def _run(coro: Any) -> Any:
+    """``asyncio.run`` that also works when called from a coroutine (in a thread of its own)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 def query(ledger: Ledger, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
     """Rows of ``sql`` as dicts; an empty list while the database or its table does not exist yet."""
     if is_postgres(ledger):
         try:
-            return asyncio.run(_pg_fetch(str(ledger), sql, params))
+            return list(_run(_pg_fetch(str(ledger), sql, params)))
         except asyncpg.UndefinedTableError:
             return []
     if not Path(ledger).exists():

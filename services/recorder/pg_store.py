@@ -175,10 +175,14 @@ _INSERT_FROM_STAGE = (
     f"INSERT INTO {TABLE} ({_COLS}) SELECT {_COLS} FROM {STAGE} ORDER BY event_id "
     "ON CONFLICT (event_id) DO NOTHING"
 )
-_INSERT_ONE = (
-    f"INSERT INTO {TABLE} ({_COLS}) VALUES ({', '.join(f'${i + 1}' for i in range(len(COLUMNS)))}) "
-    "ON CONFLICT (event_id) DO NOTHING"
-)
+
+
+def _insert_one(columns: Sequence[str]) -> str:
+    placeholders = ", ".join(f"${i + 1}" for i in range(len(columns)))
+    return f"INSERT INTO {TABLE} ({', '.join(columns)}) VALUES ({placeholders}) ON CONFLICT (event_id) DO NOTHING"
+
+
+_INSERT_ONE = _insert_one(COLUMNS)
 
 
 def redact(url: str) -> str:
@@ -293,29 +297,36 @@ class PgStore:
         Connection errors propagate (the batcher retries the batch, the pool reconnects). A batch that
         PostgreSQL refuses for its data (a NUL character in a text, a constraint) is retried row by row,
         and the rows it still refuses are logged, counted in ``rejected`` and skipped."""
+        return await self.copy_rows(rows, COLUMNS)
+
+    async def copy_rows(self, rows: Sequence[Row], columns: Sequence[str]) -> int:
+        """``insert_rows`` for rows holding only ``columns`` (the others get their defaults): the move of
+        a SQLite file written by an older recorder."""
         if not rows:
             return 0
         async with self._pool.acquire() as conn:
             try:
                 async with conn.transaction():
-                    await conn.copy_records_to_table(STAGE, records=rows, columns=COLUMNS)
+                    await conn.copy_records_to_table(STAGE, records=rows, columns=list(columns))
                     status = await conn.execute(_INSERT_FROM_STAGE)
                 return int(status.rsplit(" ", 1)[1])
             except (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError):
-                return await self._insert_each(conn, rows)
+                return await self._insert_each(conn, rows, columns)
 
-    async def _insert_each(self, conn: PoolConnectionProxy[asyncpg.Record], rows: Sequence[Row]) -> int:
+    async def _insert_each(
+        self, conn: PoolConnectionProxy[asyncpg.Record], rows: Sequence[Row], columns: Sequence[str]
+    ) -> int:
+        sql = _INSERT_ONE if tuple(columns) == COLUMNS else _insert_one(columns)
+        key = list(columns).index("event_id")
         inserted = 0
         async with conn.transaction():
             for row in rows:
                 try:
                     async with conn.transaction():  # a savepoint: only this row is undone
-                        status = await conn.execute(_INSERT_ONE, *row)
+                        status = await conn.execute(sql, *row)
                 except (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError) as exc:
                     self.rejected += 1
-                    log.error(
-                        "row rejected by PostgreSQL (%s): event_id=%r", exc, row[COLUMNS.index("event_id")]
-                    )
+                    log.error("row rejected by PostgreSQL (%s): event_id=%r", exc, row[key])
                     continue
                 inserted += int(status.rsplit(" ", 1)[1])
         return inserted

@@ -30,15 +30,22 @@ def fake_url() -> Iterator[str]:
 
 
 def _rollup_is_exact(url: str) -> None:
-    [check] = query(url, "SELECT (SELECT count(*) FROM requests) AS ledger, "
-                         "(SELECT coalesce(sum(requests), 0) FROM usage_hourly) AS rolled, "
-                         "(SELECT coalesce(sum(input_tokens), 0) FROM requests) AS ledger_in, "
-                         "(SELECT coalesce(sum(input_tokens), 0) FROM usage_hourly) AS rolled_in")
+    [check] = query(
+        url,
+        "SELECT (SELECT count(*) FROM requests) AS ledger, "
+        "(SELECT coalesce(sum(requests), 0) FROM usage_hourly) AS rolled, "
+        "(SELECT coalesce(sum(input_tokens), 0) FROM requests) AS ledger_in, "
+        "(SELECT coalesce(sum(input_tokens), 0) FROM usage_hourly) AS rolled_in",
+    )
     assert check["ledger"] == check["rolled"] and check["ledger_in"] == check["rolled_in"], check
 
 
-def test_gateway_and_recorder_into_postgres_recorder_sigkill(tmp_path: Path, fake_url: str, pg_url: str) -> None:
-    with stack(tmp_path, {"openai": fake_url + "/v1"}, DATABASE_URL=pg_url, RECORDER_FLUSH_INTERVAL="0.2") as st:
+def test_gateway_and_recorder_into_postgres_recorder_sigkill(
+    tmp_path: Path, fake_url: str, pg_url: str
+) -> None:
+    with stack(
+        tmp_path, {"openai": fake_url + "/v1"}, DATABASE_URL=pg_url, RECORDER_FLUSH_INTERVAL="0.2"
+    ) as st:
         assert not Path(st.db_path).exists()  # nothing goes to SQLite
         load = Load(st.gateway_url + "/v1/chat/completions", N, CONCURRENCY, "pgkill").start()
         load.wait_for(N // 3)
@@ -65,13 +72,19 @@ def test_two_hosts_two_recorders_one_database(tmp_path: Path, fake_url: str, pg_
         for name in ("a", "b"):
             env = base_env(tmp_path / name)
             (tmp_path / name).mkdir()
-            env.update(OPENAI_API_KEY="sk-test-openai-secret-key", OPENAI_BASE_URL=fake_url + "/v1",
-                       DATABASE_URL=pg_url, RECORDER_FLUSH_INTERVAL="0.2")
+            env.update(
+                OPENAI_API_KEY="sk-test-openai-secret-key",
+                OPENAI_BASE_URL=fake_url + "/v1",
+                DATABASE_URL=pg_url,
+                RECORDER_FLUSH_INTERVAL="0.2",
+            )
             st = Stack(env, tmp_path / name)
             hosts.append(st)
             st.start_recorder()
             st.services["gateway"] = gw = start("gateway", "services.gateway", env, st.tmp)
-            wait_until(lambda gw=gw, st=st: gw.proc.poll() is not None or http_ok(st.gateway_url + "/health"), 20)
+            wait_until(
+                lambda gw=gw, st=st: gw.proc.poll() is not None or http_ok(st.gateway_url + "/health"), 20
+            )
             assert gw.proc.poll() is None, gw.log()
         a, b = hosts
         assert a.env["EVENTS_ENDPOINT"] != b.env["EVENTS_ENDPOINT"]
@@ -102,8 +115,11 @@ def test_database_connection_cut_under_load_loses_nothing(tmp_path: Path, fake_u
         killed = 0
         for _ in range(3):
             load.wait_for(load.done + N // 5)
-            killed += query(pg_url, "SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity "
-                                    "WHERE datname = current_database() AND pid <> pg_backend_pid()")[0]["n"]
+            killed += query(
+                pg_url,
+                "SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            )[0]["n"]
         load.join()
         assert killed >= 3
         assert not load.failed
