@@ -48,11 +48,13 @@ class PgServer:
     port: int
     bindir: Path
 
+    durable: bool = False  # True: PostgreSQL's default fsync/commit settings (benchmarks)
+
     @classmethod
-    def start(cls) -> PgServer:
+    def start(cls, *, durable: bool = False) -> PgServer:
         bindir = bin_dir()
         root = Path(tempfile.mkdtemp(prefix="ekai-pg-"))
-        server = cls(root, _free_port(), bindir)
+        server = cls(root, _free_port(), bindir, durable)
         try:
             server._init_and_start()
         except BaseException:
@@ -101,10 +103,9 @@ class PgServer:
             "--locale=C.UTF-8",
             "--no-sync",
         )
-        options = (
-            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-        )
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c max_connections=200"
+        if not self.durable:  # a throwaway test cluster: no need to survive a power cut
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run(
             str(self.bindir / "pg_ctl"),
             "-D",

@@ -158,7 +158,6 @@ _V1: tuple[str, ...] = (
     "CREATE INDEX IF NOT EXISTS requests_started_at ON requests (started_at)",
     "CREATE INDEX IF NOT EXISTS requests_provider_started ON requests (provider, started_at)",
     "CREATE INDEX IF NOT EXISTS requests_model_started ON requests (model, started_at)",
-    "CREATE INDEX IF NOT EXISTS requests_latency ON requests (latency_ms)",
     ROLLUP_TABLE,
     *ROLLUP_TRIGGERS,
     *REBUILD_ROLLUP,
