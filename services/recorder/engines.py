@@ -9,6 +9,8 @@ from typing import Protocol
 from services.recorder.store import Row, Store
 from shared.settings import Settings
 
+DB_CONNECT_TIMEOUT_S = 10.0  # PostgreSQL: how long connecting may take before start-up fails
+
 
 class LedgerWriter(Protocol):
     """What the recorder needs of a store (``store.Store`` for SQLite, ``pg_store.PgStore``)."""
@@ -26,5 +28,5 @@ async def open_store(settings: Settings) -> LedgerWriter:
     if settings.database_url:
         from services.recorder.pg_store import PgStore  # asyncpg is only imported when used
 
-        return await PgStore.open(settings.database_url, connect_timeout_s=settings.connect_timeout_s)
+        return await PgStore.open(settings.database_url, connect_timeout_s=DB_CONNECT_TIMEOUT_S)
     return await Store.open(settings.database_path)

@@ -185,7 +185,7 @@ def test_unreachable_postgres_at_startup_exits_with_a_clear_error(cfg: RecorderC
         cfg.db_url = base + "/no_such_database"
     else:
         cfg.db_url = "mysql://ekai@127.0.0.1/ledger"
-    failed = launch.spawn_recorder(UPSTREAM_CONNECT_TIMEOUT="3")
+    failed = launch.spawn_recorder()
     code = failed.popen.wait(20)
     err = failed.stderr()
     assert "Traceback" not in err
