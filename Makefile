@@ -8,7 +8,7 @@ SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 E2E_DIR := tests/e2e/clients
 E2E_LATEST := tests/e2e/clients-latest
 
-.PHONY: run test e2e bench demo lint venv browser old-sdk clients clean
+.PHONY: run test e2e bench demo lint venv browser postgres old-sdk clients clean
 
 $(PY):
 	$(PY_BOOT) -m venv $(VENV)
@@ -32,6 +32,12 @@ old-sdk: $(OLD_SDK)/.installed
 browser:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 		( $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver )
+
+# Debian's PostgreSQL server binaries (/usr/lib/postgresql/*/bin): the tests start a throwaway cluster of
+# their own (tests/pgserver.py); nothing here starts or configures a system-wide server.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+		( $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql )
 
 # The real CLIs from npm, pinned by the lock files: Claude Code 2.1.197 (the last release for node < 22) and
 # Codex 0.171.0 in $(E2E_DIR); the newest Claude Code in $(E2E_LATEST), whose npm wrapper declares node >= 22
@@ -58,7 +64,7 @@ lint: venv
 	$(VENV)/bin/ruff check shared services tests bench
 	$(VENV)/bin/mypy
 
-test: venv old-sdk browser lint
+test: venv old-sdk browser postgres lint
 	$(VENV)/bin/pytest tests -q --headless -m "not e2e"
 
 e2e: venv clients

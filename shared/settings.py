@@ -24,7 +24,8 @@ class Settings:
     gateway_port: int = 3001
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = 3000
-    database_path: str = "data/usage.db"
+    database_path: str = "data/usage.db"  # the SQLite ledger, used when database_url is not set
+    database_url: str | None = None  # postgresql://user:password@host:port/db: the ledger in PostgreSQL
     # ZeroMQ: gateway DEALER -> recorder ROUTER (the ledger, acknowledged), recorder PUB -> tail SUB (live view).
     events_endpoint: str = "tcp://127.0.0.1:5557"
     tail_endpoint: str = "tcp://127.0.0.1:5558"
@@ -101,6 +102,20 @@ def _order(env: Mapping[str, str], default: tuple[str, ...]) -> tuple[str, ...]:
     return names or default
 
 
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+
+
+def _database_url(env: Mapping[str, str]) -> str | None:
+    url = env.get("DATABASE_URL", "").strip()
+    if not url:
+        return None
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme not in POSTGRES_SCHEMES:
+        raise ValueError("DATABASE_URL must be a postgresql://user:password@host:port/database URL "
+                         f"(the SQLite ledger is DATABASE_PATH), got scheme {scheme or url[:20]!r}")
+    return url
+
+
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
     return int(_at_least(name, int(_get(env, name, str(default))), minimum))
 
@@ -136,6 +151,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         dashboard_host=_get(env, "DASHBOARD_HOST", d.dashboard_host),
         dashboard_port=int(_get(env, "DASHBOARD_PORT", str(d.dashboard_port))),
         database_path=_get(env, "DATABASE_PATH", d.database_path),
+        database_url=_database_url(env),
         events_endpoint=_get(env, "EVENTS_ENDPOINT", d.events_endpoint),
         tail_endpoint=_get(env, "TAIL_ENDPOINT", d.tail_endpoint),
         event_queue_max=_int(env, "EVENT_QUEUE_MAX", d.event_queue_max, 1),

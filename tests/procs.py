@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -16,6 +15,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from tests.ledger_db import query
 
 ROOT = Path(__file__).resolve().parent.parent
 PROVIDER_VARS = ("OPENAI", "ANTHROPIC", "XAI", "OPENROUTER")
@@ -30,6 +31,7 @@ def free_port() -> int:
 def base_env(tmp: Path) -> dict[str, str]:
     """A clean environment: no provider is configured unless a test says so."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(PROVIDER_VARS)}
+    env.pop("DATABASE_URL", None)  # SQLite unless a test says otherwise
     env.update(
         PYTHONUNBUFFERED="1",
         PYTHONPATH=str(ROOT),
@@ -112,10 +114,18 @@ class Stack:
     def db_path(self) -> str:
         return self.env["DATABASE_PATH"]
 
-    def start_recorder(self) -> Service:
-        svc = start("recorder", "services.recorder", self.env, self.tmp)
-        self.services["recorder"] = svc
-        wait_until(lambda: Path(self.db_path).exists() or svc.proc.poll() is not None, 15)
+    @property
+    def ledger(self) -> str:
+        """The PostgreSQL URL when DATABASE_URL is set, else the SQLite file (tests/ledger_db.py reads both)."""
+        return self.env.get("DATABASE_URL") or self.db_path
+
+    def start_recorder(self, name: str = "recorder", env: dict[str, str] | None = None) -> Service:
+        svc = start(name, "services.recorder", env or self.env, self.tmp)
+        self.services[name] = svc
+        if "DATABASE_URL" in (env or self.env):
+            wait_until(lambda: "recorder started" in svc.log() or svc.proc.poll() is not None, 15)
+        else:
+            wait_until(lambda: Path(self.db_path).exists() or svc.proc.poll() is not None, 15)
         assert svc.proc.poll() is None, svc.log()
         return svc
 
@@ -137,16 +147,7 @@ class Stack:
         return "\n".join(f"--- {n} ---\n{s.log()}" for n, s in self.services.items())
 
     def rows(self, where: str = "1=1", params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-        if not Path(self.db_path).exists():
-            return []
-        con = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True)
-        con.row_factory = sqlite3.Row
-        try:
-            return [dict(r) for r in con.execute(f"SELECT * FROM requests WHERE {where}", params)]
-        except sqlite3.OperationalError:
-            return []
-        finally:
-            con.close()
+        return query(self.ledger, f"SELECT * FROM requests WHERE {where}", params)
 
     def wait_rows(self, where: str, params: tuple[Any, ...] = (), n: int = 1, timeout: float = 10.0) -> list[dict[str, Any]]:
         try:

@@ -36,6 +36,10 @@ def main() -> None:
         protect(app.server, basic, ring)
     logging.getLogger("dashboard").info("ledger %s, http://%s:%d/", settings.database_path,
                                         settings.dashboard_host, settings.dashboard_port)
+    if settings.database_url:
+        logging.getLogger("dashboard").warning(
+            "DATABASE_URL is set but the dashboard does not read PostgreSQL yet: it shows the SQLite file %s, "
+            "which the recorder no longer writes (docs/deployment.md)", settings.database_path)
     app.run(host=settings.dashboard_host, port=settings.dashboard_port, debug=False)
 
 

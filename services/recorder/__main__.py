@@ -1,7 +1,7 @@
 """``python -m services.recorder`` (console script ``ekai-recorder``): the ledger's only writer.
 
 SIGTERM and SIGINT stop receiving, commit everything buffered, close sockets and database, exit 0.
-Exit 1 when startup fails (bad endpoint, port in use, unusable database) or when buffered events could
+Exit 1 when startup fails (bad endpoint, port in use, unusable database, unreachable PostgreSQL) or when buffered events could
 not be committed before shutdown; exit 2 on a malformed setting.
 """
 
@@ -31,14 +31,27 @@ async def _serve(settings: Settings) -> service.Counters:
     return await service.run(settings, should_exit)
 
 
-def _hint(settings: Settings, exc: Exception) -> str:
+def _hint(settings: Settings, exc: BaseException) -> str:
     """A read-only disk shows up as SQLite's 'unable to open database file': say what is wrong."""
+    if settings.database_url:
+        from services.recorder.pg_store import redact
+
+        return f" (PostgreSQL ledger DATABASE_URL={redact(settings.database_url)}: is the server up and reachable?)"
     if not isinstance(exc, sqlite3.Error) or settings.database_path.startswith("file:"):
         return ""
     folder = Path(settings.database_path).resolve().parent
     if folder.is_dir() and not os.access(folder, os.W_OK):
         return f" ({folder} is not writable: read-only disk? The events wait in the gateways meanwhile.)"
     return ""
+
+
+def _postgres_errors(settings: Settings) -> tuple[type[Exception], ...]:
+    """asyncpg's errors (unreachable or refusing server) when the ledger is PostgreSQL."""
+    if not settings.database_url:
+        return ()
+    import asyncpg
+
+    return (asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
 def main() -> int:
@@ -52,9 +65,11 @@ def main() -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # aiosqlite logs every statement with its parameters at DEBUG: far too much, even for debugging.
     logging.getLogger("aiosqlite").setLevel(logging.WARNING)
+    startup_errors: tuple[type[Exception], ...] = (zmq.ZMQError, OSError, sqlite3.Error, ValueError,
+                                                   *_postgres_errors(settings))
     try:
         counters = asyncio.run(_serve(settings))
-    except (zmq.ZMQError, OSError, sqlite3.Error, ValueError) as exc:
+    except startup_errors as exc:
         log.error("recorder failed: %s: %s%s", type(exc).__name__, exc, _hint(settings, exc))
         return 1
     return 1 if counters.lost else 0

@@ -1,4 +1,6 @@
-"""The recorder process: ZeroMQ ROUTER -> decode -> PUB (for ``tail``) and batcher -> SQLite -> acknowledgements.
+"""The recorder process: ZeroMQ ROUTER -> decode -> PUB (for ``tail``) and batcher -> ledger -> acknowledgements.
+
+The ledger is SQLite (``DATABASE_PATH``) or PostgreSQL (``DATABASE_URL``): ``engines.open_store``.
 
 ``run()`` is the whole lifecycle: open the store, bind the sockets, receive until ``should_exit`` is
 set, then wait for draining gateways' last events, drain the batcher, close the sockets and the database.
@@ -40,8 +42,9 @@ import zmq.asyncio
 from zmq.utils.monitor import parse_monitor_message
 
 from services.recorder.batcher import Batcher
+from services.recorder.engines import LedgerWriter, open_store
 from services.recorder.metrics import RecorderMetrics
-from services.recorder.store import COLUMNS, Row, Store, event_row
+from services.recorder.store import COLUMNS, Row, event_row
 from shared.events import decode
 from shared.settings import Settings
 
@@ -109,7 +112,7 @@ async def run(settings: Settings, should_exit: asyncio.Event) -> Counters:
     """Record events until ``should_exit`` is set, then drain and close. Returns the final counters."""
     counters = Counters()
     metrics = RecorderMetrics()
-    store = await Store.open(settings.database_path)
+    store = await open_store(settings)
     ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
     server: WSGIServer | None = None
     try:
@@ -169,7 +172,7 @@ class Acker:
             self.metrics.acked.inc(len(chunk))
 
 
-def _batcher(settings: Settings, store: Store, acker: Acker) -> Batcher[Item]:
+def _batcher(settings: Settings, store: LedgerWriter, acker: Acker) -> Batcher[Item]:
     counters, metrics = acker.counters, acker.metrics
 
     async def flush(items: list[Item]) -> None:
@@ -209,7 +212,7 @@ def _batcher(settings: Settings, store: Store, acker: Acker) -> Batcher[Item]:
                    flush_interval_s=settings.recorder_flush_interval_s, max_queued=MAX_QUEUED)
 
 
-async def _record(settings: Settings, store: Store, pipes: _Pipes, should_exit: asyncio.Event) -> None:
+async def _record(settings: Settings, store: LedgerWriter, pipes: _Pipes, should_exit: asyncio.Event) -> None:
     pipes.batcher.start()
     log.info("recorder started: events=%s (ROUTER, acknowledged) tail=%s (PUB) db=%s batch_size=%d "
              "flush_interval=%gs metrics=%s", settings.events_endpoint, settings.tail_endpoint, store.path,

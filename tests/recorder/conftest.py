@@ -15,8 +15,12 @@ from recorder_procs import Launcher, RecorderConfig  # noqa: E402
 
 
 @pytest.fixture
-def cfg(tmp_path: Path) -> RecorderConfig:
-    return RecorderConfig(tmp_path)
+def cfg(request: pytest.FixtureRequest, tmp_path: Path) -> RecorderConfig:
+    """SQLite by default; ``@BOTH_ENGINES`` (recorder_procs) also runs a test against PostgreSQL."""
+    config = RecorderConfig(tmp_path)
+    if getattr(request, "param", "sqlite") == "postgresql":
+        config.db_url = request.getfixturevalue("pg_url")
+    return config
 
 
 @pytest.fixture

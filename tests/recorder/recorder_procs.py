@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -19,9 +18,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
+import pytest
 import zmq
 
 from shared.events import UsageEvent, encode
+from tests.ledger_db import Ledger, query
 
 REPO = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
@@ -100,6 +101,7 @@ class RecorderConfig:
 
     workdir: Path
     db_path: Path = field(init=False)
+    db_url: str | None = None  # set: the recorder writes PostgreSQL (DATABASE_URL) instead of db_path
     events: str = field(default_factory=free_endpoint)
     tail: str = field(default_factory=free_endpoint)
     metrics_port: int = field(default_factory=lambda: int(free_endpoint().rsplit(":", 1)[1]))
@@ -107,11 +109,23 @@ class RecorderConfig:
     def __post_init__(self) -> None:
         self.db_path = self.workdir / "data" / "usage.db"
 
+    @property
+    def ledger(self) -> Ledger:
+        """What ``count_rows`` and ``event_ids`` read: the PostgreSQL URL or the SQLite file."""
+        return self.db_url or self.db_path
+
     def env(self, **extra: str) -> dict[str, str]:
         env = dict(os.environ, PYTHONUNBUFFERED="1", LOG_LEVEL="INFO", DATABASE_PATH=str(self.db_path),
                    EVENTS_ENDPOINT=self.events, TAIL_ENDPOINT=self.tail, RECORDER_FLUSH_INTERVAL="0.05",
                    RECORDER_METRICS_PORT=str(self.metrics_port))
+        env.pop("DATABASE_URL", None)
+        if self.db_url:
+            env["DATABASE_URL"] = self.db_url
         return env | extra
+
+
+# For tests that must behave the same on both engines: ``@BOTH_ENGINES`` (the ``cfg`` fixture reads it).
+BOTH_ENGINES = pytest.mark.parametrize("cfg", ["sqlite", "postgresql"], indirect=True)
 
 
 class Launcher:
@@ -236,20 +250,14 @@ def handshake(sock: Gateway, seen: Callable[[], bool], probe: UsageEvent | None 
     return sent
 
 
-def count_rows(db_path: Path, where: str = "1", params: tuple[object, ...] = ()) -> int:
-    """Rows in the ledger matching ``where`` (0 while the database or table does not exist yet)."""
-    if not db_path.exists():
-        return 0
-    try:
-        with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as db:
-            return int(db.execute(f"SELECT count(*) FROM requests WHERE {where}", params).fetchone()[0])
-    except sqlite3.OperationalError:  # table not created yet
-        return 0
+def count_rows(ledger: Ledger, where: str = "1=1", params: tuple[object, ...] = ()) -> int:
+    """Rows in the ledger (SQLite file or PostgreSQL URL) matching ``where`` (0 while there is no table)."""
+    found = query(ledger, f"SELECT count(*) AS n FROM requests WHERE {where}", params)
+    return int(found[0]["n"]) if found else 0
 
 
-def event_ids(db_path: Path) -> set[str]:
-    with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as db:
-        return {r[0] for r in db.execute("SELECT event_id FROM requests")}
+def event_ids(ledger: Ledger) -> set[str]:
+    return {r["event_id"] for r in query(ledger, "SELECT event_id FROM requests")}
 
 
 def summary(proc: Proc) -> dict[str, int]:

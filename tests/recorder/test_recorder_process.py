@@ -1,4 +1,5 @@
-"""The recorder as a real process: ZeroMQ in, SQLite out, signals, restarts, bad input."""
+"""The recorder as a real process: ZeroMQ in, the ledger out (``@BOTH_ENGINES``: SQLite and PostgreSQL),
+signals, restarts, bad input."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import orjson
 import pytest
 import zmq
 from recorder_procs import (
+    BOTH_ENGINES,
     Launcher,
     RecorderConfig,
     count_rows,
@@ -24,8 +26,10 @@ from recorder_procs import (
 )
 
 from shared.events import encode, to_dict
+from tests.ledger_db import query
 
 
+@BOTH_ENGINES
 def test_events_are_committed_and_shown_by_tail(cfg: RecorderConfig, launch: Launcher) -> None:
     recorder = launch.recorder()
     tail = launch.tail("--json")
@@ -34,10 +38,9 @@ def test_events_are_committed_and_shown_by_tail(cfg: RecorderConfig, launch: Lau
     with gateway_socket(cfg.events) as push:
         probes = handshake(push, lambda: "probe-model" in tail.stdout())
         send_all(push, events)
-        wait_until(lambda: count_rows(cfg.db_path, "request_id LIKE 'req-%'") == 200, what="200 rows")
-    with sqlite3.connect(cfg.db_path) as db:
-        assert db.execute("SELECT input_tokens, cost_usd FROM requests WHERE request_id = 'req-10'"
-                          ).fetchone() == (10, 0.5)
+        wait_until(lambda: count_rows(cfg.ledger, "request_id LIKE 'req-%'") == 200, what="200 rows")
+    assert query(cfg.ledger, "SELECT input_tokens, cost_usd FROM requests WHERE request_id = 'req-10'"
+                 ) == [{"input_tokens": 10, "cost_usd": 0.5}]
     wanted = {e.event_id: to_dict(e) for e in events}
     printed = wait_until(lambda: _json_lines(tail.stdout(), wanted), what="tail to print all 200 events")
     assert printed == wanted  # every event, every field, exactly as sent
@@ -55,6 +58,7 @@ def _json_lines(text: str, wanted: dict[str, dict[str, object]]) -> dict[str, ob
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+@BOTH_ENGINES
 def test_signal_commits_everything_buffered(cfg: RecorderConfig, launch: Launcher, sig: int) -> None:
     # Batches that would only flush after 30 s or 100k rows: everything is still buffered at the signal.
     recorder = launch.recorder(RECORDER_FLUSH_INTERVAL="30", RECORDER_BATCH_SIZE="100000")
@@ -66,12 +70,12 @@ def test_signal_commits_everything_buffered(cfg: RecorderConfig, launch: Launche
         # The PUB copy is sent when the recorder has taken the event: then it is in the batcher.
         wait_until(lambda: _drain(sub, received) and {e.event_id for e in events} <= received,
                    what="the recorder to receive all events")
-        assert count_rows(cfg.db_path) == 0  # nothing committed yet...
+        assert count_rows(cfg.ledger) == 0  # nothing committed yet...
         assert push.read_acks() == set()  # ...so nothing acknowledged
         assert recorder.stop(sig) == 0
         # Committed at the signal, then acknowledged before the recorder exited.
         wait_until(lambda: push.read_acks() == {e.event_id for e in events + probes}, what="the acks")
-    assert event_ids(cfg.db_path) == {e.event_id for e in events + probes}
+    assert event_ids(cfg.ledger) == {e.event_id for e in events + probes}
     assert summary(recorder)["lost"] == 0
 
 
@@ -82,38 +86,41 @@ def _drain(sub: zmq.Socket[bytes], into: set[str]) -> bool:
     return bool(into)
 
 
+@BOTH_ENGINES
 def test_events_sent_before_the_recorder_starts_are_delivered(cfg: RecorderConfig, launch: Launcher) -> None:
     events = [make_event(request_id=f"early-{i}") for i in range(300)]
     with gateway_socket(cfg.events) as push:
         for e in events:  # ZeroMQ queues them for the peer to come
             push.send_frames([b"ev", e.event_id.encode(), encode(e)])
         launch.recorder()
-        wait_until(lambda: count_rows(cfg.db_path) == 300, what="the queued events")
-    assert event_ids(cfg.db_path) == {e.event_id for e in events}
+        wait_until(lambda: count_rows(cfg.ledger) == 300, what="the queued events")
+    assert event_ids(cfg.ledger) == {e.event_id for e in events}
 
 
+@BOTH_ENGINES
 def test_restart_keeps_rows_and_catches_up(cfg: RecorderConfig, launch: Launcher) -> None:
     first, second = ([make_event(request_id=f"{tag}-{i}") for i in range(100)] for tag in ("a", "b"))
     with gateway_socket(cfg.events) as push:
         recorder = launch.recorder()
         send_all(push, first)
-        wait_until(lambda: count_rows(cfg.db_path) == 100, what="the first 100 rows")
+        wait_until(lambda: count_rows(cfg.ledger) == 100, what="the first 100 rows")
         assert recorder.stop() == 0
         send_all(push, second)  # the recorder is down: queued in the sender
         launch.recorder(name="recorder2")
-        wait_until(lambda: count_rows(cfg.db_path) == 200, what="the second 100 rows")
+        wait_until(lambda: count_rows(cfg.ledger) == 200, what="the second 100 rows")
 
 
+@BOTH_ENGINES
 def test_replayed_events_are_stored_once(cfg: RecorderConfig, launch: Launcher) -> None:
     recorder = launch.recorder()
     events = [make_event(request_id=f"replay-{i}") for i in range(50)]
     with gateway_socket(cfg.events) as push:
         send_all(push, events)
-        wait_until(lambda: count_rows(cfg.db_path) == 50)
+        wait_until(lambda: count_rows(cfg.ledger) == 50)
         send_all(push, events)
         send_all(push, [make_event(request_id="marker")])
-        wait_until(lambda: count_rows(cfg.db_path, "request_id = 'marker'") == 1)
-    assert count_rows(cfg.db_path) == 51
+        wait_until(lambda: count_rows(cfg.ledger, "request_id = 'marker'") == 1)
+    assert count_rows(cfg.ledger) == 51
     assert recorder.stop() == 0
     assert summary(recorder)["duplicates"] == 50
 
@@ -126,6 +133,7 @@ BAD_PAYLOADS = [
 ]
 
 
+@BOTH_ENGINES
 def test_corrupt_events_are_acknowledged_dropped_and_logged(cfg: RecorderConfig, launch: Launcher) -> None:
     """The decided outcome for a corrupt event: acknowledged (a resend cannot mend it), never stored,
     counted as malformed and logged with its first bytes. Messages without an envelope are counted too
@@ -140,7 +148,7 @@ def test_corrupt_events_are_acknowledged_dropped_and_logged(cfg: RecorderConfig,
         push.send_frames([encode(good[0])])  # the old PUSH format: no envelope
         push.send_frames([b"what", b"ever"])
         send_all(push, good)
-        wait_until(lambda: count_rows(cfg.db_path) == 10, what="the good events")
+        wait_until(lambda: count_rows(cfg.ledger) == 10, what="the good events")
         wanted = set(bad_ids) | {"not-its-id"} | {e.event_id for e in good}
         wait_until(lambda: push.read_acks() == wanted, what="acks for the good and the corrupt events")
     assert recorder.alive()
@@ -165,6 +173,29 @@ def test_startup_failure_exits_1(cfg: RecorderConfig, launch: Launcher) -> None:
         ctx.term()
     assert "recorder failed" in failed.stderr()
     assert "Traceback" not in failed.stderr()
+
+
+@pytest.mark.parametrize("problem", ["no server", "no database", "not postgresql"])
+def test_unreachable_postgres_at_startup_exits_with_a_clear_error(cfg: RecorderConfig, launch: Launcher,
+                                                                   pg_url: str, problem: str) -> None:
+    base, _ = pg_url.rsplit("/", 1)
+    if problem == "no server":
+        cfg.db_url = "postgresql://ekai:secret@127.0.0.1:1/ledger"
+    elif problem == "no database":
+        cfg.db_url = base + "/no_such_database"
+    else:
+        cfg.db_url = "mysql://ekai@127.0.0.1/ledger"
+    failed = launch.spawn_recorder()
+    code = failed.popen.wait(20)
+    err = failed.stderr()
+    assert "Traceback" not in err
+    assert "secret" not in err  # the password is never logged
+    if problem == "not postgresql":
+        assert code == 2 and "DATABASE_URL must be a postgresql://" in err
+    else:
+        assert code == 1 and "recorder failed" in err and "PostgreSQL ledger DATABASE_URL=" in err
+        if problem == "no database":
+            assert "no_such_database" in err
 
 
 def _lock_database(cfg: RecorderConfig) -> sqlite3.Connection:
@@ -205,6 +236,7 @@ def test_shutdown_gives_up_on_a_database_that_stays_locked(cfg: RecorderConfig, 
     assert "giving up on 10 items" in recorder.stderr()
 
 
+@BOTH_ENGINES
 def test_signal_right_after_a_burst_loses_nothing(cfg: RecorderConfig, launch: Launcher) -> None:
     """Events still on their way when the signal lands are read before the socket closes."""
     recorder = launch.recorder(RECORDER_FLUSH_INTERVAL="30", RECORDER_BATCH_SIZE="100000")
@@ -213,4 +245,4 @@ def test_signal_right_after_a_burst_loses_nothing(cfg: RecorderConfig, launch: L
         send_all(push, events)
         recorder.popen.send_signal(signal.SIGTERM)
         assert recorder.stop() == 0
-    assert count_rows(cfg.db_path) == 5000
+    assert count_rows(cfg.ledger) == 5000

@@ -1,0 +1,32 @@
+"""Which ledger the recorder writes: PostgreSQL when ``DATABASE_URL`` is set, else the SQLite file at
+``DATABASE_PATH`` (default ``data/usage.db``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from services.recorder.store import Row, Store
+from shared.settings import Settings
+
+DB_CONNECT_TIMEOUT_S = 10.0  # PostgreSQL: how long connecting may take before start-up fails
+
+
+class LedgerWriter(Protocol):
+    """What the recorder needs of a store (``store.Store`` for SQLite, ``pg_store.PgStore``)."""
+
+    path: str  # for logs (a URL without its password)
+    rejected: int  # rows the database refused and that were skipped
+
+    async def insert_rows(self, rows: Sequence[Row]) -> int: ...
+
+    async def close(self) -> None: ...
+
+
+async def open_store(settings: Settings) -> LedgerWriter:
+    """Open and migrate the configured ledger; raises when it cannot be opened or reached."""
+    if settings.database_url:
+        from services.recorder.pg_store import PgStore  # asyncpg is only imported when used
+
+        return await PgStore.open(settings.database_url, connect_timeout_s=DB_CONNECT_TIMEOUT_S)
+    return await Store.open(settings.database_path)

@@ -1,0 +1,334 @@
+"""The ledger writer for PostgreSQL (``DATABASE_URL=postgresql://…``), through asyncpg.
+
+The same ``requests`` table as the SQLite ledger, its columns derived from ``UsageEvent``
+(``shared/events.py``): text, 64-bit integers, double precision; booleans are 0/1 integers and
+``failed_attempts`` is JSON text, as in SQLite, so both engines read back identically.
+
+A batch is one transaction: ``COPY`` into a per-connection temporary staging table, then
+``INSERT INTO requests SELECT … ORDER BY event_id ON CONFLICT (event_id) DO NOTHING``, so a resent event
+is stored once. Statement-level triggers with transition tables keep ``usage_hourly`` (the hourly rollup,
+the same table as SQLite's) per batch: one upsert of the batch's grouped figures, ordered by key, so
+recorders on several hosts writing one database take row locks in the same order (a rare deadlock still
+only fails that batch, which the batcher retries; nothing is acknowledged before the commit).
+
+Migrations: ``MIGRATIONS[i]`` takes ``schema_migrations`` from version ``i`` to ``i + 1``, applied under a
+transaction-scoped advisory lock, so recorders starting together apply each step once. After them every
+``UsageEvent`` field missing from the table is added (``ADD COLUMN IF NOT EXISTS``, with the field's
+default), so a new event field needs no PostgreSQL migration of its own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import typing
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+from shared.events import FIELD_NAMES, UsageEvent
+
+log = logging.getLogger("recorder.pg_store")
+
+TABLE = "requests"
+STAGE = "requests_stage"
+COLUMNS: tuple[str, ...] = FIELD_NAMES
+LOCK_KEY = 0x656B6169  # "ekai": the advisory lock that serialises migrations across recorders
+Row = tuple[Any, ...]
+
+
+# --- the table, derived from UsageEvent ---------------------------------------------------------------
+
+_PG_TYPES: dict[Any, str] = {str: "TEXT", int: "BIGINT", float: "DOUBLE PRECISION", bool: "INTEGER"}
+
+
+def _sql_literal(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, int | float):
+        return repr(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def column_ddl(f: dataclasses.Field[Any], hint: Any) -> str:
+    """``name TYPE [NOT NULL] [DEFAULT …]`` for one event field."""
+    nullable, default = False, None
+    args = typing.get_args(hint)
+    if len(args) == 2 and type(None) in args:
+        nullable, hint = True, next(a for a in args if a is not type(None))
+    if typing.get_origin(hint) is list:
+        sql_type, default = "TEXT", "'[]'"  # JSON text, as in SQLite
+    elif hint in _PG_TYPES:
+        sql_type = _PG_TYPES[hint]
+        if f.default is not dataclasses.MISSING and f.default is not None:
+            default = _sql_literal(f.default)
+    else:
+        raise TypeError(f"no PostgreSQL mapping for {f.name}: {hint!r}: extend pg_store.column_ddl")
+    parts = [f.name, sql_type]
+    if f.name == "event_id":
+        parts.append("PRIMARY KEY")
+    elif not nullable:
+        parts.append("NOT NULL")
+    if default is not None:
+        parts.append(f"DEFAULT {default}")
+    return " ".join(parts)
+
+
+_HINTS = typing.get_type_hints(UsageEvent)
+COLUMN_DDL: dict[str, str] = {f.name: column_ddl(f, _HINTS[f.name]) for f in dataclasses.fields(UsageEvent)}
+
+# The rollup: the same key and figures as services/recorder/rollups.py (SQLite). The hour is floor(), not
+# a cast: PostgreSQL's CAST(double AS integer) rounds.
+HOUR_SQL = "floor(started_at / 3600)::bigint"
+_ROLLUP_KEY = ("hour", "provider", "model", "status")
+_ROLLUP_SUMS: dict[str, str] = {
+    "requests": "count(*)",
+    "fallbacks": "count(*) FILTER (WHERE attempts > 1)",
+    "input_tokens": "sum(input_tokens)",
+    "output_tokens": "sum(output_tokens)",
+    "cache_read_tokens": "sum(cache_read_tokens)",
+    "cache_write_tokens": "sum(cache_write_tokens)",
+    "reasoning_tokens": "sum(reasoning_tokens)",
+    "cost_usd": "coalesce(sum(cost_usd), 0)",
+    "priced": "count(cost_usd)",
+    "latency_ms": "sum(latency_ms)",
+}
+_ROLLUP_TYPES = {"cost_usd": "DOUBLE PRECISION", "latency_ms": "DOUBLE PRECISION"}
+
+ROLLUP_TABLE = f"""CREATE TABLE IF NOT EXISTS usage_hourly (
+    hour BIGINT NOT NULL, provider TEXT NOT NULL, model TEXT NOT NULL, status BIGINT NOT NULL,
+    {", ".join(f"{c} {_ROLLUP_TYPES.get(c, 'BIGINT')} NOT NULL" for c in _ROLLUP_SUMS)},
+    PRIMARY KEY ({", ".join(_ROLLUP_KEY)}))"""
+
+
+def _grouped(source: str, sign: str = "") -> str:
+    figures = ", ".join(f"{sign}{expr}" for expr in _ROLLUP_SUMS.values())
+    return (
+        f"SELECT {HOUR_SQL}, coalesce(provider, ''), model, status, {figures} FROM {source} "
+        "GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
+    )
+
+
+def _upsert(source: str, sign: str = "") -> str:
+    add = ", ".join(f"{c} = u.{c} + excluded.{c}" for c in _ROLLUP_SUMS)
+    return (
+        f"INSERT INTO usage_hourly AS u ({', '.join((*_ROLLUP_KEY, *_ROLLUP_SUMS))}) {_grouped(source, sign)} "
+        f"ON CONFLICT ({', '.join(_ROLLUP_KEY)}) DO UPDATE SET {add}"
+    )
+
+
+_PRUNE = (
+    f"DELETE FROM usage_hourly u USING (SELECT DISTINCT {HOUR_SQL} AS hour, coalesce(provider, '') AS provider, "
+    "model, status FROM old_rows) k WHERE u.hour = k.hour AND u.provider = k.provider AND u.model = k.model "
+    "AND u.status = k.status AND u.requests <= 0"
+)
+
+
+def _function(name: str, body: Sequence[str]) -> str:
+    statements = "".join(f"    {s};\n" for s in body)
+    return (
+        f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $fn$\nBEGIN\n"
+        f"{statements}    RETURN NULL;\nEND\n$fn$"
+    )
+
+
+ROLLUP_TRIGGERS: tuple[str, ...] = (
+    _function("ekai_rollup_insert", [_upsert("new_rows")]),
+    _function("ekai_rollup_delete", [_upsert("old_rows", "-"), _PRUNE]),
+    _function("ekai_rollup_update", [_upsert("old_rows", "-"), _upsert("new_rows"), _PRUNE]),
+    "DROP TRIGGER IF EXISTS requests_rollup_insert ON requests",
+    "CREATE TRIGGER requests_rollup_insert AFTER INSERT ON requests REFERENCING NEW TABLE AS new_rows "
+    "FOR EACH STATEMENT EXECUTE FUNCTION ekai_rollup_insert()",
+    "DROP TRIGGER IF EXISTS requests_rollup_delete ON requests",
+    "CREATE TRIGGER requests_rollup_delete AFTER DELETE ON requests REFERENCING OLD TABLE AS old_rows "
+    "FOR EACH STATEMENT EXECUTE FUNCTION ekai_rollup_delete()",
+    "DROP TRIGGER IF EXISTS requests_rollup_update ON requests",
+    "CREATE TRIGGER requests_rollup_update AFTER UPDATE ON requests REFERENCING OLD TABLE AS old_rows "
+    "NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION ekai_rollup_update()",
+)
+
+REBUILD_ROLLUP: tuple[str, ...] = ("DELETE FROM usage_hourly", _upsert("requests"))
+
+# Version 1: the ledger, its read indexes, the rollup with its triggers.
+_V1: tuple[str, ...] = (
+    f"CREATE TABLE IF NOT EXISTS {TABLE} ({', '.join(COLUMN_DDL.values())})",
+    "CREATE INDEX IF NOT EXISTS requests_started_at ON requests (started_at)",
+    "CREATE INDEX IF NOT EXISTS requests_provider_started ON requests (provider, started_at)",
+    "CREATE INDEX IF NOT EXISTS requests_model_started ON requests (model, started_at)",
+    ROLLUP_TABLE,
+    *ROLLUP_TRIGGERS,
+    *REBUILD_ROLLUP,
+)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1,)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_VERSION_TABLE = (
+    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+    "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+)
+_COLS = ", ".join(COLUMNS)
+_INSERT_FROM_STAGE = (
+    f"INSERT INTO {TABLE} ({_COLS}) SELECT {_COLS} FROM {STAGE} ORDER BY event_id "
+    "ON CONFLICT (event_id) DO NOTHING"
+)
+
+
+def _insert_one(columns: Sequence[str]) -> str:
+    placeholders = ", ".join(f"${i + 1}" for i in range(len(columns)))
+    return f"INSERT INTO {TABLE} ({', '.join(columns)}) VALUES ({placeholders}) ON CONFLICT (event_id) DO NOTHING"
+
+
+_INSERT_ONE = _insert_one(COLUMNS)
+
+
+def redact(url: str) -> str:
+    """``url`` without its password, for logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+async def schema_version(conn: asyncpg.Connection) -> int:
+    exists = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
+    if not exists:
+        return 0
+    return int(await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_migrations"))
+
+
+async def migrate(conn: asyncpg.Connection, migrations: Sequence[Sequence[str]] = MIGRATIONS) -> int:
+    """Bring the database to ``len(migrations)``, add missing event columns, check the rollup.
+
+    One transaction under an advisory lock: recorders starting at once wait for each other."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", LOCK_KEY)
+        await conn.execute(_VERSION_TABLE)
+        current = await schema_version(conn)
+        for target in range(current + 1, len(migrations) + 1):
+            for statement in migrations[target - 1]:
+                await conn.execute(statement)
+            await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", target)
+            log.info("database migrated to schema version %d", target)
+        if current > len(migrations):
+            log.warning(
+                "database schema version %d is newer than this recorder's %d", current, len(migrations)
+            )
+        present = {
+            r["column_name"]
+            for r in await conn.fetch(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
+                "AND table_name = $1",
+                TABLE,
+            )
+        }
+        for name, ddl in COLUMN_DDL.items():
+            if name not in present:
+                await conn.execute(f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS {ddl}")
+                log.info("added column %s", name)
+        await _check_rollup(conn)
+        return max(current, len(migrations))
+
+
+async def _check_rollup(conn: asyncpg.Connection) -> bool:
+    """Rebuild ``usage_hourly`` if it disagrees with ``requests`` (writers wait meanwhile)."""
+    await conn.execute(f"LOCK TABLE {TABLE} IN SHARE ROW EXCLUSIVE MODE")
+    counts = await conn.fetchrow(
+        f"SELECT (SELECT count(*) FROM {TABLE}), (SELECT coalesce(sum(requests), 0) FROM usage_hourly)"
+    )
+    assert counts is not None
+    ledger, rolled = counts
+    if ledger == rolled:
+        return False
+    log.warning("rollup disagrees with the ledger (%d vs %d rows): rebuilding", rolled, ledger)
+    for statement in REBUILD_ROLLUP:
+        await conn.execute(statement)
+    return True
+
+
+async def _prepare_connection(conn: asyncpg.Connection) -> None:
+    # The staging table lives as long as the connection; its rows only as long as the transaction.
+    await conn.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS {STAGE} (LIKE {TABLE} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+    )
+
+
+class PgStore:
+    """The PostgreSQL ledger writer. Create with ``await PgStore.open(url)``; several may share a database."""
+
+    def __init__(self, pool: asyncpg.Pool, url: str) -> None:
+        self._pool = pool
+        self.path = redact(url)  # what the logs show
+        self.rejected = 0  # rows PostgreSQL refused (constraint or data errors); logged and skipped
+
+    @classmethod
+    async def open(cls, url: str, *, connect_timeout_s: float = 10.0) -> PgStore:
+        """Connect and migrate. Raises (``OSError``, ``asyncpg.PostgresError``, ``TimeoutError``) when the
+        database is unreachable or refuses us: a clear error at start-up, never a silent fallback."""
+        conn = await asyncpg.connect(url, timeout=connect_timeout_s)
+        try:
+            await migrate(conn)
+        finally:
+            await conn.close()
+        # One connection is all a single writer needs; the pool replaces it after the server went away.
+        pool = await asyncpg.create_pool(
+            url,
+            min_size=1,
+            max_size=1,
+            timeout=connect_timeout_s,
+            init=_prepare_connection,
+            command_timeout=60,
+        )
+        return cls(pool, url)
+
+    async def insert_many(self, events: Sequence[UsageEvent]) -> int:
+        from services.recorder.store import event_row
+
+        return await self.insert_rows([event_row(e) for e in events])
+
+    async def insert_rows(self, rows: Sequence[Row]) -> int:
+        """Insert rows made by ``store.event_row`` in one transaction; returns how many were new.
+
+        Connection errors propagate (the batcher retries the batch, the pool reconnects). A batch that
+        PostgreSQL refuses for its data (a NUL character in a text, a constraint) is retried row by row,
+        and the rows it still refuses are logged, counted in ``rejected`` and skipped."""
+        return await self.copy_rows(rows, COLUMNS)
+
+    async def copy_rows(self, rows: Sequence[Row], columns: Sequence[str]) -> int:
+        """``insert_rows`` for rows holding only ``columns`` (the others get their defaults): the move of
+        a SQLite file written by an older recorder."""
+        if not rows:
+            return 0
+        async with self._pool.acquire() as conn:
+            try:
+                async with conn.transaction():
+                    await conn.copy_records_to_table(STAGE, records=rows, columns=list(columns))
+                    status = await conn.execute(_INSERT_FROM_STAGE)
+                return int(status.rsplit(" ", 1)[1])
+            except (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError):
+                return await self._insert_each(conn, rows, columns)
+
+    async def _insert_each(
+        self, conn: PoolConnectionProxy[asyncpg.Record], rows: Sequence[Row], columns: Sequence[str]
+    ) -> int:
+        sql = _INSERT_ONE if tuple(columns) == COLUMNS else _insert_one(columns)
+        key = list(columns).index("event_id")
+        inserted = 0
+        async with conn.transaction():
+            for row in rows:
+                try:
+                    async with conn.transaction():  # a savepoint: only this row is undone
+                        status = await conn.execute(sql, *row)
+                except (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError) as exc:
+                    self.rejected += 1
+                    log.error("row rejected by PostgreSQL (%s): event_id=%r", exc, row[key])
+                    continue
+                inserted += int(status.rsplit(" ", 1)[1])
+        return inserted
+
+    async def close(self) -> None:
+        await self._pool.close()
