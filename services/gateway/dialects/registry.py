@@ -27,7 +27,7 @@ from services.gateway.dialects import translate_request as tr
 from services.gateway.dialects._request_common import ParsedRequest, Target, TranslatedRequest
 from services.gateway.dialects.formats import ClientFormat, Operation, Wire
 from services.gateway.dialects.view import View
-from shared.sse import SSEEvent, encode_event
+from shared.sse import SSEEvent, reencode
 
 
 class StreamDecoder(Protocol):
@@ -120,11 +120,9 @@ class Pairing:
 def _chat_passthrough_frames(ev: SSEEvent, deltas: list[ir.Delta], view: View) -> bytes:
     """Chat frames go back unchanged, except the usage-only chunk the gateway asked for on the client's
     behalf (``stream_options.include_usage``) when the client did not ask for it itself."""
-    if ev.comment:
-        return b": " + ev.data.encode() + b"\n\n"
-    if not view.include_usage and deltas and all(isinstance(d, ir.UsageUpdate) for d in deltas):
+    if not ev.comment and not view.include_usage and deltas and all(isinstance(d, ir.UsageUpdate) for d in deltas):
         return b""
-    return encode_event(ev.data, ev.event)
+    return reencode(ev)  # SSE-exact: multi-line data, id and retry survive (shared/sse.py)
 
 
 CLIENTS: dict[ClientFormat, ClientSpec] = {
