@@ -181,8 +181,9 @@ class Proxy:
             await response.prepare(request)
             await self._pump(call, att, relay, response, first, chunks, provider)
         except (ConnectionResetError, aiohttp.ClientConnectionResetError):
-            att.client_disconnected = True
-            call.answer(499, "client_disconnected")
+            if not relay.complete:  # a client that hangs up after the whole answer (at [DONE]) lost nothing
+                att.client_disconnected = True
+                call.answer(499, "client_disconnected")
         finally:
             att.usage = relay.usage or ir.Usage()
             att.served_model = relay.decoder.model

@@ -6,10 +6,8 @@ from shared.sse import SSEDecoder, SSEEvent, encode_comment, encode_event, reenc
 
 STREAM = (
     b": OPENROUTER PROCESSING\n\n"
-    b"event: message_start\r\ndata: {\"a\": 1}\r\n\r\n"
-    b"data: line1\ndata: line2\n\n"
-    + "data: {\"t\": \"h\u00e9llo \u2603\"}\r\r".encode()
-    + b"data: [DONE]\n\n"
+    b'event: message_start\r\ndata: {"a": 1}\r\n\r\n'
+    b"data: line1\ndata: line2\n\n" + 'data: {"t": "h\u00e9llo \u2603"}\r\r'.encode() + b"data: [DONE]\n\n"
 )
 EXPECTED = [
     SSEEvent(None, "OPENROUTER PROCESSING", comment=True),
@@ -47,18 +45,21 @@ def test_last_event_without_blank_line_is_discarded() -> None:
 
 def test_encoders_round_trip() -> None:
     raw = encode_event(b'{"x":1}', "ping") + encode_event('{"y":2}') + encode_comment("keep-alive")
-    assert decode_in([raw]) == [SSEEvent("ping", '{"x":1}'), SSEEvent(None, '{"y":2}'),
-                                SSEEvent(None, "keep-alive", comment=True)]
+    assert decode_in([raw]) == [
+        SSEEvent("ping", '{"x":1}'),
+        SSEEvent(None, '{"y":2}'),
+        SSEEvent(None, "keep-alive", comment=True),
+    ]
 
 
 # ---- the WHATWG rules (https://html.spec.whatwg.org/multipage/server-sent-events.html) ----------------
 
 CASE18 = (
     b": keep-alive from the upstream\n\n"
-    b"retry: 2500\nid: evt-1\ndata: {\"a\":1}\n\n"
-    b"id: evt-2\ndata: {\"b\":\ndata:  2}\n\n"
+    b'retry: 2500\nid: evt-1\ndata: {"a":1}\n\n'
+    b'id: evt-2\ndata: {"b":\ndata:  2}\n\n'
     b": a comment between events\n"
-    b"id: evt-3\ndata: {\"c\":\ndata: 3,\ndata: \"d\":4}\n\n"
+    b'id: evt-3\ndata: {"c":\ndata: 3,\ndata: "d":4}\n\n'
     b"data: [DONE]\n\n"
 )
 
@@ -112,4 +113,7 @@ def test_bom_split_across_chunks() -> None:
 
 def test_encode_comment_with_line_breaks() -> None:
     assert encode_comment("a\nb") == b": a\n: b\n\n"
-    assert decode_in([encode_comment("a\nb")]) == [SSEEvent(None, "a", comment=True), SSEEvent(None, "b", comment=True)]
+    assert decode_in([encode_comment("a\nb")]) == [
+        SSEEvent(None, "a", comment=True),
+        SSEEvent(None, "b", comment=True),
+    ]

@@ -32,7 +32,8 @@ from shared.sse import SSEEvent, reencode
 
 class StreamDecoder(Protocol):
     """Upstream SSE events → IR deltas. ``usage`` holds the totals so far; ``done`` turns True when the
-    upstream ended its answer; ``model`` is the model the upstream reported."""
+    upstream's answer is complete by its meaning (a finish / stop reason, a terminal response event;
+    chat's ``[DONE]`` too), not by how the body ends; ``model`` is the model the upstream reported."""
 
     usage: ir.Usage | None
     done: bool
