@@ -87,6 +87,18 @@ class SSEDecoder:
         self._buf = buf[pos:] if pos < n else b""
         return out
 
+    @property
+    def at_boundary(self) -> bool:
+        """Nothing of an event is pending: bytes written now cannot land inside an upstream event."""
+        return (
+            not self._buf
+            and not self._skip_lf
+            and not self._data
+            and self._event is None
+            and self._id is None
+            and self._retry is None
+        )
+
     def flush(self) -> list[SSEEvent]:
         """End of stream. A comment line still counts; an event without its blank line is discarded."""
         out: list[SSEEvent] = []
@@ -151,9 +163,11 @@ def encode_event(
 
 
 def encode_comment(text: str = "") -> bytes:
-    """A comment frame (keep-alive); a text with line breaks becomes one comment line per line."""
+    """A comment (keep-alive), one ``:`` line per line of ``text``, with no blank line after it: the
+    spec ignores comments, but some clients (the openai SDK) dispatch an empty event at a blank line
+    once an ``id:`` was seen, and an empty event is not JSON."""
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    return "".join(f": {line}\n" if line else ":\n" for line in lines).encode() + b"\n"
+    return "".join(f": {line}\n" if line else ":\n" for line in lines).encode()
 
 
 def reencode(ev: SSEEvent) -> bytes:

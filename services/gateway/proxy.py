@@ -240,10 +240,15 @@ class Proxy:
             att.ttft_ms = (time.monotonic() - call.t0) * 1000
         if first:
             await response.write(first)
+
+        async def keepalive() -> None:  # the upstream is silent: keep the client's idle watchdog fed
+            if frame := relay.keepalive():
+                await response.write(frame)
+
         try:
             while (
                 chunk := await self.upstream.next_chunk(
-                    chunks, provider, "between_chunks", self.upstream.chunk_timeout_s
+                    chunks, provider, "between_chunks", self.upstream.chunk_timeout_s, keepalive
                 )
             ) is not None:
                 out = relay.feed(chunk)

@@ -112,8 +112,19 @@ def test_bom_split_across_chunks() -> None:
 
 
 def test_encode_comment_with_line_breaks() -> None:
-    assert encode_comment("a\nb") == b": a\n: b\n\n"
+    assert encode_comment("a\nb") == b": a\n: b\n"  # no blank line: nothing to dispatch
     assert decode_in([encode_comment("a\nb")]) == [
         SSEEvent(None, "a", comment=True),
         SSEEvent(None, "b", comment=True),
     ]
+
+
+def test_reencoded_stream_gives_the_openai_sdk_no_empty_event() -> None:
+    """The openai SDK dispatches an event at any blank line once an id was seen; a comment followed by a
+    blank line would reach it as an empty (non-JSON) event."""
+    from openai._streaming import SSEDecoder as OpenAIDecoder
+
+    raw = b"".join(reencode(ev) for ev in decode_in([CASE18])) + encode_comment("keep-alive")
+    sdk = OpenAIDecoder()
+    data = [sse.data for sse in sdk.iter_bytes(iter([raw]))]
+    assert data == ['{"a":1}', '{"b":\n 2}', '{"c":\n3,\n"d":4}', "[DONE]"]

@@ -27,7 +27,7 @@ from services.gateway.dialects import translate_request as tr
 from services.gateway.dialects._request_common import ParsedRequest, Target, TranslatedRequest
 from services.gateway.dialects.formats import ClientFormat, Operation, Wire
 from services.gateway.dialects.view import View
-from shared.sse import SSEEvent, reencode
+from shared.sse import SSEEvent, encode_comment, encode_event, reencode
 
 
 class StreamDecoder(Protocol):
@@ -80,6 +80,8 @@ class ClientSpec:
     encoder: Callable[[View], StreamEncoder]
     render: Render
     passthrough_frames: FrameFilter | None = None  # None: relayed bytes go back exactly as they came
+    # What a relayed (untranslated) stream's client gets after STREAM_KEEPALIVE_S of upstream silence.
+    keepalive: bytes = encode_comment("keep-alive")
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +149,7 @@ CLIENTS: dict[ClientFormat, ClientSpec] = {
         stream_error=anth.stream_error_frame,
         encoder=anth.encoder_for,
         render=anth.render,
+        keepalive=encode_event(b'{"type":"ping"}', "ping"),  # Claude Code's idle watchdog counts events
     ),
     "openai_responses": ClientSpec(
         name="openai_responses",

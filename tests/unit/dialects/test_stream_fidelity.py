@@ -276,9 +276,14 @@ def test_complete_by_meaning_without_the_transport_marker(fmt: ClientFormat, wir
 @pytest.mark.parametrize("fmt", CLIENT_FORMATS)
 def test_a_stream_cut_before_its_finish_is_not_complete(fmt: ClientFormat, wire: Wire) -> None:
     relay = make_relay(registry.pairing(fmt, wire), View(model="m"))
-    relay.feed(_truncated(wire))
-    relay.finish()
+    out = relay.feed(_truncated(wire))
+    tail = relay.finish()
     assert relay.started and not relay.complete
+    tail += relay.fail(502, "upstream stream ended early")  # what the proxy does then
+    # the client's stream never ends as a normal answer after a cut
+    for normal_end in (b"message_stop", b"[DONE]", b"response.completed", b'"finish_reason":"stop"'):
+        assert normal_end not in out + tail
+    assert b"upstream stream ended early" in tail
 
 
 def test_chat_usage_after_the_finish_reason_is_still_read() -> None:

@@ -1,0 +1,454 @@
+"""Faithful translation and Claude Code's gateway protocol through the real gateway and recorder processes
+(issue 9): each bugcase of ../shared/bugcases/ replayed against a scripted upstream, its right value
+asserted, plus other instances of the same kinds."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from shared.sse import SSEDecoder, SSEEvent
+from tests.procs import Stack, stack
+from tests.scripted_upstream import Pause, ScriptedUpstream, sse
+
+KEEPALIVE_S = 1.0
+CATALOG = """
+[[providers]]
+name = "local"
+base_url = "{up}/local/v1"
+models = ["local-llama", "llama-3.1-8b-instruct"]
+price = {{ input = 0.20, output = 0.60 }}
+
+[[providers]]
+name = "capped"
+base_url = "{up}/capped/v1"
+models = ["capped-chat"]
+price = {{ input = 0.27, output = 1.10 }}
+"""
+LOCAL = "/local/v1/chat/completions"
+OPENAI = "/openai/v1/chat/completions"
+ANTHROPIC = "/anthropic/v1/messages"
+XAI = "/xai/v1/chat/completions"
+AV = {"anthropic-version": "2023-06-01"}
+
+
+@pytest.fixture(scope="module")
+def up() -> Iterator[ScriptedUpstream]:
+    server = ScriptedUpstream.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def gw(up: ScriptedUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    tmp = tmp_path_factory.mktemp("fidelity")
+    catalog = tmp / "catalog.toml"
+    catalog.write_text(CATALOG.format(up=up.url))
+    providers = {
+        "openai": f"{up.url}/openai/v1",
+        "anthropic": f"{up.url}/anthropic",
+        "xai": f"{up.url}/xai/v1",
+    }
+    with stack(tmp, providers, CATALOG_PATH=str(catalog), STREAM_KEEPALIVE_S=str(KEEPALIVE_S)) as st:
+        yield st
+
+
+@pytest.fixture(autouse=True)
+def fresh(up: ScriptedUpstream) -> None:
+    up.reset()
+
+
+def frames(*objs: Any, event: bool = False) -> list[bytes]:
+    """One SSE event per piece; ``event`` adds Anthropic-style ``event:`` lines."""
+    out = []
+    for o in objs:
+        if isinstance(o, bytes):
+            out.append(o)
+            continue
+        head = f"event: {o['type']}\n".encode() if event else b""
+        out.append(head + b"data: " + json.dumps(o).encode() + b"\n\n")
+    return out
+
+
+def chat_chunk(
+    model: str,
+    delta: dict[str, Any] | None = None,
+    finish: str | None = None,
+    usage: dict[str, int] | None = None,
+) -> dict[str, Any]:
+    choices = (
+        []
+        if delta is None and finish is None
+        else [{"index": 0, "delta": delta or {}, "logprobs": None, "finish_reason": finish}]
+    )
+    obj: dict[str, Any] = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "created": 1775000000,
+        "model": model,
+        "choices": choices,
+    }
+    if usage is not None:
+        obj["usage"] = usage
+    return obj
+
+
+def client_events(raw: bytes) -> list[SSEEvent]:
+    dec = SSEDecoder()
+    return dec.feed(raw) + dec.flush()
+
+
+def anthropic_assembled(raw: bytes) -> dict[str, Any]:
+    text, stop, stopped, errors, pings = "", None, False, [], 0
+    for ev in client_events(raw):
+        if ev.comment:
+            continue
+        obj = json.loads(ev.data)
+        if obj["type"] == "content_block_delta" and obj["delta"]["type"] == "text_delta":
+            text += obj["delta"]["text"]
+        elif obj["type"] == "message_delta":
+            stop = obj["delta"]["stop_reason"]
+        elif obj["type"] == "message_stop":
+            stopped = True
+        elif obj["type"] == "error":
+            errors.append(obj["error"])
+        elif obj["type"] == "ping":
+            pings += 1
+    return {"text": text, "stop_reason": stop, "stopped": stopped, "errors": errors, "pings": pings}
+
+
+def post(
+    gw: Stack,
+    path: str,
+    body: dict[str, Any],
+    rid: str,
+    headers: dict[str, str] | None = None,
+    timeout: float = 30,
+) -> httpx.Response:
+    return httpx.post(
+        gw.gateway_url + path,
+        json=body,
+        timeout=timeout,
+        headers={"x-request-id": rid, "authorization": "Bearer client", **(headers or {})},
+    )
+
+
+# ---- kind 1: tool calls close with JSON-object arguments (bugcase 01) --------------------------------
+
+CASE01 = frames(
+    {
+        "type": "message_start",
+        "message": {
+            "id": "msg_01FakeSnooze",
+            "type": "message",
+            "role": "assistant",
+            "model": "claude-sonnet-4-5-20250929",
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {"input_tokens": 352, "output_tokens": 1},
+        },
+    },
+    {
+        "type": "content_block_start",
+        "index": 0,
+        "content_block": {"type": "tool_use", "id": "toolu_01FakeSnooze", "name": "snooze", "input": {}},
+    },
+    {"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": ""}},
+    {"type": "content_block_stop", "index": 0},
+    {
+        "type": "message_delta",
+        "delta": {"stop_reason": "tool_use", "stop_sequence": None},
+        "usage": {"output_tokens": 31},
+    },
+    {"type": "message_stop"},
+    event=True,
+)
+
+
+def test_case01_tool_without_arguments_reaches_openai_sdk_as_empty_object(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    up.script(ANTHROPIC, sse(CASE01))
+    client = openai.OpenAI(base_url=gw.gateway_url + "/v1", api_key="k", max_retries=0)
+    stream = client.chat.completions.create(
+        model="claude-sonnet-4-5",
+        stream=True,
+        stream_options={"include_usage": True},
+        messages=[{"role": "user", "content": "Press the snooze button for me."}],
+        tools=[
+            {
+                "type": "function",
+                "function": {"name": "snooze", "parameters": {"type": "object", "properties": {}}},
+            }
+        ],
+    )
+    args: dict[int, str] = {}
+    finish = None
+    for chunk in stream:
+        for choice in chunk.choices:
+            for call in choice.delta.tool_calls or []:
+                args[call.index] = args.get(call.index, "") + (
+                    (call.function and call.function.arguments) or ""
+                )
+            finish = choice.finish_reason or finish
+    assert args == {0: "{}"} and json.loads(args[0]) == {}
+    assert finish == "tool_calls"
+
+
+# ---- kind 2: completion is semantic (bugcase 13) -------------------------------------------------------
+
+CASE13 = frames(
+    chat_chunk("local-llama", {"role": "assistant", "content": "Hello"}),
+    chat_chunk("local-llama", {"content": " there!"}),
+    chat_chunk("local-llama", {}, "stop"),
+    chat_chunk("local-llama", usage={"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}),
+)  # and no `data: [DONE]`
+
+
+def test_case13_stream_without_done_is_a_success(gw: Stack, up: ScriptedUpstream) -> None:
+    for _ in range(8):
+        up.script(LOCAL, sse(CASE13))
+    a = post(
+        gw,
+        "/v1/chat/completions",
+        {"model": "local-llama", "stream": True, "messages": [{"role": "user", "content": "Say hello."}]},
+        "t13-a",
+    )
+    events = [json.loads(e.data) for e in client_events(a.content) if not e.comment and e.data != "[DONE]"]
+    assert not [e for e in events if "error" in e]
+    assert "".join(c["delta"].get("content") or "" for e in events for c in e["choices"]) == "Hello there!"
+    b = post(
+        gw,
+        "/v1/messages",
+        {
+            "model": "local-llama",
+            "max_tokens": 100,
+            "stream": True,
+            "messages": [{"role": "user", "content": "Say hello."}],
+        },
+        "t13-b",
+        AV,
+    )
+    got = anthropic_assembled(b.content)
+    assert got["text"] == "Hello there!" and got["stopped"] and not got["errors"]
+    for rid in ("t13-a", "t13-b"):
+        row = gw.row_for(rid)
+        assert (row["status"], row["error_type"], row["input_tokens"], row["output_tokens"]) == (
+            200,
+            None,
+            12,
+            3,
+        )
+    for n in range(6):  # healthy answers never bench the provider
+        r = post(
+            gw,
+            "/v1/chat/completions",
+            {"model": "local-llama", "stream": True, "messages": [{"role": "user", "content": "Say hello."}]},
+            f"t13-{n}",
+        )
+        assert r.status_code == 200
+    health = httpx.get(gw.gateway_url + "/health").json()["providers"]["local"]
+    assert health.get("state") != "cooling_down"
+
+
+def test_stream_cut_before_its_finish_still_gets_an_error(gw: Stack, up: ScriptedUpstream) -> None:
+    up.script(LOCAL, sse(CASE13[:2]))
+    r = post(
+        gw,
+        "/v1/messages",
+        {
+            "model": "local-llama",
+            "max_tokens": 100,
+            "stream": True,
+            "messages": [{"role": "user", "content": "Say hello."}],
+        },
+        "t13-cut",
+        AV,
+    )
+    got = anthropic_assembled(r.content)
+    assert got["text"] == "Hello there!" and got["errors"] and not got["stopped"]
+    assert gw.row_for("t13-cut")["status"] == 502
+
+
+# ---- kind 7: SSE per the WHATWG spec (bugcase 18) -------------------------------------------------------
+
+CASE18 = (
+    b": keep-alive from the upstream\n\n"
+    b"retry: 2500\nid: evt-1\n"
+    b'data: {"id":"chatcmpl-1818","object":"chat.completion.chunk","created":1775000000,"model":"llama-3.1-8b-instruct","choices":[{"index":0,"delta":{"role":"assistant","content":"Two data lines,"},"logprobs":null,"finish_reason":null}]}\n\n'
+    b"id: evt-2\n"
+    b'data: {"id":"chatcmpl-1818","object":"chat.completion.chunk","created":1775000000,\n'
+    b'data: "model":"llama-3.1-8b-instruct","choices":[{"index":0,"delta":{"content":" one event."},"logprobs":null,"finish_reason":null}]}\n\n'
+    b": a comment between events\n"
+    b"id: evt-3\n"
+    b'data: {"id":"chatcmpl-1818","object":"chat.completion.chunk",\n'
+    b'data: "created":1775000000,"model":"llama-3.1-8b-instruct",\n'
+    b'data: "choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}]}\n\n'
+    b"id: evt-4\n"
+    b'data: {"id":"chatcmpl-1818","object":"chat.completion.chunk","created":1775000000,"model":"llama-3.1-8b-instruct","choices":[],\n'
+    b'data: "usage":{"prompt_tokens":27,"completion_tokens":9,"total_tokens":36}}\n\n'
+    b"data: [DONE]\n\n"
+)
+CASE18_PIECES: list[bytes | Pause] = [CASE18[i : i + 37] for i in range(0, len(CASE18), 37)]
+
+
+def test_case18_multi_line_events_survive_the_passthrough(gw: Stack, up: ScriptedUpstream) -> None:
+    up.script(LOCAL, sse(CASE18_PIECES), sse(CASE18_PIECES), sse(CASE18_PIECES))
+    request = {
+        "model": "llama-3.1-8b-instruct",
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    client = openai.OpenAI(base_url=gw.gateway_url + "/v1", api_key="k", max_retries=0)
+    text, finish, usage = "", None, None
+    for chunk in client.chat.completions.create(**request, extra_headers={"x-request-id": "t18-a"}):
+        for choice in chunk.choices:
+            text += choice.delta.content or ""
+            finish = choice.finish_reason or finish
+        usage = chunk.usage or usage
+    assert (text, finish) == ("Two data lines, one event.", "stop")
+    assert usage is not None and (usage.prompt_tokens, usage.completion_tokens) == (27, 9)
+
+    raw = post(gw, "/v1/chat/completions", request, "t18-b").content
+    events = [e for e in client_events(raw) if not e.comment and e.data != "[DONE]"]
+    assert all(e.data for e in events), raw
+    chunks = [json.loads(e.data) for e in events]  # every event parses
+    assert "".join(c["delta"].get("content") or "" for ch in chunks for c in ch["choices"]) == text
+    assert [e.id for e in events] == ["evt-1", "evt-2", "evt-3", "evt-4"]  # id: forwarded too
+
+    c = post(
+        gw,
+        "/v1/messages",
+        {
+            "model": "llama-3.1-8b-instruct",
+            "max_tokens": 100,
+            "stream": True,
+            "messages": [{"role": "user", "content": "hi"}],
+        },
+        "t18-c",
+        AV,
+    )
+    got = anthropic_assembled(c.content)
+    assert got["text"] == text and got["stop_reason"] == "end_turn" and not got["errors"]
+    for rid in ("t18-a", "t18-b", "t18-c"):
+        row = gw.row_for(rid)
+        assert (row["status"], row["input_tokens"], row["output_tokens"]) == (200, 27, 9), rid
+        assert row["cost_usd"] == pytest.approx(0.0000108)
+
+
+# ---- kind 8: keep-alives while the upstream is silent (bugcase 19) --------------------------------------
+
+SILENCE_S = 3.5
+
+
+def timed(response: httpx.Response) -> list[tuple[float, SSEEvent]]:
+    t0, dec, out = time.monotonic(), SSEDecoder(), []
+    for piece in response.iter_bytes():
+        out += [(time.monotonic() - t0, ev) for ev in dec.feed(piece)]
+    return out
+
+
+@pytest.mark.parametrize("fmt", ["anthropic", "openai_chat"])
+def test_case19_pings_during_upstream_silence(gw: Stack, up: ScriptedUpstream, fmt: str) -> None:
+    pieces: list[bytes | Pause] = [
+        *frames(
+            chat_chunk("gpt-4o-mini", {"role": "assistant", "content": ""}),
+            chat_chunk("gpt-4o-mini", {"content": "Let me think"}),
+        ),
+        Pause(SILENCE_S),
+        *frames(
+            chat_chunk("gpt-4o-mini", {"content": " about that: 42."}),
+            chat_chunk("gpt-4o-mini", {}, "stop"),
+            chat_chunk(
+                "gpt-4o-mini", usage={"prompt_tokens": 19, "completion_tokens": 8, "total_tokens": 27}
+            ),
+        ),
+        b"data: [DONE]\n\n",
+    ]
+    # the Anthropic client is translated (OpenAI upstream); the chat client is relayed, via Anthropic's wire
+    path, model = (OPENAI, "gpt-4o-mini") if fmt == "anthropic" else (ANTHROPIC, "claude-sonnet-4-5")
+    if fmt == "openai_chat":
+        pieces = [
+            *CASE01[:1],
+            *frames(
+                {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+                {
+                    "type": "content_block_delta",
+                    "index": 0,
+                    "delta": {"type": "text_delta", "text": "Let me think"},
+                },
+                event=True,
+            ),
+            Pause(SILENCE_S),
+            *frames(
+                {
+                    "type": "content_block_delta",
+                    "index": 0,
+                    "delta": {"type": "text_delta", "text": " about that: 42."},
+                },
+                {"type": "content_block_stop", "index": 0},
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": "end_turn"},
+                    "usage": {"output_tokens": 8},
+                },
+                {"type": "message_stop"},
+                event=True,
+            ),
+        ]
+    up.script(path, sse(pieces))
+    body = {
+        "model": model,
+        "max_tokens": 1024,
+        "stream": True,
+        "messages": [{"role": "user", "content": "6*7?"}],
+    }
+    endpoint = "/v1/messages" if fmt == "anthropic" else "/v1/chat/completions"
+    with httpx.stream(
+        "POST", gw.gateway_url + endpoint, json=body, timeout=30, headers={"x-request-id": f"t19-{fmt}", **AV}
+    ) as r:
+        timeline = timed(r)
+    texts = [
+        t
+        for t, ev in timeline
+        if not ev.comment
+        and ("text_delta" in ev.data or '"content": "' in ev.data or '"content":"' in ev.data)
+    ]
+    t_first = next(t for t, ev in timeline if "Let me think" in ev.data)
+    t_resume = next(t for t, ev in timeline if "about that" in ev.data)
+    assert t_resume - t_first >= SILENCE_S - 0.5 and texts
+    if fmt == "anthropic":
+        pings = [t for t, ev in timeline if ev.event == "ping" and t_first < t <= t_resume - 1.0]
+        assert len(pings) >= 2  # every STREAM_KEEPALIVE_S, not only when the upstream speaks again
+        got = anthropic_assembled(
+            b"".join(
+                (f"event: {ev.event}\n".encode() if ev.event else b"")
+                + b"data: "
+                + ev.data.encode()
+                + b"\n\n"
+                for _, ev in timeline
+                if not ev.comment
+            )
+        )
+        assert got["text"] == "Let me think about that: 42." and got["stopped"] and not got["errors"]
+        row = gw.row_for(f"t19-{fmt}")
+        assert (row["status"], row["error_type"], row["input_tokens"], row["output_tokens"]) == (
+            200,
+            None,
+            19,
+            8,
+        )
+    else:
+        comments = [t for t, ev in timeline if ev.comment and t_first < t <= t_resume - 1.0]
+        assert len(comments) >= 2  # OpenAI clients get SSE comment lines
+        assert gw.row_for(f"t19-{fmt}")["status"] == 200
