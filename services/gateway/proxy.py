@@ -10,6 +10,7 @@ back; after that, a failure becomes an in-stream error event in the client's for
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -80,6 +81,7 @@ class Proxy:
             try:
                 if resp.status >= 400:
                     raise await self.upstream.error_from(resp, provider)
+                att.headers = provider.response_headers(resp.headers)
                 if call.stream:
                     return await self._relay_stream(
                         request, call, att, pair, up.view, provider, iter_chunks(resp)
@@ -103,6 +105,7 @@ class Proxy:
                 result = pair.translate(source, provider.target(route.model))
             except TranslationError as exc:
                 raise ClientError(400, str(exc), param=exc.param) from exc
+            pair.wire.strip_minted(result.body)
             provider.prepare(result.body, call.stream, pair.wire.name)
             raw = orjson.dumps(result.body)
         else:
@@ -110,7 +113,8 @@ class Proxy:
             operation = call.endpoint.passthrough_operation or operation
             body = dict(call.body)
             body["model"] = route.model
-            changed = provider.prepare(body, call.stream, pair.wire.name) or route.model != call.model
+            changed = pair.wire.strip_minted(body)  # what the gateway made must not reach the provider
+            changed = provider.prepare(body, call.stream, pair.wire.name) or changed or route.model != call.model
             raw = orjson.dumps(body) if changed else call.raw
         view = View(
             model=call.model,
@@ -269,7 +273,10 @@ class Proxy:
     # ---- the client's answer when nothing served it -----------------------------------------------
 
     def _headers(self, call: Call) -> dict[str, str]:
+        """The gateway's own headers, after the answering provider's forwarded ones."""
+        upstream = call.attempts[-1].headers if call.attempts else {}
         return {
+            **upstream,
             "x-ekai-provider": call.attempts[-1].route.provider if call.attempts else "",
             "x-ekai-attempts": str(len(call.attempts)),
             "x-request-id": call.request_id,
@@ -280,9 +287,9 @@ class Proxy:
         """The last error, in the client's format. A provider's own error body goes back unmodified when
         the client speaks that provider's API (clients match its wording to recover)."""
         status = exc.upstream_status or 502
-        headers = self._headers(call)
+        headers = {**exc.headers, **self._headers(call)}
         if exc.retry_after_s is not None:
-            headers["retry-after"] = str(max(1, round(exc.retry_after_s)))
+            headers["retry-after"] = str(max(1, math.ceil(exc.retry_after_s)))  # whole seconds, rounded up
         source = next((a for a in call.attempts if a.error is exc), None)
         if exc.upstream_status is not None and exc.body and source is not None and not source.translated:
             call.answer(status, exc.error_type)
@@ -290,9 +297,15 @@ class Proxy:
                 body=exc.body, status=status, content_type="application/json", headers=headers
             )
         client = registry.client(call.fmt)
+        message, code = exc.message, exc.upstream_type
+        if exc.upstream_status is not None and source is not None:
+            # translated: the upstream's meaning (context overflow, rate limit, …) in the client's words
+            meaning = registry.WIRES[source.wire].error_meaning(exc.upstream_status, exc.body)
+            status, message, words_code = client.error_words(meaning, status, message)
+            code = words_code or code
         status = client.client_status(status)
         call.answer(status, exc.error_type)
-        body = client.error_body(status, exc.message, exc.upstream_type, None, call.request_id)
+        body = client.error_body(status, message, code, None, call.request_id)
         return web.Response(
             body=orjson.dumps(body), status=status, content_type="application/json", headers=headers
         )

@@ -159,6 +159,7 @@ class UpstreamClient:
             body=body,
             error_type=etype,
             retry_after_s=retry_after_seconds(resp.headers),
+            headers=provider.response_headers(resp.headers),
         )
 
     async def post_json(

@@ -15,7 +15,7 @@ import pytest
 
 from shared.sse import SSEDecoder, SSEEvent
 from tests.procs import Stack, stack
-from tests.scripted_upstream import Pause, ScriptedUpstream, sse
+from tests.scripted_upstream import Pause, ScriptedUpstream, json_answer, sse
 
 KEEPALIVE_S = 1.0
 CATALOG = """
@@ -452,3 +452,245 @@ def test_case19_pings_during_upstream_silence(gw: Stack, up: ScriptedUpstream, f
         comments = [t for t, ev in timeline if ev.comment and t_first < t <= t_resume - 1.0]
         assert len(comments) >= 2  # OpenAI clients get SSE comment lines
         assert gw.row_for(f"t19-{fmt}")["status"] == 200
+
+
+# ---- kind 3: what the gateway mints never reaches the provider (bugcase 04) ---------------------------
+
+ANTHROPIC_OK = {
+    "id": "msg_2",
+    "type": "message",
+    "role": "assistant",
+    "model": "claude-sonnet-4-5",
+    "content": [{"type": "text", "text": "Paris."}],
+    "stop_reason": "end_turn",
+    "stop_sequence": None,
+    "usage": {"input_tokens": 30, "output_tokens": 3},
+}
+
+
+def test_case04_gateway_signature_is_not_sent_to_anthropic(gw: Stack, up: ScriptedUpstream) -> None:
+    up.script(
+        XAI,
+        json_answer(
+            {
+                "id": "x1",
+                "object": "chat.completion",
+                "created": 1775000000,
+                "model": "grok-3-mini",
+                "choices": [
+                    {
+                        "index": 0,
+                        "finish_reason": "stop",
+                        "message": {
+                            "role": "assistant",
+                            "content": "Paris",
+                            "reasoning_content": "The capital of France is Paris.",
+                        },
+                    }
+                ],
+                "usage": {"prompt_tokens": 24, "completion_tokens": 31, "total_tokens": 55},
+            }
+        ),
+    )
+    up.script(ANTHROPIC, json_answer(ANTHROPIC_OK))
+    headers = {**AV, "anthropic-beta": "interleaved-thinking-2025-05-14"}
+    question = {"role": "user", "content": "What is the capital of France? One word."}
+    turn1 = post(
+        gw,
+        "/v1/messages",
+        {
+            "model": "grok-3-mini",
+            "max_tokens": 4096,
+            "thinking": {"type": "enabled", "budget_tokens": 2048},
+            "messages": [question],
+        },
+        "t04-1",
+        headers,
+    )
+    content = turn1.json()["content"]
+    minted = [b["signature"] for b in content if b["type"] == "thinking"]
+    assert minted  # the gateway had to sign xAI's reasoning itself
+    turn2 = post(
+        gw,
+        "/v1/messages",
+        {
+            "model": "claude-sonnet-4-5",
+            "max_tokens": 4096,
+            "thinking": {"type": "enabled", "budget_tokens": 2048},
+            "messages": [
+                question,
+                {"role": "assistant", "content": content},
+                {"role": "user", "content": "And of Italy?"},
+            ],
+        },
+        "t04-2",
+        headers,
+    )
+    assert turn2.status_code == 200
+    sent = up.seen(ANTHROPIC)[-1].json
+    blocks = [b for m in sent["messages"] if isinstance(m["content"], list) for b in m["content"]]
+    assert not [b for b in blocks if b.get("signature") in minted]
+    assert {"type": "text", "text": "Paris"} in blocks  # the answer itself stays in the history
+
+
+# ---- kind 4: errors keep their meaning (bugcase 10) -------------------------------------------------------
+
+OPENAI_OVERFLOW = {
+    "error": {
+        "message": "This model's maximum context length is 128000 tokens. However, your messages resulted in 131072 "
+        "tokens. Please reduce the length of the messages.",
+        "type": "invalid_request_error",
+        "param": "messages",
+        "code": "context_length_exceeded",
+    }
+}
+
+
+def test_case10_openai_context_overflow_reaches_claude_code_as_prompt_is_too_long(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    up.script(OPENAI, json_answer(OPENAI_OVERFLOW, 400))
+    r = post(
+        gw,
+        "/v1/messages",
+        {
+            "model": "gpt-4o-mini",
+            "max_tokens": 32000,
+            "stream": True,
+            "messages": [{"role": "user", "content": "x " * 100}],
+        },
+        "t10",
+        AV,
+    )
+    body = r.json()
+    assert r.status_code == 400 and body["type"] == "error"
+    assert body["error"]["type"] == "invalid_request_error"
+    assert body["error"]["message"] == "prompt is too long: 131072 tokens > 128000 maximum"
+
+
+def test_anthropic_overflow_reaches_openai_sdk_as_context_length_exceeded(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    up.script(
+        ANTHROPIC,
+        json_answer(
+            {
+                "type": "error",
+                "error": {
+                    "type": "invalid_request_error",
+                    "message": "prompt is too long: 210000 tokens > 200000 maximum",
+                },
+            },
+            400,
+        ),
+    )
+    client = openai.OpenAI(base_url=gw.gateway_url + "/v1", api_key="k", max_retries=0)
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(model="claude-sonnet-4-5", messages=[{"role": "user", "content": "x"}])
+    assert info.value.code == "context_length_exceeded"
+    assert "maximum context length is 200000 tokens" in info.value.message
+
+
+def test_same_format_error_bodies_go_through_unmodified(gw: Stack, up: ScriptedUpstream) -> None:
+    up.script(OPENAI, json_answer(OPENAI_OVERFLOW, 400))
+    r = post(
+        gw,
+        "/v1/chat/completions",
+        {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}]},
+        "t10-same",
+    )
+    assert r.status_code == 400 and r.json() == OPENAI_OVERFLOW
+
+
+# ---- kind 5: the provider's rate-limit and retry headers go back (bugcase 11) ----------------------------
+
+RATE_HEADERS = {
+    "retry-after": "287441",
+    "anthropic-ratelimit-unified-status": "rejected",
+    "anthropic-ratelimit-unified-reset": "1775600000",
+    "x-should-retry": "false",
+    "request-id": "req_011FakeRateLimited",
+}
+
+
+def test_case11_429_headers_reach_claude_code(gw: Stack, up: ScriptedUpstream) -> None:
+    up.script(
+        ANTHROPIC,
+        json_answer(
+            {
+                "type": "error",
+                "error": {
+                    "type": "rate_limit_error",
+                    "message": "This request would exceed your weekly usage limit.",
+                },
+            },
+            429,
+            headers=RATE_HEADERS,
+        ),
+    )
+    r = post(
+        gw,
+        "/v1/messages",
+        {
+            "model": "claude-sonnet-4-5",
+            "max_tokens": 100,
+            "stream": True,
+            "messages": [{"role": "user", "content": "hi"}],
+        },
+        "t11",
+        {**AV, "anthropic-beta": "claude-code-20250219,oauth-2025-04-20"},
+    )
+    assert r.status_code == 429
+    assert r.headers["retry-after"] == "287441"
+    assert r.headers["anthropic-ratelimit-unified-status"] == "rejected"
+    assert r.headers["anthropic-ratelimit-unified-reset"] == "1775600000"
+    assert r.headers["x-should-retry"] == "false"
+    assert r.headers["x-upstream-request-id"] == "req_011FakeRateLimited"
+    assert r.headers["x-request-id"] == "t11"  # the gateway's own id stays
+    assert len(up.seen(ANTHROPIC)) == 1  # a week-long Retry-After is not waited out nor retried
+
+
+def test_rate_limit_headers_on_success_and_through_translation(gw: Stack, up: ScriptedUpstream) -> None:
+    up.script(
+        OPENAI,
+        sse(
+            frames(
+                chat_chunk("gpt-4o-mini", {"content": "ok"}),
+                chat_chunk("gpt-4o-mini", {}, "stop"),
+                b"data: [DONE]\n\n",
+            ),
+            headers={"x-ratelimit-remaining-requests": "499", "x-request-id": "req_openai_1"},
+        ),
+    )
+    r = post(
+        gw,
+        "/v1/messages",
+        {
+            "model": "gpt-4o-mini",
+            "max_tokens": 100,
+            "stream": True,
+            "messages": [{"role": "user", "content": "hi"}],
+        },
+        "t11-ok",
+        AV,
+    )
+    assert r.status_code == 200
+    assert r.headers["x-ratelimit-remaining-requests"] == "499"
+    assert r.headers["x-upstream-request-id"] == "req_openai_1" and r.headers["x-request-id"] == "t11-ok"
+    up.script(
+        "/capped/v1/chat/completions",  # its own provider: its cool-down leaves the other tests alone
+        json_answer(
+            {"error": {"message": "slow down", "type": "requests", "code": "rate_limit_exceeded"}},
+            429,
+            headers={"retry-after": "7.2", "x-ratelimit-reset-requests": "7s"},
+        ),
+    )
+    r = post(
+        gw,
+        "/v1/messages",
+        {"model": "capped-chat", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]},
+        "t11-429",
+        AV,
+    )
+    assert r.status_code == 429 and r.json()["error"]["type"] == "rate_limit_error"
+    assert r.headers["retry-after"] == "8" and r.headers["x-ratelimit-reset-requests"] == "7s"

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from services.gateway.dialects import _error_meaning as em
+from services.gateway.dialects import _minted as minted
 from services.gateway.dialects import anthropic as anth
 from services.gateway.dialects import ir
 from services.gateway.dialects import openai_chat as oai
@@ -77,6 +79,8 @@ class ClientSpec:
     error_body: ErrorBody
     client_status: Callable[[int], int]  # the status this client expects for an upstream status
     stream_error: Callable[[int, str], bytes]  # an error after the stream began
+    # A translated upstream error's meaning in this format's words: (status, message, code).
+    error_words: Callable[[em.Meaning, int, str], em.Words]
     encoder: Callable[[View], StreamEncoder]
     render: Render
     passthrough_frames: FrameFilter | None = None  # None: relayed bytes go back exactly as they came
@@ -93,6 +97,10 @@ class WireSpec:
     decoder: Callable[[], StreamDecoder]
     usage: Callable[[dict[str, Any]], ir.Usage]  # a whole answer's ``usage`` object → IR usage
     completion: Callable[[dict[str, Any]], ir.Completion]
+    error_meaning: Callable[[int, bytes], em.Meaning]  # what an error answer (status, body) means
+    # Remove what the gateway minted (synthetic signatures, ekai.* tokens) from an outgoing body, in
+    # place but copying what it changes; True if it changed anything (``_minted``).
+    strip_minted: Callable[[dict[str, Any]], bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +144,7 @@ CLIENTS: dict[ClientFormat, ClientSpec] = {
         error_body=oai.error_body,
         client_status=oai.client_status,
         stream_error=oai.stream_error_frame,
+        error_words=em.words_for_openai,
         encoder=oai.encoder_for,
         render=oai.render,
         passthrough_frames=_chat_passthrough_frames,
@@ -147,6 +156,7 @@ CLIENTS: dict[ClientFormat, ClientSpec] = {
         error_body=anth.error_body,
         client_status=anth.client_status,
         stream_error=anth.stream_error_frame,
+        error_words=em.words_for_anthropic,
         encoder=anth.encoder_for,
         render=anth.render,
         keepalive=encode_event(b'{"type":"ping"}', "ping"),  # Claude Code's idle watchdog counts events
@@ -158,6 +168,7 @@ CLIENTS: dict[ClientFormat, ClientSpec] = {
         error_body=resp.client_error_body,
         client_status=resp.client_status,
         stream_error=resp.stream_error,
+        error_words=em.words_for_openai,
         encoder=resp.encoder_for,
         render=resp.render,
     ),
@@ -170,6 +181,8 @@ WIRES: dict[Wire, WireSpec] = {
         decoder=oai.ChatStreamDecoder,
         usage=oai.usage_from_openai,
         completion=oai.completion_from_chat,
+        error_meaning=em.meaning_from_openai,
+        strip_minted=minted.strip_nothing,
     ),
     "anthropic": WireSpec(
         name="anthropic",
@@ -177,6 +190,8 @@ WIRES: dict[Wire, WireSpec] = {
         decoder=anth.MessagesStreamDecoder,
         usage=anth.usage_from_anthropic,
         completion=anth.completion_from_messages,
+        error_meaning=em.meaning_from_anthropic,
+        strip_minted=minted.strip_for_anthropic,
     ),
     "openai_responses": WireSpec(
         name="openai_responses",
@@ -184,6 +199,8 @@ WIRES: dict[Wire, WireSpec] = {
         decoder=resp.ResponsesStreamDecoder,
         usage=resp.usage_from_responses,
         completion=resp.completion_from_responses,
+        error_meaning=em.meaning_from_openai,
+        strip_minted=minted.strip_for_responses,
     ),
 }
 

@@ -7,6 +7,9 @@ first; the gateway uses the client's own format when the provider speaks it, els
 
 from __future__ import annotations
 
+import email.utils
+import math
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -19,6 +22,8 @@ __all__ = ["Operation", "PriceSource", "Provider", "Route", "Wire"]
 
 
 PriceSource = Literal["prices", "catalog", "vendor", "unknown"]
+# The header a provider's own request id goes back under (the gateway's x-request-id / request-id stay).
+UPSTREAM_REQUEST_ID = "x-upstream-request-id"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +46,10 @@ class Provider:
     """Base class. Subclasses set ``wires`` and override the hooks that differ."""
 
     wires: tuple[Wire, ...] = ("openai_chat",)
+    # Response headers clients act on (retry decisions, quota displays), forwarded on every answer.
+    forwarded_response_headers: tuple[str, ...] = ("retry-after", "retry-after-ms", "x-should-retry")
+    forwarded_response_prefixes: tuple[str, ...] = ("x-ratelimit-", "anthropic-ratelimit-")
+    request_id_headers: tuple[str, ...] = ("x-request-id", "request-id")
 
     def __init__(self, name: str, base_url: str, api_key: str | None) -> None:
         self.name = name
@@ -61,6 +70,22 @@ class Provider:
         """Upstream headers, built from scratch: the client's own credential is never forwarded."""
         raise NotImplementedError
 
+    def response_headers(self, headers: Mapping[str, str]) -> dict[str, str]:
+        """The headers of this provider's answer (success or error) that go back to the client: its
+        rate-limit and retry headers verbatim (``retry-after`` as whole seconds, which is what every
+        client parses), and its request id under ``UPSTREAM_REQUEST_ID``."""
+        out: dict[str, str] = {}
+        for name, value in headers.items():
+            low = name.lower()
+            if low in self.forwarded_response_headers or low.startswith(self.forwarded_response_prefixes):
+                out[low] = value
+        if "retry-after" in out:
+            out["retry-after"] = _whole_seconds(out["retry-after"])
+        request_id = next((v for n in self.request_id_headers if (v := headers.get(n))), None)
+        if request_id:
+            out[UPSTREAM_REQUEST_ID] = request_id
+        return out
+
     def speaks(self, wire: Wire) -> bool:
         return wire in self.wires
 
@@ -77,3 +102,15 @@ class Provider:
         if self._api_key and self._api_key in text:
             return text.replace(self._api_key, "[redacted]")
         return text
+
+
+def _whole_seconds(value: str) -> str:
+    """A Retry-After value (seconds, possibly fractional, or an HTTP date) as whole seconds, rounded up."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError):
+            return value
+    return str(max(0, math.ceil(seconds)))
