@@ -26,6 +26,7 @@ from services.gateway.dialects.registry import Pairing
 from services.gateway.dialects.view import View
 from services.gateway.errors import ClientError, UpstreamError
 from services.gateway.providers.base import Provider, Route
+from services.gateway.providers.limits import clamp_body
 from services.gateway.relay import Relay, make_relay
 from services.gateway.routing.health import ProviderHealth, is_retryable
 from services.gateway.serve import Answer, Limits, serve
@@ -78,6 +79,8 @@ class Proxy:
         try:
             up = self._build(call, provider, route, pair)
             resp = await self.upstream.send(provider, up.url, up.headers, up.body)
+            if resp.status in (400, 422):
+                resp, up = await self._within_output_limit(call, provider, route, pair, resp, up)
             try:
                 if resp.status >= 400:
                     raise await self.upstream.error_from(resp, provider)
@@ -94,6 +97,24 @@ class Proxy:
         except UpstreamError as exc:
             att.failed(exc)
             return exc
+
+    async def _within_output_limit(
+        self, call: Call, provider: Provider, route: Route, pair: Pairing, resp: aiohttp.ClientResponse, up: Upstream
+    ) -> tuple[aiohttp.ClientResponse, Upstream]:
+        """A refusal that states the model's output limit ("the valid range of max_tokens is [1, 8192]")
+        is not the client's problem when a smaller max_tokens would do: remember the limit and send once
+        more within it. Any other answer comes back as it is (its body still unread)."""
+        try:
+            err = await self.upstream.error_from(resp, provider)
+        finally:
+            resp.release()
+        limit = provider.output_limit_from_error(err.upstream_status, err.message)
+        if limit is not None:
+            provider.learn_output_limit(route.model, limit)
+            retry = self._build(call, provider, route, pair)
+            if retry.body != up.body:
+                return await self.upstream.send(provider, retry.url, retry.headers, retry.body), retry
+        raise err
 
     def _build(self, call: Call, provider: Provider, route: Route, pair: Pairing) -> Upstream:
         """The upstream request: translated, or the client's body untouched unless the model name or a
@@ -114,6 +135,8 @@ class Proxy:
             body = dict(call.body)
             body["model"] = route.model
             changed = pair.wire.strip_minted(body)  # what the gateway made must not reach the provider
+            if (limit := provider.known_output_limit(route.model)) is not None:
+                changed = clamp_body(body, limit) or changed
             changed = provider.prepare(body, call.stream, pair.wire.name) or changed or route.model != call.model
             raw = orjson.dumps(body) if changed else call.raw
         view = View(

@@ -26,6 +26,19 @@ models = ["local-llama", "llama-3.1-8b-instruct"]
 price = {{ input = 0.20, output = 0.60 }}
 
 [[providers]]
+name = "deepseek"
+base_url = "{up}/deepseek/v1"
+models = ["deepseek-chat", "strict-chat"]
+price = {{ input = 0.27, output = 1.10 }}
+
+[[providers]]
+name = "configured"
+base_url = "{up}/configured/v1"
+models = ["house-model", "house-small"]
+max_output_tokens = 4096
+limits = {{ "house-small" = {{ max_output_tokens = 1024, context_window = 8192 }} }}
+
+[[providers]]
 name = "capped"
 base_url = "{up}/capped/v1"
 models = ["capped-chat"]
@@ -694,3 +707,86 @@ def test_rate_limit_headers_on_success_and_through_translation(gw: Stack, up: Sc
     )
     assert r.status_code == 429 and r.json()["error"]["type"] == "rate_limit_error"
     assert r.headers["retry-after"] == "8" and r.headers["x-ratelimit-reset-requests"] == "7s"
+
+
+# ---- kind 6: output limits (bugcase 17) -----------------------------------------------------------------
+
+DEEPSEEK = "/deepseek/v1/chat/completions"
+DEEPSEEK_REFUSAL = {
+    "error": {
+        "message": "Invalid max_tokens value, the valid range of max_tokens is [1, 8192]",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": "invalid_request_error",
+    }
+}
+
+
+def ok_stream(model: str) -> list[bytes | Pause]:
+    return [
+        *frames(
+            chat_chunk(model, {"role": "assistant", "content": "Hi"}),
+            chat_chunk(model, {}, "stop"),
+            chat_chunk(model, usage={"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6}),
+        ),
+        b"data: [DONE]\n\n",
+    ]
+
+
+def script_like_deepseek(up: ScriptedUpstream, path: str, model: str, times: int = 1) -> None:
+    def too_many(body: dict[str, Any]) -> bool:
+        return int(body.get("max_tokens") or body.get("max_completion_tokens") or 0) > 8192
+
+    for _ in range(times):
+        up.script(path, json_answer(DEEPSEEK_REFUSAL, 400, when=too_many), sse(ok_stream(model)))
+
+
+def claude_code_request(model: str) -> dict[str, Any]:
+    return {
+        "model": model,
+        "max_tokens": 32000,
+        "stream": True,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+
+
+def sent_limits(up: ScriptedUpstream, path: str) -> list[int]:
+    return [r.json.get("max_tokens") or r.json.get("max_completion_tokens") for r in up.seen(path)]
+
+
+def test_case17_claude_codes_max_tokens_fits_deepseek(gw: Stack, up: ScriptedUpstream) -> None:
+    script_like_deepseek(up, DEEPSEEK, "deepseek-chat")
+    r = post(gw, "/v1/messages", claude_code_request("deepseek-chat"), "t17", AV)
+    assert r.status_code == 200 and anthropic_assembled(r.content)["text"] == "Hi"
+    assert sent_limits(up, DEEPSEEK) == [8192]  # deepseek-chat's limit is known: no refusal at all
+
+
+def test_unknown_models_limit_is_learned_from_the_refusal(gw: Stack, up: ScriptedUpstream) -> None:
+    script_like_deepseek(up, DEEPSEEK, "strict-chat", times=2)
+    r = post(gw, "/v1/messages", claude_code_request("strict-chat"), "t17-learn", AV)
+    assert r.status_code == 200 and anthropic_assembled(r.content)["text"] == "Hi"
+    assert sent_limits(up, DEEPSEEK) == [32000, 8192]  # refused once, sent again within the stated limit
+    assert gw.row_for("t17-learn")["status"] == 200
+    up.reset()
+    script_like_deepseek(up, DEEPSEEK, "strict-chat")
+    r = post(
+        gw,
+        "/v1/chat/completions",
+        {
+            "model": "strict-chat",
+            "max_tokens": 20000,
+            "stream": True,
+            "messages": [{"role": "user", "content": "hi"}],
+        },
+        "t17-pass",
+    )
+    assert r.status_code == 200
+    assert sent_limits(up, DEEPSEEK) == [8192]  # remembered, and applied to the untranslated body too
+
+
+def test_catalog_file_limits_per_provider_and_per_model(gw: Stack, up: ScriptedUpstream) -> None:
+    path = "/configured/v1/chat/completions"
+    up.script(path, sse(ok_stream("house-model")), sse(ok_stream("house-small")))
+    for model in ("house-model", "house-small"):
+        assert post(gw, "/v1/messages", claude_code_request(model), f"t17-{model}", AV).status_code == 200
+    assert sent_limits(up, path) == [4096, 1024]

@@ -6,7 +6,6 @@ from collections.abc import Mapping
 
 from services.gateway.dialects.translate_request import Target
 from services.gateway.providers.base import Operation, Provider, Wire
-from services.gateway.providers.limits import max_output_tokens
 
 DEFAULT_VERSION = "2023-06-01"
 # Headers a client sends that Anthropic must receive unchanged.
@@ -36,7 +35,7 @@ class AnthropicProvider(Provider):
         return headers
 
     def target(self, model: str) -> Target:
-        limit = max_output_tokens(model)
+        limit = self.output_limit(model)
         adaptive = model.startswith(
             ("claude-opus-4-5", "claude-opus-4-6", "claude-sonnet-4-5", "claude-opus-4-8")
         )

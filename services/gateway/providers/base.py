@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from services.gateway.dialects.formats import Operation, Wire
 from services.gateway.dialects.translate_request import Target
+from services.gateway.providers.limits import limit_from_refusal, max_output_tokens
 from shared.pricing import ModelRates
 
 __all__ = ["Operation", "PriceSource", "Provider", "Route", "Wire"]
@@ -55,6 +56,7 @@ class Provider:
         self.name = name
         self.base_url = base_url.rstrip("/")
         self._api_key = api_key  # never logged, never put into events or errors
+        self._learned_limits: dict[str, int] = {}  # model → output limit the provider stated when refusing
 
     def __repr__(self) -> str:  # keeps the key out of any accidental log line
         return f"{type(self).__name__}(name={self.name!r}, base_url={self.base_url!r})"
@@ -95,7 +97,31 @@ class Provider:
 
     def target(self, model: str) -> Target:
         """What a translator needs to know about ``model`` on this provider."""
-        return Target(model=model)
+        return Target(model=model, max_output_tokens=self.output_limit(model))
+
+    # ---- output-token limits (providers/limits.py) -------------------------------------------------
+
+    def configured_output_limit(self, model: str) -> int | None:
+        """A limit the configuration gives (the catalog file), if any."""
+        return None
+
+    def known_output_limit(self, model: str) -> int | None:
+        """A limit known for sure: stated by this provider when it refused a request, or configured.
+        Applied even to untranslated bodies."""
+        return self._learned_limits.get(model) or self.configured_output_limit(model)
+
+    def output_limit(self, model: str) -> int | None:
+        """The most ``model`` may be asked to write here: known for sure, else its family's."""
+        return self.known_output_limit(model) or max_output_tokens(model)
+
+    def output_limit_from_error(self, status: int | None, message: str) -> int | None:
+        """The limit this provider stated when refusing a request's max_tokens (400/422), if any."""
+        return limit_from_refusal(message) if status in (400, 422) else None
+
+    def learn_output_limit(self, model: str, limit: int) -> None:
+        """Remember a limit the provider stated (the lowest one wins)."""
+        known = self._learned_limits.get(model)
+        self._learned_limits[model] = limit if known is None else min(known, limit)
 
     def scrub(self, text: str) -> str:
         """Remove this provider's key from text that may reach a client, a log or the ledger."""

@@ -7,7 +7,6 @@ from typing import Any
 
 from services.gateway.dialects.translate_request import Target
 from services.gateway.providers.base import Operation, Provider, Wire
-from services.gateway.providers.limits import max_output_tokens
 
 # Models that reason and take `reasoning_effort`; they also need `max_completion_tokens`.
 _REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
@@ -47,7 +46,7 @@ class OpenAICompatProvider(Provider):
         reasoning = "reasoning_effort" if bare.startswith(_REASONING_PREFIXES) else None
         return Target(
             model=model,
-            max_output_tokens=max_output_tokens(model),
+            max_output_tokens=self.output_limit(model),
             max_tokens_field=self.max_tokens_field,
             reasoning=reasoning,
         )
@@ -66,7 +65,7 @@ class XAIProvider(OpenAICompatProvider):
         reasoning = "reasoning_effort" if model.startswith("grok-3-mini") else None
         return Target(
             model=model,
-            max_output_tokens=max_output_tokens(model),
+            max_output_tokens=self.output_limit(model),
             max_tokens_field="max_tokens",
             reasoning=reasoning,
         )
@@ -87,7 +86,7 @@ class OpenRouterProvider(OpenAICompatProvider):
     def target(self, model: str) -> Target:
         return Target(
             model=model,
-            max_output_tokens=max_output_tokens(model),
+            max_output_tokens=self.output_limit(model),
             max_tokens_field="max_tokens",
             reasoning="openrouter",
         )
