@@ -53,7 +53,10 @@ async def list_models(request: web.Request) -> web.Response:
     else:
         body = {
             "object": "list",
-            "data": [{"id": m, "object": "model", "created": _EPOCH, "owned_by": "ekai"} for m in names],
+            "data": [
+                {"id": m, "object": "model", "created": _EPOCH, "owned_by": "ekai", "display_name": m}
+                for m in names
+            ],
         }
     return web.Response(body=orjson.dumps(body), content_type="application/json")
 

@@ -790,3 +790,120 @@ def test_catalog_file_limits_per_provider_and_per_model(gw: Stack, up: ScriptedU
     for model in ("house-model", "house-small"):
         assert post(gw, "/v1/messages", claude_code_request(model), f"t17-{model}", AV).status_code == 200
     assert sent_limits(up, path) == [4096, 1024]
+
+
+# ---- Claude Code's gateway protocol (../shared/docs/client-protocols.md) -----------------------------------
+
+
+def test_anthropic_path_forwards_headers_and_body_verbatim(gw: Stack, up: ScriptedUpstream) -> None:
+    up.script(ANTHROPIC, json_answer(ANTHROPIC_OK))
+    body = {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 32000,
+        "system": [
+            {"type": "text", "text": "You are Claude Code.", "cache_control": {"type": "ephemeral"}},
+            {"type": "text", "text": "Project notes.", "cache_control": {"type": "ephemeral", "ttl": "1h"}},
+        ],
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "hi", "cache_control": {"type": "ephemeral"}},
+                    {
+                        "type": "future_block_type",
+                        "payload": {"x": 1},
+                    },  # a block this gateway has never heard of
+                ],
+            }
+        ],
+        "context_management": {"edits": [{"type": "clear_tool_uses_20250919"}]},  # an unknown top-level field
+        "metadata": {"user_id": "u1"},
+    }
+    headers = {
+        **AV,
+        "anthropic-beta": "claude-code-20250219,interleaved-thinking-2025-05-14,fine-grained-tool-streaming-2025-05-14",
+        "anthropic-dangerous-direct-browser-access": "true",
+        "anthropic-future-flag": "on",
+    }
+    r = post(gw, "/v1/messages", body, "tcc-verbatim", headers)
+    assert r.status_code == 200
+    seen = up.seen(ANTHROPIC)[-1]
+    assert seen.json == body  # system array, every cache_control and unknown fields exactly as sent
+    for name in (
+        "anthropic-version",
+        "anthropic-beta",
+        "anthropic-dangerous-direct-browser-access",
+        "anthropic-future-flag",
+    ):
+        assert seen.headers.get(name) == headers[name], name
+    assert "Bearer client" not in json.dumps(seen.headers)  # the client's own credential stays here
+
+
+def test_server_tools_are_stripped_toward_other_providers(gw: Stack, up: ScriptedUpstream) -> None:
+    up.script(OPENAI, sse(ok_stream("gpt-4o-mini")))
+    body = {
+        "model": "gpt-4o-mini",
+        "max_tokens": 1000,
+        "stream": True,
+        "tools": [
+            {"type": "web_search_20250305", "name": "web_search", "max_uses": 5},
+            {
+                "name": "Read",
+                "description": "Read a file",
+                "input_schema": {"type": "object", "properties": {}},
+            },
+        ],
+        "tool_choice": {"type": "tool", "name": "web_search"},
+        "messages": [
+            {"role": "user", "content": "What's new?"},
+            {
+                "role": "assistant",
+                "content": [
+                    {
+                        "type": "server_tool_use",
+                        "id": "srvtoolu_1",
+                        "name": "web_search",
+                        "input": {"query": "news"},
+                    },
+                    {
+                        "type": "web_search_tool_result",
+                        "tool_use_id": "srvtoolu_1",
+                        "content": [
+                            {
+                                "type": "web_search_result",
+                                "title": "T",
+                                "url": "https://e.x",
+                                "encrypted_content": "E",
+                            }
+                        ],
+                    },
+                    {"type": "text", "text": "Here is the news."},
+                ],
+            },
+            {"role": "user", "content": "Thanks"},
+        ],
+    }
+    r = post(gw, "/v1/messages", body, "tcc-server-tools", AV)
+    assert r.status_code == 200 and anthropic_assembled(r.content)["text"] == "Hi"
+    sent = up.seen(OPENAI)[-1].json
+    assert [t["function"]["name"] for t in sent["tools"]] == ["Read"]
+    assert sent["tool_choice"] == "auto"  # the forced server tool does not exist upstream
+    dumped = json.dumps(sent["messages"])
+    assert (
+        "srvtoolu_1" not in dumped
+        and "web_search_tool_result" not in dumped
+        and "Here is the news." in dumped
+    )
+
+
+@pytest.mark.parametrize("headers", [AV, {}])
+def test_models_list_for_claude_code(gw: Stack, headers: dict[str, str]) -> None:
+    t0 = time.monotonic()
+    r = httpx.get(
+        gw.gateway_url + "/v1/models?limit=1000", headers=headers, follow_redirects=False, timeout=3
+    )
+    assert time.monotonic() - t0 < 3
+    assert r.status_code == 200  # no redirect
+    data = r.json()["data"]
+    assert "claude-sonnet-4-5" in {m["id"] for m in data} and "local-llama" in {m["id"] for m in data}
+    assert all(isinstance(m.get("display_name"), str) and m["display_name"] for m in data)
