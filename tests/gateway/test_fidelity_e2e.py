@@ -907,3 +907,28 @@ def test_models_list_for_claude_code(gw: Stack, headers: dict[str, str]) -> None
     data = r.json()["data"]
     assert "claude-sonnet-4-5" in {m["id"] for m in data} and "local-llama" in {m["id"] for m in data}
     assert all(isinstance(m.get("display_name"), str) and m["display_name"] for m in data)
+
+
+def test_count_tokens_gets_no_gateway_signature_either(gw: Stack, up: ScriptedUpstream) -> None:
+    from services.gateway.dialects._anthropic_wire import SYNTHETIC_SIGNATURE
+
+    up.script("/anthropic/v1/messages/count_tokens", json_answer({"input_tokens": 12}))
+    messages = [
+        {"role": "user", "content": "6*7?"},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "thinking", "thinking": "t", "signature": SYNTHETIC_SIGNATURE},
+                {"type": "text", "text": "42"},
+            ],
+        },
+        {"role": "user", "content": "thanks"},
+    ]
+    r = post(
+        gw, "/v1/messages/count_tokens", {"model": "claude-sonnet-4-5", "messages": messages}, "tcc-count", AV
+    )
+    assert r.status_code == 200 and r.json() == {"input_tokens": 12}
+    sent = up.seen("/anthropic/v1/messages/count_tokens")[-1].json
+    assert SYNTHETIC_SIGNATURE not in json.dumps(sent) and sent["messages"][1]["content"] == [
+        {"type": "text", "text": "42"}
+    ]
