@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -626,7 +627,16 @@ RATE_HEADERS = {
 }
 
 
-def test_case11_429_headers_reach_claude_code(gw: Stack, up: ScriptedUpstream) -> None:
+@pytest.fixture()
+def gw_alone(up: ScriptedUpstream, tmp_path: Path) -> Iterator[Stack]:
+    """A gateway of its own with only Anthropic: a week-long Retry-After rests its provider for the rest of
+    the process, which must not touch the other tests' gateway."""
+    with stack(tmp_path, {"anthropic": f"{up.url}/anthropic"}) as st:
+        yield st
+
+
+def test_case11_429_headers_reach_claude_code(gw_alone: Stack, up: ScriptedUpstream) -> None:
+    gw = gw_alone
     up.script(
         ANTHROPIC,
         json_answer(
