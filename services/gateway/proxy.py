@@ -99,7 +99,13 @@ class Proxy:
             return exc
 
     async def _within_output_limit(
-        self, call: Call, provider: Provider, route: Route, pair: Pairing, resp: aiohttp.ClientResponse, up: Upstream
+        self,
+        call: Call,
+        provider: Provider,
+        route: Route,
+        pair: Pairing,
+        resp: aiohttp.ClientResponse,
+        up: Upstream,
     ) -> tuple[aiohttp.ClientResponse, Upstream]:
         """A refusal that states the model's output limit ("the valid range of max_tokens is [1, 8192]")
         is not the client's problem when a smaller max_tokens would do: remember the limit and send once
@@ -137,7 +143,9 @@ class Proxy:
             changed = pair.wire.strip_minted(body)  # what the gateway made must not reach the provider
             if (limit := provider.known_output_limit(route.model)) is not None:
                 changed = clamp_body(body, limit) or changed
-            changed = provider.prepare(body, call.stream, pair.wire.name) or changed or route.model != call.model
+            changed = (
+                provider.prepare(body, call.stream, pair.wire.name) or changed or route.model != call.model
+            )
             raw = orjson.dumps(body) if changed else call.raw
         view = View(
             model=call.model,

@@ -230,8 +230,10 @@ class MessagesStreamEncoder:
             block = {"type": "thinking", "thinking": "", "signature": ""}
             # a signature closes its thinking block: reasoning after it starts a new one
             out = self._close_block() if self._open == "thinking" and self._signed else b""
-            return out + self._open_block("thinking", block) + self._delta(
-                {"type": "thinking_delta", "thinking": d.text}
+            return (
+                out
+                + self._open_block("thinking", block)
+                + self._delta({"type": "thinking_delta", "thinking": d.text})
             )
         if isinstance(d, SignatureDelta) and d.signature:
             # a signature with no thinking text before it (display "omitted") still needs its block

@@ -287,7 +287,9 @@ class ChatStreamEncoder:
 
     def _close_calls(self) -> bytes:
         """Each open call ends with arguments that parse as a JSON object ("{}" for none)."""
-        out = b"".join(self._args_chunk(i, tail) for i, args in self._args.items() if (tail := args.closing()))
+        out = b"".join(
+            self._args_chunk(i, tail) for i, args in self._args.items() if (tail := args.closing())
+        )
         self._args.clear()
         return out
 

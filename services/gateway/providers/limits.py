@@ -69,7 +69,9 @@ _REFUSALS = (
     re.compile(r"max_(?:completion_)?tokens`? must be (?:less than or equal to|at most|<=) `?(\d+)", re.I),
 )
 # vLLM: "… maximum context length is 8192 tokens and your request has 20 input tokens (32000 > 8192 - 20)"
-_CONTEXT_LEFT = re.compile(r"maximum context length is (\d+) tokens and your request has (\d+) input tokens", re.I)
+_CONTEXT_LEFT = re.compile(
+    r"maximum context length is (\d+) tokens and your request has (\d+) input tokens", re.I
+)
 _TOKEN_FIELDS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
 
 
