@@ -40,6 +40,7 @@ class Settings:
     connect_timeout_s: float = 10.0
     first_byte_timeout_s: float = 120.0
     chunk_timeout_s: float = 120.0
+    stream_keepalive_s: float = 10.0  # silence on a stream after which the client gets a keep-alive (0: off)
     max_body_bytes: int = 32 * 1024 * 1024
     recorder_batch_size: int = 500
     recorder_flush_interval_s: float = 0.2
@@ -161,6 +162,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         connect_timeout_s=float(_get(env, "UPSTREAM_CONNECT_TIMEOUT", str(d.connect_timeout_s))),
         first_byte_timeout_s=float(_get(env, "UPSTREAM_FIRST_BYTE_TIMEOUT", str(d.first_byte_timeout_s))),
         chunk_timeout_s=float(_get(env, "UPSTREAM_CHUNK_TIMEOUT", str(d.chunk_timeout_s))),
+        stream_keepalive_s=_float(env, "STREAM_KEEPALIVE_S", d.stream_keepalive_s),
         max_body_bytes=int(_get(env, "MAX_BODY_BYTES", str(d.max_body_bytes))),
         recorder_batch_size=int(_get(env, "RECORDER_BATCH_SIZE", str(d.recorder_batch_size))),
         recorder_flush_interval_s=float(_get(env, "RECORDER_FLUSH_INTERVAL", str(d.recorder_flush_interval_s))),

@@ -1,100 +1,177 @@
-"""Server-sent events: an incremental, I/O-free decoder and an encoder (WHATWG framing rules)."""
+"""Server-sent events: an incremental, I/O-free decoder and an encoder, both as the WHATWG HTML standard
+defines the format ("Interpreting an event stream",
+https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation).
+
+Decoding, exactly as the spec says:
+- the stream is UTF-8 (invalid bytes become U+FFFD) and one leading byte order mark is ignored;
+- lines end in CRLF, LF or CR; a chunk may split a line, a CRLF pair or a character anywhere;
+- a blank line dispatches the event; a line starting with ``:`` is a comment; otherwise the field name
+  is what precedes the first ``:`` (the whole line when there is none) and the value what follows it,
+  less one leading space;
+- ``data`` values are joined with LF (several ``data:`` lines make one value); ``event`` sets the type;
+  ``id`` (unless it contains NUL) sets the last event id, which persists; ``retry`` (ASCII digits only)
+  sets the reconnection time; other fields are ignored;
+- an event whose data buffer is empty is not dispatched, and at the end of the stream a pending event
+  without its blank line is discarded.
+
+Two additions a relay needs: comment lines are reported (``SSEEvent.comment``) so keep-alives can be
+forwarded or translated, and each event carries the ``id``/``retry`` fields given in its own block so a
+relay can re-emit them. ``encode_event`` writes one ``data:`` line per line of the value, so any value,
+multi-line JSON included, decodes back to itself.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+_BOM = "\ufeff".encode()
 
 
 @dataclass(slots=True, frozen=True)
 class SSEEvent:
     event: str | None
     data: str
-    comment: bool = False  # a `: ...` line on its own (keep-alive); data holds its text
+    comment: bool = False  # a `: ...` line (keep-alive); data holds its text, less one leading space
+    id: str | None = None  # the `id:` field given in this event's block, if any
+    retry: int | None = None  # the `retry:` field given in this event's block, if any
 
 
 class SSEDecoder:
     """Feed it bytes as they arrive; it returns the events completed so far.
 
-    Lines may end in LF, CRLF or CR; a chunk may split a line or a multi-byte character anywhere, so
-    incomplete bytes are kept until the next feed. Comment lines are reported as ``comment`` events so a
-    translator can turn keep-alives into the client's own keep-alive.
+    Cursor-based: each ``feed`` joins the kept tail to the new chunk once, scans lines with an index and
+    slices the unconsumed tail once at the end. ``last_event_id`` is the spec's last event ID buffer.
     """
 
     def __init__(self) -> None:
         self._buf = b""
+        self._skip_lf = False  # the previous line ended in CR: an LF right after it belongs to it
+        self._bom_checked = False
         self._event: str | None = None
         self._data: list[str] = []
+        self._id: str | None = None
+        self._retry: int | None = None
+        self.last_event_id = ""
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
-        self._buf += chunk
+        buf = self._buf + chunk if self._buf else chunk
         out: list[SSEEvent] = []
-        while True:
-            idx = _line_end(self._buf)
-            if idx is None:
+        pos, n = 0, len(buf)
+        if not self._bom_checked:
+            if len(buf) < len(_BOM) and _BOM.startswith(buf):
+                self._buf = buf
+                return out  # could still be a BOM: wait for more
+            self._bom_checked = True
+            if buf.startswith(_BOM):
+                pos = len(_BOM)
+        if self._skip_lf and pos < n:
+            self._skip_lf = False
+            if buf[pos] == 0x0A:
+                pos += 1
+        while pos < n:
+            lf = buf.find(b"\n", pos)
+            cr = buf.find(b"\r", pos, lf if lf != -1 else n)
+            end = cr if cr != -1 else lf
+            if end == -1:
                 break
-            end, skip = idx
-            line = self._buf[:end].decode("utf-8", errors="replace")
-            self._buf = self._buf[end + skip :]
-            ev = self._line(line)
+            ev = self._line(buf[pos:end].decode("utf-8", errors="replace"))
             if ev is not None:
                 out.append(ev)
+            pos = end + 1
+            if cr != -1:  # CR, or CRLF
+                if pos < n:
+                    if buf[pos] == 0x0A:
+                        pos += 1
+                else:
+                    self._skip_lf = True
+        self._buf = buf[pos:] if pos < n else b""
         return out
 
+    @property
+    def at_boundary(self) -> bool:
+        """Nothing of an event is pending: bytes written now cannot land inside an upstream event."""
+        return (
+            not self._buf
+            and not self._skip_lf
+            and not self._data
+            and self._event is None
+            and self._id is None
+            and self._retry is None
+        )
+
     def flush(self) -> list[SSEEvent]:
-        """End of stream: a final event without its blank line still counts."""
+        """End of stream. A comment line still counts; an event without its blank line is discarded."""
         out: list[SSEEvent] = []
         if self._buf:
-            ev = self._line(self._buf.decode("utf-8", errors="replace"))
+            line = self._buf.decode("utf-8", errors="replace")
             self._buf = b""
-            if ev is not None:
-                out.append(ev)
-        ev = self._dispatch()
-        if ev is not None:
-            out.append(ev)
+            if line.startswith(":"):
+                out.append(_comment(line))
+        self._event, self._data, self._id, self._retry = None, [], None, None
         return out
 
     def _line(self, line: str) -> SSEEvent | None:
         if line == "":
             return self._dispatch()
-        if line.startswith(":"):
-            return SSEEvent(event=None, data=line[1:].strip(), comment=True)
-        name, _, value = line.partition(":")
-        if value.startswith(" "):
+        if line[0] == ":":
+            return _comment(line)
+        name, colon, value = line.partition(":")
+        if colon and value[:1] == " ":
             value = value[1:]
         if name == "data":
             self._data.append(value)
         elif name == "event":
             self._event = value
+        elif name == "id":
+            if "\x00" not in value:
+                self._id = self.last_event_id = value
+        elif name == "retry":
+            if value.isascii() and value.isdigit():
+                self._retry = int(value)
         return None
 
     def _dispatch(self) -> SSEEvent | None:
-        if not self._data and self._event is None:
+        data, event, id_, retry = self._data, self._event, self._id, self._retry
+        self._event, self._data, self._id, self._retry = None, [], None, None
+        if not data:
             return None
-        ev = SSEEvent(event=self._event, data="\n".join(self._data))
-        self._event, self._data = None, []
-        return ev
+        return SSEEvent(event=event or None, data="\n".join(data), id=id_, retry=retry)
 
 
-def _line_end(buf: bytes) -> tuple[int, int] | None:
-    lf = buf.find(b"\n")
-    cr = buf.find(b"\r")
-    if cr == -1 and lf == -1:
-        return None
-    if cr != -1 and (lf == -1 or cr < lf):
-        if cr + 1 == len(buf):
-            return None  # a CR at the end may be the first half of CRLF: wait for more
-        return (cr, 2) if buf[cr + 1 : cr + 2] == b"\n" else (cr, 1)
-    return (lf, 1)
+def _comment(line: str) -> SSEEvent:
+    text = line[1:]
+    return SSEEvent(event=None, data=text[1:] if text[:1] == " " else text, comment=True)
 
 
-def encode_event(data: bytes | str, event: str | None = None) -> bytes:
-    """One SSE frame. ``data`` must be a single line (JSON from orjson is)."""
+def encode_event(
+    data: bytes | str, event: str | None = None, *, id: str | None = None, retry: int | None = None
+) -> bytes:
+    """One SSE frame. A value with line breaks goes out as one ``data:`` line per line."""
     if isinstance(data, str):
         data = data.encode()
-    if event is None:
-        return b"data: " + data + b"\n\n"
-    return b"event: " + event.encode() + b"\ndata: " + data + b"\n\n"
+    head = b""
+    if event is not None:
+        head += b"event: " + event.encode() + b"\n"
+    if id is not None:
+        head += b"id: " + id.encode() + b"\n"
+    if retry is not None:
+        head += b"retry: " + str(retry).encode() + b"\n"
+    if b"\n" in data or b"\r" in data:
+        lines = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
+        return head + b"".join(b"data: " + line + b"\n" for line in lines) + b"\n"
+    return head + b"data: " + data + b"\n\n"
 
 
 def encode_comment(text: str = "") -> bytes:
-    return b": " + text.encode() + b"\n\n"
+    """A comment (keep-alive), one ``:`` line per line of ``text``, with no blank line after it: the
+    spec ignores comments, but some clients (the openai SDK) dispatch an empty event at a blank line
+    once an ``id:`` was seen, and an empty event is not JSON."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return "".join(f": {line}\n" if line else ":\n" for line in lines).encode()
+
+
+def reencode(ev: SSEEvent) -> bytes:
+    """The bytes of a decoded event (or comment) that decode back to the same event."""
+    if ev.comment:
+        return encode_comment(ev.data)
+    return encode_event(ev.data, ev.event, id=ev.id, retry=ev.retry)

@@ -84,7 +84,9 @@ def create_app(settings: Settings) -> web.Application:
         publisher = EventPublisher(settings.events_endpoint, settings.event_queue_max,
                                    ack_timeout_s=settings.event_ack_timeout_s, metrics=gateway_metrics)
         publisher.start()
-        upstream = UpstreamClient(session, settings.first_byte_timeout_s, settings.chunk_timeout_s)
+        upstream = UpstreamClient(
+            session, settings.first_byte_timeout_s, settings.chunk_timeout_s, settings.stream_keepalive_s
+        )
         limits = Limits(settings.max_attempts, settings.retry_after_max_wait_s)
         proxy = Proxy(upstream, providers, health, limits)
         app[keys.STATE] = keys.GatewayState(

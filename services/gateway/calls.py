@@ -43,6 +43,7 @@ class Attempt:
     served_model: str | None = None
     ttft_ms: float | None = None
     client_disconnected: bool = False
+    headers: dict[str, str] = field(default_factory=dict)  # the provider's forwarded response headers
 
     def failed(self, exc: UpstreamError) -> None:
         self.status, self.error_type, self.message, self.error = (

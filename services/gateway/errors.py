@@ -48,8 +48,10 @@ class UpstreamError(GatewayError):
         body: bytes = b"",
         error_type: str | None = None,
         retry_after_s: float | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(status or 502, message)
+        self.headers = headers or {}  # the provider's response headers that go back to the client
         self.upstream_status = status
         self.provider = provider
         self.retryable = retryable

@@ -9,6 +9,7 @@ import orjson
 from aiohttp import web
 
 from services.gateway import keys
+from services.gateway.dialects import registry
 from services.gateway.dialects.formats import ClientFormat
 from services.gateway.errors import GatewayError, UpstreamError
 from services.gateway.handlers import json_error, read_json
@@ -53,7 +54,10 @@ async def list_models(request: web.Request) -> web.Response:
     else:
         body = {
             "object": "list",
-            "data": [{"id": m, "object": "model", "created": _EPOCH, "owned_by": "ekai"} for m in names],
+            "data": [
+                {"id": m, "object": "model", "created": _EPOCH, "owned_by": "ekai", "display_name": m}
+                for m in names
+            ],
         }
     return web.Response(body=orjson.dumps(body), content_type="application/json")
 
@@ -126,11 +130,15 @@ async def count_tokens(request: web.Request) -> web.StreamResponse:
             provider = state.providers[route.provider]
             if not provider.speaks("anthropic"):
                 continue
-            if route.model != model:
-                raw = orjson.dumps({**body, "model": route.model})
+            sent = {**body, "model": route.model}
+            # what the gateway minted (synthetic thinking signatures) must not reach Anthropic here either
+            changed = registry.WIRES["anthropic"].strip_minted(sent) or route.model != model
             try:
                 status, payload = await state.upstream.post_json(
-                    provider, provider.url("count_tokens"), provider.headers(request.headers), raw
+                    provider,
+                    provider.url("count_tokens"),
+                    provider.headers(request.headers),
+                    orjson.dumps(sent) if changed else raw,
                 )
             except UpstreamError:
                 continue  # connection error or timeout: try the next route, else the local estimate

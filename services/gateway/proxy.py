@@ -10,6 +10,7 @@ back; after that, a failure becomes an in-stream error event in the client's for
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from services.gateway.dialects.registry import Pairing
 from services.gateway.dialects.view import View
 from services.gateway.errors import ClientError, UpstreamError
 from services.gateway.providers.base import Provider, Route
+from services.gateway.providers.limits import clamp_body
 from services.gateway.relay import Relay, make_relay
 from services.gateway.routing.health import ProviderHealth, is_retryable
 from services.gateway.serve import Answer, Limits, serve
@@ -78,9 +80,12 @@ class Proxy:
         try:
             up = self._build(call, provider, route, pair)
             resp = await self.upstream.send(provider, up.url, up.headers, up.body)
+            if resp.status in (400, 422):
+                resp, up = await self._within_output_limit(call, provider, route, pair, resp, up)
             try:
                 if resp.status >= 400:
                     raise await self.upstream.error_from(resp, provider)
+                att.headers = provider.response_headers(resp.headers)
                 if call.stream:
                     return await self._relay_stream(
                         request, call, att, pair, up.view, provider, iter_chunks(resp)
@@ -97,6 +102,30 @@ class Proxy:
             att.failed(exc)
             return exc
 
+    async def _within_output_limit(
+        self,
+        call: Call,
+        provider: Provider,
+        route: Route,
+        pair: Pairing,
+        resp: aiohttp.ClientResponse,
+        up: Upstream,
+    ) -> tuple[aiohttp.ClientResponse, Upstream]:
+        """A refusal that states the model's output limit ("the valid range of max_tokens is [1, 8192]")
+        is not the client's problem when a smaller max_tokens would do: remember the limit and send once
+        more within it. Any other answer comes back as it is (its body still unread)."""
+        try:
+            err = await self.upstream.error_from(resp, provider)
+        finally:
+            resp.release()
+        limit = provider.output_limit_from_error(err.upstream_status, err.message)
+        if limit is not None:
+            provider.learn_output_limit(route.model, limit)
+            retry = self._build(call, provider, route, pair)
+            if retry.body != up.body:
+                return await self.upstream.send(provider, retry.url, retry.headers, retry.body), retry
+        raise err
+
     def _build(self, call: Call, provider: Provider, route: Route, pair: Pairing) -> Upstream:
         """The upstream request: translated, or the client's body untouched unless the model name or a
         provider requirement (``Provider.prepare``) must change it."""
@@ -107,6 +136,7 @@ class Proxy:
                 result = pair.translate(source, provider.target(route.model), session_from(call.headers))
             except TranslationError as exc:
                 raise ClientError(400, str(exc), param=exc.param) from exc
+            pair.wire.strip_minted(result.body)
             provider.prepare(result.body, call.stream, pair.wire.name)
             raw = orjson.dumps(result.body)
         else:
@@ -114,7 +144,12 @@ class Proxy:
             operation = call.endpoint.passthrough_operation or operation
             body = dict(call.body)
             body["model"] = route.model
-            changed = provider.prepare(body, call.stream, pair.wire.name) or route.model != call.model
+            changed = pair.wire.strip_minted(body)  # what the gateway made must not reach the provider
+            if (limit := provider.known_output_limit(route.model)) is not None:
+                changed = clamp_body(body, limit) or changed
+            changed = (
+                provider.prepare(body, call.stream, pair.wire.name) or changed or route.model != call.model
+            )
             raw = orjson.dumps(body) if changed else call.raw
         view = View(
             model=call.model,
@@ -185,8 +220,8 @@ class Proxy:
             await response.prepare(request)
             await self._pump(call, att, relay, response, first, chunks, provider)
         except (ConnectionResetError, aiohttp.ClientConnectionResetError):
-            att.client_disconnected = True
-            if not relay.delivered:  # a client that hangs up after the whole answer is a success
+            if not relay.delivered:  # a client that hangs up after the whole answer lost nothing: a success
+                att.client_disconnected = True
                 call.answer(499, "client_disconnected")
         finally:
             att.usage = relay.usage or ir.Usage()
@@ -244,10 +279,15 @@ class Proxy:
             att.ttft_ms = (time.monotonic() - call.t0) * 1000
         if first:
             await response.write(first)
+
+        async def keepalive() -> None:  # the upstream is silent: keep the client's idle watchdog fed
+            if frame := relay.keepalive():
+                await response.write(frame)
+
         try:
             while (
                 chunk := await self.upstream.next_chunk(
-                    chunks, provider, "between_chunks", self.upstream.chunk_timeout_s
+                    chunks, provider, "between_chunks", self.upstream.chunk_timeout_s, keepalive
                 )
             ) is not None:
                 out = relay.feed(chunk)
@@ -270,7 +310,10 @@ class Proxy:
     # ---- the client's answer when nothing served it -----------------------------------------------
 
     def _headers(self, call: Call) -> dict[str, str]:
+        """The gateway's own headers, after the answering provider's forwarded ones."""
+        upstream = call.attempts[-1].headers if call.attempts else {}
         return {
+            **upstream,
             "x-ekai-provider": call.attempts[-1].route.provider if call.attempts else "",
             "x-ekai-attempts": str(len(call.attempts)),
             "x-request-id": call.request_id,
@@ -281,9 +324,9 @@ class Proxy:
         """The last error, in the client's format. A provider's own error body goes back unmodified when
         the client speaks that provider's API (clients match its wording to recover)."""
         status = exc.upstream_status or 502
-        headers = self._headers(call)
+        headers = {**exc.headers, **self._headers(call)}
         if exc.retry_after_s is not None:
-            headers["retry-after"] = str(max(1, round(exc.retry_after_s)))
+            headers["retry-after"] = str(max(1, math.ceil(exc.retry_after_s)))  # whole seconds, rounded up
         source = next((a for a in call.attempts if a.error is exc), None)
         if exc.upstream_status is not None and exc.body and source is not None and not source.translated:
             call.answer(status, exc.error_type)
@@ -291,9 +334,15 @@ class Proxy:
                 body=exc.body, status=status, content_type="application/json", headers=headers
             )
         client = registry.client(call.fmt)
+        message, code = exc.message, exc.upstream_type
+        if exc.upstream_status is not None and source is not None:
+            # translated: the upstream's meaning (context overflow, rate limit, …) in the client's words
+            meaning = registry.WIRES[source.wire].error_meaning(exc.upstream_status, exc.body)
+            status, message, words_code = client.error_words(meaning, status, message)
+            code = words_code or code
         status = client.client_status(status)
         call.answer(status, exc.error_type)
-        body = client.error_body(status, exc.message, exc.upstream_type, None, call.request_id)
+        body = client.error_body(status, message, code, None, call.request_id)
         return web.Response(
             body=orjson.dumps(body), status=status, content_type="application/json", headers=headers
         )

@@ -64,7 +64,14 @@ class Relay:
         raise NotImplementedError
 
     def finish(self) -> bytes:
+        """End of the upstream body. When the answer is not ``complete`` (and no error came), the caller
+        ends the client's stream with ``fail``."""
         raise NotImplementedError
+
+    def keepalive(self) -> bytes:
+        """What the client gets while the upstream is silent: its format's keep-alive, only between two
+        events (never inside one the upstream has half sent)."""
+        return self.pairing.client.keepalive if self._sse.at_boundary else b""
 
     def fail(self, status: int, message: str) -> bytes:
         """The upstream broke off: an in-stream error in the client's format."""
@@ -130,8 +137,12 @@ class Translator(Relay):
     def finish(self) -> bytes:
         out = [self._deltas(self.decoder.feed(ev)) for ev in self._sse.flush()]
         out.append(self._deltas(self.decoder.finish()))
-        out.append(self.encoder.finish())
+        if self.complete or self.error is not None:  # a stream cut before its finish is not closed
+            out.append(self.encoder.finish())  # as a normal answer: the caller ``fail``s it
         return b"".join(out)
+
+    def keepalive(self) -> bytes:
+        return self.encoder.feed(ir.KeepAlive())  # the encoder only ever writes whole events
 
     def fail(self, status: int, message: str) -> bytes:
         self.error = ir.StreamError(status=status, type="api_error", message=message)

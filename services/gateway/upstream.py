@@ -13,7 +13,7 @@ Phases and what a failure there is recorded as (``UpstreamError.error_type``):
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Literal
 
@@ -72,15 +72,22 @@ class UpstreamClient:
     """Sends requests to providers over one pooled ``aiohttp.ClientSession`` and reads their answers.
 
     Timeouts (seconds): ``first_byte_timeout_s`` until the response headers and until a stream's first
-    token; ``chunk_timeout_s`` between two chunks and for reading a whole body.
+    token; ``chunk_timeout_s`` between two chunks and for reading a whole body. ``keepalive_s``
+    (``STREAM_KEEPALIVE_S``): how long a committed stream may be silent before its client gets a
+    keep-alive.
     """
 
     def __init__(
-        self, session: aiohttp.ClientSession, first_byte_timeout_s: float, chunk_timeout_s: float
+        self,
+        session: aiohttp.ClientSession,
+        first_byte_timeout_s: float,
+        chunk_timeout_s: float,
+        keepalive_s: float = 0.0,
     ) -> None:
         self.session = session
         self.first_byte_timeout_s = first_byte_timeout_s
         self.chunk_timeout_s = chunk_timeout_s
+        self.keepalive_s = keepalive_s  # silence after which a stream's client gets a keep-alive (0: never)
 
     async def send(
         self, provider: Provider, url: str, headers: dict[str, str], body: bytes
@@ -99,12 +106,42 @@ class UpstreamClient:
         raise AssertionError("unreachable")
 
     async def next_chunk(
-        self, chunks: AsyncIterator[bytes], provider: Provider, phase: Phase, timeout_s: float
+        self,
+        chunks: AsyncIterator[bytes],
+        provider: Provider,
+        phase: Phase,
+        timeout_s: float,
+        on_idle: Callable[[], Awaitable[None]] | None = None,
     ) -> bytes | None:
-        """The stream's next chunk, or None at its end."""
-        with upstream_errors(provider, phase, timeout_s):
-            async with asyncio.timeout(timeout_s):
-                return await anext(chunks, None)
+        """The stream's next chunk, or None at its end.
+
+        ``on_idle`` is awaited after every ``keepalive_s`` of silence while the chunk is awaited (the
+        client's keep-alive); the silence still counts towards ``timeout_s``. An exception from it (the
+        client hung up) propagates and abandons the read.
+        """
+        if on_idle is None or self.keepalive_s <= 0 or self.keepalive_s >= timeout_s:
+            with upstream_errors(provider, phase, timeout_s):
+                async with asyncio.timeout(timeout_s):
+                    return await anext(chunks, None)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        pending = asyncio.ensure_future(anext(chunks, None))
+        try:
+            while True:
+                with upstream_errors(provider, phase, timeout_s):
+                    left = deadline - loop.time()
+                    if left <= 0:
+                        raise TimeoutError
+                    done, _ = await asyncio.wait({pending}, timeout=min(self.keepalive_s, left))
+                    if done:
+                        return pending.result()
+                if self.keepalive_s < left:
+                    await (
+                        on_idle()
+                    )  # outside upstream_errors: a client that hung up is not the provider's fault
+        finally:
+            if not pending.done():
+                pending.cancel()
         raise AssertionError("unreachable")
 
     async def error_from(self, resp: aiohttp.ClientResponse, provider: Provider) -> UpstreamError:
@@ -124,6 +161,7 @@ class UpstreamClient:
             body=body,
             error_type=etype,
             retry_after_s=retry_after_seconds(resp.headers),
+            headers=provider.response_headers(resp.headers),
         )
 
     async def post_json(

@@ -2,14 +2,12 @@ from __future__ import annotations
 
 import pytest
 
-from shared.sse import SSEDecoder, SSEEvent, encode_comment, encode_event
+from shared.sse import SSEDecoder, SSEEvent, encode_comment, encode_event, reencode
 
 STREAM = (
     b": OPENROUTER PROCESSING\n\n"
-    b"event: message_start\r\ndata: {\"a\": 1}\r\n\r\n"
-    b"data: line1\ndata: line2\n\n"
-    + "data: {\"t\": \"h\u00e9llo \u2603\"}\r\r".encode()
-    + b"data: [DONE]\n\n"
+    b'event: message_start\r\ndata: {"a": 1}\r\n\r\n'
+    b"data: line1\ndata: line2\n\n" + 'data: {"t": "h\u00e9llo \u2603"}\r\r'.encode() + b"data: [DONE]\n\n"
 )
 EXPECTED = [
     SSEEvent(None, "OPENROUTER PROCESSING", comment=True),
@@ -38,11 +36,95 @@ def test_any_split_gives_the_same_events(size: int) -> None:
     assert decode_in(chunks) == EXPECTED
 
 
-def test_last_event_without_blank_line_is_flushed() -> None:
-    assert decode_in([b"data: tail"]) == [SSEEvent(None, "tail")]
+def test_last_event_without_blank_line_is_discarded() -> None:
+    # WHATWG: "If the file ends in the middle of an event, before the final empty line, the incomplete
+    # event is not dispatched."
+    assert decode_in([b"data: whole\n\ndata: tail"]) == [SSEEvent(None, "whole")]
+    assert decode_in([b"data: tail\n"]) == []
 
 
 def test_encoders_round_trip() -> None:
     raw = encode_event(b'{"x":1}', "ping") + encode_event('{"y":2}') + encode_comment("keep-alive")
-    assert decode_in([raw]) == [SSEEvent("ping", '{"x":1}'), SSEEvent(None, '{"y":2}'),
-                                SSEEvent(None, "keep-alive", comment=True)]
+    assert decode_in([raw]) == [
+        SSEEvent("ping", '{"x":1}'),
+        SSEEvent(None, '{"y":2}'),
+        SSEEvent(None, "keep-alive", comment=True),
+    ]
+
+
+# ---- the WHATWG rules (https://html.spec.whatwg.org/multipage/server-sent-events.html) ----------------
+
+CASE18 = (
+    b": keep-alive from the upstream\n\n"
+    b'retry: 2500\nid: evt-1\ndata: {"a":1}\n\n'
+    b'id: evt-2\ndata: {"b":\ndata:  2}\n\n'
+    b": a comment between events\n"
+    b'id: evt-3\ndata: {"c":\ndata: 3,\ndata: "d":4}\n\n'
+    b"data: [DONE]\n\n"
+)
+
+
+def test_multi_line_data_id_retry_and_comments() -> None:
+    assert decode_in([CASE18]) == [
+        SSEEvent(None, "keep-alive from the upstream", comment=True),
+        SSEEvent(None, '{"a":1}', id="evt-1", retry=2500),
+        SSEEvent(None, '{"b":\n 2}', id="evt-2"),
+        SSEEvent(None, "a comment between events", comment=True),
+        SSEEvent(None, '{"c":\n3,\n"d":4}', id="evt-3"),
+        SSEEvent(None, "[DONE]"),
+    ]
+
+
+@pytest.mark.parametrize("size", [1, 2, 5, 13])
+def test_reencoded_events_decode_to_the_same_events(size: int) -> None:
+    events = decode_in([CASE18[i : i + size] for i in range(0, len(CASE18), size)])
+    again = decode_in([b"".join(reencode(ev) for ev in events)])
+    assert again == events
+    assert b"data: 3,\n" in reencode(events[4])  # one data: line per line of the value
+
+
+def test_field_rules() -> None:
+    stream = (
+        b"\xef\xbb\xbfdata\n\n"  # BOM ignored; a field without colon has an empty value → event ""
+        b"event: ping\n\n"  # no data: not dispatched
+        b"data:no-space\nfoo: ignored\nretry: 12a\nid: a\x00b\n\n"  # bad retry and NUL id ignored
+        b"id: keep\ndata: x\n\ndata: y\n\n"
+    )
+    dec = SSEDecoder()
+    assert dec.feed(stream) == [
+        SSEEvent(None, ""),
+        SSEEvent(None, "no-space"),
+        SSEEvent(None, "x", id="keep"),
+        SSEEvent(None, "y"),
+    ]
+    assert dec.last_event_id == "keep"  # the spec's last event ID persists
+
+
+def test_cr_then_lf_in_the_next_chunk_is_one_line_end() -> None:
+    dec = SSEDecoder()
+    assert dec.feed(b"data: a\r") == []
+    assert dec.feed(b"\n\r") == [SSEEvent(None, "a")]
+    assert dec.feed(b"\ndata: b\r\r") == [SSEEvent(None, "b")]
+
+
+def test_bom_split_across_chunks() -> None:
+    assert decode_in([b"\xef", b"\xbb", b"\xbfdata: z\n\n"]) == [SSEEvent(None, "z")]
+
+
+def test_encode_comment_with_line_breaks() -> None:
+    assert encode_comment("a\nb") == b": a\n: b\n"  # no blank line: nothing to dispatch
+    assert decode_in([encode_comment("a\nb")]) == [
+        SSEEvent(None, "a", comment=True),
+        SSEEvent(None, "b", comment=True),
+    ]
+
+
+def test_reencoded_stream_gives_the_openai_sdk_no_empty_event() -> None:
+    """The openai SDK dispatches an event at any blank line once an id was seen; a comment followed by a
+    blank line would reach it as an empty (non-JSON) event."""
+    from openai._streaming import SSEDecoder as OpenAIDecoder
+
+    raw = b"".join(reencode(ev) for ev in decode_in([CASE18])) + encode_comment("keep-alive")
+    sdk = OpenAIDecoder()
+    data = [sse.data for sse in sdk.iter_bytes(iter([raw]))]
+    assert data == ['{"a":1}', '{"b":\n 2}', '{"c":\n3,\n"d":4}', "[DONE]"]

@@ -15,6 +15,7 @@ from services.gateway.dialects._anthropic_wire import (
     usage_to_anthropic,
 )
 from services.gateway.dialects._openai_wire import new_id
+from services.gateway.dialects._tool_args import ToolArgs
 from services.gateway.dialects.ir import (
     Delta,
     Finish,
@@ -48,7 +49,8 @@ class MessagesStreamDecoder:
     Tool indexes count ``tool_use`` blocks from 0 (not Anthropic's block index). ``message_delta`` usage
     fields overwrite the ``message_start`` ones, as the SDKs do (``merge_stream_usage``), so ``usage``
     always holds the totals, ``iterations`` and ``server_tool_use`` included.
-    Server-tool and redacted-thinking blocks have no IR form and are skipped.
+    Server-tool and redacted-thinking blocks have no IR form and are skipped. ``done`` turns True at
+    the ``message_delta`` that carries the stop reason (or at ``message_stop``).
     """
 
     def __init__(self) -> None:
@@ -59,12 +61,13 @@ class MessagesStreamDecoder:
         self._blocks: dict[int, tuple[BlockKind, int]] = {}  # block index → (kind, IR tool index)
         self._tools = 0
         self._failed = False
+        self._stopped = False  # message_stop seen: nothing after it is read
 
     def feed(self, ev: SSEEvent) -> list[Delta]:
         """Translate one upstream SSE event."""
         if ev.comment:
             return [KeepAlive()]
-        if self.done or self._failed or not ev.data.strip():
+        if self._stopped or self._failed or not ev.data.strip():
             return []
         try:
             obj = orjson.loads(ev.data)
@@ -83,7 +86,7 @@ class MessagesStreamDecoder:
         if kind == "message_delta":
             return self._message_delta(_dict(obj.get("delta")), _dict(obj.get("usage")))
         if kind == "message_stop":
-            self.done = True
+            self.done = self._stopped = True
         elif kind == "ping":
             return [KeepAlive()]
         elif kind == "error":
@@ -153,6 +156,7 @@ class MessagesStreamDecoder:
         self.usage = usage_from_anthropic(self._raw_usage)
         out: list[Delta] = [UsageUpdate(usage=self.usage)]
         if delta.get("stop_reason") is not None:
+            self.done = True  # the stop reason says the answer is complete; message_stop is framing
             out.append(
                 Finish(
                     reason=stop_from_anthropic(delta["stop_reason"]), stop_sequence=delta.get("stop_sequence")
@@ -184,6 +188,7 @@ class MessagesStreamEncoder:
         self._signed = False
         self._index = -1
         self._has_tools = False
+        self._args = ToolArgs()  # the open tool_use block's input so far
 
     def feed(self, d: Delta) -> bytes:
         """Encode one delta as zero or more complete SSE frames."""
@@ -225,20 +230,25 @@ class MessagesStreamEncoder:
             )
         if isinstance(d, ReasoningDelta) and d.text:
             block = {"type": "thinking", "thinking": "", "signature": ""}
-            return self._open_block("thinking", block) + self._delta(
-                {"type": "thinking_delta", "thinking": d.text}
+            # a signature closes its thinking block: reasoning after it starts a new one
+            out = self._close_block() if self._open == "thinking" and self._signed else b""
+            return (
+                out
+                + self._open_block("thinking", block)
+                + self._delta({"type": "thinking_delta", "thinking": d.text})
             )
         if isinstance(d, SignatureDelta) and d.signature:
             # a signature with no thinking text before it (display "omitted") still needs its block
             block = {"type": "thinking", "thinking": "", "signature": ""}
-            out = self._open_block("thinking", block)
+            out = self._close_block() if self._open == "thinking" and self._signed else b""
+            out += self._open_block("thinking", block)
             self._signed = True
             return out + self._delta({"type": "signature_delta", "signature": d.signature})
         if isinstance(d, ToolCallStart):
             self._has_tools = True
             name = self._tool_names.get(d.name, d.name)
             out = self._open_block("tool_use", {"type": "tool_use", "id": d.id, "name": name, "input": {}})
-            self._open_tool = d.index
+            self._open_tool, self._args = d.index, ToolArgs()
             return out
         if (
             isinstance(d, ToolArgsDelta)
@@ -246,6 +256,7 @@ class MessagesStreamEncoder:
             and d.index == self._open_tool
             and d.fragment
         ):
+            self._args.add(d.fragment)
             return self._delta({"type": "input_json_delta", "partial_json": d.fragment})
         if isinstance(d, Finish):
             self._finish = d
@@ -285,6 +296,9 @@ class MessagesStreamEncoder:
         out = b""
         if self._open == "thinking" and not self._signed:
             out = self._delta({"type": "signature_delta", "signature": SYNTHETIC_SIGNATURE})
+        elif self._open == "tool_use" and self._args.text:  # no input at all is `{}` already
+            tail = self._args.closing()  # the input must parse as a JSON object when the block stops
+            out = self._delta({"type": "input_json_delta", "partial_json": tail}) if tail else b""
         self._open = None
         return out + _frame({"type": "content_block_stop", "index": self._index})
 

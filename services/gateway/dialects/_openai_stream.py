@@ -16,6 +16,7 @@ from services.gateway.dialects._openai_wire import (
     usage_from_openai,
     usage_to_openai,
 )
+from services.gateway.dialects._tool_args import ToolArgs
 from services.gateway.dialects.ir import (
     Delta,
     Finish,
@@ -57,6 +58,9 @@ class _ToolCall:
 class ChatStreamDecoder:
     """Upstream OpenAI-style chat SSE (OpenAI, xAI, OpenRouter) → IR deltas.
 
+    ``done`` turns True at the first ``finish_reason`` (or at ``[DONE]``): a body that ends after a
+    finish reason ended normally, with or without the ``[DONE]`` sentinel.
+
     Tool calls are emitted in order of first appearance, each one's start and argument fragments
     contiguous, because Anthropic clients cannot interleave content blocks. The call being streamed is
     relayed live; a call that shows up while the current one's arguments are not yet a complete JSON
@@ -70,11 +74,12 @@ class ChatStreamDecoder:
         self.model: str | None = None
         self._started = False
         self._finished = False
+        self._ended = False  # `[DONE]` seen: nothing after it is read
         self._failed = False
         self._refusal = False
-        self._calls: dict[int, _ToolCall] = {}
-        self._order: list[int] = []  # upstream indexes by first appearance; position = IR tool index
-        self._cursor = 0  # position in _order of the call being relayed
+        self._calls: list[_ToolCall] = []  # by first appearance; position = IR tool index
+        self._slots: dict[int, int] = {}  # upstream index → position of the call it names now
+        self._cursor = 0  # position in _calls of the call being relayed
 
     def feed(self, ev: SSEEvent) -> list[Delta]:
         """Translate one upstream SSE event."""
@@ -82,9 +87,9 @@ class ChatStreamDecoder:
             return [KeepAlive()]
         data = ev.data.strip()
         if data == "[DONE]":
-            self.done = True
+            self.done = self._ended = True
             return []
-        if self.done or self._failed or not data:
+        if self._ended or self._failed or not data:
             return []
         try:
             obj = orjson.loads(data)
@@ -148,10 +153,12 @@ class ChatStreamDecoder:
         return out
 
     def _finish(self, finish_reason: str) -> list[Delta]:
-        self._finished = True
+        # The answer is complete once a finish reason came (``[DONE]`` is a transport convention some
+        # servers omit); the usage chunk that may follow is still read.
+        self._finished = self.done = True
         out = self._advance(final=True)
         stop = stop_from_finish(finish_reason)
-        if stop == "end_turn" and self._order:
+        if stop == "end_turn" and self._calls:
             stop = "tool_use"
         elif stop == "end_turn" and self._refusal:
             stop = "refusal"
@@ -164,13 +171,18 @@ class ChatStreamDecoder:
                 continue
             idx = item.get("index")
             idx = idx if isinstance(idx, int) else pos  # a few OpenAI-compatible servers omit it
-            call = self._calls.get(idx)
-            if call is None:
-                call = self._calls[idx] = _ToolCall()
-                self._order.append(idx)
+            item_id = item["id"] if isinstance(item.get("id"), str) and item["id"] else None
+            slot = self._slots.get(idx)
+            call = self._calls[slot] if slot is not None else None
+            # `index` names a call only while its id stays the same: some servers send every call at
+            # index 0, each with its own id.
+            if call is None or (item_id is not None and call.id is not None and item_id != call.id):
+                call = _ToolCall()
+                self._slots[idx] = len(self._calls)
+                self._calls.append(call)
             fn = f if isinstance(f := item.get("function"), dict) else {}
-            if call.id is None and isinstance(item.get("id"), str) and item["id"]:
-                call.id = item["id"]
+            if call.id is None and item_id is not None:
+                call.id = item_id
             if call.name is None and isinstance(fn.get("name"), str) and fn["name"]:
                 call.name = fn["name"]
             if isinstance(fn.get("arguments"), str) and fn["arguments"]:
@@ -179,8 +191,8 @@ class ChatStreamDecoder:
 
     def _advance(self, final: bool) -> list[Delta]:
         out: list[Delta] = []
-        while self._cursor < len(self._order):
-            call = self._calls[self._order[self._cursor]]
+        while self._cursor < len(self._calls):
+            call = self._calls[self._cursor]
             if not call.started:
                 if call.name is None and not final:
                     break  # some servers send the id first and the name in a later chunk
@@ -190,7 +202,7 @@ class ChatStreamDecoder:
             for fragment in call.fragments[call.sent :]:
                 out.append(ToolArgsDelta(index=self._cursor, fragment=fragment))
             call.sent = len(call.fragments)
-            if self._cursor + 1 < len(self._order) and (final or call.is_complete()):
+            if self._cursor + 1 < len(self._calls) and (final or call.is_complete()):
                 self._cursor += 1
                 continue
             break
@@ -222,6 +234,7 @@ class ChatStreamEncoder:
         self._finished = False
         self._has_tools = False
         self._closed = False
+        self._args: dict[int, ToolArgs] = {}  # the calls still open, by index
 
     def feed(self, d: Delta) -> bytes:
         """Encode one delta as zero or more complete SSE frames."""
@@ -246,7 +259,7 @@ class ChatStreamEncoder:
         self._closed = True
         out = self._start()
         if not self._finished:
-            out += self._chunk({}, finish_from_stop("end_turn", self._has_tools))
+            out += self._close_calls() + self._chunk({}, finish_from_stop("end_turn", self._has_tools))
         if self.include_usage:
             usage = usage_to_openai(self._usage or Usage())
             out += self._frame({"choices": [], "usage": usage})
@@ -259,15 +272,29 @@ class ChatStreamEncoder:
             return self._chunk({"reasoning_content": d.text})
         if isinstance(d, ToolCallStart):
             self._has_tools = True
+            out = self._close_calls()  # the decoders keep each call contiguous: a new call ends the last
+            self._args[d.index] = ToolArgs()
             function = {"name": self._tool_names.get(d.name, d.name), "arguments": ""}
             call = {"index": d.index, "id": d.id, "type": "function", "function": function}
-            return self._chunk({"tool_calls": [call]})
-        if isinstance(d, ToolArgsDelta) and d.fragment:
-            return self._chunk({"tool_calls": [{"index": d.index, "function": {"arguments": d.fragment}}]})
+            return out + self._chunk({"tool_calls": [call]})
+        if isinstance(d, ToolArgsDelta) and d.fragment and d.index in self._args:
+            self._args[d.index].add(d.fragment)
+            return self._args_chunk(d.index, d.fragment)
         if isinstance(d, Finish):
             self._finished = True
-            return self._chunk({}, finish_from_stop(d.reason, self._has_tools))
+            return self._close_calls() + self._chunk({}, finish_from_stop(d.reason, self._has_tools))
         return b""
+
+    def _close_calls(self) -> bytes:
+        """Each open call ends with arguments that parse as a JSON object ("{}" for none)."""
+        out = b"".join(
+            self._args_chunk(i, tail) for i, args in self._args.items() if (tail := args.closing())
+        )
+        self._args.clear()
+        return out
+
+    def _args_chunk(self, index: int, fragment: str) -> bytes:
+        return self._chunk({"tool_calls": [{"index": index, "function": {"arguments": fragment}}]})
 
     def _start(self) -> bytes:
         if self._started:

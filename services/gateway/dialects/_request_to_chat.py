@@ -228,7 +228,10 @@ def _tool_choice(raw: Any, names: ToolNamer, out: dict[str, Any]) -> None:
     if kind in ("auto", "any", "none"):
         out["tool_choice"] = {"auto": "auto", "any": "required", "none": "none"}[kind]
     elif kind == "tool" and isinstance(choice.get("name"), str):
-        out["tool_choice"] = {"type": "function", "function": {"name": names.upstream(choice["name"])}}
+        name = names.upstream(choice["name"])
+        defined = {t["function"]["name"] for t in out.get("tools", [])}
+        # a server tool (web search) was left out: forcing it would name a function that does not exist
+        out["tool_choice"] = {"type": "function", "function": {"name": name}} if name in defined else "auto"
     if choice.get("disable_parallel_tool_use") is True and kind != "none":
         out["parallel_tool_calls"] = False
 

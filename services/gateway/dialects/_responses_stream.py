@@ -29,6 +29,7 @@ from services.gateway.dialects._responses_wire import (
     stream_error_from_responses,
     usage_to_responses,
 )
+from services.gateway.dialects._tool_args import closing_suffix
 from services.gateway.dialects.ir import (
     Delta,
     Finish,
@@ -64,6 +65,7 @@ ItemKind = Literal["message", "reasoning", "function_call", "custom_tool_call", 
 @dataclass(slots=True)
 class _UpItem:
     kind: ItemKind
+    id: str = ""  # the upstream item id (an output_index names an item only while the id matches)
     tool: int = -1  # IR tool index for calls
     streamed: bool = False  # deltas were relayed for this item
     summary_index: int = -1  # last reasoning summary part seen
@@ -163,14 +165,17 @@ class ResponsesStreamDecoder:
         return []  # created, in_progress, content_part.*, *.done text events, unknown types
 
     def _item_added(self, index: Any, raw: dict[str, Any]) -> list[Delta]:
-        if not isinstance(index, int) or index in self._items:
+        if not isinstance(index, int):
             return []
+        known, item_id = self._items.get(index), _str(raw.get("id"))
+        if known is not None and (not item_id or not known.id or item_id == known.id):
+            return []  # the same item announced twice
         itype = raw.get("type")
         if itype not in ("function_call", "custom_tool_call"):
             kind: ItemKind = itype if itype in ("message", "reasoning") else "other"
-            self._items[index] = _UpItem(kind=kind)
+            self._items[index] = _UpItem(kind=kind, id=item_id)
             return []
-        item = self._items[index] = _UpItem(kind=itype, tool=self._tools)
+        item = self._items[index] = _UpItem(kind=itype, id=item_id, tool=self._tools)
         self._tools += 1
         call_id = _str(raw.get("call_id")) or _str(raw.get("id")) or "call_" + new_hex()
         out: list[Delta] = [ToolCallStart(index=item.tool, id=call_id, name=_str(raw.get("name")))]
@@ -183,7 +188,8 @@ class ResponsesStreamDecoder:
         if not isinstance(index, int):
             return []
         out: list[Delta] = []
-        if index not in self._items:  # a done without its added: start it now
+        known, item_id = self._items.get(index), _str(raw.get("id"))
+        if known is None or (item_id and known.id and item_id != known.id):  # a done without its added
             out += self._item_added(index, raw)
         item = self._items[index]
         if item.kind == "function_call":
@@ -627,9 +633,10 @@ class ResponsesStreamEncoder:
             if item.signature:
                 done["encrypted_content"] = encode_thinking(text, item.signature)
         elif item.kind == "function_call":
-            if not text.strip():
-                text = "{}"  # a call without arguments still carries a JSON object
-                out += self._frame("response.function_call_arguments.delta", {**ref, "delta": text})
+            tail = closing_suffix(text)  # the arguments must parse as a JSON object ("{}" for none)
+            if tail:
+                text += tail
+                out += self._frame("response.function_call_arguments.delta", {**ref, "delta": tail})
             out += self._frame("response.function_call_arguments.done", {**ref, "arguments": text})
             done = {"id": item.id, "type": "function_call", "status": status, "arguments": text}
             done |= {"call_id": item.call_id, "name": item.name}

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from services.gateway.dialects import _error_meaning as em
+from services.gateway.dialects import _minted as minted
 from services.gateway.dialects import anthropic as anth
 from services.gateway.dialects import ir
 from services.gateway.dialects import openai_chat as oai
@@ -28,12 +30,13 @@ from services.gateway.dialects._prompt_cache import Session
 from services.gateway.dialects._request_common import ParsedRequest, Target, TranslatedRequest
 from services.gateway.dialects.formats import ClientFormat, Operation, Wire
 from services.gateway.dialects.view import View
-from shared.sse import SSEEvent, encode_event
+from shared.sse import SSEEvent, encode_comment, encode_event, reencode
 
 
 class StreamDecoder(Protocol):
     """Upstream SSE events → IR deltas. ``usage`` holds the totals so far; ``done`` turns True when the
-    upstream ended its answer; ``model`` is the model the upstream reported."""
+    upstream's answer is complete by its meaning (a finish / stop reason, a terminal response event;
+    chat's ``[DONE]`` too), not by how the body ends; ``model`` is the model the upstream reported."""
 
     usage: ir.Usage | None
     done: bool
@@ -78,9 +81,13 @@ class ClientSpec:
     error_body: ErrorBody
     client_status: Callable[[int], int]  # the status this client expects for an upstream status
     stream_error: Callable[[int, str], bytes]  # an error after the stream began
+    # A translated upstream error's meaning in this format's words: (status, message, code).
+    error_words: Callable[[em.Meaning, int, str], em.Words]
     encoder: Callable[[View], StreamEncoder]
     render: Render
     passthrough_frames: FrameFilter | None = None  # None: relayed bytes go back exactly as they came
+    # What a relayed (untranslated) stream's client gets after STREAM_KEEPALIVE_S of upstream silence.
+    keepalive: bytes = encode_comment("keep-alive")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +99,10 @@ class WireSpec:
     decoder: Callable[[], StreamDecoder]
     usage: Callable[[dict[str, Any]], ir.Usage]  # a whole answer → everything it bills, as IR usage
     completion: Callable[[dict[str, Any]], ir.Completion]
+    error_meaning: Callable[[int, bytes], em.Meaning]  # what an error answer (status, body) means
+    # Remove what the gateway minted (synthetic signatures, ekai.* tokens) from an outgoing body, in
+    # place but copying what it changes; True if it changed anything (``_minted``).
+    strip_minted: Callable[[dict[str, Any]], bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,11 +134,9 @@ class Pairing:
 def _chat_passthrough_frames(ev: SSEEvent, deltas: list[ir.Delta], view: View) -> bytes:
     """Chat frames go back unchanged, except the usage-only chunk the gateway asked for on the client's
     behalf (``stream_options.include_usage``) when the client did not ask for it itself."""
-    if ev.comment:
-        return b": " + ev.data.encode() + b"\n\n"
-    if not view.include_usage and deltas and all(isinstance(d, ir.UsageUpdate) for d in deltas):
+    if not ev.comment and not view.include_usage and deltas and all(isinstance(d, ir.UsageUpdate) for d in deltas):
         return b""
-    return encode_event(ev.data, ev.event)
+    return reencode(ev)  # SSE-exact: multi-line data, id and retry survive (shared/sse.py)
 
 
 CLIENTS: dict[ClientFormat, ClientSpec] = {
@@ -138,6 +147,7 @@ CLIENTS: dict[ClientFormat, ClientSpec] = {
         error_body=oai.error_body,
         client_status=oai.client_status,
         stream_error=oai.stream_error_frame,
+        error_words=em.words_for_openai,
         encoder=oai.encoder_for,
         render=oai.render,
         passthrough_frames=_chat_passthrough_frames,
@@ -149,8 +159,10 @@ CLIENTS: dict[ClientFormat, ClientSpec] = {
         error_body=anth.error_body,
         client_status=anth.client_status,
         stream_error=anth.stream_error_frame,
+        error_words=em.words_for_anthropic,
         encoder=anth.encoder_for,
         render=anth.render,
+        keepalive=encode_event(b'{"type":"ping"}', "ping"),  # Claude Code's idle watchdog counts events
     ),
     "openai_responses": ClientSpec(
         name="openai_responses",
@@ -159,6 +171,7 @@ CLIENTS: dict[ClientFormat, ClientSpec] = {
         error_body=resp.client_error_body,
         client_status=resp.client_status,
         stream_error=resp.stream_error,
+        error_words=em.words_for_openai,
         encoder=resp.encoder_for,
         render=resp.render,
     ),
@@ -171,6 +184,8 @@ WIRES: dict[Wire, WireSpec] = {
         decoder=oai.ChatStreamDecoder,
         usage=oai.answer_usage,
         completion=oai.completion_from_chat,
+        error_meaning=em.meaning_from_openai,
+        strip_minted=minted.strip_nothing,
     ),
     "anthropic": WireSpec(
         name="anthropic",
@@ -178,6 +193,8 @@ WIRES: dict[Wire, WireSpec] = {
         decoder=anth.MessagesStreamDecoder,
         usage=anth.answer_usage,
         completion=anth.completion_from_messages,
+        error_meaning=em.meaning_from_anthropic,
+        strip_minted=minted.strip_for_anthropic,
     ),
     "openai_responses": WireSpec(
         name="openai_responses",
@@ -185,6 +202,8 @@ WIRES: dict[Wire, WireSpec] = {
         decoder=resp.ResponsesStreamDecoder,
         usage=resp.billed_usage,
         completion=resp.completion_from_responses,
+        error_meaning=em.meaning_from_openai,
+        strip_minted=minted.strip_for_responses,
     ),
 }
 

@@ -6,11 +6,10 @@ from collections.abc import Mapping
 
 from services.gateway.dialects.translate_request import Target
 from services.gateway.providers.base import Operation, Provider, Wire
-from services.gateway.providers.limits import max_output_tokens
 
 DEFAULT_VERSION = "2023-06-01"
-# Headers a client sends that Anthropic must receive unchanged.
-_FORWARDED = ("anthropic-version", "anthropic-beta")
+# Headers a client sends that Anthropic must receive unchanged: anthropic-version, anthropic-beta, …
+_FORWARDED_PREFIX = "anthropic-"
 
 
 class AnthropicProvider(Provider):
@@ -26,17 +25,18 @@ class AnthropicProvider(Provider):
 
     def headers(self, client_headers: Mapping[str, str]) -> dict[str, str]:
         headers = {"Content-Type": "application/json", "Accept-Encoding": "identity"}
-        for name in _FORWARDED:
-            value = client_headers.get(name)
-            if value:
-                headers[name] = value
+        # anthropic-version, anthropic-beta and every other anthropic-* header, verbatim (Claude Code's
+        # gateway protocol: new betas must work without a gateway release)
+        for name, value in client_headers.items():
+            if name.lower().startswith(_FORWARDED_PREFIX) and value:
+                headers[name.lower()] = value
         headers.setdefault("anthropic-version", DEFAULT_VERSION)
         if self._api_key:
             headers["x-api-key"] = self._api_key
         return headers
 
     def target(self, model: str) -> Target:
-        limit = max_output_tokens(model)
+        limit = self.output_limit(model)
         adaptive = model.startswith(
             ("claude-opus-4-5", "claude-opus-4-6", "claude-sonnet-4-5", "claude-opus-4-8")
         )

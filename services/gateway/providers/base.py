@@ -7,6 +7,9 @@ first; the gateway uses the client's own format when the provider speaks it, els
 
 from __future__ import annotations
 
+import email.utils
+import math
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -14,12 +17,15 @@ from typing import Any, Literal
 from services.gateway.dialects.formats import Operation, Wire
 from services.gateway.dialects.ir import Usage
 from services.gateway.dialects.translate_request import Target
+from services.gateway.providers.limits import limit_from_refusal, max_output_tokens
 from shared.pricing import ModelRates
 
 __all__ = ["Operation", "PriceSource", "Provider", "Route", "Wire"]
 
 
 PriceSource = Literal["prices", "catalog", "vendor", "unknown"]
+# The header a provider's own request id goes back under (the gateway's x-request-id / request-id stay).
+UPSTREAM_REQUEST_ID = "x-upstream-request-id"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,11 +48,16 @@ class Provider:
     """Base class. Subclasses set ``wires`` and override the hooks that differ."""
 
     wires: tuple[Wire, ...] = ("openai_chat",)
+    # Response headers clients act on (retry decisions, quota displays), forwarded on every answer.
+    forwarded_response_headers: tuple[str, ...] = ("retry-after", "retry-after-ms", "x-should-retry")
+    forwarded_response_prefixes: tuple[str, ...] = ("x-ratelimit-", "anthropic-ratelimit-")
+    request_id_headers: tuple[str, ...] = ("x-request-id", "request-id")
 
     def __init__(self, name: str, base_url: str, api_key: str | None) -> None:
         self.name = name
         self.base_url = base_url.rstrip("/")
         self._api_key = api_key  # never logged, never put into events or errors
+        self._learned_limits: dict[str, int] = {}  # model → output limit the provider stated when refusing
 
     def __repr__(self) -> str:  # keeps the key out of any accidental log line
         return f"{type(self).__name__}(name={self.name!r}, base_url={self.base_url!r})"
@@ -62,6 +73,22 @@ class Provider:
         """Upstream headers, built from scratch: the client's own credential is never forwarded."""
         raise NotImplementedError
 
+    def response_headers(self, headers: Mapping[str, str]) -> dict[str, str]:
+        """The headers of this provider's answer (success or error) that go back to the client: its
+        rate-limit and retry headers verbatim (``retry-after`` as whole seconds, which is what every
+        client parses), and its request id under ``UPSTREAM_REQUEST_ID``."""
+        out: dict[str, str] = {}
+        for name, value in headers.items():
+            low = name.lower()
+            if low in self.forwarded_response_headers or low.startswith(self.forwarded_response_prefixes):
+                out[low] = value
+        if "retry-after" in out:
+            out["retry-after"] = _whole_seconds(out["retry-after"])
+        request_id = next((v for n in self.request_id_headers if (v := headers.get(n))), None)
+        if request_id:
+            out[UPSTREAM_REQUEST_ID] = request_id
+        return out
+
     def speaks(self, wire: Wire) -> bool:
         return wire in self.wires
 
@@ -71,7 +98,31 @@ class Provider:
 
     def target(self, model: str) -> Target:
         """What a translator needs to know about ``model`` on this provider."""
-        return Target(model=model)
+        return Target(model=model, max_output_tokens=self.output_limit(model))
+
+    # ---- output-token limits (providers/limits.py) -------------------------------------------------
+
+    def configured_output_limit(self, model: str) -> int | None:
+        """A limit the configuration gives (the catalog file), if any."""
+        return None
+
+    def known_output_limit(self, model: str) -> int | None:
+        """A limit known for sure: stated by this provider when it refused a request, or configured.
+        Applied even to untranslated bodies."""
+        return self._learned_limits.get(model) or self.configured_output_limit(model)
+
+    def output_limit(self, model: str) -> int | None:
+        """The most ``model`` may be asked to write here: known for sure, else its family's."""
+        return self.known_output_limit(model) or max_output_tokens(model)
+
+    def output_limit_from_error(self, status: int | None, message: str) -> int | None:
+        """The limit this provider stated when refusing a request's max_tokens (400/422), if any."""
+        return limit_from_refusal(message) if status in (400, 422) else None
+
+    def learn_output_limit(self, model: str, limit: int) -> None:
+        """Remember a limit the provider stated (the lowest one wins)."""
+        known = self._learned_limits.get(model)
+        self._learned_limits[model] = limit if known is None else min(known, limit)
 
     def usage(self, usage: Usage) -> Usage:
         """This provider's usage convention applied to what the wire's reader made of its ``usage``.
@@ -87,3 +138,15 @@ class Provider:
         if self._api_key and self._api_key in text:
             return text.replace(self._api_key, "[redacted]")
         return text
+
+
+def _whole_seconds(value: str) -> str:
+    """A Retry-After value (seconds, possibly fractional, or an HTTP date) as whole seconds, rounded up."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError):
+            return value
+    return str(max(0, math.ceil(seconds)))

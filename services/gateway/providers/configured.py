@@ -20,5 +20,8 @@ class ConfiguredProvider(OpenAICompatProvider):
         # variable must be set, as for the built-in providers.
         return self.spec.api_key_env is None or bool(self._api_key)
 
+    def configured_output_limit(self, model: str) -> int | None:
+        return self.spec.output_limit(model)  # the catalog file's max_output_tokens / limits."<model>"
+
     def serves(self, model: str) -> bool:
         return self.spec.serves(model)

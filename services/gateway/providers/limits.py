@@ -2,10 +2,15 @@
 allows (Claude Code asks for 32,000–64,000 output tokens; gpt-4o accepts 16,384 and answers 400 above).
 
 Matched by the longest prefix of the bare model name (vendor prefix stripped, dots read as dashes, so
-OpenRouter's ``anthropic/claude-sonnet-4.5`` matches ``claude-sonnet-4-5``). Unknown models: no clamp.
+OpenRouter's ``anthropic/claude-sonnet-4.5`` matches ``claude-sonnet-4-5``). Unknown models: no clamp,
+unless the catalog file gives a limit (docs/catalog.md, ``max_output_tokens``) or the upstream states one
+when it refuses a request (``limit_from_refusal``; the gateway then retries once with it and remembers it).
 """
 
 from __future__ import annotations
+
+import re
+from typing import Any
 
 _LIMITS: dict[str, int] = {
     # OpenAI
@@ -35,6 +40,12 @@ _LIMITS: dict[str, int] = {
     # xAI
     "grok-3-mini": 131_072,
     "grok-3": 131_072,
+    # DeepSeek (api-docs.deepseek.com, "Models & Pricing"): deepseek-chat accepts max_tokens in [1, 8192]
+    "deepseek-chat": 8_192,
+    "deepseek-reasoner": 65_536,
+    # Google
+    "gemini-2-5": 65_536,
+    "gemini-2-0-flash": 8_192,
 }
 _BY_LENGTH = sorted(_LIMITS.items(), key=lambda kv: len(kv[0]), reverse=True)
 
@@ -44,3 +55,45 @@ def max_output_tokens(model: str) -> int | None:
     if bare == "claude-opus-4":  # the first Opus 4 (claude-opus-4-20250514) allowed 32k
         return 32_000
     return next((limit for prefix, limit in _BY_LENGTH if bare.startswith(prefix)), None)
+
+
+# How providers state their output limit when they refuse a request's max_tokens:
+_REFUSALS = (
+    # DeepSeek: "Invalid max_tokens value, the valid range of max_tokens is [1, 8192]"
+    re.compile(r"max_(?:completion_|output_)?tokens.{0,60}?\[\s*1\s*,\s*(\d+)\s*\]", re.I | re.S),
+    # OpenAI: "max_tokens is too large: 32000. This model supports at most 16384 completion tokens"
+    re.compile(r"supports at most (\d+) (?:completion|output) tokens", re.I),
+    # Anthropic: "max_tokens: 64000 > 32000, which is the maximum allowed number of output tokens for …"
+    re.compile(r"max_tokens: \d+ > (\d+), which is the maximum allowed", re.I),
+    # Groq and others: "`max_tokens` must be less than or equal to `8192`"
+    re.compile(r"max_(?:completion_)?tokens`? must be (?:less than or equal to|at most|<=) `?(\d+)", re.I),
+)
+# vLLM: "… maximum context length is 8192 tokens and your request has 20 input tokens (32000 > 8192 - 20)"
+_CONTEXT_LEFT = re.compile(
+    r"maximum context length is (\d+) tokens and your request has (\d+) input tokens", re.I
+)
+_TOKEN_FIELDS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
+
+
+def limit_from_refusal(message: str) -> int | None:
+    """The output-token limit an upstream states when it refuses ``max_tokens``, if it states one."""
+    if "token" not in message.lower():
+        return None
+    for pattern in _REFUSALS:
+        if m := pattern.search(message):
+            return int(m.group(1)) or None
+    if m := _CONTEXT_LEFT.search(message):
+        left = int(m.group(1)) - int(m.group(2))
+        return left if left > 0 else None
+    return None
+
+
+def clamp_body(body: dict[str, Any], limit: int) -> bool:
+    """Lower every output-token field of an outgoing body to ``limit``; True if one changed."""
+    changed = False
+    for name in _TOKEN_FIELDS:
+        value = body.get(name)
+        if isinstance(value, int) and not isinstance(value, bool) and value > limit:
+            body[name] = limit
+            changed = True
+    return changed

@@ -23,7 +23,6 @@ from services.gateway.dialects._prompt_cache import has_markers, place_chat_brea
 from services.gateway.dialects.ir import Usage
 from services.gateway.dialects.translate_request import Target
 from services.gateway.providers.base import Operation, Provider, Wire
-from services.gateway.providers.limits import max_output_tokens
 
 # Models that reason and take `reasoning_effort`; they also need `max_completion_tokens`.
 _REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
@@ -63,7 +62,7 @@ class OpenAICompatProvider(Provider):
         reasoning = "reasoning_effort" if bare.startswith(_REASONING_PREFIXES) else None
         return Target(
             model=model,
-            max_output_tokens=max_output_tokens(model),
+            max_output_tokens=self.output_limit(model),
             max_tokens_field=self.max_tokens_field,
             reasoning=reasoning,
         )
@@ -93,7 +92,7 @@ class XAIProvider(OpenAICompatProvider):
         reasoning = "reasoning_effort" if model.startswith("grok-3-mini") else None
         return Target(
             model=model,
-            max_output_tokens=max_output_tokens(model),
+            max_output_tokens=self.output_limit(model),
             max_tokens_field="max_tokens",
             reasoning=reasoning,
         )
@@ -125,7 +124,7 @@ class OpenRouterProvider(OpenAICompatProvider):
     def target(self, model: str) -> Target:
         return Target(
             model=model,
-            max_output_tokens=max_output_tokens(model),
+            max_output_tokens=self.output_limit(model),
             max_tokens_field="max_tokens",
             reasoning="openrouter",
             cache_markers=model.startswith(_MARKER_CACHING),

@@ -43,6 +43,14 @@ class Price:
 
 
 @dataclass(frozen=True, slots=True)
+class ModelLimits:
+    """A model's token limits as the catalog file gives them."""
+
+    max_output_tokens: int | None = None
+    context_window: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ProviderSpec:
     """An OpenAI-compatible provider added by configuration (Ollama, vLLM, Groq, a company proxy)."""
 
@@ -54,6 +62,18 @@ class ProviderSpec:
     regex: str | None = None  # a regular expression searched in model names
     price: Price | None = None  # for every model it serves, unless [prices.<name>] says otherwise
     max_tokens_field: str = "max_tokens"
+    # Limits of the models it serves (output and context tokens): for all of them, or per model.
+    max_output_tokens: int | None = None
+    context_window: int | None = None
+    limits: dict[str, ModelLimits] = field(default_factory=dict, hash=False)
+
+    def output_limit(self, model: str) -> int | None:
+        own = self.limits.get(model)
+        return (own.max_output_tokens if own else None) or self.max_output_tokens
+
+    def context_limit(self, model: str) -> int | None:
+        own = self.limits.get(model)
+        return (own.context_window if own else None) or self.context_window
 
     def serves(self, model: str) -> bool:
         if model in self.models:
@@ -86,7 +106,9 @@ class CatalogFile:
 
 
 _TOP_LEVEL = {"aliases", "providers", "models", "prices"}
-_PROVIDER_KEYS = {"name", "base_url", "api_key_env", "models", "pattern", "regex", "price", "max_tokens_field"}
+_PROVIDER_KEYS = {"name", "base_url", "api_key_env", "models", "pattern", "regex", "price", "max_tokens_field",
+                  "max_output_tokens", "context_window", "limits"}
+_LIMIT_KEYS = {"max_output_tokens", "context_window"}
 _PRICE_KEYS = {"input", "output", "cache_read", "cache_write"}
 
 
@@ -200,7 +222,28 @@ def _provider(item: dict[str, Any], where: str) -> ProviderSpec:
         regex=regex,
         price=_price(item["price"], f"{where}.price") if "price" in item else None,
         max_tokens_field=field_name,
+        max_output_tokens=_tokens(item.get("max_output_tokens"), f"{where}.max_output_tokens"),
+        context_window=_tokens(item.get("context_window"), f"{where}.context_window"),
+        limits={
+            _text(model, f"{where}.limits"): _limits(spec, f'{where}.limits."{model}"')
+            for model, spec in _table(item.get("limits", {}), f"{where}.limits").items()
+        },
     )
+
+
+def _tokens(value: Any, where: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise CatalogError(f"{where}: expected a whole number of tokens, at least 1")
+    return value
+
+
+def _limits(value: Any, where: str) -> ModelLimits:
+    table = _table(value, where)
+    _no_unknown(table, _LIMIT_KEYS, where)
+    return ModelLimits(_tokens(table.get("max_output_tokens"), f"{where}.max_output_tokens"),
+                       _tokens(table.get("context_window"), f"{where}.context_window"))
 
 
 def _models(value: Any, where: str) -> dict[str, tuple[RouteSpec, ...]]:

@@ -163,7 +163,7 @@ def test_reasoning_is_reasoning_content_and_signatures_are_dropped() -> None:
 
 def test_keepalive_is_an_sse_comment() -> None:
     out = run([KeepAlive(), TextDelta(text="x")])
-    assert out.startswith(b": keep-alive\n\n")
+    assert out.startswith(b": keep-alive\n")
     assert frames(out)[0].comment
 
 

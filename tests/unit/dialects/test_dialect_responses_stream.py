@@ -194,7 +194,7 @@ def test_decoder_garbage_and_events_after_the_end() -> None:
 
 def test_encoder_empty_answer_and_keepalives() -> None:
     out = encode_responses([KeepAlive(), MessageStart(id="x", model="m"), Finish(reason="end_turn")])
-    assert out.startswith(b": keep-alive\n\n")
+    assert out.startswith(b": keep-alive\n")
     evs = events(out)
     assert [e["type"] for e in evs] == ["response.created", "response.in_progress", "response.completed"]
     assert evs[-1]["response"]["output"] == [] and evs[-1]["response"]["usage"]["total_tokens"] == 0

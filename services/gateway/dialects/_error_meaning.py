@@ -1,0 +1,157 @@
+"""What an upstream error means, and how each client format says it (pure).
+
+Clients act on the meaning of an error, and each format says the same meaning in its own words: Claude
+Code compacts the conversation only when the message says "prompt is too long" (Anthropic's wording),
+OpenAI clients look for ``code: context_length_exceeded``; SDKs retry on 429/529 by status. When a
+request was translated, the gateway reads the upstream's error in its wire's words (``meaning_from_*``)
+and says it again in the client's (``words_for_*``). Same-format errors go back untouched (proxy).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+import orjson
+
+Meaning = Literal[
+    "context_overflow",
+    "rate_limit",
+    "overloaded",
+    "authentication",
+    "permission",
+    "not_found",
+    "too_large",
+    "invalid_request",
+    "server",
+]
+# (status, message, code) as the client's format says it
+Words = tuple[int, str, str | None]
+
+_BY_STATUS: dict[int, Meaning] = {
+    401: "authentication",
+    403: "permission",
+    404: "not_found",
+    413: "too_large",
+    429: "rate_limit",
+    503: "overloaded",
+    529: "overloaded",
+}
+_OVERFLOW = re.compile(
+    r"prompt is too long|exceed(?:s|ed)? (?:the )?context (?:limit|window|length)|maximum context length|"
+    r"context[_ ]length[_ ]exceeded|context window|too many (?:input )?tokens|input is too long",
+    re.I,
+)
+# "… maximum context length is 128000 tokens. However, your messages resulted in 131072 tokens."
+_OPENAI_NUMBERS = re.compile(
+    r"maximum context length is (\d+) tokens.*?(?:resulted in|requested) (\d+) tokens", re.I | re.S
+)
+# "prompt is too long: 210000 tokens > 200000 maximum"
+_ANTHROPIC_NUMBERS = re.compile(r"(\d+) tokens > (\d+) maximum", re.I)
+
+
+def _error_of(body: bytes) -> dict[str, Any]:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return {"message": body.decode("utf-8", errors="replace")}
+    err = data.get("error") if isinstance(data, dict) else None
+    if isinstance(err, dict):
+        return err
+    return {"message": err} if isinstance(err, str) else {}
+
+
+def _base(status: int) -> Meaning:
+    if status in _BY_STATUS:
+        return _BY_STATUS[status]
+    return "server" if status >= 500 else "invalid_request"
+
+
+def meaning_from_openai(status: int, body: bytes) -> Meaning:
+    """An OpenAI-shaped error (chat completions, Responses, OpenAI-compatible servers)."""
+    err = _error_of(body)
+    code, message = str(err.get("code") or ""), str(err.get("message") or "")
+    if code == "context_length_exceeded" or (status in (400, 413, 422) and _OVERFLOW.search(message)):
+        return "context_overflow"
+    if code in ("rate_limit_exceeded", "insufficient_quota"):
+        return "rate_limit"
+    if code == "invalid_api_key":
+        return "authentication"
+    if code == "model_not_found":
+        return "not_found"
+    return _base(status)
+
+
+_ANTHROPIC_TYPES: dict[str, Meaning] = {
+    "rate_limit_error": "rate_limit",
+    "overloaded_error": "overloaded",
+    "authentication_error": "authentication",
+    "permission_error": "permission",
+    "not_found_error": "not_found",
+    "request_too_large": "too_large",
+    "api_error": "server",
+}
+
+
+def meaning_from_anthropic(status: int, body: bytes) -> Meaning:
+    """An Anthropic-shaped error (``{"type": "error", "error": {"type", "message"}}``)."""
+    err = _error_of(body)
+    etype, message = str(err.get("type") or ""), str(err.get("message") or "")
+    if status == 400 and _OVERFLOW.search(message):
+        return "context_overflow"
+    return _ANTHROPIC_TYPES.get(etype) or _base(status)
+
+
+def _numbers(message: str) -> tuple[int, int] | None:
+    """(tokens asked, tokens allowed) when the message states them."""
+    if m := _OPENAI_NUMBERS.search(message):
+        return int(m.group(2)), int(m.group(1))
+    if m := _ANTHROPIC_NUMBERS.search(message):
+        return int(m.group(1)), int(m.group(2))
+    return None
+
+
+_ANTHROPIC_STATUS: dict[Meaning, int] = {
+    "context_overflow": 400,
+    "rate_limit": 429,
+    "overloaded": 529,
+    "authentication": 401,
+    "permission": 403,
+    "not_found": 404,
+    "too_large": 413,
+}
+
+
+def words_for_anthropic(meaning: Meaning, status: int, message: str) -> Words:
+    """Anthropic's status and wording; context overflow as "prompt is too long: N tokens > M maximum"."""
+    if meaning == "context_overflow":
+        numbers = _numbers(message)
+        if numbers is not None:
+            message = f"prompt is too long: {numbers[0]} tokens > {numbers[1]} maximum"
+        elif "prompt is too long" not in message:
+            message = f"prompt is too long: {message}"
+    return _ANTHROPIC_STATUS.get(meaning, status), message, None
+
+
+_OPENAI_WORDS: dict[Meaning, tuple[int, str | None]] = {
+    "context_overflow": (400, "context_length_exceeded"),
+    "rate_limit": (429, "rate_limit_exceeded"),
+    "overloaded": (503, None),
+    "authentication": (401, "invalid_api_key"),
+    "permission": (403, None),
+    "not_found": (404, "model_not_found"),
+    "too_large": (413, None),
+}
+
+
+def words_for_openai(meaning: Meaning, status: int, message: str) -> Words:
+    """OpenAI's status, code and (for context overflow) wording."""
+    if meaning == "context_overflow":
+        numbers = _numbers(message)
+        if numbers is not None and "maximum context length" not in message:
+            message = (
+                f"This model's maximum context length is {numbers[1]} tokens. However, your messages "
+                f"resulted in {numbers[0]} tokens. ({message})"
+            )
+    new_status, code = _OPENAI_WORDS.get(meaning, (status, None))
+    return new_status, message, code

@@ -1,0 +1,80 @@
+"""What the gateway mints, recognised and removed before a body reaches a provider that validates it (pure).
+
+The gateway invents values only a client of its own sees: a synthetic signature closing a thinking block
+made from another provider's reasoning (``SYNTHETIC_SIGNATURE``), and ``ekai.*`` opaque tokens in
+Responses ``reasoning`` and ``compaction`` items (``_responses_opaque``). Clients send them back on later
+turns, and a conversation may move to a provider that checks them (Anthropic verifies every thinking
+signature, OpenAI every ``encrypted_content``) and answers 400. Each wire's function strips them from an
+outgoing body, on the passthrough path as on translated ones. The body is never changed in place (the
+client's body is reused across attempts): changed parts are copied. Returns True when something changed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.gateway.dialects._anthropic_wire import SYNTHETIC_SIGNATURE
+from services.gateway.dialects._responses_opaque import decode_compaction
+
+MINTED_PREFIX = "ekai."  # every opaque token the gateway makes starts with it
+
+
+def strip_nothing(body: dict[str, Any]) -> bool:
+    """Chat completions: nothing the gateway mints is checked by providers (call ids are free-form)."""
+    return False
+
+
+def strip_for_anthropic(body: dict[str, Any]) -> bool:
+    """Drop thinking blocks closed with the gateway's synthetic signature (Anthropic: 400 "Invalid
+    `signature` in `thinking` block"); an assistant turn left empty is dropped (Anthropic joins the
+    consecutive user turns around it)."""
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        return False
+    out: list[Any] = []
+    changed = False
+    for msg in messages:
+        content = msg.get("content") if isinstance(msg, dict) else None
+        if not isinstance(content, list) or not any(_synthetic(b) for b in content):
+            out.append(msg)
+            continue
+        changed = True
+        kept = [b for b in content if not _synthetic(b)]
+        if kept:
+            out.append({**msg, "content": kept})
+    if changed:
+        body["messages"] = out
+    return changed
+
+
+def _synthetic(block: Any) -> bool:
+    return (
+        isinstance(block, dict)
+        and block.get("type") == "thinking"
+        and block.get("signature") == SYNTHETIC_SIGNATURE
+    )
+
+
+def strip_for_responses(body: dict[str, Any]) -> bool:
+    """Drop reasoning items carrying a gateway-made ``encrypted_content``; turn a gateway-made compaction
+    item into the user message its summary stands for (OpenAI cannot decrypt either)."""
+    items = body.get("input")
+    if not isinstance(items, list):
+        return False
+    out: list[Any] = []
+    changed = False
+    for item in items:
+        token = item.get("encrypted_content") if isinstance(item, dict) else None
+        if not (isinstance(token, str) and token.startswith(MINTED_PREFIX)):
+            out.append(item)
+            continue
+        changed = True
+        if item.get("type") == "compaction":
+            summary = decode_compaction(token)
+            if summary:
+                out.append(
+                    {"type": "message", "role": "user", "content": [{"type": "input_text", "text": summary}]}
+                )
+    if changed:
+        body["input"] = out
+    return changed

@@ -1,0 +1,944 @@
+"""Faithful translation and Claude Code's gateway protocol through the real gateway and recorder processes
+(issue 9): each bugcase of ../shared/bugcases/ replayed against a scripted upstream, its right value
+asserted, plus other instances of the same kinds."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from shared.sse import SSEDecoder, SSEEvent
+from tests.procs import Stack, stack
+from tests.scripted_upstream import Pause, ScriptedUpstream, json_answer, sse
+
+KEEPALIVE_S = 1.0
+CATALOG = """
+[[providers]]
+name = "local"
+base_url = "{up}/local/v1"
+models = ["local-llama", "llama-3.1-8b-instruct"]
+price = {{ input = 0.20, output = 0.60 }}
+
+[[providers]]
+name = "deepseek"
+base_url = "{up}/deepseek/v1"
+models = ["deepseek-chat", "strict-chat"]
+price = {{ input = 0.27, output = 1.10 }}
+
+[[providers]]
+name = "configured"
+base_url = "{up}/configured/v1"
+models = ["house-model", "house-small"]
+max_output_tokens = 4096
+limits = {{ "house-small" = {{ max_output_tokens = 1024, context_window = 8192 }} }}
+
+[[providers]]
+name = "capped"
+base_url = "{up}/capped/v1"
+models = ["capped-chat"]
+price = {{ input = 0.27, output = 1.10 }}
+"""
+LOCAL = "/local/v1/chat/completions"
+OPENAI = "/openai/v1/chat/completions"
+ANTHROPIC = "/anthropic/v1/messages"
+XAI = "/xai/v1/chat/completions"
+AV = {"anthropic-version": "2023-06-01"}
+
+
+@pytest.fixture(scope="module")
+def up() -> Iterator[ScriptedUpstream]:
+    server = ScriptedUpstream.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def gw(up: ScriptedUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    tmp = tmp_path_factory.mktemp("fidelity")
+    catalog = tmp / "catalog.toml"
+    catalog.write_text(CATALOG.format(up=up.url))
+    providers = {
+        "openai": f"{up.url}/openai/v1",
+        "anthropic": f"{up.url}/anthropic",
+        "xai": f"{up.url}/xai/v1",
+    }
+    with stack(tmp, providers, CATALOG_PATH=str(catalog), STREAM_KEEPALIVE_S=str(KEEPALIVE_S)) as st:
+        yield st
+
+
+@pytest.fixture(autouse=True)
+def fresh(up: ScriptedUpstream) -> None:
+    up.reset()
+
+
+def frames(*objs: Any, event: bool = False) -> list[bytes]:
+    """One SSE event per piece; ``event`` adds Anthropic-style ``event:`` lines."""
+    out = []
+    for o in objs:
+        if isinstance(o, bytes):
+            out.append(o)
+            continue
+        head = f"event: {o['type']}\n".encode() if event else b""
+        out.append(head + b"data: " + json.dumps(o).encode() + b"\n\n")
+    return out
+
+
+def chat_chunk(
+    model: str,
+    delta: dict[str, Any] | None = None,
+    finish: str | None = None,
+    usage: dict[str, int] | None = None,
+) -> dict[str, Any]:
+    choices = (
+        []
+        if delta is None and finish is None
+        else [{"index": 0, "delta": delta or {}, "logprobs": None, "finish_reason": finish}]
+    )
+    obj: dict[str, Any] = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "created": 1775000000,
+        "model": model,
+        "choices": choices,
+    }
+    if usage is not None:
+        obj["usage"] = usage
+    return obj
+
+
+def client_events(raw: bytes) -> list[SSEEvent]:
+    dec = SSEDecoder()
+    return dec.feed(raw) + dec.flush()
+
+
+def anthropic_assembled(raw: bytes) -> dict[str, Any]:
+    text, stop, stopped, errors, pings = "", None, False, [], 0
+    for ev in client_events(raw):
+        if ev.comment:
+            continue
+        obj = json.loads(ev.data)
+        if obj["type"] == "content_block_delta" and obj["delta"]["type"] == "text_delta":
+            text += obj["delta"]["text"]
+        elif obj["type"] == "message_delta":
+            stop = obj["delta"]["stop_reason"]
+        elif obj["type"] == "message_stop":
+            stopped = True
+        elif obj["type"] == "error":
+            errors.append(obj["error"])
+        elif obj["type"] == "ping":
+            pings += 1
+    return {"text": text, "stop_reason": stop, "stopped": stopped, "errors": errors, "pings": pings}
+
+
+def post(
+    gw: Stack,
+    path: str,
+    body: dict[str, Any],
+    rid: str,
+    headers: dict[str, str] | None = None,
+    timeout: float = 30,
+) -> httpx.Response:
+    return httpx.post(
+        gw.gateway_url + path,
+        json=body,
+        timeout=timeout,
+        headers={"x-request-id": rid, "authorization": "Bearer client", **(headers or {})},
+    )
+
+
+# ---- kind 1: tool calls close with JSON-object arguments (bugcase 01) --------------------------------
+
+CASE01 = frames(
+    {
+        "type": "message_start",
+        "message": {
+            "id": "msg_01FakeSnooze",
+            "type": "message",
+            "role": "assistant",
+            "model": "claude-sonnet-4-5-20250929",
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {"input_tokens": 352, "output_tokens": 1},
+        },
+    },
+    {
+        "type": "content_block_start",
+        "index": 0,
+        "content_block": {"type": "tool_use", "id": "toolu_01FakeSnooze", "name": "snooze", "input": {}},
+    },
+    {"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": ""}},
+    {"type": "content_block_stop", "index": 0},
+    {
+        "type": "message_delta",
+        "delta": {"stop_reason": "tool_use", "stop_sequence": None},
+        "usage": {"output_tokens": 31},
+    },
+    {"type": "message_stop"},
+    event=True,
+)
+
+
+def test_case01_tool_without_arguments_reaches_openai_sdk_as_empty_object(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    up.script(ANTHROPIC, sse(CASE01))
+    client = openai.OpenAI(base_url=gw.gateway_url + "/v1", api_key="k", max_retries=0)
+    stream = client.chat.completions.create(
+        model="claude-sonnet-4-5",
+        stream=True,
+        stream_options={"include_usage": True},
+        messages=[{"role": "user", "content": "Press the snooze button for me."}],
+        tools=[
+            {
+                "type": "function",
+                "function": {"name": "snooze", "parameters": {"type": "object", "properties": {}}},
+            }
+        ],
+    )
+    args: dict[int, str] = {}
+    finish = None
+    for chunk in stream:
+        for choice in chunk.choices:
+            for call in choice.delta.tool_calls or []:
+                args[call.index] = args.get(call.index, "") + (
+                    (call.function and call.function.arguments) or ""
+                )
+            finish = choice.finish_reason or finish
+    assert args == {0: "{}"} and json.loads(args[0]) == {}
+    assert finish == "tool_calls"
+
+
+# ---- kind 2: completion is semantic (bugcase 13) -------------------------------------------------------
+
+CASE13 = frames(
+    chat_chunk("local-llama", {"role": "assistant", "content": "Hello"}),
+    chat_chunk("local-llama", {"content": " there!"}),
+    chat_chunk("local-llama", {}, "stop"),
+    chat_chunk("local-llama", usage={"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}),
+)  # and no `data: [DONE]`
+
+
+def test_case13_stream_without_done_is_a_success(gw: Stack, up: ScriptedUpstream) -> None:
+    for _ in range(8):
+        up.script(LOCAL, sse(CASE13))
+    a = post(
+        gw,
+        "/v1/chat/completions",
+        {"model": "local-llama", "stream": True, "messages": [{"role": "user", "content": "Say hello."}]},
+        "t13-a",
+    )
+    events = [json.loads(e.data) for e in client_events(a.content) if not e.comment and e.data != "[DONE]"]
+    assert not [e for e in events if "error" in e]
+    assert "".join(c["delta"].get("content") or "" for e in events for c in e["choices"]) == "Hello there!"
+    b = post(
+        gw,
+        "/v1/messages",
+        {
+            "model": "local-llama",
+            "max_tokens": 100,
+            "stream": True,
+            "messages": [{"role": "user", "content": "Say hello."}],
+        },
+        "t13-b",
+        AV,
+    )
+    got = anthropic_assembled(b.content)
+    assert got["text"] == "Hello there!" and got["stopped"] and not got["errors"]
+    for rid in ("t13-a", "t13-b"):
+        row = gw.row_for(rid)
+        assert (row["status"], row["error_type"], row["input_tokens"], row["output_tokens"]) == (
+            200,
+            None,
+            12,
+            3,
+        )
+    for n in range(6):  # healthy answers never bench the provider
+        r = post(
+            gw,
+            "/v1/chat/completions",
+            {"model": "local-llama", "stream": True, "messages": [{"role": "user", "content": "Say hello."}]},
+            f"t13-{n}",
+        )
+        assert r.status_code == 200
+    health = httpx.get(gw.gateway_url + "/health").json()["providers"]["local"]
+    assert health.get("state") != "cooling_down"
+
+
+def test_stream_cut_before_its_finish_still_gets_an_error(gw: Stack, up: ScriptedUpstream) -> None:
+    up.script(LOCAL, sse(CASE13[:2]))
+    r = post(
+        gw,
+        "/v1/messages",
+        {
+            "model": "local-llama",
+            "max_tokens": 100,
+            "stream": True,
+            "messages": [{"role": "user", "content": "Say hello."}],
+        },
+        "t13-cut",
+        AV,
+    )
+    got = anthropic_assembled(r.content)
+    assert got["text"] == "Hello there!" and got["errors"] and not got["stopped"]
+    assert gw.row_for("t13-cut")["status"] == 502
+
+
+# ---- kind 7: SSE per the WHATWG spec (bugcase 18) -------------------------------------------------------
+
+CASE18 = (
+    b": keep-alive from the upstream\n\n"
+    b"retry: 2500\nid: evt-1\n"
+    b'data: {"id":"chatcmpl-1818","object":"chat.completion.chunk","created":1775000000,"model":"llama-3.1-8b-instruct","choices":[{"index":0,"delta":{"role":"assistant","content":"Two data lines,"},"logprobs":null,"finish_reason":null}]}\n\n'
+    b"id: evt-2\n"
+    b'data: {"id":"chatcmpl-1818","object":"chat.completion.chunk","created":1775000000,\n'
+    b'data: "model":"llama-3.1-8b-instruct","choices":[{"index":0,"delta":{"content":" one event."},"logprobs":null,"finish_reason":null}]}\n\n'
+    b": a comment between events\n"
+    b"id: evt-3\n"
+    b'data: {"id":"chatcmpl-1818","object":"chat.completion.chunk",\n'
+    b'data: "created":1775000000,"model":"llama-3.1-8b-instruct",\n'
+    b'data: "choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}]}\n\n'
+    b"id: evt-4\n"
+    b'data: {"id":"chatcmpl-1818","object":"chat.completion.chunk","created":1775000000,"model":"llama-3.1-8b-instruct","choices":[],\n'
+    b'data: "usage":{"prompt_tokens":27,"completion_tokens":9,"total_tokens":36}}\n\n'
+    b"data: [DONE]\n\n"
+)
+CASE18_PIECES: list[bytes | Pause] = [CASE18[i : i + 37] for i in range(0, len(CASE18), 37)]
+
+
+def test_case18_multi_line_events_survive_the_passthrough(gw: Stack, up: ScriptedUpstream) -> None:
+    up.script(LOCAL, sse(CASE18_PIECES), sse(CASE18_PIECES), sse(CASE18_PIECES))
+    request = {
+        "model": "llama-3.1-8b-instruct",
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    client = openai.OpenAI(base_url=gw.gateway_url + "/v1", api_key="k", max_retries=0)
+    text, finish, usage = "", None, None
+    for chunk in client.chat.completions.create(**request, extra_headers={"x-request-id": "t18-a"}):
+        for choice in chunk.choices:
+            text += choice.delta.content or ""
+            finish = choice.finish_reason or finish
+        usage = chunk.usage or usage
+    assert (text, finish) == ("Two data lines, one event.", "stop")
+    assert usage is not None and (usage.prompt_tokens, usage.completion_tokens) == (27, 9)
+
+    raw = post(gw, "/v1/chat/completions", request, "t18-b").content
+    events = [e for e in client_events(raw) if not e.comment and e.data != "[DONE]"]
+    assert all(e.data for e in events), raw
+    chunks = [json.loads(e.data) for e in events]  # every event parses
+    assert "".join(c["delta"].get("content") or "" for ch in chunks for c in ch["choices"]) == text
+    assert [e.id for e in events] == ["evt-1", "evt-2", "evt-3", "evt-4"]  # id: forwarded too
+
+    c = post(
+        gw,
+        "/v1/messages",
+        {
+            "model": "llama-3.1-8b-instruct",
+            "max_tokens": 100,
+            "stream": True,
+            "messages": [{"role": "user", "content": "hi"}],
+        },
+        "t18-c",
+        AV,
+    )
+    got = anthropic_assembled(c.content)
+    assert got["text"] == text and got["stop_reason"] == "end_turn" and not got["errors"]
+    for rid in ("t18-a", "t18-b", "t18-c"):
+        row = gw.row_for(rid)
+        assert (row["status"], row["input_tokens"], row["output_tokens"]) == (200, 27, 9), rid
+        assert row["cost_usd"] == pytest.approx(0.0000108)
+
+
+# ---- kind 8: keep-alives while the upstream is silent (bugcase 19) --------------------------------------
+
+SILENCE_S = 3.5
+
+
+def timed(response: httpx.Response) -> list[tuple[float, SSEEvent]]:
+    t0, dec, out = time.monotonic(), SSEDecoder(), []
+    for piece in response.iter_bytes():
+        out += [(time.monotonic() - t0, ev) for ev in dec.feed(piece)]
+    return out
+
+
+@pytest.mark.parametrize("fmt", ["anthropic", "openai_chat"])
+def test_case19_pings_during_upstream_silence(gw: Stack, up: ScriptedUpstream, fmt: str) -> None:
+    pieces: list[bytes | Pause] = [
+        *frames(
+            chat_chunk("gpt-4o-mini", {"role": "assistant", "content": ""}),
+            chat_chunk("gpt-4o-mini", {"content": "Let me think"}),
+        ),
+        Pause(SILENCE_S),
+        *frames(
+            chat_chunk("gpt-4o-mini", {"content": " about that: 42."}),
+            chat_chunk("gpt-4o-mini", {}, "stop"),
+            chat_chunk(
+                "gpt-4o-mini", usage={"prompt_tokens": 19, "completion_tokens": 8, "total_tokens": 27}
+            ),
+        ),
+        b"data: [DONE]\n\n",
+    ]
+    # the Anthropic client is translated (OpenAI upstream); the chat client is relayed, via Anthropic's wire
+    path, model = (OPENAI, "gpt-4o-mini") if fmt == "anthropic" else (ANTHROPIC, "claude-sonnet-4-5")
+    if fmt == "openai_chat":
+        pieces = [
+            *CASE01[:1],
+            *frames(
+                {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+                {
+                    "type": "content_block_delta",
+                    "index": 0,
+                    "delta": {"type": "text_delta", "text": "Let me think"},
+                },
+                event=True,
+            ),
+            Pause(SILENCE_S),
+            *frames(
+                {
+                    "type": "content_block_delta",
+                    "index": 0,
+                    "delta": {"type": "text_delta", "text": " about that: 42."},
+                },
+                {"type": "content_block_stop", "index": 0},
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": "end_turn"},
+                    "usage": {"output_tokens": 8},
+                },
+                {"type": "message_stop"},
+                event=True,
+            ),
+        ]
+    up.script(path, sse(pieces))
+    body = {
+        "model": model,
+        "max_tokens": 1024,
+        "stream": True,
+        "messages": [{"role": "user", "content": "6*7?"}],
+    }
+    endpoint = "/v1/messages" if fmt == "anthropic" else "/v1/chat/completions"
+    with httpx.stream(
+        "POST", gw.gateway_url + endpoint, json=body, timeout=30, headers={"x-request-id": f"t19-{fmt}", **AV}
+    ) as r:
+        timeline = timed(r)
+    texts = [
+        t
+        for t, ev in timeline
+        if not ev.comment
+        and ("text_delta" in ev.data or '"content": "' in ev.data or '"content":"' in ev.data)
+    ]
+    t_first = next(t for t, ev in timeline if "Let me think" in ev.data)
+    t_resume = next(t for t, ev in timeline if "about that" in ev.data)
+    assert t_resume - t_first >= SILENCE_S - 0.5 and texts
+    if fmt == "anthropic":
+        pings = [t for t, ev in timeline if ev.event == "ping" and t_first < t <= t_resume - 1.0]
+        assert len(pings) >= 2  # every STREAM_KEEPALIVE_S, not only when the upstream speaks again
+        got = anthropic_assembled(
+            b"".join(
+                (f"event: {ev.event}\n".encode() if ev.event else b"")
+                + b"data: "
+                + ev.data.encode()
+                + b"\n\n"
+                for _, ev in timeline
+                if not ev.comment
+            )
+        )
+        assert got["text"] == "Let me think about that: 42." and got["stopped"] and not got["errors"]
+        row = gw.row_for(f"t19-{fmt}")
+        assert (row["status"], row["error_type"], row["input_tokens"], row["output_tokens"]) == (
+            200,
+            None,
+            19,
+            8,
+        )
+    else:
+        comments = [t for t, ev in timeline if ev.comment and t_first < t <= t_resume - 1.0]
+        assert len(comments) >= 2  # OpenAI clients get SSE comment lines
+        assert gw.row_for(f"t19-{fmt}")["status"] == 200
+
+
+# ---- kind 3: what the gateway mints never reaches the provider (bugcase 04) ---------------------------
+
+ANTHROPIC_OK = {
+    "id": "msg_2",
+    "type": "message",
+    "role": "assistant",
+    "model": "claude-sonnet-4-5",
+    "content": [{"type": "text", "text": "Paris."}],
+    "stop_reason": "end_turn",
+    "stop_sequence": None,
+    "usage": {"input_tokens": 30, "output_tokens": 3},
+}
+
+
+def test_case04_gateway_signature_is_not_sent_to_anthropic(gw: Stack, up: ScriptedUpstream) -> None:
+    up.script(
+        XAI,
+        json_answer(
+            {
+                "id": "x1",
+                "object": "chat.completion",
+                "created": 1775000000,
+                "model": "grok-3-mini",
+                "choices": [
+                    {
+                        "index": 0,
+                        "finish_reason": "stop",
+                        "message": {
+                            "role": "assistant",
+                            "content": "Paris",
+                            "reasoning_content": "The capital of France is Paris.",
+                        },
+                    }
+                ],
+                "usage": {"prompt_tokens": 24, "completion_tokens": 31, "total_tokens": 55},
+            }
+        ),
+    )
+    up.script(ANTHROPIC, json_answer(ANTHROPIC_OK))
+    headers = {**AV, "anthropic-beta": "interleaved-thinking-2025-05-14"}
+    question = {"role": "user", "content": "What is the capital of France? One word."}
+    turn1 = post(
+        gw,
+        "/v1/messages",
+        {
+            "model": "grok-3-mini",
+            "max_tokens": 4096,
+            "thinking": {"type": "enabled", "budget_tokens": 2048},
+            "messages": [question],
+        },
+        "t04-1",
+        headers,
+    )
+    content = turn1.json()["content"]
+    minted = [b["signature"] for b in content if b["type"] == "thinking"]
+    assert minted  # the gateway had to sign xAI's reasoning itself
+    turn2 = post(
+        gw,
+        "/v1/messages",
+        {
+            "model": "claude-sonnet-4-5",
+            "max_tokens": 4096,
+            "thinking": {"type": "enabled", "budget_tokens": 2048},
+            "messages": [
+                question,
+                {"role": "assistant", "content": content},
+                {"role": "user", "content": "And of Italy?"},
+            ],
+        },
+        "t04-2",
+        headers,
+    )
+    assert turn2.status_code == 200
+    sent = up.seen(ANTHROPIC)[-1].json
+    blocks = [b for m in sent["messages"] if isinstance(m["content"], list) for b in m["content"]]
+    assert not [b for b in blocks if b.get("signature") in minted]
+    assert {"type": "text", "text": "Paris"} in blocks  # the answer itself stays in the history
+
+
+# ---- kind 4: errors keep their meaning (bugcase 10) -------------------------------------------------------
+
+OPENAI_OVERFLOW = {
+    "error": {
+        "message": "This model's maximum context length is 128000 tokens. However, your messages resulted in 131072 "
+        "tokens. Please reduce the length of the messages.",
+        "type": "invalid_request_error",
+        "param": "messages",
+        "code": "context_length_exceeded",
+    }
+}
+
+
+def test_case10_openai_context_overflow_reaches_claude_code_as_prompt_is_too_long(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    up.script(OPENAI, json_answer(OPENAI_OVERFLOW, 400))
+    r = post(
+        gw,
+        "/v1/messages",
+        {
+            "model": "gpt-4o-mini",
+            "max_tokens": 32000,
+            "stream": True,
+            "messages": [{"role": "user", "content": "x " * 100}],
+        },
+        "t10",
+        AV,
+    )
+    body = r.json()
+    assert r.status_code == 400 and body["type"] == "error"
+    assert body["error"]["type"] == "invalid_request_error"
+    assert body["error"]["message"] == "prompt is too long: 131072 tokens > 128000 maximum"
+
+
+def test_anthropic_overflow_reaches_openai_sdk_as_context_length_exceeded(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    up.script(
+        ANTHROPIC,
+        json_answer(
+            {
+                "type": "error",
+                "error": {
+                    "type": "invalid_request_error",
+                    "message": "prompt is too long: 210000 tokens > 200000 maximum",
+                },
+            },
+            400,
+        ),
+    )
+    client = openai.OpenAI(base_url=gw.gateway_url + "/v1", api_key="k", max_retries=0)
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(model="claude-sonnet-4-5", messages=[{"role": "user", "content": "x"}])
+    assert info.value.code == "context_length_exceeded"
+    assert "maximum context length is 200000 tokens" in info.value.message
+
+
+def test_same_format_error_bodies_go_through_unmodified(gw: Stack, up: ScriptedUpstream) -> None:
+    up.script(OPENAI, json_answer(OPENAI_OVERFLOW, 400))
+    r = post(
+        gw,
+        "/v1/chat/completions",
+        {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}]},
+        "t10-same",
+    )
+    assert r.status_code == 400 and r.json() == OPENAI_OVERFLOW
+
+
+# ---- kind 5: the provider's rate-limit and retry headers go back (bugcase 11) ----------------------------
+
+RATE_HEADERS = {
+    "retry-after": "287441",
+    "anthropic-ratelimit-unified-status": "rejected",
+    "anthropic-ratelimit-unified-reset": "1775600000",
+    "x-should-retry": "false",
+    "request-id": "req_011FakeRateLimited",
+}
+
+
+@pytest.fixture()
+def gw_alone(up: ScriptedUpstream, tmp_path: Path) -> Iterator[Stack]:
+    """A gateway of its own with only Anthropic: a week-long Retry-After rests its provider for the rest of
+    the process, which must not touch the other tests' gateway."""
+    with stack(tmp_path, {"anthropic": f"{up.url}/anthropic"}) as st:
+        yield st
+
+
+def test_case11_429_headers_reach_claude_code(gw_alone: Stack, up: ScriptedUpstream) -> None:
+    gw = gw_alone
+    up.script(
+        ANTHROPIC,
+        json_answer(
+            {
+                "type": "error",
+                "error": {
+                    "type": "rate_limit_error",
+                    "message": "This request would exceed your weekly usage limit.",
+                },
+            },
+            429,
+            headers=RATE_HEADERS,
+        ),
+    )
+    r = post(
+        gw,
+        "/v1/messages",
+        {
+            "model": "claude-sonnet-4-5",
+            "max_tokens": 100,
+            "stream": True,
+            "messages": [{"role": "user", "content": "hi"}],
+        },
+        "t11",
+        {**AV, "anthropic-beta": "claude-code-20250219,oauth-2025-04-20"},
+    )
+    assert r.status_code == 429
+    assert r.headers["retry-after"] == "287441"
+    assert r.headers["anthropic-ratelimit-unified-status"] == "rejected"
+    assert r.headers["anthropic-ratelimit-unified-reset"] == "1775600000"
+    assert r.headers["x-should-retry"] == "false"
+    assert r.headers["x-upstream-request-id"] == "req_011FakeRateLimited"
+    assert r.headers["x-request-id"] == "t11"  # the gateway's own id stays
+    assert len(up.seen(ANTHROPIC)) == 1  # a week-long Retry-After is not waited out nor retried
+
+
+def test_rate_limit_headers_on_success_and_through_translation(gw: Stack, up: ScriptedUpstream) -> None:
+    up.script(
+        OPENAI,
+        sse(
+            frames(
+                chat_chunk("gpt-4o-mini", {"content": "ok"}),
+                chat_chunk("gpt-4o-mini", {}, "stop"),
+                b"data: [DONE]\n\n",
+            ),
+            headers={"x-ratelimit-remaining-requests": "499", "x-request-id": "req_openai_1"},
+        ),
+    )
+    r = post(
+        gw,
+        "/v1/messages",
+        {
+            "model": "gpt-4o-mini",
+            "max_tokens": 100,
+            "stream": True,
+            "messages": [{"role": "user", "content": "hi"}],
+        },
+        "t11-ok",
+        AV,
+    )
+    assert r.status_code == 200
+    assert r.headers["x-ratelimit-remaining-requests"] == "499"
+    assert r.headers["x-upstream-request-id"] == "req_openai_1" and r.headers["x-request-id"] == "t11-ok"
+    up.script(
+        "/capped/v1/chat/completions",  # its own provider: its cool-down leaves the other tests alone
+        json_answer(
+            {"error": {"message": "slow down", "type": "requests", "code": "rate_limit_exceeded"}},
+            429,
+            headers={"retry-after": "7.2", "x-ratelimit-reset-requests": "7s"},
+        ),
+    )
+    r = post(
+        gw,
+        "/v1/messages",
+        {"model": "capped-chat", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]},
+        "t11-429",
+        AV,
+    )
+    assert r.status_code == 429 and r.json()["error"]["type"] == "rate_limit_error"
+    assert r.headers["retry-after"] == "8" and r.headers["x-ratelimit-reset-requests"] == "7s"
+
+
+# ---- kind 6: output limits (bugcase 17) -----------------------------------------------------------------
+
+DEEPSEEK = "/deepseek/v1/chat/completions"
+DEEPSEEK_REFUSAL = {
+    "error": {
+        "message": "Invalid max_tokens value, the valid range of max_tokens is [1, 8192]",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": "invalid_request_error",
+    }
+}
+
+
+def ok_stream(model: str) -> list[bytes | Pause]:
+    return [
+        *frames(
+            chat_chunk(model, {"role": "assistant", "content": "Hi"}),
+            chat_chunk(model, {}, "stop"),
+            chat_chunk(model, usage={"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6}),
+        ),
+        b"data: [DONE]\n\n",
+    ]
+
+
+def script_like_deepseek(up: ScriptedUpstream, path: str, model: str, times: int = 1) -> None:
+    def too_many(body: dict[str, Any]) -> bool:
+        return int(body.get("max_tokens") or body.get("max_completion_tokens") or 0) > 8192
+
+    for _ in range(times):
+        up.script(path, json_answer(DEEPSEEK_REFUSAL, 400, when=too_many), sse(ok_stream(model)))
+
+
+def claude_code_request(model: str) -> dict[str, Any]:
+    return {
+        "model": model,
+        "max_tokens": 32000,
+        "stream": True,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+
+
+def sent_limits(up: ScriptedUpstream, path: str) -> list[int]:
+    return [r.json.get("max_tokens") or r.json.get("max_completion_tokens") for r in up.seen(path)]
+
+
+def test_case17_claude_codes_max_tokens_fits_deepseek(gw: Stack, up: ScriptedUpstream) -> None:
+    script_like_deepseek(up, DEEPSEEK, "deepseek-chat")
+    r = post(gw, "/v1/messages", claude_code_request("deepseek-chat"), "t17", AV)
+    assert r.status_code == 200 and anthropic_assembled(r.content)["text"] == "Hi"
+    assert sent_limits(up, DEEPSEEK) == [8192]  # deepseek-chat's limit is known: no refusal at all
+
+
+def test_unknown_models_limit_is_learned_from_the_refusal(gw: Stack, up: ScriptedUpstream) -> None:
+    script_like_deepseek(up, DEEPSEEK, "strict-chat", times=2)
+    r = post(gw, "/v1/messages", claude_code_request("strict-chat"), "t17-learn", AV)
+    assert r.status_code == 200 and anthropic_assembled(r.content)["text"] == "Hi"
+    assert sent_limits(up, DEEPSEEK) == [32000, 8192]  # refused once, sent again within the stated limit
+    assert gw.row_for("t17-learn")["status"] == 200
+    up.reset()
+    script_like_deepseek(up, DEEPSEEK, "strict-chat")
+    r = post(
+        gw,
+        "/v1/chat/completions",
+        {
+            "model": "strict-chat",
+            "max_tokens": 20000,
+            "stream": True,
+            "messages": [{"role": "user", "content": "hi"}],
+        },
+        "t17-pass",
+    )
+    assert r.status_code == 200
+    assert sent_limits(up, DEEPSEEK) == [8192]  # remembered, and applied to the untranslated body too
+
+
+def test_catalog_file_limits_per_provider_and_per_model(gw: Stack, up: ScriptedUpstream) -> None:
+    path = "/configured/v1/chat/completions"
+    up.script(path, sse(ok_stream("house-model")), sse(ok_stream("house-small")))
+    for model in ("house-model", "house-small"):
+        assert post(gw, "/v1/messages", claude_code_request(model), f"t17-{model}", AV).status_code == 200
+    assert sent_limits(up, path) == [4096, 1024]
+
+
+# ---- Claude Code's gateway protocol (../shared/docs/client-protocols.md) -----------------------------------
+
+
+def test_anthropic_path_forwards_headers_and_body_verbatim(gw: Stack, up: ScriptedUpstream) -> None:
+    up.script(ANTHROPIC, json_answer(ANTHROPIC_OK))
+    body = {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 32000,
+        "system": [
+            {"type": "text", "text": "You are Claude Code.", "cache_control": {"type": "ephemeral"}},
+            {"type": "text", "text": "Project notes.", "cache_control": {"type": "ephemeral", "ttl": "1h"}},
+        ],
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "hi", "cache_control": {"type": "ephemeral"}},
+                    {
+                        "type": "future_block_type",
+                        "payload": {"x": 1},
+                    },  # a block this gateway has never heard of
+                ],
+            }
+        ],
+        "context_management": {"edits": [{"type": "clear_tool_uses_20250919"}]},  # an unknown top-level field
+        "metadata": {"user_id": "u1"},
+    }
+    headers = {
+        **AV,
+        "anthropic-beta": "claude-code-20250219,interleaved-thinking-2025-05-14,fine-grained-tool-streaming-2025-05-14",
+        "anthropic-dangerous-direct-browser-access": "true",
+        "anthropic-future-flag": "on",
+    }
+    r = post(gw, "/v1/messages", body, "tcc-verbatim", headers)
+    assert r.status_code == 200
+    seen = up.seen(ANTHROPIC)[-1]
+    assert seen.json == body  # system array, every cache_control and unknown fields exactly as sent
+    for name in (
+        "anthropic-version",
+        "anthropic-beta",
+        "anthropic-dangerous-direct-browser-access",
+        "anthropic-future-flag",
+    ):
+        assert seen.headers.get(name) == headers[name], name
+    assert "Bearer client" not in json.dumps(seen.headers)  # the client's own credential stays here
+
+
+def test_server_tools_are_stripped_toward_other_providers(gw: Stack, up: ScriptedUpstream) -> None:
+    up.script(OPENAI, sse(ok_stream("gpt-4o-mini")))
+    body = {
+        "model": "gpt-4o-mini",
+        "max_tokens": 1000,
+        "stream": True,
+        "tools": [
+            {"type": "web_search_20250305", "name": "web_search", "max_uses": 5},
+            {
+                "name": "Read",
+                "description": "Read a file",
+                "input_schema": {"type": "object", "properties": {}},
+            },
+        ],
+        "tool_choice": {"type": "tool", "name": "web_search"},
+        "messages": [
+            {"role": "user", "content": "What's new?"},
+            {
+                "role": "assistant",
+                "content": [
+                    {
+                        "type": "server_tool_use",
+                        "id": "srvtoolu_1",
+                        "name": "web_search",
+                        "input": {"query": "news"},
+                    },
+                    {
+                        "type": "web_search_tool_result",
+                        "tool_use_id": "srvtoolu_1",
+                        "content": [
+                            {
+                                "type": "web_search_result",
+                                "title": "T",
+                                "url": "https://e.x",
+                                "encrypted_content": "E",
+                            }
+                        ],
+                    },
+                    {"type": "text", "text": "Here is the news."},
+                ],
+            },
+            {"role": "user", "content": "Thanks"},
+        ],
+    }
+    r = post(gw, "/v1/messages", body, "tcc-server-tools", AV)
+    assert r.status_code == 200 and anthropic_assembled(r.content)["text"] == "Hi"
+    sent = up.seen(OPENAI)[-1].json
+    assert [t["function"]["name"] for t in sent["tools"]] == ["Read"]
+    assert sent["tool_choice"] == "auto"  # the forced server tool does not exist upstream
+    dumped = json.dumps(sent["messages"])
+    assert (
+        "srvtoolu_1" not in dumped
+        and "web_search_tool_result" not in dumped
+        and "Here is the news." in dumped
+    )
+
+
+@pytest.mark.parametrize("headers", [AV, {}])
+def test_models_list_for_claude_code(gw: Stack, headers: dict[str, str]) -> None:
+    t0 = time.monotonic()
+    r = httpx.get(
+        gw.gateway_url + "/v1/models?limit=1000", headers=headers, follow_redirects=False, timeout=3
+    )
+    assert time.monotonic() - t0 < 3
+    assert r.status_code == 200  # no redirect
+    data = r.json()["data"]
+    assert "claude-sonnet-4-5" in {m["id"] for m in data} and "local-llama" in {m["id"] for m in data}
+    assert all(isinstance(m.get("display_name"), str) and m["display_name"] for m in data)
+
+
+def test_count_tokens_gets_no_gateway_signature_either(gw: Stack, up: ScriptedUpstream) -> None:
+    from services.gateway.dialects._anthropic_wire import SYNTHETIC_SIGNATURE
+
+    up.script("/anthropic/v1/messages/count_tokens", json_answer({"input_tokens": 12}))
+    messages = [
+        {"role": "user", "content": "6*7?"},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "thinking", "thinking": "t", "signature": SYNTHETIC_SIGNATURE},
+                {"type": "text", "text": "42"},
+            ],
+        },
+        {"role": "user", "content": "thanks"},
+    ]
+    r = post(
+        gw, "/v1/messages/count_tokens", {"model": "claude-sonnet-4-5", "messages": messages}, "tcc-count", AV
+    )
+    assert r.status_code == 200 and r.json() == {"input_tokens": 12}
+    sent = up.seen("/anthropic/v1/messages/count_tokens")[-1].json
+    assert SYNTHETIC_SIGNATURE not in json.dumps(sent) and sent["messages"][1]["content"] == [
+        {"type": "text", "text": "42"}
+    ]

@@ -1,0 +1,113 @@
+"""Errors keep their meaning across formats (issue 9, kind 4; bugcase 10): every wire's error is read for
+what it means and said again in every client format's words."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from services.gateway.dialects import registry
+from services.gateway.dialects._error_meaning import Meaning
+from services.gateway.dialects.formats import CLIENT_FORMATS, ClientFormat, Wire
+
+OPENAI_OVERFLOW = {
+    "error": {
+        "message": "This model's maximum context length is 128000 tokens. However, your messages resulted in "
+        "131072 tokens. Please reduce the length of the messages.",
+        "type": "invalid_request_error",
+        "param": "messages",
+        "code": "context_length_exceeded",
+    }
+}
+ANTHROPIC_OVERFLOW = {
+    "type": "error",
+    "error": {
+        "type": "invalid_request_error",
+        "message": "prompt is too long: 131072 tokens > 128000 maximum",
+    },
+}
+
+
+def openai_error(status: int, code: str | None, message: str = "m") -> bytes:
+    return json.dumps({"error": {"message": message, "type": "x", "param": None, "code": code}}).encode()
+
+
+def anthropic_error(etype: str, message: str = "m") -> bytes:
+    return json.dumps({"type": "error", "error": {"type": etype, "message": message}}).encode()
+
+
+# (wire, status, body) → meaning
+UPSTREAM: list[tuple[Wire, int, bytes, Meaning]] = [
+    ("openai_chat", 400, json.dumps(OPENAI_OVERFLOW).encode(), "context_overflow"),
+    ("openai_responses", 400, json.dumps(OPENAI_OVERFLOW).encode(), "context_overflow"),
+    ("anthropic", 400, json.dumps(ANTHROPIC_OVERFLOW).encode(), "context_overflow"),
+    (
+        "anthropic",
+        400,
+        anthropic_error(
+            "invalid_request_error", "input length and `max_tokens` exceed context limit: 1 + 2 > 3"
+        ),
+        "context_overflow",
+    ),
+    ("openai_chat", 429, openai_error(429, "rate_limit_exceeded"), "rate_limit"),
+    ("anthropic", 429, anthropic_error("rate_limit_error"), "rate_limit"),
+    ("openai_chat", 503, openai_error(503, None), "overloaded"),
+    ("anthropic", 529, anthropic_error("overloaded_error"), "overloaded"),
+    ("openai_chat", 401, openai_error(401, "invalid_api_key"), "authentication"),
+    ("anthropic", 401, anthropic_error("authentication_error"), "authentication"),
+    ("openai_responses", 403, openai_error(403, None), "permission"),
+    ("anthropic", 403, anthropic_error("permission_error"), "permission"),
+    ("openai_chat", 404, openai_error(404, "model_not_found"), "not_found"),
+    ("anthropic", 404, anthropic_error("not_found_error"), "not_found"),
+    ("openai_chat", 413, openai_error(413, None), "too_large"),
+    ("anthropic", 413, anthropic_error("request_too_large"), "too_large"),
+    ("openai_chat", 400, openai_error(400, None, "bad tool schema"), "invalid_request"),
+    ("anthropic", 500, anthropic_error("api_error"), "server"),
+]
+
+
+@pytest.mark.parametrize(("wire", "status", "body", "meaning"), UPSTREAM)
+def test_every_wire_reads_the_meaning(wire: Wire, status: int, body: bytes, meaning: Meaning) -> None:
+    assert registry.WIRES[wire].error_meaning(status, body) == meaning
+
+
+# meaning → (Anthropic status, Anthropic type); (OpenAI status, OpenAI code)
+EXPECTED: dict[Meaning, tuple[tuple[int, str], tuple[int, str | None]]] = {
+    "context_overflow": ((400, "invalid_request_error"), (400, "context_length_exceeded")),
+    "rate_limit": ((429, "rate_limit_error"), (429, "rate_limit_exceeded")),
+    "overloaded": ((529, "overloaded_error"), (503, None)),
+    "authentication": ((401, "authentication_error"), (401, "invalid_api_key")),
+    "permission": ((403, "permission_error"), (403, None)),
+    "not_found": ((404, "not_found_error"), (404, "model_not_found")),
+    "too_large": ((413, "request_too_large"), (413, None)),
+}
+
+
+@pytest.mark.parametrize("fmt", CLIENT_FORMATS)
+@pytest.mark.parametrize("meaning", list(EXPECTED))
+def test_every_client_format_says_it_in_its_words(fmt: ClientFormat, meaning: Meaning) -> None:
+    client = registry.client(fmt)
+    status, message, code = client.error_words(meaning, 418, "upstream said so")
+    status = client.client_status(status)
+    body = client.error_body(status, message, code, None, "rid")
+    if fmt == "anthropic":
+        assert (status, body["error"]["type"]) == EXPECTED[meaning][0]
+    else:
+        assert (status, body["error"]["code"]) == EXPECTED[meaning][1]
+
+
+def test_case10_openai_overflow_reaches_claude_code_as_prompt_is_too_long() -> None:
+    meaning = registry.WIRES["openai_chat"].error_meaning(400, json.dumps(OPENAI_OVERFLOW).encode())
+    status, message, _ = registry.client("anthropic").error_words(
+        meaning, 400, OPENAI_OVERFLOW["error"]["message"]
+    )
+    assert (status, message) == (400, "prompt is too long: 131072 tokens > 128000 maximum")
+
+
+def test_anthropic_overflow_reaches_openai_clients_with_their_code_and_numbers() -> None:
+    message = ANTHROPIC_OVERFLOW["error"]["message"]
+    for fmt in ("openai_chat", "openai_responses"):
+        status, words, code = registry.client(fmt).error_words("context_overflow", 400, message)  # type: ignore[arg-type]
+        assert (status, code) == (400, "context_length_exceeded")
+        assert "maximum context length is 128000 tokens" in words and "131072" in words

@@ -1,0 +1,99 @@
+"""What the gateway mints never reaches a provider that validates it (issue 9, kind 3; bugcase 04)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+from services.gateway.dialects import registry
+from services.gateway.dialects._anthropic_wire import SYNTHETIC_SIGNATURE
+from services.gateway.dialects._responses_opaque import encode_compaction, encode_thinking
+from services.gateway.dialects.anthropic import render
+from services.gateway.dialects.ir import Completion, TextBlock, ThinkingBlock
+from services.gateway.dialects.view import View
+
+
+def turn1_from_another_provider() -> list[dict[str, Any]]:
+    """What an Anthropic client got when xAI's reasoning was translated: a thinking block the gateway signed."""
+    c = Completion(id="x", model="grok-3-mini", content=[ThinkingBlock("6*7=42"), TextBlock("42")])
+    content: list[dict[str, Any]] = render(c, View(model="grok-3-mini"))["content"]
+    assert content[0]["signature"] == SYNTHETIC_SIGNATURE
+    return content
+
+
+def test_case04_synthetic_thinking_is_dropped_before_anthropic() -> None:
+    body = {
+        "model": "claude-sonnet-4-5",
+        "thinking": {"type": "enabled", "budget_tokens": 2048},
+        "messages": [
+            {"role": "user", "content": "6*7?"},
+            {"role": "assistant", "content": turn1_from_another_provider()},
+            {
+                "role": "assistant",
+                "content": [{"type": "thinking", "thinking": "real", "signature": "EqQBCkYIBx"}],
+            },
+            {"role": "user", "content": "and 6*8?"},
+        ],
+    }
+    before = copy.deepcopy(body)
+    sent = dict(body)
+    assert registry.WIRES["anthropic"].strip_minted(sent)
+    assert SYNTHETIC_SIGNATURE not in json.dumps(sent)
+    assert sent["messages"][1]["content"] == [{"type": "text", "text": "42"}]
+    assert sent["messages"][2] == before["messages"][2]  # Anthropic's own signatures stay
+    assert body == before  # the client's body (reused by later attempts) is untouched
+
+
+def test_an_assistant_turn_left_empty_is_dropped() -> None:
+    body = {
+        "messages": [
+            {"role": "user", "content": "a"},
+            {
+                "role": "assistant",
+                "content": [{"type": "thinking", "thinking": "t", "signature": SYNTHETIC_SIGNATURE}],
+            },
+            {"role": "user", "content": "b"},
+        ]
+    }
+    assert registry.WIRES["anthropic"].strip_minted(body)
+    assert [m["role"] for m in body["messages"]] == ["user", "user"]
+
+
+def test_nothing_minted_means_nothing_changed() -> None:
+    body = {"messages": [{"role": "user", "content": "a"}]}
+    for wire in registry.WIRES.values():
+        assert not wire.strip_minted(dict(body))
+    assert not registry.WIRES["openai_responses"].strip_minted(
+        {"input": [{"type": "reasoning", "encrypted_content": "gAAAA-openai"}]}
+    )
+
+
+def test_gateway_tokens_never_reach_openai_responses() -> None:
+    body = {
+        "input": [
+            {"type": "message", "role": "user", "content": "hi"},
+            {
+                "type": "reasoning",
+                "id": "rs_1",
+                "summary": [],
+                "encrypted_content": encode_thinking("t", "sig"),
+            },
+            {"type": "reasoning", "id": "rs_2", "summary": [], "encrypted_content": "gAAAAB-openai-own"},
+            {"type": "compaction", "encrypted_content": encode_compaction("We fixed the bug in foo.py.")},
+        ]
+    }
+    before = copy.deepcopy(body)
+    sent = dict(body)
+    assert registry.WIRES["openai_responses"].strip_minted(sent)
+    assert "ekai." not in json.dumps(sent)
+    assert sent["input"] == [
+        before["input"][0],
+        before["input"][2],
+        {
+            "type": "message",
+            "role": "user",
+            "content": [{"type": "input_text", "text": "We fixed the bug in foo.py."}],
+        },
+    ]
+    assert body == before

@@ -1,0 +1,96 @@
+"""Keep-alives while a started stream's upstream is silent (issue 9, kind 8; bugcase 19)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from services.gateway.dialects import registry
+from services.gateway.dialects.formats import CLIENT_FORMATS, ClientFormat
+from services.gateway.dialects.view import View
+from services.gateway.errors import UpstreamError
+from services.gateway.providers.base import Provider
+from services.gateway.relay import make_relay
+from services.gateway.upstream import UpstreamClient
+from shared.settings import load_settings
+from shared.sse import SSEDecoder
+
+PROVIDER = Provider("p", "http://127.0.0.1:9", None)
+TEXT = (
+    b'data: {"id":"c","model":"m","choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}]}\n\n'
+)
+
+
+async def slow(delay: float, *parts: bytes) -> AsyncIterator[bytes]:
+    for p in parts:
+        await asyncio.sleep(delay)
+        yield p
+
+
+def client(keepalive_s: float, chunk_timeout_s: float = 5.0) -> UpstreamClient:
+    return UpstreamClient(None, 5, chunk_timeout_s, keepalive_s)  # type: ignore[arg-type]
+
+
+async def test_silence_calls_on_idle_until_the_chunk_comes() -> None:
+    idle: list[float] = []
+    t0 = asyncio.get_running_loop().time()
+
+    async def on_idle() -> None:
+        idle.append(asyncio.get_running_loop().time() - t0)
+
+    chunk = await client(0.05).next_chunk(slow(0.28, b"late"), PROVIDER, "between_chunks", 5.0, on_idle)
+    assert chunk == b"late"
+    assert 4 <= len(idle) <= 5 and idle[0] < 0.1  # every 50 ms of silence, starting at the first
+
+
+async def test_the_silence_still_counts_towards_the_chunk_timeout() -> None:
+    calls = 0
+
+    async def on_idle() -> None:
+        nonlocal calls
+        calls += 1
+
+    with pytest.raises(UpstreamError) as info:
+        await client(0.05, chunk_timeout_s=0.2).next_chunk(
+            slow(5, b"never"), PROVIDER, "between_chunks", 0.2, on_idle
+        )
+    assert info.value.error_type == "broken_stream" and calls >= 2
+
+
+async def test_a_client_gone_during_the_silence_is_not_the_providers_fault() -> None:
+    async def on_idle() -> None:
+        raise ConnectionResetError("client went away")
+
+    with pytest.raises(ConnectionResetError):
+        await client(0.05).next_chunk(slow(5, b"never"), PROVIDER, "between_chunks", 5.0, on_idle)
+
+
+def test_setting_defaults_to_ten_seconds() -> None:
+    assert load_settings({}).stream_keepalive_s == 10.0
+    assert load_settings({"STREAM_KEEPALIVE_S": "2.5"}).stream_keepalive_s == 2.5
+
+
+@pytest.mark.parametrize("fmt", CLIENT_FORMATS)
+def test_translated_streams_get_their_formats_keepalive(fmt: ClientFormat) -> None:
+    wire = "anthropic" if fmt != "anthropic" else "openai_chat"
+    relay = make_relay(registry.pairing(fmt, wire), View(model="m"))
+    frame = relay.keepalive()
+    events = SSEDecoder().feed(frame)
+    if fmt == "anthropic":
+        assert any(e.event == "ping" for e in events)  # Claude Code's watchdog counts events, not comments
+    else:
+        assert events and all(e.comment for e in events)
+
+
+@pytest.mark.parametrize("fmt", CLIENT_FORMATS)
+def test_relayed_streams_get_a_keepalive_only_between_events(fmt: ClientFormat) -> None:
+    relay = make_relay(registry.pairing(fmt, registry.client(fmt).wire), View(model="m"))
+    assert relay.keepalive() == registry.client(fmt).keepalive
+    relay.feed(TEXT[:40])  # half an upstream event
+    assert relay.keepalive() == b""
+    relay.feed(TEXT[40:])
+    assert relay.keepalive() == registry.client(fmt).keepalive
+    ping = SSEDecoder().feed(registry.client("anthropic").keepalive)
+    assert ping[0].event == "ping" and ping[0].data == '{"type":"ping"}'
