@@ -105,7 +105,8 @@ class Translator(Relay):
     def finish(self) -> bytes:
         out = [self._deltas(self.decoder.feed(ev)) for ev in self._sse.flush()]
         out.append(self._deltas(self.decoder.finish()))
-        out.append(self.encoder.finish())
+        if self.complete or self.error is not None:  # else the caller ends it with ``fail``
+            out.append(self.encoder.finish())
         return b"".join(out)
 
     def fail(self, status: int, message: str) -> bytes:
