@@ -114,6 +114,13 @@ def create_app(settings: Settings) -> web.Application:
 def _mount_usage(app: web.Application, settings: Settings) -> None:
     try:
         from services.gateway.usage_api import setup_usage_routes
-    except ImportError:
+    except ImportError as exc:  # said in the log and at /usage, never a silent 404
+        log.error("/usage is unavailable: %s", exc)
+        reason = f"/usage is unavailable: {exc}"
+
+        async def unavailable(request: web.Request) -> web.Response:
+            return handlers.json_error("openai_chat", 503, reason, request_id=request[keys.REQUEST_ID])
+
+        app.router.add_get("/usage", unavailable)
         return
     setup_usage_routes(app, settings.database_path)
