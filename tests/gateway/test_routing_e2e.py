@@ -291,8 +291,9 @@ def test_unknown_models_get_a_404_in_the_clients_format(gw: Stack) -> None:
 def test_health_shows_every_provider(gw: Stack) -> None:
     providers = httpx.get(gw.gateway_url + "/health").json()["providers"]
     assert set(providers) == {"openai", "anthropic", "xai", "openrouter", "local"}
-    assert all(p["configured"] and p["state"] in ("healthy", "half_open", "cooling_down")
-               for p in providers.values())
+    # The shared stack never opens a breaker (BREAKER_FAILURES is huge) nor waits out a Retry-After.
+    assert {name: (p["configured"], p["state"]) for name, p in providers.items()} == {
+        name: (True, "healthy") for name in providers}
 
 
 def test_models_lists_what_configured_providers_serve(gw: Stack) -> None:
