@@ -119,7 +119,8 @@ def _mount_usage(app: web.Application, settings: Settings) -> None:
         reason = f"/usage is unavailable: {exc}"
 
         async def unavailable(request: web.Request) -> web.Response:
-            return handlers.json_error("openai_chat", 503, reason, request_id=request[keys.REQUEST_ID])
+            fmt = registry.format_for_path(request.path)
+            return handlers.json_error(fmt, 503, reason, request_id=request[keys.REQUEST_ID])
 
         app.router.add_get("/usage", unavailable)
         return
