@@ -131,7 +131,15 @@ def create_app(settings: Settings) -> web.Application:
 def _mount_usage(app: web.Application, settings: Settings) -> None:
     try:
         from services.gateway.usage_api import error_response, setup_usage_routes
-    except ImportError:
+    except ImportError as exc:  # said in the log and at /usage, never a silent 404
+        log.error("/usage is unavailable: %s", exc)
+        reason = f"/usage is unavailable: {exc}"
+
+        async def unavailable(request: web.Request) -> web.Response:
+            fmt = registry.format_for_path(request.path)
+            return handlers.json_error(fmt, 503, reason, request_id=request[keys.REQUEST_ID])
+
+        app.router.add_get("/usage", unavailable)
         return
     if settings.database_url:
         # The read side does not read PostgreSQL yet (issue 14 part 2): say so rather than serve the

@@ -244,13 +244,13 @@ class Proxy:
             chunk = await self.upstream.next_chunk(chunks, provider, "first_token", remaining)
             if chunk is None:
                 break
-            out.append(relay.feed(chunk))
+            out.append(provider.scrub_bytes(relay.feed(chunk)))
         name = provider.name
         if relay.error is not None and not relay.saw_content:
             err = relay.error
             raise UpstreamError(
                 err.status,
-                f"{name}: {err.message}",
+                provider.scrub(f"{name}: {err.message}"),
                 provider=name,
                 retryable=is_retryable(err.status),
                 error_type=err.type,
@@ -294,7 +294,7 @@ class Proxy:
                 if relay.saw_content and att.ttft_ms is None:
                     att.ttft_ms = (time.monotonic() - call.t0) * 1000
                 if out:
-                    await response.write(out)
+                    await response.write(provider.scrub_bytes(out))
                     relay.delivered = relay.complete and relay.error is None and relay.passthrough
         except UpstreamError as exc:
             await response.write(relay.fail(502, exc.message))
@@ -303,7 +303,7 @@ class Proxy:
         if not relay.complete and relay.error is None:
             tail += relay.fail(502, f"{provider.name}: upstream stream ended early")
         if tail:
-            await response.write(tail)
+            await response.write(provider.scrub_bytes(tail))
         relay.delivered = relay.complete and relay.error is None  # the client has every byte of the answer
         await response.write_eof()
 
@@ -328,7 +328,12 @@ class Proxy:
         if exc.retry_after_s is not None:
             headers["retry-after"] = str(max(1, math.ceil(exc.retry_after_s)))  # whole seconds, rounded up
         source = next((a for a in call.attempts if a.error is exc), None)
-        if exc.upstream_status is not None and exc.body and source is not None and not source.translated:
+        if (
+            exc.upstream_status is not None
+            and source is not None
+            and not source.translated
+            and _json_object(exc.body)
+        ):
             call.answer(status, exc.error_type)
             return web.Response(
                 body=exc.body, status=status, content_type="application/json", headers=headers
@@ -346,3 +351,12 @@ class Proxy:
         return web.Response(
             body=orjson.dumps(body), status=status, content_type="application/json", headers=headers
         )
+
+
+def _json_object(body: bytes) -> bool:
+    """A provider's error body can go back as it came only when it is JSON (an HTML page from a proxy in
+    front of the provider must not reach a client labelled application/json)."""
+    try:
+        return isinstance(orjson.loads(body), dict)
+    except orjson.JSONDecodeError:
+        return False

@@ -20,6 +20,7 @@ import httpx
 import openai
 import pytest
 
+from shared.pricing import Pricer
 from tests.fake_provider import FakeProvider
 from tests.procs import ROOT, Stack, stack
 
@@ -111,8 +112,19 @@ def test_passthrough_stream_with_cache_tokens(gw: Stack, ant: anthropic.Anthropi
     assert row["cache_read_tokens"] == final.usage.cache_read_input_tokens == 20
     assert row["cache_write_tokens"] == final.usage.cache_creation_input_tokens == 7
     assert row["output_tokens"] == final.usage.output_tokens > 0
-    plain = gw  # the cost of cache tokens is priced separately: it differs from all-uncached input
-    assert plain is gw and row["cost_usd"] > 0
+    # Cache reads and writes are priced apart from plain input: the same prompt, uncached, costs otherwise.
+    fakes["anthropic"].clear_fault()
+    with ant.messages.stream(model="claude-haiku-4-5", max_tokens=100,
+                             messages=[{"role": "user", "content": "stream to me please " * 20}]) as stream:
+        plain_id = stream.response.headers["x-request-id"]
+    plain = gw.row_for(plain_id)
+    assert plain["cache_read_tokens"] == plain["cache_write_tokens"] == 0 and plain["output_tokens"] == row["output_tokens"]
+    assert plain["input_tokens"] == row["input_tokens"] + 20 + 7
+    rates = Pricer().rates("anthropic", "claude-haiku-4-5")
+    assert rates is not None and rates.cache_read.at(0) < rates.input.at(0) < rates.cache_write.at(0)
+    assert row["cost_usd"] == pytest.approx(rates.cost(row["input_tokens"], row["output_tokens"], 20, 7))
+    assert plain["cost_usd"] == pytest.approx(rates.cost(plain["input_tokens"], plain["output_tokens"]))
+    assert row["cost_usd"] != pytest.approx(plain["cost_usd"])
 
 
 def tool_round_trip(ant: anthropic.Anthropic, model: str, stream: bool) -> tuple[str, list[str]]:
@@ -317,10 +329,13 @@ assert anthropic.__version__.startswith("0."), anthropic.__version__
 c = anthropic.Anthropic(base_url=sys.argv[1], api_key="sk-old-client", max_retries=0)
 out = {"version": anthropic.__version__}
 for model in ("claude-haiku-4-5", "gpt-4o-mini"):
-    m = c.messages.create(model=model, max_tokens=50, messages=[{"role": "user", "content": "old sdk " + model}])
+    raw = c.messages.with_raw_response.create(model=model, max_tokens=50,
+                                              messages=[{"role": "user", "content": "old sdk " + model}])
+    m = raw.parse()
     with c.messages.stream(model=model, max_tokens=50, messages=[{"role": "user", "content": "old stream"}]) as s:
         f = s.get_final_message()
-    out[model] = [m.content[0].text, f.content[0].text, f.usage.output_tokens]
+    ids = [raw.headers["request-id"], s.response.headers["request-id"]]
+    out[model] = [m.content[0].text, f.content[0].text, f.usage.output_tokens, ids]
 print(json.dumps(out))
 """
 
@@ -333,11 +348,13 @@ def test_old_anthropic_sdk_generation(gw: Stack) -> None:
     assert proc.returncode == 0, proc.stderr + gw.logs()
     out = json.loads(proc.stdout)
     assert out["version"].startswith("0.7")
-    for model in ("claude-haiku-4-5", "gpt-4o-mini"):
-        plain, streamed, output_tokens = out[model]
+    for model, provider in (("claude-haiku-4-5", "anthropic"), ("gpt-4o-mini", "openai")):
+        plain, streamed, output_tokens, ids = out[model]
         assert f"old sdk {model}" in plain and "old stream" in streamed and output_tokens > 0
-    rows = gw.wait_rows("model = ? AND started_at > 0", ("gpt-4o-mini",), 2)
-    assert rows
+        rows = [gw.row_for(request_id) for request_id in ids]  # the rows of these requests, no others
+        assert [(r["model"], r["provider"], r["status"], r["streamed"]) for r in rows] == [
+            (model, provider, 200, 0), (model, provider, 200, 1)]
+        assert rows[1]["output_tokens"] == output_tokens
 
 
 def test_count_tokens_forwarded_for_claude_and_estimated_otherwise(gw: Stack, ant: anthropic.Anthropic,

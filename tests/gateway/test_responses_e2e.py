@@ -113,7 +113,11 @@ def check_row(row: dict[str, Any], model: str, provider: str, usage: Any, *, str
 def ledger_since(gw: Stack, since: float, model: str, n: int) -> list[dict[str, Any]]:
     where = "endpoint = '/v1/responses' AND model = ? AND started_at >= ? ORDER BY started_at"
     gw.wait_rows(where, (model, since), n)
-    time.sleep(0.3)  # a late extra row would show up by now
+    # Handshake, not a sleep: a request sent now is recorded after any late row of the ones before it.
+    marker = f"ledger-marker-{time.monotonic_ns()}"
+    httpx.post(gw.gateway_url + "/v1/chat/completions", headers={"x-request-id": marker},
+               json={"model": "no-such-model-marker", "messages": [{"role": "user", "content": "x"}]})
+    gw.row_for(marker)
     rows = gw.rows(where, (model, since))
     assert len(rows) == n, json.dumps(rows, indent=1) + gw.logs()
     return rows

@@ -21,7 +21,7 @@ import openai
 import pytest
 
 from tests.fake_provider import FakeProvider
-from tests.procs import Stack, stack, wait_until
+from tests.procs import Stack, stack
 
 CLIENT_KEY = "sk-client-key-not-forwarded"
 LOCAL_KEY = "sk-local-proxy-key"
@@ -209,7 +209,7 @@ def test_a_hang_past_the_first_byte_timeout_falls_back(gw: Stack, fakes: dict[st
     fakes["openai"].set_fault("hang")
     started = time.monotonic()
     headers, text = chat(gw, "gpt-4o", stream=stream)
-    assert "fake-openrouter" in text and 1.0 <= time.monotonic() - started < 10
+    assert "fake-openrouter" in text and time.monotonic() - started >= 1.0  # the timeout fired first
     row = served_by(gw, headers, "openrouter", 2)
     assert failures(row) == [("openai", None, "timeout")]
 
@@ -291,8 +291,9 @@ def test_unknown_models_get_a_404_in_the_clients_format(gw: Stack) -> None:
 def test_health_shows_every_provider(gw: Stack) -> None:
     providers = httpx.get(gw.gateway_url + "/health").json()["providers"]
     assert set(providers) == {"openai", "anthropic", "xai", "openrouter", "local"}
-    assert all(p["configured"] and p["state"] in ("healthy", "half_open", "cooling_down")
-               for p in providers.values())
+    # The shared stack never opens a breaker (BREAKER_FAILURES is huge) nor waits out a Retry-After.
+    assert {name: (p["configured"], p["state"]) for name, p in providers.items()} == {
+        name: (True, "healthy") for name in providers}
 
 
 def test_models_lists_what_configured_providers_serve(gw: Stack) -> None:
@@ -347,28 +348,6 @@ def health_of(st: Stack, provider: str) -> dict[str, Any]:
     return httpx.get(st.gateway_url + "/health").json()["providers"][provider]  # type: ignore[no-any-return]
 
 
-def test_retry_after_takes_a_provider_out_for_that_long(fakes: dict[str, FakeProvider], tmp_path: Path) -> None:
-    with routing_stack(tmp_path, fakes) as st:
-        fakes["openai"].set_fault("status:429:retry-after=2")
-        headers, _ = chat(st, "gpt-4o")
-        row = served_by(st, headers, "openrouter", 2)
-        assert failures(row)[0][:2] == ("openai", 429)
-        fakes["openai"].clear_fault()
-        state = health_of(st, "openai")
-        assert state["state"] == "cooling_down" and state["reason"] == "retry_after" and state["until"]
-        headers, _ = chat(st, "gpt-4o")
-        served_by(st, headers, "openrouter", 1)  # skipped, not tried
-        assert len(fakes["openai"].requests) == 1
-        # The only candidate is resting: the client gets a 429 that says when to come back.
-        with pytest.raises(openai.RateLimitError) as info:
-            chat(st, "openai::gpt-4o")
-        assert 1 <= int(info.value.response.headers["retry-after"]) <= 2
-        assert len(fakes["openai"].requests) == 1
-        wait_until(lambda: health_of(st, "openai")["state"] == "healthy", timeout=5)
-        headers, _ = chat(st, "gpt-4o")
-        served_by(st, headers, "openai", 1)
-
-
 def test_a_short_retry_after_on_the_only_route_is_waited_out(fakes: dict[str, FakeProvider],
                                                              tmp_path: Path) -> None:
     with routing_stack(tmp_path, fakes, RETRY_AFTER_MAX_WAIT="3") as st:
@@ -380,34 +359,4 @@ def test_a_short_retry_after_on_the_only_route_is_waited_out(fakes: dict[str, Fa
         assert failures(row)[0][:2] == ("openai", 429)
 
 
-def test_breaker_opens_then_half_opens_then_closes(fakes: dict[str, FakeProvider], tmp_path: Path) -> None:
-    with routing_stack(tmp_path, fakes, BREAKER_FAILURES="2", BREAKER_COOLDOWN="1.5") as st:
-        for _ in range(3):  # the client's own bad requests never count
-            with pytest.raises(openai.BadRequestError):
-                chat(st, "gpt-4o@fault=status:400")
-        assert health_of(st, "openai")["state"] == "healthy"
-
-        fakes["openai"].set_fault("status:503")
-        for _ in range(2):
-            headers, _ = chat(st, "gpt-4o")
-            served_by(st, headers, "openrouter", 2)
-        state = health_of(st, "openai")
-        assert state["state"] == "cooling_down" and state["reason"] == "circuit_open"
-        assert state["until"].endswith("Z") and state["consecutive_failures"] == 2
-        tried = len(fakes["openai"].requests)
-        headers, _ = chat(st, "gpt-4o")
-        served_by(st, headers, "openrouter", 1)  # open: skipped without an attempt
-        assert len(fakes["openai"].requests) == tried
-
-        wait_until(lambda: health_of(st, "openai")["state"] == "half_open", timeout=5)
-        headers, _ = chat(st, "gpt-4o")  # the probe fails: open again
-        served_by(st, headers, "openrouter", 2)
-        assert health_of(st, "openai")["state"] == "cooling_down"
-
-        fakes["openai"].clear_fault()
-        wait_until(lambda: health_of(st, "openai")["state"] == "half_open", timeout=5)
-        headers, _ = chat(st, "gpt-4o")  # the probe succeeds: closed
-        served_by(st, headers, "openai", 1)
-        assert health_of(st, "openai")["state"] == "healthy"
-        rows = st.wait_rows("model = ? AND provider = ?", ("gpt-4o", "openrouter"), 4)
-        assert len(rows) == 4
+# The breaker and Retry-After windows: test_breaker_clock_e2e.py, on an injected clock.

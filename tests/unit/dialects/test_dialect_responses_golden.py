@@ -34,8 +34,9 @@ def test_every_golden_file_belongs_to_a_case() -> None:
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_replay_matches_golden(case: Case) -> None:
     out = case.run()
-    if os.environ.get("EKAI_UPDATE_GOLDEN") == "1":
+    if os.environ.get("EKAI_UPDATE_GOLDEN") == "1" and out.decode() != case.golden().read_text():
         case.golden().write_bytes(out)
+        pytest.fail(f"{case.golden()} rewritten: review its diff, then run again without EKAI_UPDATE_GOLDEN")
     assert out.decode() == case.golden().read_text()
 
 
