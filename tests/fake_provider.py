@@ -272,13 +272,26 @@ class FakeProvider:
         if behaviour.break_before_first_byte:
             return await _drop_connection(request)
         if behaviour.status:
-            return self._error(style, behaviour.status, _MESSAGES.get(behaviour.status, "Injected error"),
-                               code=behaviour.error_code, retry_after=behaviour.retry_after)
+            message = _MESSAGES.get(behaviour.status, "Injected error")
+            if behaviour.echo_key:  # as real providers do: "Incorrect API key provided: sk-…"
+                message += f"; key received: {received_key(request)}"
+            if behaviour.html_error:
+                return _html_error(behaviour.status, message)
+            return self._error(style, behaviour.status, message, code=behaviour.error_code,
+                               retry_after=behaviour.retry_after)
         auth_problem = self._check_auth(request, style)
         if auth_problem is not None:
             return self._error(style, 401, auth_problem)
         if request.method == "POST" and not isinstance(record.json, dict):
             return self._error(style, 400, "The request body must be a JSON object")
+        if behaviour.body is not None:
+            data = b"[]" if behaviour.body == "array" else b"<html><body>502 Bad Gateway</body></html>"
+            return web.Response(body=data, status=200, content_type="application/json")
+        if behaviour.stall:
+            response = web.StreamResponse(headers={"x-request-id": "req_fake_stall"})
+            response.content_type = "text/event-stream" if body.get("stream") else "application/json"
+            await response.prepare(request)
+            await asyncio.Event().wait()  # cancelled when the client disconnects (handler_cancellation)
         return await answer(request, body, behaviour)
 
     def _behaviour_for(self, header_spec: str, body: dict[str, Any]) -> Behaviour:
@@ -431,6 +444,23 @@ class FakeProvider:
         return web.json_response({"name": self.name, "behaviour": asdict(self.behaviour)})
 
 
+def received_key(request: web.Request) -> str:
+    """The credential the request carried (x-api-key or Bearer), as a careless provider would quote it."""
+    bearer = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+    return request.headers.get("x-api-key") or bearer
+
+
+def _html_error(status: int, message: str) -> web.Response:
+    page = f"<html><head><title>{status}</title></head><body><h1>{status}</h1><p>{message}</p></body></html>"
+    return web.Response(text=page, status=status, content_type="text/html")
+
+
+def _with_key(frame: Frame, key: str) -> Frame:
+    """An in-stream error frame whose message quotes ``key``."""
+    data = frame.data.replace(b'"message":"', b'"message":"key received: ' + key.encode() + b"; ", 1)
+    return replace(frame, data=data)
+
+
 def _missing(body: dict[str, Any], *names: str) -> str | None:
     return next((n for n in names if body.get(n) is None), None)
 
@@ -463,12 +493,19 @@ async def _send_stream(request: web.Request, frames: list[Frame], error_frame: F
         await asyncio.sleep(behaviour.first_byte_delay)
     sent = 0
     for i, frame in enumerate(frames):
-        at_fault_point = (frame.content and sent == 2) or frame.tail
+        at_fault_point = (i == 0) if behaviour.early else (frame.content and sent == 2) or frame.tail
         if at_fault_point and behaviour.break_mid_stream:
             await asyncio.sleep(0.05)  # let the client read what was sent before the reset
             return await _drop_connection(request)
         if at_fault_point and behaviour.error_mid_stream:
-            await response.write((error_frame if isinstance(error_frame, Frame) else error_frame(i)).data)
+            error = error_frame if isinstance(error_frame, Frame) else error_frame(i)
+            if behaviour.echo_key:
+                error = _with_key(error, received_key(request))
+            await response.write(error.data)
+            break
+        if at_fault_point and behaviour.stall_mid_stream:
+            await asyncio.Event().wait()  # cancelled when the client disconnects (handler_cancellation)
+        if frame.tail and behaviour.no_close:
             break
         if i and behaviour.chunk_delay:
             await asyncio.sleep(behaviour.chunk_delay)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 ToolPolicy = Literal["auto", "mention", "never"]
+BodyFault = Literal["not-json", "array"]
 MODEL_FAULT_MARK = "@fault="
 
 
@@ -34,6 +35,13 @@ class Behaviour:
     cache_read: int = 0  # prompt tokens reported as cache reads (capped at the prompt size)
     cache_write: int = 0  # prompt tokens reported as cache writes (capped likewise)
     tools: ToolPolicy = "auto"  # when to answer with a tool call, see conversation.plan_reply
+    echo_key: bool = False  # error bodies and in-stream error events quote the key the request carried
+    html_error: bool = False  # with `status`: an HTML error page (text/html), as a proxy or CDN sends
+    body: BodyFault | None = None  # a 200 whose body is not an answer: "not-json" (HTML) or "array" (`[]`)
+    stall: bool = False  # headers sent, then silence until the client goes away
+    stall_mid_stream: bool = False  # two content frames, then silence (no end, no error)
+    no_close: bool = False  # a stream that ends cleanly without its closing frames (finish, usage, [DONE])
+    early: bool = False  # mid-stream faults fire before the first frame instead (nothing useful was sent)
 
 
 _FLAGS = {
@@ -42,6 +50,11 @@ _FLAGS = {
     "break-mid-stream": "break_mid_stream",
     "error-mid-stream": "error_mid_stream",
     "no-usage": "no_usage",
+    "echo-key": "echo_key",
+    "stall": "stall",
+    "stall-mid-stream": "stall_mid_stream",
+    "no-close": "no_close",
+    "early": "early",
 }
 _SECONDS = {"latency": "latency", "first-byte-delay": "first_byte_delay", "chunk-delay": "chunk_delay",
             "end-delay": "end_delay"}
@@ -69,6 +82,8 @@ def _apply_item(item: str, out: Behaviour) -> None:
         _apply_status(item, arg, out)
     elif key == "tools" and arg in ("auto", "mention", "never"):
         out.tools = arg  # type: ignore[assignment]  # narrowed by the membership test
+    elif key == "body" and arg in ("not-json", "array"):
+        out.body = arg  # type: ignore[assignment]  # narrowed by the membership test
     elif key in ("ok", "none") and not arg:
         out.status = None
     else:
@@ -84,6 +99,8 @@ def _apply_status(item: str, arg: str, out: Behaviour) -> None:
             out.retry_after = _number(item, value)
         elif name == "code" and value:
             out.error_code = value
+        elif name == "html" and not value:
+            out.html_error = True
         else:
             raise ValueError(f"unknown option {option!r} in {item!r}")
 
