@@ -40,6 +40,11 @@ class SSEDecoder:
                 out.append(ev)
         return out
 
+    @property
+    def pending(self) -> bool:
+        """Bytes of an event that has not ended yet are buffered (a body that stops here was cut off)."""
+        return bool(self._buf or self._data or self._event is not None)
+
     def flush(self) -> list[SSEEvent]:
         """End of stream: a final event without its blank line still counts."""
         out: list[SSEEvent] = []

@@ -95,17 +95,26 @@ class UpstreamClient:
         """A whole non-streamed answer."""
         with upstream_errors(provider, "body", self.chunk_timeout_s):
             async with asyncio.timeout(self.chunk_timeout_s):
-                return await resp.read()
+                return provider.scrub_bytes(await resp.read())
         raise AssertionError("unreachable")
 
     async def next_chunk(
-        self, chunks: AsyncIterator[bytes], provider: Provider, phase: Phase, timeout_s: float
+        self,
+        chunks: AsyncIterator[bytes],
+        provider: Provider,
+        phase: Phase,
+        timeout_s: float,
+        bound_s: float | None = None,
     ) -> bytes | None:
-        """The stream's next chunk, or None at its end."""
-        with upstream_errors(provider, phase, timeout_s):
+        """The stream's next chunk, or None at its end. ``bound_s``: the timeout the message names when
+        ``timeout_s`` is what is left of it."""
+        with upstream_errors(provider, phase, timeout_s if bound_s is None else bound_s):
             async with asyncio.timeout(timeout_s):
-                return await anext(chunks, None)
-        raise AssertionError("unreachable")
+                chunk = await anext(chunks, None)
+        # Scrubbed here, at the boundary, so no stream byte quoting the key reaches a client, a log or
+        # the ledger (a key split across two chunks is the one case this misses; providers quote it whole
+        # in one error event, which arrives in one chunk).
+        return None if chunk is None else provider.scrub_bytes(chunk)
 
     async def error_from(self, resp: aiohttp.ClientResponse, provider: Provider) -> UpstreamError:
         """The ``UpstreamError`` for a 4xx/5xx answer: its status, scrubbed body, type and Retry-After."""

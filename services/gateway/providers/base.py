@@ -77,3 +77,8 @@ class Provider:
         if self._api_key and self._api_key in text:
             return text.replace(self._api_key, "[redacted]")
         return text
+
+    def scrub_bytes(self, data: bytes) -> bytes:
+        """``scrub`` for relayed stream bytes (an upstream's in-stream error may quote the key)."""
+        key = self._api_key.encode() if self._api_key else b""
+        return data.replace(key, b"[redacted]") if key and key in data else data
