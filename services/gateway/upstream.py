@@ -8,6 +8,9 @@ Phases and what a failure there is recorded as (``UpstreamError.error_type``):
     body           a whole non-streamed answer  (CHUNK timeout)      → ``broken_response``
     first_token    a stream before its first token (FIRST_BYTE)      → ``broken_stream``
     between_chunks a stream after it began      (CHUNK timeout)      → ``broken_stream``
+
+A stream's bounds in total: ``FIRST_BYTE`` until its first token whatever arrives before it, then ``CHUNK``
+since its last event (keep-alives and partial lines do not count: ``Proxy._pump``).
 """
 
 from __future__ import annotations
