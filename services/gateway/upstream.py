@@ -9,8 +9,9 @@ Phases and what a failure there is recorded as (``UpstreamError.error_type``):
     first_token    a stream before its first token (FIRST_BYTE)      → ``broken_stream``
     between_chunks a stream after it began      (CHUNK timeout)      → ``broken_stream``
 
-A stream's bounds in total: ``FIRST_BYTE`` until its first token whatever arrives before it, then ``CHUNK``
-since its last event (keep-alives and partial lines do not count: ``Proxy._pump``).
+A stream's bounds: ``FIRST_BYTE`` until its headers, ``FIRST_BYTE`` more in total until its first token
+whatever arrives before it, then ``CHUNK`` since its last event (keep-alives and partial lines do not
+count: ``Proxy._pump``).
 """
 
 from __future__ import annotations
