@@ -411,3 +411,23 @@ def test_nothing_was_answered_with_a_500_in_the_ledger(gw: Stack, client: httpx.
     time.sleep(1)
     rows = gw.rows("status = 500 OR error_type = 'internal_error'")
     assert not rows, rows[:3]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
+        b"POST /v1/responses HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcdef\r\n0\r\n\r\n",
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n{}",
+        b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",
+    ],
+)
+def test_malformed_http_is_a_json_400(gw: Stack, raw: bytes) -> None:
+    with socket.create_connection(("127.0.0.1", int(gw.env["GATEWAY_PORT"])), timeout=10) as sock:
+        sock.sendall(raw)
+        got = b""
+        while part := sock.recv(65536):
+            got += part
+    head, _, body = got.partition(b"\r\n\r\n")
+    assert head.split(b" ", 2)[1] == b"400", got[:300]
+    assert orjson.loads(body)["error"]["message"] == "malformed HTTP request"
