@@ -102,6 +102,12 @@ class Passthrough(Relay):
             return out + self.fail(502, "upstream stream ended in the middle of an event", "broken_stream")
         return out
 
+    def fail(self, status: int, message: str, error_type: str = "api_error") -> bytes:
+        # Unfiltered bytes go out as they come: a half-sent event is ended first, so the error is an event
+        # of its own rather than the tail of a broken line.
+        cut = b"\n\n" if self._filter is None and self._sse.pending else b""
+        return cut + super().fail(status, message, error_type)
+
     def _frame(self, ev: SSEEvent) -> bytes:
         assert self._filter is not None
         return self._filter(ev, self._observe(self.decoder.feed(ev)), self.view)

@@ -111,7 +111,7 @@ def stream_error_in(path: str, data: bytes) -> None:
     """The stream ended with an error event in the client's format."""
     text = data.decode()
     if path == "/v1/messages":
-        assert "event: error" in text, text[-800:]
+        assert "\n\nevent: error" in text, text[-800:]  # an event of its own, even after a half-sent line
     elif path == "/v1/responses":
         assert "response.failed" in text or "event: error" in text, text[-800:]
     else:
