@@ -42,6 +42,7 @@ class Settings:
     chunk_timeout_s: float = 120.0
     stream_keepalive_s: float = 10.0  # silence on a stream after which the client gets a keep-alive (0: off)
     max_body_bytes: int = 32 * 1024 * 1024
+    client_body_timeout_s: float = 30.0  # a client must send its whole request body within this (else 408)
     recorder_batch_size: int = 500
     recorder_flush_interval_s: float = 0.2
     recorder_metrics_host: str = "127.0.0.1"
@@ -164,6 +165,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         chunk_timeout_s=float(_get(env, "UPSTREAM_CHUNK_TIMEOUT", str(d.chunk_timeout_s))),
         stream_keepalive_s=_float(env, "STREAM_KEEPALIVE_S", d.stream_keepalive_s),
         max_body_bytes=int(_get(env, "MAX_BODY_BYTES", str(d.max_body_bytes))),
+        client_body_timeout_s=_float(env, "CLIENT_BODY_TIMEOUT", d.client_body_timeout_s, 0.05),
         recorder_batch_size=int(_get(env, "RECORDER_BATCH_SIZE", str(d.recorder_batch_size))),
         recorder_flush_interval_s=float(_get(env, "RECORDER_FLUSH_INTERVAL", str(d.recorder_flush_interval_s))),
         recorder_metrics_host=_get(env, "RECORDER_METRICS_HOST", d.recorder_metrics_host),

@@ -99,6 +99,11 @@ class SSEDecoder:
             and self._retry is None
         )
 
+    @property
+    def pending(self) -> bool:
+        """Bytes of an event that has not ended yet are buffered (a body that stops here was cut off)."""
+        return bool(self._buf or self._data or self._event is not None)
+
     def flush(self) -> list[SSEEvent]:
         """End of stream. A comment line still counts; an event without its blank line is discarded."""
         out: list[SSEEvent] = []

@@ -291,15 +291,24 @@ class FakeProvider:
             return self._error(style, 401, auth_problem)
         if request.method == "POST" and not isinstance(record.json, dict):
             return self._error(style, 400, "The request body must be a JSON object")
+        if behaviour.body == "error":  # a 200 whose body is an error (some proxies and providers do this)
+            message = "Internal error" + (f"; key received: {received_key(request)}" if behaviour.echo_key else "")
+            return self._error(style, 200, message)
         if behaviour.body is not None:
             data = b"[]" if behaviour.body == "array" else b"<html><body>502 Bad Gateway</body></html>"
             return web.Response(body=data, status=200, content_type="application/json")
+        if behaviour.trickle and not body.get("stream"):
+            return await _trickle_json(request)
         if behaviour.stall:
             response = web.StreamResponse(headers={"x-request-id": "req_fake_stall"})
             response.content_type = "text/event-stream" if body.get("stream") else "application/json"
             await response.prepare(request)
             await asyncio.Event().wait()  # cancelled when the client disconnects (handler_cancellation)
-        return await answer(request, body, behaviour)
+        try:
+            return await answer(request, body, behaviour)
+        except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
+            # A field of the wrong type: a real provider validates and answers 400, so does the fake.
+            return self._error(style, 400, f"Invalid request: {type(exc).__name__}: {exc}")
 
     def _behaviour_for(self, header_spec: str, body: dict[str, Any]) -> Behaviour:
         behaviour = self.behaviour
@@ -535,6 +544,12 @@ async def _send_stream(request: web.Request, frames: list[Frame], error_frame: F
             await asyncio.Event().wait()  # cancelled when the client disconnects (handler_cancellation)
         if frame.tail and behaviour.no_close:
             break
+        if at_fault_point and (behaviour.trickle or behaviour.trickle_bytes):
+            await _trickle_forever(response, b": keep-alive\n\n" if behaviour.trickle else b"x", received_key(request)
+                                   if behaviour.echo_key else "")
+        if at_fault_point and behaviour.cut_mid_frame:
+            await response.write(frame.data[: len(frame.data) // 2])
+            break
         if i and behaviour.chunk_delay:
             await asyncio.sleep(behaviour.chunk_delay)
         await response.write(frame.data)
@@ -543,6 +558,27 @@ async def _send_stream(request: web.Request, frames: list[Frame], error_frame: F
         await asyncio.sleep(behaviour.end_delay)  # the answer is complete; the body ends later
     await response.write_eof()
     return response
+
+
+async def _trickle_forever(response: web.StreamResponse, piece: bytes, key: str) -> None:
+    """A stream that never ends: ``piece`` every 50 ms until the client goes away. With ``key``, a
+    half-written data line quoting it first (a broken stream must not carry the key to the client)."""
+    if key:
+        await response.write(b'data: {"key received": "' + key.encode() + b'", ')
+    while True:
+        await response.write(piece)
+        await asyncio.sleep(0.05)
+
+
+async def _trickle_json(request: web.Request) -> web.StreamResponse:
+    """A non-streamed answer whose body starts and never ends (a space every 50 ms)."""
+    response = web.StreamResponse()
+    response.content_type = "application/json"
+    await response.prepare(request)
+    await response.write(b'{"id": "chatcmpl-trickle", "choices": [')
+    while True:
+        await response.write(b" ")
+        await asyncio.sleep(0.05)
 
 
 async def _drop_connection(request: web.Request) -> web.StreamResponse:

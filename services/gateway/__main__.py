@@ -8,7 +8,7 @@ import sys
 
 from aiohttp import web
 
-from services.gateway.app import create_app
+from services.gateway.app import create_app, install_http_error_answer
 from services.gateway.keys.keyfile import KeyFileError
 from services.gateway.routing.config import CatalogError
 from shared.access import ExposedWithoutKeys
@@ -27,6 +27,7 @@ def main() -> None:
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     except ImportError:
         pass
+    install_http_error_answer()  # unparseable HTTP (huge headers, …): a JSON 4xx, the bytes not echoed
     access_log = logging.getLogger("aiohttp.access") if settings.log_level == "DEBUG" else None
     try:
         app = create_app(settings)

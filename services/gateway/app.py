@@ -9,7 +9,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import metadata
 
 import aiohttp
-from aiohttp import web
+import orjson
+from aiohttp import web, web_protocol, web_server
+from aiohttp.http_exceptions import LineTooLong
 
 from services.gateway import auth, handlers, keys, metrics, models_api
 from services.gateway.dialects import registry
@@ -61,6 +63,36 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         response.headers["x-request-id"] = request_id
         response.headers["request-id"] = request_id
     return response
+
+
+class _RequestHandler(web_protocol.RequestHandler):
+    """aiohttp's connection handler, answering an HTTP message it cannot parse (a header over
+    ``max_field_size``, a broken request line, a bad chunked body) with a JSON error in the default client
+    shape instead of a text/plain page that quotes the offending bytes (which may be a credential). The log
+    gets one line naming the error's kind, never the bytes, and no traceback."""
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if status >= 500 or request.writer.output_size > 0:
+            return super().handle_error(request, status, exc, message)
+        too_long = isinstance(exc, LineTooLong)
+        status = 431 if too_long else status
+        text = "request line or header too large" if too_long else "malformed HTTP request"
+        log.warning("%d %s from %s (%s)", status, text, request.remote, type(exc).__name__)
+        body = registry.error_response_body(registry.DEFAULT_FORMAT, status, text)
+        response = web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
+        response.force_close()
+        return response
+
+
+def install_http_error_answer() -> None:
+    """Make aiohttp's server build its connections with ``_RequestHandler`` (``python -m services.gateway``)."""
+    web_server.RequestHandler = _RequestHandler  # type: ignore[attr-defined]
 
 
 def create_app(settings: Settings) -> web.Application:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -21,6 +22,9 @@ from services.gateway.routing.catalog import UnknownModel
 
 log = logging.getLogger("gateway")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# Deeper request bodies are refused: orjson parses up to 1024 levels, but the gateway's walkers recurse
+# (Python's limit is 1000 frames) and orjson serialises at most 255 levels back for the provider.
+MAX_JSON_DEPTH = 128
 
 
 def json_error(
@@ -37,8 +41,14 @@ def json_error(
 
 
 async def read_json(request: web.Request) -> tuple[dict[str, Any], bytes]:
+    timeout_s = request.app[keys.STATE].settings.client_body_timeout_s
     try:
-        raw = await request.read()
+        async with asyncio.timeout(timeout_s):
+            raw = await request.read()
+    except TimeoutError as exc:  # a client that trickles its body does not hold a connection forever
+        raise ClientError(
+            408, f"request body not received within {timeout_s:g}s (CLIENT_BODY_TIMEOUT)", code="request_timeout"
+        ) from exc
     except web.HTTPRequestEntityTooLarge as exc:
         raise ClientError(
             413,
@@ -53,7 +63,24 @@ async def read_json(request: web.Request) -> tuple[dict[str, Any], bytes]:
         raise ClientError(400, f"request body is not valid JSON: {exc}") from exc
     if not isinstance(body, dict):
         raise ClientError(400, "request body must be a JSON object")
+    # Cheap first: a body with fewer brackets than the limit cannot be nested deeper than it.
+    if raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH and _deeper_than(body, MAX_JSON_DEPTH):
+        raise ClientError(400, f"request body is nested too deeply (more than {MAX_JSON_DEPTH} levels)")
     return body, raw
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests lists and objects more than ``limit`` levels deep (without recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth >= limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
 
 
 def generation_handler(endpoint: Endpoint) -> Handler:

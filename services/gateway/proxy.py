@@ -25,7 +25,7 @@ from services.gateway.dialects._prompt_cache import session_from
 from services.gateway.dialects._request_common import TranslatedRequest, TranslationError
 from services.gateway.dialects.registry import Pairing
 from services.gateway.dialects.view import View
-from services.gateway.errors import ClientError, UpstreamError
+from services.gateway.errors import ClientError, UpstreamError, parse_upstream_error
 from services.gateway.providers.base import Provider, Route
 from services.gateway.providers.limits import clamp_body
 from services.gateway.relay import Relay, make_relay
@@ -184,6 +184,15 @@ class Proxy:
                 retryable=True,
                 error_type="bad_response",
             )
+        if isinstance(data.get("error"), dict):  # a 200 that carries an error is not an answer
+            message, _ = parse_upstream_error(provider.scrub(raw.decode("utf-8", errors="replace")).encode())
+            raise UpstreamError(
+                502,
+                f"{provider.name}: answered 200 with an error inside: {message}",
+                provider=provider.name,
+                retryable=True,
+                error_type="bad_response",
+            )
         model = data.get("model")
         att.served_model = model if isinstance(model, str) and model else None
         if pair.translate is None:  # same format: the bytes go back as they came; only usage is read
@@ -285,11 +294,15 @@ class Proxy:
                 await response.write(frame)
 
         try:
-            while (
-                chunk := await self.upstream.next_chunk(
-                    chunks, provider, "between_chunks", self.upstream.chunk_timeout_s, keepalive
+            progress = (relay.events, time.monotonic())
+            while True:
+                progress = self._deadline(relay, progress, provider)
+                remaining = progress[1] + self.upstream.chunk_timeout_s - time.monotonic()
+                chunk = await self.upstream.next_chunk(
+                    chunks, provider, "between_chunks", remaining, keepalive, self.upstream.chunk_timeout_s
                 )
-            ) is not None:
+                if chunk is None:
+                    break
                 out = relay.feed(chunk)
                 if relay.saw_content and att.ttft_ms is None:
                     att.ttft_ms = (time.monotonic() - call.t0) * 1000
@@ -297,15 +310,34 @@ class Proxy:
                     await response.write(provider.scrub_bytes(out))
                     relay.delivered = relay.complete and relay.error is None and relay.passthrough
         except UpstreamError as exc:
-            await response.write(relay.fail(502, exc.message))
+            await response.write(relay.fail(502, exc.message, exc.error_type or "broken_stream"))
             return
         tail = relay.finish()
         if not relay.complete and relay.error is None:
-            tail += relay.fail(502, f"{provider.name}: upstream stream ended early")
+            tail += relay.fail(502, f"{provider.name}: upstream stream ended early", "broken_stream")
         if tail:
             await response.write(provider.scrub_bytes(tail))
         relay.delivered = relay.complete and relay.error is None  # the client has every byte of the answer
         await response.write_eof()
+
+    def _deadline(self, relay: Relay, progress: tuple[int, float], provider: Provider) -> tuple[int, float]:
+        """``UPSTREAM_CHUNK_TIMEOUT`` bounds the time since the stream's last *event*: keep-alive comments
+        and a data line trickled byte by byte do not reset it, so a stream that trickles forever ends that
+        long after its last real event. ``progress``: (events seen, when the count last changed)."""
+        seen, since = progress
+        now = time.monotonic()
+        if relay.events != seen:
+            return relay.events, now
+        if now - since >= self.upstream.chunk_timeout_s:
+            raise UpstreamError(
+                None,
+                f"{provider.name}: upstream stream made no progress for {self.upstream.chunk_timeout_s:g}s"
+                " (only keep-alives or a partial line)",
+                provider=provider.name,
+                retryable=True,
+                error_type="broken_stream",
+            )
+        return progress
 
     # ---- the client's answer when nothing served it -----------------------------------------------
 

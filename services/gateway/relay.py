@@ -44,6 +44,7 @@ class Relay:
         self.started = False  # a token, a finish or an error went by: the gateway can commit to this stream
         self.error: ir.StreamError | None = None
         self.delivered = False  # the client was sent the whole answer, its closing event included
+        self.events = 0  # deltas seen other than keep-alives: progress (a trickle of comments is none)
 
     @property
     def usage(self) -> ir.Usage | None:
@@ -73,9 +74,9 @@ class Relay:
         events (never inside one the upstream has half sent)."""
         return self.pairing.client.keepalive if self._sse.at_boundary else b""
 
-    def fail(self, status: int, message: str) -> bytes:
+    def fail(self, status: int, message: str, error_type: str = "api_error") -> bytes:
         """The upstream broke off: an in-stream error in the client's format."""
-        self.error = ir.StreamError(status=status, type="api_error", message=message)
+        self.error = ir.StreamError(status=status, type=error_type, message=message)
         return self.pairing.client.stream_error(status, message)
 
     def _observe(self, deltas: list[ir.Delta]) -> list[ir.Delta]:
@@ -85,6 +86,8 @@ class Relay:
                 for d in deltas
             ]
         for d in deltas:
+            if not isinstance(d, ir.KeepAlive):
+                self.events += 1
             if isinstance(d, _PRELUDE):
                 continue
             self.started = True
@@ -111,13 +114,25 @@ class Passthrough(Relay):
         return b"".join(self._frame(ev) for ev in events)
 
     def finish(self) -> bytes:
+        cut = self._sse.pending and not self.complete
         events = self._sse.flush()
         out = b"".join(self._frame(ev) for ev in events) if self._filter is not None else b""
         if self._filter is None:
             for ev in events:
                 self._observe(self.decoder.feed(ev))
         self._observe(self.decoder.finish())
+        if cut and not self.complete:
+            # The body ended in the middle of an event the answer still needed: the half frame is not
+            # passed on (already sent, when there is no filter: a blank line ends it), an error follows.
+            out = b"" if self._filter is not None else b"\n\n"
+            return out + self.fail(502, "upstream stream ended in the middle of an event", "broken_stream")
         return out
+
+    def fail(self, status: int, message: str, error_type: str = "api_error") -> bytes:
+        # Unfiltered bytes go out as they come: a half-sent event is ended first, so the error is an event
+        # of its own rather than the tail of a broken line.
+        cut = b"\n\n" if self._filter is None and self._sse.pending else b""
+        return cut + super().fail(status, message, error_type)
 
     def _frame(self, ev: SSEEvent) -> bytes:
         assert self._filter is not None
@@ -135,6 +150,10 @@ class Translator(Relay):
         return b"".join(self._deltas(self.decoder.feed(ev)) for ev in self._sse.feed(chunk))
 
     def finish(self) -> bytes:
+        if self._sse.pending and not self.complete:  # cut off in the middle of an event (see Passthrough)
+            self._sse.flush()
+            tail = self._deltas(self.decoder.finish())
+            return tail + self.fail(502, "upstream stream ended in the middle of an event", "broken_stream")
         out = [self._deltas(self.decoder.feed(ev)) for ev in self._sse.flush()]
         out.append(self._deltas(self.decoder.finish()))
         if self.complete or self.error is not None:  # a stream cut before its finish is not closed
@@ -144,8 +163,8 @@ class Translator(Relay):
     def keepalive(self) -> bytes:
         return self.encoder.feed(ir.KeepAlive())  # the encoder only ever writes whole events
 
-    def fail(self, status: int, message: str) -> bytes:
-        self.error = ir.StreamError(status=status, type="api_error", message=message)
+    def fail(self, status: int, message: str, error_type: str = "api_error") -> bytes:
+        self.error = ir.StreamError(status=status, type=error_type, message=message)
         return self.encoder.feed(self.error) + self.encoder.finish()
 
     def _deltas(self, deltas: list[ir.Delta]) -> bytes:

@@ -8,6 +8,10 @@ Phases and what a failure there is recorded as (``UpstreamError.error_type``):
     body           a whole non-streamed answer  (CHUNK timeout)      → ``broken_response``
     first_token    a stream before its first token (FIRST_BYTE)      → ``broken_stream``
     between_chunks a stream after it began      (CHUNK timeout)      → ``broken_stream``
+
+A stream's bounds: ``FIRST_BYTE`` until its headers, ``FIRST_BYTE`` more in total until its first token
+whatever arrives before it, then ``CHUNK`` since its last event (keep-alives and partial lines do not
+count: ``Proxy._pump``).
 """
 
 from __future__ import annotations
@@ -102,7 +106,7 @@ class UpstreamClient:
         """A whole non-streamed answer."""
         with upstream_errors(provider, "body", self.chunk_timeout_s):
             async with asyncio.timeout(self.chunk_timeout_s):
-                return await resp.read()
+                return provider.scrub_bytes(await resp.read())
         raise AssertionError("unreachable")
 
     async def next_chunk(
@@ -112,15 +116,33 @@ class UpstreamClient:
         phase: Phase,
         timeout_s: float,
         on_idle: Callable[[], Awaitable[None]] | None = None,
+        bound_s: float | None = None,
     ) -> bytes | None:
-        """The stream's next chunk, or None at its end.
+        """The stream's next chunk, or None at its end, scrubbed of the provider's key.
 
         ``on_idle`` is awaited after every ``keepalive_s`` of silence while the chunk is awaited (the
         client's keep-alive); the silence still counts towards ``timeout_s``. An exception from it (the
-        client hung up) propagates and abandons the read.
+        client hung up) propagates and abandons the read. ``bound_s``: the timeout the message names when
+        ``timeout_s`` is what is left of it.
         """
+        chunk = await self._next_chunk(chunks, provider, phase, timeout_s, on_idle, bound_s)
+        # Scrubbed here, at the boundary, so no stream byte quoting the key reaches a client, a log or
+        # the ledger (a key split across two chunks is the one case this misses; providers quote it whole
+        # in one error event, which arrives in one chunk).
+        return None if chunk is None else provider.scrub_bytes(chunk)
+
+    async def _next_chunk(
+        self,
+        chunks: AsyncIterator[bytes],
+        provider: Provider,
+        phase: Phase,
+        timeout_s: float,
+        on_idle: Callable[[], Awaitable[None]] | None,
+        bound_s: float | None,
+    ) -> bytes | None:
+        named_s = timeout_s if bound_s is None else bound_s
         if on_idle is None or self.keepalive_s <= 0 or self.keepalive_s >= timeout_s:
-            with upstream_errors(provider, phase, timeout_s):
+            with upstream_errors(provider, phase, named_s):
                 async with asyncio.timeout(timeout_s):
                     return await anext(chunks, None)
         loop = asyncio.get_running_loop()
@@ -128,7 +150,7 @@ class UpstreamClient:
         pending = asyncio.ensure_future(anext(chunks, None))
         try:
             while True:
-                with upstream_errors(provider, phase, timeout_s):
+                with upstream_errors(provider, phase, named_s):
                     left = deadline - loop.time()
                     if left <= 0:
                         raise TimeoutError
@@ -136,9 +158,7 @@ class UpstreamClient:
                     if done:
                         return pending.result()
                 if self.keepalive_s < left:
-                    await (
-                        on_idle()
-                    )  # outside upstream_errors: a client that hung up is not the provider's fault
+                    await on_idle()  # outside upstream_errors: a client that hung up is not the provider's fault
         finally:
             if not pending.done():
                 pending.cancel()

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 ToolPolicy = Literal["auto", "mention", "never"]
-BodyFault = Literal["not-json", "array"]
+BodyFault = Literal["not-json", "array", "error"]
 MODEL_FAULT_MARK = "@fault="
 
 
@@ -42,6 +42,9 @@ class Behaviour:
     stall_mid_stream: bool = False  # two content frames, then silence (no end, no error)
     no_close: bool = False  # a stream that ends cleanly without its closing frames (finish, usage, [DONE])
     early: bool = False  # mid-stream faults fire before the first frame instead (nothing useful was sent)
+    trickle: bool = False  # two content frames (streams) or half the JSON body, then a keep-alive forever
+    trickle_bytes: bool = False  # two content frames, then a data line one byte at a time that never ends
+    cut_mid_frame: bool = False  # two content frames, then half of the next frame and a clean end of body
 
 
 _FLAGS = {
@@ -55,6 +58,9 @@ _FLAGS = {
     "stall-mid-stream": "stall_mid_stream",
     "no-close": "no_close",
     "early": "early",
+    "trickle": "trickle",
+    "trickle-bytes": "trickle_bytes",
+    "cut-mid-frame": "cut_mid_frame",
 }
 _SECONDS = {"latency": "latency", "first-byte-delay": "first_byte_delay", "chunk-delay": "chunk_delay",
             "end-delay": "end_delay"}
@@ -82,7 +88,7 @@ def _apply_item(item: str, out: Behaviour) -> None:
         _apply_status(item, arg, out)
     elif key == "tools" and arg in ("auto", "mention", "never"):
         out.tools = arg  # type: ignore[assignment]  # narrowed by the membership test
-    elif key == "body" and arg in ("not-json", "array"):
+    elif key == "body" and arg in ("not-json", "array", "error"):
         out.body = arg  # type: ignore[assignment]  # narrowed by the membership test
     elif key in ("ok", "none") and not arg:
         out.status = None

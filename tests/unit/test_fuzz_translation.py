@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from services.gateway.dialects import anthropic as anth
 from services.gateway.dialects import openai_chat as oai
+from services.gateway.dialects import registry
 from services.gateway.dialects import translate_request as tr
 from shared.sse import SSEEvent
 
@@ -28,12 +29,18 @@ KEYS = [
     "prompt_tokens", "completion_tokens", "error", "message", "content_block", "partial_json",
     "stop_reason", "input_tokens", "output_tokens", "cache_read_input_tokens", "file", "file_data",
     "parallel_tool_calls", "disable_parallel_tool_use", "cache_control", "signature", "thinking_delta",
+    # Responses
+    "input", "instructions", "call_id", "output", "max_output_tokens", "reasoning", "summary",
+    "previous_response_id", "encrypted_content", "strict", "verbosity", "include", "store", "status",
 ]
 WORDS = ["user", "assistant", "system", "developer", "tool", "text", "image", "tool_use", "tool_result",
          "function", "auto", "any", "none", "required", "enabled", "adaptive", "base64", "image/png",
          "data:image/png;base64,AAAA", "https://x/y.png", "json_schema", "thinking", "message_start",
          "content_block_start", "content_block_delta", "message_delta", "text_delta", "input_json_delta",
-         "stop", "length", "tool_calls", "end_turn", "{\"a\": 1}", "{bad", "", "low", "high"]
+         "stop", "length", "tool_calls", "end_turn", "{\"a\": 1}", "{bad", "", "low", "high",
+         "message", "input_text", "output_text", "input_image", "input_file", "function_call",
+         "function_call_output", "custom_tool_call", "custom", "reasoning", "summary_text", "compaction",
+         "web_search", "ekai.c1.AAAA"]
 
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-5, 70_000), st.floats(allow_nan=False, allow_infinity=False),
                     st.sampled_from(WORDS), st.text(max_size=8))
@@ -76,6 +83,35 @@ def test_anthropic_requests_translate_or_refuse(body: dict[str, Any]) -> None:
 @given(bodies)
 def test_chat_requests_translate_or_refuse(body: dict[str, Any]) -> None:
     translates_or_refuses(tr.chat_to_anthropic, body)
+
+
+@FUZZ
+@given(bodies)
+def test_responses_requests_translate_or_refuse(body: dict[str, Any]) -> None:
+    translates_or_refuses(tr.responses_to_chat, body)
+    translates_or_refuses(tr.responses_to_anthropic, body)
+    try:
+        compacted = tr.compact_to_responses(body)
+    except tr.TranslationError:
+        return
+    translates_or_refuses(tr.responses_to_chat, compacted)
+
+
+@FUZZ
+@given(bodies)
+def test_requests_to_responses_translate_or_refuse(body: dict[str, Any]) -> None:
+    translates_or_refuses(tr.anthropic_to_responses, body)
+    translates_or_refuses(tr.chat_to_responses, body)
+
+
+@FUZZ
+@given(bodies)
+def test_every_client_format_parses_or_refuses(body: dict[str, Any]) -> None:
+    for fmt in registry.CLIENTS:
+        try:
+            registry.client(fmt).parse(body)
+        except tr.TranslationError as exc:
+            assert str(exc)
 
 
 @FUZZ
