@@ -62,6 +62,7 @@ run: venv
 
 lint: venv
 	$(VENV)/bin/ruff check shared services tests bench
+	$(VENV)/bin/ruff format --check shared services tests bench
 	$(VENV)/bin/mypy
 
 test: venv old-sdk browser postgres lint

@@ -36,30 +36,62 @@ from tests.procs import ROOT as _ROOT  # noqa: E402
 from tests.procs import Stack, free_port, http_ok, stack, wait_until  # noqa: E402
 
 SCENARIOS = {
-    "openai chat, plain": ("openai", "/v1/chat/completions",
-                           {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello bench"}]}),
-    "openai chat, stream": ("openai", "/v1/chat/completions",
-                            {"model": "gpt-4o-mini", "stream": True,
-                             "messages": [{"role": "user", "content": "hello bench"}]}),
-    "anthropic, stream (passthrough)": ("anthropic", "/v1/messages",
-                                        {"model": "claude-haiku-4-5", "max_tokens": 64, "stream": True,
-                                         "messages": [{"role": "user", "content": "hello bench"}]}),
-    "anthropic → openai, stream (translated)": ("gateway-only", "/v1/messages",
-                                               {"model": "gpt-4o-mini", "max_tokens": 64, "stream": True,
-                                                "messages": [{"role": "user", "content": "hello bench"}]}),
-    "responses, plain (passthrough)": ("openai", "/v1/responses", {"model": "gpt-4o-mini", "input": "hello bench"}),
-    "responses, stream (passthrough)": ("openai", "/v1/responses",
-                                        {"model": "gpt-4o-mini", "stream": True, "input": "hello bench"}),
-    "responses → anthropic, stream (translated)": ("gateway-only", "/v1/responses",
-                                                  {"model": "claude-haiku-4-5", "stream": True,
-                                                   "input": "hello bench"}),
+    "openai chat, plain": (
+        "openai",
+        "/v1/chat/completions",
+        {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello bench"}]},
+    ),
+    "openai chat, stream": (
+        "openai",
+        "/v1/chat/completions",
+        {"model": "gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": "hello bench"}]},
+    ),
+    "anthropic, stream (passthrough)": (
+        "anthropic",
+        "/v1/messages",
+        {
+            "model": "claude-haiku-4-5",
+            "max_tokens": 64,
+            "stream": True,
+            "messages": [{"role": "user", "content": "hello bench"}],
+        },
+    ),
+    "anthropic → openai, stream (translated)": (
+        "gateway-only",
+        "/v1/messages",
+        {
+            "model": "gpt-4o-mini",
+            "max_tokens": 64,
+            "stream": True,
+            "messages": [{"role": "user", "content": "hello bench"}],
+        },
+    ),
+    "responses, plain (passthrough)": (
+        "openai",
+        "/v1/responses",
+        {"model": "gpt-4o-mini", "input": "hello bench"},
+    ),
+    "responses, stream (passthrough)": (
+        "openai",
+        "/v1/responses",
+        {"model": "gpt-4o-mini", "stream": True, "input": "hello bench"},
+    ),
+    "responses → anthropic, stream (translated)": (
+        "gateway-only",
+        "/v1/responses",
+        {"model": "claude-haiku-4-5", "stream": True, "input": "hello bench"},
+    ),
 }
 
 
 async def fire(url: str, body: dict[str, object], n: int, concurrency: int) -> tuple[float, list[float]]:
     payload = json.dumps(body).encode()
-    headers = {"content-type": "application/json", "x-api-key": "k", "authorization": "Bearer k",
-               "anthropic-version": "2023-06-01"}
+    headers = {
+        "content-type": "application/json",
+        "x-api-key": "k",
+        "authorization": "Bearer k",
+        "anthropic-version": "2023-06-01",
+    }
     latencies: list[float] = []
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(n):
@@ -109,11 +141,16 @@ def recorder_case(st: Stack, requests: int, concurrency: int) -> dict[str, objec
     wait_until(lambda: httpx.get(st.gateway_url + "/health").json()["events"]["queued"] == 0, 60, 0.02)
     acked_s = time.perf_counter() - t0
     after = httpx.get(st.gateway_url + "/health").json()["events"]
-    out.update(running=(running_rps, statistics.median(running), pct(running, 99)),
-               stopped=(stopped_rps, statistics.median(stopped), pct(stopped, 99)),
-               held_at_sigcont=held["queued"], committed_after_sigcont_s=committed_s,
-               acked_after_sigcont_s=acked_s, resent=after["resent"], dropped=after["dropped"],
-               rows=len(st.rows()) - before)
+    out.update(
+        running=(running_rps, statistics.median(running), pct(running, 99)),
+        stopped=(stopped_rps, statistics.median(stopped), pct(stopped, 99)),
+        held_at_sigcont=held["queued"],
+        committed_after_sigcont_s=committed_s,
+        acked_after_sigcont_s=acked_s,
+        resent=after["resent"],
+        dropped=after["dropped"],
+        rows=len(st.rows()) - before,
+    )
     return out
 
 
@@ -123,49 +160,85 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     args = parser.parse_args()
     port = free_port()
-    fake = subprocess.Popen([sys.executable, "-m", "tests.fake_provider", "--port", str(port), "--name", "openai"],
-                            cwd=_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    fake = subprocess.Popen(
+        [sys.executable, "-m", "tests.fake_provider", "--port", str(port), "--name", "openai"],
+        cwd=_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     fake_url = f"http://127.0.0.1:{port}"
     rows = []
     try:
         wait_until(lambda: http_ok(fake_url + "/v1/models"), 15)
-        with tempfile.TemporaryDirectory() as tmp, stack(
-            Path(tmp), {"openai": fake_url + "/v1", "anthropic": fake_url}
-        ) as st:
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            stack(Path(tmp), {"openai": fake_url + "/v1", "anthropic": fake_url}) as st,
+        ):
             for name, (_, path, body) in SCENARIOS.items():
                 asyncio.run(fire(st.gateway_url + path, body, 100, 8))  # warm-up
-                direct_rps, direct = asyncio.run(fire(fake_url + path, body, args.requests, args.concurrency)) \
-                    if "translated" not in name else (float("nan"), [float("nan")])
+                direct_rps, direct = (
+                    asyncio.run(fire(fake_url + path, body, args.requests, args.concurrency))
+                    if "translated" not in name
+                    else (float("nan"), [float("nan")])
+                )
                 gw_rps, via = asyncio.run(fire(st.gateway_url + path, body, args.requests, args.concurrency))
-                rows.append((name, direct_rps, gw_rps, statistics.median(direct), statistics.median(via),
-                             pct(direct, 99), pct(via, 99)))
+                rows.append(
+                    (
+                        name,
+                        direct_rps,
+                        gw_rps,
+                        statistics.median(direct),
+                        statistics.median(via),
+                        pct(direct, 99),
+                        pct(via, 99),
+                    )
+                )
             wait_until(lambda: len(st.rows()) >= len(SCENARIOS) * (args.requests + 100), 60)
             recorded = len(st.rows())
             stop_case = recorder_case(st, args.requests, args.concurrency)
     finally:
         fake.terminate()
         fake.wait(5)
-    print(f"\n{args.requests} requests per path, concurrency {args.concurrency}; ledger rows recorded: {recorded}")
-    print(f"{'scenario':42} {'direct r/s':>10} {'gateway r/s':>11} {'ratio':>6} "
-          f"{'p50 direct':>10} {'p50 gw':>8} {'p99 direct':>10} {'p99 gw':>8}")
+    print(
+        f"\n{args.requests} requests per path, concurrency {args.concurrency}; ledger rows recorded: {recorded}"
+    )
+    print(
+        f"{'scenario':42} {'direct r/s':>10} {'gateway r/s':>11} {'ratio':>6} "
+        f"{'p50 direct':>10} {'p50 gw':>8} {'p99 direct':>10} {'p99 gw':>8}"
+    )
     for name, drps, grps, d50, g50, d99, g99 in rows:
-        print(f"{name:42} {drps:10.0f} {grps:11.0f} {grps / drps:6.2f} {d50:9.1f}ms {g50:7.1f}ms "
-              f"{d99:9.1f}ms {g99:7.1f}ms")
-    print(f"\nrecorder running vs stopped (SIGSTOP), openai chat plain through the gateway, {args.requests} "
-          f"requests each, concurrency {args.concurrency}")
+        print(
+            f"{name:42} {drps:10.0f} {grps:11.0f} {grps / drps:6.2f} {d50:9.1f}ms {g50:7.1f}ms "
+            f"{d99:9.1f}ms {g99:7.1f}ms"
+        )
+    print(
+        f"\nrecorder running vs stopped (SIGSTOP), openai chat plain through the gateway, {args.requests} "
+        f"requests each, concurrency {args.concurrency}"
+    )
     print(f"{'recorder':12} {'gateway r/s':>11} {'p50':>8} {'p99':>8}")
     for state in ("running", "stopped"):
         rps, p50, p99 = stop_case[state]  # type: ignore[misc]
         print(f"{state:12} {rps:11.0f} {p50:6.1f}ms {p99:6.1f}ms")
-    print(f"after SIGCONT: {stop_case['held_at_sigcont']} events held by the gateway; all {stop_case['rows']} rows "
-          f"committed {stop_case['committed_after_sigcont_s']:.2f} s and acknowledged "
-          f"{stop_case['acked_after_sigcont_s']:.2f} s after SIGCONT (resent {stop_case['resent']}, "
-          f"dropped {stop_case['dropped']})")
+    print(
+        f"after SIGCONT: {stop_case['held_at_sigcont']} events held by the gateway; all {stop_case['rows']} rows "
+        f"committed {stop_case['committed_after_sigcont_s']:.2f} s and acknowledged "
+        f"{stop_case['acked_after_sigcont_s']:.2f} s after SIGCONT (resent {stop_case['resent']}, "
+        f"dropped {stop_case['dropped']})"
+    )
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "gateway.json").write_text(json.dumps({"requests": args.requests, "concurrency": args.concurrency,
-                                                  "rows": rows, "recorded": recorded,
-                                                  "recorder_stopped": stop_case}, indent=1))
+    (out / "gateway.json").write_text(
+        json.dumps(
+            {
+                "requests": args.requests,
+                "concurrency": args.concurrency,
+                "rows": rows,
+                "recorded": recorded,
+                "recorder_stopped": stop_case,
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -97,23 +97,63 @@ def bench_callbacks(path: str, repeat: int) -> list[Timing]:
     out = []
     for preset in PRESETS:
         rows = rows_in(path, preset)
-        out.append(measure("callback", f"update_overview {preset}", lambda p=preset: overview.overview_outputs(
-            path, "http://gw", p, None, None, None, None), repeat, rows))
-        out.append(measure("callback", f"update_table {preset}", lambda p=preset: overview.table_outputs(
-            path, p, None, None, None, None), repeat, rows))
-        out.append(measure("callback", f"update_options {preset}", lambda p=preset: overview.options_outputs(
-            path, p, None, None, None), repeat, rows))
+        out.append(
+            measure(
+                "callback",
+                f"update_overview {preset}",
+                lambda p=preset: overview.overview_outputs(path, "http://gw", p, None, None, None, None),
+                repeat,
+                rows,
+            )
+        )
+        out.append(
+            measure(
+                "callback",
+                f"update_table {preset}",
+                lambda p=preset: overview.table_outputs(path, p, None, None, None, None),
+                repeat,
+                rows,
+            )
+        )
+        out.append(
+            measure(
+                "callback",
+                f"update_options {preset}",
+                lambda p=preset: overview.options_outputs(path, p, None, None, None),
+                repeat,
+                rows,
+            )
+        )
     rows = rows_in(path, "30d")
-    out.append(measure("callback", "update_overview 30d provider=anthropic,xai", lambda: overview.overview_outputs(
-        path, "http://gw", "30d", None, None, ["anthropic", "xai"], None), repeat, rows))
-    out.append(measure("callback", "update_overview 30d model=gpt-4o", lambda: overview.overview_outputs(
-        path, "http://gw", "30d", None, None, None, ["gpt-4o"]), repeat, rows))
+    out.append(
+        measure(
+            "callback",
+            "update_overview 30d provider=anthropic,xai",
+            lambda: overview.overview_outputs(
+                path, "http://gw", "30d", None, None, ["anthropic", "xai"], None
+            ),
+            repeat,
+            rows,
+        )
+    )
+    out.append(
+        measure(
+            "callback",
+            "update_overview 30d model=gpt-4o",
+            lambda: overview.overview_outputs(path, "http://gw", "30d", None, None, None, ["gpt-4o"]),
+            repeat,
+            rows,
+        )
+    )
     out.append(measure("callback", "dates_style (toggle)", lambda: overview.dates_style("custom"), repeat))
     return out
 
 
-USAGE_VARIANTS = [f"from={s}" + (f"&group_by={g}" if g else "") for s in PRESETS
-                  for g in ("", "provider", "model", "day", "hour")] + [
+USAGE_VARIANTS = [
+    f"from={s}" + (f"&group_by={g}" if g else "")
+    for s in PRESETS
+    for g in ("", "provider", "model", "day", "hour")
+] + [
     "from=30d&provider=openai&status=error&group_by=model",
     "from=30d&model=claude-sonnet-4-5&group_by=hour",
     "from=30d&status=429&group_by=provider",
@@ -134,7 +174,9 @@ async def bench_usage(path: str, repeat: int) -> list[Timing]:
     try:
         async with aiohttp.ClientSession() as session:
             for variant in USAGE_VARIANTS:
-                timing = Timing("usage", f"GET /usage?{variant}", rows=rows_in(path, variant.split("&")[0][5:]))
+                timing = Timing(
+                    "usage", f"GET /usage?{variant}", rows=rows_in(path, variant.split("&")[0][5:])
+                )
                 for _ in range(repeat):
                     t0 = time.perf_counter()
                     async with session.get(base + variant) as response:
@@ -153,7 +195,9 @@ async def bench_usage(path: str, repeat: int) -> list[Timing]:
                             first.samples.append((time.perf_counter() - t0) * 1000)
                         size += len(chunk)
                 whole.samples.append((time.perf_counter() - t0) * 1000)
-                whole.note = f"{size / 1e6:.0f} MB, {(first.rows or 0) / (whole.samples[-1] / 1000):,.0f} rows/s"
+                whole.note = (
+                    f"{size / 1e6:.0f} MB, {(first.rows or 0) / (whole.samples[-1] / 1000):,.0f} rows/s"
+                )
             out += [first, whole]
     finally:
         await runner.cleanup()
@@ -166,14 +210,31 @@ def bench_browser(path: str, repeat: int) -> list[Timing]:
     from selenium.webdriver.common.by import By
 
     port = free_port()
-    env = {**os.environ, "DATABASE_PATH": path, "DASHBOARD_HOST": "127.0.0.1", "DASHBOARD_PORT": str(port),
-           "DASHBOARD_REFRESH": "0", "LOG_LEVEL": "WARNING"}
-    server = subprocess.Popen([sys.executable, "-m", "services.dashboard"], cwd=REPO, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "DATABASE_PATH": path,
+        "DASHBOARD_HOST": "127.0.0.1",
+        "DASHBOARD_PORT": str(port),
+        "DASHBOARD_REFRESH": "0",
+        "LOG_LEVEL": "WARNING",
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "services.dashboard"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     options = webdriver.ChromeOptions()
     options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--window-size=1400,1000"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--window-size=1400,1000",
+    ):
         options.add_argument(flag)
     driver = None
     # Done: no callback pending, KPIs and status filled, table rows shown, and each of the six charts has
@@ -187,8 +248,10 @@ def bench_browser(path: str, repeat: int) -> list[Timing]:
             || charts.some((gd, i) => !gd || !gd._fullLayout || !gd.data || !gd.data.length
                                       || gd.data === before[i] || !gd.querySelector('.main-svg .trace'))) return '';
         return document.getElementById('ov-status').textContent;"""
-    snapshot = f"window.__benchBefore = {charts}.map(id => document.querySelector('#' + id + ' .js-plotly-plot').data);" \
-               " return document.getElementById('ov-status').textContent"
+    snapshot = (
+        f"window.__benchBefore = {charts}.map(id => document.querySelector('#' + id + ' .js-plotly-plot').data);"
+        " return document.getElementById('ov-status').textContent"
+    )
 
     def wait(previous: str = "") -> None:
         deadline = time.monotonic() + 30
@@ -207,7 +270,9 @@ def bench_browser(path: str, repeat: int) -> list[Timing]:
         driver = webdriver.Chrome(options=options)
         driver.get(url)
         wait()  # warm-up: browser caches the Dash and Plotly bundles
-        load = Timing("browser", "page load, default 24h (navigation to last chart drawn)", rows=rows_in(path, "24h"))
+        load = Timing(
+            "browser", "page load, default 24h (navigation to last chart drawn)", rows=rows_in(path, "24h")
+        )
         for _ in range(repeat):
             t0 = time.perf_counter()
             driver.get(url)
@@ -215,8 +280,11 @@ def bench_browser(path: str, repeat: int) -> list[Timing]:
             load.samples.append((time.perf_counter() - t0) * 1000)
         out = [load]
         for preset in ("30d", "7d", "1h"):
-            switch = Timing("browser", f"switch preset to {preset} (click to last chart drawn)",
-                            rows=rows_in(path, preset))
+            switch = Timing(
+                "browser",
+                f"switch preset to {preset} (click to last chart drawn)",
+                rows=rows_in(path, preset),
+            )
             for _ in range(repeat):  # the page shows 24 h here: switch to the preset, measure, switch back
                 for target in (preset, "24h"):
                     previous = driver.execute_script(snapshot)
@@ -240,14 +308,22 @@ def report(timings: list[Timing], meta: dict[str, Any]) -> None:
     for t in timings:
         rows = f"{t.rows:,}" if t.rows is not None else ""
         budget = t.kind != "usage-export"
-        ratios = f"{t.p50 / BUDGET_MS:>8.2f} {t.max / BUDGET_MS:>8.2f}" if budget else f"{'n/a':>8} {'n/a':>8}"
+        ratios = (
+            f"{t.p50 / BUDGET_MS:>8.2f} {t.max / BUDGET_MS:>8.2f}" if budget else f"{'n/a':>8} {'n/a':>8}"
+        )
         print(f"{t.name:<68} {rows:>13} {t.p50:>8.1f} {t.max:>8.1f} {ratios}  {t.note}")
     over = [t.name for t in timings if t.kind != "usage-export" and t.max > BUDGET_MS]
-    print(f"\n{len(timings)} calls, {len(over)} over the {BUDGET_MS:.0f} ms budget" + (f": {over}" if over else ""))
+    print(
+        f"\n{len(timings)} calls, {len(over)} over the {BUDGET_MS:.0f} ms budget"
+        + (f": {over}" if over else "")
+    )
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"queries-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    payload = {**meta, "budget_ms": BUDGET_MS,
-               "results": [{**asdict(t), "p50_ms": t.p50, "max_ms": t.max} for t in timings]}
+    payload = {
+        **meta,
+        "budget_ms": BUDGET_MS,
+        "results": [{**asdict(t), "p50_ms": t.p50, "max_ms": t.max} for t in timings],
+    }
     out.write_text(json.dumps(payload, indent=2))
     print(f"wrote {out}")
 
@@ -259,14 +335,23 @@ def main() -> int:
     parser.add_argument("--db", help="ledger to reuse (seeded there first if missing)")
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--no-browser", action="store_true", help="same as --only callbacks usage")
-    parser.add_argument("--only", nargs="+", choices=PARTS, default=list(PARTS),
-                        help="measure only these parts (e.g. `--db /tmp/x.db --only browser` to iterate on the page)")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=PARTS,
+        default=list(PARTS),
+        help="measure only these parts (e.g. `--db /tmp/x.db --only browser` to iterate on the page)",
+    )
     args = parser.parse_args()
     parts = set(args.only) - ({"browser"} if args.no_browser else set())
     tmp = None if args.db else tempfile.mkdtemp(prefix="ekai-bench-")
     path = args.db or os.path.join(tmp, "usage.db")
-    meta: dict[str, Any] = {"db": path, "cpus": os.cpu_count(), "sqlite": sqlite3.sqlite_version,
-                            "parts": sorted(parts)}
+    meta: dict[str, Any] = {
+        "db": path,
+        "cpus": os.cpu_count(),
+        "sqlite": sqlite3.sqlite_version,
+        "parts": sorted(parts),
+    }
     try:
         if not os.path.exists(path):
             t0 = time.perf_counter()

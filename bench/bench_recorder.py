@@ -43,13 +43,32 @@ class Result:
 
     def row(self) -> list[str]:
         b = self.batches or [0]
-        return [str(self.batch_size), f"{self.events / self.total_s:,.0f}", f"{self.events / self.send_s:,.0f}",
-                f"{self.total_s:.2f}", str(len(self.batches)), str(min(b)), f"{statistics.median(b):.0f}",
-                f"{statistics.mean(b):.0f}", str(max(b)), f"{statistics.mean(self.flush_ms or [0]):.1f}"]
+        return [
+            str(self.batch_size),
+            f"{self.events / self.total_s:,.0f}",
+            f"{self.events / self.send_s:,.0f}",
+            f"{self.total_s:.2f}",
+            str(len(self.batches)),
+            str(min(b)),
+            f"{statistics.median(b):.0f}",
+            f"{statistics.mean(b):.0f}",
+            str(max(b)),
+            f"{statistics.mean(self.flush_ms or [0]):.1f}",
+        ]
 
 
-HEADER = ["batch_size", "events/s e2e", "send/s", "seconds", "batches", "min", "median", "mean", "max",
-          "flush ms"]
+HEADER = [
+    "batch_size",
+    "events/s e2e",
+    "send/s",
+    "seconds",
+    "batches",
+    "min",
+    "median",
+    "mean",
+    "max",
+    "flush ms",
+]
 
 
 def free_endpoint() -> str:
@@ -61,19 +80,48 @@ def free_endpoint() -> str:
 def make_events(n: int) -> list[list[bytes]]:
     """Messages as the gateway sends them: [b"ev", event_id, payload]."""
     now = time.time()
-    return [[b"ev", e.event_id.encode(), encode(e)] for e in (UsageEvent(
-        request_id=f"bench-{i}", endpoint="/v1/chat/completions", client_format="openai_chat", model="gpt-4o-mini",
-        provider="openai", provider_format="openai_chat", served_model="gpt-4o-mini-2024-07-18", status=200,
-        started_at=now, finished_at=now + 0.8, streamed=True, input_tokens=1200 + i % 500, output_tokens=300,
-        cache_read_tokens=512, cost_usd=0.00042, latency_ms=800.0, ttft_ms=120.0, attempts=1)
-        for i in range(n))]
+    return [
+        [b"ev", e.event_id.encode(), encode(e)]
+        for e in (
+            UsageEvent(
+                request_id=f"bench-{i}",
+                endpoint="/v1/chat/completions",
+                client_format="openai_chat",
+                model="gpt-4o-mini",
+                provider="openai",
+                provider_format="openai_chat",
+                served_model="gpt-4o-mini-2024-07-18",
+                status=200,
+                started_at=now,
+                finished_at=now + 0.8,
+                streamed=True,
+                input_tokens=1200 + i % 500,
+                output_tokens=300,
+                cache_read_tokens=512,
+                cost_usd=0.00042,
+                latency_ms=800.0,
+                ttft_ms=120.0,
+                attempts=1,
+            )
+            for i in range(n)
+        )
+    ]
 
 
-def start_recorder(workdir: Path, events_ep: str, batch_size: int, interval: float) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, PYTHONUNBUFFERED="1", LOG_LEVEL="DEBUG", DATABASE_PATH=str(workdir / "bench.db"),
-               EVENTS_ENDPOINT=events_ep, TAIL_ENDPOINT=free_endpoint(), RECORDER_BATCH_SIZE=str(batch_size),
-               RECORDER_METRICS_PORT="0",
-               RECORDER_FLUSH_INTERVAL=str(interval))
+def start_recorder(
+    workdir: Path, events_ep: str, batch_size: int, interval: float
+) -> subprocess.Popen[bytes]:
+    env = dict(
+        os.environ,
+        PYTHONUNBUFFERED="1",
+        LOG_LEVEL="DEBUG",
+        DATABASE_PATH=str(workdir / "bench.db"),
+        EVENTS_ENDPOINT=events_ep,
+        TAIL_ENDPOINT=free_endpoint(),
+        RECORDER_BATCH_SIZE=str(batch_size),
+        RECORDER_METRICS_PORT="0",
+        RECORDER_FLUSH_INTERVAL=str(interval),
+    )
     log = (workdir / "recorder.log").open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "services.recorder"], cwd=REPO, env=env, stderr=log)
     deadline = time.monotonic() + 15
@@ -102,7 +150,9 @@ def run_once(payloads: list[list[bytes]], batch_size: int, interval: float) -> R
             time.sleep(0.2)  # let the connection come up, so the clock measures the pipeline, not a handshake
             t0 = time.perf_counter()
             for raw in payloads:
-                push.send_multipart(raw)  # blocking: waits at the high-water mark while the recorder catches up
+                push.send_multipart(
+                    raw
+                )  # blocking: waits at the high-water mark while the recorder catches up
             t_sent = time.perf_counter()
             while committed(db) < len(payloads):
                 time.sleep(0.002)
@@ -115,8 +165,14 @@ def run_once(payloads: list[list[bytes]], batch_size: int, interval: float) -> R
             proc.wait(30)
         log = (workdir / "recorder.log").read_text()
     flushes = FLUSH_LINE.findall(log)
-    return Result(batch_size, len(payloads), t_sent - t0, t_done - t0,
-                  [int(n) for n, _, _ in flushes], [float(ms) for _, _, ms in flushes])
+    return Result(
+        batch_size,
+        len(payloads),
+        t_sent - t0,
+        t_done - t0,
+        [int(n) for n, _, _ in flushes],
+        [float(ms) for _, _, ms in flushes],
+    )
 
 
 def print_table(results: list[Result]) -> None:
@@ -132,12 +188,16 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print a table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=50_000)
-    parser.add_argument("--batch-sizes", default="100,500,2000", help="comma-separated RECORDER_BATCH_SIZE values")
+    parser.add_argument(
+        "--batch-sizes", default="100,500,2000", help="comma-separated RECORDER_BATCH_SIZE values"
+    )
     parser.add_argument("--interval", type=float, default=0.2, help="RECORDER_FLUSH_INTERVAL in seconds")
     args = parser.parse_args(argv)
     payloads = make_events(args.events)
-    print(f"recorder end to end: {args.events:,} events ({len(payloads[0][2])} bytes each), "
-          f"flush interval {args.interval:g}s; seconds = first send -> last row committed\n")
+    print(
+        f"recorder end to end: {args.events:,} events ({len(payloads[0][2])} bytes each), "
+        f"flush interval {args.interval:g}s; seconds = first send -> last row committed\n"
+    )
     results = [run_once(payloads, int(b), args.interval) for b in args.batch_sizes.split(",")]
     print_table(results)
     return 0

@@ -70,7 +70,9 @@ class UsageEvent:
     agent_id: str | None = None  # Claude Code's x-claude-code-agent-id (subagents)
     client: str | None = None  # name/version from the User-Agent: claude-cli/2.1.332, openai-python/1.109.1
     request_class: str | None = None  # Claude Code's x-claude-code-request-class hint (main, subagent, …)
-    budget_alert: str | None = None  # "80%", "95%" or "100%" of the key's budget, on the request that saw it first
+    budget_alert: str | None = (
+        None  # "80%", "95%" or "100%" of the key's budget, on the request that saw it first
+    )
     cache_write_1h_tokens: int = 0  # the part of cache_write_tokens written with the 1-hour TTL
     web_search_requests: int = 0  # server-side web searches, billed per search
     # What the request would have cost with no prompt caching minus what it cost: reads save the input

@@ -113,8 +113,10 @@ def _database_url(env: Mapping[str, str]) -> str | None:
         return None
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
     if scheme not in POSTGRES_SCHEMES:
-        raise ValueError("DATABASE_URL must be a postgresql://user:password@host:port/database URL "
-                         f"(the SQLite ledger is DATABASE_PATH), got scheme {scheme or url[:20]!r}")
+        raise ValueError(
+            "DATABASE_URL must be a postgresql://user:password@host:port/database URL "
+            f"(the SQLite ledger is DATABASE_PATH), got scheme {scheme or url[:20]!r}"
+        )
     return url
 
 
@@ -167,7 +169,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_body_bytes=int(_get(env, "MAX_BODY_BYTES", str(d.max_body_bytes))),
         client_body_timeout_s=_float(env, "CLIENT_BODY_TIMEOUT", d.client_body_timeout_s, 0.05),
         recorder_batch_size=int(_get(env, "RECORDER_BATCH_SIZE", str(d.recorder_batch_size))),
-        recorder_flush_interval_s=float(_get(env, "RECORDER_FLUSH_INTERVAL", str(d.recorder_flush_interval_s))),
+        recorder_flush_interval_s=float(
+            _get(env, "RECORDER_FLUSH_INTERVAL", str(d.recorder_flush_interval_s))
+        ),
         recorder_metrics_host=_get(env, "RECORDER_METRICS_HOST", d.recorder_metrics_host),
         recorder_metrics_port=_int(env, "RECORDER_METRICS_PORT", d.recorder_metrics_port, 0),
         dashboard_refresh_s=float(_get(env, "DASHBOARD_REFRESH", str(d.dashboard_refresh_s))),

@@ -66,9 +66,16 @@ DEFAULT_MODELS: dict[str, list[str]] = {
     "xai": ["grok-4", "grok-3-mini"],
 }
 _FLAVOURS = {"openrouter": "openrouter", "xai": "xai"}
-_MESSAGES = {400: "Invalid request", 401: "Invalid API key", 403: "Permission denied", 404: "Not found",
-             429: "Rate limit exceeded", 500: "Internal server error", 503: "Service unavailable",
-             529: "Overloaded"}
+_MESSAGES = {
+    400: "Invalid request",
+    401: "Invalid API key",
+    403: "Permission denied",
+    404: "Not found",
+    429: "Rate limit exceeded",
+    500: "Internal server error",
+    503: "Service unavailable",
+    529: "Overloaded",
+}
 
 
 @dataclass(slots=True)
@@ -88,11 +95,22 @@ class RecordedRequest:
         """The Responses ``input`` items of one type (``reasoning``, ``function_call_output``, …)."""
         body = self.json if isinstance(self.json, dict) else {}
         items = body.get("input")
-        return [i for i in items if isinstance(i, dict) and i.get("type") == kind] if isinstance(items, list) else []
+        return (
+            [i for i in items if isinstance(i, dict) and i.get("type") == kind]
+            if isinstance(items, list)
+            else []
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"method": self.method, "path": self.path, "query": self.query, "headers": self.headers,
-                "json": self.json, "client_disconnected": self.client_disconnected, "dropped": self.dropped}
+        return {
+            "method": self.method,
+            "path": self.path,
+            "query": self.query,
+            "headers": self.headers,
+            "json": self.json,
+            "client_disconnected": self.client_disconnected,
+            "dropped": self.dropped,
+        }
 
 
 RECORD = web.RequestKey("fake_record", RecordedRequest)
@@ -102,9 +120,17 @@ Answer = Callable[[web.Request, dict[str, Any], Behaviour], Awaitable[web.Stream
 class FakeProvider:
     """An aiohttp server impersonating an LLM provider; see the module docstring."""
 
-    def __init__(self, name: str = "openai", *, host: str = "127.0.0.1", port: int = 0,
-                 behaviour: Behaviour | None = None, api_key: str | None = None,
-                 models: list[str] | None = None, prompt_cache: bool = True) -> None:
+    def __init__(
+        self,
+        name: str = "openai",
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        behaviour: Behaviour | None = None,
+        api_key: str | None = None,
+        models: list[str] | None = None,
+        prompt_cache: bool = True,
+    ) -> None:
         self.name = name
         # The provider's documented prompt caching (tests/fake/prompt_cache.py); the cache-read/-write
         # fault knobs, when set, take precedence.
@@ -227,8 +253,14 @@ class FakeProvider:
             body = orjson.loads(raw) if raw else None
         except orjson.JSONDecodeError:
             body = None
-        record = RecordedRequest(request.method, request.path, dict(request.query),
-                                 {k.lower(): v for k, v in request.headers.items()}, body, raw)
+        record = RecordedRequest(
+            request.method,
+            request.path,
+            dict(request.query),
+            {k.lower(): v for k, v in request.headers.items()},
+            body,
+            raw,
+        )
         self.requests.append(record)
         request[RECORD] = record
         try:
@@ -284,15 +316,18 @@ class FakeProvider:
                 message += f"; key received: {received_key(request)}"
             if behaviour.html_error:
                 return _html_error(behaviour.status, message)
-            return self._error(style, behaviour.status, message, code=behaviour.error_code,
-                               retry_after=behaviour.retry_after)
+            return self._error(
+                style, behaviour.status, message, code=behaviour.error_code, retry_after=behaviour.retry_after
+            )
         auth_problem = self._check_auth(request, style)
         if auth_problem is not None:
             return self._error(style, 401, auth_problem)
         if request.method == "POST" and not isinstance(record.json, dict):
             return self._error(style, 400, "The request body must be a JSON object")
         if behaviour.body == "error":  # a 200 whose body is an error (some proxies and providers do this)
-            message = "Internal error" + (f"; key received: {received_key(request)}" if behaviour.echo_key else "")
+            message = "Internal error" + (
+                f"; key received: {received_key(request)}" if behaviour.echo_key else ""
+            )
             return self._error(style, 200, message)
         if behaviour.body is not None:
             data = b"[]" if behaviour.body == "array" else b"<html><body>502 Bad Gateway</body></html>"
@@ -331,8 +366,9 @@ class FakeProvider:
 
     # --- answers ----------------------------------------------------------------------------
 
-    async def _answer_chat(self, request: web.Request, body: dict[str, Any],
-                           behaviour: Behaviour) -> web.StreamResponse:
+    async def _answer_chat(
+        self, request: web.Request, body: dict[str, Any], behaviour: Behaviour
+    ) -> web.StreamResponse:
         flavour = self.flavour
         style = "openrouter" if flavour == "openrouter" else "openai"
         missing = _missing(body, "model", "messages")
@@ -344,21 +380,29 @@ class FakeProvider:
         usage = None if behaviour.no_usage else count_usage(turn, reply, behaviour)
         model = split_model(str(body["model"]))[0]
         markers = flavour == "openrouter" and model.startswith(("anthropic/", "google/gemini"))
-        usage = self._cached(usage, behaviour, chat_blocks(body), "markers" if markers else "automatic",
-                             "" if markers else str(body.get("prompt_cache_key") or ""))
+        usage = self._cached(
+            usage,
+            behaviour,
+            chat_blocks(body),
+            "markers" if markers else "automatic",
+            "" if markers else str(body.get("prompt_cache_key") or ""),
+        )
         meta = Meta(f"chatcmpl-fake{seq:06d}", split_model(body["model"])[0], int(time.time()), flavour)
         headers = {"x-request-id": f"req_fake{seq:06d}"}
         if flavour == "openrouter":
             headers["x-generation-id"] = f"gen-fake{seq:06d}"
         if not body.get("stream"):
             return await _send_json(request, openai_wire.completion(meta, reply, usage), behaviour, headers)
-        include_usage = bool((body.get("stream_options") or {}).get("include_usage")
-                             or (body.get("usage") or {}).get("include"))
+        include_usage = bool(
+            (body.get("stream_options") or {}).get("include_usage")
+            or (body.get("usage") or {}).get("include")
+        )
         frames = openai_wire.stream_frames(meta, reply, usage, include_usage)
         return await _send_stream(request, frames, openai_wire.stream_error_frame(meta), behaviour, headers)
 
-    async def _answer_responses(self, request: web.Request, body: dict[str, Any],
-                                behaviour: Behaviour) -> web.StreamResponse:
+    async def _answer_responses(
+        self, request: web.Request, body: dict[str, Any], behaviour: Behaviour
+    ) -> web.StreamResponse:
         missing = _missing(body, "model")
         if missing:
             return self._error("openai", 400, f"Missing required parameter: '{missing}'.")
@@ -366,8 +410,9 @@ class FakeProvider:
         turn = responses_turn(body)
         reply = plan_reply(turn, self.name, behaviour.tools, f"call_fake{seq:06d}")
         usage = None if behaviour.no_usage else count_usage(turn, reply, behaviour)
-        usage = self._cached(usage, behaviour, responses_blocks(body), "automatic",
-                             str(body.get("prompt_cache_key") or ""))
+        usage = self._cached(
+            usage, behaviour, responses_blocks(body), "automatic", str(body.get("prompt_cache_key") or "")
+        )
         meta = Meta(f"resp_fake{seq:06d}", split_model(body["model"])[0], int(time.time()), "openai")
         options = responses_wire.Options.from_body(body)
         if reply.thinking and options.encrypted_reasoning:
@@ -376,13 +421,17 @@ class FakeProvider:
             self.issued_compactions.append(responses_wire.compaction_content(meta, reply))
         headers = {"x-request-id": f"req_fake{seq:06d}"}
         if not body.get("stream"):
-            return await _send_json(request, responses_wire.response(meta, reply, usage, options), behaviour, headers)
+            return await _send_json(
+                request, responses_wire.response(meta, reply, usage, options), behaviour, headers
+            )
         frames = responses_wire.stream_frames(meta, reply, usage, options)
-        return await _send_stream(request, frames, responses_wire.stream_error_frame(meta, options), behaviour,
-                                  headers)
+        return await _send_stream(
+            request, frames, responses_wire.stream_error_frame(meta, options), behaviour, headers
+        )
 
-    async def _answer_compact(self, request: web.Request, body: dict[str, Any],
-                              behaviour: Behaviour) -> web.StreamResponse:
+    async def _answer_compact(
+        self, request: web.Request, body: dict[str, Any], behaviour: Behaviour
+    ) -> web.StreamResponse:
         """Remote compaction: the whole history in, one ``compaction`` item out (never streamed)."""
         missing = _missing(body, "model", "input")
         if missing:
@@ -397,8 +446,9 @@ class FakeProvider:
         self.issued_compactions.append(responses_wire.compaction_content(meta, reply))
         return await _send_json(request, compacted, behaviour, headers)
 
-    async def _answer_messages(self, request: web.Request, body: dict[str, Any],
-                               behaviour: Behaviour) -> web.StreamResponse:
+    async def _answer_messages(
+        self, request: web.Request, body: dict[str, Any], behaviour: Behaviour
+    ) -> web.StreamResponse:
         missing = _missing(body, "model", "max_tokens", "messages")
         if missing:
             return self._error("anthropic", 400, f"{missing}: Field required")
@@ -414,8 +464,14 @@ class FakeProvider:
         frames = anthropic_wire.stream_frames(meta, reply, usage)
         return await _send_stream(request, frames, anthropic_wire.stream_error_frame(), behaviour, headers)
 
-    def _cached(self, usage: Usage | None, behaviour: Behaviour, blocks: list[Block], style: Style,
-                namespace: str = "") -> Usage | None:
+    def _cached(
+        self,
+        usage: Usage | None,
+        behaviour: Behaviour,
+        blocks: list[Block],
+        style: Style,
+        namespace: str = "",
+    ) -> Usage | None:
         """``usage`` with the simulated prompt cache's reads and writes (see tests/fake/prompt_cache.py)."""
         if usage is None or not self.simulate_cache or behaviour.cache_read or behaviour.cache_write:
             return usage
@@ -425,11 +481,13 @@ class FakeProvider:
         prompt = max(usage.prompt, sum(len(b.text) for b in blocks) // 4 + 10)
         read = min(got.read, prompt)
         write = min(got.write, prompt - read)
-        return replace(usage, prompt=prompt, cache_read=read, cache_write=write,
-                       cache_write_1h=min(got.write_1h, write))
+        return replace(
+            usage, prompt=prompt, cache_read=read, cache_write=write, cache_write_1h=min(got.write_1h, write)
+        )
 
-    async def _answer_count_tokens(self, request: web.Request, body: dict[str, Any],
-                                   behaviour: Behaviour) -> web.StreamResponse:
+    async def _answer_count_tokens(
+        self, request: web.Request, body: dict[str, Any], behaviour: Behaviour
+    ) -> web.StreamResponse:
         missing = _missing(body, "model", "messages")
         if missing:
             return self._error("anthropic", 400, f"{missing}: Field required")
@@ -437,15 +495,25 @@ class FakeProvider:
         usage = count_usage(turn, Reply(None), behaviour)
         return await _send_json(request, {"input_tokens": usage.prompt}, behaviour, {})
 
-    async def _answer_models(self, request: web.Request, body: dict[str, Any],
-                             behaviour: Behaviour) -> web.StreamResponse:
+    async def _answer_models(
+        self, request: web.Request, body: dict[str, Any], behaviour: Behaviour
+    ) -> web.StreamResponse:
         if "anthropic-version" in request.headers:
             limit = int(request.query.get("limit", "20"))
             return await _send_json(request, anthropic_wire.models_list(self.models, limit), behaviour, {})
-        return await _send_json(request, openai_wire.models_list(self.models, f"fake-{self.name}"), behaviour, {})
+        return await _send_json(
+            request, openai_wire.models_list(self.models, f"fake-{self.name}"), behaviour, {}
+        )
 
-    def _error(self, style: str, status: int, message: str, *, code: str | None = None,
-               retry_after: float | None = None) -> web.Response:
+    def _error(
+        self,
+        style: str,
+        status: int,
+        message: str,
+        *,
+        code: str | None = None,
+        retry_after: float | None = None,
+    ) -> web.Response:
         request_id = f"req_fake_error{next(self._ids):06d}"
         message = f"{message} (fake-{self.name})"
         if style == "anthropic":
@@ -455,8 +523,9 @@ class FakeProvider:
         headers = {"x-request-id": request_id, "request-id": request_id}
         if retry_after is not None:
             headers["retry-after"] = f"{retry_after:g}"
-        return web.Response(status=status, body=orjson.dumps(body), headers=headers,
-                            content_type="application/json")
+        return web.Response(
+            status=status, body=orjson.dumps(body), headers=headers, content_type="application/json"
+        )
 
     # --- control routes (for tests that run the fake as a subprocess) -----------------------
 
@@ -502,8 +571,9 @@ def _missing(body: dict[str, Any], *names: str) -> str | None:
     return next((n for n in names if body.get(n) is None), None)
 
 
-async def _send_json(request: web.Request, body: dict[str, Any], behaviour: Behaviour,
-                     headers: dict[str, str]) -> web.StreamResponse:
+async def _send_json(
+    request: web.Request, body: dict[str, Any], behaviour: Behaviour, headers: dict[str, str]
+) -> web.StreamResponse:
     data = orjson.dumps(body)
     if not behaviour.first_byte_delay:
         return web.Response(body=data, headers=headers, content_type="application/json")
@@ -517,8 +587,13 @@ async def _send_json(request: web.Request, body: dict[str, Any], behaviour: Beha
     return response
 
 
-async def _send_stream(request: web.Request, frames: list[Frame], error_frame: Frame | Callable[[int], Frame],
-                       behaviour: Behaviour, headers: dict[str, str]) -> web.StreamResponse:
+async def _send_stream(
+    request: web.Request,
+    frames: list[Frame],
+    error_frame: Frame | Callable[[int], Frame],
+    behaviour: Behaviour,
+    headers: dict[str, str],
+) -> web.StreamResponse:
     """Write SSE frames one by one, injecting mid-stream faults before the third content frame
     (or before the first closing frame, for replies shorter than that). ``error_frame`` may be built
     from the number of frames already sent (Responses events carry a sequence number)."""
@@ -545,8 +620,11 @@ async def _send_stream(request: web.Request, frames: list[Frame], error_frame: F
         if frame.tail and behaviour.no_close:
             break
         if at_fault_point and (behaviour.trickle or behaviour.trickle_bytes):
-            await _trickle_forever(response, b": keep-alive\n\n" if behaviour.trickle else b"x", received_key(request)
-                                   if behaviour.echo_key else "")
+            await _trickle_forever(
+                response,
+                b": keep-alive\n\n" if behaviour.trickle else b"x",
+                received_key(request) if behaviour.echo_key else "",
+            )
         if at_fault_point and behaviour.cut_mid_frame:
             await response.write(frame.data[: len(frame.data) // 2])
             break
@@ -601,7 +679,9 @@ class ThreadedFakeProvider:
     def __init__(self, provider: FakeProvider) -> None:
         self.provider = provider
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name=f"fake-{provider.name}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name=f"fake-{provider.name}", daemon=True
+        )
         self._thread.start()
         asyncio.run_coroutine_threadsafe(provider.start(), self._loop).result(timeout=10)
 
@@ -629,7 +709,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (printed on start)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--name", default="openai", help="openai, anthropic, openrouter, xai, …")
-    parser.add_argument("--fault", action="append", default=[], help="fault spec, e.g. status:503 (repeatable)")
+    parser.add_argument(
+        "--fault", action="append", default=[], help="fault spec, e.g. status:503 (repeatable)"
+    )
     parser.add_argument("--api-key", help="require exactly this key")
     parser.add_argument("--model", action="append", dest="models", help="models to list (repeatable)")
     args = parser.parse_args(argv)
@@ -639,8 +721,14 @@ def main(argv: list[str] | None = None) -> None:
             behaviour = apply_spec(spec, behaviour)
     except ValueError as err:
         parser.error(str(err))
-    provider = FakeProvider(args.name, host=args.host, port=args.port, behaviour=behaviour,
-                            api_key=args.api_key, models=args.models)
+    provider = FakeProvider(
+        args.name,
+        host=args.host,
+        port=args.port,
+        behaviour=behaviour,
+        api_key=args.api_key,
+        models=args.models,
+    )
     asyncio.run(_serve_forever(provider))
 
 

@@ -62,15 +62,20 @@ class Load:
         for i in range(self.n):
             queue.put_nowait(i)
         timeout = aiohttp.ClientTimeout(total=60)
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=self.concurrency),
-                                         timeout=timeout) as session:
+        async with aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=self.concurrency), timeout=timeout
+        ) as session:
+
             async def worker() -> None:
                 while not queue.empty():
                     rid = f"{self.prefix}-{queue.get_nowait()}"
                     t0 = time.perf_counter()
                     try:
-                        async with session.post(self.url, data=payload, headers={
-                                "content-type": "application/json", "x-request-id": rid}) as resp:
+                        async with session.post(
+                            self.url,
+                            data=payload,
+                            headers={"content-type": "application/json", "x-request-id": rid},
+                        ) as resp:
                             await resp.read()
                             ok = resp.status == 200
                             if not ok:

@@ -94,8 +94,9 @@ class Service:
 def start(name: str, module: str, env: dict[str, str], tmp: Path, *args: str) -> Service:
     log_path = tmp / f"{name}.log"
     fh = open(log_path, "ab")  # noqa: SIM115 - the child owns it
-    proc = subprocess.Popen([sys.executable, "-m", module, *args], env=env, cwd=ROOT, stdout=fh,
-                            stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", module, *args], env=env, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT
+    )
     fh.close()
     return Service(name, proc, log_path)
 
@@ -149,7 +150,9 @@ class Stack:
     def rows(self, where: str = "1=1", params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         return query(self.ledger, f"SELECT * FROM requests WHERE {where}", params)
 
-    def wait_rows(self, where: str, params: tuple[Any, ...] = (), n: int = 1, timeout: float = 10.0) -> list[dict[str, Any]]:
+    def wait_rows(
+        self, where: str, params: tuple[Any, ...] = (), n: int = 1, timeout: float = 10.0
+    ) -> list[dict[str, Any]]:
         try:
             return list(wait_until(lambda: (r := self.rows(where, params)) and len(r) >= n and r, timeout))
         except TimeoutError:

@@ -35,14 +35,21 @@ SHELL_TOOL: Any = {
     "function": {
         "name": "shell",
         "description": "Run a shell command",
-        "parameters": {"type": "object", "properties": {"command": {"type": "string"}}, "required": ["command"]},
+        "parameters": {
+            "type": "object",
+            "properties": {"command": {"type": "string"}},
+            "required": ["command"],
+        },
     },
 }
 BASH_TOOL: Any = {
     "name": "Bash",
     "description": "Run a command",
-    "input_schema": {"type": "object", "properties": {"command": {"type": "string"}, "timeout": {"type": "integer"}},
-                     "required": ["command"]},
+    "input_schema": {
+        "type": "object",
+        "properties": {"command": {"type": "string"}, "timeout": {"type": "integer"}},
+        "required": ["command"],
+    },
 }
 
 
@@ -60,11 +67,15 @@ async def oai(fp: FakeProvider) -> AsyncIterator[openai.AsyncOpenAI]:
 
 @pytest.fixture
 async def ant(fp: FakeProvider) -> AsyncIterator[anthropic.AsyncAnthropic]:
-    async with anthropic.AsyncAnthropic(base_url=fp.base_url, api_key="sk-ant-client", max_retries=0) as client:
+    async with anthropic.AsyncAnthropic(
+        base_url=fp.base_url, api_key="sk-ant-client", max_retries=0
+    ) as client:
         yield client
 
 
-async def raw_post(url: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+async def raw_post(
+    url: str, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> tuple[int, bytes]:
     async with aiohttp.ClientSession() as session, session.post(url, json=body, headers=headers) as resp:
         return resp.status, await resp.read()
 
@@ -86,15 +97,20 @@ async def test_openai_plain_completion(oai: openai.AsyncOpenAI, fp: FakeProvider
 
 
 async def test_openai_stream_with_usage(oai: openai.AsyncOpenAI) -> None:
-    stream = await oai.chat.completions.create(model="gpt-4o-mini", messages=HI, stream=True,
-                                               stream_options={"include_usage": True})
+    stream = await oai.chat.completions.create(
+        model="gpt-4o-mini", messages=HI, stream=True, stream_options={"include_usage": True}
+    )
     chunks = [c async for c in stream]
     assert chunks[0].choices[0].delta.role == "assistant"
     assert len({c.id for c in chunks}) == 1
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == "Hello from fake-openai: say hi"
-    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["stop"]
-    assert chunks[-1].choices == [] and chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 5
+    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == [
+        "stop"
+    ]
+    assert (
+        chunks[-1].choices == [] and chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 5
+    )
     assert all(c.usage is None for c in chunks[:-1])
 
 
@@ -113,8 +129,11 @@ async def test_openai_tool_call_and_round_trip(oai: openai.AsyncOpenAI) -> None:
     call = msg.tool_calls[0]
     assert call.type == "function" and call.function.name == "shell"
     assert json.loads(call.function.arguments) == {"command": "ls"}
-    history: list[Any] = [*HI, msg.model_dump(exclude_none=True),
-                          {"role": "tool", "tool_call_id": call.id, "content": "README.md\napp.py"}]
+    history: list[Any] = [
+        *HI,
+        msg.model_dump(exclude_none=True),
+        {"role": "tool", "tool_call_id": call.id, "content": "README.md\napp.py"},
+    ]
     r2 = await oai.chat.completions.create(model="gpt-4o-mini", messages=history, tools=[SHELL_TOOL])
     assert r2.choices[0].message.content == "Tool said: README.md\napp.py"
 
@@ -130,7 +149,9 @@ async def test_openai_streamed_tool_call_rebuilds_with_sdk_helper(oai: openai.As
 
 
 async def test_openai_tool_choice_none_answers_text(oai: openai.AsyncOpenAI) -> None:
-    r = await oai.chat.completions.create(model="gpt-4o-mini", messages=HI, tools=[SHELL_TOOL], tool_choice="none")
+    r = await oai.chat.completions.create(
+        model="gpt-4o-mini", messages=HI, tools=[SHELL_TOOL], tool_choice="none"
+    )
     assert r.choices[0].message.tool_calls is None
 
 
@@ -147,7 +168,9 @@ async def test_openai_tool_choice_none_answers_text(oai: openai.AsyncOpenAI) -> 
 )
 async def test_openai_error_statuses(oai: openai.AsyncOpenAI, spec: str, error: type[Exception]) -> None:
     with pytest.raises(error) as caught:
-        await oai.chat.completions.create(model="gpt-4o-mini", messages=HI, extra_headers={"x-fake-fault": spec})
+        await oai.chat.completions.create(
+            model="gpt-4o-mini", messages=HI, extra_headers={"x-fake-fault": spec}
+        )
     body = caught.value.body  # type: ignore[attr-defined]
     assert set(body) == {"message", "type", "param", "code"}  # the SDK unwraps {"error": …}
     if spec.startswith("status:429"):
@@ -157,7 +180,9 @@ async def test_openai_error_statuses(oai: openai.AsyncOpenAI, spec: str, error: 
 
 async def test_openai_fault_in_model_name(oai: openai.AsyncOpenAI) -> None:
     with pytest.raises(openai.RateLimitError) as caught:
-        await oai.chat.completions.create(model="gpt-4o-mini@fault=status:429:code=insufficient_quota", messages=HI)
+        await oai.chat.completions.create(
+            model="gpt-4o-mini@fault=status:429:code=insufficient_quota", messages=HI
+        )
     assert caught.value.code == "insufficient_quota"
 
 
@@ -174,8 +199,9 @@ async def test_openai_missing_key_is_401(fp: FakeProvider) -> None:
         ("break-before-first-byte", openai.APIConnectionError),
     ],
 )
-async def test_openai_stream_failures(oai: openai.AsyncOpenAI, fp: FakeProvider, spec: str,
-                                      error: type[Exception]) -> None:
+async def test_openai_stream_failures(
+    oai: openai.AsyncOpenAI, fp: FakeProvider, spec: str, error: type[Exception]
+) -> None:
     fp.set_fault(spec)
     texts: list[str] = []
     with pytest.raises(error):
@@ -190,8 +216,9 @@ async def test_openai_no_usage(oai: openai.AsyncOpenAI, fp: FakeProvider) -> Non
     fp.set_fault("no-usage")
     r = await oai.chat.completions.create(model="gpt-4o-mini", messages=HI)
     assert r.usage is None
-    stream = await oai.chat.completions.create(model="gpt-4o-mini", messages=HI, stream=True,
-                                               stream_options={"include_usage": True})
+    stream = await oai.chat.completions.create(
+        model="gpt-4o-mini", messages=HI, stream=True, stream_options={"include_usage": True}
+    )
     assert all(c.choices for c in [c async for c in stream])
 
 
@@ -207,7 +234,12 @@ async def test_openrouter_quirks() -> None:
     async with FakeProvider(name="openrouter") as fp:
         headers = {"Authorization": "Bearer sk-or"}
         url = fp.openrouter_base_url + "/chat/completions"
-        body = {"model": "openai/gpt-4o-mini", "messages": HI, "stream": True, "stream_options": {"include_usage": True}}
+        body = {
+            "model": "openai/gpt-4o-mini",
+            "messages": HI,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
         status, raw = await raw_post(url, body, headers)
         assert status == 200 and raw.startswith(b": OPENROUTER PROCESSING\n\n")
         usage = json.loads(raw.split(b"data: ")[-2])["usage"]
@@ -215,7 +247,9 @@ async def test_openrouter_quirks() -> None:
         status, raw = await raw_post(url, {**body, "stream": False}, headers | {"x-fake-fault": "status:429"})
         assert status == 429 and json.loads(raw)["error"]["code"] == 429
         async with openai.AsyncOpenAI(base_url=fp.openrouter_base_url, api_key="k", max_retries=0) as client:
-            stream = await client.chat.completions.create(model="m@fault=error-mid-stream", messages=HI, stream=True)
+            stream = await client.chat.completions.create(
+                model="m@fault=error-mid-stream", messages=HI, stream=True
+            )
             with pytest.raises(openai.APIError):
                 async for _ in stream:
                     pass
@@ -238,8 +272,12 @@ async def test_anthropic_plain_message(ant: anthropic.AsyncAnthropic, fp: FakePr
 
 
 async def test_anthropic_stream_with_thinking(ant: anthropic.AsyncAnthropic) -> None:
-    async with ant.messages.stream(model="claude-sonnet-4-6", max_tokens=2048, messages=HI,
-                                   thinking={"type": "enabled", "budget_tokens": 1024}) as stream:
+    async with ant.messages.stream(
+        model="claude-sonnet-4-6",
+        max_tokens=2048,
+        messages=HI,
+        thinking={"type": "enabled", "budget_tokens": 1024},
+    ) as stream:
         final = await stream.get_final_message()
     assert [b.type for b in final.content] == ["thinking", "text"]
     assert final.content[0].signature  # type: ignore[union-attr]
@@ -259,8 +297,12 @@ async def test_anthropic_sse_frames_all_have_event_lines(fp: FakeProvider) -> No
 
 
 async def test_anthropic_tool_use_streamed_and_round_trip(ant: anthropic.AsyncAnthropic) -> None:
-    async with ant.messages.stream(model="claude-x", max_tokens=256, tools=[BASH_TOOL],
-                                   messages=[{"role": "user", "content": "list files"}]) as stream:
+    async with ant.messages.stream(
+        model="claude-x",
+        max_tokens=256,
+        tools=[BASH_TOOL],
+        messages=[{"role": "user", "content": "list files"}],
+    ) as stream:
         json_deltas = [e async for e in stream if e.type == "input_json"]
         final = await stream.get_final_message()
     tool_use = final.content[-1]
@@ -270,7 +312,10 @@ async def test_anthropic_tool_use_streamed_and_round_trip(ant: anthropic.AsyncAn
     history: list[Any] = [
         {"role": "user", "content": "list files"},
         {"role": "assistant", "content": [tool_use.model_dump()]},
-        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": tool_use.id, "content": "README.md"}]},
+        {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": tool_use.id, "content": "README.md"}],
+        },
         {"role": "system", "content": "mid-conversation system text, as Claude Code sends it"},
     ]
     m = await ant.messages.create(model="claude-x", max_tokens=256, tools=[BASH_TOOL], messages=history)
@@ -279,12 +324,22 @@ async def test_anthropic_tool_use_streamed_and_round_trip(ant: anthropic.AsyncAn
 
 async def test_anthropic_tool_picked_by_mention(ant: anthropic.AsyncAnthropic, fp: FakeProvider) -> None:
     fp.set_fault("tools:mention")
-    read_tool = {"name": "Read", "input_schema": {"type": "object", "properties": {"file_path": {"type": "string"}},
-                                                  "required": ["file_path"]}}
+    read_tool = {
+        "name": "Read",
+        "input_schema": {
+            "type": "object",
+            "properties": {"file_path": {"type": "string"}},
+            "required": ["file_path"],
+        },
+    }
     m = await ant.messages.create(model="claude-x", max_tokens=64, tools=[BASH_TOOL, read_tool], messages=HI)  # type: ignore[list-item]
     assert m.content[0].type == "text"
-    m = await ant.messages.create(model="claude-x", max_tokens=64, tools=[BASH_TOOL, read_tool],  # type: ignore[list-item]
-                                  messages=[{"role": "user", "content": "use Read please"}])
+    m = await ant.messages.create(
+        model="claude-x",
+        max_tokens=64,
+        tools=[BASH_TOOL, read_tool],  # type: ignore[list-item]
+        messages=[{"role": "user", "content": "use Read please"}],
+    )
     assert m.content[0].type == "tool_use" and m.content[0].input == {"file_path": "README.md"}
 
 
@@ -297,10 +352,13 @@ async def test_anthropic_tool_picked_by_mention(ant: anthropic.AsyncAnthropic, f
         ("status:401", anthropic.AuthenticationError, "authentication_error"),
     ],
 )
-async def test_anthropic_error_statuses(ant: anthropic.AsyncAnthropic, spec: str, error: type[Exception],
-                                        error_type: str) -> None:
+async def test_anthropic_error_statuses(
+    ant: anthropic.AsyncAnthropic, spec: str, error: type[Exception], error_type: str
+) -> None:
     with pytest.raises(error) as caught:
-        await ant.messages.create(model="claude-x", max_tokens=8, messages=HI, extra_headers={"x-fake-fault": spec})
+        await ant.messages.create(
+            model="claude-x", max_tokens=8, messages=HI, extra_headers={"x-fake-fault": spec}
+        )
     body = caught.value.body  # type: ignore[attr-defined]
     assert body["type"] == "error" and body["error"]["type"] == error_type
     assert caught.value.response.headers["request-id"] == body["request_id"]  # type: ignore[attr-defined]
@@ -312,8 +370,9 @@ async def test_anthropic_validation(fp: FakeProvider) -> None:
     assert status == 400 and json.loads(raw)["error"]["type"] == "invalid_request_error"
     status, raw = await raw_post(url, {"model": "claude-x", "max_tokens": 8, "messages": HI})
     assert status == 401 and json.loads(raw)["error"]["type"] == "authentication_error"
-    status, _ = await raw_post(url, {"model": "claude-x", "max_tokens": 8, "messages": HI},
-                               {"Authorization": "Bearer k"})
+    status, _ = await raw_post(
+        url, {"model": "claude-x", "max_tokens": 8, "messages": HI}, {"Authorization": "Bearer k"}
+    )
     assert status == 200
 
 
@@ -330,14 +389,21 @@ async def test_anthropic_count_tokens_and_models(ant: anthropic.AsyncAnthropic) 
     counted = await ant.messages.count_tokens(model="claude-x", messages=HI)
     assert counted.input_tokens == len("say hi") // 4 + 10
     ids = [m.id async for m in ant.models.list()]
-    assert "claude-sonnet-4-6" not in ids and ids == ["gpt-4o-mini", "gpt-4o", "gpt-5", "gpt-5.5"]  # the openai fake's list
+    assert "claude-sonnet-4-6" not in ids and ids == [
+        "gpt-4o-mini",
+        "gpt-4o",
+        "gpt-5",
+        "gpt-5.5",
+    ]  # the openai fake's list
 
 
 # --- recording, timing faults, lifecycle ----------------------------------------------------
 
 
 async def test_requests_are_recorded(oai: openai.AsyncOpenAI, fp: FakeProvider) -> None:
-    await oai.chat.completions.create(model="gpt-4o-mini", messages=HI, extra_headers={"anthropic-beta": "a,b"})
+    await oai.chat.completions.create(
+        model="gpt-4o-mini", messages=HI, extra_headers={"anthropic-beta": "a,b"}
+    )
     rec = fp.last_request
     assert (rec.method, rec.path) == ("POST", "/v1/chat/completions")
     assert rec.headers["authorization"] == "Bearer sk-client" and rec.headers["anthropic-beta"] == "a,b"
@@ -379,7 +445,9 @@ async def test_first_byte_delay_sends_headers_first(fp: FakeProvider) -> None:
 
 
 async def test_hang_until_client_gives_up(fp: FakeProvider) -> None:
-    async with openai.AsyncOpenAI(base_url=fp.openai_base_url, api_key="k", max_retries=0, timeout=0.3) as client:
+    async with openai.AsyncOpenAI(
+        base_url=fp.openai_base_url, api_key="k", max_retries=0, timeout=0.3
+    ) as client:
         with pytest.raises(openai.APITimeoutError):
             await client.chat.completions.create(model="m@fault=hang", messages=HI)
     for _ in range(500):  # a handshake, not a time limit: 10 s for the cancellation to land
@@ -453,7 +521,13 @@ def test_subprocess_mode_and_control_routes() -> None:
 
 def test_fault_spec_grammar() -> None:
     b = apply_spec("status:429:retry-after=2:code=insufficient_quota, chunk-delay:0.2,no-usage", Behaviour())
-    assert (b.status, b.retry_after, b.error_code, b.chunk_delay, b.no_usage) == (429, 2, "insufficient_quota", 0.2, True)
+    assert (b.status, b.retry_after, b.error_code, b.chunk_delay, b.no_usage) == (
+        429,
+        2,
+        "insufficient_quota",
+        0.2,
+        True,
+    )
     assert apply_spec("ok", b).status is None
     assert apply_spec("", b) == b
     for bad in ("status", "latency:-1", "explode", "status:500:retry=1", "tools:sometimes", "hang:3"):
@@ -463,10 +537,16 @@ def test_fault_spec_grammar() -> None:
 
 
 def test_tool_arguments_and_splitting() -> None:
-    schema = {"type": "object", "required": ["command", "n", "mode", "opts"],
-              "properties": {"command": {"type": "string"}, "n": {"type": "integer"},
-                             "mode": {"enum": ["fast", "slow"]},
-                             "opts": {"type": "object", "properties": {"x": {"type": "boolean"}}, "required": ["x"]}}}
+    schema = {
+        "type": "object",
+        "required": ["command", "n", "mode", "opts"],
+        "properties": {
+            "command": {"type": "string"},
+            "n": {"type": "integer"},
+            "mode": {"enum": ["fast", "slow"]},
+            "opts": {"type": "object", "properties": {"x": {"type": "boolean"}}, "required": ["x"]},
+        },
+    }
     assert tool_arguments(schema) == {"command": "ls", "n": 1, "mode": "fast", "opts": {"x": True}}
     text = "Tool said: a\nb  c"
     assert "".join(pieces(text)) == text and len(pieces(text)) == 5
@@ -476,22 +556,39 @@ def test_tool_arguments_and_splitting() -> None:
 # --- OpenAI Responses -----------------------------------------------------------------------
 
 EXEC_TOOL: Any = {
-    "type": "function", "name": "exec_command", "description": "Runs a command in a PTY.", "strict": False,
-    "parameters": {"type": "object", "properties": {"cmd": {"type": "string"}, "tty": {"type": "boolean"}},
-                   "required": ["cmd"], "additionalProperties": False},
+    "type": "function",
+    "name": "exec_command",
+    "description": "Runs a command in a PTY.",
+    "strict": False,
+    "parameters": {
+        "type": "object",
+        "properties": {"cmd": {"type": "string"}, "tty": {"type": "boolean"}},
+        "required": ["cmd"],
+        "additionalProperties": False,
+    },
 }
 PATCH_TOOL: Any = {
-    "type": "custom", "name": "apply_patch", "description": "Edit files. This is a FREEFORM tool.",
+    "type": "custom",
+    "name": "apply_patch",
+    "description": "Edit files. This is a FREEFORM tool.",
     "format": {"type": "grammar", "syntax": "lark", "definition": "start: begin_patch hunk+ end_patch\n"},
 }
-CODEX_LIKE: Any = {"reasoning": {"effort": "medium"}, "include": ["reasoning.encrypted_content"], "store": False}
+CODEX_LIKE: Any = {
+    "reasoning": {"effort": "medium"},
+    "include": ["reasoning.encrypted_content"],
+    "store": False,
+}
 
 
-async def raw_responses(fp: FakeProvider, body: dict[str, Any], headers: dict[str, str] | None = None
-                        ) -> tuple[int, list[tuple[str, dict[str, Any]]]]:
+async def raw_responses(
+    fp: FakeProvider, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> tuple[int, list[tuple[str, dict[str, Any]]]]:
     """POST a streamed /v1/responses; returns the status and every frame as (event line, data)."""
-    status, raw = await raw_post(fp.openai_base_url + "/responses", {**body, "stream": True},
-                                 {"Authorization": "Bearer k", **(headers or {})})
+    status, raw = await raw_post(
+        fp.openai_base_url + "/responses",
+        {**body, "stream": True},
+        {"Authorization": "Bearer k", **(headers or {})},
+    )
     frames = []
     for block in raw.decode().split("\n\n"):
         if block.strip():
@@ -513,17 +610,27 @@ async def test_responses_plain(oai: openai.AsyncOpenAI, fp: FakeProvider) -> Non
     assert fp.last_request.path == "/v1/responses"
 
 
-async def test_responses_stream_events_as_openai_sends_them(oai: openai.AsyncOpenAI, fp: FakeProvider) -> None:
-    stream = await oai.responses.create(model="gpt-5.5", input=[{"role": "user", "content": "say hi"}],
-                                        stream=True, **CODEX_LIKE)
+async def test_responses_stream_events_as_openai_sends_them(
+    oai: openai.AsyncOpenAI, fp: FakeProvider
+) -> None:
+    stream = await oai.responses.create(
+        model="gpt-5.5", input=[{"role": "user", "content": "say hi"}], stream=True, **CODEX_LIKE
+    )
     events = [e async for e in stream]
     types = [e.type for e in events]
     assert [e.sequence_number for e in events] == list(range(len(events)))
     assert types[:3] == ["response.created", "response.in_progress", "response.output_item.added"]
     assert types[-1] == "response.completed"
     assert types.count("response.output_item.added") == types.count("response.output_item.done") == 2
-    for kind in ("reasoning_summary_part.added", "reasoning_summary_text.delta", "reasoning_summary_text.done",
-                 "content_part.added", "output_text.delta", "output_text.done", "content_part.done"):
+    for kind in (
+        "reasoning_summary_part.added",
+        "reasoning_summary_text.delta",
+        "reasoning_summary_text.done",
+        "content_part.added",
+        "output_text.delta",
+        "output_text.done",
+        "content_part.done",
+    ):
         assert f"response.{kind}" in types, kind
     text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
     assert text == "Hello from fake-openai: say hi"
@@ -533,21 +640,27 @@ async def test_responses_stream_events_as_openai_sends_them(oai: openai.AsyncOpe
     assert done[1].type == "message" and done[1].content[0].text == text  # type: ignore[union-attr]
     final = events[-1].response  # type: ignore[union-attr]
     assert [i.type for i in final.output] == ["reasoning", "message"] and final.status == "completed"
-    assert final.usage is not None and final.usage.output_tokens_details.reasoning_tokens == len(pieces(THINKING_TEXT))
+    assert final.usage is not None and final.usage.output_tokens_details.reasoning_tokens == len(
+        pieces(THINKING_TEXT)
+    )
     assert final.usage.output_tokens == 5 + len(pieces(THINKING_TEXT))
 
 
 async def test_responses_frames_have_event_lines(fp: FakeProvider) -> None:
-    status, frames = await raw_responses(fp, {"model": "gpt-5.5", "input": "hi", "tools": [EXEC_TOOL, PATCH_TOOL]})
+    status, frames = await raw_responses(
+        fp, {"model": "gpt-5.5", "input": "hi", "tools": [EXEC_TOOL, PATCH_TOOL]}
+    )
     assert status == 200 and all(event == data["type"] for event, data in frames)
     assert [d["sequence_number"] for _, d in frames] == list(range(len(frames)))
     assert "encrypted_content" not in json.dumps(frames)  # not asked for in `include`
 
 
-async def test_responses_function_call_with_sdk_accumulator_and_round_trip(oai: openai.AsyncOpenAI,
-                                                                           fp: FakeProvider) -> None:
-    async with oai.responses.stream(model="gpt-5.5", input="list the files", tools=[EXEC_TOOL],
-                                    **CODEX_LIKE) as stream:
+async def test_responses_function_call_with_sdk_accumulator_and_round_trip(
+    oai: openai.AsyncOpenAI, fp: FakeProvider
+) -> None:
+    async with oai.responses.stream(
+        model="gpt-5.5", input="list the files", tools=[EXEC_TOOL], **CODEX_LIKE
+    ) as stream:
         deltas = [e async for e in stream if e.type == "response.function_call_arguments.delta"]
         final = await stream.get_final_response()
     assert len(deltas) >= 2
@@ -555,9 +668,11 @@ async def test_responses_function_call_with_sdk_accumulator_and_round_trip(oai: 
     assert reasoning.type == "reasoning" and call.type == "function_call"
     assert call.name == "exec_command" and json.loads(call.arguments) == {"cmd": "ls"}
     assert call.call_id.startswith("call_") and call.status == "completed"
-    history: list[Any] = [{"role": "user", "content": "list the files"},
-                          *[i.model_dump(exclude_none=True) for i in final.output],
-                          {"type": "function_call_output", "call_id": call.call_id, "output": "README.md\napp.py"}]
+    history: list[Any] = [
+        {"role": "user", "content": "list the files"},
+        *[i.model_dump(exclude_none=True) for i in final.output],
+        {"type": "function_call_output", "call_id": call.call_id, "output": "README.md\napp.py"},
+    ]
     r = await oai.responses.create(model="gpt-5.5", input=history, tools=[EXEC_TOOL], **CODEX_LIKE)
     assert r.output_text == "Tool said: README.md\napp.py"
     sent = fp.last_request
@@ -565,9 +680,15 @@ async def test_responses_function_call_with_sdk_accumulator_and_round_trip(oai: 
     assert fp.issued_reasoning[0].encode() in sent.raw and len(fp.issued_reasoning) == 2
 
 
-async def test_responses_custom_tool_call_streams_raw_input(oai: openai.AsyncOpenAI, fp: FakeProvider) -> None:
-    stream = await oai.responses.create(model="gpt-5.5", input="Create a file named notes.txt please",
-                                        tools=[EXEC_TOOL, PATCH_TOOL], stream=True)
+async def test_responses_custom_tool_call_streams_raw_input(
+    oai: openai.AsyncOpenAI, fp: FakeProvider
+) -> None:
+    stream = await oai.responses.create(
+        model="gpt-5.5",
+        input="Create a file named notes.txt please",
+        tools=[EXEC_TOOL, PATCH_TOOL],
+        stream=True,
+    )
     events = [e async for e in stream]
     deltas = [e.delta for e in events if e.type == "response.custom_tool_call_input.delta"]  # type: ignore[union-attr]
     patch = "*** Begin Patch\n*** Add File: notes.txt\n+hello from fake\n*** End Patch\n"
@@ -575,21 +696,33 @@ async def test_responses_custom_tool_call_streams_raw_input(oai: openai.AsyncOpe
     assert [e.input for e in events if e.type == "response.custom_tool_call_input.done"] == [patch]  # type: ignore[union-attr]
     call = events[-1].response.output[0]  # type: ignore[union-attr]
     assert call.type == "custom_tool_call" and call.name == "apply_patch" and call.input == patch
-    history: list[Any] = [{"role": "user", "content": "Create a file named notes.txt please"},
-                          call.model_dump(exclude_none=True),
-                          {"type": "custom_tool_call_output", "call_id": call.call_id, "output": "Success. A notes.txt"}]
+    history: list[Any] = [
+        {"role": "user", "content": "Create a file named notes.txt please"},
+        call.model_dump(exclude_none=True),
+        {"type": "custom_tool_call_output", "call_id": call.call_id, "output": "Success. A notes.txt"},
+    ]
     r = await oai.responses.create(model="gpt-5.5", input=history, tools=[EXEC_TOOL, PATCH_TOOL])
     assert r.output_text == "Tool said: Success. A notes.txt"
 
 
-async def test_responses_tool_picked_by_intent_with_mention_policy(oai: openai.AsyncOpenAI, fp: FakeProvider) -> None:
+async def test_responses_tool_picked_by_intent_with_mention_policy(
+    oai: openai.AsyncOpenAI, fp: FakeProvider
+) -> None:
     fp.set_fault("tools:mention")
-    shell = {"type": "function", "name": "shell", "parameters": {
-        "type": "object", "properties": {"command": {"type": "array", "items": {"type": "string"}}},
-        "required": ["command"]}}
+    shell = {
+        "type": "function",
+        "name": "shell",
+        "parameters": {
+            "type": "object",
+            "properties": {"command": {"type": "array", "items": {"type": "string"}}},
+            "required": ["command"],
+        },
+    }
     namespace = {"type": "namespace", "name": "ns", "description": "nested", "tools": [shell]}
-    hosted: list[Any] = [{"type": "web_search", "external_web_access": False},
-                         {"type": "tool_search", "execution": "client", "parameters": {}}]
+    hosted: list[Any] = [
+        {"type": "web_search", "external_web_access": False},
+        {"type": "tool_search", "execution": "client", "parameters": {}},
+    ]
     tools: Any = [EXEC_TOOL, PATCH_TOOL, *hosted]
     r = await oai.responses.create(model="gpt-5.5", input="say hi", tools=tools)
     assert r.output_text == "Hello from fake-openai: say hi"
@@ -609,8 +742,12 @@ async def test_responses_truncated_at_max_output_tokens(oai: openai.AsyncOpenAI,
 
 @pytest.mark.parametrize(
     ("spec", "error"),
-    [("status:400", openai.BadRequestError), ("status:429:retry-after=2", openai.RateLimitError),
-     ("status:500", openai.InternalServerError), ("status:401", openai.AuthenticationError)],
+    [
+        ("status:400", openai.BadRequestError),
+        ("status:429:retry-after=2", openai.RateLimitError),
+        ("status:500", openai.InternalServerError),
+        ("status:401", openai.AuthenticationError),
+    ],
 )
 async def test_responses_error_statuses(oai: openai.AsyncOpenAI, spec: str, error: type[Exception]) -> None:
     with pytest.raises(error) as caught:
@@ -638,11 +775,15 @@ async def test_responses_no_usage(oai: openai.AsyncOpenAI, fp: FakeProvider) -> 
 
 
 async def test_responses_compact_endpoint(fp: FakeProvider) -> None:
-    history = [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "first question"}]},
-               {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "an answer"}]}]
-    status, raw = await raw_post(fp.openai_base_url + "/responses/compact",
-                                 {"model": "gpt-5.5", "input": history, "instructions": "Summarise."},
-                                 {"Authorization": "Bearer k"})
+    history = [
+        {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "first question"}]},
+        {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "an answer"}]},
+    ]
+    status, raw = await raw_post(
+        fp.openai_base_url + "/responses/compact",
+        {"model": "gpt-5.5", "input": history, "instructions": "Summarise."},
+        {"Authorization": "Bearer k"},
+    )
     body = json.loads(raw)
     assert status == 200 and body["object"] == "response.compaction"
     # As OpenAI documents it: every user message, then a single compaction item.
@@ -654,26 +795,40 @@ async def test_responses_compact_endpoint(fp: FakeProvider) -> None:
     # user messages are left out of that check).
     assert ResponseCompactionItem.model_validate(body["output"][1]).encrypted_content
     assert ResponseUsage.model_validate(body["usage"]).input_tokens_details.cache_write_tokens == 0
-    status, raw = await raw_post(fp.openai_base_url + "/responses/compact", {"model": "gpt-5.5", "input": history},
-                                 {"Authorization": "Bearer k", "x-fake-fault": "status:503"})
+    status, raw = await raw_post(
+        fp.openai_base_url + "/responses/compact",
+        {"model": "gpt-5.5", "input": history},
+        {"Authorization": "Bearer k", "x-fake-fault": "status:503"},
+    )
     assert status == 503
 
 
 async def test_responses_compaction_trigger_answers_one_compaction_item(fp: FakeProvider) -> None:
-    history: list[Any] = [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "q"}]},
-                          {"type": "compaction_trigger"}]
-    status, frames = await raw_responses(fp, {"model": "gpt-5.5", "input": history, "tools": [EXEC_TOOL], **CODEX_LIKE})
+    history: list[Any] = [
+        {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "q"}]},
+        {"type": "compaction_trigger"},
+    ]
+    status, frames = await raw_responses(
+        fp, {"model": "gpt-5.5", "input": history, "tools": [EXEC_TOOL], **CODEX_LIKE}
+    )
     done = [d["item"] for e, d in frames if e == "response.output_item.done"]
-    assert [i["type"] for i in done] == ["compaction"] and done[0]["encrypted_content"] == fp.issued_compactions[0]
+    assert [i["type"] for i in done] == ["compaction"] and done[0][
+        "encrypted_content"
+    ] == fp.issued_compactions[0]
     assert frames[-1][1]["response"]["output"] == done
 
 
 def test_shell_arguments_follow_the_schema() -> None:
     assert shell_arguments(EXEC_TOOL["parameters"], "ls") == {"cmd": "ls"}
-    array = {"type": "object", "properties": {"command": {"type": "array"}, "workdir": {"type": "string"}},
-             "required": ["command"]}
+    array = {
+        "type": "object",
+        "properties": {"command": {"type": "array"}, "workdir": {"type": "string"}},
+        "required": ["command"],
+    }
     assert shell_arguments(array, "ls") == {"command": ["ls"]}
-    assert shell_arguments({"type": "object", "properties": {"command": {"type": "string"}}}, "ls") == {"command": "ls"}
+    assert shell_arguments({"type": "object", "properties": {"command": {"type": "string"}}}, "ls") == {
+        "command": "ls"
+    }
 
 
 async def test_anthropic_wire_plans_codex_tools_as_the_gateway_presents_them(
@@ -684,18 +839,31 @@ async def test_anthropic_wire_plans_codex_tools_as_the_gateway_presents_them(
     fp.set_fault("tools:mention")
     tools: Any = [
         {"name": "exec_command", "description": "Runs a command", "input_schema": EXEC_TOOL["parameters"]},
-        {"name": "apply_patch", "description": "Edit files", "input_schema": {
-            "type": "object", "properties": {"input": {"type": "string"}}, "required": ["input"]}},
+        {
+            "name": "apply_patch",
+            "description": "Edit files",
+            "input_schema": {
+                "type": "object",
+                "properties": {"input": {"type": "string"}},
+                "required": ["input"],
+            },
+        },
     ]
     m = await ant.messages.create(model="claude-x", max_tokens=64, tools=tools, messages=HI)
     assert m.content[0].type == "text"
     listing = [{"role": "user", "content": "List the files in the current directory."}]
     m = await ant.messages.create(model="claude-x", max_tokens=64, tools=tools, messages=listing)  # type: ignore[arg-type]
-    assert m.content[0].type == "tool_use" and (m.content[0].name, m.content[0].input) == ("exec_command", {"cmd": "ls"})
+    assert m.content[0].type == "tool_use" and (m.content[0].name, m.content[0].input) == (
+        "exec_command",
+        {"cmd": "ls"},
+    )
     create = [{"role": "user", "content": "Create a file named notes.md that says hello."}]
     m = await ant.messages.create(model="claude-x", max_tokens=64, tools=tools, messages=create)  # type: ignore[arg-type]
     patch = "*** Begin Patch\n*** Add File: notes.md\n+hello from fake\n*** End Patch\n"
-    assert m.content[0].type == "tool_use" and (m.content[0].name, m.content[0].input) == ("apply_patch", {"input": patch})
+    assert m.content[0].type == "tool_use" and (m.content[0].name, m.content[0].input) == (
+        "apply_patch",
+        {"input": patch},
+    )
 
 
 def _event_types() -> dict[str, Any]:
@@ -716,25 +884,32 @@ EVENT_TYPES = _event_types()
         pytest.param({"input": "list the files", "tools": [EXEC_TOOL]}, id="function-call"),
         pytest.param({"input": "create a file", "tools": [PATCH_TOOL], **CODEX_LIKE}, id="custom-tool-call"),
         pytest.param({"input": "say hi", "max_output_tokens": 2}, id="incomplete"),
-        pytest.param({"input": [{"role": "user", "content": "q"}, {"type": "compaction_trigger"}]}, id="compaction"),
+        pytest.param(
+            {"input": [{"role": "user", "content": "q"}, {"type": "compaction_trigger"}]}, id="compaction"
+        ),
         pytest.param({"model": "gpt-5.5@fault=error-mid-stream", "input": "say hi"}, id="failed"),
     ],
 )
-async def test_responses_events_validate_against_the_sdk_types(fp: FakeProvider, body: dict[str, Any]) -> None:
+async def test_responses_events_validate_against_the_sdk_types(
+    fp: FakeProvider, body: dict[str, Any]
+) -> None:
     """Validated (not just constructed) by the SDK's pydantic models: no required field is missing."""
     status, frames = await raw_responses(fp, {"model": "gpt-5.5", **body})
     events = [EVENT_TYPES[event].model_validate(data) for event, data in frames]
     assert status == 200 and [e.type for e in events] == [event for event, _ in frames]
     if "compaction" in json.dumps(body):
         assert "response.compaction.compacting" in [e.type for e in events]
-    status, raw = await raw_post(fp.openai_base_url + "/responses", {"model": "gpt-5.5", **body},
-                                 {"Authorization": "Bearer k"})
+    status, raw = await raw_post(
+        fp.openai_base_url + "/responses", {"model": "gpt-5.5", **body}, {"Authorization": "Bearer k"}
+    )
     if "fault" not in json.dumps(body):
         Response.model_validate(json.loads(raw))
 
 
 async def test_responses_websocket_attempt_gets_426(fp: FakeProvider) -> None:
     headers = {"Upgrade": "websocket", "Connection": "Upgrade", "Authorization": "Bearer k"}
-    async with aiohttp.ClientSession() as session, session.get(fp.openai_base_url + "/responses",
-                                                               headers=headers) as resp:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(fp.openai_base_url + "/responses", headers=headers) as resp,
+    ):
         assert resp.status == 426 and (await resp.json())["error"]["message"]

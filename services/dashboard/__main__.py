@@ -17,29 +17,44 @@ def main() -> None:
     if settings.log_level != "DEBUG":
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access line per callback is noise
     # Beyond loopback the dashboard needs an admin credential (basic ADMIN_USER/ADMIN_PASSWORD or an admin key).
-    basic = (settings.admin_user, settings.admin_password) if settings.admin_user and settings.admin_password else None
+    basic = (
+        (settings.admin_user, settings.admin_password)
+        if settings.admin_user and settings.admin_password
+        else None
+    )
     guarded = not is_loopback(settings.dashboard_host) and not settings.trusted_network
     try:
         ring = load_keyring(settings.gateway_api_keys, settings.gateway_keys_path) if guarded else None
-        check_exposure("the dashboard", settings.dashboard_host, settings.dashboard_port,
-                       basic is not None or bool(ring and ring.has_admin), settings.trusted_network,
-                       "read every request's usage and cost")
+        check_exposure(
+            "the dashboard",
+            settings.dashboard_host,
+            settings.dashboard_port,
+            basic is not None or bool(ring and ring.has_admin),
+            settings.trusted_network,
+            "read every request's usage and cost",
+        )
     except (KeyFileError, ExposedWithoutKeys) as exc:
         sys.exit(f"dashboard: {exc}")
     from services.dashboard.app import create_app  # imports Dash/pandas: after settings are known good
 
-    app = create_app(settings.database_path, settings.dashboard_refresh_s,
-                     gateway_url=f"http://{settings.gateway_host}:{settings.gateway_port}")
+    app = create_app(
+        settings.database_path,
+        settings.dashboard_refresh_s,
+        gateway_url=f"http://{settings.gateway_host}:{settings.gateway_port}",
+    )
     if ring is not None:
         from services.dashboard.access import protect
 
         protect(app.server, basic, ring)
-    logging.getLogger("dashboard").info("ledger %s, http://%s:%d/", settings.database_path,
-                                        settings.dashboard_host, settings.dashboard_port)
+    logging.getLogger("dashboard").info(
+        "ledger %s, http://%s:%d/", settings.database_path, settings.dashboard_host, settings.dashboard_port
+    )
     if settings.database_url:
         logging.getLogger("dashboard").warning(
             "DATABASE_URL is set but the dashboard does not read PostgreSQL yet: it shows the SQLite file %s, "
-            "which the recorder no longer writes (docs/deployment.md)", settings.database_path)
+            "which the recorder no longer writes (docs/deployment.md)",
+            settings.database_path,
+        )
     app.run(host=settings.dashboard_host, port=settings.dashboard_port, debug=False)
 
 

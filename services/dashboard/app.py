@@ -40,17 +40,26 @@ from services.dashboard.pages import overview
 ASSETS = Path(__file__).with_name("assets")
 VENDOR = Path(__file__).with_name("vendor")
 # Lazily loaded chunks of the components on the page: (module, file), as listed in the modules' _js_dist.
-CHUNKS = (("dcc", "async-graph.js"), ("dcc", "async-dropdown.js"), ("dcc", "async-datepicker.js"),
-          ("dash_table", "async-table.js"), ("dash_table", "async-highlight.js"))
+CHUNKS = (
+    ("dcc", "async-graph.js"),
+    ("dcc", "async-dropdown.js"),
+    ("dcc", "async-datepicker.js"),
+    ("dash_table", "async-table.js"),
+    ("dash_table", "async-highlight.js"),
+)
 # Dash's first script, @babel/polyfill 7 (core-js 2), swaps String.prototype.trim and parseInt/parseFloat
 # for slow JavaScript versions in current browsers (its whitespace test predates Unicode 6.3), which
 # plotly.js then runs for every colour it parses: ~15 ms a page load. The page keeps the browser's own.
-_NATIVES_SAVE = ("<script>window.__dashboardNatives = [[String.prototype, ['trim', 'trimStart', 'trimEnd', "
-                 "'trimLeft', 'trimRight']], [window, ['parseInt', 'parseFloat']], [Number, ['parseInt', "
-                 "'parseFloat']]].map(([o, names]) => [o, names.map(n => [n, o[n]])]);</script>\n")
-_NATIVES_RESTORE = ("\n<script>for (const [o, fs] of window.__dashboardNatives) for (const [n, f] of fs) "
-                    "if (f && o[n] !== f) Object.defineProperty(o, n, {value: f, writable: true, configurable: true, "
-                    "enumerable: false}); delete window.__dashboardNatives;</script>")
+_NATIVES_SAVE = (
+    "<script>window.__dashboardNatives = [[String.prototype, ['trim', 'trimStart', 'trimEnd', "
+    "'trimLeft', 'trimRight']], [window, ['parseInt', 'parseFloat']], [Number, ['parseInt', "
+    "'parseFloat']]].map(([o, names]) => [o, names.map(n => [n, o[n]])]);</script>\n"
+)
+_NATIVES_RESTORE = (
+    "\n<script>for (const [o, fs] of window.__dashboardNatives) for (const [n, f] of fs) "
+    "if (f && o[n] !== f) Object.defineProperty(o, n, {value: f, writable: true, configurable: true, "
+    "enumerable: false}); delete window.__dashboardNatives;</script>"
+)
 T = TypeVar("T")
 
 
@@ -112,16 +121,19 @@ class _Dashboard(dash.Dash):
         return super().index(*args, **kwargs)  # type: ignore[no-untyped-call]
 
 
-def create_app(database_path: str, refresh_s: float, *, gateway_url: str = "http://127.0.0.1:3001") -> dash.Dash:
+def create_app(
+    database_path: str, refresh_s: float, *, gateway_url: str = "http://127.0.0.1:3001"
+) -> dash.Dash:
     """Build the dashboard for the ledger at ``database_path``, refreshing every ``refresh_s`` seconds.
 
     ``gateway_url`` only appears in the empty-state hint (how to send a first request).
     """
     # update_title=None (documented: the tab title stays put while callbacks run), but dash annotates it str.
-    app = _Dashboard(__name__, title="Ekai Gateway · usage", assets_folder=str(ASSETS),
-                     update_title=None)  # type: ignore[arg-type]
+    app = _Dashboard(__name__, title="Ekai Gateway · usage", assets_folder=str(ASSETS), update_title=None)  # type: ignore[arg-type]
     app.config.external_scripts.extend([_plotly_script(app), *_chunk_scripts(app)])
-    app.index_string = app.index_string.replace("{%scripts%}", _NATIVES_SAVE + "{%scripts%}" + _NATIVES_RESTORE)
+    app.index_string = app.index_string.replace(
+        "{%scripts%}", _NATIVES_SAVE + "{%scripts%}" + _NATIVES_RESTORE
+    )
     first_view: Prefetch[overview.View] = Prefetch(lambda: overview.first_view(database_path, gateway_url))
     app.first_view = first_view
     # Dash checks callbacks against this one instead of calling the layout function when it starts.
@@ -145,12 +157,16 @@ def _plotly_script(app: dash.Dash) -> dict[str, str]:
     basic = VENDOR / f"plotly-basic-{version}.min.js"
     if basic.is_file():
         route = f"_dashboard-vendor/{basic.name}"
-        app.server.add_url_rule(f"{app.config.routes_pathname_prefix}{route}", "dashboard_plotly_basic",
-                                lambda: flask.send_file(basic, mimetype="text/javascript", max_age=365 * 86400))
+        app.server.add_url_rule(
+            f"{app.config.routes_pathname_prefix}{route}",
+            "dashboard_plotly_basic",
+            lambda: flask.send_file(basic, mimetype="text/javascript", max_age=365 * 86400),
+        )
         return {"src": f"{app.config.requests_pathname_prefix}{route}"}
     relative = "package_data/plotly.min.js"
-    full = _fingerprinted(app, "plotly", relative, os.path.join(os.path.dirname(plotly.__file__), relative),
-                          plotly.__version__)
+    full = _fingerprinted(
+        app, "plotly", relative, os.path.join(os.path.dirname(plotly.__file__), relative), plotly.__version__
+    )
     return {"src": full or f"{app.config.requests_pathname_prefix}_dash-component-suites/plotly/{relative}"}
 
 

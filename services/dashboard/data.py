@@ -35,7 +35,9 @@ class Overview:
     ledger_exists: bool
     totals: dict[str, Any]
     series: pd.DataFrame  # bucket, provider + ledger figures
-    models: pd.DataFrame = field(default_factory=pd.DataFrame)  # provider, model + ledger figures, whole range
+    models: pd.DataFrame = field(
+        default_factory=pd.DataFrame
+    )  # provider, model + ledger figures, whole range
     latency: pd.DataFrame = field(default_factory=pd.DataFrame)  # provider, requests, p50, p95
     # key, client, session + requests, tokens, cost, first and last seen (shared.ledger.queries.attribution)
     attribution: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -51,7 +53,9 @@ def _day_start(text: str) -> float:
     return day.timestamp()
 
 
-def time_range(preset: str | None, start_date: str | None, end_date: str | None, now: float) -> tuple[float, float]:
+def time_range(
+    preset: str | None, start_date: str | None, end_date: str | None, now: float
+) -> tuple[float, float]:
     """[start, end) in unix seconds for a preset, or for whole UTC days from the date picker."""
     if preset == "custom" and start_date and end_date:
         start = _day_start(start_date)
@@ -61,13 +65,26 @@ def time_range(preset: str | None, start_date: str | None, end_date: str | None,
     return now - PRESETS.get(preset or DEFAULT_PRESET, PRESETS[DEFAULT_PRESET]), now
 
 
-def build_query(preset: str | None, start_date: str | None, end_date: str | None,
-                providers: list[str] | None, models: list[str] | None, now: float,
-                keys: list[str] | None = None, clients: list[str] | None = None) -> Query:
+def build_query(
+    preset: str | None,
+    start_date: str | None,
+    end_date: str | None,
+    providers: list[str] | None,
+    models: list[str] | None,
+    now: float,
+    keys: list[str] | None = None,
+    clients: list[str] | None = None,
+) -> Query:
     """The ledger query for the page's controls (empty selections mean all)."""
     start, end = time_range(preset, start_date, end_date, now)
-    return Query(start, end, tuple(providers or ()), tuple(models or ()), keys=tuple(keys or ()),
-                 clients=tuple(clients or ()))
+    return Query(
+        start,
+        end,
+        tuple(providers or ()),
+        tuple(models or ()),
+        keys=tuple(keys or ()),
+        clients=tuple(clients or ()),
+    )
 
 
 def choose_bucket(span_s: float, rows: int = 0) -> int:
@@ -99,8 +116,9 @@ def load_overview(path: str, q: Query) -> Overview:
     nan = (math.nan, math.nan)
     by_provider["p50"] = [pct.get(p, nan)[0] for p in by_provider["provider"]]
     by_provider["p95"] = [pct.get(p, nan)[1] for p in by_provider["provider"]]
-    return Overview(q, bucket_s, exists, totals(path, q, models, pct.get(None, nan)), series, models, by_provider,
-                    who)
+    return Overview(
+        q, bucket_s, exists, totals(path, q, models, pct.get(None, nan)), series, models, by_provider, who
+    )
 
 
 def sessions(frame: pd.DataFrame, limit: int = 50) -> pd.DataFrame:
@@ -110,14 +128,26 @@ def sessions(frame: pd.DataFrame, limit: int = 50) -> pd.DataFrame:
     session's client is the one that sent most of its requests."""
     rows = frame[frame["session"] != ""]
     if rows.empty:
-        return pd.DataFrame(columns=["session", "client", "first_at", "last_at", "requests", "tokens", "cost_usd",
-                                     "priced"])
-    client = rows.sort_values("requests", ascending=False).drop_duplicates("session").set_index("session")["client"]
-    table = rows.groupby("session").agg(first_at=("first_at", "min"), last_at=("last_at", "max"),
-                                        requests=("requests", "sum"), tokens=("tokens", "sum"),
-                                        cost_usd=("cost_usd", "sum"), priced=("priced", "sum"))
+        return pd.DataFrame(
+            columns=["session", "client", "first_at", "last_at", "requests", "tokens", "cost_usd", "priced"]
+        )
+    client = (
+        rows.sort_values("requests", ascending=False)
+        .drop_duplicates("session")
+        .set_index("session")["client"]
+    )
+    table = rows.groupby("session").agg(
+        first_at=("first_at", "min"),
+        last_at=("last_at", "max"),
+        requests=("requests", "sum"),
+        tokens=("tokens", "sum"),
+        cost_usd=("cost_usd", "sum"),
+        priced=("priced", "sum"),
+    )
     table["client"] = client
-    table = table.reset_index().sort_values(["cost_usd", "requests", "session"], ascending=[False, False, True])
+    table = table.reset_index().sort_values(
+        ["cost_usd", "requests", "session"], ascending=[False, False, True]
+    )
     return table.head(limit).reset_index(drop=True)
 
 
@@ -138,4 +168,3 @@ def who_options(path: str, q: Query) -> tuple[list[str], list[str]]:
 def recent_rows(path: str, q: Query, limit: int = 50) -> pd.DataFrame:
     """The newest requests of ``q`` (see :func:`shared.ledger.queries.recent`)."""
     return recent(path, q, limit)
-

@@ -15,11 +15,20 @@ import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
 
-PROVIDER_COLORS = {"openai": "#10a37f", "anthropic": "#d97757", "xai": "#3b3b3b", "openrouter": "#6f5bd3",
-                   "": "#9aa0a6"}
+PROVIDER_COLORS = {
+    "openai": "#10a37f",
+    "anthropic": "#d97757",
+    "xai": "#3b3b3b",
+    "openrouter": "#6f5bd3",
+    "": "#9aa0a6",
+}
 _PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf")
-TOKEN_KINDS = (("input_tokens", "input"), ("cache_read_tokens", "cache read"),
-               ("cache_write_tokens", "cache write"), ("output_tokens", "output"))
+TOKEN_KINDS = (
+    ("input_tokens", "input"),
+    ("cache_read_tokens", "cache read"),
+    ("cache_write_tokens", "cache write"),
+    ("output_tokens", "output"),
+)
 NO_PROVIDER = "(none)"
 NO_KEY = "(no key)"
 NO_CLIENT = "(unknown)"
@@ -37,29 +46,54 @@ def provider_color(name: str, index: int = 0) -> str:
 # Drawing in the browser: ticklabeloverflow "allow" spares plotly.js measuring every tick label to hide
 # those past the div (automargin already keeps them inside), and a right margin that fits half a time
 # label spares the second drawing pass automargin does when the last x label sticks out (~10 ms each).
-_AXIS = {"gridcolor": "#eceff3", "linecolor": "#d0d7de", "zeroline": False, "automargin": True,
-         "ticklabeloverflow": "allow"}
+_AXIS = {
+    "gridcolor": "#eceff3",
+    "linecolor": "#d0d7de",
+    "zeroline": False,
+    "automargin": True,
+    "ticklabeloverflow": "allow",
+}
 VALIDATE = False  # tests turn it on
 # The "none" template object, since an unvalidated figure would send the name as it is.
-_LOOK = {"template": pio.templates["none"], "paper_bgcolor": "#fff", "plot_bgcolor": "#fff",
-         "colorway": list(_PALETTE),
-         "font": {"family": "-apple-system, Segoe UI, Roboto, Arial, sans-serif", "size": 12, "color": "#1f2328"},
-         "margin": {"l": 55, "r": 25, "t": 45, "b": 40}, "height": 300, "hovermode": "x unified",
-         "legend": {"orientation": "h", "y": -0.18}}
+_LOOK = {
+    "template": pio.templates["none"],
+    "paper_bgcolor": "#fff",
+    "plot_bgcolor": "#fff",
+    "colorway": list(_PALETTE),
+    "font": {"family": "-apple-system, Segoe UI, Roboto, Arial, sans-serif", "size": 12, "color": "#1f2328"},
+    "margin": {"l": 55, "r": 25, "t": 45, "b": 40},
+    "height": 300,
+    "hovermode": "x unified",
+    "legend": {"orientation": "h", "y": -0.18},
+}
 
 
 def _figure(traces: list[dict[str, Any]], title: str, y_title: str, **layout: Any) -> go.Figure:
     """A chart with the dashboard's look; ``layout`` adds or overrides layout properties."""
-    return go.Figure(data=traces, layout={
-        **_LOOK, "title": {"text": title, "x": 0.01, "font": {"size": 15}},
-        "xaxis": _AXIS, "yaxis": {**_AXIS, "title": {"text": y_title}}, **layout,
-    }, _validate=VALIDATE)
+    return go.Figure(
+        data=traces,
+        layout={
+            **_LOOK,
+            "title": {"text": title, "x": 0.01, "font": {"size": 15}},
+            "xaxis": _AXIS,
+            "yaxis": {**_AXIS, "title": {"text": y_title}},
+            **layout,
+        },
+        _validate=VALIDATE,
+    )
 
 
 def empty_figure(title: str, message: str = "No data in this range") -> go.Figure:
     """A blank chart with ``message`` in the middle."""
-    note = {"text": message, "showarrow": False, "font": {"size": 14, "color": "#777"},
-            "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5}
+    note = {
+        "text": message,
+        "showarrow": False,
+        "font": {"size": 14, "color": "#777"},
+        "xref": "paper",
+        "yref": "paper",
+        "x": 0.5,
+        "y": 0.5,
+    }
     return _figure([], title, "", annotations=[note], xaxis={"visible": False}, yaxis={"visible": False})
 
 
@@ -80,8 +114,16 @@ def stacked_by_provider(series: pd.DataFrame, column: str, title: str, y_title: 
         return empty_figure(title)
     table = _by_provider(series, column)
     x = _times(table.index.to_series())
-    traces = [{"type": "bar", "x": x, "y": table[provider].to_numpy(), "name": provider or NO_PROVIDER,
-               "marker": {"color": provider_color(provider, i)}} for i, provider in enumerate(table.columns)]
+    traces = [
+        {
+            "type": "bar",
+            "x": x,
+            "y": table[provider].to_numpy(),
+            "name": provider or NO_PROVIDER,
+            "marker": {"color": provider_color(provider, i)},
+        }
+        for i, provider in enumerate(table.columns)
+    ]
     return _figure(traces, title, y_title, barmode="stack")
 
 
@@ -103,10 +145,27 @@ def tokens_over_time(series: pd.DataFrame) -> go.Figure:
     kinds = [k for k, _ in TOKEN_KINDS] + ["reasoning_tokens"]
     table = series.groupby("bucket")[kinds].sum().sort_index()
     x = _times(table.index.to_series())
-    traces = [{"type": "scatter", "x": x, "y": table[column].to_numpy(), "name": label, "mode": "lines",
-               "stackgroup": "tokens"} for column, label in TOKEN_KINDS]
-    traces.append({"type": "scatter", "x": x, "y": table["reasoning_tokens"].to_numpy(),
-                   "name": "reasoning (in output)", "mode": "lines", "line": {"dash": "dot", "color": "#444"}})
+    traces = [
+        {
+            "type": "scatter",
+            "x": x,
+            "y": table[column].to_numpy(),
+            "name": label,
+            "mode": "lines",
+            "stackgroup": "tokens",
+        }
+        for column, label in TOKEN_KINDS
+    ]
+    traces.append(
+        {
+            "type": "scatter",
+            "x": x,
+            "y": table["reasoning_tokens"].to_numpy(),
+            "name": "reasoning (in output)",
+            "mode": "lines",
+            "line": {"dash": "dot", "color": "#444"},
+        }
+    )
     return _figure(traces, title, "tokens")
 
 
@@ -120,10 +179,15 @@ def cost_by_model(models: pd.DataFrame, top: int = 15) -> go.Figure:
         return empty_figure(title)
     table = models.groupby(["model", "provider"], as_index=False)[["cost_usd", "requests", "priced"]].sum()
     table = table.sort_values("cost_usd", ascending=False).head(top).iloc[::-1]
-    bars = {"type": "bar", "orientation": "h", "x": table["cost_usd"].to_numpy(), "y": table["model"].to_numpy(),
-            "marker": {"color": [provider_color(p, i) for i, p in enumerate(table["provider"])]},
-            "customdata": (table["requests"] - table["priced"]).to_numpy(),
-            "hovertemplate": "%{y}: $%{x:,.2f}<br>unpriced requests: %{customdata}<extra></extra>"}
+    bars = {
+        "type": "bar",
+        "orientation": "h",
+        "x": table["cost_usd"].to_numpy(),
+        "y": table["model"].to_numpy(),
+        "marker": {"color": [provider_color(p, i) for i, p in enumerate(table["provider"])]},
+        "customdata": (table["requests"] - table["priced"]).to_numpy(),
+        "hovertemplate": "%{y}: $%{x:,.2f}<br>unpriced requests: %{customdata}<extra></extra>",
+    }
     return _figure([bars], title, "", hovermode="closest", height=max(300, 30 + 22 * len(table)))
 
 
@@ -138,12 +202,18 @@ def cost_by(frame: pd.DataFrame, column: str, title: str, none_label: str, top: 
     table = frame.groupby(column, as_index=False)[["cost_usd", "requests", "priced"]].sum()
     table = table.sort_values(["cost_usd", "requests"], ascending=False).head(top).iloc[::-1]
     names = [name or none_label for name in table[column]]
-    bars = {"type": "bar", "orientation": "h", "x": table["cost_usd"].to_numpy(), "y": names,
-            "marker": {"color": [_PALETTE[i % len(_PALETTE)] for i in range(len(table))]},
-            "customdata": np.stack([table["requests"].to_numpy(), (table["requests"] - table["priced"]).to_numpy()],
-                                   axis=-1),
-            "hovertemplate": "%{y}: $%{x:,.4f}<br>requests: %{customdata[0]}, unpriced: %{customdata[1]}"
-                             "<extra></extra>"}
+    bars = {
+        "type": "bar",
+        "orientation": "h",
+        "x": table["cost_usd"].to_numpy(),
+        "y": names,
+        "marker": {"color": [_PALETTE[i % len(_PALETTE)] for i in range(len(table))]},
+        "customdata": np.stack(
+            [table["requests"].to_numpy(), (table["requests"] - table["priced"]).to_numpy()], axis=-1
+        ),
+        "hovertemplate": "%{y}: $%{x:,.4f}<br>requests: %{customdata[0]}, unpriced: %{customdata[1]}"
+        "<extra></extra>",
+    }
     return _figure([bars], title, "", hovermode="closest", height=max(300, 30 + 22 * len(table)))
 
 
@@ -153,8 +223,16 @@ def latency_by_provider(latency: pd.DataFrame) -> go.Figure:
     if latency.empty:
         return empty_figure(title)
     names = [p or NO_PROVIDER for p in latency["provider"]]
-    traces = [{"type": "bar", "x": names, "y": latency[column].to_numpy(), "name": column,
-               "marker": {"color": color}} for column, color in (("p50", "#4c78a8"), ("p95", "#f58518"))]
+    traces = [
+        {
+            "type": "bar",
+            "x": names,
+            "y": latency[column].to_numpy(),
+            "name": column,
+            "marker": {"color": color},
+        }
+        for column, color in (("p50", "#4c78a8"), ("p95", "#f58518"))
+    ]
     return _figure(traces, title, "ms", barmode="group", hovermode="closest")
 
 
@@ -165,10 +243,24 @@ def errors_and_fallbacks(series: pd.DataFrame) -> go.Figure:
         return empty_figure(title)
     table = series.groupby("bucket")[["errors", "fallbacks"]].sum().sort_index()
     x = _times(table.index.to_series())
-    traces = [{"type": "bar", "x": x, "y": table["errors"].to_numpy(), "name": "errors (status ≥ 400)",
-               "marker": {"color": "#d62728"}},
-              {"type": "scatter", "x": x, "y": table["fallbacks"].to_numpy(), "name": "fallbacks (attempts > 1)",
-               "mode": "lines+markers", "line": {"color": "#9467bd"}, "marker": {"size": 4}}]
+    traces = [
+        {
+            "type": "bar",
+            "x": x,
+            "y": table["errors"].to_numpy(),
+            "name": "errors (status ≥ 400)",
+            "marker": {"color": "#d62728"},
+        },
+        {
+            "type": "scatter",
+            "x": x,
+            "y": table["fallbacks"].to_numpy(),
+            "name": "fallbacks (attempts > 1)",
+            "mode": "lines+markers",
+            "line": {"color": "#9467bd"},
+            "marker": {"size": 4},
+        },
+    ]
     return _figure(traces, title, "requests")
 
 
@@ -178,22 +270,37 @@ def cache_hit_rate_over_time(series: pd.DataFrame) -> go.Figure:
     title = "Cache hit rate"
     if series.empty:
         return empty_figure(title)
-    sums = series.groupby(["bucket", "provider"])[["input_tokens", "cache_read_tokens", "cache_write_tokens"]].sum()
+    sums = series.groupby(["bucket", "provider"])[
+        ["input_tokens", "cache_read_tokens", "cache_write_tokens"]
+    ].sum()
     prompt = sums.sum(axis=1)
     rate = (sums["cache_read_tokens"] / prompt.where(prompt > 0)).unstack()
     rate = rate[rate.notna().sum().sort_values(ascending=False).index]
     x = _times(rate.index.to_series())
-    traces = [{"type": "scatter", "x": x, "y": rate[provider].to_numpy(dtype="float64"),
-               "name": provider or NO_PROVIDER, "mode": "lines+markers", "connectgaps": False,
-               "line": {"color": provider_color(provider, i)}, "marker": {"size": 4}}
-              for i, provider in enumerate(rate.columns)]
-    return _figure(traces, title, "cache reads ÷ prompt tokens",
-                   yaxis={**_AXIS, "title": {"text": "share of prompt tokens"}, "tickformat": ".0%",
-                          "range": [0, 1]})
+    traces = [
+        {
+            "type": "scatter",
+            "x": x,
+            "y": rate[provider].to_numpy(dtype="float64"),
+            "name": provider or NO_PROVIDER,
+            "mode": "lines+markers",
+            "connectgaps": False,
+            "line": {"color": provider_color(provider, i)},
+            "marker": {"size": 4},
+        }
+        for i, provider in enumerate(rate.columns)
+    ]
+    return _figure(
+        traces,
+        title,
+        "cache reads ÷ prompt tokens",
+        yaxis={**_AXIS, "title": {"text": "share of prompt tokens"}, "tickformat": ".0%", "range": [0, 1]},
+    )
 
 
-def all_charts(series: pd.DataFrame, models: pd.DataFrame, latency: pd.DataFrame,
-               attribution: pd.DataFrame | None = None) -> dict[str, go.Figure]:
+def all_charts(
+    series: pd.DataFrame, models: pd.DataFrame, latency: pd.DataFrame, attribution: pd.DataFrame | None = None
+) -> dict[str, go.Figure]:
     """The overview's charts by name (the page lays them out in ``widgets.CHARTS`` order).
 
     ``series``: cube by bucket and provider; ``models``: cube by provider and model; ``latency``: the
@@ -201,9 +308,14 @@ def all_charts(series: pd.DataFrame, models: pd.DataFrame, latency: pd.DataFrame
     per key, client and session.
     """
     who = attribution if attribution is not None else pd.DataFrame()
-    return {"requests": requests_over_time(series), "cost": cost_over_time(series),
-            "tokens": tokens_over_time(series), "errors": errors_and_fallbacks(series),
-            "cost-model": cost_by_model(models), "latency": latency_by_provider(latency),
-            "cache-hit": cache_hit_rate_over_time(series),
-            "cost-key": cost_by(who, "key", "Cost by gateway key (USD)", NO_KEY),
-            "cost-client": cost_by(who, "client", "Cost by client (USD)", NO_CLIENT)}
+    return {
+        "requests": requests_over_time(series),
+        "cost": cost_over_time(series),
+        "tokens": tokens_over_time(series),
+        "errors": errors_and_fallbacks(series),
+        "cost-model": cost_by_model(models),
+        "latency": latency_by_provider(latency),
+        "cache-hit": cache_hit_rate_over_time(series),
+        "cost-key": cost_by(who, "key", "Cost by gateway key (USD)", NO_KEY),
+        "cost-client": cost_by(who, "client", "Cost by client (USD)", NO_CLIENT),
+    }

@@ -105,7 +105,8 @@ def create_app(settings: Settings) -> web.Application:
     catalog = Catalog(providers, pricer, settings)
     health = ProviderHealth.from_settings(settings)
     app[metrics.METRICS] = gateway_metrics = metrics.GatewayMetrics(
-        health, [name for name, p in providers.items() if p.configured])
+        health, [name for name, p in providers.items() if p.configured]
+    )
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         timeout = aiohttp.ClientTimeout(
@@ -113,8 +114,12 @@ def create_app(settings: Settings) -> web.Application:
         )
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=30)
         session = aiohttp.ClientSession(timeout=timeout, connector=connector, auto_decompress=True)
-        publisher = EventPublisher(settings.events_endpoint, settings.event_queue_max,
-                                   ack_timeout_s=settings.event_ack_timeout_s, metrics=gateway_metrics)
+        publisher = EventPublisher(
+            settings.events_endpoint,
+            settings.event_queue_max,
+            ack_timeout_s=settings.event_ack_timeout_s,
+            metrics=gateway_metrics,
+        )
         publisher.start()
         upstream = UpstreamClient(
             session, settings.first_byte_timeout_s, settings.chunk_timeout_s, settings.stream_keepalive_s
@@ -177,9 +182,12 @@ def _mount_usage(app: web.Application, settings: Settings) -> None:
         # The read side does not read PostgreSQL yet (issue 14 part 2): say so rather than serve the
         # SQLite file the recorder no longer writes.
         async def not_yet(request: web.Request) -> web.Response:
-            return error_response(501, "GET /usage does not read a PostgreSQL ledger (DATABASE_URL) yet; "
-                                  "query its requests and usage_hourly tables directly (docs/deployment.md)",
-                                  "not_implemented")
+            return error_response(
+                501,
+                "GET /usage does not read a PostgreSQL ledger (DATABASE_URL) yet; "
+                "query its requests and usage_hourly tables directly (docs/deployment.md)",
+                "not_implemented",
+            )
 
         app.router.add_get("/usage", not_yet)
         return

@@ -47,7 +47,9 @@ async def read_json(request: web.Request) -> tuple[dict[str, Any], bytes]:
             raw = await request.read()
     except TimeoutError as exc:  # a client that trickles its body does not hold a connection forever
         raise ClientError(
-            408, f"request body not received within {timeout_s:g}s (CLIENT_BODY_TIMEOUT)", code="request_timeout"
+            408,
+            f"request body not received within {timeout_s:g}s (CLIENT_BODY_TIMEOUT)",
+            code="request_timeout",
         ) from exc
     except web.HTTPRequestEntityTooLarge as exc:
         raise ClientError(
@@ -97,9 +99,18 @@ async def generate(request: web.Request, endpoint: Endpoint) -> web.StreamRespon
     state = request.app[keys.STATE]
     spec = registry.client(endpoint.format)
     who = attribution.from_headers(request.headers)
-    call = Call(endpoint, request[keys.REQUEST_ID], request.headers, time.monotonic(), time.time(),
-                api_key_name=auth.key_name(request), session_id=who.session_id, agent_id=who.agent_id,
-                client=who.client, request_class=who.request_class)
+    call = Call(
+        endpoint,
+        request[keys.REQUEST_ID],
+        request.headers,
+        time.monotonic(),
+        time.time(),
+        api_key_name=auth.key_name(request),
+        session_id=who.session_id,
+        agent_id=who.agent_id,
+        client=who.client,
+        request_class=who.request_class,
+    )
     try:
         call.body, call.raw = await read_json(request)
         call.model = m if isinstance(m := call.body.get("model"), str) else ""
@@ -145,12 +156,15 @@ async def responses_get(request: web.Request) -> web.Response:
     ``client-protocols.md`` (Codex). A plain GET is a method the endpoint does not have."""
     fmt = registry.format_for_path(request.path)
     if request.headers.get("Upgrade", "").lower() == "websocket":
-        message = "WebSocket transport is not supported by this gateway; use POST /v1/responses with stream: true"
+        message = (
+            "WebSocket transport is not supported by this gateway; use POST /v1/responses with stream: true"
+        )
         response = json_error(fmt, 426, message, request_id=request[keys.REQUEST_ID], code="upgrade_required")
         response.headers["Connection"] = "close"
         return response
-    return json_error(fmt, 405, "method GET is not allowed on /v1/responses; use POST",
-                      request_id=request[keys.REQUEST_ID])
+    return json_error(
+        fmt, 405, "method GET is not allowed on /v1/responses; use POST", request_id=request[keys.REQUEST_ID]
+    )
 
 
 async def health(request: web.Request) -> web.Response:

@@ -60,37 +60,91 @@ class GatewayMetrics:
         # In multiprocess mode the values live in the shared directory and the collector above reads
         # them all: the metric objects must not also be registered.
         reg = None if self.multiprocess else self.registry
-        self.requests = Counter("ekai_requests", "Requests answered, by outcome",
-                                ["client_format", "provider", "model", "status"], registry=reg)
-        self.errors = Counter("ekai_request_errors", "Requests answered with a status of 400 or more",
-                              ["provider", "model", "error_type"], registry=reg)
-        self.latency = Histogram("ekai_request_duration_seconds", "Request latency, first byte in to last out",
-                                 ["provider", "model", "streamed"], buckets=LATENCY_BUCKETS, registry=reg)
-        self.ttft = Histogram("ekai_time_to_first_token_seconds", "Time to the first token of a stream",
-                              ["provider", "model"], buckets=TTFT_BUCKETS, registry=reg)
-        self.tokens = Counter("ekai_tokens", "Tokens by kind (input excludes cache reads and writes)",
-                              ["provider", "model", "kind"], registry=reg)
-        self.cost = Counter("ekai_cost_usd", "Cost in US dollars (requests with a known price)",
-                            ["provider", "model"], registry=reg)
-        self.unpriced = Counter("ekai_requests_unpriced", "Requests with usage but no known price",
-                                ["provider", "model"], registry=reg)
-        self.fallbacks = Counter("ekai_fallbacks", "Requests that needed more than one upstream attempt",
-                                 ["provider", "model"], registry=reg)
-        self.attempt_failures = Counter("ekai_upstream_attempt_failures", "Upstream attempts that failed",
-                                        ["provider", "error_type"], registry=reg)
-        self.breaker = Gauge("ekai_provider_breaker_state", "0 healthy, 1 half-open, 2 cooling down",
-                             ["provider"], registry=reg, multiprocess_mode="livemax")
-        self.events_queued = Gauge("ekai_events_queued", "Events held until the recorder acknowledges them",
-                                   registry=reg, multiprocess_mode="livesum")
-        self.events_unacked = Gauge("ekai_events_unacked", "Events sent and awaiting acknowledgement",
-                                    registry=reg, multiprocess_mode="livesum")
+        self.requests = Counter(
+            "ekai_requests",
+            "Requests answered, by outcome",
+            ["client_format", "provider", "model", "status"],
+            registry=reg,
+        )
+        self.errors = Counter(
+            "ekai_request_errors",
+            "Requests answered with a status of 400 or more",
+            ["provider", "model", "error_type"],
+            registry=reg,
+        )
+        self.latency = Histogram(
+            "ekai_request_duration_seconds",
+            "Request latency, first byte in to last out",
+            ["provider", "model", "streamed"],
+            buckets=LATENCY_BUCKETS,
+            registry=reg,
+        )
+        self.ttft = Histogram(
+            "ekai_time_to_first_token_seconds",
+            "Time to the first token of a stream",
+            ["provider", "model"],
+            buckets=TTFT_BUCKETS,
+            registry=reg,
+        )
+        self.tokens = Counter(
+            "ekai_tokens",
+            "Tokens by kind (input excludes cache reads and writes)",
+            ["provider", "model", "kind"],
+            registry=reg,
+        )
+        self.cost = Counter(
+            "ekai_cost_usd",
+            "Cost in US dollars (requests with a known price)",
+            ["provider", "model"],
+            registry=reg,
+        )
+        self.unpriced = Counter(
+            "ekai_requests_unpriced",
+            "Requests with usage but no known price",
+            ["provider", "model"],
+            registry=reg,
+        )
+        self.fallbacks = Counter(
+            "ekai_fallbacks",
+            "Requests that needed more than one upstream attempt",
+            ["provider", "model"],
+            registry=reg,
+        )
+        self.attempt_failures = Counter(
+            "ekai_upstream_attempt_failures",
+            "Upstream attempts that failed",
+            ["provider", "error_type"],
+            registry=reg,
+        )
+        self.breaker = Gauge(
+            "ekai_provider_breaker_state",
+            "0 healthy, 1 half-open, 2 cooling down",
+            ["provider"],
+            registry=reg,
+            multiprocess_mode="livemax",
+        )
+        self.events_queued = Gauge(
+            "ekai_events_queued",
+            "Events held until the recorder acknowledges them",
+            registry=reg,
+            multiprocess_mode="livesum",
+        )
+        self.events_unacked = Gauge(
+            "ekai_events_unacked",
+            "Events sent and awaiting acknowledgement",
+            registry=reg,
+            multiprocess_mode="livesum",
+        )
         self.events_acked = Counter("ekai_events_acked", "Events the recorder acknowledged", registry=reg)
-        self.events_resent = Counter("ekai_events_resent", "Events sent again (timeout or reconnect)",
-                                     registry=reg)
-        self.events_dropped = Counter("ekai_events_dropped", "Events dropped: EVENT_QUEUE_MAX reached",
-                                      registry=reg)
-        self.events_observe_errors = Counter("ekai_metrics_observe_errors", "Events the metrics could not read",
-                                             registry=reg)
+        self.events_resent = Counter(
+            "ekai_events_resent", "Events sent again (timeout or reconnect)", registry=reg
+        )
+        self.events_dropped = Counter(
+            "ekai_events_dropped", "Events dropped: EVENT_QUEUE_MAX reached", registry=reg
+        )
+        self.events_observe_errors = Counter(
+            "ekai_metrics_observe_errors", "Events the metrics could not read", registry=reg
+        )
         self.refresh_breakers()
 
     # ---- per request --------------------------------------------------------------------------
@@ -105,8 +159,11 @@ class GatewayMetrics:
         self.latency.labels(provider, model, "true" if e.streamed else "false").observe(e.latency_ms / 1000)
         if e.ttft_ms is not None:
             self.ttft.labels(provider, model).observe(e.ttft_ms / 1000)
-        for kind, n in zip(TOKEN_KINDS, (e.input_tokens, e.output_tokens, e.cache_read_tokens,
-                                         e.cache_write_tokens, e.reasoning_tokens), strict=True):
+        for kind, n in zip(
+            TOKEN_KINDS,
+            (e.input_tokens, e.output_tokens, e.cache_read_tokens, e.cache_write_tokens, e.reasoning_tokens),
+            strict=True,
+        ):
             if n:
                 self.tokens.labels(provider, model, kind).inc(n)
         if e.cost_usd is not None:

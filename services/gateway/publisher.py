@@ -54,9 +54,16 @@ MAX_ACK_TIMEOUT_S = 60.0
 
 
 class EventPublisher:
-    def __init__(self, endpoint: str, max_queued: int, *, ack_timeout_s: float = 5.0,
-                 ctx: zmq.Context[zmq.Socket[bytes]] | None = None, metrics: GatewayMetrics | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        max_queued: int,
+        *,
+        ack_timeout_s: float = 5.0,
+        ctx: zmq.Context[zmq.Socket[bytes]] | None = None,
+        metrics: GatewayMetrics | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.endpoint = endpoint
         self.max_queued = max_queued
         self.ack_timeout_s = ack_timeout_s
@@ -100,8 +107,15 @@ class EventPublisher:
         return len(self._inflight)
 
     def stats(self) -> dict[str, int]:
-        return {"queued": self.queued, "unacked": self.unacked, "sent": self.sent, "acked": self.acked,
-                "resent": self.resent, "dropped": self.dropped, "max_queued": self.max_queued}
+        return {
+            "queued": self.queued,
+            "unacked": self.unacked,
+            "sent": self.sent,
+            "acked": self.acked,
+            "resent": self.resent,
+            "dropped": self.dropped,
+            "max_queued": self.max_queued,
+        }
 
     def publish(self, event: events.UsageEvent) -> None:
         """Hand one event to the recorder. Never blocks, never raises."""
@@ -129,8 +143,11 @@ class EventPublisher:
         if self._metrics is not None:
             self._metrics.events_dropped.inc()
         if self.dropped == 1 or self.dropped % 1000 == 0:
-            log.warning("recorder unreachable or not acknowledging and %d events held: dropped %d so far",
-                        len(self._pending), self.dropped)
+            log.warning(
+                "recorder unreachable or not acknowledging and %d events held: dropped %d so far",
+                len(self._pending),
+                self.dropped,
+            )
 
     def _update_gauges(self) -> None:
         if self._metrics is not None:
@@ -275,11 +292,18 @@ class EventPublisher:
                 await asyncio.sleep(0.01)
         left = len(self._pending)
         if left:
-            log.warning("shutting down with %d unacknowledged events (sent but not confirmed: %d)",
-                        left, len(self._inflight))
+            log.warning(
+                "shutting down with %d unacknowledged events (sent but not confirmed: %d)",
+                left,
+                len(self._inflight),
+            )
         else:
-            log.info("all events acknowledged (%d sent, %d resent, %d dropped)", self.sent, self.resent,
-                     self.dropped)
+            log.info(
+                "all events acknowledged (%d sent, %d resent, %d dropped)",
+                self.sent,
+                self.resent,
+                self.dropped,
+            )
         with contextlib.suppress(zmq.ZMQError):
             self._sock.send(BYE, zmq.NOBLOCK)
         self._closed = True

@@ -158,7 +158,9 @@ class UpstreamClient:
                     if done:
                         return pending.result()
                 if self.keepalive_s < left:
-                    await on_idle()  # outside upstream_errors: a client that hung up is not the provider's fault
+                    await (
+                        on_idle()
+                    )  # outside upstream_errors: a client that hung up is not the provider's fault
         finally:
             if not pending.done():
                 pending.cancel()

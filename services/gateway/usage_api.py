@@ -28,7 +28,9 @@ from shared.ledger.export import RowReader, read_rows
 from shared.ledger.params import ParamError, iso, parse_group_by, parse_query
 from shared.ledger.summary import summarize
 
-PARAMS = frozenset({"from", "to", "provider", "model", "status", "key", "session", "client", "group_by", "format"})
+PARAMS = frozenset(
+    {"from", "to", "provider", "model", "status", "key", "session", "client", "group_by", "format"}
+)
 CSV_BATCH = 5000
 DATABASE_KEY = web.AppKey("usage_database_path", str)
 EXECUTOR_KEY = web.AppKey("usage_executor", ThreadPoolExecutor)
@@ -64,7 +66,9 @@ async def handle_usage(request: web.Request) -> web.StreamResponse:
     try:
         unknown = sorted(set(params) - PARAMS)
         if unknown:
-            raise ParamError(unknown[0], f"unknown parameter {unknown[0]!r}; known: {', '.join(sorted(PARAMS))}")
+            raise ParamError(
+                unknown[0], f"unknown parameter {unknown[0]!r}; known: {', '.join(sorted(PARAMS))}"
+            )
         q = parse_query(params)
         group_by = parse_group_by(params.get("group_by"))
         output = params.get("format", "json").lower()
@@ -98,11 +102,16 @@ def _csv_chunk(reader: RowReader, header: bool) -> bytes:
     return buffer.getvalue().encode()
 
 
-async def _stream_csv(request: web.Request, executor: ThreadPoolExecutor, reader: RowReader,
-                      start: float, end: float) -> web.StreamResponse:
+async def _stream_csv(
+    request: web.Request, executor: ThreadPoolExecutor, reader: RowReader, start: float, end: float
+) -> web.StreamResponse:
     filename = f"usage-{iso(start)}-{iso(end)}.csv".replace(":", "")
-    response = web.StreamResponse(headers={"Content-Type": "text/csv; charset=utf-8",
-                                           "Content-Disposition": f'attachment; filename="{filename}"'})
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": f'attachment; filename="{filename}"',
+        }
+    )
     pending: Future[bytes] | None = None
     try:
         await response.prepare(request)

@@ -61,12 +61,18 @@ def main() -> int:
     except ValueError as exc:  # e.g. RECORDER_BATCH_SIZE=lots
         print(f"ekai-recorder: bad setting: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     # aiosqlite logs every statement with its parameters at DEBUG: far too much, even for debugging.
     logging.getLogger("aiosqlite").setLevel(logging.WARNING)
-    startup_errors: tuple[type[Exception], ...] = (zmq.ZMQError, OSError, sqlite3.Error, ValueError,
-                                                   *_postgres_errors(settings))
+    startup_errors: tuple[type[Exception], ...] = (
+        zmq.ZMQError,
+        OSError,
+        sqlite3.Error,
+        ValueError,
+        *_postgres_errors(settings),
+    )
     try:
         counters = asyncio.run(_serve(settings))
     except startup_errors as exc:

@@ -45,8 +45,15 @@ class Batcher(Generic[T]):
     """Calls ``await flush(batch)`` with up to ``max_rows`` items, at most ``flush_interval_s`` after the
     first of them was taken from the queue. ``start()`` it, ``put()`` items, ``close()`` to drain."""
 
-    def __init__(self, flush: Callable[[list[T]], Awaitable[object]], *, max_rows: int,
-                 flush_interval_s: float, max_queued: int = 100_000, backoff: Backoff | None = None) -> None:
+    def __init__(
+        self,
+        flush: Callable[[list[T]], Awaitable[object]],
+        *,
+        max_rows: int,
+        flush_interval_s: float,
+        max_queued: int = 100_000,
+        backoff: Backoff | None = None,
+    ) -> None:
         if max_rows < 1 or flush_interval_s < 0:
             raise ValueError("max_rows must be >= 1 and flush_interval_s >= 0")
         self._flush = flush
@@ -142,8 +149,15 @@ class Batcher(Generic[T]):
                 self.failures += 1
                 if self._given_up(batch, exc):
                     return
-                log.warning("flush of %d items failed (attempt %d: %s: %s); retrying in %.2fs",
-                            len(batch), attempt, type(exc).__name__, exc, delay, exc_info=attempt == 1)
+                log.warning(
+                    "flush of %d items failed (attempt %d: %s: %s); retrying in %.2fs",
+                    len(batch),
+                    attempt,
+                    type(exc).__name__,
+                    exc,
+                    delay,
+                    exc_info=attempt == 1,
+                )
                 await asyncio.sleep(self._bounded(delay))
                 continue
             self.flushed += len(batch)
@@ -155,8 +169,12 @@ class Batcher(Generic[T]):
         if self._give_up_at is None or asyncio.get_running_loop().time() < self._give_up_at:
             return False
         self.lost += len(batch)
-        log.error("closing: giving up on %d items after repeated flush failures (last: %s: %s)",
-                  len(batch), type(exc).__name__, exc)
+        log.error(
+            "closing: giving up on %d items after repeated flush failures (last: %s: %s)",
+            len(batch),
+            type(exc).__name__,
+            exc,
+        )
         return True
 
     def _bounded(self, delay: float) -> float:

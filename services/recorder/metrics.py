@@ -15,22 +15,42 @@ class RecorderMetrics:
     def __init__(self) -> None:
         self.registry = reg = CollectorRegistry()
         self.received = Counter("ekai_recorder_events_received", "Event messages received", registry=reg)
-        self.malformed = Counter("ekai_recorder_events_malformed",
-                                 "Messages that were not events (acknowledged and dropped, logged)", registry=reg)
+        self.malformed = Counter(
+            "ekai_recorder_events_malformed",
+            "Messages that were not events (acknowledged and dropped, logged)",
+            registry=reg,
+        )
         self.rows = Counter("ekai_recorder_rows", "Rows written, by result", ["result"], registry=reg)
-        self.batch_size = Histogram("ekai_recorder_batch_size", "Rows per committed batch",
-                                    buckets=BATCH_BUCKETS, registry=reg)
-        self.commit_seconds = Histogram("ekai_recorder_commit_seconds", "Time to insert and commit one batch",
-                                        buckets=COMMIT_BUCKETS, registry=reg)
-        self.flush_failures = Counter("ekai_recorder_flush_failures",
-                                      "Batch commits that failed (retried; nothing acknowledged)", registry=reg)
-        self.lag = Histogram("ekai_recorder_lag_seconds", "From a request's end to its row's commit",
-                             buckets=LAG_BUCKETS, registry=reg)
-        self.last_lag = Gauge("ekai_recorder_last_lag_seconds",
-                              "Lag of the newest event in the last committed batch", registry=reg)
+        self.batch_size = Histogram(
+            "ekai_recorder_batch_size", "Rows per committed batch", buckets=BATCH_BUCKETS, registry=reg
+        )
+        self.commit_seconds = Histogram(
+            "ekai_recorder_commit_seconds",
+            "Time to insert and commit one batch",
+            buckets=COMMIT_BUCKETS,
+            registry=reg,
+        )
+        self.flush_failures = Counter(
+            "ekai_recorder_flush_failures",
+            "Batch commits that failed (retried; nothing acknowledged)",
+            registry=reg,
+        )
+        self.lag = Histogram(
+            "ekai_recorder_lag_seconds",
+            "From a request's end to its row's commit",
+            buckets=LAG_BUCKETS,
+            registry=reg,
+        )
+        self.last_lag = Gauge(
+            "ekai_recorder_last_lag_seconds",
+            "Lag of the newest event in the last committed batch",
+            registry=reg,
+        )
         self.queued = Gauge("ekai_recorder_queued_rows", "Rows received and not yet committed", registry=reg)
         self.acked = Counter("ekai_recorder_events_acked", "Event acknowledgements sent", registry=reg)
-        self.gateways = Gauge("ekai_recorder_gateway_connections", "Connected gateway processes", registry=reg)
+        self.gateways = Gauge(
+            "ekai_recorder_gateway_connections", "Connected gateway processes", registry=reg
+        )
         for result in ("inserted", "duplicate", "rejected"):
             self.rows.labels(result)
 

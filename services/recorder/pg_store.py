@@ -97,7 +97,11 @@ _ROLLUP_SUMS: dict[str, str] = {
     "latency_ms": "sum(latency_ms)",
     "cache_savings_usd": "coalesce(sum(cache_savings_usd), 0)",
 }
-_ROLLUP_TYPES = {"cost_usd": "DOUBLE PRECISION", "latency_ms": "DOUBLE PRECISION", "cache_savings_usd": "DOUBLE PRECISION"}
+_ROLLUP_TYPES = {
+    "cost_usd": "DOUBLE PRECISION",
+    "latency_ms": "DOUBLE PRECISION",
+    "cache_savings_usd": "DOUBLE PRECISION",
+}
 
 ROLLUP_TABLE = f"""CREATE TABLE IF NOT EXISTS usage_hourly (
     hour BIGINT NOT NULL, provider TEXT NOT NULL, model TEXT NOT NULL, status BIGINT NOT NULL,

@@ -19,8 +19,19 @@ from typing import Any
 
 from shared.ledger.params import DAY_EXPR, HOUR_EXPR  # the readers' expressions: must match exactly
 
-_SUMS = ("requests", "fallbacks", "input_tokens", "output_tokens", "cache_read_tokens",
-         "cache_write_tokens", "reasoning_tokens", "cost_usd", "priced", "latency_ms", "cache_savings_usd")
+_SUMS = (
+    "requests",
+    "fallbacks",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "cost_usd",
+    "priced",
+    "latency_ms",
+    "cache_savings_usd",
+)
 
 
 def _values(row: str) -> str:
@@ -105,10 +116,12 @@ def _who_values(row: str) -> str:
 
 
 def _who_upsert(row: str) -> str:
-    return (f"INSERT INTO {WHO} VALUES ({_who_values(row)}) ON CONFLICT {_WHO_KEY} DO UPDATE SET "
-            "requests = requests + 1, tokens = tokens + excluded.tokens, cost_usd = cost_usd + excluded.cost_usd, "
-            "priced = priced + excluded.priced, first_at = min(first_at, excluded.first_at), "
-            "last_at = max(last_at, excluded.last_at);")
+    return (
+        f"INSERT INTO {WHO} VALUES ({_who_values(row)}) ON CONFLICT {_WHO_KEY} DO UPDATE SET "
+        "requests = requests + 1, tokens = tokens + excluded.tokens, cost_usd = cost_usd + excluded.cost_usd, "
+        "priced = priced + excluded.priced, first_at = min(first_at, excluded.first_at), "
+        "last_at = max(last_at, excluded.last_at);"
+    )
 
 
 _WHO_SUBTRACT = (
@@ -177,19 +190,28 @@ FROM requests GROUP BY 1, 2, 3, 4""",
 )
 
 
-_DERIVED = (("TRIGGER", "requests_rollup_insert"), ("TRIGGER", "requests_rollup_delete"),
-            ("TRIGGER", "requests_rollup_update"), ("TRIGGER", "requests_who_insert"),
-            ("TRIGGER", "requests_who_delete"), ("TRIGGER", "requests_who_update"), ("INDEX", "requests_latency"),
-            ("INDEX", "requests_provider_latency"), ("INDEX", "requests_model_latency"),
-            ("INDEX", "requests_hour_latency"), ("INDEX", "requests_day_latency"))
+_DERIVED = (
+    ("TRIGGER", "requests_rollup_insert"),
+    ("TRIGGER", "requests_rollup_delete"),
+    ("TRIGGER", "requests_rollup_update"),
+    ("TRIGGER", "requests_who_insert"),
+    ("TRIGGER", "requests_who_delete"),
+    ("TRIGGER", "requests_who_update"),
+    ("INDEX", "requests_latency"),
+    ("INDEX", "requests_provider_latency"),
+    ("INDEX", "requests_model_latency"),
+    ("INDEX", "requests_hour_latency"),
+    ("INDEX", "requests_day_latency"),
+)
 
 
 def suspend_sync(conn: sqlite3.Connection) -> None:
     """Drop the triggers and read indexes before a bulk load (the seeding command); the rollup table
     stays. :func:`ensure_rollups_sync` afterwards recreates them and rebuilds the rollup, which is
     about three times faster than maintaining them row by row."""
-    conn.executescript("BEGIN IMMEDIATE;" + "".join(f"DROP {kind} IF EXISTS {name};" for kind, name in _DERIVED)
-                       + "COMMIT;")
+    conn.executescript(
+        "BEGIN IMMEDIATE;" + "".join(f"DROP {kind} IF EXISTS {name};" for kind, name in _DERIVED) + "COMMIT;"
+    )
 
 
 # A migration that changes the rollup's columns drops the derived objects; ensure_rollups then recreates
@@ -202,8 +224,10 @@ DROP_DERIVED_SQL = "".join(f"DROP {kind} IF EXISTS {name};\n" for kind, name in 
 MIGRATION_SQL = ROLLUP_SQL + WHO_SQL + INDEX_SQL + ";\n".join(REBUILD_STATEMENTS) + ";\n"
 
 # The ledger's rows, and those each rollup holds: a rollup that disagrees is rebuilt (both, in one go).
-_COUNTS = ("SELECT (SELECT count(*) FROM requests), (SELECT coalesce(sum(requests), 0) FROM usage_hourly), "
-           f"(SELECT coalesce(sum(requests), 0) FROM {WHO})")
+_COUNTS = (
+    "SELECT (SELECT count(*) FROM requests), (SELECT coalesce(sum(requests), 0) FROM usage_hourly), "
+    f"(SELECT coalesce(sum(requests), 0) FROM {WHO})"
+)
 
 
 def _setup_script(indexes: bool) -> str:

@@ -69,8 +69,11 @@ ERRORS: tuple[tuple[int, str, float], ...] = (
 ERROR_TYPES = {code: kind for code, kind, _ in ERRORS} | {503: "overloaded_error"}
 FALLBACK_SHARE = 0.03
 BULK_ROWS = 50_000  # from this many rows, suspend triggers and indexes while loading
-FORMATS = (("openai_chat", "/v1/chat/completions"), ("anthropic", "/v1/messages"),
-           ("openai_responses", "/v1/responses"))
+FORMATS = (
+    ("openai_chat", "/v1/chat/completions"),
+    ("anthropic", "/v1/messages"),
+    ("openai_responses", "/v1/responses"),
+)
 WIRE = {"anthropic": "anthropic"}  # provider -> wire format; the rest speak OpenAI chat
 
 
@@ -135,21 +138,49 @@ def generate(n: int, start: float, end: float, rng: np.random.Generator) -> Iter
     output_tokens = rng.lognormal(5.6, 0.9, n).astype(np.int64) + 1
     cached = rng.random(n) < 0.4
     cache_read = np.where(cached, (input_tokens * rng.uniform(0.5, 3.0, n)).astype(np.int64), 0)
-    cache_write = np.where(rng.random(n) < 0.08, (input_tokens * rng.uniform(0.2, 1.0, n)).astype(np.int64), 0)
+    cache_write = np.where(
+        rng.random(n) < 0.08, (input_tokens * rng.uniform(0.2, 1.0, n)).astype(np.int64), 0
+    )
     reasoning = (output_tokens * rng.uniform(0.3, 0.8, n)).astype(np.int64)
     fallback = rng.random(n) < FALLBACK_SHARE
     streamed = rng.random(n) < 0.7
     fmt = rng.integers(0, len(FORMATS), n)
     ttft = latency * rng.uniform(0.05, 0.35, n)
     for i in range(n):
-        yield _event(i, profiles[i], rates[profiles[i].model], float(t[i]), int(status[i]), float(latency[i]),
-                     (int(input_tokens[i]), int(output_tokens[i]), int(cache_read[i]), int(cache_write[i]),
-                      int(reasoning[i])), bool(fallback[i]), bool(streamed[i]), int(fmt[i]), float(ttft[i]))
+        yield _event(
+            i,
+            profiles[i],
+            rates[profiles[i].model],
+            float(t[i]),
+            int(status[i]),
+            float(latency[i]),
+            (
+                int(input_tokens[i]),
+                int(output_tokens[i]),
+                int(cache_read[i]),
+                int(cache_write[i]),
+                int(reasoning[i]),
+            ),
+            bool(fallback[i]),
+            bool(streamed[i]),
+            int(fmt[i]),
+            float(ttft[i]),
+        )
 
 
-def _event(i: int, p: ModelProfile, rates: Rates | None, started: float, status: int, latency: float,
-           tokens: tuple[int, int, int, int, int], fallback: bool, streamed: bool, fmt: int,
-           ttft: float) -> UsageEvent:
+def _event(
+    i: int,
+    p: ModelProfile,
+    rates: Rates | None,
+    started: float,
+    status: int,
+    latency: float,
+    tokens: tuple[int, int, int, int, int],
+    fallback: bool,
+    streamed: bool,
+    fmt: int,
+    ttft: float,
+) -> UsageEvent:
     client_format, endpoint = FORMATS[fmt]
     ok = status < 400
     inp, out, cr, cw, rea = tokens if ok else (0, 0, 0, 0, 0)
@@ -165,16 +196,35 @@ def _event(i: int, p: ModelProfile, rates: Rates | None, started: float, status:
         others = [name for name in PROVIDERS if name != p.provider]
         other = others[i % len(others)]
         code = (429, 529, 500)[i % 3]
-        failed = [FailedAttempt(provider=other, status=code, error_type="upstream_error", message=f"HTTP {code}")]
+        failed = [
+            FailedAttempt(provider=other, status=code, error_type="upstream_error", message=f"HTTP {code}")
+        ]
     wire = WIRE.get(p.provider, "openai_chat")
     return UsageEvent(
-        request_id=uuid.uuid4().hex, endpoint=endpoint, client_format=client_format, model=p.model,
-        started_at=started, finished_at=started + latency / 1000, provider=p.provider, provider_format=wire,
-        translated=wire != client_format, served_model=p.model, status=status,
-        error_type=None if ok else ERROR_TYPES[status], streamed=streamed and ok, input_tokens=inp, output_tokens=out,
-        cache_read_tokens=cr, cache_write_tokens=cw, reasoning_tokens=rea, cost_usd=cost,
-        latency_ms=round(latency, 1), ttft_ms=round(ttft, 1) if streamed and ok else None,
-        attempts=1 + len(failed), failed_attempts=failed, cache_savings_usd=savings,
+        request_id=uuid.uuid4().hex,
+        endpoint=endpoint,
+        client_format=client_format,
+        model=p.model,
+        started_at=started,
+        finished_at=started + latency / 1000,
+        provider=p.provider,
+        provider_format=wire,
+        translated=wire != client_format,
+        served_model=p.model,
+        status=status,
+        error_type=None if ok else ERROR_TYPES[status],
+        streamed=streamed and ok,
+        input_tokens=inp,
+        output_tokens=out,
+        cache_read_tokens=cr,
+        cache_write_tokens=cw,
+        reasoning_tokens=rea,
+        cost_usd=cost,
+        latency_ms=round(latency, 1),
+        ttft_ms=round(ttft, 1) if streamed and ok else None,
+        attempts=1 + len(failed),
+        failed_attempts=failed,
+        cache_savings_usd=savings,
     )
 
 

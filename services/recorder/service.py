@@ -91,9 +91,11 @@ class Counters:
     def summary(self) -> str:
         rows = self.inserted + self.duplicates + self.rejected
         mean = rows / self.batches if self.batches else 0.0
-        return (f"received={self.received} inserted={self.inserted} duplicates={self.duplicates} "
-                f"malformed={self.malformed} rejected={self.rejected} acked={self.acked} lost={self.lost} "
-                f"batches={self.batches} mean_batch={mean:.1f} largest_batch={self.largest_batch}")
+        return (
+            f"received={self.received} inserted={self.inserted} duplicates={self.duplicates} "
+            f"malformed={self.malformed} rejected={self.rejected} acked={self.acked} lost={self.lost} "
+            f"batches={self.batches} mean_batch={mean:.1f} largest_batch={self.largest_batch}"
+        )
 
 
 @dataclass(slots=True)
@@ -137,8 +139,9 @@ async def run(settings: Settings, should_exit: asyncio.Event) -> Counters:
     return counters
 
 
-def _bind(ctx: zmq.Context[zmq.Socket[bytes]],
-          settings: Settings) -> tuple[zmq.Socket[bytes], zmq.Socket[bytes], zmq.Socket[bytes]]:
+def _bind(
+    ctx: zmq.Context[zmq.Socket[bytes]], settings: Settings
+) -> tuple[zmq.Socket[bytes], zmq.Socket[bytes], zmq.Socket[bytes]]:
     router = ctx.socket(zmq.ROUTER)
     router.setsockopt(zmq.LINGER, 0)
     router.setsockopt(zmq.RCVHWM, RCVHWM)
@@ -163,7 +166,7 @@ class Acker:
 
     def send(self, gateway: bytes, ids: list[bytes]) -> None:
         for i in range(0, len(ids), ACK_IDS_PER_MESSAGE):
-            chunk = ids[i:i + ACK_IDS_PER_MESSAGE]
+            chunk = ids[i : i + ACK_IDS_PER_MESSAGE]
             try:
                 self.router.send_multipart([gateway, ACK, *chunk], zmq.NOBLOCK)
             except zmq.ZMQError:  # that gateway is gone or stuck: it resends, and the row is stored once
@@ -208,20 +211,33 @@ def _batcher(settings: Settings, store: LedgerWriter, acker: Acker) -> Batcher[I
         for gateway, ids in by_gateway.items():
             acker.send(gateway, ids)
 
-    return Batcher(flush, max_rows=settings.recorder_batch_size,
-                   flush_interval_s=settings.recorder_flush_interval_s, max_queued=MAX_QUEUED)
+    return Batcher(
+        flush,
+        max_rows=settings.recorder_batch_size,
+        flush_interval_s=settings.recorder_flush_interval_s,
+        max_queued=MAX_QUEUED,
+    )
 
 
 async def _record(settings: Settings, store: LedgerWriter, pipes: _Pipes, should_exit: asyncio.Event) -> None:
     pipes.batcher.start()
-    log.info("recorder started: events=%s (ROUTER, acknowledged) tail=%s (PUB) db=%s batch_size=%d "
-             "flush_interval=%gs metrics=%s", settings.events_endpoint, settings.tail_endpoint, store.path,
-             settings.recorder_batch_size, settings.recorder_flush_interval_s,
-             f"http://{settings.recorder_metrics_host}:{settings.recorder_metrics_port}/metrics"
-             if settings.recorder_metrics_port else "off")
+    log.info(
+        "recorder started: events=%s (ROUTER, acknowledged) tail=%s (PUB) db=%s batch_size=%d "
+        "flush_interval=%gs metrics=%s",
+        settings.events_endpoint,
+        settings.tail_endpoint,
+        store.path,
+        settings.recorder_batch_size,
+        settings.recorder_flush_interval_s,
+        f"http://{settings.recorder_metrics_host}:{settings.recorder_metrics_port}/metrics"
+        if settings.recorder_metrics_port
+        else "off",
+    )
     loop = asyncio.get_running_loop()
-    helpers = [loop.create_task(_report(pipes.acker.counters), name="recorder-summary"),
-               loop.create_task(_limit_retries_on_exit(pipes.batcher, should_exit), name="recorder-exit")]
+    helpers = [
+        loop.create_task(_report(pipes.acker.counters), name="recorder-summary"),
+        loop.create_task(_limit_retries_on_exit(pipes.batcher, should_exit), name="recorder-exit"),
+    ]
     try:
         await _receive(pipes, should_exit)
     finally:
@@ -232,8 +248,11 @@ async def _record(settings: Settings, store: LedgerWriter, pipes: _Pipes, should
         log.info("recorder stopping: draining %d queued rows", pipes.batcher.pending)
         pipes.acker.counters.lost = await pipes.batcher.close(SHUTDOWN_GRACE_S)
         if pipes.acker.counters.lost:
-            log.error("%d events could not be committed and were not acknowledged: the gateways that sent "
-                      "them keep them for the next recorder", pipes.acker.counters.lost)
+            log.error(
+                "%d events could not be committed and were not acknowledged: the gateways that sent "
+                "them keep them for the next recorder",
+                pipes.acker.counters.lost,
+            )
         log.info("recorder summary: %s", pipes.acker.counters.summary())
 
 
@@ -312,8 +331,13 @@ async def _handle(frames: list[bytes], pipes: _Pipes) -> None:
         counters.malformed += 1
         pipes.acker.metrics.malformed.inc()
         if counters.malformed <= MALFORMED_LOG_FIRST or counters.malformed % MALFORMED_LOG_EVERY == 0:
-            log.warning("malformed message #%d acknowledged and dropped (%s: %s): %r", counters.malformed,
-                        type(exc).__name__, exc, b"|".join(frames[1:])[:400])
+            log.warning(
+                "malformed message #%d acknowledged and dropped (%s: %s): %r",
+                counters.malformed,
+                type(exc).__name__,
+                exc,
+                b"|".join(frames[1:])[:400],
+            )
         if kind == EVENT and len(frames) >= 3:
             # Resending cannot mend it, and holding it would pin the gateway's memory: acknowledge it.
             pipes.acker.send(gateway, [frames[2]])

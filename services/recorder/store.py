@@ -37,6 +37,7 @@ _SQL_TYPES = {str: "TEXT", int: "INTEGER", float: "REAL", bool: "INTEGER"}
 
 def add_columns(*names: str) -> str:
     """``ALTER TABLE … ADD COLUMN`` for new (nullable) ``UsageEvent`` fields, typed from their annotations."""
+
     def sql_type(name: str) -> str:
         tp = _HINTS[name]
         inner = next((a for a in typing.get_args(tp) if a is not type(None)), tp)
@@ -55,9 +56,8 @@ MIGRATIONS: tuple[str, ...] = (
     # price is unknown).
     "ALTER TABLE requests ADD COLUMN cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0;\n"
     "ALTER TABLE requests ADD COLUMN web_search_requests INTEGER NOT NULL DEFAULT 0;\n"
-    "ALTER TABLE requests ADD COLUMN cache_savings_usd REAL;\n"
+    "ALTER TABLE requests ADD COLUMN cache_savings_usd REAL;\n" + DROP_DERIVED_SQL,
     # the hourly rollup gains a cache_savings_usd sum: Store.open rebuilds it from the ledger
-    + DROP_DERIVED_SQL,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -65,8 +65,10 @@ _PRAGMAS = (
     "PRAGMA journal_mode=WAL",  # readers (dashboard, /usage) never block the writer
     "PRAGMA synchronous=NORMAL",  # in WAL: durable across process crashes, fsync only at checkpoints
 )
-_INSERT = (f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))}) "
-           "ON CONFLICT (event_id) DO NOTHING")
+_INSERT = (
+    f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))}) "
+    "ON CONFLICT (event_id) DO NOTHING"
+)
 
 Row = tuple[Any, ...]
 
@@ -74,6 +76,7 @@ Row = tuple[Any, ...]
 # --- UsageEvent -> row ------------------------------------------------------------------------------
 # Each field gets a converter chosen from its annotation. They reject what SQLite would store wrongly
 # or refuse (None in a NOT NULL column, text in a number column), so one bad event cannot fail a batch.
+
 
 def _text(v: Any) -> str:
     if isinstance(v, str):
@@ -142,6 +145,7 @@ def event_row(event: UsageEvent) -> Row:
 
 # --- migrations -------------------------------------------------------------------------------------
 
+
 def split_statements(script: str) -> list[str]:
     """Split an SQL script into statements (sqlite3.complete_statement knows about quotes and comments)."""
     statements, buf = [], ""
@@ -190,6 +194,7 @@ async def migrate(db: aiosqlite.Connection, migrations: Sequence[str] = MIGRATIO
 
 # --- the store --------------------------------------------------------------------------------------
 
+
 class Store:
     """The ledger's single writer. Create with ``await Store.open(path)``."""
 
@@ -237,8 +242,9 @@ class Store:
         except sqlite3.IntegrityError:
             return await self._in_transaction(self._insert_each, rows)
 
-    async def _in_transaction(self, work: Callable[[Sequence[Row]], typing.Awaitable[int]],
-                              rows: Sequence[Row]) -> int:
+    async def _in_transaction(
+        self, work: Callable[[Sequence[Row]], typing.Awaitable[int]], rows: Sequence[Row]
+    ) -> int:
         await self._db.execute("BEGIN IMMEDIATE")
         try:
             inserted = await work(rows)

@@ -59,8 +59,9 @@ class Filter:
     def matches(self, e: UsageEvent) -> bool:
         if self.provider is not None and e.provider != self.provider:
             return False
-        if self.model is not None and not (fnmatch.fnmatchcase(e.model, self.model)
-                                           or fnmatch.fnmatchcase(e.served_model or "", self.model)):
+        if self.model is not None and not (
+            fnmatch.fnmatchcase(e.model, self.model) or fnmatch.fnmatchcase(e.served_model or "", self.model)
+        ):
             return False
         return self.status is None or status_matches(self.status, e.status)
 
@@ -75,13 +76,19 @@ def format_line(e: UsageEvent) -> str:
     when = datetime.fromtimestamp(e.finished_at or e.started_at).strftime("%Y-%m-%d %H:%M:%S")
     status = str(e.status) + (f" {e.error_type}" if e.error_type else "")
     cost = "-" if e.cost_usd is None else f"${e.cost_usd:.6f}"
-    tokens = (f"in={e.input_tokens} out={e.output_tokens} "
-              f"cache r/w={e.cache_read_tokens}/{e.cache_write_tokens}")
-    who = "".join(f" {label}={value}" for label, value in (("key", e.api_key_name), ("session", e.session_id),
-                                                            ("client", e.client)) if value)
+    tokens = (
+        f"in={e.input_tokens} out={e.output_tokens} cache r/w={e.cache_read_tokens}/{e.cache_write_tokens}"
+    )
+    who = "".join(
+        f" {label}={value}"
+        for label, value in (("key", e.api_key_name), ("session", e.session_id), ("client", e.client))
+        if value
+    )
     alert = f"  BUDGET {e.budget_alert} used" if e.budget_alert else ""
-    return (f"{when}  {e.provider or '-':<10} {e.model:<28} {status:<3}  {tokens}  {cost}  "
-            f"latency={_ms(e.latency_ms)} ttft={_ms(e.ttft_ms)}{who}{alert}")
+    return (
+        f"{when}  {e.provider or '-':<10} {e.model:<28} {status:<3}  {tokens}  {cost}  "
+        f"latency={_ms(e.latency_ms)} ttft={_ms(e.ttft_ms)}{who}{alert}"
+    )
 
 
 def format_json(e: UsageEvent) -> str:

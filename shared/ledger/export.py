@@ -39,6 +39,8 @@ def read_rows(path: str, q: Query, columns: Sequence[str]) -> RowReader:
         return RowReader(list(columns), None, None)
     flt, fparams = filter_sql(q)
     names = ", ".join(f'"{c}"' for c in columns)
-    cursor = conn.execute(f"SELECT {names} FROM requests WHERE started_at >= ? AND started_at < ?{flt} "
-                          "ORDER BY started_at", [q.start, q.end, *fparams])
+    cursor = conn.execute(
+        f"SELECT {names} FROM requests WHERE started_at >= ? AND started_at < ?{flt} ORDER BY started_at",
+        [q.start, q.end, *fparams],
+    )
     return RowReader(list(columns), cursor, conn)

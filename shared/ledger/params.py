@@ -104,8 +104,11 @@ def _time(params: Mapping[str, str], name: str, default: str, now: float) -> flo
     try:
         return parse_time(params.get(name) or default, now)
     except (ValueError, OverflowError):
-        raise ParamError(name, f"{name!r} must be an ISO 8601 time, unix seconds or a span "
-                               f"like 30m, 24h, 7d; got {params.get(name)!r}") from None
+        raise ParamError(
+            name,
+            f"{name!r} must be an ISO 8601 time, unix seconds or a span "
+            f"like 30m, 24h, 7d; got {params.get(name)!r}",
+        ) from None
 
 
 def parse_query(params: Mapping[str, str], now: float | None = None, default_from: str = "24h") -> Query:
@@ -120,9 +123,16 @@ def parse_query(params: Mapping[str, str], now: float | None = None, default_fro
     end = _time(params, "to", "now", now)
     if start >= end:
         raise ParamError("from", "'from' must be earlier than 'to'")
-    return Query(start, end, _names(params.get("provider")), _names(params.get("model")),
-                 parse_status(params.get("status")), _names(params.get("key")), _names(params.get("session")),
-                 _names(params.get("client")))
+    return Query(
+        start,
+        end,
+        _names(params.get("provider")),
+        _names(params.get("model")),
+        parse_status(params.get("status")),
+        _names(params.get("key")),
+        _names(params.get("session")),
+        _names(params.get("client")),
+    )
 
 
 def iso(ts: float) -> str:

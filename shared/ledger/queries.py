@@ -27,19 +27,44 @@ import pandas as pd
 from shared.ledger.params import ATTRIBUTION_COLUMNS, DAY_EXPR, HOUR_EXPR, Query
 
 ROLLUP = "usage_hourly"
-FIGURES = ("requests", "errors", "fallbacks", "input_tokens", "output_tokens", "cache_read_tokens",
-           "cache_write_tokens", "reasoning_tokens", "cost_usd", "priced", "latency_sum_ms", "cache_savings_usd")
-RECENT_COLUMNS = ("started_at", "provider", "model", "status", "tokens", "cost_usd", "latency_ms",
-                  "attempts", "error_type")
+FIGURES = (
+    "requests",
+    "errors",
+    "fallbacks",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "cost_usd",
+    "priced",
+    "latency_sum_ms",
+    "cache_savings_usd",
+)
+RECENT_COLUMNS = (
+    "started_at",
+    "provider",
+    "model",
+    "status",
+    "tokens",
+    "cost_usd",
+    "latency_ms",
+    "attempts",
+    "error_type",
+)
 SMALL_SELECTION = 50_000  # below this, percentiles come from one pass over the range
 PERCENTILES = (0.5, 0.95)
 
-_ROLLUP_FIGURES = ("sum(requests), sum(CASE WHEN status >= 400 THEN requests ELSE 0 END), sum(fallbacks), "
-                   "sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), sum(cache_write_tokens), "
-                   "sum(reasoning_tokens), total(cost_usd), sum(priced), total(latency_ms), total(cache_savings_usd)")
-_RAW_FIGURES = ("count(*), sum(status >= 400), sum(attempts > 1), sum(input_tokens), sum(output_tokens), "
-                "sum(cache_read_tokens), sum(cache_write_tokens), sum(reasoning_tokens), total(cost_usd), "
-                "count(cost_usd), total(latency_ms), total(cache_savings_usd)")
+_ROLLUP_FIGURES = (
+    "sum(requests), sum(CASE WHEN status >= 400 THEN requests ELSE 0 END), sum(fallbacks), "
+    "sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), sum(cache_write_tokens), "
+    "sum(reasoning_tokens), total(cost_usd), sum(priced), total(latency_ms), total(cache_savings_usd)"
+)
+_RAW_FIGURES = (
+    "count(*), sum(status >= 400), sum(attempts > 1), sum(input_tokens), sum(output_tokens), "
+    "sum(cache_read_tokens), sum(cache_write_tokens), sum(reasoning_tokens), total(cost_usd), "
+    "count(cost_usd), total(latency_ms), total(cache_savings_usd)"
+)
 # Percentile group -> (SQL expression of its key, latency-ordered covering index that starts with it)
 _LATENCY_INDEX: dict[str | None, tuple[str, str]] = {
     None: ("0", "requests_latency"),
@@ -48,7 +73,10 @@ _LATENCY_INDEX: dict[str | None, tuple[str, str]] = {
     "hour": (HOUR_EXPR, "requests_hour_latency"),
     "day": (DAY_EXPR, "requests_day_latency"),
     # Attribution groups (no latency-ordered index of their own); NULL reads as '' (no key, no session).
-    **{group: (f"COALESCE({column}, '')", "requests_latency") for group, column in ATTRIBUTION_COLUMNS.items()},
+    **{
+        group: (f"COALESCE({column}, '')", "requests_latency")
+        for group, column in ATTRIBUTION_COLUMNS.items()
+    },
 }
 
 
@@ -77,7 +105,9 @@ def has_table(conn: sqlite3.Connection, name: str) -> bool:
     return row is not None
 
 
-def _execute(conn: sqlite3.Connection, sql: str, params: Sequence[Any], index: str | None = None) -> list[Any]:
+def _execute(
+    conn: sqlite3.Connection, sql: str, params: Sequence[Any], index: str | None = None
+) -> list[Any]:
     """Run ``sql``, forcing ``index`` (``{index}`` in the text) when the database has it."""
     if index is not None:
         try:
@@ -91,8 +121,13 @@ def _execute(conn: sqlite3.Connection, sql: str, params: Sequence[Any], index: s
 def filter_sql(q: Query) -> tuple[str, list[Any]]:
     """SQL conditions (each prefixed with AND) for the provider, model and status filters."""
     sql, params = "", list[Any]()
-    for column, values in (("provider", q.providers), ("model", q.models), ("api_key_name", q.keys),
-                           ("session_id", q.sessions), ("client", q.clients)):
+    for column, values in (
+        ("provider", q.providers),
+        ("model", q.models),
+        ("api_key_name", q.keys),
+        ("session_id", q.sessions),
+        ("client", q.clients),
+    ):
         if values:
             sql += f" AND {column} IN ({', '.join('?' * len(values))})"
             params += list(values)
@@ -114,15 +149,25 @@ def _bucket_expr(bucket_s: int, rollup: bool) -> str:
 
 
 def _key_exprs(keys: Sequence[str], bucket_s: int | None, rollup: bool) -> list[str]:
-    exprs = {"provider": "provider" if rollup else "COALESCE(provider, '')", "model": "model",
-             "status": "status", **{k: f"COALESCE({c}, '')" for k, c in ATTRIBUTION_COLUMNS.items()}}
+    exprs = {
+        "provider": "provider" if rollup else "COALESCE(provider, '')",
+        "model": "model",
+        "status": "status",
+        **{k: f"COALESCE({c}, '')" for k, c in ATTRIBUTION_COLUMNS.items()},
+    }
     if bucket_s is not None:
         exprs["bucket"] = _bucket_expr(bucket_s, rollup)
     return [exprs[k] for k in keys]
 
 
-def _grouped(conn: sqlite3.Connection, table: str, keys: Sequence[str], bucket_s: int | None,
-             where: str, params: Sequence[Any]) -> pd.DataFrame:
+def _grouped(
+    conn: sqlite3.Connection,
+    table: str,
+    keys: Sequence[str],
+    bucket_s: int | None,
+    where: str,
+    params: Sequence[Any],
+) -> pd.DataFrame:
     rollup = table == ROLLUP
     exprs = _key_exprs(keys, bucket_s, rollup)
     select = ", ".join([*exprs, _ROLLUP_FIGURES if rollup else _RAW_FIGURES])
@@ -148,20 +193,43 @@ def cube(path: str, q: Query, keys: Sequence[str] = (), bucket_s: int | None = N
         flt, fparams = filter_sql(q)
         h_lo, h_hi = math.ceil(q.start / 3600), math.floor(q.end / 3600)
         attributed = q.attributed or any(k in ATTRIBUTION_COLUMNS for k in keys)
-        whole_hours = (h_lo < h_hi and (bucket_s is None or bucket_s % 3600 == 0) and not attributed
-                       and has_table(conn, ROLLUP))
+        whole_hours = (
+            h_lo < h_hi
+            and (bucket_s is None or bucket_s % 3600 == 0)
+            and not attributed
+            and has_table(conn, ROLLUP)
+        )
         if not whole_hours:
-            return _tidy(_grouped(conn, "requests", keys, bucket_s,
-                                  "started_at >= ? AND started_at < ?" + flt, [q.start, q.end, *fparams]), keys)
+            return _tidy(
+                _grouped(
+                    conn,
+                    "requests",
+                    keys,
+                    bucket_s,
+                    "started_at >= ? AND started_at < ?" + flt,
+                    [q.start, q.end, *fparams],
+                ),
+                keys,
+            )
         # The edges select on the same hour expression as the rollup, so no row is counted twice.
         parts = [
             _grouped(conn, ROLLUP, keys, bucket_s, "hour >= ? AND hour < ?" + flt, [h_lo, h_hi, *fparams]),
-            _grouped(conn, "requests", keys, bucket_s,
-                     f"started_at >= ? AND started_at < ? AND {HOUR_EXPR} < ?" + flt,
-                     [q.start, h_lo * 3600 + 1, h_lo, *fparams]),
-            _grouped(conn, "requests", keys, bucket_s,
-                     f"started_at >= ? AND started_at < ? AND {HOUR_EXPR} >= ?" + flt,
-                     [h_hi * 3600 - 1, q.end, h_hi, *fparams]),
+            _grouped(
+                conn,
+                "requests",
+                keys,
+                bucket_s,
+                f"started_at >= ? AND started_at < ? AND {HOUR_EXPR} < ?" + flt,
+                [q.start, h_lo * 3600 + 1, h_lo, *fparams],
+            ),
+            _grouped(
+                conn,
+                "requests",
+                keys,
+                bucket_s,
+                f"started_at >= ? AND started_at < ? AND {HOUR_EXPR} >= ?" + flt,
+                [h_hi * 3600 - 1, q.end, h_hi, *fparams],
+            ),
         ]
     return _tidy(pd.concat([p for p in parts if not p.empty] or parts[:1], ignore_index=True), keys)
 
@@ -175,7 +243,9 @@ def _tidy(df: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
     elif not df.empty:
         df = df[list(FIGURES)].sum().to_frame().T
     for column in FIGURES:
-        df[column] = pd.to_numeric(df[column]).astype("float64" if column.endswith(("usd", "ms")) else "int64")
+        df[column] = pd.to_numeric(df[column]).astype(
+            "float64" if column.endswith(("usd", "ms")) else "int64"
+        )
     return df.reset_index(drop=True)
 
 
@@ -189,8 +259,10 @@ def _walk(conn: sqlite3.Connection, q: Query, group: str | None, key: Any, n: in
     cond, cparams = (f"{expr} = ?", [key]) if group else ("1", [])
     if group == "provider" and key == "":
         cond, cparams = "provider IS NULL", []
-    sql = (f"SELECT latency_ms FROM requests {{index}} WHERE {cond} AND started_at >= ? AND started_at < ?"
-           f"{flt} ORDER BY latency_ms {{order}} LIMIT ? OFFSET ?")
+    sql = (
+        f"SELECT latency_ms FROM requests {{index}} WHERE {cond} AND started_at >= ? AND started_at < ?"
+        f"{flt} ORDER BY latency_ms {{order}} LIMIT ? OFFSET ?"
+    )
     values = []
     for p in PERCENTILES:
         pos = p * (n - 1)
@@ -211,8 +283,10 @@ def _one_pass(conn: sqlite3.Connection, q: Query, group: str | None) -> pd.DataF
     """(key, latency) of every selected row: one scan of the range along a covering, time-ordered index."""
     expr = "COALESCE(provider, '')" if group == "provider" else _LATENCY_INDEX[group][0]
     flt, fparams = filter_sql(q)
-    sql = (f"SELECT {expr}, latency_ms FROM requests {{index}} WHERE {HOUR_EXPR} BETWEEN ? AND ? "
-           f"AND started_at >= ? AND started_at < ?{flt}")
+    sql = (
+        f"SELECT {expr}, latency_ms FROM requests {{index}} WHERE {HOUR_EXPR} BETWEEN ? AND ? "
+        f"AND started_at >= ? AND started_at < ?{flt}"
+    )
     params = [math.floor(q.start / 3600) - 1, math.floor(q.end / 3600) + 1, q.start, q.end, *fparams]
     return pd.DataFrame(_execute(conn, sql, params, "requests_hour_latency"), columns=["key", "latency"])
 
@@ -225,15 +299,21 @@ def _range_rows(conn: sqlite3.Connection, q: Query) -> int:
     """Ledger rows in the range, filters ignored (to the hour when the rollup exists): the cost of a scan."""
     params: list[float]
     if has_table(conn, ROLLUP):
-        sql, params = "SELECT sum(requests) FROM usage_hourly WHERE hour BETWEEN ? AND ?", [
-            math.floor(q.start / 3600), math.floor(q.end / 3600)]
+        sql, params = (
+            "SELECT sum(requests) FROM usage_hourly WHERE hour BETWEEN ? AND ?",
+            [math.floor(q.start / 3600), math.floor(q.end / 3600)],
+        )
     else:
-        sql, params = "SELECT count(*) FROM requests WHERE started_at >= ? AND started_at < ?", [q.start, q.end]
+        sql, params = (
+            "SELECT count(*) FROM requests WHERE started_at >= ? AND started_at < ?",
+            [q.start, q.end],
+        )
     return int(conn.execute(sql, params).fetchone()[0] or 0)
 
 
-def latency_percentiles(path: str, q: Query, group: str | None, counts: dict[Any, int], *,
-                        overall: bool = False) -> dict[Any, tuple[float, ...]]:
+def latency_percentiles(
+    path: str, q: Query, group: str | None, counts: dict[Any, int], *, overall: bool = False
+) -> dict[Any, tuple[float, ...]]:
     """(p50, p95) latency in ms per group key; ``counts`` are the groups' request counts (from :func:`cube`).
 
     ``group`` is None (one group, key None), provider, model, hour or day (keys: the hour or day
@@ -260,10 +340,12 @@ def latency_percentiles(path: str, q: Query, group: str | None, counts: dict[Any
 def recent(path: str, q: Query, limit: int = 50) -> pd.DataFrame:
     """The newest ``limit`` requests in the range, newest first (:data:`RECENT_COLUMNS`)."""
     flt, fparams = filter_sql(q)
-    sql = ("SELECT started_at, provider, model, status, "
-           "input_tokens + output_tokens + cache_read_tokens + cache_write_tokens, cost_usd, latency_ms, "
-           f"attempts, error_type FROM requests WHERE started_at >= ? AND started_at < ?{flt} "
-           "ORDER BY started_at DESC LIMIT ?")
+    sql = (
+        "SELECT started_at, provider, model, status, "
+        "input_tokens + output_tokens + cache_read_tokens + cache_write_tokens, cost_usd, latency_ms, "
+        f"attempts, error_type FROM requests WHERE started_at >= ? AND started_at < ?{flt} "
+        "ORDER BY started_at DESC LIMIT ?"
+    )
     with _reading(path) as conn:
         rows = [] if conn is None else conn.execute(sql, [q.start, q.end, *fparams, limit]).fetchall()
     return pd.DataFrame(rows, columns=list(RECENT_COLUMNS))
@@ -281,8 +363,10 @@ def options(path: str, q: Query) -> list[tuple[str, str]]:
             sql = "SELECT DISTINCT provider, model FROM usage_hourly WHERE hour BETWEEN ? AND ?"
             params: list[Any] = [math.floor(q.start / 3600), math.floor(q.end / 3600)]
         else:
-            sql = ("SELECT DISTINCT COALESCE(provider, ''), model FROM requests "
-                   "WHERE started_at >= ? AND started_at < ?")
+            sql = (
+                "SELECT DISTINCT COALESCE(provider, ''), model FROM requests "
+                "WHERE started_at >= ? AND started_at < ?"
+            )
             params = [q.start, q.end]
         return sorted(conn.execute(sql, params).fetchall())
 
@@ -297,13 +381,25 @@ def key_spend(path: str, since: Mapping[str, float]) -> dict[str, float]:
         if "api_key_name" not in {row[1] for row in conn.execute("PRAGMA table_info(requests)")}:
             return spent
         for name, start in since.items():
-            row = conn.execute("SELECT total(cost_usd) FROM requests WHERE api_key_name = ? AND started_at >= ?",
-                               (name, start)).fetchone()
+            row = conn.execute(
+                "SELECT total(cost_usd) FROM requests WHERE api_key_name = ? AND started_at >= ?",
+                (name, start),
+            ).fetchone()
             spent[name] = float(row[0] or 0.0)
     return spent
 
 
-ATTRIBUTION_FRAME = ("key", "client", "session", "requests", "tokens", "cost_usd", "priced", "first_at", "last_at")
+ATTRIBUTION_FRAME = (
+    "key",
+    "client",
+    "session",
+    "requests",
+    "tokens",
+    "cost_usd",
+    "priced",
+    "first_at",
+    "last_at",
+)
 
 
 def has_attribution(conn: sqlite3.Connection) -> bool:
@@ -312,11 +408,15 @@ def has_attribution(conn: sqlite3.Connection) -> bool:
 
 
 WHO_ROLLUP = "usage_attribution_hourly"
-_WHO_RAW = ("SELECT COALESCE(api_key_name, ''), COALESCE(client, ''), COALESCE(session_id, ''), count(*), "
-            "sum(input_tokens + output_tokens + cache_read_tokens + cache_write_tokens), total(cost_usd), "
-            "count(cost_usd), min(started_at), max(started_at) FROM requests WHERE {where} GROUP BY 1, 2, 3")
-_WHO_ROLLED = ("SELECT api_key_name, client, session_id, sum(requests), sum(tokens), total(cost_usd), sum(priced), "
-               f"min(first_at), max(last_at) FROM {WHO_ROLLUP} WHERE {{where}} GROUP BY 1, 2, 3")
+_WHO_RAW = (
+    "SELECT COALESCE(api_key_name, ''), COALESCE(client, ''), COALESCE(session_id, ''), count(*), "
+    "sum(input_tokens + output_tokens + cache_read_tokens + cache_write_tokens), total(cost_usd), "
+    "count(cost_usd), min(started_at), max(started_at) FROM requests WHERE {where} GROUP BY 1, 2, 3"
+)
+_WHO_ROLLED = (
+    "SELECT api_key_name, client, session_id, sum(requests), sum(tokens), total(cost_usd), sum(priced), "
+    f"min(first_at), max(last_at) FROM {WHO_ROLLUP} WHERE {{where}} GROUP BY 1, 2, 3"
+)
 
 
 def attribution(path: str, q: Query) -> pd.DataFrame:
@@ -334,22 +434,28 @@ def attribution(path: str, q: Query) -> pd.DataFrame:
         h_lo, h_hi = math.ceil(q.start / 3600), math.floor(q.end / 3600)
         plain = not (q.providers or q.models or q.status)
         if not (plain and h_lo < h_hi and has_table(conn, WHO_ROLLUP)):
-            rows = conn.execute(_WHO_RAW.format(where="started_at >= ? AND started_at < ?" + flt),
-                                [q.start, q.end, *fparams]).fetchall()
+            rows = conn.execute(
+                _WHO_RAW.format(where="started_at >= ? AND started_at < ?" + flt), [q.start, q.end, *fparams]
+            ).fetchall()
             return pd.DataFrame(rows, columns=columns)
         rows = [
             *conn.execute(_WHO_ROLLED.format(where="hour >= ? AND hour < ?" + flt), [h_lo, h_hi, *fparams]),
-            *conn.execute(_WHO_RAW.format(where=f"started_at >= ? AND started_at < ? AND {HOUR_EXPR} < ?" + flt),
-                          [q.start, h_lo * 3600 + 1, h_lo, *fparams]),
-            *conn.execute(_WHO_RAW.format(where=f"started_at >= ? AND started_at < ? AND {HOUR_EXPR} >= ?" + flt),
-                          [h_hi * 3600 - 1, q.end, h_hi, *fparams]),
+            *conn.execute(
+                _WHO_RAW.format(where=f"started_at >= ? AND started_at < ? AND {HOUR_EXPR} < ?" + flt),
+                [q.start, h_lo * 3600 + 1, h_lo, *fparams],
+            ),
+            *conn.execute(
+                _WHO_RAW.format(where=f"started_at >= ? AND started_at < ? AND {HOUR_EXPR} >= ?" + flt),
+                [h_hi * 3600 - 1, q.end, h_hi, *fparams],
+            ),
         ]
     frame = pd.DataFrame(rows, columns=columns)
     if frame.empty:
         return frame
     sums = {c: "sum" for c in ("requests", "tokens", "cost_usd", "priced")}
     return frame.groupby(["key", "client", "session"], as_index=False, sort=True).agg(
-        {**sums, "first_at": "min", "last_at": "max"})[columns]
+        {**sums, "first_at": "min", "last_at": "max"}
+    )[columns]
 
 
 def attribution_options(path: str, q: Query) -> tuple[list[str], list[str]]:
@@ -359,9 +465,14 @@ def attribution_options(path: str, q: Query) -> tuple[list[str], list[str]]:
         if conn is None or not has_attribution(conn):
             return [], []
         if has_table(conn, WHO_ROLLUP):
-            rows = conn.execute(f"SELECT DISTINCT api_key_name, client FROM {WHO_ROLLUP} WHERE hour BETWEEN ? AND ?",
-                                [math.floor(q.start / 3600), math.floor(q.end / 3600)]).fetchall()
+            rows = conn.execute(
+                f"SELECT DISTINCT api_key_name, client FROM {WHO_ROLLUP} WHERE hour BETWEEN ? AND ?",
+                [math.floor(q.start / 3600), math.floor(q.end / 3600)],
+            ).fetchall()
         else:
-            rows = conn.execute("SELECT DISTINCT COALESCE(api_key_name, ''), COALESCE(client, '') FROM requests "
-                                "WHERE started_at >= ? AND started_at < ?", [q.start, q.end]).fetchall()
+            rows = conn.execute(
+                "SELECT DISTINCT COALESCE(api_key_name, ''), COALESCE(client, '') FROM requests "
+                "WHERE started_at >= ? AND started_at < ?",
+                [q.start, q.end],
+            ).fetchall()
     return sorted({k for k, _ in rows if k}), sorted({c for _, c in rows if c})

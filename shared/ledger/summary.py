@@ -13,7 +13,13 @@ from shared.ledger.params import Query, iso
 from shared.ledger.queries import FIGURES, cube, latency_percentiles
 
 BUCKET_S = {"day": 86400, "hour": 3600}
-_TOKEN_KINDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
+_TOKEN_KINDS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+)
 
 
 @dataclass(slots=True)
@@ -28,7 +34,9 @@ def _number(value: float) -> float | None:
     return None if value is None or math.isnan(value) else round(float(value), 3)
 
 
-def figures(row: Mapping[Any, Any] | pd.Series, p50: float = math.nan, p95: float = math.nan) -> dict[str, Any]:
+def figures(
+    row: Mapping[Any, Any] | pd.Series, p50: float = math.nan, p95: float = math.nan
+) -> dict[str, Any]:
     """JSON-ready figures from one row of :func:`~shared.ledger.queries.cube` plus its percentiles.
 
     ``cost_usd`` sums the requests with a known price and is None when none has one;
@@ -67,7 +75,9 @@ def totals_row(df: pd.DataFrame) -> pd.Series:
     return df[list(FIGURES)].sum()
 
 
-def totals(path: str, q: Query, df: pd.DataFrame, percentiles: tuple[float, ...] | None = None) -> dict[str, Any]:
+def totals(
+    path: str, q: Query, df: pd.DataFrame, percentiles: tuple[float, ...] | None = None
+) -> dict[str, Any]:
     """Figures over the whole of ``q``, given any cube frame of ``q`` (its rows are summed).
 
     ``percentiles`` (p50, p95) if already known, else they are computed.

@@ -20,8 +20,13 @@ def pytest_setup_options() -> Options:
     """dash's hook: the ChromeOptions its webdriver starts with."""
     options = Options()
     options.binary_location = CHROMIUM
-    for flag in ("--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                 f"--window-size={WINDOW[0]},{WINDOW[1]}"):
+    for flag in (
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        f"--window-size={WINDOW[0]},{WINDOW[1]}",
+    ):
         options.add_argument(flag)
     if not os.environ.get("DISPLAY"):
         options.add_argument("--headless=new")  # nothing to draw on: headless even without --headless
@@ -31,8 +36,14 @@ def pytest_setup_options() -> Options:
 @pytest.fixture(autouse=True)
 def _browser_installed() -> None:
     """Fail fast and clearly (dash would retry for 30 s) when the browser pieces are missing."""
-    missing = [name for name, path in (("chromium", CHROMIUM), ("chromedriver", shutil.which("chromedriver")))
-               if not path or not os.access(path, os.X_OK)]
+    missing = [
+        name
+        for name, path in (("chromium", CHROMIUM), ("chromedriver", shutil.which("chromedriver")))
+        if not path or not os.access(path, os.X_OK)
+    ]
     if missing:
-        pytest.fail(f"browser tests need {' and '.join(missing)}: run `make browser` "
-                    "(apt-get install chromium chromium-driver)", pytrace=False)
+        pytest.fail(
+            f"browser tests need {' and '.join(missing)}: run `make browser` "
+            "(apt-get install chromium chromium-driver)",
+            pytrace=False,
+        )

@@ -37,8 +37,13 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> str:
     path = str(tmp_path_factory.mktemp("ledger") / "usage.db")
     asyncio.run(seed(path, rows=2000, days=0.8, seed_value=11))
     now = time.time()
-    add_events(path, [event(now - 600 - i, "anthropic", "known-model", latency_ms=1234.0, input_tokens=7)
-                      for i in range(3)])
+    add_events(
+        path,
+        [
+            event(now - 600 - i, "anthropic", "known-model", latency_ms=1234.0, input_tokens=7)
+            for i in range(3)
+        ],
+    )
     return path
 
 
@@ -69,7 +74,9 @@ def plotted(dash_duo: Any, chart: str) -> tuple[int, float]:
         "if (!gd || !gd.data) return [0, 0];"
         # _fullData holds the decoded arrays (gd.data may keep Plotly's base64 typed-array specs)
         "let s = 0; for (const t of gd._fullData) { if (t.type === 'bar' && t.y) for (const v of Array.from(t.y)) s += Number(v); }"
-        "return [gd._fullData.length, s];", chart)
+        "return [gd._fullData.length, s];",
+        chart,
+    )
 
 
 def test_overview_shows_the_ledger(dash_duo: Any, ledger: str) -> None:
@@ -115,9 +122,14 @@ def test_empty_state_without_a_ledger(dash_duo: Any, tmp_path: Path) -> None:
 def test_presets_and_auto_refresh_run_the_callbacks(dash_duo: Any, tmp_path: Path) -> None:
     """The page opens filled in, without a callback; a preset click and the refresh interval run them."""
     now = time.time()
-    path = write_ledger(str(tmp_path / "usage.db"), [
-        event(now - 600, "openai", "gpt-4o"), event(now - 300, "xai", "grok-4"),
-        event(now - 3 * 86400, "anthropic", "claude-haiku-4-5")])
+    path = write_ledger(
+        str(tmp_path / "usage.db"),
+        [
+            event(now - 600, "openai", "gpt-4o"),
+            event(now - 300, "xai", "grok-4"),
+            event(now - 3 * 86400, "anthropic", "claude-haiku-4-5"),
+        ],
+    )
     dash_duo.start_server(create_app(path, refresh_s=1), port=free_port())
     dash_duo.wait_for_text_to_equal("#ov-kpi-requests", "2", timeout=20)
     dash_duo.find_element("#ov-range input[value='7d']").click()
@@ -128,7 +140,8 @@ def test_presets_and_auto_refresh_run_the_callbacks(dash_duo: Any, tmp_path: Pat
     dash_duo.wait_for_contains_text("#ov-table", "gpt-4o-mini", timeout=10)
     page = dash_duo.driver.execute_script(
         "return [window.Plotly.version, performance.getEntriesByType('resource').map(e => e.name),"
-        " String.prototype.trim.toString(), parseInt.toString()]")
+        " String.prototype.trim.toString(), parseInt.toString()]"
+    )
     version, resources, trim, parse_int = page
     assert not [r for r in resources if "plotly.min.js" in r or "plotly.v" in r]  # the basic bundle only
     assert any(f"plotly-basic-{version}.min.js" in r for r in resources)
@@ -138,20 +151,48 @@ def test_presets_and_auto_refresh_run_the_callbacks(dash_duo: Any, tmp_path: Pat
 
 def test_key_and_client_filters_cost_by_key_and_sessions(dash_duo: Any, tmp_path: Path) -> None:
     now = time.time()
-    path = write_ledger(str(tmp_path / "usage.db"), [
-        event(now - 600, "openai", "gpt-4o", cost_usd=0.5, api_key_name="alice", session_id="sess-expensive",
-              client="claude-cli/2.1.332", request_id="a1"),
-        event(now - 500, "openai", "gpt-4o", cost_usd=0.1, api_key_name="bob", session_id="sess-cheap",
-              client="codex_exec/0.171.0", request_id="b1"),
-        event(now - 400, "anthropic", "claude-haiku-4-5", cost_usd=0.2, api_key_name="bob",
-              client="codex_exec/0.171.0", request_id="b2")])
+    path = write_ledger(
+        str(tmp_path / "usage.db"),
+        [
+            event(
+                now - 600,
+                "openai",
+                "gpt-4o",
+                cost_usd=0.5,
+                api_key_name="alice",
+                session_id="sess-expensive",
+                client="claude-cli/2.1.332",
+                request_id="a1",
+            ),
+            event(
+                now - 500,
+                "openai",
+                "gpt-4o",
+                cost_usd=0.1,
+                api_key_name="bob",
+                session_id="sess-cheap",
+                client="codex_exec/0.171.0",
+                request_id="b1",
+            ),
+            event(
+                now - 400,
+                "anthropic",
+                "claude-haiku-4-5",
+                cost_usd=0.2,
+                api_key_name="bob",
+                client="codex_exec/0.171.0",
+                request_id="b2",
+            ),
+        ],
+    )
     start(dash_duo, path)
     dash_duo.wait_for_text_to_equal("#ov-kpi-requests", "3", timeout=20)
     for chart in ("cost-key", "cost-client"):
         dash_duo.wait_for_element(f"#ov-chart-{chart} .js-plotly-plot .main-svg", timeout=10)
     bars = dash_duo.driver.execute_script(
         "const t = document.querySelector('#ov-chart-cost-key .js-plotly-plot')._fullData[0];"
-        "return [Array.from(t.y), Array.from(t.x).map(Number)];")
+        "return [Array.from(t.y), Array.from(t.x).map(Number)];"
+    )
     assert bars[0] == ["bob", "alice"]  # the largest cost on top
     assert dict(zip(*bars, strict=True)) == pytest.approx({"alice": 0.5, "bob": 0.3})
     rows = dash_duo.find_elements("#ov-sessions tbody tr")

@@ -23,10 +23,17 @@ def request_for(rng: random.Random) -> tuple[str, dict[str, object]]:
     stream = rng.random() < 0.5
     text = rng.choice(["summarise this", "say hi", "what is 2+2", "write a haiku about gateways"])
     if rng.random() < 0.5:
-        return "/v1/messages", {"model": model, "max_tokens": 256, "stream": stream,
-                                "messages": [{"role": "user", "content": text}]}
-    return "/v1/chat/completions", {"model": model, "stream": stream,
-                                    "messages": [{"role": "user", "content": text}]}
+        return "/v1/messages", {
+            "model": model,
+            "max_tokens": 256,
+            "stream": stream,
+            "messages": [{"role": "user", "content": text}],
+        }
+    return "/v1/chat/completions", {
+        "model": model,
+        "stream": stream,
+        "messages": [{"role": "user", "content": text}],
+    }
 
 
 async def inject_fault(session: aiohttp.ClientSession, rng: random.Random) -> None:
@@ -34,7 +41,9 @@ async def inject_fault(session: aiohttp.ClientSession, rng: random.Random) -> No
     provider = rng.choice([p for p in settings.providers.values() if p.configured])
     root = provider.base_url.removesuffix("/api/v1").removesuffix("/v1")
     try:
-        await session.post(f"{root}/_fake/fault", json={"fault": rng.choice(FAULTS), "times": rng.randint(1, 3)})
+        await session.post(
+            f"{root}/_fake/fault", json={"fault": rng.choice(FAULTS), "times": rng.randint(1, 3)}
+        )
     except aiohttp.ClientError:
         pass
 

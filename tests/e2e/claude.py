@@ -19,8 +19,21 @@ CLIENT_KEY = "sk-e2e-client-key"  # Claude Code's ANTHROPIC_API_KEY; the gateway
 CLAUDE_TIMEOUT = 90.0  # seconds for one `claude -p` run; a healthy run takes one or two
 # Outer variables that would steer the child CLI somewhere else (e.g. when pytest itself runs inside
 # Claude Code): none of them is inherited.
-_DROPPED_PREFIXES = ("ANTHROPIC_", "CLAUDE", "OPENAI_", "DISABLE_", "API_TIMEOUT", "MCP_", "HTTP_PROXY",
-                     "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy", "NODE_OPTIONS")
+_DROPPED_PREFIXES = (
+    "ANTHROPIC_",
+    "CLAUDE",
+    "OPENAI_",
+    "DISABLE_",
+    "API_TIMEOUT",
+    "MCP_",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NODE_OPTIONS",
+)
 
 
 @dataclass(frozen=True)
@@ -42,8 +55,9 @@ def pinned_version(folder: Path = CLIENTS) -> str:
 
 def _native_package() -> str:
     """The optional dependency that carries this machine's native binary, e.g. ``claude-code-linux-x64``."""
-    arch = {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64", "arm64": "arm64"}.get(platform.machine().lower(),
-                                                                                      platform.machine())
+    arch = {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64", "arm64": "arm64"}.get(
+        platform.machine().lower(), platform.machine()
+    )
     musl = sys.platform == "linux" and platform.libc_ver()[0] != "glibc"
     return f"claude-code-{sys.platform}-{arch}{'-musl' if musl else ''}"
 
@@ -60,8 +74,13 @@ def version_of(path: Path, home: Path) -> str | None:
     if not path.is_file() or not os.access(path, os.X_OK):
         return None
     try:
-        out = subprocess.run([str(path), "--version"], capture_output=True, text=True, timeout=30,
-                             env={"PATH": os.defpath, "HOME": str(home)})
+        out = subprocess.run(
+            [str(path), "--version"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env={"PATH": os.defpath, "HOME": str(home)},
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() if out.returncode == 0 and "Claude Code" in out.stdout else None
@@ -83,8 +102,10 @@ class ClaudeRun:
         return [json.loads(line) for line in self.stdout.splitlines() if line.strip().startswith("{")]
 
     def describe(self) -> str:
-        return (f"claude {' '.join(self.args)}\nexit {self.returncode}\n--- stdout ---\n{self.stdout[-6000:]}"
-                f"\n--- stderr ---\n{self.stderr[-3000:]}")
+        return (
+            f"claude {' '.join(self.args)}\nexit {self.returncode}\n--- stdout ---\n{self.stdout[-6000:]}"
+            f"\n--- stderr ---\n{self.stderr[-3000:]}"
+        )
 
 
 def claude_env(home: Path, gateway_url: str) -> dict[str, str]:

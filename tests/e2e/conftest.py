@@ -29,10 +29,14 @@ def claude_bin(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
         if version:
             assert version.split()[0] == release.pinned(), (
                 f"{path} is Claude Code {version}, {release.folder.name}/package.json pins {release.pinned()};"
-                " run `make clients`")
+                " run `make clients`"
+            )
             return path
-    pytest.fail(f"Claude Code CLI ({release.id}) not found; run `make clients` (npm in tests/e2e/"
-                f"{release.folder.name}).\n" + "\n".join(tried), pytrace=False)
+    pytest.fail(
+        f"Claude Code CLI ({release.id}) not found; run `make clients` (npm in tests/e2e/"
+        f"{release.folder.name}).\n" + "\n".join(tried),
+        pytrace=False,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -44,10 +48,13 @@ def codex_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
         tried.append(f"{path}: {version or 'missing or not runnable'}")
         if version:
             assert version == codex.pinned_version(), (
-                f"{path} is Codex {version}, the lock file pins {codex.pinned_version()}; run `make clients`")
+                f"{path} is Codex {version}, the lock file pins {codex.pinned_version()}; run `make clients`"
+            )
             return path
-    pytest.fail("Codex CLI not found; run `make clients` (npm ci in tests/e2e/clients).\n" + "\n".join(tried),
-                pytrace=False)
+    pytest.fail(
+        "Codex CLI not found; run `make clients` (npm ci in tests/e2e/clients).\n" + "\n".join(tried),
+        pytrace=False,
+    )
 
 
 @pytest.fixture()
@@ -57,11 +64,21 @@ def run_claude(claude_bin: Path, gw: Stack, tmp_path: Path) -> Callable[..., Cla
 
     def run(*args: str, cwd: Path) -> ClaudeRun:
         try:
-            out = subprocess.run([str(claude_bin), *args], cwd=cwd, env=claude_env(home, gw.gateway_url),
-                                 stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=CLAUDE_TIMEOUT)
+            out = subprocess.run(
+                [str(claude_bin), *args],
+                cwd=cwd,
+                env=claude_env(home, gw.gateway_url),
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=CLAUDE_TIMEOUT,
+            )
         except subprocess.TimeoutExpired as exc:
-            pytest.fail(f"claude {' '.join(args)} did not finish in {CLAUDE_TIMEOUT}s\n"
-                        f"stdout: {exc.stdout!r}\nstderr: {exc.stderr!r}\n{gw.logs()}", pytrace=False)
+            pytest.fail(
+                f"claude {' '.join(args)} did not finish in {CLAUDE_TIMEOUT}s\n"
+                f"stdout: {exc.stdout!r}\nstderr: {exc.stderr!r}\n{gw.logs()}",
+                pytrace=False,
+            )
         return ClaudeRun(list(args), out.returncode, out.stdout, out.stderr)
 
     return run
@@ -94,8 +111,11 @@ def fake_openai() -> Iterator[ThreadedFakeProvider]:
 
 
 @pytest.fixture(scope="module")
-def gw(fake_anthropic: ThreadedFakeProvider, fake_openai: ThreadedFakeProvider,
-       tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def gw(
+    fake_anthropic: ThreadedFakeProvider,
+    fake_openai: ThreadedFakeProvider,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("stack")
     with stack(tmp, {"anthropic": fake_anthropic.base_url, "openai": f"{fake_openai.base_url}/v1"}) as st:
         yield st

@@ -74,15 +74,25 @@ def check_forwarded(call: RecordedRequest, model: str, provider: str) -> None:
 
 def check_usage_seen_by_client(usage: dict[str, Any], rows: list[dict[str, Any]]) -> None:
     """Claude Code's own token count (summed over the turn's calls) equals the ledger's."""
-    for client_key, row_key in (("input_tokens", "input_tokens"), ("output_tokens", "output_tokens"),
-                                ("cache_read_input_tokens", "cache_read_tokens"),
-                                ("cache_creation_input_tokens", "cache_write_tokens")):
+    for client_key, row_key in (
+        ("input_tokens", "input_tokens"),
+        ("output_tokens", "output_tokens"),
+        ("cache_read_input_tokens", "cache_read_tokens"),
+        ("cache_creation_input_tokens", "cache_write_tokens"),
+    ):
         assert usage.get(client_key, 0) == sum(r[row_key] for r in rows), (client_key, usage, rows)
 
 
 @pytest.mark.parametrize(("model", "provider", "translated"), ROUTES)
-def test_say_hi(run_claude: Callable[..., ClaudeRun], gw: Stack, request: pytest.FixtureRequest, workdir: Path,
-                model: str, provider: str, translated: bool) -> None:
+def test_say_hi(
+    run_claude: Callable[..., ClaudeRun],
+    gw: Stack,
+    request: pytest.FixtureRequest,
+    workdir: Path,
+    model: str,
+    provider: str,
+    translated: bool,
+) -> None:
     fake: ThreadedFakeProvider = request.getfixturevalue(f"fake_{provider}")
     seen = len(fake.requests)
     since = time.time()
@@ -108,25 +118,49 @@ def test_say_hi(run_claude: Callable[..., ClaudeRun], gw: Stack, request: pytest
         # "max_tokens is too large" unless the gateway clamps it to what the model accepts.
         limit = calls[0].json.get("max_completion_tokens") or calls[0].json.get("max_tokens")
         assert limit is not None and 0 < limit <= GPT_4O_MINI_MAX_OUTPUT, (
-            f"{model} was asked for {limit} output tokens; it accepts at most {GPT_4O_MINI_MAX_OUTPUT}")
+            f"{model} was asked for {limit} output tokens; it accepts at most {GPT_4O_MINI_MAX_OUTPUT}"
+        )
 
 
 @pytest.mark.parametrize(("model", "provider", "translated"), ROUTES)
-def test_bash_tool_turn(run_claude: Callable[..., ClaudeRun], gw: Stack, request: pytest.FixtureRequest,
-                        workdir: Path, model: str, provider: str, translated: bool) -> None:
+def test_bash_tool_turn(
+    run_claude: Callable[..., ClaudeRun],
+    gw: Stack,
+    request: pytest.FixtureRequest,
+    workdir: Path,
+    model: str,
+    provider: str,
+    translated: bool,
+) -> None:
     fake: ThreadedFakeProvider = request.getfixturevalue(f"fake_{provider}")
     marker = f"e2e-marker-{uuid.uuid4().hex[:8]}.txt"
     (workdir / marker).write_text("listed by ls\n")
     seen = len(fake.requests)
     since = time.time()
 
-    run = run_claude("-p", TOOL_PROMPT, "--model", model, "--allowedTools", "Bash(ls*)", "Bash(ls:*)",
-                     "--output-format", "stream-json", "--verbose", cwd=workdir)
+    run = run_claude(
+        "-p",
+        TOOL_PROMPT,
+        "--model",
+        model,
+        "--allowedTools",
+        "Bash(ls*)",
+        "Bash(ls:*)",
+        "--output-format",
+        "stream-json",
+        "--verbose",
+        cwd=workdir,
+    )
 
     assert run.returncode == 0, run.describe() + gw.logs()
     events = run.events()
-    blocks = [(e["type"], b) for e in events if e.get("type") in ("assistant", "user")
-              for b in e["message"]["content"] if isinstance(b, dict)]
+    blocks = [
+        (e["type"], b)
+        for e in events
+        if e.get("type") in ("assistant", "user")
+        for b in e["message"]["content"]
+        if isinstance(b, dict)
+    ]
     tool_uses = [b for kind, b in blocks if kind == "assistant" and b["type"] == "tool_use"]
     assert [(t["name"], t["input"].get("command")) for t in tool_uses] == [("Bash", "ls")], run.describe()
     results = [b for kind, b in blocks if kind == "user" and b["type"] == "tool_result"]
@@ -134,7 +168,9 @@ def test_bash_tool_turn(run_claude: Callable[..., ClaudeRun], gw: Stack, request
     assert not results[0].get("is_error") and marker in json.dumps(results[0]["content"]), run.describe()
 
     final = events[-1]
-    assert final["type"] == "result" and final["subtype"] == "success" and final["is_error"] is False, run.describe()
+    assert final["type"] == "result" and final["subtype"] == "success" and final["is_error"] is False, (
+        run.describe()
+    )
     assert final["result"].startswith("Tool said:") and marker in final["result"], run.describe()
 
     # The provider saw the tool call's result in its own format: a tool_result block passed through,
@@ -148,7 +184,9 @@ def test_bash_tool_turn(run_claude: Callable[..., ClaudeRun], gw: Stack, request
     if translated:
         tool_msgs = [m for m in last["messages"] if m.get("role") == "tool"]
         assert len(tool_msgs) == 1 and marker in json.dumps(tool_msgs[0]["content"]), last["messages"]
-        calls_made = [c for m in last["messages"] if m.get("role") == "assistant" for c in m.get("tool_calls") or []]
+        calls_made = [
+            c for m in last["messages"] if m.get("role") == "assistant" for c in m.get("tool_calls") or []
+        ]
         assert [c["id"] for c in calls_made] == [tool_msgs[0]["tool_call_id"]], last["messages"]
         assert json.loads(calls_made[0]["function"]["arguments"]) == {"command": "ls"}
 

@@ -59,8 +59,10 @@ def stream_frames(meta: Meta, reply: Reply, usage: Usage | None) -> list[Frame]:
         parts = ["", *fragments(call.arguments_json)]
         deltas = [{"type": "input_json_delta", "partial_json": p} for p in parts]
         frames += _block(index, {"type": "tool_use", "id": call.id, "name": call.name, "input": {}}, deltas)
-    delta: dict[str, Any] = {"type": "message_delta",
-                             "delta": {"stop_reason": _stop_reason(reply), "stop_sequence": None}}
+    delta: dict[str, Any] = {
+        "type": "message_delta",
+        "delta": {"stop_reason": _stop_reason(reply), "stop_sequence": None},
+    }
     if usage is not None:
         delta["usage"] = usage_dict(usage)  # cumulative output, and the input fields again, as Anthropic does
     frames.append(event_frame(delta, tail=True))
@@ -72,8 +74,9 @@ def _block(index: int, block: dict[str, Any], deltas: list[dict[str, Any]]) -> l
     frames = [event_frame({"type": "content_block_start", "index": index, "content_block": block})]
     for delta in deltas:
         has_content = bool(delta.get("text") or delta.get("thinking") or delta.get("partial_json"))
-        frames.append(event_frame({"type": "content_block_delta", "index": index, "delta": delta},
-                                  content=has_content))
+        frames.append(
+            event_frame({"type": "content_block_delta", "index": index, "delta": delta}, content=has_content)
+        )
     frames.append(event_frame({"type": "content_block_stop", "index": index}))
     return frames
 
@@ -96,8 +99,10 @@ def usage_dict(usage: Usage) -> dict[str, Any]:
         "input_tokens": usage.uncached,
         "cache_creation_input_tokens": usage.cache_write,
         "cache_read_input_tokens": usage.cache_read,
-        "cache_creation": {"ephemeral_5m_input_tokens": usage.cache_write - usage.cache_write_1h,
-                           "ephemeral_1h_input_tokens": usage.cache_write_1h},
+        "cache_creation": {
+            "ephemeral_5m_input_tokens": usage.cache_write - usage.cache_write_1h,
+            "ephemeral_1h_input_tokens": usage.cache_write_1h,
+        },
         "output_tokens": usage.output,
         "service_tier": "standard",
     }
@@ -105,11 +110,20 @@ def usage_dict(usage: Usage) -> dict[str, Any]:
 
 def models_list(models: list[str], limit: int) -> dict[str, Any]:
     data = [
-        {"type": "model", "id": m, "display_name": m.replace("-", " ").title(), "created_at": "2025-01-01T00:00:00Z"}
+        {
+            "type": "model",
+            "id": m,
+            "display_name": m.replace("-", " ").title(),
+            "created_at": "2025-01-01T00:00:00Z",
+        }
         for m in models[:limit]
     ]
-    return {"data": data, "has_more": len(models) > limit,
-            "first_id": data[0]["id"] if data else None, "last_id": data[-1]["id"] if data else None}
+    return {
+        "data": data,
+        "has_more": len(models) > limit,
+        "first_id": data[0]["id"] if data else None,
+        "last_id": data[-1]["id"] if data else None,
+    }
 
 
 def _message_base(meta: Meta) -> dict[str, Any]:

@@ -62,8 +62,12 @@ _FLAGS = {
     "trickle-bytes": "trickle_bytes",
     "cut-mid-frame": "cut_mid_frame",
 }
-_SECONDS = {"latency": "latency", "first-byte-delay": "first_byte_delay", "chunk-delay": "chunk_delay",
-            "end-delay": "end_delay"}
+_SECONDS = {
+    "latency": "latency",
+    "first-byte-delay": "first_byte_delay",
+    "chunk-delay": "chunk_delay",
+    "end-delay": "end_delay",
+}
 _COUNTS = {"cache-read": "cache_read", "cache-write": "cache_write"}
 
 

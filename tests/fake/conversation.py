@@ -144,8 +144,10 @@ def anthropic_turn(body: dict[str, Any]) -> Turn:
     last = messages[-1] if messages else {}
     results = _blocks(last.get("content"), "tool_result")
     users = [m for m in messages if m.get("role") == "user" and not _blocks(m.get("content"), "tool_result")]
-    tools = [ToolSpec(t.get("name", ""), t.get("input_schema") or {}, t.get("description") or "")
-             for t in body.get("tools") or []]
+    tools = [
+        ToolSpec(t.get("name", ""), t.get("input_schema") or {}, t.get("description") or "")
+        for t in body.get("tools") or []
+    ]
     choice, forced = _anthropic_choice(body.get("tool_choice"))
     thinking = (body.get("thinking") or {}).get("type") in ("enabled", "adaptive")
     return Turn(
@@ -157,7 +159,8 @@ def anthropic_turn(body: dict[str, Any]) -> Turn:
         forced_tool=forced,
         max_tokens=body.get("max_tokens"),
         thinking=thinking,
-        prompt_chars=_text_len(body.get("system")) + _text_len(body.get("messages"))
+        prompt_chars=_text_len(body.get("system"))
+        + _text_len(body.get("messages"))
         + sum(_tool_len(t) for t in tools),
     )
 
@@ -165,8 +168,11 @@ def anthropic_turn(body: dict[str, Any]) -> Turn:
 def responses_turn(body: dict[str, Any]) -> Turn:
     """A Responses request: ``input`` (a string or a list of items), ``instructions``, ``tools``."""
     raw = body.get("input")
-    items: list[dict[str, Any]] = ([{"type": "message", "role": "user", "content": raw}] if isinstance(raw, str)
-                                   else [i for i in raw or [] if isinstance(i, dict)])
+    items: list[dict[str, Any]] = (
+        [{"type": "message", "role": "user", "content": raw}]
+        if isinstance(raw, str)
+        else [i for i in raw or [] if isinstance(i, dict)]
+    )
     compact = bool(items) and items[-1].get("type") == "compaction_trigger"
     turns = [i for i in items if _responses_role(i) in ("user", "assistant", "tool")]
     last = turns[-1] if turns else {}
@@ -184,7 +190,9 @@ def responses_turn(body: dict[str, Any]) -> Turn:
         forced_tool=forced,
         max_tokens=body.get("max_output_tokens"),
         thinking=bool(effort) and effort not in ("none", "minimal"),
-        prompt_chars=_text_len(body.get("instructions")) + _text_len(items) + sum(_tool_len(t) for t in tools),
+        prompt_chars=_text_len(body.get("instructions"))
+        + _text_len(items)
+        + sum(_tool_len(t) for t in tools),
         compact=compact,
         summary=" | ".join(" ".join(_text(u.get("content")).split())[:ECHO_CHARS] for u in users),
     )
@@ -196,7 +204,11 @@ def user_texts(body: dict[str, Any]) -> list[str]:
     if isinstance(raw, str):
         return [raw]
     items = [i for i in raw or [] if isinstance(i, dict)]
-    return [_all_text(i.get("content")) for i in items if i.get("type", "message") == "message" and i.get("role") == "user"]
+    return [
+        _all_text(i.get("content"))
+        for i in items
+        if i.get("type", "message") == "message" and i.get("role") == "user"
+    ]
 
 
 def _all_text(content: Any) -> str:
@@ -225,7 +237,9 @@ def _responses_tools(tools: list[Any]) -> list[ToolSpec]:
             continue
         kind = tool.get("type")
         if kind == "function":
-            out.append(ToolSpec(tool.get("name", ""), tool.get("parameters") or {}, tool.get("description") or ""))
+            out.append(
+                ToolSpec(tool.get("name", ""), tool.get("parameters") or {}, tool.get("description") or "")
+            )
         elif kind == "custom":
             out.append(ToolSpec(tool.get("name", ""), {}, tool.get("description") or "", custom=True))
         elif kind == "namespace":
@@ -278,7 +292,9 @@ def _text(content: Any) -> str:
     """Plain text of a message content: a string, or the last text part/block of a list."""
     if isinstance(content, str):
         return content
-    texts = [b.get("text", "") for kind in ("text", "input_text", "output_text") for b in _blocks(content, kind)]
+    texts = [
+        b.get("text", "") for kind in ("text", "input_text", "output_text") for b in _blocks(content, kind)
+    ]
     return texts[-1] if texts else ""
 
 

@@ -25,7 +25,11 @@ def completion(meta: Meta, reply: Reply, usage: Usage | None) -> dict[str, Any]:
     if reply.tool_call is not None:
         call = reply.tool_call
         message["tool_calls"] = [
-            {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments_json}}
+            {
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": call.arguments_json},
+            }
         ]
     if reply.thinking and meta.flavour in _REASONING_FIELD:
         message[_REASONING_FIELD[meta.flavour]] = reply.thinking
@@ -62,15 +66,26 @@ def stream_frames(meta: Meta, reply: Reply, usage: Usage | None, include_usage: 
     frames += [data_frame(chunk({"content": p}), content=True) for p in pieces(reply.text or "")]
     if reply.tool_call is not None:
         call = reply.tool_call
-        head = {"index": 0, "id": call.id, "type": "function", "function": {"name": call.name, "arguments": ""}}
+        head = {
+            "index": 0,
+            "id": call.id,
+            "type": "function",
+            "function": {"name": call.name, "arguments": ""},
+        }
         frames.append(data_frame(chunk({"tool_calls": [head]})))
         for part in fragments(call.arguments_json):
-            frames.append(data_frame(chunk({"tool_calls": [{"index": 0, "function": {"arguments": part}}]}),
-                                     content=True))
+            frames.append(
+                data_frame(
+                    chunk({"tool_calls": [{"index": 0, "function": {"arguments": part}}]}), content=True
+                )
+            )
     frames.append(data_frame(chunk({}, _finish(reply)), tail=True))
     if include_usage and usage is not None:
-        frames.append(data_frame(_chunk_base(meta) | {"choices": [], "usage": usage_dict(usage, meta.flavour)},
-                                 tail=True))
+        frames.append(
+            data_frame(
+                _chunk_base(meta) | {"choices": [], "usage": usage_dict(usage, meta.flavour)}, tail=True
+            )
+        )
     frames.append(DONE)
     return frames
 
@@ -81,8 +96,12 @@ def stream_error_frame(meta: Meta) -> Frame:
         choice = {"index": 0, "delta": {"content": ""}, "finish_reason": "error"}
         routed = {"code": "server_error", "message": "Provider disconnected unexpectedly (fake)"}
         return data_frame(_chunk_base(meta) | {"error": routed, "choices": [choice]}, tail=True)
-    error = {"message": "The server had an error while processing your request (fake).",
-             "type": "server_error", "param": None, "code": None}
+    error = {
+        "message": "The server had an error while processing your request (fake).",
+        "type": "server_error",
+        "param": None,
+        "code": None,
+    }
     return data_frame({"error": error}, tail=True)
 
 
@@ -90,7 +109,9 @@ def error_body(flavour: str, status: int, message: str, code: str | None = None)
     """The error body for an HTTP error status (§1.8); OpenRouter's has a numeric ``code`` (§5)."""
     if flavour == "openrouter":
         return {"error": {"code": status, "message": message, "metadata": {"provider_name": "Fake"}}}
-    kind, default_code = _ERRORS.get(status, ("server_error" if status >= 500 else "invalid_request_error", None))
+    kind, default_code = _ERRORS.get(
+        status, ("server_error" if status >= 500 else "invalid_request_error", None)
+    )
     return {"error": {"message": message, "type": kind, "param": None, "code": code or default_code}}
 
 
@@ -129,8 +150,14 @@ def models_list(models: list[str], owner: str) -> dict[str, Any]:
 
 
 def _chunk_base(meta: Meta) -> dict[str, Any]:
-    base: dict[str, Any] = {"id": meta.id, "object": "chat.completion.chunk", "created": meta.created,
-                            "model": meta.model, "service_tier": "default", "system_fingerprint": "fp_fake"}
+    base: dict[str, Any] = {
+        "id": meta.id,
+        "object": "chat.completion.chunk",
+        "created": meta.created,
+        "model": meta.model,
+        "service_tier": "default",
+        "system_fingerprint": "fp_fake",
+    }
     if meta.flavour == "openrouter":
         base["provider"] = "Fake"
     return base

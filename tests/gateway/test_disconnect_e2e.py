@@ -31,15 +31,19 @@ def fake() -> Iterator[FakeProvider]:
 
 @pytest.fixture(scope="module")
 def gw(fake: FakeProvider, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with stack(tmp_path_factory.mktemp("stack"), {"openai": f"{fake.base_url}/v1", "anthropic": fake.base_url}) as st:
+    with stack(
+        tmp_path_factory.mktemp("stack"), {"openai": f"{fake.base_url}/v1", "anthropic": fake.base_url}
+    ) as st:
         yield st
 
 
 def raw_request(st: Stack, path: str, body: dict[str, object], request_id: str) -> socket.socket:
     payload = json.dumps(body).encode()
     s = socket.create_connection(("127.0.0.1", int(st.env["GATEWAY_PORT"])))
-    head = (f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nanthropic-version: 2023-06-01\r\n"
-            f"Content-Length: {len(payload)}\r\nx-request-id: {request_id}\r\n\r\n")
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nanthropic-version: 2023-06-01\r\n"
+        f"Content-Length: {len(payload)}\r\nx-request-id: {request_id}\r\n\r\n"
+    )
     s.sendall(head.encode() + payload)
     return s
 
@@ -62,12 +66,27 @@ def fake_request(fake: FakeProvider, text: str) -> dict[str, object]:
 @pytest.mark.parametrize(
     ("path", "body"),
     [
-        ("/v1/chat/completions", {"model": "gpt-4o-mini@fault=chunk-delay:0.2", "stream": True,
-                                  "messages": [{"role": "user", "content": "chat " + LONG}]}),
-        ("/v1/messages", {"model": "claude-haiku-4-5@fault=chunk-delay:1", "stream": True, "max_tokens": 500,
-                          "messages": [{"role": "user", "content": "messages " + LONG}]}),
-        ("/v1/responses", {"model": "gpt-4o-mini@fault=chunk-delay:0.2", "stream": True,
-                           "input": "responses " + LONG}),
+        (
+            "/v1/chat/completions",
+            {
+                "model": "gpt-4o-mini@fault=chunk-delay:0.2",
+                "stream": True,
+                "messages": [{"role": "user", "content": "chat " + LONG}],
+            },
+        ),
+        (
+            "/v1/messages",
+            {
+                "model": "claude-haiku-4-5@fault=chunk-delay:1",
+                "stream": True,
+                "max_tokens": 500,
+                "messages": [{"role": "user", "content": "messages " + LONG}],
+            },
+        ),
+        (
+            "/v1/responses",
+            {"model": "gpt-4o-mini@fault=chunk-delay:0.2", "stream": True, "input": "responses " + LONG},
+        ),
     ],
 )
 def test_a_client_gone_mid_stream_cancels_the_upstream_and_is_recorded(
@@ -87,8 +106,11 @@ def test_a_client_gone_mid_stream_cancels_the_upstream_and_is_recorded(
 
 
 def test_a_client_that_hangs_up_after_done_is_a_success(gw: Stack) -> None:
-    body = {"model": "gpt-4o-mini@fault=end-delay:0.5", "stream": True,
-            "messages": [{"role": "user", "content": "short answer"}]}
+    body = {
+        "model": "gpt-4o-mini@fault=end-delay:0.5",
+        "stream": True,
+        "messages": [{"role": "user", "content": "short answer"}],
+    }
     with raw_request(gw, "/v1/chat/completions", body, "after-done-1") as s:
         got = read_until(s, b"data: [DONE]")  # what the openai SDK does: stop reading, close
     assert b"short" in got and b"answer" in got

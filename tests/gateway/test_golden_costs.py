@@ -476,4 +476,6 @@ async def test_cache_savings_per_row(name: str, savings: float, stream: bool) ->
         gw.answer(upstream(row, WIRE[row.provider][client], stream))
         await gw.post(CLIENT_PATHS[client], request(client, row.model, stream))
         ev = gw.last_event
-    assert ev.cache_savings_usd is not None and abs(ev.cache_savings_usd - savings) < 1e-9, ev.cache_savings_usd
+    assert ev.cache_savings_usd is not None and abs(ev.cache_savings_usd - savings) < 1e-9, (
+        ev.cache_savings_usd
+    )

@@ -47,7 +47,11 @@ def client(gw: Stack) -> openai.OpenAI:
 def tail(gw: Stack) -> Iterator[subprocess.Popen[str]]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "services.recorder.tail", "--json"],
-        env=gw.env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        env=gw.env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
     # PUB/SUB: a subscriber sees only what is published after it joined. Handshake: send warm-up
     # requests until the tail prints one, so the test's own event cannot be published too early.
@@ -55,8 +59,16 @@ def tail(gw: Stack) -> Iterator[subprocess.Popen[str]]:
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()  # type: ignore[union-attr]
     warm = openai.OpenAI(base_url=gw.gateway_url + "/v1", api_key=CLIENT_KEY, max_retries=0)
-    wait_until(lambda: warm.chat.completions.create(model="gpt-4o-mini", messages=[
-        {"role": "user", "content": "tail warm-up"}]) and not lines.empty(), timeout=30, interval=0.2)
+    wait_until(
+        lambda: (
+            warm.chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "tail warm-up"}]
+            )
+            and not lines.empty()
+        ),
+        timeout=30,
+        interval=0.2,
+    )
     proc.lines = lines  # type: ignore[attr-defined]
     try:
         yield proc
@@ -69,7 +81,9 @@ def last_request(fake: FakeProvider) -> Any:
     return fake.requests[-1]
 
 
-def test_plain_completion_is_answered_and_recorded(gw: Stack, client: openai.OpenAI, fake: FakeProvider) -> None:
+def test_plain_completion_is_answered_and_recorded(
+    gw: Stack, client: openai.OpenAI, fake: FakeProvider
+) -> None:
     raw = client.chat.completions.with_raw_response.create(
         model="gpt-4o-mini", messages=[{"role": "user", "content": "hello there"}]
     )
@@ -95,7 +109,9 @@ def test_plain_completion_is_answered_and_recorded(gw: Stack, client: openai.Ope
     assert row["latency_ms"] > 0 and row["attempts"] == 1
 
 
-def test_stream_without_include_usage_hides_the_usage_chunk(gw: Stack, client: openai.OpenAI, fake: FakeProvider) -> None:
+def test_stream_without_include_usage_hides_the_usage_chunk(
+    gw: Stack, client: openai.OpenAI, fake: FakeProvider
+) -> None:
     with client.chat.completions.with_streaming_response.create(
         model="gpt-4o-mini", messages=[{"role": "user", "content": "stream me"}], stream=True
     ) as resp:
@@ -115,11 +131,14 @@ def test_stream_without_include_usage_hides_the_usage_chunk(gw: Stack, client: o
     assert row["ttft_ms"] is not None and 0 < row["ttft_ms"] <= row["latency_ms"]
 
 
-def test_stream_with_include_usage_gets_usage_and_ledger_matches(gw: Stack, client: openai.OpenAI,
-                                                                  fake: FakeProvider) -> None:
+def test_stream_with_include_usage_gets_usage_and_ledger_matches(
+    gw: Stack, client: openai.OpenAI, fake: FakeProvider
+) -> None:
     fake.set_fault("cache-read:5", times=1)  # OpenAI reports cached tokens inside prompt_tokens
     with client.chat.completions.with_streaming_response.create(
-        model="gpt-4o-mini", messages=[{"role": "user", "content": "count me"}], stream=True,
+        model="gpt-4o-mini",
+        messages=[{"role": "user", "content": "count me"}],
+        stream=True,
         stream_options={"include_usage": True},
     ) as resp:
         request_id = resp.headers["x-request-id"]
@@ -148,8 +167,9 @@ def test_tail_prints_each_event(gw: Stack, client: openai.OpenAI, tail: subproce
 
 def test_upstream_error_keeps_its_status_and_is_recorded(gw: Stack, client: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as info:
-        client.chat.completions.create(model="gpt-4o-mini@fault=status:400",
-                                       messages=[{"role": "user", "content": "x"}])
+        client.chat.completions.create(
+            model="gpt-4o-mini@fault=status:400", messages=[{"role": "user", "content": "x"}]
+        )
     request_id = info.value.response.headers["x-request-id"]
     row = gw.row_for(request_id)
     assert row["status"] == 400 and row["attempts"] == 1
@@ -165,8 +185,11 @@ def test_upstream_error_keeps_its_status_and_is_recorded(gw: Stack, client: open
     ],
 )
 def test_bad_requests_get_openai_shaped_errors(gw: Stack, body: bytes, status: int, needle: str) -> None:
-    resp = httpx.post(gw.gateway_url + "/v1/chat/completions", content=body,
-                      headers={"content-type": "application/json", "authorization": f"Bearer {CLIENT_KEY}"})
+    resp = httpx.post(
+        gw.gateway_url + "/v1/chat/completions",
+        content=body,
+        headers={"content-type": "application/json", "authorization": f"Bearer {CLIENT_KEY}"},
+    )
     assert resp.status_code == status
     err = resp.json()["error"]
     assert set(err) == {"message", "type", "param", "code"} and needle in err["message"]
@@ -189,31 +212,44 @@ def test_health_shows_providers_and_queue(gw: Stack) -> None:
 def test_client_disconnect_mid_stream_is_still_recorded(gw: Stack, fake: FakeProvider) -> None:
     import socket
 
-    payload = json.dumps({"model": "gpt-4o-mini@fault=chunk-delay:0.3", "stream": True,
-                          "messages": [{"role": "user", "content": "one two three four five six seven"}]}).encode()
+    payload = json.dumps(
+        {
+            "model": "gpt-4o-mini@fault=chunk-delay:0.3",
+            "stream": True,
+            "messages": [{"role": "user", "content": "one two three four five six seven"}],
+        }
+    ).encode()
     port = int(gw.env["GATEWAY_PORT"])
     with socket.create_connection(("127.0.0.1", port)) as s:
-        s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                  + f"Content-Length: {len(payload)}\r\nx-request-id: disconnect-test-1\r\n".encode()
-                  + f"x-api-key: {CLIENT_KEY}\r\n\r\n".encode() + payload)
+        s.sendall(
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + f"Content-Length: {len(payload)}\r\nx-request-id: disconnect-test-1\r\n".encode()
+            + f"x-api-key: {CLIENT_KEY}\r\n\r\n".encode()
+            + payload
+        )
         s.recv(200)  # headers and the first frame arrived
     row = gw.row_for("disconnect-test-1", timeout=15)
     assert row["client_disconnected"] == 1 and row["streamed"] == 1
 
 
-def test_provider_key_never_in_logs_or_ledger(gw: Stack, client: openai.OpenAI,
-                                              tail: subprocess.Popen[str]) -> None:
+def test_provider_key_never_in_logs_or_ledger(
+    gw: Stack, client: openai.OpenAI, tail: subprocess.Popen[str]
+) -> None:
     """Neither the provider key nor a gateway key (right or wrong) reaches logs, ledger, tail or bodies."""
     raw = client.chat.completions.with_raw_response.create(
-        model="gpt-4o-mini", messages=[{"role": "user", "content": "leak scan"}])
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "leak scan"}]
+    )
     with pytest.raises(openai.AuthenticationError) as wrong:
-        openai.OpenAI(base_url=gw.gateway_url + "/v1", api_key=WRONG_KEY, max_retries=0).chat.completions.create(
-            model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
+        openai.OpenAI(
+            base_url=gw.gateway_url + "/v1", api_key=WRONG_KEY, max_retries=0
+        ).chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
     bodies = raw.http_response.text + wrong.value.response.text
     gw.row_for(raw.headers["x-request-id"])
     got: list[str] = []
     lines = tail.lines  # type: ignore[attr-defined]
-    wait_until(lambda: got.append(lines.get(timeout=1)) or raw.headers["x-request-id"] in "".join(got), timeout=15)
+    wait_until(
+        lambda: got.append(lines.get(timeout=1)) or raw.headers["x-request-id"] in "".join(got), timeout=15
+    )
     seen = "".join(got)
     dump = json.dumps(gw.rows()) + gw.logs() + seen + bodies
     for secret in ("sk-test-openai-secret-key", CLIENT_KEY, WRONG_KEY):
@@ -223,9 +259,12 @@ def test_provider_key_never_in_logs_or_ledger(gw: Stack, client: openai.OpenAI,
 def test_a_provider_key_echoed_in_an_error_is_redacted(gw: Stack, fake: FakeProvider) -> None:
     fake.set_fault("status:401,echo-key", times=1)  # the fake quotes the key it received, as OpenAI does
     with pytest.raises(openai.AuthenticationError) as info:
-        openai.OpenAI(base_url=gw.gateway_url + "/v1", api_key=CLIENT_KEY, max_retries=0).chat.completions.create(
-            model="gpt-4o-mini", messages=[{"role": "user", "content": "leak?"}])
-    assert "[redacted]" in info.value.response.text and gw.row_for(info.value.request_id or "")["status"] == 401
+        openai.OpenAI(
+            base_url=gw.gateway_url + "/v1", api_key=CLIENT_KEY, max_retries=0
+        ).chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "leak?"}])
+    assert (
+        "[redacted]" in info.value.response.text and gw.row_for(info.value.request_id or "")["status"] == 401
+    )
     assert "sk-test-openai-secret-key" not in info.value.response.text
     assert "sk-test-openai-secret-key" not in gw.logs()
     dump = json.dumps(gw.rows())
@@ -239,7 +278,8 @@ def test_events_queue_while_recorder_is_down(tmp_path: Path, fake: FakeProvider)
         ids = []
         for i in range(3):
             raw = client.chat.completions.with_raw_response.create(
-                model="gpt-4o-mini", messages=[{"role": "user", "content": f"while down {i}"}])
+                model="gpt-4o-mini", messages=[{"role": "user", "content": f"while down {i}"}]
+            )
             ids.append(raw.headers["x-request-id"])
         health = httpx.get(st.gateway_url + "/health").json()["events"]
         assert health["queued"] == 3 and health["dropped"] == 0
@@ -254,8 +294,9 @@ def test_events_past_the_bound_are_dropped_and_counted(tmp_path: Path, fake: Fak
         st.services["recorder"].stop()
         client = openai.OpenAI(base_url=st.gateway_url + "/v1", api_key=CLIENT_KEY, max_retries=0)
         for i in range(5):
-            reply = client.chat.completions.create(model="gpt-4o-mini",
-                                                   messages=[{"role": "user", "content": f"n{i}"}])
+            reply = client.chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": f"n{i}"}]
+            )
             assert reply.choices[0].message.content  # requests are served all the same
         events = httpx.get(st.gateway_url + "/health").json()["events"]
         assert events["queued"] == 2 and events["dropped"] == 3
@@ -264,7 +305,9 @@ def test_events_past_the_bound_are_dropped_and_counted(tmp_path: Path, fake: Fak
         assert "ekai_events_dropped_total 3.0" in metrics and "ekai_events_queued 2.0" in metrics
 
 
-@pytest.mark.parametrize(("given", "kept"), [("my-trace-id.42", True), ("x" * 500, False), ("bad id;drop", False)])
+@pytest.mark.parametrize(
+    ("given", "kept"), [("my-trace-id.42", True), ("x" * 500, False), ("bad id;drop", False)]
+)
 def test_request_ids_from_callers_are_kept_only_when_plain(gw: Stack, given: str, kept: bool) -> None:
     resp = httpx.get(gw.gateway_url + "/health", headers={"x-request-id": given})
     assert (resp.headers["x-request-id"] == given) is kept

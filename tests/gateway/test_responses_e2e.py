@@ -115,8 +115,11 @@ def ledger_since(gw: Stack, since: float, model: str, n: int) -> list[dict[str, 
     gw.wait_rows(where, (model, since), n)
     # Handshake, not a sleep: a request sent now is recorded after any late row of the ones before it.
     marker = f"ledger-marker-{time.monotonic_ns()}"
-    httpx.post(gw.gateway_url + "/v1/chat/completions", headers={"x-request-id": marker},
-               json={"model": "no-such-model-marker", "messages": [{"role": "user", "content": "x"}]})
+    httpx.post(
+        gw.gateway_url + "/v1/chat/completions",
+        headers={"x-request-id": marker},
+        json={"model": "no-such-model-marker", "messages": [{"role": "user", "content": "x"}]},
+    )
     gw.row_for(marker)
     rows = gw.rows(where, (model, since))
     assert len(rows) == n, json.dumps(rows, indent=1) + gw.logs()
@@ -369,8 +372,11 @@ def test_compact_cannot_stream(gw: Stack, fakes: dict[str, FakeProvider], model:
     """``/v1/responses/compact`` answers one JSON object: ``stream: true`` is the client's mistake (400), not an
     empty stream blamed on every provider in turn."""
     before = len(fakes[provider].requests)
-    resp = httpx.post(gw.gateway_url + "/v1/responses/compact", json={"model": model, "input": "hi", "stream": True},
-                      timeout=30)
+    resp = httpx.post(
+        gw.gateway_url + "/v1/responses/compact",
+        json={"model": model, "input": "hi", "stream": True},
+        timeout=30,
+    )
     assert resp.status_code == 400, resp.text
     assert resp.json()["error"]["param"] == "stream", resp.text
     assert len(fakes[provider].requests) == before  # nothing was sent

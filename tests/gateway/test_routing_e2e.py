@@ -46,14 +46,20 @@ fast = "claude-haiku-4-5"
 [prices.anthropic]
 "claude-haiku-4-5" = {{ input = 0.5, output = 2 }}
 """
-SHARED_ENV = {"UPSTREAM_FIRST_BYTE_TIMEOUT": "1", "BREAKER_FAILURES": "1000", "RETRY_AFTER_MAX_WAIT": "0",
-              "EKAI_TEST_LOCAL_KEY": LOCAL_KEY}
+SHARED_ENV = {
+    "UPSTREAM_FIRST_BYTE_TIMEOUT": "1",
+    "BREAKER_FAILURES": "1000",
+    "RETRY_AFTER_MAX_WAIT": "0",
+    "EKAI_TEST_LOCAL_KEY": LOCAL_KEY,
+}
 
 
 @pytest.fixture(scope="module")
 def fakes() -> Iterator[dict[str, FakeProvider]]:
-    fps = {name: FakeProvider.start_in_thread(name=name, api_key=LOCAL_KEY if name == "local" else None)
-           for name in NAMES}
+    fps = {
+        name: FakeProvider.start_in_thread(name=name, api_key=LOCAL_KEY if name == "local" else None)
+        for name in NAMES
+    }
     try:
         yield fps
     finally:
@@ -68,16 +74,23 @@ def clean_fakes(fakes: dict[str, FakeProvider]) -> None:
 
 
 def provider_urls(fakes: dict[str, FakeProvider]) -> dict[str, str]:
-    return {"openai": fakes["openai"].openai_base_url, "anthropic": fakes["anthropic"].base_url,
-            "xai": fakes["xai"].openai_base_url, "openrouter": fakes["openrouter"].openrouter_base_url}
+    return {
+        "openai": fakes["openai"].openai_base_url,
+        "anthropic": fakes["anthropic"].base_url,
+        "xai": fakes["xai"].openai_base_url,
+        "openrouter": fakes["openrouter"].openrouter_base_url,
+    }
 
 
 @contextmanager
-def routing_stack(tmp: Path, fakes: dict[str, FakeProvider], urls: dict[str, str] | None = None,
-                  **env: str) -> Iterator[Stack]:
+def routing_stack(
+    tmp: Path, fakes: dict[str, FakeProvider], urls: dict[str, str] | None = None, **env: str
+) -> Iterator[Stack]:
     catalog = tmp / "catalog.toml"
     catalog.write_text(CATALOG.format(local=fakes["local"].base_url))
-    with stack(tmp, urls or provider_urls(fakes), **(SHARED_ENV | {"CATALOG_PATH": str(catalog)} | env)) as st:
+    with stack(
+        tmp, urls or provider_urls(fakes), **(SHARED_ENV | {"CATALOG_PATH": str(catalog)} | env)
+    ) as st:
         yield st
 
 
@@ -98,8 +111,11 @@ def ant(st: Stack) -> anthropic.Anthropic:
 def chat(st: Stack, model: str, *, stream: bool = False, **headers: str) -> tuple[httpx.Headers, str]:
     """One OpenAI-format request: the response headers and the reply text."""
     raw = oai(st).chat.completions.with_raw_response.create(
-        model=model, stream=stream, messages=[{"role": "user", "content": f"route {model}"}],
-        extra_headers=headers or None)
+        model=model,
+        stream=stream,
+        messages=[{"role": "user", "content": f"route {model}"}],
+        extra_headers=headers or None,
+    )
     if stream:
         text = "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices)
     else:
@@ -110,10 +126,14 @@ def chat(st: Stack, model: str, *, stream: bool = False, **headers: str) -> tupl
 def message(st: Stack, model: str, *, stream: bool = False) -> tuple[httpx.Headers, str]:
     """One Anthropic-format request: the response headers and the reply text."""
     raw = ant(st).messages.with_raw_response.create(
-        model=model, max_tokens=64, stream=stream, messages=[{"role": "user", "content": f"route {model}"}])
+        model=model, max_tokens=64, stream=stream, messages=[{"role": "user", "content": f"route {model}"}]
+    )
     if stream:
-        text = "".join(e.delta.text for e in raw.parse() if e.type == "content_block_delta"
-                       and e.delta.type == "text_delta")
+        text = "".join(
+            e.delta.text
+            for e in raw.parse()
+            if e.type == "content_block_delta" and e.delta.type == "text_delta"
+        )
     else:
         text = "".join(b.text for b in raw.parse().content if b.type == "text")
     return raw.headers, text
@@ -146,8 +166,9 @@ def served_by(st: Stack, headers: httpx.Headers, provider: str, attempts: int) -
         ("llama3.1:8b", "local", "llama3.1:8b"),  # a provider added by configuration only
     ],
 )
-def test_each_model_goes_to_its_cheapest_provider(gw: Stack, fakes: dict[str, FakeProvider], model: str,
-                                                  provider: str, upstream: str) -> None:
+def test_each_model_goes_to_its_cheapest_provider(
+    gw: Stack, fakes: dict[str, FakeProvider], model: str, provider: str, upstream: str
+) -> None:
     headers, text = chat(gw, model)
     assert f"fake-{provider}" in text
     served_by(gw, headers, provider, 1)
@@ -155,7 +176,9 @@ def test_each_model_goes_to_its_cheapest_provider(gw: Stack, fakes: dict[str, Fa
     assert all(not fp.requests for name, fp in fakes.items() if name != provider)
 
 
-def test_configured_provider_gets_its_own_key_not_the_clients(gw: Stack, fakes: dict[str, FakeProvider]) -> None:
+def test_configured_provider_gets_its_own_key_not_the_clients(
+    gw: Stack, fakes: dict[str, FakeProvider]
+) -> None:
     chat(gw, "qwen2.5:7b")
     assert fakes["local"].last_request.headers["authorization"] == f"Bearer {LOCAL_KEY}"
 
@@ -174,7 +197,10 @@ def test_anthropic_clients_are_routed_cheapest_first_too(gw: Stack, fakes: dict[
     headers, text = message(gw, "claude-sonnet-4-5")  # OpenRouter priced lower: translated to chat
     assert "fake-openrouter" in text
     row = served_by(gw, headers, "openrouter", 1)
-    assert row["translated"] == 1 and fakes["openrouter"].last_request.json["model"] == "anthropic/claude-sonnet-4.5"
+    assert (
+        row["translated"] == 1
+        and fakes["openrouter"].last_request.json["model"] == "anthropic/claude-sonnet-4.5"
+    )
     headers, text = message(gw, "fast")  # an alias from the catalog file
     assert "fake-anthropic" in text and fakes["anthropic"].last_request.json["model"] == "claude-haiku-4-5"
 
@@ -183,8 +209,9 @@ def test_anthropic_clients_are_routed_cheapest_first_too(gw: Stack, fakes: dict[
 
 
 @pytest.mark.parametrize("status", [500, 503, 529, 429, 408, 409, 401, 403])
-def test_provider_faults_fall_back_to_the_next_candidate(gw: Stack, fakes: dict[str, FakeProvider],
-                                                         status: int) -> None:
+def test_provider_faults_fall_back_to_the_next_candidate(
+    gw: Stack, fakes: dict[str, FakeProvider], status: int
+) -> None:
     fakes["openai"].set_fault(f"status:{status}")
     headers, text = chat(gw, "gpt-4o")
     assert "fake-openrouter" in text
@@ -193,8 +220,9 @@ def test_provider_faults_fall_back_to_the_next_candidate(gw: Stack, fakes: dict[
 
 
 @pytest.mark.parametrize("status", [400, 404, 413, 422])
-def test_the_requests_own_faults_go_back_without_fallback(gw: Stack, fakes: dict[str, FakeProvider],
-                                                          status: int) -> None:
+def test_the_requests_own_faults_go_back_without_fallback(
+    gw: Stack, fakes: dict[str, FakeProvider], status: int
+) -> None:
     fakes["openai"].set_fault(f"status:{status}")
     with pytest.raises(openai.APIStatusError) as info:
         chat(gw, "gpt-4o")
@@ -204,8 +232,9 @@ def test_the_requests_own_faults_go_back_without_fallback(gw: Stack, fakes: dict
 
 
 @pytest.mark.parametrize("stream", [False, True])
-def test_a_hang_past_the_first_byte_timeout_falls_back(gw: Stack, fakes: dict[str, FakeProvider],
-                                                       stream: bool) -> None:
+def test_a_hang_past_the_first_byte_timeout_falls_back(
+    gw: Stack, fakes: dict[str, FakeProvider], stream: bool
+) -> None:
     fakes["openai"].set_fault("hang")
     started = time.monotonic()
     headers, text = chat(gw, "gpt-4o", stream=stream)
@@ -215,22 +244,25 @@ def test_a_hang_past_the_first_byte_timeout_falls_back(gw: Stack, fakes: dict[st
 
 
 @pytest.mark.parametrize("fault", ["break-before-first-byte", "first-byte-delay:5"])
-def test_a_stream_that_fails_before_its_first_byte_falls_back(gw: Stack, fakes: dict[str, FakeProvider],
-                                                              fault: str) -> None:
+def test_a_stream_that_fails_before_its_first_byte_falls_back(
+    gw: Stack, fakes: dict[str, FakeProvider], fault: str
+) -> None:
     fakes["openai"].set_fault(fault)
     headers, text = chat(gw, "gpt-4o", stream=True)
     assert "fake-openrouter" in text
     row = served_by(gw, headers, "openrouter", 2)
-    (provider, status, _), = failures(row)
+    ((provider, status, _),) = failures(row)
     assert (provider, status) == ("openai", None)
 
 
 @pytest.mark.parametrize("fault", ["break-mid-stream", "error-mid-stream"])
-def test_a_stream_that_fails_after_its_first_byte_ends_in_an_error(gw: Stack, fakes: dict[str, FakeProvider],
-                                                                   fault: str) -> None:
+def test_a_stream_that_fails_after_its_first_byte_ends_in_an_error(
+    gw: Stack, fakes: dict[str, FakeProvider], fault: str
+) -> None:
     fakes["openai"].set_fault(fault)
     raw = oai(gw).chat.completions.with_raw_response.create(
-        model="gpt-4o", stream=True, messages=[{"role": "user", "content": "one two three four five six"}])
+        model="gpt-4o", stream=True, messages=[{"role": "user", "content": "one two three four five six"}]
+    )
     assert raw.headers["x-ekai-provider"] == "openai"
     received: list[str] = []
     with pytest.raises(openai.APIError):
@@ -255,8 +287,9 @@ def test_a_stream_that_fails_after_its_first_byte_ends_in_an_error(gw: Stack, fa
         ("anthropic::anthropic/claude-sonnet-4.5", None, "anthropic", "claude-sonnet-4-5"),
     ],
 )
-def test_pins(gw: Stack, fakes: dict[str, FakeProvider], model: str, header: str | None, provider: str,
-              upstream: str) -> None:
+def test_pins(
+    gw: Stack, fakes: dict[str, FakeProvider], model: str, header: str | None, provider: str, upstream: str
+) -> None:
     headers, text = chat(gw, model, **({"x-ekai-provider": header} if header else {}))
     assert f"fake-{provider}" in text
     served_by(gw, headers, provider, 1)
@@ -293,7 +326,8 @@ def test_health_shows_every_provider(gw: Stack) -> None:
     assert set(providers) == {"openai", "anthropic", "xai", "openrouter", "local"}
     # The shared stack never opens a breaker (BREAKER_FAILURES is huge) nor waits out a Retry-After.
     assert {name: (p["configured"], p["state"]) for name, p in providers.items()} == {
-        name: (True, "healthy") for name in providers}
+        name: (True, "healthy") for name in providers
+    }
 
 
 def test_models_lists_what_configured_providers_serve(gw: Stack) -> None:
@@ -307,13 +341,16 @@ def test_models_lists_what_configured_providers_serve(gw: Stack) -> None:
 
 
 @pytest.mark.parametrize("stream", [False, True])
-def test_with_openai_and_anthropic_down_openrouter_serves_both_formats(gw: Stack, fakes: dict[str, FakeProvider],
-                                                                        stream: bool) -> None:
+def test_with_openai_and_anthropic_down_openrouter_serves_both_formats(
+    gw: Stack, fakes: dict[str, FakeProvider], stream: bool
+) -> None:
     fakes["openai"].set_fault("status:503")
     fakes["anthropic"].set_fault("status:529")
     cases = [  # (client format, model, down provider, translated)
-        (chat, "gpt-4o", "openai", 0), (chat, "claude-haiku-4-5", "anthropic", 0),
-        (message, "claude-haiku-4-5", "anthropic", 1), (message, "gpt-4o", "openai", 1),
+        (chat, "gpt-4o", "openai", 0),
+        (chat, "claude-haiku-4-5", "anthropic", 0),
+        (message, "claude-haiku-4-5", "anthropic", 1),
+        (message, "gpt-4o", "openai", 1),
     ]
     for send, model, down, translated in cases:
         headers, text = send(gw, model, stream=stream)
@@ -322,14 +359,22 @@ def test_with_openai_and_anthropic_down_openrouter_serves_both_formats(gw: Stack
         assert failures(row)[0][:2] == (down, 503 if down == "openai" else 529)
         assert row["translated"] == translated and row["streamed"] == int(stream)
     sent = [r.json["model"] for r in fakes["openrouter"].requests]
-    assert sent == ["openai/gpt-4o", "anthropic/claude-haiku-4.5", "anthropic/claude-haiku-4.5", "openai/gpt-4o"]
+    assert sent == [
+        "openai/gpt-4o",
+        "anthropic/claude-haiku-4.5",
+        "anthropic/claude-haiku-4.5",
+        "openai/gpt-4o",
+    ]
 
 
-def test_with_openai_and_anthropic_unreachable_openrouter_serves(fakes: dict[str, FakeProvider],
-                                                                 tmp_path: Path) -> None:
+def test_with_openai_and_anthropic_unreachable_openrouter_serves(
+    fakes: dict[str, FakeProvider], tmp_path: Path
+) -> None:
     stopped = {name: FakeProvider.start_in_thread(name=name) for name in ("openai", "anthropic")}
-    urls = provider_urls(fakes) | {"openai": stopped["openai"].openai_base_url,
-                                   "anthropic": stopped["anthropic"].base_url}
+    urls = provider_urls(fakes) | {
+        "openai": stopped["openai"].openai_base_url,
+        "anthropic": stopped["anthropic"].base_url,
+    }
     for fp in stopped.values():
         fp.stop()  # connection refused from now on
     with routing_stack(tmp_path, fakes, urls) as st:
@@ -337,7 +382,7 @@ def test_with_openai_and_anthropic_unreachable_openrouter_serves(fakes: dict[str
             headers, text = send(st, model)
             assert "fake-openrouter" in text
             row = served_by(st, headers, "openrouter", 2)
-            (provider, status, error_type), = failures(row)
+            ((provider, status, error_type),) = failures(row)
             assert status is None and error_type == "connection_error"
 
 
@@ -348,8 +393,9 @@ def health_of(st: Stack, provider: str) -> dict[str, Any]:
     return httpx.get(st.gateway_url + "/health").json()["providers"][provider]  # type: ignore[no-any-return]
 
 
-def test_a_short_retry_after_on_the_only_route_is_waited_out(fakes: dict[str, FakeProvider],
-                                                             tmp_path: Path) -> None:
+def test_a_short_retry_after_on_the_only_route_is_waited_out(
+    fakes: dict[str, FakeProvider], tmp_path: Path
+) -> None:
     with routing_stack(tmp_path, fakes, RETRY_AFTER_MAX_WAIT="3") as st:
         fakes["openai"].set_fault("status:429:retry-after=1", times=1)
         started = time.monotonic()

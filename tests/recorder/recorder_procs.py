@@ -79,19 +79,22 @@ class Proc:
 
 def spawn(name: str, args: list[str], env: dict[str, str], workdir: Path) -> Proc:
     out, err = workdir / f"{name}.out", workdir / f"{name}.err"
-    popen = subprocess.Popen([sys.executable, *args], cwd=REPO, env=env,
-                             stdout=out.open("wb"), stderr=err.open("wb"))
+    popen = subprocess.Popen(
+        [sys.executable, *args], cwd=REPO, env=env, stdout=out.open("wb"), stderr=err.open("wb")
+    )
     return Proc(name, popen, out, err)
 
 
 def wait_for_output(proc: Proc, marker: str, timeout: float = 10.0) -> None:
     """Wait until ``marker`` appears in the process's stderr; fail early if it exits."""
+
     def seen() -> bool:
         if marker in proc.stderr():
             return True
         if not proc.alive():
             raise AssertionError(f"{proc.name} exited with {proc.popen.returncode}:\n{proc.stderr()}")
         return False
+
     wait_until(seen, timeout, f"{marker!r} from {proc.name}")
 
 
@@ -115,9 +118,16 @@ class RecorderConfig:
         return self.db_url or self.db_path
 
     def env(self, **extra: str) -> dict[str, str]:
-        env = dict(os.environ, PYTHONUNBUFFERED="1", LOG_LEVEL="INFO", DATABASE_PATH=str(self.db_path),
-                   EVENTS_ENDPOINT=self.events, TAIL_ENDPOINT=self.tail, RECORDER_FLUSH_INTERVAL="0.05",
-                   RECORDER_METRICS_PORT=str(self.metrics_port))
+        env = dict(
+            os.environ,
+            PYTHONUNBUFFERED="1",
+            LOG_LEVEL="INFO",
+            DATABASE_PATH=str(self.db_path),
+            EVENTS_ENDPOINT=self.events,
+            TAIL_ENDPOINT=self.tail,
+            RECORDER_FLUSH_INTERVAL="0.05",
+            RECORDER_METRICS_PORT=str(self.metrics_port),
+        )
         env.pop("DATABASE_URL", None)
         if self.db_url:
             env["DATABASE_URL"] = self.db_url
@@ -149,8 +159,12 @@ class Launcher:
 
     def tail(self, *args: str, name: str = "tail") -> Proc:
         """Start ``python -m services.recorder.tail`` on the recorder's PUB endpoint, wait until it runs."""
-        proc = spawn(name, ["-m", "services.recorder.tail", "--endpoint", self.cfg.tail, *args],
-                     self.cfg.env(), self.cfg.workdir)
+        proc = spawn(
+            name,
+            ["-m", "services.recorder.tail", "--endpoint", self.cfg.tail, *args],
+            self.cfg.env(),
+            self.cfg.workdir,
+        )
         self.procs.append(proc)
         wait_for_output(proc, "ekai-tail: following")
         return proc
@@ -165,9 +179,19 @@ class Launcher:
 def make_event(**kw: object) -> UsageEvent:
     """A plausible event; any field can be overridden."""
     base: dict[str, object] = dict(
-        request_id=f"auto-{uuid.uuid4().hex[:8]}", endpoint="/v1/chat/completions", client_format="openai_chat",
-        model="gpt-4o-mini", provider="openai", provider_format="openai_chat", status=200,
-        finished_at=time.time(), input_tokens=100, output_tokens=20, cost_usd=0.000123, latency_ms=321.0)
+        request_id=f"auto-{uuid.uuid4().hex[:8]}",
+        endpoint="/v1/chat/completions",
+        client_format="openai_chat",
+        model="gpt-4o-mini",
+        provider="openai",
+        provider_format="openai_chat",
+        status=200,
+        finished_at=time.time(),
+        input_tokens=100,
+        output_tokens=20,
+        cost_usd=0.000123,
+        latency_ms=321.0,
+    )
     return UsageEvent(**(base | kw))  # type: ignore[arg-type]
 
 
@@ -232,8 +256,9 @@ def send_all(sock: Gateway, events: list[UsageEvent]) -> None:
         sock.send(e)
 
 
-def handshake(sock: Gateway, seen: Callable[[], bool], probe: UsageEvent | None = None,
-              timeout: float = 10.0) -> list[UsageEvent]:
+def handshake(
+    sock: Gateway, seen: Callable[[], bool], probe: UsageEvent | None = None, timeout: float = 10.0
+) -> list[UsageEvent]:
     """Send probe events until ``seen()`` says a subscriber printed one: PUB/SUB delivers only what is
     published after the subscription reached the publisher. Returns the probes sent (they are stored)."""
     sent: list[UsageEvent] = []
@@ -246,6 +271,7 @@ def handshake(sock: Gateway, seen: Callable[[], bool], probe: UsageEvent | None 
         send_all(sock, sent[-1:])
         time.sleep(0.05)
         return seen()
+
     wait_until(one_more, timeout, "the subscriber to see a probe event")
     return sent
 

@@ -85,14 +85,18 @@ def test_full_disk_no_ack_until_there_is_room(cfg: RecorderConfig, launch: Launc
         assert gw.read_acks() == {first.event_id}  # nothing acknowledged while the disk is full
         assert recorder.alive()
         os.unlink(filler)
-        wait_until(lambda: gw.read_acks() == {first.event_id} | {e.event_id for e in events}, 20,
-                   "the acknowledgements once there is room")
+        wait_until(
+            lambda: gw.read_acks() == {first.event_id} | {e.event_id for e in events},
+            20,
+            "the acknowledgements once there is room",
+        )
     assert count_rows(cfg.db_path) == 201
     assert recorder.stop() == 0
 
 
-def test_read_only_database_refuses_to_start_and_events_wait(cfg: RecorderConfig, launch: Launcher,
-                                                             tmpfs: Path) -> None:
+def test_read_only_database_refuses_to_start_and_events_wait(
+    cfg: RecorderConfig, launch: Launcher, tmpfs: Path
+) -> None:
     cfg.db_path = tmpfs / "usage.db"
     launch.recorder(name="setup").stop()  # a ledger with its schema
     subprocess.run(["mount", "-o", "remount,ro", str(tmpfs)], check=True)
@@ -102,7 +106,9 @@ def test_read_only_database_refuses_to_start_and_events_wait(cfg: RecorderConfig
             gw.send(e)
         refused = launch.spawn_recorder(name="read-only")
         assert refused.popen.wait(15) == 1
-        assert "recorder failed" in refused.stderr() and "is not writable: read-only disk?" in refused.stderr()
+        assert (
+            "recorder failed" in refused.stderr() and "is not writable: read-only disk?" in refused.stderr()
+        )
         assert "Traceback" not in refused.stderr()
         assert gw.read_acks() == set()
         subprocess.run(["mount", "-o", "remount,rw", str(tmpfs)], check=True)

@@ -54,8 +54,9 @@ def assert_exactly_once(st: Stack, load: Load, timeout: float = 30.0) -> collect
         wait_until(lambda: answered <= set(ledger_counts(st, load.prefix)), timeout, 0.2)
     except TimeoutError:
         missing = answered - set(ledger_counts(st, load.prefix))
-        raise AssertionError(f"{len(missing)} answered requests have no row, e.g. {sorted(missing)[:5]}:\n"
-                             f"{st.logs()[-3000:]}") from None
+        raise AssertionError(
+            f"{len(missing)} answered requests have no row, e.g. {sorted(missing)[:5]}:\n{st.logs()[-3000:]}"
+        ) from None
     time.sleep(0.5)  # resends still in flight would show up as doubles now
     counts = ledger_counts(st, load.prefix)
     doubled = {rid: n for rid, n in counts.items() if n > 1}
@@ -86,9 +87,11 @@ def test_recorder_sigkill_mid_load_loses_nothing_and_doubles_nothing(tmp_path: P
         events = health_events(st)
         assert events["dropped"] == 0
         assert events["resent"] > 0  # what the killed recorder held was sent again
-        print(f"\nrecorder SIGKILL after {killed_at} of {N} requests, down 1 s: {len(load.answered)} answered, "
-              f"{sum(counts.values())} rows, {events['resent']} events resent, "
-              f"{len(load.answered) / load.elapsed_s:.0f} req/s")
+        print(
+            f"\nrecorder SIGKILL after {killed_at} of {N} requests, down 1 s: {len(load.answered)} answered, "
+            f"{sum(counts.values())} rows, {events['resent']} events resent, "
+            f"{len(load.answered) / load.elapsed_s:.0f} req/s"
+        )
 
 
 def test_recorder_restarted_twice_mid_load(tmp_path: Path, fake_url: str) -> None:
@@ -106,16 +109,25 @@ def test_recorder_restarted_twice_mid_load(tmp_path: Path, fake_url: str) -> Non
         assert not load.failed
         counts = assert_exactly_once(st, load)
         assert sum(counts.values()) == N
-        print(f"\nrecorder SIGKILLed twice: {len(load.answered)} answered, {sum(counts.values())} rows, "
-              f"{health_events(st)['resent']} events resent")
+        print(
+            f"\nrecorder SIGKILLed twice: {len(load.answered)} answered, {sum(counts.values())} rows, "
+            f"{health_events(st)['resent']} events resent"
+        )
 
 
 def test_sigterm_to_the_whole_stack_mid_load(tmp_path: Path, fake_url: str) -> None:
     # Each request takes 0.2 s upstream, so a dozen are in flight when the signal lands.
     with stack(tmp_path, {"openai": fake_url + "/v1"}) as st:
-        load = Load(st.gateway_url + "/v1/chat/completions", N, CONCURRENCY, "term",
-                    body={"model": "gpt-4o-mini@fault=latency:0.2",
-                          "messages": [{"role": "user", "content": "hello ledger"}]}).start()
+        load = Load(
+            st.gateway_url + "/v1/chat/completions",
+            N,
+            CONCURRENCY,
+            "term",
+            body={
+                "model": "gpt-4o-mini@fault=latency:0.2",
+                "messages": [{"role": "user", "content": "hello ledger"}],
+            },
+        ).start()
         load.wait_for(200)
         gateway, recorder = st.services["gateway"], st.services["recorder"]
         gateway.proc.send_signal(signal.SIGTERM)
@@ -129,13 +141,20 @@ def test_sigterm_to_the_whole_stack_mid_load(tmp_path: Path, fake_url: str) -> N
         assert sum(counts.values()) == len(load.answered)
         assert "all events acknowledged" in gateway.log(), gateway.log()[-2000:]
         assert "waiting for 1 draining gateway" in recorder.log()
-        print(f"\nSIGTERM to the stack after {at_signal} answers: {len(load.answered)} answered, "
-              f"{len(load.failed)} refused, {sum(counts.values())} rows")
+        print(
+            f"\nSIGTERM to the stack after {at_signal} answers: {len(load.answered)} answered, "
+            f"{len(load.failed)} refused, {sum(counts.values())} rows"
+        )
 
 
 def test_sigterm_lets_a_slow_stream_finish_and_records_it(tmp_path: Path, fake_url: str) -> None:
-    body = json.dumps({"model": "gpt-4o-mini@fault=chunk-delay:0.25", "stream": True,
-                       "messages": [{"role": "user", "content": "one two three four five six seven"}]}).encode()
+    body = json.dumps(
+        {
+            "model": "gpt-4o-mini@fault=chunk-delay:0.25",
+            "stream": True,
+            "messages": [{"role": "user", "content": "one two three four five six seven"}],
+        }
+    ).encode()
     with stack(tmp_path, {"openai": fake_url + "/v1"}) as st:
         port = int(st.env["GATEWAY_PORT"])
         received = bytearray()
@@ -143,9 +162,12 @@ def test_sigterm_lets_a_slow_stream_finish_and_records_it(tmp_path: Path, fake_u
 
         def stream() -> None:
             with socket.create_connection(("127.0.0.1", port)) as s:
-                s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                          b"Connection: close\r\nx-request-id: slow-stream-1\r\n"
-                          + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+                s.sendall(
+                    b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    b"Connection: close\r\nx-request-id: slow-stream-1\r\n"
+                    + f"Content-Length: {len(body)}\r\n\r\n".encode()
+                    + body
+                )
                 while chunk := s.recv(65536):
                     received.extend(chunk)
                     first_bytes.set()
@@ -192,8 +214,10 @@ def test_gateway_sigkill_loses_only_the_last_moments(tmp_path: Path, fake_url: s
         lost = set(load.answered) - set(counts)
         rate = len(load.answered) / killed_after_s
         window_ms = len(lost) / rate * 1000
-        print(f"\ngateway SIGKILL: {len(load.answered)} answered, {len(lost)} without a row "
-              f"(at {rate:.0f} req/s: a window of {window_ms:.0f} ms)")
+        print(
+            f"\ngateway SIGKILL: {len(load.answered)} answered, {len(lost)} without a row "
+            f"(at {rate:.0f} req/s: a window of {window_ms:.0f} ms)"
+        )
         assert window_ms < 250, (len(lost), rate)
 
 
@@ -206,21 +230,40 @@ def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 
 def _total(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str) -> float:
-    return sum(v for (n, ls), v in samples.items()
-               if n == name and all(dict(ls).get(k) == want for k, want in labels.items()))
+    return sum(
+        v
+        for (n, ls), v in samples.items()
+        if n == name and all(dict(ls).get(k) == want for k, want in labels.items())
+    )
 
 
 def test_metrics_on_both_processes(tmp_path: Path, fake_url: str) -> None:
     with stack(tmp_path, {"openai": fake_url + "/v1"}) as st:
         load = Load(st.gateway_url + "/v1/chat/completions", 300, 8, "metrics").start().join()
         assert len(load.answered) == 300
-        streamed = Load(st.gateway_url + "/v1/chat/completions", 20, 4, "mstream",
-                        body={"model": "gpt-4o-mini", "stream": True,
-                              "messages": [{"role": "user", "content": "hi"}]}).start().join()
+        streamed = (
+            Load(
+                st.gateway_url + "/v1/chat/completions",
+                20,
+                4,
+                "mstream",
+                body={
+                    "model": "gpt-4o-mini",
+                    "stream": True,
+                    "messages": [{"role": "user", "content": "hi"}],
+                },
+            )
+            .start()
+            .join()
+        )
         assert len(streamed.answered) == 20
-        assert httpx.post(st.gateway_url + "/v1/chat/completions",
-                          json={"model": "no-such-model", "messages": [{"role": "user", "content": "x"}]}
-                          ).status_code == 404
+        assert (
+            httpx.post(
+                st.gateway_url + "/v1/chat/completions",
+                json={"model": "no-such-model", "messages": [{"role": "user", "content": "x"}]},
+            ).status_code
+            == 404
+        )
         assert_exactly_once(st, load)
         wait_until(lambda: health_events(st)["queued"] == 0, 10)
         resp = httpx.get(st.gateway_url + "/metrics")
@@ -247,7 +290,9 @@ def test_metrics_on_both_processes(tmp_path: Path, fake_url: str) -> None:
         assert _total(rec, "ekai_recorder_events_acked_total") == 321
         assert _total(rec, "ekai_recorder_batch_size_count") >= 1
         assert _total(rec, "ekai_recorder_batch_size_sum") == 321
-        assert _total(rec, "ekai_recorder_commit_seconds_count") == _total(rec, "ekai_recorder_batch_size_count")
+        assert _total(rec, "ekai_recorder_commit_seconds_count") == _total(
+            rec, "ekai_recorder_batch_size_count"
+        )
         assert _total(rec, "ekai_recorder_lag_seconds_count") == 321
         assert _total(rec, "ekai_recorder_gateway_connections") == 1
         assert KEY not in r.text
@@ -283,18 +328,32 @@ def test_stopping_honcho_mid_load_loses_nothing(tmp_path: Path, fake_url: str) -
     env = base_env(tmp_path)
     env.update(OPENAI_API_KEY=KEY, OPENAI_BASE_URL=fake_url + "/v1")
     procfile = tmp_path / "Procfile"
-    procfile.write_text(f"recorder: exec {sys.executable} -m services.recorder\n"
-                        f"gateway: exec {sys.executable} -m services.gateway\n")
+    procfile.write_text(
+        f"recorder: exec {sys.executable} -m services.recorder\n"
+        f"gateway: exec {sys.executable} -m services.gateway\n"
+    )
     log = (tmp_path / "honcho.log").open("wb")
-    honcho = subprocess.Popen([str(Path(sys.executable).with_name("honcho")), "-f", str(procfile), "-d",
-                               str(ROOT), "start"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    honcho = subprocess.Popen(
+        [str(Path(sys.executable).with_name("honcho")), "-f", str(procfile), "-d", str(ROOT), "start"],
+        env=env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{env['GATEWAY_PORT']}"
     try:
         wait_until(lambda: http_ok(url + "/health"), 30)
         st = Stack(env, tmp_path)
-        load = Load(url + "/v1/chat/completions", N, CONCURRENCY, "honcho",
-                    body={"model": "gpt-4o-mini@fault=latency:0.1",
-                          "messages": [{"role": "user", "content": "hello ledger"}]}).start()
+        load = Load(
+            url + "/v1/chat/completions",
+            N,
+            CONCURRENCY,
+            "honcho",
+            body={
+                "model": "gpt-4o-mini@fault=latency:0.1",
+                "messages": [{"role": "user", "content": "hello ledger"}],
+            },
+        ).start()
         load.wait_for(300)
         honcho.send_signal(signal.SIGTERM)
         assert honcho.wait(15) is not None

@@ -33,14 +33,22 @@ from tests.ledger_db import query
 def test_events_are_committed_and_shown_by_tail(cfg: RecorderConfig, launch: Launcher) -> None:
     recorder = launch.recorder()
     tail = launch.tail("--json")
-    events = [make_event(request_id=f"req-{i}", status=200 if i % 3 else 502, cost_usd=None if i % 5 else 0.5,
-                         input_tokens=i) for i in range(200)]
+    events = [
+        make_event(
+            request_id=f"req-{i}",
+            status=200 if i % 3 else 502,
+            cost_usd=None if i % 5 else 0.5,
+            input_tokens=i,
+        )
+        for i in range(200)
+    ]
     with gateway_socket(cfg.events) as push:
         probes = handshake(push, lambda: "probe-model" in tail.stdout())
         send_all(push, events)
         wait_until(lambda: count_rows(cfg.ledger, "request_id LIKE 'req-%'") == 200, what="200 rows")
-    assert query(cfg.ledger, "SELECT input_tokens, cost_usd FROM requests WHERE request_id = 'req-10'"
-                 ) == [{"input_tokens": 10, "cost_usd": 0.5}]
+    assert query(cfg.ledger, "SELECT input_tokens, cost_usd FROM requests WHERE request_id = 'req-10'") == [
+        {"input_tokens": 10, "cost_usd": 0.5}
+    ]
     wanted = {e.event_id: to_dict(e) for e in events}
     printed = wait_until(lambda: _json_lines(tail.stdout(), wanted), what="tail to print all 200 events")
     assert printed == wanted  # every event, every field, exactly as sent
@@ -68,8 +76,10 @@ def test_signal_commits_everything_buffered(cfg: RecorderConfig, launch: Launche
         probes = handshake(push, lambda: _drain(sub, received))
         send_all(push, events)
         # The PUB copy is sent when the recorder has taken the event: then it is in the batcher.
-        wait_until(lambda: _drain(sub, received) and {e.event_id for e in events} <= received,
-                   what="the recorder to receive all events")
+        wait_until(
+            lambda: _drain(sub, received) and {e.event_id for e in events} <= received,
+            what="the recorder to receive all events",
+        )
         assert count_rows(cfg.ledger) == 0  # nothing committed yet...
         assert push.read_acks() == set()  # ...so nothing acknowledged
         assert recorder.stop(sig) == 0
@@ -126,7 +136,10 @@ def test_replayed_events_are_stored_once(cfg: RecorderConfig, launch: Launcher) 
 
 
 BAD_PAYLOADS = [
-    b"", b"not json", b"[1, 2]", b'{"request_id": "x"}',
+    b"",
+    b"not json",
+    b"[1, 2]",
+    b'{"request_id": "x"}',
     encode(make_event()).replace(b'"failed_attempts":[]', b'"failed_attempts":[1]'),
     encode(make_event()).replace(b'"status":200', b'"status":null'),
     encode(make_event()).replace(b'"input_tokens":100', b'"input_tokens":"many"'),
@@ -176,8 +189,9 @@ def test_startup_failure_exits_1(cfg: RecorderConfig, launch: Launcher) -> None:
 
 
 @pytest.mark.parametrize("problem", ["no server", "no database", "not postgresql"])
-def test_unreachable_postgres_at_startup_exits_with_a_clear_error(cfg: RecorderConfig, launch: Launcher,
-                                                                   pg_url: str, problem: str) -> None:
+def test_unreachable_postgres_at_startup_exits_with_a_clear_error(
+    cfg: RecorderConfig, launch: Launcher, pg_url: str, problem: str
+) -> None:
     base, _ = pg_url.rsplit("/", 1)
     if problem == "no server":
         cfg.db_url = "postgresql://ekai:secret@127.0.0.1:1/ledger"

@@ -19,12 +19,24 @@ def test_filters_and_readable_lines(cfg: RecorderConfig, launch: Launcher) -> No
     launch.recorder()
     tail = launch.tail("--provider", "anthropic", "--status", "error")
     probe = make_event(request_id="probe", provider="anthropic", status=529, model="probe-model")
-    shown = make_event(provider="anthropic", model="claude-shown", status=529, error_type="overloaded_error",
-                       input_tokens=11, output_tokens=22, cache_read_tokens=33, cache_write_tokens=44,
-                       cost_usd=0.00123456, latency_ms=1500.4, ttft_ms=None)
-    hidden = [make_event(provider="openai", model="hidden-1", status=500),
-              make_event(provider="anthropic", model="hidden-2", status=200),
-              make_event(provider="xai", model="hidden-3", status=429)]
+    shown = make_event(
+        provider="anthropic",
+        model="claude-shown",
+        status=529,
+        error_type="overloaded_error",
+        input_tokens=11,
+        output_tokens=22,
+        cache_read_tokens=33,
+        cache_write_tokens=44,
+        cost_usd=0.00123456,
+        latency_ms=1500.4,
+        ttft_ms=None,
+    )
+    hidden = [
+        make_event(provider="openai", model="hidden-1", status=500),
+        make_event(provider="anthropic", model="hidden-2", status=200),
+        make_event(provider="xai", model="hidden-3", status=429),
+    ]
     last = make_event(provider="anthropic", model="sentinel", status=400)
     with gateway_socket(cfg.events) as push:
         handshake(push, lambda: "probe-model" in tail.stdout(), probe)
@@ -33,8 +45,15 @@ def test_filters_and_readable_lines(cfg: RecorderConfig, launch: Launcher) -> No
     lines = [ln for ln in tail.stdout().splitlines() if "probe-model" not in ln]
     assert [ln.split()[3] for ln in lines] == ["claude-shown", "sentinel"]  # date, time, provider, model
     line = lines[0]
-    for part in ("anthropic", "529 overloaded_error", "in=11 out=22", "cache r/w=33/44", "$0.001235",
-                 "latency=1500ms", "ttft=-"):
+    for part in (
+        "anthropic",
+        "529 overloaded_error",
+        "in=11 out=22",
+        "cache r/w=33/44",
+        "$0.001235",
+        "latency=1500ms",
+        "ttft=-",
+    ):
         assert part in line, (part, line)
     assert tail.stop(signal.SIGINT) == 0
 

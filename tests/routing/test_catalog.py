@@ -20,29 +20,50 @@ def routes(catalog: Catalog, model: str, pin: str | None = None) -> list[tuple[s
         ("gpt-4o", [("openai", "gpt-4o"), ("openrouter", "openai/gpt-4o")]),
         ("gpt-4o-2024-05-13", [("openai", "gpt-4o-2024-05-13"), ("openrouter", "openai/gpt-4o-2024-05-13")]),
         ("o3-mini", [("openai", "o3-mini"), ("openrouter", "openai/o3-mini")]),
-        ("claude-sonnet-4-5", [("anthropic", "claude-sonnet-4-5"), ("openrouter", "anthropic/claude-sonnet-4.5")]),
+        (
+            "claude-sonnet-4-5",
+            [("anthropic", "claude-sonnet-4-5"), ("openrouter", "anthropic/claude-sonnet-4.5")],
+        ),
         # Dated names: the vendor gets the snapshot asked for; OpenRouter lists the undated id.
-        ("claude-sonnet-4-5-20250929",
-         [("anthropic", "claude-sonnet-4-5-20250929"), ("openrouter", "anthropic/claude-sonnet-4.5")]),
-        ("claude-haiku-4-5-20251001",
-         [("anthropic", "claude-haiku-4-5-20251001"), ("openrouter", "anthropic/claude-haiku-4.5")]),
+        (
+            "claude-sonnet-4-5-20250929",
+            [("anthropic", "claude-sonnet-4-5-20250929"), ("openrouter", "anthropic/claude-sonnet-4.5")],
+        ),
+        (
+            "claude-haiku-4-5-20251001",
+            [("anthropic", "claude-haiku-4-5-20251001"), ("openrouter", "anthropic/claude-haiku-4.5")],
+        ),
         # Aliases: -latest, a short alias, a dotted spelling, a dropped .0.
-        ("claude-3-5-haiku-latest",
-         [("anthropic", "claude-3-5-haiku-latest"), ("openrouter", "anthropic/claude-3.5-haiku")]),
-        ("claude-3-5-haiku", [("anthropic", "claude-3-5-haiku-latest"), ("openrouter", "anthropic/claude-3.5-haiku")]),
-        ("claude-sonnet-4.5", [("anthropic", "claude-sonnet-4-5"), ("openrouter", "anthropic/claude-sonnet-4.5")]),
+        (
+            "claude-3-5-haiku-latest",
+            [("anthropic", "claude-3-5-haiku-latest"), ("openrouter", "anthropic/claude-3.5-haiku")],
+        ),
+        (
+            "claude-3-5-haiku",
+            [("anthropic", "claude-3-5-haiku-latest"), ("openrouter", "anthropic/claude-3.5-haiku")],
+        ),
+        (
+            "claude-sonnet-4.5",
+            [("anthropic", "claude-sonnet-4-5"), ("openrouter", "anthropic/claude-sonnet-4.5")],
+        ),
         ("claude-opus-4-0", [("anthropic", "claude-opus-4-0"), ("openrouter", "anthropic/claude-opus-4")]),
         ("claude-opus-4-1", [("anthropic", "claude-opus-4-1"), ("openrouter", "anthropic/claude-opus-4.1")]),
-        ("claude-3-7-sonnet-20250219",
-         [("anthropic", "claude-3-7-sonnet-20250219"), ("openrouter", "anthropic/claude-3.7-sonnet")]),
+        (
+            "claude-3-7-sonnet-20250219",
+            [("anthropic", "claude-3-7-sonnet-20250219"), ("openrouter", "anthropic/claude-3.7-sonnet")],
+        ),
         ("grok-4", [("xai", "grok-4-0709"), ("openrouter", "x-ai/grok-4")]),
         ("grok-4.20", [("xai", "grok-4.20"), ("openrouter", "x-ai/grok-4.20")]),
         ("grok-code-fast-1", [("xai", "grok-code-fast-1"), ("openrouter", "x-ai/grok-code-fast-1")]),
         # OpenRouter's vendor/model: OpenRouter as written, and the vendor under its own name.
-        ("anthropic/claude-sonnet-4.5",
-         [("anthropic", "claude-sonnet-4-5"), ("openrouter", "anthropic/claude-sonnet-4.5")]),
-        ("anthropic/claude-3.5-haiku",
-         [("anthropic", "claude-3-5-haiku-latest"), ("openrouter", "anthropic/claude-3.5-haiku")]),
+        (
+            "anthropic/claude-sonnet-4.5",
+            [("anthropic", "claude-sonnet-4-5"), ("openrouter", "anthropic/claude-sonnet-4.5")],
+        ),
+        (
+            "anthropic/claude-3.5-haiku",
+            [("anthropic", "claude-3-5-haiku-latest"), ("openrouter", "anthropic/claude-3.5-haiku")],
+        ),
         ("openai/gpt-4o", [("openai", "gpt-4o"), ("openrouter", "openai/gpt-4o")]),
         ("x-ai/grok-4.1-fast", [("xai", "grok-4-1-fast-reasoning"), ("openrouter", "x-ai/grok-4.1-fast")]),
         ("google/gemini-2.5-pro", [("openrouter", "google/gemini-2.5-pro")]),
@@ -52,15 +73,18 @@ def routes(catalog: Catalog, model: str, pin: str | None = None) -> list[tuple[s
         ("claude-sonnet-9", [("anthropic", "claude-sonnet-9")]),
     ],
 )
-def test_resolution_with_every_provider_configured(make_catalog: MakeCatalog, model: str,
-                                                   expected: list[tuple[str, str]]) -> None:
+def test_resolution_with_every_provider_configured(
+    make_catalog: MakeCatalog, model: str, expected: list[tuple[str, str]]
+) -> None:
     assert routes(make_catalog(), model) == expected
 
 
 def test_only_configured_providers_count(make_catalog: MakeCatalog) -> None:
     only_router = make_catalog(("openrouter",))
     assert routes(only_router, "gpt-4o") == [("openrouter", "openai/gpt-4o")]
-    assert routes(only_router, "claude-sonnet-4-5-20250929") == [("openrouter", "anthropic/claude-sonnet-4.5")]
+    assert routes(only_router, "claude-sonnet-4-5-20250929") == [
+        ("openrouter", "anthropic/claude-sonnet-4.5")
+    ]
     with pytest.raises(UnknownModel):
         only_router.routes("gpt-9-turbo")  # a guessed OpenRouter name is never used
     only_anthropic = make_catalog(("anthropic",))
@@ -93,7 +117,9 @@ def test_nothing_configured_means_nothing_available(make_catalog: MakeCatalog) -
         ("openai::gpt-4o", "openai", [("openai", "gpt-4o")]),
     ],
 )
-def test_pins(make_catalog: MakeCatalog, model: str, pin: str | None, expected: list[tuple[str, str]]) -> None:
+def test_pins(
+    make_catalog: MakeCatalog, model: str, pin: str | None, expected: list[tuple[str, str]]
+) -> None:
     assert routes(make_catalog(), model, pin) == expected
 
 
@@ -105,7 +131,9 @@ def test_pins(make_catalog: MakeCatalog, model: str, pin: str | None, expected: 
         ("openai::gpt-4o", "openrouter", "among openai, openrouter"),  # two pins that disagree
     ],
 )
-def test_pins_that_cannot_be_served(make_catalog: MakeCatalog, model: str, pin: str | None, reason: str) -> None:
+def test_pins_that_cannot_be_served(
+    make_catalog: MakeCatalog, model: str, pin: str | None, reason: str
+) -> None:
     with pytest.raises(UnknownModel) as info:
         make_catalog().routes(model, pin)
     assert reason in (info.value.reason or "") and info.value.model == model
@@ -117,10 +145,12 @@ def test_a_pin_to_an_unconfigured_provider_is_unknown(make_catalog: MakeCatalog)
 
 
 def test_cheapest_first_and_ties_go_direct(make_catalog: MakeCatalog) -> None:
-    catalog = make_catalog(toml="""
+    catalog = make_catalog(
+        toml="""
 [prices.openrouter]
 "anthropic/claude-sonnet-4.5" = { input = 1, output = 5 }
-""")
+"""
+    )
     assert routes(catalog, "claude-sonnet-4-5")[0] == ("openrouter", "anthropic/claude-sonnet-4.5")
     cheap = catalog.routes("claude-sonnet-4-5")[0]
     assert cheap.price_source == "catalog" and cheap.rates is not None and cheap.rates.input.base == 1
@@ -177,10 +207,14 @@ def test_configured_providers_aliases_and_file_routes(make_catalog: MakeCatalog)
     assert routes(catalog, "llama3.1:8b") == [("ollama", "llama3.1:8b")]
     # Free at the local server, so first; the file's price of 0 is marked as the catalog's.
     mini = catalog.routes("gpt-4o-mini")
-    assert [r.provider for r in mini] == ["ollama", "openai", "openrouter"] and mini[0].price_source == "catalog"
+    assert [r.provider for r in mini] == ["ollama", "openai", "openrouter"] and mini[
+        0
+    ].price_source == "catalog"
     assert routes(catalog, "gpt-4o") == [("openai", "gpt-4o")]  # openrouter = false
-    assert routes(catalog, "llama-3.3-70b") == [("openrouter", "meta-llama/llama-3.3-70b-instruct"),
-                                               ("groq", "llama-3.3-70b-versatile")]
+    assert routes(catalog, "llama-3.3-70b") == [
+        ("openrouter", "meta-llama/llama-3.3-70b-instruct"),
+        ("groq", "llama-3.3-70b-versatile"),
+    ]
     with pytest.raises(UnknownModel):
         catalog.routes("anthropic/claude-3.7-sonnet:thinking", "ollama")  # the regex wants no slash
 
@@ -205,8 +239,16 @@ def test_model_list_is_bounded_and_everything_in_it_resolves(make_catalog: MakeC
     catalog = make_catalog(toml=LOCAL)
     names = catalog.model_names()
     assert 50 < len(names) <= 1000 and names == sorted(set(names))
-    for expected in ("gpt-4o", "claude-sonnet-4-5", "grok-4.20", "anthropic/claude-sonnet-4.5", "openai/gpt-4o",
-                     "sonnet", "llama-3.3-70b", "gpt-4o-mini"):
+    for expected in (
+        "gpt-4o",
+        "claude-sonnet-4-5",
+        "grok-4.20",
+        "anthropic/claude-sonnet-4.5",
+        "openai/gpt-4o",
+        "sonnet",
+        "llama-3.3-70b",
+        "gpt-4o-mini",
+    ):
         assert expected in names
     assert not [n for n in names if "embedding" in n or "tts" in n or "whisper" in n or n.endswith(":batch")]
     assert all(catalog.resolve(n) for n in names)

@@ -56,7 +56,12 @@ def test_a_full_file_parses() -> None:
 
 def test_price_rates_default_cache_prices_to_input() -> None:
     rates = Price(2, 8).rates("m")
-    assert (rates.input.base, rates.output.base, rates.cache_read.base, rates.cache_write.base) == (2, 8, 2, 2)
+    assert (rates.input.base, rates.output.base, rates.cache_read.base, rates.cache_write.base) == (
+        2,
+        8,
+        2,
+        2,
+    )
     assert rates.cost(1000, 500) == pytest.approx((2000 + 4000) / 1e6)
 
 
@@ -65,7 +70,11 @@ def test_price_rates_default_cache_prices_to_input() -> None:
     [
         (ProviderSpec("a", "http://x", models=("m1",)), "m1", "m2"),
         (ProviderSpec("a", "http://x", pattern="llama*"), "llama3:8b", "qwen:7b"),
-        (ProviderSpec("a", "http://x", regex="^[a-z0-9.-]+:[a-z0-9.-]+$"), "qwen2.5:7b", "anthropic/claude:beta"),
+        (
+            ProviderSpec("a", "http://x", regex="^[a-z0-9.-]+:[a-z0-9.-]+$"),
+            "qwen2.5:7b",
+            "anthropic/claude:beta",
+        ),
     ],
 )
 def test_what_a_configured_provider_serves(spec: ProviderSpec, served: str, not_served: str) -> None:
@@ -81,9 +90,15 @@ def test_what_a_configured_provider_serves(spec: ProviderSpec, served: str, not_
         ("[[providers]]\nname = 'x'\nbase_url = 'http://x'\n", "models`, `pattern` or `regex"),
         ("[[providers]]\nname = 'x y'\nbase_url = 'http://x'\nmodels = ['m']\n", "not a valid provider name"),
         ("[[providers]]\nname = 'x'\nbase_url = 'http://x'\nregex = '('\n", "regex"),
-        ("[[providers]]\nname = 'x'\nbase_url = 'http://x'\nmodels = ['m']\nkey = 'K'\n", "unknown key(s) key"),
-        ("[[providers]]\nname='x'\nbase_url='http://x'\nmodels=['m']\n[[providers]]\nname='x'\nbase_url='http://y'\n"
-         "models=['m']\n", "defined twice"),
+        (
+            "[[providers]]\nname = 'x'\nbase_url = 'http://x'\nmodels = ['m']\nkey = 'K'\n",
+            "unknown key(s) key",
+        ),
+        (
+            "[[providers]]\nname='x'\nbase_url='http://x'\nmodels=['m']\n[[providers]]\nname='x'\nbase_url='http://y'\n"
+            "models=['m']\n",
+            "defined twice",
+        ),
         ("[prices.openai]\n'gpt-4o' = { input = 1 }\n", "`output` is required"),
         ("[prices.openai]\n'gpt-4o' = { input = -1, output = 1 }\n", "at least 0"),
         ("[prices.openai]\n'gpt-4o' = { input = 1, output = 1, per = 'k' }\n", "unknown key(s) per"),

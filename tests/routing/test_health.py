@@ -101,7 +101,9 @@ def test_provider_faults_count(health: ProviderHealth, status: int | None) -> No
     assert not health.available("openai")
 
 
-def test_a_probe_that_never_reports_is_given_up_after_a_cooldown(health: ProviderHealth, clock: Clock) -> None:
+def test_a_probe_that_never_reports_is_given_up_after_a_cooldown(
+    health: ProviderHealth, clock: Clock
+) -> None:
     fail(health, 3)
     clock.advance(10.0)
     assert health.acquire("openai")
@@ -149,7 +151,15 @@ def test_config_comes_from_settings() -> None:
 
 def test_retryable_statuses() -> None:
     assert [s for s in (400, 401, 403, 404, 408, 409, 413, 422, 429, 500, 503, 529) if is_retryable(s)] == [
-        401, 403, 408, 409, 429, 500, 503, 529]
+        401,
+        403,
+        408,
+        409,
+        429,
+        500,
+        503,
+        529,
+    ]
     assert is_retryable(None)
 
 

@@ -28,25 +28,39 @@ def test_typical_request_is_1000_in_500_out() -> None:
 
 def test_cheapest_first_weighs_input_and_output() -> None:
     # 1000*4 + 500*4 = 6000 beats 1000*1 + 500*12 = 7000, though its input price is higher.
-    ranked = rank([route("openai", (1.0, 12.0)), route("openrouter", (4.0, 4.0), direct=False)], "cheapest", ORDER)
+    ranked = rank(
+        [route("openai", (1.0, 12.0)), route("openrouter", (4.0, 4.0), direct=False)], "cheapest", ORDER
+    )
     assert providers(ranked) == ["openrouter", "openai"]
 
 
 def test_ties_go_to_the_direct_provider_whatever_the_order() -> None:
-    ranked = rank([route("openrouter", (3.0, 15.0), direct=False), route("anthropic", (3.0, 15.0))],
-                  "cheapest", ["openrouter", "anthropic"])
+    ranked = rank(
+        [route("openrouter", (3.0, 15.0), direct=False), route("anthropic", (3.0, 15.0))],
+        "cheapest",
+        ["openrouter", "anthropic"],
+    )
     assert providers(ranked) == ["anthropic", "openrouter"]
 
 
 def test_float_noise_still_ties() -> None:
-    ranked = rank([route("openrouter", (0.1 + 0.2, 1.0), direct=False), route("openai", (0.3, 1.0))],
-                  "cheapest", ORDER)
+    ranked = rank(
+        [route("openrouter", (0.1 + 0.2, 1.0), direct=False), route("openai", (0.3, 1.0))], "cheapest", ORDER
+    )
     assert providers(ranked) == ["openai", "openrouter"]
 
 
 def test_unknown_prices_come_last_direct_first_then_configured_order() -> None:
-    ranked = rank([route("xai", None), route("local", None), route("openrouter", None, direct=False),
-                   route("openai", (50.0, 50.0))], "cheapest", ORDER)
+    ranked = rank(
+        [
+            route("xai", None),
+            route("local", None),
+            route("openrouter", None, direct=False),
+            route("openai", (50.0, 50.0)),
+        ],
+        "cheapest",
+        ORDER,
+    )
     assert providers(ranked) == ["openai", "xai", "local", "openrouter"]
 
 

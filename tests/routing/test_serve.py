@@ -29,8 +29,14 @@ Outcome = str | UpstreamError | BaseException | Callable[[Call, Attempt], Any]
 
 def err(status: int | None, provider: str, retry_after: float | None = None) -> UpstreamError:
     retryable = status is None or status in (401, 403, 408, 409, 429) or status >= 500
-    return UpstreamError(status, f"{provider} said {status}", provider=provider, retryable=retryable,
-                         error_type="test_error", retry_after_s=retry_after)
+    return UpstreamError(
+        status,
+        f"{provider} said {status}",
+        provider=provider,
+        retryable=retryable,
+        error_type="test_error",
+        retry_after_s=retry_after,
+    )
 
 
 class ScriptedProxy(Proxy):
@@ -89,13 +95,17 @@ async def serve(proxy: Proxy, call: Call, routes: list[Route] = ROUTES) -> web.R
 
 
 async def test_falls_back_and_records_each_failure(health: ProviderHealth) -> None:
-    proxy = ScriptedProxy({"openai": [err(503, "openai")], "openrouter": [err(None, "openrouter")],
-                           "anthropic": ["ok"]}, health)
+    proxy = ScriptedProxy(
+        {"openai": [err(503, "openai")], "openrouter": [err(None, "openrouter")], "anthropic": ["ok"]}, health
+    )
     call = make_call()
     response = await serve(proxy, call)
     assert response.status == 200 and response.text == "ok"
     assert ev(call).provider == "anthropic" and ev(call).attempts == 3
-    assert [(a.provider, a.status) for a in ev(call).failed_attempts] == [("openai", 503), ("openrouter", None)]
+    assert [(a.provider, a.status) for a in ev(call).failed_attempts] == [
+        ("openai", 503),
+        ("openrouter", None),
+    ]
 
 
 async def test_the_clients_own_errors_are_not_retried(health: ProviderHealth) -> None:
@@ -118,8 +128,9 @@ async def test_a_bad_request_found_while_translating_is_the_clients(health: Prov
 
 
 async def test_attempts_are_bounded(health: ProviderHealth) -> None:
-    proxy = ScriptedProxy({"openai": [err(500, "openai")], "openrouter": [err(502, "openrouter")]}, health,
-                          MAX_ATTEMPTS="2")
+    proxy = ScriptedProxy(
+        {"openai": [err(500, "openai")], "openrouter": [err(502, "openrouter")]}, health, MAX_ATTEMPTS="2"
+    )
     call = make_call()
     response = await serve(proxy, call)
     assert response.status == 502 and ev(call).attempts == 2 and proxy.tried == ["openai", "openrouter"]
@@ -186,7 +197,9 @@ async def test_a_cancelled_probe_is_released(health: ProviderHealth) -> None:
     assert health.acquire("openai")  # the next request may probe at once
 
 
-async def test_a_stream_that_broke_after_its_first_byte_counts_against_the_provider(health: ProviderHealth) -> None:
+async def test_a_stream_that_broke_after_its_first_byte_counts_against_the_provider(
+    health: ProviderHealth,
+) -> None:
     async def broken(call: Call, att: Attempt) -> Answer[web.StreamResponse]:
         att.answered = True
         call.answer(502, "api_error")

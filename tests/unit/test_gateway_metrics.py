@@ -10,8 +10,11 @@ from shared.events import FailedAttempt, UsageEvent
 
 
 def samples(m: GatewayMetrics) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    return {(s.name, frozenset(s.labels.items())): s.value
-            for f in text_string_to_metric_families(m.exposition().decode()) for s in f.samples}
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for f in text_string_to_metric_families(m.exposition().decode())
+        for s in f.samples
+    }
 
 
 def value(m: GatewayMetrics, name: str, **labels: str) -> float:
@@ -19,10 +22,21 @@ def value(m: GatewayMetrics, name: str, **labels: str) -> float:
 
 
 def event(**kw: object) -> UsageEvent:
-    base: dict[str, object] = dict(request_id="r", endpoint="/v1/chat/completions", client_format="openai_chat",
-                                   model="gpt-4o-mini", provider="openai", status=200, latency_ms=1500.0,
-                                   input_tokens=100, output_tokens=20, cache_read_tokens=7, reasoning_tokens=5,
-                                   cost_usd=0.25, attempts=1)
+    base: dict[str, object] = dict(
+        request_id="r",
+        endpoint="/v1/chat/completions",
+        client_format="openai_chat",
+        model="gpt-4o-mini",
+        provider="openai",
+        status=200,
+        latency_ms=1500.0,
+        input_tokens=100,
+        output_tokens=20,
+        cache_read_tokens=7,
+        reasoning_tokens=5,
+        cost_usd=0.25,
+        attempts=1,
+    )
     return UsageEvent(**(base | kw))  # type: ignore[arg-type]
 
 
@@ -33,11 +47,30 @@ def test_observe_counts_requests_tokens_cost_latency_ttft_fallbacks_and_breakers
     m.observe(event(streamed=True, ttft_ms=300.0, cost_usd=0.5))
     health.record_failure("anthropic", 503)
     m.observe(event(attempts=2, failed_attempts=[FailedAttempt("anthropic", 503, "overloaded")]))
-    m.observe(event(status=502, error_type="upstream_error", input_tokens=0, output_tokens=0,
-                    cache_read_tokens=0, reasoning_tokens=0, cost_usd=None))
+    m.observe(
+        event(
+            status=502,
+            error_type="upstream_error",
+            input_tokens=0,
+            output_tokens=0,
+            cache_read_tokens=0,
+            reasoning_tokens=0,
+            cost_usd=None,
+        )
+    )
     m.observe(event(cost_usd=None))  # usage but no price
-    m.observe(event(provider=None, model="sk-looks-like-a-key", status=404, error_type="model_not_found",
-                    input_tokens=0, output_tokens=0, cache_read_tokens=0, reasoning_tokens=0))
+    m.observe(
+        event(
+            provider=None,
+            model="sk-looks-like-a-key",
+            status=404,
+            error_type="model_not_found",
+            input_tokens=0,
+            output_tokens=0,
+            cache_read_tokens=0,
+            reasoning_tokens=0,
+        )
+    )
 
     assert value(m, "ekai_requests_total", provider="openai", model="gpt-4o-mini", status="200") == 4
     assert value(m, "ekai_requests_total", status="502") == 1
@@ -51,11 +84,17 @@ def test_observe_counts_requests_tokens_cost_latency_ttft_fallbacks_and_breakers
     assert value(m, "ekai_cost_usd_total", provider="openai") == 1.0
     assert value(m, "ekai_requests_unpriced_total") == 1
     assert value(m, "ekai_fallbacks_total", provider="openai") == 1
-    assert value(m, "ekai_upstream_attempt_failures_total", provider="anthropic", error_type="overloaded") == 1
+    assert (
+        value(m, "ekai_upstream_attempt_failures_total", provider="anthropic", error_type="overloaded") == 1
+    )
     assert value(m, "ekai_request_duration_seconds_count", provider="openai") == 5
     assert value(m, "ekai_request_duration_seconds_sum", provider="openai") == 7.5
-    assert value(m, "ekai_request_duration_seconds_bucket", provider="openai", streamed="false", le="1.0") == 0
-    assert value(m, "ekai_request_duration_seconds_bucket", provider="openai", streamed="false", le="2.5") == 4
+    assert (
+        value(m, "ekai_request_duration_seconds_bucket", provider="openai", streamed="false", le="1.0") == 0
+    )
+    assert (
+        value(m, "ekai_request_duration_seconds_bucket", provider="openai", streamed="false", le="2.5") == 4
+    )
     assert value(m, "ekai_time_to_first_token_seconds_count") == 1
     assert value(m, "ekai_time_to_first_token_seconds_sum") == 0.3
     assert value(m, "ekai_provider_breaker_state", provider="anthropic") == 2

@@ -29,19 +29,33 @@ def known_db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def test_totals_are_exact(known_db: str) -> None:
     totals = summarize(known_db, WHOLE).totals
     assert totals == {
-        "requests": 3, "errors": 1, "error_rate": 0.333333, "fallbacks": 1,
-        "input_tokens": 300, "output_tokens": 150, "cache_read_tokens": 10, "cache_write_tokens": 20,
-        "reasoning_tokens": 30, "total_tokens": 480, "cost_usd": 0.011, "unpriced_requests": 1,
-        "latency_p50_ms": 200.0, "latency_p95_ms": 290.0, "latency_mean_ms": 200.0,
+        "requests": 3,
+        "errors": 1,
+        "error_rate": 0.333333,
+        "fallbacks": 1,
+        "input_tokens": 300,
+        "output_tokens": 150,
+        "cache_read_tokens": 10,
+        "cache_write_tokens": 20,
+        "reasoning_tokens": 30,
+        "total_tokens": 480,
+        "cost_usd": 0.011,
+        "unpriced_requests": 1,
+        "latency_p50_ms": 200.0,
+        "latency_p95_ms": 290.0,
+        "latency_mean_ms": 200.0,
         # 10 cache-read tokens of 300 + 10 + 20 prompt tokens; savings 0.0004 - 0.0001
-        "cache_hit_rate": 0.030303, "cache_savings_usd": 0.0003,
+        "cache_hit_rate": 0.030303,
+        "cache_savings_usd": 0.0003,
     }
 
 
 def test_group_by_provider(known_db: str) -> None:
     groups = summarize(known_db, WHOLE, "provider").groups
     assert [(g["provider"], g["requests"], g["errors"], g["fallbacks"]) for g in groups] == [
-        ("openai", 2, 1, 0), ("anthropic", 1, 0, 1)]
+        ("openai", 2, 1, 0),
+        ("anthropic", 1, 0, 1),
+    ]
     openai = groups[0]
     assert (openai["latency_p50_ms"], openai["latency_p95_ms"]) == (150.0, 195.0)
     assert openai["cost_usd"] == 0.001 and openai["unpriced_requests"] == 1
@@ -55,7 +69,10 @@ def test_group_by_day_and_hour(known_db: str) -> None:
     assert [(g["day"], g["requests"]) for g in days] == [("2025-01-15", 2), ("2025-01-16", 1)]
     hours = summarize(known_db, WHOLE, "hour").groups
     assert [(g["hour"], g["requests"], g["latency_p50_ms"]) for g in hours] == [
-        ("2025-01-15T10:00:00Z", 1, 100.0), ("2025-01-15T11:00:00Z", 1, 300.0), ("2025-01-16T10:00:00Z", 1, 200.0)]
+        ("2025-01-15T10:00:00Z", 1, 100.0),
+        ("2025-01-15T11:00:00Z", 1, 300.0),
+        ("2025-01-16T10:00:00Z", 1, 200.0),
+    ]
 
 
 def test_group_by_model_orders_by_requests_then_name(known_db: str) -> None:
@@ -63,19 +80,22 @@ def test_group_by_model_orders_by_requests_then_name(known_db: str) -> None:
     assert [g["model"] for g in groups] == ["claude-sonnet-4-5", "gpt-4o", "gpt-4o-mini"]
 
 
-@pytest.mark.parametrize(("query", "expected"), [
-    (Query(T0, T0 + 2 * 86400, providers=("openai",)), 2),
-    (Query(T0, T0 + 2 * 86400, providers=("openai", "anthropic")), 3),
-    (Query(T0, T0 + 2 * 86400, models=("gpt-4o",)), 1),
-    (Query(T0, T0 + 2 * 86400, status="error"), 1),
-    (Query(T0, T0 + 2 * 86400, status="ok"), 2),
-    (Query(T0, T0 + 2 * 86400, status="429"), 1),
-    (Query(T0, T0 + 2 * 86400, status="500"), 0),
-    (Query(T0 + 900, T0 + 2 * 86400), 2),  # starts after the first request
-    (Query(T0 + 300, T0 + 86400 + 60), 3),  # partial hours at both ends, whole hours between
-    (Query(T0 + 300, T0 + 86400), 2),  # `to` is exclusive
-    (Query(T0 + 4800, T0 + 4801), 1),  # inside one hour
-])
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        (Query(T0, T0 + 2 * 86400, providers=("openai",)), 2),
+        (Query(T0, T0 + 2 * 86400, providers=("openai", "anthropic")), 3),
+        (Query(T0, T0 + 2 * 86400, models=("gpt-4o",)), 1),
+        (Query(T0, T0 + 2 * 86400, status="error"), 1),
+        (Query(T0, T0 + 2 * 86400, status="ok"), 2),
+        (Query(T0, T0 + 2 * 86400, status="429"), 1),
+        (Query(T0, T0 + 2 * 86400, status="500"), 0),
+        (Query(T0 + 900, T0 + 2 * 86400), 2),  # starts after the first request
+        (Query(T0 + 300, T0 + 86400 + 60), 3),  # partial hours at both ends, whole hours between
+        (Query(T0 + 300, T0 + 86400), 2),  # `to` is exclusive
+        (Query(T0 + 4800, T0 + 4801), 1),  # inside one hour
+    ],
+)
 def test_filters_and_range_edges(known_db: str, query: Query, expected: int) -> None:
     assert summarize(known_db, query).totals["requests"] == expected
 
@@ -98,7 +118,10 @@ def test_recent_and_options(known_db: str) -> None:
     assert list(recent["tokens"]) == [0, 320]
     assert math.isnan(recent["cost_usd"][0])
     assert queries.options(known_db, WHOLE) == [
-        ("anthropic", "claude-sonnet-4-5"), ("openai", "gpt-4o"), ("openai", "gpt-4o-mini")]
+        ("anthropic", "claude-sonnet-4-5"),
+        ("openai", "gpt-4o"),
+        ("openai", "gpt-4o-mini"),
+    ]
 
 
 def test_read_rows_streams_ledger_columns_in_time_order(known_db: str) -> None:
@@ -127,16 +150,22 @@ def random_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, list]:
 
 @pytest.mark.parametrize("small", [0, 10**9], ids=["index-walks", "one-pass"])
 @pytest.mark.parametrize("group", [None, "provider", "model", "hour", "day"])
-def test_percentiles_match_numpy(random_db: tuple[str, list], monkeypatch: pytest.MonkeyPatch,
-                                 small: int, group: str | None) -> None:
+def test_percentiles_match_numpy(
+    random_db: tuple[str, list], monkeypatch: pytest.MonkeyPatch, small: int, group: str | None
+) -> None:
     path, events = random_db
     monkeypatch.setattr(queries, "SMALL_SELECTION", small)
     q = Query(T0 + 5000, T0 + 2.5 * 86400, status="ok")
     chosen = [e for e in events if q.start <= e.started_at < q.end and e.status < 400]
 
     def key(e):  # noqa: ANN001, ANN202
-        return {None: None, "provider": e.provider or "", "model": e.model,
-                "hour": int(e.started_at // 3600), "day": int(e.started_at // 86400)}[group]
+        return {
+            None: None,
+            "provider": e.provider or "",
+            "model": e.model,
+            "hour": int(e.started_at // 3600),
+            "day": int(e.started_at // 86400),
+        }[group]
 
     expected: dict = {}
     for e in chosen:
@@ -152,8 +181,13 @@ def test_rollup_path_equals_plain_path(random_db: tuple[str, list], tmp_path: Pa
     path, events = random_db
     plain = write_ledger(str(tmp_path / "plain.db"), events, rollup=False)
     q = Query(T0 + 1234.5, T0 + 2 * 86400 + 777, providers=("openai", "xai"), status="ok")
-    for keys, bucket in [([], None), (["provider", "model"], None), (["bucket", "provider"], 3600),
-                         (["bucket"], 86400), (["bucket", "status"], 10800)]:
+    for keys, bucket in [
+        ([], None),
+        (["provider", "model"], None),
+        (["bucket", "provider"], 3600),
+        (["bucket"], 86400),
+        (["bucket", "status"], 10800),
+    ]:
         a, b = queries.cube(path, q, keys, bucket), queries.cube(plain, q, keys, bucket)
         floats = ["cost_usd", "latency_sum_ms"]  # sums in another order: equal up to rounding
         assert len(a) > 1 or not keys
@@ -196,12 +230,24 @@ def test_parse_time() -> None:
 
 
 def test_parse_query_and_errors() -> None:
-    q = parse_query({"from": "2025-01-15", "to": "2025-01-16", "provider": "openai, xai,openai",
-                     "model": "gpt-4o", "status": "ERROR"})
+    q = parse_query(
+        {
+            "from": "2025-01-15",
+            "to": "2025-01-16",
+            "provider": "openai, xai,openai",
+            "model": "gpt-4o",
+            "status": "ERROR",
+        }
+    )
     assert q == Query(T0 - 36000, T0 + 50400, ("openai", "xai"), ("gpt-4o",), "error")
     assert parse_query({}, now=100_000.0) == Query(100_000.0 - 86400, 100_000.0)
-    for params, param in [({"from": "soon"}, "from"), ({"to": "x"}, "to"), ({"from": "1h", "to": "2h"}, "from"),
-                          ({"status": "fine"}, "status"), ({"status": "99"}, "status")]:
+    for params, param in [
+        ({"from": "soon"}, "from"),
+        ({"to": "x"}, "to"),
+        ({"from": "1h", "to": "2h"}, "from"),
+        ({"status": "fine"}, "status"),
+        ({"status": "99"}, "status"),
+    ]:
         with pytest.raises(ParamError) as info:
             parse_query(params)
         assert info.value.param == param
@@ -229,7 +275,9 @@ def test_ensure_rollups_on_an_aiosqlite_connection(tmp_path: Path, isolation_lev
     assert summarize(path, WHOLE, "provider").groups[0]["requests"] == 2
     with closing(sqlite3.connect(path)) as conn:
         assert conn.execute("SELECT sum(requests) FROM usage_hourly").fetchone()[0] == 3
-        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('index', 'trigger')")}
+        names = {
+            r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('index', 'trigger')")
+        }
     assert {"requests_rollup_insert", "requests_latency", "requests_day_latency"} <= names
 
 
@@ -239,8 +287,13 @@ def test_rows_on_hour_boundaries_count_once(tmp_path: Path, rollup: bool) -> Non
 
     times = [T0 + 3599.999, T0 + 3600, T0 + 3600.5, T0 + 7199.999, T0 + 7200, T0 + 7200.25]
     path = write_ledger(str(tmp_path / "b.db"), [event(t, "openai", "m") for t in times], rollup=rollup)
-    for start, end, expected in [(T0 + 300, T0 + 7200.5, 6), (T0 + 3600, T0 + 7200, 3), (T0 + 3600.2, T0 + 7200.1, 3),
-                                 (T0 + 3599, T0 + 3601, 3), (T0 + 7200, T0 + 7300, 2)]:
+    for start, end, expected in [
+        (T0 + 300, T0 + 7200.5, 6),
+        (T0 + 3600, T0 + 7200, 3),
+        (T0 + 3600.2, T0 + 7200.1, 3),
+        (T0 + 3599, T0 + 3601, 3),
+        (T0 + 7200, T0 + 7300, 2),
+    ]:
         q = Query(start, end)
         assert summarize(path, q).totals["requests"] == expected, (start - T0, end - T0)
         assert int(queries.cube(path, q, ["bucket"], 3600)["requests"].sum()) == expected
@@ -251,18 +304,33 @@ def attributed_events(n: int, seed: int) -> list:
     from dataclasses import replace
 
     rng = np.random.default_rng(seed)
-    keys, clients, sessions = [None, "alice", "bob"], [None, "claude-cli/2.1.332", "codex_exec/0.171.0"], [None, "s1",
-                                                                                                        "s2", "s3"]
-    return [replace(e, api_key_name=keys[int(rng.integers(3))], client=clients[int(rng.integers(3))],
-                    session_id=sessions[int(rng.integers(4))])
-            for e in random_events(n, T0, T0 + 2 * 86400, seed=seed)]
+    keys, clients, sessions = (
+        [None, "alice", "bob"],
+        [None, "claude-cli/2.1.332", "codex_exec/0.171.0"],
+        [None, "s1", "s2", "s3"],
+    )
+    return [
+        replace(
+            e,
+            api_key_name=keys[int(rng.integers(3))],
+            client=clients[int(rng.integers(3))],
+            session_id=sessions[int(rng.integers(4))],
+        )
+        for e in random_events(n, T0, T0 + 2 * 86400, seed=seed)
+    ]
 
 
-@pytest.mark.parametrize("query", [
-    WHOLE, Query(T0 + 1234.5, T0 + 86400 + 999.25), Query(T0 + 10, T0 + 1800), Query(T0 + 600, T0 + 9000, keys=("bob",)),
-    Query(T0, T0 + 2 * 86400, clients=("claude-cli/2.1.332",), sessions=("s1", "s2")),
-    Query(T0, T0 + 2 * 86400, providers=("openai",), keys=("alice",)),
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        WHOLE,
+        Query(T0 + 1234.5, T0 + 86400 + 999.25),
+        Query(T0 + 10, T0 + 1800),
+        Query(T0 + 600, T0 + 9000, keys=("bob",)),
+        Query(T0, T0 + 2 * 86400, clients=("claude-cli/2.1.332",), sessions=("s1", "s2")),
+        Query(T0, T0 + 2 * 86400, providers=("openai",), keys=("alice",)),
+    ],
+)
 def test_attribution_from_the_rollup_equals_the_raw_rows(tmp_path: Path, query: Query) -> None:
     events = attributed_events(3000, seed=9)
     rolled = write_ledger(str(tmp_path / "rolled.db"), events)
@@ -271,8 +339,11 @@ def test_attribution_from_the_rollup_equals_the_raw_rows(tmp_path: Path, query: 
     assert len(a) > 0 and list(a.columns) == list(queries.ATTRIBUTION_FRAME)
     keys = ["key", "client", "session"]
     a, b = a.sort_values(keys).reset_index(drop=True), b.sort_values(keys).reset_index(drop=True)
-    assert a.drop(columns=["cost_usd"]).astype(float, errors="ignore").equals(
-        b.drop(columns=["cost_usd"]).astype(float, errors="ignore"))
+    assert (
+        a.drop(columns=["cost_usd"])
+        .astype(float, errors="ignore")
+        .equals(b.drop(columns=["cost_usd"]).astype(float, errors="ignore"))
+    )
     assert np.allclose(a["cost_usd"], b["cost_usd"])
     assert queries.attribution_options(rolled, query)[0] == ["alice", "bob"]
 

@@ -7,12 +7,23 @@ from services.gateway.providers.registry import build_providers
 from shared.settings import load_settings
 
 
-@pytest.mark.parametrize(("model", "limit"), [
-    ("gpt-4o-mini", 16_384), ("gpt-4o", 16_384), ("openai/gpt-4o-mini", 16_384), ("gpt-4.1-mini", 32_768),
-    ("gpt-5", 128_000), ("o3-mini", 100_000), ("claude-sonnet-4-5", 64_000),
-    ("anthropic/claude-sonnet-4.5", 64_000), ("claude-opus-4-1-20250805", 32_000), ("claude-opus-4", 32_000),
-    ("claude-3-5-haiku-latest", 8_192), ("no-such-model", None),
-])
+@pytest.mark.parametrize(
+    ("model", "limit"),
+    [
+        ("gpt-4o-mini", 16_384),
+        ("gpt-4o", 16_384),
+        ("openai/gpt-4o-mini", 16_384),
+        ("gpt-4.1-mini", 32_768),
+        ("gpt-5", 128_000),
+        ("o3-mini", 100_000),
+        ("claude-sonnet-4-5", 64_000),
+        ("anthropic/claude-sonnet-4.5", 64_000),
+        ("claude-opus-4-1-20250805", 32_000),
+        ("claude-opus-4", 32_000),
+        ("claude-3-5-haiku-latest", 8_192),
+        ("no-such-model", None),
+    ],
+)
 def test_limits(model: str, limit: int | None) -> None:
     assert max_output_tokens(model) == limit
 
@@ -31,18 +42,33 @@ from services.gateway.providers.limits import clamp_body, limit_from_refusal  # 
 from services.gateway.routing.config import CatalogError, parse_catalog  # noqa: E402
 
 
-@pytest.mark.parametrize(("message", "limit"), [
-    ("Invalid max_tokens value, the valid range of max_tokens is [1, 8192]", 8192),
-    ("max_tokens is too large: 32000. This model supports at most 16384 completion tokens, whereas you provided "
-     "32000.", 16384),
-    ("max_tokens: 64000 > 32000, which is the maximum allowed number of output tokens for claude-opus-4-1", 32000),
-    ("`max_tokens` must be less than or equal to `8192`, the maximum value for `max_tokens` is less than the "
-     "`context_window` for this model", 8192),
-    ("'max_tokens' or 'max_completion_tokens' is too large: 32000. This model's maximum context length is 8192 "
-     "tokens and your request has 20 input tokens (32000 > 8192 - 20).", 8172),
-    ("messages: roles must alternate", None),
-    ("Invalid API key", None),
-])
+@pytest.mark.parametrize(
+    ("message", "limit"),
+    [
+        ("Invalid max_tokens value, the valid range of max_tokens is [1, 8192]", 8192),
+        (
+            "max_tokens is too large: 32000. This model supports at most 16384 completion tokens, whereas you provided "
+            "32000.",
+            16384,
+        ),
+        (
+            "max_tokens: 64000 > 32000, which is the maximum allowed number of output tokens for claude-opus-4-1",
+            32000,
+        ),
+        (
+            "`max_tokens` must be less than or equal to `8192`, the maximum value for `max_tokens` is less than the "
+            "`context_window` for this model",
+            8192,
+        ),
+        (
+            "'max_tokens' or 'max_completion_tokens' is too large: 32000. This model's maximum context length is 8192 "
+            "tokens and your request has 20 input tokens (32000 > 8192 - 20).",
+            8172,
+        ),
+        ("messages: roles must alternate", None),
+        ("Invalid API key", None),
+    ],
+)
 def test_limit_from_refusal(message: str, limit: int | None) -> None:
     assert limit_from_refusal(message) == limit
 
@@ -55,19 +81,36 @@ def test_clamp_body_lowers_every_output_field() -> None:
 
 
 def test_catalog_file_limits() -> None:
-    spec = parse_catalog({"providers": [{
-        "name": "house", "base_url": "http://h/v1", "models": ["a", "b"], "max_output_tokens": 4096,
-        "context_window": 32768, "limits": {"b": {"max_output_tokens": 1024, "context_window": 8192}},
-    }]}).providers[0]
+    spec = parse_catalog(
+        {
+            "providers": [
+                {
+                    "name": "house",
+                    "base_url": "http://h/v1",
+                    "models": ["a", "b"],
+                    "max_output_tokens": 4096,
+                    "context_window": 32768,
+                    "limits": {"b": {"max_output_tokens": 1024, "context_window": 8192}},
+                }
+            ]
+        }
+    ).providers[0]
     provider = ConfiguredProvider(spec, None)
     assert provider.target("a").max_output_tokens == 4096 and provider.target("b").max_output_tokens == 1024
     assert (spec.context_limit("a"), spec.context_limit("b")) == (32768, 8192)
     assert provider.target("deepseek-chat").max_output_tokens == 4096  # the file wins over the family table
     with pytest.raises(CatalogError, match="max_output_tokens"):
-        parse_catalog({"providers": [{"name": "h", "base_url": "http://h", "models": ["a"], "max_output_tokens": 0}]})
+        parse_catalog(
+            {"providers": [{"name": "h", "base_url": "http://h", "models": ["a"], "max_output_tokens": 0}]}
+        )
     with pytest.raises(CatalogError, match="unknown key"):
-        parse_catalog({"providers": [{"name": "h", "base_url": "http://h", "models": ["a"],
-                                      "limits": {"a": {"output": 5}}}]})
+        parse_catalog(
+            {
+                "providers": [
+                    {"name": "h", "base_url": "http://h", "models": ["a"], "limits": {"a": {"output": 5}}}
+                ]
+            }
+        )
 
 
 def test_a_stated_limit_is_learned_and_the_lowest_wins() -> None:
@@ -81,7 +124,8 @@ def test_a_stated_limit_is_learned_and_the_lowest_wins() -> None:
     assert provider.known_output_limit("gpt-4o") is None
 
 
-@pytest.mark.parametrize(("model", "limit"), [("deepseek-chat", 8_192), ("deepseek-reasoner", 65_536),
-                                              ("gemini-2.5-pro", 65_536)])
+@pytest.mark.parametrize(
+    ("model", "limit"), [("deepseek-chat", 8_192), ("deepseek-reasoner", 65_536), ("gemini-2.5-pro", 65_536)]
+)
 def test_more_families(model: str, limit: int) -> None:
     assert max_output_tokens(model) == limit

@@ -22,9 +22,16 @@ from shared.pricing import Billed, ModelRates, Pricer, Rate
 def test_cost_matches_genai_prices(provider: str, model: str, tokens: tuple[int, int, int, int]) -> None:
     uncached, out, cache_read, cache_write = tokens
     # genai-prices wants the whole prompt as input_tokens; our buckets are disjoint.
-    ref = calc_price(Usage(input_tokens=uncached + cache_read + cache_write, output_tokens=out,
-                           cache_read_tokens=cache_read, cache_write_tokens=cache_write),
-                     model_ref=model, provider_id=provider).total_price
+    ref = calc_price(
+        Usage(
+            input_tokens=uncached + cache_read + cache_write,
+            output_tokens=out,
+            cache_read_tokens=cache_read,
+            cache_write_tokens=cache_write,
+        ),
+        model_ref=model,
+        provider_id=provider,
+    ).total_price
     got = Pricer().cost(provider, model, uncached, out, cache_read, cache_write)
     assert got == pytest.approx(float(ref), rel=1e-9)
 
@@ -49,14 +56,31 @@ def test_override_wins() -> None:
 # ---- every billed dimension (issue 10) ------------------------------------------------------------
 
 # Price keys genai-prices has for the supported providers, and how the gateway prices each one.
-PRICED_KEYS = {"input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok", "cache_write_1h_mtok",
-               "output_reasoning_mtok", "web_searches_kcount"}
+PRICED_KEYS = {
+    "input_mtok",
+    "output_mtok",
+    "cache_read_mtok",
+    "cache_write_mtok",
+    "cache_write_1h_mtok",
+    "output_reasoning_mtok",
+    "web_searches_kcount",
+}
 # Dimensions the gateway never carries: audio and image modalities, file search, transcription and speech,
 # xAI's voice models (per text message and audio hour): the gateway relays text chat, those counts do not
 # reach it.
-NOT_CARRIED = {"input_image_mtok", "cache_image_read_mtok", "output_image_mtok", "input_audio_mtok",
-               "cache_audio_read_mtok", "output_audio_mtok", "storage_searches_kcount", "audio_hours",
-               "input_audio_hours", "input_mchars", "input_text_messages_kcount"}
+NOT_CARRIED = {
+    "input_image_mtok",
+    "cache_image_read_mtok",
+    "output_image_mtok",
+    "input_audio_mtok",
+    "cache_audio_read_mtok",
+    "output_audio_mtok",
+    "storage_searches_kcount",
+    "audio_hours",
+    "input_audio_hours",
+    "input_mchars",
+    "input_text_messages_kcount",
+}
 
 
 def test_every_price_key_of_the_supported_providers_is_priced_or_named_as_not_carried() -> None:
@@ -84,12 +108,18 @@ def test_every_price_key_of_the_supported_providers_is_priced_or_named_as_not_ca
     ],
 )
 def test_price_matches_genai_prices_for_every_dimension(provider: str, model: str, billed: Billed) -> None:
-    ref = calc_price(Usage(input_tokens=billed.prompt_tokens, output_tokens=billed.output_tokens,
-                           cache_read_tokens=billed.cache_read_tokens,
-                           cache_write_tokens=billed.cache_write_tokens,
-                           cache_write_1h_tokens=billed.cache_write_1h_tokens,
-                           web_searches=billed.web_search_requests),
-                     model_ref=model, provider_id=provider).total_price
+    ref = calc_price(
+        Usage(
+            input_tokens=billed.prompt_tokens,
+            output_tokens=billed.output_tokens,
+            cache_read_tokens=billed.cache_read_tokens,
+            cache_write_tokens=billed.cache_write_tokens,
+            cache_write_1h_tokens=billed.cache_write_1h_tokens,
+            web_searches=billed.web_search_requests,
+        ),
+        model_ref=model,
+        provider_id=provider,
+    ).total_price
     rates = Pricer().rates(provider, model)
     assert rates is not None and rates.price(billed) == pytest.approx(float(ref), rel=1e-12)
 

@@ -14,8 +14,13 @@ from tests.procs import free_port
 
 
 def make_event(i: int) -> events.UsageEvent:
-    return events.UsageEvent(request_id=f"r{i}", endpoint="/v1/chat/completions", client_format="openai_chat",
-                             model="gpt-4o", event_id=f"ev{i:04d}")
+    return events.UsageEvent(
+        request_id=f"r{i}",
+        endpoint="/v1/chat/completions",
+        client_format="openai_chat",
+        model="gpt-4o",
+        event_id=f"ev{i:04d}",
+    )
 
 
 class Recorder:
@@ -99,6 +104,7 @@ async def test_unacknowledged_events_are_resent_after_the_timeout() -> None:
         def check() -> bool:
             rec.read()
             return rec.ids().count("ev0001") >= n
+
         return check
 
     await until(seen(1))
@@ -133,6 +139,7 @@ async def test_a_new_recorder_gets_everything_unacknowledged_at_once() -> None:
         def check() -> bool:
             r.read()
             return len(set(r.ids())) >= n
+
         return check
 
     await until(got(rec, 20))
@@ -158,8 +165,15 @@ async def test_drops_past_the_bound_and_counts_them() -> None:
     for i in range(10):
         pub.publish(make_event(i))  # never blocks, never raises
     assert time.perf_counter() - t0 < 0.5
-    assert pub.stats() == {"queued": 3, "unacked": 0, "sent": 0, "acked": 0, "resent": 0, "dropped": 7,
-                           "max_queued": 3}
+    assert pub.stats() == {
+        "queued": 3,
+        "unacked": 0,
+        "sent": 0,
+        "acked": 0,
+        "resent": 0,
+        "dropped": 7,
+        "max_queued": 3,
+    }
     assert await pub.close(ack_wait_s=0) == 3
     ctx.term()
 

@@ -25,8 +25,9 @@ async def _get(settings_env: dict[str, str]) -> tuple[int, dict[str, object]]:
 
 
 async def test_usage_with_database_url_is_a_clear_501(tmp_path: Path) -> None:
-    status, body = await _get({"DATABASE_URL": "postgresql://u@127.0.0.1:1/db",
-                               "DATABASE_PATH": str(tmp_path / "usage.db")})
+    status, body = await _get(
+        {"DATABASE_URL": "postgresql://u@127.0.0.1:1/db", "DATABASE_PATH": str(tmp_path / "usage.db")}
+    )
     assert status == 501
     assert "PostgreSQL" in str(body["error"]) and body["error"]["type"] == "not_implemented"  # type: ignore[index]
 

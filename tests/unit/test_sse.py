@@ -43,10 +43,18 @@ def test_last_event_without_blank_line_is_discarded() -> None:
     assert decode_in([b"data: tail\n"]) == []
 
 
-@pytest.mark.parametrize(("chunk", "pending"), [
-    (b"", False), (b"data: {}\n\n", False), (b": ping\n\n", False), (b"data: {\"a\": ", True),
-    (b"data: {}\n", True), (b"event: x\n", True), (b"data: {}\r", True),
-])
+@pytest.mark.parametrize(
+    ("chunk", "pending"),
+    [
+        (b"", False),
+        (b"data: {}\n\n", False),
+        (b": ping\n\n", False),
+        (b'data: {"a": ', True),
+        (b"data: {}\n", True),
+        (b"event: x\n", True),
+        (b"data: {}\r", True),
+    ],
+)
 def test_pending_says_whether_the_body_stopped_in_the_middle_of_an_event(chunk: bytes, pending: bool) -> None:
     dec = SSEDecoder()
     dec.feed(chunk)

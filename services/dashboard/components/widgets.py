@@ -13,23 +13,51 @@ from dash.dash_table.DataTable import DataTable  # dash.dash_table is `# type: i
 from services.dashboard.data import DEFAULT_PRESET
 
 KPIS: tuple[tuple[str, str], ...] = (
-    ("requests", "Requests"), ("tokens", "Tokens"), ("cost", "Cost"), ("error-rate", "Error rate"),
-    ("p50", "Latency p50"), ("p95", "Latency p95"), ("fallbacks", "Fallbacks"),
-    ("cache-hit-rate", "Cache hit rate"), ("cache-savings", "Cache savings"),
+    ("requests", "Requests"),
+    ("tokens", "Tokens"),
+    ("cost", "Cost"),
+    ("error-rate", "Error rate"),
+    ("p50", "Latency p50"),
+    ("p95", "Latency p95"),
+    ("fallbacks", "Fallbacks"),
+    ("cache-hit-rate", "Cache hit rate"),
+    ("cache-savings", "Cache savings"),
 )
-CHARTS: tuple[str, ...] = ("requests", "cost", "tokens", "errors", "cost-model", "latency", "cache-hit",
-                           "cost-key", "cost-client")
+CHARTS: tuple[str, ...] = (
+    "requests",
+    "cost",
+    "tokens",
+    "errors",
+    "cost-model",
+    "latency",
+    "cache-hit",
+    "cost-key",
+    "cost-client",
+)
 TABLE_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("time", "Time (UTC)"), ("provider", "Provider"), ("model", "Model"), ("status", "Status"),
-    ("tokens", "Tokens"), ("cost", "Cost"), ("latency", "Latency"), ("attempts", "Attempts"),
+    ("time", "Time (UTC)"),
+    ("provider", "Provider"),
+    ("model", "Model"),
+    ("status", "Status"),
+    ("tokens", "Tokens"),
+    ("cost", "Cost"),
+    ("latency", "Latency"),
+    ("attempts", "Attempts"),
 )
 SESSION_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("session", "Session"), ("client", "Client"), ("first", "First seen (UTC)"), ("last", "Last seen (UTC)"),
-    ("requests", "Requests"), ("tokens", "Tokens"), ("cost", "Cost"),
+    ("session", "Session"),
+    ("client", "Client"),
+    ("first", "First seen (UTC)"),
+    ("last", "Last seen (UTC)"),
+    ("requests", "Requests"),
+    ("tokens", "Tokens"),
+    ("cost", "Cost"),
 )
 PRESET_OPTIONS = [
-    {"label": "Last hour", "value": "1h"}, {"label": "24 hours", "value": "24h"},
-    {"label": "7 days", "value": "7d"}, {"label": "30 days", "value": "30d"},
+    {"label": "Last hour", "value": "1h"},
+    {"label": "24 hours", "value": "24h"},
+    {"label": "7 days", "value": "7d"},
+    {"label": "30 days", "value": "30d"},
     {"label": "Custom", "value": "custom"},
 ]
 
@@ -46,80 +74,142 @@ def chart_id(name: str) -> str:
 
 def controls() -> html.Div:
     """Time range presets, custom dates, provider and model filters."""
-    return html.Div(className="ov-controls", children=[
-        html.Div(className="ov-control", children=[
-            html.Label("Time range", htmlFor="ov-range"),
-            dcc.RadioItems(id="ov-range", options=PRESET_OPTIONS, value=DEFAULT_PRESET, inline=True,
-                           className="ov-range"),
-        ]),
-        html.Div(id="ov-dates-wrap", className="ov-control", style={"display": "none"}, children=[
-            html.Label("Dates (UTC, inclusive)"),
-            dcc.DatePickerRange(id="ov-dates", display_format="YYYY-MM-DD", clearable=True),
-        ]),
-        html.Div(className="ov-control ov-grow", children=[
-            html.Label("Providers", htmlFor="ov-provider"),
-            dcc.Dropdown(id="ov-provider", multi=True, placeholder="All providers", options=[]),
-        ]),
-        html.Div(className="ov-control ov-grow", children=[
-            html.Label("Models", htmlFor="ov-model"),
-            dcc.Dropdown(id="ov-model", multi=True, placeholder="All models", options=[]),
-        ]),
-        html.Div(className="ov-control ov-grow", children=[
-            html.Label("Keys", htmlFor="ov-key"),
-            dcc.Dropdown(id="ov-key", multi=True, placeholder="All keys", options=[]),
-        ]),
-        html.Div(className="ov-control ov-grow", children=[
-            html.Label("Clients", htmlFor="ov-client"),
-            dcc.Dropdown(id="ov-client", multi=True, placeholder="All clients", options=[]),
-        ]),
-    ])
+    return html.Div(
+        className="ov-controls",
+        children=[
+            html.Div(
+                className="ov-control",
+                children=[
+                    html.Label("Time range", htmlFor="ov-range"),
+                    dcc.RadioItems(
+                        id="ov-range",
+                        options=PRESET_OPTIONS,
+                        value=DEFAULT_PRESET,
+                        inline=True,
+                        className="ov-range",
+                    ),
+                ],
+            ),
+            html.Div(
+                id="ov-dates-wrap",
+                className="ov-control",
+                style={"display": "none"},
+                children=[
+                    html.Label("Dates (UTC, inclusive)"),
+                    dcc.DatePickerRange(id="ov-dates", display_format="YYYY-MM-DD", clearable=True),
+                ],
+            ),
+            html.Div(
+                className="ov-control ov-grow",
+                children=[
+                    html.Label("Providers", htmlFor="ov-provider"),
+                    dcc.Dropdown(id="ov-provider", multi=True, placeholder="All providers", options=[]),
+                ],
+            ),
+            html.Div(
+                className="ov-control ov-grow",
+                children=[
+                    html.Label("Models", htmlFor="ov-model"),
+                    dcc.Dropdown(id="ov-model", multi=True, placeholder="All models", options=[]),
+                ],
+            ),
+            html.Div(
+                className="ov-control ov-grow",
+                children=[
+                    html.Label("Keys", htmlFor="ov-key"),
+                    dcc.Dropdown(id="ov-key", multi=True, placeholder="All keys", options=[]),
+                ],
+            ),
+            html.Div(
+                className="ov-control ov-grow",
+                children=[
+                    html.Label("Clients", htmlFor="ov-client"),
+                    dcc.Dropdown(id="ov-client", multi=True, placeholder="All clients", options=[]),
+                ],
+            ),
+        ],
+    )
 
 
 def kpi_cards() -> html.Div:
     """One card per KPI; the number goes into ``ov-kpi-<name>``, a remark into ``ov-kpi-<name>-note``."""
-    return html.Div(className="ov-kpis", children=[
-        html.Div(className="ov-kpi", children=[
-            html.Div(label, className="ov-kpi-label"),
-            html.Div("—", id=kpi_id(name), className="ov-kpi-value"),
-            html.Div("", id=f"{kpi_id(name)}-note", className="ov-kpi-note"),
-        ])
-        for name, label in KPIS
-    ])
+    return html.Div(
+        className="ov-kpis",
+        children=[
+            html.Div(
+                className="ov-kpi",
+                children=[
+                    html.Div(label, className="ov-kpi-label"),
+                    html.Div("—", id=kpi_id(name), className="ov-kpi-value"),
+                    html.Div("", id=f"{kpi_id(name)}-note", className="ov-kpi-note"),
+                ],
+            )
+            for name, label in KPIS
+        ],
+    )
 
 
 def charts() -> html.Div:
     """The chart grid (hidden while the empty state shows)."""
-    return html.Div(id="ov-charts", className="ov-charts", children=[
-        html.Div(className="ov-card", children=dcc.Graph(id=chart_id(name), config={"displaylogo": False}))
-        for name in CHARTS
-    ])
+    return html.Div(
+        id="ov-charts",
+        className="ov-charts",
+        children=[
+            html.Div(
+                className="ov-card", children=dcc.Graph(id=chart_id(name), config={"displaylogo": False})
+            )
+            for name in CHARTS
+        ],
+    )
 
 
 def recent_table() -> html.Div:
     """The newest requests of the selection."""
-    return html.Div(id="ov-recent", className="ov-card ov-recent", children=[
-        html.H3("Recent requests"),
-        DataTable(
-            id="ov-table", data=[], page_size=25,
-            columns=[{"id": key, "name": name} for key, name in TABLE_COLUMNS],
-            style_cell={"fontFamily": "inherit", "fontSize": 13, "padding": "4px 8px", "textAlign": "left"},
-            style_header={"fontWeight": 600, "backgroundColor": "#f4f5f7"},
-            style_data_conditional=[{"if": {"filter_query": "{status} >= 400"}, "color": "#c62828"}],
-        ),
-    ])
+    return html.Div(
+        id="ov-recent",
+        className="ov-card ov-recent",
+        children=[
+            html.H3("Recent requests"),
+            DataTable(
+                id="ov-table",
+                data=[],
+                page_size=25,
+                columns=[{"id": key, "name": name} for key, name in TABLE_COLUMNS],
+                style_cell={
+                    "fontFamily": "inherit",
+                    "fontSize": 13,
+                    "padding": "4px 8px",
+                    "textAlign": "left",
+                },
+                style_header={"fontWeight": 600, "backgroundColor": "#f4f5f7"},
+                style_data_conditional=[{"if": {"filter_query": "{status} >= 400"}, "color": "#c62828"}],
+            ),
+        ],
+    )
 
 
 def sessions_table() -> html.Div:
     """Coding sessions (Claude Code's session id, Codex's session-id) of the selection, by cost."""
-    return html.Div(id="ov-sessions-card", className="ov-card ov-recent", children=[
-        html.H3("Sessions by cost"),
-        DataTable(
-            id="ov-sessions", data=[], page_size=25,
-            columns=[{"id": key, "name": name} for key, name in SESSION_COLUMNS],
-            style_cell={"fontFamily": "inherit", "fontSize": 13, "padding": "4px 8px", "textAlign": "left"},
-            style_header={"fontWeight": 600, "backgroundColor": "#f4f5f7"},
-        ),
-    ])
+    return html.Div(
+        id="ov-sessions-card",
+        className="ov-card ov-recent",
+        children=[
+            html.H3("Sessions by cost"),
+            DataTable(
+                id="ov-sessions",
+                data=[],
+                page_size=25,
+                columns=[{"id": key, "name": name} for key, name in SESSION_COLUMNS],
+                style_cell={
+                    "fontFamily": "inherit",
+                    "fontSize": 13,
+                    "padding": "4px 8px",
+                    "textAlign": "left",
+                },
+                style_header={"fontWeight": 600, "backgroundColor": "#f4f5f7"},
+            ),
+        ],
+    )
 
 
 def _code(text: str) -> html.Pre:
@@ -128,17 +218,39 @@ def _code(text: str) -> html.Pre:
 
 def empty_state(ledger_exists: bool, database_path: str, gateway_url: str, range_text: str) -> list[Any]:
     """What to say when there is nothing to show: no ledger yet, or no request in the range."""
-    curl = (f"curl {gateway_url}/v1/chat/completions \\\n  -H 'content-type: application/json' \\\n"
-            "  -d '{\"model\": \"gpt-4o-mini\", \"messages\": [{\"role\": \"user\", \"content\": \"Hello\"}]}'")
+    curl = (
+        f"curl {gateway_url}/v1/chat/completions \\\n  -H 'content-type: application/json' \\\n"
+        '  -d \'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hello"}]}\''
+    )
     if ledger_exists:
-        head = [html.H3("No requests in this range"),
-                html.P(f"Nothing matches {range_text}. Widen the time range or clear the filters, "
-                       "or send a request through the gateway:")]
+        head = [
+            html.H3("No requests in this range"),
+            html.P(
+                f"Nothing matches {range_text}. Widen the time range or clear the filters, "
+                "or send a request through the gateway:"
+            ),
+        ]
     else:
-        head = [html.H3("No usage recorded yet"),
-                html.P(["The ledger ", html.Code(database_path), " does not exist yet. Start the stack with ",
-                        html.Code("make run"), " and send a first request through the gateway:"])]
-    return [*head, _code(curl),
-            html.P(["Or load synthetic demo data: ",
-                    html.Code(f"python -m services.recorder.seed --db {database_path} --rows 20000 --days 7")]),
-            html.P("This page refreshes by itself.", className="ov-muted")]
+        head = [
+            html.H3("No usage recorded yet"),
+            html.P(
+                [
+                    "The ledger ",
+                    html.Code(database_path),
+                    " does not exist yet. Start the stack with ",
+                    html.Code("make run"),
+                    " and send a first request through the gateway:",
+                ]
+            ),
+        ]
+    return [
+        *head,
+        _code(curl),
+        html.P(
+            [
+                "Or load synthetic demo data: ",
+                html.Code(f"python -m services.recorder.seed --db {database_path} --rows 20000 --days 7"),
+            ]
+        ),
+        html.P("This page refreshes by itself.", className="ov-muted"),
+    ]

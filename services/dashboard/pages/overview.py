@@ -44,11 +44,18 @@ _CONTROLS = {
 
 def _overview_targets() -> dict[str, tuple[str, str]]:
     kpis = [widgets.kpi_id(name) for name, _ in widgets.KPIS]
-    notes = ["ov-kpi-tokens-note", "ov-kpi-cost-note", "ov-kpi-error-rate-note", "ov-kpi-cache-hit-rate-note",
-             "ov-kpi-cache-savings-note"]
+    notes = [
+        "ov-kpi-tokens-note",
+        "ov-kpi-cost-note",
+        "ov-kpi-error-rate-note",
+        "ov-kpi-cache-hit-rate-note",
+        "ov-kpi-cache-savings-note",
+    ]
     targets = {i: (i, "children") for i in [*kpis, *notes, "ov-empty", "ov-status"]}
     targets |= {widgets.chart_id(n): (widgets.chart_id(n), "figure") for n in widgets.CHARTS}
-    targets |= {f"{i}-style": (i, "style") for i in ("ov-empty", "ov-charts", "ov-recent", "ov-sessions-card")}
+    targets |= {
+        f"{i}-style": (i, "style") for i in ("ov-empty", "ov-charts", "ov-recent", "ov-sessions-card")
+    }
     targets["ov-sessions"] = ("ov-sessions", "data")
     return targets
 
@@ -65,8 +72,11 @@ def first_view(path: str, gateway_url: str, now: float | None = None) -> dict[tu
     view = {OVERVIEW_TARGETS[key]: value for key, value in out.items()}
     view["ov-table", "data"] = table_outputs(path, DEFAULT_PRESET, None, None, None, None, now)
     view["ov-provider", "options"], view["ov-model", "options"] = options_outputs(
-        path, DEFAULT_PRESET, None, None, None, now)
-    view["ov-key", "options"], view["ov-client", "options"] = who_outputs(path, DEFAULT_PRESET, None, None, now=now)
+        path, DEFAULT_PRESET, None, None, None, now
+    )
+    view["ov-key", "options"], view["ov-client", "options"] = who_outputs(
+        path, DEFAULT_PRESET, None, None, now=now
+    )
     return view
 
 
@@ -97,32 +107,49 @@ def layout(refresh_s: float, view: View | None = None) -> html.Div:
 
 
 def _skeleton(refresh_s: float) -> html.Div:
-    return html.Div(className="ov-page", children=[
-        html.Div(className="ov-header", children=[
-            html.H1("Ekai Gateway · usage"),
-            html.Div(id="ov-status", className="ov-muted"),
-        ]),
-        widgets.controls(),
-        html.Div(id="ov-empty", className="ov-empty", style=HIDDEN),
-        widgets.kpi_cards(),
-        widgets.charts(),
-        widgets.recent_table(),
-        widgets.sessions_table(),
-        dcc.Interval(id="ov-interval", interval=max(int(refresh_s * 1000), 1000), disabled=refresh_s <= 0),
-    ])
+    return html.Div(
+        className="ov-page",
+        children=[
+            html.Div(
+                className="ov-header",
+                children=[
+                    html.H1("Ekai Gateway · usage"),
+                    html.Div(id="ov-status", className="ov-muted"),
+                ],
+            ),
+            widgets.controls(),
+            html.Div(id="ov-empty", className="ov-empty", style=HIDDEN),
+            widgets.kpi_cards(),
+            widgets.charts(),
+            widgets.recent_table(),
+            widgets.sessions_table(),
+            dcc.Interval(
+                id="ov-interval", interval=max(int(refresh_s * 1000), 1000), disabled=refresh_s <= 0
+            ),
+        ],
+    )
 
 
 def _range_text(start: float, end: float) -> str:
     return f"{fmt.moment(start)} and {fmt.moment(end)} UTC"
 
 
-def overview_outputs(path: str, gateway_url: str, preset: str | None, start_date: str | None,
-                     end_date: str | None, providers: list[str] | None, models: list[str] | None,
-                     now: float | None = None, keys: list[str] | None = None,
-                     clients: list[str] | None = None) -> dict[str, Any]:
+def overview_outputs(
+    path: str,
+    gateway_url: str,
+    preset: str | None,
+    start_date: str | None,
+    end_date: str | None,
+    providers: list[str] | None,
+    models: list[str] | None,
+    now: float | None = None,
+    keys: list[str] | None = None,
+    clients: list[str] | None = None,
+) -> dict[str, Any]:
     """KPIs, charts, sessions, empty state and status line for the current controls (keys: element ids)."""
-    q = build_query(preset, start_date, end_date, providers, models, time.time() if now is None else now,
-                    keys, clients)
+    q = build_query(
+        preset, start_date, end_date, providers, models, time.time() if now is None else now, keys, clients
+    )
     view = load_overview(path, q)
     t = view.totals
     out: dict[str, Any] = {
@@ -137,8 +164,12 @@ def overview_outputs(path: str, gateway_url: str, preset: str | None, start_date
         widgets.kpi_id("cache-savings"): fmt.usd(t["cache_savings_usd"]),
         "ov-kpi-cache-hit-rate-note": f"{fmt.compact(t['cache_read_tokens'])} prompt tokens read from cache",
         "ov-kpi-cache-savings-note": "net of cache-write premiums",
-        "ov-kpi-tokens-note": f"{fmt.compact(t['reasoning_tokens'])} reasoning" if t["reasoning_tokens"] else "",
-        "ov-kpi-cost-note": f"{fmt.count(t['unpriced_requests'])} without a price" if t["unpriced_requests"] else "",
+        "ov-kpi-tokens-note": f"{fmt.compact(t['reasoning_tokens'])} reasoning"
+        if t["reasoning_tokens"]
+        else "",
+        "ov-kpi-cost-note": f"{fmt.count(t['unpriced_requests'])} without a price"
+        if t["unpriced_requests"]
+        else "",
         "ov-kpi-error-rate-note": f"{fmt.count(t['errors'])} errors",
     }
     charts = figures.all_charts(view.series, view.models, view.latency, view.attribution)
@@ -149,38 +180,70 @@ def overview_outputs(path: str, gateway_url: str, preset: str | None, start_date
     out["ov-charts-style"] = out["ov-recent-style"] = HIDDEN if view.empty else SHOWN
     out["ov-sessions"] = session_rows(sessions(view.attribution))
     out["ov-sessions-card-style"] = HIDDEN if view.empty or not out["ov-sessions"] else SHOWN
-    out["ov-status"] = f"{span.replace(' and ', ' – ')} · buckets of {fmt.bucket_label(view.bucket_s)} · " \
-                       f"updated {fmt.moment(time.time())[11:]} UTC"
+    out["ov-status"] = (
+        f"{span.replace(' and ', ' – ')} · buckets of {fmt.bucket_label(view.bucket_s)} · "
+        f"updated {fmt.moment(time.time())[11:]} UTC"
+    )
     return out
 
 
 def session_rows(table: Any) -> list[dict[str, Any]]:
     """The sessions table (:func:`services.dashboard.data.sessions`), formatted for display."""
     return [
-        {"session": r.session, "client": r.client or "—", "first": fmt.moment(r.first_at),
-         "last": fmt.moment(r.last_at), "requests": fmt.count(r.requests), "tokens": fmt.count(r.tokens),
-         "cost": fmt.usd(r.cost_usd if r.priced else None)}
+        {
+            "session": r.session,
+            "client": r.client or "—",
+            "first": fmt.moment(r.first_at),
+            "last": fmt.moment(r.last_at),
+            "requests": fmt.count(r.requests),
+            "tokens": fmt.count(r.tokens),
+            "cost": fmt.usd(r.cost_usd if r.priced else None),
+        }
         for r in table.itertuples(index=False)
     ]
 
 
-def table_outputs(path: str, preset: str | None, start_date: str | None, end_date: str | None,
-                  providers: list[str] | None, models: list[str] | None, now: float | None = None,
-                  keys: list[str] | None = None, clients: list[str] | None = None) -> list[dict[str, Any]]:
+def table_outputs(
+    path: str,
+    preset: str | None,
+    start_date: str | None,
+    end_date: str | None,
+    providers: list[str] | None,
+    models: list[str] | None,
+    now: float | None = None,
+    keys: list[str] | None = None,
+    clients: list[str] | None = None,
+) -> list[dict[str, Any]]:
     """Rows for the recent-requests table, formatted for display."""
-    q = build_query(preset, start_date, end_date, providers, models, time.time() if now is None else now,
-                    keys, clients)
-    rows: Iterable[Any] = recent_rows(path, q).itertuples(index=False)  # RECENT_COLUMNS; stubs type fields as any scalar
+    q = build_query(
+        preset, start_date, end_date, providers, models, time.time() if now is None else now, keys, clients
+    )
+    rows: Iterable[Any] = recent_rows(path, q).itertuples(
+        index=False
+    )  # RECENT_COLUMNS; stubs type fields as any scalar
     return [
-        {"time": fmt.moment(r.started_at), "provider": r.provider or "—", "model": r.model, "status": r.status,
-         "tokens": fmt.count(r.tokens), "cost": fmt.usd(None if r.cost_usd != r.cost_usd else r.cost_usd),
-         "latency": fmt.latency(r.latency_ms), "attempts": r.attempts}
+        {
+            "time": fmt.moment(r.started_at),
+            "provider": r.provider or "—",
+            "model": r.model,
+            "status": r.status,
+            "tokens": fmt.count(r.tokens),
+            "cost": fmt.usd(None if r.cost_usd != r.cost_usd else r.cost_usd),
+            "latency": fmt.latency(r.latency_ms),
+            "attempts": r.attempts,
+        }
         for r in rows
     ]
 
 
-def options_outputs(path: str, preset: str | None, start_date: str | None, end_date: str | None,
-                    providers: list[str] | None, now: float | None = None) -> tuple[list[str], list[str]]:
+def options_outputs(
+    path: str,
+    preset: str | None,
+    start_date: str | None,
+    end_date: str | None,
+    providers: list[str] | None,
+    now: float | None = None,
+) -> tuple[list[str], list[str]]:
     """Drop-down choices: providers in the range, and models of the chosen providers."""
     q = build_query(preset, start_date, end_date, None, None, time.time() if now is None else now)
     provider_names, models = filter_options(path, q, providers)
@@ -188,9 +251,15 @@ def options_outputs(path: str, preset: str | None, start_date: str | None, end_d
     return sorted(set(provider_names) | set(providers or ())), models
 
 
-def who_outputs(path: str, preset: str | None, start_date: str | None, end_date: str | None,
-                keys: list[str] | None = None, clients: list[str] | None = None,
-                now: float | None = None) -> tuple[list[str], list[str]]:
+def who_outputs(
+    path: str,
+    preset: str | None,
+    start_date: str | None,
+    end_date: str | None,
+    keys: list[str] | None = None,
+    clients: list[str] | None = None,
+    now: float | None = None,
+) -> tuple[list[str], list[str]]:
     """Drop-down choices: gateway keys and clients in the range (chosen ones stay selectable)."""
     q = build_query(preset, start_date, end_date, None, None, time.time() if now is None else now)
     key_names, client_names = who_options(path, q)
@@ -208,32 +277,75 @@ def register_callbacks(app: dash.Dash, path: str, gateway_url: str) -> None:
 
     # prevent_initial_call: the layout already holds what the first call would return.
     @app.callback(output=outputs, inputs=_CONTROLS, prevent_initial_call=True)
-    def update_overview(preset: str | None, start_date: str | None, end_date: str | None,
-                        providers: list[str] | None, models: list[str] | None, keys: list[str] | None,
-                        clients: list[str] | None, tick: int | None) -> dict[str, Any]:
-        return overview_outputs(path, gateway_url, preset, start_date, end_date, providers, models,
-                                keys=keys, clients=clients)
+    def update_overview(
+        preset: str | None,
+        start_date: str | None,
+        end_date: str | None,
+        providers: list[str] | None,
+        models: list[str] | None,
+        keys: list[str] | None,
+        clients: list[str] | None,
+        tick: int | None,
+    ) -> dict[str, Any]:
+        return overview_outputs(
+            path, gateway_url, preset, start_date, end_date, providers, models, keys=keys, clients=clients
+        )
 
     @app.callback(output=Output("ov-table", "data"), inputs=_CONTROLS, prevent_initial_call=True)
-    def update_table(preset: str | None, start_date: str | None, end_date: str | None,
-                     providers: list[str] | None, models: list[str] | None, keys: list[str] | None,
-                     clients: list[str] | None, tick: int | None) -> list[dict[str, Any]]:
-        return table_outputs(path, preset, start_date, end_date, providers, models, keys=keys, clients=clients)
+    def update_table(
+        preset: str | None,
+        start_date: str | None,
+        end_date: str | None,
+        providers: list[str] | None,
+        models: list[str] | None,
+        keys: list[str] | None,
+        clients: list[str] | None,
+        tick: int | None,
+    ) -> list[dict[str, Any]]:
+        return table_outputs(
+            path, preset, start_date, end_date, providers, models, keys=keys, clients=clients
+        )
 
-    @app.callback(Output("ov-provider", "options"), Output("ov-model", "options"),
-                  Input("ov-range", "value"), Input("ov-dates", "start_date"), Input("ov-dates", "end_date"),
-                  Input("ov-provider", "value"), Input("ov-interval", "n_intervals"), prevent_initial_call=True)
-    def update_options(preset: str | None, start_date: str | None, end_date: str | None,
-                       providers: list[str] | None, tick: int | None) -> tuple[list[str], list[str]]:
+    @app.callback(
+        Output("ov-provider", "options"),
+        Output("ov-model", "options"),
+        Input("ov-range", "value"),
+        Input("ov-dates", "start_date"),
+        Input("ov-dates", "end_date"),
+        Input("ov-provider", "value"),
+        Input("ov-interval", "n_intervals"),
+        prevent_initial_call=True,
+    )
+    def update_options(
+        preset: str | None,
+        start_date: str | None,
+        end_date: str | None,
+        providers: list[str] | None,
+        tick: int | None,
+    ) -> tuple[list[str], list[str]]:
         return options_outputs(path, preset, start_date, end_date, providers)
 
-    @app.callback(Output("ov-key", "options"), Output("ov-client", "options"),
-                  Input("ov-range", "value"), Input("ov-dates", "start_date"), Input("ov-dates", "end_date"),
-                  Input("ov-key", "value"), Input("ov-client", "value"), Input("ov-interval", "n_intervals"),
-                  prevent_initial_call=True)
-    def update_who_options(preset: str | None, start_date: str | None, end_date: str | None,
-                           keys: list[str] | None, clients: list[str] | None,
-                           tick: int | None) -> tuple[list[str], list[str]]:
+    @app.callback(
+        Output("ov-key", "options"),
+        Output("ov-client", "options"),
+        Input("ov-range", "value"),
+        Input("ov-dates", "start_date"),
+        Input("ov-dates", "end_date"),
+        Input("ov-key", "value"),
+        Input("ov-client", "value"),
+        Input("ov-interval", "n_intervals"),
+        prevent_initial_call=True,
+    )
+    def update_who_options(
+        preset: str | None,
+        start_date: str | None,
+        end_date: str | None,
+        keys: list[str] | None,
+        clients: list[str] | None,
+        tick: int | None,
+    ) -> tuple[list[str], list[str]]:
         return who_outputs(path, preset, start_date, end_date, keys, clients)
 
-    app.callback(Output("ov-dates-wrap", "style"), Input("ov-range", "value"), prevent_initial_call=True)(dates_style)
+    app.callback(Output("ov-dates-wrap", "style"), Input("ov-range", "value"), prevent_initial_call=True)(
+        dates_style
+    )

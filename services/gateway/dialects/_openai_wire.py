@@ -54,7 +54,11 @@ def usage_from_openai(u: dict[str, Any]) -> Usage:
 
 
 def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0 else None
+    return (
+        float(value)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+        else None
+    )
 
 
 def paid_cost(u: dict[str, Any]) -> float | None:

@@ -171,7 +171,8 @@ def _validate_options(body: dict[str, Any]) -> None:
     they are translated)."""
     choice = body.get("tool_choice")
     if choice is not None and not (
-        choice in ("auto", "none", "required") or (isinstance(choice, dict) and isinstance(choice.get("type"), str))
+        choice in ("auto", "none", "required")
+        or (isinstance(choice, dict) and isinstance(choice.get("type"), str))
     ):
         raise TranslationError(
             'tool_choice: must be "auto", "none", "required" or an object with a type', param="tool_choice"
@@ -186,7 +187,9 @@ def _validate_options(body: dict[str, Any]) -> None:
     if fmt is not None and not (isinstance(fmt, dict) and isinstance(fmt.get("type"), str)):
         raise TranslationError("text.format: must be an object with a type", param="text.format")
     if as_dict(fmt).get("type") == "json_schema" and not isinstance(as_dict(fmt).get("schema"), dict):
-        raise TranslationError("text.format.schema: a JSON Schema object is required", param="text.format.schema")
+        raise TranslationError(
+            "text.format.schema: a JSON Schema object is required", param="text.format.schema"
+        )
     if body.get("previous_response_id") is not None and not isinstance(body["previous_response_id"], str):
         raise TranslationError("previous_response_id: must be a string", param="previous_response_id")
     if body.get("parallel_tool_calls") is not None and not isinstance(body["parallel_tool_calls"], bool):

@@ -124,7 +124,11 @@ def _tool_result(
     text = "\n".join(texts)
     if block.get("is_error"):
         text = f"Error: {text}"
-    message: dict[str, Any] = {"role": "tool", "tool_call_id": str(block.get("tool_use_id") or ""), "content": text}
+    message: dict[str, Any] = {
+        "role": "tool",
+        "tool_call_id": str(block.get("tool_use_id") or ""),
+        "content": text,
+    }
     if marker and text:
         message["content"] = [{"type": "text", "text": text, **marker}]
     return message, images

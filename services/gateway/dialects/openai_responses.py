@@ -266,8 +266,9 @@ def parse_compact_request(body: dict[str, Any]) -> ParsedRequest:
     (OpenAI's compact endpoint has no ``stream``), so ``stream: true`` is refused."""
     parsed = parse_request(body)
     if parsed.stream:
-        raise TranslationError("stream: /v1/responses/compact answers one JSON object and cannot stream",
-                               param="stream")
+        raise TranslationError(
+            "stream: /v1/responses/compact answers one JSON object and cannot stream", param="stream"
+        )
     return parsed
 
 

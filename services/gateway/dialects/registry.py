@@ -134,7 +134,12 @@ class Pairing:
 def _chat_passthrough_frames(ev: SSEEvent, deltas: list[ir.Delta], view: View) -> bytes:
     """Chat frames go back unchanged, except the usage-only chunk the gateway asked for on the client's
     behalf (``stream_options.include_usage``) when the client did not ask for it itself."""
-    if not ev.comment and not view.include_usage and deltas and all(isinstance(d, ir.UsageUpdate) for d in deltas):
+    if (
+        not ev.comment
+        and not view.include_usage
+        and deltas
+        and all(isinstance(d, ir.UsageUpdate) for d in deltas)
+    ):
         return b""
     return reencode(ev)  # SSE-exact: multi-line data, id and retry survive (shared/sse.py)
 
@@ -235,7 +240,10 @@ ENDPOINTS: dict[str, Endpoint] = {
     ),
 }
 # Other paths under a prefix speak that prefix's format (count_tokens, models with anthropic-version).
-_PREFIXES: tuple[tuple[str, ClientFormat], ...] = (("/v1/messages", "anthropic"), ("/v1/responses", "openai_responses"))
+_PREFIXES: tuple[tuple[str, ClientFormat], ...] = (
+    ("/v1/messages", "anthropic"),
+    ("/v1/responses", "openai_responses"),
+)
 DEFAULT_FORMAT: ClientFormat = "openai_chat"
 
 

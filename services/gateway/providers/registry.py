@@ -32,8 +32,10 @@ def build_providers(settings: Settings, env: Mapping[str, str] | None = None) ->
     }
     for spec in load_catalog_file(settings.catalog_path).providers:
         if spec.name in providers:
-            raise CatalogError(f"catalog file {settings.catalog_path}: provider {spec.name!r} is built in; "
-                               "pick another name (built-in providers are set up with environment variables)")
+            raise CatalogError(
+                f"catalog file {settings.catalog_path}: provider {spec.name!r} is built in; "
+                "pick another name (built-in providers are set up with environment variables)"
+            )
         key = env.get(spec.api_key_env) if spec.api_key_env else None
         providers[spec.name] = ConfiguredProvider(spec, key or None)
     return providers

@@ -55,12 +55,15 @@ VENDORS = (
 AGGREGATOR = "openrouter"
 # OpenRouter models missing from genai-prices' snapshot. OpenRouter passes the vendor's list price
 # through, so these are priced as the vendor's model.
-OPENROUTER_EXTRA = frozenset({"x-ai/grok-4", "x-ai/grok-3", "x-ai/grok-3-mini", "x-ai/grok-code-fast-1",
-                              "x-ai/grok-4.1-fast"})
+OPENROUTER_EXTRA = frozenset(
+    {"x-ai/grok-4", "x-ai/grok-3", "x-ai/grok-3-mini", "x-ai/grok-code-fast-1", "x-ai/grok-4.1-fast"}
+)
 # Model ids in the price data that are not chat models (embeddings, speech, images, fine-tune prefixes).
 _NOT_CHAT = re.compile(
     r"embedding|tts|whisper|transcri|realtime|audio|image|moderation|davinci|babbage|curie|^ada$|"
-    r"computer-use|voice|^ft:|\.ft-|:", re.I)
+    r"computer-use|voice|^ft:|\.ft-|:",
+    re.I,
+)
 MAX_LISTED = 1000  # bound on GET /v1/models
 _CACHE_MAX = 4096  # resolved names kept; clients choose names, so the cache is bounded
 
@@ -78,8 +81,13 @@ class UnknownModel(LookupError):
 class Catalog:
     """Resolves model names to ranked routes. Built once at start; resolutions are cached."""
 
-    def __init__(self, providers: Mapping[str, Provider], pricer: Pricer | None = None,
-                 settings: Settings | None = None, catalog_file: CatalogFile | None = None) -> None:
+    def __init__(
+        self,
+        providers: Mapping[str, Provider],
+        pricer: Pricer | None = None,
+        settings: Settings | None = None,
+        catalog_file: CatalogFile | None = None,
+    ) -> None:
         settings = load_settings() if settings is None else settings
         self.providers = dict(providers)
         self.pricer = Pricer() if pricer is None else pricer
@@ -89,8 +97,10 @@ class Catalog:
         self._models = {name.lower(): routes for name, routes in self.file.models.items()}
         self._aliases = {name.lower(): target for name, target in self.file.aliases.items()}
         snapshot = data_snapshot.get_snapshot()
-        self._data = {pid: snapshot.find_provider(None, pid, None)
-                      for pid in (*(v.prices_id for v in VENDORS), AGGREGATOR)}
+        self._data = {
+            pid: snapshot.find_provider(None, pid, None)
+            for pid in (*(v.prices_id for v in VENDORS), AGGREGATOR)
+        }
         self._overridden: set[tuple[str, str]] = set()
         self._check_file()
         self._cache: dict[str, tuple[Route, ...]] = {}
@@ -112,7 +122,9 @@ class Catalog:
         # Header and name pins must agree: a route has to satisfy every pin given.
         candidates = [r for r in self.resolve(name) if all(r.provider == p for p in pins)]
         if not candidates:
-            reason = f"no configured provider serves {name!r}" + (f" among {', '.join(sorted(pins))}" if pins else "")
+            reason = f"no configured provider serves {name!r}" + (
+                f" among {', '.join(sorted(pins))}" if pins else ""
+            )
             raise UnknownModel(model, self.model_names(), reason)
         return rank(candidates, self.policy, self.order)
 
@@ -167,7 +179,9 @@ class Catalog:
             if spec.model is None:
                 routes.pop(spec.provider, None)
             else:
-                routes[spec.provider] = self._priced(spec.provider, spec.model, direct=spec.provider != AGGREGATOR)
+                routes[spec.provider] = self._priced(
+                    spec.provider, spec.model, direct=spec.provider != AGGREGATOR
+                )
         return self._vendor_price_for_aggregator(routes, vendor)
 
     def _vendor_entry(self, vendor: Vendor, name: str) -> tuple[str, types.ModelInfo] | None:
@@ -243,8 +257,9 @@ class Catalog:
     def _check_file(self) -> None:
         unknown = sorted(self.file.provider_names() - set(self.providers))
         if unknown:
-            raise CatalogError(f"catalog file: unknown provider(s) {', '.join(unknown)}; known: "
-                               f"{', '.join(self.providers)}")
+            raise CatalogError(
+                f"catalog file: unknown provider(s) {', '.join(unknown)}; known: {', '.join(self.providers)}"
+            )
         overrides = dict(self.file.prices)
         for routes in self.file.models.values():
             overrides.update({(r.provider, r.model): r.price for r in routes if r.model and r.price})

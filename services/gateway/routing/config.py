@@ -106,8 +106,19 @@ class CatalogFile:
 
 
 _TOP_LEVEL = {"aliases", "providers", "models", "prices"}
-_PROVIDER_KEYS = {"name", "base_url", "api_key_env", "models", "pattern", "regex", "price", "max_tokens_field",
-                  "max_output_tokens", "context_window", "limits"}
+_PROVIDER_KEYS = {
+    "name",
+    "base_url",
+    "api_key_env",
+    "models",
+    "pattern",
+    "regex",
+    "price",
+    "max_tokens_field",
+    "max_output_tokens",
+    "context_window",
+    "limits",
+}
 _LIMIT_KEYS = {"max_output_tokens", "context_window"}
 _PRICE_KEYS = {"input", "output", "cache_read", "cache_write"}
 
@@ -139,7 +150,9 @@ def parse_catalog(data: dict[str, Any], source: str = "catalog") -> CatalogFile:
 def _no_unknown(table: dict[str, Any], allowed: set[str], where: str) -> None:
     unknown = sorted(set(table) - allowed)
     if unknown:
-        raise CatalogError(f"{where}: unknown key(s) {', '.join(unknown)}; expected {', '.join(sorted(allowed))}")
+        raise CatalogError(
+            f"{where}: unknown key(s) {', '.join(unknown)}; expected {', '.join(sorted(allowed))}"
+        )
 
 
 def _table(value: Any, where: str) -> dict[str, Any]:
@@ -167,8 +180,9 @@ def _price(value: Any, where: str) -> Price:
         if required not in table:
             raise CatalogError(f"{where}: `{required}` is required")
     optional = {k: _number(table[k], f"{where}.{k}") for k in ("cache_read", "cache_write") if k in table}
-    return Price(_number(table["input"], f"{where}.input"), _number(table["output"], f"{where}.output"),
-                 **optional)
+    return Price(
+        _number(table["input"], f"{where}.input"), _number(table["output"], f"{where}.output"), **optional
+    )
 
 
 def _provider_name(value: Any, where: str) -> str:
@@ -209,7 +223,9 @@ def _provider(item: dict[str, Any], where: str) -> ProviderSpec:
             raise CatalogError(f"{where}.regex: {exc}") from exc
     pattern = _text(item["pattern"], f"{where}.pattern") if "pattern" in item else None
     if not models and pattern is None and regex is None:
-        raise CatalogError(f"{where}: give `models`, `pattern` or `regex` so the gateway knows what it serves")
+        raise CatalogError(
+            f"{where}: give `models`, `pattern` or `regex` so the gateway knows what it serves"
+        )
     field_name = item.get("max_tokens_field", "max_tokens")
     if field_name not in ("max_tokens", "max_completion_tokens"):
         raise CatalogError(f"{where}.max_tokens_field: expected max_tokens or max_completion_tokens")
@@ -242,8 +258,10 @@ def _tokens(value: Any, where: str) -> int | None:
 def _limits(value: Any, where: str) -> ModelLimits:
     table = _table(value, where)
     _no_unknown(table, _LIMIT_KEYS, where)
-    return ModelLimits(_tokens(table.get("max_output_tokens"), f"{where}.max_output_tokens"),
-                       _tokens(table.get("context_window"), f"{where}.context_window"))
+    return ModelLimits(
+        _tokens(table.get("max_output_tokens"), f"{where}.max_output_tokens"),
+        _tokens(table.get("context_window"), f"{where}.context_window"),
+    )
 
 
 def _models(value: Any, where: str) -> dict[str, tuple[RouteSpec, ...]]:
@@ -269,8 +287,10 @@ def _route(provider: str, spec: Any, where: str) -> RouteSpec:
 
 
 def _aliases(value: Any, where: str) -> dict[str, str]:
-    return {_text(alias, where): _text(target, f"{where}.{alias}")
-            for alias, target in _table(value, where).items()}
+    return {
+        _text(alias, where): _text(target, f"{where}.{alias}")
+        for alias, target in _table(value, where).items()
+    }
 
 
 def _prices(value: Any, where: str) -> dict[tuple[str, str], Price]:

@@ -83,7 +83,9 @@ class _Provider:
 class ProviderHealth:
     """Circuit breakers and Retry-After windows, per provider. ``clock`` returns unix seconds."""
 
-    def __init__(self, config: BreakerConfig | None = None, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, config: BreakerConfig | None = None, *, clock: Callable[[], float] = time.time
+    ) -> None:
         # The app builds this at start; without a config, the breaker settings come from the environment.
         self.config = BreakerConfig.from_settings(load_settings()) if config is None else config
         self._clock = clock
@@ -133,8 +135,13 @@ class ProviderHealth:
         if st is not None:
             st.state, st.failures, st.probe_since, st.rate_limited_until = "closed", 0, None, 0.0
 
-    def record_failure(self, provider: str, status: int | None, retry_after_s: float | None = None,
-                       error_type: str | None = None) -> None:
+    def record_failure(
+        self,
+        provider: str,
+        status: int | None,
+        retry_after_s: float | None = None,
+        error_type: str | None = None,
+    ) -> None:
         """An attempt failed. Only the provider's faults count (``is_retryable``); the client's own
         bad requests just end a probe without a verdict."""
         if not is_retryable(status):
@@ -144,7 +151,9 @@ class ProviderHealth:
         st = self._providers.setdefault(provider, _Provider())
         st.failures += 1
         st.last_failure_at = now
-        st.last_error = f"{status if status is not None else 'no response'}" + (f" {error_type}" if error_type else "")
+        st.last_error = f"{status if status is not None else 'no response'}" + (
+            f" {error_type}" if error_type else ""
+        )
         if retry_after_s is not None:
             st.rate_limited_until = now + min(retry_after_s, self.config.retry_after_cap_s)
         if st.state == "half_open" or st.failures >= self.config.failures:
@@ -165,8 +174,12 @@ class ProviderHealth:
 
     def _describe(self, st: _Provider) -> dict[str, Any]:
         now = self._clock()
-        out: dict[str, Any] = {"state": "healthy", "consecutive_failures": st.failures,
-                               "last_error": st.last_error, "last_failure_at": _iso(st.last_failure_at)}
+        out: dict[str, Any] = {
+            "state": "healthy",
+            "consecutive_failures": st.failures,
+            "last_error": st.last_error,
+            "last_failure_at": _iso(st.last_failure_at),
+        }
         if st.state == "open" and st.open_until > now:
             out.update(state="cooling_down", until=_iso(st.open_until), reason="circuit_open")
         elif st.state != "closed":

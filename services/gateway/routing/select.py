@@ -48,7 +48,11 @@ def rank(routes: Sequence[Route], policy: str, order: Sequence[str]) -> list[Rou
     def cheapest_first(route: Route) -> tuple[bool, float, bool, int]:
         cost = typical_cost(route.rates)
         # Rounding to a nano-dollar makes equal list prices tie despite float noise.
-        return (cost is None, round(cost, 9) if cost is not None else 0.0, not route.direct,
-                configured_position(route))
+        return (
+            cost is None,
+            round(cost, 9) if cost is not None else 0.0,
+            not route.direct,
+            configured_position(route),
+        )
 
     return sorted(routes, key=cheapest_first)

@@ -20,12 +20,31 @@ from tests.unit.dashboard.ledger_fixtures import event, write_ledger
 def recent_db(tmp_path: Path) -> str:
     """Two requests of the last hour (inside the default 24 h range)."""
     now = time.time()
-    return write_ledger(str(tmp_path / "usage.db"), [
-        event(now - 600, "openai", "gpt-4o", latency_ms=120.0, input_tokens=10, cost_usd=0.5, api_key_name="alice",
-              session_id="sess-1", client="claude-cli/2.1.332"),
-        event(now - 300, "anthropic", "claude-haiku-4-5", status=500, latency_ms=80.0, cost_usd=0.25,
-              client="openai-python/1.109.1"),
-    ])
+    return write_ledger(
+        str(tmp_path / "usage.db"),
+        [
+            event(
+                now - 600,
+                "openai",
+                "gpt-4o",
+                latency_ms=120.0,
+                input_tokens=10,
+                cost_usd=0.5,
+                api_key_name="alice",
+                session_id="sess-1",
+                client="claude-cli/2.1.332",
+            ),
+            event(
+                now - 300,
+                "anthropic",
+                "claude-haiku-4-5",
+                status=500,
+                latency_ms=80.0,
+                cost_usd=0.25,
+                client="openai-python/1.109.1",
+            ),
+        ],
+    )
 
 
 def props_by_id(node: dict) -> dict[str, dict]:
@@ -50,7 +69,10 @@ def test_layout_arrives_filled_in(recent_db: str) -> None:
     assert props["ov-kpi-requests"]["children"] == "2"
     assert props["ov-kpi-error-rate"]["children"] == "50.00%"
     assert props["ov-kpi-cost"]["children"] == "$0.75"
-    assert props["ov-status"]["children"].endswith("UTC") and "buckets of 15 min" in props["ov-status"]["children"]
+    assert (
+        props["ov-status"]["children"].endswith("UTC")
+        and "buckets of 15 min" in props["ov-status"]["children"]
+    )
     requests_chart = props[widgets.chart_id("requests")]["figure"]
     assert {t["name"] for t in requests_chart["data"]} == {"openai", "anthropic"}
     assert all(props[widgets.chart_id(name)]["figure"]["data"] for name in widgets.CHARTS)
@@ -64,7 +86,11 @@ def test_layout_arrives_filled_in(recent_db: str) -> None:
     assert list(key_chart["y"]) == ["(no key)", "alice"]  # largest cost on top
     [session] = props["ov-sessions"]["data"]
     assert (session["session"], session["client"], session["requests"], session["cost"]) == (
-        "sess-1", "claude-cli/2.1.332", "1", "$0.50")
+        "sess-1",
+        "claude-cli/2.1.332",
+        "1",
+        "$0.50",
+    )
     assert props["ov-sessions-card"]["style"] == {}
 
 
@@ -82,8 +108,13 @@ def test_callbacks_do_not_run_on_load_but_on_changes(recent_db: str) -> None:
     assert len(deps) == 5 and all(d["prevent_initial_call"] for d in deps)
     overview = next(d for d in deps if "ov-kpi-requests.children" in d["output"])
     inputs = {(i["id"], i["property"]) for i in overview["inputs"]}
-    assert {("ov-range", "value"), ("ov-provider", "value"), ("ov-key", "value"), ("ov-client", "value"),
-            ("ov-interval", "n_intervals")} <= inputs
+    assert {
+        ("ov-range", "value"),
+        ("ov-provider", "value"),
+        ("ov-key", "value"),
+        ("ov-client", "value"),
+        ("ov-interval", "n_intervals"),
+    } <= inputs
 
 
 def script_tags(html: str) -> list[str]:
@@ -105,7 +136,9 @@ def test_page_scripts_are_long_cached(recent_db: str) -> None:
     assert "window.__dashboardNatives" in html.split("polyfill@")[0]  # saved before Dash's polyfill runs
 
 
-def test_full_plotly_bundle_without_a_matching_vendored_one(recent_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_full_plotly_bundle_without_a_matching_vendored_one(
+    recent_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(dashboard_app, "get_plotlyjs_version", lambda: "0.0.0")
     client = create_app(recent_db, 10).server.test_client()
     plotly_tags = [t for t in script_tags(client.get("/").get_data(as_text=True)) if "plotly" in t]
@@ -119,7 +152,9 @@ def test_the_vendored_bundle_is_the_installed_plotly_js_version() -> None:
 
     version = get_plotlyjs_version()
     path = dashboard_app.VENDOR / f"plotly-basic-{version}.min.js"
-    assert path.is_file(), f"no vendored basic bundle for plotly.js {version}: see {dashboard_app.VENDOR}/README.md"
+    assert path.is_file(), (
+        f"no vendored basic bundle for plotly.js {version}: see {dashboard_app.VENDOR}/README.md"
+    )
     assert f"plotly.js (basic - minified) v{version}" in path.read_text()[:200]
 
 

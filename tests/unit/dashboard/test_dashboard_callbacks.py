@@ -49,7 +49,9 @@ def test_overview_filters(db: str) -> None:
 
 
 def test_custom_dates_are_whole_utc_days(db: str) -> None:
-    out = overview.overview_outputs(db, "http://gw", "custom", "2025-01-16", "2025-01-16", None, None, now=NOW)
+    out = overview.overview_outputs(
+        db, "http://gw", "custom", "2025-01-16", "2025-01-16", None, None, now=NOW
+    )
     assert out["ov-kpi-requests"] == "1"
     assert data.time_range("custom", "2025-01-15", "2025-01-16", NOW) == (T0 - 36000, T0 - 36000 + 2 * 86400)
     assert data.time_range("custom", None, None, NOW) == (NOW - 86400, NOW)  # incomplete: default preset
@@ -69,7 +71,10 @@ def test_empty_states(db: str, tmp_path: Path) -> None:
 def test_table_and_options(db: str) -> None:
     rows = overview.table_outputs(db, "7d", None, None, None, None, now=NOW)
     assert [(r["model"], r["status"], r["tokens"], r["cost"]) for r in rows] == [
-        ("gpt-4o", 429, "0", "—"), ("claude-sonnet-4-5", 200, "320", "$0.01"), ("gpt-4o-mini", 200, "160", "$0.0010")]
+        ("gpt-4o", 429, "0", "—"),
+        ("claude-sonnet-4-5", 200, "320", "$0.01"),
+        ("gpt-4o-mini", 200, "160", "$0.0010"),
+    ]
     assert rows[0]["time"] == "2025-01-16 10:00:00"
     providers, models = overview.options_outputs(db, "7d", None, None, ["anthropic"], now=NOW)
     assert providers == ["anthropic", "openai"] and models == ["claude-sonnet-4-5"]
@@ -79,26 +84,44 @@ def test_key_and_client_filters_cost_by_key_and_client_and_sessions(db: str) -> 
     out = overview.overview_outputs(db, "http://gw", "7d", None, None, None, None, now=NOW, keys=["bob"])
     assert out["ov-kpi-requests"] == "1" and out["ov-sessions"] == []
     assert out["ov-sessions-card-style"] == overview.HIDDEN
-    out = overview.overview_outputs(db, "http://gw", "7d", None, None, None, None, now=NOW,
-                                    clients=["claude-cli/2.1.332"])
+    out = overview.overview_outputs(
+        db, "http://gw", "7d", None, None, None, None, now=NOW, clients=["claude-cli/2.1.332"]
+    )
     assert out["ov-kpi-requests"] == "2" and out["ov-kpi-cost"] == "$0.01"
     out = overview.overview_outputs(db, "http://gw", "7d", None, None, None, None, now=NOW)
     by_key = out[widgets.chart_id("cost-key")].data[0]
     assert list(by_key.y) == ["bob", "alice"] and list(by_key.x) == pytest.approx([0.0, 0.011])
     by_client = out[widgets.chart_id("cost-client")].data[0]
     assert list(by_client.y) == ["openai-python/1.109.1", "claude-cli/2.1.332"]
-    assert out["ov-sessions"] == [{"session": "sess-a", "client": "claude-cli/2.1.332",
-                                   "first": "2025-01-15 10:10:00", "last": "2025-01-15 11:20:00",
-                                   "requests": "2", "tokens": "480", "cost": "$0.01"}]
+    assert out["ov-sessions"] == [
+        {
+            "session": "sess-a",
+            "client": "claude-cli/2.1.332",
+            "first": "2025-01-15 10:10:00",
+            "last": "2025-01-15 11:20:00",
+            "requests": "2",
+            "tokens": "480",
+            "cost": "$0.01",
+        }
+    ]
     rows = overview.table_outputs(db, "7d", None, None, None, None, now=NOW, keys=["alice"])
     assert [r["model"] for r in rows] == ["claude-sonnet-4-5", "gpt-4o-mini"]
     assert overview.who_outputs(db, "7d", None, None, now=NOW) == (
-        ["alice", "bob"], ["claude-cli/2.1.332", "openai-python/1.109.1"])
+        ["alice", "bob"],
+        ["claude-cli/2.1.332", "openai-python/1.109.1"],
+    )
 
 
-@pytest.mark.parametrize(("span", "rows", "bucket"), [
-    (3600, 0, 60), (86400, 0, 900), (7 * 86400, 0, 3600), (30 * 86400, 0, 21600), (86400, 10**6, 3600),
-])
+@pytest.mark.parametrize(
+    ("span", "rows", "bucket"),
+    [
+        (3600, 0, 60),
+        (86400, 0, 900),
+        (7 * 86400, 0, 3600),
+        (30 * 86400, 0, 21600),
+        (86400, 10**6, 3600),
+    ],
+)
 def test_choose_bucket(span: float, rows: int, bucket: int) -> None:
     assert data.choose_bucket(span, rows) == bucket
 

@@ -22,19 +22,32 @@ def cube_frame(rows: list[tuple]) -> pd.DataFrame:
     records = []
     for bucket, provider, model, requests, errors, fallbacks, cost in rows:
         record = dict.fromkeys(FIGURES, 0)
-        record.update(bucket=bucket, provider=provider, model=model, requests=requests, errors=errors,
-                      fallbacks=fallbacks, cost_usd=cost, priced=requests, input_tokens=10 * requests,
-                      output_tokens=2 * requests, cache_read_tokens=requests, reasoning_tokens=requests)
+        record.update(
+            bucket=bucket,
+            provider=provider,
+            model=model,
+            requests=requests,
+            errors=errors,
+            fallbacks=fallbacks,
+            cost_usd=cost,
+            priced=requests,
+            input_tokens=10 * requests,
+            output_tokens=2 * requests,
+            cache_read_tokens=requests,
+            reasoning_tokens=requests,
+        )
         records.append(record)
     return pd.DataFrame(records)
 
 
-SERIES = cube_frame([
-    (H, "openai", "gpt-4o", 5, 1, 0, 0.5),
-    (H, "anthropic", "claude-haiku-4-5", 3, 0, 1, 0.3),
-    (H + 3600, "openai", "gpt-4o-mini", 2, 0, 0, 0.02),
-    (H + 3600, "", "unroutable", 1, 1, 0, 0.0),
-])
+SERIES = cube_frame(
+    [
+        (H, "openai", "gpt-4o", 5, 1, 0, 0.5),
+        (H, "anthropic", "claude-haiku-4-5", 3, 0, 1, 0.3),
+        (H + 3600, "openai", "gpt-4o-mini", 2, 0, 0, 0.02),
+        (H + 3600, "", "unroutable", 1, 1, 0, 0.0),
+    ]
+)
 
 
 def test_requests_stacked_by_provider() -> None:
@@ -49,12 +62,22 @@ def test_requests_stacked_by_provider() -> None:
 
 def test_cost_over_time_sums_cost() -> None:
     fig = figures.cost_over_time(SERIES)
-    assert {t.name: pytest.approx(sum(t.y)) for t in fig.data} == {"openai": 0.52, "anthropic": 0.3, "(none)": 0.0}
+    assert {t.name: pytest.approx(sum(t.y)) for t in fig.data} == {
+        "openai": 0.52,
+        "anthropic": 0.3,
+        "(none)": 0.0,
+    }
 
 
 def test_tokens_by_kind() -> None:
     fig = figures.tokens_over_time(SERIES)
-    assert [t.name for t in fig.data] == ["input", "cache read", "cache write", "output", "reasoning (in output)"]
+    assert [t.name for t in fig.data] == [
+        "input",
+        "cache read",
+        "cache write",
+        "output",
+        "reasoning (in output)",
+    ]
     assert list(fig.data[0].y) == [80, 30]
     assert fig.data[0].stackgroup == "tokens" and fig.data[4].stackgroup is None
 
@@ -67,8 +90,9 @@ def test_cost_by_model_largest_on_top() -> None:
 
 
 def test_latency_by_provider() -> None:
-    latency = pd.DataFrame({"provider": ["openai", ""], "requests": [7, 1], "p50": [120.0, 80.0],
-                            "p95": [900.0, 80.0]})
+    latency = pd.DataFrame(
+        {"provider": ["openai", ""], "requests": [7, 1], "p50": [120.0, 80.0], "p95": [900.0, 80.0]}
+    )
     fig = figures.latency_by_provider(latency)
     assert [t.name for t in fig.data] == ["p50", "p95"]
     assert list(fig.data[1].x) == ["openai", "(none)"] and list(fig.data[1].y) == [900.0, 80.0]
@@ -79,8 +103,16 @@ def test_errors_and_fallbacks() -> None:
     assert list(fig.data[0].y) == [1, 1] and list(fig.data[1].y) == [1, 0]
 
 
-@pytest.mark.parametrize("build", [figures.requests_over_time, figures.cost_over_time, figures.tokens_over_time,
-                                   figures.cost_by_model, figures.errors_and_fallbacks])
+@pytest.mark.parametrize(
+    "build",
+    [
+        figures.requests_over_time,
+        figures.cost_over_time,
+        figures.tokens_over_time,
+        figures.cost_by_model,
+        figures.errors_and_fallbacks,
+    ],
+)
 def test_empty_frames_give_a_message(build) -> None:  # noqa: ANN001
     fig = build(SERIES.iloc[0:0])
     assert fig.data == () and fig.layout.annotations[0].text == "No data in this range"
@@ -89,17 +121,33 @@ def test_empty_frames_give_a_message(build) -> None:  # noqa: ANN001
 def test_all_charts_order() -> None:
     charts = figures.all_charts(SERIES, SERIES, pd.DataFrame())
     titles = {name: c.layout.title.text for name, c in charts.items()}
-    assert titles == {"requests": "Requests", "cost": "Cost (USD)", "tokens": "Tokens by kind",
-                      "errors": "Errors and fallbacks", "cost-model": "Cost by model (USD)",
-                      "latency": "Latency by provider", "cache-hit": "Cache hit rate", "cost-key": "Cost by gateway key (USD)",
-                      "cost-client": "Cost by client (USD)"}
+    assert titles == {
+        "requests": "Requests",
+        "cost": "Cost (USD)",
+        "tokens": "Tokens by kind",
+        "errors": "Errors and fallbacks",
+        "cost-model": "Cost by model (USD)",
+        "latency": "Latency by provider",
+        "cache-hit": "Cache hit rate",
+        "cost-key": "Cost by gateway key (USD)",
+        "cost-client": "Cost by client (USD)",
+    }
     assert list(charts) == list(widgets.CHARTS)
 
 
-ATTRIBUTION = pd.DataFrame({"key": ["alice", "alice", ""], "client": ["claude-cli/2.1.332", "curl/8.5.0", ""],
-                            "session": ["s1", "", ""], "requests": [3, 1, 2], "tokens": [300, 10, 20],
-                            "cost_usd": [0.5, 0.25, 0.0], "priced": [3, 1, 0], "first_at": [H, H, H],
-                            "last_at": [H + 60, H, H]})
+ATTRIBUTION = pd.DataFrame(
+    {
+        "key": ["alice", "alice", ""],
+        "client": ["claude-cli/2.1.332", "curl/8.5.0", ""],
+        "session": ["s1", "", ""],
+        "requests": [3, 1, 2],
+        "tokens": [300, 10, 20],
+        "cost_usd": [0.5, 0.25, 0.0],
+        "priced": [3, 1, 0],
+        "first_at": [H, H, H],
+        "last_at": [H + 60, H, H],
+    }
+)
 
 
 def test_cost_by_key_and_client() -> None:
@@ -120,31 +168,55 @@ def test_charts_pass_plotly_validation(frame: pd.DataFrame, monkeypatch: pytest.
     checked = figures.all_charts(frame, frame, latency if len(frame) else latency.iloc[0:0], who)
     for name, fig in fast.items():
         assert json.loads(pio.to_json(fig)) == json.loads(pio.to_json(checked[name])), name
-        assert json.loads(pio.to_json(fig))["layout"]["template"] == {"data": {"scatter": [{"type": "scatter"}]}}
+        assert json.loads(pio.to_json(fig))["layout"]["template"] == {
+            "data": {"scatter": [{"type": "scatter"}]}
+        }
 
 
-@pytest.mark.parametrize(("func", "value", "text"), [
-    (fmt.count, 1234567, "1,234,567"), (fmt.count, None, "—"),
-    (fmt.compact, 9876, "9,876"), (fmt.compact, 12_345, "12.3k"), (fmt.compact, 4_560_000, "4.56M"),
-    (fmt.compact, 1_230_000_000, "1.23B"),
-    (fmt.usd, 1234.5, "$1,234.50"), (fmt.usd, 0.0042, "$0.0042"), (fmt.usd, 0.0, "$0.00"), (fmt.usd, None, "—"),
-    (fmt.percent, 0.03811, "3.81%"), (fmt.latency, 850.4, "850 ms"), (fmt.latency, 1950.0, "1.95 s"),
-    (fmt.latency, math.nan, "—"), (fmt.bucket_label, 900, "15 min"), (fmt.bucket_label, 21600, "6 h"),
-    (fmt.bucket_label, 86400, "1 day"), (fmt.moment, H, "2025-01-15 10:00:00"),
-])
+@pytest.mark.parametrize(
+    ("func", "value", "text"),
+    [
+        (fmt.count, 1234567, "1,234,567"),
+        (fmt.count, None, "—"),
+        (fmt.compact, 9876, "9,876"),
+        (fmt.compact, 12_345, "12.3k"),
+        (fmt.compact, 4_560_000, "4.56M"),
+        (fmt.compact, 1_230_000_000, "1.23B"),
+        (fmt.usd, 1234.5, "$1,234.50"),
+        (fmt.usd, 0.0042, "$0.0042"),
+        (fmt.usd, 0.0, "$0.00"),
+        (fmt.usd, None, "—"),
+        (fmt.percent, 0.03811, "3.81%"),
+        (fmt.latency, 850.4, "850 ms"),
+        (fmt.latency, 1950.0, "1.95 s"),
+        (fmt.latency, math.nan, "—"),
+        (fmt.bucket_label, 900, "15 min"),
+        (fmt.bucket_label, 21600, "6 h"),
+        (fmt.bucket_label, 86400, "1 day"),
+        (fmt.moment, H, "2025-01-15 10:00:00"),
+    ],
+)
 def test_format(func, value, text: str) -> None:  # noqa: ANN001
     assert func(value) == text
 
 
 def test_cache_hit_rate_over_time_per_provider() -> None:
     """cache reads ÷ (input + cache reads + cache writes) per bucket and provider; no prompt, no point."""
-    series = pd.DataFrame({
-        "bucket": [0, 0, 3600, 3600], "provider": ["anthropic", "openai", "anthropic", "openai"],
-        "input_tokens": [100, 50, 0, 0], "cache_read_tokens": [300, 50, 0, 0], "cache_write_tokens": [100, 0, 0, 0],
-    })
+    series = pd.DataFrame(
+        {
+            "bucket": [0, 0, 3600, 3600],
+            "provider": ["anthropic", "openai", "anthropic", "openai"],
+            "input_tokens": [100, 50, 0, 0],
+            "cache_read_tokens": [300, 50, 0, 0],
+            "cache_write_tokens": [100, 0, 0, 0],
+        }
+    )
     fig = figures.cache_hit_rate_over_time(series)
     lines = {t.name: list(t.y) for t in fig.data}
     assert lines["anthropic"][0] == pytest.approx(0.6) and lines["openai"][0] == pytest.approx(0.5)
     assert all(math.isnan(v) for v in (lines["anthropic"][1], lines["openai"][1]))
     assert fig.layout.yaxis.tickformat == ".0%"
-    assert figures.cache_hit_rate_over_time(series.iloc[0:0]).layout.annotations[0].text == "No data in this range"
+    assert (
+        figures.cache_hit_rate_over_time(series.iloc[0:0]).layout.annotations[0].text
+        == "No data in this range"
+    )

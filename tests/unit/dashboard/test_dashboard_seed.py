@@ -29,7 +29,7 @@ def query(path: str, sql: str) -> list[tuple]:
 
 def test_spread_over_the_days_up_to_now(seeded: tuple[str, float]) -> None:
     path, before = seeded
-    (first, last), = query(path, "SELECT min(started_at), max(started_at) FROM requests")
+    ((first, last),) = query(path, "SELECT min(started_at), max(started_at) FROM requests")
     assert before - 2 * 86400 <= first < before - 1.9 * 86400
     assert before - 600 < last <= time.time()
 
@@ -37,7 +37,11 @@ def test_spread_over_the_days_up_to_now(seeded: tuple[str, float]) -> None:
 def test_providers_statuses_fallbacks_and_costs(seeded: tuple[str, float]) -> None:
     path, _ = seeded
     assert {r[0] for r in query(path, "SELECT DISTINCT provider FROM requests")} == {
-        "openai", "anthropic", "xai", "openrouter"}
+        "openai",
+        "anthropic",
+        "xai",
+        "openrouter",
+    }
     statuses = dict(query(path, "SELECT status, count(*) FROM requests GROUP BY status"))
     assert statuses[200] > 2500 and {429, 500, 529} <= set(statuses)
     assert 529 not in {s for (s,) in query(path, "SELECT status FROM requests WHERE provider != 'anthropic'")}
@@ -48,7 +52,7 @@ def test_providers_statuses_fallbacks_and_costs(seeded: tuple[str, float]) -> No
         assert attempt["provider"] != provider and attempt["status"] in (429, 529, 500)
     assert query(path, "SELECT DISTINCT model FROM requests WHERE cost_usd IS NULL") == [("x-ai/grok-4",)]
     assert query(path, "SELECT count(*) FROM requests WHERE status >= 400 AND input_tokens > 0") == [(0,)]
-    (cached,), = query(path, "SELECT avg(cache_read_tokens > 0) FROM requests WHERE status = 200")
+    ((cached,),) = query(path, "SELECT avg(cache_read_tokens > 0) FROM requests WHERE status = 200")
     assert 0.3 < cached < 0.5
 
 
@@ -67,8 +71,9 @@ def test_rates_from_genai_prices() -> None:
     assert seeding.resolve_rates(seeding.ModelProfile("openrouter", "x-ai/grok-4", 1, 1)) is None
 
 
-def test_cli_respects_database_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_respects_database_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "env.db"
     monkeypatch.setenv("DATABASE_PATH", str(path))
     seeding.main(["--rows", "200", "--days", "1"])

@@ -45,23 +45,31 @@ async def test_totals(client: TestClient) -> None:
     assert body["from"] == "2025-01-15T00:00:00Z" and body["to"] == "2025-01-17T00:00:00Z"
     assert body["groups"] == []
     totals = body["totals"]
-    assert (totals["requests"], totals["errors"], totals["fallbacks"], totals["total_tokens"]) == (3, 1, 1, 480)
+    assert (totals["requests"], totals["errors"], totals["fallbacks"], totals["total_tokens"]) == (
+        3,
+        1,
+        1,
+        480,
+    )
     assert (totals["latency_p50_ms"], totals["latency_p95_ms"]) == (200.0, 290.0)
     assert totals["cost_usd"] == pytest.approx(0.011) and totals["unpriced_requests"] == 1
 
 
-@pytest.mark.parametrize(("query", "keys"), [
-    ("group_by=provider", [("openai", 2), ("anthropic", 1)]),
-    ("group_by=model&provider=openai", [("gpt-4o", 1), ("gpt-4o-mini", 1)]),
-    ("group_by=day", [("2025-01-15", 2), ("2025-01-16", 1)]),
-    ("group_by=hour&status=ok", [("2025-01-15T10:00:00Z", 1), ("2025-01-15T11:00:00Z", 1)]),
-    ("group_by=provider&status=429", [("openai", 1)]),
-    ("group_by=key", [("alice", 2), ("bob", 1)]),
-    ("group_by=session", [("sess-a", 2), (None, 1)]),
-    ("group_by=client&key=bob", [("openai-python/1.109.1", 1)]),
-    ("group_by=provider&client=claude-cli/2.1.332", [("anthropic", 1), ("openai", 1)]),
-    ("group_by=key&session=sess-a&provider=openai", [("alice", 1)]),
-])
+@pytest.mark.parametrize(
+    ("query", "keys"),
+    [
+        ("group_by=provider", [("openai", 2), ("anthropic", 1)]),
+        ("group_by=model&provider=openai", [("gpt-4o", 1), ("gpt-4o-mini", 1)]),
+        ("group_by=day", [("2025-01-15", 2), ("2025-01-16", 1)]),
+        ("group_by=hour&status=ok", [("2025-01-15T10:00:00Z", 1), ("2025-01-15T11:00:00Z", 1)]),
+        ("group_by=provider&status=429", [("openai", 1)]),
+        ("group_by=key", [("alice", 2), ("bob", 1)]),
+        ("group_by=session", [("sess-a", 2), (None, 1)]),
+        ("group_by=client&key=bob", [("openai-python/1.109.1", 1)]),
+        ("group_by=provider&client=claude-cli/2.1.332", [("anthropic", 1), ("openai", 1)]),
+        ("group_by=key&session=sess-a&provider=openai", [("alice", 1)]),
+    ],
+)
 async def test_groups(client: TestClient, query: str, keys: list[tuple[str, int]]) -> None:
     body = await (await client.get(f"/usage?{RANGE}&{query}")).json()
     group_by = query.split("&")[0].split("=")[1]
@@ -77,10 +85,18 @@ async def test_cost_and_latency_per_key(client: TestClient) -> None:
     assert body["totals"]["latency_p50_ms"] == 200.0
 
 
-@pytest.mark.parametrize(("query", "param"), [
-    ("from=yesterday", "from"), ("to=later", "to"), ("from=1h&to=2h", "from"), ("status=bad", "status"),
-    ("group_by=week", "group_by"), ("format=xml", "format"), ("provder=openai", "provder"),
-])
+@pytest.mark.parametrize(
+    ("query", "param"),
+    [
+        ("from=yesterday", "from"),
+        ("to=later", "to"),
+        ("from=1h&to=2h", "from"),
+        ("status=bad", "status"),
+        ("group_by=week", "group_by"),
+        ("format=xml", "format"),
+        ("provder=openai", "provder"),
+    ],
+)
 async def test_bad_parameters(client: TestClient, query: str, param: str) -> None:
     response = await client.get(f"/usage?{query}")
     assert response.status == 400

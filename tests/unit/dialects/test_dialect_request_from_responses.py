@@ -1035,8 +1035,10 @@ def test_cache_breakpoints_for_a_long_session() -> None:
         ({"model": "m", "input": "hi", "stream": "yes"}, "stream"),
         ({"model": "m", "input": [{"type": "message", "role": "user", "content": 5}]}, "input[0].content"),
         ({"model": "m", "input": [{"role": "user", "content": [5]}]}, "input[0].content[0]"),
-        ({"model": "m", "input": "hi", "tools": [{"type": "function", "name": "f", "parameters": "x"}]},
-         "tools[0].parameters"),
+        (
+            {"model": "m", "input": "hi", "tools": [{"type": "function", "name": "f", "parameters": "x"}]},
+            "tools[0].parameters",
+        ),
         ({"model": "m", "input": "hi", "tool_choice": 5}, "tool_choice"),
         ({"model": "m", "input": "hi", "tool_choice": "bogus"}, "tool_choice"),
         ({"model": "m", "input": "hi", "tool_choice": {"name": "f"}}, "tool_choice"),
@@ -1044,8 +1046,14 @@ def test_cache_breakpoints_for_a_long_session() -> None:
         ({"model": "m", "input": "hi", "reasoning": {"effort": 5}}, "reasoning.effort"),
         ({"model": "m", "input": "hi", "text": "x"}, "text"),
         ({"model": "m", "input": "hi", "text": {"format": 5}}, "text.format"),
-        ({"model": "m", "input": "hi", "text": {"format": {"type": "json_schema", "name": "o", "schema": 5}}},
-         "text.format.schema"),
+        (
+            {
+                "model": "m",
+                "input": "hi",
+                "text": {"format": {"type": "json_schema", "name": "o", "schema": 5}},
+            },
+            "text.format.schema",
+        ),
         ({"model": "m", "input": "hi", "previous_response_id": 5}, "previous_response_id"),
         ({"model": "m", "input": "hi", "parallel_tool_calls": "yes"}, "parallel_tool_calls"),
     ],
@@ -1061,5 +1069,12 @@ def test_validate_responses_request_accepts_real_bodies() -> None:
     validate_responses_request({"model": "m", "input": "hi", "max_output_tokens": 10, "temperature": 0})
     validate_responses_request({"model": "m", "previous_response_id": "resp_1"})  # passthrough honours it
     validate_responses_request({"model": "m", "prompt": {"id": "pmpt_1"}})  # a stored prompt needs no input
-    validate_responses_request({"model": "m", "input": "hi", "tool_choice": {"type": "web_search"},
-                                "reasoning": {"effort": None}, "text": {"format": {"type": "text"}}})
+    validate_responses_request(
+        {
+            "model": "m",
+            "input": "hi",
+            "tool_choice": {"type": "web_search"},
+            "reasoning": {"effort": None},
+            "text": {"format": {"type": "text"}},
+        }
+    )

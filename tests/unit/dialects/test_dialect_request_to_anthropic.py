@@ -419,7 +419,9 @@ def test_never_more_than_four_breakpoints(turns: int) -> None:
 
 
 def test_no_breakpoint_on_a_thinking_or_empty_block() -> None:
-    body = translate({"model": "m", "messages": [{"role": "user", "content": [{"type": "text", "text": ""}]}]}, SONNET).body
+    body = translate(
+        {"model": "m", "messages": [{"role": "user", "content": [{"type": "text", "text": ""}]}]}, SONNET
+    ).body
     assert marked_paths(body) == []
 
 

@@ -126,7 +126,11 @@ def test_thinking_token_format_is_pinned() -> None:
         _payload(token, "ekai.t1.")
         == '{"ekai":"thinking","thinking":"Let me think — ✓","signature":"EqQBsig=="}'.encode()
     )
-    assert decode_thinking(token) == {"type": "thinking", "thinking": "Let me think — ✓", "signature": "EqQBsig=="}
+    assert decode_thinking(token) == {
+        "type": "thinking",
+        "thinking": "Let me think — ✓",
+        "signature": "EqQBsig==",
+    }
 
 
 def test_compaction_token_format_is_pinned() -> None:

@@ -161,7 +161,10 @@ def test_sdk_reads_reasoning_text_and_tool_calls_from_an_anthropic_upstream() ->
     assert [s.text for s in reasoning.summary] == ["The user wants the files listed, and the README read."]
     assert reasoning.encrypted_content is not None
     thinking = decode_thinking(reasoning.encrypted_content)
-    assert thinking is not None and thinking["thinking"] == "The user wants the files listed, and the README read."
+    assert (
+        thinking is not None
+        and thinking["thinking"] == "The user wants the files listed, and the README read."
+    )
     assert thinking["signature"] == "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds"
     assert final.output_text == "I'll list the files and read the README — ✓."
     calls = [(i.call_id, i.name, json.loads(i.arguments)) for i in final.output if i.type == "function_call"]

@@ -235,8 +235,16 @@ def test_encoder_second_thinking_block_is_a_second_reasoning_item() -> None:
     assert [i["type"] for i in items] == ["reasoning", "reasoning", "reasoning", "message"]
     from services.gateway.dialects.openai_responses import decode_thinking
 
-    assert decode_thinking(items[0]["encrypted_content"]) == {"type": "thinking", "thinking": "one", "signature": "sig1"}
-    assert items[1]["summary"] == [] and decode_thinking(items[1]["encrypted_content"]) == {"type": "thinking", "thinking": "", "signature": "sig2"}
+    assert decode_thinking(items[0]["encrypted_content"]) == {
+        "type": "thinking",
+        "thinking": "one",
+        "signature": "sig1",
+    }
+    assert items[1]["summary"] == [] and decode_thinking(items[1]["encrypted_content"]) == {
+        "type": "thinking",
+        "thinking": "",
+        "signature": "sig2",
+    }
     assert "encrypted_content" not in items[2]
 
 

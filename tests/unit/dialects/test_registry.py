@@ -59,7 +59,11 @@ def test_endpoints_map_paths_to_formats() -> None:
 
 
 def test_providers_choose_the_passthrough_wire_when_they_speak_it() -> None:
-    openai, anthropic, xai = OpenAIProvider("o", "u", "k"), AnthropicProvider("a", "u", "k"), XAIProvider("x", "u", "k")
+    openai, anthropic, xai = (
+        OpenAIProvider("o", "u", "k"),
+        AnthropicProvider("a", "u", "k"),
+        XAIProvider("x", "u", "k"),
+    )
     assert registry.choose_wire("openai_responses", openai.wires) == "openai_responses"
     assert registry.choose_wire("openai_chat", openai.wires) == "openai_chat"
     assert registry.choose_wire("anthropic", openai.wires) == "openai_chat"

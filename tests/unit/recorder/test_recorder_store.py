@@ -28,12 +28,30 @@ from shared.events import FIELD_NAMES, FailedAttempt, UsageEvent, from_dict
 
 def make_event(n: int = 0, **overrides: object) -> UsageEvent:
     event = UsageEvent(
-        request_id=f"req-{n}", endpoint="/v1/messages", client_format="anthropic", model="claude-x",
-        started_at=1_700_000_000.0 + n, finished_at=1_700_000_001.5 + n, provider="anthropic",
-        provider_format="anthropic", translated=True, served_model="claude-x-2025", status=200,
-        streamed=True, input_tokens=10 + n, output_tokens=20, cache_read_tokens=3, cache_write_tokens=4,
-        reasoning_tokens=5, cost_usd=0.00123456, latency_ms=1500.5, ttft_ms=210.0, attempts=2,
-        failed_attempts=[FailedAttempt(provider="openai", status=429, error_type="rate_limit", message="slow")],
+        request_id=f"req-{n}",
+        endpoint="/v1/messages",
+        client_format="anthropic",
+        model="claude-x",
+        started_at=1_700_000_000.0 + n,
+        finished_at=1_700_000_001.5 + n,
+        provider="anthropic",
+        provider_format="anthropic",
+        translated=True,
+        served_model="claude-x-2025",
+        status=200,
+        streamed=True,
+        input_tokens=10 + n,
+        output_tokens=20,
+        cache_read_tokens=3,
+        cache_write_tokens=4,
+        reasoning_tokens=5,
+        cost_usd=0.00123456,
+        latency_ms=1500.5,
+        ttft_ms=210.0,
+        attempts=2,
+        failed_attempts=[
+            FailedAttempt(provider="openai", status=429, error_type="rate_limit", message="slow")
+        ],
     )
     return replace(event, **overrides) if overrides else event
 
@@ -84,8 +102,19 @@ async def test_table_columns_are_the_event_fields_in_order(store: Store) -> None
 
 
 async def test_insert_round_trips_every_field(store: Store) -> None:
-    events = [make_event(1), make_event(2, cost_usd=None, ttft_ms=None, provider=None, failed_attempts=[],
-                                        translated=False, streamed=False, client_disconnected=True)]
+    events = [
+        make_event(1),
+        make_event(
+            2,
+            cost_usd=None,
+            ttft_ms=None,
+            provider=None,
+            failed_attempts=[],
+            translated=False,
+            streamed=False,
+            client_disconnected=True,
+        ),
+    ]
     assert await store.insert_many(events) == 2
     stored = rows(db_file(store))
     assert [row_to_event(r) for r in stored] == events
@@ -93,7 +122,8 @@ async def test_insert_round_trips_every_field(store: Store) -> None:
     assert first["translated"] == 1 and second["client_disconnected"] == 1  # booleans as 0/1
     assert second["cost_usd"] is None  # unknown price stays NULL, never 0
     assert orjson.loads(first["failed_attempts"]) == [
-        {"provider": "openai", "status": 429, "error_type": "rate_limit", "message": "slow"}]
+        {"provider": "openai", "status": 429, "error_type": "rate_limit", "message": "slow"}
+    ]
 
 
 async def test_replayed_events_are_stored_once(store: Store) -> None:
@@ -115,11 +145,21 @@ async def test_unstorable_event_is_refused_before_writing(store: Store) -> None:
     assert rows(db_file(store)) == []
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("status", None), ("event_id", None), ("input_tokens", "12"), ("input_tokens", 2**70),
-    ("latency_ms", math.nan), ("latency_ms", "fast"), ("cost_usd", math.inf), ("translated", 2),
-    ("failed_attempts", "x"), ("model", 7),
-])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("status", None),
+        ("event_id", None),
+        ("input_tokens", "12"),
+        ("input_tokens", 2**70),
+        ("latency_ms", math.nan),
+        ("latency_ms", "fast"),
+        ("cost_usd", math.inf),
+        ("translated", 2),
+        ("failed_attempts", "x"),
+        ("model", 7),
+    ],
+)
 def test_event_row_names_the_bad_field(field: str, value: object) -> None:
     with pytest.raises(ValueError, match=field):
         event_row(make_event(1, **{field: value}))
@@ -168,10 +208,15 @@ async def test_a_version_1_ledger_gains_the_attribution_columns(tmp_path: Path) 
     async with aiosqlite.connect(path, isolation_level=None) as db:
         assert await migrate(db, MIGRATIONS[:1]) == 1
         v1_columns = FIELD_NAMES[: FIELD_NAMES.index("failed_attempts") + 1]
-        await db.execute(f"INSERT INTO requests ({', '.join(v1_columns)}) VALUES ({', '.join('?' * len(v1_columns))})",
-                         event_row(make_event(1))[: len(v1_columns)])
+        await db.execute(
+            f"INSERT INTO requests ({', '.join(v1_columns)}) VALUES ({', '.join('?' * len(v1_columns))})",
+            event_row(make_event(1))[: len(v1_columns)],
+        )
     s = await Store.open(str(path))
-    assert await s.insert_many([make_event(2, api_key_name="ci", session_id="s-1", client="claude-cli/2.1.1")]) == 1
+    assert (
+        await s.insert_many([make_event(2, api_key_name="ci", session_id="s-1", client="claude-cli/2.1.1")])
+        == 1
+    )
     await s.close()
     assert pragma(path, "user_version") == SCHEMA_VERSION == len(MIGRATIONS)
     old, new = rows(path)
@@ -214,8 +259,10 @@ async def test_a_failing_migration_rolls_back_entirely(tmp_path: Path) -> None:
 
 def test_split_statements_respects_quotes_and_comments() -> None:
     script = "-- one; two\nCREATE TABLE t (a TEXT DEFAULT ';');\nINSERT INTO t VALUES ('x;y'); -- done;\n"
-    assert split_statements(script) == ["-- one; two\nCREATE TABLE t (a TEXT DEFAULT ';');",
-                                        "INSERT INTO t VALUES ('x;y'); -- done;"]
+    assert split_statements(script) == [
+        "-- one; two\nCREATE TABLE t (a TEXT DEFAULT ';');",
+        "INSERT INTO t VALUES ('x;y'); -- done;",
+    ]
     with pytest.raises(ValueError):
         split_statements("CREATE TABLE t (a TEXT")
 
@@ -226,8 +273,9 @@ async def test_busy_database_is_retried_by_the_batcher_without_loss(tmp_path: Pa
     store = await Store.open(str(path), busy_timeout_ms=20)
     blocker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     blocker.execute("BEGIN IMMEDIATE")
-    batcher = Batcher(store.insert_rows, max_rows=10, flush_interval_s=0.01,
-                      backoff=Backoff(initial_s=0.02, max_s=0.05))
+    batcher = Batcher(
+        store.insert_rows, max_rows=10, flush_interval_s=0.01, backoff=Backoff(initial_s=0.02, max_s=0.05)
+    )
     batcher.start()
     for i in range(25):
         await batcher.put(event_row(make_event(i)))
@@ -261,12 +309,19 @@ async def test_a_version_1_ledger_gains_the_cache_columns_and_its_rollup_the_sav
             "status INTEGER NOT NULL, requests INTEGER NOT NULL, PRIMARY KEY (hour, provider, model, status));"
         )
     s = await Store.open(str(path))
-    await s.insert_many([make_event(2, cache_write_1h_tokens=4, web_search_requests=2, cache_savings_usd=-0.25)])
+    await s.insert_many(
+        [make_event(2, cache_write_1h_tokens=4, web_search_requests=2, cache_savings_usd=-0.25)]
+    )
     await s.close()
     assert pragma(path, "user_version") == SCHEMA_VERSION
-    got = [(r["request_id"], r["cache_write_1h_tokens"], r["web_search_requests"], r["cache_savings_usd"])
-           for r in rows(path)]
+    got = [
+        (r["request_id"], r["cache_write_1h_tokens"], r["web_search_requests"], r["cache_savings_usd"])
+        for r in rows(path)
+    ]
     assert got == [("req-1", 0, 0, None), ("req-2", 4, 2, -0.25)]
-    assert rows(path, "SELECT sum(requests) AS n, sum(cache_savings_usd) AS s FROM usage_hourly")[0][:] == (2, -0.25)
+    assert rows(path, "SELECT sum(requests) AS n, sum(cache_savings_usd) AS s FROM usage_hourly")[0][:] == (
+        2,
+        -0.25,
+    )
     with sqlite3.connect(path) as conn:
         assert ensure_rollups_sync(conn) is False  # the rollup agrees with the ledger
