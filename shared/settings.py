@@ -22,6 +22,8 @@ class ProviderSettings:
 class Settings:
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 3001
+    # Gateway processes sharing GATEWAY_PORT (SO_REUSEPORT) under one parent; 1: a single process, no parent.
+    gateway_workers: int = 1
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = 3000
     database_path: str = "data/usage.db"  # the SQLite ledger, used when database_url is not set
@@ -152,6 +154,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     return Settings(
         gateway_host=_get(env, "GATEWAY_HOST", d.gateway_host),
         gateway_port=int(_get(env, "GATEWAY_PORT", str(d.gateway_port))),
+        gateway_workers=_int(env, "GATEWAY_WORKERS", d.gateway_workers, 1),
         dashboard_host=_get(env, "DASHBOARD_HOST", d.dashboard_host),
         dashboard_port=int(_get(env, "DASHBOARD_PORT", str(d.dashboard_port))),
         database_path=_get(env, "DATABASE_PATH", d.database_path),

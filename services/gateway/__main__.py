@@ -1,26 +1,48 @@
-"""`python -m services.gateway`: serve the gateway with settings from the environment."""
+"""`python -m services.gateway`: serve the gateway with settings from the environment.
+
+``GATEWAY_WORKERS=1`` (the default): this process serves. More: this process is the parent of that many
+workers sharing the port (``services/gateway/workers.py``), which it starts as
+``python -m services.gateway --worker I --parent-fd FD``; those two options are for the parent only.
+"""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
+import os
 import sys
 
 from aiohttp import web
 
+from services.gateway import workers
 from services.gateway.app import create_app, install_http_error_answer
 from services.gateway.keys.keyfile import KeyFileError
 from services.gateway.routing.config import CatalogError
 from shared.access import ExposedWithoutKeys
 from shared.settings import load_settings
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def _args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="ekai-gateway", description=__doc__.splitlines()[0])
+    parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)  # set by the parent
+    parser.add_argument("--parent-fd", type=int, help=argparse.SUPPRESS)
+    return parser.parse_args()
+
 
 def main() -> None:
+    args = _args()
     try:
         settings = load_settings()
     except ValueError as exc:
         sys.exit(f"gateway: bad setting: {exc}")
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    worker = args.worker
+    fmt = LOG_FORMAT if worker is None else LOG_FORMAT.replace("%(name)s", f"%(name)s[w{worker}]")
+    logging.basicConfig(level=settings.log_level, format=fmt)
+    if worker is None and settings.gateway_workers > 1:
+        sys.exit(workers.supervise(settings))
     try:
         import uvloop
 
@@ -33,6 +55,9 @@ def main() -> None:
         app = create_app(settings)
     except (CatalogError, KeyFileError, ExposedWithoutKeys) as exc:
         sys.exit(f"gateway: {exc}")
+    if worker is not None:
+        info = workers.WorkerInfo(worker, settings.gateway_workers, os.getpid())
+        workers.install_worker(app, info, args.parent_fd)
     web.run_app(
         app,
         host=settings.gateway_host,
@@ -41,6 +66,9 @@ def main() -> None:
         print=None,
         # SIGTERM: stop accepting, let in-flight requests and streams finish for up to this long.
         shutdown_timeout=settings.shutdown_grace_s,
+        # A worker shares the port with its siblings, and handles its signals itself (workers.py).
+        reuse_port=True if worker is not None else None,
+        handle_signals=worker is None,
     )
 
 

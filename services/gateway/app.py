@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import uuid
@@ -121,6 +122,11 @@ def create_app(settings: Settings) -> web.Application:
             metrics=gateway_metrics,
         )
         publisher.start()
+        refresh = (
+            asyncio.ensure_future(gateway_metrics.run_breaker_refresh())
+            if gateway_metrics.multiprocess
+            else None
+        )
         upstream = UpstreamClient(
             session, settings.first_byte_timeout_s, settings.chunk_timeout_s, settings.stream_keepalive_s
         )
@@ -140,6 +146,8 @@ def create_app(settings: Settings) -> web.Application:
         yield
         # Shutdown: the server stopped accepting and gave in-flight requests SHUTDOWN_GRACE to finish
         # (__main__'s shutdown_timeout); now their events get SHUTDOWN_ACK_WAIT to be acknowledged.
+        if refresh is not None:
+            refresh.cancel()
         await session.close()
         await publisher.close(settings.shutdown_ack_wait_s)
         gateway_metrics.close()

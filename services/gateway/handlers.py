@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from services.gateway import attribution, auth, keys
+from services.gateway import attribution, auth, keys, metrics, workers
 from services.gateway.calls import Call, event_for
 from services.gateway.dialects import registry
 from services.gateway.dialects._request_common import TranslationError
@@ -25,6 +25,10 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # Deeper request bodies are refused: orjson parses up to 1024 levels, but the gateway's walkers recurse
 # (Python's limit is 1000 frames) and orjson serialises at most 255 levels back for the provider.
 MAX_JSON_DEPTH = 128
+WORKER_SCOPE = (
+    "one of several workers on this port (GATEWAY_WORKERS): providers' breaker state and events are this "
+    "worker's own; events_all_workers sums the live workers; /metrics covers every worker"
+)
 
 
 def json_error(
@@ -168,6 +172,8 @@ async def responses_get(request: web.Request) -> web.Response:
 
 
 async def health(request: web.Request) -> web.Response:
+    """GET /health: version, providers (breaker state), events held for the recorder. A worker
+    (GATEWAY_WORKERS > 1) also gives ``worker`` (index, of, pid, scope) and ``events_all_workers``."""
     state = request.app[keys.STATE]
     breakers = state.health.snapshot()
     providers = {
@@ -179,12 +185,21 @@ async def health(request: web.Request) -> web.Response:
         }
         for name, p in state.providers.items()
     }
-    body = {
+    body: dict[str, object] = {
         "status": "ok",
         "version": state.version,
         "providers": providers,
         "events": state.publisher.stats(),
     }
+    worker = request.app.get(workers.WORKER)
+    if worker is not None:
+        body["worker"] = {
+            "index": worker.index,
+            "of": worker.count,
+            "pid": worker.pid,
+            "scope": WORKER_SCOPE,
+        }
+        body["events_all_workers"] = request.app[metrics.METRICS].events_all_workers()
     return web.json_response(body, dumps=lambda o: orjson.dumps(o).decode())
 
 

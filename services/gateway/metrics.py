@@ -8,7 +8,10 @@ mode; an empty directory shared by the workers of one host, wiped before they st
 writes its values there and any worker's ``/metrics`` answers for all of them: counters and histograms
 summed, the event gauges summed over live workers, the breaker state the worst over live workers.
 Without it each process serves its own figures; scrape each one (Prometheus adds an ``instance``
-label) and aggregate with ``sum without (instance)``.
+label) and aggregate with ``sum without (instance)``. ``GATEWAY_WORKERS=N`` sets it up for its workers
+(services/gateway/workers.py). A worker's breaker state changes with time alone (a cool-down ends), and
+only the worker that answers a scrape can refresh its own figure then, so in multiprocess mode each
+worker refreshes its breaker gauges every ``BREAKER_REFRESH_S`` (``run_breaker_refresh``).
 
 Labels are provider names, model names the catalog routed, statuses and error types: never a key, never
 a client credential, never a model name the gateway did not recognise (those count as ``model=""``).
@@ -16,6 +19,8 @@ a client credential, never a model name the gateway did not recognise (those cou
 
 from __future__ import annotations
 
+import asyncio
+import glob
 import logging
 import os
 from collections.abc import Iterable
@@ -41,6 +46,8 @@ TTFT_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 120.0)
 BREAKER_STATES = {"healthy": 0, "half_open": 1, "cooling_down": 2}
 TOKEN_KINDS = ("input", "output", "cache_read", "cache_write", "reasoning")
 MAX_LABEL = 120
+BREAKER_REFRESH_S = 1.0
+EVENT_GAUGES = {"ekai_events_queued": "queued", "ekai_events_unacked": "unacked"}
 
 
 def multiprocess_dir() -> str | None:
@@ -202,6 +209,27 @@ class GatewayMetrics:
             if name:
                 state = snapshot.get(name)["state"]
                 self.breaker.labels(_label(name)).set(BREAKER_STATES.get(state, 2))
+
+    async def run_breaker_refresh(self, interval_s: float = BREAKER_REFRESH_S) -> None:
+        """Multiprocess mode: keep this worker's breaker gauges current for the other workers' scrapes
+        (run as a task; cancel it to stop). Elsewhere ``exposition`` refreshes them."""
+        while True:
+            await asyncio.sleep(interval_s)
+            self.refresh_breakers()
+
+    def events_all_workers(self) -> dict[str, int] | None:
+        """Multiprocess mode: events ``queued`` and ``unacked`` summed over the live workers (read from
+        their gauge files in ``PROMETHEUS_MULTIPROC_DIR``); ``None`` in a single process."""
+        path = multiprocess_dir()
+        if not self.multiprocess or path is None:
+            return None
+        totals = dict.fromkeys(EVENT_GAUGES.values(), 0)
+        files = glob.glob(os.path.join(path, "gauge_livesum_*.db"))
+        for metric in multiprocess.MultiProcessCollector.merge(files):  # type: ignore[no-untyped-call]
+            for sample in metric.samples:
+                if sample.name in EVENT_GAUGES:
+                    totals[EVENT_GAUGES[sample.name]] += int(sample.value)
+        return totals
 
     def exposition(self) -> bytes:
         self.refresh_breakers()

@@ -1,0 +1,276 @@
+"""``GATEWAY_WORKERS=N`` (N > 1): one parent process runs N gateway workers on one port.
+
+The parent (``supervise``) serves nothing itself. It
+
+- refuses to start when something already listens on ``GATEWAY_HOST:GATEWAY_PORT`` (a probe bind without
+  ``SO_REUSEPORT``): with ``SO_REUSEPORT`` a forgotten second gateway would otherwise bind silently and
+  take a share of the connections;
+- gives the workers one ``PROMETHEUS_MULTIPROC_DIR``: a private temporary directory, removed at exit, or
+  the one it was given, wiped of earlier figures first; any worker's ``/metrics`` then answers for all;
+- starts ``python -m services.gateway --worker I --parent-fd FD`` for I = 1..N. Each binds the port with
+  ``SO_REUSEPORT`` (the kernel spreads new connections over the workers) and has its own ZeroMQ DEALER to
+  the one recorder, which acknowledges each worker's events to that worker;
+- forwards SIGTERM and SIGINT to every worker; each does the one-process shutdown (stop accepting,
+  ``SHUTDOWN_GRACE`` for in-flight requests, ``SHUTDOWN_ACK_WAIT`` for its own events' acknowledgements);
+- restarts nothing. A worker that exits unasked (a crash, the OOM killer) is logged with how it ended, the
+  others are stopped the graceful way, and the parent exits 1, so that its supervisor (honcho, systemd)
+  sees the failure instead of a gateway quietly running on fewer cores.
+
+A worker (``install_worker``) takes the first SIGTERM or SIGINT as the signal to drain, and ignores the
+repeats: honcho and a terminal signal the whole process group, and the parent forwards the signal as well,
+so each worker gets it twice (aiohttp would abandon its graceful shutdown on the second). When the parent
+disappears (SIGKILL: the pipe ``--parent-fd`` reads end-of-file) the worker drains and exits too, so no
+orphan keeps the port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import glob
+import logging
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from shared.settings import Settings
+
+log = logging.getLogger("gateway.workers")
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerInfo:
+    """Which worker this process is: ``index`` of ``count`` (1-based), and its pid."""
+
+    index: int
+    count: int
+    pid: int
+
+
+WORKER: web.AppKey[WorkerInfo] = web.AppKey("worker", WorkerInfo)
+
+
+# ---- pure ---------------------------------------------------------------------------------------
+
+
+def describe_exit(returncode: int) -> str:
+    """How a child ended, from ``Popen.returncode`` (negative: killed by that signal)."""
+    if returncode < 0:
+        try:
+            return f"was killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"was killed by signal {-returncode}"
+    return f"exited with status {returncode}"
+
+
+def parent_status(asked_to_stop: bool, returncodes: Sequence[int]) -> int:
+    """The parent's exit status: 0 only when it was asked to stop and every worker then exited 0."""
+    return 0 if asked_to_stop and all(code == 0 for code in returncodes) else 1
+
+
+def worker_argv(index: int, parent_fd: int) -> list[str]:
+    return [sys.executable, "-m", "services.gateway", "--worker", str(index), "--parent-fd", str(parent_fd)]
+
+
+# ---- the parent ---------------------------------------------------------------------------------
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Raise ``OSError`` if anything listens on ``host:port`` (every address the host resolves to).
+
+    The probe binds without ``SO_REUSEPORT``, so even a listener that has it makes the bind fail.
+    ``SO_REUSEADDR`` is set as aiohttp sets it, so that connections in TIME_WAIT do not count."""
+    if port == 0:
+        raise OSError(
+            "GATEWAY_WORKERS > 1 needs a fixed GATEWAY_PORT, not 0 (each worker would pick its own)"
+        )
+    for family, kind, proto, _, address in socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    ):
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                raise OSError(f"{host}:{port} is already in use ({exc.strerror})") from None
+
+
+@contextlib.contextmanager
+def metrics_dir(env: Mapping[str, str]) -> Iterator[str]:
+    """The workers' shared ``PROMETHEUS_MULTIPROC_DIR``: the given one with its old figures removed
+    (prometheus-client's ``*.db`` files only), or a private temporary one, removed afterwards."""
+    given = env.get(MULTIPROC_ENV, "").strip()
+    if given:
+        os.makedirs(given, exist_ok=True)
+        for path in glob.glob(os.path.join(given, "*.db")):
+            os.remove(path)
+        yield given
+        return
+    made = tempfile.mkdtemp(prefix="ekai-gateway-metrics-")
+    try:
+        yield made
+    finally:
+        shutil.rmtree(made, ignore_errors=True)
+
+
+def supervise(settings: Settings) -> int:
+    """Run ``settings.gateway_workers`` workers until they are stopped; the exit status (see module)."""
+    try:
+        check_port_free(settings.gateway_host, settings.gateway_port)
+    except OSError as exc:
+        log.error("gateway: %s; not starting", exc)
+        return 1
+    with metrics_dir(os.environ) as prom:
+        env = dict(os.environ, **{MULTIPROC_ENV: prom})
+        return asyncio.run(_run_workers(settings, env, prom))
+
+
+async def _run_workers(settings: Settings, env: dict[str, str], prom: str) -> int:
+    workers = _Workers(prom)
+    loop = asyncio.get_running_loop()
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, workers.stop, sig, sig.name)
+    parent_r, parent_w = os.pipe()  # the workers hold the read end; our exit closes the write end
+    try:
+        for i in range(1, settings.gateway_workers + 1):
+            workers.add(await _spawn(worker_argv(i, parent_r), env, parent_r))
+        os.close(parent_r)
+        log.info(
+            "gateway: %d workers on %s:%d (pids %s); metrics in %s",
+            len(workers.procs),
+            settings.gateway_host,
+            settings.gateway_port,
+            ", ".join(str(p.pid) for p in workers.procs),
+            prom,
+        )
+        return await workers.wait()
+    finally:
+        for sig in STOP_SIGNALS:
+            loop.remove_signal_handler(sig)
+        os.close(parent_w)
+
+
+async def _spawn(argv: list[str], env: dict[str, str], parent_fd: int) -> asyncio.subprocess.Process:
+    """Start a worker with SIGTERM and SIGINT blocked: a signal that comes while it is still importing
+    stays pending until it can drain (``_ShutdownOnce.install`` unblocks them), instead of killing it."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        return await asyncio.create_subprocess_exec(*argv, env=env, pass_fds=(parent_fd,))
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+class _Workers:
+    """The running workers: stops them all once, and tells an expected exit from an unasked one."""
+
+    def __init__(self, prom: str) -> None:
+        self.procs: list[asyncio.subprocess.Process] = []
+        self.prom = prom
+        self.signalled: signal.Signals | None = None  # set: every worker is asked to stop, exits are expected
+        self.failed = False  # a worker exited unasked
+
+    def add(self, proc: asyncio.subprocess.Process) -> None:
+        self.procs.append(proc)
+        if self.signalled is not None:  # stopped while the workers were being started
+            proc.send_signal(self.signalled)
+
+    def stop(self, sig: signal.Signals, why: str) -> None:
+        if self.signalled is not None:
+            return
+        self.signalled = sig
+        log.info("gateway: %s: stopping %d workers", why, len(self.procs))
+        for p in self.procs:
+            if p.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    p.send_signal(sig)
+
+    async def wait(self) -> int:
+        """Until every worker has exited; the parent's exit status."""
+        waits = {asyncio.ensure_future(p.wait()): i for i, p in enumerate(self.procs, 1)}
+        pending = set(waits)
+        while pending:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            self._ended(sorted(waits[t] for t in done))
+        codes = [p.returncode if p.returncode is not None else 1 for p in self.procs]
+        status = parent_status(not self.failed, codes)
+        log.info("gateway: all %d workers stopped (%s); exit %d", len(codes), _summary(codes), status)
+        return status
+
+    def _ended(self, indices: list[int]) -> None:
+        unasked = self.signalled is None
+        for index in indices:
+            proc = self.procs[index - 1]
+            _retire(self.prom, proc.pid)
+            if unasked:
+                code = proc.returncode if proc.returncode is not None else 1
+                log.error(
+                    "gateway: worker %d (pid %d) %s unasked; nothing restarts it",
+                    index,
+                    proc.pid,
+                    describe_exit(code),
+                )
+        if unasked:
+            self.failed = True
+            self.stop(signal.SIGTERM, f"worker {indices[0]} is gone")
+
+
+def _summary(codes: Sequence[int]) -> str:
+    return ", ".join(f"worker {i} {describe_exit(code)}" for i, code in enumerate(codes, 1))
+
+
+def _retire(prom: str, pid: int) -> None:
+    """A worker killed outright left its live gauges behind: remove them (prometheus-client's own way)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(pid, prom)  # type: ignore[no-untyped-call]
+
+
+# ---- a worker -----------------------------------------------------------------------------------
+
+
+def install_worker(app: web.Application, info: WorkerInfo, parent_fd: int | None) -> None:
+    """Make ``app`` a worker: ``/health`` names it (``WORKER``), the first SIGTERM/SIGINT drains it,
+    repeats are ignored, and end-of-file on ``parent_fd`` (the parent is gone) drains it too.
+    Serve it with ``handle_signals=False``."""
+    app[WORKER] = info
+    app.on_startup.append(_ShutdownOnce(info, parent_fd).install)
+
+
+class _ShutdownOnce:
+    def __init__(self, info: WorkerInfo, parent_fd: int | None) -> None:
+        self.info = info
+        self.parent_fd = parent_fd
+        self.started = False
+
+    async def install(self, app: web.Application) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in STOP_SIGNALS:
+            loop.add_signal_handler(sig, self.stop, sig.name)
+        # The parent started us with these blocked (_spawn); one sent meanwhile is delivered now.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+        if self.parent_fd is not None:
+            loop.add_reader(self.parent_fd, self.parent_gone, loop)
+
+    def parent_gone(self, loop: asyncio.AbstractEventLoop) -> None:
+        assert self.parent_fd is not None
+        loop.remove_reader(self.parent_fd)  # end-of-file stays readable: read it once
+        self.stop("the parent process is gone")
+
+    def stop(self, why: str) -> None:
+        if self.started:
+            log.debug("worker %d: %s again; already shutting down", self.info.index, why)
+            return
+        self.started = True
+        log.info("worker %d of %d: %s; shutting down", self.info.index, self.info.count, why)
+        # What aiohttp's own handler does: the loop stops serving and web.run_app's cleanup drains.
+        raise web.GracefulExit()
