@@ -7,6 +7,7 @@ so that a test can match every answered request with its ledger row.
 from __future__ import annotations
 
 import asyncio
+import collections
 import subprocess
 import sys
 import threading
@@ -18,8 +19,9 @@ from typing import Any
 
 import aiohttp
 import orjson
+from prometheus_client.parser import text_string_to_metric_families
 
-from tests.procs import ROOT, free_port, http_ok, wait_until
+from tests.procs import ROOT, Stack, free_port, http_ok, wait_until
 
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello ledger"}]}
 
@@ -109,3 +111,47 @@ def fake_provider_process(name: str = "openai", *faults: str) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(5)
+
+
+def ledger_counts(st: Stack, prefix: str) -> collections.Counter[str]:
+    return collections.Counter(r["request_id"] for r in st.rows("request_id LIKE ?", (f"{prefix}-%",)))
+
+
+def assert_exactly_once(st: Stack, load: Load, timeout: float = 30.0) -> collections.Counter[str]:
+    """Every answered request has its row (waiting for the ledger to catch up), and no row is doubled."""
+    answered = set(load.answered)
+    assert len(answered) == len(load.answered)
+    try:
+        wait_until(lambda: answered <= set(ledger_counts(st, load.prefix)), timeout, 0.2)
+    except TimeoutError:
+        missing = answered - set(ledger_counts(st, load.prefix))
+        raise AssertionError(
+            f"{len(missing)} answered requests have no row, e.g. {sorted(missing)[:5]}:\n{st.logs()[-3000:]}"
+        ) from None
+    time.sleep(0.5)  # resends still in flight would show up as doubles now
+    counts = ledger_counts(st, load.prefix)
+    doubled = {rid: n for rid, n in counts.items() if n > 1}
+    assert not doubled, f"{len(doubled)} requests recorded more than once: {list(doubled.items())[:5]}"
+    unexpected = set(counts) - answered - set(load.failed)
+    assert not unexpected, f"rows for requests never sent: {sorted(unexpected)[:5]}"
+    return counts
+
+
+def metric_samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """A Prometheus text page as {(sample name, sorted labels): value}."""
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def metric_total(
+    samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str
+) -> float:
+    """The sum of the samples called ``name`` whose labels include ``labels``."""
+    return sum(
+        v
+        for (n, ls), v in samples.items()
+        if n == name and all(dict(ls).get(k) == want for k, want in labels.items())
+    )

@@ -134,7 +134,8 @@ class Stack:
         svc = start("gateway", "services.gateway", self.env, self.tmp)
         self.services["gateway"] = svc
         try:
-            wait_until(lambda: svc.proc.poll() is not None or http_ok(self.gateway_url + "/health"), 20)
+            # 60 s: a busy machine, and GATEWAY_WORKERS importing several processes at once
+            wait_until(lambda: svc.proc.poll() is not None or http_ok(self.gateway_url + "/health"), 60)
         except TimeoutError:
             raise AssertionError("gateway did not start:\n" + svc.log()) from None
         assert svc.proc.poll() is None, svc.log()

@@ -6,7 +6,6 @@ recorder (SIGKILL, restarted once or twice) and when the whole stack gets SIGTER
 
 from __future__ import annotations
 
-import collections
 import json
 import signal
 import socket
@@ -19,9 +18,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
-from tests.load import Load, fake_provider_process
+from tests.load import Load, assert_exactly_once, fake_provider_process, ledger_counts
+from tests.load import metric_samples as _samples
+from tests.load import metric_total as _total
 from tests.procs import ROOT, Stack, base_env, free_port, http_ok, stack, start, wait_until
 
 N = 2000
@@ -40,30 +40,6 @@ def restart_recorder(st: Stack) -> None:
     svc = st.start_recorder()
     wait_until(lambda: svc.log().count("recorder started") > before or svc.proc.poll() is not None, 15)
     assert svc.proc.poll() is None, svc.log()
-
-
-def ledger_counts(st: Stack, prefix: str) -> collections.Counter[str]:
-    return collections.Counter(r["request_id"] for r in st.rows("request_id LIKE ?", (f"{prefix}-%",)))
-
-
-def assert_exactly_once(st: Stack, load: Load, timeout: float = 30.0) -> collections.Counter[str]:
-    """Every answered request has its row (waiting for the ledger to catch up), and no row is doubled."""
-    answered = set(load.answered)
-    assert len(answered) == len(load.answered)
-    try:
-        wait_until(lambda: answered <= set(ledger_counts(st, load.prefix)), timeout, 0.2)
-    except TimeoutError:
-        missing = answered - set(ledger_counts(st, load.prefix))
-        raise AssertionError(
-            f"{len(missing)} answered requests have no row, e.g. {sorted(missing)[:5]}:\n{st.logs()[-3000:]}"
-        ) from None
-    time.sleep(0.5)  # resends still in flight would show up as doubles now
-    counts = ledger_counts(st, load.prefix)
-    doubled = {rid: n for rid, n in counts.items() if n > 1}
-    assert not doubled, f"{len(doubled)} requests recorded more than once: {list(doubled.items())[:5]}"
-    unexpected = set(counts) - answered - set(load.failed)
-    assert not unexpected, f"rows for requests never sent: {sorted(unexpected)[:5]}"
-    return counts
 
 
 def health_events(st: Stack) -> dict[str, int]:
@@ -219,22 +195,6 @@ def test_gateway_sigkill_loses_only_the_last_moments(tmp_path: Path, fake_url: s
             f"(at {rate:.0f} req/s: a window of {window_ms:.0f} ms)"
         )
         assert window_ms < 250, (len(lost), rate)
-
-
-def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    out = {}
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
-    return out
-
-
-def _total(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str) -> float:
-    return sum(
-        v
-        for (n, ls), v in samples.items()
-        if n == name and all(dict(ls).get(k) == want for k, want in labels.items())
-    )
 
 
 def test_metrics_on_both_processes(tmp_path: Path, fake_url: str) -> None:
