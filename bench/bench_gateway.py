@@ -9,7 +9,10 @@ Then, in the same run, the recorder case: the gateway's req/s and p50/p99 with t
 with the recorder stopped (SIGSTOP: connected but answering nothing, like a stuck disk), and after
 SIGCONT how long the events held by the gateway take to be committed and acknowledged.
 
-    python bench/bench_gateway.py [--requests 2000] [--concurrency 32]
+With ``--workers N`` the gateway runs as N workers on one port (``GATEWAY_WORKERS``); the events held
+are then summed over the workers (``/health`` → ``events_all_workers``).
+
+    python bench/bench_gateway.py [--requests 2000] [--concurrency 32] [--workers 1]
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.load import metric_samples, metric_total  # noqa: E402
 from tests.procs import ROOT as _ROOT  # noqa: E402
 from tests.procs import Stack, free_port, http_ok, stack, wait_until  # noqa: E402
 
@@ -120,6 +124,21 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
+def held_events(st: Stack) -> dict[str, int]:
+    """The gateway's events (``queued``, ``unacked``, ``resent``, ``dropped``): every worker's when there
+    are several (``/health`` answers for one worker, ``events_all_workers`` and ``/metrics`` for all)."""
+    health = httpx.get(st.gateway_url + "/health").json()
+    samples = metric_samples(httpx.get(st.gateway_url + "/metrics").text)
+    return (
+        dict(health["events"])
+        | dict(health.get("events_all_workers") or {})
+        | {
+            "resent": int(metric_total(samples, "ekai_events_resent_total")),
+            "dropped": int(metric_total(samples, "ekai_events_dropped_total")),
+        }
+    )
+
+
 def recorder_case(st: Stack, requests: int, concurrency: int) -> dict[str, object]:
     """Gateway figures with the recorder running, then SIGSTOPped; then the catch-up after SIGCONT."""
     _, path, body = SCENARIOS["openai chat, plain"]
@@ -132,15 +151,15 @@ def recorder_case(st: Stack, requests: int, concurrency: int) -> dict[str, objec
     os.kill(recorder.proc.pid, signal.SIGSTOP)
     try:
         stopped_rps, stopped = asyncio.run(fire(url, body, requests, concurrency))
-        held = httpx.get(st.gateway_url + "/health").json()["events"]
+        held = held_events(st)
     finally:
         os.kill(recorder.proc.pid, signal.SIGCONT)
     t0 = time.perf_counter()
     wait_until(lambda: len(st.rows()) >= before + 2 * requests, 120, 0.02)
     committed_s = time.perf_counter() - t0
-    wait_until(lambda: httpx.get(st.gateway_url + "/health").json()["events"]["queued"] == 0, 60, 0.02)
+    wait_until(lambda: held_events(st)["queued"] == 0, 60, 0.02)
     acked_s = time.perf_counter() - t0
-    after = httpx.get(st.gateway_url + "/health").json()["events"]
+    after = held_events(st)
     out.update(
         running=(running_rps, statistics.median(running), pct(running, 99)),
         stopped=(stopped_rps, statistics.median(stopped), pct(stopped, 99)),
@@ -158,6 +177,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=1, help="GATEWAY_WORKERS for the gateway")
     args = parser.parse_args()
     port = free_port()
     fake = subprocess.Popen(
@@ -172,7 +192,11 @@ def main() -> None:
         wait_until(lambda: http_ok(fake_url + "/v1/models"), 15)
         with (
             tempfile.TemporaryDirectory() as tmp,
-            stack(Path(tmp), {"openai": fake_url + "/v1", "anthropic": fake_url}) as st,
+            stack(
+                Path(tmp),
+                {"openai": fake_url + "/v1", "anthropic": fake_url},
+                GATEWAY_WORKERS=str(args.workers),
+            ) as st,
         ):
             for name, (_, path, body) in SCENARIOS.items():
                 asyncio.run(fire(st.gateway_url + path, body, 100, 8))  # warm-up
@@ -200,7 +224,8 @@ def main() -> None:
         fake.terminate()
         fake.wait(5)
     print(
-        f"\n{args.requests} requests per path, concurrency {args.concurrency}; ledger rows recorded: {recorded}"
+        f"\n{args.requests} requests per path, concurrency {args.concurrency}, gateway workers {args.workers}; "
+        f"ledger rows recorded: {recorded}"
     )
     print(
         f"{'scenario':42} {'direct r/s':>10} {'gateway r/s':>11} {'ratio':>6} "
@@ -232,6 +257,7 @@ def main() -> None:
             {
                 "requests": args.requests,
                 "concurrency": args.concurrency,
+                "workers": args.workers,
                 "rows": rows,
                 "recorded": recorded,
                 "recorder_stopped": stop_case,
