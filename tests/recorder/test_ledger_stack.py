@@ -283,10 +283,12 @@ def test_two_gateway_workers_one_recorder_and_shared_metrics(tmp_path: Path, fak
             assert _total(g, "ekai_request_duration_seconds_count") == 700
 
 
-def test_stopping_honcho_mid_load_loses_nothing(tmp_path: Path, fake_url: str) -> None:
-    """`make run` is honcho: on SIGTERM it signals every process at once and kills them after 5 s."""
+@pytest.mark.parametrize("workers", [1, 2])
+def test_stopping_honcho_mid_load_loses_nothing(tmp_path: Path, fake_url: str, workers: int) -> None:
+    """`make run` is honcho: on SIGTERM it signals every process at once and kills them after 5 s.
+    With GATEWAY_WORKERS=2 each worker gets SIGTERM twice (honcho's to the process group, the parent's)."""
     env = base_env(tmp_path)
-    env.update(OPENAI_API_KEY=KEY, OPENAI_BASE_URL=fake_url + "/v1")
+    env.update(OPENAI_API_KEY=KEY, OPENAI_BASE_URL=fake_url + "/v1", GATEWAY_WORKERS=str(workers))
     procfile = tmp_path / "Procfile"
     procfile.write_text(
         f"recorder: exec {sys.executable} -m services.recorder\n"
@@ -302,7 +304,7 @@ def test_stopping_honcho_mid_load_loses_nothing(tmp_path: Path, fake_url: str) -
     )
     url = f"http://127.0.0.1:{env['GATEWAY_PORT']}"
     try:
-        wait_until(lambda: http_ok(url + "/health"), 30)
+        wait_until(lambda: http_ok(url + "/health"), 60)
         st = Stack(env, tmp_path)
         load = Load(
             url + "/v1/chat/completions",
@@ -323,7 +325,8 @@ def test_stopping_honcho_mid_load_loses_nothing(tmp_path: Path, fake_url: str) -
             honcho.kill()
         log.close()
     output = (tmp_path / "honcho.log").read_text(errors="replace")
-    assert "all events acknowledged" in output, output[-3000:]
+    assert output.count("all events acknowledged") == workers, output[-3000:]
+    assert workers == 1 or "2 workers stopped" in output and "exit 0" in output, output[-3000:]
     assert "SIGKILL" not in output and "Killing" not in output, output[-3000:]  # all within honcho's 5 s
     counts = assert_exactly_once(st, load, timeout=2)
     assert sum(counts.values()) == len(load.answered) >= 300
