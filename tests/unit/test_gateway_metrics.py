@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 from prometheus_client.parser import text_string_to_metric_families
 
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.routing.health import BreakerConfig, ProviderHealth
 from shared.events import FailedAttempt, UsageEvent
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def samples(m: GatewayMetrics) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -117,3 +125,54 @@ def test_two_apps_in_one_process_have_their_own_figures() -> None:
     b = GatewayMetrics(ProviderHealth(BreakerConfig()))
     a.observe(event())
     assert value(a, "ekai_requests_total") == 1 and value(b, "ekai_requests_total") == 0
+
+
+# Multiprocess mode is chosen when prometheus-client is imported, so it runs in a child process.
+MULTIPROCESS = """
+import asyncio, json
+from prometheus_client import CollectorRegistry, multiprocess
+from services.gateway.metrics import GatewayMetrics
+from services.gateway.routing.health import BreakerConfig, ProviderHealth
+
+now = [1000.0]
+health = ProviderHealth(BreakerConfig(failures=1, cooldown_s=30), clock=lambda: now[0])
+m = GatewayMetrics(health, ["openai"])
+m.set_event_gauges(3, 1)
+health.record_failure("openai", 503)
+m.refresh_breakers()
+
+def breaker():  # what another worker's scrape reads: the shared files, nothing refreshed
+    reg = CollectorRegistry()
+    multiprocess.MultiProcessCollector(reg)
+    return [s.value for f in reg.collect() for s in f.samples if s.name == "ekai_provider_breaker_state"]
+
+out = {"open": breaker(), "events": m.events_all_workers()}
+now[0] += 31  # the cool-down is over: only time has changed
+
+async def refreshed():
+    task = asyncio.ensure_future(m.run_breaker_refresh(0.0))
+    for _ in range(10_000):  # yields to the loop, bounded; no wall-clock wait
+        if breaker() != out["open"]:
+            break
+        await asyncio.sleep(0)
+    task.cancel()
+    return breaker()
+
+out["after"] = asyncio.run(refreshed())
+m.close()
+out["closed"] = m.events_all_workers()
+print(json.dumps(out))
+"""
+
+
+def test_multiprocess_mode_sums_events_and_refreshes_breakers_for_other_workers(tmp_path: Path) -> None:
+    env = dict(os.environ, PROMETHEUS_MULTIPROC_DIR=str(tmp_path), PYTHONPATH=str(ROOT))
+    run = subprocess.run(
+        [sys.executable, "-c", MULTIPROCESS], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout)
+    assert out["open"] == [2.0]  # cooling down
+    assert out["events"] == {"queued": 3, "unacked": 1}
+    assert out["after"] == [1.0]  # half-open, seen without a scrape of this worker
+    assert out["closed"] == {"queued": 0, "unacked": 0}  # a stopped worker holds nothing
