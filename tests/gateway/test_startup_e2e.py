@@ -34,6 +34,7 @@ def run_gateway(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
         ("MAX_ATTEMPTS", "0", "MAX_ATTEMPTS must be at least 1"),
         ("ROUTING_POLICY", "fastest", "ROUTING_POLICY must be one of"),
         ("UPSTREAM_CHUNK_TIMEOUT", "soon", "soon"),
+        ("GATEWAY_WORKERS", "0", "GATEWAY_WORKERS must be at least 1"),
     ],
 )
 def test_a_bad_setting_stops_the_gateway_with_one_clear_line(
@@ -64,6 +65,16 @@ def test_a_bad_catalog_stops_the_gateway(tmp_path: Path, content: str | None, ne
     proc = run_gateway(env)
     assert proc.returncode == 1, proc.stderr
     assert proc.stderr.strip().startswith("gateway:") and needle in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_bad_catalog_stops_every_worker_and_the_parent(tmp_path: Path) -> None:
+    env = base_env(tmp_path)
+    env.update(CATALOG_PATH=str(tmp_path / "missing.toml"), GATEWAY_WORKERS="2")
+    proc = run_gateway(env)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.count("No such file") == 2  # each worker says why
+    assert "exited with status 1 unasked" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 
