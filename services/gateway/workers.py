@@ -39,6 +39,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from aiohttp import web
+from prometheus_client import multiprocess
 
 from shared.settings import Settings
 
@@ -230,8 +231,6 @@ def _summary(codes: Sequence[int]) -> str:
 
 def _retire(prom: str, pid: int) -> None:
     """A worker killed outright left its live gauges behind: remove them (prometheus-client's own way)."""
-    from prometheus_client import multiprocess
-
     multiprocess.mark_process_dead(pid, prom)  # type: ignore[no-untyped-call]
 
 
