@@ -3,7 +3,9 @@
 ``Store.open`` prepares the file (WAL, schema migrations); ``insert_many`` writes a batch in one
 transaction. Rows are keyed by ``event_id`` and inserted with ``ON CONFLICT (event_id) DO NOTHING``, so
 an event that arrives twice (a replay after a restart) is stored once. (Not ``INSERT OR IGNORE``: that
-would also silently skip rows breaking NOT NULL, and count them as replays.)
+would also silently skip rows breaking NOT NULL, and count them as replays.) The same transaction adds
+the rows it really inserted to the hourly rollups (``rollups.BATCH_STATEMENTS``), so a replay is not
+counted twice either.
 
 Migrations: ``MIGRATIONS[i]`` is the SQL script that takes ``PRAGMA user_version`` from ``i`` to ``i + 1``;
 version 1 is ``schema.sql``. A later version appends columns for new ``UsageEvent`` fields, e.g.
