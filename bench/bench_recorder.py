@@ -1,6 +1,6 @@
 """End-to-end recorder throughput: ZeroMQ DEALER -> real recorder process -> committed SQLite rows.
 
-    .venv/bin/python bench/bench_recorder.py [--events 30000] [--batch-sizes 500,2000] [--compare REF]
+    .venv/bin/python bench/bench_recorder.py [--events 30000] [--batch-sizes 500,2000] [--compare REF] [--uniform]
 
 For each batch size: start ``python -m services.recorder`` on a fresh database, push N pre-encoded
 events (the seeding command's mix of providers, models, statuses and latencies, over the last ten
@@ -29,14 +29,15 @@ import sys
 import tarfile
 import tempfile
 import time
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import zmq
 
 from services.recorder.seed import generate
-from shared.events import encode
+from shared.events import UsageEvent, encode
 
 REPO = Path(__file__).resolve().parents[1]
 FLUSH_LINE = re.compile(r"flushed (\d+) rows \((\d+) new\) in ([\d.]+) ms")
@@ -102,10 +103,36 @@ def free_endpoint() -> str:
         return f"tcp://127.0.0.1:{s.getsockname()[1]}"
 
 
-def make_events(n: int) -> list[list[bytes]]:
-    """Messages as the gateway sends them: [b"ev", event_id, payload], in time order."""
+def make_events(n: int, *, uniform: bool = False) -> list[list[bytes]]:
+    """Messages as the gateway sends them: [b"ev", event_id, payload], in time order. ``uniform``: the
+    bench's earlier events instead, one model and one latency, so every index insert lands at its end."""
     now = time.time()
-    events = sorted(generate(n, now - 600, now, np.random.default_rng(13)), key=lambda e: e.started_at)
+    if uniform:
+        one = UsageEvent(
+            request_id="bench",
+            endpoint="/v1/chat/completions",
+            client_format="openai_chat",
+            model="gpt-4o-mini",
+            provider="openai",
+            provider_format="openai_chat",
+            served_model="gpt-4o-mini-2024-07-18",
+            status=200,
+            started_at=now,
+            finished_at=now + 0.8,
+            streamed=True,
+            output_tokens=300,
+            cache_read_tokens=512,
+            cost_usd=0.00042,
+            latency_ms=800.0,
+            ttft_ms=120.0,
+            attempts=1,
+        )
+        events = [
+            replace(one, request_id=f"bench-{i}", event_id=uuid.uuid4().hex, input_tokens=1200 + i % 500)
+            for i in range(n)
+        ]
+    else:
+        events = sorted(generate(n, now - 600, now, np.random.default_rng(13)), key=lambda e: e.started_at)
     return [[b"ev", e.event_id.encode(), encode(e)] for e in events]
 
 
@@ -221,10 +248,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--interval", type=float, default=0.2, help="RECORDER_FLUSH_INTERVAL in seconds")
     parser.add_argument("--compare", metavar="REF", help="also run the recorder of this git revision")
+    parser.add_argument(
+        "--uniform", action="store_true", help="the earlier identical events (cheaper to index)"
+    )
     args = parser.parse_args(argv)
-    payloads = make_events(args.events)
+    payloads = make_events(args.events, uniform=args.uniform)
     print(
-        f"recorder end to end, rollups on: {args.events:,} events ({len(payloads[0][2])} bytes each), flush "
+        f"recorder end to end, rollups on: {args.events:,} {'uniform' if args.uniform else 'mixed'} events "
+        f"({len(payloads[0][2])} bytes each), flush "
         f"interval {args.interval:g}s; seconds = first send -> last row committed\n"
     )
     with tempfile.TemporaryDirectory(prefix="bench-recorder-ref-") as tmp:
