@@ -1,16 +1,23 @@
 """End-to-end recorder throughput: ZeroMQ DEALER -> real recorder process -> committed SQLite rows.
 
-    .venv/bin/python bench/bench_recorder.py [--events 50000] [--batch-sizes 100,500,2000]
+    .venv/bin/python bench/bench_recorder.py [--events 30000] [--batch-sizes 500,2000] [--compare REF] [--uniform]
 
 For each batch size: start ``python -m services.recorder`` on a fresh database, push N pre-encoded
-events as fast as ZeroMQ takes them, and poll the database until the last row is committed. Reports
-events/s from the first send to the last commit, and the batch sizes the recorder actually used
-(from its per-flush DEBUG log lines).
+events (the seeding command's mix of providers, models, statuses and latencies, over the last ten
+minutes) as fast as ZeroMQ takes them, and poll the database until the last row is committed. Reports
+events/s from the first send to the last commit, and the batch sizes the recorder actually used (from
+its per-flush DEBUG log lines). The recorder always keeps its hourly rollups ("rollups on"); after each
+run the bench checks that they count every row.
+
+``--compare REF`` also runs the recorder of git revision REF (``git archive`` into a temporary folder,
+same interpreter), alternating with this tree's for each batch size so both see the same machine load,
+and prints the ratio: on a busy machine the absolute figures move from run to run, the ratio much less.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import re
 import signal
@@ -19,13 +26,17 @@ import sqlite3
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import zmq
 
+from services.recorder.seed import generate
 from shared.events import UsageEvent, encode
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,16 +45,25 @@ FLUSH_LINE = re.compile(r"flushed (\d+) rows \((\d+) new\) in ([\d.]+) ms")
 
 @dataclass
 class Result:
+    recorder: str
     batch_size: int
     events: int
     send_s: float
     total_s: float
     batches: list[int]
     flush_ms: list[float]
+    rollups_exact: bool
+    cpu_s: float
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.total_s
 
     def row(self) -> list[str]:
         b = self.batches or [0]
         return [
+            self.recorder,
+            "on" if self.rollups_exact else "WRONG",
             str(self.batch_size),
             f"{self.events / self.total_s:,.0f}",
             f"{self.events / self.send_s:,.0f}",
@@ -54,10 +74,14 @@ class Result:
             f"{statistics.mean(b):.0f}",
             str(max(b)),
             f"{statistics.mean(self.flush_ms or [0]):.1f}",
+            f"{self.cpu_s * 1e6 / self.events:.1f}",
+            f"{self.events / self.cpu_s:,.0f}",
         ]
 
 
 HEADER = [
+    "recorder",
+    "rollups",
     "batch_size",
     "events/s e2e",
     "send/s",
@@ -68,6 +92,8 @@ HEADER = [
     "mean",
     "max",
     "flush ms",
+    "CPU us/event",
+    "events/CPU-s",
 ]
 
 
@@ -77,42 +103,53 @@ def free_endpoint() -> str:
         return f"tcp://127.0.0.1:{s.getsockname()[1]}"
 
 
-def make_events(n: int) -> list[list[bytes]]:
-    """Messages as the gateway sends them: [b"ev", event_id, payload]."""
+def make_events(n: int, *, uniform: bool = False) -> list[list[bytes]]:
+    """Messages as the gateway sends them: [b"ev", event_id, payload], in time order. ``uniform``: the
+    bench's earlier events instead, one model and one latency, so every index insert lands at its end."""
     now = time.time()
-    return [
-        [b"ev", e.event_id.encode(), encode(e)]
-        for e in (
-            UsageEvent(
-                request_id=f"bench-{i}",
-                endpoint="/v1/chat/completions",
-                client_format="openai_chat",
-                model="gpt-4o-mini",
-                provider="openai",
-                provider_format="openai_chat",
-                served_model="gpt-4o-mini-2024-07-18",
-                status=200,
-                started_at=now,
-                finished_at=now + 0.8,
-                streamed=True,
-                input_tokens=1200 + i % 500,
-                output_tokens=300,
-                cache_read_tokens=512,
-                cost_usd=0.00042,
-                latency_ms=800.0,
-                ttft_ms=120.0,
-                attempts=1,
-            )
-            for i in range(n)
+    if uniform:
+        one = UsageEvent(
+            request_id="bench",
+            endpoint="/v1/chat/completions",
+            client_format="openai_chat",
+            model="gpt-4o-mini",
+            provider="openai",
+            provider_format="openai_chat",
+            served_model="gpt-4o-mini-2024-07-18",
+            status=200,
+            started_at=now,
+            finished_at=now + 0.8,
+            streamed=True,
+            output_tokens=300,
+            cache_read_tokens=512,
+            cost_usd=0.00042,
+            latency_ms=800.0,
+            ttft_ms=120.0,
+            attempts=1,
         )
-    ]
+        events = [
+            replace(one, request_id=f"bench-{i}", event_id=uuid.uuid4().hex, input_tokens=1200 + i % 500)
+            for i in range(n)
+        ]
+    else:
+        events = sorted(generate(n, now - 600, now, np.random.default_rng(13)), key=lambda e: e.started_at)
+    return [[b"ev", e.event_id.encode(), encode(e)] for e in events]
+
+
+def checkout(ref: str, into: Path) -> Path:
+    """The tree of git revision ``ref`` extracted under ``into``."""
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", ref], check=True, capture_output=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    return into
 
 
 def start_recorder(
-    workdir: Path, events_ep: str, batch_size: int, interval: float
+    tree: Path, workdir: Path, events_ep: str, batch_size: int, interval: float
 ) -> subprocess.Popen[bytes]:
     env = dict(
         os.environ,
+        PYTHONPATH=str(tree),  # ahead of the editable install: the tree under test
         PYTHONUNBUFFERED="1",
         LOG_LEVEL="DEBUG",
         DATABASE_PATH=str(workdir / "bench.db"),
@@ -123,7 +160,7 @@ def start_recorder(
         RECORDER_FLUSH_INTERVAL=str(interval),
     )
     log = (workdir / "recorder.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "services.recorder"], cwd=REPO, env=env, stderr=log)
+    proc = subprocess.Popen([sys.executable, "-m", "services.recorder"], cwd=tree, env=env, stderr=log)
     deadline = time.monotonic() + 15
     while b"recorder started" not in (workdir / "recorder.log").read_bytes():
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -132,15 +169,28 @@ def start_recorder(
     return proc
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (both its threads: the event loop and SQLite's)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def committed(db: sqlite3.Connection) -> int:
     # A fresh table with no deletes: max(rowid) is the row count, and an index lookup instead of a scan.
     return int(db.execute("SELECT coalesce(max(rowid), 0) FROM requests").fetchone()[0])
 
 
-def run_once(payloads: list[list[bytes]], batch_size: int, interval: float) -> Result:
+def rollups_count_every_row(db: sqlite3.Connection, n: int) -> bool:
+    rolled = db.execute(
+        "SELECT (SELECT sum(requests) FROM usage_hourly), (SELECT sum(requests) FROM usage_attribution_hourly)"
+    ).fetchone()
+    return bool(rolled == (n, n))
+
+
+def run_once(label: str, tree: Path, payloads: list[list[bytes]], batch_size: int, interval: float) -> Result:
     with tempfile.TemporaryDirectory(prefix="bench-recorder-") as tmp:
         workdir, events_ep = Path(tmp), free_endpoint()
-        proc = start_recorder(workdir, events_ep, batch_size, interval)
+        proc = start_recorder(tree, workdir, events_ep, batch_size, interval)
         ctx = zmq.Context()
         push = ctx.socket(zmq.DEALER)  # acknowledgements are left unread: only the commits are timed
         push.setsockopt(zmq.LINGER, 5000)
@@ -148,7 +198,7 @@ def run_once(payloads: list[list[bytes]], batch_size: int, interval: float) -> R
         db = sqlite3.connect(f"file:{workdir / 'bench.db'}?mode=ro", uri=True)
         try:
             time.sleep(0.2)  # let the connection come up, so the clock measures the pipeline, not a handshake
-            t0 = time.perf_counter()
+            cpu0, t0 = cpu_seconds(proc.pid), time.perf_counter()
             for raw in payloads:
                 push.send_multipart(
                     raw
@@ -157,6 +207,8 @@ def run_once(payloads: list[list[bytes]], batch_size: int, interval: float) -> R
             while committed(db) < len(payloads):
                 time.sleep(0.002)
             t_done = time.perf_counter()
+            cpu = cpu_seconds(proc.pid) - cpu0
+            exact = rollups_count_every_row(db, len(payloads))
         finally:
             db.close()
             push.close()
@@ -166,12 +218,15 @@ def run_once(payloads: list[list[bytes]], batch_size: int, interval: float) -> R
         log = (workdir / "recorder.log").read_text()
     flushes = FLUSH_LINE.findall(log)
     return Result(
+        label,
         batch_size,
         len(payloads),
         t_sent - t0,
         t_done - t0,
         [int(n) for n, _, _ in flushes],
         [float(ms) for _, _, ms in flushes],
+        exact,
+        cpu,
     )
 
 
@@ -185,22 +240,42 @@ def print_table(results: list[Result]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark and print a table."""
+    """Run the benchmark and print a table (and with --compare, the ratio of this tree to REF)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=50_000)
+    parser.add_argument("--events", type=int, default=30_000)
     parser.add_argument(
-        "--batch-sizes", default="100,500,2000", help="comma-separated RECORDER_BATCH_SIZE values"
+        "--batch-sizes", default="500,2000", help="comma-separated RECORDER_BATCH_SIZE values"
     )
     parser.add_argument("--interval", type=float, default=0.2, help="RECORDER_FLUSH_INTERVAL in seconds")
-    args = parser.parse_args(argv)
-    payloads = make_events(args.events)
-    print(
-        f"recorder end to end: {args.events:,} events ({len(payloads[0][2])} bytes each), "
-        f"flush interval {args.interval:g}s; seconds = first send -> last row committed\n"
+    parser.add_argument("--compare", metavar="REF", help="also run the recorder of this git revision")
+    parser.add_argument(
+        "--uniform", action="store_true", help="the earlier identical events (cheaper to index)"
     )
-    results = [run_once(payloads, int(b), args.interval) for b in args.batch_sizes.split(",")]
+    args = parser.parse_args(argv)
+    payloads = make_events(args.events, uniform=args.uniform)
+    print(
+        f"recorder end to end, rollups on: {args.events:,} {'uniform' if args.uniform else 'mixed'} events "
+        f"({len(payloads[0][2])} bytes each), flush "
+        f"interval {args.interval:g}s; seconds = first send -> last row committed\n"
+    )
+    with tempfile.TemporaryDirectory(prefix="bench-recorder-ref-") as tmp:
+        trees = [("this tree", REPO)]
+        if args.compare:
+            trees.append((args.compare, checkout(args.compare, Path(tmp))))
+        results = [
+            run_once(label, tree, payloads, int(b), args.interval)
+            for b in args.batch_sizes.split(",")
+            for label, tree in trees
+        ]
     print_table(results)
-    return 0
+    for i in range(0, len(results), len(trees)):
+        if args.compare:
+            new, old = results[i], results[i + 1]
+            print(
+                f"batch {new.batch_size}: this tree {new.rate:,.0f} events/s, {old.recorder} {old.rate:,.0f} "
+                f"events/s: x{new.rate / old.rate:.2f}; recorder CPU per event x{old.cpu_s / new.cpu_s:.2f} less"
+            )
+    return 0 if all(r.rollups_exact for r in results) else 1
 
 
 if __name__ == "__main__":

@@ -1,15 +1,21 @@
-"""Hourly rollup of the ledger, kept exact by SQLite triggers, plus the read-side indexes.
-
-Why triggers rather than Python bookkeeping in the writer: a trigger fires only for rows that were
-really inserted (an ``INSERT OR IGNORE`` of a redelivered event changes nothing), runs inside the
-writer's transaction, and also covers deletes and updates (retention jobs, manual fixes with the
-sqlite3 shell). The writer needs no code beyond calling :func:`ensure_rollups` once when it opens the
-database: that creates what is missing and rebuilds the rollup if it disagrees with ``requests``.
+"""Hourly rollups of the ledger, kept exact per batch by the writer, plus the read-side indexes.
 
 ``usage_hourly`` has one row per (hour, provider, model, status) with additive figures only, so any
 range of whole hours, grouped by any of those keys or by day, is a small GROUP BY over it.
+``usage_attribution_hourly`` does the same per (hour, gateway key, client, session).
 Percentiles are not additive: they come from ``requests`` through the latency-ordered indexes in
-:data:`INDEX_SQL` (see ``shared/ledger.py``).
+:data:`INDEX_SQL` (see ``shared/ledger/queries.py``).
+
+Inserts: the writer (``services/recorder/store.py``) adds each batch to the rollups in the batch's own
+transaction, with one ``INSERT … SELECT … GROUP BY … ON CONFLICT DO UPDATE`` per rollup over the rows the
+batch really inserted (:data:`BATCH_STATEMENTS`: the rows whose rowid is above the largest one before the
+batch, since SQLite gives a new row ``max(rowid) + 1``). A replayed event inserts no row and so adds nothing.
+Per-row insert triggers cost about twice the insert itself; a batch's upsert touches each group once.
+(Until schema version 4 the rollups were kept by insert triggers: :data:`DROP_INSERT_TRIGGERS_SQL`.)
+
+Deletes and updates (retention jobs, manual fixes with the sqlite3 shell) are rare and still kept exact by
+triggers. A writer other than the store that inserts rows leaves the rollups behind; :func:`ensure_rollups`
+notices (row counts differ) and rebuilds them when the store next opens the database.
 """
 
 from __future__ import annotations
@@ -85,9 +91,6 @@ CREATE TABLE IF NOT EXISTS usage_hourly (
     cache_savings_usd  REAL NOT NULL,      -- sum over rows with a known saving
     PRIMARY KEY {_KEY}
 ) WITHOUT ROWID;
-CREATE TRIGGER IF NOT EXISTS requests_rollup_insert AFTER INSERT ON requests BEGIN
-    {_upsert("NEW")}
-END;
 CREATE TRIGGER IF NOT EXISTS requests_rollup_delete AFTER DELETE ON requests BEGIN
     {_SUBTRACT}
 END;
@@ -147,9 +150,6 @@ CREATE TABLE IF NOT EXISTS {WHO} (
     last_at       REAL NOT NULL,      -- latest
     PRIMARY KEY {_WHO_KEY}
 ) WITHOUT ROWID;
-CREATE TRIGGER IF NOT EXISTS requests_who_insert AFTER INSERT ON requests BEGIN
-    {_who_upsert("NEW")}
-END;
 CREATE TRIGGER IF NOT EXISTS requests_who_delete AFTER DELETE ON requests BEGIN
     {_WHO_SUBTRACT}
 END;
@@ -173,20 +173,49 @@ CREATE INDEX IF NOT EXISTS requests_day_latency
     ON requests ({DAY_EXPR}, latency_ms, started_at, provider, model, status);
 """
 
+# Each rollup's figures grouped from the ``requests`` rows that match ``{where}``.
+_HOURLY_SELECT = f"""SELECT {HOUR_EXPR}, COALESCE(provider, ''), model, status, count(*), sum(attempts > 1), sum(input_tokens),
+       sum(output_tokens), sum(cache_read_tokens), sum(cache_write_tokens), sum(reasoning_tokens),
+       total(cost_usd), count(cost_usd), total(latency_ms), total(cache_savings_usd)
+FROM requests WHERE {{where}} GROUP BY 1, 2, 3, 4"""
+_WHO_SELECT = f"""SELECT {HOUR_EXPR}, COALESCE(api_key_name, ''), COALESCE(client, ''), COALESCE(session_id, ''), count(*),
+       sum(input_tokens + output_tokens + cache_read_tokens + cache_write_tokens), total(cost_usd), count(cost_usd),
+       min(started_at), max(started_at)
+FROM requests WHERE {{where}} GROUP BY 1, 2, 3, 4"""
+
 # Separate statements: executescript() would COMMIT first and break the single transaction.
 REBUILD_STATEMENTS = (
     f"DELETE FROM {WHO}",
-    f"""INSERT INTO {WHO}
-SELECT {HOUR_EXPR}, COALESCE(api_key_name, ''), COALESCE(client, ''), COALESCE(session_id, ''), count(*),
-       sum(input_tokens + output_tokens + cache_read_tokens + cache_write_tokens), total(cost_usd), count(cost_usd),
-       min(started_at), max(started_at)
-FROM requests GROUP BY 1, 2, 3, 4""",
+    f"INSERT INTO {WHO}\n" + _WHO_SELECT.format(where="true"),
     "DELETE FROM usage_hourly",
-    f"""INSERT INTO usage_hourly
-SELECT {HOUR_EXPR}, COALESCE(provider, ''), model, status, count(*), sum(attempts > 1), sum(input_tokens),
-       sum(output_tokens), sum(cache_read_tokens), sum(cache_write_tokens), sum(reasoning_tokens),
-       total(cost_usd), count(cost_usd), total(latency_ms), total(cache_savings_usd)
-FROM requests GROUP BY 1, 2, 3, 4""",
+    "INSERT INTO usage_hourly\n" + _HOURLY_SELECT.format(where="true"),
+)
+
+# A batch's rows added to both rollups: one parameter, the largest rowid of ``requests`` before the batch
+# (0 for an empty table). SQLite needs the WHERE clause to parse an upsert from a SELECT.
+_WHO_MERGE = (
+    "requests = requests + excluded.requests, tokens = tokens + excluded.tokens, "
+    "cost_usd = cost_usd + excluded.cost_usd, priced = priced + excluded.priced, "
+    "first_at = min(first_at, excluded.first_at), last_at = max(last_at, excluded.last_at)"
+)
+BATCH_STATEMENTS = (
+    "INSERT INTO usage_hourly\n"
+    + _HOURLY_SELECT.format(where="rowid > ?1")
+    + f"\nON CONFLICT {_KEY} DO UPDATE SET {_ADD}",
+    f"INSERT INTO {WHO}\n"
+    + _WHO_SELECT.format(where="rowid > ?1")
+    + f"\nON CONFLICT {_WHO_KEY} DO UPDATE SET {_WHO_MERGE}",
+)
+# The largest rowid before a batch. A new row gets max(rowid) + 1 (no AUTOINCREMENT), unless the largest
+# rowid is already the largest possible: then SQLite picks unused rowids at random, and the writer rebuilds.
+LAST_ROWID_SQL = "SELECT coalesce(max(rowid), 0) FROM requests"
+MAX_ROWID = 2**63 - 1
+
+# Schema version 4: the per-row insert triggers of earlier versions, replaced by BATCH_STATEMENTS. Also run
+# by ensure_rollups, so a database an older recorder opened again (and re-created them in) is never
+# counted twice.
+DROP_INSERT_TRIGGERS_SQL = (
+    "DROP TRIGGER IF EXISTS requests_rollup_insert;\nDROP TRIGGER IF EXISTS requests_who_insert;\n"
 )
 
 
@@ -206,9 +235,9 @@ _DERIVED = (
 
 
 def suspend_sync(conn: sqlite3.Connection) -> None:
-    """Drop the triggers and read indexes before a bulk load (the seeding command); the rollup table
-    stays. :func:`ensure_rollups_sync` afterwards recreates them and rebuilds the rollup, which is
-    about three times faster than maintaining them row by row."""
+    """Drop the triggers and read indexes before a bulk load (the seeding command); the rollup tables
+    stay (the store keeps them per batch). :func:`ensure_rollups_sync` afterwards recreates the triggers
+    and indexes, which is about three times faster than maintaining the indexes row by row."""
     conn.executescript(
         "BEGIN IMMEDIATE;" + "".join(f"DROP {kind} IF EXISTS {name};" for kind, name in _DERIVED) + "COMMIT;"
     )
@@ -231,11 +260,14 @@ _COUNTS = (
 
 
 def _setup_script(indexes: bool) -> str:
-    return "BEGIN IMMEDIATE;" + ROLLUP_SQL + WHO_SQL + (INDEX_SQL if indexes else "")
+    return (
+        "BEGIN IMMEDIATE;" + DROP_INSERT_TRIGGERS_SQL + ROLLUP_SQL + WHO_SQL + (INDEX_SQL if indexes else "")
+    )
 
 
 def ensure_rollups_sync(conn: sqlite3.Connection, *, indexes: bool = True) -> bool:
-    """Create the rollup table, triggers and (optionally) indexes; rebuild the rollup if it is off.
+    """Create the rollup tables, delete/update triggers and (optionally) indexes, drop the insert triggers
+    of schema versions before 4; rebuild the rollups if they are off.
 
     Idempotent, one transaction (a reader never sees a half-built rollup). Returns True when the
     rollup had to be rebuilt, which takes about two seconds for 1M ledger rows.

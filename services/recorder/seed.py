@@ -231,7 +231,7 @@ def _event(
 async def seed(path: str, rows: int, days: float, seed_value: int = 7, batch: int = 5000) -> int:
     """Write ``rows`` synthetic events spread over the last ``days`` days into ``path``.
 
-    Large loads suspend the rollup triggers and read indexes and rebuild them at the end (also on
+    Large loads suspend the delete/update triggers and read indexes and recreate them at the end (also on
     failure), so readers may see slower queries while seeding runs.
     """
     from services.recorder.store import Store  # the recorder's writer: schema, migrations

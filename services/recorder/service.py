@@ -44,8 +44,8 @@ from zmq.utils.monitor import parse_monitor_message
 from services.recorder.batcher import Batcher
 from services.recorder.engines import LedgerWriter, open_store
 from services.recorder.metrics import RecorderMetrics
-from services.recorder.store import COLUMNS, Row, event_row
-from shared.events import decode
+from services.recorder.store import COLUMNS, Row
+from services.recorder.wire import wire_row
 from shared.settings import Settings
 
 log = logging.getLogger("recorder")
@@ -70,6 +70,7 @@ ACK_LINGER_MS = 500  # at exit, how long ZeroMQ may keep trying to deliver the l
 EVENT, DRAIN, BYE, ACK = b"ev", b"drain", b"bye", b"ack"
 ACK_IDS_PER_MESSAGE = 1_000
 _FINISHED_AT = COLUMNS.index("finished_at")
+_EVENT_ID = COLUMNS.index("event_id")
 
 Item = tuple[bytes, bytes, Row]  # (gateway routing id, event id, row)
 
@@ -323,10 +324,9 @@ async def _handle(frames: list[bytes], pipes: _Pipes) -> None:
     try:
         if kind != EVENT or len(frames) != 4:
             raise ValueError(f"expected [ev, event_id, payload], got {len(frames) - 1} frame(s)")
-        event = decode(frames[3])
-        row = event_row(event)
-        if event.event_id.encode() != frames[2]:
-            raise ValueError(f"event_id {event.event_id!r} differs from its envelope's")
+        row = wire_row(frames[3])
+        if row[_EVENT_ID].encode() != frames[2]:
+            raise ValueError(f"event_id {row[_EVENT_ID]!r} differs from its envelope's")
     except Exception as exc:  # a bad message is the sender's bug: count it, never stop the ledger
         counters.malformed += 1
         pipes.acker.metrics.malformed.inc()

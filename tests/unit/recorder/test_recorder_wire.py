@@ -1,0 +1,147 @@
+"""wire_row: the recorder's fast decoding gives exactly what decode() + event_row() give, or the same error."""
+
+from __future__ import annotations
+
+import typing
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from services.recorder import wire
+from services.recorder.store import COLUMNS, event_row
+from shared.events import FailedAttempt, UsageEvent, decode, encode
+
+_HINTS = typing.get_type_hints(UsageEvent)
+_INT64 = st.integers(-(2**63), 2**63 - 1)
+_FLOAT = st.floats(allow_nan=False, allow_infinity=False)
+_JSON_SCALAR = st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | _FLOAT | st.text(max_size=5)
+_ATTEMPT = st.fixed_dictionaries(
+    {
+        "provider": st.text(max_size=5),
+        "status": st.none() | st.integers(100, 599),
+        "error_type": st.text(max_size=5),
+    },
+    optional={"message": st.text(max_size=5)},
+)
+
+
+def _valid(hint: Any) -> st.SearchStrategy[Any]:
+    if hint is str:
+        return st.text(max_size=8)
+    if hint is int:
+        return _INT64
+    if hint is float:
+        return _FLOAT
+    if hint is bool:
+        return st.booleans()
+    if typing.get_origin(hint) is list:
+        return st.just([]) | st.lists(_ATTEMPT, max_size=2)
+    inner = next(a for a in typing.get_args(hint) if a is not type(None))
+    return st.none() | _valid(inner)
+
+
+def _value(name: str) -> st.SearchStrategy[Any]:
+    """Mostly what the column takes, sometimes any JSON value (the wrong type, too large, a list)."""
+    return st.one_of(
+        _valid(_HINTS[name]), _valid(_HINTS[name]), _JSON_SCALAR, st.lists(_JSON_SCALAR, max_size=1)
+    )
+
+
+# Always present: the event_id and started_at defaults are random and the time now.
+_REQUIRED = ("request_id", "endpoint", "client_format", "model", "event_id", "started_at")
+_OBJECTS = st.fixed_dictionaries(
+    {name: _value(name) for name in _REQUIRED},
+    optional={
+        **{name: _value(name) for name in COLUMNS if name not in _REQUIRED},
+        "from_a_newer_gateway": _JSON_SCALAR,
+    },
+)
+_EVENTS = st.builds(
+    UsageEvent,
+    request_id=st.text(max_size=8),
+    endpoint=st.just("/v1/messages"),
+    client_format=st.sampled_from(["anthropic", "openai_chat"]),
+    model=st.text(max_size=8),
+    provider=st.none() | st.text(max_size=4),
+    translated=st.booleans(),
+    status=st.integers(0, 599),
+    input_tokens=st.integers(0, 2**62),
+    cost_usd=st.none() | _FLOAT,
+    latency_ms=_FLOAT,
+    session_id=st.none() | st.text(max_size=4),
+)
+
+
+def outcome(convert: Any, raw: bytes) -> tuple[str, Any]:
+    try:
+        row = convert(raw)
+    except ValueError as exc:
+        return "error", str(exc)
+    return "row", [(type(v), v) for v in row]
+
+
+def reference(raw: bytes) -> tuple[Any, ...]:
+    return event_row(decode(raw))
+
+
+@settings(max_examples=400, deadline=None)
+@given(_OBJECTS)
+def test_any_object_converts_like_decode_and_event_row(data: dict[str, Any]) -> None:
+    raw = orjson.dumps(data)
+    assert outcome(wire.wire_row, raw) == outcome(reference, raw)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_EVENTS)
+def test_gateway_events_take_the_fast_path_and_convert_identically(event: UsageEvent) -> None:
+    raw = encode(event)
+    assert wire._fast(orjson.loads(raw)) is not None  # no failed attempts, all types as stored
+    assert outcome(wire.wire_row, raw) == outcome(reference, raw)
+
+
+def test_the_slow_path_normalises_failed_attempts() -> None:
+    event = UsageEvent(
+        "r", "/v1/messages", "anthropic", "m", failed_attempts=[FailedAttempt("openai", 429, "rl")]
+    )
+    raw = encode(event)
+    assert wire._fast(orjson.loads(raw)) is None
+    row = wire.wire_row(raw)
+    assert orjson.loads(row[COLUMNS.index("failed_attempts")]) == [
+        {"provider": "openai", "status": 429, "error_type": "rl", "message": ""}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("input_tokens", 2**63, "input_tokens: expected a 64-bit integer"),
+        ("status", "200", "status: expected a 64-bit integer"),
+        ("model", None, "model: expected text"),
+        ("translated", 2, "translated: expected a boolean"),
+        ("latency_ms", "fast", "latency_ms: expected a finite number"),
+    ],
+)
+def test_values_sqlite_cannot_store_are_named(field: str, value: object, message: str) -> None:
+    data = orjson.loads(encode(UsageEvent("r", "/v1/messages", "anthropic", "m")))
+    data[field] = value
+    with pytest.raises(ValueError, match=message):
+        wire.wire_row(orjson.dumps(data))
+
+
+@pytest.mark.parametrize("raw", [b"not json", b"[1, 2]", b'"text"', b'{"request_id": "r"}'])
+def test_what_is_not_an_event_is_refused(raw: bytes) -> None:
+    with pytest.raises(ValueError):
+        wire.wire_row(raw)
+
+
+def test_missing_defaults_are_filled_like_decode() -> None:
+    raw = orjson.dumps({"request_id": "r", "endpoint": "/e", "client_format": "anthropic", "model": "m"})
+    row, ref = wire.wire_row(raw), reference(raw)
+    generated = {COLUMNS.index("event_id"), COLUMNS.index("started_at")}  # a fresh uuid and the time now
+    assert [v for i, v in enumerate(row) if i not in generated] == [
+        v for i, v in enumerate(ref) if i not in generated
+    ]
+    assert len(row[COLUMNS.index("event_id")]) == 32
