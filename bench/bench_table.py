@@ -1,0 +1,948 @@
+"""The benchmark table (issue 13): every path through the gateway against the floor, the upstream and LiteLLM.
+
+Processes, all on 127.0.0.1 and free ports: nginx serving canned provider answers (bench/upstream.py), the
+floor (bench/floor.py, a bare aiohttp pass-through to nginx), our recorder + gateway (``python -m
+services.recorder`` / ``python -m services.gateway`` via tests/procs.py, OPENAI_BASE_URL and
+ANTHROPIC_BASE_URL at nginx) and LiteLLM (bench/peers.py) on the same nginx.
+
+For every path, in ``--rounds`` rounds, wrk (one thread, a Lua script posting the path's body) runs for
+``--duration`` seconds at 32 connections and at 1 against each target: ``direct`` (the upstream call the
+gateway makes, sent straight to nginx), the floor, the gateway and LiteLLM (32 connections only, and only for
+the paths it answers correctly); the targets' order rotates every round. Around each run the target's process
+tree CPU time (utime + stime from /proc/PID/stat) is read; CPU ms/req = CPU time / completed requests. RSS
+is the tree's VmRSS after the round. The table shows medians over rounds; "added" latency = the target's
+p50 (p99) minus direct's in the same round. Time to first token: a Python client sends ``--ttft`` streamed
+requests one at a time, direct / floor / gateway interleaved, and times the first text-carrying event;
+added TTFT = median(target) - median(direct). Then: 1,000 (``--streams``) concurrent slow streams through the
+gateway (and the floor), peak RSS; the gateway's throughput with the recorder running, SIGSTOPped and
+absent. Every path's answers are checked after the timed windows (HTTP 200 and the upstream's text, stream
+terminator present), wrk's non-2xx count must be zero, and every request the gateway completed must have a
+ledger row. Exit status 1 when anything was wrong, 2 when a tool is missing.
+
+Every round's numbers go to bench/results/table.json, the table as Markdown to bench/results/table.md.
+
+    python bench/bench_table.py [--quick] [--rounds 3] [--duration 2] [--ttft 200] [--streams 1000]
+                                [--no-litellm] [--paths SUBSTRING ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import functools
+import json
+import os
+import platform
+import secrets
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench import answers  # noqa: E402
+from bench.peers import (  # noqa: E402
+    DEFAULT_PEER_VENV,
+    PEER_SPEC,
+    Peer,
+    PeerUnavailable,
+    cpu_seconds,
+    ensure_peer,
+    rss_mb,
+    start_peer,
+    tree,
+)
+from bench.upstream import MESSAGES, Nginx, start_nginx  # noqa: E402
+from tests.procs import Stack, base_env, free_port, http_ok, stack, wait_until  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+# production values from honcho.env where tests/procs.py uses test ones
+STACK_ENV = {"RECORDER_FLUSH_INTERVAL": "0.2", "LOG_LEVEL": "INFO"}
+
+
+@dataclass(frozen=True)
+class PathCase:
+    name: str
+    path: str
+    body: dict[str, Any]
+    fmt: str  # the client's wire format (bench/answers.py)
+    upstream_path: str  # the upstream call the gateway makes: what "direct" and the floor send
+    upstream_body: dict[str, Any]
+    upstream_fmt: str
+    translated: bool = False
+
+    @property
+    def stream(self) -> bool:
+        return bool(self.body.get("stream"))
+
+
+GPT, CLAUDE = "gpt-4o-mini", "claude-haiku-4-5"
+CHAT = {"model": GPT, "messages": MESSAGES}
+CHAT_STREAM = {**CHAT, "stream": True}
+CHAT_UP_STREAM = {**CHAT_STREAM, "stream_options": {"include_usage": True}}
+MSGS = {"model": CLAUDE, "max_tokens": 64, "messages": MESSAGES}
+MSGS_STREAM = {**MSGS, "stream": True}
+RESP = {"model": GPT, "input": "hello bench"}
+RESP_STREAM = {**RESP, "stream": True}
+
+PATHS = [
+    PathCase(
+        "openai chat, plain", "/v1/chat/completions", CHAT, "openai", "/v1/chat/completions", CHAT, "openai"
+    ),
+    PathCase(
+        "openai chat, stream",
+        "/v1/chat/completions",
+        CHAT_STREAM,
+        "openai-sse",
+        "/v1/chat/completions",
+        CHAT_UP_STREAM,
+        "openai-sse",
+    ),
+    PathCase("anthropic, plain", "/v1/messages", MSGS, "anthropic", "/v1/messages", MSGS, "anthropic"),
+    PathCase(
+        "anthropic, stream",
+        "/v1/messages",
+        MSGS_STREAM,
+        "anthropic-sse",
+        "/v1/messages",
+        MSGS_STREAM,
+        "anthropic-sse",
+    ),
+    PathCase(
+        "anthropic → openai, stream",
+        "/v1/messages",
+        {**MSGS_STREAM, "model": GPT},
+        "anthropic-sse",
+        "/v1/chat/completions",
+        CHAT_UP_STREAM,
+        "openai-sse",
+        translated=True,
+    ),
+    PathCase(
+        "openai → anthropic, stream",
+        "/v1/chat/completions",
+        {**CHAT_STREAM, "model": CLAUDE},
+        "openai-sse",
+        "/v1/messages",
+        MSGS_STREAM,
+        "anthropic-sse",
+        translated=True,
+    ),
+    PathCase("responses, plain", "/v1/responses", RESP, "responses", "/v1/responses", RESP, "responses"),
+    PathCase(
+        "responses, stream",
+        "/v1/responses",
+        RESP_STREAM,
+        "responses-sse",
+        "/v1/responses",
+        RESP_STREAM,
+        "responses-sse",
+    ),
+    PathCase(
+        "responses → anthropic, stream",
+        "/v1/responses",
+        {**RESP_STREAM, "model": CLAUDE},
+        "responses-sse",
+        "/v1/messages",
+        MSGS_STREAM,
+        "anthropic-sse",
+        translated=True,
+    ),
+]
+
+WRK_LUA = """
+local f = assert(io.open(os.getenv("BENCH_BODY"), "rb"))
+wrk.method = "POST"
+wrk.body = f:read("*a")
+f:close()
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_KEY")
+wrk.headers["x-api-key"] = os.getenv("BENCH_KEY")
+wrk.headers["anthropic-version"] = "2023-06-01"
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("BENCH %d %d %d %d %d %d %d %.0f %.0f\\n", summary.requests, summary.duration,
+    e.status, e.connect, e.read, e.write, e.timeout, latency:percentile(50), latency:percentile(99)))
+end
+"""
+
+
+# --- one load run ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    requests: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    status_errors: int
+    socket_errors: int
+    cpu_ms_per_req: float | None
+    recorder_cpu_ms_per_req: float | None = None
+
+
+@dataclass
+class Target:
+    name: str
+    url: str
+    pids: Callable[[], list[int]]
+    serves: Callable[[PathCase], bool] = lambda case: True
+    extra_pids: Callable[[], list[int]] | None = None  # reported separately (the recorder)
+
+
+class Wrk:
+    def __init__(self, tmp: Path, key: str) -> None:
+        binary = shutil.which("wrk")
+        if binary is None:
+            raise FileNotFoundError(
+                "wrk is not installed: run `make bench` (it installs wrk and nginx-light)"
+            )
+        self.binary = binary
+        self.script = tmp / "post.lua"
+        self.script.write_text(WRK_LUA)
+        self.tmp = tmp
+        self.key = key
+
+    def body_file(self, body: dict[str, Any]) -> Path:
+        data = orjson.dumps(body)
+        path = self.tmp / f"body-{abs(hash(data))}.json"
+        if not path.exists():
+            path.write_bytes(data)
+        return path
+
+    def run(self, target: Target, path: str, body: dict[str, Any], conns: int, duration: int) -> Run:
+        pids = target.pids()
+        extra = target.extra_pids() if target.extra_pids else []
+        cpu0, xcpu0 = cpu_seconds(pids), cpu_seconds(extra)
+        env = {**os.environ, "BENCH_BODY": str(self.body_file(body)), "BENCH_KEY": self.key}
+        out = subprocess.run(
+            [
+                self.binary,
+                "-t1",
+                f"-c{conns}",
+                f"-d{duration}s",
+                "--timeout",
+                "10s",
+                "-s",
+                str(self.script),
+                target.url + path,
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=duration + 60,
+        )
+        cpu1, xcpu1 = cpu_seconds(pids), cpu_seconds(extra)
+        line = next((ln for ln in out.stdout.splitlines() if ln.startswith("BENCH ")), None)
+        if line is None:
+            raise RuntimeError(f"wrk gave no summary for {target.name} {path}: {out.stdout}\n{out.stderr}")
+        n, micros, status, conn_e, read_e, write_e, timeout_e, p50, p99 = (int(x) for x in line.split()[1:])
+
+        def per(a: float | None, b: float | None) -> float | None:
+            return None if a is None or b is None or n == 0 else (b - a) * 1000 / n
+
+        return Run(
+            requests=n,
+            rps=n / (micros / 1e6),
+            p50_ms=p50 / 1000,
+            p99_ms=p99 / 1000,
+            status_errors=status,
+            socket_errors=conn_e + read_e + write_e + timeout_e,
+            cpu_ms_per_req=per(cpu0, cpu1),
+            recorder_cpu_ms_per_req=per(xcpu0, xcpu1) if extra else None,
+        )
+
+
+# --- correctness ----------------------------------------------------------------------------------------
+
+
+def post(url: str, body: dict[str, Any], key: str, timeout: float = 30) -> tuple[int, bytes]:
+    req = urllib.request.Request(
+        url,
+        data=orjson.dumps(body),
+        headers={
+            "content-type": "application/json",
+            "authorization": f"Bearer {key}",
+            "x-api-key": key,
+            "anthropic-version": "2023-06-01",
+        },
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return int(resp.status), resp.read()
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), exc.read()
+
+
+def wrong(status: int, body: bytes, fmt: str, expected: str) -> str | None:
+    """Why this answer is wrong, or None when it is HTTP 200 with exactly the expected text."""
+    if status != 200:
+        return f"HTTP {status}: {body[:300]!r}"
+    try:
+        got = answers.text(fmt, body)
+    except ValueError as exc:
+        return f"{exc}: {body[:300]!r}"
+    return None if got == expected else f"text {got[:200]!r}, expected {expected!r}"
+
+
+# --- time to first token --------------------------------------------------------------------------------
+
+
+async def first_token_ms(session: aiohttp.ClientSession, url: str, body: bytes, fmt: str) -> float:
+    t0 = time.perf_counter()
+    async with session.post(url, data=body) as resp:
+        if resp.status != 200:
+            raise RuntimeError(f"{url}: HTTP {resp.status}")
+        buf = b""
+        first: float | None = None
+        async for chunk in resp.content.iter_any():
+            buf += chunk
+            if first is None and answers.partial_text(fmt, buf):
+                first = (time.perf_counter() - t0) * 1000
+        if first is None:
+            raise RuntimeError(f"{url}: no text in the stream")
+        return first
+
+
+async def ttft(case: PathCase, targets: list[Target], n: int, key: str) -> dict[str, list[float]]:
+    headers = {
+        "content-type": "application/json",
+        "authorization": f"Bearer {key}",
+        "x-api-key": key,
+        "anthropic-version": "2023-06-01",
+    }
+    out: dict[str, list[float]] = {t.name: [] for t in targets}
+    async with aiohttp.ClientSession(headers=headers) as session:
+        for i in range(n):
+            for k in range(len(targets)):
+                t = targets[(i + k) % len(targets)]
+                direct = t.name in ("direct", "floor")
+                body = orjson.dumps(case.upstream_body if direct else case.body)
+                path = case.upstream_path if direct else case.path
+                fmt = case.upstream_fmt if direct else case.fmt
+                out[t.name].append(await first_token_ms(session, t.url + path, body, fmt))
+    return out
+
+
+# --- many slow streams ----------------------------------------------------------------------------------
+
+
+async def hold_streams(url: str, n: int, key: str, pids: list[int], expected: str) -> dict[str, Any]:
+    """Open ``n`` streams at once through ``url``; peak RSS of ``pids`` while they run; wrong answers."""
+    body = orjson.dumps(CHAT_STREAM)
+    headers = {"content-type": "application/json", "authorization": f"Bearer {key}"}
+    peak, done = 0.0, False
+
+    async def sample() -> None:
+        nonlocal peak
+        while not done:
+            peak = max(peak, rss_mb(pids) or 0.0)
+            await asyncio.sleep(0.05)
+
+    async def one(session: aiohttp.ClientSession) -> str | None:
+        try:
+            async with session.post(url + "/v1/chat/completions", data=body, headers=headers) as resp:
+                return wrong(resp.status, await resp.read(), "openai-sse", expected)
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            return repr(exc)
+
+    sampler = asyncio.create_task(sample())
+    connector = aiohttp.TCPConnector(limit=0)
+    t0 = time.perf_counter()
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=aiohttp.ClientTimeout(total=300)
+    ) as session:
+        results = await asyncio.gather(*(one(session) for _ in range(n)))
+    elapsed = time.perf_counter() - t0
+    done = True
+    await sampler
+    errors = [r for r in results if r]
+    return {
+        "streams": n,
+        "peak_rss_mb": peak,
+        "seconds": elapsed,
+        "errors": len(errors),
+        "first_error": errors[0] if errors else None,
+    }
+
+
+def slow_streams(
+    tmp: Path, stream: bytes, n: int, interval: float, key: str, expected: str
+) -> dict[str, Any]:
+    """The slow upstream, then the gateway and the floor in turn holding ``n`` concurrent streams from it."""
+    port = free_port()
+    stream_file = tmp / "slow.sse"
+    stream_file.write_bytes(stream)
+    slow = subprocess.Popen(
+        [sys.executable, "-m", "bench.upstream", "slow", str(port), str(interval), str(stream_file)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    slow_url = f"http://127.0.0.1:{port}"
+    out: dict[str, Any] = {}
+    try:
+        wait_until(lambda: http_ok(slow_url + "/peak"), 15)
+        sub = tmp / "slow-stack"
+        sub.mkdir()
+        with stack(sub, {"openai": slow_url + "/v1"}, **STACK_ENV) as st:
+            gw = st.services["gateway"].proc.pid
+            out["gateway"] = asyncio.run(hold_streams(st.gateway_url, n, key, tree([gw]), expected))
+            out["gateway"]["upstream_peak_open"] = _peak(slow_url)
+        floor = start_floor(tmp, slow_url, "floor-slow")
+        try:
+            out["floor"] = asyncio.run(hold_streams(floor.url, n, key, [floor.proc.pid], expected))
+            out["floor"]["upstream_peak_open"] = _peak(slow_url)
+        finally:
+            floor.stop()
+    finally:
+        slow.terminate()
+        slow.wait(5)
+    return out
+
+
+def _peak(slow_url: str) -> int:
+    """The slow upstream's most streams open at once since the last call (it resets on reading)."""
+    with urllib.request.urlopen(slow_url + "/peak", timeout=5) as resp:
+        return int(json.loads(resp.read())["peak"])
+
+
+# --- processes ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Floor:
+    proc: subprocess.Popen[bytes]
+    url: str
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+def start_floor(tmp: Path, upstream: str, name: str = "floor") -> Floor:
+    port = free_port()
+    log = open(tmp / f"{name}.log", "wb")  # noqa: SIM115 - the child owns it
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.floor", "--port", str(port), "--upstream", upstream],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    log.close()
+    floor = Floor(proc, f"http://127.0.0.1:{port}")
+    wait_until(lambda: proc.poll() is not None or http_ok(floor.url + "/v1/models"), 15)
+    if proc.poll() is not None:
+        raise RuntimeError("the floor did not start:\n" + (tmp / f"{name}.log").read_text(errors="replace"))
+    return floor
+
+
+def queued(st: Stack) -> int:
+    """Events the gateway holds that the recorder has not acknowledged (0 when /health does not say)."""
+    with urllib.request.urlopen(st.gateway_url + "/health", timeout=5) as resp:
+        events = json.loads(resp.read()).get("events") or {}
+    return int(events.get("queued", 0))
+
+
+# --- aggregation and the table --------------------------------------------------------------------------
+
+
+def med(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None or b <= 0 else a / b
+
+
+def fmt(x: float | None, spec: str = ".2f") -> str:
+    return "–" if x is None or x != x else format(x, spec)
+
+
+def verdict(ok: bool | None) -> str:
+    return "–" if ok is None else ("PASS" if ok else "FAIL")
+
+
+def summarise(
+    case: PathCase, rounds: list[dict[str, Any]], ttft_ms: dict[str, list[float]] | None
+) -> dict[str, Any]:
+    """Medians over rounds for one path; targets as in the issue (see docs/benchmarks.md)."""
+
+    def m(target: str, key: str, conns: int = 32) -> float | None:
+        return med([r[f"{target}@{conns}"][key] for r in rounds if f"{target}@{conns}" in r])
+
+    def added(target: str, key: str, conns: int) -> float | None:
+        vals: list[float | None] = []
+        for r in rounds:
+            if f"{target}@{conns}" in r and f"direct@{conns}" in r:
+                vals.append(r[f"{target}@{conns}"][key] - r[f"direct@{conns}"][key])
+        return med(vals)
+
+    row: dict[str, Any] = {
+        "path": case.name,
+        "translated": case.translated,
+        "stream": case.stream,
+        "rps": {t: m(t, "rps") for t in ("direct", "floor", "gateway", "litellm")},
+        "cpu_ms_per_req": {
+            t: med([r[f"{t}@{c}"]["cpu_ms_per_req"] for r in rounds for c in (32,) if f"{t}@{c}" in r])
+            for t in ("direct", "floor", "gateway", "litellm")
+        },
+        "recorder_cpu_ms_per_req": m("gateway", "recorder_cpu_ms_per_req"),
+        "rss_mb": {t: med([r.get(f"rss_{t}") for r in rounds]) for t in ("floor", "gateway", "litellm")},
+        "added_ms": {
+            f"{t}@{c}": {"p50": added(t, "p50_ms", c), "p99": added(t, "p99_ms", c)}
+            for t in ("floor", "gateway")
+            for c in (1, 32)
+        },
+    }
+    cpu = row["cpu_ms_per_req"]
+    row["cpu_ratio"] = ratio(cpu["gateway"], cpu["floor"])
+    row["litellm_over_gateway_cpu"] = ratio(cpu["litellm"], cpu["gateway"])
+    a = row["added_ms"]
+    row["c1_p50_ratio"] = ratio(a["gateway@1"]["p50"], a["floor@1"]["p50"])
+    if ttft_ms:
+        d = statistics.median(ttft_ms["direct"])
+        row["ttft_ms"] = {t: statistics.median(v) for t, v in ttft_ms.items()}
+        row["added_ttft_ms"] = {t: statistics.median(v) - d for t, v in ttft_ms.items() if t != "direct"}
+    limit = 2.5 if case.translated else 1.5
+    row["targets"] = {
+        f"cpu <= {limit}x floor": None if row["cpu_ratio"] is None else row["cpu_ratio"] <= limit,
+        "c1 added p50 <= 1.15x floor's": None
+        if row["c1_p50_ratio"] is None
+        else row["c1_p50_ratio"] <= 1.15 or (a["gateway@1"]["p50"] or 0) <= (a["floor@1"]["p50"] or 0),
+        "c1 added p99 <= 1 ms": None if a["gateway@1"]["p99"] is None else a["gateway@1"]["p99"] <= 1.0,
+    }
+    if ttft_ms:
+        row["targets"]["added ttft <= 1 ms"] = row["added_ttft_ms"]["gateway"] <= 1.0
+    if not case.translated:
+        row["stretch cpu <= 1.25x floor"] = None if row["cpu_ratio"] is None else row["cpu_ratio"] <= 1.25
+    return row
+
+
+COLUMNS = (
+    "path",
+    "r/s floor",
+    "r/s gw",
+    "CPU ms/req floor",
+    "CPU gw",
+    "gw/floor",
+    "CPU rec",
+    "RSS MB floor/gw",
+    "c1 +p50 floor/gw (ratio)",
+    "c1 +p99 floor/gw",
+    "c32 +p50 floor/gw",
+    "c32 +p99 floor/gw",
+    "+TTFT floor/gw",
+    "LiteLLM CPU (÷gw)",
+    "targets",
+)
+
+
+def table_rows(rows: list[dict[str, Any]]) -> list[list[str]]:
+    out = []
+    for r in rows:
+        a, cpu = r["added_ms"], r["cpu_ms_per_req"]
+        tt = r.get("added_ttft_ms")
+        out.append(
+            [
+                r["path"],
+                fmt(r["rps"]["floor"], ".0f"),
+                fmt(r["rps"]["gateway"], ".0f"),
+                fmt(cpu["floor"], ".3f"),
+                fmt(cpu["gateway"], ".3f"),
+                f"{fmt(r['cpu_ratio'])}x",
+                fmt(r["recorder_cpu_ms_per_req"], ".3f"),
+                f"{fmt(r['rss_mb']['floor'], '.0f')}/{fmt(r['rss_mb']['gateway'], '.0f')}",
+                f"{fmt(a['floor@1']['p50'])}/{fmt(a['gateway@1']['p50'])} ({fmt(r['c1_p50_ratio'])}x)",
+                f"{fmt(a['floor@1']['p99'])}/{fmt(a['gateway@1']['p99'])}",
+                f"{fmt(a['floor@32']['p50'])}/{fmt(a['gateway@32']['p50'])}",
+                f"{fmt(a['floor@32']['p99'])}/{fmt(a['gateway@32']['p99'])}",
+                f"{fmt(tt['floor'])}/{fmt(tt['gateway'])}" if tt else "–",
+                f"{fmt(cpu['litellm'], '.3f')} ({fmt(r['litellm_over_gateway_cpu'])}x)"
+                if cpu["litellm"] is not None
+                else "–",
+                " ".join(
+                    f"{name.split(' <=')[0].replace('added ', '+')}:{verdict(ok)}"
+                    for name, ok in r["targets"].items()
+                ),
+            ]
+        )
+    return out
+
+
+def print_table(header: tuple[str, ...], rows: list[list[str]]) -> None:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
+
+
+def markdown(header: tuple[str, ...], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+# --- the run --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Bench:
+    args: argparse.Namespace
+    tmp: Path
+    key: str
+    wrk: Wrk
+    nginx: Nginx
+    problems: list[str] = field(default_factory=list)
+
+    def expected(self, case: PathCase) -> str:
+        name = case.upstream_path.removeprefix("/v1/") + (".sse" if case.stream else ".json")
+        return answers.text(case.upstream_fmt, self.nginx.canned[name])
+
+    def check(self, target: Target, case: PathCase, n: int = 5) -> str | None:
+        direct = target.name in ("direct", "floor")
+        body, path = (case.upstream_body, case.upstream_path) if direct else (case.body, case.path)
+        fmt_ = case.upstream_fmt if direct else case.fmt
+        for _ in range(n):
+            status, answer = post(target.url + path, body, self.key)
+            problem = wrong(status, answer, fmt_, self.expected(case))
+            if problem:
+                return problem
+        return None
+
+    def run_path(self, case: PathCase, targets: list[Target], rnd: int) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        order = targets[rnd % len(targets) :] + targets[: rnd % len(targets)]
+        for conns in (32, 1):
+            for t in order:
+                if not t.serves(case) or (conns == 1 and t.name == "litellm"):
+                    continue
+                direct = t.name in ("direct", "floor")
+                path, body = (case.upstream_path, case.upstream_body) if direct else (case.path, case.body)
+                run = self.wrk.run(t, path, body, conns, self.args.duration)
+                out[f"{t.name}@{conns}"] = run.__dict__
+                if run.status_errors:
+                    self.problems.append(
+                        f"{case.name}: {t.name} answered {run.status_errors} non-2xx under load"
+                    )
+        for t in targets:
+            if t.name != "direct" and t.serves(case):
+                out[f"rss_{t.name}"] = rss_mb(t.pids())
+        return out
+
+
+def recorder_case(bench: Bench, st: Stack, absent: Stack) -> dict[str, Any]:
+    """The gateway's req/s on openai chat plain with the recorder running, SIGSTOPped, and absent."""
+    case = PATHS[0]
+    recorder = st.services["recorder"]
+    gw = st.services["gateway"].proc.pid
+    absent_pid = absent.services["gateway"].proc.pid
+    states = ["running", "stopped", "absent"]
+    rounds: list[dict[str, Any]] = []
+    for rnd in range(bench.args.rounds):
+        got: dict[str, Any] = {}
+        for state in states[rnd % 3 :] + states[: rnd % 3]:
+            url = absent.gateway_url if state == "absent" else st.gateway_url
+            pid = absent_pid if state == "absent" else gw
+            target = Target(state, url, functools.partial(tree, [pid]))
+            if state == "stopped":
+                os.kill(recorder.proc.pid, signal.SIGSTOP)
+            try:
+                run = bench.wrk.run(target, case.path, case.body, 32, bench.args.duration)
+            finally:
+                if state == "stopped":
+                    held = queued(st)
+                    os.kill(recorder.proc.pid, signal.SIGCONT)
+            got[state] = run.__dict__
+            if state == "stopped":
+                got["held_at_sigcont"] = held
+                t0 = time.perf_counter()
+                try:
+                    wait_until(lambda: queued(st) == 0, 60, 0.02)
+                    got["drained_after_sigcont_s"] = time.perf_counter() - t0
+                except TimeoutError:
+                    bench.problems.append(
+                        "recorder case: the gateway's queue did not drain within 60 s of SIGCONT"
+                    )
+            if run.status_errors:
+                bench.problems.append(f"recorder {state}: {run.status_errors} non-2xx under load")
+        rounds.append(got)
+    rps = {s: statistics.median(r[s]["rps"] for r in rounds) for s in states}
+    spread = min(rps.values()) / max(rps.values())
+    return {
+        "rounds": rounds,
+        "rps": rps,
+        "stopped_over_running": rps["stopped"] / rps["running"],
+        "absent_over_running": rps["absent"] / rps["running"],
+        "min_over_max": spread,
+        "pass": spread >= 0.95,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--quick", action="store_true", help="for development: 1 round of 1 s, 30 TTFT, 200 streams"
+    )
+    parser.add_argument("--rounds", type=int, help="rounds per path (3; --quick: 1)")
+    parser.add_argument("--duration", type=int, help="seconds per wrk run (2; --quick: 1)")
+    parser.add_argument(
+        "--ttft", type=int, help="time-to-first-token samples per target per stream path (200; 30)"
+    )
+    parser.add_argument("--streams", type=int, help="concurrent slow streams (1000; --quick: 200)")
+    parser.add_argument(
+        "--stream-interval", type=float, default=0.5, help="seconds between slow-stream events"
+    )
+    parser.add_argument("--no-litellm", action="store_true")
+    parser.add_argument("--litellm-server", choices=("uvicorn", "granian"), default="uvicorn")
+    parser.add_argument("--peer-venv", type=Path, default=DEFAULT_PEER_VENV)
+    parser.add_argument("--paths", nargs="*", help="only the paths whose name contains one of these")
+    args = parser.parse_args()
+    for name, full, quick in (
+        ("rounds", 3, 1),
+        ("duration", 2, 1),
+        ("ttft", 200, 30),
+        ("streams", 1000, 200),
+    ):
+        if getattr(args, name) is None:
+            setattr(args, name, quick if args.quick else full)
+    cases = [c for c in PATHS if not args.paths or any(s in c.name for s in args.paths)]
+    started = time.perf_counter()
+
+    litellm: Path | None = None
+    notes: list[str] = []
+    if not args.no_litellm:
+        try:
+            litellm = ensure_peer(args.peer_venv)
+        except PeerUnavailable as exc:
+            notes.append(f"LiteLLM unavailable, not measured: {exc}")
+    key = "sk-bench-" + secrets.token_hex(16)
+    results: dict[str, Any] = {"paths": []}
+    peer: Peer | None = None
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        try:
+            wrk = Wrk(tmp, key)
+            nginx = start_nginx(tmp / "nginx")
+        except (FileNotFoundError, RuntimeError) as exc:
+            print(f"bench_table: {exc}", file=sys.stderr)
+            return 2
+        bench = Bench(args, tmp, key, wrk, nginx)
+        floor: Floor | None = None
+        try:
+            floor = start_floor(tmp, nginx.url)
+            if litellm is not None:
+                try:
+                    peer = start_peer(litellm, tmp, nginx.url, key, args.litellm_server)
+                except PeerUnavailable as exc:
+                    notes.append(f"LiteLLM could not be started, not measured: {exc}")
+            main_dir, absent_dir = tmp / "stack", tmp / "absent"
+            main_dir.mkdir()
+            absent_dir.mkdir()
+            providers = {"openai": nginx.url + "/v1", "anthropic": nginx.url}
+            with stack(main_dir, providers, **STACK_ENV) as st:
+                gw_pid, rec_pid = st.services["gateway"].proc.pid, st.services["recorder"].proc.pid
+                fl = floor
+                targets = [
+                    Target("direct", nginx.url, nginx.pids),
+                    Target("floor", fl.url, lambda: [fl.proc.pid]),
+                    Target(
+                        "gateway", st.gateway_url, lambda: tree([gw_pid]), extra_pids=lambda: tree([rec_pid])
+                    ),
+                ]
+                peer_serves: dict[str, bool] = {}
+                if peer is not None:
+                    pp = peer.proc.pid
+                    targets.append(
+                        Target("litellm", peer.url, lambda: tree([pp]), lambda c: peer_serves[c.name])
+                    )
+                # does every target answer every path correctly at all?
+                for case in cases:
+                    for t in targets:
+                        problem = bench.check(t, case, 1)
+                        if t.name == "litellm":
+                            peer_serves[case.name] = problem is None
+                            if problem:
+                                notes.append(f"LiteLLM does not serve {case.name!r}: {problem[:200]}")
+                        elif problem:
+                            bench.problems.append(f"{case.name}: {t.name}: {problem}")
+                if bench.problems:
+                    raise RuntimeError("wrong answers before the timed runs:\n" + "\n".join(bench.problems))
+                # warm-up, then the rounds
+                for case in cases:
+                    for t in targets[1:]:
+                        if t.serves(case):
+                            bench.wrk.run(t, case.path, case.body, 32, 1)
+                    print(f"warmed up {case.name}", flush=True)
+                per_path: dict[str, list[dict[str, Any]]] = {c.name: [] for c in cases}
+                for rnd in range(args.rounds):
+                    for case in cases:
+                        got = bench.run_path(case, targets, rnd)
+                        per_path[case.name].append(got)
+                        print(
+                            f"round {rnd + 1} {case.name:32} r/s "
+                            + " ".join(f"{k}={v['rps']:.0f}" for k, v in got.items() if k.endswith("@32"))
+                            + "  cpu ms/req "
+                            + " ".join(
+                                f"{k.split('@')[0]}={fmt(v['cpu_ms_per_req'], '.3f')}"
+                                for k, v in got.items()
+                                if k.endswith("@32")
+                            ),
+                            flush=True,
+                        )
+                ttfts: dict[str, dict[str, list[float]]] = {}
+                for case in cases:
+                    if case.stream:
+                        ttfts[case.name] = asyncio.run(ttft(case, targets[:3], args.ttft, key))
+                # correctness after the timed windows
+                for case in cases:
+                    for t in targets:
+                        if t.serves(case):
+                            problem = bench.check(t, case)
+                            if problem:
+                                bench.problems.append(f"{case.name}: {t.name} after the runs: {problem}")
+                completed = sum(
+                    r[k]["requests"]
+                    for rs in per_path.values()
+                    for r in rs
+                    for k in r
+                    if k.startswith("gateway@")
+                )
+                try:
+                    rows = wait_until(lambda: (n := len(st.rows())) >= completed and n, 60)
+                except TimeoutError:
+                    rows = len(st.rows())
+                    bench.problems.append(
+                        f"ledger: {rows} rows for {completed} requests the gateway completed"
+                    )
+                results["ledger"] = {"gateway_completed": completed, "rows": rows}
+                for case in cases:
+                    results["paths"].append(
+                        {
+                            **summarise(case, per_path[case.name], ttfts.get(case.name)),
+                            "expected_text": bench.expected(case),
+                            "rounds": per_path[case.name],
+                            "ttft_samples_ms": ttfts.get(case.name),
+                        }
+                    )
+                # the recorder: running, stopped, absent (a second gateway with no recorder at all)
+                env = base_env(absent_dir)
+                env.update(
+                    OPENAI_API_KEY="sk-test-openai-secret-key",
+                    OPENAI_BASE_URL=nginx.url + "/v1",
+                    **STACK_ENV,
+                )
+                absent = Stack(env, absent_dir)
+                try:
+                    absent.start_gateway()
+                    results["recorder"] = recorder_case(bench, st, absent)
+                finally:
+                    absent.stop_all()
+        except RuntimeError as exc:
+            print(f"bench_table: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            if peer is not None:
+                peer.stop()
+            if floor is not None:
+                floor.stop()
+        try:
+            results["slow_streams"] = slow_streams(
+                tmp,
+                nginx.canned["chat/completions.sse"],
+                args.streams,
+                args.stream_interval,
+                key,
+                bench.expected(PATHS[1]),
+            )
+        finally:
+            nginx.stop()
+    for who, got in results["slow_streams"].items():
+        if got["errors"]:
+            bench.problems.append(
+                f"slow streams via {who}: {got['errors']} wrong, first: {got['first_error']}"
+            )
+
+    report(args, results, bench.problems, notes, time.perf_counter() - started)
+    return 1 if bench.problems else 0
+
+
+def report(
+    args: argparse.Namespace, results: dict[str, Any], problems: list[str], notes: list[str], seconds: float
+) -> None:
+    rows = table_rows(results["paths"])
+    print(
+        f"\nThe benchmark table: {args.rounds} round(s), wrk {args.duration} s per run, medians over rounds; "
+        f"CPU = the process tree's user+system time per completed request at 32 connections (gw = the gateway "
+        f"process tree; rec = the recorder, separately); +p50/+p99 = added latency in ms over calling nginx "
+        f"directly, at 1 and 32 connections; +TTFT = added time to first token in ms (median of {args.ttft})"
+    )
+    print_table(COLUMNS, rows)
+    rec = results["recorder"]
+    ss = results["slow_streams"]
+    extra_header = ("extra", "figure", "target")
+    extra = [
+        [
+            f"{ss['gateway']['streams']} concurrent slow streams: peak RSS MB floor/gw",
+            f"{ss['floor']['peak_rss_mb']:.0f}/{ss['gateway']['peak_rss_mb']:.0f} (held at once: "
+            f"{ss['floor']['upstream_peak_open']}/{ss['gateway']['upstream_peak_open']})",
+            f"gw < 200 MB: {verdict(ss['gateway']['peak_rss_mb'] < 200)}",
+        ],
+        [
+            "openai chat plain r/s, recorder running / SIGSTOPped / absent",
+            f"{rec['rps']['running']:.0f} / {rec['rps']['stopped']:.0f} / {rec['rps']['absent']:.0f} "
+            f"(stopped {rec['stopped_over_running']:.2f}x, absent {rec['absent_over_running']:.2f}x)",
+            f"within 5%: {verdict(rec['pass'])}",
+        ],
+    ]
+    print()
+    print_table(extra_header, extra)
+    for note in notes:
+        print(f"note: {note}")
+    print(
+        f"ledger: {results['ledger']['rows']} rows for {results['ledger']['gateway_completed']} requests "
+        f"the gateway completed; {seconds:.0f} s in all"
+    )
+    for problem in problems:
+        print(f"WRONG: {problem}")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    results.update(
+        when=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        machine={
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "loadavg_end": os.getloadavg(),
+        },
+        args={k: str(v) for k, v in vars(args).items()},
+        litellm=PEER_SPEC,
+        notes=notes,
+        problems=problems,
+        seconds=seconds,
+    )
+    (RESULTS / "table.json").write_text(json.dumps(results, indent=1, default=str))
+    (RESULTS / "table.md").write_text(markdown(COLUMNS, rows) + "\n" + markdown(extra_header, extra))
+    print("wrote bench/results/table.json and bench/results/table.md")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
