@@ -618,10 +618,16 @@ class Bench:
         name = case.upstream_path.removeprefix("/v1/") + (".sse" if case.stream else ".json")
         return answers.text(case.upstream_fmt, self.nginx.canned[name])
 
+    @staticmethod
+    def request(target: Target, case: PathCase) -> tuple[str, dict[str, Any]]:
+        """(path, body) this target gets for this case: direct and the floor get the gateway's upstream call."""
+        if target.name in ("direct", "floor"):
+            return case.upstream_path, case.upstream_body
+        return case.path, case.body
+
     def check(self, target: Target, case: PathCase, n: int = 5) -> str | None:
-        direct = target.name in ("direct", "floor")
-        body, path = (case.upstream_body, case.upstream_path) if direct else (case.body, case.path)
-        fmt_ = case.upstream_fmt if direct else case.fmt
+        path, body = self.request(target, case)
+        fmt_ = case.upstream_fmt if target.name in ("direct", "floor") else case.fmt
         for _ in range(n):
             status, answer = post(target.url + path, body, self.key)
             problem = wrong(status, answer, fmt_, self.expected(case))
@@ -636,9 +642,9 @@ class Bench:
             for t in order:
                 if not t.serves(case) or (conns == 1 and t.name == "litellm"):
                     continue
-                direct = t.name in ("direct", "floor")
-                path, body = (case.upstream_path, case.upstream_body) if direct else (case.path, case.body)
-                run = self.wrk.run(t, path, body, conns, self.args.duration)
+                path, body = self.request(t, case)
+                seconds = self.args.litellm_duration if t.name == "litellm" else self.args.duration
+                run = self.wrk.run(t, path, body, conns, seconds)
                 out[f"{t.name}@{conns}"] = run.__dict__
                 if run.status_errors:
                     self.problems.append(
@@ -711,6 +717,13 @@ def main() -> int:
     parser.add_argument("--streams", type=int, help="concurrent slow streams (1000; --quick: 200)")
     parser.add_argument(
         "--stream-interval", type=float, default=0.5, help="seconds between slow-stream events"
+    )
+    parser.add_argument(
+        "--litellm-duration",
+        type=int,
+        default=5,
+        help="seconds per wrk run against LiteLLM: it takes ~0.1 s of CPU per request, so 32 requests in flight "
+        "need seconds to complete and a short run would count too few",
     )
     parser.add_argument("--no-litellm", action="store_true")
     parser.add_argument("--litellm-server", choices=("uvicorn", "granian"), default="uvicorn")
@@ -791,7 +804,8 @@ def main() -> int:
                 for case in cases:
                     for t in targets[1:]:
                         if t.serves(case):
-                            bench.wrk.run(t, case.path, case.body, 32, 1)
+                            path, body = bench.request(t, case)
+                            bench.wrk.run(t, path, body, 32, 3 if t.name == "litellm" else 1)
                     print(f"warmed up {case.name}", flush=True)
                 per_path: dict[str, list[dict[str, Any]]] = {c.name: [] for c in cases}
                 for rnd in range(args.rounds):
