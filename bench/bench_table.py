@@ -206,6 +206,18 @@ class Target:
     extra_pids: Callable[[], list[int]] | None = None  # reported separately (the recorder)
 
 
+def settle(pids: list[int], quiet_ms: float = 2.0, limit_s: float = 5.0) -> None:
+    """Wait until these processes use less than ``quiet_ms`` of CPU per 100 ms (at most ``limit_s``)."""
+    deadline = time.monotonic() + limit_s
+    last = cpu_seconds(pids)
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        now = cpu_seconds(pids)
+        if now is None or last is None or (now - last) * 1000 < quiet_ms:
+            return
+        last = now
+
+
 class Wrk:
     def __init__(self, tmp: Path, key: str) -> None:
         binary = shutil.which("wrk")
@@ -248,14 +260,19 @@ class Wrk:
             text=True,
             timeout=duration + 60,
         )
+        settle(pids + extra)
         cpu1, xcpu1 = cpu_seconds(pids), cpu_seconds(extra)
         line = next((ln for ln in out.stdout.splitlines() if ln.startswith("BENCH ")), None)
         if line is None:
             raise RuntimeError(f"wrk gave no summary for {target.name} {path}: {out.stdout}\n{out.stderr}")
         n, micros, status, conn_e, read_e, write_e, timeout_e, p50, p99 = (int(x) for x in line.split()[1:])
 
+        # wrk stops with one request in flight on every connection; the target still serves them (the
+        # upstream answers at once), and settle() waited for that CPU, so they count as served requests
+        served = n + conns
+
         def per(a: float | None, b: float | None) -> float | None:
-            return None if a is None or b is None or n == 0 else (b - a) * 1000 / n
+            return None if a is None or b is None or n == 0 else (b - a) * 1000 / served
 
         return Run(
             requests=n,
