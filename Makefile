@@ -65,7 +65,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check shared services tests bench
 	$(VENV)/bin/mypy
 
-test: venv old-sdk browser postgres lint
+test: venv old-sdk browser postgres bench-tools lint
 	$(VENV)/bin/pytest tests -q --headless -m "not e2e"
 
 e2e: venv clients

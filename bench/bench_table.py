@@ -772,7 +772,7 @@ def main() -> int:
         tmp = Path(tmpdir)
         try:
             wrk = Wrk(tmp, key)
-            nginx = start_nginx(tmp / "nginx")
+            nginx = start_nginx()
         except (FileNotFoundError, RuntimeError) as exc:
             print(f"bench_table: {exc}", file=sys.stderr)
             return 2

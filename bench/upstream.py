@@ -25,6 +25,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,6 +130,7 @@ class Nginx:
     proc: subprocess.Popen[bytes]
     url: str
     canned: dict[str, bytes]
+    home: Path  # its config, canned answers and logs
 
     def pids(self) -> list[int]:
         from bench.peers import tree
@@ -143,18 +145,20 @@ class Nginx:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+        shutil.rmtree(self.home, ignore_errors=True)
 
 
-def start_nginx(tmp: Path) -> Nginx:
-    """Capture the canned answers from a short-lived fake provider, then start nginx serving them."""
+def start_nginx() -> Nginx:
+    """Capture the canned answers from a short-lived fake provider, then start nginx serving them.
+
+    Raises RuntimeError when nginx is missing or does not start."""
     binary = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if Path(p).exists()), None)
     if binary is None:
         raise RuntimeError("nginx is not installed: run `make bench` (it installs nginx-light and wrk)")
-    tmp.mkdir(parents=True, exist_ok=True)
-    # started by root, nginx's worker runs as nobody: it must be able to reach the canned files (a temp
-    # dir is 0700); traversal only on the parent, nothing else of it becomes readable
+    # started by root, nginx's worker runs as nobody: it must reach the canned files, so they live in a
+    # directory of their own directly under the system temp dir, readable by all (removed by stop())
+    tmp = Path(tempfile.mkdtemp(prefix="bench-nginx-"))
     tmp.chmod(0o755)
-    tmp.parent.chmod(tmp.parent.stat().st_mode | 0o111)
     fake_port = free_port()
     fake = subprocess.Popen(
         [sys.executable, "-m", "tests.fake_provider", "--port", str(fake_port), "--name", "openai"],
@@ -175,14 +179,16 @@ def start_nginx(tmp: Path) -> Nginx:
     log = open(tmp / "nginx.out", "wb")  # noqa: SIM115 - the child owns it
     proc = subprocess.Popen([binary, "-p", str(tmp), "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT)
     log.close()
-    ngx = Nginx(proc, f"http://127.0.0.1:{port}", canned)
+    ngx = Nginx(proc, f"http://127.0.0.1:{port}", canned, tmp)
     try:
         wait_until(lambda: proc.poll() is not None or http_ok(ngx.url + "/v1/models"), 15)
     except TimeoutError:
         ngx.stop()
         raise
     if proc.poll() is not None:
-        raise RuntimeError("nginx did not start:\n" + (tmp / "nginx.out").read_text(errors="replace"))
+        log = (tmp / "nginx.out").read_text(errors="replace")
+        ngx.stop()
+        raise RuntimeError("nginx did not start:\n" + log)
     return ngx
 
 
