@@ -951,7 +951,8 @@ def report(
         print(f"note: {note}")
     print(
         f"ledger: {results['ledger']['rows']} rows for {results['ledger']['gateway_completed']} requests "
-        f"the gateway completed; {seconds:.0f} s in all"
+        f"the gateway completed; {seconds:.0f} s in all; load average at the end "
+        f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs"
     )
     for problem in problems:
         print(f"WRONG: {problem}")
