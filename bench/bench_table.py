@@ -286,6 +286,62 @@ class Wrk:
         )
 
 
+async def _fire(
+    url: str, body: bytes, n: int, conns: int, key: str
+) -> tuple[float, list[float], list[tuple[int, bytes]]]:
+    headers = {
+        "content-type": "application/json",
+        "authorization": f"Bearer {key}",
+        "x-api-key": key,
+        "anthropic-version": "2023-06-01",
+    }
+    todo = iter(range(n))
+    latencies: list[float] = []
+    got: list[tuple[int, bytes]] = []
+    connector = aiohttp.TCPConnector(limit=conns)
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=aiohttp.ClientTimeout(total=300)
+    ) as session:
+
+        async def worker() -> None:
+            for _ in todo:
+                t0 = time.perf_counter()
+                try:
+                    async with session.post(url, data=body, headers=headers) as resp:
+                        got.append((resp.status, await resp.read()))
+                except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                    got.append((-1, repr(exc).encode()))
+                latencies.append((time.perf_counter() - t0) * 1000)
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(conns)))
+        elapsed = time.perf_counter() - t0
+    return elapsed, latencies, got
+
+
+def fixed_run(target: Target, case: PathCase, n: int, conns: int, key: str, expected: str) -> Run:
+    """``n`` requests at ``conns`` in flight, all waited for: CPU per request without any in-flight guess.
+
+    For targets too slow for a timed wrk run (LiteLLM); every answer is checked (wrong ones are counted as
+    ``status_errors``)."""
+    pids = target.pids()
+    cpu0 = cpu_seconds(pids)
+    elapsed, latencies, got = asyncio.run(
+        _fire(target.url + case.path, orjson.dumps(case.body), n, conns, key)
+    )
+    cpu1 = cpu_seconds(pids)
+    ordered = sorted(latencies)
+    return Run(
+        requests=n,
+        rps=n / elapsed,
+        p50_ms=ordered[len(ordered) // 2],
+        p99_ms=ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))],
+        status_errors=sum(1 for status, answer in got if wrong(status, answer, case.fmt, expected)),
+        socket_errors=0,
+        cpu_ms_per_req=None if cpu0 is None or cpu1 is None else (cpu1 - cpu0) * 1000 / n,
+    )
+
+
 # --- correctness ----------------------------------------------------------------------------------------
 
 
@@ -660,8 +716,10 @@ class Bench:
                 if not t.serves(case) or (conns == 1 and t.name == "litellm"):
                     continue
                 path, body = self.request(t, case)
-                seconds = self.args.litellm_duration if t.name == "litellm" else self.args.duration
-                run = self.wrk.run(t, path, body, conns, seconds)
+                if t.name == "litellm":
+                    run = fixed_run(t, case, self.args.litellm_requests, conns, self.key, self.expected(case))
+                else:
+                    run = self.wrk.run(t, path, body, conns, self.args.duration)
                 out[f"{t.name}@{conns}"] = run.__dict__
                 if run.status_errors:
                     self.problems.append(
@@ -736,11 +794,10 @@ def main() -> int:
         "--stream-interval", type=float, default=0.5, help="seconds between slow-stream events"
     )
     parser.add_argument(
-        "--litellm-duration",
+        "--litellm-requests",
         type=int,
-        default=5,
-        help="seconds per wrk run against LiteLLM: it takes ~0.1 s of CPU per request, so 32 requests in flight "
-        "need seconds to complete and a short run would count too few",
+        help="requests per LiteLLM run (64; --quick: 32), all waited for (it takes tens of ms of CPU per request: a timed run "
+        "would complete too few to count)",
     )
     parser.add_argument("--no-litellm", action="store_true")
     parser.add_argument("--litellm-server", choices=("uvicorn", "granian"), default="uvicorn")
@@ -752,6 +809,7 @@ def main() -> int:
         ("duration", 2, 1),
         ("ttft", 200, 30),
         ("streams", 1000, 200),
+        ("litellm_requests", 64, 32),
     ):
         if getattr(args, name) is None:
             setattr(args, name, quick if args.quick else full)
@@ -822,7 +880,10 @@ def main() -> int:
                     for t in targets[1:]:
                         if t.serves(case):
                             path, body = bench.request(t, case)
-                            bench.wrk.run(t, path, body, 32, 3 if t.name == "litellm" else 1)
+                            if t.name == "litellm":
+                                fixed_run(t, case, 32, 32, key, bench.expected(case))
+                            else:
+                                bench.wrk.run(t, path, body, 32, 1)
                     print(f"warmed up {case.name}", flush=True)
                 per_path: dict[str, list[dict[str, Any]]] = {c.name: [] for c in cases}
                 for rnd in range(args.rounds):
