@@ -35,7 +35,6 @@ import json
 import os
 import platform
 import secrets
-import shutil
 import signal
 import statistics
 import subprocess
@@ -43,458 +42,34 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import aiohttp
-import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import answers  # noqa: E402
+from bench.load import Target, Wrk, fixed_run, hold_streams, post, ttft, wrong  # noqa: E402
+from bench.paths import PATHS, PathCase  # noqa: E402
 from bench.peers import (  # noqa: E402
     DEFAULT_PEER_VENV,
     PEER_SPEC,
     Peer,
     PeerUnavailable,
-    cpu_seconds,
     ensure_peer,
     rss_mb,
     start_peer,
     tree,
 )
-from bench.upstream import MESSAGES, Nginx, start_nginx  # noqa: E402
+from bench.tabulate import COLUMNS, fmt, markdown, print_table, summarise, table_rows, verdict  # noqa: E402
+from bench.upstream import Nginx, start_nginx  # noqa: E402
 from tests.procs import Stack, base_env, free_port, http_ok, stack, wait_until  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 # production values from honcho.env where tests/procs.py uses test ones
 STACK_ENV = {"RECORDER_FLUSH_INTERVAL": "0.2", "LOG_LEVEL": "INFO"}
-
-
-@dataclass(frozen=True)
-class PathCase:
-    name: str
-    path: str
-    body: dict[str, Any]
-    fmt: str  # the client's wire format (bench/answers.py)
-    upstream_path: str  # the upstream call the gateway makes: what "direct" and the floor send
-    upstream_body: dict[str, Any]
-    upstream_fmt: str
-    translated: bool = False
-
-    @property
-    def stream(self) -> bool:
-        return bool(self.body.get("stream"))
-
-
-GPT, CLAUDE = "gpt-4o-mini", "claude-haiku-4-5"
-CHAT = {"model": GPT, "messages": MESSAGES}
-CHAT_STREAM = {**CHAT, "stream": True}
-CHAT_UP_STREAM = {**CHAT_STREAM, "stream_options": {"include_usage": True}}
-MSGS = {"model": CLAUDE, "max_tokens": 64, "messages": MESSAGES}
-MSGS_STREAM = {**MSGS, "stream": True}
-RESP = {"model": GPT, "input": "hello bench"}
-RESP_STREAM = {**RESP, "stream": True}
-
-PATHS = [
-    PathCase(
-        "openai chat, plain", "/v1/chat/completions", CHAT, "openai", "/v1/chat/completions", CHAT, "openai"
-    ),
-    PathCase(
-        "openai chat, stream",
-        "/v1/chat/completions",
-        CHAT_STREAM,
-        "openai-sse",
-        "/v1/chat/completions",
-        CHAT_UP_STREAM,
-        "openai-sse",
-    ),
-    PathCase("anthropic, plain", "/v1/messages", MSGS, "anthropic", "/v1/messages", MSGS, "anthropic"),
-    PathCase(
-        "anthropic, stream",
-        "/v1/messages",
-        MSGS_STREAM,
-        "anthropic-sse",
-        "/v1/messages",
-        MSGS_STREAM,
-        "anthropic-sse",
-    ),
-    PathCase(
-        "anthropic → openai, stream",
-        "/v1/messages",
-        {**MSGS_STREAM, "model": GPT},
-        "anthropic-sse",
-        "/v1/chat/completions",
-        CHAT_UP_STREAM,
-        "openai-sse",
-        translated=True,
-    ),
-    PathCase(
-        "openai → anthropic, stream",
-        "/v1/chat/completions",
-        {**CHAT_STREAM, "model": CLAUDE},
-        "openai-sse",
-        "/v1/messages",
-        MSGS_STREAM,
-        "anthropic-sse",
-        translated=True,
-    ),
-    PathCase("responses, plain", "/v1/responses", RESP, "responses", "/v1/responses", RESP, "responses"),
-    PathCase(
-        "responses, stream",
-        "/v1/responses",
-        RESP_STREAM,
-        "responses-sse",
-        "/v1/responses",
-        RESP_STREAM,
-        "responses-sse",
-    ),
-    PathCase(
-        "responses → anthropic, stream",
-        "/v1/responses",
-        {**RESP_STREAM, "model": CLAUDE},
-        "responses-sse",
-        "/v1/messages",
-        MSGS_STREAM,
-        "anthropic-sse",
-        translated=True,
-    ),
-]
-
-WRK_LUA = """
-local f = assert(io.open(os.getenv("BENCH_BODY"), "rb"))
-wrk.method = "POST"
-wrk.body = f:read("*a")
-f:close()
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_KEY")
-wrk.headers["x-api-key"] = os.getenv("BENCH_KEY")
-wrk.headers["anthropic-version"] = "2023-06-01"
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format("BENCH %d %d %d %d %d %d %d %.0f %.0f\\n", summary.requests, summary.duration,
-    e.status, e.connect, e.read, e.write, e.timeout, latency:percentile(50), latency:percentile(99)))
-end
-"""
-
-
-# --- one load run ---------------------------------------------------------------------------------------
-
-
-@dataclass
-class Run:
-    requests: int
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    status_errors: int
-    socket_errors: int
-    cpu_ms_per_req: float | None
-    recorder_cpu_ms_per_req: float | None = None
-
-
-@dataclass
-class Target:
-    name: str
-    url: str
-    pids: Callable[[], list[int]]
-    serves: Callable[[PathCase], bool] = lambda case: True
-    extra_pids: Callable[[], list[int]] | None = None  # reported separately (the recorder)
-
-
-def settle(pids: list[int], quiet_ms: float = 2.0, limit_s: float = 5.0) -> None:
-    """Wait until these processes use less than ``quiet_ms`` of CPU per 100 ms (at most ``limit_s``)."""
-    deadline = time.monotonic() + limit_s
-    last = cpu_seconds(pids)
-    while time.monotonic() < deadline:
-        time.sleep(0.1)
-        now = cpu_seconds(pids)
-        if now is None or last is None or (now - last) * 1000 < quiet_ms:
-            return
-        last = now
-
-
-class Wrk:
-    def __init__(self, tmp: Path, key: str) -> None:
-        binary = shutil.which("wrk")
-        if binary is None:
-            raise FileNotFoundError(
-                "wrk is not installed: run `make bench` (it installs wrk and nginx-light)"
-            )
-        self.binary = binary
-        self.script = tmp / "post.lua"
-        self.script.write_text(WRK_LUA)
-        self.tmp = tmp
-        self.key = key
-
-    def body_file(self, body: dict[str, Any]) -> Path:
-        data = orjson.dumps(body)
-        path = self.tmp / f"body-{abs(hash(data))}.json"
-        if not path.exists():
-            path.write_bytes(data)
-        return path
-
-    def run(self, target: Target, path: str, body: dict[str, Any], conns: int, duration: int) -> Run:
-        pids = target.pids()
-        extra = target.extra_pids() if target.extra_pids else []
-        cpu0, xcpu0 = cpu_seconds(pids), cpu_seconds(extra)
-        env = {**os.environ, "BENCH_BODY": str(self.body_file(body)), "BENCH_KEY": self.key}
-        out = subprocess.run(
-            [
-                self.binary,
-                "-t1",
-                f"-c{conns}",
-                f"-d{duration}s",
-                "--timeout",
-                "10s",
-                "-s",
-                str(self.script),
-                target.url + path,
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=duration + 60,
-        )
-        settle(pids + extra)
-        cpu1, xcpu1 = cpu_seconds(pids), cpu_seconds(extra)
-        line = next((ln for ln in out.stdout.splitlines() if ln.startswith("BENCH ")), None)
-        if line is None:
-            raise RuntimeError(f"wrk gave no summary for {target.name} {path}: {out.stdout}\n{out.stderr}")
-        n, micros, status, conn_e, read_e, write_e, timeout_e, p50, p99 = (int(x) for x in line.split()[1:])
-
-        # wrk stops with one request in flight on every connection; the target still serves them (the
-        # upstream answers at once), and settle() waited for that CPU, so they count as served requests
-        served = n + conns
-
-        def per(a: float | None, b: float | None) -> float | None:
-            return None if a is None or b is None or n == 0 else (b - a) * 1000 / served
-
-        return Run(
-            requests=n,
-            rps=n / (micros / 1e6),
-            p50_ms=p50 / 1000,
-            p99_ms=p99 / 1000,
-            status_errors=status,
-            socket_errors=conn_e + read_e + write_e + timeout_e,
-            cpu_ms_per_req=per(cpu0, cpu1),
-            recorder_cpu_ms_per_req=per(xcpu0, xcpu1) if extra else None,
-        )
-
-
-async def _fire(
-    url: str, body: bytes, n: int, conns: int, key: str
-) -> tuple[float, list[float], list[tuple[int, bytes]]]:
-    headers = {
-        "content-type": "application/json",
-        "authorization": f"Bearer {key}",
-        "x-api-key": key,
-        "anthropic-version": "2023-06-01",
-    }
-    todo = iter(range(n))
-    latencies: list[float] = []
-    got: list[tuple[int, bytes]] = []
-    connector = aiohttp.TCPConnector(limit=conns)
-    async with aiohttp.ClientSession(
-        connector=connector, timeout=aiohttp.ClientTimeout(total=300)
-    ) as session:
-
-        async def worker() -> None:
-            for _ in todo:
-                t0 = time.perf_counter()
-                try:
-                    async with session.post(url, data=body, headers=headers) as resp:
-                        got.append((resp.status, await resp.read()))
-                except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-                    got.append((-1, repr(exc).encode()))
-                latencies.append((time.perf_counter() - t0) * 1000)
-
-        t0 = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(conns)))
-        elapsed = time.perf_counter() - t0
-    return elapsed, latencies, got
-
-
-def fixed_run(target: Target, case: PathCase, n: int, conns: int, key: str, expected: str) -> Run:
-    """``n`` requests at ``conns`` in flight, all waited for: CPU per request without any in-flight guess.
-
-    For targets too slow for a timed wrk run (LiteLLM); every answer is checked (wrong ones are counted as
-    ``status_errors``)."""
-    pids = target.pids()
-    cpu0 = cpu_seconds(pids)
-    elapsed, latencies, got = asyncio.run(
-        _fire(target.url + case.path, orjson.dumps(case.body), n, conns, key)
-    )
-    cpu1 = cpu_seconds(pids)
-    ordered = sorted(latencies)
-    return Run(
-        requests=n,
-        rps=n / elapsed,
-        p50_ms=ordered[len(ordered) // 2],
-        p99_ms=ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))],
-        status_errors=sum(1 for status, answer in got if wrong(status, answer, case.fmt, expected)),
-        socket_errors=0,
-        cpu_ms_per_req=None if cpu0 is None or cpu1 is None else (cpu1 - cpu0) * 1000 / n,
-    )
-
-
-# --- correctness ----------------------------------------------------------------------------------------
-
-
-def post(url: str, body: dict[str, Any], key: str, timeout: float = 30) -> tuple[int, bytes]:
-    req = urllib.request.Request(
-        url,
-        data=orjson.dumps(body),
-        headers={
-            "content-type": "application/json",
-            "authorization": f"Bearer {key}",
-            "x-api-key": key,
-            "anthropic-version": "2023-06-01",
-        },
-        method="POST",
-    )
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return int(resp.status), resp.read()
-    except urllib.error.HTTPError as exc:
-        return int(exc.code), exc.read()
-
-
-def wrong(status: int, body: bytes, fmt: str, expected: str) -> str | None:
-    """Why this answer is wrong, or None when it is HTTP 200 with exactly the expected text."""
-    if status != 200:
-        return f"HTTP {status}: {body[:300]!r}"
-    try:
-        got = answers.text(fmt, body)
-    except ValueError as exc:
-        return f"{exc}: {body[:300]!r}"
-    return None if got == expected else f"text {got[:200]!r}, expected {expected!r}"
-
-
-# --- time to first token --------------------------------------------------------------------------------
-
-
-async def first_token_ms(session: aiohttp.ClientSession, url: str, body: bytes, fmt: str) -> float:
-    t0 = time.perf_counter()
-    async with session.post(url, data=body) as resp:
-        if resp.status != 200:
-            raise RuntimeError(f"{url}: HTTP {resp.status}")
-        buf = b""
-        first: float | None = None
-        async for chunk in resp.content.iter_any():
-            buf += chunk
-            if first is None and answers.partial_text(fmt, buf):
-                first = (time.perf_counter() - t0) * 1000
-        if first is None:
-            raise RuntimeError(f"{url}: no text in the stream")
-        return first
-
-
-async def ttft(case: PathCase, targets: list[Target], n: int, key: str) -> dict[str, list[float]]:
-    headers = {
-        "content-type": "application/json",
-        "authorization": f"Bearer {key}",
-        "x-api-key": key,
-        "anthropic-version": "2023-06-01",
-    }
-    out: dict[str, list[float]] = {t.name: [] for t in targets}
-    async with aiohttp.ClientSession(headers=headers) as session:
-        for i in range(n):
-            for k in range(len(targets)):
-                t = targets[(i + k) % len(targets)]
-                direct = t.name in ("direct", "floor")
-                body = orjson.dumps(case.upstream_body if direct else case.body)
-                path = case.upstream_path if direct else case.path
-                fmt = case.upstream_fmt if direct else case.fmt
-                out[t.name].append(await first_token_ms(session, t.url + path, body, fmt))
-    return out
-
-
-# --- many slow streams ----------------------------------------------------------------------------------
-
-
-async def hold_streams(url: str, n: int, key: str, pids: list[int], expected: str) -> dict[str, Any]:
-    """Open ``n`` streams at once through ``url``; peak RSS of ``pids`` while they run; wrong answers."""
-    body = orjson.dumps(CHAT_STREAM)
-    headers = {"content-type": "application/json", "authorization": f"Bearer {key}"}
-    peak, done = 0.0, False
-
-    async def sample() -> None:
-        nonlocal peak
-        while not done:
-            peak = max(peak, rss_mb(pids) or 0.0)
-            await asyncio.sleep(0.05)
-
-    async def one(session: aiohttp.ClientSession) -> str | None:
-        try:
-            async with session.post(url + "/v1/chat/completions", data=body, headers=headers) as resp:
-                return wrong(resp.status, await resp.read(), "openai-sse", expected)
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            return repr(exc)
-
-    sampler = asyncio.create_task(sample())
-    connector = aiohttp.TCPConnector(limit=0)
-    t0 = time.perf_counter()
-    async with aiohttp.ClientSession(
-        connector=connector, timeout=aiohttp.ClientTimeout(total=300)
-    ) as session:
-        results = await asyncio.gather(*(one(session) for _ in range(n)))
-    elapsed = time.perf_counter() - t0
-    done = True
-    await sampler
-    errors = [r for r in results if r]
-    return {
-        "streams": n,
-        "peak_rss_mb": peak,
-        "seconds": elapsed,
-        "errors": len(errors),
-        "first_error": errors[0] if errors else None,
-    }
-
-
-def slow_streams(
-    tmp: Path, stream: bytes, n: int, interval: float, key: str, expected: str
-) -> dict[str, Any]:
-    """The slow upstream, then the gateway and the floor in turn holding ``n`` concurrent streams from it."""
-    port = free_port()
-    stream_file = tmp / "slow.sse"
-    stream_file.write_bytes(stream)
-    slow = subprocess.Popen(
-        [sys.executable, "-m", "bench.upstream", "slow", str(port), str(interval), str(stream_file)],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    slow_url = f"http://127.0.0.1:{port}"
-    out: dict[str, Any] = {}
-    try:
-        wait_until(lambda: http_ok(slow_url + "/peak"), 15)
-        sub = tmp / "slow-stack"
-        sub.mkdir()
-        with stack(sub, {"openai": slow_url + "/v1"}, **STACK_ENV) as st:
-            gw = st.services["gateway"].proc.pid
-            out["gateway"] = asyncio.run(hold_streams(st.gateway_url, n, key, tree([gw]), expected))
-            out["gateway"]["upstream_peak_open"] = _peak(slow_url)
-        floor = start_floor(tmp, slow_url, "floor-slow")
-        try:
-            out["floor"] = asyncio.run(hold_streams(floor.url, n, key, [floor.proc.pid], expected))
-            out["floor"]["upstream_peak_open"] = _peak(slow_url)
-        finally:
-            floor.stop()
-    finally:
-        slow.terminate()
-        slow.wait(5)
-    return out
-
-
-def _peak(slow_url: str) -> int:
-    """The slow upstream's most streams open at once since the last call (it resets on reading)."""
-    with urllib.request.urlopen(slow_url + "/peak", timeout=5) as resp:
-        return int(json.loads(resp.read())["peak"])
 
 
 # --- processes ------------------------------------------------------------------------------------------
@@ -538,141 +113,45 @@ def queued(st: Stack) -> int:
 # --- aggregation and the table --------------------------------------------------------------------------
 
 
-def med(values: list[float | None]) -> float | None:
-    present = [v for v in values if v is not None]
-    return statistics.median(present) if present else None
-
-
-def ratio(a: float | None, b: float | None) -> float | None:
-    return None if a is None or b is None or b <= 0 else a / b
-
-
-def fmt(x: float | None, spec: str = ".2f") -> str:
-    return "–" if x is None or x != x else format(x, spec)
-
-
-def verdict(ok: bool | None) -> str:
-    return "–" if ok is None else ("PASS" if ok else "FAIL")
-
-
-def summarise(
-    case: PathCase, rounds: list[dict[str, Any]], ttft_ms: dict[str, list[float]] | None
+def slow_streams(
+    tmp: Path, stream: bytes, n: int, interval: float, key: str, expected: str
 ) -> dict[str, Any]:
-    """Medians over rounds for one path; targets as in the issue (see docs/benchmarks.md)."""
-
-    def m(target: str, key: str, conns: int = 32) -> float | None:
-        return med([r[f"{target}@{conns}"][key] for r in rounds if f"{target}@{conns}" in r])
-
-    def added(target: str, key: str, conns: int) -> float | None:
-        vals: list[float | None] = []
-        for r in rounds:
-            if f"{target}@{conns}" in r and f"direct@{conns}" in r:
-                vals.append(r[f"{target}@{conns}"][key] - r[f"direct@{conns}"][key])
-        return med(vals)
-
-    row: dict[str, Any] = {
-        "path": case.name,
-        "translated": case.translated,
-        "stream": case.stream,
-        "rps": {t: m(t, "rps") for t in ("direct", "floor", "gateway", "litellm")},
-        "cpu_ms_per_req": {
-            t: med([r[f"{t}@{c}"]["cpu_ms_per_req"] for r in rounds for c in (32,) if f"{t}@{c}" in r])
-            for t in ("direct", "floor", "gateway", "litellm")
-        },
-        "recorder_cpu_ms_per_req": m("gateway", "recorder_cpu_ms_per_req"),
-        "rss_mb": {t: med([r.get(f"rss_{t}") for r in rounds]) for t in ("floor", "gateway", "litellm")},
-        "added_ms": {
-            f"{t}@{c}": {"p50": added(t, "p50_ms", c), "p99": added(t, "p99_ms", c)}
-            for t in ("floor", "gateway")
-            for c in (1, 32)
-        },
-    }
-    cpu = row["cpu_ms_per_req"]
-    row["cpu_ratio"] = ratio(cpu["gateway"], cpu["floor"])
-    row["litellm_over_gateway_cpu"] = ratio(cpu["litellm"], cpu["gateway"])
-    a = row["added_ms"]
-    row["c1_p50_ratio"] = ratio(a["gateway@1"]["p50"], a["floor@1"]["p50"])
-    if ttft_ms:
-        d = statistics.median(ttft_ms["direct"])
-        row["ttft_ms"] = {t: statistics.median(v) for t, v in ttft_ms.items()}
-        row["added_ttft_ms"] = {t: statistics.median(v) - d for t, v in ttft_ms.items() if t != "direct"}
-    limit = 2.5 if case.translated else 1.5
-    row["targets"] = {
-        f"cpu <= {limit}x floor": None if row["cpu_ratio"] is None else row["cpu_ratio"] <= limit,
-        "c1 added p50 <= 1.15x floor's": None
-        if row["c1_p50_ratio"] is None
-        else row["c1_p50_ratio"] <= 1.15 or (a["gateway@1"]["p50"] or 0) <= (a["floor@1"]["p50"] or 0),
-        "c1 added p99 <= 1 ms": None if a["gateway@1"]["p99"] is None else a["gateway@1"]["p99"] <= 1.0,
-    }
-    if ttft_ms:
-        row["targets"]["added ttft <= 1 ms"] = row["added_ttft_ms"]["gateway"] <= 1.0
-    if not case.translated:
-        row["stretch cpu <= 1.25x floor"] = None if row["cpu_ratio"] is None else row["cpu_ratio"] <= 1.25
-    return row
-
-
-COLUMNS = (
-    "path",
-    "r/s floor",
-    "r/s gw",
-    "CPU ms/req floor",
-    "CPU gw",
-    "gw/floor",
-    "CPU rec",
-    "RSS MB floor/gw",
-    "c1 +p50 floor/gw (ratio)",
-    "c1 +p99 floor/gw",
-    "c32 +p50 floor/gw",
-    "c32 +p99 floor/gw",
-    "+TTFT floor/gw",
-    "LiteLLM CPU (÷gw)",
-    "targets",
-)
-
-
-def table_rows(rows: list[dict[str, Any]]) -> list[list[str]]:
-    out = []
-    for r in rows:
-        a, cpu = r["added_ms"], r["cpu_ms_per_req"]
-        tt = r.get("added_ttft_ms")
-        out.append(
-            [
-                r["path"],
-                fmt(r["rps"]["floor"], ".0f"),
-                fmt(r["rps"]["gateway"], ".0f"),
-                fmt(cpu["floor"], ".3f"),
-                fmt(cpu["gateway"], ".3f"),
-                f"{fmt(r['cpu_ratio'])}x",
-                fmt(r["recorder_cpu_ms_per_req"], ".3f"),
-                f"{fmt(r['rss_mb']['floor'], '.0f')}/{fmt(r['rss_mb']['gateway'], '.0f')}",
-                f"{fmt(a['floor@1']['p50'])}/{fmt(a['gateway@1']['p50'])} ({fmt(r['c1_p50_ratio'])}x)",
-                f"{fmt(a['floor@1']['p99'])}/{fmt(a['gateway@1']['p99'])}",
-                f"{fmt(a['floor@32']['p50'])}/{fmt(a['gateway@32']['p50'])}",
-                f"{fmt(a['floor@32']['p99'])}/{fmt(a['gateway@32']['p99'])}",
-                f"{fmt(tt['floor'])}/{fmt(tt['gateway'])}" if tt else "–",
-                f"{fmt(cpu['litellm'], '.3f')} ({fmt(r['litellm_over_gateway_cpu'])}x)"
-                if cpu["litellm"] is not None
-                else "–",
-                " ".join(
-                    f"{name.split(' <=')[0].replace('added ', '+')}:{verdict(ok)}"
-                    for name, ok in r["targets"].items()
-                ),
-            ]
-        )
+    """The slow upstream, then the gateway and the floor in turn holding ``n`` concurrent streams from it."""
+    port = free_port()
+    stream_file = tmp / "slow.sse"
+    stream_file.write_bytes(stream)
+    slow = subprocess.Popen(
+        [sys.executable, "-m", "bench.upstream", "slow", str(port), str(interval), str(stream_file)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    slow_url = f"http://127.0.0.1:{port}"
+    out: dict[str, Any] = {}
+    try:
+        wait_until(lambda: http_ok(slow_url + "/peak"), 15)
+        sub = tmp / "slow-stack"
+        sub.mkdir()
+        with stack(sub, {"openai": slow_url + "/v1"}, **STACK_ENV) as st:
+            gw = st.services["gateway"].proc.pid
+            out["gateway"] = asyncio.run(hold_streams(st.gateway_url, n, key, tree([gw]), expected))
+            out["gateway"]["upstream_peak_open"] = _peak(slow_url)
+        floor = start_floor(tmp, slow_url, "floor-slow")
+        try:
+            out["floor"] = asyncio.run(hold_streams(floor.url, n, key, [floor.proc.pid], expected))
+            out["floor"]["upstream_peak_open"] = _peak(slow_url)
+        finally:
+            floor.stop()
+    finally:
+        slow.terminate()
+        slow.wait(5)
     return out
 
 
-def print_table(header: tuple[str, ...], rows: list[list[str]]) -> None:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
-    print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
-    for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
-
-
-def markdown(header: tuple[str, ...], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
+def _peak(slow_url: str) -> int:
+    """The slow upstream's most streams open at once since the last call (it resets on reading)."""
+    with urllib.request.urlopen(slow_url + "/peak", timeout=5) as resp:
+        return int(json.loads(resp.read())["peak"])
 
 
 # --- the run --------------------------------------------------------------------------------------------

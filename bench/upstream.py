@@ -186,9 +186,9 @@ def start_nginx() -> Nginx:
         ngx.stop()
         raise
     if proc.poll() is not None:
-        log = (tmp / "nginx.out").read_text(errors="replace")
+        output = (tmp / "nginx.out").read_text(errors="replace")
         ngx.stop()
-        raise RuntimeError("nginx did not start:\n" + log)
+        raise RuntimeError("nginx did not start:\n" + output)
     return ngx
 
 
