@@ -7,9 +7,10 @@ ANTHROPIC_BASE_URL at nginx) and LiteLLM (bench/peers.py) on the same nginx.
 
 For every path, in ``--rounds`` rounds, wrk (one thread, a Lua script posting the path's body) runs for
 ``--duration`` seconds at 32 connections and at 1 against each target: ``direct`` (the upstream call the
-gateway makes, sent straight to nginx), the floor, the gateway and LiteLLM (32 connections only, and only for
-the paths it answers correctly); the targets' order rotates every round. Around each run the target's process
-tree CPU time (utime + stime from /proc/PID/stat) is read; CPU ms/req = CPU time / completed requests. RSS
+gateway makes, sent straight to nginx), the floor and the gateway; LiteLLM gets ``--litellm-requests``
+requests at 32 connections from a Python client, all waited for (it is too slow for a short timed run), and
+only on the paths it answers correctly. The targets' order rotates every round. Around each run the target's
+process tree CPU time is read from /proc (bench/load.py says how in-flight requests are counted). RSS
 is the tree's VmRSS after the round. The table shows medians over rounds; "added" latency = the target's
 p50 (p99) minus direct's in the same round. Time to first token: a Python client sends ``--ttft`` streamed
 requests one at a time, direct / floor / gateway interleaved, and times the first text-carrying event;
@@ -22,7 +23,7 @@ ledger row. Exit status 1 when anything was wrong, 2 when a tool is missing.
 Every round's numbers go to bench/results/table.json, the table as Markdown to bench/results/table.md.
 
     python bench/bench_table.py [--quick] [--rounds 3] [--duration 2] [--ttft 200] [--streams 1000]
-                                [--no-litellm] [--paths SUBSTRING ...]
+                                [--litellm-requests 64] [--no-litellm] [--paths SUBSTRING ...]
 """
 
 from __future__ import annotations
