@@ -429,15 +429,10 @@ def main() -> int:
                     results["recorder"] = recorder_case(bench, st, absent)
                 finally:
                     absent.stop_all()
-        except RuntimeError as exc:
-            print(f"bench_table: {exc}", file=sys.stderr)
-            return 1
-        finally:
             if peer is not None:
                 peer.stop()
-            if floor is not None:
-                floor.stop()
-        try:
+                peer = None
+            floor.stop()
             results["slow_streams"] = slow_streams(
                 tmp,
                 nginx.canned["chat/completions.sse"],
@@ -446,7 +441,14 @@ def main() -> int:
                 key,
                 bench.expected(PATHS[1]),
             )
+        except RuntimeError as exc:
+            print(f"bench_table: {exc}", file=sys.stderr)
+            return 1
         finally:
+            if peer is not None:
+                peer.stop()
+            if floor is not None:
+                floor.stop()
             nginx.stop()
     for who, got in results["slow_streams"].items():
         if got["errors"]:
