@@ -17,6 +17,8 @@ FIRST = HERE / "bench_table.py"
 
 def main(argv: list[str]) -> int:
     scripts = [FIRST] + sorted(p for p in HERE.glob("bench_*.py") if p != FIRST)
+    if {"-h", "--help"} & set(argv):
+        scripts = [FIRST]  # the table's options; the others take none from here
     failed = 0
     for script in scripts:
         print(f"\n=== {script.name} ===", flush=True)
