@@ -8,7 +8,7 @@ SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 E2E_DIR := tests/e2e/clients
 E2E_LATEST := tests/e2e/clients-latest
 
-.PHONY: run test e2e bench demo lint venv browser postgres old-sdk clients clean
+.PHONY: run test e2e bench bench-tools demo lint venv browser postgres old-sdk clients clean
 
 $(PY):
 	$(PY_BOOT) -m venv $(VENV)
@@ -65,14 +65,21 @@ lint: venv
 	$(VENV)/bin/ruff format --check shared services tests bench
 	$(VENV)/bin/mypy
 
-test: venv old-sdk browser postgres lint
+test: venv old-sdk browser postgres bench-tools lint
 	$(VENV)/bin/pytest tests -q --headless -m "not e2e"
 
 e2e: venv clients
 	$(VENV)/bin/pytest tests/e2e -q -m e2e -p no:dash
 
-bench: venv
-	$(PY) -m bench
+# Debian's wrk (the load generator) and nginx-light (the upstream serving canned answers) for the benchmark
+# table; the bench starts its own nginx with its own config in a temp dir, never the system-wide one.
+bench-tools:
+	@command -v wrk >/dev/null && { command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]; } || \
+		( $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk nginx-light )
+
+# BENCH_ARGS go to the table (bench/bench_table.py), e.g. make bench BENCH_ARGS=--quick
+bench: venv bench-tools
+	$(PY) -m bench $(BENCH_ARGS)
 
 # The whole stack with the fake provider standing in for every provider, plus a traffic generator.
 demo: venv

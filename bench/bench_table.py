@@ -1,0 +1,528 @@
+"""The benchmark table (issue 13): every path through the gateway against the floor, the upstream and LiteLLM.
+
+Processes, all on 127.0.0.1 and free ports: nginx serving canned provider answers (bench/upstream.py), the
+floor (bench/floor.py, a bare aiohttp pass-through to nginx), our recorder + gateway (``python -m
+services.recorder`` / ``python -m services.gateway`` via tests/procs.py, OPENAI_BASE_URL and
+ANTHROPIC_BASE_URL at nginx) and LiteLLM (bench/peers.py) on the same nginx.
+
+For every path, in ``--rounds`` rounds, wrk (one thread, a Lua script posting the path's body) runs for
+``--duration`` seconds at 32 connections and at 1 against each target: ``direct`` (the upstream call the
+gateway makes, sent straight to nginx), the floor and the gateway; LiteLLM gets ``--litellm-requests``
+requests at 32 connections from a Python client, all waited for (it is too slow for a short timed run), and
+only on the paths it answers correctly. The targets' order rotates every round. Around each run the target's
+process tree CPU time is read from /proc (bench/load.py says how in-flight requests are counted). RSS
+is the tree's VmRSS after the round. The table shows medians over rounds; "added" latency = the target's
+p50 (p99) minus direct's in the same round. Time to first token: a Python client sends ``--ttft`` streamed
+requests one at a time, direct / floor / gateway interleaved, and times the first text-carrying event;
+added TTFT = median(target) - median(direct). Then: 1,000 (``--streams``) concurrent slow streams through the
+gateway (and the floor), peak RSS; the gateway's throughput with the recorder running, SIGSTOPped and
+absent. Every path's answers are checked after the timed windows (HTTP 200 and the upstream's text, stream
+terminator present), wrk's non-2xx count must be zero, and every request the gateway completed must have a
+ledger row. Exit status 1 when anything was wrong, 2 when a tool is missing.
+
+Every round's numbers go to bench/results/table.json, the table as Markdown to bench/results/table.md.
+
+    python bench/bench_table.py [--quick] [--rounds 3] [--duration 2] [--ttft 200] [--streams 1000]
+                                [--litellm-requests 64] [--no-litellm] [--paths SUBSTRING ...] [--workers N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import functools
+import json
+import os
+import platform
+import secrets
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench import answers  # noqa: E402
+from bench.load import Target, Wrk, fixed_run, hold_streams, post, ttft, wrong  # noqa: E402
+from bench.paths import PATHS, PathCase  # noqa: E402
+from bench.peers import (  # noqa: E402
+    DEFAULT_PEER_VENV,
+    PEER_SPEC,
+    Peer,
+    PeerUnavailable,
+    ensure_peer,
+    rss_mb,
+    start_peer,
+    tree,
+)
+from bench.tabulate import COLUMNS, fmt, markdown, print_table, summarise, table_rows, verdict  # noqa: E402
+from bench.upstream import Nginx, start_nginx  # noqa: E402
+from tests.procs import Stack, base_env, free_port, http_ok, stack, wait_until  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+# production values from honcho.env where tests/procs.py uses test ones
+STACK_ENV = {"RECORDER_FLUSH_INTERVAL": "0.2", "LOG_LEVEL": "INFO"}
+
+
+# --- processes ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Floor:
+    proc: subprocess.Popen[bytes]
+    url: str
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+def start_floor(tmp: Path, upstream: str, name: str = "floor") -> Floor:
+    port = free_port()
+    log = open(tmp / f"{name}.log", "wb")  # noqa: SIM115 - the child owns it
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.floor", "--port", str(port), "--upstream", upstream],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    log.close()
+    floor = Floor(proc, f"http://127.0.0.1:{port}")
+    wait_until(lambda: proc.poll() is not None or http_ok(floor.url + "/v1/models"), 15)
+    if proc.poll() is not None:
+        raise RuntimeError("the floor did not start:\n" + (tmp / f"{name}.log").read_text(errors="replace"))
+    return floor
+
+
+def queued(st: Stack) -> int:
+    """Events the gateway holds that the recorder has not acknowledged (0 when /health does not say)."""
+    with urllib.request.urlopen(st.gateway_url + "/health", timeout=5) as resp:
+        health = json.loads(resp.read())
+    # with GATEWAY_WORKERS > 1 the answering worker also reports the sum over all workers
+    events = health.get("events_all_workers") or health.get("events") or {}
+    return int(events.get("queued", 0))
+
+
+# --- aggregation and the table --------------------------------------------------------------------------
+
+
+def slow_streams(
+    tmp: Path, stream: bytes, n: int, interval: float, key: str, expected: str
+) -> dict[str, Any]:
+    """The slow upstream, then the gateway and the floor in turn holding ``n`` concurrent streams from it."""
+    port = free_port()
+    stream_file = tmp / "slow.sse"
+    stream_file.write_bytes(stream)
+    slow = subprocess.Popen(
+        [sys.executable, "-m", "bench.upstream", "slow", str(port), str(interval), str(stream_file)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    slow_url = f"http://127.0.0.1:{port}"
+    out: dict[str, Any] = {}
+    try:
+        wait_until(lambda: http_ok(slow_url + "/peak"), 15)
+        sub = tmp / "slow-stack"
+        sub.mkdir()
+        with stack(sub, {"openai": slow_url + "/v1"}, **STACK_ENV) as st:
+            gw = st.services["gateway"].proc.pid
+            out["gateway"] = asyncio.run(hold_streams(st.gateway_url, n, key, tree([gw]), expected))
+            out["gateway"]["upstream_peak_open"] = _peak(slow_url)
+        floor = start_floor(tmp, slow_url, "floor-slow")
+        try:
+            out["floor"] = asyncio.run(hold_streams(floor.url, n, key, [floor.proc.pid], expected))
+            out["floor"]["upstream_peak_open"] = _peak(slow_url)
+        finally:
+            floor.stop()
+    finally:
+        slow.terminate()
+        slow.wait(5)
+    return out
+
+
+def _peak(slow_url: str) -> int:
+    """The slow upstream's most streams open at once since the last call (it resets on reading)."""
+    with urllib.request.urlopen(slow_url + "/peak", timeout=5) as resp:
+        return int(json.loads(resp.read())["peak"])
+
+
+# --- the run --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Bench:
+    args: argparse.Namespace
+    tmp: Path
+    key: str
+    wrk: Wrk
+    nginx: Nginx
+    problems: list[str] = field(default_factory=list)
+
+    def expected(self, case: PathCase) -> str:
+        name = case.upstream_path.removeprefix("/v1/") + (".sse" if case.stream else ".json")
+        return answers.text(case.upstream_fmt, self.nginx.canned[name])
+
+    @staticmethod
+    def request(target: Target, case: PathCase) -> tuple[str, dict[str, Any]]:
+        """(path, body) this target gets for this case: direct and the floor get the gateway's upstream call."""
+        if target.name in ("direct", "floor"):
+            return case.upstream_path, case.upstream_body
+        return case.path, case.body
+
+    def check(self, target: Target, case: PathCase, n: int = 5) -> str | None:
+        path, body = self.request(target, case)
+        fmt_ = case.upstream_fmt if target.name in ("direct", "floor") else case.fmt
+        for _ in range(n):
+            status, answer = post(target.url + path, body, self.key)
+            problem = wrong(status, answer, fmt_, self.expected(case))
+            if problem:
+                return problem
+        return None
+
+    def run_path(self, case: PathCase, targets: list[Target], rnd: int) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        order = targets[rnd % len(targets) :] + targets[: rnd % len(targets)]
+        for conns in (32, 1):
+            for t in order:
+                if not t.serves(case) or (conns == 1 and t.name == "litellm"):
+                    continue
+                path, body = self.request(t, case)
+                if t.name == "litellm":
+                    run = fixed_run(t, case, self.args.litellm_requests, conns, self.key, self.expected(case))
+                else:
+                    run = self.wrk.run(t, path, body, conns, self.args.duration)
+                out[f"{t.name}@{conns}"] = run.__dict__
+                if run.status_errors:
+                    self.problems.append(
+                        f"{case.name}: {t.name} answered {run.status_errors} non-2xx under load"
+                    )
+        for t in targets:
+            if t.name != "direct" and t.serves(case):
+                out[f"rss_{t.name}"] = rss_mb(t.pids())
+        return out
+
+
+def recorder_case(bench: Bench, st: Stack, absent: Stack) -> dict[str, Any]:
+    """The gateway's req/s on openai chat plain with the recorder running, SIGSTOPped, and absent."""
+    case = PATHS[0]
+    recorder = st.services["recorder"]
+    gw = st.services["gateway"].proc.pid
+    absent_pid = absent.services["gateway"].proc.pid
+    states = ["running", "stopped", "absent"]
+    rounds: list[dict[str, Any]] = []
+    for rnd in range(bench.args.rounds):
+        got: dict[str, Any] = {}
+        for state in states[rnd % 3 :] + states[: rnd % 3]:
+            url = absent.gateway_url if state == "absent" else st.gateway_url
+            pid = absent_pid if state == "absent" else gw
+            target = Target(state, url, functools.partial(tree, [pid]))
+            if state == "stopped":
+                os.kill(recorder.proc.pid, signal.SIGSTOP)
+            try:
+                run = bench.wrk.run(target, case.path, case.body, 32, bench.args.duration)
+            finally:
+                if state == "stopped":
+                    held = queued(st)
+                    os.kill(recorder.proc.pid, signal.SIGCONT)
+            got[state] = run.__dict__
+            if state == "stopped":
+                got["held_at_sigcont"] = held
+                t0 = time.perf_counter()
+                try:
+                    wait_until(lambda: queued(st) == 0, 60, 0.02)
+                    got["drained_after_sigcont_s"] = time.perf_counter() - t0
+                except TimeoutError:
+                    bench.problems.append(
+                        "recorder case: the gateway's queue did not drain within 60 s of SIGCONT"
+                    )
+            if run.status_errors:
+                bench.problems.append(f"recorder {state}: {run.status_errors} non-2xx under load")
+        rounds.append(got)
+    rps = {s: statistics.median(r[s]["rps"] for r in rounds) for s in states}
+    spread = min(rps.values()) / max(rps.values())
+    return {
+        "rounds": rounds,
+        "rps": rps,
+        "stopped_over_running": rps["stopped"] / rps["running"],
+        "absent_over_running": rps["absent"] / rps["running"],
+        "min_over_max": spread,
+        "pass": spread >= 0.95,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--quick", action="store_true", help="for development: 1 round of 1 s, 30 TTFT, 200 streams"
+    )
+    parser.add_argument("--rounds", type=int, help="rounds per path (3; --quick: 1)")
+    parser.add_argument("--duration", type=int, help="seconds per wrk run (2; --quick: 1)")
+    parser.add_argument(
+        "--ttft", type=int, help="time-to-first-token samples per target per stream path (200; 30)"
+    )
+    parser.add_argument("--streams", type=int, help="concurrent slow streams (1000; --quick: 200)")
+    parser.add_argument(
+        "--stream-interval", type=float, default=0.5, help="seconds between slow-stream events"
+    )
+    parser.add_argument(
+        "--litellm-requests",
+        type=int,
+        help="requests per LiteLLM run (64; --quick: 32), all waited for (it takes tens of ms of CPU per request: a timed run "
+        "would complete too few to count)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="GATEWAY_WORKERS for the gateway under test (1: one process)"
+    )
+    parser.add_argument("--no-litellm", action="store_true")
+    parser.add_argument("--litellm-server", choices=("uvicorn", "granian"), default="uvicorn")
+    parser.add_argument("--peer-venv", type=Path, default=DEFAULT_PEER_VENV)
+    parser.add_argument("--paths", nargs="*", help="only the paths whose name contains one of these")
+    args = parser.parse_args()
+    for name, full, quick in (
+        ("rounds", 3, 1),
+        ("duration", 2, 1),
+        ("ttft", 200, 30),
+        ("streams", 1000, 200),
+        ("litellm_requests", 64, 32),
+    ):
+        if getattr(args, name) is None:
+            setattr(args, name, quick if args.quick else full)
+    cases = [c for c in PATHS if not args.paths or any(s in c.name for s in args.paths)]
+    started = time.perf_counter()
+
+    litellm: Path | None = None
+    notes: list[str] = []
+    if not args.no_litellm:
+        try:
+            litellm = ensure_peer(args.peer_venv)
+        except PeerUnavailable as exc:
+            notes.append(f"LiteLLM unavailable, not measured: {exc}")
+    key = "sk-bench-" + secrets.token_hex(16)
+    results: dict[str, Any] = {"paths": []}
+    peer: Peer | None = None
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        try:
+            wrk = Wrk(tmp, key)
+            nginx = start_nginx()
+        except (FileNotFoundError, RuntimeError) as exc:
+            print(f"bench_table: {exc}", file=sys.stderr)
+            return 2
+        bench = Bench(args, tmp, key, wrk, nginx)
+        floor: Floor | None = None
+        try:
+            floor = start_floor(tmp, nginx.url)
+            if litellm is not None:
+                try:
+                    peer = start_peer(litellm, tmp, nginx.url, key, args.litellm_server)
+                except PeerUnavailable as exc:
+                    notes.append(f"LiteLLM could not be started, not measured: {exc}")
+            main_dir, absent_dir = tmp / "stack", tmp / "absent"
+            main_dir.mkdir()
+            absent_dir.mkdir()
+            providers = {"openai": nginx.url + "/v1", "anthropic": nginx.url}
+            with stack(main_dir, providers, **STACK_ENV, GATEWAY_WORKERS=str(args.workers)) as st:
+                gw_pid, rec_pid = st.services["gateway"].proc.pid, st.services["recorder"].proc.pid
+                fl = floor
+                targets = [
+                    Target("direct", nginx.url, nginx.pids),
+                    Target("floor", fl.url, lambda: [fl.proc.pid]),
+                    Target(
+                        "gateway", st.gateway_url, lambda: tree([gw_pid]), extra_pids=lambda: tree([rec_pid])
+                    ),
+                ]
+                peer_serves: dict[str, bool] = {}
+                if peer is not None:
+                    pp = peer.proc.pid
+                    targets.append(
+                        Target("litellm", peer.url, lambda: tree([pp]), lambda c: peer_serves[c.name])
+                    )
+                # does every target answer every path correctly at all?
+                for case in cases:
+                    for t in targets:
+                        problem = bench.check(t, case, 1)
+                        if t.name == "litellm":
+                            peer_serves[case.name] = problem is None
+                            if problem:
+                                notes.append(f"LiteLLM does not serve {case.name!r}: {problem[:200]}")
+                        elif problem:
+                            bench.problems.append(f"{case.name}: {t.name}: {problem}")
+                if bench.problems:
+                    raise RuntimeError("wrong answers before the timed runs:\n" + "\n".join(bench.problems))
+                # warm-up, then the rounds
+                for case in cases:
+                    for t in targets[1:]:
+                        if t.serves(case):
+                            path, body = bench.request(t, case)
+                            if t.name == "litellm":
+                                fixed_run(t, case, 32, 32, key, bench.expected(case))
+                            else:
+                                bench.wrk.run(t, path, body, 32, 1)
+                    print(f"warmed up {case.name}", flush=True)
+                per_path: dict[str, list[dict[str, Any]]] = {c.name: [] for c in cases}
+                for rnd in range(args.rounds):
+                    for case in cases:
+                        got = bench.run_path(case, targets, rnd)
+                        per_path[case.name].append(got)
+                        print(
+                            f"round {rnd + 1} {case.name:32} r/s "
+                            + " ".join(f"{k}={v['rps']:.0f}" for k, v in got.items() if k.endswith("@32"))
+                            + "  cpu ms/req "
+                            + " ".join(
+                                f"{k.split('@')[0]}={fmt(v['cpu_ms_per_req'], '.3f')}"
+                                for k, v in got.items()
+                                if k.endswith("@32")
+                            ),
+                            flush=True,
+                        )
+                ttfts: dict[str, dict[str, list[float]]] = {}
+                for case in cases:
+                    if case.stream:
+                        ttfts[case.name] = asyncio.run(ttft(case, targets[:3], args.ttft, key))
+                # correctness after the timed windows
+                for case in cases:
+                    for t in targets:
+                        if t.serves(case):
+                            problem = bench.check(t, case)
+                            if problem:
+                                bench.problems.append(f"{case.name}: {t.name} after the runs: {problem}")
+                completed = sum(
+                    r[k]["requests"]
+                    for rs in per_path.values()
+                    for r in rs
+                    for k in r
+                    if k.startswith("gateway@")
+                )
+                try:
+                    rows = wait_until(lambda: (n := len(st.rows())) >= completed and n, 60)
+                except TimeoutError:
+                    rows = len(st.rows())
+                    bench.problems.append(
+                        f"ledger: {rows} rows for {completed} requests the gateway completed"
+                    )
+                results["ledger"] = {"gateway_completed": completed, "rows": rows}
+                for case in cases:
+                    results["paths"].append(
+                        {
+                            **summarise(case, per_path[case.name], ttfts.get(case.name)),
+                            "expected_text": bench.expected(case),
+                            "rounds": per_path[case.name],
+                            "ttft_samples_ms": ttfts.get(case.name),
+                        }
+                    )
+                # the recorder: running, stopped, absent (a second gateway with no recorder at all)
+                env = base_env(absent_dir)
+                env.update(
+                    OPENAI_API_KEY="sk-test-openai-secret-key",
+                    OPENAI_BASE_URL=nginx.url + "/v1",
+                    **STACK_ENV,
+                )
+                absent = Stack(env, absent_dir)
+                try:
+                    absent.start_gateway()
+                    results["recorder"] = recorder_case(bench, st, absent)
+                finally:
+                    absent.stop_all()
+            if peer is not None:
+                peer.stop()
+                peer = None
+            floor.stop()
+            results["slow_streams"] = slow_streams(
+                tmp,
+                nginx.canned["chat/completions.sse"],
+                args.streams,
+                args.stream_interval,
+                key,
+                bench.expected(PATHS[1]),
+            )
+        except RuntimeError as exc:
+            print(f"bench_table: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            if peer is not None:
+                peer.stop()
+            if floor is not None:
+                floor.stop()
+            nginx.stop()
+    for who, got in results["slow_streams"].items():
+        if got["errors"]:
+            bench.problems.append(
+                f"slow streams via {who}: {got['errors']} wrong, first: {got['first_error']}"
+            )
+
+    report(args, results, bench.problems, notes, time.perf_counter() - started)
+    return 1 if bench.problems else 0
+
+
+def report(
+    args: argparse.Namespace, results: dict[str, Any], problems: list[str], notes: list[str], seconds: float
+) -> None:
+    rows = table_rows(results["paths"])
+    print(
+        f"\nThe benchmark table: {args.rounds} round(s), wrk {args.duration} s per run, medians over rounds; "
+        f"CPU = the process tree's user+system time per completed request at 32 connections (gw = the gateway "
+        f"process tree; rec = the recorder, separately); +p50/+p99 = added latency in ms over calling nginx "
+        f"directly, at 1 and 32 connections; +TTFT = added time to first token in ms (median of {args.ttft})"
+    )
+    print_table(COLUMNS, rows)
+    rec = results["recorder"]
+    ss = results["slow_streams"]
+    extra_header = ("extra", "figure", "target")
+    extra = [
+        [
+            f"{ss['gateway']['streams']} concurrent slow streams: peak RSS MB floor/gw",
+            f"{ss['floor']['peak_rss_mb']:.0f}/{ss['gateway']['peak_rss_mb']:.0f} (held at once: "
+            f"{ss['floor']['upstream_peak_open']}/{ss['gateway']['upstream_peak_open']})",
+            f"gw < 200 MB: {verdict(ss['gateway']['peak_rss_mb'] < 200)}",
+        ],
+        [
+            "openai chat plain r/s, recorder running / SIGSTOPped / absent",
+            f"{rec['rps']['running']:.0f} / {rec['rps']['stopped']:.0f} / {rec['rps']['absent']:.0f} "
+            f"(stopped {rec['stopped_over_running']:.2f}x, absent {rec['absent_over_running']:.2f}x)",
+            f"within 5%: {verdict(rec['pass'])}",
+        ],
+    ]
+    print()
+    print_table(extra_header, extra)
+    for note in notes:
+        print(f"note: {note}")
+    print(
+        f"ledger: {results['ledger']['rows']} rows for {results['ledger']['gateway_completed']} requests "
+        f"the gateway completed; {seconds:.0f} s in all; load average at the end "
+        f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs"
+    )
+    for problem in problems:
+        print(f"WRONG: {problem}")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    results.update(
+        when=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        machine={
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "loadavg_end": os.getloadavg(),
+        },
+        args={k: str(v) for k, v in vars(args).items()},
+        litellm=PEER_SPEC,
+        notes=notes,
+        problems=problems,
+        seconds=seconds,
+    )
+    (RESULTS / "table.json").write_text(json.dumps(results, indent=1, default=str))
+    (RESULTS / "table.md").write_text(markdown(COLUMNS, rows) + "\n" + markdown(extra_header, extra))
+    print("wrote bench/results/table.json and bench/results/table.md")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,318 @@
+"""Load for the benchmark table: wrk runs with /proc CPU readings, fixed-count runs, time to first token, many
+slow streams, and the check of an answer.
+
+``Wrk.run`` gives requests/s, p50/p99 (wrk's, in ms), non-2xx and socket errors, and the target's CPU ms per
+request: the process tree's utime + stime (``/proc/PID/stat``) read before the run and after it once the tree
+is quiet, divided by the requests served (wrk's completed count plus the one in flight on each connection).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+
+from bench import answers
+from bench.paths import CHAT_STREAM, PathCase
+from bench.peers import cpu_seconds, rss_mb
+
+WRK_LUA = """
+local f = assert(io.open(os.getenv("BENCH_BODY"), "rb"))
+wrk.method = "POST"
+wrk.body = f:read("*a")
+f:close()
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_KEY")
+wrk.headers["x-api-key"] = os.getenv("BENCH_KEY")
+wrk.headers["anthropic-version"] = "2023-06-01"
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("BENCH %d %d %d %d %d %d %d %.0f %.0f\\n", summary.requests, summary.duration,
+    e.status, e.connect, e.read, e.write, e.timeout, latency:percentile(50), latency:percentile(99)))
+end
+"""
+
+
+# --- one load run ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    requests: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    status_errors: int
+    socket_errors: int
+    cpu_ms_per_req: float | None
+    recorder_cpu_ms_per_req: float | None = None
+
+
+@dataclass
+class Target:
+    name: str
+    url: str
+    pids: Callable[[], list[int]]
+    serves: Callable[[PathCase], bool] = lambda case: True
+    extra_pids: Callable[[], list[int]] | None = None  # reported separately (the recorder)
+
+
+def settle(pids: list[int], quiet_ms: float = 2.0, limit_s: float = 5.0) -> None:
+    """Wait until these processes use less than ``quiet_ms`` of CPU per 100 ms (at most ``limit_s``)."""
+    deadline = time.monotonic() + limit_s
+    last = cpu_seconds(pids)
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        now = cpu_seconds(pids)
+        if now is None or last is None or (now - last) * 1000 < quiet_ms:
+            return
+        last = now
+
+
+class Wrk:
+    def __init__(self, tmp: Path, key: str) -> None:
+        binary = shutil.which("wrk")
+        if binary is None:
+            raise FileNotFoundError(
+                "wrk is not installed: run `make bench` (it installs wrk and nginx-light)"
+            )
+        self.binary = binary
+        self.script = tmp / "post.lua"
+        self.script.write_text(WRK_LUA)
+        self.tmp = tmp
+        self.key = key
+
+    def body_file(self, body: dict[str, Any]) -> Path:
+        data = orjson.dumps(body)
+        path = self.tmp / f"body-{abs(hash(data))}.json"
+        if not path.exists():
+            path.write_bytes(data)
+        return path
+
+    def run(self, target: Target, path: str, body: dict[str, Any], conns: int, duration: int) -> Run:
+        pids = target.pids()
+        extra = target.extra_pids() if target.extra_pids else []
+        cpu0, xcpu0 = cpu_seconds(pids), cpu_seconds(extra)
+        env = {**os.environ, "BENCH_BODY": str(self.body_file(body)), "BENCH_KEY": self.key}
+        out = subprocess.run(
+            [
+                self.binary,
+                "-t1",
+                f"-c{conns}",
+                f"-d{duration}s",
+                "--timeout",
+                "10s",
+                "-s",
+                str(self.script),
+                target.url + path,
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=duration + 60,
+        )
+        settle(pids + extra)
+        cpu1, xcpu1 = cpu_seconds(pids), cpu_seconds(extra)
+        line = next((ln for ln in out.stdout.splitlines() if ln.startswith("BENCH ")), None)
+        if line is None:
+            raise RuntimeError(f"wrk gave no summary for {target.name} {path}: {out.stdout}\n{out.stderr}")
+        n, micros, status, conn_e, read_e, write_e, timeout_e, p50, p99 = (int(x) for x in line.split()[1:])
+
+        # wrk stops with one request in flight on every connection; the target still serves them (the
+        # upstream answers at once), and settle() waited for that CPU, so they count as served requests
+        served = n + conns
+
+        def per(a: float | None, b: float | None) -> float | None:
+            return None if a is None or b is None or n == 0 else (b - a) * 1000 / served
+
+        return Run(
+            requests=n,
+            rps=n / (micros / 1e6),
+            p50_ms=p50 / 1000,
+            p99_ms=p99 / 1000,
+            status_errors=status,
+            socket_errors=conn_e + read_e + write_e + timeout_e,
+            cpu_ms_per_req=per(cpu0, cpu1),
+            recorder_cpu_ms_per_req=per(xcpu0, xcpu1) if extra else None,
+        )
+
+
+async def _fire(
+    url: str, body: bytes, n: int, conns: int, key: str
+) -> tuple[float, list[float], list[tuple[int, bytes]]]:
+    headers = {
+        "content-type": "application/json",
+        "authorization": f"Bearer {key}",
+        "x-api-key": key,
+        "anthropic-version": "2023-06-01",
+    }
+    todo = iter(range(n))
+    latencies: list[float] = []
+    got: list[tuple[int, bytes]] = []
+    connector = aiohttp.TCPConnector(limit=conns)
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=aiohttp.ClientTimeout(total=300)
+    ) as session:
+
+        async def worker() -> None:
+            for _ in todo:
+                t0 = time.perf_counter()
+                try:
+                    async with session.post(url, data=body, headers=headers) as resp:
+                        got.append((resp.status, await resp.read()))
+                except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                    got.append((-1, repr(exc).encode()))
+                latencies.append((time.perf_counter() - t0) * 1000)
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(conns)))
+        elapsed = time.perf_counter() - t0
+    return elapsed, latencies, got
+
+
+def fixed_run(target: Target, case: PathCase, n: int, conns: int, key: str, expected: str) -> Run:
+    """``n`` requests at ``conns`` in flight, all waited for: CPU per request without any in-flight guess.
+
+    For targets too slow for a timed wrk run (LiteLLM); every answer is checked (wrong ones are counted as
+    ``status_errors``)."""
+    pids = target.pids()
+    cpu0 = cpu_seconds(pids)
+    elapsed, latencies, got = asyncio.run(
+        _fire(target.url + case.path, orjson.dumps(case.body), n, conns, key)
+    )
+    cpu1 = cpu_seconds(pids)
+    ordered = sorted(latencies)
+    return Run(
+        requests=n,
+        rps=n / elapsed,
+        p50_ms=ordered[len(ordered) // 2],
+        p99_ms=ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))],
+        status_errors=sum(1 for status, answer in got if wrong(status, answer, case.fmt, expected)),
+        socket_errors=0,
+        cpu_ms_per_req=None if cpu0 is None or cpu1 is None else (cpu1 - cpu0) * 1000 / n,
+    )
+
+
+# --- correctness ----------------------------------------------------------------------------------------
+
+
+def post(url: str, body: dict[str, Any], key: str, timeout: float = 30) -> tuple[int, bytes]:
+    req = urllib.request.Request(
+        url,
+        data=orjson.dumps(body),
+        headers={
+            "content-type": "application/json",
+            "authorization": f"Bearer {key}",
+            "x-api-key": key,
+            "anthropic-version": "2023-06-01",
+        },
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return int(resp.status), resp.read()
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), exc.read()
+
+
+def wrong(status: int, body: bytes, fmt: str, expected: str) -> str | None:
+    """Why this answer is wrong, or None when it is HTTP 200 with exactly the expected text."""
+    if status != 200:
+        return f"HTTP {status}: {body[:300]!r}"
+    try:
+        got = answers.text(fmt, body)
+    except ValueError as exc:
+        return f"{exc}: {body[:300]!r}"
+    return None if got == expected else f"text {got[:200]!r}, expected {expected!r}"
+
+
+# --- time to first token --------------------------------------------------------------------------------
+
+
+async def first_token_ms(session: aiohttp.ClientSession, url: str, body: bytes, fmt: str) -> float:
+    t0 = time.perf_counter()
+    async with session.post(url, data=body) as resp:
+        if resp.status != 200:
+            raise RuntimeError(f"{url}: HTTP {resp.status}")
+        buf = b""
+        first: float | None = None
+        async for chunk in resp.content.iter_any():
+            buf += chunk
+            if first is None and answers.partial_text(fmt, buf):
+                first = (time.perf_counter() - t0) * 1000
+        if first is None:
+            raise RuntimeError(f"{url}: no text in the stream")
+        return first
+
+
+async def ttft(case: PathCase, targets: list[Target], n: int, key: str) -> dict[str, list[float]]:
+    headers = {
+        "content-type": "application/json",
+        "authorization": f"Bearer {key}",
+        "x-api-key": key,
+        "anthropic-version": "2023-06-01",
+    }
+    out: dict[str, list[float]] = {t.name: [] for t in targets}
+    async with aiohttp.ClientSession(headers=headers) as session:
+        for i in range(n):
+            for k in range(len(targets)):
+                t = targets[(i + k) % len(targets)]
+                direct = t.name in ("direct", "floor")
+                body = orjson.dumps(case.upstream_body if direct else case.body)
+                path = case.upstream_path if direct else case.path
+                fmt = case.upstream_fmt if direct else case.fmt
+                out[t.name].append(await first_token_ms(session, t.url + path, body, fmt))
+    return out
+
+
+# --- many slow streams ----------------------------------------------------------------------------------
+
+
+async def hold_streams(url: str, n: int, key: str, pids: list[int], expected: str) -> dict[str, Any]:
+    """Open ``n`` streams at once through ``url``; peak RSS of ``pids`` while they run; wrong answers."""
+    body = orjson.dumps(CHAT_STREAM)
+    headers = {"content-type": "application/json", "authorization": f"Bearer {key}"}
+    peak, done = 0.0, False
+
+    async def sample() -> None:
+        nonlocal peak
+        while not done:
+            peak = max(peak, rss_mb(pids) or 0.0)
+            await asyncio.sleep(0.05)
+
+    async def one(session: aiohttp.ClientSession) -> str | None:
+        try:
+            async with session.post(url + "/v1/chat/completions", data=body, headers=headers) as resp:
+                return wrong(resp.status, await resp.read(), "openai-sse", expected)
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            return repr(exc)
+
+    sampler = asyncio.create_task(sample())
+    connector = aiohttp.TCPConnector(limit=0)
+    t0 = time.perf_counter()
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=aiohttp.ClientTimeout(total=300)
+    ) as session:
+        results = await asyncio.gather(*(one(session) for _ in range(n)))
+    elapsed = time.perf_counter() - t0
+    done = True
+    await sampler
+    errors = [r for r in results if r]
+    return {
+        "streams": n,
+        "peak_rss_mb": peak,
+        "seconds": elapsed,
+        "errors": len(errors),
+        "first_error": errors[0] if errors else None,
+    }
