@@ -19,6 +19,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
+from services.gateway.bodies import dumps_body
 from services.gateway.calls import Attempt, Call
 from services.gateway.dialects import ir, registry
 from services.gateway.dialects._prompt_cache import session_from
@@ -143,7 +144,7 @@ class Proxy:
                 raise ClientError(400, str(exc), param=exc.param) from exc
             pair.wire.strip_minted(result.body)
             provider.prepare(result.body, call.stream, pair.wire.name)
-            raw = orjson.dumps(result.body)
+            raw = dumps_body(result.body)
         else:
             result = TranslatedRequest(call.body)
             operation = call.endpoint.passthrough_operation or operation
@@ -155,7 +156,7 @@ class Proxy:
             changed = (
                 provider.prepare(body, call.stream, pair.wire.name) or changed or route.model != call.model
             )
-            raw = orjson.dumps(body) if changed else call.raw
+            raw = dumps_body(body) if changed else call.raw
         view = View(
             model=call.model,
             include_usage=call.include_usage,
