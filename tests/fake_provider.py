@@ -341,8 +341,9 @@ class FakeProvider:
             await asyncio.Event().wait()  # cancelled when the client disconnects (handler_cancellation)
         try:
             return await answer(request, body, behaviour)
-        except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
-            # A field of the wrong type: a real provider validates and answers 400, so does the fake.
+        except (TypeError, ValueError, AttributeError, KeyError, IndexError, RecursionError) as exc:
+            # A field of the wrong type, or nesting too deep for it: a real provider validates and
+            # answers 400, so does the fake.
             return self._error(style, 400, f"Invalid request: {type(exc).__name__}: {exc}")
 
     def _behaviour_for(self, header_spec: str, body: dict[str, Any]) -> Behaviour:

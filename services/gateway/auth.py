@@ -44,6 +44,7 @@ log = logging.getLogger("gateway.auth")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PUBLIC_PATHS = frozenset({"/", "/health", "/metrics"})  # Claude Code's HEAD / preflight; liveness; metrics
 ADMIN_PATHS = ("/usage",)
+_ADMIN_PREFIXES = tuple(p + "/" for p in ADMIN_PATHS)  # built once: the middleware runs per request
 KEY_ENTRY = "ekai_key_entry"  # request key: the KeyEntry of the key the request presented
 _NOTE = "ekai_quota_note"
 OWN_EVENTS_KEPT = 100_000  # event ids this process published, so follow_others does not count them twice
@@ -142,7 +143,7 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     path = request.path
     if path in PUBLIC_PATHS:
         return await handler(request)
-    if path in ADMIN_PATHS or path.startswith(tuple(p + "/" for p in ADMIN_PATHS)):
+    if path in ADMIN_PATHS or path.startswith(_ADMIN_PREFIXES):
         if guard.admin_required and not guard.is_admin(request):
             response = _refusal(
                 request,

@@ -22,9 +22,6 @@ from services.gateway.routing.catalog import UnknownModel
 
 log = logging.getLogger("gateway")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-# Deeper request bodies are refused: orjson parses up to 1024 levels, but the gateway's walkers recurse
-# (Python's limit is 1000 frames) and orjson serialises at most 255 levels back for the provider.
-MAX_JSON_DEPTH = 128
 WORKER_SCOPE = (
     "one of several workers on this port (GATEWAY_WORKERS): providers' breaker state and events are this "
     "worker's own; events_all_workers sums the live workers; /metrics covers every worker"
@@ -69,24 +66,7 @@ async def read_json(request: web.Request) -> tuple[dict[str, Any], bytes]:
         raise ClientError(400, f"request body is not valid JSON: {exc}") from exc
     if not isinstance(body, dict):
         raise ClientError(400, "request body must be a JSON object")
-    # Cheap first: a body with fewer brackets than the limit cannot be nested deeper than it.
-    if raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH and _deeper_than(body, MAX_JSON_DEPTH):
-        raise ClientError(400, f"request body is nested too deeply (more than {MAX_JSON_DEPTH} levels)")
     return body, raw
-
-
-def _deeper_than(value: Any, limit: int) -> bool:
-    """Whether ``value`` nests lists and objects more than ``limit`` levels deep (without recursion)."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        children = node.values() if isinstance(node, dict) else node
-        for child in children:
-            if isinstance(child, dict | list):
-                if depth >= limit:
-                    return True
-                stack.append((child, depth + 1))
-    return False
 
 
 def generation_handler(endpoint: Endpoint) -> Handler:

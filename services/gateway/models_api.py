@@ -9,6 +9,7 @@ import orjson
 from aiohttp import web
 
 from services.gateway import keys
+from services.gateway.bodies import dumps_body
 from services.gateway.dialects import registry
 from services.gateway.dialects.formats import ClientFormat
 from services.gateway.errors import GatewayError, UpstreamError
@@ -89,22 +90,15 @@ def estimate_tokens(body: dict[str, Any]) -> int:
     """A documented local estimate for models Anthropic does not serve: about 4 characters a token,
     over the text of system, messages and tool definitions (JSON structure is not counted)."""
     chars = 0
-
-    def walk(value: Any) -> None:
-        nonlocal chars
+    stack = [body.get("system"), body.get("messages"), body.get("tools")]
+    while stack:  # its own stack: a deeply nested body cannot exhaust Python's
+        value = stack.pop()
         if isinstance(value, str):
             chars += len(value)
         elif isinstance(value, dict):
-            for k, v in value.items():
-                if k not in ("type", "cache_control", "role"):
-                    walk(v)
+            stack.extend(v for k, v in value.items() if k not in ("type", "cache_control", "role"))
         elif isinstance(value, list):
-            for v in value:
-                walk(v)
-
-    walk(body.get("system"))
-    walk(body.get("messages"))
-    walk(body.get("tools"))
+            stack.extend(value)
     return max(1, (chars + 3) // 4)
 
 
@@ -138,7 +132,7 @@ async def count_tokens(request: web.Request) -> web.StreamResponse:
                     provider,
                     provider.url("count_tokens"),
                     provider.headers(request.headers),
-                    orjson.dumps(sent) if changed else raw,
+                    dumps_body(sent) if changed else raw,
                 )
             except UpstreamError:
                 continue  # connection error or timeout: try the next route, else the local estimate

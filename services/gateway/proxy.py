@@ -19,6 +19,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
+from services.gateway.bodies import dumps_body
 from services.gateway.calls import Attempt, Call
 from services.gateway.dialects import ir, registry
 from services.gateway.dialects._prompt_cache import session_from
@@ -31,9 +32,16 @@ from services.gateway.providers.limits import clamp_body
 from services.gateway.relay import Relay, make_relay
 from services.gateway.routing.health import ProviderHealth, is_retryable
 from services.gateway.serve import Answer, Limits, serve
-from services.gateway.upstream import UpstreamClient, iter_chunks
+from services.gateway.upstream import Chunks, UpstreamClient
 
 SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+class SSEResponse(web.StreamResponse):
+    """A stream whose headers go out with its first bytes, in one write (aiohttp's ``web.Response`` does
+    the same; a plain ``StreamResponse`` writes them on their own at ``prepare``)."""
+
+    _send_headers_immediately = False
 
 
 @dataclass(slots=True)
@@ -87,9 +95,7 @@ class Proxy:
                     raise await self.upstream.error_from(resp, provider)
                 att.headers = provider.response_headers(resp.headers)
                 if call.stream:
-                    return await self._relay_stream(
-                        request, call, att, pair, up.view, provider, iter_chunks(resp)
-                    )
+                    return await self._relay_stream(request, call, att, pair, up.view, provider, Chunks(resp))
                 return await self._relay_json(
                     call, att, pair, up.view, provider, await self.upstream.read_body(resp, provider)
                 )
@@ -138,7 +144,7 @@ class Proxy:
                 raise ClientError(400, str(exc), param=exc.param) from exc
             pair.wire.strip_minted(result.body)
             provider.prepare(result.body, call.stream, pair.wire.name)
-            raw = orjson.dumps(result.body)
+            raw = dumps_body(result.body)
         else:
             result = TranslatedRequest(call.body)
             operation = call.endpoint.passthrough_operation or operation
@@ -150,7 +156,7 @@ class Proxy:
             changed = (
                 provider.prepare(body, call.stream, pair.wire.name) or changed or route.model != call.model
             )
-            raw = orjson.dumps(body) if changed else call.raw
+            raw = dumps_body(body) if changed else call.raw
         view = View(
             model=call.model,
             include_usage=call.include_usage,
@@ -218,11 +224,11 @@ class Proxy:
         pair: Pairing,
         view: View,
         provider: Provider,
-        chunks: AsyncIterator[bytes],
+        chunks: Chunks,
     ) -> Answer[web.StreamResponse]:
         relay = make_relay(pair, view, provider.usage)
         first = await self.until_committed(relay, chunks, provider)
-        response = web.StreamResponse(status=200, headers={**SSE_HEADERS, **self._headers(call)})
+        response = SSEResponse(status=200, headers={**SSE_HEADERS, **self._headers(call)})
         att.answered, att.status = True, 200
         call.answer(200)
         try:
@@ -253,7 +259,7 @@ class Proxy:
             chunk = await self.upstream.next_chunk(chunks, provider, "first_token", remaining)
             if chunk is None:
                 break
-            out.append(provider.scrub_bytes(relay.feed(chunk)))
+            out.append(relay.feed(chunk))  # next_chunk scrubbed the key (the one boundary that does)
         name = provider.name
         if relay.error is not None and not relay.saw_content:
             err = relay.error
@@ -281,21 +287,29 @@ class Proxy:
         relay: Relay,
         response: web.StreamResponse,
         first: bytes,
-        chunks: AsyncIterator[bytes],
+        chunks: Chunks,
         provider: Provider,
     ) -> None:
+        """Relay the rest of the stream. What one upstream read yields goes out in one write, and what
+        the last read yields goes out with the end of the answer (the bytes were scrubbed of the key by
+        ``next_chunk``, the one boundary that does it)."""
         if relay.saw_content:
             att.ttft_ms = (time.monotonic() - call.t0) * 1000
-        if first:
-            await response.write(first)
+        if not first and not chunks.ended:
+            await response.write(b"")  # nothing to say yet: the headers go out now, on their own
 
         async def keepalive() -> None:  # the upstream is silent: keep the client's idle watchdog fed
             if frame := relay.keepalive():
                 await response.write(frame)
 
+        held = first  # read, not yet written
         try:
             progress = (relay.events, time.monotonic())
-            while True:
+            while not chunks.ended:
+                if held:
+                    await response.write(held)
+                    held = b""
+                    relay.delivered = relay.complete and relay.error is None and relay.passthrough
                 progress = self._deadline(relay, progress, provider)
                 remaining = progress[1] + self.upstream.chunk_timeout_s - time.monotonic()
                 chunk = await self.upstream.next_chunk(
@@ -303,22 +317,17 @@ class Proxy:
                 )
                 if chunk is None:
                     break
-                out = relay.feed(chunk)
+                held = relay.feed(chunk)
                 if relay.saw_content and att.ttft_ms is None:
                     att.ttft_ms = (time.monotonic() - call.t0) * 1000
-                if out:
-                    await response.write(provider.scrub_bytes(out))
-                    relay.delivered = relay.complete and relay.error is None and relay.passthrough
         except UpstreamError as exc:
-            await response.write(relay.fail(502, exc.message, exc.error_type or "broken_stream"))
+            await response.write(held + relay.fail(502, exc.message, exc.error_type or "broken_stream"))
             return
         tail = relay.finish()
         if not relay.complete and relay.error is None:
             tail += relay.fail(502, f"{provider.name}: upstream stream ended early", "broken_stream")
-        if tail:
-            await response.write(provider.scrub_bytes(tail))
+        await response.write_eof(held + tail)
         relay.delivered = relay.complete and relay.error is None  # the client has every byte of the answer
-        await response.write_eof()
 
     def _deadline(self, relay: Relay, progress: tuple[int, float], provider: Provider) -> tuple[int, float]:
         """``UPSTREAM_CHUNK_TIMEOUT`` bounds the time since the stream's last *event*: keep-alive comments

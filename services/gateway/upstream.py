@@ -197,7 +197,23 @@ class UpstreamClient:
             resp.release()
 
 
-async def iter_chunks(resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
-    """A response body as the chunks arrive (no re-buffering)."""
-    async for chunk in resp.content.iter_any():
-        yield chunk
+class Chunks:
+    """A response body as the chunks arrive (no re-buffering): each one is all the bytes received so
+    far. ``ended``: the whole body has been read (the next read would say so), so what the caller holds
+    can go out together with the end of its own answer, in one write."""
+
+    def __init__(self, resp: aiohttp.ClientResponse) -> None:
+        self._content = resp.content
+
+    def __aiter__(self) -> Chunks:
+        return self
+
+    async def __anext__(self) -> bytes:
+        chunk = await self._content.readany()
+        if not chunk:
+            raise StopAsyncIteration
+        return chunk
+
+    @property
+    def ended(self) -> bool:
+        return self._content.at_eof()

@@ -50,10 +50,11 @@ from shared.settings import Settings
 
 log = logging.getLogger("recorder")
 
-RCVHWM = 200_000  # messages libzmq may hold for us (~0.7 KB each) before the gateways' sends fail
+RCVHWM = 200_000  # messages libzmq may hold for us (each one or more events of ~0.7 KB) before the
+# gateways' sends fail; a gateway holds at most EVENT_QUEUE_MAX events, so batches never reach the bound
 TAIL_SNDHWM = 10_000  # per subscriber; a slow tail loses events, the ledger never does
 MAX_QUEUED = 100_000  # rows between receiver and batcher; past this the receiver waits (back-pressure)
-BURST = 1_000  # messages read per wake-up before letting the batcher run
+BURST = 1_000  # messages (one or more events each) read per wake-up before letting the batcher run
 POLL_MS = 100  # how often an idle receiver checks for shutdown
 FINAL_QUIET_MS = 100  # at shutdown, keep reading until no message came for this long...
 FINAL_READ_S = 1.0  # ...or for at most this long
@@ -311,6 +312,8 @@ def _read_monitor(pipes: _Pipes) -> None:
 
 
 async def _handle(frames: list[bytes], pipes: _Pipes) -> None:
+    """One message: a control word, or ``[ev, event_id, payload, event_id, payload, ...]`` (a gateway
+    batches its events; each pair is one event, received, checked and acknowledged on its own)."""
     gateway, kind = frames[0], frames[1] if len(frames) > 1 else b""
     if kind == DRAIN and len(frames) == 2:
         pipes.draining.add(gateway)
@@ -318,33 +321,63 @@ async def _handle(frames: list[bytes], pipes: _Pipes) -> None:
     if kind == BYE and len(frames) == 2:
         pipes.draining.discard(gateway)
         return
+    if kind != EVENT or len(frames) < 4:
+        problem = ValueError(f"expected [ev, event_id, payload, ...], got {len(frames) - 1} frame(s)")
+        # An event id without its payload is still acknowledged: resending cannot mend it.
+        _malformed(
+            pipes, gateway, problem, frames[1:], frames[2] if kind == EVENT and len(frames) == 3 else None
+        )
+        return
+    for i in range(2, len(frames) - 1, 2):
+        await _event(pipes, gateway, frames[i], frames[i + 1])
+    if len(frames) % 2:  # a last event id without its payload
+        problem = ValueError("the message's last event id has no payload")
+        _malformed(pipes, gateway, problem, [kind, frames[-1]], frames[-1])
+
+
+async def _event(pipes: _Pipes, gateway: bytes, event_id: bytes, payload: bytes) -> None:
     counters = pipes.acker.counters
     counters.received += 1
     pipes.acker.metrics.received.inc()
     try:
-        if kind != EVENT or len(frames) != 4:
-            raise ValueError(f"expected [ev, event_id, payload], got {len(frames) - 1} frame(s)")
-        row = wire_row(frames[3])
-        if row[_EVENT_ID].encode() != frames[2]:
+        row = wire_row(payload)
+        if row[_EVENT_ID].encode() != event_id:
             raise ValueError(f"event_id {row[_EVENT_ID]!r} differs from its envelope's")
     except Exception as exc:  # a bad message is the sender's bug: count it, never stop the ledger
-        counters.malformed += 1
-        pipes.acker.metrics.malformed.inc()
-        if counters.malformed <= MALFORMED_LOG_FIRST or counters.malformed % MALFORMED_LOG_EVERY == 0:
-            log.warning(
-                "malformed message #%d acknowledged and dropped (%s: %s): %r",
-                counters.malformed,
-                type(exc).__name__,
-                exc,
-                b"|".join(frames[1:])[:400],
-            )
-        if kind == EVENT and len(frames) >= 3:
-            # Resending cannot mend it, and holding it would pin the gateway's memory: acknowledge it.
-            pipes.acker.send(gateway, [frames[2]])
+        _malformed(pipes, gateway, exc, [EVENT, event_id, payload], event_id, counted=True)
         return
     with contextlib.suppress(zmq.ZMQError):  # the live view is best effort
-        pipes.pub.send(frames[3], zmq.NOBLOCK)
-    await pipes.batcher.put((gateway, frames[2], row))
+        pipes.pub.send(payload, zmq.NOBLOCK)
+    await pipes.batcher.put((gateway, event_id, row))
+
+
+def _malformed(
+    pipes: _Pipes,
+    gateway: bytes,
+    exc: Exception,
+    frames: list[bytes],
+    event_id: bytes | None,
+    *,
+    counted: bool = False,
+) -> None:
+    """Count and log a bad message (its first bytes); acknowledge ``event_id``, if any: resending cannot
+    mend it, and holding it would pin the gateway's memory. ``counted``: already in ``received``."""
+    counters = pipes.acker.counters
+    if not counted:
+        counters.received += 1
+        pipes.acker.metrics.received.inc()
+    counters.malformed += 1
+    pipes.acker.metrics.malformed.inc()
+    if counters.malformed <= MALFORMED_LOG_FIRST or counters.malformed % MALFORMED_LOG_EVERY == 0:
+        log.warning(
+            "malformed message #%d acknowledged and dropped (%s: %s): %r",
+            counters.malformed,
+            type(exc).__name__,
+            exc,
+            b"|".join(frames)[:400],
+        )
+    if event_id is not None:
+        pipes.acker.send(gateway, [event_id])
 
 
 async def _limit_retries_on_exit(batcher: Batcher[Item], should_exit: asyncio.Event) -> None:

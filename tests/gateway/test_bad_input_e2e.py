@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.gateway.handlers import MAX_JSON_DEPTH
+from services.gateway.bodies import MAX_JSON_DEPTH
 from tests.fake_provider import FakeProvider
 from tests.procs import Stack, stack
 from tests.unit.test_fuzz_translation import json_values
@@ -307,8 +307,36 @@ def test_deep_nesting(client: httpx.Client, path: str, depth: int, where: str) -
     assert_clear(path, resp)
     if depth > 1024:  # past orjson's recursion limit: refused as not valid JSON
         assert resp.status_code == 400 and "not valid JSON" in resp.text, resp.text
-    elif depth > MAX_JSON_DEPTH:  # parsed, but deeper than the gateway walks (RecursionError found here)
+        return
+    # Parsed: nothing in the gateway recurses over it (a RecursionError was found here once). What it
+    # must re-serialise deeper than orjson writes is a 400; what goes on unchanged is the provider's.
+    assert resp.status_code < 500, resp.text
+    if depth <= MAX_JSON_DEPTH:
+        assert "nested too deeply" not in resp.text, resp.text
+
+
+@pytest.mark.parametrize("depth", [MAX_JSON_DEPTH - 10, MAX_JSON_DEPTH + 10])
+def test_a_body_too_deep_to_reserialise_is_a_400_and_one_passed_on_unchanged_is_not(
+    client: httpx.Client, depth: int
+) -> None:
+    """A translated request (Anthropic client, OpenAI model) carries its tool schema into the body the
+    gateway writes: past orjson's 255 levels that is the client's 400. The same schema sent by an OpenAI
+    client to an OpenAI model goes on byte for byte, never re-serialised, so the gateway refuses nothing."""
+    deep = nested(depth)
+    translated = orjson.dumps({**BASES["/v1/messages"], "model": "gpt-4o-mini"})[:-1] + (
+        b',"tools":[{"name":"f","input_schema":{"type":"object","a":' + deep + b"}}]}"
+    )
+    resp = client.post("/v1/messages", content=translated, headers={"content-type": "application/json"})
+    if depth > MAX_JSON_DEPTH:
         assert resp.status_code == 400 and "nested too deeply" in resp.text, resp.text
+        assert resp.json()["type"] == "error"  # in the client's own format
+    else:
+        assert resp.status_code == 200, resp.text
+    same = orjson.dumps({**BASES["/v1/chat/completions"], "model": "gpt-4o-mini"})[:-1] + (
+        b',"metadata":{"a":' + deep + b"}}"
+    )
+    resp = client.post("/v1/chat/completions", content=same, headers={"content-type": "application/json"})
+    assert "nested too deeply" not in resp.text, resp.text
 
 
 @pytest.mark.parametrize("path", ENDPOINTS)

@@ -174,6 +174,33 @@ def test_corrupt_events_are_acknowledged_dropped_and_logged(cfg: RecorderConfig,
     assert "input_tokens" in recorder.stderr()  # the reason is logged
 
 
+@BOTH_ENGINES
+def test_a_batched_message_stores_each_event_and_refuses_only_the_bad_ones(
+    cfg: RecorderConfig, launch: Launcher
+) -> None:
+    """A gateway sends its events in batches, ``[ev, id, payload, id, payload, ...]``: every good event is
+    stored and acknowledged, a corrupt one among them and a last id without its payload are counted as
+    malformed and acknowledged, and the good ones after a bad one are not lost."""
+    recorder = launch.recorder()
+    good = [make_event(request_id=f"batched-{i}") for i in range(6)]
+    frames = [b"ev"]
+    for e in good[:3]:
+        frames += (e.event_id.encode(), encode(e))
+    frames += (b"bad-in-batch", b"not json")
+    for e in good[3:]:
+        frames += (e.event_id.encode(), encode(e))
+    frames.append(b"dangling-id")
+    with gateway_socket(cfg.events) as push:
+        push.send_frames(frames)
+        wait_until(lambda: count_rows(cfg.ledger) == 6, what="the six good events")
+        wanted = {e.event_id for e in good} | {"bad-in-batch", "dangling-id"}
+        wait_until(lambda: push.read_acks() == wanted, what="acks for every id in the batch")
+    assert event_ids(cfg.ledger) == {e.event_id for e in good}
+    assert recorder.stop() == 0
+    counts = summary(recorder)
+    assert counts["received"] == 8 and counts["malformed"] == 2 and counts["inserted"] == 6
+
+
 def test_startup_failure_exits_1(cfg: RecorderConfig, launch: Launcher) -> None:
     ctx = zmq.Context()
     squatter = ctx.socket(zmq.ROUTER)

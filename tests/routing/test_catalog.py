@@ -272,3 +272,17 @@ def test_resolutions_are_cached_and_bounded(make_catalog: MakeCatalog) -> None:
     for i in range(5000):
         catalog.resolve(f"gpt-x-{i}")
     assert len(catalog._cache) <= 4096
+
+
+def test_a_ranking_is_computed_once_per_name_and_pins_filter_it(make_catalog: MakeCatalog) -> None:
+    """Ranking is pure, so the catalog keeps it per name (issue 13: it was sorted again per request);
+    a pin filters the kept ranking, which is the ranking of the pinned routes."""
+    catalog = make_catalog()
+    first = catalog.routes("gpt-4o")
+    assert [r.provider for r in first] == ["openai", "openrouter"]
+    first.clear()  # the caller's list is its own: the kept ranking is untouched
+    assert catalog.routes("gpt-4o") == catalog.routes("gpt-4o") != []
+    assert catalog.routes("gpt-4o", "openrouter") == [
+        r for r in catalog.routes("gpt-4o") if r.provider == "openrouter"
+    ]
+    assert list(catalog._ranked) == ["gpt-4o"]

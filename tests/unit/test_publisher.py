@@ -30,15 +30,19 @@ class Recorder:
         self.sock = ctx.socket(zmq.ROUTER)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.bind(endpoint)
-        self.got: list[tuple[bytes, str]] = []  # (routing id, event id) per event message
+        self.got: list[tuple[bytes, str]] = []  # (routing id, event id) per event received
+        self.messages: list[int] = []  # events per event message
         self.control: list[bytes] = []
 
     def read(self) -> None:
         while self.sock.poll(0):
             frames = self.sock.recv_multipart()
-            if frames[1] == b"ev":
-                assert events.decode(frames[3]).event_id == frames[2].decode()
-                self.got.append((frames[0], frames[2].decode()))
+            if frames[1] == b"ev":  # [ev, event_id, payload, event_id, payload, ...]
+                assert len(frames) % 2 == 0, len(frames)
+                for event_id, payload in zip(frames[2::2], frames[3::2], strict=True):
+                    assert events.decode(payload).event_id == event_id.decode()
+                    self.got.append((frames[0], event_id.decode()))
+                self.messages.append(len(frames) // 2 - 1)
             else:
                 self.control.append(frames[1])
 
@@ -244,5 +248,59 @@ async def test_resends_back_off_while_the_recorder_acknowledges_nothing() -> Non
 
     await until(resent_soon, timeout=0.6)
     await pub.close(ack_wait_s=0)
+    rec.close()
+    ctx.term()
+
+
+async def test_events_published_together_share_one_message() -> None:
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    ctx = zmq.Context()
+    rec = Recorder(ctx, endpoint)
+    pub = EventPublisher(endpoint, max_queued=100, batch_delay_s=0.05, ctx=ctx)
+    pub.start(interval=10)  # only the batch timer sends
+    await until(lambda: pub.connections == 1)
+    for i in range(5):
+        pub.publish(make_event(i))
+    assert pub.sent == 0  # waiting for the others of its batch
+
+    def got_all() -> bool:
+        rec.read()
+        return len(rec.got) >= 5
+
+    await until(got_all)
+    assert rec.messages == [5]
+    assert rec.ids() == [f"ev{i:04d}" for i in range(5)]
+    rec.ack(rec.ids())
+    await until(lambda: pub.queued == 0)
+    await pub.close(ack_wait_s=0)
+    rec.close()
+    ctx.term()
+
+
+async def test_a_full_batch_goes_out_at_once_and_batches_are_capped() -> None:
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    ctx = zmq.Context()
+    rec = Recorder(ctx, endpoint)
+    pub = EventPublisher(endpoint, max_queued=100, batch_delay_s=60, batch_max=3, ctx=ctx)
+    pub.start(interval=60)  # neither the timer nor the background round sends during the test
+    await until(lambda: pub.connections == 1)
+    for i in range(7):
+        pub.publish(make_event(i))
+    assert pub.sent == 6  # two full batches went out at once; the seventh waits for its batch
+
+    def got(n: int) -> Callable[[], bool]:
+        def check() -> bool:
+            rec.read()
+            return len(rec.got) >= n
+
+        return check
+
+    await until(got(6))
+    assert rec.messages == [3, 3]
+    rec.ack(rec.ids())
+    await until(lambda: pub.queued == 1)
+    await pub.close(ack_wait_s=0.2)  # closing sends what waits
+    await until(got(7))
+    assert rec.messages == [3, 3, 1] and rec.ids()[-1] == "ev0006"
     rec.close()
     ctx.term()

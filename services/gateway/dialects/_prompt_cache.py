@@ -44,11 +44,17 @@ def session_from(headers: Mapping[str, str]) -> Session:
 
 
 def has_markers(value: Any) -> bool:
-    """Whether a request (or any part of it) already carries a ``cache_control`` marker."""
-    if isinstance(value, dict):
-        return "cache_control" in value or any(has_markers(v) for v in value.values())
-    if isinstance(value, list):
-        return any(has_markers(v) for v in value)
+    """Whether a request (or any part of it) already carries a ``cache_control`` marker. Walks with its
+    own stack: a client's deeply nested JSON cannot exhaust Python's."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if "cache_control" in node:
+                return True
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
     return False
 
 

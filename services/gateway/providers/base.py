@@ -57,6 +57,7 @@ class Provider:
         self.name = name
         self.base_url = base_url.rstrip("/")
         self._api_key = api_key  # never logged, never put into events or errors
+        self._key_bytes = api_key.encode() if api_key else b""  # scrub_bytes runs on every stream chunk
         self._learned_limits: dict[str, int] = {}  # model → output limit the provider stated when refusing
 
     def __repr__(self) -> str:  # keeps the key out of any accidental log line
@@ -141,7 +142,7 @@ class Provider:
 
     def scrub_bytes(self, data: bytes) -> bytes:
         """``scrub`` for relayed stream bytes (an upstream's in-stream error may quote the key)."""
-        key = self._api_key.encode() if self._api_key else b""
+        key = self._key_bytes
         return data.replace(key, b"[redacted]") if key and key in data else data
 
 

@@ -104,6 +104,7 @@ class Catalog:
         self._overridden: set[tuple[str, str]] = set()
         self._check_file()
         self._cache: dict[str, tuple[Route, ...]] = {}
+        self._ranked: dict[str, tuple[Route, ...]] = {}  # resolve(name) ranked: pure, so kept per name
         self._names: list[str] | None = None
 
     # ---- the interface --------------------------------------------------------------------------
@@ -119,14 +120,23 @@ class Catalog:
         for p in sorted(pins):
             if p not in self.providers or not self.providers[p].configured:
                 raise UnknownModel(model, self.model_names(), f"provider {p!r} is not configured")
-        # Header and name pins must agree: a route has to satisfy every pin given.
-        candidates = [r for r in self.resolve(name) if all(r.provider == p for p in pins)]
+        # Header and name pins must agree: a route has to satisfy every pin given. Ranking is a stable
+        # sort, so filtering the ranked routes gives the ranking of the filtered ones.
+        candidates = [r for r in self._ranked_routes(name) if all(r.provider == p for p in pins)]
         if not candidates:
             reason = f"no configured provider serves {name!r}" + (
                 f" among {', '.join(sorted(pins))}" if pins else ""
             )
             raise UnknownModel(model, self.model_names(), reason)
-        return rank(candidates, self.policy, self.order)
+        return candidates
+
+    def _ranked_routes(self, name: str) -> tuple[Route, ...]:
+        ranked = self._ranked.get(name)
+        if ranked is None:
+            if len(self._ranked) >= _CACHE_MAX:
+                self._ranked.clear()
+            ranked = self._ranked[name] = tuple(rank(self.resolve(name), self.policy, self.order))
+        return ranked
 
     def resolve(self, name: str) -> tuple[Route, ...]:
         """Every configured route for ``name``, unranked (cached)."""

@@ -1,0 +1,113 @@
+"""How a committed stream reaches the client: one write per upstream read, and the last read's bytes
+together with the end of the answer (issue 13: one socket write per relayed event was 38% of the
+gateway's CPU on streams)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from services.gateway.dialects import registry
+from services.gateway.dialects.view import View
+from services.gateway.providers.base import Provider
+from services.gateway.proxy import Proxy, SSEResponse
+from services.gateway.relay import Relay, make_relay
+from services.gateway.serve import Limits
+from services.gateway.upstream import UpstreamClient
+
+PROVIDER = Provider("p", "http://127.0.0.1:9", None)
+
+
+def chunk(delta: str, finish: str | None = None) -> bytes:
+    reason = "null" if finish is None else f'"{finish}"'
+    return (
+        b'data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,'
+        b'"delta":' + delta.encode() + b',"finish_reason":' + reason.encode() + b"}]}\n\n"
+    )
+
+
+FIRST = chunk('{"role":"assistant","content":"Hi"}')
+MORE = chunk('{"content":" there"}')
+LAST = chunk("{}", "stop") + b"data: [DONE]\n\n"
+
+
+class Body:
+    """Upstream reads, each one chunk; ``ended`` once the last has been read."""
+
+    def __init__(self, *reads: bytes) -> None:
+        self.reads = list(reads)
+
+    def __aiter__(self) -> Body:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if not self.reads:
+            raise StopAsyncIteration
+        return self.reads.pop(0)
+
+    @property
+    def ended(self) -> bool:
+        return not self.reads
+
+
+class Client:
+    """The client's side of the response: every write, in order; ``("eof", data)`` for the last."""
+
+    def __init__(self) -> None:
+        self.writes: list[Any] = []
+
+    async def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    async def write_eof(self, data: bytes = b"") -> None:
+        self.writes.append(("eof", data))
+
+
+def relay_for(client_format: str, committed: bytes = FIRST) -> Relay:
+    pair = registry.pairing(client_format, "openai_chat")  # type: ignore[arg-type]
+    relay = make_relay(pair, View(model="m"))
+    relay.feed(committed)  # what until_committed read: the stream is committed
+    return relay
+
+
+async def pump(relay: Relay, first: bytes, body: Body) -> list[Any]:
+    upstream = UpstreamClient(None, first_byte_timeout_s=5, chunk_timeout_s=5)  # type: ignore[arg-type]
+    proxy = Proxy(upstream, {}, None, Limits(4, 5))  # type: ignore[arg-type]
+    call, att = SimpleNamespace(t0=0.0), SimpleNamespace(ttft_ms=None)
+    client = Client()
+    await proxy._pump(call, att, relay, client, first, body, PROVIDER)  # type: ignore[arg-type]
+    return client.writes
+
+
+async def test_each_read_is_one_write_and_the_last_goes_with_the_end() -> None:
+    relay = relay_for("openai_chat")
+    writes = await pump(relay, FIRST, Body(MORE, LAST))
+    assert writes == [FIRST, MORE, ("eof", LAST)]  # passthrough: byte-exact, three writes for three reads
+    assert relay.delivered
+
+
+async def test_an_answer_read_whole_at_commit_is_one_write() -> None:
+    relay = relay_for("openai_chat", FIRST + MORE + LAST)
+    writes = await pump(relay, FIRST + MORE + LAST, Body())
+    assert writes == [("eof", FIRST + MORE + LAST)]
+    assert relay.delivered
+
+
+async def test_translated_reads_are_one_write_each_too() -> None:
+    relay = relay_for("anthropic")
+    writes = await pump(relay, b"event: message_start\n", Body(MORE + MORE, LAST))
+    assert len(writes) == 3 and writes[0] == b"event: message_start\n"
+    assert writes[1].count(b"event: content_block_delta") == 2  # two events read at once: one write
+    assert writes[2][0] == "eof" and b"event: message_stop" in writes[2][1]
+
+
+@pytest.mark.parametrize("first", [b"", FIRST])
+async def test_the_headers_go_out_with_the_first_bytes(first: bytes) -> None:
+    """An ``SSEResponse`` holds its headers until its first write; with nothing to write yet at commit,
+    an empty write sends them at once (a client must not wait for its headers on a silent upstream)."""
+    assert SSEResponse._send_headers_immediately is False
+    relay = relay_for("openai_chat")
+    writes = await pump(relay, first, Body(MORE, LAST))
+    assert writes[0] == first
