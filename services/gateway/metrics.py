@@ -24,6 +24,7 @@ import glob
 import logging
 import os
 from collections.abc import Iterable
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import (
@@ -47,6 +48,7 @@ BREAKER_STATES = {"healthy": 0, "half_open": 1, "cooling_down": 2}
 TOKEN_KINDS = ("input", "output", "cache_read", "cache_write", "reasoning")
 MAX_LABEL = 120
 BREAKER_REFRESH_S = 1.0
+_Labelled = Counter | Histogram
 EVENT_GAUGES = {"ekai_events_queued": "queued", "ekai_events_unacked": "unacked"}
 
 
@@ -60,6 +62,7 @@ class GatewayMetrics:
     def __init__(self, health: ProviderHealth, providers: Iterable[str] = ()) -> None:
         self.health = health
         self.providers = tuple(providers)
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self.multiprocess = multiprocess_dir() is not None
         self.registry = CollectorRegistry()
         if self.multiprocess:
@@ -156,33 +159,44 @@ class GatewayMetrics:
 
     # ---- per request --------------------------------------------------------------------------
 
+    def _child(self, metric: _Labelled, *values: str) -> Any:
+        """``metric.labels(*values)``, kept: prometheus-client validates and locks on every ``labels``
+        call (about 4 µs); the label sets are bounded (routed providers and models, statuses)."""
+        key = (id(metric), values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child
+
     def observe(self, e: UsageEvent) -> None:
         """Count one finished request."""
         provider = _label(e.provider or "")
         model = _label(e.model) if e.provider else ""  # unrouted names are client input: unbounded
-        self.requests.labels(e.client_format, provider, model, str(e.status)).inc()
+        self._child(self.requests, e.client_format, provider, model, str(e.status)).inc()
         if e.status >= 400:
-            self.errors.labels(provider, model, e.error_type or "error").inc()
-        self.latency.labels(provider, model, "true" if e.streamed else "false").observe(e.latency_ms / 1000)
+            self._child(self.errors, provider, model, e.error_type or "error").inc()
+        self._child(self.latency, provider, model, "true" if e.streamed else "false").observe(
+            e.latency_ms / 1000
+        )
         if e.ttft_ms is not None:
-            self.ttft.labels(provider, model).observe(e.ttft_ms / 1000)
+            self._child(self.ttft, provider, model).observe(e.ttft_ms / 1000)
         for kind, n in zip(
             TOKEN_KINDS,
             (e.input_tokens, e.output_tokens, e.cache_read_tokens, e.cache_write_tokens, e.reasoning_tokens),
             strict=True,
         ):
             if n:
-                self.tokens.labels(provider, model, kind).inc(n)
+                self._child(self.tokens, provider, model, kind).inc(n)
         if e.cost_usd is not None:
             if e.cost_usd > 0:
-                self.cost.labels(provider, model).inc(e.cost_usd)
+                self._child(self.cost, provider, model).inc(e.cost_usd)
         elif e.total_tokens:
-            self.unpriced.labels(provider, model).inc()
+            self._child(self.unpriced, provider, model).inc()
         if e.attempts > 1:
-            self.fallbacks.labels(provider, model).inc()
+            self._child(self.fallbacks, provider, model).inc()
         touched = {e.provider} if e.provider else set()
         for attempt in e.failed_attempts:
-            self.attempt_failures.labels(_label(attempt.provider), attempt.error_type or "error").inc()
+            self._child(self.attempt_failures, _label(attempt.provider), attempt.error_type or "error").inc()
             touched.add(attempt.provider)
         self._set_breakers(touched)
 
@@ -204,11 +218,9 @@ class GatewayMetrics:
         self._set_breakers(self.providers)
 
     def _set_breakers(self, providers: Iterable[str | None]) -> None:
-        snapshot = self.health.snapshot()
         for name in providers:
             if name:
-                state = snapshot.get(name)["state"]
-                self.breaker.labels(_label(name)).set(BREAKER_STATES.get(state, 2))
+                self.breaker.labels(_label(name)).set(BREAKER_STATES.get(self.health.state(name), 2))
 
     async def run_breaker_refresh(self, interval_s: float = BREAKER_REFRESH_S) -> None:
         """Multiprocess mode: keep this worker's breaker gauges current for the other workers' scrapes

@@ -169,3 +169,29 @@ def test_retry_after_header_forms() -> None:
     assert retry_after_seconds({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) == 0.0
     assert retry_after_seconds({"retry-after": "soon"}) is None
     assert retry_after_seconds({}) is None
+
+
+def test_state_names_the_snapshot_state_at_every_step(health: ProviderHealth, clock: Clock) -> None:
+    """``state(name)`` (read by the metrics per request) equals ``snapshot()[name]["state"]`` through
+    healthy, cooling_down (circuit open, then Retry-After), half_open and back."""
+    seen = []
+
+    def check() -> None:
+        assert health.state("openai") == health.snapshot().get("openai")["state"]
+        seen.append(health.state("openai"))
+
+    check()
+    fail(health, 3)
+    check()
+    clock.advance(10.0)
+    check()
+    assert health.acquire("openai")
+    check()
+    health.record_success("openai")
+    check()
+    health.record_failure("openai", 429, retry_after_s=5.0)
+    check()
+    clock.advance(6.0)
+    check()
+    assert health.state("never-seen") == "healthy"
+    assert seen == ["healthy", "cooling_down", "half_open", "half_open", "healthy", "cooling_down", "healthy"]

@@ -167,6 +167,17 @@ class ProviderHealth:
 
     # ---- showing ------------------------------------------------------------------------------
 
+    def state(self, provider: str) -> str:
+        """``provider``'s ``state`` exactly as ``snapshot`` names it, without describing every provider
+        (the metrics read it once per request)."""
+        st = self._providers.get(provider)
+        if st is None:
+            return "healthy"
+        now = self._clock()
+        if (st.state == "open" and st.open_until > now) or st.rate_limited_until > now:
+            return "cooling_down"
+        return "healthy" if st.state == "closed" else "half_open"
+
     def snapshot(self) -> HealthSnapshot:
         """Per provider: ``state`` is healthy, cooling_down (with ``until``, an ISO time, and the
         ``reason``: circuit_open or retry_after) or half_open; plus the failure count and last error."""
