@@ -9,10 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from services.recorder.rollups import REBUILD_STATEMENTS, ensure_rollups_sync
 from shared.events import FIELD_NAMES
-from shared.ledger import export, queries
+from shared.ledger import engine, export, queries
 from shared.ledger.params import ParamError, Query, parse_group_by, parse_query, parse_time
 from shared.ledger.summary import summarize
 from tests.unit.dashboard.ledger_fixtures import T0, known_events, random_events, write_ledger
@@ -136,10 +138,10 @@ def test_read_rows_streams_ledger_columns_in_time_order(known_db: str) -> None:
 
 
 def test_ledger_connection_is_read_only(known_db: str) -> None:
-    conn = queries.connect(known_db)
-    assert conn is not None
-    with closing(conn), pytest.raises(sqlite3.OperationalError, match="readonly"):
-        conn.execute("DELETE FROM requests")
+    with engine.reading(known_db) as conn:
+        assert conn is not None
+        with pytest.raises(OperationalError, match="readonly|read-only"):
+            conn.execute(text("DELETE FROM requests"))
 
 
 @pytest.fixture(scope="module")
