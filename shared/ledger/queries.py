@@ -522,7 +522,8 @@ def _who_rolled(h_lo: int, h_hi: int, where: Sequence[ColumnElement[bool]]) -> S
 
 
 def attribution(ledger: str, q: Query) -> pd.DataFrame:
-    """Figures per (key, client, session) in the range of ``q`` (:data:`ATTRIBUTION_FRAME`); ``''`` where a
+    """Figures per (key, client, session) in the range of ``q`` (:data:`ATTRIBUTION_FRAME`), in that order
+    (by code point, whatever the database's collation); ``''`` where a
     request had no key, client or session. ``tokens`` counts input, output and cache tokens;
     ``first_at``/``last_at`` are unix seconds.
 
@@ -538,7 +539,8 @@ def attribution(ledger: str, q: Query) -> pd.DataFrame:
         plain = not (q.providers or q.models or q.status)
         if not (plain and h_lo < h_hi and has_table(conn, WHO_ROLLUP)):
             rows = conn.execute(_who_raw([*_in_range(q.start, q.end), *flt])).all()
-            return pd.DataFrame(rows, columns=columns)
+            frame = pd.DataFrame(rows, columns=columns).sort_values(["key", "client", "session"])
+            return frame.reset_index(drop=True)
         hour = time_number(_R.started_at, 3600)
         rows = [
             *conn.execute(_who_rolled(h_lo, h_hi, filters(q, WHO))).all(),
