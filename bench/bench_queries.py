@@ -94,7 +94,13 @@ def measure(kind: str, name: str, call: Callable[[], Any], repeat: int, rows: in
         t0 = time.perf_counter()
         call()
         timing.samples.append((time.perf_counter() - t0) * 1000)
+    progress(timing)
     return timing
+
+
+def progress(t: Timing) -> None:
+    """One line per measured call as soon as it is measured (the table comes at the end)."""
+    print(f"  {t.name}: p50 {t.p50:.1f} ms, max {t.max:.1f} ms", flush=True)
 
 
 def bench_callbacks(path: str, repeat: int) -> list[Timing]:
@@ -188,6 +194,7 @@ async def bench_usage(path: str, repeat: int) -> list[Timing]:
                         assert response.status == 200, await response.text()
                         await response.read()
                     timing.samples.append((time.perf_counter() - t0) * 1000)
+                progress(timing)
                 out.append(timing)
             first = Timing("usage", "GET /usage?from=30d&format=csv (first byte)", rows=rows_in(path, "30d"))
             whole = Timing("usage-export", "GET /usage?from=30d&format=csv (whole file)", rows=first.rows)
