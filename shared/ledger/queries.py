@@ -18,8 +18,8 @@ How 1M rows stay fast:
 from __future__ import annotations
 
 import math
+import sqlite3
 from collections.abc import Mapping, Sequence
-from functools import partial
 from typing import Any
 
 import pandas as pd
@@ -27,6 +27,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Select,
+    bindparam,
     case,
     column,
     func,
@@ -39,8 +40,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql import TableClause
+from sqlalchemy.sql import Executable, TableClause
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from shared.ledger.engine import has_column, has_table, reading
 from shared.ledger.params import ATTRIBUTION_COLUMNS, Query
@@ -77,6 +79,22 @@ SMALL_SELECTION = 50_000  # SQLite: below this, percentiles come from one pass o
 PERCENTILES = (0.5, 0.95)
 _TOKENS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
 _R, _H, _W = REQUESTS.c, HOURLY.c, WHO.c
+
+
+def fetch(
+    conn: Connection, sql: Executable, params: Mapping[str, Any] | None = None
+) -> list[tuple[Any, ...]]:
+    """The rows of ``sql`` as the driver gives them (tuples), for frames of many rows.
+
+    pandas probes each row it is given for attributes, which on SQLAlchemy's ``Row`` goes through a slow
+    miss path (seconds for 30,000 rows), and making the ``Row`` objects alone costs more than the query.
+    The columns read here need no conversion by SQLAlchemy on either driver (sums are cast to integers).
+    """
+    result = conn.execute(sql, params)
+    try:
+        return [] if result.cursor is None else list(result.cursor.fetchall())
+    finally:
+        result.close()
 
 
 def _rollup_figures() -> list[ColumnElement[Any]]:
@@ -171,7 +189,7 @@ def _grouped(
     sql = select(*exprs, *figures).select_from(source).where(*where)
     if exprs:
         sql = sql.group_by(*exprs)
-    return pd.DataFrame(conn.execute(sql).all(), columns=[*keys, *FIGURES])
+    return pd.DataFrame(fetch(conn, sql), columns=[*keys, *FIGURES])
 
 
 def cube(ledger: str, q: Query, keys: Sequence[str] = (), bucket_s: int | None = None) -> pd.DataFrame:
@@ -233,7 +251,9 @@ class _Indexed(TableClause):
     """``requests INDEXED BY <index>`` on SQLite (plain ``requests`` elsewhere): the walks must follow one
     latency-ordered covering index, which SQLite's planner does not always pick by itself."""
 
-    inherit_cache = False  # the index is not part of TableClause's cache key: never reuse a compilation
+    inherit_cache = True
+    # The index is part of the cache key, so each index's statements are compiled once and reused.
+    _traverse_internals = [*TableClause._traverse_internals, ("index", InternalTraversal.dp_string)]
 
     def __init__(self, index: str | None) -> None:
         super().__init__("requests", *(column(c.name, c.type) for c in REQUESTS.columns))
@@ -246,6 +266,10 @@ def _indexed(element: _Indexed, compiler: SQLCompiler, **kw: Any) -> str:
     if compiler.dialect.name == "sqlite" and element.index and kw.get("asfrom"):
         text += f" INDEXED BY {element.index}"
     return text
+
+
+_INDEXED: dict[str, _Indexed] = {}
+_PLAIN = _Indexed(None)
 
 
 def _group_expr(source: TableClause, group: str | None) -> ColumnElement[Any]:
@@ -271,57 +295,93 @@ _LATENCY_INDEX: dict[str | None, str] = {
 }
 
 
-def _indexed_rows(conn: Connection, build: Any, index: str) -> list[Any]:
+def _indexed_rows(
+    conn: Connection, build: Any, index: str, params: Mapping[str, Any] | None = None
+) -> list[Any]:
     """Run the select ``build(table)`` makes, along ``index`` when the database has it."""
     try:
-        return list(conn.execute(build(_Indexed(index))).all())
+        return fetch(conn, build(_INDEXED.setdefault(index, _Indexed(index))), params)
     except OperationalError as exc:
         if "no such index" not in str(exc):
             raise
         conn.rollback()
-    return list(conn.execute(build(_Indexed(None))).all())
+    return fetch(conn, build(_PLAIN), params)
 
 
 def _walk(conn: Connection, q: Query, group: str | None, key: Any, n: int) -> tuple[float, ...]:
     """SQLite: exact percentiles of one group, by OFFSET walks along its latency-ordered covering index.
 
-    Upper percentiles walk down from the top, so p95 steps over 5% of the rows, not 95%.
-    """
-    index = _LATENCY_INDEX.get(group, "requests_latency")
-
-    def build(t: TableClause, descending: bool, count: int, offset: int) -> Select[Any]:
-        if group is None:
-            cond: ColumnElement[bool] = true()
-        elif group == "provider" and key == "":
-            cond = t.c.provider.is_(None)
-        elif group == "provider":
-            cond = t.c.provider == key
-        else:
-            cond = _group_expr(t, group) == key
-        order = t.c.latency_ms.desc() if descending else t.c.latency_ms.asc()
-        return (
-            select(t.c.latency_ms)
-            .where(cond, t.c.started_at >= q.start, t.c.started_at < q.end, *filters(q, t))
-            .order_by(order)
-            .limit(count)
-            .offset(offset)
-        )
-
+    Upper percentiles walk down from the top, so p95 steps over 5% of the rows, not 95%. A query's walks
+    (hundreds for hourly groups over a month) share statements compiled once, run by the driver with the
+    group key, count and offset as parameters."""
+    null_key = group == "provider" and key == ""
     values = []
     for p in PERCENTILES:
         pos = p * (n - 1)
         k_lo, k_hi = math.floor(pos), math.ceil(pos)
         descending = p > 0.5
         offset = n - 1 - k_hi if descending else k_lo
-        rows = _indexed_rows(
-            conn, partial(build, descending=descending, count=k_hi - k_lo + 1, offset=offset), index
-        )
+        params = {"key": key, "count": k_hi - k_lo + 1, "offset": offset}
+        rows = _run_walk(conn, (q, group, descending, null_key), params)
         if not rows:
             values.append(math.nan)
             continue
         lo, hi = (rows[-1][0], rows[0][0]) if descending else (rows[0][0], rows[-1][0])
         values.append(lo + (pos - k_lo) * (hi - lo))
     return tuple(values)
+
+
+_Walk = tuple[str, tuple[str, ...], dict[str, Any]]  # SQL text, parameter order, the query's parameters
+_WALKS: dict[tuple[Any, ...], _Walk] = {}
+
+
+def _run_walk(conn: Connection, shape: tuple[Any, ...], params: Mapping[str, Any]) -> list[Any]:
+    """One walk through the driver, along the group's index when the database has it."""
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    index = _LATENCY_INDEX.get(shape[1], "requests_latency")
+    indexed = _INDEXED.get(index)
+    if indexed is None:
+        indexed = _INDEXED.setdefault(index, _Indexed(index))
+    for t in (indexed, _PLAIN):
+        sql, order, base = _walk_statement(conn, shape, t)
+        values = {**base, **params}
+        try:
+            return list(driver.execute(sql, [values[name] for name in order]).fetchall())
+        except sqlite3.OperationalError as exc:
+            if "no such index" not in str(exc):
+                raise
+    raise AssertionError("unreachable: the plain walk needs no index")
+
+
+def _walk_statement(conn: Connection, shape: tuple[Any, ...], t: _Indexed) -> _Walk:
+    """The walk of :func:`_walk` for ``shape`` (query, group, descending, NULL key), compiled (cached)."""
+    q, group, descending, null_key = shape
+    found = _WALKS.get((*shape, t.index))
+    if found is not None:
+        return found
+    if group is None:
+        cond: ColumnElement[bool] = true()
+    elif null_key:
+        cond = t.c.provider.is_(None)
+    elif group == "provider":
+        cond = t.c.provider == bindparam("key", value=None)
+    else:
+        cond = _group_expr(t, group) == bindparam("key", value=None)
+    order = t.c.latency_ms.desc() if descending else t.c.latency_ms.asc()
+    statement = (
+        select(t.c.latency_ms)
+        .where(cond, t.c.started_at >= q.start, t.c.started_at < q.end, *filters(q, t))
+        .order_by(order)
+        .limit(bindparam("count", value=1))
+        .offset(bindparam("offset", value=0))
+    )
+    compiled = statement.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    found = (str(compiled), tuple(compiled.positiontup or ()), dict(compiled.construct_params()))
+    if len(_WALKS) > 256:  # a query has few shapes: keep the cache small
+        _WALKS.clear()
+    _WALKS[(*shape, t.index)] = found
+    return found
 
 
 def _one_pass(conn: Connection, q: Query, group: str | None) -> pd.DataFrame:
@@ -438,7 +498,7 @@ def recent(ledger: str, q: Query, limit: int = 50) -> pd.DataFrame:
         .limit(limit)
     )
     with reading(ledger) as conn:
-        rows = [] if conn is None else conn.execute(sql).all()
+        rows = [] if conn is None else fetch(conn, sql)
     return pd.DataFrame(rows, columns=list(RECENT_COLUMNS))
 
 
@@ -538,14 +598,14 @@ def attribution(ledger: str, q: Query) -> pd.DataFrame:
         h_lo, h_hi = math.ceil(q.start / 3600), math.floor(q.end / 3600)
         plain = not (q.providers or q.models or q.status)
         if not (plain and h_lo < h_hi and has_table(conn, WHO_ROLLUP)):
-            rows = conn.execute(_who_raw([*_in_range(q.start, q.end), *flt])).all()
+            rows = fetch(conn, _who_raw([*_in_range(q.start, q.end), *flt]))
             frame = pd.DataFrame(rows, columns=columns).sort_values(["key", "client", "session"])
             return frame.reset_index(drop=True)
         hour = time_number(_R.started_at, 3600)
         rows = [
-            *conn.execute(_who_rolled(h_lo, h_hi, filters(q, WHO))).all(),
-            *conn.execute(_who_raw([*_in_range(q.start, h_lo * 3600 + 1), hour < h_lo, *flt])).all(),
-            *conn.execute(_who_raw([*_in_range(h_hi * 3600 - 1, q.end), hour >= h_hi, *flt])).all(),
+            *fetch(conn, _who_rolled(h_lo, h_hi, filters(q, WHO))),
+            *fetch(conn, _who_raw([*_in_range(q.start, h_lo * 3600 + 1), hour < h_lo, *flt])),
+            *fetch(conn, _who_raw([*_in_range(h_hi * 3600 - 1, q.end), hour >= h_hi, *flt])),
         ]
     frame = pd.DataFrame(rows, columns=columns)
     if frame.empty:
