@@ -36,9 +36,10 @@ def main() -> None:
     except (KeyFileError, ExposedWithoutKeys) as exc:
         sys.exit(f"dashboard: {exc}")
     from services.dashboard.app import create_app  # imports Dash/pandas: after settings are known good
+    from shared.ledger.engine import describe, ledger_of
 
     app = create_app(
-        settings.database_path,
+        ledger_of(settings),
         settings.dashboard_refresh_s,
         gateway_url=f"http://{settings.gateway_host}:{settings.gateway_port}",
     )
@@ -47,14 +48,11 @@ def main() -> None:
 
         protect(app.server, basic, ring)
     logging.getLogger("dashboard").info(
-        "ledger %s, http://%s:%d/", settings.database_path, settings.dashboard_host, settings.dashboard_port
+        "ledger %s, http://%s:%d/",
+        describe(ledger_of(settings)),
+        settings.dashboard_host,
+        settings.dashboard_port,
     )
-    if settings.database_url:
-        logging.getLogger("dashboard").warning(
-            "DATABASE_URL is set but the dashboard does not read PostgreSQL yet: it shows the SQLite file %s, "
-            "which the recorder no longer writes (docs/deployment.md)",
-            settings.database_path,
-        )
     app.run(host=settings.dashboard_host, port=settings.dashboard_port, debug=False)
 
 

@@ -121,10 +121,9 @@ class _Dashboard(dash.Dash):
         return super().index(*args, **kwargs)  # type: ignore[no-untyped-call]
 
 
-def create_app(
-    database_path: str, refresh_s: float, *, gateway_url: str = "http://127.0.0.1:3001"
-) -> dash.Dash:
-    """Build the dashboard for the ledger at ``database_path``, refreshing every ``refresh_s`` seconds.
+def create_app(ledger: str, refresh_s: float, *, gateway_url: str = "http://127.0.0.1:3001") -> dash.Dash:
+    """Build the dashboard for ``ledger`` (a SQLite path or a PostgreSQL URL: :mod:`shared.ledger.engine`),
+    refreshing every ``refresh_s`` seconds.
 
     ``gateway_url`` only appears in the empty-state hint (how to send a first request).
     """
@@ -134,12 +133,12 @@ def create_app(
     app.index_string = app.index_string.replace(
         "{%scripts%}", _NATIVES_SAVE + "{%scripts%}" + _NATIVES_RESTORE
     )
-    first_view: Prefetch[overview.View] = Prefetch(lambda: overview.first_view(database_path, gateway_url))
+    first_view: Prefetch[overview.View] = Prefetch(lambda: overview.first_view(ledger, gateway_url))
     app.first_view = first_view
     # Dash checks callbacks against this one instead of calling the layout function when it starts.
     app.validation_layout = overview.layout(refresh_s)  # type: ignore[assignment]  # dash annotates it None
     app.layout = lambda: overview.layout(refresh_s, first_view.take())
-    overview.register_callbacks(app, database_path, gateway_url)
+    overview.register_callbacks(app, ledger, gateway_url)
     return app
 
 

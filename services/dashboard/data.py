@@ -6,13 +6,13 @@ No Dash import, so unit tests and the benchmark call these directly.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
 
+from shared.ledger.engine import exists as ledger_exists
 from shared.ledger.params import Query
 from shared.ledger.queries import attribution, attribution_options, cube, latency_percentiles, options, recent
 from shared.ledger.summary import totals
@@ -102,7 +102,7 @@ def load_overview(path: str, q: Query) -> Overview:
     the cost by model, the row count that picks the bucket width and the percentile groups. Then the
     percentiles (a pass over the range's rows) and the series (the other pass).
     """
-    exists = os.path.exists(path)
+    exists = ledger_exists(path)
     models = cube(path, q, ["provider", "model"])
     by_provider = models.groupby("provider", as_index=False, sort=True)[["requests"]].sum()
     counts = dict(zip(by_provider["provider"], by_provider["requests"].astype(int), strict=True))

@@ -175,7 +175,8 @@ def create_app(settings: Settings) -> web.Application:
 
 def _mount_usage(app: web.Application, settings: Settings) -> None:
     try:
-        from services.gateway.usage_api import error_response, setup_usage_routes
+        from services.gateway.usage_api import setup_usage_routes
+        from shared.ledger.engine import ledger_of
     except ImportError as exc:  # said in the log and at /usage, never a silent 404
         log.error("/usage is unavailable: %s", exc)
         reason = f"/usage is unavailable: {exc}"
@@ -186,17 +187,4 @@ def _mount_usage(app: web.Application, settings: Settings) -> None:
 
         app.router.add_get("/usage", unavailable)
         return
-    if settings.database_url:
-        # The read side does not read PostgreSQL yet (issue 14 part 2): say so rather than serve the
-        # SQLite file the recorder no longer writes.
-        async def not_yet(request: web.Request) -> web.Response:
-            return error_response(
-                501,
-                "GET /usage does not read a PostgreSQL ledger (DATABASE_URL) yet; "
-                "query its requests and usage_hourly tables directly (docs/deployment.md)",
-                "not_implemented",
-            )
-
-        app.router.add_get("/usage", not_yet)
-        return
-    setup_usage_routes(app, settings.database_path)
+    setup_usage_routes(app, ledger_of(settings))

@@ -37,6 +37,7 @@ from services.gateway.keys.keyfile import KeyEntry, KeyRing, load_keyring
 from services.gateway.quotas import QuotaExceeded, Quotas
 from shared import events
 from shared.access import basic_credentials, check_exposure, is_loopback, same_text
+from shared.ledger.engine import ledger_of
 from shared.ledger.queries import key_spend
 from shared.settings import Settings
 
@@ -65,7 +66,7 @@ class Guard:
     quotas: Quotas
     admin_required: bool
     basic: tuple[str, str] | None
-    database_path: str
+    ledger: str  # where the budgets' spending is read from (shared.ledger.engine)
     tail_endpoint: str
     own_events: collections.OrderedDict[str, None] = field(default_factory=collections.OrderedDict)
 
@@ -126,7 +127,7 @@ def install(app: web.Application, settings: Settings) -> None:
         Quotas.build(ring.entries, {}, time.time(), time.monotonic()),
         admin_required=not is_loopback(settings.gateway_host) and not settings.trusted_network,
         basic=basic,
-        database_path=settings.database_path,
+        ledger=ledger_of(settings),
         tail_endpoint=settings.tail_endpoint,
     )
     app[GUARD] = guard
@@ -237,7 +238,7 @@ async def _counters(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     periods = guard.quotas.periods(time.time())
-    spent = await asyncio.to_thread(key_spend, guard.database_path, periods)
+    spent = await asyncio.to_thread(key_spend, guard.ledger, periods)
     guard.quotas.add_spent(spent)
     log.info(
         "budget counters from the ledger: %s",

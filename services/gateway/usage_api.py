@@ -6,8 +6,10 @@ Parameters: ``from``, ``to`` (ISO 8601, unix seconds, or spans like ``24h``, ``7
 hour, key, session, client), ``format`` (``json`` or ``csv``).
 Unknown parameters are refused, so a typo does not silently widen the answer.
 
-SQLite work runs on this module's own small thread pool, never on the event loop, and never on the
-loop's default executor (which aiohttp's DNS resolver needs).
+The ledger is the one the recorder writes (``DATABASE_URL``, else ``DATABASE_PATH``), read through
+:mod:`shared.ledger`. Database work runs on this module's own small thread pool, never on the event loop,
+and never on the loop's default executor (which aiohttp's DNS resolver needs). A ledger that cannot be
+read (PostgreSQL down, a damaged SQLite file) is a 503 naming the reason, never the password.
 """
 
 from __future__ import annotations
@@ -15,15 +17,16 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import sqlite3
 from collections.abc import AsyncIterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import orjson
 from aiohttp import web
+from sqlalchemy.exc import SQLAlchemyError
 
 from shared.events import FIELD_NAMES
+from shared.ledger.engine import dispose
 from shared.ledger.export import RowReader, read_rows
 from shared.ledger.params import ParamError, iso, parse_group_by, parse_query
 from shared.ledger.summary import summarize
@@ -32,13 +35,14 @@ PARAMS = frozenset(
     {"from", "to", "provider", "model", "status", "key", "session", "client", "group_by", "format"}
 )
 CSV_BATCH = 5000
-DATABASE_KEY = web.AppKey("usage_database_path", str)
+LEDGER_KEY = web.AppKey("usage_ledger", str)
 EXECUTOR_KEY = web.AppKey("usage_executor", ThreadPoolExecutor)
 
 
-def setup_usage_routes(app: web.Application, database_path: str) -> None:
-    """Register ``GET /usage`` on ``app``, reading the ledger at ``database_path`` (read-only)."""
-    app[DATABASE_KEY] = database_path
+def setup_usage_routes(app: web.Application, ledger: str) -> None:
+    """Register ``GET /usage`` on ``app``, reading ``ledger`` (a SQLite path or a PostgreSQL URL;
+    :mod:`shared.ledger.engine`) read-only."""
+    app[LEDGER_KEY] = ledger
     app.router.add_get("/usage", handle_usage)
     app.cleanup_ctx.append(_executor)
 
@@ -48,6 +52,7 @@ async def _executor(app: web.Application) -> AsyncIterator[None]:
     with ThreadPoolExecutor(max_workers=4, thread_name_prefix="usage") as executor:
         app[EXECUTOR_KEY] = executor
         yield
+    dispose(app[LEDGER_KEY])  # the pooled PostgreSQL connections, once no query runs any more
 
 
 def _dumps(value: Any) -> str:
@@ -77,16 +82,22 @@ async def handle_usage(request: web.Request) -> web.StreamResponse:
     except ParamError as exc:
         return error_response(400, exc.message, "invalid_request_error", exc.param)
     executor = request.app[EXECUTOR_KEY]
-    path = request.app[DATABASE_KEY]
+    path = request.app[LEDGER_KEY]
     try:
         if output == "csv":
             reader = await asyncio.wrap_future(executor.submit(read_rows, path, q, FIELD_NAMES))
             return await _stream_csv(request, executor, reader, q.start, q.end)
         summary = await asyncio.wrap_future(executor.submit(summarize, path, q, group_by))
-    except sqlite3.Error as exc:
-        return error_response(503, f"the usage ledger cannot be read: {exc}", "api_error")
+    except SQLAlchemyError as exc:
+        return error_response(503, f"the usage ledger cannot be read: {_reason(exc)}", "api_error")
     body = {"from": iso(q.start), "to": iso(q.end), "totals": summary.totals, "groups": summary.groups}
     return web.json_response(body, dumps=_dumps)
+
+
+def _reason(exc: SQLAlchemyError) -> str:
+    """The database's own message, without SQLAlchemy's SQL text and parameters (and so no URL)."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _csv_chunk(reader: RowReader, header: bool) -> bytes:

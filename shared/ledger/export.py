@@ -2,45 +2,56 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import ColumnClause, CursorResult, column, select
+
+from shared.ledger.engine import reading
 from shared.ledger.params import Query
-from shared.ledger.queries import connect, filter_sql, has_table
+from shared.ledger.queries import filters
+from shared.ledger.sql import REQUESTS
 
 
 @dataclass(slots=True)
 class RowReader:
-    """Raw ledger rows of a range in time order, fetched in batches (for CSV export)."""
+    """Raw ledger rows of a range in time order, fetched in batches (for CSV export).
+
+    On PostgreSQL the rows come through a server-side cursor: a large export never sits in memory."""
 
     columns: list[str]
-    cursor: sqlite3.Cursor | None
-    conn: sqlite3.Connection | None
+    result: CursorResult[Any] | None
+    resources: ExitStack = field(default_factory=ExitStack)
 
     def fetch(self, n: int = 5000) -> list[tuple[Any, ...]]:
         """The next ``n`` rows; an empty list at the end."""
-        return [] if self.cursor is None else self.cursor.fetchmany(n)
+        return [] if self.result is None else [tuple(r) for r in self.result.fetchmany(n)]
 
     def close(self) -> None:
         """Release the connection (idempotent)."""
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = self.cursor = None
+        self.result = None
+        self.resources.close()
 
 
-def read_rows(path: str, q: Query, columns: Sequence[str]) -> RowReader:
+def read_rows(ledger: str, q: Query, columns: Sequence[str]) -> RowReader:
     """Open a :class:`RowReader` over the rows of ``q`` with the given ledger ``columns``."""
-    conn = connect(path)
-    if conn is None or not has_table(conn, "requests"):
-        if conn is not None:
-            conn.close()
-        return RowReader(list(columns), None, None)
-    flt, fparams = filter_sql(q)
-    names = ", ".join(f'"{c}"' for c in columns)
-    cursor = conn.execute(
-        f"SELECT {names} FROM requests WHERE started_at >= ? AND started_at < ?{flt} ORDER BY started_at",
-        [q.start, q.end, *fparams],
-    )
-    return RowReader(list(columns), cursor, conn)
+    resources = ExitStack()
+    try:
+        conn = resources.enter_context(reading(ledger))
+        if conn is None:
+            resources.close()
+            return RowReader(list(columns), None)
+        names: list[ColumnClause[Any]] = [column(c) for c in columns]
+        sql = (
+            select(*names)
+            .select_from(REQUESTS)
+            .where(REQUESTS.c.started_at >= q.start, REQUESTS.c.started_at < q.end, *filters(q))
+            .order_by(REQUESTS.c.started_at)
+        )
+        result = conn.execution_options(stream_results=True, yield_per=5000).execute(sql)
+    except BaseException:
+        resources.close()
+        raise
+    return RowReader(list(columns), result, resources)

@@ -1,32 +1,55 @@
-"""Read-only SQL over the usage ledger: grouped figures, percentiles, recent rows, raw rows.
+"""Read-only queries over the usage ledger, SQLite or PostgreSQL: grouped figures, percentiles, recent rows.
 
-Every call opens its own ``file:…?mode=ro`` connection, so the functions are safe from any thread,
-and a missing database file reads as an empty ledger. Aggregation happens in SQL; pandas only shapes.
+``ledger`` is a SQLite path or a PostgreSQL URL (:mod:`shared.ledger.engine`). Functions are safe from
+any thread; a missing SQLite file reads as an empty ledger. Aggregation happens in SQL, written once in
+SQLAlchemy Core for both engines (the few differences: :mod:`shared.ledger.sql`); pandas only shapes.
 
-How 1M rows stay fast (see ``services/recorder/rollups.py`` for the objects used):
+How 1M rows stay fast:
 
-* additive figures: whole hours come from the ``usage_hourly`` rollup, the partial hours at the two
-  edges of the range from ``requests`` (without the rollup, everything comes from ``requests``);
-* latency percentiles are exact, interpolated like ``numpy.percentile``: a small selection is read
-  in one pass over a covering index; otherwise each (group, percentile) is a single
-  ``ORDER BY latency_ms LIMIT 2 OFFSET k`` walk along a latency-ordered covering index.
+* additive figures: whole hours come from the ``usage_hourly`` rollup (both engines keep it), the partial
+  hours at the two edges of the range from ``requests`` (without the rollup, everything comes from
+  ``requests``);
+* latency percentiles are exact, interpolated like ``numpy.percentile`` (linear). PostgreSQL computes them
+  with ``percentile_cont``. SQLite has no such function: a small selection is read in one pass over a
+  covering index; otherwise each (group, percentile) is a single ``ORDER BY latency_ms LIMIT 2 OFFSET k``
+  walk along a latency-ordered covering index (``services/recorder/rollups.py``).
 """
 
 from __future__ import annotations
 
 import math
-import os
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import closing, contextmanager
+from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import quote
 
 import pandas as pd
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    bindparam,
+    case,
+    column,
+    func,
+    literal,
+    literal_column,
+    select,
+    true,
+    tuple_,
+)
+from sqlalchemy.dialects.postgresql import array
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql import Executable, TableClause
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.visitors import InternalTraversal
 
-from shared.ledger.params import ATTRIBUTION_COLUMNS, DAY_EXPR, HOUR_EXPR, Query
+from shared.ledger.engine import has_column, has_table, reading
+from shared.ledger.params import ATTRIBUTION_COLUMNS, Query
+from shared.ledger.sql import HOURLY, REQUESTS, WHO, float_sum, int_sum, time_number
 
 ROLLUP = "usage_hourly"
+WHO_ROLLUP = "usage_attribution_hourly"
 FIGURES = (
     "requests",
     "errors",
@@ -52,76 +75,60 @@ RECENT_COLUMNS = (
     "attempts",
     "error_type",
 )
-SMALL_SELECTION = 50_000  # below this, percentiles come from one pass over the range
+SMALL_SELECTION = 50_000  # SQLite: below this, percentiles come from one pass over the range
 PERCENTILES = (0.5, 0.95)
-
-_ROLLUP_FIGURES = (
-    "sum(requests), sum(CASE WHEN status >= 400 THEN requests ELSE 0 END), sum(fallbacks), "
-    "sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), sum(cache_write_tokens), "
-    "sum(reasoning_tokens), total(cost_usd), sum(priced), total(latency_ms), total(cache_savings_usd)"
-)
-_RAW_FIGURES = (
-    "count(*), sum(status >= 400), sum(attempts > 1), sum(input_tokens), sum(output_tokens), "
-    "sum(cache_read_tokens), sum(cache_write_tokens), sum(reasoning_tokens), total(cost_usd), "
-    "count(cost_usd), total(latency_ms), total(cache_savings_usd)"
-)
-# Percentile group -> (SQL expression of its key, latency-ordered covering index that starts with it)
-_LATENCY_INDEX: dict[str | None, tuple[str, str]] = {
-    None: ("0", "requests_latency"),
-    "provider": ("provider", "requests_provider_latency"),  # NULL provider: key '', see _walk/_one_pass
-    "model": ("model", "requests_model_latency"),
-    "hour": (HOUR_EXPR, "requests_hour_latency"),
-    "day": (DAY_EXPR, "requests_day_latency"),
-    # Attribution groups (no latency-ordered index of their own); NULL reads as '' (no key, no session).
-    **{
-        group: (f"COALESCE({column}, '')", "requests_latency")
-        for group, column in ATTRIBUTION_COLUMNS.items()
-    },
-}
+_TOKENS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
+_R, _H, _W = REQUESTS.c, HOURLY.c, WHO.c
 
 
-def connect(path: str) -> sqlite3.Connection | None:
-    """A read-only connection to the ledger at ``path``, or None when the file does not exist yet."""
-    if not os.path.exists(path):
-        return None
-    uri = f"file:{quote(os.path.abspath(path))}?mode=ro"
-    return sqlite3.connect(uri, uri=True, check_same_thread=False)
+def fetch(
+    conn: Connection, sql: Executable, params: Mapping[str, Any] | None = None
+) -> list[tuple[Any, ...]]:
+    """The rows of ``sql`` as the driver gives them (tuples), for frames of many rows.
+
+    pandas probes each row it is given for attributes, which on SQLAlchemy's ``Row`` goes through a slow
+    miss path (seconds for 30,000 rows), and making the ``Row`` objects alone costs more than the query.
+    The columns read here need no conversion by SQLAlchemy on either driver (sums are cast to integers).
+    """
+    result = conn.execute(sql, params)
+    try:
+        return [] if result.cursor is None else list(result.cursor.fetchall())
+    finally:
+        result.close()
 
 
-@contextmanager
-def _reading(path: str) -> Iterator[sqlite3.Connection | None]:
-    """A read-only connection, or None while there is no ledger (no file, or no schema yet)."""
-    conn = connect(path)
-    if conn is None:
-        yield None
-        return
-    with closing(conn):
-        yield conn if has_table(conn, "requests") else None
+def _rollup_figures() -> list[ColumnElement[Any]]:
+    return [
+        int_sum(_H.requests),
+        int_sum(case((_H.status >= 400, _H.requests), else_=0)),
+        int_sum(_H.fallbacks),
+        *(int_sum(_H[name]) for name in _TOKENS),
+        float_sum(_H.cost_usd),
+        int_sum(_H.priced),
+        float_sum(_H.latency_ms),
+        float_sum(_H.cache_savings_usd),
+    ]
 
 
-def has_table(conn: sqlite3.Connection, name: str) -> bool:
-    """Whether the database has table ``name``."""
-    row = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone()
-    return row is not None
+def _raw_figures() -> list[ColumnElement[Any]]:
+    return [
+        func.count(),
+        int_sum(case((_R.status >= 400, 1), else_=0)),
+        int_sum(case((_R.attempts > 1, 1), else_=0)),
+        *(int_sum(_R[name]) for name in _TOKENS),
+        float_sum(_R.cost_usd),
+        func.count(_R.cost_usd),
+        float_sum(_R.latency_ms),
+        float_sum(_R.cache_savings_usd),
+    ]
 
 
-def _execute(
-    conn: sqlite3.Connection, sql: str, params: Sequence[Any], index: str | None = None
-) -> list[Any]:
-    """Run ``sql``, forcing ``index`` (``{index}`` in the text) when the database has it."""
-    if index is not None:
-        try:
-            return conn.execute(sql.format(index=f"INDEXED BY {index}"), params).fetchall()
-        except sqlite3.OperationalError as exc:
-            if "no such index" not in str(exc):
-                raise
-    return conn.execute(sql.format(index=""), params).fetchall()
-
-
-def filter_sql(q: Query) -> tuple[str, list[Any]]:
-    """SQL conditions (each prefixed with AND) for the provider, model and status filters."""
-    sql, params = "", list[Any]()
-    for column, values in (
+def filters(q: Query, source: TableClause = REQUESTS) -> list[ColumnElement[bool]]:
+    """Conditions for the provider, model, key, session, client and status filters of ``q`` on ``source``
+    (``requests``, or a rollup that has the filtered columns)."""
+    c = source.c
+    conditions: list[ColumnElement[bool]] = []
+    for name, values in (
         ("provider", q.providers),
         ("model", q.models),
         ("api_key_name", q.keys),
@@ -129,54 +136,63 @@ def filter_sql(q: Query) -> tuple[str, list[Any]]:
         ("client", q.clients),
     ):
         if values:
-            sql += f" AND {column} IN ({', '.join('?' * len(values))})"
-            params += list(values)
+            conditions.append(c[name].in_(values))
     if q.status == "ok":
-        sql += " AND status < 400"
+        conditions.append(c.status < 400)
     elif q.status == "error":
-        sql += " AND status >= 400"
+        conditions.append(c.status >= 400)
     elif q.status is not None:
-        sql += " AND status = ?"
-        params.append(int(q.status))
-    return sql, params
+        conditions.append(c.status == int(q.status))
+    return conditions
 
 
-def _bucket_expr(bucket_s: int, rollup: bool) -> str:
+def _in_range(start: float, end: float) -> list[ColumnElement[bool]]:
+    return [_R.started_at >= start, _R.started_at < end]
+
+
+def _blank(value: ColumnElement[Any]) -> ColumnElement[Any]:
+    """NULL read as ``''`` (no provider reached; no key, session or client)."""
+    return func.coalesce(value, literal_column("''"))
+
+
+def _bucket_expr(bucket_s: int, rollup: bool) -> ColumnElement[Any]:
     if bucket_s % 3600 == 0:
-        hour = "hour" if rollup else HOUR_EXPR
-        return f"({hour} / {bucket_s // 3600}) * {bucket_s}"
-    return f"CAST(started_at / {bucket_s} AS INTEGER) * {bucket_s}"
+        hour = _H.hour if rollup else time_number(_R.started_at, 3600)
+        return (hour // (bucket_s // 3600)) * bucket_s
+    return time_number(_R.started_at, bucket_s) * bucket_s
 
 
-def _key_exprs(keys: Sequence[str], bucket_s: int | None, rollup: bool) -> list[str]:
-    exprs = {
-        "provider": "provider" if rollup else "COALESCE(provider, '')",
-        "model": "model",
-        "status": "status",
-        **{k: f"COALESCE({c}, '')" for k, c in ATTRIBUTION_COLUMNS.items()},
+def _key_exprs(keys: Sequence[str], bucket_s: int | None, rollup: bool) -> list[ColumnElement[Any]]:
+    c = HOURLY.c if rollup else REQUESTS.c
+    exprs: dict[str, ColumnElement[Any]] = {
+        "provider": c.provider if rollup else _blank(c.provider),
+        "model": c.model,
+        "status": c.status,
     }
+    if not rollup:
+        exprs.update({k: _blank(_R[column]) for k, column in ATTRIBUTION_COLUMNS.items()})
     if bucket_s is not None:
         exprs["bucket"] = _bucket_expr(bucket_s, rollup)
     return [exprs[k] for k in keys]
 
 
 def _grouped(
-    conn: sqlite3.Connection,
-    table: str,
+    conn: Connection,
+    source: TableClause,
     keys: Sequence[str],
     bucket_s: int | None,
-    where: str,
-    params: Sequence[Any],
+    where: Sequence[ColumnElement[bool]],
 ) -> pd.DataFrame:
-    rollup = table == ROLLUP
+    rollup = source is HOURLY
     exprs = _key_exprs(keys, bucket_s, rollup)
-    select = ", ".join([*exprs, _ROLLUP_FIGURES if rollup else _RAW_FIGURES])
-    group = f" GROUP BY {', '.join(str(i + 1) for i in range(len(exprs)))}" if exprs else ""
-    rows = conn.execute(f"SELECT {select} FROM {table} WHERE {where}{group}", params).fetchall()
-    return pd.DataFrame(rows, columns=[*keys, *FIGURES])
+    figures = _rollup_figures() if rollup else _raw_figures()
+    sql = select(*exprs, *figures).select_from(source).where(*where)
+    if exprs:
+        sql = sql.group_by(*exprs)
+    return pd.DataFrame(fetch(conn, sql), columns=[*keys, *FIGURES])
 
 
-def cube(path: str, q: Query, keys: Sequence[str] = (), bucket_s: int | None = None) -> pd.DataFrame:
+def cube(ledger: str, q: Query, keys: Sequence[str] = (), bucket_s: int | None = None) -> pd.DataFrame:
     """Additive figures (:data:`FIGURES`) grouped by ``keys`` ⊆ provider, model, status, bucket, key,
     session, client.
 
@@ -187,10 +203,10 @@ def cube(path: str, q: Query, keys: Sequence[str] = (), bucket_s: int | None = N
     keys = list(keys)
     if "bucket" in keys and bucket_s is None:
         raise ValueError("grouping by bucket needs bucket_s")
-    with _reading(path) as conn:
+    with reading(ledger) as conn:
         if conn is None:
             return pd.DataFrame(columns=[*keys, *FIGURES])
-        flt, fparams = filter_sql(q)
+        flt = filters(q)
         h_lo, h_hi = math.ceil(q.start / 3600), math.floor(q.end / 3600)
         attributed = q.attributed or any(k in ATTRIBUTION_COLUMNS for k in keys)
         whole_hours = (
@@ -200,35 +216,16 @@ def cube(path: str, q: Query, keys: Sequence[str] = (), bucket_s: int | None = N
             and has_table(conn, ROLLUP)
         )
         if not whole_hours:
-            return _tidy(
-                _grouped(
-                    conn,
-                    "requests",
-                    keys,
-                    bucket_s,
-                    "started_at >= ? AND started_at < ?" + flt,
-                    [q.start, q.end, *fparams],
-                ),
-                keys,
-            )
+            return _tidy(_grouped(conn, REQUESTS, keys, bucket_s, [*_in_range(q.start, q.end), *flt]), keys)
         # The edges select on the same hour expression as the rollup, so no row is counted twice.
+        hour = time_number(_R.started_at, 3600)
         parts = [
-            _grouped(conn, ROLLUP, keys, bucket_s, "hour >= ? AND hour < ?" + flt, [h_lo, h_hi, *fparams]),
+            _grouped(conn, HOURLY, keys, bucket_s, [_H.hour >= h_lo, _H.hour < h_hi, *filters(q, HOURLY)]),
             _grouped(
-                conn,
-                "requests",
-                keys,
-                bucket_s,
-                f"started_at >= ? AND started_at < ? AND {HOUR_EXPR} < ?" + flt,
-                [q.start, h_lo * 3600 + 1, h_lo, *fparams],
+                conn, REQUESTS, keys, bucket_s, [*_in_range(q.start, h_lo * 3600 + 1), hour < h_lo, *flt]
             ),
             _grouped(
-                conn,
-                "requests",
-                keys,
-                bucket_s,
-                f"started_at >= ? AND started_at < ? AND {HOUR_EXPR} >= ?" + flt,
-                [h_hi * 3600 - 1, q.end, h_hi, *fparams],
+                conn, REQUESTS, keys, bucket_s, [*_in_range(h_hi * 3600 - 1, q.end), hour >= h_hi, *flt]
             ),
         ]
     return _tidy(pd.concat([p for p in parts if not p.empty] or parts[:1], ignore_index=True), keys)
@@ -242,35 +239,90 @@ def _tidy(df: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
         df = df.groupby(list(keys), as_index=False, sort=True)[list(FIGURES)].sum()
     elif not df.empty:
         df = df[list(FIGURES)].sum().to_frame().T
-    for column in FIGURES:
-        df[column] = pd.to_numeric(df[column]).astype(
-            "float64" if column.endswith(("usd", "ms")) else "int64"
-        )
+    for name in FIGURES:
+        df[name] = pd.to_numeric(df[name]).astype("float64" if name.endswith(("usd", "ms")) else "int64")
     return df.reset_index(drop=True)
 
 
-def _walk(conn: sqlite3.Connection, q: Query, group: str | None, key: Any, n: int) -> tuple[float, ...]:
-    """Exact percentiles of one group: OFFSET walks along its latency-ordered covering index.
+# --- latency percentiles -------------------------------------------------------------------------------
 
-    Upper percentiles walk down from the top, so p95 steps over 5% of the rows, not 95%.
-    """
-    expr, index = _LATENCY_INDEX[group]
-    flt, fparams = filter_sql(q)
-    cond, cparams = (f"{expr} = ?", [key]) if group else ("1", [])
-    if group == "provider" and key == "":
-        cond, cparams = "provider IS NULL", []
-    sql = (
-        f"SELECT latency_ms FROM requests {{index}} WHERE {cond} AND started_at >= ? AND started_at < ?"
-        f"{flt} ORDER BY latency_ms {{order}} LIMIT ? OFFSET ?"
-    )
+
+class _Indexed(TableClause):
+    """``requests INDEXED BY <index>`` on SQLite (plain ``requests`` elsewhere): the walks must follow one
+    latency-ordered covering index, which SQLite's planner does not always pick by itself."""
+
+    inherit_cache = True
+    # The index is part of the cache key, so each index's statements are compiled once and reused.
+    _traverse_internals = [*TableClause._traverse_internals, ("index", InternalTraversal.dp_string)]
+
+    def __init__(self, index: str | None) -> None:
+        super().__init__("requests", *(column(c.name, c.type) for c in REQUESTS.columns))
+        self.index = index
+
+
+@compiles(_Indexed)
+def _indexed(element: _Indexed, compiler: SQLCompiler, **kw: Any) -> str:
+    text: str = compiler.visit_table(element, **kw)  # type: ignore[no-untyped-call]
+    if compiler.dialect.name == "sqlite" and element.index and kw.get("asfrom"):
+        text += f" INDEXED BY {element.index}"
+    return text
+
+
+_INDEXED: dict[str, _Indexed] = {}
+_PLAIN = _Indexed(None)
+
+
+def _group_expr(source: TableClause, group: str | None) -> ColumnElement[Any]:
+    """The percentile group key of each row: 0 for one group; '' for NULL provider, key, session, client."""
+    c = source.c
+    if group is None:
+        return literal_column("0")
+    if group in ("hour", "day"):
+        return time_number(c.started_at, 3600 if group == "hour" else 86400)
+    if group == "model":
+        return c.model
+    return _blank(c[ATTRIBUTION_COLUMNS.get(group, group)])
+
+
+# Percentile group -> SQLite's latency-ordered covering index that starts with its key (services/recorder/
+# rollups.py); attribution groups have none of their own.
+_LATENCY_INDEX: dict[str | None, str] = {
+    None: "requests_latency",
+    "provider": "requests_provider_latency",
+    "model": "requests_model_latency",
+    "hour": "requests_hour_latency",
+    "day": "requests_day_latency",
+}
+
+
+def _indexed_rows(
+    conn: Connection, build: Any, index: str, params: Mapping[str, Any] | None = None
+) -> list[Any]:
+    """Run the select ``build(table)`` makes, along ``index`` when the database has it."""
+    try:
+        return fetch(conn, build(_INDEXED.setdefault(index, _Indexed(index))), params)
+    except OperationalError as exc:
+        if "no such index" not in str(exc):
+            raise
+        conn.rollback()
+    return fetch(conn, build(_PLAIN), params)
+
+
+def _walk(conn: Connection, q: Query, group: str | None, key: Any, n: int) -> tuple[float, ...]:
+    """SQLite: exact percentiles of one group, by OFFSET walks along its latency-ordered covering index.
+
+    Upper percentiles walk down from the top, so p95 steps over 5% of the rows, not 95%. A query's walks
+    (hundreds for hourly groups over a month) share statements compiled once, run by the driver with the
+    group key, count and offset as parameters."""
+    null_key = group == "provider" and key == ""
     values = []
     for p in PERCENTILES:
         pos = p * (n - 1)
         k_lo, k_hi = math.floor(pos), math.ceil(pos)
         descending = p > 0.5
         offset = n - 1 - k_hi if descending else k_lo
-        text = sql.replace("{order}", "DESC" if descending else "ASC")
-        rows = _execute(conn, text, [*cparams, q.start, q.end, *fparams, k_hi - k_lo + 1, offset], index)
+        params = {"key": key, "count": k_hi - k_lo + 1, "offset": offset}
+        rows = _run_walk(conn, (q, group, descending, null_key), params)
         if not rows:
             values.append(math.nan)
             continue
@@ -279,115 +331,210 @@ def _walk(conn: sqlite3.Connection, q: Query, group: str | None, key: Any, n: in
     return tuple(values)
 
 
-def _one_pass(conn: sqlite3.Connection, q: Query, group: str | None) -> pd.DataFrame:
-    """(key, latency) of every selected row: one scan of the range along a covering, time-ordered index."""
-    expr = "COALESCE(provider, '')" if group == "provider" else _LATENCY_INDEX[group][0]
-    flt, fparams = filter_sql(q)
-    sql = (
-        f"SELECT {expr}, latency_ms FROM requests {{index}} WHERE {HOUR_EXPR} BETWEEN ? AND ? "
-        f"AND started_at >= ? AND started_at < ?{flt}"
+_Walk = tuple[str, tuple[str, ...], dict[str, Any]]  # SQL text, parameter order, the query's parameters
+_WALKS: dict[tuple[Any, ...], _Walk] = {}
+
+
+def _run_walk(conn: Connection, shape: tuple[Any, ...], params: Mapping[str, Any]) -> list[Any]:
+    """One walk through the driver, along the group's index when the database has it."""
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    index = _LATENCY_INDEX.get(shape[1], "requests_latency")
+    indexed = _INDEXED.get(index)
+    if indexed is None:
+        indexed = _INDEXED.setdefault(index, _Indexed(index))
+    for t in (indexed, _PLAIN):
+        sql, order, base = _walk_statement(conn, shape, t)
+        values = {**base, **params}
+        try:
+            return list(driver.execute(sql, [values[name] for name in order]).fetchall())
+        except sqlite3.OperationalError as exc:
+            if "no such index" not in str(exc):
+                raise
+    raise AssertionError("unreachable: the plain walk needs no index")
+
+
+def _walk_statement(conn: Connection, shape: tuple[Any, ...], t: _Indexed) -> _Walk:
+    """The walk of :func:`_walk` for ``shape`` (query, group, descending, NULL key), compiled (cached)."""
+    q, group, descending, null_key = shape
+    found = _WALKS.get((*shape, t.index))
+    if found is not None:
+        return found
+    if group is None:
+        cond: ColumnElement[bool] = true()
+    elif null_key:
+        cond = t.c.provider.is_(None)
+    elif group == "provider":
+        cond = t.c.provider == bindparam("key", value=None)
+    else:
+        cond = _group_expr(t, group) == bindparam("key", value=None)
+    order = t.c.latency_ms.desc() if descending else t.c.latency_ms.asc()
+    statement = (
+        select(t.c.latency_ms)
+        .where(cond, t.c.started_at >= q.start, t.c.started_at < q.end, *filters(q, t))
+        .order_by(order)
+        .limit(bindparam("count", value=1))
+        .offset(bindparam("offset", value=0))
     )
-    params = [math.floor(q.start / 3600) - 1, math.floor(q.end / 3600) + 1, q.start, q.end, *fparams]
-    return pd.DataFrame(_execute(conn, sql, params, "requests_hour_latency"), columns=["key", "latency"])
+    compiled = statement.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    found = (str(compiled), tuple(compiled.positiontup or ()), dict(compiled.construct_params()))
+    if len(_WALKS) > 256:  # a query has few shapes: keep the cache small
+        _WALKS.clear()
+    _WALKS[(*shape, t.index)] = found
+    return found
+
+
+def _one_pass(conn: Connection, q: Query, group: str | None) -> pd.DataFrame:
+    """SQLite: (key, latency) of every selected row, in one scan of the range along a covering,
+    time-ordered index."""
+
+    def build(t: TableClause) -> Select[Any]:
+        hour = time_number(t.c.started_at, 3600)
+        return select(_group_expr(t, group), t.c.latency_ms).where(
+            hour.between(math.floor(q.start / 3600) - 1, math.floor(q.end / 3600) + 1),
+            t.c.started_at >= q.start,
+            t.c.started_at < q.end,
+            *filters(q, t),
+        )
+
+    rows = _indexed_rows(conn, build, "requests_hour_latency")
+    return pd.DataFrame(rows, columns=["key", "latency"])
 
 
 def _quantiles(latency: pd.Series) -> tuple[float, ...]:
     return tuple(float(v) for v in latency.quantile(list(PERCENTILES)))
 
 
-def _range_rows(conn: sqlite3.Connection, q: Query) -> int:
+def _range_rows(conn: Connection, q: Query) -> int:
     """Ledger rows in the range, filters ignored (to the hour when the rollup exists): the cost of a scan."""
-    params: list[float]
     if has_table(conn, ROLLUP):
-        sql, params = (
-            "SELECT sum(requests) FROM usage_hourly WHERE hour BETWEEN ? AND ?",
-            [math.floor(q.start / 3600), math.floor(q.end / 3600)],
+        sql = select(int_sum(_H.requests)).where(
+            _H.hour.between(math.floor(q.start / 3600), math.floor(q.end / 3600))
         )
     else:
-        sql, params = (
-            "SELECT count(*) FROM requests WHERE started_at >= ? AND started_at < ?",
-            [q.start, q.end],
-        )
-    return int(conn.execute(sql, params).fetchone()[0] or 0)
+        sql = select(func.count()).select_from(REQUESTS).where(*_in_range(q.start, q.end))
+    return int(conn.execute(sql).scalar() or 0)
+
+
+def _sqlite_percentiles(
+    conn: Connection, q: Query, group: str | None, counts: dict[Any, int], overall: bool
+) -> dict[Any, tuple[float, ...]]:
+    nan = (math.nan,) * len(PERCENTILES)
+    if _range_rows(conn, q) <= SMALL_SELECTION:  # reading the whole range is cheap: one pass
+        frame = _one_pass(conn, q, group)
+        found = {} if frame.empty else {k: _quantiles(g) for k, g in frame.groupby("key")["latency"]}
+        result = {key: found.get(0 if group is None else key, nan) for key in counts}
+        if overall:
+            result[None] = _quantiles(frame["latency"]) if not frame.empty else nan
+        return result
+    result = {key: _walk(conn, q, group, key, n) for key, n in counts.items() if n > 0}
+    if overall and group is not None:
+        result[None] = _walk(conn, q, None, None, sum(counts.values()))
+    return result
+
+
+def _postgres_percentiles(
+    conn: Connection, q: Query, group: str | None, counts: dict[Any, int], overall: bool
+) -> dict[Any, tuple[float, ...]]:
+    """PostgreSQL: ``percentile_cont`` (linear interpolation, as numpy's default), per group and over all
+    groups in one scan (``GROUPING SETS``: the overall row is the one whose ``grouping()`` flag is set)."""
+    pct = func.percentile_cont(array([literal(p) for p in PERCENTILES])).within_group(_R.latency_ms)
+    where = [*_in_range(q.start, q.end), *filters(q)]
+    found: dict[Any, tuple[float, ...]] = {}
+    if group is None:
+        quantiles = conn.execute(select(pct).where(*where)).scalar()
+        if quantiles is not None:
+            found[None] = tuple(float(v) for v in quantiles)
+    else:
+        key = _group_expr(REQUESTS, group)
+        sets = func.grouping_sets(key, tuple_()) if overall else key
+        sql = select(key, func.grouping(key), pct).where(*where).group_by(sets)
+        for value, everything, quantiles in conn.execute(sql).all():
+            found[None if everything else value] = tuple(float(v) for v in quantiles)
+    nan = (math.nan,) * len(PERCENTILES)
+    result = {key: found.get(key, nan) for key in counts}
+    if overall:
+        result[None] = found.get(None, nan)
+    return result
 
 
 def latency_percentiles(
-    path: str, q: Query, group: str | None, counts: dict[Any, int], *, overall: bool = False
+    ledger: str, q: Query, group: str | None, counts: dict[Any, int], *, overall: bool = False
 ) -> dict[Any, tuple[float, ...]]:
     """(p50, p95) latency in ms per group key; ``counts`` are the groups' request counts (from :func:`cube`).
 
-    ``group`` is None (one group, key None), provider, model, hour or day (keys: the hour or day
-    number, ``int(started_at // 3600)`` or ``// 86400``). With ``overall``, key None also holds the
-    percentiles over all groups. Missing groups get NaN.
+    ``group`` is None (one group, key None), provider, model, hour, day, key, session or client (keys: as
+    :func:`cube` gives them; hour or day: the number, ``int(started_at // 3600)`` or ``// 86400``). With
+    ``overall``, key None also holds the percentiles over all groups. Missing groups get NaN.
     """
-    with _reading(path) as conn:
+    with reading(ledger) as conn:
         if conn is None or not counts:
             return {}
-        nan = (math.nan,) * len(PERCENTILES)
-        if _range_rows(conn, q) <= SMALL_SELECTION:  # reading the whole range is cheap: one pass
-            frame = _one_pass(conn, q, group)
-            found = {} if frame.empty else {k: _quantiles(g) for k, g in frame.groupby("key")["latency"]}
-            result = {key: found.get(0 if group is None else key, nan) for key in counts}
-            if overall:
-                result[None] = _quantiles(frame["latency"]) if not frame.empty else nan
-            return result
-        result = {key: _walk(conn, q, group, key, n) for key, n in counts.items() if n > 0}
-        if overall and group is not None:
-            result[None] = _walk(conn, q, None, None, sum(counts.values()))
-        return result
+        if conn.dialect.name == "postgresql":
+            return _postgres_percentiles(conn, q, group, counts, overall)
+        return _sqlite_percentiles(conn, q, group, counts, overall)
 
 
-def recent(path: str, q: Query, limit: int = 50) -> pd.DataFrame:
+# --- rows and options ----------------------------------------------------------------------------------
+
+
+def recent(ledger: str, q: Query, limit: int = 50) -> pd.DataFrame:
     """The newest ``limit`` requests in the range, newest first (:data:`RECENT_COLUMNS`)."""
-    flt, fparams = filter_sql(q)
+    tokens = _R.input_tokens + _R.output_tokens + _R.cache_read_tokens + _R.cache_write_tokens
     sql = (
-        "SELECT started_at, provider, model, status, "
-        "input_tokens + output_tokens + cache_read_tokens + cache_write_tokens, cost_usd, latency_ms, "
-        f"attempts, error_type FROM requests WHERE started_at >= ? AND started_at < ?{flt} "
-        "ORDER BY started_at DESC LIMIT ?"
+        select(
+            _R.started_at,
+            _R.provider,
+            _R.model,
+            _R.status,
+            tokens,
+            _R.cost_usd,
+            _R.latency_ms,
+            _R.attempts,
+            _R.error_type,
+        )
+        .where(*_in_range(q.start, q.end), *filters(q))
+        .order_by(_R.started_at.desc())
+        .limit(limit)
     )
-    with _reading(path) as conn:
-        rows = [] if conn is None else conn.execute(sql, [q.start, q.end, *fparams, limit]).fetchall()
+    with reading(ledger) as conn:
+        rows = [] if conn is None else fetch(conn, sql)
     return pd.DataFrame(rows, columns=list(RECENT_COLUMNS))
 
 
-def options(path: str, q: Query) -> list[tuple[str, str]]:
+def _hours(q: Query) -> tuple[int, int]:
+    return math.floor(q.start / 3600), math.floor(q.end / 3600)
+
+
+def options(ledger: str, q: Query) -> list[tuple[str, str]]:
     """(provider, model) pairs seen in the range (to the hour), for filter drop-downs; filters ignored.
 
     Rows that reached no provider have provider ``''``.
     """
-    with _reading(path) as conn:
+    with reading(ledger) as conn:
         if conn is None:
             return []
         if has_table(conn, ROLLUP):
-            sql = "SELECT DISTINCT provider, model FROM usage_hourly WHERE hour BETWEEN ? AND ?"
-            params: list[Any] = [math.floor(q.start / 3600), math.floor(q.end / 3600)]
+            sql = select(_H.provider, _H.model).distinct().where(_H.hour.between(*_hours(q)))
         else:
-            sql = (
-                "SELECT DISTINCT COALESCE(provider, ''), model FROM requests "
-                "WHERE started_at >= ? AND started_at < ?"
-            )
-            params = [q.start, q.end]
-        return sorted(conn.execute(sql, params).fetchall())
+            sql = select(_blank(_R.provider), _R.model).distinct().where(*_in_range(q.start, q.end))
+        return sorted((str(p), str(m)) for p, m in conn.execute(sql).all())
 
 
-def key_spend(path: str, since: Mapping[str, float]) -> dict[str, float]:
+def key_spend(ledger: str, since: Mapping[str, float]) -> dict[str, float]:
     """Each gateway key's total ``cost_usd`` in requests started at or after its time (unix seconds):
     what its budget counter starts from. Keys with no rows (or a ledger without the column yet) get 0."""
     spent = dict.fromkeys(since, 0.0)
-    with _reading(path) as conn:
-        if conn is None or not since:
-            return spent
-        if "api_key_name" not in {row[1] for row in conn.execute("PRAGMA table_info(requests)")}:
+    with reading(ledger) as conn:
+        if conn is None or not since or not has_column(conn, "requests", "api_key_name"):
             return spent
         for name, start in since.items():
-            row = conn.execute(
-                "SELECT total(cost_usd) FROM requests WHERE api_key_name = ? AND started_at >= ?",
-                (name, start),
-            ).fetchone()
-            spent[name] = float(row[0] or 0.0)
+            sql = select(float_sum(_R.cost_usd)).where(_R.api_key_name == name, _R.started_at >= start)
+            spent[name] = float(conn.execute(sql).scalar() or 0.0)
     return spent
 
+
+# --- attribution ---------------------------------------------------------------------------------------
 
 ATTRIBUTION_FRAME = (
     "key",
@@ -402,52 +549,63 @@ ATTRIBUTION_FRAME = (
 )
 
 
-def has_attribution(conn: sqlite3.Connection) -> bool:
+def has_attribution(conn: Connection) -> bool:
     """Whether the ledger has the attribution columns (schema version 2)."""
-    return "api_key_name" in {row[1] for row in conn.execute("PRAGMA table_info(requests)")}
+    return has_column(conn, "requests", "api_key_name")
 
 
-WHO_ROLLUP = "usage_attribution_hourly"
-_WHO_RAW = (
-    "SELECT COALESCE(api_key_name, ''), COALESCE(client, ''), COALESCE(session_id, ''), count(*), "
-    "sum(input_tokens + output_tokens + cache_read_tokens + cache_write_tokens), total(cost_usd), "
-    "count(cost_usd), min(started_at), max(started_at) FROM requests WHERE {where} GROUP BY 1, 2, 3"
-)
-_WHO_ROLLED = (
-    "SELECT api_key_name, client, session_id, sum(requests), sum(tokens), total(cost_usd), sum(priced), "
-    f"min(first_at), max(last_at) FROM {WHO_ROLLUP} WHERE {{where}} GROUP BY 1, 2, 3"
-)
+def _who_raw(where: Sequence[ColumnElement[bool]]) -> Select[Any]:
+    keys = [_blank(_R.api_key_name), _blank(_R.client), _blank(_R.session_id)]
+    tokens = _R.input_tokens + _R.output_tokens + _R.cache_read_tokens + _R.cache_write_tokens
+    figures = [
+        func.count(),
+        int_sum(tokens),
+        float_sum(_R.cost_usd),
+        func.count(_R.cost_usd),
+        func.min(_R.started_at),
+        func.max(_R.started_at),
+    ]
+    return select(*keys, *figures).where(*where).group_by(*keys)
 
 
-def attribution(path: str, q: Query) -> pd.DataFrame:
-    """Figures per (key, client, session) in the range of ``q`` (:data:`ATTRIBUTION_FRAME`); ``''`` where a
+def _who_rolled(h_lo: int, h_hi: int, where: Sequence[ColumnElement[bool]]) -> Select[Any]:
+    keys = [_W.api_key_name, _W.client, _W.session_id]
+    figures = [
+        int_sum(_W.requests),
+        int_sum(_W.tokens),
+        float_sum(_W.cost_usd),
+        int_sum(_W.priced),
+        func.min(_W.first_at),
+        func.max(_W.last_at),
+    ]
+    return select(*keys, *figures).where(_W.hour >= h_lo, _W.hour < h_hi, *where).group_by(*keys)
+
+
+def attribution(ledger: str, q: Query) -> pd.DataFrame:
+    """Figures per (key, client, session) in the range of ``q`` (:data:`ATTRIBUTION_FRAME`), in that order
+    (by code point, whatever the database's collation); ``''`` where a
     request had no key, client or session. ``tokens`` counts input, output and cache tokens;
     ``first_at``/``last_at`` are unix seconds.
 
-    Whole hours come from the ``usage_attribution_hourly`` rollup and the edges from ``requests``, as in
-    :func:`cube`, unless a provider, model or status filter is set (the rollup has no such columns)."""
+    Whole hours come from the ``usage_attribution_hourly`` rollup (SQLite ledgers) and the edges from
+    ``requests``, as in :func:`cube`, unless a provider, model or status filter is set (the rollup has no
+    such columns)."""
     columns = list(ATTRIBUTION_FRAME)
-    with _reading(path) as conn:
+    with reading(ledger) as conn:
         if conn is None or not has_attribution(conn):
             return pd.DataFrame(columns=columns)
-        flt, fparams = filter_sql(q)
+        flt = filters(q)
         h_lo, h_hi = math.ceil(q.start / 3600), math.floor(q.end / 3600)
         plain = not (q.providers or q.models or q.status)
         if not (plain and h_lo < h_hi and has_table(conn, WHO_ROLLUP)):
-            rows = conn.execute(
-                _WHO_RAW.format(where="started_at >= ? AND started_at < ?" + flt), [q.start, q.end, *fparams]
-            ).fetchall()
-            return pd.DataFrame(rows, columns=columns)
+            rows = fetch(conn, _who_raw([*_in_range(q.start, q.end), *flt]))
+            frame = pd.DataFrame(rows, columns=columns).sort_values(["key", "client", "session"])
+            return frame.reset_index(drop=True)
+        hour = time_number(_R.started_at, 3600)
         rows = [
-            *conn.execute(_WHO_ROLLED.format(where="hour >= ? AND hour < ?" + flt), [h_lo, h_hi, *fparams]),
-            *conn.execute(
-                _WHO_RAW.format(where=f"started_at >= ? AND started_at < ? AND {HOUR_EXPR} < ?" + flt),
-                [q.start, h_lo * 3600 + 1, h_lo, *fparams],
-            ),
-            *conn.execute(
-                _WHO_RAW.format(where=f"started_at >= ? AND started_at < ? AND {HOUR_EXPR} >= ?" + flt),
-                [h_hi * 3600 - 1, q.end, h_hi, *fparams],
-            ),
+            *fetch(conn, _who_rolled(h_lo, h_hi, filters(q, WHO))),
+            *fetch(conn, _who_raw([*_in_range(q.start, h_lo * 3600 + 1), hour < h_lo, *flt])),
+            *fetch(conn, _who_raw([*_in_range(h_hi * 3600 - 1, q.end), hour >= h_hi, *flt])),
         ]
     frame = pd.DataFrame(rows, columns=columns)
     if frame.empty:
@@ -458,21 +616,19 @@ def attribution(path: str, q: Query) -> pd.DataFrame:
     )[columns]
 
 
-def attribution_options(path: str, q: Query) -> tuple[list[str], list[str]]:
+def attribution_options(ledger: str, q: Query) -> tuple[list[str], list[str]]:
     """Gateway key names and clients seen in the range (to the hour when the rollup exists; filters
     ignored), for filter drop-downs."""
-    with _reading(path) as conn:
+    with reading(ledger) as conn:
         if conn is None or not has_attribution(conn):
             return [], []
         if has_table(conn, WHO_ROLLUP):
-            rows = conn.execute(
-                f"SELECT DISTINCT api_key_name, client FROM {WHO_ROLLUP} WHERE hour BETWEEN ? AND ?",
-                [math.floor(q.start / 3600), math.floor(q.end / 3600)],
-            ).fetchall()
+            sql = select(_W.api_key_name, _W.client).distinct().where(_W.hour.between(*_hours(q)))
         else:
-            rows = conn.execute(
-                "SELECT DISTINCT COALESCE(api_key_name, ''), COALESCE(client, '') FROM requests "
-                "WHERE started_at >= ? AND started_at < ?",
-                [q.start, q.end],
-            ).fetchall()
-    return sorted({k for k, _ in rows if k}), sorted({c for _, c in rows if c})
+            sql = (
+                select(_blank(_R.api_key_name), _blank(_R.client))
+                .distinct()
+                .where(*_in_range(q.start, q.end))
+            )
+        rows = conn.execute(sql).all()
+    return sorted({str(k) for k, _ in rows if k}), sorted({str(c) for _, c in rows if c})

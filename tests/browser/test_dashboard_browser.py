@@ -1,14 +1,15 @@
-"""The dashboard in headless Chromium (dash_duo) against a seeded ledger.
+"""The dashboard in headless Chromium (dash_duo) against a seeded ledger, in SQLite and in PostgreSQL.
 
-Expected numbers come from independent SQL on the same file, not from the dashboard's own code.
+Expected numbers come from independent SQL on the same database, not from the dashboard's own code.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
-import sqlite3
 import time
+from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,12 @@ from typing import Any
 import pytest
 
 from services.dashboard.app import create_app
+from services.recorder import migrate_to_postgres
 from services.recorder.seed import seed
 from services.recorder.store import Store
+from shared.ledger import engine
+from tests.ledger_db import query
+from tests.pgserver import PgServer
 from tests.unit.dashboard.ledger_fixtures import event, write_ledger
 
 pytestmark = pytest.mark.browser
@@ -31,9 +36,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def ledger(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """2,000 synthetic requests over the last 19 hours (all inside the default 24 h) plus 3 known ones."""
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def ledger(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """2,000 synthetic requests over the last 19 hours (all inside the default 24 h) plus 3 known ones: a
+    SQLite file, or a PostgreSQL database they were moved into by the recorder's move command."""
     path = str(tmp_path_factory.mktemp("ledger") / "usage.db")
     asyncio.run(seed(path, rows=2000, days=0.8, seed_value=11))
     now = time.time()
@@ -44,7 +50,18 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> str:
             for i in range(3)
         ],
     )
-    return path
+    if request.param == "sqlite":
+        yield path
+        return
+    server: PgServer = request.getfixturevalue("pg_server")
+    url = server.url(server.create_database())
+    assert asyncio.run(migrate_to_postgres.move(path, url)).inserted == 2003
+    os.remove(path)  # whatever the dashboard shows comes from PostgreSQL
+    try:
+        yield url
+    finally:
+        engine.dispose(url)
+        server.drop_database(url.rsplit("/", 1)[1])
 
 
 def add_events(path: str, events: list[Any]) -> None:
@@ -58,9 +75,8 @@ def add_events(path: str, events: list[Any]) -> None:
     asyncio.run(add())
 
 
-def sql_count(path: str, where: str = "1", *params: Any) -> int:
-    with closing(sqlite3.connect(path)) as conn:
-        return int(conn.execute(f"SELECT count(*) FROM requests WHERE {where}", params).fetchone()[0])
+def sql_count(ledger: str, where: str = "1 = 1", *params: Any) -> int:
+    return int(query(ledger, f"SELECT count(*) AS n FROM requests WHERE {where}", params)[0]["n"])
 
 
 def start(dash_duo: Any, path: str) -> None:

@@ -8,6 +8,7 @@ restarted under load; the database connection cut under load.
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 from collections.abc import Iterator
@@ -135,3 +136,38 @@ def test_recorder_refuses_to_start_without_its_database(tmp_path: Path, pg_url: 
     svc = start("recorder", "services.recorder", env, tmp_path)
     assert svc.proc.wait(20) == 1
     assert "recorder failed" in svc.log() and "Traceback" not in svc.log()
+
+
+def test_usage_json_and_csv_read_postgres(tmp_path: Path, fake_url: str, pg_url: str) -> None:
+    """Gateway and recorder -> PostgreSQL -> the gateway's own ``GET /usage``: JSON totals and the CSV
+    export hold exactly the answered requests, as PostgreSQL has them (no SQLite file anywhere)."""
+    import csv
+    import io
+    import urllib.request
+
+    n = 120
+    with stack(tmp_path, {"openai": fake_url + "/v1"}, DATABASE_URL=pg_url) as st:
+        load = Load(st.gateway_url + "/v1/chat/completions", n, 8, "pgusage").start().join()
+        assert not load.failed and len(load.answered) == n
+        wait_until(lambda: len(query(pg_url, "SELECT event_id FROM requests")) == n, 15)
+        with urllib.request.urlopen(st.gateway_url + "/usage?from=1h&group_by=provider", timeout=10) as r:
+            body = json.loads(r.read())
+        with urllib.request.urlopen(st.gateway_url + "/usage?from=1h&format=csv", timeout=10) as r:
+            assert r.headers["content-type"].startswith("text/csv")
+            rows = list(csv.DictReader(io.StringIO(r.read().decode())))
+    [db] = query(
+        pg_url,
+        "SELECT count(*) AS n, sum(input_tokens) AS input, sum(output_tokens) AS output FROM requests",
+    )
+    totals = body["totals"]
+    assert (totals["requests"], totals["input_tokens"], totals["output_tokens"]) == (
+        n,
+        db["input"],
+        db["output"],
+    )
+    assert [g["provider"] for g in body["groups"]] == ["openai"] and body["groups"][0]["requests"] == n
+    assert sorted(r["request_id"] for r in rows) == sorted(load.answered)
+    assert {r["event_id"] for r in rows} == {
+        r["event_id"] for r in query(pg_url, "SELECT event_id FROM requests")
+    }
+    assert not Path(st.db_path).exists()

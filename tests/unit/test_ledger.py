@@ -1,28 +1,43 @@
-"""shared.ledger against real SQLite files written by the recorder's Store (figures worked out by hand)."""
+"""shared.ledger against real ledgers written by the recorder's stores (figures worked out by hand): SQLite
+files with and without the rollup, and PostgreSQL databases (tests/pgserver.py) with and without it."""
 
 from __future__ import annotations
 
 import math
 import sqlite3
+from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
 import numpy as np
 import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from services.recorder.rollups import REBUILD_STATEMENTS, ensure_rollups_sync
 from shared.events import FIELD_NAMES
-from shared.ledger import export, queries
+from shared.ledger import engine, export, queries
 from shared.ledger.params import ParamError, Query, parse_group_by, parse_query, parse_time
 from shared.ledger.summary import summarize
-from tests.unit.dashboard.ledger_fixtures import T0, known_events, random_events, write_ledger
+from tests.pgserver import PgServer
+from tests.unit.dashboard.ledger_fixtures import (
+    T0,
+    known_events,
+    random_events,
+    write_ledger,
+    write_pg_ledger,
+)
 
 WHOLE = Query(T0, T0 + 2 * 86400)
 
 
-@pytest.fixture(params=["rollup", "plain"])
+@pytest.fixture(params=["rollup", "plain", "postgresql", "postgresql-plain"])
 def known_db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The three known events, with the rollup and indexes, and without (older database)."""
+    """The three known events, with the rollup and indexes, and without (older database); in SQLite and
+    in PostgreSQL."""
+    if request.param.startswith("postgresql"):
+        url = request.getfixturevalue("pg_url")
+        return write_pg_ledger(url, known_events(), rollup=request.param == "postgresql")
     return write_ledger(str(tmp_path / "usage.db"), known_events(), rollup=request.param == "rollup")
 
 
@@ -136,16 +151,27 @@ def test_read_rows_streams_ledger_columns_in_time_order(known_db: str) -> None:
 
 
 def test_ledger_connection_is_read_only(known_db: str) -> None:
-    conn = queries.connect(known_db)
-    assert conn is not None
-    with closing(conn), pytest.raises(sqlite3.OperationalError, match="readonly"):
-        conn.execute("DELETE FROM requests")
+    with engine.reading(known_db) as conn:
+        assert conn is not None
+        with pytest.raises(DBAPIError, match="readonly|read-only"):
+            conn.execute(text("DELETE FROM requests"))
 
 
-@pytest.fixture(scope="module")
-def random_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, list]:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def random_db(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, list]]:
     events = random_events(3000, T0, T0 + 3 * 86400)
-    return write_ledger(str(tmp_path_factory.mktemp("random") / "usage.db"), events), events
+    if request.param == "sqlite":
+        yield write_ledger(str(tmp_path_factory.mktemp("random") / "usage.db"), events), events
+        return
+    server: PgServer = request.getfixturevalue("pg_server")
+    name = server.create_database()
+    try:
+        yield write_pg_ledger(server.url(name), events), events
+    finally:
+        engine.dispose(server.url(name))
+        server.drop_database(name)
 
 
 @pytest.mark.parametrize("small", [0, 10**9], ids=["index-walks", "one-pass"])
@@ -178,6 +204,7 @@ def test_percentiles_match_numpy(
 
 
 def test_rollup_path_equals_plain_path(random_db: tuple[str, list], tmp_path: Path) -> None:
+    """Each engine's rollup path against SQLite's raw-row path: the same figures."""
     path, events = random_db
     plain = write_ledger(str(tmp_path / "plain.db"), events, rollup=False)
     q = Query(T0 + 1234.5, T0 + 2 * 86400 + 777, providers=("openai", "xai"), status="ok")
@@ -332,9 +359,16 @@ def attributed_events(n: int, seed: int) -> list:
         Query(T0, T0 + 2 * 86400, providers=("openai",), keys=("alice",)),
     ],
 )
-def test_attribution_from_the_rollup_equals_the_raw_rows(tmp_path: Path, query: Query) -> None:
+@pytest.mark.parametrize("engine_name", ["sqlite", "postgresql"])
+def test_attribution_from_the_rollup_equals_the_raw_rows(
+    request: pytest.FixtureRequest, tmp_path: Path, query: Query, engine_name: str
+) -> None:
+    """SQLite's attribution rollup (or PostgreSQL, which has none) against SQLite's raw rows."""
     events = attributed_events(3000, seed=9)
-    rolled = write_ledger(str(tmp_path / "rolled.db"), events)
+    if engine_name == "sqlite":
+        rolled = write_ledger(str(tmp_path / "rolled.db"), events)
+    else:
+        rolled = write_pg_ledger(request.getfixturevalue("pg_url"), events)
     plain = write_ledger(str(tmp_path / "plain.db"), events, rollup=False)
     a, b = queries.attribution(rolled, query), queries.attribution(plain, query)
     assert len(a) > 0 and list(a.columns) == list(queries.ATTRIBUTION_FRAME)

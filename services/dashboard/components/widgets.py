@@ -11,6 +11,7 @@ from dash import dcc, html
 from dash.dash_table.DataTable import DataTable  # dash.dash_table is `# type: ignore`d as a whole
 
 from services.dashboard.data import DEFAULT_PRESET
+from shared.ledger.engine import describe, is_postgres
 
 KPIS: tuple[tuple[str, str], ...] = (
     ("requests", "Requests"),
@@ -216,8 +217,11 @@ def _code(text: str) -> html.Pre:
     return html.Pre(html.Code(text), className="ov-code")
 
 
-def empty_state(ledger_exists: bool, database_path: str, gateway_url: str, range_text: str) -> list[Any]:
-    """What to say when there is nothing to show: no ledger yet, or no request in the range."""
+def empty_state(ledger_exists: bool, ledger: str, gateway_url: str, range_text: str) -> list[Any]:
+    """What to say when there is nothing to show: no ledger yet, or no request in the range.
+
+    ``ledger``: a SQLite path or a PostgreSQL URL (shown without its password)."""
+    shown = describe(ledger)
     curl = (
         f"curl {gateway_url}/v1/chat/completions \\\n  -H 'content-type: application/json' \\\n"
         '  -d \'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hello"}]}\''
@@ -236,21 +240,17 @@ def empty_state(ledger_exists: bool, database_path: str, gateway_url: str, range
             html.P(
                 [
                     "The ledger ",
-                    html.Code(database_path),
+                    html.Code(shown),
                     " does not exist yet. Start the stack with ",
                     html.Code("make run"),
                     " and send a first request through the gateway:",
                 ]
             ),
         ]
+    seed = f"python -m services.recorder.seed --db {shown} --rows 20000 --days 7"
     return [
         *head,
         _code(curl),
-        html.P(
-            [
-                "Or load synthetic demo data: ",
-                html.Code(f"python -m services.recorder.seed --db {database_path} --rows 20000 --days 7"),
-            ]
-        ),
+        html.P(["Or load synthetic demo data: ", html.Code(seed)]) if not is_postgres(ledger) else "",
         html.P("This page refreshes by itself.", className="ov-muted"),
     ]

@@ -144,3 +144,27 @@ def write_ledger(path: str, events: Sequence[UsageEvent], *, rollup: bool = True
             conn.execute("DROP TABLE IF EXISTS usage_attribution_hourly")
             conn.commit()
     return path
+
+
+def write_pg_ledger(url: str, events: Sequence[UsageEvent], *, rollup: bool = True) -> str:
+    """The same for PostgreSQL at ``url``, through the recorder's ``PgStore`` (whose migrations create the
+    rollup); without ``rollup`` the rollup table is dropped afterwards (the raw-row path)."""
+    import asyncpg
+
+    from services.recorder.pg_store import PgStore
+
+    async def insert() -> None:
+        store = await PgStore.open(url)
+        try:
+            await store.insert_many(list(events))
+        finally:
+            await store.close()
+        if not rollup:
+            conn = await asyncpg.connect(url)
+            try:
+                await conn.execute("DROP TABLE usage_hourly")
+            finally:
+                await conn.close()
+
+    asyncio.run(insert())
+    return url

@@ -1,0 +1,213 @@
+"""Same answers on both engines: the seeded events (``services/recorder/seed.py``, with gateway keys, clients
+and sessions added) written into SQLite by the recorder's ``Store`` and into PostgreSQL by its ``PgStore``;
+every read of ``/usage``, the CSV export and the dashboard compared between the two, exactly (floats to
+1e-9)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from services.dashboard import data
+from services.recorder.seed import generate
+from shared.events import FIELD_NAMES, UsageEvent
+from shared.ledger import engine, export, queries
+from shared.ledger.params import GROUP_KEYS, Query
+from shared.ledger.summary import summarize
+from tests.pgserver import PgServer
+from tests.unit.dashboard.ledger_fixtures import T0, write_ledger, write_pg_ledger
+
+END = T0 + 3 * 86400
+TOLERANCE = 1e-9
+# /usage rounds figures (milliseconds to 3 decimals, the rest to 6): sums that differ in their 15th digit
+# (added in another order) may round to neighbouring values, so rounded answers agree to one step of that
+# rounding; the unrounded figures under them (cube, percentiles) agree to TOLERANCE.
+ROUNDED = -1.0  # assert_same's tolerance for rounded answers: one rounding step, by the figure's name
+
+
+def _step(where: str, tolerance: float) -> float:
+    if tolerance != ROUNDED:
+        return tolerance
+    return 1.0001e-3 if where.endswith("_ms") else 1.0001e-6
+
+
+def seeded_events(n: int = 6000) -> list[UsageEvent]:
+    rng = np.random.default_rng(14)
+    keys, clients, sessions = (
+        [None, "alice", "bob"],
+        [None, "claude-cli/2.1.332", "codex_exec/0.171.0"],
+        [
+            None,
+            "s1",
+            "s2",
+            "s3",
+        ],
+    )
+    return [
+        replace(
+            e,
+            provider=None if i % 97 == 0 else e.provider,  # some requests reached no provider
+            api_key_name=keys[int(rng.integers(3))],
+            client=clients[int(rng.integers(3))],
+            session_id=sessions[int(rng.integers(4))],
+        )
+        for i, e in enumerate(generate(n, T0, END, rng))
+    ]
+
+
+@pytest.fixture(scope="module")
+def ledgers(tmp_path_factory: pytest.TempPathFactory, pg_server: PgServer) -> Iterator[tuple[str, str]]:
+    """(SQLite path, PostgreSQL URL) holding the same seeded events."""
+    events = seeded_events()
+    path = write_ledger(str(tmp_path_factory.mktemp("engines") / "usage.db"), events)
+    name = pg_server.create_database()
+    url = write_pg_ledger(pg_server.url(name), events)
+    try:
+        yield path, url
+    finally:
+        engine.dispose(url)
+        pg_server.drop_database(name)
+
+
+QUERIES = [
+    Query(T0, END),
+    Query(T0 + 1234.5, T0 + 2 * 86400 + 777.25),  # partial hours at both ends
+    Query(T0 + 600, T0 + 2400),  # inside one hour
+    Query(T0, END, providers=("openai", "anthropic"), status="ok"),
+    Query(T0 + 5000, END - 5000, models=("gpt-4o",), status="error"),
+    Query(T0, END, status="429"),
+    Query(T0, END, keys=("alice",), clients=("claude-cli/2.1.332",)),
+    Query(T0 + 100, END, sessions=("s1", "s3"), providers=("openai",)),
+]
+
+
+def assert_same(a: Any, b: Any, where: str = "", tolerance: float = TOLERANCE) -> None:
+    """Equal, floats to ``tolerance`` (relative or absolute), NaN equal to NaN."""
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys(), where
+        for k in a:
+            assert_same(a[k], b[k], f"{where}.{k}", tolerance)
+    elif isinstance(a, list | tuple):
+        assert isinstance(b, list | tuple) and len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_same(x, y, f"{where}[{i}]", tolerance)
+    elif isinstance(a, float) or isinstance(b, float):
+        assert a is not None and b is not None, (where, a, b)
+        if math.isnan(a) or math.isnan(b):
+            assert math.isnan(a) and math.isnan(b), (where, a, b)
+        else:
+            assert a == pytest.approx(b, rel=TOLERANCE, abs=_step(where, tolerance)), where
+    else:
+        assert a == b, (where, a, b)
+
+
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [
+        {k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()} for r in frame.to_dict("records")
+    ]
+
+
+@pytest.mark.parametrize("q", QUERIES, ids=range(len(QUERIES)))
+@pytest.mark.parametrize("group_by", [None, *GROUP_KEYS])
+def test_usage_summaries_are_the_same(ledgers: tuple[str, str], q: Query, group_by: str | None) -> None:
+    sqlite, postgres = ledgers
+    a, b = summarize(sqlite, q, group_by), summarize(postgres, q, group_by)
+    assert a.totals["requests"] > 0 or q.end - q.start < 3600
+    assert_same(a.totals, b.totals, "totals", ROUNDED)
+    assert_same(a.groups, b.groups, "groups", ROUNDED)
+
+
+@pytest.mark.parametrize("q", QUERIES, ids=range(len(QUERIES)))
+@pytest.mark.parametrize("group", [None, "provider", "model", "hour", "day", "key", "session", "client"])
+def test_figures_and_percentiles_are_the_same(ledgers: tuple[str, str], q: Query, group: str | None) -> None:
+    """What /usage and the dashboard are made of, before rounding."""
+    sqlite, postgres = ledgers
+    keys, bucket_s = ([] if group is None else ["bucket" if group in ("hour", "day") else group]), None
+    if group in ("hour", "day"):
+        bucket_s = 3600 if group == "hour" else 86400
+    a, b = queries.cube(sqlite, q, keys, bucket_s), queries.cube(postgres, q, keys, bucket_s)
+    assert_same(records(a), records(b), "cube")
+    counts = {None: int(a["requests"].sum())} if group is None else {}
+    for record in records(a):
+        key = record[keys[0]] if keys else None
+        counts[key // bucket_s if bucket_s else key] = int(record["requests"])
+    for small in (0, 10**9):  # SQLite's index walks, and its one pass
+        pytest.MonkeyPatch.setattr(pytest.MonkeyPatch(), queries, "SMALL_SELECTION", small)
+        pa = queries.latency_percentiles(sqlite, q, group, counts, overall=True)
+        pb = queries.latency_percentiles(postgres, q, group, counts, overall=True)
+        assert_same(pa, pb, f"percentiles small={small}")
+
+
+@pytest.mark.parametrize("q", QUERIES, ids=range(len(QUERIES)))
+def test_dashboard_reads_are_the_same(ledgers: tuple[str, str], q: Query) -> None:
+    sqlite, postgres = ledgers
+    a, b = data.load_overview(sqlite, q), data.load_overview(postgres, q)
+    assert a.bucket_s == b.bucket_s and a.ledger_exists and b.ledger_exists
+    assert_same(a.totals, b.totals, "totals", ROUNDED)
+    for name in ("series", "models", "latency", "attribution"):
+        assert_same(records(getattr(a, name)), records(getattr(b, name)), name)
+    assert_same(records(data.sessions(a.attribution)), records(data.sessions(b.attribution)), "sessions")
+    assert_same(records(data.recent_rows(sqlite, q)), records(data.recent_rows(postgres, q)), "recent")
+    for providers in (None, ["openai"]):
+        assert data.filter_options(sqlite, q, providers) == data.filter_options(postgres, q, providers)
+    assert data.who_options(sqlite, q) == data.who_options(postgres, q)
+
+
+@pytest.mark.parametrize("bucket_s", [60, 900, 3600, 10800, 86400])
+def test_cube_buckets_are_the_same(ledgers: tuple[str, str], bucket_s: int) -> None:
+    sqlite, postgres = ledgers
+    q = Query(T0 + 1234.5, T0 + 2 * 86400 + 777.25)
+    keys = ["bucket", "provider", "status"]
+    a, b = queries.cube(sqlite, q, keys, bucket_s), queries.cube(postgres, q, keys, bucket_s)
+    assert len(a) > 10
+    assert_same(records(a), records(b), f"cube {bucket_s}")
+
+
+@pytest.mark.parametrize("q", QUERIES[:5], ids=range(5))
+def test_csv_rows_are_the_same(ledgers: tuple[str, str], q: Query) -> None:
+    sqlite, postgres = ledgers
+    rows = []
+    for ledger in ledgers:
+        reader = export.read_rows(ledger, q, FIELD_NAMES)
+        try:
+            batches = iter(lambda r=reader: r.fetch(700), [])
+            rows.append([row for batch in batches for row in batch])
+        finally:
+            reader.close()
+    assert len(rows[0]) > 0 or q.end - q.start < 3600
+    assert_same(rows[0], rows[1], "rows")
+
+
+def test_key_spend_is_the_same(ledgers: tuple[str, str]) -> None:
+    since = {"alice": T0 + 3600.5, "bob": T0, "carol": T0}
+    a, b = (queries.key_spend(ledger, since) for ledger in ledgers)
+    assert a["alice"] > 0 and a["carol"] == 0.0
+    assert_same(a, b, "key_spend")
+
+
+def test_postgres_reads_are_read_only(ledgers: tuple[str, str]) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    with engine.reading(ledgers[1]) as conn:
+        assert conn is not None
+        with pytest.raises(DBAPIError, match="read-only"):
+            conn.execute(text("DELETE FROM requests"))
+
+
+def test_unreachable_postgres_raises_without_the_password(tmp_path: Path) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    url = "postgresql://ekai:s3cret@127.0.0.1:1/nowhere"
+    with pytest.raises(OperationalError) as info:
+        summarize(url, QUERIES[0])
+    assert engine.describe(url) == "postgresql://ekai:***@127.0.0.1:1/nowhere"
+    assert "s3cret" not in str(info.value.orig)
+    engine.dispose(url)
