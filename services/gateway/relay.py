@@ -104,11 +104,16 @@ class Passthrough(Relay):
     def __init__(self, pairing: Pairing, view: View, usage_rule: UsageRule = _as_reported) -> None:
         super().__init__(pairing, view, usage_rule)
         self._filter: FrameFilter | None = pairing.client.passthrough_frames
+        self._content_only = pairing.wire.content_events
 
     def feed(self, chunk: bytes) -> bytes:
         events = self._sse.feed(chunk)
         if self._filter is None:
             for ev in events:
+                if ev.event in self._content_only and self._skippable(ev.data):
+                    self.events += 1
+                    self.started = self.saw_content = True
+                    continue
                 self._observe(self.decoder.feed(ev))
             return chunk
         return b"".join(self._frame(ev) for ev in events)
@@ -133,6 +138,12 @@ class Passthrough(Relay):
         # of its own rather than the tail of a broken line.
         cut = b"\n\n" if self._filter is None and self._sse.pending else b""
         return cut + super().fail(status, message, error_type)
+
+    def _skippable(self, data: str) -> bool:
+        """A token-only event (``WireSpec.content_events``) the bytes pass on without the decoder reading
+        it: only while the answer runs (no finish or error seen) and when it is plausibly one whole JSON
+        object (a malformed event still goes to the decoder, which reports it)."""
+        return not self.decoder.done and self.error is None and data[:1] == "{" and data.rstrip()[-1:] == "}"
 
     def _frame(self, ev: SSEEvent) -> bytes:
         assert self._filter is not None

@@ -103,6 +103,12 @@ class WireSpec:
     # Remove what the gateway minted (synthetic signatures, ekai.* tokens) from an outgoing body, in
     # place but copying what it changes; True if it changed anything (``_minted``).
     strip_minted: Callable[[dict[str, Any]], bool]
+    # SSE event names (the ``event:`` field) whose data only ever carries tokens, never usage, a finish or
+    # an error: a passthrough relay that forwards bytes unfiltered counts them as content without
+    # decoding their JSON (most of a long stream). Sources: Anthropic "Streaming Messages" (event types;
+    # usage rides on message_start/message_delta), OpenAI "Responses streaming events" (usage on
+    # response.completed/incomplete/failed).
+    content_events: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +206,7 @@ WIRES: dict[Wire, WireSpec] = {
         completion=anth.completion_from_messages,
         error_meaning=em.meaning_from_anthropic,
         strip_minted=minted.strip_for_anthropic,
+        content_events=frozenset({"content_block_delta"}),
     ),
     "openai_responses": WireSpec(
         name="openai_responses",
@@ -209,6 +216,14 @@ WIRES: dict[Wire, WireSpec] = {
         completion=resp.completion_from_responses,
         error_meaning=em.meaning_from_openai,
         strip_minted=minted.strip_for_responses,
+        content_events=frozenset(
+            {
+                "response.output_text.delta",
+                "response.reasoning_summary_text.delta",
+                "response.reasoning_text.delta",
+                "response.function_call_arguments.delta",
+            }
+        ),
     ),
 }
 

@@ -1,0 +1,159 @@
+"""Passthrough relays read usage without decoding token-only events (``WireSpec.content_events``), yet
+report the same usage, completion, progress and first-token facts as a relay that decodes everything."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from services.gateway.dialects import ir
+from services.gateway.dialects.registry import pairing
+from services.gateway.dialects.view import View
+from services.gateway.relay import Passthrough
+from shared.sse import SSEEvent
+
+
+def _sse(event: str, data: dict[str, Any]) -> bytes:
+    return b"event: " + event.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+
+
+def anthropic_stream(deltas: int) -> bytes:
+    out = [
+        _sse(
+            "message_start",
+            {
+                "type": "message_start",
+                "message": {
+                    "id": "msg_1",
+                    "model": "claude-x",
+                    "usage": {"input_tokens": 11, "output_tokens": 1},
+                },
+            },
+        ),
+        _sse(
+            "content_block_start",
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        ),
+    ]
+    out += [
+        _sse(
+            "content_block_delta",
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": f"w{i} "}},
+        )
+        for i in range(deltas)
+    ]
+    out += [
+        _sse("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        _sse(
+            "message_delta",
+            {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 42}},
+        ),
+        _sse("message_stop", {"type": "message_stop"}),
+    ]
+    return b"".join(out)
+
+
+def responses_stream(deltas: int) -> bytes:
+    resp = {"id": "resp_1", "object": "response", "model": "gpt-x", "status": "in_progress", "output": []}
+    out = [
+        _sse("response.created", {"type": "response.created", "response": resp}),
+        _sse(
+            "response.output_item.added",
+            {
+                "type": "response.output_item.added",
+                "output_index": 0,
+                "item": {"type": "message", "id": "m1"},
+            },
+        ),
+    ]
+    out += [
+        _sse(
+            "response.output_text.delta",
+            {"type": "response.output_text.delta", "output_index": 0, "content_index": 0, "delta": f"w{i} "},
+        )
+        for i in range(deltas)
+    ]
+    done = dict(resp, status="completed", usage={"input_tokens": 9, "output_tokens": 7, "total_tokens": 16})
+    out.append(_sse("response.completed", {"type": "response.completed", "response": done}))
+    return b"".join(out)
+
+
+class Recording:
+    """Wraps a stream decoder and records the event names it was given."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.seen: list[str | None] = []
+
+    def feed(self, ev: SSEEvent) -> list[ir.Delta]:
+        self.seen.append(ev.event)
+        return list(self.inner.feed(ev))
+
+    def finish(self) -> list[ir.Delta]:
+        return list(self.inner.finish())
+
+    @property
+    def usage(self) -> ir.Usage | None:
+        return self.inner.usage  # type: ignore[no-any-return]
+
+    @property
+    def done(self) -> bool:
+        return bool(self.inner.done)
+
+
+def _relay(wire: Any, skip: bool) -> Passthrough:
+    relay = Passthrough(pairing(wire, wire), View(model="m"))
+    if not skip:
+        relay._content_only = frozenset()
+    relay.decoder = Recording(relay.decoder)  # type: ignore[assignment]
+    return relay
+
+
+@pytest.mark.parametrize(
+    ("wire", "body", "content"),
+    [
+        ("anthropic", anthropic_stream(50), "content_block_delta"),
+        ("openai_responses", responses_stream(50), "response.output_text.delta"),
+    ],
+)
+@pytest.mark.parametrize("split", [1, 7, 64, 10_000])
+def test_token_events_are_not_decoded_and_the_facts_are_the_same(
+    wire: Any, body: bytes, content: str, split: int
+) -> None:
+    fast, full = _relay(wire, skip=True), _relay(wire, skip=False)
+    for relay in (fast, full):
+        out = b"".join(relay.feed(body[i : i + split]) for i in range(0, len(body), split)) + relay.finish()
+        assert out == body  # bytes untouched
+    assert content not in fast.decoder.seen  # type: ignore[attr-defined]
+    assert full.decoder.seen.count(content) == 50  # type: ignore[attr-defined]
+    assert fast.usage == full.usage and fast.usage is not None
+    assert (fast.complete, fast.started, fast.saw_content, fast.events, fast.error) == (
+        full.complete,
+        full.started,
+        full.saw_content,
+        full.events,
+        full.error,
+    )
+    assert fast.complete and fast.saw_content
+
+
+def test_a_malformed_token_event_still_reaches_the_decoder() -> None:
+    body = anthropic_stream(2).replace(b'"text":"w1 "}}', b'"text":"w1 "', 1)
+    relay = _relay("anthropic", skip=True)
+    relay.feed(body)
+    relay.finish()
+    assert relay.decoder.seen.count("content_block_delta") == 1  # type: ignore[attr-defined]
+    assert relay.error is not None and relay.error.status == 502
+
+
+def test_after_the_finish_token_events_are_decoded_again() -> None:
+    body = anthropic_stream(1) + _sse(
+        "content_block_delta",
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "late"}},
+    )
+    relay = _relay("anthropic", skip=True)
+    relay.feed(body)
+    assert relay.complete
+    assert relay.decoder.seen[-1] == "content_block_delta"  # type: ignore[attr-defined]
