@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
+import queue
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -179,3 +182,51 @@ def stack(tmp: Path, providers: dict[str, str] | None = None, **extra_env: str) 
         yield st
     finally:
         st.stop_all()
+
+
+@dataclass
+class Tail:
+    """``python -m services.recorder.tail --json``, its lines read onto a queue by a thread."""
+
+    proc: subprocess.Popen[str]
+    lines: queue.Queue[str]
+
+    def event(self, request_id: str, timeout: float = 30.0) -> dict[str, Any]:
+        """The tail's event for ``request_id``, skipping the others; AssertionError if none comes."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                event = json.loads(self.lines.get(timeout=left))
+            except queue.Empty:
+                break
+            if event["request_id"] == request_id:
+                return dict(event)
+        raise AssertionError(f"tail never showed {request_id}")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(5)
+
+
+def start_tail(env: dict[str, str], warm_up: Callable[[], object], timeout: float = 30.0) -> Tail:
+    """Start the tail and return once it prints events. PUB/SUB: a subscriber sees only what is
+    published after it joined, so the handshake repeats ``warm_up`` (a request that leaves an event)
+    until the tail prints one; an event the test causes afterwards cannot be published too early."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "services.recorder.tail", "--json"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    out = proc.stdout
+    assert out is not None
+    tail = Tail(proc, queue.Queue())
+    threading.Thread(target=lambda: [tail.lines.put(line) for line in out], daemon=True).start()
+    try:
+        wait_until(lambda: warm_up() and not tail.lines.empty(), timeout=timeout, interval=0.2)
+    except TimeoutError:
+        tail.stop()
+        raise AssertionError("the tail printed no event") from None
+    return tail
