@@ -166,6 +166,29 @@ class Stack:
         assert len(rows) == 1, rows
         return rows[0]
 
+    def settle(self, headers: dict[str, str] | None = None, timeout: float = 30.0) -> None:
+        """Handshake, not a sleep: return once the events of the requests answered so far are in the
+        ledger. A marker request (an unknown model: no provider involved) is published after them; once
+        its row is in and the gateway holds no unacknowledged event (``/health``), the recorder has
+        committed them all. ``headers``: the gateway key, where one is needed."""
+        marker = f"ledger-marker-{time.monotonic_ns()}"
+        body = json.dumps({"model": "no-such-model-marker", "messages": [{"role": "user", "content": "x"}]})
+        request = urllib.request.Request(
+            self.gateway_url + "/v1/chat/completions",
+            data=body.encode(),
+            headers={"content-type": "application/json", "x-request-id": marker, **(headers or {})},
+        )
+        try:
+            urllib.request.urlopen(request, timeout=timeout).close()
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 404, exc.read()
+        self.row_for(marker, timeout)
+        wait_until(lambda: self.health()["events"]["queued"] == 0, timeout)
+
+    def health(self) -> dict[str, Any]:
+        with urllib.request.urlopen(self.gateway_url + "/health", timeout=10) as resp:
+            return dict(json.loads(resp.read()))
+
 
 @contextmanager
 def stack(tmp: Path, providers: dict[str, str] | None = None, **extra_env: str) -> Iterator[Stack]:

@@ -408,7 +408,7 @@ def test_unknown_paths_and_methods(client: httpx.Client, method: str, path: str,
 def test_nothing_was_answered_with_a_500_in_the_ledger(gw: Stack, client: httpx.Client) -> None:
     # Runs last in the module: every request above left its row; none says the gateway failed itself.
     assert_clear("/v1/chat/completions", client.post("/v1/chat/completions", json={"model": 1}))
-    time.sleep(1)
+    gw.settle()  # every row is in the ledger
     rows = gw.rows("status = 500 OR error_type = 'internal_error'")
     assert not rows, rows[:3]
 
