@@ -114,6 +114,8 @@ class RecordedRequest:
 
 
 RECORD = web.RequestKey("fake_record", RecordedRequest)
+Sleep = Callable[[float], Awaitable[None]]
+SLEEP = web.AppKey("fake_sleep", Sleep)  # the fake's timing faults wait through this (tests inject one)
 Answer = Callable[[web.Request, dict[str, Any], Behaviour], Awaitable[web.StreamResponse]]
 
 
@@ -130,8 +132,10 @@ class FakeProvider:
         api_key: str | None = None,
         models: list[str] | None = None,
         prompt_cache: bool = True,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.name = name
+        self.sleep = sleep  # latency, first-byte and chunk delays: a test may record them instead
         # The provider's documented prompt caching (tests/fake/prompt_cache.py); the cache-read/-write
         # fault knobs, when set, take precedence.
         self.simulate_cache = prompt_cache
@@ -228,6 +232,7 @@ class FakeProvider:
 
     def build_app(self) -> web.Application:
         app = web.Application(middlewares=[self._record], client_max_size=64 * 2**20)
+        app[SLEEP] = self.sleep
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/api/v1/chat/completions", self._chat)
         app.router.add_post("/v1/responses", self._responses)
@@ -305,7 +310,7 @@ class FakeProvider:
         except ValueError as err:
             return self._error(style, 400, f"bad fault spec: {err}")
         if behaviour.latency:
-            await asyncio.sleep(behaviour.latency)
+            await self.sleep(behaviour.latency)
         if behaviour.hang:
             await asyncio.Event().wait()  # cancelled when the client disconnects (handler_cancellation)
         if behaviour.break_before_first_byte:
@@ -582,7 +587,7 @@ async def _send_json(
     response.content_type = "application/json"
     response.content_length = len(data)
     await response.prepare(request)  # a StreamResponse sends its headers here
-    await asyncio.sleep(behaviour.first_byte_delay)
+    await request.app[SLEEP](behaviour.first_byte_delay)
     await response.write(data)
     await response.write_eof()
     return response
@@ -602,8 +607,9 @@ async def _send_stream(
     response.content_type = "text/event-stream"
     response.charset = "utf-8"
     await response.prepare(request)
+    sleep = request.app[SLEEP]
     if behaviour.first_byte_delay:
-        await asyncio.sleep(behaviour.first_byte_delay)
+        await sleep(behaviour.first_byte_delay)
     sent = 0
     for i, frame in enumerate(frames):
         at_fault_point = (i == 0) if behaviour.early else (frame.content and sent == 2) or frame.tail
@@ -630,11 +636,11 @@ async def _send_stream(
             await response.write(frame.data[: len(frame.data) // 2])
             break
         if i and behaviour.chunk_delay:
-            await asyncio.sleep(behaviour.chunk_delay)
+            await sleep(behaviour.chunk_delay)
         await response.write(frame.data)
         sent += frame.content
     if behaviour.end_delay:
-        await asyncio.sleep(behaviour.end_delay)  # the answer is complete; the body ends later
+        await sleep(behaviour.end_delay)  # the answer is complete; the body ends later
     await response.write_eof()
     return response
 

@@ -117,8 +117,11 @@ def ledger_counts(st: Stack, prefix: str) -> collections.Counter[str]:
     return collections.Counter(r["request_id"] for r in st.rows("request_id LIKE ?", (f"{prefix}-%",)))
 
 
-def assert_exactly_once(st: Stack, load: Load, timeout: float = 30.0) -> collections.Counter[str]:
-    """Every answered request has its row (waiting for the ledger to catch up), and no row is doubled."""
+def assert_exactly_once(
+    st: Stack, load: Load, timeout: float = 30.0, live: bool = True
+) -> collections.Counter[str]:
+    """Every answered request has its row (waiting for the ledger to catch up), and no row is doubled.
+    ``live``: the stack still runs, so a resend may still be on its way: settle the ledger first."""
     answered = set(load.answered)
     assert len(answered) == len(load.answered)
     try:
@@ -128,7 +131,8 @@ def assert_exactly_once(st: Stack, load: Load, timeout: float = 30.0) -> collect
         raise AssertionError(
             f"{len(missing)} answered requests have no row, e.g. {sorted(missing)[:5]}:\n{st.logs()[-3000:]}"
         ) from None
-    time.sleep(0.5)  # resends still in flight would show up as doubles now
+    if live:
+        st.settle()  # every event sent so far, resends included, is in: doubles would show now
     counts = ledger_counts(st, load.prefix)
     doubled = {rid: n for rid, n in counts.items() if n > 1}
     assert not doubled, f"{len(doubled)} requests recorded more than once: {list(doubled.items())[:5]}"

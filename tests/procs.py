@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
+import queue
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -164,6 +167,34 @@ class Stack:
         assert len(rows) == 1, rows
         return rows[0]
 
+    def settle(self, headers: dict[str, str] | None = None, timeout: float = 30.0) -> None:
+        """Handshake, not a sleep: return once the events of the requests answered so far are in the
+        ledger. A marker request (an unknown model: no provider involved) is published after them; once
+        its row is in and the gateway holds no unacknowledged event (``/health``), the recorder has
+        committed them all. ``headers``: the gateway key, where one is needed."""
+        marker = f"ledger-marker-{time.monotonic_ns()}"
+        body = json.dumps({"model": "no-such-model-marker", "messages": [{"role": "user", "content": "x"}]})
+        request = urllib.request.Request(
+            self.gateway_url + "/v1/chat/completions",
+            data=body.encode(),
+            headers={"content-type": "application/json", "x-request-id": marker, **(headers or {})},
+        )
+        try:
+            urllib.request.urlopen(request, timeout=timeout).close()
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 404, exc.read()
+        self.row_for(marker, timeout)
+        wait_until(lambda: self.queued() == 0, timeout)
+
+    def queued(self) -> int:
+        """Events the gateway holds unacknowledged: with GATEWAY_WORKERS > 1, summed over its workers."""
+        health = self.health()
+        return int((health.get("events_all_workers") or health["events"])["queued"])
+
+    def health(self) -> dict[str, Any]:
+        with urllib.request.urlopen(self.gateway_url + "/health", timeout=10) as resp:
+            return dict(json.loads(resp.read()))
+
 
 @contextmanager
 def stack(tmp: Path, providers: dict[str, str] | None = None, **extra_env: str) -> Iterator[Stack]:
@@ -180,3 +211,51 @@ def stack(tmp: Path, providers: dict[str, str] | None = None, **extra_env: str) 
         yield st
     finally:
         st.stop_all()
+
+
+@dataclass
+class Tail:
+    """``python -m services.recorder.tail --json``, its lines read onto a queue by a thread."""
+
+    proc: subprocess.Popen[str]
+    lines: queue.Queue[str]
+
+    def event(self, request_id: str, timeout: float = 30.0) -> dict[str, Any]:
+        """The tail's event for ``request_id``, skipping the others; AssertionError if none comes."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                event = json.loads(self.lines.get(timeout=left))
+            except queue.Empty:
+                break
+            if event["request_id"] == request_id:
+                return dict(event)
+        raise AssertionError(f"tail never showed {request_id}")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(5)
+
+
+def start_tail(env: dict[str, str], warm_up: Callable[[], object], timeout: float = 30.0) -> Tail:
+    """Start the tail and return once it prints events. PUB/SUB: a subscriber sees only what is
+    published after it joined, so the handshake repeats ``warm_up`` (a request that leaves an event)
+    until the tail prints one; an event the test causes afterwards cannot be published too early."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "services.recorder.tail", "--json"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    out = proc.stdout
+    assert out is not None
+    tail = Tail(proc, queue.Queue())
+    threading.Thread(target=lambda: [tail.lines.put(line) for line in out], daemon=True).start()
+    try:
+        wait_until(lambda: warm_up() and not tail.lines.empty(), timeout=timeout, interval=0.2)
+    except TimeoutError:
+        tail.stop()
+        raise AssertionError("the tail printed no event") from None
+    return tail

@@ -6,7 +6,6 @@ import asyncio
 import json
 import subprocess
 import sys
-import time
 import typing
 import urllib.request
 from collections.abc import AsyncIterator
@@ -420,16 +419,25 @@ async def test_fault_times_then_recovers(oai: openai.AsyncOpenAI, fp: FakeProvid
     assert (await oai.chat.completions.create(model="m", messages=HI)).choices[0].message.content
 
 
-async def test_latency_and_chunk_delay(oai: openai.AsyncOpenAI, fp: FakeProvider) -> None:
-    fp.set_fault("latency:0.3")
-    started = time.monotonic()
-    await oai.chat.completions.create(model="m", messages=HI)
-    assert time.monotonic() - started >= 0.3
-    fp.set_fault("latency:0,chunk-delay:0.05")
-    started = time.monotonic()
-    stream = await oai.chat.completions.create(model="m", messages=HI, stream=True)
-    chunks = [c async for c in stream]
-    assert time.monotonic() - started >= 0.05 * (len(chunks) - 1)
+async def test_latency_and_chunk_delay() -> None:
+    """The delays go through the fake's injected sleep: recorded here, not timed."""
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    async with (
+        FakeProvider(name="openai", sleep=sleep) as fp,
+        openai.AsyncOpenAI(base_url=fp.openai_base_url, api_key="k", max_retries=0) as oai,
+    ):
+        fp.set_fault("latency:0.3")
+        await oai.chat.completions.create(model="m", messages=HI)
+        assert slept == [0.3]  # once, before the answer
+        slept.clear()
+        fp.set_fault("latency:0,chunk-delay:0.05")
+        stream = await oai.chat.completions.create(model="m", messages=HI, stream=True)
+        chunks = [c async for c in stream]
+        assert slept == [0.05] * len(chunks)  # before every frame but the first ([DONE] is one)
 
 
 async def test_first_byte_delay_sends_headers_first(fp: FakeProvider) -> None:

@@ -68,11 +68,19 @@ class Prefetch(Generic[T]):
 
     ``take`` returns the oldest value started less than ``max_age_s`` ago (waiting for it if needed),
     or computes one when there is none. At most ``keep`` values are kept waiting: ``start`` does nothing
-    while that many are. Each value gets a thread of its own, which ends with it.
+    while that many are. Each value gets a thread of its own, which ends with it. ``clock`` gives
+    monotonic seconds (injected by tests).
     """
 
-    def __init__(self, compute: Callable[[], T], max_age_s: float = 5.0, keep: int = 2) -> None:
+    def __init__(
+        self,
+        compute: Callable[[], T],
+        max_age_s: float = 5.0,
+        keep: int = 2,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._compute = compute
+        self._clock = clock
         self._max_age_s = max_age_s
         self._keep = keep
         self._lock = threading.Lock()
@@ -85,7 +93,7 @@ class Prefetch(Generic[T]):
             if len(self._jobs) >= self._keep:
                 return
             job: Future[T] = Future()
-            self._jobs.append((time.monotonic(), job))
+            self._jobs.append((self._clock(), job))
         threading.Thread(target=self._run, args=(job,), name="dashboard-prefetch", daemon=True).start()
 
     def take(self) -> T:
@@ -96,7 +104,7 @@ class Prefetch(Generic[T]):
         return job.result() if job is not None else self._compute()
 
     def _drop_stale(self) -> None:
-        while self._jobs and time.monotonic() - self._jobs[0][0] > self._max_age_s:
+        while self._jobs and self._clock() - self._jobs[0][0] > self._max_age_s:
             self._jobs.popleft()
 
     def _run(self, job: Future[T]) -> None:

@@ -152,7 +152,7 @@ def ledger(gw: Stack, since: float, n: int) -> list[dict[str, Any]]:
     """Exactly ``n`` rows for /v1/responses since ``since``: no hidden retries or fallbacks."""
     where, params = "endpoint = '/v1/responses' AND started_at >= ? ORDER BY started_at", (since,)
     gw.wait_rows(where, params, n)
-    time.sleep(0.3)  # a late extra row would show up by now (the recorder flushes every 50 ms)
+    gw.settle()  # handshake: a late extra row would be in the ledger now
     rows = gw.rows(where, params)
     assert len(rows) == n, json.dumps(rows, indent=1) + gw.logs()
     return rows

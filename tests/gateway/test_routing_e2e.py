@@ -9,7 +9,6 @@ never waits out a Retry-After; tests about those states get a stack of their own
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,7 +20,7 @@ import openai
 import pytest
 
 from tests.fake_provider import FakeProvider
-from tests.procs import Stack, stack
+from tests.procs import Stack, stack, wait_until
 
 CLIENT_KEY = "sk-client-key-not-forwarded"
 LOCAL_KEY = "sk-local-proxy-key"
@@ -236,9 +235,10 @@ def test_a_hang_past_the_first_byte_timeout_falls_back(
     gw: Stack, fakes: dict[str, FakeProvider], stream: bool
 ) -> None:
     fakes["openai"].set_fault("hang")
-    started = time.monotonic()
     headers, text = chat(gw, "gpt-4o", stream=stream)
-    assert "fake-openrouter" in text and time.monotonic() - started >= 1.0  # the timeout fired first
+    assert "fake-openrouter" in text
+    # Order, not time: the gateway gave up on the hanging provider (it hung up on it) before falling back.
+    assert fakes["openai"].requests and wait_until(lambda: fakes["openai"].last_request.client_disconnected)
     row = served_by(gw, headers, "openrouter", 2)
     assert failures(row) == [("openai", None, "timeout")]
 
@@ -398,9 +398,7 @@ def test_a_short_retry_after_on_the_only_route_is_waited_out(
 ) -> None:
     with routing_stack(tmp_path, fakes, RETRY_AFTER_MAX_WAIT="3") as st:
         fakes["openai"].set_fault("status:429:retry-after=1", times=1)
-        started = time.monotonic()
-        headers, _ = chat(st, "openai::gpt-4o")
-        assert time.monotonic() - started >= 1.0
+        headers, _ = chat(st, "openai::gpt-4o")  # the only route: served only by waiting out the 429
         row = served_by(st, headers, "openai", 2)
         assert failures(row)[0][:2] == ("openai", 429)
 

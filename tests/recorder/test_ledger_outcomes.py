@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import sqlite3
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,8 +45,9 @@ def test_locked_database_no_ack_until_committed(cfg: RecorderConfig, launch: Lau
     with gateway_socket(cfg.events) as gw:
         for e in events:
             gw.send(e)
-        time.sleep(1.5)
-        assert gw.read_acks() == set()  # received, not committed: not acknowledged
+        # Handshake: the recorder took events and tried twice to commit them (its log says so)...
+        wait_until(lambda: "(attempt 2:" in recorder.stderr(), 15, "a second failed flush")
+        assert gw.read_acks() == set()  # ...received, not committed: not acknowledged
         holder.execute("COMMIT")
         holder.close()
         wait_until(lambda: gw.read_acks() == {e.event_id for e in events}, 15, "the acknowledgements")
@@ -81,7 +81,7 @@ def test_full_disk_no_ack_until_there_is_room(cfg: RecorderConfig, launch: Launc
         for e in events:
             gw.send(e)
         wait_until(lambda: "full" in recorder.stderr(), 10, "the recorder to hit the full disk")
-        time.sleep(1.0)
+        wait_until(lambda: "(attempt 2:" in recorder.stderr(), 15, "a second failed flush")
         assert gw.read_acks() == {first.event_id}  # nothing acknowledged while the disk is full
         assert recorder.alive()
         os.unlink(filler)

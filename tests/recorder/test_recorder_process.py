@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import signal
 import sqlite3
-import time
 
 import orjson
 import pytest
@@ -252,9 +251,9 @@ def test_busy_database_at_shutdown_still_commits(cfg: RecorderConfig, launch: La
     holder = _lock_database(cfg)
     with gateway_socket(cfg.events) as push:
         send_all(push, events)
-        time.sleep(0.5)
+        wait_until(lambda: "items failed" in recorder.stderr(), 15, "a flush to meet the lock")
         recorder.popen.send_signal(signal.SIGTERM)
-        time.sleep(0.5)
+        wait_until(lambda: "recorder stopping" in recorder.stderr(), 15, "the shutdown to begin")
         holder.execute("COMMIT")  # the lock goes away within the shutdown grace period
         holder.close()
     assert recorder.stop() == 0
@@ -267,10 +266,11 @@ def test_shutdown_gives_up_on_a_database_that_stays_locked(cfg: RecorderConfig, 
     try:
         with gateway_socket(cfg.events) as push:
             send_all(push, [make_event() for _ in range(10)])
-            time.sleep(0.3)
-        started = time.monotonic()
-        assert recorder.stop(timeout=20) == 1  # events could not be committed: say so, but do exit
-        assert time.monotonic() - started < 12
+            wait_until(
+                lambda: "flush of 10 items failed" in recorder.stderr(), 15, "a flush to meet the lock"
+            )
+        # Events could not be committed: say so, but do exit by itself (stop() kills after the deadline).
+        assert recorder.stop(timeout=20) == 1
     finally:
         holder.close()
     assert summary(recorder)["lost"] == 10

@@ -20,6 +20,7 @@ from services.gateway.providers.registry import build_providers
 from services.gateway.proxy import Proxy
 from services.gateway.routing.health import BreakerConfig, ProviderHealth
 from services.gateway.serve import Answer, Limits
+from services.gateway.serve import serve as serve_loop
 from shared.events import UsageEvent
 from shared.pricing import ModelRates, Pricer, Rate
 from shared.settings import load_settings
@@ -165,12 +166,25 @@ async def test_all_rate_limited_is_a_429(health: ProviderHealth) -> None:
     assert response.status == 429 and response.headers["retry-after"] in ("19", "20")
 
 
-async def test_a_short_retry_after_on_the_only_route_is_waited_out(health: ProviderHealth) -> None:
-    proxy = ScriptedProxy({"openai": [err(429, "openai", retry_after=0.2), "ok"]}, health)
-    call = make_call()
-    started = time.monotonic()
-    assert (await serve(proxy, call, ROUTES[:1])).status == 200
-    assert time.monotonic() - started >= 0.19 and ev(call).attempts == 2
+async def test_a_short_retry_after_on_the_only_route_is_waited_out() -> None:
+    """On an injected clock: the loop sleeps exactly the Retry-After, then tries the route again."""
+    now = [1_000.0]
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    health = ProviderHealth(BreakerConfig(failures=2, cooldown_s=30.0), clock=lambda: now[0])
+    outcomes: list[Answer[str] | UpstreamError] = [err(429, "openai", retry_after=0.2), Answer("ok")]
+    tried: list[str] = []
+
+    async def attempt(route: Route) -> Answer[str] | UpstreamError:
+        tried.append(route.provider)
+        return outcomes.pop(0)
+
+    assert await serve_loop(ROUTES[:1], attempt, health, Limits(3, 10.0), sleep) == "ok"
+    assert tried == ["openai", "openai"] and slept == [pytest.approx(0.2)]
 
 
 async def test_a_short_retry_after_goes_behind_the_other_routes(health: ProviderHealth) -> None:

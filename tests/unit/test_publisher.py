@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Callable
 
+import pytest
 import zmq
 
 from services.gateway.publisher import EventPublisher
@@ -61,7 +63,8 @@ class Recorder:
         self.sock.close(0)
 
 
-async def until(check: Callable[[], bool], timeout: float = 5.0) -> None:
+async def until(check: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Poll ``check``; the deadline only catches a hang."""
     deadline = time.monotonic() + timeout
     while not check():
         assert time.monotonic() < deadline, "condition not met"
@@ -95,38 +98,67 @@ async def test_queues_while_no_recorder_then_delivers_in_order_and_forgets_what_
     ctx.term()
 
 
+class Clock:
+    """An injected monotonic clock the test moves; the publisher is pumped by hand, never started."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def pumped_until(pub: EventPublisher, rec: Recorder, check: Callable[[], bool]) -> None:
+    """Pump the publisher and read the recorder until ``check()``: real sockets, frozen clock."""
+
+    def step() -> bool:
+        pub.pump()
+        rec.read()
+        return check()
+
+    await until(step)
+
+
 async def test_unacknowledged_events_are_resent_after_the_timeout() -> None:
     endpoint = f"tcp://127.0.0.1:{free_port()}"
     ctx = zmq.Context()
     rec = Recorder(ctx, endpoint)
-    pub = EventPublisher(endpoint, max_queued=10, ack_timeout_s=0.3, ctx=ctx)
-    pub.start(interval=0.01)
-    await until(lambda: pub.connections == 1)
+    clock = Clock()
+    pub = EventPublisher(endpoint, max_queued=10, ack_timeout_s=0.3, ctx=ctx, clock=clock)
+    await pumped_until(pub, rec, lambda: pub.connections == 1)
     pub.publish(make_event(1))
-
-    def seen(n: int) -> Callable[[], bool]:
-        def check() -> bool:
-            rec.read()
-            return rec.ids().count("ev0001") >= n
-
-        return check
-
-    await until(seen(1))
-    t0 = time.monotonic()
-    await until(seen(2))
-    assert time.monotonic() - t0 >= 0.2  # not before the timeout
-    assert pub.resent >= 1
+    await pumped_until(pub, rec, lambda: rec.ids().count("ev0001") == 1)
+    clock.now += 0.29
+    pub.pump()
+    assert pub.resent == 0  # not before the timeout
+    clock.now += 0.01
+    await pumped_until(pub, rec, lambda: rec.ids().count("ev0001") == 2)
+    assert pub.resent == 1
     rec.ack(["ev0001"])
-    await until(lambda: pub.queued == 0)
-    await asyncio.sleep(0.5)
-    rec.read()
-    count = rec.ids().count("ev0001")
-    await asyncio.sleep(0.5)
-    rec.read()
-    assert rec.ids().count("ev0001") == count  # acknowledged: never sent again
+    await pumped_until(pub, rec, lambda: pub.queued == 0)
+    sent = pub.sent
+    for _ in range(10):
+        clock.now += 60
+        pub.pump()
+    assert pub.sent == sent and pub.resent == 1  # acknowledged: never sent again
     await pub.close(ack_wait_s=0)
     rec.close()
     ctx.term()
+
+
+async def rebind(ctx: zmq.Context[zmq.Socket[bytes]], endpoint: str) -> Recorder:
+    """A new recorder on the endpoint a closed one used, once ZeroMQ has released it."""
+    made: list[Recorder] = []
+
+    def bound() -> bool:
+        try:
+            made.append(Recorder(ctx, endpoint))
+        except zmq.ZMQError:
+            return False
+        return True
+
+    await until(bound)
+    return made[0]
 
 
 async def test_a_new_recorder_gets_everything_unacknowledged_at_once() -> None:
@@ -150,8 +182,7 @@ async def test_a_new_recorder_gets_everything_unacknowledged_at_once() -> None:
     rec.ack([f"ev{i:04d}" for i in range(5)])
     await until(lambda: pub.queued == 15)
     rec.close()  # the recorder dies with 15 events unacknowledged
-    await asyncio.sleep(0.2)
-    rec2 = Recorder(ctx, endpoint)
+    rec2 = await rebind(ctx, endpoint)
     await until(got(rec2, 15))
     assert sorted(set(rec2.ids())) == [f"ev{i:04d}" for i in range(5, 20)]
     assert pub.resent >= 15
@@ -165,10 +196,8 @@ async def test_a_new_recorder_gets_everything_unacknowledged_at_once() -> None:
 async def test_drops_past_the_bound_and_counts_them() -> None:
     ctx = zmq.Context()
     pub = EventPublisher(f"tcp://127.0.0.1:{free_port()}", max_queued=3, ctx=ctx)
-    t0 = time.perf_counter()
     for i in range(10):
-        pub.publish(make_event(i))  # never blocks, never raises
-    assert time.perf_counter() - t0 < 0.5
+        pub.publish(make_event(i))  # never blocks (no recorder: a blocking send would hang), never raises
     assert pub.stats() == {
         "queued": 3,
         "unacked": 0,
@@ -193,18 +222,19 @@ async def test_close_waits_for_the_acknowledgements_and_says_goodbye() -> None:
     for i in range(3):
         pub.publish(make_event(i))
 
-    async def ack_later() -> None:
-        await asyncio.sleep(0.3)
-        rec.read()
+    order: list[str] = []
+
+    async def ack_later() -> None:  # runs while close() waits
+        await until(lambda: rec.read() or len(rec.got) >= 3)
+        order.append("acked")
         rec.ack(rec.ids())
 
     acker = asyncio.get_running_loop().create_task(ack_later())
-    t0 = time.monotonic()
-    assert await pub.close(ack_wait_s=5) == 0
-    assert 0.25 <= time.monotonic() - t0 < 2
+    assert await pub.close(ack_wait_s=60) == 0  # a deadline only a hang reaches
+    order.append("closed")
     await acker
-    await asyncio.sleep(0.1)
-    rec.read()
+    assert order == ["acked", "closed"]  # close() returned only after the acknowledgements
+    await until(lambda: rec.read() or len(rec.control) >= 2)
     assert rec.control == [b"drain", b"bye"]
     rec.close()
     ctx.term()
@@ -218,9 +248,8 @@ async def test_close_gives_up_after_the_ack_wait() -> None:
     pub.start(interval=0.01)
     await until(lambda: pub.connections == 1)
     pub.publish(make_event(1))
-    t0 = time.monotonic()
-    assert await pub.close(ack_wait_s=0.3) == 1
-    assert time.monotonic() - t0 < 1.5
+    # It gives up by itself (the outer 60 s only catches a hang) and counts what is unacknowledged.
+    assert await asyncio.wait_for(pub.close(ack_wait_s=0.3), 60) == 1
     rec.close()
     ctx.term()
 
@@ -229,24 +258,30 @@ async def test_resends_back_off_while_the_recorder_acknowledges_nothing() -> Non
     endpoint = f"tcp://127.0.0.1:{free_port()}"
     ctx = zmq.Context()
     rec = Recorder(ctx, endpoint)  # connected, receives, never acknowledges (a stuck disk)
-    pub = EventPublisher(endpoint, max_queued=10, ack_timeout_s=0.1, ctx=ctx)
-    pub.start(interval=0.01)
-    await until(lambda: pub.connections == 1)
+    clock = Clock()
+    t0 = clock.now
+    pub = EventPublisher(endpoint, max_queued=10, ack_timeout_s=0.1, ctx=ctx, clock=clock)
+    await pumped_until(pub, rec, lambda: pub.connections == 1)
     pub.publish(make_event(1))
-    await asyncio.sleep(2.0)
-    rec.read()
-    copies = rec.ids().count("ev0001")
-    # Without backoff: a copy every 0.1 s, about 20. With it: at 0, 0.1, 0.2, 0.4, 0.8 and 1.6 s.
-    assert 3 <= copies <= 8, copies
+    pub.pump()
+    assert pub.sent == 1
+    sent_at = [clock.now]
+    while clock.now - t0 < 2.0:  # 2 s of clock time in 10 ms steps
+        clock.now += 0.01
+        before = pub.sent
+        pub.pump()
+        sent_at += [clock.now] * (pub.sent - before)
+    # Without backoff: a copy every 0.1 s, about 20. With it, the wait doubles after each resend
+    # (each send is seen up to one 10 ms step late).
+    gaps = [b - a for a, b in itertools.pairwise(sent_at)]
+    assert gaps == pytest.approx([0.1, 0.1, 0.2, 0.4, 0.8], abs=0.011), gaps
+    await pumped_until(pub, rec, lambda: rec.ids().count("ev0001") == 6)
     rec.ack(["ev0001"])
-    await until(lambda: pub.queued == 0)
+    await pumped_until(pub, rec, lambda: pub.queued == 0)
     pub.publish(make_event(2))  # an acknowledgement brought the timeout back to 0.1 s
-
-    def resent_soon() -> bool:
-        rec.read()
-        return rec.ids().count("ev0002") >= 2
-
-    await until(resent_soon, timeout=0.6)
+    pub.pump()
+    clock.now += 0.1
+    await pumped_until(pub, rec, lambda: rec.ids().count("ev0002") >= 2)
     await pub.close(ack_wait_s=0)
     rec.close()
     ctx.term()

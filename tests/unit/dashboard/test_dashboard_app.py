@@ -13,6 +13,7 @@ import pytest
 from services.dashboard import app as dashboard_app
 from services.dashboard.app import Prefetch, create_app
 from services.dashboard.components import widgets
+from tests.procs import wait_until
 from tests.unit.dashboard.ledger_fixtures import event, write_ledger
 
 
@@ -193,10 +194,15 @@ def test_prefetch_waits_for_a_running_value_and_keeps_at_most_keep() -> None:
 
 def test_prefetch_drops_stale_values_and_passes_errors_on() -> None:
     compute = Counter()
-    prefetch = Prefetch(compute, max_age_s=0.0)
+    now = [100.0]
+    prefetch = Prefetch(compute, max_age_s=5.0, clock=lambda: now[0])
     prefetch.start()
-    time.sleep(0.01)
-    assert prefetch.take() == 2  # the started one was too old: a fresh one
+    now[0] += 5.0
+    assert prefetch.take() == 1  # just within its age: handed over
+    prefetch.start()
+    wait_until(lambda: compute.calls == 2)  # the prefetched value (2) is ready...
+    now[0] += 5.01
+    assert prefetch.take() == 3  # ...but too old: a fresh one
     failing = Prefetch(lambda: 1 / 0)
     failing.start()
     with pytest.raises(ZeroDivisionError):

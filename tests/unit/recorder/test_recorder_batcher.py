@@ -34,7 +34,7 @@ class Sink:
         return [i for b in self.batches for i in b]
 
 
-async def until(predicate, timeout: float = 2.0) -> None:
+async def until(predicate, timeout: float = 30.0) -> None:  # the deadline only catches a hang
     async with asyncio.timeout(timeout):
         while not predicate():
             await asyncio.sleep(0.005)
@@ -50,24 +50,29 @@ async def test_flushes_when_batch_is_full() -> None:
     b = Batcher(sink, max_rows=3, flush_interval_s=60)
     b.start()
     await put_all(b, range(7))
-    await until(lambda: len(sink.batches) == 2)
-    await asyncio.sleep(0.05)
+    await until(lambda: len(sink.batches) == 2 and b.pending == 0)  # the 7th is in the batch being filled
     assert sink.batches == [[0, 1, 2], [3, 4, 5]]  # the 7th waits for more items or the interval
     assert await b.close() == 0
     assert sink.batches == [[0, 1, 2], [3, 4, 5], [6]]
 
 
-async def test_flushes_after_interval_from_first_item() -> None:
+async def test_a_batch_that_is_not_full_waits_for_the_interval() -> None:
     sink = Sink()
-    b = Batcher(sink, max_rows=100, flush_interval_s=0.15)
+    b = Batcher(sink, max_rows=100, flush_interval_s=60)
     b.start()
-    loop = asyncio.get_running_loop()
-    t0 = loop.time()
     await put_all(b, [1, 2])
-    await asyncio.sleep(0.05)
-    assert sink.batches == []
-    await until(lambda: bool(sink.batches))
-    assert loop.time() - t0 >= 0.14
+    await until(lambda: b.pending == 0)  # both taken into the batch being filled...
+    assert sink.batches == []  # ...which is not flushed before its interval
+    assert await b.close() == 0
+    assert sink.batches == [[1, 2]]
+
+
+async def test_flushes_after_interval_without_more_items() -> None:
+    sink = Sink()
+    b = Batcher(sink, max_rows=100, flush_interval_s=0.05)
+    b.start()
+    await put_all(b, [1, 2])
+    await until(lambda: bool(sink.batches))  # no third item, no close: only the interval flushes it
     assert sink.batches == [[1, 2]]
     await b.close()
 
@@ -155,7 +160,8 @@ async def test_full_queue_makes_put_wait() -> None:
     await until(lambda: sink.calls == 1)  # item 1 is being flushed, blocked on the gate
     await put_all(b, [2, 3])  # fills the queue
     blocked = asyncio.get_running_loop().create_task(b.put(4))
-    await asyncio.sleep(0.05)
+    for _ in range(20):  # let every task run until it blocks: the event loop's turns, not time
+        await asyncio.sleep(0)
     assert not blocked.done()
     sink.gate.set()
     await blocked
@@ -187,7 +193,8 @@ async def test_limit_retries_unblocks_a_put_waiting_behind_a_dead_flush() -> Non
     b.start()
     await put_all(b, [1, 2])  # 1 is being retried, 2 fills the queue
     blocked = asyncio.get_running_loop().create_task(b.put(3))
-    await asyncio.sleep(0.05)
+    for _ in range(20):  # let every task run until it blocks: the event loop's turns, not time
+        await asyncio.sleep(0)
     assert not blocked.done()
     b.limit_retries(0.1)  # shutdown began
     async with asyncio.timeout(3):

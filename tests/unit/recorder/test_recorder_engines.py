@@ -274,7 +274,9 @@ async def test_postgres_connection_lost_mid_run_is_retried_without_loss(pg_url: 
     batcher.start()
     for i in range(10):
         await batcher.put(event_row(make_event(i)))
-    await asyncio.sleep(0.3)
+    async with asyncio.timeout(30):  # a deadline only a hang reaches
+        while batcher.flushed < 10:  # handshake: the store's connection is in use before it is cut
+            await asyncio.sleep(0.01)
     admin = await asyncpg.connect(pg_url)
     killed = await admin.fetchval(
         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "

@@ -279,8 +279,10 @@ async def test_busy_database_is_retried_by_the_batcher_without_loss(tmp_path: Pa
     batcher.start()
     for i in range(25):
         await batcher.put(event_row(make_event(i)))
-    await asyncio.sleep(0.3)
-    assert batcher.failures > 0 and rows(path) == []
+    async with asyncio.timeout(30):  # a deadline only a hang reaches
+        while batcher.failures == 0:  # handshake: a flush met the lock
+            await asyncio.sleep(0.01)
+    assert rows(path) == []
     blocker.execute("COMMIT")
     blocker.close()
     assert await batcher.close() == 0
