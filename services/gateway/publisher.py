@@ -211,6 +211,8 @@ class EventPublisher:
         Returns how many events went out."""
         n = 0
         while self._unsent:
+            if self._closed or not self._sock.get(zmq.EVENTS) & zmq.POLLOUT:
+                break  # no recorder connected (ZMQ_IMMEDIATE) or its pipe is full: build no batch for nothing
             batch: dict[bytes, bytes] = {}
             taken = 0
             for event_id in self._unsent:
