@@ -109,6 +109,7 @@ class Stack:
     env: dict[str, str]
     tmp: Path
     services: dict[str, Service] = field(default_factory=dict)
+    markers: int = 0  # marker requests ``settle`` sent: each is one more event and ledger row
 
     @property
     def gateway_url(self) -> str:
@@ -173,6 +174,7 @@ class Stack:
         its row is in and the gateway holds no unacknowledged event (``/health``), the recorder has
         committed them all. ``headers``: the gateway key, where one is needed."""
         marker = f"ledger-marker-{time.monotonic_ns()}"
+        self.markers += 1
         body = json.dumps({"model": "no-such-model-marker", "messages": [{"role": "user", "content": "x"}]})
         request = urllib.request.Request(
             self.gateway_url + "/v1/chat/completions",

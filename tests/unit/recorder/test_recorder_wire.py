@@ -17,6 +17,9 @@ from shared.events import FailedAttempt, UsageEvent, decode, encode
 _HINTS = typing.get_type_hints(UsageEvent)
 _INT64 = st.integers(-(2**63), 2**63 - 1)
 _FLOAT = st.floats(allow_nan=False, allow_infinity=False)
+# What a gateway's event holds: costs and milliseconds far below the range where a sum of a few overflows
+# (such sums take the slow path, which ``test_any_object_converts_like_decode_and_event_row`` covers).
+_EVENT_FLOAT = st.floats(min_value=-1e300, max_value=1e300, allow_nan=False)
 _JSON_SCALAR = st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | _FLOAT | st.text(max_size=5)
 _ATTEMPT = st.fixed_dictionaries(
     {
@@ -69,8 +72,8 @@ _EVENTS = st.builds(
     translated=st.booleans(),
     status=st.integers(0, 599),
     input_tokens=st.integers(0, 2**62),
-    cost_usd=st.none() | _FLOAT,
-    latency_ms=_FLOAT,
+    cost_usd=st.none() | _EVENT_FLOAT,
+    latency_ms=_EVENT_FLOAT,
     session_id=st.none() | st.text(max_size=4),
 )
 
