@@ -211,7 +211,7 @@ class EventPublisher:
         Returns how many events went out."""
         n = 0
         while self._unsent:
-            if self._closed or not self._sock.get(zmq.EVENTS) & zmq.POLLOUT:
+            if self._closed or not int(self._sock.get(zmq.EVENTS)) & zmq.POLLOUT:
                 break  # no recorder connected (ZMQ_IMMEDIATE) or its pipe is full: build no batch for nothing
             batch: dict[bytes, bytes] = {}
             taken = 0
