@@ -9,10 +9,14 @@ How 1M rows stay fast:
 * additive figures: whole hours come from the ``usage_hourly`` rollup (both engines keep it), the partial
   hours at the two edges of the range from ``requests`` (without the rollup, everything comes from
   ``requests``);
-* latency percentiles are exact, interpolated like ``numpy.percentile`` (linear). PostgreSQL computes them
-  with ``percentile_cont``. SQLite has no such function: a small selection is read in one pass over a
-  covering index; otherwise each (group, percentile) is a single ``ORDER BY latency_ms LIMIT 2 OFFSET k``
-  walk along a latency-ordered covering index (``services/recorder/rollups.py``).
+* cost by key, client and session: whole hours from the ``usage_attribution_hourly`` rollup (both engines
+  keep it), the edges from ``requests``;
+* latency percentiles are exact, interpolated like ``numpy.percentile`` (linear). When the range holds
+  more than :data:`SMALL_SELECTION` rows, each (group, percentile) is a single
+  ``ORDER BY latency_ms LIMIT 2 OFFSET k`` walk along a latency-ordered covering index (both engines:
+  ``services/recorder/rollups.py``, ``pg_store.LATENCY_INDEXES``), never a sort of the range. A smaller
+  selection is read in one pass over a covering index (SQLite, quantiles in pandas) or given to
+  ``percentile_cont`` (PostgreSQL).
 """
 
 from __future__ import annotations
@@ -75,7 +79,7 @@ RECENT_COLUMNS = (
     "attempts",
     "error_type",
 )
-SMALL_SELECTION = 50_000  # SQLite: below this, percentiles come from one pass over the range
+SMALL_SELECTION = 50_000  # rows in the range up to which percentiles come from one pass, not walks
 PERCENTILES = (0.5, 0.95)
 _TOKENS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
 _R, _H, _W = REQUESTS.c, HOURLY.c, WHO.c
@@ -309,7 +313,7 @@ def _indexed_rows(
 
 
 def _walk(conn: Connection, q: Query, group: str | None, key: Any, n: int) -> tuple[float, ...]:
-    """SQLite: exact percentiles of one group, by OFFSET walks along its latency-ordered covering index.
+    """Exact percentiles of one group, by OFFSET walks along its latency-ordered covering index.
 
     Upper percentiles walk down from the top, so p95 steps over 5% of the rows, not 95%. A query's walks
     (hundreds for hourly groups over a month) share statements compiled once, run by the driver with the
@@ -346,8 +350,10 @@ def _run_walk(conn: Connection, shape: tuple[Any, ...], params: Mapping[str, Any
     for t in (indexed, _PLAIN):
         sql, order, base = _walk_statement(conn, shape, t)
         values = {**base, **params}
+        # sqlite3 takes positional parameters (qmark); psycopg named ones (pyformat: no positiontup)
+        args: Any = [values[name] for name in order] if order else {name: values[name] for name in base}
         try:
-            return list(driver.execute(sql, [values[name] for name in order]).fetchall())
+            return list(driver.execute(sql, args).fetchall())
         except sqlite3.OperationalError as exc:
             if "no such index" not in str(exc):
                 raise
@@ -357,7 +363,8 @@ def _run_walk(conn: Connection, shape: tuple[Any, ...], params: Mapping[str, Any
 def _walk_statement(conn: Connection, shape: tuple[Any, ...], t: _Indexed) -> _Walk:
     """The walk of :func:`_walk` for ``shape`` (query, group, descending, NULL key), compiled (cached)."""
     q, group, descending, null_key = shape
-    found = _WALKS.get((*shape, t.index))
+    cache_key = (*shape, t.index, conn.dialect.name)  # SQL text and parameter style differ by engine
+    found = _WALKS.get(cache_key)
     if found is not None:
         return found
     if group is None:
@@ -380,7 +387,7 @@ def _walk_statement(conn: Connection, shape: tuple[Any, ...], t: _Indexed) -> _W
     found = (str(compiled), tuple(compiled.positiontup or ()), dict(compiled.construct_params()))
     if len(_WALKS) > 256:  # a query has few shapes: keep the cache small
         _WALKS.clear()
-    _WALKS[(*shape, t.index)] = found
+    _WALKS[cache_key] = found
     return found
 
 
@@ -416,28 +423,35 @@ def _range_rows(conn: Connection, q: Query) -> int:
     return int(conn.execute(sql).scalar() or 0)
 
 
-def _sqlite_percentiles(
+def _walk_percentiles(
     conn: Connection, q: Query, group: str | None, counts: dict[Any, int], overall: bool
 ) -> dict[Any, tuple[float, ...]]:
-    nan = (math.nan,) * len(PERCENTILES)
-    if _range_rows(conn, q) <= SMALL_SELECTION:  # reading the whole range is cheap: one pass
-        frame = _one_pass(conn, q, group)
-        found = {} if frame.empty else {k: _quantiles(g) for k, g in frame.groupby("key")["latency"]}
-        result = {key: found.get(0 if group is None else key, nan) for key in counts}
-        if overall:
-            result[None] = _quantiles(frame["latency"]) if not frame.empty else nan
-        return result
+    """Both engines: each (group, percentile) by an index walk (:func:`_walk`)."""
     result = {key: _walk(conn, q, group, key, n) for key, n in counts.items() if n > 0}
     if overall and group is not None:
         result[None] = _walk(conn, q, None, None, sum(counts.values()))
     return result
 
 
+def _sqlite_percentiles(
+    conn: Connection, q: Query, group: str | None, counts: dict[Any, int], overall: bool
+) -> dict[Any, tuple[float, ...]]:
+    """SQLite, a small selection: every selected latency read in one pass, quantiles in pandas."""
+    nan = (math.nan,) * len(PERCENTILES)
+    frame = _one_pass(conn, q, group)
+    found = {} if frame.empty else {k: _quantiles(g) for k, g in frame.groupby("key")["latency"]}
+    result = {key: found.get(0 if group is None else key, nan) for key in counts}
+    if overall:
+        result[None] = _quantiles(frame["latency"]) if not frame.empty else nan
+    return result
+
+
 def _postgres_percentiles(
     conn: Connection, q: Query, group: str | None, counts: dict[Any, int], overall: bool
 ) -> dict[Any, tuple[float, ...]]:
-    """PostgreSQL: ``percentile_cont`` (linear interpolation, as numpy's default), per group and over all
-    groups in one scan (``GROUPING SETS``: the overall row is the one whose ``grouping()`` flag is set)."""
+    """PostgreSQL, a small selection: ``percentile_cont`` (linear interpolation, as numpy's default), per
+    group and over all groups in one scan (``GROUPING SETS``: the overall row is the one whose
+    ``grouping()`` flag is set)."""
     pct = func.percentile_cont(array([literal(p) for p in PERCENTILES])).within_group(_R.latency_ms)
     where = [*_in_range(q.start, q.end), *filters(q)]
     found: dict[Any, tuple[float, ...]] = {}
@@ -470,6 +484,8 @@ def latency_percentiles(
     with reading(ledger) as conn:
         if conn is None or not counts:
             return {}
+        if _range_rows(conn, q) > SMALL_SELECTION:  # sorting the range would cost more than walks
+            return _walk_percentiles(conn, q, group, counts, overall)
         if conn.dialect.name == "postgresql":
             return _postgres_percentiles(conn, q, group, counts, overall)
         return _sqlite_percentiles(conn, q, group, counts, overall)
@@ -587,7 +603,7 @@ def attribution(ledger: str, q: Query) -> pd.DataFrame:
     request had no key, client or session. ``tokens`` counts input, output and cache tokens;
     ``first_at``/``last_at`` are unix seconds.
 
-    Whole hours come from the ``usage_attribution_hourly`` rollup (SQLite ledgers) and the edges from
+    Whole hours come from the ``usage_attribution_hourly`` rollup (when the ledger has it) and the edges from
     ``requests``, as in :func:`cube`, unless a provider, model or status filter is set (the rollup has no
     such columns)."""
     columns = list(ATTRIBUTION_FRAME)
