@@ -28,9 +28,11 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Connection,
     Select,
+    Text,
     bindparam,
     case,
     column,
@@ -41,7 +43,7 @@ from sqlalchemy import (
     true,
     tuple_,
 )
-from sqlalchemy.dialects.postgresql import array
+from sqlalchemy.dialects.postgresql import ARRAY, array
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import Executable, TableClause
@@ -312,27 +314,99 @@ def _indexed_rows(
     return fetch(conn, build(_PLAIN), params)
 
 
+class _Step:
+    """Where one percentile of ``n`` latencies lies in a walk: skip ``offset`` rows (from the top when
+    ``descending``), read ``count`` (1 or 2) and interpolate between the smallest and the largest."""
+
+    __slots__ = ("count", "descending", "fraction", "offset")
+
+    def __init__(self, p: float, n: int) -> None:
+        pos = p * (n - 1)
+        k_lo, k_hi = math.floor(pos), math.ceil(pos)
+        self.descending = p > 0.5  # upper percentiles walk down from the top: p95 steps over 5% of the rows
+        self.offset = n - 1 - k_hi if self.descending else k_lo
+        self.count = k_hi - k_lo + 1
+        self.fraction = pos - k_lo
+
+    def value(self, lo: float | None, hi: float | None) -> float:
+        if lo is None or hi is None:
+            return math.nan
+        return float(lo + self.fraction * (hi - lo))
+
+
 def _walk(conn: Connection, q: Query, group: str | None, key: Any, n: int) -> tuple[float, ...]:
     """Exact percentiles of one group, by OFFSET walks along its latency-ordered covering index.
 
-    Upper percentiles walk down from the top, so p95 steps over 5% of the rows, not 95%. A query's walks
-    (hundreds for hourly groups over a month) share statements compiled once, run by the driver with the
-    group key, count and offset as parameters."""
+    A query's walks (hundreds for hourly groups over a month) share statements compiled once, run by the
+    driver with the group key, count and offset as parameters."""
     null_key = group == "provider" and key == ""
     values = []
     for p in PERCENTILES:
-        pos = p * (n - 1)
-        k_lo, k_hi = math.floor(pos), math.ceil(pos)
-        descending = p > 0.5
-        offset = n - 1 - k_hi if descending else k_lo
-        params = {"key": key, "count": k_hi - k_lo + 1, "offset": offset}
-        rows = _run_walk(conn, (q, group, descending, null_key), params)
-        if not rows:
-            values.append(math.nan)
-            continue
-        lo, hi = (rows[-1][0], rows[0][0]) if descending else (rows[0][0], rows[-1][0])
-        values.append(lo + (pos - k_lo) * (hi - lo))
+        step = _Step(p, n)
+        params = {"key": key, "count": step.count, "offset": step.offset}
+        rows = _run_walk(conn, (q, group, step.descending, null_key), params)
+        latencies = [r[0] for r in rows]
+        values.append(step.value(min(latencies, default=None), max(latencies, default=None)))
     return tuple(values)
+
+
+def _postgres_walks(
+    conn: Connection, q: Query, group: str, counts: Mapping[Any, int]
+) -> dict[Any, tuple[float, ...]]:
+    """PostgreSQL: the walks of every group in one statement per percentile (one round trip instead of
+    one per group and percentile): the groups' keys, counts and offsets as arrays, ``unnest``-ed, each
+    row's walk a ``LATERAL`` subquery along the group's latency-ordered index."""
+    keys = list(counts)
+    is_number = group in ("hour", "day")
+    found: dict[Any, list[float]] = {key: [] for key in keys}
+    for p in PERCENTILES:
+        steps = [_Step(p, counts[key]) for key in keys]
+        descending = steps[0].descending
+        walks = _postgres_walk_statement(q, group, descending, is_number)
+        params = {
+            "keys": [int(k) if is_number else str(k) for k in keys],
+            "counts": [s.count for s in steps],
+            "offsets": [s.offset for s in steps],
+        }
+        bounds = {int(i): (lo, hi) for i, lo, hi in conn.execute(walks, params).all()}
+        for i, (key, step) in enumerate(zip(keys, steps, strict=True)):
+            found[key].append(step.value(*bounds.get(i + 1, (None, None))))
+    return {key: tuple(v) for key, v in found.items()}
+
+
+def _postgres_walk_statement(q: Query, group: str, descending: bool, is_number: bool) -> Select[Any]:
+    key_type: Any = BigInteger() if is_number else Text()
+    w = (
+        func.unnest(
+            bindparam("keys", type_=ARRAY(key_type)),
+            bindparam("counts", type_=ARRAY(BigInteger())),
+            bindparam("offsets", type_=ARRAY(BigInteger())),
+        )
+        .table_valued(column("key", key_type), "count", "offset", with_ordinality="i")
+        .render_derived()
+    )
+    t = REQUESTS
+    order = t.c.latency_ms.desc() if descending else t.c.latency_ms.asc()
+    # provider: the column itself (its index's key; the NULL provider is walked on its own)
+    grouped = t.c.provider if group == "provider" else _group_expr(t, group)
+    walk = (
+        select(t.c.latency_ms)
+        .where(
+            grouped == w.c.key,
+            t.c.started_at >= q.start,
+            t.c.started_at < q.end,
+            *filters(q, t),
+        )
+        .order_by(order)
+        .limit(w.c.count)
+        .offset(w.c.offset)
+        .lateral("walk")
+    )
+    return (
+        select(w.c.i, func.min(walk.c.latency_ms), func.max(walk.c.latency_ms))
+        .select_from(w.join(walk, true()))
+        .group_by(w.c.i)
+    )
 
 
 _Walk = tuple[str, tuple[str, ...], dict[str, Any]]  # SQL text, parameter order, the query's parameters
@@ -426,8 +500,15 @@ def _range_rows(conn: Connection, q: Query) -> int:
 def _walk_percentiles(
     conn: Connection, q: Query, group: str | None, counts: dict[Any, int], overall: bool
 ) -> dict[Any, tuple[float, ...]]:
-    """Both engines: each (group, percentile) by an index walk (:func:`_walk`)."""
-    result = {key: _walk(conn, q, group, key, n) for key, n in counts.items() if n > 0}
+    """Both engines: each (group, percentile) by an index walk (:func:`_walk`; on PostgreSQL, a group's
+    walks in one statement, :func:`_postgres_walks`)."""
+    result: dict[Any, tuple[float, ...]] = {}
+    walked = {key: n for key, n in counts.items() if n > 0}
+    if group is not None and conn.dialect.name == "postgresql":
+        batch = {key: n for key, n in walked.items() if not (group == "provider" and key == "")}
+        result.update(_postgres_walks(conn, q, group, batch) if batch else {})
+        walked = {key: n for key, n in walked.items() if key not in batch}
+    result.update({key: _walk(conn, q, group, key, n) for key, n in walked.items()})
     if overall and group is not None:
         result[None] = _walk(conn, q, None, None, sum(counts.values()))
     return result
