@@ -375,6 +375,8 @@ def _postgres_walks(
 
 
 def _postgres_walk_statement(q: Query, group: str, descending: bool, is_number: bool) -> Select[Any]:
+    """(i, smallest, largest latency) of each group's walk; parameters ``keys``, ``counts``, ``offsets``
+    (arrays; ``i`` numbers them from 1). A group whose walk finds no row has no row."""
     key_type: Any = BigInteger() if is_number else Text()
     w = (
         func.unnest(
