@@ -6,10 +6,13 @@ The same ``requests`` table as the SQLite ledger, its columns derived from ``Usa
 
 A batch is one transaction: ``COPY`` into a per-connection temporary staging table, then
 ``INSERT INTO requests SELECT … ORDER BY event_id ON CONFLICT (event_id) DO NOTHING``, so a resent event
-is stored once. Statement-level triggers with transition tables keep ``usage_hourly`` (the hourly rollup,
-the same table as SQLite's) per batch: one upsert of the batch's grouped figures, ordered by key, so
-recorders on several hosts writing one database take row locks in the same order (a rare deadlock still
-only fails that batch, which the batcher retries; nothing is acknowledged before the commit).
+is stored once. Statement-level triggers with transition tables keep the two hourly rollups, the same tables
+as SQLite's, ``usage_hourly`` and ``usage_attribution_hourly`` (:class:`Rollup`), per batch in the batch's
+transaction: one upsert each of the batch's grouped figures over the rows it really inserted (a resent
+event is not in the transition table, so it adds nothing), ordered by key, so recorders on several hosts
+writing one database take row locks in the same order (a rare deadlock still only fails that batch, which
+the batcher retries; nothing is acknowledged before the commit). The latency-ordered covering indexes
+(:data:`LATENCY_INDEXES`) serve the read side's exact percentile walks.
 
 Migrations: ``MIGRATIONS[i]`` takes ``schema_migrations`` from version ``i`` to ``i + 1``, applied under a
 transaction-scoped advisory lock, so recorders starting together apply each step once. After them every
@@ -80,56 +83,110 @@ def column_ddl(f: dataclasses.Field[Any], hint: Any) -> str:
 _HINTS = typing.get_type_hints(UsageEvent)
 COLUMN_DDL: dict[str, str] = {f.name: column_ddl(f, _HINTS[f.name]) for f in dataclasses.fields(UsageEvent)}
 
-# The rollup: the same key and figures as services/recorder/rollups.py (SQLite). The hour is floor(), not
+# The rollups: the same keys and figures as services/recorder/rollups.py (SQLite). The hour is floor(), not
 # a cast: PostgreSQL's CAST(double AS integer) rounds.
 HOUR_SQL = "floor(started_at / 3600)::bigint"
-_ROLLUP_KEY = ("hour", "provider", "model", "status")
-_ROLLUP_SUMS: dict[str, str] = {
-    "requests": "count(*)",
-    "fallbacks": "count(*) FILTER (WHERE attempts > 1)",
-    "input_tokens": "sum(input_tokens)",
-    "output_tokens": "sum(output_tokens)",
-    "cache_read_tokens": "sum(cache_read_tokens)",
-    "cache_write_tokens": "sum(cache_write_tokens)",
-    "reasoning_tokens": "sum(reasoning_tokens)",
-    "cost_usd": "coalesce(sum(cost_usd), 0)",
-    "priced": "count(cost_usd)",
-    "latency_ms": "sum(latency_ms)",
-    "cache_savings_usd": "coalesce(sum(cache_savings_usd), 0)",
-}
-_ROLLUP_TYPES = {
-    "cost_usd": "DOUBLE PRECISION",
-    "latency_ms": "DOUBLE PRECISION",
-    "cache_savings_usd": "DOUBLE PRECISION",
-}
-
-ROLLUP_TABLE = f"""CREATE TABLE IF NOT EXISTS usage_hourly (
-    hour BIGINT NOT NULL, provider TEXT NOT NULL, model TEXT NOT NULL, status BIGINT NOT NULL,
-    {", ".join(f"{c} {_ROLLUP_TYPES.get(c, 'BIGINT')} NOT NULL" for c in _ROLLUP_SUMS)},
-    PRIMARY KEY ({", ".join(_ROLLUP_KEY)}))"""
+DAY_SQL = "floor(started_at / 86400)::bigint"
+_KEY_TYPES = {"hour": "BIGINT", "status": "BIGINT"}
 
 
-def _grouped(source: str, sign: str = "") -> str:
-    figures = ", ".join(f"{sign}{expr}" for expr in _ROLLUP_SUMS.values())
-    return (
-        f"SELECT {HOUR_SQL}, coalesce(provider, ''), model, status, {figures} FROM {source} "
-        "GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
-    )
+@dataclasses.dataclass(frozen=True, slots=True)
+class Rollup:
+    """An hourly rollup of ``requests``: its key (column -> expression over a ``requests`` row), its figures
+    (column -> aggregate over the group's rows), and how a new group's figures merge into a stored one
+    (``u`` the stored row, ``excluded`` the new figures; additive unless given)."""
+
+    table: str
+    key: dict[str, str]
+    sums: dict[str, str]
+    types: dict[str, str]
+    merge: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    def ddl(self) -> str:
+        key = ", ".join(f"{c} {_KEY_TYPES.get(c, 'TEXT')} NOT NULL" for c in self.key)
+        figures = ", ".join(f"{c} {self.types.get(c, 'BIGINT')} NOT NULL" for c in self.sums)
+        return (
+            f"CREATE TABLE IF NOT EXISTS {self.table} ({key}, {figures}, PRIMARY KEY ({', '.join(self.key)}))"
+        )
+
+    def grouped(self, source: str, sign: str = "") -> str:
+        """The figures of ``source``'s rows per key, negated with ``sign="-"`` (rows deleted), in key order."""
+        figures = ", ".join(f"{sign}{expr}" if c in self.summed else expr for c, expr in self.sums.items())
+        positions = ", ".join(str(i + 1) for i in range(len(self.key)))
+        return (
+            f"SELECT {', '.join(self.key.values())}, {figures} FROM {source} "
+            f"GROUP BY {positions} ORDER BY {positions}"
+        )
+
+    @property
+    def summed(self) -> tuple[str, ...]:
+        return tuple(c for c in self.sums if c not in self.merge)
+
+    def upsert(self, source: str, sign: str = "") -> str:
+        """Add (or, with ``sign="-"``, subtract) ``source``'s rows to the rollup: one statement."""
+        sets = ", ".join(f"{c} = {self.merge.get(c, f'u.{c} + excluded.{c}')}" for c in self.sums)
+        columns = ", ".join((*self.key, *self.sums))
+        return (
+            f"INSERT INTO {self.table} AS u ({columns}) {self.grouped(source, sign)} "
+            f"ON CONFLICT ({', '.join(self.key)}) DO UPDATE SET {sets}"
+        )
+
+    def prune(self) -> str:
+        """Delete the groups of ``old_rows`` left with no request."""
+        keys = ", ".join(f"{expr} AS {c}" for c, expr in self.key.items())
+        match = " AND ".join(f"u.{c} = k.{c}" for c in self.key)
+        return (
+            f"DELETE FROM {self.table} u USING (SELECT DISTINCT {keys} FROM old_rows) k "
+            f"WHERE {match} AND u.requests <= 0"
+        )
+
+    def rebuild(self) -> tuple[str, ...]:
+        return (f"DELETE FROM {self.table}", self.upsert("requests"))
 
 
-def _upsert(source: str, sign: str = "") -> str:
-    add = ", ".join(f"{c} = u.{c} + excluded.{c}" for c in _ROLLUP_SUMS)
-    return (
-        f"INSERT INTO usage_hourly AS u ({', '.join((*_ROLLUP_KEY, *_ROLLUP_SUMS))}) {_grouped(source, sign)} "
-        f"ON CONFLICT ({', '.join(_ROLLUP_KEY)}) DO UPDATE SET {add}"
-    )
-
-
-_PRUNE = (
-    f"DELETE FROM usage_hourly u USING (SELECT DISTINCT {HOUR_SQL} AS hour, coalesce(provider, '') AS provider, "
-    "model, status FROM old_rows) k WHERE u.hour = k.hour AND u.provider = k.provider AND u.model = k.model "
-    "AND u.status = k.status AND u.requests <= 0"
+HOURLY = Rollup(
+    "usage_hourly",
+    key={"hour": HOUR_SQL, "provider": "coalesce(provider, '')", "model": "model", "status": "status"},
+    sums={
+        "requests": "count(*)",
+        "fallbacks": "count(*) FILTER (WHERE attempts > 1)",
+        "input_tokens": "sum(input_tokens)",
+        "output_tokens": "sum(output_tokens)",
+        "cache_read_tokens": "sum(cache_read_tokens)",
+        "cache_write_tokens": "sum(cache_write_tokens)",
+        "reasoning_tokens": "sum(reasoning_tokens)",
+        "cost_usd": "coalesce(sum(cost_usd), 0)",
+        "priced": "count(cost_usd)",
+        "latency_ms": "sum(latency_ms)",
+        "cache_savings_usd": "coalesce(sum(cache_savings_usd), 0)",
+    },
+    types={c: "DOUBLE PRECISION" for c in ("cost_usd", "latency_ms", "cache_savings_usd")},
 )
+# Who spent what, per (hour, gateway key, client, session); NULL is ''. first_at/last_at are the earliest and
+# latest started_at of the hour's rows: they only widen (after a delete they keep their bounds, as in SQLite).
+WHO = Rollup(
+    "usage_attribution_hourly",
+    key={
+        "hour": HOUR_SQL,
+        "api_key_name": "coalesce(api_key_name, '')",
+        "client": "coalesce(client, '')",
+        "session_id": "coalesce(session_id, '')",
+    },
+    sums={
+        "requests": "count(*)",
+        "tokens": "sum(input_tokens + output_tokens + cache_read_tokens + cache_write_tokens)",
+        "cost_usd": "coalesce(sum(cost_usd), 0)",
+        "priced": "count(cost_usd)",
+        "first_at": "min(started_at)",
+        "last_at": "max(started_at)",
+    },
+    types={c: "DOUBLE PRECISION" for c in ("cost_usd", "first_at", "last_at")},
+    merge={
+        "first_at": "least(u.first_at, excluded.first_at)",
+        "last_at": "greatest(u.last_at, excluded.last_at)",
+    },
+)
+ROLLUP_TABLE = HOURLY.ddl()
 
 
 def _function(name: str, body: Sequence[str]) -> str:
@@ -140,22 +197,32 @@ def _function(name: str, body: Sequence[str]) -> str:
     )
 
 
-ROLLUP_TRIGGERS: tuple[str, ...] = (
-    _function("ekai_rollup_insert", [_upsert("new_rows")]),
-    _function("ekai_rollup_delete", [_upsert("old_rows", "-"), _PRUNE]),
-    _function("ekai_rollup_update", [_upsert("old_rows", "-"), _upsert("new_rows"), _PRUNE]),
-    "DROP TRIGGER IF EXISTS requests_rollup_insert ON requests",
-    "CREATE TRIGGER requests_rollup_insert AFTER INSERT ON requests REFERENCING NEW TABLE AS new_rows "
-    "FOR EACH STATEMENT EXECUTE FUNCTION ekai_rollup_insert()",
-    "DROP TRIGGER IF EXISTS requests_rollup_delete ON requests",
-    "CREATE TRIGGER requests_rollup_delete AFTER DELETE ON requests REFERENCING OLD TABLE AS old_rows "
-    "FOR EACH STATEMENT EXECUTE FUNCTION ekai_rollup_delete()",
-    "DROP TRIGGER IF EXISTS requests_rollup_update ON requests",
-    "CREATE TRIGGER requests_rollup_update AFTER UPDATE ON requests REFERENCING OLD TABLE AS old_rows "
-    "NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION ekai_rollup_update()",
-)
+def _triggers(rollup: Rollup, prefix: str, trigger: str) -> tuple[str, ...]:
+    """Statement-level triggers keeping ``rollup`` per statement, from the transition tables: an
+    ``INSERT … ON CONFLICT DO NOTHING`` has only the rows it really inserted in ``new_rows``, so a resent
+    event adds nothing."""
+    events = {
+        "insert": ("NEW TABLE AS new_rows", [rollup.upsert("new_rows")]),
+        "delete": ("OLD TABLE AS old_rows", [rollup.upsert("old_rows", "-"), rollup.prune()]),
+        "update": (
+            "OLD TABLE AS old_rows NEW TABLE AS new_rows",
+            [rollup.upsert("old_rows", "-"), rollup.upsert("new_rows"), rollup.prune()],
+        ),
+    }
+    statements: list[str] = []
+    for event, (tables, body) in events.items():
+        function, name = f"{prefix}_{event}", f"{trigger}_{event}"
+        statements += [
+            _function(function, body),
+            f"DROP TRIGGER IF EXISTS {name} ON requests",
+            f"CREATE TRIGGER {name} AFTER {event.upper()} ON requests REFERENCING {tables} "
+            f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()",
+        ]
+    return tuple(statements)
 
-REBUILD_ROLLUP: tuple[str, ...] = ("DELETE FROM usage_hourly", _upsert("requests"))
+
+ROLLUP_TRIGGERS = _triggers(HOURLY, "ekai_rollup", "requests_rollup")
+REBUILD_ROLLUP: tuple[str, ...] = HOURLY.rebuild()
 
 # Version 1: the ledger, its read indexes, the rollup with its triggers.
 _V1: tuple[str, ...] = (
@@ -167,7 +234,22 @@ _V1: tuple[str, ...] = (
     *ROLLUP_TRIGGERS,
     *REBUILD_ROLLUP,
 )
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1,)
+# Latency-ordered covering indexes, as SQLite's (rollups.INDEX_SQL): a percentile over many rows is one
+# ``ORDER BY latency_ms LIMIT 2 OFFSET k`` index-only walk (shared/ledger/queries.py), not a sort of the range.
+LATENCY_INDEXES: tuple[str, ...] = (
+    "CREATE INDEX IF NOT EXISTS requests_latency ON requests (latency_ms, started_at, provider, model, status)",
+    "CREATE INDEX IF NOT EXISTS requests_provider_latency "
+    "ON requests (provider, latency_ms, started_at, model, status)",
+    "CREATE INDEX IF NOT EXISTS requests_model_latency ON requests (model, latency_ms, started_at, provider, status)",
+    f"CREATE INDEX IF NOT EXISTS requests_hour_latency "
+    f"ON requests (({HOUR_SQL}), latency_ms, started_at, provider, model, status)",
+    f"CREATE INDEX IF NOT EXISTS requests_day_latency "
+    f"ON requests (({DAY_SQL}), latency_ms, started_at, provider, model, status)",
+)
+WHO_TRIGGERS = _triggers(WHO, "ekai_who", "requests_who")
+# Version 2: the attribution rollup (built from the rows already there) and the latency indexes.
+_V2: tuple[str, ...] = (WHO.ddl(), *WHO_TRIGGERS, *WHO.rebuild(), *LATENCY_INDEXES)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _VERSION_TABLE = (
@@ -240,19 +322,24 @@ async def migrate(conn: asyncpg.Connection, migrations: Sequence[Sequence[str]] 
 
 
 async def _check_rollup(conn: asyncpg.Connection) -> bool:
-    """Rebuild ``usage_hourly`` if it disagrees with ``requests`` (writers wait meanwhile)."""
+    """Rebuild each rollup that disagrees with ``requests`` (writers wait meanwhile); True if one was."""
     await conn.execute(f"LOCK TABLE {TABLE} IN SHARE ROW EXCLUSIVE MODE")
-    counts = await conn.fetchrow(
-        f"SELECT (SELECT count(*) FROM {TABLE}), (SELECT coalesce(sum(requests), 0) FROM usage_hourly)"
-    )
-    assert counts is not None
-    ledger, rolled = counts
-    if ledger == rolled:
-        return False
-    log.warning("rollup disagrees with the ledger (%d vs %d rows): rebuilding", rolled, ledger)
-    for statement in REBUILD_ROLLUP:
-        await conn.execute(statement)
-    return True
+    rebuilt = False
+    for rollup in (HOURLY, WHO):
+        if not await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", rollup.table):
+            continue  # migrated to a version before the rollup's (a shorter ``migrations`` list)
+        counts = await conn.fetchrow(
+            f"SELECT (SELECT count(*) FROM {TABLE}), (SELECT coalesce(sum(requests), 0) FROM {rollup.table})"
+        )
+        assert counts is not None
+        ledger, rolled = counts
+        if ledger == rolled:
+            continue
+        log.warning("%s disagrees with the ledger (%d vs %d rows): rebuilding", rollup.table, rolled, ledger)
+        for statement in rollup.rebuild():
+            await conn.execute(statement)
+        rebuilt = True
+    return rebuilt
 
 
 async def _prepare_connection(conn: asyncpg.Connection) -> None:

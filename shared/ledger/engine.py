@@ -9,7 +9,9 @@ Connections go through SQLAlchemy Core (one engine per ledger, made on first use
 * SQLite: ``file:…?mode=ro`` connections, a new one per read (no pool), so a missing file reads as an
   empty ledger and is never created;
 * PostgreSQL: psycopg 3, a small pool; every session is ``default_transaction_read_only``, so the read
-  side cannot write whatever SQL it sends.
+  side cannot write whatever SQL it sends, with ``jit=off`` (compiling a big aggregate cost ~190 ms at 1M
+  rows, more than it saved) and ``work_mem=32MB`` (a group-by over a month sorted on disk at the default
+  4 MB).
 """
 
 from __future__ import annotations
@@ -82,7 +84,7 @@ def _postgres(url: str) -> Engine:
         pool_pre_ping=True,  # a server restart costs one failed ping, not one failed request
         connect_args={
             "connect_timeout": CONNECT_TIMEOUT_S,
-            "options": "-c default_transaction_read_only=on",
+            "options": "-c default_transaction_read_only=on -c jit=off -c work_mem=32MB",
         },
     )
 

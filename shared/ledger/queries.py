@@ -9,10 +9,14 @@ How 1M rows stay fast:
 * additive figures: whole hours come from the ``usage_hourly`` rollup (both engines keep it), the partial
   hours at the two edges of the range from ``requests`` (without the rollup, everything comes from
   ``requests``);
-* latency percentiles are exact, interpolated like ``numpy.percentile`` (linear). PostgreSQL computes them
-  with ``percentile_cont``. SQLite has no such function: a small selection is read in one pass over a
-  covering index; otherwise each (group, percentile) is a single ``ORDER BY latency_ms LIMIT 2 OFFSET k``
-  walk along a latency-ordered covering index (``services/recorder/rollups.py``).
+* cost by key, client and session: whole hours from the ``usage_attribution_hourly`` rollup (both engines
+  keep it), the edges from ``requests``;
+* latency percentiles are exact, interpolated like ``numpy.percentile`` (linear). When the range holds
+  more than :data:`SMALL_SELECTION` rows, each (group, percentile) is a single
+  ``ORDER BY latency_ms LIMIT 2 OFFSET k`` walk along a latency-ordered covering index (both engines:
+  ``services/recorder/rollups.py``, ``pg_store.LATENCY_INDEXES``), never a sort of the range. A smaller
+  selection is read in one pass over a covering index (SQLite, quantiles in pandas) or given to
+  ``percentile_cont`` (PostgreSQL).
 """
 
 from __future__ import annotations
@@ -24,9 +28,11 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Connection,
     Select,
+    Text,
     bindparam,
     case,
     column,
@@ -37,7 +43,7 @@ from sqlalchemy import (
     true,
     tuple_,
 )
-from sqlalchemy.dialects.postgresql import array
+from sqlalchemy.dialects.postgresql import ARRAY, array
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import Executable, TableClause
@@ -75,7 +81,7 @@ RECENT_COLUMNS = (
     "attempts",
     "error_type",
 )
-SMALL_SELECTION = 50_000  # SQLite: below this, percentiles come from one pass over the range
+SMALL_SELECTION = 50_000  # rows in the range up to which percentiles come from one pass, not walks
 PERCENTILES = (0.5, 0.95)
 _TOKENS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
 _R, _H, _W = REQUESTS.c, HOURLY.c, WHO.c
@@ -308,27 +314,101 @@ def _indexed_rows(
     return fetch(conn, build(_PLAIN), params)
 
 
-def _walk(conn: Connection, q: Query, group: str | None, key: Any, n: int) -> tuple[float, ...]:
-    """SQLite: exact percentiles of one group, by OFFSET walks along its latency-ordered covering index.
+class _Step:
+    """Where one percentile of ``n`` latencies lies in a walk: skip ``offset`` rows (from the top when
+    ``descending``), read ``count`` (1 or 2) and interpolate between the smallest and the largest."""
 
-    Upper percentiles walk down from the top, so p95 steps over 5% of the rows, not 95%. A query's walks
-    (hundreds for hourly groups over a month) share statements compiled once, run by the driver with the
-    group key, count and offset as parameters."""
+    __slots__ = ("count", "descending", "fraction", "offset")
+
+    def __init__(self, p: float, n: int) -> None:
+        pos = p * (n - 1)
+        k_lo, k_hi = math.floor(pos), math.ceil(pos)
+        self.descending = p > 0.5  # upper percentiles walk down from the top: p95 steps over 5% of the rows
+        self.offset = n - 1 - k_hi if self.descending else k_lo
+        self.count = k_hi - k_lo + 1
+        self.fraction = pos - k_lo
+
+    def value(self, lo: float | None, hi: float | None) -> float:
+        if lo is None or hi is None:
+            return math.nan
+        return float(lo + self.fraction * (hi - lo))
+
+
+def _walk(conn: Connection, q: Query, group: str | None, key: Any, n: int) -> tuple[float, ...]:
+    """Exact percentiles of one group, by OFFSET walks along its latency-ordered covering index.
+
+    A query's walks (hundreds for hourly groups over a month) share statements compiled once, run by the
+    driver with the group key, count and offset as parameters."""
     null_key = group == "provider" and key == ""
     values = []
     for p in PERCENTILES:
-        pos = p * (n - 1)
-        k_lo, k_hi = math.floor(pos), math.ceil(pos)
-        descending = p > 0.5
-        offset = n - 1 - k_hi if descending else k_lo
-        params = {"key": key, "count": k_hi - k_lo + 1, "offset": offset}
-        rows = _run_walk(conn, (q, group, descending, null_key), params)
-        if not rows:
-            values.append(math.nan)
-            continue
-        lo, hi = (rows[-1][0], rows[0][0]) if descending else (rows[0][0], rows[-1][0])
-        values.append(lo + (pos - k_lo) * (hi - lo))
+        step = _Step(p, n)
+        params = {"key": key, "count": step.count, "offset": step.offset}
+        rows = _run_walk(conn, (q, group, step.descending, null_key), params)
+        latencies = [r[0] for r in rows]
+        values.append(step.value(min(latencies, default=None), max(latencies, default=None)))
     return tuple(values)
+
+
+def _postgres_walks(
+    conn: Connection, q: Query, group: str, counts: Mapping[Any, int]
+) -> dict[Any, tuple[float, ...]]:
+    """PostgreSQL: the walks of every group in one statement per percentile (one round trip instead of
+    one per group and percentile): the groups' keys, counts and offsets as arrays, ``unnest``-ed, each
+    row's walk a ``LATERAL`` subquery along the group's latency-ordered index."""
+    keys = list(counts)
+    is_number = group in ("hour", "day")
+    found: dict[Any, list[float]] = {key: [] for key in keys}
+    for p in PERCENTILES:
+        steps = [_Step(p, counts[key]) for key in keys]
+        descending = steps[0].descending
+        walks = _postgres_walk_statement(q, group, descending, is_number)
+        params = {
+            "keys": [int(k) if is_number else str(k) for k in keys],
+            "counts": [s.count for s in steps],
+            "offsets": [s.offset for s in steps],
+        }
+        bounds = {int(i): (lo, hi) for i, lo, hi in conn.execute(walks, params).all()}
+        for i, (key, step) in enumerate(zip(keys, steps, strict=True)):
+            found[key].append(step.value(*bounds.get(i + 1, (None, None))))
+    return {key: tuple(v) for key, v in found.items()}
+
+
+def _postgres_walk_statement(q: Query, group: str, descending: bool, is_number: bool) -> Select[Any]:
+    """(i, smallest, largest latency) of each group's walk; parameters ``keys``, ``counts``, ``offsets``
+    (arrays; ``i`` numbers them from 1). A group whose walk finds no row has no row."""
+    key_type: Any = BigInteger() if is_number else Text()
+    w = (
+        func.unnest(
+            bindparam("keys", type_=ARRAY(key_type)),
+            bindparam("counts", type_=ARRAY(BigInteger())),
+            bindparam("offsets", type_=ARRAY(BigInteger())),
+        )
+        .table_valued(column("key", key_type), "count", "offset", with_ordinality="i")
+        .render_derived()
+    )
+    t = REQUESTS
+    order = t.c.latency_ms.desc() if descending else t.c.latency_ms.asc()
+    # provider: the column itself (its index's key; the NULL provider is walked on its own)
+    grouped = t.c.provider if group == "provider" else _group_expr(t, group)
+    walk = (
+        select(t.c.latency_ms)
+        .where(
+            grouped == w.c.key,
+            t.c.started_at >= q.start,
+            t.c.started_at < q.end,
+            *filters(q, t),
+        )
+        .order_by(order)
+        .limit(w.c.count)
+        .offset(w.c.offset)
+        .lateral("walk")
+    )
+    return (
+        select(w.c.i, func.min(walk.c.latency_ms), func.max(walk.c.latency_ms))
+        .select_from(w.join(walk, true()))
+        .group_by(w.c.i)
+    )
 
 
 _Walk = tuple[str, tuple[str, ...], dict[str, Any]]  # SQL text, parameter order, the query's parameters
@@ -346,8 +426,10 @@ def _run_walk(conn: Connection, shape: tuple[Any, ...], params: Mapping[str, Any
     for t in (indexed, _PLAIN):
         sql, order, base = _walk_statement(conn, shape, t)
         values = {**base, **params}
+        # sqlite3 takes positional parameters (qmark); psycopg named ones (pyformat: no positiontup)
+        args: Any = [values[name] for name in order] if order else {name: values[name] for name in base}
         try:
-            return list(driver.execute(sql, [values[name] for name in order]).fetchall())
+            return list(driver.execute(sql, args).fetchall())
         except sqlite3.OperationalError as exc:
             if "no such index" not in str(exc):
                 raise
@@ -357,7 +439,8 @@ def _run_walk(conn: Connection, shape: tuple[Any, ...], params: Mapping[str, Any
 def _walk_statement(conn: Connection, shape: tuple[Any, ...], t: _Indexed) -> _Walk:
     """The walk of :func:`_walk` for ``shape`` (query, group, descending, NULL key), compiled (cached)."""
     q, group, descending, null_key = shape
-    found = _WALKS.get((*shape, t.index))
+    cache_key = (*shape, t.index, conn.dialect.name)  # SQL text and parameter style differ by engine
+    found = _WALKS.get(cache_key)
     if found is not None:
         return found
     if group is None:
@@ -380,7 +463,7 @@ def _walk_statement(conn: Connection, shape: tuple[Any, ...], t: _Indexed) -> _W
     found = (str(compiled), tuple(compiled.positiontup or ()), dict(compiled.construct_params()))
     if len(_WALKS) > 256:  # a query has few shapes: keep the cache small
         _WALKS.clear()
-    _WALKS[(*shape, t.index)] = found
+    _WALKS[cache_key] = found
     return found
 
 
@@ -416,28 +499,42 @@ def _range_rows(conn: Connection, q: Query) -> int:
     return int(conn.execute(sql).scalar() or 0)
 
 
+def _walk_percentiles(
+    conn: Connection, q: Query, group: str | None, counts: dict[Any, int], overall: bool
+) -> dict[Any, tuple[float, ...]]:
+    """Both engines: each (group, percentile) by an index walk (:func:`_walk`; on PostgreSQL, a group's
+    walks in one statement, :func:`_postgres_walks`)."""
+    result: dict[Any, tuple[float, ...]] = {}
+    walked = {key: n for key, n in counts.items() if n > 0}
+    if group is not None and conn.dialect.name == "postgresql":
+        batch = {key: n for key, n in walked.items() if not (group == "provider" and key == "")}
+        result.update(_postgres_walks(conn, q, group, batch) if batch else {})
+        walked = {key: n for key, n in walked.items() if key not in batch}
+    result.update({key: _walk(conn, q, group, key, n) for key, n in walked.items()})
+    if overall and group is not None:
+        result[None] = _walk(conn, q, None, None, sum(counts.values()))
+    return result
+
+
 def _sqlite_percentiles(
     conn: Connection, q: Query, group: str | None, counts: dict[Any, int], overall: bool
 ) -> dict[Any, tuple[float, ...]]:
+    """SQLite, a small selection: every selected latency read in one pass, quantiles in pandas."""
     nan = (math.nan,) * len(PERCENTILES)
-    if _range_rows(conn, q) <= SMALL_SELECTION:  # reading the whole range is cheap: one pass
-        frame = _one_pass(conn, q, group)
-        found = {} if frame.empty else {k: _quantiles(g) for k, g in frame.groupby("key")["latency"]}
-        result = {key: found.get(0 if group is None else key, nan) for key in counts}
-        if overall:
-            result[None] = _quantiles(frame["latency"]) if not frame.empty else nan
-        return result
-    result = {key: _walk(conn, q, group, key, n) for key, n in counts.items() if n > 0}
-    if overall and group is not None:
-        result[None] = _walk(conn, q, None, None, sum(counts.values()))
+    frame = _one_pass(conn, q, group)
+    found = {} if frame.empty else {k: _quantiles(g) for k, g in frame.groupby("key")["latency"]}
+    result = {key: found.get(0 if group is None else key, nan) for key in counts}
+    if overall:
+        result[None] = _quantiles(frame["latency"]) if not frame.empty else nan
     return result
 
 
 def _postgres_percentiles(
     conn: Connection, q: Query, group: str | None, counts: dict[Any, int], overall: bool
 ) -> dict[Any, tuple[float, ...]]:
-    """PostgreSQL: ``percentile_cont`` (linear interpolation, as numpy's default), per group and over all
-    groups in one scan (``GROUPING SETS``: the overall row is the one whose ``grouping()`` flag is set)."""
+    """PostgreSQL, a small selection: ``percentile_cont`` (linear interpolation, as numpy's default), per
+    group and over all groups in one scan (``GROUPING SETS``: the overall row is the one whose
+    ``grouping()`` flag is set)."""
     pct = func.percentile_cont(array([literal(p) for p in PERCENTILES])).within_group(_R.latency_ms)
     where = [*_in_range(q.start, q.end), *filters(q)]
     found: dict[Any, tuple[float, ...]] = {}
@@ -470,6 +567,8 @@ def latency_percentiles(
     with reading(ledger) as conn:
         if conn is None or not counts:
             return {}
+        if _range_rows(conn, q) > SMALL_SELECTION:  # sorting the range would cost more than walks
+            return _walk_percentiles(conn, q, group, counts, overall)
         if conn.dialect.name == "postgresql":
             return _postgres_percentiles(conn, q, group, counts, overall)
         return _sqlite_percentiles(conn, q, group, counts, overall)
@@ -587,7 +686,7 @@ def attribution(ledger: str, q: Query) -> pd.DataFrame:
     request had no key, client or session. ``tokens`` counts input, output and cache tokens;
     ``first_at``/``last_at`` are unix seconds.
 
-    Whole hours come from the ``usage_attribution_hourly`` rollup (SQLite ledgers) and the edges from
+    Whole hours come from the ``usage_attribution_hourly`` rollup (when the ledger has it) and the edges from
     ``requests``, as in :func:`cube`, unless a provider, model or status filter is set (the rollup has no
     such columns)."""
     columns = list(ATTRIBUTION_FRAME)

@@ -2,7 +2,8 @@
 
 The tables are those the recorder creates (``services/recorder/store.py`` and ``rollups.py`` for SQLite,
 ``services/recorder/pg_store.py`` for PostgreSQL): only the columns the read side uses are declared.
-``usage_attribution_hourly`` exists in SQLite ledgers only; readers check before using it.
+``usage_attribution_hourly`` is missing from older ledgers (PostgreSQL before schema version 2); readers
+check before using it.
 
 Where the engines differ (everything else is written once, in SQLAlchemy Core):
 
@@ -10,7 +11,8 @@ Where the engines differ (everything else is written once, in SQLAlchemy Core):
   ``CAST(x / 3600 AS INTEGER)``, the very text of its expression indexes (``rollups.py``), so that the
   indexes match; PostgreSQL's cast rounds, so there it is ``floor(x / 3600)::bigint`` (``pg_store.py``).
 * :func:`int_sum` / :func:`float_sum`: PostgreSQL sums integers as ``numeric``; the cast keeps them integers.
-* latency percentiles: ``percentile_cont`` on PostgreSQL, index walks on SQLite (``queries.py``).
+* latency percentiles of a small selection: ``percentile_cont`` on PostgreSQL, one pass on SQLite; of a
+  large one, index walks on both (``queries.py``).
 """
 
 from __future__ import annotations

@@ -202,6 +202,34 @@ def test_postgres_reads_are_read_only(ledgers: tuple[str, str]) -> None:
             conn.execute(text("DELETE FROM requests"))
 
 
+def test_postgres_read_sessions_have_no_jit_and_in_memory_sorts(ledgers: tuple[str, str]) -> None:
+    from sqlalchemy import text
+
+    with engine.reading(ledgers[1]) as conn:
+        assert conn is not None
+        assert conn.execute(text("SHOW jit")).scalar() == "off"
+        assert conn.execute(text("SHOW work_mem")).scalar() == "32MB"
+
+
+def test_postgres_large_selections_are_walked_not_sorted(
+    ledgers: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past SMALL_SELECTION rows, PostgreSQL's percentiles come from the index walks (percentile_cont
+    would sort the whole range), and still equal SQLite's."""
+    sqlite, postgres = ledgers
+
+    def refuse(*args: Any) -> None:
+        raise AssertionError("percentile_cont used for a large selection")
+
+    monkeypatch.setattr(queries, "_postgres_percentiles", refuse)
+    monkeypatch.setattr(queries, "SMALL_SELECTION", 100)
+    q = Query(T0, END)
+    counts = {k: int(n) for k, n in queries.cube(sqlite, q, ["model"]).set_index("model")["requests"].items()}
+    a = queries.latency_percentiles(sqlite, q, "model", counts, overall=True)
+    assert_same(a, queries.latency_percentiles(postgres, q, "model", counts, overall=True), "walked")
+    assert all(not math.isnan(v) for pair in a.values() for v in pair)
+
+
 def test_unreachable_postgres_raises_without_the_password(tmp_path: Path) -> None:
     from sqlalchemy.exc import OperationalError
 

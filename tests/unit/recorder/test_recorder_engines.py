@@ -85,6 +85,52 @@ async def _rollup_matches(engine: Engine) -> None:
     assert check["ledger_priced"] == check["rolled_priced"]
 
 
+def _attribution_expected(rows: list[dict[str, Any]]) -> dict[tuple[Any, ...], list[Any]]:
+    """``usage_attribution_hourly`` computed here from ``requests`` rows: key -> requests, tokens, priced,
+    cost, first_at, last_at."""
+    expected: dict[tuple[Any, ...], list[Any]] = {}
+    for r in rows:
+        key = (
+            int(r["started_at"] // 3600),
+            r["api_key_name"] or "",
+            r["client"] or "",
+            r["session_id"] or "",
+        )
+        f = expected.setdefault(key, [0, 0, 0, 0.0, r["started_at"], r["started_at"]])
+        f[0] += 1
+        f[1] += r["input_tokens"] + r["output_tokens"] + r["cache_read_tokens"] + r["cache_write_tokens"]
+        f[2] += r["cost_usd"] is not None
+        f[3] += r["cost_usd"] or 0.0
+        f[4], f[5] = min(f[4], r["started_at"]), max(f[5], r["started_at"])
+    return expected
+
+
+async def _attribution_matches(
+    fetch: Callable[[str], Awaitable[list[dict[str, Any]]]], bounds: bool = True
+) -> None:
+    """The attribution rollup equals the ledger grouped here (``bounds``: first_at/last_at too; after a
+    delete they keep their old, wider bounds)."""
+    expected = _attribution_expected(await fetch("SELECT * FROM requests"))
+    rolled = {
+        (r["hour"], r["api_key_name"], r["client"], r["session_id"]): [
+            r["requests"],
+            r["tokens"],
+            r["priced"],
+            r["cost_usd"],
+            r["first_at"],
+            r["last_at"],
+        ]
+        for r in await fetch("SELECT * FROM usage_attribution_hourly")
+    }
+    assert rolled.keys() == expected.keys()
+    for key, want in expected.items():
+        got = rolled[key]
+        assert got[:3] == want[:3], key
+        assert got[3] == pytest.approx(want[3], rel=1e-12, abs=1e-12), key
+        if bounds:
+            assert got[4:] == want[4:], key
+
+
 async def test_engine_is_chosen_by_the_settings(engine: Engine) -> None:
     assert isinstance(engine.store, PgStore) == (engine.name == "postgresql")
 
@@ -123,6 +169,32 @@ async def test_replays_are_stored_once_and_the_rollup_follows(engine: Engine) ->
     assert len(await engine.fetch("SELECT event_id FROM requests")) == 3
     assert engine.store.rejected == 0
     await _rollup_matches(engine)
+    await _attribution_matches(engine.fetch)
+    [who] = await engine.fetch("SELECT requests, tokens FROM usage_attribution_hourly")
+    assert who["requests"] == 3 and who["tokens"] == 3 * (20 + 3 + 4) + 11 + 12 + 13  # each event once
+
+
+async def test_attribution_rollup_groups_by_hour_key_client_session(engine: Engine) -> None:
+    hour = 1_700_000_000 // 3600 * 3600
+    events = [
+        make_event(
+            i,
+            started_at=hour + 3599.5 - i if i % 2 else hour + 3600.0 + i,
+            api_key_name=(None, "alice", "bob")[i % 3],
+            client=None if i % 4 == 0 else "claude-cli/2",
+            session_id=None if i % 5 == 0 else f"s{i % 2}",
+            cost_usd=None if i == 4 else 0.5,
+        )
+        for i in range(30)
+    ]
+    rows = [event_row(e) for e in events]
+    assert await engine.store.insert_rows(rows[:20]) == 20
+    assert await engine.store.insert_rows(rows[10:]) == 10  # half of it resent
+    await _attribution_matches(engine.fetch)
+    [total] = await engine.fetch(
+        "SELECT sum(requests) AS n, sum(priced) AS priced, min(first_at) AS first_at FROM usage_attribution_hourly"
+    )
+    assert (total["n"], total["priced"], total["first_at"]) == (30, 29, hour + 3599.5 - 29)
 
 
 async def test_rollup_groups_by_hour_provider_model_status(engine: Engine) -> None:
@@ -167,6 +239,7 @@ async def test_deleting_rows_keeps_the_rollup_exact(engine: Engine) -> None:
         await conn.execute("UPDATE requests SET model = 'other' WHERE request_id = 'req-0'")
         await conn.close()
     await _rollup_matches(engine)
+    await _attribution_matches(engine.fetch, bounds=False)
     assert {r["model"] for r in await engine.fetch("SELECT model FROM usage_hourly")} == {"claude-x", "other"}
     assert not await engine.fetch("SELECT * FROM usage_hourly WHERE status = 201")
 
@@ -196,7 +269,7 @@ async def test_postgres_schema_version_table_and_idempotent_reopen(pg_url: str) 
         await store.insert_rows([row])
         await store.close()
     conn = await asyncpg.connect(pg_url)
-    assert [r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")] == [1]
+    assert [r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")] == [1, 2]
     assert await conn.fetchval("SELECT count(*) FROM requests") == 1
     await conn.close()
 
@@ -209,15 +282,66 @@ async def test_postgres_adds_missing_event_columns_and_a_later_migration(pg_url:
     await conn.execute(
         "ALTER TABLE requests DROP COLUMN reasoning_tokens"
     )  # as if written by an older recorder
-    v2 = (*pg_store.MIGRATIONS, ("ALTER TABLE requests ADD COLUMN region TEXT",))
-    assert await pg_store.migrate(conn, v2) == 2
-    assert await pg_store.migrate(conn, v2) == 2  # idempotent
+    later = (*pg_store.MIGRATIONS, ("ALTER TABLE requests ADD COLUMN region TEXT",))
+    assert await pg_store.migrate(conn, later) == pg_store.SCHEMA_VERSION + 1
+    assert await pg_store.migrate(conn, later) == pg_store.SCHEMA_VERSION + 1  # idempotent
     row = await conn.fetchrow("SELECT reasoning_tokens, region FROM requests")
     assert (row["reasoning_tokens"], row["region"]) == (0, None)  # the field's default, for old rows
     await conn.close()
-    store = await PgStore.open(pg_url)  # a version-1 recorder keeps writing to the newer database
+    store = await PgStore.open(pg_url)  # this recorder keeps writing to the newer database
     assert await store.insert_rows([event_row(make_event(2))]) == 1
     await store.close()
+
+
+async def test_postgres_version_1_ledger_upgrades_with_its_rows_rolled_up(pg_url: str) -> None:
+    """A ledger written before schema version 2: the migration builds the attribution rollup from its rows
+    and the latency indexes; from then on each batch keeps the rollup, replays included."""
+    conn = await asyncpg.connect(pg_url)
+    assert await pg_store.migrate(conn, pg_store.MIGRATIONS[:1]) == 1
+    assert await conn.fetchval("SELECT to_regclass('usage_attribution_hourly')") is None
+    rows = [
+        event_row(make_event(i, started_at=1_700_000_000.0 + 700 * i, api_key_name=("a", None)[i % 2]))
+        for i in range(40)
+    ]
+    columns = ", ".join(COLUMNS)
+    placeholders = ", ".join(f"${i + 1}" for i in range(len(COLUMNS)))
+    await conn.executemany(f"INSERT INTO requests ({columns}) VALUES ({placeholders})", rows[:30])
+    await conn.close()
+
+    store = await PgStore.open(pg_url)
+    assert await store.insert_rows(rows[20:]) == 10
+
+    async def fetch(sql: str) -> list[dict[str, Any]]:
+        return [dict(r) for r in await admin.fetch(sql)]
+
+    admin = await asyncpg.connect(pg_url)
+    assert [r["version"] for r in await admin.fetch("SELECT version FROM schema_migrations")] == [1, 2]
+    await _attribution_matches(fetch)
+    assert await admin.fetchval("SELECT sum(requests) FROM usage_attribution_hourly") == 40
+    indexes = {r["indexname"] for r in await admin.fetch("SELECT indexname FROM pg_indexes")}
+    assert {"requests_latency", "requests_provider_latency", "requests_model_latency"} <= indexes
+    assert {"requests_hour_latency", "requests_day_latency"} <= indexes
+    await admin.close()
+    await store.close()
+
+
+async def test_postgres_attribution_rollup_behind_the_ledger_is_rebuilt_at_open(pg_url: str) -> None:
+    store = await PgStore.open(pg_url)
+    await store.insert_rows([event_row(make_event(i)) for i in range(5)])
+    await store.close()
+    conn = await asyncpg.connect(pg_url)
+    await conn.execute("DELETE FROM usage_attribution_hourly")  # as if a writer had bypassed it
+    await conn.close()
+    store = await PgStore.open(pg_url)
+    await store.close()
+    conn = await asyncpg.connect(pg_url)
+
+    async def fetch(sql: str) -> list[dict[str, Any]]:
+        return [dict(r) for r in await conn.fetch(sql)]
+
+    await _attribution_matches(fetch)
+    assert await conn.fetchval("SELECT sum(requests) FROM usage_attribution_hourly") == 5
+    await conn.close()
 
 
 async def test_postgres_failing_migration_rolls_back_entirely(pg_url: str) -> None:
@@ -229,7 +353,7 @@ async def test_postgres_failing_migration_rolls_back_entirely(pg_url: str) -> No
     with pytest.raises(asyncpg.UndefinedTableError):
         await pg_store.migrate(conn, bad)
     assert await conn.fetchval("SELECT to_regclass('requests')") is None  # version 1 was undone too
-    assert await pg_store.migrate(conn) == 1
+    assert await pg_store.migrate(conn) == pg_store.SCHEMA_VERSION
     await conn.close()
 
 
@@ -261,6 +385,11 @@ async def test_several_postgres_writers_share_one_database(pg_url: str) -> None:
     check = await conn.fetchrow(ROLLUP_CHECK)
     assert check["ledger"] == check["rolled"] == 4000
     assert check["ledger_in"] == check["rolled_in"]
+
+    async def fetch(sql: str) -> list[dict[str, Any]]:
+        return [dict(r) for r in await conn.fetch(sql)]
+
+    await _attribution_matches(fetch)
     await conn.close()
     for s in stores:
         await s.close()
