@@ -24,8 +24,12 @@ def dumps_body(body: dict[str, Any]) -> bytes:
     try:
         return orjson.dumps(body)
     except orjson.JSONEncodeError as exc:
-        if "recursion" in str(exc).lower():
-            raise ClientError(
-                400, f"request body is nested too deeply (more than {MAX_JSON_DEPTH} levels)"
-            ) from exc
-        raise ClientError(400, f"request body cannot be sent on: {exc}") from exc
+        raise refusal(exc) from exc
+
+
+def refusal(exc: orjson.JSONEncodeError | RecursionError) -> ClientError:
+    """The client's 400 for a body that could not be serialised again (by ``dumps_body`` or inside a
+    translator, which serialises parts such as tool arguments itself)."""
+    if isinstance(exc, RecursionError) or "recursion" in str(exc).lower():
+        return ClientError(400, f"request body is nested too deeply (more than {MAX_JSON_DEPTH} levels)")
+    return ClientError(400, f"request body cannot be sent on: {exc}")

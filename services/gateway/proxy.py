@@ -19,7 +19,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from services.gateway.bodies import dumps_body
+from services.gateway.bodies import dumps_body, refusal
 from services.gateway.calls import Attempt, Call
 from services.gateway.dialects import ir, registry
 from services.gateway.dialects._prompt_cache import session_from
@@ -142,6 +142,8 @@ class Proxy:
                 result = pair.translate(source, provider.target(route.model), session_from(call.headers))
             except TranslationError as exc:
                 raise ClientError(400, str(exc), param=exc.param) from exc
+            except (orjson.JSONEncodeError, RecursionError) as exc:  # a translator serialising a deep part
+                raise refusal(exc) from exc
             pair.wire.strip_minted(result.body)
             provider.prepare(result.body, call.stream, pair.wire.name)
             raw = dumps_body(result.body)
@@ -259,7 +261,8 @@ class Proxy:
             chunk = await self.upstream.next_chunk(chunks, provider, "first_token", remaining)
             if chunk is None:
                 break
-            out.append(relay.feed(chunk))  # next_chunk scrubbed the key (the one boundary that does)
+            # next_chunk scrubbed each read; what a relay re-frames may join a key split across two reads
+            out.append(provider.scrub_bytes(relay.feed(chunk)))
         name = provider.name
         if relay.error is not None and not relay.saw_content:
             err = relay.error
@@ -291,8 +294,9 @@ class Proxy:
         provider: Provider,
     ) -> None:
         """Relay the rest of the stream. What one upstream read yields goes out in one write, and what
-        the last read yields goes out with the end of the answer (the bytes were scrubbed of the key by
-        ``next_chunk``, the one boundary that does it)."""
+        the last read yields goes out with the end of the answer. ``next_chunk`` scrubs the key from each
+        read, and what the relay gives back is scrubbed again: a translator or frame filter joins an event
+        split across two reads, and a key split with it would otherwise go out whole."""
         if relay.saw_content:
             att.ttft_ms = (time.monotonic() - call.t0) * 1000
         if not first and not chunks.ended:
@@ -317,16 +321,17 @@ class Proxy:
                 )
                 if chunk is None:
                     break
-                held = relay.feed(chunk)
+                held = provider.scrub_bytes(relay.feed(chunk))
                 if relay.saw_content and att.ttft_ms is None:
                     att.ttft_ms = (time.monotonic() - call.t0) * 1000
         except UpstreamError as exc:
-            await response.write(held + relay.fail(502, exc.message, exc.error_type or "broken_stream"))
+            failed = relay.fail(502, exc.message, exc.error_type or "broken_stream")
+            await response.write(held + provider.scrub_bytes(failed))
             return
         tail = relay.finish()
         if not relay.complete and relay.error is None:
             tail += relay.fail(502, f"{provider.name}: upstream stream ended early", "broken_stream")
-        await response.write_eof(held + tail)
+        await response.write_eof(held + provider.scrub_bytes(tail))
         relay.delivered = relay.complete and relay.error is None  # the client has every byte of the answer
 
     def _deadline(self, relay: Relay, progress: tuple[int, float], provider: Provider) -> tuple[int, float]:

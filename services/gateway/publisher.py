@@ -211,7 +211,11 @@ class EventPublisher:
         Returns how many events went out."""
         n = 0
         while self._unsent:
-            if self._closed or not int(self._sock.get(zmq.EVENTS)) & zmq.POLLOUT:
+            try:
+                writable = not self._closed and int(self._sock.get(zmq.EVENTS)) & zmq.POLLOUT
+            except zmq.ZMQError:  # a closed socket or terminated context: publish() never raises
+                writable = False
+            if not writable:
                 break  # no recorder connected (ZMQ_IMMEDIATE) or its pipe is full: build no batch for nothing
             batch: dict[bytes, bytes] = {}
             taken = 0

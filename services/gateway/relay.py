@@ -141,9 +141,17 @@ class Passthrough(Relay):
 
     def _skippable(self, data: str) -> bool:
         """A token-only event (``WireSpec.content_events``) the bytes pass on without the decoder reading
-        it: only while the answer runs (no finish or error seen) and when it is plausibly one whole JSON
-        object (a malformed event still goes to the decoder, which reports it)."""
-        return not self.decoder.done and self.error is None and data[:1] == "{" and data.rstrip()[-1:] == "}"
+        it: only once the decoder has found the first token itself (it commits the stream and stamps TTFT;
+        an empty text, a signature or a server tool's input is no token), while the answer runs (no finish
+        or error seen), and when it is plausibly one whole JSON object (a malformed event still goes to the
+        decoder, which reports it)."""
+        return (
+            self.saw_content
+            and not self.decoder.done
+            and self.error is None
+            and data[:1] == "{"
+            and data.rstrip()[-1:] == "}"
+        )
 
     def _frame(self, ev: SSEEvent) -> bytes:
         assert self._filter is not None

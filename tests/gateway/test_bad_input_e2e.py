@@ -338,6 +338,36 @@ def test_a_body_too_deep_to_reserialise_is_a_400_and_one_passed_on_unchanged_is_
     assert "nested too deeply" not in resp.text, resp.text
 
 
+@pytest.mark.parametrize("depth", [MAX_JSON_DEPTH - 10, MAX_JSON_DEPTH + 45])
+@pytest.mark.parametrize("path", ["/v1/messages", "/v1/responses"])
+def test_a_deep_tool_call_a_translator_serialises_itself_is_a_400_not_a_500(
+    client: httpx.Client, path: str, depth: int
+) -> None:
+    """Translators write some parts themselves (an Anthropic ``tool_use`` input becomes OpenAI chat
+    ``arguments`` text; a Responses ``function_call_output`` whose ``content`` is an object becomes text): past orjson's 255 levels
+    that is the client's 400 in its own format, not the gateway's 500."""
+    deep = b'{"a":' + nested(depth) + b"}"
+    if path == "/v1/messages":  # Anthropic client, GPT model: anthropic -> chat
+        raw = (
+            b'{"model":"gpt-4o-mini","max_tokens":8,"messages":[{"role":"user","content":"hi"},'
+            b'{"role":"assistant","content":[{"type":"tool_use","id":"toolu_1","name":"f","input":'
+            + deep
+            + b'}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_1","content":"ok"}]}]}'
+        )
+    else:  # Responses client, Claude model: responses -> anthropic
+        raw = (
+            b'{"model":"claude-haiku-4-5","max_output_tokens":8,"input":[{"role":"user","content":"hi"},'
+            b'{"type":"function_call","call_id":"c1","name":"f","arguments":"{}"},'
+            b'{"type":"function_call_output","call_id":"c1","output":{"content":' + deep + b"}}]}"
+        )
+    resp = client.post(path, content=raw, headers={"content-type": "application/json"})
+    assert_clear(path, resp)
+    if depth > MAX_JSON_DEPTH:
+        assert resp.status_code == 400 and "nested too deeply" in resp.text, resp.text
+    else:
+        assert resp.status_code < 500 and "nested too deeply" not in resp.text, resp.text
+
+
 @pytest.mark.parametrize("path", ENDPOINTS)
 def test_body_over_max_body_bytes_is_a_413(client: httpx.Client, path: str) -> None:
     body = {**BASES[path], "metadata": {"pad": "x" * (MAX_BODY + 10)}}

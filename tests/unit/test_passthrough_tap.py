@@ -126,7 +126,7 @@ def test_token_events_are_not_decoded_and_the_facts_are_the_same(
     for relay in (fast, full):
         out = b"".join(relay.feed(body[i : i + split]) for i in range(0, len(body), split)) + relay.finish()
         assert out == body  # bytes untouched
-    assert content not in fast.decoder.seen  # type: ignore[attr-defined]
+    assert fast.decoder.seen.count(content) == 1  # type: ignore[attr-defined]  # the first token only
     assert full.decoder.seen.count(content) == 50  # type: ignore[attr-defined]
     assert fast.usage == full.usage and fast.usage is not None
     assert (fast.complete, fast.started, fast.saw_content, fast.events, fast.error) == (
@@ -144,8 +144,25 @@ def test_a_malformed_token_event_still_reaches_the_decoder() -> None:
     relay = _relay("anthropic", skip=True)
     relay.feed(body)
     relay.finish()
-    assert relay.decoder.seen.count("content_block_delta") == 1  # type: ignore[attr-defined]
+    assert relay.decoder.seen.count("content_block_delta") == 2  # type: ignore[attr-defined]
     assert relay.error is not None and relay.error.status == 502
+
+
+def test_a_token_event_that_carries_no_token_does_not_commit_the_stream() -> None:
+    """A signature or an empty text is no first token: it must not stamp TTFT or forfeit fallback."""
+    head, _, _ = anthropic_stream(0).partition(b"event: content_block_stop")
+    signature = _sse(
+        "content_block_delta",
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "signature_delta", "signature": "s"}},
+    )
+    empty = _sse(
+        "content_block_delta",
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": ""}},
+    )
+    relay = _relay("anthropic", skip=True)
+    relay.feed(head + empty + signature)
+    assert not relay.saw_content
+    assert relay.decoder.seen.count("content_block_delta") == 2  # type: ignore[attr-defined]
 
 
 def test_after_the_finish_token_events_are_decoded_again() -> None:

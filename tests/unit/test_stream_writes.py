@@ -72,12 +72,12 @@ def relay_for(client_format: str, committed: bytes = FIRST) -> Relay:
     return relay
 
 
-async def pump(relay: Relay, first: bytes, body: Body) -> list[Any]:
+async def pump(relay: Relay, first: bytes, body: Body, provider: Provider = PROVIDER) -> list[Any]:
     upstream = UpstreamClient(None, first_byte_timeout_s=5, chunk_timeout_s=5)  # type: ignore[arg-type]
     proxy = Proxy(upstream, {}, None, Limits(4, 5))  # type: ignore[arg-type]
     call, att = SimpleNamespace(t0=0.0), SimpleNamespace(ttft_ms=None)
     client = Client()
-    await proxy._pump(call, att, relay, client, first, body, PROVIDER)  # type: ignore[arg-type]
+    await proxy._pump(call, att, relay, client, first, body, provider)  # type: ignore[arg-type]
     return client.writes
 
 
@@ -111,3 +111,16 @@ async def test_the_headers_go_out_with_the_first_bytes(first: bytes) -> None:
     relay = relay_for("openai_chat")
     writes = await pump(relay, first, Body(MORE, LAST))
     assert writes[0] == first
+
+
+async def test_a_key_split_across_two_reads_is_scrubbed_from_what_a_translator_writes() -> None:
+    """Each read is scrubbed of the provider key, but a translator joins an event split across reads and
+    writes it again whole: its output is scrubbed too (an upstream error event may quote the key)."""
+    key = "sk-test-split-secret-0123456789abcdef"
+    provider = Provider("p", "http://127.0.0.1:9", key)
+    leak = chunk('{"content":"bad key ' + key + '"}')
+    cut = leak.index(key.encode()) + len(key) // 2
+    writes = await pump(relay_for("anthropic"), b"", Body(leak[:cut], leak[cut:], LAST), provider)
+    sent = b"".join(w[1] if isinstance(w, tuple) else w for w in writes)
+    assert b"bad key [redacted]" in sent, sent
+    assert key.encode() not in sent
