@@ -31,7 +31,7 @@ from services.gateway.providers.base import Provider, Route
 from services.gateway.providers.limits import clamp_body
 from services.gateway.relay import Relay, make_relay
 from services.gateway.routing.health import ProviderHealth, is_retryable
-from services.gateway.serve import Answer, Limits, serve
+from services.gateway.serve import Answer, Limits, Unfit, serve
 from services.gateway.upstream import Chunks, UpstreamClient
 
 SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -66,7 +66,7 @@ class Proxy:
     async def serve(self, request: web.Request, call: Call, routes: list[Route]) -> web.StreamResponse:
         """Try ``routes`` (see ``serve.serve``); the answer, or the error in the client's format."""
 
-        async def attempt(route: Route) -> Answer[web.StreamResponse] | UpstreamError:
+        async def attempt(route: Route) -> Answer[web.StreamResponse] | UpstreamError | Unfit:
             return await self.attempt(request, call, route)
 
         outcome = await serve(routes, attempt, self.health, self.limits)
@@ -78,15 +78,19 @@ class Proxy:
 
     async def attempt(
         self, request: web.Request, call: Call, route: Route
-    ) -> Answer[web.StreamResponse] | UpstreamError:
-        """One attempt on ``route``, recorded in ``call.attempts``. Raises ``ClientError`` when the request
-        cannot be expressed for this provider (not the provider's fault)."""
+    ) -> Answer[web.StreamResponse] | UpstreamError | Unfit:
+        """One attempt on ``route``, recorded in ``call.attempts``; ``Unfit`` (the ``ClientError`` inside,
+        not recorded) when the request cannot be expressed for this provider (not the provider's fault:
+        the serve loop tries the next route)."""
         provider = self.providers[route.provider]
         pair = registry.pairing(call.fmt, registry.choose_wire(call.fmt, provider.wires))
+        try:
+            up = self._build(call, provider, route, pair)
+        except ClientError as exc:
+            return Unfit(exc)
         att = Attempt(route, pair.wire.name, pair.translated)
         call.attempts.append(att)
         try:
-            up = self._build(call, provider, route, pair)
             resp = await self.upstream.send(provider, up.url, up.headers, up.body)
             if resp.status in (400, 422):
                 resp, up = await self._within_output_limit(call, provider, route, pair, resp, up)

@@ -37,9 +37,17 @@ class Answer(Generic[T]):
     failure: tuple[int, str | None] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Unfit:
+    """A route that cannot express this request (a translation the target format has no way to say):
+    not the provider's fault and not an attempt. ``error`` is what the client gets when no route fits."""
+
+    error: Exception
+
+
 async def serve(
     routes: list[Route],
-    attempt: Callable[[Route], Awaitable[Answer[T] | UpstreamError]],
+    attempt: Callable[[Route], Awaitable[Answer[T] | UpstreamError | Unfit]],
     health: ProviderHealth,
     limits: Limits,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -50,7 +58,9 @@ async def serve(
     remain are, the request waits for the soonest one if that fits in ``retry_after_max_wait_s`` (in
     total); a route that answered 429 with a Retry-After that short goes back in line. At most
     ``max_attempts`` attempts. A request nothing served gets the last real error, or, when no provider
-    could even be tried, a 429/503 that says when to retry. Every attempt's result is reported to
+    could even be tried, a 429/503 that says when to retry. A route whose ``attempt`` says ``Unfit`` is
+    passed over (not counted, its provider released); when no route fits at all, the first route's
+    ``Unfit.error`` is raised (the client's 400). Every attempt's result is reported to
     ``health`` here, and only here; an attempt that raises (cancelled, or a request the gateway itself
     refuses) releases its provider and the exception propagates.
     """
@@ -58,6 +68,7 @@ async def serve(
     last: UpstreamError | None = None
     waited = 0.0
     tried = 0
+    unfit: Unfit | None = None
     while pending and tried < limits.max_attempts:
         route = next((r for r in pending if health.acquire(r.provider)), None)
         if route is None:
@@ -68,12 +79,16 @@ async def serve(
             await sleep(delay)
             continue
         pending.remove(route)
-        tried += 1
         try:
             outcome = await attempt(route)
         except BaseException:
             health.release(route.provider)
             raise
+        if isinstance(outcome, Unfit):
+            health.release(route.provider)
+            unfit = unfit or outcome
+            continue
+        tried += 1
         if isinstance(outcome, Answer):
             if outcome.failure is None:
                 health.record_success(route.provider)
@@ -88,6 +103,8 @@ async def serve(
             break
         if outcome.retry_after_s is not None and outcome.retry_after_s <= limits.retry_after_max_wait_s:
             pending.append(route)  # worth another try once its Retry-After is over
+    if last is None and unfit is not None and not pending:  # no route could express it
+        raise unfit.error
     return last or unavailable(routes, health)
 
 

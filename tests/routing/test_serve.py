@@ -19,13 +19,13 @@ from services.gateway.providers.base import Route
 from services.gateway.providers.registry import build_providers
 from services.gateway.proxy import Proxy
 from services.gateway.routing.health import BreakerConfig, ProviderHealth
-from services.gateway.serve import Answer, Limits
+from services.gateway.serve import Answer, Limits, Unfit
 from services.gateway.serve import serve as serve_loop
 from shared.events import UsageEvent
 from shared.pricing import ModelRates, Pricer, Rate
 from shared.settings import load_settings
 
-Outcome = str | UpstreamError | BaseException | Callable[[Call, Attempt], Any]
+Outcome = str | UpstreamError | Unfit | BaseException | Callable[[Call, Attempt], Any]
 
 
 def err(status: int | None, provider: str, retry_after: float | None = None) -> UpstreamError:
@@ -53,11 +53,13 @@ class ScriptedProxy(Proxy):
 
     async def attempt(
         self, request: web.Request, call: Call, route: Route
-    ) -> Answer[web.StreamResponse] | UpstreamError:
+    ) -> Answer[web.StreamResponse] | UpstreamError | Unfit:
         self.tried.append(route.provider)
+        outcome = self.script[route.provider].pop(0)
+        if isinstance(outcome, Unfit):
+            return outcome  # as Proxy.attempt: nothing sent, nothing recorded
         att = Attempt(route, "openai_chat", False)
         call.attempts.append(att)
-        outcome = self.script[route.provider].pop(0)
         if isinstance(outcome, UpstreamError):
             att.failed(outcome)
             return outcome
@@ -126,6 +128,51 @@ async def test_a_bad_request_found_while_translating_is_the_clients(health: Prov
     call.answer(400, "invalid_request_error")
     event = ev(call)  # the provider did not fail: nothing was sent to it
     assert event.attempts == 1 and event.failed_attempts == [] and event.status == 400
+
+
+def unfit(what: str) -> Unfit:
+    return Unfit(ClientError(400, f"{what} cannot be sent to this model"))
+
+
+async def test_a_route_that_cannot_express_the_request_is_passed_over(health: ProviderHealth) -> None:
+    """Route order is by price; a cheaper route whose format cannot say the request (an Anthropic-only
+    content part for a chat-only provider) must not end the request with a 400 when another can."""
+    proxy = ScriptedProxy({"openai": [unfit("image source")], "openrouter": ["ok"]}, health, MAX_ATTEMPTS="1")
+    call = make_call()
+    response = await serve(proxy, call)
+    assert response.status == 200 and proxy.tried == ["openai", "openrouter"]
+    assert ev(call).provider == "openrouter" and ev(call).attempts == 1 and ev(call).failed_attempts == []
+    assert health.snapshot().get("openai", {"state": "healthy"})["state"] == "healthy"
+
+
+async def test_when_no_route_can_express_the_request_the_first_refusal_is_the_clients(
+    health: ProviderHealth,
+) -> None:
+    proxy = ScriptedProxy({"openai": [unfit("first")], "openrouter": [unfit("second")]}, health)
+    with pytest.raises(ClientError, match="first cannot"):
+        await serve(proxy, make_call(), ROUTES[:2])
+    assert proxy.tried == ["openai", "openrouter"] and health.available("openai")
+
+
+async def test_an_unfit_fallback_keeps_the_providers_error(health: ProviderHealth) -> None:
+    proxy = ScriptedProxy(
+        {"openai": [err(503, "openai")], "openrouter": [unfit("x")], "anthropic": [unfit("y")]}, health
+    )
+    call = make_call()
+    response = await serve(proxy, call)
+    assert response.status == 503 and proxy.tried == ["openai", "openrouter", "anthropic"]
+    assert ev(call).attempts == 1
+
+
+async def test_an_unfit_probe_releases_a_half_open_provider() -> None:
+    now = [1_000.0]
+    health = ProviderHealth(BreakerConfig(failures=1, cooldown_s=30.0), clock=lambda: now[0])
+    health.record_failure("openai", 503)
+    now[0] += 31  # cooldown over: the next request is the probe
+    proxy = ScriptedProxy({"openai": [unfit("x"), "ok"], "openrouter": ["ok"]}, health)
+    assert (await serve(proxy, make_call(), ROUTES[:2])).status == 200
+    assert proxy.tried == ["openai", "openrouter"]
+    assert health.acquire("openai")  # the probe slot is free again: nothing was learnt about openai
 
 
 async def test_attempts_are_bounded(health: ProviderHealth) -> None:
@@ -235,3 +282,20 @@ async def test_a_catalog_price_is_the_one_charged(health: ProviderHealth) -> Non
     call = make_call()
     await serve(genai, call, [Route("openai", "gpt-4o")])
     assert ev(call).cost_usd == pytest.approx(2.5)  # genai-prices' gpt-4o input rate
+
+
+async def test_the_real_attempt_says_unfit_for_a_request_its_format_cannot_express(
+    health: ProviderHealth,
+) -> None:
+    """``Proxy.attempt`` itself: an Anthropic request with an image given by file id cannot be sent as
+    OpenAI chat; nothing is sent (no upstream client at all here), nothing recorded, the refusal kept."""
+    keys = {"OPENAI_API_KEY": "k", "ANTHROPIC_API_KEY": "k"}
+    settings = load_settings(keys)
+    proxy = Proxy(None, build_providers(settings, keys), health, Limits(3, 1.0))  # type: ignore[arg-type]
+    call = make_call("anthropic")
+    image = {"type": "image", "source": {"type": "file", "file_id": "file_1"}}
+    call.body = {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": [image]}]}
+    outcome = await proxy.attempt(None, call, Route("openai", "gpt-4o"))  # type: ignore[arg-type]
+    assert isinstance(outcome, Unfit) and isinstance(outcome.error, ClientError)
+    assert outcome.error.status == 400 and "cannot be sent to this model" in str(outcome.error)
+    assert call.attempts == []
