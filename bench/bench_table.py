@@ -16,7 +16,8 @@ p50 (p99) minus direct's in the same round. Time to first token: a Python client
 requests one at a time, direct / floor / gateway interleaved, and times the first text-carrying event;
 added TTFT = median(target) - median(direct). Then: 1,000 (``--streams``) concurrent slow streams through the
 gateway (and the floor), peak RSS; the gateway's throughput with the recorder running, SIGSTOPped and
-absent. Every path's answers are checked after the timed windows (HTTP 200 and the upstream's text, stream
+absent; the gateway's throughput with one worker and with two (``GATEWAY_WORKERS``, each its own stack with
+a recorder, runs interleaved). Every path's answers are checked after the timed windows (HTTP 200 and the upstream's text, stream
 terminator present), wrk's non-2xx count must be zero, and every request the gateway completed must have a
 ledger row. Exit status 1 when anything was wrong, 2 when a tool is missing.
 
@@ -261,6 +262,45 @@ def recorder_case(bench: Bench, st: Stack, absent: Stack) -> dict[str, Any]:
     }
 
 
+WORKERS_CONNS = 64  # enough to keep two workers busy
+
+
+def workers_case(bench: Bench, tmp: Path, providers: dict[str, str]) -> dict[str, Any]:
+    """openai chat plain at ``WORKERS_CONNS`` connections through a gateway of one worker and one of two
+    (each with its own recorder and ledger), alternating which goes first each round: req/s and the gateway
+    tree's CPU ms per request. Throughput should grow with the second core; on two CPUs shared with wrk,
+    nginx and the recorders it cannot double."""
+    case = PATHS[0]
+    counts = (1, 2)
+    rounds: list[dict[int, dict[str, Any]]] = []
+    dirs = {n: tmp / f"workers{n}" for n in counts}
+    for d in dirs.values():
+        d.mkdir()
+    with (
+        stack(dirs[1], providers, **STACK_ENV, GATEWAY_WORKERS="1") as one,
+        stack(dirs[2], providers, **STACK_ENV, GATEWAY_WORKERS="2") as two,
+    ):
+        stacks = {1: one, 2: two}
+        for n, st in stacks.items():  # warm up
+            bench.wrk.run(Target(f"workers={n}", st.gateway_url, list), case.path, case.body, 32, 1)
+        for rnd in range(bench.args.rounds):
+            got: dict[int, dict[str, Any]] = {}
+            for n in counts if rnd % 2 == 0 else counts[::-1]:
+                pid = stacks[n].services["gateway"].proc.pid
+                target = Target(f"workers={n}", stacks[n].gateway_url, functools.partial(tree, [pid]))
+                run = bench.wrk.run(target, case.path, case.body, WORKERS_CONNS, bench.args.duration)
+                if run.status_errors or run.socket_errors:
+                    bench.problems.append(
+                        f"workers={n}: {run.status_errors} non-2xx, {run.socket_errors} socket errors"
+                    )
+                got[n] = run.__dict__
+            rounds.append(got)
+    rps = {n: statistics.median(r[n]["rps"] for r in rounds) for n in counts}
+    cpu = {n: statistics.median(r[n]["cpu_ms_per_req"] or 0.0 for r in rounds) for n in counts}
+    ratio = rps[2] / rps[1]
+    return {"rounds": rounds, "rps": rps, "cpu_ms_per_req": cpu, "two_over_one": ratio, "pass": ratio > 1.1}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -438,6 +478,13 @@ def main() -> int:
                 peer.stop()
                 peer = None
             floor.stop()
+            results["workers"] = workers_case(bench, tmp, providers)
+            print(
+                "workers r/s 1 / 2: "
+                + " / ".join(f"{v:.0f}" for v in results["workers"]["rps"].values())
+                + f" ({results['workers']['two_over_one']:.2f}x)",
+                flush=True,
+            )
             results["slow_streams"] = slow_streams(
                 tmp,
                 nginx.canned["chat/completions.sse"],
@@ -477,6 +524,7 @@ def report(
     )
     print_table(COLUMNS, rows)
     rec = results["recorder"]
+    wk = results["workers"]
     ss = results["slow_streams"]
     extra_header = ("extra", "figure", "target")
     extra = [
@@ -491,6 +539,12 @@ def report(
             f"{rec['rps']['running']:.0f} / {rec['rps']['stopped']:.0f} / {rec['rps']['absent']:.0f} "
             f"(stopped {rec['stopped_over_running']:.2f}x, absent {rec['absent_over_running']:.2f}x)",
             f"within 5%: {verdict(rec['pass'])}",
+        ],
+        [
+            f"openai chat plain r/s at {WORKERS_CONNS} connections, GATEWAY_WORKERS 1 / 2 (gw CPU ms/req)",
+            f"{wk['rps'][1]:.0f} / {wk['rps'][2]:.0f} ({wk['two_over_one']:.2f}x; "
+            f"{wk['cpu_ms_per_req'][1]:.2f} / {wk['cpu_ms_per_req'][2]:.2f})",
+            f"grows (> 1.1x): {verdict(wk['pass'])}",
         ],
     ]
     print()
