@@ -10,7 +10,7 @@ How 1M rows stay fast:
   hours at the two edges of the range from ``requests`` (without the rollup, everything comes from
   ``requests``);
 * cost by key, client and session: whole hours from the ``usage_attribution_hourly`` rollup (both engines
-  keep it), the edges from ``requests``;
+  keep it, keyed by provider, model and status too, so any filter reads it), the edges from ``requests``;
 * latency percentiles are exact, interpolated like ``numpy.percentile`` (linear). When the range holds
   more than :data:`SMALL_SELECTION` rows, each (group, percentile) is a single
   ``ORDER BY latency_ms LIMIT 2 OFFSET k`` walk along a latency-ordered covering index (both engines:
@@ -687,8 +687,9 @@ def attribution(ledger: str, q: Query) -> pd.DataFrame:
     ``first_at``/``last_at`` are unix seconds.
 
     Whole hours come from the ``usage_attribution_hourly`` rollup (when the ledger has it) and the edges from
-    ``requests``, as in :func:`cube`, unless a provider, model or status filter is set (the rollup has no
-    such columns)."""
+    ``requests``, as in :func:`cube`, whatever the filters (a provider, model or status filter needs the
+    rollup of SQLite schema version 5 / PostgreSQL version 3, keyed by them too; an older one serves only
+    unfiltered queries)."""
     columns = list(ATTRIBUTION_FRAME)
     with reading(ledger) as conn:
         if conn is None or not has_attribution(conn):
@@ -696,7 +697,8 @@ def attribution(ledger: str, q: Query) -> pd.DataFrame:
         flt = filters(q)
         h_lo, h_hi = math.ceil(q.start / 3600), math.floor(q.end / 3600)
         plain = not (q.providers or q.models or q.status)
-        if not (plain and h_lo < h_hi and has_table(conn, WHO_ROLLUP)):
+        rolled = h_lo < h_hi and has_table(conn, WHO_ROLLUP)
+        if not (rolled and (plain or has_column(conn, WHO_ROLLUP, "provider"))):
             rows = fetch(conn, _who_raw([*_in_range(q.start, q.end), *flt]))
             frame = pd.DataFrame(rows, columns=columns).sort_values(["key", "client", "session"])
             return frame.reset_index(drop=True)
