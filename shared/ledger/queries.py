@@ -237,6 +237,12 @@ def cube(ledger: str, q: Query, keys: Sequence[str] = (), bucket_s: int | None =
     return _tidy(pd.concat([p for p in parts if not p.empty] or parts[:1], ignore_index=True), keys)
 
 
+def regroup(frame: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
+    """A :func:`cube` frame summed by fewer of its keys (``keys`` a subset of its key columns), as
+    :func:`cube` would give it grouped by ``keys``: one read serves several groupings."""
+    return _tidy(frame, keys)
+
+
 def _tidy(df: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
     """Sum the parts per key, drop empty groups, and give the figures numeric dtypes."""
     df = df.dropna(subset=["requests"])

@@ -208,6 +208,26 @@ def test_attribution_equals_the_rows_grouped(ledgers: tuple[str, str], q: Query)
         assert_same(records(queries.attribution(ledger, q)), want, "attribution")
 
 
+LONG = [  # more than 200 half-hours: the overview's buckets are whole hours, its series and models one read
+    Query(T0 - 2 * 86400 + 1234.5, END - 777.25),
+    Query(T0 - 2 * 86400, END, providers=("openai", "anthropic"), status="ok"),
+    Query(T0 - 5 * 86400, END - 4000, models=("gpt-4o",), keys=("bob",)),
+]
+
+
+@pytest.mark.parametrize("q", LONG, ids=range(len(LONG)))
+def test_one_read_gives_the_overview_series_and_models(ledgers: tuple[str, str], q: Query) -> None:
+    views = [data.load_overview(ledger, q) for ledger in ledgers]
+    for ledger, view in zip(ledgers, views, strict=True):
+        assert view.bucket_s >= 3600 and not view.series.empty
+        models = queries.cube(ledger, q, ["provider", "model"])
+        assert_same(records(view.models), records(models), "models")
+        series = queries.cube(ledger, q, ["bucket", "provider"], view.bucket_s)
+        assert_same(records(view.series), records(series), "series")
+    for name in ("series", "models", "latency", "attribution"):
+        assert_same(records(getattr(views[0], name)), records(getattr(views[1], name)), name)
+
+
 @pytest.mark.parametrize("bucket_s", [60, 900, 3600, 10800, 86400])
 def test_cube_buckets_are_the_same(ledgers: tuple[str, str], bucket_s: int) -> None:
     sqlite, postgres = ledgers
