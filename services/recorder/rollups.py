@@ -2,7 +2,8 @@
 
 ``usage_hourly`` has one row per (hour, provider, model, status) with additive figures only, so any
 range of whole hours, grouped by any of those keys or by day, is a small GROUP BY over it.
-``usage_attribution_hourly`` does the same per (hour, gateway key, client, session).
+``usage_attribution_hourly`` does the same per (hour, gateway key, client, session, provider, model, status),
+so the cost by key, client and session reads it under any provider, model or status filter too.
 Percentiles are not additive: they come from ``requests`` through the latency-ordered indexes in
 :data:`INDEX_SQL` (see ``shared/ledger/queries.py``).
 
