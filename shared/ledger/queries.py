@@ -683,7 +683,10 @@ def _who_rolled(h_lo: int, h_hi: int, where: Sequence[ColumnElement[bool]]) -> S
         func.min(_W.first_at),
         func.max(_W.last_at),
     ]
-    return select(*keys, *figures).where(_W.hour >= h_lo, _W.hour < h_hi, *where).group_by(*keys)
+    # Per hour too, in the order of the rollup's primary key: SQLite aggregates along it without sorting the
+    # range's rows (the caller sums the hours).
+    where = [_W.hour >= h_lo, _W.hour < h_hi, *where]
+    return select(*keys, *figures).where(*where).group_by(_W.hour, *keys)
 
 
 def attribution(ledger: str, q: Query) -> pd.DataFrame:
