@@ -14,7 +14,15 @@ import pandas as pd
 
 from shared.ledger.engine import exists as ledger_exists
 from shared.ledger.params import Query
-from shared.ledger.queries import attribution, attribution_options, cube, latency_percentiles, options, recent
+from shared.ledger.queries import (
+    attribution,
+    attribution_options,
+    cube,
+    latency_percentiles,
+    options,
+    recent,
+    regroup,
+)
 from shared.ledger.summary import totals
 
 PRESETS: dict[str, int] = {"1h": 3600, "24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400}
@@ -99,20 +107,32 @@ def load_overview(path: str, q: Query) -> Overview:
     """Totals, per-bucket/provider series, per-provider/model figures and per-provider latency for ``q``.
 
     The figures per provider and model come first (whole hours from the rollup): they give the totals,
-    the cost by model, the row count that picks the bucket width and the percentile groups. Then the
-    percentiles (a pass over the range's rows) and the series (the other pass).
+    the cost by model, the row count that picks the bucket width and the percentile groups. When the
+    range is long enough for buckets of whole hours, the same read (per bucket, provider and model) also
+    gives the series; otherwise the series is a second read, with the bucket width chosen from the row
+    count. Then the percentiles (index walks, or a pass over the range's rows).
     """
     exists = ledger_exists(path)
-    models = cube(path, q, ["provider", "model"])
+    span = q.end - q.start
+    fine = None
+    if choose_bucket(span) >= 3600:  # whole hours whatever the row count: one rollup read for both
+        fine = cube(path, q, ["bucket", "provider", "model"], choose_bucket(span))
+        models = regroup(fine, ["provider", "model"])
+    else:
+        models = cube(path, q, ["provider", "model"])
     by_provider = models.groupby("provider", as_index=False, sort=True)[["requests"]].sum()
     counts = dict(zip(by_provider["provider"], by_provider["requests"].astype(int), strict=True))
-    bucket_s = choose_bucket(q.end - q.start, sum(counts.values()))
+    bucket_s = choose_bucket(span, sum(counts.values()))
     # In the calling thread, one after another: Dash's threaded test runner stops server threads with an
     # asynchronous SystemExit (by thread id), which can land in any helper thread or inside the lock every
     # ThreadPoolExecutor shares, and hang the process. The overlap saved about a third of this call.
     pct = latency_percentiles(path, q, "provider", counts, overall=True)
     who = attribution(path, q)
-    series = cube(path, q, ["bucket", "provider"], bucket_s)
+    series = (
+        cube(path, q, ["bucket", "provider"], bucket_s)
+        if fine is None
+        else regroup(fine, ["bucket", "provider"])
+    )
     nan = (math.nan, math.nan)
     by_provider["p50"] = [pct.get(p, nan)[0] for p in by_provider["provider"]]
     by_provider["p95"] = [pct.get(p, nan)[1] for p in by_provider["provider"]]

@@ -162,29 +162,36 @@ HOURLY = Rollup(
     },
     types={c: "DOUBLE PRECISION" for c in ("cost_usd", "latency_ms", "cache_savings_usd")},
 )
-# Who spent what, per (hour, gateway key, client, session); NULL is ''. first_at/last_at are the earliest and
-# latest started_at of the hour's rows: they only widen (after a delete they keep their bounds, as in SQLite).
+# Who spent what, per (hour, gateway key, client, session, provider, model, status); NULL is ''. first_at/last_at
+# are the earliest and latest started_at of the hour's rows: they only widen (after a delete they keep their
+# bounds, as in SQLite). Keyed by provider, model and status too since schema version 3 (WHO_V2 before), so
+# every filter of the dashboard and /usage reads it.
+_WHO_SUMS = {
+    "requests": "count(*)",
+    "tokens": "sum(input_tokens + output_tokens + cache_read_tokens + cache_write_tokens)",
+    "cost_usd": "coalesce(sum(cost_usd), 0)",
+    "priced": "count(cost_usd)",
+    "first_at": "min(started_at)",
+    "last_at": "max(started_at)",
+}
+_WHO_TYPES = {c: "DOUBLE PRECISION" for c in ("cost_usd", "first_at", "last_at")}
+_WHO_MERGE = {
+    "first_at": "least(u.first_at, excluded.first_at)",
+    "last_at": "greatest(u.last_at, excluded.last_at)",
+}
+_WHO_KEY_V2 = {
+    "hour": HOUR_SQL,
+    "api_key_name": "coalesce(api_key_name, '')",
+    "client": "coalesce(client, '')",
+    "session_id": "coalesce(session_id, '')",
+}
+WHO_V2 = Rollup("usage_attribution_hourly", _WHO_KEY_V2, _WHO_SUMS, _WHO_TYPES, _WHO_MERGE)
 WHO = Rollup(
     "usage_attribution_hourly",
-    key={
-        "hour": HOUR_SQL,
-        "api_key_name": "coalesce(api_key_name, '')",
-        "client": "coalesce(client, '')",
-        "session_id": "coalesce(session_id, '')",
-    },
-    sums={
-        "requests": "count(*)",
-        "tokens": "sum(input_tokens + output_tokens + cache_read_tokens + cache_write_tokens)",
-        "cost_usd": "coalesce(sum(cost_usd), 0)",
-        "priced": "count(cost_usd)",
-        "first_at": "min(started_at)",
-        "last_at": "max(started_at)",
-    },
-    types={c: "DOUBLE PRECISION" for c in ("cost_usd", "first_at", "last_at")},
-    merge={
-        "first_at": "least(u.first_at, excluded.first_at)",
-        "last_at": "greatest(u.last_at, excluded.last_at)",
-    },
+    key={**_WHO_KEY_V2, "provider": "coalesce(provider, '')", "model": "model", "status": "status"},
+    sums=_WHO_SUMS,
+    types=_WHO_TYPES,
+    merge=_WHO_MERGE,
 )
 ROLLUP_TABLE = HOURLY.ddl()
 
@@ -248,8 +255,16 @@ LATENCY_INDEXES: tuple[str, ...] = (
 )
 WHO_TRIGGERS = _triggers(WHO, "ekai_who", "requests_who")
 # Version 2: the attribution rollup (built from the rows already there) and the latency indexes.
-_V2: tuple[str, ...] = (WHO.ddl(), *WHO_TRIGGERS, *WHO.rebuild(), *LATENCY_INDEXES)
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
+_V2: tuple[str, ...] = (
+    WHO_V2.ddl(),
+    *_triggers(WHO_V2, "ekai_who", "requests_who"),
+    *WHO_V2.rebuild(),
+    *LATENCY_INDEXES,
+)
+# Version 3: the attribution rollup keyed by provider, model and status too, rebuilt from the ledger (its
+# trigger functions replaced by those of the new key).
+_V3: tuple[str, ...] = (f"DROP TABLE {WHO.table}", WHO.ddl(), *WHO_TRIGGERS, *WHO.rebuild())
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _VERSION_TABLE = (
@@ -321,6 +336,12 @@ async def migrate(conn: asyncpg.Connection, migrations: Sequence[Sequence[str]] 
         return max(current, len(migrations))
 
 
+_HAS_PROVIDER = (
+    "SELECT count(*) > 0 FROM information_schema.columns WHERE table_schema = current_schema() "
+    "AND table_name = $1 AND column_name = 'provider'"
+)
+
+
 async def _check_rollup(conn: asyncpg.Connection) -> bool:
     """Rebuild each rollup that disagrees with ``requests`` (writers wait meanwhile); True if one was."""
     await conn.execute(f"LOCK TABLE {TABLE} IN SHARE ROW EXCLUSIVE MODE")
@@ -328,6 +349,8 @@ async def _check_rollup(conn: asyncpg.Connection) -> bool:
     for rollup in (HOURLY, WHO):
         if not await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", rollup.table):
             continue  # migrated to a version before the rollup's (a shorter ``migrations`` list)
+        if rollup is WHO and not await conn.fetchval(_HAS_PROVIDER, WHO.table):
+            rollup = WHO_V2  # migrated to version 2 only (a shorter ``migrations`` list)
         counts = await conn.fetchrow(
             f"SELECT (SELECT count(*) FROM {TABLE}), (SELECT coalesce(sum(requests), 0) FROM {rollup.table})"
         )

@@ -2,7 +2,8 @@
 
 ``usage_hourly`` has one row per (hour, provider, model, status) with additive figures only, so any
 range of whole hours, grouped by any of those keys or by day, is a small GROUP BY over it.
-``usage_attribution_hourly`` does the same per (hour, gateway key, client, session).
+``usage_attribution_hourly`` does the same per (hour, gateway key, client, session, provider, model, status),
+so the cost by key, client and session reads it under any provider, model or status filter too.
 Percentiles are not additive: they come from ``requests`` through the latency-ordered indexes in
 :data:`INDEX_SQL` (see ``shared/ledger/queries.py``).
 
@@ -102,19 +103,20 @@ CREATE TRIGGER IF NOT EXISTS requests_rollup_update AFTER UPDATE OF started_at, 
 END;
 """
 
-# Who spent what: (hour, key, client, session) with requests, tokens, cost and the first and last request of
-# the hour, for the dashboard's cost by key and client and its sessions table. NULL reads as ''. After a
-# delete, first_at/last_at keep their old bounds (they only widen); the figures stay exact.
+# Who spent what: (hour, key, client, session, provider, model, status) with requests, tokens, cost and the
+# first and last request of the hour, for the dashboard's cost by key and client and its sessions table, under
+# any of the page's and /usage's filters (provider, model, status too: schema version 5). NULL reads as ''.
+# After a delete, first_at/last_at keep their old bounds (they only widen); the figures stay exact.
 WHO = "usage_attribution_hourly"
-_WHO_KEY = "(hour, api_key_name, client, session_id)"
+_WHO_KEY = "(hour, api_key_name, client, session_id, provider, model, status)"
 
 
 def _who_values(row: str) -> str:
     return (
         f"CAST({row}.started_at / 3600 AS INTEGER), COALESCE({row}.api_key_name, ''), COALESCE({row}.client, ''), "
-        f"COALESCE({row}.session_id, ''), 1, {row}.input_tokens + {row}.output_tokens + {row}.cache_read_tokens "
-        f"+ {row}.cache_write_tokens, COALESCE({row}.cost_usd, 0), {row}.cost_usd IS NOT NULL, {row}.started_at, "
-        f"{row}.started_at"
+        f"COALESCE({row}.session_id, ''), COALESCE({row}.provider, ''), {row}.model, {row}.status, 1, "
+        f"{row}.input_tokens + {row}.output_tokens + {row}.cache_read_tokens + {row}.cache_write_tokens, "
+        f"COALESCE({row}.cost_usd, 0), {row}.cost_usd IS NOT NULL, {row}.started_at, {row}.started_at"
     )
 
 
@@ -132,7 +134,8 @@ _WHO_SUBTRACT = (
     "+ OLD.cache_read_tokens + OLD.cache_write_tokens), cost_usd = cost_usd - COALESCE(OLD.cost_usd, 0), "
     "priced = priced - (OLD.cost_usd IS NOT NULL) "
     "WHERE hour = CAST(OLD.started_at / 3600 AS INTEGER) AND api_key_name = COALESCE(OLD.api_key_name, '') "
-    "AND client = COALESCE(OLD.client, '') AND session_id = COALESCE(OLD.session_id, ''); "
+    "AND client = COALESCE(OLD.client, '') AND session_id = COALESCE(OLD.session_id, '') "
+    "AND provider = COALESCE(OLD.provider, '') AND model = OLD.model AND status = OLD.status; "
     f"DELETE FROM {WHO} WHERE requests <= 0 AND hour = CAST(OLD.started_at / 3600 AS INTEGER);"
 )
 
@@ -142,6 +145,9 @@ CREATE TABLE IF NOT EXISTS {WHO} (
     api_key_name  TEXT NOT NULL,      -- '' when the request had no gateway key
     client        TEXT NOT NULL,
     session_id    TEXT NOT NULL,
+    provider      TEXT NOT NULL,      -- '' when no provider was reached
+    model         TEXT NOT NULL,
+    status        INTEGER NOT NULL,
     requests      INTEGER NOT NULL,
     tokens        INTEGER NOT NULL,   -- input + output + cache read + cache write
     cost_usd      REAL NOT NULL,      -- sum over rows with a known cost
@@ -154,11 +160,21 @@ CREATE TRIGGER IF NOT EXISTS requests_who_delete AFTER DELETE ON requests BEGIN
     {_WHO_SUBTRACT}
 END;
 CREATE TRIGGER IF NOT EXISTS requests_who_update AFTER UPDATE OF started_at, api_key_name, client, session_id,
-    input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd ON requests BEGIN
+    provider, model, status, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd
+    ON requests BEGIN
     {_WHO_SUBTRACT}
     {_who_upsert("NEW")}
 END;
 """
+# Schema version 5: the attribution rollup of versions 2 to 4 (keyed by hour, key, client and session only)
+# and its triggers dropped; ensure_rollups creates the new one and rebuilds it from the ledger. Also run by
+# ensure_rollups on a file whose rollup still has the old shape (an older recorder, or no migration run).
+DROP_WHO_SQL = (
+    "DROP TRIGGER IF EXISTS requests_who_delete;\nDROP TRIGGER IF EXISTS requests_who_update;\n"
+    f"DROP TABLE IF EXISTS {WHO};\n"
+)
+_WHO_SHAPE = f"SELECT count(*) FROM pragma_table_info('{WHO}') WHERE name = 'provider'"
+_WHO_EXISTS = f"SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '{WHO}'"
 
 # Latency-ordered covering indexes: a percentile is one `ORDER BY latency_ms LIMIT 2 OFFSET k` walk
 # (about 30 ns a row), filtered on the trailing columns without touching the table.
@@ -178,10 +194,11 @@ _HOURLY_SELECT = f"""SELECT {HOUR_EXPR}, COALESCE(provider, ''), model, status, 
        sum(output_tokens), sum(cache_read_tokens), sum(cache_write_tokens), sum(reasoning_tokens),
        total(cost_usd), count(cost_usd), total(latency_ms), total(cache_savings_usd)
 FROM requests WHERE {{where}} GROUP BY 1, 2, 3, 4"""
-_WHO_SELECT = f"""SELECT {HOUR_EXPR}, COALESCE(api_key_name, ''), COALESCE(client, ''), COALESCE(session_id, ''), count(*),
+_WHO_SELECT = f"""SELECT {HOUR_EXPR}, COALESCE(api_key_name, ''), COALESCE(client, ''), COALESCE(session_id, ''),
+       COALESCE(provider, ''), model, status, count(*),
        sum(input_tokens + output_tokens + cache_read_tokens + cache_write_tokens), total(cost_usd), count(cost_usd),
        min(started_at), max(started_at)
-FROM requests WHERE {{where}} GROUP BY 1, 2, 3, 4"""
+FROM requests WHERE {{where}} GROUP BY 1, 2, 3, 4, 5, 6, 7"""
 
 # Separate statements: executescript() would COMMIT first and break the single transaction.
 REBUILD_STATEMENTS = (
@@ -259,20 +276,32 @@ _COUNTS = (
 )
 
 
-def _setup_script(indexes: bool) -> str:
+def _setup_script(indexes: bool, old_who: bool) -> str:
+    """``old_who``: the attribution rollup has the shape of schema versions 2 to 4 (drop it first)."""
     return (
-        "BEGIN IMMEDIATE;" + DROP_INSERT_TRIGGERS_SQL + ROLLUP_SQL + WHO_SQL + (INDEX_SQL if indexes else "")
+        "BEGIN IMMEDIATE;"
+        + DROP_INSERT_TRIGGERS_SQL
+        + (DROP_WHO_SQL if old_who else "")
+        + ROLLUP_SQL
+        + WHO_SQL
+        + (INDEX_SQL if indexes else "")
     )
+
+
+def _old_who(exists: int, has_provider: int) -> bool:
+    return bool(exists) and not has_provider
 
 
 def ensure_rollups_sync(conn: sqlite3.Connection, *, indexes: bool = True) -> bool:
     """Create the rollup tables, delete/update triggers and (optionally) indexes, drop the insert triggers
     of schema versions before 4; rebuild the rollups if they are off.
 
-    Idempotent, one transaction (a reader never sees a half-built rollup). Returns True when the
-    rollup had to be rebuilt, which takes about two seconds for 1M ledger rows.
+    An attribution rollup of the shape before schema version 5 is replaced. Idempotent, one transaction
+    (a reader never sees a half-built rollup). Returns True when the rollups had to be rebuilt, which takes
+    about four seconds for 1M ledger rows.
     """
-    conn.executescript(_setup_script(indexes))
+    old = _old_who(conn.execute(_WHO_EXISTS).fetchone()[0], conn.execute(_WHO_SHAPE).fetchone()[0])
+    conn.executescript(_setup_script(indexes, old))
     try:
         ledger, rolled, who = conn.execute(_COUNTS).fetchone()
         stale = bool(ledger != rolled or ledger != who)
@@ -289,7 +318,11 @@ def ensure_rollups_sync(conn: sqlite3.Connection, *, indexes: bool = True) -> bo
 async def ensure_rollups(conn: Any, *, indexes: bool = True) -> bool:
     """The same for an ``aiosqlite.Connection`` (an alternative to adding :data:`MIGRATION_SQL` to the
     recorder's migrations): call it once in ``Store.open``, after ``migrate``, before the first insert."""
-    await conn.executescript(_setup_script(indexes))
+    found = []
+    for sql in (_WHO_EXISTS, _WHO_SHAPE):
+        cursor = await conn.execute(sql)
+        found.append((await cursor.fetchone())[0])
+    await conn.executescript(_setup_script(indexes, _old_who(*found)))
     try:
         cursor = await conn.execute(_COUNTS)
         ledger, rolled, who = await cursor.fetchone()

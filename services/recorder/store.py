@@ -30,6 +30,7 @@ from services.recorder.rollups import (
     BATCH_STATEMENTS,
     DROP_DERIVED_SQL,
     DROP_INSERT_TRIGGERS_SQL,
+    DROP_WHO_SQL,
     LAST_ROWID_SQL,
     MAX_ROWID,
     REBUILD_STATEMENTS,
@@ -70,6 +71,9 @@ MIGRATIONS: tuple[str, ...] = (
     # the hourly rollup gains a cache_savings_usd sum: Store.open rebuilds it from the ledger
     # 4 (issue 13): the rollups are kept per batch by insert_rows, no longer by per-row insert triggers.
     DROP_INSERT_TRIGGERS_SQL,
+    # 5 (issue 14): the attribution rollup keyed by provider, model and status too, so that every filter reads
+    # it: Store.open creates it and rebuilds it from the ledger.
+    DROP_WHO_SQL,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

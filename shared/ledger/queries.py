@@ -10,7 +10,7 @@ How 1M rows stay fast:
   hours at the two edges of the range from ``requests`` (without the rollup, everything comes from
   ``requests``);
 * cost by key, client and session: whole hours from the ``usage_attribution_hourly`` rollup (both engines
-  keep it), the edges from ``requests``;
+  keep it, keyed by provider, model and status too, so any filter reads it), the edges from ``requests``;
 * latency percentiles are exact, interpolated like ``numpy.percentile`` (linear). When the range holds
   more than :data:`SMALL_SELECTION` rows, each (group, percentile) is a single
   ``ORDER BY latency_ms LIMIT 2 OFFSET k`` walk along a latency-ordered covering index (both engines:
@@ -235,6 +235,12 @@ def cube(ledger: str, q: Query, keys: Sequence[str] = (), bucket_s: int | None =
             ),
         ]
     return _tidy(pd.concat([p for p in parts if not p.empty] or parts[:1], ignore_index=True), keys)
+
+
+def regroup(frame: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
+    """A :func:`cube` frame summed by fewer of its keys (``keys`` a subset of its key columns), as
+    :func:`cube` would give it grouped by ``keys``: one read serves several groupings."""
+    return _tidy(frame, keys)
 
 
 def _tidy(df: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
@@ -677,7 +683,10 @@ def _who_rolled(h_lo: int, h_hi: int, where: Sequence[ColumnElement[bool]]) -> S
         func.min(_W.first_at),
         func.max(_W.last_at),
     ]
-    return select(*keys, *figures).where(_W.hour >= h_lo, _W.hour < h_hi, *where).group_by(*keys)
+    # Per hour too, in the order of the rollup's primary key: SQLite aggregates along it without sorting the
+    # range's rows (the caller sums the hours).
+    where = [_W.hour >= h_lo, _W.hour < h_hi, *where]
+    return select(*keys, *figures).where(*where).group_by(_W.hour, *keys)
 
 
 def attribution(ledger: str, q: Query) -> pd.DataFrame:
@@ -687,8 +696,9 @@ def attribution(ledger: str, q: Query) -> pd.DataFrame:
     ``first_at``/``last_at`` are unix seconds.
 
     Whole hours come from the ``usage_attribution_hourly`` rollup (when the ledger has it) and the edges from
-    ``requests``, as in :func:`cube`, unless a provider, model or status filter is set (the rollup has no
-    such columns)."""
+    ``requests``, as in :func:`cube`, whatever the filters (a provider, model or status filter needs the
+    rollup of SQLite schema version 5 / PostgreSQL version 3, keyed by them too; an older one serves only
+    unfiltered queries)."""
     columns = list(ATTRIBUTION_FRAME)
     with reading(ledger) as conn:
         if conn is None or not has_attribution(conn):
@@ -696,7 +706,8 @@ def attribution(ledger: str, q: Query) -> pd.DataFrame:
         flt = filters(q)
         h_lo, h_hi = math.ceil(q.start / 3600), math.floor(q.end / 3600)
         plain = not (q.providers or q.models or q.status)
-        if not (plain and h_lo < h_hi and has_table(conn, WHO_ROLLUP)):
+        rolled = h_lo < h_hi and has_table(conn, WHO_ROLLUP)
+        if not (rolled and (plain or has_column(conn, WHO_ROLLUP, "provider"))):
             rows = fetch(conn, _who_raw([*_in_range(q.start, q.end), *flt]))
             frame = pd.DataFrame(rows, columns=columns).sort_values(["key", "client", "session"])
             return frame.reset_index(drop=True)

@@ -64,6 +64,9 @@ WHO = table(
     column("api_key_name", String),
     column("client", String),
     column("session_id", String),
+    column("provider", String),  # schema version 5 (SQLite), 3 (PostgreSQL)
+    column("model", String),
+    column("status", Integer),
     column("requests", Integer),
     column("tokens", Integer),
     column("cost_usd", Float),

@@ -389,15 +389,18 @@ def test_attribution_rollup_follows_inserts_updates_deletes(tmp_path: Path) -> N
     write_ledger(path, events[:100])  # replays change nothing
     with closing(sqlite3.connect(path)) as conn:
         conn.execute("UPDATE requests SET api_key_name = 'carol', cost_usd = 0.5 WHERE rowid % 7 = 0")
+        conn.execute("UPDATE requests SET provider = NULL, status = 503, model = 'm' WHERE rowid % 11 = 0")
         conn.execute("DELETE FROM requests WHERE rowid % 5 = 0")
         conn.commit()
-        before = conn.execute("SELECT * FROM usage_attribution_hourly ORDER BY 1, 2, 3, 4").fetchall()
+        order = "SELECT * FROM usage_attribution_hourly ORDER BY 1, 2, 3, 4, 5, 6, 7"
+        before = conn.execute(order).fetchall()
         for statement in REBUILD_STATEMENTS:
             conn.execute(statement)
-        after = conn.execute("SELECT * FROM usage_attribution_hourly ORDER BY 1, 2, 3, 4").fetchall()
-    assert sum(r[4] for r in before) == 480
-    assert [r[:6] + r[7:8] for r in before] == [r[:6] + r[7:8] for r in after]
-    assert np.allclose([r[6] for r in before], [r[6] for r in after])
-    assert all(b[8] <= a[8] and b[9] >= a[9] for b, a in zip(before, after, strict=True))  # bounds only widen
+        after = conn.execute(order).fetchall()
+    # hour, key, client, session, provider, model, status | requests, tokens, cost, priced | first_at, last_at
+    assert sum(r[7] for r in before) == 480
+    assert [r[:9] + r[10:11] for r in before] == [r[:9] + r[10:11] for r in after]
+    assert np.allclose([r[9] for r in before], [r[9] for r in after])
+    assert all(b[11] <= a[11] and b[12] >= a[12] for b, a in zip(before, after, strict=True))  # only widen
     with closing(sqlite3.connect(path)) as conn:
         assert ensure_rollups_sync(conn) is False

@@ -160,6 +160,74 @@ def test_dashboard_reads_are_the_same(ledgers: tuple[str, str], q: Query) -> Non
     assert data.who_options(sqlite, q) == data.who_options(postgres, q)
 
 
+def attribution_from_rows(ledger: str, q: Query) -> list[dict[str, Any]]:
+    """:func:`queries.attribution` recomputed here from the ledger's rows (the export's reader, which applies
+    the range and filters), without any rollup."""
+    names = ("api_key_name", "client", "session_id", "input_tokens", "output_tokens", "cache_read_tokens")
+    reader = export.read_rows(ledger, q, (*names, "cache_write_tokens", "cost_usd", "started_at"))
+    try:
+        rows = [row for batch in iter(lambda: reader.fetch(700), []) for row in batch]
+    finally:
+        reader.close()
+    groups: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for key, client, session, i, o, cr, cw, cost, started in rows:
+        g = groups.setdefault(
+            (key or "", client or "", session or ""),
+            {
+                "requests": 0,
+                "tokens": 0,
+                "cost_usd": 0.0,
+                "priced": 0,
+                "first_at": started,
+                "last_at": started,
+            },
+        )
+        g["requests"] += 1
+        g["tokens"] += i + o + cr + cw
+        g["cost_usd"] += cost or 0.0
+        g["priced"] += cost is not None
+        g["first_at"], g["last_at"] = min(g["first_at"], started), max(g["last_at"], started)
+    return [{"key": k, "client": c, "session": s, **figures} for (k, c, s), figures in sorted(groups.items())]
+
+
+ATTRIBUTION_QUERIES = [
+    *QUERIES,
+    Query(T0 + 1234.5, END - 777.25, providers=("anthropic",), status="200"),  # partial hours, filtered
+    Query(T0 + 3599.5, T0 + 7200.5, models=("gpt-4o", "claude-sonnet-4-5")),  # one whole hour, two edges
+    Query(T0 + 10.0, END, status="error", keys=("bob",), clients=("codex_exec/0.171.0",)),
+]
+
+
+@pytest.mark.parametrize("q", ATTRIBUTION_QUERIES, ids=range(len(ATTRIBUTION_QUERIES)))
+def test_attribution_equals_the_rows_grouped(ledgers: tuple[str, str], q: Query) -> None:
+    """Cost by key, client and session under every filter (the rollup's whole hours and the raw edges) is
+    the rows' own grouping, on both engines."""
+    for ledger in ledgers:
+        want = attribution_from_rows(ledger, q)
+        assert want
+        assert_same(records(queries.attribution(ledger, q)), want, "attribution")
+
+
+LONG = [  # more than 200 half-hours: the overview's buckets are whole hours, its series and models one read
+    Query(T0 - 2 * 86400 + 1234.5, END - 777.25),
+    Query(T0 - 2 * 86400, END, providers=("openai", "anthropic"), status="ok"),
+    Query(T0 - 5 * 86400, END - 4000, models=("gpt-4o",), keys=("bob",)),
+]
+
+
+@pytest.mark.parametrize("q", LONG, ids=range(len(LONG)))
+def test_one_read_gives_the_overview_series_and_models(ledgers: tuple[str, str], q: Query) -> None:
+    views = [data.load_overview(ledger, q) for ledger in ledgers]
+    for ledger, view in zip(ledgers, views, strict=True):
+        assert view.bucket_s >= 3600 and not view.series.empty
+        models = queries.cube(ledger, q, ["provider", "model"])
+        assert_same(records(view.models), records(models), "models")
+        series = queries.cube(ledger, q, ["bucket", "provider"], view.bucket_s)
+        assert_same(records(view.series), records(series), "series")
+    for name in ("series", "models", "latency", "attribution"):
+        assert_same(records(getattr(views[0], name)), records(getattr(views[1], name)), name)
+
+
 @pytest.mark.parametrize("bucket_s", [60, 900, 3600, 10800, 86400])
 def test_cube_buckets_are_the_same(ledgers: tuple[str, str], bucket_s: int) -> None:
     sqlite, postgres = ledgers

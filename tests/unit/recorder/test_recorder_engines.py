@@ -95,6 +95,9 @@ def _attribution_expected(rows: list[dict[str, Any]]) -> dict[tuple[Any, ...], l
             r["api_key_name"] or "",
             r["client"] or "",
             r["session_id"] or "",
+            r["provider"] or "",
+            r["model"],
+            r["status"],
         )
         f = expected.setdefault(key, [0, 0, 0, 0.0, r["started_at"], r["started_at"]])
         f[0] += 1
@@ -112,7 +115,15 @@ async def _attribution_matches(
     delete they keep their old, wider bounds)."""
     expected = _attribution_expected(await fetch("SELECT * FROM requests"))
     rolled = {
-        (r["hour"], r["api_key_name"], r["client"], r["session_id"]): [
+        (
+            r["hour"],
+            r["api_key_name"],
+            r["client"],
+            r["session_id"],
+            r["provider"],
+            r["model"],
+            r["status"],
+        ): [
             r["requests"],
             r["tokens"],
             r["priced"],
@@ -269,7 +280,8 @@ async def test_postgres_schema_version_table_and_idempotent_reopen(pg_url: str) 
         await store.insert_rows([row])
         await store.close()
     conn = await asyncpg.connect(pg_url)
-    assert [r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")] == [1, 2]
+    versions = [r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations ORDER BY 1")]
+    assert versions == list(range(1, pg_store.SCHEMA_VERSION + 1))
     assert await conn.fetchval("SELECT count(*) FROM requests") == 1
     await conn.close()
 
@@ -315,12 +327,61 @@ async def test_postgres_version_1_ledger_upgrades_with_its_rows_rolled_up(pg_url
         return [dict(r) for r in await admin.fetch(sql)]
 
     admin = await asyncpg.connect(pg_url)
-    assert [r["version"] for r in await admin.fetch("SELECT version FROM schema_migrations")] == [1, 2]
+    versions = [r["version"] for r in await admin.fetch("SELECT version FROM schema_migrations ORDER BY 1")]
+    assert versions == list(range(1, pg_store.SCHEMA_VERSION + 1))
     await _attribution_matches(fetch)
     assert await admin.fetchval("SELECT sum(requests) FROM usage_attribution_hourly") == 40
     indexes = {r["indexname"] for r in await admin.fetch("SELECT indexname FROM pg_indexes")}
     assert {"requests_latency", "requests_provider_latency", "requests_model_latency"} <= indexes
     assert {"requests_hour_latency", "requests_day_latency"} <= indexes
+    await admin.close()
+    await store.close()
+
+
+async def test_postgres_version_2_ledger_gets_the_attribution_rollup_keyed_by_provider_model_status(
+    pg_url: str,
+) -> None:
+    """Schema version 3 replaces the attribution rollup of version 2 (hour, key, client, session) and
+    rebuilds it from the rows already there; from then on each batch keeps it, replays included."""
+    conn = await asyncpg.connect(pg_url)
+    assert await pg_store.migrate(conn, pg_store.MIGRATIONS[:2]) == 2
+    rows = [
+        event_row(
+            make_event(
+                i,
+                started_at=1_700_000_000.0 + 500 * i,
+                api_key_name=("a", None)[i % 2],
+                provider=(None, "openai", "anthropic")[i % 3],
+                model=f"m{i % 2}",
+                status=(200, 429)[i % 4 == 0],
+            )
+        )
+        for i in range(40)
+    ]
+    columns = ", ".join(COLUMNS)
+    placeholders = ", ".join(f"${i + 1}" for i in range(len(COLUMNS)))
+    await conn.executemany(f"INSERT INTO requests ({columns}) VALUES ({placeholders})", rows[:30])
+    old_key = await conn.fetch(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'usage_attribution_hourly'"
+    )
+    assert "provider" not in {r["column_name"] for r in old_key}
+    assert await conn.fetchval("SELECT sum(requests) FROM usage_attribution_hourly") == 30
+    await conn.close()
+
+    store = await PgStore.open(pg_url)
+    assert await store.insert_rows(rows[20:]) == 10
+    admin = await asyncpg.connect(pg_url)
+
+    async def fetch(sql: str) -> list[dict[str, Any]]:
+        return [dict(r) for r in await admin.fetch(sql)]
+
+    versions = [r["version"] for r in await admin.fetch("SELECT version FROM schema_migrations ORDER BY 1")]
+    assert versions == list(range(1, pg_store.SCHEMA_VERSION + 1))
+    await _attribution_matches(fetch)
+    assert await admin.fetchval("SELECT sum(requests) FROM usage_attribution_hourly") == 40
+    await admin.execute("DELETE FROM requests WHERE status = 429")
+    await admin.execute("UPDATE requests SET provider = 'xai', status = 500 WHERE api_key_name = 'a'")
+    await _attribution_matches(fetch, bounds=False)
     await admin.close()
     await store.close()
 

@@ -16,11 +16,20 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import aiosqlite
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.recorder.rollups import MAX_ROWID
-from services.recorder.store import COLUMNS, SCHEMA_VERSION, Store, event_row, split_statements
+from services.recorder.rollups import MAX_ROWID, ensure_rollups_sync
+from services.recorder.store import (
+    COLUMNS,
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    Store,
+    event_row,
+    migrate,
+    split_statements,
+)
 from shared.events import UsageEvent
 
 V3_SCHEMA = Path(__file__).parents[2] / "fixtures" / "ledger_v3.sql"
@@ -33,11 +42,13 @@ HOURLY = """SELECT CAST(started_at / 3600 AS INTEGER) AS h, ifnull(provider, '')
     total(cache_savings_usd)
 FROM requests GROUP BY h, p, model, status ORDER BY 1, 2, 3, 4"""
 WHO = """SELECT CAST(started_at / 3600 AS INTEGER) AS h, ifnull(api_key_name, '') AS k, ifnull(client, '') AS c,
-    ifnull(session_id, '') AS s, count(*), sum(input_tokens + output_tokens + cache_read_tokens + cache_write_tokens),
+    ifnull(session_id, '') AS s, ifnull(provider, '') AS p, model, status, count(*),
+    sum(input_tokens + output_tokens + cache_read_tokens + cache_write_tokens),
     total(cost_usd), count(cost_usd), min(started_at), max(started_at)
-FROM requests GROUP BY h, k, c, s ORDER BY 1, 2, 3, 4"""
+FROM requests GROUP BY h, k, c, s, p, model, status ORDER BY 1, 2, 3, 4, 5, 6, 7"""
+WHO_KEY = "ifnull(api_key_name, ''), ifnull(client, ''), ifnull(session_id, ''), ifnull(provider, ''), model, status"
 STORED_HOURLY = "SELECT * FROM usage_hourly ORDER BY 1, 2, 3, 4"
-STORED_WHO = "SELECT * FROM usage_attribution_hourly ORDER BY 1, 2, 3, 4"
+STORED_WHO = "SELECT * FROM usage_attribution_hourly ORDER BY 1, 2, 3, 4, 5, 6, 7"
 
 
 def event(n: int, **overrides: Any) -> UsageEvent:
@@ -64,9 +75,9 @@ def event(n: int, **overrides: Any) -> UsageEvent:
     return replace(base, **overrides)
 
 
-def query(path: str, sql: str) -> list[tuple[Any, ...]]:
+def query(path: str, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
     with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
-        return conn.execute(sql).fetchall()
+        return conn.execute(sql, params).fetchall()
 
 
 def same(got: Sequence[tuple[Any, ...]], want: Sequence[tuple[Any, ...]]) -> bool:
@@ -165,6 +176,55 @@ async def test_a_version_3_ledger_loses_its_insert_triggers_and_its_rollups_stay
     assert_rollups_exact(path)
 
 
+def who_columns(path: str) -> list[str]:
+    return [r[1] for r in query(path, "PRAGMA table_info(usage_attribution_hourly)")]
+
+
+async def test_a_version_4_ledger_gets_the_attribution_rollup_keyed_by_provider_model_and_status(
+    tmp_path: Path,
+) -> None:
+    """Schema version 5 replaces the attribution rollup keyed by (hour, key, client, session) only; Store.open
+    rebuilds it from the ledger, exactly, and then keeps it per batch."""
+    path = str(tmp_path / "usage.db")
+    old = [
+        event(
+            i, provider=(None, "openai", "anthropic")[i % 3], model=f"m{i % 2}", status=(200, 429)[i % 4 == 0]
+        )
+        for i in range(12)
+    ]
+    write_v3_ledger(path, old)
+    db = await aiosqlite.connect(path, isolation_level=None)
+    assert await migrate(db, MIGRATIONS[:4]) == 4
+    await db.close()
+    assert "provider" not in who_columns(path)
+    assert query(path, "SELECT sum(requests) FROM usage_attribution_hourly") == [(12,)]
+
+    store = await Store.open(path)
+    assert await store.insert_many([*old[8:], event(20, provider="xai", started_at=T0 + 3600.5)]) == 1
+    await store.close()
+
+    assert query(path, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+    assert who_columns(path)[:7] == [
+        "hour", "api_key_name", "client", "session_id", "provider", "model", "status"
+    ]  # fmt: skip
+    assert {"requests_who_delete", "requests_who_update"} <= trigger_names(path)
+    assert query(
+        path, "SELECT count(*) FROM usage_attribution_hourly WHERE hour = ?", (int(T0 // 3600),)
+    ) == [(len(query(path, f"SELECT DISTINCT {WHO_KEY} FROM requests WHERE started_at < {T0 + 3600}")),)]
+    assert_rollups_exact(path)
+
+
+def test_ensure_rollups_replaces_an_old_shaped_attribution_rollup(tmp_path: Path) -> None:
+    """A file no recorder migrated (the benchmark's reused ledger): ensure_rollups_sync alone upgrades it."""
+    path = str(tmp_path / "usage.db")
+    write_v3_ledger(path, [event(i, status=200 + i % 2) for i in range(6)])
+    with closing(sqlite3.connect(path)) as conn:
+        assert ensure_rollups_sync(conn) is True
+        assert ensure_rollups_sync(conn) is False
+    assert "status" in who_columns(path)
+    assert_rollups_exact(path)
+
+
 async def test_insert_triggers_recreated_by_an_older_recorder_are_dropped_again(tmp_path: Path) -> None:
     """A version-3 recorder started on the upgraded file re-creates its insert triggers; the store must
     not then count each row twice (once by trigger, once per batch)."""
@@ -190,6 +250,9 @@ async def test_deletes_and_updates_still_keep_the_rollups_exact(tmp_path: Path) 
     with closing(sqlite3.connect(path)) as conn:
         conn.execute("DELETE FROM requests WHERE status = 201")
         conn.execute("UPDATE requests SET model = 'other', api_key_name = 'x' WHERE request_id = 'req-0'")
+        conn.execute(
+            "UPDATE requests SET status = 500, provider = NULL WHERE request_id IN ('req-2', 'req-4')"
+        )
         conn.commit()
     await store.insert_many([event(i) for i in range(15, 25)])  # 15, 17, 19 were deleted: inserted again
     await store.close()
