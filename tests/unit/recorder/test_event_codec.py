@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
+import uuid
+
 import orjson
 import pytest
 
-from shared.events import SCHEMA_VERSION, FailedAttempt, UsageEvent, decode, encode, to_dict
+from shared.events import SCHEMA_VERSION, FailedAttempt, UsageEvent, decode, encode, new_event_id, to_dict
 
 REQUIRED = {
     "request_id": "r1",
@@ -86,3 +89,21 @@ def test_failed_attempts_become_dataclasses_and_tolerate_extra_keys() -> None:
 def test_malformed_input_raises_value_error(raw: bytes) -> None:
     with pytest.raises(ValueError):
         decode(raw)
+
+
+def test_event_ids_are_uuid7_and_sort_by_time() -> None:
+    ids = [new_event_id(1_700_000_000_000 + ms) for ms in range(200)]
+    for event_id in ids:
+        parsed = uuid.UUID(hex=event_id)
+        assert (parsed.version, parsed.variant) == (7, uuid.RFC_4122)
+        assert len(event_id) == 32 and event_id == parsed.hex
+    assert [int(i[:12], 16) for i in ids] == list(range(1_700_000_000_000, 1_700_000_000_200))
+    assert ids == sorted(ids)
+    assert len({new_event_id(1) for _ in range(1000)}) == 1000  # 74 random bits within one millisecond
+
+
+def test_default_event_id_carries_the_current_millisecond() -> None:
+    before = time.time_ns() // 1_000_000
+    event = decode(orjson.dumps(REQUIRED))
+    after = time.time_ns() // 1_000_000
+    assert before <= int(event.event_id[:12], 16) <= after
