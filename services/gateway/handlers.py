@@ -129,9 +129,27 @@ async def generate(request: web.Request, endpoint: Endpoint) -> web.StreamRespon
     finally:
         # An exception that escapes leaves call.status 0: the event says 500 and the middleware answers it.
         latency_ms = (time.monotonic() - call.t0) * 1000
-        event = event_for(call, state.pricer, time.time(), latency_ms)
+        asyncio.get_running_loop().call_soon(record, request, call, time.time(), latency_ms)
+
+
+def record(request: web.Request, call: Call, finished_at: float, latency_ms: float) -> None:
+    """Build, publish and count the call's event (``event_for``, ``publish``, ``auth.settle``).
+
+    ``generate`` schedules this with ``call_soon`` from its ``finally``: a whole answer that the handler
+    returns is written by aiohttp after the handler, in the same step of the task, and the callback runs
+    at the loop's next turn, so the event costs the client no latency. Nothing that the answer leads to
+    can see the call unrecorded (a client's next request, an in-process test reading the events): the
+    answer's bytes reach anyone only after that write, and a task woken by I/O is scheduled behind this
+    callback.
+    Never raises (a bug here must not reach the loop as an unhandled error without a trace).
+    """
+    state = request.app[keys.STATE]
+    try:
+        event = event_for(call, state.pricer, finished_at, latency_ms)
         state.publisher.publish(event)
         auth.settle(request, event)
+    except Exception:
+        log.exception("could not record request %s", call.request_id)
 
 
 async def responses_get(request: web.Request) -> web.Response:
