@@ -44,8 +44,11 @@ def json_error(
 async def read_json(request: web.Request) -> tuple[dict[str, Any], bytes]:
     timeout_s = request.app[keys.STATE].settings.client_body_timeout_s
     try:
-        async with asyncio.timeout(timeout_s):
+        if request.content.is_eof():  # the whole body came with the headers: no timer to set
             raw = await request.read()
+        else:
+            async with asyncio.timeout(timeout_s):
+                raw = await request.read()
     except TimeoutError as exc:  # a client that trickles its body does not hold a connection forever
         raise ClientError(
             408,

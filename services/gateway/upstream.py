@@ -105,6 +105,8 @@ class UpstreamClient:
     async def read_body(self, resp: aiohttp.ClientResponse, provider: Provider) -> bytes:
         """A whole non-streamed answer."""
         with upstream_errors(provider, "body", self.chunk_timeout_s):
+            if resp.content.is_eof():  # all of it is here: nothing to wait for, no timer to set
+                return provider.scrub_bytes(await resp.read())
             async with asyncio.timeout(self.chunk_timeout_s):
                 return provider.scrub_bytes(await resp.read())
         raise AssertionError("unreachable")

@@ -1,6 +1,6 @@
-"""``UpstreamClient.next_chunk`` on a real aiohttp body reader (``upstream.Chunks``): a chunk already
-received is returned at once, without a timer or a task around the read (issue 13: per-read overhead on
-every stream); the end of the body and a broken body are reported as before."""
+"""Reads on real aiohttp body readers: a chunk or a whole body already received is returned at once, without
+a timer or a task around the read (issue 13: per-read overhead on every request); the end of a body and a
+broken body are reported as before."""
 
 from __future__ import annotations
 
@@ -10,8 +10,12 @@ from unittest import mock
 
 import aiohttp
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
 
+from services.gateway import keys
 from services.gateway.errors import UpstreamError
+from services.gateway.handlers import read_json
 from services.gateway.providers.base import Provider
 from services.gateway.upstream import Chunks, UpstreamClient
 
@@ -59,3 +63,33 @@ async def test_the_end_and_a_broken_body_are_reported_as_before() -> None:
     with pytest.raises(UpstreamError) as info:
         await client.next_chunk(chunks, PROVIDER, "between_chunks", 1.0)
     assert info.value.error_type == "broken_stream" and info.value.retryable
+
+
+class _NoTimer:
+    """Stands in for ``asyncio.timeout``: fails the test if a timer is set around a read."""
+
+    def __init__(self, delay: float) -> None:
+        raise AssertionError("a timer was set to read a body that had already arrived")
+
+
+async def test_a_body_already_received_is_read_without_a_timer() -> None:
+    reader, _ = body()
+    reader.feed_data(b'{"ok": "sk-secret-key"}')
+    reader.feed_eof()
+    resp = mock.Mock(content=reader)
+    resp.read = mock.AsyncMock(side_effect=lambda: reader.read_nowait())
+    with mock.patch("services.gateway.upstream.asyncio.timeout", _NoTimer):
+        got = await UpstreamClient(None, 5, 5).read_body(resp, PROVIDER)  # type: ignore[arg-type]
+    assert got == b'{"ok": "[redacted]"}'
+
+
+async def test_a_client_body_already_received_is_read_without_a_timer() -> None:
+    reader, _ = body()
+    reader.feed_data(b'{"model": "m"}')
+    reader.feed_eof()
+    app = web.Application()
+    app[keys.STATE] = mock.Mock(settings=mock.Mock(client_body_timeout_s=5.0))
+    request = make_mocked_request("POST", "/v1/chat/completions", app=app, payload=reader)
+    with mock.patch("services.gateway.handlers.asyncio.timeout", _NoTimer):
+        parsed, raw = await read_json(request)
+    assert parsed == {"model": "m"} and raw == b'{"model": "m"}'
