@@ -80,14 +80,18 @@ class Relay:
         return self.pairing.client.stream_error(status, message)
 
     def _observe(self, deltas: list[ir.Delta]) -> list[ir.Delta]:
-        if any(isinstance(d, ir.UsageUpdate) for d in deltas):
-            deltas = [
-                ir.UsageUpdate(self._usage_rule(d.usage)) if isinstance(d, ir.UsageUpdate) else d
-                for d in deltas
-            ]
-        for d in deltas:
-            if not isinstance(d, ir.KeepAlive):
-                self.events += 1
+        """Note progress, first token, commit and error from ``deltas`` (one pass); returns them with the
+        provider's usage rule applied to each usage (a copy of the list only when one is there)."""
+        out = deltas
+        for i, d in enumerate(deltas):
+            if isinstance(d, ir.KeepAlive):
+                continue  # no progress, and says nothing yet
+            self.events += 1
+            if isinstance(d, ir.UsageUpdate):
+                if out is deltas:
+                    out = list(deltas)
+                out[i] = ir.UsageUpdate(self._usage_rule(d.usage))
+                continue
             if isinstance(d, _PRELUDE):
                 continue
             self.started = True
@@ -95,7 +99,7 @@ class Relay:
                 self.saw_content = True
             elif isinstance(d, ir.StreamError):
                 self.error = d
-        return deltas
+        return out
 
 
 class Passthrough(Relay):
