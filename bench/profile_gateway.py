@@ -40,11 +40,15 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS_PER_S
 
 
-def profiled(st: Stack, path: str) -> None:
-    """Replace the stack's gateway by one running under cProfile (stats written when it stops)."""
+def profiled(st: Stack, path: str, cpu_clock: bool = False) -> None:
+    """Replace the stack's gateway by one running under cProfile (stats written when it stops), timed by
+    the wall clock or, with ``cpu_clock``, by the main thread's CPU clock (``bench/cpu_profile.py``)."""
     st.services["gateway"].stop()
-    cmd = ["-m", "cProfile", "-o", str(Path(path).resolve()), "-m", "services.gateway"]
-    svc = start("gateway", cmd[1], st.env, st.tmp, *cmd[2:])
+    out = str(Path(path).resolve())
+    if cpu_clock:
+        svc = start("gateway", "bench.cpu_profile", st.env, st.tmp, out)
+    else:
+        svc = start("gateway", "cProfile", st.env, st.tmp, "-o", out, "-m", "services.gateway")
     st.services["gateway"] = svc
     wait_until(lambda: http_ok(st.gateway_url + "/health"), 30)
 
@@ -56,6 +60,11 @@ def main() -> None:
     parser.add_argument("--only", default="", help="run the scenarios whose name contains this")
     parser.add_argument("--py-spy", type=float, default=0.0, help="seconds of py-spy recording per scenario")
     parser.add_argument("--cprofile", default="", help="run the gateway under cProfile, stats to this file")
+    parser.add_argument(
+        "--cpu-clock",
+        action="store_true",
+        help="with --cprofile: time by CPU, not wall (bench/cpu_profile.py)",
+    )
     args = parser.parse_args()
     port = free_port()
     fake = subprocess.Popen(
@@ -75,7 +84,7 @@ def main() -> None:
             stack(Path(tmp), {"openai": fake_url + "/v1", "anthropic": fake_url}) as st,
         ):
             if args.cprofile:
-                profiled(st, args.cprofile)
+                profiled(st, args.cprofile, args.cpu_clock)
             pid = st.services["gateway"].proc.pid
             for i, (name, (_, path, body)) in enumerate(SCENARIOS.items()):
                 if args.only not in name:

@@ -69,6 +69,10 @@ class SSEDecoder:
             if buf[pos] == 0x0A:
                 pos += 1
         while pos < n:
+            if self._idle() and (framed := _usual_frame(buf, pos)) is not None:
+                out.append(framed[0])
+                pos = framed[1]
+                continue
             lf = buf.find(b"\n", pos)
             cr = buf.find(b"\r", pos, lf if lf != -1 else n)
             end = cr if cr != -1 else lf
@@ -86,6 +90,10 @@ class SSEDecoder:
                     self._skip_lf = True
         self._buf = buf[pos:] if pos < n else b""
         return out
+
+    def _idle(self) -> bool:
+        """No field of an event is pending (the next line starts a new event)."""
+        return not self._data and self._event is None and self._id is None and self._retry is None
 
     @property
     def at_boundary(self) -> bool:
@@ -141,6 +149,26 @@ class SSEDecoder:
         if not data:
             return None
         return SSEEvent(event=event or None, data="\n".join(data), id=id_, retry=retry)
+
+
+def _usual_frame(buf: bytes, pos: int) -> tuple[SSEEvent, int] | None:
+    """The event of the usual whole frame at ``pos`` (``data: …`` LF LF, or ``event: …`` LF first) and the
+    position after it: what its lines make when nothing is pending. None for anything else (a CR, more
+    fields or lines, a frame not yet whole): the caller then goes line by line."""
+    event: str | None = None
+    start = pos
+    if buf.startswith(b"event: ", pos):
+        lf = buf.find(b"\n", pos)
+        if lf == -1:
+            return None
+        event = buf[pos + 7 : lf].decode("utf-8", errors="replace") or None
+        pos = lf + 1
+    if not buf.startswith(b"data: ", pos):
+        return None
+    lf = buf.find(b"\n", pos)
+    if lf == -1 or not buf.startswith(b"\n", lf + 1) or buf.find(b"\r", start, lf) != -1:
+        return None
+    return SSEEvent(event=event, data=buf[pos + 6 : lf].decode("utf-8", errors="replace")), lf + 2
 
 
 def _comment(line: str) -> SSEEvent:

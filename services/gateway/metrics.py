@@ -48,7 +48,7 @@ BREAKER_STATES = {"healthy": 0, "half_open": 1, "cooling_down": 2}
 TOKEN_KINDS = ("input", "output", "cache_read", "cache_write", "reasoning")
 MAX_LABEL = 120
 BREAKER_REFRESH_S = 1.0
-_Labelled = Counter | Histogram
+_Labelled = Counter | Histogram | Gauge
 EVENT_GAUGES = {"ekai_events_queued": "queued", "ekai_events_unacked": "unacked"}
 
 
@@ -220,7 +220,7 @@ class GatewayMetrics:
     def _set_breakers(self, providers: Iterable[str | None]) -> None:
         for name in providers:
             if name:
-                self.breaker.labels(_label(name)).set(BREAKER_STATES.get(self.health.state(name), 2))
+                self._child(self.breaker, _label(name)).set(BREAKER_STATES.get(self.health.state(name), 2))
 
     async def run_breaker_refresh(self, interval_s: float = BREAKER_REFRESH_S) -> None:
         """Multiprocess mode: keep this worker's breaker gauges current for the other workers' scrapes

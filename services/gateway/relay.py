@@ -14,7 +14,7 @@ from collections.abc import Callable
 from services.gateway.dialects import ir
 from services.gateway.dialects.registry import FrameFilter, Pairing, StreamDecoder, StreamEncoder
 from services.gateway.dialects.view import View
-from shared.sse import SSEDecoder, SSEEvent
+from shared.sse import SSEDecoder, SSEEvent, reencode
 
 _CONTENT = (ir.TextDelta, ir.ReasoningDelta, ir.ToolCallStart, ir.ToolArgsDelta)
 # Deltas that say nothing yet about whether the answer will succeed.
@@ -80,14 +80,18 @@ class Relay:
         return self.pairing.client.stream_error(status, message)
 
     def _observe(self, deltas: list[ir.Delta]) -> list[ir.Delta]:
-        if any(isinstance(d, ir.UsageUpdate) for d in deltas):
-            deltas = [
-                ir.UsageUpdate(self._usage_rule(d.usage)) if isinstance(d, ir.UsageUpdate) else d
-                for d in deltas
-            ]
-        for d in deltas:
-            if not isinstance(d, ir.KeepAlive):
-                self.events += 1
+        """Note progress, first token, commit and error from ``deltas`` (one pass); returns them with the
+        provider's usage rule applied to each usage (a copy of the list only when one is there)."""
+        out = deltas
+        for i, d in enumerate(deltas):
+            if isinstance(d, ir.KeepAlive):
+                continue  # no progress, and says nothing yet
+            self.events += 1
+            if isinstance(d, ir.UsageUpdate):
+                if out is deltas:
+                    out = list(deltas)
+                out[i] = ir.UsageUpdate(self._usage_rule(d.usage))
+                continue
             if isinstance(d, _PRELUDE):
                 continue
             self.started = True
@@ -95,7 +99,7 @@ class Relay:
                 self.saw_content = True
             elif isinstance(d, ir.StreamError):
                 self.error = d
-        return deltas
+        return out
 
 
 class Passthrough(Relay):
@@ -105,16 +109,14 @@ class Passthrough(Relay):
         super().__init__(pairing, view, usage_rule)
         self._filter: FrameFilter | None = pairing.client.passthrough_frames
         self._content_only = pairing.wire.content_events
+        self._token_event = pairing.wire.token_event
 
     def feed(self, chunk: bytes) -> bytes:
         events = self._sse.feed(chunk)
         if self._filter is None:
             for ev in events:
-                if ev.event in self._content_only and self._skippable(ev.data):
-                    self.events += 1
-                    self.started = self.saw_content = True
-                    continue
-                self._observe(self.decoder.feed(ev))
+                if not self._token_only(ev):
+                    self._observe(self.decoder.feed(ev))
             return chunk
         return b"".join(self._frame(ev) for ev in events)
 
@@ -139,22 +141,33 @@ class Passthrough(Relay):
         cut = b"\n\n" if self._filter is None and self._sse.pending else b""
         return cut + super().fail(status, message, error_type)
 
-    def _skippable(self, data: str) -> bool:
-        """A token-only event (``WireSpec.content_events``) the bytes pass on without the decoder reading
-        it: only once the decoder has found the first token itself (it commits the stream and stamps TTFT;
-        an empty text, a signature or a server tool's input is no token), while the answer runs (no finish
-        or error seen), and when it is plausibly one whole JSON object (a malformed event still goes to the
-        decoder, which reports it)."""
-        return (
+    def _token_only(self, ev: SSEEvent) -> bool:
+        """True, and counted as one event of content, for a token-only event (``WireSpec.content_events``
+        or ``token_event``) the bytes pass on without the decoder reading it: only once the decoder has
+        found the first token itself (it commits the stream and stamps TTFT; an empty text, a signature or
+        a server tool's input is no token), while the answer runs (no finish or error seen), and when it is
+        plausibly one whole JSON object (a malformed event still goes to the decoder, which reports it)."""
+        named = ev.event in self._content_only
+        if not named and self._token_event is None:
+            return False
+        data = ev.data
+        skip = (
             self.saw_content
             and not self.decoder.done
             and self.error is None
             and data[:1] == "{"
             and data.rstrip()[-1:] == "}"
+            and (named or (self._token_event is not None and self._token_event(ev)))
         )
+        if skip:
+            self.events += 1
+            self.started = self.saw_content = True
+        return skip
 
     def _frame(self, ev: SSEEvent) -> bytes:
         assert self._filter is not None
+        if self._token_only(ev):
+            return reencode(ev)  # a token passes a frame filter unchanged (``registry.FrameFilter``)
         return self._filter(ev, self._observe(self.decoder.feed(ev)), self.view)
 
 

@@ -105,6 +105,8 @@ class UpstreamClient:
     async def read_body(self, resp: aiohttp.ClientResponse, provider: Provider) -> bytes:
         """A whole non-streamed answer."""
         with upstream_errors(provider, "body", self.chunk_timeout_s):
+            if resp.content.is_eof():  # all of it is here: nothing to wait for, no timer to set
+                return provider.scrub_bytes(await resp.read())
             async with asyncio.timeout(self.chunk_timeout_s):
                 return provider.scrub_bytes(await resp.read())
         raise AssertionError("unreachable")
@@ -125,7 +127,9 @@ class UpstreamClient:
         client hung up) propagates and abandons the read. ``bound_s``: the timeout the message names when
         ``timeout_s`` is what is left of it.
         """
-        chunk = await self._next_chunk(chunks, provider, phase, timeout_s, on_idle, bound_s)
+        chunk: bytes | None = chunks.buffered() if isinstance(chunks, Chunks) else b""
+        if not chunk:  # nothing there yet: wait for it, bounded (the end of the body is no chunk either)
+            chunk = await self._next_chunk(chunks, provider, phase, timeout_s, on_idle, bound_s)
         # Scrubbed here, at the boundary, so no stream byte quoting the key reaches a client, a log or
         # the ledger (a key split across two chunks is the one case this misses; providers quote it whole
         # in one error event, which arrives in one chunk).
@@ -213,6 +217,15 @@ class Chunks:
         if not chunk:
             raise StopAsyncIteration
         return chunk
+
+    def buffered(self) -> bytes:
+        """What has arrived and not been read, without waiting: the next chunk when it is already here
+        (what ``__anext__`` would return at once, without a timer or a task around the read), else
+        ``b""``. A broken body gives ``b""`` too: ``__anext__`` raises its error."""
+        try:
+            return self._content.read_nowait()
+        except Exception:  # the body's error, or a reader already waiting: the awaited read reports it
+            return b""
 
     @property
     def ended(self) -> bool:

@@ -1,5 +1,6 @@
-"""Passthrough relays read usage without decoding token-only events (``WireSpec.content_events``), yet
-report the same usage, completion, progress and first-token facts as a relay that decodes everything."""
+"""Passthrough relays read usage without decoding token-only events (``WireSpec.content_events``, and
+``token_event`` for OpenAI chat), yet report the same usage, completion, progress and first-token facts, and
+send the same bytes, as a relay that decodes everything."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import orjson
 import pytest
 
 from services.gateway.dialects import ir
+from services.gateway.dialects.openai_chat import is_text_chunk
 from services.gateway.dialects.registry import pairing
 from services.gateway.dialects.view import View
 from services.gateway.relay import Passthrough
@@ -80,6 +82,23 @@ def responses_stream(deltas: int) -> bytes:
     return b"".join(out)
 
 
+def chat_stream(deltas: int) -> bytes:
+    """OpenAI's compact chunks as it streams them with ``include_usage`` (``"usage":null`` until the last)."""
+    base = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "gpt-x"}
+
+    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+        return b"data: " + orjson.dumps({**base, "choices": [choice], "usage": None, **extra}) + b"\n\n"
+
+    out = [chunk({"role": "assistant", "content": "", "refusal": None})]
+    out += [chunk({"content": f"w{i} "}) for i in range(deltas)]
+    out.append(chunk({}, "stop"))
+    usage = {"prompt_tokens": 9, "completion_tokens": 7, "total_tokens": 16}
+    out.append(b"data: " + orjson.dumps({**base, "choices": [], "usage": usage}) + b"\n\n")
+    out.append(b"data: [DONE]\n\n")
+    return b"".join(out)
+
+
 class Recording:
     """Wraps a stream decoder and records the event names it was given."""
 
@@ -88,7 +107,7 @@ class Recording:
         self.seen: list[str | None] = []
 
     def feed(self, ev: SSEEvent) -> list[ir.Delta]:
-        self.seen.append(ev.event)
+        self.seen.append(ev.event or ("text" if '"content":"w' in ev.data else None))
         return list(self.inner.feed(ev))
 
     def finish(self) -> list[ir.Delta]:
@@ -103,10 +122,11 @@ class Recording:
         return bool(self.inner.done)
 
 
-def _relay(wire: Any, skip: bool) -> Passthrough:
-    relay = Passthrough(pairing(wire, wire), View(model="m"))
+def _relay(wire: Any, skip: bool, include_usage: bool = True) -> Passthrough:
+    relay = Passthrough(pairing(wire, wire), View(model="m", include_usage=include_usage))
     if not skip:
         relay._content_only = frozenset()
+        relay._token_event = None
     relay.decoder = Recording(relay.decoder)  # type: ignore[assignment]
     return relay
 
@@ -116,6 +136,7 @@ def _relay(wire: Any, skip: bool) -> Passthrough:
     [
         ("anthropic", anthropic_stream(50), "content_block_delta"),
         ("openai_responses", responses_stream(50), "response.output_text.delta"),
+        ("openai_chat", chat_stream(50), "text"),
     ],
 )
 @pytest.mark.parametrize("split", [1, 7, 64, 10_000])
@@ -174,3 +195,41 @@ def test_after_the_finish_token_events_are_decoded_again() -> None:
     relay.feed(body)
     assert relay.complete
     assert relay.decoder.seen[-1] == "content_block_delta"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("split", [1, 7, 64, 10_000])
+def test_chat_text_chunks_skip_the_decoder_not_the_usage_filter(split: int) -> None:
+    """The gateway asked for the usage chunk on a client's behalf: it is still dropped, the text still
+    goes out byte for byte."""
+    body = chat_stream(20)
+    fast, full = _relay("openai_chat", True, include_usage=False), _relay("openai_chat", False, False)
+    outs = [
+        b"".join(relay.feed(body[i : i + split]) for i in range(0, len(body), split)) + relay.finish()
+        for relay in (fast, full)
+    ]
+    assert outs[0] == outs[1] and b'"usage":{' not in outs[0] and outs[0].count(b'"content":"w') == 20
+    assert fast.decoder.seen.count("text") == 1  # type: ignore[attr-defined]
+    assert fast.usage == full.usage and fast.usage is not None and fast.usage.output_tokens == 7
+    assert fast.events == full.events and fast.complete
+
+
+TEXT_CHUNK = '{"id":"c","choices":[{"index":0,"delta":{"content":"a"},"finish_reason":null}],"usage":null}'
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ('"finish_reason":null', '"finish_reason":"stop"'),
+        ('"content":"a"', '"content": "a"'),  # not OpenAI's compact form: decode, to be sure
+        ('"usage":null', '"usage":{"total_tokens":1}'),
+        ('"content":"a"', '"content":"a","reasoning_content":"b"'),
+        ('"index":0', '"index":1'),
+        ('"content":"a"', '"content":"a","tool_calls":[]'),
+        ('"usage":null', '"error":{"message":"x"}'),
+        ('"content":"a"', '"content":""'),
+        ('"content":"a"', '"content":"a","refusal":"no"'),
+    ],
+)
+def test_a_chat_chunk_that_says_more_than_text_is_decoded(old: str, new: str) -> None:
+    assert is_text_chunk(SSEEvent(event=None, data=TEXT_CHUNK))
+    assert not is_text_chunk(SSEEvent(event=None, data=TEXT_CHUNK.replace(old, new)))

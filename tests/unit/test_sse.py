@@ -148,3 +148,30 @@ def test_reencoded_stream_gives_the_openai_sdk_no_empty_event() -> None:
     sdk = OpenAIDecoder()
     data = [sse.data for sse in sdk.iter_bytes(iter([raw]))]
     assert data == ['{"a":1}', '{"b":\n 2}', '{"c":\n3,\n"d":4}', "[DONE]"]
+
+
+# Whole frames in the usual shape are read in one step (``_usual_frame``); these are the shapes next to it
+# that must still go line by line, with the events the spec gives (each fed whole and split at every byte).
+NEAR_USUAL = [
+    (b"event: a:b\ndata: x\n\n", [SSEEvent("a:b", "x")]),
+    (b"event: \ndata: y\n\n", [SSEEvent(None, "y")]),
+    (b"event:  sp\ndata:  two\n\n", [SSEEvent(" sp", " two")]),
+    (b"data: \n\n", [SSEEvent(None, "")]),
+    (b"data: x\r\n\r\ndata: y\n\n", [SSEEvent(None, "x"), SSEEvent(None, "y")]),
+    (b"event: e\nid: 1\ndata: z\n\n", [SSEEvent("e", "z", id="1")]),
+    (b"data: a\ndata: b\n\ndata: c\n\n", [SSEEvent(None, "a\nb"), SSEEvent(None, "c")]),
+    (b"data: \xff\xfe\n\n", [SSEEvent(None, "\ufffd\ufffd")]),
+    (b"data:tight\n\nevent: n\n\ndata: after\n\n", [SSEEvent(None, "tight"), SSEEvent(None, "after")]),
+    (b"event: held\nevent: e\ndata: q\n\n", [SSEEvent("e", "q")]),
+    (b"data: x\n: note\n\n", [SSEEvent(None, "note", comment=True), SSEEvent(None, "x")]),
+]
+
+
+@pytest.mark.parametrize(("raw", "events"), NEAR_USUAL)
+def test_usual_frames_and_their_neighbours_decode_as_the_spec_says(
+    raw: bytes, events: list[SSEEvent]
+) -> None:
+    assert SSEDecoder().feed(raw) == events
+    for cut in range(1, len(raw)):
+        dec = SSEDecoder()
+        assert dec.feed(raw[:cut]) + dec.feed(raw[cut:]) == events, cut

@@ -36,6 +36,34 @@ from shared.sse import SSEEvent, encode_comment, encode_event
 DONE_FRAME = b"data: [DONE]\n\n"
 
 
+def is_text_chunk(ev: SSEEvent) -> bool:
+    """True for a chunk that ``ChatStreamDecoder`` can only turn into one ``TextDelta`` of its first
+    choice, leaving its state as it was (a passthrough relay counts it without decoding its JSON).
+
+    Read from the compact JSON OpenAI sends, without parsing: a non-empty ``"content":"…"``, no error,
+    reasoning, refusal, tool call or second choice, and every ``finish_reason`` and ``usage`` null
+    (OpenAI sends ``"usage":null`` in each chunk of a stream with ``include_usage``). Inside a JSON string
+    a quote is escaped, so text cannot fake a key. Anything else (spaces after colons, a finish, the usage
+    chunk) is ``False``: the decoder reads it. Source: OpenAI API reference, "The chat completion chunk
+    object".
+    """
+    d = ev.data
+    return (
+        not ev.comment
+        and '"content":"' in d
+        and '"content":""' not in d
+        and '"error"' not in d
+        and '"reasoning' not in d
+        and '"refusal":"' not in d
+        and '"tool_calls"' not in d
+        and '"function_call"' not in d
+        and d.count('"index":') == d.count('"index":0')
+        and d.count('"content"') == 1
+        and d.count('"finish_reason"') == d.count('"finish_reason":null')
+        and d.count('"usage"') == d.count('"usage":null')
+    )
+
+
 @dataclass(slots=True)
 class _ToolCall:
     id: str | None = None

@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from services.gateway.dialects._openai_stream import ChatStreamDecoder, ChatStreamEncoder
+from services.gateway.dialects._openai_stream import ChatStreamDecoder, ChatStreamEncoder, is_text_chunk
 from services.gateway.dialects._openai_wire import (
     client_status,
     error_body,
@@ -43,6 +43,7 @@ __all__ = [
     "parse_request",
     "render",
     "stream_error_frame",
+    "is_text_chunk",
     "is_usage_only_chunk",
     "answer_usage",
     "usage_from_openai",

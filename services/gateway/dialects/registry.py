@@ -64,7 +64,9 @@ class ErrorBody(Protocol):
     ) -> dict[str, Any]: ...
 
 
-# One upstream SSE event, its decoded deltas and the call → the bytes a same-format client gets.
+# One upstream SSE event, its decoded deltas and the call → the bytes a same-format client gets. An event
+# that carries only a token (``WireSpec.token_event``) must come back as it was (``reencode``): a relay
+# passes such events on without decoding them or calling the filter.
 FrameFilter = Callable[[SSEEvent, list[ir.Delta], View], bytes]
 # The client's body, the target model, and the client's session (from its headers) → the upstream body.
 Translate = Callable[[dict[str, Any], Target, Session], TranslatedRequest]
@@ -109,6 +111,9 @@ class WireSpec:
     # usage rides on message_start/message_delta), OpenAI "Responses streaming events" (usage on
     # response.completed/incomplete/failed).
     content_events: frozenset[str] = frozenset()
+    # The same for a wire whose events have no names (OpenAI chat): True for an event whose data carries
+    # only a token, read without decoding it. A frame filter passes such an event on unchanged.
+    token_event: Callable[[SSEEvent], bool] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +202,7 @@ WIRES: dict[Wire, WireSpec] = {
         completion=oai.completion_from_chat,
         error_meaning=em.meaning_from_openai,
         strip_minted=minted.strip_nothing,
+        token_event=oai.is_text_chunk,
     ),
     "anthropic": WireSpec(
         name="anthropic",
