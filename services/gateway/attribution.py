@@ -39,14 +39,18 @@ def clean(value: str | None, limit: int = MAX_CHARS) -> str | None:
     return text
 
 
-@functools.lru_cache(maxsize=1024)  # a client sends the same User-Agent on every request
 def client_name(user_agent: str | None) -> str | None:
     """A short ``name/version`` from a User-Agent: ``claude-cli/2.1.332``, ``codex_exec/0.171.0``,
     ``openai-python/1.109.1`` (the SDKs' ``OpenAI/Python 1.109.1``), ``curl/8.5.0``. Pure, and kept for
-    the last 1,024 User-Agents seen (two regular expressions per request saved)."""
+    the last 1,024 User-Agents seen, by their first 256 characters (all it reads), so the cache holds at
+    most about 256 KB however long the headers are (two regular expressions per request saved)."""
     if not user_agent:
         return None
-    head = user_agent.strip()[:256]
+    return _client_name(user_agent.strip()[:256])
+
+
+@functools.lru_cache(maxsize=1024)  # a client sends the same User-Agent on every request
+def _client_name(head: str) -> str | None:
     sdk = _SDK.match(head)
     if sdk:
         return clean(f"{sdk[1].lower()}-{sdk[2].lower()}/{sdk[3]}", 64)

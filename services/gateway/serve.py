@@ -69,6 +69,7 @@ async def serve(
     waited = 0.0
     tried = 0
     unfit: Unfit | None = None
+    passed_over: list[Route] = []
     while pending and tried < limits.max_attempts:
         route = next((r for r in pending if health.acquire(r.provider)), None)
         if route is None:
@@ -87,6 +88,7 @@ async def serve(
         if isinstance(outcome, Unfit):
             health.release(route.provider)
             unfit = unfit or outcome
+            passed_over.append(route)
             continue
         tried += 1
         if isinstance(outcome, Answer):
@@ -105,7 +107,8 @@ async def serve(
             pending.append(route)  # worth another try once its Retry-After is over
     if last is None and unfit is not None and not pending:  # no route could express it
         raise unfit.error
-    return last or unavailable(routes, health)
+    # the routes that could express it say when to retry (a route passed over as unfit never will)
+    return last or unavailable([r for r in routes if r not in passed_over] or routes, health)
 
 
 def unavailable(routes: list[Route], health: ProviderHealth) -> UpstreamError:

@@ -299,3 +299,14 @@ async def test_the_real_attempt_says_unfit_for_a_request_its_format_cannot_expre
     assert isinstance(outcome, Unfit) and isinstance(outcome.error, ClientError)
     assert outcome.error.status == 400 and "cannot be sent to this model" in str(outcome.error)
     assert call.attempts == []
+
+
+async def test_an_unfit_route_does_not_say_when_to_retry(health: ProviderHealth) -> None:
+    """[unfit, rate-limited for 40 s]: the answer is the rate-limited route's 429 with its Retry-After,
+    not a 503 "retry in 0 s" from the route that can never serve the request."""
+    health.record_failure("openrouter", 429, retry_after_s=40)
+    proxy = ScriptedProxy({"openai": [unfit("x")]}, health)
+    call = make_call()
+    response = await serve(proxy, call, ROUTES[:2])
+    assert response.status == 429 and response.headers["retry-after"] in ("39", "40")
+    assert proxy.tried == ["openai"] and b"openai" not in (response.body or b"")
