@@ -202,9 +202,9 @@ def _batcher(settings: Settings, store: LedgerWriter, acker: Acker) -> Batcher[I
         metrics.rows.labels("duplicate").inc(duplicates)
         metrics.rows.labels("rejected").inc(rejected)
         now = time.time()
+        finished = [row[_FINISHED_AT] or now for _, _, row in items]
+        metrics.lag.observe_many([now - f if f < now else 0.0 for f in finished])
         newest = max(row[_FINISHED_AT] or 0.0 for _, _, row in items)
-        for _, _, row in items:
-            metrics.lag.observe(max(0.0, now - (row[_FINISHED_AT] or now)))
         metrics.last_lag.set(max(0.0, now - newest))
         log.debug("flushed %d rows (%d new) in %.1f ms", len(items), inserted, elapsed * 1e3)
         # Committed: only now may the gateways forget these events.
