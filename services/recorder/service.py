@@ -21,6 +21,11 @@ Outcomes, decided here:
   log line carrying its first bytes and a ``malformed`` count. It can never become valid by resending, and
   holding it would block its gateway's memory forever. A row SQLite refuses (a constraint) is the same.
 
+The live feed (``TAIL_ENDPOINT``, PUB): each valid event's payload as received, republished before it is
+written. The events of one burst (up to ``BURST_ROWS``) go out as one multipart message, one event per
+frame: ``recv_multipart`` reads a burst, and a plain ``recv`` still reads one event per call (``tail``
+and the gateways' budget follower).
+
 Receiving awaits a ``zmq.asyncio.Poller`` (with a short timeout, to notice shutdown) and then reads the
 waiting messages with plain non-blocking ``recv`` calls: about 2 us a message against 5.5 us through
 ``zmq.asyncio`` sockets, and nothing is ever cancelled half-way (a cancelled async ``recv`` can drop a
@@ -52,7 +57,7 @@ log = logging.getLogger("recorder")
 
 RCVHWM = 200_000  # messages libzmq may hold for us (each one or more events of ~0.7 KB) before the
 # gateways' sends fail; a gateway holds at most EVENT_QUEUE_MAX events, so batches never reach the bound
-TAIL_SNDHWM = 10_000  # per subscriber; a slow tail loses events, the ledger never does
+TAIL_SNDHWM = 10_000  # messages (bursts) per subscriber; a slow tail loses events, the ledger never does
 MAX_QUEUED = 100_000  # rows between receiver and batcher; past this the receiver waits (back-pressure)
 BURST = 1_000  # messages (one or more events each) read per wake-up before letting the batcher run
 BURST_ROWS = 1_000  # events read are queued (and published) together, at most this many at a time
