@@ -48,6 +48,7 @@ from zmq.utils.monitor import parse_monitor_message
 
 from services.recorder.batcher import Batcher
 from services.recorder.engines import LedgerWriter, open_store
+from services.recorder.frames import recv_parts, send_parts
 from services.recorder.metrics import RecorderMetrics
 from services.recorder.store import COLUMNS, Row
 from services.recorder.wire import wire_row
@@ -176,7 +177,7 @@ class Acker:
         for i in range(0, len(ids), ACK_IDS_PER_MESSAGE):
             chunk = ids[i : i + ACK_IDS_PER_MESSAGE]
             try:
-                self.router.send_multipart([gateway, ACK, *chunk], zmq.NOBLOCK)
+                send_parts(self.router, [gateway, ACK, *chunk])
             except zmq.ZMQError:  # that gateway is gone or stuck: it resends, and the row is stored once
                 continue
             self.counters.acked += len(chunk)
@@ -300,7 +301,7 @@ async def _read_burst(pipes: _Pipes) -> int:
     read = BURST
     for n in range(BURST):
         try:
-            frames = pipes.router.recv_multipart(zmq.NOBLOCK)
+            frames = recv_parts(pipes.router)
         except zmq.Again:
             read = n
             break
@@ -331,7 +332,7 @@ async def _pass_on(pipes: _Pipes, burst: _Burst) -> None:
         burst.received = 0
     if burst.payloads:
         with contextlib.suppress(zmq.ZMQError):  # the live view is best effort
-            pipes.pub.send_multipart(burst.payloads, zmq.NOBLOCK)
+            send_parts(pipes.pub, burst.payloads)
         burst.payloads = []
     if burst.items:
         items, burst.items = burst.items, []
