@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -83,6 +83,18 @@ class Batcher(Generic[T]):
         if self._closing:
             raise RuntimeError("batcher is closed")
         await self._queue.put(item)
+
+    async def put_many(self, items: Iterable[T]) -> None:
+        """Queue items in order, as ``put()`` each would: waits whenever ``max_queued`` items are
+        pending (the items before that point are queued already)."""
+        if self._closing:
+            raise RuntimeError("batcher is closed")
+        queue = self._queue
+        for item in items:
+            try:
+                queue.put_nowait(item)
+            except asyncio.QueueFull:
+                await queue.put(item)
 
     def limit_retries(self, grace_s: float) -> None:
         """From now on, give up on a batch whose flush still fails ``grace_s`` seconds from now.

@@ -11,6 +11,8 @@ Inserts: the writer (``services/recorder/store.py``) adds each batch to the roll
 transaction, with one ``INSERT … SELECT … GROUP BY … ON CONFLICT DO UPDATE`` per rollup over the rows the
 batch really inserted (:data:`BATCH_STATEMENTS`: the rows whose rowid is above the largest one before the
 batch, since SQLite gives a new row ``max(rowid) + 1``). A replayed event inserts no row and so adds nothing.
+A batch whose rows were all new is summed in Python instead (``batch_rollup.py``: the same groups and
+figures, one upsert per group, without reading the rows back).
 Per-row insert triggers cost about twice the insert itself; a batch's upsert touches each group once.
 (Until schema version 4 the rollups were kept by insert triggers: :data:`DROP_INSERT_TRIGGERS_SQL`.)
 

@@ -21,6 +21,11 @@ Outcomes, decided here:
   log line carrying its first bytes and a ``malformed`` count. It can never become valid by resending, and
   holding it would block its gateway's memory forever. A row SQLite refuses (a constraint) is the same.
 
+The live feed (``TAIL_ENDPOINT``, PUB): each valid event's payload as received, republished before it is
+written. The events of one burst (up to ``BURST_ROWS``) go out as one multipart message, one event per
+frame: ``recv_multipart`` reads a burst, and a plain ``recv`` still reads one event per call (``tail``
+and the gateways' budget follower).
+
 Receiving awaits a ``zmq.asyncio.Poller`` (with a short timeout, to notice shutdown) and then reads the
 waiting messages with plain non-blocking ``recv`` calls: about 2 us a message against 5.5 us through
 ``zmq.asyncio`` sockets, and nothing is ever cancelled half-way (a cancelled async ``recv`` can drop a
@@ -43,6 +48,7 @@ from zmq.utils.monitor import parse_monitor_message
 
 from services.recorder.batcher import Batcher
 from services.recorder.engines import LedgerWriter, open_store
+from services.recorder.frames import recv_parts, send_parts
 from services.recorder.metrics import RecorderMetrics
 from services.recorder.store import COLUMNS, Row
 from services.recorder.wire import wire_row
@@ -52,9 +58,10 @@ log = logging.getLogger("recorder")
 
 RCVHWM = 200_000  # messages libzmq may hold for us (each one or more events of ~0.7 KB) before the
 # gateways' sends fail; a gateway holds at most EVENT_QUEUE_MAX events, so batches never reach the bound
-TAIL_SNDHWM = 10_000  # per subscriber; a slow tail loses events, the ledger never does
+TAIL_SNDHWM = 10_000  # messages (bursts) per subscriber; a slow tail loses events, the ledger never does
 MAX_QUEUED = 100_000  # rows between receiver and batcher; past this the receiver waits (back-pressure)
 BURST = 1_000  # messages (one or more events each) read per wake-up before letting the batcher run
+BURST_ROWS = 1_000  # events read are queued (and published) together, at most this many at a time
 POLL_MS = 100  # how often an idle receiver checks for shutdown
 FINAL_QUIET_MS = 100  # at shutdown, keep reading until no message came for this long...
 FINAL_READ_S = 1.0  # ...or for at most this long
@@ -170,7 +177,7 @@ class Acker:
         for i in range(0, len(ids), ACK_IDS_PER_MESSAGE):
             chunk = ids[i : i + ACK_IDS_PER_MESSAGE]
             try:
-                self.router.send_multipart([gateway, ACK, *chunk], zmq.NOBLOCK)
+                send_parts(self.router, [gateway, ACK, *chunk])
             except zmq.ZMQError:  # that gateway is gone or stuck: it resends, and the row is stored once
                 continue
             self.counters.acked += len(chunk)
@@ -201,9 +208,9 @@ def _batcher(settings: Settings, store: LedgerWriter, acker: Acker) -> Batcher[I
         metrics.rows.labels("duplicate").inc(duplicates)
         metrics.rows.labels("rejected").inc(rejected)
         now = time.time()
+        finished = [row[_FINISHED_AT] or now for _, _, row in items]
+        metrics.lag.observe_many([now - f if f < now else 0.0 for f in finished])
         newest = max(row[_FINISHED_AT] or 0.0 for _, _, row in items)
-        for _, _, row in items:
-            metrics.lag.observe(max(0.0, now - (row[_FINISHED_AT] or now)))
         metrics.last_lag.set(max(0.0, now - newest))
         log.debug("flushed %d rows (%d new) in %.1f ms", len(items), inserted, elapsed * 1e3)
         # Committed: only now may the gateways forget these events.
@@ -285,17 +292,51 @@ async def _receive(pipes: _Pipes, should_exit: asyncio.Event) -> None:
 
 
 async def _read_burst(pipes: _Pipes) -> int:
-    """Read up to BURST waiting messages without blocking; returns how many were read."""
+    """Read up to BURST waiting messages without blocking; returns how many were read.
+
+    The events read are published, counted and queued together (``_Burst``), at most
+    ``BURST_ROWS`` at a time, so that per-event work in this thread stays the decoding alone."""
     _read_monitor(pipes)
+    burst = _Burst()
+    read = BURST
     for n in range(BURST):
         try:
-            frames = pipes.router.recv_multipart(zmq.NOBLOCK)
+            frames = recv_parts(pipes.router)
         except zmq.Again:
-            pipes.acker.metrics.queued.set(pipes.batcher.pending)
-            return n
-        await _handle(frames, pipes)
+            read = n
+            break
+        _handle(frames, pipes, burst)
+        if len(burst.items) >= BURST_ROWS:
+            await _pass_on(pipes, burst)
+    await _pass_on(pipes, burst)
     pipes.acker.metrics.queued.set(pipes.batcher.pending)
-    return BURST
+    return read
+
+
+@dataclass(slots=True)
+class _Burst:
+    """Events read since the last ``_pass_on``: valid ones (rows and their payloads) and how many were
+    received in all (the malformed among them are already counted, logged and acknowledged)."""
+
+    items: list[Item] = field(default_factory=list)
+    payloads: list[bytes] = field(default_factory=list)
+    received: int = 0
+
+
+async def _pass_on(pipes: _Pipes, burst: _Burst) -> None:
+    """Count the burst's events, publish the valid ones to the tail (one multipart message, one event
+    per frame) and queue them for the ledger; waits while the batcher's queue is full."""
+    if burst.received:
+        pipes.acker.counters.received += burst.received
+        pipes.acker.metrics.received.inc(burst.received)
+        burst.received = 0
+    if burst.payloads:
+        with contextlib.suppress(zmq.ZMQError):  # the live view is best effort
+            send_parts(pipes.pub, burst.payloads)
+        burst.payloads = []
+    if burst.items:
+        items, burst.items = burst.items, []
+        await pipes.batcher.put_many(items)
 
 
 def _read_monitor(pipes: _Pipes) -> None:
@@ -311,9 +352,10 @@ def _read_monitor(pipes: _Pipes) -> None:
         pipes.acker.metrics.gateways.set(pipes.gateways)
 
 
-async def _handle(frames: list[bytes], pipes: _Pipes) -> None:
+def _handle(frames: list[bytes], pipes: _Pipes, burst: _Burst) -> None:
     """One message: a control word, or ``[ev, event_id, payload, event_id, payload, ...]`` (a gateway
-    batches its events; each pair is one event, received, checked and acknowledged on its own)."""
+    batches its events; each pair is one event, received, checked and acknowledged on its own). Valid
+    events go into ``burst``."""
     gateway, kind = frames[0], frames[1] if len(frames) > 1 else b""
     if kind == DRAIN and len(frames) == 2:
         pipes.draining.add(gateway)
@@ -328,27 +370,23 @@ async def _handle(frames: list[bytes], pipes: _Pipes) -> None:
             pipes, gateway, problem, frames[1:], frames[2] if kind == EVENT and len(frames) == 3 else None
         )
         return
-    for i in range(2, len(frames) - 1, 2):
-        await _event(pipes, gateway, frames[i], frames[i + 1])
+    items, payloads = burst.items, burst.payloads
+    last = len(frames) - 1
+    burst.received += (len(frames) - 2) // 2  # the complete pairs
+    for i in range(2, last, 2):
+        event_id, payload = frames[i], frames[i + 1]
+        try:
+            row = wire_row(payload)
+            if row[_EVENT_ID].encode() != event_id:
+                raise ValueError(f"event_id {row[_EVENT_ID]!r} differs from its envelope's")
+        except Exception as exc:  # a bad message is the sender's bug: count it, never stop the ledger
+            _malformed(pipes, gateway, exc, [EVENT, event_id, payload], event_id, counted=True)
+            continue
+        items.append((gateway, event_id, row))
+        payloads.append(payload)
     if len(frames) % 2:  # a last event id without its payload
         problem = ValueError("the message's last event id has no payload")
         _malformed(pipes, gateway, problem, [kind, frames[-1]], frames[-1])
-
-
-async def _event(pipes: _Pipes, gateway: bytes, event_id: bytes, payload: bytes) -> None:
-    counters = pipes.acker.counters
-    counters.received += 1
-    pipes.acker.metrics.received.inc()
-    try:
-        row = wire_row(payload)
-        if row[_EVENT_ID].encode() != event_id:
-            raise ValueError(f"event_id {row[_EVENT_ID]!r} differs from its envelope's")
-    except Exception as exc:  # a bad message is the sender's bug: count it, never stop the ledger
-        _malformed(pipes, gateway, exc, [EVENT, event_id, payload], event_id, counted=True)
-        return
-    with contextlib.suppress(zmq.ZMQError):  # the live view is best effort
-        pipes.pub.send(payload, zmq.NOBLOCK)
-    await pipes.batcher.put((gateway, event_id, row))
 
 
 def _malformed(
@@ -361,7 +399,8 @@ def _malformed(
     counted: bool = False,
 ) -> None:
     """Count and log a bad message (its first bytes); acknowledge ``event_id``, if any: resending cannot
-    mend it, and holding it would pin the gateway's memory. ``counted``: already in ``received``."""
+    mend it, and holding it would pin the gateway's memory. ``counted``: counted in ``received`` by
+    the caller (a ``_Burst``)."""
     counters = pipes.acker.counters
     if not counted:
         counters.received += 1

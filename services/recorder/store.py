@@ -26,6 +26,7 @@ from typing import Any
 import aiosqlite
 import orjson
 
+from services.recorder.batch_rollup import HOURLY_UPSERT, WHO_UPSERT, hourly_groups, who_groups
 from services.recorder.rollups import (
     BATCH_STATEMENTS,
     DROP_DERIVED_SQL,
@@ -255,8 +256,9 @@ class Store:
     async def insert_rows(self, rows: Sequence[Row]) -> int:
         """Insert rows made by ``event_row`` in one transaction; returns how many were new.
 
-        The same transaction adds the new rows (not the replayed ones) to the hourly rollups
-        (``rollups.BATCH_STATEMENTS``), so they always equal a GROUP BY over ``requests``.
+        The same transaction adds the new rows (not the replayed ones) to the hourly rollups, so they always
+        equal a GROUP BY over ``requests``: summed in Python when every row was new (``batch_rollup``), else
+        by ``rollups.BATCH_STATEMENTS`` over the rows the batch really inserted.
         Operational errors (busy, disk full, I/O) roll back and propagate, so the caller can retry the
         whole batch. A row that breaks a constraint is logged and skipped, so it cannot block the rest."""
         if not rows:
@@ -273,7 +275,9 @@ class Store:
         try:
             last_rowid = await self._last_rowid()
             inserted = await work(rows)
-            if inserted:
+            if inserted == len(rows):
+                await self._add_to_rollups(rows)  # every row is new: summed here, whatever the rowids
+            elif inserted:
                 await self._roll_up(last_rowid)
             await self._db.execute("COMMIT")
         except BaseException:
@@ -286,6 +290,11 @@ class Store:
         async with self._db.execute(LAST_ROWID_SQL) as cursor:
             row = await cursor.fetchone()
         return int(row[0]) if row else 0
+
+    async def _add_to_rollups(self, rows: Sequence[Row]) -> None:
+        """Add ``rows``, all of them just inserted, to the rollups (summed in Python: batch_rollup.py)."""
+        await self._db.executemany(HOURLY_UPSERT, hourly_groups(rows))
+        await self._db.executemany(WHO_UPSERT, who_groups(rows))
 
     async def _roll_up(self, last_rowid: int) -> None:
         """Add the rows above ``last_rowid`` (this transaction's) to the rollups."""

@@ -1,6 +1,7 @@
 """``python -m services.recorder.tail`` (console script ``ekai-tail``): watch requests as they complete.
 
-Subscribes to the recorder's PUB socket and prints one line per event, or one JSON object per line with
+Subscribes to the recorder's PUB socket (one message per burst of events the recorder read, one event
+per frame) and prints one line per event, or one JSON object per line with
 ``--json``. PUB/SUB has no history: a subscriber sees only events published after it connected (and
 its first few milliseconds may be missed while the subscription reaches the recorder).
 
@@ -16,7 +17,7 @@ import fnmatch
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -109,15 +110,21 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def _follow(sock: zmq.Socket[bytes], show: Filter, as_json: bool) -> None:
     fmt = format_json if as_json else format_line
     while True:
-        raw = sock.recv()
-        try:
-            event = decode(raw)
-            if not show.matches(event):
-                continue
-            line = fmt(event)
-        except (ValueError, TypeError):
-            continue  # the recorder republishes only valid events; be lenient with other publishers
-        print(line, flush=True)
+        # One message per burst the recorder read: one event per frame.
+        lines = [line for raw in sock.recv_multipart() if (line := _line(raw, show, fmt)) is not None]
+        if lines:
+            print("\n".join(lines), flush=True)
+
+
+def _line(raw: bytes, show: Filter, fmt: Callable[[UsageEvent], str]) -> str | None:
+    """The event's line, or None when it is filtered out or not an event."""
+    try:
+        event = decode(raw)
+        if not show.matches(event):
+            return None
+        return fmt(event)
+    except (ValueError, TypeError):
+        return None  # the recorder republishes only valid events; be lenient with other publishers
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,9 +6,10 @@
 The fast path takes the JSON object's values in column order (unknown keys ignored, missing ones
 defaulted as in ``UsageEvent``) and accepts them as they are when every value already has the type the
 column stores: text, a 64-bit integer, a float (orjson parses no NaN or infinity, checked anyway), a bool
-for a flag column (bound as 0/1), None where the field is optional, and an empty ``failed_attempts``.
-Anything else (a missing required field or event id, an integer in a float column, failed attempts to
-normalise, a value SQLite cannot store) takes the slow path, which is the reference itself.
+for a flag column (bound as 0/1), None where the field is optional, and ``failed_attempts`` whose items
+are already what ``FailedAttempt`` serialises to (a gateway's: stored as their JSON text). Anything else (a
+missing required field or event id, an integer in a float column, failed attempts to normalise, a value
+SQLite cannot store) takes the slow path, which is the reference itself.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 import orjson
 
 from services.recorder.store import COLUMNS, Row, event_row
-from shared.events import UsageEvent, decode
+from shared.events import FailedAttempt, UsageEvent, decode
 
 
 class _Missing:
@@ -35,6 +36,7 @@ _NONE = type(None)
 _SQL_TYPES = (str, int, float, bool)
 _FAILED = COLUMNS.index("failed_attempts")
 _INT_MAX = 2**63  # orjson yields integers in [-2**63, 2**64): only the top needs a check
+_ATTEMPT_FIELDS = tuple(f.name for f in dataclasses.fields(FailedAttempt))
 _SIGNATURES_MAX = 512  # type signatures remembered (normally a handful: which optional fields are None)
 
 
@@ -100,15 +102,33 @@ def _fast(data: dict[str, Any]) -> Row | None:
         check = _check_for(signature)
         if len(_signatures) < _SIGNATURES_MAX:
             _signatures[signature] = check
-    if check is None or values[_FAILED]:
+    if check is None:
         return None
     ints, floats, bools = check[0](values), check[1](values), check[2]
     if (ints and max(ints) >= _INT_MAX) or not math.isfinite(sum(floats)):
         return None  # a sum of finite floats may overflow too: the slow path then checks each
+    failed = values[_FAILED]
+    if not failed:
+        values[_FAILED] = "[]"
+    elif all(map(_as_sent, failed)):
+        values[_FAILED] = orjson.dumps(failed).decode()
+    else:
+        return None
     for i in bools:
         values[i] = int(values[i])
-    values[_FAILED] = "[]"
     return tuple(values)
+
+
+def _as_sent(attempt: Any) -> bool:
+    """Whether a failed attempt is already what ``FailedAttempt`` serialises to: its four fields, in
+    order, with text where text is expected (then its JSON is that of the normalised attempt)."""
+    return (
+        type(attempt) is dict
+        and tuple(attempt) == _ATTEMPT_FIELDS
+        and type(attempt["provider"]) is str
+        and type(attempt["error_type"]) is str
+        and type(attempt["message"]) is str
+    )
 
 
 def wire_row(raw: bytes) -> Row:

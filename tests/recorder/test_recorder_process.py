@@ -91,7 +91,7 @@ def test_signal_commits_everything_buffered(cfg: RecorderConfig, launch: Launche
 def _drain(sub: zmq.Socket[bytes], into: set[str]) -> bool:
     """Read what the SUB socket holds into ``into`` (event ids); True once anything arrived."""
     while sub.poll(0):
-        into.add(orjson.loads(sub.recv())["event_id"])
+        into.update(orjson.loads(frame)["event_id"] for frame in sub.recv_multipart())
     return bool(into)
 
 

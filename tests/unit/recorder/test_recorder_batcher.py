@@ -169,12 +169,32 @@ async def test_full_queue_makes_put_wait() -> None:
     assert sink.batches == [[1], [2], [3], [4]]
 
 
+async def test_put_many_queues_up_to_the_bound_then_waits() -> None:
+    sink = Sink()
+    sink.gate = asyncio.Event()
+    b = Batcher(sink, max_rows=1, flush_interval_s=60, max_queued=2)
+    b.start()
+    await b.put(1)
+    await until(lambda: sink.calls == 1)  # item 1 is being flushed, blocked on the gate
+    blocked = asyncio.get_running_loop().create_task(b.put_many([2, 3, 4, 5]))
+    for _ in range(20):  # let every task run until it blocks: the event loop's turns, not time
+        await asyncio.sleep(0)
+    assert not blocked.done()
+    assert b.pending == 2  # 2 and 3 are queued, 4 waits for room
+    sink.gate.set()
+    await blocked
+    assert await b.close() == 0
+    assert sink.batches == [[1], [2], [3], [4], [5]]
+
+
 async def test_put_after_close_is_refused() -> None:
     b = Batcher(Sink(), max_rows=1, flush_interval_s=0)
     b.start()
     await b.close()
     with pytest.raises(RuntimeError):
         await b.put(1)
+    with pytest.raises(RuntimeError):
+        await b.put_many([1])
 
 
 def test_backoff_doubles_up_to_its_cap() -> None:

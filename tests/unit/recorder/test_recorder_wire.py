@@ -23,11 +23,11 @@ _EVENT_FLOAT = st.floats(min_value=-1e300, max_value=1e300, allow_nan=False)
 _JSON_SCALAR = st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | _FLOAT | st.text(max_size=5)
 _ATTEMPT = st.fixed_dictionaries(
     {
-        "provider": st.text(max_size=5),
-        "status": st.none() | st.integers(100, 599),
+        "provider": st.text(max_size=5) | st.integers(0, 9),
+        "status": st.none() | st.integers(100, 599) | _JSON_SCALAR,
         "error_type": st.text(max_size=5),
     },
-    optional={"message": st.text(max_size=5)},
+    optional={"message": st.text(max_size=5) | st.none(), "extra": _JSON_SCALAR},
 )
 
 
@@ -75,6 +75,16 @@ _EVENTS = st.builds(
     cost_usd=st.none() | _EVENT_FLOAT,
     latency_ms=_EVENT_FLOAT,
     session_id=st.none() | st.text(max_size=4),
+    failed_attempts=st.lists(
+        st.builds(
+            FailedAttempt,
+            provider=st.text(max_size=4),
+            status=st.none() | st.integers(100, 599),
+            error_type=st.text(max_size=4),
+            message=st.text(max_size=4),
+        ),
+        max_size=2,
+    ),
 )
 
 
@@ -101,19 +111,35 @@ def test_any_object_converts_like_decode_and_event_row(data: dict[str, Any]) -> 
 @given(_EVENTS)
 def test_gateway_events_take_the_fast_path_and_convert_identically(event: UsageEvent) -> None:
     raw = encode(event)
-    assert wire._fast(orjson.loads(raw)) is not None  # no failed attempts, all types as stored
+    assert wire._fast(orjson.loads(raw)) is not None  # all types as stored, attempts as serialised
     assert outcome(wire.wire_row, raw) == outcome(reference, raw)
 
 
-def test_the_slow_path_normalises_failed_attempts() -> None:
-    event = UsageEvent(
-        "r", "/v1/messages", "anthropic", "m", failed_attempts=[FailedAttempt("openai", 429, "rl")]
-    )
-    raw = encode(event)
+def test_a_gateways_failed_attempts_take_the_fast_path() -> None:
+    attempts = [FailedAttempt("openai", 429, "rl", "HTTP 429"), FailedAttempt("x", None, "timeout")]
+    raw = encode(UsageEvent("r", "/v1/messages", "anthropic", "m", failed_attempts=attempts))
+    row = wire._fast(orjson.loads(raw))
+    assert row is not None
+    assert row == reference(raw)
+
+
+@pytest.mark.parametrize(
+    "attempt",
+    [
+        {"provider": "openai", "status": 429, "error_type": "rl"},  # no message
+        {"status": 429, "provider": "openai", "error_type": "rl", "message": ""},  # another order
+        {"provider": "openai", "status": 429, "error_type": "rl", "message": "", "extra": 1},
+        {"provider": 7, "status": 429, "error_type": "rl", "message": ""},  # not text
+    ],
+)
+def test_the_slow_path_normalises_other_failed_attempts(attempt: dict[str, Any]) -> None:
+    event = UsageEvent("r", "/v1/messages", "anthropic", "m")
+    raw = orjson.dumps({**orjson.loads(encode(event)), "failed_attempts": [attempt]})
     assert wire._fast(orjson.loads(raw)) is None
     row = wire.wire_row(raw)
+    assert row == reference(raw)
     assert orjson.loads(row[COLUMNS.index("failed_attempts")]) == [
-        {"provider": "openai", "status": 429, "error_type": "rl", "message": ""}
+        {"provider": str(attempt["provider"]), "status": 429, "error_type": "rl", "message": ""}
     ]
 
 

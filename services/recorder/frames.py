@@ -1,0 +1,41 @@
+"""Multipart ZeroMQ messages read and sent frame by frame, without ``zmq.Socket``'s Python helpers.
+
+``Socket.recv_multipart`` asks ``getsockopt(RCVMORE)`` after each frame and ``Socket.send_multipart``
+type-checks each frame and combines flag enums; together that is most of what a three-frame message costs
+in Python (``recv_multipart`` about 16 us against 10 us here, on the two-core machine: a one-off
+measurement of 30,000 ``[routing id, ev, event id, payload]`` messages). These read ``Frame.more`` from
+``copy=False`` frames and send with plain integer flags; the messages are the same (ZeroMQ delivers a
+multipart message whole or not at all).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import zmq
+
+_NOBLOCK = int(zmq.NOBLOCK)
+_MORE = int(zmq.NOBLOCK | zmq.SNDMORE)
+
+
+def recv_parts(sock: zmq.Socket[bytes]) -> list[bytes]:
+    """The frames of the next waiting message, without blocking.
+
+    Raises ``zmq.Again`` when no message is waiting (then nothing was read)."""
+    frame = sock.recv(_NOBLOCK, copy=False)
+    parts = [frame.bytes]
+    while frame.more:
+        frame = sock.recv(_NOBLOCK, copy=False)
+        parts.append(frame.bytes)
+    return parts
+
+
+def send_parts(sock: zmq.Socket[bytes], parts: Sequence[bytes]) -> None:
+    """Queue ``parts`` (at least one) as one message, without blocking.
+
+    Raises ``zmq.ZMQError`` (``zmq.Again`` at the high-water mark) when the message cannot be queued; then
+    none of it is sent."""
+    last = len(parts) - 1
+    for i in range(last):
+        sock.send(parts[i], _MORE)
+    sock.send(parts[last], _NOBLOCK)
