@@ -16,7 +16,7 @@ modalities' counts, so they are not priced.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -70,20 +70,42 @@ class ModelRates:
     cache_write_1h: Rate | None = None  # None: 1-hour writes cost what other writes cost
     reasoning: Rate | None = None  # None: reasoning tokens cost what other output tokens cost
     web_search: float = 0.0  # USD per search
+    # No rate has tiers: ``price`` reads each ``base`` without calling ``Rate.at`` (set in __post_init__).
+    _flat: bool = field(default=False, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        rates = (
+            self.input,
+            self.output,
+            self.cache_read,
+            self.cache_write,
+            self.cache_write_1h,
+            self.reasoning,
+        )
+        object.__setattr__(self, "_flat", not any(r.tiers for r in rates if r is not None))
 
     def cost(self, input_tokens: int, output_tokens: int, cache_read: int = 0, cache_write: int = 0) -> float:
         return self.price(Billed(input_tokens, output_tokens, cache_read, cache_write))
 
     def price(self, b: Billed) -> float:
         """USD for one call's billed counts."""
-        prompt = b.prompt_tokens
+        prompt = b.input_tokens + b.cache_read_tokens + b.cache_write_tokens  # b.prompt_tokens
         write_1h = min(max(b.cache_write_1h_tokens, 0), b.cache_write_tokens)
         reasoning = min(max(b.reasoning_tokens, 0), b.output_tokens) if self.reasoning is not None else 0
+        if self._flat:
+            rates = (self.input.base, self.output.base, self.cache_read.base, self.cache_write.base)
+        else:
+            rates = (
+                self.input.at(prompt),
+                self.output.at(prompt),
+                self.cache_read.at(prompt),
+                self.cache_write.at(prompt),
+            )
         tokens = (
-            b.input_tokens * self.input.at(prompt)
-            + (b.output_tokens - reasoning) * self.output.at(prompt)
-            + b.cache_read_tokens * self.cache_read.at(prompt)
-            + (b.cache_write_tokens - write_1h) * self.cache_write.at(prompt)
+            b.input_tokens * rates[0]
+            + (b.output_tokens - reasoning) * rates[1]
+            + b.cache_read_tokens * rates[2]
+            + (b.cache_write_tokens - write_1h) * rates[3]
         )
         if write_1h:
             tokens += write_1h * (self.cache_write_1h or self.cache_write).at(prompt)

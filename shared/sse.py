@@ -22,7 +22,7 @@ multi-line JSON included, decodes back to itself.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 _BOM = "\ufeff".encode()
 
@@ -34,6 +34,9 @@ class SSEEvent:
     comment: bool = False  # a `: ...` line (keep-alive); data holds its text, less one leading space
     id: str | None = None  # the `id:` field given in this event's block, if any
     retry: int | None = None  # the `retry:` field given in this event's block, if any
+    # The frame's own bytes when they are exactly what ``reencode`` would make (the decoder's usual
+    # frame: valid UTF-8, no CR); ``reencode`` then returns them as they are.
+    raw: bytes | None = field(default=None, compare=False, repr=False)
 
 
 class SSEDecoder:
@@ -161,14 +164,23 @@ def _usual_frame(buf: bytes, pos: int) -> tuple[SSEEvent, int] | None:
         lf = buf.find(b"\n", pos)
         if lf == -1:
             return None
-        event = buf[pos + 7 : lf].decode("utf-8", errors="replace") or None
+        try:
+            event = buf[pos + 7 : lf].decode()
+        except UnicodeDecodeError:
+            return None  # the line-by-line path replaces what is not UTF-8
+        if not event:
+            return None  # ``event:`` empty: no name, and not a frame reencode would write back
         pos = lf + 1
     if not buf.startswith(b"data: ", pos):
         return None
     lf = buf.find(b"\n", pos)
     if lf == -1 or not buf.startswith(b"\n", lf + 1) or buf.find(b"\r", start, lf) != -1:
         return None
-    return SSEEvent(event=event, data=buf[pos + 6 : lf].decode("utf-8", errors="replace")), lf + 2
+    try:
+        data = buf[pos + 6 : lf].decode()
+    except UnicodeDecodeError:
+        return None
+    return SSEEvent(event=event, data=data, raw=buf[start : lf + 2]), lf + 2
 
 
 def _comment(line: str) -> SSEEvent:
@@ -205,6 +217,8 @@ def encode_comment(text: str = "") -> bytes:
 
 def reencode(ev: SSEEvent) -> bytes:
     """The bytes of a decoded event (or comment) that decode back to the same event."""
+    if ev.raw is not None:
+        return ev.raw
     if ev.comment:
         return encode_comment(ev.data)
     return encode_event(ev.data, ev.event, id=ev.id, retry=ev.retry)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import metadata
 
@@ -43,7 +43,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     """Every response carries a request id; every error is in the client's own format."""
     given = request.headers.get("x-request-id", "")
     # A caller's own id is kept (it ties their logs to ours) if it is short and plain.
-    request_id = given if _SAFE_ID.fullmatch(given) else f"req_{uuid.uuid4().hex}"
+    request_id = given if _SAFE_ID.fullmatch(given) else "req_" + os.urandom(16).hex()
     request[keys.REQUEST_ID] = request_id
     fmt = registry.format_for_path(request.path)
     try:

@@ -48,6 +48,7 @@ BREAKER_STATES = {"healthy": 0, "half_open": 1, "cooling_down": 2}
 TOKEN_KINDS = ("input", "output", "cache_read", "cache_write", "reasoning")
 MAX_LABEL = 120
 BREAKER_REFRESH_S = 1.0
+FLUSH_AT = 512  # latencies held per (provider, model) before they are applied without a scrape
 _Labelled = Counter | Histogram | Gauge
 EVENT_GAUGES = {"ekai_events_queued": "queued", "ekai_events_unacked": "unacked"}
 
@@ -62,7 +63,9 @@ class GatewayMetrics:
     def __init__(self, health: ProviderHealth, providers: Iterable[str] = ()) -> None:
         self.health = health
         self.providers = tuple(providers)
+        self._provider_set = frozenset(self.providers)
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+        self._rows: dict[tuple[str, str], _Row] = {}
         self.multiprocess = multiprocess_dir() is not None
         self.registry = CollectorRegistry()
         if self.multiprocess:
@@ -169,36 +172,32 @@ class GatewayMetrics:
         return child
 
     def observe(self, e: UsageEvent) -> None:
-        """Count one finished request."""
-        provider = _label(e.provider or "")
-        model = _label(e.model) if e.provider else ""  # unrouted names are client input: unbounded
-        self._child(self.requests, e.client_format, provider, model, str(e.status)).inc()
-        if e.status >= 400:
-            self._child(self.errors, provider, model, e.error_type or "error").inc()
-        self._child(self.latency, provider, model, "true" if e.streamed else "false").observe(
-            e.latency_ms / 1000
-        )
-        if e.ttft_ms is not None:
-            self._child(self.ttft, provider, model).observe(e.ttft_ms / 1000)
-        for kind, n in zip(
-            TOKEN_KINDS,
-            (e.input_tokens, e.output_tokens, e.cache_read_tokens, e.cache_write_tokens, e.reasoning_tokens),
-            strict=True,
-        ):
-            if n:
-                self._child(self.tokens, provider, model, kind).inc(n)
-        if e.cost_usd is not None:
-            if e.cost_usd > 0:
-                self._child(self.cost, provider, model).inc(e.cost_usd)
-        elif e.total_tokens:
-            self._child(self.unpriced, provider, model).inc()
-        if e.attempts > 1:
-            self._child(self.fallbacks, provider, model).inc()
-        touched = {e.provider} if e.provider else set()
-        for attempt in e.failed_attempts:
-            self._child(self.attempt_failures, _label(attempt.provider), attempt.error_type or "error").inc()
-            touched.add(attempt.provider)
-        self._set_breakers(touched)
+        """Count one finished request. In a single process the figures wait in plain numbers (``_Row``)
+        until the next scrape (``exposition``) or until ``FLUSH_AT`` latencies are held; in multiprocess
+        mode the other workers read the shared files, so they are applied at once."""
+        provider = e.provider or ""
+        key = (provider, e.model if provider else "")  # unrouted names are client input: unbounded
+        row = self._rows.get(key)
+        if row is None:
+            row = self._rows[key] = _Row(self, _label(key[0]), _label(key[1]))
+        row.count(e)
+        if self.multiprocess or row.held >= FLUSH_AT:
+            row.flush()
+        if e.failed_attempts:
+            touched = {provider} if provider else set()
+            for attempt in e.failed_attempts:
+                self._child(
+                    self.attempt_failures, _label(attempt.provider), attempt.error_type or "error"
+                ).inc()
+                touched.add(attempt.provider)
+            self._set_breakers(touched)
+        elif provider and (self.multiprocess or provider not in self._provider_set):
+            self._set_breakers((provider,))
+
+    def flush(self) -> None:
+        """Apply every held figure to its prometheus-client child."""
+        for row in self._rows.values():
+            row.flush()
 
     def observe_safely(self, e: UsageEvent) -> None:
         """``observe`` for the request path: a metrics bug must never fail a request."""
@@ -244,6 +243,7 @@ class GatewayMetrics:
         return totals
 
     def exposition(self) -> bytes:
+        self.flush()
         self.refresh_breakers()
         return generate_latest(self.registry)
 
@@ -251,6 +251,95 @@ class GatewayMetrics:
         """In multiprocess mode, retire this process's live gauges."""
         if self.multiprocess:
             multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
+
+
+class _Row:
+    """One (provider, model)'s children and the figures not yet applied to them.
+
+    A child is created (``GatewayMetrics._child``) the first time its label set is seen, as the direct
+    calls did, so the exposition lists label sets in the same order with the same ``_created`` times;
+    only the increments wait. Counters hold a sum, histograms the values in arrival order (applied one by
+    one with ``observe``: the same sums to the last bit). Held figures: ``held`` latencies at most
+    ``FLUSH_AT``; the counters are bounded by the label sets."""
+
+    __slots__ = ("m", "provider", "model", "requests", "errors", "latency", "ttft", "tokens", "money", "held")
+
+    def __init__(self, m: GatewayMetrics, provider: str, model: str) -> None:
+        self.m = m
+        self.provider = provider
+        self.model = model
+        self.requests: dict[tuple[str, int], list[Any]] = {}  # (client_format, status) -> [child, n]
+        self.errors: dict[str | None, list[Any]] = {}  # error_type -> [child, n]
+        self.latency: dict[bool, list[Any]] = {}  # streamed -> [child, seconds...]
+        self.ttft: list[Any] = []  # [child, seconds...] once a TTFT is seen
+        self.tokens: list[list[Any] | None] = [None] * len(TOKEN_KINDS)  # [child, n] per kind
+        self.money: dict[str, list[Any]] = {}  # "cost" | "unpriced" | "fallbacks" -> [child, amount]
+        self.held = 0
+
+    def count(self, e: UsageEvent) -> None:
+        m = self.m
+        req = self.requests.get((e.client_format, e.status))
+        if req is None:
+            child = m._child(m.requests, e.client_format, self.provider, self.model, str(e.status))
+            req = self.requests[(e.client_format, e.status)] = [child, 0]
+        req[1] += 1
+        if e.status >= 400:
+            err = self.errors.get(e.error_type)
+            if err is None:
+                child = m._child(m.errors, self.provider, self.model, e.error_type or "error")
+                err = self.errors[e.error_type] = [child, 0]
+            err[1] += 1
+        lat = self.latency.get(e.streamed)
+        if lat is None:
+            child = m._child(m.latency, self.provider, self.model, "true" if e.streamed else "false")
+            lat = self.latency[e.streamed] = [child]
+        lat.append(e.latency_ms / 1000)
+        self.held += 1
+        if e.ttft_ms is not None:
+            if not self.ttft:
+                self.ttft.append(m._child(m.ttft, self.provider, self.model))
+            self.ttft.append(e.ttft_ms / 1000)
+        counts = (
+            e.input_tokens,
+            e.output_tokens,
+            e.cache_read_tokens,
+            e.cache_write_tokens,
+            e.reasoning_tokens,
+        )
+        for i, n in enumerate(counts):
+            if n:
+                tok = self.tokens[i]
+                if tok is None:
+                    tok = self.tokens[i] = [m._child(m.tokens, self.provider, self.model, TOKEN_KINDS[i]), 0]
+                tok[1] += n
+        if e.cost_usd is not None:
+            if e.cost_usd > 0:
+                self._add("cost", m.cost, e.cost_usd)
+        elif e.total_tokens:
+            self._add("unpriced", m.unpriced, 1)
+        if e.attempts > 1:
+            self._add("fallbacks", m.fallbacks, 1)
+
+    def _add(self, name: str, metric: Counter, amount: float) -> None:
+        held = self.money.get(name)
+        if held is None:
+            held = self.money[name] = [self.m._child(metric, self.provider, self.model), 0]
+        held[1] += amount
+
+    def flush(self) -> None:
+        for held in (*self.requests.values(), *self.errors.values(), *self.money.values()):
+            if held[1]:
+                held[0].inc(held[1])
+                held[1] = 0
+        for tok in self.tokens:
+            if tok is not None and tok[1]:
+                tok[0].inc(tok[1])
+                tok[1] = 0
+        for values in (*self.latency.values(), self.ttft):
+            for seconds in values[1:]:
+                values[0].observe(seconds)
+            del values[1:]
+        self.held = 0
 
 
 def _label(value: str) -> str:

@@ -56,6 +56,11 @@ BYE = b"bye"
 ACK = b"ack"
 ACK_IDS_PER_MESSAGE = 1_000  # the recorder splits larger acknowledgements
 MAX_ACK_TIMEOUT_S = 60.0
+# pyzmq's flags as plain ints: its enum members cost an Enum construction on every ``|`` and ``&``.
+_NOBLOCK = int(zmq.NOBLOCK)
+_NOBLOCK_MORE = int(zmq.NOBLOCK) | int(zmq.SNDMORE)
+_EVENTS = int(zmq.EVENTS)
+_POLLOUT = int(zmq.POLLOUT)
 BATCH_DELAY_S = 0.005  # how long a published event may wait for others to share its send
 BATCH_MAX = 256  # events per message; a full batch goes out at once
 
@@ -189,11 +194,15 @@ class EventPublisher:
         """One message for the whole ``batch`` (event id -> payload)."""
         if self._closed:
             return False
-        frames = [EVENT]
-        for event_id, payload in batch.items():
-            frames += (event_id, payload)
+        sock = self._sock
         try:
-            self._sock.send_multipart(frames, zmq.NOBLOCK)
+            # send_multipart, frame by frame with int flags: ZeroMQ takes a message whole or not at all,
+            # so only the first frame can meet a full pipe (zmq.Again) and then nothing was queued.
+            sock.send(EVENT, _NOBLOCK_MORE)
+            last = len(batch) - 1
+            for i, (event_id, payload) in enumerate(batch.items()):
+                sock.send(event_id, _NOBLOCK_MORE)
+                sock.send(payload, _NOBLOCK if i == last else _NOBLOCK_MORE)
         except zmq.Again:
             return False
         except zmq.ZMQError:
@@ -212,7 +221,7 @@ class EventPublisher:
         n = 0
         while self._unsent:
             try:
-                writable = not self._closed and int(self._sock.get(zmq.EVENTS)) & zmq.POLLOUT
+                writable = not self._closed and int(self._sock.get(_EVENTS)) & _POLLOUT
             except zmq.ZMQError:  # a closed socket or terminated context: publish() never raises
                 writable = False
             if not writable:

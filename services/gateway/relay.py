@@ -118,12 +118,12 @@ class Passthrough(Relay):
                 if not self._token_only(ev):
                     self._observe(self.decoder.feed(ev))
             return chunk
-        return b"".join(self._frame(ev) for ev in events)
+        return b"".join([self._frame(ev) for ev in events])
 
     def finish(self) -> bytes:
         cut = self._sse.pending and not self.complete
         events = self._sse.flush()
-        out = b"".join(self._frame(ev) for ev in events) if self._filter is not None else b""
+        out = b"".join([self._frame(ev) for ev in events]) if self._filter is not None else b""
         if self._filter is None:
             for ev in events:
                 self._observe(self.decoder.feed(ev))
@@ -179,7 +179,7 @@ class Translator(Relay):
         self.encoder: StreamEncoder = pairing.client.encoder(view)
 
     def feed(self, chunk: bytes) -> bytes:
-        return b"".join(self._deltas(self.decoder.feed(ev)) for ev in self._sse.feed(chunk))
+        return b"".join([self._deltas(self.decoder.feed(ev)) for ev in self._sse.feed(chunk)])
 
     def finish(self) -> bytes:
         if self._sse.pending and not self.complete:  # cut off in the middle of an event (see Passthrough)

@@ -17,8 +17,8 @@ count: ``Proxy._pump``).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from types import TracebackType
 from typing import Literal
 
 import aiohttp
@@ -49,27 +49,44 @@ _WHAT: dict[Phase, str] = {
 ERROR_BODY_LIMIT = 1 << 20  # bytes of an upstream error body kept
 
 
-@contextmanager
-def upstream_errors(provider: Provider, phase: Phase, timeout_s: float) -> Iterator[None]:
+class upstream_errors:  # lower case: it reads as the function it was, ``with upstream_errors(...)``
     """Turn a timeout or a transport error inside the block into a retryable ``UpstreamError``.
 
-    The message names the provider and the phase, never the key (``Provider.scrub``)."""
-    try:
-        yield
-    except TimeoutError as exc:
-        detail = f"within {timeout_s:g}s" if phase == "send" else f"(no data for {timeout_s:g}s)"
-        raise UpstreamError(
-            None,
-            f"{provider.name}: {_WHAT[phase]} {detail}",
-            provider=provider.name,
-            retryable=True,
-            error_type=_TIMEOUT_TYPES[phase],
-        ) from exc
-    except aiohttp.ClientError as exc:
-        message = provider.scrub(f"{provider.name}: {_WHAT[phase]} ({type(exc).__name__}: {exc})")
-        raise UpstreamError(
-            None, message, provider=provider.name, retryable=True, error_type=_BROKEN_TYPES[phase]
-        ) from exc
+    The message names the provider and the phase, never the key (``Provider.scrub``). A class rather
+    than a ``@contextmanager`` generator: it wraps every upstream send and read, and entering and
+    leaving it is then two plain calls."""
+
+    __slots__ = ("provider", "phase", "timeout_s")
+
+    def __init__(self, provider: Provider, phase: Phase, timeout_s: float) -> None:
+        self.provider = provider
+        self.phase = phase
+        self.timeout_s = timeout_s
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc is None:
+            return
+        provider, phase = self.provider, self.phase
+        if isinstance(exc, TimeoutError):
+            s = self.timeout_s
+            detail = f"within {s:g}s" if phase == "send" else f"(no data for {s:g}s)"
+            raise UpstreamError(
+                None,
+                f"{provider.name}: {_WHAT[phase]} {detail}",
+                provider=provider.name,
+                retryable=True,
+                error_type=_TIMEOUT_TYPES[phase],
+            ) from exc
+        if isinstance(exc, aiohttp.ClientError):
+            message = provider.scrub(f"{provider.name}: {_WHAT[phase]} ({type(exc).__name__}: {exc})")
+            raise UpstreamError(
+                None, message, provider=provider.name, retryable=True, error_type=_BROKEN_TYPES[phase]
+            ) from exc
 
 
 class UpstreamClient:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from services.gateway.metrics import GatewayMetrics
+from services.gateway.metrics import FLUSH_AT, GatewayMetrics
 from services.gateway.routing.health import BreakerConfig, ProviderHealth
 from shared.events import FailedAttempt, UsageEvent
 
@@ -131,7 +131,7 @@ def test_two_apps_in_one_process_have_their_own_figures() -> None:
 MULTIPROCESS = """
 import asyncio, json
 from prometheus_client import CollectorRegistry, multiprocess
-from services.gateway.metrics import GatewayMetrics
+from services.gateway.metrics import FLUSH_AT, GatewayMetrics
 from services.gateway.routing.health import BreakerConfig, ProviderHealth
 
 now = [1000.0]
@@ -176,3 +176,24 @@ def test_multiprocess_mode_sums_events_and_refreshes_breakers_for_other_workers(
     assert out["events"] == {"queued": 3, "unacked": 1}
     assert out["after"] == [1.0]  # half-open, seen without a scrape of this worker
     assert out["closed"] == {"queued": 0, "unacked": 0}  # a stopped worker holds nothing
+
+
+def test_held_figures_are_applied_at_a_scrape_or_once_flush_at_latencies_wait() -> None:
+    m = GatewayMetrics(ProviderHealth(BreakerConfig()), ["openai"])
+
+    def unscraped(name: str) -> float:  # the registry as it stands, without the scrape's flush
+        return sum(s.value for f in m.registry.collect() for s in f.samples if s.name == name)
+
+    for _ in range(FLUSH_AT - 1):
+        m.observe(event())
+    assert unscraped("ekai_requests_total") == 0  # held in plain numbers
+    m.observe(event())
+    assert unscraped("ekai_requests_total") == FLUSH_AT
+    assert unscraped("ekai_tokens_total") == FLUSH_AT * 132
+    assert unscraped("ekai_request_duration_seconds_count") == FLUSH_AT
+    m.observe(event(status=500, error_type="upstream_error"))
+    assert (
+        value(m, "ekai_requests_total", status="500") == 1
+        and unscraped("ekai_requests_total") == FLUSH_AT + 1
+    )
+    assert value(m, "ekai_request_duration_seconds_sum") == 1.5 * (FLUSH_AT + 1)

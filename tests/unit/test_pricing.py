@@ -142,3 +142,19 @@ def test_uncached_price_counts_every_prompt_token_as_input() -> None:
     # uncached: 2100 × $3 + 10 × $15 = 6450 µ$; cached: 300 + 150 + 300 + 500 × 3.75 + 500 × 6 = 5625 µ$
     assert rates.uncached_price(billed) == pytest.approx(6450e-6)
     assert rates.price(billed) == pytest.approx(5625e-6)
+
+
+def test_a_tiered_rate_prices_the_whole_call_at_the_prompt_s_tier_and_a_flat_one_at_its_base() -> None:
+    tiered = ModelRates(
+        "m", Rate(1.0, ((200_000, 2.0),)), Rate(10.0, ((200_000, 15.0),)), Rate(0.1), Rate(1.25)
+    )
+    flat = ModelRates("m", Rate(1.0), Rate(10.0), Rate(0.1), Rate(1.25))
+    small = Billed(input_tokens=100_000, output_tokens=100_000, cache_read_tokens=50_000)  # prompt 150k
+    assert (
+        tiered.price(small)
+        == flat.price(small)
+        == (100_000 * 1.0 + 100_000 * 10.0 + 50_000 * 0.1) / 1_000_000
+    )
+    large = Billed(input_tokens=150_000, output_tokens=100_000, cache_read_tokens=100_000)  # prompt 250k
+    assert tiered.price(large) == (150_000 * 2.0 + 100_000 * 15.0 + 100_000 * 0.1) / 1_000_000
+    assert flat.price(large) == (150_000 * 1.0 + 100_000 * 10.0 + 100_000 * 0.1) / 1_000_000

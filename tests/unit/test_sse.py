@@ -175,3 +175,14 @@ def test_usual_frames_and_their_neighbours_decode_as_the_spec_says(
     for cut in range(1, len(raw)):
         dec = SSEDecoder()
         assert dec.feed(raw[:cut]) + dec.feed(raw[cut:]) == events, cut
+
+
+def test_a_usual_frame_is_passed_on_as_its_own_bytes_and_others_are_written_anew() -> None:
+    usual = b'event: delta\ndata: {"t": "h\xc3\xa9"}\n\ndata: [DONE]\n\n'
+    events = SSEDecoder().feed(usual)
+    assert [e.raw for e in events] == [b'event: delta\ndata: {"t": "h\xc3\xa9"}\n\n', b"data: [DONE]\n\n"]
+    assert b"".join(reencode(e) for e in events) == usual
+    odd = b"event:\ndata: a\n\ndata: \xff\n\ndata: x\r\n\r\n"  # empty name, not UTF-8, CRLF
+    events = SSEDecoder().feed(odd)
+    assert [e.raw for e in events] == [None, None, None]
+    assert [reencode(e) for e in events] == [b"data: a\n\n", b"data: \xef\xbf\xbd\n\n", b"data: x\n\n"]

@@ -30,7 +30,9 @@ STOP_TO_FINISH: dict[str, str] = {
 
 
 def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+    """A JSON integer, else 0 (``type`` is ``int`` exactly: a decoded JSON value is never a subclass, and
+    ``bool`` is not a count)."""
+    return value if type(value) is int else 0
 
 
 def _details(u: dict[str, Any], key: str) -> dict[str, Any]:

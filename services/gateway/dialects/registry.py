@@ -149,6 +149,7 @@ def _chat_passthrough_frames(ev: SSEEvent, deltas: list[ir.Delta], view: View) -
         not ev.comment
         and not view.include_usage
         and deltas
+        and isinstance(deltas[0], ir.UsageUpdate)  # a text delta first: no scan (the usual chunk)
         and all(isinstance(d, ir.UsageUpdate) for d in deltas)
     ):
         return b""

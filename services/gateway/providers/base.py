@@ -26,6 +26,7 @@ __all__ = ["Operation", "PriceSource", "Provider", "Route", "Wire"]
 PriceSource = Literal["prices", "catalog", "vendor", "unknown"]
 # The header a provider's own request id goes back under (the gateway's x-request-id / request-id stay).
 UPSTREAM_REQUEST_ID = "x-upstream-request-id"
+FORWARD_NAMES_KEPT = 512  # response header names a provider's forwarding decision is kept for
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +60,8 @@ class Provider:
         self._api_key = api_key  # never logged, never put into events or errors
         self._key_bytes = api_key.encode() if api_key else b""  # scrub_bytes runs on every stream chunk
         self._learned_limits: dict[str, int] = {}  # model → output limit the provider stated when refusing
+        # response header name as received → its lower-case form if forwarded, else None (``_forwarded``)
+        self._forward_names: dict[str, str | None] = {}
 
     def __repr__(self) -> str:  # keeps the key out of any accidental log line
         return f"{type(self).__name__}(name={self.name!r}, base_url={self.base_url!r})"
@@ -79,16 +82,28 @@ class Provider:
         rate-limit and retry headers verbatim (``retry-after`` as whole seconds, which is what every
         client parses), and its request id under ``UPSTREAM_REQUEST_ID``."""
         out: dict[str, str] = {}
+        known = self._forward_names
         for name, value in headers.items():
-            low = name.lower()
-            if low in self.forwarded_response_headers or low.startswith(self.forwarded_response_prefixes):
+            low = known[name] if name in known else self._forwarded(name)
+            if low:
                 out[low] = value
         if "retry-after" in out:
             out["retry-after"] = _whole_seconds(out["retry-after"])
-        request_id = next((v for n in self.request_id_headers if (v := headers.get(n))), None)
-        if request_id:
-            out[UPSTREAM_REQUEST_ID] = request_id
+        for id_header in self.request_id_headers:
+            request_id = headers.get(id_header)
+            if request_id:
+                out[UPSTREAM_REQUEST_ID] = request_id
+                break
         return out
+
+    def _forwarded(self, name: str) -> str | None:
+        """``name`` lower-cased if ``response_headers`` forwards it, else None; kept for the next answer
+        (a provider sends the same few names every time; at most ``FORWARD_NAMES_KEPT`` are kept)."""
+        low = name.lower()
+        keep = low in self.forwarded_response_headers or low.startswith(self.forwarded_response_prefixes)
+        if len(self._forward_names) < FORWARD_NAMES_KEPT:
+            self._forward_names[name] = low if keep else None
+        return low if keep else None
 
     def speaks(self, wire: Wire) -> bool:
         return wire in self.wires

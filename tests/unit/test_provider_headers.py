@@ -1,0 +1,51 @@
+"""Provider.response_headers: which of a provider's answer headers go back to the client."""
+
+from __future__ import annotations
+
+import pytest
+from multidict import CIMultiDict
+
+from services.gateway.providers import base
+from services.gateway.providers.base import UPSTREAM_REQUEST_ID
+from services.gateway.providers.openai_compat import OpenAIProvider
+
+
+def answer_headers(**extra: str) -> CIMultiDict[str]:
+    headers = CIMultiDict(
+        {
+            "Content-Type": "application/json",
+            "X-RateLimit-Remaining-Requests": "499",
+            "Retry-After": "1.5",
+            "Set-Cookie": "session=1",
+            "Request-Id": "req_abc",
+        }
+    )
+    headers.update(extra)
+    return headers
+
+
+def test_rate_limit_retry_and_request_id_headers_go_back_the_same_on_every_answer() -> None:
+    p = OpenAIProvider("openai", "https://api.openai.com/v1", "sk-test")
+    expected = {
+        "x-ratelimit-remaining-requests": "499",
+        "retry-after": "2",
+        UPSTREAM_REQUEST_ID: "req_abc",
+    }
+    assert p.response_headers(answer_headers()) == expected
+    assert p.response_headers(answer_headers()) == expected  # names seen before: the kept decision
+    assert (
+        p.response_headers(answer_headers(**{"X-Request-Id": "req_first"}))[UPSTREAM_REQUEST_ID]
+        == "req_first"
+    )
+
+
+def test_kept_names_are_bounded_and_a_name_past_the_bound_is_still_judged(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(base, "FORWARD_NAMES_KEPT", 3)
+    p = OpenAIProvider("openai", "https://api.openai.com/v1", "sk-test")
+    many = CIMultiDict({f"X-Junk-{i}": "v" for i in range(10)})
+    many["x-ratelimit-limit-tokens"] = "1000"
+    assert p.response_headers(many) == {"x-ratelimit-limit-tokens": "1000"}
+    assert len(p._forward_names) == 3
+    assert p.response_headers(many) == {"x-ratelimit-limit-tokens": "1000"}
