@@ -300,7 +300,9 @@ def test_a_request_translation_refuses_is_a_400_and_reaches_no_provider(
     assert "audio" in err["message"] and err["param"] == "messages[0].content.1"
     assert not fakes["anthropic"].requests
     row = gw.row_for(resp.headers["x-request-id"])
-    assert row["status"] == 400 and row["attempts"] == 1
+    assert (
+        row["status"] == 400 and row["attempts"] == 0
+    )  # nothing was sent: the route was passed over as unfit
 
 
 # ---- xAI behind a translated request --------------------------------------------------------------
