@@ -26,6 +26,16 @@ from typing import Any
 import aiosqlite
 import orjson
 
+from services.recorder.latency_lists import (
+    COMPACT_PER_BATCH,
+    DROP_INDEXES_SQL,
+    LISTS_SQL,
+    Key,
+    append_plan,
+    compact_plan,
+    repair_plan,
+    run_async,
+)
 from services.recorder.rollups import (
     BATCH_STATEMENTS,
     DROP_DERIVED_SQL,
@@ -74,6 +84,9 @@ MIGRATIONS: tuple[str, ...] = (
     # 5 (issue 14): the attribution rollup keyed by provider, model and status too, so that every filter reads
     # it: Store.open creates it and rebuilds it from the ledger.
     DROP_WHO_SQL,
+    # 6: latency lists per (hour, provider, model, status) replace four latency-ordered indexes: Store.open
+    # backfills them from the ledger (ensure_rollups).
+    LISTS_SQL + DROP_INDEXES_SQL,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -224,6 +237,8 @@ class Store:
         self._db = db
         self.path = path
         self.rejected = 0  # rows SQLite refused (constraint errors); logged and skipped
+        self._split: set[Key] = set()  # latency-list groups this store appended parts to, not yet compacted
+        self._latest_hour = 0  # the latest hour appended to: earlier hours are finished, compacted
 
     @classmethod
     async def open(cls, path: str, *, busy_timeout_ms: int = 5000) -> Store:
@@ -292,10 +307,22 @@ class Store:
         if last_rowid < MAX_ROWID:
             for statement in BATCH_STATEMENTS:
                 await self._db.execute(statement, (last_rowid,))
+            await self._append_latencies(last_rowid)
             return
         # Rowids exhausted: new rows got random rowids, so recount everything (slow, exact).
         for statement in REBUILD_STATEMENTS:
             await self._db.execute(statement)
+        await run_async(self._db, repair_plan())
+
+    async def _append_latencies(self, last_rowid: int) -> None:
+        """The batch's latencies as new parts of the latency lists, then a few finished hours compacted."""
+        touched = await run_async(self._db, append_plan(last_rowid))
+        self._latest_hour = max([self._latest_hour, *(key[0] for key in touched)])
+        self._split |= touched
+        done = sorted(key for key in self._split if key[0] < self._latest_hour)[:COMPACT_PER_BATCH]
+        if done:
+            await run_async(self._db, compact_plan(done))
+            self._split.difference_update(done)
 
     async def _insert_all(self, rows: Sequence[Row]) -> int:
         cursor = await self._db.executemany(_INSERT, rows)

@@ -26,6 +26,7 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import (
     BigInteger,
@@ -52,9 +53,10 @@ from sqlalchemy.sql.visitors import InternalTraversal
 
 from shared.ledger.engine import has_column, has_table, reading
 from shared.ledger.params import ATTRIBUTION_COLUMNS, Query
-from shared.ledger.sql import HOURLY, REQUESTS, WHO, float_sum, int_sum, time_number
+from shared.ledger.sql import HOURLY, LISTS, REQUESTS, WHO, float_sum, int_sum, time_number
 
 ROLLUP = "usage_hourly"
+LATENCY_LISTS = "latency_lists"
 WHO_ROLLUP = "usage_attribution_hourly"
 FIGURES = (
     "requests",
@@ -84,7 +86,8 @@ RECENT_COLUMNS = (
 SMALL_SELECTION = 50_000  # rows in the range up to which percentiles come from one pass, not walks
 PERCENTILES = (0.5, 0.95)
 _TOKENS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
-_R, _H, _W = REQUESTS.c, HOURLY.c, WHO.c
+_R, _H, _W, _L = REQUESTS.c, HOURLY.c, WHO.c, LISTS.c
+_LIST_GROUPS = (None, "provider", "model", "hour", "day")  # percentile groups the latency lists can serve
 
 
 def fetch(
@@ -561,6 +564,90 @@ def _postgres_percentiles(
     return result
 
 
+def _list_key(group: str | None, key: tuple[Any, ...]) -> Any:
+    """The percentile group key of a latency-list group (hour, provider, model, status)."""
+    if group is None:
+        return None
+    hour, provider, model, _ = key
+    return {"provider": provider, "model": model, "hour": hour, "day": hour * 3600 // 86400}[group]
+
+
+def _raw_latencies(
+    conn: Connection,
+    q: Query,
+    group: str | None,
+    hours: tuple[int, int],
+    only: tuple[Any, ...] | None = None,
+) -> dict[Any, np.ndarray[Any, Any]]:
+    """Latencies of the rows of the range of ``q`` in ``hours`` (first and last hour number, inclusive) that
+    match its filters (and the (provider, model, status) ``only``), per percentile group key, along the
+    hour-ordered covering index."""
+
+    def build(t: TableClause) -> Select[Any]:
+        hour = time_number(t.c.started_at, 3600)
+        where = [hour.between(*hours), t.c.started_at >= q.start, t.c.started_at < q.end, *filters(q, t)]
+        if only is not None:
+            where += [_blank(t.c.provider) == only[0], t.c.model == only[1], t.c.status == only[2]]
+        return select(_group_expr(t, group), t.c.latency_ms).where(*where)
+
+    found: dict[Any, list[float]] = {}
+    for key, latency in _indexed_rows(conn, build, "requests_hour_latency"):
+        found.setdefault(None if group is None else key, []).append(latency)
+    return {key: np.array(values, dtype=np.float64) for key, values in found.items()}
+
+
+def _list_percentiles(
+    conn: Connection, q: Query, group: str | None, counts: dict[Any, int], overall: bool
+) -> dict[Any, tuple[float, ...]]:
+    """SQLite: whole hours from the latency lists, each (hour, provider, model, status) group whose lists
+    hold as many latencies as ``usage_hourly`` has requests (the others, and the partial hours at the
+    edges, from ``requests``); exact quantiles (numpy, linear) over each group's latencies together."""
+    arrays: dict[Any, list[np.ndarray[Any, Any]]] = {}
+
+    def add(found: Mapping[Any, np.ndarray[Any, Any]]) -> None:
+        for key, values in found.items():
+            arrays.setdefault(key, []).append(values)
+
+    h_lo, h_hi = math.ceil(q.start / 3600), math.floor(q.end / 3600)
+    first, last = math.floor(q.start / 3600), math.floor(q.end / 3600)
+    if h_lo >= h_hi:  # no whole hour
+        add(_raw_latencies(conn, q, group, (first, last)))
+    else:
+        hourly = select(_H.hour, _H.provider, _H.model, _H.status, _H.requests).where(
+            _H.hour >= h_lo, _H.hour < h_hi, *filters(q, HOURLY)
+        )
+        expected = {tuple(r[:4]): r[4] for r in fetch(conn, hourly)}
+        lists = select(_L.hour, _L.provider, _L.model, _L.status, _L.n, _L.latencies).where(
+            _L.hour >= h_lo, _L.hour < h_hi, *filters(q, LISTS)
+        )
+        parts: dict[tuple[Any, ...], list[tuple[int, bytes]]] = {}
+        for hour, provider, model, status, n, blob in fetch(conn, lists):
+            parts.setdefault((hour, provider, model, status), []).append((n, blob))
+        for key, requests in expected.items():
+            found = parts.get(key, [])
+            if sum(n for n, _ in found) == requests:
+                add({_list_key(group, key): np.frombuffer(b"".join(b for _, b in found), dtype="<f8")})
+                continue
+            # The lists disagree (rows deleted or updated by hand, or inserted by another writer): raw rows.
+            add(_raw_latencies(conn, q, group, (key[0], key[0]), key[1:]))
+        if first < h_lo:
+            add(_raw_latencies(conn, q, group, (first, h_lo - 1)))
+        if h_hi <= last:
+            add(_raw_latencies(conn, q, group, (h_hi, last)))
+    merged = {key: np.concatenate(values) for key, values in arrays.items()}
+    nan = (math.nan,) * len(PERCENTILES)
+
+    def quantiles(values: np.ndarray[Any, Any] | None) -> tuple[float, ...]:
+        if values is None or not len(values):
+            return nan
+        return tuple(float(v) for v in np.quantile(values, PERCENTILES))
+
+    result = {key: quantiles(merged.get(key)) for key in counts}
+    if overall:
+        result[None] = quantiles(np.concatenate(list(merged.values())) if merged else None)
+    return result
+
+
 def latency_percentiles(
     ledger: str, q: Query, group: str | None, counts: dict[Any, int], *, overall: bool = False
 ) -> dict[Any, tuple[float, ...]]:
@@ -573,6 +660,11 @@ def latency_percentiles(
     with reading(ledger) as conn:
         if conn is None or not counts:
             return {}
+        if conn.dialect.name == "sqlite" and has_table(conn, LATENCY_LISTS) and has_table(conn, ROLLUP):
+            # Schema version 6: no latency-ordered index but the hour's is left for walks.
+            if group in _LIST_GROUPS and not q.attributed:
+                return _list_percentiles(conn, q, group, counts, overall)
+            return _sqlite_percentiles(conn, q, group, counts, overall)
         if _range_rows(conn, q) > SMALL_SELECTION:  # sorting the range would cost more than walks
             return _walk_percentiles(conn, q, group, counts, overall)
         if conn.dialect.name == "postgresql":
