@@ -34,6 +34,7 @@ from sqlalchemy import (
     Connection,
     Select,
     Text,
+    and_,
     bindparam,
     case,
     column,
@@ -564,12 +565,17 @@ def _postgres_percentiles(
     return result
 
 
-def _list_key(group: str | None, key: tuple[Any, ...]) -> Any:
-    """The percentile group key of a latency-list group (hour, provider, model, status)."""
+def _list_key(group: str | None) -> ColumnElement[Any]:
+    """The percentile group key of a latency-list row (as :func:`_group_expr` gives it for ``requests``)."""
     if group is None:
-        return None
-    hour, provider, model, _ = key
-    return {"provider": provider, "model": model, "hour": hour, "day": hour * 3600 // 86400}[group]
+        return literal_column("0")
+    if group == "day":
+        return _L.hour * 3600 // 86400  # a day is 24 whole hours: the hour's day
+    return _L[group]
+
+
+def _list_groups() -> list[ColumnElement[Any]]:
+    return [_L.hour, _L.provider, _L.model, _L.status]
 
 
 def _raw_latencies(
@@ -601,35 +607,48 @@ def _list_percentiles(
 ) -> dict[Any, tuple[float, ...]]:
     """SQLite: whole hours from the latency lists, each (hour, provider, model, status) group whose lists
     hold as many latencies as ``usage_hourly`` has requests (the others, and the partial hours at the
-    edges, from ``requests``); exact quantiles (numpy, linear) over each group's latencies together."""
+    edges, from ``requests``); exact quantiles (numpy, linear) over each percentile group's latencies."""
     arrays: dict[Any, list[np.ndarray[Any, Any]]] = {}
 
     def add(found: Mapping[Any, np.ndarray[Any, Any]]) -> None:
         for key, values in found.items():
-            arrays.setdefault(key, []).append(values)
+            arrays.setdefault(None if group is None else key, []).append(values)
 
     h_lo, h_hi = math.ceil(q.start / 3600), math.floor(q.end / 3600)
     first, last = math.floor(q.start / 3600), math.floor(q.end / 3600)
     if h_lo >= h_hi:  # no whole hour
         add(_raw_latencies(conn, q, group, (first, last)))
     else:
-        hourly = select(_H.hour, _H.provider, _H.model, _H.status, _H.requests).where(
-            _H.hour >= h_lo, _H.hour < h_hi, *filters(q, HOURLY)
+        in_lists = [_L.hour >= h_lo, _L.hour < h_hi, *filters(q, LISTS)]
+        sums = (
+            select(*_list_groups(), func.sum(_L.n).label("n"))
+            .where(*in_lists)
+            .group_by(*_list_groups())
+            .subquery()
         )
-        expected = {tuple(r[:4]): r[4] for r in fetch(conn, hourly)}
-        lists = select(_L.hour, _L.provider, _L.model, _L.status, _L.n, _L.latencies).where(
-            _L.hour >= h_lo, _L.hour < h_hi, *filters(q, LISTS)
+        same_group = [sums.c[name] == _H[name] for name in ("hour", "provider", "model", "status")]
+        wrong = fetch(
+            conn,
+            select(_H.hour, _H.provider, _H.model, _H.status)
+            .select_from(HOURLY.outerjoin(sums, and_(*same_group)))
+            .where(
+                _H.hour >= h_lo, _H.hour < h_hi, *filters(q, HOURLY), sums.c.n.is_distinct_from(_H.requests)
+            ),
         )
-        parts: dict[tuple[Any, ...], list[tuple[int, bytes]]] = {}
-        for hour, provider, model, status, n, blob in fetch(conn, lists):
-            parts.setdefault((hour, provider, model, status), []).append((n, blob))
-        for key, requests in expected.items():
-            found = parts.get(key, [])
-            if sum(n for n, _ in found) == requests:
-                add({_list_key(group, key): np.frombuffer(b"".join(b for _, b in found), dtype="<f8")})
-                continue
-            # The lists disagree (rows deleted or updated by hand, or inserted by another writer): raw rows.
-            add(_raw_latencies(conn, q, group, (key[0], key[0]), key[1:]))
+        chunks: dict[Any, list[bytes]] = {}
+        if not wrong:
+            for key, blob in fetch(conn, select(_list_key(group), _L.latencies).where(*in_lists)):
+                chunks.setdefault(key, []).append(blob)
+        else:  # lists that disagree (rows deleted or updated by hand, or another writer): raw rows instead
+            skip = {tuple(r) for r in wrong}
+            for *key, blob in fetch(
+                conn, select(_list_key(group), *_list_groups(), _L.latencies).where(*in_lists)
+            ):
+                if tuple(key[1:]) not in skip:
+                    chunks.setdefault(key[0], []).append(blob)
+            for hour, *only in wrong:
+                add(_raw_latencies(conn, q, group, (hour, hour), tuple(only)))
+        add({key: np.frombuffer(b"".join(blobs), dtype="<f8") for key, blobs in chunks.items()})
         if first < h_lo:
             add(_raw_latencies(conn, q, group, (first, h_lo - 1)))
         if h_hi <= last:
