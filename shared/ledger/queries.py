@@ -11,10 +11,14 @@ How 1M rows stay fast:
   ``requests``);
 * cost by key, client and session: whole hours from the ``usage_attribution_hourly`` rollup (both engines
   keep it, keyed by provider, model and status too, so any filter reads it), the edges from ``requests``;
-* latency percentiles are exact, interpolated like ``numpy.percentile`` (linear). When the range holds
-  more than :data:`SMALL_SELECTION` rows, each (group, percentile) is a single
-  ``ORDER BY latency_ms LIMIT 2 OFFSET k`` walk along a latency-ordered covering index (both engines:
-  ``services/recorder/rollups.py``, ``pg_store.LATENCY_INDEXES``), never a sort of the range. A smaller
+* latency percentiles are exact, interpolated like ``numpy.percentile`` (linear). SQLite with the latency
+  lists (schema version 6, ``services/recorder/latency_lists.py``): the whole hours' latencies of each
+  (hour, provider, model, status) group are read as float64 blobs, the partial hours at the edges (and any
+  group whose lists disagree with ``usage_hourly``) from ``requests``, quantiles by numpy; percentiles by
+  key, client or session, or under those filters, one pass over the range along ``requests_hour_latency``.
+  PostgreSQL (and a SQLite file before version 6): when the range holds more than :data:`SMALL_SELECTION`
+  rows, each (group, percentile) is a single ``ORDER BY latency_ms LIMIT 2 OFFSET k`` walk along a
+  latency-ordered covering index (``pg_store.LATENCY_INDEXES``), never a sort of the range; a smaller
   selection is read in one pass over a covering index (SQLite, quantiles in pandas) or given to
   ``percentile_cont`` (PostgreSQL).
 """
@@ -620,27 +624,29 @@ def _list_percentiles(
         add(_raw_latencies(conn, q, group, (first, last)))
     else:
         in_lists = [_L.hour >= h_lo, _L.hour < h_hi, *filters(q, LISTS)]
-        sums = (
-            select(*_list_groups(), func.sum(_L.n).label("n"))
-            .where(*in_lists)
-            .group_by(*_list_groups())
-            .subquery()
-        )
-        same_group = [sums.c[name] == _H[name] for name in ("hour", "provider", "model", "status")]
-        wrong = fetch(
-            conn,
-            select(_H.hour, _H.provider, _H.model, _H.status)
-            .select_from(HOURLY.outerjoin(sums, and_(*same_group)))
-            .where(
-                _H.hour >= h_lo, _H.hour < h_hi, *filters(q, HOURLY), sums.c.n.is_distinct_from(_H.requests)
-            ),
-        )
+        in_hourly = [_H.hour >= h_lo, _H.hour < h_hi, *filters(q, HOURLY)]
         chunks: dict[Any, list[bytes]] = {}
-        if not wrong:
-            for key, blob in fetch(conn, select(_list_key(group), _L.latencies).where(*in_lists)):
-                chunks.setdefault(key, []).append(blob)
-        else:  # lists that disagree (rows deleted or updated by hand, or another writer): raw rows instead
-            skip = {tuple(r) for r in wrong}
+        for key, blob in fetch(conn, select(_list_key(group), _L.latencies).where(*in_lists)):
+            chunks.setdefault(key, []).append(blob)
+        listed = sum(len(blob) for blobs in chunks.values() for blob in blobs) // 8
+        # A group's lists never hold more than its rows (an edit by hand drops them; a writer without them
+        # adds none): equal totals mean every group agrees. Otherwise find the groups that disagree.
+        if listed != int(conn.execute(select(int_sum(_H.requests)).where(*in_hourly)).scalar() or 0):
+            chunks = {}
+            sums = (
+                select(*_list_groups(), func.sum(_L.n).label("n"))
+                .where(*in_lists)
+                .group_by(*_list_groups())
+                .subquery()
+            )
+            same_group = [sums.c[name] == _H[name] for name in ("hour", "provider", "model", "status")]
+            wrong = fetch(
+                conn,
+                select(_H.hour, _H.provider, _H.model, _H.status)
+                .select_from(HOURLY.outerjoin(sums, and_(*same_group)))
+                .where(*in_hourly, sums.c.n.is_distinct_from(_H.requests)),
+            )
+            skip = {tuple(r) for r in wrong}  # read from the rows instead
             for *key, blob in fetch(
                 conn, select(_list_key(group), *_list_groups(), _L.latencies).where(*in_lists)
             ):
