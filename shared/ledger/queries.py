@@ -606,6 +606,25 @@ def _raw_latencies(
     return {key: np.array(values, dtype=np.float64) for key, values in found.items()}
 
 
+def exact_quantiles(values: np.ndarray[Any, Any]) -> tuple[float, ...]:
+    """:data:`PERCENTILES` of ``values`` (a non-empty float64 array), bit for bit as
+    ``numpy.quantile(values, PERCENTILES)`` (method ``linear``) gives them, by the same float operations
+    (numpy's ``_lerp``), but with one ``partition`` instead of numpy's per-call overhead (about 0.3 ms,
+    which hundreds of hourly groups would pay)."""
+    n = len(values)
+    spots = []
+    for p in PERCENTILES:
+        virtual = (n - 1) * p
+        below = math.floor(virtual)
+        spots.append((virtual - below, below, min(below + 1, n - 1)))
+    part = np.partition(values, sorted({i for _, lo, hi in spots for i in (lo, hi)}))
+    found = []
+    for t, lo, hi in spots:
+        a, b = float(part[lo]), float(part[hi])
+        found.append(b - (b - a) * (1 - t) if t >= 0.5 else a + (b - a) * t)
+    return tuple(found)
+
+
 def _list_percentiles(
     conn: Connection, q: Query, group: str | None, counts: dict[Any, int], overall: bool
 ) -> dict[Any, tuple[float, ...]]:
@@ -663,9 +682,7 @@ def _list_percentiles(
     nan = (math.nan,) * len(PERCENTILES)
 
     def quantiles(values: np.ndarray[Any, Any] | None) -> tuple[float, ...]:
-        if values is None or not len(values):
-            return nan
-        return tuple(float(v) for v in np.quantile(values, PERCENTILES))
+        return nan if values is None or not len(values) else exact_quantiles(values)
 
     result = {key: quantiles(merged.get(key)) for key in counts}
     if overall:

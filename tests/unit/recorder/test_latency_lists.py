@@ -253,3 +253,10 @@ def test_lists_equal_the_rows_and_percentiles_equal_numpy(tmp_path_factory: Any,
     write(path, [])  # open: the lists of the edited groups rebuilt, every group compacted
     assert lists_by_group(path) == rows_by_group(path)
     assert parts(path) == len(rows_by_group(path))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.floats(0, 1e6) | st.sampled_from([0.0, 1.5, 250.0]), min_size=1, max_size=300))
+def test_exact_quantiles_are_numpys_bit_for_bit(values: list[float]) -> None:
+    got = queries.exact_quantiles(np.array(values, dtype=np.float64))
+    assert got == tuple(np.quantile(values, queries.PERCENTILES))
