@@ -254,8 +254,9 @@ class Store:
             for pragma in (*_PRAGMAS, f"PRAGMA busy_timeout={int(busy_timeout_ms)}"):
                 await db.execute(pragma)
             await migrate(db)
-            # Hourly rollups (kept per batch by insert_rows) and latency indexes: what makes the dashboard
-            # and /usage answer in milliseconds at a million rows (services/recorder/rollups.py).
+            # Hourly rollups and latency lists (kept per batch by insert_rows), and the hour's latency
+            # index: what makes the dashboard and /usage answer in milliseconds at a million rows
+            # (services/recorder/rollups.py, latency_lists.py).
             await ensure_rollups(db)
         except BaseException:
             await db.close()
