@@ -5,7 +5,8 @@
                                             [--no-browser | --only {callbacks,usage,browser} ...]
 
 Seeds ``--rows`` synthetic requests over ``--days`` days into a temporary ledger (or reuses ``--db``
-when it exists; a reused ledger's data ends when it was seeded), builds the rollup and read indexes.
+when it exists; a reused ledger's data ends when it was seeded) and opens it as the recorder does (schema
+migrations: an older ledger is upgraded; rollups and latency lists rebuilt where they disagree with the rows).
 With PostgreSQL (``--engine postgresql`` or ``both``, the default) it also starts a private cluster
 (``tests/pgserver.py``, the server's durable defaults), moves the same rows there with the recorder's own
 move command (``services.recorder.migrate_to_postgres``) and runs ``ANALYZE``. Then, on each engine, times:
@@ -46,8 +47,8 @@ from aiohttp import web
 from services.dashboard.components.widgets import CHARTS, chart_id
 from services.dashboard.pages import overview
 from services.gateway.usage_api import setup_usage_routes
-from services.recorder.rollups import ensure_rollups_sync
 from services.recorder.seed import seed
+from services.recorder.store import Store
 from shared.ledger.engine import dispose, is_postgres
 from shared.ledger.params import parse_query
 from shared.ledger.queries import cube
@@ -371,6 +372,13 @@ def postgres_copy(server: Any, path: str, meta: dict[str, Any]) -> str:
     return url
 
 
+async def upgrade(path: str) -> None:
+    """Open the ledger as the recorder does: its schema migrations (a reused ledger of an older version is
+    upgraded), rollups and latency lists rebuilt where they disagree with the rows."""
+    store = await Store.open(path)
+    await store.close()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -402,8 +410,8 @@ def main() -> int:
             asyncio.run(seed(path, args.rows, args.days))
             meta["seed_s"] = round(time.perf_counter() - t0, 1)
             print(f"seeded {args.rows:,} rows over {args.days:g} days in {meta['seed_s']} s")
+        asyncio.run(upgrade(path))
         with closing(sqlite3.connect(path)) as conn:
-            ensure_rollups_sync(conn)
             meta["rows"] = conn.execute("SELECT count(*) FROM requests").fetchone()[0]
         timings = []
         if args.engine in ("sqlite", "both"):

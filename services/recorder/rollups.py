@@ -4,8 +4,10 @@
 range of whole hours, grouped by any of those keys or by day, is a small GROUP BY over it.
 ``usage_attribution_hourly`` does the same per (hour, gateway key, client, session, provider, model, status),
 so the cost by key, client and session reads it under any provider, model or status filter too.
-Percentiles are not additive: they come from ``requests`` through the latency-ordered indexes in
-:data:`INDEX_SQL` (see ``shared/ledger/queries.py``).
+Percentiles are not additive: whole hours read them from the latency lists
+(``services/recorder/latency_lists.py``, schema version 6: each group's latencies as float64 blobs, kept per
+batch like the rollups), partial hours and attribution groups from ``requests`` along the one latency-ordered
+index left in :data:`INDEX_SQL` (see ``shared/ledger/queries.py``).
 
 Inserts: the writer (``services/recorder/store.py``) adds each batch to the rollups in the batch's own
 transaction, with one ``INSERT … SELECT … GROUP BY … ON CONFLICT DO UPDATE`` per rollup over the rows the
@@ -17,8 +19,9 @@ Per-row insert triggers cost about twice the insert itself; a batch's upsert tou
 (Until schema version 4 the rollups were kept by insert triggers: :data:`DROP_INSERT_TRIGGERS_SQL`.)
 
 Deletes and updates (retention jobs, manual fixes with the sqlite3 shell) are rare and still kept exact by
-triggers. A writer other than the store that inserts rows leaves the rollups behind; :func:`ensure_rollups`
-notices (row counts differ) and rebuilds them when the store next opens the database.
+triggers (the latency lists: their groups' lists are dropped, and rebuilt at open). A writer other than the
+store that inserts rows leaves the rollups behind; :func:`ensure_rollups` notices (row counts differ) and
+rebuilds them, and the lists of groups whose counts differ, when the store next opens the database.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from shared.ledger.params import DAY_EXPR, HOUR_EXPR  # the readers' expressions: must match exactly
+from services.recorder.latency_lists import LISTS_SQL, repair_plan, run_async, run_sync
+from shared.ledger.params import HOUR_EXPR  # the readers' expressions: must match exactly
 
 _SUMS = (
     "requests",
@@ -178,17 +182,12 @@ DROP_WHO_SQL = (
 _WHO_SHAPE = f"SELECT count(*) FROM pragma_table_info('{WHO}') WHERE name = 'provider'"
 _WHO_EXISTS = f"SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '{WHO}'"
 
-# Latency-ordered covering indexes: a percentile is one `ORDER BY latency_ms LIMIT 2 OFFSET k` walk
-# (about 30 ns a row), filtered on the trailing columns without touching the table.
+# The one latency-ordered covering index left (schema version 6: the latency lists replaced the others): the
+# partial hours at a range's edges, groups whose lists disagree with the rollup, and percentiles by gateway
+# key, client or session read the range's latencies along it, filtered on the trailing columns.
 INDEX_SQL = f"""
-CREATE INDEX IF NOT EXISTS requests_latency ON requests (latency_ms, started_at, provider, model, status);
-CREATE INDEX IF NOT EXISTS requests_provider_latency
-    ON requests (provider, latency_ms, started_at, model, status);
-CREATE INDEX IF NOT EXISTS requests_model_latency ON requests (model, latency_ms, started_at, provider, status);
 CREATE INDEX IF NOT EXISTS requests_hour_latency
     ON requests ({HOUR_EXPR}, latency_ms, started_at, provider, model, status);
-CREATE INDEX IF NOT EXISTS requests_day_latency
-    ON requests ({DAY_EXPR}, latency_ms, started_at, provider, model, status);
 """
 
 # Each rollup's figures grouped from the ``requests`` rows that match ``{where}``.
@@ -269,7 +268,7 @@ DROP_DERIVED_SQL = "".join(f"DROP {kind} IF EXISTS {name};\n" for kind, name in 
 )
 
 # For the recorder's migration list (store.MIGRATIONS): everything above plus a rebuild from the ledger.
-MIGRATION_SQL = ROLLUP_SQL + WHO_SQL + INDEX_SQL + ";\n".join(REBUILD_STATEMENTS) + ";\n"
+MIGRATION_SQL = ROLLUP_SQL + WHO_SQL + LISTS_SQL + INDEX_SQL + ";\n".join(REBUILD_STATEMENTS) + ";\n"
 
 # The ledger's rows, and those each rollup holds: a rollup that disagrees is rebuilt (both, in one go).
 _COUNTS = (
@@ -286,6 +285,7 @@ def _setup_script(indexes: bool, old_who: bool) -> str:
         + (DROP_WHO_SQL if old_who else "")
         + ROLLUP_SQL
         + WHO_SQL
+        + LISTS_SQL
         + (INDEX_SQL if indexes else "")
     )
 
@@ -295,8 +295,9 @@ def _old_who(exists: int, has_provider: int) -> bool:
 
 
 def ensure_rollups_sync(conn: sqlite3.Connection, *, indexes: bool = True) -> bool:
-    """Create the rollup tables, delete/update triggers and (optionally) indexes, drop the insert triggers
-    of schema versions before 4; rebuild the rollups if they are off.
+    """Create the rollup tables, the latency lists, delete/update triggers and (optionally) indexes, drop the
+    insert triggers of schema versions before 4; rebuild the rollups if they are off, then the latency lists
+    of the groups whose counts are off, and compact the lists (``latency_lists.repair_plan``).
 
     An attribution rollup of the shape before schema version 5 is replaced. Idempotent, one transaction
     (a reader never sees a half-built rollup). Returns True when the rollups had to be rebuilt, which takes
@@ -310,6 +311,7 @@ def ensure_rollups_sync(conn: sqlite3.Connection, *, indexes: bool = True) -> bo
         if stale:
             for statement in REBUILD_STATEMENTS:
                 conn.execute(statement)
+        run_sync(conn, repair_plan())
         conn.commit()
     except BaseException:
         conn.rollback()
@@ -332,6 +334,7 @@ async def ensure_rollups(conn: Any, *, indexes: bool = True) -> bool:
         if stale:
             for statement in REBUILD_STATEMENTS:
                 await conn.execute(statement)
+        await run_async(conn, repair_plan())
         await conn.commit()
     except BaseException:
         await conn.rollback()

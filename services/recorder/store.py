@@ -27,6 +27,16 @@ import aiosqlite
 import orjson
 
 from services.recorder.batch_rollup import HOURLY_UPSERT, WHO_UPSERT, hourly_groups, who_groups
+from services.recorder.latency_lists import (
+    COMPACT_PER_BATCH,
+    DROP_INDEXES_SQL,
+    LISTS_SQL,
+    Key,
+    append_plan,
+    compact_plan,
+    repair_plan,
+    run_async,
+)
 from services.recorder.rollups import (
     BATCH_STATEMENTS,
     DROP_DERIVED_SQL,
@@ -75,6 +85,9 @@ MIGRATIONS: tuple[str, ...] = (
     # 5 (issue 14): the attribution rollup keyed by provider, model and status too, so that every filter reads
     # it: Store.open creates it and rebuilds it from the ledger.
     DROP_WHO_SQL,
+    # 6: latency lists per (hour, provider, model, status) replace four latency-ordered indexes: Store.open
+    # backfills them from the ledger (ensure_rollups).
+    LISTS_SQL + DROP_INDEXES_SQL,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -225,6 +238,8 @@ class Store:
         self._db = db
         self.path = path
         self.rejected = 0  # rows SQLite refused (constraint errors); logged and skipped
+        self._split: set[Key] = set()  # latency-list groups this store appended parts to, not yet compacted
+        self._latest_hour = 0  # the latest hour appended to: earlier hours are finished, compacted
 
     @classmethod
     async def open(cls, path: str, *, busy_timeout_ms: int = 5000) -> Store:
@@ -240,8 +255,9 @@ class Store:
             for pragma in (*_PRAGMAS, f"PRAGMA busy_timeout={int(busy_timeout_ms)}"):
                 await db.execute(pragma)
             await migrate(db)
-            # Hourly rollups (kept per batch by insert_rows) and latency indexes: what makes the dashboard
-            # and /usage answer in milliseconds at a million rows (services/recorder/rollups.py).
+            # Hourly rollups and latency lists (kept per batch by insert_rows), and the hour's latency
+            # index: what makes the dashboard and /usage answer in milliseconds at a million rows
+            # (services/recorder/rollups.py, latency_lists.py).
             await ensure_rollups(db)
         except BaseException:
             await db.close()
@@ -258,7 +274,8 @@ class Store:
 
         The same transaction adds the new rows (not the replayed ones) to the hourly rollups, so they always
         equal a GROUP BY over ``requests``: summed in Python when every row was new (``batch_rollup``), else
-        by ``rollups.BATCH_STATEMENTS`` over the rows the batch really inserted.
+        by ``rollups.BATCH_STATEMENTS`` over the rows the batch really inserted; and their latencies to the
+        latency lists (``latency_lists.py``: one part per group, read from the rows above the batch's rowid).
         Operational errors (busy, disk full, I/O) roll back and propagate, so the caller can retry the
         whole batch. A row that breaks a constraint is logged and skipped, so it cannot block the rest."""
         if not rows:
@@ -277,6 +294,7 @@ class Store:
             inserted = await work(rows)
             if inserted == len(rows):
                 await self._add_to_rollups(rows)  # every row is new: summed here, whatever the rowids
+                await self._add_to_lists(last_rowid)
             elif inserted:
                 await self._roll_up(last_rowid)
             await self._db.execute("COMMIT")
@@ -301,10 +319,28 @@ class Store:
         if last_rowid < MAX_ROWID:
             for statement in BATCH_STATEMENTS:
                 await self._db.execute(statement, (last_rowid,))
-            return
-        # Rowids exhausted: new rows got random rowids, so recount everything (slow, exact).
-        for statement in REBUILD_STATEMENTS:
-            await self._db.execute(statement)
+        else:  # rowids exhausted: new rows got random rowids, so recount everything (slow, exact)
+            for statement in REBUILD_STATEMENTS:
+                await self._db.execute(statement)
+        await self._add_to_lists(last_rowid)
+
+    async def _add_to_lists(self, last_rowid: int) -> None:
+        """Add the latencies of the rows above ``last_rowid`` (this transaction's) to the latency lists;
+        with rowids exhausted, rebuild the lists that no longer match."""
+        if last_rowid < MAX_ROWID:
+            await self._append_latencies(last_rowid)
+        else:
+            await run_async(self._db, repair_plan())
+
+    async def _append_latencies(self, last_rowid: int) -> None:
+        """The batch's latencies as new parts of the latency lists, then a few finished hours compacted."""
+        touched = await run_async(self._db, append_plan(last_rowid))
+        self._latest_hour = max([self._latest_hour, *(key[0] for key in touched)])
+        self._split |= touched
+        done = sorted(key for key in self._split if key[0] < self._latest_hour)[:COMPACT_PER_BATCH]
+        if done:
+            await run_async(self._db, compact_plan(done))
+            self._split.difference_update(done)
 
     async def _insert_all(self, rows: Sequence[Row]) -> int:
         cursor = await self._db.executemany(_INSERT, rows)

@@ -11,15 +11,27 @@ Where the engines differ (everything else is written once, in SQLAlchemy Core):
   ``CAST(x / 3600 AS INTEGER)``, the very text of its expression indexes (``rollups.py``), so that the
   indexes match; PostgreSQL's cast rounds, so there it is ``floor(x / 3600)::bigint`` (``pg_store.py``).
 * :func:`int_sum` / :func:`float_sum`: PostgreSQL sums integers as ``numeric``; the cast keeps them integers.
-* latency percentiles of a small selection: ``percentile_cont`` on PostgreSQL, one pass on SQLite; of a
-  large one, index walks on both (``queries.py``).
+* latency percentiles: on SQLite from the latency lists (whole hours) and one pass over ``requests`` (the
+  rest); on PostgreSQL ``percentile_cont`` for a small selection, index walks for a large one
+  (``queries.py``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import BigInteger, Float, Integer, String, cast, column, func, literal_column, table
+from sqlalchemy import (
+    BigInteger,
+    Float,
+    Integer,
+    LargeBinary,
+    String,
+    cast,
+    column,
+    func,
+    literal_column,
+    table,
+)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -73,6 +85,19 @@ WHO = table(
     column("priced", Integer),
     column("first_at", Float),
     column("last_at", Float),
+)
+
+
+# SQLite only (schema version 6, services/recorder/latency_lists.py): each (hour, provider, model, status)
+# group's latencies, as little-endian float64 blobs in one or more parts.
+LISTS = table(
+    "latency_lists",
+    column("hour", BigInteger),
+    column("provider", String),
+    column("model", String),
+    column("status", Integer),
+    column("n", Integer),
+    column("latencies", LargeBinary),
 )
 
 

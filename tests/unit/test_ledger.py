@@ -305,7 +305,7 @@ def test_ensure_rollups_on_an_aiosqlite_connection(tmp_path: Path, isolation_lev
         names = {
             r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('index', 'trigger')")
         }
-    assert {"requests_rollup_delete", "requests_latency", "requests_day_latency"} <= names
+    assert {"requests_rollup_delete", "requests_lists_delete", "requests_hour_latency"} <= names
     assert "requests_rollup_insert" not in names  # schema version 4: kept per batch by the store
 
 

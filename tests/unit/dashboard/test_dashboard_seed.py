@@ -60,7 +60,7 @@ def test_rollup_and_indexes_are_built(seeded: tuple[str, float]) -> None:
     path, _ = seeded
     assert query(path, "SELECT sum(requests) FROM usage_hourly") == [(3000,)]
     names = {r[0] for r in query(path, "SELECT name FROM sqlite_master")}
-    assert {"requests_rollup_delete", "requests_provider_latency"} <= names
+    assert {"requests_rollup_delete", "requests_lists_update", "requests_hour_latency"} <= names
 
 
 def test_rates_from_genai_prices() -> None:
