@@ -372,6 +372,11 @@ async def _prepare_connection(conn: asyncpg.Connection) -> None:
     )
 
 
+# The recorder's sessions are named in pg_stat_activity (an operator, or a test, can tell them apart).
+APPLICATION_NAME = "ekai-recorder"
+_SERVER_SETTINGS = {"application_name": APPLICATION_NAME}
+
+
 class PgStore:
     """The PostgreSQL ledger writer. Create with ``await PgStore.open(url)``; several may share a database."""
 
@@ -384,7 +389,7 @@ class PgStore:
     async def open(cls, url: str, *, connect_timeout_s: float = 10.0) -> PgStore:
         """Connect and migrate. Raises (``OSError``, ``asyncpg.PostgresError``, ``TimeoutError``) when the
         database is unreachable or refuses us: a clear error at start-up, never a silent fallback."""
-        conn = await asyncpg.connect(url, timeout=connect_timeout_s)
+        conn = await asyncpg.connect(url, timeout=connect_timeout_s, server_settings=_SERVER_SETTINGS)
         try:
             await migrate(conn)
         finally:
@@ -397,6 +402,7 @@ class PgStore:
             timeout=connect_timeout_s,
             init=_prepare_connection,
             command_timeout=60,
+            server_settings=_SERVER_SETTINGS,
         )
         return cls(pool, url)
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from test_ledger_stack import CONCURRENCY, assert_exactly_once, health_events
 
+from services.recorder.pg_store import APPLICATION_NAME
 from tests.ledger_db import query
 from tests.load import Load, fake_provider_process
 from tests.procs import Stack, base_env, free_port, http_ok, stack, start, wait_until
@@ -111,8 +112,10 @@ def test_two_hosts_two_recorders_one_database(tmp_path: Path, fake_url: str, pg_
 
 
 def test_database_connection_cut_under_load_loses_nothing(tmp_path: Path, fake_url: str, pg_url: str) -> None:
-    """The server drops the recorder's connection (a restart, a failover) several times: the batches
-    that failed are retried on a new connection, nothing is acknowledged before its commit."""
+    """The server drops the recorder's connection (a restart, a failover) several times under load: a
+    batch caught mid-transaction is retried on a new connection (the log says "retrying"), an idle
+    connection is replaced by the pool at its next use; either way nothing is acknowledged before its
+    commit, and every answered request is in the ledger exactly once."""
     with stack(tmp_path, {"openai": fake_url + "/v1"}, DATABASE_URL=pg_url) as st:
         load = Load(st.gateway_url + "/v1/chat/completions", N, CONCURRENCY, "pgcut").start()
         killed = 0
@@ -121,14 +124,14 @@ def test_database_connection_cut_under_load_loses_nothing(tmp_path: Path, fake_u
             killed += query(
                 pg_url,
                 "SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                f"AND application_name = '{APPLICATION_NAME}'",
             )[0]["n"]
         load.join()
-        assert killed >= 3
+        assert killed >= 3  # the recorder's own connection was cut each time
         assert not load.failed
         assert sum(assert_exactly_once(st, load).values()) == N
         assert st.services["recorder"].proc.poll() is None  # it kept running
-    assert "retrying" in st.services["recorder"].log()
     _rollup_is_exact(pg_url)
 
 
