@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from services.recorder.rollups import HOURLY_FIGURES
 from shared.events import FIELD_NAMES
 
 _AT = {name: FIELD_NAMES.index(name) for name in FIELD_NAMES}
@@ -59,20 +60,8 @@ _AT = {name: FIELD_NAMES.index(name) for name in FIELD_NAMES}
     )
 )
 
-# usage_hourly's columns in table order; the figures are added to an existing group.
-_HOURLY_FIGURES = (
-    "requests",
-    "fallbacks",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "reasoning_tokens",
-    "cost_usd",
-    "priced",
-    "latency_ms",
-    "cache_savings_usd",
-)
+# usage_hourly's figures in table order (rollups.HOURLY_FIGURES); added to an existing group.
+_HOURLY_FIGURES = HOURLY_FIGURES
 HOURLY_UPSERT = (
     f"INSERT INTO usage_hourly VALUES ({', '.join('?' * (4 + len(_HOURLY_FIGURES)))}) "
     "ON CONFLICT (hour, provider, model, status) DO UPDATE SET "

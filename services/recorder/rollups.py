@@ -45,6 +45,7 @@ _SUMS = (
     "latency_ms",
     "cache_savings_usd",
 )
+HOURLY_FIGURES = _SUMS  # usage_hourly's figures in table order (also batch_rollup.py's sums)
 
 
 def _values(row: str) -> str:
