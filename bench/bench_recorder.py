@@ -1,11 +1,13 @@
 """End-to-end recorder throughput: ZeroMQ DEALER -> real recorder process -> committed SQLite rows.
 
     .venv/bin/python bench/bench_recorder.py [--events 30000] [--batch-sizes 500,2000] [--compare REF] [--uniform]
+                                             [--per-message 1]
 
 For each batch size: start ``python -m services.recorder`` on a fresh database, push N pre-encoded
 events (the seeding command's mix of providers, models, statuses and latencies, over the last ten
 minutes) as fast as ZeroMQ takes them, and poll the database until the last row is committed. Reports
-events/s from the first send to the last commit, and the batch sizes the recorder actually used (from
+events/s from the first send to the last commit (``--per-message N``: N events per ZeroMQ message, as a
+gateway batches them: at most 256, about 5 ms of its requests; 1, the default, is the costliest case), and the batch sizes the recorder actually used (from
 its per-flush DEBUG log lines). The recorder always keeps its hourly rollups ("rollups on"); after each
 run the bench checks that they count every row.
 
@@ -139,6 +141,13 @@ def make_events(n: int, *, uniform: bool = False) -> list[list[bytes]]:
     return [[b"ev", e.event_id.encode(), encode(e)] for e in events]
 
 
+def per_message(messages: list[list[bytes]], n: int) -> list[list[bytes]]:
+    """One-event messages regrouped ``n`` events a message: ``[b"ev", id, payload, id, payload, ...]``."""
+    return [
+        [b"ev", *(frame for m in messages[i : i + n] for frame in m[1:])] for i in range(0, len(messages), n)
+    ]
+
+
 def checkout(ref: str, into: Path) -> Path:
     """The tree of git revision ``ref`` extracted under ``into``."""
     archive = subprocess.run(["git", "-C", str(REPO), "archive", ref], check=True, capture_output=True).stdout
@@ -193,6 +202,7 @@ def rollups_count_every_row(db: sqlite3.Connection, n: int) -> bool:
 
 
 def run_once(label: str, tree: Path, payloads: list[list[bytes]], batch_size: int, interval: float) -> Result:
+    events = sum((len(m) - 1) // 2 for m in payloads)
     with tempfile.TemporaryDirectory(prefix="bench-recorder-") as tmp:
         workdir, events_ep = Path(tmp), free_endpoint()
         proc = start_recorder(tree, workdir, events_ep, batch_size, interval)
@@ -209,11 +219,11 @@ def run_once(label: str, tree: Path, payloads: list[list[bytes]], batch_size: in
                     raw
                 )  # blocking: waits at the high-water mark while the recorder catches up
             t_sent = time.perf_counter()
-            while committed(db) < len(payloads):
+            while committed(db) < events:
                 time.sleep(0.002)
             t_done = time.perf_counter()
             cpu, loop_cpu = cpu_seconds(proc.pid) - cpu0, cpu_seconds(proc.pid, proc.pid) - loop0
-            exact = rollups_count_every_row(db, len(payloads))
+            exact = rollups_count_every_row(db, events)
         finally:
             db.close()
             push.close()
@@ -225,7 +235,7 @@ def run_once(label: str, tree: Path, payloads: list[list[bytes]], batch_size: in
     return Result(
         label,
         batch_size,
-        len(payloads),
+        events,
         t_sent - t0,
         t_done - t0,
         [int(n) for n, _, _ in flushes],
@@ -257,11 +267,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--uniform", action="store_true", help="the earlier identical events (cheaper to index)"
     )
+    parser.add_argument(
+        "--per-message", type=int, default=1, help="events per ZeroMQ message (gateway: 1-256)"
+    )
     args = parser.parse_args(argv)
-    payloads = make_events(args.events, uniform=args.uniform)
+    events = make_events(args.events, uniform=args.uniform)
+    payloads = per_message(events, args.per_message)
     print(
         f"recorder end to end, rollups on: {args.events:,} {'uniform' if args.uniform else 'mixed'} events "
-        f"({len(payloads[0][2])} bytes each), flush "
+        f"({len(events[0][2])} bytes each, {args.per_message} a message), flush "
         f"interval {args.interval:g}s; seconds = first send -> last row committed\n"
     )
     with tempfile.TemporaryDirectory(prefix="bench-recorder-ref-") as tmp:

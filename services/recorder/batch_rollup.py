@@ -134,3 +134,17 @@ def who_groups(rows: Iterable[Sequence[Any]]) -> list[Group]:
         if started > s[5]:
             s[5] = started
     return [(*key, *s) for key, s in sums.items()]
+
+
+def latency_groups(rows: Iterable[Sequence[Any]]) -> dict[tuple[int, str, str, int], list[float]]:
+    """The latencies (ms) of ``rows`` by latency-list group (hour, provider or ``''``, model, status): the
+    key of ``usage_hourly`` and ``latency_lists``, as ``latency_lists.append_plan`` would read it back."""
+    groups: dict[tuple[int, str, str, int], list[float]] = {}
+    for r in rows:
+        key = (int(r[_STARTED] / 3600), r[_PROVIDER] or "", r[_MODEL], r[_STATUS])
+        found = groups.get(key)
+        if found is None:
+            groups[key] = [r[_LATENCY]]
+        else:
+            found.append(r[_LATENCY])
+    return groups

@@ -96,9 +96,13 @@ def group_rows(rows: Iterable[tuple[Any, ...]]) -> dict[Key, list[float]]:
     return groups
 
 
-def append_plan(last_rowid: int) -> Plan[set[Key]]:
-    """Append the rows above ``last_rowid`` (the batch's) as one part per group; returns the groups."""
-    groups = group_rows((yield (f"{_ROWS} WHERE rowid > ?", (last_rowid,))))
+def append_plan(last_rowid: int, groups: dict[Key, list[float]] | None = None) -> Plan[set[Key]]:
+    """Append the rows above ``last_rowid`` (the batch's) as one part per group; returns the groups.
+
+    ``groups``: those rows' latencies by group when the caller has them (every row of the batch was new:
+    ``batch_rollup.latency_groups``), so they are not read back."""
+    if groups is None:
+        groups = group_rows((yield (f"{_ROWS} WHERE rowid > ?", (last_rowid,))))
     part = last_rowid + 1
     yield (_INSERT, [(*key, part, len(v), pack(v)) for key, v in groups.items()])
     return set(groups)

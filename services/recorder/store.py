@@ -26,7 +26,13 @@ from typing import Any
 import aiosqlite
 import orjson
 
-from services.recorder.batch_rollup import HOURLY_UPSERT, WHO_UPSERT, hourly_groups, who_groups
+from services.recorder.batch_rollup import (
+    HOURLY_UPSERT,
+    WHO_UPSERT,
+    hourly_groups,
+    latency_groups,
+    who_groups,
+)
 from services.recorder.latency_lists import (
     COMPACT_PER_BATCH,
     DROP_INDEXES_SQL,
@@ -68,6 +74,10 @@ def add_columns(*names: str) -> str:
     return "".join(f"ALTER TABLE {TABLE} ADD COLUMN {n} {sql_type(n)};\n" for n in names)
 
 
+DROP_FILTER_INDEXES_SQL = (
+    "DROP INDEX IF EXISTS requests_provider_started;\nDROP INDEX IF EXISTS requests_model_started;\n"
+)
+
 MIGRATIONS: tuple[str, ...] = (
     (Path(__file__).with_name("schema.sql")).read_text(encoding="utf-8"),
     # 2: attribution (gateway key, session, agent, client, request class) and budget alerts. The index
@@ -88,6 +98,10 @@ MIGRATIONS: tuple[str, ...] = (
     # 6: latency lists per (hour, provider, model, status) replace four latency-ordered indexes: Store.open
     # backfills them from the ledger (ensure_rollups).
     LISTS_SQL + DROP_INDEXES_SQL,
+    # 7 (issue 13): the provider and model filter indexes dropped (each cost the writer about 3 us a row).
+    # Whole hours come from the rollups and latency lists; the partial hours at a range's edges are read
+    # along requests_started_at (an hour of rows) and filtered (bench/bench_queries.py).
+    DROP_FILTER_INDEXES_SQL,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -275,7 +289,8 @@ class Store:
         The same transaction adds the new rows (not the replayed ones) to the hourly rollups, so they always
         equal a GROUP BY over ``requests``: summed in Python when every row was new (``batch_rollup``), else
         by ``rollups.BATCH_STATEMENTS`` over the rows the batch really inserted; and their latencies to the
-        latency lists (``latency_lists.py``: one part per group, read from the rows above the batch's rowid).
+        latency lists (``latency_lists.py``: one part per group, grouped in Python when every row was new,
+        else read from the rows above the batch's rowid).
         Operational errors (busy, disk full, I/O) roll back and propagate, so the caller can retry the
         whole batch. A row that breaks a constraint is logged and skipped, so it cannot block the rest."""
         if not rows:
@@ -294,7 +309,7 @@ class Store:
             inserted = await work(rows)
             if inserted == len(rows):
                 await self._add_to_rollups(rows)  # every row is new: summed here, whatever the rowids
-                await self._add_to_lists(last_rowid)
+                await self._add_to_lists(last_rowid, latency_groups(rows))
             elif inserted:
                 await self._roll_up(last_rowid)
             await self._db.execute("COMMIT")
@@ -324,17 +339,18 @@ class Store:
                 await self._db.execute(statement)
         await self._add_to_lists(last_rowid)
 
-    async def _add_to_lists(self, last_rowid: int) -> None:
-        """Add the latencies of the rows above ``last_rowid`` (this transaction's) to the latency lists;
-        with rowids exhausted, rebuild the lists that no longer match."""
+    async def _add_to_lists(self, last_rowid: int, groups: dict[Key, list[float]] | None = None) -> None:
+        """Add the latencies of the rows above ``last_rowid`` (this transaction's) to the latency lists
+        (``groups``: theirs by group, when every row was new; else read back); with rowids exhausted,
+        rebuild the lists that no longer match."""
         if last_rowid < MAX_ROWID:
-            await self._append_latencies(last_rowid)
+            await self._append_latencies(last_rowid, groups)
         else:
             await run_async(self._db, repair_plan())
 
-    async def _append_latencies(self, last_rowid: int) -> None:
+    async def _append_latencies(self, last_rowid: int, groups: dict[Key, list[float]] | None) -> None:
         """The batch's latencies as new parts of the latency lists, then a few finished hours compacted."""
-        touched = await run_async(self._db, append_plan(last_rowid))
+        touched = await run_async(self._db, append_plan(last_rowid, groups))
         self._latest_hour = max([self._latest_hour, *(key[0] for key in touched)])
         self._split |= touched
         done = sorted(key for key in self._split if key[0] < self._latest_hour)[:COMPACT_PER_BATCH]

@@ -19,7 +19,9 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.recorder.store import MIGRATIONS, SCHEMA_VERSION, Store, migrate
+from services.recorder.batch_rollup import latency_groups
+from services.recorder.latency_lists import append_plan, run_sync
+from services.recorder.store import COLUMNS, MIGRATIONS, SCHEMA_VERSION, Store, event_row, migrate
 from shared.events import UsageEvent
 from shared.ledger import queries
 from shared.ledger.params import Query
@@ -120,6 +122,42 @@ def test_replays_add_nothing_and_each_batch_appends_one_part_per_group(tmp_path:
     ]
 
 
+def test_a_batch_grouped_in_python_equals_its_rows_read_back(tmp_path: Path) -> None:
+    """latency_groups (an all-new batch, no read-back) gives the groups append_plan reads from SQLite."""
+    batch = [
+        event(1),
+        event(2, provider=None, status=502),
+        event(3, model="m", latency_ms=0.25),
+        event(4, started_at=T0 + 3600.5),
+        event(5, started_at=T0 - 0.5),  # the hour before: truncated like CAST(... AS INTEGER)
+        event(6),
+    ]
+    rows = [event_row(e) for e in batch]
+    path = str(tmp_path / "usage.db")
+    write(path, [])  # an empty ledger at the current schema
+    with closing(sqlite3.connect(path)) as conn:
+        conn.executemany(
+            f"INSERT INTO requests ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})", rows
+        )
+        read_back = run_sync(conn, append_plan(0))
+        stored = {k: sorted(v) for k, v in lists_by_group_conn(conn).items()}
+    grouped = latency_groups(rows)
+    assert set(grouped) == read_back
+    assert {k: sorted(v) for k, v in grouped.items()} == stored
+    assert grouped[(int(T0 // 3600), "", "claude-x", 502)] == [102.0]
+
+
+def lists_by_group_conn(conn: sqlite3.Connection) -> dict[Group, list[float]]:
+    found: dict[Group, list[float]] = {}
+    for *key, _, blob in conn.execute(
+        "SELECT hour, provider, model, status, n, latencies FROM latency_lists"
+    ):
+        found.setdefault((key[0], key[1], key[2], key[3]), []).extend(
+            np.frombuffer(blob, dtype="<f8").tolist()
+        )
+    return found
+
+
 def test_a_finished_hours_parts_are_compacted_into_one_row(tmp_path: Path) -> None:
     path = str(tmp_path / "usage.db")
 
@@ -168,7 +206,7 @@ def test_a_version_5_ledger_is_upgraded_and_backfilled(tmp_path: Path) -> None:
             "ON requests (CAST(started_at / 86400 AS INTEGER), latency_ms, started_at, provider, model, status);"
         )
     assert write(path, [[event(20_000, provider="xai")]]) == 1
-    assert query(path, "PRAGMA user_version") == [(SCHEMA_VERSION,)] == [(6,)]
+    assert query(path, "PRAGMA user_version") == [(SCHEMA_VERSION,)] == [(7,)]
     indexes = {r[0] for r in query(path, "SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert "requests_hour_latency" in indexes
     assert not indexes & {"requests_latency", "requests_provider_latency", "requests_model_latency"}
