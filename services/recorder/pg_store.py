@@ -11,8 +11,10 @@ as SQLite's, ``usage_hourly`` and ``usage_attribution_hourly`` (:class:`Rollup`)
 transaction: one upsert each of the batch's grouped figures over the rows it really inserted (a resent
 event is not in the transition table, so it adds nothing), ordered by key, so recorders on several hosts
 writing one database take row locks in the same order (a rare deadlock still only fails that batch, which
-the batcher retries; nothing is acknowledged before the commit). The latency-ordered covering indexes
-(:data:`LATENCY_INDEXES`) serve the read side's exact percentile walks.
+the batcher retries; nothing is acknowledged before the commit). Another statement trigger appends the
+latencies of those rows to the latency lists (schema version 4, ``pg_lists.py``), which the read side's exact
+percentiles come from; the insert returns the groups it appended to, and the batch compacts a few lists of
+finished hours. Opening the store repairs rollups and lists that disagree with ``requests``.
 
 Migrations: ``MIGRATIONS[i]`` takes ``schema_migrations`` from version ``i`` to ``i + 1``, applied under a
 transaction-scoped advisory lock, so recorders starting together apply each step once. After them every
@@ -251,8 +253,8 @@ _V1: tuple[str, ...] = (
     *ROLLUP_TRIGGERS,
     *REBUILD_ROLLUP,
 )
-# Latency-ordered covering indexes, as SQLite's (rollups.INDEX_SQL): a percentile over many rows is one
-# ``ORDER BY latency_ms LIMIT 2 OFFSET k`` index-only walk (shared/ledger/queries.py), not a sort of the range.
+# Latency-ordered covering indexes of version 2 (index walks of the read side then): version 4 drops all but
+# requests_hour_latency, which the latency lists' readers use for the partial hours at a range's edges.
 LATENCY_INDEXES: tuple[str, ...] = (
     "CREATE INDEX IF NOT EXISTS requests_latency ON requests (latency_ms, started_at, provider, model, status)",
     "CREATE INDEX IF NOT EXISTS requests_provider_latency "
