@@ -260,8 +260,8 @@ def _tidy(df: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
 
 
 class _Indexed(TableClause):
-    """``requests INDEXED BY <index>`` on SQLite (plain ``requests`` elsewhere): the walks must follow one
-    latency-ordered covering index, which SQLite's planner does not always pick by itself."""
+    """``requests INDEXED BY <index>`` on SQLite (plain ``requests`` elsewhere): the reads of a range's
+    latencies must follow the hour's covering index, which SQLite's planner does not always pick by itself."""
 
     inherit_cache = True
     # The index is part of the cache key, so each index's statements are compiled once and reused.

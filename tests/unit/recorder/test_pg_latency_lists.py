@@ -16,12 +16,13 @@ import asyncpg
 import numpy as np
 import pytest
 
-from services.recorder import pg_store
+from services.recorder import latency_lists, pg_lists, pg_store
 from services.recorder.pg_store import COLUMNS, PgStore
 from services.recorder.store import event_row
 from shared.events import UsageEvent
 from shared.ledger import engine, queries
 from shared.ledger.params import Query
+from shared.ledger.sql import list_dtype
 from tests.unit.recorder.test_recorder_rollups import T0, event
 
 Group = tuple[int, str, str, int]
@@ -242,3 +243,8 @@ async def test_lists_that_disagree_are_rebuilt_and_orphans_dropped_at_open(pg_ur
         await conn.close()
     await write(pg_url, [])
     assert await lists_by_group(pg_url) == await rows_by_group(pg_url)
+
+
+def test_the_reader_unpacks_each_engine_as_its_writer_packs() -> None:
+    assert list_dtype("sqlite") == latency_lists.DTYPE == "<f8"
+    assert list_dtype("postgresql") == pg_lists.DTYPE == ">f8"  # float8send: network byte order
