@@ -103,6 +103,19 @@ def fetch(
         result.close()
 
 
+def fetch_blobs(conn: Connection, sql: Select[Any]) -> list[tuple[Any, ...]]:
+    """:func:`fetch` for rows carrying megabytes of ``bytea``/BLOB (the latency lists). PostgreSQL sends
+    them in its binary format (raw bytes, where text is hex at twice the size): about half the time for
+    a month's lists (8 MB at 1M rows, measured 93 vs 210 ms)."""
+    if conn.dialect.name != "postgresql":
+        return fetch(conn, sql)
+    compiled = sql.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    with driver.cursor(binary=True) as cursor:
+        return list(cursor.execute(str(compiled), compiled.construct_params()).fetchall())
+
+
 def _rollup_figures() -> list[ColumnElement[Any]]:
     return [
         int_sum(_H.requests),
@@ -445,7 +458,7 @@ def _list_percentiles(
         in_lists = [_L.hour >= h_lo, _L.hour < h_hi, *filters(q, LISTS)]
         in_hourly = [_H.hour >= h_lo, _H.hour < h_hi, *filters(q, HOURLY)]
         chunks: dict[Any, list[bytes]] = {}
-        for key, blob in fetch(conn, select(_list_key(group), _L.latencies).where(*in_lists)):
+        for key, blob in fetch_blobs(conn, select(_list_key(group), _L.latencies).where(*in_lists)):
             chunks.setdefault(key, []).append(blob)
         listed = sum(len(blob) for blobs in chunks.values() for blob in blobs) // 8
         # A group's lists never hold more than its rows (an edit by hand drops them; a writer without them
@@ -466,7 +479,7 @@ def _list_percentiles(
                 .where(*in_hourly, sums.c.n.is_distinct_from(_H.requests)),
             )
             skip = {tuple(r) for r in wrong}  # read from the rows instead
-            for *key, blob in fetch(
+            for *key, blob in fetch_blobs(
                 conn, select(_list_key(group), *_list_groups(), _L.latencies).where(*in_lists)
             ):
                 if tuple(key[1:]) not in skip:
