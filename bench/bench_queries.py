@@ -365,11 +365,21 @@ def postgres_copy(server: Any, path: str, meta: dict[str, Any]) -> str:
     url = server.url("bench")
     t0 = time.perf_counter()
     moved = asyncio.run(migrate_to_postgres.move(path, url))
+    asyncio.run(upgrade_postgres(url))
     server.psql("VACUUM ANALYZE", "bench")
     meta["postgres_move_s"] = round(time.perf_counter() - t0, 1)
     meta["postgres_rows"] = int(server.psql("SELECT count(*) FROM requests", "bench"))
     print(f"moved {moved.inserted:,} rows into PostgreSQL in {meta['postgres_move_s']} s", flush=True)
     return url
+
+
+async def upgrade_postgres(url: str) -> None:
+    """Open the moved database as a recorder would after the move: the latency lists' parts of every batch
+    compacted (pg_store's repair at open)."""
+    from services.recorder.pg_store import PgStore
+
+    store = await PgStore.open(url)
+    await store.close()
 
 
 async def upgrade(path: str) -> None:

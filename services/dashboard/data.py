@@ -110,7 +110,7 @@ def load_overview(path: str, q: Query) -> Overview:
     the cost by model, the row count that picks the bucket width and the percentile groups. When the
     range is long enough for buckets of whole hours, the same read (per bucket, provider and model) also
     gives the series; otherwise the series is a second read, with the bucket width chosen from the row
-    count. Then the percentiles (index walks, or a pass over the range's rows).
+    count. Then the percentiles (latency lists, or a pass over the range's rows).
     """
     exists = ledger_exists(path)
     span = q.end - q.start

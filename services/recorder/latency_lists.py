@@ -1,8 +1,8 @@
 """Latency lists: every ledger row's ``latency_ms`` per (hour, provider, model, status), for exact percentiles.
 
 Percentiles are not additive, so the hourly rollup cannot hold them; these lists hold the latencies
-themselves, packed as little-endian float64 in BLOB rows of ``latency_lists`` (SQLite only, schema
-version 6). A read over whole hours selects the blobs of the matching groups and computes
+themselves, packed as little-endian float64 in BLOB rows of ``latency_lists`` (SQLite schema version 6;
+PostgreSQL keeps the same table in SQL, big-endian: ``pg_lists.py``). A read over whole hours selects the blobs of the matching groups and computes
 ``numpy.percentile`` over them (``shared/ledger/queries.py``): exact, and no index walk.
 
 Writes (``services/recorder/store.py``), in the batch's transaction, like the hourly rollups:

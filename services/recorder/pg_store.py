@@ -11,8 +11,10 @@ as SQLite's, ``usage_hourly`` and ``usage_attribution_hourly`` (:class:`Rollup`)
 transaction: one upsert each of the batch's grouped figures over the rows it really inserted (a resent
 event is not in the transition table, so it adds nothing), ordered by key, so recorders on several hosts
 writing one database take row locks in the same order (a rare deadlock still only fails that batch, which
-the batcher retries; nothing is acknowledged before the commit). The latency-ordered covering indexes
-(:data:`LATENCY_INDEXES`) serve the read side's exact percentile walks.
+the batcher retries; nothing is acknowledged before the commit). Another statement trigger appends the
+latencies of those rows to the latency lists (schema version 4, ``pg_lists.py``), which the read side's exact
+percentiles come from; the insert returns the groups it appended to, and the batch compacts a few lists of
+finished hours. Opening the store repairs rollups and lists that disagree with ``requests``.
 
 Migrations: ``MIGRATIONS[i]`` takes ``schema_migrations`` from version ``i`` to ``i + 1``, applied under a
 transaction-scoped advisory lock, so recorders starting together apply each step once. After them every
@@ -32,7 +34,9 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from services.recorder import pg_lists
 from shared.events import FIELD_NAMES, UsageEvent
+from shared.ledger.params import PG_HOUR_EXPR
 
 log = logging.getLogger("recorder.pg_store")
 
@@ -85,7 +89,7 @@ COLUMN_DDL: dict[str, str] = {f.name: column_ddl(f, _HINTS[f.name]) for f in dat
 
 # The rollups: the same keys and figures as services/recorder/rollups.py (SQLite). The hour is floor(), not
 # a cast: PostgreSQL's CAST(double AS integer) rounds.
-HOUR_SQL = "floor(started_at / 3600)::bigint"
+HOUR_SQL = PG_HOUR_EXPR
 DAY_SQL = "floor(started_at / 86400)::bigint"
 _KEY_TYPES = {"hour": "BIGINT", "status": "BIGINT"}
 
@@ -216,6 +220,14 @@ def _triggers(rollup: Rollup, prefix: str, trigger: str) -> tuple[str, ...]:
             [rollup.upsert("old_rows", "-"), rollup.upsert("new_rows"), rollup.prune()],
         ),
     }
+    return _statement_triggers(events, prefix, trigger)
+
+
+def _statement_triggers(
+    events: dict[str, tuple[str, list[str]]], prefix: str, trigger: str
+) -> tuple[str, ...]:
+    """``CREATE`` (replacing) a function and an ``AFTER … FOR EACH STATEMENT`` trigger on ``requests`` per
+    event (insert, delete, update -> transition tables, statements)."""
     statements: list[str] = []
     for event, (tables, body) in events.items():
         function, name = f"{prefix}_{event}", f"{trigger}_{event}"
@@ -241,8 +253,8 @@ _V1: tuple[str, ...] = (
     *ROLLUP_TRIGGERS,
     *REBUILD_ROLLUP,
 )
-# Latency-ordered covering indexes, as SQLite's (rollups.INDEX_SQL): a percentile over many rows is one
-# ``ORDER BY latency_ms LIMIT 2 OFFSET k`` index-only walk (shared/ledger/queries.py), not a sort of the range.
+# Latency-ordered covering indexes of version 2 (index walks of the read side then): version 4 drops all but
+# requests_hour_latency, which the latency lists' readers use for the partial hours at a range's edges.
 LATENCY_INDEXES: tuple[str, ...] = (
     "CREATE INDEX IF NOT EXISTS requests_latency ON requests (latency_ms, started_at, provider, model, status)",
     "CREATE INDEX IF NOT EXISTS requests_provider_latency "
@@ -264,7 +276,11 @@ _V2: tuple[str, ...] = (
 # Version 3: the attribution rollup keyed by provider, model and status too, rebuilt from the ledger (its
 # trigger functions replaced by those of the new key).
 _V3: tuple[str, ...] = (f"DROP TABLE {WHO.table}", WHO.ddl(), *WHO_TRIGGERS, *WHO.rebuild())
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3)
+# Version 4: latency lists (pg_lists.py) backfilled from the ledger, kept by their own triggers; they replace
+# four of the latency-ordered indexes (each slowed every insert).
+LISTS_TRIGGERS = _statement_triggers(pg_lists.TRIGGER_EVENTS, "ekai_lists", "requests_lists")
+_V4: tuple[str, ...] = (*pg_lists.DDL, *LISTS_TRIGGERS, *pg_lists.DROP_INDEXES, pg_lists.BACKFILL)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _VERSION_TABLE = (
@@ -272,15 +288,23 @@ _VERSION_TABLE = (
     "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
 )
 _COLS = ", ".join(COLUMNS)
+# The group (as the latency lists key it) of each row inserted, the replayed left out.
+_GROUP = f"{HOUR_SQL}, coalesce(provider, ''), model, status"
+# The batch from the staging table: (hour, provider, model, status, rows inserted) per group of new rows.
 _INSERT_FROM_STAGE = (
-    f"INSERT INTO {TABLE} ({_COLS}) SELECT {_COLS} FROM {STAGE} ORDER BY event_id "
-    "ON CONFLICT (event_id) DO NOTHING"
+    f"WITH ins AS (INSERT INTO {TABLE} ({_COLS}) SELECT {_COLS} FROM {STAGE} ORDER BY event_id "
+    "ON CONFLICT (event_id) DO NOTHING RETURNING started_at, provider, model, status) "
+    f"SELECT {_GROUP}, count(*) FROM ins GROUP BY 1, 2, 3, 4"
 )
 
 
 def _insert_one(columns: Sequence[str]) -> str:
+    """One row; returns its group when it was new (no row when it was a replay)."""
     placeholders = ", ".join(f"${i + 1}" for i in range(len(columns)))
-    return f"INSERT INTO {TABLE} ({', '.join(columns)}) VALUES ({placeholders}) ON CONFLICT (event_id) DO NOTHING"
+    return (
+        f"INSERT INTO {TABLE} ({', '.join(columns)}) VALUES ({placeholders}) ON CONFLICT (event_id) DO NOTHING "
+        f"RETURNING {_GROUP}"
+    )
 
 
 _INSERT_ONE = _insert_one(COLUMNS)
@@ -362,7 +386,18 @@ async def _check_rollup(conn: asyncpg.Connection) -> bool:
         for statement in rollup.rebuild():
             await conn.execute(statement)
         rebuilt = True
+    if await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", pg_lists.TABLE):
+        await _repair_lists(conn)
     return rebuilt
+
+
+async def _repair_lists(conn: asyncpg.Connection) -> None:
+    """Latency lists made to agree with ``usage_hourly`` (exact by now), every group compacted
+    (``pg_lists.REPAIR``; the caller holds the lock that keeps writers out)."""
+    _, wrong, _ = [await conn.execute(statement) for statement in pg_lists.REPAIR]
+    rebuilt = int(wrong.rsplit(" ", 1)[1])
+    if rebuilt:
+        log.warning("latency lists of %d groups disagreed with usage_hourly: rebuilt", rebuilt)
 
 
 async def _prepare_connection(conn: asyncpg.Connection) -> None:
@@ -384,6 +419,8 @@ class PgStore:
         self._pool = pool
         self.path = redact(url)  # what the logs show
         self.rejected = 0  # rows PostgreSQL refused (constraint or data errors); logged and skipped
+        self._split: set[pg_lists.Key] = set()  # latency-list groups this store appended parts to
+        self._latest_hour = 0  # the latest hour appended to: earlier hours are finished, compacted
 
     @classmethod
     async def open(cls, url: str, *, connect_timeout_s: float = 10.0) -> PgStore:
@@ -428,28 +465,44 @@ class PgStore:
             try:
                 async with conn.transaction():
                     await conn.copy_records_to_table(STAGE, records=rows, columns=list(columns))
-                    status = await conn.execute(_INSERT_FROM_STAGE)
-                return int(status.rsplit(" ", 1)[1])
+                    groups = await conn.fetch(_INSERT_FROM_STAGE)
+                    await self._compact(conn, {(g[0], g[1], g[2], g[3]) for g in groups})
+                return sum(int(g[4]) for g in groups)
             except (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError):
                 return await self._insert_each(conn, rows, columns)
+
+    async def _compact(self, conn: PoolConnectionProxy[asyncpg.Record], touched: set[pg_lists.Key]) -> None:
+        """Note the groups the batch appended latency-list parts to (the insert trigger did); compact a few
+        of finished hours (``pg_lists.COMPACT_PER_BATCH``) unless another recorder is compacting."""
+        self._latest_hour = max([self._latest_hour, *(key[0] for key in touched)])
+        self._split |= touched
+        done = sorted(key for key in self._split if key[0] < self._latest_hour)[: pg_lists.COMPACT_PER_BATCH]
+        if not done or not await conn.fetchval(
+            "SELECT pg_try_advisory_xact_lock($1)", pg_lists.COMPACT_LOCK_KEY
+        ):
+            return
+        await conn.execute(pg_lists.COMPACT_GROUPS, *(list(column) for column in zip(*done, strict=True)))
+        self._split.difference_update(done)
 
     async def _insert_each(
         self, conn: PoolConnectionProxy[asyncpg.Record], rows: Sequence[Row], columns: Sequence[str]
     ) -> int:
         sql = _INSERT_ONE if tuple(columns) == COLUMNS else _insert_one(columns)
         key = list(columns).index("event_id")
-        inserted = 0
+        touched: list[pg_lists.Key] = []
         async with conn.transaction():
             for row in rows:
                 try:
                     async with conn.transaction():  # a savepoint: only this row is undone
-                        status = await conn.execute(sql, *row)
+                        group = await conn.fetchrow(sql, *row)
                 except (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError) as exc:
                     self.rejected += 1
                     log.error("row rejected by PostgreSQL (%s): event_id=%r", exc, row[key])
                     continue
-                inserted += int(status.rsplit(" ", 1)[1])
-        return inserted
+                if group is not None:
+                    touched.append((group[0], group[1], group[2], group[3]))
+            await self._compact(conn, set(touched))
+        return len(touched)
 
     async def close(self) -> None:
         await self._pool.close()

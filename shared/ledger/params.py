@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 # The SQL text must match services/recorder/rollups.py's indexes exactly for SQLite to use them.
 HOUR_EXPR = "CAST(started_at / 3600 AS INTEGER)"
 DAY_EXPR = "CAST(started_at / 86400 AS INTEGER)"
+# PostgreSQL's: its CAST(double AS integer) rounds, so floor (services/recorder/pg_store.py, shared/ledger/sql.py).
+PG_HOUR_EXPR = "floor(started_at / 3600)::bigint"
 
 GROUP_KEYS = ("provider", "model", "day", "hour", "key", "session", "client")
 # Attribution groups and filters: parameter / Query field -> ledger column (schema version 2).

@@ -11,9 +11,9 @@ Where the engines differ (everything else is written once, in SQLAlchemy Core):
   ``CAST(x / 3600 AS INTEGER)``, the very text of its expression indexes (``rollups.py``), so that the
   indexes match; PostgreSQL's cast rounds, so there it is ``floor(x / 3600)::bigint`` (``pg_store.py``).
 * :func:`int_sum` / :func:`float_sum`: PostgreSQL sums integers as ``numeric``; the cast keeps them integers.
-* latency percentiles: on SQLite from the latency lists (whole hours) and one pass over ``requests`` (the
-  rest); on PostgreSQL ``percentile_cont`` for a small selection, index walks for a large one
-  (``queries.py``).
+* latency percentiles: on both engines from the latency lists (whole hours) and ``requests`` (the rest), the
+  lists' blobs in each engine's byte order (:func:`list_dtype`); percentiles by gateway key, client or
+  session in one pass (SQLite) or by ``percentile_cont`` (PostgreSQL) (``queries.py``).
 """
 
 from __future__ import annotations
@@ -88,8 +88,8 @@ WHO = table(
 )
 
 
-# SQLite only (schema version 6, services/recorder/latency_lists.py): each (hour, provider, model, status)
-# group's latencies, as little-endian float64 blobs in one or more parts.
+# Each (hour, provider, model, status) group's latencies as float64 blobs in one or more parts: SQLite schema
+# version 6 (services/recorder/latency_lists.py), PostgreSQL version 4 (pg_lists.py). Byte order: list_dtype.
 LISTS = table(
     "latency_lists",
     column("hour", BigInteger),
@@ -99,6 +99,17 @@ LISTS = table(
     column("n", Integer),
     column("latencies", LargeBinary),
 )
+
+
+# The latency lists' float64 byte order per engine, as each writer packs them: SQLite in Python (numpy,
+# little-endian: latency_lists.DTYPE), PostgreSQL in SQL (float8send, big-endian: pg_lists.DTYPE).
+_LIST_DTYPES = {"sqlite": "<f8", "postgresql": ">f8"}
+
+
+def list_dtype(dialect: str) -> str:
+    """The numpy dtype of the ``latency_lists.latencies`` blobs on ``dialect`` (``sqlite``, ``postgresql``);
+    ``KeyError`` for another engine."""
+    return _LIST_DTYPES[dialect]
 
 
 class _TimeNumber(FunctionElement[int]):

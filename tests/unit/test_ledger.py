@@ -174,13 +174,16 @@ def random_db(
         server.drop_database(name)
 
 
-@pytest.mark.parametrize("small", [0, 10**9], ids=["index-walks", "one-pass"])
+@pytest.mark.parametrize("lists", [True, False], ids=["latency-lists", "rows-only"])
 @pytest.mark.parametrize("group", [None, "provider", "model", "hour", "day"])
 def test_percentiles_match_numpy(
-    random_db: tuple[str, list], monkeypatch: pytest.MonkeyPatch, small: int, group: str | None
+    random_db: tuple[str, list], monkeypatch: pytest.MonkeyPatch, lists: bool, group: str | None
 ) -> None:
+    """From the latency lists, and as from a ledger without them (one pass on SQLite, percentile_cont on
+    PostgreSQL)."""
     path, events = random_db
-    monkeypatch.setattr(queries, "SMALL_SELECTION", small)
+    if not lists:
+        monkeypatch.setattr(queries, "LATENCY_LISTS", "no_latency_lists_here")
     q = Query(T0 + 5000, T0 + 2.5 * 86400, status="ok")
     chosen = [e for e in events if q.start <= e.started_at < q.end and e.status < 400]
 

@@ -138,11 +138,9 @@ def test_figures_and_percentiles_are_the_same(ledgers: tuple[str, str], q: Query
     for record in records(a):
         key = record[keys[0]] if keys else None
         counts[key // bucket_s if bucket_s else key] = int(record["requests"])
-    for small in (0, 10**9):  # SQLite's index walks, and its one pass
-        pytest.MonkeyPatch.setattr(pytest.MonkeyPatch(), queries, "SMALL_SELECTION", small)
-        pa = queries.latency_percentiles(sqlite, q, group, counts, overall=True)
-        pb = queries.latency_percentiles(postgres, q, group, counts, overall=True)
-        assert_same(pa, pb, f"percentiles small={small}")
+    pa = queries.latency_percentiles(sqlite, q, group, counts, overall=True)
+    pb = queries.latency_percentiles(postgres, q, group, counts, overall=True)
+    assert_same(pa, pb, "percentiles")
 
 
 @pytest.mark.parametrize("q", QUERIES, ids=range(len(QUERIES)))
@@ -279,22 +277,21 @@ def test_postgres_read_sessions_have_no_jit_and_in_memory_sorts(ledgers: tuple[s
         assert conn.execute(text("SHOW work_mem")).scalar() == "32MB"
 
 
-def test_postgres_large_selections_are_walked_not_sorted(
+def test_postgres_percentiles_of_whole_hours_come_from_the_latency_lists(
     ledgers: tuple[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Past SMALL_SELECTION rows, PostgreSQL's percentiles come from the index walks (percentile_cont
+    """PostgreSQL's percentiles by model over whole hours come from the latency lists (percentile_cont
     would sort the whole range), and still equal SQLite's."""
     sqlite, postgres = ledgers
 
     def refuse(*args: Any) -> None:
-        raise AssertionError("percentile_cont used for a large selection")
+        raise AssertionError("percentile_cont used where the latency lists serve")
 
     monkeypatch.setattr(queries, "_postgres_percentiles", refuse)
-    monkeypatch.setattr(queries, "SMALL_SELECTION", 100)
     q = Query(T0, END)
     counts = {k: int(n) for k, n in queries.cube(sqlite, q, ["model"]).set_index("model")["requests"].items()}
     a = queries.latency_percentiles(sqlite, q, "model", counts, overall=True)
-    assert_same(a, queries.latency_percentiles(postgres, q, "model", counts, overall=True), "walked")
+    assert_same(a, queries.latency_percentiles(postgres, q, "model", counts, overall=True), "listed")
     assert all(not math.isnan(v) for pair in a.values() for v in pair)
 
 
