@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -73,12 +74,9 @@ async def read_json(request: web.Request) -> tuple[dict[str, Any], bytes]:
 
 
 def generation_handler(endpoint: Endpoint) -> Handler:
-    """The handler of one generation endpoint (chat completions, messages, responses, …)."""
-
-    async def handle(request: web.Request) -> web.StreamResponse:
-        return await generate(request, endpoint)
-
-    return handle
+    """The handler of one generation endpoint (chat completions, messages, responses, …): ``generate``
+    with the endpoint bound (a partial, not a wrapping coroutine: one frame fewer to resume per await)."""
+    return functools.partial(generate, endpoint=endpoint)
 
 
 async def generate(request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
