@@ -45,12 +45,12 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     # A caller's own id is kept (it ties their logs to ours) if it is short and plain.
     request_id = given if _SAFE_ID.fullmatch(given) else "req_" + os.urandom(16).hex()
     request[keys.REQUEST_ID] = request_id
-    fmt = registry.format_for_path(request.path)
     try:
         response = await handler(request)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
+        fmt = registry.format_for_path(request.path)  # the client's format: only an error needs it
         message = {
             404: f"no route for {request.method} {request.path}",
             405: f"method {request.method} is not allowed on {request.path}",
@@ -59,10 +59,12 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         response = handlers.json_error(fmt, exc.status, message, request_id=request_id)
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
+        fmt = registry.format_for_path(request.path)
         response = handlers.json_error(fmt, 500, "internal gateway error", request_id=request_id)
     if not response.prepared:
-        response.headers["x-request-id"] = request_id
-        response.headers["request-id"] = request_id
+        headers = response.headers
+        headers["x-request-id"] = request_id
+        headers["request-id"] = request_id
     return response
 
 

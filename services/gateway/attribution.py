@@ -21,7 +21,7 @@ _PRODUCT = re.compile(r"([A-Za-z][A-Za-z0-9._+-]*)/(v?[0-9][A-Za-z0-9._+-]*)")
 _SDK = re.compile(r"^(OpenAI|Anthropic)/(Python|JS|Node|Go|Java|Ruby)\s+v?([0-9][A-Za-z0-9._+-]*)")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen __init__ sets each field through object.__setattr__
 class Attribution:
     session_id: str | None = None
     agent_id: str | None = None
@@ -73,16 +73,24 @@ def _turn_session(metadata: str | None) -> str | None:
 
 
 def from_headers(headers: Mapping[str, str]) -> Attribution:
-    """The attribution of one request (pure)."""
-    session = (
-        clean(headers.get("x-claude-code-session-id"))
-        or clean(headers.get("session-id"))
-        or _turn_session(headers.get("x-codex-turn-metadata"))
-        or clean(headers.get("thread-id"))
-    )
+    """The attribution of one request (pure). Session: ``x-claude-code-session-id``, else ``session-id``,
+    else the session in ``x-codex-turn-metadata``, else ``thread-id`` (the first usable one). A header
+    that is absent costs one lookup (most requests carry none of them)."""
+    get = headers.get
+    session = None
+    if (value := get("x-claude-code-session-id")) is not None:
+        session = clean(value)
+    if session is None and (value := get("session-id")) is not None:
+        session = clean(value)
+    if session is None and (value := get("x-codex-turn-metadata")) is not None:
+        session = _turn_session(value)
+    if session is None and (value := get("thread-id")) is not None:
+        session = clean(value)
+    agent = get("x-claude-code-agent-id")
+    request_class = get("x-claude-code-request-class")
     return Attribution(
-        session_id=session,
-        agent_id=clean(headers.get("x-claude-code-agent-id")),
-        client=client_name(headers.get("user-agent")),
-        request_class=clean(headers.get("x-claude-code-request-class"), 32),
+        session,
+        None if agent is None else clean(agent),
+        client_name(get("user-agent")),
+        None if request_class is None else clean(request_class, 32),
     )

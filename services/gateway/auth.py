@@ -131,8 +131,12 @@ def install(app: web.Application, settings: Settings) -> None:
         tail_endpoint=settings.tail_endpoint,
     )
     app[GUARD] = guard
-    app.middlewares.append(authenticate)
-    app.on_response_prepare.append(_quota_headers)
+    # Without keys and without an admin credential to ask for, both hooks would do nothing on every
+    # request (no key entry, no quota note): they are left out (the keys are loaded once, here).
+    if ring or guard.admin_required:
+        app.middlewares.append(authenticate)
+    if ring:
+        app.on_response_prepare.append(_quota_headers)
     app.cleanup_ctx.append(_counters)
     if ring:
         log.info("gateway keys: %d (%s)", len(ring.entries), ", ".join(e.name for e in ring.entries))

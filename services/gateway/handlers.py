@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -42,11 +43,12 @@ def json_error(
 
 
 async def read_json(request: web.Request) -> tuple[dict[str, Any], bytes]:
-    timeout_s = request.app[keys.STATE].settings.client_body_timeout_s
+    timeout_s = 0.0
     try:
         if request.content.is_eof():  # the whole body came with the headers: no timer to set
             raw = await request.read()
         else:
+            timeout_s = request.app[keys.STATE].settings.client_body_timeout_s
             async with asyncio.timeout(timeout_s):
                 raw = await request.read()
     except TimeoutError as exc:  # a client that trickles its body does not hold a connection forever
@@ -73,12 +75,9 @@ async def read_json(request: web.Request) -> tuple[dict[str, Any], bytes]:
 
 
 def generation_handler(endpoint: Endpoint) -> Handler:
-    """The handler of one generation endpoint (chat completions, messages, responses, …)."""
-
-    async def handle(request: web.Request) -> web.StreamResponse:
-        return await generate(request, endpoint)
-
-    return handle
+    """The handler of one generation endpoint (chat completions, messages, responses, …): ``generate``
+    with the endpoint bound (a partial, not a wrapping coroutine: one frame fewer to resume per await)."""
+    return functools.partial(generate, endpoint=endpoint)
 
 
 async def generate(request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
@@ -132,10 +131,16 @@ async def generate(request: web.Request, endpoint: Endpoint) -> web.StreamRespon
     finally:
         # An exception that escapes leaves call.status 0: the event says 500 and the middleware answers it.
         latency_ms = (time.monotonic() - call.t0) * 1000
-        asyncio.get_running_loop().call_soon(record, request, call, time.time(), latency_ms)
+        asyncio.get_running_loop().call_soon(record, request, call, time.time(), latency_ms, state)
 
 
-def record(request: web.Request, call: Call, finished_at: float, latency_ms: float) -> None:
+def record(
+    request: web.Request,
+    call: Call,
+    finished_at: float,
+    latency_ms: float,
+    state: keys.GatewayState | None = None,
+) -> None:
     """Build, publish and count the call's event (``event_for``, ``publish``, ``auth.settle``).
 
     ``generate`` schedules this with ``call_soon`` from its ``finally``: a whole answer that the handler
@@ -144,9 +149,11 @@ def record(request: web.Request, call: Call, finished_at: float, latency_ms: flo
     can see the call unrecorded (a client's next request, an in-process test reading the events): the
     answer's bytes reach anyone only after that write, and a task woken by I/O is scheduled behind this
     callback.
+    ``state``: the app's ``GatewayState`` (``generate`` passes it; looked up from the request otherwise).
     Never raises (a bug here must not reach the loop as an unhandled error without a trace).
     """
-    state = request.app[keys.STATE]
+    if state is None:
+        state = request.app[keys.STATE]
     try:
         event = event_for(call, state.pricer, finished_at, latency_ms)
         state.publisher.publish(event)

@@ -20,9 +20,17 @@ disconnect may already be cancelling the handler. It queues the event and, at mo
 later (or at once when ``batch_max`` events wait), every waiting event goes out in one non-blocking
 multipart send: one ZeroMQ message per batch, not per request (issue 13: the per-request send was 12-19%
 of the gateway's CPU under load). The socket has ``ZMQ_IMMEDIATE`` so, while no recorder is connected,
-sends fail at once instead of piling up inside ZeroMQ. A background task (``start()``) reads
-acknowledgements, resends and sends what could not go out. A SIGKILL loses what waits for its batch on
-top of what waits in the kernel: at most ``batch_delay_s`` of events.
+sends fail at once instead of piling up inside ZeroMQ. Background rounds (``start()``) read
+acknowledgements, resend and send what could not go out: when the socket or its monitor signals (the
+event loop watches their ``ZMQ_FD``s) and every ``interval`` seconds whatever happens. A SIGKILL loses
+what waits for its batch on top of what waits in the kernel: at most ``batch_delay_s`` of events.
+
+The sockets are plain (not ``zmq.asyncio``) and never block: ``zmq.asyncio``'s poller built two socket
+wrappers and set some ten attributes per poll, most of the publisher's cost per request (issue 13). A
+``ZMQ_FD`` is edge-triggered (libzmq ``zmq_getsockopt``, ZMQ_FD): it signals a change, not a readable
+message, and a send can consume the change that an acknowledgement arrived. So every round reads while
+``ZMQ_EVENTS`` says a message waits, a batch sent checks it for acknowledgements that came meanwhile, and
+the ``interval`` round catches anything else (at worst an acknowledgement is read ``interval`` late).
 Memory is bounded: past ``max_queued`` unacknowledged events new ones are dropped and counted
 (``/health``, ``/metrics`` and the log).
 """
@@ -40,7 +48,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import zmq
-import zmq.asyncio
 from zmq.utils.monitor import parse_monitor_message
 
 from shared import events
@@ -61,6 +68,8 @@ _NOBLOCK = int(zmq.NOBLOCK)
 _NOBLOCK_MORE = int(zmq.NOBLOCK) | int(zmq.SNDMORE)
 _EVENTS = int(zmq.EVENTS)
 _POLLOUT = int(zmq.POLLOUT)
+_POLLIN = int(zmq.POLLIN)
+_RCVMORE = int(zmq.RCVMORE)
 BATCH_DELAY_S = 0.005  # how long a published event may wait for others to share its send
 BATCH_MAX = 256  # events per message; a full batch goes out at once
 
@@ -107,7 +116,10 @@ class EventPublisher:
         # a stuck recorder is not flooded with copies; any acknowledgement brings it back to ack_timeout_s.
         self._timeout = ack_timeout_s
         self._acked_since_resend = True
-        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # set by start(): the loop watching the sockets
+        self._watched: list[int] = []  # file descriptors the loop watches
+        self._round: asyncio.TimerHandle | None = None  # the next timed background round
+        self._interval = 0.05
         self._flush: asyncio.TimerHandle | None = None  # the pending batch's send
         self._closed = False
 
@@ -170,8 +182,14 @@ class EventPublisher:
         if self._flush is not None:
             self._flush.cancel()
             self._flush = None
-        self.flush_queue()
+        self._flush_and_look()
         self._update_gauges()
+
+    def _flush_and_look(self) -> None:
+        """``flush_queue``, then, when the loop watches the socket and something went out, read what
+        arrived meanwhile: the send may have taken the ``ZMQ_FD`` signal that it arrived."""
+        if self.flush_queue() and self._loop is not None and _waiting(self._sock):
+            self._read_acks()
 
     def _drop(self) -> None:
         self.dropped += 1
@@ -244,11 +262,7 @@ class EventPublisher:
 
     def _read_acks(self) -> int:
         n = 0
-        while True:
-            try:
-                frames = self._sock.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                break
+        while (frames := _recv_frames(self._sock)) is not None:
             if not frames or frames[0] != ACK:
                 log.warning("unexpected message from the recorder: %r", b"|".join(frames)[:100])
                 continue
@@ -265,11 +279,8 @@ class EventPublisher:
         return n
 
     def _read_monitor(self) -> None:
-        while True:
-            try:
-                msg = parse_monitor_message(self._monitor.recv_multipart(zmq.NOBLOCK))
-            except zmq.Again:
-                return
+        while (frames := _recv_frames(self._monitor)) is not None:
+            msg = parse_monitor_message(frames)
             if msg["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                 self.connections += 1
                 # Whatever was sent before may have died in a previous recorder's buffers: send it all again.
@@ -310,25 +321,48 @@ class EventPublisher:
         self._read_acks()
         self._read_monitor()
         self._resend_overdue()
-        self.flush_queue()
+        self._flush_and_look()
         self._update_gauges()
 
     # ---- lifecycle ----------------------------------------------------------------------------
 
-    async def _run(self, interval: float) -> None:
-        poller = zmq.asyncio.Poller()
-        poller.register(self._sock, zmq.POLLIN)
-        poller.register(self._monitor, zmq.POLLIN)
-        while True:
-            await poller.poll(int(interval * 1000))
-            try:
+    def _signalled(self) -> None:
+        """A socket's ``ZMQ_FD`` signalled: a round if a message waits (an acknowledgement, a connection),
+        as a poll for ``POLLIN`` would wake. Any other change (a send's) is no reason to send a batch
+        before its ``batch_delay_s``. Reading ``ZMQ_EVENTS`` takes the signal either way. Never raises."""
+        try:
+            if _waiting(self._sock) or _waiting(self._monitor):
                 self.pump()
-            except Exception:  # the loop must outlive any surprise
-                log.exception("event publisher round failed")
-                await asyncio.sleep(interval)
+        except Exception:  # the rounds must outlive any surprise
+            log.exception("event publisher round failed")
+
+    def _timed_round(self) -> None:
+        try:
+            self.pump()
+        except Exception:
+            log.exception("event publisher round failed")
+        if self._loop is not None:
+            self._round = self._loop.call_later(self._interval, self._timed_round)
 
     def start(self, interval: float = 0.05) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(interval), name="event-publisher")
+        """Run background rounds on the running loop: when a socket signals, and every ``interval`` s."""
+        loop = self._loop = asyncio.get_running_loop()
+        self._interval = interval
+        for sock in (self._sock, self._monitor):
+            fd = int(sock.get(zmq.FD))
+            loop.add_reader(fd, self._signalled)
+            self._watched.append(fd)
+        self._round = loop.call_later(0, self._timed_round)  # a first round at once, as a poll's would be
+
+    def _stop_rounds(self) -> None:
+        if self._loop is not None:
+            for fd in self._watched:
+                self._loop.remove_reader(fd)
+            self._watched.clear()
+            self._loop = None
+        if self._round is not None:
+            self._round.cancel()
+            self._round = None
 
     def announce_drain(self) -> None:
         """Tell the recorder that this gateway is shutting down, so that it waits for our last events."""
@@ -338,10 +372,7 @@ class EventPublisher:
     async def close(self, ack_wait_s: float = 2.0) -> int:
         """Wait up to ``ack_wait_s`` for every held event to be acknowledged, then close the socket.
         Returns how many events were left unacknowledged (they are logged)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        self._stop_rounds()
         if self._flush is not None:  # the pump below sends the waiting batch
             self._flush.cancel()
             self._flush = None
@@ -372,3 +403,25 @@ class EventPublisher:
         self._monitor.close(linger=0)
         self._sock.close(linger=200)  # long enough for the goodbye, never longer
         return left
+
+
+def _waiting(sock: zmq.Socket[bytes]) -> bool:
+    """A message waits to be read (``ZMQ_EVENTS``; False on a closed socket)."""
+    try:
+        return bool(int(sock.get(_EVENTS)) & _POLLIN)
+    except zmq.ZMQError:
+        return False
+
+
+def _recv_frames(sock: zmq.Socket[bytes]) -> list[bytes] | None:
+    """The socket's next message, or None when none waits (``ZMQ_EVENTS`` says so: no ``zmq.Again`` raised
+    and caught per round). ``recv_multipart`` without pyzmq's enum flags (an Enum built per frame)."""
+    try:
+        if not int(sock.get(_EVENTS)) & _POLLIN:
+            return None
+        frames = [sock.recv(_NOBLOCK)]
+        while sock.get(_RCVMORE):
+            frames.append(sock.recv(_NOBLOCK))  # the rest of a message is there once its first frame is
+    except zmq.Again:
+        return None
+    return frames

@@ -71,7 +71,11 @@ async def serve(
     unfit: Unfit | None = None
     passed_over: list[Route] = []
     while pending and tried < limits.max_attempts:
-        route = next((r for r in pending if health.acquire(r.provider)), None)
+        route = None
+        for candidate in pending:  # the first one whose provider admits a request (a plain loop: per request)
+            if health.acquire(candidate.provider):
+                route = candidate
+                break
         if route is None:
             delay = max(0.001, min(health.wait_time(r.provider) for r in pending))
             if waited + delay > limits.retry_after_max_wait_s:

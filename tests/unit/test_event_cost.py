@@ -6,9 +6,10 @@ import time
 
 import pytest
 
-from services.gateway.calls import Attempt, Call, event_for
+from services.gateway.calls import MESSAGE_LIMIT, Attempt, Call, event_for
 from services.gateway.dialects import registry
 from services.gateway.dialects.ir import Iteration, Usage
+from services.gateway.errors import UpstreamError
 from services.gateway.providers.base import Route
 from shared.events import UsageEvent
 from shared.pricing import ModelRates, Pricer, Rate
@@ -77,3 +78,38 @@ def test_provider_cost_wins_and_savings_still_come_from_the_rates() -> None:
 def test_savings_are_negative_when_writes_are_never_read() -> None:
     ev = event(Usage(input_tokens=0, output_tokens=0, cache_write_tokens=1000, cache_write_1h_tokens=1000))
     assert ev.cache_savings_usd == pytest.approx(-1000 * (6 - 3) / 1e6)
+
+
+def test_a_model_without_a_price_costs_what_the_provider_says_or_nothing() -> None:
+    route = Route("openrouter", "no-such/model")
+    assert (
+        event(Usage(input_tokens=10), route).cost_usd,
+        event(Usage(input_tokens=10), route).cache_savings_usd,
+    ) == (
+        None,
+        None,
+    )
+    paid = event(Usage(input_tokens=10, provider_cost_usd=0.25), route)
+    assert (paid.cost_usd, paid.cache_savings_usd) == (0.25, None)
+
+
+def test_the_event_reads_every_attempt() -> None:
+    """Failed attempts in order, the first answering attempt's usage, a client cut-off on any attempt."""
+    call = Call(registry.ENDPOINTS["/v1/messages"], "req", {}, time.monotonic(), time.time())
+    call.model = SONNET.model
+    first = Attempt(
+        Route("anthropic", "a"), "anthropic", False, status=529, error_type="overloaded", message="x" * 400
+    )
+    first.error = UpstreamError(529, "x", provider="anthropic", retryable=True)
+    refused = Attempt(Route("anthropic", "b"), "anthropic", False)  # refused by the gateway: no error
+    answered = Attempt(SONNET, "anthropic", False, answered=True, status=200, usage=Usage(output_tokens=7))
+    cut = Attempt(SONNET, "anthropic", False, client_disconnected=True)
+    call.attempts += [first, refused, answered, cut]
+    call.answer(200)
+    ev = event_for(call, Pricer(), time.time(), 1.0)
+    assert [(f.provider, f.status, f.error_type, len(f.message)) for f in ev.failed_attempts] == [
+        ("anthropic", 529, "overloaded", MESSAGE_LIMIT)
+    ]
+    assert (ev.output_tokens, ev.client_disconnected, ev.attempts, ev.status) == (7, True, 4, 200)
+    call.attempts.remove(cut)
+    assert event_for(call, Pricer(), time.time(), 1.0).client_disconnected is False

@@ -339,3 +339,37 @@ async def test_a_full_batch_goes_out_at_once_and_batches_are_capped() -> None:
     assert rec.messages == [3, 3, 1] and rec.ids()[-1] == "ev0006"
     rec.close()
     ctx.term()
+
+
+async def test_acknowledgements_are_read_as_they_arrive_even_when_a_send_takes_their_signal() -> None:
+    """The loop watches the sockets' ZMQ_FDs, which are edge-triggered: a send can take the signal that
+    an acknowledgement arrived. With the timed round 60 s away, every acknowledgement must still be read
+    within the 30 s that ``until`` allows: each one arrives while the next event is being sent."""
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    ctx = zmq.Context()
+    rec = Recorder(ctx, endpoint)
+    pub = EventPublisher(endpoint, max_queued=100, batch_max=1, ctx=ctx)  # every publish() sends at once
+    pub.start(interval=60)
+    await until(lambda: pub.connections == 1)
+
+    def received(event_id: str) -> Callable[[], bool]:
+        def check() -> bool:
+            rec.read()
+            return event_id in rec.ids()
+
+        return check
+
+    for i in range(40):
+        first, second = f"ev{i:04d}", f"ev{1000 + i:04d}"
+        pub.publish(make_event(i))
+        await until(received(first))
+        rec.ack([first])
+        pub.publish(make_event(1000 + i))  # sent while the acknowledgement may be arriving
+        await until(lambda: pub.queued == 1)
+        await until(received(second))
+        rec.ack([second])
+        await until(lambda: pub.queued == 0)
+    assert pub.acked == 80 and pub.sent == 80 and pub.resent == 0
+    await pub.close(ack_wait_s=0)
+    rec.close()
+    ctx.term()

@@ -41,17 +41,30 @@ def _details(u: dict[str, Any], key: str) -> dict[str, Any]:
 
 
 def usage_from_openai(u: dict[str, Any]) -> Usage:
-    """OpenAI/xAI/OpenRouter ``usage`` → disjoint IR buckets (cache reads and writes split out of the prompt)."""
-    prompt = _details(u, "prompt_tokens_details")
-    cache_read = _int(prompt.get("cached_tokens"))
-    cache_write = _int(prompt.get("cache_write_tokens"))
+    """OpenAI/xAI/OpenRouter ``usage`` → disjoint IR buckets (cache reads and writes split out of the prompt).
+
+    Counts are JSON integers, else 0 (as ``_int``), inline: every answer's usage passes here."""
+    get = u.get
+    prompt = get("prompt_tokens_details")
+    if type(prompt) is dict:
+        cache_read = prompt.get("cached_tokens")
+        cache_read = cache_read if type(cache_read) is int else 0
+        cache_write = prompt.get("cache_write_tokens")
+        cache_write = cache_write if type(cache_write) is int else 0
+    else:
+        cache_read = cache_write = 0
+    prompt_tokens = get("prompt_tokens")
+    prompt_tokens = prompt_tokens if type(prompt_tokens) is int else 0
+    output = get("completion_tokens")
+    completion = get("completion_tokens_details")
+    reasoning = completion.get("reasoning_tokens") if type(completion) is dict else 0
     return Usage(
-        input_tokens=max(_int(u.get("prompt_tokens")) - cache_read - cache_write, 0),
-        output_tokens=_int(u.get("completion_tokens")),
+        input_tokens=max(prompt_tokens - cache_read - cache_write, 0),
+        output_tokens=output if type(output) is int else 0,
         cache_read_tokens=cache_read,
         cache_write_tokens=cache_write,
-        reasoning_tokens=_int(_details(u, "completion_tokens_details").get("reasoning_tokens")),
-        provider_cost_usd=paid_cost(u),
+        reasoning_tokens=reasoning if type(reasoning) is int else 0,
+        provider_cost_usd=None if "cost" not in u else paid_cost(u),  # paid_cost: None without a cost
     )
 
 

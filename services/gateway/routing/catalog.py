@@ -116,7 +116,11 @@ class Catalog:
         """Candidate routes for ``model``, best first. ``pin`` (the ``x-ekai-provider`` header) and a
         ``provider::`` prefix on the name restrict them to one provider. Raises UnknownModel."""
         name_pin, name = split_pin(model.strip())
-        pins = {p for p in (name_pin, (pin or "").strip().lower() or None) if p}
+        header_pin = pin.strip().lower() if pin else ""
+        if not name_pin and not header_pin:  # the usual request, unpinned: every ranked route
+            if candidates := list(self._ranked_routes(name)):
+                return candidates
+        pins = {p for p in (name_pin, header_pin) if p}
         for p in sorted(pins):
             if p not in self.providers or not self.providers[p].configured:
                 raise UnknownModel(model, self.model_names(), f"provider {p!r} is not configured")

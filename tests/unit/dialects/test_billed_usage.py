@@ -283,3 +283,51 @@ def test_other_providers_count_reasoning_inside_output(cls: type, name: str) -> 
 def test_openrouter_cost_fields(usage: dict[str, Any], paid: float | None) -> None:
     got = usage_from_openai({"prompt_tokens": 1, "completion_tokens": 1, **usage}).provider_cost_usd
     assert got == (pytest.approx(paid) if paid is not None else None)
+
+
+@pytest.mark.parametrize(
+    ("usage", "expected"),
+    [
+        ({}, Usage()),
+        (
+            {
+                "prompt_tokens": 100,
+                "completion_tokens": 20,
+                "prompt_tokens_details": {"cached_tokens": 30, "cache_write_tokens": 10},
+                "completion_tokens_details": {"reasoning_tokens": 5},
+            },
+            Usage(
+                input_tokens=60,
+                output_tokens=20,
+                cache_read_tokens=30,
+                cache_write_tokens=10,
+                reasoning_tokens=5,
+            ),
+        ),
+        # only JSON integers count: booleans, floats, strings and nulls are 0; details must be objects
+        (
+            {
+                "prompt_tokens": True,
+                "completion_tokens": 2.0,
+                "prompt_tokens_details": {"cached_tokens": "3", "cache_write_tokens": None},
+                "completion_tokens_details": {"reasoning_tokens": False},
+            },
+            Usage(),
+        ),
+        (
+            {
+                "prompt_tokens": 7,
+                "completion_tokens": 3,
+                "prompt_tokens_details": [1],
+                "completion_tokens_details": "x",
+            },
+            Usage(input_tokens=7, output_tokens=3),
+        ),
+        # more cached than the prompt (a provider's rounding): input is never negative
+        ({"prompt_tokens": 5, "prompt_tokens_details": {"cached_tokens": 8}}, Usage(cache_read_tokens=8)),
+        ({"prompt_tokens": 5, "cost": 0.25}, Usage(input_tokens=5, provider_cost_usd=0.25)),
+        ({"prompt_tokens": 5, "cost": None}, Usage(input_tokens=5)),
+    ],
+)
+def test_openai_usage_counts(usage: dict[str, Any], expected: Usage) -> None:
+    assert usage_from_openai(usage) == expected
