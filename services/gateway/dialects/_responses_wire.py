@@ -151,7 +151,7 @@ def response_id_for(upstream_id: str | None) -> str:
     """The ``resp_…`` id the client sees: the upstream's when it is one, else derived from it (or fresh)."""
     if upstream_id and upstream_id.startswith("resp_"):
         return upstream_id
-    tail = "".join(ch for ch in upstream_id or "" if ch.isalnum())
+    tail = "".join(filter(str.isalnum, upstream_id or ""))
     return "resp_" + (tail or new_hex())
 
 
