@@ -139,40 +139,44 @@ class ChatStreamDecoder:
         self._failed = True
         return [err]
 
+    # Values come from orjson, so their types are exact: ``type(v) is str`` is ``isinstance``'s answer
+    # without a call (these run for every chunk the decoder reads).
     def _chunk(self, obj: dict[str, Any]) -> list[Delta]:
         out: list[Delta] = []
-        if isinstance(obj.get("model"), str) and obj["model"]:
-            self.model = obj["model"]
+        model = obj.get("model")
+        if type(model) is str and model:
+            self.model = model
         if not self._started:
             self._started = True
             out.append(MessageStart(id=str(obj.get("id") or new_id("chatcmpl-")), model=self.model or ""))
         choices = obj.get("choices")
-        for choice in choices if isinstance(choices, list) else []:
-            if isinstance(choice, dict) and choice.get("index", 0) == 0 and not self._finished:
+        for choice in choices if type(choices) is list else ():
+            if type(choice) is dict and choice.get("index", 0) == 0 and not self._finished:
                 out += self._choice(choice, obj)
                 if self._failed:
                     return out
-        if isinstance(obj.get("usage"), dict):
-            self.usage = usage_from_openai(obj["usage"])
+        usage = obj.get("usage")
+        if type(usage) is dict:
+            self.usage = usage_from_openai(usage)
             out.append(UsageUpdate(usage=self.usage))
         return out
 
     def _choice(self, choice: dict[str, Any], obj: dict[str, Any]) -> list[Delta]:
         out: list[Delta] = []
-        delta = d if isinstance(d := choice.get("delta"), dict) else {}
+        delta = d if type(d := choice.get("delta")) is dict else {}
         # xAI and DeepSeek say reasoning_content, OpenRouter says reasoning; some proxies send both.
         reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-        if isinstance(reasoning, str) and reasoning:
+        if type(reasoning) is str and reasoning:
             out.append(ReasoningDelta(text=reasoning))
-        if isinstance(delta.get("content"), str) and delta["content"]:
-            out.append(TextDelta(text=delta["content"]))
-        if isinstance(delta.get("refusal"), str) and delta["refusal"]:
+        if type(content := delta.get("content")) is str and content:
+            out.append(TextDelta(text=content))
+        if type(refusal := delta.get("refusal")) is str and refusal:
             self._refusal = True
-            out.append(TextDelta(text=delta["refusal"]))
-        if isinstance(delta.get("tool_calls"), list):
-            out += self._tool_deltas(delta["tool_calls"])
-        if isinstance(delta.get("function_call"), dict):
-            out += self._tool_deltas([{"index": 0, "function": delta["function_call"]}])
+            out.append(TextDelta(text=refusal))
+        if type(calls := delta.get("tool_calls")) is list:
+            out += self._tool_deltas(calls)
+        if type(call := delta.get("function_call")) is dict:
+            out += self._tool_deltas([{"index": 0, "function": call}])
         reason = choice.get("finish_reason")
         if reason == "error":  # OpenRouter: the provider failed mid-stream, details (if any) in obj.error
             return out + self._fail(stream_error_from_openai(obj.get("error") or {}))
