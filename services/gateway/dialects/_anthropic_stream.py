@@ -36,7 +36,7 @@ BlockKind = Literal["text", "thinking", "tool_use", "other"]
 
 
 def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
+    return value if type(value) is dict else {}  # orjson's values: exact types
 
 
 def _str(value: Any) -> str:
@@ -73,16 +73,16 @@ class MessagesStreamDecoder:
             obj = orjson.loads(ev.data)
         except orjson.JSONDecodeError:
             obj = None
-        if not isinstance(obj, dict):
+        if type(obj) is not dict:
             self._failed = True
             return [StreamError(status=502, type="api_error", message="malformed event from upstream")]
         kind = obj.get("type") or ev.event
+        if kind == "content_block_delta":  # most of a stream
+            return self._block_delta(obj.get("index"), _dict(obj.get("delta")))
         if kind == "message_start":
             return self._message_start(_dict(obj.get("message")))
         if kind == "content_block_start":
             return self._block_start(obj.get("index"), _dict(obj.get("content_block")))
-        if kind == "content_block_delta":
-            return self._block_delta(obj.get("index"), _dict(obj.get("delta")))
         if kind == "message_delta":
             return self._message_delta(_dict(obj.get("delta")), _dict(obj.get("usage")))
         if kind == "message_stop":
@@ -139,10 +139,11 @@ class MessagesStreamDecoder:
         return out
 
     def _block_delta(self, index: Any, delta: dict[str, Any]) -> list[Delta]:
-        kind, tool = self._blocks.get(index, ("other", -1)) if isinstance(index, int) else ("other", -1)
         dtype = delta.get("type")
-        if dtype == "text_delta" and _str(delta.get("text")):
-            return [TextDelta(text=delta["text"])]
+        if dtype == "text_delta":  # the usual delta: its block's kind does not matter
+            text = delta.get("text")
+            return [TextDelta(text=text)] if type(text) is str and text else []
+        kind, tool = self._blocks.get(index, ("other", -1)) if isinstance(index, int) else ("other", -1)
         if dtype == "thinking_delta" and _str(delta.get("thinking")):
             return [ReasoningDelta(text=delta["thinking"])]
         if dtype == "signature_delta" and _str(delta.get("signature")):
