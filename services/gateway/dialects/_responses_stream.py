@@ -49,12 +49,13 @@ from services.gateway.dialects.view import View
 from shared.sse import SSEEvent, encode_comment
 
 
+# Upstream values come from orjson, so their types are exact (no subclass): ``type(v) is`` suffices.
 def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
+    return value if type(value) is dict else {}
 
 
 def _str(value: Any) -> str:
-    return value if isinstance(value, str) else ""
+    return value if type(value) is str else ""
 
 
 # ---- upstream → IR ------------------------------------------------------------------------------
@@ -109,7 +110,7 @@ class ResponsesStreamDecoder:
             obj = orjson.loads(data)
         except orjson.JSONDecodeError:
             obj = None
-        if not isinstance(obj, dict):
+        if type(obj) is not dict:
             return self._fail(
                 StreamError(status=502, type="api_error", message="malformed event from upstream")
             )
@@ -117,7 +118,10 @@ class ResponsesStreamDecoder:
         if kind == "error":
             error = obj.get("error") if isinstance(obj.get("error"), dict) else obj
             return self._fail(stream_error_from_responses(error, "upstream error during streaming"))
-        out = self._start(_dict(obj.get("response")))
+        response = obj.get("response")
+        if self._started and type(response) is not dict:  # most events: no response object to read
+            return self._event(kind, obj)
+        out = self._start(_dict(response))
         return out + self._event(kind, obj)
 
     def finish(self) -> list[Delta]:

@@ -38,7 +38,8 @@ _OPENAI_ERROR_TYPES = {
 
 
 def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+    # type(…) is int: a decoded JSON value is never an int subclass, and bool stays out
+    return value if type(value) is int and value > 0 else 0
 
 
 def _details(u: dict[str, Any], key: str) -> dict[str, Any]:
