@@ -168,7 +168,7 @@ def _usual_frame(buf: bytes, pos: int) -> tuple[SSEEvent, int] | None:
     named = buf.startswith(b"event: ", pos)
     if named and (lf := buf.find(b"\n", lf + 1)) == -1:
         return None
-    if lf + 1 >= len(buf) or buf[lf + 1] != 0x0A:  # no blank line right after: not a whole usual frame
+    if buf[lf + 1 : lf + 2] != b"\n":  # no blank line right after: not a whole usual frame
         return None
     try:
         text = buf[pos:lf].decode()

@@ -277,7 +277,8 @@ class ChatStreamEncoder:
         if self._closed:
             return b""
         if type(d) is TextDelta and not self._finished:  # the usual delta: its chunk written directly
-            return self._start() + (self._text_chunk(d.text) if d.text else b"")
+            head = b"" if self._started else self._start()
+            return head + self._text_chunk(d.text) if d.text else head
         if type(d) is UsageUpdate:
             self._usage = d.usage
             return b""
