@@ -158,7 +158,7 @@ class Passthrough(Relay):
             and not self.decoder.done
             and self.error is None
             and data[:1] == "{"
-            and data.rstrip()[-1:] == "}"
+            and (data[-1:] == "}" or data.rstrip()[-1:] == "}")
             and (named or (self._token_event is not None and self._token_event(ev)))
         )
         if skip:
@@ -169,7 +169,8 @@ class Passthrough(Relay):
     def _frame(self, ev: SSEEvent) -> bytes:
         assert self._filter is not None
         if self._token_only(ev):
-            return reencode(ev)  # a token passes a frame filter unchanged (``registry.FrameFilter``)
+            # a token passes a frame filter unchanged (``registry.FrameFilter``): ``reencode(ev)``
+            return ev.raw if ev.raw is not None else reencode(ev)
         return self._filter(ev, self._observe(self.decoder.feed(ev)), self.view)
 
 
