@@ -71,8 +71,9 @@ class SSEDecoder:
             self._skip_lf = False
             if buf[pos] == 0x0A:
                 pos += 1
+        idle = self._idle()  # changes only on the line-by-line path below
         while pos < n:
-            if self._idle() and (framed := _usual_frame(buf, pos)) is not None:
+            if idle and (framed := _usual_frame(buf, pos)) is not None:
                 out.append(framed[0])
                 pos = framed[1]
                 continue
@@ -84,6 +85,7 @@ class SSEDecoder:
             ev = self._line(buf[pos:end].decode("utf-8", errors="replace"))
             if ev is not None:
                 out.append(ev)
+            idle = self._idle()
             pos = end + 1
             if cr != -1:  # CR, or CRLF
                 if pos < n:
@@ -157,30 +159,32 @@ class SSEDecoder:
 def _usual_frame(buf: bytes, pos: int) -> tuple[SSEEvent, int] | None:
     """The event of the usual whole frame at ``pos`` (``data: …`` LF LF, or ``event: …`` LF first) and the
     position after it: what its lines make when nothing is pending. None for anything else (a CR, more
-    fields or lines, a frame not yet whole): the caller then goes line by line."""
-    event: str | None = None
-    start = pos
-    if buf.startswith(b"event: ", pos):
-        lf = buf.find(b"\n", pos)
-        if lf == -1:
-            return None
-        try:
-            event = buf[pos + 7 : lf].decode()
-        except UnicodeDecodeError:
-            return None  # the line-by-line path replaces what is not UTF-8
-        if not event:
-            return None  # ``event:`` empty: no name, and not a frame reencode would write back
-        pos = lf + 1
-    if not buf.startswith(b"data: ", pos):
-        return None
+    fields or lines, invalid UTF-8, a frame not yet whole): the caller then goes line by line.
+
+    Its one or two lines are found by their LFs (a scan as long as the frame), then decoded at once."""
     lf = buf.find(b"\n", pos)
-    if lf == -1 or not buf.startswith(b"\n", lf + 1) or buf.find(b"\r", start, lf) != -1:
+    if lf == -1:
+        return None
+    named = buf.startswith(b"event: ", pos)
+    if named and (lf := buf.find(b"\n", lf + 1)) == -1:
+        return None
+    if buf[lf + 1 : lf + 2] != b"\n":  # no blank line right after: not a whole usual frame
         return None
     try:
-        data = buf[pos + 6 : lf].decode()
+        text = buf[pos:lf].decode()
     except UnicodeDecodeError:
+        return None  # the line-by-line path replaces what is not UTF-8
+    if "\r" in text:
         return None
-    return SSEEvent(event=event, data=data, raw=buf[start : lf + 2]), lf + 2
+    event: str | None = None
+    if named:
+        head, _, text = text.partition("\n")
+        event = head[7:]
+        if not event:
+            return None  # ``event:`` empty: no name, and not a frame reencode would write back
+    if not text.startswith("data: "):  # (text is one line now)
+        return None
+    return SSEEvent(event=event, data=text[6:], raw=buf[pos : lf + 2]), lf + 2
 
 
 def _comment(line: str) -> SSEEvent:

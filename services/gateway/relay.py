@@ -16,9 +16,10 @@ from services.gateway.dialects.registry import FrameFilter, Pairing, StreamDecod
 from services.gateway.dialects.view import View
 from shared.sse import SSEDecoder, SSEEvent, reencode
 
-_CONTENT = (ir.TextDelta, ir.ReasoningDelta, ir.ToolCallStart, ir.ToolArgsDelta)
-# Deltas that say nothing yet about whether the answer will succeed.
-_PRELUDE = (ir.KeepAlive, ir.MessageStart, ir.UsageUpdate)
+# Delta kinds by exact type (the IR's delta classes are final: ``type(d) in`` a set is isinstance's
+# answer, without a call per delta per kind).
+_CONTENT: frozenset[type] = frozenset({ir.TextDelta, ir.ReasoningDelta, ir.ToolCallStart, ir.ToolArgsDelta})
+_REASONING: frozenset[type] = frozenset({ir.ReasoningDelta, ir.SignatureDelta})
 
 
 UsageRule = Callable[[ir.Usage], ir.Usage]
@@ -84,20 +85,21 @@ class Relay:
         provider's usage rule applied to each usage (a copy of the list only when one is there)."""
         out = deltas
         for i, d in enumerate(deltas):
-            if isinstance(d, ir.KeepAlive):
+            kind = type(d)
+            if kind is ir.KeepAlive:
                 continue  # no progress, and says nothing yet
             self.events += 1
-            if isinstance(d, ir.UsageUpdate):
+            if type(d) is ir.UsageUpdate:
                 if out is deltas:
                     out = list(deltas)
                 out[i] = ir.UsageUpdate(self._usage_rule(d.usage))
                 continue
-            if isinstance(d, _PRELUDE):
+            if kind is ir.MessageStart:  # says nothing yet about whether the answer will succeed
                 continue
             self.started = True
-            if isinstance(d, _CONTENT):
+            if kind in _CONTENT:
                 self.saw_content = True
-            elif isinstance(d, ir.StreamError):
+            elif type(d) is ir.StreamError:
                 self.error = d
         return out
 
@@ -156,7 +158,7 @@ class Passthrough(Relay):
             and not self.decoder.done
             and self.error is None
             and data[:1] == "{"
-            and data.rstrip()[-1:] == "}"
+            and (data[-1:] == "}" or data.rstrip()[-1:] == "}")
             and (named or (self._token_event is not None and self._token_event(ev)))
         )
         if skip:
@@ -167,7 +169,8 @@ class Passthrough(Relay):
     def _frame(self, ev: SSEEvent) -> bytes:
         assert self._filter is not None
         if self._token_only(ev):
-            return reencode(ev)  # a token passes a frame filter unchanged (``registry.FrameFilter``)
+            # a token passes a frame filter unchanged (``registry.FrameFilter``): ``reencode(ev)``
+            return ev.raw if ev.raw is not None else reencode(ev)
         return self._filter(ev, self._observe(self.decoder.feed(ev)), self.view)
 
 
@@ -200,10 +203,15 @@ class Translator(Relay):
         return self.encoder.feed(self.error) + self.encoder.finish()
 
     def _deltas(self, deltas: list[ir.Delta]) -> bytes:
+        if not deltas:
+            return b""
         deltas = self._observe(deltas)
         if not self.view.reasoning:  # pass reasoning on only to clients that asked
-            deltas = [d for d in deltas if not isinstance(d, ir.ReasoningDelta | ir.SignatureDelta)]
-        return b"".join(self.encoder.feed(d) for d in deltas)
+            deltas = [d for d in deltas if type(d) not in _REASONING]
+        if len(deltas) == 1:
+            return self.encoder.feed(deltas[0])
+        feed = self.encoder.feed
+        return b"".join([feed(d) for d in deltas])
 
 
 def make_relay(pairing: Pairing, view: View, usage_rule: UsageRule = _as_reported) -> Relay:

@@ -186,3 +186,64 @@ def test_a_usual_frame_is_passed_on_as_its_own_bytes_and_others_are_written_anew
     events = SSEDecoder().feed(odd)
     assert [e.raw for e in events] == [None, None, None]
     assert [reencode(e) for e in events] == [b"data: a\n\n", b"data: \xef\xbf\xbd\n\n", b"data: x\n\n"]
+
+
+# Pieces from which random streams are drawn: every field, the line ends, comments, a BOM, multi-byte and
+# invalid UTF-8, so that usual frames sit next to every shape that must go line by line.
+_PIECES = [
+    b"event: ",
+    b"event:",
+    b"data: ",
+    b"data:",
+    b"id: 7",
+    b"retry: 5",
+    b": note",
+    b"\n",
+    b"\n\n",
+    b"\r",
+    b"\r\n",
+    b"x",
+    b"e v",
+    b"h\xc3\xa9",
+    b"\xff",
+    b"\xe2\x98",
+    b"{}",
+    b"\xef\xbb\xbf",
+]
+
+
+def test_the_one_step_frame_reader_decodes_random_streams_as_the_line_by_line_reader(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Seeded fuzz: the decoder with its usual-frame step gives the events the spec's line-by-line reading
+    gives (the step turned off), fed whole and in random pieces; a frame kept as its own bytes (``raw``) is
+    exactly what ``reencode`` writes for its event."""
+    import random
+
+    import shared.sse as sse
+
+    rng = random.Random(20261130)
+    streams = [b"".join(rng.choice(_PIECES) for _ in range(rng.randint(1, 40))) for _ in range(3000)]
+    streams += [b"event: content_block_delta\ndata: " + b"{}" * n + b"\n\n" for n in range(3)]
+
+    def run(raw: bytes, cuts: list[int]) -> list[SSEEvent]:
+        dec = SSEDecoder()
+        out: list[SSEEvent] = []
+        for a, b in zip([0, *cuts], [*cuts, len(raw)], strict=True):
+            out += dec.feed(raw[a:b])
+        return out + dec.flush()
+
+    fast: list[list[SSEEvent]] = []
+    splits = [sorted(rng.sample(range(1, len(s)), min(3, len(s) - 1))) if len(s) > 1 else [] for s in streams]
+    for raw, cuts in zip(streams, splits, strict=True):
+        fast.append(run(raw, []))
+        fast.append(run(raw, cuts))
+    used = sum(e.raw is not None for events in fast for e in events)
+    assert used > 100  # the step did read many frames
+    for events in fast:
+        for e in events:
+            if e.raw is not None:
+                assert e.raw == sse.encode_event(e.data, e.event, id=e.id, retry=e.retry)
+    monkeypatch.setattr(sse, "_usual_frame", lambda buf, pos: None)
+    slow = [run(raw, c) for raw, cuts in zip(streams, splits, strict=True) for c in ([], cuts)]
+    assert fast == slow

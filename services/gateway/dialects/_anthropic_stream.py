@@ -30,13 +30,13 @@ from services.gateway.dialects.ir import (
     Usage,
     UsageUpdate,
 )
-from shared.sse import SSEEvent, encode_event
+from shared.sse import SSEEvent
 
 BlockKind = Literal["text", "thinking", "tool_use", "other"]
 
 
 def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
+    return value if type(value) is dict else {}  # orjson's values: exact types
 
 
 def _str(value: Any) -> str:
@@ -73,16 +73,16 @@ class MessagesStreamDecoder:
             obj = orjson.loads(ev.data)
         except orjson.JSONDecodeError:
             obj = None
-        if not isinstance(obj, dict):
+        if type(obj) is not dict:
             self._failed = True
             return [StreamError(status=502, type="api_error", message="malformed event from upstream")]
         kind = obj.get("type") or ev.event
+        if kind == "content_block_delta":  # most of a stream
+            return self._block_delta(obj.get("index"), _dict(obj.get("delta")))
         if kind == "message_start":
             return self._message_start(_dict(obj.get("message")))
         if kind == "content_block_start":
             return self._block_start(obj.get("index"), _dict(obj.get("content_block")))
-        if kind == "content_block_delta":
-            return self._block_delta(obj.get("index"), _dict(obj.get("delta")))
         if kind == "message_delta":
             return self._message_delta(_dict(obj.get("delta")), _dict(obj.get("usage")))
         if kind == "message_stop":
@@ -139,10 +139,11 @@ class MessagesStreamDecoder:
         return out
 
     def _block_delta(self, index: Any, delta: dict[str, Any]) -> list[Delta]:
-        kind, tool = self._blocks.get(index, ("other", -1)) if isinstance(index, int) else ("other", -1)
         dtype = delta.get("type")
-        if dtype == "text_delta" and _str(delta.get("text")):
-            return [TextDelta(text=delta["text"])]
+        if dtype == "text_delta":  # the usual delta: its block's kind does not matter
+            text = delta.get("text")
+            return [TextDelta(text=text)] if type(text) is str and text else []
+        kind, tool = self._blocks.get(index, ("other", -1)) if isinstance(index, int) else ("other", -1)
         if dtype == "thinking_delta" and _str(delta.get("thinking")):
             return [ReasoningDelta(text=delta["thinking"])]
         if dtype == "signature_delta" and _str(delta.get("signature")):
@@ -194,17 +195,20 @@ class MessagesStreamEncoder:
         """Encode one delta as zero or more complete SSE frames."""
         if self._closed:
             return b""
-        if isinstance(d, UsageUpdate):
+        if type(d) is TextDelta and self._open == "text" and self._finish is None:
+            # the usual delta, inside the text block already open: its frame written directly
+            return _text_delta(self._index, d.text) if d.text else b""
+        if type(d) is UsageUpdate:
             self._usage = d.usage
             return b""
-        if isinstance(d, StreamError):
+        if type(d) is StreamError:
             self._closed = True
             return _frame({"type": "error", "error": {"type": d.type, "message": d.message}})
-        if isinstance(d, KeepAlive):
-            return self._start(None) or _frame({"type": "ping"})
+        if type(d) is KeepAlive:
+            return self._start(None) or _PING
         if self._finish is not None:
             return b""  # content after the stop reason would land after the blocks were closed
-        out = self._start(d.id if isinstance(d, MessageStart) else None)
+        out = self._start(d.id if type(d) is MessageStart else None)
         return out + self._content(d)
 
     def finish(self) -> bytes:
@@ -224,11 +228,11 @@ class MessagesStreamEncoder:
         return out + _frame({"type": "message_stop"})
 
     def _content(self, d: Delta) -> bytes:
-        if isinstance(d, TextDelta) and d.text:
+        if type(d) is TextDelta and d.text:
             return self._open_block("text", {"type": "text", "text": ""}) + self._delta(
                 {"type": "text_delta", "text": d.text}
             )
-        if isinstance(d, ReasoningDelta) and d.text:
+        if type(d) is ReasoningDelta and d.text:
             block = {"type": "thinking", "thinking": "", "signature": ""}
             # a signature closes its thinking block: reasoning after it starts a new one
             out = self._close_block() if self._open == "thinking" and self._signed else b""
@@ -237,28 +241,28 @@ class MessagesStreamEncoder:
                 + self._open_block("thinking", block)
                 + self._delta({"type": "thinking_delta", "thinking": d.text})
             )
-        if isinstance(d, SignatureDelta) and d.signature:
+        if type(d) is SignatureDelta and d.signature:
             # a signature with no thinking text before it (display "omitted") still needs its block
             block = {"type": "thinking", "thinking": "", "signature": ""}
             out = self._close_block() if self._open == "thinking" and self._signed else b""
             out += self._open_block("thinking", block)
             self._signed = True
             return out + self._delta({"type": "signature_delta", "signature": d.signature})
-        if isinstance(d, ToolCallStart):
+        if type(d) is ToolCallStart:
             self._has_tools = True
             name = self._tool_names.get(d.name, d.name)
             out = self._open_block("tool_use", {"type": "tool_use", "id": d.id, "name": name, "input": {}})
             self._open_tool, self._args = d.index, ToolArgs()
             return out
         if (
-            isinstance(d, ToolArgsDelta)
+            type(d) is ToolArgsDelta
             and self._open == "tool_use"
             and d.index == self._open_tool
             and d.fragment
         ):
             self._args.add(d.fragment)
             return self._delta({"type": "input_json_delta", "partial_json": d.fragment})
-        if isinstance(d, Finish):
+        if type(d) is Finish:
             self._finish = d
             return self._close_block()
         return b""
@@ -280,7 +284,7 @@ class MessagesStreamEncoder:
             "stop_sequence": None,
             "usage": usage_to_anthropic(self._usage or Usage()),
         }
-        return _frame({"type": "message_start", "message": message}) + _frame({"type": "ping"})
+        return _frame({"type": "message_start", "message": message}) + _PING
 
     def _open_block(self, kind: BlockKind, block: dict[str, Any]) -> bytes:
         if self._open == kind and kind != "tool_use":
@@ -307,4 +311,21 @@ class MessagesStreamEncoder:
 
 
 def _frame(obj: dict[str, Any]) -> bytes:
-    return encode_event(orjson.dumps(obj), event=obj["type"])
+    """``encode_event(orjson.dumps(obj), event=obj["type"])``: orjson writes no line break, so the JSON is
+    one ``data:`` line."""
+    kind: str = obj["type"]
+    return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(obj) + b"\n\n"
+
+
+_PING = _frame({"type": "ping"})
+
+
+def _text_delta(index: int, text: str) -> bytes:
+    """``_frame`` of a ``text_delta`` at block ``index``, the same bytes, without building its dicts."""
+    return (
+        b'event: content_block_delta\ndata: {"type":"content_block_delta","index":'
+        + str(index).encode()
+        + b',"delta":{"type":"text_delta","text":'
+        + orjson.dumps(text)
+        + b"}}\n\n"
+    )

@@ -27,7 +27,8 @@ SYNTHETIC_SIGNATURE = "ekai-gateway-synthetic-signature"
 
 
 def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+    # type(…) is int: a decoded JSON value is never an int subclass, and bool stays out
+    return value if type(value) is int else 0
 
 
 def _dict(value: Any) -> dict[str, Any]:

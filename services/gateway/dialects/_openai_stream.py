@@ -139,40 +139,44 @@ class ChatStreamDecoder:
         self._failed = True
         return [err]
 
+    # Values come from orjson, so their types are exact: ``type(v) is str`` is ``isinstance``'s answer
+    # without a call (these run for every chunk the decoder reads).
     def _chunk(self, obj: dict[str, Any]) -> list[Delta]:
         out: list[Delta] = []
-        if isinstance(obj.get("model"), str) and obj["model"]:
-            self.model = obj["model"]
+        model = obj.get("model")
+        if type(model) is str and model:
+            self.model = model
         if not self._started:
             self._started = True
             out.append(MessageStart(id=str(obj.get("id") or new_id("chatcmpl-")), model=self.model or ""))
         choices = obj.get("choices")
-        for choice in choices if isinstance(choices, list) else []:
-            if isinstance(choice, dict) and choice.get("index", 0) == 0 and not self._finished:
+        for choice in choices if type(choices) is list else ():
+            if type(choice) is dict and choice.get("index", 0) == 0 and not self._finished:
                 out += self._choice(choice, obj)
                 if self._failed:
                     return out
-        if isinstance(obj.get("usage"), dict):
-            self.usage = usage_from_openai(obj["usage"])
+        usage = obj.get("usage")
+        if type(usage) is dict:
+            self.usage = usage_from_openai(usage)
             out.append(UsageUpdate(usage=self.usage))
         return out
 
     def _choice(self, choice: dict[str, Any], obj: dict[str, Any]) -> list[Delta]:
         out: list[Delta] = []
-        delta = d if isinstance(d := choice.get("delta"), dict) else {}
+        delta = d if type(d := choice.get("delta")) is dict else {}
         # xAI and DeepSeek say reasoning_content, OpenRouter says reasoning; some proxies send both.
         reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-        if isinstance(reasoning, str) and reasoning:
+        if type(reasoning) is str and reasoning:
             out.append(ReasoningDelta(text=reasoning))
-        if isinstance(delta.get("content"), str) and delta["content"]:
-            out.append(TextDelta(text=delta["content"]))
-        if isinstance(delta.get("refusal"), str) and delta["refusal"]:
+        if type(content := delta.get("content")) is str and content:
+            out.append(TextDelta(text=content))
+        if type(refusal := delta.get("refusal")) is str and refusal:
             self._refusal = True
-            out.append(TextDelta(text=delta["refusal"]))
-        if isinstance(delta.get("tool_calls"), list):
-            out += self._tool_deltas(delta["tool_calls"])
-        if isinstance(delta.get("function_call"), dict):
-            out += self._tool_deltas([{"index": 0, "function": delta["function_call"]}])
+            out.append(TextDelta(text=refusal))
+        if type(calls := delta.get("tool_calls")) is list:
+            out += self._tool_deltas(calls)
+        if type(call := delta.get("function_call")) is dict:
+            out += self._tool_deltas([{"index": 0, "function": call}])
         reason = choice.get("finish_reason")
         if reason == "error":  # OpenRouter: the provider failed mid-stream, details (if any) in obj.error
             return out + self._fail(stream_error_from_openai(obj.get("error") or {}))
@@ -263,20 +267,27 @@ class ChatStreamEncoder:
         self._has_tools = False
         self._closed = False
         self._args: dict[int, ToolArgs] = {}  # the calls still open, by index
+        # Every chunk's fixed head (``data: {"id":…,"object":…,"created":…,"model":…,``) and end, encoded
+        # once at the first frame (``id``, ``created`` and ``model`` may be set until then).
+        self._head = b""
+        self._end = b',"usage":null}\n\n' if include_usage else b"}\n\n"
 
     def feed(self, d: Delta) -> bytes:
         """Encode one delta as zero or more complete SSE frames."""
         if self._closed:
             return b""
-        if isinstance(d, UsageUpdate):
+        if type(d) is TextDelta and not self._finished:  # the usual delta: its chunk written directly
+            head = b"" if self._started else self._start()
+            return head + self._text_chunk(d.text) if d.text else head
+        if type(d) is UsageUpdate:
             self._usage = d.usage
             return b""
-        if isinstance(d, KeepAlive):
+        if type(d) is KeepAlive:
             return encode_comment("keep-alive")
-        if isinstance(d, StreamError):
+        if type(d) is StreamError:
             self._closed = True
             return encode_event(orjson.dumps({"error": {"message": d.message, "type": d.type, "code": None}}))
-        if self._finished or isinstance(d, SignatureDelta):
+        if self._finished or type(d) is SignatureDelta:
             return b""
         return self._start() + self._content(d)
 
@@ -294,21 +305,21 @@ class ChatStreamEncoder:
         return out + DONE_FRAME
 
     def _content(self, d: Delta) -> bytes:
-        if isinstance(d, TextDelta) and d.text:
+        if type(d) is TextDelta and d.text:
             return self._chunk({"content": d.text})
-        if isinstance(d, ReasoningDelta) and d.text:
+        if type(d) is ReasoningDelta and d.text:
             return self._chunk({"reasoning_content": d.text})
-        if isinstance(d, ToolCallStart):
+        if type(d) is ToolCallStart:
             self._has_tools = True
             out = self._close_calls()  # the decoders keep each call contiguous: a new call ends the last
             self._args[d.index] = ToolArgs()
             function = {"name": self._tool_names.get(d.name, d.name), "arguments": ""}
             call = {"index": d.index, "id": d.id, "type": "function", "function": function}
             return out + self._chunk({"tool_calls": [call]})
-        if isinstance(d, ToolArgsDelta) and d.fragment and d.index in self._args:
+        if type(d) is ToolArgsDelta and d.fragment and d.index in self._args:
             self._args[d.index].add(d.fragment)
             return self._args_chunk(d.index, d.fragment)
-        if isinstance(d, Finish):
+        if type(d) is Finish:
             self._finished = True
             return self._close_calls() + self._chunk({}, finish_from_stop(d.reason, self._has_tools))
         return b""
@@ -337,11 +348,29 @@ class ChatStreamEncoder:
             obj["usage"] = None
         return self._frame(obj)
 
+    def _text_chunk(self, text: str) -> bytes:
+        """``_chunk({"content": text})``, the same bytes, without building its dicts."""
+        return (
+            (self._head or self._make_head())
+            + b'"choices":[{"index":0,"delta":{"content":'
+            + orjson.dumps(text)
+            + b'},"logprobs":null,"finish_reason":null}]'
+            + self._end
+        )
+
     def _frame(self, body: dict[str, Any]) -> bytes:
-        head = {
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-        }
-        return encode_event(orjson.dumps({**head, **body}))
+        """One chunk: the fixed head, then ``body``'s keys (``choices``, ``usage``). orjson writes no line
+        break, so the JSON is one ``data:`` line (what ``encode_event`` would write)."""
+        return (self._head or self._make_head()) + orjson.dumps(body)[1:] + b"\n\n"
+
+    def _make_head(self) -> bytes:
+        self._head = (
+            b'data: {"id":'
+            + orjson.dumps(self.id)
+            + b',"object":"chat.completion.chunk","created":'
+            + orjson.dumps(self.created)
+            + b',"model":'
+            + orjson.dumps(self.model)
+            + b","
+        )
+        return self._head

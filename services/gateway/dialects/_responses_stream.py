@@ -46,15 +46,16 @@ from services.gateway.dialects.ir import (
     UsageUpdate,
 )
 from services.gateway.dialects.view import View
-from shared.sse import SSEEvent, encode_comment, encode_event
+from shared.sse import SSEEvent, encode_comment
 
 
+# Upstream values come from orjson, so their types are exact (no subclass): ``type(v) is`` suffices.
 def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
+    return value if type(value) is dict else {}
 
 
 def _str(value: Any) -> str:
-    return value if isinstance(value, str) else ""
+    return value if type(value) is str else ""
 
 
 # ---- upstream → IR ------------------------------------------------------------------------------
@@ -109,7 +110,7 @@ class ResponsesStreamDecoder:
             obj = orjson.loads(data)
         except orjson.JSONDecodeError:
             obj = None
-        if not isinstance(obj, dict):
+        if type(obj) is not dict:
             return self._fail(
                 StreamError(status=502, type="api_error", message="malformed event from upstream")
             )
@@ -117,7 +118,10 @@ class ResponsesStreamDecoder:
         if kind == "error":
             error = obj.get("error") if isinstance(obj.get("error"), dict) else obj
             return self._fail(stream_error_from_responses(error, "upstream error during streaming"))
-        out = self._start(_dict(obj.get("response")))
+        response = obj.get("response")
+        if self._started and type(response) is not dict:  # most events: no response object to read
+            return self._event(kind, obj)
+        out = self._start(_dict(response))
         return out + self._event(kind, obj)
 
     def finish(self) -> list[Delta]:
@@ -409,13 +413,13 @@ class ResponsesStreamEncoder:
         """Encode one delta as zero or more complete SSE frames."""
         if self._closed:
             return b""
-        if isinstance(d, KeepAlive):
+        if type(d) is KeepAlive:
             return encode_comment("keep-alive")
-        if isinstance(d, UsageUpdate):
+        if type(d) is UsageUpdate:
             self._usage = d.usage
             return b""
-        out = self._start(d.id if isinstance(d, MessageStart) else None)
-        if isinstance(d, StreamError):
+        out = self._start(d.id if type(d) is MessageStart else None)
+        if type(d) is StreamError:
             return out + self._fail(d)
         if self._finish is not None:
             return out  # content after the stop reason would follow the closed items
@@ -439,22 +443,22 @@ class ResponsesStreamEncoder:
     # -- content --------------------------------------------------------------------------------
 
     def _content(self, d: Delta) -> bytes:
-        if isinstance(d, TextDelta) and d.text:
+        if type(d) is TextDelta and d.text:
             if self.view.compaction:
                 self._summary.append(d.text)
                 return b""
             return self._text(d.text)
-        if isinstance(d, ReasoningDelta) and d.text and self._reasoning_wanted():
+        if type(d) is ReasoningDelta and d.text and self._reasoning_wanted():
             return self._reasoning_text(d.text)
-        if isinstance(d, SignatureDelta) and d.signature and self._reasoning_wanted():
+        if type(d) is SignatureDelta and d.signature and self._reasoning_wanted():
             return self._signature(d.signature)
-        if isinstance(d, ToolCallStart | ToolArgsDelta) and self.view.compaction:
+        if (type(d) is ToolCallStart or type(d) is ToolArgsDelta) and self.view.compaction:
             return b""  # a compaction answer is exactly one compaction item (tool_choice is none upstream)
-        if isinstance(d, ToolCallStart):
+        if type(d) is ToolCallStart:
             return self._tool_start(d)
-        if isinstance(d, ToolArgsDelta) and d.fragment:
+        if type(d) is ToolArgsDelta and d.fragment:
             return self._tool_args(d)
-        if isinstance(d, Finish):
+        if type(d) is Finish:
             self._finish = d
             return self._close_item()
         return b""
@@ -481,15 +485,19 @@ class ResponsesStreamEncoder:
                 {"item_id": item.id, "output_index": item.index, "content_index": 0, "part": _text_part("")},
             )
         item.text.append(text)
-        return out + self._frame(
-            "response.output_text.delta",
-            {
-                "item_id": item.id,
-                "output_index": item.index,
-                "content_index": 0,
-                "delta": text,
-                "logprobs": [],
-            },
+        # the usual frame, written directly: what _frame makes of
+        # {"item_id", "output_index", "content_index": 0, "delta", "logprobs": []}
+        seq, self._seq = self._seq, self._seq + 1
+        return out + (
+            b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta","sequence_number":'
+            + str(seq).encode()
+            + b',"item_id":'
+            + orjson.dumps(item.id)
+            + b',"output_index":'
+            + str(item.index).encode()
+            + b',"content_index":0,"delta":'
+            + orjson.dumps(text)
+            + b',"logprobs":[]}\n\n'
         )
 
     def _reasoning_text(self, text: str) -> bytes:
@@ -712,9 +720,11 @@ class ResponsesStreamEncoder:
         return response
 
     def _frame(self, kind: str, body: dict[str, Any]) -> bytes:
+        """One event: ``encode_event(orjson.dumps(obj), event=kind)``, written directly (orjson writes no
+        line break, so the JSON is one ``data:`` line)."""
         obj = {"type": kind, "sequence_number": self._seq, **body}
         self._seq += 1
-        return encode_event(orjson.dumps(obj), event=kind)
+        return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(obj) + b"\n\n"
 
 
 def response_object(

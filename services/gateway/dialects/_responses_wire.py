@@ -38,7 +38,8 @@ _OPENAI_ERROR_TYPES = {
 
 
 def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+    # type(…) is int: a decoded JSON value is never an int subclass, and bool stays out
+    return value if type(value) is int and value > 0 else 0
 
 
 def _details(u: dict[str, Any], key: str) -> dict[str, Any]:
@@ -151,7 +152,7 @@ def response_id_for(upstream_id: str | None) -> str:
     """The ``resp_…`` id the client sees: the upstream's when it is one, else derived from it (or fresh)."""
     if upstream_id and upstream_id.startswith("resp_"):
         return upstream_id
-    tail = "".join(ch for ch in upstream_id or "" if ch.isalnum())
+    tail = "".join(filter(str.isalnum, upstream_id or ""))
     return "resp_" + (tail or new_hex())
 
 
