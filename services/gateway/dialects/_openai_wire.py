@@ -52,6 +52,7 @@ def usage_from_openai(u: dict[str, Any]) -> Usage:
         cache_write_tokens=cache_write,
         reasoning_tokens=_int(_details(u, "completion_tokens_details").get("reasoning_tokens")),
         provider_cost_usd=paid_cost(u),
+        reported_total_tokens=u["total_tokens"] if type(u.get("total_tokens")) is int else None,
     )
 
 
