@@ -80,6 +80,22 @@ from services.gateway.routing.config import CatalogError, parse_catalog  # noqa:
             "messages, 0 in the completion). Please reduce the length of the messages or completion.",
             None,
         ),
+        (
+            "This endpoint's maximum context length is 32768 tokens. However, you requested about 40000 tokens "
+            "(8000 of text input, 32000 in the output). Please reduce the length of either one, or use the "
+            '"middle-out" transform to compress your prompt automatically.',
+            24768,
+        ),
+        (
+            "This endpoint's maximum context length is 32768 tokens. However, you requested about 40500 tokens "
+            "(8000 of text input, 500 of tool input, 32000 in the output). Please reduce the length of either one",
+            24268,
+        ),
+        (  # the prompt alone overflows
+            "This endpoint's maximum context length is 32768 tokens. However, you requested about 40000 tokens "
+            "(40000 of text input, 0 in the output).",
+            None,
+        ),
         ("messages: roles must alternate", None),
         ("Invalid API key", None),
     ],

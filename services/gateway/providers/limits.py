@@ -68,7 +68,7 @@ _REFUSALS = (
     # Groq and others: "`max_tokens` must be less than or equal to `8192`"
     re.compile(r"max_(?:completion_)?tokens`? must be (?:less than or equal to|at most|<=) `?(\d+)", re.I),
 )
-# What is left of the context window after the prompt, as (window, prompt) groups:
+# What is left of the context window after the prompt, as (window, prompt's counts) groups:
 _CONTEXT_LEFT = (
     # vLLM: "… maximum context length is 8192 tokens and your request has 20 input tokens (32000 > 8192 - 20)"
     re.compile(r"maximum context length is (\d+) tokens and your request has (\d+) input tokens", re.I),
@@ -79,6 +79,13 @@ _CONTEXT_LEFT = (
     # the messages, 32000 in the completion)": only when the completion asked for some (else the prompt overflows)
     re.compile(
         r"maximum context length is (\d+) tokens.{0,80}?\((\d+) in the messages, [1-9]\d* in the completion\)",
+        re.I | re.S,
+    ),
+    # OpenRouter: "This endpoint's maximum context length is 32768 tokens. However, you requested about 40000
+    # tokens (8000 of text input, 32000 in the output)." (tool and image input, when any, are listed too)
+    re.compile(
+        r"maximum context length is (\d+) tokens.{0,80}?\((\d+ of text input(?:, \d+ of \w+ input)*), "
+        r"[1-9]\d* in the output\)",
         re.I | re.S,
     ),
 )
@@ -94,7 +101,7 @@ def limit_from_refusal(message: str) -> int | None:
             return int(m.group(1)) or None
     for pattern in _CONTEXT_LEFT:
         if m := pattern.search(message):
-            left = int(m.group(1)) - int(m.group(2))
+            left = int(m.group(1)) - sum(int(n) for n in re.findall(r"\d+", m.group(2)))  # every input
             return left if left > 0 else None
     return None
 
