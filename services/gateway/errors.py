@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import orjson
 
+from services.gateway.dialects._error_meaning import provider_message
 from services.gateway.dialects._openai_wire import openai_error_type as openai_type
 
 
@@ -75,7 +76,7 @@ def parse_upstream_error(body: bytes) -> tuple[str, str | None]:
         return (text[:500] or "upstream error", None)
     err = data.get("error") if isinstance(data, dict) else None
     if isinstance(err, dict):
-        message = str(err.get("message") or "upstream error")
+        message = provider_message(err) or str(err.get("message") or "upstream error")
         etype = err.get("type") if isinstance(err.get("type"), str) else None
         return message, etype
     if isinstance(err, str):

@@ -311,7 +311,8 @@ ROWS = [
         "xai cached input",
         "xai",
         "grok-3-mini",
-        {"openai_chat": chat(1000, 10, cached=800, reasoning=90)},
+        # xAI's total_tokens includes the reasoning (docs.x.ai, "Reasoning"): 1000 + 10 + 90
+        {"openai_chat": chat(1000, 10, cached=800, reasoning=90, total_tokens=1100)},
         0.00017,
         (200, 100, 800, 0),
     ),

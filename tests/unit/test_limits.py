@@ -65,6 +65,37 @@ from services.gateway.routing.config import CatalogError, parse_catalog  # noqa:
             "tokens and your request has 20 input tokens (32000 > 8192 - 20).",
             8172,
         ),
+        (
+            "Input validation error: `inputs` tokens + `max_new_tokens` must be <= 8193. Given: 22 `inputs` tokens "
+            "and 32000 `max_new_tokens`",
+            8171,
+        ),
+        (
+            "This model's maximum context length is 4096 tokens. However, you requested 33000 tokens (1000 in the "
+            "messages, 32000 in the completion). Please reduce the length of the messages or completion.",
+            3096,
+        ),
+        (  # the prompt alone overflows: no smaller max_tokens helps
+            "This model's maximum context length is 65536 tokens. However, you requested 70000 tokens (70000 in the "
+            "messages, 0 in the completion). Please reduce the length of the messages or completion.",
+            None,
+        ),
+        (
+            "This endpoint's maximum context length is 32768 tokens. However, you requested about 40000 tokens "
+            "(8000 of text input, 32000 in the output). Please reduce the length of either one, or use the "
+            '"middle-out" transform to compress your prompt automatically.',
+            24768,
+        ),
+        (
+            "This endpoint's maximum context length is 32768 tokens. However, you requested about 40500 tokens "
+            "(8000 of text input, 500 of tool input, 32000 in the output). Please reduce the length of either one",
+            24268,
+        ),
+        (  # the prompt alone overflows
+            "This endpoint's maximum context length is 32768 tokens. However, you requested about 40000 tokens "
+            "(40000 of text input, 0 in the output).",
+            None,
+        ),
         ("messages: roles must alternate", None),
         ("Invalid API key", None),
     ],

@@ -39,8 +39,14 @@ _BY_STATUS: dict[int, Meaning] = {
 }
 _OVERFLOW = re.compile(
     r"prompt is too long|exceed(?:s|ed)? (?:the )?context (?:limit|window|length)|maximum context length|"
-    r"context[_ ]length[_ ]exceeded|context window|too many (?:input )?tokens|input is too long",
-    re.I,
+    r"context[_ ]length[_ ]exceeded|context window|too many (?:input )?tokens|input is too long|"
+    # xAI: "This model's maximum prompt length is 131072 but the request contains 145213 tokens."
+    r"maximum prompt length|"
+    # llama.cpp server: "the request exceeds the available context size" (type exceed_context_size_error)
+    r"exceeds? (?:the )?available context size|exceed_context_size|"
+    # Gemini: "The input token count (1200345) exceeds the maximum number of tokens allowed (1048576)."
+    r"input token count.{0,40}exceeds the maximum number of tokens",
+    re.I | re.S,
 )
 # "… maximum context length is 128000 tokens. However, your messages resulted in 131072 tokens."
 _OPENAI_NUMBERS = re.compile(
@@ -48,6 +54,12 @@ _OPENAI_NUMBERS = re.compile(
 )
 # "prompt is too long: 210000 tokens > 200000 maximum"
 _ANTHROPIC_NUMBERS = re.compile(r"(\d+) tokens > (\d+) maximum", re.I)
+# xAI: "maximum prompt length is 131072 but the request contains 145213 tokens"
+_XAI_NUMBERS = re.compile(r"maximum prompt length is (\d+) but the request contains (\d+) tokens", re.I)
+# Gemini: "The input token count (1200345) exceeds the maximum number of tokens allowed (1048576)"
+_GEMINI_NUMBERS = re.compile(
+    r"input token count \((\d+)\) exceeds the maximum number of tokens allowed \((\d+)\)", re.I
+)
 
 
 def _error_of(body: bytes) -> dict[str, Any]:
@@ -57,8 +69,32 @@ def _error_of(body: bytes) -> dict[str, Any]:
         return {"message": body.decode("utf-8", errors="replace")}
     err = data.get("error") if isinstance(data, dict) else None
     if isinstance(err, dict):
-        return err
+        inner = provider_message(err)
+        return err if inner is None else {**err, "message": inner}
     return {"message": err} if isinstance(err, str) else {}
+
+
+def provider_message(err: dict[str, Any]) -> str | None:
+    """The serving provider's own message when a router wrapped it, else None.
+
+    OpenRouter answers ``{"error": {"message": "Provider returned error", "code": 400, "metadata":
+    {"raw": "<the provider's error body>", "provider_name": ...}}}`` (OpenRouter docs, "Errors"): the
+    meaning (context overflow, say) is only in ``metadata.raw``, itself a JSON error body or plain text.
+    """
+    metadata = err.get("metadata")
+    raw = metadata.get("raw") if isinstance(metadata, dict) else None
+    if not isinstance(raw, str) or not raw.strip():
+        return None
+    try:
+        inner = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return raw.strip()[:500]
+    found = inner.get("error") if isinstance(inner, dict) else None
+    if isinstance(found, dict) and isinstance(found.get("message"), str):
+        return str(found["message"])
+    if isinstance(found, str):
+        return found
+    return raw.strip()[:500]
 
 
 def _base(status: int) -> Meaning:
@@ -71,7 +107,10 @@ def meaning_from_openai(status: int, body: bytes) -> Meaning:
     """An OpenAI-shaped error (chat completions, Responses, OpenAI-compatible servers)."""
     err = _error_of(body)
     code, message = str(err.get("code") or ""), str(err.get("message") or "")
-    if code == "context_length_exceeded" or (status in (400, 413, 422) and _OVERFLOW.search(message)):
+    etype = str(err.get("type") or "")
+    if code == "context_length_exceeded" or (
+        status in (400, 413, 422) and _OVERFLOW.search(f"{message} {etype}")
+    ):
         return "context_overflow"
     if code in ("rate_limit_exceeded", "insufficient_quota"):
         return "rate_limit"
@@ -107,6 +146,10 @@ def _numbers(message: str) -> tuple[int, int] | None:
     if m := _OPENAI_NUMBERS.search(message):
         return int(m.group(2)), int(m.group(1))
     if m := _ANTHROPIC_NUMBERS.search(message):
+        return int(m.group(1)), int(m.group(2))
+    if m := _XAI_NUMBERS.search(message):
+        return int(m.group(2)), int(m.group(1))
+    if m := _GEMINI_NUMBERS.search(message):
         return int(m.group(1)), int(m.group(2))
     return None
 

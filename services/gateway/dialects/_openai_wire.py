@@ -65,6 +65,7 @@ def usage_from_openai(u: dict[str, Any]) -> Usage:
         cache_write_tokens=cache_write,
         reasoning_tokens=reasoning if type(reasoning) is int else 0,
         provider_cost_usd=None if "cost" not in u else paid_cost(u),  # paid_cost: None without a cost
+        reported_total_tokens=total if type(total := get("total_tokens")) is int else None,
     )
 
 

@@ -92,6 +92,24 @@ def place_anthropic_breakpoints(out: dict[str, Any]) -> None:
             blocks[-1]["cache_control"] = dict(EPHEMERAL)
 
 
+def keep_breakpoints(out: dict[str, Any]) -> None:
+    """Leave at most ``MAX_BREAKPOINTS`` markers on an Anthropic Messages body (Anthropic answers 400
+    above): the first one (the system prompt's, usually) and the last ones, which cover the most."""
+    marked: list[dict[str, Any]] = []
+    stack: list[Any] = [out.get("system"), out.get("tools"), out.get("messages")]
+    stack.reverse()
+    while stack:  # depth first, in document order
+        node = stack.pop()
+        if isinstance(node, dict):
+            if "cache_control" in node:
+                marked.append(node)
+            stack.extend(reversed([v for k, v in node.items() if k != "cache_control"]))
+        elif isinstance(node, list):
+            stack.extend(reversed(node))
+    for node in marked[1 : len(marked) - MAX_BREAKPOINTS + 1]:
+        del node["cache_control"]
+
+
 def place_chat_breakpoints(body: dict[str, Any]) -> None:
     """The same placement on a Chat Completions body for a target that honours ``cache_control`` on content
     parts (OpenRouter's Anthropic models): the last system message, the last tool, the last two user (or

@@ -5,7 +5,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from services.gateway.dialects._prompt_cache import NO_SESSION, Session, place_anthropic_breakpoints
+from services.gateway.dialects._prompt_cache import (
+    NO_SESSION,
+    Session,
+    keep_breakpoints,
+    place_anthropic_breakpoints,
+)
 from services.gateway.dialects._request_common import (
     Target,
     TranslatedRequest,
@@ -73,6 +78,23 @@ def _document_block(part: dict[str, Any], path: str) -> dict[str, Any]:
     }
 
 
+def _marker(part: dict[str, Any]) -> dict[str, str] | None:
+    """A content part's Anthropic-style ``cache_control`` (OpenRouter's chat extension for Claude), as
+    Anthropic accepts it: ``{"type": "ephemeral"}`` with its ``ttl`` ("5m" or "1h") when one is given."""
+    marker = part.get("cache_control")
+    if not isinstance(marker, dict) or marker.get("type") != "ephemeral":
+        return None
+    ttl = marker.get("ttl")
+    return {"type": "ephemeral", "ttl": ttl} if ttl in ("5m", "1h") else {"type": "ephemeral"}
+
+
+def _marked(block: dict[str, Any], part: dict[str, Any]) -> dict[str, Any]:
+    marker = _marker(part)
+    if marker is not None:
+        block["cache_control"] = marker
+    return block
+
+
 def _user_blocks(content: Any, path: str) -> list[dict[str, Any]]:
     if isinstance(content, str):
         return [{"type": "text", "text": content}] if content else []
@@ -81,14 +103,29 @@ def _user_blocks(content: Any, path: str) -> list[dict[str, Any]]:
         part, where = as_dict(part), f"{path}.content.{j}"
         kind = part.get("type")
         if kind == "text" and isinstance(part.get("text"), str) and part["text"]:
-            blocks.append({"type": "text", "text": part["text"]})  # Anthropic rejects empty text blocks
+            blocks.append(
+                _marked({"type": "text", "text": part["text"]}, part)
+            )  # Anthropic rejects empty text
         elif kind == "image_url":
-            blocks.append(_image_block(part, where))
+            blocks.append(_marked(_image_block(part, where), part))
         elif kind == "file":
-            blocks.append(_document_block(part, where))
+            blocks.append(_marked(_document_block(part, where), part))
         elif kind == "input_audio":
             raise TranslationError(f"{where}: audio input is not supported by this model", param=where)
     return blocks
+
+
+def _system_block(content: Any) -> dict[str, Any] | None:
+    """A system message as one text block, carrying the marker of its last marked part, if any."""
+    text = _text_of(content)
+    if not text:
+        return None
+    markers = [m for p in as_list(content) if (m := _marker(as_dict(p))) is not None]
+    return (
+        {"type": "text", "text": text, "cache_control": markers[-1]}
+        if markers
+        else {"type": "text", "text": text}
+    )
 
 
 def _tool_id(raw: Any, fallback: str) -> str:
@@ -151,19 +188,19 @@ def _append(turns: list[dict[str, Any]], role: str, blocks: list[dict[str, Any]]
         turns.append({"role": role, "content": list(blocks)})
 
 
-def _messages(raw: Any) -> tuple[list[str], list[dict[str, Any]]]:
+def _messages(raw: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     if not isinstance(raw, list):
         raise TranslationError("messages: Input should be a valid list", param="messages")
-    system: list[str] = []
+    system: list[dict[str, Any]] = []  # text blocks
     turns: list[dict[str, Any]] = []
     fn_ids: dict[str, str] = {}
     for i, message in enumerate(raw):
         message, path = as_dict(message), f"messages[{i}]"
         role = message.get("role")
         if role in ("system", "developer"):
-            text = _text_of(message.get("content"))
-            if text:
-                system.append(text)
+            block = _system_block(message.get("content"))
+            if block is not None:
+                system.append(block)
         elif role == "user":
             _append(turns, "user", _user_blocks(message.get("content"), path))
         elif role == "assistant":
@@ -294,9 +331,11 @@ def chat_to_anthropic(
         schema = as_dict(response_format.get("json_schema")).get("schema")
         out["output_config"] = {"format": {"type": "json_schema", "schema": as_dict(schema)}}
     elif response_format.get("type") == "json_object":
-        system.append(_JSON_OBJECT_INSTRUCTION)  # Anthropic has no JSON mode without a schema
-    if system:
-        out["system"] = "\n".join(system)
+        system.append({"type": "text", "text": _JSON_OBJECT_INSTRUCTION})  # no JSON mode without a schema
+    if any("cache_control" in b for b in system):
+        out["system"] = system  # the client's own breakpoints (and TTLs) are kept where it put them
+    elif system:
+        out["system"] = "\n".join(b["text"] for b in system)
     _add_thinking(body, target, out)
     _add_sampling(body, out)
     _add_tools(body, out, thinking="thinking" in out)
@@ -309,7 +348,9 @@ def chat_to_anthropic(
         out["metadata"] = {"user_id": user}
     if body.get("stream") is True:
         out["stream"] = True
-    # OpenAI clients send no cache markers: the gateway places them (system, tools, the last two user
-    # turns), so each turn reads what the previous one wrote (dialects/_prompt_cache.py).
+    # OpenAI clients seldom send cache markers: the gateway places them (system, tools, the last two user
+    # turns), so each turn reads what the previous one wrote (dialects/_prompt_cache.py). A client that
+    # marked parts itself (OpenRouter's extension) keeps its own, at most four as Anthropic allows.
     place_anthropic_breakpoints(out)
+    keep_breakpoints(out)
     return TranslatedRequest(body=out, tool_names={})

@@ -37,6 +37,9 @@ class Usage:
     cache_write_1h_tokens: int = 0
     web_search_requests: int = 0
     iterations: tuple[Iteration, ...] = ()
+    # The upstream's own ``total_tokens`` (OpenAI wire), None when not stated: the evidence of where a
+    # provider counts reasoning (``Provider.usage``); not a bucket, so not compared.
+    reported_total_tokens: int | None = field(default=None, compare=False)
 
     @property
     def prompt_tokens(self) -> int:

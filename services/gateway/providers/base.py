@@ -11,7 +11,7 @@ import email.utils
 import math
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from services.gateway.dialects.formats import Operation, Wire
@@ -146,8 +146,12 @@ class Provider:
         The wire readers follow the wire owner's convention (OpenAI's for the chat and Responses wires,
         Anthropic's for Messages); a provider that counts differently on the same wire says so here,
         with its source. Returns a new value (never mutates: streams re-apply it to cumulative usage).
+
+        Base rule: reasoning is inside ``completion_tokens`` (OpenAI's convention), unless the upstream's
+        own ``total_tokens`` shows it outside (prompt + completion + reasoning = total), as Gemini's
+        OpenAI-compatible endpoint and other servers count it: then it is added to the output.
         """
-        return usage
+        return reasoning_as_output(usage, outside_by_default=False)
 
     def scrub(self, text: str) -> str:
         """Remove this provider's key from text that may reach a client, a log or the ledger."""
@@ -159,6 +163,26 @@ class Provider:
         """``scrub`` for relayed stream bytes (an upstream's in-stream error may quote the key)."""
         key = self._key_bytes
         return data.replace(key, b"[redacted]") if key and key in data else data
+
+
+def reasoning_as_output(usage: Usage, outside_by_default: bool) -> Usage:
+    """``usage`` with its reasoning tokens counted in ``output_tokens`` when the upstream counted them
+    outside ``completion_tokens`` (pure).
+
+    Where the upstream put them is read from its ``total_tokens`` when that tells (prompt + completion +
+    reasoning = total: outside; prompt + completion = total: inside); otherwise the provider's documented
+    convention (``outside_by_default``) decides. Returns ``usage`` itself when nothing is added.
+    """
+    reasoning = usage.reasoning_tokens
+    if not reasoning:
+        return usage
+    outside = outside_by_default
+    total, counted = usage.reported_total_tokens, usage.prompt_tokens + usage.output_tokens
+    if total == counted + reasoning:
+        outside = True
+    elif total == counted:
+        outside = False
+    return replace(usage, output_tokens=usage.output_tokens + reasoning) if outside else usage
 
 
 def _whole_seconds(value: str) -> str:

@@ -68,9 +68,26 @@ _REFUSALS = (
     # Groq and others: "`max_tokens` must be less than or equal to `8192`"
     re.compile(r"max_(?:completion_)?tokens`? must be (?:less than or equal to|at most|<=) `?(\d+)", re.I),
 )
-# vLLM: "… maximum context length is 8192 tokens and your request has 20 input tokens (32000 > 8192 - 20)"
-_CONTEXT_LEFT = re.compile(
-    r"maximum context length is (\d+) tokens and your request has (\d+) input tokens", re.I
+# What is left of the context window after the prompt, as (window, prompt's counts) groups:
+_CONTEXT_LEFT = (
+    # vLLM: "… maximum context length is 8192 tokens and your request has 20 input tokens (32000 > 8192 - 20)"
+    re.compile(r"maximum context length is (\d+) tokens and your request has (\d+) input tokens", re.I),
+    # text-generation-inference (Hugging Face, Together): "`inputs` tokens + `max_new_tokens` must be <= 8193.
+    # Given: 22 `inputs` tokens and 32000 `max_new_tokens`"
+    re.compile(r"max_new_tokens`? must be <= (\d+)\. Given: (\d+) `?inputs`? tokens", re.I),
+    # older vLLM, DeepSeek: "maximum context length is 4096 tokens. However, you requested 33000 tokens (1000 in
+    # the messages, 32000 in the completion)": only when the completion asked for some (else the prompt overflows)
+    re.compile(
+        r"maximum context length is (\d+) tokens.{0,80}?\((\d+) in the messages, [1-9]\d* in the completion\)",
+        re.I | re.S,
+    ),
+    # OpenRouter: "This endpoint's maximum context length is 32768 tokens. However, you requested about 40000
+    # tokens (8000 of text input, 32000 in the output)." (tool and image input, when any, are listed too)
+    re.compile(
+        r"maximum context length is (\d+) tokens.{0,80}?\((\d+ of text input(?:, \d+ of \w+ input)*), "
+        r"[1-9]\d* in the output\)",
+        re.I | re.S,
+    ),
 )
 _TOKEN_FIELDS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
 
@@ -82,9 +99,10 @@ def limit_from_refusal(message: str) -> int | None:
     for pattern in _REFUSALS:
         if m := pattern.search(message):
             return int(m.group(1)) or None
-    if m := _CONTEXT_LEFT.search(message):
-        left = int(m.group(1)) - int(m.group(2))
-        return left if left > 0 else None
+    for pattern in _CONTEXT_LEFT:
+        if m := pattern.search(message):
+            left = int(m.group(1)) - sum(int(n) for n in re.findall(r"\d+", m.group(2)))  # every input
+            return left if left > 0 else None
     return None
 
 

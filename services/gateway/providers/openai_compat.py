@@ -10,7 +10,9 @@ Each owns its usage convention on that wire (``Provider.usage``):
 - OpenRouter (docs "Usage Accounting"): token counts normalised to OpenAI's convention; ``usage.cost`` is what
   it charged to the account, ``cost_details.upstream_inference_cost`` what the upstream charged, which a
   BYOK user (``is_byok``) pays to the upstream directly on top: ``usage_from_openai`` records the sum.
-- Configured OpenAI-compatible servers: OpenAI's convention (they implement OpenAI's API).
+- Configured OpenAI-compatible servers: OpenAI's convention (they implement OpenAI's API), unless the
+  answer's ``total_tokens`` shows reasoning outside ``completion_tokens`` (Gemini's OpenAI-compatible
+  endpoint counts thoughts that way): ``base.reasoning_as_output`` reads it for every provider.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 from services.gateway.dialects._prompt_cache import has_markers, place_chat_breakpoints
 from services.gateway.dialects.ir import Usage
 from services.gateway.dialects.translate_request import Target
-from services.gateway.providers.base import Operation, Provider, Wire
+from services.gateway.providers.base import Operation, Provider, Wire, reasoning_as_output
 
 # Models that reason and take `reasoning_effort`; they also need `max_completion_tokens`.
 _REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
@@ -82,10 +84,9 @@ class XAIProvider(OpenAICompatProvider):
     max_tokens_field = "max_tokens"
 
     def usage(self, usage: Usage) -> Usage:
-        # Reasoning is outside completion_tokens at xAI (module docstring): add it to the output.
-        if not usage.reasoning_tokens:
-            return usage
-        return replace(usage, output_tokens=usage.output_tokens + usage.reasoning_tokens)
+        # Reasoning is outside completion_tokens at xAI (module docstring): added to the output, unless
+        # the answer's own total_tokens says otherwise.
+        return reasoning_as_output(usage, outside_by_default=True)
 
     def target(self, model: str) -> Target:
         # grok-3-mini takes reasoning_effort; grok-4 reasons always and rejects the parameter.

@@ -268,6 +268,52 @@ def test_other_providers_count_reasoning_inside_output(cls: type, name: str) -> 
     assert (u.output_tokens, u.reasoning_tokens) == (260, 200)
 
 
+# Gemini's OpenAI-compatible endpoint (a catalog provider) counts thoughts as xAI does: outside
+# completion_tokens, inside total_tokens. The total is the evidence, whatever the provider.
+GEMINI_COMPAT_ANSWER = {
+    "prompt_tokens": 40,
+    "completion_tokens": 60,
+    "total_tokens": 300,
+    "completion_tokens_details": {"reasoning_tokens": 200},
+}
+
+
+@pytest.mark.parametrize(
+    ("cls", "name"),
+    [(OpenAICompatProvider, "gemini"), (OpenRouterProvider, "openrouter"), (OpenAIProvider, "openai")],
+)
+def test_total_tokens_showing_reasoning_outside_adds_it_to_the_output(cls: type, name: str) -> None:
+    read = usage_from_openai(GEMINI_COMPAT_ANSWER)
+    u = provider(cls, name).usage(read)
+    assert (u.input_tokens, u.output_tokens, u.reasoning_tokens) == (40, 260, 200)
+    assert read.output_tokens == 60  # a new value: streams re-apply the rule to cumulative usage
+
+
+@pytest.mark.parametrize(
+    ("usage", "output"),
+    [
+        ({"prompt_tokens": 40, "completion_tokens": 260, "total_tokens": 300}, 260),  # the total says inside
+        ({"prompt_tokens": 40, "completion_tokens": 60}, 260),  # no total: xAI's documented convention
+        (
+            {"prompt_tokens": 40, "completion_tokens": 60, "total_tokens": 999},
+            260,
+        ),  # a total that tells nothing
+    ],
+)
+def test_xai_convention_gives_way_to_its_own_total(usage: dict[str, Any], output: int) -> None:
+    answer = usage | {"completion_tokens_details": {"reasoning_tokens": 200}}
+    assert provider(XAIProvider, "xai").usage(usage_from_openai(answer)).output_tokens == output
+
+
+def test_without_a_telling_total_openai_convention_holds() -> None:
+    answer = {
+        "prompt_tokens": 40,
+        "completion_tokens": 60,
+        "completion_tokens_details": {"reasoning_tokens": 20},
+    }
+    assert provider(OpenAICompatProvider, "local").usage(usage_from_openai(answer)).output_tokens == 60
+
+
 @pytest.mark.parametrize(
     ("usage", "paid"),
     [

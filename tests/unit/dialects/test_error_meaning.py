@@ -10,6 +10,7 @@ import pytest
 from services.gateway.dialects import registry
 from services.gateway.dialects._error_meaning import Meaning
 from services.gateway.dialects.formats import CLIENT_FORMATS, ClientFormat, Wire
+from services.gateway.errors import parse_upstream_error
 
 OPENAI_OVERFLOW = {
     "error": {
@@ -111,3 +112,66 @@ def test_anthropic_overflow_reaches_openai_clients_with_their_code_and_numbers()
         status, words, code = registry.client(fmt).error_words("context_overflow", 400, message)  # type: ignore[arg-type]
         assert (status, code) == (400, "context_length_exceeded")
         assert "maximum context length is 128000 tokens" in words and "131072" in words
+
+
+# Other providers' words for the same overflow (bugcase 10's kind): each must reach Claude Code as
+# "prompt is too long", with the numbers when the provider states them.
+XAI_OVERFLOW = {
+    "code": "Client specified an invalid argument",
+    "error": "This model's maximum prompt length is 131072 but the request contains 145213 tokens.",
+}
+LLAMA_CPP_OVERFLOW = {
+    "error": {
+        "code": 400,
+        "message": "the request exceeds the available context size, try increasing it",
+        "type": "exceed_context_size_error",
+        "n_prompt_tokens": 40000,
+        "n_ctx": 32768,
+    }
+}
+GEMINI_RAW = {
+    "error": {
+        "code": 400,
+        "message": "The input token count (1200345) exceeds the maximum number of tokens allowed (1048576).",
+        "status": "INVALID_ARGUMENT",
+    }
+}
+OPENROUTER_WRAPPED = {
+    "error": {
+        "message": "Provider returned error",
+        "code": 400,
+        "metadata": {"raw": json.dumps(GEMINI_RAW, indent=2), "provider_name": "Google AI Studio"},
+    }
+}
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (XAI_OVERFLOW, "prompt is too long: 145213 tokens > 131072 maximum"),
+        (LLAMA_CPP_OVERFLOW, "prompt is too long: the request exceeds the available context size"),
+        (GEMINI_RAW, "prompt is too long: 1200345 tokens > 1048576 maximum"),
+        (OPENROUTER_WRAPPED, "prompt is too long: 1200345 tokens > 1048576 maximum"),
+    ],
+    ids=["xai", "llama.cpp", "gemini", "openrouter-wrapped-gemini"],
+)
+def test_other_providers_overflow_reaches_claude_code(body: dict[str, object], words: str) -> None:
+    raw = json.dumps(body).encode()
+    meaning = registry.WIRES["openai_chat"].error_meaning(400, raw)
+    assert meaning == "context_overflow"
+    message, _ = parse_upstream_error(raw)
+    status, said, _ = registry.client("anthropic").error_words(meaning, 400, message)
+    assert status == 400 and said.startswith(words)
+
+
+def test_openrouter_names_the_serving_providers_message() -> None:
+    message, _ = parse_upstream_error(json.dumps(OPENROUTER_WRAPPED).encode())
+    assert message == GEMINI_RAW["error"]["message"]  # type: ignore[index]
+    plain = {
+        "error": {
+            "message": "Provider returned error",
+            "code": 502,
+            "metadata": {"raw": "upstream timed out"},
+        }
+    }
+    assert parse_upstream_error(json.dumps(plain).encode())[0] == "upstream timed out"

@@ -19,6 +19,7 @@ from services.gateway.dialects.translate_request import (
     Target,
     anthropic_to_chat,
     anthropic_to_responses,
+    chat_to_anthropic,
     responses_to_anthropic,
     responses_to_chat,
 )
@@ -211,3 +212,45 @@ def test_openrouter_prepare_marks_an_openai_clients_body_for_claude() -> None:
     other = {"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
     openrouter().prepare(other, False, "openai_chat")
     assert not has_markers(other)
+
+
+# An OpenAI chat client that marks parts itself (OpenRouter's extension for Claude; bugcase 08's kind, the
+# other direction): its breakpoints and their TTL reach Anthropic where it put them.
+CHAT_MARKED = {
+    "model": "claude-sonnet-4-5",
+    "messages": [
+        {"role": "system", "content": [{"type": "text", "text": "<long system>", "cache_control": ONE_HOUR}]},
+        {"role": "user", "content": [{"type": "text", "text": "first", "cache_control": EPHEMERAL}]},
+        {"role": "assistant", "content": "ok"},
+        {"role": "user", "content": [{"type": "text", "text": "second"}]},
+    ],
+}
+
+
+def test_chat_clients_own_markers_and_ttl_reach_anthropic() -> None:
+    body = chat_to_anthropic(CHAT_MARKED, Target(model="claude-sonnet-4-5")).body
+    assert body["system"] == [{"type": "text", "text": "<long system>", "cache_control": ONE_HOUR}]
+    assert marked(body) == ["system.0", "messages.0.0"]  # where the client put them, none added
+    assert body["messages"][0]["content"][0]["cache_control"] == EPHEMERAL
+
+
+def test_chat_clients_markers_are_cut_to_anthropics_limit() -> None:
+    turns: list[dict[str, Any]] = []
+    for i in range(6):
+        turns += [
+            {"role": "user", "content": [{"type": "text", "text": f"u{i}", "cache_control": EPHEMERAL}]},
+            {"role": "assistant", "content": f"a{i}"},
+        ]
+    request = {"model": "c", "messages": [CHAT_MARKED["messages"][0], *turns]}
+    spots = marked(chat_to_anthropic(request, Target(model="claude-sonnet-4-5")).body)
+    assert spots == ["system.0", "messages.6.0", "messages.8.0", "messages.10.0"]
+
+
+def test_chat_clients_without_markers_get_the_gateways_as_before() -> None:
+    request = {
+        "model": "c",
+        "messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "hi"}],
+    }
+    body = chat_to_anthropic(request, Target(model="claude-sonnet-4-5")).body
+    assert body["system"] == [{"type": "text", "text": "s", "cache_control": EPHEMERAL}]
+    assert marked(body) == ["system.0", "messages.0.0"]
