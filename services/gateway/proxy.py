@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 import aiohttp
@@ -234,41 +234,91 @@ class Proxy:
         chunks: Chunks,
     ) -> Answer[web.StreamResponse]:
         relay = make_relay(pair, view, provider.usage)
-        first = await self.until_committed(relay, chunks, provider)
         response = SSEResponse(status=200, headers={**SSE_HEADERS, **self._headers(call)})
-        att.answered, att.status = True, 200
-        call.answer(200)
+
+        def commit() -> None:
+            att.answered, att.status = True, 200
+            call.answer(200)
+
+        async def silent() -> None:
+            """The upstream is silent before its first token (a model thinking): the client's answer
+            starts now, headers and then its format's keep-alives, so that its idle watchdog does not give
+            up (Claude Code's gateway protocol; bugcase 19). From here on a failure is told in the stream:
+            the request no longer falls back."""
+            if not response.prepared:
+                commit()
+                await response.prepare(request)
+            if frame := relay.keepalive():
+                await response.write(frame)
+
         try:
-            await response.prepare(request)
-            await self._pump(call, att, relay, response, first, chunks, provider)
+            try:
+                first = await self.until_committed(relay, chunks, provider, silent)
+            except UpstreamError as exc:
+                if not response.prepared:
+                    raise  # nothing reached the client: the next route may serve it
+                failed = relay.fail(502, exc.message, exc.error_type or "broken_stream")
+                await response.write_eof(provider.scrub_bytes(failed))
+            else:
+                if not response.prepared:
+                    commit()
+                    await response.prepare(request)
+                await self._pump(call, att, relay, response, first, chunks, provider)
         except (ConnectionResetError, aiohttp.ClientConnectionResetError):
             if not relay.delivered:  # a client that hangs up after the whole answer lost nothing: a success
                 att.client_disconnected = True
                 call.answer(499, "client_disconnected")
         finally:
-            att.usage = relay.usage or ir.Usage()
-            att.served_model = relay.decoder.model
-            if relay.error is not None and call.error_type is None:
-                call.answer(relay.error.status, relay.error.type)
+            if att.answered:  # else an error before the first token: the attempt failed, nothing was sent
+                att.usage = relay.usage or ir.Usage()
+                att.served_model = relay.decoder.model
+                if relay.error is not None and call.error_type is None:
+                    call.answer(relay.error.status, relay.error.type)
         failure = (call.status, call.error_type) if call.status >= 500 else None
         return Answer(response, failure)
 
-    async def until_committed(self, relay: Relay, chunks: AsyncIterator[bytes], provider: Provider) -> bytes:
+    async def until_committed(
+        self,
+        relay: Relay,
+        chunks: AsyncIterator[bytes],
+        provider: Provider,
+        on_idle: Callable[[], Awaitable[None]] | None = None,
+    ) -> bytes:
         """Read the upstream stream until its first token (or finish, or error), keeping the output.
 
         Until then nothing has reached the client, so a failure can still fall back to another route:
         a broken connection, a timeout, an empty stream, an in-stream error before any content.
+        ``on_idle`` is awaited after every ``STREAM_KEEPALIVE_S`` of silence (the caller starts the
+        client's answer there); once it has run, errors are no longer raised but left in ``relay`` (the
+        caller tells them in the stream), since the client already has its answer's headers.
         """
+        idled = False
+
+        async def idle() -> None:
+            nonlocal idled
+            idled = True
+            if on_idle is not None:
+                await on_idle()
+
         out: list[bytes] = []
         deadline = time.monotonic() + self.upstream.first_byte_timeout_s
         while not relay.started:
             remaining = max(0.0, deadline - time.monotonic())
-            chunk = await self.upstream.next_chunk(chunks, provider, "first_token", remaining)
+            chunk = await self.upstream.next_chunk(
+                chunks,
+                provider,
+                "first_token",
+                remaining,
+                None if on_idle is None else idle,
+                self.upstream.first_byte_timeout_s,
+            )
             if chunk is None:
                 break
             # next_chunk scrubbed each read; what a relay re-frames may join a key split across two reads
             out.append(provider.scrub_bytes(relay.feed(chunk)))
         name = provider.name
+        if idled:
+            return b"".join(out)  # the client's answer has started: the caller tells what went wrong
         if relay.error is not None and not relay.saw_content:
             err = relay.error
             raise UpstreamError(

@@ -469,6 +469,80 @@ def test_case19_pings_during_upstream_silence(gw: Stack, up: ScriptedUpstream, f
         assert gw.row_for(f"t19-{fmt}")["status"] == 200
 
 
+@pytest.mark.parametrize("fmt", ["anthropic", "openai_chat"])
+def test_case19_silence_before_the_first_token_starts_the_answer(
+    gw: Stack, up: ScriptedUpstream, fmt: str
+) -> None:
+    """A model that thinks before its first token: after STREAM_KEEPALIVE_S the client gets its answer's
+    headers and keep-alives (not nothing, until its idle watchdog gives up), then the whole answer."""
+    if fmt == "anthropic":  # translated from an OpenAI upstream
+        path, model = OPENAI, "gpt-4o-mini"
+        pieces: list[bytes | Pause] = [
+            *frames(chat_chunk("gpt-4o-mini", {"role": "assistant", "content": ""})),
+            Pause(SILENCE_S),
+            *frames(
+                chat_chunk("gpt-4o-mini", {"content": "42."}),
+                chat_chunk("gpt-4o-mini", {}, "stop"),
+                chat_chunk(
+                    "gpt-4o-mini", usage={"prompt_tokens": 19, "completion_tokens": 8, "total_tokens": 27}
+                ),
+            ),
+            b"data: [DONE]\n\n",
+        ]
+    else:  # relayed from an Anthropic upstream
+        path, model = ANTHROPIC, "claude-sonnet-4-5"
+        pieces = [
+            *CASE01[:1],
+            Pause(SILENCE_S),
+            *frames(
+                {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+                {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "42."}},
+                {"type": "content_block_stop", "index": 0},
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": "end_turn"},
+                    "usage": {"output_tokens": 8},
+                },
+                {"type": "message_stop"},
+                event=True,
+            ),
+        ]
+    up.script(path, sse(pieces))
+    body = {
+        "model": model,
+        "max_tokens": 64,
+        "stream": True,
+        "messages": [{"role": "user", "content": "6*7?"}],
+    }
+    endpoint = "/v1/messages" if fmt == "anthropic" else "/v1/chat/completions"
+    rid = f"t19b-{fmt}"
+    with httpx.stream(
+        "POST", gw.gateway_url + endpoint, json=body, timeout=30, headers={"x-request-id": rid, **AV}
+    ) as r:
+        status = r.status_code
+        timeline = sse_events(r)
+    assert status == 200
+    text_at = next(i for i, ev in enumerate(timeline) if "42." in ev.data)
+    before = timeline[:text_at]
+    if fmt == "anthropic":
+        assert len([ev for ev in before if ev.event == "ping"]) >= 2, before
+        got = anthropic_assembled(
+            b"".join(
+                (f"event: {ev.event}\n".encode() if ev.event else b"")
+                + b"data: "
+                + ev.data.encode()
+                + b"\n\n"
+                for ev in timeline
+                if not ev.comment
+            )
+        )
+        assert got["text"] == "42." and got["stopped"] and not got["errors"]
+    else:
+        assert len([ev for ev in before if ev.comment]) >= 2, before
+    row = gw.row_for(rid)
+    assert (row["status"], row["error_type"], row["output_tokens"]) == (200, None, 8)
+
+
 # ---- kind 3: what the gateway mints never reaches the provider (bugcase 04) ---------------------------
 
 ANTHROPIC_OK = {

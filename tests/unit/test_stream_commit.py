@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -60,3 +61,60 @@ async def test_empty_stream_is_retryable() -> None:
     with pytest.raises(UpstreamError) as info:
         await proxy().until_committed(relay, chunks(KEEPALIVE), PROVIDER)
     assert info.value.retryable and info.value.error_type == "empty_stream"
+
+
+# ---- silence before the first token: the client's answer starts (bugcase 19, its other instance) ----------
+
+SILENCE = object()  # in ``paced``: the upstream says nothing for a while (several keep-alive periods)
+
+
+async def paced(*parts: bytes | object) -> AsyncIterator[bytes]:
+    for p in parts:
+        if p is SILENCE:
+            await asyncio.sleep(0.3)
+        else:
+            assert isinstance(p, bytes)
+            yield p
+
+
+def keepalive_proxy() -> Proxy:
+    upstream = UpstreamClient(None, first_byte_timeout_s=5, chunk_timeout_s=5, keepalive_s=0.05)  # type: ignore[arg-type]
+    return Proxy(upstream, {}, None, Limits(4, 5))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("client_format", ["openai_chat", "anthropic"])
+async def test_silence_before_the_first_token_calls_on_idle_and_still_commits(client_format: str) -> None:
+    relay = make_relay_for(client_format)
+    idles: list[bytes] = []
+
+    async def on_idle() -> None:
+        idles.append(relay.keepalive())
+
+    out = await keepalive_proxy().until_committed(relay, paced(ROLE, SILENCE, TEXT), PROVIDER, on_idle)
+    assert len(idles) >= 2 and all(idles)  # a keep-alive of the client's format at every silent period
+    assert relay.started and b"Hi" in out
+
+
+@pytest.mark.parametrize("client_format", ["openai_chat", "anthropic"])
+async def test_an_error_after_the_answer_started_is_left_to_the_stream(client_format: str) -> None:
+    relay = make_relay_for(client_format)
+    idles: list[int] = []
+
+    async def on_idle() -> None:
+        idles.append(1)
+
+    out = await keepalive_proxy().until_committed(relay, paced(ROLE, SILENCE, ERROR), PROVIDER, on_idle)
+    assert idles  # the client has its answer's headers: no fallback, the error goes in its stream
+    assert relay.error is not None and relay.error.status == 503 and b"upstream overloaded" in out
+
+
+async def test_without_silence_an_error_still_falls_back() -> None:
+    relay = make_relay_for("anthropic")
+    calls: list[int] = []
+
+    async def on_idle() -> None:
+        calls.append(1)
+
+    with pytest.raises(UpstreamError):
+        await keepalive_proxy().until_committed(relay, paced(ROLE, ERROR), PROVIDER, on_idle)
+    assert calls == []
