@@ -74,10 +74,6 @@ def add_columns(*names: str) -> str:
     return "".join(f"ALTER TABLE {TABLE} ADD COLUMN {n} {sql_type(n)};\n" for n in names)
 
 
-DROP_FILTER_INDEXES_SQL = (
-    "DROP INDEX IF EXISTS requests_provider_started;\nDROP INDEX IF EXISTS requests_model_started;\n"
-)
-
 MIGRATIONS: tuple[str, ...] = (
     (Path(__file__).with_name("schema.sql")).read_text(encoding="utf-8"),
     # 2: attribution (gateway key, session, agent, client, request class) and budget alerts. The index
@@ -98,10 +94,6 @@ MIGRATIONS: tuple[str, ...] = (
     # 6: latency lists per (hour, provider, model, status) replace four latency-ordered indexes: Store.open
     # backfills them from the ledger (ensure_rollups).
     LISTS_SQL + DROP_INDEXES_SQL,
-    # 7 (issue 13): the provider and model filter indexes dropped (each cost the writer about 3 us a row).
-    # Whole hours come from the rollups and latency lists; the partial hours at a range's edges are read
-    # along requests_started_at (an hour of rows) and filtered (bench/bench_queries.py).
-    DROP_FILTER_INDEXES_SQL,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

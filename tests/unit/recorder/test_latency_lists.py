@@ -206,7 +206,7 @@ def test_a_version_5_ledger_is_upgraded_and_backfilled(tmp_path: Path) -> None:
             "ON requests (CAST(started_at / 86400 AS INTEGER), latency_ms, started_at, provider, model, status);"
         )
     assert write(path, [[event(20_000, provider="xai")]]) == 1
-    assert query(path, "PRAGMA user_version") == [(SCHEMA_VERSION,)] == [(7,)]
+    assert query(path, "PRAGMA user_version") == [(SCHEMA_VERSION,)] == [(6,)]
     indexes = {r[0] for r in query(path, "SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert "requests_hour_latency" in indexes
     assert not indexes & {"requests_latency", "requests_provider_latency", "requests_model_latency"}

@@ -226,33 +226,6 @@ async def test_a_version_1_ledger_gains_the_attribution_columns(tmp_path: Path) 
         assert db.execute("SELECT 1 FROM sqlite_master WHERE name = 'requests_key_started'").fetchone()
 
 
-async def test_a_version_6_ledger_loses_the_provider_and_model_indexes_and_keeps_its_rows(
-    tmp_path: Path,
-) -> None:
-    path = tmp_path / "usage.db"
-    old = [make_event(n, provider=("openai", "anthropic")[n % 2]) for n in range(1, 4)]
-    async with aiosqlite.connect(path, isolation_level=None) as db:
-        assert await migrate(db, MIGRATIONS[:6]) == 6
-        await db.executemany(
-            f"INSERT INTO requests ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
-            [event_row(e) for e in old],
-        )
-    assert {"requests_provider_started", "requests_model_started"} <= indexes(path)
-    s = await Store.open(str(path))
-    assert await s.insert_many([old[2], make_event(4)]) == 1  # event 3 is a replay
-    await s.close()
-    assert pragma(path, "user_version") == SCHEMA_VERSION == 7
-    assert not {"requests_provider_started", "requests_model_started"} & indexes(path)
-    assert {"requests_started_at", "requests_key_started", "requests_hour_latency"} <= indexes(path)
-    assert [r["request_id"] for r in rows(path)] == ["req-1", "req-2", "req-3", "req-4"]
-    with sqlite3.connect(path) as db:  # the rollups count the old rows and the new one
-        assert db.execute("SELECT sum(requests) FROM usage_hourly").fetchone() == (4,)
-
-
-def indexes(path: Path) -> set[str]:
-    return {r[0] for r in rows(path, "SELECT name FROM sqlite_master WHERE type = 'index'")}
-
-
 async def test_a_later_version_adds_columns_to_a_version_1_database(tmp_path: Path, caplog) -> None:
     path = tmp_path / "usage.db"
     s = await Store.open(str(path))
