@@ -14,7 +14,7 @@ import functools
 import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import aiohttp
 import orjson
@@ -129,10 +129,13 @@ class Proxy:
             err = await self.upstream.error_from(resp, provider)
         finally:
             resp.release()
-        limit = provider.output_limit_from_error(err.upstream_status, err.message)
-        if limit is not None:
-            provider.learn_output_limit(route.model, limit)
+        stated = provider.output_limit_from_error(err.upstream_status, err.message)
+        if stated is not None:
+            if stated.lasting:  # the model's own limit: every later request keeps within it
+                provider.learn_output_limit(route.model, stated.tokens)
             retry = self._build(call, provider, route, pair)
+            if not stated.lasting:  # what this prompt leaves of the context window: this retry only
+                retry = _clamped(retry, stated.tokens)
             if retry.body != up.body:
                 return await self.upstream.send(provider, retry.url, retry.headers, retry.body), retry
         raise err
@@ -452,6 +455,14 @@ class Proxy:
         return web.Response(
             body=orjson.dumps(body), status=status, content_type="application/json", headers=headers
         )
+
+
+def _clamped(up: Upstream, limit: int) -> Upstream:
+    """``up`` with every output-token field of its body at most ``limit`` (a one-off retry: parsed again)."""
+    body = orjson.loads(up.body)
+    if not isinstance(body, dict) or not clamp_body(body, limit):
+        return up
+    return replace(up, body=dumps_body(body))
 
 
 def _json_object(body: bytes) -> bool:

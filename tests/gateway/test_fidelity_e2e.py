@@ -28,7 +28,7 @@ price = {{ input = 0.20, output = 0.60 }}
 [[providers]]
 name = "deepseek"
 base_url = "{up}/deepseek/v1"
-models = ["deepseek-chat", "strict-chat"]
+models = ["deepseek-chat", "strict-chat", "roomy-chat"]
 price = {{ input = 0.27, output = 1.10 }}
 
 [[providers]]
@@ -867,6 +867,35 @@ def test_unknown_models_limit_is_learned_from_the_refusal(gw: Stack, up: Scripte
     )
     assert r.status_code == 200
     assert sent_limits(up, DEEPSEEK) == [8192]  # remembered, and applied to the untranslated body too
+
+
+OPENROUTER_CONTEXT_LEFT = {
+    "error": {
+        "message": "This endpoint's maximum context length is 32768 tokens. However, you requested about 36000 "
+        "tokens (32000 of text input, 4000 in the output). Please reduce the length of either one.",
+        "code": 400,
+    }
+}
+
+
+def test_what_one_prompt_leaves_of_the_context_is_not_remembered(gw: Stack, up: ScriptedUpstream) -> None:
+    """A refusal that states the window minus *this* prompt (768 here) serves this request's retry only: a
+    later request of the same model is not capped at 768 output tokens for the rest of the process."""
+
+    def too_many(body: dict[str, Any]) -> bool:
+        return int(body.get("max_tokens") or body.get("max_completion_tokens") or 0) > 768
+
+    up.script(
+        DEEPSEEK, json_answer(OPENROUTER_CONTEXT_LEFT, 400, when=too_many), sse(ok_stream("roomy-chat"))
+    )
+    r = post(gw, "/v1/messages", claude_code_request("roomy-chat"), "t17-left", AV)
+    assert r.status_code == 200 and anthropic_assembled(r.content)["text"] == "Hi"
+    assert sent_limits(up, DEEPSEEK) == [32000, 768]  # refused once, sent again within what was left
+    up.reset()
+    up.script(DEEPSEEK, sse(ok_stream("roomy-chat")))
+    r = post(gw, "/v1/messages", {**claude_code_request("roomy-chat"), "max_tokens": 2000}, "t17-left2", AV)
+    assert r.status_code == 200
+    assert sent_limits(up, DEEPSEEK) == [2000]  # not capped at the earlier request's remainder
 
 
 def test_catalog_file_limits_per_provider_and_per_model(gw: Stack, up: ScriptedUpstream) -> None:

@@ -101,7 +101,13 @@ from services.gateway.routing.config import CatalogError, parse_catalog  # noqa:
     ],
 )
 def test_limit_from_refusal(message: str, limit: int | None) -> None:
-    assert limit_from_refusal(message) == limit
+    stated = limit_from_refusal(message)
+    assert (None if stated is None else stated.tokens) == limit
+    if stated is not None:
+        # a model's own limit lasts; what the context window leaves after one prompt does not (it would
+        # cap every later answer of that model at one request's remainder)
+        context_left = "context length" in message or "Given:" in message  # window minus this prompt
+        assert stated.lasting is not context_left
 
 
 def test_clamp_body_lowers_every_output_field() -> None:
@@ -147,7 +153,10 @@ def test_catalog_file_limits() -> None:
 def test_a_stated_limit_is_learned_and_the_lowest_wins() -> None:
     provider = build_providers(load_settings({}))["openai"]
     assert provider.target("gpt-4o-mini").max_output_tokens == 16_384
-    assert provider.output_limit_from_error(400, "This model supports at most 4096 completion tokens") == 4096
+    assert provider.output_limit_from_error(400, "This model supports at most 4096 completion tokens") == (
+        4096,
+        True,
+    )
     assert provider.output_limit_from_error(429, "This model supports at most 4096 completion tokens") is None
     provider.learn_output_limit("gpt-4o-mini", 4096)
     provider.learn_output_limit("gpt-4o-mini", 8192)

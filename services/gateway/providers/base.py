@@ -17,7 +17,7 @@ from typing import Any, Literal
 from services.gateway.dialects.formats import Operation, Wire
 from services.gateway.dialects.ir import Usage
 from services.gateway.dialects.translate_request import Target
-from services.gateway.providers.limits import limit_from_refusal, max_output_tokens
+from services.gateway.providers.limits import StatedLimit, limit_from_refusal, max_output_tokens
 from shared.pricing import ModelRates
 
 __all__ = ["Operation", "PriceSource", "Provider", "Route", "Wire"]
@@ -131,7 +131,7 @@ class Provider:
         """The most ``model`` may be asked to write here: known for sure, else its family's."""
         return self.known_output_limit(model) or max_output_tokens(model)
 
-    def output_limit_from_error(self, status: int | None, message: str) -> int | None:
+    def output_limit_from_error(self, status: int | None, message: str) -> StatedLimit | None:
         """The limit this provider stated when refusing a request's max_tokens (400/422), if any."""
         return limit_from_refusal(message) if status in (400, 422) else None
 

@@ -4,13 +4,14 @@ allows (Claude Code asks for 32,000–64,000 output tokens; gpt-4o accepts 16,38
 Matched by the longest prefix of the bare model name (vendor prefix stripped, dots read as dashes, so
 OpenRouter's ``anthropic/claude-sonnet-4.5`` matches ``claude-sonnet-4-5``). Unknown models: no clamp,
 unless the catalog file gives a limit (docs/catalog.md, ``max_output_tokens``) or the upstream states one
-when it refuses a request (``limit_from_refusal``; the gateway then retries once with it and remembers it).
+when it refuses a request (``limit_from_refusal``; the gateway then retries once with it, and remembers it
+when it is the model's own limit rather than what the context window leaves after that request's prompt).
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 _LIMITS: dict[str, int] = {
     # OpenAI
@@ -92,17 +93,27 @@ _CONTEXT_LEFT = (
 _TOKEN_FIELDS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
 
 
-def limit_from_refusal(message: str) -> int | None:
+class StatedLimit(NamedTuple):
+    """An output-token limit read from a refusal. ``lasting``: the model's own limit, true of every later
+    request (remember it); else what the context window leaves after *this* request's prompt, good for
+    this request's retry only (remembered, it would cap every later answer at that remainder)."""
+
+    tokens: int
+    lasting: bool
+
+
+def limit_from_refusal(message: str) -> StatedLimit | None:
     """The output-token limit an upstream states when it refuses ``max_tokens``, if it states one."""
     if "token" not in message.lower():
         return None
     for pattern in _REFUSALS:
         if m := pattern.search(message):
-            return int(m.group(1)) or None
+            tokens = int(m.group(1))
+            return StatedLimit(tokens, lasting=True) if tokens else None
     for pattern in _CONTEXT_LEFT:
         if m := pattern.search(message):
             left = int(m.group(1)) - sum(int(n) for n in re.findall(r"\d+", m.group(2)))  # every input
-            return left if left > 0 else None
+            return StatedLimit(left, lasting=False) if left > 0 else None
     return None
 
 
