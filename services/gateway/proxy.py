@@ -243,16 +243,16 @@ class Proxy:
             att.answered, att.status = True, 200
             call.answer(200)
 
-        async def silent() -> None:
+        async def silent(held: bytes) -> None:
             """The upstream is silent before its first token (a model thinking): the client's answer
-            starts now, headers and then its format's keep-alives, so that its idle watchdog does not give
-            up (Claude Code's gateway protocol; bugcase 19). From here on a failure is told in the stream:
-            the request no longer falls back."""
+            starts now, headers, what was read so far (``held``), then its format's keep-alive, so that
+            its idle watchdog does not give up (Claude Code's gateway protocol; bugcase 19). From here on a
+            failure is told in the stream: the request no longer falls back."""
             if not response.prepared:
                 commit()
                 await response.prepare(request)
-            if frame := relay.keepalive():
-                await response.write(frame)
+            if data := held + relay.keepalive():  # a keep-alive only between events the client has whole
+                await response.write(data)
 
         try:
             try:
@@ -285,25 +285,32 @@ class Proxy:
         relay: Relay,
         chunks: AsyncIterator[bytes],
         provider: Provider,
-        on_idle: Callable[[], Awaitable[None]] | None = None,
+        on_idle: Callable[[bytes], Awaitable[None]] | None = None,
     ) -> bytes:
         """Read the upstream stream until its first token (or finish, or error), keeping the output.
 
         Until then nothing has reached the client, so a failure can still fall back to another route:
         a broken connection, a timeout, an empty stream, an in-stream error before any content.
-        ``on_idle`` is awaited after every ``STREAM_KEEPALIVE_S`` of silence (the caller starts the
-        client's answer there); once it has run, errors are no longer raised but left in ``relay`` (the
-        caller tells them in the stream), since the client already has its answer's headers.
+        ``on_idle(held)`` is awaited after every ``STREAM_KEEPALIVE_S`` without a first token, the
+        upstream's own keep-alives (OpenRouter's comments, Anthropic's pings) counting as silence: the
+        caller starts the client's answer there and writes ``held``, the output so far (which this then
+        no longer returns). Once it has run, errors are no longer raised but left in ``relay`` (the
+        caller tells them in the stream): the client already has its answer's headers.
         """
         idled = False
+        out: list[bytes] = []
+        keepalive_s = self.upstream.keepalive_s if on_idle is not None else 0.0
+        quiet_since = time.monotonic()  # when the client last got something (so far: nothing)
 
         async def idle() -> None:
-            nonlocal idled
+            nonlocal idled, quiet_since
             idled = True
+            held = b"".join(out)
+            out.clear()
+            quiet_since = time.monotonic()
             if on_idle is not None:
-                await on_idle()
+                await on_idle(held)
 
-        out: list[bytes] = []
         deadline = time.monotonic() + self.upstream.first_byte_timeout_s
         while not relay.started:
             remaining = max(0.0, deadline - time.monotonic())
@@ -319,6 +326,8 @@ class Proxy:
                 break
             # next_chunk scrubbed each read; what a relay re-frames may join a key split across two reads
             out.append(provider.scrub_bytes(relay.feed(chunk)))
+            if keepalive_s > 0 and not relay.started and time.monotonic() - quiet_since >= keepalive_s:
+                await idle()  # the upstream's keep-alives reached no one: silence, for the client
         name = provider.name
         if idled:
             return b"".join(out)  # the client's answer has started: the caller tells what went wrong
@@ -388,7 +397,12 @@ class Proxy:
             return
         tail = relay.finish()
         if not relay.complete and relay.error is None:
-            tail += relay.fail(502, f"{provider.name}: upstream stream ended early", "broken_stream")
+            if relay.started:
+                tail += relay.fail(502, f"{provider.name}: upstream stream ended early", "broken_stream")
+            else:  # the answer started on a silence (``until_committed``) and no token ever came
+                tail += relay.fail(
+                    502, f"{provider.name}: stream ended before its first token", "empty_stream"
+                )
         await response.write_eof(held + provider.scrub_bytes(tail))
         relay.delivered = relay.complete and relay.error is None  # the client has every byte of the answer
 

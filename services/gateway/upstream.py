@@ -140,11 +140,15 @@ class UpstreamClient:
             try:
                 return await self.session.post(url, data=body, headers=headers)
             except asyncio.CancelledError as exc:
-                if fired and task.uncancel() <= cancelling:
-                    raise TimeoutError from exc
+                if fired:
+                    fired.clear()  # taken back here
+                    if task.uncancel() <= cancelling:
+                        raise TimeoutError from exc
                 raise
             finally:
                 timer.cancel()
+                if fired:  # ours fired, yet the call ended another way: take our cancellation back
+                    task.uncancel()
         except (TimeoutError, aiohttp.ClientError) as exc:  # upstream_errors' rule, without its calls
             raise upstream_error(exc, provider, "send", self.first_byte_timeout_s) from exc
 

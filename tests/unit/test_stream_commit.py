@@ -87,12 +87,14 @@ async def test_silence_before_the_first_token_calls_on_idle_and_still_commits(cl
     relay = make_relay_for(client_format)
     idles: list[bytes] = []
 
-    async def on_idle() -> None:
-        idles.append(relay.keepalive())
+    async def on_idle(held: bytes) -> None:
+        idles.append(held + relay.keepalive())
 
     out = await keepalive_proxy().until_committed(relay, paced(ROLE, SILENCE, TEXT), PROVIDER, on_idle)
     assert len(idles) >= 2 and all(idles)  # a keep-alive of the client's format at every silent period
     assert relay.started and b"Hi" in out
+    # what was read before the silence (the role chunk, or message_start) reached the client first
+    assert b"Hi" not in b"".join(idles) and (b"assistant" in idles[0] or b"message_start" in idles[0])
 
 
 @pytest.mark.parametrize("client_format", ["openai_chat", "anthropic"])
@@ -100,7 +102,7 @@ async def test_an_error_after_the_answer_started_is_left_to_the_stream(client_fo
     relay = make_relay_for(client_format)
     idles: list[int] = []
 
-    async def on_idle() -> None:
+    async def on_idle(held: bytes) -> None:
         idles.append(1)
 
     out = await keepalive_proxy().until_committed(relay, paced(ROLE, SILENCE, ERROR), PROVIDER, on_idle)
@@ -112,9 +114,29 @@ async def test_without_silence_an_error_still_falls_back() -> None:
     relay = make_relay_for("anthropic")
     calls: list[int] = []
 
-    async def on_idle() -> None:
+    async def on_idle(held: bytes) -> None:
         calls.append(1)
 
     with pytest.raises(UpstreamError):
         await keepalive_proxy().until_committed(relay, paced(ROLE, ERROR), PROVIDER, on_idle)
     assert calls == []
+
+
+async def test_upstream_keepalives_are_silence_for_the_client() -> None:
+    """OpenRouter's ': OPENROUTER PROCESSING' comments arrive often, so no read waits long; the client has
+    still received nothing: its answer starts all the same (review of bugcase 19's other instance)."""
+    relay = make_relay_for("anthropic")
+    idles: list[bytes] = []
+
+    async def on_idle(held: bytes) -> None:
+        idles.append(held)
+
+    async def commented() -> AsyncIterator[bytes]:
+        yield ROLE
+        for _ in range(12):
+            await asyncio.sleep(0.03)
+            yield KEEPALIVE
+        yield TEXT
+
+    out = await keepalive_proxy().until_committed(relay, commented(), PROVIDER, on_idle)
+    assert idles and relay.started and b"Hi" in out

@@ -67,3 +67,20 @@ async def test_an_answer_in_time_is_returned() -> None:
     client = UpstreamClient(Session(answer), 60, 5)  # type: ignore[arg-type]
     assert await client.send(PROVIDER, "http://x", {}, b"{}") is answer
     assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
+
+
+class Swallowing:
+    """A session that swallows the cancellation and answers anyway (as a library may, mid-cleanup)."""
+
+    async def post(self, url: str, **kwargs: Any) -> object:
+        try:
+            await asyncio.get_running_loop().create_future()
+        except asyncio.CancelledError:
+            return "answer"
+        raise AssertionError("unreachable")
+
+
+async def test_a_fired_timer_whose_cancellation_was_swallowed_is_taken_back() -> None:
+    client = UpstreamClient(Swallowing(), 0.05, 5)  # type: ignore[arg-type]
+    assert await client.send(PROVIDER, "http://x", {}, b"{}") == "answer"  # type: ignore[comparison-overlap]
+    assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
