@@ -466,23 +466,28 @@ class PgStore:
                 async with conn.transaction():
                     await conn.copy_records_to_table(STAGE, records=rows, columns=list(columns))
                     groups = await conn.fetch(_INSERT_FROM_STAGE)
-                    await self._compact(conn, {(g[0], g[1], g[2], g[3]) for g in groups})
+                    done = await self._compact(conn, {(g[0], g[1], g[2], g[3]) for g in groups})
+                self._split.difference_update(done)  # committed: those groups are one part each now
                 return sum(int(g[4]) for g in groups)
             except (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError):
                 return await self._insert_each(conn, rows, columns)
 
-    async def _compact(self, conn: PoolConnectionProxy[asyncpg.Record], touched: set[pg_lists.Key]) -> None:
+    async def _compact(
+        self, conn: PoolConnectionProxy[asyncpg.Record], touched: set[pg_lists.Key]
+    ) -> list[pg_lists.Key]:
         """Note the groups the batch appended latency-list parts to (the insert trigger did); compact a few
-        of finished hours (``pg_lists.COMPACT_PER_BATCH``) unless another recorder is compacting."""
+        of finished hours (``pg_lists.COMPACT_PER_BATCH``) unless another recorder is compacting. Returns
+        the groups compacted, for the caller to forget once the transaction has committed (a rollback
+        undoes the compaction: they stay to do)."""
         self._latest_hour = max([self._latest_hour, *(key[0] for key in touched)])
         self._split |= touched
         done = sorted(key for key in self._split if key[0] < self._latest_hour)[: pg_lists.COMPACT_PER_BATCH]
         if not done or not await conn.fetchval(
             "SELECT pg_try_advisory_xact_lock($1)", pg_lists.COMPACT_LOCK_KEY
         ):
-            return
+            return []
         await conn.execute(pg_lists.COMPACT_GROUPS, *(list(column) for column in zip(*done, strict=True)))
-        self._split.difference_update(done)
+        return done
 
     async def _insert_each(
         self, conn: PoolConnectionProxy[asyncpg.Record], rows: Sequence[Row], columns: Sequence[str]
@@ -501,7 +506,8 @@ class PgStore:
                     continue
                 if group is not None:
                     touched.append((group[0], group[1], group[2], group[3]))
-            await self._compact(conn, set(touched))
+            done = await self._compact(conn, set(touched))
+        self._split.difference_update(done)
         return len(touched)
 
     async def close(self) -> None:
