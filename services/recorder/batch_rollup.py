@@ -60,12 +60,11 @@ _AT = {name: FIELD_NAMES.index(name) for name in FIELD_NAMES}
     )
 )
 
-# usage_hourly's figures in table order (rollups.HOURLY_FIGURES); added to an existing group.
-_HOURLY_FIGURES = HOURLY_FIGURES
+# usage_hourly's figures in table order (rollups.HOURLY_FIGURES) are added to an existing group's.
 HOURLY_UPSERT = (
-    f"INSERT INTO usage_hourly VALUES ({', '.join('?' * (4 + len(_HOURLY_FIGURES)))}) "
+    f"INSERT INTO usage_hourly VALUES ({', '.join('?' * (4 + len(HOURLY_FIGURES)))}) "
     "ON CONFLICT (hour, provider, model, status) DO UPDATE SET "
-    + ", ".join(f"{c} = {c} + excluded.{c}" for c in _HOURLY_FIGURES)
+    + ", ".join(f"{c} = {c} + excluded.{c}" for c in HOURLY_FIGURES)
 )
 WHO_UPSERT = (
     "INSERT INTO usage_attribution_hourly VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "

@@ -371,102 +371,95 @@ def sse_events(response: httpx.Response) -> list[SSEEvent]:
     return out
 
 
-@pytest.mark.parametrize("fmt", ["anthropic", "openai_chat"])
-def test_case19_pings_during_upstream_silence(gw: Stack, up: ScriptedUpstream, fmt: str) -> None:
-    pieces: list[bytes | Pause] = [
-        *frames(
-            chat_chunk("gpt-4o-mini", {"role": "assistant", "content": ""}),
-            chat_chunk("gpt-4o-mini", {"content": "Let me think"}),
-        ),
-        Pause(SILENCE_S),
-        *frames(
-            chat_chunk("gpt-4o-mini", {"content": " about that: 42."}),
-            chat_chunk("gpt-4o-mini", {}, "stop"),
-            chat_chunk(
-                "gpt-4o-mini", usage={"prompt_tokens": 19, "completion_tokens": 8, "total_tokens": 27}
-            ),
-        ),
-        b"data: [DONE]\n\n",
-    ]
-    # the Anthropic client is translated (OpenAI upstream); the chat client is relayed, via Anthropic's wire
-    path, model = (OPENAI, "gpt-4o-mini") if fmt == "anthropic" else (ANTHROPIC, "claude-sonnet-4-5")
-    if fmt == "openai_chat":
-        pieces = [
-            *CASE01[:1],
-            *frames(
-                {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-                {
-                    "type": "content_block_delta",
-                    "index": 0,
-                    "delta": {"type": "text_delta", "text": "Let me think"},
-                },
-                event=True,
-            ),
+def silent_stream(fmt: str, before: str, after: str) -> tuple[str, list[bytes | Pause]]:
+    """The upstream path and stream for a ``fmt`` client: ``before`` (no text when empty), a silence of
+    SILENCE_S, then ``after``, the finish and usage (19 in, 8 out). The Anthropic client is translated from
+    an OpenAI upstream; the chat client is relayed from Anthropic's wire."""
+    if fmt == "anthropic":
+        texts = [{"content": before}] if before else []
+        return OPENAI, [
+            *frames(*(chat_chunk("gpt-4o-mini", d) for d in [{"role": "assistant", "content": ""}, *texts])),
             Pause(SILENCE_S),
             *frames(
-                {
-                    "type": "content_block_delta",
-                    "index": 0,
-                    "delta": {"type": "text_delta", "text": " about that: 42."},
-                },
-                {"type": "content_block_stop", "index": 0},
-                {
-                    "type": "message_delta",
-                    "delta": {"stop_reason": "end_turn"},
-                    "usage": {"output_tokens": 8},
-                },
-                {"type": "message_stop"},
-                event=True,
+                chat_chunk("gpt-4o-mini", {"content": after}),
+                chat_chunk("gpt-4o-mini", {}, "stop"),
+                chat_chunk(
+                    "gpt-4o-mini", usage={"prompt_tokens": 19, "completion_tokens": 8, "total_tokens": 27}
+                ),
             ),
+            b"data: [DONE]\n\n",
         ]
-    up.script(path, sse(pieces))
+    start = {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}
+
+    def delta(text: str) -> dict[str, Any]:
+        return {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}}
+
+    opening = [start, delta(before)] if before else []
+    return ANTHROPIC, [
+        *CASE01[:1],
+        *frames(*opening, event=True),
+        Pause(SILENCE_S),
+        *frames(
+            *([] if before else [start]),
+            delta(after),
+            {"type": "content_block_stop", "index": 0},
+            {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 8}},
+            {"type": "message_stop"},
+            event=True,
+        ),
+    ]
+
+
+def ask_streamed(gw: Stack, fmt: str, rid: str) -> list[SSEEvent]:
+    """One streamed request of a ``fmt`` client (its model as ``silent_stream`` scripts it); its events,
+    after checking the answer was a 200."""
     body = {
-        "model": model,
+        "model": "gpt-4o-mini" if fmt == "anthropic" else "claude-sonnet-4-5",
         "max_tokens": 1024,
         "stream": True,
         "messages": [{"role": "user", "content": "6*7?"}],
     }
     endpoint = "/v1/messages" if fmt == "anthropic" else "/v1/chat/completions"
     with httpx.stream(
-        "POST", gw.gateway_url + endpoint, json=body, timeout=30, headers={"x-request-id": f"t19-{fmt}", **AV}
+        "POST", gw.gateway_url + endpoint, json=body, timeout=30, headers={"x-request-id": rid, **AV}
     ) as r:
-        timeline = sse_events(r)
-    texts = [
-        ev
-        for ev in timeline
-        if not ev.comment
-        and ("text_delta" in ev.data or '"content": "' in ev.data or '"content":"' in ev.data)
-    ]
+        assert r.status_code == 200
+        return sse_events(r)
+
+
+def assembled(timeline: list[SSEEvent]) -> dict[str, Any]:
+    """An Anthropic client's stream as the SDK assembles it, from its decoded events (comments left out)."""
+    return anthropic_assembled(
+        b"".join(
+            (f"event: {ev.event}\n".encode() if ev.event else b"") + b"data: " + ev.data.encode() + b"\n\n"
+            for ev in timeline
+            if not ev.comment
+        )
+    )
+
+
+def keepalives(fmt: str, events: list[SSEEvent]) -> int:
+    """The client format's keep-alives among ``events``: pings for Anthropic, SSE comments for OpenAI."""
+    return sum(1 for ev in events if (ev.event == "ping" if fmt == "anthropic" else ev.comment))
+
+
+@pytest.mark.parametrize("fmt", ["anthropic", "openai_chat"])
+def test_case19_pings_during_upstream_silence(gw: Stack, up: ScriptedUpstream, fmt: str) -> None:
+    path, pieces = silent_stream(fmt, "Let me think", " about that: 42.")
+    up.script(path, sse(pieces))
+    timeline = ask_streamed(gw, fmt, f"t19-{fmt}")
     # Order, not time: what the gateway sent between the text before the silence and the text after it.
     first = next(i for i, ev in enumerate(timeline) if "Let me think" in ev.data)
     resume = next(i for i, ev in enumerate(timeline) if "about that" in ev.data)
-    silence = timeline[first + 1 : resume]
-    assert texts and first < resume
+    assert first < resume
+    # during the silence, not only once when the upstream speaks again
+    assert keepalives(fmt, timeline[first + 1 : resume]) >= 2
+    row = gw.row_for(f"t19-{fmt}")
+    assert (row["status"], row["error_type"]) == (200, None)
     if fmt == "anthropic":
-        pings = [ev for ev in silence if ev.event == "ping"]
-        assert len(pings) >= 2  # during the silence, not only once when the upstream speaks again
-        got = anthropic_assembled(
-            b"".join(
-                (f"event: {ev.event}\n".encode() if ev.event else b"")
-                + b"data: "
-                + ev.data.encode()
-                + b"\n\n"
-                for ev in timeline
-                if not ev.comment
-            )
-        )
+        got = assembled(timeline)
         assert got["text"] == "Let me think about that: 42." and got["stopped"] and not got["errors"]
-        row = gw.row_for(f"t19-{fmt}")
-        assert (row["status"], row["error_type"], row["input_tokens"], row["output_tokens"]) == (
-            200,
-            None,
-            19,
-            8,
-        )
-    else:
-        comments = [ev for ev in silence if ev.comment]
-        assert len(comments) >= 2  # OpenAI clients get SSE comment lines
-        assert gw.row_for(f"t19-{fmt}")["status"] == 200
+        assert (row["input_tokens"], row["output_tokens"]) == (19, 8)
 
 
 @pytest.mark.parametrize("fmt", ["anthropic", "openai_chat"])
@@ -475,71 +468,15 @@ def test_case19_silence_before_the_first_token_starts_the_answer(
 ) -> None:
     """A model that thinks before its first token: after STREAM_KEEPALIVE_S the client gets its answer's
     headers and keep-alives (not nothing, until its idle watchdog gives up), then the whole answer."""
-    if fmt == "anthropic":  # translated from an OpenAI upstream
-        path, model = OPENAI, "gpt-4o-mini"
-        pieces: list[bytes | Pause] = [
-            *frames(chat_chunk("gpt-4o-mini", {"role": "assistant", "content": ""})),
-            Pause(SILENCE_S),
-            *frames(
-                chat_chunk("gpt-4o-mini", {"content": "42."}),
-                chat_chunk("gpt-4o-mini", {}, "stop"),
-                chat_chunk(
-                    "gpt-4o-mini", usage={"prompt_tokens": 19, "completion_tokens": 8, "total_tokens": 27}
-                ),
-            ),
-            b"data: [DONE]\n\n",
-        ]
-    else:  # relayed from an Anthropic upstream
-        path, model = ANTHROPIC, "claude-sonnet-4-5"
-        pieces = [
-            *CASE01[:1],
-            Pause(SILENCE_S),
-            *frames(
-                {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-                {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "42."}},
-                {"type": "content_block_stop", "index": 0},
-                {
-                    "type": "message_delta",
-                    "delta": {"stop_reason": "end_turn"},
-                    "usage": {"output_tokens": 8},
-                },
-                {"type": "message_stop"},
-                event=True,
-            ),
-        ]
+    path, pieces = silent_stream(fmt, "", "42.")
     up.script(path, sse(pieces))
-    body = {
-        "model": model,
-        "max_tokens": 64,
-        "stream": True,
-        "messages": [{"role": "user", "content": "6*7?"}],
-    }
-    endpoint = "/v1/messages" if fmt == "anthropic" else "/v1/chat/completions"
-    rid = f"t19b-{fmt}"
-    with httpx.stream(
-        "POST", gw.gateway_url + endpoint, json=body, timeout=30, headers={"x-request-id": rid, **AV}
-    ) as r:
-        status = r.status_code
-        timeline = sse_events(r)
-    assert status == 200
+    timeline = ask_streamed(gw, fmt, f"t19b-{fmt}")
     text_at = next(i for i, ev in enumerate(timeline) if "42." in ev.data)
-    before = timeline[:text_at]
+    assert keepalives(fmt, timeline[:text_at]) >= 2, timeline[:text_at]
     if fmt == "anthropic":
-        assert len([ev for ev in before if ev.event == "ping"]) >= 2, before
-        got = anthropic_assembled(
-            b"".join(
-                (f"event: {ev.event}\n".encode() if ev.event else b"")
-                + b"data: "
-                + ev.data.encode()
-                + b"\n\n"
-                for ev in timeline
-                if not ev.comment
-            )
-        )
+        got = assembled(timeline)
         assert got["text"] == "42." and got["stopped"] and not got["errors"]
-    else:
-        assert len([ev for ev in before if ev.comment]) >= 2, before
-    row = gw.row_for(rid)
+    row = gw.row_for(f"t19b-{fmt}")
     assert (row["status"], row["error_type"], row["output_tokens"]) == (200, None, 8)
 
 

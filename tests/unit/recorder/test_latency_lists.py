@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -80,11 +80,14 @@ def selected(q: Query, status: int, provider: str, model: str) -> bool:
     return q.status is None or status == int(q.status)
 
 
-def assert_percentiles_exact(path: str, q: Query, group: str | None) -> None:
-    """latency_percentiles == numpy over the selected rows, per group and overall."""
+def grouped_latencies(
+    rows: Iterable[Sequence[Any]], q: Query, group: str | None
+) -> tuple[dict[Any, list[float]], list[float]]:
+    """The latencies of the ``rows`` (as ``ROWS`` selects them) that ``q`` selects, by percentile group
+    (the keys ``latency_percentiles`` gives), and all of them."""
     groups: dict[Any, list[float]] = {}
     everything: list[float] = []
-    for started, provider, model, status, latency in query(path, ROWS):
+    for started, provider, model, status, latency in rows:
         if q.start <= started < q.end and selected(q, status, provider, model):
             key = {
                 None: None,
@@ -95,6 +98,12 @@ def assert_percentiles_exact(path: str, q: Query, group: str | None) -> None:
             }[group]
             groups.setdefault(key, []).append(latency)
             everything.append(latency)
+    return groups, everything
+
+
+def assert_percentiles_exact(path: str, q: Query, group: str | None) -> None:
+    """latency_percentiles == numpy over the selected rows, per group and overall."""
+    groups, everything = grouped_latencies(query(path, ROWS), q, group)
     counts = {k: len(v) for k, v in groups.items()}
     got = queries.latency_percentiles(path, q, group, counts, overall=True)
     for key, values in groups.items():

@@ -23,6 +23,7 @@ from shared.events import UsageEvent
 from shared.ledger import engine, queries
 from shared.ledger.params import Query
 from shared.ledger.sql import list_dtype
+from tests.unit.recorder.test_latency_lists import grouped_latencies
 from tests.unit.recorder.test_recorder_rollups import T0, event
 
 Group = tuple[int, str, str, int]
@@ -70,20 +71,7 @@ async def write(url: str, batches: Sequence[Sequence[UsageEvent]]) -> int:
 
 async def assert_percentiles_exact(url: str, q: Query, group: str | None) -> None:
     """latency_percentiles == numpy over the selected rows, per group and overall."""
-    groups: dict[Any, list[float]] = {}
-    everything: list[float] = []
-    for started, provider, model, status, latency in await fetch(url, ROWS):
-        ok = q.status is None or (status < 400 if q.status == "ok" else status == int(q.status))
-        if q.start <= started < q.end and ok and (not q.models or model in q.models):
-            key = {
-                None: None,
-                "provider": provider,
-                "model": model,
-                "hour": int(started // 3600),
-                "day": int(started // 86400),
-            }[group]
-            groups.setdefault(key, []).append(latency)
-            everything.append(latency)
+    groups, everything = grouped_latencies(await fetch(url, ROWS), q, group)
     counts = {k: len(v) for k, v in groups.items()}
     got = await asyncio.to_thread(queries.latency_percentiles, url, q, group, counts, overall=True)
     engine.dispose(url)
