@@ -164,18 +164,25 @@ def charts() -> html.Div:
     )
 
 
-def recent_table() -> html.Div:
-    """The newest requests of the selection."""
+def _table_card(
+    card_id: str,
+    title: str,
+    table_id: str,
+    columns: tuple[tuple[str, str], ...],
+    **table_options: Any,
+) -> html.Div:
+    """A card with a heading over a 25-row DataTable of ``columns`` ((field, heading) pairs), data filled later
+    by a callback; ``table_options`` are further DataTable arguments."""
     return html.Div(
-        id="ov-recent",
+        id=card_id,
         className="ov-card ov-recent",
         children=[
-            html.H3("Recent requests"),
+            html.H3(title),
             DataTable(
-                id="ov-table",
+                id=table_id,
                 data=[],
                 page_size=25,
-                columns=[{"id": key, "name": name} for key, name in TABLE_COLUMNS],
+                columns=[{"id": key, "name": name} for key, name in columns],
                 style_cell={
                     "fontFamily": "inherit",
                     "fontSize": 13,
@@ -183,34 +190,26 @@ def recent_table() -> html.Div:
                     "textAlign": "left",
                 },
                 style_header={"fontWeight": 600, "backgroundColor": "#f4f5f7"},
-                style_data_conditional=[{"if": {"filter_query": "{status} >= 400"}, "color": "#c62828"}],
+                **table_options,
             ),
         ],
+    )
+
+
+def recent_table() -> html.Div:
+    """The newest requests of the selection (errors in red)."""
+    return _table_card(
+        "ov-recent",
+        "Recent requests",
+        "ov-table",
+        TABLE_COLUMNS,
+        style_data_conditional=[{"if": {"filter_query": "{status} >= 400"}, "color": "#c62828"}],
     )
 
 
 def sessions_table() -> html.Div:
     """Coding sessions (Claude Code's session id, Codex's session-id) of the selection, by cost."""
-    return html.Div(
-        id="ov-sessions-card",
-        className="ov-card ov-recent",
-        children=[
-            html.H3("Sessions by cost"),
-            DataTable(
-                id="ov-sessions",
-                data=[],
-                page_size=25,
-                columns=[{"id": key, "name": name} for key, name in SESSION_COLUMNS],
-                style_cell={
-                    "fontFamily": "inherit",
-                    "fontSize": 13,
-                    "padding": "4px 8px",
-                    "textAlign": "left",
-                },
-                style_header={"fontWeight": 600, "backgroundColor": "#f4f5f7"},
-            ),
-        ],
-    )
+    return _table_card("ov-sessions-card", "Sessions by cost", "ov-sessions", SESSION_COLUMNS)
 
 
 def _code(text: str) -> html.Pre:
