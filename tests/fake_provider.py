@@ -34,7 +34,8 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -199,6 +200,14 @@ class FakeProvider:
     @property
     def openrouter_base_url(self) -> str:
         return self.base_url + "/api/v1"
+
+    @property
+    def provider_base_url(self) -> str:
+        """The URL a gateway's ``<PROVIDER>_BASE_URL`` takes for this fake: the root for Anthropic (the SDK
+        adds ``/v1``), ``/api/v1`` for OpenRouter, ``/v1`` for OpenAI-style providers."""
+        if self.name == "anthropic":
+            return self.base_url
+        return self.openrouter_base_url if self.name == "openrouter" else self.openai_base_url
 
     @property
     def flavour(self) -> str:
@@ -748,6 +757,23 @@ async def _serve_forever(provider: FakeProvider) -> None:
         loop.add_signal_handler(sig, done.set)
     await done.wait()
     await provider.stop()
+
+
+@contextmanager
+def running(*names: str) -> Iterator[dict[str, ThreadedFakeProvider]]:
+    """One fake provider per name (each in its own thread, speaking that provider's wire format), by name;
+    all stopped on exit."""
+    fps = {name: FakeProvider.start_in_thread(name=name) for name in names}
+    try:
+        yield fps
+    finally:
+        for fp in fps.values():
+            fp.stop()
+
+
+def provider_urls(fakes: Mapping[str, Any]) -> dict[str, str]:
+    """The gateway's base URL setting for each running fake, by provider name (:attr:`provider_base_url`)."""
+    return {name: fp.provider_base_url for name, fp in fakes.items()}
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ import openai
 import pytest
 
 from services.gateway.keys.keyfile import KeyEntry, entry_toml, hash_key
-from tests.fake_provider import FakeProvider
+from tests.fake_provider import FakeProvider, provider_urls, running
 from tests.procs import (
     ROOT,
     Service,
@@ -96,15 +96,8 @@ def write_keys_file(path: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def fakes() -> Iterator[dict[str, FakeProvider]]:
-    fps = {
-        "anthropic": FakeProvider.start_in_thread(name="anthropic"),
-        "openai": FakeProvider.start_in_thread(name="openai"),
-    }
-    try:
+    with running("anthropic", "openai") as fps:
         yield fps
-    finally:
-        for fp in fps.values():
-            fp.stop()
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +113,7 @@ def gw(fakes: dict[str, FakeProvider], tmp_path_factory: pytest.TempPathFactory)
             for name, usd in SEEDED_USD.items()
         ],
     )
-    urls = {"anthropic": fakes["anthropic"].base_url, "openai": fakes["openai"].openai_base_url}
+    urls = provider_urls(fakes)
     with stack(
         tmp,
         urls,

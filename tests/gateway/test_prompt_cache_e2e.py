@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fake_provider import FakeProvider
+from tests.fake_provider import FakeProvider, provider_urls, running
 from tests.procs import Stack, stack
 
 # A long, stable system prompt (about 3,000 tokens by the fake's count), as coding agents send.
@@ -24,21 +24,13 @@ TURNS = 5
 
 @pytest.fixture(scope="module")
 def fakes() -> Iterator[dict[str, FakeProvider]]:
-    fps = {name: FakeProvider.start_in_thread(name=name) for name in ("anthropic", "openai", "openrouter")}
-    try:
+    with running("anthropic", "openai", "openrouter") as fps:
         yield fps
-    finally:
-        for fp in fps.values():
-            fp.stop()
 
 
 @pytest.fixture(scope="module")
 def gw(fakes: dict[str, FakeProvider], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    urls = {
-        "anthropic": fakes["anthropic"].base_url,
-        "openai": fakes["openai"].openai_base_url,
-        "openrouter": fakes["openrouter"].openrouter_base_url,
-    }
+    urls = provider_urls(fakes)
     with stack(tmp_path_factory.mktemp("stack"), urls) as st:
         yield st
 

@@ -21,7 +21,7 @@ import httpx
 import openai
 import pytest
 
-from tests.fake_provider import FakeProvider, RecordedRequest
+from tests.fake_provider import FakeProvider, RecordedRequest, provider_urls, running
 from tests.procs import ROOT, Stack, stack
 
 CLIENT_KEY = "sk-responses-client-key-not-forwarded"
@@ -47,15 +47,8 @@ REASONING: Any = {"reasoning": {"effort": "medium"}, "include": ["reasoning.encr
 
 @pytest.fixture(scope="module")
 def fakes() -> Iterator[dict[str, FakeProvider]]:
-    fps = {
-        "anthropic": FakeProvider.start_in_thread(name="anthropic"),
-        "openai": FakeProvider.start_in_thread(name="openai"),
-    }
-    try:
+    with running("anthropic", "openai") as fps:
         yield fps
-    finally:
-        for fp in fps.values():
-            fp.stop()
 
 
 @pytest.fixture(autouse=True)
@@ -66,7 +59,7 @@ def clean_fakes(fakes: dict[str, FakeProvider]) -> None:
 
 @pytest.fixture(scope="module")
 def gw(fakes: dict[str, FakeProvider], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    urls = {"anthropic": fakes["anthropic"].base_url, "openai": fakes["openai"].openai_base_url}
+    urls = provider_urls(fakes)
     with stack(tmp_path_factory.mktemp("stack"), urls) as st:
         yield st
 

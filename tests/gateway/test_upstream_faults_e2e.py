@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fake_provider import FakeProvider
+from tests.fake_provider import FakeProvider, provider_urls, running
 from tests.procs import Stack, stack
 
 CLIENT_KEY = "sk-client-faults-not-forwarded"
@@ -35,12 +35,8 @@ OAI_HEADERS = {"authorization": f"Bearer {CLIENT_KEY}"}
 
 @pytest.fixture(scope="module")
 def fakes() -> Iterator[dict[str, FakeProvider]]:
-    fps = {name: FakeProvider.start_in_thread(name=name) for name in ("openai", "anthropic", "xai")}
-    try:
+    with running("openai", "anthropic", "xai") as fps:
         yield fps
-    finally:
-        for fp in fps.values():
-            fp.stop()
 
 
 @pytest.fixture(autouse=True)
@@ -51,13 +47,17 @@ def clean_fakes(fakes: dict[str, FakeProvider]) -> None:
 
 @pytest.fixture(scope="module")
 def gw(fakes: dict[str, FakeProvider], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    urls = {
-        "openai": fakes["openai"].openai_base_url,
-        "anthropic": fakes["anthropic"].base_url,
-        "xai": fakes["xai"].openai_base_url,
-    }
-    with stack(tmp_path_factory.mktemp("faults"), urls, **ENV) as st:
+    with stack(tmp_path_factory.mktemp("faults"), provider_urls(fakes), **ENV) as st:
         yield st
+
+
+# (client format, model, the fake that serves it): both passthroughs and both translations
+EVERY_PAIRING = [
+    ("openai", "gpt-4o-mini", "openai"),
+    ("anthropic", "claude-haiku-4-5", "anthropic"),
+    ("anthropic", "gpt-4o-mini", "openai"),
+    ("openai", "claude-haiku-4-5", "anthropic"),
+]
 
 
 def chat(gw: Stack, model: str, *, stream: bool = False, **extra: Any) -> httpx.Response:
@@ -139,12 +139,7 @@ def test_a_key_quoted_in_an_error_body_is_redacted(
 @pytest.mark.parametrize("early", [True, False], ids=["before-content", "after-content"])
 @pytest.mark.parametrize(
     ("client", "model", "fake"),
-    [
-        ("openai", "gpt-4o-mini", "openai"),
-        ("anthropic", "claude-haiku-4-5", "anthropic"),
-        ("anthropic", "gpt-4o-mini", "openai"),
-        ("openai", "claude-haiku-4-5", "anthropic"),
-    ],
+    EVERY_PAIRING,
 )
 def test_a_key_quoted_in_an_in_stream_error_is_redacted(
     gw: Stack, fakes: dict[str, FakeProvider], client: str, model: str, fake: str, early: bool
@@ -186,12 +181,7 @@ def test_a_200_that_is_not_a_json_object_is_a_502_in_the_clients_shape(
 
 @pytest.mark.parametrize(
     ("client", "model", "fake"),
-    [
-        ("openai", "gpt-4o-mini", "openai"),
-        ("anthropic", "claude-haiku-4-5", "anthropic"),
-        ("anthropic", "gpt-4o-mini", "openai"),
-        ("openai", "claude-haiku-4-5", "anthropic"),
-    ],
+    EVERY_PAIRING,
 )
 def test_an_html_error_page_is_wrapped_in_the_clients_error_shape(
     gw: Stack, fakes: dict[str, FakeProvider], client: str, model: str, fake: str
@@ -235,12 +225,7 @@ def test_a_body_that_stalls_after_its_headers_times_out(
 
 @pytest.mark.parametrize(
     ("client", "model", "fake"),
-    [
-        ("openai", "gpt-4o-mini", "openai"),
-        ("anthropic", "claude-haiku-4-5", "anthropic"),
-        ("anthropic", "gpt-4o-mini", "openai"),
-        ("openai", "claude-haiku-4-5", "anthropic"),
-    ],
+    EVERY_PAIRING,
 )
 @pytest.mark.parametrize("fault", ["stall-mid-stream", "break-mid-stream", "no-close"])
 def test_a_stream_that_breaks_after_it_began_ends_with_an_error_event(
