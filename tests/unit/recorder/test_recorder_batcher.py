@@ -151,37 +151,43 @@ async def test_drain_gives_up_after_grace_when_flush_keeps_failing() -> None:
     assert sink.batches == []
 
 
-async def test_full_queue_makes_put_wait() -> None:
+async def gated() -> tuple[Sink, asyncio.Event, Batcher[int]]:
+    """A batcher of one-item batches with room for two queued items, its first item's flush held at the
+    sink's gate (returned: set it to let the flushes through)."""
     sink = Sink()
-    sink.gate = asyncio.Event()
+    gate = sink.gate = asyncio.Event()
     b = Batcher(sink, max_rows=1, flush_interval_s=60, max_queued=2)
     b.start()
     await b.put(1)
     await until(lambda: sink.calls == 1)  # item 1 is being flushed, blocked on the gate
+    return sink, gate, b
+
+
+async def settle() -> None:
+    """Let every task run until it blocks: the event loop's turns, not time."""
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
+async def test_full_queue_makes_put_wait() -> None:
+    sink, gate, b = await gated()
     await put_all(b, [2, 3])  # fills the queue
     blocked = asyncio.get_running_loop().create_task(b.put(4))
-    for _ in range(20):  # let every task run until it blocks: the event loop's turns, not time
-        await asyncio.sleep(0)
+    await settle()
     assert not blocked.done()
-    sink.gate.set()
+    gate.set()
     await blocked
     assert await b.close() == 0
     assert sink.batches == [[1], [2], [3], [4]]
 
 
 async def test_put_many_queues_up_to_the_bound_then_waits() -> None:
-    sink = Sink()
-    sink.gate = asyncio.Event()
-    b = Batcher(sink, max_rows=1, flush_interval_s=60, max_queued=2)
-    b.start()
-    await b.put(1)
-    await until(lambda: sink.calls == 1)  # item 1 is being flushed, blocked on the gate
+    sink, gate, b = await gated()
     blocked = asyncio.get_running_loop().create_task(b.put_many([2, 3, 4, 5]))
-    for _ in range(20):  # let every task run until it blocks: the event loop's turns, not time
-        await asyncio.sleep(0)
+    await settle()
     assert not blocked.done()
     assert b.pending == 2  # 2 and 3 are queued, 4 waits for room
-    sink.gate.set()
+    gate.set()
     await blocked
     assert await b.close() == 0
     assert sink.batches == [[1], [2], [3], [4], [5]]
