@@ -395,9 +395,12 @@ class ResponsesStreamEncoder:
     (``encode_compaction``) instead of a message. ``view.reasoning`` False drops reasoning.
     """
 
-    def __init__(self, view: View, *, response_id: str | None = None) -> None:
+    def __init__(self, view: View, *, response_id: str | None = None, frames: bool = True) -> None:
+        """``frames`` False: only ``final`` is wanted (a non-streamed answer), every ``feed`` and
+        ``finish`` returns b"" without writing its events."""
         self.view = view
         self.response_id = response_id
+        self._frames = frames
         self.created_at = int(time.time())
         self._seq = 0
         self._usage: Usage | None = None
@@ -505,6 +508,8 @@ class ResponsesStreamEncoder:
     def _text_delta(self, item: _OutItem, text: str) -> bytes:
         """The usual frame, an ``output_text.delta`` of the open message, written directly."""
         seq, self._seq = self._seq, self._seq + 1
+        if not self._frames:
+            return b""
         return _TEXT_DELTA % (seq, item.delta_head, orjson.dumps(text))
 
     def _reasoning_text(self, text: str) -> bytes:
@@ -727,6 +732,8 @@ class ResponsesStreamEncoder:
     def _frame(self, kind: str, body: dict[str, Any]) -> bytes:
         """One event: ``encode_event(orjson.dumps(obj), event=kind)``, written directly (orjson writes no
         line break, so the JSON is one ``data:`` line)."""
+        if not self._frames:
+            return b""
         obj = {"type": kind, "sequence_number": self._seq, **body}
         self._seq += 1
         return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(obj) + b"\n\n"
