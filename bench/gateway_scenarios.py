@@ -71,6 +71,15 @@ SCENARIOS = {
             "messages": [{"role": "user", "content": "hello bench"}],
         },
     ),
+    "openai → anthropic, stream (translated)": (
+        "gateway-only",
+        "/v1/chat/completions",
+        {
+            "model": "claude-haiku-4-5",
+            "stream": True,
+            "messages": [{"role": "user", "content": "hello bench"}],
+        },
+    ),
     "responses, plain (passthrough)": (
         "openai",
         "/v1/responses",
@@ -85,6 +94,11 @@ SCENARIOS = {
         "gateway-only",
         "/v1/responses",
         {"model": "claude-haiku-4-5", "stream": True, "input": "hello bench"},
+    ),
+    "responses → anthropic, plain (translated)": (
+        "gateway-only",
+        "/v1/responses",
+        {"model": "claude-haiku-4-5", "input": "hello bench"},
     ),
 }
 

@@ -182,7 +182,11 @@ class Translator(Relay):
         self.encoder: StreamEncoder = pairing.client.encoder(view)
 
     def feed(self, chunk: bytes) -> bytes:
-        return b"".join([self._deltas(self.decoder.feed(ev)) for ev in self._sse.feed(chunk)])
+        events = self._sse.feed(chunk)
+        if len(events) == 1:  # one event a read: the usual chunk of a stream that arrives as it is made
+            return self._deltas(self.decoder.feed(events[0]))
+        decode, deltas = self.decoder.feed, self._deltas
+        return b"".join([deltas(decode(ev)) for ev in events])
 
     def finish(self) -> bytes:
         if self._sse.pending and not self.complete:  # cut off in the middle of an event (see Passthrough)
@@ -203,6 +207,11 @@ class Translator(Relay):
         return self.encoder.feed(self.error) + self.encoder.finish()
 
     def _deltas(self, deltas: list[ir.Delta]) -> bytes:
+        if len(deltas) == 1 and type(deltas[0]) is ir.TextDelta:
+            # most of a stream: what ``_observe`` notes of one text delta, without the call and its loop
+            self.events += 1
+            self.started = self.saw_content = True
+            return self.encoder.feed(deltas[0])
         if not deltas:
             return b""
         deltas = self._observe(deltas)

@@ -78,7 +78,13 @@ class MessagesStreamDecoder:
             return [StreamError(status=502, type="api_error", message="malformed event from upstream")]
         kind = obj.get("type") or ev.event
         if kind == "content_block_delta":  # most of a stream
-            return self._block_delta(obj.get("index"), _dict(obj.get("delta")))
+            delta = obj.get("delta")
+            if type(delta) is not dict:
+                return []
+            if delta.get("type") == "text_delta":  # the usual delta: its block's kind does not matter
+                text = delta.get("text")
+                return [TextDelta(text=text)] if type(text) is str and text else []
+            return self._block_delta(obj.get("index"), delta)
         if kind == "message_start":
             return self._message_start(_dict(obj.get("message")))
         if kind == "content_block_start":
@@ -140,9 +146,6 @@ class MessagesStreamDecoder:
 
     def _block_delta(self, index: Any, delta: dict[str, Any]) -> list[Delta]:
         dtype = delta.get("type")
-        if dtype == "text_delta":  # the usual delta: its block's kind does not matter
-            text = delta.get("text")
-            return [TextDelta(text=text)] if type(text) is str and text else []
         kind, tool = self._blocks.get(index, ("other", -1)) if isinstance(index, int) else ("other", -1)
         if dtype == "thinking_delta" and _str(delta.get("thinking")):
             return [ReasoningDelta(text=delta["thinking"])]

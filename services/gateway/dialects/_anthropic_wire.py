@@ -31,6 +31,15 @@ def _int(value: Any) -> int:
     return value if type(value) is int else 0
 
 
+_SPLIT = ("ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens")
+_TOTALS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+
+
+def _ints(u: dict[str, Any], keys: tuple[str, ...]) -> list[int]:
+    """``_int`` of each of ``keys`` in ``u``, in one pass."""
+    return [v if type(v) is int else 0 for v in map(u.get, keys)]
+
+
 def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
@@ -41,20 +50,14 @@ def _counts(u: dict[str, Any]) -> Usage:
     Cache writes: ``cache_creation_input_tokens`` is the total; ``cache_creation.ephemeral_1h_input_tokens``
     the 1-hour part (the rest is 5-minute). When only the split is given, the total is its sum.
     """
-    split = _dict(u.get("cache_creation"))
-    write_5m, write_1h = (
-        _int(split.get("ephemeral_5m_input_tokens")),
-        _int(split.get("ephemeral_1h_input_tokens")),
-    )
-    write = (
-        _int(u.get("cache_creation_input_tokens"))
-        if "cache_creation_input_tokens" in u
-        else write_5m + write_1h
-    )
+    write_5m, write_1h = _ints(_dict(u.get("cache_creation")), _SPLIT)
+    input_tokens, output_tokens, cache_read, write = _ints(u, _TOTALS)
+    if "cache_creation_input_tokens" not in u:
+        write = write_5m + write_1h
     return Usage(
-        input_tokens=_int(u.get("input_tokens")),
-        output_tokens=_int(u.get("output_tokens")),
-        cache_read_tokens=_int(u.get("cache_read_input_tokens")),
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cache_read_tokens=cache_read,
         cache_write_tokens=write,
         cache_write_1h_tokens=min(write_1h, write),
         reasoning_tokens=_int(_dict(u.get("output_tokens_details")).get("thinking_tokens")),

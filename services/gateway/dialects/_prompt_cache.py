@@ -13,13 +13,17 @@ Each provider caches a prompt prefix on its own terms:
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 EPHEMERAL: dict[str, str] = {"type": "ephemeral"}
 MAX_BREAKPOINTS = 4  # Anthropic's limit per request
 _UNMARKABLE = ("thinking", "redacted_thinking")
+_KEY = b'"cache_control"'
 # Headers that name the conversation a request belongs to (Claude Code sends this one on every request).
 SESSION_HEADERS = ("x-claude-code-session-id",)
 
@@ -43,9 +47,22 @@ def session_from(headers: Mapping[str, str]) -> Session:
     return NO_SESSION
 
 
+def _key_count(value: Any) -> int:
+    """At least the number of dicts in ``value`` with a ``cache_control`` key, found without a walk: the
+    times ``"cache_control"`` occurs in its JSON (a key's quotes are never escaped; a string may add some).
+    A value orjson cannot write (too deep, not JSON) counts as unbounded, so the caller walks it."""
+    try:
+        return orjson.dumps(value).count(_KEY)
+    except orjson.JSONEncodeError:
+        return sys.maxsize
+
+
 def has_markers(value: Any) -> bool:
     """Whether a request (or any part of it) already carries a ``cache_control`` marker. Walks with its
-    own stack: a client's deeply nested JSON cannot exhaust Python's."""
+    own stack (a client's deeply nested JSON cannot exhaust Python's), only when its JSON text holds the
+    key at all: the usual request has none, and orjson finds that faster than a walk."""
+    if not _key_count(value):
+        return False
     stack = [value]
     while stack:
         node = stack.pop()
@@ -95,6 +112,8 @@ def place_anthropic_breakpoints(out: dict[str, Any]) -> None:
 def keep_breakpoints(out: dict[str, Any]) -> None:
     """Leave at most ``MAX_BREAKPOINTS`` markers on an Anthropic Messages body (Anthropic answers 400
     above): the first one (the system prompt's, usually) and the last ones, which cover the most."""
+    if _key_count(out) <= MAX_BREAKPOINTS:  # no more markers than allowed: nothing to remove, no walk
+        return
     marked: list[dict[str, Any]] = []
     stack: list[Any] = [out.get("system"), out.get("tools"), out.get("messages")]
     stack.reverse()

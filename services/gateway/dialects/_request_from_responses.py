@@ -654,8 +654,9 @@ def _text_format(body: dict[str, Any]) -> dict[str, Any]:
     return as_dict(as_dict(body.get("text")).get("format"))
 
 
-def _prepare(body: dict[str, Any]) -> tuple[_Transcript, list[_Tool], set[str], _Choice]:
-    validate_responses_request(body)
+def _prepare(body: dict[str, Any], validated: bool) -> tuple[_Transcript, list[_Tool], set[str], _Choice]:
+    if not validated:
+        validate_responses_request(body)
     _refuse_stateful(body)
     transcript = _transcript(body)
     tools, custom = _tools(body.get("tools"))
@@ -790,15 +791,18 @@ def _chat_extras(body: dict[str, Any], target: Target, out: dict[str, Any]) -> N
 
 
 def responses_to_chat(
-    body: dict[str, Any], target: Target, session: Session = NO_SESSION
+    body: dict[str, Any], target: Target, session: Session = NO_SESSION, *, validated: bool = False
 ) -> TranslatedRequest:
     """A Responses request body → a Chat Completions body for ``target`` (see the module docstring).
+
+    ``validated``: the body already passed ``validate_responses_request`` (``registry.PAIRS`` says so: the
+    gateway runs the client format's ``parse`` before any translation), so it is not checked twice.
 
     ``prompt_cache_key`` is kept for targets that take it (OpenAI); other chat providers cache by prefix on
     their own, except Anthropic models over the chat format (``target.cache_markers``), which get cache
     breakpoints on content parts. Raises TranslationError for what cannot be sent.
     """
-    transcript, tools, custom, choice = _prepare(body)
+    transcript, tools, custom, choice = _prepare(body, validated)
     names = ToolNamer()
     chat_tools = [_chat_tool(t, names) for t in tools]  # first, so the definitions claim their names
     out: dict[str, Any] = {"model": target.model, "messages": _chat_messages(transcript, names)}
@@ -936,15 +940,16 @@ def _anthropic_extras(body: dict[str, Any], out: dict[str, Any]) -> None:
 
 
 def responses_to_anthropic(
-    body: dict[str, Any], target: Target, session: Session = NO_SESSION
+    body: dict[str, Any], target: Target, session: Session = NO_SESSION, *, validated: bool = False
 ) -> TranslatedRequest:
     """A Responses request body → an Anthropic Messages body for ``target`` (see the module docstring).
 
     ``max_tokens`` is always set (``max_output_tokens`` or the target's default, clamped); reasoning
     effort becomes thinking as in ``chat_to_anthropic``; thinking blocks the gateway produced go back with
     their signatures; ``prompt_cache_key`` becomes cache breakpoints (system, tools, last user turns).
+    ``validated`` as in ``responses_to_chat``.
     """
-    transcript, tools, custom, choice = _prepare(body)
+    transcript, tools, custom, choice = _prepare(body, validated)
     names = ToolNamer()
     anthropic_tools = [_anthropic_tool(t, names) for t in tools]
     limit = _max_output_tokens(body)

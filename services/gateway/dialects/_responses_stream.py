@@ -369,6 +369,8 @@ class _OutItem:
     name: str = ""
     namespace: str | None = None
     extractor: InputExtractor | None = None
+    # a message's output_text.delta after its sequence number, up to the delta: written once per item
+    delta_head: bytes = b""
 
 
 _ITEM_PREFIX: dict[OpenKind, str] = {
@@ -393,9 +395,12 @@ class ResponsesStreamEncoder:
     (``encode_compaction``) instead of a message. ``view.reasoning`` False drops reasoning.
     """
 
-    def __init__(self, view: View, *, response_id: str | None = None) -> None:
+    def __init__(self, view: View, *, response_id: str | None = None, frames: bool = True) -> None:
+        """``frames`` False: only ``final`` is wanted (a non-streamed answer), every ``feed`` and
+        ``finish`` returns b"" without writing its events."""
         self.view = view
         self.response_id = response_id
+        self._frames = frames
         self.created_at = int(time.time())
         self._seq = 0
         self._usage: Usage | None = None
@@ -411,10 +416,17 @@ class ResponsesStreamEncoder:
 
     def feed(self, d: Delta) -> bytes:
         """Encode one delta as zero or more complete SSE frames."""
+        if type(d) is TextDelta:
+            item = self._open
+            if item is not None and item.kind == "message" and self._finish is None and d.text:
+                # most of a stream: more text for the message already open (never one when closed, or
+                # when compacting: its text goes to the summary)
+                item.text.append(d.text)
+                return self._text_delta(item, d.text)
         if self._closed:
             return b""
         if type(d) is KeepAlive:
-            return encode_comment("keep-alive")
+            return _KEEPALIVE
         if type(d) is UsageUpdate:
             self._usage = d.usage
             return b""
@@ -484,21 +496,21 @@ class ResponsesStreamEncoder:
                 "response.content_part.added",
                 {"item_id": item.id, "output_index": item.index, "content_index": 0, "part": _text_part("")},
             )
+            # what _frame makes of {"item_id", "output_index", "content_index": 0, "delta", "logprobs": []}
+            # up to the delta, after the sequence number: the same for every delta of this item
+            item.delta_head = b',"item_id":%b,"output_index":%d,"content_index":0,"delta":' % (
+                orjson.dumps(item.id),
+                item.index,
+            )
         item.text.append(text)
-        # the usual frame, written directly: what _frame makes of
-        # {"item_id", "output_index", "content_index": 0, "delta", "logprobs": []}
+        return out + self._text_delta(item, text)
+
+    def _text_delta(self, item: _OutItem, text: str) -> bytes:
+        """The usual frame, an ``output_text.delta`` of the open message, written directly."""
         seq, self._seq = self._seq, self._seq + 1
-        return out + (
-            b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta","sequence_number":'
-            + str(seq).encode()
-            + b',"item_id":'
-            + orjson.dumps(item.id)
-            + b',"output_index":'
-            + str(item.index).encode()
-            + b',"content_index":0,"delta":'
-            + orjson.dumps(text)
-            + b',"logprobs":[]}\n\n'
-        )
+        if not self._frames:
+            return b""
+        return _TEXT_DELTA % (seq, item.delta_head, orjson.dumps(text))
 
     def _reasoning_text(self, text: str) -> bytes:
         out = b""
@@ -685,10 +697,8 @@ class ResponsesStreamEncoder:
         self._started = True
         if self.response_id is None:
             self.response_id = response_id_for(upstream_id)
-        out = self._frame("response.created", {"response": self._response("in_progress", usage=False)})
-        return out + self._frame(
-            "response.in_progress", {"response": self._response("in_progress", usage=False)}
-        )
+        body = {"response": self._response("in_progress", usage=False)}  # the same object twice
+        return self._frame("response.created", body) + self._frame("response.in_progress", body)
 
     def _fail(self, err: StreamError) -> bytes:
         self._closed = True
@@ -722,6 +732,8 @@ class ResponsesStreamEncoder:
     def _frame(self, kind: str, body: dict[str, Any]) -> bytes:
         """One event: ``encode_event(orjson.dumps(obj), event=kind)``, written directly (orjson writes no
         line break, so the JSON is one ``data:`` line)."""
+        if not self._frames:
+            return b""
         obj = {"type": kind, "sequence_number": self._seq, **body}
         self._seq += 1
         return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(obj) + b"\n\n"
@@ -759,6 +771,13 @@ def response_object(
         "tools": [],
         "usage": usage,
     }
+
+
+_KEEPALIVE = encode_comment("keep-alive")
+_TEXT_DELTA = (
+    b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta","sequence_number":%d'
+    b'%b%b,"logprobs":[]}\n\n'
+)
 
 
 def _text_part(text: str) -> dict[str, Any]:

@@ -192,7 +192,7 @@ def responses_from_completion(c: Completion, view: View) -> dict[str, Any]:
     ``function_call`` / ``custom_tool_call`` with client tool names, or one ``compaction`` item when
     ``view.compaction``. ``status`` is ``incomplete`` (``max_output_tokens``) on ``max_tokens``.
     """
-    encoder = ResponsesStreamEncoder(view, response_id=response_id_for(c.id))
+    encoder = ResponsesStreamEncoder(view, response_id=response_id_for(c.id), frames=False)
     for d in _deltas(c):
         encoder.feed(d)
     encoder.finish()

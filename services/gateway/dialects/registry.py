@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Protocol
 
 from services.gateway.dialects import _error_meaning as em
@@ -242,8 +243,10 @@ PAIRS: dict[tuple[ClientFormat, Wire], Translate | None] = {
     ("anthropic", "openai_responses"): tr.anthropic_to_responses,
     ("openai_chat", "openai_responses"): tr.chat_to_responses,
     ("openai_responses", "openai_responses"): None,
-    ("openai_responses", "openai_chat"): tr.responses_to_chat,
-    ("openai_responses", "anthropic"): tr.responses_to_anthropic,
+    # A Responses body reaches its translator validated: the client format's parse (``parse_request``,
+    # ``parse_compact_request``) runs first, and ``compact_to_responses`` keeps a valid body valid.
+    ("openai_responses", "openai_chat"): partial(tr.responses_to_chat, validated=True),
+    ("openai_responses", "anthropic"): partial(tr.responses_to_anthropic, validated=True),
 }
 
 ENDPOINTS: dict[str, Endpoint] = {

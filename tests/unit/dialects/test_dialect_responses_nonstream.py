@@ -258,6 +258,9 @@ def test_responses_from_completion_equals_what_the_stream_would_end_with() -> No
     streamed = events(body)[-1]["response"]
     whole = responses_from_completion(c, view)
     assert whole["output"] == streamed["output"] and whole["usage"] == streamed["usage"]
+    quiet = ResponsesStreamEncoder(view, response_id="resp_msg01XYZ", frames=False)  # what it renders with
+    assert b"".join(quiet.feed(d) for d in deltas_of_completion(c)) + quiet.finish() == b""
+    assert quiet.final == {**streamed, "created_at": quiet.created_at}
 
 
 def test_responses_from_completion_maps_names_and_namespaces() -> None:

@@ -12,6 +12,7 @@ from services.gateway.dialects._prompt_cache import (
     MAX_BREAKPOINTS,
     Session,
     has_markers,
+    keep_breakpoints,
     place_anthropic_breakpoints,
     session_from,
 )
@@ -254,3 +255,37 @@ def test_chat_clients_without_markers_get_the_gateways_as_before() -> None:
     body = chat_to_anthropic(request, Target(model="claude-sonnet-4-5")).body
     assert body["system"] == [{"type": "text", "text": "s", "cache_control": EPHEMERAL}]
     assert marked(body) == ["system.0", "messages.0.0"]
+
+
+def _nested(depth: int, leaf: Any) -> Any:
+    node = leaf
+    for _ in range(depth):
+        node = {"content": [node]}
+    return node
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ({"messages": [{"role": "user", "content": "hi"}]}, False),
+        ({"text": 'the key "cache_control"'}, False),  # the key's text in a string is no marker
+        ({"required": ["cache_control"]}, False),
+        ({"tools": [{"name": "t", "cache_control": {"type": "ephemeral"}}]}, True),
+        (_nested(300, {"type": "text", "text": "deep"}), False),  # too deep for orjson: walked
+        (_nested(300, {"type": "text", "text": "deep", "cache_control": {}}), True),
+    ],
+)
+def test_has_markers_is_the_walks_answer(value: Any, expected: bool) -> None:
+    assert has_markers(value) is expected
+
+
+@pytest.mark.parametrize("count", [0, 4, 5, 7])
+def test_keep_breakpoints_removes_only_past_the_limit(count: int) -> None:
+    blocks = [{"type": "text", "text": f"b{i}", "cache_control": {"type": "ephemeral"}} for i in range(count)]
+    body: dict[str, Any] = {"messages": [{"role": "user", "content": blocks}], "note": "cache_control"}
+    keep_breakpoints(body)
+    kept = [b["text"] for b in blocks if "cache_control" in b]
+    expected = [f"b{i}" for i in range(count)]
+    if count > 4:
+        expected = expected[:1] + expected[count - 3 :]  # the first and the last three
+    assert kept == expected

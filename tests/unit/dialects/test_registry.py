@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
+import orjson
 import pytest
 
 from services.gateway.dialects import registry
+from services.gateway.dialects._prompt_cache import NO_SESSION
 from services.gateway.dialects.formats import CLIENT_FORMATS, WIRES
 from services.gateway.dialects.ir import Completion, TextBlock, TextDelta
 from services.gateway.dialects.view import View
@@ -16,6 +19,7 @@ from services.gateway.providers.anthropic import AnthropicProvider
 from services.gateway.providers.openai_compat import OpenAIProvider, XAIProvider
 
 ROOT = Path(__file__).resolve().parents[3]
+CODEX = ROOT / "tests" / "fixtures" / "requests" / "codex_say_hi.json"
 CORE = ["proxy.py", "relay.py", "handlers.py", "app.py", "serve.py", "upstream.py", "calls.py"]
 
 
@@ -76,3 +80,40 @@ def test_core_modules_compare_no_format_names(module: str) -> None:
     source = (ROOT / "services" / "gateway" / module).read_text()
     names = "|".join(re.escape(f'"{n}"') for n in {*CLIENT_FORMATS, *WIRES})
     assert not re.search(names, source), f"{module} names a format; look it up in dialects.registry instead"
+
+
+RESPONSES_BODIES = [
+    {"model": "m", "input": "hello", "stream": True},
+    {
+        "model": "m",
+        "instructions": "be brief",
+        "input": [
+            {"role": "user", "content": [{"type": "input_text", "text": "list files"}]},
+            {"type": "function_call", "call_id": "c1", "name": "shell", "arguments": '{"cmd": "ls"}'},
+            {"type": "function_call_output", "call_id": "c1", "output": "a.txt"},
+        ],
+        "tools": [{"type": "function", "name": "shell", "parameters": {"type": "object"}}],
+        "reasoning": {"effort": "high"},
+        "max_output_tokens": 2000,
+    },
+]
+
+
+@pytest.mark.parametrize("wire", ["anthropic", "openai_chat"])
+@pytest.mark.parametrize("body", RESPONSES_BODIES + [orjson.loads(CODEX.read_bytes())["body"]])
+def test_registered_responses_translators_skip_only_the_repeated_validation(
+    wire: str, body: dict[str, Any]
+) -> None:
+    """The registry's Responses translators take bodies the format's parse already validated: the same
+    upstream body as the public function, which still refuses an invalid one on its own."""
+    from services.gateway.dialects import translate_request as tr
+    from services.gateway.dialects._request_common import Target, TranslationError
+
+    public = tr.responses_to_anthropic if wire == "anthropic" else tr.responses_to_chat
+    target = Target(model="up", max_tokens_field="max_tokens", reasoning="anthropic_budget")
+    registry.CLIENTS["openai_responses"].parse(body)  # type: ignore[misc]
+    registered = registry.pairing("openai_responses", wire).translate  # type: ignore[arg-type]
+    assert registered is not None
+    assert registered(body, target, NO_SESSION) == public(body, target, NO_SESSION)
+    with pytest.raises(TranslationError):
+        public({**body, "input": 5}, target, NO_SESSION)
