@@ -1,7 +1,7 @@
 """End-to-end recorder throughput: ZeroMQ DEALER -> real recorder process -> committed SQLite rows.
 
     .venv/bin/python bench/bench_recorder.py [--events 30000] [--batch-sizes 500,2000] [--compare REF] [--uniform]
-                                             [--per-message 1]
+                                             [--per-message 1] [--wire rows|objects]
 
 For each batch size: start ``python -m services.recorder`` on a fresh database, push N pre-encoded
 events (the seeding command's mix of providers, models, statuses and latencies, over the last ten
@@ -14,6 +14,10 @@ run the bench checks that they count every row.
 ``--compare REF`` also runs the recorder of git revision REF (``git archive`` into a temporary folder,
 same interpreter), alternating with this tree's for each batch size so both see the same machine load,
 and prints the ratio: on a busy machine the absolute figures move from run to run, the ratio much less.
+
+``--wire``: the payloads as gateways send them now (``rows``: ``[ev2, id, encode_row(event), ...]``) or
+as before issue 13's recorder work (``objects``: ``[ev, id, encode(event), ...]``). A REF recorder that
+does not read ``ev2`` always gets ``objects`` (what the gateways of its time sent), said in its label.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ import numpy as np
 import zmq
 
 from services.recorder.seed import generate
-from shared.events import UsageEvent, encode
+from shared.events import UsageEvent, encode, encode_row
 
 REPO = Path(__file__).resolve().parents[1]
 FLUSH_LINE = re.compile(r"flushed (\d+) rows \((\d+) new\) in ([\d.]+) ms")
@@ -108,9 +112,10 @@ def free_endpoint() -> str:
         return f"tcp://127.0.0.1:{s.getsockname()[1]}"
 
 
-def make_events(n: int, *, uniform: bool = False) -> list[list[bytes]]:
-    """Messages as the gateway sends them: [b"ev", event_id, payload], in time order. ``uniform``: the
-    bench's earlier events instead, one model and one latency, so every index insert lands at its end."""
+def make_events(n: int, *, uniform: bool = False, rows: bool = True) -> list[list[bytes]]:
+    """Messages as the gateway sends them: [b"ev2", event_id, encode_row(event)] (``rows``, else [b"ev",
+    event_id, encode(event)]), in time order. ``uniform``: the bench's earlier events instead, one model
+    and one latency, so every index insert lands at its end."""
     now = time.time()
     if uniform:
         one = UsageEvent(
@@ -138,7 +143,19 @@ def make_events(n: int, *, uniform: bool = False) -> list[list[bytes]]:
         ]
     else:
         events = sorted(generate(n, now - 600, now, np.random.default_rng(13)), key=lambda e: e.started_at)
+    if rows:
+        return [[b"ev2", e.event_id.encode(), encode_row(e)] for e in events]
     return [[b"ev", e.event_id.encode(), encode(e)] for e in events]
+
+
+def reads_rows(ref: str) -> bool:
+    """Whether the recorder of git revision ``ref`` reads ``ev2`` messages."""
+    source = subprocess.run(
+        ["git", "-C", str(REPO), "show", f"{ref}:services/recorder/service.py"],
+        capture_output=True,
+        text=True,
+    ).stdout
+    return "EVENT_ROWS" in source
 
 
 def per_message(messages: list[list[bytes]], n: int) -> list[list[bytes]]:
@@ -270,22 +287,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--per-message", type=int, default=1, help="events per ZeroMQ message (gateway: 1-256)"
     )
+    parser.add_argument(
+        "--wire", choices=("rows", "objects"), default="rows", help="payload form (gateway: rows)"
+    )
     args = parser.parse_args(argv)
-    events = make_events(args.events, uniform=args.uniform)
-    payloads = per_message(events, args.per_message)
+    rows = args.wire == "rows"
+    events = make_events(args.events, uniform=args.uniform, rows=rows)
+    payloads = {rows: per_message(events, args.per_message)}
     print(
         f"recorder end to end, rollups on: {args.events:,} {'uniform' if args.uniform else 'mixed'} events "
-        f"({len(events[0][2])} bytes each, {args.per_message} a message), flush "
+        f"({len(events[0][2])} bytes each as {args.wire}, {args.per_message} a message), flush "
         f"interval {args.interval:g}s; seconds = first send -> last row committed\n"
     )
     with tempfile.TemporaryDirectory(prefix="bench-recorder-ref-") as tmp:
-        trees = [("this tree", REPO)]
+        trees = [("this tree", REPO, rows)]
         if args.compare:
-            trees.append((args.compare, checkout(args.compare, Path(tmp))))
+            ref_rows = rows and reads_rows(args.compare)
+            label = args.compare if ref_rows == rows else f"{args.compare} (objects)"
+            trees.append((label, checkout(args.compare, Path(tmp)), ref_rows))
+            if ref_rows not in payloads:  # the same events, in the form that recorder reads
+                objects = make_events(args.events, uniform=args.uniform, rows=False)
+                payloads[ref_rows] = per_message(objects, args.per_message)
         results = [
-            run_once(label, tree, payloads, int(b), args.interval)
+            run_once(label, tree, payloads[form], int(b), args.interval)
             for b in args.batch_sizes.split(",")
-            for label, tree in trees
+            for label, tree, form in trees
         ]
     print_table(results)
     for i in range(0, len(results), len(trees)):

@@ -6,13 +6,20 @@ cache reads and cache writes, ``output_tokens`` includes reasoning tokens (``rea
 breakdown of it, for information), ``cache_write_tokens`` includes 1-hour writes
 (``cache_write_1h_tokens`` is the breakdown that prices them).
 
-On the wire an event is one orjson-encoded JSON object carrying ``schema_version``. Decoding tolerates
-unknown fields (a newer gateway) and fills missing ones with defaults (an older one).
+On the wire an event is one orjson-encoded JSON object carrying ``schema_version`` (:func:`encode`), or,
+since issue 13's recorder work, a JSON array of its fields' values in ``FIELD_NAMES`` order
+(:func:`encode_row`: the ledger's column order, so the recorder binds it as it is; the gateway sends these
+under its own message kind, see ``services/gateway/publisher.py``). Fields are only ever appended to
+``UsageEvent`` (the ledger's columns are appended the same way: ``services/recorder/schema.sql``), so an
+array is read by position: values past the fields this version knows (a newer gateway) are ignored, and
+fields past the array's end (an older one) take their defaults, as unknown and missing keys of an object do.
+:func:`decode` reads both forms.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import operator
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -107,8 +114,18 @@ def to_dict(event: UsageEvent) -> dict[str, Any]:
 
 
 def encode(event: UsageEvent) -> bytes:
-    """Serialise to the wire format (orjson)."""
+    """Serialise to the wire format (orjson): a JSON object of the fields."""
     return orjson.dumps(event)
+
+
+_ALL_FIELDS = operator.attrgetter(*FIELD_NAMES)
+
+
+def encode_row(event: UsageEvent) -> bytes:
+    """Serialise as a JSON array of the field values in ``FIELD_NAMES`` order (failed attempts as
+    objects): about 40% of :func:`encode`'s bytes, and the recorder takes it as a ledger row without
+    looking up 45 keys (``services/recorder/wire.py``)."""
+    return orjson.dumps(_ALL_FIELDS(event))
 
 
 def from_dict(data: dict[str, Any]) -> UsageEvent:
@@ -130,13 +147,16 @@ def _attempt_fields(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def decode(raw: bytes) -> UsageEvent:
-    """Parse one wire message. Raises ``ValueError`` on anything that is not an event."""
+    """Parse one wire message (:func:`encode`'s or :func:`encode_row`'s). Raises ``ValueError`` on anything
+    that is not an event."""
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise ValueError(f"not JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ValueError("an event must be a JSON object")
+    if isinstance(data, list):  # encode_row's form: the values by position
+        data = dict(zip(FIELD_NAMES, data, strict=False))
+    elif not isinstance(data, dict):
+        raise ValueError("an event must be a JSON object or array")
     for required in ("request_id", "endpoint", "client_format", "model"):
         if required not in data:
             raise ValueError(f"event lacks {required!r}")

@@ -2,8 +2,13 @@
 
 The wire (gateway DEALER -> recorder ROUTER, one connection per gateway process)::
 
-    gateway -> recorder   [b"ev", event_id, payload, event_id, payload, ...]
-                                                        one or more events (payload: ``shared.events.encode``)
+    gateway -> recorder   [b"ev2", event_id, payload, event_id, payload, ...]
+                                                        one or more events (payload: ``shared.events.encode_row``,
+                                                        the values in field order; ``b"ev"`` with
+                                                        ``shared.events.encode``'s objects before issue 13's
+                                                        recorder work: a recorder reads both, and one older
+                                                        than ``ev2`` leaves ``ev2`` unacknowledged, so
+                                                        upgrade the recorder first)
                           [b"drain"]                    this gateway is shutting down: wait for its last events
                           [b"bye"]                      this gateway is gone (sent after its last acknowledgement)
     recorder -> gateway   [b"ack", event_id, ...]       these events are committed (or were refused for good)
@@ -57,7 +62,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gateway.publisher")
 
-EVENT = b"ev"
+EVENT = b"ev2"  # payloads in shared.events.encode_row's form (see the wire above)
 DRAIN = b"drain"
 BYE = b"bye"
 ACK = b"ack"
@@ -152,7 +157,7 @@ class EventPublisher:
         if self._metrics is not None:
             self._metrics.observe_safely(event)
         try:
-            payload = events.encode(event)
+            payload = events.encode_row(event)
             event_id = event.event_id.encode()
         except Exception:  # an unserialisable field is a bug; it must not fail the request
             log.exception("could not encode event %s", event.event_id)

@@ -15,6 +15,7 @@ saving summed as 0 and not counted as priced. REAL sums may differ from SQLite's
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from services.recorder.rollups import HOURLY_FIGURES
@@ -77,15 +78,37 @@ WHO_UPSERT = (
 Group = tuple[Any, ...]
 
 
-def hourly_groups(rows: Iterable[Sequence[Any]]) -> list[Group]:
-    """``usage_hourly`` rows (hour, provider, model, status, then the 11 figures) of ``rows``."""
-    sums: dict[tuple[Any, ...], list[Any]] = {}
+@dataclass(frozen=True, slots=True)
+class BatchGroups:
+    """A batch's rows grouped for the three per-batch writes (:func:`batch_groups`)."""
+
+    hourly: list[Group]  # usage_hourly rows: hour, provider, model, status, then the 11 figures
+    who: list[Group]  # usage_attribution_hourly rows: hour, key, client, session, provider, model, status,
+    # then requests, tokens, cost_usd, priced, first_at, last_at
+    latencies: dict[tuple[int, str, str, int], list[float]]  # latency_ms by latency-list group
+
+
+def batch_groups(rows: Iterable[Sequence[Any]]) -> BatchGroups:
+    """The rollup groups and latency-list groups of ``rows``, in one pass over them (the recorder's loop
+    thread does this for every batch: one pass costs about half of three, bench/bench_recorder.py).
+
+    The latency-list key is ``usage_hourly``'s (hour, provider or ``''``, model, status), as
+    ``latency_lists.append_plan`` would read it back."""
+    hourly: dict[tuple[Any, ...], list[Any]] = {}
+    who: dict[tuple[Any, ...], list[Any]] = {}
+    latencies: dict[tuple[Any, ...], list[float]] = {}
     for r in rows:
-        key = (int(r[_STARTED] / 3600), r[_PROVIDER] or "", r[_MODEL], r[_STATUS])
-        cost, saving = r[_COST], r[_SAVINGS]
-        s = sums.get(key)
+        started, provider, model, status = r[_STARTED], r[_PROVIDER] or "", r[_MODEL], r[_STATUS]
+        hour = int(started / 3600)
+        key = (hour, provider, model, status)
+        cost, latency = r[_COST], r[_LATENCY]
+        tokens = r[_INPUT] + r[_OUTPUT] + r[_CACHE_READ] + r[_CACHE_WRITE]
+        s = hourly.get(key)
         if s is None:
-            s = sums[key] = [0, 0, 0, 0, 0, 0, 0, 0.0, 0, 0.0, 0.0]
+            s = hourly[key] = [0, 0, 0, 0, 0, 0, 0, 0.0, 0, 0.0, 0.0]
+            latencies[key] = [latency]
+        else:
+            latencies[key].append(latency)
         s[0] += 1
         s[1] += r[_ATTEMPTS] > 1
         s[2] += r[_INPUT]
@@ -96,54 +119,26 @@ def hourly_groups(rows: Iterable[Sequence[Any]]) -> list[Group]:
         if cost is not None:
             s[7] += cost
             s[8] += 1
-        s[9] += r[_LATENCY]
+        s[9] += latency
+        saving = r[_SAVINGS]
         if saving is not None:
             s[10] += saving
-    return [(*key, *s) for key, s in sums.items()]
-
-
-def who_groups(rows: Iterable[Sequence[Any]]) -> list[Group]:
-    """``usage_attribution_hourly`` rows (hour, key, client, session, provider, model, status, then
-    requests, tokens, cost_usd, priced, first_at, last_at) of ``rows``."""
-    sums: dict[tuple[Any, ...], list[Any]] = {}
-    for r in rows:
-        started = r[_STARTED]
-        key = (
-            int(started / 3600),
-            r[_KEY] or "",
-            r[_CLIENT] or "",
-            r[_SESSION] or "",
-            r[_PROVIDER] or "",
-            r[_MODEL],
-            r[_STATUS],
-        )
-        tokens = r[_INPUT] + r[_OUTPUT] + r[_CACHE_READ] + r[_CACHE_WRITE]
-        cost = r[_COST]
-        s = sums.get(key)
-        if s is None:
-            sums[key] = [1, tokens, 0.0 if cost is None else cost, int(cost is not None), started, started]
+        wkey = (hour, r[_KEY] or "", r[_CLIENT] or "", r[_SESSION] or "", provider, model, status)
+        w = who.get(wkey)
+        if w is None:
+            who[wkey] = [1, tokens, 0.0 if cost is None else cost, int(cost is not None), started, started]
             continue
-        s[0] += 1
-        s[1] += tokens
+        w[0] += 1
+        w[1] += tokens
         if cost is not None:
-            s[2] += cost
-            s[3] += 1
-        if started < s[4]:
-            s[4] = started
-        if started > s[5]:
-            s[5] = started
-    return [(*key, *s) for key, s in sums.items()]
-
-
-def latency_groups(rows: Iterable[Sequence[Any]]) -> dict[tuple[int, str, str, int], list[float]]:
-    """The latencies (ms) of ``rows`` by latency-list group (hour, provider or ``''``, model, status): the
-    key of ``usage_hourly`` and ``latency_lists``, as ``latency_lists.append_plan`` would read it back."""
-    groups: dict[tuple[int, str, str, int], list[float]] = {}
-    for r in rows:
-        key = (int(r[_STARTED] / 3600), r[_PROVIDER] or "", r[_MODEL], r[_STATUS])
-        found = groups.get(key)
-        if found is None:
-            groups[key] = [r[_LATENCY]]
-        else:
-            found.append(r[_LATENCY])
-    return groups
+            w[2] += cost
+            w[3] += 1
+        if started < w[4]:
+            w[4] = started
+        if started > w[5]:
+            w[5] = started
+    return BatchGroups(
+        [(*k, *s) for k, s in hourly.items()],
+        [(*k, *w) for k, w in who.items()],
+        latencies,
+    )

@@ -10,6 +10,7 @@ makes ``put()`` wait: that is the back-pressure that slows the receiver down.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -18,13 +19,6 @@ from typing import Generic, TypeVar
 log = logging.getLogger("recorder.batcher")
 
 T = TypeVar("T")
-
-
-class _Stop:
-    """Queued by ``close()`` behind the last item."""
-
-
-_STOP = _Stop()
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,13 +48,21 @@ class Batcher(Generic[T]):
         max_queued: int = 100_000,
         backoff: Backoff | None = None,
     ) -> None:
-        if max_rows < 1 or flush_interval_s < 0:
-            raise ValueError("max_rows must be >= 1 and flush_interval_s >= 0")
+        if max_rows < 1 or flush_interval_s < 0 or max_queued < 1:
+            raise ValueError("max_rows and max_queued must be >= 1 and flush_interval_s >= 0")
         self._flush = flush
         self._max_rows = max_rows
         self._interval = flush_interval_s
         self._backoff = backoff or Backoff()
-        self._queue: asyncio.Queue[T | _Stop] = asyncio.Queue(max_queued)
+        self._max_queued = max_queued
+        # The queue holds the lists that put_many() was given (split where the bound or a batch cut
+        # them), not single items: queueing and taking cost per list, not per item (the recorder queues
+        # up to 1,000 events at a time). _queued counts the items in it.
+        self._chunks: collections.deque[list[T]] = collections.deque()
+        self._queued = 0
+        self._has_items = asyncio.Event()
+        self._has_room = asyncio.Event()
+        self._putters = 0  # put calls waiting for room: close() drains their items too
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._give_up_at: float | None = None
@@ -71,7 +73,7 @@ class Batcher(Generic[T]):
     @property
     def pending(self) -> int:
         """Items waiting in the queue (not counting a batch being flushed)."""
-        return self._queue.qsize()
+        return self._queued
 
     def start(self) -> None:
         """Start the batching task on the running loop."""
@@ -80,21 +82,28 @@ class Batcher(Generic[T]):
 
     async def put(self, item: T) -> None:
         """Queue one item; waits while ``max_queued`` items are pending."""
-        if self._closing:
-            raise RuntimeError("batcher is closed")
-        await self._queue.put(item)
+        await self.put_many([item])
 
     async def put_many(self, items: Iterable[T]) -> None:
         """Queue items in order, as ``put()`` each would: waits whenever ``max_queued`` items are
         pending (the items before that point are queued already)."""
         if self._closing:
             raise RuntimeError("batcher is closed")
-        queue = self._queue
-        for item in items:
-            try:
-                queue.put_nowait(item)
-            except asyncio.QueueFull:
-                await queue.put(item)
+        rest = items if isinstance(items, list) else list(items)
+        while rest:
+            room = self._max_queued - self._queued
+            if room <= 0:
+                self._has_room.clear()
+                self._putters += 1
+                try:
+                    await self._has_room.wait()
+                finally:
+                    self._putters -= 1
+                continue
+            chunk, rest = (rest, []) if len(rest) <= room else (rest[:room], rest[room:])
+            self._chunks.append(chunk)
+            self._queued += len(chunk)
+            self._has_items.set()
 
     def limit_retries(self, grace_s: float) -> None:
         """From now on, give up on a batch whose flush still fails ``grace_s`` seconds from now.
@@ -115,43 +124,59 @@ class Batcher(Generic[T]):
         self._closing = True
         self.limit_retries(grace_s)
         self.start()  # a batcher that was never started still drains
-        await self._queue.put(_STOP)
+        self._has_items.set()  # wake the task: it stops once nothing is queued or waiting for room
         assert self._task is not None
         await self._task
         return self.lost
 
+    def _take(self, batch: list[T]) -> None:
+        """Move queued items into ``batch``, up to ``max_rows`` in it, oldest first."""
+        chunks = self._chunks
+        while chunks and len(batch) < self._max_rows:
+            chunk = chunks.popleft()
+            room = self._max_rows - len(batch)
+            if len(chunk) > room:
+                chunks.appendleft(chunk[room:])
+                chunk = chunk[:room]
+            batch.extend(chunk)
+            self._queued -= len(chunk)
+        self._has_room.set()
+        if not chunks:
+            self._has_items.clear()
+
+    def _finished(self) -> bool:
+        """Closing, and nothing is queued or waiting for room: the drain is over."""
+        return self._closing and not self._chunks and not self._putters
+
     async def _run(self) -> None:
         while True:
-            first = await self._queue.get()
-            if isinstance(first, _Stop):
-                return
-            batch = [first]
-            stop = await self._fill(batch)
+            while not self._chunks:
+                if self._finished():
+                    return
+                self._has_items.clear()  # a set event would return at once, without yielding
+                await self._has_items.wait()
+            batch: list[T] = []
+            self._take(batch)
+            await self._fill(batch)
             await self._flush_until_done(batch)
-            if stop:
-                return
 
-    async def _fill(self, batch: list[T]) -> bool:
-        """Add queued items until the batch is full or its interval is over. True if the stop marker came."""
+    async def _fill(self, batch: list[T]) -> None:
+        """Add queued items until the batch is full, its interval is over, or the drain has nothing left."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._interval
         while len(batch) < self._max_rows:
-            try:
-                item = self._queue.get_nowait()
-            except asyncio.QueueEmpty:
+            if not self._chunks:
                 remaining = deadline - loop.time()
-                if remaining <= 0:
-                    return False
+                if remaining <= 0 or self._finished():
+                    return
+                self._has_items.clear()
                 try:
-                    # Cancelling Queue.get() never loses an item: it stays queued until get_nowait().
                     async with asyncio.timeout(remaining):
-                        item = await self._queue.get()
+                        await self._has_items.wait()
                 except TimeoutError:
-                    return False
-            if isinstance(item, _Stop):
-                return True
-            batch.append(item)
-        return False
+                    return
+                continue
+            self._take(batch)
 
     async def _flush_until_done(self, batch: list[T]) -> None:
         for attempt, delay in enumerate(self._backoff.delays(), start=1):

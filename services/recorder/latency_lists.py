@@ -100,7 +100,7 @@ def append_plan(last_rowid: int, groups: dict[Key, list[float]] | None = None) -
     """Append the rows above ``last_rowid`` (the batch's) as one part per group; returns the groups.
 
     ``groups``: those rows' latencies by group when the caller has them (every row of the batch was new:
-    ``batch_rollup.latency_groups``), so they are not read back."""
+    ``batch_rollup.batch_groups``), so they are not read back."""
     if groups is None:
         groups = group_rows((yield (f"{_ROWS} WHERE rowid > ?", (last_rowid,))))
     part = last_rowid + 1

@@ -21,7 +21,8 @@ Outcomes, decided here:
   log line carrying its first bytes and a ``malformed`` count. It can never become valid by resending, and
   holding it would block its gateway's memory forever. A row SQLite refuses (a constraint) is the same.
 
-The live feed (``TAIL_ENDPOINT``, PUB): each valid event's payload as received, republished before it is
+The live feed (``TAIL_ENDPOINT``, PUB): each valid event's payload as received (either wire form of
+``shared/events.py``: subscribers read it with ``shared.events.decode``), republished before it is
 written. The events of one burst (up to ``BURST_ROWS``) go out as one multipart message, one event per
 frame: ``recv_multipart`` reads a burst, and a plain ``recv`` still reads one event per call (``tail``
 and the gateways' budget follower).
@@ -76,6 +77,11 @@ MALFORMED_LOG_EVERY = 1_000
 ACK_LINGER_MS = 500  # at exit, how long ZeroMQ may keep trying to deliver the last acknowledgements
 
 EVENT, DRAIN, BYE, ACK = b"ev", b"drain", b"bye", b"ack"
+# The same message with payloads in shared.events.encode_row's form (arrays in field order), which a
+# recorder older than it would take for malformed events and acknowledge: under its own word, an older
+# recorder acknowledges none of them (an unknown message), and the gateway keeps them for a newer one.
+# Either word's payloads may be either form (wire.wire_row reads both).
+EVENT_ROWS = b"ev2"
 ACK_IDS_PER_MESSAGE = 1_000
 _FINISHED_AT = COLUMNS.index("finished_at")
 _EVENT_ID = COLUMNS.index("event_id")
@@ -353,9 +359,9 @@ def _read_monitor(pipes: _Pipes) -> None:
 
 
 def _handle(frames: list[bytes], pipes: _Pipes, burst: _Burst) -> None:
-    """One message: a control word, or ``[ev, event_id, payload, event_id, payload, ...]`` (a gateway
-    batches its events; each pair is one event, received, checked and acknowledged on its own). Valid
-    events go into ``burst``."""
+    """One message: a control word, or ``[ev, event_id, payload, event_id, payload, ...]`` (``ev`` or
+    ``ev2``: a gateway batches its events; each pair is one event, received, checked and acknowledged on
+    its own). Valid events go into ``burst``."""
     gateway, kind = frames[0], frames[1] if len(frames) > 1 else b""
     if kind == DRAIN and len(frames) == 2:
         pipes.draining.add(gateway)
@@ -363,12 +369,11 @@ def _handle(frames: list[bytes], pipes: _Pipes, burst: _Burst) -> None:
     if kind == BYE and len(frames) == 2:
         pipes.draining.discard(gateway)
         return
-    if kind != EVENT or len(frames) < 4:
+    events = kind == EVENT or kind == EVENT_ROWS
+    if not events or len(frames) < 4:
         problem = ValueError(f"expected [ev, event_id, payload, ...], got {len(frames) - 1} frame(s)")
         # An event id without its payload is still acknowledged: resending cannot mend it.
-        _malformed(
-            pipes, gateway, problem, frames[1:], frames[2] if kind == EVENT and len(frames) == 3 else None
-        )
+        _malformed(pipes, gateway, problem, frames[1:], frames[2] if events and len(frames) == 3 else None)
         return
     items, payloads = burst.items, burst.payloads
     last = len(frames) - 1
@@ -380,7 +385,7 @@ def _handle(frames: list[bytes], pipes: _Pipes, burst: _Burst) -> None:
             if row[_EVENT_ID].encode() != event_id:
                 raise ValueError(f"event_id {row[_EVENT_ID]!r} differs from its envelope's")
         except Exception as exc:  # a bad message is the sender's bug: count it, never stop the ledger
-            _malformed(pipes, gateway, exc, [EVENT, event_id, payload], event_id, counted=True)
+            _malformed(pipes, gateway, exc, [kind, event_id, payload], event_id, counted=True)
             continue
         items.append((gateway, event_id, row))
         payloads.append(payload)

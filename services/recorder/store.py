@@ -29,9 +29,8 @@ import orjson
 from services.recorder.batch_rollup import (
     HOURLY_UPSERT,
     WHO_UPSERT,
-    hourly_groups,
-    latency_groups,
-    who_groups,
+    BatchGroups,
+    batch_groups,
 )
 from services.recorder.latency_lists import (
     COMPACT_PER_BATCH,
@@ -300,8 +299,9 @@ class Store:
             last_rowid = await self._last_rowid()
             inserted = await work(rows)
             if inserted == len(rows):
-                await self._add_to_rollups(rows)  # every row is new: summed here, whatever the rowids
-                await self._add_to_lists(last_rowid, latency_groups(rows))
+                groups = batch_groups(rows)  # every row is new: summed here, whatever the rowids
+                await self._add_to_rollups(groups)
+                await self._add_to_lists(last_rowid, groups.latencies)
             elif inserted:
                 await self._roll_up(last_rowid)
             await self._db.execute("COMMIT")
@@ -316,10 +316,10 @@ class Store:
             row = await cursor.fetchone()
         return int(row[0]) if row else 0
 
-    async def _add_to_rollups(self, rows: Sequence[Row]) -> None:
-        """Add ``rows``, all of them just inserted, to the rollups (summed in Python: batch_rollup.py)."""
-        await self._db.executemany(HOURLY_UPSERT, hourly_groups(rows))
-        await self._db.executemany(WHO_UPSERT, who_groups(rows))
+    async def _add_to_rollups(self, groups: BatchGroups) -> None:
+        """Add a batch's groups (its rows all just inserted, summed in Python: batch_rollup.py) to the rollups."""
+        await self._db.executemany(HOURLY_UPSERT, groups.hourly)
+        await self._db.executemany(WHO_UPSERT, groups.who)
 
     async def _roll_up(self, last_rowid: int) -> None:
         """Add the rows above ``last_rowid`` (this transaction's) to the rollups."""

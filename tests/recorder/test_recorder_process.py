@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import signal
 import sqlite3
+from collections.abc import Callable
 
 import orjson
 import pytest
@@ -24,7 +25,7 @@ from recorder_procs import (
     wait_until,
 )
 
-from shared.events import encode, to_dict
+from shared.events import UsageEvent, encode, encode_row, to_dict
 from tests.ledger_db import query
 
 
@@ -174,20 +175,24 @@ def test_corrupt_events_are_acknowledged_dropped_and_logged(cfg: RecorderConfig,
 
 
 @BOTH_ENGINES
+@pytest.mark.parametrize(
+    ("kind", "to_wire"), [(b"ev", encode), (b"ev2", encode_row)], ids=["objects", "rows"]
+)
 def test_a_batched_message_stores_each_event_and_refuses_only_the_bad_ones(
-    cfg: RecorderConfig, launch: Launcher
+    cfg: RecorderConfig, launch: Launcher, kind: bytes, to_wire: Callable[[UsageEvent], bytes]
 ) -> None:
-    """A gateway sends its events in batches, ``[ev, id, payload, id, payload, ...]``: every good event is
-    stored and acknowledged, a corrupt one among them and a last id without its payload are counted as
-    malformed and acknowledged, and the good ones after a bad one are not lost."""
+    """A gateway sends its events in batches, ``[ev, id, payload, id, payload, ...]`` (``ev2``: payloads
+    as arrays in field order, what gateways send now): every good event is stored and acknowledged, a
+    corrupt one among them and a last id without its payload are counted as malformed and acknowledged,
+    and the good ones after a bad one are not lost."""
     recorder = launch.recorder()
     good = [make_event(request_id=f"batched-{i}") for i in range(6)]
-    frames = [b"ev"]
+    frames = [kind]
     for e in good[:3]:
-        frames += (e.event_id.encode(), encode(e))
+        frames += (e.event_id.encode(), to_wire(e))
     frames += (b"bad-in-batch", b"not json")
     for e in good[3:]:
-        frames += (e.event_id.encode(), encode(e))
+        frames += (e.event_id.encode(), to_wire(e))
     frames.append(b"dangling-id")
     with gateway_socket(cfg.events) as push:
         push.send_frames(frames)

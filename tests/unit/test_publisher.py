@@ -39,9 +39,10 @@ class Recorder:
     def read(self) -> None:
         while self.sock.poll(0):
             frames = self.sock.recv_multipart()
-            if frames[1] == b"ev":  # [ev, event_id, payload, event_id, payload, ...]
+            if frames[1] == b"ev2":  # [ev2, event_id, payload, event_id, payload, ...]
                 assert len(frames) % 2 == 0, len(frames)
                 for event_id, payload in zip(frames[2::2], frames[3::2], strict=True):
+                    assert payload.startswith(b"[")  # encode_row: the values in field order
                     assert events.decode(payload).event_id == event_id.decode()
                     self.got.append((frames[0], event_id.decode()))
                 self.messages.append(len(frames) // 2 - 1)

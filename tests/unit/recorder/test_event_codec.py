@@ -8,7 +8,17 @@ import uuid
 import orjson
 import pytest
 
-from shared.events import SCHEMA_VERSION, FailedAttempt, UsageEvent, decode, encode, new_event_id, to_dict
+from shared.events import (
+    FIELD_NAMES,
+    SCHEMA_VERSION,
+    FailedAttempt,
+    UsageEvent,
+    decode,
+    encode,
+    encode_row,
+    new_event_id,
+    to_dict,
+)
 
 REQUIRED = {
     "request_id": "r1",
@@ -51,6 +61,26 @@ def test_wire_format_is_a_json_object_with_the_field_names() -> None:
     data = orjson.loads(encode(full_event()))
     assert data == to_dict(full_event()) | {"event_id": data["event_id"]}
     assert data["schema_version"] == SCHEMA_VERSION
+
+
+def test_row_form_is_the_values_in_field_order_and_round_trips() -> None:
+    event = full_event()
+    values = orjson.loads(encode_row(event))
+    assert values == [orjson.loads(encode(event))[name] for name in FIELD_NAMES]
+    assert decode(encode_row(event)) == event
+
+
+def test_row_form_values_past_the_known_fields_are_ignored_and_missing_ones_defaulted() -> None:
+    event = full_event()
+    values = orjson.loads(encode_row(event))
+    assert decode(orjson.dumps([*values, "from a newer gateway", 7])) == event  # a newer gateway's row
+    older = decode(orjson.dumps(values[: FIELD_NAMES.index("api_key_name")]))  # before schema version 2
+    assert older.api_key_name is None and older.cache_savings_usd is None
+    assert (older.request_id, older.input_tokens, older.failed_attempts) == (
+        event.request_id,
+        event.input_tokens,
+        event.failed_attempts,
+    )
 
 
 def test_unknown_fields_are_ignored() -> None:

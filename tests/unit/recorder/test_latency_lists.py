@@ -19,7 +19,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.recorder.batch_rollup import latency_groups
+from services.recorder.batch_rollup import batch_groups
 from services.recorder.latency_lists import append_plan, run_sync
 from services.recorder.store import COLUMNS, MIGRATIONS, SCHEMA_VERSION, Store, event_row, migrate
 from shared.events import UsageEvent
@@ -132,7 +132,7 @@ def test_replays_add_nothing_and_each_batch_appends_one_part_per_group(tmp_path:
 
 
 def test_a_batch_grouped_in_python_equals_its_rows_read_back(tmp_path: Path) -> None:
-    """latency_groups (an all-new batch, no read-back) gives the groups append_plan reads from SQLite."""
+    """batch_groups' latencies (an all-new batch, no read-back) gives the groups append_plan reads from SQLite."""
     batch = [
         event(1),
         event(2, provider=None, status=502),
@@ -150,7 +150,7 @@ def test_a_batch_grouped_in_python_equals_its_rows_read_back(tmp_path: Path) -> 
         )
         read_back = run_sync(conn, append_plan(0))
         stored = {k: sorted(v) for k, v in lists_by_group_conn(conn).items()}
-    grouped = latency_groups(rows)
+    grouped = batch_groups(rows).latencies
     assert set(grouped) == read_back
     assert {k: sorted(v) for k, v in grouped.items()} == stored
     assert grouped[(int(T0 // 3600), "", "claude-x", 502)] == [102.0]

@@ -227,3 +227,18 @@ async def test_limit_retries_unblocks_a_put_waiting_behind_a_dead_flush() -> Non
         await blocked
         assert await b.close(grace_s=60) == 3  # the earlier limit wins
     assert sink.batches == []
+
+
+async def test_lists_queued_whole_are_cut_at_batch_size_in_order() -> None:
+    sink = Sink()
+    sink.gate = asyncio.Event()
+    b = Batcher(sink, max_rows=3, flush_interval_s=60, max_queued=100)
+    b.start()
+    await b.put_many([-3, -2, -1])
+    await until(lambda: sink.calls == 1)  # a full batch is being flushed, blocked on the gate...
+    await b.put_many(list(range(7)))  # ...so these wait in the queue as one list
+    await b.put_many(iter(range(7, 10)))  # any iterable
+    assert b.pending == 10
+    sink.gate.set()
+    assert await b.close() == 0
+    assert sink.batches == [[-3, -2, -1], [0, 1, 2], [3, 4, 5], [6, 7, 8], [9]]
