@@ -1,11 +1,10 @@
-"""The gateway's aiohttp application: routes, middleware and the lifecycle of its shared resources."""
+"""The gateway's aiohttp application: routes (each in the request context, ``context.py``; no middleware)
+and the lifecycle of its shared resources."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import metadata
 
@@ -15,6 +14,7 @@ from aiohttp import web, web_protocol, web_server
 from aiohttp.http_exceptions import LineTooLong
 
 from services.gateway import auth, handlers, keys, metrics, models_api
+from services.gateway.context import UNROUTED_PATH, contextual, unrouted
 from services.gateway.dialects import registry
 from services.gateway.providers.registry import build_providers
 from services.gateway.proxy import Proxy
@@ -27,7 +27,6 @@ from shared.pricing import Pricer
 from shared.settings import Settings
 
 log = logging.getLogger("gateway")
-_SAFE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -36,36 +35,6 @@ def _version() -> str:
         return metadata.version("ekai-gateway")
     except metadata.PackageNotFoundError:
         return "0.0.0"
-
-
-@web.middleware
-async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every response carries a request id; every error is in the client's own format."""
-    given = request.headers.get("x-request-id", "")
-    # A caller's own id is kept (it ties their logs to ours) if it is short and plain.
-    request_id = given if _SAFE_ID.fullmatch(given) else "req_" + os.urandom(16).hex()
-    request[keys.REQUEST_ID] = request_id
-    try:
-        response = await handler(request)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        fmt = registry.format_for_path(request.path)  # the client's format: only an error needs it
-        message = {
-            404: f"no route for {request.method} {request.path}",
-            405: f"method {request.method} is not allowed on {request.path}",
-            413: "request body is too large",
-        }.get(exc.status, exc.reason)
-        response = handlers.json_error(fmt, exc.status, message, request_id=request_id)
-    except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        fmt = registry.format_for_path(request.path)
-        response = handlers.json_error(fmt, 500, "internal gateway error", request_id=request_id)
-    if not response.prepared:
-        headers = response.headers
-        headers["x-request-id"] = request_id
-        headers["request-id"] = request_id
-    return response
 
 
 class _RequestHandler(web_protocol.RequestHandler):
@@ -99,7 +68,7 @@ def install_http_error_answer() -> None:
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[request_context], client_max_size=settings.max_body_bytes)
+    app = web.Application(client_max_size=settings.max_body_bytes)
     auth.install(app, settings)  # gateway keys, budgets, rate limits; refuses an open door beyond loopback
 
     # Built before the server starts, so a bad catalog file stops the gateway with a clear message.
@@ -162,16 +131,18 @@ def create_app(settings: Settings) -> web.Application:
 
     app.cleanup_ctx.append(resources)
     app.on_shutdown.append(announce_drain)
-    for path, endpoint in registry.ENDPOINTS.items():
-        app.router.add_post(path, handlers.generation_handler(endpoint))
-    app.router.add_post("/v1/messages/count_tokens", models_api.count_tokens)
-    app.router.add_get("/v1/models", models_api.list_models)
-    app.router.add_get("/v1/models/{model_id:.+}", models_api.get_model)
-    app.router.add_get("/v1/responses", handlers.responses_get)
-    app.router.add_get("/health", handlers.health)
-    app.router.add_get("/metrics", metrics.handle)
-    app.router.add_get("/", handlers.root)
+    guarded = app[auth.GUARD].checks
+    for path, endpoint in registry.ENDPOINTS.items():  # generate runs in the request context itself
+        app.router.add_post(path, handlers.generation_handler(endpoint, guarded))
+    app.router.add_post("/v1/messages/count_tokens", contextual(models_api.count_tokens))
+    app.router.add_get("/v1/models", contextual(models_api.list_models))
+    app.router.add_get("/v1/models/{model_id:.+}", contextual(models_api.get_model))
+    app.router.add_get("/v1/responses", contextual(handlers.responses_get))
+    app.router.add_get("/health", contextual(handlers.health))
+    app.router.add_get("/metrics", contextual(metrics.handle))
+    app.router.add_get("/", contextual(handlers.root))
     _mount_usage(app, settings)
+    app.router.add_route("*", UNROUTED_PATH, contextual(unrouted))  # last: what no route above takes
     return app
 
 
@@ -187,6 +158,6 @@ def _mount_usage(app: web.Application, settings: Settings) -> None:
             fmt = registry.format_for_path(request.path)
             return handlers.json_error(fmt, 503, reason, request_id=request[keys.REQUEST_ID])
 
-        app.router.add_get("/usage", unavailable)
+        app.router.add_get("/usage", contextual(unavailable))
         return
-    setup_usage_routes(app, ledger_of(settings))
+    setup_usage_routes(app, ledger_of(settings), contextual)

@@ -45,7 +45,7 @@ log = logging.getLogger("gateway.auth")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PUBLIC_PATHS = frozenset({"/", "/health", "/metrics"})  # Claude Code's HEAD / preflight; liveness; metrics
 ADMIN_PATHS = ("/usage",)
-_ADMIN_PREFIXES = tuple(p + "/" for p in ADMIN_PATHS)  # built once: the middleware runs per request
+_ADMIN_PREFIXES = tuple(p + "/" for p in ADMIN_PATHS)  # built once: ``check`` runs per request
 KEY_ENTRY = "ekai_key_entry"  # request key: the KeyEntry of the key the request presented
 _NOTE = "ekai_quota_note"
 OWN_EVENTS_KEPT = 100_000  # event ids this process published, so follow_others does not count them twice
@@ -69,6 +69,7 @@ class Guard:
     ledger: str  # where the budgets' spending is read from (shared.ledger.engine)
     tail_endpoint: str
     own_events: collections.OrderedDict[str, None] = field(default_factory=collections.OrderedDict)
+    checks: bool = True  # False: no keys and no admin credential to ask for (``check`` lets all through)
 
     def key_for(self, request: web.Request) -> KeyEntry | None:
         for credential in credentials(request):
@@ -107,7 +108,7 @@ def credentials(request: web.Request) -> list[str]:
 
 
 def install(app: web.Application, settings: Settings) -> None:
-    """Load the keys (a bad keys file stops start-up), refuse an open door, add the middleware and hooks."""
+    """Load the keys (a bad keys file stops start-up), refuse an open door, add the hooks."""
     ring = load_keyring(settings.gateway_api_keys, settings.gateway_keys_path)
     check_exposure(
         "the gateway",
@@ -133,8 +134,8 @@ def install(app: web.Application, settings: Settings) -> None:
     app[GUARD] = guard
     # Without keys and without an admin credential to ask for, both hooks would do nothing on every
     # request (no key entry, no quota note): they are left out (the keys are loaded once, here).
-    if ring or guard.admin_required:
-        app.middlewares.append(authenticate)
+    # ``check`` runs in every route's request context (context.py); it has nothing to do without them.
+    guard.checks = bool(ring) or guard.admin_required
     if ring:
         app.on_response_prepare.append(_quota_headers)
     app.cleanup_ctx.append(_counters)
@@ -142,12 +143,16 @@ def install(app: web.Application, settings: Settings) -> None:
         log.info("gateway keys: %d (%s)", len(ring.entries), ", ".join(e.name for e in ring.entries))
 
 
-@web.middleware
-async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
-    guard = request.app[GUARD]
+def check(request: web.Request) -> web.Response | None:
+    """The 401 for a request without the credential its path needs, else None (the gateway key it
+    presented, if any, is then the request's ``KEY_ENTRY``). Every route runs it (``context``), before
+    its handler."""
+    guard = request.app.get(GUARD)
+    if guard is None or not guard.checks:  # no keys, no admin credential (or an app without ``install``)
+        return None
     path = request.path
     if path in PUBLIC_PATHS:
-        return await handler(request)
+        return None
     if path in ADMIN_PATHS or path.startswith(_ADMIN_PREFIXES):
         if guard.admin_required and not guard.is_admin(request):
             response = _refusal(
@@ -157,7 +162,7 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
             )
             response.headers["www-authenticate"] = 'Basic realm="ekai-gateway"'
             return response
-        return await handler(request)
+        return None
     if guard.ring:
         entry = guard.key_for(request)
         if entry is None:
@@ -169,7 +174,7 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
                 else "missing gateway key: send it as Authorization: Bearer <key> or x-api-key: <key>",
             )
         request[KEY_ENTRY] = entry
-    return await handler(request)
+    return None
 
 
 def _refusal(request: web.Request, message: str) -> web.Response:

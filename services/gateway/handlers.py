@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from services.gateway import attribution, auth, keys, metrics, workers
+from services.gateway import attribution, auth, context, keys, metrics, workers
 from services.gateway.calls import Call, event_for
 from services.gateway.dialects import registry
 from services.gateway.dialects._request_common import TranslationError
@@ -74,64 +74,81 @@ async def read_json(request: web.Request) -> tuple[dict[str, Any], bytes]:
     return body, raw
 
 
-def generation_handler(endpoint: Endpoint) -> Handler:
+def generation_handler(endpoint: Endpoint, guarded: bool = True) -> Handler:
     """The handler of one generation endpoint (chat completions, messages, responses, …): ``generate``
-    with the endpoint bound (a partial, not a wrapping coroutine: one frame fewer to resume per await)."""
-    return functools.partial(generate, endpoint=endpoint)
+    with the endpoint bound (a partial, not a wrapping coroutine: one frame fewer to resume per await).
+    ``guarded``: requests need a gateway key (``auth.check``; False when the gateway has no keys)."""
+    return functools.partial(generate, endpoint=endpoint, guarded=guarded)
 
 
-async def generate(request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
-    """Parse with the endpoint's client format, route, serve; publish one event whatever happens."""
-    state = request.app[keys.STATE]
-    spec = registry.client(endpoint.format)
-    who = attribution.from_headers(request.headers)
-    call = Call(
-        endpoint,
-        request[keys.REQUEST_ID],
-        request.headers,
-        time.monotonic(),
-        time.time(),
-        api_key_name=auth.key_name(request),
-        session_id=who.session_id,
-        agent_id=who.agent_id,
-        client=who.client,
-        request_class=who.request_class,
-    )
+async def generate(request: web.Request, endpoint: Endpoint, guarded: bool = True) -> web.StreamResponse:
+    """Parse with the endpoint's client format, route, serve; publish one event whatever happens.
+
+    Runs in the request context itself (``context.in_context``'s steps inline: the hot path has no
+    wrapping coroutine)."""
+    rid = context.request_id(request)
     try:
-        call.body, call.raw = await read_json(request)
-        call.model = m if isinstance(m := call.body.get("model"), str) else ""
+        if guarded and (refusal := auth.check(request)) is not None:
+            return context.stamped(refusal, rid)
+        state = request.app[keys.STATE]
+        spec = registry.client(endpoint.format)
+        who = attribution.from_headers(request.headers)
+        call = Call(
+            endpoint,
+            rid,
+            request.headers,
+            time.monotonic(),
+            time.time(),
+            api_key_name=auth.key_name(request) if guarded else None,
+            session_id=who.session_id,
+            agent_id=who.agent_id,
+            client=who.client,
+            request_class=who.request_class,
+        )
         try:
-            parsed = (endpoint.parse or spec.parse)(call.body)
-        except TranslationError as exc:
-            raise ClientError(400, str(exc), param=exc.param) from exc
-        call.stream, call.include_usage, call.reasoning = (
-            parsed.stream,
-            parsed.include_usage,
-            parsed.reasoning,
-        )
-        auth.admit(request, call)  # 403 outside the key's models, 429 past its budget or rate limits
-        routes = state.catalog.routes(parsed.model, request.headers.get("x-ekai-provider") or None)
-        return await state.proxy.serve(request, call, routes)
-    except UnknownModel as exc:
-        available = ", ".join(exc.available[:50]) or "none (no provider is configured)"
-        call.answer(404, "model_not_found")
-        return json_error(
-            call.fmt,
-            404,
-            f"model {exc.model!r} is not available; available models: {available}",
-            request_id=call.request_id,
-            code="model_not_found",
-            param="model",
-        )
-    except GatewayError as exc:
-        call.answer(exc.status, exc.error_type)
-        return json_error(
-            call.fmt, exc.status, exc.message, request_id=call.request_id, code=exc.code, param=exc.param
-        )
-    finally:
-        # An exception that escapes leaves call.status 0: the event says 500 and the middleware answers it.
-        latency_ms = (time.monotonic() - call.t0) * 1000
-        asyncio.get_running_loop().call_soon(record, request, call, time.time(), latency_ms, state)
+            call.body, call.raw = await read_json(request)
+            call.model = m if isinstance(m := call.body.get("model"), str) else ""
+            try:
+                parsed = (endpoint.parse or spec.parse)(call.body)
+            except TranslationError as exc:
+                raise ClientError(400, str(exc), param=exc.param) from exc
+            call.stream, call.include_usage, call.reasoning = (
+                parsed.stream,
+                parsed.include_usage,
+                parsed.reasoning,
+            )
+            if guarded:  # 403 outside the key's models, 429 past its budget or rate limits
+                auth.admit(request, call)
+            routes = state.catalog.routes(parsed.model, request.headers.get("x-ekai-provider") or None)
+            # the proxy's every answer carries the request id already (Proxy._headers): no stamping
+            return await state.proxy.serve(request, call, routes)
+        except UnknownModel as exc:
+            available = ", ".join(exc.available[:50]) or "none (no provider is configured)"
+            call.answer(404, "model_not_found")
+            response = json_error(
+                call.fmt,
+                404,
+                f"model {exc.model!r} is not available; available models: {available}",
+                request_id=rid,
+                code="model_not_found",
+                param="model",
+            )
+        except GatewayError as exc:
+            call.answer(exc.status, exc.error_type)
+            response = json_error(
+                call.fmt, exc.status, exc.message, request_id=rid, code=exc.code, param=exc.param
+            )
+        finally:
+            # An exception that escapes leaves call.status 0: the event says 500, the client gets one below.
+            latency_ms = (time.monotonic() - call.t0) * 1000
+            asyncio.get_running_loop().call_soon(record, request, call, time.time(), latency_ms, state)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        response = context.http_error(request, exc, rid)
+    except Exception:
+        response = context.internal_error(request, rid)
+    return context.stamped(response, rid)
 
 
 def record(
@@ -157,7 +174,8 @@ def record(
     try:
         event = event_for(call, state.pricer, finished_at, latency_ms)
         state.publisher.publish(event)
-        auth.settle(request, event)
+        if event.api_key_name is not None:  # a request without a gateway key has nothing to settle
+            auth.settle(request, event)
     except Exception:
         log.exception("could not record request %s", call.request_id)
 

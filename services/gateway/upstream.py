@@ -22,6 +22,7 @@ from types import TracebackType
 from typing import Literal
 
 import aiohttp
+from yarl import URL
 
 from services.gateway.errors import UpstreamError, parse_upstream_error
 from services.gateway.providers.base import Provider
@@ -47,6 +48,7 @@ _WHAT: dict[Phase, str] = {
     "between_chunks": "upstream stream broke off",
 }
 ERROR_BODY_LIMIT = 1 << 20  # bytes of an upstream error body kept
+URLS_KEPT = 256  # parsed upstream URLs kept (providers x operations: a handful in practice)
 
 
 class upstream_errors:  # lower case: it reads as the function it was, ``with upstream_errors(...)``
@@ -120,6 +122,20 @@ class UpstreamClient:
         self.first_byte_timeout_s = first_byte_timeout_s
         self.chunk_timeout_s = chunk_timeout_s
         self.keepalive_s = keepalive_s  # silence after which a stream's client gets a keep-alive (0: never)
+        # url -> its parsed form: aiohttp parses a str URL on every request, the same few every time
+        self._urls: dict[str, URL] = {}
+
+    def _url(self, url: str) -> URL | str:
+        """``url`` parsed once (one that does not parse goes to aiohttp as it is, which says so)."""
+        parsed = self._urls.get(url)
+        if parsed is None:
+            try:
+                parsed = URL(url)
+            except ValueError:
+                return url
+            if len(self._urls) < URLS_KEPT:
+                self._urls[url] = parsed
+        return parsed
 
     async def send(
         self, provider: Provider, url: str, headers: dict[str, str], body: bytes
@@ -138,7 +154,7 @@ class UpstreamClient:
         timer = asyncio.get_running_loop().call_later(self.first_byte_timeout_s, _expire, task, fired)
         try:
             try:
-                return await self.session.post(url, data=body, headers=headers)
+                return await self.session.post(self._url(url), data=body, headers=headers)
             except asyncio.CancelledError as exc:
                 if fired:
                     fired.clear()  # taken back here

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -37,13 +37,19 @@ PARAMS = frozenset(
 CSV_BATCH = 5000
 LEDGER_KEY = web.AppKey("usage_ledger", str)
 EXECUTOR_KEY = web.AppKey("usage_executor", ThreadPoolExecutor)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def setup_usage_routes(app: web.Application, ledger: str) -> None:
+def setup_usage_routes(
+    app: web.Application,
+    ledger: str,
+    wrap: Callable[[Handler], Handler] | None = None,
+) -> None:
     """Register ``GET /usage`` on ``app``, reading ``ledger`` (a SQLite path or a PostgreSQL URL;
-    :mod:`shared.ledger.engine`) read-only."""
+    :mod:`shared.ledger.engine`) read-only. ``wrap``: applied to the handler (the gateway's request
+    context, ``context.contextual``)."""
     app[LEDGER_KEY] = ledger
-    app.router.add_get("/usage", handle_usage)
+    app.router.add_get("/usage", handle_usage if wrap is None else wrap(handle_usage))
     app.cleanup_ctx.append(_executor)
 
 
