@@ -274,9 +274,19 @@ def recorder_case(bench: Bench, st: Stack) -> dict[str, Any]:
         s: statistics.median(r[s]["rps"] / r["running"]["rps"] for r in rounds) for s in ("stopped", "absent")
     }
     worst = min(1.0, *ratios.values()) / max(1.0, *ratios.values())
+    # gateway CPU per request, stopped (absent) over running within each round: less disturbed by other
+    # load on the machine than r/s (None when /proc could not be read)
+    cpu = {
+        s: statistics.median(r[s]["cpu_ms_per_req"] / r["running"]["cpu_ms_per_req"] for r in rounds)
+        if all(r[s]["cpu_ms_per_req"] and r["running"]["cpu_ms_per_req"] for r in rounds)
+        else None
+        for s in ("stopped", "absent")
+    }
     return {
         "rounds": rounds,
         "rps": rps,
+        "cpu_stopped_over_running": cpu["stopped"],
+        "cpu_absent_over_running": cpu["absent"],
         "stopped_over_running": ratios["stopped"],
         "absent_over_running": ratios["absent"],
         "min_over_max": worst,
@@ -347,7 +357,8 @@ def only_recorder(args: argparse.Namespace, key: str) -> int:
         f"recorder case, medians of {args.recorder_rounds} rounds: r/s running / stopped / absent "
         + " / ".join(f"{v:.0f}" for v in rec["rps"].values())
         + f" (stopped {rec['stopped_over_running']:.2f}x, absent {rec['absent_over_running']:.2f}x): "
-        + f"within 5%: {verdict(rec['pass'])}"
+        + f"within 5%: {verdict(rec['pass'])}; gw CPU per request stopped "
+        + f"{fmt(rec['cpu_stopped_over_running'], '.2f')}x, absent {fmt(rec['cpu_absent_over_running'], '.2f')}x"
     )
     for problem in bench.problems:
         print(f"WRONG: {problem}")
