@@ -26,6 +26,8 @@ Every round's numbers go to bench/results/table.json, the table as Markdown to b
 
     python bench/bench_table.py [--quick] [--rounds 3] [--duration 2] [--ttft 200] [--streams 1000]
                                 [--litellm-requests 64] [--no-litellm] [--paths SUBSTRING ...] [--workers N]
+    python bench/bench_table.py --only-recorder [--recorder-rounds 6] [--duration 2]
+                                (the recorder case alone, every round printed: r/s and gw CPU ms/req)
 """
 
 from __future__ import annotations
@@ -258,14 +260,33 @@ def recorder_case(bench: Bench, st: Stack) -> dict[str, Any]:
             if run.status_errors:
                 bench.problems.append(f"recorder {state}: {run.status_errors} non-2xx under load")
         rounds.append(got)
+        print(
+            f"recorder round {rnd + 1}: r/s "
+            + " / ".join(f"{s} {got[s]['rps']:.0f}" for s in states)
+            + f" (stopped {got['stopped']['rps'] / got['running']['rps']:.2f}x, "
+            f"absent {got['absent']['rps'] / got['running']['rps']:.2f}x); gw CPU ms/req "
+            + " / ".join(fmt(got[s]["cpu_ms_per_req"], ".3f") for s in states)
+            + f"; held stopped/absent {got['held_stopped']}/{got['held_absent']}",
+            flush=True,
+        )
     rps = {s: statistics.median(r[s]["rps"] for r in rounds) for s in states}
     ratios = {
         s: statistics.median(r[s]["rps"] / r["running"]["rps"] for r in rounds) for s in ("stopped", "absent")
     }
     worst = min(1.0, *ratios.values()) / max(1.0, *ratios.values())
+    # gateway CPU per request, stopped (absent) over running within each round: less disturbed by other
+    # load on the machine than r/s (None when /proc could not be read)
+    cpu = {
+        s: statistics.median(r[s]["cpu_ms_per_req"] / r["running"]["cpu_ms_per_req"] for r in rounds)
+        if all(r[s]["cpu_ms_per_req"] and r["running"]["cpu_ms_per_req"] for r in rounds)
+        else None
+        for s in ("stopped", "absent")
+    }
     return {
         "rounds": rounds,
         "rps": rps,
+        "cpu_stopped_over_running": cpu["stopped"],
+        "cpu_absent_over_running": cpu["absent"],
         "stopped_over_running": ratios["stopped"],
         "absent_over_running": ratios["absent"],
         "min_over_max": worst,
@@ -312,6 +333,38 @@ def workers_case(bench: Bench, tmp: Path, providers: dict[str, str]) -> dict[str
     return {"rounds": rounds, "rps": rps, "cpu_ms_per_req": cpu, "two_over_one": ratio, "pass": ratio > 1.1}
 
 
+def only_recorder(args: argparse.Namespace, key: str) -> int:
+    """``--only-recorder``: nginx, one stack, a warm-up, then the recorder case alone."""
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        try:
+            wrk = Wrk(tmp, key)
+            nginx = start_nginx()
+        except (FileNotFoundError, RuntimeError) as exc:
+            print(f"bench_table: {exc}", file=sys.stderr)
+            return 2
+        bench = Bench(args, tmp, key, wrk, nginx)
+        try:
+            (tmp / "stack").mkdir()
+            providers = {"openai": nginx.url + "/v1", "anthropic": nginx.url}
+            with stack(tmp / "stack", providers, **STACK_ENV) as st:
+                case = PATHS[0]
+                wrk.run(Target("gateway", st.gateway_url, list), case.path, case.body, 32, 1)
+                rec = recorder_case(bench, st)
+        finally:
+            nginx.stop()
+    print(
+        f"recorder case, medians of {args.recorder_rounds} rounds: r/s running / stopped / absent "
+        + " / ".join(f"{v:.0f}" for v in rec["rps"].values())
+        + f" (stopped {rec['stopped_over_running']:.2f}x, absent {rec['absent_over_running']:.2f}x): "
+        + f"within 5%: {verdict(rec['pass'])}; gw CPU per request stopped "
+        + f"{fmt(rec['cpu_stopped_over_running'], '.2f')}x, absent {fmt(rec['cpu_absent_over_running'], '.2f')}x"
+    )
+    for problem in bench.problems:
+        print(f"WRONG: {problem}")
+    return 1 if bench.problems else 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -344,6 +397,11 @@ def main() -> int:
     parser.add_argument("--litellm-server", choices=("uvicorn", "granian"), default="uvicorn")
     parser.add_argument("--peer-venv", type=Path, default=DEFAULT_PEER_VENV)
     parser.add_argument("--paths", nargs="*", help="only the paths whose name contains one of these")
+    parser.add_argument(
+        "--only-recorder",
+        action="store_true",
+        help="only the recorder running/stopped/absent case (no table, no file written)",
+    )
     args = parser.parse_args()
     for name, full, quick in (
         ("rounds", 3, 1),
@@ -358,6 +416,8 @@ def main() -> int:
     cases = [c for c in PATHS if not args.paths or any(s in c.name for s in args.paths)]
     started = time.perf_counter()
 
+    if args.only_recorder:
+        return only_recorder(args, "sk-bench-" + secrets.token_hex(16))
     litellm: Path | None = None
     notes: list[str] = []
     if not args.no_litellm:

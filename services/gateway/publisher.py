@@ -36,8 +36,19 @@ wrappers and set some ten attributes per poll, most of the publisher's cost per 
 message, and a send can consume the change that an acknowledgement arrived. So every round reads while
 ``ZMQ_EVENTS`` says a message waits, a batch sent checks it for acknowledgements that came meanwhile, and
 the ``interval`` round catches anything else (at worst an acknowledgement is read ``interval`` late).
-Memory is bounded: past ``max_queued`` unacknowledged events new ones are dropped and counted
-(``/health``, ``/metrics`` and the log).
+
+Cost (issue 13: throughput within 5% whether the recorder runs, is stopped or is absent). ``publish()``
+is O(1) and makes no ZeroMQ call: it encodes, stores and appends the id to the batch, and arms the batch
+timer once per batch. Whether the socket takes messages is remembered (``_writable``), not asked before
+every send: a batch's send is followed by one ``ZMQ_EVENTS`` read that gives both the acknowledgements
+waiting and whether the next batch can go (no recorder connected, ``ZMQ_IMMEDIATE``, or its pipe full:
+then nothing is built or sent until a round or the socket's signal says it is writable again). While
+the recorder acknowledges nothing, resends go at a bounded rate, not in proportion to what is held: at
+most ``batch_max`` overdue events per round, and, until an acknowledgement comes, one such batch per
+timeout (which doubles up to 60 s); a (re)connection sends everything unacknowledged, at most
+``FLUSH_BATCHES`` messages per loop turn so that requests are served in between. Memory is bounded: past
+``max_queued`` unacknowledged events new ones are dropped and counted (``/health``, ``/metrics`` and the
+log).
 """
 
 from __future__ import annotations
@@ -77,6 +88,7 @@ _POLLIN = int(zmq.POLLIN)
 _RCVMORE = int(zmq.RCVMORE)
 BATCH_DELAY_S = 0.005  # how long a published event may wait for others to share its send
 BATCH_MAX = 256  # events per message; a full batch goes out at once
+FLUSH_BATCHES = 8  # messages sent per loop turn at most; more wait for the next turn (call_soon)
 
 
 class EventPublisher:
@@ -125,8 +137,13 @@ class EventPublisher:
         self._watched: list[int] = []  # file descriptors the loop watches
         self._round: asyncio.TimerHandle | None = None  # the next timed background round
         self._interval = 0.05
-        self._flush: asyncio.TimerHandle | None = None  # the pending batch's send
+        self._flush: asyncio.TimerHandle | asyncio.Handle | None = None  # the pending batch's send
         self._closed = False
+        # What the last ZMQ_EVENTS said: the socket takes a message (a recorder connected, its pipe not
+        # full). Cleared by a send that meets zmq.Again; set again by a round or the socket's signal.
+        self._writable = False
+        self._last_resend = float("-inf")  # when overdue events were last queued again
+        self._gauges = (-1, -1)  # (queued, unacked) as last set on the metrics
 
     # ---- what the gateway sees ----------------------------------------------------------------
 
@@ -170,30 +187,46 @@ class EventPublisher:
             return
         self._pending[event_id] = payload
         self._unsent.append(event_id)
-        if len(self._unsent) >= self.batch_max:
+        if self._writable and len(self._unsent) >= self.batch_max:
             self._send_batch()
         elif self._flush is None:
-            self._schedule()
+            self._schedule(self.batch_delay_s)
 
-    def _schedule(self) -> None:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # no event loop (a script, a test): nothing to wait for
-            self._send_batch()
-            return
-        self._flush = loop.call_later(self.batch_delay_s, self._send_batch)
+    def _schedule(self, delay: float) -> None:
+        loop = self._loop
+        if loop is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # no event loop (a script, a test): nothing to wait for
+                self._send_batch()
+                return
+        if delay > 0:
+            self._flush = loop.call_later(delay, self._send_batch)
+        else:
+            self._flush = loop.call_soon(self._send_batch)
 
     def _send_batch(self) -> None:
+        """The batch timer: send what waits (when the socket takes it), then set the gauges."""
         if self._flush is not None:
             self._flush.cancel()
             self._flush = None
-        self._flush_and_look()
+        if not self._writable and self._loop is None:
+            self._look()  # not started (a script, a test): ask ZeroMQ, no round will
+        if self._writable:
+            self.flush_queue()
+            if self._unsent and self._writable:  # more than a turn's share: the rest next turn
+                self._schedule(0)
         self._update_gauges()
 
-    def _flush_and_look(self) -> None:
-        """``flush_queue``, then, when the loop watches the socket and something went out, read what
-        arrived meanwhile: the send may have taken the ``ZMQ_FD`` signal that it arrived."""
-        if self.flush_queue() and self._loop is not None and _waiting(self._sock):
+    def _look(self) -> None:
+        """Read ``ZMQ_EVENTS`` once: remember whether the socket takes a message, and read the
+        acknowledgements waiting (reading it takes the ``ZMQ_FD`` signal, so they must be read now)."""
+        try:
+            flags = 0 if self._closed else int(self._sock.get(_EVENTS))
+        except zmq.ZMQError:  # a closed socket or terminated context: publish() never raises
+            flags = 0
+        self._writable = bool(flags & _POLLOUT)
+        if flags & _POLLIN:
             self._read_acks()
 
     def _drop(self) -> None:
@@ -208,8 +241,11 @@ class EventPublisher:
             )
 
     def _update_gauges(self) -> None:
-        if self._metrics is not None:
-            self._metrics.set_event_gauges(self.queued, self.unacked)
+        """Set the queued/unacked gauges, only when they changed (a gauge write is not free)."""
+        now = (len(self._pending), len(self._inflight))
+        if self._metrics is not None and now != self._gauges:
+            self._gauges = now
+            self._metrics.set_event_gauges(*now)
 
     # ---- the socket ---------------------------------------------------------------------------
 
@@ -227,8 +263,10 @@ class EventPublisher:
                 sock.send(event_id, _NOBLOCK_MORE)
                 sock.send(payload, _NOBLOCK if i == last else _NOBLOCK_MORE)
         except zmq.Again:
+            self._writable = False
             return False
         except zmq.ZMQError:
+            self._writable = False
             log.exception("event send failed")
             return False
         self.sent += len(batch)
@@ -238,17 +276,15 @@ class EventPublisher:
             self._inflight.move_to_end(event_id)
         return True
 
-    def flush_queue(self) -> int:
-        """Send what waits to be sent, ``batch_max`` events a message, until ZeroMQ pushes back.
-        Returns how many events went out."""
+    def flush_queue(self, max_messages: int = FLUSH_BATCHES) -> int:
+        """Send what waits to be sent, ``batch_max`` events a message, at most ``max_messages`` messages,
+        while the socket takes them; then one ``ZMQ_EVENTS`` read (``_look``). Returns how many events
+        went out. Call it only when ``_writable``: no recorder connected (``ZMQ_IMMEDIATE``) or a full
+        pipe means no batch built for nothing."""
         n = 0
-        while self._unsent:
-            try:
-                writable = not self._closed and int(self._sock.get(_EVENTS)) & _POLLOUT
-            except zmq.ZMQError:  # a closed socket or terminated context: publish() never raises
-                writable = False
-            if not writable:
-                break  # no recorder connected (ZMQ_IMMEDIATE) or its pipe is full: build no batch for nothing
+        messages = 0
+        while self._unsent and self._writable and messages < max_messages:
+            messages += 1
             batch: dict[bytes, bytes] = {}
             taken = 0
             for event_id in self._unsent:
@@ -263,6 +299,10 @@ class EventPublisher:
             for _ in range(taken):
                 self._unsent.popleft()
             n += len(batch)
+        if messages:
+            # A send may have taken the ZMQ_FD signal that an acknowledgement arrived: read them now;
+            # and learn whether the next batch can go.
+            self._look()
         return n
 
     def _read_acks(self) -> int:
@@ -306,10 +346,19 @@ class EventPublisher:
             self._metrics.events_resent.inc(len(ids))
 
     def _resend_overdue(self) -> None:
-        limit = self._clock() - self._timeout
-        overdue = []
+        """Queue again the oldest events sent more than the timeout ago: at most ``batch_max`` per round,
+        and, while nothing has been acknowledged since the last resend, one such batch per timeout
+        (which then doubles): a recorder that takes nothing gets a bounded trickle of copies, not the
+        whole backlog again and again. O(events resent)."""
+        if not self._inflight:
+            return
+        now = self._clock()
+        if not self._acked_since_resend and now < self._last_resend + self._timeout:
+            return
+        limit = now - self._timeout
+        overdue: list[bytes] = []
         for event_id, sent_at in self._inflight.items():
-            if sent_at > limit:
+            if sent_at > limit or len(overdue) >= self.batch_max:
                 break
             overdue.append(event_id)
         if not overdue:
@@ -320,25 +369,40 @@ class EventPublisher:
         if not self._acked_since_resend:
             self._timeout = min(self._timeout * 2, max(MAX_ACK_TIMEOUT_S, self.ack_timeout_s))
         self._acked_since_resend = False
+        self._last_resend = now
 
     def pump(self) -> None:
         """One round of the background work: acknowledgements, (re)connections, overdue resends, sends."""
-        self._read_acks()
         self._read_monitor()
+        self._look()  # reads the acknowledgements, and whether the socket takes a message
         self._resend_overdue()
-        self._flush_and_look()
+        if self._unsent and self._writable:
+            self.flush_queue()
+            if self._unsent and self._writable and self._flush is None and self._loop is not None:
+                self._schedule(0)  # the rest next turn
         self._update_gauges()
 
     # ---- lifecycle ----------------------------------------------------------------------------
 
     def _signalled(self) -> None:
-        """A socket's ``ZMQ_FD`` signalled: a round if a message waits (an acknowledgement, a connection),
-        as a poll for ``POLLIN`` would wake. Any other change (a send's) is no reason to send a batch
-        before its ``batch_delay_s``. Reading ``ZMQ_EVENTS`` takes the signal either way. Never raises."""
+        """The socket's ``ZMQ_FD`` signalled: read the acknowledgements waiting, and, when it takes
+        messages again after pushing back, send what waits. Any other change (a send's) is no reason to
+        send a batch before its ``batch_delay_s``. One ``ZMQ_EVENTS`` read takes the signal. Never raises."""
         try:
-            if _waiting(self._sock) or _waiting(self._monitor):
-                self.pump()
+            was = self._writable
+            self._look()
+            if self._writable and not was and self._unsent and self._flush is None:
+                self._schedule(0)
+            self._update_gauges()
         except Exception:  # the rounds must outlive any surprise
+            log.exception("event publisher round failed")
+
+    def _monitor_signalled(self) -> None:
+        """The monitor's ``ZMQ_FD`` signalled: a connection made or lost; a round if a message waits."""
+        try:
+            if _waiting(self._monitor):
+                self.pump()
+        except Exception:
             log.exception("event publisher round failed")
 
     def _timed_round(self) -> None:
@@ -353,9 +417,9 @@ class EventPublisher:
         """Run background rounds on the running loop: when a socket signals, and every ``interval`` s."""
         loop = self._loop = asyncio.get_running_loop()
         self._interval = interval
-        for sock in (self._sock, self._monitor):
+        for sock, signalled in ((self._sock, self._signalled), (self._monitor, self._monitor_signalled)):
             fd = int(sock.get(zmq.FD))
-            loop.add_reader(fd, self._signalled)
+            loop.add_reader(fd, signalled)
             self._watched.append(fd)
         self._round = loop.call_later(0, self._timed_round)  # a first round at once, as a poll's would be
 

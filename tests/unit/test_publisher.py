@@ -374,3 +374,77 @@ async def test_acknowledgements_are_read_as_they_arrive_even_when_a_send_takes_t
     await pub.close(ack_wait_s=0)
     rec.close()
     ctx.term()
+
+
+async def test_a_recorder_that_takes_nothing_gets_resends_at_a_bounded_rate_not_the_whole_backlog() -> None:
+    """Design rule (issue 13): while the recorder acknowledges nothing, what the gateway resends does not
+    grow with what it holds: one batch of the oldest overdue events per timeout (which doubles), then,
+    once acknowledgements come again, a batch per round until everything is delivered."""
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    ctx = zmq.Context()
+    rec = Recorder(ctx, endpoint)  # connected, receives, acknowledges nothing (SIGSTOP, a stuck disk)
+    clock = Clock()
+    pub = EventPublisher(endpoint, max_queued=100, ack_timeout_s=0.1, batch_max=4, ctx=ctx, clock=clock)
+    await pumped_until(pub, rec, lambda: pub.connections == 1)
+    for i in range(40):
+        pub.publish(make_event(i))
+    await pumped_until(pub, rec, lambda: len(rec.got) == 40)
+    assert pub.sent == 40 and pub.resent == 0
+    resends: list[tuple[float, int]] = []  # (clock, events queued again) per round that resent
+    t0 = clock.now
+    while clock.now - t0 < 2.0:  # 2 s of clock time in 10 ms steps, all 40 overdue after the first 0.1 s
+        clock.now += 0.01
+        before = pub.resent
+        pub.pump()
+        if pub.resent > before:
+            resends.append((round(clock.now - t0, 2), pub.resent - before))
+    # Without the bound: all 40 again every 0.1 s (some 800 copies). With it: 4 at a time, the waits doubling.
+    assert [n for _, n in resends] == [4] * 5, resends
+    gaps = [b - a for (a, _), (b, _) in itertools.pairwise(resends)]
+    assert gaps == pytest.approx([0.1, 0.2, 0.4, 0.8], abs=0.011), resends
+    await pumped_until(pub, rec, lambda: len(rec.got) == 60)
+    rec.ack(rec.ids())  # the recorder resumes: everything it got is committed
+    await pumped_until(pub, rec, lambda: pub.queued == 0)
+    assert pub.acked == 40
+    await pub.close(ack_wait_s=0)
+    rec.close()
+    ctx.term()
+
+
+async def test_publish_makes_no_zeromq_call_and_a_batch_costs_one_events_read() -> None:
+    """``publish()`` stores and appends (O(1), no syscall); the batch timer sends one message and reads
+    ``ZMQ_EVENTS`` once after it (acknowledgements waiting, room for the next batch): not per event."""
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    ctx = zmq.Context()
+    rec = Recorder(ctx, endpoint)
+    pub = EventPublisher(endpoint, max_queued=1000, batch_delay_s=0.05, ctx=ctx)
+    pub.start(interval=60)  # only the batch timer sends
+    await until(lambda: pub.connections == 1)
+    await until(lambda: pub._writable)
+    calls: list[str] = []
+    real = pub._sock
+
+    class Counting:
+        def __getattr__(self, name: str) -> object:
+            calls.append(name)
+            return getattr(real, name)
+
+    pub._sock = Counting()  # type: ignore[assignment]
+    for i in range(100):
+        pub.publish(make_event(i))
+    assert calls == []  # no send, no ZMQ_EVENTS, no syscall per event
+    pub._send_batch()  # what the batch timer runs, here without a loop turn in between
+    pub._sock = real
+    assert calls.count("get") == 1 and calls.count("send") == 1 + 2 * 100, calls[-3:]
+
+    def got_all() -> bool:
+        rec.read()
+        return len(rec.got) >= 100
+
+    await until(got_all)
+    assert rec.messages == [100]
+    rec.ack(rec.ids())
+    await until(lambda: pub.queued == 0)
+    await pub.close(ack_wait_s=0)
+    rec.close()
+    ctx.term()
