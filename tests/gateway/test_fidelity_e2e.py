@@ -617,6 +617,49 @@ def test_anthropic_overflow_reaches_openai_sdk_as_context_length_exceeded(
     assert "maximum context length is 200000 tokens" in info.value.message
 
 
+def test_overflow_told_inside_a_stream_reaches_claude_code_as_prompt_is_too_long(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """OpenRouter (or any OpenAI-compatible server) may answer 200 and tell the overflow in an in-band error
+    chunk before any token; that error comes without an error body, and its meaning is in its message."""
+    overflow = {
+        "code": 400,
+        "message": "This endpoint's maximum context length is 128000 tokens. However, you requested about "
+        "131072 tokens (131000 of text input, 72 in the output). Please reduce the length of either one.",
+    }
+    chunk = {**chat_chunk("grok-3-mini", {"content": ""}, "error"), "error": overflow}
+    up.script(XAI, sse([b": OPENROUTER PROCESSING\n\n", *frames(chunk)]))
+    body = {
+        "model": "grok-3-mini",
+        "max_tokens": 72,
+        "stream": True,
+        "messages": [{"role": "user", "content": "x"}],
+    }
+    r = post(gw, "/v1/messages", body, "t10-in-stream", AV)
+    assert r.status_code == 400 and r.json()["error"]["type"] == "invalid_request_error"
+    assert r.json()["error"]["message"] == "prompt is too long: 131072 tokens > 128000 maximum"
+
+
+def test_anthropic_overflow_error_event_reaches_openai_sdk_as_context_length_exceeded(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    error = {
+        "type": "error",
+        "error": {
+            "type": "invalid_request_error",
+            "message": "prompt is too long: 210000 tokens > 200000 maximum",
+        },
+    }
+    up.script(ANTHROPIC, sse(frames(error, event=True)))
+    client = openai.OpenAI(base_url=gw.gateway_url + "/v1", api_key="k", max_retries=0)
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(
+            model="claude-sonnet-4-5", stream=True, messages=[{"role": "user", "content": "x"}]
+        )
+    assert info.value.code == "context_length_exceeded"
+    assert "maximum context length is 200000 tokens" in info.value.message
+
+
 def test_same_format_error_bodies_go_through_unmodified(gw: Stack, up: ScriptedUpstream) -> None:
     up.script(OPENAI, json_answer(OPENAI_OVERFLOW, 400))
     r = post(
