@@ -849,6 +849,59 @@ def test_unknown_models_limit_is_learned_from_the_refusal(gw: Stack, up: Scripte
     assert sent_limits(up, DEEPSEEK) == [8192]  # remembered, and applied to the untranslated body too
 
 
+def test_a_clamp_after_anthropics_refusal_keeps_the_thinking_budget_below_max_tokens(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """Anthropic refuses max_tokens above the model's limit and a thinking budget not below max_tokens; the
+    retry within the stated limit must lower the client's budget too (else a second 400)."""
+    refusal = {
+        "type": "error",
+        "error": {
+            "type": "invalid_request_error",
+            "message": "max_tokens: 64000 > 32000, which is the maximum allowed number of output tokens for "
+            "claude-opus-4-1-20250805",
+        },
+    }
+    budget_refusal = {
+        "type": "error",
+        "error": {
+            "type": "invalid_request_error",
+            "message": "`max_tokens` must be greater than `thinking.budget_tokens`.",
+        },
+    }
+    answer = {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-opus-4-1-20250805",
+        "content": [{"type": "text", "text": "Hi"}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": 5, "output_tokens": 1},
+    }
+
+    def budget_too_big(body: dict[str, Any]) -> bool:
+        return int((body.get("thinking") or {}).get("budget_tokens") or 0) >= int(body["max_tokens"])
+
+    for _ in range(2):
+        up.script(
+            ANTHROPIC,
+            json_answer(refusal, 400, when=lambda b: int(b["max_tokens"]) > 32000),
+            json_answer(budget_refusal, 400, when=budget_too_big),
+            json_answer(answer),
+        )
+    body = {
+        "model": "claude-opus-4-1-20250805",
+        "max_tokens": 64000,
+        "thinking": {"type": "enabled", "budget_tokens": 40000},
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    r = post(gw, "/v1/messages", body, "t17-budget", AV)
+    assert r.status_code == 200, r.text
+    sent = [(b.json["max_tokens"], b.json["thinking"]["budget_tokens"]) for b in up.seen(ANTHROPIC)]
+    assert sent == [(64000, 40000), (32000, 31999)]
+
+
 OPENROUTER_CONTEXT_LEFT = {
     "error": {
         "message": "This endpoint's maximum context length is 32768 tokens. However, you requested about 36000 "
