@@ -21,7 +21,11 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from services.gateway.dialects._prompt_cache import has_markers, place_chat_breakpoints
+from services.gateway.dialects._prompt_cache import (
+    has_markers,
+    keep_chat_breakpoints,
+    place_chat_breakpoints,
+)
 from services.gateway.dialects.ir import Usage
 from services.gateway.dialects.translate_request import Target
 from services.gateway.providers.base import Operation, Provider, Wire, reasoning_as_output
@@ -136,6 +140,8 @@ class OpenRouterProvider(OpenAICompatProvider):
             if not has_markers(body):
                 place_chat_breakpoints(body)
                 changed = has_markers(body) or changed
+            else:  # a client's own markers: at most Anthropic's four
+                changed = keep_chat_breakpoints(body) or changed
         usage = body.get("usage")
         if not (isinstance(usage, dict) and usage.get("include") is True):
             # Usage accounting: OpenRouter then reports what it charged (usage.cost).
