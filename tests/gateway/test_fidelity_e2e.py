@@ -660,6 +660,67 @@ def test_anthropic_overflow_error_event_reaches_openai_sdk_as_context_length_exc
     assert "maximum context length is 200000 tokens" in info.value.message
 
 
+OVERFLOW_IN_STREAM = {
+    "code": 400,
+    "message": "This endpoint's maximum context length is 128000 tokens. However, you requested about "
+    "131072 tokens (131000 of text input, 72 in the output). Please reduce the length of either one.",
+}
+
+
+def test_overflow_after_the_answer_started_is_still_told_as_prompt_is_too_long(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """The upstream's keep-alives outlast STREAM_KEEPALIVE_S, so the client's answer has started when the
+    in-band overflow comes: the error event must still carry the meaning in Anthropic's words."""
+    chunk = {**chat_chunk("grok-3-mini", {"content": ""}, "error"), "error": OVERFLOW_IN_STREAM}
+    up.script(XAI, sse([b": OPENROUTER PROCESSING\n\n", Pause(KEEPALIVE_S * 2.5), *frames(chunk)]))
+    body = {
+        "model": "grok-3-mini",
+        "max_tokens": 72,
+        "stream": True,
+        "messages": [{"role": "user", "content": "x"}],
+    }
+    r = post(gw, "/v1/messages", body, "t10-started", AV)
+    got = anthropic_assembled(r.content)
+    assert r.status_code == 200 and got["pings"] >= 1  # the answer had started
+    assert got["errors"] == [
+        {"type": "invalid_request_error", "message": "prompt is too long: 131072 tokens > 128000 maximum"}
+    ]
+
+
+@pytest.mark.parametrize("client", ["chat", "responses"])
+def test_overflow_after_the_answer_started_reaches_openai_clients_as_context_length_exceeded(
+    gw: Stack, up: ScriptedUpstream, client: str
+) -> None:
+    error = {
+        "type": "error",
+        "error": {
+            "type": "invalid_request_error",
+            "message": "prompt is too long: 210000 tokens > 200000 maximum",
+        },
+    }
+    up.script(ANTHROPIC, sse([*CASE01[:1], Pause(KEEPALIVE_S * 2.5), *frames(error, event=True)]))
+    if client == "chat":
+        body: dict[str, Any] = {
+            "model": "claude-sonnet-4-5",
+            "stream": True,
+            "messages": [{"role": "user", "content": "x"}],
+        }
+        r = post(gw, "/v1/chat/completions", body, "t10-started-chat")
+    else:
+        body = {"model": "claude-sonnet-4-5", "stream": True, "input": "x"}
+        r = post(gw, "/v1/responses", body, "t10-started-responses")
+    assert r.status_code == 200  # the answer had started
+    objs = [json.loads(e.data) for e in client_events(r.content) if not e.comment and e.data != "[DONE]"]
+    if client == "chat":
+        err = objs[-1]["error"]
+    else:
+        assert objs[-1]["type"] == "response.failed"
+        err = objs[-1]["response"]["error"]
+    assert err["code"] == "context_length_exceeded"
+    assert "maximum context length is 200000 tokens" in err["message"]
+
+
 def test_same_format_error_bodies_go_through_unmodified(gw: Stack, up: ScriptedUpstream) -> None:
     up.script(OPENAI, json_answer(OPENAI_OVERFLOW, 400))
     r = post(

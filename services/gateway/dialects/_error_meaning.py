@@ -207,3 +207,29 @@ def words_for_openai(meaning: Meaning, status: int, message: str) -> Words:
             )
     new_status, code = _OPENAI_WORDS.get(meaning, (status, None))
     return new_status, message, code
+
+
+def stream_error_meaning(status: int, message: str) -> Meaning:
+    """What an error told inside a stream means, from its status and message (no error body came)."""
+    return meaning_from_openai(status, told_in_stream(message))
+
+
+def stream_words_for_anthropic(status: int, etype: str, message: str) -> tuple[str, str]:
+    """(type, message) of the Anthropic ``error`` event telling a translated stream's error: a context
+    overflow as ``invalid_request_error`` "prompt is too long: …" (Claude Code compacts on that wording);
+    anything else as it came."""
+    meaning = stream_error_meaning(status, message)
+    if meaning != "context_overflow":
+        return etype, message
+    return "invalid_request_error", words_for_anthropic(meaning, status, message)[1]
+
+
+def stream_words_for_openai(status: int, etype: str, message: str) -> tuple[str, str, str | None]:
+    """(type, message, code) of the OpenAI in-stream error (a chat ``{"error": …}`` chunk, a Responses
+    ``response.failed``): a context overflow with ``code: context_length_exceeded`` and OpenAI's wording;
+    anything else as it came, without a code."""
+    meaning = stream_error_meaning(status, message)
+    if meaning != "context_overflow":
+        return etype, message, None
+    _, words, code = words_for_openai(meaning, status, message)
+    return "invalid_request_error", words, code
