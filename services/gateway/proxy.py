@@ -22,6 +22,7 @@ from aiohttp import web
 
 from services.gateway.bodies import dumps_body, refusal
 from services.gateway.calls import Attempt, Call
+from services.gateway.dialects import _error_meaning as em
 from services.gateway.dialects import ir, registry
 from services.gateway.dialects._prompt_cache import session_from
 from services.gateway.dialects._request_common import TranslatedRequest, TranslationError
@@ -460,7 +461,9 @@ class Proxy:
         message, code = exc.message, exc.upstream_type
         if exc.upstream_status is not None and source is not None:
             # translated: the upstream's meaning (context overflow, rate limit, …) in the client's words
-            meaning = registry.WIRES[source.wire].error_meaning(exc.upstream_status, exc.body)
+            # an error told in the stream (before the first token) came without a body: its message says it
+            told = exc.body or em.told_in_stream(exc.message)
+            meaning = registry.WIRES[source.wire].error_meaning(exc.upstream_status, told)
             status, message, words_code = client.error_words(meaning, status, message)
             code = words_code or code
         status = client.client_status(status)

@@ -617,6 +617,110 @@ def test_anthropic_overflow_reaches_openai_sdk_as_context_length_exceeded(
     assert "maximum context length is 200000 tokens" in info.value.message
 
 
+def test_overflow_told_inside_a_stream_reaches_claude_code_as_prompt_is_too_long(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """OpenRouter (or any OpenAI-compatible server) may answer 200 and tell the overflow in an in-band error
+    chunk before any token; that error comes without an error body, and its meaning is in its message."""
+    overflow = {
+        "code": 400,
+        "message": "This endpoint's maximum context length is 128000 tokens. However, you requested about "
+        "131072 tokens (131000 of text input, 72 in the output). Please reduce the length of either one.",
+    }
+    chunk = {**chat_chunk("grok-3-mini", {"content": ""}, "error"), "error": overflow}
+    up.script(XAI, sse([b": OPENROUTER PROCESSING\n\n", *frames(chunk)]))
+    body = {
+        "model": "grok-3-mini",
+        "max_tokens": 72,
+        "stream": True,
+        "messages": [{"role": "user", "content": "x"}],
+    }
+    r = post(gw, "/v1/messages", body, "t10-in-stream", AV)
+    assert r.status_code == 400 and r.json()["error"]["type"] == "invalid_request_error"
+    assert r.json()["error"]["message"] == "prompt is too long: 131072 tokens > 128000 maximum"
+
+
+def test_anthropic_overflow_error_event_reaches_openai_sdk_as_context_length_exceeded(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    error = {
+        "type": "error",
+        "error": {
+            "type": "invalid_request_error",
+            "message": "prompt is too long: 210000 tokens > 200000 maximum",
+        },
+    }
+    up.script(ANTHROPIC, sse(frames(error, event=True)))
+    client = openai.OpenAI(base_url=gw.gateway_url + "/v1", api_key="k", max_retries=0)
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(
+            model="claude-sonnet-4-5", stream=True, messages=[{"role": "user", "content": "x"}]
+        )
+    assert info.value.code == "context_length_exceeded"
+    assert "maximum context length is 200000 tokens" in info.value.message
+
+
+OVERFLOW_IN_STREAM = {
+    "code": 400,
+    "message": "This endpoint's maximum context length is 128000 tokens. However, you requested about "
+    "131072 tokens (131000 of text input, 72 in the output). Please reduce the length of either one.",
+}
+
+
+def test_overflow_after_the_answer_started_is_still_told_as_prompt_is_too_long(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """The upstream's keep-alives outlast STREAM_KEEPALIVE_S, so the client's answer has started when the
+    in-band overflow comes: the error event must still carry the meaning in Anthropic's words."""
+    chunk = {**chat_chunk("grok-3-mini", {"content": ""}, "error"), "error": OVERFLOW_IN_STREAM}
+    up.script(XAI, sse([b": OPENROUTER PROCESSING\n\n", Pause(KEEPALIVE_S * 2.5), *frames(chunk)]))
+    body = {
+        "model": "grok-3-mini",
+        "max_tokens": 72,
+        "stream": True,
+        "messages": [{"role": "user", "content": "x"}],
+    }
+    r = post(gw, "/v1/messages", body, "t10-started", AV)
+    got = anthropic_assembled(r.content)
+    assert r.status_code == 200 and got["pings"] >= 1  # the answer had started
+    assert got["errors"] == [
+        {"type": "invalid_request_error", "message": "prompt is too long: 131072 tokens > 128000 maximum"}
+    ]
+
+
+@pytest.mark.parametrize("client", ["chat", "responses"])
+def test_overflow_after_the_answer_started_reaches_openai_clients_as_context_length_exceeded(
+    gw: Stack, up: ScriptedUpstream, client: str
+) -> None:
+    error = {
+        "type": "error",
+        "error": {
+            "type": "invalid_request_error",
+            "message": "prompt is too long: 210000 tokens > 200000 maximum",
+        },
+    }
+    up.script(ANTHROPIC, sse([*CASE01[:1], Pause(KEEPALIVE_S * 2.5), *frames(error, event=True)]))
+    if client == "chat":
+        body: dict[str, Any] = {
+            "model": "claude-sonnet-4-5",
+            "stream": True,
+            "messages": [{"role": "user", "content": "x"}],
+        }
+        r = post(gw, "/v1/chat/completions", body, "t10-started-chat")
+    else:
+        body = {"model": "claude-sonnet-4-5", "stream": True, "input": "x"}
+        r = post(gw, "/v1/responses", body, "t10-started-responses")
+    assert r.status_code == 200  # the answer had started
+    objs = [json.loads(e.data) for e in client_events(r.content) if not e.comment and e.data != "[DONE]"]
+    if client == "chat":
+        err = objs[-1]["error"]
+    else:
+        assert objs[-1]["type"] == "response.failed"
+        err = objs[-1]["response"]["error"]
+    assert err["code"] == "context_length_exceeded"
+    assert "maximum context length is 200000 tokens" in err["message"]
+
+
 def test_same_format_error_bodies_go_through_unmodified(gw: Stack, up: ScriptedUpstream) -> None:
     up.script(OPENAI, json_answer(OPENAI_OVERFLOW, 400))
     r = post(
@@ -804,6 +908,59 @@ def test_unknown_models_limit_is_learned_from_the_refusal(gw: Stack, up: Scripte
     )
     assert r.status_code == 200
     assert sent_limits(up, DEEPSEEK) == [8192]  # remembered, and applied to the untranslated body too
+
+
+def test_a_clamp_after_anthropics_refusal_keeps_the_thinking_budget_below_max_tokens(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """Anthropic refuses max_tokens above the model's limit and a thinking budget not below max_tokens; the
+    retry within the stated limit must lower the client's budget too (else a second 400)."""
+    refusal = {
+        "type": "error",
+        "error": {
+            "type": "invalid_request_error",
+            "message": "max_tokens: 64000 > 32000, which is the maximum allowed number of output tokens for "
+            "claude-opus-4-1-20250805",
+        },
+    }
+    budget_refusal = {
+        "type": "error",
+        "error": {
+            "type": "invalid_request_error",
+            "message": "`max_tokens` must be greater than `thinking.budget_tokens`.",
+        },
+    }
+    answer = {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-opus-4-1-20250805",
+        "content": [{"type": "text", "text": "Hi"}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": 5, "output_tokens": 1},
+    }
+
+    def budget_too_big(body: dict[str, Any]) -> bool:
+        return int((body.get("thinking") or {}).get("budget_tokens") or 0) >= int(body["max_tokens"])
+
+    for _ in range(2):
+        up.script(
+            ANTHROPIC,
+            json_answer(refusal, 400, when=lambda b: int(b["max_tokens"]) > 32000),
+            json_answer(budget_refusal, 400, when=budget_too_big),
+            json_answer(answer),
+        )
+    body = {
+        "model": "claude-opus-4-1-20250805",
+        "max_tokens": 64000,
+        "thinking": {"type": "enabled", "budget_tokens": 40000},
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    r = post(gw, "/v1/messages", body, "t17-budget", AV)
+    assert r.status_code == 200, r.text
+    sent = [(b.json["max_tokens"], b.json["thinking"]["budget_tokens"]) for b in up.seen(ANTHROPIC)]
+    assert sent == [(64000, 40000), (32000, 31999)]
 
 
 OPENROUTER_CONTEXT_LEFT = {

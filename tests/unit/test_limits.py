@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from services.gateway.providers.limits import max_output_tokens
@@ -115,6 +117,27 @@ def test_clamp_body_lowers_every_output_field() -> None:
     assert clamp_body(body, 8192)
     assert body == {"max_tokens": 8192, "max_completion_tokens": 100, "max_output_tokens": 8192, "model": "m"}
     assert not clamp_body(body, 8192)
+
+
+@pytest.mark.parametrize(
+    ("thinking", "limit", "expected"),
+    [
+        # Anthropic refused max_tokens 64000 for claude-opus-4-1 (32000): the budget must stay below the clamp
+        ({"type": "enabled", "budget_tokens": 40000}, 32000, {"type": "enabled", "budget_tokens": 31999}),
+        ({"type": "enabled", "budget_tokens": 32000}, 32000, {"type": "enabled", "budget_tokens": 31999}),
+        ({"type": "enabled", "budget_tokens": 2048}, 32000, {"type": "enabled", "budget_tokens": 2048}),
+        ({"type": "enabled", "budget_tokens": 31999}, 1024, None),  # no room for Anthropic's 1024 minimum
+        ({"type": "adaptive"}, 8192, {"type": "adaptive"}),
+    ],
+)
+def test_clamp_body_keeps_the_thinking_budget_below_max_tokens(
+    thinking: dict[str, Any], limit: int, expected: dict[str, Any] | None
+) -> None:
+    client = dict(thinking)
+    body: dict[str, Any] = {"model": "claude-opus-4-1", "max_tokens": 64000, "thinking": client}
+    assert clamp_body(body, limit)
+    assert body["max_tokens"] == limit and body.get("thinking") == expected
+    assert client == thinking  # the client's own object is never changed (reused across attempts)
 
 
 def test_catalog_file_limits() -> None:

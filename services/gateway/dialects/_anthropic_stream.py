@@ -14,6 +14,7 @@ from services.gateway.dialects._anthropic_wire import (
     usage_from_anthropic,
     usage_to_anthropic,
 )
+from services.gateway.dialects._error_meaning import stream_words_for_anthropic
 from services.gateway.dialects._openai_wire import new_id
 from services.gateway.dialects._tool_args import ToolArgs
 from services.gateway.dialects.ir import (
@@ -206,7 +207,8 @@ class MessagesStreamEncoder:
             return b""
         if type(d) is StreamError:
             self._closed = True
-            return _frame({"type": "error", "error": {"type": d.type, "message": d.message}})
+            etype, message = stream_words_for_anthropic(d.status, d.type, d.message)
+            return _frame({"type": "error", "error": {"type": etype, "message": message}})
         if type(d) is KeepAlive:
             return self._start(None) or _PING
         if self._finish is not None:

@@ -49,8 +49,9 @@ _OVERFLOW = re.compile(
     re.I | re.S,
 )
 # "… maximum context length is 128000 tokens. However, your messages resulted in 131072 tokens."
+# (OpenRouter: "This endpoint's maximum context length is 128000 tokens. However, you requested about 131072 tokens")
 _OPENAI_NUMBERS = re.compile(
-    r"maximum context length is (\d+) tokens.*?(?:resulted in|requested) (\d+) tokens", re.I | re.S
+    r"maximum context length is (\d+) tokens.*?(?:resulted in|requested(?: about)?) (\d+) tokens", re.I | re.S
 )
 # "prompt is too long: 210000 tokens > 200000 maximum"
 _ANTHROPIC_NUMBERS = re.compile(r"(\d+) tokens > (\d+) maximum", re.I)
@@ -60,6 +61,14 @@ _XAI_NUMBERS = re.compile(r"maximum prompt length is (\d+) but the request conta
 _GEMINI_NUMBERS = re.compile(
     r"input token count \((\d+)\) exceeds the maximum number of tokens allowed \((\d+)\)", re.I
 )
+
+
+def told_in_stream(message: str) -> bytes:
+    """An error body (``{"error": {"message": …}}``) for an error a provider told inside its stream, where
+    no error body came: both wires' readers (``meaning_from_openai``, ``meaning_from_anthropic``) find its
+    meaning in it (OpenRouter streams a context overflow as an in-band error chunk after a 200, Anthropic
+    as an ``error`` event)."""
+    return orjson.dumps({"error": {"message": message}})
 
 
 def _error_of(body: bytes) -> dict[str, Any]:
@@ -198,3 +207,29 @@ def words_for_openai(meaning: Meaning, status: int, message: str) -> Words:
             )
     new_status, code = _OPENAI_WORDS.get(meaning, (status, None))
     return new_status, message, code
+
+
+def stream_error_meaning(status: int, message: str) -> Meaning:
+    """What an error told inside a stream means, from its status and message (no error body came)."""
+    return meaning_from_openai(status, told_in_stream(message))
+
+
+def stream_words_for_anthropic(status: int, etype: str, message: str) -> tuple[str, str]:
+    """(type, message) of the Anthropic ``error`` event telling a translated stream's error: a context
+    overflow as ``invalid_request_error`` "prompt is too long: …" (Claude Code compacts on that wording);
+    anything else as it came."""
+    meaning = stream_error_meaning(status, message)
+    if meaning != "context_overflow":
+        return etype, message
+    return "invalid_request_error", words_for_anthropic(meaning, status, message)[1]
+
+
+def stream_words_for_openai(status: int, etype: str, message: str) -> tuple[str, str, str | None]:
+    """(type, message, code) of the OpenAI in-stream error (a chat ``{"error": …}`` chunk, a Responses
+    ``response.failed``): a context overflow with ``code: context_length_exceeded`` and OpenAI's wording;
+    anything else as it came, without a code."""
+    meaning = stream_error_meaning(status, message)
+    if meaning != "context_overflow":
+        return etype, message, None
+    _, words, code = words_for_openai(meaning, status, message)
+    return "invalid_request_error", words, code

@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 
+from services.gateway.dialects._error_meaning import stream_words_for_openai
 from services.gateway.dialects._openai_wire import (
     finish_from_stop,
     new_id,
@@ -286,7 +287,8 @@ class ChatStreamEncoder:
             return encode_comment("keep-alive")
         if type(d) is StreamError:
             self._closed = True
-            return encode_event(orjson.dumps({"error": {"message": d.message, "type": d.type, "code": None}}))
+            etype, message, code = stream_words_for_openai(d.status, d.type, d.message)
+            return encode_event(orjson.dumps({"error": {"message": message, "type": etype, "code": code}}))
         if self._finished or type(d) is SignatureDelta:
             return b""
         return self._start() + self._content(d)

@@ -13,6 +13,7 @@ Each provider caches a prompt prefix on its own terms:
 
 from __future__ import annotations
 
+import copy
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -114,9 +115,43 @@ def keep_breakpoints(out: dict[str, Any]) -> None:
     above): the first one (the system prompt's, usually) and the last ones, which cover the most."""
     if _key_count(out) <= MAX_BREAKPOINTS:  # no more markers than allowed: nothing to remove, no walk
         return
+    _keep_first_and_last([out.get("system"), out.get("tools"), out.get("messages")])
+
+
+def keep_chat_breakpoints(body: dict[str, Any]) -> bool:
+    """The same on a Chat Completions body bound for an Anthropic model behind a router (OpenRouter passes
+    the markers on, and Anthropic answers 400 "A maximum of 4 blocks with cache_control may be provided"):
+    the system messages' markers come first, then the tools', then the conversation's. The client's parts
+    are not changed: ``messages`` and ``tools`` are copied when markers must go. True if some went."""
+    if _key_count(body) <= MAX_BREAKPOINTS or _count_markers(body) <= MAX_BREAKPOINTS:
+        return False
+    body["messages"] = messages = copy.deepcopy(body.get("messages"))
+    if "tools" in body:
+        body["tools"] = copy.deepcopy(body["tools"])
+    listed = [m for m in messages or () if isinstance(m, dict)]
+    systems = [m for m in listed if m.get("role") in ("system", "developer")]
+    rest = [m for m in listed if m.get("role") not in ("system", "developer")]
+    _keep_first_and_last([systems, body.get("tools"), rest])
+    return True
+
+
+def _count_markers(value: Any) -> int:
+    """The dicts in ``value`` with a ``cache_control`` key (its own stack: deep JSON cannot exhaust Python's)."""
+    count, stack = 0, [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            count += "cache_control" in node
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return count
+
+
+def _keep_first_and_last(roots: list[Any]) -> None:
+    """Drop every ``cache_control`` under ``roots`` but the first and the last ``MAX_BREAKPOINTS - 1``."""
     marked: list[dict[str, Any]] = []
-    stack: list[Any] = [out.get("system"), out.get("tools"), out.get("messages")]
-    stack.reverse()
+    stack: list[Any] = list(reversed(roots))
     while stack:  # depth first, in document order
         node = stack.pop()
         if isinstance(node, dict):

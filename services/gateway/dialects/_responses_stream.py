@@ -15,6 +15,7 @@ from typing import Any, Literal
 import orjson
 
 from services.gateway.dialects._anthropic_wire import SYNTHETIC_SIGNATURE
+from services.gateway.dialects._error_meaning import stream_words_for_openai
 from services.gateway.dialects._responses_opaque import (
     encode_compaction,
     encode_thinking,
@@ -703,7 +704,8 @@ class ResponsesStreamEncoder:
     def _fail(self, err: StreamError) -> bytes:
         self._closed = True
         self._open = None  # a half-streamed item is not handed over as done
-        error = {"code": error_code_for_status(err.status), "message": err.message}
+        _, message, code = stream_words_for_openai(err.status, err.type, err.message)
+        error = {"code": code or error_code_for_status(err.status), "message": message}
         failed = self._response("failed", usage=self._usage is not None, error=error)  # usage only if known
         return self._frame("response.failed", {"response": failed})
 

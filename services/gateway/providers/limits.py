@@ -118,11 +118,34 @@ def limit_from_refusal(message: str) -> StatedLimit | None:
 
 
 def clamp_body(body: dict[str, Any], limit: int) -> bool:
-    """Lower every output-token field of an outgoing body to ``limit``; True if one changed."""
+    """Lower every output-token field of an outgoing body to ``limit``; True if one changed.
+
+    An Anthropic ``thinking.budget_tokens`` must stay below ``max_tokens`` and at least 1024 (Anthropic
+    extended thinking docs; else 400 "`max_tokens` must be greater than `thinking.budget_tokens`"): a
+    budget the clamp left at or above the new ``max_tokens`` is lowered to ``max_tokens - 1``, and thinking
+    is dropped when that is under 1024. The client's ``thinking`` object is replaced, never changed."""
     changed = False
     for name in _TOKEN_FIELDS:
         value = body.get(name)
         if isinstance(value, int) and not isinstance(value, bool) and value > limit:
             body[name] = limit
             changed = True
+    if changed:
+        _fit_thinking_budget(body)
     return changed
+
+
+_MIN_THINKING_BUDGET = 1024  # Anthropic: budget_tokens >= 1024
+
+
+def _fit_thinking_budget(body: dict[str, Any]) -> None:
+    thinking, max_tokens = body.get("thinking"), body.get("max_tokens")
+    if not isinstance(thinking, dict) or not isinstance(max_tokens, int):
+        return
+    budget = thinking.get("budget_tokens")
+    if not isinstance(budget, int) or isinstance(budget, bool) or budget < max_tokens:
+        return
+    if max_tokens - 1 < _MIN_THINKING_BUDGET:
+        del body["thinking"]
+    else:
+        body["thinking"] = {**thinking, "budget_tokens": max_tokens - 1}

@@ -21,7 +21,11 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from services.gateway.dialects._prompt_cache import has_markers, place_chat_breakpoints
+from services.gateway.dialects._prompt_cache import (
+    has_markers,
+    keep_chat_breakpoints,
+    place_chat_breakpoints,
+)
 from services.gateway.dialects.ir import Usage
 from services.gateway.dialects.translate_request import Target
 from services.gateway.providers.base import Operation, Provider, Wire, reasoning_as_output
@@ -75,9 +79,30 @@ class OpenAIProvider(OpenAICompatProvider):
     # does their prompt_cache_key.
     wires = ("openai_chat", "openai_responses")
 
+    def prepare(self, body: dict[str, Any], stream: bool, wire: Wire) -> bool:
+        changed = super().prepare(body, stream, wire)
+        if wire == "openai_chat":
+            changed = completion_tokens_for_reasoning(body) or changed
+        return changed
+
     def target(self, model: str) -> Target:
         # OpenAI caches prompt prefixes automatically; prompt_cache_key keeps a session on one cache.
         return replace(super().target(model), prompt_cache_key=True)
+
+
+def completion_tokens_for_reasoning(body: dict[str, Any]) -> bool:
+    """OpenAI's reasoning models (o1, o3, o4, gpt-5) refuse ``max_tokens`` (400 "Unsupported parameter:
+    'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead."; API reference,
+    chat ``max_tokens``: "not compatible with o-series models"): a client's ``max_tokens`` becomes
+    ``max_completion_tokens`` (which wins when both are sent). Changes ``body`` in place; True if it did."""
+    model = body.get("model")
+    if "max_tokens" not in body or not isinstance(model, str):
+        return False
+    if not model.rsplit("/", 1)[-1].startswith(_REASONING_PREFIXES):
+        return False
+    limit = body.pop("max_tokens")
+    body.setdefault("max_completion_tokens", limit)
+    return True
 
 
 class XAIProvider(OpenAICompatProvider):
@@ -115,6 +140,8 @@ class OpenRouterProvider(OpenAICompatProvider):
             if not has_markers(body):
                 place_chat_breakpoints(body)
                 changed = has_markers(body) or changed
+            else:  # a client's own markers: at most Anthropic's four
+                changed = keep_chat_breakpoints(body) or changed
         usage = body.get("usage")
         if not (isinstance(usage, dict) and usage.get("include") is True):
             # Usage accounting: OpenRouter then reports what it charged (usage.cost).

@@ -289,3 +289,22 @@ def test_keep_breakpoints_removes_only_past_the_limit(count: int) -> None:
     if count > 4:
         expected = expected[:1] + expected[count - 3 :]  # the first and the last three
     assert kept == expected
+
+
+def test_openrouter_claude_gets_at_most_four_markers() -> None:
+    """Bugcase 08's kind: Claude behind OpenRouter still takes at most four breakpoints (Anthropic answers 400
+    "A maximum of 4 blocks with cache_control may be provided"); CASE_08 carries five. The system prompt's
+    and the last three stay, as on the way to Anthropic itself; the client's parts are not changed."""
+    body = anthropic_to_chat(CASE_08, openrouter().target("anthropic/claude-sonnet-4.5")).body
+    body["model"] = "anthropic/claude-sonnet-4.5"
+    sent = copy.deepcopy(body)
+    client_messages, client_tools = body["messages"], body["tools"]
+    assert openrouter().prepare(body, True, "openai_chat")
+    system, _, assistant, tool, user2 = body["messages"]
+    assert system["content"][1]["cache_control"] == ONE_HOUR
+    assert [t.get("cache_control") for t in body["tools"]] == [None, None]
+    assert [m["content"][0].get("cache_control") for m in (assistant, tool, user2)] == [EPHEMERAL] * 3
+    assert client_messages == sent["messages"] and client_tools == sent["tools"]
+    four = copy.deepcopy(body)
+    openrouter().prepare(four, True, "openai_chat")  # four markers: left alone
+    assert four["messages"] == body["messages"] and four["tools"] == body["tools"]
