@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from services.gateway.dialects import ir
+from services.gateway.dialects._scan import ScanRule, loud_spans
 from services.gateway.dialects.registry import FrameFilter, Pairing, StreamDecoder, StreamEncoder
 from services.gateway.dialects.view import View
 from shared.sse import SSEDecoder, SSEEvent, reencode
@@ -104,12 +105,13 @@ class Relay:
         return out
 
 
-class Passthrough(Relay):
-    """Same API on both sides: bytes go back untouched, or through the client format's frame filter."""
+class EventPassthrough(Relay):
+    """Same API on both sides: bytes go back untouched, or through the client format's frame filter;
+    every event is decoded (token-only ones excepted, ``_token_only``). ``Passthrough`` scans instead."""
 
     def __init__(self, pairing: Pairing, view: View, usage_rule: UsageRule = _as_reported) -> None:
         super().__init__(pairing, view, usage_rule)
-        self._filter: FrameFilter | None = pairing.client.passthrough_frames
+        self._filter: FrameFilter | None = pairing.client.passthrough_frames(view)
         self._content_only = pairing.wire.content_events
         self._token_event = pairing.wire.token_event
 
@@ -172,6 +174,73 @@ class Passthrough(Relay):
             # a token passes a frame filter unchanged (``registry.FrameFilter``): ``reencode(ev)``
             return ev.raw if ev.raw is not None else reencode(ev)
         return self._filter(ev, self._observe(self.decoder.feed(ev)), self.view)
+
+
+class Passthrough(EventPassthrough):
+    """Same API on both sides, read by scanning bytes once the stream has its first token.
+
+    Until then (and once it has finished or failed) each whole event is decoded, one at a time, as
+    ``EventPassthrough`` does: the first token stamps TTFT and commits the stream, and the early commit on
+    silence sees every keep-alive. After it, each upstream read goes to the client as it came, in one
+    write, and only what its ``WireSpec.scan`` rule finds is decoded: the event an earlier read left
+    unfinished, the frames that can carry usage, a finish, an error or a keep-alive (``dialects._scan``
+    argues why none is missed), and the start of an event the read leaves unfinished (kept by the SSE
+    decoder, so ``keepalive``'s boundary and ``finish``'s cut-off test stay exact). Every other frame
+    counts as one event of progress. With a frame filter, the filter sees every decoded frame and the
+    scanned ones pass unchanged (they carry only tokens)."""
+
+    def __init__(self, pairing: Pairing, view: View, usage_rule: UsageRule = _as_reported) -> None:
+        super().__init__(pairing, view, usage_rule)
+        self._rule = pairing.wire.scan
+
+    def feed(self, chunk: bytes) -> bytes:
+        rule = self._rule
+        if rule is None or chunk.find(b"\n\n") == chunk.rfind(b"\n\n"):
+            return super().feed(chunk)  # at most one event ends in this read: nothing to gain by scanning
+        keep = self._filter is not None
+        out: list[bytes] = []
+        pos, n = 0, len(chunk)
+        while pos < n:
+            if self._scanning() and self._sse.at_boundary:
+                end = chunk.rfind(b"\n\n", pos) + 2
+                if end > pos:  # whole frames up to there: scan them
+                    out.append(self._scan(rule, chunk[pos:end] if pos or end < n else chunk, keep))
+                    pos = end
+                if pos < n:  # the start of a frame the next read ends: the SSE decoder keeps it
+                    out.append(super().feed(chunk[pos:]))
+                break
+            end = chunk.find(b"\n\n", pos)  # one event (or what is left) at a time until scanning
+            stop = n if end == -1 else end + 2
+            out.append(super().feed(chunk[pos:stop] if pos or stop < n else chunk))
+            pos = stop
+        return b"".join(out) if keep else chunk
+
+    def _scanning(self) -> bool:
+        """The stream has its first token and has neither finished nor failed (``_token_only``'s test)."""
+        return self.saw_content and self.error is None and not self.decoder.done
+
+    def _scan(self, rule: ScanRule, body: bytes, keep: bool) -> bytes:
+        """``body``: whole frames, the SSE decoder at a boundary before them. Decodes the loud frames
+        (``_scan.loud_spans``: with a filter, also those whose text the SSE decoder would replace) and
+        passes the others; returns what the client gets when ``keep``."""
+        out: list[bytes] = []
+        pos = 0
+        for start, end in loud_spans(body, rule, self.decoder.model, utf8=keep):
+            if not self._scanning():
+                break
+            if start > pos:
+                out.append(self._pass(body[pos:start], keep))
+            out.append(super().feed(body[start:end]))
+            pos = end
+        if pos < len(body):
+            rest = body[pos:] if pos else body
+            out.append(self._pass(rest, keep) if self._scanning() else super().feed(rest))
+        return b"".join(out) if keep else b""
+
+    def _pass(self, frames: bytes, keep: bool) -> bytes:
+        """Token frames, not decoded: each one event of progress."""
+        self.events += frames.count(b"\n\n")
+        return frames if keep else b""
 
 
 class Translator(Relay):
