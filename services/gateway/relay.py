@@ -120,7 +120,7 @@ class EventPassthrough(Relay):
         if self._filter is None:
             for ev in events:
                 if not self._token_only(ev):
-                    self._observe(self.decoder.feed(ev))
+                    self._decoded(ev)
             return chunk
         return b"".join([self._frame(ev) for ev in events])
 
@@ -173,7 +173,10 @@ class EventPassthrough(Relay):
         if self._token_only(ev):
             # a token passes a frame filter unchanged (``registry.FrameFilter``): ``reencode(ev)``
             return ev.raw if ev.raw is not None else reencode(ev)
-        return self._filter(ev, self._observe(self.decoder.feed(ev)), self.view)
+        return self._filter(ev, self._decoded(ev), self.view)
+
+    def _decoded(self, ev: SSEEvent) -> list[ir.Delta]:
+        return self._observe(self.decoder.feed(ev))
 
 
 class Passthrough(EventPassthrough):
@@ -192,6 +195,7 @@ class Passthrough(EventPassthrough):
     def __init__(self, pairing: Pairing, view: View, usage_rule: UsageRule = _as_reported) -> None:
         super().__init__(pairing, view, usage_rule)
         self._rule = pairing.wire.scan
+        self._skipped = False  # frames went by undecoded: the decoder no longer knows all that came
 
     def feed(self, chunk: bytes) -> bytes:
         rule = self._rule
@@ -237,8 +241,26 @@ class Passthrough(EventPassthrough):
             out.append(self._pass(rest, keep) if self._scanning() else super().feed(rest))
         return b"".join(out) if keep else b""
 
+    def _decoded(self, ev: SSEEvent) -> list[ir.Delta]:
+        deltas = super()._decoded(ev)
+        if not deltas and self._skipped and self._quiet(ev.raw):
+            # A token frame the scan would have counted, which says nothing to a decoder that missed its
+            # beginning (a tool call's arguments after its undecoded start): progress all the same.
+            self.events += 1
+        return deltas
+
+    def _quiet(self, frame: bytes | None) -> bool:
+        rule = self._rule
+        return (
+            frame is not None
+            and rule is not None
+            and rule.frames(frame)
+            and rule.quiet(frame, self.decoder.model)
+        )
+
     def _pass(self, frames: bytes, keep: bool) -> bytes:
         """Token frames, not decoded: each one event of progress."""
+        self._skipped = True
         self.events += frames.count(b"\n\n")
         return frames if keep else b""
 
