@@ -133,8 +133,14 @@ def _facts(relay: EventPassthrough) -> tuple[Any, ...]:
 
 
 def _compare(wire: str, body: bytes, reads: list[bytes], include_usage: bool) -> None:
+    for min_frames in (2, Passthrough.min_frames):  # every multi-event read scanned, and as configured
+        _compare_once(wire, body, reads, include_usage, min_frames)
+
+
+def _compare_once(wire: str, body: bytes, reads: list[bytes], include_usage: bool, min_frames: int) -> None:
     view = View(model="m", include_usage=include_usage)
     scan, ref = Passthrough(pairing(wire, wire), view), EventPassthrough(pairing(wire, wire), view)  # type: ignore[arg-type]
+    scan.min_frames = min_frames
     for n, read in enumerate(reads):
         before = (scan.events, ref.events)
         assert scan.feed(read) == ref.feed(read), (n, body)

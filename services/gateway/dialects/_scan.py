@@ -2,10 +2,11 @@
 
 Once a passthrough stream has its first token, most of it is tokens the relay only forwards. Decoding each
 frame to learn nothing costs Python calls per event; a ``ScanRule`` instead answers, for a run of whole frames
-(``body``), with C-speed ``bytes`` counts and searches, whether any frame in it can change what the relay
-reports (usage, the finish, an error, the served model, a keep-alive's silence). ``loud_spans`` finds those
-frames by halving a body that is not quiet (a few passes over it, not a Python call per frame). The relay
-decodes them with the wire's own decoder and counts the others as progress.
+(``body``), with C-speed ``bytes`` searches and literal-prefixed regexes, where the first frame from a
+position on is that can change what the relay reports (usage, the finish, an error, the served model, a
+keep-alive's silence), and whether the frames before it have the usual shape. The relay decodes that frame
+with the wire's own decoder, counts the ones before it as progress, and searches on from after it: a few C
+calls per loud frame, not a Python call per frame.
 
 Why no frame that matters can be missed (false negatives are impossible; false positives cost a parse):
 
@@ -31,14 +32,16 @@ frame is loud unless each ``"model"`` it holds names the model already known.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import orjson
 
-# True when no frame of the body can change a fact (the second argument: the model known so far).
-Quiet = Callable[[bytes, str | None], bool]
+# The position of the first byte at or after ``pos`` that makes its frame loud, or -1 (the third argument:
+# the model known so far).
+First = Callable[[bytes, int, str | None], int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,45 +49,21 @@ class ScanRule:
     """How a passthrough relay scans one wire's frames (module docstring: why nothing is missed)."""
 
     frames: Callable[[bytes], bool]  # the body is whole usual frames whose data is ``{…}``
-    quiet: Quiet
+    first: First
+
+    def quiet(self, frame: bytes, model: str | None) -> bool:
+        """``frame`` (whole frames) has the usual shape and nothing loud."""
+        return self.frames(frame) and self.first(frame, 0, model) == -1
 
 
-def loud_spans(body: bytes, rule: ScanRule, model: str | None, utf8: bool = False) -> list[tuple[int, int]]:
-    """The (start, end) byte spans, in order, of the frames of ``body`` (whole frames: it ends with a
-    blank line, and the SSE decoder is at a boundary before it) that must be decoded: not of the usual
-    shape (``rule.frames``), not quiet, or (``utf8``) not valid UTF-8. A part of the body that fails is
-    halved at a frame boundary and only a failing half is searched further: a few passes over the body
-    per loud frame, not a Python call per frame. Every span ends at a blank line (an SSE boundary)."""
-    out: list[tuple[int, int]] = []
-
-    def ok(part: bytes) -> bool:
-        return (
-            rule.frames(part) and rule.quiet(part, model) and (not utf8 or part.isascii() or _is_utf8(part))
-        )
-
-    _locate(body, 0, len(body), ok, out)
-    return out
+def _first(*found: int) -> int:
+    hits = [i for i in found if i >= 0]
+    return min(hits) if hits else -1
 
 
-def _locate(body: bytes, lo: int, hi: int, ok: Callable[[bytes], bool], out: list[tuple[int, int]]) -> None:
-    if ok(body[lo:hi] if lo or hi < len(body) else body):
-        return
-    cut = body.find(b"\n\n", lo + (hi - lo) // 2) + 2  # the end of the frame holding the middle
-    if cut >= hi or cut <= lo + 1:
-        cut = body.rfind(b"\n\n", lo, hi - 2) + 2
-        if cut <= lo + 1:  # one frame
-            out.append((lo, hi))
-            return
-    _locate(body, lo, cut, ok, out)
-    _locate(body, cut, hi, ok, out)
-
-
-def _is_utf8(data: bytes) -> bool:
-    try:
-        data.decode()
-    except UnicodeDecodeError:
-        return False
-    return True
+def _search(pattern: re.Pattern[bytes], body: bytes, pos: int) -> int:
+    m = pattern.search(body, pos)
+    return -1 if m is None else m.start()
 
 
 def _named_frames(body: bytes) -> bool:
@@ -115,16 +94,26 @@ def _unnamed_frames(body: bytes) -> bool:
 # OpenAI chat (``ChatStreamDecoder``): usage from a ``usage`` object (``"usage":null`` in every other chunk
 # of a stream with include_usage), the finish from a non-null ``finish_reason`` (``"error"`` included, as
 # OpenRouter fails mid-stream), an error from an ``error`` key, the end from ``[DONE]``, the model from
-# ``model``. ``"usage"`` counted as often as ``"usage":null``: each one is null.
-def _chat_quiet(body: bytes, model: str | None) -> bool:
-    named = body.count(b'"model"')
-    return (
-        body.count(b'"usage"') == body.count(b'"usage":null')
-        and body.count(b'"finish_reason"') == body.count(b'"finish_reason":null')
-        and b'"error"' not in body
-        and b"[DONE]" not in body
-        and b"\\u" not in body
-        and (not named or (model is not None and body.count(b'"model":' + orjson.dumps(model)) == named))
+# ``model`` (loud unless it names the model already known, written as orjson writes it).
+_USAGE = re.compile(rb'"usage"(?!:null)')
+_FINISH = re.compile(rb'"finish_reason"(?!:null)')
+
+
+@functools.lru_cache(maxsize=64)
+def _other_model(model: str | None) -> re.Pattern[bytes]:
+    if model is None:
+        return re.compile(rb'"model"')
+    return re.compile(rb'"model"(?!:' + re.escape(orjson.dumps(model)) + rb")")
+
+
+def _chat_first(body: bytes, pos: int, model: str | None) -> int:
+    return _first(
+        _search(_USAGE, body, pos),
+        _search(_FINISH, body, pos),
+        body.find(b'"error"', pos),
+        body.find(b"[DONE]", pos),
+        body.find(b"\\u", pos),
+        _search(_other_model(model), body, pos),
     )
 
 
@@ -135,13 +124,13 @@ def named_rule(token_events: frozenset[str], marks: tuple[bytes, ...]) -> ScanRu
     other_name = re.compile(rb"event: (?!(?:" + names + rb")\n)")
     mark = re.compile(rb'"(?:' + b"|".join(re.escape(m) for m in marks) + rb')"')
 
-    def quiet(body: bytes, model: str | None) -> bool:
-        return b"\\u" not in body and other_name.search(body) is None and mark.search(body) is None
+    def first(body: bytes, pos: int, model: str | None) -> int:
+        return _first(_search(other_name, body, pos), _search(mark, body, pos), body.find(b"\\u", pos))
 
-    return ScanRule(_named_frames, quiet)
+    return ScanRule(_named_frames, first)
 
 
-CHAT = ScanRule(_unnamed_frames, _chat_quiet)
+CHAT = ScanRule(_unnamed_frames, _chat_first)
 
 # Anthropic (``MessagesStreamDecoder``): model and usage in message_start, usage and the stop reason in
 # message_delta, the end in message_stop, errors in ``error`` events, silence in ``ping``s. The decoder
