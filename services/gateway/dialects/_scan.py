@@ -10,8 +10,9 @@ calls per loud frame, not a Python call per frame.
 
 Why no frame that matters can be missed (false negatives are impossible; false positives cost a parse):
 
-1. ``frames`` must accept the whole body: frames of an ``event: <name>`` line (when the wire names its
-   events), lines that begin ``data: {`` and a blank line preceded by ``}``; no CR, comment or other line.
+1. ``frames`` must accept every run of frames the relay passes undecoded (those between loud frames):
+   frames of an ``event: <name>`` line (when the wire names its events), lines that begin ``data: {`` and
+   a blank line preceded by ``}``; no CR, comment or other line.
    It counts LFs: every LF must be one that ends a frame (``}`` LF LF, then the next frame's first line or
    the end) or one followed by ``data: {``; the counts of those disjoint kinds must add up to all LFs. Each
    frame's data then begins with ``{`` and ends with ``}``: the "plausibly one whole JSON object" test a
