@@ -9,6 +9,7 @@ Two shapes, chosen by ``make_relay`` from the call's pairing in the format regis
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 
 from services.gateway.dialects import ir
@@ -105,17 +106,36 @@ class Relay:
         return out
 
 
-class EventPassthrough(Relay):
-    """Same API on both sides: bytes go back untouched, or through the client format's frame filter;
-    every event is decoded (token-only ones excepted, ``_token_only``). ``Passthrough`` scans instead."""
+class Passthrough(Relay):
+    """Same API on both sides, read by scanning bytes once the stream has its first token.
+
+    Until then (and once it has finished or failed) each whole event is decoded, one at a time, as
+    ``EventPassthrough`` does with every read: the first token stamps TTFT and commits the stream, and the
+    early commit on silence sees every keep-alive. After it, each upstream read (of ``min_frames`` events
+    or more) goes to the client as it came, in one write, and only what its ``WireSpec.scan`` rule finds is decoded: the event an earlier read left
+    unfinished, the frames that can carry usage, a finish, an error or a keep-alive (``dialects._scan``
+    argues why none is missed), and the start of an event the read leaves unfinished (kept by the SSE
+    decoder, so ``keepalive``'s boundary and ``finish``'s cut-off test stay exact). Every other frame
+    counts as one event of progress. With a frame filter, the filter sees every decoded frame and the
+    scanned ones pass unchanged (they carry only tokens)."""
+
+    # Reads that end fewer events than this are decoded event by event: the scan's fixed cost (finding
+    # the first token, then each loud frame) is about that of decoding 8 to 16 token events (calls per
+    # stream, one read: ``tests/unit/test_passthrough_scan.py``'s streams, measured in the commit).
+    min_frames = 16
 
     def __init__(self, pairing: Pairing, view: View, usage_rule: UsageRule = _as_reported) -> None:
         super().__init__(pairing, view, usage_rule)
         self._filter: FrameFilter | None = pairing.client.passthrough_frames(view)
         self._content_only = pairing.wire.content_events
         self._token_event = pairing.wire.token_event
+        self._rule = pairing.wire.scan
+        self._skipped = False  # frames went by undecoded: the decoder no longer knows all that came
 
-    def feed(self, chunk: bytes) -> bytes:
+    def feed(self, chunk: bytes, scan: bool = True) -> bytes:
+        """``scan=False``: decode ``chunk``'s events one by one (the pieces of a scanned read)."""
+        if scan and self._rule is not None and chunk.count(b"\n\n") >= self.min_frames:
+            return self._scan_read(self._rule, chunk)
         events = self._sse.feed(chunk)
         if self._filter is None:
             for ev in events:
@@ -175,37 +195,9 @@ class EventPassthrough(Relay):
             return ev.raw if ev.raw is not None else reencode(ev)
         return self._filter(ev, self._decoded(ev), self.view)
 
-    def _decoded(self, ev: SSEEvent) -> list[ir.Delta]:
-        return self._observe(self.decoder.feed(ev))
-
-
-class Passthrough(EventPassthrough):
-    """Same API on both sides, read by scanning bytes once the stream has its first token.
-
-    Until then (and once it has finished or failed) each whole event is decoded, one at a time, as
-    ``EventPassthrough`` does: the first token stamps TTFT and commits the stream, and the early commit on
-    silence sees every keep-alive. After it, each upstream read goes to the client as it came, in one
-    write, and only what its ``WireSpec.scan`` rule finds is decoded: the event an earlier read left
-    unfinished, the frames that can carry usage, a finish, an error or a keep-alive (``dialects._scan``
-    argues why none is missed), and the start of an event the read leaves unfinished (kept by the SSE
-    decoder, so ``keepalive``'s boundary and ``finish``'s cut-off test stay exact). Every other frame
-    counts as one event of progress. With a frame filter, the filter sees every decoded frame and the
-    scanned ones pass unchanged (they carry only tokens)."""
-
-    # Reads that end fewer events than this are decoded event by event: the scan's fixed cost (finding
-    # the first token, then each loud frame) is about that of decoding 8 to 16 token events (calls per
-    # stream, one read: ``tests/unit/test_passthrough_scan.py``'s streams, measured in the commit).
-    min_frames = 16
-
-    def __init__(self, pairing: Pairing, view: View, usage_rule: UsageRule = _as_reported) -> None:
-        super().__init__(pairing, view, usage_rule)
-        self._rule = pairing.wire.scan
-        self._skipped = False  # frames went by undecoded: the decoder no longer knows all that came
-
-    def feed(self, chunk: bytes) -> bytes:
-        rule = self._rule
-        if rule is None or chunk.count(b"\n\n") < self.min_frames:
-            return super().feed(chunk)  # a short read: decoding it event by event costs less
+    def _scan_read(self, rule: ScanRule, chunk: bytes) -> bytes:
+        """One read: its events one at a time until the stream is scanned, then its whole frames scanned
+        (``_scan``) and the start of an unfinished one left to the SSE decoder."""
         keep = self._filter is not None
         out: list[bytes] = []
         pos, n = 0, len(chunk)
@@ -216,11 +208,11 @@ class Passthrough(EventPassthrough):
                     out.append(self._scan(rule, chunk[pos:end] if pos or end < n else chunk, keep))
                     pos = end
                 if pos < n:  # the start of a frame the next read ends: the SSE decoder keeps it
-                    out.append(super().feed(chunk[pos:]))
+                    out.append(self.feed(chunk[pos:], False))
                 break
             end = chunk.find(b"\n\n", pos)  # one event (or what is left) at a time until scanning
             stop = n if end == -1 else end + 2
-            out.append(super().feed(chunk[pos:stop] if pos or stop < n else chunk))
+            out.append(self.feed(chunk[pos:stop] if pos or stop < n else chunk, False))
             pos = stop
         return b"".join(out) if keep else chunk
 
@@ -245,16 +237,16 @@ class Passthrough(EventPassthrough):
             if start > pos:
                 quiet = body[pos:start] if pos or start < n else body
                 ok = rule.frames(quiet) and (not keep or quiet.isascii() or _utf8(quiet))
-                out.append(self._pass(quiet, keep) if ok else super().feed(quiet))
+                out.append(self._pass(quiet, keep) if ok else self.feed(quiet, False))
             if end > start:
-                out.append(super().feed(body[start:end]))
+                out.append(self.feed(body[start:end], False))
             pos = end
         if pos < n:
-            out.append(super().feed(body[pos:] if pos else body))
+            out.append(self.feed(body[pos:] if pos else body, False))
         return b"".join(out) if keep else b""
 
     def _decoded(self, ev: SSEEvent) -> list[ir.Delta]:
-        deltas = super()._decoded(ev)
+        deltas = self._observe(self.decoder.feed(ev))
         if not deltas and self._skipped and self._quiet(ev.raw):
             # A token frame the scan would have counted, which says nothing to a decoder that missed its
             # beginning (a tool call's arguments after its undecoded start): progress all the same.
@@ -270,6 +262,14 @@ class Passthrough(EventPassthrough):
         self._skipped = True
         self.events += frames.count(b"\n\n")
         return frames if keep else b""
+
+
+class EventPassthrough(Passthrough):
+    """The passthrough relay that decodes every read event by event (token-only ones excepted,
+    ``_token_only``): what ``Passthrough`` does with short reads, and the reference its scan is tested
+    against."""
+
+    min_frames = sys.maxsize
 
 
 def _utf8(data: bytes) -> bool:
