@@ -326,7 +326,9 @@ class Proxy:
             if chunk is None:
                 break
             # next_chunk scrubbed each read; what a relay re-frames may join a key split across two reads
-            out.append(provider.scrub_bytes(relay.feed(chunk)))
+            # (a read passed on as it came is that scrubbed read itself)
+            fed = relay.feed(chunk)
+            out.append(fed if fed is chunk else provider.scrub_bytes(fed))
             if keepalive_s > 0 and not relay.started and time.monotonic() - quiet_since >= keepalive_s:
                 await idle()  # the upstream's keep-alives reached no one: silence, for the client
         name = provider.name
@@ -389,7 +391,9 @@ class Proxy:
                 )
                 if chunk is None:
                     break
-                held = provider.scrub_bytes(relay.feed(chunk))
+                held = relay.feed(chunk)
+                if held is not chunk:  # re-framed: scrubbed again (a read passed on as it came already was)
+                    held = provider.scrub_bytes(held)
                 if relay.saw_content and att.ttft_ms is None:
                     att.ttft_ms = (time.monotonic() - call.t0) * 1000
         except UpstreamError as exc:

@@ -9,9 +9,11 @@ Two shapes, chosen by ``make_relay`` from the call's pairing in the format regis
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 
 from services.gateway.dialects import ir
+from services.gateway.dialects._scan import ScanRule
 from services.gateway.dialects.registry import FrameFilter, Pairing, StreamDecoder, StreamEncoder
 from services.gateway.dialects.view import View
 from shared.sse import SSEDecoder, SSEEvent, reencode
@@ -105,20 +107,40 @@ class Relay:
 
 
 class Passthrough(Relay):
-    """Same API on both sides: bytes go back untouched, or through the client format's frame filter."""
+    """Same API on both sides, read by scanning bytes once the stream has its first token.
+
+    Until then (and once it has finished or failed) each whole event is decoded, one at a time, as
+    ``EventPassthrough`` does with every read: the first token stamps TTFT and commits the stream, and the
+    early commit on silence sees every keep-alive. After it, each upstream read (of ``min_frames`` events
+    or more) goes to the client as it came, in one write, and only what its ``WireSpec.scan`` rule finds is decoded: the event an earlier read left
+    unfinished, the frames that can carry usage, a finish, an error or a keep-alive (``dialects._scan``
+    argues why none is missed), and the start of an event the read leaves unfinished (kept by the SSE
+    decoder, so ``keepalive``'s boundary and ``finish``'s cut-off test stay exact). Every other frame
+    counts as one event of progress. With a frame filter, the filter sees every decoded frame and the
+    scanned ones pass unchanged (they carry only tokens)."""
+
+    # Reads that end fewer events than this are decoded event by event: the scan's fixed cost (finding
+    # the first token, then each loud frame) is about that of decoding 8 to 16 token events (calls per
+    # stream, one read: ``tests/unit/test_passthrough_scan.py``'s streams, measured in the commit).
+    min_frames = 16
 
     def __init__(self, pairing: Pairing, view: View, usage_rule: UsageRule = _as_reported) -> None:
         super().__init__(pairing, view, usage_rule)
-        self._filter: FrameFilter | None = pairing.client.passthrough_frames
+        self._filter: FrameFilter | None = pairing.client.passthrough_frames(view)
         self._content_only = pairing.wire.content_events
         self._token_event = pairing.wire.token_event
+        self._rule = pairing.wire.scan
+        self._skipped = False  # frames went by undecoded: the decoder no longer knows all that came
 
-    def feed(self, chunk: bytes) -> bytes:
+    def feed(self, chunk: bytes, scan: bool = True) -> bytes:
+        """``scan=False``: decode ``chunk``'s events one by one (the pieces of a scanned read)."""
+        if scan and self._rule is not None and chunk.count(b"\n\n") >= self.min_frames:
+            return self._scan_read(self._rule, chunk)
         events = self._sse.feed(chunk)
         if self._filter is None:
             for ev in events:
                 if not self._token_only(ev):
-                    self._observe(self.decoder.feed(ev))
+                    self._decoded(ev)
             return chunk
         return b"".join([self._frame(ev) for ev in events])
 
@@ -171,7 +193,91 @@ class Passthrough(Relay):
         if self._token_only(ev):
             # a token passes a frame filter unchanged (``registry.FrameFilter``): ``reencode(ev)``
             return ev.raw if ev.raw is not None else reencode(ev)
-        return self._filter(ev, self._observe(self.decoder.feed(ev)), self.view)
+        return self._filter(ev, self._decoded(ev), self.view)
+
+    def _scan_read(self, rule: ScanRule, chunk: bytes) -> bytes:
+        """One read: its events one at a time until the stream is scanned, then its whole frames scanned
+        (``_scan``) and the start of an unfinished one left to the SSE decoder."""
+        keep = self._filter is not None
+        out: list[bytes] = []
+        pos, n = 0, len(chunk)
+        while pos < n:
+            if self._scanning() and self._sse.at_boundary:
+                end = chunk.rfind(b"\n\n", pos) + 2
+                if end > pos:  # whole frames up to there: scan them
+                    out.append(self._scan(rule, chunk[pos:end] if pos or end < n else chunk, keep))
+                    pos = end
+                if pos < n:  # the start of a frame the next read ends: the SSE decoder keeps it
+                    out.append(self.feed(chunk[pos:], False))
+                break
+            end = chunk.find(b"\n\n", pos)  # one event (or what is left) at a time until scanning
+            stop = n if end == -1 else end + 2
+            out.append(self.feed(chunk[pos:stop] if pos or stop < n else chunk, False))
+            pos = stop
+        return b"".join(out) if keep else chunk
+
+    def _scanning(self) -> bool:
+        """The stream has its first token and has neither finished nor failed (``_token_only``'s test)."""
+        return self.saw_content and self.error is None and not self.decoder.done
+
+    def _scan(self, rule: ScanRule, body: bytes, keep: bool) -> bytes:
+        """``body``: whole frames, the SSE decoder at a boundary before them. From the first loud frame
+        (``ScanRule.first``) to the next, the frames before it pass undecoded when they have the usual
+        shape (and, with a filter, are valid UTF-8: the filter's frames are the SSE decoder's text) and
+        are decoded otherwise; the loud frame is decoded. Returns what the client gets when ``keep``."""
+        out: list[bytes] = []
+        pos, n = 0, len(body)
+        while pos < n and self._scanning():
+            mark = rule.first(body, pos, self.decoder.model)
+            if mark == -1:
+                start = end = n
+            else:
+                start = max(pos, body.rfind(b"\n\n", pos, mark) + 2)
+                end = body.find(b"\n\n", mark) + 2
+            if start > pos:
+                quiet = body[pos:start] if pos or start < n else body
+                ok = rule.frames(quiet) and (not keep or quiet.isascii() or _utf8(quiet))
+                out.append(self._pass(quiet, keep) if ok else self.feed(quiet, False))
+            if end > start:
+                out.append(self.feed(body[start:end], False))
+            pos = end
+        if pos < n:
+            out.append(self.feed(body[pos:] if pos else body, False))
+        return b"".join(out) if keep else b""
+
+    def _decoded(self, ev: SSEEvent) -> list[ir.Delta]:
+        deltas = self._observe(self.decoder.feed(ev))
+        if not deltas and self._skipped and self._quiet(ev.raw):
+            # A token frame the scan would have counted, which says nothing to a decoder that missed its
+            # beginning (a tool call's arguments after its undecoded start): progress all the same.
+            self.events += 1
+        return deltas
+
+    def _quiet(self, frame: bytes | None) -> bool:
+        rule = self._rule
+        return frame is not None and rule is not None and rule.quiet(frame, self.decoder.model)
+
+    def _pass(self, frames: bytes, keep: bool) -> bytes:
+        """Token frames, not decoded: each one event of progress."""
+        self._skipped = True
+        self.events += frames.count(b"\n\n")
+        return frames if keep else b""
+
+
+class EventPassthrough(Passthrough):
+    """The passthrough relay that decodes every read event by event (token-only ones excepted,
+    ``_token_only``): what ``Passthrough`` does with short reads, and the reference its scan is tested
+    against."""
+
+    min_frames = sys.maxsize
+
+
+def _utf8(data: bytes) -> bool:
+    try:
+        data.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 class Translator(Relay):

@@ -13,7 +13,7 @@ from services.gateway.dialects import ir
 from services.gateway.dialects.openai_chat import is_text_chunk
 from services.gateway.dialects.registry import pairing
 from services.gateway.dialects.view import View
-from services.gateway.relay import Passthrough
+from services.gateway.relay import EventPassthrough, Passthrough
 from shared.sse import SSEEvent
 
 
@@ -121,9 +121,14 @@ class Recording:
     def done(self) -> bool:
         return bool(self.inner.done)
 
+    @property
+    def model(self) -> str | None:
+        return self.inner.model  # type: ignore[no-any-return]
 
-def _relay(wire: Any, skip: bool, include_usage: bool = True) -> Passthrough:
-    relay = Passthrough(pairing(wire, wire), View(model="m", include_usage=include_usage))
+
+def _relay(wire: Any, skip: bool, include_usage: bool = True) -> EventPassthrough:
+    kind = Passthrough if skip else EventPassthrough
+    relay = kind(pairing(wire, wire), View(model="m", include_usage=include_usage))
     if not skip:
         relay._content_only = frozenset()
         relay._token_event = None

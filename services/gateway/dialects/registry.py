@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from services.gateway.dialects import _error_meaning as em
 from services.gateway.dialects import _minted as minted
+from services.gateway.dialects import _scan as scan
 from services.gateway.dialects import anthropic as anth
 from services.gateway.dialects import ir
 from services.gateway.dialects import openai_chat as oai
@@ -88,7 +89,9 @@ class ClientSpec:
     error_words: Callable[[em.Meaning, int, str], em.Words]
     encoder: Callable[[View], StreamEncoder]
     render: Render
-    passthrough_frames: FrameFilter | None = None  # None: relayed bytes go back exactly as they came
+    # The frame filter a relayed stream of this same API goes through for one call, or None: the bytes go
+    # back exactly as they came.
+    passthrough_frames: Callable[[View], FrameFilter | None] = lambda view: None
     # What a relayed (untranslated) stream's client gets after STREAM_KEEPALIVE_S of upstream silence.
     keepalive: bytes = encode_comment("keep-alive")
 
@@ -115,6 +118,9 @@ class WireSpec:
     # The same for a wire whose events have no names (OpenAI chat): True for an event whose data carries
     # only a token, read without decoding it. A frame filter passes such an event on unchanged.
     token_event: Callable[[SSEEvent], bool] | None = None
+    # How a passthrough relay finds, by scanning bytes, the frames it must decode once the stream has its
+    # first token (``_scan``); None: it decodes every frame.
+    scan: scan.ScanRule | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,16 +151,20 @@ class Pairing:
 
 def _chat_passthrough_frames(ev: SSEEvent, deltas: list[ir.Delta], view: View) -> bytes:
     """Chat frames go back unchanged, except the usage-only chunk the gateway asked for on the client's
-    behalf (``stream_options.include_usage``) when the client did not ask for it itself."""
+    behalf (``stream_options.include_usage``)."""
     if (
         not ev.comment
-        and not view.include_usage
         and deltas
         and isinstance(deltas[0], ir.UsageUpdate)  # a text delta first: no scan (the usual chunk)
         and all(isinstance(d, ir.UsageUpdate) for d in deltas)
     ):
         return b""
     return reencode(ev)  # SSE-exact: multi-line data, id and retry survive (shared/sse.py)
+
+
+def _chat_frames_for(view: View) -> FrameFilter | None:
+    """No filter when the client asked for the usage chunk itself: every frame is its own."""
+    return None if view.include_usage else _chat_passthrough_frames
 
 
 CLIENTS: dict[ClientFormat, ClientSpec] = {
@@ -168,7 +178,7 @@ CLIENTS: dict[ClientFormat, ClientSpec] = {
         error_words=em.words_for_openai,
         encoder=oai.encoder_for,
         render=oai.render,
-        passthrough_frames=_chat_passthrough_frames,
+        passthrough_frames=_chat_frames_for,
     ),
     "anthropic": ClientSpec(
         name="anthropic",
@@ -195,6 +205,17 @@ CLIENTS: dict[ClientFormat, ClientSpec] = {
     ),
 }
 
+# Token-only events by name (``WireSpec.content_events``).
+_ANTHROPIC_TOKENS = frozenset({"content_block_delta"})
+_RESPONSES_TOKENS = frozenset(
+    {
+        "response.output_text.delta",
+        "response.reasoning_summary_text.delta",
+        "response.reasoning_text.delta",
+        "response.function_call_arguments.delta",
+    }
+)
+
 WIRES: dict[Wire, WireSpec] = {
     "openai_chat": WireSpec(
         name="openai_chat",
@@ -205,6 +226,7 @@ WIRES: dict[Wire, WireSpec] = {
         error_meaning=em.meaning_from_openai,
         strip_minted=minted.strip_nothing,
         token_event=oai.is_text_chunk,
+        scan=scan.CHAT,
     ),
     "anthropic": WireSpec(
         name="anthropic",
@@ -214,7 +236,8 @@ WIRES: dict[Wire, WireSpec] = {
         completion=anth.completion_from_messages,
         error_meaning=em.meaning_from_anthropic,
         strip_minted=minted.strip_for_anthropic,
-        content_events=frozenset({"content_block_delta"}),
+        content_events=_ANTHROPIC_TOKENS,
+        scan=scan.named_rule(_ANTHROPIC_TOKENS, scan.ANTHROPIC_MARKS),
     ),
     "openai_responses": WireSpec(
         name="openai_responses",
@@ -224,14 +247,8 @@ WIRES: dict[Wire, WireSpec] = {
         completion=resp.completion_from_responses,
         error_meaning=em.meaning_from_openai,
         strip_minted=minted.strip_for_responses,
-        content_events=frozenset(
-            {
-                "response.output_text.delta",
-                "response.reasoning_summary_text.delta",
-                "response.reasoning_text.delta",
-                "response.function_call_arguments.delta",
-            }
-        ),
+        content_events=_RESPONSES_TOKENS,
+        scan=scan.named_rule(_RESPONSES_TOKENS, scan.RESPONSES_MARKS),
     ),
 }
 

@@ -1,0 +1,150 @@
+"""Which whole SSE frames of an upstream read a passthrough relay must decode, found by scanning bytes (pure).
+
+Once a passthrough stream has its first token, most of it is tokens the relay only forwards. Decoding each
+frame to learn nothing costs Python calls per event; a ``ScanRule`` instead answers, for a run of whole frames
+(``body``), with C-speed ``bytes`` searches and literal-prefixed regexes, where the first frame from a
+position on is that can change what the relay reports (usage, the finish, an error, the served model, a
+keep-alive's silence), and whether the frames before it have the usual shape. The relay decodes that frame
+with the wire's own decoder, counts the ones before it as progress, and searches on from after it: a few C
+calls per loud frame, not a Python call per frame.
+
+Why no frame that matters can be missed (false negatives are impossible; false positives cost a parse):
+
+1. ``frames`` must accept every run of frames the relay passes undecoded (those between loud frames):
+   frames of an ``event: <name>`` line (when the wire names its events), lines that begin ``data: {`` and
+   a blank line preceded by ``}``; no CR, comment or other line.
+   It counts LFs: every LF must be one that ends a frame (``}`` LF LF, then the next frame's first line or
+   the end) or one followed by ``data: {``; the counts of those disjoint kinds must add up to all LFs. Each
+   frame's data then begins with ``{`` and ends with ``}``: the "plausibly one whole JSON object" test a
+   relay applies before it lets a token event by undecoded. Anything else is decoded event by event.
+2. Inside a JSON string a quote is always escaped (``\\"``), so the bytes ``"usage"`` can only be the
+   string token ``"usage"`` itself (a key, or a value: a false positive), never text that mentions it.
+   A key or a type could still be spelled with ``\\u`` escapes (``"us\\u0061ge"``), so a frame holding
+   any ``\\u`` is loud.
+3. Each wire's markers are every key and type value its decoder reads a fact from (listed at each rule,
+   with the decoder they come from). A frame without them cannot change a fact once the stream has its
+   first token and until it has finished or failed (the relay scans only then).
+4. A wire whose decoder falls back on the SSE event name when the data has no ``type`` (Anthropic,
+   Responses) is also scanned for event lines whose name is not one of its token events.
+
+The served model (``StreamDecoder.model``) is a fact too: OpenAI chat repeats it in every chunk, so a chat
+frame is loud unless each ``"model"`` it holds names the model already known.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import orjson
+
+# The position of the first byte at or after ``pos`` that makes its frame loud, or -1 (the third argument:
+# the model known so far).
+First = Callable[[bytes, int, str | None], int]
+
+
+@dataclass(frozen=True, slots=True)
+class ScanRule:
+    """How a passthrough relay scans one wire's frames (module docstring: why nothing is missed)."""
+
+    frames: Callable[[bytes], bool]  # the body is whole usual frames whose data is ``{…}``
+    first: First
+
+    def quiet(self, frame: bytes, model: str | None) -> bool:
+        """``frame`` (whole frames) has the usual shape and nothing loud."""
+        return self.frames(frame) and self.first(frame, 0, model) == -1
+
+
+def _first(*found: int) -> int:
+    hits = [i for i in found if i >= 0]
+    return min(hits) if hits else -1
+
+
+def _search(pattern: re.Pattern[bytes], body: bytes, pos: int) -> int:
+    m = pattern.search(body, pos)
+    return -1 if m is None else m.start()
+
+
+def _named_frames(body: bytes) -> bool:
+    """``event:`` line, ``data: {`` lines, ``}`` LF LF, for every frame (module docstring, 1)."""
+    ends = body.count(b"\n\n")
+    return (
+        body.startswith(b"event: ")
+        and body.endswith(b"}\n\n")
+        and b"\r" not in body
+        and body.count(b"}\n\nevent: ") == ends - 1
+        and body.count(b"\n") == body.count(b"\ndata: {") + 2 * ends
+    )
+
+
+def _unnamed_frames(body: bytes) -> bool:
+    """``data: {`` lines, ``}`` LF LF, for every frame; a frame's first LF after the previous frame's end
+    is one followed by ``data: {`` too (module docstring, 1)."""
+    ends = body.count(b"\n\n")
+    return (
+        body.startswith(b"data: {")
+        and body.endswith(b"}\n\n")
+        and b"\r" not in body
+        and body.count(b"}\n\ndata: {") == ends - 1
+        and body.count(b"\n") == body.count(b"\ndata: {") + ends + 1
+    )
+
+
+# OpenAI chat (``ChatStreamDecoder``): usage from a ``usage`` object (``"usage":null`` in every other chunk
+# of a stream with include_usage), the finish from a non-null ``finish_reason`` (``"error"`` included, as
+# OpenRouter fails mid-stream), an error from an ``error`` key, the end from ``[DONE]``, the model from
+# ``model`` (loud unless it names the model already known, written as orjson writes it).
+_USAGE = re.compile(rb'"usage"(?!:null)')
+_FINISH = re.compile(rb'"finish_reason"(?!:null)')
+
+
+@functools.lru_cache(maxsize=64)
+def _other_model(model: str | None) -> re.Pattern[bytes]:
+    if model is None:
+        return re.compile(rb'"model"')
+    return re.compile(rb'"model"(?!:' + re.escape(orjson.dumps(model)) + rb")")
+
+
+def _chat_first(body: bytes, pos: int, model: str | None) -> int:
+    return _first(
+        _search(_USAGE, body, pos),
+        _search(_FINISH, body, pos),
+        body.find(b'"error"', pos),
+        body.find(b"[DONE]", pos),
+        body.find(b"\\u", pos),
+        _search(_other_model(model), body, pos),
+    )
+
+
+def named_rule(token_events: frozenset[str], marks: tuple[bytes, ...]) -> ScanRule:
+    """The rule for a wire that names its events: a frame named other than ``token_events``, or holding
+    one of ``marks`` (the quoted keys and type values its decoder reads facts from), is loud."""
+    names = b"|".join(re.escape(name.encode()) for name in sorted(token_events))
+    other_name = re.compile(rb"event: (?!(?:" + names + rb")\n)")
+    mark = re.compile(rb'"(?:' + b"|".join(re.escape(m) for m in marks) + rb')"')
+
+    def first(body: bytes, pos: int, model: str | None) -> int:
+        return _first(_search(other_name, body, pos), _search(mark, body, pos), body.find(b"\\u", pos))
+
+    return ScanRule(_named_frames, first)
+
+
+CHAT = ScanRule(_unnamed_frames, _chat_first)
+
+# Anthropic (``MessagesStreamDecoder``): model and usage in message_start, usage and the stop reason in
+# message_delta, the end in message_stop, errors in ``error`` events, silence in ``ping``s. The decoder
+# reads the kind from the data's ``type`` first, so these are matched as quoted values too.
+ANTHROPIC_MARKS = (b"message_start", b"message_delta", b"message_stop", b"error", b"ping", b"usage")
+
+# Responses (``ResponsesStreamDecoder``): the model from any ``response`` object, usage and the end in the
+# terminal events (completed, incomplete, failed), errors in ``error`` events.
+RESPONSES_MARKS = (
+    b"response",
+    b"response.completed",
+    b"response.incomplete",
+    b"response.failed",
+    b"error",
+    b"usage",
+)

@@ -1,0 +1,199 @@
+"""The scanning passthrough (``relay.Passthrough``) against the event-by-event one (``EventPassthrough``):
+for recorded and generated streams, adversarial token texts and odd framing, at random read splits, both
+give the client the same bytes and report the same facts after every read: usage, served model, first
+token, commit, completion, error, keep-alive boundary, cut-off state, and progress whenever the other
+made progress. Seeded: a failure reproduces."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from services.gateway.dialects.registry import WIRES, pairing
+from services.gateway.dialects.view import View
+from services.gateway.relay import EventPassthrough, Passthrough
+from tests.unit.test_passthrough_tap import anthropic_stream, chat_stream, responses_stream
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "sse"
+
+# Token texts that mention every marker a scan looks for (escaped by JSON, so none may count as one),
+# line breaks, escapes and non-ASCII text.
+NASTY = [
+    "usage",
+    '"usage":{"input_tokens":5}',
+    '"finish_reason":"stop"',
+    "[DONE]",
+    "event: message_stop\n\ndata: {}\n\n",
+    '}\n\ndata: {"error":{"message":"x"}}\n\n',
+    '"type":"message_delta","usage":{"output_tokens":9}',
+    '"type":"response.completed","response":{"model":"z"}',
+    '"model":"other-model"',
+    "\\u0075sage \\",
+    "é 漢字 🙂",
+    "\r\n\r",
+    "ping",
+    '"',
+    "event: content_block_delta\n",
+]
+
+
+def _texts(rng: random.Random, n: int) -> list[str]:
+    return [rng.choice(NASTY) if rng.random() < 0.4 else f"w{i} " for i in range(n)]
+
+
+def _anthropic(texts: list[str], ascii_json: bool) -> bytes:
+    body = anthropic_stream(len(texts))
+    for i, text in enumerate(texts):
+        body = body.replace(_json_str(f"w{i} ", False), _json_str(text, ascii_json), 1)
+    return body
+
+
+def _responses(texts: list[str], ascii_json: bool) -> bytes:
+    body = responses_stream(len(texts))
+    for i, text in enumerate(texts):
+        body = body.replace(_json_str(f"w{i} ", False), _json_str(text, ascii_json), 1)
+    return body
+
+
+def _chat(texts: list[str], ascii_json: bool) -> bytes:
+    body = chat_stream(len(texts))
+    for i, text in enumerate(texts):
+        body = body.replace(_json_str(f"w{i} ", False), _json_str(text, ascii_json), 1)
+    return body
+
+
+def _json_str(text: str, ascii_json: bool) -> bytes:
+    return json.dumps(text).encode() if ascii_json else orjson.dumps(text)
+
+
+def _frames(body: bytes) -> list[bytes]:
+    return [f + b"\n\n" for f in body.split(b"\n\n") if f]
+
+
+def _odd(body: bytes, rng: random.Random, wire: str) -> bytes:
+    """Odd but legal framing between events: comments, pings, blank lines, a CRLF stream, split data."""
+    frames = _frames(body)
+    out: list[bytes] = []
+    for frame in frames:
+        roll = rng.random()
+        if roll < 0.08:
+            out.append(b": keep-alive\n")
+        elif roll < 0.12 and wire == "anthropic":
+            out.append(b'event: ping\ndata: {"type": "ping"}\n\n')
+        elif roll < 0.15:
+            out.append(b"\n")
+        if rng.random() < 0.05 and frame.count(b"\n") == 2:  # one value as two data lines
+            head, _, rest = frame.partition(b",")
+            frame = head + b",\ndata: " + rest if rest else frame
+        out.append(frame)
+    joined = b"".join(out)
+    return joined.replace(b"\n", b"\r\n") if rng.random() < 0.1 else joined
+
+
+def _cut(body: bytes, rng: random.Random) -> bytes:
+    """A stream that ends early, sometimes in the middle of an event, or carries an error mid-stream."""
+    roll = rng.random()
+    if roll < 0.15:
+        return body[: rng.randrange(len(body) // 2, len(body))]
+    if roll < 0.25:
+        frames = _frames(body)
+        at = rng.randrange(len(frames) // 2, len(frames))
+        error = orjson.dumps({"type": "error", "error": {"type": "overloaded_error", "message": "busy"}})
+        return b"".join(frames[:at]) + b"event: error\ndata: " + error + b"\n\n" + b"".join(frames[at:])
+    if roll < 0.3:  # a malformed frame (not even shaped like one JSON object)
+        frames = _frames(body)
+        at = rng.randrange(len(frames) // 2, len(frames))
+        return b"".join(frames[:at]) + b'data: {"broken"\n\n' + b"".join(frames[at:])
+    return body
+
+
+def _splits(body: bytes, rng: random.Random) -> list[bytes]:
+    cuts = sorted(rng.sample(range(1, len(body)), min(len(body) - 1, rng.choice([0, 1, 2, 5, 30]))))
+    edges = [0, *cuts, len(body)]
+    return [body[a:b] for a, b in zip(edges, edges[1:], strict=False) if b > a]
+
+
+def _facts(relay: EventPassthrough) -> tuple[Any, ...]:
+    return (
+        relay.usage,
+        relay.decoder.model,
+        relay.saw_content,
+        relay.started,
+        relay.complete,
+        relay.error,
+        relay.keepalive(),
+        relay._sse.pending,
+    )
+
+
+def _compare(wire: str, body: bytes, reads: list[bytes], include_usage: bool) -> None:
+    for min_frames in (2, Passthrough.min_frames):  # every multi-event read scanned, and as configured
+        _compare_once(wire, body, reads, include_usage, min_frames)
+
+
+def _compare_once(wire: str, body: bytes, reads: list[bytes], include_usage: bool, min_frames: int) -> None:
+    view = View(model="m", include_usage=include_usage)
+    scan, ref = Passthrough(pairing(wire, wire), view), EventPassthrough(pairing(wire, wire), view)  # type: ignore[arg-type]
+    scan.min_frames = min_frames
+    for n, read in enumerate(reads):
+        before = (scan.events, ref.events)
+        assert scan.feed(read) == ref.feed(read), (n, body)
+        assert _facts(scan) == _facts(ref), (n, body)
+        if ref.events != before[1]:
+            assert scan.events != before[0], (n, body)  # progress seen whenever the reference saw it
+    assert _same_ids(scan.finish()) == _same_ids(ref.finish())
+    assert _facts(scan) == _facts(ref)
+
+
+def _same_ids(frames: bytes) -> bytes:
+    """A minted error frame's random response id, made comparable."""
+    return re.sub(rb'"resp_[0-9a-f]+"', b'"resp_"', frames)
+
+
+def _fixture_streams() -> list[tuple[str, bytes]]:
+    wires = {"anthropic": "anthropic", "openai": "openai_chat", "openrouter": "openai_chat"}
+    return [(wires[p.name.split("_")[0]], p.read_bytes()) for p in sorted(FIXTURES.glob("*.sse"))]
+
+
+@pytest.mark.parametrize(("wire", "body"), _fixture_streams())
+@pytest.mark.parametrize("include_usage", [True, False])
+def test_recorded_streams_at_random_splits(wire: str, body: bytes, include_usage: bool) -> None:
+    rng = random.Random(len(body) * 2 + include_usage)
+    for _ in range(60):
+        _compare(wire, body, _splits(body, rng), include_usage)
+    _compare(wire, body, _frames(body), include_usage)  # one event per read
+    _compare(wire, body, [body], include_usage)  # the whole stream in one read
+
+
+@pytest.mark.parametrize("wire", ["anthropic", "openai_responses", "openai_chat"])
+def test_adversarial_texts_and_framing_at_random_splits(wire: str) -> None:
+    make = {"anthropic": _anthropic, "openai_responses": _responses, "openai_chat": _chat}[wire]
+    rng = random.Random(20261130 + len(wire))
+    for trial in range(300):
+        body = make(_texts(rng, rng.randrange(1, 30)), ascii_json=trial % 3 == 0)
+        body = _cut(_odd(body, rng, wire), rng)
+        _compare(wire, body, _splits(body, rng), include_usage=trial % 2 == 0)
+
+
+def test_token_frames_in_one_read_are_not_decoded() -> None:
+    """The point of the scan: after the first token, a read of many token frames costs no decoding."""
+    body = anthropic_stream(40)
+    relay = Passthrough(pairing("anthropic", "anthropic"), View(model="m"))
+    fed: list[bytes] = []
+    decode = relay.decoder.feed
+    relay.decoder.feed = lambda ev: fed.append(ev.event or "") or decode(ev)  # type: ignore[method-assign,func-returns-value]
+    assert relay.feed(body) == body
+    assert fed.count("content_block_delta") == 1 and len(fed) == 6
+    ref = EventPassthrough(pairing("anthropic", "anthropic"), View(model="m"))
+    ref.feed(body)
+    assert relay.complete and relay.events == ref.events and relay.usage == ref.usage
+
+
+def test_every_wire_has_a_scan_rule() -> None:
+    assert all(spec.scan is not None for spec in WIRES.values())
