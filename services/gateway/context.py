@@ -74,13 +74,21 @@ async def in_context(request: web.Request, handler: Handler) -> web.StreamRespon
     try:
         refusal = auth.check(request)  # (not ``or``: a response is a mapping, falsy when empty)
         response = refusal if refusal is not None else await handler(request)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        response = http_error(request, exc, rid)
-    except Exception:
-        response = internal_error(request, rid)
+    except Exception as exc:
+        response = escaped(request, exc, rid)
     return stamped(response, rid)
+
+
+def escaped(request: web.Request, exc: Exception, rid: str) -> web.Response:
+    """The client's answer for an exception a handler let escape (call it in the ``except`` block: the log
+    gets the traceback): an aiohttp ``HTTPException`` of status >= 400 in the client's format
+    (``http_error``), any other a 500 (``internal_error``); a redirect or other HTTPException < 400 is raised
+    again, for aiohttp to answer."""
+    if isinstance(exc, web.HTTPException):
+        if exc.status < 400:
+            raise exc
+        return http_error(request, exc, rid)
+    return internal_error(request, rid)
 
 
 def contextual(handler: Handler) -> Handler:

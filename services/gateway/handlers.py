@@ -142,12 +142,8 @@ async def generate(request: web.Request, endpoint: Endpoint, guarded: bool = Tru
             # An exception that escapes leaves call.status 0: the event says 500, the client gets one below.
             latency_ms = (time.monotonic() - call.t0) * 1000
             asyncio.get_running_loop().call_soon(record, request, call, time.time(), latency_ms, state)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        response = context.http_error(request, exc, rid)
-    except Exception:
-        response = context.internal_error(request, rid)
+    except Exception as exc:
+        response = context.escaped(request, exc, rid)
     return context.stamped(response, rid)
 
 

@@ -22,7 +22,6 @@ from aiohttp import web
 
 from services.gateway.bodies import dumps_body, refusal
 from services.gateway.calls import Attempt, Call
-from services.gateway.dialects import _error_meaning as em
 from services.gateway.dialects import ir, registry
 from services.gateway.dialects._prompt_cache import session_from
 from services.gateway.dialects._request_common import TranslatedRequest, TranslationError
@@ -466,8 +465,7 @@ class Proxy:
         if exc.upstream_status is not None and source is not None:
             # translated: the upstream's meaning (context overflow, rate limit, …) in the client's words
             # an error told in the stream (before the first token) came without a body: its message says it
-            told = exc.body or em.told_in_stream(exc.message)
-            meaning = registry.WIRES[source.wire].error_meaning(exc.upstream_status, told)
+            meaning = registry.upstream_error_meaning(source.wire, exc.upstream_status, exc.body, exc.message)
             status, message, words_code = client.error_words(meaning, status, message)
             code = words_code or code
         status = client.client_status(status)

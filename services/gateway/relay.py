@@ -13,8 +13,7 @@ import sys
 from collections.abc import Callable
 
 from services.gateway.dialects import ir
-from services.gateway.dialects._scan import ScanRule
-from services.gateway.dialects.registry import FrameFilter, Pairing, StreamDecoder, StreamEncoder
+from services.gateway.dialects.registry import FrameFilter, Pairing, ScanRule, StreamDecoder, StreamEncoder
 from services.gateway.dialects.view import View
 from shared.sse import SSEDecoder, SSEEvent, reencode
 
@@ -112,12 +111,13 @@ class Passthrough(Relay):
     Until then (and once it has finished or failed) each whole event is decoded, one at a time, as
     ``EventPassthrough`` does with every read: the first token stamps TTFT and commits the stream, and the
     early commit on silence sees every keep-alive. After it, each upstream read (of ``min_frames`` events
-    or more) goes to the client as it came, in one write, and only what its ``WireSpec.scan`` rule finds is decoded: the event an earlier read left
-    unfinished, the frames that can carry usage, a finish, an error or a keep-alive (``dialects._scan``
+    or more) goes to the client as it came, in one write, and only what its ``WireSpec.scan`` rule finds
+    is decoded: the event an earlier read left unfinished, the frames that can carry usage, a finish, an error or a keep-alive (``dialects._scan``
     argues why none is missed), and the start of an event the read leaves unfinished (kept by the SSE
     decoder, so ``keepalive``'s boundary and ``finish``'s cut-off test stay exact). Every other frame
     counts as one event of progress. With a frame filter, the filter sees every decoded frame and the
-    scanned ones pass unchanged (they carry only tokens)."""
+    scanned ones pass unchanged (they carry no usage, finish, error or keep-alive: tokens, and for chat
+    role and tool-call chunks, which no frame filter changes)."""
 
     # Reads that end fewer events than this are decoded event by event: the scan's fixed cost (finding
     # the first token, then each loud frame) is about that of decoding 8 to 16 token events (calls per
@@ -132,10 +132,13 @@ class Passthrough(Relay):
         self._rule = pairing.wire.scan
         self._skipped = False  # frames went by undecoded: the decoder no longer knows all that came
 
-    def feed(self, chunk: bytes, scan: bool = True) -> bytes:
-        """``scan=False``: decode ``chunk``'s events one by one (the pieces of a scanned read)."""
-        if scan and self._rule is not None and chunk.count(b"\n\n") >= self.min_frames:
+    def feed(self, chunk: bytes) -> bytes:
+        if self._rule is not None and chunk.count(b"\n\n") >= self.min_frames:
             return self._scan_read(self._rule, chunk)
+        return self._feed_events(chunk)
+
+    def _feed_events(self, chunk: bytes) -> bytes:
+        """``chunk``'s events decoded one by one (a short read, or the pieces of a scanned one)."""
         events = self._sse.feed(chunk)
         if self._filter is None:
             for ev in events:
@@ -208,11 +211,11 @@ class Passthrough(Relay):
                     out.append(self._scan(rule, chunk[pos:end] if pos or end < n else chunk, keep))
                     pos = end
                 if pos < n:  # the start of a frame the next read ends: the SSE decoder keeps it
-                    out.append(self.feed(chunk[pos:], False))
+                    out.append(self._feed_events(chunk[pos:]))
                 break
             end = chunk.find(b"\n\n", pos)  # one event (or what is left) at a time until scanning
             stop = n if end == -1 else end + 2
-            out.append(self.feed(chunk[pos:stop] if pos or stop < n else chunk, False))
+            out.append(self._feed_events(chunk[pos:stop] if pos or stop < n else chunk))
             pos = stop
         return b"".join(out) if keep else chunk
 
@@ -237,12 +240,12 @@ class Passthrough(Relay):
             if start > pos:
                 quiet = body[pos:start] if pos or start < n else body
                 ok = rule.frames(quiet) and (not keep or quiet.isascii() or _utf8(quiet))
-                out.append(self._pass(quiet, keep) if ok else self.feed(quiet, False))
+                out.append(self._pass(quiet, keep) if ok else self._feed_events(quiet))
             if end > start:
-                out.append(self.feed(body[start:end], False))
+                out.append(self._feed_events(body[start:end]))
             pos = end
         if pos < n:
-            out.append(self.feed(body[pos:] if pos else body, False))
+            out.append(self._feed_events(body[pos:] if pos else body))
         return b"".join(out) if keep else b""
 
     def _decoded(self, ev: SSEEvent) -> list[ir.Delta]:

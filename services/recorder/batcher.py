@@ -86,7 +86,8 @@ class Batcher(Generic[T]):
 
     async def put_many(self, items: Iterable[T]) -> None:
         """Queue items in order, as ``put()`` each would: waits whenever ``max_queued`` items are
-        pending (the items before that point are queued already)."""
+        pending (the items before that point are queued already). A list is queued as it is, not copied:
+        the caller must not change it afterwards."""
         if self._closing:
             raise RuntimeError("batcher is closed")
         rest = items if isinstance(items, list) else list(items)

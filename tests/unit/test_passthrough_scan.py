@@ -110,6 +110,11 @@ def _cut(body: bytes, rng: random.Random) -> bytes:
         frames = _frames(body)
         at = rng.randrange(len(frames) // 2, len(frames))
         return b"".join(frames[:at]) + b'data: {"broken"\n\n' + b"".join(frames[at:])
+    if roll < 0.35:  # shaped like one JSON object, yet not JSON (a trailing comma), and no text chunk
+        frames = _frames(body)
+        at = rng.randrange(len(frames) // 2, len(frames))
+        bad = b'data: {"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"x"}}]}}],}'
+        return b"".join(frames[:at]) + bad + b"\n\n" + b"".join(frames[at:])
     return body
 
 

@@ -4,6 +4,7 @@ frames to every request)."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from aiohttp import web
@@ -11,7 +12,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from multidict import CIMultiDict
 
 from services.gateway.app import create_app
-from services.gateway.context import UNROUTED_PATH, contextual, unrouted
+from services.gateway.context import UNROUTED_PATH, contextual, in_context, unrouted
+from services.gateway.handlers import generate
 from shared.settings import load_settings
 
 
@@ -81,3 +83,18 @@ async def test_an_http_error_is_in_the_client_format() -> None:
     status, _, body = await _ask("POST", "/v1/messages")
     assert status == 413 and body["type"] == "error"  # Anthropic's error shape on its path
     assert body["error"]["message"] == "request body is too large"
+
+
+def test_every_route_of_the_gateway_runs_in_the_request_context(tmp_path: Path) -> None:
+    """With no middleware, a route registered without ``contextual`` would go without the gateway-key
+    check: every route of the app is ``context.in_context`` or ``handlers.generate`` (which does the
+    same steps inline), with keys configured and without."""
+    for env in ({}, {"GATEWAY_API_KEYS": "team=gk-route-check"}):
+        app = create_app(load_settings({"DATABASE_PATH": str(tmp_path / "usage.db"), **env}))
+        handlers = [route.handler for route in app.router.routes()]
+        assert len(handlers) > 10
+        for handler in handlers:
+            assert isinstance(handler, functools.partial), handler
+            assert handler.func in (in_context, generate), handler
+        last = list(app.router.routes())[-1].handler
+        assert isinstance(last, functools.partial) and last.keywords["handler"] is unrouted  # the catch-all

@@ -115,7 +115,7 @@ def keep_breakpoints(out: dict[str, Any]) -> None:
     above): the first one (the system prompt's, usually) and the last ones, which cover the most."""
     if _key_count(out) <= MAX_BREAKPOINTS:  # no more markers than allowed: nothing to remove, no walk
         return
-    _keep_first_and_last([out.get("system"), out.get("tools"), out.get("messages")])
+    _drop_between(_markers([out.get("system"), out.get("tools"), out.get("messages")]))
 
 
 def keep_chat_breakpoints(body: dict[str, Any]) -> bool:
@@ -123,43 +123,46 @@ def keep_chat_breakpoints(body: dict[str, Any]) -> bool:
     the markers on, and Anthropic answers 400 "A maximum of 4 blocks with cache_control may be provided"):
     the system messages' markers come first, then the tools', then the conversation's. The client's parts
     are not changed: ``messages`` and ``tools`` are copied when markers must go. True if some went."""
-    if _key_count(body) <= MAX_BREAKPOINTS or _count_markers(body) <= MAX_BREAKPOINTS:
+    if _key_count(body) <= MAX_BREAKPOINTS or len(_markers(_chat_roots(body))) <= MAX_BREAKPOINTS:
         return False
-    body["messages"] = messages = copy.deepcopy(body.get("messages"))
+    body["messages"] = copy.deepcopy(body.get("messages"))
     if "tools" in body:
         body["tools"] = copy.deepcopy(body["tools"])
-    listed = [m for m in messages or () if isinstance(m, dict)]
-    systems = [m for m in listed if m.get("role") in ("system", "developer")]
-    rest = [m for m in listed if m.get("role") not in ("system", "developer")]
-    _keep_first_and_last([systems, body.get("tools"), rest])
+    _drop_between(_markers(_chat_roots(body)))
     return True
 
 
-def _count_markers(value: Any) -> int:
-    """The dicts in ``value`` with a ``cache_control`` key (its own stack: deep JSON cannot exhaust Python's)."""
-    count, stack = 0, [value]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            count += "cache_control" in node
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-    return count
+def _chat_roots(body: dict[str, Any]) -> list[Any]:
+    listed = [m for m in body.get("messages") or () if isinstance(m, dict)]
+    systems = [m for m in listed if m.get("role") in ("system", "developer")]
+    rest = [m for m in listed if m.get("role") not in ("system", "developer")]
+    return [systems, body.get("tools"), rest]
 
 
-def _keep_first_and_last(roots: list[Any]) -> None:
-    """Drop every ``cache_control`` under ``roots`` but the first and the last ``MAX_BREAKPOINTS - 1``."""
+# Values a marker cannot be in: a tool's JSON schema (a property may be named ``cache_control``) and a tool
+# call's own input or arguments (the model's data). Markers sit on blocks, content parts, system blocks and
+# tool entries (Anthropic, "Prompt caching": "cache_control" on tools, system and messages' content blocks).
+_NOT_MARKED = frozenset({"cache_control", "input_schema", "parameters", "input", "arguments"})
+
+
+def _markers(roots: list[Any]) -> list[dict[str, Any]]:
+    """The dicts under ``roots`` that carry a ``cache_control`` marker, in document order (depth first,
+    with its own stack: a client's deeply nested JSON cannot exhaust Python's)."""
     marked: list[dict[str, Any]] = []
     stack: list[Any] = list(reversed(roots))
-    while stack:  # depth first, in document order
+    while stack:
         node = stack.pop()
         if isinstance(node, dict):
             if "cache_control" in node:
                 marked.append(node)
-            stack.extend(reversed([v for k, v in node.items() if k != "cache_control"]))
+            stack.extend(reversed([v for k, v in node.items() if k not in _NOT_MARKED]))
         elif isinstance(node, list):
             stack.extend(reversed(node))
+    return marked
+
+
+def _drop_between(marked: list[dict[str, Any]]) -> None:
+    """Drop the markers of all but the first and the last ``MAX_BREAKPOINTS - 1`` of ``marked``."""
     for node in marked[1 : len(marked) - MAX_BREAKPOINTS + 1]:
         del node["cache_control"]
 

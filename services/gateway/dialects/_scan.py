@@ -17,8 +17,10 @@ Why no frame that matters can be missed (false negatives are impossible; false p
    the end) or one followed by ``data: {``; the counts of those disjoint kinds must add up to all LFs. Each
    frame's data then begins with ``{`` and ends with ``}``: the "plausibly one whole JSON object" test a
    relay applies before it lets a token event by undecoded. Anything else is decoded event by event.
-2. Inside a JSON string a quote is always escaped (``\\"``), so the bytes ``"usage"`` can only be the
-   string token ``"usage"`` itself (a key, or a value: a false positive), never text that mentions it.
+   Chat frames must moreover parse (``_chat_frames``): its decoder reads every chunk that is not plain
+   text (role, tool calls), and reports one that does not parse.
+2. Inside a JSON string a quote is always escaped (``\\"``), so a key ``"usage"`` always shows as the bytes
+   ``"usage"``; text may show them too (a string that begins ``\\"usage``: a false positive, one decode).
    A key or a type could still be spelled with ``\\u`` escapes (``"us\\u0061ge"``), so a frame holding
    any ``\\u`` is loud.
 3. Each wire's markers are every key and type value its decoder reads a fact from (listed at each rule,
@@ -131,7 +133,20 @@ def named_rule(token_events: frozenset[str], marks: tuple[bytes, ...]) -> ScanRu
     return ScanRule(_named_frames, first)
 
 
-CHAT = ScanRule(_unnamed_frames, _chat_first)
+def _chat_frames(body: bytes) -> bool:
+    """``_unnamed_frames``, and every frame's data is JSON (one C call over the run): the chat decoder
+    reads every chunk that is not text, and reports one that does not parse (a tool call's chunk with a
+    trailing comma is shaped like an object, yet an error), so a run that does not parse is decoded."""
+    if not _unnamed_frames(body):
+        return False
+    try:  # a JSON string holds no raw LF: "}\n\ndata: {" is only ever a boundary between two frames
+        orjson.loads(b"[" + body[6:-2].replace(b"}\n\ndata: {", b"},{") + b"]")
+    except orjson.JSONDecodeError:
+        return False
+    return True
+
+
+CHAT = ScanRule(_chat_frames, _chat_first)
 
 # Anthropic (``MessagesStreamDecoder``): model and usage in message_start, usage and the stop reason in
 # message_delta, the end in message_stop, errors in ``error`` events, silence in ``ping``s. The decoder

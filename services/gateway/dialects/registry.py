@@ -30,6 +30,7 @@ from services.gateway.dialects import openai_responses as resp
 from services.gateway.dialects import translate_request as tr
 from services.gateway.dialects._prompt_cache import Session
 from services.gateway.dialects._request_common import ParsedRequest, Target, TranslatedRequest
+from services.gateway.dialects._scan import ScanRule as ScanRule
 from services.gateway.dialects.formats import ClientFormat, Operation, Wire
 from services.gateway.dialects.view import View
 from shared.sse import SSEEvent, encode_comment, encode_event, reencode
@@ -120,7 +121,7 @@ class WireSpec:
     token_event: Callable[[SSEEvent], bool] | None = None
     # How a passthrough relay finds, by scanning bytes, the frames it must decode once the stream has its
     # first token (``_scan``); None: it decodes every frame.
-    scan: scan.ScanRule | None = None
+    scan: ScanRule | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,6 +293,13 @@ DEFAULT_FORMAT: ClientFormat = "openai_chat"
 def pairing(fmt: ClientFormat, wire: Wire) -> Pairing:
     """The pairing for a client format on a wire. KeyError only if the registry is incomplete."""
     return Pairing(CLIENTS[fmt], WIRES[wire], PAIRS[(fmt, wire)])
+
+
+def upstream_error_meaning(wire: Wire, status: int, body: bytes | None, message: str) -> em.Meaning:
+    """What an upstream error means (context overflow, rate limit, …), read by ``wire``'s reader from the
+    error's body, or, for an error told inside a stream where no body came, from its message
+    (``_error_meaning.told_in_stream``)."""
+    return WIRES[wire].error_meaning(status, body or em.told_in_stream(message))
 
 
 def client(fmt: ClientFormat) -> ClientSpec:

@@ -13,6 +13,7 @@ from services.gateway.dialects._prompt_cache import (
     Session,
     has_markers,
     keep_breakpoints,
+    keep_chat_breakpoints,
     place_anthropic_breakpoints,
     session_from,
 )
@@ -308,3 +309,32 @@ def test_openrouter_claude_gets_at_most_four_markers() -> None:
     four = copy.deepcopy(body)
     openrouter().prepare(four, True, "openai_chat")  # four markers: left alone
     assert four["messages"] == body["messages"] and four["tools"] == body["tools"]
+
+
+def test_a_tool_parameter_named_cache_control_is_no_marker() -> None:
+    """Markers are counted and cut only where they can be (blocks, parts, tool entries): a tool schema's
+    property or a tool call's input named ``cache_control`` is the client's data, kept as it is."""
+    schema = {
+        "type": "object",
+        "properties": {"cache_control": {"type": "string"}, "url": {"type": "string"}},
+    }
+    tool = {"type": "function", "function": {"name": "fetch", "parameters": schema}}
+    parts = [{"type": "text", "text": f"p{i}", "cache_control": dict(EPHEMERAL)} for i in range(4)]
+    body: dict[str, Any] = {"messages": [{"role": "user", "content": parts}], "tools": [tool]}
+    assert not keep_chat_breakpoints(body)  # four markers: the schema's property is none
+    body["messages"].insert(0, {"role": "system", "content": [dict(parts[0], text="s")]})
+    assert keep_chat_breakpoints(body)
+    assert body["tools"][0]["function"]["parameters"] == schema  # not cut as a fifth marker
+    kept = [p["text"] for m in body["messages"] for p in m["content"] if "cache_control" in p]
+    assert kept == ["s", "p1", "p2", "p3"]
+    anthropic_body: dict[str, Any] = {
+        "messages": [{"role": "user", "content": [dict(p) for p in parts]}],
+        "tools": [{"name": "fetch", "input_schema": schema, "cache_control": dict(EPHEMERAL)}],
+    }
+    keep_breakpoints(anthropic_body)
+    assert anthropic_body["tools"][0]["input_schema"] == schema
+    assert [p["text"] for p in anthropic_body["messages"][0]["content"] if "cache_control" in p] == [
+        "p1",
+        "p2",
+        "p3",
+    ]

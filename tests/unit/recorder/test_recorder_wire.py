@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from services.recorder import wire
 from services.recorder.store import COLUMNS, event_row
-from shared.events import FailedAttempt, UsageEvent, decode, encode, encode_row
+from shared.events import FIELD_NAMES, FailedAttempt, UsageEvent, decode, encode, encode_row
 
 _HINTS = typing.get_type_hints(UsageEvent)
 _INT64 = st.integers(-(2**63), 2**63 - 1)
@@ -191,3 +191,24 @@ def test_missing_defaults_are_filled_like_decode() -> None:
         v for i, v in enumerate(ref) if i not in generated
     ]
     assert len(row[COLUMNS.index("event_id")]) == 32
+
+
+# The ev2 wire binds values by position: a gateway and a recorder of different releases agree on a field's
+# place only if fields are never reordered or removed, only appended (shared/events.py). Pinned here; a new
+# field goes at the end of this list too.
+WIRE_ORDER = (
+    "request_id", "endpoint", "client_format", "model", "event_id", "schema_version", "started_at",
+    "finished_at", "provider", "provider_format", "translated", "served_model", "status", "error_type",
+    "streamed", "client_disconnected", "input_tokens", "output_tokens", "cache_read_tokens",
+    "cache_write_tokens", "reasoning_tokens", "cost_usd", "latency_ms", "ttft_ms", "attempts",
+    "failed_attempts", "api_key_name", "session_id", "agent_id", "client", "request_class", "budget_alert",
+    "cache_write_1h_tokens", "web_search_requests", "cache_savings_usd",
+)  # fmt: skip
+
+
+def test_the_wire_order_of_fields_only_grows_at_the_end() -> None:
+    assert FIELD_NAMES[: len(WIRE_ORDER)] == WIRE_ORDER
+    row = orjson.loads(
+        encode_row(UsageEvent(request_id="r", endpoint="/v1/messages", client_format="x", model="m"))
+    )
+    assert len(row) == len(FIELD_NAMES) and row[0] == "r" and row[3] == "m"
