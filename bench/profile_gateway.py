@@ -11,7 +11,7 @@ cProfile's own overhead: compare profiles with profiles, not with plain runs).
 
 Not part of ``make bench`` (its name does not start with ``bench_``): a developer's measuring tool.
 
-    python bench/profile_gateway.py [--requests 2000] [--concurrency 16] [--only plain]
+    python bench/profile_gateway.py [--requests 2000] [--concurrency 16] [--only plain] [--nginx]
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.gateway_scenarios import SCENARIOS, fire, pct  # noqa: E402
+from bench.upstream import start_nginx  # noqa: E402
 from tests.procs import ROOT as _ROOT  # noqa: E402
 from tests.procs import Stack, free_port, http_ok, stack, start, wait_until  # noqa: E402
 
@@ -65,7 +66,13 @@ def main() -> None:
         action="store_true",
         help="with --cprofile: time by CPU, not wall (bench/cpu_profile.py)",
     )
+    parser.add_argument(
+        "--nginx",
+        action="store_true",
+        help="upstream: bench_table's nginx (a stream in one or two reads), not the fake provider (a read per event)",
+    )
     args = parser.parse_args()
+    nginx = start_nginx() if args.nginx else None
     port = free_port()
     fake = subprocess.Popen(
         [sys.executable, "-m", "tests.fake_provider", "--port", str(port), "--name", "openai"],
@@ -74,6 +81,7 @@ def main() -> None:
         stderr=subprocess.DEVNULL,
     )
     fake_url = f"http://127.0.0.1:{port}"
+    upstream_url = nginx.url if nginx is not None else fake_url
     out_dir = ROOT / "bench" / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
     print(f"{'scenario':42} {'gw CPU ms/req':>13} {'r/s':>6} {'p50':>7} {'p99':>7}")
@@ -81,7 +89,7 @@ def main() -> None:
         wait_until(lambda: http_ok(fake_url + "/v1/models"), 15)
         with (
             tempfile.TemporaryDirectory() as tmp,
-            stack(Path(tmp), {"openai": fake_url + "/v1", "anthropic": fake_url}) as st,
+            stack(Path(tmp), {"openai": upstream_url + "/v1", "anthropic": upstream_url}) as st,
         ):
             if args.cprofile:
                 profiled(st, args.cprofile, args.cpu_clock)
@@ -113,6 +121,8 @@ def main() -> None:
     finally:
         fake.terminate()
         fake.wait(5)
+        if nginx is not None:
+            nginx.stop()
 
 
 if __name__ == "__main__":
