@@ -333,17 +333,25 @@ def workers_case(bench: Bench, tmp: Path, providers: dict[str, str]) -> dict[str
     return {"rounds": rounds, "rps": rps, "cpu_ms_per_req": cpu, "two_over_one": ratio, "pass": ratio > 1.1}
 
 
+def start_bench(args: argparse.Namespace, tmp: Path, key: str) -> Bench | None:
+    """wrk and nginx ready for a run in ``tmp``; None, said on stderr, when either is missing."""
+    try:
+        wrk = Wrk(tmp, key)
+        nginx = start_nginx()
+    except (FileNotFoundError, RuntimeError) as exc:
+        print(f"bench_table: {exc}", file=sys.stderr)
+        return None
+    return Bench(args, tmp, key, wrk, nginx)
+
+
 def only_recorder(args: argparse.Namespace, key: str) -> int:
     """``--only-recorder``: nginx, one stack, a warm-up, then the recorder case alone."""
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
-        try:
-            wrk = Wrk(tmp, key)
-            nginx = start_nginx()
-        except (FileNotFoundError, RuntimeError) as exc:
-            print(f"bench_table: {exc}", file=sys.stderr)
+        bench = start_bench(args, tmp, key)
+        if bench is None:
             return 2
-        bench = Bench(args, tmp, key, wrk, nginx)
+        wrk, nginx = bench.wrk, bench.nginx
         try:
             (tmp / "stack").mkdir()
             providers = {"openai": nginx.url + "/v1", "anthropic": nginx.url}
@@ -430,13 +438,10 @@ def main() -> int:
     peer: Peer | None = None
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
-        try:
-            wrk = Wrk(tmp, key)
-            nginx = start_nginx()
-        except (FileNotFoundError, RuntimeError) as exc:
-            print(f"bench_table: {exc}", file=sys.stderr)
+        bench = start_bench(args, tmp, key)
+        if bench is None:
             return 2
-        bench = Bench(args, tmp, key, wrk, nginx)
+        nginx = bench.nginx
         floor: Floor | None = None
         try:
             floor = start_floor(tmp, nginx.url)

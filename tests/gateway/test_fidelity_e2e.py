@@ -930,16 +930,7 @@ def test_a_clamp_after_anthropics_refusal_keeps_the_thinking_budget_below_max_to
             "message": "`max_tokens` must be greater than `thinking.budget_tokens`.",
         },
     }
-    answer = {
-        "id": "msg_1",
-        "type": "message",
-        "role": "assistant",
-        "model": "claude-opus-4-1-20250805",
-        "content": [{"type": "text", "text": "Hi"}],
-        "stop_reason": "end_turn",
-        "stop_sequence": None,
-        "usage": {"input_tokens": 5, "output_tokens": 1},
-    }
+    answer = {**ANTHROPIC_OK, "model": "claude-opus-4-1-20250805"}
 
     def budget_too_big(body: dict[str, Any]) -> bool:
         return int((body.get("thinking") or {}).get("budget_tokens") or 0) >= int(body["max_tokens"])
