@@ -8,11 +8,12 @@ measured by the thread's CPU clock (µs per request, best of ``--rounds``) and b
   (``Pairing.translate``) and serialised, for the bench's bodies (``bench/paths.py``) and, for Responses,
   Codex's captured request (``../shared/captures/codex/say_hi``) when it is there.
 - relay: the fake provider's streamed answer to the bench's request (``bench/upstream.py CAPTURES``)
-  fed to a fresh ``Translator`` in one chunk, then ``finish()``, as the gateway does per request.
+  fed to a fresh ``Translator`` in one chunk, then ``finish()``, as the gateway does per request;
+  with ``--passthrough``, the same for the passthrough streams' ``relay.Passthrough`` instead.
 
 Not part of ``make bench`` (its name does not start with ``bench_``): a developer's measuring tool.
 
-    python bench/profile_translation.py [--iterations 2000] [--rounds 5] [--only "responses →"]
+    python bench/profile_translation.py [--iterations 2000] [--rounds 5] [--only "responses →"] [--passthrough]
 """
 
 from __future__ import annotations
@@ -53,7 +54,11 @@ WIRES = {
     "/v1/messages": "anthropic",
     "/v1/responses": "openai_responses",
 }
-UPSTREAM_FILES = {"/v1/chat/completions": "chat/completions.sse", "/v1/messages": "messages.sse"}
+UPSTREAM_FILES = {
+    "/v1/chat/completions": "chat/completions.sse",
+    "/v1/messages": "messages.sse",
+    "/v1/responses": "responses.sse",
+}
 TARGET = Target(
     model="claude-haiku-4-5",
     max_output_tokens=64000,
@@ -136,7 +141,20 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--only", default="", help="the paths whose name contains this")
+    parser.add_argument(
+        "--passthrough",
+        action="store_true",
+        help="the passthrough streams' relays (relay.Passthrough, one read) instead of the translated paths",
+    )
     args = parser.parse_args()
+    if args.passthrough:
+        streams = answers()
+        print(f"{'work':58} {'CPU/req':>12} {'calls/req':>14}")
+        for case in PATHS:
+            if case.stream and not case.translated and args.only in case.name:
+                stream = streams[UPSTREAM_FILES[case.upstream_path]]
+                measure(f"{case.name}: relay", relay_work(case, stream), args.iterations, args.rounds)
+        return
     cases = [c for c in PATHS if c.translated and args.only in c.name]
     streams = answers()
     print(f"{'work':58} {'CPU/req':>12} {'calls/req':>14}")

