@@ -141,11 +141,15 @@ class Passthrough(Relay):
         """``chunk``'s events decoded one by one (a short read, or the pieces of a scanned one)."""
         events = self._sse.feed(chunk)
         if self._filter is None:
+            # ``_token_only`` is asked only about events it could answer True for (by name, or any on a
+            # wire with ``token_event``): a call less for each other event of a named wire
+            content_only, any_token = self._content_only, self._token_event is not None
             for ev in events:
-                if not self._token_only(ev):
+                if not ((any_token or ev.event in content_only) and self._token_only(ev)):
                     self._decoded(ev)
             return chunk
-        return b"".join([self._frame(ev) for ev in events])
+        frame = self._frame
+        return b"".join([frame(ev) for ev in events])
 
     def finish(self) -> bytes:
         cut = self._sse.pending and not self.complete
@@ -249,8 +253,10 @@ class Passthrough(Relay):
         return b"".join(out) if keep else b""
 
     def _decoded(self, ev: SSEEvent) -> list[ir.Delta]:
-        deltas = self._observe(self.decoder.feed(ev))
-        if not deltas and self._skipped and self._quiet(ev.raw):
+        deltas = self.decoder.feed(ev)
+        if deltas:
+            return self._observe(deltas)
+        if self._skipped and self._quiet(ev.raw):
             # A token frame the scan would have counted, which says nothing to a decoder that missed its
             # beginning (a tool call's arguments after its undecoded start): progress all the same.
             self.events += 1

@@ -153,13 +153,11 @@ class Pairing:
 def _chat_passthrough_frames(ev: SSEEvent, deltas: list[ir.Delta], view: View) -> bytes:
     """Chat frames go back unchanged, except the usage-only chunk the gateway asked for on the client's
     behalf (``stream_options.include_usage``)."""
-    if (
-        not ev.comment
-        and deltas
-        and isinstance(deltas[0], ir.UsageUpdate)  # a text delta first: no scan (the usual chunk)
-        and all(isinstance(d, ir.UsageUpdate) for d in deltas)
-    ):
-        return b""
+    # The IR's delta classes are final: ``type(d) is`` is isinstance's answer without a call. A usage-only
+    # chunk decodes to one UsageUpdate (two or more only when it is also the stream's first: MessageStart).
+    if deltas and type(deltas[-1]) is ir.UsageUpdate and not ev.comment:
+        if len(deltas) == 1 or all(type(d) is ir.UsageUpdate for d in deltas):
+            return b""
     return reencode(ev)  # SSE-exact: multi-line data, id and retry survive (shared/sse.py)
 
 
