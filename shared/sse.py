@@ -74,6 +74,8 @@ class SSEDecoder:
             if buf[pos] == 0x0A:
                 pos += 1
         idle = self._idle()  # changes only on the line-by-line path below
+        if idle and pos < n:  # a run of usual frames at once (most reads: whole events, ASCII JSON)
+            out, pos = _usual_frames(buf, pos)
         while pos < n:
             if idle and (framed := _usual_frame(buf, pos)) is not None:
                 out.append(framed[0])
@@ -187,6 +189,36 @@ def _usual_frame(buf: bytes, pos: int) -> tuple[SSEEvent, int] | None:
     if not text.startswith("data: "):  # (text is one line now)
         return None
     return SSEEvent(event=event, data=text[6:], raw=buf[pos : lf + 2]), lf + 2
+
+
+def _usual_frames(buf: bytes, pos: int) -> tuple[list[SSEEvent], int]:
+    """The events of the run of usual whole frames at ``pos`` (``_usual_frame``'s shapes) and the position
+    after it, read in one pass over their text: only for a buffer that is all ASCII with no CR (else
+    ``([], pos)``, and ``_usual_frame`` reads frame by frame). The run stops at the first frame of another
+    shape, or the start of one not yet whole; the caller goes on from there.
+
+    ASCII: a character is a byte, so each frame's own bytes (``raw``) are a slice of ``buf`` at the
+    positions its text has. Each piece between two blank lines (``split``) is one frame's lines."""
+    if not buf.isascii() or b"\r" in buf:
+        return [], pos
+    out: list[SSEEvent] = []
+    pieces = buf[pos:].decode("ascii").split("\n\n")
+    pieces.pop()  # after the last blank line: the start of a frame not yet whole (or nothing)
+    for piece in pieces:
+        end = pos + len(piece) + 2
+        if piece.startswith("data: "):
+            if "\n" in piece:
+                break
+            out.append(SSEEvent(event=None, data=piece[6:], raw=buf[pos:end]))
+        elif piece.startswith("event: "):
+            head, _, line = piece.partition("\n")
+            if len(head) == 7 or not line.startswith("data: ") or "\n" in line:
+                break  # an empty name, or not the one data line after the name
+            out.append(SSEEvent(event=head[7:], data=line[6:], raw=buf[pos:end]))
+        else:
+            break
+        pos = end
+    return out, pos
 
 
 def _comment(line: str) -> SSEEvent:

@@ -225,6 +225,12 @@ def test_the_one_step_frame_reader_decodes_random_streams_as_the_line_by_line_re
     rng = random.Random(20261130)
     streams = [b"".join(rng.choice(_PIECES) for _ in range(rng.randint(1, 40))) for _ in range(3000)]
     streams += [b"event: content_block_delta\ndata: " + b"{}" * n + b"\n\n" for n in range(3)]
+    # ASCII without CR: runs of whole frames are read in one pass (``_usual_frames``), next to every other
+    # shape made of the same pieces
+    plain = [p for p in _PIECES if p.isascii() and b"\r" not in p]
+    streams += [b"".join(rng.choice(plain) for _ in range(rng.randint(1, 60))) for _ in range(3000)]
+    frames = [raw for raw, _ in NEAR_USUAL] + [b"data: {}\n\n", b"event: e\ndata: x\n\n", b": c\n", b"\n"]
+    streams += [b"".join(rng.choice(frames) for _ in range(rng.randint(1, 12))) for _ in range(1000)]
 
     def run(raw: bytes, cuts: list[int]) -> list[SSEEvent]:
         dec = SSEDecoder()
@@ -245,5 +251,6 @@ def test_the_one_step_frame_reader_decodes_random_streams_as_the_line_by_line_re
             if e.raw is not None:
                 assert e.raw == sse.encode_event(e.data, e.event, id=e.id, retry=e.retry)
     monkeypatch.setattr(sse, "_usual_frame", lambda buf, pos: None)
+    monkeypatch.setattr(sse, "_usual_frames", lambda buf, pos: ([], pos))
     slow = [run(raw, c) for raw, cuts in zip(streams, splits, strict=True) for c in ([], cuts)]
     assert fast == slow
