@@ -36,6 +36,10 @@ class Relay:
     ``usage_rule``: the provider's usage convention (``Provider.usage``), applied to every usage the wire's
     decoder reports, so the ledger and a translated client see the same counts."""
 
+    # The usage deltas ``_observe`` returns carry the provider's usage rule (a translated client is sent
+    # them); a passthrough client gets the upstream's own bytes, and ``usage`` applies the rule when read.
+    rules_usage_deltas = True
+
     def __init__(self, pairing: Pairing, view: View, usage_rule: UsageRule = _as_reported) -> None:
         self.pairing = pairing
         self.view = view
@@ -83,7 +87,8 @@ class Relay:
 
     def _observe(self, deltas: list[ir.Delta]) -> list[ir.Delta]:
         """Note progress, first token, commit and error from ``deltas`` (one pass); returns them with the
-        provider's usage rule applied to each usage (a copy of the list only when one is there)."""
+        provider's usage rule applied to each usage when ``rules_usage_deltas`` (a copy of the list only
+        when one is there)."""
         out = deltas
         for i, d in enumerate(deltas):
             kind = type(d)
@@ -91,9 +96,10 @@ class Relay:
                 continue  # no progress, and says nothing yet
             self.events += 1
             if type(d) is ir.UsageUpdate:
-                if out is deltas:
-                    out = list(deltas)
-                out[i] = ir.UsageUpdate(self._usage_rule(d.usage))
+                if self.rules_usage_deltas:
+                    if out is deltas:
+                        out = list(deltas)
+                    out[i] = ir.UsageUpdate(self._usage_rule(d.usage))
                 continue
             if kind is ir.MessageStart:  # says nothing yet about whether the answer will succeed
                 continue
@@ -123,6 +129,7 @@ class Passthrough(Relay):
     # the first token, then each loud frame) is about that of decoding 8 to 16 token events (calls per
     # stream, one read: ``tests/unit/test_passthrough_scan.py``'s streams, measured in the commit).
     min_frames = 16
+    rules_usage_deltas = False  # a frame filter reads a delta's kind only (``registry.FrameFilter``)
 
     def __init__(self, pairing: Pairing, view: View, usage_rule: UsageRule = _as_reported) -> None:
         super().__init__(pairing, view, usage_rule)
