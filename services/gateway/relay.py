@@ -155,8 +155,16 @@ class Passthrough(Relay):
                 if not ((any_token or ev.event in content_only) and self._token_only(ev)):
                     self._decoded(ev)
             return chunk
-        frame = self._frame
-        return b"".join([frame(ev) for ev in events])
+        # ``_frame`` for each event, without its call
+        keep, decoded, token_only, view = self._filter, self._decoded, self._token_only, self.view
+        return b"".join(
+            [
+                (ev.raw if ev.raw is not None else reencode(ev))
+                if token_only(ev)
+                else keep(ev, decoded(ev), view)
+                for ev in events
+            ]
+        )
 
     def finish(self) -> bytes:
         cut = self._sse.pending and not self.complete
