@@ -4,6 +4,7 @@ and the lifecycle of its shared resources."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import metadata
@@ -65,6 +66,18 @@ class _RequestHandler(web_protocol.RequestHandler):
 def install_http_error_answer() -> None:
     """Make aiohttp's server build its connections with ``_RequestHandler`` (``python -m services.gateway``)."""
     web_server.RequestHandler = _RequestHandler  # type: ignore[attr-defined]
+
+
+async def freeze_after_startup(app: web.Application) -> None:
+    """An ``on_startup`` hook for the serving process (``__main__``), appended after the app's resources:
+    collect once, then move every object alive after start-up (modules, catalog, prices, the app) to the
+    collector's permanent generation (``gc.freeze``, Python docs "gc": "to avoid … full collections
+    scanning the startup objects"). A full collection then scans only what requests made, not the ~130k
+    start-up objects: a pause of tens of milliseconds on this VM, which lands on whichever request
+    triggers it (the one-connection p99; issue 13)."""
+    gc.collect()
+    gc.freeze()
+    log.debug("start-up objects frozen: %d", gc.get_freeze_count())
 
 
 def create_app(settings: Settings) -> web.Application:
