@@ -51,6 +51,15 @@ SCENARIOS = {
         "/v1/chat/completions",
         {"model": "gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": "hello bench"}]},
     ),
+    "anthropic, plain (passthrough)": (
+        "anthropic",
+        "/v1/messages",
+        {
+            "model": "claude-haiku-4-5",
+            "max_tokens": 64,
+            "messages": [{"role": "user", "content": "hello bench"}],
+        },
+    ),
     "anthropic, stream (passthrough)": (
         "anthropic",
         "/v1/messages",

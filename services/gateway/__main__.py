@@ -16,7 +16,7 @@ import sys
 from aiohttp import web
 
 from services.gateway import workers
-from services.gateway.app import create_app, install_http_error_answer
+from services.gateway.app import create_app, gc_after_startup, install_http_error_answer
 from services.gateway.keys.keyfile import KeyFileError
 from services.gateway.routing.config import CatalogError
 from shared.access import ExposedWithoutKeys
@@ -55,6 +55,7 @@ def main() -> None:
         app = create_app(settings)
     except (CatalogError, KeyFileError, ExposedWithoutKeys) as exc:
         sys.exit(f"gateway: {exc}")
+    app.on_startup.append(gc_after_startup)  # last: after the resources are made
     if worker is not None:
         info = workers.WorkerInfo(worker, settings.gateway_workers, os.getpid())
         workers.install_worker(app, info, args.parent_fd)

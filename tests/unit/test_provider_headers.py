@@ -6,6 +6,7 @@ import pytest
 from multidict import CIMultiDict
 
 from services.gateway.providers import base
+from services.gateway.providers.anthropic import AnthropicProvider
 from services.gateway.providers.base import UPSTREAM_REQUEST_ID
 from services.gateway.providers.openai_compat import OpenAIProvider
 
@@ -49,3 +50,39 @@ def test_kept_names_are_bounded_and_a_name_past_the_bound_is_still_judged(
     assert p.response_headers(many) == {"x-ratelimit-limit-tokens": "1000"}
     assert len(p._forward_names) == 3
     assert p.response_headers(many) == {"x-ratelimit-limit-tokens": "1000"}
+
+
+def test_anthropic_forwards_every_anthropic_header_and_never_the_clients_key_on_every_request() -> None:
+    p = AnthropicProvider("anthropic", "https://api.anthropic.com", "sk-ant-provider")
+    client = CIMultiDict(
+        {
+            "Anthropic-Version": "2023-01-01",
+            "anthropic-beta": "prompt-caching-2024-07-31",
+            "x-api-key": "sk-client-own",
+            "Authorization": "Bearer sk-client-own",
+            "Anthropic-Empty": "",
+            "User-Agent": "claude-cli",
+        }
+    )
+    expected = {
+        "Content-Type": "application/json",
+        "Accept-Encoding": "identity",
+        "anthropic-version": "2023-01-01",
+        "anthropic-beta": "prompt-caching-2024-07-31",
+        "x-api-key": "sk-ant-provider",
+    }
+    assert p.headers(client) == expected
+    assert p.headers(client) == expected  # names seen before: the kept decision
+    assert p.headers(CIMultiDict({"user-agent": "x"}))["anthropic-version"] == "2023-06-01"
+
+
+def test_anthropic_kept_client_names_are_bounded_and_a_name_past_the_bound_is_still_judged(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(base, "FORWARD_NAMES_KEPT", 3)
+    p = AnthropicProvider("anthropic", "https://api.anthropic.com", None)
+    many = CIMultiDict({f"X-Junk-{i}": "v" for i in range(10)})
+    many["Anthropic-Beta"] = "b"
+    assert p.headers(many)["anthropic-beta"] == "b"
+    assert len(p._client_names) == 3
+    assert p.headers(many)["anthropic-beta"] == "b"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from services.gateway.dialects.translate_request import Target
+from services.gateway.providers import base
 from services.gateway.providers.base import Operation, Provider, Wire
 
 DEFAULT_VERSION = "2023-06-01"
@@ -14,6 +15,12 @@ _FORWARDED_PREFIX = "anthropic-"
 
 class AnthropicProvider(Provider):
     wires: tuple[Wire, ...] = ("anthropic",)
+
+    def __init__(self, name: str, base_url: str, api_key: str | None) -> None:
+        super().__init__(name, base_url, api_key)
+        # request header name as the client sent it → its lower-case form if forwarded, else None: a
+        # client sends the same few names every time, so each is judged once (``_client_forwarded``)
+        self._client_names: dict[str, str | None] = {}
 
     def url(self, op: Operation) -> str:
         path = {
@@ -27,13 +34,24 @@ class AnthropicProvider(Provider):
         headers = {"Content-Type": "application/json", "Accept-Encoding": "identity"}
         # anthropic-version, anthropic-beta and every other anthropic-* header, verbatim (Claude Code's
         # gateway protocol: new betas must work without a gateway release)
+        known = self._client_names
         for name, value in client_headers.items():
-            if name.lower().startswith(_FORWARDED_PREFIX) and value:
-                headers[name.lower()] = value
+            low = known[name] if name in known else self._client_forwarded(name)
+            if low and value:
+                headers[low] = value
         headers.setdefault("anthropic-version", DEFAULT_VERSION)
         if self._api_key:
             headers["x-api-key"] = self._api_key
         return headers
+
+    def _client_forwarded(self, name: str) -> str | None:
+        """``name`` lower-cased if ``headers`` forwards it (``anthropic-*``), else None; kept for the next
+        request (at most ``FORWARD_NAMES_KEPT`` names: a client inventing names cannot grow it)."""
+        low = name.lower()
+        forwarded = low if low.startswith(_FORWARDED_PREFIX) else None
+        if len(self._client_names) < base.FORWARD_NAMES_KEPT:
+            self._client_names[name] = forwarded
+        return forwarded
 
     def target(self, model: str) -> Target:
         limit = self.output_limit(model)
