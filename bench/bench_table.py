@@ -31,7 +31,7 @@ when anything was wrong, 2 when a tool is missing.
 
 Every round's numbers go to bench/results/table.json, the table as Markdown to bench/results/table.md.
 
-    python bench/bench_table.py [--quick] [--rounds 5] [--duration 2] [--ttft 200] [--streams 1000]
+    python bench/bench_table.py [--quick] [--rounds 4] [--duration 2] [--ttft 200] [--streams 1000]
                                 [--litellm-requests 64] [--litellm-rounds 2] [--no-litellm]
                                 [--paths SUBSTRING ...] [--workers N]
     python bench/bench_table.py --only-recorder [--recorder-rounds 6] [--duration 2]
@@ -458,7 +458,7 @@ def main() -> int:
     parser.add_argument(
         "--quick", action="store_true", help="for development: 1 round of 1 s, 30 TTFT, 200 streams"
     )
-    parser.add_argument("--rounds", type=int, help="rounds per path (5; --quick: 1)")
+    parser.add_argument("--rounds", type=int, help="rounds per path (4; --quick: 1)")
     parser.add_argument(
         "--recorder-rounds",
         type=int,
@@ -497,7 +497,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     for name, full, quick in (
-        ("rounds", 5, 1),
+        ("rounds", 4, 1),
         ("recorder_rounds", 6, 1),
         ("duration", 2, 1),
         ("ttft", 200, 30),
