@@ -55,9 +55,9 @@ the clock has not moved), so a stamp orders messages. When acknowledgements stop
 not in proportion to what is held: the oldest ``batch_max`` overdue events, and, until an acknowledgement
 comes, one such batch per timeout (which doubles up to 60 s). A (re)connection sends everything
 unacknowledged, at most ``FLUSH_BATCHES`` messages per loop turn so that requests are served in between.
-Nothing is ever given up: an unacknowledged event stays held until it is acknowledged. Memory is bounded: past
-``max_queued`` unacknowledged events new ones are dropped and counted (``/health``, ``/metrics`` and the
-log).
+Nothing is ever given up: an unacknowledged event stays held until it is acknowledged. Memory is bounded:
+past ``max_queued`` unacknowledged events new ones are dropped and counted (``/health``, ``/metrics`` and
+the log).
 """
 
 from __future__ import annotations
