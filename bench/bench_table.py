@@ -6,26 +6,34 @@ services.recorder`` / ``python -m services.gateway`` via tests/procs.py, OPENAI_
 ANTHROPIC_BASE_URL at nginx) and LiteLLM (bench/peers.py) on the same nginx.
 
 For every path, in ``--rounds`` rounds, wrk (one thread, a Lua script posting the path's body) runs for
-``--duration`` seconds at 32 connections and at 1 against each target: ``direct`` (the upstream call the
-gateway makes, sent straight to nginx), the floor and the gateway; LiteLLM gets ``--litellm-requests``
-requests at 32 connections from a Python client, all waited for (it is too slow for a short timed run), and
-only on the paths it answers correctly. The targets' order rotates every round. Around each run the target's
-process tree CPU time is read from /proc (bench/load.py says how in-flight requests are counted). RSS
-is the tree's VmRSS after the round. The table shows medians over rounds; "added" latency = the target's
-p50 (p99) minus direct's in the same round. Time to first token: a Python client sends ``--ttft`` streamed
-requests one at a time, direct / floor / gateway interleaved, and times the first text-carrying event;
-added TTFT = median(target) - median(direct). Then: 1,000 (``--streams``) concurrent slow streams through the
-gateway (and the floor), peak RSS; the gateway's throughput with its recorder running, SIGSTOPped and
-absent (``--recorder-rounds``, one gateway process, the recorder stopped and started again; ratios within
-each round, medians); the gateway's throughput with one worker and with two (``GATEWAY_WORKERS``, each its own stack with
-a recorder, runs interleaved). Every path's answers are checked after the timed windows (HTTP 200 and the upstream's text, stream
-terminator present), wrk's non-2xx count must be zero, and every request the gateway completed must have a
-ledger row. Exit status 1 when anything was wrong, 2 when a tool is missing.
+``--duration`` seconds at 32 connections and at 1 against ``direct`` (the upstream call the gateway makes,
+sent straight to nginx), the floor and the gateway, back to back, the floor and the gateway always adjacent
+and each first in half the rounds (``PAIRED_ORDERS``); every timed run is primed (64 unmeasured requests, so
+that its upstream connections are open) and starts once every process is idle. LiteLLM gets
+``--litellm-requests`` requests at 32 connections from a Python client, all waited for (it is too slow for a
+short timed run), in the first ``--litellm-rounds`` rounds and only on the paths it answers correctly.
+Around each run the target's process tree CPU time is read from /proc (bench/load.py says how in-flight
+requests are counted). RSS is the tree's VmRSS after the round. Every comparison is made within a round,
+where both sides were measured back to back: gateway / floor CPU per request, "added" latency = the
+target's p50 (p99) minus direct's, the one-connection ratio gateway-added / floor-added, added TTFT (a Python
+client sends the round's share of ``--ttft`` streamed requests one at a time, direct / floor / gateway
+interleaved, and times the first text-carrying event; added = median(target) - median(direct) over the
+round's samples). The table reports the median of the per-round values, and their min-max, and judges the
+targets on that median (bench/tabulate.py); raw per-target medians are kept. Then: 1,000 (``--streams``)
+concurrent slow streams through the gateway (and the floor), peak RSS; the gateway's throughput with its
+recorder running, SIGSTOPped and absent (``--recorder-rounds``, one gateway process, the recorder stopped
+and started again; after every state the next waits until the recorder has acknowledged everything and the
+processes are idle; ratios within each round, medians and min-max); the gateway's throughput with one worker
+and with two (``GATEWAY_WORKERS``, each its own stack with a recorder, runs interleaved). Every path's answers
+are checked after the timed windows (HTTP 200 and the upstream's text, stream terminator present), wrk's
+non-2xx count must be zero, and every request the gateway completed must have a ledger row. Exit status 1
+when anything was wrong, 2 when a tool is missing.
 
 Every round's numbers go to bench/results/table.json, the table as Markdown to bench/results/table.md.
 
-    python bench/bench_table.py [--quick] [--rounds 3] [--duration 2] [--ttft 200] [--streams 1000]
-                                [--litellm-requests 64] [--no-litellm] [--paths SUBSTRING ...] [--workers N]
+    python bench/bench_table.py [--quick] [--rounds 4] [--duration 2] [--ttft 200] [--streams 1000]
+                                [--litellm-requests 64] [--litellm-rounds 2] [--no-litellm]
+                                [--paths SUBSTRING ...] [--workers N]
     python bench/bench_table.py --only-recorder [--recorder-rounds 6] [--duration 2]
                                 (the recorder case alone, every round printed: r/s and gw CPU ms/req)
 """
@@ -56,7 +64,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import answers  # noqa: E402
-from bench.load import Target, Wrk, fixed_run, hold_streams, post, ttft, wrong  # noqa: E402
+from bench.load import Target, Wrk, fixed_run, hold_streams, post, prime, settle, ttft, wrong  # noqa: E402
 from bench.paths import PATHS, PathCase  # noqa: E402
 from bench.peers import (  # noqa: E402
     DEFAULT_PEER_VENV,
@@ -68,13 +76,34 @@ from bench.peers import (  # noqa: E402
     start_peer,
     tree,
 )
-from bench.tabulate import COLUMNS, fmt, markdown, print_table, summarise, table_rows, verdict  # noqa: E402
+from bench.tabulate import (  # noqa: E402
+    COLUMNS,
+    fmt,
+    fmt_spread,
+    markdown,
+    print_table,
+    round_lines,
+    round_summary,
+    spread,
+    summarise,
+    table_rows,
+    verdict,
+)
 from bench.upstream import Nginx, start_nginx  # noqa: E402
 from tests.procs import Stack, free_port, http_ok, stack, wait_until  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 # production values from honcho.env where tests/procs.py uses test ones
 STACK_ENV = {"RECORDER_FLUSH_INTERVAL": "0.2", "LOG_LEVEL": "INFO"}
+# the order of direct, floor and gateway in round i: PAIRED_ORDERS[i % 4]. The floor and the gateway are
+# always back to back (their CPU ratio is taken within the round), each goes first in half the rounds, and
+# direct is next to one of them (the added latencies are taken against it within the round)
+PAIRED_ORDERS = (
+    ("direct", "floor", "gateway"),
+    ("gateway", "floor", "direct"),
+    ("floor", "gateway", "direct"),
+    ("direct", "gateway", "floor"),
+)
 
 
 # --- processes ------------------------------------------------------------------------------------------
@@ -194,17 +223,34 @@ class Bench:
                 return problem
         return None
 
+    def quiet(self, targets: list[Target]) -> None:
+        """Wait until every benchmark process is idle (the previous run's tail, a recorder's commit)."""
+        pids = [pid for t in targets for pid in t.pids() + (t.extra_pids() if t.extra_pids else [])]
+        settle(pids)
+
     def run_path(self, case: PathCase, targets: list[Target], rnd: int) -> dict[str, Any]:
+        """One round of one path: at 32 connections then at 1, ``direct``, the floor and the gateway back to
+        back in this round's order (``PAIRED_ORDERS``: the floor and the gateway always adjacent, each first
+        in half the rounds), each run primed and started on quiet processes; LiteLLM after them in the first
+        ``--litellm-rounds`` rounds; then, for a stream, this round's share of the TTFT samples."""
         out: dict[str, Any] = {}
-        order = targets[rnd % len(targets) :] + targets[: rnd % len(targets)]
+        by_name = {t.name: t for t in targets}
+        order = [by_name[n] for n in PAIRED_ORDERS[rnd % len(PAIRED_ORDERS)] if n in by_name]
+        if "litellm" in by_name and rnd < self.args.litellm_rounds:
+            order.append(by_name["litellm"])
         for conns in (32, 1):
             for t in order:
                 if not t.serves(case) or (conns == 1 and t.name == "litellm"):
                     continue
                 path, body = self.request(t, case)
                 if t.name == "litellm":
+                    self.quiet(targets)
                     run = fixed_run(t, case, self.args.litellm_requests, conns, self.key, self.expected(case))
                 else:
+                    refused = prime(t.url + path, body, conns, self.key)
+                    if refused:
+                        self.problems.append(f"{case.name}: {t.name} refused {refused} priming requests")
+                    self.quiet(targets)
                     run = self.wrk.run(t, path, body, conns, self.args.duration)
                 out[f"{t.name}@{conns}"] = run.__dict__
                 if run.status_errors:
@@ -214,14 +260,21 @@ class Bench:
         for t in targets:
             if t.name != "direct" and t.serves(case):
                 out[f"rss_{t.name}"] = rss_mb(t.pids())
+        if case.stream and self.args.ttft:
+            n = -(-self.args.ttft // self.args.rounds)  # this round's share, rounded up
+            trio = [by_name[name] for name in ("direct", "floor", "gateway") if name in by_name]
+            out["ttft_ms"] = asyncio.run(ttft(case, trio, n, self.key))
         return out
 
 
 def recorder_case(bench: Bench, st: Stack) -> dict[str, Any]:
     """The gateway's req/s on openai chat plain with its recorder running, SIGSTOPped, and absent (stopped
     with SIGTERM, started again after the run): one gateway process for all three, so that only the
-    recorder's state differs; the order rotates each round. Each round's ratios are taken within the
-    round (``stopped / running``, ``absent / running``) and their medians reported."""
+    recorder's state differs; the order rotates each round. After every state, running included, the
+    recorder is resumed (or started again) and the next state waits until the gateway holds no
+    unacknowledged event and every process is idle: the events held while the recorder was stopped or
+    absent, and their catch-up, are billed to no other state. Each round's ratios are taken within the
+    round (``stopped / running``, ``absent / running``); the medians are reported, with min and max."""
     case = PATHS[0]
     gw = st.services["gateway"].proc.pid
     target = Target("gateway", st.gateway_url, functools.partial(tree, [gw]))
@@ -235,12 +288,16 @@ def recorder_case(bench: Bench, st: Stack) -> dict[str, Any]:
         except TimeoutError:
             bench.problems.append(f"recorder case: the gateway's queue did not drain within 60 s ({state})")
             return None
+        settle([gw, st.services["recorder"].proc.pid])
         return time.perf_counter() - t0
 
+    drained("before the rounds")
     for rnd in range(bench.args.recorder_rounds):
         got: dict[str, Any] = {}
         for state in states[rnd % 3 :] + states[: rnd % 3]:
             recorder = st.services["recorder"]
+            prime(st.gateway_url + case.path, case.body, 32, bench.key)
+            drained(f"before {state}")
             if state == "stopped":
                 os.kill(recorder.proc.pid, signal.SIGSTOP)
             elif state == "absent":
@@ -254,9 +311,8 @@ def recorder_case(bench: Bench, st: Stack) -> dict[str, Any]:
                 elif state == "absent":
                     st.start_recorder()
             got[state] = run.__dict__
-            if state != "running":
-                got[f"held_{state}"] = held
-                got[f"drained_{state}_s"] = drained(state)
+            got[f"held_{state}"] = held
+            got[f"drained_{state}_s"] = drained(state)  # its catch-up, before the next state
             if run.status_errors:
                 bench.problems.append(f"recorder {state}: {run.status_errors} non-2xx under load")
         rounds.append(got)
@@ -266,32 +322,56 @@ def recorder_case(bench: Bench, st: Stack) -> dict[str, Any]:
             + f" (stopped {got['stopped']['rps'] / got['running']['rps']:.2f}x, "
             f"absent {got['absent']['rps'] / got['running']['rps']:.2f}x); gw CPU ms/req "
             + " / ".join(fmt(got[s]["cpu_ms_per_req"], ".3f") for s in states)
-            + f"; held stopped/absent {got['held_stopped']}/{got['held_absent']}",
+            + f"; held running/stopped/absent {got['held_running']}/{got['held_stopped']}/{got['held_absent']}"
+            + "; caught up in "
+            + "/".join(fmt(got[f"drained_{s}_s"], ".1f") for s in states)
+            + " s",
             flush=True,
         )
     rps = {s: statistics.median(r[s]["rps"] for r in rounds) for s in states}
-    ratios = {
-        s: statistics.median(r[s]["rps"] / r["running"]["rps"] for r in rounds) for s in ("stopped", "absent")
-    }
-    worst = min(1.0, *ratios.values()) / max(1.0, *ratios.values())
+    ratios = {s: spread([r[s]["rps"] / r["running"]["rps"] for r in rounds]) for s in ("stopped", "absent")}
+    medians = [ratios[s]["median"] for s in ("stopped", "absent")]
+    worst = min(1.0, *medians) / max(1.0, *medians)
     # gateway CPU per request, stopped (absent) over running within each round: less disturbed by other
-    # load on the machine than r/s (None when /proc could not be read)
+    # load on the machine than r/s (None for a round where /proc could not be read)
     cpu = {
-        s: statistics.median(r[s]["cpu_ms_per_req"] / r["running"]["cpu_ms_per_req"] for r in rounds)
-        if all(r[s]["cpu_ms_per_req"] and r["running"]["cpu_ms_per_req"] for r in rounds)
-        else None
+        s: spread(
+            [
+                r[s]["cpu_ms_per_req"] / r["running"]["cpu_ms_per_req"]
+                if r[s]["cpu_ms_per_req"] and r["running"]["cpu_ms_per_req"]
+                else None
+                for r in rounds
+            ]
+        )
         for s in ("stopped", "absent")
     }
     return {
         "rounds": rounds,
         "rps": rps,
-        "cpu_stopped_over_running": cpu["stopped"],
-        "cpu_absent_over_running": cpu["absent"],
-        "stopped_over_running": ratios["stopped"],
-        "absent_over_running": ratios["absent"],
+        "stopped_over_running_rounds": ratios["stopped"],
+        "absent_over_running_rounds": ratios["absent"],
+        "cpu_stopped_over_running_rounds": cpu["stopped"],
+        "cpu_absent_over_running_rounds": cpu["absent"],
+        "cpu_stopped_over_running": cpu["stopped"]["median"],
+        "cpu_absent_over_running": cpu["absent"]["median"],
+        "stopped_over_running": ratios["stopped"]["median"],
+        "absent_over_running": ratios["absent"]["median"],
         "min_over_max": worst,
         "pass": worst >= 0.95,
     }
+
+
+def recorder_line(rec: dict[str, Any]) -> str:
+    """The recorder case's medians with their spread over the rounds."""
+    return (
+        (
+            " / ".join(f"{v:.0f}" for v in rec["rps"].values())
+            + f" (stopped {rec['stopped_over_running']:.2f}x {fmt_spread(rec['stopped_over_running_rounds'])}, "
+            f"absent {rec['absent_over_running']:.2f}x {fmt_spread(rec['absent_over_running_rounds'])})"
+        )
+        .replace(" ,", ",")
+        .replace(" )", ")")
+    )
 
 
 WORKERS_CONNS = 64  # enough to keep two workers busy
@@ -362,11 +442,11 @@ def only_recorder(args: argparse.Namespace, key: str) -> int:
         finally:
             nginx.stop()
     print(
-        f"recorder case, medians of {args.recorder_rounds} rounds: r/s running / stopped / absent "
-        + " / ".join(f"{v:.0f}" for v in rec["rps"].values())
-        + f" (stopped {rec['stopped_over_running']:.2f}x, absent {rec['absent_over_running']:.2f}x): "
-        + f"within 5%: {verdict(rec['pass'])}; gw CPU per request stopped "
-        + f"{fmt(rec['cpu_stopped_over_running'], '.2f')}x, absent {fmt(rec['cpu_absent_over_running'], '.2f')}x"
+        f"recorder case, medians of {args.recorder_rounds} rounds [min–max]: r/s running / stopped / absent "
+        + recorder_line(rec)
+        + f": within 5%: {verdict(rec['pass'])}; gw CPU per request stopped "
+        + f"{fmt(rec['cpu_stopped_over_running'], '.2f')}x {fmt_spread(rec['cpu_stopped_over_running_rounds'])}, "
+        + f"absent {fmt(rec['cpu_absent_over_running'], '.2f')}x {fmt_spread(rec['cpu_absent_over_running_rounds'])}"
     )
     for problem in bench.problems:
         print(f"WRONG: {problem}")
@@ -378,7 +458,7 @@ def main() -> int:
     parser.add_argument(
         "--quick", action="store_true", help="for development: 1 round of 1 s, 30 TTFT, 200 streams"
     )
-    parser.add_argument("--rounds", type=int, help="rounds per path (3; --quick: 1)")
+    parser.add_argument("--rounds", type=int, help="rounds per path (4; --quick: 1)")
     parser.add_argument(
         "--recorder-rounds",
         type=int,
@@ -386,7 +466,9 @@ def main() -> int:
     )
     parser.add_argument("--duration", type=int, help="seconds per wrk run (2; --quick: 1)")
     parser.add_argument(
-        "--ttft", type=int, help="time-to-first-token samples per target per stream path (200; 30)"
+        "--ttft",
+        type=int,
+        help="time-to-first-token samples per target per stream path, shared out over the rounds (200; 30)",
     )
     parser.add_argument("--streams", type=int, help="concurrent slow streams (1000; --quick: 200)")
     parser.add_argument(
@@ -401,6 +483,9 @@ def main() -> int:
     parser.add_argument(
         "--workers", type=int, default=1, help="GATEWAY_WORKERS for the gateway under test (1: one process)"
     )
+    parser.add_argument(
+        "--litellm-rounds", type=int, default=2, help="LiteLLM is measured in the first N rounds (2)"
+    )
     parser.add_argument("--no-litellm", action="store_true")
     parser.add_argument("--litellm-server", choices=("uvicorn", "granian"), default="uvicorn")
     parser.add_argument("--peer-venv", type=Path, default=DEFAULT_PEER_VENV)
@@ -412,7 +497,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     for name, full, quick in (
-        ("rounds", 3, 1),
+        ("rounds", 4, 1),
         ("recorder_rounds", 6, 1),
         ("duration", 2, 1),
         ("ttft", 200, 30),
@@ -481,36 +566,22 @@ def main() -> int:
                             bench.problems.append(f"{case.name}: {t.name}: {problem}")
                 if bench.problems:
                     raise RuntimeError("wrong answers before the timed runs:\n" + "\n".join(bench.problems))
-                # warm-up, then the rounds
+                # warm-up (every timed run is primed too), then the rounds
                 for case in cases:
-                    for t in targets[1:]:
+                    for t in targets:
                         if t.serves(case):
                             path, body = bench.request(t, case)
                             if t.name == "litellm":
                                 fixed_run(t, case, 32, 32, key, bench.expected(case))
-                            else:
-                                bench.wrk.run(t, path, body, 32, 1)
+                            elif prime(t.url + path, body, 32, key):
+                                bench.problems.append(f"{case.name}: {t.name} refused warm-up requests")
                     print(f"warmed up {case.name}", flush=True)
                 per_path: dict[str, list[dict[str, Any]]] = {c.name: [] for c in cases}
                 for rnd in range(args.rounds):
                     for case in cases:
                         got = bench.run_path(case, targets, rnd)
                         per_path[case.name].append(got)
-                        print(
-                            f"round {rnd + 1} {case.name:32} r/s "
-                            + " ".join(f"{k}={v['rps']:.0f}" for k, v in got.items() if k.endswith("@32"))
-                            + "  cpu ms/req "
-                            + " ".join(
-                                f"{k.split('@')[0]}={fmt(v['cpu_ms_per_req'], '.3f')}"
-                                for k, v in got.items()
-                                if k.endswith("@32")
-                            ),
-                            flush=True,
-                        )
-                ttfts: dict[str, dict[str, list[float]]] = {}
-                for case in cases:
-                    if case.stream:
-                        ttfts[case.name] = asyncio.run(ttft(case, targets[:3], args.ttft, key))
+                        print(f"round {rnd + 1} {case.name:32} {round_summary(got)}", flush=True)
                 # correctness after the timed windows
                 for case in cases:
                     for t in targets:
@@ -536,10 +607,9 @@ def main() -> int:
                 for case in cases:
                     results["paths"].append(
                         {
-                            **summarise(case, per_path[case.name], ttfts.get(case.name)),
+                            **summarise(case, per_path[case.name]),
                             "expected_text": bench.expected(case),
                             "rounds": per_path[case.name],
-                            "ttft_samples_ms": ttfts.get(case.name),
                         }
                     )
                 # the recorder: running, stopped, absent (one gateway, its recorder's state changed)
@@ -587,12 +657,17 @@ def report(
 ) -> None:
     rows = table_rows(results["paths"])
     print(
-        f"\nThe benchmark table: {args.rounds} round(s), wrk {args.duration} s per run, medians over rounds; "
+        f"\nThe benchmark table: {args.rounds} round(s), wrk {args.duration} s per run; ratios and added "
+        f"figures are taken within each round (paired) and their median shown, [min–max] over the rounds; "
         f"CPU = the process tree's user+system time per completed request at 32 connections (gw = the gateway "
-        f"process tree; rec = the recorder, separately); +p50/+p99 = added latency in ms over calling nginx "
-        f"directly, at 1 and 32 connections; +TTFT = added time to first token in ms (median of {args.ttft})"
+        f"process tree; rec = the recorder, separately; raw medians); +p50/+p99 = added latency in ms over "
+        f"calling nginx directly in the same round, at 1 and 32 connections; +TTFT = added time to first "
+        f"token in ms (per round: median over its samples, {args.ttft} per target in all)"
     )
     print_table(COLUMNS, rows)
+    print(f"\nEvery round's paired values (rounds 1..{args.rounds} -> median):")
+    for line in round_lines(results["paths"]):
+        print(line)
     rec = results["recorder"]
     wk = results["workers"]
     ss = results["slow_streams"]
@@ -606,8 +681,7 @@ def report(
         ],
         [
             "openai chat plain r/s, recorder running / SIGSTOPped / absent",
-            f"{rec['rps']['running']:.0f} / {rec['rps']['stopped']:.0f} / {rec['rps']['absent']:.0f} "
-            f"(stopped {rec['stopped_over_running']:.2f}x, absent {rec['absent_over_running']:.2f}x)",
+            recorder_line(rec),
             f"within 5%: {verdict(rec['pass'])}",
         ],
         [
@@ -644,7 +718,14 @@ def report(
         seconds=seconds,
     )
     (RESULTS / "table.json").write_text(json.dumps(results, indent=1, default=str))
-    (RESULTS / "table.md").write_text(markdown(COLUMNS, rows) + "\n" + markdown(extra_header, extra))
+    (RESULTS / "table.md").write_text(
+        markdown(COLUMNS, rows)
+        + "\n"
+        + markdown(extra_header, extra)
+        + "\n"
+        + "\n".join(f"* {line}" for line in round_lines(results["paths"]))
+        + "\n"
+    )
     print("wrote bench/results/table.json and bench/results/table.md")
 
 

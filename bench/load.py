@@ -181,6 +181,14 @@ async def _fire(
     return elapsed, latencies, got
 
 
+def prime(url: str, body: dict[str, Any], conns: int, key: str) -> int:
+    """Send ``2 * conns`` requests, ``conns`` at a time, unmeasured, so that a timed run finds the target's
+    upstream connections open (a pool idle past its keep-alive would open them inside the timed window).
+    Returns how many were not answered with HTTP 200."""
+    _, _, got = asyncio.run(_fire(url, orjson.dumps(body), 2 * conns, conns, key))
+    return sum(1 for status, _ in got if status != 200)
+
+
 def fixed_run(target: Target, case: PathCase, n: int, conns: int, key: str, expected: str) -> Run:
     """``n`` requests at ``conns`` in flight, all waited for: CPU per request without any in-flight guess.
 

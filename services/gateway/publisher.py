@@ -42,13 +42,22 @@ is O(1) and makes no ZeroMQ call: it encodes, stores and appends the id to the b
 timer once per batch. Whether the socket takes messages is remembered (``_writable``), not asked before
 every send: a batch's send is followed by one ``ZMQ_EVENTS`` read that gives both the acknowledgements
 waiting and whether the next batch can go (no recorder connected, ``ZMQ_IMMEDIATE``, or its pipe full:
-then nothing is built or sent until a round or the socket's signal says it is writable again). While
-the recorder acknowledges nothing, resends go at a bounded rate, not in proportion to what is held: at
-most ``batch_max`` overdue events per round, and, until an acknowledgement comes, one such batch per
-timeout (which doubles up to 60 s); a (re)connection sends everything unacknowledged, at most
-``FLUSH_BATCHES`` messages per loop turn so that requests are served in between. Memory is bounded: past
-``max_queued`` unacknowledged events new ones are dropped and counted (``/health``, ``/metrics`` and the
-log).
+then nothing is built or sent until a round or the socket's signal says it is writable again).
+
+Resends follow the recorder's demonstrated progress. It reads one gateway's messages in order and
+acknowledges in commit order, so while acknowledgements keep coming (one within ``ack_timeout_s``) an event
+is overdue only when the recorder has acknowledged an event of a *later* message and not this one (it was
+lost or refused), and it is older than the timeout: events merely queued at a slow recorder are never sent
+again (session 6's review: a slow but live recorder used to get up to ``batch_max`` copies per 50 ms
+round). Each message gets a strictly increasing send stamp (the clock, or 1 µs past the previous stamp when
+the clock has not moved), so a stamp orders messages. When acknowledgements stop for ``ack_timeout_s``
+(a stopped recorder, a stuck disk, an event the recorder never acknowledges), resends go at a bounded rate,
+not in proportion to what is held: the oldest ``batch_max`` overdue events, and, until an acknowledgement
+comes, one such batch per timeout (which doubles up to 60 s). A (re)connection sends everything
+unacknowledged, at most ``FLUSH_BATCHES`` messages per loop turn so that requests are served in between.
+Nothing is ever given up: an unacknowledged event stays held until it is acknowledged. Memory is bounded:
+past ``max_queued`` unacknowledged events new ones are dropped and counted (``/health``, ``/metrics`` and
+the log).
 """
 
 from __future__ import annotations
@@ -123,7 +132,8 @@ class EventPublisher:
         self._sock.connect(endpoint)
         self._pending: dict[bytes, bytes] = {}  # event_id -> payload, until acknowledged
         self._unsent: collections.deque[bytes] = collections.deque()  # ids to (re)send, oldest first
-        self._inflight: collections.OrderedDict[bytes, float] = collections.OrderedDict()  # id -> sent at
+        # id -> its message's send stamp (strictly increasing per message), in send order
+        self._inflight: collections.OrderedDict[bytes, float] = collections.OrderedDict()
         self.sent = 0  # events sent, resends included
         self.acked = 0
         self.resent = 0
@@ -133,6 +143,12 @@ class EventPublisher:
         # a stuck recorder is not flooded with copies; any acknowledgement brings it back to ack_timeout_s.
         self._timeout = ack_timeout_s
         self._acked_since_resend = True
+        self._last_stamp = float("-inf")  # the last message's send stamp
+        self._last_ack_at = float("-inf")  # when an acknowledgement last arrived
+        self._acked_stamp = float("-inf")  # the latest send stamp among acknowledged events sent once
+        # events sent more than once: which copy an acknowledgement answers is unknown, so theirs do not
+        # move _acked_stamp (the later copy's stamp would mark events queued behind the first as passed over)
+        self._copies: set[bytes] = set()
         self._loop: asyncio.AbstractEventLoop | None = None  # set by start(): the loop watching the sockets
         self._watched: list[int] = []  # file descriptors the loop watches
         self._round: asyncio.TimerHandle | None = None  # the next timed background round
@@ -271,6 +287,9 @@ class EventPublisher:
             return False
         self.sent += len(batch)
         now = self._clock()
+        if now <= self._last_stamp:  # a clock that has not moved: stamps still order the messages
+            now = self._last_stamp + 1e-6
+        self._last_stamp = now
         for event_id in batch:
             self._inflight[event_id] = now
             self._inflight.move_to_end(event_id)
@@ -307,6 +326,8 @@ class EventPublisher:
 
     def _read_acks(self) -> int:
         n = 0
+        stamp = self._acked_stamp
+        inflight, copies = self._inflight, self._copies
         while (frames := _recv_frames(self._sock)) is not None:
             if not frames or frames[0] != ACK:
                 log.warning("unexpected message from the recorder: %r", b"|".join(frames)[:100])
@@ -314,8 +335,14 @@ class EventPublisher:
             for event_id in frames[1:]:
                 if self._pending.pop(event_id, None) is not None:
                     n += 1
-                self._inflight.pop(event_id, None)
+                sent_at = inflight.pop(event_id, None)
+                if copies and event_id in copies:
+                    copies.discard(event_id)
+                elif sent_at is not None and sent_at > stamp:
+                    stamp = sent_at
         if n:
+            self._acked_stamp = stamp
+            self._last_ack_at = self._clock()
             self._acked_since_resend = True
             self._timeout = self.ack_timeout_s
             self.acked += n
@@ -341,24 +368,31 @@ class EventPublisher:
         if not ids:
             return
         self._unsent.extendleft(reversed(ids))
+        self._copies.update(ids)
         self.resent += len(ids)
         if self._metrics is not None:
             self._metrics.events_resent.inc(len(ids))
 
     def _resend_overdue(self) -> None:
-        """Queue again the oldest events sent more than the timeout ago: at most ``batch_max`` per round,
-        and, while nothing has been acknowledged since the last resend, one such batch per timeout
-        (which then doubles): a recorder that takes nothing gets a bounded trickle of copies, not the
-        whole backlog again and again. O(events resent)."""
+        """Queue again the oldest events sent more than the timeout ago, at most ``batch_max`` per round.
+        While acknowledgements keep coming (the last within ``ack_timeout_s``), only events the recorder
+        passed over: sent in a message older than the newest one it acknowledged from (events queued at a
+        slow recorder wait their turn). Otherwise, while nothing has been acknowledged since the last
+        resend, one such batch per timeout (which then doubles): a recorder that takes nothing gets a
+        bounded trickle of copies, not the whole backlog again and again. O(events resent)."""
         if not self._inflight:
             return
         now = self._clock()
-        if not self._acked_since_resend and now < self._last_resend + self._timeout:
-            return
         limit = now - self._timeout
+        progressing = now - self._last_ack_at < self.ack_timeout_s
+        # in send order, so stamps ascend: while the recorder progresses, only those below the newest
+        # acknowledged stamp were passed over
+        passed = self._acked_stamp if progressing else float("inf")
+        if not progressing and not self._acked_since_resend and now < self._last_resend + self._timeout:
+            return
         overdue: list[bytes] = []
         for event_id, sent_at in self._inflight.items():
-            if sent_at > limit or len(overdue) >= self.batch_max:
+            if sent_at > limit or sent_at >= passed or len(overdue) >= self.batch_max:
                 break
             overdue.append(event_id)
         if not overdue:
@@ -366,6 +400,8 @@ class EventPublisher:
         for event_id in overdue:
             del self._inflight[event_id]
         self._requeue(overdue)
+        if progressing:
+            return  # the recorder is keeping up: no backoff
         if not self._acked_since_resend:
             self._timeout = min(self._timeout * 2, max(MAX_ACK_TIMEOUT_S, self.ack_timeout_s))
         self._acked_since_resend = False

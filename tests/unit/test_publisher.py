@@ -448,3 +448,83 @@ async def test_publish_makes_no_zeromq_call_and_a_batch_costs_one_events_read() 
     await pub.close(ack_wait_s=0)
     rec.close()
     ctx.term()
+
+
+async def ack_in_order_one_per_step(
+    pub: EventPublisher, rec: Recorder, clock: Clock, steps: int, skip: str | None = None
+) -> list[tuple[float, list[str]]]:
+    """A slow recorder: every 10 ms of clock time it acknowledges the oldest event it received and has not
+    acknowledged (never ``skip``'s first copy: lost), and the publisher reads that acknowledgement before
+    the clock moves on. Returns (clock since the start, ids copied again) for each resend."""
+    t0 = clock.now
+    acked: set[str] = set()
+    skipped = False
+    resends: list[tuple[float, list[str]]] = []
+    for _ in range(steps):
+        clock.now += 0.01
+        got_before = len(rec.got)
+        for i in dict.fromkeys(rec.ids()):
+            if i in acked:
+                continue
+            if i == skip and not skipped:
+                skipped = True
+                continue
+            if i == skip and rec.ids().count(i) < 2:
+                continue  # its only copy was the lost one
+            rec.ack([i])
+            acked.add(i)
+            want = len(acked)
+            await pumped_until(pub, rec, lambda: pub.acked == want)  # noqa: B023 - awaited here
+            break
+        else:
+            pub.pump()
+            rec.read()
+        if len(rec.got) > got_before:
+            resends.append((round(clock.now - t0, 2), [i for _, i in rec.got[got_before:]]))
+    return resends
+
+
+async def test_a_slow_recorder_that_acknowledges_in_order_gets_no_copies_of_what_waits_at_it() -> None:
+    """Session 6's review: a recorder that is slow but alive (acknowledgements keep coming, in order) used to
+    get up to ``batch_max`` copies per round of events merely queued at it. Resends now follow its
+    progress: nothing it has not passed over is sent again, however long it takes to reach it."""
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    ctx = zmq.Context()
+    rec = Recorder(ctx, endpoint)
+    clock = Clock()
+    pub = EventPublisher(endpoint, max_queued=100, ack_timeout_s=0.1, batch_max=4, ctx=ctx, clock=clock)
+    await pumped_until(pub, rec, lambda: pub.connections == 1)
+    for i in range(40):
+        pub.publish(make_event(i))
+    await pumped_until(pub, rec, lambda: len(rec.got) == 40)
+    # one acknowledgement per 10 ms: the last event waits 0.4 s, four timeouts (before: 4 copies a round)
+    resends = await ack_in_order_one_per_step(pub, rec, clock, 45)
+    assert resends == [] and pub.resent == 0 and len(rec.got) == 40
+    assert pub.queued == 0 and pub.acked == 40
+    await pub.close(ack_wait_s=0)
+    rec.close()
+    ctx.term()
+
+
+async def test_an_event_a_slow_recorder_passed_over_is_sent_again_while_the_others_flow() -> None:
+    """At-least-once with a slow recorder: an event it never acknowledged while it acknowledged events of
+    later messages is sent again once older than the timeout, without waiting for the acknowledgements to
+    stop, and only that event."""
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    ctx = zmq.Context()
+    rec = Recorder(ctx, endpoint)
+    clock = Clock()
+    pub = EventPublisher(endpoint, max_queued=100, ack_timeout_s=0.1, batch_max=4, ctx=ctx, clock=clock)
+    await pumped_until(pub, rec, lambda: pub.connections == 1)
+    for i in range(40):
+        pub.publish(make_event(i))
+    await pumped_until(pub, rec, lambda: len(rec.got) == 40)
+    assert rec.messages == [4] * 10  # ev0005 in the second message: ev0008 on is acknowledged after it
+    resends = await ack_in_order_one_per_step(pub, rec, clock, 50, skip="ev0005")
+    assert [ids for _, ids in resends] == [["ev0005"]], resends
+    ((at, _),) = resends
+    assert 0.1 <= at <= 0.111, resends  # once 0.1 s old, acknowledgements still coming
+    assert pub.resent == 1 and pub.queued == 0 and pub.acked == 40
+    await pub.close(ack_wait_s=0)
+    rec.close()
+    ctx.term()
