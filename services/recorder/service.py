@@ -314,6 +314,9 @@ async def _read_burst(pipes: _Pipes) -> int:
         _handle(frames, pipes, burst)
         if len(burst.items) >= BURST_ROWS:
             await _pass_on(pipes, burst)
+            # Let the batcher run: it hands a full batch to the writer process, or takes the writer's
+            # answer and acknowledges, so that the writer works while this loop decodes the next events.
+            await asyncio.sleep(0)
     await _pass_on(pipes, burst)
     pipes.acker.metrics.queued.set(pipes.batcher.pending)
     return read

@@ -55,13 +55,13 @@ async def test_rows_cross_exactly_and_the_rollups_count_them(writer: WriterProce
     assert rollups(tmp_path / "usage.db") == (60, 60, 60, 60, in_tokens, in_tokens)
 
 
-async def test_groups_too_large_for_json_are_made_by_the_writer(
+async def test_an_integer_sqlite_cannot_bind_fails_the_batch_as_in_process(
     writer: WriterProcess, tmp_path: Path
 ) -> None:
-    batch = rows(0, 3, cache_read_tokens=2**62)  # each fits 64 bits, their sum does not
-    batch[0] = tuple(2**62 if c == "cache_read_tokens" else v for c, v in zip(COLUMNS, batch[0], strict=True))
+    batch = rows(0, 3, cache_read_tokens=2**62)  # each fits 64 bits, their rollup sum does not
     with pytest.raises(OverflowError):  # as in the recorder's process before: SQLite binds 64-bit integers
         await writer.insert_rows(batch)
+    assert stored(tmp_path / "usage.db") == []  # rolled back whole
 
 
 async def test_a_row_sqlite_refuses_is_counted_and_the_rest_stored(
