@@ -53,6 +53,7 @@ from services.recorder.frames import recv_parts, send_parts
 from services.recorder.metrics import RecorderMetrics
 from services.recorder.store import COLUMNS, Row
 from services.recorder.wire import wire_row
+from services.recorder.writer import WriterProcess
 from shared.settings import Settings
 
 log = logging.getLogger("recorder")
@@ -231,6 +232,8 @@ def _batcher(settings: Settings, store: LedgerWriter, acker: Acker) -> Batcher[I
         max_rows=settings.recorder_batch_size,
         flush_interval_s=settings.recorder_flush_interval_s,
         max_queued=MAX_QUEUED,
+        # SQLite: the writer process works on one batch while the next waits at its socket.
+        in_flight=WriterProcess.IN_FLIGHT if isinstance(store, WriterProcess) else 1,
     )
 
 

@@ -44,6 +44,7 @@ which does the work in its own processes.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import os
@@ -112,7 +113,11 @@ async def _read_frame(reader: asyncio.StreamReader) -> Any:
 
 class WriterProcess:
     """The ledger writer running in a child process (a ``LedgerWriter``). Create with ``await
-    WriterProcess.open(path, log_level)``; one ``insert_rows`` at a time (the batcher's flush)."""
+    WriterProcess.open(path, log_level)``. Several ``insert_rows`` may run at once (``IN_FLIGHT``, the
+    batcher's flushes): each batch is sent at once and the child commits them in turn, so it starts on
+    the next batch without waiting for this process to take the previous answer."""
+
+    IN_FLIGHT = 2  # batches the recorder's batcher may have here at once
 
     def __init__(self, path: str, log_level: str) -> None:
         self.path = path
@@ -121,8 +126,11 @@ class WriterProcess:
         self.pid = 0  # the current child's process id (0: none)
         self._log_level = log_level
         self._child: subprocess.Popen[bytes] | None = None
-        self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
+        self._reading: asyncio.Task[None] | None = None
+        self._answers: collections.deque[asyncio.Future[tuple[Any, ...]]] = collections.deque()
+        self._gone = True  # the current child closed its socket (or there is none)
+        self._restarting = asyncio.Lock()
 
     @classmethod
     async def open(cls, path: str, log_level: str = "INFO") -> WriterProcess:
@@ -143,25 +151,40 @@ class WriterProcess:
         finally:
             child_end.close()
         self.pid = self._child.pid
-        self._reader, self._writer = await asyncio.open_unix_connection(sock=parent_end)
+        reader, self._writer = await asyncio.open_unix_connection(sock=parent_end)
         try:
             async with asyncio.timeout(START_TIMEOUT_S):
-                reply = await self._reply()
+                reply: tuple[Any, ...] = await _read_frame(reader)
+        except (asyncio.IncompleteReadError, ConnectionError) as exc:
+            await self._stop(kill=True)
+            raise WriterDied("ledger writer process exited while opening the database") from exc
         except BaseException:
             await self._stop(kill=True)
             raise
         if reply[0] != OK:
             await self._stop(kill=True)
             raise raised(reply)
+        self._gone = False
+        self._reading = asyncio.get_running_loop().create_task(
+            self._read(reader), name="ledger-writer-answers"
+        )
 
-    async def _reply(self) -> tuple[Any, ...]:
-        assert self._reader is not None
+    async def _read(self, reader: asyncio.StreamReader) -> None:
+        """Hand each answer to the oldest batch waiting; when the child is gone, fail every one left."""
         try:
-            reply: tuple[Any, ...] = await _read_frame(self._reader)
-        except (asyncio.IncompleteReadError, ConnectionError) as exc:
-            code = self._child.wait() if self._child is not None else None
-            raise WriterDied(f"ledger writer process exited (code {code}) before answering") from exc
-        return reply
+            while True:
+                reply = await _read_frame(reader)
+                answer = self._answers.popleft()
+                if not answer.done():
+                    answer.set_result(reply)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            self._gone = True
+            while self._answers:
+                answer = self._answers.popleft()
+                if not answer.done():
+                    answer.set_exception(WriterDied("ledger writer process exited before answering"))
 
     async def insert_rows(self, rows: Sequence[Row]) -> int:
         """Commit ``rows`` (``store.Store.insert_rows`` in the child); returns how many were new.
@@ -170,24 +193,29 @@ class WriterProcess:
         one); the caller retries the whole batch either way."""
         if not rows:
             return 0
-        if self._child is None or self._child.poll() is not None:
-            await self._replace()
+        if self._gone:
+            async with self._restarting:  # the first of the retries starts the new child
+                if self._gone:
+                    await self._replace()
         assert self._writer is not None
+        answer = asyncio.get_running_loop().create_future()
+        self._answers.append(answer)
         try:
             self._writer.write(_request(rows))
             await self._writer.drain()
-        except ConnectionError as exc:
-            raise WriterDied("ledger writer process closed its socket") from exc
-        reply = await self._reply()
+        except ConnectionError:
+            pass  # the child is gone: the reader fails this batch's answer
+        reply = await answer
         if reply[0] != OK:
             raise raised(reply)
         self.rejected += int(reply[2])
         return int(reply[1])
 
     async def _replace(self) -> None:
-        code = self._child.wait() if self._child is not None else None
+        child = self._child
         await self._stop(kill=True)
         self.restarts += 1
+        code = child.returncode if child is not None else None
         log.error(
             "ledger writer process exited (code %s): starting another (restart #%d)", code, self.restarts
         )
@@ -196,7 +224,7 @@ class WriterProcess:
     async def close(self) -> None:
         """Ask the child to close the database (it runs ``PRAGMA optimize``) and wait for it to exit
         (``CLOSE_TIMEOUT_S``, then it is killed)."""
-        if self._child is not None and self._child.poll() is None and self._writer is not None:
+        if not self._gone and self._writer is not None:
             with contextlib.suppress(ConnectionError):
                 self._writer.write(frame((CLOSE,)))
                 await self._writer.drain()
@@ -204,21 +232,24 @@ class WriterProcess:
 
     async def _stop(self, *, kill: bool) -> None:
         child, self._child = self._child, None
+        self._gone = True
         if self._writer is not None:
             self._writer.close()
             with contextlib.suppress(ConnectionError):
                 await self._writer.wait_closed()
-            self._reader = self._writer = None
-        if child is None:
-            return
-        if kill:
-            child.kill()
-        try:
-            await asyncio.to_thread(child.wait, CLOSE_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            log.error("ledger writer process did not exit in %.0f s: killed", CLOSE_TIMEOUT_S)
-            child.kill()
-            await asyncio.to_thread(child.wait)
+            self._writer = None
+        if child is not None:
+            if kill:
+                child.kill()
+            try:
+                await asyncio.to_thread(child.wait, CLOSE_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                log.error("ledger writer process did not exit in %.0f s: killed", CLOSE_TIMEOUT_S)
+                child.kill()
+                await asyncio.to_thread(child.wait)
+        if self._reading is not None:
+            await self._reading  # ends at the closed socket, failing any batch still waiting
+            self._reading = None
 
 
 # --- the child --------------------------------------------------------------------------------------
