@@ -8,7 +8,8 @@ events (the seeding command's mix of providers, models, statuses and latencies, 
 minutes) as fast as ZeroMQ takes them, and poll the database until the last row is committed. Reports
 events/s from the first send to the last commit (``--per-message N``: N events per ZeroMQ message, as a
 gateway batches them: at most 256, about 5 ms of its requests; 1, the default, is the costliest case), and the batch sizes the recorder actually used (from
-its per-flush DEBUG log lines). The recorder always keeps its hourly rollups ("rollups on"); after each
+its per-flush DEBUG log lines), and CPU per event: the whole recorder (its process and its SQLite
+writer process), its event loop's thread, and the writer process alone. The recorder always keeps its hourly rollups ("rollups on"); after each
 run the bench checks that they count every row.
 
 ``--compare REF`` also runs the recorder of git revision REF (``git archive`` into a temporary folder,
@@ -59,8 +60,9 @@ class Result:
     batches: list[int]
     flush_ms: list[float]
     rollups_exact: bool
-    cpu_s: float
-    loop_cpu_s: float  # of that, the event loop's thread (the process's main thread)
+    cpu_s: float  # the recorder's process and its children (the SQLite writer process)
+    loop_cpu_s: float  # of that, the event loop's thread (the recorder's main thread)
+    writer_cpu_s: float  # of that, the writer process (0: the recorder writes in its own process)
 
     @property
     def rate(self) -> float:
@@ -83,6 +85,7 @@ class Result:
             f"{statistics.mean(self.flush_ms or [0]):.1f}",
             f"{self.cpu_s * 1e6 / self.events:.1f}",
             f"{self.loop_cpu_s * 1e6 / self.events:.1f}",
+            f"{self.writer_cpu_s * 1e6 / self.events:.1f}",
             f"{self.events / self.cpu_s:,.0f}",
         ]
 
@@ -102,6 +105,7 @@ HEADER = [
     "flush ms",
     "CPU us/event",
     "loop us/event",
+    "writer us/event",
     "events/CPU-s",
 ]
 
@@ -206,6 +210,14 @@ def cpu_seconds(pid: int, thread: int | None = None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def children(pid: int) -> list[int]:
+    """The process ids of a process's children (the recorder's SQLite writer process, if any)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
 def committed(db: sqlite3.Connection) -> int:
     # A fresh table with no deletes: max(rowid) is the row count, and an index lookup instead of a scan.
     return int(db.execute("SELECT coalesce(max(rowid), 0) FROM requests").fetchone()[0])
@@ -230,6 +242,8 @@ def run_once(label: str, tree: Path, payloads: list[list[bytes]], batch_size: in
         db = sqlite3.connect(f"file:{workdir / 'bench.db'}?mode=ro", uri=True)
         try:
             time.sleep(0.2)  # let the connection come up, so the clock measures the pipeline, not a handshake
+            kids = children(proc.pid)
+            kids0 = sum(cpu_seconds(kid) for kid in kids)
             cpu0, loop0, t0 = cpu_seconds(proc.pid), cpu_seconds(proc.pid, proc.pid), time.perf_counter()
             for raw in payloads:
                 push.send_multipart(
@@ -240,6 +254,8 @@ def run_once(label: str, tree: Path, payloads: list[list[bytes]], batch_size: in
                 time.sleep(0.002)
             t_done = time.perf_counter()
             cpu, loop_cpu = cpu_seconds(proc.pid) - cpu0, cpu_seconds(proc.pid, proc.pid) - loop0
+            writer_cpu = sum(cpu_seconds(kid) for kid in kids) - kids0
+            cpu += writer_cpu
             exact = rollups_count_every_row(db, events)
         finally:
             db.close()
@@ -260,6 +276,7 @@ def run_once(label: str, tree: Path, payloads: list[list[bytes]], batch_size: in
         exact,
         cpu,
         loop_cpu,
+        writer_cpu,
     )
 
 
@@ -320,7 +337,8 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"batch {new.batch_size}: this tree {new.rate:,.0f} events/s, {old.recorder} {old.rate:,.0f} "
                 f"events/s: x{new.rate / old.rate:.2f}; recorder CPU per event x{old.cpu_s / new.cpu_s:.2f} "
-                f"less (event loop's thread x{old.loop_cpu_s / new.loop_cpu_s:.2f} less)"
+                f"less (event loop's thread x{old.loop_cpu_s / new.loop_cpu_s:.2f} less); this tree's writer "
+                f"process {new.writer_cpu_s * 1e6 / new.events:.1f} us/event"
             )
     return 0 if all(r.rollups_exact for r in results) else 1
 

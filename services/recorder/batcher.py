@@ -47,9 +47,10 @@ class Batcher(Generic[T]):
         flush_interval_s: float,
         max_queued: int = 100_000,
         backoff: Backoff | None = None,
+        in_flight: int = 1,
     ) -> None:
-        if max_rows < 1 or flush_interval_s < 0 or max_queued < 1:
-            raise ValueError("max_rows and max_queued must be >= 1 and flush_interval_s >= 0")
+        if max_rows < 1 or flush_interval_s < 0 or max_queued < 1 or in_flight < 1:
+            raise ValueError("max_rows, max_queued and in_flight must be >= 1 and flush_interval_s >= 0")
         self._flush = flush
         self._max_rows = max_rows
         self._interval = flush_interval_s
@@ -64,6 +65,12 @@ class Batcher(Generic[T]):
         self._has_room = asyncio.Event()
         self._putters = 0  # put calls waiting for room: close() drains their items too
         self._task: asyncio.Task[None] | None = None
+        # Flushes running at once: 1, each batch is taken only after the previous one is flushed; more,
+        # a batch is taken and its flush started while earlier ones are still running (a flush that
+        # only hands the batch to another process and waits for its answer: the recorder's SQLite
+        # writer). Each flush is retried on its own, so batches may then commit out of order.
+        self._in_flight = in_flight
+        self._flights: collections.deque[asyncio.Task[None]] = collections.deque()
         self._closing = False
         self._give_up_at: float | None = None
         self.flushed = 0  # items handed to a flush that succeeded
@@ -150,16 +157,31 @@ class Batcher(Generic[T]):
         return self._closing and not self._chunks and not self._putters
 
     async def _run(self) -> None:
+        try:
+            await self._batches()
+            while self._flights:  # the drain's last flushes
+                await self._flights[0]
+                self._flights.popleft()
+        finally:
+            for flight in self._flights:  # only when cancelled: no flush is left running behind
+                flight.cancel()
+
+    async def _batches(self) -> None:
+        """Take batches and start their flushes (at most ``in_flight`` running) until the drain is over."""
+        loop = asyncio.get_running_loop()
         while True:
             while not self._chunks:
                 if self._finished():
                     return
                 self._has_items.clear()  # a set event would return at once, without yielding
                 await self._has_items.wait()
+            while len(self._flights) >= self._in_flight:
+                await self._flights[0]
+                self._flights.popleft()
             batch: list[T] = []
             self._take(batch)
             await self._fill(batch)
-            await self._flush_until_done(batch)
+            self._flights.append(loop.create_task(self._flush_until_done(batch), name="recorder-flush"))
 
     async def _fill(self, batch: list[T]) -> None:
         """Add queued items until the batch is full, its interval is over, or the drain has nothing left."""

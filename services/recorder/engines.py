@@ -1,12 +1,14 @@
-"""Which ledger the recorder writes: PostgreSQL when ``DATABASE_URL`` is set, else the SQLite file at
-``DATABASE_PATH`` (default ``data/usage.db``)."""
+"""Which ledger the recorder writes: PostgreSQL when ``DATABASE_URL`` is set (written from the
+recorder's process, ``pg_store.PgStore``), else the SQLite file at ``DATABASE_PATH`` (default
+``data/usage.db``), written by a child process (``writer.WriterProcess``)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Protocol
 
-from services.recorder.store import Row, Store
+from services.recorder.store import Row
+from services.recorder.writer import WriterProcess
 from shared.settings import Settings
 
 DB_CONNECT_TIMEOUT_S = 10.0  # PostgreSQL: how long connecting may take before start-up fails
@@ -29,4 +31,6 @@ async def open_store(settings: Settings) -> LedgerWriter:
         from services.recorder.pg_store import PgStore  # asyncpg is only imported when used
 
         return await PgStore.open(settings.database_url, connect_timeout_s=DB_CONNECT_TIMEOUT_S)
-    return await Store.open(settings.database_path)
+    # SQLite: written by a child process (writer.py), so that inserting never competes for the GIL with
+    # the receiving event loop.
+    return await WriterProcess.open(settings.database_path, settings.log_level)

@@ -1,6 +1,12 @@
 """The recorder process: ZeroMQ ROUTER -> decode -> PUB (for ``tail``) and batcher -> ledger -> acknowledgements.
 
 The ledger is SQLite (``DATABASE_PATH``) or PostgreSQL (``DATABASE_URL``): ``engines.open_store``.
+SQLite is written by a child process (``writer.WriterProcess``: one GIL each, so the receiving loop
+here and the inserts there run on two cores); this process receives, decodes and checks each event
+(``wire.wire_row``), republishes it, batches the rows and hands each batch to the writer (two batches
+in flight: it starts on the next while this loop takes its last answer), and acknowledges a batch when
+the writer answers that it is committed. PostgreSQL is written from this process (asyncpg; the server
+does the work in its own processes).
 
 ``run()`` is the whole lifecycle: open the store, bind the sockets, receive until ``should_exit`` is
 set, then wait for draining gateways' last events, drain the batcher, close the sockets and the database.
@@ -9,7 +15,9 @@ Delivery (the wire is described in ``services/gateway/publisher.py``): each gate
 until the recorder acknowledges it, and the recorder acknowledges a batch's event ids only after the
 SQLite ``COMMIT`` of that batch. So nothing is ever acknowledged that is not committed: a recorder killed
 at any moment loses nothing, because the gateways resend what it had not acknowledged, and the store
-inserts on the event id (``ON CONFLICT DO NOTHING``), so a resent event is stored once.
+inserts on the event id (``ON CONFLICT DO NOTHING``), so a resent event is stored once. The same holds
+for the writer process: killed mid-batch, its unanswered batches are retried by a new one and nothing of
+them was acknowledged; this process killed, the writer sees its socket close and exits.
 
 Outcomes, decided here:
 
@@ -53,6 +61,7 @@ from services.recorder.frames import recv_parts, send_parts
 from services.recorder.metrics import RecorderMetrics
 from services.recorder.store import COLUMNS, Row
 from services.recorder.wire import wire_row
+from services.recorder.writer import WriterProcess
 from shared.settings import Settings
 
 log = logging.getLogger("recorder")
@@ -231,6 +240,8 @@ def _batcher(settings: Settings, store: LedgerWriter, acker: Acker) -> Batcher[I
         max_rows=settings.recorder_batch_size,
         flush_interval_s=settings.recorder_flush_interval_s,
         max_queued=MAX_QUEUED,
+        # SQLite: the writer process works on one batch while the next waits at its socket.
+        in_flight=WriterProcess.IN_FLIGHT if isinstance(store, WriterProcess) else 1,
     )
 
 
@@ -314,6 +325,9 @@ async def _read_burst(pipes: _Pipes) -> int:
         _handle(frames, pipes, burst)
         if len(burst.items) >= BURST_ROWS:
             await _pass_on(pipes, burst)
+            # Let the batcher run: it hands a full batch to the writer process, or takes the writer's
+            # answer and acknowledges, so that the writer works while this loop decodes the next events.
+            await asyncio.sleep(0)
     await _pass_on(pipes, burst)
     pipes.acker.metrics.queued.set(pipes.batcher.pending)
     return read

@@ -274,8 +274,11 @@ class Store:
         Raises ``ValueError`` (before writing anything) if an event has a value SQLite cannot store."""
         return await self.insert_rows([event_row(e) for e in events])
 
-    async def insert_rows(self, rows: Sequence[Row]) -> int:
+    async def insert_rows(self, rows: Sequence[Row], groups: BatchGroups | None = None) -> int:
         """Insert rows made by ``event_row`` in one transaction; returns how many were new.
+
+        ``groups``: ``batch_rollup.batch_groups(rows)`` when the caller made it already (the writer
+        process's parent does, to share the work between the two processes); else made here when needed.
 
         The same transaction adds the new rows (not the replayed ones) to the hourly rollups, so they always
         equal a GROUP BY over ``requests``: summed in Python when every row was new (``batch_rollup``), else
@@ -287,19 +290,23 @@ class Store:
         if not rows:
             return 0
         try:
-            return await self._in_transaction(self._insert_all, rows)
+            return await self._in_transaction(self._insert_all, rows, groups)
         except sqlite3.IntegrityError:
-            return await self._in_transaction(self._insert_each, rows)
+            return await self._in_transaction(self._insert_each, rows, groups)
 
     async def _in_transaction(
-        self, work: Callable[[Sequence[Row]], typing.Awaitable[int]], rows: Sequence[Row]
+        self,
+        work: Callable[[Sequence[Row]], typing.Awaitable[int]],
+        rows: Sequence[Row],
+        groups: BatchGroups | None,
     ) -> int:
         await self._db.execute("BEGIN IMMEDIATE")
         try:
             last_rowid = await self._last_rowid()
             inserted = await work(rows)
             if inserted == len(rows):
-                groups = batch_groups(rows)  # every row is new: summed here, whatever the rowids
+                if groups is None:  # every row is new: summed in Python, whatever the rowids
+                    groups = batch_groups(rows)
                 await self._add_to_rollups(groups)
                 await self._add_to_lists(last_rowid, groups.latencies)
             elif inserted:

@@ -242,3 +242,32 @@ async def test_lists_queued_whole_are_cut_at_batch_size_in_order() -> None:
     sink.gate.set()
     assert await b.close() == 0
     assert sink.batches == [[-3, -2, -1], [0, 1, 2], [3, 4, 5], [6, 7, 8], [9]]
+
+
+async def test_in_flight_starts_the_next_flush_while_one_runs_and_the_drain_waits_for_both() -> None:
+    sink = Sink()
+    sink.gate = asyncio.Event()  # every flush stays running until the gate opens
+    b = Batcher(sink, max_rows=2, flush_interval_s=60, in_flight=2)
+    b.start()
+    await put_all(b, range(6))
+    await until(lambda: sink.calls == 2)  # two batches handed over, neither finished
+    assert b.pending == 2  # the third batch waits for a free slot
+    closing = asyncio.create_task(b.close())
+    await asyncio.sleep(0)
+    assert not closing.done()  # the drain waits for the flushes running
+    sink.gate.set()
+    assert await closing == 0
+    assert sorted(sink.items) == list(range(6)) and len(sink.batches) == 3
+
+
+async def test_in_flight_one_takes_a_batch_only_after_the_previous_flush() -> None:
+    sink = Sink()
+    sink.gate = asyncio.Event()
+    b = Batcher(sink, max_rows=2, flush_interval_s=60)
+    b.start()
+    await put_all(b, range(4))
+    await until(lambda: sink.calls == 1)
+    assert b.pending == 2  # not taken while the first flush runs
+    sink.gate.set()
+    assert await b.close() == 0
+    assert sink.batches == [[0, 1], [2, 3]]
