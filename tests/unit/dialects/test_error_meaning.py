@@ -175,3 +175,39 @@ def test_openrouter_names_the_serving_providers_message() -> None:
         }
     }
     assert parse_upstream_error(json.dumps(plain).encode())[0] == "upstream timed out"
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "meaning"),
+    [
+        # xAI / OpenAI-compatible servers: string code, OpenAI's wording (s7 variant 10-i)
+        (OPENAI_OVERFLOW["error"], 400, "context_overflow"),
+        # the code alone says it
+        (
+            {"message": "Bad request", "type": "invalid_request_error", "code": "context_length_exceeded"},
+            400,
+            "context_overflow",
+        ),
+        ({"message": "slow down", "type": "requests", "code": "rate_limit_exceeded"}, 429, "rate_limit"),
+        ({"message": "Overloaded", "type": "overloaded_error"}, 529, "overloaded"),
+        # OpenRouter's numeric code still wins; no code at all is a server error
+        ({"message": "Provider returned error", "code": 502}, 502, "server"),
+        ({"message": "boom"}, 500, "server"),
+    ],
+)
+def test_an_in_band_error_keeps_its_status_and_meaning(
+    error: dict[str, object], status: int, meaning: Meaning
+) -> None:
+    """An error chunk inside a 200 stream (before the first token the gateway answers it as an HTTP error)
+    has the status its string code or type names, so a context overflow told in the stream reaches Claude
+    Code as "prompt is too long" and OpenAI clients with code context_length_exceeded, not as a 500."""
+    from services.gateway.dialects._openai_wire import stream_error_from_openai
+
+    err = stream_error_from_openai(error)
+    assert err.status == status
+    assert registry.upstream_error_meaning("openai_chat", err.status, None, err.message) == meaning
+    if meaning == "context_overflow":
+        anth = registry.client("anthropic").error_words(meaning, err.status, err.message)
+        assert anth[0] == 400 and "prompt is too long" in anth[1]
+        chat = registry.client("openai_chat").error_words(meaning, err.status, err.message)
+        assert chat[0] == 400 and chat[2] == "context_length_exceeded"
