@@ -450,22 +450,20 @@ class Proxy:
         if exc.retry_after_s is not None:
             headers["retry-after"] = str(max(1, math.ceil(exc.retry_after_s)))  # whole seconds, rounded up
         source = next((a for a in call.attempts if a.error is exc), None)
-        if (
-            exc.upstream_status is not None
-            and source is not None
-            and not source.translated
-            and _json_object(exc.body)
-        ):
+        meaning = None
+        if exc.upstream_status is not None and source is not None:
+            # the upstream's meaning (context overflow, rate limit, …), said in the client's words below
+            # an error told in the stream (before the first token) came without a body: its message says it
+            meaning = registry.upstream_error_meaning(source.wire, exc.upstream_status, exc.body, exc.message)
+            headers.update(registry.retry_advice(meaning))
+        if meaning is not None and source is not None and not source.translated and _json_object(exc.body):
             call.answer(status, exc.error_type)
             return web.Response(
                 body=exc.body, status=status, content_type="application/json", headers=headers
             )
         client = registry.client(call.fmt)
         message, code = exc.message, exc.upstream_type
-        if exc.upstream_status is not None and source is not None:
-            # translated: the upstream's meaning (context overflow, rate limit, …) in the client's words
-            # an error told in the stream (before the first token) came without a body: its message says it
-            meaning = registry.upstream_error_meaning(source.wire, exc.upstream_status, exc.body, exc.message)
+        if meaning is not None:  # translated: the upstream's meaning in the client's words
             status, message, words_code = client.error_words(meaning, status, message)
             code = words_code or code
         status = client.client_status(status)

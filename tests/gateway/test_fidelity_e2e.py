@@ -43,6 +43,18 @@ name = "capped"
 base_url = "{up}/capped/v1"
 models = ["capped-chat"]
 price = {{ input = 0.27, output = 1.10 }}
+
+[[providers]]
+name = "unpaid"
+base_url = "{up}/unpaid/v1"
+models = ["unpaid-chat"]
+price = {{ input = 0.27, output = 1.10 }}
+
+[[providers]]
+name = "unpaid-too"
+base_url = "{up}/unpaid-too/v1"
+models = ["unpaid-too-chat"]
+price = {{ input = 0.27, output = 1.10 }}
 """
 LOCAL = "/local/v1/chat/completions"
 OPENAI = "/openai/v1/chat/completions"
@@ -833,6 +845,30 @@ def test_rate_limit_headers_on_success_and_through_translation(gw: Stack, up: Sc
     )
     assert r.status_code == 429 and r.json()["error"]["type"] == "rate_limit_error"
     assert r.headers["retry-after"] == "8" and r.headers["x-ratelimit-reset-requests"] == "7s"
+
+
+def test_exhausted_quota_is_not_retried_by_any_client(gw: Stack, up: ScriptedUpstream) -> None:
+    """s7 variant 11-j: OpenAI's 429 insufficient_quota reached Claude Code as a plain 429 rate_limit_error,
+    which the anthropic SDK retries by status; retrying cannot help (conformance §1.8), so the answer says
+    ``x-should-retry: false``, translated (Anthropic client) and passed through (Chat client) alike."""
+    quota = {
+        "error": {
+            "message": "You exceeded your current quota, please check your plan and billing details.",
+            "type": "insufficient_quota",
+            "param": None,
+            "code": "insufficient_quota",
+        }
+    }
+    # a provider each (a 429 cools its provider down): these leave the other tests alone
+    up.script("/unpaid/v1/chat/completions", json_answer(quota, 429))
+    up.script("/unpaid-too/v1/chat/completions", json_answer(quota, 429))
+    body = {"model": "unpaid-chat", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]}
+    r = post(gw, "/v1/messages", body, "t11-quota-a", AV)
+    assert r.status_code == 429 and r.json()["error"]["type"] == "rate_limit_error"
+    assert r.headers["x-should-retry"] == "false"
+    r = post(gw, "/v1/chat/completions", {**body, "model": "unpaid-too-chat"}, "t11-quota-c")
+    assert r.status_code == 429 and r.headers["x-should-retry"] == "false"
+    assert r.json()["error"]["code"] == "insufficient_quota"  # the provider's own body, unmodified
 
 
 # ---- kind 6: output limits (bugcase 17) -----------------------------------------------------------------

@@ -302,6 +302,11 @@ def upstream_error_meaning(wire: Wire, status: int, body: bytes | None, message:
     return WIRES[wire].error_meaning(status, body or em.told_in_stream(message))
 
 
+def retry_advice(meaning: em.Meaning) -> dict[str, str]:
+    """Retry headers for an upstream error of that meaning (``_error_meaning.retry_advice``)."""
+    return em.retry_advice(meaning)
+
+
 def client(fmt: ClientFormat) -> ClientSpec:
     return CLIENTS[fmt]
 

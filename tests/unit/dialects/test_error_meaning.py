@@ -52,6 +52,8 @@ UPSTREAM: list[tuple[Wire, int, bytes, Meaning]] = [
         "context_overflow",
     ),
     ("openai_chat", 429, openai_error(429, "rate_limit_exceeded"), "rate_limit"),
+    ("openai_chat", 429, openai_error(429, "insufficient_quota"), "quota_exhausted"),
+    ("anthropic", 402, anthropic_error("billing_error"), "quota_exhausted"),
     ("anthropic", 429, anthropic_error("rate_limit_error"), "rate_limit"),
     ("openai_chat", 503, openai_error(503, None), "overloaded"),
     ("anthropic", 529, anthropic_error("overloaded_error"), "overloaded"),
@@ -77,6 +79,7 @@ def test_every_wire_reads_the_meaning(wire: Wire, status: int, body: bytes, mean
 EXPECTED: dict[Meaning, tuple[tuple[int, str], tuple[int, str | None]]] = {
     "context_overflow": ((400, "invalid_request_error"), (400, "context_length_exceeded")),
     "rate_limit": ((429, "rate_limit_error"), (429, "rate_limit_exceeded")),
+    "quota_exhausted": ((429, "rate_limit_error"), (429, "insufficient_quota")),
     "overloaded": ((529, "overloaded_error"), (503, None)),
     "authentication": ((401, "authentication_error"), (401, "invalid_api_key")),
     "permission": ((403, "permission_error"), (403, None)),
@@ -211,3 +214,10 @@ def test_an_in_band_error_keeps_its_status_and_meaning(
         assert anth[0] == 400 and "prompt is too long" in anth[1]
         chat = registry.client("openai_chat").error_words(meaning, err.status, err.message)
         assert chat[0] == 400 and chat[2] == "context_length_exceeded"
+
+
+def test_only_an_exhausted_quota_tells_clients_not_to_retry() -> None:
+    """A 429 that retrying cannot cure (insufficient_quota, billing_error) carries x-should-retry: false,
+    which both SDKs obey before looking at the status; an ordinary rate limit is left to the SDK."""
+    assert registry.retry_advice("quota_exhausted") == {"x-should-retry": "false"}
+    assert registry.retry_advice("rate_limit") == {} and registry.retry_advice("overloaded") == {}
