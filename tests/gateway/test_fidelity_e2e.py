@@ -251,6 +251,8 @@ def test_case13_stream_without_done_is_a_success(gw: Stack, up: ScriptedUpstream
     events = [json.loads(e.data) for e in client_events(a.content) if not e.comment and e.data != "[DONE]"]
     assert not [e for e in events if "error" in e]
     assert "".join(c["delta"].get("content") or "" for e in events for c in e["choices"]) == "Hello there!"
+    # the stream ends as OpenAI's do (s7 variant 13-g: passed through without its [DONE])
+    assert a.content.endswith(b"data: [DONE]\n\n") and a.content.count(b"[DONE]") == 1
     b = post(
         gw,
         "/v1/messages",
@@ -283,6 +285,42 @@ def test_case13_stream_without_done_is_a_success(gw: Stack, up: ScriptedUpstream
         assert r.status_code == 200
     health = httpx.get(gw.gateway_url + "/health").json()["providers"]["local"]
     assert health.get("state") != "cooling_down"
+
+
+def test_passthrough_streams_get_their_closing_frame(gw: Stack, up: ScriptedUpstream) -> None:
+    """s7 variant 13-g: a finished answer whose body ended without its closing frame reaches a client of
+    the same API with it (chat's ``data: [DONE]``, Anthropic's ``message_stop``), once, also when the
+    body's last frame lacks its blank line; a stream that had it is not given a second one."""
+    up.script(XAI, sse([*CASE13[:3], CASE13[3]]))  # finish and usage, no [DONE]
+    a = post(
+        gw,
+        "/v1/chat/completions",
+        {"model": "grok-3", "stream": True, "messages": [{"role": "user", "content": "hi"}]},
+        "t13-close-a",
+    )
+    assert a.content.endswith(b"\n\ndata: [DONE]\n\n") and a.content.count(b"[DONE]") == 1
+    no_stop = CASE01[:-1]
+    half_stop = [*no_stop, b"event: message_stop\n"]  # its first line only: ended before it is added
+    for body in (no_stop, half_stop, CASE01):
+        up.script(ANTHROPIC, sse(body))
+        b = post(
+            gw,
+            "/v1/messages",
+            {
+                "model": "claude-sonnet-4-5",
+                "max_tokens": 100,
+                "stream": True,
+                "messages": [{"role": "user", "content": "x"}],
+            },
+            "t13-close-b",
+            AV,
+        )
+        got = anthropic_assembled(b.content)
+        assert got["stopped"] and got["stop_reason"] == "tool_use" and not got["errors"]
+        stops = [
+            e for e in client_events(b.content) if e.data and json.loads(e.data)["type"] == "message_stop"
+        ]
+        assert len(stops) == 1
 
 
 def test_stream_cut_before_its_finish_still_gets_an_error(gw: Stack, up: ScriptedUpstream) -> None:
