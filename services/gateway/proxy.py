@@ -444,7 +444,8 @@ class Proxy:
 
     def _error_response(self, call: Call, exc: UpstreamError) -> web.Response:
         """The last error, in the client's format. A provider's own error body goes back unmodified when
-        the client speaks that provider's API (clients match its wording to recover)."""
+        the client speaks that provider's API (clients match its wording to recover), unless it does not
+        say its meaning in the words clients look for (``registry.said_in_client_words``)."""
         status = exc.upstream_status or 502
         headers = {**exc.headers, **self._headers(call)}
         if exc.retry_after_s is not None:
@@ -456,7 +457,13 @@ class Proxy:
             # an error told in the stream (before the first token) came without a body: its message says it
             meaning = registry.upstream_error_meaning(source.wire, exc.upstream_status, exc.body, exc.message)
             headers.update(registry.retry_advice(meaning))
-        if meaning is not None and source is not None and not source.translated and _json_object(exc.body):
+        if (
+            meaning is not None
+            and source is not None
+            and not source.translated
+            and _json_object(exc.body)
+            and registry.said_in_client_words(meaning, exc.body)
+        ):
             call.answer(status, exc.error_type)
             return web.Response(
                 body=exc.body, status=status, content_type="application/json", headers=headers

@@ -801,6 +801,26 @@ def gw_alone(up: ScriptedUpstream, tmp_path: Path) -> Iterator[Stack]:
         yield st
 
 
+def test_overflow_without_openais_code_reaches_chat_clients_with_it(gw: Stack, up: ScriptedUpstream) -> None:
+    """s7 variant 10-g: a same-format (passed through) overflow whose body lacks OpenAI's code (xAI's own
+    error shape; OpenRouter's numeric ``code: 400``) reaches an OpenAI client with
+    ``code: context_length_exceeded``, the one thing OpenAI-based agents test for."""
+    xai_overflow = {
+        "code": "Client specified an invalid argument",
+        "error": "This model's maximum prompt length is 131072 but the request contains 200000 tokens.",
+    }
+    up.script(XAI, json_answer(xai_overflow, 400))
+    r = post(
+        gw,
+        "/v1/chat/completions",
+        {"model": "grok-3", "messages": [{"role": "user", "content": "x"}]},
+        "t10-g",
+    )
+    err = r.json()["error"]
+    assert r.status_code == 400 and err["code"] == "context_length_exceeded"
+    assert err["type"] == "invalid_request_error" and "131072" in err["message"]
+
+
 def test_case11_429_headers_reach_claude_code(gw_alone: Stack, up: ScriptedUpstream) -> None:
     gw = gw_alone
     up.script(

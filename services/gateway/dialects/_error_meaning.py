@@ -72,6 +72,20 @@ def retry_advice(meaning: Meaning) -> dict[str, str]:
     return {"x-should-retry": "false"} if meaning == "quota_exhausted" else {}
 
 
+def said_in_client_words(meaning: Meaning, body: bytes) -> bool:
+    """False when a same-format error body does not say its meaning as clients look for it, so it is said
+    again in the client's words rather than passed on: a context overflow whose body has neither OpenAI's
+    ``code: context_length_exceeded`` nor Anthropic's "prompt is too long" (OpenRouter's numeric
+    ``code: 400``, xAI's ``{"code": "Client specified an invalid argument", "error": "…"}``). Every other
+    body goes back as it came (clients match its wording)."""
+    if meaning != "context_overflow":
+        return True
+    err = _error_of(body)
+    return err.get("code") == "context_length_exceeded" or "prompt is too long" in str(
+        err.get("message") or ""
+    )
+
+
 def told_in_stream(message: str) -> bytes:
     """An error body (``{"error": {"message": …}}``) for an error a provider told inside its stream, where
     no error body came: both wires' readers (``meaning_from_openai``, ``meaning_from_anthropic``) find its

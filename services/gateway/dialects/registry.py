@@ -317,6 +317,12 @@ def retry_advice(meaning: em.Meaning) -> dict[str, str]:
     return em.retry_advice(meaning)
 
 
+def said_in_client_words(meaning: em.Meaning, body: bytes) -> bool:
+    """Whether a same-format error body says its meaning as clients look for it
+    (``_error_meaning.said_in_client_words``)."""
+    return em.said_in_client_words(meaning, body)
+
+
 def client(fmt: ClientFormat) -> ClientSpec:
     return CLIENTS[fmt]
 

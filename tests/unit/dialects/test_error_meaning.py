@@ -221,3 +221,28 @@ def test_only_an_exhausted_quota_tells_clients_not_to_retry() -> None:
     which both SDKs obey before looking at the status; an ordinary rate limit is left to the SDK."""
     assert registry.retry_advice("quota_exhausted") == {"x-should-retry": "false"}
     assert registry.retry_advice("rate_limit") == {} and registry.retry_advice("overloaded") == {}
+
+
+@pytest.mark.parametrize(
+    ("meaning", "body", "kept"),
+    [
+        ("context_overflow", json.dumps(OPENAI_OVERFLOW).encode(), True),
+        ("context_overflow", json.dumps(ANTHROPIC_OVERFLOW).encode(), True),
+        # OpenRouter's numeric code and xAI's own shape do not say it as clients look for it
+        (
+            "context_overflow",
+            b'{"error": {"code": 400, "message": "maximum context length is 8 tokens"}}',
+            False,
+        ),
+        (
+            "context_overflow",
+            b'{"code": "Client specified an invalid argument", "error": "maximum prompt length"}',
+            False,
+        ),
+        ("rate_limit", b'{"error": {"code": 429, "message": "slow down"}}', True),
+    ],
+)
+def test_same_format_bodies_are_kept_unless_they_hide_an_overflow(
+    meaning: Meaning, body: bytes, kept: bool
+) -> None:
+    assert registry.said_in_client_words(meaning, body) is kept
