@@ -23,6 +23,7 @@ from aiohttp import web
 from services.gateway.bodies import dumps_body, refusal
 from services.gateway.calls import Attempt, Call
 from services.gateway.dialects import ir, registry
+from services.gateway.dialects._minted import refused_signature, strip_thinking
 from services.gateway.dialects._prompt_cache import session_from
 from services.gateway.dialects._request_common import TranslatedRequest, TranslationError
 from services.gateway.dialects.registry import Pairing
@@ -136,6 +137,11 @@ class Proxy:
             retry = self._build(call, provider, route, pair)
             if not stated.lasting:  # what this prompt leaves of the context window: this retry only
                 retry = _clamped(retry, stated.tokens)
+            if retry.body != up.body:
+                return await self.upstream.send(provider, retry.url, retry.headers, retry.body), retry
+        elif pair.wire.name == "anthropic" and refused_signature(err.upstream_status, err.message):
+            # a thinking block signed elsewhere: once more without the history's thinking (s7 variant 04-g)
+            retry = _without_thinking(self._build(call, provider, route, pair))
             if retry.body != up.body:
                 return await self.upstream.send(provider, retry.url, retry.headers, retry.body), retry
         raise err
@@ -485,6 +491,14 @@ def _clamped(up: Upstream, limit: int) -> Upstream:
     """``up`` with every output-token field of its body at most ``limit`` (a one-off retry: parsed again)."""
     body = orjson.loads(up.body)
     if not isinstance(body, dict) or not clamp_body(body, limit):
+        return up
+    return replace(up, body=dumps_body(body))
+
+
+def _without_thinking(up: Upstream) -> Upstream:
+    """``up`` without the history's thinking blocks (``_minted.strip_thinking``; a one-off retry)."""
+    body = orjson.loads(up.body)
+    if not isinstance(body, dict) or not strip_thinking(body):
         return up
     return replace(up, body=dumps_body(body))
 

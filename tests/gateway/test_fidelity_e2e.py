@@ -544,6 +544,57 @@ ANTHROPIC_OK = {
 }
 
 
+def test_a_signature_anthropic_refuses_costs_one_retry_without_thinking(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """s7 variant 04-g: a conversation begun on another Anthropic-compatible provider carries thinking
+    signatures nothing marks as foreign; Anthropic refuses them (400 "Invalid `signature` in `thinking`
+    block"). The gateway sends once more without the history's thinking (and, since the last assistant
+    turn lost its thinking, without ``thinking``): the client gets its answer."""
+    foreign = "c2lnbmVkLWVsc2V3aGVyZQ"
+    refused = {
+        "type": "error",
+        "error": {
+            "type": "invalid_request_error",
+            "message": "messages.1.content.0: Invalid `signature` in `thinking` block",
+        },
+    }
+    answer = {
+        "id": "msg_04g",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-sonnet-4-5",
+        "content": [{"type": "text", "text": "Done."}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": 20, "output_tokens": 2},
+    }
+    up.script(ANTHROPIC, json_answer(refused, 400), json_answer(answer))
+    before = len(up.seen(ANTHROPIC))
+    messages = [
+        {"role": "user", "content": "list files"},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "thinking", "thinking": "Use ls.", "signature": foreign},
+                {"type": "tool_use", "id": "toolu_1", "name": "Bash", "input": {"command": "ls"}},
+            ],
+        },
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "a.py"}]},
+    ]
+    body = {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 2000,
+        "thinking": {"type": "adaptive"},
+        "messages": messages,
+    }
+    r = post(gw, "/v1/messages", body, "t04-g", AV)
+    assert r.status_code == 200 and r.json()["content"][0]["text"] == "Done."
+    first, retry = up.seen(ANTHROPIC)[before:]
+    assert foreign in json.dumps(first.json) and foreign not in json.dumps(retry.json)
+    assert "thinking" not in retry.json and retry.json["messages"][1]["content"][0]["type"] == "tool_use"
+
+
 def test_case04_gateway_signature_is_not_sent_to_anthropic(gw: Stack, up: ScriptedUpstream) -> None:
     up.script(
         XAI,
