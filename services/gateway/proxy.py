@@ -23,6 +23,7 @@ from aiohttp import web
 from services.gateway.bodies import dumps_body, refusal
 from services.gateway.calls import Attempt, Call
 from services.gateway.dialects import ir, registry
+from services.gateway.dialects._minted import refused_signature, strip_thinking
 from services.gateway.dialects._prompt_cache import session_from
 from services.gateway.dialects._request_common import TranslatedRequest, TranslationError
 from services.gateway.dialects.registry import Pairing
@@ -136,6 +137,11 @@ class Proxy:
             retry = self._build(call, provider, route, pair)
             if not stated.lasting:  # what this prompt leaves of the context window: this retry only
                 retry = _clamped(retry, stated.tokens)
+            if retry.body != up.body:
+                return await self.upstream.send(provider, retry.url, retry.headers, retry.body), retry
+        elif pair.wire.name == "anthropic" and refused_signature(err.upstream_status, err.message):
+            # a thinking block signed elsewhere: once more without the history's thinking (s7 variant 04-g)
+            retry = _without_thinking(self._build(call, provider, route, pair))
             if retry.body != up.body:
                 return await self.upstream.send(provider, retry.url, retry.headers, retry.body), retry
         raise err
@@ -444,17 +450,25 @@ class Proxy:
 
     def _error_response(self, call: Call, exc: UpstreamError) -> web.Response:
         """The last error, in the client's format. A provider's own error body goes back unmodified when
-        the client speaks that provider's API (clients match its wording to recover)."""
+        the client speaks that provider's API (clients match its wording to recover), unless it does not
+        say its meaning in the words clients look for (``registry.said_in_client_words``)."""
         status = exc.upstream_status or 502
         headers = {**exc.headers, **self._headers(call)}
         if exc.retry_after_s is not None:
             headers["retry-after"] = str(max(1, math.ceil(exc.retry_after_s)))  # whole seconds, rounded up
         source = next((a for a in call.attempts if a.error is exc), None)
+        meaning = None
+        if exc.upstream_status is not None and source is not None:
+            # the upstream's meaning (context overflow, rate limit, …), said in the client's words below
+            # an error told in the stream (before the first token) came without a body: its message says it
+            meaning = registry.upstream_error_meaning(source.wire, exc.upstream_status, exc.body, exc.message)
+            headers.update(registry.retry_advice(meaning))
         if (
-            exc.upstream_status is not None
+            meaning is not None
             and source is not None
             and not source.translated
             and _json_object(exc.body)
+            and registry.said_in_client_words(meaning, exc.body)
         ):
             call.answer(status, exc.error_type)
             return web.Response(
@@ -462,10 +476,7 @@ class Proxy:
             )
         client = registry.client(call.fmt)
         message, code = exc.message, exc.upstream_type
-        if exc.upstream_status is not None and source is not None:
-            # translated: the upstream's meaning (context overflow, rate limit, …) in the client's words
-            # an error told in the stream (before the first token) came without a body: its message says it
-            meaning = registry.upstream_error_meaning(source.wire, exc.upstream_status, exc.body, exc.message)
+        if meaning is not None:  # translated: the upstream's meaning in the client's words
             status, message, words_code = client.error_words(meaning, status, message)
             code = words_code or code
         status = client.client_status(status)
@@ -480,6 +491,14 @@ def _clamped(up: Upstream, limit: int) -> Upstream:
     """``up`` with every output-token field of its body at most ``limit`` (a one-off retry: parsed again)."""
     body = orjson.loads(up.body)
     if not isinstance(body, dict) or not clamp_body(body, limit):
+        return up
+    return replace(up, body=dumps_body(body))
+
+
+def _without_thinking(up: Upstream) -> Upstream:
+    """``up`` without the history's thinking blocks (``_minted.strip_thinking``; a one-off retry)."""
+    body = orjson.loads(up.body)
+    if not isinstance(body, dict) or not strip_thinking(body):
         return up
     return replace(up, body=dumps_body(body))
 

@@ -167,7 +167,8 @@ class Passthrough(Relay):
         )
 
     def finish(self) -> bytes:
-        cut = self._sse.pending and not self.complete
+        pending = self._sse.pending
+        cut = pending and not self.complete
         events = self._sse.flush()
         out = b"".join([self._frame(ev) for ev in events]) if self._filter is not None else b""
         if self._filter is None:
@@ -179,6 +180,11 @@ class Passthrough(Relay):
             # passed on (already sent, when there is no filter: a blank line ends it), an error follows.
             out = b"" if self._filter is not None else b"\n\n"
             return out + self.fail(502, "upstream stream ended in the middle of an event", "broken_stream")
+        if self.complete and self.error is None and not self.decoder.closed:
+            # The answer ended (finish / stop reason) but the body without its closing frame: the client
+            # gets it, as its API ends a stream (bugcase 13). A half frame already sent is ended first.
+            sep = b"\n\n" if pending and self._filter is None else b""
+            out += sep + self.pairing.wire.closing_frame
         return out
 
     def fail(self, status: int, message: str, error_type: str = "api_error") -> bytes:

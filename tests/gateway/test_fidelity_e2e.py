@@ -43,6 +43,18 @@ name = "capped"
 base_url = "{up}/capped/v1"
 models = ["capped-chat"]
 price = {{ input = 0.27, output = 1.10 }}
+
+[[providers]]
+name = "unpaid"
+base_url = "{up}/unpaid/v1"
+models = ["unpaid-chat"]
+price = {{ input = 0.27, output = 1.10 }}
+
+[[providers]]
+name = "unpaid-too"
+base_url = "{up}/unpaid-too/v1"
+models = ["unpaid-too-chat"]
+price = {{ input = 0.27, output = 1.10 }}
 """
 LOCAL = "/local/v1/chat/completions"
 OPENAI = "/openai/v1/chat/completions"
@@ -239,6 +251,8 @@ def test_case13_stream_without_done_is_a_success(gw: Stack, up: ScriptedUpstream
     events = [json.loads(e.data) for e in client_events(a.content) if not e.comment and e.data != "[DONE]"]
     assert not [e for e in events if "error" in e]
     assert "".join(c["delta"].get("content") or "" for e in events for c in e["choices"]) == "Hello there!"
+    # the stream ends as OpenAI's do (s7 variant 13-g: passed through without its [DONE])
+    assert a.content.endswith(b"data: [DONE]\n\n") and a.content.count(b"[DONE]") == 1
     b = post(
         gw,
         "/v1/messages",
@@ -271,6 +285,42 @@ def test_case13_stream_without_done_is_a_success(gw: Stack, up: ScriptedUpstream
         assert r.status_code == 200
     health = httpx.get(gw.gateway_url + "/health").json()["providers"]["local"]
     assert health.get("state") != "cooling_down"
+
+
+def test_passthrough_streams_get_their_closing_frame(gw: Stack, up: ScriptedUpstream) -> None:
+    """s7 variant 13-g: a finished answer whose body ended without its closing frame reaches a client of
+    the same API with it (chat's ``data: [DONE]``, Anthropic's ``message_stop``), once, also when the
+    body's last frame lacks its blank line; a stream that had it is not given a second one."""
+    up.script(XAI, sse([*CASE13[:3], CASE13[3]]))  # finish and usage, no [DONE]
+    a = post(
+        gw,
+        "/v1/chat/completions",
+        {"model": "grok-3", "stream": True, "messages": [{"role": "user", "content": "hi"}]},
+        "t13-close-a",
+    )
+    assert a.content.endswith(b"\n\ndata: [DONE]\n\n") and a.content.count(b"[DONE]") == 1
+    no_stop = CASE01[:-1]
+    half_stop = [*no_stop, b"event: message_stop\n"]  # its first line only: ended before it is added
+    for body in (no_stop, half_stop, CASE01):
+        up.script(ANTHROPIC, sse(body))
+        b = post(
+            gw,
+            "/v1/messages",
+            {
+                "model": "claude-sonnet-4-5",
+                "max_tokens": 100,
+                "stream": True,
+                "messages": [{"role": "user", "content": "x"}],
+            },
+            "t13-close-b",
+            AV,
+        )
+        got = anthropic_assembled(b.content)
+        assert got["stopped"] and got["stop_reason"] == "tool_use" and not got["errors"]
+        stops = [
+            e for e in client_events(b.content) if e.data and json.loads(e.data)["type"] == "message_stop"
+        ]
+        assert len(stops) == 1
 
 
 def test_stream_cut_before_its_finish_still_gets_an_error(gw: Stack, up: ScriptedUpstream) -> None:
@@ -492,6 +542,57 @@ ANTHROPIC_OK = {
     "stop_sequence": None,
     "usage": {"input_tokens": 30, "output_tokens": 3},
 }
+
+
+def test_a_signature_anthropic_refuses_costs_one_retry_without_thinking(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """s7 variant 04-g: a conversation begun on another Anthropic-compatible provider carries thinking
+    signatures nothing marks as foreign; Anthropic refuses them (400 "Invalid `signature` in `thinking`
+    block"). The gateway sends once more without the history's thinking (and, since the last assistant
+    turn lost its thinking, without ``thinking``): the client gets its answer."""
+    foreign = "c2lnbmVkLWVsc2V3aGVyZQ"
+    refused = {
+        "type": "error",
+        "error": {
+            "type": "invalid_request_error",
+            "message": "messages.1.content.0: Invalid `signature` in `thinking` block",
+        },
+    }
+    answer = {
+        "id": "msg_04g",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-sonnet-4-5",
+        "content": [{"type": "text", "text": "Done."}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": 20, "output_tokens": 2},
+    }
+    up.script(ANTHROPIC, json_answer(refused, 400), json_answer(answer))
+    before = len(up.seen(ANTHROPIC))
+    messages = [
+        {"role": "user", "content": "list files"},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "thinking", "thinking": "Use ls.", "signature": foreign},
+                {"type": "tool_use", "id": "toolu_1", "name": "Bash", "input": {"command": "ls"}},
+            ],
+        },
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "a.py"}]},
+    ]
+    body = {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 2000,
+        "thinking": {"type": "adaptive"},
+        "messages": messages,
+    }
+    r = post(gw, "/v1/messages", body, "t04-g", AV)
+    assert r.status_code == 200 and r.json()["content"][0]["text"] == "Done."
+    first, retry = up.seen(ANTHROPIC)[before:]
+    assert foreign in json.dumps(first.json) and foreign not in json.dumps(retry.json)
+    assert "thinking" not in retry.json and retry.json["messages"][1]["content"][0]["type"] == "tool_use"
 
 
 def test_case04_gateway_signature_is_not_sent_to_anthropic(gw: Stack, up: ScriptedUpstream) -> None:
@@ -751,6 +852,26 @@ def gw_alone(up: ScriptedUpstream, tmp_path: Path) -> Iterator[Stack]:
         yield st
 
 
+def test_overflow_without_openais_code_reaches_chat_clients_with_it(gw: Stack, up: ScriptedUpstream) -> None:
+    """s7 variant 10-g: a same-format (passed through) overflow whose body lacks OpenAI's code (xAI's own
+    error shape; OpenRouter's numeric ``code: 400``) reaches an OpenAI client with
+    ``code: context_length_exceeded``, the one thing OpenAI-based agents test for."""
+    xai_overflow = {
+        "code": "Client specified an invalid argument",
+        "error": "This model's maximum prompt length is 131072 but the request contains 200000 tokens.",
+    }
+    up.script(XAI, json_answer(xai_overflow, 400))
+    r = post(
+        gw,
+        "/v1/chat/completions",
+        {"model": "grok-3", "messages": [{"role": "user", "content": "x"}]},
+        "t10-g",
+    )
+    err = r.json()["error"]
+    assert r.status_code == 400 and err["code"] == "context_length_exceeded"
+    assert err["type"] == "invalid_request_error" and "131072" in err["message"]
+
+
 def test_case11_429_headers_reach_claude_code(gw_alone: Stack, up: ScriptedUpstream) -> None:
     gw = gw_alone
     up.script(
@@ -833,6 +954,30 @@ def test_rate_limit_headers_on_success_and_through_translation(gw: Stack, up: Sc
     )
     assert r.status_code == 429 and r.json()["error"]["type"] == "rate_limit_error"
     assert r.headers["retry-after"] == "8" and r.headers["x-ratelimit-reset-requests"] == "7s"
+
+
+def test_exhausted_quota_is_not_retried_by_any_client(gw: Stack, up: ScriptedUpstream) -> None:
+    """s7 variant 11-j: OpenAI's 429 insufficient_quota reached Claude Code as a plain 429 rate_limit_error,
+    which the anthropic SDK retries by status; retrying cannot help (conformance §1.8), so the answer says
+    ``x-should-retry: false``, translated (Anthropic client) and passed through (Chat client) alike."""
+    quota = {
+        "error": {
+            "message": "You exceeded your current quota, please check your plan and billing details.",
+            "type": "insufficient_quota",
+            "param": None,
+            "code": "insufficient_quota",
+        }
+    }
+    # a provider each (a 429 cools its provider down): these leave the other tests alone
+    up.script("/unpaid/v1/chat/completions", json_answer(quota, 429))
+    up.script("/unpaid-too/v1/chat/completions", json_answer(quota, 429))
+    body = {"model": "unpaid-chat", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]}
+    r = post(gw, "/v1/messages", body, "t11-quota-a", AV)
+    assert r.status_code == 429 and r.json()["error"]["type"] == "rate_limit_error"
+    assert r.headers["x-should-retry"] == "false"
+    r = post(gw, "/v1/chat/completions", {**body, "model": "unpaid-too-chat"}, "t11-quota-c")
+    assert r.status_code == 429 and r.headers["x-should-retry"] == "false"
+    assert r.json()["error"]["code"] == "insufficient_quota"  # the provider's own body, unmodified
 
 
 # ---- kind 6: output limits (bugcase 17) -----------------------------------------------------------------

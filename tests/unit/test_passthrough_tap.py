@@ -122,6 +122,10 @@ class Recording:
         return bool(self.inner.done)
 
     @property
+    def closed(self) -> bool:
+        return bool(self.inner.closed)
+
+    @property
     def model(self) -> str | None:
         return self.inner.model  # type: ignore[no-any-return]
 

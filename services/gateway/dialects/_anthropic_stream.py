@@ -63,6 +63,7 @@ class MessagesStreamDecoder:
         self._tools = 0
         self._failed = False
         self._stopped = False  # message_stop seen: nothing after it is read
+        self.closed = False  # message_stop seen (``registry.StreamDecoder``)
 
     def feed(self, ev: SSEEvent) -> list[Delta]:
         """Translate one upstream SSE event."""
@@ -93,7 +94,7 @@ class MessagesStreamDecoder:
         if kind == "message_delta":
             return self._message_delta(_dict(obj.get("delta")), _dict(obj.get("usage")))
         if kind == "message_stop":
-            self.done = self._stopped = True
+            self.done = self._stopped = self.closed = True
         elif kind == "ping":
             return [KeepAlive()]
         elif kind == "error":
@@ -313,6 +314,9 @@ class MessagesStreamEncoder:
 
     def _delta(self, delta: dict[str, Any]) -> bytes:
         return _frame({"type": "content_block_delta", "index": self._index, "delta": delta})
+
+
+STOP_FRAME = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
 
 
 def _frame(obj: dict[str, Any]) -> bytes:

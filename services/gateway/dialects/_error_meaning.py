@@ -17,6 +17,7 @@ import orjson
 Meaning = Literal[
     "context_overflow",
     "rate_limit",
+    "quota_exhausted",
     "overloaded",
     "authentication",
     "permission",
@@ -61,6 +62,28 @@ _XAI_NUMBERS = re.compile(r"maximum prompt length is (\d+) but the request conta
 _GEMINI_NUMBERS = re.compile(
     r"input token count \((\d+)\) exceeds the maximum number of tokens allowed \((\d+)\)", re.I
 )
+
+
+def retry_advice(meaning: Meaning) -> dict[str, str]:
+    """Headers telling the client's SDK whether to retry, for an error that means ``meaning``: an exhausted
+    quota or credit (OpenAI ``insufficient_quota``, Anthropic ``billing_error``) is a 429 the SDKs would
+    retry by status, but retrying cannot succeed (conformance §1.8, "insufficient_quota … must not be
+    retried"; §0, ``x-should-retry: false``, which both SDKs obey: ``_base_client._should_retry``)."""
+    return {"x-should-retry": "false"} if meaning == "quota_exhausted" else {}
+
+
+def said_in_client_words(meaning: Meaning, body: bytes) -> bool:
+    """False when a same-format error body does not say its meaning as clients look for it, so it is said
+    again in the client's words rather than passed on: a context overflow whose body has neither OpenAI's
+    ``code: context_length_exceeded`` nor Anthropic's "prompt is too long" (OpenRouter's numeric
+    ``code: 400``, xAI's ``{"code": "Client specified an invalid argument", "error": "…"}``). Every other
+    body goes back as it came (clients match its wording)."""
+    if meaning != "context_overflow":
+        return True
+    err = _error_of(body)
+    return err.get("code") == "context_length_exceeded" or "prompt is too long" in str(
+        err.get("message") or ""
+    )
 
 
 def told_in_stream(message: str) -> bytes:
@@ -121,7 +144,9 @@ def meaning_from_openai(status: int, body: bytes) -> Meaning:
         status in (400, 413, 422) and _OVERFLOW.search(f"{message} {etype}")
     ):
         return "context_overflow"
-    if code in ("rate_limit_exceeded", "insufficient_quota"):
+    if code == "insufficient_quota" or etype == "insufficient_quota":
+        return "quota_exhausted"
+    if code == "rate_limit_exceeded":
         return "rate_limit"
     if code == "invalid_api_key":
         return "authentication"
@@ -132,6 +157,7 @@ def meaning_from_openai(status: int, body: bytes) -> Meaning:
 
 _ANTHROPIC_TYPES: dict[str, Meaning] = {
     "rate_limit_error": "rate_limit",
+    "billing_error": "quota_exhausted",
     "overloaded_error": "overloaded",
     "authentication_error": "authentication",
     "permission_error": "permission",
@@ -166,6 +192,7 @@ def _numbers(message: str) -> tuple[int, int] | None:
 _ANTHROPIC_STATUS: dict[Meaning, int] = {
     "context_overflow": 400,
     "rate_limit": 429,
+    "quota_exhausted": 429,
     "overloaded": 529,
     "authentication": 401,
     "permission": 403,
@@ -188,6 +215,7 @@ def words_for_anthropic(meaning: Meaning, status: int, message: str) -> Words:
 _OPENAI_WORDS: dict[Meaning, tuple[int, str | None]] = {
     "context_overflow": (400, "context_length_exceeded"),
     "rate_limit": (429, "rate_limit_exceeded"),
+    "quota_exhausted": (429, "insufficient_quota"),
     "overloaded": (503, None),
     "authentication": (401, "invalid_api_key"),
     "permission": (403, None),

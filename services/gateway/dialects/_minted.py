@@ -11,6 +11,7 @@ client's body is reused across attempts): changed parts are copied. Returns True
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from services.gateway.dialects._anthropic_wire import SYNTHETIC_SIGNATURE
@@ -78,3 +79,48 @@ def strip_for_responses(body: dict[str, Any]) -> bool:
     if changed:
         body["input"] = out
     return changed
+
+
+# Anthropic's 400 for a thinking block it did not sign: "messages.1.content.0: Invalid `signature` in
+# `thinking` block" (a conversation begun on another Anthropic-compatible provider or gateway, whose
+# signatures the gateway cannot tell from Anthropic's own before Anthropic checks them).
+_INVALID_SIGNATURE = re.compile(r"invalid\W+signature\W+in\W+(?:redacted_)?thinking\W+block", re.I)
+_THINKING_BLOCKS = ("thinking", "redacted_thinking")
+
+
+def refused_signature(status: int | None, message: str) -> bool:
+    """True for Anthropic's refusal of a thinking block's signature (400, ``_INVALID_SIGNATURE``)."""
+    return status == 400 and _INVALID_SIGNATURE.search(message) is not None
+
+
+def strip_thinking(body: dict[str, Any]) -> bool:
+    """After ``refused_signature``: drop every thinking and redacted_thinking block of the history (an
+    assistant turn left empty is dropped), and the request's ``thinking`` when the last assistant turn
+    lost one (with thinking on, Anthropic wants that turn to start with a thinking block). The body is
+    changed as ``strip_for_anthropic`` changes it (copies of what changes). True when anything changed."""
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        return False
+    out: list[Any] = []
+    changed = last_lost = False
+    for msg in messages:
+        content = msg.get("content") if isinstance(msg, dict) else None
+        is_assistant = isinstance(msg, dict) and msg.get("role") == "assistant"
+        if not isinstance(content, list) or not any(_thinking(b) for b in content):
+            out.append(msg)
+            last_lost = False if is_assistant else last_lost
+            continue
+        changed = True
+        last_lost = is_assistant
+        kept = [b for b in content if not _thinking(b)]
+        if kept:
+            out.append({**msg, "content": kept})
+    if changed:
+        body["messages"] = out
+        if last_lost:
+            body.pop("thinking", None)
+    return changed
+
+
+def _thinking(block: Any) -> bool:
+    return isinstance(block, dict) and block.get("type") in _THINKING_BLOCKS

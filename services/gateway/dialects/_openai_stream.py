@@ -104,6 +104,7 @@ class ChatStreamDecoder:
         self._started = False
         self._finished = False
         self._ended = False  # `[DONE]` seen: nothing after it is read
+        self.closed = False  # `[DONE]` seen (``registry.StreamDecoder``)
         self._failed = False
         self._refusal = False
         self._calls: list[_ToolCall] = []  # by first appearance; position = IR tool index
@@ -116,7 +117,7 @@ class ChatStreamDecoder:
             return [KeepAlive()]
         data = ev.data.strip()
         if data == "[DONE]":
-            self.done = self._ended = True
+            self.done = self._ended = self.closed = True
             return []
         if self._ended or self._failed or not data:
             return []

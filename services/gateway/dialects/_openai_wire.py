@@ -137,17 +137,50 @@ def error_type_for_status(status: int) -> str:
     return "api_error"
 
 
-def stream_error_from_openai(error: Any) -> StreamError:
-    """An in-band ``{"error": {...}}`` object (OpenAI string codes, OpenRouter numeric codes) → StreamError."""
-    err = error if isinstance(error, dict) else {"message": str(error)}
+# An in-band error's string ``code`` / ``type`` → the HTTP status the same error has as an answer (OpenAI
+# error codes guide; the error types of OpenAI's and Anthropic's error objects, which OpenAI-compatible
+# servers reuse inside their streams).
+_STATUS_OF_WORD: dict[str, int] = {
+    "context_length_exceeded": 400,
+    "invalid_request_error": 400,
+    "invalid_api_key": 401,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "model_not_found": 404,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_exceeded": 429,
+    "rate_limit_error": 429,
+    "insufficient_quota": 429,
+    "overloaded_error": 529,
+}
+
+
+def _in_band_status(err: dict[str, Any]) -> int:
+    """The status of an in-band error: OpenRouter's numeric ``code``, else its string ``code`` or
+    ``type`` (xAI and OpenAI-compatible servers: ``"code": "context_length_exceeded"``), else 500."""
     code = err.get("code")
-    status = code if isinstance(code, int) and not isinstance(code, bool) and 400 <= code <= 599 else 500
+    if isinstance(code, int) and not isinstance(code, bool) and 400 <= code <= 599:
+        return code
+    for word in (code, err.get("type")):
+        if isinstance(word, str) and word in _STATUS_OF_WORD:
+            return _STATUS_OF_WORD[word]
+    return 500
+
+
+def stream_error_from_openai(error: Any) -> StreamError:
+    """An in-band ``{"error": {...}}`` object (OpenAI string codes, OpenRouter numeric codes) → StreamError.
+
+    The status comes from the code (``_in_band_status``). A ``context_length_exceeded`` code whose
+    message does not say so itself is named in the message, which is all the error's readers
+    (``_error_meaning.stream_error_meaning``) get."""
+    err = error if isinstance(error, dict) else {"message": str(error)}
+    status = _in_band_status(err)
     message = err.get("message")
-    return StreamError(
-        status=status,
-        type=error_type_for_status(status),
-        message=message if isinstance(message, str) and message else "upstream error during streaming",
-    )
+    text = message if isinstance(message, str) and message else "upstream error during streaming"
+    if err.get("code") == "context_length_exceeded" and "context" not in text.lower():
+        text = f"{text} (context_length_exceeded)"
+    return StreamError(status=status, type=error_type_for_status(status), message=text)
 
 
 def new_id(prefix: str) -> str:

@@ -87,8 +87,13 @@ class ResponsesStreamDecoder:
     (never the upstream's ``output_index``). A custom tool call's raw input becomes the arguments
     ``{"input": <text>}``, sent whole when its item is done. An item whose content never streamed
     (arguments only in ``output_item.done``, a message delivered whole) is relayed from its done event.
-    ``done`` is True once ``response.completed``, ``response.incomplete`` or ``response.failed`` was seen.
+    ``done`` is True once ``response.completed``, ``response.incomplete`` or ``response.failed`` was seen;
+    that terminal event is the stream's closing frame too (``closed``).
     """
+
+    @property
+    def closed(self) -> bool:
+        return self.done
 
     def __init__(self) -> None:
         self.usage: Usage | None = None

@@ -10,7 +10,11 @@ from typing import Any
 
 import orjson
 
-from services.gateway.dialects._anthropic_stream import MessagesStreamDecoder, MessagesStreamEncoder
+from services.gateway.dialects._anthropic_stream import (
+    STOP_FRAME,
+    MessagesStreamDecoder,
+    MessagesStreamEncoder,
+)
 from services.gateway.dialects._anthropic_wire import (
     SYNTHETIC_SIGNATURE,
     anthropic_error_type,
@@ -33,6 +37,7 @@ from services.gateway.dialects.view import View
 from shared.sse import encode_event
 
 __all__ = [
+    "STOP_FRAME",
     "SYNTHETIC_SIGNATURE",
     "MessagesStreamDecoder",
     "MessagesStreamEncoder",

@@ -11,7 +11,12 @@ from typing import Any
 
 import orjson
 
-from services.gateway.dialects._openai_stream import ChatStreamDecoder, ChatStreamEncoder, is_text_chunk
+from services.gateway.dialects._openai_stream import (
+    DONE_FRAME,
+    ChatStreamDecoder,
+    ChatStreamEncoder,
+    is_text_chunk,
+)
 from services.gateway.dialects._openai_wire import (
     client_status,
     error_body,
@@ -33,6 +38,7 @@ from services.gateway.dialects.view import View
 from shared.sse import encode_event
 
 __all__ = [
+    "DONE_FRAME",
     "ChatStreamDecoder",
     "ChatStreamEncoder",
     "chat_from_completion",

@@ -39,11 +39,15 @@ from shared.sse import SSEEvent, encode_comment, encode_event, reencode
 class StreamDecoder(Protocol):
     """Upstream SSE events → IR deltas. ``usage`` holds the totals so far; ``done`` turns True when the
     upstream's answer is complete by its meaning (a finish / stop reason, a terminal response event;
-    chat's ``[DONE]`` too), not by how the body ends; ``model`` is the model the upstream reported."""
+    chat's ``[DONE]`` too), not by how the body ends; ``closed`` when the stream's own closing frame
+    (chat's ``[DONE]``, Anthropic's ``message_stop``) came; ``model`` is the model the upstream reported."""
 
     usage: ir.Usage | None
     done: bool
     model: str | None
+
+    @property
+    def closed(self) -> bool: ...
 
     def feed(self, ev: SSEEvent) -> list[ir.Delta]: ...
     def finish(self) -> list[ir.Delta]: ...
@@ -122,6 +126,10 @@ class WireSpec:
     # How a passthrough relay finds, by scanning bytes, the frames it must decode once the stream has its
     # first token (``_scan``); None: it decodes every frame.
     scan: ScanRule | None = None
+    # The frame that closes a stream of this wire (conformance §1.5 "MUST end the stream with
+    # data: [DONE]", §2.4 ``message_stop``): a passthrough relay adds it when the upstream ended its
+    # answer (a finish reason, a stop reason) but its body ended without it (bugcase 13).
+    closing_frame: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +234,7 @@ WIRES: dict[Wire, WireSpec] = {
         strip_minted=minted.strip_nothing,
         token_event=oai.is_text_chunk,
         scan=scan.CHAT,
+        closing_frame=oai.DONE_FRAME,
     ),
     "anthropic": WireSpec(
         name="anthropic",
@@ -237,6 +246,7 @@ WIRES: dict[Wire, WireSpec] = {
         strip_minted=minted.strip_for_anthropic,
         content_events=_ANTHROPIC_TOKENS,
         scan=scan.named_rule(_ANTHROPIC_TOKENS, scan.ANTHROPIC_MARKS),
+        closing_frame=anth.STOP_FRAME,
     ),
     "openai_responses": WireSpec(
         name="openai_responses",
@@ -298,6 +308,17 @@ def upstream_error_meaning(wire: Wire, status: int, body: bytes | None, message:
     error's body, or, for an error told inside a stream where no body came, from its message
     (``_error_meaning.told_in_stream``)."""
     return WIRES[wire].error_meaning(status, body or em.told_in_stream(message))
+
+
+def retry_advice(meaning: em.Meaning) -> dict[str, str]:
+    """Retry headers for an upstream error of that meaning (``_error_meaning.retry_advice``)."""
+    return em.retry_advice(meaning)
+
+
+def said_in_client_words(meaning: em.Meaning, body: bytes) -> bool:
+    """Whether a same-format error body says its meaning as clients look for it
+    (``_error_meaning.said_in_client_words``)."""
+    return em.said_in_client_words(meaning, body)
 
 
 def client(fmt: ClientFormat) -> ClientSpec:

@@ -52,6 +52,8 @@ UPSTREAM: list[tuple[Wire, int, bytes, Meaning]] = [
         "context_overflow",
     ),
     ("openai_chat", 429, openai_error(429, "rate_limit_exceeded"), "rate_limit"),
+    ("openai_chat", 429, openai_error(429, "insufficient_quota"), "quota_exhausted"),
+    ("anthropic", 402, anthropic_error("billing_error"), "quota_exhausted"),
     ("anthropic", 429, anthropic_error("rate_limit_error"), "rate_limit"),
     ("openai_chat", 503, openai_error(503, None), "overloaded"),
     ("anthropic", 529, anthropic_error("overloaded_error"), "overloaded"),
@@ -77,6 +79,7 @@ def test_every_wire_reads_the_meaning(wire: Wire, status: int, body: bytes, mean
 EXPECTED: dict[Meaning, tuple[tuple[int, str], tuple[int, str | None]]] = {
     "context_overflow": ((400, "invalid_request_error"), (400, "context_length_exceeded")),
     "rate_limit": ((429, "rate_limit_error"), (429, "rate_limit_exceeded")),
+    "quota_exhausted": ((429, "rate_limit_error"), (429, "insufficient_quota")),
     "overloaded": ((529, "overloaded_error"), (503, None)),
     "authentication": ((401, "authentication_error"), (401, "invalid_api_key")),
     "permission": ((403, "permission_error"), (403, None)),
@@ -175,3 +178,71 @@ def test_openrouter_names_the_serving_providers_message() -> None:
         }
     }
     assert parse_upstream_error(json.dumps(plain).encode())[0] == "upstream timed out"
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "meaning"),
+    [
+        # xAI / OpenAI-compatible servers: string code, OpenAI's wording (s7 variant 10-i)
+        (OPENAI_OVERFLOW["error"], 400, "context_overflow"),
+        # the code alone says it
+        (
+            {"message": "Bad request", "type": "invalid_request_error", "code": "context_length_exceeded"},
+            400,
+            "context_overflow",
+        ),
+        ({"message": "slow down", "type": "requests", "code": "rate_limit_exceeded"}, 429, "rate_limit"),
+        ({"message": "Overloaded", "type": "overloaded_error"}, 529, "overloaded"),
+        # OpenRouter's numeric code still wins; no code at all is a server error
+        ({"message": "Provider returned error", "code": 502}, 502, "server"),
+        ({"message": "boom"}, 500, "server"),
+    ],
+)
+def test_an_in_band_error_keeps_its_status_and_meaning(
+    error: dict[str, object], status: int, meaning: Meaning
+) -> None:
+    """An error chunk inside a 200 stream (before the first token the gateway answers it as an HTTP error)
+    has the status its string code or type names, so a context overflow told in the stream reaches Claude
+    Code as "prompt is too long" and OpenAI clients with code context_length_exceeded, not as a 500."""
+    from services.gateway.dialects._openai_wire import stream_error_from_openai
+
+    err = stream_error_from_openai(error)
+    assert err.status == status
+    assert registry.upstream_error_meaning("openai_chat", err.status, None, err.message) == meaning
+    if meaning == "context_overflow":
+        anth = registry.client("anthropic").error_words(meaning, err.status, err.message)
+        assert anth[0] == 400 and "prompt is too long" in anth[1]
+        chat = registry.client("openai_chat").error_words(meaning, err.status, err.message)
+        assert chat[0] == 400 and chat[2] == "context_length_exceeded"
+
+
+def test_only_an_exhausted_quota_tells_clients_not_to_retry() -> None:
+    """A 429 that retrying cannot cure (insufficient_quota, billing_error) carries x-should-retry: false,
+    which both SDKs obey before looking at the status; an ordinary rate limit is left to the SDK."""
+    assert registry.retry_advice("quota_exhausted") == {"x-should-retry": "false"}
+    assert registry.retry_advice("rate_limit") == {} and registry.retry_advice("overloaded") == {}
+
+
+@pytest.mark.parametrize(
+    ("meaning", "body", "kept"),
+    [
+        ("context_overflow", json.dumps(OPENAI_OVERFLOW).encode(), True),
+        ("context_overflow", json.dumps(ANTHROPIC_OVERFLOW).encode(), True),
+        # OpenRouter's numeric code and xAI's own shape do not say it as clients look for it
+        (
+            "context_overflow",
+            b'{"error": {"code": 400, "message": "maximum context length is 8 tokens"}}',
+            False,
+        ),
+        (
+            "context_overflow",
+            b'{"code": "Client specified an invalid argument", "error": "maximum prompt length"}',
+            False,
+        ),
+        ("rate_limit", b'{"error": {"code": 429, "message": "slow down"}}', True),
+    ],
+)
+def test_same_format_bodies_are_kept_unless_they_hide_an_overflow(
+    meaning: Meaning, body: bytes, kept: bool
+) -> None:
+    assert registry.said_in_client_words(meaning, body) is kept

@@ -8,6 +8,7 @@ from typing import Any
 
 from services.gateway.dialects import registry
 from services.gateway.dialects._anthropic_wire import SYNTHETIC_SIGNATURE
+from services.gateway.dialects._minted import refused_signature, strip_thinking
 from services.gateway.dialects._responses_opaque import encode_compaction, encode_thinking
 from services.gateway.dialects.anthropic import render
 from services.gateway.dialects.ir import Completion, TextBlock, ThinkingBlock
@@ -97,3 +98,39 @@ def test_gateway_tokens_never_reach_openai_responses() -> None:
         },
     ]
     assert body == before
+
+
+def test_anthropics_signature_refusal_is_recognised() -> None:
+    said = "messages.1.content.0: Invalid `signature` in `thinking` block"
+    assert refused_signature(400, said)
+    assert not refused_signature(400, "prompt is too long: 1 tokens > 0 maximum")
+    assert not refused_signature(500, said)
+
+
+def test_strip_thinking_drops_every_thinking_block_and_thinking_when_the_last_turn_lost_one() -> None:
+    """The one-off retry after Anthropic refused a signature (s7 variant 04-g): no thinking block is left;
+    the client's body is not changed in place."""
+    blocks = [
+        {"type": "redacted_thinking", "data": "x"},
+        {"type": "thinking", "thinking": "t", "signature": "s"},
+    ]
+    messages = [
+        {"role": "user", "content": "a"},
+        {"role": "assistant", "content": [*blocks, {"type": "text", "text": "b"}]},
+        {"role": "user", "content": "c"},
+        {"role": "assistant", "content": blocks[1:]},  # thinking only: the turn goes
+        {"role": "user", "content": "d"},
+        {"role": "assistant", "content": [{"type": "text", "text": "e"}]},
+        {"role": "user", "content": "f"},
+    ]
+    body = {"thinking": {"type": "adaptive"}, "messages": messages}
+    assert strip_thinking(body)
+    assert "thinking" in body  # the last assistant turn had no thinking: thinking stays on
+    assert [m["content"] for m in body["messages"]][:2] == ["a", [{"type": "text", "text": "b"}]]
+    assert len(body["messages"]) == 6 and messages[1]["content"][0] is blocks[0]  # the client's body intact
+    tool_loop = {
+        "thinking": {"type": "adaptive"},
+        "messages": messages[:2] + [{"role": "user", "content": "g"}],
+    }
+    assert strip_thinking(tool_loop) and "thinking" not in tool_loop
+    assert not strip_thinking({"messages": [{"role": "user", "content": "a"}]})
