@@ -139,7 +139,7 @@ class Proxy:
                 retry = _clamped(retry, stated.tokens)
             if retry.body != up.body:
                 return await self.upstream.send(provider, retry.url, retry.headers, retry.body), retry
-        elif pair.wire.name == "anthropic" and refused_signature(err.upstream_status, err.message):
+        elif pair.wire.verifies_signatures and refused_signature(err.upstream_status, err.message):
             # a thinking block signed elsewhere: once more without the history's thinking (s7 variant 04-g)
             retry = _without_thinking(self._build(call, provider, route, pair))
             if retry.body != up.body:

@@ -130,6 +130,9 @@ class WireSpec:
     # data: [DONE]", §2.4 ``message_stop``): a passthrough relay adds it when the upstream ended its
     # answer (a finish reason, a stop reason) but its body ended without it (bugcase 13).
     closing_frame: bytes = b""
+    # True for a wire whose provider verifies thinking-block signatures and refuses foreign ones with a 400
+    # (Anthropic): the proxy then retries once without the history's thinking (bugcase 04, s7 variant 04-g).
+    verifies_signatures: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,6 +250,7 @@ WIRES: dict[Wire, WireSpec] = {
         content_events=_ANTHROPIC_TOKENS,
         scan=scan.named_rule(_ANTHROPIC_TOKENS, scan.ANTHROPIC_MARKS),
         closing_frame=anth.STOP_FRAME,
+        verifies_signatures=True,
     ),
     "openai_responses": WireSpec(
         name="openai_responses",
