@@ -560,13 +560,9 @@ def test_a_signature_anthropic_refuses_costs_one_retry_without_thinking(
         },
     }
     answer = {
+        **ANTHROPIC_OK,
         "id": "msg_04g",
-        "type": "message",
-        "role": "assistant",
-        "model": "claude-sonnet-4-5",
         "content": [{"type": "text", "text": "Done."}],
-        "stop_reason": "end_turn",
-        "stop_sequence": None,
         "usage": {"input_tokens": 20, "output_tokens": 2},
     }
     up.script(ANTHROPIC, json_answer(refused, 400), json_answer(answer))

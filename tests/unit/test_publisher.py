@@ -450,6 +450,22 @@ async def test_publish_makes_no_zeromq_call_and_a_batch_costs_one_events_read() 
     ctx.term()
 
 
+async def forty_events_at_a_recorder(
+    ctx: zmq.Context[zmq.Socket[bytes]],
+) -> tuple[EventPublisher, Recorder, Clock]:
+    """A publisher (0.1 s ack timeout, 4 events a message, a stepped clock) that has sent 40 events to a
+    recorder stand-in which has acknowledged none of them yet."""
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    rec = Recorder(ctx, endpoint)
+    clock = Clock()
+    pub = EventPublisher(endpoint, max_queued=100, ack_timeout_s=0.1, batch_max=4, ctx=ctx, clock=clock)
+    await pumped_until(pub, rec, lambda: pub.connections == 1)
+    for i in range(40):
+        pub.publish(make_event(i))
+    await pumped_until(pub, rec, lambda: len(rec.got) == 40)
+    return pub, rec, clock
+
+
 async def ack_in_order_one_per_step(
     pub: EventPublisher, rec: Recorder, clock: Clock, steps: int, skip: str | None = None
 ) -> list[tuple[float, list[str]]]:
@@ -488,15 +504,8 @@ async def test_a_slow_recorder_that_acknowledges_in_order_gets_no_copies_of_what
     """Session 6's review: a recorder that is slow but alive (acknowledgements keep coming, in order) used to
     get up to ``batch_max`` copies per round of events merely queued at it. Resends now follow its
     progress: nothing it has not passed over is sent again, however long it takes to reach it."""
-    endpoint = f"tcp://127.0.0.1:{free_port()}"
     ctx = zmq.Context()
-    rec = Recorder(ctx, endpoint)
-    clock = Clock()
-    pub = EventPublisher(endpoint, max_queued=100, ack_timeout_s=0.1, batch_max=4, ctx=ctx, clock=clock)
-    await pumped_until(pub, rec, lambda: pub.connections == 1)
-    for i in range(40):
-        pub.publish(make_event(i))
-    await pumped_until(pub, rec, lambda: len(rec.got) == 40)
+    pub, rec, clock = await forty_events_at_a_recorder(ctx)
     # one acknowledgement per 10 ms: the last event waits 0.4 s, four timeouts (before: 4 copies a round)
     resends = await ack_in_order_one_per_step(pub, rec, clock, 45)
     assert resends == [] and pub.resent == 0 and len(rec.got) == 40
@@ -510,15 +519,8 @@ async def test_an_event_a_slow_recorder_passed_over_is_sent_again_while_the_othe
     """At-least-once with a slow recorder: an event it never acknowledged while it acknowledged events of
     later messages is sent again once older than the timeout, without waiting for the acknowledgements to
     stop, and only that event."""
-    endpoint = f"tcp://127.0.0.1:{free_port()}"
     ctx = zmq.Context()
-    rec = Recorder(ctx, endpoint)
-    clock = Clock()
-    pub = EventPublisher(endpoint, max_queued=100, ack_timeout_s=0.1, batch_max=4, ctx=ctx, clock=clock)
-    await pumped_until(pub, rec, lambda: pub.connections == 1)
-    for i in range(40):
-        pub.publish(make_event(i))
-    await pumped_until(pub, rec, lambda: len(rec.got) == 40)
+    pub, rec, clock = await forty_events_at_a_recorder(ctx)
     assert rec.messages == [4] * 10  # ev0005 in the second message: ev0008 on is acknowledged after it
     resends = await ack_in_order_one_per_step(pub, rec, clock, 50, skip="ev0005")
     assert [ids for _, ids in resends] == [["ev0005"]], resends
