@@ -32,6 +32,7 @@ from services.recorder.batch_rollup import (
     BatchGroups,
     batch_groups,
 )
+from services.recorder.inline_db import InlineConnection
 from services.recorder.latency_lists import (
     COMPACT_PER_BATCH,
     DROP_INDEXES_SQL,
@@ -200,14 +201,14 @@ def split_statements(script: str) -> list[str]:
     return statements
 
 
-async def user_version(db: aiosqlite.Connection) -> int:
+async def user_version(db: aiosqlite.Connection | InlineConnection) -> int:
     """The schema version recorded in the database file (0 for a new file)."""
     async with db.execute("PRAGMA user_version") as cur:
         row = await cur.fetchone()
     return int(row[0]) if row else 0
 
 
-async def migrate(db: aiosqlite.Connection, migrations: Sequence[str] = MIGRATIONS) -> int:
+async def migrate(db: aiosqlite.Connection | InlineConnection, migrations: Sequence[str] = MIGRATIONS) -> int:
     """Bring the database to ``len(migrations)``, one transaction per step. Returns the final version.
 
     The version is re-read under the write lock, so two processes opening a new file at once (the
@@ -239,7 +240,7 @@ async def migrate(db: aiosqlite.Connection, migrations: Sequence[str] = MIGRATIO
 class Store:
     """The ledger's single writer. Create with ``await Store.open(path)``."""
 
-    def __init__(self, db: aiosqlite.Connection, path: str) -> None:
+    def __init__(self, db: aiosqlite.Connection | InlineConnection, path: str) -> None:
         self._db = db
         self.path = path
         self.rejected = 0  # rows SQLite refused (constraint errors); logged and skipped
@@ -247,15 +248,22 @@ class Store:
         self._latest_hour = 0  # the latest hour appended to: earlier hours are finished, compacted
 
     @classmethod
-    async def open(cls, path: str, *, busy_timeout_ms: int = 5000) -> Store:
+    async def open(cls, path: str, *, busy_timeout_ms: int = 5000, inline: bool = False) -> Store:
         """Open (creating the file and its directory if needed) and migrate the database at ``path``.
 
         ``busy_timeout_ms``: how long a write waits for a lock held elsewhere before failing with
-        SQLITE_BUSY (the batcher then retries the batch)."""
+        SQLITE_BUSY (the batcher then retries the batch). ``inline``: every statement runs on this thread,
+        blocking the event loop while it runs (``inline_db.InlineConnection``: the writer process, whose
+        loop has nothing else to do), instead of on aiosqlite's thread."""
         if path != ":memory:" and not path.startswith("file:"):
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, one transaction per batch.
-        db = await aiosqlite.connect(path, isolation_level=None, uri=path.startswith("file:"))
+        uri = path.startswith("file:")
+        db: aiosqlite.Connection | InlineConnection = (
+            InlineConnection.connect(path, uri=uri)
+            if inline
+            else await aiosqlite.connect(path, isolation_level=None, uri=uri)
+        )
         try:
             for pragma in (*_PRAGMAS, f"PRAGMA busy_timeout={int(busy_timeout_ms)}"):
                 await db.execute(pragma)

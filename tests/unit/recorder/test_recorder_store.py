@@ -75,9 +75,10 @@ def row_to_event(row: sqlite3.Row) -> UsageEvent:
     return from_dict(data)
 
 
-@pytest.fixture
-async def store(tmp_path: Path):
-    s = await Store.open(str(tmp_path / "data" / "usage.db"))
+@pytest.fixture(params=[False, True], ids=["aiosqlite", "inline"])
+async def store(tmp_path: Path, request: pytest.FixtureRequest):
+    # inline: the writer process's connection (inline_db.InlineConnection), same behaviour expected
+    s = await Store.open(str(tmp_path / "data" / "usage.db"), inline=request.param)
     yield s
     await s.close()
 
