@@ -46,6 +46,7 @@ from services.recorder.latency_lists import (
 from services.recorder.rollups import (
     BATCH_STATEMENTS,
     DROP_DERIVED_SQL,
+    DROP_HOUR_INDEX_SQL,
     DROP_INSERT_TRIGGERS_SQL,
     DROP_WHO_SQL,
     LAST_ROWID_SQL,
@@ -94,6 +95,9 @@ MIGRATIONS: tuple[str, ...] = (
     # 6: latency lists per (hour, provider, model, status) replace four latency-ordered indexes: Store.open
     # backfills them from the ledger (ensure_rollups).
     LISTS_SQL + DROP_INDEXES_SQL,
+    # 7 (issue 13): requests_hour_latency in time order within the hour (inserts at its end): Store.open
+    # makes it again (ensure_rollups).
+    DROP_HOUR_INDEX_SQL,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -215,7 +215,7 @@ def test_a_version_5_ledger_is_upgraded_and_backfilled(tmp_path: Path) -> None:
             "ON requests (CAST(started_at / 86400 AS INTEGER), latency_ms, started_at, provider, model, status);"
         )
     assert write(path, [[event(20_000, provider="xai")]]) == 1
-    assert query(path, "PRAGMA user_version") == [(SCHEMA_VERSION,)] == [(6,)]
+    assert query(path, "PRAGMA user_version") == [(SCHEMA_VERSION,)] == [(7,)]
     indexes = {r[0] for r in query(path, "SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert "requests_hour_latency" in indexes
     assert not indexes & {"requests_latency", "requests_provider_latency", "requests_model_latency"}
@@ -307,3 +307,31 @@ def test_lists_equal_the_rows_and_percentiles_equal_numpy(tmp_path_factory: Any,
 def test_exact_quantiles_are_numpys_bit_for_bit(values: list[float]) -> None:
     got = queries.exact_quantiles(np.array(values, dtype=np.float64))
     assert got == tuple(np.quantile(values, queries.PERCENTILES))
+
+
+def hour_index_columns(path: str) -> list[str | None]:
+    """The key columns of requests_hour_latency (None: the hour expression)."""
+    return [r[2] for r in query(path, "PRAGMA index_info(requests_hour_latency)")]
+
+
+def test_a_version_6_ledger_gets_the_hour_index_in_time_order(tmp_path: Path) -> None:
+    path = str(tmp_path / "usage.db")
+    old = [event(i, provider=("openai", "anthropic")[i % 2], model=f"m{i % 3}") for i in range(0, 9000, 7)]
+    write_v3_ledger(path, old)
+
+    async def to_version_6() -> int:
+        db = await aiosqlite.connect(path, isolation_level=None)
+        try:
+            return await migrate(db, MIGRATIONS[:6])
+        finally:
+            await db.close()
+
+    assert asyncio.run(to_version_6()) == 6
+    # version 6's index (as the version-3 schema made it): in latency order within the hour
+    assert hour_index_columns(path) == [None, "latency_ms", "started_at", "provider", "model", "status"]
+    assert write(path, [[event(20_000, provider="xai")]]) == 1
+    assert query(path, "PRAGMA user_version") == [(SCHEMA_VERSION,)] == [(7,)]
+    assert hour_index_columns(path) == [None, "started_at", "latency_ms", "provider", "model", "status"]
+    # the readers still find every latency along it (the partial hours at the edges are read from it)
+    for group in (None, "provider", "hour"):
+        assert_percentiles_exact(path, Query(start=T0 + 1234.5, end=T0 + 5000.25), group)
