@@ -2,7 +2,7 @@
 
 For the ledger writer process (``writer.py``), whose event loop has nothing else to do while it writes a
 batch: aiosqlite runs every statement on a thread of its own and wakes the loop with the result, a thread
-hand-over and back per statement, and a batch takes 8-40 statements (begin, last rowid, insert, two
+hand-over and back per statement, and a batch takes 7 to 31 statements (begin, last rowid, insert, two
 rollup upserts, latency-list parts and compactions, commit). Here ``await conn.execute(...)`` runs the
 statement in place and never suspends, so ``store.Store`` runs unchanged on either
 (``Store.open(path, inline=True)``). The figures are in docs/benchmarks.md (recorder, session 8).
