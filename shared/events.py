@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import operator
-import secrets
+import random
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +28,7 @@ from typing import Any
 import orjson
 
 SCHEMA_VERSION = 2
+_random_bits = random.getrandbits  # the module's shared generator (re-seeded after os.fork)
 
 
 def new_event_id(now_ms: int | None = None) -> str:
@@ -36,9 +37,12 @@ def new_event_id(now_ms: int | None = None) -> str:
     48 bits of unix time in milliseconds (``now_ms``, default the clock), the version ``7``, 74 random bits
     and the RFC variant. Ids made later sort later (to the millisecond), so the ledger's UNIQUE index on
     ``event_id`` takes each insert near its end instead of at a random page (bench/bench_recorder.py).
+    The random bits come from ``random`` (CPython's Mersenne Twister, seeded from ``os.urandom`` at import
+    and again in a forked child): an id must be unique, not secret, and this costs no ``getrandom``
+    system call (``secrets`` made one per event; issue 13).
     """
     ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
-    rand = secrets.randbits(74)
+    rand = _random_bits(74)
     value = (ms & (2**48 - 1)) << 80 | 0x7 << 76 | (rand >> 62) << 64 | 0b10 << 62 | (rand & (2**62 - 1))
     return f"{value:032x}"
 
