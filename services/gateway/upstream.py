@@ -151,7 +151,8 @@ class UpstreamClient:
             raise RuntimeError("UpstreamClient.send must run inside a task")
         cancelling = task.cancelling()  # cancellations asked before ours are not ours to turn
         fired: list[bool] = []
-        timer = asyncio.get_running_loop().call_later(self.first_byte_timeout_s, _expire, task, fired)
+        # the task's own loop: asyncio.get_running_loop() would make a getpid() system call (its fork check)
+        timer = task.get_loop().call_later(self.first_byte_timeout_s, _expire, task, fired)
         try:
             try:
                 return await self.session.post(self._url(url), data=body, headers=headers)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 
@@ -130,6 +131,22 @@ def test_event_ids_are_uuid7_and_sort_by_time() -> None:
     assert [int(i[:12], 16) for i in ids] == list(range(1_700_000_000_000, 1_700_000_000_200))
     assert ids == sorted(ids)
     assert len({new_event_id(1) for _ in range(1000)}) == 1000  # 74 random bits within one millisecond
+
+
+def test_a_forked_process_draws_other_event_ids_than_its_parent() -> None:
+    """The random bits come from ``random``, which re-seeds in a forked child: a worker forked from a
+    process that has drawn ids must not repeat the parent's next ones (same millisecond, same row key)."""
+    new_event_id(1)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next id, then out without running the test session's teardown
+        os.write(write_end, new_event_id(1).encode())
+        os._exit(0)
+    os.close(write_end)
+    child = os.read(read_end, 64).decode()
+    os.close(read_end)
+    os.waitpid(pid, 0)
+    assert len(child) == 32 and child != new_event_id(1)
 
 
 def test_default_event_id_carries_the_current_millisecond() -> None:
