@@ -106,6 +106,27 @@ def parse_arguments(arguments: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def repair_empty_arguments(raw: bytes, data: dict[str, Any]) -> bytes:
+    """A Chat answer's bytes with each tool call's empty arguments ("" or whitespace) made ``"{}"``.
+
+    ``raw`` is the answer's JSON bytes, ``data`` the same answer parsed. OpenAI's contract: ``arguments``
+    is a JSON-encoded object, ``"{}"`` for a call without parameters; some OpenAI-compatible servers
+    (llama.cpp, vLLM) send ``""`` (bugcase 01-k). Returns ``raw`` itself unless a repair was needed.
+    """
+    if b'"arguments"' not in raw:
+        return raw
+    repaired = False
+    for choice in data.get("choices") or []:
+        message = choice.get("message") if isinstance(choice, dict) else None
+        calls = message.get("tool_calls") if isinstance(message, dict) else None
+        for call in calls if isinstance(calls, list) else []:
+            fn = call.get("function") if isinstance(call, dict) else None
+            if isinstance(fn, dict) and isinstance(fn.get("arguments"), str) and not fn["arguments"].strip():
+                fn["arguments"] = "{}"
+                repaired = True
+    return orjson.dumps(data) if repaired else raw
+
+
 def _text_of(content: Any) -> str:
     if isinstance(content, str):
         return content
