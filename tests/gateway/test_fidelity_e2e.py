@@ -1270,3 +1270,28 @@ def test_count_tokens_gets_no_gateway_signature_either(gw: Stack, up: ScriptedUp
     assert SYNTHETIC_SIGNATURE not in json.dumps(sent) and sent["messages"][1]["content"] == [
         {"type": "text", "text": "42"}
     ]
+
+
+def test_case01k_passed_through_empty_arguments_become_an_empty_object(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    call = {"id": "call_1", "type": "function", "function": {"name": "get_time", "arguments": ""}}
+    answer = {
+        "id": "c1",
+        "object": "chat.completion",
+        "created": 1775000000,
+        "model": "local-llama",
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "tool_calls",
+                "message": {"role": "assistant", "content": None, "tool_calls": [call]},
+            }
+        ],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8},
+    }
+    up.script(LOCAL, json_answer(answer))
+    body = {"model": "local-llama", "messages": [{"role": "user", "content": "time?"}]}
+    r = post(gw, "/v1/chat/completions", body, "t01-k")
+    assert r.status_code == 200
+    assert r.json()["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"] == "{}"
