@@ -22,7 +22,7 @@ from aiohttp import web
 
 from services.gateway.bodies import dumps_body, refusal
 from services.gateway.calls import Attempt, Call
-from services.gateway.dialects import ir, openai_chat, registry
+from services.gateway.dialects import ir, registry
 from services.gateway.dialects._minted import refused_signature, strip_thinking
 from services.gateway.dialects._prompt_cache import session_from
 from services.gateway.dialects._request_common import TranslatedRequest, TranslationError
@@ -219,8 +219,8 @@ class Proxy:
         att.served_model = model if isinstance(model, str) and model else None
         if pair.translate is None:  # same format: the bytes go back as they came; only usage is read
             att.usage = provider.usage(pair.wire.usage(data))
-            if pair.wire.name == "openai_chat":
-                raw = openai_chat.repair_empty_arguments(raw, data)
+            if (repair := pair.wire.repair_answer) is not None:
+                raw = repair(raw, data)
         else:
             completion = pair.wire.completion(data)
             completion.usage = att.usage = provider.usage(completion.usage)

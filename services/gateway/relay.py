@@ -123,7 +123,8 @@ class Passthrough(Relay):
     decoder, so ``keepalive``'s boundary and ``finish``'s cut-off test stay exact). Every other frame
     counts as one event of progress. With a frame filter, the filter sees every decoded frame and the
     scanned ones pass unchanged (they carry no usage, finish, error or keep-alive: tokens, and for chat
-    role and tool-call chunks, which no frame filter changes)."""
+    role chunks, which no frame filter changes); the wire's ``repair_stream`` frames are added around the
+    event that ended the answer (chat: blank tool arguments made "{}", bugcase 01-k)."""
 
     # Reads that end fewer events than this are decoded event by event: the scan's fixed cost (finding
     # the first token, then each loud frame) is about that of decoding 8 to 16 token events (calls per
@@ -138,6 +139,10 @@ class Passthrough(Relay):
         self._token_event = pairing.wire.token_event
         self._rule = pairing.wire.scan
         self._skipped = False  # frames went by undecoded: the decoder no longer knows all that came
+        # The wire's repair of a finished stream (``WireSpec.repair_stream``), added around the event that
+        # ended the answer; only through a frame filter, which sends whole events.
+        self._repair = pairing.wire.repair_stream if self._filter is not None else None
+        self._mended: tuple[SSEEvent, bytes, bytes] | None = None  # (event, before, after) to place
 
     def feed(self, chunk: bytes) -> bytes:
         if self._rule is not None and chunk.count(b"\n\n") >= self.min_frames:
@@ -157,20 +162,20 @@ class Passthrough(Relay):
             return chunk
         # ``_frame`` for each event, without its call
         keep, decoded, token_only, view = self._filter, self._decoded, self._token_only, self.view
-        return b"".join(
-            [
-                (ev.raw if ev.raw is not None else reencode(ev))
-                if token_only(ev)
-                else keep(ev, decoded(ev), view)
-                for ev in events
-            ]
-        )
+        frames = [
+            (ev.raw if ev.raw is not None else reencode(ev))
+            if token_only(ev)
+            else keep(ev, decoded(ev), view)
+            for ev in events
+        ]
+        return b"".join(frames if self._mended is None else self._placed(events, frames))
 
     def finish(self) -> bytes:
         pending = self._sse.pending
         cut = pending and not self.complete
         events = self._sse.flush()
-        out = b"".join([self._frame(ev) for ev in events]) if self._filter is not None else b""
+        frames = [self._frame(ev) for ev in events] if self._filter is not None else []
+        out = b"".join(frames if self._mended is None else self._placed(events, frames))
         if self._filter is None:
             for ev in events:
                 self._observe(self.decoder.feed(ev))
@@ -274,7 +279,12 @@ class Passthrough(Relay):
         return b"".join(out) if keep else b""
 
     def _decoded(self, ev: SSEEvent) -> list[ir.Delta]:
+        done = self.decoder.done
         deltas = self.decoder.feed(ev)
+        if self._repair is not None and self.decoder.done and not done:
+            before, after = self._repair(self.decoder, ev)
+            if before or after:
+                self._mended = (ev, before, after)
         if deltas:
             return self._observe(deltas)
         if self._skipped and self._quiet(ev.raw):
@@ -282,6 +292,13 @@ class Passthrough(Relay):
             # beginning (a tool call's arguments after its undecoded start): progress all the same.
             self.events += 1
         return deltas
+
+    def _placed(self, events: list[SSEEvent], frames: list[bytes]) -> list[bytes]:
+        """``frames`` (one per event of ``events``) with the wire's repair around the event it follows."""
+        assert self._mended is not None
+        mended, before, after = self._mended
+        self._mended = None
+        return [before + f + after if ev is mended else f for ev, f in zip(events, frames, strict=True)]
 
     def _quiet(self, frame: bytes | None) -> bool:
         rule = self._rule

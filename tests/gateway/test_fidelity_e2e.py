@@ -1272,9 +1272,57 @@ def test_count_tokens_gets_no_gateway_signature_either(gw: Stack, up: ScriptedUp
     ]
 
 
+CASE01K_CALL = {
+    "index": 0,
+    "id": "call_1",
+    "type": "function",
+    "function": {"name": "get_time", "arguments": ""},
+}
+CASE01K = frames(
+    chat_chunk("local-llama", {"role": "assistant", "content": None, "tool_calls": [CASE01K_CALL]}),
+    chat_chunk("local-llama", {"tool_calls": [{"index": 0, "function": {"arguments": ""}}]}),
+    chat_chunk("local-llama", {}, "tool_calls"),
+    chat_chunk("local-llama", usage={"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}),
+    b"data: [DONE]\n\n",
+)
+
+
+def chat_tool_arguments(raw: bytes) -> tuple[dict[int, str], list[str]]:
+    """A chat stream's joined tool arguments by index, and its chunks' kinds in order ("args", "finish")."""
+    args: dict[int, str] = {}
+    kinds: list[str] = []
+    for ev in client_events(raw):
+        if ev.comment or ev.data == "[DONE]":
+            continue
+        for choice in json.loads(ev.data)["choices"]:
+            for call in choice["delta"].get("tool_calls") or []:
+                args[call["index"]] = args.get(call["index"], "") + call["function"].get("arguments", "")
+                kinds.append("args")
+            if choice.get("finish_reason"):
+                kinds.append("finish")
+    return args, kinds
+
+
 def test_case01k_passed_through_empty_arguments_become_an_empty_object(
     gw: Stack, up: ScriptedUpstream
 ) -> None:
+    """s7 variant 01-k: an OpenAI-compatible server passed through to a Chat client sends a call to a tool
+    without parameters whose arguments are only ever "" (llama.cpp, vLLM); the client gets "{}", streamed
+    (before the finish chunk, with or without include_usage, one read or event by event) and not."""
+    body = {"model": "local-llama", "messages": [{"role": "user", "content": "time?"}]}
+    for n, (pieces, options) in enumerate(
+        [
+            (CASE01K, {}),
+            ([b"".join(CASE01K)], {}),
+            (CASE01K, {"stream_options": {"include_usage": True}}),
+            ([b"".join(CASE01K)], {"stream_options": {"include_usage": True}}),
+        ]
+    ):
+        up.script(LOCAL, sse(pieces))
+        r = post(gw, "/v1/chat/completions", {**body, "stream": True, **options}, f"t01-k-s{n}")
+        args, kinds = chat_tool_arguments(r.content)
+        assert args == {0: "{}"} and kinds[-1] == "finish", (n, r.content)
+        assert r.content.endswith(b"data: [DONE]\n\n") and (b'"total_tokens"' in r.content) == bool(options)
     call = {"id": "call_1", "type": "function", "function": {"name": "get_time", "arguments": ""}}
     answer = {
         "id": "c1",
@@ -1291,7 +1339,6 @@ def test_case01k_passed_through_empty_arguments_become_an_empty_object(
         "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8},
     }
     up.script(LOCAL, json_answer(answer))
-    body = {"model": "local-llama", "messages": [{"role": "user", "content": "time?"}]}
     r = post(gw, "/v1/chat/completions", body, "t01-k")
     assert r.status_code == 200
     assert r.json()["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"] == "{}"

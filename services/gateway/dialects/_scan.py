@@ -97,7 +97,9 @@ def _unnamed_frames(body: bytes) -> bool:
 # OpenAI chat (``ChatStreamDecoder``): usage from a ``usage`` object (``"usage":null`` in every other chunk
 # of a stream with include_usage), the finish from a non-null ``finish_reason`` (``"error"`` included, as
 # OpenRouter fails mid-stream), an error from an ``error`` key, the end from ``[DONE]``, the model from
-# ``model`` (loud unless it names the model already known, written as orjson writes it).
+# ``model`` (loud unless it names the model already known, written as orjson writes it); and every tool
+# call (``tool_calls``): a relay mends a call whose arguments were only ever blank when the answer ends
+# (``WireSpec.repair_stream``), so the decoder must read each fragment (bugcase 01-k).
 _USAGE = re.compile(rb'"usage"(?!:null)')
 _FINISH = re.compile(rb'"finish_reason"(?!:null)')
 
@@ -111,6 +113,7 @@ def _other_model(model: str | None) -> re.Pattern[bytes]:
 
 def _chat_first(body: bytes, pos: int, model: str | None) -> int:
     return _first(
+        body.find(b'"tool_calls"', pos),
         _search(_USAGE, body, pos),
         _search(_FINISH, body, pos),
         body.find(b'"error"', pos),

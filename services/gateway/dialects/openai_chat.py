@@ -35,7 +35,7 @@ from services.gateway.dialects._request_common import (
 )
 from services.gateway.dialects.ir import Block, Completion, TextBlock, ThinkingBlock, ToolUseBlock, Usage
 from services.gateway.dialects.view import View
-from shared.sse import encode_event
+from shared.sse import SSEEvent, encode_event
 
 __all__ = [
     "DONE_FRAME",
@@ -48,6 +48,8 @@ __all__ = [
     "error_body",
     "parse_request",
     "render",
+    "repair_empty_arguments",
+    "repair_stream",
     "stream_error_frame",
     "is_text_chunk",
     "is_usage_only_chunk",
@@ -107,13 +109,15 @@ def parse_arguments(arguments: Any) -> dict[str, Any]:
 
 
 def repair_empty_arguments(raw: bytes, data: dict[str, Any]) -> bytes:
-    """A Chat answer's bytes with each tool call's empty arguments ("" or whitespace) made ``"{}"``.
+    """A Chat answer's bytes with each tool call's missing or blank arguments (absent, null, "" or
+    whitespace) made ``"{}"``.
 
-    ``raw`` is the answer's JSON bytes, ``data`` the same answer parsed. OpenAI's contract: ``arguments``
-    is a JSON-encoded object, ``"{}"`` for a call without parameters; some OpenAI-compatible servers
-    (llama.cpp, vLLM) send ``""`` (bugcase 01-k). Returns ``raw`` itself unless a repair was needed.
+    ``raw`` is the answer's JSON bytes, ``data`` the same answer parsed (changed in place when repaired).
+    OpenAI's contract: ``arguments`` is a JSON-encoded object, ``"{}"`` for a call without parameters;
+    some OpenAI-compatible servers (llama.cpp, vLLM) send ``""`` or nothing (bugcase 01-k). Returns
+    ``raw`` itself unless a repair was needed: one bytes search decides for answers without tool calls.
     """
-    if b'"arguments"' not in raw:
+    if b'"tool_calls"' not in raw:
         return raw
     repaired = False
     for choice in data.get("choices") or []:
@@ -121,10 +125,38 @@ def repair_empty_arguments(raw: bytes, data: dict[str, Any]) -> bytes:
         calls = message.get("tool_calls") if isinstance(message, dict) else None
         for call in calls if isinstance(calls, list) else []:
             fn = call.get("function") if isinstance(call, dict) else None
-            if isinstance(fn, dict) and isinstance(fn.get("arguments"), str) and not fn["arguments"].strip():
+            if isinstance(fn, dict) and _blank(fn.get("arguments")):
                 fn["arguments"] = "{}"
                 repaired = True
     return orjson.dumps(data) if repaired else raw
+
+
+def _blank(arguments: Any) -> bool:
+    return arguments is None or (isinstance(arguments, str) and not arguments.strip())
+
+
+def repair_stream(decoder: object, ev: SSEEvent) -> tuple[bytes, bytes]:
+    """The chunks a passed-through chat stream's client gets (before, after) ``ev``, the event that ended
+    the answer (its finish reason, or ``[DONE]`` without one), read by ``decoder``: one per tool call whose
+    arguments were only ever blank, giving it ``"{}"`` (``ChatStreamDecoder.blank_arguments_frames``,
+    bugcase 01-k). Before ``ev``, unless ``ev`` carries a tool call itself: a call's arguments come after
+    its start. ``(b"", b"")`` for every other stream."""
+    frames = decoder.blank_arguments_frames() if isinstance(decoder, ChatStreamDecoder) else b""
+    if not frames:
+        return b"", b""
+    return (b"", frames) if _carries_calls(ev) else (frames, b"")
+
+
+def _carries_calls(ev: SSEEvent) -> bool:
+    """``ev`` is a chunk whose first choice's delta has tool calls."""
+    try:
+        obj = orjson.loads(ev.data)
+    except orjson.JSONDecodeError:
+        return False
+    choices = obj.get("choices") if isinstance(obj, dict) else None
+    choice = choices[0] if isinstance(choices, list) and choices else None
+    delta = choice.get("delta") if isinstance(choice, dict) else None
+    return isinstance(delta, dict) and bool(delta.get("tool_calls"))
 
 
 def _text_of(content: Any) -> str:
