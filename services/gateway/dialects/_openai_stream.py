@@ -155,7 +155,7 @@ class ChatStreamDecoder:
         ``created``, ``model``, ``system_fingerprint``, and ``"usage": null`` when it had that key); b""
         when there is none. OpenAI's contract: a call's joined arguments are a JSON object's text, ``"{}"``
         without parameters; llama.cpp and vLLM stream ``""`` only (bugcase 01-k)."""
-        blank = [c.index for c in self._calls if not "".join(c.fragments).strip()]
+        blank = [c.index for c in self._calls if not "".join(c.fragments).strip()] if self._calls else None
         if not blank:
             return b""
         head = {k: self._first[k] for k in _CHUNK_HEAD if k in self._first}
