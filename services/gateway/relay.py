@@ -172,24 +172,24 @@ class Passthrough(Relay):
 
     def finish(self) -> bytes:
         pending = self._sse.pending
-        cut = pending and not self.complete
-        events = self._sse.flush()
-        frames = [self._frame(ev) for ev in events] if self._filter is not None else []
-        out = b"".join(frames if self._mended is None else self._placed(events, frames))
-        if self._filter is None:
+        # An event whose lines all came is read although its blank line did not (``SSEDecoder.flush``).
+        events = self._sse.flush(ended=True)
+        if self._filter is not None:
+            frames = [self._frame(ev) for ev in events]
+            out = b"".join(frames if self._mended is None else self._placed(events, frames))
+        else:
+            out = b"\n\n" if pending else b""  # the client has the half frame: a blank line ends it
             for ev in events:
                 self._observe(self.decoder.feed(ev))
         self._observe(self.decoder.finish())
-        if cut and not self.complete:
-            # The body ended in the middle of an event the answer still needed: the half frame is not
-            # passed on (already sent, when there is no filter: a blank line ends it), an error follows.
-            out = b"" if self._filter is not None else b"\n\n"
+        if pending and not self.complete and self.error is None:
+            # The body ended in the middle of an event the answer still needed (a half frame is not passed
+            # on through a filter): an error follows.
             return out + self.fail(502, "upstream stream ended in the middle of an event", "broken_stream")
         if self.complete and self.error is None and not self.decoder.closed:
             # The answer ended (finish / stop reason) but the body without its closing frame: the client
-            # gets it, as its API ends a stream (bugcase 13). A half frame already sent is ended first.
-            sep = b"\n\n" if pending and self._filter is None else b""
-            out += sep + self.pairing.wire.closing_frame
+            # gets it, as its API ends a stream (bugcase 13).
+            out += self.pairing.wire.closing_frame
         return out
 
     def fail(self, status: int, message: str, error_type: str = "api_error") -> bytes:
@@ -342,12 +342,13 @@ class Translator(Relay):
         return b"".join([deltas(decode(ev)) for ev in events])
 
     def finish(self) -> bytes:
-        if self._sse.pending and not self.complete:  # cut off in the middle of an event (see Passthrough)
-            self._sse.flush()
-            tail = self._deltas(self.decoder.finish())
-            return tail + self.fail(502, "upstream stream ended in the middle of an event", "broken_stream")
-        out = [self._deltas(self.decoder.feed(ev)) for ev in self._sse.flush()]
+        pending = self._sse.pending
+        out = [self._deltas(self.decoder.feed(ev)) for ev in self._sse.flush(ended=True)]
         out.append(self._deltas(self.decoder.finish()))
+        if pending and not self.complete and self.error is None:  # cut off mid-event (see Passthrough)
+            return b"".join(out) + self.fail(
+                502, "upstream stream ended in the middle of an event", "broken_stream"
+            )
         if self.complete or self.error is not None:  # a stream cut before its finish is not closed
             out.append(self.encoder.finish())  # as a normal answer: the caller ``fail``s it
         return b"".join(out)

@@ -1342,3 +1342,23 @@ def test_case01k_passed_through_empty_arguments_become_an_empty_object(
     r = post(gw, "/v1/chat/completions", body, "t01-k")
     assert r.status_code == 200
     assert r.json()["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"] == "{}"
+
+
+def test_a_usage_chunk_without_its_blank_line_is_billed_and_passed_on(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """s8 variant 13-k: the server closes right after the usage chunk's line (no blank line, no [DONE]).
+    The Chat client that asked include_usage gets the usage and [DONE], no error; the ledger bills it."""
+    body = {
+        "model": "local-llama",
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    up.script(LOCAL, sse([*CASE13[:3], CASE13[3].removesuffix(b"\n")]))
+    r = post(gw, "/v1/chat/completions", body, "t13-k")
+    usage = [json.loads(e.data)["usage"] for e in client_events(r.content) if '"usage"' in e.data]
+    assert usage == [{"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}]
+    assert r.content.endswith(b"data: [DONE]\n\n") and b'"error"' not in r.content
+    row = gw.row_for("t13-k")
+    assert (row["status"], row["output_tokens"]) == (200, 3)
