@@ -145,8 +145,9 @@ class Passthrough(Relay):
         self._mended: tuple[SSEEvent, bytes, bytes] | None = None  # (event, before, after) to place
 
     def feed(self, chunk: bytes) -> bytes:
-        if self._rule is not None and chunk.count(b"\n\n") >= self.min_frames:
-            return self._scan_read(self._rule, chunk)
+        rule = self._rule
+        if rule is not None and chunk.count(b"\n\n") >= self.min_frames and rule.scans(chunk):
+            return self._scan_read(rule, chunk)
         return self._feed_events(chunk)
 
     def _feed_events(self, chunk: bytes) -> bytes:

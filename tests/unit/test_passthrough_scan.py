@@ -248,3 +248,13 @@ def test_token_frames_in_one_read_are_not_decoded() -> None:
 
 def test_every_wire_has_a_scan_rule() -> None:
     assert all(spec.scan is not None for spec in WIRES.values())
+
+
+def test_a_chat_read_with_tool_calls_is_decoded_event_by_event() -> None:
+    """Every tool-call fragment reaches the decoder (bugcase 01-k's repair needs them all), without making
+    each frame of a long read loud (``ScanRule.unscanned``); a read of text alone is still scanned."""
+    rule = WIRES["openai_chat"].scan
+    assert rule is not None
+    text = chat_stream(20)
+    tools = text.replace(b'"content":"w3 "', b'"tool_calls":[{"index":0,"function":{"arguments":"{}"}}]')
+    assert rule.scans(text) and not rule.scans(tools)
