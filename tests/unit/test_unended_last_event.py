@@ -39,3 +39,56 @@ def test_a_last_frame_without_its_blank_line_is_still_read(fmt: str, include_usa
         events = SSEDecoder().feed(out)
         assert (b'"completion_tokens":3' in out) is include_usage and out.endswith(b"\n\n")
         assert all(ev.data != "" for ev in events)
+
+
+def _named(kind: str, obj: dict[str, Any]) -> bytes:
+    return f"event: {kind}\ndata: ".encode() + orjson.dumps({"type": kind, **obj}) + b"\n\n"
+
+
+ANTHROPIC = [
+    _named(
+        "message_start",
+        {
+            "message": {
+                "id": "m",
+                "type": "message",
+                "role": "assistant",
+                "model": "c",
+                "content": [],
+                "usage": {"input_tokens": 20, "output_tokens": 1},
+            }
+        },
+    ),
+    _named("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}),
+    _named("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": "Fine."}}),
+    _named("content_block_stop", {"index": 0}),
+    _named("message_delta", {"delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 7}}),
+    _named("message_stop", {})[:-1],  # its blank line missing
+]
+USAGE = {"input_tokens": 10, "output_tokens": 2, "total_tokens": 12}
+DONE = {"id": "r", "object": "response", "status": "completed", "model": "g", "output": [], "usage": USAGE}
+RESPONSES = [
+    _named("response.created", {"response": {**DONE, "status": "in_progress", "usage": None}}),
+    _named(
+        "response.output_text.delta",
+        {"output_index": 0, "content_index": 0, "item_id": "i", "delta": "Done."},
+    ),
+    _named("response.completed", {"response": DONE})[:-1],
+]
+
+
+@pytest.mark.parametrize(
+    ("wire", "frames", "stop"),
+    [("anthropic", ANTHROPIC, "message_stop"), ("openai_responses", RESPONSES, "response.completed")],
+)
+def test_a_passed_through_last_event_without_its_blank_line_ends_the_answer_once(
+    wire: str, frames: list[bytes], stop: str
+) -> None:
+    """s8 variants 13-l, 13-m: the closing event's line came, its blank line did not. The answer is
+    complete (no error, usage read) and the client gets that event once, ended by a blank line."""
+    for reads in ([b"".join(frames)], frames):
+        relay = make_relay(pairing(wire, wire), View(model="m"))  # type: ignore[arg-type]
+        out = b"".join(relay.feed(r) for r in reads) + relay.finish()
+        events = SSEDecoder().feed(out)
+        assert relay.complete and relay.error is None and relay.usage is not None
+        assert [ev.event for ev in events].count(stop) == 1 and events[-1].event == stop
