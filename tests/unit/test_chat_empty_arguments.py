@@ -127,3 +127,9 @@ def test_missing_and_null_arguments_become_an_empty_object_too() -> None:
     }
     raw = orjson.dumps({"choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}]})
     assert _arguments(repair_empty_arguments(raw, orjson.loads(raw))) == "{}"
+
+
+def test_arguments_sent_as_an_object_become_its_json_text() -> None:
+    """s8 variant 01-q: a server that sends ``arguments`` as a JSON object rather than its text."""
+    raw = _answer({"city": "Paris"})
+    assert orjson.loads(str(_arguments(repair_empty_arguments(raw, orjson.loads(raw))))) == {"city": "Paris"}

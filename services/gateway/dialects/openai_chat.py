@@ -109,13 +109,14 @@ def parse_arguments(arguments: Any) -> dict[str, Any]:
 
 
 def repair_empty_arguments(raw: bytes, data: dict[str, Any]) -> bytes:
-    """A Chat answer's bytes with each tool call's missing or blank arguments (absent, null, "" or
-    whitespace) made ``"{}"``.
+    """A Chat answer's bytes with each tool call's arguments made JSON object text: missing or blank ones
+    (absent, null, "" or whitespace) become ``"{}"``, an object sent as such becomes its JSON text.
 
     ``raw`` is the answer's JSON bytes, ``data`` the same answer parsed (changed in place when repaired).
     OpenAI's contract: ``arguments`` is a JSON-encoded object, ``"{}"`` for a call without parameters;
-    some OpenAI-compatible servers (llama.cpp, vLLM) send ``""`` or nothing (bugcase 01-k). Returns
-    ``raw`` itself unless a repair was needed: one bytes search decides for answers without tool calls.
+    some OpenAI-compatible servers (llama.cpp, vLLM) send ``""`` or nothing (bugcase 01-k), others the
+    object itself. Returns ``raw`` itself unless a repair was needed: one bytes search decides for answers
+    without tool calls.
     """
     if b'"tool_calls"' not in raw:
         return raw
@@ -125,14 +126,17 @@ def repair_empty_arguments(raw: bytes, data: dict[str, Any]) -> bytes:
         calls = message.get("tool_calls") if isinstance(message, dict) else None
         for call in calls if isinstance(calls, list) else []:
             fn = call.get("function") if isinstance(call, dict) else None
-            if isinstance(fn, dict) and _blank(fn.get("arguments")):
-                fn["arguments"] = "{}"
+            if isinstance(fn, dict) and (text := _object_text(fn.get("arguments"))) is not None:
+                fn["arguments"] = text
                 repaired = True
     return orjson.dumps(data) if repaired else raw
 
 
-def _blank(arguments: Any) -> bool:
-    return arguments is None or (isinstance(arguments, str) and not arguments.strip())
+def _object_text(arguments: Any) -> str | None:
+    """The JSON text ``arguments`` should have been, or None when it is a string with content already."""
+    if arguments is None or (isinstance(arguments, str) and not arguments.strip()):
+        return "{}"
+    return orjson.dumps(arguments).decode() if isinstance(arguments, dict) else None
 
 
 def repair_stream(decoder: object, ev: SSEEvent) -> tuple[bytes, bytes]:

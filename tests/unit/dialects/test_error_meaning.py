@@ -257,3 +257,11 @@ def test_same_format_bodies_are_kept_unless_they_hide_an_overflow(
     meaning: Meaning, body: bytes, kept: bool
 ) -> None:
     assert registry.said_in_client_words(meaning, body) is kept
+
+
+def test_a_bare_error_body_gives_its_own_message_and_type() -> None:
+    """s8 variant 10-m: vLLM's bare error shape, any meaning: its message, not the body's repr."""
+    message = '"auto" tool choice requires --enable-auto-tool-choice'
+    bare = {"object": "error", "message": message, "type": "BadRequestError", "param": None, "code": 400}
+    assert parse_upstream_error(json.dumps(bare).encode()) == (message, "BadRequestError")
+    assert registry.WIRES["openai_chat"].error_meaning(400, json.dumps(bare).encode()) == "invalid_request"
