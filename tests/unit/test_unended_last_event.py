@@ -92,3 +92,21 @@ def test_a_passed_through_last_event_without_its_blank_line_ends_the_answer_once
         events = SSEDecoder().feed(out)
         assert relay.complete and relay.error is None and relay.usage is not None
         assert [ev.event for ev in events].count(stop) == 1 and events[-1].event == stop
+
+
+@pytest.mark.parametrize("include_usage", [True, False])
+def test_an_unended_done_line_gives_one_done(include_usage: bool) -> None:
+    """s8 variant 13-n: the body ends with ``data: [DONE]`` and a line break, no blank line."""
+    usage = {"prompt_tokens": 9, "completion_tokens": 2, "total_tokens": 11}
+    frames = [
+        _chunk({"role": "assistant", "content": "Ok"}),
+        _chunk({}, "stop"),
+        b"data: " + orjson.dumps({**HEAD, "choices": [], "usage": usage}) + b"\n\n",
+        b"data: [DONE]\n",
+    ]
+    for reads in ([b"".join(frames)], frames):
+        relay = make_relay(
+            pairing("openai_chat", "openai_chat"), View(model="m", include_usage=include_usage)
+        )
+        out = b"".join(relay.feed(r) for r in reads) + relay.finish()
+        assert out.count(b"[DONE]") == 1 and out.endswith(b"data: [DONE]\n\n") and relay.error is None
