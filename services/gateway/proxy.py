@@ -180,6 +180,7 @@ class Proxy:
             tool_names=result.tool_names,
             custom_tools=result.custom_tools,
             compaction=result.compaction,
+            tools=bool(call.body.get("tools")),
         )
         return Upstream(provider.url(operation), provider.headers(call.headers), raw, view)
 

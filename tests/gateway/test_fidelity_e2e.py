@@ -1362,3 +1362,32 @@ def test_a_usage_chunk_without_its_blank_line_is_billed_and_passed_on(
     assert r.content.endswith(b"data: [DONE]\n\n") and b'"error"' not in r.content
     row = gw.row_for("t13-k")
     assert (row["status"], row["output_tokens"]) == (200, 3)
+
+
+def test_a_passed_through_responses_function_call_with_blank_arguments_gets_an_empty_object(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """s8 variant 01-n: OpenAI Responses passed through to a client with tools (Codex): a function call's
+    arguments "" reach it as "{}" in the item, the arguments' done event and the completed response,
+    streamed and not."""
+    r0 = {"id": "resp_1", "object": "response", "status": "in_progress", "model": "gpt-4o-mini", "output": []}
+    call = {"type": "function_call", "id": "fc_1", "call_id": "call_1", "name": "now", "arguments": ""}
+    done = {**r0, "status": "completed", "output": [call], "usage": {"input_tokens": 9, "output_tokens": 4}}
+    events = [
+        {"type": "response.created", "response": r0},
+        {"type": "response.output_item.added", "output_index": 0, "item": call},
+        {"type": "response.function_call_arguments.done", "output_index": 0, "arguments": ""},
+        {"type": "response.output_item.done", "output_index": 0, "item": call},
+        {"type": "response.completed", "response": done},
+    ]
+    up.script("/openai/v1/responses", sse(frames(*events, event=True)))
+    up.script("/openai/v1/responses", json_answer(done))
+    tools = [{"type": "function", "name": "now", "parameters": {"type": "object", "properties": {}}}]
+    body = {"model": "gpt-4o-mini", "input": "time?", "tools": tools}
+    s = post(gw, "/v1/responses", {**body, "stream": True}, "t01-n-s")
+    got = {e.event: json.loads(e.data) for e in client_events(s.content) if e.data}
+    assert got["response.function_call_arguments.done"]["arguments"] == "{}"
+    assert got["response.output_item.done"]["item"]["arguments"] == "{}"
+    assert got["response.completed"]["response"]["output"][0]["arguments"] == "{}"
+    n = post(gw, "/v1/responses", body, "t01-n")
+    assert n.json()["output"][0]["arguments"] == "{}"

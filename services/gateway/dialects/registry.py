@@ -191,6 +191,13 @@ def _chat_frames_for(view: View) -> FrameFilter | None:
     return _chat_own_frames if view.include_usage else _chat_passthrough_frames
 
 
+def _responses_frames_for(view: View) -> FrameFilter | None:
+    """A filter only for a client that declared tools (a relayed stream costs more through one): a
+    function call's blank final arguments become "{}" (``openai_responses.passthrough_frame``, s8 variant
+    01-n); otherwise the bytes go as they came."""
+    return resp.passthrough_frame if view.tools else None
+
+
 CLIENTS: dict[ClientFormat, ClientSpec] = {
     "openai_chat": ClientSpec(
         name="openai_chat",
@@ -226,6 +233,7 @@ CLIENTS: dict[ClientFormat, ClientSpec] = {
         error_words=em.words_for_openai,
         encoder=resp.encoder_for,
         render=resp.render,
+        passthrough_frames=_responses_frames_for,
     ),
 }
 
@@ -276,6 +284,7 @@ WIRES: dict[Wire, WireSpec] = {
         completion=resp.completion_from_responses,
         error_meaning=em.meaning_from_openai,
         strip_minted=minted.strip_for_responses,
+        repair_answer=resp.repair_blank_arguments,
         content_events=_RESPONSES_TOKENS,
         scan=scan.named_rule(_RESPONSES_TOKENS, scan.RESPONSES_MARKS),
     ),
