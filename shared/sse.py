@@ -121,14 +121,19 @@ class SSEDecoder:
         """Bytes of an event that has not ended yet are buffered (a body that stops here was cut off)."""
         return bool(self._buf or self._data or self._event is not None)
 
-    def flush(self) -> list[SSEEvent]:
-        """End of stream. A comment line still counts; an event without its blank line is discarded."""
+    def flush(self, ended: bool = False) -> list[SSEEvent]:
+        """End of stream. A comment line still counts; an event without its blank line is discarded, unless
+        ``ended`` and every line of it ended (a line break after the last): then it is dispatched as if its
+        blank line had come. That lenience is the relays': some servers close right after an event's last
+        line (s8 variant 13-k: the usage chunk), and a relay must not lose what that event says."""
         out: list[SSEEvent] = []
         if self._buf:
             line = self._buf.decode("utf-8", errors="replace")
             self._buf = b""
             if line.startswith(":"):
                 out.append(_comment(line))
+        elif ended and (ev := self._dispatch()) is not None:
+            out.append(ev)
         self._event, self._data, self._id, self._retry = None, [], None, None
         return out
 

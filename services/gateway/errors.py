@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import orjson
 
-from services.gateway.dialects._error_meaning import provider_message
+from services.gateway.dialects._error_meaning import bare_error, provider_message
 from services.gateway.dialects._openai_wire import openai_error_type as openai_type
 
 
@@ -81,4 +81,7 @@ def parse_upstream_error(body: bytes) -> tuple[str, str | None]:
         return message, etype
     if isinstance(err, str):
         return err, None
+    if bare_error(data):  # vLLM: the error object is the body itself
+        etype = data.get("type")
+        return str(data["message"]), etype if isinstance(etype, str) else None
     return (str(data)[:500], None)

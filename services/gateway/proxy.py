@@ -180,6 +180,7 @@ class Proxy:
             tool_names=result.tool_names,
             custom_tools=result.custom_tools,
             compaction=result.compaction,
+            tools=bool(call.body.get("tools")),
         )
         return Upstream(provider.url(operation), provider.headers(call.headers), raw, view)
 
@@ -219,6 +220,8 @@ class Proxy:
         att.served_model = model if isinstance(model, str) and model else None
         if pair.translate is None:  # same format: the bytes go back as they came; only usage is read
             att.usage = provider.usage(pair.wire.usage(data))
+            if (repair := pair.wire.repair_answer) is not None:
+                raw = repair(raw, data)
         else:
             completion = pair.wire.completion(data)
             completion.usage = att.usage = provider.usage(completion.usage)

@@ -123,7 +123,8 @@ class Passthrough(Relay):
     decoder, so ``keepalive``'s boundary and ``finish``'s cut-off test stay exact). Every other frame
     counts as one event of progress. With a frame filter, the filter sees every decoded frame and the
     scanned ones pass unchanged (they carry no usage, finish, error or keep-alive: tokens, and for chat
-    role and tool-call chunks, which no frame filter changes)."""
+    role chunks, which no frame filter changes); the wire's ``repair_stream`` frames are added around the
+    event that ended the answer (chat: blank tool arguments made "{}", bugcase 01-k)."""
 
     # Reads that end fewer events than this are decoded event by event: the scan's fixed cost (finding
     # the first token, then each loud frame) is about that of decoding 8 to 16 token events (calls per
@@ -138,10 +139,15 @@ class Passthrough(Relay):
         self._token_event = pairing.wire.token_event
         self._rule = pairing.wire.scan
         self._skipped = False  # frames went by undecoded: the decoder no longer knows all that came
+        # The wire's repair of a finished stream (``WireSpec.repair_stream``), added around the event that
+        # ended the answer; only through a frame filter, which sends whole events.
+        self._repair = pairing.wire.repair_stream if self._filter is not None else None
+        self._mended: tuple[SSEEvent, bytes, bytes] | None = None  # (event, before, after) to place
 
     def feed(self, chunk: bytes) -> bytes:
-        if self._rule is not None and chunk.count(b"\n\n") >= self.min_frames:
-            return self._scan_read(self._rule, chunk)
+        rule = self._rule
+        if rule is not None and chunk.count(b"\n\n") >= self.min_frames and rule.scans(chunk):
+            return self._scan_read(rule, chunk)
         return self._feed_events(chunk)
 
     def _feed_events(self, chunk: bytes) -> bytes:
@@ -157,34 +163,34 @@ class Passthrough(Relay):
             return chunk
         # ``_frame`` for each event, without its call
         keep, decoded, token_only, view = self._filter, self._decoded, self._token_only, self.view
-        return b"".join(
-            [
-                (ev.raw if ev.raw is not None else reencode(ev))
-                if token_only(ev)
-                else keep(ev, decoded(ev), view)
-                for ev in events
-            ]
-        )
+        frames = [
+            (ev.raw if ev.raw is not None else reencode(ev))
+            if token_only(ev)
+            else keep(ev, decoded(ev), view)
+            for ev in events
+        ]
+        return b"".join(frames if self._mended is None else self._placed(events, frames))
 
     def finish(self) -> bytes:
         pending = self._sse.pending
-        cut = pending and not self.complete
-        events = self._sse.flush()
-        out = b"".join([self._frame(ev) for ev in events]) if self._filter is not None else b""
-        if self._filter is None:
+        # An event whose lines all came is read although its blank line did not (``SSEDecoder.flush``).
+        events = self._sse.flush(ended=True)
+        if self._filter is not None:
+            frames = [self._frame(ev) for ev in events]
+            out = b"".join(frames if self._mended is None else self._placed(events, frames))
+        else:
+            out = b"\n\n" if pending else b""  # the client has the half frame: a blank line ends it
             for ev in events:
                 self._observe(self.decoder.feed(ev))
         self._observe(self.decoder.finish())
-        if cut and not self.complete:
-            # The body ended in the middle of an event the answer still needed: the half frame is not
-            # passed on (already sent, when there is no filter: a blank line ends it), an error follows.
-            out = b"" if self._filter is not None else b"\n\n"
+        if pending and not self.complete and self.error is None:
+            # The body ended in the middle of an event the answer still needed (a half frame is not passed
+            # on through a filter): an error follows.
             return out + self.fail(502, "upstream stream ended in the middle of an event", "broken_stream")
         if self.complete and self.error is None and not self.decoder.closed:
             # The answer ended (finish / stop reason) but the body without its closing frame: the client
-            # gets it, as its API ends a stream (bugcase 13). A half frame already sent is ended first.
-            sep = b"\n\n" if pending and self._filter is None else b""
-            out += sep + self.pairing.wire.closing_frame
+            # gets it, as its API ends a stream (bugcase 13).
+            out += self.pairing.wire.closing_frame
         return out
 
     def fail(self, status: int, message: str, error_type: str = "api_error") -> bytes:
@@ -274,7 +280,12 @@ class Passthrough(Relay):
         return b"".join(out) if keep else b""
 
     def _decoded(self, ev: SSEEvent) -> list[ir.Delta]:
+        done = self.decoder.done
         deltas = self.decoder.feed(ev)
+        if self._repair is not None and self.decoder.done and not done:
+            before, after = self._repair(self.decoder, ev)
+            if before or after:
+                self._mended = (ev, before, after)
         if deltas:
             return self._observe(deltas)
         if self._skipped and self._quiet(ev.raw):
@@ -282,6 +293,13 @@ class Passthrough(Relay):
             # beginning (a tool call's arguments after its undecoded start): progress all the same.
             self.events += 1
         return deltas
+
+    def _placed(self, events: list[SSEEvent], frames: list[bytes]) -> list[bytes]:
+        """``frames`` (one per event of ``events``) with the wire's repair around the event it follows."""
+        assert self._mended is not None
+        mended, before, after = self._mended
+        self._mended = None
+        return [before + f + after if ev is mended else f for ev, f in zip(events, frames, strict=True)]
 
     def _quiet(self, frame: bytes | None) -> bool:
         rule = self._rule
@@ -325,12 +343,13 @@ class Translator(Relay):
         return b"".join([deltas(decode(ev)) for ev in events])
 
     def finish(self) -> bytes:
-        if self._sse.pending and not self.complete:  # cut off in the middle of an event (see Passthrough)
-            self._sse.flush()
-            tail = self._deltas(self.decoder.finish())
-            return tail + self.fail(502, "upstream stream ended in the middle of an event", "broken_stream")
-        out = [self._deltas(self.decoder.feed(ev)) for ev in self._sse.flush()]
+        pending = self._sse.pending
+        out = [self._deltas(self.decoder.feed(ev)) for ev in self._sse.flush(ended=True)]
         out.append(self._deltas(self.decoder.finish()))
+        if pending and not self.complete and self.error is None:  # cut off mid-event (see Passthrough)
+            return b"".join(out) + self.fail(
+                502, "upstream stream ended in the middle of an event", "broken_stream"
+            )
         if self.complete or self.error is not None:  # a stream cut before its finish is not closed
             out.append(self.encoder.finish())  # as a normal answer: the caller ``fail``s it
         return b"".join(out)

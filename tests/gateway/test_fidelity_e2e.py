@@ -1270,3 +1270,124 @@ def test_count_tokens_gets_no_gateway_signature_either(gw: Stack, up: ScriptedUp
     assert SYNTHETIC_SIGNATURE not in json.dumps(sent) and sent["messages"][1]["content"] == [
         {"type": "text", "text": "42"}
     ]
+
+
+CASE01K_CALL = {
+    "index": 0,
+    "id": "call_1",
+    "type": "function",
+    "function": {"name": "get_time", "arguments": ""},
+}
+CASE01K = frames(
+    chat_chunk("local-llama", {"role": "assistant", "content": None, "tool_calls": [CASE01K_CALL]}),
+    chat_chunk("local-llama", {"tool_calls": [{"index": 0, "function": {"arguments": ""}}]}),
+    chat_chunk("local-llama", {}, "tool_calls"),
+    chat_chunk("local-llama", usage={"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}),
+    b"data: [DONE]\n\n",
+)
+
+
+def chat_tool_arguments(raw: bytes) -> tuple[dict[int, str], list[str]]:
+    """A chat stream's joined tool arguments by index, and its chunks' kinds in order ("args", "finish")."""
+    args: dict[int, str] = {}
+    kinds: list[str] = []
+    for ev in client_events(raw):
+        if ev.comment or ev.data == "[DONE]":
+            continue
+        for choice in json.loads(ev.data)["choices"]:
+            for call in choice["delta"].get("tool_calls") or []:
+                args[call["index"]] = args.get(call["index"], "") + call["function"].get("arguments", "")
+                kinds.append("args")
+            if choice.get("finish_reason"):
+                kinds.append("finish")
+    return args, kinds
+
+
+def test_case01k_passed_through_empty_arguments_become_an_empty_object(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """s7 variant 01-k: an OpenAI-compatible server passed through to a Chat client sends a call to a tool
+    without parameters whose arguments are only ever "" (llama.cpp, vLLM); the client gets "{}", streamed
+    (before the finish chunk, with or without include_usage, one read or event by event) and not."""
+    body = {"model": "local-llama", "messages": [{"role": "user", "content": "time?"}]}
+    for n, (pieces, options) in enumerate(
+        [
+            (CASE01K, {}),
+            ([b"".join(CASE01K)], {}),
+            (CASE01K, {"stream_options": {"include_usage": True}}),
+            ([b"".join(CASE01K)], {"stream_options": {"include_usage": True}}),
+        ]
+    ):
+        up.script(LOCAL, sse(pieces))
+        r = post(gw, "/v1/chat/completions", {**body, "stream": True, **options}, f"t01-k-s{n}")
+        args, kinds = chat_tool_arguments(r.content)
+        assert args == {0: "{}"} and kinds[-1] == "finish", (n, r.content)
+        assert r.content.endswith(b"data: [DONE]\n\n") and (b'"total_tokens"' in r.content) == bool(options)
+    call = {"id": "call_1", "type": "function", "function": {"name": "get_time", "arguments": ""}}
+    answer = {
+        "id": "c1",
+        "object": "chat.completion",
+        "created": 1775000000,
+        "model": "local-llama",
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "tool_calls",
+                "message": {"role": "assistant", "content": None, "tool_calls": [call]},
+            }
+        ],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8},
+    }
+    up.script(LOCAL, json_answer(answer))
+    r = post(gw, "/v1/chat/completions", body, "t01-k")
+    assert r.status_code == 200
+    assert r.json()["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"] == "{}"
+
+
+def test_a_usage_chunk_without_its_blank_line_is_billed_and_passed_on(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """s8 variant 13-k: the server closes right after the usage chunk's line (no blank line, no [DONE]).
+    The Chat client that asked include_usage gets the usage and [DONE], no error; the ledger bills it."""
+    body = {
+        "model": "local-llama",
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    up.script(LOCAL, sse([*CASE13[:3], CASE13[3].removesuffix(b"\n")]))
+    r = post(gw, "/v1/chat/completions", body, "t13-k")
+    usage = [json.loads(e.data)["usage"] for e in client_events(r.content) if '"usage"' in e.data]
+    assert usage == [{"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}]
+    assert r.content.endswith(b"data: [DONE]\n\n") and b'"error"' not in r.content
+    row = gw.row_for("t13-k")
+    assert (row["status"], row["output_tokens"]) == (200, 3)
+
+
+def test_a_passed_through_responses_function_call_with_blank_arguments_gets_an_empty_object(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """s8 variant 01-n: OpenAI Responses passed through to a client with tools (Codex): a function call's
+    arguments "" reach it as "{}" in the item, the arguments' done event and the completed response,
+    streamed and not."""
+    r0 = {"id": "resp_1", "object": "response", "status": "in_progress", "model": "gpt-4o-mini", "output": []}
+    call = {"type": "function_call", "id": "fc_1", "call_id": "call_1", "name": "now", "arguments": ""}
+    done = {**r0, "status": "completed", "output": [call], "usage": {"input_tokens": 9, "output_tokens": 4}}
+    events = [
+        {"type": "response.created", "response": r0},
+        {"type": "response.output_item.added", "output_index": 0, "item": call},
+        {"type": "response.function_call_arguments.done", "output_index": 0, "arguments": ""},
+        {"type": "response.output_item.done", "output_index": 0, "item": call},
+        {"type": "response.completed", "response": done},
+    ]
+    up.script("/openai/v1/responses", sse(frames(*events, event=True)))
+    up.script("/openai/v1/responses", json_answer(done))
+    tools = [{"type": "function", "name": "now", "parameters": {"type": "object", "properties": {}}}]
+    body = {"model": "gpt-4o-mini", "input": "time?", "tools": tools}
+    s = post(gw, "/v1/responses", {**body, "stream": True}, "t01-n-s")
+    got = {e.event: json.loads(e.data) for e in client_events(s.content) if e.data}
+    assert got["response.function_call_arguments.done"]["arguments"] == "{}"
+    assert got["response.output_item.done"]["item"]["arguments"] == "{}"
+    assert got["response.completed"]["response"]["output"][0]["arguments"] == "{}"
+    n = post(gw, "/v1/responses", body, "t01-n")
+    assert n.json()["output"][0]["arguments"] == "{}"

@@ -186,6 +186,52 @@ def test_adversarial_texts_and_framing_at_random_splits(wire: str) -> None:
         _compare(wire, body, _splits(body, rng), include_usage=trial % 2 == 0)
 
 
+def _chat_tools(texts: list[str], rng: random.Random) -> bytes:
+    """A chat stream with tool calls after its text: some only ever blank (arguments "" or spaces, bugcase
+    01-k: the relay adds "{}"), some with whole arguments in fragments; the finish ``tool_calls``."""
+    frames = _frames(_chat(texts, ascii_json=False))
+    base = orjson.loads(frames[0][6:])
+    calls: list[bytes] = []
+    for i in range(rng.randrange(1, 4)):
+        pieces = rng.choice([[""] * rng.randrange(1, 20), [" ", ""], ['{"path":', '"a.txt"', "}"] * 1])
+        start = {
+            "index": i,
+            "id": f"call_{i}",
+            "type": "function",
+            "function": {"name": "f", "arguments": ""},
+        }
+        for call in [start, *({"index": i, "function": {"arguments": p}} for p in pieces)]:
+            choice = {"index": 0, "delta": {"tool_calls": [call]}, "logprobs": None, "finish_reason": None}
+            calls.append(b"data: " + orjson.dumps({**base, "choices": [choice]}) + b"\n\n")
+    finish = next(i for i, f in enumerate(frames) if b'"finish_reason":"stop"' in f)
+    frames[finish] = frames[finish].replace(b'"finish_reason":"stop"', b'"finish_reason":"tool_calls"')
+    return b"".join(frames[:finish] + calls + frames[finish:])
+
+
+def test_chat_tool_call_streams_at_random_splits() -> None:
+    """Tool-call chunks are decoded by the scan too (``_scan._chat_first``): the blank calls' repair comes
+    out the same, at the same place, however the stream is read."""
+    rng = random.Random(2026120101)
+    for trial in range(200):
+        body = _chat_tools(_texts(rng, rng.randrange(0, 20)), rng)
+        body = _cut(_odd(body, rng, "openai_chat"), rng) if trial % 2 else body
+        _compare("openai_chat", body, _splits(body, rng), include_usage=trial % 4 < 2)
+        if trial % 2 == 0:  # a whole stream: every call's joined arguments are a JSON object
+            relay = Passthrough(pairing("openai_chat", "openai_chat"), View(model="m"))
+            out = relay.feed(body) + relay.finish()
+            assert all(isinstance(orjson.loads(a), dict) for a in _tool_arguments(out).values()), body
+
+
+def _tool_arguments(raw: bytes) -> dict[int, str]:
+    args: dict[int, str] = {}
+    for line in raw.split(b"\n"):
+        if line.startswith(b"data: {"):
+            for choice in orjson.loads(line[6:])["choices"]:
+                for call in choice["delta"].get("tool_calls") or []:
+                    args[call["index"]] = args.get(call["index"], "") + call["function"]["arguments"]
+    return args
+
+
 def test_token_frames_in_one_read_are_not_decoded() -> None:
     """The point of the scan: after the first token, a read of many token frames costs no decoding."""
     body = anthropic_stream(40)
@@ -202,3 +248,13 @@ def test_token_frames_in_one_read_are_not_decoded() -> None:
 
 def test_every_wire_has_a_scan_rule() -> None:
     assert all(spec.scan is not None for spec in WIRES.values())
+
+
+def test_a_chat_read_with_tool_calls_is_decoded_event_by_event() -> None:
+    """Every tool-call fragment reaches the decoder (bugcase 01-k's repair needs them all), without making
+    each frame of a long read loud (``ScanRule.unscanned``); a read of text alone is still scanned."""
+    rule = WIRES["openai_chat"].scan
+    assert rule is not None
+    text = chat_stream(20)
+    tools = text.replace(b'"content":"w3 "', b'"tool_calls":[{"index":0,"function":{"arguments":"{}"}}]')
+    assert rule.scans(text) and not rule.scans(tools)

@@ -43,6 +43,23 @@ def test_last_event_without_blank_line_is_discarded() -> None:
     assert decode_in([b"data: tail\n"]) == []
 
 
+def test_a_relay_reads_a_last_event_whose_lines_all_ended() -> None:
+    """``flush(ended=True)``: an event with every line ended but no blank line is dispatched (s8 variant
+    13-k); one cut in the middle of a line is still discarded."""
+    for tail, ev in [
+        (b"event: e\ndata: a\ndata: b\n", SSEEvent("e", "a\nb")),
+        (b"data: {}\r", SSEEvent(None, "{}")),
+        (b"data: {}\r\n", SSEEvent(None, "{}")),
+    ]:
+        for split in range(1, len(tail)):
+            dec = SSEDecoder()
+            got = dec.feed(b"data: x\n\n" + tail[:split]) + dec.feed(tail[split:])
+            assert got + dec.flush(ended=True) == [SSEEvent(None, "x"), ev], tail
+    dec = SSEDecoder()
+    assert dec.feed(b"data: {}\n\ndata: {") == [SSEEvent(None, "{}")]
+    assert dec.flush(ended=True) == [] and not dec.pending
+
+
 @pytest.mark.parametrize(
     ("chunk", "pending"),
     [

@@ -103,7 +103,16 @@ def _error_of(body: bytes) -> dict[str, Any]:
     if isinstance(err, dict):
         inner = provider_message(err)
         return err if inner is None else {**err, "message": inner}
-    return {"message": err} if isinstance(err, str) else {}
+    if isinstance(err, str):
+        return {"message": err}
+    return data if bare_error(data) else {}
+
+
+def bare_error(data: Any) -> bool:
+    """An error object at the body's top level, without an ``error`` wrapper: vLLM's OpenAI-compatible
+    server answers ``{"object": "error", "message": …, "type": "BadRequestError", "code": 400}`` (s8
+    variant 10-l)."""
+    return isinstance(data, dict) and "error" not in data and isinstance(data.get("message"), str)
 
 
 def provider_message(err: dict[str, Any]) -> str | None:

@@ -65,8 +65,19 @@ def is_text_chunk(ev: SSEEvent) -> bool:
     )
 
 
+# The keys a chunk the gateway adds copies from the stream's first chunk (OpenAI API reference, "The chat
+# completion chunk object").
+_CHUNK_HEAD = ("id", "object", "created", "model", "system_fingerprint")
+
+
+def _empty_object_choice(index: int) -> dict[str, Any]:
+    call = {"index": index, "function": {"arguments": "{}"}}
+    return {"index": 0, "delta": {"tool_calls": [call]}, "finish_reason": None}
+
+
 @dataclass(slots=True)
 class _ToolCall:
+    index: int = 0  # the upstream's index for it
     id: str | None = None
     name: str | None = None
     fragments: list[str] = field(default_factory=list)
@@ -110,6 +121,7 @@ class ChatStreamDecoder:
         self._calls: list[_ToolCall] = []  # by first appearance; position = IR tool index
         self._slots: dict[int, int] = {}  # upstream index → position of the call it names now
         self._cursor = 0  # position in _calls of the call being relayed
+        self._first: dict[str, Any] = {}  # the first chunk: the shape of a chunk the gateway adds
 
     def feed(self, ev: SSEEvent) -> list[Delta]:
         """Translate one upstream SSE event."""
@@ -137,6 +149,22 @@ class ChatStreamDecoder:
         """End of the upstream body: release any tool call still buffered."""
         return [] if self._failed else self._advance(final=True)
 
+    def blank_arguments_frames(self) -> bytes:
+        """One chunk per upstream tool-call index whose arguments so far are blank ("" only, or spaces),
+        giving it the arguments ``"{}"``, in the shape of the stream's first chunk (its ``id``, ``object``,
+        ``created``, ``model``, ``system_fingerprint``, and ``"usage": null`` when it had that key); b""
+        when there is none. OpenAI's contract: a call's joined arguments are a JSON object's text, ``"{}"``
+        without parameters; llama.cpp and vLLM stream ``""`` only (bugcase 01-k)."""
+        blank = [c.index for c in self._calls if not "".join(c.fragments).strip()] if self._calls else None
+        if not blank:
+            return b""
+        head = {k: self._first[k] for k in _CHUNK_HEAD if k in self._first}
+        tail = {"usage": None} if "usage" in self._first else {}
+        return b"".join(
+            encode_event(orjson.dumps({**head, "choices": [_empty_object_choice(i)], **tail}))
+            for i in dict.fromkeys(blank)
+        )
+
     def _fail(self, err: StreamError) -> list[Delta]:
         self._failed = True
         return [err]
@@ -150,6 +178,7 @@ class ChatStreamDecoder:
             self.model = model
         if not self._started:
             self._started = True
+            self._first = obj
             out.append(MessageStart(id=str(obj.get("id") or new_id("chatcmpl-")), model=self.model or ""))
         choices = obj.get("choices")
         for choice in choices if type(choices) is list else ():
@@ -211,7 +240,7 @@ class ChatStreamDecoder:
             # `index` names a call only while its id stays the same: some servers send every call at
             # index 0, each with its own id.
             if call is None or (item_id is not None and call.id is not None and item_id != call.id):
-                call = _ToolCall()
+                call = _ToolCall(index=idx)
                 self._slots[idx] = len(self._calls)
                 self._calls.append(call)
             fn = f if isinstance(f := item.get("function"), dict) else {}

@@ -53,6 +53,11 @@ class ScanRule:
 
     frames: Callable[[bytes], bool]  # the body is whole usual frames whose data is ``{…}``
     first: First
+    unscanned: bytes | None = None  # a read holding these bytes is decoded event by event instead
+
+    def scans(self, read: bytes) -> bool:
+        """``read`` may be scanned (it holds no ``unscanned`` bytes)."""
+        return self.unscanned is None or self.unscanned not in read
 
     def quiet(self, frame: bytes, model: str | None) -> bool:
         """``frame`` (whole frames) has the usual shape and nothing loud."""
@@ -97,7 +102,11 @@ def _unnamed_frames(body: bytes) -> bool:
 # OpenAI chat (``ChatStreamDecoder``): usage from a ``usage`` object (``"usage":null`` in every other chunk
 # of a stream with include_usage), the finish from a non-null ``finish_reason`` (``"error"`` included, as
 # OpenRouter fails mid-stream), an error from an ``error`` key, the end from ``[DONE]``, the model from
-# ``model`` (loud unless it names the model already known, written as orjson writes it).
+# ``model`` (loud unless it names the model already known, written as orjson writes it). A read holding a
+# tool call (``"tool_calls"``) is not scanned at all (``ScanRule.unscanned``): a relay mends a call whose
+# arguments were only ever blank when the answer ends (``WireSpec.repair_stream``), so the decoder must read
+# every fragment (bugcase 01-k); and were each such frame loud, each search would run from each frame to the
+# read's end (quadratic in a long read of argument chunks).
 _USAGE = re.compile(rb'"usage"(?!:null)')
 _FINISH = re.compile(rb'"finish_reason"(?!:null)')
 
@@ -146,7 +155,7 @@ def _chat_frames(body: bytes) -> bool:
     return True
 
 
-CHAT = ScanRule(_chat_frames, _chat_first)
+CHAT = ScanRule(_chat_frames, _chat_first, unscanned=b'"tool_calls"')
 
 # Anthropic (``MessagesStreamDecoder``): model and usage in message_start, usage and the stop reason in
 # message_delta, the end in message_stop, errors in ``error`` events, silence in ``ping``s. The decoder

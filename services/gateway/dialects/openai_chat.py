@@ -35,7 +35,7 @@ from services.gateway.dialects._request_common import (
 )
 from services.gateway.dialects.ir import Block, Completion, TextBlock, ThinkingBlock, ToolUseBlock, Usage
 from services.gateway.dialects.view import View
-from shared.sse import encode_event
+from shared.sse import SSEEvent, encode_event
 
 __all__ = [
     "DONE_FRAME",
@@ -48,6 +48,8 @@ __all__ = [
     "error_body",
     "parse_request",
     "render",
+    "repair_empty_arguments",
+    "repair_stream",
     "stream_error_frame",
     "is_text_chunk",
     "is_usage_only_chunk",
@@ -104,6 +106,61 @@ def parse_arguments(arguments: Any) -> dict[str, Any]:
     except orjson.JSONDecodeError:
         return {}
     return value if isinstance(value, dict) else {}
+
+
+def repair_empty_arguments(raw: bytes, data: dict[str, Any]) -> bytes:
+    """A Chat answer's bytes with each tool call's arguments made JSON object text: missing or blank ones
+    (absent, null, "" or whitespace) become ``"{}"``, an object sent as such becomes its JSON text.
+
+    ``raw`` is the answer's JSON bytes, ``data`` the same answer parsed (changed in place when repaired).
+    OpenAI's contract: ``arguments`` is a JSON-encoded object, ``"{}"`` for a call without parameters;
+    some OpenAI-compatible servers (llama.cpp, vLLM) send ``""`` or nothing (bugcase 01-k), others the
+    object itself. Returns ``raw`` itself unless a repair was needed: one bytes search decides for answers
+    without tool calls.
+    """
+    if b'"tool_calls"' not in raw:
+        return raw
+    repaired = False
+    for choice in data.get("choices") or []:
+        message = choice.get("message") if isinstance(choice, dict) else None
+        calls = message.get("tool_calls") if isinstance(message, dict) else None
+        for call in calls if isinstance(calls, list) else []:
+            fn = call.get("function") if isinstance(call, dict) else None
+            if isinstance(fn, dict) and (text := _object_text(fn.get("arguments"))) is not None:
+                fn["arguments"] = text
+                repaired = True
+    return orjson.dumps(data) if repaired else raw
+
+
+def _object_text(arguments: Any) -> str | None:
+    """The JSON text ``arguments`` should have been, or None when it is a string with content already."""
+    if arguments is None or (isinstance(arguments, str) and not arguments.strip()):
+        return "{}"
+    return orjson.dumps(arguments).decode() if isinstance(arguments, dict) else None
+
+
+def repair_stream(decoder: object, ev: SSEEvent) -> tuple[bytes, bytes]:
+    """The chunks a passed-through chat stream's client gets (before, after) ``ev``, the event that ended
+    the answer (its finish reason, or ``[DONE]`` without one), read by ``decoder``: one per tool call whose
+    arguments were only ever blank, giving it ``"{}"`` (``ChatStreamDecoder.blank_arguments_frames``,
+    bugcase 01-k). Before ``ev``, unless ``ev`` carries a tool call itself: a call's arguments come after
+    its start. ``(b"", b"")`` for every other stream."""
+    frames = decoder.blank_arguments_frames() if isinstance(decoder, ChatStreamDecoder) else b""
+    if not frames:
+        return b"", b""
+    return (b"", frames) if _carries_calls(ev) else (frames, b"")
+
+
+def _carries_calls(ev: SSEEvent) -> bool:
+    """``ev`` is a chunk whose first choice's delta has tool calls."""
+    try:
+        obj = orjson.loads(ev.data)
+    except orjson.JSONDecodeError:
+        return False
+    choices = obj.get("choices") if isinstance(obj, dict) else None
+    choice = choices[0] if isinstance(choices, list) and choices else None
+    delta = choice.get("delta") if isinstance(choice, dict) else None
+    return isinstance(delta, dict) and bool(delta.get("tool_calls"))
 
 
 def _text_of(content: Any) -> str:

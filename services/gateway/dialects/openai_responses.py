@@ -75,7 +75,7 @@ from services.gateway.dialects.ir import (
     UsageUpdate,
 )
 from services.gateway.dialects.view import View
-from shared.sse import encode_event
+from shared.sse import SSEEvent, encode_event, reencode
 
 __all__ = [
     "ResponsesStreamDecoder",
@@ -306,3 +306,57 @@ def client_status(status: int) -> int:
 def stream_error(status: int, message: str) -> bytes:
     """An in-stream error for a relayed stream that broke off (``response.failed``)."""
     return stream_error_frame(status, message)
+
+
+# Events whose data carries a function call's final arguments: the call's ``arguments.done``, its item's
+# ``output_item.done``, and the terminal response's output (``response.output_item.added`` is left alone: its
+# arguments are "" by design, the deltas follow).
+_FINAL_ARGUMENTS = frozenset(
+    {"response.function_call_arguments.done", "response.output_item.done", "response.completed"}
+)
+
+
+def repair_blank_arguments(raw: bytes, data: dict[str, Any]) -> bytes:
+    """A Responses answer's bytes with each ``function_call`` item's blank arguments ("" or whitespace) made
+    ``"{}"`` (Responses API: ``arguments`` is "a JSON string of the arguments"; Codex parses it; s8 variant
+    01-n). ``data`` is the same answer parsed (changed in place when repaired). Returns ``raw`` itself
+    unless a repair was needed: one bytes search decides for answers without a function call."""
+    if b'"function_call"' not in raw:
+        return raw
+    return orjson.dumps(data) if _mend_items(data.get("output")) else raw
+
+
+def _mend_items(items: Any) -> bool:
+    mended = False
+    for item in items if isinstance(items, list) else ():
+        if isinstance(item, dict) and item.get("type") == "function_call" and _blank(item.get("arguments")):
+            item["arguments"] = "{}"
+            mended = True
+    return mended
+
+
+def _blank(arguments: Any) -> bool:
+    return isinstance(arguments, str) and not arguments.strip()
+
+
+def passthrough_frame(ev: SSEEvent, deltas: Sequence[Any], view: View) -> bytes:
+    """A relayed Responses event: unchanged (``reencode``), except that a
+    function call's final arguments, when blank, become ``"{}"`` (``repair_blank_arguments``'s rule) in the
+    events that carry them (``_FINAL_ARGUMENTS``)."""
+    data = ev.data
+    if ev.event not in _FINAL_ARGUMENTS or ('"arguments":""' not in data and '"arguments": ""' not in data):
+        return reencode(ev)
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return reencode(ev)
+    if not isinstance(obj, dict):
+        return reencode(ev)
+    mended = False
+    if obj.get("type") == "response.function_call_arguments.done" and _blank(obj.get("arguments")):
+        obj["arguments"] = "{}"
+        mended = True
+    item, response = obj.get("item"), obj.get("response")
+    mended = _mend_items([item]) or mended
+    mended = (isinstance(response, dict) and _mend_items(response.get("output"))) or mended
+    return encode_event(orjson.dumps(obj), ev.event) if mended else reencode(ev)

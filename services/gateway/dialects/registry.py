@@ -133,6 +133,14 @@ class WireSpec:
     # True for a wire whose provider verifies thinking-block signatures and refuses foreign ones with a 400
     # (Anthropic): the proxy then retries once without the history's thinking (bugcase 04, s7 variant 04-g).
     verifies_signatures: bool = False
+    # A passed-through whole answer's bytes (and the same answer parsed) → the bytes its client gets: the
+    # same object unless the answer breaks the client API's contract in a way the gateway mends (chat:
+    # tool arguments "" become "{}", bugcase 01-k). None: the bytes go back as they came.
+    repair_answer: Callable[[bytes, dict[str, Any]], bytes] | None = None
+    # The same for a passed-through stream: the frames its client gets (before, after) the event that
+    # ended the answer (``StreamDecoder.done`` turned True), read by the stream's decoder; a relay with a
+    # frame filter adds them (chat: blank tool arguments get "{}", bugcase 01-k).
+    repair_stream: Callable[[StreamDecoder, SSEEvent], tuple[bytes, bytes]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,9 +180,22 @@ def _chat_passthrough_frames(ev: SSEEvent, deltas: list[ir.Delta], view: View) -
     return reencode(ev)  # SSE-exact: multi-line data, id and retry survive (shared/sse.py)
 
 
+def _chat_own_frames(ev: SSEEvent, deltas: list[ir.Delta], view: View) -> bytes:
+    """Chat frames go back unchanged (the client asked for the usage chunk itself)."""
+    return reencode(ev)
+
+
 def _chat_frames_for(view: View) -> FrameFilter | None:
-    """No filter when the client asked for the usage chunk itself: every frame is its own."""
-    return None if view.include_usage else _chat_passthrough_frames
+    """Always a filter, so that the wire's ``repair_stream`` frames can be added (a relay adds them only
+    with one); when the client asked for the usage chunk itself, every frame is its own."""
+    return _chat_own_frames if view.include_usage else _chat_passthrough_frames
+
+
+def _responses_frames_for(view: View) -> FrameFilter | None:
+    """A filter only for a client that declared tools (a relayed stream costs more through one): a
+    function call's blank final arguments become "{}" (``openai_responses.passthrough_frame``, s8 variant
+    01-n); otherwise the bytes go as they came."""
+    return resp.passthrough_frame if view.tools else None
 
 
 CLIENTS: dict[ClientFormat, ClientSpec] = {
@@ -212,6 +233,7 @@ CLIENTS: dict[ClientFormat, ClientSpec] = {
         error_words=em.words_for_openai,
         encoder=resp.encoder_for,
         render=resp.render,
+        passthrough_frames=_responses_frames_for,
     ),
 }
 
@@ -238,6 +260,8 @@ WIRES: dict[Wire, WireSpec] = {
         token_event=oai.is_text_chunk,
         scan=scan.CHAT,
         closing_frame=oai.DONE_FRAME,
+        repair_answer=oai.repair_empty_arguments,
+        repair_stream=oai.repair_stream,
     ),
     "anthropic": WireSpec(
         name="anthropic",
@@ -260,6 +284,7 @@ WIRES: dict[Wire, WireSpec] = {
         completion=resp.completion_from_responses,
         error_meaning=em.meaning_from_openai,
         strip_minted=minted.strip_for_responses,
+        repair_answer=resp.repair_blank_arguments,
         content_events=_RESPONSES_TOKENS,
         scan=scan.named_rule(_RESPONSES_TOKENS, scan.RESPONSES_MARKS),
     ),

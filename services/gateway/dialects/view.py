@@ -26,6 +26,7 @@ class View:
       as ``custom_tool_call`` items carrying the raw input text, not JSON arguments.
     - ``compaction``: the Responses request asked for a ``compaction`` item (a ``compaction_trigger``
       input item, or ``POST /v1/responses/compact``) instead of a message.
+    - ``tools``: the request declared tools (only then can an answer call one).
     """
 
     model: str
@@ -34,3 +35,4 @@ class View:
     tool_names: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     custom_tools: frozenset[str] = frozenset()
     compaction: bool = False
+    tools: bool = False

@@ -132,6 +132,15 @@ LLAMA_CPP_OVERFLOW = {
         "n_ctx": 32768,
     }
 }
+# vLLM's OpenAI-compatible server (s8 variant 10-l): the error object is the body itself, no "error" wrapper.
+VLLM_BARE = {
+    "object": "error",
+    "message": "This model's maximum context length is 8192 tokens. However, you requested 9000 tokens "
+    "(8000 in the messages, 1000 in the completion). Please reduce the length of the messages or completion.",
+    "type": "BadRequestError",
+    "param": None,
+    "code": 400,
+}
 GEMINI_RAW = {
     "error": {
         "code": 400,
@@ -155,8 +164,9 @@ OPENROUTER_WRAPPED = {
         (LLAMA_CPP_OVERFLOW, "prompt is too long: the request exceeds the available context size"),
         (GEMINI_RAW, "prompt is too long: 1200345 tokens > 1048576 maximum"),
         (OPENROUTER_WRAPPED, "prompt is too long: 1200345 tokens > 1048576 maximum"),
+        (VLLM_BARE, "prompt is too long: 9000 tokens > 8192 maximum"),
     ],
-    ids=["xai", "llama.cpp", "gemini", "openrouter-wrapped-gemini"],
+    ids=["xai", "llama.cpp", "gemini", "openrouter-wrapped-gemini", "vllm-bare"],
 )
 def test_other_providers_overflow_reaches_claude_code(body: dict[str, object], words: str) -> None:
     raw = json.dumps(body).encode()
@@ -240,9 +250,18 @@ def test_only_an_exhausted_quota_tells_clients_not_to_retry() -> None:
             False,
         ),
         ("rate_limit", b'{"error": {"code": 429, "message": "slow down"}}', True),
+        ("context_overflow", json.dumps(VLLM_BARE).encode(), False),
     ],
 )
 def test_same_format_bodies_are_kept_unless_they_hide_an_overflow(
     meaning: Meaning, body: bytes, kept: bool
 ) -> None:
     assert registry.said_in_client_words(meaning, body) is kept
+
+
+def test_a_bare_error_body_gives_its_own_message_and_type() -> None:
+    """s8 variant 10-m: vLLM's bare error shape, any meaning: its message, not the body's repr."""
+    message = '"auto" tool choice requires --enable-auto-tool-choice'
+    bare = {"object": "error", "message": message, "type": "BadRequestError", "param": None, "code": 400}
+    assert parse_upstream_error(json.dumps(bare).encode()) == (message, "BadRequestError")
+    assert registry.WIRES["openai_chat"].error_meaning(400, json.dumps(bare).encode()) == "invalid_request"

@@ -1,0 +1,135 @@
+"""Bugcase 01-k: a passed-through Chat answer or stream whose tool call has empty arguments gets "{}"."""
+
+from typing import Any
+
+import orjson
+import pytest
+
+from services.gateway.dialects._openai_stream import ChatStreamDecoder
+from services.gateway.dialects.openai_chat import repair_empty_arguments, repair_stream
+from services.gateway.dialects.registry import pairing
+from services.gateway.dialects.view import View
+from services.gateway.relay import Passthrough
+from shared.sse import SSEDecoder, SSEEvent
+
+
+def _answer(arguments: object) -> bytes:
+    call = {"id": "call_1", "type": "function", "function": {"name": "get_time", "arguments": arguments}}
+    message = {"role": "assistant", "content": None, "tool_calls": [call]}
+    return orjson.dumps(
+        {"id": "x", "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}]}
+    )
+
+
+def _arguments(raw: bytes) -> object:
+    return orjson.loads(raw)["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"]
+
+
+def test_empty_and_blank_arguments_become_an_empty_object() -> None:
+    for empty in ("", "  \n"):
+        raw = _answer(empty)
+        assert _arguments(repair_empty_arguments(raw, orjson.loads(raw))) == "{}"
+
+
+def test_answers_needing_no_repair_keep_their_bytes() -> None:
+    raw = _answer('{"tz": "UTC"}')
+    assert repair_empty_arguments(raw, orjson.loads(raw)) is raw
+    plain = orjson.dumps({"choices": [{"message": {"role": "assistant", "content": "hi"}}]})
+    assert repair_empty_arguments(plain, orjson.loads(plain)) is plain
+
+
+HEAD = {"id": "chatcmpl-9", "object": "chat.completion.chunk", "created": 7, "model": "local-llama"}
+
+
+def _chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
+    choice = {"index": 0, "delta": delta, "finish_reason": finish}
+    return b"data: " + orjson.dumps({**HEAD, "choices": [choice], **extra}) + b"\n\n"
+
+
+def _call(index: int, arguments: str, name: str | None = None) -> dict[str, Any]:
+    function = {"arguments": arguments} if name is None else {"name": name, "arguments": arguments}
+    call: dict[str, Any] = {"index": index, "function": function}
+    return call if name is None else {**call, "id": f"call_{index}", "type": "function"}
+
+
+def _stream(calls: list[list[str]], **extra: Any) -> list[bytes]:
+    """A tool-call stream: for each call, its start (arguments "") and then its fragments; the finish."""
+    out = [_chunk({"role": "assistant", "content": None}, **extra)]
+    for i, fragments in enumerate(calls):
+        out.append(_chunk({"tool_calls": [_call(i, "", name=f"tool_{i}")]}, **extra))
+        out += [_chunk({"tool_calls": [_call(i, f)]}, **extra) for f in fragments]
+    return [*out, _chunk({}, "tool_calls", **extra), b"data: [DONE]\n\n"]
+
+
+def _decoded(frames: list[bytes]) -> tuple[ChatStreamDecoder, list[SSEEvent]]:
+    decoder, events = ChatStreamDecoder(), SSEDecoder().feed(b"".join(frames))
+    for ev in events:
+        decoder.feed(ev)
+    return decoder, events
+
+
+def _joined(raw: bytes) -> dict[int, str]:
+    args: dict[int, str] = {}
+    for ev in SSEDecoder().feed(raw):
+        if ev.data != "[DONE]":
+            for choice in orjson.loads(ev.data)["choices"]:
+                for call in choice["delta"].get("tool_calls") or []:
+                    args[call["index"]] = args.get(call["index"], "") + call["function"]["arguments"]
+    return args
+
+
+def test_blank_calls_get_one_empty_object_chunk_each_in_the_first_chunks_shape() -> None:
+    decoder, _ = _decoded(_stream([["", ""], ['{"tz":', '"UTC"}'], [" "]], usage=None))
+    frames = decoder.blank_arguments_frames()
+    assert _joined(frames) == {0: "{}", 2: "{}"}
+    first = orjson.loads(SSEDecoder().feed(frames)[0].data)
+    assert {k: first[k] for k in HEAD} == HEAD and "usage" in first and first["usage"] is None
+    decoder, _ = _decoded(_stream([['{"a":', "1}"]]))
+    assert decoder.blank_arguments_frames() == b""
+
+
+def test_repair_goes_before_the_finish_unless_the_finishing_chunk_carries_a_call() -> None:
+    decoder, events = _decoded(_stream([[""]]))
+    before, after = repair_stream(decoder, events[-2])
+    assert _joined(before) == {0: "{}"} and after == b""
+    one = [_chunk({"role": "assistant"}), _chunk({"tool_calls": [_call(0, "", name="now")]}, "tool_calls")]
+    decoder, events = _decoded(one)
+    assert repair_stream(decoder, events[-1]) == (b"", decoder.blank_arguments_frames())
+    assert repair_stream(object(), events[-1]) == (b"", b"")
+
+
+@pytest.mark.parametrize("include_usage", [False, True])
+@pytest.mark.parametrize("min_frames", [2, Passthrough.min_frames])
+def test_a_relayed_chat_stream_ends_each_blank_call_with_an_empty_object(
+    include_usage: bool, min_frames: int
+) -> None:
+    """Through the passthrough relay, in one read (scanned when ``min_frames`` allows) and event by event:
+    the client's joined arguments parse, "{}" for the blank call, and the finish chunk comes last."""
+    frames = _stream([[""] * 20, ['{"tz":', '"UTC"}'] * 1, [""]], usage=None)
+    for reads in ([b"".join(frames)], frames):
+        relay = Passthrough(
+            pairing("openai_chat", "openai_chat"), View(model="m", include_usage=include_usage)
+        )
+        relay.min_frames = min_frames
+        out = b"".join(relay.feed(r) for r in reads) + relay.finish()
+        assert _joined(out) == {0: "{}", 1: '{"tz":"UTC"}', 2: "{}"}
+        events = [ev for ev in SSEDecoder().feed(out) if ev.data != "[DONE]"]
+        assert orjson.loads(events[-1].data)["choices"][0]["finish_reason"] == "tool_calls"
+        assert relay.complete and out.endswith(b"data: [DONE]\n\n")
+
+
+def test_missing_and_null_arguments_become_an_empty_object_too() -> None:
+    raw = _answer(None)
+    assert _arguments(repair_empty_arguments(raw, orjson.loads(raw))) == "{}"
+    message = {
+        "role": "assistant",
+        "tool_calls": [{"id": "c", "type": "function", "function": {"name": "now"}}],
+    }
+    raw = orjson.dumps({"choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}]})
+    assert _arguments(repair_empty_arguments(raw, orjson.loads(raw))) == "{}"
+
+
+def test_arguments_sent_as_an_object_become_its_json_text() -> None:
+    """s8 variant 01-q: a server that sends ``arguments`` as a JSON object rather than its text."""
+    raw = _answer({"city": "Paris"})
+    assert orjson.loads(str(_arguments(repair_empty_arguments(raw, orjson.loads(raw))))) == {"city": "Paris"}
