@@ -53,6 +53,10 @@ class ScanRule:
 
     frames: Callable[[bytes], bool]  # the body is whole usual frames whose data is ``{…}``
     first: First
+    # One event's data (text) names a mark (or holds a ``\u`` escape): what a frame of a quiet name
+    # (``WireSpec.quiet_events``) is searched for before a relay lets it by undecoded. None: the wire has
+    # no quiet names.
+    marked: Callable[[str], bool] | None = None
 
     def quiet(self, frame: bytes, model: str | None) -> bool:
         """``frame`` (whole frames) has the usual shape and nothing loud."""
@@ -130,7 +134,12 @@ def named_rule(token_events: frozenset[str], marks: tuple[bytes, ...]) -> ScanRu
     def first(body: bytes, pos: int, model: str | None) -> int:
         return _first(_search(other_name, body, pos), _search(mark, body, pos), body.find(b"\\u", pos))
 
-    return ScanRule(_named_frames, first)
+    marked = re.compile('"(?:' + "|".join(re.escape(m.decode()) for m in marks) + ')"|\\\\u')
+
+    def is_marked(data: str) -> bool:
+        return marked.search(data) is not None
+
+    return ScanRule(_named_frames, first, is_marked)
 
 
 def _chat_frames(body: bytes) -> bool:
