@@ -134,10 +134,15 @@ def named_rule(token_events: frozenset[str], marks: tuple[bytes, ...]) -> ScanRu
     def first(body: bytes, pos: int, model: str | None) -> int:
         return _first(_search(other_name, body, pos), _search(mark, body, pos), body.find(b"\\u", pos))
 
-    marked = re.compile('"(?:' + "|".join(re.escape(m.decode()) for m in marks) + ')"|\\\\u')
+    # ``in`` per needle, not one regex: a pattern of alternatives tries each at every quote of the data
+    # (callgrind, a Responses stream's three quiet frames: 32k instructions more than decoding them)
+    needles = tuple(f'"{m.decode()}"' for m in marks) + ("\\u",)
 
     def is_marked(data: str) -> bool:
-        return marked.search(data) is not None
+        for needle in needles:
+            if needle in data:
+                return True
+        return False
 
     return ScanRule(_named_frames, first, is_marked)
 
