@@ -29,6 +29,8 @@ _BOM = "\ufeff".encode()
 
 # Not ``frozen``: a frozen dataclass sets each field through ``object.__setattr__`` (a call per field), and
 # the decoder makes one event per upstream frame (1.9 → 0.56 µs each). Nothing changes an event once made.
+# The decoder's usual frames make theirs with positional arguments, in field order: keywords cost more
+# than the ``__init__`` itself (13 events: 17.2 → 7.7 µs, session 8 on the shared VM).
 @dataclass(slots=True)
 class SSEEvent:
     event: str | None
@@ -193,7 +195,7 @@ def _usual_frame(buf: bytes, pos: int) -> tuple[SSEEvent, int] | None:
             return None  # ``event:`` empty: no name, and not a frame reencode would write back
     if not text.startswith("data: "):  # (text is one line now)
         return None
-    return SSEEvent(event=event, data=text[6:], raw=buf[pos : lf + 2]), lf + 2
+    return SSEEvent(event, text[6:], False, None, None, buf[pos : lf + 2]), lf + 2
 
 
 def _usual_frames(buf: bytes, pos: int) -> tuple[list[SSEEvent], int]:
@@ -214,12 +216,12 @@ def _usual_frames(buf: bytes, pos: int) -> tuple[list[SSEEvent], int]:
         if piece.startswith("data: "):
             if "\n" in piece:
                 break
-            out.append(SSEEvent(event=None, data=piece[6:], raw=buf[pos:end]))
+            out.append(SSEEvent(None, piece[6:], False, None, None, buf[pos:end]))
         elif piece.startswith("event: "):
             head, _, line = piece.partition("\n")
             if len(head) == 7 or not line.startswith("data: ") or "\n" in line:
                 break  # an empty name, or not the one data line after the name
-            out.append(SSEEvent(event=head[7:], data=line[6:], raw=buf[pos:end]))
+            out.append(SSEEvent(head[7:], line[6:], False, None, None, buf[pos:end]))
         else:
             break
         pos = end

@@ -26,6 +26,9 @@ _REASONING: frozenset[type] = frozenset({ir.ReasoningDelta, ir.SignatureDelta})
 UsageRule = Callable[[ir.Usage], ir.Usage]
 
 
+_NONE: frozenset[str] = frozenset()
+
+
 def _as_reported(usage: ir.Usage) -> ir.Usage:
     return usage
 
@@ -130,6 +133,10 @@ class Passthrough(Relay):
     # the first token, then each loud frame) is about that of decoding 8 to 16 token events (calls per
     # stream, one read: ``tests/unit/test_passthrough_scan.py``'s streams, measured in the commit).
     min_frames = 16
+    # Frames of the wire's quiet names (``WireSpec.quiet_events``) pass undecoded once the stream has its
+    # first token, in short reads too (``_quiet_event``): the closing frames of a short Responses answer
+    # are most of what the decoder read after its first token.
+    skips_quiet = True
     rules_usage_deltas = False  # a frame filter reads a delta's kind only (``registry.FrameFilter``)
 
     def __init__(self, pairing: Pairing, view: View, usage_rule: UsageRule = _as_reported) -> None:
@@ -143,6 +150,10 @@ class Passthrough(Relay):
         # ended the answer; only through a frame filter, which sends whole events.
         self._repair = pairing.wire.repair_stream if self._filter is not None else None
         self._mended: tuple[SSEEvent, bytes, bytes] | None = None  # (event, before, after) to place
+        marked = None if self._rule is None else self._rule.marked
+        # Names whose frames ``_quiet_event`` may let by undecoded (none for the reference relay)
+        self._quiet_names = pairing.wire.quiet_events if self.skips_quiet and marked is not None else _NONE
+        self._marked = marked
 
     def feed(self, chunk: bytes) -> bytes:
         rule = self._rule
@@ -156,10 +167,15 @@ class Passthrough(Relay):
         if self._filter is None:
             # ``_token_only`` is asked only about events it could answer True for (by name, or any on a
             # wire with ``token_event``): a call less for each other event of a named wire
-            content_only, any_token = self._content_only, self._token_event is not None
+            content_only, any_token, quiet = (
+                self._content_only,
+                self._token_event is not None,
+                self._quiet_names,
+            )
             for ev in events:
                 if not ((any_token or ev.event in content_only) and self._token_only(ev)):
-                    self._decoded(ev)
+                    if not (ev.event in quiet and self.saw_content and self._quiet_event(ev)):
+                        self._decoded(ev)
             return chunk
         # ``_frame`` for each event, without its call
         keep, decoded, token_only, view = self._filter, self._decoded, self._token_only, self.view
@@ -221,6 +237,20 @@ class Passthrough(Relay):
             self.events += 1
             self.started = self.saw_content = True
         return skip
+
+    def _quiet_event(self, ev: SSEEvent) -> bool:
+        """True, and counted as one event of progress, for an event of a quiet name
+        (``WireSpec.quiet_events``) let by undecoded: once the stream has its first token and while the
+        answer runs (``_scanning``), when its data is plausibly one JSON object naming no mark (the
+        scan's test for a frame it passes, ``_scan`` module docstring)."""
+        data = ev.data
+        assert self._marked is not None
+        # ``_skipped`` stays as it was: the token frames of a block or an item whose start went by here
+        # are named token events, passed by name (``_token_only``) whether the decoder knows it or not.
+        if self._scanning() and data[:1] == "{" and data[-1:] == "}" and not self._marked(data):
+            self.events += 1  # a frame of the answer: progress, as the scan counts the frames it passes
+            return True
+        return False
 
     def _frame(self, ev: SSEEvent) -> bytes:
         assert self._filter is not None
@@ -314,10 +344,11 @@ class Passthrough(Relay):
 
 class EventPassthrough(Passthrough):
     """The passthrough relay that decodes every read event by event (token-only ones excepted,
-    ``_token_only``): what ``Passthrough`` does with short reads, and the reference its scan is tested
-    against."""
+    ``_token_only``): what ``Passthrough`` does with short reads, less its quiet frames
+    (``_quiet_event``), and the reference its scan is tested against."""
 
     min_frames = sys.maxsize
+    skips_quiet = False
 
 
 def _utf8(data: bytes) -> bool:

@@ -18,7 +18,7 @@ import pytest
 from services.gateway.dialects.registry import WIRES, pairing
 from services.gateway.dialects.view import View
 from services.gateway.relay import EventPassthrough, Passthrough
-from tests.unit.test_passthrough_tap import anthropic_stream, chat_stream, responses_stream
+from tests.unit.test_passthrough_tap import _sse, anthropic_stream, chat_stream, responses_stream
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "sse"
 
@@ -240,10 +240,101 @@ def test_token_frames_in_one_read_are_not_decoded() -> None:
     decode = relay.decoder.feed
     relay.decoder.feed = lambda ev: fed.append(ev.event or "") or decode(ev)  # type: ignore[method-assign,func-returns-value]
     assert relay.feed(body) == body
-    assert fed.count("content_block_delta") == 1 and len(fed) == 6
+    # the first token's frame and those before it, then the loud ones (content_block_stop is quiet)
+    assert fed == [
+        "message_start",
+        "content_block_start",
+        "content_block_delta",
+        "message_delta",
+        "message_stop",
+    ]
     ref = EventPassthrough(pairing("anthropic", "anthropic"), View(model="m"))
     ref.feed(body)
-    assert relay.complete and relay.events == ref.events and relay.usage == ref.usage
+    assert relay.complete and relay.events == ref.events + 1 and relay.usage == ref.usage
+
+
+def _closing(item: dict[str, Any]) -> bytes:
+    """A Responses message's closing frames before ``response.completed`` (``item``: the done item)."""
+    at = {"item_id": "m1", "output_index": 0, "content_index": 0}
+    part = {"type": "output_text", "text": "w0 w1 "}
+    return b"".join(
+        [
+            _sse("response.output_text.done", {"type": "response.output_text.done", **at, "text": "w0 w1 "}),
+            _sse("response.content_part.done", {"type": "response.content_part.done", **at, "part": part}),
+            _sse(
+                "response.output_item.done",
+                {"type": "response.output_item.done", "output_index": 0, "item": item},
+            ),
+        ]
+    )
+
+
+def _with_closing(item: dict[str, Any]) -> bytes:
+    head, sep, tail = responses_stream(2).partition(b"event: response.completed")
+    return head + _closing(item) + sep + tail
+
+
+def _decoded_names(relay: Passthrough) -> list[str]:
+    fed: list[str] = []
+    decode = relay.decoder.feed
+    relay.decoder.feed = lambda ev: fed.append(ev.event or "") or decode(ev)  # type: ignore[method-assign,func-returns-value]
+    return fed
+
+
+def test_quiet_frames_of_a_short_read_are_not_decoded_after_the_first_token() -> None:
+    """A short Responses answer in one read (fewer than ``min_frames`` events): the frames that close the
+    message pass undecoded; the facts are the reference's, and each one counts as progress."""
+    item = {"type": "message", "id": "m1", "status": "completed", "content": [{"type": "output_text"}]}
+    body = _with_closing(item)
+    assert body.count(b"\n\n") < Passthrough.min_frames
+    relay = Passthrough(pairing("openai_responses", "openai_responses"), View(model="m"))
+    fed = _decoded_names(relay)
+    assert relay.feed(body) + relay.finish() == body
+    assert fed == [
+        "response.created",
+        "response.output_item.added",
+        "response.output_text.delta",
+        "response.completed",
+    ]
+    ref = EventPassthrough(pairing("openai_responses", "openai_responses"), View(model="m"))
+    ref.feed(body)
+    ref.finish()
+    assert _facts(relay) == _facts(ref) and relay.usage is not None and relay.complete
+    assert relay.events == ref.events + 3
+
+
+def test_a_quiet_name_whose_data_names_a_mark_is_decoded() -> None:
+    """The name is not trusted alone: a frame named ``response.output_item.done`` whose data is the
+    answer's end (its type and usage are marks) still reaches the decoder, which sees the end."""
+    end = {
+        "type": "response.completed",
+        "response": {
+            "model": "gpt-x",
+            "status": "completed",
+            "usage": {"input_tokens": 3, "output_tokens": 4},
+        },
+    }
+    head = responses_stream(2).partition(b"event: response.completed")[0]
+    body = head + _sse("response.output_item.done", end)
+    relay = Passthrough(pairing("openai_responses", "openai_responses"), View(model="m"))
+    fed = _decoded_names(relay)
+    relay.feed(body)
+    assert fed[-1] == "response.output_item.done"
+    assert relay.complete and relay.usage is not None and relay.usage.output_tokens == 4
+
+
+def test_a_quiet_frame_before_the_first_token_is_decoded() -> None:
+    """Anthropic's ``content_block_start`` may carry the first token itself: before the first token a quiet
+    name is decoded (it commits the stream and stamps TTFT)."""
+    start = _sse(
+        "content_block_start",
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": "Hi"}},
+    )
+    head = anthropic_stream(0).partition(b"event: content_block_start")[0]
+    relay = Passthrough(pairing("anthropic", "anthropic"), View(model="m"))
+    fed = _decoded_names(relay)
+    relay.feed(head + start)
+    assert fed == ["message_start", "content_block_start"] and relay.saw_content and relay.started
 
 
 def test_every_wire_has_a_scan_rule() -> None:

@@ -123,6 +123,14 @@ class WireSpec:
     # The same for a wire whose events have no names (OpenAI chat): True for an event whose data carries
     # only a token, read without decoding it. A frame filter passes such an event on unchanged.
     token_event: Callable[[SSEEvent], bool] | None = None
+    # SSE event names whose data, once the stream has its first token, carries no fact a relay reports
+    # (usage, finish, error, served model, keep-alive) unless it names one of the scan rule's marks
+    # (``ScanRule.marked``): frames that announce or close a content part, a block or an item, and the
+    # ``*.done`` repeats of streamed text. A passthrough relay without a frame filter counts such a frame
+    # as progress without decoding it (the ones before the first token are decoded: they may carry it).
+    # Sources: as ``content_events``; the decoders' own branches (``MessagesStreamDecoder.feed``,
+    # ``ResponsesStreamDecoder._event``) read a fact only from the marks.
+    quiet_events: frozenset[str] = frozenset()
     # How a passthrough relay finds, by scanning bytes, the frames it must decode once the stream has its
     # first token (``_scan``); None: it decodes every frame.
     scan: ScanRule | None = None
@@ -248,6 +256,24 @@ _RESPONSES_TOKENS = frozenset(
     }
 )
 
+# Names quiet once a stream has its first token (``WireSpec.quiet_events``).
+_ANTHROPIC_QUIET = frozenset({"content_block_start", "content_block_stop"})
+_RESPONSES_QUIET = frozenset(
+    {
+        "response.output_item.added",
+        "response.output_item.done",
+        "response.content_part.added",
+        "response.content_part.done",
+        "response.output_text.done",
+        "response.refusal.done",
+        "response.reasoning_summary_part.added",
+        "response.reasoning_summary_part.done",
+        "response.reasoning_summary_text.done",
+        "response.reasoning_text.done",
+        "response.function_call_arguments.done",
+    }
+)
+
 WIRES: dict[Wire, WireSpec] = {
     "openai_chat": WireSpec(
         name="openai_chat",
@@ -272,6 +298,7 @@ WIRES: dict[Wire, WireSpec] = {
         error_meaning=em.meaning_from_anthropic,
         strip_minted=minted.strip_for_anthropic,
         content_events=_ANTHROPIC_TOKENS,
+        quiet_events=_ANTHROPIC_QUIET,
         scan=scan.named_rule(_ANTHROPIC_TOKENS, scan.ANTHROPIC_MARKS),
         closing_frame=anth.STOP_FRAME,
         verifies_signatures=True,
@@ -286,6 +313,7 @@ WIRES: dict[Wire, WireSpec] = {
         strip_minted=minted.strip_for_responses,
         repair_answer=resp.repair_blank_arguments,
         content_events=_RESPONSES_TOKENS,
+        quiet_events=_RESPONSES_QUIET,
         scan=scan.named_rule(_RESPONSES_TOKENS, scan.RESPONSES_MARKS),
     ),
 }
