@@ -6,8 +6,9 @@ range of whole hours, grouped by any of those keys or by day, is a small GROUP B
 so the cost by key, client and session reads it under any provider, model or status filter too.
 Percentiles are not additive: whole hours read them from the latency lists
 (``services/recorder/latency_lists.py``, schema version 6: each group's latencies as float64 blobs, kept per
-batch like the rollups), partial hours and attribution groups from ``requests`` along the one latency-ordered
-index left in :data:`INDEX_SQL` (see ``shared/ledger/queries.py``).
+batch like the rollups), partial hours and attribution groups from ``requests`` along the one hour index left in
+:data:`INDEX_SQL` (schema 7: in time order within the hour, so each new row goes at its end; the
+latencies it covers are sorted by the reader; see ``shared/ledger/queries.py``).
 
 Inserts: the writer (``services/recorder/store.py``) adds each batch to the rollups in the batch's own
 transaction, with one ``INSERT … SELECT … GROUP BY … ON CONFLICT DO UPDATE`` per rollup over the rows the

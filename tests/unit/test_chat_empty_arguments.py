@@ -103,7 +103,7 @@ def test_repair_goes_before_the_finish_unless_the_finishing_chunk_carries_a_call
 def test_a_relayed_chat_stream_ends_each_blank_call_with_an_empty_object(
     include_usage: bool, min_frames: int
 ) -> None:
-    """Through the passthrough relay, in one read (scanned when ``min_frames`` allows) and event by event:
+    """Through the passthrough relay, in one read (never scanned: it holds tool calls, ``ScanRule.unscanned``) and event by event:
     the client's joined arguments parse, "{}" for the blank call, and the finish chunk comes last."""
     frames = _stream([[""] * 20, ['{"tz":', '"UTC"}'] * 1, [""]], usage=None)
     for reads in ([b"".join(frames)], frames):
@@ -133,3 +133,52 @@ def test_arguments_sent_as_an_object_become_its_json_text() -> None:
     """s8 variant 01-q: a server that sends ``arguments`` as a JSON object rather than its text."""
     raw = _answer({"city": "Paris"})
     assert orjson.loads(str(_arguments(repair_empty_arguments(raw, orjson.loads(raw))))) == {"city": "Paris"}
+
+
+def test_calls_sharing_index_zero_judge_only_the_last_one() -> None:
+    """Servers that send every call at index 0, each with its own id: a blank first call must not have
+    "{}" joined to a later call's arguments at the same index (it would read ``{"x":1}{}``)."""
+    first = {"index": 0, "id": "call_a", "type": "function", "function": {"name": "a", "arguments": ""}}
+    second = {"index": 0, "id": "call_b", "type": "function", "function": {"name": "b", "arguments": ""}}
+    frames = [
+        _chunk({"role": "assistant", "content": None}),
+        _chunk({"tool_calls": [first]}),
+        _chunk({"tool_calls": [second]}),
+        _chunk({"tool_calls": [_call(0, '{"x":1}')]}),
+        _chunk({}, "tool_calls"),
+    ]
+    decoder, _ = _decoded(frames)
+    assert decoder.blank_arguments_frames() == b""
+    decoder, _ = _decoded([*frames[:3], frames[4]])  # the last call at index 0 blank too: repaired
+    assert _joined(decoder.blank_arguments_frames()) == {0: "{}"}
+
+
+@pytest.mark.parametrize("min_frames", [2, Passthrough.min_frames])
+def test_a_legacy_function_call_stream_is_repaired_in_its_own_shape(min_frames: int) -> None:
+    """``delta.function_call`` (the deprecated single call): a blank one gets ``{"function_call":
+    {"arguments": "{}"}}``, never a made-up ``tool_calls`` entry; one with arguments, read in one long
+    read (the scan must read its fragments: ``ScanRule.unscanned``), gets nothing added."""
+
+    def legacy(fragments: list[str]) -> bytes:
+        start = _chunk({"role": "assistant", "function_call": {"name": "now", "arguments": ""}})
+        parts = [_chunk({"function_call": {"arguments": f}}) for f in fragments]
+        return b"".join([start, *parts, _chunk({}, "function_call"), b"data: [DONE]\n\n"])
+
+    for fragments, expected in (([""] * 20, "{}"), (['{"tz":'] + [" "] * 20 + ['"UTC"}'], '{"tz": "UTC"}')):
+        relay = Passthrough(pairing("openai_chat", "openai_chat"), View(model="m"))
+        relay.min_frames = min_frames
+        out = relay.feed(legacy(fragments)) + relay.finish()
+        joined, calls = "", 0
+        for ev in SSEDecoder().feed(out):
+            if ev.data != "[DONE]":
+                delta = orjson.loads(ev.data)["choices"][0]["delta"]
+                calls += len(delta.get("tool_calls") or [])
+                joined += (delta.get("function_call") or {}).get("arguments", "")
+        assert calls == 0 and orjson.loads(joined) == orjson.loads(expected)
+
+
+def test_a_legacy_function_call_answer_with_blank_arguments_gets_an_empty_object() -> None:
+    message = {"role": "assistant", "content": None, "function_call": {"name": "now", "arguments": " "}}
+    raw = orjson.dumps({"choices": [{"index": 0, "message": message, "finish_reason": "function_call"}]})
+    repaired = orjson.loads(repair_empty_arguments(raw, orjson.loads(raw)))
+    assert repaired["choices"][0]["message"]["function_call"] == {"name": "now", "arguments": "{}"}

@@ -209,7 +209,7 @@ def _chat_tools(texts: list[str], rng: random.Random) -> bytes:
 
 
 def test_chat_tool_call_streams_at_random_splits() -> None:
-    """Tool-call chunks are decoded by the scan too (``_scan._chat_first``): the blank calls' repair comes
+    """A read holding tool-call chunks is decoded event by event (``ScanRule.unscanned``): the blank calls' repair comes
     out the same, at the same place, however the stream is read."""
     rng = random.Random(2026120101)
     for trial in range(200):

@@ -78,3 +78,14 @@ def test_a_whole_answer_gets_an_empty_object_too() -> None:
     assert orjson.loads(repair_blank_arguments(raw, orjson.loads(raw)))["output"][0]["arguments"] == "{}"
     whole = orjson.dumps({**DONE, "output": [{**CALL, "arguments": '{"a":1}'}]})
     assert repair_blank_arguments(whole, orjson.loads(whole)) is whole
+
+
+def test_whitespace_only_arguments_are_blank_in_a_stream_as_in_a_whole_answer() -> None:
+    """The stream's quick test finds what ``repair_blank_arguments`` calls blank: spaces, tabs, escaped
+    newlines."""
+    for blank in (" ", "\n", " \t\r\n"):
+        encoded = orjson.dumps(blank)
+        body = b"".join(FRAMES).replace(b'"arguments":""', b'"arguments":' + encoded)
+        relay = Passthrough(pairing("openai_responses", "openai_responses"), View(model="m", tools=True))
+        out = relay.feed(body) + relay.finish()
+        assert _final_arguments(out) == {"added": blank, "done": "{}", "item": "{}", "completed": "{}"}

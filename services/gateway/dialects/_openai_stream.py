@@ -70,7 +70,11 @@ def is_text_chunk(ev: SSEEvent) -> bool:
 _CHUNK_HEAD = ("id", "object", "created", "model", "system_fingerprint")
 
 
-def _empty_object_choice(index: int) -> dict[str, Any]:
+def _empty_object_choice(index: int, legacy: bool) -> dict[str, Any]:
+    """The choice giving tool call ``index`` the arguments ``"{}"``: in ``tool_calls``, or in the legacy
+    ``function_call`` when the stream's call came that way (one call, no index)."""
+    if legacy:
+        return {"index": 0, "delta": {"function_call": {"arguments": "{}"}}, "finish_reason": None}
     call = {"index": index, "function": {"arguments": "{}"}}
     return {"index": 0, "delta": {"tool_calls": [call]}, "finish_reason": None}
 
@@ -122,6 +126,7 @@ class ChatStreamDecoder:
         self._slots: dict[int, int] = {}  # upstream index → position of the call it names now
         self._cursor = 0  # position in _calls of the call being relayed
         self._first: dict[str, Any] = {}  # the first chunk: the shape of a chunk the gateway adds
+        self._legacy = False  # the call came as the deprecated ``delta.function_call``
 
     def feed(self, ev: SSEEvent) -> list[Delta]:
         """Translate one upstream SSE event."""
@@ -154,15 +159,21 @@ class ChatStreamDecoder:
         giving it the arguments ``"{}"``, in the shape of the stream's first chunk (its ``id``, ``object``,
         ``created``, ``model``, ``system_fingerprint``, and ``"usage": null`` when it had that key); b""
         when there is none. OpenAI's contract: a call's joined arguments are a JSON object's text, ``"{}"``
-        without parameters; llama.cpp and vLLM stream ``""`` only (bugcase 01-k)."""
-        blank = [c.index for c in self._calls if not "".join(c.fragments).strip()] if self._calls else None
+        without parameters; llama.cpp and vLLM stream ``""`` only (bugcase 01-k). Only the call an index
+        names last is judged: a server that sends every call at index 0 (each with its own id) would have
+        the added fragment joined to a later call's arguments. A legacy ``function_call`` stream gets its
+        fragment as a ``function_call`` delta."""
+        calls = self._calls
+        blank = (
+            [i for i, s in self._slots.items() if not "".join(calls[s].fragments).strip()] if calls else None
+        )
         if not blank:
             return b""
         head = {k: self._first[k] for k in _CHUNK_HEAD if k in self._first}
         tail = {"usage": None} if "usage" in self._first else {}
         return b"".join(
-            encode_event(orjson.dumps({**head, "choices": [_empty_object_choice(i)], **tail}))
-            for i in dict.fromkeys(blank)
+            encode_event(orjson.dumps({**head, "choices": [_empty_object_choice(i, self._legacy)], **tail}))
+            for i in blank
         )
 
     def _fail(self, err: StreamError) -> list[Delta]:
@@ -207,6 +218,7 @@ class ChatStreamDecoder:
         if type(calls := delta.get("tool_calls")) is list:
             out += self._tool_deltas(calls)
         if type(call := delta.get("function_call")) is dict:
+            self._legacy = True
             out += self._tool_deltas([{"index": 0, "function": call}])
         reason = choice.get("finish_reason")
         if reason == "error":  # OpenRouter: the provider failed mid-stream, details (if any) in obj.error

@@ -53,11 +53,14 @@ class ScanRule:
 
     frames: Callable[[bytes], bool]  # the body is whole usual frames whose data is ``{…}``
     first: First
-    unscanned: bytes | None = None  # a read holding these bytes is decoded event by event instead
+    unscanned: tuple[bytes, ...] = ()  # a read holding any of these is decoded event by event instead
 
     def scans(self, read: bytes) -> bool:
         """``read`` may be scanned (it holds no ``unscanned`` bytes)."""
-        return self.unscanned is None or self.unscanned not in read
+        for needle in self.unscanned:
+            if needle in read:
+                return False
+        return True
 
     # One event's data (text) names a mark (or holds a ``\u`` escape): what a frame of a quiet name
     # (``WireSpec.quiet_events``) is searched for before a relay lets it by undecoded. None: the wire has
@@ -108,7 +111,7 @@ def _unnamed_frames(body: bytes) -> bool:
 # of a stream with include_usage), the finish from a non-null ``finish_reason`` (``"error"`` included, as
 # OpenRouter fails mid-stream), an error from an ``error`` key, the end from ``[DONE]``, the model from
 # ``model`` (loud unless it names the model already known, written as orjson writes it). A read holding a
-# tool call (``"tool_calls"``) is not scanned at all (``ScanRule.unscanned``): a relay mends a call whose
+# tool call (``"tool_calls"``, or the legacy ``"function_call"``) is not scanned at all (``ScanRule.unscanned``): a relay mends a call whose
 # arguments were only ever blank when the answer ends (``WireSpec.repair_stream``), so the decoder must read
 # every fragment (bugcase 01-k); and were each such frame loud, each search would run from each frame to the
 # read's end (quadratic in a long read of argument chunks).
@@ -171,7 +174,7 @@ def _chat_frames(body: bytes) -> bool:
     return True
 
 
-CHAT = ScanRule(_chat_frames, _chat_first, unscanned=b'"tool_calls"')
+CHAT = ScanRule(_chat_frames, _chat_first, unscanned=(b'"tool_calls"', b'"function_call"'))
 
 # Anthropic (``MessagesStreamDecoder``): model and usage in message_start, usage and the stop reason in
 # message_delta, the end in message_stop, errors in ``error`` events, silence in ``ping``s. The decoder

@@ -116,16 +116,20 @@ def repair_empty_arguments(raw: bytes, data: dict[str, Any]) -> bytes:
     OpenAI's contract: ``arguments`` is a JSON-encoded object, ``"{}"`` for a call without parameters;
     some OpenAI-compatible servers (llama.cpp, vLLM) send ``""`` or nothing (bugcase 01-k), others the
     object itself. Returns ``raw`` itself unless a repair was needed: one bytes search decides for answers
-    without tool calls.
+    without tool calls. The deprecated ``message.function_call`` is repaired the same way.
     """
-    if b'"tool_calls"' not in raw:
+    if b'"tool_calls"' not in raw and b'"function_call"' not in raw:
         return raw
     repaired = False
     for choice in data.get("choices") or []:
         message = choice.get("message") if isinstance(choice, dict) else None
-        calls = message.get("tool_calls") if isinstance(message, dict) else None
-        for call in calls if isinstance(calls, list) else []:
-            fn = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(message, dict):
+            continue
+        calls = message.get("tool_calls")
+        functions = (
+            [c.get("function") for c in calls if isinstance(c, dict)] if isinstance(calls, list) else []
+        )
+        for fn in [*functions, message.get("function_call")]:
             if isinstance(fn, dict) and (text := _object_text(fn.get("arguments"))) is not None:
                 fn["arguments"] = text
                 repaired = True

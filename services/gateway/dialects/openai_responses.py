@@ -21,6 +21,7 @@ Decisions:
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -339,12 +340,16 @@ def _blank(arguments: Any) -> bool:
     return isinstance(arguments, str) and not arguments.strip()
 
 
+# An ``arguments`` string that may be blank (``_blank``): empty, or only JSON whitespace and its escapes.
+_MAYBE_BLANK = re.compile(r'"arguments": ?"(?:[ \t]|\\[nrt])*"')
+
+
 def passthrough_frame(ev: SSEEvent, deltas: Sequence[Any], view: View) -> bytes:
     """A relayed Responses event: unchanged (``reencode``), except that a
     function call's final arguments, when blank, become ``"{}"`` (``repair_blank_arguments``'s rule) in the
     events that carry them (``_FINAL_ARGUMENTS``)."""
     data = ev.data
-    if ev.event not in _FINAL_ARGUMENTS or ('"arguments":""' not in data and '"arguments": ""' not in data):
+    if ev.event not in _FINAL_ARGUMENTS or _MAYBE_BLANK.search(data) is None:
         return reencode(ev)
     try:
         obj = orjson.loads(data)
