@@ -380,15 +380,9 @@ async def test_a_recorder_that_takes_nothing_gets_resends_at_a_bounded_rate_not_
     """Design rule (issue 13): while the recorder acknowledges nothing, what the gateway resends does not
     grow with what it holds: one batch of the oldest overdue events per timeout (which doubles), then,
     once acknowledgements come again, a batch per round until everything is delivered."""
-    endpoint = f"tcp://127.0.0.1:{free_port()}"
     ctx = zmq.Context()
-    rec = Recorder(ctx, endpoint)  # connected, receives, acknowledges nothing (SIGSTOP, a stuck disk)
-    clock = Clock()
-    pub = EventPublisher(endpoint, max_queued=100, ack_timeout_s=0.1, batch_max=4, ctx=ctx, clock=clock)
-    await pumped_until(pub, rec, lambda: pub.connections == 1)
-    for i in range(40):
-        pub.publish(make_event(i))
-    await pumped_until(pub, rec, lambda: len(rec.got) == 40)
+    # connected, receives, acknowledges nothing (SIGSTOP, a stuck disk)
+    pub, rec, clock = await forty_events_at_a_recorder(ctx)
     assert pub.sent == 40 and pub.resent == 0
     resends: list[tuple[float, int]] = []  # (clock, events queued again) per round that resent
     t0 = clock.now

@@ -114,6 +114,19 @@ def assert_percentiles_exact(path: str, q: Query, group: str | None) -> None:
         assert not counts
 
 
+def migrated_to(path: str, version: int) -> int:
+    """The ledger at ``path`` migrated up to schema ``version`` (the first ``version`` migrations)."""
+
+    async def run() -> int:
+        db = await aiosqlite.connect(path, isolation_level=None)
+        try:
+            return await migrate(db, MIGRATIONS[:version])
+        finally:
+            await db.close()
+
+    return asyncio.run(run())
+
+
 def test_replays_add_nothing_and_each_batch_appends_one_part_per_group(tmp_path: Path) -> None:
     path = str(tmp_path / "usage.db")
     a, b, c = event(1), event(2, status=429), event(3)
@@ -198,14 +211,7 @@ def test_a_version_5_ledger_is_upgraded_and_backfilled(tmp_path: Path) -> None:
     ]
     write_v3_ledger(path, old)
 
-    async def to_version_5() -> int:
-        db = await aiosqlite.connect(path, isolation_level=None)
-        try:
-            return await migrate(db, MIGRATIONS[:5])
-        finally:
-            await db.close()
-
-    assert asyncio.run(to_version_5()) == 5
+    assert migrated_to(path, 5) == 5
     with closing(sqlite3.connect(path)) as conn:  # the latency-ordered indexes version 5 had
         conn.executescript(
             "CREATE INDEX IF NOT EXISTS requests_latency ON requests (latency_ms, started_at, provider, model, status);"
@@ -319,14 +325,7 @@ def test_a_version_6_ledger_gets_the_hour_index_in_time_order(tmp_path: Path) ->
     old = [event(i, provider=("openai", "anthropic")[i % 2], model=f"m{i % 3}") for i in range(0, 9000, 7)]
     write_v3_ledger(path, old)
 
-    async def to_version_6() -> int:
-        db = await aiosqlite.connect(path, isolation_level=None)
-        try:
-            return await migrate(db, MIGRATIONS[:6])
-        finally:
-            await db.close()
-
-    assert asyncio.run(to_version_6()) == 6
+    assert migrated_to(path, 6) == 6
     # version 6's index (as the version-3 schema made it): in latency order within the hour
     assert hour_index_columns(path) == [None, "latency_ms", "started_at", "provider", "model", "status"]
     assert write(path, [[event(20_000, provider="xai")]]) == 1
