@@ -29,15 +29,20 @@ class InlineCursor:
 
     @property
     def rowcount(self) -> int:
+        """Rows the statement changed (``executemany``: summed over its parameter sets; a row skipped by
+        ``ON CONFLICT DO NOTHING`` counts 0); -1 for a statement that changes none (a ``SELECT``)."""
         return self._cursor.rowcount
 
     async def fetchone(self) -> Any:
+        """The next result row as a tuple, or None when there is none left."""
         return self._cursor.fetchone()
 
     async def fetchall(self) -> list[Any]:
+        """The remaining result rows, as a list of tuples (empty when there are none)."""
         return self._cursor.fetchall()
 
     async def close(self) -> None:
+        """Close the cursor (its remaining rows are dropped); the connection stays open."""
         self._cursor.close()
 
 
@@ -52,6 +57,7 @@ class InlineStatement:
         self._cursor: InlineCursor | None = None
 
     def __await__(self) -> Generator[Any, None, InlineCursor]:
+        """Run the statement; the awaited value is its cursor. Raises sqlite3's error."""
         return self._start().__await__()
 
     async def _start(self) -> InlineCursor:
@@ -84,22 +90,36 @@ class InlineConnection:
 
     @property
     def in_transaction(self) -> bool:
+        """Whether a transaction is open (a ``BEGIN`` not yet ended by ``COMMIT`` or ``ROLLBACK``)."""
         return self._conn.in_transaction
 
     def execute(self, sql: str, parameters: Sequence[Any] = ()) -> InlineStatement:
+        """One statement, ``sql`` with ``parameters`` bound to its ``?`` placeholders in order; it runs
+        when the result is awaited (or entered), which then gives its cursor. Raises sqlite3's error
+        there (``sqlite3.OperationalError``: busy, locked, disk full, I/O; ``sqlite3.IntegrityError``: a
+        constraint; ``sqlite3.ProgrammingError``: wrong number of parameters)."""
         return InlineStatement(lambda: self._conn.execute(sql, parameters))
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]]) -> InlineStatement:
+        """``sql`` once per parameter sequence in ``parameters`` (one compiled statement), run as
+        ``execute``'s; the cursor's ``rowcount`` is the sum. The first failing set raises sqlite3's error,
+        and the sets before it stay applied (in the caller's transaction, to commit or roll back)."""
         return InlineStatement(lambda: self._conn.executemany(sql, parameters))
 
     async def executescript(self, script: str) -> InlineCursor:
+        """Run ``script``'s statements (``;``-separated, no parameters) at once. As sqlite3's, it first
+        commits a transaction left open. Raises sqlite3's error of the first failing statement."""
         return InlineCursor(self._conn.executescript(script))
 
     async def commit(self) -> None:
+        """Commit the open transaction (nothing happens when none is open). Raises
+        ``sqlite3.OperationalError`` when the commit fails (busy, disk full, I/O)."""
         self._conn.commit()
 
     async def rollback(self) -> None:
+        """Undo the open transaction (nothing happens when none is open)."""
         self._conn.rollback()
 
     async def close(self) -> None:
+        """Close the connection; a transaction still open is rolled back (not committed)."""
         self._conn.close()
