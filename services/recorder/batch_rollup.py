@@ -142,3 +142,22 @@ def batch_groups(rows: Iterable[Sequence[Any]]) -> BatchGroups:
         [(*k, *w) for k, w in who.items()],
         latencies,
     )
+
+
+def merge_groups(groups: Sequence[BatchGroups]) -> BatchGroups:
+    """Several batches' groups as one transaction adds them (``store.Store.insert_batches``).
+
+    ``hourly`` and ``who`` are concatenated, not summed: a key may then appear once per batch, and the
+    upserts add each in turn (``ON CONFLICT ... DO UPDATE`` runs per parameter set). The latencies of a
+    key are concatenated, batch after batch, into a new list (the given lists are not changed)."""
+    if len(groups) == 1:
+        return groups[0]
+    latencies: dict[tuple[int, str, str, int], list[float]] = {}
+    for g in groups:
+        for key, values in g.latencies.items():
+            latencies[key] = latencies[key] + values if key in latencies else values
+    return BatchGroups(
+        [row for g in groups for row in g.hourly],
+        [row for g in groups for row in g.who],
+        latencies,
+    )

@@ -31,6 +31,7 @@ from services.recorder.batch_rollup import (
     WHO_UPSERT,
     BatchGroups,
     batch_groups,
+    merge_groups,
 )
 from services.recorder.inline_db import InlineConnection
 from services.recorder.latency_lists import (
@@ -302,33 +303,46 @@ class Store:
         if not rows:
             return 0
         try:
-            return await self._in_transaction(self._insert_all, rows, groups)
+            return (await self.insert_batches([(rows, groups)]))[0]
         except sqlite3.IntegrityError:
-            return await self._in_transaction(self._insert_each, rows, groups)
+            return (await self._in_transaction(self._insert_each, [(rows, groups)]))[0]
+
+    async def insert_batches(self, batches: Sequence[tuple[Sequence[Row], BatchGroups | None]]) -> list[int]:
+        """Insert several batches (each ``(rows, groups)`` as ``insert_rows`` takes them) in ONE
+        transaction; returns how many rows of each batch were new, in order.
+
+        The ledger, rollups and latency lists end as after ``insert_rows`` of each batch in turn, with one
+        commit, one set of rollup upserts and one latency-list part per group instead of one per batch: a
+        commit writes each touched page once (the tails of the (provider, started_at) and (model,
+        started_at) indexes, the rollup and list pages), so it costs per page, not per row (the writer
+        process merges the batches waiting for it: ``writer.py``). Operational errors roll everything back
+        and propagate. Unlike ``insert_rows``, a row that breaks a constraint rolls everything back and
+        raises ``sqlite3.IntegrityError``: then insert each batch with ``insert_rows``."""
+        return await self._in_transaction(self._insert_all, batches)
 
     async def _in_transaction(
         self,
         work: Callable[[Sequence[Row]], typing.Awaitable[int]],
-        rows: Sequence[Row],
-        groups: BatchGroups | None,
-    ) -> int:
+        batches: Sequence[tuple[Sequence[Row], BatchGroups | None]],
+    ) -> list[int]:
         await self._db.execute("BEGIN IMMEDIATE")
         try:
             last_rowid = await self._last_rowid()
-            inserted = await work(rows)
-            if inserted == len(rows):
-                if groups is None:  # every row is new: summed in Python, whatever the rowids
-                    groups = batch_groups(rows)
-                await self._add_to_rollups(groups)
-                await self._add_to_lists(last_rowid, groups.latencies)
-            elif inserted:
+            counts = [await work(rows) for rows, _ in batches]
+            if all(n == len(rows) for n, (rows, _) in zip(counts, batches, strict=True)):
+                # every row is new: summed in Python, whatever the rowids
+                groups = merge_groups([batch_groups(r) if g is None else g for r, g in batches])
+                if groups.hourly:
+                    await self._add_to_rollups(groups)
+                    await self._add_to_lists(last_rowid, groups.latencies)
+            elif any(counts):
                 await self._roll_up(last_rowid)
             await self._db.execute("COMMIT")
         except BaseException:
             if self._db.in_transaction:
                 await self._db.execute("ROLLBACK")
             raise
-        return inserted
+        return counts
 
     async def _last_rowid(self) -> int:
         async with self._db.execute(LAST_ROWID_SQL) as cursor:
