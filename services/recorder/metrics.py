@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import math
 import threading
-from bisect import bisect_left
-from collections import Counter as Tally
 from collections.abc import Iterator, Sequence
 from wsgiref.simple_server import WSGIServer
 
+import numpy as np
+import numpy.typing as npt
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import HistogramMetricFamily, Metric
 
@@ -22,23 +22,26 @@ class BatchHistogram:
     ``prometheus_client.Histogram`` (``_bucket`` with ``le``, ``_count``, ``_sum``; no ``_created``)
     for one lock and a ``bisect`` per value, instead of a lock per bucket and per sum for each value.
 
-    A value goes into the first bucket whose upper bound is >= it (Prometheus's ``le``)."""
+    A value goes into the first bucket whose upper bound is >= it (Prometheus's ``le``); the buckets of
+    a batch are found by numpy (``searchsorted``, ``bincount``): 0.13-0.14 us a value against 0.42-0.44 for a
+    ``bisect`` each (session 9: 100 batches of 500 lags, Python lists as the recorder passes them)."""
 
     def __init__(self, name: str, documentation: str, buckets: Sequence[float], registry: CollectorRegistry):
         self._name, self._documentation = name, documentation
         self._bounds = (*sorted(float(b) for b in buckets if b != math.inf), math.inf)
+        self._edges = np.array(self._bounds)
         self._counts = [0] * len(self._bounds)
         self._sum = 0.0
         self._lock = threading.Lock()
         registry.register(self)
 
-    def observe_many(self, values: Sequence[float]) -> None:
+    def observe_many(self, values: Sequence[float] | npt.NDArray[np.float64]) -> None:
         """Add each value (finite, or +inf: the last bucket) once."""
-        bounds = self._bounds
-        tally = Tally(bisect_left(bounds, v) for v in values)
-        total = math.fsum(values)
+        array = np.asarray(values, dtype=np.float64)
+        tally = np.bincount(np.searchsorted(self._edges, array, side="left"), minlength=len(self._bounds))
+        total = math.fsum(array.tolist())
         with self._lock:
-            for i, n in tally.items():
+            for i, n in enumerate(tally.tolist()):
                 self._counts[i] += n
             self._sum += total
 
