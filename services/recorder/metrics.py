@@ -20,7 +20,7 @@ LAG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 360
 class BatchHistogram:
     """A histogram observed a batch of values at a time (``observe_many``): the series of
     ``prometheus_client.Histogram`` (``_bucket`` with ``le``, ``_count``, ``_sum``; no ``_created``)
-    for one lock and a ``bisect`` per value, instead of a lock per bucket and per sum for each value.
+    for one lock per batch, instead of a lock per bucket and per sum for each value.
 
     A value goes into the first bucket whose upper bound is >= it (Prometheus's ``le``); the buckets of
     a batch are found by numpy (``searchsorted``, ``bincount``): 0.13-0.14 us a value against 0.42-0.44 for a
