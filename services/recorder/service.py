@@ -3,9 +3,10 @@
 The ledger is SQLite (``DATABASE_PATH``) or PostgreSQL (``DATABASE_URL``): ``engines.open_store``.
 SQLite is written by a child process (``writer.WriterProcess``: one GIL each, so the receiving loop
 here and the inserts there run on two cores); this process receives, decodes and checks each event
-(``wire.wire_row``), republishes it, batches the rows and hands each batch to the writer (two batches
-in flight: it starts on the next while this loop takes its last answer), and acknowledges a batch when
-the writer answers that it is committed. PostgreSQL is written from this process (asyncpg; the server
+(``wire.wire_row``), republishes it, batches the rows and hands each batch to the writer (up to
+``WriterProcess.IN_FLIGHT`` batches there: it starts on the next while this loop takes its last answer,
+and commits those waiting together), and acknowledges a batch when the writer answers that it is
+committed. PostgreSQL is written from this process (asyncpg; the server
 does the work in its own processes).
 
 ``run()`` is the whole lifecycle: open the store, bind the sockets, receive until ``should_exit`` is
