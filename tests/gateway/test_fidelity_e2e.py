@@ -51,6 +51,12 @@ models = ["resetonly-chat"]
 price = {{ input = 0.27, output = 1.10 }}
 
 [[providers]]
+name = "resetshort"
+base_url = "{up}/resetshort/v1"
+models = ["resetshort-chat"]
+price = {{ input = 0.27, output = 1.10 }}
+
+[[providers]]
 name = "unpaid"
 base_url = "{up}/unpaid/v1"
 models = ["unpaid-chat"]
@@ -983,6 +989,28 @@ def test_a_429_with_only_rate_limit_headers_says_when_to_retry(gw: Stack, up: Sc
     again = post(gw, "/v1/chat/completions", body, "t11-m-2")
     assert again.status_code == 429 and 28 <= int(again.headers["retry-after"]) <= 30
     assert len(up.seen("/resetonly/v1/chat/completions")) == 1
+
+
+def test_a_short_reset_in_rate_limit_headers_is_waited_out(gw: Stack, up: ScriptedUpstream) -> None:
+    """s9 variant 11-p: a 429 whose only word is ``x-ratelimit-reset-requests: 1s`` (requests exhausted)
+    is a Retry-After under ``RETRY_AFTER_MAX_WAIT``: the gateway waits it out and the client gets the
+    answer of the second call."""
+    path = "/resetshort/v1/chat/completions"  # its own provider: the one above cools down for 30 s
+    refusal = {"code": "Some resource has been exhausted", "error": "Too many requests."}
+    headers = {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "1s"}
+    answer = {
+        "id": "c1",
+        "object": "chat.completion",
+        "created": 1775000000,
+        "model": "resetshort-chat",
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "ok"}}],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6},
+    }
+    up.script(path, json_answer(refusal, 429, headers=headers), json_answer(answer))
+    body = {"model": "resetshort-chat", "messages": [{"role": "user", "content": "hi"}]}
+    r = post(gw, "/v1/chat/completions", body, "t11-p")
+    assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == "ok"
+    assert len(up.seen(path)) == 2
 
 
 def test_exhausted_quota_is_not_retried_by_any_client(gw: Stack, up: ScriptedUpstream) -> None:
