@@ -134,6 +134,16 @@ def _rate(value: Any, fallback: Rate | None = None) -> Rate | None:
     return Rate(float(value))
 
 
+def _claude_1h_write(model_id: str, input_rate: Rate) -> Rate | None:
+    """The 1-hour cache-write rate of a Claude model whose listing has none (genai-prices lists it for
+    Anthropic's own endpoint, not for OpenRouter's ``anthropic/…`` models): 2× the input rate, tier by
+    tier (Anthropic's pricing page, "Prompt caching": 1-hour writes cost 2× the base input price). None
+    for other models: they have no 1-hour TTL."""
+    if "claude" not in model_id.lower():
+        return None
+    return Rate(input_rate.base * 2, tuple((start, price * 2) for start, price in input_rate.tiers))
+
+
 class Pricer:
     """Resolves and caches per-model rates. Thread-safe; misses are cached too."""
 
@@ -192,7 +202,7 @@ def _lookup(provider: str, model: str) -> ModelRates | None:
         output=output_rate,
         cache_read=_rate(prices.cache_read_mtok, input_rate) or input_rate,
         cache_write=cache_write,
-        cache_write_1h=_rate(prices.cache_write_1h_mtok),
+        cache_write_1h=_rate(prices.cache_write_1h_mtok) or _claude_1h_write(info.id, input_rate),
         reasoning=_rate(prices.output_reasoning_mtok),
         web_search=float(searches) / 1000
         if searches is not None and not isinstance(searches, types.TieredPrices)

@@ -9,9 +9,10 @@ the status the client finally got. ``event_for`` then builds the ``UsageEvent`` 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from services.gateway.dialects._prompt_cache import writes_all_1h
 from services.gateway.dialects.formats import ClientFormat, Wire
 from services.gateway.dialects.ir import Usage
 from services.gateway.dialects.registry import Endpoint
@@ -96,6 +97,8 @@ def event_for(call: Call, pricer: Pricer, finished_at: float, latency_ms: float)
     usage and cost are the answering attempt's. Cost: the catalog file's price when the route was
     priced from it, else ``pricer`` (genai-prices), else the provider's own figure (OpenRouter's
     ``usage.cost``) takes precedence over both; ``None`` when no price is known (never a silent 0).
+    Cache writes reported without their TTL split are 1-hour ones when the client's request marked every
+    breakpoint ``ttl: "1h"`` (``_prompt_cache.writes_all_1h``).
     """
     last = call.attempts[-1] if call.attempts else None
     answered: Attempt | None = None
@@ -110,6 +113,10 @@ def event_for(call: Call, pricer: Pricer, finished_at: float, latency_ms: float)
                 FailedAttempt(a.route.provider, a.status, a.error_type or "error", a.message[:MESSAGE_LIMIT])
             )
     usage = (answered.usage if answered else None) or Usage()
+    if usage.cache_write_tokens and not usage.cache_write_1h_tokens and writes_all_1h(call.body):
+        usage = replace(
+            usage, cache_write_1h_tokens=usage.cache_write_tokens
+        )  # no split reported (OpenRouter)
     cost: float | None = None
     savings: float | None = None
     if answered is not None:

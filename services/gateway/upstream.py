@@ -254,7 +254,7 @@ class UpstreamClient:
             retryable=is_retryable(resp.status),
             body=body,
             error_type=etype,
-            retry_after_s=retry_after_seconds(resp.headers),
+            retry_after_s=retry_after_seconds(resp.headers, resp.status),
             headers=provider.response_headers(resp.headers),
         )
 

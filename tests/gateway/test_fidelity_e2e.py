@@ -45,6 +45,18 @@ models = ["capped-chat"]
 price = {{ input = 0.27, output = 1.10 }}
 
 [[providers]]
+name = "resetonly"
+base_url = "{up}/resetonly/v1"
+models = ["resetonly-chat"]
+price = {{ input = 0.27, output = 1.10 }}
+
+[[providers]]
+name = "resetshort"
+base_url = "{up}/resetshort/v1"
+models = ["resetshort-chat"]
+price = {{ input = 0.27, output = 1.10 }}
+
+[[providers]]
 name = "unpaid"
 base_url = "{up}/unpaid/v1"
 models = ["unpaid-chat"]
@@ -950,6 +962,55 @@ def test_rate_limit_headers_on_success_and_through_translation(gw: Stack, up: Sc
     )
     assert r.status_code == 429 and r.json()["error"]["type"] == "rate_limit_error"
     assert r.headers["retry-after"] == "8" and r.headers["x-ratelimit-reset-requests"] == "7s"
+
+
+def test_a_429_with_only_rate_limit_headers_says_when_to_retry(gw: Stack, up: ScriptedUpstream) -> None:
+    """s9 variant 11-m: an OpenAI-compatible 429 (xAI's) with no retry-after, only OpenAI-style
+    ``x-ratelimit-*`` headers (tokens exhausted, reset in 30 s). The SDKs read only retry-after and
+    retry-after-ms, so the client is told ``retry-after: 30`` beside the forwarded headers; the provider
+    then cools down for that long, and the next request is told the same wait without reaching it."""
+    up.script(
+        "/resetonly/v1/chat/completions",  # its own provider: its cool-down leaves the other tests alone
+        json_answer(
+            {"code": "Some resource has been exhausted", "error": "Your team has exceeded its rate limit."},
+            429,
+            headers={
+                "x-ratelimit-remaining-requests": "59",
+                "x-ratelimit-reset-requests": "1s",
+                "x-ratelimit-remaining-tokens": "0",
+                "x-ratelimit-reset-tokens": "30s",
+            },
+        ),
+    )
+    body = {"model": "resetonly-chat", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]}
+    r = post(gw, "/v1/messages", {**body, "stream": True}, "t11-m", AV)
+    assert r.status_code == 429 and r.json()["error"]["type"] == "rate_limit_error"
+    assert r.headers["retry-after"] == "30" and r.headers["x-ratelimit-reset-tokens"] == "30s"
+    again = post(gw, "/v1/chat/completions", body, "t11-m-2")
+    assert again.status_code == 429 and 28 <= int(again.headers["retry-after"]) <= 30
+    assert len(up.seen("/resetonly/v1/chat/completions")) == 1
+
+
+def test_a_short_reset_in_rate_limit_headers_is_waited_out(gw: Stack, up: ScriptedUpstream) -> None:
+    """s9 variant 11-p: a 429 whose only word is ``x-ratelimit-reset-requests: 1s`` (requests exhausted)
+    is a Retry-After under ``RETRY_AFTER_MAX_WAIT``: the gateway waits it out and the client gets the
+    answer of the second call."""
+    path = "/resetshort/v1/chat/completions"  # its own provider: the one above cools down for 30 s
+    refusal = {"code": "Some resource has been exhausted", "error": "Too many requests."}
+    headers = {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "1s"}
+    answer = {
+        "id": "c1",
+        "object": "chat.completion",
+        "created": 1775000000,
+        "model": "resetshort-chat",
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "ok"}}],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6},
+    }
+    up.script(path, json_answer(refusal, 429, headers=headers), json_answer(answer))
+    body = {"model": "resetshort-chat", "messages": [{"role": "user", "content": "hi"}]}
+    r = post(gw, "/v1/chat/completions", body, "t11-p")
+    assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == "ok"
+    assert len(up.seen(path)) == 2
 
 
 def test_exhausted_quota_is_not_retried_by_any_client(gw: Stack, up: ScriptedUpstream) -> None:

@@ -113,3 +113,31 @@ def test_the_event_reads_every_attempt() -> None:
     assert (ev.output_tokens, ev.client_disconnected, ev.attempts, ev.status) == (7, True, 4, 200)
     call.attempts.remove(cut)
     assert event_for(call, Pricer(), time.time(), 1.0).client_disconnected is False
+
+
+def marked_call(body: dict[str, object], usage: Usage, route: Route) -> UsageEvent:
+    call = Call(registry.ENDPOINTS["/v1/messages"], "req", {}, time.monotonic(), time.time(), body=body)
+    call.model = route.model
+    call.attempts.append(Attempt(route, "openai_chat", True, answered=True, status=200, usage=usage))
+    call.answer(200)
+    return event_for(call, Pricer(), time.time(), 1.0)
+
+
+def system(*ttls: str | None) -> dict[str, object]:
+    marks = [{"type": "ephemeral", **({"ttl": t} if t else {})} for t in ttls]
+    return {"system": [{"type": "text", "text": "S", "cache_control": m} for m in marks], "messages": []}
+
+
+def test_writes_without_a_ttl_split_are_1h_when_every_marker_says_1h() -> None:
+    """s9 variant 06-l: OpenRouter reports Claude's cache writes without Anthropic's TTL split; the
+    request's markers, all ``ttl: "1h"``, say they are 1-hour writes: 3 × 3 + 5424 × 6 + 40 × 15 µ$."""
+    route = Route("openrouter", "anthropic/claude-sonnet-4.5", direct=False)
+    usage = Usage(input_tokens=3, output_tokens=40, cache_write_tokens=5424)
+    ev = marked_call(system("1h"), usage, route)
+    assert ev.cache_write_1h_tokens == 5424 and ev.cost_usd == pytest.approx(0.033153, abs=1e-12)
+    assert marked_call(system("1h", None), usage, route).cache_write_1h_tokens == 0  # a 5-minute one too
+    assert marked_call({"messages": []}, usage, route).cache_write_1h_tokens == 0  # no marker: no word
+    top = {"cache_control": {"type": "ephemeral", "ttl": "1h"}, "messages": []}  # automatic caching
+    assert marked_call(top, usage, route).cache_write_1h_tokens == 5424
+    split = Usage(input_tokens=3, output_tokens=40, cache_write_tokens=5424, cache_write_1h_tokens=424)
+    assert marked_call(system("1h"), split, route).cache_write_1h_tokens == 424  # a reported split stands

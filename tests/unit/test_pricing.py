@@ -158,3 +158,16 @@ def test_a_tiered_rate_prices_the_whole_call_at_the_prompt_s_tier_and_a_flat_one
     large = Billed(input_tokens=150_000, output_tokens=100_000, cache_read_tokens=100_000)  # prompt 250k
     assert tiered.price(large) == (150_000 * 2.0 + 100_000 * 15.0 + 100_000 * 0.1) / 1_000_000
     assert flat.price(large) == (150_000 * 1.0 + 100_000 * 10.0 + 100_000 * 0.1) / 1_000_000
+
+
+def test_claude_on_openrouter_prices_1h_writes_at_twice_input() -> None:
+    """s9 variant 06-l: genai-prices lists no 1-hour write price for OpenRouter's ``anthropic/…``
+    models; Anthropic's rule (2× input, tier by tier) fills it, so they match Anthropic's own listing."""
+    billed = Billed(3, 40, 0, 5424, cache_write_1h_tokens=5424)
+    openrouter = Pricer().rates("openrouter", "anthropic/claude-sonnet-4.5")
+    anthropic = Pricer().rates("anthropic", "claude-sonnet-4-5")
+    assert openrouter is not None and anthropic is not None
+    assert openrouter.cache_write_1h == anthropic.cache_write_1h == Rate(6.0, ((200_000, 12.0),))
+    assert openrouter.price(billed) == pytest.approx(0.033153, abs=1e-12)
+    gpt = Pricer().rates("openrouter", "openai/gpt-4o")
+    assert gpt is not None and gpt.cache_write_1h is None  # no 1-hour TTL outside Claude

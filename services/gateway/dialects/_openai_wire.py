@@ -53,6 +53,7 @@ def usage_from_openai(u: dict[str, Any]) -> Usage:
         cache_write = cache_write if type(cache_write) is int else 0
     else:
         cache_read = cache_write = 0
+    write_1h = min(_write_1h(u, prompt), cache_write) if cache_write else 0
     prompt_tokens = get("prompt_tokens")
     prompt_tokens = prompt_tokens if type(prompt_tokens) is int else 0
     output = get("completion_tokens")
@@ -63,10 +64,22 @@ def usage_from_openai(u: dict[str, Any]) -> Usage:
         output_tokens=output if type(output) is int else 0,
         cache_read_tokens=cache_read,
         cache_write_tokens=cache_write,
+        cache_write_1h_tokens=write_1h,
         reasoning_tokens=reasoning if type(reasoning) is int else 0,
         provider_cost_usd=None if "cost" not in u else paid_cost(u),  # paid_cost: None without a cost
         reported_total_tokens=total if type(total := get("total_tokens")) is int else None,
     )
+
+
+def _write_1h(u: dict[str, Any], prompt: Any) -> int:
+    """The 1-hour part of the cache writes, where a provider relays Anthropic's TTL split
+    (``cache_creation.ephemeral_1h_input_tokens``) beside OpenAI-style usage: in ``usage`` or in
+    ``prompt_tokens_details`` (OpenRouter's SDK names the object ``AnthropicCacheCreation``); else 0."""
+    for holder in (u, prompt):
+        split = holder.get("cache_creation") if type(holder) is dict else None
+        if type(split) is dict:
+            return _int(split.get("ephemeral_1h_input_tokens"))
+    return 0
 
 
 def _number(value: Any) -> float | None:

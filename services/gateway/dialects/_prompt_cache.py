@@ -161,6 +161,22 @@ def _markers(roots: list[Any]) -> list[dict[str, Any]]:
     return marked
 
 
+def writes_all_1h(body: Mapping[str, Any]) -> bool:
+    """Whether every cache write a request can cause is a 1-hour one: it carries at least one
+    ``cache_control`` marker (top-level automatic caching included) and each says ``ttl: "1h"``.
+
+    For a provider that reports cache writes without Anthropic's TTL split (OpenRouter's chat usage has
+    only ``prompt_tokens_details.cache_write_tokens``): the request's markers are then the only word on
+    their TTL (Anthropic, "Prompt caching": a marker without ``ttl`` writes for 5 minutes).
+    """
+    if not _key_count(body):
+        return False
+    marked = _markers([body])  # the request itself when it carries the automatic-caching marker
+    return bool(marked) and all(
+        isinstance(m["cache_control"], dict) and m["cache_control"].get("ttl") == "1h" for m in marked
+    )
+
+
 def _drop_between(marked: list[dict[str, Any]]) -> None:
     """Drop the markers of all but the first and the last ``MAX_BREAKPOINTS - 1`` of ``marked``."""
     for node in marked[1 : len(marked) - MAX_BREAKPOINTS + 1]:

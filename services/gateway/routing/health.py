@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Literal
 
+from services.gateway.routing.ratelimit_reset import rate_limit_reset_seconds
 from shared.settings import Settings, load_settings
 
 
@@ -33,8 +34,17 @@ def is_retryable(status: int | None) -> bool:
     return status in (401, 403, 408, 409, 429) or status >= 500
 
 
-def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
-    """Retry-After (seconds or an HTTP date) or retry-after-ms, as seconds."""
+def retry_after_seconds(headers: Mapping[str, str], status: int | None = None) -> float | None:
+    """Retry-After (seconds or an HTTP date) or retry-after-ms, as seconds. A 429 without either
+    (xAI's, OpenRouter's) says when to retry in its rate-limit headers only: their exhausted limit's
+    reset (``ratelimit_reset.rate_limit_reset_seconds``)."""
+    seconds = _retry_after(headers)
+    if seconds is None and status == 429:
+        return rate_limit_reset_seconds(headers, time.time())
+    return seconds
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
     ms = headers.get("retry-after-ms")
     if ms:
         try:

@@ -377,3 +377,33 @@ def test_openrouter_cost_fields(usage: dict[str, Any], paid: float | None) -> No
 )
 def test_openai_usage_counts(usage: dict[str, Any], expected: Usage) -> None:
     assert usage_from_openai(usage) == expected
+
+
+@pytest.mark.parametrize(
+    "usage",
+    [
+        {"cache_creation": {"ephemeral_5m_input_tokens": 1000, "ephemeral_1h_input_tokens": 2000}},
+        {
+            "prompt_tokens_details": {
+                "cached_tokens": 500,
+                "cache_write_tokens": 3000,
+                "cache_creation": {"ephemeral_1h_input_tokens": 2000},
+            }
+        },
+    ],
+)
+def test_chat_usage_keeps_a_relayed_ttl_split(usage: dict[str, Any]) -> None:
+    """s9 variant 06-n: OpenRouter relays Claude's TTL split beside its OpenAI-style usage; the 1-hour
+    part is read (priced 2× input), wherever the object sits."""
+    details = {"cached_tokens": 500, "cache_write_tokens": 3000}
+    answer = {"prompt_tokens": 3510, "completion_tokens": 40, "prompt_tokens_details": details, **usage}
+    u = usage_from_openai(answer)
+    assert (u.input_tokens, u.cache_read_tokens, u.cache_write_tokens, u.cache_write_1h_tokens) == (
+        10,
+        500,
+        3000,
+        2000,
+    )
+    no_writes = {"prompt_tokens": 10, "completion_tokens": 1, **usage}
+    no_writes.pop("prompt_tokens_details", None)
+    assert usage_from_openai(no_writes).cache_write_1h_tokens == 0  # no writes: no 1-hour part

@@ -1,0 +1,81 @@
+"""When an exhausted rate limit resets, read from a 429's rate-limit headers (s9 variants 11-m, 11-n)."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.gateway.routing.health import retry_after_seconds
+from services.gateway.routing.ratelimit_reset import rate_limit_reset_seconds, reset_seconds
+
+NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        ("1s", 1.0),
+        ("6m0s", 360.0),
+        ("20ms", 0.02),
+        ("1h2m3.5s", 3723.5),
+        ("7.66s", 7.66),
+        ("12", 12.0),  # a plain number of seconds
+        (str(int(NOW + 40) * 1000), 40.0),  # OpenRouter: Unix ms
+        (str(int(NOW + 90)), 90.0),  # Unix seconds
+        ("2026-01-01T00:01:00Z", 60.0),  # Anthropic: RFC 3339
+        ("2025-12-31T23:00:00+00:00", 0.0),  # past: now
+    ],
+)
+def test_reset_forms(value: str, seconds: float) -> None:
+    assert reset_seconds(value, NOW) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("value", ["soon", "", "5 minutes", "2026-01-01T00:01:00", "1x"])
+def test_unreadable_resets_are_none(value: str) -> None:
+    assert reset_seconds(value, NOW) is None
+
+
+def test_the_exhausted_limit_decides() -> None:
+    headers = {
+        "x-ratelimit-remaining-requests": "59",
+        "x-ratelimit-reset-requests": "1s",
+        "x-ratelimit-remaining-tokens": "0",
+        "x-ratelimit-reset-tokens": "30s",
+    }
+    assert rate_limit_reset_seconds(headers, NOW) == 30.0
+    headers["x-ratelimit-remaining-tokens"] = "1000"
+    headers["x-ratelimit-remaining-requests"] = "0"
+    assert rate_limit_reset_seconds(headers, NOW) == 1.0
+
+
+def test_without_remaining_the_latest_reset_counts() -> None:
+    headers = {"X-RateLimit-Reset-Requests": "2s", "X-RateLimit-Reset-Tokens": "45s"}
+    assert rate_limit_reset_seconds(headers, NOW) == 45.0
+
+
+def test_openrouter_and_anthropic_forms() -> None:
+    openrouter = {
+        "X-RateLimit-Limit": "20",
+        "X-RateLimit-Remaining": "0",
+        "X-RateLimit-Reset": str(int(NOW + 40) * 1000),
+    }
+    assert rate_limit_reset_seconds(openrouter, NOW) == pytest.approx(40.0)
+    anthropic = {
+        "anthropic-ratelimit-requests-remaining": "0",
+        "anthropic-ratelimit-requests-reset": "2026-01-01T00:00:20Z",
+        "anthropic-ratelimit-tokens-remaining": "5000",
+        "anthropic-ratelimit-tokens-reset": "2026-01-01T00:05:00Z",
+    }
+    assert rate_limit_reset_seconds(anthropic, NOW) == pytest.approx(20.0)
+
+
+def test_no_reset_header_is_none() -> None:
+    assert rate_limit_reset_seconds({"x-ratelimit-remaining-tokens": "0", "content-type": "x"}, NOW) is None
+    assert rate_limit_reset_seconds({"x-ratelimit-reset-tokens": "later"}, NOW) is None
+
+
+def test_retry_after_reads_the_reset_only_on_a_429() -> None:
+    headers = {"x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": "30s"}
+    assert retry_after_seconds(headers, 429) == 30.0
+    assert retry_after_seconds(headers, 400) is None  # every answer carries them: only a 429 is a refusal
+    assert retry_after_seconds(headers) is None
+    assert retry_after_seconds({**headers, "retry-after": "5"}, 429) == 5.0  # the provider's own word wins
