@@ -153,7 +153,8 @@ class Passthrough(Relay):
         # Events the filter returns as they came (``PassFrames.untouched``): quiet ones may skip it
         self._untouched = _never if frames is None or frames.untouched is None else frames.untouched
         self._content_only = pairing.wire.content_events
-        self._token_event = pairing.wire.token_event
+        token_event = pairing.wire.token_event
+        self._token_event = None if token_event is None else token_event()  # this stream's own test
         self._rule = pairing.wire.scan
         self._skipped = False  # frames went by undecoded: the decoder no longer knows all that came
         # The wire's repair of a finished stream (``WireSpec.repair_stream``), added around the event that

@@ -9,8 +9,8 @@ from typing import Any
 import orjson
 import pytest
 
-from services.gateway.dialects import ir
-from services.gateway.dialects.openai_chat import is_text_chunk
+from services.gateway.dialects import _openai_stream, ir
+from services.gateway.dialects.openai_chat import TextChunks, is_text_chunk
 from services.gateway.dialects.registry import pairing
 from services.gateway.dialects.view import View
 from services.gateway.relay import EventPassthrough, Passthrough
@@ -245,6 +245,34 @@ TEXT_CHUNK = '{"id":"c","choices":[{"index":0,"delta":{"content":"a"},"finish_re
 def test_a_chat_chunk_that_says_more_than_text_is_decoded(old: str, new: str) -> None:
     assert is_text_chunk(SSEEvent(event=None, data=TEXT_CHUNK))
     assert not is_text_chunk(SSEEvent(event=None, data=TEXT_CHUNK.replace(old, new)))
+    texts = TextChunks()  # having learnt the text chunk's shape, it still tells this one apart
+    assert texts(SSEEvent(event=None, data=TEXT_CHUNK))
+    assert not texts(SSEEvent(event=None, data=TEXT_CHUNK.replace(old, new)))
+
+
+@pytest.mark.parametrize(
+    ("text", "token", "checked"),
+    [
+        ("more words", True, False),  # the same shape: no full check
+        ("x", True, False),
+        ("", False, True),  # no token
+        ('a \\"quote\\"', True, True),  # a quote in the text: the full check says
+        ('b","usage":{"total_tokens":1},"x":"', False, True),  # (not JSON-escaped: the shape is not kept)
+        ("tail\\", True, False),  # a backslash that escapes the closing quote: malformed, as before
+    ],
+)
+def test_text_chunks_of_a_learnt_shape_skip_the_full_check(
+    text: str, token: bool, checked: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    texts = TextChunks()
+    assert texts(SSEEvent(event=None, data=TEXT_CHUNK))
+    calls: list[str] = []
+    full = _openai_stream.is_text_chunk
+    monkeypatch.setattr(_openai_stream, "is_text_chunk", lambda ev: calls.append(ev.data) or full(ev))
+    data = TEXT_CHUNK.replace('"content":"a"', '"content":"' + text + '"')
+    assert texts(SSEEvent(event=None, data=data)) is token
+    assert bool(calls) is checked
+    assert not texts(SSEEvent(event=None, data=data, comment=True))
 
 
 def test_a_chat_stream_that_opens_with_text_decodes_its_first_chunk() -> None:
