@@ -231,10 +231,12 @@ class Passthrough(Relay):
 
     def _token_only(self, ev: SSEEvent) -> bool:
         """True, and counted as one event of content, for a token-only event (``WireSpec.content_events``
-        or ``token_event``) the bytes pass on without the decoder reading it: only once the decoder has
-        found the first token itself (it commits the stream and stamps TTFT; an empty text, a signature or
-        a server tool's input is no token), while the answer runs (no finish or error seen), and when it is
-        plausibly one whole JSON object (a malformed event still goes to the decoder, which reports it)."""
+        or ``token_event``) the bytes pass on without the decoder reading it: for a named one, only once
+        the decoder has found the first token itself (an empty text, a signature or a server tool's input
+        is no token); for one ``token_event`` accepts (exact: a token), once the decoder has opened the
+        message (``MessageStart``); while the answer runs (no finish or error seen), and when it is
+        plausibly one whole JSON object (a malformed event still goes to the decoder, which reports it).
+        Counted as content, it commits the stream and stamps TTFT as the decoder's token would."""
         named = ev.event in self._content_only
         if not named and self._token_event is None:
             return False
