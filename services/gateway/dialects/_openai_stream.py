@@ -78,8 +78,8 @@ class TextChunks:
     ``is_text_chunk``, the part before its text (up to ``"content":"``) and the part after it (from its
     closing quote) are kept; a chunk that starts and ends with those same parts, with a non-empty text
     between them holding no quote character, is the same JSON but for its text: a text chunk too. Any
-    other chunk goes through ``is_text_chunk``, and teaches its shape when it passes. (Measured on the
-    shared VM: 4.9 µs for ``is_text_chunk`` on a 262-byte chunk; see the commit.)"""
+    other chunk goes through ``is_text_chunk``, and teaches its shape when it passes (its dozen substring
+    searches cost about what decoding the chunk does: docs/benchmarks.md, session 9)."""
 
     __slots__ = ("_head", "_tail")
 
