@@ -33,6 +33,10 @@ def _as_reported(usage: ir.Usage) -> ir.Usage:
     return usage
 
 
+def _never(ev: SSEEvent) -> bool:
+    return False
+
+
 class Relay:
     """Base: owns the SSE decoder and the upstream decoder; subclasses decide what the client gets.
 
@@ -54,6 +58,7 @@ class Relay:
         self.error: ir.StreamError | None = None
         self.delivered = False  # the client was sent the whole answer, its closing event included
         self.events = 0  # deltas seen other than keep-alives: progress (a trickle of comments is none)
+        self._opened = False  # the decoder reported the message's start (``ir.MessageStart``)
 
     @property
     def usage(self) -> ir.Usage | None:
@@ -105,6 +110,7 @@ class Relay:
                     out[i] = ir.UsageUpdate(self._usage_rule(d.usage))
                 continue
             if kind is ir.MessageStart:  # says nothing yet about whether the answer will succeed
+                self._opened = True
                 continue
             self.started = True
             if kind in _CONTENT:
@@ -124,10 +130,11 @@ class Passthrough(Relay):
     is decoded: the event an earlier read left unfinished, the frames that can carry usage, a finish, an error or a keep-alive (``dialects._scan``
     argues why none is missed), and the start of an event the read leaves unfinished (kept by the SSE
     decoder, so ``keepalive``'s boundary and ``finish``'s cut-off test stay exact). Every other frame
-    counts as one event of progress. With a frame filter, the filter sees every decoded frame and the
-    scanned ones pass unchanged (they carry no usage, finish, error or keep-alive: tokens, and for chat
-    role chunks, which no frame filter changes); the wire's ``repair_stream`` frames are added around the
-    event that ended the answer (chat: blank tool arguments made "{}", bugcase 01-k)."""
+    counts as one event of progress. With a frame filter (``registry.PassFrames``), the filter sees every
+    decoded frame, and the scanned ones, the token-only ones and the quiet ones it leaves ``untouched``
+    pass unchanged (they carry no usage, finish, error or keep-alive: tokens, and for chat role chunks,
+    which no frame filter changes); the wire's ``repair_stream`` frames are added around the event that
+    ended the answer (chat: blank tool arguments made "{}", bugcase 01-k)."""
 
     # Reads that end fewer events than this are decoded event by event: the scan's fixed cost (finding
     # the first token, then each loud frame) is about that of decoding 8 to 16 token events (calls per
@@ -141,9 +148,13 @@ class Passthrough(Relay):
 
     def __init__(self, pairing: Pairing, view: View, usage_rule: UsageRule = _as_reported) -> None:
         super().__init__(pairing, view, usage_rule)
-        self._filter: FrameFilter | None = pairing.client.passthrough_frames(view)
+        frames = pairing.client.passthrough_frames(view)
+        self._filter: FrameFilter | None = None if frames is None else frames.keep
+        # Events the filter returns as they came (``PassFrames.untouched``): quiet ones may skip it
+        self._untouched = _never if frames is None or frames.untouched is None else frames.untouched
         self._content_only = pairing.wire.content_events
-        self._token_event = pairing.wire.token_event
+        token_event = pairing.wire.token_event
+        self._token_event = None if token_event is None else token_event()  # this stream's own test
         self._rule = pairing.wire.scan
         self._skipped = False  # frames went by undecoded: the decoder no longer knows all that came
         # The wire's repair of a finished stream (``WireSpec.repair_stream``), added around the event that
@@ -177,11 +188,14 @@ class Passthrough(Relay):
                     if not (ev.event in quiet and self.saw_content and self._quiet_event(ev)):
                         self._decoded(ev)
             return chunk
-        # ``_frame`` for each event, without its call
+        # ``_frame`` for each event, without its call; a quiet event the filter leaves untouched goes by
+        # undecoded as without a filter
         keep, decoded, token_only, view = self._filter, self._decoded, self._token_only, self.view
+        quiet, untouched, quiet_event = self._quiet_names, self._untouched, self._quiet_event
         frames = [
             (ev.raw if ev.raw is not None else reencode(ev))
             if token_only(ev)
+            or (ev.event in quiet and self.saw_content and untouched(ev) and quiet_event(ev))
             else keep(ev, decoded(ev), view)
             for ev in events
         ]
@@ -217,16 +231,20 @@ class Passthrough(Relay):
 
     def _token_only(self, ev: SSEEvent) -> bool:
         """True, and counted as one event of content, for a token-only event (``WireSpec.content_events``
-        or ``token_event``) the bytes pass on without the decoder reading it: only once the decoder has
-        found the first token itself (it commits the stream and stamps TTFT; an empty text, a signature or
-        a server tool's input is no token), while the answer runs (no finish or error seen), and when it is
-        plausibly one whole JSON object (a malformed event still goes to the decoder, which reports it)."""
+        or ``token_event``) the bytes pass on without the decoder reading it: for a named one, only once
+        the decoder has found the first token itself (an empty text, a signature or a server tool's input
+        is no token); for one ``token_event`` accepts (exact: a token), once the decoder has opened the
+        message (``MessageStart``); while the answer runs (no finish or error seen), and when it is
+        plausibly one whole JSON object (a malformed event still goes to the decoder, which reports it).
+        Counted as content, it commits the stream and stamps TTFT as the decoder's token would."""
         named = ev.event in self._content_only
         if not named and self._token_event is None:
             return False
         data = ev.data
+        # ``token_event`` is exact (a token, and the decoder's state unchanged): once the decoder has
+        # reported the message's start, the first token too needs no decoding.
         skip = (
-            self.saw_content
+            (self.saw_content or (self._opened and not named))
             and not self.decoder.done
             and self.error is None
             and data[:1] == "{"

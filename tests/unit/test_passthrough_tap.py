@@ -9,8 +9,8 @@ from typing import Any
 import orjson
 import pytest
 
-from services.gateway.dialects import ir
-from services.gateway.dialects.openai_chat import is_text_chunk
+from services.gateway.dialects import _openai_stream, ir
+from services.gateway.dialects.openai_chat import TextChunks, is_text_chunk
 from services.gateway.dialects.registry import pairing
 from services.gateway.dialects.view import View
 from services.gateway.relay import EventPassthrough, Passthrough
@@ -156,7 +156,8 @@ def test_token_events_are_not_decoded_and_the_facts_are_the_same(
     for relay in (fast, full):
         out = b"".join(relay.feed(body[i : i + split]) for i in range(0, len(body), split)) + relay.finish()
         assert out == body  # bytes untouched
-    assert fast.decoder.seen.count(content) == 1  # type: ignore[attr-defined]  # the first token only
+    # The first token only; chat's none, its role chunk having opened the message (``token_event`` is exact)
+    assert fast.decoder.seen.count(content) == (wire != "openai_chat")  # type: ignore[attr-defined]
     assert full.decoder.seen.count(content) == 50  # type: ignore[attr-defined]
     assert fast.usage == full.usage and fast.usage is not None
     assert (fast.complete, fast.started, fast.saw_content, fast.error) == (
@@ -219,7 +220,7 @@ def test_chat_text_chunks_skip_the_decoder_not_the_usage_filter(split: int) -> N
         for relay in (fast, full)
     ]
     assert outs[0] == outs[1] and b'"usage":{' not in outs[0] and outs[0].count(b'"content":"w') == 20
-    assert fast.decoder.seen.count("text") == 1  # type: ignore[attr-defined]
+    assert fast.decoder.seen.count("text") == 0  # type: ignore[attr-defined]
     assert fast.usage == full.usage and fast.usage is not None and fast.usage.output_tokens == 7
     assert fast.events == full.events and fast.complete
 
@@ -244,3 +245,41 @@ TEXT_CHUNK = '{"id":"c","choices":[{"index":0,"delta":{"content":"a"},"finish_re
 def test_a_chat_chunk_that_says_more_than_text_is_decoded(old: str, new: str) -> None:
     assert is_text_chunk(SSEEvent(event=None, data=TEXT_CHUNK))
     assert not is_text_chunk(SSEEvent(event=None, data=TEXT_CHUNK.replace(old, new)))
+    texts = TextChunks()  # having learnt the text chunk's shape, it still tells this one apart
+    assert texts(SSEEvent(event=None, data=TEXT_CHUNK))
+    assert not texts(SSEEvent(event=None, data=TEXT_CHUNK.replace(old, new)))
+
+
+@pytest.mark.parametrize(
+    ("text", "token", "checked"),
+    [
+        ("more words", True, False),  # the same shape: no full check
+        ("x", True, False),
+        ("", False, True),  # no token
+        ('a \\"quote\\"', True, True),  # a quote in the text: the full check says
+        ('b","usage":{"total_tokens":1},"x":"', False, True),  # (not JSON-escaped: the shape is not kept)
+        ("tail\\", True, False),  # a backslash that escapes the closing quote: malformed, as before
+    ],
+)
+def test_text_chunks_of_a_learnt_shape_skip_the_full_check(
+    text: str, token: bool, checked: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    texts = TextChunks()
+    assert texts(SSEEvent(event=None, data=TEXT_CHUNK))
+    calls: list[str] = []
+    full = _openai_stream.is_text_chunk
+    monkeypatch.setattr(_openai_stream, "is_text_chunk", lambda ev: calls.append(ev.data) or full(ev))
+    data = TEXT_CHUNK.replace('"content":"a"', '"content":"' + text + '"')
+    assert texts(SSEEvent(event=None, data=data)) is token
+    assert bool(calls) is checked
+    assert not texts(SSEEvent(event=None, data=data, comment=True))
+
+
+def test_a_chat_stream_that_opens_with_text_decodes_its_first_chunk() -> None:
+    """The first chunk opens the message (id, model, the shape of added chunks): decoded even when it is
+    a text chunk; the text chunks after it are not."""
+    body = chat_stream(5).split(b"\n\n", 1)[1]  # no role chunk: the first one is text
+    fast = _relay("openai_chat", skip=True)
+    assert fast.feed(body) + fast.finish() == body
+    assert fast.decoder.seen.count("text") == 1  # type: ignore[attr-defined]
+    assert fast.saw_content and fast.complete and fast.decoder.model == "gpt-x"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,6 +64,42 @@ def is_text_chunk(ev: SSEEvent) -> bool:
         and d.count('"finish_reason"') == d.count('"finish_reason":null')
         and d.count('"usage"') == d.count('"usage":null')
     )
+
+
+# A JSON string's body from its first character: what ``TextChunks`` takes for the text of a chunk
+_STRING_BODY = re.compile(r'(?:[^"\\]|\\.)*')
+
+
+class TextChunks:
+    """``is_text_chunk`` for one stream's chunks, at the cost of two comparisons for most of them.
+
+    OpenAI's text chunks of one stream differ only in their text: the same id, model, created and
+    fingerprint before it, the same ``finish_reason``/``usage`` nulls after it. Once a chunk passed
+    ``is_text_chunk``, the part before its text (up to ``"content":"``) and the part after it (from its
+    closing quote) are kept; a chunk that starts and ends with those same parts, with a non-empty text
+    between them holding no quote character, is the same JSON but for its text: a text chunk too. Any
+    other chunk goes through ``is_text_chunk``, and teaches its shape when it passes (its dozen substring
+    searches cost about what decoding the chunk does: docs/benchmarks.md, session 9)."""
+
+    __slots__ = ("_head", "_tail")
+
+    def __init__(self) -> None:
+        self._head: str | None = None
+        self._tail = ""
+
+    def __call__(self, ev: SSEEvent) -> bool:
+        d, head, tail = ev.data, self._head, self._tail
+        if head is not None and not ev.comment and len(d) > len(head) + len(tail):
+            if d.startswith(head) and d.endswith(tail) and '"' not in d[len(head) : len(d) - len(tail)]:
+                return True
+        if not is_text_chunk(ev):
+            return False
+        start = d.index('"content":"') + 11  # the one ``"content"`` (``is_text_chunk``)
+        m = _STRING_BODY.match(d, start)
+        end = m.end() if m is not None else -1
+        if d[end : end + 1] == '"':
+            self._head, self._tail = d[:start], d[end:]
+        return True
 
 
 # The keys a chunk the gateway adds copies from the stream's first chunk (OpenAI API reference, "The chat

@@ -15,6 +15,7 @@ from services.gateway.dialects._openai_stream import (
     DONE_FRAME,
     ChatStreamDecoder,
     ChatStreamEncoder,
+    TextChunks,
     is_text_chunk,
 )
 from services.gateway.dialects._openai_wire import (
@@ -52,6 +53,7 @@ __all__ = [
     "repair_stream",
     "stream_error_frame",
     "is_text_chunk",
+    "TextChunks",
     "is_usage_only_chunk",
     "answer_usage",
     "usage_from_openai",

@@ -344,6 +344,12 @@ def _blank(arguments: Any) -> bool:
 _MAYBE_BLANK = re.compile(r'"arguments": ?"(?:[ \t]|\\[nrt])*"')
 
 
+def passes_unchanged(ev: SSEEvent) -> bool:
+    """``passthrough_frame`` returns ``ev`` as it came, whatever it holds: not an event that carries a
+    call's final arguments, or one without a possibly blank ``arguments`` string."""
+    return ev.event not in _FINAL_ARGUMENTS or _MAYBE_BLANK.search(ev.data) is None
+
+
 def passthrough_frame(ev: SSEEvent, deltas: Sequence[Any], view: View) -> bytes:
     """A relayed Responses event: unchanged (``reencode``), except that a
     function call's final arguments, when blank, become ``"{}"`` (``repair_blank_arguments``'s rule) in the

@@ -75,6 +75,20 @@ class ErrorBody(Protocol):
 # that carries only a token (``WireSpec.token_event``) must come back as it was (``reencode``): a relay
 # passes such events on without decoding them or calling the filter.
 FrameFilter = Callable[[SSEEvent, list[ir.Delta], View], bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class PassFrames:
+    """The frame filter a relayed stream of a client's own API goes through for one call.
+
+    ``keep`` sees each frame a relay decodes. ``untouched``: True for an event ``keep`` returns as it came
+    whatever it decodes to, so that a relay may let such an event of a quiet name
+    (``WireSpec.quiet_events``) by undecoded, as it does without a filter (None: no event)."""
+
+    keep: FrameFilter
+    untouched: Callable[[SSEEvent], bool] | None = None
+
+
 # The client's body, the target model, and the client's session (from its headers) → the upstream body.
 Translate = Callable[[dict[str, Any], Target, Session], TranslatedRequest]
 Render = Callable[[ir.Completion, View], dict[str, Any]]
@@ -96,7 +110,7 @@ class ClientSpec:
     render: Render
     # The frame filter a relayed stream of this same API goes through for one call, or None: the bytes go
     # back exactly as they came.
-    passthrough_frames: Callable[[View], FrameFilter | None] = lambda view: None
+    passthrough_frames: Callable[[View], PassFrames | None] = lambda view: None
     # What a relayed (untranslated) stream's client gets after STREAM_KEEPALIVE_S of upstream silence.
     keepalive: bytes = encode_comment("keep-alive")
 
@@ -120,14 +134,16 @@ class WireSpec:
     # usage rides on message_start/message_delta), OpenAI "Responses streaming events" (usage on
     # response.completed/incomplete/failed).
     content_events: frozenset[str] = frozenset()
-    # The same for a wire whose events have no names (OpenAI chat): True for an event whose data carries
-    # only a token, read without decoding it. A frame filter passes such an event on unchanged.
-    token_event: Callable[[SSEEvent], bool] | None = None
+    # The same for a wire whose events have no names (OpenAI chat): a new test for one stream's events, True
+    # for an event whose data carries only a token, read without decoding it (a test may learn the
+    # stream's shape as it goes). A frame filter passes such an event on unchanged.
+    token_event: Callable[[], Callable[[SSEEvent], bool]] | None = None
     # SSE event names whose data, once the stream has its first token, carries no fact a relay reports
     # (usage, finish, error, served model, keep-alive) unless it names one of the scan rule's marks
     # (``ScanRule.marked``): frames that announce or close a content part, a block or an item, and the
-    # ``*.done`` repeats of streamed text. A passthrough relay without a frame filter counts such a frame
-    # as progress without decoding it (the ones before the first token are decoded: they may carry it).
+    # ``*.done`` repeats of streamed text. A passthrough relay counts such a frame as progress without
+    # decoding it (the ones before the first token are decoded: they may carry it), through a frame filter
+    # too when the filter leaves it untouched (``PassFrames.untouched``).
     # Sources: as ``content_events``; the decoders' own branches (``MessagesStreamDecoder.feed``,
     # ``ResponsesStreamDecoder._event``) read a fact only from the marks.
     quiet_events: frozenset[str] = frozenset()
@@ -193,17 +209,21 @@ def _chat_own_frames(ev: SSEEvent, deltas: list[ir.Delta], view: View) -> bytes:
     return reencode(ev)
 
 
-def _chat_frames_for(view: View) -> FrameFilter | None:
+def _chat_frames_for(view: View) -> PassFrames | None:
     """Always a filter, so that the wire's ``repair_stream`` frames can be added (a relay adds them only
-    with one); when the client asked for the usage chunk itself, every frame is its own."""
-    return _chat_own_frames if view.include_usage else _chat_passthrough_frames
+    with one); when the client asked for the usage chunk itself, every frame is its own. Chat has no quiet
+    names: a filter costs a chat stream a call per decoded frame, and no decoding."""
+    return PassFrames(_chat_own_frames if view.include_usage else _chat_passthrough_frames)
 
 
-def _responses_frames_for(view: View) -> FrameFilter | None:
-    """A filter only for a client that declared tools (a relayed stream costs more through one): a
-    function call's blank final arguments become "{}" (``openai_responses.passthrough_frame``, s8 variant
-    01-n); otherwise the bytes go as they came."""
-    return resp.passthrough_frame if view.tools else None
+def _responses_frames_for(view: View) -> PassFrames | None:
+    """A filter only for a client that declared tools: a function call's blank final arguments become "{}"
+    (``openai_responses.passthrough_frame``, s8 variant 01-n); otherwise the bytes go as they came. The
+    quiet frames it leaves untouched (all but those holding possibly blank final arguments) pass
+    undecoded, as without it."""
+    if not view.tools:
+        return None
+    return PassFrames(resp.passthrough_frame, resp.passes_unchanged)
 
 
 CLIENTS: dict[ClientFormat, ClientSpec] = {
@@ -283,7 +303,7 @@ WIRES: dict[Wire, WireSpec] = {
         completion=oai.completion_from_chat,
         error_meaning=em.meaning_from_openai,
         strip_minted=minted.strip_nothing,
-        token_event=oai.is_text_chunk,
+        token_event=oai.TextChunks,
         scan=scan.CHAT,
         closing_frame=oai.DONE_FRAME,
         repair_answer=oai.repair_empty_arguments,
