@@ -55,6 +55,7 @@ from services.recorder.rollups import (
     REBUILD_STATEMENTS,
     ensure_rollups,
 )
+from services.recorder.written import Written
 from shared.events import FIELD_NAMES, UsageEvent
 
 log = logging.getLogger("recorder.store")
@@ -300,12 +301,23 @@ class Store:
         else read from the rows above the batch's rowid).
         Operational errors (busy, disk full, I/O) roll back and propagate, so the caller can retry the
         whole batch. A row that breaks a constraint is logged and skipped, so it cannot block the rest."""
+        return (await self.insert_counted(rows, groups)).inserted
+
+    async def insert_counted(self, rows: Sequence[Row], groups: BatchGroups | None = None) -> Written:
+        """``insert_rows``, returning also how many of THIS batch's rows were refused (``rejected``
+        counts them over every batch)."""
         if not rows:
-            return 0
+            return Written(0, 0)
         try:
-            return (await self.insert_batches([(rows, groups)]))[0]
+            return Written((await self.insert_batches([(rows, groups)]))[0], 0)
         except sqlite3.IntegrityError:
-            return (await self._in_transaction(self._insert_each, [(rows, groups)]))[0]
+            refused: list[Row] = []
+
+            async def each(batch: Sequence[Row]) -> int:
+                return await self._insert_each(batch, refused)
+
+            inserted = (await self._in_transaction(each, [(rows, groups)]))[0]
+            return Written(inserted, len(refused))
 
     async def insert_batches(self, batches: Sequence[tuple[Sequence[Row], BatchGroups | None]]) -> list[int]:
         """Insert several batches (each ``(rows, groups)`` as ``insert_rows`` takes them) in ONE
@@ -387,13 +399,15 @@ class Store:
         cursor = await self._db.executemany(_INSERT, rows)
         return cursor.rowcount  # summed over the rows; an ignored duplicate counts 0
 
-    async def _insert_each(self, rows: Sequence[Row]) -> int:
+    async def _insert_each(self, rows: Sequence[Row], refused: list[Row]) -> int:
+        """Insert ``rows`` one statement each; those breaking a constraint are appended to ``refused``."""
         inserted = 0
         for row in rows:
             try:
                 cursor = await self._db.execute(_INSERT, row)
             except sqlite3.IntegrityError as exc:  # only this statement is undone, not the transaction
                 self.rejected += 1
+                refused.append(row)
                 log.error("row rejected by SQLite (%s): event_id=%r", exc, row[COLUMNS.index("event_id")])
                 continue
             inserted += cursor.rowcount

@@ -76,6 +76,7 @@ from typing import Any
 
 from services.recorder.batch_rollup import BatchGroups, batch_groups
 from services.recorder.store import Row, Store
+from services.recorder.written import Written
 
 log = logging.getLogger("recorder.writer")
 
@@ -219,13 +220,23 @@ class WriterProcess:
                 if not answer.done():
                     answer.set_exception(WriterDied("ledger writer process exited before answering"))
 
+    @property
+    def unanswered(self) -> int:
+        """Batches sent to the child that it has not answered yet."""
+        return len(self._answers)
+
     async def insert_rows(self, rows: Sequence[Row]) -> int:
         """Commit ``rows`` (``store.Store.insert_rows`` in the child); returns how many were new.
 
         Raises the child's error, or ``WriterDied`` when it died meanwhile (the next call starts a new
         one); the caller retries the whole batch either way."""
+        return (await self.insert_counted(rows)).inserted
+
+    async def insert_counted(self, rows: Sequence[Row]) -> Written:
+        """``insert_rows``, returning also how many of THIS batch's rows the child refused (from its
+        answer to this batch; ``rejected`` is the total over every batch). Raises as ``insert_rows``."""
         if not rows:
-            return 0
+            return Written(0, 0)
         if self._gone:
             async with self._restarting:  # the first of the retries starts the new child
                 if self._gone:
@@ -241,11 +252,12 @@ class WriterProcess:
         reply = await answer
         if reply[0] != OK:
             raise raised(reply)
-        self.rejected += int(reply[2])
+        written = Written(int(reply[1]), int(reply[2]))
+        self.rejected += written.rejected
         if reply[3] != self._txn:
             self._txn = int(reply[3])
             self.commits += 1
-        return int(reply[1])
+        return written
 
     async def _replace(self) -> None:
         child = self._child
@@ -369,13 +381,12 @@ async def _commit(
             return [(OK, n, 0, txn) for n in counts]
     replies: list[tuple[object, ...]] = []
     for rows, groups in batches:
-        rejected = store.rejected
         try:
-            inserted = await store.insert_rows(rows, groups)
+            inserted, rejected = await store.insert_counted(rows, groups)
         except Exception as exc:
             replies.append(_error(exc))
         else:
-            replies.append((OK, inserted, store.rejected - rejected, next(txns)))
+            replies.append((OK, inserted, rejected, next(txns)))
     return replies
 
 
