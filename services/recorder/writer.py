@@ -36,7 +36,9 @@ indexes, the rollup and latency-list pages), not per row: on the bench's mix (``
 COMMIT took 5.1 us a row at 500 rows, 3.0 at 1,000, 2.0 at 2,000, and the latency-list parts 0.7, 0.5,
 0.3. Batches wait only when the child is behind, so under light load nothing changes; under load the
 child's per-row cost falls as it falls behind. A merged transaction that fails fails each batch in it
-(the parent retries each, as before); one that breaks a constraint is committed again batch by batch.
+(the parent retries each, as before) when the database failed it (``sqlite3.OperationalError``); one
+that failed for a row (a constraint, a value SQLite cannot bind) is committed again batch by batch, so
+only the batch holding that row can fail.
 
 Failures: an error the child reports is raised here as ``sqlite3.OperationalError`` /
 ``sqlite3.IntegrityError`` / ... / ``OverflowError`` (by name; ``RuntimeError`` for anything else), so the batcher retries
@@ -365,17 +367,20 @@ async def _commit(
     """Commit the ``ROWS`` requests, together when they are several (``Store.insert_batches``); their
     answers, in order, each ``OK`` one with the number (from ``txns``) of the transaction it was in.
 
-    When a row of the merged batches breaks a constraint, each batch is committed alone, as
-    ``Store.insert_rows`` does (only that row is skipped); an error of a transaction fails the batches
-    in it (rolled back: the parent retries them), not those committed before it."""
+    An ``sqlite3.OperationalError`` of the merged transaction (busy, locked, disk full, I/O: nothing the
+    batches did themselves) fails every batch in it (rolled back: the parent retries them), not those
+    committed before it. Any other error (a row breaking a constraint, a value SQLite cannot bind:
+    ``OverflowError``, ``ValueError``, ...) may be one batch's own: then each batch is committed alone,
+    as ``Store.insert_rows`` does (a refused row is skipped; a batch that fails again fails alone), so a
+    batch that can never commit does not take the others down with it, retry after retry."""
     batches = [(request[1], BatchGroups(*request[2])) for request in requests]
     if len(batches) > 1:
         try:
             counts = await store.insert_batches(batches)
-        except sqlite3.IntegrityError:
-            pass
-        except Exception as exc:
+        except sqlite3.OperationalError as exc:
             return [_error(exc)] * len(batches)
+        except Exception:
+            pass  # perhaps one batch's own: each alone below
         else:
             txn = next(txns)
             return [(OK, n, 0, txn) for n in counts]

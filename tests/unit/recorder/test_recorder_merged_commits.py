@@ -152,3 +152,26 @@ async def test_a_refused_row_in_merged_batches_is_counted_against_its_own_batch(
     assert [w.rejected for w in written] == [0, 0, 1, 0]  # the refused row is the third batch's alone
     assert writer.rejected == 1
     assert rollups(tmp_path / "usage.db")[:4] == (15, 15, 15, 15)
+
+
+async def test_a_batch_failing_for_its_own_row_does_not_fail_those_merged_with_it(
+    writer: WriterProcess, tmp_path: Path
+) -> None:
+    bad = list(rows(100, 1)[0])
+    bad[COLUMNS.index("input_tokens")] = 2**64  # SQLite cannot bind it: OverflowError, every time
+    batches = [rows(0, 5), rows(5, 5), [*rows(10, 3), tuple(bad)], rows(13, 2)]
+    path = tmp_path / "usage.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        tasks = [asyncio.create_task(writer.insert_counted(b)) for b in batches]
+        while writer.unanswered < len(batches):
+            await asyncio.sleep(0)
+        holder.execute("ROLLBACK")
+    finally:
+        holder.close()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert results[:2] == [(5, 0), (5, 0)] and results[3] == (2, 0)  # merged with it, committed
+    assert isinstance(results[2], OverflowError)  # only its own batch fails (the parent retries it)
+    assert query(str(path), "SELECT count(*) FROM requests") == [(12,)]
+    assert rollups(path)[:4] == (12, 12, 12, 12)
