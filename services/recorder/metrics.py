@@ -36,10 +36,19 @@ class BatchHistogram:
         registry.register(self)
 
     def observe_many(self, values: Sequence[float] | npt.NDArray[np.float64]) -> None:
-        """Add each value (finite, or +inf: the last bucket) once."""
+        """Add each value (seconds, or whatever unit the buckets are in) once, as
+        ``prometheus_client.Histogram.observe`` does (checked against prometheus_client 0.26.0): +inf goes to the last bucket,
+        -inf to the first; NaN goes into no bucket and is not counted, but makes the sum NaN (from then
+        on, as there). Raises ``ValueError`` (nothing added) for values that are not numbers."""
         array = np.asarray(values, dtype=np.float64)
-        tally = np.bincount(np.searchsorted(self._edges, array, side="left"), minlength=len(self._bounds))
-        total = math.fsum(array.tolist())
+        size = len(self._bounds)
+        # NaN sorts past +inf: searchsorted puts it at index `size`, a bucket that is not kept.
+        tally = np.bincount(np.searchsorted(self._edges, array, side="left"), minlength=size + 1)[:size]
+        listed = array.tolist()
+        try:
+            total = math.fsum(listed)
+        except (ValueError, OverflowError):  # inf - inf, or a float overflow: what plain adding gives
+            total = sum(listed, 0.0)
         with self._lock:
             for i, n in enumerate(tally.tolist()):
                 self._counts[i] += n
