@@ -36,10 +36,10 @@ class BatchHistogram:
         registry.register(self)
 
     def observe_many(self, values: Sequence[float] | npt.NDArray[np.float64]) -> None:
-        """Add each value (seconds, or whatever unit the buckets are in) once, as
-        ``prometheus_client.Histogram.observe`` does (checked against prometheus_client 0.26.0): +inf goes to the last bucket,
-        -inf to the first; NaN goes into no bucket and is not counted, but makes the sum NaN (from then
-        on, as there). Raises ``ValueError`` (nothing added) for values that are not numbers."""
+        """Add each value (in the buckets' unit) once, as ``prometheus_client.Histogram.observe`` does
+        (checked against prometheus_client 0.26.0): +inf goes to the last bucket, -inf to the first; NaN
+        goes into no bucket and is not counted, but makes the sum NaN (from then on, as there). Raises
+        ``ValueError`` (nothing added) for values that are not numbers."""
         array = np.asarray(values, dtype=np.float64)
         size = len(self._bounds)
         # NaN sorts past +inf: searchsorted puts it at index `size`, a bucket that is not kept.
