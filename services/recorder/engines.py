@@ -20,6 +20,7 @@ class LedgerWriter(Protocol):
 
     path: str  # for logs (a URL without its password)
     rejected: int  # rows the database refused and that were skipped, over every batch
+    commits: int  # transactions committed with batches in them (WriterProcess: merged, fewer than batches)
 
     async def insert_rows(self, rows: Sequence[Row]) -> int: ...
 

@@ -82,8 +82,14 @@ class RecorderMetrics:
         )
         self.commit_seconds = Histogram(
             "ekai_recorder_commit_seconds",
-            "Time to insert and commit one batch",
+            "From handing one batch to the ledger writer to its commit: with SQLite this includes the time"
+            " it waited behind up to 3 earlier batches and the transaction it may share with them",
             buckets=COMMIT_BUCKETS,
+            registry=reg,
+        )
+        self.commits = Counter(
+            "ekai_recorder_commits",
+            "Ledger transactions committed (fewer than batches when the SQLite writer merged waiting ones)",
             registry=reg,
         )
         self.flush_failures = Counter(

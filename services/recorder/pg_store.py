@@ -420,6 +420,7 @@ class PgStore:
         self._pool = pool
         self.path = redact(url)  # what the logs show
         self.rejected = 0  # rows PostgreSQL refused (constraint or data errors); logged and skipped
+        self.commits = 0  # transactions committed: one a batch
         self._split: set[pg_lists.Key] = set()  # latency-list groups this store appended parts to
         self._latest_hour = 0  # the latest hour appended to: earlier hours are finished, compacted
 
@@ -477,6 +478,7 @@ class PgStore:
                     groups = await conn.fetch(_INSERT_FROM_STAGE)
                     done = await self._compact(conn, {(g[0], g[1], g[2], g[3]) for g in groups})
                 self._split.difference_update(done)  # committed: those groups are one part each now
+                self.commits += 1
                 return Written(sum(int(g[4]) for g in groups), 0)
             except (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError):
                 return await self._insert_each(conn, rows, columns)
@@ -519,6 +521,7 @@ class PgStore:
                     touched.append((group[0], group[1], group[2], group[3]))
             done = await self._compact(conn, set(touched))
         self._split.difference_update(done)
+        self.commits += 1
         return Written(len(touched), refused)
 
     async def close(self) -> None:

@@ -206,8 +206,10 @@ def make_flush(store: LedgerWriter, acker: Acker) -> Callable[[list[Item]], Awai
     events. Several may run at once (``WriterProcess.IN_FLIGHT``): each counts its own batch's rows, as
     the store answered for that batch. Raises the store's error (nothing counted or acknowledged)."""
     counters, metrics = acker.counters, acker.metrics
+    counted_commits = store.commits  # the store's transactions already in metrics.commits
 
     async def flush(items: list[Item]) -> None:
+        nonlocal counted_commits
         t0 = time.perf_counter()
         try:
             inserted, rejected = await store.insert_counted([row for _, _, row in items])
@@ -224,6 +226,9 @@ def make_flush(store: LedgerWriter, acker: Acker) -> Callable[[list[Item]], Awai
         counters.largest_batch = max(counters.largest_batch, len(items))
         metrics.batch_size.observe(len(items))
         metrics.commit_seconds.observe(elapsed)
+        # Read and updated with no await between: concurrent flushes cannot count a commit twice.
+        metrics.commits.inc(store.commits - counted_commits)
+        counted_commits = store.commits
         metrics.rows.labels("inserted").inc(inserted)
         metrics.rows.labels("duplicate").inc(duplicates)
         metrics.rows.labels("rejected").inc(rejected)

@@ -250,6 +250,7 @@ class Store:
         self._db = db
         self.path = path
         self.rejected = 0  # rows SQLite refused (constraint errors); logged and skipped
+        self.commits = 0  # transactions committed (insert_rows: one a batch; insert_batches: one for all)
         self._split: set[Key] = set()  # latency-list groups this store appended parts to, not yet compacted
         self._latest_hour = 0  # the latest hour appended to: earlier hours are finished, compacted
 
@@ -324,10 +325,11 @@ class Store:
         transaction; returns how many rows of each batch were new, in order.
 
         The ledger, rollups and latency lists end as after ``insert_rows`` of each batch in turn, with one
-        commit, one set of rollup upserts and one latency-list part per group instead of one per batch: a
-        commit writes each touched page once (the tails of the (provider, started_at) and (model,
-        started_at) indexes, the rollup and list pages), so it costs per page, not per row (the writer
-        process merges the batches waiting for it: ``writer.py``). Operational errors roll everything back
+        commit, one ``executemany`` of rollup upserts (a key still gets one upsert per batch that has it)
+        and one latency-list part per group instead of one per batch: a commit writes each touched page
+        once (the tails of the (provider, started_at) and (model, started_at) indexes, the rollup and list
+        pages), so it costs per page, not per row (the writer process merges the batches waiting for it:
+        ``writer.py``). Operational errors roll everything back
         and propagate. Unlike ``insert_rows``, a row that breaks a constraint rolls everything back and
         raises ``sqlite3.IntegrityError``: then insert each batch with ``insert_rows``."""
         return await self._in_transaction(self._insert_all, batches)
@@ -350,6 +352,7 @@ class Store:
             elif any(counts):
                 await self._roll_up(last_rowid)
             await self._db.execute("COMMIT")
+            self.commits += 1
         except BaseException:
             if self._db.in_transaction:
                 await self._db.execute("ROLLBACK")

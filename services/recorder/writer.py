@@ -10,10 +10,11 @@ The child runs ``Store`` on an ``inline_db.InlineConnection``: each statement ru
 where aiosqlite would hand every one to a thread of its own and back (its loop has nothing else to do
 while a batch is written; the next batch waits in the socket meanwhile).
 
-``WriterProcess`` is a ``engines.LedgerWriter``: ``insert_rows(rows)`` sends the rows to the child and
-returns when the child has committed them (one transaction, ``store.Store.insert_rows``: rollups and
-latency lists included), with the count of new rows; so the recorder still acknowledges only what is
-committed.
+``WriterProcess`` is a ``engines.LedgerWriter``: ``insert_counted(rows)`` sends the rows to the child
+and returns when the child has committed them (in one transaction, ``store.Store.insert_rows``: rollups
+and latency lists included; a transaction the child may share with other batches waiting for it, see
+"Merged commits" below), with the batch's own counts of new and refused rows; so the recorder still
+acknowledges only what is committed.
 
 The link is a Unix socket pair (the child's end passed as a file descriptor): frames of a 4-byte
 big-endian length and a pickle body (both ends are this code, started by the recorder itself; pickle

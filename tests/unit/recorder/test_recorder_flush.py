@@ -28,6 +28,7 @@ class HeldStore:
 
     def __init__(self, outcomes: dict[str, Written]) -> None:
         self.rejected = 0
+        self.commits = 0
         self._outcomes = outcomes  # a batch's first event id -> what its commit does
         self.release = {key: asyncio.Event() for key in outcomes}
         self.started: list[str] = []
@@ -38,6 +39,7 @@ class HeldStore:
         await self.release[key].wait()
         written = self._outcomes[key]
         self.rejected += written.rejected
+        self.commits += 1
         return written
 
     async def insert_rows(self, rows: Sequence[Row]) -> int:
@@ -102,6 +104,7 @@ async def test_overlapping_flushes_count_their_own_refused_rows_and_ack_once(
     assert metrics.get_sample_value("ekai_recorder_rows_total", {"result": "rejected"}) == 1
     assert metrics.get_sample_value("ekai_recorder_rows_total", {"result": "duplicate"}) == 0
     assert metrics.get_sample_value("ekai_recorder_flush_failures_total") == 0
+    assert metrics.get_sample_value("ekai_recorder_commits_total") == 2
     assert acked_ids(dealer) == Tally(event_id for _, event_id, _ in first + second)
 
 
