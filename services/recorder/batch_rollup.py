@@ -149,7 +149,8 @@ def merge_groups(groups: Sequence[BatchGroups]) -> BatchGroups:
 
     ``hourly`` and ``who`` are concatenated, not summed: a key may then appear once per batch, and the
     upserts add each in turn (``ON CONFLICT ... DO UPDATE`` runs per parameter set). The latencies of a
-    key are concatenated, batch after batch, into a new list (the given lists are not changed)."""
+    key are concatenated batch after batch; a key found in one batch only keeps that batch's own list
+    (the same object, not a copy). The given groups and their lists are never changed."""
     if len(groups) == 1:
         return groups[0]
     latencies: dict[tuple[int, str, str, int], list[float]] = {}

@@ -9,6 +9,7 @@ from typing import Protocol
 
 from services.recorder.store import Row
 from services.recorder.writer import WriterProcess
+from services.recorder.written import Written
 from shared.settings import Settings
 
 DB_CONNECT_TIMEOUT_S = 10.0  # PostgreSQL: how long connecting may take before start-up fails
@@ -18,9 +19,14 @@ class LedgerWriter(Protocol):
     """What the recorder needs of a store (``store.Store`` for SQLite, ``pg_store.PgStore``)."""
 
     path: str  # for logs (a URL without its password)
-    rejected: int  # rows the database refused and that were skipped
+    rejected: int  # rows the database refused and that were skipped, over every batch
+    commits: int  # transactions committed with batches in them (WriterProcess: merged, fewer than batches)
 
     async def insert_rows(self, rows: Sequence[Row]) -> int: ...
+
+    async def insert_counted(self, rows: Sequence[Row]) -> Written:
+        """Commit one batch; its own counts of new and refused rows."""
+        ...
 
     async def close(self) -> None: ...
 

@@ -11,7 +11,11 @@ Sending calls the compiled socket's ``send`` (``zmq.backend.Socket``) directly: 
 a Python method in front of it that only handles ``routing_id`` and ``group`` (draft sockets), and it was
 0.6-0.7 us of the 1.1 us a frame costs (session 9: 50,000 frames of 343 bytes on a PUB socket, 1.09-1.11
 against 0.42-0.44 us a frame). The recorder sends a frame per event twice (its acknowledgement and the
-tail), so about 1.3 us an event of its receiving loop.
+tail), so about 1.3 us an event of its receiving loop. The backend's own defaults differ (Cython copies,
+cffi does not), so every call passes ``copy=True, track=False`` (positionally: the compiled method's
+keywords cost more): each frame is copied into its ZeroMQ message when it is queued, whatever the
+caller does with its buffer afterwards. ``sock`` must be a plain ``zmq.Socket``: a ``zmq.asyncio``
+socket's ``send`` returns a future and would be bypassed here.
 """
 
 from __future__ import annotations
@@ -38,11 +42,12 @@ def recv_parts(sock: zmq.Socket[bytes]) -> list[bytes]:
 
 
 def send_parts(sock: zmq.Socket[bytes], parts: Sequence[bytes]) -> None:
-    """Queue ``parts`` (at least one) as one message, without blocking.
+    """Queue ``parts`` (at least one) as one message, without blocking. ``sock``: a plain ``zmq.Socket``
+    (not ``zmq.asyncio``); each part is copied when queued.
 
     Raises ``zmq.ZMQError`` (``zmq.Again`` at the high-water mark) when the message cannot be queued; then
     none of it is sent."""
     last = len(parts) - 1
     for i in range(last):
-        _send(sock, parts[i], _MORE)
-    _send(sock, parts[last], _NOBLOCK)
+        _send(sock, parts[i], _MORE, True, False)  # copy=True, track=False: see the module docstring
+    _send(sock, parts[last], _NOBLOCK, True, False)

@@ -36,10 +36,19 @@ class BatchHistogram:
         registry.register(self)
 
     def observe_many(self, values: Sequence[float] | npt.NDArray[np.float64]) -> None:
-        """Add each value (finite, or +inf: the last bucket) once."""
+        """Add each value (in the buckets' unit) once, as ``prometheus_client.Histogram.observe`` does
+        (checked against prometheus_client 0.26.0): +inf goes to the last bucket, -inf to the first; NaN
+        goes into no bucket and is not counted, but makes the sum NaN (from then on, as there). Raises
+        ``ValueError`` (nothing added) for values that are not numbers."""
         array = np.asarray(values, dtype=np.float64)
-        tally = np.bincount(np.searchsorted(self._edges, array, side="left"), minlength=len(self._bounds))
-        total = math.fsum(array.tolist())
+        size = len(self._bounds)
+        # NaN sorts past +inf: searchsorted puts it at index `size`, a bucket that is not kept.
+        tally = np.bincount(np.searchsorted(self._edges, array, side="left"), minlength=size + 1)[:size]
+        listed = array.tolist()
+        try:
+            total = math.fsum(listed)
+        except (ValueError, OverflowError):  # inf - inf, or a float overflow: what plain adding gives
+            total = sum(listed, 0.0)
         with self._lock:
             for i, n in enumerate(tally.tolist()):
                 self._counts[i] += n
@@ -73,8 +82,14 @@ class RecorderMetrics:
         )
         self.commit_seconds = Histogram(
             "ekai_recorder_commit_seconds",
-            "Time to insert and commit one batch",
+            "From handing one batch to the ledger writer to its commit: with SQLite this includes the time"
+            " it waited behind up to 3 earlier batches and the transaction it may share with them",
             buckets=COMMIT_BUCKETS,
+            registry=reg,
+        )
+        self.commits = Counter(
+            "ekai_recorder_commits",
+            "Ledger transactions committed (fewer than batches when the SQLite writer merged waiting ones)",
             registry=reg,
         )
         self.flush_failures = Counter(

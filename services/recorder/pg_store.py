@@ -35,6 +35,7 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from services.recorder import pg_lists
+from services.recorder.written import Written
 from shared.events import FIELD_NAMES, UsageEvent
 from shared.ledger.params import PG_HOUR_EXPR
 
@@ -419,6 +420,7 @@ class PgStore:
         self._pool = pool
         self.path = redact(url)  # what the logs show
         self.rejected = 0  # rows PostgreSQL refused (constraint or data errors); logged and skipped
+        self.commits = 0  # transactions committed: one a batch
         self._split: set[pg_lists.Key] = set()  # latency-list groups this store appended parts to
         self._latest_hour = 0  # the latest hour appended to: earlier hours are finished, compacted
 
@@ -454,13 +456,21 @@ class PgStore:
         Connection errors propagate (the batcher retries the batch, the pool reconnects). A batch that
         PostgreSQL refuses for its data (a NUL character in a text, a constraint) is retried row by row,
         and the rows it still refuses are logged, counted in ``rejected`` and skipped."""
-        return await self.copy_rows(rows, COLUMNS)
+        return (await self.insert_counted(rows)).inserted
+
+    async def insert_counted(self, rows: Sequence[Row]) -> Written:
+        """``insert_rows``, returning also how many of THIS batch's rows were refused (``rejected``
+        counts them over every batch)."""
+        return await self._copy(rows, COLUMNS)
 
     async def copy_rows(self, rows: Sequence[Row], columns: Sequence[str]) -> int:
         """``insert_rows`` for rows holding only ``columns`` (the others get their defaults): the move of
         a SQLite file written by an older recorder."""
+        return (await self._copy(rows, columns)).inserted
+
+    async def _copy(self, rows: Sequence[Row], columns: Sequence[str]) -> Written:
         if not rows:
-            return 0
+            return Written(0, 0)
         async with self._pool.acquire() as conn:
             try:
                 async with conn.transaction():
@@ -468,7 +478,8 @@ class PgStore:
                     groups = await conn.fetch(_INSERT_FROM_STAGE)
                     done = await self._compact(conn, {(g[0], g[1], g[2], g[3]) for g in groups})
                 self._split.difference_update(done)  # committed: those groups are one part each now
-                return sum(int(g[4]) for g in groups)
+                self.commits += 1
+                return Written(sum(int(g[4]) for g in groups), 0)
             except (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError):
                 return await self._insert_each(conn, rows, columns)
 
@@ -491,10 +502,11 @@ class PgStore:
 
     async def _insert_each(
         self, conn: PoolConnectionProxy[asyncpg.Record], rows: Sequence[Row], columns: Sequence[str]
-    ) -> int:
+    ) -> Written:
         sql = _INSERT_ONE if tuple(columns) == COLUMNS else _insert_one(columns)
         key = list(columns).index("event_id")
         touched: list[pg_lists.Key] = []
+        refused = 0
         async with conn.transaction():
             for row in rows:
                 try:
@@ -502,13 +514,15 @@ class PgStore:
                         group = await conn.fetchrow(sql, *row)
                 except (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError) as exc:
                     self.rejected += 1
+                    refused += 1
                     log.error("row rejected by PostgreSQL (%s): event_id=%r", exc, row[key])
                     continue
                 if group is not None:
                     touched.append((group[0], group[1], group[2], group[3]))
             done = await self._compact(conn, set(touched))
         self._split.difference_update(done)
-        return len(touched)
+        self.commits += 1
+        return Written(len(touched), refused)
 
     async def close(self) -> None:
         await self._pool.close()

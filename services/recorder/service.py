@@ -49,6 +49,7 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from wsgiref.simple_server import WSGIServer
 
@@ -200,19 +201,24 @@ class Acker:
             self.metrics.acked.inc(len(chunk))
 
 
-def _batcher(settings: Settings, store: LedgerWriter, acker: Acker) -> Batcher[Item]:
+def make_flush(store: LedgerWriter, acker: Acker) -> Callable[[list[Item]], Awaitable[None]]:
+    """The batcher's ``flush``: commit a batch (``store.insert_counted``), count it, then acknowledge its
+    events. Several may run at once (``WriterProcess.IN_FLIGHT``): each counts its own batch's rows, as
+    the store answered for that batch. Raises the store's error (nothing counted or acknowledged)."""
     counters, metrics = acker.counters, acker.metrics
+    counted_commits = store.commits  # the store's transactions already in metrics.commits
 
     async def flush(items: list[Item]) -> None:
-        t0, rejected_before = time.perf_counter(), store.rejected
+        nonlocal counted_commits
+        t0 = time.perf_counter()
         try:
-            inserted = await store.insert_rows([row for _, _, row in items])
+            inserted, rejected = await store.insert_counted([row for _, _, row in items])
         except Exception:
             metrics.flush_failures.inc()
             raise
         elapsed = time.perf_counter() - t0
-        rejected = store.rejected - rejected_before
-        duplicates = len(items) - inserted - rejected
+        # Never negative (a Counter refuses it); the store's counts are per batch, so this is a backstop.
+        duplicates = max(0, len(items) - inserted - rejected)
         counters.inserted += inserted
         counters.rejected += rejected
         counters.duplicates += duplicates
@@ -220,6 +226,9 @@ def _batcher(settings: Settings, store: LedgerWriter, acker: Acker) -> Batcher[I
         counters.largest_batch = max(counters.largest_batch, len(items))
         metrics.batch_size.observe(len(items))
         metrics.commit_seconds.observe(elapsed)
+        # Read and updated with no await between: concurrent flushes cannot count a commit twice.
+        metrics.commits.inc(store.commits - counted_commits)
+        counted_commits = store.commits
         metrics.rows.labels("inserted").inc(inserted)
         metrics.rows.labels("duplicate").inc(duplicates)
         metrics.rows.labels("rejected").inc(rejected)
@@ -236,8 +245,12 @@ def _batcher(settings: Settings, store: LedgerWriter, acker: Acker) -> Batcher[I
         for gateway, ids in by_gateway.items():
             acker.send(gateway, ids)
 
+    return flush
+
+
+def _batcher(settings: Settings, store: LedgerWriter, acker: Acker) -> Batcher[Item]:
     return Batcher(
-        flush,
+        make_flush(store, acker),
         max_rows=settings.recorder_batch_size,
         flush_interval_s=settings.recorder_flush_interval_s,
         max_queued=MAX_QUEUED,

@@ -55,6 +55,7 @@ from services.recorder.rollups import (
     REBUILD_STATEMENTS,
     ensure_rollups,
 )
+from services.recorder.written import Written
 from shared.events import FIELD_NAMES, UsageEvent
 
 log = logging.getLogger("recorder.store")
@@ -249,6 +250,7 @@ class Store:
         self._db = db
         self.path = path
         self.rejected = 0  # rows SQLite refused (constraint errors); logged and skipped
+        self.commits = 0  # transactions committed (insert_rows: one a batch; insert_batches: one for all)
         self._split: set[Key] = set()  # latency-list groups this store appended parts to, not yet compacted
         self._latest_hour = 0  # the latest hour appended to: earlier hours are finished, compacted
 
@@ -300,22 +302,34 @@ class Store:
         else read from the rows above the batch's rowid).
         Operational errors (busy, disk full, I/O) roll back and propagate, so the caller can retry the
         whole batch. A row that breaks a constraint is logged and skipped, so it cannot block the rest."""
+        return (await self.insert_counted(rows, groups)).inserted
+
+    async def insert_counted(self, rows: Sequence[Row], groups: BatchGroups | None = None) -> Written:
+        """``insert_rows``, returning also how many of THIS batch's rows were refused (``rejected``
+        counts them over every batch)."""
         if not rows:
-            return 0
+            return Written(0, 0)
         try:
-            return (await self.insert_batches([(rows, groups)]))[0]
+            return Written((await self.insert_batches([(rows, groups)]))[0], 0)
         except sqlite3.IntegrityError:
-            return (await self._in_transaction(self._insert_each, [(rows, groups)]))[0]
+            refused: list[Row] = []
+
+            async def each(batch: Sequence[Row]) -> int:
+                return await self._insert_each(batch, refused)
+
+            inserted = (await self._in_transaction(each, [(rows, groups)]))[0]
+            return Written(inserted, len(refused))
 
     async def insert_batches(self, batches: Sequence[tuple[Sequence[Row], BatchGroups | None]]) -> list[int]:
         """Insert several batches (each ``(rows, groups)`` as ``insert_rows`` takes them) in ONE
         transaction; returns how many rows of each batch were new, in order.
 
         The ledger, rollups and latency lists end as after ``insert_rows`` of each batch in turn, with one
-        commit, one set of rollup upserts and one latency-list part per group instead of one per batch: a
-        commit writes each touched page once (the tails of the (provider, started_at) and (model,
-        started_at) indexes, the rollup and list pages), so it costs per page, not per row (the writer
-        process merges the batches waiting for it: ``writer.py``). Operational errors roll everything back
+        commit, one ``executemany`` of rollup upserts (a key still gets one upsert per batch that has it)
+        and one latency-list part per group instead of one per batch: a commit writes each touched page
+        once (the tails of the (provider, started_at) and (model, started_at) indexes, the rollup and list
+        pages), so it costs per page, not per row (the writer process merges the batches waiting for it:
+        ``writer.py``). Operational errors roll everything back
         and propagate. Unlike ``insert_rows``, a row that breaks a constraint rolls everything back and
         raises ``sqlite3.IntegrityError``: then insert each batch with ``insert_rows``."""
         return await self._in_transaction(self._insert_all, batches)
@@ -338,6 +352,7 @@ class Store:
             elif any(counts):
                 await self._roll_up(last_rowid)
             await self._db.execute("COMMIT")
+            self.commits += 1
         except BaseException:
             if self._db.in_transaction:
                 await self._db.execute("ROLLBACK")
@@ -387,13 +402,15 @@ class Store:
         cursor = await self._db.executemany(_INSERT, rows)
         return cursor.rowcount  # summed over the rows; an ignored duplicate counts 0
 
-    async def _insert_each(self, rows: Sequence[Row]) -> int:
+    async def _insert_each(self, rows: Sequence[Row], refused: list[Row]) -> int:
+        """Insert ``rows`` one statement each; those breaking a constraint are appended to ``refused``."""
         inserted = 0
         for row in rows:
             try:
                 cursor = await self._db.execute(_INSERT, row)
             except sqlite3.IntegrityError as exc:  # only this statement is undone, not the transaction
                 self.rejected += 1
+                refused.append(row)
                 log.error("row rejected by SQLite (%s): event_id=%r", exc, row[COLUMNS.index("event_id")])
                 continue
             inserted += cursor.rowcount

@@ -10,10 +10,11 @@ The child runs ``Store`` on an ``inline_db.InlineConnection``: each statement ru
 where aiosqlite would hand every one to a thread of its own and back (its loop has nothing else to do
 while a batch is written; the next batch waits in the socket meanwhile).
 
-``WriterProcess`` is a ``engines.LedgerWriter``: ``insert_rows(rows)`` sends the rows to the child and
-returns when the child has committed them (one transaction, ``store.Store.insert_rows``: rollups and
-latency lists included), with the count of new rows; so the recorder still acknowledges only what is
-committed.
+``WriterProcess`` is a ``engines.LedgerWriter``: ``insert_counted(rows)`` sends the rows to the child
+and returns when the child has committed them (in one transaction, ``store.Store.insert_rows``: rollups
+and latency lists included; a transaction the child may share with other batches waiting for it, see
+"Merged commits" below), with the batch's own counts of new and refused rows; so the recorder still
+acknowledges only what is committed.
 
 The link is a Unix socket pair (the child's end passed as a file descriptor): frames of a 4-byte
 big-endian length and a pickle body (both ends are this code, started by the recorder itself; pickle
@@ -36,7 +37,9 @@ indexes, the rollup and latency-list pages), not per row: on the bench's mix (``
 COMMIT took 5.1 us a row at 500 rows, 3.0 at 1,000, 2.0 at 2,000, and the latency-list parts 0.7, 0.5,
 0.3. Batches wait only when the child is behind, so under light load nothing changes; under load the
 child's per-row cost falls as it falls behind. A merged transaction that fails fails each batch in it
-(the parent retries each, as before); one that breaks a constraint is committed again batch by batch.
+(the parent retries each, as before) when the database failed it (``sqlite3.OperationalError``); one
+that failed for a row (a constraint, a value SQLite cannot bind) is committed again batch by batch, so
+only the batch holding that row can fail.
 
 Failures: an error the child reports is raised here as ``sqlite3.OperationalError`` /
 ``sqlite3.IntegrityError`` / ... / ``OverflowError`` (by name; ``RuntimeError`` for anything else), so the batcher retries
@@ -76,6 +79,7 @@ from typing import Any
 
 from services.recorder.batch_rollup import BatchGroups, batch_groups
 from services.recorder.store import Row, Store
+from services.recorder.written import Written
 
 log = logging.getLogger("recorder.writer")
 
@@ -219,13 +223,23 @@ class WriterProcess:
                 if not answer.done():
                     answer.set_exception(WriterDied("ledger writer process exited before answering"))
 
+    @property
+    def unanswered(self) -> int:
+        """Batches sent to the child that it has not answered yet."""
+        return len(self._answers)
+
     async def insert_rows(self, rows: Sequence[Row]) -> int:
         """Commit ``rows`` (``store.Store.insert_rows`` in the child); returns how many were new.
 
         Raises the child's error, or ``WriterDied`` when it died meanwhile (the next call starts a new
         one); the caller retries the whole batch either way."""
+        return (await self.insert_counted(rows)).inserted
+
+    async def insert_counted(self, rows: Sequence[Row]) -> Written:
+        """``insert_rows``, returning also how many of THIS batch's rows the child refused (from its
+        answer to this batch; ``rejected`` is the total over every batch). Raises as ``insert_rows``."""
         if not rows:
-            return 0
+            return Written(0, 0)
         if self._gone:
             async with self._restarting:  # the first of the retries starts the new child
                 if self._gone:
@@ -241,11 +255,12 @@ class WriterProcess:
         reply = await answer
         if reply[0] != OK:
             raise raised(reply)
-        self.rejected += int(reply[2])
+        written = Written(int(reply[1]), int(reply[2]))
+        self.rejected += written.rejected
         if reply[3] != self._txn:
             self._txn = int(reply[3])
             self.commits += 1
-        return int(reply[1])
+        return written
 
     async def _replace(self) -> None:
         child = self._child
@@ -353,29 +368,31 @@ async def _commit(
     """Commit the ``ROWS`` requests, together when they are several (``Store.insert_batches``); their
     answers, in order, each ``OK`` one with the number (from ``txns``) of the transaction it was in.
 
-    When a row of the merged batches breaks a constraint, each batch is committed alone, as
-    ``Store.insert_rows`` does (only that row is skipped); an error of a transaction fails the batches
-    in it (rolled back: the parent retries them), not those committed before it."""
+    An ``sqlite3.OperationalError`` of the merged transaction (busy, locked, disk full, I/O: nothing the
+    batches did themselves) fails every batch in it (rolled back: the parent retries them), not those
+    committed before it. Any other error (a row breaking a constraint, a value SQLite cannot bind:
+    ``OverflowError``, ``ValueError``, ...) may be one batch's own: then each batch is committed alone,
+    as ``Store.insert_rows`` does (a refused row is skipped; a batch that fails again fails alone), so a
+    batch that can never commit does not take the others down with it, retry after retry."""
     batches = [(request[1], BatchGroups(*request[2])) for request in requests]
     if len(batches) > 1:
         try:
             counts = await store.insert_batches(batches)
-        except sqlite3.IntegrityError:
-            pass
-        except Exception as exc:
+        except sqlite3.OperationalError as exc:
             return [_error(exc)] * len(batches)
+        except Exception:
+            pass  # perhaps one batch's own: each alone below
         else:
             txn = next(txns)
             return [(OK, n, 0, txn) for n in counts]
     replies: list[tuple[object, ...]] = []
     for rows, groups in batches:
-        rejected = store.rejected
         try:
-            inserted = await store.insert_rows(rows, groups)
+            inserted, rejected = await store.insert_counted(rows, groups)
         except Exception as exc:
             replies.append(_error(exc))
         else:
-            replies.append((OK, inserted, store.rejected - rejected, next(txns)))
+            replies.append((OK, inserted, rejected, next(txns)))
     return replies
 
 

@@ -258,6 +258,10 @@ def test_metrics_on_both_processes(tmp_path: Path, fake_url: str) -> None:
             rec, "ekai_recorder_batch_size_count"
         )
         assert _total(rec, "ekai_recorder_lag_seconds_count") == 322
+        # Each batch committed in a transaction; merged batches share one.
+        assert (
+            1 <= _total(rec, "ekai_recorder_commits_total") <= _total(rec, "ekai_recorder_batch_size_count")
+        )
         assert _total(rec, "ekai_recorder_gateway_connections") == 1
         assert KEY not in r.text
 

@@ -263,6 +263,11 @@ async def test_a_refused_row_is_skipped_alone(engine: Engine) -> None:
     assert engine.store.rejected == 1
     assert len(await engine.fetch("SELECT event_id FROM requests")) == 3
     await _rollup_matches(engine)
+    # Each batch's own counts: this one's refused row, not the store's running total.
+    more = [event_row(make_event(i)) for i in range(10, 12)]
+    assert await engine.store.insert_counted([more[0], tuple(bad), more[1], good[0]]) == (2, 1)
+    assert await engine.store.insert_counted([good[1], event_row(make_event(12))]) == (1, 0)
+    assert engine.store.rejected == 2
 
 
 async def test_postgres_refuses_nul_in_text_and_skips_only_that_row(pg_url: str) -> None:

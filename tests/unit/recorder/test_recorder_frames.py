@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 import zmq
 
+from services.recorder import frames
 from services.recorder.frames import recv_parts, send_parts
 
 MESSAGES = [[b"ev", b"id-1", b"x" * 900], [b"one"], [b"", b"empty frames", b""], [b"p"] * 1001]
@@ -59,3 +60,22 @@ def test_a_full_queue_refuses_the_whole_message() -> None:
             send_parts(dealer, [b"a", b"b"])
     finally:
         ctx.destroy(linger=0)
+
+
+def test_every_frame_is_sent_copied_and_untracked(
+    pair: tuple[zmq.Socket[bytes], zmq.Socket[bytes]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The backend's defaults differ (Cython: copy, cffi: no copy): send_parts passes them itself."""
+    router, dealer = pair
+    calls: list[tuple[object, ...]] = []
+    real = frames._send
+
+    def spy(*args: object) -> object:
+        calls.append(args[2:])
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(frames, "_send", spy)
+    send_parts(dealer, [b"ev", b"id-1", b"payload"])
+    assert calls == [(frames._MORE, True, False), (frames._MORE, True, False), (frames._NOBLOCK, True, False)]
+    assert router.poll(5000)
+    assert recv_parts(router)[1:] == [b"ev", b"id-1", b"payload"]

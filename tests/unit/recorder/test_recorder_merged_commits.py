@@ -8,7 +8,6 @@ import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -17,6 +16,7 @@ from hypothesis import strategies as st
 from services.recorder.batch_rollup import BatchGroups, batch_groups, merge_groups
 from services.recorder.store import COLUMNS, Row, Store, event_row
 from services.recorder.writer import MERGE_BATCHES, WriterProcess
+from services.recorder.written import Written
 from shared.events import UsageEvent
 from tests.unit.recorder.test_latency_lists import lists_by_group, rows_by_group
 from tests.unit.recorder.test_recorder_rollups import _events, assert_rollups_exact, event, query
@@ -37,7 +37,7 @@ def new_per_batch(batches: Sequence[Sequence[UsageEvent]]) -> list[int]:
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_merged_batches_count_and_roll_up_as_one_transaction_each(
-    tmp_path_factory: Any, data: st.DataObject
+    tmp_path_factory: pytest.TempPathFactory, data: st.DataObject
 ) -> None:
     fields = data.draw(st.lists(_events, min_size=1, max_size=40), label="events")
     events = [event(i, **f) for i, f in enumerate(fields)]
@@ -108,14 +108,15 @@ async def writer(tmp_path: Path) -> AsyncIterator[WriterProcess]:
     await w.close()
 
 
-async def sent_while_locked(writer: WriterProcess, path: Path, batches: list[list[Row]]) -> list[int]:
+async def sent_while_locked(writer: WriterProcess, path: Path, batches: list[list[Row]]) -> list[Written]:
     """Send every batch while another connection holds the write lock (the writer is stuck in its
-    first transaction meanwhile), then let go: the batches after the first are waiting together."""
+    first transaction meanwhile), then let go: the batches after the first are waiting together.
+    Returns each batch's answer (new rows, refused rows)."""
     holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     try:
         holder.execute("BEGIN IMMEDIATE")
-        tasks = [asyncio.create_task(writer.insert_rows(b)) for b in batches]
-        while len(writer._answers) < len(batches):  # each batch is written to the socket at once
+        tasks = [asyncio.create_task(writer.insert_counted(b)) for b in batches]
+        while writer.unanswered < len(batches):  # each batch is written to the socket at once
             await asyncio.sleep(0)
         holder.execute("ROLLBACK")
     finally:
@@ -132,7 +133,8 @@ async def test_batches_waiting_for_the_writer_are_committed_together(
     before = writer.commits
     second = rows(5, 5)
     batches = [second, rows(10, 5), first + second[:2] + rows(15, 5), rows(20, 5)]  # the third: 7 replays
-    assert await sent_while_locked(writer, tmp_path / "usage.db", batches) == [5, 5, 5, 5]
+    written = await sent_while_locked(writer, tmp_path / "usage.db", batches)
+    assert [w.inserted for w in written] == [5, 5, 5, 5] and [w.rejected for w in written] == [0] * 4
     # However the first was read (alone, or with those already there), the rest waited together.
     assert writer.commits - before == 2
     counted = rollups(tmp_path / "usage.db")
@@ -145,6 +147,31 @@ async def test_a_refused_row_in_merged_batches_is_counted_against_its_own_batch(
     bad = list(rows(100, 1)[0])
     bad[COLUMNS.index("model")] = None  # NOT NULL
     batches = [rows(0, 5), rows(5, 5), [*rows(10, 3), tuple(bad)], rows(13, 2)]
-    assert await sent_while_locked(writer, tmp_path / "usage.db", batches) == [5, 5, 3, 2]
+    written = await sent_while_locked(writer, tmp_path / "usage.db", batches)
+    assert [w.inserted for w in written] == [5, 5, 3, 2]
+    assert [w.rejected for w in written] == [0, 0, 1, 0]  # the refused row is the third batch's alone
     assert writer.rejected == 1
     assert rollups(tmp_path / "usage.db")[:4] == (15, 15, 15, 15)
+
+
+async def test_a_batch_failing_for_its_own_row_does_not_fail_those_merged_with_it(
+    writer: WriterProcess, tmp_path: Path
+) -> None:
+    bad = list(rows(100, 1)[0])
+    bad[COLUMNS.index("input_tokens")] = 2**64  # SQLite cannot bind it: OverflowError, every time
+    batches = [rows(0, 5), rows(5, 5), [*rows(10, 3), tuple(bad)], rows(13, 2)]
+    path = tmp_path / "usage.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        tasks = [asyncio.create_task(writer.insert_counted(b)) for b in batches]
+        while writer.unanswered < len(batches):
+            await asyncio.sleep(0)
+        holder.execute("ROLLBACK")
+    finally:
+        holder.close()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert results[:2] == [(5, 0), (5, 0)] and results[3] == (2, 0)  # merged with it, committed
+    assert isinstance(results[2], OverflowError)  # only its own batch fails (the parent retries it)
+    assert query(str(path), "SELECT count(*) FROM requests") == [(12,)]
+    assert rollups(path)[:4] == (12, 12, 12, 12)

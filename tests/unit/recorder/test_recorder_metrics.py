@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
@@ -46,3 +49,22 @@ def test_a_value_on_a_bound_is_in_that_bucket() -> None:
     assert series['lag_seconds_bucket{le="+Inf"}'] == 3
     assert series["lag_seconds_count"] == 3
     assert series["lag_seconds_sum"] == 3.0
+
+
+@pytest.mark.parametrize(
+    "values",
+    [[math.nan, 0.5], [0.5, math.nan, 2.0, math.inf], [math.inf, -math.inf, 1.0], [1e308, 1e308, 0.1]],
+)
+def test_nan_and_infinite_values_are_handled_as_prometheus_client_does(values: list[float]) -> None:
+    ours, reference = CollectorRegistry(), CollectorRegistry()
+    batch = BatchHistogram("lag_seconds", "lag", LAG_BUCKETS, ours)
+    single = Histogram("lag_seconds", "lag", buckets=LAG_BUCKETS, registry=reference)
+    batch.observe_many(values)
+    batch.observe_many([0.2])  # still usable afterwards
+    for v in [*values, 0.2]:
+        single.observe(v)
+    got, want = _series(ours), _series(reference)
+    total, want_total = got.pop("lag_seconds_sum"), want.pop("lag_seconds_sum")
+    assert got == want  # every bucket and the count (a NaN is in none of them)
+    assert math.isnan(total) == math.isnan(want_total)
+    assert total == want_total or math.isnan(total)
