@@ -391,6 +391,33 @@ def test_body_broken_off_before_its_finish_still_gets_an_error(gw: Stack, up: Sc
     assert gw.row_for("t13-abort-cut")["status"] == 502
 
 
+def test_a_body_cut_inside_its_closing_frame_reaches_the_client_whole(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """s10 variant 13-x: Claude Code (passthrough) had the beginning of message_stop when the body ended (and
+    when the connection broke): the rest follows, so every event parses and there is one message_stop."""
+    cut = [*CASE01[:-1], b'event: message_stop\ndata: {"ty']
+    up.script(ANTHROPIC, sse(cut), sse(cut, abort=True))
+    for n in range(2):
+        b = post(
+            gw,
+            "/v1/messages",
+            {
+                "model": "claude-sonnet-4-5",
+                "max_tokens": 100,
+                "stream": True,
+                "messages": [{"role": "user", "content": "x"}],
+            },
+            f"t13-cut-stop-{n}",
+            AV,
+        )
+        events = [e for e in client_events(b.content) if e.data]
+        assert [json.loads(e.data)["type"] for e in events].count("message_stop") == 1
+        got = anthropic_assembled(b.content)
+        assert got["stopped"] and got["stop_reason"] == "tool_use" and not got["errors"]
+        assert gw.row_for(f"t13-cut-stop-{n}")["status"] == 200
+
+
 def test_stream_cut_before_its_finish_still_gets_an_error(gw: Stack, up: ScriptedUpstream) -> None:
     up.script(LOCAL, sse(CASE13[:2]))
     r = post(
