@@ -37,11 +37,11 @@ def strip_for_anthropic(body: dict[str, Any]) -> bool:
     changed = False
     for msg in messages:
         content = msg.get("content") if isinstance(msg, dict) else None
-        if not isinstance(content, list) or not any(_synthetic(b) for b in content):
+        if not isinstance(content, list) or not any(_unverifiable(b) for b in content):
             out.append(msg)
             continue
         changed = True
-        kept = [b for b in content if not _synthetic(b)]
+        kept = [b for b in content if not _unverifiable(b)]
         if kept:
             out.append({**msg, "content": kept})
     if changed:
@@ -49,7 +49,7 @@ def strip_for_anthropic(body: dict[str, Any]) -> bool:
     return changed
 
 
-def _synthetic(block: Any) -> bool:
+def _unverifiable(block: Any) -> bool:
     if not isinstance(block, dict) or block.get("type") != "thinking":
         return False
     signature = block.get("signature")
