@@ -3,7 +3,8 @@
 ``ScriptedUpstream.start()`` serves on 127.0.0.1 in a thread. ``script(path, *answers)`` queues answers
 for ``POST <path>``; each request takes the first queued answer whose ``when`` accepts its JSON body
 (answers with ``keep=True`` stay queued). A streamed answer is a list of byte pieces written one by one,
-with ``Pause(seconds)`` between pieces for silences. ``requests`` records what arrived.
+with ``Pause(seconds)`` between pieces for silences, and ``abort=True`` to close the connection
+instead of ending the body. ``requests`` records what arrived.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class Answer:
     content_type: str = "application/json"
     when: Callable[[dict[str, Any]], bool] | None = None
     keep: bool = False
+    abort: bool = False  # a streamed answer: the connection is closed after the pieces, the body unended
 
 
 def sse(pieces: list[bytes | Pause], **kw: Any) -> Answer:
@@ -123,6 +125,9 @@ class ScriptedUpstream:
                 await asyncio.sleep(piece.seconds)
             else:
                 await response.write(piece)
+        if answer.abort and request.transport is not None:
+            request.transport.close()
+            return response
         await response.write_eof()
         return response
 

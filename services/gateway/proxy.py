@@ -405,9 +405,12 @@ class Proxy:
                 if relay.saw_content and att.ttft_ms is None:
                     att.ttft_ms = (time.monotonic() - call.t0) * 1000
         except UpstreamError as exc:
-            failed = relay.fail(502, exc.message, exc.error_type or "broken_stream")
-            await response.write(held + provider.scrub_bytes(failed))
-            return
+            if not relay.complete or relay.error is not None:
+                failed = relay.fail(502, exc.message, exc.error_type or "broken_stream")
+                await response.write(held + provider.scrub_bytes(failed))
+                return
+            # The answer had ended (a finish / stop reason came) when the body broke off: a complete answer,
+            # ended as a clean end of the body ends it (bugcase 13; s10 variant 13-u).
         tail = relay.finish()
         if not relay.complete and relay.error is None:
             if relay.started:

@@ -203,6 +203,8 @@ class Passthrough(Relay):
 
     def finish(self) -> bytes:
         pending = self._sse.pending
+        closed = False
+        rest = self._closing_rest(pending) if self._filter is None else None
         # An event whose lines all came is read although its blank line did not (``SSEDecoder.flush``).
         events = self._sse.flush(ended=True)
         if self._filter is not None:
@@ -210,6 +212,8 @@ class Passthrough(Relay):
             out = b"".join(frames if self._mended is None else self._placed(events, frames))
         else:
             out = b"\n\n" if pending else b""  # the client has the half frame: a blank line ends it
+            if rest:
+                out, closed = rest, True  # the cut fell inside the closing frame: its rest ends it
             for ev in events:
                 self._observe(self.decoder.feed(ev))
         self._observe(self.decoder.finish())
@@ -217,11 +221,19 @@ class Passthrough(Relay):
             # The body ended in the middle of an event the answer still needed (a half frame is not passed
             # on through a filter): an error follows.
             return out + self.fail(502, "upstream stream ended in the middle of an event", "broken_stream")
-        if self.complete and self.error is None and not self.decoder.closed:
+        if self.complete and self.error is None and not self.decoder.closed and not closed:
             # The answer ended (finish / stop reason) but the body without its closing frame: the client
             # gets it, as its API ends a stream (bugcase 13).
             out += self.pairing.wire.closing_frame
         return out
+
+    def _closing_rest(self, pending: bool) -> bytes | None:
+        """Unfiltered, a finished answer whose body was cut inside its closing frame: the rest of that frame
+        (the client has its beginning already), or None (``SSEDecoder.completion_of``)."""
+        frame = self.pairing.wire.closing_frame
+        if not (pending and frame and self.complete and self.error is None):
+            return None
+        return self._sse.completion_of(frame)
 
     def fail(self, status: int, message: str, error_type: str = "api_error") -> bytes:
         # Unfiltered bytes go out as they come: a half-sent event is ended first, so the error is an event

@@ -335,6 +335,89 @@ def test_passthrough_streams_get_their_closing_frame(gw: Stack, up: ScriptedUpst
         assert len(stops) == 1
 
 
+def test_body_broken_off_after_finish_and_usage_is_a_success(gw: Stack, up: ScriptedUpstream) -> None:
+    """s10 variant 13-u: the connection closes without ending the body (no [DONE], chunked encoding
+    unfinished) after the finish and usage chunks: the answer is complete, so each client gets its normal
+    ending and the ledger a 200 with the tokens, as for a clean end of the body."""
+    up.script(LOCAL, sse(CASE13, abort=True), sse(CASE13, abort=True))
+    a = post(
+        gw,
+        "/v1/chat/completions",
+        {"model": "local-llama", "stream": True, "messages": [{"role": "user", "content": "Say hello."}]},
+        "t13-abort-a",
+    )
+    events = [json.loads(e.data) for e in client_events(a.content) if not e.comment and e.data != "[DONE]"]
+    assert not [e for e in events if "error" in e] and a.content.endswith(b"data: [DONE]\n\n")
+    b = post(
+        gw,
+        "/v1/messages",
+        {
+            "model": "local-llama",
+            "max_tokens": 100,
+            "stream": True,
+            "messages": [{"role": "user", "content": "Say hello."}],
+        },
+        "t13-abort-b",
+        AV,
+    )
+    got = anthropic_assembled(b.content)
+    assert got["text"] == "Hello there!" and got["stopped"] and not got["errors"]
+    for rid in ("t13-abort-a", "t13-abort-b"):
+        row = gw.row_for(rid)
+        assert (row["status"], row["error_type"], row["input_tokens"], row["output_tokens"]) == (
+            200,
+            None,
+            12,
+            3,
+        )
+
+
+def test_body_broken_off_before_its_finish_still_gets_an_error(gw: Stack, up: ScriptedUpstream) -> None:
+    up.script(LOCAL, sse(CASE13[:2], abort=True))
+    r = post(
+        gw,
+        "/v1/messages",
+        {
+            "model": "local-llama",
+            "max_tokens": 100,
+            "stream": True,
+            "messages": [{"role": "user", "content": "Say hello."}],
+        },
+        "t13-abort-cut",
+        AV,
+    )
+    got = anthropic_assembled(r.content)
+    assert got["errors"] and not got["stopped"]
+    assert gw.row_for("t13-abort-cut")["status"] == 502
+
+
+def test_a_body_cut_inside_its_closing_frame_reaches_the_client_whole(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """s10 variant 13-x: Claude Code (passthrough) had the beginning of message_stop when the body ended (and
+    when the connection broke): the rest follows, so every event parses and there is one message_stop."""
+    cut = [*CASE01[:-1], b'event: message_stop\ndata: {"ty']
+    up.script(ANTHROPIC, sse(cut), sse(cut, abort=True))
+    for n in range(2):
+        b = post(
+            gw,
+            "/v1/messages",
+            {
+                "model": "claude-sonnet-4-5",
+                "max_tokens": 100,
+                "stream": True,
+                "messages": [{"role": "user", "content": "x"}],
+            },
+            f"t13-cut-stop-{n}",
+            AV,
+        )
+        events = [e for e in client_events(b.content) if e.data]
+        assert [json.loads(e.data)["type"] for e in events].count("message_stop") == 1
+        got = anthropic_assembled(b.content)
+        assert got["stopped"] and got["stop_reason"] == "tool_use" and not got["errors"]
+        assert gw.row_for(f"t13-cut-stop-{n}")["status"] == 200
+
+
 def test_stream_cut_before_its_finish_still_gets_an_error(gw: Stack, up: ScriptedUpstream) -> None:
     up.script(LOCAL, sse(CASE13[:2]))
     r = post(

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from shared.sse import SSEDecoder, SSEEvent, encode_comment, encode_event, reencode
@@ -271,3 +273,43 @@ def test_the_one_step_frame_reader_decodes_random_streams_as_the_line_by_line_re
     monkeypatch.setattr(sse, "_usual_frames", lambda buf, pos: ([], pos))
     slow = [run(raw, c) for raw, cuts in zip(streams, splits, strict=True) for c in ([], cuts)]
     assert fast == slow
+
+
+STOP = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
+
+
+@pytest.mark.parametrize(
+    ("fed", "rest"),
+    [
+        (b"event: message_st", b'op\ndata: {"type":"message_stop"}\n\n'),
+        (b"event: message_stop\n", b'data: {"type":"message_stop"}\n\n'),
+        (b'event: message_stop\ndata: {"ty', b'pe":"message_stop"}\n\n'),
+        (b'event: message_stop\r\ndata: {"type": "mess', b'age_stop"}\n\n'),
+        (b"data: [DO", b"NE]\n\n"),
+    ],
+)
+def test_a_cut_inside_the_closing_frame_is_finished_by_its_rest(fed: bytes, rest: bytes) -> None:
+    """s10 variant 13-x: what a client already has of a closing frame, plus the rest, is that frame."""
+    frame = b"data: [DONE]\n\n" if fed.startswith(b"data: [") else STOP
+    d = SSEDecoder()
+    assert [e.data for e in d.feed(b'data: {"x":1}\n\n' + fed)] == ['{"x":1}']
+    assert d.completion_of(frame) == rest
+    again = SSEDecoder()
+    got, want = again.feed(fed + rest)[-1], SSEDecoder().feed(frame)[0]
+    assert got.event == want.event
+    assert got.data == want.data or json.loads(got.data) == json.loads(want.data)
+
+
+@pytest.mark.parametrize(
+    "fed",
+    [
+        b"event: content_block_delta\ndata: {",
+        b'event: message_stop\ndata: {"type":"pong',
+        b"data: {}\n",
+        b"id: 1\n",
+    ],
+)
+def test_an_unfinished_event_that_is_not_the_closing_frame_has_no_completion(fed: bytes) -> None:
+    d = SSEDecoder()
+    d.feed(fed)
+    assert d.completion_of(STOP) is None

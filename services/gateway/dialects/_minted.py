@@ -26,9 +26,10 @@ def strip_nothing(body: dict[str, Any]) -> bool:
 
 
 def strip_for_anthropic(body: dict[str, Any]) -> bool:
-    """Drop thinking blocks closed with the gateway's synthetic signature (Anthropic: 400 "Invalid
-    `signature` in `thinking` block"); an assistant turn left empty is dropped (Anthropic joins the
-    consecutive user turns around it)."""
+    """Drop thinking blocks closed with the gateway's synthetic signature, or with none at all (a missing or
+    empty ``signature``, as other Anthropic-compatible providers send back: Anthropic answers 400 "Invalid
+    `signature` in `thinking` block" to both); an assistant turn left empty is dropped (Anthropic joins
+    the consecutive user turns around it)."""
     messages = body.get("messages")
     if not isinstance(messages, list):
         return False
@@ -36,11 +37,11 @@ def strip_for_anthropic(body: dict[str, Any]) -> bool:
     changed = False
     for msg in messages:
         content = msg.get("content") if isinstance(msg, dict) else None
-        if not isinstance(content, list) or not any(_synthetic(b) for b in content):
+        if not isinstance(content, list) or not any(_unverifiable(b) for b in content):
             out.append(msg)
             continue
         changed = True
-        kept = [b for b in content if not _synthetic(b)]
+        kept = [b for b in content if not _unverifiable(b)]
         if kept:
             out.append({**msg, "content": kept})
     if changed:
@@ -48,12 +49,11 @@ def strip_for_anthropic(body: dict[str, Any]) -> bool:
     return changed
 
 
-def _synthetic(block: Any) -> bool:
-    return (
-        isinstance(block, dict)
-        and block.get("type") == "thinking"
-        and block.get("signature") == SYNTHETIC_SIGNATURE
-    )
+def _unverifiable(block: Any) -> bool:
+    if not isinstance(block, dict) or block.get("type") != "thinking":
+        return False
+    signature = block.get("signature")
+    return not isinstance(signature, str) or not signature or signature == SYNTHETIC_SIGNATURE
 
 
 def strip_for_responses(body: dict[str, Any]) -> bool:

@@ -64,6 +64,23 @@ def as_dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def message_content(value: Any, path: str) -> str | list[Any]:
+    """A message's ``content``: a string or a list of parts, as both APIs require (Anthropic and OpenAI
+    answer 400 to anything else). Raises ``TranslationError`` (param ``<path>.content``) otherwise, rather
+    than the message being dropped and the conversation sent on without it."""
+    if isinstance(value, (str, list)):
+        return value
+    raise TranslationError(f"{path}.content: Input should be a valid string or list", param=f"{path}.content")
+
+
+def text_of_part(part: dict[str, Any], where: str) -> str:
+    """A text part's ``text``, which must be a string (both APIs: "Field required" / "valid string")."""
+    text = part.get("text")
+    if isinstance(text, str):
+        return text
+    raise TranslationError(f"{where}.text: Input should be a valid string", param=f"{where}.text")
+
+
 def as_list(value: Any) -> list[Any]:
     """``value`` if it is a JSON array, else an empty list."""
     return value if isinstance(value, list) else []

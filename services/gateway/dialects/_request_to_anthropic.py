@@ -18,7 +18,9 @@ from services.gateway.dialects._request_common import (
     as_dict,
     as_list,
     clamp_tokens,
+    message_content,
     parse_data_url,
+    text_of_part,
 )
 from services.gateway.dialects.openai_chat import parse_arguments
 
@@ -96,13 +98,14 @@ def _marked(block: dict[str, Any], part: dict[str, Any]) -> dict[str, Any]:
 
 
 def _user_blocks(content: Any, path: str) -> list[dict[str, Any]]:
+    content = message_content(content, path)
     if isinstance(content, str):
         return [{"type": "text", "text": content}] if content else []
     blocks: list[dict[str, Any]] = []
     for j, part in enumerate(as_list(content)):
         part, where = as_dict(part), f"{path}.content.{j}"
         kind = part.get("type")
-        if kind == "text" and isinstance(part.get("text"), str) and part["text"]:
+        if kind == "text" and text_of_part(part, where):
             blocks.append(
                 _marked({"type": "text", "text": part["text"]}, part)
             )  # Anthropic rejects empty text

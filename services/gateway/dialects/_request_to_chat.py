@@ -16,6 +16,8 @@ from services.gateway.dialects._request_common import (
     as_dict,
     as_list,
     clamp_tokens,
+    message_content,
+    text_of_part,
 )
 
 # Claude Code's first system block changes per conversation and would spoil upstream prefix caching.
@@ -135,6 +137,7 @@ def _tool_result(
 
 
 def _user(content: Any, path: str, markers: bool = False) -> list[dict[str, Any]]:
+    content = message_content(content, path)
     if isinstance(content, str):
         return [{"role": "user", "content": content}]
     tool_messages: list[dict[str, Any]] = []
@@ -147,7 +150,7 @@ def _user(content: Any, path: str, markers: bool = False) -> list[dict[str, Any]
             message, result_images = _tool_result(block, where, markers)
             tool_messages.append(message)
             images += result_images
-        elif kind == "text" and block.get("text"):
+        elif kind == "text" and text_of_part(block, where):
             parts.append({"type": "text", "text": block["text"], **_marker(block, markers)})
         elif kind == "image":
             parts.append(_image_part(as_dict(block.get("source")), where))

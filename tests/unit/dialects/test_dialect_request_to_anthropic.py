@@ -435,3 +435,20 @@ def test_a_reasoning_effort_of_the_wrong_type_is_a_400_not_a_crash(effort: objec
     with pytest.raises(TranslationError) as info:
         chat_to_anthropic(body, target)
     assert info.value.param == "reasoning_effort"
+
+
+@pytest.mark.parametrize(
+    ("content", "param"),
+    [
+        (5, "messages[0].content"),
+        ({"type": "text", "text": "x"}, "messages[0].content"),
+        ([{"type": "text"}], "messages[0].content.0.text"),
+        ([{"type": "text", "text": ["x"]}], "messages[0].content.0.text"),
+    ],
+)
+def test_user_content_of_a_wrong_type_is_a_400_not_dropped(content: Any, param: str) -> None:
+    """s10 variant 00: a user message whose content is not a string or list (or a text part without a
+    string text) was dropped, and an empty conversation sent upstream."""
+    with pytest.raises(TranslationError) as info:
+        chat_to_anthropic(body_with(messages=[{"role": "user", "content": content}]), SONNET)
+    assert info.value.param == param

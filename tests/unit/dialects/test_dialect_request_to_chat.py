@@ -357,3 +357,21 @@ def test_max_tokens_is_required_and_only_clamped_downwards() -> None:
 def test_malformed_messages_are_translation_errors(messages: Any) -> None:
     with pytest.raises(TranslationError):
         anthropic_to_chat(body_with(messages=messages), GPT5)
+
+
+@pytest.mark.parametrize(
+    ("content", "param"),
+    [
+        (5, "messages.0.content"),
+        ({"type": "text", "text": "x"}, "messages.0.content"),
+        (None, "messages.0.content"),
+        ([{"type": "text"}], "messages.0.content.0.text"),
+        ([{"type": "text", "text": 7}], "messages.0.content.0.text"),
+    ],
+)
+def test_user_content_of_a_wrong_type_is_a_400_not_dropped(content: Any, param: str) -> None:
+    """s10 variant 00: a user message whose content is not a string or list (or a text block without a
+    string text) was dropped, and an empty conversation sent upstream."""
+    with pytest.raises(TranslationError) as info:
+        anthropic_to_chat(body_with(messages=[{"role": "user", "content": content}]), GPT5)
+    assert info.value.param == param

@@ -46,6 +46,31 @@ def test_case04_synthetic_thinking_is_dropped_before_anthropic() -> None:
     assert body == before  # the client's body (reused by later attempts) is untouched
 
 
+def test_unsigned_thinking_is_dropped_before_anthropic_and_redacted_kept() -> None:
+    """s10 variant 04-m: a history from another Anthropic-compatible provider holds thinking blocks with an
+    empty or missing signature; Anthropic refuses them, so they never leave; redacted_thinking stays."""
+    redacted = {"type": "redacted_thinking", "data": "EmwKAhgBEgy3va3pzix"}
+    body = {
+        "messages": [
+            {"role": "user", "content": "a"},
+            {"role": "assistant", "content": [redacted, {"type": "text", "text": "A"}]},
+            {"role": "user", "content": "b"},
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "thinking", "thinking": "t", "signature": ""},
+                    {"type": "thinking", "thinking": "u"},
+                    {"type": "text", "text": "B"},
+                ],
+            },
+            {"role": "user", "content": "c"},
+        ]
+    }
+    assert registry.WIRES["anthropic"].strip_minted(body)
+    assert body["messages"][1]["content"][0] == redacted
+    assert body["messages"][3]["content"] == [{"type": "text", "text": "B"}]
+
+
 def test_an_assistant_turn_left_empty_is_dropped() -> None:
     body = {
         "messages": [
