@@ -154,7 +154,7 @@ class Passthrough(Relay):
         self._untouched = _never if frames is None or frames.untouched is None else frames.untouched
         self._content_only = pairing.wire.content_events
         token_event = pairing.wire.token_event
-        self._token_event = None if token_event is None else token_event()  # this stream's own test
+        self._token_event = None if token_event is None else token_event(self.decoder)  # its own
         self._rule = pairing.wire.scan
         self._skipped = False  # frames went by undecoded: the decoder no longer knows all that came
         # The wire's repair of a finished stream (``WireSpec.repair_stream``), added around the event that
@@ -245,16 +245,17 @@ class Passthrough(Relay):
         """True, and counted as one event of content, for a token-only event (``WireSpec.content_events``
         or ``token_event``) the bytes pass on without the decoder reading it: for a named one, only once
         the decoder has found the first token itself (an empty text, a signature or a server tool's input
-        is no token); for one ``token_event`` accepts (exact: a token), once the decoder has opened the
-        message (``MessageStart``); while the answer runs (no finish or error seen), and when it is
+        is no token); for one ``token_event`` accepts (a token that leaves the decoder's state, its served
+        model included, as it was), once the decoder has opened the message (``MessageStart``); while the answer runs (no finish or error seen), and when it is
         plausibly one whole JSON object (a malformed event still goes to the decoder, which reports it).
         Counted as content, it commits the stream and stamps TTFT as the decoder's token would."""
         named = ev.event in self._content_only
         if not named and self._token_event is None:
             return False
         data = ev.data
-        # ``token_event`` is exact (a token, and the decoder's state unchanged): once the decoder has
-        # reported the message's start, the first token too needs no decoding.
+        # ``token_event`` accepts a token only when decoding it would leave the decoder's state (model
+        # included) unchanged: once the decoder has reported the message's start, the first token too
+        # needs no decoding.
         skip = (
             (self.saw_content or (self._opened and not named))
             and not self.decoder.done

@@ -5,12 +5,13 @@ asserted, plus other instances of the same kinds."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
 import openai
+import orjson
 import pytest
 
 from shared.sse import SSEDecoder, SSEEvent
@@ -136,6 +137,13 @@ def chat_chunk(
     if usage is not None:
         obj["usage"] = usage
     return obj
+
+
+def assert_rows(gw: Stack, rids: Sequence[str], want: tuple[int, str | None, int, int]) -> None:
+    """Each request's ledger row has ``want``: (status, error_type, input_tokens, output_tokens)."""
+    for rid in rids:
+        row = gw.row_for(rid)
+        assert (row["status"], row["error_type"], row["input_tokens"], row["output_tokens"]) == want, rid
 
 
 def client_events(raw: bytes) -> list[SSEEvent]:
@@ -279,14 +287,7 @@ def test_case13_stream_without_done_is_a_success(gw: Stack, up: ScriptedUpstream
     )
     got = anthropic_assembled(b.content)
     assert got["text"] == "Hello there!" and got["stopped"] and not got["errors"]
-    for rid in ("t13-a", "t13-b"):
-        row = gw.row_for(rid)
-        assert (row["status"], row["error_type"], row["input_tokens"], row["output_tokens"]) == (
-            200,
-            None,
-            12,
-            3,
-        )
+    assert_rows(gw, ("t13-a", "t13-b"), (200, None, 12, 3))
     for n in range(6):  # healthy answers never bench the provider
         r = post(
             gw,
@@ -362,14 +363,7 @@ def test_body_broken_off_after_finish_and_usage_is_a_success(gw: Stack, up: Scri
     )
     got = anthropic_assembled(b.content)
     assert got["text"] == "Hello there!" and got["stopped"] and not got["errors"]
-    for rid in ("t13-abort-a", "t13-abort-b"):
-        row = gw.row_for(rid)
-        assert (row["status"], row["error_type"], row["input_tokens"], row["output_tokens"]) == (
-            200,
-            None,
-            12,
-            3,
-        )
+    assert_rows(gw, ("t13-abort-a", "t13-abort-b"), (200, None, 12, 3))
 
 
 def test_body_broken_off_before_its_finish_still_gets_an_error(gw: Stack, up: ScriptedUpstream) -> None:
@@ -389,6 +383,31 @@ def test_body_broken_off_before_its_finish_still_gets_an_error(gw: Stack, up: Sc
     got = anthropic_assembled(r.content)
     assert got["errors"] and not got["stopped"]
     assert gw.row_for("t13-abort-cut")["status"] == 502
+
+
+def test_a_broken_stream_records_the_model_its_text_chunks_named(gw: Stack, up: ScriptedUpstream) -> None:
+    """An OpenAI-compatible server that opens with ``"model":""`` and names its model in the text chunks,
+    then breaks before its finish: the ledger's served model is the one the chunks named (the relay's
+    first-token shortcut must not skip the chunk that names it; OpenAI's compact JSON, as servers send it)."""
+    compact = [
+        b"data: " + orjson.dumps(c) + b"\n\n"
+        for c in (
+            chat_chunk("", {"role": "assistant", "content": ""}),
+            chat_chunk("local-llama-q4", {"content": "Hello"}),
+            chat_chunk("local-llama-q4", {"content": " there"}),
+        )
+    ]
+    up.script(LOCAL, sse(compact, abort=True))
+    r = post(
+        gw,
+        "/v1/chat/completions",
+        {"model": "local-llama", "stream": True, "messages": [{"role": "user", "content": "Say hello."}]},
+        "t13-model-late",
+    )
+    events = [json.loads(e.data) for e in client_events(r.content) if not e.comment and e.data != "[DONE]"]
+    assert [e for e in events if "error" in e]  # broken before its finish: an error ends the stream
+    row = gw.row_for("t13-model-late")
+    assert (row["status"], row["served_model"]) == (502, "local-llama-q4")
 
 
 def test_a_body_cut_inside_its_closing_frame_reaches_the_client_whole(

@@ -6,13 +6,16 @@ reproduces."""
 
 from __future__ import annotations
 
+import json
 import random
 from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from services.gateway.dialects.openai_responses import passes_unchanged
+from services.gateway.dialects.openai_responses import passes_unchanged, passthrough_frame
 from services.gateway.dialects.registry import pairing
 from services.gateway.dialects.view import View
 from services.gateway.relay import EventPassthrough, Passthrough
@@ -131,3 +134,30 @@ def test_quiet_frames_skip_the_decoder_through_the_filter() -> None:
 )
 def test_which_frames_the_filter_leaves_untouched(event: str, data: str, untouched: bool) -> None:
     assert passes_unchanged(SSEEvent(event, data)) is untouched
+
+
+# Every character ``str.strip`` removes (``str.isspace``), as a blank call's arguments may hold them
+_SPACES = "".join(chr(c) for c in range(0x3000 + 1) if chr(c).isspace())
+
+
+@given(
+    blank=st.text(alphabet=_SPACES, max_size=6),
+    ascii_only=st.booleans(),
+    separators=st.sampled_from([(",", ":"), (", ", ": "), (",", " : "), (",", "\t:\n")]),
+    event=st.sampled_from(["response.function_call_arguments.done", "response.output_item.done"]),
+)
+def test_any_spelling_of_blank_arguments_is_mended(
+    blank: str, ascii_only: bool, separators: tuple[str, str], event: str
+) -> None:
+    """Blank arguments (``str.strip`` leaves nothing) are mended to "{}" however the JSON spells them:
+    escaped or raw, with any spacing around the colon (RFC 8259 sections 2 and 7)."""
+    obj: dict[str, Any] = (
+        {"type": event, "item_id": "fc_1", "arguments": blank}
+        if event == "response.function_call_arguments.done"
+        else {"type": event, "item": {"type": "function_call", "call_id": "c", "arguments": blank}}
+    )
+    data = json.dumps(obj, ensure_ascii=ascii_only, separators=separators)
+    ev = SSEEvent(event, data)
+    assert not passes_unchanged(ev)
+    out = json.loads(SSEDecoder().feed(passthrough_frame(ev, [], TOOLS))[0].data)
+    assert (out.get("arguments") if "arguments" in out else out["item"]["arguments"]) == "{}"

@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from services.gateway.dialects import _openai_stream, ir
-from services.gateway.dialects.openai_chat import TextChunks, is_text_chunk
+from services.gateway.dialects.openai_chat import ChatStreamDecoder, TextChunks, is_text_chunk
 from services.gateway.dialects.registry import pairing
 from services.gateway.dialects.view import View
 from services.gateway.relay import EventPassthrough, Passthrough
@@ -245,7 +245,9 @@ TEXT_CHUNK = '{"id":"c","choices":[{"index":0,"delta":{"content":"a"},"finish_re
 def test_a_chat_chunk_that_says_more_than_text_is_decoded(old: str, new: str) -> None:
     assert is_text_chunk(SSEEvent(event=None, data=TEXT_CHUNK))
     assert not is_text_chunk(SSEEvent(event=None, data=TEXT_CHUNK.replace(old, new)))
-    texts = TextChunks()  # having learnt the text chunk's shape, it still tells this one apart
+    texts = TextChunks(
+        ChatStreamDecoder()
+    )  # having learnt the text chunk's shape, it still tells this one apart
     assert texts(SSEEvent(event=None, data=TEXT_CHUNK))
     assert not texts(SSEEvent(event=None, data=TEXT_CHUNK.replace(old, new)))
 
@@ -258,13 +260,14 @@ def test_a_chat_chunk_that_says_more_than_text_is_decoded(old: str, new: str) ->
         ("", False, True),  # no token
         ('a \\"quote\\"', True, True),  # a quote in the text: the full check says
         ('b","usage":{"total_tokens":1},"x":"', False, True),  # (not JSON-escaped: the shape is not kept)
-        ("tail\\", True, False),  # a backslash that escapes the closing quote: malformed, as before
+        ("tail\\", False, True),  # a backslash that escapes the closing quote: malformed, the decoder's
+        ("tail\\\\", True, True),  # an escaped backslash: JSON, and a token
     ],
 )
 def test_text_chunks_of_a_learnt_shape_skip_the_full_check(
     text: str, token: bool, checked: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    texts = TextChunks()
+    texts = TextChunks(ChatStreamDecoder())
     assert texts(SSEEvent(event=None, data=TEXT_CHUNK))
     calls: list[str] = []
     full = _openai_stream.is_text_chunk
@@ -283,3 +286,45 @@ def test_a_chat_stream_that_opens_with_text_decodes_its_first_chunk() -> None:
     assert fast.feed(body) + fast.finish() == body
     assert fast.decoder.seen.count("text") == 1  # type: ignore[attr-defined]
     assert fast.saw_content and fast.complete and fast.decoder.model == "gpt-x"
+
+
+def _broken(body: bytes, before: bytes) -> bytes:
+    """``body`` cut off just before its first frame holding ``before``: a stream that broke mid-answer."""
+    return body[: body.index(before)]
+
+
+@pytest.mark.parametrize("split", [1, 7, 64, 10_000])
+@pytest.mark.parametrize(
+    ("opening", "text"),
+    [
+        ('"model":""', '"model":"gpt-x"'),  # an OpenAI-compatible server that names its model late
+        ('"model":"router"', '"model":"gpt-x"'),  # the model served differs from the first chunk's
+        ('"model":"gpt-x"', '"model":""'),  # text chunks with an empty model keep the known one
+    ],
+)
+def test_chat_text_chunks_that_would_change_the_served_model_are_decoded(
+    opening: str, text: str, split: int
+) -> None:
+    """The served model is what a decoding relay reports, also when the stream breaks before its finish
+    (the relay's first-token shortcut must not skip the chunk that names it)."""
+    body = chat_stream(6)
+    first, rest = body.split(b"\n\n", 1)
+    body = first.replace(b'"model":"gpt-x"', opening.encode()) + b"\n\n"
+    body += rest.replace(b'"model":"gpt-x"', text.encode())
+    body = _broken(body, b'"finish_reason":"stop"')
+    fast, full = _relay("openai_chat", skip=True), _relay("openai_chat", skip=False)
+    for relay in (fast, full):
+        b"".join(relay.feed(body[i : i + split]) for i in range(0, len(body), split))
+        relay.finish()
+        assert not relay.complete and relay.saw_content
+    assert fast.decoder.model == full.decoder.model == "gpt-x"
+
+
+def test_a_text_chunk_of_a_learnt_shape_with_a_model_the_decoder_no_longer_has_is_decoded() -> None:
+    decoder = ChatStreamDecoder()
+    texts = TextChunks(decoder)
+    decoder.feed(SSEEvent(event=None, data=TEXT_CHUNK.replace('"id":"c"', '"id":"c","model":"a"')))
+    chunk = SSEEvent(event=None, data=TEXT_CHUNK.replace('"id":"c"', '"id":"c","model":"a"'))
+    assert texts(chunk)  # the shape is learnt with model "a"
+    decoder.feed(SSEEvent(event=None, data=TEXT_CHUNK.replace('"id":"c"', '"id":"c","model":"b"')))
+    assert not texts(chunk)  # decoding it would make the model "a" again

@@ -71,34 +71,59 @@ _STRING_BODY = re.compile(r'(?:[^"\\]|\\.)*')
 
 
 class TextChunks:
-    """``is_text_chunk`` for one stream's chunks, at the cost of two comparisons for most of them.
+    """``is_text_chunk`` for one stream's chunks, exact about the stream's model, at the cost of a few
+    comparisons for most of them.
+
+    ``decoder``: the stream's ``ChatStreamDecoder`` (its ``model`` so far). A chunk the test accepts leaves
+    the decoder's state as it was, ``model`` included: its top-level ``model`` is absent, empty, or the
+    decoder's own (the decoder keeps the last non-empty one), so a relay that skips it still reports the
+    served model a decoding relay would (an OpenAI-compatible server may open with ``"model":""``).
 
     OpenAI's text chunks of one stream differ only in their text: the same id, model, created and
-    fingerprint before it, the same ``finish_reason``/``usage`` nulls after it. Once a chunk passed
-    ``is_text_chunk``, the part before its text (up to ``"content":"``) and the part after it (from its
-    closing quote) are kept; a chunk that starts and ends with those same parts, with a non-empty text
-    between them holding no quote character, is the same JSON but for its text: a text chunk too. Any
-    other chunk goes through ``is_text_chunk``, and teaches its shape when it passes (its dozen substring
-    searches cost about what decoding the chunk does: docs/benchmarks.md, session 9)."""
+    fingerprint before it, the same ``finish_reason``/``usage`` nulls after it (OpenAI API reference, "The
+    chat completion chunk object"). The first chunk that passes ``is_text_chunk`` is parsed once (orjson: a
+    malformed one is the decoder's to report) and, when its model agrees, the part before its text (up to
+    ``"content":"``) and the part after it (from its closing quote) are kept. A chunk that starts and ends
+    with those same parts, with a non-empty text between them holding no quote character and not ending in a
+    backslash (which would escape the closing quote), while the decoder's model is still the one it had
+    then, is the same JSON but for its text: a text chunk too. Any other chunk takes the first path again."""
 
-    __slots__ = ("_head", "_tail")
+    __slots__ = ("_decoder", "_head", "_tail", "_model")
 
-    def __init__(self) -> None:
+    def __init__(self, decoder: Any) -> None:
+        self._decoder = decoder
         self._head: str | None = None
         self._tail = ""
+        self._model: str | None = None
 
     def __call__(self, ev: SSEEvent) -> bool:
         d, head, tail = ev.data, self._head, self._tail
         if head is not None and not ev.comment and len(d) > len(head) + len(tail):
-            if d.startswith(head) and d.endswith(tail) and '"' not in d[len(head) : len(d) - len(tail)]:
+            end = len(d) - len(tail)
+            if (
+                d.startswith(head)
+                and d.endswith(tail)
+                and '"' not in d[len(head) : end]
+                and d[end - 1] != "\\"
+                and self._decoder.model == self._model
+            ):
                 return True
         if not is_text_chunk(ev):
             return False
+        try:
+            obj = orjson.loads(d)
+        except orjson.JSONDecodeError:
+            return False  # malformed: the decoder reports it
+        if type(obj) is not dict:
+            return False
+        model, known = obj.get("model"), self._decoder.model
+        if type(model) is str and model and model != known:
+            return False  # the decoder would take this model: it reads the chunk
         start = d.index('"content":"') + 11  # the one ``"content"`` (``is_text_chunk``)
         m = _STRING_BODY.match(d, start)
         end = m.end() if m is not None else -1
         if d[end : end + 1] == '"':
-            self._head, self._tail = d[:start], d[end:]
+            self._head, self._tail, self._model = d[:start], d[end:], known
         return True
 
 

@@ -340,8 +340,11 @@ def _blank(arguments: Any) -> bool:
     return isinstance(arguments, str) and not arguments.strip()
 
 
-# An ``arguments`` string that may be blank (``_blank``): empty, or only JSON whitespace and its escapes.
-_MAYBE_BLANK = re.compile(r'"arguments": ?"(?:[ \t]|\\[nrt])*"')
+# An ``arguments`` string that may be blank (``_blank``: ``str.strip`` leaves nothing): any spacing around
+# the colon (RFC 8259 section 2), a body of whitespace characters (``\s`` is ``str.isspace``, what
+# ``strip`` removes: form feeds, no-break spaces, ...) and escapes (RFC 8259 section 7: the short ones and
+# ``\uXXXX``, which may spell a space). A superset: what it finds is parsed and judged by ``_blank``.
+_MAYBE_BLANK = re.compile(r'"arguments"\s*:\s*"(?:\s|\\[bfnrt/]|\\u[0-9A-Fa-f]{4})*"')
 
 
 def passes_unchanged(ev: SSEEvent) -> bool:

@@ -134,10 +134,11 @@ class WireSpec:
     # usage rides on message_start/message_delta), OpenAI "Responses streaming events" (usage on
     # response.completed/incomplete/failed).
     content_events: frozenset[str] = frozenset()
-    # The same for a wire whose events have no names (OpenAI chat): a new test for one stream's events, True
-    # for an event whose data carries only a token, read without decoding it (a test may learn the
+    # The same for a wire whose events have no names (OpenAI chat): a new test for one stream's events,
+    # given that stream's decoder, True for an event whose data carries only a token and would leave the
+    # decoder's state (its ``model`` included) as it was, read without decoding it (a test may learn the
     # stream's shape as it goes). A frame filter passes such an event on unchanged.
-    token_event: Callable[[], Callable[[SSEEvent], bool]] | None = None
+    token_event: Callable[[StreamDecoder], Callable[[SSEEvent], bool]] | None = None
     # SSE event names whose data, once the stream has its first token, carries no fact a relay reports
     # (usage, finish, error, served model, keep-alive) unless it names one of the scan rule's marks
     # (``ScanRule.marked``): frames that announce or close a content part, a block or an item, and the
