@@ -486,3 +486,45 @@ def test_malformed_http_is_a_json_400(gw: Stack, raw: bytes) -> None:
     head, _, body = got.partition(b"\r\n\r\n")
     assert head.split(b" ", 2)[1] == b"400", got[:300]
     assert orjson.loads(body)["error"]["message"] == "malformed HTTP request"
+
+
+# Translated routes (the client's API differs from the provider's): an optional field of the wrong type is
+# a 400 in the client's format naming the field, as the client's own provider answers it, not a request
+# sent on without it (passthrough routes leave such fields to the provider, which checks them itself).
+WRONG_TYPES = [
+    ("/v1/messages", "gpt-4o-mini", "system", 5),
+    ("/v1/messages", "gpt-4o-mini", "tools", "x"),
+    ("/v1/messages", "gpt-4o-mini", "tools", [1]),
+    ("/v1/messages", "gpt-4o-mini", "tool_choice", "auto"),  # Anthropic's is an object
+    ("/v1/messages", "gpt-4o-mini", "stop_sequences", "END"),
+    ("/v1/messages", "gpt-4o-mini", "temperature", "0.5"),
+    ("/v1/messages", "gpt-4o-mini", "max_tokens", True),
+    ("/v1/messages", "gpt-4o-mini", "top_k", 1.5),
+    ("/v1/messages", "gpt-4o-mini", "thinking", "on"),
+    ("/v1/messages", "gpt-4o-mini", "metadata", []),
+    ("/v1/chat/completions", "claude-haiku-4-5", "tools", "x"),
+    ("/v1/chat/completions", "claude-haiku-4-5", "tool_choice", 5),
+    ("/v1/chat/completions", "claude-haiku-4-5", "stop", 5),
+    ("/v1/chat/completions", "claude-haiku-4-5", "stop", ["END", 1]),
+    ("/v1/chat/completions", "claude-haiku-4-5", "temperature", "0.5"),
+    ("/v1/chat/completions", "claude-haiku-4-5", "max_tokens", "8"),
+    ("/v1/chat/completions", "claude-haiku-4-5", "max_completion_tokens", 8.5),
+    ("/v1/chat/completions", "claude-haiku-4-5", "response_format", "json"),
+    ("/v1/chat/completions", "claude-haiku-4-5", "stream_options", True),
+    ("/v1/chat/completions", "claude-haiku-4-5", "parallel_tool_calls", "yes"),
+]
+
+
+@pytest.mark.parametrize(("path", "model", "field", "value"), WRONG_TYPES)
+def test_a_translated_request_with_an_optional_field_of_the_wrong_type_is_a_400(
+    client: httpx.Client, path: str, model: str, field: str, value: Any
+) -> None:
+    body = {**BASES[path], "model": model}
+    assert client.post(path, json=body).status_code == 200  # the route translates, and serves this body
+    resp = client.post(path, json={**body, field: value})
+    assert resp.status_code == 400, resp.text
+    assert_clear(path, resp)
+    err = resp.json()["error"]
+    assert err["type"] == "invalid_request_error" and err["message"].startswith(f"{field}: "), err
+    if path == "/v1/chat/completions":
+        assert err["param"] == field

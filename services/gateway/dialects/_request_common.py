@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -125,3 +126,69 @@ def require_messages(body: dict[str, Any]) -> None:
             raise TranslationError(
                 f"messages[{i}] must be an object with a string `role`", param=f"messages[{i}]"
             )
+
+
+# The JSON types a field may hold: ``check_field_types``'s kinds, each with its test and its name in an
+# error message (Pydantic's wording, as Anthropic's and OpenAI's 400s phrase it).
+_KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "string": (lambda v: isinstance(v, str), "string"),
+    "integer": (lambda v: type(v) is int, "integer"),
+    "number": (lambda v: type(v) in (int, float), "number"),
+    "boolean": (lambda v: type(v) is bool, "boolean"),
+    "object": (lambda v: isinstance(v, dict), "object"),
+    "objects": (lambda v: isinstance(v, list) and all(isinstance(x, dict) for x in v), "list of objects"),
+    "strings": (lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v), "list of strings"),
+    "list": (lambda v: isinstance(v, list), "list"),
+}
+
+# Anthropic Messages request: the optional top-level fields a translation reads, and their types (Anthropic
+# API reference, "Create a Message": body parameters).
+MESSAGES_FIELD_TYPES: dict[str, tuple[str, ...]] = {
+    "system": ("string", "list"),
+    "max_tokens": ("integer",),
+    "metadata": ("object",),
+    "stop_sequences": ("strings",),
+    "temperature": ("number",),
+    "top_p": ("number",),
+    "top_k": ("integer",),
+    "tools": ("objects",),
+    "tool_choice": ("object",),
+    "thinking": ("object",),
+    "output_config": ("object",),
+}
+
+# OpenAI Chat Completions request: the same (OpenAI API reference, "Create chat completion": request body).
+CHAT_FIELD_TYPES: dict[str, tuple[str, ...]] = {
+    "tools": ("objects",),
+    "functions": ("objects",),
+    "tool_choice": ("string", "object"),
+    "function_call": ("string", "object"),
+    "parallel_tool_calls": ("boolean",),
+    "temperature": ("number",),
+    "top_p": ("number",),
+    "presence_penalty": ("number",),
+    "frequency_penalty": ("number",),
+    "max_tokens": ("integer",),
+    "max_completion_tokens": ("integer",),
+    "n": ("integer",),
+    "seed": ("integer",),
+    "stop": ("string", "strings"),
+    "response_format": ("object",),
+    "stream_options": ("object",),
+    "reasoning_effort": ("string",),
+    "metadata": ("object",),
+    "user": ("string",),
+}
+
+
+def check_field_types(body: dict[str, Any], types: Mapping[str, tuple[str, ...]]) -> None:
+    """Each field of ``types`` that ``body`` holds (null counts as absent) is of one of its kinds: a
+    translated request with ``tools: "x"`` or ``system: 5`` is a 400 naming the field, as the provider of
+    the client's own API answers it, not a request sent on without the field. Raises ``TranslationError``
+    (param: the field)."""
+    for key, kinds in types.items():
+        value = body.get(key)
+        if value is None or any(_KINDS[k][0](value) for k in kinds):
+            continue
+        expected = " or ".join(_KINDS[k][1] for k in kinds)
+        raise TranslationError(f"{key}: Input should be a valid {expected}", param=key)

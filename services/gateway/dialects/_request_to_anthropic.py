@@ -12,11 +12,13 @@ from services.gateway.dialects._prompt_cache import (
     place_anthropic_breakpoints,
 )
 from services.gateway.dialects._request_common import (
+    CHAT_FIELD_TYPES,
     Target,
     TranslatedRequest,
     TranslationError,
     as_dict,
     as_list,
+    check_field_types,
     clamp_tokens,
     message_content,
     parse_data_url,
@@ -324,6 +326,7 @@ def chat_to_anthropic(
     ``store``, ``service_tier``, …) are dropped, as Anthropic's own compatibility layer does.
     Raises TranslationError for what cannot be expressed (``n`` > 1, audio, unsupported images).
     """
+    check_field_types(body, CHAT_FIELD_TYPES)
     n = body.get("n")
     if n is not None and n != 1:
         raise TranslationError("n: only 1 completion per request is supported for this model", param="n")

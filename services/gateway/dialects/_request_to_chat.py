@@ -10,11 +10,13 @@ import orjson
 
 from services.gateway.dialects._prompt_cache import NO_SESSION, Session
 from services.gateway.dialects._request_common import (
+    MESSAGES_FIELD_TYPES,
     Target,
     TranslatedRequest,
     TranslationError,
     as_dict,
     as_list,
+    check_field_types,
     clamp_tokens,
     message_content,
     text_of_part,
@@ -296,6 +298,7 @@ def anthropic_to_chat(
     ``x-claude-code-session-id``), so a session's turns land on the same prefix cache. Raises
     TranslationError for content that cannot be sent.
     """
+    check_field_types(body, MESSAGES_FIELD_TYPES)
     names = ToolNamer()
     markers = target.cache_markers
     tools = _tools(body.get("tools"), names, markers)  # first, so the definitions claim their names

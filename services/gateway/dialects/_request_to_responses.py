@@ -23,11 +23,13 @@ import orjson
 
 from services.gateway.dialects._prompt_cache import NO_SESSION, Session
 from services.gateway.dialects._request_common import (
+    CHAT_FIELD_TYPES,
     Target,
     TranslatedRequest,
     TranslationError,
     as_dict,
     as_list,
+    check_field_types,
     clamp_tokens,
 )
 from services.gateway.dialects._request_to_chat import anthropic_to_chat
@@ -234,6 +236,7 @@ def chat_to_responses(
     body: dict[str, Any], target: Target, session: Session = NO_SESSION
 ) -> TranslatedRequest:
     """An OpenAI Chat Completions request body → a Responses body for ``target`` (see the module docstring)."""
+    check_field_types(body, CHAT_FIELD_TYPES)
     n = body.get("n")
     if n is not None and n != 1:
         raise TranslationError("n: only 1 completion per request is supported for this model", param="n")
