@@ -77,6 +77,10 @@ def add_columns(*names: str) -> str:
     return "".join(f"ALTER TABLE {TABLE} ADD COLUMN {n} {sql_type(n)};\n" for n in names)
 
 
+DROP_FILTER_INDEXES_SQL = (
+    "DROP INDEX IF EXISTS requests_provider_started;\nDROP INDEX IF EXISTS requests_model_started;\n"
+)
+
 MIGRATIONS: tuple[str, ...] = (
     (Path(__file__).with_name("schema.sql")).read_text(encoding="utf-8"),
     # 2: attribution (gateway key, session, agent, client, request class) and budget alerts. The index
@@ -100,6 +104,12 @@ MIGRATIONS: tuple[str, ...] = (
     # 7 (issue 13): requests_hour_latency in time order within the hour (inserts at its end): Store.open
     # makes it again (ensure_rollups).
     DROP_HOUR_INDEX_SQL,
+    # 8 (issue 13): no per-provider or per-model index. Each commit rewrote the tail page of every
+    # (provider, started_at) and (model, started_at) section its batch touched: about a quarter of the
+    # writer's time a row. Their one reader, the dashboard's newest requests filtered by provider or model,
+    # reads the hours the hourly rollup says hold matches along requests_hour_latency instead
+    # (shared/ledger/queries.py recent; docs/benchmarks.md "Recorder, session 10").
+    DROP_FILTER_INDEXES_SQL,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -532,28 +532,92 @@ def latency_percentiles(
 # --- rows and options ----------------------------------------------------------------------------------
 
 
+def _recent_columns(t: TableClause) -> list[ColumnElement[Any]]:
+    c = t.c
+    tokens = c.input_tokens + c.output_tokens + c.cache_read_tokens + c.cache_write_tokens
+    return [
+        c.started_at,
+        c.provider,
+        c.model,
+        c.status,
+        tokens,
+        c.cost_usd,
+        c.latency_ms,
+        c.attempts,
+        c.error_type,
+    ]
+
+
 def recent(ledger: str, q: Query, limit: int = 50) -> pd.DataFrame:
-    """The newest ``limit`` requests in the range, newest first (:data:`RECENT_COLUMNS`)."""
-    tokens = _R.input_tokens + _R.output_tokens + _R.cache_read_tokens + _R.cache_write_tokens
-    sql = (
-        select(
-            _R.started_at,
-            _R.provider,
-            _R.model,
-            _R.status,
-            tokens,
-            _R.cost_usd,
-            _R.latency_ms,
-            _R.attempts,
-            _R.error_type,
-        )
-        .where(*_in_range(q.start, q.end), *filters(q))
-        .order_by(_R.started_at.desc())
-        .limit(limit)
-    )
+    """The newest ``limit`` requests in the range, newest first (:data:`RECENT_COLUMNS`).
+
+    On SQLite, filtered by provider, model or status only (the hourly rollup's columns), the rows are read
+    from the newest hours that hold matches (:func:`_recent_hours`) along the hour's covering index: the
+    ledger has no per-provider or per-model index (schema version 8 dropped them: they cost the recorder
+    about a quarter of its insert time, docs/benchmarks.md "Recorder, session 10")."""
     with reading(ledger) as conn:
-        rows = [] if conn is None else fetch(conn, sql)
+        if conn is None:
+            rows: list[tuple[Any, ...]] = []
+        elif (
+            conn.dialect.name == "sqlite"
+            and (q.providers or q.models or q.status is not None)
+            and not q.attributed
+            and has_table(conn, ROLLUP)
+        ):
+            rows = _recent_by_hours(conn, q, limit)
+        else:
+            sql = (
+                select(*_recent_columns(REQUESTS))
+                .where(*_in_range(q.start, q.end), *filters(q))
+                .order_by(_R.started_at.desc())
+                .limit(limit)
+            )
+            rows = fetch(conn, sql)
     return pd.DataFrame(rows, columns=list(RECENT_COLUMNS))
+
+
+def _recent_hours(conn: Connection, q: Query, limit: int) -> list[int]:
+    """The newest hours of the range whose rollup rows match the filters of ``q`` (provider, model, status),
+    newest first, until the whole hours among them (inside ``[q.start, q.end)``) hold ``limit`` matches:
+    the newest ``limit`` matching rows are in these hours (the rollup counts every row: store.py)."""
+    h_lo, h_hi = _hours(q)
+    sql = (
+        select(_H.hour, int_sum(_H.requests))
+        .where(_H.hour.between(h_lo, h_hi), *filters(q, HOURLY))
+        .group_by(_H.hour)
+        .order_by(_H.hour.desc())
+    )
+    hours: list[int] = []
+    whole = 0
+    for hour, count in conn.execute(sql).all():
+        hours.append(int(hour))
+        if hour * 3600 >= q.start and (hour + 1) * 3600 <= q.end:
+            whole += int(count)
+        if whole >= limit:
+            break
+    return hours
+
+
+def _recent_by_hours(conn: Connection, q: Query, limit: int) -> list[tuple[Any, ...]]:
+    """SQLite: :func:`recent`'s rows, read in the hours :func:`_recent_hours` picks along their index."""
+    hours = _recent_hours(conn, q, limit)
+    if not hours:
+        return []
+
+    def build(t: TableClause) -> Select[Any]:
+        return (
+            select(*_recent_columns(t))
+            .where(
+                time_number(t.c.started_at, 3600).in_(hours),
+                t.c.started_at >= q.start,
+                t.c.started_at < q.end,
+                *filters(q, t),
+            )
+            .order_by(t.c.started_at.desc())
+            .limit(limit)
+        )
+
+    return _indexed_rows(conn, build, "requests_hour_latency")
 
 
 def _hours(q: Query) -> tuple[int, int]:
