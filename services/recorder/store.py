@@ -337,8 +337,7 @@ class Store:
         The ledger, rollups and latency lists end as after ``insert_rows`` of each batch in turn, with one
         commit, one ``executemany`` of rollup upserts (a key still gets one upsert per batch that has it)
         and one latency-list part per group instead of one per batch: a commit writes each touched page
-        once (the tails of the (provider, started_at) and (model, started_at) indexes, the rollup and list
-        pages), so it costs per page, not per row (the writer process merges the batches waiting for it:
+        once (the tails of the indexes, the rollup and list pages), so it costs per page, not per row (the writer process merges the batches waiting for it:
         ``writer.py``). Operational errors roll everything back
         and propagate. Unlike ``insert_rows``, a row that breaks a constraint rolls everything back and
         raises ``sqlite3.IntegrityError``: then insert each batch with ``insert_rows``."""
