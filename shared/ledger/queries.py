@@ -34,6 +34,7 @@ from sqlalchemy import (
     Connection,
     Select,
     and_,
+    bindparam,
     case,
     column,
     func,
@@ -551,18 +552,19 @@ def _recent_columns(t: TableClause) -> list[ColumnElement[Any]]:
 def recent(ledger: str, q: Query, limit: int = 50) -> pd.DataFrame:
     """The newest ``limit`` requests in the range, newest first (:data:`RECENT_COLUMNS`).
 
-    On SQLite, filtered by provider, model or status only (the hourly rollup's columns), the rows are read
-    from the newest hours that hold matches (:func:`_recent_hours`) along the hour's covering index: the
-    ledger has no per-provider or per-model index (schema version 8 dropped them: they cost the recorder
-    about a quarter of its insert time, docs/benchmarks.md "Recorder, session 10")."""
+    Filtered, on SQLite with the attribution rollup, the rows are read hour by hour, newest first, in the
+    hours that rollup says hold matches and only between their first and last match
+    (:func:`_recent_by_hours`): the ledger has no per-provider or per-model index (schema version 8
+    dropped them: they cost the recorder about a sixth of its writer's time, docs/benchmarks.md "Recorder,
+    session 10")."""
     with reading(ledger) as conn:
         if conn is None:
             rows: list[tuple[Any, ...]] = []
         elif (
             conn.dialect.name == "sqlite"
-            and (q.providers or q.models or q.status is not None)
-            and not q.attributed
-            and has_table(conn, ROLLUP)
+            and filters(q)
+            and has_table(conn, WHO_ROLLUP)
+            and has_column(conn, WHO_ROLLUP, "provider")
         ):
             rows = _recent_by_hours(conn, q, limit)
         else:
@@ -576,48 +578,49 @@ def recent(ledger: str, q: Query, limit: int = 50) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(RECENT_COLUMNS))
 
 
-def _recent_hours(conn: Connection, q: Query, limit: int) -> list[int]:
-    """The newest hours of the range whose rollup rows match the filters of ``q`` (provider, model, status),
-    newest first, until the whole hours among them (inside ``[q.start, q.end)``) hold ``limit`` matches:
-    the newest ``limit`` matching rows are in these hours (the rollup counts every row: store.py)."""
-    h_lo, h_hi = _hours(q)
-    sql = (
-        select(_H.hour, int_sum(_H.requests))
-        .where(_H.hour.between(h_lo, h_hi), *filters(q, HOURLY))
-        .group_by(_H.hour)
-        .order_by(_H.hour.desc())
-    )
-    hours: list[int] = []
-    whole = 0
-    for hour, count in conn.execute(sql).all():
-        hours.append(int(hour))
-        if hour * 3600 >= q.start and (hour + 1) * 3600 <= q.end:
-            whole += int(count)
-        if whole >= limit:
-            break
-    return hours
-
-
 def _recent_by_hours(conn: Connection, q: Query, limit: int) -> list[tuple[Any, ...]]:
-    """SQLite: :func:`recent`'s rows, read in the hours :func:`_recent_hours` picks along their index."""
-    hours = _recent_hours(conn, q, limit)
-    if not hours:
-        return []
+    """SQLite: :func:`recent`'s rows. The attribution rollup (every filtered column, with the first and
+    last ``started_at`` of each group's rows, exact: store.py) gives the hours with matching groups, newest
+    first, each with the span of their rows; each hour is read in that span (and the range) along the
+    hour's covering index, newest first, until ``limit`` rows are found. An hour's span holds all its
+    matching rows (a NULL key, client or session is ``''`` there, so the rollup's hours are never fewer
+    than the rows'), so the rows are those of the plain ``ORDER BY started_at DESC LIMIT``."""
+    h_lo, h_hi = _hours(q)
+    spans = (
+        select(_W.hour, func.min(_W.first_at), func.max(_W.last_at))
+        .where(_W.hour.between(h_lo, h_hi), _W.requests > 0, *filters(q, WHO))
+        .group_by(_W.hour)
+        .order_by(_W.hour.desc())
+        .limit(limit + 2)  # each hour but the range's first and last holds a matching row in the range
+    )
 
     def build(t: TableClause) -> Select[Any]:
+        c = t.c
         return (
             select(*_recent_columns(t))
             .where(
-                time_number(t.c.started_at, 3600).in_(hours),
-                t.c.started_at >= q.start,
-                t.c.started_at < q.end,
+                time_number(c.started_at, 3600) == bindparam("hour"),
+                c.started_at >= bindparam("low"),
+                c.started_at <= bindparam("high"),
+                c.started_at < q.end,
                 *filters(q, t),
             )
-            .order_by(t.c.started_at.desc())
-            .limit(limit)
+            .order_by(c.started_at.desc())
+            .limit(bindparam("left"))
         )
 
-    return _indexed_rows(conn, build, "requests_hour_latency")
+    rows: list[tuple[Any, ...]] = []
+    for hour, first, last in conn.execute(spans).all():
+        params = {
+            "hour": int(hour),
+            "low": max(float(first), q.start),
+            "high": float(last),
+            "left": limit - len(rows),
+        }
+        rows += _indexed_rows(conn, build, "requests_hour_latency", params)
+        if len(rows) >= limit:
+            break
+    return rows
 
 
 def _hours(q: Query) -> tuple[int, int]:

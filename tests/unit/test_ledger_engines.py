@@ -166,14 +166,18 @@ RECENT_QUERIES = [
     Query(T0, T0 + 10 * 3600 + 300, status="ok"),  # its last hour's rows mostly after its end
     Query(T0, END, status="429"),
     Query(T0, END, models=("no-such-model",)),
+    Query(T0, END, sessions=("s1",), providers=("openai",)),
+    Query(T0 + 1234.5, END - 777.25, clients=("claude-cli/2.1.332",), status="error"),
+    Query(T0, END, keys=("alice",), models=("x-ai/grok-4",)),
 ]
 
 
 @pytest.mark.parametrize("q", RECENT_QUERIES, ids=range(len(RECENT_QUERIES)))
 @pytest.mark.parametrize("limit", [1, 7, 50, 400])
 def test_filtered_newest_requests_are_the_same(ledgers: tuple[str, str], q: Query, limit: int) -> None:
-    """SQLite reads the newest filtered rows in the hours its rollup picks (no per-model or per-provider
-    index); PostgreSQL along its indexes: the same rows, whatever the limit and the range's edges."""
+    """SQLite reads the newest filtered rows hour by hour in the spans its attribution rollup gives (no
+    per-model or per-provider index); PostgreSQL along its indexes: the same rows, whatever the limit, the
+    filters and the range's edges."""
     sqlite, postgres = ledgers
     a, b = records(queries.recent(sqlite, q, limit)), records(queries.recent(postgres, q, limit))
     assert_same(a, b, "recent")
