@@ -79,6 +79,7 @@ def add_columns(*names: str) -> str:
 
 DROP_FILTER_INDEXES_SQL = (
     "DROP INDEX IF EXISTS requests_provider_started;\nDROP INDEX IF EXISTS requests_model_started;\n"
+    "DROP INDEX IF EXISTS requests_key_started;\n"
 )
 
 MIGRATIONS: tuple[str, ...] = (
@@ -104,11 +105,11 @@ MIGRATIONS: tuple[str, ...] = (
     # 7 (issue 13): requests_hour_latency in time order within the hour (inserts at its end): Store.open
     # makes it again (ensure_rollups).
     DROP_HOUR_INDEX_SQL,
-    # 8 (issue 13): no per-provider or per-model index. Each commit rewrote the tail page of every
-    # (provider, started_at) and (model, started_at) section its batch touched: about a quarter of the
-    # writer's time a row. Their one reader, the dashboard's newest requests filtered by provider or model,
-    # reads the hours the hourly rollup says hold matches along requests_hour_latency instead
-    # (shared/ledger/queries.py recent; docs/benchmarks.md "Recorder, session 10").
+    # 8 (issue 13): no per-provider, per-model or per-key index. Each commit rewrote the tail page of every
+    # (provider, started_at), (model, started_at) and (api_key_name, ...) section its batch touched: about
+    # a fifth of the writer's time a row. Their readers, the dashboard's newest requests filtered and the
+    # gateways' start-up budget read, use the attribution rollup instead (shared/ledger/queries.py recent
+    # and key_spend; docs/benchmarks.md "Recorder, session 10").
     DROP_FILTER_INDEXES_SQL,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -644,14 +644,34 @@ def options(ledger: str, q: Query) -> list[tuple[str, str]]:
 
 def key_spend(ledger: str, since: Mapping[str, float]) -> dict[str, float]:
     """Each gateway key's total ``cost_usd`` in requests started at or after its time (unix seconds):
-    what its budget counter starts from. Keys with no rows (or a ledger without the column yet) get 0."""
+    what its budget counter starts from. Keys with no rows (or a ledger without the column yet) get 0.
+
+    On SQLite with the attribution rollup (which holds each hour's cost by key: store.py keeps it exact),
+    the whole hours after a key's time are read from it in one pass for every key, and only the rest of
+    the hour its time falls in from the ledger's rows (along ``requests_started_at``): the ledger has no
+    per-key index since schema version 8 (docs/benchmarks.md "Recorder, session 10")."""
     spent = dict.fromkeys(since, 0.0)
     with reading(ledger) as conn:
         if conn is None or not since or not has_column(conn, "requests", "api_key_name"):
             return spent
+        rolled = conn.dialect.name == "sqlite" and has_table(conn, WHO_ROLLUP)
+        # the hour each key's time falls in ('' is NULL in the rollup: read from the rows alone)
+        first = {name: math.floor(start / 3600) for name, start in since.items() if name}
+        if rolled and first:
+            hourly = (
+                select(_W.api_key_name, _W.hour, float_sum(_W.cost_usd))
+                .where(_W.hour > min(first.values()), _W.api_key_name.in_(list(first)))
+                .group_by(_W.api_key_name, _W.hour)
+            )
+            for name, hour, cost in conn.execute(hourly).all():
+                if hour > first[name]:
+                    spent[name] += float(cost)
         for name, start in since.items():
-            sql = select(float_sum(_R.cost_usd)).where(_R.api_key_name == name, _R.started_at >= start)
-            spent[name] = float(conn.execute(sql).scalar() or 0.0)
+            where = [_R.api_key_name == name, _R.started_at >= start]
+            if rolled and name:
+                where.append(_R.started_at < (first[name] + 1) * 3600)
+            sql = select(float_sum(_R.cost_usd)).where(*where)
+            spent[name] += float(conn.execute(sql).scalar() or 0.0)
     return spent
 
 
