@@ -554,9 +554,9 @@ def recent(ledger: str, q: Query, limit: int = 50) -> pd.DataFrame:
 
     Filtered, on SQLite with the attribution rollup, the rows are read hour by hour, newest first, in the
     hours that rollup says hold matches and only between their first and last match
-    (:func:`_recent_by_hours`): the ledger has no per-provider or per-model index (schema version 8
-    dropped them: they cost the recorder about a sixth of its writer's time, docs/benchmarks.md "Recorder,
-    session 10")."""
+    (:func:`_recent_by_hours`): the ledger has no per-provider, per-model or per-key index (schema version
+    8 dropped them: they cost the recorder about a quarter of its writer's time, docs/benchmarks.md
+    "Recorder, session 10")."""
     with reading(ledger) as conn:
         if conn is None:
             rows: list[tuple[Any, ...]] = []
