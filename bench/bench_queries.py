@@ -157,6 +157,25 @@ def bench_callbacks(path: str, repeat: int) -> list[Timing]:
             rows,
         )
     )
+    # The newest-requests table filtered (schema version 8: no per-provider or per-model index on SQLite).
+    out.append(
+        measure(
+            "callback",
+            "update_table 30d provider=anthropic,xai",
+            lambda: overview.table_outputs(path, "30d", None, None, ["anthropic", "xai"], None),
+            repeat,
+            rows,
+        )
+    )
+    out.append(
+        measure(
+            "callback",
+            "update_table 30d model=x-ai/grok-4",
+            lambda: overview.table_outputs(path, "30d", None, None, None, ["x-ai/grok-4"]),
+            repeat,
+            rows,
+        )
+    )
     out.append(measure("callback", "dates_style (toggle)", lambda: overview.dates_style("custom"), repeat))
     return out
 

@@ -77,6 +77,11 @@ def add_columns(*names: str) -> str:
     return "".join(f"ALTER TABLE {TABLE} ADD COLUMN {n} {sql_type(n)};\n" for n in names)
 
 
+DROP_FILTER_INDEXES_SQL = (
+    "DROP INDEX IF EXISTS requests_provider_started;\nDROP INDEX IF EXISTS requests_model_started;\n"
+    "DROP INDEX IF EXISTS requests_key_started;\n"
+)
+
 MIGRATIONS: tuple[str, ...] = (
     (Path(__file__).with_name("schema.sql")).read_text(encoding="utf-8"),
     # 2: attribution (gateway key, session, agent, client, request class) and budget alerts. The index
@@ -100,6 +105,12 @@ MIGRATIONS: tuple[str, ...] = (
     # 7 (issue 13): requests_hour_latency in time order within the hour (inserts at its end): Store.open
     # makes it again (ensure_rollups).
     DROP_HOUR_INDEX_SQL,
+    # 8 (issue 13): no per-provider, per-model or per-key index. Each commit rewrote the tail page of every
+    # (provider, started_at), (model, started_at) and (api_key_name, ...) section its batch touched: about
+    # a fifth of the writer's time a row. Their readers, the dashboard's newest requests filtered and the
+    # gateways' start-up budget read, use the attribution rollup instead (shared/ledger/queries.py recent
+    # and key_spend; docs/benchmarks.md "Recorder, session 10").
+    DROP_FILTER_INDEXES_SQL,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -327,8 +338,7 @@ class Store:
         The ledger, rollups and latency lists end as after ``insert_rows`` of each batch in turn, with one
         commit, one ``executemany`` of rollup upserts (a key still gets one upsert per batch that has it)
         and one latency-list part per group instead of one per batch: a commit writes each touched page
-        once (the tails of the (provider, started_at) and (model, started_at) indexes, the rollup and list
-        pages), so it costs per page, not per row (the writer process merges the batches waiting for it:
+        once (the tails of the indexes, the rollup and list pages), so it costs per page, not per row (the writer process merges the batches waiting for it:
         ``writer.py``). Operational errors roll everything back
         and propagate. Unlike ``insert_rows``, a row that breaks a constraint rolls everything back and
         raises ``sqlite3.IntegrityError``: then insert each batch with ``insert_rows``."""

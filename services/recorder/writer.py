@@ -32,10 +32,10 @@ into tuples).
 
 Merged commits (issue 13's recorder target): the child reads its socket without waiting once it has a
 batch, and commits the batches already waiting with it (up to ``MERGE_BATCHES``) in one transaction
-(``Store.insert_batches``). A commit costs per page written (the tails of the per-provider and per-model
-indexes, the rollup and latency-list pages), not per row: on the bench's mix (``bench_recorder.py``),
-COMMIT took 5.1 us a row at 500 rows, 3.0 at 1,000, 2.0 at 2,000, and the latency-list parts 0.7, 0.5,
-0.3. Batches wait only when the child is behind, so under light load nothing changes; under load the
+(``Store.insert_batches``). A commit costs per page written (the tails of the indexes, before schema 8
+one per provider and per model too; the rollup and latency-list pages), not per row: on the bench's mix
+(``bench_recorder.py``, schema 7), COMMIT took 5.1 us a row at 500 rows, 3.0 at 1,000, 2.0 at 2,000, and
+the latency-list parts 0.7, 0.5, 0.3. Batches wait only when the child is behind, so under light load nothing changes; under load the
 child's per-row cost falls as it falls behind. A merged transaction that fails fails each batch in it
 (the parent retries each, as before) when the database failed it (``sqlite3.OperationalError``); one
 that failed for a row (a constraint, a value SQLite cannot bind) is committed again batch by batch, so

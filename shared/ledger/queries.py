@@ -34,6 +34,7 @@ from sqlalchemy import (
     Connection,
     Select,
     and_,
+    bindparam,
     case,
     column,
     func,
@@ -532,28 +533,94 @@ def latency_percentiles(
 # --- rows and options ----------------------------------------------------------------------------------
 
 
+def _recent_columns(t: TableClause) -> list[ColumnElement[Any]]:
+    c = t.c
+    tokens = c.input_tokens + c.output_tokens + c.cache_read_tokens + c.cache_write_tokens
+    return [
+        c.started_at,
+        c.provider,
+        c.model,
+        c.status,
+        tokens,
+        c.cost_usd,
+        c.latency_ms,
+        c.attempts,
+        c.error_type,
+    ]
+
+
 def recent(ledger: str, q: Query, limit: int = 50) -> pd.DataFrame:
-    """The newest ``limit`` requests in the range, newest first (:data:`RECENT_COLUMNS`)."""
-    tokens = _R.input_tokens + _R.output_tokens + _R.cache_read_tokens + _R.cache_write_tokens
-    sql = (
-        select(
-            _R.started_at,
-            _R.provider,
-            _R.model,
-            _R.status,
-            tokens,
-            _R.cost_usd,
-            _R.latency_ms,
-            _R.attempts,
-            _R.error_type,
-        )
-        .where(*_in_range(q.start, q.end), *filters(q))
-        .order_by(_R.started_at.desc())
-        .limit(limit)
-    )
+    """The newest ``limit`` requests in the range, newest first (:data:`RECENT_COLUMNS`).
+
+    Filtered, on SQLite with the attribution rollup, the rows are read hour by hour, newest first, in the
+    hours that rollup says hold matches and only between their first and last match
+    (:func:`_recent_by_hours`): the ledger has no per-provider, per-model or per-key index (schema version
+    8 dropped them: they cost the recorder about a quarter of its writer's time, docs/benchmarks.md
+    "Recorder, session 10")."""
     with reading(ledger) as conn:
-        rows = [] if conn is None else fetch(conn, sql)
+        if conn is None:
+            rows: list[tuple[Any, ...]] = []
+        elif (
+            conn.dialect.name == "sqlite"
+            and filters(q)
+            and has_table(conn, WHO_ROLLUP)
+            and has_column(conn, WHO_ROLLUP, "provider")
+        ):
+            rows = _recent_by_hours(conn, q, limit)
+        else:
+            sql = (
+                select(*_recent_columns(REQUESTS))
+                .where(*_in_range(q.start, q.end), *filters(q))
+                .order_by(_R.started_at.desc())
+                .limit(limit)
+            )
+            rows = fetch(conn, sql)
     return pd.DataFrame(rows, columns=list(RECENT_COLUMNS))
+
+
+def _recent_by_hours(conn: Connection, q: Query, limit: int) -> list[tuple[Any, ...]]:
+    """SQLite: :func:`recent`'s rows. The attribution rollup (every filtered column, with the first and
+    last ``started_at`` of each group's rows, exact: store.py) gives the hours with matching groups, newest
+    first, each with the span of their rows; each hour is read in that span (and the range) along the
+    hour's covering index, newest first, until ``limit`` rows are found. An hour's span holds all its
+    matching rows (a NULL key, client or session is ``''`` there, so the rollup's hours are never fewer
+    than the rows'), so the rows are those of the plain ``ORDER BY started_at DESC LIMIT``."""
+    h_lo, h_hi = _hours(q)
+    spans = (
+        select(_W.hour, func.min(_W.first_at), func.max(_W.last_at))
+        .where(_W.hour.between(h_lo, h_hi), _W.requests > 0, *filters(q, WHO))
+        .group_by(_W.hour)
+        .order_by(_W.hour.desc())
+        .limit(limit + 2)  # each hour but the range's first and last holds a matching row in the range
+    )
+
+    def build(t: TableClause) -> Select[Any]:
+        c = t.c
+        return (
+            select(*_recent_columns(t))
+            .where(
+                time_number(c.started_at, 3600) == bindparam("hour"),
+                c.started_at >= bindparam("low"),
+                c.started_at <= bindparam("high"),
+                c.started_at < q.end,
+                *filters(q, t),
+            )
+            .order_by(c.started_at.desc())
+            .limit(bindparam("left"))
+        )
+
+    rows: list[tuple[Any, ...]] = []
+    for hour, first, last in conn.execute(spans).all():
+        params = {
+            "hour": int(hour),
+            "low": max(float(first), q.start),
+            "high": float(last),
+            "left": limit - len(rows),
+        }
+        rows += _indexed_rows(conn, build, "requests_hour_latency", params)
+        if len(rows) >= limit:
+            break
+    return rows
 
 
 def _hours(q: Query) -> tuple[int, int]:
@@ -577,14 +644,34 @@ def options(ledger: str, q: Query) -> list[tuple[str, str]]:
 
 def key_spend(ledger: str, since: Mapping[str, float]) -> dict[str, float]:
     """Each gateway key's total ``cost_usd`` in requests started at or after its time (unix seconds):
-    what its budget counter starts from. Keys with no rows (or a ledger without the column yet) get 0."""
+    what its budget counter starts from. Keys with no rows (or a ledger without the column yet) get 0.
+
+    On SQLite with the attribution rollup (which holds each hour's cost by key: store.py keeps it exact),
+    the whole hours after a key's time are read from it in one pass for every key, and only the rest of
+    the hour its time falls in from the ledger's rows (along ``requests_started_at``): the ledger has no
+    per-key index since schema version 8 (docs/benchmarks.md "Recorder, session 10")."""
     spent = dict.fromkeys(since, 0.0)
     with reading(ledger) as conn:
         if conn is None or not since or not has_column(conn, "requests", "api_key_name"):
             return spent
+        rolled = conn.dialect.name == "sqlite" and has_table(conn, WHO_ROLLUP)
+        # the hour each key's time falls in ('' is NULL in the rollup: read from the rows alone)
+        first = {name: math.floor(start / 3600) for name, start in since.items() if name}
+        if rolled and first:
+            hourly = (
+                select(_W.api_key_name, _W.hour, float_sum(_W.cost_usd))
+                .where(_W.hour > min(first.values()), _W.api_key_name.in_(list(first)))
+                .group_by(_W.api_key_name, _W.hour)
+            )
+            for name, hour, cost in conn.execute(hourly).all():
+                if hour > first[name]:
+                    spent[name] += float(cost)
         for name, start in since.items():
-            sql = select(float_sum(_R.cost_usd)).where(_R.api_key_name == name, _R.started_at >= start)
-            spent[name] = float(conn.execute(sql).scalar() or 0.0)
+            where = [_R.api_key_name == name, _R.started_at >= start]
+            if rolled and name:
+                where.append(_R.started_at < (first[name] + 1) * 3600)
+            sql = select(float_sum(_R.cost_usd)).where(*where)
+            spent[name] += float(conn.execute(sql).scalar() or 0.0)
     return spent
 
 

@@ -158,6 +158,37 @@ def test_dashboard_reads_are_the_same(ledgers: tuple[str, str], q: Query) -> Non
     assert data.who_options(sqlite, q) == data.who_options(postgres, q)
 
 
+RECENT_QUERIES = [
+    Query(T0 + 1234.5, END - 777.25, models=("x-ai/grok-4",)),  # partial hours at both ends
+    Query(T0 + 1234.5, END - 777.25, models=("x-ai/grok-4",), status="error"),  # a few rows in all
+    Query(T0, END, providers=("anthropic", "xai"), status="ok"),
+    Query(T0 + 600, T0 + 2400, models=("gpt-4o-mini",)),  # inside one hour
+    Query(T0, T0 + 10 * 3600 + 300, status="ok"),  # its last hour's rows mostly after its end
+    Query(T0, END, status="429"),
+    Query(T0, END, models=("no-such-model",)),
+    Query(T0, END, sessions=("s1",), providers=("openai",)),
+    Query(T0 + 1234.5, END - 777.25, clients=("claude-cli/2.1.332",), status="error"),
+    Query(T0, END, keys=("alice",), models=("x-ai/grok-4",)),
+]
+
+
+@pytest.mark.parametrize("q", RECENT_QUERIES, ids=range(len(RECENT_QUERIES)))
+@pytest.mark.parametrize("limit", [1, 7, 50, 400])
+def test_filtered_newest_requests_are_the_same(ledgers: tuple[str, str], q: Query, limit: int) -> None:
+    """SQLite reads the newest filtered rows hour by hour in the spans its attribution rollup gives (no
+    per-model or per-provider index); PostgreSQL along its indexes: the same rows, whatever the limit, the
+    filters and the range's edges."""
+    sqlite, postgres = ledgers
+    a, b = records(queries.recent(sqlite, q, limit)), records(queries.recent(postgres, q, limit))
+    assert_same(a, b, "recent")
+    reader = export.read_rows(postgres, q, ("started_at",))
+    try:
+        matching = sum(len(batch) for batch in iter(lambda: reader.fetch(1000), []))
+    finally:
+        reader.close()
+    assert len(a) == min(limit, matching)
+
+
 def attribution_from_rows(ledger: str, q: Query) -> list[dict[str, Any]]:
     """:func:`queries.attribution` recomputed here from the ledger's rows (the export's reader, which applies
     the range and filters), without any rollup."""
@@ -251,10 +282,20 @@ def test_csv_rows_are_the_same(ledgers: tuple[str, str], q: Query) -> None:
     assert_same(rows[0], rows[1], "rows")
 
 
-def test_key_spend_is_the_same(ledgers: tuple[str, str]) -> None:
-    since = {"alice": T0 + 3600.5, "bob": T0, "carol": T0}
+@pytest.mark.parametrize(
+    "since",
+    [
+        {"alice": T0 + 3600.5, "bob": T0, "carol": T0},
+        {"alice": END - 5400.25, "bob": T0 + 86400 - 1, "": T0},  # mid-hour times; '' is no key (NULL)
+        {"bob": END + 10.0},
+    ],
+)
+def test_key_spend_is_the_same(ledgers: tuple[str, str], since: dict[str, float]) -> None:
+    """SQLite reads whole hours from the attribution rollup and the first hour's rest from the rows;
+    PostgreSQL sums the rows: the same spend."""
     a, b = (queries.key_spend(ledger, since) for ledger in ledgers)
-    assert a["alice"] > 0 and a["carol"] == 0.0
+    assert all(a[name] > 0 for name in since if name in ("alice", "bob") and since[name] < END)
+    assert a.get("carol", 0.0) == 0.0 and a.get("", 0.0) == 0.0
     assert_same(a, b, "key_spend")
 
 

@@ -212,3 +212,30 @@ def test_the_wire_order_of_fields_only_grows_at_the_end() -> None:
         encode_row(UsageEvent(request_id="r", endpoint="/v1/messages", client_format="x", model="m"))
     )
     assert len(row) == len(FIELD_NAMES) and row[0] == "r" and row[3] == "m"
+
+
+@pytest.mark.parametrize(
+    ("literal", "verdict"),
+    [
+        (b"NaN", "error"),
+        (b"Infinity", "error"),
+        (b"-Infinity", "error"),
+        (b"1e400", "error"),
+        (b"2.5", "row"),
+    ],
+)
+def test_a_float_that_is_not_finite_is_refused_like_decode(literal: bytes, verdict: str) -> None:
+    """The fast path checks no float: orjson refuses these literals, so neither path sees them as numbers
+    (2.5: the same message with a finite number is stored)."""
+    row = orjson.loads(encode_row(UsageEvent("r", "/v1/messages", "anthropic", "m", latency_ms=1.5)))
+    at = COLUMNS.index("latency_ms")
+    raw = orjson.dumps(row[:at])[:-1] + b"," + literal + b"," + orjson.dumps(row[at + 1 :])[1:]
+    assert outcome(wire.wire_row, raw)[0] == verdict == outcome(reference, raw)[0]
+
+
+def test_large_finite_floats_whose_sum_overflows_are_stored_as_sent() -> None:
+    event = UsageEvent("r", "/v1/messages", "anthropic", "m", latency_ms=1.7e308, cost_usd=1.7e308)
+    raw = encode_row(event)
+    row = wire._fast(orjson.loads(raw))
+    assert row is not None and row == reference(raw)
+    assert row[COLUMNS.index("latency_ms")] == row[COLUMNS.index("cost_usd")] == 1.7e308
