@@ -11,7 +11,7 @@ cProfile's own overhead: compare profiles with profiles, not with plain runs).
 
 Not part of ``make bench`` (its name does not start with ``bench_``): a developer's measuring tool.
 
-With ``--fault chunk-delay=0.002`` the fake provider waits that long between a stream's frames (the
+With ``--fault chunk-delay:0.002`` the fake provider waits that long between a stream's frames (the
 grammar of ``tests/fake/behaviour.py``), so that the gateway reads an event at a time and every read
 waits, as on a real provider's stream (the fake otherwise writes a stream's frames at once and the gateway
 reads them in one or two reads, as from nginx).
@@ -79,7 +79,7 @@ def main() -> None:
     parser.add_argument(
         "--fault",
         default="",
-        help="the fake provider's behaviour (tests/fake/behaviour.py), e.g. chunk-delay=0.002",
+        help="the fake provider's behaviour (tests/fake/behaviour.py), e.g. chunk-delay:0.002",
     )
     args = parser.parse_args()
     nginx = start_nginx() if args.nginx else None
