@@ -11,7 +11,12 @@ cProfile's own overhead: compare profiles with profiles, not with plain runs).
 
 Not part of ``make bench`` (its name does not start with ``bench_``): a developer's measuring tool.
 
-    python bench/profile_gateway.py [--requests 2000] [--concurrency 16] [--only plain] [--nginx]
+With ``--fault chunk-delay:0.002`` the fake provider waits that long between a stream's frames (the
+grammar of ``tests/fake/behaviour.py``), so that the gateway reads an event at a time and every read
+waits, as on a real provider's stream (the fake otherwise writes a stream's frames at once and the gateway
+reads them in one or two reads, as from nginx).
+
+    python bench/profile_gateway.py [--requests 2000] [--concurrency 16] [--only plain] [--nginx] [--fault SPEC]
 """
 
 from __future__ import annotations
@@ -71,11 +76,17 @@ def main() -> None:
         action="store_true",
         help="upstream: bench_table's nginx (a stream in one or two reads), not the fake provider (a read per event)",
     )
+    parser.add_argument(
+        "--fault",
+        default="",
+        help="the fake provider's behaviour (tests/fake/behaviour.py), e.g. chunk-delay:0.002",
+    )
     args = parser.parse_args()
     nginx = start_nginx() if args.nginx else None
     port = free_port()
+    fault = ["--fault", args.fault] if args.fault else []
     fake = subprocess.Popen(
-        [sys.executable, "-m", "tests.fake_provider", "--port", str(port), "--name", "openai"],
+        [sys.executable, "-m", "tests.fake_provider", "--port", str(port), "--name", "openai", *fault],
         cwd=_ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

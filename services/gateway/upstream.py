@@ -17,9 +17,10 @@ count: ``Proxy._pump``).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
-from typing import Literal
+from typing import Literal, TypeVar
 
 import aiohttp
 from yarl import URL
@@ -28,6 +29,7 @@ from services.gateway.errors import UpstreamError, parse_upstream_error
 from services.gateway.providers.base import Provider
 from services.gateway.routing.health import is_retryable, retry_after_seconds
 
+T = TypeVar("T")
 Phase = Literal["send", "body", "first_token", "between_chunks"]
 _TIMEOUT_TYPES: dict[Phase, str] = {
     "send": "timeout",
@@ -96,10 +98,46 @@ def upstream_error(
     )
 
 
+class Expired(TimeoutError):
+    """``within``'s bound passed (a ``TimeoutError``; a timeout raised by the awaited call itself is not
+    one of these)."""
+
+
 def _expire(task: asyncio.Task[object], fired: list[bool]) -> None:
-    """``send``'s timer: cancel the task waiting for the answer's headers, and say that it was us."""
+    """``within``'s timer: cancel the task that waits, and say that it was us."""
     fired.append(True)
     task.cancel()
+
+
+async def within(awaitable: Awaitable[T], timeout_s: float) -> T:
+    """``await awaitable``, or ``Expired`` once ``timeout_s`` seconds have passed first.
+
+    ``asyncio.timeout``'s rule written out: a timer cancels the waiting task, and that cancellation, and
+    only it, becomes ``Expired``; one asked before or meanwhile from elsewhere (a client that hung up)
+    stays a cancellation (``Task.cancelling`` / ``uncancel``, Python docs, "Task Cancellation"). The
+    same behaviour without ``asyncio.timeout``'s context-manager object, its rescheduling and its four
+    Python-level calls: one timer handle per wait. What is awaited is cancelled when the bound passes, so
+    it must be safe to cancel (an aiohttp response or body read is; an async generator is not: cancelling
+    it closes it)."""
+    task = asyncio.current_task()
+    if task is None:
+        raise RuntimeError("within() must run inside a task")
+    cancelling = task.cancelling()  # cancellations asked before ours are not ours to turn
+    fired: list[bool] = []
+    # the task's own loop: asyncio.get_running_loop() would make a getpid() system call (its fork check)
+    timer = task.get_loop().call_later(timeout_s, _expire, task, fired)
+    try:
+        return await awaitable
+    except asyncio.CancelledError as exc:
+        if fired:
+            fired.clear()  # taken back here
+            if task.uncancel() <= cancelling:
+                raise Expired from exc
+        raise
+    finally:
+        timer.cancel()
+        if fired:  # ours fired, yet the call ended another way: take our cancellation back
+            task.uncancel()
 
 
 class UpstreamClient:
@@ -141,31 +179,11 @@ class UpstreamClient:
         self, provider: Provider, url: str, headers: dict[str, str], body: bytes
     ) -> aiohttp.ClientResponse:
         """POST ``body``; returns once the response headers are in (``first_byte_timeout_s``, else the
-        ``timeout`` ``UpstreamError``). The caller releases the response.
-
-        The bound is ``asyncio.timeout``'s rule written out (a timer cancels the task; that cancellation,
-        and only it, becomes ``TimeoutError``): the same behaviour without its four Python-level calls
-        per request."""
-        task = asyncio.current_task()
-        if task is None:
-            raise RuntimeError("UpstreamClient.send must run inside a task")
-        cancelling = task.cancelling()  # cancellations asked before ours are not ours to turn
-        fired: list[bool] = []
-        # the task's own loop: asyncio.get_running_loop() would make a getpid() system call (its fork check)
-        timer = task.get_loop().call_later(self.first_byte_timeout_s, _expire, task, fired)
+        ``timeout`` ``UpstreamError``). The caller releases the response."""
         try:
-            try:
-                return await self.session.post(self._url(url), data=body, headers=headers)
-            except asyncio.CancelledError as exc:
-                if fired:
-                    fired.clear()  # taken back here
-                    if task.uncancel() <= cancelling:
-                        raise TimeoutError from exc
-                raise
-            finally:
-                timer.cancel()
-                if fired:  # ours fired, yet the call ended another way: take our cancellation back
-                    task.uncancel()
+            return await within(
+                self.session.post(self._url(url), data=body, headers=headers), self.first_byte_timeout_s
+            )
         except (TimeoutError, aiohttp.ClientError) as exc:  # upstream_errors' rule, without its calls
             raise upstream_error(exc, provider, "send", self.first_byte_timeout_s) from exc
 
@@ -213,6 +231,43 @@ class UpstreamClient:
         bound_s: float | None,
     ) -> bytes | None:
         named_s = timeout_s if bound_s is None else bound_s
+        keepalive_s = self.keepalive_s if on_idle is not None else 0.0
+        if not isinstance(chunks, Chunks):  # an iterator that a cancelled read would close: a task reads
+            return await self._next_chunk_in_task(chunks, provider, phase, timeout_s, on_idle, named_s)
+        if keepalive_s <= 0 or keepalive_s >= timeout_s:
+            try:
+                return await within(chunks.read(), timeout_s)
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                raise upstream_error(exc, provider, phase, named_s) from exc
+        # One timer per wait, the read cancelled when it fires (a cancelled body read loses nothing:
+        # ``Chunks.read``) and begun again after the keep-alive: no task and no ``asyncio.wait`` per read.
+        assert on_idle is not None
+        deadline = time.monotonic() + timeout_s
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                if left <= 0:
+                    raise TimeoutError
+                return await within(chunks.read(), min(keepalive_s, left))
+            except Expired as exc:
+                if keepalive_s >= left:  # the bound itself, not a keep-alive's turn
+                    raise upstream_error(exc, provider, phase, named_s) from exc
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                raise upstream_error(exc, provider, phase, named_s) from exc
+            await on_idle()  # outside the mapping: a client that hung up is not the provider's fault
+
+    async def _next_chunk_in_task(
+        self,
+        chunks: AsyncIterator[bytes],
+        provider: Provider,
+        phase: Phase,
+        timeout_s: float,
+        on_idle: Callable[[], Awaitable[None]] | None,
+        named_s: float,
+    ) -> bytes | None:
+        """``_next_chunk`` for any other async iterator (an async generator in tests): its read runs in a
+        task of its own that lives through the keep-alives (cancelling an async generator's read would
+        close it)."""
         if on_idle is None or self.keepalive_s <= 0 or self.keepalive_s >= timeout_s:
             with upstream_errors(provider, phase, named_s):
                 async with asyncio.timeout(timeout_s):
@@ -285,6 +340,12 @@ class Chunks:
         if not chunk:
             raise StopAsyncIteration
         return chunk
+
+    async def read(self) -> bytes | None:
+        """The next chunk, or None at the end of the body. Safe to cancel while it waits: aiohttp's
+        ``StreamReader.readany`` only waits on a future of its own, and what arrives meanwhile stays in
+        its buffer for the next read (what ``within`` needs of what it bounds)."""
+        return await self._content.readany() or None
 
     def buffered(self) -> bytes:
         """What has arrived and not been read, without waiting: the next chunk when it is already here
