@@ -28,7 +28,7 @@ price = {{ input = 0.20, output = 0.60 }}
 [[providers]]
 name = "deepseek"
 base_url = "{up}/deepseek/v1"
-models = ["deepseek-chat", "strict-chat", "roomy-chat"]
+models = ["deepseek-chat", "strict-chat", "roomy-chat", "pydantic-chat", "vertex-chat"]
 price = {{ input = 0.27, output = 1.10 }}
 
 [[providers]]
@@ -1193,6 +1193,51 @@ def test_unknown_models_limit_is_learned_from_the_refusal(gw: Stack, up: Scripte
     )
     assert r.status_code == 200
     assert sent_limits(up, DEEPSEEK) == [8192]  # remembered, and applied to the untranslated body too
+
+
+PYDANTIC_REFUSAL = {
+    "detail": [
+        {
+            "type": "less_than_equal",
+            "loc": ["body", "max_tokens"],
+            "msg": "Input should be less than or equal to 4096",
+            "input": 32000,
+            "ctx": {"le": 4096},
+        }
+    ]
+}
+VERTEX_REFUSAL = [
+    {
+        "error": {
+            "code": 400,
+            "message": "Unable to submit request because it has a maxOutputTokens value of 32000 but the supported "
+            "range is from 1 (inclusive) to 4097 (exclusive). Update the value and try again.",
+            "status": "INVALID_ARGUMENT",
+        }
+    }
+]
+
+
+@pytest.mark.parametrize(
+    ("model", "refusal", "status"),
+    [("pydantic-chat", PYDANTIC_REFUSAL, 422), ("vertex-chat", VERTEX_REFUSAL, 400)],
+    ids=["fastapi-422-detail", "gemini-listed-exclusive-bound"],
+)
+def test_a_limit_stated_in_a_validation_error_is_retried_within(
+    gw: Stack, up: ScriptedUpstream, model: str, refusal: Any, status: int
+) -> None:
+    """s10 variants 17-e, 17-h, 17-i: a FastAPI/pydantic 422 (``detail`` list; Mistral nests it) and Gemini's
+    listed error body with an exclusive bound state the limit too; before, their Python repr was the
+    message, no limit was read, and Claude Code got the refusal."""
+
+    def too_many(body: dict[str, Any]) -> bool:
+        return int(body.get("max_tokens") or 0) > 4096
+
+    up.script(DEEPSEEK, json_answer(refusal, status, when=too_many), sse(ok_stream(model)))
+    r = post(gw, "/v1/messages", claude_code_request(model), f"t17-{model}", AV)
+    assert r.status_code == 200 and anthropic_assembled(r.content)["text"] == "Hi"
+    assert sent_limits(up, DEEPSEEK) == [32000, 4096]
+    assert gw.row_for(f"t17-{model}")["status"] == 200
 
 
 def test_a_clamp_after_anthropics_refusal_keeps_the_thinking_budget_below_max_tokens(

@@ -48,6 +48,17 @@ from services.gateway.routing.config import CatalogError, parse_catalog  # noqa:
     ("message", "limit"),
     [
         ("Invalid max_tokens value, the valid range of max_tokens is [1, 8192]", 8192),
+        # s10 variants 17-e, 17-i: FastAPI/pydantic servers and Mistral (422), as parse_upstream_error words them
+        ("max_tokens: Input should be less than or equal to 4096", 4096),
+        ("max_tokens: ensure this value is less than or equal to 2048", 2048),
+        ("max_completion_tokens: Input should be less than 8193", 8192),
+        # s10 variant 17-h: Gemini on Vertex AI states an exclusive bound
+        (
+            "Unable to submit request because it has a maxOutputTokens value of 32000 but the supported range is "
+            "from 1 (inclusive) to 8193 (exclusive). Update the value and try again.",
+            8192,
+        ),
+        ("temperature: Input should be less than or equal to 2", None),
         (
             "max_tokens is too large: 32000. This model supports at most 16384 completion tokens, whereas you provided "
             "32000.",

@@ -68,6 +68,26 @@ _REFUSALS = (
     re.compile(r"max_tokens: \d+ > (\d+), which is the maximum allowed", re.I),
     # Groq and others: "`max_tokens` must be less than or equal to `8192`"
     re.compile(r"max_(?:completion_)?tokens`? must be (?:less than or equal to|at most|<=) `?(\d+)", re.I),
+    # FastAPI/pydantic servers and Mistral (422), as ``errors.parse_upstream_error`` words them:
+    # "max_tokens: Input should be less than or equal to 4096" (pydantic 1: "ensure this value is …")
+    re.compile(
+        r"max_(?:completion_|output_|new_)?tokens: (?:Input should be|ensure this value is) less than or equal to (\d+)",
+        re.I,
+    ),
+)
+# The same, stated as an exclusive bound (the limit is one less):
+_EXCLUSIVE = (
+    # Gemini on Vertex AI: "it has a maxOutputTokens value of 32000 but the supported range is from 1
+    # (inclusive) to 8193 (exclusive)"
+    re.compile(
+        r"max_?output_?tokens value of \d+ but the supported range is from 1 \(inclusive\) to (\d+) \(exclusive\)",
+        re.I,
+    ),
+    # pydantic: "max_tokens: Input should be less than 4097" (pydantic 1: "ensure this value is less than …")
+    re.compile(
+        r"max_(?:completion_|output_|new_)?tokens: (?:Input should be|ensure this value is) less than (\d+)",
+        re.I,
+    ),
 )
 # What is left of the context window after the prompt, as (window, prompt's counts) groups:
 _CONTEXT_LEFT = (
@@ -110,6 +130,10 @@ def limit_from_refusal(message: str) -> StatedLimit | None:
         if m := pattern.search(message):
             tokens = int(m.group(1))
             return StatedLimit(tokens, lasting=True) if tokens else None
+    for pattern in _EXCLUSIVE:
+        if m := pattern.search(message):
+            tokens = int(m.group(1)) - 1
+            return StatedLimit(tokens, lasting=True) if tokens > 0 else None
     for pattern in _CONTEXT_LEFT:
         if m := pattern.search(message):
             left = int(m.group(1)) - sum(int(n) for n in re.findall(r"\d+", m.group(2)))  # every input
