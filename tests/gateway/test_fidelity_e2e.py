@@ -299,6 +299,32 @@ def test_case13_stream_without_done_is_a_success(gw: Stack, up: ScriptedUpstream
     assert health.get("state") != "cooling_down"
 
 
+def test_usage_only_in_x_groq_is_billed_on_both_paths(gw: Stack, up: ScriptedUpstream) -> None:
+    """s10 variant 28-g: a Groq-style stream reports its usage only in the last chunk's ``x_groq.usage``.
+    Passed through (the scan must decode that frame) and translated, the ledger has the tokens and their cost
+    (before: 0 tokens, cost 0), and an Anthropic client is told them."""
+    last = chat_chunk("local-llama", {}, "stop") | {
+        "x_groq": {"id": "req_1", "usage": {"prompt_tokens": 50, "completion_tokens": 20, "total_tokens": 70}}
+    }
+    tokens = [
+        chat_chunk("local-llama", {"content": f"w{i} "}) for i in range(40)
+    ]  # a read long enough to scan
+    body = frames(
+        chat_chunk("local-llama", {"role": "assistant", "content": ""}), *tokens, last, b"data: [DONE]\n\n"
+    )
+    for _ in range(2):
+        up.script(LOCAL, sse([b"".join(body)]))
+    chat = {"model": "local-llama", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    assert post(gw, "/v1/chat/completions", chat, "t28g-a").status_code == 200
+    b = post(gw, "/v1/messages", chat | {"max_tokens": 100}, "t28g-b", AV)
+    told = [json.loads(e.data)["usage"] for e in client_events(b.content) if e.event == "message_delta"]
+    assert told and told[-1]["output_tokens"] == 20
+    for rid in ("t28g-a", "t28g-b"):
+        row = gw.row_for(rid)
+        assert (row["status"], row["input_tokens"], row["output_tokens"]) == (200, 50, 20)
+        assert row["cost_usd"] == pytest.approx((50 * 0.20 + 20 * 0.60) / 1e6)
+
+
 def test_passthrough_streams_get_their_closing_frame(gw: Stack, up: ScriptedUpstream) -> None:
     """s7 variant 13-g: a finished answer whose body ended without its closing frame reaches a client of
     the same API with it (chat's ``data: [DONE]``, Anthropic's ``message_stop``), once, also when the
