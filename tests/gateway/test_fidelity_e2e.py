@@ -634,6 +634,84 @@ def test_case19_pings_during_upstream_silence(gw: Stack, up: ScriptedUpstream, f
 
 
 @pytest.mark.parametrize("fmt", ["anthropic", "openai_chat"])
+def test_case19_silence_in_the_middle_of_a_passed_through_event(
+    gw: Stack, up: ScriptedUpstream, fmt: str
+) -> None:
+    """s10 variant 19-f: a passed-through upstream that goes silent in the middle of an event (its first half
+    sent) still gets the client its keep-alives: the half event is held back until its end, so the client is
+    between two events. Before: nothing at all reached the client during the silence."""
+    if fmt == "anthropic":
+        path, model = ANTHROPIC, "claude-sonnet-4-5"
+        start = [
+            {
+                "type": "message_start",
+                "message": {
+                    "id": "msg_1",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": model,
+                    "content": [],
+                    "stop_reason": None,
+                    "usage": {"input_tokens": 19, "output_tokens": 1},
+                },
+            },
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+            {
+                "type": "content_block_delta",
+                "index": 0,
+                "delta": {"type": "text_delta", "text": "Let me think"},
+            },
+        ]
+        cut = {
+            "type": "content_block_delta",
+            "index": 0,
+            "delta": {"type": "text_delta", "text": " about that: 42."},
+        }
+        end = [
+            {"type": "content_block_stop", "index": 0},
+            {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 8}},
+            {"type": "message_stop"},
+        ]
+        head, middle, tail = frames(*start, event=True), frames(cut, event=True)[0], frames(*end, event=True)
+    else:
+        path, model = OPENAI, "gpt-4o-mini"
+        head = frames(
+            *(
+                chat_chunk(model, d)
+                for d in [{"role": "assistant", "content": ""}, {"content": "Let me think"}]
+            )
+        )
+        middle = frames(chat_chunk(model, {"content": " about that: 42."}))[0]
+        tail = frames(
+            chat_chunk(model, {}, "stop"),
+            chat_chunk(model, usage={"prompt_tokens": 19, "completion_tokens": 8, "total_tokens": 27}),
+        ) + [b"data: [DONE]\n\n"]
+    up.script(path, sse([*head, middle[:30], Pause(SILENCE_S), middle[30:], *tail]))
+    body = {
+        "model": model,
+        "max_tokens": 1024,
+        "stream": True,
+        "messages": [{"role": "user", "content": "6*7?"}],
+    }
+    endpoint = "/v1/messages" if fmt == "anthropic" else "/v1/chat/completions"
+    with httpx.stream(
+        "POST",
+        gw.gateway_url + endpoint,
+        json=body,
+        timeout=30,
+        headers={"x-request-id": f"t19f-{fmt}", **AV},
+    ) as r:
+        assert r.status_code == 200
+        timeline = sse_events(r)
+    first = next(i for i, ev in enumerate(timeline) if "Let me think" in ev.data)
+    resume = next(i for i, ev in enumerate(timeline) if "about that" in ev.data)
+    assert keepalives(fmt, timeline[first + 1 : resume]) >= 2
+    assert all(ev.comment or ev.data == "[DONE]" or json.loads(ev.data) for ev in timeline)  # no broken event
+    row = gw.row_for(f"t19f-{fmt}")
+    assert (row["status"], row["error_type"], row["output_tokens"]) == (200, None, 8)
+
+
+@pytest.mark.parametrize("fmt", ["anthropic", "openai_chat"])
 def test_case19_silence_before_the_first_token_starts_the_answer(
     gw: Stack, up: ScriptedUpstream, fmt: str
 ) -> None:
