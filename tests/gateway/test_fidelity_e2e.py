@@ -28,7 +28,7 @@ price = {{ input = 0.20, output = 0.60 }}
 [[providers]]
 name = "deepseek"
 base_url = "{up}/deepseek/v1"
-models = ["deepseek-chat", "strict-chat", "roomy-chat", "pydantic-chat", "vertex-chat"]
+models = ["deepseek-chat", "strict-chat", "roomy-chat", "pydantic-chat", "vertex-chat", "kimi-chat"]
 price = {{ input = 0.27, output = 1.10 }}
 
 [[providers]]
@@ -1342,6 +1342,29 @@ def test_a_limit_stated_in_a_validation_error_is_retried_within(
     assert r.status_code == 200 and anthropic_assembled(r.content)["text"] == "Hi"
     assert sent_limits(up, DEEPSEEK) == [32000, 4096]
     assert gw.row_for(f"t17-{model}")["status"] == 200
+
+
+def test_a_refusal_stating_only_the_whole_request_is_retried_within_the_window(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """s10 variant 17-d: Moonshot (Kimi) refuses with the window and the whole request (prompt +
+    max_tokens): the retry asks for the window minus the prompt (8192 - 12 = 8180); before, Claude Code got
+    the refusal."""
+    refusal = {
+        "error": {
+            "message": "Invalid request: Your request exceeded model token limit: 8192 (requested: 32012)",
+            "type": "invalid_request_error",
+        }
+    }
+
+    def too_many(body: dict[str, Any]) -> bool:
+        return int(body.get("max_tokens") or 0) > 8180
+
+    up.script(DEEPSEEK, json_answer(refusal, 400, when=too_many), sse(ok_stream("kimi-chat")))
+    r = post(gw, "/v1/messages", claude_code_request("kimi-chat"), "t17-kimi", AV)
+    assert r.status_code == 200 and anthropic_assembled(r.content)["text"] == "Hi"
+    assert sent_limits(up, DEEPSEEK) == [32000, 8180]
+    assert gw.row_for("t17-kimi")["status"] == 200
 
 
 def test_a_clamp_after_anthropics_refusal_keeps_the_thinking_budget_below_max_tokens(
