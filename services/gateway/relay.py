@@ -182,13 +182,16 @@ class Passthrough(Relay):
         back until the read that ends it. A client can use an event only once it has ended, and what it has
         then always ends between two events, so a keep-alive can be written while the upstream is silent in
         the middle of one (s10 variant 19-f: a body cut inside an event, then a long silence, reached the
-        client with no keep-alive). A blank line ends an event whatever the line ends before it; without one
-        in the bytes (CR-only or CRLF line ends), all of them wait for the event's end."""
+        client with no keep-alive). The cut is after the last blank line in LF, CRLF or CR line ends (mixed
+        ones wait for the next read that ends between events: delayed, never changed)."""
         if self._held:
             out, self._held = self._held + out, b""
         if not self._sse.pending:
             return out
-        cut = out.rfind(b"\n\n") + 2 if b"\n\n" in out else 0
+        cut = 0
+        for blank in _BLANK_LINES:
+            if (at := out.rfind(blank)) != -1 and at + len(blank) > cut:
+                cut = at + len(blank)
         self._held = out[cut:]
         return out[:cut]
 
@@ -398,6 +401,10 @@ class Passthrough(Relay):
         self._skipped = True
         self.events += frames.count(b"\n\n")
         return frames if keep else b""
+
+
+# A line end and an empty line: the end of an event in LF, CRLF and CR line ends (WHATWG SSE)
+_BLANK_LINES = (b"\n\n", b"\r\n\r\n", b"\r\r")
 
 
 class EventPassthrough(Passthrough):
