@@ -173,8 +173,9 @@ def _billed(u: Usage, searches: int) -> Billed:
 def _cost(attempt: Attempt, usage: Usage, pricer: Pricer) -> tuple[float | None, float | None]:
     """(cost, cache savings) of the answering attempt; None where a price is unknown.
 
-    Rates: the catalog file's when the route was priced from it (the price this request is charged at),
-    else genai-prices for the route's model; an iteration that ran on another model is priced at that
+    Rates: the route's own when it was priced from the catalog file (the price this request is charged
+    at) or as its vendor's model (an OpenRouter model missing from the price data: OpenRouter passes the
+    vendor's list price through, ``routing.catalog``), else genai-prices for the route's model; an iteration that ran on another model is priced at that
     model's genai-prices rates at the same provider. Each iteration is priced on its own (its own tier);
     web searches are counted for the whole request and priced at the route's model. The provider's own
     figure (OpenRouter's, what the user pays), when reported, is the cost; the savings still come from
@@ -182,7 +183,7 @@ def _cost(attempt: Attempt, usage: Usage, pricer: Pricer) -> tuple[float | None,
     """
     route = attempt.route
     own: ModelRates | None
-    if route.price_source == "catalog" and route.rates is not None:
+    if route.price_source in ("catalog", "vendor") and route.rates is not None:
         own = route.rates
     else:
         own = pricer.rates(route.provider, route.model)

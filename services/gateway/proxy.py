@@ -30,7 +30,7 @@ from services.gateway.dialects.registry import Pairing
 from services.gateway.dialects.view import View
 from services.gateway.errors import ClientError, UpstreamError, parse_upstream_error
 from services.gateway.providers.base import Provider, Route
-from services.gateway.providers.limits import clamp_body
+from services.gateway.providers.limits import asked_output_tokens, clamp_body
 from services.gateway.relay import Relay, make_relay
 from services.gateway.routing.health import ProviderHealth, is_retryable
 from services.gateway.serve import Answer, Limits, Unfit, serve
@@ -130,7 +130,9 @@ class Proxy:
             err = await self.upstream.error_from(resp, provider)
         finally:
             resp.release()
-        stated = provider.output_limit_from_error(err.upstream_status, err.message)
+        stated = provider.output_limit_from_error(
+            err.upstream_status, err.message, asked_output_tokens(up.body)
+        )
         if stated is not None:
             if stated.lasting:  # the model's own limit: every later request keeps within it
                 provider.learn_output_limit(route.model, stated.tokens)

@@ -165,12 +165,40 @@ class Passthrough(Relay):
         # Names whose frames ``_quiet_event`` may let by undecoded (none for the reference relay)
         self._quiet_names = pairing.wire.quiet_events if self.skips_quiet and marked is not None else _NONE
         self._marked = marked
+        self._held = b""  # unfiltered: the start of an unfinished event, not yet written (``_whole_events``)
 
     def feed(self, chunk: bytes) -> bytes:
         rule = self._rule
         if rule is not None and chunk.count(b"\n\n") >= self.min_frames and rule.scans(chunk):
-            return self._scan_read(rule, chunk)
-        return self._feed_events(chunk)
+            out = self._scan_read(rule, chunk)
+        else:
+            out = self._feed_events(chunk)
+        if self._filter is None and (self._held or self._sse.pending):
+            return self._whole_events(out)
+        return out
+
+    def _whole_events(self, out: bytes) -> bytes:
+        """Unfiltered bytes up to the end of the last whole event; the start of an unfinished one is held
+        back until the read that ends it. A client can use an event only once it has ended, and what it has
+        then always ends between two events, so a keep-alive can be written while the upstream is silent in
+        the middle of one (s10 variant 19-f: a body cut inside an event, then a long silence, reached the
+        client with no keep-alive). The cut is after the last blank line in LF, CRLF or CR line ends (mixed
+        ones wait for the next read that ends between events: delayed, never changed)."""
+        if self._held:
+            out, self._held = self._held + out, b""
+        if not self._sse.pending:
+            return out
+        cut = 0
+        for blank in _BLANK_LINES:
+            if (at := out.rfind(blank)) != -1 and at + len(blank) > cut:
+                cut = at + len(blank)
+        self._held = out[cut:]
+        return out[:cut]
+
+    def keepalive(self) -> bytes:
+        # What the client has always ends between two events: a frame filter writes whole events, and the
+        # start of an unfinished event is held back (``_whole_events``).
+        return self.pairing.client.keepalive
 
     def _feed_events(self, chunk: bytes) -> bytes:
         """``chunk``'s events decoded one by one (a short read, or the pieces of a scanned one)."""
@@ -211,9 +239,11 @@ class Passthrough(Relay):
             frames = [self._frame(ev) for ev in events]
             out = b"".join(frames if self._mended is None else self._placed(events, frames))
         else:
-            out = b"\n\n" if pending else b""  # the client has the half frame: a blank line ends it
+            # The half frame held back (``_whole_events``) goes out with a blank line that ends it
+            held, self._held = self._held, b""
+            out = held + b"\n\n" if pending else held
             if rest:
-                out, closed = rest, True  # the cut fell inside the closing frame: its rest ends it
+                out, closed = held + rest, True  # the cut fell inside the closing frame: its rest ends it
             for ev in events:
                 self._observe(self.decoder.feed(ev))
         self._observe(self.decoder.finish())
@@ -236,9 +266,10 @@ class Passthrough(Relay):
         return self._sse.completion_of(frame)
 
     def fail(self, status: int, message: str, error_type: str = "api_error") -> bytes:
-        # Unfiltered bytes go out as they come: a half-sent event is ended first, so the error is an event
-        # of its own rather than the tail of a broken line.
-        cut = b"\n\n" if self._filter is None and self._sse.pending else b""
+        # Unfiltered, the start of an unfinished event (held back, ``_whole_events``) goes out ended by a
+        # blank line, so the error is an event of its own rather than the tail of a broken line.
+        held, self._held = self._held, b""
+        cut = held + b"\n\n" if self._filter is None and self._sse.pending else held
         return cut + super().fail(status, message, error_type)
 
     def _token_only(self, ev: SSEEvent) -> bool:
@@ -371,6 +402,10 @@ class Passthrough(Relay):
         self._skipped = True
         self.events += frames.count(b"\n\n")
         return frames if keep else b""
+
+
+# A line end and an empty line: the end of an event in LF, CRLF and CR line ends (WHATWG SSE)
+_BLANK_LINES = (b"\n\n", b"\r\n\r\n", b"\r\r")
 
 
 class EventPassthrough(Passthrough):

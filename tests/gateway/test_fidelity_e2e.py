@@ -29,7 +29,7 @@ price = {{ input = 0.20, output = 0.60 }}
 [[providers]]
 name = "deepseek"
 base_url = "{up}/deepseek/v1"
-models = ["deepseek-chat", "strict-chat", "roomy-chat"]
+models = ["deepseek-chat", "strict-chat", "roomy-chat", "pydantic-chat", "vertex-chat", "kimi-chat"]
 price = {{ input = 0.27, output = 1.10 }}
 
 [[providers]]
@@ -298,6 +298,32 @@ def test_case13_stream_without_done_is_a_success(gw: Stack, up: ScriptedUpstream
         assert r.status_code == 200
     health = httpx.get(gw.gateway_url + "/health").json()["providers"]["local"]
     assert health.get("state") != "cooling_down"
+
+
+def test_usage_only_in_x_groq_is_billed_on_both_paths(gw: Stack, up: ScriptedUpstream) -> None:
+    """s10 variant 28-g: a Groq-style stream reports its usage only in the last chunk's ``x_groq.usage``.
+    Passed through (the scan must decode that frame) and translated, the ledger has the tokens and their cost
+    (before: 0 tokens, cost 0), and an Anthropic client is told them."""
+    last = chat_chunk("local-llama", {}, "stop") | {
+        "x_groq": {"id": "req_1", "usage": {"prompt_tokens": 50, "completion_tokens": 20, "total_tokens": 70}}
+    }
+    tokens = [
+        chat_chunk("local-llama", {"content": f"w{i} "}) for i in range(40)
+    ]  # a read long enough to scan
+    body = frames(
+        chat_chunk("local-llama", {"role": "assistant", "content": ""}), *tokens, last, b"data: [DONE]\n\n"
+    )
+    for _ in range(2):
+        up.script(LOCAL, sse([b"".join(body)]))
+    chat = {"model": "local-llama", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    assert post(gw, "/v1/chat/completions", chat, "t28g-a").status_code == 200
+    b = post(gw, "/v1/messages", chat | {"max_tokens": 100}, "t28g-b", AV)
+    told = [json.loads(e.data)["usage"] for e in client_events(b.content) if e.event == "message_delta"]
+    assert told and told[-1]["output_tokens"] == 20
+    for rid in ("t28g-a", "t28g-b"):
+        row = gw.row_for(rid)
+        assert (row["status"], row["input_tokens"], row["output_tokens"]) == (200, 50, 20)
+        assert row["cost_usd"] == pytest.approx((50 * 0.20 + 20 * 0.60) / 1e6)
 
 
 def test_passthrough_streams_get_their_closing_frame(gw: Stack, up: ScriptedUpstream) -> None:
@@ -624,6 +650,84 @@ def test_case19_pings_during_upstream_silence(gw: Stack, up: ScriptedUpstream, f
         got = assembled(timeline)
         assert got["text"] == "Let me think about that: 42." and got["stopped"] and not got["errors"]
         assert (row["input_tokens"], row["output_tokens"]) == (19, 8)
+
+
+@pytest.mark.parametrize("fmt", ["anthropic", "openai_chat"])
+def test_case19_silence_in_the_middle_of_a_passed_through_event(
+    gw: Stack, up: ScriptedUpstream, fmt: str
+) -> None:
+    """s10 variant 19-f: a passed-through upstream that goes silent in the middle of an event (its first half
+    sent) still gets the client its keep-alives: the half event is held back until its end, so the client is
+    between two events. Before: nothing at all reached the client during the silence."""
+    if fmt == "anthropic":
+        path, model = ANTHROPIC, "claude-sonnet-4-5"
+        start = [
+            {
+                "type": "message_start",
+                "message": {
+                    "id": "msg_1",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": model,
+                    "content": [],
+                    "stop_reason": None,
+                    "usage": {"input_tokens": 19, "output_tokens": 1},
+                },
+            },
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+            {
+                "type": "content_block_delta",
+                "index": 0,
+                "delta": {"type": "text_delta", "text": "Let me think"},
+            },
+        ]
+        cut = {
+            "type": "content_block_delta",
+            "index": 0,
+            "delta": {"type": "text_delta", "text": " about that: 42."},
+        }
+        end = [
+            {"type": "content_block_stop", "index": 0},
+            {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 8}},
+            {"type": "message_stop"},
+        ]
+        head, middle, tail = frames(*start, event=True), frames(cut, event=True)[0], frames(*end, event=True)
+    else:
+        path, model = OPENAI, "gpt-4o-mini"
+        head = frames(
+            *(
+                chat_chunk(model, d)
+                for d in [{"role": "assistant", "content": ""}, {"content": "Let me think"}]
+            )
+        )
+        middle = frames(chat_chunk(model, {"content": " about that: 42."}))[0]
+        tail = frames(
+            chat_chunk(model, {}, "stop"),
+            chat_chunk(model, usage={"prompt_tokens": 19, "completion_tokens": 8, "total_tokens": 27}),
+        ) + [b"data: [DONE]\n\n"]
+    up.script(path, sse([*head, middle[:30], Pause(SILENCE_S), middle[30:], *tail]))
+    body = {
+        "model": model,
+        "max_tokens": 1024,
+        "stream": True,
+        "messages": [{"role": "user", "content": "6*7?"}],
+    }
+    endpoint = "/v1/messages" if fmt == "anthropic" else "/v1/chat/completions"
+    with httpx.stream(
+        "POST",
+        gw.gateway_url + endpoint,
+        json=body,
+        timeout=30,
+        headers={"x-request-id": f"t19f-{fmt}", **AV},
+    ) as r:
+        assert r.status_code == 200
+        timeline = sse_events(r)
+    first = next(i for i, ev in enumerate(timeline) if "Let me think" in ev.data)
+    resume = next(i for i, ev in enumerate(timeline) if "about that" in ev.data)
+    assert keepalives(fmt, timeline[first + 1 : resume]) >= 2
+    assert all(ev.comment or ev.data == "[DONE]" or json.loads(ev.data) for ev in timeline)  # no broken event
+    row = gw.row_for(f"t19f-{fmt}")
+    assert (row["status"], row["error_type"], row["output_tokens"]) == (200, None, 8)
 
 
 @pytest.mark.parametrize("fmt", ["anthropic", "openai_chat"])
@@ -1212,6 +1316,74 @@ def test_unknown_models_limit_is_learned_from_the_refusal(gw: Stack, up: Scripte
     )
     assert r.status_code == 200
     assert sent_limits(up, DEEPSEEK) == [8192]  # remembered, and applied to the untranslated body too
+
+
+PYDANTIC_REFUSAL = {
+    "detail": [
+        {
+            "type": "less_than_equal",
+            "loc": ["body", "max_tokens"],
+            "msg": "Input should be less than or equal to 4096",
+            "input": 32000,
+            "ctx": {"le": 4096},
+        }
+    ]
+}
+VERTEX_REFUSAL = [
+    {
+        "error": {
+            "code": 400,
+            "message": "Unable to submit request because it has a maxOutputTokens value of 32000 but the supported "
+            "range is from 1 (inclusive) to 4097 (exclusive). Update the value and try again.",
+            "status": "INVALID_ARGUMENT",
+        }
+    }
+]
+
+
+@pytest.mark.parametrize(
+    ("model", "refusal", "status"),
+    [("pydantic-chat", PYDANTIC_REFUSAL, 422), ("vertex-chat", VERTEX_REFUSAL, 400)],
+    ids=["fastapi-422-detail", "gemini-listed-exclusive-bound"],
+)
+def test_a_limit_stated_in_a_validation_error_is_retried_within(
+    gw: Stack, up: ScriptedUpstream, model: str, refusal: Any, status: int
+) -> None:
+    """s10 variants 17-e, 17-h, 17-i: a FastAPI/pydantic 422 (``detail`` list; Mistral nests it) and Gemini's
+    listed error body with an exclusive bound state the limit too; before, their Python repr was the
+    message, no limit was read, and Claude Code got the refusal."""
+
+    def too_many(body: dict[str, Any]) -> bool:
+        return int(body.get("max_tokens") or 0) > 4096
+
+    up.script(DEEPSEEK, json_answer(refusal, status, when=too_many), sse(ok_stream(model)))
+    r = post(gw, "/v1/messages", claude_code_request(model), f"t17-{model}", AV)
+    assert r.status_code == 200 and anthropic_assembled(r.content)["text"] == "Hi"
+    assert sent_limits(up, DEEPSEEK) == [32000, 4096]
+    assert gw.row_for(f"t17-{model}")["status"] == 200
+
+
+def test_a_refusal_stating_only_the_whole_request_is_retried_within_the_window(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """s10 variant 17-d: Moonshot (Kimi) refuses with the window and the whole request (prompt +
+    max_tokens): the retry asks for the window minus the prompt (8192 - 12 = 8180); before, Claude Code got
+    the refusal."""
+    refusal = {
+        "error": {
+            "message": "Invalid request: Your request exceeded model token limit: 8192 (requested: 32012)",
+            "type": "invalid_request_error",
+        }
+    }
+
+    def too_many(body: dict[str, Any]) -> bool:
+        return int(body.get("max_tokens") or 0) > 8180
+
+    up.script(DEEPSEEK, json_answer(refusal, 400, when=too_many), sse(ok_stream("kimi-chat")))
+    r = post(gw, "/v1/messages", claude_code_request("kimi-chat"), "t17-kimi", AV)
+    assert r.status_code == 200 and anthropic_assembled(r.content)["text"] == "Hi"
+    assert sent_limits(up, DEEPSEEK) == [32000, 8180]
+    assert gw.row_for("t17-kimi")["status"] == 200
 
 
 def test_a_clamp_after_anthropics_refusal_keeps_the_thinking_budget_below_max_tokens(

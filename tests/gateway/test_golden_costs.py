@@ -326,6 +326,19 @@ ROWS = [
         0.0075,
         (1000, 100, 10000, 0),
     ),
+    # s10 variant 29-d: x-ai/grok-3-mini, missing from the OpenRouter price data, is priced as xAI's model
+    # (OpenRouter passes the vendor's list price through); OpenRouter's counts are OpenAI's convention
+    # (reasoning inside completion_tokens: 260 = 60 + 200, total 300): 40 × $0.30 + 260 × $0.50 = 142 µ$.
+    # Before: the route's vendor price was ignored when costing, so the ledger had no cost at all.
+    Row(
+        "openrouter xai priced as the vendor's",
+        "openrouter",
+        "x-ai/grok-3-mini",
+        {"openai_chat": chat(40, 260, reasoning=200)},
+        0.000142,
+        (40, 260, 0, 0),
+        {"reasoning_tokens": 200},
+    ),
     # usage.cost is what the account is charged: $0.0123 whatever the tokens say
     Row(
         "openrouter reported cost",

@@ -94,11 +94,40 @@ def test_translated_streams_get_their_formats_keepalive(fmt: ClientFormat) -> No
 
 @pytest.mark.parametrize("fmt", CLIENT_FORMATS)
 def test_relayed_streams_get_a_keepalive_only_between_events(fmt: ClientFormat) -> None:
+    """A keep-alive never lands inside an event the client has half of: the relay holds the start of an
+    unfinished upstream event back until its end, so one can be written even then (s10 variant 19-f: an
+    upstream silent in the middle of an event left the client without keep-alives)."""
     relay = make_relay(registry.pairing(fmt, registry.client(fmt).wire), View(model="m"))
     assert relay.keepalive() == registry.client(fmt).keepalive
-    relay.feed(TEXT[:40])  # half an upstream event
-    assert relay.keepalive() == b""
-    relay.feed(TEXT[40:])
+    first = relay.feed(TEXT[:40])  # half an upstream event
+    assert first == b""  # held back: of no use to the client before its end
+    ping = relay.keepalive()
+    assert ping == registry.client(fmt).keepalive
+    rest = relay.feed(TEXT[40:])
     assert relay.keepalive() == registry.client(fmt).keepalive
+    got = SSEDecoder().feed(first + ping + rest)
+    want = SSEDecoder().feed(TEXT)
+    assert [(e.event, e.data) for e in got if not e.comment and e.event != "ping"] == [
+        (e.event, e.data) for e in want
+    ]
     ping = SSEDecoder().feed(registry.client("anthropic").keepalive)
     assert ping[0].event == "ping" and ping[0].data == '{"type":"ping"}'
+
+
+@pytest.mark.parametrize("end", ["\n", "\r\n", "\r"], ids=["lf", "crlf", "cr"])
+@pytest.mark.parametrize("fmt", CLIENT_FORMATS)
+def test_held_back_halves_never_delay_a_whole_event(fmt: ClientFormat, end: str) -> None:
+    """The start of an unfinished event is held back (s10 variant 19-f), but every event the reads so far
+    complete reaches the client with the read that completes it, in LF, CRLF and CR line ends, cut every 7
+    bytes, and the client's events are the upstream's."""
+    wire = registry.client(fmt).wire
+    events = [TEXT.decode().strip()] * 5
+    body = "".join(e.replace("\n", end) + end + end for e in events).encode()
+    relay = make_relay(registry.pairing(fmt, wire), View(model="m"))
+    sent, fed = b"", b""
+    for i in range(0, len(body), 7):
+        fed += body[i : i + 7]
+        sent += relay.feed(body[i : i + 7])
+        assert len(SSEDecoder().feed(sent)) == len(SSEDecoder().feed(fed))
+    got = SSEDecoder().feed(sent + relay.finish())
+    assert [e.data for e in got][:5] == [e.data for e in SSEDecoder().feed(body)]

@@ -40,7 +40,11 @@ def test_translated_requests_are_clamped_to_the_target() -> None:
 # ---- issue 9, kind 6: limits the catalog gives and limits upstreams state -------------------------------
 
 from services.gateway.providers.configured import ConfiguredProvider  # noqa: E402
-from services.gateway.providers.limits import clamp_body, limit_from_refusal  # noqa: E402
+from services.gateway.providers.limits import (  # noqa: E402
+    asked_output_tokens,
+    clamp_body,
+    limit_from_refusal,
+)
 from services.gateway.routing.config import CatalogError, parse_catalog  # noqa: E402
 
 
@@ -48,6 +52,17 @@ from services.gateway.routing.config import CatalogError, parse_catalog  # noqa:
     ("message", "limit"),
     [
         ("Invalid max_tokens value, the valid range of max_tokens is [1, 8192]", 8192),
+        # s10 variants 17-e, 17-i: FastAPI/pydantic servers and Mistral (422), as parse_upstream_error words them
+        ("max_tokens: Input should be less than or equal to 4096", 4096),
+        ("max_tokens: ensure this value is less than or equal to 2048", 2048),
+        ("max_completion_tokens: Input should be less than 8193", 8192),
+        # s10 variant 17-h: Gemini on Vertex AI states an exclusive bound
+        (
+            "Unable to submit request because it has a maxOutputTokens value of 32000 but the supported range is "
+            "from 1 (inclusive) to 8193 (exclusive). Update the value and try again.",
+            8192,
+        ),
+        ("temperature: Input should be less than or equal to 2", None),
         (
             "max_tokens is too large: 32000. This model supports at most 16384 completion tokens, whereas you provided "
             "32000.",
@@ -110,6 +125,21 @@ def test_limit_from_refusal(message: str, limit: int | None) -> None:
         # cap every later answer of that model at one request's remainder)
         context_left = "context length" in message or "Given:" in message  # window minus this prompt
         assert stated.lasting is not context_left
+
+
+def test_a_refusal_stating_the_whole_request_leaves_the_window_minus_the_prompt() -> None:
+    """s10 variant 17-d: Moonshot (Kimi) states the window and the whole request (prompt + max_tokens):
+    "exceeded model token limit: 8192 (requested: 32012)" with max_tokens 32000 leaves 8192 - 12 = 8180, for
+    that request only (the prompt's share changes with every request)."""
+    said = "Invalid request: Your request exceeded model token limit: 8192 (requested: 32012)"
+    assert limit_from_refusal(said, asked=32000) == (8180, False)
+    assert limit_from_refusal(said) is None  # without what was asked, the prompt's share is unknown
+    overflow = "Invalid request: Your request exceeded model token limit: 262144 (requested: 269030)"
+    assert limit_from_refusal(overflow, asked=1000) is None  # the prompt alone is over the window
+    assert asked_output_tokens(b'{"model": "m", "max_tokens": 32000}') == 32000
+    assert asked_output_tokens(b'{"max_completion_tokens": 9}') == 9
+    assert asked_output_tokens(b'{"max_tokens": true}') is None
+    assert asked_output_tokens(b"[1]") is None and asked_output_tokens(b"not json") is None
 
 
 def test_clamp_body_lowers_every_output_field() -> None:

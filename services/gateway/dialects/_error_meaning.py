@@ -115,6 +115,32 @@ def bare_error(data: Any) -> bool:
     return isinstance(data, dict) and "error" not in data and isinstance(data.get("message"), str)
 
 
+def validation_message(data: dict[str, Any]) -> str | None:
+    """The words of a request-validation error from a FastAPI/pydantic server, else None.
+
+    FastAPI answers 422 ``{"detail": [{"loc": ["body", "max_tokens"], "msg": "Input should be less than or
+    equal to 4096", ...}]}`` (or ``"detail": "<text>"``); Mistral's API nests the same list in its error
+    object: ``{"object": "error", "message": {"detail": [...]}, "type": ...}``. Each entry becomes
+    ``"<field>: <msg>"`` (the ``body`` part of ``loc`` left out), entries joined with ``"; "``:
+    ``"max_tokens: Input should be less than or equal to 4096"``.
+    """
+    nested = data.get("message")
+    detail = (
+        data.get("detail") if "detail" in data else nested.get("detail") if isinstance(nested, dict) else None
+    )
+    if isinstance(detail, str):
+        return detail.strip()[:500] or None
+    if not isinstance(detail, list):
+        return None
+    said = []
+    for entry in detail:
+        if isinstance(entry, dict) and isinstance(entry.get("msg"), str):
+            loc = entry.get("loc")
+            where = ".".join(str(x) for x in loc if x != "body") if isinstance(loc, list) else ""
+            said.append(f"{where}: {entry['msg']}" if where else entry["msg"])
+    return "; ".join(said)[:500] or None
+
+
 def provider_message(err: dict[str, Any]) -> str | None:
     """The serving provider's own message when a router wrapped it, else None.
 

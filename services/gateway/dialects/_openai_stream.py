@@ -161,6 +161,14 @@ class _ToolCall:
         return self.complete
 
 
+def _vendor_usage(obj: dict[str, Any]) -> Any:
+    """A chunk's usage reported outside ``usage``, else None: Groq's streams report it in the last chunk's
+    ``x_groq.usage`` (Groq API reference, chat completion chunk ``x_groq``; same counts as ``usage``),
+    and those tokens are billed like any others (s10 variant 28-g)."""
+    vendor = obj.get("x_groq")
+    return vendor.get("usage") if type(vendor) is dict else None
+
+
 class ChatStreamDecoder:
     """Upstream OpenAI-style chat SSE (OpenAI, xAI, OpenRouter) → IR deltas.
 
@@ -260,6 +268,8 @@ class ChatStreamDecoder:
                 if self._failed:
                     return out
         usage = obj.get("usage")
+        if type(usage) is not dict:
+            usage = _vendor_usage(obj)
         if type(usage) is dict:
             self.usage = usage_from_openai(usage)
             out.append(UsageUpdate(usage=self.usage))

@@ -131,9 +131,12 @@ class Provider:
         """The most ``model`` may be asked to write here: known for sure, else its family's."""
         return self.known_output_limit(model) or max_output_tokens(model)
 
-    def output_limit_from_error(self, status: int | None, message: str) -> StatedLimit | None:
-        """The limit this provider stated when refusing a request's max_tokens (400/422), if any."""
-        return limit_from_refusal(message) if status in (400, 422) else None
+    def output_limit_from_error(
+        self, status: int | None, message: str, asked: int | None = None
+    ) -> StatedLimit | None:
+        """The limit this provider stated when refusing a request's max_tokens (400/422), if any; ``asked``:
+        the output tokens that request asked for (``limits.limit_from_refusal``)."""
+        return limit_from_refusal(message, asked) if status in (400, 422) else None
 
     def learn_output_limit(self, model: str, limit: int) -> None:
         """Remember a limit the provider stated (the lowest one wins)."""

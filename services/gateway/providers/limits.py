@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from typing import Any, NamedTuple
 
+import orjson
+
 _LIMITS: dict[str, int] = {
     # OpenAI
     "gpt-5": 128_000,
@@ -68,6 +70,26 @@ _REFUSALS = (
     re.compile(r"max_tokens: \d+ > (\d+), which is the maximum allowed", re.I),
     # Groq and others: "`max_tokens` must be less than or equal to `8192`"
     re.compile(r"max_(?:completion_)?tokens`? must be (?:less than or equal to|at most|<=) `?(\d+)", re.I),
+    # FastAPI/pydantic servers and Mistral (422), as ``errors.parse_upstream_error`` words them:
+    # "max_tokens: Input should be less than or equal to 4096" (pydantic 1: "ensure this value is …")
+    re.compile(
+        r"max_(?:completion_|output_|new_)?tokens: (?:Input should be|ensure this value is) less than or equal to (\d+)",
+        re.I,
+    ),
+)
+# The same, stated as an exclusive bound (the limit is one less):
+_EXCLUSIVE = (
+    # Gemini on Vertex AI: "it has a maxOutputTokens value of 32000 but the supported range is from 1
+    # (inclusive) to 8193 (exclusive)"
+    re.compile(
+        r"max_?output_?tokens value of \d+ but the supported range is from 1 \(inclusive\) to (\d+) \(exclusive\)",
+        re.I,
+    ),
+    # pydantic: "max_tokens: Input should be less than 4097" (pydantic 1: "ensure this value is less than …")
+    re.compile(
+        r"max_(?:completion_|output_|new_)?tokens: (?:Input should be|ensure this value is) less than (\d+)",
+        re.I,
+    ),
 )
 # What is left of the context window after the prompt, as (window, prompt's counts) groups:
 _CONTEXT_LEFT = (
@@ -90,6 +112,9 @@ _CONTEXT_LEFT = (
         re.I | re.S,
     ),
 )
+# The window and the whole request (prompt + the output asked for), when only that is stated. Moonshot (Kimi):
+# "Invalid request: Your request exceeded model token limit: 8192 (requested: 32012)"
+_REQUESTED = re.compile(r"exceeded model token limit: (\d+) \(requested: (\d+)\)", re.I)
 _TOKEN_FIELDS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
 
 
@@ -102,18 +127,44 @@ class StatedLimit(NamedTuple):
     lasting: bool
 
 
-def limit_from_refusal(message: str) -> StatedLimit | None:
-    """The output-token limit an upstream states when it refuses ``max_tokens``, if it states one."""
+def limit_from_refusal(message: str, asked: int | None = None) -> StatedLimit | None:
+    """The output-token limit an upstream states when it refuses ``max_tokens``, if it states one.
+
+    ``asked``: the output tokens the refused request asked for (``asked_output_tokens``), for a refusal that
+    states only the window and the whole request (Moonshot's ``requested``, prompt + ``max_tokens``): what
+    is left is the window minus the prompt, for this request only (s10 variant 17-d)."""
     if "token" not in message.lower():
         return None
+    if asked and (m := _REQUESTED.search(message)):
+        left = int(m.group(1)) - (int(m.group(2)) - asked)
+        return StatedLimit(left, lasting=False) if 0 < left < asked else None
     for pattern in _REFUSALS:
         if m := pattern.search(message):
             tokens = int(m.group(1))
             return StatedLimit(tokens, lasting=True) if tokens else None
+    for pattern in _EXCLUSIVE:
+        if m := pattern.search(message):
+            tokens = int(m.group(1)) - 1
+            return StatedLimit(tokens, lasting=True) if tokens > 0 else None
     for pattern in _CONTEXT_LEFT:
         if m := pattern.search(message):
             left = int(m.group(1)) - sum(int(n) for n in re.findall(r"\d+", m.group(2)))  # every input
             return StatedLimit(left, lasting=False) if left > 0 else None
+    return None
+
+
+def asked_output_tokens(body: bytes) -> int | None:
+    """The output tokens an outgoing JSON request body asks for (its first output-token field), else None."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    for name in _TOKEN_FIELDS:
+        value = data.get(name)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
     return None
 
 

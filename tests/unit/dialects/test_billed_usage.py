@@ -407,3 +407,35 @@ def test_chat_usage_keeps_a_relayed_ttl_split(usage: dict[str, Any]) -> None:
     no_writes = {"prompt_tokens": 10, "completion_tokens": 1, **usage}
     no_writes.pop("prompt_tokens_details", None)
     assert usage_from_openai(no_writes).cache_write_1h_tokens == 0  # no writes: no 1-hour part
+
+
+def test_groq_stream_usage_in_x_groq_is_read() -> None:
+    """s10 variant 28-g: Groq's streams report usage only in the last chunk's ``x_groq.usage``; before, the
+    ledger had 0 tokens and cost 0 for every streamed Groq answer."""
+    from services.gateway.dialects.openai_chat import ChatStreamDecoder
+
+    usage = {"queue_time": 0.01, "prompt_tokens": 50, "completion_tokens": 20, "total_tokens": 70}
+    last = {
+        "id": "c",
+        "object": "chat.completion.chunk",
+        "model": "llama-3.3-70b-versatile",
+        "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+        "x_groq": {"id": "req_1", "usage": usage},
+    }
+    dec = ChatStreamDecoder()
+    deltas = dec.feed(SSEEvent(data=orjson.dumps(last).decode(), event=None))
+    assert dec.usage is not None
+    assert (dec.usage.input_tokens, dec.usage.output_tokens) == (50, 20)
+    assert any(type(d) is UsageUpdate for d in deltas)
+    # a top-level usage wins; an x_groq without usage says nothing
+    dec = ChatStreamDecoder()
+    dec.feed(
+        SSEEvent(
+            data=orjson.dumps(last | {"usage": {"prompt_tokens": 7, "completion_tokens": 3}}).decode(),
+            event=None,
+        )
+    )
+    assert dec.usage is not None and dec.usage.output_tokens == 3
+    dec = ChatStreamDecoder()
+    dec.feed(SSEEvent(data=orjson.dumps(last | {"x_groq": {"id": "req_1"}}).decode(), event=None))
+    assert dec.usage is None

@@ -265,3 +265,47 @@ def test_a_bare_error_body_gives_its_own_message_and_type() -> None:
     bare = {"object": "error", "message": message, "type": "BadRequestError", "param": None, "code": 400}
     assert parse_upstream_error(json.dumps(bare).encode()) == (message, "BadRequestError")
     assert registry.WIRES["openai_chat"].error_meaning(400, json.dumps(bare).encode()) == "invalid_request"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (  # FastAPI/pydantic 2 (llama-cpp-python, LocalAI and other OpenAI-compatible servers): 422
+            {
+                "detail": [
+                    {
+                        "type": "less_than_equal",
+                        "loc": ["body", "max_tokens"],
+                        "msg": "Input should be less than or equal to 4096",
+                        "input": 32000,
+                        "ctx": {"le": 4096},
+                    }
+                ]
+            },
+            "max_tokens: Input should be less than or equal to 4096",
+        ),
+        (  # Mistral nests the same list in its error object
+            {
+                "object": "error",
+                "message": {
+                    "detail": [
+                        {"loc": ["body", "max_tokens"], "msg": "Input should be less than or equal to 8192"},
+                        {"loc": ["body", "stream_options"], "msg": "Extra inputs are not permitted"},
+                    ]
+                },
+                "type": "invalid_request_error",
+            },
+            "max_tokens: Input should be less than or equal to 8192; stream_options: Extra inputs are not permitted",
+        ),
+        ({"detail": "Not Found"}, "Not Found"),
+        (  # Gemini's OpenAI-compatible endpoint wraps its error body in a one-element list
+            [{"error": {"code": 400, "message": "Bad max_tokens", "status": "INVALID_ARGUMENT"}}],
+            "Bad max_tokens",
+        ),
+    ],
+    ids=["fastapi", "mistral", "fastapi-text", "gemini-list"],
+)
+def test_validation_errors_and_listed_bodies_give_their_words(body: object, message: str) -> None:
+    """s10 variants 17-e, 17-h, 17-i: the words of these shapes, not the body's Python repr (which hid
+    the limit a refusal states from ``limit_from_refusal``)."""
+    assert parse_upstream_error(json.dumps(body).encode())[0] == message
