@@ -247,9 +247,16 @@ class UpstreamClient:
             left = deadline - time.monotonic()
             try:
                 if left <= 0:
+                    # what came while a slow client took the keep-alive is no silence of the provider's
+                    early = chunks.buffered()
+                    if early:
+                        return early
                     raise TimeoutError
                 return await within(chunks.read(), min(keepalive_s, left))
             except Expired as exc:
+                early = chunks.buffered()  # it came in the timer's own loop turn: a chunk, not silence
+                if early:
+                    return early
                 if keepalive_s >= left:  # the bound itself, not a keep-alive's turn
                     raise upstream_error(exc, provider, phase, named_s) from exc
             except (TimeoutError, aiohttp.ClientError) as exc:
@@ -344,17 +351,37 @@ class Chunks:
     async def read(self) -> bytes | None:
         """The next chunk, or None at the end of the body. Safe to cancel while it waits: aiohttp's
         ``StreamReader.readany`` only waits on a future of its own, and what arrives meanwhile stays in
-        its buffer for the next read (what ``within`` needs of what it bounds)."""
-        return await self._content.readany() or None
+        its buffer for the next read (what ``within`` needs of what it bounds). Bytes that arrived before
+        the body broke come first, its error with the read after them (``_before_error``)."""
+        try:
+            return await self._content.readany() or None
+        except Exception:
+            early = self._before_error()
+            if early:
+                return early
+            raise
 
     def buffered(self) -> bytes:
         """What has arrived and not been read, without waiting: the next chunk when it is already here
         (what ``__anext__`` would return at once, without a timer or a task around the read), else
-        ``b""``. A broken body gives ``b""`` too: ``__anext__`` raises its error."""
+        ``b""``. A broken body gives what arrived before it broke, then ``b""``: ``read`` raises its
+        error."""
         try:
             return self._content.read_nowait()
         except Exception:  # the body's error, or a reader already waiting: the awaited read reports it
+            return self._before_error()
+
+    def _before_error(self) -> bytes:
+        """The bytes a broken body received before its error, ``b""`` when none wait. aiohttp's
+        ``StreamReader.readany`` and ``read_nowait`` (3.x) raise a stored error before looking at the
+        buffer, so the last events of an answer that arrived together with the connection's end (an
+        upstream that closes without ending its chunked body, bugcase 13's kind) would be lost while no
+        read waits for them (a keep-alive's turn, a slow client's write): they are taken from the
+        buffer first (aiohttp's own ``_read_nowait``; ``tests/unit/test_keepalive_reads.py`` pins it)."""
+        content = self._content
+        if content.exception() is None or not getattr(content, "_buffer", None):
             return b""
+        return content._read_nowait(-1)
 
     @property
     def ended(self) -> bool:

@@ -148,3 +148,83 @@ async def test_without_keepalives_the_wait_is_bounded_by_the_chunk_timeout() -> 
         await client(keepalive_s=0.0).next_chunk(chunks, PROVIDER, "first_token", 0.05)
     assert info.value.error_type == "broken_stream"
     assert info.value.message == "p: stream broke before its first token (no data for 0.05s)"
+
+
+@pytest.mark.usefixtures("no_task_per_read")
+async def test_the_last_events_that_came_with_the_bodys_end_are_read_before_its_error() -> None:
+    """The answer's last events and the connection's end arrive while no read waits (the keep-alive went
+    to a slow client): the events come first, the error with the next read. aiohttp's ``readany`` raises a
+    stored error before it looks at its buffer; bugcase 13's kind (a finished answer whose body broke off)
+    must stay a success."""
+    reader, chunks = body()
+    last = b'data: {"finish_reason":"stop"}\n\ndata: [DONE]\n\n'
+
+    async def on_idle() -> None:
+        reader.feed_data(last)
+        reader.set_exception(aiohttp.ClientPayloadError("Response payload is not completed"))
+
+    assert await client().next_chunk(chunks, PROVIDER, "between_chunks", 60.0, on_idle) == last
+    with pytest.raises(UpstreamError) as info:
+        await client().next_chunk(chunks, PROVIDER, "between_chunks", 60.0, on_idle)
+    assert info.value.error_type == "broken_stream"
+
+
+@pytest.mark.parametrize("keepalive_s", [0.02, 0.0])
+async def test_bytes_already_there_when_the_body_broke_are_read_first(keepalive_s: float) -> None:
+    """Between two chunks (the previous one went to a slow client meanwhile): the same rule."""
+    reader, chunks = body()
+    reader.feed_data(b"data: a\n\n")
+    reader.feed_data(b"data: b\n\n")
+    reader.set_exception(aiohttp.ClientPayloadError("cut"))
+    assert chunks.buffered() == b"data: a\n\ndata: b\n\n" and chunks.buffered() == b""
+    reader2, chunks2 = body()
+    reader2.feed_data(b"data: c\n\n")
+    reader2.set_exception(aiohttp.ClientPayloadError("cut"))
+    up = client(keepalive_s=keepalive_s)
+    assert await up.next_chunk(chunks2, PROVIDER, "between_chunks", 60.0, _idle) == b"data: c\n\n"
+    with pytest.raises(UpstreamError):
+        await up.next_chunk(chunks2, PROVIDER, "between_chunks", 60.0, _idle)
+
+
+async def _idle() -> None:
+    return None
+
+
+@pytest.mark.usefixtures("no_task_per_read")
+async def test_a_chunk_that_comes_in_the_timers_own_turn_is_no_silence() -> None:
+    """The chunk arrives in the loop turn the keep-alive timer fires in (the read's waiter is done, the
+    timer's cancellation wins): the chunk is returned, with no keep-alive for it (before the first token
+    a keep-alive commits the stream, forfeiting fallback)."""
+    reader, chunks = body()
+    fires, idles = 0, 0
+    expire = upstream._expire
+
+    def expire_with_data(task: asyncio.Task[object], fired: list[bool]) -> None:
+        nonlocal fires
+        fires += 1
+        if fires == 2:
+            reader.feed_data(b"data: x\n\n")
+        expire(task, fired)
+
+    async def on_idle() -> None:
+        nonlocal idles
+        idles += 1
+
+    with mock.patch.object(upstream, "_expire", expire_with_data):
+        got = await client().next_chunk(chunks, PROVIDER, "first_token", 60.0, on_idle)
+    assert got == b"data: x\n\n" and idles == 1 and fires == 2
+    assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
+
+
+@pytest.mark.usefixtures("no_task_per_read")
+async def test_a_chunk_that_came_while_a_slow_keepalive_outlasted_the_bound_is_read() -> None:
+    """The keep-alive's write took longer than the chunk timeout while the provider's chunk arrived: the
+    chunk is read, not blamed on the provider as a silence."""
+    reader, chunks = body()
+
+    async def on_idle() -> None:
+        reader.feed_data(b"data: late\n\n")
+        await asyncio.sleep(0.15)  # past the 0.1 s bound
+
+    up = client(keepalive_s=0.02, chunk_timeout_s=0.1)
+    assert await up.next_chunk(chunks, PROVIDER, "between_chunks", 0.1, on_idle) == b"data: late\n\n"
