@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import orjson
 
-from services.gateway.dialects._error_meaning import bare_error, provider_message
+from services.gateway.dialects._error_meaning import bare_error, provider_message, unwrapped
 from services.gateway.dialects._openai_wire import openai_error_type as openai_type
 
 
@@ -70,7 +70,7 @@ class UpstreamError(GatewayError):
 def parse_upstream_error(body: bytes) -> tuple[str, str | None]:
     """(message, type) from an OpenAI-, Anthropic- or OpenRouter-shaped error body, or the raw text."""
     try:
-        data = orjson.loads(body)
+        data = unwrapped(orjson.loads(body))
     except orjson.JSONDecodeError:
         text = body.decode("utf-8", errors="replace").strip()
         return (text[:500] or "upstream error", None)

@@ -46,7 +46,12 @@ _OVERFLOW = re.compile(
     # llama.cpp server: "the request exceeds the available context size" (type exceed_context_size_error)
     r"exceeds? (?:the )?available context size|exceed_context_size|"
     # Gemini: "The input token count (1200345) exceeds the maximum number of tokens allowed (1048576)."
-    r"input token count.{0,40}exceeds the maximum number of tokens",
+    r"input token count.{0,40}exceeds the maximum number of tokens|"
+    # Hugging Face TGI (422): "Input validation error: `inputs` tokens + `max_new_tokens` must be <= 8192. …"
+    r"`?inputs`? tokens \+ `?max_new_tokens`? must be <=|"
+    # LM Studio: "Trying to keep the first 9000 tokens when context the overflows. However, the model is
+    # loaded with context length of 8192 tokens, which is not enough." (its wording, typo included)
+    r"when context the overflows|context length of \d+ tokens, which is not enough",
     re.I | re.S,
 )
 # "… maximum context length is 128000 tokens. However, your messages resulted in 131072 tokens."
@@ -62,6 +67,10 @@ _XAI_NUMBERS = re.compile(r"maximum prompt length is (\d+) but the request conta
 _GEMINI_NUMBERS = re.compile(
     r"input token count \((\d+)\) exceeds the maximum number of tokens allowed \((\d+)\)", re.I
 )
+# TGI: "… must be <= 8192. Given: 9000 `inputs` tokens and 1024 `max_new_tokens`" (limit, then prompt)
+_TGI_NUMBERS = re.compile(r"must be <= (\d+)\. Given: (\d+) `?inputs`? tokens", re.I)
+# LM Studio: "keep the first 9000 tokens … loaded with context length of 8192 tokens"
+_LMSTUDIO_NUMBERS = re.compile(r"keep the first (\d+) tokens.*?context length of (\d+) tokens", re.I | re.S)
 
 
 def retry_advice(meaning: Meaning) -> dict[str, str]:
@@ -96,7 +105,7 @@ def told_in_stream(message: str) -> bytes:
 
 def _error_of(body: bytes) -> dict[str, Any]:
     try:
-        data = orjson.loads(body)
+        data = unwrapped(orjson.loads(body))
     except orjson.JSONDecodeError:
         return {"message": body.decode("utf-8", errors="replace")}
     err = data.get("error") if isinstance(data, dict) else None
@@ -106,6 +115,15 @@ def _error_of(body: bytes) -> dict[str, Any]:
     if isinstance(err, str):
         return {"message": err}
     return data if bare_error(data) else {}
+
+
+def unwrapped(data: Any) -> Any:
+    """The error body inside a one-element JSON array, else ``data``: Gemini's OpenAI-compatible endpoint
+    answers ``[{"error": {"code": 400, "message": …, "status": "INVALID_ARGUMENT"}}]`` (as the openai SDK
+    reports it: "Error code: 400 - [{'error': …}]"; s10 variant 10-b)."""
+    if isinstance(data, list) and data and isinstance(data[0], dict) and "error" in data[0]:
+        return data[0]
+    return data
 
 
 def bare_error(data: Any) -> bool:
@@ -194,6 +212,10 @@ def _numbers(message: str) -> tuple[int, int] | None:
     if m := _XAI_NUMBERS.search(message):
         return int(m.group(2)), int(m.group(1))
     if m := _GEMINI_NUMBERS.search(message):
+        return int(m.group(1)), int(m.group(2))
+    if m := _TGI_NUMBERS.search(message):
+        return int(m.group(2)), int(m.group(1))
+    if m := _LMSTUDIO_NUMBERS.search(message):
         return int(m.group(1)), int(m.group(2))
     return None
 

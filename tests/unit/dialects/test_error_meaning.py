@@ -177,6 +177,48 @@ def test_other_providers_overflow_reaches_claude_code(body: dict[str, object], w
     assert status == 400 and said.startswith(words)
 
 
+# s10 variants 10-a/b/c: more OpenAI-compatible servers' words for an overflow, and Gemini's array body.
+TGI_OVERFLOW = {
+    "error": "Input validation error: `inputs` tokens + `max_new_tokens` must be <= 8192. "
+    "Given: 9000 `inputs` tokens and 1024 `max_new_tokens`",
+    "error_type": "validation",
+}
+LMSTUDIO_OVERFLOW = {
+    "error": "Trying to keep the first 9000 tokens when context the overflows. However, the model is loaded "
+    "with context length of 8192 tokens, which is not enough. Try to load the model with a larger context "
+    "length, or provide a shorter input"
+}
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "words"),
+    [
+        (422, TGI_OVERFLOW, "prompt is too long: 9000 tokens > 8192 maximum"),
+        (400, LMSTUDIO_OVERFLOW, "prompt is too long: 9000 tokens > 8192 maximum"),
+        (400, [GEMINI_RAW], "prompt is too long: 1200345 tokens > 1048576 maximum"),
+    ],
+    ids=["tgi-422", "lm-studio", "gemini-openai-compat-array"],
+)
+def test_more_servers_overflow_reaches_claude_code(status: int, body: object, words: str) -> None:
+    raw = json.dumps(body).encode()
+    meaning = registry.WIRES["openai_chat"].error_meaning(status, raw)
+    assert meaning == "context_overflow"
+    message, _ = parse_upstream_error(raw)
+    said_status, said, _ = registry.client("anthropic").error_words(meaning, status, message)
+    assert said_status == 400 and said.startswith(words)
+    _, _, code = registry.client("openai_chat").error_words(meaning, status, message)
+    assert code == "context_length_exceeded"
+
+
+def test_an_error_inside_a_json_array_gives_its_own_message() -> None:
+    """Gemini's OpenAI-compatible endpoint wraps its error body in an array: its message, not the repr."""
+    body = [
+        {"error": {"code": 429, "message": "Resource has been exhausted", "status": "RESOURCE_EXHAUSTED"}}
+    ]
+    assert parse_upstream_error(json.dumps(body).encode()) == ("Resource has been exhausted", None)
+    assert parse_upstream_error(b"[1, 2]") == ("[1, 2]", None)
+
+
 def test_openrouter_names_the_serving_providers_message() -> None:
     message, _ = parse_upstream_error(json.dumps(OPENROUTER_WRAPPED).encode())
     assert message == GEMINI_RAW["error"]["message"]  # type: ignore[index]
