@@ -51,7 +51,21 @@ _OVERFLOW = re.compile(
     r"`?inputs`? tokens \+ `?max_new_tokens`? must be <=|"
     # LM Studio: "Trying to keep the first 9000 tokens when context the overflows. However, the model is
     # loaded with context length of 8192 tokens, which is not enough." (its wording, typo included)
-    r"when context the overflows|context length of \d+ tokens, which is not enough",
+    r"when context the overflows|context length of \d+ tokens, which is not enough|"
+    # LM Studio (other versions): "… tokens to keep from the initial prompt is greater than the context length"
+    r"initial prompt is greater than the context length|"
+    # vLLM, SGLang, Together: "The input (9000 tokens) is longer than the model's context length (8192 tokens)."
+    r"longer than the model'?s (?:maximum )?context length|"
+    # OpenAI: "Input tokens exceed the configured limit of 272000 tokens. Your messages resulted in …"
+    r"input tokens exceed the configured limit|"
+    # Poolside: "Input length 131393 exceeds the maximum allowed input length of 131040 tokens."
+    r"exceeds the maximum allowed input length|"
+    # GitHub Copilot: "prompt token count of 200000 exceeds the limit of 128000"
+    r"prompt token count of \d+ exceeds the limit|"
+    # Kimi (Moonshot): "Your request exceeded model token limit: 256000 (requested: 300000)"
+    r"exceeded model token limit|"
+    # Ollama: "prompt too long; exceeded max context length by 100918 tokens"
+    r"exceeded max context length",
     re.I | re.S,
 )
 # "… maximum context length is 128000 tokens. However, your messages resulted in 131072 tokens."
@@ -71,6 +85,24 @@ _GEMINI_NUMBERS = re.compile(
 _TGI_NUMBERS = re.compile(r"must be <= (\d+)\. Given: (\d+) `?inputs`? tokens", re.I)
 # LM Studio: "keep the first 9000 tokens … loaded with context length of 8192 tokens"
 _LMSTUDIO_NUMBERS = re.compile(r"keep the first (\d+) tokens.*?context length of (\d+) tokens", re.I | re.S)
+# Stated as (tokens asked, tokens allowed), in this order, by vLLM/SGLang/Together ("The input (9000 tokens)
+# is longer than the model's context length (8192 tokens)"), Poolside ("Input length 131393 exceeds the
+# maximum allowed input length of 131040 tokens"), GitHub Copilot ("prompt token count of 200000 exceeds
+# the limit of 128000") and others ("Input length (265330) exceeds model's maximum context length (262144)")
+_ASKED_ALLOWED = re.compile(
+    r"input \((\d+) tokens\) is longer than the model'?s (?:maximum )?context length \((\d+)|"
+    r"input length \(?(\d+)\)? exceeds (?:the )?(?:maximum allowed input length of |model'?s maximum context "
+    r"length \()(\d+)|"
+    r"prompt token count of (\d+) exceeds the limit of (\d+)",
+    re.I,
+)
+# (allowed, asked): Kimi "exceeded model token limit: 256000 (requested: 300000)"; OpenAI "exceed the
+# configured limit of 272000 tokens. Your messages resulted in 509178 tokens"
+_ALLOWED_ASKED = re.compile(
+    r"exceeded model token limit: (\d+) \(requested: (\d+)\)|"
+    r"configured limit of (\d+) tokens\. Your messages resulted in (\d+) tokens",
+    re.I,
+)
 
 
 def retry_advice(meaning: Meaning) -> dict[str, str]:
@@ -217,6 +249,12 @@ def _numbers(message: str) -> tuple[int, int] | None:
         return int(m.group(2)), int(m.group(1))
     if m := _LMSTUDIO_NUMBERS.search(message):
         return int(m.group(1)), int(m.group(2))
+    if m := _ASKED_ALLOWED.search(message):
+        asked, allowed = [int(g) for g in m.groups() if g is not None]
+        return asked, allowed
+    if m := _ALLOWED_ASKED.search(message):
+        allowed, asked = [int(g) for g in m.groups() if g is not None]
+        return asked, allowed
     return None
 
 

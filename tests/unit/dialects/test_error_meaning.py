@@ -196,8 +196,89 @@ LMSTUDIO_OVERFLOW = {
         (422, TGI_OVERFLOW, "prompt is too long: 9000 tokens > 8192 maximum"),
         (400, LMSTUDIO_OVERFLOW, "prompt is too long: 9000 tokens > 8192 maximum"),
         (400, [GEMINI_RAW], "prompt is too long: 1200345 tokens > 1048576 maximum"),
+        (
+            400,
+            {
+                "object": "error",
+                "message": "The input (9000 tokens) is longer than the model's context length (8192 tokens).",
+                "type": "BadRequestError",
+                "param": None,
+                "code": 400,
+            },
+            "prompt is too long: 9000 tokens > 8192 maximum",
+        ),
+        (
+            400,
+            {
+                "error": {
+                    "message": "Input length 131393 exceeds the maximum allowed input length of 131040 tokens."
+                }
+            },
+            "prompt is too long: 131393 tokens > 131040 maximum",
+        ),
+        (
+            400,
+            {"error": {"message": "Input length (265330) exceeds model's maximum context length (262144)."}},
+            "prompt is too long: 265330 tokens > 262144 maximum",
+        ),
+        (
+            400,
+            {
+                "error": {
+                    "message": "prompt token count of 200000 exceeds the limit of 128000",
+                    "code": "model_max_prompt_tokens_exceeded",
+                }
+            },
+            "prompt is too long: 200000 tokens > 128000 maximum",
+        ),
+        (
+            400,
+            {
+                "error": {
+                    "message": "Your request exceeded model token limit: 256000 (requested: 300000)",
+                    "type": "invalid_request_error",
+                }
+            },
+            "prompt is too long: 300000 tokens > 256000 maximum",
+        ),
+        (
+            400,
+            {
+                "error": {
+                    "message": "Input tokens exceed the configured limit of 272000 tokens. Your messages resulted "
+                    "in 509178 tokens. Please reduce the length of the messages.",
+                    "type": "invalid_request_error",
+                }
+            },
+            "prompt is too long: 509178 tokens > 272000 maximum",
+        ),
+        (
+            400,
+            {"error": {"message": "prompt too long; exceeded max context length by 100918 tokens"}},
+            "prompt is too long: prompt too long; exceeded max context length",
+        ),
+        (
+            400,
+            {
+                "error": "The number of tokens to keep from the initial prompt is greater than the context length. "
+                "Try to load the model with a larger context length, or provide a shorter input"
+            },
+            "prompt is too long: The number of tokens to keep",
+        ),
     ],
-    ids=["tgi-422", "lm-studio", "gemini-openai-compat-array"],
+    ids=[
+        "tgi-422",
+        "lm-studio",
+        "gemini-openai-compat-array",
+        "vllm-sglang-together",
+        "poolside",
+        "parenthesized-maximum",
+        "github-copilot",
+        "kimi",
+        "openai-configured-limit",
+        "ollama",
+        "lm-studio-keep",
+    ],
 )
 def test_more_servers_overflow_reaches_claude_code(status: int, body: object, words: str) -> None:
     raw = json.dumps(body).encode()
