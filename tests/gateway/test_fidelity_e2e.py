@@ -1028,6 +1028,19 @@ def test_a_resting_providers_refusal_is_told_again_with_its_window(
     assert len(up.seen(ANTHROPIC)) == 1  # the provider itself was asked once
 
 
+def test_count_tokens_keeps_the_providers_retry_headers(gw: Stack, up: ScriptedUpstream) -> None:
+    """s10 variant 11-h: Claude Code's count_tokens call got Anthropic's 429 without retry-after,
+    anthropic-ratelimit-unified-status or x-should-retry (the SDK retries by status without them)."""
+    refusal = {"type": "error", "error": {"type": "rate_limit_error", "message": "Weekly limit reached."}}
+    up.script("/anthropic/v1/messages/count_tokens", json_answer(refusal, 429, headers=RATE_HEADERS))
+    body = {"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": "hi"}]}
+    r = post(gw, "/v1/messages/count_tokens", body, "tcc-429", AV)
+    assert r.status_code == 429 and r.json() == refusal
+    assert r.headers["retry-after"] == "287441" and r.headers["x-should-retry"] == "false"
+    assert r.headers["anthropic-ratelimit-unified-status"] == "rejected"
+    assert r.headers["x-upstream-request-id"] == "req_011FakeRateLimited"
+
+
 def test_rate_limit_headers_on_success_and_through_translation(gw: Stack, up: ScriptedUpstream) -> None:
     up.script(
         OPENAI,
