@@ -201,12 +201,17 @@ def _chat_passthrough_frames(ev: SSEEvent, deltas: list[ir.Delta], view: View) -
     if deltas and type(deltas[-1]) is ir.UsageUpdate and not ev.comment:
         if len(deltas) == 1 or all(type(d) is ir.UsageUpdate for d in deltas):
             return b""
-    return reencode(ev)  # SSE-exact: multi-line data, id and retry survive (shared/sse.py)
+    return _chat_own_frames(ev, deltas, view)
 
 
 def _chat_own_frames(ev: SSEEvent, deltas: list[ir.Delta], view: View) -> bytes:
-    """Chat frames go back unchanged (the client asked for the usage chunk itself)."""
-    return reencode(ev)
+    """Chat frames go back unchanged (the client asked for the usage chunk itself), except tool-call
+    arguments sent as a JSON object, which become its JSON text (``oai.object_arguments_as_text``)."""
+    if '"arguments":' in ev.data:  # a tool call's arguments (in a text chunk the quotes are escaped)
+        fixed = oai.object_arguments_as_text(ev)
+        if fixed is not None:
+            return fixed
+    return reencode(ev)  # SSE-exact: multi-line data, id and retry survive (shared/sse.py)
 
 
 def _chat_frames_for(view: View) -> PassFrames | None:
