@@ -520,7 +520,7 @@ class Proxy:
             and source is not None
             and not source.translated
             and _json_object(exc.body)
-            and registry.said_in_client_words(meaning, exc.body)
+            and registry.said_in_client_words(source.wire, meaning, exc.body)
         ):
             call.answer(status, exc.error_type)
             return web.Response(

@@ -10,6 +10,7 @@ and says it again in the client's (``words_for_*``). Same-format errors go back 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any, Literal
 
 import orjson
@@ -113,18 +114,26 @@ def retry_advice(meaning: Meaning) -> dict[str, str]:
     return {"x-should-retry": "false"} if meaning == "quota_exhausted" else {}
 
 
-def said_in_client_words(meaning: Meaning, body: bytes) -> bool:
-    """False when a same-format error body does not say its meaning as clients look for it, so it is said
-    again in the client's words rather than passed on: a context overflow whose body has neither OpenAI's
-    ``code: context_length_exceeded`` nor Anthropic's "prompt is too long" (OpenRouter's numeric
-    ``code: 400``, xAI's ``{"code": "Client specified an invalid argument", "error": "…"}``). Every other
-    body goes back as it came (clients match its wording)."""
-    if meaning != "context_overflow":
-        return True
-    err = _error_of(body)
-    return err.get("code") == "context_length_exceeded" or "prompt is too long" in str(
-        err.get("message") or ""
-    )
+def said_in_client_words(meaning: Meaning, body: bytes, said: Callable[[dict[str, Any]], bool]) -> bool:
+    """False when a same-format error body does not say its meaning as that format's clients look for it,
+    so it is said again in the client's words rather than passed on: a context overflow whose error
+    object fails ``said`` (``overflow_said_by_code`` for OpenAI's formats, ``overflow_said_by_anthropic``).
+    Every other body goes back as it came (clients match its wording)."""
+    return meaning != "context_overflow" or said(_error_of(body))
+
+
+def overflow_said_by_code(err: dict[str, Any]) -> bool:
+    """OpenAI's clients (the openai SDK's users, Codex) know an overflow by ``code: context_length_exceeded``
+    only: not OpenRouter's numeric ``code: 400``, xAI's ``{"code": "Client specified an invalid
+    argument"}``, nor Fireworks' "The prompt is too long: …" without a code (s10 variant 10-k)."""
+    return err.get("code") == "context_length_exceeded"
+
+
+def overflow_said_by_anthropic(err: dict[str, Any]) -> bool:
+    """Claude Code knows an overflow by its message: "prompt is too long", or "input length and
+    `max_tokens` exceed context limit" (which it answers by lowering max_tokens)."""
+    message = str(err.get("message") or "")
+    return "prompt is too long" in message or "exceed context limit" in message
 
 
 def told_in_stream(message: str) -> bytes:

@@ -165,6 +165,9 @@ class WireSpec:
     # ended the answer (``StreamDecoder.done`` turned True), read by the stream's decoder; a relay with a
     # frame filter adds them (chat: blank tool arguments get "{}", bugcase 01-k).
     repair_stream: Callable[[StreamDecoder, SSEEvent], tuple[bytes, bytes]] | None = None
+    # Whether a passed-through error object says "context overflow" as this wire's own clients look for it
+    # (``_error_meaning.said_in_client_words``): OpenAI's clients by code, Anthropic's by message.
+    overflow_said: Callable[[dict[str, Any]], bool] = em.overflow_said_by_code
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,6 +330,7 @@ WIRES: dict[Wire, WireSpec] = {
         scan=scan.named_rule(_ANTHROPIC_TOKENS, scan.ANTHROPIC_MARKS),
         closing_frame=anth.STOP_FRAME,
         verifies_signatures=True,
+        overflow_said=em.overflow_said_by_anthropic,
     ),
     "openai_responses": WireSpec(
         name="openai_responses",
@@ -397,10 +401,10 @@ def retry_advice(meaning: em.Meaning) -> dict[str, str]:
     return em.retry_advice(meaning)
 
 
-def said_in_client_words(meaning: em.Meaning, body: bytes) -> bool:
-    """Whether a same-format error body says its meaning as clients look for it
-    (``_error_meaning.said_in_client_words``)."""
-    return em.said_in_client_words(meaning, body)
+def said_in_client_words(wire: Wire, meaning: em.Meaning, body: bytes) -> bool:
+    """Whether a same-format error body of ``wire`` says its meaning as that format's clients look for it
+    (``_error_meaning.said_in_client_words``, with the wire's ``overflow_said``)."""
+    return em.said_in_client_words(meaning, body, WIRES[wire].overflow_said)
 
 
 def client(fmt: ClientFormat) -> ClientSpec:

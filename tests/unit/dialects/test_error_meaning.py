@@ -357,29 +357,49 @@ def test_only_an_exhausted_quota_tells_clients_not_to_retry() -> None:
 
 
 @pytest.mark.parametrize(
-    ("meaning", "body", "kept"),
+    ("wire", "meaning", "body", "kept"),
     [
-        ("context_overflow", json.dumps(OPENAI_OVERFLOW).encode(), True),
-        ("context_overflow", json.dumps(ANTHROPIC_OVERFLOW).encode(), True),
+        ("openai_chat", "context_overflow", json.dumps(OPENAI_OVERFLOW).encode(), True),
+        ("openai_responses", "context_overflow", json.dumps(OPENAI_OVERFLOW).encode(), True),
+        ("anthropic", "context_overflow", json.dumps(ANTHROPIC_OVERFLOW).encode(), True),
         # OpenRouter's numeric code and xAI's own shape do not say it as clients look for it
         (
+            "openai_chat",
             "context_overflow",
             b'{"error": {"code": 400, "message": "maximum context length is 8 tokens"}}',
             False,
         ),
         (
+            "openai_chat",
             "context_overflow",
             b'{"code": "Client specified an invalid argument", "error": "maximum prompt length"}',
             False,
         ),
-        ("rate_limit", b'{"error": {"code": 429, "message": "slow down"}}', True),
-        ("context_overflow", json.dumps(VLLM_BARE).encode(), False),
+        ("openai_chat", "rate_limit", b'{"error": {"code": 429, "message": "slow down"}}', True),
+        ("openai_chat", "context_overflow", json.dumps(VLLM_BARE).encode(), False),
+        # s10 variant 10-k: Fireworks says "prompt is too long" without OpenAI's code: OpenAI clients miss it
+        (
+            "openai_chat",
+            "context_overflow",
+            b'{"error": {"object": "error", "type": "invalid_request_error", "message": "The prompt is too '
+            b'long: 140000, model maximum context length: 131072"}}',
+            False,
+        ),
+        # Anthropic's other overflow wording is Claude Code's own (it lowers max_tokens on it): kept
+        (
+            "anthropic",
+            "context_overflow",
+            b'{"type": "error", "error": {"type": "invalid_request_error", "message": "input length and '
+            b'`max_tokens` exceed context limit: 188000 + 21333 > 200000"}}',
+            True,
+        ),
+        ("anthropic", "context_overflow", json.dumps(OPENAI_OVERFLOW).encode(), False),
     ],
 )
 def test_same_format_bodies_are_kept_unless_they_hide_an_overflow(
-    meaning: Meaning, body: bytes, kept: bool
+    wire: Wire, meaning: Meaning, body: bytes, kept: bool
 ) -> None:
-    assert registry.said_in_client_words(meaning, body) is kept
+    assert registry.said_in_client_words(wire, meaning, body) is kept
 
 
 def test_a_bare_error_body_gives_its_own_message_and_type() -> None:
