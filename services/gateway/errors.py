@@ -13,7 +13,12 @@ from __future__ import annotations
 
 import orjson
 
-from services.gateway.dialects._error_meaning import bare_error, provider_message, validation_message
+from services.gateway.dialects._error_meaning import (
+    bare_error,
+    provider_message,
+    unwrapped,
+    validation_message,
+)
 from services.gateway.dialects._openai_wire import openai_error_type as openai_type
 
 
@@ -72,12 +77,10 @@ def parse_upstream_error(body: bytes) -> tuple[str, str | None]:
     a FastAPI/pydantic validation error (``validation_message``: FastAPI's ``detail``, Mistral's nested one),
     Gemini's OpenAI-compatible endpoint's one-element list ``[{"error": {...}}]``, or the raw text."""
     try:
-        data = orjson.loads(body)
+        data = unwrapped(orjson.loads(body))
     except orjson.JSONDecodeError:
         text = body.decode("utf-8", errors="replace").strip()
         return (text[:500] or "upstream error", None)
-    if isinstance(data, list) and len(data) == 1 and isinstance(data[0], dict):
-        data = data[0]  # Gemini's OpenAI-compatible endpoint wraps its error body in a list
     err = data.get("error") if isinstance(data, dict) else None
     if isinstance(err, dict):
         message = provider_message(err) or str(err.get("message") or "upstream error")

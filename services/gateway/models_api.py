@@ -128,7 +128,7 @@ async def count_tokens(request: web.Request) -> web.StreamResponse:
             # what the gateway minted (synthetic thinking signatures) must not reach Anthropic here either
             changed = registry.WIRES["anthropic"].strip_minted(sent) or route.model != model
             try:
-                status, payload = await state.upstream.post_json(
+                status, payload, forwarded = await state.upstream.post_json(
                     provider,
                     provider.url("count_tokens"),
                     provider.headers(request.headers),
@@ -136,8 +136,10 @@ async def count_tokens(request: web.Request) -> web.StreamResponse:
                 )
             except UpstreamError:
                 continue  # connection error or timeout: try the next route, else the local estimate
-            if status < 500:
-                return web.Response(body=payload, status=status, content_type="application/json")
+            if status < 500:  # with the provider's retry and rate-limit headers (s10 variant 11-h)
+                return web.Response(
+                    body=payload, status=status, content_type="application/json", headers=forwarded
+                )
         return web.json_response({"input_tokens": estimate_tokens(body)})
     except GatewayError as exc:
         return json_error("anthropic", exc.status, exc.message, request_id=request_id)

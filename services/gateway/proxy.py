@@ -33,6 +33,7 @@ from services.gateway.providers.base import Provider, Route
 from services.gateway.providers.limits import asked_output_tokens, clamp_body
 from services.gateway.relay import Relay, make_relay
 from services.gateway.routing.health import ProviderHealth, is_retryable
+from services.gateway.routing.refusals import Refusals
 from services.gateway.serve import Answer, Limits, Unfit, serve
 from services.gateway.upstream import Chunks, UpstreamClient
 
@@ -64,6 +65,7 @@ class Proxy:
         self.providers = providers
         self.health = health
         self.limits = limits
+        self.refusals: Refusals[Attempt] = Refusals()  # each provider's last 429 with a stated window
 
     async def serve(self, request: web.Request, call: Call, routes: list[Route]) -> web.StreamResponse:
         """Try ``routes`` (see ``serve.serve``); the answer, or the error in the client's format."""
@@ -71,9 +73,52 @@ class Proxy:
         outcome = await serve(
             routes, functools.partial(self.attempt, request, call), self.health, self.limits
         )
+        if self.refusals or isinstance(outcome, UpstreamError):
+            self._note_refusals(call)
         if isinstance(outcome, UpstreamError):
+            told = self._told_again(call, routes, outcome)
+            if told is not None:
+                return self._error_response(call, *told)
             return self._error_response(call, outcome)
         return outcome
+
+    def _note_refusals(self, call: Call) -> None:
+        """Remember each attempt's 429 that stated a window (``routing/refusals.py``); forget the
+        refusal of a provider that answered."""
+        for att in call.attempts:
+            exc = att.error
+            if exc is not None and exc.upstream_status == 429 and exc.retry_after_s is not None:
+                self.refusals.remember(att.route.provider, exc.retry_after_s, att)
+            elif att.answered:
+                self.refusals.forget(att.route.provider)
+
+    def _told_again(
+        self, call: Call, routes: list[Route], outcome: UpstreamError
+    ) -> tuple[UpstreamError, Attempt] | None:
+        """When no provider could be tried because each is resting after its own 429, that provider's
+        refusal as it said it (body, forwarded headers), with the time left of its window; else None."""
+        if call.attempts or outcome.upstream_status != 429:
+            return None
+        found = self.refusals.current(dict.fromkeys(r.provider for r in routes))
+        if found is None:
+            return None
+        att, left_s = found
+        old = att.error
+        assert old is not None  # only failed attempts are remembered
+        pair = registry.pairing(call.endpoint.format, att.wire)
+        source = Attempt(att.route, att.wire, pair.translated)
+        again = UpstreamError(
+            old.upstream_status,
+            old.message,
+            provider=old.provider,
+            retryable=True,
+            body=old.body,
+            error_type=old.upstream_type,
+            retry_after_s=left_s,
+            headers=dict(old.headers),
+        )
+        source.error = again
+        return again, source
 
     # ---- one attempt ------------------------------------------------------------------------------
 
@@ -456,15 +501,16 @@ class Proxy:
             "request-id": call.request_id,
         }
 
-    def _error_response(self, call: Call, exc: UpstreamError) -> web.Response:
+    def _error_response(self, call: Call, exc: UpstreamError, source: Attempt | None = None) -> web.Response:
         """The last error, in the client's format. A provider's own error body goes back unmodified when
         the client speaks that provider's API (clients match its wording to recover), unless it does not
-        say its meaning in the words clients look for (``registry.said_in_client_words``)."""
+        say its meaning in the words clients look for (``registry.said_in_client_words``). ``source``:
+        the attempt that got ``exc``, when it is not one of this call's (a refusal told again)."""
         status = exc.upstream_status or 502
         headers = {**exc.headers, **self._headers(call)}
         if exc.retry_after_s is not None:
             headers["retry-after"] = str(max(1, math.ceil(exc.retry_after_s)))  # whole seconds, rounded up
-        source = next((a for a in call.attempts if a.error is exc), None)
+        source = source or next((a for a in call.attempts if a.error is exc), None)
         meaning = None
         if exc.upstream_status is not None and source is not None:
             # the upstream's meaning (context overflow, rate limit, …), said in the client's words below
@@ -476,7 +522,7 @@ class Proxy:
             and source is not None
             and not source.translated
             and _json_object(exc.body)
-            and registry.said_in_client_words(meaning, exc.body)
+            and registry.said_in_client_words(source.wire, meaning, exc.body)
         ):
             call.answer(status, exc.error_type)
             return web.Response(

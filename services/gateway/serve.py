@@ -107,12 +107,23 @@ async def serve(
         )
         if not outcome.retryable:
             break
-        if outcome.retry_after_s is not None and outcome.retry_after_s <= limits.retry_after_max_wait_s:
+        if (
+            outcome.retry_after_s is not None
+            and outcome.retry_after_s <= limits.retry_after_max_wait_s
+            and not told_not_to_retry(outcome)
+        ):
             pending.append(route)  # worth another try once its Retry-After is over
     if last is None and unfit is not None and not pending:  # no route could express it
         raise unfit.error
     # the routes that could express it say when to retry (a route passed over as unfit never will)
     return last or unavailable([r for r in routes if r not in passed_over] or routes, health)
+
+
+def told_not_to_retry(error: UpstreamError) -> bool:
+    """The provider said ``x-should-retry: false``: this request is not to be sent to it again, whatever its
+    status or Retry-After (the anthropic and openai SDKs obey the header before anything else,
+    ``_base_client._should_retry``; s10 variant 11-j). Another route may still serve it."""
+    return error.headers.get("x-should-retry") == "false"
 
 
 def unavailable(routes: list[Route], health: ProviderHealth) -> UpstreamError:

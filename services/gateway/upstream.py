@@ -322,11 +322,13 @@ class UpstreamClient:
 
     async def post_json(
         self, provider: Provider, url: str, headers: dict[str, str], body: bytes
-    ) -> tuple[int, bytes]:
-        """A small request/answer exchange (``count_tokens``): status and body, both phases bounded."""
+    ) -> tuple[int, bytes, dict[str, str]]:
+        """A small request/answer exchange (``count_tokens``): status, body and the provider's headers that
+        go back to the client (``Provider.response_headers``: rate-limit and retry headers, its request
+        id), both phases bounded."""
         resp = await self.send(provider, url, headers, body)
         try:
-            return resp.status, await self.read_body(resp, provider)
+            return resp.status, await self.read_body(resp, provider), provider.response_headers(resp.headers)
         finally:
             resp.release()
 

@@ -1124,6 +1124,46 @@ def test_case11_429_headers_reach_claude_code(gw_alone: Stack, up: ScriptedUpstr
     assert len(up.seen(ANTHROPIC)) == 1  # a week-long Retry-After is not waited out nor retried
 
 
+def test_a_resting_providers_refusal_is_told_again_with_its_window(
+    gw_alone: Stack, up: ScriptedUpstream
+) -> None:
+    """s10 variant 11-a: after a week-long 429 the gateway rests Anthropic and answers the next requests
+    itself. Those answers say what Anthropic said: its body and headers, and the time left of ITS window
+    (not the gateway's 600 s cap), or Claude Code takes them for a short throttle and loops. A client of
+    another format gets the same meaning in its own words, with the same headers."""
+    gw = gw_alone
+    refusal = {"type": "error", "error": {"type": "rate_limit_error", "message": "Weekly limit reached."}}
+    up.script(ANTHROPIC, json_answer(refusal, 429, headers=RATE_HEADERS))
+    body = {"model": "claude-sonnet-4-5", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]}
+    first = post(gw, "/v1/messages", body, "t11-a1", AV)
+    assert first.status_code == 429 and first.headers["retry-after"] == "287441"
+    again = post(gw, "/v1/messages", {**body, "stream": True}, "t11-a2", AV)
+    assert again.status_code == 429 and again.json() == refusal
+    assert 287000 < int(again.headers["retry-after"]) <= 287441
+    assert again.headers["anthropic-ratelimit-unified-status"] == "rejected"
+    assert again.headers["x-should-retry"] == "false" and again.headers["x-request-id"] == "t11-a2"
+    chat = post(
+        gw, "/v1/chat/completions", {"model": "claude-sonnet-4-5", "messages": body["messages"]}, "t11-a3"
+    )
+    assert chat.status_code == 429 and chat.json()["error"]["code"] == "rate_limit_exceeded"
+    assert chat.json()["error"]["message"] == "Weekly limit reached."
+    assert 287000 < int(chat.headers["retry-after"]) and chat.headers["x-should-retry"] == "false"
+    assert len(up.seen(ANTHROPIC)) == 1  # the provider itself was asked once
+
+
+def test_count_tokens_keeps_the_providers_retry_headers(gw: Stack, up: ScriptedUpstream) -> None:
+    """s10 variant 11-h: Claude Code's count_tokens call got Anthropic's 429 without retry-after,
+    anthropic-ratelimit-unified-status or x-should-retry (the SDK retries by status without them)."""
+    refusal = {"type": "error", "error": {"type": "rate_limit_error", "message": "Weekly limit reached."}}
+    up.script("/anthropic/v1/messages/count_tokens", json_answer(refusal, 429, headers=RATE_HEADERS))
+    body = {"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": "hi"}]}
+    r = post(gw, "/v1/messages/count_tokens", body, "tcc-429", AV)
+    assert r.status_code == 429 and r.json() == refusal
+    assert r.headers["retry-after"] == "287441" and r.headers["x-should-retry"] == "false"
+    assert r.headers["anthropic-ratelimit-unified-status"] == "rejected"
+    assert r.headers["x-upstream-request-id"] == "req_011FakeRateLimited"
+
+
 def test_rate_limit_headers_on_success_and_through_translation(gw: Stack, up: ScriptedUpstream) -> None:
     up.script(
         OPENAI,

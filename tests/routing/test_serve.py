@@ -234,6 +234,25 @@ async def test_a_short_retry_after_on_the_only_route_is_waited_out() -> None:
     assert tried == ["openai", "openai"] and slept == [pytest.approx(0.2)]
 
 
+async def test_a_short_retry_after_with_should_not_retry_is_not_retried() -> None:
+    """s10 variant 11-j: a 429 with Retry-After 1 and ``x-should-retry: false``: the provider is not asked
+    again for this request (the gateway was asking up to MAX_ATTEMPTS times); another route still may be."""
+    health = ProviderHealth(BreakerConfig(failures=5, cooldown_s=30.0))
+    refusal = err(429, "openai", retry_after=0.01)
+    refusal.headers = {"x-should-retry": "false", "retry-after": "1"}
+    tried: list[str] = []
+
+    async def attempt(route: Route) -> Answer[str] | UpstreamError:
+        tried.append(route.provider)
+        return refusal if route.provider == "openai" else Answer("ok")
+
+    assert await serve_loop(ROUTES[:1], attempt, health, Limits(4, 10.0)) is refusal
+    assert tried == ["openai"]
+    health, tried[:] = ProviderHealth(BreakerConfig(failures=5, cooldown_s=30.0)), []
+    assert await serve_loop(ROUTES[:2], attempt, health, Limits(4, 10.0)) == "ok"
+    assert tried == ["openai", "openrouter"]
+
+
 async def test_a_short_retry_after_goes_behind_the_other_routes(health: ProviderHealth) -> None:
     proxy = ScriptedProxy({"openai": [err(429, "openai", retry_after=0.1)], "openrouter": ["ok"]}, health)
     assert (await serve(proxy, make_call(), ROUTES[:2])).status == 200

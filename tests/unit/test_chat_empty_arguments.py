@@ -135,6 +135,30 @@ def test_arguments_sent_as_an_object_become_its_json_text() -> None:
     assert orjson.loads(str(_arguments(repair_empty_arguments(raw, orjson.loads(raw))))) == {"city": "Paris"}
 
 
+@pytest.mark.parametrize("include_usage", [False, True])
+def test_a_relayed_stream_gives_object_arguments_as_their_json_text(include_usage: bool) -> None:
+    """s10 variant 01-k: a server streams a call's arguments as a JSON object; the openai SDK joins the
+    fragments as strings, so the client gets the object's JSON text (in one read and event by event)."""
+    start = {
+        "index": 0,
+        "id": "call_0",
+        "type": "function",
+        "function": {"name": "f", "arguments": {"city": "Paris"}},
+    }
+    frames = [
+        _chunk({"role": "assistant", "tool_calls": [start]}),
+        _chunk({}, "tool_calls"),
+        b"data: [DONE]\n\n",
+    ]
+    for reads in ([b"".join(frames)], frames):
+        relay = Passthrough(
+            pairing("openai_chat", "openai_chat"), View(model="m", include_usage=include_usage)
+        )
+        out = b"".join(relay.feed(r) for r in reads) + relay.finish()
+        assert {i: orjson.loads(a) for i, a in _joined(out).items()} == {0: {"city": "Paris"}}
+        assert relay.complete and out.endswith(b"data: [DONE]\n\n")
+
+
 def test_calls_sharing_index_zero_judge_only_the_last_one() -> None:
     """Servers that send every call at index 0, each with its own id: a blank first call must not have
     "{}" joined to a later call's arguments at the same index (it would read ``{"x":1}{}``)."""

@@ -10,6 +10,7 @@ and says it again in the client's (``words_for_*``). Same-format errors go back 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any, Literal
 
 import orjson
@@ -46,7 +47,26 @@ _OVERFLOW = re.compile(
     # llama.cpp server: "the request exceeds the available context size" (type exceed_context_size_error)
     r"exceeds? (?:the )?available context size|exceed_context_size|"
     # Gemini: "The input token count (1200345) exceeds the maximum number of tokens allowed (1048576)."
-    r"input token count.{0,40}exceeds the maximum number of tokens",
+    r"input token count.{0,40}exceeds the maximum number of tokens|"
+    # Hugging Face TGI (422): "Input validation error: `inputs` tokens + `max_new_tokens` must be <= 8192. …"
+    r"`?inputs`? tokens \+ `?max_new_tokens`? must be <=|"
+    # LM Studio: "Trying to keep the first 9000 tokens when context the overflows. However, the model is
+    # loaded with context length of 8192 tokens, which is not enough." (its wording, typo included)
+    r"when context the overflows|context length of \d+ tokens, which is not enough|"
+    # LM Studio (other versions): "… tokens to keep from the initial prompt is greater than the context length"
+    r"initial prompt is greater than the context length|"
+    # vLLM, SGLang, Together: "The input (9000 tokens) is longer than the model's context length (8192 tokens)."
+    r"longer than the model'?s (?:maximum )?context length|"
+    # OpenAI: "Input tokens exceed the configured limit of 272000 tokens. Your messages resulted in …"
+    r"input tokens exceed the configured limit|"
+    # Poolside: "Input length 131393 exceeds the maximum allowed input length of 131040 tokens."
+    r"exceeds the maximum allowed input length|"
+    # GitHub Copilot: "prompt token count of 200000 exceeds the limit of 128000"
+    r"prompt token count of \d+ exceeds the limit|"
+    # Kimi (Moonshot): "Your request exceeded model token limit: 256000 (requested: 300000)"
+    r"exceeded model token limit|"
+    # Ollama: "prompt too long; exceeded max context length by 100918 tokens"
+    r"exceeded max context length",
     re.I | re.S,
 )
 # "… maximum context length is 128000 tokens. However, your messages resulted in 131072 tokens."
@@ -62,6 +82,28 @@ _XAI_NUMBERS = re.compile(r"maximum prompt length is (\d+) but the request conta
 _GEMINI_NUMBERS = re.compile(
     r"input token count \((\d+)\) exceeds the maximum number of tokens allowed \((\d+)\)", re.I
 )
+# TGI: "… must be <= 8192. Given: 9000 `inputs` tokens and 1024 `max_new_tokens`" (limit, then prompt)
+_TGI_NUMBERS = re.compile(r"must be <= (\d+)\. Given: (\d+) `?inputs`? tokens", re.I)
+# LM Studio: "keep the first 9000 tokens … loaded with context length of 8192 tokens"
+_LMSTUDIO_NUMBERS = re.compile(r"keep the first (\d+) tokens.*?context length of (\d+) tokens", re.I | re.S)
+# Stated as (tokens asked, tokens allowed), in this order, by vLLM/SGLang/Together ("The input (9000 tokens)
+# is longer than the model's context length (8192 tokens)"), Poolside ("Input length 131393 exceeds the
+# maximum allowed input length of 131040 tokens"), GitHub Copilot ("prompt token count of 200000 exceeds
+# the limit of 128000") and others ("Input length (265330) exceeds model's maximum context length (262144)")
+_ASKED_ALLOWED = re.compile(
+    r"input \((\d+) tokens\) is longer than the model'?s (?:maximum )?context length \((\d+)|"
+    r"input length \(?(\d+)\)? exceeds (?:the )?(?:maximum allowed input length of |model'?s maximum context "
+    r"length \()(\d+)|"
+    r"prompt token count of (\d+) exceeds the limit of (\d+)",
+    re.I,
+)
+# (allowed, asked): Kimi "exceeded model token limit: 256000 (requested: 300000)"; OpenAI "exceed the
+# configured limit of 272000 tokens. Your messages resulted in 509178 tokens"
+_ALLOWED_ASKED = re.compile(
+    r"exceeded model token limit: (\d+) \(requested: (\d+)\)|"
+    r"configured limit of (\d+) tokens\. Your messages resulted in (\d+) tokens",
+    re.I,
+)
 
 
 def retry_advice(meaning: Meaning) -> dict[str, str]:
@@ -72,18 +114,26 @@ def retry_advice(meaning: Meaning) -> dict[str, str]:
     return {"x-should-retry": "false"} if meaning == "quota_exhausted" else {}
 
 
-def said_in_client_words(meaning: Meaning, body: bytes) -> bool:
-    """False when a same-format error body does not say its meaning as clients look for it, so it is said
-    again in the client's words rather than passed on: a context overflow whose body has neither OpenAI's
-    ``code: context_length_exceeded`` nor Anthropic's "prompt is too long" (OpenRouter's numeric
-    ``code: 400``, xAI's ``{"code": "Client specified an invalid argument", "error": "…"}``). Every other
-    body goes back as it came (clients match its wording)."""
-    if meaning != "context_overflow":
-        return True
-    err = _error_of(body)
-    return err.get("code") == "context_length_exceeded" or "prompt is too long" in str(
-        err.get("message") or ""
-    )
+def said_in_client_words(meaning: Meaning, body: bytes, said: Callable[[dict[str, Any]], bool]) -> bool:
+    """False when a same-format error body does not say its meaning as that format's clients look for it,
+    so it is said again in the client's words rather than passed on: a context overflow whose error
+    object fails ``said`` (``overflow_said_by_code`` for OpenAI's formats, ``overflow_said_by_anthropic``).
+    Every other body goes back as it came (clients match its wording)."""
+    return meaning != "context_overflow" or said(_error_of(body))
+
+
+def overflow_said_by_code(err: dict[str, Any]) -> bool:
+    """OpenAI's clients (the openai SDK's users, Codex) know an overflow by ``code: context_length_exceeded``
+    only: not OpenRouter's numeric ``code: 400``, xAI's ``{"code": "Client specified an invalid
+    argument"}``, nor Fireworks' "The prompt is too long: …" without a code (s10 variant 10-k)."""
+    return err.get("code") == "context_length_exceeded"
+
+
+def overflow_said_by_anthropic(err: dict[str, Any]) -> bool:
+    """Claude Code knows an overflow by its message: "prompt is too long", or "input length and
+    `max_tokens` exceed context limit" (which it answers by lowering max_tokens)."""
+    message = str(err.get("message") or "")
+    return "prompt is too long" in message or "exceed context limit" in message
 
 
 def told_in_stream(message: str) -> bytes:
@@ -96,7 +146,7 @@ def told_in_stream(message: str) -> bytes:
 
 def _error_of(body: bytes) -> dict[str, Any]:
     try:
-        data = orjson.loads(body)
+        data = unwrapped(orjson.loads(body))
     except orjson.JSONDecodeError:
         return {"message": body.decode("utf-8", errors="replace")}
     err = data.get("error") if isinstance(data, dict) else None
@@ -106,6 +156,15 @@ def _error_of(body: bytes) -> dict[str, Any]:
     if isinstance(err, str):
         return {"message": err}
     return data if bare_error(data) else {}
+
+
+def unwrapped(data: Any) -> Any:
+    """The error body inside a one-element JSON array, else ``data``: Gemini's OpenAI-compatible endpoint
+    answers ``[{"error": {"code": 400, "message": …, "status": "INVALID_ARGUMENT"}}]`` (as the openai SDK
+    reports it: "Error code: 400 - [{'error': …}]"; s10 variant 10-b)."""
+    if isinstance(data, list) and data and isinstance(data[0], dict) and "error" in data[0]:
+        return data[0]
+    return data
 
 
 def bare_error(data: Any) -> bool:
@@ -221,6 +280,16 @@ def _numbers(message: str) -> tuple[int, int] | None:
         return int(m.group(2)), int(m.group(1))
     if m := _GEMINI_NUMBERS.search(message):
         return int(m.group(1)), int(m.group(2))
+    if m := _TGI_NUMBERS.search(message):
+        return int(m.group(2)), int(m.group(1))
+    if m := _LMSTUDIO_NUMBERS.search(message):
+        return int(m.group(1)), int(m.group(2))
+    if m := _ASKED_ALLOWED.search(message):
+        asked, allowed = [int(g) for g in m.groups() if g is not None]
+        return asked, allowed
+    if m := _ALLOWED_ASKED.search(message):
+        allowed, asked = [int(g) for g in m.groups() if g is not None]
+        return asked, allowed
     return None
 
 

@@ -29,24 +29,39 @@ def strip_for_anthropic(body: dict[str, Any]) -> bool:
     """Drop thinking blocks closed with the gateway's synthetic signature, or with none at all (a missing or
     empty ``signature``, as other Anthropic-compatible providers send back: Anthropic answers 400 "Invalid
     `signature` in `thinking` block" to both); an assistant turn left empty is dropped (Anthropic joins
-    the consecutive user turns around it)."""
+    the consecutive user turns around it).
+
+    When the last assistant turn lost such a block and calls a tool (a tool loop in progress), the request's
+    ``thinking`` goes too: with thinking on, Anthropic answers 400 "Expected `thinking` or
+    `redacted_thinking`, but found `tool_use`. When `thinking` is enabled, a final `assistant` message must
+    start with a thinking block" (extended-thinking docs, "Preserving thinking blocks"; s10 variant 04-e).
+    """
     messages = body.get("messages")
     if not isinstance(messages, list):
         return False
     out: list[Any] = []
-    changed = False
+    changed = last_lost = False
     for msg in messages:
         content = msg.get("content") if isinstance(msg, dict) else None
+        is_assistant = isinstance(msg, dict) and msg.get("role") == "assistant"
         if not isinstance(content, list) or not any(_unverifiable(b) for b in content):
             out.append(msg)
+            last_lost = False if is_assistant else last_lost
             continue
         changed = True
         kept = [b for b in content if not _unverifiable(b)]
+        last_lost = is_assistant and any(_tool_use(b) for b in kept)
         if kept:
             out.append({**msg, "content": kept})
     if changed:
         body["messages"] = out
+        if last_lost:
+            body.pop("thinking", None)
     return changed
+
+
+def _tool_use(block: Any) -> bool:
+    return isinstance(block, dict) and block.get("type") == "tool_use"
 
 
 def _unverifiable(block: Any) -> bool:

@@ -332,8 +332,11 @@ class ChatStreamDecoder:
                 call.id = item_id
             if call.name is None and isinstance(fn.get("name"), str) and fn["name"]:
                 call.name = fn["name"]
-            if isinstance(fn.get("arguments"), str) and fn["arguments"]:
-                call.fragments.append(fn["arguments"])
+            arguments = fn.get("arguments")
+            if isinstance(arguments, str) and arguments:
+                call.fragments.append(arguments)
+            elif isinstance(arguments, dict):  # a few servers send the whole input as an object (s10 01-i)
+                call.fragments.append(orjson.dumps(arguments).decode())
         return self._advance(final=False)
 
     def _advance(self, final: bool) -> list[Delta]:

@@ -298,6 +298,23 @@ def _add_thinking(body: dict[str, Any], target: Target, out: dict[str, Any]) -> 
         out["thinking"] = {"type": "enabled", "budget_tokens": budget}
 
 
+def keeps_thinking(turns: list[dict[str, Any]]) -> bool:
+    """False when thinking must be off: the last assistant turn (Anthropic blocks) calls a tool but does not
+    start with a thinking block, as a Chat client's history never does (it has no signed thinking to give
+    back). With thinking on, Anthropic refuses such a turn: 400 "Expected `thinking` or
+    `redacted_thinking`, but found `tool_use`. When `thinking` is enabled, a final `assistant` message
+    must start with a thinking block" (extended-thinking docs, "Preserving thinking blocks"; s10 variant
+    04-f). The same rule as the Responses translator's ``_keeps_thinking``."""
+    last: list[Any] = []
+    for turn in turns:
+        if turn.get("role") == "assistant":
+            content = turn.get("content")
+            last = content if isinstance(content, list) else []
+    if not any(as_dict(b).get("type") == "tool_use" for b in last):
+        return True
+    return as_dict(last[0]).get("type") in ("thinking", "redacted_thinking")
+
+
 def _add_sampling(body: dict[str, Any], out: dict[str, Any]) -> None:
     if "thinking" in out:
         return  # thinking requires the default temperature and top_p
@@ -343,6 +360,8 @@ def chat_to_anthropic(
     elif system:
         out["system"] = "\n".join(b["text"] for b in system)
     _add_thinking(body, target, out)
+    if "thinking" in out and not keeps_thinking(turns):
+        del out["thinking"]
     _add_sampling(body, out)
     _add_tools(body, out, thinking="thinking" in out)
     stop = body.get("stop")

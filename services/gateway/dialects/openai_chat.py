@@ -145,6 +145,31 @@ def _object_text(arguments: Any) -> str | None:
     return orjson.dumps(arguments).decode() if isinstance(arguments, dict) else None
 
 
+def object_arguments_as_text(ev: SSEEvent) -> bytes | None:
+    """The frame of a passed-through chunk whose tool call ``arguments`` came as a JSON object, with each
+    such object as its JSON text; None when the chunk has none (the usual case, told by one substring
+    search). OpenAI's contract: every ``function.arguments`` fragment is a string, and the openai SDK joins
+    them as strings (s10 variant 01-k: a server streamed ``"arguments": {"city": "Paris"}``)."""
+    if ev.comment or ('"arguments":{' not in ev.data and '"arguments": {' not in ev.data):
+        return None
+    try:
+        obj = orjson.loads(ev.data)
+    except orjson.JSONDecodeError:
+        return None
+    changed = False
+    for choice in (obj.get("choices") or []) if isinstance(obj, dict) else []:
+        delta = choice.get("delta") if isinstance(choice, dict) else None
+        calls = delta.get("tool_calls") if isinstance(delta, dict) else None
+        for call in calls if isinstance(calls, list) else []:
+            fn = call.get("function") if isinstance(call, dict) else None
+            if isinstance(fn, dict) and isinstance(fn.get("arguments"), dict):
+                fn["arguments"] = orjson.dumps(fn["arguments"]).decode()
+                changed = True
+    if not changed:
+        return None
+    return encode_event(orjson.dumps(obj).decode(), ev.event, id=ev.id, retry=ev.retry)
+
+
 def repair_stream(decoder: object, ev: SSEEvent) -> tuple[bytes, bytes]:
     """The chunks a passed-through chat stream's client gets (before, after) ``ev``, the event that ended
     the answer (its finish reason, or ``[DONE]`` without one), read by ``decoder``: one per tool call whose

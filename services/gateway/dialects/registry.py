@@ -166,6 +166,9 @@ class WireSpec:
     # ended the answer (``StreamDecoder.done`` turned True), read by the stream's decoder; a relay with a
     # frame filter adds them (chat: blank tool arguments get "{}", bugcase 01-k).
     repair_stream: Callable[[StreamDecoder, SSEEvent], tuple[bytes, bytes]] | None = None
+    # Whether a passed-through error object says "context overflow" as this wire's own clients look for it
+    # (``_error_meaning.said_in_client_words``): OpenAI's clients by code, Anthropic's by message.
+    overflow_said: Callable[[dict[str, Any]], bool] = em.overflow_said_by_code
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,12 +205,17 @@ def _chat_passthrough_frames(ev: SSEEvent, deltas: list[ir.Delta], view: View) -
     if deltas and type(deltas[-1]) is ir.UsageUpdate and not ev.comment:
         if len(deltas) == 1 or all(type(d) is ir.UsageUpdate for d in deltas):
             return b""
-    return reencode(ev)  # SSE-exact: multi-line data, id and retry survive (shared/sse.py)
+    return _chat_own_frames(ev, deltas, view)
 
 
 def _chat_own_frames(ev: SSEEvent, deltas: list[ir.Delta], view: View) -> bytes:
-    """Chat frames go back unchanged (the client asked for the usage chunk itself)."""
-    return reencode(ev)
+    """Chat frames go back unchanged (the client asked for the usage chunk itself), except tool-call
+    arguments sent as a JSON object, which become its JSON text (``oai.object_arguments_as_text``)."""
+    if '"arguments":' in ev.data:  # a tool call's arguments (in a text chunk the quotes are escaped)
+        fixed = oai.object_arguments_as_text(ev)
+        if fixed is not None:
+            return fixed
+    return reencode(ev)  # SSE-exact: multi-line data, id and retry survive (shared/sse.py)
 
 
 def _chat_frames_for(view: View) -> PassFrames | None:
@@ -323,6 +331,7 @@ WIRES: dict[Wire, WireSpec] = {
         scan=scan.named_rule(_ANTHROPIC_TOKENS, scan.ANTHROPIC_MARKS),
         closing_frame=anth.STOP_FRAME,
         verifies_signatures=True,
+        overflow_said=em.overflow_said_by_anthropic,
     ),
     "openai_responses": WireSpec(
         name="openai_responses",
@@ -393,10 +402,10 @@ def retry_advice(meaning: em.Meaning) -> dict[str, str]:
     return em.retry_advice(meaning)
 
 
-def said_in_client_words(meaning: em.Meaning, body: bytes) -> bool:
-    """Whether a same-format error body says its meaning as clients look for it
-    (``_error_meaning.said_in_client_words``)."""
-    return em.said_in_client_words(meaning, body)
+def said_in_client_words(wire: Wire, meaning: em.Meaning, body: bytes) -> bool:
+    """Whether a same-format error body of ``wire`` says its meaning as that format's clients look for it
+    (``_error_meaning.said_in_client_words``, with the wire's ``overflow_said``)."""
+    return em.said_in_client_words(meaning, body, WIRES[wire].overflow_said)
 
 
 def client(fmt: ClientFormat) -> ClientSpec:

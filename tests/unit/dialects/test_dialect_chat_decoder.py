@@ -311,3 +311,18 @@ def test_legacy_function_call_delta() -> None:
     )
     assert isinstance(deltas[1], ToolCallStart) and deltas[1].name == "f"
     assert deltas[2:] == [ToolArgsDelta(index=0, fragment='{"x": 1}'), Finish(reason="tool_use")]
+
+
+def test_arguments_sent_as_an_object_are_its_json_text() -> None:
+    """s10 variant 01-i: a server streams a call's whole input as a JSON object, not a string; translated
+    clients got "{}" (the input lost). The object becomes one fragment of its JSON text."""
+    call = {
+        "index": 0,
+        "id": "call_1",
+        "type": "function",
+        "function": {"name": "f", "arguments": {"city": "Paris"}},
+    }
+    _, out = feed_all([chunk({"role": "assistant", "tool_calls": [call]}), chunk(finish="tool_calls")])
+    assert [d for d in out if isinstance(d, ToolCallStart)] == [ToolCallStart(index=0, id="call_1", name="f")]
+    fragments = [d.fragment for d in out if isinstance(d, ToolArgsDelta)]
+    assert fragments == ['{"city":"Paris"}'] and Finish(reason="tool_use") in out

@@ -354,6 +354,33 @@ def test_reasoning_effort_budget_fits_under_max_tokens() -> None:
     )
 
 
+def test_an_open_tool_loop_goes_without_thinking() -> None:
+    """s10 variant 04-f: a Chat client's tool loop (its last assistant message called a tool; its
+    reasoning_content came from another provider, unsigned) continues on Claude with reasoning on. A Chat
+    history has no signed thinking to start that turn with, and Anthropic refuses the turn while thinking
+    is on (400 "Expected `thinking` or `redacted_thinking`, but found `tool_use`"): thinking goes, and
+    with it the rules it forces (forced tool use, default sampling)."""
+    call = {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}
+    loop = [
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "content": None, "reasoning_content": "Need the tool.", "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
+    ]
+    fields = {"tools": [WEATHER], "tool_choice": "required", "temperature": 0.2}
+    for target in (SONNET, BUDGET):
+        body = chat_to_anthropic(
+            body_with(messages=loop, reasoning_effort="high", max_completion_tokens=40000, **fields), target
+        ).body
+        assert "thinking" not in body
+        assert body["tool_choice"] == {"type": "any"} and body["temperature"] == 0.2
+        assert [b["type"] for b in body["messages"][1]["content"]] == ["tool_use"]
+    # the loop finished (a text answer after the results): thinking stays on for the next question
+    done = [*loop, {"role": "assistant", "content": "Sunny."}, {"role": "user", "content": "And Rome?"}]
+    assert chat_to_anthropic(body_with(messages=done, reasoning_effort="high"), SONNET).body["thinking"] == {
+        "type": "adaptive"
+    }
+
+
 def test_reasoning_effort_ignored_without_reasoning_target_or_when_none() -> None:
     assert "thinking" not in chat_to_anthropic(body_with(reasoning_effort="high"), HAIKU).body
     assert "thinking" not in chat_to_anthropic(body_with(reasoning_effort="none"), SONNET).body

@@ -177,6 +177,129 @@ def test_other_providers_overflow_reaches_claude_code(body: dict[str, object], w
     assert status == 400 and said.startswith(words)
 
 
+# s10 variants 10-a/b/c: more OpenAI-compatible servers' words for an overflow, and Gemini's array body.
+TGI_OVERFLOW = {
+    "error": "Input validation error: `inputs` tokens + `max_new_tokens` must be <= 8192. "
+    "Given: 9000 `inputs` tokens and 1024 `max_new_tokens`",
+    "error_type": "validation",
+}
+LMSTUDIO_OVERFLOW = {
+    "error": "Trying to keep the first 9000 tokens when context the overflows. However, the model is loaded "
+    "with context length of 8192 tokens, which is not enough. Try to load the model with a larger context "
+    "length, or provide a shorter input"
+}
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "words"),
+    [
+        (422, TGI_OVERFLOW, "prompt is too long: 9000 tokens > 8192 maximum"),
+        (400, LMSTUDIO_OVERFLOW, "prompt is too long: 9000 tokens > 8192 maximum"),
+        (400, [GEMINI_RAW], "prompt is too long: 1200345 tokens > 1048576 maximum"),
+        (
+            400,
+            {
+                "object": "error",
+                "message": "The input (9000 tokens) is longer than the model's context length (8192 tokens).",
+                "type": "BadRequestError",
+                "param": None,
+                "code": 400,
+            },
+            "prompt is too long: 9000 tokens > 8192 maximum",
+        ),
+        (
+            400,
+            {
+                "error": {
+                    "message": "Input length 131393 exceeds the maximum allowed input length of 131040 tokens."
+                }
+            },
+            "prompt is too long: 131393 tokens > 131040 maximum",
+        ),
+        (
+            400,
+            {"error": {"message": "Input length (265330) exceeds model's maximum context length (262144)."}},
+            "prompt is too long: 265330 tokens > 262144 maximum",
+        ),
+        (
+            400,
+            {
+                "error": {
+                    "message": "prompt token count of 200000 exceeds the limit of 128000",
+                    "code": "model_max_prompt_tokens_exceeded",
+                }
+            },
+            "prompt is too long: 200000 tokens > 128000 maximum",
+        ),
+        (
+            400,
+            {
+                "error": {
+                    "message": "Your request exceeded model token limit: 256000 (requested: 300000)",
+                    "type": "invalid_request_error",
+                }
+            },
+            "prompt is too long: 300000 tokens > 256000 maximum",
+        ),
+        (
+            400,
+            {
+                "error": {
+                    "message": "Input tokens exceed the configured limit of 272000 tokens. Your messages resulted "
+                    "in 509178 tokens. Please reduce the length of the messages.",
+                    "type": "invalid_request_error",
+                }
+            },
+            "prompt is too long: 509178 tokens > 272000 maximum",
+        ),
+        (
+            400,
+            {"error": {"message": "prompt too long; exceeded max context length by 100918 tokens"}},
+            "prompt is too long: prompt too long; exceeded max context length",
+        ),
+        (
+            400,
+            {
+                "error": "The number of tokens to keep from the initial prompt is greater than the context length. "
+                "Try to load the model with a larger context length, or provide a shorter input"
+            },
+            "prompt is too long: The number of tokens to keep",
+        ),
+    ],
+    ids=[
+        "tgi-422",
+        "lm-studio",
+        "gemini-openai-compat-array",
+        "vllm-sglang-together",
+        "poolside",
+        "parenthesized-maximum",
+        "github-copilot",
+        "kimi",
+        "openai-configured-limit",
+        "ollama",
+        "lm-studio-keep",
+    ],
+)
+def test_more_servers_overflow_reaches_claude_code(status: int, body: object, words: str) -> None:
+    raw = json.dumps(body).encode()
+    meaning = registry.WIRES["openai_chat"].error_meaning(status, raw)
+    assert meaning == "context_overflow"
+    message, _ = parse_upstream_error(raw)
+    said_status, said, _ = registry.client("anthropic").error_words(meaning, status, message)
+    assert said_status == 400 and said.startswith(words)
+    _, _, code = registry.client("openai_chat").error_words(meaning, status, message)
+    assert code == "context_length_exceeded"
+
+
+def test_an_error_inside_a_json_array_gives_its_own_message() -> None:
+    """Gemini's OpenAI-compatible endpoint wraps its error body in an array: its message, not the repr."""
+    body = [
+        {"error": {"code": 429, "message": "Resource has been exhausted", "status": "RESOURCE_EXHAUSTED"}}
+    ]
+    assert parse_upstream_error(json.dumps(body).encode()) == ("Resource has been exhausted", None)
+    assert parse_upstream_error(b"[1, 2]") == ("[1, 2]", None)
+
+
 def test_openrouter_names_the_serving_providers_message() -> None:
     message, _ = parse_upstream_error(json.dumps(OPENROUTER_WRAPPED).encode())
     assert message == GEMINI_RAW["error"]["message"]  # type: ignore[index]
@@ -234,29 +357,49 @@ def test_only_an_exhausted_quota_tells_clients_not_to_retry() -> None:
 
 
 @pytest.mark.parametrize(
-    ("meaning", "body", "kept"),
+    ("wire", "meaning", "body", "kept"),
     [
-        ("context_overflow", json.dumps(OPENAI_OVERFLOW).encode(), True),
-        ("context_overflow", json.dumps(ANTHROPIC_OVERFLOW).encode(), True),
+        ("openai_chat", "context_overflow", json.dumps(OPENAI_OVERFLOW).encode(), True),
+        ("openai_responses", "context_overflow", json.dumps(OPENAI_OVERFLOW).encode(), True),
+        ("anthropic", "context_overflow", json.dumps(ANTHROPIC_OVERFLOW).encode(), True),
         # OpenRouter's numeric code and xAI's own shape do not say it as clients look for it
         (
+            "openai_chat",
             "context_overflow",
             b'{"error": {"code": 400, "message": "maximum context length is 8 tokens"}}',
             False,
         ),
         (
+            "openai_chat",
             "context_overflow",
             b'{"code": "Client specified an invalid argument", "error": "maximum prompt length"}',
             False,
         ),
-        ("rate_limit", b'{"error": {"code": 429, "message": "slow down"}}', True),
-        ("context_overflow", json.dumps(VLLM_BARE).encode(), False),
+        ("openai_chat", "rate_limit", b'{"error": {"code": 429, "message": "slow down"}}', True),
+        ("openai_chat", "context_overflow", json.dumps(VLLM_BARE).encode(), False),
+        # s10 variant 10-k: Fireworks says "prompt is too long" without OpenAI's code: OpenAI clients miss it
+        (
+            "openai_chat",
+            "context_overflow",
+            b'{"error": {"object": "error", "type": "invalid_request_error", "message": "The prompt is too '
+            b'long: 140000, model maximum context length: 131072"}}',
+            False,
+        ),
+        # Anthropic's other overflow wording is Claude Code's own (it lowers max_tokens on it): kept
+        (
+            "anthropic",
+            "context_overflow",
+            b'{"type": "error", "error": {"type": "invalid_request_error", "message": "input length and '
+            b'`max_tokens` exceed context limit: 188000 + 21333 > 200000"}}',
+            True,
+        ),
+        ("anthropic", "context_overflow", json.dumps(OPENAI_OVERFLOW).encode(), False),
     ],
 )
 def test_same_format_bodies_are_kept_unless_they_hide_an_overflow(
-    meaning: Meaning, body: bytes, kept: bool
+    wire: Wire, meaning: Meaning, body: bytes, kept: bool
 ) -> None:
-    assert registry.said_in_client_words(meaning, body) is kept
+    assert registry.said_in_client_words(wire, meaning, body) is kept
 
 
 def test_a_bare_error_body_gives_its_own_message_and_type() -> None:

@@ -159,3 +159,43 @@ def test_strip_thinking_drops_every_thinking_block_and_thinking_when_the_last_tu
     }
     assert strip_thinking(tool_loop) and "thinking" not in tool_loop
     assert not strip_thinking({"messages": [{"role": "user", "content": "a"}]})
+
+
+def test_a_tool_loop_that_lost_its_minted_thinking_goes_to_anthropic_without_thinking() -> None:
+    """s10 variant 04-e: turn 1 (another provider's reasoning, signed by the gateway) ended in a tool call;
+    the tool loop goes on with Claude. The minted block is dropped, and with it the request's thinking:
+    Anthropic refuses a final assistant turn with tool_use that does not start with a thinking block while
+    thinking is on (400 "Expected `thinking` or `redacted_thinking`, but found `tool_use`")."""
+    use = {"type": "tool_use", "id": "call_w1", "name": "get_weather", "input": {"city": "Paris"}}
+    minted = {"type": "thinking", "thinking": "Need the tool.", "signature": SYNTHETIC_SIGNATURE}
+    result = {"type": "tool_result", "tool_use_id": "call_w1", "content": "sunny"}
+    body = {
+        "thinking": {"type": "enabled", "budget_tokens": 2048},
+        "messages": [
+            {"role": "user", "content": "Weather in Paris?"},
+            {"role": "assistant", "content": [minted, use]},
+            {"role": "user", "content": [result]},
+        ],
+    }
+    before = copy.deepcopy(body)
+    sent = dict(body)
+    assert registry.WIRES["anthropic"].strip_minted(sent)
+    assert "thinking" not in sent
+    assert sent["messages"][1]["content"] == [use]
+    assert body == before  # the client's body (reused by later attempts) is untouched
+    # a later assistant turn that kept (or never had) thinking decides: the loop's own turn is what counts
+    later = {
+        "thinking": {"type": "adaptive"},
+        "messages": [
+            *before["messages"],
+            {"role": "assistant", "content": [use]},
+            {"role": "user", "content": [result]},
+        ],
+    }
+    assert registry.WIRES["anthropic"].strip_minted(later) and later["thinking"] == {"type": "adaptive"}
+    # a finished turn (text only) keeps thinking on: Anthropic does not ask for its thinking block
+    plain = {
+        "thinking": {"type": "adaptive"},
+        "messages": [{"role": "assistant", "content": [minted, {"type": "text", "text": "x"}]}],
+    }
+    assert registry.WIRES["anthropic"].strip_minted(plain) and plain["thinking"] == {"type": "adaptive"}
