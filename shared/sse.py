@@ -119,6 +119,16 @@ class SSEDecoder:
         )
 
     @property
+    def after_cr(self) -> bool:
+        """The last byte fed ended a line with CR: an LF next belongs to it (CRLF)."""
+        return self._skip_lf
+
+    @property
+    def mid_line(self) -> bool:
+        """Bytes of a line that has not ended yet are buffered."""
+        return bool(self._buf)
+
+    @property
     def pending(self) -> bool:
         """Bytes of an event that has not ended yet are buffered (a body that stops here was cut off)."""
         return bool(self._buf or self._data or self._event is not None)

@@ -165,40 +165,77 @@ class Passthrough(Relay):
         # Names whose frames ``_quiet_event`` may let by undecoded (none for the reference relay)
         self._quiet_names = pairing.wire.quiet_events if self.skips_quiet and marked is not None else _NONE
         self._marked = marked
-        self._held = b""  # unfiltered: the start of an unfinished event, not yet written (``_whole_events``)
+        # Unfiltered: the start of an unfinished event, not yet written, in the pieces it came in
+        # (``_whole_events``)
+        self._held: list[bytes] = []
 
     def feed(self, chunk: bytes) -> bytes:
         rule = self._rule
+        lf_owed = self._sse.after_cr  # the client has a CR whose LF may open this read
         if rule is not None and chunk.count(b"\n\n") >= self.min_frames and rule.scans(chunk):
             out = self._scan_read(rule, chunk)
         else:
             out = self._feed_events(chunk)
         if self._filter is None and (self._held or self._sse.pending):
-            return self._whole_events(out)
+            return self._whole_events(out, lf_owed)
         return out
 
-    def _whole_events(self, out: bytes) -> bytes:
+    def _whole_events(self, out: bytes, lf_owed: bool = False) -> bytes:
         """Unfiltered bytes up to the end of the last whole event; the start of an unfinished one is held
         back until the read that ends it. A client can use an event only once it has ended, and what it has
         then always ends between two events, so a keep-alive can be written while the upstream is silent in
         the middle of one (s10 variant 19-f: a body cut inside an event, then a long silence, reached the
-        client with no keep-alive). The cut is after the last blank line in LF, CRLF or CR line ends (mixed
-        ones wait for the next read that ends between events: delayed, never changed)."""
-        if self._held:
-            out, self._held = self._held + out, b""
+        client with no keep-alive). The cut is after the last blank line in LF, CRLF, CR or mixed line ends
+        (``_BLANK_LINES``). Only the new bytes (and the last few held ones, where a blank line may begin)
+        are searched, and the held pieces are joined once, when released: linear in an event's size
+        however many reads it takes. ``lf_owed``: the client's bytes end with a CR that this read's first
+        byte, an LF, completes (a CRLF): that LF goes out at once, so no keep-alive separates the two."""
+        held = self._held
         if not self._sse.pending:
+            if held:
+                held.append(out)
+                out = b"".join(held)
+                held.clear()
             return out
+        lead = held[-1][-3:] if held else b""
+        window = lead + out if lead else out
         cut = 0
-        for blank in _BLANK_LINES:
-            if (at := out.rfind(blank)) != -1 and at + len(blank) > cut:
+        for blank in _BLANK_LINES:  # each pattern searched from where a later blank line could begin
+            if (at := window.rfind(blank, max(cut - 3, 0))) != -1 and at + len(blank) > cut:
                 cut = at + len(blank)
-        self._held = out[cut:]
-        return out[:cut]
+        if 0 < cut < len(window) and window[cut - 1] == 0x0D and window[cut] == 0x0A:
+            cut += 1  # the LF of a CRLF blank line goes with it
+        cut -= len(lead)  # in ``out``: a blank line the held bytes began ends in it
+        if cut <= 0 and lf_owed and not held and out[:1] == b"\n":
+            cut = 1
+        if cut <= 0:
+            held.append(out)
+            return b""
+        head = out[:cut]
+        if held:
+            held.append(head)
+            head = b"".join(held)
+            held.clear()
+        if cut < len(out):
+            held.append(out[cut:])
+        return head
+
+    def _release(self, pending: bool, mid_line: bool) -> bytes:
+        """What is held back when the body ends or breaks: an event whose lines all came goes out ended by
+        a blank line (``SSEDecoder.flush`` reads it); one whose last line did not come whole is dropped,
+        as no client could read it (half a JSON text as an event stops an SDK before the error event that
+        follows: the anthropic SDK's JSONDecodeError)."""
+        held = b"".join(self._held)
+        self._held.clear()
+        if not pending:
+            return held
+        return b"" if mid_line else held + b"\n\n"
 
     def keepalive(self) -> bytes:
         # What the client has always ends between two events: a frame filter writes whole events, and the
-        # start of an unfinished event is held back (``_whole_events``).
-        return self.pairing.client.keepalive
+        # start of an unfinished event is held back (``_whole_events``); but not between the CR and the LF
+        # of a line end (the LF would reach the client as a blank line of its own).
+        return b"" if self._sse.after_cr else self.pairing.client.keepalive
 
     def _feed_events(self, chunk: bytes) -> bytes:
         """``chunk``'s events decoded one by one (a short read, or the pieces of a scanned one)."""
@@ -234,16 +271,20 @@ class Passthrough(Relay):
         closed = False
         rest = self._closing_rest(pending) if self._filter is None else None
         # An event whose lines all came is read although its blank line did not (``SSEDecoder.flush``).
+        mid_line = self._sse.mid_line  # (before ``flush``, which reads what it can of it)
         events = self._sse.flush(ended=True)
         if self._filter is not None:
             frames = [self._frame(ev) for ev in events]
             out = b"".join(frames if self._mended is None else self._placed(events, frames))
         else:
-            # The half frame held back (``_whole_events``) goes out with a blank line that ends it
-            held, self._held = self._held, b""
-            out = held + b"\n\n" if pending else held
+            # What is held back (``_whole_events``): ended by a blank line, or the rest of the closing frame
+            # it began (``_closing_rest``), or dropped when its last line did not come (``_release``)
             if rest:
+                held = b"".join(self._held)
+                self._held.clear()
                 out, closed = held + rest, True  # the cut fell inside the closing frame: its rest ends it
+            else:
+                out = self._release(pending, mid_line)
             for ev in events:
                 self._observe(self.decoder.feed(ev))
         self._observe(self.decoder.finish())
@@ -268,8 +309,7 @@ class Passthrough(Relay):
     def fail(self, status: int, message: str, error_type: str = "api_error") -> bytes:
         # Unfiltered, the start of an unfinished event (held back, ``_whole_events``) goes out ended by a
         # blank line, so the error is an event of its own rather than the tail of a broken line.
-        held, self._held = self._held, b""
-        cut = held + b"\n\n" if self._filter is None and self._sse.pending else held
+        cut = self._release(self._sse.pending, self._sse.mid_line) if self._filter is None else b""
         return cut + super().fail(status, message, error_type)
 
     def _token_only(self, ev: SSEEvent) -> bool:
@@ -405,7 +445,10 @@ class Passthrough(Relay):
 
 
 # A line end and an empty line: the end of an event in LF, CRLF and CR line ends (WHATWG SSE)
-_BLANK_LINES = (b"\n\n", b"\r\n\r\n", b"\r\r")
+# A blank line after a line end, in every mix of LF, CRLF and CR (WHATWG HTML, "Server-sent events": a line
+# ends at CRLF, LF or CR): what ends an event. A CR last in a read may be a CRLF's first half: the cut after it
+# is exact all the same (the event has ended), and ``keepalive`` waits for the LF (``SSEDecoder.after_cr``).
+_BLANK_LINES = (b"\n\n", b"\r\n\r\n", b"\r\r", b"\n\r\n", b"\r\n\n", b"\n\r", b"\r\n\r")
 
 
 class EventPassthrough(Passthrough):

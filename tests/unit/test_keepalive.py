@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 
 import pytest
@@ -114,15 +115,27 @@ def test_relayed_streams_get_a_keepalive_only_between_events(fmt: ClientFormat) 
     assert ping[0].event == "ping" and ping[0].data == '{"type":"ping"}'
 
 
-@pytest.mark.parametrize("end", ["\n", "\r\n", "\r"], ids=["lf", "crlf", "cr"])
+@pytest.mark.parametrize(
+    ("end", "blank"),
+    [
+        ("\n", "\n"),
+        ("\r\n", "\r\n"),
+        ("\r", "\r"),
+        ("\n", "\r\n"),
+        ("\r\n", "\n"),
+        ("\n", "\r"),
+        ("\r", "\r\n"),
+    ],
+    ids=["lf", "crlf", "cr", "lf-crlf", "crlf-lf", "lf-cr", "cr-crlf"],
+)
 @pytest.mark.parametrize("fmt", CLIENT_FORMATS)
-def test_held_back_halves_never_delay_a_whole_event(fmt: ClientFormat, end: str) -> None:
+def test_held_back_halves_never_delay_a_whole_event(fmt: ClientFormat, end: str, blank: str) -> None:
     """The start of an unfinished event is held back (s10 variant 19-f), but every event the reads so far
     complete reaches the client with the read that completes it, in LF, CRLF and CR line ends, cut every 7
     bytes, and the client's events are the upstream's."""
     wire = registry.client(fmt).wire
     events = [TEXT.decode().strip()] * 5
-    body = "".join(e.replace("\n", end) + end + end for e in events).encode()
+    body = "".join(e.replace("\n", end) + end + blank for e in events).encode()
     relay = make_relay(registry.pairing(fmt, wire), View(model="m"))
     sent, fed = b"", b""
     for i in range(0, len(body), 7):
@@ -131,3 +144,27 @@ def test_held_back_halves_never_delay_a_whole_event(fmt: ClientFormat, end: str)
         assert len(SSEDecoder().feed(sent)) == len(SSEDecoder().feed(fed))
     got = SSEDecoder().feed(sent + relay.finish())
     assert [e.data for e in got][:5] == [e.data for e in SSEDecoder().feed(body)]
+
+
+@pytest.mark.parametrize("how", ["fail", "finish"])
+def test_an_event_cut_mid_line_is_not_sent_before_the_error(how: str) -> None:
+    """The body broke inside an event's line: the held-back half is dropped, so the client reads the error
+    event (half a JSON text as an event stops the anthropic SDK with a JSONDecodeError before it)."""
+    relay = make_relay(registry.pairing("anthropic", "anthropic"), View(model="m"))
+    whole = relay.feed(TEXT)
+    assert relay.feed(TEXT[:40]) == b""
+    tail = relay.fail(502, "broke") if how == "fail" else relay.finish()
+    events = SSEDecoder().feed(whole + tail)
+    assert [e.event for e in events][-1] == "error" and all(json.loads(e.data) for e in events)
+
+
+def test_no_keepalive_between_the_cr_and_the_lf_of_a_line_end() -> None:
+    """A read that ends with the CR of a CRLF blank line: the keep-alive waits for the LF, which goes out
+    with the next read even when the event after it is unfinished (else the client sees an extra blank
+    line, an empty event to the openai SDK)."""
+    relay = make_relay(registry.pairing("anthropic", "anthropic"), View(model="m"))
+    body = TEXT.replace(b"\n", b"\r\n")
+    first = relay.feed(body[:-1])  # up to the blank line's CR
+    assert first == body[:-1] and relay.keepalive() == b""
+    second = relay.feed(b"\n" + body[:30])
+    assert second == b"\n" and relay.keepalive() == registry.client("anthropic").keepalive
