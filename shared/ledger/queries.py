@@ -567,8 +567,9 @@ def recent(ledger: str, q: Query, limit: int = 50) -> pd.DataFrame:
     attribution rollup, the rows are read hour by hour, newest first, in the hours that rollup says hold
     matches and only between their first and last match (:func:`_recent_by_hours`), all in one read
     transaction (one snapshot): the ledger has no per-provider or per-model index (schema version 8 dropped
-    them: with the key index they cost the recorder about a fifth of its writer's time, docs/benchmarks.md
-    "Recorder, session 10"). A key filter reads along ``requests_key_started`` (kept); a ``''`` value (no
+    them: they cost the recorder about a sixth of its writer's time, docs/benchmarks.md "Recorder, session
+    10"). Rows written without the recorder's ``Store`` are missed there until it next opens the file and
+    rebuilds the rollup (``rollups.ensure_rollups``). A key filter reads along ``requests_key_started`` (SQLite); a ``''`` value (no
     key, client, session or provider: NULL in ``requests``, ``''`` in the rollup) reads the rows as
     PostgreSQL does, where ``IN ('')`` matches no NULL."""
     with reading(ledger) as conn:
@@ -678,9 +679,10 @@ def key_spend(ledger: str, since: Mapping[str, float]) -> dict[str, float]:
     """Each gateway key's total ``cost_usd`` in requests started at or after its time (unix seconds):
     what its budget counter starts from. Keys with no rows (or a ledger without the column yet) get 0.
 
-    Summed from the ledger's rows along ``requests_key_started`` (api_key_name, started_at, cost_usd), on
-    both engines: exact whatever wrote the rows (no rollup involved), a few milliseconds per key
-    (docs/benchmarks.md "Recorder, session 10")."""
+    Summed from the ledger's rows, exact whatever wrote them (no rollup involved): on SQLite along
+    ``requests_key_started`` (api_key_name, started_at, cost_usd), so a key costs the rows it has since its
+    time (52 keys from an hour's start, 240,000 rows: ~25 ms; docs/benchmarks.md "Recorder, session 10");
+    PostgreSQL's schema has no per-key index (it reads along ``requests_started_at``)."""
     spent = dict.fromkeys(since, 0.0)
     with reading(ledger) as conn:
         if conn is None or not since or not has_column(conn, "requests", "api_key_name"):
