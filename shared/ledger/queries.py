@@ -682,7 +682,7 @@ def key_spend(ledger: str, since: Mapping[str, float]) -> dict[str, float]:
     Summed from the ledger's rows, exact whatever wrote them (no rollup involved): on SQLite along
     ``requests_key_started`` (api_key_name, started_at, cost_usd), so a key costs the rows it has since its
     time (52 keys from an hour's start, 240,000 rows: ~25 ms; docs/benchmarks.md "Recorder, session 10");
-    PostgreSQL's schema has no per-key index (it reads along ``requests_started_at``)."""
+    PostgreSQL's schema has no per-key index (its planner picks the time index or a scan)."""
     spent = dict.fromkeys(since, 0.0)
     with reading(ledger) as conn:
         if conn is None or not since or not has_column(conn, "requests", "api_key_name"):
