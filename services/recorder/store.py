@@ -79,7 +79,12 @@ def add_columns(*names: str) -> str:
 
 DROP_FILTER_INDEXES_SQL = (
     "DROP INDEX IF EXISTS requests_provider_started;\nDROP INDEX IF EXISTS requests_model_started;\n"
-    "DROP INDEX IF EXISTS requests_key_started;\n"
+)
+# The gateways' start-up read of each key's spend (shared/ledger/queries.py key_spend) and the dashboard's
+# newest requests filtered by key (recent) read along it. Schema version 2 made it; Store.open makes it
+# again where the first schema 8 (dd9478d, which dropped it too) left a ledger without it.
+KEY_INDEX_SQL = (
+    "CREATE INDEX IF NOT EXISTS requests_key_started ON requests (api_key_name, started_at, cost_usd);\n"
 )
 
 MIGRATIONS: tuple[str, ...] = (
@@ -87,7 +92,7 @@ MIGRATIONS: tuple[str, ...] = (
     # 2: attribution (gateway key, session, agent, client, request class) and budget alerts. The index
     # serves the gateway's start-up read of each key's spend in the current budget period.
     add_columns("api_key_name", "session_id", "agent_id", "client", "request_class", "budget_alert")
-    + "CREATE INDEX IF NOT EXISTS requests_key_started ON requests (api_key_name, started_at, cost_usd);\n",
+    + KEY_INDEX_SQL,
     # 3 (issue 10): every billed token class, and what prompt caching saved (cache_savings_usd NULL when the
     # price is unknown).
     "ALTER TABLE requests ADD COLUMN cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0;\n"
@@ -105,11 +110,11 @@ MIGRATIONS: tuple[str, ...] = (
     # 7 (issue 13): requests_hour_latency in time order within the hour (inserts at its end): Store.open
     # makes it again (ensure_rollups).
     DROP_HOUR_INDEX_SQL,
-    # 8 (issue 13): no per-provider, per-model or per-key index. Each commit rewrote the tail page of every
-    # (provider, started_at), (model, started_at) and (api_key_name, ...) section its batch touched: about
-    # a fifth of the writer's time a row. Their readers, the dashboard's newest requests filtered and the
-    # gateways' start-up budget read, use the attribution rollup instead (shared/ledger/queries.py recent
-    # and key_spend; docs/benchmarks.md "Recorder, session 10").
+    # 8 (issue 13): no per-provider or per-model index. Each commit rewrote the tail page of every
+    # (provider, started_at) and (model, started_at) section its batch touched: about a sixth of the
+    # writer's time a row. Their one reader, the dashboard's newest requests filtered by provider or model,
+    # reads the attribution rollup's spans instead (shared/ledger/queries.py recent; docs/benchmarks.md
+    # "Recorder, session 10"). The per-key index stays (KEY_INDEX_SQL).
     DROP_FILTER_INDEXES_SQL,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -286,6 +291,7 @@ class Store:
             for pragma in (*_PRAGMAS, f"PRAGMA busy_timeout={int(busy_timeout_ms)}"):
                 await db.execute(pragma)
             await migrate(db)
+            await db.execute(KEY_INDEX_SQL)  # a no-op unless the first schema 8 dropped it
             # Hourly rollups and latency lists (kept per batch by insert_rows), and the hour's latency
             # index: what makes the dashboard and /usage answer in milliseconds at a million rows
             # (services/recorder/rollups.py, latency_lists.py).
@@ -338,10 +344,10 @@ class Store:
         The ledger, rollups and latency lists end as after ``insert_rows`` of each batch in turn, with one
         commit, one ``executemany`` of rollup upserts (a key still gets one upsert per batch that has it)
         and one latency-list part per group instead of one per batch: a commit writes each touched page
-        once (the tails of the indexes, the rollup and list pages), so it costs per page, not per row (the writer process merges the batches waiting for it:
-        ``writer.py``). Operational errors roll everything back
-        and propagate. Unlike ``insert_rows``, a row that breaks a constraint rolls everything back and
-        raises ``sqlite3.IntegrityError``: then insert each batch with ``insert_rows``."""
+        once (the tails of the indexes, the rollup and list pages), so it costs per page, not per row (the
+        writer process merges the batches waiting for it: ``writer.py``). Operational errors roll
+        everything back and propagate. Unlike ``insert_rows``, a row that breaks a constraint rolls
+        everything back and raises ``sqlite3.IntegrityError``: then insert each batch with ``insert_rows``."""
         return await self._in_transaction(self._insert_all, batches)
 
     async def _in_transaction(

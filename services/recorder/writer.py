@@ -35,15 +35,15 @@ batch, and commits the batches already waiting with it (up to ``MERGE_BATCHES``)
 (``Store.insert_batches``). A commit costs per page written (the tails of the indexes, before schema 8
 one per provider and per model too; the rollup and latency-list pages), not per row: on the bench's mix
 (``bench_recorder.py``, schema 7), COMMIT took 5.1 us a row at 500 rows, 3.0 at 1,000, 2.0 at 2,000, and
-the latency-list parts 0.7, 0.5, 0.3. Batches wait only when the child is behind, so under light load nothing changes; under load the
-child's per-row cost falls as it falls behind. A merged transaction that fails fails each batch in it
-(the parent retries each, as before) when the database failed it (``sqlite3.OperationalError``); one
-that failed for a row (a constraint, a value SQLite cannot bind) is committed again batch by batch, so
-only the batch holding that row can fail.
+the latency-list parts 0.7, 0.5, 0.3. Batches wait only when the child is behind, so under light load
+nothing changes; under load the child's per-row cost falls as it falls behind. A merged transaction
+that fails fails each batch in it (the parent retries each, as before) when the database failed it
+(``sqlite3.OperationalError``); one that failed for a row (a constraint, a value SQLite cannot bind) is
+committed again batch by batch, so only the batch holding that row can fail.
 
 Failures: an error the child reports is raised here as ``sqlite3.OperationalError`` /
-``sqlite3.IntegrityError`` / ... / ``OverflowError`` (by name; ``RuntimeError`` for anything else), so the batcher retries
-the batch as it did in-process. A child that dies (killed, crashed) closes its end of the socket: the
+``sqlite3.IntegrityError`` / ... / ``OverflowError`` (by name; ``RuntimeError`` for anything else), so the
+batcher retries the batch as it did in-process. A child that dies (killed, crashed) closes its end of the socket: the
 batch's ``insert_rows`` raises ``WriterDied``, the batcher retries, and the retry starts a new child on
 the same database. Whatever the dead child had committed is stored once (inserts are ``ON CONFLICT
 (event_id) DO NOTHING``) and nothing was acknowledged for it. A child that cannot be started (the

@@ -52,7 +52,17 @@ from sqlalchemy.sql.visitors import InternalTraversal
 
 from shared.ledger.engine import has_column, has_table, reading
 from shared.ledger.params import ATTRIBUTION_COLUMNS, Query
-from shared.ledger.sql import HOURLY, LISTS, REQUESTS, WHO, float_sum, int_sum, list_dtype, time_number
+from shared.ledger.sql import (
+    HOURLY,
+    LISTS,
+    REQUESTS,
+    WHO,
+    code_point,
+    float_sum,
+    int_sum,
+    list_dtype,
+    time_number,
+)
 
 ROLLUP = "usage_hourly"
 LATENCY_LISTS = "latency_lists"
@@ -550,41 +560,62 @@ def _recent_columns(t: TableClause) -> list[ColumnElement[Any]]:
 
 
 def recent(ledger: str, q: Query, limit: int = 50) -> pd.DataFrame:
-    """The newest ``limit`` requests in the range, newest first (:data:`RECENT_COLUMNS`).
+    """The newest ``limit`` requests in the range, newest first (:data:`RECENT_COLUMNS`); requests that
+    started at the same time in descending ``event_id`` order (by code point), on both engines.
 
-    Filtered, on SQLite with the attribution rollup, the rows are read hour by hour, newest first, in the
-    hours that rollup says hold matches and only between their first and last match
-    (:func:`_recent_by_hours`): the ledger has no per-provider, per-model or per-key index (schema version
-    8 dropped them: they cost the recorder about a quarter of its writer's time, docs/benchmarks.md
-    "Recorder, session 10")."""
+    Filtered by provider, model, session, client or status (no key, no ``''`` value), on SQLite with the
+    attribution rollup, the rows are read hour by hour, newest first, in the hours that rollup says hold
+    matches and only between their first and last match (:func:`_recent_by_hours`), all in one read
+    transaction (one snapshot): the ledger has no per-provider or per-model index (schema version 8 dropped
+    them: they cost the recorder about a sixth of its writer's time, docs/benchmarks.md "Recorder, session
+    10"). Rows written without the recorder's ``Store`` are missed there until it next opens the file and
+    rebuilds the rollup (``rollups.ensure_rollups``). A key filter reads along ``requests_key_started`` (SQLite); a ``''`` value (no
+    key, client, session or provider: NULL in ``requests``, ``''`` in the rollup) reads the rows as
+    PostgreSQL does, where ``IN ('')`` matches no NULL."""
     with reading(ledger) as conn:
         if conn is None:
             rows: list[tuple[Any, ...]] = []
-        elif (
-            conn.dialect.name == "sqlite"
-            and filters(q)
-            and has_table(conn, WHO_ROLLUP)
-            and has_column(conn, WHO_ROLLUP, "provider")
-        ):
+        elif _by_hours(conn, q):
+            conn.exec_driver_sql("BEGIN")  # the rollup's spans and the rows from one snapshot
             rows = _recent_by_hours(conn, q, limit)
         else:
             sql = (
                 select(*_recent_columns(REQUESTS))
                 .where(*_in_range(q.start, q.end), *filters(q))
-                .order_by(_R.started_at.desc())
+                .order_by(_R.started_at.desc(), code_point(_R.event_id).desc())
                 .limit(limit)
             )
             rows = fetch(conn, sql)
     return pd.DataFrame(rows, columns=list(RECENT_COLUMNS))
 
 
+def _by_hours(conn: Connection, q: Query) -> bool:
+    """Whether :func:`recent` reads hour by hour (:func:`_recent_by_hours`) rather than in one statement."""
+    values = (*q.providers, *q.models, *q.sessions, *q.clients)
+    return (
+        conn.dialect.name == "sqlite"
+        and bool(filters(q))
+        and not q.keys
+        and "" not in values
+        and has_table(conn, WHO_ROLLUP)
+        and has_column(conn, WHO_ROLLUP, "provider")
+    )
+
+
+def _has_index(conn: Connection, name: str) -> bool:
+    """SQLite: whether the ledger has index ``name``."""
+    sql = "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?"
+    return conn.exec_driver_sql(sql, (name,)).first() is not None
+
+
 def _recent_by_hours(conn: Connection, q: Query, limit: int) -> list[tuple[Any, ...]]:
-    """SQLite: :func:`recent`'s rows. The attribution rollup (every filtered column, with the first and
-    last ``started_at`` of each group's rows, exact: store.py) gives the hours with matching groups, newest
-    first, each with the span of their rows; each hour is read in that span (and the range) along the
-    hour's covering index, newest first, until ``limit`` rows are found. An hour's span holds all its
-    matching rows (a NULL key, client or session is ``''`` there, so the rollup's hours are never fewer
-    than the rows'), so the rows are those of the plain ``ORDER BY started_at DESC LIMIT``."""
+    """SQLite: :func:`recent`'s rows, in the caller's read transaction. The attribution rollup (every
+    filtered column, with the first and last ``started_at`` of each group's rows, exact: store.py) gives
+    the hours with matching groups, newest first, each with the span of their rows; each hour is read in
+    that span (and the range) along the hour's covering index, newest first, until ``limit`` rows are
+    found. An hour's span holds all its matching rows, and with no ``''`` among the filter values every
+    group the rollup matches has matching rows, so the rows are those of the plain ``ORDER BY started_at
+    DESC, event_id DESC LIMIT``."""
     h_lo, h_hi = _hours(q)
     spans = (
         select(_W.hour, func.min(_W.first_at), func.max(_W.last_at))
@@ -605,10 +636,12 @@ def _recent_by_hours(conn: Connection, q: Query, limit: int) -> list[tuple[Any, 
                 c.started_at < q.end,
                 *filters(q, t),
             )
-            .order_by(c.started_at.desc())
+            .order_by(c.started_at.desc(), c.event_id.desc())
             .limit(bindparam("left"))
         )
 
+    index = "requests_hour_latency"
+    sql = build(_INDEXED.setdefault(index, _Indexed(index)) if _has_index(conn, index) else _PLAIN)
     rows: list[tuple[Any, ...]] = []
     for hour, first, last in conn.execute(spans).all():
         params = {
@@ -617,7 +650,7 @@ def _recent_by_hours(conn: Connection, q: Query, limit: int) -> list[tuple[Any, 
             "high": float(last),
             "left": limit - len(rows),
         }
-        rows += _indexed_rows(conn, build, "requests_hour_latency", params)
+        rows += fetch(conn, sql, params)
         if len(rows) >= limit:
             break
     return rows
@@ -646,32 +679,17 @@ def key_spend(ledger: str, since: Mapping[str, float]) -> dict[str, float]:
     """Each gateway key's total ``cost_usd`` in requests started at or after its time (unix seconds):
     what its budget counter starts from. Keys with no rows (or a ledger without the column yet) get 0.
 
-    On SQLite with the attribution rollup (which holds each hour's cost by key: store.py keeps it exact),
-    the whole hours after a key's time are read from it in one pass for every key, and only the rest of
-    the hour its time falls in from the ledger's rows (along ``requests_started_at``): the ledger has no
-    per-key index since schema version 8 (docs/benchmarks.md "Recorder, session 10")."""
+    Summed from the ledger's rows, exact whatever wrote them (no rollup involved): on SQLite along
+    ``requests_key_started`` (api_key_name, started_at, cost_usd), so a key costs the rows it has since its
+    time (52 keys from an hour's start, 240,000 rows: ~25 ms; docs/benchmarks.md "Recorder, session 10");
+    PostgreSQL's schema has no per-key index (its planner picks the time index or a scan)."""
     spent = dict.fromkeys(since, 0.0)
     with reading(ledger) as conn:
         if conn is None or not since or not has_column(conn, "requests", "api_key_name"):
             return spent
-        rolled = conn.dialect.name == "sqlite" and has_table(conn, WHO_ROLLUP)
-        # the hour each key's time falls in ('' is NULL in the rollup: read from the rows alone)
-        first = {name: math.floor(start / 3600) for name, start in since.items() if name}
-        if rolled and first:
-            hourly = (
-                select(_W.api_key_name, _W.hour, float_sum(_W.cost_usd))
-                .where(_W.hour > min(first.values()), _W.api_key_name.in_(list(first)))
-                .group_by(_W.api_key_name, _W.hour)
-            )
-            for name, hour, cost in conn.execute(hourly).all():
-                if hour > first[name]:
-                    spent[name] += float(cost)
         for name, start in since.items():
-            where = [_R.api_key_name == name, _R.started_at >= start]
-            if rolled and name:
-                where.append(_R.started_at < (first[name] + 1) * 3600)
-            sql = select(float_sum(_R.cost_usd)).where(*where)
-            spent[name] += float(conn.execute(sql).scalar() or 0.0)
+            sql = select(float_sum(_R.cost_usd)).where(_R.api_key_name == name, _R.started_at >= start)
+            spent[name] = float(conn.execute(sql).scalar() or 0.0)
     return spent
 
 

@@ -146,3 +146,28 @@ def int_sum(value: ColumnElement[Any]) -> ColumnElement[int]:
 def float_sum(value: ColumnElement[Any]) -> ColumnElement[float]:
     """``sum`` of floats, NULLs skipped, 0.0 over no rows (SQLite's ``total``)."""
     return func.coalesce(func.sum(value), 0.0)
+
+
+class _CodePoint(FunctionElement[str]):
+    """A text column compared by code point: see :func:`code_point`."""
+
+    type = String()
+    name = "code_point"
+    inherit_cache = True
+
+
+def code_point(text: ColumnElement[Any]) -> ColumnElement[str]:
+    """``text`` ordered by code point on both engines: SQLite's default (BINARY) collation; on PostgreSQL
+    ``COLLATE "C"`` (the database's collation may be a locale's, which orders case and punctuation
+    otherwise). For tie-breakers that must agree across engines (``queries.recent``)."""
+    return _CodePoint(text)
+
+
+@compiles(_CodePoint, "sqlite")
+def _code_point_sqlite(element: _CodePoint, compiler: SQLCompiler, **kw: Any) -> str:
+    return str(compiler.process(next(iter(element.clauses)), **kw))
+
+
+@compiles(_CodePoint, "postgresql")
+def _code_point_postgresql(element: _CodePoint, compiler: SQLCompiler, **kw: Any) -> str:
+    return f'({compiler.process(next(iter(element.clauses)), **kw)} COLLATE "C")'

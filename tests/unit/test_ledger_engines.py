@@ -169,6 +169,10 @@ RECENT_QUERIES = [
     Query(T0, END, sessions=("s1",), providers=("openai",)),
     Query(T0 + 1234.5, END - 777.25, clients=("claude-cli/2.1.332",), status="error"),
     Query(T0, END, keys=("alice",), models=("x-ai/grok-4",)),
+    Query(T0, END, keys=("bob",)),  # along the key index
+    Query(T0 + 1234.5, END - 777.25, keys=("",)),  # '' matches no NULL row (the rollup's '' does)
+    Query(T0, END, clients=("", "claude-cli/2.1.332"), status="error"),
+    Query(T0, END, providers=("",)),
 ]
 
 
@@ -187,6 +191,68 @@ def test_filtered_newest_requests_are_the_same(ledgers: tuple[str, str], q: Quer
     finally:
         reader.close()
     assert len(a) == min(limit, matching)
+
+
+@pytest.fixture(scope="module")
+def tied_ledgers(tmp_path_factory: pytest.TempPathFactory, pg_server: PgServer) -> Iterator[tuple[str, str]]:
+    """(SQLite path, PostgreSQL URL) whose requests share their ``started_at`` in fours (two keys, two
+    providers), written in descending ``event_id`` order, so that storage order is not the tie order;
+    ``input_tokens`` numbers each request."""
+    events = [
+        UsageEvent(
+            request_id=f"r{i}",
+            endpoint="/v1/chat/completions",
+            client_format="openai_chat",
+            model="gpt-4o",
+            provider=("openai", "xai")[i % 2],
+            api_key_name=("alice", "bob")[i % 3 == 0],
+            started_at=T0 + 600 * (i // 4) + (1800.5 if i >= 12 else 0.0),
+            status=200,
+            latency_ms=10.0,
+            input_tokens=i,
+            event_id=f"{(i * 7919) % 101:032x}",
+        )
+        for i in range(24)
+    ]
+    events.sort(key=lambda e: e.event_id, reverse=True)
+    path = write_ledger(str(tmp_path_factory.mktemp("ties") / "usage.db"), events)
+    name = pg_server.create_database()
+    url = write_pg_ledger(pg_server.url(name), events)
+    try:
+        yield path, url
+    finally:
+        engine.dispose(url)
+        engine.dispose(path)
+        pg_server.drop_database(name)
+
+
+TIE_QUERIES = [
+    Query(T0, END),
+    Query(T0, END, providers=("openai",)),  # SQLite: hour by hour along the attribution rollup's spans
+    Query(T0, END, keys=("alice",)),  # along the key index
+    Query(T0, END, status="ok"),
+]
+
+
+@pytest.mark.parametrize("q", TIE_QUERIES, ids=range(len(TIE_QUERIES)))
+@pytest.mark.parametrize("limit", [1, 2, 4, 7, 50])
+def test_newest_requests_with_the_same_start_are_in_event_id_order(
+    tied_ledgers: tuple[str, str], q: Query, limit: int
+) -> None:
+    """Requests that started at the same time come newest ``event_id`` first on both engines, so a limit
+    that cuts through a tie keeps the same rows on both (before: SQLite's storage order, PostgreSQL's
+    plan's)."""
+    sqlite, postgres = tied_ledgers
+    a, b = records(queries.recent(sqlite, q, limit)), records(queries.recent(postgres, q, limit))
+    assert_same(a, b, "recent")
+    reader = export.read_rows(sqlite, q, ("started_at", "event_id", "input_tokens"))
+    try:
+        rows = [r for batch in iter(lambda: reader.fetch(1000), []) for r in batch]
+    finally:
+        reader.close()
+    expected = sorted(rows, key=lambda r: (r[0], r[1]), reverse=True)[:limit]
+    assert [r["tokens"] for r in a] == [r[2] for r in expected]
+    assert len({r[0] for r in rows}) <= len(rows) // 2  # the matching rows do hold ties
 
 
 def attribution_from_rows(ledger: str, q: Query) -> list[dict[str, Any]]:
@@ -287,12 +353,13 @@ def test_csv_rows_are_the_same(ledgers: tuple[str, str], q: Query) -> None:
     [
         {"alice": T0 + 3600.5, "bob": T0, "carol": T0},
         {"alice": END - 5400.25, "bob": T0 + 86400 - 1, "": T0},  # mid-hour times; '' is no key (NULL)
+        {"alice": T0 + 7200, "bob": T0 + 86400},  # on the hour (budgets start at UTC midnight)
         {"bob": END + 10.0},
     ],
 )
 def test_key_spend_is_the_same(ledgers: tuple[str, str], since: dict[str, float]) -> None:
-    """SQLite reads whole hours from the attribution rollup and the first hour's rest from the rows;
-    PostgreSQL sums the rows: the same spend."""
+    """Both engines sum the rows along their key index: the same spend, for mid-hour, on-the-hour and
+    future times."""
     a, b = (queries.key_spend(ledger, since) for ledger in ledgers)
     assert all(a[name] > 0 for name in since if name in ("alice", "bob") and since[name] < END)
     assert a.get("carol", 0.0) == 0.0 and a.get("", 0.0) == 0.0

@@ -227,6 +227,7 @@ def test_a_version_5_ledger_is_upgraded_and_backfilled(tmp_path: Path) -> None:
     assert not indexes & {"requests_latency", "requests_provider_latency", "requests_model_latency"}
     assert "requests_day_latency" not in indexes
     assert not indexes & {"requests_provider_started", "requests_model_started"}  # schema version 8
+    assert "requests_key_started" in indexes  # kept by schema version 8 (key_spend, key filters)
     assert lists_by_group(path) == rows_by_group(path)
     assert parts(path) == len(rows_by_group(path))  # backfilled and compacted: one row per group
     assert_rollups_exact(path)

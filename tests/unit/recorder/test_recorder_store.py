@@ -6,6 +6,7 @@ import asyncio
 import logging
 import math
 import sqlite3
+from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
 
@@ -223,8 +224,28 @@ async def test_a_version_1_ledger_gains_the_attribution_columns(tmp_path: Path) 
     old, new = rows(path)
     assert old["request_id"] == "req-1" and old["api_key_name"] is None and old["session_id"] is None
     assert (new["api_key_name"], new["session_id"], new["client"]) == ("ci", "s-1", "claude-cli/2.1.1")
-    with sqlite3.connect(path) as db:  # version 2 made it, version 8 dropped it (key_spend reads the rollup)
-        assert not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'requests_key_started'").fetchone()
+    with sqlite3.connect(path) as db:  # version 2 made it; version 8 keeps it (key_spend reads along it)
+        assert db.execute("SELECT 1 FROM sqlite_master WHERE name = 'requests_key_started'").fetchone()
+
+
+async def test_a_version_8_ledger_without_the_key_index_gets_it_back(tmp_path: Path) -> None:
+    """The first schema 8 (dd9478d) dropped ``requests_key_started``; Store.open makes it again, and the
+    gateways' budget read (``key_spend``) and the key-filtered newest requests read along it."""
+    path = tmp_path / "usage.db"
+    s = await Store.open(str(path))
+    await s.insert_many([make_event(1, api_key_name="ci", cost_usd=0.25)])
+    await s.close()
+    with closing(sqlite3.connect(path)) as db:
+        db.execute("DROP INDEX requests_key_started")
+        db.commit()
+    s = await Store.open(str(path))
+    await s.close()
+    assert pragma(path, "user_version") == SCHEMA_VERSION == 8
+    with closing(sqlite3.connect(path)) as db:
+        plan = db.execute(
+            "EXPLAIN QUERY PLAN SELECT total(cost_usd) FROM requests WHERE api_key_name = 'ci' AND started_at >= 0"
+        ).fetchall()
+    assert "requests_key_started" in str(plan)
 
 
 async def test_a_later_version_adds_columns_to_a_version_1_database(tmp_path: Path, caplog) -> None:
