@@ -286,3 +286,18 @@ def test_a_ranking_is_computed_once_per_name_and_pins_filter_it(make_catalog: Ma
         r for r in catalog.routes("gpt-4o") if r.provider == "openrouter"
     ]
     assert list(catalog._ranked) == ["gpt-4o"]
+
+
+def test_a_catalog_price_for_the_vendor_is_not_the_aggregators(make_catalog: MakeCatalog) -> None:
+    """grok-4 at OpenRouter has no price in the data and takes xAI's list price; a catalog file's price for
+    the xAI route (the user's own contract) is not what OpenRouter charges: its route stays unpriced."""
+    listed = make_catalog().routes("grok-4")
+    assert listed[1].provider == "openrouter" and listed[1].price_source == "vendor"
+    catalog = make_catalog(
+        toml="""
+[prices.xai]
+"grok-4-0709" = { input = 0.01, output = 0.02 }
+"""
+    )
+    via = next(r for r in catalog.routes("grok-4") if r.provider == "openrouter")
+    assert via.rates is None and via.price_source == "unknown"

@@ -63,6 +63,13 @@ from services.gateway.routing.config import CatalogError, parse_catalog  # noqa:
             8192,
         ),
         ("temperature: Input should be less than or equal to 2", None),
+        # a nested field of that name is no output limit of the model's (cold review of s10 17-e)
+        ("reasoning.max_tokens: Input should be less than or equal to 1024", None),
+        ("tools.0.max_tokens: Input should be less than 6", None),
+        (
+            "temperature: Input should be less than 2; max_tokens: Input should be less than or equal to 512",
+            512,
+        ),
         (
             "max_tokens is too large: 32000. This model supports at most 16384 completion tokens, whereas you provided "
             "32000.",

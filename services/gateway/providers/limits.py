@@ -71,9 +71,11 @@ _REFUSALS = (
     # Groq and others: "`max_tokens` must be less than or equal to `8192`"
     re.compile(r"max_(?:completion_)?tokens`? must be (?:less than or equal to|at most|<=) `?(\d+)", re.I),
     # FastAPI/pydantic servers and Mistral (422), as ``errors.parse_upstream_error`` words them:
-    # "max_tokens: Input should be less than or equal to 4096" (pydantic 1: "ensure this value is …")
+    # "max_tokens: Input should be less than or equal to 4096" (pydantic 1: "ensure this value is …"); the
+    # field at the top level only (an entry starts the message or follows "; "): a nested one
+    # (``reasoning.max_tokens``, a tool's) is no output limit of the model's
     re.compile(
-        r"max_(?:completion_|output_|new_)?tokens: (?:Input should be|ensure this value is) less than or equal to (\d+)",
+        r"(?:^|; )max_(?:completion_|output_|new_)?tokens: (?:Input should be|ensure this value is) less than or equal to (\d+)",
         re.I,
     ),
 )
@@ -85,9 +87,10 @@ _EXCLUSIVE = (
         r"max_?output_?tokens value of \d+ but the supported range is from 1 \(inclusive\) to (\d+) \(exclusive\)",
         re.I,
     ),
-    # pydantic: "max_tokens: Input should be less than 4097" (pydantic 1: "ensure this value is less than …")
+    # pydantic: "max_tokens: Input should be less than 4097" (pydantic 1: "ensure this value is less than …"),
+    # top level only, as above
     re.compile(
-        r"max_(?:completion_|output_|new_)?tokens: (?:Input should be|ensure this value is) less than (\d+)",
+        r"(?:^|; )max_(?:completion_|output_|new_)?tokens: (?:Input should be|ensure this value is) less than (\d+)",
         re.I,
     ),
 )

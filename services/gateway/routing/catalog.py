@@ -240,7 +240,15 @@ class Catalog:
 
     def _vendor_price_for_aggregator(self, routes: dict[str, Route], vendor: Vendor | None) -> list[Route]:
         via, direct = routes.get(AGGREGATOR), routes.get(vendor.provider) if vendor else None
-        if via is not None and via.rates is None and direct is not None and direct.rates is not None:
+        # the vendor's list price only: a catalog file's price for the direct route is the user's own
+        # contract with that vendor (or a configured default), no measure of what the aggregator charges
+        if (
+            via is not None
+            and via.rates is None
+            and direct is not None
+            and direct.rates is not None
+            and direct.price_source == "prices"
+        ):
             routes[AGGREGATOR] = Route(AGGREGATOR, via.model, direct.rates, "vendor", direct=False)
         return list(routes.values())
 
