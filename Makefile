@@ -56,9 +56,13 @@ $(E2E_LATEST)/node_modules/.installed: $(E2E_LATEST)/package.json $(E2E_LATEST)/
 
 clients: $(E2E_DIR)/node_modules/.installed $(E2E_LATEST)/node_modules/.installed
 
+# honcho.env holds the defaults; honcho.local.env (git-ignored: provider keys go there) overrides them, and a
+# variable set in the shell overrides both (honcho itself would let its env file win over the shell).
 run: venv
 	@mkdir -p data
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho -e honcho.env start
+	@awk '/^[A-Za-z_][A-Za-z0-9_]*=/ { split($$0, kv, "="); if (kv[1] in ENVIRON) next } { print }' \
+		honcho.env $(wildcard honcho.local.env) > data/.honcho.run.env
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho -e data/.honcho.run.env start
 
 lint: venv
 	$(VENV)/bin/ruff check shared services tests bench

@@ -122,12 +122,34 @@ def _database_url(env: Mapping[str, str]) -> str | None:
     return url
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
-    return int(_at_least(name, int(_get(env, name, str(default))), minimum))
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = _get(env, name, str(default))
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
+    return int(_at_least(name, value, minimum))
 
 
 def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0) -> float:
-    return _at_least(name, float(_get(env, name, str(default))), minimum)
+    raw = _get(env, name, str(default))
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number (seconds where it is a time), got {raw!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"{name} must be a finite number, got {raw!r}")
+    return _at_least(name, value, minimum)
+
+
+LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+
+
+def _log_level(env: Mapping[str, str], default: str) -> str:
+    level = _get(env, "LOG_LEVEL", default).upper()
+    if level not in LOG_LEVELS:
+        raise ValueError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {level!r}")
+    return level
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:
@@ -140,7 +162,8 @@ def _flag(env: Mapping[str, str], name: str) -> bool:
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """Build settings from ``env`` (default: ``os.environ``). Raises ``ValueError`` on bad numbers."""
+    """Build settings from ``env`` (default: ``os.environ``). Raises ``ValueError`` naming the variable on a
+    bad value (not a number, below its minimum, an unknown policy or log level)."""
     env = os.environ if env is None else env
     d = Settings()
     providers = {
@@ -153,10 +176,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     }
     return Settings(
         gateway_host=_get(env, "GATEWAY_HOST", d.gateway_host),
-        gateway_port=int(_get(env, "GATEWAY_PORT", str(d.gateway_port))),
+        gateway_port=_int(env, "GATEWAY_PORT", d.gateway_port),
         gateway_workers=_int(env, "GATEWAY_WORKERS", d.gateway_workers, 1),
         dashboard_host=_get(env, "DASHBOARD_HOST", d.dashboard_host),
-        dashboard_port=int(_get(env, "DASHBOARD_PORT", str(d.dashboard_port))),
+        dashboard_port=_int(env, "DASHBOARD_PORT", d.dashboard_port),
         database_path=_get(env, "DATABASE_PATH", d.database_path),
         database_url=_database_url(env),
         events_endpoint=_get(env, "EVENTS_ENDPOINT", d.events_endpoint),
@@ -165,21 +188,19 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         event_ack_timeout_s=_float(env, "EVENT_ACK_TIMEOUT", d.event_ack_timeout_s, 0.05),
         shutdown_grace_s=_float(env, "SHUTDOWN_GRACE", d.shutdown_grace_s),
         shutdown_ack_wait_s=_float(env, "SHUTDOWN_ACK_WAIT", d.shutdown_ack_wait_s),
-        connect_timeout_s=float(_get(env, "UPSTREAM_CONNECT_TIMEOUT", str(d.connect_timeout_s))),
-        first_byte_timeout_s=float(_get(env, "UPSTREAM_FIRST_BYTE_TIMEOUT", str(d.first_byte_timeout_s))),
-        chunk_timeout_s=float(_get(env, "UPSTREAM_CHUNK_TIMEOUT", str(d.chunk_timeout_s))),
+        connect_timeout_s=_float(env, "UPSTREAM_CONNECT_TIMEOUT", d.connect_timeout_s),
+        first_byte_timeout_s=_float(env, "UPSTREAM_FIRST_BYTE_TIMEOUT", d.first_byte_timeout_s),
+        chunk_timeout_s=_float(env, "UPSTREAM_CHUNK_TIMEOUT", d.chunk_timeout_s),
         stream_keepalive_s=_float(env, "STREAM_KEEPALIVE_S", d.stream_keepalive_s),
-        max_body_bytes=int(_get(env, "MAX_BODY_BYTES", str(d.max_body_bytes))),
+        max_body_bytes=_int(env, "MAX_BODY_BYTES", d.max_body_bytes, 1),
         client_body_timeout_s=_float(env, "CLIENT_BODY_TIMEOUT", d.client_body_timeout_s, 0.05),
-        recorder_batch_size=int(_get(env, "RECORDER_BATCH_SIZE", str(d.recorder_batch_size))),
-        recorder_flush_interval_s=float(
-            _get(env, "RECORDER_FLUSH_INTERVAL", str(d.recorder_flush_interval_s))
-        ),
+        recorder_batch_size=_int(env, "RECORDER_BATCH_SIZE", d.recorder_batch_size, 1),
+        recorder_flush_interval_s=_float(env, "RECORDER_FLUSH_INTERVAL", d.recorder_flush_interval_s),
         recorder_metrics_host=_get(env, "RECORDER_METRICS_HOST", d.recorder_metrics_host),
         recorder_metrics_port=_int(env, "RECORDER_METRICS_PORT", d.recorder_metrics_port, 0),
-        dashboard_refresh_s=float(_get(env, "DASHBOARD_REFRESH", str(d.dashboard_refresh_s))),
+        dashboard_refresh_s=_float(env, "DASHBOARD_REFRESH", d.dashboard_refresh_s),
         catalog_path=env.get("CATALOG_PATH") or None,
-        log_level=_get(env, "LOG_LEVEL", d.log_level).upper(),
+        log_level=_log_level(env, d.log_level),
         providers=providers,
         routing_policy=_policy(env, d.routing_policy),
         routing_order=_order(env, d.routing_order),

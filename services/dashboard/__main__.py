@@ -12,7 +12,10 @@ from shared.settings import load_settings
 
 def main() -> None:
     """Read settings from the environment and serve until interrupted."""
-    settings = load_settings()
+    try:
+        settings = load_settings()
+    except ValueError as exc:
+        sys.exit(f"dashboard: bad setting: {exc}")
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s dashboard: %(message)s")
     if settings.log_level != "DEBUG":
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access line per callback is noise

@@ -123,12 +123,11 @@ async def generate(request: web.Request, endpoint: Endpoint, guarded: bool = Tru
             # the proxy's every answer carries the request id already (Proxy._headers): no stamping
             return await state.proxy.serve(request, call, routes)
         except UnknownModel as exc:
-            available = ", ".join(exc.available[:50]) or "none (no provider is configured)"
             call.answer(404, "model_not_found")
             response = json_error(
                 call.fmt,
                 404,
-                f"model {exc.model!r} is not available; available models: {available}",
+                exc.message(),
                 request_id=rid,
                 code="model_not_found",
                 param="model",

@@ -301,3 +301,18 @@ def test_a_catalog_price_for_the_vendor_is_not_the_aggregators(make_catalog: Mak
     )
     via = next(r for r in catalog.routes("grok-4") if r.provider == "openrouter")
     assert via.rates is None and via.price_source == "unknown"
+
+
+def test_the_404_message_says_why_and_how_many_more(make_catalog: MakeCatalog) -> None:
+    """A pinned provider without a key is named as the reason; a list cut at 50 says how many more
+    ``GET /v1/models`` has."""
+    catalog = make_catalog()
+    with pytest.raises(UnknownModel) as caught:
+        catalog.routes("nosuch::gpt-4o")
+    said = caught.value.message()
+    assert said.startswith("model 'nosuch::gpt-4o' is not available (provider 'nosuch' is not configured); ")
+    names = catalog.model_names()
+    assert len(names) > 50 and said.endswith(f", and {len(names) - 50} more (GET /v1/models)")
+    assert UnknownModel("m", []).message() == (
+        "model 'm' is not available; available models: none (no provider is configured)"
+    )

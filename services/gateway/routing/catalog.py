@@ -77,6 +77,16 @@ class UnknownModel(LookupError):
         self.available = available
         self.reason = reason
 
+    def message(self, shown: int = 50) -> str:
+        """The client's 404 message: the model, why it cannot be served (a pinned provider that is not
+        configured, ...), and the first ``shown`` names that can be asked for, saying how many more
+        ``GET /v1/models`` lists."""
+        listed = ", ".join(self.available[:shown]) or "none (no provider is configured)"
+        if len(self.available) > shown:
+            listed += f", and {len(self.available) - shown} more (GET /v1/models)"
+        why = f" ({self.reason})" if self.reason else ""
+        return f"model {self.model!r} is not available{why}; available models: {listed}"
+
 
 class Catalog:
     """Resolves model names to ranked routes. Built once at start; resolutions are cached."""

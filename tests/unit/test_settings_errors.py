@@ -1,0 +1,38 @@
+"""A bad setting is refused with a message naming the variable and the value, never a bare conversion error
+(``GATEWAY_PORT=abc`` used to say "invalid literal for int() with base 10: 'abc'")."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.settings import load_settings
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "said"),
+    [
+        ("GATEWAY_PORT", "abc", "GATEWAY_PORT must be a whole number, got 'abc'"),
+        ("DASHBOARD_PORT", "3000.5", "DASHBOARD_PORT must be a whole number, got '3000.5'"),
+        ("UPSTREAM_CONNECT_TIMEOUT", "x", "UPSTREAM_CONNECT_TIMEOUT must be a number"),
+        ("UPSTREAM_CHUNK_TIMEOUT", "nan", "UPSTREAM_CHUNK_TIMEOUT must be a finite number"),
+        ("MAX_BODY_BYTES", "0", "MAX_BODY_BYTES must be at least 1, got 0"),
+        ("RECORDER_BATCH_SIZE", "lots", "RECORDER_BATCH_SIZE must be a whole number, got 'lots'"),
+        ("DASHBOARD_REFRESH", "-1", "DASHBOARD_REFRESH must be at least 0, got -1"),
+        (
+            "LOG_LEVEL",
+            "verbose",
+            "LOG_LEVEL must be one of CRITICAL, ERROR, WARNING, INFO, DEBUG, got 'VERBOSE'",
+        ),
+    ],
+)
+def test_a_bad_value_names_its_variable(name: str, value: str, said: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        load_settings({name: value})
+    assert str(caught.value).startswith(said)
+
+
+def test_good_values_and_the_defaults_load() -> None:
+    s = load_settings({"GATEWAY_PORT": "4001", "UPSTREAM_CONNECT_TIMEOUT": "2.5", "LOG_LEVEL": "debug"})
+    assert (s.gateway_port, s.connect_timeout_s, s.log_level) == (4001, 2.5, "DEBUG")
+    d = load_settings({})
+    assert (d.gateway_port, d.dashboard_port, d.log_level) == (3001, 3000, "INFO")
