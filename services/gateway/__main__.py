@@ -43,6 +43,11 @@ def main() -> None:
     logging.basicConfig(level=settings.log_level, format=fmt)
     if worker is None and settings.gateway_workers > 1:
         sys.exit(workers.supervise(settings))
+    if worker is None and settings.gateway_port:
+        try:  # a clear line rather than a start-up message and then a traceback
+            workers.check_port_free(settings.gateway_host, settings.gateway_port)
+        except OSError as exc:
+            sys.exit(f"gateway: {exc}; not starting")
     try:
         import uvloop
 

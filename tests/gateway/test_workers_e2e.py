@@ -147,6 +147,26 @@ def test_a_second_gateway_on_a_taken_port_refuses_to_start(tmp_path: Path) -> No
         st.stop_all()
 
 
+def test_a_single_gateway_on_a_taken_port_says_so_in_one_line(tmp_path: Path) -> None:
+    """One process (GATEWAY_WORKERS=1) on a port something else holds: exit 1 with the reason, no start-up
+    line saying it listens, no traceback."""
+    env = base_env(tmp_path)
+    st = Stack(env, tmp_path)
+    try:
+        first = start("first", "services.gateway", env, tmp_path)
+        st.services["first"] = first
+        wait_until(lambda: http_ok(f"http://127.0.0.1:{env['GATEWAY_PORT']}/health"), 30)
+        second = start("second", "services.gateway", env, tmp_path)
+        st.services["second"] = second
+        assert second.proc.wait(30) == 1
+        log = second.log()
+        assert f"gateway: 127.0.0.1:{env['GATEWAY_PORT']} is already in use" in log, log
+        assert "Traceback" not in log and "gateway on" not in log, log
+        assert first.proc.poll() is None
+    finally:
+        st.stop_all()
+
+
 def test_workers_of_a_killed_parent_drain_and_free_the_port(tmp_path: Path) -> None:
     env = base_env(tmp_path) | {"GATEWAY_WORKERS": WORKERS}
     st = Stack(env, tmp_path)
