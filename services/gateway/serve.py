@@ -139,7 +139,10 @@ def unavailable(routes: list[Route], health: ProviderHealth) -> UpstreamError:
         )
     waits = {name: health.wait_time(name) for name in names}
     limited = all(health.rate_limited(name) for name in names)
-    detail = ", ".join(f"{name} for {wait:.1f}s" for name, wait in waits.items())
+    detail = ", ".join(
+        f"{name} for {wait:.1f}s" + (f" (last error: {err})" if (err := health.last_error(name)) else "")
+        for name, wait in waits.items()
+    )
     return UpstreamError(
         429 if limited else 503,
         f"no provider can take this request now; cooling down: {detail}",

@@ -195,3 +195,24 @@ def test_state_names_the_snapshot_state_at_every_step(health: ProviderHealth, cl
     check()
     assert health.state("never-seen") == "healthy"
     assert seen == ["healthy", "cooling_down", "half_open", "half_open", "healthy", "cooling_down", "healthy"]
+
+
+def test_failures_are_logged_at_the_first_in_a_row_and_when_the_circuit_opens_or_closes(
+    health: ProviderHealth, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An operator sees why a provider rests (a wrong key's 401) in the log, in a bounded number of lines
+    however many requests fail: the first failure in a row, the circuit opening, the provider answering."""
+    with caplog.at_level("WARNING", logger="services.gateway.routing.health"):
+        fail(health, 3, status=401)
+        clock.advance(11)
+        fail(health, 1, status=401)  # the half-open probe fails: the circuit opens again
+        clock.advance(11)
+        assert health.acquire("openai")
+        health.record_success("openai")
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == [
+        "provider openai failed: 401",
+        "provider openai: circuit open for 10s after 3 failure(s) in a row (last: 401)",
+        "provider openai: circuit open for 10s after 4 failure(s) in a row (last: 401)",
+        "provider openai answers again: circuit closed",
+    ]

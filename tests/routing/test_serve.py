@@ -202,6 +202,7 @@ async def test_when_every_provider_cools_down_the_answer_says_when_to_retry(heal
     response = await serve(proxy, call, ROUTES[:2])
     assert response.status == 503 and int(response.headers["retry-after"]) in (29, 30)
     assert b"cooling down" in (response.body or b"") and ev(call).attempts == 0
+    assert b"(last error: 500)" in (response.body or b"")  # why it rests, for a wrong key's 401 too
     assert ev(call).error_type == "providers_unavailable" and ev(call).provider is None
     anthropic_call = make_call("anthropic")
     assert (await serve(proxy, anthropic_call, ROUTES[:2])).status == 529  # Anthropic clients' overloaded

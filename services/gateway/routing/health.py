@@ -18,6 +18,7 @@ then (capped), whatever its breaker says.
 from __future__ import annotations
 
 import email.utils
+import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ from typing import Any, Literal
 
 from services.gateway.routing.ratelimit_reset import rate_limit_reset_seconds
 from shared.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
 
 
 def is_retryable(status: int | None) -> bool:
@@ -121,6 +124,12 @@ class ProviderHealth:
             st.state, st.probe_since = "half_open", self._clock()
         return True
 
+    def last_error(self, provider: str) -> str | None:
+        """The status and error type of ``provider``'s last counted failure ("401 authentication_error"),
+        or None."""
+        st = self._providers.get(provider)
+        return None if st is None else st.last_error
+
     def wait_time(self, provider: str) -> float:
         """Seconds until ``provider`` can be tried again (0 when it can be now)."""
         st = self._providers.get(provider)
@@ -143,6 +152,8 @@ class ProviderHealth:
     def record_success(self, provider: str) -> None:
         st = self._providers.get(provider)
         if st is not None:
+            if st.state != "closed":
+                log.warning("provider %s answers again: circuit closed", provider)
             st.state, st.failures, st.probe_since, st.rate_limited_until = "closed", 0, None, 0.0
 
     def record_failure(
@@ -166,7 +177,20 @@ class ProviderHealth:
         )
         if retry_after_s is not None:
             st.rate_limited_until = now + min(retry_after_s, self.config.retry_after_cap_s)
+        # Logged at a provider's first failure in a row and when its circuit opens, not at every failure:
+        # bounded however many requests fail (issue 13: no per-request logging); the status and error type
+        # only (a provider's message may quote what a client sent)
+        if st.failures == 1:
+            log.warning("provider %s failed: %s", provider, st.last_error)
         if st.state == "half_open" or st.failures >= self.config.failures:
+            if st.state != "open":
+                log.warning(
+                    "provider %s: circuit open for %gs after %d failure(s) in a row (last: %s)",
+                    provider,
+                    self.config.cooldown_s,
+                    st.failures,
+                    st.last_error,
+                )
             st.state, st.open_until, st.probe_since = "open", now + self.config.cooldown_s, None
 
     def release(self, provider: str) -> None:
