@@ -49,6 +49,9 @@ TOKEN_KINDS = ("input", "output", "cache_read", "cache_write", "reasoning")
 MAX_LABEL = 120
 BREAKER_REFRESH_S = 1.0
 FLUSH_AT = 512  # latencies held per (provider, model) before they are applied without a scrape
+# Distinct model labels per provider: the catalog routes a whole family by its prefix (any ``gpt-…`` to
+# OpenAI), so "routed" alone does not bound what a client can name; past this many, ``model="other"``.
+MODELS_PER_PROVIDER = 100
 _Labelled = Counter | Histogram | Gauge
 EVENT_GAUGES = {"ekai_events_queued": "queued", "ekai_events_unacked": "unacked"}
 
@@ -66,6 +69,7 @@ class GatewayMetrics:
         self._provider_set = frozenset(self.providers)
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self._rows: dict[tuple[str, str], _Row] = {}
+        self._models: dict[str, set[str]] = {}  # the model labels given so far, per provider
         self.multiprocess = multiprocess_dir() is not None
         self.registry = CollectorRegistry()
         if self.multiprocess:
@@ -178,6 +182,13 @@ class GatewayMetrics:
         provider = e.provider or ""
         key = (provider, e.model if provider else "")  # unrouted names are client input: unbounded
         row = self._rows.get(key)
+        if row is None:
+            named = self._models.setdefault(provider, set())
+            if len(named) >= MODELS_PER_PROVIDER and key[1] not in named:
+                key = (provider, "other")  # a client naming ever new models of a routed family
+                row = self._rows.get(key)
+            else:
+                named.add(key[1])
         if row is None:
             row = self._rows[key] = _Row(self, _label(key[0]), _label(key[1]))
         row.count(e)

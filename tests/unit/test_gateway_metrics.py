@@ -10,7 +10,7 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from services.gateway.metrics import FLUSH_AT, GatewayMetrics
+from services.gateway.metrics import FLUSH_AT, MODELS_PER_PROVIDER, GatewayMetrics
 from services.gateway.routing.health import BreakerConfig, ProviderHealth
 from shared.events import FailedAttempt, UsageEvent
 
@@ -131,7 +131,7 @@ def test_two_apps_in_one_process_have_their_own_figures() -> None:
 MULTIPROCESS = """
 import asyncio, json
 from prometheus_client import CollectorRegistry, multiprocess
-from services.gateway.metrics import FLUSH_AT, GatewayMetrics
+from services.gateway.metrics import FLUSH_AT, MODELS_PER_PROVIDER, GatewayMetrics
 from services.gateway.routing.health import BreakerConfig, ProviderHealth
 
 now = [1000.0]
@@ -197,3 +197,21 @@ def test_held_figures_are_applied_at_a_scrape_or_once_flush_at_latencies_wait() 
         and unscraped("ekai_requests_total") == FLUSH_AT + 1
     )
     assert value(m, "ekai_request_duration_seconds_sum") == 1.5 * (FLUSH_AT + 1)
+
+
+def test_a_client_naming_ever_new_models_of_a_routed_family_cannot_grow_the_labels() -> None:
+    """The catalog routes any ``gpt-…`` to OpenAI: past ``MODELS_PER_PROVIDER`` names a provider's new ones
+    count as ``model="other"``; the names seen before keep their own label."""
+    m = GatewayMetrics(ProviderHealth(BreakerConfig()), ["openai"])
+    m.observe(event(model="gpt-4o-mini"))
+    for n in range(MODELS_PER_PROVIDER + 50):
+        m.observe(event(model=f"gpt-random-{n}"))
+    m.observe(event(model="gpt-4o-mini"))
+    models = {
+        dict(ls)["model"]
+        for (name, ls) in samples(m)
+        if name == "ekai_requests_total" and dict(ls).get("model")
+    }
+    assert len(models) == MODELS_PER_PROVIDER + 1 and "other" in models
+    assert value(m, "ekai_requests_total", model="gpt-4o-mini") == 2
+    assert value(m, "ekai_requests_total", model="other") == 51
