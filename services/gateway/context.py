@@ -54,8 +54,15 @@ def error_response(fmt: ClientFormat, status: int, message: str, rid: str) -> we
 
 def http_error(request: web.Request, exc: web.HTTPException, rid: str) -> web.Response:
     """The client's answer for an aiohttp ``HTTPException`` (status >= 400) raised by a handler."""
+    meant = registry.path_meant(request.path) if exc.status == 404 else None
+    hint = (
+        f"; did you mean {meant}? (base URL: http://host:port/v1 for the OpenAI SDKs, http://host:port for"
+        " Anthropic's, which adds /v1 itself)"
+        if meant
+        else ""
+    )
     message = {
-        404: f"no route for {request.method} {request.path}",
+        404: f"no route for {request.method} {request.path}{hint}",
         405: f"method {request.method} is not allowed on {request.path}",
         413: "request body is too large",
     }.get(exc.status, exc.reason)

@@ -15,7 +15,9 @@ import socket
 from collections.abc import Iterator
 from typing import Any
 
+import anthropic
 import httpx
+import openai
 import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -528,3 +530,20 @@ def test_a_translated_request_with_an_optional_field_of_the_wrong_type_is_a_400(
     assert err["type"] == "invalid_request_error" and err["message"].startswith(f"{field}: "), err
     if path == "/v1/chat/completions":
         assert err["param"] == field
+
+
+def test_a_base_url_off_by_v1_gets_a_hint_in_the_sdks_own_shape(gw: Stack) -> None:
+    """The Anthropic SDK given ``…/v1`` (it adds /v1 itself) and the OpenAI SDK given the host alone: a
+    404 in the SDK's own error shape that names the path meant and the base URL to use."""
+    a = anthropic.Anthropic(base_url=gw.gateway_url + "/v1", api_key="k", max_retries=0)
+    with pytest.raises(anthropic.NotFoundError) as aerr:
+        a.messages.create(
+            model="claude-haiku-4-5", max_tokens=8, messages=[{"role": "user", "content": "hi"}]
+        )
+    body = aerr.value.body
+    assert isinstance(body, dict) and body["type"] == "error", body
+    assert "did you mean /v1/messages?" in body["error"]["message"]
+    o = openai.OpenAI(base_url=gw.gateway_url, api_key="k", max_retries=0)
+    with pytest.raises(openai.NotFoundError) as oerr:
+        o.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+    assert "did you mean /v1/chat/completions?" in str(oerr.value)

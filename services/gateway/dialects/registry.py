@@ -412,9 +412,19 @@ def client(fmt: ClientFormat) -> ClientSpec:
     return CLIENTS[fmt]
 
 
+def path_meant(path: str) -> str | None:
+    """The generation endpoint a request for an unknown ``path`` most likely meant, when its base URL was
+    off by ``/v1``: ``/chat/completions`` (an OpenAI SDK given the host alone) or ``/v1/v1/messages`` (an
+    Anthropic SDK given ``…/v1``, which it adds itself) → the endpoint's path; else None."""
+    for known in ENDPOINTS:
+        if path != known and (path.endswith(known) or "/v1" + path == known):
+            return known
+    return None
+
+
 def format_for_path(path: str) -> ClientFormat:
     """The client format a request path speaks, for errors outside a generation handler (404, 405, 413)."""
-    endpoint = ENDPOINTS.get(path)
+    endpoint = ENDPOINTS.get(path) or ENDPOINTS.get(path_meant(path) or "")
     if endpoint is not None:
         return endpoint.format
     return next((fmt for prefix, fmt in _PREFIXES if path.startswith(prefix)), DEFAULT_FORMAT)
