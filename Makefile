@@ -60,7 +60,9 @@ clients: $(E2E_DIR)/node_modules/.installed $(E2E_LATEST)/node_modules/.installe
 # variable set in the shell overrides both (honcho itself would let its env file win over the shell).
 run: venv
 	@mkdir -p data
-	@awk '/^[A-Za-z_][A-Za-z0-9_]*=/ { split($$0, kv, "="); if (kv[1] in ENVIRON) next } { print }' \
+	@umask 077 && awk '{ line = $$0; sub(/^[ \t]*(export[ \t]+)?/, "", line) } \
+		match(line, /^[A-Za-z_][A-Za-z0-9_]*[ \t]*=/) { name = substr(line, 1, RLENGTH - 1); \
+		sub(/[ \t]+$$/, "", name); if (name in ENVIRON) next } { print }' \
 		honcho.env $(wildcard honcho.local.env) > data/.honcho.run.env
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho -e data/.honcho.run.env start
 

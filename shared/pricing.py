@@ -162,6 +162,11 @@ class Pricer:
             self._cache[key] = found
         return found
 
+    def list_rates(self, provider: str, model: str) -> ModelRates | None:
+        """``provider``'s own list price for ``model`` from the price data, whatever override is set (a
+        catalog file's price is one user's contract, not the list price)."""
+        return _lookup(provider, model)
+
     def set_override(self, provider: str, model: str, rates: ModelRates) -> None:
         with self._lock:
             self._cache[(provider, model)] = rates

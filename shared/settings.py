@@ -137,19 +137,23 @@ def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0
         value = float(raw)
     except ValueError:
         raise ValueError(f"{name} must be a number (seconds where it is a time), got {raw!r}") from None
-    if value != value or value in (float("inf"), float("-inf")):
-        raise ValueError(f"{name} must be a finite number, got {raw!r}")
+    if value != value:  # NaN compares false with every bound (inf is a bound: no timeout)
+        raise ValueError(f"{name} must be a number, got {raw!r}")
     return _at_least(name, value, minimum)
 
 
-LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+# Python logging's level names, its aliases mapped to the names it prints
+LOG_LEVELS = {n: n for n in ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG", "NOTSET")} | {
+    "WARN": "WARNING",
+    "FATAL": "CRITICAL",
+}
 
 
 def _log_level(env: Mapping[str, str], default: str) -> str:
     level = _get(env, "LOG_LEVEL", default).upper()
     if level not in LOG_LEVELS:
         raise ValueError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {level!r}")
-    return level
+    return LOG_LEVELS[level]
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:

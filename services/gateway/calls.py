@@ -96,7 +96,8 @@ def event_for(call: Call, pricer: Pricer, finished_at: float, latency_ms: float)
     Provider, wire and translation are the last attempt's (the one that answered, or the last tried);
     usage and cost are the answering attempt's. Cost: the catalog file's price when the route was
     priced from it, else ``pricer`` (genai-prices), else the provider's own figure (OpenRouter's
-    ``usage.cost``) takes precedence over both; ``None`` when no price is known (never a silent 0).
+    ``usage.cost``) takes precedence over both; ``None`` when no price is known (never a silent 0); 0 when
+    no upstream was called at all.
     Cache writes reported without their TTL split are 1-hour ones when the client's request marked every
     breakpoint ``ttl: "1h"`` (``_prompt_cache.writes_all_1h``).
     """
@@ -117,7 +118,9 @@ def event_for(call: Call, pricer: Pricer, finished_at: float, latency_ms: float)
         usage = replace(
             usage, cache_write_1h_tokens=usage.cache_write_tokens
         )  # no split reported (OpenRouter)
-    cost: float | None = None
+    # No upstream attempt (the gateway refused the request itself: unknown model, bad input, a budget):
+    # nothing was billed, a known $0, not an unknown price
+    cost: float | None = None if call.attempts else 0.0
     savings: float | None = None
     if answered is not None:
         cost, savings = _cost(answered, usage, pricer)

@@ -290,7 +290,7 @@ def test_a_ranking_is_computed_once_per_name_and_pins_filter_it(make_catalog: Ma
 
 def test_a_catalog_price_for_the_vendor_is_not_the_aggregators(make_catalog: MakeCatalog) -> None:
     """grok-4 at OpenRouter has no price in the data and takes xAI's list price; a catalog file's price for
-    the xAI route (the user's own contract) is not what OpenRouter charges: its route stays unpriced."""
+    the xAI route (the user's own contract) is not what OpenRouter charges: it still takes the list price."""
     listed = make_catalog().routes("grok-4")
     assert listed[1].provider == "openrouter" and listed[1].price_source == "vendor"
     catalog = make_catalog(
@@ -300,7 +300,8 @@ def test_a_catalog_price_for_the_vendor_is_not_the_aggregators(make_catalog: Mak
 """
     )
     via = next(r for r in catalog.routes("grok-4") if r.provider == "openrouter")
-    assert via.rates is None and via.price_source == "unknown"
+    assert via.price_source == "vendor" and via.rates == listed[1].rates and via.rates is not None
+    assert via.rates.input.base == 3.0  # not the contract's 0.01
 
 
 def test_the_404_message_says_why_and_how_many_more(make_catalog: MakeCatalog) -> None:

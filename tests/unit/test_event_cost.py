@@ -141,3 +141,17 @@ def test_writes_without_a_ttl_split_are_1h_when_every_marker_says_1h() -> None:
     assert marked_call(top, usage, route).cache_write_1h_tokens == 5424
     split = Usage(input_tokens=3, output_tokens=40, cache_write_tokens=5424, cache_write_1h_tokens=424)
     assert marked_call(system("1h"), split, route).cache_write_1h_tokens == 424  # a reported split stands
+
+
+def test_a_request_the_gateway_refused_itself_cost_nothing_known() -> None:
+    """No upstream attempt (unknown model, bad input, a budget): $0 known, not an unknown price, so the
+    ledger's 'without a price' counts only requests that used a provider (newcomer review: 404s were
+    counted as unpriced); a failed attempt without usage stays unknown."""
+    call = Call(registry.ENDPOINTS["/v1/messages"], "req", {}, time.monotonic(), time.time())
+    call.model = "no-such-model"
+    call.answer(404, "model_not_found")
+    assert event_for(call, Pricer(), time.time(), 1.0).cost_usd == 0.0
+    tried = Call(registry.ENDPOINTS["/v1/messages"], "req2", {}, time.monotonic(), time.time())
+    tried.attempts.append(Attempt(SONNET, "anthropic", False, answered=False, status=503))
+    tried.answer(503, "api_error")
+    assert event_for(tried, Pricer(), time.time(), 1.0).cost_usd is None

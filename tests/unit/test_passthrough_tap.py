@@ -328,3 +328,22 @@ def test_a_text_chunk_of_a_learnt_shape_with_a_model_the_decoder_no_longer_has_i
     assert texts(chunk)  # the shape is learnt with model "a"
     decoder.feed(SSEEvent(event=None, data=TEXT_CHUNK.replace('"id":"c"', '"id":"c","model":"b"')))
     assert not texts(chunk)  # decoding it would make the model "a" again
+
+
+def test_openai_padded_text_chunks_take_the_learnt_shape(monkeypatch: pytest.MonkeyPatch) -> None:
+    """OpenAI pads every chunk with a random ``obfuscation`` string after its usage: the learnt shape still
+    holds (one full check for the stream, not one per chunk), and a padding that is not one plain string,
+    or a text that is not, goes to the full check."""
+    texts = TextChunks(ChatStreamDecoder())
+    calls: list[str] = []
+    full = _openai_stream.is_text_chunk
+    monkeypatch.setattr(_openai_stream, "is_text_chunk", lambda ev: calls.append(ev.data) or full(ev))
+
+    def padded(text: str, pad: str) -> SSEEvent:
+        data = TEXT_CHUNK.replace('"content":"a"', f'"content":"{text}"')[:-1] + f',"obfuscation":"{pad}"}}'
+        return SSEEvent(event=None, data=data)
+
+    assert texts(padded("a", "Qz"))
+    assert all(texts(padded(f"w{i} ", "h8Xa1"[: i % 5 + 1])) for i in range(20)) and len(calls) == 1
+    assert texts(padded("x", 'a\\"b')) and len(calls) == 2  # an escaped quote in the padding: checked
+    assert not texts(padded("tail\\", "Qz"))  # a backslash escaping the text's closing quote: malformed

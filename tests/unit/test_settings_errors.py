@@ -14,14 +14,14 @@ from shared.settings import load_settings
         ("GATEWAY_PORT", "abc", "GATEWAY_PORT must be a whole number, got 'abc'"),
         ("DASHBOARD_PORT", "3000.5", "DASHBOARD_PORT must be a whole number, got '3000.5'"),
         ("UPSTREAM_CONNECT_TIMEOUT", "x", "UPSTREAM_CONNECT_TIMEOUT must be a number"),
-        ("UPSTREAM_CHUNK_TIMEOUT", "nan", "UPSTREAM_CHUNK_TIMEOUT must be a finite number"),
+        ("UPSTREAM_CHUNK_TIMEOUT", "nan", "UPSTREAM_CHUNK_TIMEOUT must be a number, got 'nan'"),
         ("MAX_BODY_BYTES", "0", "MAX_BODY_BYTES must be at least 1, got 0"),
         ("RECORDER_BATCH_SIZE", "lots", "RECORDER_BATCH_SIZE must be a whole number, got 'lots'"),
         ("DASHBOARD_REFRESH", "-1", "DASHBOARD_REFRESH must be at least 0, got -1"),
         (
             "LOG_LEVEL",
             "verbose",
-            "LOG_LEVEL must be one of CRITICAL, ERROR, WARNING, INFO, DEBUG, got 'VERBOSE'",
+            "LOG_LEVEL must be one of CRITICAL, ERROR, WARNING, INFO, DEBUG, NOTSET, WARN, FATAL, got 'VERBOSE'",
         ),
     ],
 )
@@ -36,3 +36,10 @@ def test_good_values_and_the_defaults_load() -> None:
     assert (s.gateway_port, s.connect_timeout_s, s.log_level) == (4001, 2.5, "DEBUG")
     d = load_settings({})
     assert (d.gateway_port, d.dashboard_port, d.log_level) == (3001, 3000, "INFO")
+
+
+def test_what_loaded_before_still_loads() -> None:
+    """Python logging's aliases and an infinite timeout (no bound) were accepted before the checks."""
+    assert load_settings({"LOG_LEVEL": "warn"}).log_level == "WARNING"
+    assert load_settings({"LOG_LEVEL": "fatal"}).log_level == "CRITICAL"
+    assert load_settings({"UPSTREAM_CHUNK_TIMEOUT": "inf"}).chunk_timeout_s == float("inf")

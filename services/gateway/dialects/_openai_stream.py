@@ -70,6 +70,11 @@ def is_text_chunk(ev: SSEEvent) -> bool:
 _STRING_BODY = re.compile(r'(?:[^"\\]|\\.)*')
 
 
+# OpenAI pads each streamed chunk with a random string after its usage (``stream_options.include_obfuscation``,
+# on by default): ``…,"usage":null,"obfuscation":"h8Xa1"}``
+_PADDING = ',"obfuscation":"'
+
+
 class TextChunks:
     """``is_text_chunk`` for one stream's chunks, exact about the stream's model, at the cost of a few
     comparisons for most of them.
@@ -79,52 +84,85 @@ class TextChunks:
     decoder's own (the decoder keeps the last non-empty one), so a relay that skips it still reports the
     served model a decoding relay would (an OpenAI-compatible server may open with ``"model":""``).
 
-    OpenAI's text chunks of one stream differ only in their text: the same id, model, created and
-    fingerprint before it, the same ``finish_reason``/``usage`` nulls after it (OpenAI API reference, "The
-    chat completion chunk object"). The first chunk that passes ``is_text_chunk`` is parsed once (orjson: a
-    malformed one is the decoder's to report) and, when its model agrees, the part before its text (up to
-    ``"content":"``) and the part after it (from its closing quote) are kept. A chunk that starts and ends
-    with those same parts, with a non-empty text between them holding no quote character and not ending in a
-    backslash (which would escape the closing quote), while the decoder's model is still the one it had
-    then, is the same JSON but for its text: a text chunk too. Any other chunk takes the first path again."""
+    OpenAI's text chunks of one stream differ only in their text and their padding: the same id, model,
+    created and fingerprint before the text, the same ``finish_reason``/``usage`` nulls after it, then a
+    random ``obfuscation`` string (OpenAI API reference, "The chat completion chunk object", and
+    ``stream_options.include_obfuscation``). The first chunk that passes ``is_text_chunk`` and whose text
+    string is well formed (its closing quote followed by ``}`` or ``,``), with its model agreeing, leaves
+    its shape: the part before its text (up to ``"content":"``) and the part after it (from its closing
+    quote, up to the padding). A chunk that starts with that head and, after a non-empty text holding no
+    quote character and not ending in a backslash (which would escape the closing quote), continues with
+    that tail (then the padding: one plain string, ``"}``), while the decoder's model is still the one it
+    had then, is the same JSON but for its text: a text chunk too. Any other chunk takes the first path
+    again."""
 
-    __slots__ = ("_decoder", "_head", "_tail", "_model")
+    __slots__ = ("_decoder", "_head", "_tail", "_model", "_padded")
 
     def __init__(self, decoder: Any) -> None:
         self._decoder = decoder
         self._head: str | None = None
         self._tail = ""
         self._model: str | None = None
+        self._padded = False
 
     def __call__(self, ev: SSEEvent) -> bool:
         d, head, tail = ev.data, self._head, self._tail
-        if head is not None and not ev.comment and len(d) > len(head) + len(tail):
-            end = len(d) - len(tail)
-            if (
-                d.startswith(head)
-                and d.endswith(tail)
-                and '"' not in d[len(head) : end]
-                and d[end - 1] != "\\"
-                and self._decoder.model == self._model
-            ):
-                return True
+        if head is not None and not ev.comment and d.startswith(head) and self._decoder.model == self._model:
+            start = len(head)
+            if self._padded:
+                end = d.find(tail, start)
+                rest = d[end + len(tail) :] if end > start else ""
+                if (
+                    rest.startswith(_PADDING)
+                    and rest.endswith('"}')
+                    and rest.count('"') == 4
+                    and "\\" not in rest
+                    and '"' not in d[start:end]
+                    and d[end - 1] != "\\"
+                ):
+                    return True
+            elif len(d) > start + len(tail) and d.endswith(tail):
+                end = len(d) - len(tail)
+                if '"' not in d[start:end] and d[end - 1] != "\\":
+                    return True
         if not is_text_chunk(ev):
             return False
-        try:
-            obj = orjson.loads(d)
-        except orjson.JSONDecodeError:
-            return False  # malformed: the decoder reports it
-        if type(obj) is not dict:
-            return False
-        model, known = obj.get("model"), self._decoder.model
-        if type(model) is str and model and model != known:
-            return False  # the decoder would take this model: it reads the chunk
+        known = self._decoder.model
+        if not _names_no_other_model(d, known):
+            return False  # the decoder would take this chunk's model: it reads the chunk
         start = d.index('"content":"') + 11  # the one ``"content"`` (``is_text_chunk``)
         m = _STRING_BODY.match(d, start)
         end = m.end() if m is not None else -1
-        if d[end : end + 1] == '"':
-            self._head, self._tail, self._model = d[:start], d[end:], known
+        if d[end : end + 1] != '"' or d[end + 1 : end + 2] not in ("}", ","):
+            return False  # not a well-formed string there: the decoder reports what is wrong
+        tail = d[end:]
+        cut = tail.find(_PADDING)
+        padded = cut != -1 and tail.endswith('"}') and tail.count('"', cut) == 4 and "\\" not in tail[cut:]
+        self._head, self._tail, self._model, self._padded = (
+            d[:start],
+            tail[:cut] if padded else tail,
+            known,
+            padded,
+        )
         return True
+
+
+def _names_no_other_model(data: str, known: str | None) -> bool:
+    """``data``'s top-level ``model`` is absent, empty, null or ``known`` (what the decoder has): decoding it
+    would not change the served model. Read from OpenAI's compact JSON without parsing: one ``"model":``
+    key (inside a string a quote is escaped, so text cannot fake it), its value compared as JSON text."""
+    at = data.find('"model":')
+    if at == -1:
+        return True
+    if data.count('"model":') != 1:
+        return False
+    value = data[at + 8 :]
+    if value.startswith(('""', "null")):
+        return True
+    if known is None:
+        return False
+    said = orjson.dumps(known).decode()
+    return value.startswith(said) and value[len(said) : len(said) + 1] in (",", "}")
 
 
 # The keys a chunk the gateway adds copies from the stream's first chunk (OpenAI API reference, "The chat

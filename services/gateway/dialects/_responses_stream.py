@@ -295,9 +295,13 @@ class InputExtractor:
         return out
 
     def close(self) -> tuple[str, str]:
-        """(the rest to emit as a last delta, the whole input)."""
+        """(the rest to emit as a last delta, the whole input). The whole input always begins with what
+        was streamed: arguments cut off inside the string (``{"input": "a\\n`` and the stream ended: no JSON
+        to read whole) have that streamed text for their input, as the client's deltas said."""
         whole = custom_input_of("".join(self.raw))
-        rest = whole[len(self.text) :] if whole.startswith(self.text) else ""
+        if not whole.startswith(self.text):
+            whole = self.text  # the deltas already sent cannot be taken back
+        rest = whole[len(self.text) :]
         self.text += rest
         return rest, whole
 

@@ -250,16 +250,16 @@ class Catalog:
 
     def _vendor_price_for_aggregator(self, routes: dict[str, Route], vendor: Vendor | None) -> list[Route]:
         via, direct = routes.get(AGGREGATOR), routes.get(vendor.provider) if vendor else None
-        # the vendor's list price only: a catalog file's price for the direct route is the user's own
-        # contract with that vendor (or a configured default), no measure of what the aggregator charges
-        if (
-            via is not None
-            and via.rates is None
-            and direct is not None
-            and direct.rates is not None
-            and direct.price_source == "prices"
-        ):
-            routes[AGGREGATOR] = Route(AGGREGATOR, via.model, direct.rates, "vendor", direct=False)
+        if via is not None and via.rates is None and direct is not None:
+            # the vendor's list price: a catalog file's price for the direct route is the user's own
+            # contract with that vendor (or a configured default), no measure of what the aggregator charges
+            rates = (
+                direct.rates
+                if direct.price_source == "prices"
+                else self.pricer.list_rates(direct.provider, direct.model)
+            )
+            if rates is not None:
+                routes[AGGREGATOR] = Route(AGGREGATOR, via.model, rates, "vendor", direct=False)
         return list(routes.values())
 
     def _find(self, prices_id: str, name: str) -> types.ModelInfo | None:
