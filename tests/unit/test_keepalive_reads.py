@@ -16,19 +16,10 @@ import pytest
 from services.gateway import upstream
 from services.gateway.errors import UpstreamError
 from services.gateway.providers.base import Provider
-from services.gateway.upstream import Chunks, UpstreamClient
+from services.gateway.upstream import UpstreamClient
+from tests.unit.test_upstream_chunks import body
 
 PROVIDER = Provider("p", "http://127.0.0.1:9", "sk-secret-key")
-
-
-class _Response:
-    def __init__(self, content: aiohttp.StreamReader) -> None:
-        self.content = content
-
-
-def body() -> tuple[aiohttp.StreamReader, Chunks]:
-    reader = aiohttp.StreamReader(mock.Mock(_reading_paused=False), 2**16, loop=asyncio.get_running_loop())
-    return reader, Chunks(_Response(reader))  # type: ignore[arg-type]
 
 
 def client(keepalive_s: float = 0.02, chunk_timeout_s: float = 60.0) -> UpstreamClient:
