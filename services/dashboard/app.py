@@ -136,7 +136,15 @@ def create_app(ledger: str, refresh_s: float, *, gateway_url: str = "http://127.
     ``gateway_url`` only appears in the empty-state hint (how to send a first request).
     """
     # update_title=None (documented: the tab title stays put while callbacks run), but dash annotates it str.
-    app = _Dashboard(__name__, title="Ekai Gateway · usage", assets_folder=str(ASSETS), update_title=None)  # type: ignore[arg-type]
+    # add_log_handler=False: Dash would give its logger a stdout handler of its own, and its lines ("Dash is
+    # running on …") would then print twice, there and through the root logger the process configured.
+    app = _Dashboard(
+        __name__,
+        title="Ekai Gateway · usage",
+        assets_folder=str(ASSETS),
+        update_title=None,  # type: ignore[arg-type]
+        add_log_handler=False,
+    )
     app.config.external_scripts.extend([_plotly_script(app), *_chunk_scripts(app)])
     app.index_string = app.index_string.replace(
         "{%scripts%}", _NATIVES_SAVE + "{%scripts%}" + _NATIVES_RESTORE
