@@ -6,6 +6,9 @@ Three ways to run it:
 * in a sync test: ``fp = FakeProvider.start_in_thread(name="anthropic")`` ... ``fp.stop()``;
 * as a process: ``python -m tests.fake_provider --port 8801 --name openrouter [--fault SPEC]``.
 
+Like the real providers it stands for, it refuses a request without a key (401), unless started as a local
+server that needs none (``require_key=False``, ``--no-key``: a catalog entry without ``api_key_env``).
+
 Endpoints: ``POST /v1/chat/completions`` and ``/api/v1/chat/completions`` (OpenAI format; OpenRouter
 quirks when ``name == "openrouter"``), ``POST /v1/responses`` and ``POST /v1/responses/compact`` (the
 OpenAI Responses API, as Codex uses it), ``POST /v1/messages``, ``POST /v1/messages/count_tokens``,
@@ -131,6 +134,7 @@ class FakeProvider:
         port: int = 0,
         behaviour: Behaviour | None = None,
         api_key: str | None = None,
+        require_key: bool = True,
         models: list[str] | None = None,
         prompt_cache: bool = True,
         sleep: Sleep = asyncio.sleep,
@@ -143,6 +147,9 @@ class FakeProvider:
         self.prompt_cache = PromptCache()
         self.host = host
         self.api_key = api_key  # when set, requests must carry exactly this key
+        # False: a local OpenAI-compatible server (Ollama, vLLM) that needs no key, the one a catalog entry
+        # without `api_key_env` describes (docs/catalog.md); a key sent anyway is ignored, as they do.
+        self.require_key = require_key
         self.models = models or DEFAULT_MODELS.get(name, [f"fake-{name}-model"])
         self.requests: list[RecordedRequest] = []
         self.issued_reasoning: list[str] = []  # encrypted_content of every reasoning item sent (Responses)
@@ -370,6 +377,8 @@ class FakeProvider:
         return apply_spec(model_spec, apply_spec(header_spec, behaviour))
 
     def _check_auth(self, request: web.Request, style: str) -> str | None:
+        if not self.require_key:
+            return None
         bearer = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
         key = (request.headers.get("x-api-key") if style == "anthropic" else None) or bearer
         if not key:
@@ -729,6 +738,11 @@ def main(argv: list[str] | None = None) -> None:
         "--fault", action="append", default=[], help="fault spec, e.g. status:503 (repeatable)"
     )
     parser.add_argument("--api-key", help="require exactly this key")
+    parser.add_argument(
+        "--no-key",
+        action="store_true",
+        help="need no key (a local server: a catalog entry without api_key_env)",
+    )
     parser.add_argument("--model", action="append", dest="models", help="models to list (repeatable)")
     args = parser.parse_args(argv)
     behaviour = Behaviour()
@@ -743,6 +757,7 @@ def main(argv: list[str] | None = None) -> None:
         port=args.port,
         behaviour=behaviour,
         api_key=args.api_key,
+        require_key=not args.no_key,
         models=args.models,
     )
     asyncio.run(_serve_forever(provider))
