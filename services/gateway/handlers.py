@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from services.gateway import attribution, auth, context, keys, metrics, workers
+from services.gateway import attribution, auth, context, keys, metrics, status, workers
 from services.gateway.calls import Call, event_for
 from services.gateway.dialects import registry
 from services.gateway.dialects._request_common import TranslationError
@@ -24,8 +24,9 @@ from services.gateway.routing.catalog import UnknownModel
 log = logging.getLogger("gateway")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 WORKER_SCOPE = (
-    "one of several workers on this port (GATEWAY_WORKERS): providers' breaker state and events are this "
-    "worker's own; events_all_workers sums the live workers; /metrics covers every worker"
+    "one of several workers on this port (GATEWAY_WORKERS): status, providers' breaker state, the recorder "
+    "connection and events are this worker's own (events piling up: summed over the live workers); "
+    "events_all_workers sums the live workers; /metrics covers every worker"
 )
 
 
@@ -193,8 +194,11 @@ async def responses_get(request: web.Request) -> web.Response:
 
 
 async def health(request: web.Request) -> web.Response:
-    """GET /health: version, providers (breaker state), events held for the recorder. A worker
-    (GATEWAY_WORKERS > 1) also gives ``worker`` (index, of, pid, scope) and ``events_all_workers``."""
+    """GET /health: ``status`` (ok, degraded, unavailable) and its ``reasons`` (``status.py``: 200 for ok
+    and degraded, 503 with ``retry-after`` when every configured provider is cooling down), version,
+    providers (breaker state), ``recorder`` (connected), events held for the recorder. A worker
+    (GATEWAY_WORKERS > 1) also gives ``worker`` (index, of, pid, scope) and ``events_all_workers``; its
+    verdict is its own, plus ``events_piling_up`` judged on the sum over the live workers."""
     state = request.app[keys.STATE]
     breakers = state.health.snapshot()
     providers = {
@@ -206,13 +210,31 @@ async def health(request: web.Request) -> web.Response:
         }
         for name, p in state.providers.items()
     }
+    configured = [name for name, p in state.providers.items() if p.configured]
+    publisher = state.publisher
+    events = publisher.stats()
+    worker = request.app.get(workers.WORKER)
+    everyone = request.app[metrics.METRICS].events_all_workers() if worker is not None else None
+    verdict = status.assess(
+        configured,
+        {name: breakers.get(name, {}) for name in configured},
+        {name: state.health.wait_time(name) for name in configured},
+        status.EventsState(
+            publisher.recorder_connected,
+            # several workers: held over all of them, against all their room
+            everyone["queued"] if everyone else events["queued"],
+            events["max_queued"] * (worker.count if everyone and worker else 1),
+            events["dropped"],
+            publisher.since_drop_s(),
+        ),
+    )
     body: dict[str, object] = {
-        "status": "ok",
+        **verdict.as_json(),
         "version": state.version,
         "providers": providers,
-        "events": state.publisher.stats(),
+        "recorder": {"connected": publisher.recorder_connected},
+        "events": events,
     }
-    worker = request.app.get(workers.WORKER)
     if worker is not None:
         body["worker"] = {
             "index": worker.index,
@@ -220,8 +242,11 @@ async def health(request: web.Request) -> web.Response:
             "pid": worker.pid,
             "scope": WORKER_SCOPE,
         }
-        body["events_all_workers"] = request.app[metrics.METRICS].events_all_workers()
-    return web.json_response(body, dumps=lambda o: orjson.dumps(o).decode())
+        body["events_all_workers"] = everyone
+    response = web.json_response(body, status=verdict.http_status, dumps=lambda o: orjson.dumps(o).decode())
+    if verdict.retry_after_s is not None:
+        response.headers["retry-after"] = str(verdict.retry_after_s)
+    return response
 
 
 async def root(request: web.Request) -> web.Response:

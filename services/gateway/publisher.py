@@ -138,6 +138,8 @@ class EventPublisher:
         self.acked = 0
         self.resent = 0
         self.dropped = 0
+        self.last_drop_at: float | None = None  # clock time of the last drop (``/health``: dropped recently)
+        self.recorder_connected = False  # a handshake with a recorder, not yet followed by its disconnection
         self.connections = 0  # handshakes with a recorder so far
         # The resend timeout doubles (up to MAX_ACK_TIMEOUT_S) while resends bring no acknowledgement, so
         # a stuck recorder is not flooded with copies; any acknowledgement brings it back to ack_timeout_s.
@@ -172,6 +174,10 @@ class EventPublisher:
     def unacked(self) -> int:
         """Events sent and awaiting their acknowledgement."""
         return len(self._inflight)
+
+    def since_drop_s(self) -> float | None:
+        """Seconds since the last event was dropped; None if none was."""
+        return None if self.last_drop_at is None else self._clock() - self.last_drop_at
 
     def stats(self) -> dict[str, int]:
         return {
@@ -247,6 +253,7 @@ class EventPublisher:
 
     def _drop(self) -> None:
         self.dropped += 1
+        self.last_drop_at = self._clock()
         if self._metrics is not None:
             self._metrics.events_dropped.inc()
         if self.dropped == 1 or self.dropped % 1000 == 0:
@@ -355,6 +362,7 @@ class EventPublisher:
             msg = parse_monitor_message(frames)
             if msg["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                 self.connections += 1
+                self.recorder_connected = True
                 # Whatever was sent before may have died in a previous recorder's buffers: send it all again.
                 again = list(self._inflight)
                 self._inflight.clear()
@@ -362,6 +370,7 @@ class EventPublisher:
                 if self.connections > 1 or again:
                     log.info("connected to the recorder; resending %d unacknowledged events", len(again))
             elif msg["event"] == zmq.EVENT_DISCONNECTED:
+                self.recorder_connected = False
                 log.warning("recorder connection lost; %d events unacknowledged", len(self._pending))
 
     def _requeue(self, ids: list[bytes]) -> None:

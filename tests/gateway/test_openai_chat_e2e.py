@@ -179,8 +179,9 @@ def test_unknown_route_is_a_json_404(gw: Stack) -> None:
 
 
 def test_health_shows_providers_and_queue(gw: Stack) -> None:
-    body = httpx.get(gw.gateway_url + "/health").json()
-    assert body["status"] == "ok" and body["version"]
+    # "ok" once the recorder's connection is made (in the background, at start-up)
+    body = wait_until(lambda: (h := httpx.get(gw.gateway_url + "/health").json())["status"] == "ok" and h)
+    assert body["version"] and body["reasons"] == [] and body["recorder"] == {"connected": True}
     assert body["providers"]["openai"]["configured"] is True
     assert body["providers"]["anthropic"]["configured"] is False
     assert {"queued", "sent", "dropped"} <= set(body["events"])

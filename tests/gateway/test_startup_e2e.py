@@ -104,7 +104,7 @@ def test_an_exception_in_a_handler_is_a_500_in_the_clients_shape(tmp_path: Path)
         ant = httpx.post(st.gateway_url + "/v1/messages/count_tokens?x=1", content=b"{}")  # still serving
         assert ant.status_code == 400
         assert "injected failure in get_model" in st.services["gateway"].log()
-        assert httpx.get(st.gateway_url + "/health").json()["status"] == "ok"
+        assert httpx.get(st.gateway_url + "/health").status_code == 200  # serving (degraded: no provider)
 
 
 NO_USAGE_MODULE = """
@@ -130,4 +130,4 @@ def assert_usage_unavailable(st: Stack) -> None:
     assert resp.status_code == 503, resp.text
     assert "usage_api cannot be imported" in resp.json()["error"]["message"]
     assert "/usage is unavailable" in st.services["gateway"].log()
-    assert httpx.get(st.gateway_url + "/health").json()["status"] == "ok"  # the rest still serves
+    assert httpx.get(st.gateway_url + "/health").status_code == 200  # the rest still serves
