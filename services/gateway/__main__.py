@@ -2,7 +2,8 @@
 
 ``GATEWAY_WORKERS=1`` (the default): this process serves. More: this process is the parent of that many
 workers sharing the port (``services/gateway/workers.py``), which it starts as
-``python -m services.gateway --worker I --parent-fd FD``; those two options are for the parent only.
+``python -m services.gateway --worker I --parent-fd FD --ready-fd FD``; those options are for the parent only.
+Either way, "listening on" is logged once the socket listens (``workers.listening``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ def _args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="ekai-gateway", description=__doc__.splitlines()[0])
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)  # set by the parent
     parser.add_argument("--parent-fd", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
     return parser.parse_args()
 
 
@@ -54,22 +56,24 @@ def main() -> None:
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     except ImportError:
         pass
-    install_http_error_answer()  # unparseable HTTP (huge headers, …): a JSON 4xx, the bytes not echoed
+    install_http_error_answer()  # unparseable HTTP: a JSON 4xx, the bytes not echoed; hang-ups told (hangup.py)
     access_log = logging.getLogger("aiohttp.access") if settings.log_level == "DEBUG" else None
     try:
         app = create_app(settings)
     except (CatalogError, KeyFileError, ExposedWithoutKeys) as exc:
         sys.exit(f"gateway: {exc}")
     app.on_startup.append(gc_after_startup)  # last: after the resources are made
+    info = None
     if worker is not None:
         info = workers.WorkerInfo(worker, settings.gateway_workers, os.getpid())
         workers.install_worker(app, info, args.parent_fd)
+    where = f"http://{settings.gateway_host}:{settings.gateway_port}"
     web.run_app(
         app,
         host=settings.gateway_host,
         port=settings.gateway_port,
         access_log=access_log,
-        print=None,
+        print=workers.listening(where, info, args.ready_fd),
         # SIGTERM: stop accepting, let in-flight requests and streams finish for up to this long.
         shutdown_timeout=settings.shutdown_grace_s,
         # A worker shares the port with its siblings, and handles its signals itself (workers.py).

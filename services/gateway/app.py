@@ -14,7 +14,7 @@ import orjson
 from aiohttp import web, web_protocol, web_server
 from aiohttp.http_exceptions import LineTooLong
 
-from services.gateway import auth, handlers, keys, metrics, models_api
+from services.gateway import auth, handlers, hangup, keys, metrics, models_api
 from services.gateway.context import UNROUTED_PATH, contextual, unrouted
 from services.gateway.dialects import registry
 from services.gateway.providers.registry import build_providers
@@ -39,7 +39,8 @@ def _version() -> str:
 
 
 class _RequestHandler(web_protocol.RequestHandler):
-    """aiohttp's connection handler, answering an HTTP message it cannot parse (a header over
+    """aiohttp's connection handler. It tells a non-streamed request's handler that its client hung up
+    (``hangup.lost``), and answers an HTTP message it cannot parse (a header over
     ``max_field_size``, a broken request line, a bad chunked body) with a JSON error in the default client
     shape instead of a text/plain page that quotes the offending bytes (which may be a credential). The log
     gets one line naming the error's kind, never the bytes, and no traceback."""
@@ -61,6 +62,14 @@ class _RequestHandler(web_protocol.RequestHandler):
         response = web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
         response.force_close()
         return response
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        # The request being handled when the client's connection closed (aiohttp's own attribute, which
+        # its connection_lost clears): a non-streamed answer awaited for it is cancelled (hangup.py).
+        request = self._current_request
+        super().connection_lost(exc)
+        if request is not None:
+            hangup.lost(request)
 
 
 def install_http_error_answer() -> None:
@@ -133,10 +142,9 @@ def create_app(settings: Settings) -> web.Application:
             settings, _version(), providers, catalog, health, publisher, proxy, pricer, upstream
         )
         configured = [p.name for p in providers.values() if p.configured]
+        # not yet listening: that is logged once the socket listens (workers.listening)
         log.info(
-            "gateway on %s:%d; providers configured: %s; events -> %s",
-            settings.gateway_host,
-            settings.gateway_port,
+            "gateway starting; providers configured: %s; events -> %s",
             ", ".join(configured) or "none",
             settings.events_endpoint,
         )

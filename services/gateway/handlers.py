@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from services.gateway import attribution, auth, context, keys, metrics, status, workers
+from services.gateway import attribution, auth, context, hangup, keys, metrics, status, workers
 from services.gateway.calls import Call, event_for
 from services.gateway.dialects import registry
 from services.gateway.dialects._request_common import TranslationError
@@ -106,6 +106,7 @@ async def generate(request: web.Request, endpoint: Endpoint, guarded: bool = Tru
             client=who.client,
             request_class=who.request_class,
         )
+        watch: hangup.Watch | None = None
         try:
             call.body, call.raw = await read_json(request)
             call.model = m if isinstance(m := call.body.get("model"), str) else ""
@@ -121,8 +122,18 @@ async def generate(request: web.Request, endpoint: Endpoint, guarded: bool = Tru
             if guarded:  # 403 outside the key's models, 429 past its budget or rate limits
                 auth.admit(request, call)
             routes = state.catalog.routes(parsed.model, request.headers.get("x-ekai-provider") or None)
-            # the proxy's every answer carries the request id already (Proxy._headers): no stamping
-            return await state.proxy.serve(request, call, routes)
+            # a stream sees a hang-up when it writes; a plain answer is watched for one (hangup.py)
+            watch = None if call.stream else hangup.watch(request)
+            try:  # the proxy's every answer carries the request id already (Proxy._headers): no stamping
+                return await state.proxy.serve(request, call, routes)
+            finally:
+                if watch is not None:
+                    hangup.unwatch(request)
+        except asyncio.CancelledError:
+            if watch is None or not watch.fired:
+                raise  # not the client's hang-up (a shutdown): not ours to answer
+            hangup.answered(call, watch)
+            response = json_error(call.fmt, 499, "client closed request", request_id=rid)
         except UnknownModel as exc:
             call.answer(404, "model_not_found")
             response = json_error(

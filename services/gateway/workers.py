@@ -7,9 +7,11 @@ The parent (``supervise``) serves nothing itself. It
   take a share of the connections;
 - gives the workers one ``PROMETHEUS_MULTIPROC_DIR``: a private temporary directory, removed at exit, or
   the one it was given, wiped of earlier figures first; any worker's ``/metrics`` then answers for all;
-- starts ``python -m services.gateway --worker I --parent-fd FD`` for I = 1..N. Each binds the port with
-  ``SO_REUSEPORT`` (the kernel spreads new connections over the workers) and has its own ZeroMQ DEALER to
-  the one recorder, which acknowledges each worker's events to that worker;
+- starts ``python -m services.gateway --worker I --parent-fd FD --ready-fd FD`` for I = 1..N. Each binds
+  the port with ``SO_REUSEPORT`` (the kernel spreads new connections over the workers) and has its own
+  ZeroMQ DEALER to the one recorder, which acknowledges each worker's events to that worker;
+- logs that the gateway listens only once every worker said so: each writes one byte to the ready pipe
+  (``--ready-fd``) once its socket listens (``listening``);
 - forwards SIGTERM and SIGINT to every worker; each does the one-process shutdown (stop accepting,
   ``SHUTDOWN_GRACE`` for in-flight requests, ``SHUTDOWN_ACK_WAIT`` for its own events' acknowledgements);
 - restarts nothing. A worker that exits unasked (a crash, the OOM killer) is logged with how it ended, the
@@ -35,7 +37,7 @@ import signal
 import socket
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -79,8 +81,18 @@ def parent_status(asked_to_stop: bool, returncodes: Sequence[int]) -> int:
     return 0 if asked_to_stop and all(code == 0 for code in returncodes) else 1
 
 
-def worker_argv(index: int, parent_fd: int) -> list[str]:
-    return [sys.executable, "-m", "services.gateway", "--worker", str(index), "--parent-fd", str(parent_fd)]
+def worker_argv(index: int, parent_fd: int, ready_fd: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "services.gateway",
+        "--worker",
+        str(index),
+        "--parent-fd",
+        str(parent_fd),
+        "--ready-fd",
+        str(ready_fd),
+    ]
 
 
 # ---- the parent ---------------------------------------------------------------------------------
@@ -142,31 +154,51 @@ async def _run_workers(settings: Settings, env: dict[str, str], prom: str) -> in
     for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, workers.stop, sig, sig.name)
     parent_r, parent_w = os.pipe()  # the workers hold the read end; our exit closes the write end
+    ready_r, ready_w = os.pipe()  # each worker writes one byte to it once it listens
+    announce: asyncio.Future[None] | None = None
     try:
         for i in range(1, settings.gateway_workers + 1):
-            workers.add(await _spawn(worker_argv(i, parent_r), env, parent_r))
+            workers.add(await _spawn(worker_argv(i, parent_r, ready_w), env, (parent_r, ready_w)))
         os.close(parent_r)
-        log.info(
-            "gateway: %d workers on %s:%d (pids %s); metrics in %s",
-            len(workers.procs),
-            settings.gateway_host,
-            settings.gateway_port,
-            ", ".join(str(p.pid) for p in workers.procs),
-            prom,
-        )
+        os.close(ready_w)
+        pids = ", ".join(str(p.pid) for p in workers.procs)
+        log.info("gateway: started %d workers (pids %s); metrics in %s", len(workers.procs), pids, prom)
+        where = f"{settings.gateway_host}:{settings.gateway_port}"
+        announce = asyncio.ensure_future(_announce_listening(ready_r, len(workers.procs), where))
         return await workers.wait()
     finally:
+        if announce is not None:
+            announce.cancel()
+        else:
+            os.close(ready_r)
         for sig in STOP_SIGNALS:
             loop.remove_signal_handler(sig)
         os.close(parent_w)
 
 
-async def _spawn(argv: list[str], env: dict[str, str], parent_fd: int) -> asyncio.subprocess.Process:
+async def _announce_listening(ready_fd: int, count: int, where: str) -> None:
+    """Log that the gateway listens once ``count`` workers wrote their byte to ``ready_fd`` (then closed).
+    Workers that exit first close their end unwritten: nothing is logged (their exit is)."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    transport, _ = await loop.connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(ready_fd, "rb", buffering=0)
+    )
+    try:
+        await reader.readexactly(count)
+        log.info("gateway: all %d workers listening on %s", count, where)
+    except asyncio.IncompleteReadError:
+        pass
+    finally:
+        transport.close()
+
+
+async def _spawn(argv: list[str], env: dict[str, str], fds: tuple[int, ...]) -> asyncio.subprocess.Process:
     """Start a worker with SIGTERM and SIGINT blocked: a signal that comes while it is still importing
     stays pending until it can drain (``_ShutdownOnce.install`` unblocks them), instead of killing it."""
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     try:
-        return await asyncio.create_subprocess_exec(*argv, env=env, pass_fds=(parent_fd,))
+        return await asyncio.create_subprocess_exec(*argv, env=env, pass_fds=fds)
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
@@ -234,7 +266,24 @@ def _retire(prom: str, pid: int) -> None:
     multiprocess.mark_process_dead(pid, prom)  # type: ignore[no-untyped-call]
 
 
-# ---- a worker -----------------------------------------------------------------------------------
+# ---- a worker, or the one process --------------------------------------------------------------
+
+
+def listening(where: str, info: WorkerInfo | None, ready_fd: int | None) -> Callable[..., None]:
+    """``web.run_app``'s ``print`` hook, which aiohttp calls once every site listens (``aiohttp/web.py``
+    ``_run_app``: after ``site.start()``): log that this process listens on ``where``, then, for a
+    worker, write its byte to the parent's ready pipe ``ready_fd`` and close it."""
+
+    def said(*_: object, **__: object) -> None:
+        who = "gateway" if info is None else f"worker {info.index} of {info.count}"
+        log.info("%s listening on %s", who, where)
+        if ready_fd is not None:
+            try:
+                os.write(ready_fd, b".")
+            finally:
+                os.close(ready_fd)
+
+    return said
 
 
 def install_worker(app: web.Application, info: WorkerInfo, parent_fd: int | None) -> None:

@@ -116,3 +116,39 @@ def test_a_client_that_hangs_up_after_done_is_a_success(gw: Stack) -> None:
     assert b"short" in got and b"answer" in got
     row = gw.row_for("after-done-1", timeout=15)
     assert row["status"] == 200 and row["error_type"] is None and row["output_tokens"] > 0
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        (  # before the provider's headers
+            "/v1/chat/completions",
+            {"model": "gpt-4o-mini@fault=hang", "messages": [{"role": "user", "content": "plain-hang chat"}]},
+        ),
+        (  # headers came, the body never does; translated (an Anthropic client, an OpenAI model)
+            "/v1/messages",
+            {
+                "model": "gpt-4o-mini@fault=stall",
+                "max_tokens": 100,
+                "messages": [{"role": "user", "content": "plain-stall messages"}],
+            },
+        ),
+        ("/v1/responses", {"model": "gpt-4o-mini@fault=hang", "input": "plain-hang responses"}),
+    ],
+)
+def test_a_client_gone_before_a_plain_answer_cancels_the_upstream_and_is_a_499(
+    gw: Stack, fake: FakeProvider, path: str, body: dict[str, object]
+) -> None:
+    """A non-streamed request writes nothing before its answer, so the gateway learns of the hang-up from
+    the connection itself (newcomer review, s11: it waited for the provider, up to
+    UPSTREAM_FIRST_BYTE_TIMEOUT, and recorded a 502, or a 200 nobody read)."""
+    rid = f"plain-gone-{path.strip('/').replace('/', '-')}"
+    marker = str(body.get("input") or body["messages"][0]["content"])  # type: ignore[index]
+    with raw_request(gw, path, body, rid):
+        wait_until(lambda: any(marker in json.dumps(r.json) for r in fake.requests), 15)  # it is upstream
+    wait_until(lambda: any(r.client_disconnected for r in fake.requests if marker in json.dumps(r.json)), 15)
+    row = gw.row_for(rid, timeout=15)
+    assert row["status"] == 499 and row["error_type"] == "client_disconnected", row
+    assert row["client_disconnected"] == 1 and row["streamed"] == 0 and row["provider"] == "openai"
+    assert row["output_tokens"] == 0 and row["failed_attempts"] in (None, "", "[]"), row
+    assert "Traceback" not in gw.logs()

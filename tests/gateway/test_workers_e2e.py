@@ -204,3 +204,34 @@ def test_two_hosts_each_with_two_workers_feed_one_recorder_over_tcp(tmp_path: Pa
         rec = metric_samples(httpx.get(f"http://127.0.0.1:{st.env['RECORDER_METRICS_PORT']}/metrics").text)
         assert metric_total(rec, "ekai_recorder_gateway_connections") == 4
         assert metric_total(rec, "ekai_recorder_rows_total", result="inserted") == 500 + st.markers
+
+
+def test_the_parent_says_the_gateway_listens_only_once_every_worker_does(tmp_path: Path) -> None:
+    """Each worker logs that it listens once its socket does (aiohttp's start-up hook, after the site
+    started), then tells the parent; the parent's line comes after all of theirs (newcomer review, s11: it
+    said "2 workers on …" right after starting them, before either had even imported)."""
+    env = base_env(tmp_path) | {"GATEWAY_WORKERS": WORKERS}
+    st = Stack(env, tmp_path)
+    try:
+        svc = start_workers(st, "gateway", env)
+        where = f"127.0.0.1:{env['GATEWAY_PORT']}"
+        said = f"gateway: all 2 workers listening on {where}"
+        wait_until(lambda: said in svc.log() or svc.proc.poll() is not None, 60)
+        log = svc.log()
+        assert log.count(said) == 1, log
+        before = log[: log.index(said)]
+        for index in (1, 2):
+            assert f"worker {index} of 2 listening on http://{where}" in before, log
+        assert "workers on" not in log, log  # the old line, said before any worker listened
+    finally:
+        st.stop_all()
+
+
+def test_a_single_gateway_says_it_listens_once_it_does(tmp_path: Path) -> None:
+    with stack(tmp_path) as st:
+        wait_until(lambda: "gateway listening on" in st.services["gateway"].log(), 30)
+        log = st.services["gateway"].log()
+        assert log.count(f"gateway listening on {st.gateway_url}") == 1, log
+        starting = log.index("gateway starting; providers configured")
+        assert starting < log.index("gateway listening on"), log  # configured first, then listening
+        assert "gateway on " not in log, log

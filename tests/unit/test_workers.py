@@ -47,8 +47,8 @@ def test_parent_status(asked: bool, codes: list[int], status: int) -> None:
 
 
 def test_worker_argv_names_the_worker_and_the_pipe() -> None:
-    argv = worker_argv(2, 7)
-    assert argv[1:] == ["-m", "services.gateway", "--worker", "2", "--parent-fd", "7"]
+    argv = worker_argv(2, 7, 8)
+    assert argv[1:] == ["-m", "services.gateway", "--worker", "2", "--parent-fd", "7", "--ready-fd", "8"]
 
 
 def _listener(reuse_port: bool) -> socket.socket:
