@@ -58,13 +58,14 @@ clients: $(E2E_DIR)/node_modules/.installed $(E2E_LATEST)/node_modules/.installe
 
 # honcho.env holds the defaults; honcho.local.env (git-ignored: provider keys go there) overrides them, and a
 # variable set in the shell overrides both (honcho itself would let its env file win over the shell).
+# tests/test_make_run.py runs this target (in a temporary directory, VENV given as an absolute path).
 run: venv
 	@mkdir -p data
 	@umask 077 && awk '{ line = $$0; sub(/^[ \t]*(export[ \t]+)?/, "", line) } \
 		match(line, /^[A-Za-z_][A-Za-z0-9_]*[ \t]*=/) { name = substr(line, 1, RLENGTH - 1); \
 		sub(/[ \t]+$$/, "", name); if (name in ENVIRON) next } { print }' \
 		honcho.env $(wildcard honcho.local.env) > data/.honcho.run.env
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho -e data/.honcho.run.env start
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/honcho -e data/.honcho.run.env start
 
 lint: venv
 	$(VENV)/bin/ruff check shared services tests bench
