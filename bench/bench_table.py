@@ -54,6 +54,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,8 +140,11 @@ def start_floor(tmp: Path, upstream: str, name: str = "floor") -> Floor:
 
 def queued(st: Stack) -> int:
     """Events the gateway holds that the recorder has not acknowledged (0 when /health does not say)."""
-    with urllib.request.urlopen(st.gateway_url + "/health", timeout=5) as resp:
-        health = json.loads(resp.read())
+    try:
+        with urllib.request.urlopen(st.gateway_url + "/health", timeout=5) as resp:
+            health = json.loads(resp.read())
+    except urllib.error.HTTPError as exc:  # 503: every provider cooling down; the body still says it all
+        health = json.loads(exc.read())
     # with GATEWAY_WORKERS > 1 the answering worker also reports the sum over all workers
     events = health.get("events_all_workers") or health.get("events") or {}
     return int(events.get("queued", 0))

@@ -194,8 +194,14 @@ class Stack:
         return int((health.get("events_all_workers") or health["events"])["queued"])
 
     def health(self) -> dict[str, Any]:
-        with urllib.request.urlopen(self.gateway_url + "/health", timeout=10) as resp:
-            return dict(json.loads(resp.read()))
+        """``/health``'s body, also when it says 503 (``unavailable``: every provider cooling down)."""
+        try:
+            with urllib.request.urlopen(self.gateway_url + "/health", timeout=10) as resp:
+                return dict(json.loads(resp.read()))
+        except urllib.error.HTTPError as exc:
+            if exc.code != 503:
+                raise
+            return dict(json.loads(exc.read()))
 
 
 @contextmanager
