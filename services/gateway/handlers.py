@@ -88,6 +88,7 @@ async def generate(request: web.Request, endpoint: Endpoint, guarded: bool = Tru
     Runs in the request context itself (``context.in_context``'s steps inline: the hot path has no
     wrapping coroutine)."""
     rid = context.request_id(request)
+    loop = asyncio.get_running_loop()  # once (it checks the pid: a system call): the watch, the event
     try:
         if guarded and (refusal := auth.check(request)) is not None:
             return context.stamped(refusal, rid)
@@ -106,7 +107,7 @@ async def generate(request: web.Request, endpoint: Endpoint, guarded: bool = Tru
             client=who.client,
             request_class=who.request_class,
         )
-        watch: hangup.Watch | None = None
+        watched = False
         try:
             call.body, call.raw = await read_json(request)
             call.model = m if isinstance(m := call.body.get("model"), str) else ""
@@ -123,16 +124,16 @@ async def generate(request: web.Request, endpoint: Endpoint, guarded: bool = Tru
                 auth.admit(request, call)
             routes = state.catalog.routes(parsed.model, request.headers.get("x-ekai-provider") or None)
             # a stream sees a hang-up when it writes; a plain answer is watched for one (hangup.py)
-            watch = None if call.stream else hangup.watch(request)
+            watched = not call.stream and hangup.watch(request, loop)
             try:  # the proxy's every answer carries the request id already (Proxy._headers): no stamping
                 return await state.proxy.serve(request, call, routes)
             finally:
-                if watch is not None:
+                if watched:
                     hangup.unwatch(request)
         except asyncio.CancelledError:
-            if watch is None or not watch.fired:
+            if not watched or not hangup.hung_up(request):
                 raise  # not the client's hang-up (a shutdown): not ours to answer
-            hangup.answered(call, watch)
+            hangup.answered(call)
             response = json_error(call.fmt, 499, "client closed request", request_id=rid)
         except UnknownModel as exc:
             call.answer(404, "model_not_found")
@@ -152,7 +153,7 @@ async def generate(request: web.Request, endpoint: Endpoint, guarded: bool = Tru
         finally:
             # An exception that escapes leaves call.status 0: the event says 500, the client gets one below.
             latency_ms = (time.monotonic() - call.t0) * 1000
-            asyncio.get_running_loop().call_soon(record, request, call, time.time(), latency_ms, state)
+            loop.call_soon(record, request, call, time.time(), latency_ms, state)
     except Exception as exc:
         response = context.escaped(request, exc, rid)
     return context.stamped(response, rid)

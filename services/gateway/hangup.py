@@ -13,57 +13,52 @@ the usage known so far (``answered``).
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 
 from aiohttp import web
 
 from services.gateway.calls import Call
 
-
-@dataclass(slots=True)
-class Watch:
-    """The task waiting for an answer on a request's behalf; ``fired`` once its client hung up."""
-
-    task: asyncio.Task[object]
-    fired: bool = False
-
-    def fire(self) -> None:
-        if not self.fired:
-            self.fired = True
-            self.task.cancel()
+# Typed keys: a plain str key costs aiohttp's NotAppKeyWarning check on every set. No object is made per
+# request (the watch is the task itself, set and deleted: the whole cost on the request path).
+TASK_KEY: web.RequestKey[asyncio.Task[object]] = web.RequestKey("ekai_hangup_task", asyncio.Task)
+HUNG_UP_KEY: web.RequestKey[bool] = web.RequestKey("ekai_hung_up", bool)
 
 
-# a typed key: a plain str key costs aiohttp's NotAppKeyWarning machinery on every set (measured ~9 us)
-WATCH_KEY: web.RequestKey[Watch] = web.RequestKey("ekai_hangup_watch", Watch)
-
-
-def watch(request: web.Request) -> Watch | None:
-    """Cancel the current task if ``request``'s client hangs up, until ``unwatch``. None outside a task."""
-    task = asyncio.current_task()
+def watch(request: web.Request, loop: asyncio.AbstractEventLoop) -> bool:
+    """Cancel the current task (of the running ``loop``: given, so that asyncio need not look it up) if
+    ``request``'s client hangs up, until ``unwatch``. False (nothing watched) outside a task."""
+    task = asyncio.current_task(loop)
     if task is None:
-        return None
-    w = Watch(task)
-    request[WATCH_KEY] = w
-    return w
+        return False
+    request[TASK_KEY] = task
+    return True
 
 
 def unwatch(request: web.Request) -> None:
     """End ``watch`` (which set the key: ``del``, not MutableMapping's Python-level ``pop``)."""
-    del request[WATCH_KEY]
+    del request[TASK_KEY]
 
 
 def lost(request: web.BaseRequest) -> None:
-    """The connection of ``request``'s client closed: fire its watch, if it has one."""
-    w = request.get(WATCH_KEY)
-    if w is not None:
-        w.fire()
+    """The connection of ``request``'s client closed: cancel the task it watches, if any, once."""
+    task = request.get(TASK_KEY)
+    if task is not None and not request.get(HUNG_UP_KEY):
+        request[HUNG_UP_KEY] = True
+        task.cancel()
 
 
-def answered(call: Call, w: Watch) -> None:
-    """Take the watch's cancellation back (it was ours, not a shutdown's) and record the call as the
+def hung_up(request: web.Request) -> bool:
+    """Whether a cancellation the watched task met was ``lost``'s (not a shutdown's)."""
+    return request.get(HUNG_UP_KEY) is True
+
+
+def answered(call: Call) -> None:
+    """Take the cancellation back (it was ``lost``'s, and it is handled) and record the call as the
     client's hang-up: 499 ``client_disconnected``, on the attempt that was under way (its usage, if any,
-    is what the event keeps)."""
-    w.task.uncancel()
+    is what the event keeps). Call it in the task that was watched."""
+    task = asyncio.current_task()
+    if task is not None:
+        task.uncancel()
     if call.attempts:
         call.attempts[-1].client_disconnected = True
     call.answer(499, "client_disconnected")
