@@ -448,6 +448,13 @@ class ChatStreamEncoder:
             return b""
         return self._start() + self._content(d)
 
+    def text(self, text: str) -> bytes | None:
+        """``feed(TextDelta(text))`` for a non-empty ``text`` when that is the usual chunk (the stream
+        started, no finish yet), else None: the caller then feeds the delta (``relay.Translator``)."""
+        if self._closed or self._finished or not self._started:
+            return None
+        return self._text_chunk(text)
+
     def finish(self) -> bytes:
         """Close the stream: the finish chunk if none came, the usage chunk if asked for, then ``[DONE]``."""
         if self._closed:

@@ -447,6 +447,16 @@ class ResponsesStreamEncoder:
             return out  # content after the stop reason would follow the closed items
         return out + self._content(d)
 
+    def text(self, text: str) -> bytes | None:
+        """``feed(TextDelta(text))`` for a non-empty ``text`` when that is the usual frame (more text for
+        the message open, no stop reason yet), else None: the caller then feeds the delta
+        (``relay.Translator``)."""
+        item = self._open
+        if item is None or item.kind != "message" or self._finish is not None:
+            return None
+        item.text.append(text)
+        return self._text_delta(item, text)
+
     def finish(self) -> bytes:
         """Close the stream: close the open item, then ``response.completed`` (or ``.incomplete``)."""
         if self._closed:
