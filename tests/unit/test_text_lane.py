@@ -66,10 +66,20 @@ def _relays(client: str) -> tuple[Translator, Translator]:
     return lane, general
 
 
-def _run(relay: Translator, chunks: list[bytes]) -> tuple[bytes, Any]:
-    out = b"".join(relay.feed(c) for c in chunks) + relay.finish()
-    facts = (relay.usage, relay.events, relay.started, relay.saw_content, relay.error, relay.complete)
-    return out, facts + (relay.decoder.model,)
+def _facts(relay: Translator) -> tuple[Any, ...]:
+    return (relay.usage, relay.events, relay.started, relay.saw_content, relay.error, relay.complete) + (
+        relay.decoder.model,
+    )
+
+
+def _run(relay: Translator, chunks: list[bytes]) -> tuple[bytes, list[Any]]:
+    """The bytes out and the relay's facts after each read (the gateway reads them as the stream goes)."""
+    out, facts = [], []
+    for c in chunks:
+        out.append(relay.feed(c))
+        facts.append(_facts(relay))
+    out.append(relay.finish())
+    return b"".join(out), [*facts, _facts(relay)]
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -121,3 +131,91 @@ def test_text_of_reads_nothing_after_the_stream_stopped_or_in_a_comment() -> Non
     assert decoder.text_of(SSEEvent(None, data)) == "x"
     decoder.feed(SSEEvent("message_stop", '{"type":"message_stop"}'))
     assert decoder.text_of(SSEEvent(None, data)) is None
+
+
+# -- an OpenAI-style chat upstream (the lane learns the stream's text chunk shape from a parsed one) ------
+
+CHAT_HEAD = (
+    '{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":%s,"choices":[{"index":0,'
+)
+CHAT_CLIENTS = ("anthropic", "openai_responses")
+
+
+def _chat(data: str) -> bytes:
+    return b"data: " + data.encode() + b"\n\n"
+
+
+@st.composite
+def chat_chunks(draw: Any) -> bytes:
+    """One chunk of a chat stream: mostly text (its text escaped or raw, its model the stream's, another
+    or empty, with or without a padding string), sometimes a tool call, a refusal or an odd spacing."""
+    text = draw(st.text(max_size=8))
+    body = ('"' + text + '"') if draw(st.booleans()) else orjson.dumps(text).decode()
+    model = draw(st.sampled_from(['"gpt-4o-mini"', '"gpt-4o-mini"', '"gpt-4o-mini"', '""', '"other"']))
+    pad = draw(
+        st.sampled_from(
+            ["", "", ',"obfuscation":"aZ3"', ',"obfuscation":"a\\"', ',"obfuscation":"' + text + '"']
+        )
+    )
+    kind = draw(st.sampled_from(["text"] * 6 + ["tool", "refusal", "spaced"]))
+    head = CHAT_HEAD % model
+    if kind == "tool":
+        call = '{"index":0,"id":"call_1","function":{"name":"f","arguments":' + body + "}}"
+        return _chat(
+            head + '"delta":{"tool_calls":[' + call + ']},"finish_reason":null}],"usage":null' + pad + "}"
+        )
+    if kind == "refusal":
+        return _chat(
+            head + '"delta":{"refusal":' + body + '},"finish_reason":null}],"usage":null' + pad + "}"
+        )
+    sep = ": " if kind == "spaced" else ":"
+    return _chat(
+        head + '"delta":{"content"' + sep + body + '},"finish_reason":null}],"usage":null' + pad + "}"
+    )
+
+
+CHAT_START = _chat(
+    CHAT_HEAD % '"gpt-4o-mini"'
+    + '"delta":{"role":"assistant","content":""},"finish_reason":null}],"usage":null}'
+)
+CHAT_END = (
+    _chat(CHAT_HEAD % '"gpt-4o-mini"' + '"delta":{},"finish_reason":"stop"}],"usage":null}')
+    + _chat(
+        '{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini","choices":[],'
+        '"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}'
+    )
+    + b"data: [DONE]\n\n"
+)
+
+
+def _chat_relays(client: str) -> tuple[Translator, Translator]:
+    pair = pairing(client, "openai_chat")  # type: ignore[arg-type]
+    view = View(model="gpt-4o-mini")
+    lane, general = Translator(pair, view), Translator(pair, view)
+    assert lane._lane is not None
+    general._lane = None
+    for name in ("created_at", "created", "id", "message_id"):
+        if hasattr(lane.encoder, name):
+            setattr(general.encoder, name, getattr(lane.encoder, name))
+    return lane, general
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(chat_chunks(), max_size=10), st.lists(st.integers(0, 6000), max_size=6))
+def test_the_chat_lane_gives_the_general_paths_bytes_and_facts(chunks: list[bytes], cuts: list[int]) -> None:
+    body = CHAT_START + b"".join(chunks) + CHAT_END
+    points = sorted({0, len(body), *(c % (len(body) + 1) for c in cuts)})
+    reads = [body[a:b] for a, b in pairwise(points)]
+    for client in CHAT_CLIENTS:
+        lane, general = _chat_relays(client)
+        assert _run(lane, reads) == _run(general, reads)
+
+
+def test_the_chat_lane_takes_the_usual_text_chunks() -> None:
+    lane, _ = _chat_relays("anthropic")
+    text = _chat(
+        CHAT_HEAD % '"gpt-4o-mini"' + '"delta":{"content":"hi"},"finish_reason":null}],"usage":null}'
+    )
+    lane.feed(CHAT_START + text)  # the first text chunk is parsed, and its shape learnt
+    lane.decoder.feed = None  # type: ignore[method-assign]
+    assert b'"text":"hi"' in lane.feed(text)
