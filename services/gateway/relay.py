@@ -24,6 +24,8 @@ _REASONING: frozenset[type] = frozenset({ir.ReasoningDelta, ir.SignatureDelta})
 
 
 UsageRule = Callable[[ir.Usage], ir.Usage]
+TextOf = Callable[[SSEEvent], "str | None"]
+TextFrame = Callable[[str], "bytes | None"]
 
 
 _NONE: frozenset[str] = frozenset()
@@ -475,13 +477,29 @@ class Translator(Relay):
     def __init__(self, pairing: Pairing, view: View, usage_rule: UsageRule = _as_reported) -> None:
         super().__init__(pairing, view, usage_rule)
         self.encoder: StreamEncoder = pairing.client.encoder(view)
+        # The text lane, when both ends have one: the decoder's ``text_of(ev)`` (the text of an event it
+        # could only turn into one ``TextDelta``, read without parsing) and the encoder's ``text(text)``
+        # (that delta's frame when it is the usual one). Most of a stream goes through it: no JSON parse,
+        # no delta object, no list, three calls an event instead of a dozen. Either says None when unsure:
+        # the event then takes the general path, which gives the same bytes (tests/unit/test_text_lane.py).
+        text_of: TextOf | None = getattr(self.decoder, "text_of", None)
+        text: TextFrame | None = getattr(self.encoder, "text", None)
+        self._lane: tuple[TextOf, TextFrame] | None = (text_of, text) if text_of and text else None
 
     def feed(self, chunk: bytes) -> bytes:
         events = self._sse.feed(chunk)
         if len(events) == 1:  # one event a read: the usual chunk of a stream that arrives as it is made
-            return self._deltas(self.decoder.feed(events[0]))
-        decode, deltas = self.decoder.feed, self._deltas
-        return b"".join([deltas(decode(ev)) for ev in events])
+            return self._event(events[0])
+        return b"".join([self._event(ev) for ev in events])
+
+    def _event(self, ev: SSEEvent) -> bytes:
+        lane = self._lane
+        if lane is not None and (said := lane[0](ev)) is not None and (frame := lane[1](said)) is not None:
+            # what ``_observe`` notes of one text delta (see ``_deltas``)
+            self.events += 1
+            self.started = self.saw_content = True
+            return frame
+        return self._deltas(self.decoder.feed(ev))
 
     def finish(self) -> bytes:
         pending = self._sse.pending

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 import orjson
@@ -42,6 +43,15 @@ def _dict(value: Any) -> dict[str, Any]:
 
 def _str(value: Any) -> str:
     return value if isinstance(value, str) else ""
+
+
+# The usual text delta, ``{"type":"content_block_delta","index":N,"delta":{"type":"text_delta","text":"…"}}``,
+# its text a JSON string without escapes: any character but the quote, the backslash and the controls below
+# U+0020, which JSON does not allow raw (RFC 8259, section 7).
+_TEXT_EVENT = re.compile(
+    r'\{"type":"content_block_delta","index":(?:0|[1-9][0-9]*),'
+    r'"delta":\{"type":"text_delta","text":"([^"\\\x00-\x1f]+)"\}\}'
+).fullmatch
 
 
 class MessagesStreamDecoder:
@@ -104,6 +114,17 @@ class MessagesStreamDecoder:
             message = _str(err.get("message")) or "upstream error during streaming"
             return [StreamError(status=status_for_error_type(err_type), type=err_type, message=message)]
         return []  # content_block_stop, message_stop and unknown event types carry nothing for the IR
+
+    def text_of(self, ev: SSEEvent) -> str | None:
+        """The text of ``ev`` when it is the usual ``text_delta`` event, which ``feed`` can only turn into
+        ``[TextDelta(text)]`` (a non-empty text), changing nothing: read from the compact JSON Anthropic
+        sends without parsing it (``_TEXT_EVENT``). None for anything else (``feed`` then reads the event):
+        another shape, spaces, other keys, an escape in the text, a character JSON refuses raw.
+        Source: Anthropic Messages streaming guide, "Text delta"."""
+        if self._stopped or self._failed or ev.comment:
+            return None
+        m = _TEXT_EVENT(ev.data)
+        return None if m is None else m[1]
 
     def finish(self) -> list[Delta]:
         """End of the upstream body; Anthropic streams need no flushing."""
@@ -216,6 +237,13 @@ class MessagesStreamEncoder:
             return b""  # content after the stop reason would land after the blocks were closed
         out = self._start(d.id if type(d) is MessageStart else None)
         return out + self._content(d)
+
+    def text(self, text: str) -> bytes | None:
+        """``feed(TextDelta(text))`` for a non-empty ``text`` when that is the usual frame (a text block is
+        open, no stop reason yet), else None: the caller then feeds the delta (``relay.Translator``)."""
+        if self._closed or self._open != "text" or self._finish is not None:
+            return None
+        return _text_delta(self._index, text)
 
     def finish(self) -> bytes:
         """Close the stream: close the open block, then ``message_delta`` and ``message_stop``."""

@@ -44,24 +44,34 @@ def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _counts(u: dict[str, Any]) -> Usage:
-    """The token counts of one Anthropic usage object (top level, or one entry of ``iterations``).
+def _counts(u: dict[str, Any], searches: int = 0) -> Usage:
+    """The token counts of one Anthropic usage object (top level, or one entry of ``iterations``), with
+    ``searches`` as its web searches.
 
     Cache writes: ``cache_creation_input_tokens`` is the total; ``cache_creation.ephemeral_1h_input_tokens``
     the 1-hour part (the rest is 5-minute). When only the split is given, the total is its sum.
     """
-    write_5m, write_1h = _ints(_dict(u.get("cache_creation")), _SPLIT)
+    split = u.get("cache_creation")
+    write_5m, write_1h = _ints(split, _SPLIT) if type(split) is dict else _NO_SPLIT
     input_tokens, output_tokens, cache_read, write = _ints(u, _TOTALS)
     if "cache_creation_input_tokens" not in u:
         write = write_5m + write_1h
+    details = u.get("output_tokens_details")
+    thinking = details.get("thinking_tokens") if type(details) is dict else 0
+    # positional, in field order: a dataclass's keywords cost more than its ``__init__`` (see shared/sse.py)
     return Usage(
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
-        cache_read_tokens=cache_read,
-        cache_write_tokens=write,
-        cache_write_1h_tokens=min(write_1h, write),
-        reasoning_tokens=_int(_dict(u.get("output_tokens_details")).get("thinking_tokens")),
+        input_tokens,
+        output_tokens,
+        cache_read,
+        write,
+        thinking if type(thinking) is int else 0,  # reasoning_tokens
+        None,  # provider_cost_usd
+        write_1h if write_1h < write else write,  # cache_write_1h_tokens
+        searches,  # web_search_requests
     )
+
+
+_NO_SPLIT = (0, 0)
 
 
 def usage_from_anthropic(u: dict[str, Any]) -> Usage:
@@ -74,16 +84,12 @@ def usage_from_anthropic(u: dict[str, Any]) -> Usage:
       iteration that names another ``model`` is priced at that model's rates.
     - ``server_tool_use.web_search_requests``: web searches, billed per search on top of tokens.
     """
-    searches = _int(_dict(u.get("server_tool_use")).get("web_search_requests"))
-    steps = (
-        [it for it in u.get("iterations") or () if isinstance(it, dict)]
-        if isinstance(u.get("iterations"), list)
-        else []
-    )
+    tools = u.get("server_tool_use")
+    searches = _int(tools.get("web_search_requests")) if type(tools) is dict else 0
+    steps = u.get("iterations")
+    steps = [it for it in steps if type(it) is dict] if type(steps) is list else None
     if not steps:
-        usage = _counts(u)
-        usage.web_search_requests = searches
-        return usage
+        return _counts(u, searches)
     iterations = tuple(
         Iteration(
             _counts(it), model=it["model"] if isinstance(it.get("model"), str) and it["model"] else None

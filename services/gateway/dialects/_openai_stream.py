@@ -207,6 +207,81 @@ def _vendor_usage(obj: dict[str, Any]) -> Any:
     return vendor.get("usage") if type(vendor) is dict else None
 
 
+# A JSON string's body with no escape and nothing JSON refuses raw (RFC 8259, section 7)
+_PLAIN_STRING = re.compile(r'[^"\\\x00-\x1f]*').fullmatch
+# OpenAI's padding after a chunk's last key (``stream_options.include_obfuscation``)
+_PADDING_END = re.compile(r',"obfuscation":"[^"\\\x00-\x1f]*"\}').fullmatch
+
+
+@dataclass(frozen=True, slots=True)
+class _TextShape:
+    """A stream's text chunks, as the text and the padding vary: the bytes before the text's string
+    (``head``), after it up to the padding (``tail``), and the model the decoder had then.
+
+    Learnt from a chunk ``feed`` parsed into exactly one TextDelta (no tool call keys in its delta, its one
+    choice at index 0) and checked once with a probe: the chunk with another text parses to the same object
+    but for that text. A chunk that is ``head`` + a JSON string body + ``tail`` (+ a plain padding string)
+    is then that object with another text and padding, which the decoder turns into that text's TextDelta
+    alone, while its model is still the one it had (a chunk names its model in ``head``; the decoder keeps
+    the last one)."""
+
+    head: str
+    tail: str
+    padded: bool
+    model: str | None
+
+    @staticmethod
+    def learn(data: str, obj: dict[str, Any], model: str | None) -> _TextShape | None:
+        choices = obj.get("choices")
+        if type(choices) is not list or len(choices) != 1 or data.count('"content":"') != 1:
+            return None
+        delta = choices[0].get("delta")
+        if choices[0].get("index", 0) != 0 or "tool_calls" in delta or "function_call" in delta:
+            return None
+        start = data.index('"content":"') + 11
+        m = _STRING_BODY.match(data, start)
+        end = m.end() if m is not None else -1
+        if data[end : end + 1] != '"':
+            return None
+        rest = data[end:]
+        cut = rest.rfind(_PADDING)
+        padded = cut != -1 and _PADDING_END(rest, cut) is not None
+        shape = _TextShape(data[:start], rest[:cut] if padded else rest, padded, model)
+        try:  # the probe: only the text differs
+            probe = orjson.loads(data[:start] + "probe" + rest)
+        except orjson.JSONDecodeError:
+            return None
+        delta["content"], was = "probe", delta["content"]
+        same = probe == obj
+        delta["content"] = was
+        return shape if same else None
+
+    def text(self, data: str, model: str | None) -> str | None:
+        """The text of ``data`` when it has this shape and the decoder's model is still ``model``."""
+        head, tail = self.head, self.tail
+        if model != self.model or not data.startswith(head):
+            return None
+        start = len(head)
+        if self.padded:
+            end = data.find(tail, start)
+            if end == -1 or _PADDING_END(data, end + len(tail)) is None:
+                return None
+        elif data.endswith(tail):
+            end = len(data) - len(tail)
+        else:
+            return None
+        body = data[start:end]
+        if not body:
+            return None
+        if _PLAIN_STRING(body) is not None:
+            return body
+        try:  # escapes: the JSON string itself says what it is (or is not one)
+            text = orjson.loads('"' + body + '"')
+        except orjson.JSONDecodeError:
+            return None
+        return text if type(text) is str and text else None
+
+
 class ChatStreamDecoder:
     """Upstream OpenAI-style chat SSE (OpenAI, xAI, OpenRouter) → IR deltas.
 
@@ -235,6 +310,8 @@ class ChatStreamDecoder:
         self._cursor = 0  # position in _calls of the call being relayed
         self._first: dict[str, Any] = {}  # the first chunk: the shape of a chunk the gateway adds
         self._legacy = False  # the call came as the deprecated ``delta.function_call``
+        self._lane: _TextShape | None = None  # the stream's text chunks' shape (``text_of``)
+        self._lane_wanted = False  # ``text_of`` was asked: learn the shape (a passthrough never asks)
 
     def feed(self, ev: SSEEvent) -> list[Delta]:
         """Translate one upstream SSE event."""
@@ -256,7 +333,27 @@ class ChatStreamDecoder:
             )
         if obj.get("error"):
             return self._fail(stream_error_from_openai(obj["error"]))
-        return self._chunk(obj)
+        started = self._started
+        out = self._chunk(obj)
+        if (
+            self._lane_wanted
+            and started
+            and self._lane is None
+            and len(out) == 1
+            and type(out[0]) is TextDelta
+        ):
+            self._lane = _TextShape.learn(data, obj, self.model)
+        return out
+
+    def text_of(self, ev: SSEEvent) -> str | None:
+        """The text of ``ev`` when it is a text chunk ``feed`` can only turn into ``[TextDelta(text)]``,
+        changing nothing, read without parsing it: the same bytes as the stream's first such chunk but
+        for its text and its padding (``_TextShape``). None for anything else (``feed`` then reads it)."""
+        lane = self._lane
+        if lane is None or ev.comment or self._finished or self._ended or self._failed:
+            self._lane_wanted = True
+            return None
+        return lane.text(ev.data, self.model)
 
     def finish(self) -> list[Delta]:
         """End of the upstream body: release any tool call still buffered."""
@@ -447,6 +544,13 @@ class ChatStreamEncoder:
         if self._finished or type(d) is SignatureDelta:
             return b""
         return self._start() + self._content(d)
+
+    def text(self, text: str) -> bytes | None:
+        """``feed(TextDelta(text))`` for a non-empty ``text`` when that is the usual chunk (the stream
+        started, no finish yet), else None: the caller then feeds the delta (``relay.Translator``)."""
+        if self._closed or self._finished or not self._started:
+            return None
+        return self._text_chunk(text)
 
     def finish(self) -> bytes:
         """Close the stream: the finish chunk if none came, the usage chunk if asked for, then ``[DONE]``."""

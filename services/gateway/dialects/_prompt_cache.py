@@ -88,10 +88,12 @@ def place_anthropic_breakpoints(out: dict[str, Any]) -> None:
     A string ``system`` becomes one text block so it can carry the marker; string user content likewise.
     Nothing is added when the body already carries markers (the client placed its own).
     """
-    if has_markers(out):
+    system = out.get("system")
+    # plain system text cannot hold a marker: left out of the look for one, it costs nothing (it is the
+    # longest part of an agent's request: Codex's instructions, Claude Code's system prompt)
+    if has_markers({k: v for k, v in out.items() if k != "system"} if _plain(system) else out):
         return
     budget = MAX_BREAKPOINTS
-    system = out.get("system")
     if isinstance(system, str) and system:
         out["system"] = system = [{"type": "text", "text": system}]
     if isinstance(system, list) and system and _markable(system[-1]):
@@ -108,6 +110,19 @@ def place_anthropic_breakpoints(out: dict[str, Any]) -> None:
         blocks = [b for b in message.get("content") or () if _markable(b)]
         if blocks:
             blocks[-1]["cache_control"] = dict(EPHEMERAL)
+
+
+def _plain(system: Any) -> bool:
+    """An Anthropic ``system`` that holds no ``cache_control`` key: a string, or text blocks that are
+    ``{"type": str, "text": str}`` and nothing else."""
+    if type(system) is str:
+        return True
+    return type(system) is list and all(
+        type(b) is dict and b.keys() <= _TEXT_KEYS and all(type(v) is str for v in b.values()) for b in system
+    )
+
+
+_TEXT_KEYS = frozenset({"type", "text"})
 
 
 def keep_breakpoints(out: dict[str, Any]) -> None:

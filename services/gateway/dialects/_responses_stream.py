@@ -447,6 +447,16 @@ class ResponsesStreamEncoder:
             return out  # content after the stop reason would follow the closed items
         return out + self._content(d)
 
+    def text(self, text: str) -> bytes | None:
+        """``feed(TextDelta(text))`` for a non-empty ``text`` when that is the usual frame (more text for
+        the message open, no stop reason yet), else None: the caller then feeds the delta
+        (``relay.Translator``)."""
+        item = self._open
+        if item is None or item.kind != "message" or self._finish is not None:
+            return None
+        item.text.append(text)
+        return self._text_delta(item, text)
+
     def finish(self) -> bytes:
         """Close the stream: close the open item, then ``response.completed`` (or ``.incomplete``)."""
         if self._closed:
@@ -494,26 +504,21 @@ class ResponsesStreamEncoder:
         if item is None or item.kind != "message":
             out += self._close_item()
             item = self._open_item("message")
-            added = {
-                "id": item.id,
-                "type": "message",
-                "status": "in_progress",
-                "content": [],
-                "role": "assistant",
-            }
-            out += self._added(added)
-            out += self._frame(
-                "response.content_part.added",
-                {"item_id": item.id, "output_index": item.index, "content_index": 0, "part": _text_part("")},
-            )
-            # what _frame makes of {"item_id", "output_index", "content_index": 0, "delta", "logprobs": []}
-            # up to the delta, after the sequence number: the same for every delta of this item
-            item.delta_head = b',"item_id":%b,"output_index":%d,"content_index":0,"delta":' % (
-                orjson.dumps(item.id),
-                item.index,
-            )
+            out += self._message_opening(item)
         item.text.append(text)
         return out + self._text_delta(item, text)
+
+    def _message_opening(self, item: _OutItem) -> bytes:
+        """``output_item.added`` and ``content_part.added`` of a new message item, from a template: what
+        ``_frame`` makes of their objects (``tests/unit/test_responses_templates.py``)."""
+        ident = orjson.dumps(item.id)
+        # what _frame makes of {"item_id", "output_index", "content_index": 0, "delta", "logprobs": []}
+        # up to the delta, after the sequence number: the same for every delta of this item
+        item.delta_head = b',"item_id":%b,"output_index":%d,"content_index":0,"delta":' % (ident, item.index)
+        if not self._frames:
+            return b""
+        seq, self._seq = self._seq, self._seq + 2
+        return _MESSAGE_OPENING % (seq, item.index, ident, seq + 1, ident, item.index)
 
     def _text_delta(self, item: _OutItem, text: str) -> bytes:
         """The usual frame, an ``output_text.delta`` of the open message, written directly."""
@@ -629,26 +634,19 @@ class ResponsesStreamEncoder:
         item, self._open = self._open, None
         if item is None:
             return b""
-        ref = {"item_id": item.id, "output_index": item.index}
         text = "".join(item.text)
         cut = self._finish is not None and self._finish.reason == "max_tokens"
         status = "incomplete" if cut else "completed"  # as OpenAI marks items cut by max_output_tokens
+        if item.kind == "message":  # (a message has no namespace)
+            content = [_text_part(text)]
+            self._output.append(
+                {"id": item.id, "type": "message", "status": status, "content": content, "role": "assistant"}
+            )
+            return self._message_closing(item, text, status)
+        ref = {"item_id": item.id, "output_index": item.index}
         out = b""
         done: dict[str, Any]
-        if item.kind == "message":
-            part = _text_part(text)
-            out += self._frame(
-                "response.output_text.done", {**ref, "content_index": 0, "text": text, "logprobs": []}
-            )
-            out += self._frame("response.content_part.done", {**ref, "content_index": 0, "part": part})
-            done = {
-                "id": item.id,
-                "type": "message",
-                "status": status,
-                "content": [part],
-                "role": "assistant",
-            }
-        elif item.kind == "reasoning":
+        if item.kind == "reasoning":
             summary = []
             if item.summary_open:
                 out += self._frame(
@@ -682,6 +680,19 @@ class ResponsesStreamEncoder:
         self._output.append(done)
         return out + self._frame("response.output_item.done", {"output_index": item.index, "item": done})
 
+    def _message_closing(self, item: _OutItem, text: str, status: str) -> bytes:
+        """``output_text.done``, ``content_part.done`` and ``output_item.done`` of a message item, from a
+        template: what ``_frame`` makes of their objects, the text written once."""
+        if not self._frames:
+            return b""
+        ident, said = orjson.dumps(item.id), orjson.dumps(text)
+        seq, self._seq = self._seq, self._seq + 3
+        index = item.index
+        return _MESSAGE_CLOSING % (
+            (seq, ident, index, said, seq + 1, ident, index, said)
+            + (seq + 2, index, ident, status.encode(), said)
+        )
+
     def _compaction_item(self) -> bytes:
         index = self._count
         self._count += 1
@@ -707,8 +718,12 @@ class ResponsesStreamEncoder:
         self._started = True
         if self.response_id is None:
             self.response_id = response_id_for(upstream_id)
-        body = {"response": self._response("in_progress", usage=False)}  # the same object twice
-        return self._frame("response.created", body) + self._frame("response.in_progress", body)
+        if not self._frames:
+            return b""
+        # the same object twice, written once: what ``_frame`` makes of ``{"response": …}``
+        response = orjson.dumps(self._response("in_progress", usage=False))
+        seq, self._seq = self._seq, self._seq + 2
+        return _OPENING % (seq, response, seq + 1, response)
 
     def _fail(self, err: StreamError) -> bytes:
         self._closed = True
@@ -785,6 +800,29 @@ def response_object(
 
 
 _KEEPALIVE = encode_comment("keep-alive")
+_OPENING = (
+    b'event: response.created\ndata: {"type":"response.created","sequence_number":%d,"response":%b}\n\n'
+    b'event: response.in_progress\ndata: {"type":"response.in_progress","sequence_number":%d,"response":%b}'
+    b"\n\n"
+)
+# ``_frame``'s bytes for a message item's opening and closing frames (see ``_message_opening``/``_closing``)
+_TEXT_PART = b'{"type":"output_text","annotations":[],"logprobs":[],"text":%b}'
+_MESSAGE_OPENING = (
+    b'event: response.output_item.added\ndata: {"type":"response.output_item.added","sequence_number":%d,'
+    b'"output_index":%d,"item":{"id":%b,"type":"message","status":"in_progress","content":[],'
+    b'"role":"assistant"}}\n\n'
+    b'event: response.content_part.added\ndata: {"type":"response.content_part.added","sequence_number":%d,'
+    b'"item_id":%b,"output_index":%d,"content_index":0,"part":' + _TEXT_PART % b'""' + b"}\n\n"
+)
+_MESSAGE_CLOSING = (
+    b'event: response.output_text.done\ndata: {"type":"response.output_text.done","sequence_number":%d,'
+    b'"item_id":%b,"output_index":%d,"content_index":0,"text":%b,"logprobs":[]}\n\n'
+    b'event: response.content_part.done\ndata: {"type":"response.content_part.done","sequence_number":%d,'
+    b'"item_id":%b,"output_index":%d,"content_index":0,"part":' + _TEXT_PART + b"}\n\n"
+    b'event: response.output_item.done\ndata: {"type":"response.output_item.done","sequence_number":%d,'
+    b'"output_index":%d,"item":{"id":%b,"type":"message","status":"%b","content":[' + _TEXT_PART + b"],"
+    b'"role":"assistant"}}\n\n'
+)
 _TEXT_DELTA = (
     b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta","sequence_number":%d'
     b'%b%b,"logprobs":[]}\n\n'

@@ -1,0 +1,102 @@
+"""The Responses encoder's frames written from byte templates (``response.created``/``.in_progress``, a
+message item's opening and closing frames) are the bytes ``_frame`` writes of the objects they stand for
+(the dicts below, in their key order), for any text, item index, status and sequence number."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from services.gateway.dialects import ir
+from services.gateway.dialects._responses_stream import ResponsesStreamEncoder, response_object
+from services.gateway.dialects.view import View
+from shared.sse import SSEDecoder
+
+
+def _frame(kind: str, seq: int, body: dict[str, Any]) -> bytes:
+    """``ResponsesStreamEncoder._frame``'s bytes, from the object."""
+    return (
+        b"event: "
+        + kind.encode()
+        + b"\ndata: "
+        + orjson.dumps({"type": kind, "sequence_number": seq, **body})
+        + b"\n\n"
+    )
+
+
+def _part(text: str) -> dict[str, Any]:
+    return {"type": "output_text", "annotations": [], "logprobs": [], "text": text}
+
+
+def _expected(enc: ResponsesStreamEncoder, texts: list[str], leading: int, status: str) -> list[bytes]:
+    """The frames, from their objects, of a message item at output index ``leading``."""
+    rid = enc.response_id
+    assert rid is not None
+    opening = {"response": response_object(rid, "m", enc.created_at, "in_progress", output=[], usage=None)}
+    item_id = f"msg_{rid[5:]}{leading:02x}"
+    ref = {"item_id": item_id, "output_index": leading}
+    text = "".join(texts)
+    seq = 2
+    frames = [_frame("response.created", 0, opening), _frame("response.in_progress", 1, opening)]
+    added = {"id": item_id, "type": "message", "status": "in_progress", "content": [], "role": "assistant"}
+    frames.append(_frame("response.output_item.added", seq, {"output_index": leading, "item": added}))
+    frames.append(
+        _frame("response.content_part.added", seq + 1, {**ref, "content_index": 0, "part": _part("")})
+    )
+    seq += 2
+    for t in texts:
+        frames.append(
+            _frame("response.output_text.delta", seq, {**ref, "content_index": 0, "delta": t, "logprobs": []})
+        )
+        seq += 1
+    done_text = {**ref, "content_index": 0, "text": text, "logprobs": []}
+    frames.append(_frame("response.output_text.done", seq, done_text))
+    frames.append(
+        _frame("response.content_part.done", seq + 1, {**ref, "content_index": 0, "part": _part(text)})
+    )
+    item = {"id": item_id, "type": "message", "status": status, "content": [_part(text)], "role": "assistant"}
+    frames.append(_frame("response.output_item.done", seq + 2, {"output_index": leading, "item": item}))
+    return frames
+
+
+def _frames(body: bytes) -> list[bytes]:
+    return [ev.raw or b"" for ev in SSEDecoder().feed(body)]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.text(min_size=1, max_size=8), min_size=1, max_size=4),
+    st.integers(0, 300),
+    st.sampled_from(["end_turn", "max_tokens"]),
+    st.text(max_size=6),
+)
+def test_templated_frames_are_the_objects_frames(
+    texts: list[str], leading: int, reason: str, up: str
+) -> None:
+    enc = ResponsesStreamEncoder(View(model="m"))
+    enc._count = leading  # items before this one (their frames are not templated)
+    out = enc.feed(ir.MessageStart(id="msg_" + up, model="m"))
+    out += b"".join(enc.feed(ir.TextDelta(t)) for t in texts)
+    out += enc.feed(ir.Finish(reason))  # type: ignore[arg-type]
+    status = "incomplete" if reason == "max_tokens" else "completed"
+    assert _frames(out) == _expected(enc, texts, leading, status)
+    final = orjson.loads(enc.finish().split(b"data: ", 1)[1])["response"]
+    assert final["output"] == [
+        {
+            "id": final["output"][0]["id"],
+            "type": "message",
+            "status": status,
+            "content": [_part("".join(texts))],
+            "role": "assistant",
+        }
+    ]
+
+
+def test_no_frames_mode_writes_nothing_and_keeps_the_answer() -> None:
+    enc = ResponsesStreamEncoder(View(model="m"), frames=False)
+    assert enc.feed(ir.MessageStart(id="msg_1", model="m")) + enc.feed(ir.TextDelta("hi")) == b""
+    assert enc.feed(ir.Finish("end_turn")) + enc.finish() == b""
+    assert enc.final is not None and enc.final["output"][0]["content"][0]["text"] == "hi"
