@@ -65,8 +65,9 @@ class _RequestHandler(web_protocol.RequestHandler):
 
     def connection_lost(self, exc: BaseException | None) -> None:
         # The request being handled when the client's connection closed (aiohttp's own attribute, which
-        # its connection_lost clears): a non-streamed answer awaited for it is cancelled (hangup.py).
-        request = self._current_request
+        # its connection_lost clears; read defensively, as a private attribute): a non-streamed answer
+        # awaited for it is cancelled (hangup.py).
+        request: web.BaseRequest | None = getattr(self, "_current_request", None)
         super().connection_lost(exc)
         if request is not None:
             hangup.lost(request)
