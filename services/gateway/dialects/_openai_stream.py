@@ -218,12 +218,12 @@ class _TextShape:
     """A stream's text chunks, as the text and the padding vary: the bytes before the text's string
     (``head``), after it up to the padding (``tail``), and the model the decoder had then.
 
-    Learnt from a chunk ``feed`` parsed into exactly one TextDelta (no tool call keys in its delta, its one
-    choice at index 0) and checked once with a probe: the chunk with another text parses to the same object
-    but for that text. A chunk that is ``head`` + a JSON string body + ``tail`` (+ a plain padding string)
-    is then that object with another text and padding, which the decoder turns into that text's TextDelta
-    alone, while its model is still the one it had (a chunk names its model in ``head``; the decoder keeps
-    the last one)."""
+    Learnt from a chunk ``feed`` parsed into exactly one TextDelta, its delta's ``content`` (not a refusal's:
+    a chunk with both says two; no tool call keys in its delta, its one choice at index 0) and checked once
+    with a probe: the chunk with another text parses to the same object but for that text. A chunk that
+    is ``head`` + a JSON string body + ``tail`` (+ a plain padding string) is then that object with another
+    text and padding, which the decoder turns into that text's TextDelta alone, while its model is still
+    the one it had (a chunk names its model in ``head``; the decoder keeps the last one)."""
 
     head: str
     tail: str
@@ -238,6 +238,9 @@ class _TextShape:
         delta = choices[0].get("delta")
         if choices[0].get("index", 0) != 0 or "tool_calls" in delta or "function_call" in delta:
             return None
+        content = delta.get("content")
+        if type(content) is not str or not content:
+            return None  # the one TextDelta was the refusal's: a chunk with content would make two
         start = data.index('"content":"') + 11
         m = _STRING_BODY.match(data, start)
         end = m.end() if m is not None else -1
