@@ -9,6 +9,7 @@ Two shapes, chosen by ``make_relay`` from the call's pairing in the format regis
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable
 
@@ -174,8 +175,8 @@ class Passthrough(Relay):
         # ``_feed_frames`` reads this stream's short reads: unfiltered, on a wire that names its token or
         # quiet events (the frames it can let by without an ``SSEEvent``)
         self._frames_read = self.reads_frames and self._filter is None and bool(self._content_only)
-        self._token_names = frozenset(name.encode() for name in self._content_only)
-        self._quiet_bytes = frozenset(name.encode() for name in self._quiet_names)
+        self._token_names = _bytes_names(self._content_only) if self._frames_read else _NO_NAMES
+        self._quiet_bytes = _bytes_names(self._quiet_names) if self._frames_read else _NO_NAMES
 
     def feed(self, chunk: bytes) -> bytes:
         rule = self._rule
@@ -517,6 +518,15 @@ class EventPassthrough(Passthrough):
     min_frames = sys.maxsize
     skips_quiet = False
     reads_frames = False
+
+
+_NO_NAMES: frozenset[bytes] = frozenset()
+
+
+@functools.lru_cache(maxsize=16)
+def _bytes_names(names: frozenset[str]) -> frozenset[bytes]:
+    """A wire's event names as the bytes of its frames (made once per set)."""
+    return frozenset(name.encode() for name in names)
 
 
 def _text(data: bytes) -> str:
