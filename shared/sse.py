@@ -102,6 +102,11 @@ class SSEDecoder:
         self._buf = buf[pos:] if pos < n else b""
         return out
 
+    def passed(self) -> None:
+        """The caller read whole frames of the stream itself, at a boundary (``at_boundary``), and none of
+        them began with a byte order mark: the stream's start is behind, and nothing is pending."""
+        self._bom_checked = True
+
     def _idle(self) -> bool:
         """No field of an event is pending (the next line starts a new event)."""
         return not self._data and self._event is None and self._id is None and self._retry is None

@@ -9,6 +9,7 @@ Two shapes, chosen by ``make_relay`` from the call's pairing in the format regis
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable
 
@@ -146,6 +147,9 @@ class Passthrough(Relay):
     # first token, in short reads too (``_quiet_event``): the closing frames of a short Responses answer
     # are most of what the decoder read after its first token.
     skips_quiet = True
+    # Unfiltered short reads of whole named frames are split into frames as bytes (``_feed_frames``),
+    # an ``SSEEvent`` made only for a frame the decoder reads
+    reads_frames = True
     rules_usage_deltas = False  # a frame filter reads a delta's kind only (``registry.FrameFilter``)
 
     def __init__(self, pairing: Pairing, view: View, usage_rule: UsageRule = _as_reported) -> None:
@@ -170,12 +174,19 @@ class Passthrough(Relay):
         # Unfiltered: the start of an unfinished event, not yet written, in the pieces it came in
         # (``_whole_events``)
         self._held: list[bytes] = []
+        # ``_feed_frames`` reads this stream's short reads: unfiltered, on a wire that names its token or
+        # quiet events (the frames it can let by without an ``SSEEvent``)
+        self._frames_read = self.reads_frames and self._filter is None and bool(self._content_only)
+        self._token_names = _bytes_names(self._content_only) if self._frames_read else _NO_NAMES
+        self._quiet_bytes = _bytes_names(self._quiet_names) if self._frames_read else _NO_NAMES
 
     def feed(self, chunk: bytes) -> bytes:
         rule = self._rule
         lf_owed = self._sse.after_cr  # the client has a CR whose LF may open this read
         if rule is not None and chunk.count(b"\n\n") >= self.min_frames and rule.scans(chunk):
             out = self._scan_read(rule, chunk)
+        elif self._frames_read and self._sse.at_boundary and chunk.endswith(b"}\n\n") and b"\r" not in chunk:
+            out = self._feed_frames(chunk)
         else:
             out = self._feed_events(chunk)
         if self._filter is None and (self._held or self._sse.pending):
@@ -268,6 +279,53 @@ class Passthrough(Relay):
             for ev in events
         ]
         return b"".join(frames if self._mended is None else self._placed(events, frames))
+
+    def _feed_frames(self, chunk: bytes) -> bytes:
+        """Unfiltered, the SSE decoder at a boundary, ``chunk`` ending a frame: what ``_feed_events`` does
+        with it, frame by frame as bytes. A frame of the usual named shape (``event: <name>`` LF
+        ``data: <data>``, one line each) that ``_token_only`` or ``_quiet_event`` would let by is counted
+        by the same tests read on its bytes, without the ``SSEEvent`` the SSE decoder would have made (the
+        SSE decoder is a quarter to a third of a short read's instructions, callgrind); one the decoder
+        must read gets the event the SSE decoder makes of it (``shared.sse._usual_frames``). From the
+        first frame of any other shape (more lines, comments, an empty name, ``data:`` without its space,
+        bytes not UTF-8) on, the rest of the read goes to ``_feed_events``. ``chunk`` holds no CR (the caller checks): LF ends every line."""
+        tokens, quiet, decoded = self._token_names, self._quiet_bytes, self._decoded
+        pos = 0
+        for piece in chunk[:-2].split(b"\n\n"):
+            nl = piece.find(b"\n")
+            if (
+                nl <= 7
+                or not piece.startswith(b"event: ")
+                or not piece.startswith(b"data: ", nl + 1)
+                or piece.find(b"\n", nl + 1) != -1
+            ):
+                break
+            name, data = piece[7:nl], piece[nl + 7 :]
+            if data[:1] == b"{" and self._scanning():  # ``_token_only``'s and ``_quiet_event``'s tests
+                if name in tokens and (data[-1:] == b"}" or _text(data).rstrip()[-1:] == "}"):
+                    self.events += 1  # (``_scanning`` holds: the stream has its first token already)
+                    pos += len(piece) + 2
+                    continue
+                if name in quiet and data[-1:] == b"}" and not self._marked_bytes(data):
+                    self.events += 1
+                    pos += len(piece) + 2
+                    continue
+            try:
+                ev = SSEEvent(name.decode(), data.decode(), False, None, None, piece + b"\n\n")
+            except UnicodeDecodeError:
+                break
+            decoded(ev)
+            pos += len(piece) + 2
+        if pos:  # (a read that begins with a byte order mark is the SSE decoder's from its first byte)
+            self._sse.passed()
+        if pos < len(chunk):
+            self._feed_events(chunk[pos:])
+        return chunk
+
+    def _marked_bytes(self, data: bytes) -> bool:
+        marked = self._marked
+        assert marked is not None
+        return marked(_text(data))
 
     def finish(self) -> bytes:
         pending = self._sse.pending
@@ -461,6 +519,21 @@ class EventPassthrough(Passthrough):
 
     min_frames = sys.maxsize
     skips_quiet = False
+    reads_frames = False
+
+
+_NO_NAMES: frozenset[bytes] = frozenset()
+
+
+@functools.lru_cache(maxsize=16)
+def _bytes_names(names: frozenset[str]) -> frozenset[bytes]:
+    """A wire's event names as the bytes of its frames (made once per set)."""
+    return frozenset(name.encode() for name in names)
+
+
+def _text(data: bytes) -> str:
+    """``data`` as the SSE decoder gives it (UTF-8, an invalid byte replaced)."""
+    return data.decode("utf-8", errors="replace")
 
 
 def _utf8(data: bytes) -> bool:

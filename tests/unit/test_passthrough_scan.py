@@ -349,3 +349,93 @@ def test_a_chat_read_with_tool_calls_is_decoded_event_by_event() -> None:
     text = chat_stream(20)
     tools = text.replace(b'"content":"w3 "', b'"tool_calls":[{"index":0,"function":{"arguments":"{}"}}]')
     assert rule.scans(text) and not rule.scans(tools)
+
+
+# Frames next to the usual named shape that ``Passthrough._feed_frames`` must tell apart: odd bytes in a
+# token or quiet frame, a name or a type that says something else, shapes it hands to the SSE decoder.
+ODD_FRAMES = [
+    b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"\xff\xfe"}}\n\n',
+    b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x"}}\x1c\n\n',
+    b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x"}} \n\n',
+    b'event: content_block_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":3}}\n\n',
+    b'event: content_block_stop\ndata: {"type":"message_stop"}\n\n',
+    b'event: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\n',
+    b'event: content_block_stop\ndata: {"type":"content_block_stop","index":0,"x":"\xc3"}\n\n',
+    b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta","delta":"\xe6\xbc\xa2"}\n\n',
+    b'event: response.output_text.delta\ndata: {"type":"response.completed","response":{"usage":{"output_tokens":2}}}\n\n',
+    b'event: response.content_part.done\ndata: {"type":"response.content_part.done","part":{"type":"output_text"}}\n\n',
+    b'event: response.content_part.done\ndata: {"type":"error","error":{"message":"no"}}\n\n',
+    b'event: response.output_item.done\ndata: {"type":"response.output_item.done","output_index":0,"item":{"type":"message","id":"m1"}}\n\n',
+    b'event: \ndata: {"type":"ping"}\n\n',
+    b'event:ping\ndata: {"type":"ping"}\n\n',
+    b'event: ping\ndata:{"type":"ping"}\n\n',
+    b'event: ping\ndata: {"type":"ping"}\ndata: {}\n\n',
+    b'event: content_block_delta\nid: 7\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"y"}}\n\n',
+    b': keep-alive\nevent: ping\ndata: {"type":"ping"}\n\n',
+    b'event: content_\xffblock_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"z"}}\n\n',
+    b"event: content_block_delta\ndata: not json}\n\n",
+    b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0\n\n',
+    b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta","delta":"a"\n\n',
+    b'event: response.output_item.done\ndata: {"type":"response.output_item.done","output_index":0\n\n',
+    b'event: content_block_delta\ndata: {"broken"}\n\n',
+    b"event: ping\ndata: {}\n\n\n",
+]
+
+
+def _with_odd_frames(body: bytes, rng: random.Random) -> bytes:
+    frames = _frames(body)
+    for _ in range(rng.randrange(0, 4)):
+        frames.insert(rng.randrange(len(frames) + 1), rng.choice(ODD_FRAMES))
+    return b"".join(frames)
+
+
+def _frame_reads(body: bytes, rng: random.Random) -> list[bytes]:
+    """``body`` read in pieces that each end a frame (``}`` LF LF): the reads ``_feed_frames`` takes."""
+    ends = [m.end() for m in re.finditer(rb"\}\n\n", body)]
+    cuts = sorted(rng.sample(ends, min(len(ends), rng.choice([0, 1, 2, 4, 8]))))
+    edges = [0, *[c for c in cuts if 0 < c < len(body)], len(body)]
+    return [body[a:b] for a, b in zip(edges, edges[1:], strict=False) if b > a]
+
+
+@pytest.mark.parametrize("wire", ["anthropic", "openai_responses"])
+def test_short_reads_of_whole_frames_with_odd_frames_among_them(wire: str) -> None:
+    """Reads cut at frame ends only (``_feed_frames``'s reads), streams with adversarial texts, odd framing
+    and the odd frames above: the same bytes and facts as the event-by-event reference."""
+    make = {"anthropic": _anthropic, "openai_responses": _responses}[wire]
+    rng = random.Random(2026120111 + len(wire))
+    for trial in range(300):
+        body = make(_texts(rng, rng.randrange(0, 12)), ascii_json=trial % 3 == 0)
+        body = _with_odd_frames(body, rng)
+        body = _cut(_odd(body, rng, wire), rng) if trial % 3 == 1 else body
+        _compare(wire, body, _frame_reads(body, rng), include_usage=trial % 2 == 0)
+
+
+def test_a_read_of_whole_frames_decodes_only_the_frames_that_say_something() -> None:
+    """After the first token, the token frames and the quiet ones of a short read reach no decoder (the
+    reference decodes them all); a later read that begins with the bytes of a byte order mark keeps them,
+    as the reference does, and a first read that begins with one loses it (the SSE decoder reads it: an
+    error event named only by its ``event:`` line is still one)."""
+    body = anthropic_stream(3)
+    relay = Passthrough(pairing("anthropic", "anthropic"), View(model="m"))
+    fed: list[str] = []
+    decode = relay.decoder.feed
+    relay.decoder.feed = lambda ev: fed.append(ev.event or "") or decode(ev)  # type: ignore[method-assign,func-returns-value]
+    assert relay.feed(body) == body
+    assert fed == [
+        "message_start",
+        "content_block_start",
+        "content_block_delta",
+        "message_delta",
+        "message_stop",
+    ]
+    ref = EventPassthrough(pairing("anthropic", "anthropic"), View(model="m"))
+    ref.feed(body)
+    assert _facts(relay) == _facts(ref) and relay.complete
+    bom = "\ufeff".encode() + b'event: ping\ndata: {"type":"ping"}\n\n'
+    assert relay.feed(bom) == ref.feed(bom) and _facts(relay) == _facts(ref)
+    error = (
+        "\ufeff".encode() + b'event: error\ndata: {"error":{"type":"overloaded_error","message":"busy"}}\n\n'
+    )
+    first = Passthrough(pairing("anthropic", "anthropic"), View(model="m"))
+    ref = EventPassthrough(pairing("anthropic", "anthropic"), View(model="m"))
+    assert first.feed(error) == ref.feed(error) and _facts(first) == _facts(ref) and first.error is not None

@@ -222,7 +222,12 @@ def _chat_frames_for(view: View) -> PassFrames | None:
     """Always a filter, so that the wire's ``repair_stream`` frames can be added (a relay adds them only
     with one); when the client asked for the usage chunk itself, every frame is its own. Chat has no quiet
     names: a filter costs a chat stream a call per decoded frame, and no decoding."""
-    return PassFrames(_chat_own_frames if view.include_usage else _chat_passthrough_frames)
+    return _CHAT_OWN if view.include_usage else _CHAT_PASSED
+
+
+# Made once: a frozen dataclass costs a call per field to build, and every chat stream asks for one
+_CHAT_OWN = PassFrames(_chat_own_frames)
+_CHAT_PASSED = PassFrames(_chat_passthrough_frames)
 
 
 def _responses_frames_for(view: View) -> PassFrames | None:
