@@ -230,8 +230,13 @@ def rollups_count_every_row(db: sqlite3.Connection, n: int) -> bool:
     return bool(rolled == (n, n))
 
 
-def run_once(label: str, tree: Path, payloads: list[list[bytes]], batch_size: int, interval: float) -> Result:
+def run_once(
+    label: str, tree: Path, payloads: list[list[bytes]], batch_size: int, interval: float, rate: float = 0.0
+) -> Result:
+    """One run; ``rate`` > 0: send at that many events a second (a message every ``events a message /
+    rate`` seconds, on a fixed schedule, as a gateway under steady load), else as fast as ZeroMQ takes them."""
     events = sum((len(m) - 1) // 2 for m in payloads)
+    gap = (events / len(payloads)) / rate if rate > 0 else 0.0
     with tempfile.TemporaryDirectory(prefix="bench-recorder-") as tmp:
         workdir, events_ep = Path(tmp), free_endpoint()
         proc = start_recorder(tree, workdir, events_ep, batch_size, interval)
@@ -245,10 +250,13 @@ def run_once(label: str, tree: Path, payloads: list[list[bytes]], batch_size: in
             kids = children(proc.pid)
             kids0 = sum(cpu_seconds(kid) for kid in kids)
             cpu0, loop0, t0 = cpu_seconds(proc.pid), cpu_seconds(proc.pid, proc.pid), time.perf_counter()
-            for raw in payloads:
-                push.send_multipart(
-                    raw
-                )  # blocking: waits at the high-water mark while the recorder catches up
+            for n, raw in enumerate(payloads):
+                if gap:
+                    ahead = t0 + n * gap - time.perf_counter()
+                    if ahead > 0:
+                        time.sleep(ahead)
+                # blocking: waits at the high-water mark while the recorder catches up
+                push.send_multipart(raw)
             t_sent = time.perf_counter()
             while committed(db) < events:
                 time.sleep(0.002)
@@ -307,6 +315,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--wire", choices=("rows", "objects"), default="rows", help="payload form (gateway: rows)"
     )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="events per second, paced as a gateway under steady load (0: as fast as possible)",
+    )
     args = parser.parse_args(argv)
     rows = args.wire == "rows"
     events = make_events(args.events, uniform=args.uniform, rows=rows)
@@ -314,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"recorder end to end, rollups on: {args.events:,} {'uniform' if args.uniform else 'mixed'} events "
         f"({len(events[0][2])} bytes each as {args.wire}, {args.per_message} a message), flush "
-        f"interval {args.interval:g}s; seconds = first send -> last row committed\n"
+        f"interval {args.interval:g}s, {f'{args.rate:,.0f} events/s paced' if args.rate else 'unpaced'}; seconds = first send -> last row committed\n"
     )
     with tempfile.TemporaryDirectory(prefix="bench-recorder-ref-") as tmp:
         trees = [("this tree", REPO, rows)]
@@ -326,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
                 objects = make_events(args.events, uniform=args.uniform, rows=False)
                 payloads[ref_rows] = per_message(objects, args.per_message)
         results = [
-            run_once(label, tree, payloads[form], int(b), args.interval)
+            run_once(label, tree, payloads[form], int(b), args.interval, args.rate)
             for b in args.batch_sizes.split(",")
             for label, tree, form in trees
         ]
