@@ -76,6 +76,10 @@ TAIL_SNDHWM = 10_000  # messages (bursts) per subscriber; a slow tail loses even
 MAX_QUEUED = 100_000  # rows between receiver and batcher; past this the receiver waits (back-pressure)
 BURST = 1_000  # messages (one or more events each) read per wake-up before letting the batcher run
 BURST_ROWS = 1_000  # events read are queued (and published) together, at most this many at a time
+GATHER_S = 0.02  # after a read that emptied the socket, let messages gather this long before the next one:
+# a gateway sends a message every 5 ms under load (its BATCH_DELAY_S), and each wake-up of this loop has
+# a fixed cost (issue 13, session 11); rows wait RECORDER_FLUSH_INTERVAL for their commit anyway, so
+# only the live feed (tail, the gateways' budget follower) sees events up to this much later
 IDLE_CHECK_S = 1.0  # an idle receiver looks at its sockets at least this often (shutdown pokes it at
 # once; this only bounds the delay of a wake-up ZeroMQ's edge-style descriptor might not give)
 FINAL_QUIET_MS = 100  # at shutdown, keep reading until no message came for this long...
@@ -307,7 +311,8 @@ async def _record(settings: Settings, store: LedgerWriter, pipes: _Pipes, should
 async def _receive(pipes: _Pipes, should_exit: asyncio.Event) -> None:
     while not should_exit.is_set():
         if await pipes.watch.wait(IDLE_CHECK_S):  # yields once either way: the batcher takes what we queued
-            await _read_burst(pipes)
+            if await _read_burst(pipes) < BURST and not should_exit.is_set():
+                await asyncio.sleep(GATHER_S)
     # Messages libzmq already took off the wire, or that gateways are still flushing, are delivered to
     # us alone: read until the line has been quiet for a moment, and while a gateway is draining, until
     # it says goodbye (both bounded). Batches keep being committed and acknowledged meanwhile.
