@@ -4,7 +4,9 @@
 and removes the loop's readers and makes several futures, on every call: in the live stack (a gateway's
 message every 5 ms, one wake-up each) that was about a fifth of the recorder's event-loop CPU (issue 13,
 session 11: py-spy, 4,000 events/s in messages of 20). ``SocketWatch`` registers each socket's
-``ZMQ_FD`` with the loop once.
+``ZMQ_FD`` with the loop only while a ``wait`` is waiting (one-shot: the first signal unregisters them),
+since the descriptor stays readable until ``ZMQ_EVENTS`` is read: left registered while the receiver
+does something else (reads, or lets messages gather), the loop would run the callback on every turn.
 
 The ZeroMQ contract (zmq_getsockopt(3), ``ZMQ_FD``): the descriptor signals that the socket's state
 *may* have changed, edge-style, and any operation on the socket (a ``send`` too, or reading
@@ -32,8 +34,17 @@ class SocketWatch:
         self._sockets = tuple(sockets)
         self._fds = [int(s.getsockopt(zmq.FD)) for s in self._sockets]
         self._wake = asyncio.Event()
-        for fd in self._fds:
-            self._loop.add_reader(fd, self._wake.set)
+        self._armed = False  # the descriptors are registered with the loop
+
+    def _signalled(self) -> None:
+        self._disarm()
+        self._wake.set()
+
+    def _disarm(self) -> None:
+        if self._armed:
+            self._armed = False
+            for fd in self._fds:
+                self._loop.remove_reader(fd)
 
     def ready(self) -> bool:
         """Whether a message is waiting on one of the sockets now (``ZMQ_EVENTS``; never waits)."""
@@ -54,7 +65,11 @@ class SocketWatch:
             await asyncio.sleep(0)
             return True
         self._wake.clear()
-        if self.ready():  # reading ZMQ_EVENTS may itself have taken a message in
+        if not self._armed:
+            self._armed = True
+            for fd in self._fds:
+                self._loop.add_reader(fd, self._signalled)
+        if self.ready():  # a message that came in while registering
             await asyncio.sleep(0)
             return True
         try:
@@ -66,6 +81,5 @@ class SocketWatch:
 
     def close(self) -> None:
         """Stop watching (the sockets are left open)."""
-        for fd in self._fds:
-            self._loop.remove_reader(fd)
+        self._disarm()
         self._fds = []
