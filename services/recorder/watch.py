@@ -46,6 +46,11 @@ class SocketWatch:
             for fd in self._fds:
                 self._loop.remove_reader(fd)
 
+    @property
+    def registered(self) -> bool:
+        """Whether the descriptors are registered with the loop (from a ``wait`` until their first signal)."""
+        return self._armed
+
     def ready(self) -> bool:
         """Whether a message is waiting on one of the sockets now (``ZMQ_EVENTS``; never waits)."""
         return any(int(s.getsockopt(_EVENTS)) & _POLLIN for s in self._sockets)
