@@ -277,7 +277,14 @@ def recorder_case(bench: Bench, st: Stack) -> dict[str, Any]:
     round (``stopped / running``, ``absent / running``); the medians are reported, with min and max."""
     case = PATHS[0]
     gw = st.services["gateway"].proc.pid
-    target = Target("gateway", st.gateway_url, functools.partial(tree, [gw]))
+    # The recorder's CPU (its process tree: the SQLite writer too) is read while it runs (the "running"
+    # state): the pid is looked up at each read, since the "absent" state starts a new recorder.
+    target = Target(
+        "gateway",
+        st.gateway_url,
+        functools.partial(tree, [gw]),
+        extra_pids=lambda: tree([st.services["recorder"].proc.pid]),
+    )
     states = ["running", "stopped", "absent"]
     rounds: list[dict[str, Any]] = []
 
@@ -322,6 +329,7 @@ def recorder_case(bench: Bench, st: Stack) -> dict[str, Any]:
             + f" (stopped {got['stopped']['rps'] / got['running']['rps']:.2f}x, "
             f"absent {got['absent']['rps'] / got['running']['rps']:.2f}x); gw CPU ms/req "
             + " / ".join(fmt(got[s]["cpu_ms_per_req"], ".3f") for s in states)
+            + f"; rec CPU ms/req {fmt(got['running']['recorder_cpu_ms_per_req'], '.4f')}"
             + f"; held running/stopped/absent {got['held_running']}/{got['held_stopped']}/{got['held_absent']}"
             + "; caught up in "
             + "/".join(fmt(got[f"drained_{s}_s"], ".1f") for s in states)
@@ -348,6 +356,7 @@ def recorder_case(bench: Bench, st: Stack) -> dict[str, Any]:
     return {
         "rounds": rounds,
         "rps": rps,
+        "recorder_cpu_ms_per_req_rounds": spread([r["running"]["recorder_cpu_ms_per_req"] for r in rounds]),
         "stopped_over_running_rounds": ratios["stopped"],
         "absent_over_running_rounds": ratios["absent"],
         "cpu_stopped_over_running_rounds": cpu["stopped"],
@@ -447,6 +456,9 @@ def only_recorder(args: argparse.Namespace, key: str) -> int:
         + f": within 5%: {verdict(rec['pass'])}; gw CPU per request stopped "
         + f"{fmt(rec['cpu_stopped_over_running'], '.2f')}x {fmt_spread(rec['cpu_stopped_over_running_rounds'])}, "
         + f"absent {fmt(rec['cpu_absent_over_running'], '.2f')}x {fmt_spread(rec['cpu_absent_over_running_rounds'])}"
+        + "; recorder CPU ms per request (running) "
+        + f"{fmt(rec['recorder_cpu_ms_per_req_rounds']['median'], '.4f')} "
+        + fmt_spread(rec["recorder_cpu_ms_per_req_rounds"], ".4f")
     )
     for problem in bench.problems:
         print(f"WRONG: {problem}")
