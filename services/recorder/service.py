@@ -41,7 +41,12 @@ Receiving waits on the sockets' descriptors registered with the loop once (``wat
 the live stack) and then reads the waiting messages with plain non-blocking ``recv`` calls: about 2 us a
 message against 5.5 us through ``zmq.asyncio`` sockets, and nothing is ever cancelled half-way (a
 cancelled async ``recv`` can drop a message that libzmq already handed over). Acknowledgements are sent
-on the same socket, so the acker pokes the watch after each (see ``watch``).
+on the same socket, so the acker pokes the watch after each (see ``watch``). After a read that emptied the
+socket the receiver sleeps ``GATHER_S`` (20 ms) before it looks again: a gateway under load sends a
+message every 5 ms, and one read of four costs a quarter of the wake-ups (issue 13, session 11: the
+recorder's CPU per event in the live stack, docs/benchmarks.md). Rows wait for their batch's commit
+(``RECORDER_FLUSH_INTERVAL``) anyway; the live feed sees events up to 20 ms later; an idle recorder wakes
+once a second (``IDLE_CHECK_S``; shutdown wakes it at once).
 """
 
 from __future__ import annotations
