@@ -23,7 +23,8 @@ targets on that median (bench/tabulate.py); raw per-target medians are kept. The
 concurrent slow streams through the gateway (and the floor), peak RSS; the gateway's throughput with its
 recorder running, SIGSTOPped and absent (``--recorder-rounds``, one gateway process, the recorder stopped
 and started again; after every state the next waits until the recorder has acknowledged everything and the
-processes are idle; ratios within each round, medians and min-max); the gateway's throughput with one worker
+processes are idle; ratios within each round, medians and min-max; the recorder's own CPU per request
+while it runs); the gateway's throughput with one worker
 and with two (``GATEWAY_WORKERS``, each its own stack with a recorder, runs interleaved). Every path's answers
 are checked after the timed windows (HTTP 200 and the upstream's text, stream terminator present), wrk's
 non-2xx count must be zero, and every request the gateway completed must have a ledger row. Exit status 1
@@ -35,7 +36,8 @@ Every round's numbers go to bench/results/table.json, the table as Markdown to b
                                 [--litellm-requests 64] [--litellm-rounds 2] [--no-litellm]
                                 [--paths SUBSTRING ...] [--workers N]
     python bench/bench_table.py --only-recorder [--recorder-rounds 6] [--duration 2]
-                                (the recorder case alone, every round printed: r/s and gw CPU ms/req)
+                                (the recorder case alone, every round printed: r/s, gw CPU ms/req and
+                                the recorder's CPU ms/req while it runs, its writer process included)
 """
 
 from __future__ import annotations
