@@ -1,7 +1,7 @@
 """End-to-end recorder throughput: ZeroMQ DEALER -> real recorder process -> committed SQLite rows.
 
     .venv/bin/python bench/bench_recorder.py [--events 30000] [--batch-sizes 500,2000] [--compare REF] [--uniform]
-                                             [--per-message 1] [--wire rows|objects]
+                                             [--per-message 1] [--wire rows|objects] [--rate 0]
 
 For each batch size: start ``python -m services.recorder`` on a fresh database, push N pre-encoded
 events (the seeding command's mix of providers, models, statuses and latencies, over the last ten
@@ -11,6 +11,11 @@ gateway batches them: at most 256, about 5 ms of its requests; 1, the default, i
 its per-flush DEBUG log lines), and CPU per event: the whole recorder (its process and its SQLite
 writer process), its event loop's thread, and the writer process alone. The recorder always keeps its hourly rollups ("rollups on"); after each
 run the bench checks that they count every row.
+
+``--rate R``: send R events a second on a fixed schedule (a message every ``per-message / R`` seconds), as
+gateways under steady load do (their messages every 5 ms), instead of as fast as ZeroMQ takes them: the
+CPU per event then includes the recorder's wake-ups and timers, which dominate at live rates (issue 13,
+session 11: ``--per-message 20 --rate 4000`` and ``--per-message 5 --rate 1000``).
 
 ``--compare REF`` also runs the recorder of git revision REF (``git archive`` into a temporary folder,
 same interpreter), alternating with this tree's for each batch size so both see the same machine load,
