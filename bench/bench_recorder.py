@@ -1,7 +1,7 @@
 """End-to-end recorder throughput: ZeroMQ DEALER -> real recorder process -> committed SQLite rows.
 
     .venv/bin/python bench/bench_recorder.py [--events 30000] [--batch-sizes 500,2000] [--compare REF] [--uniform]
-                                             [--per-message 1] [--wire rows|objects]
+                                             [--per-message 1] [--wire rows|objects] [--rate 0]
 
 For each batch size: start ``python -m services.recorder`` on a fresh database, push N pre-encoded
 events (the seeding command's mix of providers, models, statuses and latencies, over the last ten
@@ -11,6 +11,11 @@ gateway batches them: at most 256, about 5 ms of its requests; 1, the default, i
 its per-flush DEBUG log lines), and CPU per event: the whole recorder (its process and its SQLite
 writer process), its event loop's thread, and the writer process alone. The recorder always keeps its hourly rollups ("rollups on"); after each
 run the bench checks that they count every row.
+
+``--rate R``: send R events a second on a fixed schedule (a message every ``per-message / R`` seconds), as
+gateways under steady load do (their messages every 5 ms), instead of as fast as ZeroMQ takes them: the
+CPU per event then includes the recorder's wake-ups and timers, which dominate at live rates (issue 13,
+session 11: ``--per-message 20 --rate 4000`` and ``--per-message 5 --rate 1000``).
 
 ``--compare REF`` also runs the recorder of git revision REF (``git archive`` into a temporary folder,
 same interpreter), alternating with this tree's for each batch size so both see the same machine load,
@@ -230,8 +235,13 @@ def rollups_count_every_row(db: sqlite3.Connection, n: int) -> bool:
     return bool(rolled == (n, n))
 
 
-def run_once(label: str, tree: Path, payloads: list[list[bytes]], batch_size: int, interval: float) -> Result:
+def run_once(
+    label: str, tree: Path, payloads: list[list[bytes]], batch_size: int, interval: float, rate: float = 0.0
+) -> Result:
+    """One run; ``rate`` > 0: send at that many events a second (a message every ``events a message /
+    rate`` seconds, on a fixed schedule, as a gateway under steady load), else as fast as ZeroMQ takes them."""
     events = sum((len(m) - 1) // 2 for m in payloads)
+    gap = (events / len(payloads)) / rate if rate > 0 else 0.0
     with tempfile.TemporaryDirectory(prefix="bench-recorder-") as tmp:
         workdir, events_ep = Path(tmp), free_endpoint()
         proc = start_recorder(tree, workdir, events_ep, batch_size, interval)
@@ -245,10 +255,13 @@ def run_once(label: str, tree: Path, payloads: list[list[bytes]], batch_size: in
             kids = children(proc.pid)
             kids0 = sum(cpu_seconds(kid) for kid in kids)
             cpu0, loop0, t0 = cpu_seconds(proc.pid), cpu_seconds(proc.pid, proc.pid), time.perf_counter()
-            for raw in payloads:
-                push.send_multipart(
-                    raw
-                )  # blocking: waits at the high-water mark while the recorder catches up
+            for n, raw in enumerate(payloads):
+                if gap:
+                    ahead = t0 + n * gap - time.perf_counter()
+                    if ahead > 0:
+                        time.sleep(ahead)
+                # blocking: waits at the high-water mark while the recorder catches up
+                push.send_multipart(raw)
             t_sent = time.perf_counter()
             while committed(db) < events:
                 time.sleep(0.002)
@@ -307,6 +320,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--wire", choices=("rows", "objects"), default="rows", help="payload form (gateway: rows)"
     )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="events per second, paced as a gateway under steady load (0: as fast as possible)",
+    )
     args = parser.parse_args(argv)
     rows = args.wire == "rows"
     events = make_events(args.events, uniform=args.uniform, rows=rows)
@@ -314,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"recorder end to end, rollups on: {args.events:,} {'uniform' if args.uniform else 'mixed'} events "
         f"({len(events[0][2])} bytes each as {args.wire}, {args.per_message} a message), flush "
-        f"interval {args.interval:g}s; seconds = first send -> last row committed\n"
+        f"interval {args.interval:g}s, {f'{args.rate:,.0f} events/s paced' if args.rate else 'unpaced'}; seconds = first send -> last row committed\n"
     )
     with tempfile.TemporaryDirectory(prefix="bench-recorder-ref-") as tmp:
         trees = [("this tree", REPO, rows)]
@@ -326,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
                 objects = make_events(args.events, uniform=args.uniform, rows=False)
                 payloads[ref_rows] = per_message(objects, args.per_message)
         results = [
-            run_once(label, tree, payloads[form], int(b), args.interval)
+            run_once(label, tree, payloads[form], int(b), args.interval, args.rate)
             for b in args.batch_sizes.split(",")
             for label, tree, form in trees
         ]

@@ -23,7 +23,8 @@ targets on that median (bench/tabulate.py); raw per-target medians are kept. The
 concurrent slow streams through the gateway (and the floor), peak RSS; the gateway's throughput with its
 recorder running, SIGSTOPped and absent (``--recorder-rounds``, one gateway process, the recorder stopped
 and started again; after every state the next waits until the recorder has acknowledged everything and the
-processes are idle; ratios within each round, medians and min-max); the gateway's throughput with one worker
+processes are idle; ratios within each round, medians and min-max; the recorder's own CPU per request
+while it runs); the gateway's throughput with one worker
 and with two (``GATEWAY_WORKERS``, each its own stack with a recorder, runs interleaved). Every path's answers
 are checked after the timed windows (HTTP 200 and the upstream's text, stream terminator present), wrk's
 non-2xx count must be zero, and every request the gateway completed must have a ledger row. Exit status 1
@@ -35,7 +36,8 @@ Every round's numbers go to bench/results/table.json, the table as Markdown to b
                                 [--litellm-requests 64] [--litellm-rounds 2] [--no-litellm]
                                 [--paths SUBSTRING ...] [--workers N]
     python bench/bench_table.py --only-recorder [--recorder-rounds 6] [--duration 2]
-                                (the recorder case alone, every round printed: r/s and gw CPU ms/req)
+                                (the recorder case alone, every round printed: r/s, gw CPU ms/req and
+                                the recorder's CPU ms/req while it runs, its writer process included)
 """
 
 from __future__ import annotations
@@ -281,7 +283,14 @@ def recorder_case(bench: Bench, st: Stack) -> dict[str, Any]:
     round (``stopped / running``, ``absent / running``); the medians are reported, with min and max."""
     case = PATHS[0]
     gw = st.services["gateway"].proc.pid
-    target = Target("gateway", st.gateway_url, functools.partial(tree, [gw]))
+    # The recorder's CPU (its process tree: the SQLite writer too) is read while it runs (the "running"
+    # state): the pid is looked up at each read, since the "absent" state starts a new recorder.
+    target = Target(
+        "gateway",
+        st.gateway_url,
+        functools.partial(tree, [gw]),
+        extra_pids=lambda: tree([st.services["recorder"].proc.pid]),
+    )
     states = ["running", "stopped", "absent"]
     rounds: list[dict[str, Any]] = []
 
@@ -326,6 +335,7 @@ def recorder_case(bench: Bench, st: Stack) -> dict[str, Any]:
             + f" (stopped {got['stopped']['rps'] / got['running']['rps']:.2f}x, "
             f"absent {got['absent']['rps'] / got['running']['rps']:.2f}x); gw CPU ms/req "
             + " / ".join(fmt(got[s]["cpu_ms_per_req"], ".3f") for s in states)
+            + f"; rec CPU ms/req {fmt(got['running']['recorder_cpu_ms_per_req'], '.4f')}"
             + f"; held running/stopped/absent {got['held_running']}/{got['held_stopped']}/{got['held_absent']}"
             + "; caught up in "
             + "/".join(fmt(got[f"drained_{s}_s"], ".1f") for s in states)
@@ -352,6 +362,7 @@ def recorder_case(bench: Bench, st: Stack) -> dict[str, Any]:
     return {
         "rounds": rounds,
         "rps": rps,
+        "recorder_cpu_ms_per_req_rounds": spread([r["running"]["recorder_cpu_ms_per_req"] for r in rounds]),
         "stopped_over_running_rounds": ratios["stopped"],
         "absent_over_running_rounds": ratios["absent"],
         "cpu_stopped_over_running_rounds": cpu["stopped"],
@@ -451,6 +462,9 @@ def only_recorder(args: argparse.Namespace, key: str) -> int:
         + f": within 5%: {verdict(rec['pass'])}; gw CPU per request stopped "
         + f"{fmt(rec['cpu_stopped_over_running'], '.2f')}x {fmt_spread(rec['cpu_stopped_over_running_rounds'])}, "
         + f"absent {fmt(rec['cpu_absent_over_running'], '.2f')}x {fmt_spread(rec['cpu_absent_over_running_rounds'])}"
+        + "; recorder CPU ms per request (running) "
+        + f"{fmt(rec['recorder_cpu_ms_per_req_rounds']['median'], '.4f')} "
+        + fmt_spread(rec["recorder_cpu_ms_per_req_rounds"], ".4f")
     )
     for problem in bench.problems:
         print(f"WRONG: {problem}")

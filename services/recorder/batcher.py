@@ -62,6 +62,11 @@ class Batcher(Generic[T]):
         self._chunks: collections.deque[list[T]] = collections.deque()
         self._queued = 0
         self._has_items = asyncio.Event()
+        # Queued items that wake the batching task (``put_many`` sets ``_has_items`` only then): 1 while
+        # it waits for a batch's first item, the batch's room while it fills one (it takes the rest at its
+        # deadline), so that a receiver queueing a few items at a time does not wake it for each (issue
+        # 13, session 11: the live recorder queued ~20 events 200 times a second).
+        self._wanted = 1
         self._has_room = asyncio.Event()
         self._putters = 0  # put calls waiting for room: close() drains their items too
         self._task: asyncio.Task[None] | None = None
@@ -101,6 +106,7 @@ class Batcher(Generic[T]):
         while rest:
             room = self._max_queued - self._queued
             if room <= 0:
+                self._has_items.set()  # full: the task must take some, whatever it wanted
                 self._has_room.clear()
                 self._putters += 1
                 try:
@@ -111,7 +117,8 @@ class Batcher(Generic[T]):
             chunk, rest = (rest, []) if len(rest) <= room else (rest[:room], rest[room:])
             self._chunks.append(chunk)
             self._queued += len(chunk)
-            self._has_items.set()
+            if self._queued >= self._wanted:
+                self._has_items.set()
 
     def limit_retries(self, grace_s: float) -> None:
         """From now on, give up on a batch whose flush still fails ``grace_s`` seconds from now.
@@ -174,6 +181,7 @@ class Batcher(Generic[T]):
                 if self._finished():
                     return
                 self._has_items.clear()  # a set event would return at once, without yielding
+                self._wanted = 1
                 await self._has_items.wait()
             while len(self._flights) >= self._in_flight:
                 await self._flights[0]
@@ -193,10 +201,12 @@ class Batcher(Generic[T]):
                 if remaining <= 0 or self._finished():
                     return
                 self._has_items.clear()
+                self._wanted = self._max_rows - len(batch)  # woken when the batch can be filled
                 try:
                     async with asyncio.timeout(remaining):
                         await self._has_items.wait()
                 except TimeoutError:
+                    self._take(batch)  # what came meanwhile (fewer than wanted)
                     return
                 continue
             self._take(batch)

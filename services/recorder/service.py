@@ -36,10 +36,17 @@ written. The events of one burst (up to ``BURST_ROWS``) go out as one multipart 
 frame: ``recv_multipart`` reads a burst, and a plain ``recv`` still reads one event per call (``tail``
 and the gateways' budget follower).
 
-Receiving awaits a ``zmq.asyncio.Poller`` (with a short timeout, to notice shutdown) and then reads the
-waiting messages with plain non-blocking ``recv`` calls: about 2 us a message against 5.5 us through
-``zmq.asyncio`` sockets, and nothing is ever cancelled half-way (a cancelled async ``recv`` can drop a
-message that libzmq already handed over).
+Receiving waits on the sockets' descriptors registered with the loop once (``watch.SocketWatch``: a
+``zmq.asyncio.Poller`` made new wrappers and futures on every call, about a fifth of this loop's CPU in
+the live stack) and then reads the waiting messages with plain non-blocking ``recv`` calls: about 2 us a
+message against 5.5 us through ``zmq.asyncio`` sockets, and nothing is ever cancelled half-way (a
+cancelled async ``recv`` can drop a message that libzmq already handed over). Acknowledgements are sent
+on the same socket, so the acker pokes the watch after each (see ``watch``). After a read that emptied the
+socket the receiver sleeps ``GATHER_S`` (20 ms) before it looks again: a gateway under load sends a
+message every 5 ms, and one read of four costs a quarter of the wake-ups (issue 13, session 11: the
+recorder's CPU per event in the live stack, docs/benchmarks.md). Rows wait for their batch's commit
+(``RECORDER_FLUSH_INTERVAL``) anyway; the live feed sees events up to 20 ms later; an idle recorder wakes
+once a second (``IDLE_CHECK_S``; shutdown wakes it at once).
 """
 
 from __future__ import annotations
@@ -54,7 +61,6 @@ from dataclasses import dataclass, field
 from wsgiref.simple_server import WSGIServer
 
 import zmq
-import zmq.asyncio
 from zmq.utils.monitor import parse_monitor_message
 
 from services.recorder.batcher import Batcher
@@ -62,6 +68,7 @@ from services.recorder.engines import LedgerWriter, open_store
 from services.recorder.frames import recv_parts, send_parts
 from services.recorder.metrics import RecorderMetrics
 from services.recorder.store import COLUMNS, Row
+from services.recorder.watch import SocketWatch
 from services.recorder.wire import wire_row
 from services.recorder.writer import WriterProcess
 from shared.settings import Settings
@@ -74,7 +81,12 @@ TAIL_SNDHWM = 10_000  # messages (bursts) per subscriber; a slow tail loses even
 MAX_QUEUED = 100_000  # rows between receiver and batcher; past this the receiver waits (back-pressure)
 BURST = 1_000  # messages (one or more events each) read per wake-up before letting the batcher run
 BURST_ROWS = 1_000  # events read are queued (and published) together, at most this many at a time
-POLL_MS = 100  # how often an idle receiver checks for shutdown
+GATHER_S = 0.02  # after a read that emptied the socket, let messages gather this long before the next one:
+# a gateway sends a message every 5 ms under load (its BATCH_DELAY_S), and each wake-up of this loop has
+# a fixed cost (issue 13, session 11); rows wait RECORDER_FLUSH_INTERVAL for their commit anyway, so
+# only the live feed (tail, the gateways' budget follower) sees events up to this much later
+IDLE_CHECK_S = 1.0  # an idle receiver looks at its sockets at least this often (shutdown pokes it at
+# once; this only bounds the delay of a wake-up ZeroMQ's edge-style descriptor might not give)
 FINAL_QUIET_MS = 100  # at shutdown, keep reading until no message came for this long...
 FINAL_READ_S = 1.0  # ...or for at most this long
 # ...or, while a gateway said it is draining (its own SIGTERM), until it says goodbye, for at most this
@@ -128,7 +140,7 @@ class Counters:
 class _Pipes:
     router: zmq.Socket[bytes]
     monitor: zmq.Socket[bytes]
-    poller: zmq.asyncio.Poller
+    watch: SocketWatch
     pub: zmq.Socket[bytes]
     batcher: Batcher[Item]
     acker: Acker
@@ -146,12 +158,13 @@ async def run(settings: Settings, should_exit: asyncio.Event) -> Counters:
     try:
         router, monitor, pub = _bind(ctx, settings)
         server = metrics.serve(settings.recorder_metrics_host, settings.recorder_metrics_port)
-        poller = zmq.asyncio.Poller()
-        poller.register(router, zmq.POLLIN)
-        poller.register(monitor, zmq.POLLIN)
-        acker = Acker(router, counters, metrics)
-        pipes = _Pipes(router, monitor, poller, pub, _batcher(settings, store, acker), acker)
-        await _record(settings, store, pipes, should_exit)
+        watch = SocketWatch([router, monitor])
+        acker = Acker(router, counters, metrics, watch)
+        pipes = _Pipes(router, monitor, watch, pub, _batcher(settings, store, acker), acker)
+        try:
+            await _record(settings, store, pipes, should_exit)
+        finally:
+            watch.close()
         # The last acknowledgements are queued: give them a moment to leave.
         router.close(linger=ACK_LINGER_MS)
     finally:
@@ -189,6 +202,7 @@ class Acker:
     router: zmq.Socket[bytes]
     counters: Counters
     metrics: RecorderMetrics
+    watch: SocketWatch | None = None  # poked after sending on the router it watches (see ``watch``)
 
     def send(self, gateway: bytes, ids: list[bytes]) -> None:
         for i in range(0, len(ids), ACK_IDS_PER_MESSAGE):
@@ -199,6 +213,8 @@ class Acker:
                 continue
             self.counters.acked += len(chunk)
             self.metrics.acked.inc(len(chunk))
+        if self.watch is not None:
+            self.watch.poke()
 
 
 def make_flush(store: LedgerWriter, acker: Acker) -> Callable[[list[Item]], Awaitable[None]]:
@@ -277,6 +293,7 @@ async def _record(settings: Settings, store: LedgerWriter, pipes: _Pipes, should
     helpers = [
         loop.create_task(_report(pipes.acker.counters), name="recorder-summary"),
         loop.create_task(_limit_retries_on_exit(pipes.batcher, should_exit), name="recorder-exit"),
+        loop.create_task(_poke_on_exit(pipes.watch, should_exit), name="recorder-exit-wake"),
     ]
     try:
         await _receive(pipes, should_exit)
@@ -298,26 +315,30 @@ async def _record(settings: Settings, store: LedgerWriter, pipes: _Pipes, should
 
 async def _receive(pipes: _Pipes, should_exit: asyncio.Event) -> None:
     while not should_exit.is_set():
-        if await pipes.poller.poll(POLL_MS):
-            await _read_burst(pipes)
-            await asyncio.sleep(0)  # let the batcher take what we queued
+        if await pipes.watch.wait(IDLE_CHECK_S):  # yields once either way: the batcher takes what we queued
+            if await _read_burst(pipes) < BURST and not should_exit.is_set():
+                await asyncio.sleep(GATHER_S)
     # Messages libzmq already took off the wire, or that gateways are still flushing, are delivered to
     # us alone: read until the line has been quiet for a moment, and while a gateway is draining, until
     # it says goodbye (both bounded). Batches keep being committed and acknowledged meanwhile.
     loop = asyncio.get_running_loop()
     started = loop.time()
     # A gateway signalled at the same moment may take a little while to say it is draining.
-    quiet_ms = FINAL_QUIET_MS * 3 if pipes.gateways else FINAL_QUIET_MS
+    quiet_s = (FINAL_QUIET_MS * 3 if pipes.gateways else FINAL_QUIET_MS) / 1000
+    quiet_until = started + quiet_s
     announced = False
-    while loop.time() < started + (FINAL_DRAIN_S if pipes.draining else FINAL_READ_S):
+    while (now := loop.time()) < started + (FINAL_DRAIN_S if pipes.draining else FINAL_READ_S):
         if pipes.draining and not announced:
             log.info("waiting for %d draining gateway(s)", len(pipes.draining))
             announced = True
-        if await pipes.poller.poll(quiet_ms):
+        # A poke (an acknowledgement sent) ends a wait early with nothing read: quiet_until stays.
+        if await pipes.watch.wait(max(0.0, quiet_until - now)):
             await _read_burst(pipes)
-            await asyncio.sleep(0)
-        elif not pipes.draining:
-            break
+            quiet_until = loop.time() + quiet_s
+        elif loop.time() >= quiet_until:
+            if not pipes.draining:
+                break
+            quiet_until = loop.time() + quiet_s
     if pipes.draining:
         log.warning("%d gateway(s) still draining; stopping anyway", len(pipes.draining))
 
@@ -457,6 +478,11 @@ async def _limit_retries_on_exit(batcher: Batcher[Item], should_exit: asyncio.Ev
     # or a signal could never end the process.
     await should_exit.wait()
     batcher.limit_retries(SHUTDOWN_GRACE_S)
+
+
+async def _poke_on_exit(watch: SocketWatch, should_exit: asyncio.Event) -> None:
+    await should_exit.wait()
+    watch.poke()  # the receiver sees should_exit now, not at its next idle check
 
 
 async def _report(counters: Counters) -> None:

@@ -271,3 +271,30 @@ async def test_in_flight_one_takes_a_batch_only_after_the_previous_flush() -> No
     sink.gate.set()
     assert await b.close() == 0
     assert sink.batches == [[0, 1], [2, 3]]
+
+
+async def test_small_puts_that_fill_a_batch_flush_it_before_the_interval() -> None:
+    # The task wakes when the batch can be filled, not at each put; a full batch still goes at once.
+    sink = Sink()
+    b = Batcher(sink, max_rows=10, flush_interval_s=60)
+    b.start()
+    for i in range(10):
+        await b.put(i)
+        await asyncio.sleep(0)  # the task runs between the puts
+    await until(lambda: bool(sink.batches))
+    assert sink.batches == [list(range(10))]
+    assert await b.close() == 0
+
+
+async def test_items_queued_after_a_batchs_first_go_in_it_at_its_deadline() -> None:
+    # Fewer than the batch's room: they wait in the queue, and the deadline takes them into the batch.
+    sink = Sink()
+    b = Batcher(sink, max_rows=100, flush_interval_s=0.05)
+    b.start()
+    await b.put(1)
+    await until(lambda: b.pending == 0)  # the first is in the batch being filled
+    await b.put_many([2, 3])
+    await b.put(4)
+    await until(lambda: bool(sink.batches))
+    assert sink.batches == [[1, 2, 3, 4]]
+    assert await b.close() == 0
