@@ -50,7 +50,8 @@ def _counts(u: dict[str, Any]) -> Usage:
     Cache writes: ``cache_creation_input_tokens`` is the total; ``cache_creation.ephemeral_1h_input_tokens``
     the 1-hour part (the rest is 5-minute). When only the split is given, the total is its sum.
     """
-    write_5m, write_1h = _ints(_dict(u.get("cache_creation")), _SPLIT)
+    split = _dict(u.get("cache_creation"))
+    write_5m, write_1h = _ints(split, _SPLIT)
     input_tokens, output_tokens, cache_read, write = _ints(u, _TOTALS)
     if "cache_creation_input_tokens" not in u:
         write = write_5m + write_1h
@@ -61,6 +62,7 @@ def _counts(u: dict[str, Any]) -> Usage:
         cache_write_tokens=write,
         cache_write_1h_tokens=min(write_1h, write),
         reasoning_tokens=_int(_dict(u.get("output_tokens_details")).get("thinking_tokens")),
+        cache_write_split=any(type(split.get(key)) is int for key in _SPLIT),
     )
 
 
