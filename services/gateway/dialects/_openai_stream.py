@@ -389,7 +389,7 @@ class ChatStreamDecoder:
                 out.append(ToolCallStart(index=self._cursor, id=call_id, name=call.name or ""))
             if call.sent == 0 and call.fragments and null_so_far("".join(call.fragments)):
                 if final:  # the arguments were "null": none at all, which the encoders close as "{}"
-                    call.fragments.clear()
+                    call.sent = len(call.fragments)  # (kept: a passthrough client has them already)
             else:
                 for fragment in call.fragments[call.sent :]:
                     out.append(ToolArgsDelta(index=self._cursor, fragment=fragment))
