@@ -134,14 +134,19 @@ def _rate(value: Any, fallback: Rate | None = None) -> Rate | None:
     return Rate(float(value))
 
 
-def _claude_1h_write(model_id: str, input_rate: Rate) -> Rate | None:
-    """The 1-hour cache-write rate of a Claude model whose listing has none (genai-prices lists it for
-    Anthropic's own endpoint, not for OpenRouter's ``anthropic/…`` models): 2× the input rate, tier by
-    tier (Anthropic's pricing page, "Prompt caching": 1-hour writes cost 2× the base input price). None
-    for other models: they have no 1-hour TTL."""
+# Claude's cache prices as multiples of its base input price (Anthropic's pricing page, "Prompt caching":
+# cache hits 0.1×, 5-minute writes 1.25×, 1-hour writes 2×; OpenRouter's prompt-caching docs charge the same)
+CLAUDE_CACHE_READ, CLAUDE_CACHE_WRITE_5M, CLAUDE_CACHE_WRITE_1H = 0.1, 1.25, 2.0
+
+
+def _claude_cache_rate(model_id: str, input_rate: Rate, factor: float) -> Rate | None:
+    """A cache rate of a Claude model whose listing lacks it: ``factor`` × the input rate, tier by tier.
+    genai-prices lists the 1-hour rate for Anthropic's own endpoint only, and no cache price at all for
+    OpenRouter's older ``anthropic/…`` models (3.x), which it would then charge at the full input price
+    (10× a cache read's). None for other models: their missing cache price is the input price."""
     if "claude" not in model_id.lower():
         return None
-    return Rate(input_rate.base * 2, tuple((start, price * 2) for start, price in input_rate.tiers))
+    return Rate(input_rate.base * factor, tuple((start, price * factor) for start, price in input_rate.tiers))
 
 
 class Pricer:
@@ -198,16 +203,27 @@ def _lookup(provider: str, model: str) -> ModelRates | None:
     output_rate = _rate(prices.output_mtok)
     if input_rate is None or output_rate is None:
         return None
-    # genai-prices charges uncached-input price when a model lists no cache price.
-    cache_write = _rate(prices.cache_write_mtok) or _rate(prices.cache_write_5m_mtok) or input_rate
+    # genai-prices charges uncached-input price when a model lists no cache price (but Claude's are known).
+    cache_write = (
+        _rate(prices.cache_write_mtok)
+        or _rate(prices.cache_write_5m_mtok)
+        or _claude_cache_rate(info.id, input_rate, CLAUDE_CACHE_WRITE_5M)
+        or input_rate
+    )
+    cache_read = (
+        _rate(prices.cache_read_mtok)
+        or _claude_cache_rate(info.id, input_rate, CLAUDE_CACHE_READ)
+        or input_rate
+    )
     searches = prices.web_searches_kcount
     return ModelRates(
         model_id=info.id,
         input=input_rate,
         output=output_rate,
-        cache_read=_rate(prices.cache_read_mtok, input_rate) or input_rate,
+        cache_read=cache_read,
         cache_write=cache_write,
-        cache_write_1h=_rate(prices.cache_write_1h_mtok) or _claude_1h_write(info.id, input_rate),
+        cache_write_1h=_rate(prices.cache_write_1h_mtok)
+        or _claude_cache_rate(info.id, input_rate, CLAUDE_CACHE_WRITE_1H),
         reasoning=_rate(prices.output_reasoning_mtok),
         web_search=float(searches) / 1000
         if searches is not None and not isinstance(searches, types.TieredPrices)

@@ -99,7 +99,7 @@ def event_for(call: Call, pricer: Pricer, finished_at: float, latency_ms: float)
     ``usage.cost``) takes precedence over both; ``None`` when no price is known (never a silent 0); 0 when
     no upstream was called at all.
     Cache writes reported without their TTL split are 1-hour ones when the client's request marked every
-    breakpoint ``ttl: "1h"`` (``_prompt_cache.writes_all_1h``).
+    breakpoint ``ttl: "1h"`` (``_prompt_cache.writes_all_1h``); a split the provider reported stands.
     """
     last = call.attempts[-1] if call.attempts else None
     answered: Attempt | None = None
@@ -114,7 +114,12 @@ def event_for(call: Call, pricer: Pricer, finished_at: float, latency_ms: float)
                 FailedAttempt(a.route.provider, a.status, a.error_type or "error", a.message[:MESSAGE_LIMIT])
             )
     usage = (answered.usage if answered else None) or Usage()
-    if usage.cache_write_tokens and not usage.cache_write_1h_tokens and writes_all_1h(call.body):
+    if (
+        usage.cache_write_tokens
+        and not usage.cache_write_1h_tokens
+        and not usage.cache_write_split  # the provider's own TTL split wins (bug8a variant 06-f)
+        and writes_all_1h(call.body)
+    ):
         usage = replace(
             usage, cache_write_1h_tokens=usage.cache_write_tokens
         )  # no split reported (OpenRouter)

@@ -11,6 +11,7 @@ from aiohttp import web
 from services.gateway import keys
 from services.gateway.bodies import dumps_body
 from services.gateway.dialects import registry
+from services.gateway.dialects._minted import refused_signature, strip_thinking
 from services.gateway.dialects.formats import ClientFormat
 from services.gateway.errors import GatewayError, UpstreamError
 from services.gateway.handlers import json_error, read_json
@@ -134,6 +135,15 @@ async def count_tokens(request: web.Request) -> web.StreamResponse:
                     provider.headers(request.headers),
                     dumps_body(sent) if changed else raw,
                 )
+                if refused_signature(status, payload.decode("utf-8", "replace")) and strip_thinking(sent):
+                    # a thinking block signed elsewhere: once more without the history's thinking, as
+                    # /v1/messages does (proxy.py; bug8a variant 04-f)
+                    status, payload, forwarded = await state.upstream.post_json(
+                        provider,
+                        provider.url("count_tokens"),
+                        provider.headers(request.headers),
+                        dumps_body(sent),
+                    )
             except UpstreamError:
                 continue  # connection error or timeout: try the next route, else the local estimate
             if status < 500:  # with the provider's retry and rate-limit headers (s10 variant 11-h)

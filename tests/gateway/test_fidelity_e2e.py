@@ -809,6 +809,43 @@ def test_a_signature_anthropic_refuses_costs_one_retry_without_thinking(
     assert "thinking" not in retry.json and retry.json["messages"][1]["content"][0]["type"] == "tool_use"
 
 
+def test_count_tokens_retries_a_refused_signature_without_thinking(gw: Stack, up: ScriptedUpstream) -> None:
+    """bug8a variant 04-f: count_tokens carries the same history as /v1/messages; a thinking block signed
+    elsewhere got Claude Code Anthropic's 400 "Invalid `signature` in `thinking` block" there, while the
+    messages call itself is retried without the history's thinking. Now count_tokens is retried too."""
+    foreign = "c2lnbmVkLWJ5LWFub3RoZXItZ2F0ZXdheQ"
+    refused = {
+        "type": "error",
+        "error": {
+            "type": "invalid_request_error",
+            "message": "messages.1.content.0: Invalid `signature` in `thinking` block",
+        },
+    }
+    path = "/anthropic/v1/messages/count_tokens"
+    up.script(path, json_answer(refused, 400), json_answer({"input_tokens": 57}))
+    before = len(up.seen(path))
+    body = {
+        "model": "claude-sonnet-4-5",
+        "thinking": {"type": "enabled", "budget_tokens": 2048},
+        "messages": [
+            {"role": "user", "content": "2+2?"},
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "thinking", "thinking": "4.", "signature": foreign},
+                    {"type": "text", "text": "4"},
+                ],
+            },
+            {"role": "user", "content": "3+3?"},
+        ],
+    }
+    r = post(gw, "/v1/messages/count_tokens", body, "t04-f-count", AV)
+    assert r.status_code == 200 and r.json() == {"input_tokens": 57}
+    first, retry = up.seen(path)[before:]
+    assert foreign in json.dumps(first.json) and foreign not in json.dumps(retry.json)
+    assert [b["type"] for b in retry.json["messages"][1]["content"]] == ["text"]
+
+
 def test_case04_gateway_signature_is_not_sent_to_anthropic(gw: Stack, up: ScriptedUpstream) -> None:
     up.script(
         XAI,

@@ -88,6 +88,17 @@ def test_blank_calls_get_one_empty_object_chunk_each_in_the_first_chunks_shape()
     assert decoder.blank_arguments_frames() == b""
 
 
+def test_null_text_arguments_in_an_answer_become_an_empty_object_and_in_a_stream_get_nothing_added() -> None:
+    """bug8a variant 01-k: vLLM renders a call without arguments as the text "null" (json.dumps(None)):
+    a relayed answer gets "{}" instead. A relayed stream already gave the client "null": adding "{}"
+    would make "null{}", so nothing is added there (the translated paths drop it, 01-h/01-j)."""
+    raw = _answer(" null")
+    assert _arguments(repair_empty_arguments(raw, orjson.loads(raw))) == "{}"
+    decoder, events = _decoded(_stream([["nu", "ll"]]))
+    assert decoder.blank_arguments_frames() == b""
+    assert repair_stream(decoder, events[-2]) == (b"", b"")
+
+
 def test_repair_goes_before_the_finish_unless_the_finishing_chunk_carries_a_call() -> None:
     decoder, events = _decoded(_stream([[""]]))
     before, after = repair_stream(decoder, events[-2])

@@ -8,6 +8,8 @@ import pytest
 
 from services.gateway.calls import MESSAGE_LIMIT, Attempt, Call, event_for
 from services.gateway.dialects import registry
+from services.gateway.dialects._anthropic_wire import usage_from_anthropic
+from services.gateway.dialects._openai_wire import usage_from_openai
 from services.gateway.dialects.ir import Iteration, Usage
 from services.gateway.errors import UpstreamError
 from services.gateway.providers.base import Route
@@ -141,6 +143,32 @@ def test_writes_without_a_ttl_split_are_1h_when_every_marker_says_1h() -> None:
     assert marked_call(top, usage, route).cache_write_1h_tokens == 5424
     split = Usage(input_tokens=3, output_tokens=40, cache_write_tokens=5424, cache_write_1h_tokens=424)
     assert marked_call(system("1h"), split, route).cache_write_1h_tokens == 424  # a reported split stands
+
+
+def test_a_reported_split_of_only_5_minute_writes_stands_against_1h_markers() -> None:
+    """bug8a variant 06-f: Anthropic's usage said its 2000 writes were 5-minute ones
+    (``ephemeral_1h_input_tokens: 0``) while the request's only marker asked 1h; the ledger priced them
+    as 1-hour writes from the marker. The provider's own split is its bill: 3 × 3 + 2000 × 3.75 + 40 × 15."""
+    raw = {
+        "input_tokens": 3,
+        "cache_creation_input_tokens": 2000,
+        "cache_creation": {"ephemeral_5m_input_tokens": 2000, "ephemeral_1h_input_tokens": 0},
+        "output_tokens": 40,
+    }
+    ev = marked_call(system("1h"), usage_from_anthropic(raw), SONNET)
+    assert ev.cache_write_1h_tokens == 0 and ev.cost_usd == pytest.approx(0.008109, abs=1e-12)
+    no_split = {k: v for k, v in raw.items() if k != "cache_creation"}  # no split: the markers' word
+    assert marked_call(system("1h"), usage_from_anthropic(no_split), SONNET).cache_write_1h_tokens == 2000
+    route = Route("openrouter", "anthropic/claude-sonnet-4.5", direct=False)
+    relayed = {  # OpenRouter relaying Anthropic's split beside OpenAI-style usage
+        "prompt_tokens": 2003,
+        "completion_tokens": 40,
+        "prompt_tokens_details": {
+            "cache_write_tokens": 2000,
+            "cache_creation": {"ephemeral_5m_input_tokens": 2000, "ephemeral_1h_input_tokens": 0},
+        },
+    }
+    assert marked_call(system("1h"), usage_from_openai(relayed), route).cache_write_1h_tokens == 0
 
 
 def test_a_request_the_gateway_refused_itself_cost_nothing_known() -> None:

@@ -171,3 +171,28 @@ def test_claude_on_openrouter_prices_1h_writes_at_twice_input() -> None:
     assert openrouter.price(billed) == pytest.approx(0.033153, abs=1e-12)
     gpt = Pricer().rates("openrouter", "openai/gpt-4o")
     assert gpt is not None and gpt.cache_write_1h is None  # no 1-hour TTL outside Claude
+
+
+@pytest.mark.parametrize(
+    ("or_model", "anthropic_model"),
+    [
+        ("anthropic/claude-3.7-sonnet", "claude-3-7-sonnet-20250219"),
+        ("anthropic/claude-3.5-haiku", "claude-3-5-haiku-20241022"),
+    ],
+)
+def test_claude_3_on_openrouter_prices_cache_reads_and_writes_as_anthropic(
+    or_model: str, anthropic_model: str
+) -> None:
+    """bug8a variants 06-a/06-b: genai-prices lists no cache price for OpenRouter's Claude 3.x models, so
+    their cache reads cost the full input price (10× Anthropic's) and 5-minute writes the input price
+    (not 1.25×). Anthropic's multiples of the input rate fill them: the rates match Anthropic's listing."""
+    openrouter = Pricer().rates("openrouter", or_model)
+    anthropic = Pricer().rates("anthropic", anthropic_model)
+    assert openrouter is not None and anthropic is not None
+    assert openrouter.cache_read.base == pytest.approx(anthropic.cache_read.base, rel=1e-12)
+    assert openrouter.cache_write.base == pytest.approx(anthropic.cache_write.base, rel=1e-12)
+    assert anthropic.cache_read.base == pytest.approx(anthropic.input.base * 0.1, rel=1e-12)
+    reads = Billed(100, 50, cache_read_tokens=10_000)
+    assert openrouter.price(reads) == pytest.approx(anthropic.price(reads), rel=1e-12)
+    gpt = Pricer().rates("openrouter", "openai/gpt-4o")
+    assert gpt is not None and gpt.cache_read.base == 1.25  # others keep their own listing

@@ -68,6 +68,9 @@ def _counts(u: dict[str, Any], searches: int = 0) -> Usage:
         None,  # provider_cost_usd
         write_1h if write_1h < write else write,  # cache_write_1h_tokens
         searches,  # web_search_requests
+        (),  # iterations
+        None,  # reported_total_tokens
+        type(split) is dict and any(type(split.get(key)) is int for key in _SPLIT),  # cache_write_split
     )
 
 

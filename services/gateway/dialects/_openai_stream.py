@@ -18,7 +18,7 @@ from services.gateway.dialects._openai_wire import (
     usage_from_openai,
     usage_to_openai,
 )
-from services.gateway.dialects._tool_args import ToolArgs
+from services.gateway.dialects._tool_args import ToolArgs, null_so_far
 from services.gateway.dialects.ir import (
     Delta,
     Finish,
@@ -487,9 +487,13 @@ class ChatStreamDecoder:
                 call.started = True
                 call_id = call.id or new_id("call_")
                 out.append(ToolCallStart(index=self._cursor, id=call_id, name=call.name or ""))
-            for fragment in call.fragments[call.sent :]:
-                out.append(ToolArgsDelta(index=self._cursor, fragment=fragment))
-            call.sent = len(call.fragments)
+            if call.sent == 0 and call.fragments and null_so_far("".join(call.fragments)):
+                if final:  # the arguments were "null": none at all, which the encoders close as "{}"
+                    call.sent = len(call.fragments)  # (kept: a passthrough client has them already)
+            else:
+                for fragment in call.fragments[call.sent :]:
+                    out.append(ToolArgsDelta(index=self._cursor, fragment=fragment))
+                call.sent = len(call.fragments)
             if self._cursor + 1 < len(self._calls) and (final or call.is_complete()):
                 self._cursor += 1
                 continue

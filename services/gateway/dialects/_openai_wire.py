@@ -29,6 +29,9 @@ STOP_TO_FINISH: dict[str, str] = {
 }
 
 
+_SPLIT = ("ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens")  # Anthropic's TTL split
+
+
 def _int(value: Any) -> int:
     """A JSON integer, else 0 (``type`` is ``int`` exactly: a decoded JSON value is never a subclass, and
     ``bool`` is not a count)."""
@@ -53,7 +56,8 @@ def usage_from_openai(u: dict[str, Any]) -> Usage:
         cache_write = cache_write if type(cache_write) is int else 0
     else:
         cache_read = cache_write = 0
-    write_1h = min(_write_1h(u, prompt), cache_write) if cache_write else 0
+    split_1h = _write_1h(u, prompt) if cache_write else None
+    write_1h = min(split_1h, cache_write) if split_1h is not None else 0
     prompt_tokens = get("prompt_tokens")
     prompt_tokens = prompt_tokens if type(prompt_tokens) is int else 0
     output = get("completion_tokens")
@@ -68,18 +72,20 @@ def usage_from_openai(u: dict[str, Any]) -> Usage:
         reasoning_tokens=reasoning if type(reasoning) is int else 0,
         provider_cost_usd=None if "cost" not in u else paid_cost(u),  # paid_cost: None without a cost
         reported_total_tokens=total if type(total := get("total_tokens")) is int else None,
+        cache_write_split=split_1h is not None,
     )
 
 
-def _write_1h(u: dict[str, Any], prompt: Any) -> int:
+def _write_1h(u: dict[str, Any], prompt: Any) -> int | None:
     """The 1-hour part of the cache writes, where a provider relays Anthropic's TTL split
     (``cache_creation.ephemeral_1h_input_tokens``) beside OpenAI-style usage: in ``usage`` or in
-    ``prompt_tokens_details`` (OpenRouter's SDK names the object ``AnthropicCacheCreation``); else 0."""
+    ``prompt_tokens_details`` (OpenRouter's SDK names the object ``AnthropicCacheCreation``); None when
+    no split is given."""
     for holder in (u, prompt):
         split = holder.get("cache_creation") if type(holder) is dict else None
-        if type(split) is dict:
+        if type(split) is dict and any(type(split.get(k)) is int for k in _SPLIT):
             return _int(split.get("ephemeral_1h_input_tokens"))
-    return 0
+    return None
 
 
 def _number(value: Any) -> float | None:

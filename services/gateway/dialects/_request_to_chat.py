@@ -154,10 +154,11 @@ def _user(content: Any, path: str, markers: bool = False) -> list[dict[str, Any]
             images += result_images
         elif kind == "text" and text_of_part(block, where):
             parts.append({"type": "text", "text": block["text"], **_marker(block, markers)})
-        elif kind == "image":
-            parts.append(_image_part(as_dict(block.get("source")), where))
+        elif kind == "image":  # a marked image or document keeps its marker (OpenRouter's content-part
+            # types carry cache_control on image_url and file parts as on text; bug8a variant 08-h)
+            parts.append({**_image_part(as_dict(block.get("source")), where), **_marker(block, markers)})
         elif kind == "document":
-            parts.append(_document_part(block, where))
+            parts.append({**_document_part(block, where), **_marker(block, markers)})
     # OpenAI wants the tool messages right after the assistant's tool calls, before any other content.
     parts = images + parts
     if not parts:

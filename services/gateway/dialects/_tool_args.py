@@ -36,6 +36,16 @@ class ToolArgs:
         return closing_suffix(self.text)
 
 
+def null_so_far(text: str) -> bool:
+    """True while ``text`` (whitespace aside) is ``null`` or a beginning of it. Some OpenAI-compatible servers
+    stream the arguments of a call made without any as the JSON text ``null`` (vLLM's tool parsers render
+    them with ``json.dumps(None)``: vllm-project/vllm#21046, #43851), which no client format accepts as
+    arguments (a JSON object: OpenAI chat ``function.arguments``, Anthropic ``input``). A decoder holds such
+    fragments back and, if the call closes on ``null``, drops them: the call has no arguments ("{}")."""
+    stripped = text.strip()
+    return bool(stripped) and "null".startswith(stripped)
+
+
 def closing_suffix(text: str) -> str:
     """The shortest text that, appended, makes ``text`` a JSON object; "" if it is one already or if no
     suffix can (then the arguments are left as the upstream sent them)."""

@@ -40,6 +40,10 @@ class Usage:
     # The upstream's own ``total_tokens`` (OpenAI wire), None when not stated: the evidence of where a
     # provider counts reasoning (``Provider.usage``); not a bucket, so not compared.
     reported_total_tokens: int | None = field(default=None, compare=False)
+    # Whether the provider said how its cache writes split by TTL (Anthropic's ``cache_creation`` object):
+    # then ``cache_write_1h_tokens`` is its account, never to be replaced by a guess from the request's
+    # markers (``calls.event_for``); not a bucket, so not compared.
+    cache_write_split: bool = field(default=False, compare=False)
 
     @property
     def prompt_tokens(self) -> int:
@@ -67,6 +71,7 @@ def summed(parts: list[Usage]) -> Usage:
         provider_cost_usd=sum(costs) if costs else None,
         cache_write_1h_tokens=sum(p.cache_write_1h_tokens for p in parts),
         web_search_requests=sum(p.web_search_requests for p in parts),
+        cache_write_split=any(p.cache_write_split for p in parts),
     )
 
 

@@ -112,7 +112,7 @@ def parse_arguments(arguments: Any) -> dict[str, Any]:
 
 def repair_empty_arguments(raw: bytes, data: dict[str, Any]) -> bytes:
     """A Chat answer's bytes with each tool call's arguments made JSON object text: missing or blank ones
-    (absent, null, "" or whitespace) become ``"{}"``, an object sent as such becomes its JSON text.
+    (absent, null, "", whitespace or the text "null") become ``"{}"``, an object sent as such becomes its JSON text.
 
     ``raw`` is the answer's JSON bytes, ``data`` the same answer parsed (changed in place when repaired).
     OpenAI's contract: ``arguments`` is a JSON-encoded object, ``"{}"`` for a call without parameters;
@@ -139,8 +139,10 @@ def repair_empty_arguments(raw: bytes, data: dict[str, Any]) -> bytes:
 
 
 def _object_text(arguments: Any) -> str | None:
-    """The JSON text ``arguments`` should have been, or None when it is a string with content already."""
-    if arguments is None or (isinstance(arguments, str) and not arguments.strip()):
+    """The JSON text ``arguments`` should have been, or None when it is a string with content already.
+    The text ``"null"`` is no arguments too (vLLM renders a call without any as ``json.dumps(None)``:
+    vllm-project/vllm#43851; bug8a variant 01-k)."""
+    if arguments is None or (isinstance(arguments, str) and arguments.strip() in ("", "null")):
         return "{}"
     return orjson.dumps(arguments).decode() if isinstance(arguments, dict) else None
 

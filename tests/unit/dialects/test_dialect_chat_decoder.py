@@ -326,3 +326,23 @@ def test_arguments_sent_as_an_object_are_its_json_text() -> None:
     assert [d for d in out if isinstance(d, ToolCallStart)] == [ToolCallStart(index=0, id="call_1", name="f")]
     fragments = [d.fragment for d in out if isinstance(d, ToolArgsDelta)]
     assert fragments == ['{"city":"Paris"}'] and Finish(reason="tool_use") in out
+
+
+@pytest.mark.parametrize("pieces", [["null"], ["nu", "ll"], [" n", "ul", "l "]])
+def test_arguments_streamed_as_null_are_no_arguments(pieces: list[str]) -> None:
+    """s11 variant 01-h/01-j (bug8a): vLLM streams a call made without arguments as the text "null"
+    (json.dumps(None)); Anthropic and Responses clients got input/arguments null. Held back while they
+    could still be "null", then dropped: the encoders close the call with "{}"."""
+    events = [chunk(tool(0, "", "call_1", "now"))] + [chunk(tool(0, p)) for p in pieces]
+    _, out = feed_all([*events, chunk(finish="tool_calls")])
+    assert [d for d in out if isinstance(d, ToolArgsDelta)] == []
+    assert ToolCallStart(index=0, id="call_1", name="now") in out and Finish(reason="tool_use") in out
+
+
+def test_arguments_beginning_like_null_are_sent_once_they_are_not() -> None:
+    dec = ChatStreamDecoder()
+    assert dec.feed(chunk(tool(0, "n", "call_1", "f")))[-1] == ToolCallStart(index=0, id="call_1", name="f")
+    assert dec.feed(chunk(tool(0, "o"))) == [
+        ToolArgsDelta(index=0, fragment="n"),
+        ToolArgsDelta(index=0, fragment="o"),
+    ]

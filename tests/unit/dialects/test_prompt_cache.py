@@ -112,6 +112,46 @@ def test_top_level_automatic_caching_is_kept_for_openrouter_claude() -> None:
     assert body["cache_control"] == EPHEMERAL
 
 
+PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+
+
+def test_a_marked_image_or_document_keeps_its_marker_for_openrouter_claude() -> None:
+    """bug8a variant 08-h: Claude Code marks the last block of the last user turn, a pasted screenshot
+    here; the marker was dropped (the gateway then placed its own on the text BEFORE the image, leaving
+    the image out of the cached prefix). OpenRouter's content parts carry cache_control on image_url and
+    file parts as on text parts."""
+    image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}}
+    pdf = {
+        "type": "document",
+        "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0x"},
+    }
+    body = {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 100,
+        "messages": [
+            {
+                "role": "user",
+                "content": [{**pdf, "cache_control": ONE_HOUR}, {"type": "text", "text": "Read it."}],
+            },
+            {"role": "assistant", "content": "Done."},
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": "And this?"}, {**image, "cache_control": EPHEMERAL}],
+            },
+        ],
+    }
+    out = anthropic_to_chat(body, openrouter().target("anthropic/claude-sonnet-4.5")).body
+    first, _, last = out["messages"]
+    assert [p.get("cache_control") for p in first["content"]] == [ONE_HOUR, None]
+    assert first["content"][0]["type"] == "file"
+    assert [(p["type"], p.get("cache_control")) for p in last["content"]] == [
+        ("text", None),
+        ("image_url", EPHEMERAL),
+    ]
+    plain = anthropic_to_chat(body, OpenAIProvider("openai", "http://127.0.0.1:9", "k").target("gpt-4o")).body
+    assert not has_markers(plain)  # OpenAI refuses unknown part fields: no markers there
+
+
 @pytest.mark.parametrize("model", ["openai/gpt-4o-mini", "x-ai/grok-4", "qwen/qwen3-coder"])
 def test_other_openrouter_models_get_no_markers(model: str) -> None:
     target = openrouter().target(model)
