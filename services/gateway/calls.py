@@ -143,7 +143,8 @@ def event_for(call: Call, pricer: Pricer, finished_at: float, latency_ms: float)
         status=call.status or 500,
         error_type=call.error_type if call.status else (call.error_type or "internal_error"),
         streamed=call.stream,
-        client_disconnected=disconnected,
+        # no attempt: a 499 is the gateway's own, a client gone before any upstream answer could be
+        client_disconnected=disconnected or (last is None and call.status == 499),
         input_tokens=usage.input_tokens,
         output_tokens=usage.output_tokens,
         cache_read_tokens=usage.cache_read_tokens,

@@ -52,6 +52,9 @@ async def read_json(request: web.Request) -> tuple[dict[str, Any], bytes]:
             timeout_s = request.app[keys.STATE].settings.client_body_timeout_s
             async with asyncio.timeout(timeout_s):
                 raw = await request.read()
+    # the client hung up while sending it: aiohttp's connection_lost sets this error on the body
+    except ConnectionResetError as exc:
+        raise ClientError(499, "client closed request", code="client_disconnected") from exc
     except TimeoutError as exc:  # a client that trickles its body does not hold a connection forever
         raise ClientError(
             408,

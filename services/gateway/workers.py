@@ -32,6 +32,7 @@ import contextlib
 import glob
 import logging
 import os
+import re
 import shutil
 import signal
 import socket
@@ -269,14 +270,20 @@ def _retire(prom: str, pid: int) -> None:
 # ---- a worker, or the one process --------------------------------------------------------------
 
 
+# aiohttp's start-up banner (``aiohttp/web.py`` ``_run_app``): "======== Running on URL[, URL] ========"
+_RUNNING_ON = re.compile(r"Running on (\S.*?) =+")
+
+
 def listening(where: str, info: WorkerInfo | None, ready_fd: int | None) -> Callable[..., None]:
     """``web.run_app``'s ``print`` hook, which aiohttp calls once every site listens (``aiohttp/web.py``
-    ``_run_app``: after ``site.start()``): log that this process listens on ``where``, then, for a
-    worker, write its byte to the parent's ready pipe ``ready_fd`` and close it."""
+    ``_run_app``: after ``site.start()``): log that this process listens, on the URLs aiohttp's banner
+    names (its sites' bound ports: the one the system picked for ``GATEWAY_PORT=0``), else on ``where``;
+    then, for a worker, write its byte to the parent's ready pipe ``ready_fd`` and close it."""
 
-    def said(*_: object, **__: object) -> None:
+    def said(*args: object, **__: object) -> None:
         who = "gateway" if info is None else f"worker {info.index} of {info.count}"
-        log.info("%s listening on %s", who, where)
+        found = _RUNNING_ON.search(str(args[0])) if args else None
+        log.info("%s listening on %s", who, found.group(1) if found else where)
         if ready_fd is not None:
             try:
                 os.write(ready_fd, b".")
