@@ -326,6 +326,73 @@ def test_usage_only_in_x_groq_is_billed_on_both_paths(gw: Stack, up: ScriptedUps
         assert row["cost_usd"] == pytest.approx((50 * 0.20 + 20 * 0.60) / 1e6)
 
 
+def test_usage_in_other_servers_places_and_spellings_is_billed(gw: Stack, up: ScriptedUpstream) -> None:
+    """s11 variants 28-a, 28-c, 29-a, 29-b: servers on the OpenAI wire that report billed usage elsewhere.
+    Moonshot/Kimi streams put it in the finish chunk's ``choices[0].usage`` (before: 0 tokens, cost 0 on
+    both paths); DeepSeek spells cache hits ``prompt_cache_hit_tokens`` and Kimi ``usage.cached_tokens``
+    (before: every prompt token billed as uncached input); Perplexity gives its bill, request fee included,
+    as ``usage.cost.total_cost`` (before: the tokens alone were priced)."""
+    kimi = chat_chunk("local-llama", {}, "stop")
+    kimi["choices"][0]["usage"] = {"prompt_tokens": 19, "completion_tokens": 13, "total_tokens": 32}
+    tokens = [
+        chat_chunk("local-llama", {"content": f"w{i} "}) for i in range(40)
+    ]  # a read long enough to scan
+    body = frames(
+        chat_chunk("local-llama", {"role": "assistant", "content": ""}), *tokens, kimi, b"data: [DONE]\n\n"
+    )
+    for _ in range(2):
+        up.script(LOCAL, sse([b"".join(body)]))
+    chat = {"model": "local-llama", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    assert post(gw, "/v1/chat/completions", chat, "t28a-a").status_code == 200
+    b = post(gw, "/v1/messages", chat | {"max_tokens": 100}, "t28a-b", AV)
+    told = [json.loads(e.data)["usage"] for e in client_events(b.content) if e.event == "message_delta"]
+    assert told and told[-1]["output_tokens"] == 13
+    for rid in ("t28a-a", "t28a-b"):
+        row = gw.row_for(rid)
+        assert (row["status"], row["input_tokens"], row["output_tokens"]) == (200, 19, 13)
+        assert row["cost_usd"] == pytest.approx((19 * 0.20 + 13 * 0.60) / 1e6)
+
+    def answer(usage: dict[str, Any]) -> dict[str, Any]:
+        message = {"role": "assistant", "content": "Hi."}
+        return {
+            "id": "c1",
+            "object": "chat.completion",
+            "created": 1,
+            "model": "local-llama",
+            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+            "usage": usage,
+        }
+
+    hits = {"prompt_tokens": 1000, "completion_tokens": 50, "prompt_cache_hit_tokens": 800}
+    up.script(LOCAL, json_answer(answer(hits)))
+    up.script(LOCAL, sse(frames(chat_chunk("local-llama", {"content": "Hi."}, "stop", hits))))
+    plain = {"model": "local-llama", "messages": [{"role": "user", "content": "hi"}]}
+    assert post(gw, "/v1/chat/completions", plain, "t29a-a").status_code == 200
+    b = post(gw, "/v1/messages", plain | {"max_tokens": 100, "stream": True}, "t29a-b", AV)
+    told = [
+        json.loads(e.data)["message"]["usage"] for e in client_events(b.content) if e.event == "message_start"
+    ]
+    told += [json.loads(e.data)["usage"] for e in client_events(b.content) if e.event == "message_delta"]
+    assert told and (told[-1]["input_tokens"], told[-1]["cache_read_input_tokens"]) == (200, 800)
+    up.script(
+        LOCAL, json_answer(answer({"prompt_tokens": 2000, "completion_tokens": 30, "cached_tokens": 1500}))
+    )
+    assert post(gw, "/v1/chat/completions", plain, "t29b").status_code == 200
+    for rid, want in (("t29a-a", (200, 800, 50)), ("t29a-b", (200, 800, 50)), ("t29b", (500, 1500, 30))):
+        row = gw.row_for(rid)
+        assert (row["input_tokens"], row["cache_read_tokens"], row["output_tokens"]) == want, rid
+
+    bill = {
+        "input_tokens_cost": 1.2e-05,
+        "output_tokens_cost": 0.0002,
+        "request_cost": 0.005,
+        "total_cost": 0.005212,
+    }
+    up.script(LOCAL, json_answer(answer({"prompt_tokens": 12, "completion_tokens": 200, "cost": bill})))
+    assert post(gw, "/v1/chat/completions", plain, "t28c").status_code == 200
+    assert gw.row_for("t28c")["cost_usd"] == pytest.approx(0.005212)
+
+
 def test_passthrough_streams_get_their_closing_frame(gw: Stack, up: ScriptedUpstream) -> None:
     """s7 variant 13-g: a finished answer whose body ended without its closing frame reaches a client of
     the same API with it (chat's ``data: [DONE]``, Anthropic's ``message_stop``), once, also when the

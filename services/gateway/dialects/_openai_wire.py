@@ -43,7 +43,9 @@ def _details(u: dict[str, Any], key: str) -> dict[str, Any]:
 def usage_from_openai(u: dict[str, Any]) -> Usage:
     """OpenAI/xAI/OpenRouter ``usage`` → disjoint IR buckets (cache reads and writes split out of the prompt).
 
-    Counts are JSON integers, else 0 (as ``_int``), inline: every answer's usage passes here."""
+    Counts are JSON integers, else 0 (as ``_int``), inline: every answer's usage passes here. Cache reads are
+    ``prompt_tokens_details.cached_tokens``; when that gives none, the spellings of other servers on this
+    wire are read (``_other_cache_read``)."""
     get = u.get
     prompt = get("prompt_tokens_details")
     if type(prompt) is dict:
@@ -53,6 +55,8 @@ def usage_from_openai(u: dict[str, Any]) -> Usage:
         cache_write = cache_write if type(cache_write) is int else 0
     else:
         cache_read = cache_write = 0
+    if not cache_read:
+        cache_read = _other_cache_read(u)
     write_1h = min(_write_1h(u, prompt), cache_write) if cache_write else 0
     prompt_tokens = get("prompt_tokens")
     prompt_tokens = prompt_tokens if type(prompt_tokens) is int else 0
@@ -69,6 +73,21 @@ def usage_from_openai(u: dict[str, Any]) -> Usage:
         provider_cost_usd=None if "cost" not in u else paid_cost(u),  # paid_cost: None without a cost
         reported_total_tokens=total if type(total := get("total_tokens")) is int else None,
     )
+
+
+# Where servers on the OpenAI wire report cache hits outside ``prompt_tokens_details.cached_tokens``, as
+# parts of ``prompt_tokens`` like it: DeepSeek's ``prompt_cache_hit_tokens`` (API docs, "Context Caching";
+# ``prompt_cache_miss_tokens`` is the rest), Moonshot/Kimi's top-level ``cached_tokens`` (s11 variants 29-a/b).
+_OTHER_CACHE_READ = ("prompt_cache_hit_tokens", "cached_tokens")
+
+
+def _other_cache_read(u: dict[str, Any]) -> int:
+    """The cache hits a usage object reports in another server's spelling (``_OTHER_CACHE_READ``), else 0."""
+    for key in _OTHER_CACHE_READ:
+        value = u.get(key)
+        if type(value) is int and value > 0:
+            return value
+    return 0
 
 
 def _write_1h(u: dict[str, Any], prompt: Any) -> int:
@@ -90,6 +109,12 @@ def _number(value: Any) -> float | None:
     )
 
 
+def _total(cost: Any) -> Any:
+    """``usage.cost`` as one number: itself, or an object's ``total_cost`` (Perplexity's chat answers give
+    ``{"input_tokens_cost", "output_tokens_cost", "request_cost", "total_cost"}``, the request fee included)."""
+    return cost.get("total_cost") if type(cost) is dict else cost
+
+
 def paid_cost(u: dict[str, Any]) -> float | None:
     """What the user pays for the request by the provider's own account (OpenRouter's usage accounting).
 
@@ -98,7 +123,7 @@ def paid_cost(u: dict[str, Any]) -> float | None:
     ``cost`` is only OpenRouter's fee, so the user pays both; otherwise ``cost`` already covers the upstream.
     None when the provider reports no cost (then the gateway prices the tokens itself).
     """
-    cost = _number(u.get("cost"))
+    cost = _number(_total(u.get("cost")))
     if cost is None:
         return None
     upstream = _number(_details(u, "cost_details").get("upstream_inference_cost"))
