@@ -393,6 +393,49 @@ def test_usage_in_other_servers_places_and_spellings_is_billed(gw: Stack, up: Sc
     assert gw.row_for("t28c")["cost_usd"] == pytest.approx(0.005212)
 
 
+def test_xai_bill_in_ticks_is_the_cost(gw: Stack, up: ScriptedUpstream) -> None:
+    """s11 variant 28-f: xAI bills server-side tool calls ($5 per 1000 web searches) only inside its exact bill,
+    ``usage.cost_in_usd_ticks`` (10^10 ticks per USD); passed through and translated, the ledger's cost is
+    that bill (before: the tokens alone, $0.000375 of $0.010375)."""
+    usage = {
+        "prompt_tokens": 1000,
+        "completion_tokens": 50,
+        "total_tokens": 1150,
+        "completion_tokens_details": {"reasoning_tokens": 100},
+        "num_server_side_tools_used": 2,
+        "cost_in_usd_ticks": 103_750_000,
+    }
+    message = {"role": "assistant", "content": "Found."}
+    answer = {
+        "id": "x1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "grok-3-mini",
+        "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+        "usage": usage,
+    }
+    up.script(XAI, json_answer(answer))
+    up.script(
+        XAI,
+        sse(
+            frames(
+                chat_chunk("grok-3-mini", {"role": "assistant", "content": "Found."}, "stop"),
+                chat_chunk("grok-3-mini", usage=usage),
+                b"data: [DONE]\n\n",
+            )
+        ),
+    )
+    chat = {"model": "grok-3-mini", "messages": [{"role": "user", "content": "Search."}]}
+    assert post(gw, "/v1/chat/completions", chat, "t28f-a").status_code == 200
+    assert (
+        post(gw, "/v1/messages", chat | {"max_tokens": 100, "stream": True}, "t28f-b", AV).status_code == 200
+    )
+    for rid in ("t28f-a", "t28f-b"):
+        row = gw.row_for(rid)
+        assert (row["input_tokens"], row["output_tokens"], row["reasoning_tokens"]) == (1000, 150, 100), rid
+        assert row["cost_usd"] == pytest.approx(0.010375), rid
+
+
 def test_passthrough_streams_get_their_closing_frame(gw: Stack, up: ScriptedUpstream) -> None:
     """s7 variant 13-g: a finished answer whose body ended without its closing frame reaches a client of
     the same API with it (chat's ``data: [DONE]``, Anthropic's ``message_stop``), once, also when the

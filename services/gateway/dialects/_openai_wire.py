@@ -70,7 +70,8 @@ def usage_from_openai(u: dict[str, Any]) -> Usage:
         cache_write_tokens=cache_write,
         cache_write_1h_tokens=write_1h,
         reasoning_tokens=reasoning if type(reasoning) is int else 0,
-        provider_cost_usd=None if "cost" not in u else paid_cost(u),  # paid_cost: None without a cost
+        # paid_cost: None without a cost
+        provider_cost_usd=None if "cost" not in u and _TICKS not in u else paid_cost(u),
         reported_total_tokens=total if type(total := get("total_tokens")) is int else None,
     )
 
@@ -109,6 +110,12 @@ def _number(value: Any) -> float | None:
     )
 
 
+# xAI's exact bill for a request, in ticks of 10^-10 USD (xAI docs, "Cost Tracking": after discounts, token and
+# server-side tool invocation costs included; chat completions and Responses usage).
+_TICKS = "cost_in_usd_ticks"
+_TICKS_PER_USD = 10_000_000_000
+
+
 def _total(cost: Any) -> Any:
     """``usage.cost`` as one number: itself, or an object's ``total_cost`` (Perplexity's chat answers give
     ``{"input_tokens_cost", "output_tokens_cost", "request_cost", "total_cost"}``, the request fee included)."""
@@ -116,7 +123,8 @@ def _total(cost: Any) -> Any:
 
 
 def paid_cost(u: dict[str, Any]) -> float | None:
-    """What the user pays for the request by the provider's own account (OpenRouter's usage accounting).
+    """What the user pays for the request by the provider's own account (OpenRouter's usage accounting;
+    xAI's ``cost_in_usd_ticks``).
 
     ``cost`` is what OpenRouter charged to the account; ``cost_details.upstream_inference_cost`` is what the
     upstream provider charged. With BYOK (``is_byok: true``) the user's own key pays the upstream directly and
@@ -125,7 +133,8 @@ def paid_cost(u: dict[str, Any]) -> float | None:
     """
     cost = _number(_total(u.get("cost")))
     if cost is None:
-        return None
+        ticks = u.get(_TICKS)
+        return ticks / _TICKS_PER_USD if type(ticks) is int and ticks >= 0 else None
     upstream = _number(_details(u, "cost_details").get("upstream_inference_cost"))
     return cost + upstream if u.get("is_byok") is True and upstream is not None else cost
 

@@ -524,3 +524,27 @@ def test_cost_object_with_a_total(cost: dict[str, Any], paid: float | None) -> N
     fees) is what the request cost; before, only the tokens were priced (0.000212 of 0.005212)."""
     got = usage_from_openai({"prompt_tokens": 12, "completion_tokens": 200, "cost": cost}).provider_cost_usd
     assert got == (pytest.approx(paid) if paid is not None else None)
+
+
+@pytest.mark.parametrize(
+    ("usage", "paid"),
+    [
+        # xAI: 2 web searches ($5 / 1000) on top of $0.000375 of tokens, billed as 103,750,000 ticks
+        ({"cost_in_usd_ticks": 103_750_000, "num_server_side_tools_used": 2}, 0.010375),
+        ({"cost_in_usd_ticks": 0}, 0.0),
+        ({"cost_in_usd_ticks": -5}, None),
+        ({"cost_in_usd_ticks": 1.5e7}, None),
+        ({"cost_in_usd_ticks": "103750000"}, None),
+        # a cost in dollars, where a server gives both, is the one read
+        ({"cost": 0.02, "cost_in_usd_ticks": 103_750_000}, 0.02),
+    ],
+)
+def test_xai_cost_in_usd_ticks_is_the_bill(usage: dict[str, Any], paid: float | None) -> None:
+    """s11 variant 28-f: xAI reports each request's exact bill, server-side tool calls included, as
+    ``usage.cost_in_usd_ticks`` (10^10 ticks per USD; xAI docs, "Cost Tracking"); the tool calls are billed
+    nowhere else in the answer. Before, only the tokens were priced."""
+    answer = {"prompt_tokens": 1000, "completion_tokens": 50, **usage}
+    got = usage_from_openai(answer).provider_cost_usd
+    assert got == (pytest.approx(paid) if paid is not None else None)
+    xai = provider(XAIProvider, "xai").usage(usage_from_openai(answer))
+    assert xai.provider_cost_usd == got  # the provider's usage rule keeps the bill
