@@ -427,9 +427,14 @@ class Proxy:
         if not first and not chunks.ended:
             await response.write(b"")  # nothing to say yet: the headers go out now, on their own
 
+        keepalive_s = self.upstream.keepalive_s
+        quiet_since = time.monotonic()  # when the client last got something
+
         async def keepalive() -> None:  # the upstream is silent: keep the client's idle watchdog fed
+            nonlocal quiet_since
             if frame := relay.keepalive():
                 await response.write(frame)
+                quiet_since = time.monotonic()
 
         held = first  # read, not yet written
         try:
@@ -438,7 +443,12 @@ class Proxy:
                 if held:
                     await response.write(held)
                     held = b""
+                    quiet_since = time.monotonic()
                     relay.delivered = relay.complete and relay.error is None and relay.passthrough
+                elif keepalive_s > 0 and time.monotonic() - quiet_since >= keepalive_s:
+                    # The upstream is not silent, yet nothing reached the client that long: an event
+                    # trickled a few bytes at a time is held until it ends (s11 variants 19-f/19-g).
+                    await keepalive()
                 progress = self._deadline(relay, progress, provider)
                 remaining = progress[1] + self.upstream.chunk_timeout_s - time.monotonic()
                 chunk = await self.upstream.next_chunk(

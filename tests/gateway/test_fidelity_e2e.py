@@ -710,11 +710,11 @@ def silent_stream(fmt: str, before: str, after: str) -> tuple[str, list[bytes | 
     ]
 
 
-def ask_streamed(gw: Stack, fmt: str, rid: str) -> list[SSEEvent]:
-    """One streamed request of a ``fmt`` client (its model as ``silent_stream`` scripts it); its events,
-    after checking the answer was a 200."""
+def ask_streamed(gw: Stack, fmt: str, rid: str, model: str | None = None) -> list[SSEEvent]:
+    """One streamed request of a ``fmt`` client (its model as ``silent_stream`` scripts it, unless ``model``
+    names another); its events, after checking the answer was a 200."""
     body = {
-        "model": "gpt-4o-mini" if fmt == "anthropic" else "claude-sonnet-4-5",
+        "model": model or ("gpt-4o-mini" if fmt == "anthropic" else "claude-sonnet-4-5"),
         "max_tokens": 1024,
         "stream": True,
         "messages": [{"role": "user", "content": "6*7?"}],
@@ -837,6 +837,38 @@ def test_case19_silence_in_the_middle_of_a_passed_through_event(
     assert keepalives(fmt, timeline[first + 1 : resume]) >= 2
     assert all(ev.comment or ev.data == "[DONE]" or json.loads(ev.data) for ev in timeline)  # no broken event
     row = gw.row_for(f"t19f-{fmt}")
+    assert (row["status"], row["error_type"], row["output_tokens"]) == (200, None, 8)
+
+
+@pytest.mark.parametrize("fmt", ["anthropic", "openai_chat"])
+def test_case19_an_event_trickled_byte_by_byte_gets_keepalives(
+    gw: Stack, up: ScriptedUpstream, fmt: str
+) -> None:
+    """s11 variants 19-f/19-g: the upstream is never silent for STREAM_KEEPALIVE_S, yet one event comes a few
+    bytes at a time for several keep-alive periods (a slow link, a trickling proxy), so the client gets no
+    whole event for that long: an Anthropic client (translated from OpenAI) and a chat client (passed
+    through, the unfinished event held back) still get their keep-alives. Before: nothing reached either
+    client until the event ended."""
+    model = "gpt-4o-mini"
+    head = frames(
+        *(chat_chunk(model, d) for d in [{"role": "assistant", "content": ""}, {"content": "Let me"}])
+    )
+    middle = frames(chat_chunk(model, {"content": " think: 42."}))[0]
+    tail = frames(
+        chat_chunk(model, {}, "stop"),
+        chat_chunk(model, usage={"prompt_tokens": 19, "completion_tokens": 8, "total_tokens": 27}),
+    ) + [b"data: [DONE]\n\n"]
+    step = -(-len(middle) // 8)  # 8 pieces, 0.6 keep-alive periods apart: 4.2 periods for the event
+    trickled: list[bytes | Pause] = []
+    for at in range(0, len(middle), step):
+        trickled += [middle[at : at + step], Pause(KEEPALIVE_S * 0.6)]
+    up.script(OPENAI, sse([*head, *trickled[:-1], *tail]))
+    timeline = ask_streamed(gw, fmt, f"t19t-{fmt}", model=model)
+    first = next(i for i, ev in enumerate(timeline) if "Let me" in ev.data)
+    resume = next(i for i, ev in enumerate(timeline) if "think: 42." in ev.data)
+    assert keepalives(fmt, timeline[first + 1 : resume]) >= 2, timeline[first:resume]
+    assert all(ev.comment or ev.data in ("", "[DONE]") or json.loads(ev.data) for ev in timeline)
+    row = gw.row_for(f"t19t-{fmt}")
     assert (row["status"], row["error_type"], row["output_tokens"]) == (200, None, 8)
 
 
