@@ -123,11 +123,12 @@ class Proxy:
     # ---- one attempt ------------------------------------------------------------------------------
 
     async def attempt(
-        self, request: web.Request, call: Call, route: Route
+        self, request: web.Request, call: Call, route: Route, within: int | None = None
     ) -> Answer[web.StreamResponse] | UpstreamError | Unfit:
         """One attempt on ``route``, recorded in ``call.attempts``; ``Unfit`` (the ``ClientError`` inside,
         not recorded) when the request cannot be expressed for this provider (not the provider's fault:
-        the serve loop tries the next route)."""
+        the serve loop tries the next route). ``within``: an output limit the provider stated in a refusal
+        inside its stream (``_stated_in_stream``), for this one retry."""
         provider = self.providers[route.provider]
         fmt = call.endpoint.format
         pair = registry.pairing(fmt, registry.choose_wire(fmt, provider.wires))
@@ -135,6 +136,8 @@ class Proxy:
             up = self._build(call, provider, route, pair)
         except ClientError as exc:
             return Unfit(exc)
+        if within is not None:
+            up = _clamped(up, within)
         att = Attempt(route, pair.wire.name, pair.translated)
         call.attempts.append(att)
         try:
@@ -157,7 +160,30 @@ class Proxy:
                     resp.release()
         except UpstreamError as exc:
             att.failed(exc)
+            if (
+                within is None
+                and (limit := self._stated_in_stream(call, provider, route, up, exc)) is not None
+            ):
+                return await self.attempt(request, call, route, within=limit)
             return exc
+
+    def _stated_in_stream(
+        self, call: Call, provider: Provider, route: Route, up: Upstream, exc: UpstreamError
+    ) -> int | None:
+        """The output limit a provider stated when it refused the request's max_tokens inside a stream it had
+        already answered 200 (OpenRouter relays its provider's refusal in-band, before any token), when
+        nothing reached the client yet and a smaller max_tokens would do; else None. As with an HTTP refusal
+        (``_within_output_limit``) a lasting limit is remembered (s11 variant 17-j)."""
+        if not call.stream or exc.upstream_status not in (400, 422):
+            return None
+        stated = provider.output_limit_from_error(
+            exc.upstream_status, exc.message, asked_output_tokens(up.body)
+        )
+        if stated is None:
+            return None
+        if stated.lasting:
+            provider.learn_output_limit(route.model, stated.tokens)
+        return stated.tokens if _clamped(up, stated.tokens).body != up.body else None
 
     async def _within_output_limit(
         self,

@@ -29,7 +29,7 @@ price = {{ input = 0.20, output = 0.60 }}
 [[providers]]
 name = "deepseek"
 base_url = "{up}/deepseek/v1"
-models = ["deepseek-chat", "strict-chat", "roomy-chat", "pydantic-chat", "vertex-chat", "kimi-chat"]
+models = ["deepseek-chat", "strict-chat", "roomy-chat", "pydantic-chat", "vertex-chat", "kimi-chat", "inband-chat"]
 price = {{ input = 0.27, output = 1.10 }}
 
 [[providers]]
@@ -1498,6 +1498,41 @@ def test_unknown_models_limit_is_learned_from_the_refusal(gw: Stack, up: Scripte
     )
     assert r.status_code == 200
     assert sent_limits(up, DEEPSEEK) == [8192]  # remembered, and applied to the untranslated body too
+
+
+def test_a_limit_stated_in_band_before_the_first_token_is_retried_within(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """s11 variant 17-j: OpenRouter has answered 200 when the provider behind it refuses max_tokens, so the
+    refusal comes in the stream, before any token, its words in ``error.metadata.raw``. Nothing reached the
+    client: the request goes once more within the stated limit, as after an HTTP 400. Before: the client got
+    a 400 "Provider returned error" and Claude Code could not change its max_tokens."""
+    raw = orjson.dumps(
+        {
+            "error": {
+                "message": "`max_tokens` must be less than or equal to `8192`",
+                "type": "invalid_request_error",
+            }
+        }
+    ).decode()
+    refusal = {
+        "id": "gen-1",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "inband-chat",
+        "error": {"code": 400, "message": "Provider returned error", "metadata": {"raw": raw}},
+        "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "error"}],
+    }
+
+    def too_many(body: dict[str, Any]) -> bool:
+        return int(body.get("max_tokens") or body.get("max_completion_tokens") or 0) > 8192
+
+    in_band = sse([b": OPENROUTER PROCESSING\n\n", *frames(refusal)], when=too_many)
+    up.script(DEEPSEEK, in_band, sse(ok_stream("inband-chat")))
+    r = post(gw, "/v1/messages", claude_code_request("inband-chat"), "t17-inband", AV)
+    assert r.status_code == 200 and anthropic_assembled(r.content)["text"] == "Hi"
+    assert sent_limits(up, DEEPSEEK) == [32000, 8192]
+    assert gw.row_for("t17-inband")["status"] == 200
 
 
 PYDANTIC_REFUSAL = {
