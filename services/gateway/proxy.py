@@ -123,11 +123,12 @@ class Proxy:
     # ---- one attempt ------------------------------------------------------------------------------
 
     async def attempt(
-        self, request: web.Request, call: Call, route: Route
+        self, request: web.Request, call: Call, route: Route, within: int | None = None
     ) -> Answer[web.StreamResponse] | UpstreamError | Unfit:
         """One attempt on ``route``, recorded in ``call.attempts``; ``Unfit`` (the ``ClientError`` inside,
         not recorded) when the request cannot be expressed for this provider (not the provider's fault:
-        the serve loop tries the next route)."""
+        the serve loop tries the next route). ``within``: an output limit the provider stated in a refusal
+        inside its stream (``_stated_in_stream``), for this one retry."""
         provider = self.providers[route.provider]
         fmt = call.endpoint.format
         pair = registry.pairing(fmt, registry.choose_wire(fmt, provider.wires))
@@ -135,6 +136,8 @@ class Proxy:
             up = self._build(call, provider, route, pair)
         except ClientError as exc:
             return Unfit(exc)
+        if within is not None:
+            up = _clamped(up, within)
         att = Attempt(route, pair.wire.name, pair.translated)
         call.attempts.append(att)
         try:
@@ -157,7 +160,30 @@ class Proxy:
                     resp.release()
         except UpstreamError as exc:
             att.failed(exc)
+            if (
+                within is None
+                and (limit := self._stated_in_stream(call, provider, route, up, exc)) is not None
+            ):
+                return await self.attempt(request, call, route, within=limit)
             return exc
+
+    def _stated_in_stream(
+        self, call: Call, provider: Provider, route: Route, up: Upstream, exc: UpstreamError
+    ) -> int | None:
+        """The output limit a provider stated when it refused the request's max_tokens inside a stream it had
+        already answered 200 (OpenRouter relays its provider's refusal in-band, before any token), when
+        nothing reached the client yet and a smaller max_tokens would do; else None. As with an HTTP refusal
+        (``_within_output_limit``) a lasting limit is remembered (s11 variant 17-j)."""
+        if not call.stream or exc.upstream_status not in (400, 422):
+            return None
+        stated = provider.output_limit_from_error(
+            exc.upstream_status, exc.message, asked_output_tokens(up.body)
+        )
+        if stated is None:
+            return None
+        if stated.lasting:
+            provider.learn_output_limit(route.model, stated.tokens)
+        return stated.tokens if _clamped(up, stated.tokens).body != up.body else None
 
     async def _within_output_limit(
         self,
@@ -427,9 +453,14 @@ class Proxy:
         if not first and not chunks.ended:
             await response.write(b"")  # nothing to say yet: the headers go out now, on their own
 
+        keepalive_s = self.upstream.keepalive_s
+        quiet_since = time.monotonic()  # when the client last got something
+
         async def keepalive() -> None:  # the upstream is silent: keep the client's idle watchdog fed
+            nonlocal quiet_since
             if frame := relay.keepalive():
                 await response.write(frame)
+                quiet_since = time.monotonic()
 
         held = first  # read, not yet written
         try:
@@ -438,7 +469,12 @@ class Proxy:
                 if held:
                     await response.write(held)
                     held = b""
+                    quiet_since = time.monotonic()
                     relay.delivered = relay.complete and relay.error is None and relay.passthrough
+                elif keepalive_s > 0 and time.monotonic() - quiet_since >= keepalive_s:
+                    # The upstream is not silent, yet nothing reached the client that long: an event
+                    # trickled a few bytes at a time is held until it ends (s11 variants 19-f/19-g).
+                    await keepalive()
                 progress = self._deadline(relay, progress, provider)
                 remaining = progress[1] + self.upstream.chunk_timeout_s - time.monotonic()
                 chunk = await self.upstream.next_chunk(

@@ -29,7 +29,7 @@ price = {{ input = 0.20, output = 0.60 }}
 [[providers]]
 name = "deepseek"
 base_url = "{up}/deepseek/v1"
-models = ["deepseek-chat", "strict-chat", "roomy-chat", "pydantic-chat", "vertex-chat", "kimi-chat"]
+models = ["deepseek-chat", "strict-chat", "roomy-chat", "pydantic-chat", "vertex-chat", "kimi-chat", "inband-chat"]
 price = {{ input = 0.27, output = 1.10 }}
 
 [[providers]]
@@ -326,6 +326,116 @@ def test_usage_only_in_x_groq_is_billed_on_both_paths(gw: Stack, up: ScriptedUps
         assert row["cost_usd"] == pytest.approx((50 * 0.20 + 20 * 0.60) / 1e6)
 
 
+def test_usage_in_other_servers_places_and_spellings_is_billed(gw: Stack, up: ScriptedUpstream) -> None:
+    """s11 variants 28-a, 28-c, 29-a, 29-b: servers on the OpenAI wire that report billed usage elsewhere.
+    Moonshot/Kimi streams put it in the finish chunk's ``choices[0].usage`` (before: 0 tokens, cost 0 on
+    both paths); DeepSeek spells cache hits ``prompt_cache_hit_tokens`` and Kimi ``usage.cached_tokens``
+    (before: every prompt token billed as uncached input); Perplexity gives its bill, request fee included,
+    as ``usage.cost.total_cost`` (before: the tokens alone were priced)."""
+    kimi = chat_chunk("local-llama", {}, "stop")
+    kimi["choices"][0]["usage"] = {"prompt_tokens": 19, "completion_tokens": 13, "total_tokens": 32}
+    tokens = [
+        chat_chunk("local-llama", {"content": f"w{i} "}) for i in range(40)
+    ]  # a read long enough to scan
+    body = frames(
+        chat_chunk("local-llama", {"role": "assistant", "content": ""}), *tokens, kimi, b"data: [DONE]\n\n"
+    )
+    for _ in range(2):
+        up.script(LOCAL, sse([b"".join(body)]))
+    chat = {"model": "local-llama", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    assert post(gw, "/v1/chat/completions", chat, "t28a-a").status_code == 200
+    b = post(gw, "/v1/messages", chat | {"max_tokens": 100}, "t28a-b", AV)
+    told = [json.loads(e.data)["usage"] for e in client_events(b.content) if e.event == "message_delta"]
+    assert told and told[-1]["output_tokens"] == 13
+    for rid in ("t28a-a", "t28a-b"):
+        row = gw.row_for(rid)
+        assert (row["status"], row["input_tokens"], row["output_tokens"]) == (200, 19, 13)
+        assert row["cost_usd"] == pytest.approx((19 * 0.20 + 13 * 0.60) / 1e6)
+
+    def answer(usage: dict[str, Any]) -> dict[str, Any]:
+        message = {"role": "assistant", "content": "Hi."}
+        return {
+            "id": "c1",
+            "object": "chat.completion",
+            "created": 1,
+            "model": "local-llama",
+            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+            "usage": usage,
+        }
+
+    hits = {"prompt_tokens": 1000, "completion_tokens": 50, "prompt_cache_hit_tokens": 800}
+    up.script(LOCAL, json_answer(answer(hits)))
+    up.script(LOCAL, sse(frames(chat_chunk("local-llama", {"content": "Hi."}, "stop", hits))))
+    plain = {"model": "local-llama", "messages": [{"role": "user", "content": "hi"}]}
+    assert post(gw, "/v1/chat/completions", plain, "t29a-a").status_code == 200
+    b = post(gw, "/v1/messages", plain | {"max_tokens": 100, "stream": True}, "t29a-b", AV)
+    told = [
+        json.loads(e.data)["message"]["usage"] for e in client_events(b.content) if e.event == "message_start"
+    ]
+    told += [json.loads(e.data)["usage"] for e in client_events(b.content) if e.event == "message_delta"]
+    assert told and (told[-1]["input_tokens"], told[-1]["cache_read_input_tokens"]) == (200, 800)
+    up.script(
+        LOCAL, json_answer(answer({"prompt_tokens": 2000, "completion_tokens": 30, "cached_tokens": 1500}))
+    )
+    assert post(gw, "/v1/chat/completions", plain, "t29b").status_code == 200
+    for rid, want in (("t29a-a", (200, 800, 50)), ("t29a-b", (200, 800, 50)), ("t29b", (500, 1500, 30))):
+        row = gw.row_for(rid)
+        assert (row["input_tokens"], row["cache_read_tokens"], row["output_tokens"]) == want, rid
+
+    bill = {
+        "input_tokens_cost": 1.2e-05,
+        "output_tokens_cost": 0.0002,
+        "request_cost": 0.005,
+        "total_cost": 0.005212,
+    }
+    up.script(LOCAL, json_answer(answer({"prompt_tokens": 12, "completion_tokens": 200, "cost": bill})))
+    assert post(gw, "/v1/chat/completions", plain, "t28c").status_code == 200
+    assert gw.row_for("t28c")["cost_usd"] == pytest.approx(0.005212)
+
+
+def test_xai_bill_in_ticks_is_the_cost(gw: Stack, up: ScriptedUpstream) -> None:
+    """s11 variant 28-f: xAI bills server-side tool calls ($5 per 1000 web searches) only inside its exact bill,
+    ``usage.cost_in_usd_ticks`` (10^10 ticks per USD); passed through and translated, the ledger's cost is
+    that bill (before: the tokens alone, $0.000375 of $0.010375)."""
+    usage = {
+        "prompt_tokens": 1000,
+        "completion_tokens": 50,
+        "total_tokens": 1150,
+        "completion_tokens_details": {"reasoning_tokens": 100},
+        "num_server_side_tools_used": 2,
+        "cost_in_usd_ticks": 103_750_000,
+    }
+    message = {"role": "assistant", "content": "Found."}
+    answer = {
+        "id": "x1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "grok-3-mini",
+        "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+        "usage": usage,
+    }
+    up.script(XAI, json_answer(answer))
+    up.script(
+        XAI,
+        sse(
+            frames(
+                chat_chunk("grok-3-mini", {"role": "assistant", "content": "Found."}, "stop"),
+                chat_chunk("grok-3-mini", usage=usage),
+                b"data: [DONE]\n\n",
+            )
+        ),
+    )
+    chat = {"model": "grok-3-mini", "messages": [{"role": "user", "content": "Search."}]}
+    assert post(gw, "/v1/chat/completions", chat, "t28f-a").status_code == 200
+    assert (
+        post(gw, "/v1/messages", chat | {"max_tokens": 100, "stream": True}, "t28f-b", AV).status_code == 200
+    )
+    for rid in ("t28f-a", "t28f-b"):
+        row = gw.row_for(rid)
+        assert (row["input_tokens"], row["output_tokens"], row["reasoning_tokens"]) == (1000, 150, 100), rid
+        assert row["cost_usd"] == pytest.approx(0.010375), rid
+
+
 def test_passthrough_streams_get_their_closing_frame(gw: Stack, up: ScriptedUpstream) -> None:
     """s7 variant 13-g: a finished answer whose body ended without its closing frame reaches a client of
     the same API with it (chat's ``data: [DONE]``, Anthropic's ``message_stop``), once, also when the
@@ -600,11 +710,11 @@ def silent_stream(fmt: str, before: str, after: str) -> tuple[str, list[bytes | 
     ]
 
 
-def ask_streamed(gw: Stack, fmt: str, rid: str) -> list[SSEEvent]:
-    """One streamed request of a ``fmt`` client (its model as ``silent_stream`` scripts it); its events,
-    after checking the answer was a 200."""
+def ask_streamed(gw: Stack, fmt: str, rid: str, model: str | None = None) -> list[SSEEvent]:
+    """One streamed request of a ``fmt`` client (its model as ``silent_stream`` scripts it, unless ``model``
+    names another); its events, after checking the answer was a 200."""
     body = {
-        "model": "gpt-4o-mini" if fmt == "anthropic" else "claude-sonnet-4-5",
+        "model": model or ("gpt-4o-mini" if fmt == "anthropic" else "claude-sonnet-4-5"),
         "max_tokens": 1024,
         "stream": True,
         "messages": [{"role": "user", "content": "6*7?"}],
@@ -727,6 +837,38 @@ def test_case19_silence_in_the_middle_of_a_passed_through_event(
     assert keepalives(fmt, timeline[first + 1 : resume]) >= 2
     assert all(ev.comment or ev.data == "[DONE]" or json.loads(ev.data) for ev in timeline)  # no broken event
     row = gw.row_for(f"t19f-{fmt}")
+    assert (row["status"], row["error_type"], row["output_tokens"]) == (200, None, 8)
+
+
+@pytest.mark.parametrize("fmt", ["anthropic", "openai_chat"])
+def test_case19_an_event_trickled_byte_by_byte_gets_keepalives(
+    gw: Stack, up: ScriptedUpstream, fmt: str
+) -> None:
+    """s11 variants 19-f/19-g: the upstream is never silent for STREAM_KEEPALIVE_S, yet one event comes a few
+    bytes at a time for several keep-alive periods (a slow link, a trickling proxy), so the client gets no
+    whole event for that long: an Anthropic client (translated from OpenAI) and a chat client (passed
+    through, the unfinished event held back) still get their keep-alives. Before: nothing reached either
+    client until the event ended."""
+    model = "gpt-4o-mini"
+    head = frames(
+        *(chat_chunk(model, d) for d in [{"role": "assistant", "content": ""}, {"content": "Let me"}])
+    )
+    middle = frames(chat_chunk(model, {"content": " think: 42."}))[0]
+    tail = frames(
+        chat_chunk(model, {}, "stop"),
+        chat_chunk(model, usage={"prompt_tokens": 19, "completion_tokens": 8, "total_tokens": 27}),
+    ) + [b"data: [DONE]\n\n"]
+    step = -(-len(middle) // 8)  # 8 pieces, 0.6 keep-alive periods apart: 4.2 periods for the event
+    trickled: list[bytes | Pause] = []
+    for at in range(0, len(middle), step):
+        trickled += [middle[at : at + step], Pause(KEEPALIVE_S * 0.6)]
+    up.script(OPENAI, sse([*head, *trickled[:-1], *tail]))
+    timeline = ask_streamed(gw, fmt, f"t19t-{fmt}", model=model)
+    first = next(i for i, ev in enumerate(timeline) if "Let me" in ev.data)
+    resume = next(i for i, ev in enumerate(timeline) if "think: 42." in ev.data)
+    assert keepalives(fmt, timeline[first + 1 : resume]) >= 2, timeline[first:resume]
+    assert all(ev.comment or ev.data in ("", "[DONE]") or json.loads(ev.data) for ev in timeline)
+    row = gw.row_for(f"t19t-{fmt}")
     assert (row["status"], row["error_type"], row["output_tokens"]) == (200, None, 8)
 
 
@@ -1393,6 +1535,41 @@ def test_unknown_models_limit_is_learned_from_the_refusal(gw: Stack, up: Scripte
     )
     assert r.status_code == 200
     assert sent_limits(up, DEEPSEEK) == [8192]  # remembered, and applied to the untranslated body too
+
+
+def test_a_limit_stated_in_band_before_the_first_token_is_retried_within(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """s11 variant 17-j: OpenRouter has answered 200 when the provider behind it refuses max_tokens, so the
+    refusal comes in the stream, before any token, its words in ``error.metadata.raw``. Nothing reached the
+    client: the request goes once more within the stated limit, as after an HTTP 400. Before: the client got
+    a 400 "Provider returned error" and Claude Code could not change its max_tokens."""
+    raw = orjson.dumps(
+        {
+            "error": {
+                "message": "`max_tokens` must be less than or equal to `8192`",
+                "type": "invalid_request_error",
+            }
+        }
+    ).decode()
+    refusal = {
+        "id": "gen-1",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "inband-chat",
+        "error": {"code": 400, "message": "Provider returned error", "metadata": {"raw": raw}},
+        "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "error"}],
+    }
+
+    def too_many(body: dict[str, Any]) -> bool:
+        return int(body.get("max_tokens") or body.get("max_completion_tokens") or 0) > 8192
+
+    in_band = sse([b": OPENROUTER PROCESSING\n\n", *frames(refusal)], when=too_many)
+    up.script(DEEPSEEK, in_band, sse(ok_stream("inband-chat")))
+    r = post(gw, "/v1/messages", claude_code_request("inband-chat"), "t17-inband", AV)
+    assert r.status_code == 200 and anthropic_assembled(r.content)["text"] == "Hi"
+    assert sent_limits(up, DEEPSEEK) == [32000, 8192]
+    assert gw.row_for("t17-inband")["status"] == 200
 
 
 PYDANTIC_REFUSAL = {

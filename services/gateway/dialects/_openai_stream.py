@@ -202,9 +202,15 @@ class _ToolCall:
 def _vendor_usage(obj: dict[str, Any]) -> Any:
     """A chunk's usage reported outside ``usage``, else None: Groq's streams report it in the last chunk's
     ``x_groq.usage`` (Groq API reference, chat completion chunk ``x_groq``; same counts as ``usage``),
-    and those tokens are billed like any others (s10 variant 28-g)."""
+    Moonshot/Kimi's in the finish chunk's ``choices[0].usage`` (higress#1568, vercel/ai#19727); those
+    tokens are billed like any others (s10 variant 28-g, s11 variants 28-a/b)."""
     vendor = obj.get("x_groq")
-    return vendor.get("usage") if type(vendor) is dict else None
+    if type(vendor) is dict:
+        return vendor.get("usage")
+    choices = obj.get("choices")
+    if type(choices) is list and choices and type(first := choices[0]) is dict:
+        return first.get("usage")
+    return None
 
 
 # A JSON string's body with no escape and nothing JSON refuses raw (RFC 8259, section 7)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from services.gateway.dialects._error_meaning import provider_message
 from services.gateway.dialects.ir import StopReason, StreamError, Usage
 
 FINISH_TO_STOP: dict[str, StopReason] = {
@@ -46,7 +47,9 @@ def _details(u: dict[str, Any], key: str) -> dict[str, Any]:
 def usage_from_openai(u: dict[str, Any]) -> Usage:
     """OpenAI/xAI/OpenRouter ``usage`` → disjoint IR buckets (cache reads and writes split out of the prompt).
 
-    Counts are JSON integers, else 0 (as ``_int``), inline: every answer's usage passes here."""
+    Counts are JSON integers, else 0 (as ``_int``), inline: every answer's usage passes here. Cache reads are
+    ``prompt_tokens_details.cached_tokens``; when that gives none, the spellings of other servers on this
+    wire are read (``_other_cache_read``)."""
     get = u.get
     prompt = get("prompt_tokens_details")
     if type(prompt) is dict:
@@ -56,6 +59,8 @@ def usage_from_openai(u: dict[str, Any]) -> Usage:
         cache_write = cache_write if type(cache_write) is int else 0
     else:
         cache_read = cache_write = 0
+    if not cache_read:
+        cache_read = _other_cache_read(u)
     split_1h = _write_1h(u, prompt) if cache_write else None
     write_1h = min(split_1h, cache_write) if split_1h is not None else 0
     prompt_tokens = get("prompt_tokens")
@@ -70,10 +75,26 @@ def usage_from_openai(u: dict[str, Any]) -> Usage:
         cache_write_tokens=cache_write,
         cache_write_1h_tokens=write_1h,
         reasoning_tokens=reasoning if type(reasoning) is int else 0,
-        provider_cost_usd=None if "cost" not in u else paid_cost(u),  # paid_cost: None without a cost
+        # paid_cost: None without a cost
+        provider_cost_usd=None if "cost" not in u and _TICKS not in u else paid_cost(u),
         reported_total_tokens=total if type(total := get("total_tokens")) is int else None,
         cache_write_split=split_1h is not None,
     )
+
+
+# Where servers on the OpenAI wire report cache hits outside ``prompt_tokens_details.cached_tokens``, as
+# parts of ``prompt_tokens`` like it: DeepSeek's ``prompt_cache_hit_tokens`` (API docs, "Context Caching";
+# ``prompt_cache_miss_tokens`` is the rest), Moonshot/Kimi's top-level ``cached_tokens`` (s11 variants 29-a/b).
+_OTHER_CACHE_READ = ("prompt_cache_hit_tokens", "cached_tokens")
+
+
+def _other_cache_read(u: dict[str, Any]) -> int:
+    """The cache hits a usage object reports in another server's spelling (``_OTHER_CACHE_READ``), else 0."""
+    for key in _OTHER_CACHE_READ:
+        value = u.get(key)
+        if type(value) is int and value > 0:
+            return value
+    return 0
 
 
 def _write_1h(u: dict[str, Any], prompt: Any) -> int | None:
@@ -96,17 +117,31 @@ def _number(value: Any) -> float | None:
     )
 
 
+# xAI's exact bill for a request, in ticks of 10^-10 USD (xAI docs, "Cost Tracking": after discounts, token and
+# server-side tool invocation costs included; chat completions and Responses usage).
+_TICKS = "cost_in_usd_ticks"
+_TICKS_PER_USD = 10_000_000_000
+
+
+def _total(cost: Any) -> Any:
+    """``usage.cost`` as one number: itself, or an object's ``total_cost`` (Perplexity's chat answers give
+    ``{"input_tokens_cost", "output_tokens_cost", "request_cost", "total_cost"}``, the request fee included)."""
+    return cost.get("total_cost") if type(cost) is dict else cost
+
+
 def paid_cost(u: dict[str, Any]) -> float | None:
-    """What the user pays for the request by the provider's own account (OpenRouter's usage accounting).
+    """What the user pays for the request by the provider's own account (OpenRouter's usage accounting;
+    xAI's ``cost_in_usd_ticks``).
 
     ``cost`` is what OpenRouter charged to the account; ``cost_details.upstream_inference_cost`` is what the
     upstream provider charged. With BYOK (``is_byok: true``) the user's own key pays the upstream directly and
     ``cost`` is only OpenRouter's fee, so the user pays both; otherwise ``cost`` already covers the upstream.
     None when the provider reports no cost (then the gateway prices the tokens itself).
     """
-    cost = _number(u.get("cost"))
+    cost = _number(_total(u.get("cost")))
     if cost is None:
-        return None
+        ticks = u.get(_TICKS)
+        return ticks / _TICKS_PER_USD if type(ticks) is int and ticks >= 0 else None
     upstream = _number(_details(u, "cost_details").get("upstream_inference_cost"))
     return cost + upstream if u.get("is_byok") is True and upstream is not None else cost
 
@@ -192,10 +227,11 @@ def stream_error_from_openai(error: Any) -> StreamError:
 
     The status comes from the code (``_in_band_status``). A ``context_length_exceeded`` code whose
     message does not say so itself is named in the message, which is all the error's readers
-    (``_error_meaning.stream_error_meaning``) get."""
+    (``_error_meaning.stream_error_meaning``) get. OpenRouter's "Provider returned error" gives way to the
+    provider's own message in ``metadata.raw``, as in an HTTP error body (``provider_message``)."""
     err = error if isinstance(error, dict) else {"message": str(error)}
     status = _in_band_status(err)
-    message = err.get("message")
+    message = provider_message(err) or err.get("message")
     text = message if isinstance(message, str) and message else "upstream error during streaming"
     if err.get("code") == "context_length_exceeded" and "context" not in text.lower():
         text = f"{text} (context_length_exceeded)"

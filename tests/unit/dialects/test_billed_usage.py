@@ -439,3 +439,112 @@ def test_groq_stream_usage_in_x_groq_is_read() -> None:
     dec = ChatStreamDecoder()
     dec.feed(SSEEvent(data=orjson.dumps(last | {"x_groq": {"id": "req_1"}}).decode(), event=None))
     assert dec.usage is None
+
+
+def test_moonshot_stream_usage_in_the_choice_is_read() -> None:
+    """s11 variant 28-a/28-b: Moonshot/Kimi streams report usage only inside the finish chunk's
+    ``choices[0].usage`` (higress#1568, vercel/ai#19727); before, the ledger had 0 tokens and cost 0 for
+    every streamed Kimi answer."""
+    from services.gateway.dialects.openai_chat import ChatStreamDecoder
+
+    usage = {"prompt_tokens": 19, "completion_tokens": 13, "total_tokens": 32}
+    last = {
+        "id": "c",
+        "object": "chat.completion.chunk",
+        "model": "kimi-k2-turbo-preview",
+        "choices": [{"index": 0, "delta": {}, "finish_reason": "stop", "usage": usage}],
+    }
+    dec = ChatStreamDecoder()
+    deltas = dec.feed(SSEEvent(data=orjson.dumps(last).decode(), event=None))
+    assert dec.usage is not None
+    assert (dec.usage.input_tokens, dec.usage.output_tokens) == (19, 13)
+    assert any(type(d) is UsageUpdate for d in deltas)
+    # a top-level usage wins over the choice's
+    dec = ChatStreamDecoder()
+    top = {"prompt_tokens": 7, "completion_tokens": 3}
+    dec.feed(SSEEvent(data=orjson.dumps(last | {"usage": top}).decode(), event=None))
+    assert dec.usage is not None and dec.usage.output_tokens == 3
+    # a choice without usage (or a non-object one) says nothing
+    for choice in ({"index": 0, "delta": {}, "finish_reason": "stop"}, {"index": 0, "usage": None}):
+        dec = ChatStreamDecoder()
+        dec.feed(SSEEvent(data=orjson.dumps(last | {"choices": [choice]}).decode(), event=None))
+        assert dec.usage is None
+
+
+@pytest.mark.parametrize(
+    ("usage", "read", "uncached"),
+    [
+        # DeepSeek ("Context Caching" guide): prompt_cache_hit_tokens / prompt_cache_miss_tokens only
+        ({"prompt_tokens": 1000, "prompt_cache_hit_tokens": 800, "prompt_cache_miss_tokens": 200}, 800, 200),
+        # Moonshot/Kimi: cached_tokens at the top level of usage
+        ({"prompt_tokens": 2000, "cached_tokens": 1500}, 1500, 500),
+        # both spellings (newer DeepSeek and Kimi answers): OpenAI's wins, nothing is counted twice
+        (
+            {
+                "prompt_tokens": 1000,
+                "prompt_cache_hit_tokens": 800,
+                "cached_tokens": 800,
+                "prompt_tokens_details": {"cached_tokens": 800},
+            },
+            800,
+            200,
+        ),
+        ({"prompt_tokens": 1000, "prompt_tokens_details": {"cached_tokens": 0}, "cached_tokens": 0}, 0, 1000),
+        # not JSON integers: nothing
+        ({"prompt_tokens": 1000, "prompt_cache_hit_tokens": "800", "cached_tokens": None}, 0, 1000),
+    ],
+)
+def test_cache_reads_in_other_providers_spellings(usage: dict[str, Any], read: int, uncached: int) -> None:
+    """s11 variants 29-a/29-b: cache hits reported outside ``prompt_tokens_details.cached_tokens`` are still
+    cache reads (priced at the cache-read rate), and the uncached input is the rest of the prompt."""
+    u = usage_from_openai({"completion_tokens": 5, **usage})
+    assert (u.cache_read_tokens, u.input_tokens, u.output_tokens) == (read, uncached, 5)
+
+
+@pytest.mark.parametrize(
+    ("cost", "paid"),
+    [
+        # Perplexity's chat answers: usage.cost is an object whose total_cost holds the request fee too
+        (
+            {
+                "input_tokens_cost": 0.000012,
+                "output_tokens_cost": 0.0002,
+                "request_cost": 0.005,
+                "total_cost": 0.005212,
+            },
+            0.005212,
+        ),
+        ({"total_cost": 0}, 0.0),
+        ({"total_cost": "0.1"}, None),
+        ({"request_cost": 0.005}, None),
+    ],
+)
+def test_cost_object_with_a_total(cost: dict[str, Any], paid: float | None) -> None:
+    """s11 variant 28-c: a provider's own bill given as ``usage.cost.total_cost`` (tokens plus per-request
+    fees) is what the request cost; before, only the tokens were priced (0.000212 of 0.005212)."""
+    got = usage_from_openai({"prompt_tokens": 12, "completion_tokens": 200, "cost": cost}).provider_cost_usd
+    assert got == (pytest.approx(paid) if paid is not None else None)
+
+
+@pytest.mark.parametrize(
+    ("usage", "paid"),
+    [
+        # xAI: 2 web searches ($5 / 1000) on top of $0.000375 of tokens, billed as 103,750,000 ticks
+        ({"cost_in_usd_ticks": 103_750_000, "num_server_side_tools_used": 2}, 0.010375),
+        ({"cost_in_usd_ticks": 0}, 0.0),
+        ({"cost_in_usd_ticks": -5}, None),
+        ({"cost_in_usd_ticks": 1.5e7}, None),
+        ({"cost_in_usd_ticks": "103750000"}, None),
+        # a cost in dollars, where a server gives both, is the one read
+        ({"cost": 0.02, "cost_in_usd_ticks": 103_750_000}, 0.02),
+    ],
+)
+def test_xai_cost_in_usd_ticks_is_the_bill(usage: dict[str, Any], paid: float | None) -> None:
+    """s11 variant 28-f: xAI reports each request's exact bill, server-side tool calls included, as
+    ``usage.cost_in_usd_ticks`` (10^10 ticks per USD; xAI docs, "Cost Tracking"); the tool calls are billed
+    nowhere else in the answer. Before, only the tokens were priced."""
+    answer = {"prompt_tokens": 1000, "completion_tokens": 50, **usage}
+    got = usage_from_openai(answer).provider_cost_usd
+    assert got == (pytest.approx(paid) if paid is not None else None)
+    xai = provider(XAIProvider, "xai").usage(usage_from_openai(answer))
+    assert xai.provider_cost_usd == got  # the provider's usage rule keeps the bill
