@@ -287,8 +287,11 @@ class Passthrough(Relay):
         by the same tests read on its bytes, without the ``SSEEvent`` the SSE decoder would have made (the
         SSE decoder is a quarter to a third of a short read's instructions, callgrind); one the decoder
         must read gets the event the SSE decoder makes of it (``shared.sse._usual_frames``). From the
-        first frame of any other shape (more lines, comments, an empty name, ``data:`` without its space,
-        bytes not UTF-8) on, the rest of the read goes to ``_feed_events``. ``chunk`` holds no CR (the caller checks): LF ends every line."""
+        first frame of any other shape (more lines, comments, an empty name, ``data:`` without its space)
+        or one the decoder must read with bytes not UTF-8 on, the rest of the read goes to
+        ``_feed_events`` (a token or quiet frame with such bytes is let by, as ``_feed_events`` lets by
+        its event with U+FFFD for them: the tests read ``_text``). ``chunk`` holds no CR (the caller
+        checks): LF ends every line."""
         tokens, quiet, decoded = self._token_names, self._quiet_bytes, self._decoded
         pos = 0
         for piece in chunk[:-2].split(b"\n\n"):
