@@ -109,3 +109,18 @@ async def test_the_recorders_acknowledgements_poke_the_watch_on_their_socket(
     assert await woken(task) is False  # woken by the poke: nothing to read
     assert acker.counters.acked == 1
     watch.close()
+
+
+async def test_a_message_on_the_second_socket_wakes_a_wait(
+    pair: tuple[zmq.Socket[bytes], zmq.Socket[bytes]],
+) -> None:
+    # The recorder watches its router and the router's monitor: each socket's descriptor must be
+    # registered, not only the first one's.
+    router, dealer = pair
+    watch = SocketWatch([dealer, router])  # the dealer gets nothing; the router gets the message
+    task = await waiting(watch)
+    dealer.send(b"to the router")
+    assert await woken(task) is True
+    assert recv_parts(router)[1:] == [b"to the router"]
+    watch.close()
+    assert not watch.registered
