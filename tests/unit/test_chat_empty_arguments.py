@@ -217,3 +217,11 @@ def test_a_legacy_function_call_answer_with_blank_arguments_gets_an_empty_object
     raw = orjson.dumps({"choices": [{"index": 0, "message": message, "finish_reason": "function_call"}]})
     repaired = orjson.loads(repair_empty_arguments(raw, orjson.loads(raw)))
     assert repaired["choices"][0]["message"]["function_call"] == {"name": "now", "arguments": "{}"}
+
+
+def test_arguments_with_a_null_value_or_the_string_null_are_kept() -> None:
+    """Review of bug8a (rv-bug): only the whole text "null" is no arguments; a null value inside the object
+    and the JSON string "null" (a quoted value, not JSON null) keep their bytes."""
+    for kept in ('{"tz": null}', '"null"'):
+        raw = _answer(kept)
+        assert repair_empty_arguments(raw, orjson.loads(raw)) is raw

@@ -346,3 +346,20 @@ def test_arguments_beginning_like_null_are_sent_once_they_are_not() -> None:
         ToolArgsDelta(index=0, fragment="n"),
         ToolArgsDelta(index=0, fragment="o"),
     ]
+
+
+def test_a_null_value_inside_the_arguments_and_a_null_first_call_leave_the_others_intact() -> None:
+    """Review of bug8a (rv-bug): only a call's whole arguments text "null" is no arguments. A model that
+    streams ``{"tz": null}`` token by token (the fragment "null" mid-object) keeps every fragment, and a
+    call after a "null" one keeps its own arguments."""
+    pieces = ['{"tz":', "null", "}"]
+    events = [chunk(tool(0, "", "call_1", "now"))] + [chunk(tool(0, p)) for p in pieces]
+    _, out = feed_all([*events, chunk(finish="tool_calls")])
+    assert [d.fragment for d in out if isinstance(d, ToolArgsDelta)] == pieces
+    two = [chunk(tool(0, "null", "call_1", "now")), chunk(tool(1, '{"s":1}', "call_2", "snooze"))]
+    _, out = feed_all([*two, chunk(finish="tool_calls")])
+    assert [d for d in out if isinstance(d, (ToolCallStart, ToolArgsDelta))] == [
+        ToolCallStart(index=0, id="call_1", name="now"),
+        ToolCallStart(index=1, id="call_2", name="snooze"),
+        ToolArgsDelta(index=1, fragment='{"s":1}'),
+    ]
