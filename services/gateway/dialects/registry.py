@@ -210,7 +210,13 @@ def _chat_passthrough_frames(ev: SSEEvent, deltas: list[ir.Delta], view: View) -
 
 def _chat_own_frames(ev: SSEEvent, deltas: list[ir.Delta], view: View) -> bytes:
     """Chat frames go back unchanged (the client asked for the usage chunk itself), except tool-call
-    arguments sent as a JSON object, which become its JSON text (``oai.object_arguments_as_text``)."""
+    arguments sent as a JSON object, which become its JSON text (``oai.object_arguments_as_text``), and
+    an event whose data is blank (``data:`` alone, or only empty ``data:`` lines: legal SSE, WHATWG
+    dispatches it with empty data), which is dropped: every chat chunk is a JSON object (OpenAI API
+    reference, "The chat completion chunk object") and the openai SDK parses every event's data as JSON,
+    so a blank one stops it (s11 variant 18-g). Comments pass."""
+    if not ev.comment and (not ev.data or ev.data.isspace()):
+        return b""
     if '"arguments":' in ev.data:  # a tool call's arguments (in a text chunk the quotes are escaped)
         fixed = oai.object_arguments_as_text(ev)
         if fixed is not None:
