@@ -53,14 +53,17 @@ def text_events(draw: Any) -> bytes:
     )
 
 
-def _relays(client: str) -> tuple[Translator, Translator]:
-    """A relay with the lane and one without it, their encoders' made-up values the same."""
-    pair = pairing(client, "anthropic")  # type: ignore[arg-type]
-    view = View(model="claude-haiku-4-5")
+def _relays(
+    client: str, wire: str = "anthropic", model: str = "claude-haiku-4-5"
+) -> tuple[Translator, Translator]:
+    """A relay with the lane and one without it (``wire`` upstream), their encoders' made-up values the
+    same."""
+    pair = pairing(client, wire)  # type: ignore[arg-type]
+    view = View(model=model)
     lane, general = Translator(pair, view), Translator(pair, view)
     assert lane._lane is not None
     general._lane = None
-    for name in ("created_at", "created", "id"):
+    for name in ("created_at", "created", "id", "message_id"):
         if hasattr(lane.encoder, name):
             setattr(general.encoder, name, getattr(lane.encoder, name))
     return lane, general
@@ -189,15 +192,7 @@ CHAT_END = (
 
 
 def _chat_relays(client: str) -> tuple[Translator, Translator]:
-    pair = pairing(client, "openai_chat")  # type: ignore[arg-type]
-    view = View(model="gpt-4o-mini")
-    lane, general = Translator(pair, view), Translator(pair, view)
-    assert lane._lane is not None
-    general._lane = None
-    for name in ("created_at", "created", "id", "message_id"):
-        if hasattr(lane.encoder, name):
-            setattr(general.encoder, name, getattr(lane.encoder, name))
-    return lane, general
+    return _relays(client, "openai_chat", "gpt-4o-mini")
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

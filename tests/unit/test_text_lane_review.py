@@ -12,9 +12,7 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.gateway.dialects.registry import pairing
-from services.gateway.dialects.view import View
-from services.gateway.relay import Translator
+from tests.unit.test_text_lane import _chat_relays, _run
 
 HEAD = '{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini","choices":[{"index":0,'
 START = (
@@ -46,32 +44,10 @@ def chunks(draw: Any) -> bytes:
     return _chunk(before + '"content":' + orjson.dumps(text).decode() + after)
 
 
-def _relays(client: str) -> tuple[Translator, Translator]:
-    """A relay with the text lane and one without it, their encoders' made-up values the same."""
-    pair = pairing(client, "openai_chat")  # type: ignore[arg-type]
-    view = View(model="gpt-4o-mini")
-    lane, general = Translator(pair, view), Translator(pair, view)
-    assert lane._lane is not None
-    general._lane = None
-    for name in ("created_at", "created", "id", "message_id"):
-        if hasattr(lane.encoder, name):
-            setattr(general.encoder, name, getattr(lane.encoder, name))
-    return lane, general
-
-
-def _run(relay: Translator, reads: list[bytes]) -> tuple[bytes, list[Any]]:
-    out, facts = [], []
-    for read in reads:
-        out.append(relay.feed(read))
-        facts.append((relay.events, relay.started, relay.saw_content, relay.error, relay.usage))
-    out.append(relay.finish())
-    return b"".join(out), facts
-
-
 def test_a_refusal_beside_empty_content_teaches_no_text_shape() -> None:
     """A chunk whose one TextDelta is its refusal (its content "") is not the shape of a text chunk: a
     later chunk with content and that same refusal makes two TextDeltas, not one."""
-    lane, general = _relays("anthropic")
+    lane, general = _chat_relays("anthropic")
     refusal = _chunk('"content":"","refusal":"No."')
     both = _chunk('"content":"Y","refusal":"No."')
     reads = [START + b"\n\n" + refusal, both, END]
@@ -89,5 +65,5 @@ def test_the_chat_lane_matches_the_general_path_beside_other_delta_keys(
     points = sorted({0, len(body), *(c % (len(body) + 1) for c in cuts)})
     reads = [body[a:b] for a, b in pairwise(points)]
     for client in ("anthropic", "openai_responses"):
-        lane, general = _relays(client)
+        lane, general = _chat_relays(client)
         assert _run(lane, reads) == _run(general, reads)
