@@ -321,6 +321,36 @@ def test_missing_max_tokens_is_an_anthropic_400(gw: Stack) -> None:
     assert "max_tokens" in body["error"]["message"] and resp.headers["request-id"]
 
 
+@pytest.mark.parametrize(
+    ("raw_value", "message"),
+    [
+        ("null", "max_tokens: Field required"),
+        ("1e30", "max_tokens: Input should be a valid integer"),
+        ('"100"', "max_tokens: Input should be a valid integer"),
+        ("true", "max_tokens: Input should be a valid integer"),
+        ("0", "max_tokens: Input should be greater than or equal to 1"),
+        ("-5", "max_tokens: Input should be greater than or equal to 1"),
+    ],
+)
+def test_a_wrong_max_tokens_is_named_as_anthropic_words_it(gw: Stack, raw_value: str, message: str) -> None:
+    # present but wrong is not "Field required" (Anthropic's Pydantic wording; raw JSON: 1e30 is a float)
+    raw = (
+        '{"model": "claude-haiku-4-5", "max_tokens": '
+        + raw_value
+        + ', "messages": [{"role": "user", "content": "x"}]}'
+    )
+    for model in ("claude-haiku-4-5", "gpt-4o-mini"):  # passthrough and translated to chat
+        resp = httpx.post(
+            gw.gateway_url + "/v1/messages",
+            content=raw.replace("claude-haiku-4-5", model).encode(),
+            headers={"x-api-key": CLIENT_KEY, "content-type": "application/json"},
+        )
+        assert resp.status_code == 400, (model, resp.text)
+        body = resp.json()
+        assert body["error"]["type"] == "invalid_request_error"
+        assert body["error"]["message"] == message, (model, body)
+
+
 def test_unknown_model_is_an_anthropic_404(gw: Stack, ant: anthropic.Anthropic) -> None:
     with pytest.raises(anthropic.NotFoundError) as info:
         ant.messages.create(

@@ -19,6 +19,7 @@ from services.gateway.dialects._request_common import (
     check_field_types,
     clamp_tokens,
     message_content,
+    require_max_tokens,
     text_of_part,
 )
 
@@ -280,10 +281,7 @@ def _sampling(body: dict[str, Any], target: Target, out: dict[str, Any]) -> None
 
 
 def _max_tokens(body: dict[str, Any], target: Target) -> int:
-    value = body.get("max_tokens")
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise TranslationError("max_tokens: Field required (a positive integer)", param="max_tokens")
-    return clamp_tokens(value, target)
+    return clamp_tokens(require_max_tokens(body), target)
 
 
 def anthropic_to_chat(

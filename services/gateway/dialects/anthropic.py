@@ -27,7 +27,7 @@ from services.gateway.dialects._anthropic_wire import (
 from services.gateway.dialects._openai_wire import new_id
 from services.gateway.dialects._request_common import (
     ParsedRequest,
-    TranslationError,
+    require_max_tokens,
     require_messages,
     require_model,
     require_stream_flag,
@@ -62,9 +62,7 @@ def parse_request(body: dict[str, Any]) -> ParsedRequest:
     model = require_model(body)
     require_messages(body)
     stream = require_stream_flag(body)
-    max_tokens = body.get("max_tokens")
-    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
-        raise TranslationError("max_tokens: Field required (a positive integer)", param="max_tokens")
+    require_max_tokens(body)
     thinking = body.get("thinking")
     reasoning = isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive")
     return ParsedRequest(model=model, stream=stream, include_usage=False, reasoning=reasoning)

@@ -350,6 +350,15 @@ def test_max_tokens_is_required_and_only_clamped_downwards() -> None:
     with pytest.raises(TranslationError) as info:
         anthropic_to_chat({"model": "m", "messages": []}, GPT5)
     assert info.value.param == "max_tokens"
+    assert str(info.value) == "max_tokens: Field required"
+    for wrong, words in (
+        (2.5, "a valid integer"),
+        (False, "a valid integer"),
+        (0, "greater than or equal to 1"),
+    ):
+        with pytest.raises(TranslationError) as info:
+            anthropic_to_chat(body_with(max_tokens=wrong), GPT5)
+        assert str(info.value) == f"max_tokens: Input should be {words}"
     assert anthropic_to_chat(body_with(max_tokens=500), GPT5).body["max_completion_tokens"] == 500
 
 
