@@ -37,7 +37,7 @@ if str(ROOT) not in sys.path:
 from bench.bench_table import STACK_ENV, start_floor  # noqa: E402
 from bench.load import Target, Wrk, prime, settle  # noqa: E402
 from bench.paths import PATHS  # noqa: E402
-from bench.peers import tree  # noqa: E402
+from bench.peers import cpu_seconds, tree  # noqa: E402
 from bench.upstream import start_nginx  # noqa: E402
 from tests.procs import stack  # noqa: E402
 
@@ -81,6 +81,14 @@ def strace_counts(pid: int, run: callable) -> tuple[int, dict[str, int]]:  # typ
 def recorder_threads(rec: int) -> list[int]:
     """Every thread of the recorder and of its child processes (the SQLite writer)."""
     return [int(t) for pid in tree([rec]) for t in os.listdir(f"/proc/{pid}/task")]
+
+
+def recorder_switches(rec: int) -> int:
+    """Context switches (voluntary + involuntary) of every thread of the recorder tree so far."""
+    total = 0
+    for pid in tree([rec]):
+        total += sum(switches(pid))
+    return total
 
 
 def apply(state: str, rec: int, on: bool) -> None:
@@ -143,12 +151,14 @@ def main() -> None:
                             prime(t.url + path, body, 1, key)
                             settle(t.pids() + [rec])
                             pid = t.pids()[0]
-                            s0 = switches(pid)
+                            s0, r0, c0 = switches(pid), recorder_switches(rec), cpu_seconds(tree([rec]))
                             run = wrk.run(t, path, body, 1, args.duration)
-                            s1 = switches(pid)
+                            s1, r1, c1 = switches(pid), recorder_switches(rec), cpu_seconds(tree([rec]))
                             n = run.requests + 1
                             per = tuple((b - a) / n for a, b in zip(s0, s1, strict=True))
-                            res.setdefault((state, name), []).append((run.p50_ms, run.p99_ms, run.rps, *per))
+                            rcpu = (c1 - c0) * 1000 / n if c0 is not None and c1 is not None else 0.0
+                            row = (run.p50_ms, run.p99_ms, run.rps, *per, (r1 - r0) / n, rcpu)
+                            res.setdefault((state, name), []).append(row)
                         apply(state, rec, False)
                 print(f"{case.name}: {args.rounds} rounds x {args.duration}s, medians [min-max]")
                 print(
@@ -162,7 +172,7 @@ def main() -> None:
                         a50 = [x[i][0] - d[i][0] for i in range(len(x))]
                         a99 = [x[i][1] - d[i][1] for i in range(len(x))]
                         cols = [spread(a50), spread(a99), f"{statistics.median(v[2] for v in x):7.0f}"]
-                        cols += [spread([v[k] for v in x]) for k in range(3, 7)]
+                        cols += [spread([v[k] for v in x]) for k in range(3, 9)]
                         print(f"{state:5} {name:8} " + "  ".join(cols))
                 if args.strace:
                     for name in ("floor", "gateway"):
