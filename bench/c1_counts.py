@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,7 +60,7 @@ def switches(pid: int) -> tuple[int, int, int, int]:
     return out[0], out[1], out[2], out[3]
 
 
-def strace_counts(pid: int, run: callable) -> tuple[int, dict[str, int]]:  # type: ignore[valid-type]
+def strace_counts(pid: int, run: Callable[[], int]) -> tuple[int, dict[str, int]]:
     """Run ``run()`` (returning the request count) with ``strace -c -f`` attached: (requests, calls)."""
     out = Path(tempfile.mktemp(suffix=".strace"))
     tracer = subprocess.Popen(
