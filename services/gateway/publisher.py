@@ -95,8 +95,8 @@ _EVENTS = int(zmq.EVENTS)
 _POLLOUT = int(zmq.POLLOUT)
 _POLLIN = int(zmq.POLLIN)
 # The compiled socket's send, called with copy and track positionally: ``zmq.Socket.send`` is a Python
-# wrapper (routing_id, group) around it. Session 12: 0.6 us of CPU a frame against 1.2, a 9-event batch
-# (19 frames) 6 us against 11 (services/recorder/frames.py measured the same on the recorder's side).
+# wrapper (routing_id, group) around it. Session 12 (docs/benchmarks.md, "one connection"): a 9-event
+# batch's send 12.0 us of CPU against 16.8 (services/recorder/frames.py does the same on the recorder's side).
 _send_frame = zmq.backend.Socket.send
 BATCH_DELAY_S = 0.005  # how long a published event may wait for others to share its send
 BATCH_MAX = 256  # events per message; a full batch goes out at once
@@ -535,8 +535,8 @@ def _recv_frames(sock: zmq.Socket[bytes]) -> list[bytes] | None:
     and caught per round). ``recv_multipart`` without pyzmq's enum flags (an Enum built per frame), and
     each frame received as a ``zmq.Frame`` whose ``more`` says whether another follows, instead of a
     ``ZMQ_RCVMORE`` read per frame (a getsockopt call, with pyzmq's fork check, for every acknowledged
-    id): session 12 measured 0.75 us of CPU per acknowledged id against 2.0, so the 330-id acknowledgement
-    of a 0.2 s recorder batch at 1,650 req/s holds the loop some 250 us instead of 660."""
+    id): session 12 (docs/benchmarks.md, "one connection") measured 300 us of CPU against 409 for the
+    330-id acknowledgement of a 0.2 s recorder batch at ~1,650 req/s, a pause of the loop."""
     try:
         if not int(sock.get(_EVENTS)) & _POLLIN:
             return None
