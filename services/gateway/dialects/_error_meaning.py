@@ -161,9 +161,15 @@ def _error_of(body: bytes) -> dict[str, Any]:
 def unwrapped(data: Any) -> Any:
     """The error body inside a one-element JSON array, else ``data``: Gemini's OpenAI-compatible endpoint
     answers ``[{"error": {"code": 400, "message": …, "status": "INVALID_ARGUMENT"}}]`` (as the openai SDK
-    reports it: "Error code: 400 - [{'error': …}]"; s10 variant 10-b)."""
+    reports it: "Error code: 400 - [{'error': …}]"; s10 variant 10-b). Cloudflare's API envelope
+    ``{"errors": [{"code": 8007, "message": …}], "success": false}`` (Workers AI relays the serving engine's
+    refusal in that message) becomes ``{"error": <its first entry>}`` (s12 variant 17-e)."""
     if isinstance(data, list) and data and isinstance(data[0], dict) and "error" in data[0]:
         return data[0]
+    if isinstance(data, dict) and "error" not in data and isinstance(errors := data.get("errors"), list):
+        first = errors[0] if errors else None
+        if isinstance(first, dict) and isinstance(first.get("message"), str):
+            return {"error": first}
     return data
 
 
