@@ -123,12 +123,13 @@ class Proxy:
     # ---- one attempt ------------------------------------------------------------------------------
 
     async def attempt(
-        self, request: web.Request, call: Call, route: Route, within: int | None = None
+        self, request: web.Request, call: Call, route: Route, within: int | None = None, retried: int = 0
     ) -> Answer[web.StreamResponse] | UpstreamError | Unfit:
         """One attempt on ``route``, recorded in ``call.attempts``; ``Unfit`` (the ``ClientError`` inside,
         not recorded) when the request cannot be expressed for this provider (not the provider's fault:
         the serve loop tries the next route). ``within``: an output limit the provider stated in a refusal
-        inside its stream (``_stated_in_stream``), for this one retry."""
+        inside its stream (``_stated_in_stream``), for this retry; ``retried``: how many such retries came
+        before (at most two, each within a smaller limit: a window, then what the prompt leaves of it)."""
         provider = self.providers[route.provider]
         fmt = call.endpoint.format
         pair = registry.pairing(fmt, registry.choose_wire(fmt, provider.wires))
@@ -161,10 +162,11 @@ class Proxy:
         except UpstreamError as exc:
             att.failed(exc)
             if (
-                within is None
+                retried < 2
                 and (limit := self._stated_in_stream(call, provider, route, up, exc)) is not None
+                and (within is None or limit < within)
             ):
-                return await self.attempt(request, call, route, within=limit)
+                return await self.attempt(request, call, route, within=limit, retried=retried + 1)
             return exc
 
     def _stated_in_stream(
