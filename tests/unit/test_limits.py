@@ -41,6 +41,7 @@ def test_translated_requests_are_clamped_to_the_target() -> None:
 
 from services.gateway.providers.configured import ConfiguredProvider  # noqa: E402
 from services.gateway.providers.limits import (  # noqa: E402
+    StatedLimit,
     asked_output_tokens,
     clamp_body,
     limit_from_refusal,
@@ -266,3 +267,11 @@ def test_a_stated_limit_is_learned_and_the_lowest_wins() -> None:
 )
 def test_more_families(model: str, limit: int) -> None:
     assert max_output_tokens(model) == limit
+
+
+def test_a_cap_on_unstreamed_requests_is_for_that_request_only() -> None:
+    """s12 variant 17-i: Fireworks refuses a request that is not streamed above 4096 output tokens; the retry
+    asks for 4096, but the model's limit is not that (a streamed request may ask for more)."""
+    assert limit_from_refusal("Requests with max_tokens > 4096 must have stream=true") == StatedLimit(
+        4096, False
+    )

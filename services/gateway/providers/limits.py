@@ -141,6 +141,9 @@ _CONTEXT_LEFT = (
 )
 # The window and the whole request (prompt + the output asked for), when only that is stated. Moonshot (Kimi):
 # "Invalid request: Your request exceeded model token limit: 8192 (requested: 32012)"
+# A cap on requests that are not streamed, not the model's (Fireworks: "Requests with max_tokens > 4096 must have
+# stream=true"): this request's retry only, a streamed one may ask for more (s12 variant 17-i)
+_UNSTREAMED = re.compile(r"max_tokens > (\d+) must have stream=true", re.I)
 _REQUESTED = re.compile(r"exceeded model token limit: (\d+) \(requested: (\d+)\)", re.I)
 _TOKEN_FIELDS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
 
@@ -162,6 +165,8 @@ def limit_from_refusal(message: str, asked: int | None = None) -> StatedLimit | 
     is left is the window minus the prompt, for this request only (s10 variant 17-d)."""
     if "token" not in message.lower():
         return None
+    if m := _UNSTREAMED.search(message):
+        return StatedLimit(int(m.group(1)), lasting=False) if int(m.group(1)) else None
     if asked and (m := _REQUESTED.search(message)):
         left = int(m.group(1)) - (int(m.group(2)) - asked)
         return StatedLimit(left, lasting=False) if 0 < left < asked else None
