@@ -123,12 +123,13 @@ class Proxy:
     # ---- one attempt ------------------------------------------------------------------------------
 
     async def attempt(
-        self, request: web.Request, call: Call, route: Route, within: int | None = None
+        self, request: web.Request, call: Call, route: Route, within: int | None = None, retried: int = 0
     ) -> Answer[web.StreamResponse] | UpstreamError | Unfit:
         """One attempt on ``route``, recorded in ``call.attempts``; ``Unfit`` (the ``ClientError`` inside,
         not recorded) when the request cannot be expressed for this provider (not the provider's fault:
         the serve loop tries the next route). ``within``: an output limit the provider stated in a refusal
-        inside its stream (``_stated_in_stream``), for this one retry."""
+        inside its stream (``_stated_in_stream``), for this retry; ``retried``: how many such retries came
+        before (at most two, each within a smaller limit: a window, then what the prompt leaves of it)."""
         provider = self.providers[route.provider]
         fmt = call.endpoint.format
         pair = registry.pairing(fmt, registry.choose_wire(fmt, provider.wires))
@@ -161,10 +162,11 @@ class Proxy:
         except UpstreamError as exc:
             att.failed(exc)
             if (
-                within is None
+                retried < 2
                 and (limit := self._stated_in_stream(call, provider, route, up, exc)) is not None
+                and (within is None or limit < within)
             ):
-                return await self.attempt(request, call, route, within=limit)
+                return await self.attempt(request, call, route, within=limit, retried=retried + 1)
             return exc
 
     def _stated_in_stream(
@@ -196,7 +198,9 @@ class Proxy:
     ) -> tuple[aiohttp.ClientResponse, Upstream]:
         """A refusal that states the model's output limit ("the valid range of max_tokens is [1, 8192]")
         is not the client's problem when a smaller max_tokens would do: remember the limit and send once
-        more within it. Any other answer comes back as it is (its body still unread)."""
+        more within it. When that one is refused again with a smaller limit stated (the first was the context
+        window, the second what the prompt leaves of it), once more within that; never more than two retries.
+        Any other answer comes back as it is (its body still unread)."""
         try:
             err = await self.upstream.error_from(resp, provider)
         finally:
@@ -205,13 +209,32 @@ class Proxy:
             err.upstream_status, err.message, asked_output_tokens(up.body)
         )
         if stated is not None:
-            if stated.lasting:  # the model's own limit: every later request keeps within it
-                provider.learn_output_limit(route.model, stated.tokens)
-            retry = self._build(call, provider, route, pair)
-            if not stated.lasting:  # what this prompt leaves of the context window: this retry only
-                retry = _clamped(retry, stated.tokens)
-            if retry.body != up.body:
-                return await self.upstream.send(provider, retry.url, retry.headers, retry.body), retry
+            for again in (True, False):  # at most two retries, each asking for less
+                if stated.lasting:  # the model's own limit: every later request keeps within it
+                    provider.learn_output_limit(route.model, stated.tokens)
+                retry = self._build(call, provider, route, pair)
+                if not stated.lasting:  # what this prompt leaves of the context window: this retry only
+                    retry = _clamped(retry, stated.tokens)
+                if retry.body == up.body:
+                    raise err
+                resp = await self.upstream.send(provider, retry.url, retry.headers, retry.body)
+                if not again or resp.status not in (400, 422):
+                    return resp, retry
+                # A limit that was the window (vLLM's "cannot be greater than max_model_len") leaves the
+                # prompt no room: the second refusal states what the prompt leaves (s12 variants 17-c/f)
+                try:
+                    err = await self.upstream.error_from(resp, provider)
+                finally:
+                    resp.release()
+                up, stated = (
+                    retry,
+                    provider.output_limit_from_error(
+                        err.upstream_status, err.message, asked_output_tokens(retry.body)
+                    ),
+                )
+                if stated is None:
+                    raise err
+            raise err
         elif pair.wire.verifies_signatures and refused_signature(err.upstream_status, err.message):
             # a thinking block signed elsewhere: once more without the history's thinking (s7 variant 04-g)
             retry = _without_thinking(self._build(call, provider, route, pair))

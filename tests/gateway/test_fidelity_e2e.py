@@ -5,7 +5,7 @@ asserted, plus other instances of the same kinds."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ import pytest
 
 from shared.sse import SSEDecoder, SSEEvent
 from tests.procs import Stack, stack
-from tests.scripted_upstream import Pause, ScriptedUpstream, json_answer, sse
+from tests.scripted_upstream import Answer, Pause, ScriptedUpstream, json_answer, sse
 
 KEEPALIVE_S = 1.0
 CATALOG = """
@@ -29,7 +29,8 @@ price = {{ input = 0.20, output = 0.60 }}
 [[providers]]
 name = "deepseek"
 base_url = "{up}/deepseek/v1"
-models = ["deepseek-chat", "strict-chat", "roomy-chat", "pydantic-chat", "vertex-chat", "kimi-chat", "inband-chat"]
+models = ["deepseek-chat", "strict-chat", "roomy-chat", "pydantic-chat", "vertex-chat", "kimi-chat", "inband-chat",
+          "window-chat", "inband-window-chat"]
 price = {{ input = 0.27, output = 1.10 }}
 
 [[providers]]
@@ -1572,6 +1573,44 @@ def test_a_limit_stated_in_band_before_the_first_token_is_retried_within(
     assert gw.row_for("t17-inband")["status"] == 200
 
 
+def test_an_in_band_window_limit_then_what_the_prompt_leaves_is_retried_twice(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """s12 variant 17-g: OpenRouter relays DeepInfra's vLLM refusals in the stream, before any token: first the
+    window ("max_tokens=32000 cannot be greater than max_model_len=max_total_tokens=28672"), then, asked for
+    28672, what the prompt leaves of it (120 tokens of prompt): the third request asks for 28552. Before: one
+    in-band retry only, and the client got the second refusal."""
+    model = "inband-window-chat"
+
+    def in_band(message: str, above: int) -> Answer:
+        raw = orjson.dumps(
+            {"object": "error", "message": message, "type": "BadRequestError", "code": 400}
+        ).decode()
+        chunk = {
+            "id": "gen-1",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": model,
+            "error": {"code": 400, "message": "Provider returned error", "metadata": {"raw": raw}},
+            "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "error"}],
+        }
+        return sse(
+            [b": OPENROUTER PROCESSING\n\n", *frames(chunk)],
+            when=lambda body: int(body.get("max_tokens") or 0) > above,
+        )
+
+    window = "max_tokens=32000 cannot be greater than max_model_len=max_total_tokens=28672."
+    left = (
+        "This model's maximum context length is 28672 tokens. However, you requested 28672 output tokens and "
+        "your prompt contains at least 120 input tokens, for a total of at least 28792 tokens."
+    )
+    up.script(DEEPSEEK, in_band(window, 28672), in_band(left, 28552), sse(ok_stream(model)))
+    r = post(gw, "/v1/messages", claude_code_request(model), "t17-inband-window", AV)
+    assert r.status_code == 200 and anthropic_assembled(r.content)["text"] == "Hi"
+    assert sent_limits(up, DEEPSEEK) == [32000, 28672, 28552]
+    assert gw.row_for("t17-inband-window")["status"] == 200
+
+
 PYDANTIC_REFUSAL = {
     "detail": [
         {
@@ -1638,6 +1677,39 @@ def test_a_refusal_stating_only_the_whole_request_is_retried_within_the_window(
     assert r.status_code == 200 and anthropic_assembled(r.content)["text"] == "Hi"
     assert sent_limits(up, DEEPSEEK) == [32000, 8180]
     assert gw.row_for("t17-kimi")["status"] == 200
+
+
+def test_a_window_limit_then_what_the_prompt_leaves_is_retried_twice(gw: Stack, up: ScriptedUpstream) -> None:
+    """s12 variants 17-c/17-f: vLLM refuses max_tokens above the window ("max_tokens=32000 cannot be greater than
+    max_model_len=max_total_tokens=28672"); asked for the window, it refuses again in its current context words
+    (prompt 120 tokens): the third request asks for 28552. Before, neither wording was read and Claude Code got
+    the first refusal."""
+    window = {
+        "object": "error",
+        "message": "max_tokens=32000 cannot be greater than max_model_len=max_total_tokens=28672. Please request "
+        "fewer output tokens.",
+        "type": "BadRequestError",
+        "code": 400,
+    }
+    left = {
+        "object": "error",
+        "message": "This model's maximum context length is 28672 tokens. However, you requested 28672 output "
+        "tokens and your prompt contains at least 120 input tokens, for a total of at least 28792 tokens.",
+        "type": "BadRequestError",
+        "code": 400,
+    }
+
+    def above(limit: int) -> Callable[[dict[str, Any]], bool]:
+        return lambda body: int(body.get("max_tokens") or 0) > limit
+
+    up.script(
+        DEEPSEEK, json_answer(window, 400, when=above(28672)), json_answer(left, 400, when=above(28552))
+    )
+    up.script(DEEPSEEK, sse(ok_stream("window-chat")))
+    r = post(gw, "/v1/messages", claude_code_request("window-chat"), "t17-window", AV)
+    assert r.status_code == 200 and anthropic_assembled(r.content)["text"] == "Hi"
+    assert sent_limits(up, DEEPSEEK) == [32000, 28672, 28552]
+    assert gw.row_for("t17-window")["status"] == 200
 
 
 def test_a_clamp_after_anthropics_refusal_keeps_the_thinking_budget_below_max_tokens(

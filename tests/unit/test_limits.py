@@ -41,6 +41,7 @@ def test_translated_requests_are_clamped_to_the_target() -> None:
 
 from services.gateway.providers.configured import ConfiguredProvider  # noqa: E402
 from services.gateway.providers.limits import (  # noqa: E402
+    StatedLimit,
     asked_output_tokens,
     clamp_body,
     limit_from_refusal,
@@ -119,6 +120,43 @@ from services.gateway.routing.config import CatalogError, parse_catalog  # noqa:
             "This endpoint's maximum context length is 32768 tokens. However, you requested about 40000 tokens "
             "(40000 of text input, 0 in the output).",
             None,
+        ),
+        # s12 variants 17-a..f: vLLM's current words, SGLang's, vLLM's max_model_len check, Ollama Cloud's
+        (
+            "This model's maximum context length is 32768 tokens. However, you requested 32000 output tokens and "
+            "your prompt contains at least 769 input tokens, for a total of at least 32769 tokens. Please reduce the "
+            "length of the input prompt or the number of requested output tokens. (parameter=input_tokens, value=769)",
+            31999,
+        ),
+        (  # the prompt alone overflows
+            "This model's maximum context length is 32768 tokens. However, you requested 0 output tokens and your "
+            "prompt contains at least 32769 input tokens, for a total of at least 32769 tokens.",
+            None,
+        ),
+        (
+            "Requested token count exceeds the model's maximum context length of 16384 tokens. You requested a "
+            "total of 32050 tokens: 50 tokens from the input messages and 32000 tokens for the completion.",
+            16334,
+        ),
+        (  # counts written as floats (iFlow's relay of SGLang)
+            "Requested token count exceeds the model's maximum context length of 131072 tokens. You requested a "
+            "total of 524300.0 tokens: 12 tokens from the input messages and 524288.0 tokens for the completion.",
+            131060,
+        ),
+        (  # the prompt alone overflows
+            "Requested token count exceeds the model's maximum context length of 8192 tokens. You requested a "
+            "total of 9000 tokens: 9000 tokens from the input messages and 0 tokens for the completion.",
+            None,
+        ),
+        (
+            "Upstream error from DeepInfra: max_tokens=32000 cannot be greater than max_model_len=max_total_tokens="
+            "28672. Please request fewer output tokens. (parameter=max_tokens, value=32000)",
+            28672,
+        ),
+        ("max_completion_tokens=131072 cannot be greater than max_model_len=128000", 128000),
+        (
+            "max_tokens (384000) exceeds model's maximum output tokens (65536) for model deepseek-v4-flash:0731",
+            65536,
         ),
         ("messages: roles must alternate", None),
         ("Invalid API key", None),
@@ -229,3 +267,11 @@ def test_a_stated_limit_is_learned_and_the_lowest_wins() -> None:
 )
 def test_more_families(model: str, limit: int) -> None:
     assert max_output_tokens(model) == limit
+
+
+def test_a_cap_on_unstreamed_requests_is_for_that_request_only() -> None:
+    """s12 variant 17-i: Fireworks refuses a request that is not streamed above 4096 output tokens; the retry
+    asks for 4096, but the model's limit is not that (a streamed request may ask for more)."""
+    assert limit_from_refusal("Requests with max_tokens > 4096 must have stream=true") == StatedLimit(
+        4096, False
+    )

@@ -161,9 +161,15 @@ def _error_of(body: bytes) -> dict[str, Any]:
 def unwrapped(data: Any) -> Any:
     """The error body inside a one-element JSON array, else ``data``: Gemini's OpenAI-compatible endpoint
     answers ``[{"error": {"code": 400, "message": …, "status": "INVALID_ARGUMENT"}}]`` (as the openai SDK
-    reports it: "Error code: 400 - [{'error': …}]"; s10 variant 10-b)."""
+    reports it: "Error code: 400 - [{'error': …}]"; s10 variant 10-b). Cloudflare's API envelope
+    ``{"errors": [{"code": 8007, "message": …}], "success": false}`` (Workers AI relays the serving engine's
+    refusal in that message) becomes ``{"error": <its first entry>}`` (s12 variant 17-e)."""
     if isinstance(data, list) and data and isinstance(data[0], dict) and "error" in data[0]:
         return data[0]
+    if isinstance(data, dict) and "error" not in data and isinstance(errors := data.get("errors"), list):
+        first = errors[0] if errors else None
+        if isinstance(first, dict) and isinstance(first.get("message"), str):
+            return {"error": first}
     return data
 
 
@@ -206,11 +212,16 @@ def provider_message(err: dict[str, Any]) -> str | None:
     OpenRouter answers ``{"error": {"message": "Provider returned error", "code": 400, "metadata":
     {"raw": "<the provider's error body>", "provider_name": ...}}}`` (OpenRouter docs, "Errors"): the
     meaning (context overflow, say) is only in ``metadata.raw``, itself a JSON error body or plain text.
+    Relays of the one-api family answer a generic message and put the provider's words in ``param``
+    (``{"message": "Param Incorrect", "type": "upstream_error", "param": "max_tokens is too large: 32000. This
+    model supports at most 16384 completion tokens, …"}``; s12 variant 17-h): a ``param`` that is a sentence
+    (it has a space; a parameter's name has none) is those words.
     """
     metadata = err.get("metadata")
     raw = metadata.get("raw") if isinstance(metadata, dict) else None
     if not isinstance(raw, str) or not raw.strip():
-        return None
+        param = err.get("param")
+        return param.strip()[:500] if isinstance(param, str) and " " in param.strip() else None
     try:
         inner = orjson.loads(raw)
     except orjson.JSONDecodeError:

@@ -78,6 +78,15 @@ _REFUSALS = (
         r"(?:^|; )max_(?:completion_|output_|new_)?tokens: (?:Input should be|ensure this value is) less than or equal to (\d+)",
         re.I,
     ),
+    # Ollama Cloud: "max_tokens (384000) exceeds model's maximum output tokens (65536) for model …"
+    re.compile(r"exceeds (?:the )?model'?s maximum output tokens \((\d+)\)", re.I),
+    # vLLM (DeepInfra, NVIDIA NIM): "max_tokens=32000 cannot be greater than max_model_len=max_total_tokens=28672.
+    # Please request fewer output tokens." The window itself: no answer is ever longer (the prompt, when it
+    # leaves less, is then stated by the context wording below)
+    re.compile(
+        r"max_(?:completion_)?tokens=\d+ cannot be greater than max_model_len(?:=max_total_tokens)?=(\d+)",
+        re.I,
+    ),
 )
 # The same, stated as an exclusive bound (the limit is one less):
 _EXCLUSIVE = (
@@ -98,6 +107,21 @@ _EXCLUSIVE = (
 _CONTEXT_LEFT = (
     # vLLM: "… maximum context length is 8192 tokens and your request has 20 input tokens (32000 > 8192 - 20)"
     re.compile(r"maximum context length is (\d+) tokens and your request has (\d+) input tokens", re.I),
+    # vLLM, current releases: "This model's maximum context length is 32768 tokens. However, you requested 32000
+    # output tokens and your prompt contains at least 769 input tokens, for a total of at least 32769 tokens."
+    re.compile(
+        r"maximum context length is (\d+) tokens\. However, you requested \d+ output tokens and your prompt "
+        r"contains (?:at least )?(\d+) input tokens",
+        re.I,
+    ),
+    # SGLang (also behind Cloudflare Workers AI): "Requested token count exceeds the model's maximum context length
+    # of 16384 tokens. You requested a total of 32050 tokens: 50 tokens from the input messages and 32000 tokens
+    # for the completion." (counts sometimes written as floats, "524288.0")
+    re.compile(
+        r"maximum context length of (\d+) tokens\. You requested a total of [\d.]+ tokens: (\d+)(?:\.0+)? tokens "
+        r"from the input messages and [1-9][\d.]* tokens for the completion",
+        re.I,
+    ),
     # text-generation-inference (Hugging Face, Together): "`inputs` tokens + `max_new_tokens` must be <= 8193.
     # Given: 22 `inputs` tokens and 32000 `max_new_tokens`"
     re.compile(r"max_new_tokens`? must be <= (\d+)\. Given: (\d+) `?inputs`? tokens", re.I),
@@ -117,6 +141,9 @@ _CONTEXT_LEFT = (
 )
 # The window and the whole request (prompt + the output asked for), when only that is stated. Moonshot (Kimi):
 # "Invalid request: Your request exceeded model token limit: 8192 (requested: 32012)"
+# A cap on requests that are not streamed, not the model's (Fireworks: "Requests with max_tokens > 4096 must have
+# stream=true"): this request's retry only, a streamed one may ask for more (s12 variant 17-i)
+_UNSTREAMED = re.compile(r"max_tokens > (\d+) must have stream=true", re.I)
 _REQUESTED = re.compile(r"exceeded model token limit: (\d+) \(requested: (\d+)\)", re.I)
 _TOKEN_FIELDS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
 
@@ -138,6 +165,8 @@ def limit_from_refusal(message: str, asked: int | None = None) -> StatedLimit | 
     is left is the window minus the prompt, for this request only (s10 variant 17-d)."""
     if "token" not in message.lower():
         return None
+    if m := _UNSTREAMED.search(message):
+        return StatedLimit(int(m.group(1)), lasting=False) if int(m.group(1)) else None
     if asked and (m := _REQUESTED.search(message)):
         left = int(m.group(1)) - (int(m.group(2)) - asked)
         return StatedLimit(left, lasting=False) if 0 < left < asked else None

@@ -445,8 +445,28 @@ def test_a_bare_error_body_gives_its_own_message_and_type() -> None:
             [{"error": {"code": 400, "message": "Bad max_tokens", "status": "INVALID_ARGUMENT"}}],
             "Bad max_tokens",
         ),
+        (  # Cloudflare's API envelope (Workers AI relays the engine's refusal in its message; s12 variant 17-e)
+            {
+                "errors": [{"message": "AiError: AiError: max_tokens too large (82a04848)", "code": 8007}],
+                "success": False,
+                "result": {},
+                "messages": [],
+            },
+            "AiError: AiError: max_tokens too large (82a04848)",
+        ),
+        (  # a one-api family relay: generic message, the provider's words in param (s12 variant 17-h)
+            {
+                "error": {
+                    "message": "Param Incorrect",
+                    "type": "upstream_error",
+                    "param": "max_tokens is too large: 32000. This model supports at most 16384 completion tokens",
+                    "code": "400",
+                }
+            },
+            "max_tokens is too large: 32000. This model supports at most 16384 completion tokens",
+        ),
     ],
-    ids=["fastapi", "mistral", "fastapi-text", "gemini-list"],
+    ids=["fastapi", "mistral", "fastapi-text", "gemini-list", "cloudflare-errors", "relay-words-in-param"],
 )
 def test_validation_errors_and_listed_bodies_give_their_words(body: object, message: str) -> None:
     """s10 variants 17-e, 17-h, 17-i: the words of these shapes, not the body's Python repr (which hid
