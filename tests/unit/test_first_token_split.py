@@ -133,3 +133,19 @@ def test_a_read_without_a_token_is_translated_whole() -> None:
     split, _ = _pair("anthropic", "openai_chat")
     split.feed(_chat('{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[]}'))
     assert not split.has_rest and split.rest() == b""
+
+
+def test_a_responses_clients_first_text_takes_the_lane() -> None:
+    """The Responses encoder's ``text`` opens the message item itself (the answer's first text, the
+    response started): the first token of an Anthropic stream is not parsed by the decoder either."""
+    split, whole = _pair("openai_responses", "anthropic")
+    whole._lane = None
+    frame = (
+        b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
+        b'"delta":{"type":"text_delta","text":"Hi"}}\n\n'
+    )
+    split.feed(START)
+    whole.feed(START)
+    split.decoder.feed = None  # type: ignore[method-assign]
+    assert split.feed(frame) == whole.feed(frame)
+    assert split.saw_content and b'"delta":"Hi"' in split.feed(frame)
