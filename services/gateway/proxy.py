@@ -516,7 +516,11 @@ class Proxy:
         translated before its first token goes out, at the cost of one more write per stream."""
         if not relay.has_rest:
             return held
-        await response.write(held)
+        try:
+            await response.write(held)
+        except BaseException:
+            relay.rest()  # the client is gone: the read is decoded all the same, its usage goes to the ledger
+            raise
         return provider.scrub_bytes(relay.rest())
 
     def _deadline(self, relay: Relay, progress: tuple[int, float], provider: Provider) -> tuple[int, float]:

@@ -147,3 +147,26 @@ async def test_the_first_token_read_after_a_silence_goes_out_before_the_rest_of_
     writes = await pump(relay, b"", Body(FIRST + MORE, LAST))
     assert writes[0] == b"" and b"content_block_delta" in writes[1] and b" there" not in writes[1]
     assert b" there" in writes[2] and writes[3][0] == "eof" and b"message_stop" in writes[3][1]
+
+
+async def test_a_client_gone_at_the_first_token_still_has_the_reads_usage_decoded() -> None:
+    """The client hangs up on the first write: the rest of that read (the usage chunk with it) is decoded
+    all the same, so the ledger gets the answer's usage as when the read was translated whole."""
+    usage = (
+        b'data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[],'
+        b'"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}\n\n'
+    )
+    relay = make_relay(registry.pairing("anthropic", "openai_chat"), View(model="m"))
+    first = relay.feed(FIRST + MORE + chunk("{}", "stop") + usage + b"data: [DONE]\n\n")
+    assert relay.has_rest and relay.usage is None
+
+    class Gone(Client):
+        async def write(self, data: bytes) -> None:
+            raise ConnectionResetError
+
+    upstream = UpstreamClient(None, first_byte_timeout_s=5, chunk_timeout_s=5)  # type: ignore[arg-type]
+    proxy = Proxy(upstream, {}, None, Limits(4, 5))  # type: ignore[arg-type]
+    call, att = SimpleNamespace(t0=0.0), SimpleNamespace(ttft_ms=None)
+    with pytest.raises(ConnectionResetError):
+        await proxy._pump(call, att, relay, Gone(), first, Body(), PROVIDER)  # type: ignore[arg-type]
+    assert relay.usage is not None and relay.usage.output_tokens == 4 and not relay.has_rest
