@@ -475,6 +475,7 @@ class Proxy:
             att.ttft_ms = (time.monotonic() - call.t0) * 1000
         if not first and not chunks.ended:
             await response.write(b"")  # nothing to say yet: the headers go out now, on their own
+        held = await self._first_token_out(relay, response, first, provider)  # read, not yet written
 
         keepalive_s = self.upstream.keepalive_s
         quiet_since = time.monotonic()  # when the client last got something
@@ -485,7 +486,6 @@ class Proxy:
                 await response.write(frame)
                 quiet_since = time.monotonic()
 
-        held = first  # read, not yet written
         try:
             progress = (relay.events, time.monotonic())
             while not chunks.ended:
@@ -510,6 +510,7 @@ class Proxy:
                     held = provider.scrub_bytes(held)
                 if relay.saw_content and att.ttft_ms is None:
                     att.ttft_ms = (time.monotonic() - call.t0) * 1000
+                    held = await self._first_token_out(relay, response, held, provider)
         except UpstreamError as exc:
             if not relay.complete or relay.error is not None:
                 failed = relay.fail(502, exc.message, exc.error_type or "broken_stream")
@@ -527,6 +528,23 @@ class Proxy:
                 )
         await response.write_eof(held + provider.scrub_bytes(tail))
         relay.delivered = relay.complete and relay.error is None  # the client has every byte of the answer
+
+    @staticmethod
+    async def _first_token_out(
+        relay: Relay, response: web.StreamResponse, held: bytes, provider: Provider
+    ) -> bytes:
+        """When the read that brought the first token was translated only up to it (``Relay.has_rest``),
+        ``held`` (which ends with that token) is written now and the rest of the read translated after:
+        returns what is then held. A whole answer read at once no longer waits for all of it to be
+        translated before its first token goes out, at the cost of one more write per stream."""
+        if not relay.has_rest:
+            return held
+        try:
+            await response.write(held)
+        except BaseException:
+            relay.rest()  # the client is gone: the read is decoded all the same, its usage goes to the ledger
+            raise
+        return provider.scrub_bytes(relay.rest())
 
     def _deadline(self, relay: Relay, progress: tuple[int, float], provider: Provider) -> tuple[int, float]:
         """``UPSTREAM_CHUNK_TIMEOUT`` bounds the time since the stream's last *event*: keep-alive comments

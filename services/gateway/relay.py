@@ -81,6 +81,19 @@ class Relay:
     def feed(self, chunk: bytes) -> bytes:
         raise NotImplementedError
 
+    @property
+    def has_rest(self) -> bool:
+        """The last ``feed`` stopped after the stream's first token, the rest of its read not yet
+        translated (``rest``)."""
+        return False
+
+    def rest(self) -> bytes:
+        """The client's bytes for the events the last ``feed`` left after the first token (b"" when
+        none). ``feed``, ``finish``, ``fail`` and ``keepalive`` put them first when not taken: the bytes
+        in order are the same whether this is called or not; calling it between a first write and the
+        next is what gets the first token to the client before the rest of its read is translated."""
+        return b""
+
     def finish(self) -> bytes:
         """End of the upstream body. When the answer is not ``complete`` (and no error came), the caller
         ends the client's stream with ``fail``."""
@@ -561,11 +574,40 @@ class Translator(Relay):
         text_of: TextOf | None = getattr(self.decoder, "text_of", None)
         text: TextFrame | None = getattr(self.encoder, "text", None)
         self._lane: tuple[TextOf, TextFrame] | None = (text_of, text) if text_of and text else None
+        # The events of the read that brought the first token that come after it (``rest``)
+        self._rest: list[SSEEvent] = []
 
     def feed(self, chunk: bytes) -> bytes:
         events = self._sse.feed(chunk)
-        if len(events) == 1:  # one event a read: the usual chunk of a stream that arrives as it is made
-            return self._event(events[0])
+        if self._rest:
+            events = self._rest + events
+            self._rest = []
+        if self.saw_content:
+            if len(events) == 1:  # one event a read: the usual chunk of a stream that arrives as it is made
+                return self._event(events[0])
+            return b"".join([self._event(ev) for ev in events])
+        return self._until_token(events)
+
+    def _until_token(self, events: list[SSEEvent]) -> bytes:
+        """``events`` translated up to and including the one that brings the stream's first token; those
+        after it are kept for ``rest``. A whole canned answer often comes in one read: the client gets
+        its first token without waiting for the rest to be translated (time to first token)."""
+        out: list[bytes] = []
+        for i, ev in enumerate(events):
+            out.append(self._event(ev))
+            if self.saw_content:
+                self._rest = events[i + 1 :]
+                break
+        return b"".join(out)
+
+    @property
+    def has_rest(self) -> bool:
+        return bool(self._rest)
+
+    def rest(self) -> bytes:
+        if not self._rest:
+            return b""
+        events, self._rest = self._rest, []
         return b"".join([self._event(ev) for ev in events])
 
     def _event(self, ev: SSEEvent) -> bytes:
@@ -579,7 +621,8 @@ class Translator(Relay):
 
     def finish(self) -> bytes:
         pending = self._sse.pending
-        out = [self._deltas(self.decoder.feed(ev)) for ev in self._sse.flush(ended=True)]
+        out = [self.rest()]
+        out += [self._deltas(self.decoder.feed(ev)) for ev in self._sse.flush(ended=True)]
         out.append(self._deltas(self.decoder.finish()))
         if pending and not self.complete and self.error is None:  # cut off mid-event (see Passthrough)
             return b"".join(out) + self.fail(
@@ -590,11 +633,12 @@ class Translator(Relay):
         return b"".join(out)
 
     def keepalive(self) -> bytes:
-        return self.encoder.feed(ir.KeepAlive())  # the encoder only ever writes whole events
+        return self.rest() + self.encoder.feed(ir.KeepAlive())  # the encoder only writes whole events
 
     def fail(self, status: int, message: str, error_type: str = "api_error") -> bytes:
+        head = self.rest()
         self.error = ir.StreamError(status=status, type=error_type, message=message)
-        return self.encoder.feed(self.error) + self.encoder.finish()
+        return head + self.encoder.feed(self.error) + self.encoder.finish()
 
     def _deltas(self, deltas: list[ir.Delta]) -> bytes:
         if len(deltas) == 1 and type(deltas[0]) is ir.TextDelta:

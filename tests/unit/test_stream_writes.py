@@ -124,3 +124,49 @@ async def test_a_key_split_across_two_reads_is_scrubbed_from_what_a_translator_w
     sent = b"".join(w[1] if isinstance(w, tuple) else w for w in writes)
     assert b"bad key [redacted]" in sent, sent
     assert key.encode() not in sent
+
+
+async def test_a_translated_answer_read_whole_sends_its_first_token_before_the_rest() -> None:
+    """A translator stops the read that brings the first token there (``Relay.rest``): the client gets
+    what comes up to that token in one write, the rest of the read and the end of the answer in the
+    next (a whole canned answer in one read no longer waits for all of it to be translated)."""
+    pair = registry.pairing("anthropic", "openai_chat")
+    relay = make_relay(pair, View(model="m"))
+    first = relay.feed(FIRST + MORE + LAST)  # what until_committed read and wrote down
+    assert relay.has_rest and b"content_block_delta" in first and b"there" not in first
+    writes = await pump(relay, first, Body())
+    assert len(writes) == 2 and writes[0] == first
+    assert writes[1][0] == "eof" and b" there" in writes[1][1] and b"message_stop" in writes[1][1]
+    assert relay.delivered
+
+
+async def test_the_first_token_read_after_a_silence_goes_out_before_the_rest_of_its_read() -> None:
+    """The first token can come in the pump's own reads (the answer started on a silence): the same
+    split there, the time to first token stamped once."""
+    relay = make_relay(registry.pairing("anthropic", "openai_chat"), View(model="m"))
+    writes = await pump(relay, b"", Body(FIRST + MORE, LAST))
+    assert writes[0] == b"" and b"content_block_delta" in writes[1] and b" there" not in writes[1]
+    assert b" there" in writes[2] and writes[3][0] == "eof" and b"message_stop" in writes[3][1]
+
+
+async def test_a_client_gone_at_the_first_token_still_has_the_reads_usage_decoded() -> None:
+    """The client hangs up on the first write: the rest of that read (the usage chunk with it) is decoded
+    all the same, so the ledger gets the answer's usage as when the read was translated whole."""
+    usage = (
+        b'data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[],'
+        b'"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}\n\n'
+    )
+    relay = make_relay(registry.pairing("anthropic", "openai_chat"), View(model="m"))
+    first = relay.feed(FIRST + MORE + chunk("{}", "stop") + usage + b"data: [DONE]\n\n")
+    assert relay.has_rest and relay.usage is None
+
+    class Gone(Client):
+        async def write(self, data: bytes) -> None:
+            raise ConnectionResetError
+
+    upstream = UpstreamClient(None, first_byte_timeout_s=5, chunk_timeout_s=5)  # type: ignore[arg-type]
+    proxy = Proxy(upstream, {}, None, Limits(4, 5))  # type: ignore[arg-type]
+    call, att = SimpleNamespace(t0=0.0), SimpleNamespace(ttft_ms=None)
+    with pytest.raises(ConnectionResetError):
+        await proxy._pump(call, att, relay, Gone(), first, Body(), PROVIDER)  # type: ignore[arg-type]
+    assert relay.usage is not None and relay.usage.output_tokens == 4 and not relay.has_rest

@@ -449,13 +449,18 @@ class ResponsesStreamEncoder:
 
     def text(self, text: str) -> bytes | None:
         """``feed(TextDelta(text))`` for a non-empty ``text`` when that is the usual frame (more text for
-        the message open, no stop reason yet), else None: the caller then feeds the delta
-        (``relay.Translator``)."""
+        the message open, no stop reason yet) or the answer's first text once the response has started
+        (the message item opened, another item open closed first: ``_text``), else None: the caller then
+        feeds the delta (``relay.Translator``)."""
         item = self._open
-        if item is None or item.kind != "message" or self._finish is not None:
+        if self._finish is not None:
             return None
-        item.text.append(text)
-        return self._text_delta(item, text)
+        if item is not None and item.kind == "message":
+            item.text.append(text)
+            return self._text_delta(item, text)
+        if self._closed or not self._started or self.view.compaction:
+            return None
+        return self._text(text)  # what ``feed`` does with it (``_start`` has nothing left to write)
 
     def finish(self) -> bytes:
         """Close the stream: close the open item, then ``response.completed`` (or ``.incomplete``)."""
