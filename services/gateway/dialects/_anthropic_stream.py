@@ -186,7 +186,9 @@ class MessagesStreamDecoder:
             self.done = True  # the stop reason says the answer is complete; message_stop is framing
             out.append(
                 Finish(
-                    reason=stop_from_anthropic(delta["stop_reason"]), stop_sequence=delta.get("stop_sequence")
+                    reason=stop_from_anthropic(delta["stop_reason"]),
+                    stop_sequence=delta.get("stop_sequence"),
+                    filtered=delta["stop_reason"] == "refusal",  # a safety classifier's (Finish.filtered)
                 )
             )
         return out

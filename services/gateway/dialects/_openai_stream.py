@@ -453,7 +453,7 @@ class ChatStreamDecoder:
             stop = "tool_use"
         elif stop == "end_turn" and self._refusal:
             stop = "refusal"
-        out.append(Finish(reason=stop))
+        out.append(Finish(reason=stop, filtered=finish_reason == "content_filter"))
         return out
 
     def _tool_deltas(self, items: list[Any]) -> list[Delta]:

@@ -76,8 +76,12 @@ class _UpItem:
 
 def stop_from_incomplete(response: dict[str, Any]) -> StopReason:
     """``incomplete_details.reason`` as an IR stop reason (``max_output_tokens`` and unknown → max_tokens)."""
-    reason = _dict(response.get("incomplete_details")).get("reason")
-    return "refusal" if reason == "content_filter" else "max_tokens"
+    return "refusal" if filtered(response) else "max_tokens"
+
+
+def filtered(response: dict[str, Any]) -> bool:
+    """An incomplete ``Response`` cut by the content filter (``incomplete_details.reason``)."""
+    return _dict(response.get("incomplete_details")).get("reason") == "content_filter"
 
 
 class ResponsesStreamDecoder:
@@ -249,7 +253,7 @@ class ResponsesStreamDecoder:
             self._failed = True
             return out + [stream_error_from_responses(response.get("error"), "the upstream response failed")]
         if kind == "response.incomplete" or response.get("status") == "incomplete":
-            return out + [Finish(reason=stop_from_incomplete(response))]
+            return out + [Finish(reason=stop_from_incomplete(response), filtered=filtered(response))]
         reason: StopReason = "tool_use" if self._tools else "refusal" if self._refusal else "end_turn"
         return out + [Finish(reason=reason)]
 
@@ -474,6 +478,9 @@ class ResponsesStreamEncoder:
         # without any way to compact (it has no local fallback)
         if self._finish is not None and self._finish.reason == "max_tokens" and not self.view.compaction:
             response = self._response("incomplete", incomplete_details={"reason": "max_output_tokens"})
+            return out + self._frame("response.incomplete", {"response": response})
+        if self._finish is not None and self._finish.filtered:  # as OpenAI ends a filtered response
+            response = self._response("incomplete", incomplete_details={"reason": "content_filter"})
             return out + self._frame("response.incomplete", {"response": response})
         return out + self._frame("response.completed", {"response": self._response("completed")})
 

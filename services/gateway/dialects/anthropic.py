@@ -111,6 +111,7 @@ def completion_from_messages(body: dict[str, Any]) -> Completion:
         model=str(body.get("model") or ""),
         content=content,
         stop_reason=stop_from_anthropic(body.get("stop_reason")),
+        filtered=body.get("stop_reason") == "refusal",
         stop_sequence=stop_sequence if isinstance(stop_sequence, str) else None,
         usage=usage_from_anthropic(usage),
     )

@@ -132,8 +132,16 @@ class UsageUpdate:
 @final
 @dataclass(slots=True)
 class Finish:
+    """The answer's end. ``filtered``: a ``refusal`` that a provider's content filter or safety classifier
+    made (OpenAI ``finish_reason: "content_filter"``, Responses ``incomplete_details.reason:
+    "content_filter"``, Anthropic ``stop_reason: "refusal"``, which its docs describe as streaming
+    classifiers intervening), not the model declining in its own words (Chat ``message.refusal`` with
+    ``finish_reason: "stop"``, a Responses ``refusal`` content part in a completed response). Only the
+    Responses API tells the two apart on the wire (``incomplete`` vs ``completed``)."""
+
     reason: StopReason
     stop_sequence: str | None = None
+    filtered: bool = False
 
 
 @final
@@ -197,4 +205,5 @@ class Completion:
     content: list[Block] = field(default_factory=list)
     stop_reason: StopReason = "end_turn"
     stop_sequence: str | None = None
+    filtered: bool = False  # as ``Finish.filtered``
     usage: Usage = field(default_factory=Usage)

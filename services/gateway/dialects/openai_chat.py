@@ -235,7 +235,8 @@ def completion_from_chat(body: dict[str, Any]) -> Completion:
         content.append(TextBlock(text=refusal))
     tools = _tool_blocks(message)
     content += tools
-    stop = stop_from_finish(str(choice.get("finish_reason") or "stop"))
+    finish_reason = str(choice.get("finish_reason") or "stop")
+    stop = stop_from_finish(finish_reason)
     if tools and stop == "end_turn":
         stop = "tool_use"
     elif refusal and stop == "end_turn":
@@ -246,6 +247,7 @@ def completion_from_chat(body: dict[str, Any]) -> Completion:
         model=str(body.get("model") or ""),
         content=content,
         stop_reason=stop,
+        filtered=finish_reason == "content_filter",
         usage=usage_from_openai(usage),
     )
 

@@ -45,6 +45,7 @@ from services.gateway.dialects._responses_opaque import (
 from services.gateway.dialects._responses_stream import (
     ResponsesStreamDecoder,
     ResponsesStreamEncoder,
+    filtered,
     response_object,
     stop_from_incomplete,
 )
@@ -164,6 +165,7 @@ def completion_from_responses(body: dict[str, Any]) -> Completion:
         model=_str(body.get("model")),
         content=content,
         stop_reason=stop,
+        filtered=body.get("status") == "incomplete" and filtered(body),
         usage=billed_usage(body),
     )
 
@@ -182,7 +184,10 @@ def _deltas(c: Completion) -> list[Delta]:
             out.append(ToolCallStart(index=tool, id=b.id, name=b.name))
             out.append(ToolArgsDelta(index=tool, fragment=orjson.dumps(b.input).decode()))
             tool += 1
-    return out + [UsageUpdate(usage=c.usage), Finish(reason=c.stop_reason, stop_sequence=c.stop_sequence)]
+    return out + [
+        UsageUpdate(usage=c.usage),
+        Finish(reason=c.stop_reason, stop_sequence=c.stop_sequence, filtered=c.filtered),
+    ]
 
 
 def responses_from_completion(c: Completion, view: View) -> dict[str, Any]:

@@ -216,7 +216,7 @@ def test_malformed_json_is_a_502_stream_error() -> None:
 )
 def test_finish_reasons(finish: str, reason: str) -> None:
     _, deltas = feed_all([chunk({"content": "x"}), chunk(finish=finish)])
-    assert deltas[-1] == Finish(reason=reason)  # type: ignore[arg-type]
+    assert deltas[-1] == Finish(reason=reason, filtered=finish == "content_filter")  # type: ignore[arg-type]
 
 
 def test_stop_with_tool_calls_is_tool_use_and_refusal_text_is_refusal() -> None:
