@@ -5,6 +5,7 @@ asserted, plus other instances of the same kinds."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,12 @@ price = {{ input = 0.27, output = 1.10 }}
 name = "resetshort"
 base_url = "{up}/resetshort/v1"
 models = ["resetshort-chat"]
+price = {{ input = 0.27, output = 1.10 }}
+
+[[providers]]
+name = "bodyreset"
+base_url = "{up}/bodyreset/v1"
+models = ["bodyreset-chat"]
 price = {{ input = 0.27, output = 1.10 }}
 
 [[providers]]
@@ -1414,6 +1421,37 @@ def test_a_429_with_only_rate_limit_headers_says_when_to_retry(gw: Stack, up: Sc
     again = post(gw, "/v1/chat/completions", body, "t11-m-2")
     assert again.status_code == 429 and 28 <= int(again.headers["retry-after"]) <= 30
     assert len(up.seen("/resetonly/v1/chat/completions")) == 1
+
+
+def test_a_429_that_says_its_reset_only_in_the_body_says_when_to_retry(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """s12 variants 11-a, 11-f: OpenRouter's free-tier 429 has no retry-after header; the limit's headers
+    are inside the body (``error.metadata.headers``, ``X-RateLimit-Reset`` a Unix time in ms, here 45 s
+    ahead). The SDKs read only retry-after(-ms), so the client is told ``retry-after`` from the body's
+    reset, and the provider cools down for that long."""
+    reset = str(int((time.time() + 45) * 1000))
+    refusal = {
+        "error": {
+            "code": 429,
+            "message": "Rate limit exceeded: free-models-per-min.",
+            "metadata": {
+                "headers": {
+                    "X-RateLimit-Limit": "20",
+                    "X-RateLimit-Remaining": "0",
+                    "X-RateLimit-Reset": reset,
+                }
+            },
+        }
+    }
+    up.script("/bodyreset/v1/chat/completions", json_answer(refusal, 429))
+    body = {"model": "bodyreset-chat", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]}
+    r = post(gw, "/v1/messages", {**body, "stream": True}, "t11-body", AV)
+    assert r.status_code == 429 and r.json()["error"]["type"] == "rate_limit_error"
+    assert 40 <= int(r.headers["retry-after"]) <= 45
+    again = post(gw, "/v1/chat/completions", body, "t11-body-2")
+    assert again.status_code == 429 and 38 <= int(again.headers["retry-after"]) <= 45
+    assert len(up.seen("/bodyreset/v1/chat/completions")) == 1
 
 
 def test_a_short_reset_in_rate_limit_headers_is_waited_out(gw: Stack, up: ScriptedUpstream) -> None:
