@@ -65,6 +65,12 @@ models = ["bodyreset-chat"]
 price = {{ input = 0.27, output = 1.10 }}
 
 [[providers]]
+name = "inbandreset"
+base_url = "{up}/inbandreset/v1"
+models = ["inbandreset-chat"]
+price = {{ input = 0.27, output = 1.10 }}
+
+[[providers]]
 name = "unpaid"
 base_url = "{up}/unpaid/v1"
 models = ["unpaid-chat"]
@@ -1452,6 +1458,35 @@ def test_a_429_that_says_its_reset_only_in_the_body_says_when_to_retry(
     again = post(gw, "/v1/chat/completions", body, "t11-body-2")
     assert again.status_code == 429 and 38 <= int(again.headers["retry-after"]) <= 45
     assert len(up.seen("/bodyreset/v1/chat/completions")) == 1
+
+
+def test_an_in_band_429_that_says_its_reset_says_when_to_retry(gw: Stack, up: ScriptedUpstream) -> None:
+    """s12 variant 11-g: OpenRouter answers 200, then before any token an in-band error chunk, code 429, whose
+    ``metadata.headers`` name the reset (Unix ms, 50 s ahead). Nothing reached the client: it gets HTTP 429
+    with that ``retry-after``."""
+    reset = str(int((time.time() + 50) * 1000))
+    chunk = {
+        "id": "gen-1",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "inbandreset-chat",
+        "error": {
+            "code": 429,
+            "message": "Rate limit exceeded: free-models-per-min.",
+            "metadata": {"headers": {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset}},
+        },
+        "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "error"}],
+    }
+    up.script("/inbandreset/v1/chat/completions", sse(frames(chunk, b"data: [DONE]\n\n")))
+    body = {
+        "model": "inbandreset-chat",
+        "max_tokens": 100,
+        "stream": True,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    r = post(gw, "/v1/messages", body, "t11-inband", AV)
+    assert r.status_code == 429 and r.json()["error"]["type"] == "rate_limit_error"
+    assert 45 <= int(r.headers["retry-after"]) <= 50
 
 
 def test_a_short_reset_in_rate_limit_headers_is_waited_out(gw: Stack, up: ScriptedUpstream) -> None:

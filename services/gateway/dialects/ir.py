@@ -150,6 +150,9 @@ class StreamError:
     status: int  # the HTTP status this error would have had (529 overloaded, 500 api error, ...)
     type: str  # Anthropic-style error type: api_error | overloaded_error | rate_limit_error | ...
     message: str
+    # the provider's error object as an error body (``{"error": {...}}`` JSON), for what else it says: when
+    # to retry a 429 (OpenRouter's ``metadata.headers``, ``routing.health.retry_after_seconds``); b"" if none
+    body: bytes = field(default=b"", compare=False, repr=False)
 
 
 Delta = Union[
