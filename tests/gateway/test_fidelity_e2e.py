@@ -964,6 +964,60 @@ def test_a_signature_anthropic_refuses_costs_one_retry_without_thinking(
     assert "thinking" not in retry.json and retry.json["messages"][1]["content"][0]["type"] == "tool_use"
 
 
+def test_latest_thinking_refused_after_a_model_switch_costs_one_retry(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """s12 variant 04-g: Claude Code switched models mid tool loop; Anthropic refuses the latest assistant
+    turn's thinking (400 "`thinking` or `redacted_thinking` blocks in the latest assistant message cannot be
+    modified"), which every later turn would resend. Streamed: the gateway retries once without the
+    history's thinking (and without ``thinking``), as for a refused signature, before any byte is sent."""
+    refused = {
+        "type": "error",
+        "error": {
+            "type": "invalid_request_error",
+            "message": "messages.1.content.0: `thinking` or `redacted_thinking` blocks in the latest assistant "
+            "message cannot be modified. These blocks must remain as they were in the original response.",
+        },
+    }
+    events = [
+        {"type": "message_start", "message": {**ANTHROPIC_OK, "content": [], "stop_reason": None}},
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Done."}},
+        {"type": "content_block_stop", "index": 0},
+        {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 2}},
+        {"type": "message_stop"},
+    ]
+    up.script(ANTHROPIC, json_answer(refused, 400), sse(frames(*events, event=True)))
+    before = len(up.seen(ANTHROPIC))
+    body = {
+        "model": "claude-sonnet-5-5",
+        "max_tokens": 2000,
+        "stream": True,
+        "thinking": {"type": "adaptive"},
+        "messages": [
+            {"role": "user", "content": "list files"},
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "thinking", "thinking": "Use ls.", "signature": "c2lnbmVkLWZvci1vcHVz"},
+                    {"type": "tool_use", "id": "toolu_1", "name": "Bash", "input": {"command": "ls"}},
+                ],
+            },
+            {
+                "role": "user",
+                "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "a.py"}],
+            },
+        ],
+    }
+    r = post(gw, "/v1/messages", body, "t04-g-switch", AV)
+    assert r.status_code == 200 and b"event: message_stop" in r.content and b"Done." in r.content
+    first, retry = up.seen(ANTHROPIC)[before:]
+    assert "c2lnbmVkLWZvci1vcHVz" in json.dumps(first.json) and "c2lnbmVkLWZvci1vcHVz" not in json.dumps(
+        retry.json
+    )
+    assert "thinking" not in retry.json and retry.json["messages"][1]["content"][0]["type"] == "tool_use"
+
+
 def test_count_tokens_retries_a_refused_signature_without_thinking(gw: Stack, up: ScriptedUpstream) -> None:
     """bug8a variant 04-f: count_tokens carries the same history as /v1/messages; a thinking block signed
     elsewhere got Claude Code Anthropic's 400 "Invalid `signature` in `thinking` block" there, while the
