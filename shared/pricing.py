@@ -149,6 +149,18 @@ def _claude_cache_rate(model_id: str, input_rate: Rate, factor: float) -> Rate |
     return Rate(input_rate.base * factor, tuple((start, price * factor) for start, price in input_rate.tiers))
 
 
+# Anthropic's data-residency pricing: a request that ran with ``inference_geo: "us"`` (US-only inference,
+# Claude Opus 4.6 and later models) costs 1.1× in every token category; "global" (the default) the list
+# price (Anthropic's data-residency and pricing docs; Claude Platform on AWS: "A 1.1x pricing multiplier
+# applies"). The answer's ``usage.inference_geo`` says where it ran.
+_GEO_MULTIPLIERS = {"us": 1.1}
+
+
+def geo_multiplier(inference_geo: str | None) -> float:
+    """The factor on a request's token prices for where it ran (``usage.inference_geo``); 1.0 when unknown."""
+    return _GEO_MULTIPLIERS.get(inference_geo, 1.0) if inference_geo else 1.0
+
+
 class Pricer:
     """Resolves and caches per-model rates. Thread-safe; misses are cached too."""
 

@@ -19,7 +19,7 @@ from services.gateway.dialects.registry import Endpoint
 from services.gateway.errors import UpstreamError
 from services.gateway.providers.base import Route
 from shared.events import FailedAttempt, UsageEvent
-from shared.pricing import Billed, ModelRates, Pricer
+from shared.pricing import Billed, ModelRates, Pricer, geo_multiplier
 
 MESSAGE_LIMIT = 300  # characters of a failed attempt's message kept in the ledger
 
@@ -188,7 +188,8 @@ def _cost(attempt: Attempt, usage: Usage, pricer: Pricer) -> tuple[float | None,
     model's genai-prices rates at the same provider. Each iteration is priced on its own (its own tier);
     web searches are counted for the whole request and priced at the route's model. The provider's own
     figure (OpenRouter's, what the user pays), when reported, is the cost; the savings still come from
-    the rates, so they read the same on every provider.
+    the rates, so they read the same on every provider. Tokens of a request that ran with US-only inference
+    (Anthropic's ``usage.inference_geo: "us"``) cost ``shared.pricing.geo_multiplier`` times the rates.
     """
     route = attempt.route
     own: ModelRates | None
@@ -196,12 +197,16 @@ def _cost(attempt: Attempt, usage: Usage, pricer: Pricer) -> tuple[float | None,
         own = route.rates
     else:
         own = pricer.rates(route.provider, route.model)
+    geo = geo_multiplier(usage.inference_geo)  # US-only inference costs more on every token
     if not usage.iterations:  # one part: priced at once, without the sums over parts below
         if own is None:
             return usage.provider_cost_usd, None
         billed = _billed(usage, usage.web_search_requests)
-        price = own.price(billed)
-        saved = own.uncached_price(billed) - price
+        price, plain = own.price(billed), own.uncached_price(billed)
+        if geo != 1.0:  # on the tokens, not on the searches
+            searched = billed.web_search_requests * own.web_search
+            price, plain = (price - searched) * geo + searched, (plain - searched) * geo + searched
+        saved = plain - price
         return (price if usage.provider_cost_usd is None else usage.provider_cost_usd), saved
     parts: list[tuple[ModelRates | None, Billed]] = [
         (
@@ -214,7 +219,12 @@ def _cost(attempt: Attempt, usage: Usage, pricer: Pricer) -> tuple[float | None,
     cost: float | None = None
     savings: float | None = None
     if all(rates is not None for rates, _ in parts):
-        prices = [(rates.price(b), rates.uncached_price(b)) for rates, b in parts if rates is not None]
+        prices = [
+            (rates.price(b) * g, rates.uncached_price(b) * g)
+            for rates, b in parts
+            if rates is not None
+            for g in (geo if not b.web_search_requests else 1.0,)  # the searches' part: not tokens
+        ]
         cost = sum(p for p, _ in prices)
         savings = sum(u - p for p, u in prices)
     if usage.provider_cost_usd is not None:

@@ -32,7 +32,7 @@ from services.gateway.errors import ClientError, UpstreamError, parse_upstream_e
 from services.gateway.providers.base import Provider, Route
 from services.gateway.providers.limits import asked_output_tokens, clamp_body
 from services.gateway.relay import Relay, make_relay
-from services.gateway.routing.health import ProviderHealth, is_retryable
+from services.gateway.routing.health import ProviderHealth, is_retryable, retry_after_seconds
 from services.gateway.routing.refusals import Refusals
 from services.gateway.serve import Answer, Limits, Unfit, serve
 from services.gateway.upstream import Chunks, UpstreamClient
@@ -446,6 +446,7 @@ class Proxy:
                 provider=name,
                 retryable=is_retryable(err.status),
                 error_type=err.type,
+                retry_after_s=retry_after_seconds({}, err.status, err.body),
             )
         if not relay.started and not relay.complete:
             raise UpstreamError(

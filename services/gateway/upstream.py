@@ -316,7 +316,7 @@ class UpstreamClient:
             retryable=is_retryable(resp.status),
             body=body,
             error_type=etype,
-            retry_after_s=retry_after_seconds(resp.headers, resp.status),
+            retry_after_s=retry_after_seconds(resp.headers, resp.status, body),
             headers=provider.response_headers(resp.headers),
         )
 

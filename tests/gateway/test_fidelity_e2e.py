@@ -5,6 +5,7 @@ asserted, plus other instances of the same kinds."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,18 @@ price = {{ input = 0.27, output = 1.10 }}
 name = "resetshort"
 base_url = "{up}/resetshort/v1"
 models = ["resetshort-chat"]
+price = {{ input = 0.27, output = 1.10 }}
+
+[[providers]]
+name = "bodyreset"
+base_url = "{up}/bodyreset/v1"
+models = ["bodyreset-chat"]
+price = {{ input = 0.27, output = 1.10 }}
+
+[[providers]]
+name = "inbandreset"
+base_url = "{up}/inbandreset/v1"
+models = ["inbandreset-chat"]
 price = {{ input = 0.27, output = 1.10 }}
 
 [[providers]]
@@ -952,6 +965,60 @@ def test_a_signature_anthropic_refuses_costs_one_retry_without_thinking(
     assert "thinking" not in retry.json and retry.json["messages"][1]["content"][0]["type"] == "tool_use"
 
 
+def test_latest_thinking_refused_after_a_model_switch_costs_one_retry(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """s12 variant 04-g: Claude Code switched models mid tool loop; Anthropic refuses the latest assistant
+    turn's thinking (400 "`thinking` or `redacted_thinking` blocks in the latest assistant message cannot be
+    modified"), which every later turn would resend. Streamed: the gateway retries once without the
+    history's thinking (and without ``thinking``), as for a refused signature, before any byte is sent."""
+    refused = {
+        "type": "error",
+        "error": {
+            "type": "invalid_request_error",
+            "message": "messages.1.content.0: `thinking` or `redacted_thinking` blocks in the latest assistant "
+            "message cannot be modified. These blocks must remain as they were in the original response.",
+        },
+    }
+    events = [
+        {"type": "message_start", "message": {**ANTHROPIC_OK, "content": [], "stop_reason": None}},
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Done."}},
+        {"type": "content_block_stop", "index": 0},
+        {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 2}},
+        {"type": "message_stop"},
+    ]
+    up.script(ANTHROPIC, json_answer(refused, 400), sse(frames(*events, event=True)))
+    before = len(up.seen(ANTHROPIC))
+    body = {
+        "model": "claude-sonnet-5-5",
+        "max_tokens": 2000,
+        "stream": True,
+        "thinking": {"type": "adaptive"},
+        "messages": [
+            {"role": "user", "content": "list files"},
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "thinking", "thinking": "Use ls.", "signature": "c2lnbmVkLWZvci1vcHVz"},
+                    {"type": "tool_use", "id": "toolu_1", "name": "Bash", "input": {"command": "ls"}},
+                ],
+            },
+            {
+                "role": "user",
+                "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "a.py"}],
+            },
+        ],
+    }
+    r = post(gw, "/v1/messages", body, "t04-g-switch", AV)
+    assert r.status_code == 200 and b"event: message_stop" in r.content and b"Done." in r.content
+    first, retry = up.seen(ANTHROPIC)[before:]
+    assert "c2lnbmVkLWZvci1vcHVz" in json.dumps(first.json) and "c2lnbmVkLWZvci1vcHVz" not in json.dumps(
+        retry.json
+    )
+    assert "thinking" not in retry.json and retry.json["messages"][1]["content"][0]["type"] == "tool_use"
+
+
 def test_count_tokens_retries_a_refused_signature_without_thinking(gw: Stack, up: ScriptedUpstream) -> None:
     """bug8a variant 04-f: count_tokens carries the same history as /v1/messages; a thinking block signed
     elsewhere got Claude Code Anthropic's 400 "Invalid `signature` in `thinking` block" there, while the
@@ -1415,6 +1482,66 @@ def test_a_429_with_only_rate_limit_headers_says_when_to_retry(gw: Stack, up: Sc
     again = post(gw, "/v1/chat/completions", body, "t11-m-2")
     assert again.status_code == 429 and 28 <= int(again.headers["retry-after"]) <= 30
     assert len(up.seen("/resetonly/v1/chat/completions")) == 1
+
+
+def test_a_429_that_says_its_reset_only_in_the_body_says_when_to_retry(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """s12 variants 11-a, 11-f: OpenRouter's free-tier 429 has no retry-after header; the limit's headers
+    are inside the body (``error.metadata.headers``, ``X-RateLimit-Reset`` a Unix time in ms, here 45 s
+    ahead). The SDKs read only retry-after(-ms), so the client is told ``retry-after`` from the body's
+    reset, and the provider cools down for that long."""
+    reset = str(int((time.time() + 45) * 1000))
+    refusal = {
+        "error": {
+            "code": 429,
+            "message": "Rate limit exceeded: free-models-per-min.",
+            "metadata": {
+                "headers": {
+                    "X-RateLimit-Limit": "20",
+                    "X-RateLimit-Remaining": "0",
+                    "X-RateLimit-Reset": reset,
+                }
+            },
+        }
+    }
+    up.script("/bodyreset/v1/chat/completions", json_answer(refusal, 429))
+    body = {"model": "bodyreset-chat", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]}
+    r = post(gw, "/v1/messages", {**body, "stream": True}, "t11-body", AV)
+    assert r.status_code == 429 and r.json()["error"]["type"] == "rate_limit_error"
+    assert 40 <= int(r.headers["retry-after"]) <= 45
+    again = post(gw, "/v1/chat/completions", body, "t11-body-2")
+    assert again.status_code == 429 and 38 <= int(again.headers["retry-after"]) <= 45
+    assert len(up.seen("/bodyreset/v1/chat/completions")) == 1
+
+
+def test_an_in_band_429_that_says_its_reset_says_when_to_retry(gw: Stack, up: ScriptedUpstream) -> None:
+    """s12 variant 11-g: OpenRouter answers 200, then before any token an in-band error chunk, code 429, whose
+    ``metadata.headers`` name the reset (Unix ms, 50 s ahead). Nothing reached the client: it gets HTTP 429
+    with that ``retry-after``."""
+    reset = str(int((time.time() + 50) * 1000))
+    chunk = {
+        "id": "gen-1",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "inbandreset-chat",
+        "error": {
+            "code": 429,
+            "message": "Rate limit exceeded: free-models-per-min.",
+            "metadata": {"headers": {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset}},
+        },
+        "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "error"}],
+    }
+    up.script("/inbandreset/v1/chat/completions", sse(frames(chunk, b"data: [DONE]\n\n")))
+    body = {
+        "model": "inbandreset-chat",
+        "max_tokens": 100,
+        "stream": True,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    r = post(gw, "/v1/messages", body, "t11-inband", AV)
+    assert r.status_code == 429 and r.json()["error"]["type"] == "rate_limit_error"
+    assert 45 <= int(r.headers["retry-after"]) <= 50
 
 
 def test_a_short_reset_in_rate_limit_headers_is_waited_out(gw: Stack, up: ScriptedUpstream) -> None:

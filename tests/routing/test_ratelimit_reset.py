@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from services.gateway.routing.health import retry_after_seconds
-from services.gateway.routing.ratelimit_reset import rate_limit_reset_seconds, reset_seconds
+from services.gateway.routing.ratelimit_reset import (
+    body_reset_seconds,
+    rate_limit_reset_seconds,
+    reset_seconds,
+)
 
 NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 
@@ -79,3 +84,46 @@ def test_retry_after_reads_the_reset_only_on_a_429() -> None:
     assert retry_after_seconds(headers, 400) is None  # every answer carries them: only a 429 is a refusal
     assert retry_after_seconds(headers) is None
     assert retry_after_seconds({**headers, "retry-after": "5"}, 429) == 5.0  # the provider's own word wins
+
+
+def test_a_429_body_names_the_reset() -> None:
+    """s12 variants 11-a, 11-b, 11-f: no header says when to retry, the error body does."""
+    openrouter = {
+        "error": {
+            "code": 429,
+            "message": "Rate limit exceeded: free-models-per-min.",
+            "metadata": {
+                "headers": {
+                    "X-RateLimit-Limit": "20",
+                    "X-RateLimit-Remaining": "0",
+                    "X-RateLimit-Reset": str(int((NOW + 45) * 1000)),
+                }
+            },
+        }
+    }
+    assert body_reset_seconds(orjson.dumps(openrouter), NOW) == pytest.approx(45.0)
+    gemini = [
+        {
+            "error": {
+                "code": 429,
+                "message": "You exceeded your current quota. Please retry in 37.5s.",
+                "status": "RESOURCE_EXHAUSTED",
+                "details": [
+                    {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": []},
+                    {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "37s"},
+                ],
+            }
+        }
+    ]
+    assert body_reset_seconds(orjson.dumps(gemini), NOW) == 37.0
+    for said_nothing in (
+        b"",
+        b"slow down",
+        b"[]",
+        b'{"error": "slow down"}',
+        b'{"error": {"details": [{"retryDelay": "soon"}]}}',
+    ):
+        assert body_reset_seconds(said_nothing, NOW) is None
+    assert retry_after_seconds({}, 429, orjson.dumps(gemini)) == 37.0
+    assert retry_after_seconds({"retry-after": "5"}, 429, orjson.dumps(gemini)) == 5.0  # the header wins
+    assert retry_after_seconds({}, 400, orjson.dumps(gemini)) is None  # only a 429 is a refusal

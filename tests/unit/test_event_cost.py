@@ -183,3 +183,28 @@ def test_a_request_the_gateway_refused_itself_cost_nothing_known() -> None:
     tried.attempts.append(Attempt(SONNET, "anthropic", False, answered=False, status=503))
     tried.answer(503, "api_error")
     assert event_for(tried, Pricer(), time.time(), 1.0).cost_usd is None
+
+
+def test_us_only_inference_costs_one_tenth_more_on_every_token() -> None:
+    """s12 variant 06-i: Anthropic's usage says ``inference_geo: "us"`` (US-only inference, Opus 4.6 and later:
+    1.1× in every token category, data-residency docs); searches keep their price. "global" is the list price."""
+    opus = Route("anthropic", "claude-opus-4-6")
+    raw = {
+        "input_tokens": 100,
+        "cache_creation_input_tokens": 2000,
+        "cache_read_input_tokens": 1000,
+        "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 2000},
+        "output_tokens": 200,
+        "server_tool_use": {"web_search_requests": 1},
+        "inference_geo": "us",
+    }
+    usage = usage_from_anthropic(raw)
+    assert usage.inference_geo == "us"
+    tokens = 100 * 5 + 2000 * 10 + 1000 * 0.5 + 200 * 25  # 26,000 µ$ at the list price
+    ev = event(usage, opus)
+    assert ev.cost_usd == pytest.approx(1.1 * tokens / 1e6 + 0.01, abs=1e-12)
+    everywhere = event(usage_from_anthropic({**raw, "inference_geo": "global"}), opus)
+    assert everywhere.cost_usd == pytest.approx(tokens / 1e6 + 0.01, abs=1e-12)
+    assert event(
+        usage_from_anthropic({k: v for k, v in raw.items() if k != "inference_geo"}), opus
+    ).cost_usd == (everywhere.cost_usd)

@@ -17,7 +17,7 @@ from services.gateway.dialects._anthropic_wire import (
 )
 from services.gateway.dialects._error_meaning import stream_words_for_anthropic
 from services.gateway.dialects._openai_wire import new_id
-from services.gateway.dialects._tool_args import ToolArgs
+from services.gateway.dialects._tool_args import ToolArgs, input_object
 from services.gateway.dialects.ir import (
     Delta,
     Finish,
@@ -163,8 +163,8 @@ class MessagesStreamDecoder:
                 index=tool, id=_str(block.get("id")) or new_id("toolu_"), name=_str(block.get("name"))
             )
         ]
-        if _dict(block.get("input")):
-            out.append(ToolArgsDelta(index=tool, fragment=orjson.dumps(block["input"]).decode()))
+        if tool_input := input_object(block.get("input")):
+            out.append(ToolArgsDelta(index=tool, fragment=orjson.dumps(tool_input).decode()))
         return out
 
     def _block_delta(self, index: Any, delta: dict[str, Any]) -> list[Delta]:

@@ -86,13 +86,19 @@ def usage_from_anthropic(u: dict[str, Any]) -> Usage:
       only the final message iteration; every iteration is billed, so the totals are their sums, and an
       iteration that names another ``model`` is priced at that model's rates.
     - ``server_tool_use.web_search_requests``: web searches, billed per search on top of tokens.
+    - ``inference_geo``: where the request ran ("us": US-only inference, priced higher; data-residency
+      docs), kept as ``Usage.inference_geo``.
     """
     tools = u.get("server_tool_use")
     searches = _int(tools.get("web_search_requests")) if type(tools) is dict else 0
     steps = u.get("iterations")
     steps = [it for it in steps if type(it) is dict] if type(steps) is list else None
+    geo = u.get("inference_geo")
     if not steps:
-        return _counts(u, searches)
+        counted = _counts(u, searches)
+        if type(geo) is str:
+            counted.inference_geo = geo
+        return counted
     iterations = tuple(
         Iteration(
             _counts(it), model=it["model"] if isinstance(it.get("model"), str) and it["model"] else None
@@ -102,6 +108,7 @@ def usage_from_anthropic(u: dict[str, Any]) -> Usage:
     usage = summed([it.usage for it in iterations])
     usage.web_search_requests = searches
     usage.iterations = iterations
+    usage.inference_geo = geo if type(geo) is str else None
     return usage
 
 

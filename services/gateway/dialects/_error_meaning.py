@@ -66,7 +66,14 @@ _OVERFLOW = re.compile(
     # Kimi (Moonshot): "Your request exceeded model token limit: 256000 (requested: 300000)"
     r"exceeded model token limit|"
     # Ollama: "prompt too long; exceeded max context length by 100918 tokens"
-    r"exceeded max context length",
+    r"exceeded max context length|"
+    # vLLM's input processor: "The decoder prompt (length 40000) is longer than the maximum model length of
+    # 32768." (xorbitsai/inference#3785), V1: "Prompt length of 2048 is longer than the maximum model length
+    # of 2048." (EleutherAI/lm-evaluation-harness#2880)
+    r"longer than the maximum model length|"
+    # Alibaba DashScope (OpenAI-compatible mode): "<400> InternalError.Algo.InvalidParameter: Range of input
+    # length should be [1, 204800]" (QwenLM/qwen-code#98, #2068)
+    r"range of input length should be",
     re.I | re.S,
 )
 # "… maximum context length is 128000 tokens. However, your messages resulted in 131072 tokens."
@@ -89,12 +96,16 @@ _LMSTUDIO_NUMBERS = re.compile(r"keep the first (\d+) tokens.*?context length of
 # Stated as (tokens asked, tokens allowed), in this order, by vLLM/SGLang/Together ("The input (9000 tokens)
 # is longer than the model's context length (8192 tokens)"), Poolside ("Input length 131393 exceeds the
 # maximum allowed input length of 131040 tokens"), GitHub Copilot ("prompt token count of 200000 exceeds
-# the limit of 128000") and others ("Input length (265330) exceeds model's maximum context length (262144)")
+# the limit of 128000"), vLLM's input processor ("The decoder prompt (length 40000) is longer than the
+# maximum model length of 32768") and others ("Input length (265330) exceeds model's maximum context length (262144)")
 _ASKED_ALLOWED = re.compile(
     r"input \((\d+) tokens\) is longer than the model'?s (?:maximum )?context length \((\d+)|"
     r"input length \(?(\d+)\)? exceeds (?:the )?(?:maximum allowed input length of |model'?s maximum context "
     r"length \()(\d+)|"
-    r"prompt token count of (\d+) exceeds the limit of (\d+)",
+    r"prompt token count of (\d+) exceeds the limit of (\d+)|"
+    # vLLM: "The decoder prompt (length 40000) is longer than the maximum model length of 32768",
+    # "Prompt length of 40000 is longer than the maximum model length of 32768"
+    r"(?:prompt \(length |prompt length of )(\d+)\)? is longer than the maximum model length of (\d+)",
     re.I,
 )
 # (allowed, asked): Kimi "exceeded model token limit: 256000 (requested: 300000)"; OpenAI "exceed the

@@ -96,15 +96,26 @@ def strip_for_responses(body: dict[str, Any]) -> bool:
     return changed
 
 
-# Anthropic's 400 for a thinking block it did not sign: "messages.1.content.0: Invalid `signature` in
-# `thinking` block" (a conversation begun on another Anthropic-compatible provider or gateway, whose
-# signatures the gateway cannot tell from Anthropic's own before Anthropic checks them).
-_INVALID_SIGNATURE = re.compile(r"invalid\W+signature\W+in\W+(?:redacted_)?thinking\W+block", re.I)
+# Anthropic's 400s for history thinking blocks the model will not take back: one it did not sign,
+# "messages.1.content.0: Invalid `signature` in `thinking` block" (a conversation begun on another
+# Anthropic-compatible provider or gateway, whose signatures the gateway cannot tell from Anthropic's own
+# before Anthropic checks them); after a model switch, "messages.1.content.0: `thinking` or
+# `redacted_thinking` blocks in the latest assistant message cannot be modified. These blocks must remain as
+# they were in the original response." (Claude Code sessions stuck on it, "esp. after model change"; s12
+# variant 04-g); and a block whose text another client left empty, "messages.1.content.0.thinking: each
+# thinking block must contain thinking" (anomalyco/opencode#11571, on a model switch; s12 variant 04-h).
+_INVALID_SIGNATURE = re.compile(
+    r"invalid\W+signature\W+in\W+(?:redacted_)?thinking\W+block|"
+    r"thinking\W+or\W+redacted_thinking\W+blocks\W+in\W+the\W+latest\W+assistant\W+message\W+cannot\W+be\W+modified|"
+    r"each\W+thinking\W+block\W+must\W+contain\W+thinking",
+    re.I,
+)
 _THINKING_BLOCKS = ("thinking", "redacted_thinking")
 
 
 def refused_signature(status: int | None, message: str) -> bool:
-    """True for Anthropic's refusal of a thinking block's signature (400, ``_INVALID_SIGNATURE``)."""
+    """True for Anthropic's refusal of the history's thinking blocks (400, ``_INVALID_SIGNATURE``: a signature
+    it did not make, blocks it will not take back after a model switch, an empty block)."""
     return status == 400 and _INVALID_SIGNATURE.search(message) is not None
 
 

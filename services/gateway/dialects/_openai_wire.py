@@ -9,6 +9,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import orjson
+
 from services.gateway.dialects._error_meaning import provider_message
 from services.gateway.dialects.ir import StopReason, StreamError, Usage
 
@@ -228,14 +230,16 @@ def stream_error_from_openai(error: Any) -> StreamError:
     The status comes from the code (``_in_band_status``). A ``context_length_exceeded`` code whose
     message does not say so itself is named in the message, which is all the error's readers
     (``_error_meaning.stream_error_meaning``) get. OpenRouter's "Provider returned error" gives way to the
-    provider's own message in ``metadata.raw``, as in an HTTP error body (``provider_message``)."""
+    provider's own message in ``metadata.raw``, as in an HTTP error body (``provider_message``). A 429 keeps
+    the error object as its ``body``: it may say when to retry (OpenRouter's ``metadata.headers``)."""
     err = error if isinstance(error, dict) else {"message": str(error)}
     status = _in_band_status(err)
     message = provider_message(err) or err.get("message")
     text = message if isinstance(message, str) and message else "upstream error during streaming"
     if err.get("code") == "context_length_exceeded" and "context" not in text.lower():
         text = f"{text} (context_length_exceeded)"
-    return StreamError(status=status, type=error_type_for_status(status), message=text)
+    body = orjson.dumps({"error": err}, default=str) if status == 429 else b""
+    return StreamError(status=status, type=error_type_for_status(status), message=text, body=body)
 
 
 def new_id(prefix: str) -> str:

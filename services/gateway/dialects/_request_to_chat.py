@@ -22,6 +22,7 @@ from services.gateway.dialects._request_common import (
     require_max_tokens,
     text_of_part,
 )
+from services.gateway.dialects._tool_args import input_object
 
 # Claude Code's first system block changes per conversation and would spoil upstream prefix caching.
 BILLING_HEADER_PREFIX = "x-anthropic-billing-header:"
@@ -181,7 +182,7 @@ def _assistant(content: Any, names: ToolNamer, markers: bool = False) -> list[di
             texts.append(block["text"])
             marked = _marker(block, markers) or marked
         elif block.get("type") == "tool_use":
-            arguments = orjson.dumps(as_dict(block.get("input"))).decode()
+            arguments = orjson.dumps(input_object(block.get("input"))).decode()
             function = {"name": names.upstream(str(block.get("name") or "")), "arguments": arguments}
             calls.append({"id": str(block.get("id") or ""), "type": "function", "function": function})
     if not texts and not calls:

@@ -11,6 +11,8 @@ object still needs, or nothing when the arguments already parse.
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 
 _LITERALS = ("true", "false", "null")
@@ -34,6 +36,22 @@ class ToolArgs:
     def closing(self) -> str:
         """What to append so the arguments parse as a JSON object ("" when they already do)."""
         return closing_suffix(self.text)
+
+
+def input_object(value: Any) -> dict[str, Any]:
+    """A tool call's input as the JSON object every client format needs (Anthropic ``tool_use.input``,
+    OpenAI ``function.arguments`` once encoded): the object itself; a JSON-encoded object sent as a
+    string (a relay that double-encodes ``input``: ``"{\"city\": \"Rome\"}"``) parsed; anything else
+    (null, missing, a list, text that is not an object) ``{}``: no arguments rather than a lost call."""
+    if type(value) is dict:
+        return value
+    if isinstance(value, str) and value.strip():
+        try:
+            parsed = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return {}
+        return parsed if type(parsed) is dict else {}
+    return {}
 
 
 def null_so_far(text: str) -> bool:

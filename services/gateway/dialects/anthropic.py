@@ -32,6 +32,7 @@ from services.gateway.dialects._request_common import (
     require_model,
     require_stream_flag,
 )
+from services.gateway.dialects._tool_args import input_object
 from services.gateway.dialects.ir import Block, Completion, TextBlock, ThinkingBlock, ToolUseBlock, Usage
 from services.gateway.dialects.view import View
 from shared.sse import encode_event
@@ -93,7 +94,7 @@ def _block(raw: Any) -> Block | None:
     if kind == "thinking" and isinstance(raw.get("thinking"), str):
         return ThinkingBlock(thinking=raw["thinking"], signature=str(raw.get("signature") or ""))
     if kind == "tool_use":
-        tool_input = i if isinstance(i := raw.get("input"), dict) else {}
+        tool_input = input_object(raw.get("input"))
         return ToolUseBlock(
             id=str(raw.get("id") or new_id("toolu_")), name=str(raw.get("name") or ""), input=tool_input
         )

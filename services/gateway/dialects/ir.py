@@ -44,6 +44,10 @@ class Usage:
     # then ``cache_write_1h_tokens`` is its account, never to be replaced by a guess from the request's
     # markers (``calls.event_for``); not a bucket, so not compared.
     cache_write_split: bool = field(default=False, compare=False)
+    # Where the provider says the request ran when that changes its price (Anthropic's
+    # ``usage.inference_geo``: "us" is US-only inference, ``shared.pricing.geo_multiplier``); None when not
+    # stated. Not a bucket, so not compared.
+    inference_geo: str | None = field(default=None, compare=False)
 
     @property
     def prompt_tokens(self) -> int:
@@ -158,6 +162,9 @@ class StreamError:
     status: int  # the HTTP status this error would have had (529 overloaded, 500 api error, ...)
     type: str  # Anthropic-style error type: api_error | overloaded_error | rate_limit_error | ...
     message: str
+    # the provider's error object as an error body (``{"error": {...}}`` JSON), for what else it says: when
+    # to retry a 429 (OpenRouter's ``metadata.headers``, ``routing.health.retry_after_seconds``); b"" if none
+    body: bytes = field(default=b"", compare=False, repr=False)
 
 
 Delta = Union[

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from services.gateway.routing.ratelimit_reset import rate_limit_reset_seconds
+from services.gateway.routing.ratelimit_reset import body_reset_seconds, rate_limit_reset_seconds
 from shared.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -37,13 +37,19 @@ def is_retryable(status: int | None) -> bool:
     return status in (401, 403, 408, 409, 429) or status >= 500
 
 
-def retry_after_seconds(headers: Mapping[str, str], status: int | None = None) -> float | None:
+def retry_after_seconds(
+    headers: Mapping[str, str], status: int | None = None, body: bytes = b""
+) -> float | None:
     """Retry-After (seconds or an HTTP date) or retry-after-ms, as seconds. A 429 without either
     (xAI's, OpenRouter's) says when to retry in its rate-limit headers only: their exhausted limit's
-    reset (``ratelimit_reset.rate_limit_reset_seconds``)."""
+    reset (``ratelimit_reset.rate_limit_reset_seconds``), or, with no such header, in its error ``body``
+    (OpenRouter's ``metadata.headers``, Google's ``RetryInfo``: ``ratelimit_reset.body_reset_seconds``)."""
     seconds = _retry_after(headers)
     if seconds is None and status == 429:
-        return rate_limit_reset_seconds(headers, time.time())
+        now = time.time()
+        seconds = rate_limit_reset_seconds(headers, now)
+        if seconds is None and body:
+            seconds = body_reset_seconds(body, now)
     return seconds
 
 

@@ -12,6 +12,14 @@ kind: the client and the gateway then retry blind). The forms, by source:
 
 A plain number is read by size: from 10^12 a Unix time in ms, from 10^9 one in seconds, below that a
 number of seconds from now.
+
+Some 429s carry no such header and say it in the error body instead (``body_reset_seconds``):
+
+- OpenRouter (its "Limits" and "Errors" docs): the limit's headers inside the body,
+  ``{"error": {"code": 429, "metadata": {"headers": {"X-RateLimit-Reset": "<Unix ms>", …}}}}``;
+- Google (Gemini's OpenAI-compatible endpoint, its rate-limit docs): a ``google.rpc.RetryInfo`` detail,
+  ``{"error": {"details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "37s"}]}}``
+  (a protobuf JSON Duration: decimal seconds and "s"), the body itself sometimes in a one-element array.
 """
 
 from __future__ import annotations
@@ -19,6 +27,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
+
+import orjson
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 _UNIT_S = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
@@ -80,3 +91,36 @@ def rate_limit_reset_seconds(headers: Mapping[str, str], now: float) -> float | 
             exhausted.append(seconds)
     chosen = exhausted or every
     return max(chosen) if chosen else None
+
+
+_PROTO_DURATION = re.compile(r"(\d+(?:\.\d+)?)s")
+_RETRY_INFO = "google.rpc.RetryInfo"
+
+
+def body_reset_seconds(body: bytes, now: float) -> float | None:
+    """Seconds from ``now`` (Unix seconds) until a 429's limit resets, read from its error body (the forms in
+    the module docstring: OpenRouter's ``error.metadata.headers``, Google's ``RetryInfo.retryDelay``), or
+    None when the body says nothing of it (or is not JSON)."""
+    try:
+        data: Any = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(data, list) and len(data) == 1:
+        data = data[0]
+    err = data.get("error") if isinstance(data, dict) else None
+    if not isinstance(err, dict):
+        return None
+    metadata = err.get("metadata")
+    headers = metadata.get("headers") if isinstance(metadata, dict) else None
+    if isinstance(headers, dict):
+        found = rate_limit_reset_seconds({str(k): str(v) for k, v in headers.items()}, now)
+        if found is not None:
+            return found
+    details = err.get("details")
+    for detail in details if isinstance(details, list) else ():
+        if not (isinstance(detail, dict) and str(detail.get("@type", "")).endswith(_RETRY_INFO)):
+            continue
+        delay = detail.get("retryDelay")
+        if isinstance(delay, str) and (m := _PROTO_DURATION.fullmatch(delay.strip())):
+            return float(m.group(1))
+    return None

@@ -265,6 +265,44 @@ LMSTUDIO_OVERFLOW = {
             },
             "prompt is too long: The number of tokens to keep",
         ),
+        # s12 variant 10-a: vLLM's input processor (xorbitsai/inference#3785)
+        (
+            400,
+            {
+                "object": "error",
+                "message": "The decoder prompt (length 40000) is longer than the maximum model length of 32768. "
+                "Make sure that `max_model_len` is no smaller than the number of text tokens.",
+                "type": "BadRequestError",
+                "param": None,
+                "code": 400,
+            },
+            "prompt is too long: 40000 tokens > 32768 maximum",
+        ),
+        # s12 variant 10-b: vLLM V1 (EleutherAI/lm-evaluation-harness#2880)
+        (
+            400,
+            {
+                "object": "error",
+                "message": "Prompt length of 40000 is longer than the maximum model length of 32768.",
+                "type": "BadRequestError",
+                "code": 400,
+            },
+            "prompt is too long: 40000 tokens > 32768 maximum",
+        ),
+        # s12 variants 10-c/10-d: Alibaba DashScope's compatible mode (QwenLM/qwen-code#98)
+        (
+            400,
+            {
+                "error": {
+                    "code": "invalid_parameter_error",
+                    "param": None,
+                    "message": "<400> InternalError.Algo.InvalidParameter: Range of input length should be "
+                    "[1, 204800]",
+                    "type": "invalid_request_error",
+                }
+            },
+            "prompt is too long: <400> InternalError.Algo.InvalidParameter: Range of input length",
+        ),
     ],
     ids=[
         "tgi-422",
@@ -278,6 +316,9 @@ LMSTUDIO_OVERFLOW = {
         "openai-configured-limit",
         "ollama",
         "lm-studio-keep",
+        "vllm-decoder-prompt",
+        "vllm-v1-prompt-length",
+        "dashscope",
     ],
 )
 def test_more_servers_overflow_reaches_claude_code(status: int, body: object, words: str) -> None:

@@ -6,6 +6,8 @@ import copy
 import json
 from typing import Any
 
+import pytest
+
 from services.gateway.dialects import registry
 from services.gateway.dialects._anthropic_wire import SYNTHETIC_SIGNATURE
 from services.gateway.dialects._minted import refused_signature, strip_thinking
@@ -130,6 +132,21 @@ def test_anthropics_signature_refusal_is_recognised() -> None:
     assert refused_signature(400, said)
     assert not refused_signature(400, "prompt is too long: 1 tokens > 0 maximum")
     assert not refused_signature(500, said)
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        # s12 variant 04-g: after a model switch (Claude Code sessions stuck on it)
+        "messages.1.content.0: `thinking` or `redacted_thinking` blocks in the latest assistant message cannot be "
+        "modified. These blocks must remain as they were in the original response.",
+        # s12 variant 04-h: a block another client left empty (anomalyco/opencode#11571)
+        "messages.1.content.0.thinking: each thinking block must contain thinking",
+    ],
+)
+def test_anthropics_other_refusals_of_history_thinking_are_recognised(said: str) -> None:
+    assert refused_signature(400, said)
+    assert not refused_signature(429, said)
 
 
 def test_strip_thinking_drops_every_thinking_block_and_thinking_when_the_last_turn_lost_one() -> None:
