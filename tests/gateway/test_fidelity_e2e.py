@@ -1313,6 +1313,26 @@ def gw_alone(up: ScriptedUpstream, tmp_path: Path) -> Iterator[Stack]:
         yield st
 
 
+def test_a_429_whose_body_names_an_endless_reset_is_still_a_429(
+    gw_alone: Stack, up: ScriptedUpstream
+) -> None:
+    """Review of s12 (11-b): a 429 whose body's ``RetryInfo.retryDelay`` reads as infinity (400 digits) reaches
+    the client as the provider's 429, without a ``retry-after`` (none can be told), not as a 500."""
+    refusal = {
+        "type": "error",
+        "error": {
+            "type": "rate_limit_error",
+            "message": "Rate limited.",
+            "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "9" * 400 + "s"}],
+        },
+    }
+    up.script(ANTHROPIC, json_answer(refusal, 429))
+    body = {"model": "claude-sonnet-4-5", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}
+    r = post(gw_alone, "/v1/messages", body, "rv-11-endless", AV)
+    assert r.status_code == 429 and r.json()["error"]["type"] == "rate_limit_error"
+    assert "retry-after" not in r.headers
+
+
 def test_overflow_without_openais_code_reaches_chat_clients_with_it(gw: Stack, up: ScriptedUpstream) -> None:
     """s7 variant 10-g: a same-format (passed through) overflow whose body lacks OpenAI's code (xAI's own
     error shape; OpenRouter's numeric ``code: 400``) reaches an OpenAI client with

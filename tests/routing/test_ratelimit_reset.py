@@ -127,3 +127,23 @@ def test_a_429_body_names_the_reset() -> None:
     assert retry_after_seconds({}, 429, orjson.dumps(gemini)) == 37.0
     assert retry_after_seconds({"retry-after": "5"}, 429, orjson.dumps(gemini)) == 5.0  # the header wins
     assert retry_after_seconds({}, 400, orjson.dumps(gemini)) is None  # only a 429 is a refusal
+
+
+def test_a_reset_too_far_to_count_says_nothing() -> None:
+    """Review of s12 (11-a, 11-b): a body's reset that reads as infinity (a 400-digit ``retryDelay``, an
+    ``X-RateLimit-Reset`` of ``1e999``) is no time to wait: ``retry-after`` cannot be infinite (the client's
+    header is ``ceil`` of it: OverflowError, a 500), so the 429 says nothing of when to retry."""
+    endless = [
+        {
+            "error": {
+                "details": [
+                    {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "9" * 400 + "s"}
+                ]
+            }
+        },
+        {"error": {"metadata": {"headers": {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1e999"}}}},
+    ]
+    for body in endless:
+        assert retry_after_seconds({}, 429, orjson.dumps(body)) is None
+    assert retry_after_seconds({"retry-after": "1e999"}, 429) is None  # the same from a header
+    assert retry_after_seconds({"retry-after-ms": "inf"}, 503) is None

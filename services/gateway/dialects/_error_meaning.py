@@ -293,7 +293,15 @@ def meaning_from_anthropic(status: int, body: bytes) -> Meaning:
 
 
 def _numbers(message: str) -> tuple[int, int] | None:
-    """(tokens asked, tokens allowed) when the message states them."""
+    """(tokens asked, tokens allowed) when the message states them; None too when a number is longer than
+    ``int`` reads (``sys.get_int_max_str_digits``, 4300 digits: ValueError): no count to restate."""
+    try:
+        return _stated_numbers(message)
+    except ValueError:
+        return None
+
+
+def _stated_numbers(message: str) -> tuple[int, int] | None:
     if m := _OPENAI_NUMBERS.search(message):
         return int(m.group(2)), int(m.group(1))
     if m := _ANTHROPIC_NUMBERS.search(message):

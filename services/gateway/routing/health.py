@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -43,14 +44,16 @@ def retry_after_seconds(
     """Retry-After (seconds or an HTTP date) or retry-after-ms, as seconds. A 429 without either
     (xAI's, OpenRouter's) says when to retry in its rate-limit headers only: their exhausted limit's
     reset (``ratelimit_reset.rate_limit_reset_seconds``), or, with no such header, in its error ``body``
-    (OpenRouter's ``metadata.headers``, Google's ``RetryInfo``: ``ratelimit_reset.body_reset_seconds``)."""
+    (OpenRouter's ``metadata.headers``, Google's ``RetryInfo``: ``ratelimit_reset.body_reset_seconds``).
+    None when nothing says it, or what says it reads as infinity ("1e999", a 400-digit ``retryDelay``): no
+    wait can be told in a ``retry-after`` header."""
     seconds = _retry_after(headers)
     if seconds is None and status == 429:
         now = time.time()
         seconds = rate_limit_reset_seconds(headers, now)
         if seconds is None and body:
             seconds = body_reset_seconds(body, now)
-    return seconds
+    return seconds if seconds is None or math.isfinite(seconds) else None
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:

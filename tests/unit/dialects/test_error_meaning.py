@@ -513,3 +513,17 @@ def test_validation_errors_and_listed_bodies_give_their_words(body: object, mess
     """s10 variants 17-e, 17-h, 17-i: the words of these shapes, not the body's Python repr (which hid
     the limit a refusal states from ``limit_from_refusal``)."""
     assert parse_upstream_error(json.dumps(body).encode())[0] == message
+
+
+def test_an_overflow_whose_numbers_are_too_long_to_read_keeps_its_words() -> None:
+    """Review of s12 (10-a): a number past Python's int-conversion limit (4300 digits) in an overflow's
+    wording is no count to restate: the client gets the provider's own words, not a 500 (ValueError)."""
+    huge = "9" * 5000
+    message = f"The decoder prompt (length {huge}) is longer than the maximum model length of 32768."
+    raw = json.dumps({"object": "error", "message": message, "type": "BadRequestError", "code": 400}).encode()
+    meaning = registry.WIRES["openai_chat"].error_meaning(400, raw)
+    assert meaning == "context_overflow"
+    said_status, said, _ = registry.client("anthropic").error_words(meaning, 400, message)
+    assert said_status == 400 and said == f"prompt is too long: {message}"
+    _, said, code = registry.client("openai_chat").error_words(meaning, 400, message)
+    assert code == "context_length_exceeded" and said == message
