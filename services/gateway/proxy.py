@@ -468,7 +468,8 @@ class Proxy:
         chunks: Chunks,
         provider: Provider,
     ) -> None:
-        """Relay the rest of the stream. What one upstream read yields goes out in one write, and what
+        """Relay the rest of the stream. What one upstream read yields goes out in one write (but the read
+        that brings the first token when the relay stopped there: two, ``_first_token_out``), and what
         the last read yields goes out with the end of the answer. ``next_chunk`` scrubs the key from each
         read, and what the relay gives back is scrubbed again: a translator or frame filter joins an event
         split across two reads, and a key split with it would otherwise go out whole."""
