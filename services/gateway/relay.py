@@ -27,6 +27,7 @@ _REASONING: frozenset[type] = frozenset({ir.ReasoningDelta, ir.SignatureDelta})
 UsageRule = Callable[[ir.Usage], ir.Usage]
 TextOf = Callable[[SSEEvent], "str | None"]
 TextFrame = Callable[[str], "bytes | None"]
+TokenData = Callable[[str], bool]
 
 
 _NONE: frozenset[str] = frozenset()
@@ -179,6 +180,10 @@ class Passthrough(Relay):
         self._frames_read = self.reads_frames and self._filter is None and bool(self._content_only)
         self._token_names = _bytes_names(self._content_only) if self._frames_read else _NO_NAMES
         self._quiet_bytes = _bytes_names(self._quiet_names) if self._frames_read else _NO_NAMES
+        # ``_feed_data_frames`` reads this stream's short reads: filtered, on a wire whose token test
+        # (``token_event``) reads an event's data alone (its ``data`` method)
+        data_test: TokenData | None = getattr(self._token_event, "data", None)
+        self._token_data = data_test if self.reads_frames and self._filter is not None else None
 
     def feed(self, chunk: bytes) -> bytes:
         rule = self._rule
@@ -187,6 +192,14 @@ class Passthrough(Relay):
             out = self._scan_read(rule, chunk)
         elif self._frames_read and self._sse.at_boundary and chunk.endswith(b"}\n\n") and b"\r" not in chunk:
             out = self._feed_frames(chunk)
+        elif (
+            self._token_data is not None
+            and self._sse.at_boundary
+            and chunk.endswith(b"\n\n")
+            and chunk.isascii()
+            and b"\r" not in chunk
+        ):
+            out = self._feed_data_frames(chunk)
         else:
             out = self._feed_events(chunk)
         if self._filter is None and (self._held or self._sse.pending):
@@ -324,6 +337,49 @@ class Passthrough(Relay):
         if pos < len(chunk):
             self._feed_events(chunk[pos:])
         return chunk
+
+    def _feed_data_frames(self, chunk: bytes) -> bytes:
+        """Filtered, the SSE decoder at a boundary, ``chunk`` ASCII with no CR and ending a frame: what
+        ``_feed_events`` does with it, frame by frame. A frame of the usual unnamed shape (``data: <data>``,
+        one line) is split from the read as the SSE decoder's run of usual frames does
+        (``shared.sse._usual_frames``: ASCII, so a character is a byte); a token frame (``_token_only``'s
+        test, its data read by the token test's ``data``) passes as its bytes, with no ``SSEEvent``
+        and no call of the filter, as ``_frame`` passes it; any other gets the event the SSE decoder would
+        have made and goes to the decoder and the filter (and the wire's repair frames around it,
+        ``_placed``). From the first piece of any other shape (a name, comments, more lines, an empty
+        piece) the rest of the read goes to ``_feed_events``."""
+        keep, decoded, view, token = self._filter, self._decoded, self.view, self._token_data
+        assert keep is not None and token is not None
+        pieces = chunk.decode("ascii").split("\n\n")
+        pieces.pop()  # "" after the read's last blank line
+        out: list[bytes] = []
+        pos = 0
+        for piece in pieces:
+            if not piece.startswith("data: ") or "\n" in piece:
+                break
+            end = pos + len(piece) + 2
+            data = piece[6:]
+            if (
+                (self.saw_content or self._opened)  # ``_token_only``'s test, for an unnamed event
+                and not self.decoder.done
+                and self.error is None
+                and data[:1] == "{"
+                and (data[-1:] == "}" or data.rstrip()[-1:] == "}")
+                and token(data)
+            ):
+                self.events += 1
+                self.started = self.saw_content = True
+                out.append(chunk[pos:end])
+            else:
+                ev = SSEEvent(None, data, False, None, None, chunk[pos:end])
+                frames = [keep(ev, decoded(ev), view)]
+                out += frames if self._mended is None else self._placed([ev], frames)
+            pos = end
+        if pos:
+            self._sse.passed()
+        if pos < len(chunk):
+            out.append(self._feed_events(chunk[pos:] if pos else chunk))
+        return b"".join(out)
 
     def _marked_bytes(self, data: bytes) -> bool:
         marked = self._marked
