@@ -353,30 +353,39 @@ class Passthrough(Relay):
         pieces = chunk.decode("ascii").split("\n\n")
         pieces.pop()  # "" after the read's last blank line
         out: list[bytes] = []
-        pos = 0
+        run = pos = tokens = 0  # ``chunk[run:pos]``: frames that go out as they came, not yet in ``out``
+        # ``_token_only``'s test for an unnamed event, less its per-event part; only a decoded frame
+        # changes it
+        live = (self.saw_content or self._opened) and not self.decoder.done and self.error is None
         for piece in pieces:
             if not piece.startswith("data: ") or "\n" in piece:
                 break
             end = pos + len(piece) + 2
             data = piece[6:]
-            if (
-                (self.saw_content or self._opened)  # ``_token_only``'s test, for an unnamed event
-                and not self.decoder.done
-                and self.error is None
-                and data[:1] == "{"
-                and (data[-1:] == "}" or data.rstrip()[-1:] == "}")
-                and token(data)
-            ):
-                self.events += 1
-                self.started = self.saw_content = True
-                out.append(chunk[pos:end])
+            if live and data[:1] == "{" and (data[-1:] == "}" or data.rstrip()[-1:] == "}") and token(data):
+                tokens += 1
             else:
-                ev = SSEEvent(None, data, False, None, None, chunk[pos:end])
-                frames = [keep(ev, decoded(ev), view)]
-                out += frames if self._mended is None else self._placed([ev], frames)
+                if tokens:  # counted as ``_token_only`` counts each, before the decoder reads this one
+                    self.events += tokens
+                    self.started = self.saw_content = True
+                    tokens = 0
+                raw = chunk[pos:end]
+                ev = SSEEvent(None, data, False, None, None, raw)
+                frame = keep(ev, decoded(ev), view)
+                if frame is not raw or self._mended is not None:
+                    out.append(chunk[run:pos])
+                    out += [frame] if self._mended is None else self._placed([ev], [frame])
+                    run = end
+                live = (self.saw_content or self._opened) and not self.decoder.done and self.error is None
             pos = end
+        if tokens:
+            self.events += tokens
+            self.started = self.saw_content = True
         if pos:
             self._sse.passed()
+        if run == 0 and pos == len(chunk):
+            return chunk  # every frame as it came
+        out.append(chunk[run:pos])
         if pos < len(chunk):
             out.append(self._feed_events(chunk[pos:] if pos else chunk))
         return b"".join(out)
