@@ -306,7 +306,8 @@ class Passthrough(Relay):
         its event with U+FFFD for them: the tests read ``_text``). ``chunk`` holds no CR (the caller
         checks): LF ends every line."""
         tokens, quiet, decoded = self._token_names, self._quiet_bytes, self._decoded
-        pos = 0
+        pos = passed = 0  # ``passed``: frames let by undecoded, each one event of progress
+        live = self._scanning()  # only a decoded frame changes it
         for piece in chunk[:-2].split(b"\n\n"):
             nl = piece.find(b"\n")
             if (
@@ -317,13 +318,13 @@ class Passthrough(Relay):
             ):
                 break
             name, data = piece[7:nl], piece[nl + 7 :]
-            if data[:1] == b"{" and self._scanning():  # ``_token_only``'s and ``_quiet_event``'s tests
+            if live and data[:1] == b"{":  # ``_token_only``'s and ``_quiet_event``'s tests
                 if name in tokens and (data[-1:] == b"}" or _text(data).rstrip()[-1:] == "}"):
-                    self.events += 1  # (``_scanning`` holds: the stream has its first token already)
+                    passed += 1  # (``live``: the stream has its first token already)
                     pos += len(piece) + 2
                     continue
                 if name in quiet and data[-1:] == b"}" and not self._marked_bytes(data):
-                    self.events += 1
+                    passed += 1
                     pos += len(piece) + 2
                     continue
             try:
@@ -331,7 +332,9 @@ class Passthrough(Relay):
             except UnicodeDecodeError:
                 break
             decoded(ev)
+            live = self._scanning()
             pos += len(piece) + 2
+        self.events += passed
         if pos:  # (a read that begins with a byte order mark is the SSE decoder's from its first byte)
             self._sse.passed()
         if pos < len(chunk):
