@@ -184,8 +184,9 @@ class Passthrough(Relay):
         self._quiet_bytes = _bytes_names(self._quiet_names) if self._frames_read else _NO_NAMES
         # ``_feed_data_frames`` reads this stream's short reads: filtered, on a wire whose token test
         # (``token_event``) reads an event's data alone (its ``data`` method)
-        data_test: TokenData | None = getattr(self._token_event, "data", None)
-        self._token_data = data_test if self.reads_frames and self._filter is not None else None
+        # (asked only of such a wire: ``getattr`` of a missing attribute raises and catches an exception)
+        reads = self.reads_frames and self._filter is not None and self._token_event is not None
+        self._token_data: TokenData | None = getattr(self._token_event, "data", None) if reads else None
 
     def feed(self, chunk: bytes) -> bytes:
         rule = self._rule
