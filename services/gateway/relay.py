@@ -172,8 +172,6 @@ class Passthrough(Relay):
         # Names whose frames ``_quiet_event`` may let by undecoded (none for the reference relay)
         self._quiet_names = pairing.wire.quiet_events if self.skips_quiet and marked is not None else _NONE
         self._marked = marked
-        in_bytes = None if self._rule is None else self._rule.marked_bytes
-        self._marked_in_bytes: Callable[[bytes], bool] = self._marked_bytes if in_bytes is None else in_bytes
         # Unfiltered: the start of an unfinished event, not yet written, in the pieces it came in
         # (``_whole_events``)
         self._held: list[bytes] = []
@@ -309,7 +307,6 @@ class Passthrough(Relay):
         its event with U+FFFD for them: the tests read ``_text``). ``chunk`` holds no CR (the caller
         checks): LF ends every line."""
         tokens, quiet, decoded = self._token_names, self._quiet_bytes, self._decoded
-        marked = self._marked_in_bytes
         pos = passed = 0  # ``passed``: frames let by undecoded, each one event of progress
         live = self._scanning()  # only a decoded frame changes it
         for piece in chunk[:-2].split(b"\n\n"):
@@ -327,7 +324,7 @@ class Passthrough(Relay):
                     passed += 1  # (``live``: the stream has its first token already)
                     pos += len(piece) + 2
                     continue
-                if name in quiet and data[-1:] == b"}" and not marked(data):
+                if name in quiet and data[-1:] == b"}" and not self._marked_bytes(data):
                     passed += 1
                     pos += len(piece) + 2
                     continue

@@ -66,9 +66,6 @@ class ScanRule:
     # (``WireSpec.quiet_events``) is searched for before a relay lets it by undecoded. None: the wire has
     # no quiet names.
     marked: Callable[[str], bool] | None = None
-    # The same test on the data's bytes (its text with invalid UTF-8 replaced, as the SSE decoder makes
-    # it, holds an ASCII needle exactly when the bytes do: a replacement never takes an ASCII byte).
-    marked_bytes: Callable[[bytes], bool] | None = None
 
     def quiet(self, frame: bytes, model: str | None) -> bool:
         """``frame`` (whole frames) has the usual shape and nothing loud."""
@@ -161,13 +158,7 @@ def named_rule(token_events: frozenset[str], marks: tuple[bytes, ...]) -> ScanRu
                 return True
         return False
 
-    def is_marked_bytes(data: bytes) -> bool:
-        for needle in found:
-            if needle in data:
-                return True
-        return False
-
-    return ScanRule(_named_frames, first, marked=is_marked, marked_bytes=is_marked_bytes)
+    return ScanRule(_named_frames, first, marked=is_marked)
 
 
 def _chat_frames(body: bytes) -> bool:
