@@ -27,6 +27,7 @@ _REASONING: frozenset[type] = frozenset({ir.ReasoningDelta, ir.SignatureDelta})
 UsageRule = Callable[[ir.Usage], ir.Usage]
 TextOf = Callable[[SSEEvent], "str | None"]
 TextFrame = Callable[[str], "bytes | None"]
+TokenData = Callable[[str], bool]
 
 
 _NONE: frozenset[str] = frozenset()
@@ -192,6 +193,11 @@ class Passthrough(Relay):
         self._frames_read = self.reads_frames and self._filter is None and bool(self._content_only)
         self._token_names = _bytes_names(self._content_only) if self._frames_read else _NO_NAMES
         self._quiet_bytes = _bytes_names(self._quiet_names) if self._frames_read else _NO_NAMES
+        # ``_feed_data_frames`` reads this stream's short reads: filtered, on a wire whose token test
+        # (``token_event``) reads an event's data alone (its ``data`` method)
+        # (asked only of such a wire: ``getattr`` of a missing attribute raises and catches an exception)
+        reads = self.reads_frames and self._filter is not None and self._token_event is not None
+        self._token_data: TokenData | None = getattr(self._token_event, "data", None) if reads else None
 
     def feed(self, chunk: bytes) -> bytes:
         rule = self._rule
@@ -200,6 +206,14 @@ class Passthrough(Relay):
             out = self._scan_read(rule, chunk)
         elif self._frames_read and self._sse.at_boundary and chunk.endswith(b"}\n\n") and b"\r" not in chunk:
             out = self._feed_frames(chunk)
+        elif (
+            self._token_data is not None
+            and self._sse.at_boundary
+            and chunk.endswith(b"\n\n")
+            and chunk.isascii()
+            and b"\r" not in chunk
+        ):
+            out = self._feed_data_frames(chunk)
         else:
             out = self._feed_events(chunk)
         if self._filter is None and (self._held or self._sse.pending):
@@ -306,7 +320,8 @@ class Passthrough(Relay):
         its event with U+FFFD for them: the tests read ``_text``). ``chunk`` holds no CR (the caller
         checks): LF ends every line."""
         tokens, quiet, decoded = self._token_names, self._quiet_bytes, self._decoded
-        pos = 0
+        pos = passed = 0  # ``passed``: frames let by undecoded, each one event of progress
+        live = self._scanning()  # only a decoded frame changes it
         for piece in chunk[:-2].split(b"\n\n"):
             nl = piece.find(b"\n")
             if (
@@ -317,13 +332,13 @@ class Passthrough(Relay):
             ):
                 break
             name, data = piece[7:nl], piece[nl + 7 :]
-            if data[:1] == b"{" and self._scanning():  # ``_token_only``'s and ``_quiet_event``'s tests
+            if live and data[:1] == b"{":  # ``_token_only``'s and ``_quiet_event``'s tests
                 if name in tokens and (data[-1:] == b"}" or _text(data).rstrip()[-1:] == "}"):
-                    self.events += 1  # (``_scanning`` holds: the stream has its first token already)
+                    passed += 1  # (``live``: the stream has its first token already)
                     pos += len(piece) + 2
                     continue
                 if name in quiet and data[-1:] == b"}" and not self._marked_bytes(data):
-                    self.events += 1
+                    passed += 1
                     pos += len(piece) + 2
                     continue
             try:
@@ -331,12 +346,66 @@ class Passthrough(Relay):
             except UnicodeDecodeError:
                 break
             decoded(ev)
+            live = self._scanning()
             pos += len(piece) + 2
+        self.events += passed
         if pos:  # (a read that begins with a byte order mark is the SSE decoder's from its first byte)
             self._sse.passed()
         if pos < len(chunk):
             self._feed_events(chunk[pos:])
         return chunk
+
+    def _feed_data_frames(self, chunk: bytes) -> bytes:
+        """Filtered, the SSE decoder at a boundary, ``chunk`` ASCII with no CR and ending a frame: what
+        ``_feed_events`` does with it, frame by frame. A frame of the usual unnamed shape (``data: <data>``,
+        one line) is split from the read as the SSE decoder's run of usual frames does
+        (``shared.sse._usual_frames``: ASCII, so a character is a byte); a token frame (``_token_only``'s
+        test, its data read by the token test's ``data``) passes as its bytes, with no ``SSEEvent``
+        and no call of the filter, as ``_frame`` passes it; any other gets the event the SSE decoder would
+        have made and goes to the decoder and the filter (and the wire's repair frames around it,
+        ``_placed``). From the first piece of any other shape (a name, comments, more lines, an empty
+        piece) the rest of the read goes to ``_feed_events``."""
+        keep, decoded, view, token = self._filter, self._decoded, self.view, self._token_data
+        assert keep is not None and token is not None
+        pieces = chunk.decode("ascii").split("\n\n")
+        pieces.pop()  # "" after the read's last blank line
+        out: list[bytes] = []
+        run = pos = tokens = 0  # ``chunk[run:pos]``: frames that go out as they came, not yet in ``out``
+        # ``_token_only``'s test for an unnamed event, less its per-event part; only a decoded frame
+        # changes it
+        live = (self.saw_content or self._opened) and not self.decoder.done and self.error is None
+        for piece in pieces:
+            if not piece.startswith("data: ") or "\n" in piece:
+                break
+            end = pos + len(piece) + 2
+            data = piece[6:]
+            if live and data[:1] == "{" and (data[-1:] == "}" or data.rstrip()[-1:] == "}") and token(data):
+                tokens += 1
+            else:
+                if tokens:  # counted as ``_token_only`` counts each, before the decoder reads this one
+                    self.events += tokens
+                    self.started = self.saw_content = True
+                    tokens = 0
+                raw = chunk[pos:end]
+                ev = SSEEvent(None, data, False, None, None, raw)
+                frame = keep(ev, decoded(ev), view)
+                if frame is not raw or self._mended is not None:
+                    out.append(chunk[run:pos])
+                    out += [frame] if self._mended is None else self._placed([ev], [frame])
+                    run = end
+                live = (self.saw_content or self._opened) and not self.decoder.done and self.error is None
+            pos = end
+        if tokens:
+            self.events += tokens
+            self.started = self.saw_content = True
+        if pos:
+            self._sse.passed()
+        if run == 0 and pos == len(chunk):
+            return chunk  # every frame as it came
+        out.append(chunk[run:pos])
+        if pos < len(chunk):
+            out.append(self._feed_events(chunk[pos:] if pos else chunk))
+        return b"".join(out)
 
     def _marked_bytes(self, data: bytes) -> bool:
         marked = self._marked

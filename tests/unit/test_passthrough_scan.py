@@ -439,3 +439,75 @@ def test_a_read_of_whole_frames_decodes_only_the_frames_that_say_something() -> 
     first = Passthrough(pairing("anthropic", "anthropic"), View(model="m"))
     ref = EventPassthrough(pairing("anthropic", "anthropic"), View(model="m"))
     assert first.feed(error) == ref.feed(error) and _facts(first) == _facts(ref) and first.error is not None
+
+
+# Chat frames next to the usual unnamed shape that ``Passthrough._feed_data_frames`` must tell apart: bytes
+# not ASCII, a CR, shapes it hands to the SSE decoder, and chunks its token test must refuse (another
+# model, a trailing space, a finish, usage, an error, a tool call sent as an object, a blank event).
+CHAT_ODD_FRAMES = [
+    b'data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-x","choices":[{"index":0,"delta":{"content":"\xc3\xa9"},"logprobs":null,"finish_reason":null}],"usage":null}\n\n',
+    b'data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-x","choices":[{"index":0,"delta":{"content":"\xff"},"logprobs":null,"finish_reason":null}],"usage":null}\n\n',
+    b'data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"other-model","choices":[{"index":0,"delta":{"content":"m "},"logprobs":null,"finish_reason":null}],"usage":null}\n\n',
+    b'data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-x","choices":[{"index":0,"delta":{"content":"s "},"logprobs":null,"finish_reason":null}],"usage":null} \n\n',
+    b'data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-x","choices":[{"index":0,"delta":{"content":"x"},"logprobs":null,"finish_reason":null}],"usage":null}\r\n\r\n',
+    b'data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-x","choices":[{"index":0,"delta":{"content":"t "},"logprobs":null,"finish_reason":null}],"usage":null}x\n\n',
+    b'data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-x","choices":[{"index":0,"delta":{"content":"q\\"uote"},"logprobs":null,"finish_reason":null}],"usage":null}\n\n',
+    b'data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-x","choices":[{"index":0,"delta":{"content":"f"},"logprobs":null,"finish_reason":"length"}],"usage":null}\n\n',
+    b'data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-x","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}\n\n',
+    b'data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-x","choices":[{"index":0,"delta":{"content":"u"},"logprobs":null,"finish_reason":null}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}\n\n',
+    b'data: {"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c","function":{"name":"f","arguments":{"a":1}}}]}}]}\n\n',
+    b'data: {"error":{"message":"busy","type":"server_error"}}\n\n',
+    b'data: {"broken"\n\n',
+    b"data: \n\n",
+    b"data:\n\n",
+    b'data:{"choices":[]}\n\n',
+    b'data: {"choices":[]}\ndata: {}\n\n',
+    b': keep-alive\ndata: {"choices":[]}\n\n',
+    b'id: 7\ndata: {"choices":[]}\n\n',
+    b'event: x\ndata: {"choices":[]}\n\n',
+    b"\n",
+    b"data: [DONE]\n\n",
+]
+
+
+def _chat_frame_reads(body: bytes, rng: random.Random) -> list[bytes]:
+    """``body`` read in pieces that each end at a blank line: the reads ``_feed_data_frames`` takes."""
+    ends = [m.end() for m in re.finditer(rb"\n\n", body)]
+    cuts = sorted(set(rng.sample(ends, min(len(ends), rng.choice([0, 1, 2, 4, 8])))))
+    edges = [0, *[c for c in cuts if 0 < c < len(body)], len(body)]
+    return [body[a:b] for a, b in zip(edges, edges[1:], strict=False) if b > a]
+
+
+def test_chat_reads_of_whole_frames_with_odd_frames_among_them() -> None:
+    """Chat reads cut at blank lines only (``_feed_data_frames``'s reads), with adversarial texts, tool
+    calls, odd framing and the odd frames above: the same bytes and facts as the event-by-event reference."""
+    rng = random.Random(2026120112)
+    for trial in range(400):
+        texts = _texts(rng, rng.randrange(0, 12))
+        body = _chat_tools(texts, rng) if trial % 5 == 4 else _chat(texts, ascii_json=trial % 3 == 0)
+        frames = _frames(body)
+        for _ in range(rng.randrange(0, 4)):
+            frames.insert(rng.randrange(len(frames) + 1), rng.choice(CHAT_ODD_FRAMES))
+        body = b"".join(frames)
+        body = _cut(_odd(body, rng, "openai_chat"), rng) if trial % 3 == 1 else body
+        _compare("openai_chat", body, _chat_frame_reads(body, rng), include_usage=trial % 2 == 0)
+
+
+@pytest.mark.parametrize("include_usage", [True, False])
+def test_a_chat_read_of_whole_frames_is_split_without_the_sse_decoder(include_usage: bool) -> None:
+    """A read of whole usual chat frames is split by the relay itself: the SSE decoder is not given it, the
+    text chunks after the first chunk reach no decoder, and the usage chunk the gateway asked for on the
+    client's behalf is still cut out."""
+    body = chat_stream(4)
+    view = View(model="m", include_usage=include_usage)
+    relay = Passthrough(pairing("openai_chat", "openai_chat"), view)
+    fed: list[str] = []
+    decode, split = relay.decoder.feed, relay._sse.feed
+    relay.decoder.feed = lambda ev: fed.append(ev.data) or decode(ev)  # type: ignore[method-assign,func-returns-value]
+    relay._sse.feed = lambda chunk: fed.append("sse") or split(chunk)  # type: ignore[method-assign,func-returns-value]
+    ref = EventPassthrough(pairing("openai_chat", "openai_chat"), view)
+    out = relay.feed(body)
+    assert out == ref.feed(body) and (b'"usage":{' in out) == include_usage
+    assert _facts(relay) == _facts(ref) and relay.complete
+    assert len(fed) == 4 and "sse" not in fed and not any('"content":"w' in f for f in fed)
+    assert relay.finish() == ref.finish() and _facts(relay) == _facts(ref)

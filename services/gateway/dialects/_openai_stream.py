@@ -106,8 +106,15 @@ class TextChunks:
         self._padded = False
 
     def __call__(self, ev: SSEEvent) -> bool:
-        d, head, tail = ev.data, self._head, self._tail
-        if head is not None and not ev.comment and d.startswith(head) and self._decoder.model == self._model:
+        return not ev.comment and self.data(ev.data, ev)
+
+    def data(self, d: str, ev: SSEEvent | None = None) -> bool:
+        """The same test for the data of an event that is no comment (``ev``, when the caller has it: the
+        event ``is_text_chunk`` reads; made from ``d`` only when that test runs, for a chunk of a shape
+        not yet learnt). A relay that splits a read into frames itself asks this, without an event for
+        each text chunk."""
+        head, tail = self._head, self._tail
+        if head is not None and d.startswith(head) and self._decoder.model == self._model:
             start = len(head)
             if self._padded:
                 end = d.find(tail, start)
@@ -125,7 +132,7 @@ class TextChunks:
                 end = len(d) - len(tail)
                 if '"' not in d[start:end] and d[end - 1] != "\\":
                     return True
-        if not is_text_chunk(ev):
+        if not is_text_chunk(SSEEvent(None, d) if ev is None else ev):
             return False
         known = self._decoder.model
         if not _names_no_other_model(d, known):
