@@ -161,8 +161,9 @@ class Passthrough(Relay):
     # first token, in short reads too (``_quiet_event``): the closing frames of a short Responses answer
     # are most of what the decoder read after its first token.
     skips_quiet = True
-    # Unfiltered short reads of whole named frames are split into frames as bytes (``_feed_frames``),
-    # an ``SSEEvent`` made only for a frame the decoder reads
+    # Short reads of whole frames are split into frames as bytes, an ``SSEEvent`` made only for a frame
+    # the decoder reads: unfiltered ones of named frames (``_feed_frames``), and filtered ones of unnamed
+    # frames on a wire whose token test reads data alone (``_feed_data_frames``)
     reads_frames = True
     rules_usage_deltas = False  # a frame filter reads a delta's kind only (``registry.FrameFilter``)
 
