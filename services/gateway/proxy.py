@@ -141,6 +141,7 @@ class Proxy:
             up = _clamped(up, within)
         att = Attempt(route, pair.wire.name, pair.translated)
         call.attempts.append(att)
+        in_band = False  # an error inside a 200's stream, not an HTTP refusal (``_within_output_limit``'s)
         try:
             resp = await self.upstream.send(provider, up.url, up.headers, up.body)
             if resp.status in (400, 422):
@@ -148,6 +149,7 @@ class Proxy:
             try:
                 if resp.status >= 400:
                     raise await self.upstream.error_from(resp, provider)
+                in_band = True
                 att.headers = provider.response_headers(resp.headers)
                 if call.stream:
                     return await self._relay_stream(request, call, att, pair, up.view, provider, Chunks(resp))
@@ -162,7 +164,8 @@ class Proxy:
         except UpstreamError as exc:
             att.failed(exc)
             if (
-                retried < 2
+                in_band
+                and retried < 2
                 and (limit := self._stated_in_stream(call, provider, route, up, exc)) is not None
                 and (within is None or limit < within)
             ):

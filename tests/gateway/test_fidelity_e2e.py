@@ -1712,6 +1712,38 @@ def test_a_window_limit_then_what_the_prompt_leaves_is_retried_twice(gw: Stack, 
     assert gw.row_for("t17-window")["status"] == 200
 
 
+def test_http_refusals_are_retried_at_most_twice_in_a_stream_too(gw: Stack, up: ScriptedUpstream) -> None:
+    """Review of s12 17-c/f/g: "never more than two retries" (``_within_output_limit``) holds for a streamed
+    request too: after the second retry's HTTP refusal, the in-band retry path (``_stated_in_stream``, for
+    refusals inside a 200's stream) must not read that HTTP refusal against the first request's max_tokens
+    and start more attempts. Before: a fourth request (7992) and more."""
+
+    def context(asked: int, prompt: int) -> dict[str, Any]:
+        message = (
+            f"This model's maximum context length is 8192 tokens. However, you requested {asked} output tokens and "
+            f"your prompt contains at least {prompt} input tokens, for a total of at least {asked + prompt} tokens."
+        )
+        return {"object": "error", "message": message, "type": "BadRequestError", "code": 400}
+
+    moonshot = {
+        "error": {
+            "message": "Invalid request: Your request exceeded model token limit: 8192 (requested: 32012)",
+            "type": "invalid_request_error",
+        }
+    }
+    up.script(
+        DEEPSEEK,
+        json_answer(moonshot, 400),
+        json_answer(context(8180, 100), 400),
+        json_answer(context(8092, 200), 400),
+        sse(ok_stream("kimi-chat")),
+    )
+    r = post(gw, "/v1/messages", claude_code_request("kimi-chat"), "t17-thrice", AV)
+    assert sent_limits(up, DEEPSEEK) == [32000, 8180, 8092]
+    assert r.status_code == 400 and "8092 output tokens" in r.json()["error"]["message"]
+    assert gw.row_for("t17-thrice")["status"] == 400
+
+
 def test_a_clamp_after_anthropics_refusal_keeps_the_thinking_budget_below_max_tokens(
     gw: Stack, up: ScriptedUpstream
 ) -> None:
