@@ -218,7 +218,7 @@ class Proxy:
                 retry = self._build(call, provider, route, pair)
                 if not stated.lasting:  # what this prompt leaves of the context window: this retry only
                     retry = _clamped(retry, stated.tokens)
-                if retry.body == up.body:
+                if not _asks_less(retry, up):  # as much as was refused (a limit above it): no retry
                     raise err
                 resp = await self.upstream.send(provider, retry.url, retry.headers, retry.body)
                 if not again or resp.status not in (400, 422):
@@ -601,6 +601,16 @@ class Proxy:
         return web.Response(
             body=orjson.dumps(body), status=status, content_type="application/json", headers=headers
         )
+
+
+def _asks_less(retry: Upstream, up: Upstream) -> bool:
+    """Whether ``retry`` asks for fewer output tokens than ``up`` (``asked_output_tokens``), or, when either
+    states none, differs from it at all: a retry within a stated limit that asks for as much as the refused
+    request, or more (a second refusal stating a larger remainder than the first), would be refused again."""
+    if retry.body == up.body:
+        return False
+    new, old = asked_output_tokens(retry.body), asked_output_tokens(up.body)
+    return new is None or old is None or new < old
 
 
 def _clamped(up: Upstream, limit: int) -> Upstream:
