@@ -141,6 +141,7 @@ class Proxy:
             up = _clamped(up, within)
         att = Attempt(route, pair.wire.name, pair.translated)
         call.attempts.append(att)
+        in_band = False  # an error inside a 200's stream, not an HTTP refusal (``_within_output_limit``'s)
         try:
             resp = await self.upstream.send(provider, up.url, up.headers, up.body)
             if resp.status in (400, 422):
@@ -148,6 +149,7 @@ class Proxy:
             try:
                 if resp.status >= 400:
                     raise await self.upstream.error_from(resp, provider)
+                in_band = True
                 att.headers = provider.response_headers(resp.headers)
                 if call.stream:
                     return await self._relay_stream(request, call, att, pair, up.view, provider, Chunks(resp))
@@ -162,7 +164,8 @@ class Proxy:
         except UpstreamError as exc:
             att.failed(exc)
             if (
-                retried < 2
+                in_band
+                and retried < 2
                 and (limit := self._stated_in_stream(call, provider, route, up, exc)) is not None
                 and (within is None or limit < within)
             ):
@@ -215,7 +218,7 @@ class Proxy:
                 retry = self._build(call, provider, route, pair)
                 if not stated.lasting:  # what this prompt leaves of the context window: this retry only
                     retry = _clamped(retry, stated.tokens)
-                if retry.body == up.body:
+                if not _asks_less(retry, up):  # as much as was refused (a limit above it): no retry
                     raise err
                 resp = await self.upstream.send(provider, retry.url, retry.headers, retry.body)
                 if not again or resp.status not in (400, 422):
@@ -618,6 +621,16 @@ class Proxy:
         return web.Response(
             body=orjson.dumps(body), status=status, content_type="application/json", headers=headers
         )
+
+
+def _asks_less(retry: Upstream, up: Upstream) -> bool:
+    """Whether ``retry`` asks for fewer output tokens than ``up`` (``asked_output_tokens``), or, when either
+    states none, differs from it at all: a retry within a stated limit that asks for as much as the refused
+    request, or more (a second refusal stating a larger remainder than the first), would be refused again."""
+    if retry.body == up.body:
+        return False
+    new, old = asked_output_tokens(retry.body), asked_output_tokens(up.body)
+    return new is None or old is None or new < old
 
 
 def _clamped(up: Upstream, limit: int) -> Upstream:

@@ -1859,6 +1859,63 @@ def test_a_window_limit_then_what_the_prompt_leaves_is_retried_twice(gw: Stack, 
     assert gw.row_for("t17-window")["status"] == 200
 
 
+def test_http_refusals_are_retried_at_most_twice_in_a_stream_too(gw: Stack, up: ScriptedUpstream) -> None:
+    """Review of s12 17-c/f/g: "never more than two retries" (``_within_output_limit``) holds for a streamed
+    request too: after the second retry's HTTP refusal, the in-band retry path (``_stated_in_stream``, for
+    refusals inside a 200's stream) must not read that HTTP refusal against the first request's max_tokens
+    and start more attempts. Before: a fourth request (7992) and more."""
+
+    def context(asked: int, prompt: int) -> dict[str, Any]:
+        message = (
+            f"This model's maximum context length is 8192 tokens. However, you requested {asked} output tokens and "
+            f"your prompt contains at least {prompt} input tokens, for a total of at least {asked + prompt} tokens."
+        )
+        return {"object": "error", "message": message, "type": "BadRequestError", "code": 400}
+
+    moonshot = {
+        "error": {
+            "message": "Invalid request: Your request exceeded model token limit: 8192 (requested: 32012)",
+            "type": "invalid_request_error",
+        }
+    }
+    up.script(
+        DEEPSEEK,
+        json_answer(moonshot, 400),
+        json_answer(context(8180, 100), 400),
+        json_answer(context(8092, 200), 400),
+        sse(ok_stream("kimi-chat")),
+    )
+    r = post(gw, "/v1/messages", claude_code_request("kimi-chat"), "t17-thrice", AV)
+    assert sent_limits(up, DEEPSEEK) == [32000, 8180, 8092]
+    assert r.status_code == 400 and "8092 output tokens" in r.json()["error"]["message"]
+    assert gw.row_for("t17-thrice")["status"] == 400
+
+
+def test_a_second_retry_never_asks_for_more_than_the_refused_one(gw: Stack, up: ScriptedUpstream) -> None:
+    """Review of s12 17-c/f/g: the second retry within a stated limit must ask for less than the first (as
+    ``_within_output_limit`` says): asked 8180 (Moonshot's window minus the prompt), a refusal that states a
+    larger remainder (16384 - 12) would have the gateway ask for 16372, more than it was just refused. The
+    client gets that second refusal; no third request."""
+    first = {
+        "error": {
+            "message": "Invalid request: Your request exceeded model token limit: 8192 (requested: 32012)",
+            "type": "invalid_request_error",
+        }
+    }
+    second = {
+        "object": "error",
+        "message": "This model's maximum context length is 16384 tokens. However, you requested 8180 output "
+        "tokens and your prompt contains at least 12 input tokens, for a total of at least 8192 tokens.",
+        "type": "BadRequestError",
+        "code": 400,
+    }
+    up.script(DEEPSEEK, json_answer(first, 400), json_answer(second, 400), sse(ok_stream("kimi-chat")))
+    r = post(gw, "/v1/messages", claude_code_request("kimi-chat"), "t17-more", AV)
+    assert sent_limits(up, DEEPSEEK) == [32000, 8180]
+    assert r.status_code == 400 and "16384" in r.json()["error"]["message"]
+    assert gw.row_for("t17-more")["status"] == 400
+
+
 def test_a_clamp_after_anthropics_refusal_keeps_the_thinking_budget_below_max_tokens(
     gw: Stack, up: ScriptedUpstream
 ) -> None:

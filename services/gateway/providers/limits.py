@@ -4,8 +4,9 @@ allows (Claude Code asks for 32,000–64,000 output tokens; gpt-4o accepts 16,38
 Matched by the longest prefix of the bare model name (vendor prefix stripped, dots read as dashes, so
 OpenRouter's ``anthropic/claude-sonnet-4.5`` matches ``claude-sonnet-4-5``). Unknown models: no clamp,
 unless the catalog file gives a limit (docs/catalog.md, ``max_output_tokens``) or the upstream states one
-when it refuses a request (``limit_from_refusal``; the gateway then retries once with it, and remembers it
-when it is the model's own limit rather than what the context window leaves after that request's prompt).
+when it refuses a request (``limit_from_refusal``; the gateway then retries within it, at most twice, and
+remembers it when it is the model's own limit rather than what the context window leaves after that request's
+prompt, or a cap on requests that are not streamed).
 """
 
 from __future__ import annotations
@@ -139,11 +140,11 @@ _CONTEXT_LEFT = (
         re.I | re.S,
     ),
 )
-# The window and the whole request (prompt + the output asked for), when only that is stated. Moonshot (Kimi):
-# "Invalid request: Your request exceeded model token limit: 8192 (requested: 32012)"
 # A cap on requests that are not streamed, not the model's (Fireworks: "Requests with max_tokens > 4096 must have
 # stream=true"): this request's retry only, a streamed one may ask for more (s12 variant 17-i)
 _UNSTREAMED = re.compile(r"max_tokens > (\d+) must have stream=true", re.I)
+# The window and the whole request (prompt + the output asked for), when only that is stated. Moonshot (Kimi):
+# "Invalid request: Your request exceeded model token limit: 8192 (requested: 32012)"
 _REQUESTED = re.compile(r"exceeded model token limit: (\d+) \(requested: (\d+)\)", re.I)
 _TOKEN_FIELDS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
 
@@ -162,7 +163,8 @@ def limit_from_refusal(message: str, asked: int | None = None) -> StatedLimit | 
 
     ``asked``: the output tokens the refused request asked for (``asked_output_tokens``), for a refusal that
     states only the window and the whole request (Moonshot's ``requested``, prompt + ``max_tokens``): what
-    is left is the window minus the prompt, for this request only (s10 variant 17-d)."""
+    is left is the window minus the prompt, for this request only (s10 variant 17-d). A cap on requests that
+    are not streamed (``_UNSTREAMED``) is for this request only too."""
     if "token" not in message.lower():
         return None
     if m := _UNSTREAMED.search(message):
