@@ -207,7 +207,8 @@ def _cost(attempt: Attempt, usage: Usage, pricer: Pricer) -> tuple[float | None,
         own = pricer.rates(route.provider, route.model)
     geo = geo_multiplier(usage.inference_geo)  # US-only inference costs more on every token
     if not usage.iterations:  # one part: priced at once, without the sums over parts below
-        fast = speed_multiplier(route.model, usage.speed)  # so does fast mode
+        # so does fast mode (no call when the speed is not stated: most answers)
+        fast = 1.0 if usage.speed is None else speed_multiplier(route.model, usage.speed)
         if own is None or fast is None:
             return usage.provider_cost_usd, None
         billed = _billed(usage, usage.web_search_requests)
