@@ -15,6 +15,7 @@ modalities' counts, so they are not priced.
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -159,6 +160,48 @@ _GEO_MULTIPLIERS = {"us": 1.1}
 def geo_multiplier(inference_geo: str | None) -> float:
     """The factor on a request's token prices for where it ran (``usage.inference_geo``); 1.0 when unknown."""
     return _GEO_MULTIPLIERS.get(inference_geo, 1.0) if inference_geo else 1.0
+
+
+# Anthropic's fast mode (``speed: "fast"``): every token category, cache reads and writes included, costs a
+# per-model multiple of the standard rates, tier by tier (the multiplier applies "across the full context
+# window"); web searches keep their price, and a request the API served at standard speed (a fallback, or a
+# model whose fast mode was removed) is billed at standard. The answer's ``usage.speed`` says which tier
+# served it. Sources (fast-mode docs, platform.claude.com/docs/en/build-with-claude/fast-mode, and
+# code.claude.com/docs/en/fast-mode, with each model's pricing page):
+# - Opus 4.6: 6× ($30 / $150 per MTok ≤ 200K input tokens, $60 / $225 above: 6× the long-context rates).
+# - Opus 4.7: 6× ($30 / $150; Claude Code fast-mode docs).
+# - Opus 4.8: 2× ($10 / $50; Claude Code fast-mode docs).
+# - Opus 5: 2× ($10 / $50; OpenRouter's ``claude-opus-5-fast``: "2x pricing relative to regular Opus 5").
+# - Opus 5.5: 2× ($8 / $40 on $4 / $20; LiteLLM's Opus 5.5 notes: "about 2x the base price").
+# - Fable 5.2: 2× "across all token types (input, output, 5-minute and 1-hour cache write, and cache hit
+#   tokens). Web search tool calls are billed at the standard rate" (Google Cloud's Fable 5.2 model page;
+#   $16 / $80 on $8 / $40).
+# - Mythos 5.2: 2× (it shares Fable 5.2's specifications and pricing; fast-mode docs list it as supported).
+# Keys are Anthropic model ids without a date suffix; dots read as dashes (OpenRouter's ``claude-opus-4.6``).
+FAST_MULTIPLIERS = {
+    "claude-opus-4-6": 6.0,
+    "claude-opus-4-7": 6.0,
+    "claude-opus-4-8": 2.0,
+    "claude-opus-5": 2.0,
+    "claude-opus-5-5": 2.0,
+    "claude-fable-5-2": 2.0,
+    "claude-mythos-5-2": 2.0,
+}
+_DATED = re.compile(r"-\d{8}$")
+
+
+def speed_multiplier(model: str, speed: str | None) -> float | None:
+    """The factor on a request's token prices for the speed tier that served it (``usage.speed``).
+
+    1.0 when the speed is not stated or is not "fast" (standard, or a fast request that fell back). For
+    "fast", ``FAST_MULTIPLIERS`` of ``model`` (an Anthropic id, dated or not, with or without a
+    ``vendor/`` prefix); None when the model's fast price is not known, so the cost is unknown rather than
+    understated.
+    """
+    if speed != "fast":
+        return 1.0
+    name = _DATED.sub("", model.rsplit("/", 1)[-1].lower().replace(".", "-"))
+    return FAST_MULTIPLIERS.get(name)
 
 
 class Pricer:

@@ -19,7 +19,7 @@ from services.gateway.dialects.registry import Endpoint
 from services.gateway.errors import UpstreamError
 from services.gateway.providers.base import Route
 from shared.events import FailedAttempt, UsageEvent
-from shared.pricing import Billed, ModelRates, Pricer, geo_multiplier
+from shared.pricing import Billed, ModelRates, Pricer, geo_multiplier, speed_multiplier
 
 MESSAGE_LIMIT = 300  # characters of a failed attempt's message kept in the ledger
 
@@ -179,6 +179,11 @@ def _billed(u: Usage, searches: int) -> Billed:
     )
 
 
+def _times(geo: float, fast: float | None) -> float | None:
+    """The two price factors stacked; None when the speed's is unknown."""
+    return None if fast is None else geo * fast
+
+
 def _cost(attempt: Attempt, usage: Usage, pricer: Pricer) -> tuple[float | None, float | None]:
     """(cost, cache savings) of the answering attempt; None where a price is unknown.
 
@@ -189,7 +194,10 @@ def _cost(attempt: Attempt, usage: Usage, pricer: Pricer) -> tuple[float | None,
     web searches are counted for the whole request and priced at the route's model. The provider's own
     figure (OpenRouter's, what the user pays), when reported, is the cost; the savings still come from
     the rates, so they read the same on every provider. Tokens of a request that ran with US-only inference
-    (Anthropic's ``usage.inference_geo: "us"``) cost ``shared.pricing.geo_multiplier`` times the rates.
+    (Anthropic's ``usage.inference_geo: "us"``) cost ``shared.pricing.geo_multiplier`` times the rates, and
+    tokens served in fast mode (``usage.speed: "fast"``) ``shared.pricing.speed_multiplier`` times them (the
+    factors stack; searches keep their price); a fast request on a model whose fast price is unknown has
+    no token cost (None, never the standard price).
     """
     route = attempt.route
     own: ModelRates | None
@@ -199,31 +207,34 @@ def _cost(attempt: Attempt, usage: Usage, pricer: Pricer) -> tuple[float | None,
         own = pricer.rates(route.provider, route.model)
     geo = geo_multiplier(usage.inference_geo)  # US-only inference costs more on every token
     if not usage.iterations:  # one part: priced at once, without the sums over parts below
-        if own is None:
+        # so does fast mode (no call when the speed is not stated: most answers)
+        fast = 1.0 if usage.speed is None else speed_multiplier(route.model, usage.speed)
+        if own is None or fast is None:
             return usage.provider_cost_usd, None
         billed = _billed(usage, usage.web_search_requests)
         price, plain = own.price(billed), own.uncached_price(billed)
-        if geo != 1.0:  # on the tokens, not on the searches
+        if geo * fast != 1.0:  # on the tokens, not on the searches
+            g = geo * fast
             searched = billed.web_search_requests * own.web_search
-            price, plain = (price - searched) * geo + searched, (plain - searched) * geo + searched
+            price, plain = (price - searched) * g + searched, (plain - searched) * g + searched
         saved = plain - price
         return (price if usage.provider_cost_usd is None else usage.provider_cost_usd), saved
-    parts: list[tuple[ModelRates | None, Billed]] = [
+    parts: list[tuple[ModelRates | None, Billed, float | None]] = [
         (
             own if it.model in (None, route.model) else pricer.rates(route.provider, it.model),
             _billed(it.usage, 0),
+            _times(geo, speed_multiplier(it.model or route.model, usage.speed)),
         )
         for it in usage.iterations
     ]
-    parts.append((own, Billed(web_search_requests=usage.web_search_requests)))
+    parts.append((own, Billed(web_search_requests=usage.web_search_requests), 1.0))  # searches: not tokens
     cost: float | None = None
     savings: float | None = None
-    if all(rates is not None for rates, _ in parts):
+    if all(rates is not None and g is not None for rates, _, g in parts):
         prices = [
             (rates.price(b) * g, rates.uncached_price(b) * g)
-            for rates, b in parts
-            if rates is not None
-            for g in (geo if not b.web_search_requests else 1.0,)  # the searches' part: not tokens
+            for rates, b, g in parts
+            if rates is not None and g is not None
         ]
         cost = sum(p for p, _ in prices)
         savings = sum(u - p for p, u in prices)

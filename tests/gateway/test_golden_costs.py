@@ -316,6 +316,16 @@ ROWS = [
         0.00017,
         (200, 100, 800, 0),
     ),
+    # Anthropic fast mode (``usage.speed: "fast"``): Opus 4.6 at 6× every category ($30 / $150, fast-mode
+    # docs): 1000 × $30 + 100 × $150 = 45,000 µ$ (the standard price would be 7,500 µ$)
+    Row(
+        "anthropic fast mode",
+        "anthropic",
+        "claude-opus-4-6",
+        {"anthropic": {"input_tokens": 1000, "output_tokens": 100, "speed": "fast"}},
+        0.045,
+        (1000, 100, 0, 0),
+    ),
     # ---- OpenRouter: anthropic/claude-sonnet-4.5 ------------------------------------------------------
     # no cost reported: priced from tokens: 1000 × $3 + 10,000 × $0.30 + 100 × $15 = 3000 + 3000 + 1500 µ$
     Row(
@@ -338,6 +348,16 @@ ROWS = [
         0.000142,
         (40, 260, 0, 0),
         {"reasoning_tokens": 200},
+    ),
+    # OpenRouter sells fast mode as its own model id, listed at $30 / $150 (no fast multiple on top):
+    # 1000 × $30 + 100 × $150 = 45,000 µ$
+    Row(
+        "openrouter fast model id",
+        "openrouter",
+        "anthropic/claude-opus-4.6-fast",
+        {"openai_chat": chat(1000, 100)},
+        0.045,
+        (1000, 100, 0, 0),
     ),
     # usage.cost is what the account is charged: $0.0123 whatever the tokens say
     Row(

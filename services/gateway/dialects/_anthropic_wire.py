@@ -88,16 +88,23 @@ def usage_from_anthropic(u: dict[str, Any]) -> Usage:
     - ``server_tool_use.web_search_requests``: web searches, billed per search on top of tokens.
     - ``inference_geo``: where the request ran ("us": US-only inference, priced higher; data-residency
       docs), kept as ``Usage.inference_geo``.
+    - ``speed``: the speed tier that served the request ("fast": fast mode, priced at a per-model premium;
+      "standard": the list price, also when a fast request fell back; fast-mode docs), kept as
+      ``Usage.speed``. Streamed, it is in ``message_start``'s usage and may be repeated in
+      ``message_delta``'s (``merge_stream_usage`` keeps the latest).
     """
     tools = u.get("server_tool_use")
     searches = _int(tools.get("web_search_requests")) if type(tools) is dict else 0
     steps = u.get("iterations")
     steps = [it for it in steps if type(it) is dict] if type(steps) is list else None
     geo = u.get("inference_geo")
+    speed = u.get("speed")
     if not steps:
         counted = _counts(u, searches)
         if type(geo) is str:
             counted.inference_geo = geo
+        if type(speed) is str:
+            counted.speed = speed
         return counted
     iterations = tuple(
         Iteration(
@@ -109,6 +116,7 @@ def usage_from_anthropic(u: dict[str, Any]) -> Usage:
     usage.web_search_requests = searches
     usage.iterations = iterations
     usage.inference_geo = geo if type(geo) is str else None
+    usage.speed = speed if type(speed) is str else None
     return usage
 
 

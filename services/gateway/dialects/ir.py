@@ -48,6 +48,10 @@ class Usage:
     # ``usage.inference_geo``: "us" is US-only inference, ``shared.pricing.geo_multiplier``); None when not
     # stated. Not a bucket, so not compared.
     inference_geo: str | None = field(default=None, compare=False)
+    # The speed tier that served the request when that changes its price (Anthropic's ``usage.speed``:
+    # "fast" is fast mode, "standard" the list price, ``shared.pricing.speed_multiplier``); None when not
+    # stated. Not a bucket, so not compared.
+    speed: str | None = field(default=None, compare=False)
 
     @property
     def prompt_tokens(self) -> int:
