@@ -1,18 +1,19 @@
 """Thread CPU of the pieces of a request's path inside the running gateway: where a path's CPU goes.
 
 ``profile_gateway.py`` gives a scenario's gateway CPU per request; this splits it. The gateway runs with
-thread-CPU accumulators (``time.thread_time_ns``) wrapped around the pieces below (the relay's
-``make_relay``, ``feed`` and ``finish``, ``until_committed``, ``_pump``, ``SSEResponse.prepare``, the plain
-path's ``_relay_json`` and the ledger event's ``handlers.record``), at one connection: an ``async`` piece's
+thread-CPU accumulators (``time.thread_time_ns``) wrapped around these pieces: the relay's ``make_relay``,
+``feed``, ``_decoded`` (a frame the decoder reads, within ``feed``) and ``finish``; ``until_committed``,
+``_pump``, ``SSEResponse.prepare`` (two calls a stream: ours, then aiohttp's, which returns at once); the
+plain path's ``_relay_json``; the ledger event's ``handlers.record``. One connection: an ``async`` piece's
 figure is the thread's CPU between its start and its end, which at one connection is its own (plus the
-loop's, e.g. the upstream's read callbacks, while it waits). Each wrapper costs about 1 µs: read the figures
-as upper bounds. Unlike ``profile_translation.py``'s warm loops, this times the relay as it runs in the
-gateway: between the HTTP parsing, the upstream client and the ledger event (session 12: the Responses
-relay took ~125 µs there against ~50 µs warm, the same calls).
+loop's, e.g. the upstream's read callbacks, while it waits). Each wrapper costs about 1 µs: read the
+figures as upper bounds. Unlike ``profile_translation.py``'s warm loops, this times the relay as it runs in
+the gateway: between the HTTP parsing, the upstream client and the ledger event (session 12: the Responses
+relay took 137-157 µs there against ~50 µs warm, the same calls; docs/benchmarks.md).
 
     python bench/piece_clock.py [--only "responses, stream"] [--requests 2000] [--nginx]
 
-Figures are per request (every request of the scenario, warm-up included, so divide by requests + 200).
+Figures are per request: each piece's total over every request of the scenario (its 200 warm-up ones too)\ndivided by requests + 200.
 Not part of ``make bench``: a developer's measuring tool.
 """
 
@@ -80,7 +81,8 @@ def gateway(out: str) -> None:
     _wrap(proxy, "make_relay", "make_relay", acc)
     _wrap(relay.Passthrough, "feed", "relay.feed", acc)
     _wrap(relay.Passthrough, "finish", "relay.finish", acc)
-    _wrap(proxy.SSEResponse, "prepare", "SSEResponse.prepare (x2: nested)", acc)
+    _wrap(relay.Passthrough, "_decoded", "relay._decoded (in feed: a frame decoded)", acc)
+    _wrap(proxy.SSEResponse, "prepare", "SSEResponse.prepare (ours, aiohttp's)", acc)
     _wrap(proxy.Proxy, "until_committed", "until_committed (incl. relay.feed)", acc)
     _wrap(proxy.Proxy, "_pump", "_pump (incl. its writes)", acc)
     _wrap(proxy.Proxy, "_relay_stream", "_relay_stream (all of the above)", acc)
