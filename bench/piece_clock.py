@@ -13,7 +13,8 @@ relay took 137-157 µs there against ~50 µs warm, the same calls; docs/benchmar
 
     python bench/piece_clock.py [--only "responses, stream"] [--requests 2000] [--nginx]
 
-Figures are per request: each piece's total over every request of the scenario (its 200 warm-up ones too)\ndivided by requests + 200.
+Figures are per request: each piece's total over every request of the scenario (its 200 warm-up ones too)
+divided by requests + 200.
 Not part of ``make bench``: a developer's measuring tool.
 """
 
