@@ -9,7 +9,7 @@ figure is the thread's CPU between its start and its end, which at one connectio
 loop's, e.g. the upstream's read callbacks, while it waits). Each wrapper costs about 1 µs: read the
 figures as upper bounds. Unlike ``profile_translation.py``'s warm loops, this times the relay as it runs in
 the gateway: between the HTTP parsing, the upstream client and the ledger event (session 12: the Responses
-relay took 137-157 µs there against ~50 µs warm, the same calls; docs/benchmarks.md).
+relay took 119-159 µs there against ~50 µs warm, the same calls; docs/benchmarks.md).
 
     python bench/piece_clock.py [--only "responses, stream"] [--requests 2000] [--nginx]
 
