@@ -480,7 +480,9 @@ class Proxy:
             att.ttft_ms = (time.monotonic() - call.t0) * 1000
         if not first and not chunks.ended:
             await response.write(b"")  # nothing to say yet: the headers go out now, on their own
-        held = await self._first_token_out(relay, response, first, provider)  # read, not yet written
+        held = first  # read, not yet written
+        if relay.has_rest:  # tested here: no coroutine made for the streams that have nothing to split
+            held = await self._first_token_out(relay, response, held, provider)
 
         keepalive_s = self.upstream.keepalive_s
         quiet_since = time.monotonic()  # when the client last got something
@@ -515,7 +517,8 @@ class Proxy:
                     held = provider.scrub_bytes(held)
                 if relay.saw_content and att.ttft_ms is None:
                     att.ttft_ms = (time.monotonic() - call.t0) * 1000
-                    held = await self._first_token_out(relay, response, held, provider)
+                    if relay.has_rest:
+                        held = await self._first_token_out(relay, response, held, provider)
         except UpstreamError as exc:
             if not relay.complete or relay.error is not None:
                 failed = relay.fail(502, exc.message, exc.error_type or "broken_stream")
@@ -541,9 +544,8 @@ class Proxy:
         """When the read that brought the first token was translated only up to it (``Relay.has_rest``),
         ``held`` (which ends with that token) is written now and the rest of the read translated after:
         returns what is then held. A whole answer read at once no longer waits for all of it to be
-        translated before its first token goes out, at the cost of one more write per stream."""
-        if not relay.has_rest:
-            return held
+        translated before its first token goes out, at the cost of one more write per stream. The caller
+        tests ``relay.has_rest`` first."""
         try:
             await response.write(held)
         except BaseException:
