@@ -168,7 +168,10 @@ def geo_multiplier(inference_geo: str | None) -> float:
 # model whose fast mode was removed) is billed at standard. The answer's ``usage.speed`` says which tier
 # served it. Sources (fast-mode docs, platform.claude.com/docs/en/build-with-claude/fast-mode, and
 # code.claude.com/docs/en/fast-mode, with each model's pricing page):
-# - Opus 4.6: 6× ($30 / $150 per MTok ≤ 200K input tokens, $60 / $225 above: 6× the long-context rates).
+# - Opus 4.6: 6× ($30 / $150 per MTok). The first fast-mode table read $60 / $225 above 200K input tokens
+#   (6× the long-context rates of the time); Opus 4.6 is now listed flat to 1M ($5 / $25, genai-prices
+#   too) and fast mode is "a multiplier on standard rates across the full context window, including
+#   requests over 200k input tokens", so a fast request above 200K costs $30 / $150 as well.
 # - Opus 4.7: 6× ($30 / $150; Claude Code fast-mode docs).
 # - Opus 4.8: 2× ($10 / $50; Claude Code fast-mode docs).
 # - Opus 5: 2× ($10 / $50; OpenRouter's ``claude-opus-5-fast``: "2x pricing relative to regular Opus 5").

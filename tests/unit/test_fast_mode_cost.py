@@ -175,3 +175,12 @@ def test_savings_and_unknown_parts_with_iterations_still_read_the_speed() -> Non
         iterations=(Iteration(Usage(input_tokens=10), model="claude-sonnet-4-5"),),
     )
     assert event(usage, Route("anthropic", "claude-opus-4-8")).cost_usd is None
+
+
+def test_fast_opus_4_6_above_200k_is_the_flat_fast_rate() -> None:
+    """The fast-mode docs now price "across the full context window, including requests over 200k input
+    tokens", and Opus 4.6 is listed flat to 1M: 300K input at $30 and 10K output at $150 (not the first
+    table's $60 / $225, which ``shared/pricing.py`` once quoted as the price charged)."""
+    long = usage_from_anthropic({"input_tokens": 300_000, "output_tokens": 10_000, "speed": "fast"})
+    cost = event(long, Route("anthropic", "claude-opus-4-6")).cost_usd
+    assert cost == pytest.approx((300_000 * 30 + 10_000 * 150) / 1e6, abs=1e-9)
