@@ -94,12 +94,13 @@ def recorder_switches(rec: int) -> int:
 
 def apply(state: str, rec: int, on: bool) -> None:
     """Put the recorder in ``state`` (``on``) or back to normal: ``stop`` SIGSTOPs it (its writer then gets
-    nothing to commit), ``nice`` renices its whole tree to 19, ``idle`` gives its whole tree SCHED_IDLE."""
+    nothing to commit), ``nice`` renices its whole tree to 19 (``niceN``: to N), ``idle`` gives its whole tree
+    SCHED_IDLE."""
     if state == "stop":
         os.kill(rec, signal.SIGSTOP if on else signal.SIGCONT)
-    for tid in recorder_threads(rec) if state in ("nice", "idle") else []:
-        if state == "nice":
-            os.setpriority(os.PRIO_PROCESS, tid, 19 if on else 0)
+    for tid in recorder_threads(rec) if state.startswith("nice") or state == "idle" else []:
+        if state.startswith("nice"):
+            os.setpriority(os.PRIO_PROCESS, tid, int(state[4:] or 19) if on else 0)
         else:
             policy = os.SCHED_IDLE if on else os.SCHED_OTHER
             os.sched_setscheduler(tid, policy, os.sched_param(0))
