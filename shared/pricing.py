@@ -212,6 +212,8 @@ class Pricer:
 
     def __init__(self, overrides: dict[tuple[str, str], ModelRates] | None = None) -> None:
         self._cache: dict[tuple[str, str], ModelRates | None] = dict(overrides or {})
+        self._tiers: dict[tuple[str, str, str], ModelRates | None] = {}
+        self._overridden: set[tuple[str, str]] = set(overrides or {})
         self._lock = threading.Lock()
 
     def rates(self, provider: str, model: str) -> ModelRates | None:
@@ -225,6 +227,28 @@ class Pricer:
             self._cache[key] = found
         return found
 
+    def tier_rates(self, provider: str, model: str, service_tier: str) -> ModelRates | None:
+        """``model``'s rates at the OpenAI service tier that served a request (``service_tier`` of the
+        answer: "flex", "priority", "scale", "default", "auto").
+
+        genai-prices' price variant ``when={"service_tier": tier}`` for the model, priced like ``rates``
+        (OpenAI pricing page, "Flex" / "Priority" tabs: flex is about half, priority about 1.7-2x). A tier
+        without such a variant for the model ("default", "auto", an unknown tier, a provider that lists
+        none) gets ``rates(provider, model)``, the standard price, as do models an override prices.
+        Resolved once per (provider, model, tier).
+        """
+        key = (provider, model, service_tier)
+        try:
+            return self._tiers[key]
+        except KeyError:
+            pass
+        found = None if (provider, model) in self._overridden else _lookup(provider, model, service_tier)
+        if found is None:
+            found = self.rates(provider, model)
+        with self._lock:
+            self._tiers[key] = found
+        return found
+
     def list_rates(self, provider: str, model: str) -> ModelRates | None:
         """``provider``'s own list price for ``model`` from the price data, whatever override is set (a
         catalog file's price is one user's contract, not the list price)."""
@@ -233,6 +257,8 @@ class Pricer:
     def set_override(self, provider: str, model: str, rates: ModelRates) -> None:
         with self._lock:
             self._cache[(provider, model)] = rates
+            self._overridden.add((provider, model))
+            self._tiers = {k: v for k, v in self._tiers.items() if k[:2] != (provider, model)}
 
     def cost(
         self,
@@ -250,13 +276,26 @@ class Pricer:
         return rates.cost(input_tokens, output_tokens, cache_read, cache_write)
 
 
-def _lookup(provider: str, model: str) -> ModelRates | None:
+def _lookup(provider: str, model: str, service_tier: str | None = None) -> ModelRates | None:
+    """``provider``'s price of ``model`` from genai-prices, None when unknown. With ``service_tier``, the
+    price of its ``service_tier`` variant, None when the model has no variant with prices for that tier."""
     snapshot = data_snapshot.get_snapshot()
     try:
-        _, info = snapshot.find_provider_model(model, None, provider, None)
+        found_provider, info = snapshot.find_provider_model(model, None, provider, None)
     except LookupError:
         return None
-    prices = info.get_prices(datetime.now(timezone.utc))
+    # variants only for the provider's own listing, not a model found at another provider (as genai-prices'
+    # own ``calc_price`` with a ``price_context``)
+    if service_tier is not None and not any(info is m for m in found_provider.models):
+        return None
+    now = datetime.now(timezone.utc)
+    if service_tier is None:
+        prices = info.get_prices(now)
+    else:
+        when = {"service_tier": service_tier}
+        if not any(v.when == when and any(vars(v.prices).values()) for v in info.price_variants or ()):
+            return None
+        prices = info.get_prices(now, when)
     input_rate = _rate(prices.input_mtok)
     output_rate = _rate(prices.output_mtok)
     if input_rate is None or output_rate is None:

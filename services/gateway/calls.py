@@ -197,14 +197,18 @@ def _cost(attempt: Attempt, usage: Usage, pricer: Pricer) -> tuple[float | None,
     (Anthropic's ``usage.inference_geo: "us"``) cost ``shared.pricing.geo_multiplier`` times the rates, and
     tokens served in fast mode (``usage.speed: "fast"``) ``shared.pricing.speed_multiplier`` times them (the
     factors stack; searches keep their price); a fast request on a model whose fast price is unknown has
-    no token cost (None, never the standard price).
+    no token cost (None, never the standard price). An answer served at an OpenAI service tier
+    (``service_tier`` "flex", "priority") is priced at that tier's rates (``Pricer.tier_rates``; the
+    standard ones where the price data has none for the model and tier).
     """
     route = attempt.route
     own: ModelRates | None
     if route.price_source in ("catalog", "vendor") and route.rates is not None:
         own = route.rates
-    else:
+    elif usage.service_tier is None:
         own = pricer.rates(route.provider, route.model)
+    else:  # the OpenAI service tier's price (flex, priority), the standard one when it has none
+        own = pricer.tier_rates(route.provider, route.model, usage.service_tier)
     geo = geo_multiplier(usage.inference_geo)  # US-only inference costs more on every token
     if not usage.iterations:  # one part: priced at once, without the sums over parts below
         # so does fast mode (no call when the speed is not stated: most answers)

@@ -422,7 +422,7 @@ class ChatStreamDecoder:
         if type(usage) is not dict:
             usage = _vendor_usage(obj)
         if type(usage) is dict:
-            self.usage = usage_from_openai(usage)
+            self.usage = usage_from_openai(usage, obj.get("service_tier"))
             out.append(UsageUpdate(usage=self.usage))
         return out
 

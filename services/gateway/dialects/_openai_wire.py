@@ -46,8 +46,11 @@ def _details(u: dict[str, Any], key: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def usage_from_openai(u: dict[str, Any]) -> Usage:
+def usage_from_openai(u: dict[str, Any], tier: Any = None) -> Usage:
     """OpenAI/xAI/OpenRouter ``usage`` → disjoint IR buckets (cache reads and writes split out of the prompt).
+
+    ``tier`` is the answer's (or chunk's) top-level ``service_tier``, kept when a string (OpenAI API
+    reference, "The chat completion object": the processing tier that served the request).
 
     Counts are JSON integers, else 0 (as ``_int``), inline: every answer's usage passes here. Cache reads are
     ``prompt_tokens_details.cached_tokens``; when that gives none, the spellings of other servers on this
@@ -81,6 +84,7 @@ def usage_from_openai(u: dict[str, Any]) -> Usage:
         provider_cost_usd=None if "cost" not in u and _TICKS not in u else paid_cost(u),
         reported_total_tokens=total if type(total := get("total_tokens")) is int else None,
         cache_write_split=split_1h is not None,
+        service_tier=tier if type(tier) is str else None,
     )
 
 

@@ -74,6 +74,10 @@ def billed_usage(response: dict[str, Any]) -> Usage:
     ``usage`` does not count them: each ``web_search_call`` output item whose action is a search is one.
     """
     usage = usage_from_responses(response.get("usage"))
+    tier = response.get(
+        "service_tier"
+    )  # the tier that served it (OpenAI API reference, "The response object")
+    usage.service_tier = tier if type(tier) is str else None
     usage.web_search_requests = sum(
         1
         for item in response.get("output") or ()

@@ -52,6 +52,11 @@ class Usage:
     # "fast" is fast mode, "standard" the list price, ``shared.pricing.speed_multiplier``); None when not
     # stated. Not a bucket, so not compared.
     speed: str | None = field(default=None, compare=False)
+    # The OpenAI service tier that served the request (Chat Completions' top-level ``service_tier``,
+    # Responses' ``response.service_tier``: "default", "auto", "flex", "priority", "scale"), priced with
+    # genai-prices' variant for it (``shared.pricing.Pricer.tier_rates``); None when not stated. Not a
+    # bucket, so not compared.
+    service_tier: str | None = field(default=None, compare=False)
 
     @property
     def prompt_tokens(self) -> int:

@@ -248,7 +248,7 @@ def completion_from_chat(body: dict[str, Any]) -> Completion:
         content=content,
         stop_reason=stop,
         filtered=finish_reason == "content_filter",
-        usage=usage_from_openai(usage),
+        usage=usage_from_openai(usage, body.get("service_tier")),
     )
 
 
@@ -301,4 +301,4 @@ def chat_from_completion(
 def answer_usage(body: dict[str, Any]) -> Usage:
     """Everything a whole (non-streamed) answer bills, from its ``usage`` object."""
     usage = body.get("usage")
-    return usage_from_openai(usage if isinstance(usage, dict) else {})
+    return usage_from_openai(usage if isinstance(usage, dict) else {}, body.get("service_tier"))
