@@ -12,6 +12,7 @@ from typing import Any
 
 import anthropic
 import pytest
+from anthropic.types.beta import BetaMessage
 
 from tests.procs import Stack, stack
 from tests.scripted_upstream import ScriptedUpstream, json_answer, sse
@@ -30,15 +31,6 @@ USAGE = {
 # fast mode is 6× every category (fast-mode docs: $30 / $150, caching on top of the fast base rates).
 STANDARD = (1200 * 5 + 2000 * 6.25 + 30_000 * 0.5 + 400 * 25) / 1e6
 FAST = 6 * STANDARD  # 0.261
-
-
-@pytest.fixture(scope="module")
-def up() -> Iterator[ScriptedUpstream]:
-    server = ScriptedUpstream.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +97,19 @@ def ask(ant: anthropic.Anthropic, rid: str, model: str = "claude-opus-4-6") -> s
     return "".join(b.text for b in reply.content if b.type == "text")
 
 
+def ask_streamed(ant: anthropic.Anthropic, rid: str) -> BetaMessage:
+    """The same request as ``ask``, streamed: the final message the SDK assembles."""
+    with ant.beta.messages.stream(
+        model="claude-opus-4-6",
+        max_tokens=1024,
+        speed="fast",
+        betas=[BETA],
+        messages=[{"role": "user", "content": "Refactor this module."}],
+        extra_headers={"x-request-id": rid},
+    ) as s:
+        return s.get_final_message()
+
+
 def test_fast_answer_is_priced_fast_and_the_request_reaches_anthropic_untouched(
     gw: Stack, up: ScriptedUpstream, ant: anthropic.Anthropic
 ) -> None:
@@ -123,15 +128,7 @@ def test_fast_stream_is_priced_fast_from_its_message_start(
     """``usage.speed`` comes in ``message_start``'s usage; ``message_delta`` repeats only the counts."""
     start = {**USAGE, "output_tokens": 1, "speed": "fast"}
     up.script(ANTHROPIC, sse(stream(start, {"output_tokens": 400})))
-    with ant.beta.messages.stream(
-        model="claude-opus-4-6",
-        max_tokens=1024,
-        speed="fast",
-        betas=[BETA],
-        messages=[{"role": "user", "content": "Refactor this module."}],
-        extra_headers={"x-request-id": "fast-stream"},
-    ) as s:
-        final = s.get_final_message()
+    final = ask_streamed(ant, "fast-stream")
     assert final.usage.speed == "fast" and final.usage.output_tokens == 400
     seen = up.seen(ANTHROPIC)[-1]
     assert seen.json["speed"] == "fast" and seen.json["stream"] is True
@@ -145,15 +142,7 @@ def test_a_fast_request_served_at_standard_speed_is_billed_at_standard(
     up.script(
         ANTHROPIC, sse(stream({**USAGE, "output_tokens": 1, "speed": "standard"}, {"output_tokens": 400}))
     )
-    with ant.beta.messages.stream(
-        model="claude-opus-4-6",
-        max_tokens=1024,
-        speed="fast",
-        betas=[BETA],
-        messages=[{"role": "user", "content": "Refactor this module."}],
-        extra_headers={"x-request-id": "fast-fell-back"},
-    ) as s:
-        s.get_final_message()
+    ask_streamed(ant, "fast-fell-back")
     assert gw.row_for("fast-fell-back")["cost_usd"] == pytest.approx(STANDARD, abs=1e-9)
 
 

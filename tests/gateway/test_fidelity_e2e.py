@@ -91,15 +91,6 @@ AV = {"anthropic-version": "2023-06-01"}
 
 
 @pytest.fixture(scope="module")
-def up() -> Iterator[ScriptedUpstream]:
-    server = ScriptedUpstream.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
 def gw(up: ScriptedUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("fidelity")
     catalog = tmp / "catalog.toml"

@@ -24,15 +24,6 @@ STANDARD = (9000 * 0.25 + 3000 * 0.025 + 800 * 2) / 1e6  # 0.003925
 
 
 @pytest.fixture(scope="module")
-def up() -> Iterator[ScriptedUpstream]:
-    server = ScriptedUpstream.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
 def gw(up: ScriptedUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     with stack(tmp_path_factory.mktemp("tier"), {"openai": f"{up.url}/openai/v1"}) as st:
         yield st
