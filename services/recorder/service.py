@@ -33,9 +33,9 @@ Outcomes, decided here:
 The live feed (``TAIL_ENDPOINT``, XPUB: a PUB socket that also reads its subscriptions): each valid
 event's payload as received (either wire form of ``shared/events.py``: subscribers read it with
 ``shared.events.decode``), republished before it is written, and only while someone subscribes (no
-``tail``, no budget follower: nothing to send, a frame an event saved). The events of one burst (up to ``BURST_ROWS``) go out as one multipart message, one event per
-frame: ``recv_multipart`` reads a burst, and a plain ``recv`` still reads one event per call (``tail``
-and the gateways' budget follower).
+``tail``, no budget follower: nothing to send, a frame an event saved). The events of one burst (up to
+``BURST_ROWS``) go out as one multipart message, one event per frame: ``recv_multipart`` reads a burst,
+and a plain ``recv`` still reads one event per call (``tail`` and the gateways' budget follower).
 
 Receiving waits on the sockets' descriptors registered with the loop once (``watch.SocketWatch``: a
 ``zmq.asyncio.Poller`` made new wrappers and futures on every call, about a fifth of this loop's CPU in
