@@ -93,6 +93,9 @@ class ResponsesStreamDecoder:
     (arguments only in ``output_item.done``, a message delivered whole) is relayed from its done event.
     ``done`` is True once ``response.completed``, ``response.incomplete`` or ``response.failed`` was seen;
     that terminal event is the stream's closing frame too (``closed``).
+
+    ``repeats(data)`` tells, from the text alone, an event that would leave the decoder as it is: the
+    ``response.in_progress`` that repeats the ``response.created`` just decoded (``_twin``).
     """
 
     @property
@@ -108,9 +111,13 @@ class ResponsesStreamDecoder:
         self._items: dict[int, _UpItem] = {}
         self._tools = 0
         self._refusal = False
+        # What follows the sequence number in the data of the ``response.created`` event this decoder read
+        # last, when it was the last event it read and has the usual shape (``_twin``); else None.
+        self._twin: str | None = None
 
     def feed(self, ev: SSEEvent) -> list[Delta]:
         """Translate one upstream SSE event."""
+        self._twin = None
         if ev.comment:
             return [KeepAlive()]
         data = ev.data.strip()
@@ -131,8 +138,29 @@ class ResponsesStreamDecoder:
         response = obj.get("response")
         if self._started and type(response) is not dict:  # most events: no response object to read
             return self._event(kind, obj)
+        if kind == "response.created":
+            self._twin = _twin(data)
         out = self._start(_dict(response))
         return out + self._event(kind, obj)
+
+    def repeats(self, data: str) -> bool:
+        """True when ``data`` (an event's data, as the SSE decoder gives it) is a ``response.in_progress``
+        that repeats, byte for byte after its sequence number, the ``response.created`` this decoder
+        read last (nothing read between them): decoding it would leave the decoder as it is. OpenAI's
+        stream sends the same response object in both (OpenAI "Responses streaming events": both carry the
+        response as created; tests/fake/responses_wire.py). Read on the text, no JSON parse: the two
+        differ only in the ``type`` string and the sequence number (a JSON integer), the ``created`` one
+        parsed (its ``type``, after any duplicate key in the shared text, ``response.created``), so this
+        one parses to the same members but for its ``type`` (``response.in_progress``, or
+        ``response.created`` again by that duplicate key): kinds the decoder reads nothing for but the
+        model (``_event``), and the model it would read again is the one it has. A malformed or different
+        one returns False (the decoder reads it: its error falls back to the next route before the first
+        token)."""
+        tail = self._twin
+        if tail is None or not data.startswith(_IN_PROGRESS_HEAD) or not data.endswith(tail):
+            return False
+        number = data[len(_IN_PROGRESS_HEAD) : len(data) - len(tail)]
+        return _SEQUENCE_NUMBER.fullmatch(number) is not None
 
     def finish(self) -> list[Delta]:
         """End of the upstream body; Responses streams need no flushing (the relay checks ``done``)."""
@@ -256,6 +284,23 @@ class ResponsesStreamDecoder:
             return out + [Finish(reason=stop_from_incomplete(response), filtered=filtered(response))]
         reason: StopReason = "tool_use" if self._tools else "refusal" if self._refusal else "end_turn"
         return out + [Finish(reason=reason)]
+
+
+# The data of a ``response.created`` / ``response.in_progress`` event up to its sequence number, as OpenAI
+# writes it (compact JSON, ``type`` first); the number (JSON's integer grammar, ASCII digits only), then
+# ``,"response":`` as the next member.
+_CREATED_HEAD = re.compile(
+    r'\{"type":"response\.created","sequence_number":(?:0|[1-9][0-9]*)(?=,"response":)'
+)
+_IN_PROGRESS_HEAD = '{"type":"response.in_progress","sequence_number":'
+_SEQUENCE_NUMBER = re.compile(r"0|[1-9][0-9]*")
+
+
+def _twin(data: str) -> str | None:
+    """What follows the sequence number in a ``response.created`` event's data of the usual shape, from
+    ``,"response":`` to the end (the text its ``response.in_progress`` twin ends with), or None."""
+    head = _CREATED_HEAD.match(data)
+    return None if head is None else data[head.end() :]
 
 
 # ---- IR → client --------------------------------------------------------------------------------
