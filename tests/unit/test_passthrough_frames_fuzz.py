@@ -121,6 +121,15 @@ IN_PROGRESS = [
     _IN_PROGRESS % (b"1", _RESPONSE) + b" ",
     _CREATED % (b"1", _RESPONSE),
 ]
+# ``response.content_part.added``: the usual empty one (let by undecoded once the stream started), near misses
+_PART = (
+    b'{"type":"response.content_part.added","sequence_number":3,"item_id":"m1","output_index":0,'
+    b'"content_index":0,"part":{"type":"output_text","annotations":[],"logprobs":[],"text":""}}'
+)
+PARTS = [
+    b"event: response.content_part.added\ndata: " + part + b"\n\n"
+    for part in (_PART, _PART[:-1], _PART.replace(b'""}', b'"x"}'), _PART.replace(b":0,", b":00,", 1))
+]
 
 
 @st.composite
@@ -141,7 +150,7 @@ def streams(draw: st.DrawFn, wire: str) -> tuple[bytes, list[bytes]]:
         )
     for _ in range(draw(st.integers(0, 4))):  # odd frames anywhere, the finish's neighbourhood included
         at = draw(st.integers(0, len(frames)))
-        frames.insert(at, draw(st.sampled_from([*EXTRAS, _error(wire), _delta(wire, "late")])))
+        frames.insert(at, draw(st.sampled_from([*EXTRAS, *PARTS, _error(wire), _delta(wire, "late")])))
     if draw(st.booleans()):  # frames after the finish
         frames += [_delta(wire, "after"), b'event: ping\ndata: {"type":"ping"}\n\n']
     frames = [_reshape(f, draw(st.integers(0, 10)) if draw(st.integers(0, 5)) == 0 else 0) for f in frames]

@@ -1,11 +1,11 @@
-"""``response.in_progress`` let by undecoded when it repeats ``response.created`` (``WireSpec.repeat_events``,
-``ResponsesStreamDecoder.repeats``): the facts stay the event-by-event reference's (``EventPassthrough``, which
+"""``response.in_progress`` let by undecoded when it repeats ``response.created`` (``WireSpec.inert_events``,
+``ResponsesStreamDecoder.inert``): the facts stay the event-by-event reference's (``EventPassthrough``, which
 decodes it), and a malformed or different ``in_progress`` still reaches the decoder, so its error comes
 before the first token and the request falls back to the next route.
 
 The decoder's test is checked against the decoder itself: for created/in_progress pairs built by hypothesis
 from the shapes a near miss takes (another sequence number or a bad one, a changed response, duplicate keys,
-an extra member, whitespace, a cut), whenever ``repeats`` says yes, decoding the ``in_progress`` returns
+an extra member, whitespace, a cut), whenever ``inert`` says yes, decoding the ``in_progress`` returns
 nothing and leaves the decoder's state as it was."""
 
 from __future__ import annotations
@@ -195,21 +195,21 @@ def test_what_repeats_leaves_the_decoder_as_it_was(pair: tuple[bytes, bytes]) ->
     decoder = ResponsesStreamDecoder()
     decoder.feed(SSEEvent("response.created", created.decode("utf-8", "replace")))
     data = in_progress.decode("utf-8", "replace")
-    if not decoder.repeats(data):
+    if not decoder.inert(data):
         return
     before = _state(decoder)
     assert decoder.feed(SSEEvent("response.in_progress", data)) == []
     assert _state(decoder) == before
 
 
-def test_repeats_says_yes_to_the_usual_pair_and_no_after_another_event() -> None:
+def test_inert_says_yes_to_the_usual_pair_and_no_after_another_event() -> None:
     decoder = ResponsesStreamDecoder()
     decoder.feed(SSEEvent("response.created", _created().decode()))
-    assert decoder.repeats(_in_progress().decode()) and decoder.repeats(_in_progress(b"0").decode())
-    assert not decoder.repeats(_in_progress(b"01").decode())
-    assert not decoder.repeats(_in_progress(response=RESPONSE.replace(b"gpt-x", b"gpt-y")).decode())
+    assert decoder.inert(_in_progress().decode()) and decoder.inert(_in_progress(b"0").decode())
+    assert not decoder.inert(_in_progress(b"01").decode())
+    assert not decoder.inert(_in_progress(response=RESPONSE.replace(b"gpt-x", b"gpt-y")).decode())
     decoder.feed(SSEEvent(None, "", comment=True))  # anything read in between
-    assert not decoder.repeats(_in_progress().decode())
+    assert not decoder.inert(_in_progress().decode())
 
 
 def test_the_fake_providers_stream_has_the_usual_pair() -> None:
@@ -223,3 +223,88 @@ def test_the_fake_providers_stream_has_the_usual_pair() -> None:
     fed = _decoded_names(relay)
     assert relay.feed(body) + relay.finish() == body
     assert fed[:2] == ["response.created", "response.output_item.added"] and relay.complete
+
+
+# ---- response.content_part.added of the usual empty text -------------------------------------------
+
+PART = (
+    b'{"type":"response.content_part.added","sequence_number":3,"item_id":"msg_1","output_index":0,'
+    b'"content_index":0,"part":{"type":"output_text","annotations":[],"logprobs":[],"text":""}}'
+)
+
+
+def _with_part(part: bytes) -> bytes:
+    body = _stream(_in_progress())
+    head, sep, tail = body.partition(b"event: response.output_text.delta")
+    return head + _frame(b"response.content_part.added", part) + sep + tail
+
+
+@pytest.mark.parametrize("view", VIEWS)
+@pytest.mark.parametrize("how", ["one read", "a frame a read", "crlf"])
+def test_an_empty_content_part_added_is_not_decoded(view: View, how: str) -> None:
+    body = _with_part(PART)
+    relay, ref = _relays(view)
+    fed = _decoded_names(relay)
+    out = b"".join(relay.feed(read) for read in _reads(body, how)) + relay.finish()
+    assert out == b"".join(ref.feed(read) for read in _reads(body, how)) + ref.finish()
+    assert fed == [
+        "response.created",
+        "response.output_item.added",
+        "response.output_text.delta",
+        "response.completed",
+    ]
+    assert _facts(relay) == _facts(ref) and relay.complete
+
+
+@pytest.mark.parametrize("how", ["one read", "a frame a read", "crlf"])
+@pytest.mark.parametrize(
+    "bad", [PART[:-1], PART + b",", PART.replace(b'"sequence_number":3', b'"sequence_number":03')]
+)
+def test_a_malformed_content_part_added_is_an_error_before_the_first_token(how: str, bad: bytes) -> None:
+    relay, ref = _relays(View(model="m"))
+    for read in _reads(_with_part(bad), how):
+        relay.feed(read)
+        ref.feed(read)
+        if relay.error is not None:
+            break
+    assert relay.error is not None and relay.error.status == 502 and not relay.saw_content
+    assert _facts(relay) == _facts(ref)
+
+
+def test_a_content_part_added_before_the_stream_started_is_decoded() -> None:
+    """Before any response object the decoder starts the message on any event: not inert."""
+    decoder = ResponsesStreamDecoder()
+    assert not decoder.inert(PART.decode())
+    decoder.feed(SSEEvent("response.created", _created().decode()))
+    assert decoder.inert(PART.decode())
+    assert not decoder.inert(PART.replace(b'"text":""', b'"text":"x"').decode())
+
+
+_PARTS = st.sampled_from(
+    [
+        PART,
+        PART.replace(b'"msg_1"', b'"m\\"'),
+        PART.replace(b'"msg_1"', b'"m-_9"'),
+        PART.replace(b'"output_index":0', b'"output_index":12'),
+        PART.replace(b'"output_index":0', b'"output_index":-1'),
+        PART.replace(b'"text":""', b'"text":"x"'),
+        PART.replace(b'"part":', b'"response":{"model":"z"},"part":'),
+        PART[:-1],
+        PART + b" ",
+        PART.replace(b'"type":"response.content_part.added"', b'"type":"response.output_text.delta"'),
+    ]
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_PARTS, st.booleans())
+def test_an_inert_content_part_leaves_the_decoder_as_it_was(part: bytes, started: bool) -> None:
+    decoder = ResponsesStreamDecoder()
+    if started:
+        decoder.feed(SSEEvent("response.created", _created().decode()))
+    data = part.decode()
+    if not decoder.inert(data):
+        return
+    before = _state(decoder)
+    assert decoder.feed(SSEEvent("response.content_part.added", data)) == []
+    assert _state(decoder) == before

@@ -94,8 +94,9 @@ class ResponsesStreamDecoder:
     ``done`` is True once ``response.completed``, ``response.incomplete`` or ``response.failed`` was seen;
     that terminal event is the stream's closing frame too (``closed``).
 
-    ``repeats(data)`` tells, from the text alone, an event that would leave the decoder as it is: the
-    ``response.in_progress`` that repeats the ``response.created`` just decoded (``_twin``).
+    ``inert(data)`` tells, from the text alone, an event that would leave the decoder as it is: the
+    ``response.in_progress`` that repeats the ``response.created`` just decoded (``_twin``), an empty
+    ``response.content_part.added``.
     """
 
     @property
@@ -143,24 +144,32 @@ class ResponsesStreamDecoder:
         out = self._start(_dict(response))
         return out + self._event(kind, obj)
 
-    def repeats(self, data: str) -> bool:
-        """True when ``data`` (an event's data, as the SSE decoder gives it) is a ``response.in_progress``
-        that repeats, byte for byte after its sequence number, the ``response.created`` this decoder
-        read last (nothing read between them): decoding it would leave the decoder as it is. OpenAI's
-        stream sends the same response object in both (OpenAI "Responses streaming events": both carry the
-        response as created; tests/fake/responses_wire.py). Read on the text, no JSON parse: the two
-        differ only in the ``type`` string and the sequence number (a JSON integer), the ``created`` one
-        parsed (its ``type``, after any duplicate key in the shared text, ``response.created``), so this
-        one parses to the same members but for its ``type`` (``response.in_progress``, or
-        ``response.created`` again by that duplicate key): kinds the decoder reads nothing for but the
-        model (``_event``), and the model it would read again is the one it has. A malformed or different
-        one returns False (the decoder reads it: its error falls back to the next route before the first
-        token)."""
-        tail = self._twin
-        if tail is None or not data.startswith(_IN_PROGRESS_HEAD) or not data.endswith(tail):
-            return False
-        number = data[len(_IN_PROGRESS_HEAD) : len(data) - len(tail)]
-        return _SEQUENCE_NUMBER.fullmatch(number) is not None
+    def inert(self, data: str) -> bool:
+        """True when ``data`` (an event's data, as the SSE decoder gives it) is one that ``feed`` would
+        read without reporting anything or changing this decoder, told from the text, no JSON parse:
+
+        - a ``response.in_progress`` that repeats, byte for byte after its sequence number, the
+          ``response.created`` this decoder read last (nothing read between them; OpenAI's stream sends
+          the same response object in both, OpenAI "Responses streaming events", tests/fake/responses_wire.py).
+          The two differ only in the ``type`` string and the sequence number (a JSON integer) and the
+          ``created`` one parsed (its ``type``, after any duplicate key in the shared text,
+          ``response.created``), so this one parses to the same members but for its ``type``
+          (``response.in_progress``, or ``response.created`` again by that duplicate key): kinds ``feed``
+          reads only the model of (``_event``), and the model it would read again is the one it has;
+        - a ``response.content_part.added`` of the usual empty text part, in its one compact shape
+          (``_EMPTY_PART``: valid JSON by construction, one ``type``, no ``response``), once the stream
+          has started: a kind ``_event`` reads nothing of.
+
+        Anything else (a malformed or different frame) is False: ``feed`` reads it, and its error falls
+        back to the next route before the first token. Source of the shapes: the openai SDK's
+        ``ResponseInProgressEvent``, ``ResponseContentPartAddedEvent``."""
+        if data.startswith(_IN_PROGRESS_HEAD):
+            tail = self._twin
+            if tail is None or not data.endswith(tail):
+                return False
+            number = data[len(_IN_PROGRESS_HEAD) : len(data) - len(tail)]
+            return _SEQUENCE_NUMBER.fullmatch(number) is not None
+        return self._started and _EMPTY_PART.fullmatch(data) is not None
 
     def finish(self) -> list[Delta]:
         """End of the upstream body; Responses streams need no flushing (the relay checks ``done``)."""
@@ -294,6 +303,12 @@ _CREATED_HEAD = re.compile(
 )
 _IN_PROGRESS_HEAD = '{"type":"response.in_progress","sequence_number":'
 _SEQUENCE_NUMBER = re.compile(r"0|[1-9][0-9]*")
+# A ``response.content_part.added`` of an empty output text, as OpenAI writes it (compact, in this order)
+_EMPTY_PART = re.compile(
+    r'\{"type":"response\.content_part\.added","sequence_number":(?:0|[1-9][0-9]*),"item_id":"[A-Za-z0-9_-]*",'
+    r'"output_index":(?:0|[1-9][0-9]*),"content_index":(?:0|[1-9][0-9]*),'
+    r'"part":\{"type":"output_text","annotations":\[\],"logprobs":\[\],"text":""\}\}'
+)
 
 
 def _twin(data: str) -> str | None:
