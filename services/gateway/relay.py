@@ -300,7 +300,7 @@ class Passthrough(Relay):
         if self._filter is None:
             # ``_token_only`` is asked only about events it could answer True for (by name, or any on a
             # wire with ``token_event``): a call less for each other event of a named wire
-            content_only, any_token, quiet, inert = (
+            content_only, any_token, quiet, inert_events = (
                 self._content_only,
                 self._token_event is not None,
                 self._quiet_names,
@@ -309,7 +309,7 @@ class Passthrough(Relay):
             for ev in events:
                 if not ((any_token or ev.event in content_only) and self._token_only(ev)):
                     if not (ev.event in quiet and self.saw_content and self._quiet_event(ev)):
-                        if not (ev.event in inert and self._inert(ev.data)):
+                        if not (ev.event in inert_events and self._inert(ev.data)):
                             self._decoded(ev)
             return chunk
         # ``_frame`` for each event, without its call; a quiet event the filter leaves untouched goes by
