@@ -792,8 +792,10 @@ class ResponsesStreamEncoder:
             self.response_id = response_id_for(upstream_id)
         if not self._frames:
             return b""
-        # the same object twice, written once: what ``_frame`` makes of ``{"response": …}``
-        response = orjson.dumps(self._response("in_progress", usage=False))
+        # the same object twice, written once: what ``_frame`` makes of ``{"response": …}``, the object
+        # (``_response("in_progress", usage=False)``) from its template
+        ident, model = orjson.dumps(self._id()), orjson.dumps(self.view.model)
+        response = _IN_PROGRESS_RESPONSE % (ident, self.created_at, model)
         seq, self._seq = self._seq, self._seq + 2
         return _OPENING % (seq, response, seq + 1, response)
 
@@ -872,6 +874,13 @@ def response_object(
 
 
 _KEEPALIVE = encode_comment("keep-alive")
+# ``orjson.dumps(response_object(id, model, created_at, "in_progress", output=[], usage=None))`` (id, created_at,
+# model): the response object of ``response.created`` and ``response.in_progress``
+_IN_PROGRESS_RESPONSE = (
+    b'{"id":%b,"object":"response","created_at":%d,"status":"in_progress","error":null,'
+    b'"incomplete_details":null,"instructions":null,"metadata":{},"model":%b,"output":[],'
+    b'"parallel_tool_calls":true,"tool_choice":"auto","tools":[],"usage":null}'
+)
 _OPENING = (
     b'event: response.created\ndata: {"type":"response.created","sequence_number":%d,"response":%b}\n\n'
     b'event: response.in_progress\ndata: {"type":"response.in_progress","sequence_number":%d,"response":%b}'
