@@ -105,7 +105,7 @@ EXTRAS = [
 ]
 
 
-# ``response.in_progress`` after a ``response.created`` of OpenAI's shape (``WireSpec.repeat_events``): the
+# ``response.in_progress`` after a ``response.created`` of OpenAI's shape (``WireSpec.inert_events``): the
 # twin the relay lets by undecoded, and near misses the decoder must read
 _RESPONSE = b'{"id":"resp_1","object":"response","model":"gpt-x","status":"in_progress","output":[]}'
 _CREATED = b'{"type":"response.created","sequence_number":%b,"response":%b}'
@@ -128,7 +128,14 @@ _PART = (
 )
 PARTS = [
     b"event: response.content_part.added\ndata: " + part + b"\n\n"
-    for part in (_PART, _PART[:-1], _PART.replace(b'""}', b'"x"}'), _PART.replace(b":0,", b":00,", 1))
+    for part in (_PART, _PART[:-2], _PART.replace(b'""}', b'"x"}'))
+]
+# Shaped like one JSON object but not JSON, or with an id the shape refuses: only before the first token (after
+# it a frame of that shape passes as a quiet frame, malformed or not, the scan's rule ``_quiet_event``, where
+# the reference decodes it)
+OPENING_PARTS = PARTS + [
+    b"event: response.content_part.added\ndata: " + part + b"\n\n"
+    for part in (_PART[:-1], _PART.replace(b":0,", b":00,", 1), _PART.replace(b'"m1"', b'"m\\\\"'))
 ]
 
 
@@ -148,6 +155,8 @@ def streams(draw: st.DrawFn, wire: str) -> tuple[bytes, list[bytes]]:
         frames.insert(
             1, b"event: response.in_progress\ndata: " + draw(st.sampled_from(IN_PROGRESS)) + b"\n\n"
         )
+        if draw(st.booleans()):
+            frames.insert(2, draw(st.sampled_from(OPENING_PARTS)))
     for _ in range(draw(st.integers(0, 4))):  # odd frames anywhere, the finish's neighbourhood included
         at = draw(st.integers(0, len(frames)))
         frames.insert(at, draw(st.sampled_from([*EXTRAS, *PARTS, _error(wire), _delta(wire, "late")])))

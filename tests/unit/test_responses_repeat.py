@@ -292,6 +292,12 @@ _PARTS = st.sampled_from(
         PART[:-1],
         PART + b" ",
         PART.replace(b'"type":"response.content_part.added"', b'"type":"response.output_text.delta"'),
+        PART.replace(b'"msg_1"', b'"m","output_index":5,"x":"'),
+        PART.replace(b'"msg_1"', b'"m\xc3\xa9"'),
+        PART.replace(b'"msg_1"', b'""'),
+        PART.replace(b'"output_index":0', b'"output_index":\xd9\xa1'),
+        PART.replace(b'"content_index":0', b'"content_index":0,"output_index":1'),
+        PART.replace(b'"sequence_number":3', b'"sequence_number":3,"response":{"model":"z"}'),
     ]
 )
 
