@@ -157,7 +157,7 @@ class ResponsesStreamDecoder:
           (``response.in_progress``, or ``response.created`` again by that duplicate key): kinds ``feed``
           reads only the model of (``_event``), and the model it would read again is the one it has;
         - a ``response.content_part.added`` of the usual empty text part, in its one compact shape
-          (``_empty_part``: valid JSON by construction, one ``type``, no ``response``), once the stream
+          (``_EMPTY_PART``: valid JSON by construction, one ``type``, no ``response``), once the stream
           has started: a kind ``_event`` reads nothing of.
 
         Anything else (a malformed or different frame) is False: ``feed`` reads it, and its error falls
@@ -167,8 +167,9 @@ class ResponsesStreamDecoder:
             tail = self._twin
             if tail is None or not data.endswith(tail):
                 return False
-            return _integer(data[len(_IN_PROGRESS_HEAD) : len(data) - len(tail)])
-        return self._started and _empty_part(data)
+            number = data[len(_IN_PROGRESS_HEAD) : len(data) - len(tail)]
+            return _SEQUENCE_NUMBER.fullmatch(number) is not None
+        return self._started and _EMPTY_PART.fullmatch(data) is not None
 
     def finish(self) -> list[Delta]:
         """End of the upstream body; Responses streams need no flushing (the relay checks ``done``)."""
@@ -296,52 +297,25 @@ class ResponsesStreamDecoder:
 
 # The data of a ``response.created`` / ``response.in_progress`` event up to its sequence number, as OpenAI
 # writes it (compact JSON, ``type`` first); the number (JSON's integer grammar, ASCII digits only), then
-# ``,"response":`` as the next member. Read with ``str`` methods, no regular expression: the ``re`` engine
-# runs nowhere else in a request, and cold code is what a stream's relay pays most for (session 12).
-_CREATED_HEAD = '{"type":"response.created","sequence_number":'
+# ``,"response":`` as the next member.
+_CREATED_HEAD = re.compile(
+    r'\{"type":"response\.created","sequence_number":(?:0|[1-9][0-9]*)(?=,"response":)'
+)
 _IN_PROGRESS_HEAD = '{"type":"response.in_progress","sequence_number":'
-_RESPONSE_MEMBER = ',"response":'
-# A ``response.content_part.added`` of an empty output text, as OpenAI writes it (compact, in this order):
-# head, sequence number, item id, output index, content index, tail
-_PART_HEAD = '{"type":"response.content_part.added","sequence_number":'
-_PART_ITEM = ',"item_id":"'
-_PART_OUTPUT = '","output_index":'
-_PART_CONTENT = ',"content_index":'
-_PART_TAIL = ',"part":{"type":"output_text","annotations":[],"logprobs":[],"text":""}}'
-
-
-def _integer(text: str) -> bool:
-    """``text`` is a JSON integer of ASCII digits (no sign, no leading zero)."""
-    return text.isdigit() and text.isascii() and (text[0] != "0" or text == "0")
+_SEQUENCE_NUMBER = re.compile(r"0|[1-9][0-9]*")
+# A ``response.content_part.added`` of an empty output text, as OpenAI writes it (compact, in this order)
+_EMPTY_PART = re.compile(
+    r'\{"type":"response\.content_part\.added","sequence_number":(?:0|[1-9][0-9]*),"item_id":"[A-Za-z0-9_-]*",'
+    r'"output_index":(?:0|[1-9][0-9]*),"content_index":(?:0|[1-9][0-9]*),'
+    r'"part":\{"type":"output_text","annotations":\[\],"logprobs":\[\],"text":""\}\}'
+)
 
 
 def _twin(data: str) -> str | None:
     """What follows the sequence number in a ``response.created`` event's data of the usual shape, from
     ``,"response":`` to the end (the text its ``response.in_progress`` twin ends with), or None."""
-    if not data.startswith(_CREATED_HEAD):
-        return None
-    at = data.find(_RESPONSE_MEMBER, len(_CREATED_HEAD))
-    return data[at:] if at != -1 and _integer(data[len(_CREATED_HEAD) : at]) else None
-
-
-def _empty_part(data: str) -> bool:
-    """``data`` is a ``response.content_part.added`` of an empty output text in OpenAI's one compact shape
-    (numbers JSON integers, the item id ``[A-Za-z0-9_-]*``): valid JSON by construction, one ``type``, no
-    ``response``."""
-    if not (data.startswith(_PART_HEAD) and data.endswith(_PART_TAIL)):
-        return False
-    middle = data[len(_PART_HEAD) : len(data) - len(_PART_TAIL)]
-    seq, found, rest = middle.partition(_PART_ITEM)
-    ident, found2, rest = rest.partition(_PART_OUTPUT)
-    output, found3, content = rest.partition(_PART_CONTENT)
-    return (
-        bool(found and found2 and found3)
-        and _integer(seq)
-        and _integer(output)
-        and _integer(content)
-        and ident.isascii()
-        and (not ident or ident.replace("_", "a").replace("-", "a").isalnum())
-    )
+    head = _CREATED_HEAD.match(data)
+    return None if head is None else data[head.end() :]
 
 
 # ---- IR → client --------------------------------------------------------------------------------
