@@ -41,6 +41,10 @@ def _never(ev: SSEEvent) -> bool:
     return False
 
 
+def _not_inert(data: str) -> bool:
+    return False
+
+
 class Relay:
     """Base: owns the SSE decoder and the upstream decoder; subclasses decide what the client gets.
 
@@ -161,6 +165,9 @@ class Passthrough(Relay):
     # first token, in short reads too (``_quiet_event``): the closing frames of a short Responses answer
     # are most of what the decoder read after its first token.
     skips_quiet = True
+    # Frames of the wire's inert names (``WireSpec.inert_events``) that the decoder says, from their data,
+    # would leave it as it is pass undecoded, before the first token too (``_feed_events``, ``_feed_frames``)
+    skips_inert = True
     # Short reads of whole frames are split into frames as bytes, an ``SSEEvent`` made only for a frame
     # the decoder reads: unfiltered ones of named frames (``_feed_frames``), and filtered ones of unnamed
     # frames on a wire whose token test reads data alone (``_feed_data_frames``)
@@ -186,6 +193,13 @@ class Passthrough(Relay):
         # Names whose frames ``_quiet_event`` may let by undecoded (none for the reference relay)
         self._quiet_names = pairing.wire.quiet_events if self.skips_quiet and marked is not None else _NONE
         self._marked = marked
+        # Frames the decoder tells from their data would leave it as it is (``WireSpec.inert_events``,
+        # its ``inert``): let by undecoded, before the first token too (none for the reference relay)
+        inert = pairing.wire.inert_events if self.skips_inert else _NONE
+        self._inert_names = inert
+        self._inert: Callable[[str], bool] = (
+            getattr(self.decoder, "inert", _not_inert) if inert else _not_inert
+        )
         # Unfiltered: the start of an unfinished event, not yet written, in the pieces it came in
         # (``_whole_events``)
         self._held: list[bytes] = []
@@ -194,6 +208,7 @@ class Passthrough(Relay):
         self._frames_read = self.reads_frames and self._filter is None and bool(self._content_only)
         self._token_names = _bytes_names(self._content_only) if self._frames_read else _NO_NAMES
         self._quiet_bytes = _bytes_names(self._quiet_names) if self._frames_read else _NO_NAMES
+        self._inert_bytes = _bytes_names(inert) if self._frames_read else _NO_NAMES
         # ``_feed_data_frames`` reads this stream's short reads: filtered, on a wire whose token test
         # (``token_event``) reads an event's data alone (its ``data`` method)
         # (asked only of such a wire: ``getattr`` of a missing attribute raises and catches an exception)
@@ -285,24 +300,28 @@ class Passthrough(Relay):
         if self._filter is None:
             # ``_token_only`` is asked only about events it could answer True for (by name, or any on a
             # wire with ``token_event``): a call less for each other event of a named wire
-            content_only, any_token, quiet = (
+            content_only, any_token, quiet, inert_events = (
                 self._content_only,
                 self._token_event is not None,
                 self._quiet_names,
+                self._inert_names,
             )
             for ev in events:
                 if not ((any_token or ev.event in content_only) and self._token_only(ev)):
                     if not (ev.event in quiet and self.saw_content and self._quiet_event(ev)):
-                        self._decoded(ev)
+                        if not (ev.event in inert_events and self._inert(ev.data)):
+                            self._decoded(ev)
             return chunk
         # ``_frame`` for each event, without its call; a quiet event the filter leaves untouched goes by
         # undecoded as without a filter
         keep, decoded, token_only, view = self._filter, self._decoded, self._token_only, self.view
         quiet, untouched, quiet_event = self._quiet_names, self._untouched, self._quiet_event
+        inert_names, inert = self._inert_names, self._inert
         frames = [
             (ev.raw if ev.raw is not None else reencode(ev))
             if token_only(ev)
             or (ev.event in quiet and self.saw_content and untouched(ev) and quiet_event(ev))
+            or (ev.event in inert_names and untouched(ev) and inert(ev.data))
             else keep(ev, decoded(ev), view)
             for ev in events
         ]
@@ -320,7 +339,12 @@ class Passthrough(Relay):
         ``_feed_events`` (a token or quiet frame with such bytes is let by, as ``_feed_events`` lets by
         its event with U+FFFD for them: the tests read ``_text``). ``chunk`` holds no CR (the caller
         checks): LF ends every line."""
-        tokens, quiet, decoded = self._token_names, self._quiet_bytes, self._decoded
+        tokens, quiet, decoded, inert = (
+            self._token_names,
+            self._quiet_bytes,
+            self._decoded,
+            self._inert_bytes,
+        )
         pos = passed = 0  # ``passed``: frames let by undecoded, each one event of progress
         live = self._scanning()  # only a decoded frame changes it
         for piece in chunk[:-2].split(b"\n\n"):
@@ -342,6 +366,9 @@ class Passthrough(Relay):
                     passed += 1
                     pos += len(piece) + 2
                     continue
+            if name in inert and self._inert(_text(data)):  # (``_feed_events``'s test, on the text)
+                pos += len(piece) + 2
+                continue
             try:
                 ev = SSEEvent(name.decode(), data.decode(), False, None, None, piece + b"\n\n")
             except UnicodeDecodeError:
@@ -605,6 +632,7 @@ class EventPassthrough(Passthrough):
 
     min_frames = sys.maxsize
     skips_quiet = False
+    skips_inert = False
     reads_frames = False
 
 

@@ -105,6 +105,40 @@ EXTRAS = [
 ]
 
 
+# ``response.in_progress`` after a ``response.created`` of OpenAI's shape (``WireSpec.inert_events``): the
+# twin the relay lets by undecoded, and near misses the decoder must read
+_RESPONSE = b'{"id":"resp_1","object":"response","model":"gpt-x","status":"in_progress","output":[]}'
+_CREATED = b'{"type":"response.created","sequence_number":%b,"response":%b}'
+_IN_PROGRESS = b'{"type":"response.in_progress","sequence_number":%b,"response":%b}'
+IN_PROGRESS = [
+    _IN_PROGRESS % (b"1", _RESPONSE),
+    _IN_PROGRESS % (b"0", _RESPONSE),
+    _IN_PROGRESS % (b"01", _RESPONSE),
+    _IN_PROGRESS % (b"1", _RESPONSE.replace(b"gpt-x", b"gpt-y")),
+    _IN_PROGRESS % (b"1", _RESPONSE[:-1]),
+    _IN_PROGRESS % (b"1", _RESPONSE + b',"type":"response.completed"'),
+    _IN_PROGRESS % (b"1", _RESPONSE + b',"type":"error"'),
+    _IN_PROGRESS % (b"1", _RESPONSE) + b" ",
+    _CREATED % (b"1", _RESPONSE),
+]
+# ``response.content_part.added``: the usual empty one (let by undecoded once the stream started), near misses
+_PART = (
+    b'{"type":"response.content_part.added","sequence_number":3,"item_id":"m1","output_index":0,'
+    b'"content_index":0,"part":{"type":"output_text","annotations":[],"logprobs":[],"text":""}}'
+)
+PARTS = [
+    b"event: response.content_part.added\ndata: " + part + b"\n\n"
+    for part in (_PART, _PART[:-2], _PART.replace(b'""}', b'"x"}'))
+]
+# Shaped like one JSON object but not JSON, or with an id the shape refuses: only before the first token (after
+# it a frame of that shape passes as a quiet frame, malformed or not, the scan's rule ``_quiet_event``, where
+# the reference decodes it)
+OPENING_PARTS = PARTS + [
+    b"event: response.content_part.added\ndata: " + part + b"\n\n"
+    for part in (_PART[:-1], _PART.replace(b":0,", b":00,", 1), _PART.replace(b'"m1"', b'"m\\\\"'))
+]
+
+
 @st.composite
 def streams(draw: st.DrawFn, wire: str) -> tuple[bytes, list[bytes]]:
     """A stream of ``wire`` with odd frames, reshaped frames, a BOM and extra frames after the finish,
@@ -115,9 +149,17 @@ def streams(draw: st.DrawFn, wire: str) -> tuple[bytes, list[bytes]]:
     for i in range(n):  # the texts, each its own frame
         text = draw(st.sampled_from(TEXTS))
         frames = [_delta(wire, text) if f == _delta(wire, f"w{i} ") else f for f in frames]
+    if wire == "openai_responses" and draw(st.booleans()):  # OpenAI's opening pair, or a near miss
+        created = _CREATED % (b"0", _RESPONSE)
+        frames[0] = b"event: response.created\ndata: " + created + b"\n\n"
+        frames.insert(
+            1, b"event: response.in_progress\ndata: " + draw(st.sampled_from(IN_PROGRESS)) + b"\n\n"
+        )
+        if draw(st.booleans()):
+            frames.insert(2, draw(st.sampled_from(OPENING_PARTS)))
     for _ in range(draw(st.integers(0, 4))):  # odd frames anywhere, the finish's neighbourhood included
         at = draw(st.integers(0, len(frames)))
-        frames.insert(at, draw(st.sampled_from([*EXTRAS, _error(wire), _delta(wire, "late")])))
+        frames.insert(at, draw(st.sampled_from([*EXTRAS, *PARTS, _error(wire), _delta(wire, "late")])))
     if draw(st.booleans()):  # frames after the finish
         frames += [_delta(wire, "after"), b'event: ping\ndata: {"type":"ping"}\n\n']
     frames = [_reshape(f, draw(st.integers(0, 10)) if draw(st.integers(0, 5)) == 0 else 0) for f in frames]

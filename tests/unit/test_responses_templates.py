@@ -100,3 +100,20 @@ def test_no_frames_mode_writes_nothing_and_keeps_the_answer() -> None:
     assert enc.feed(ir.MessageStart(id="msg_1", model="m")) + enc.feed(ir.TextDelta("hi")) == b""
     assert enc.feed(ir.Finish("end_turn")) + enc.finish() == b""
     assert enc.final is not None and enc.final["output"][0]["content"][0]["text"] == "hi"
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(max_size=12), st.text(max_size=12), st.integers(0, 2**40))
+def test_the_opening_frames_are_the_response_objects_frames(model: str, up: str, created_at: int) -> None:
+    """``response.created`` and ``response.in_progress`` (``_IN_PROGRESS_RESPONSE``) for any model name,
+    upstream id and creation time: the bytes ``_frame`` makes of the response object."""
+    enc = ResponsesStreamEncoder(View(model=model))
+    enc.created_at = created_at
+    out = enc.feed(ir.MessageStart(id=up, model="x"))
+    rid = enc.response_id
+    assert rid is not None
+    opening = {"response": response_object(rid, model, created_at, "in_progress", output=[], usage=None)}
+    assert _frames(out) == [
+        _frame("response.created", 0, opening),
+        _frame("response.in_progress", 1, opening),
+    ]

@@ -93,6 +93,10 @@ class ResponsesStreamDecoder:
     (arguments only in ``output_item.done``, a message delivered whole) is relayed from its done event.
     ``done`` is True once ``response.completed``, ``response.incomplete`` or ``response.failed`` was seen;
     that terminal event is the stream's closing frame too (``closed``).
+
+    ``inert(data)`` tells, from the text alone, an event that would leave the decoder as it is: the
+    ``response.in_progress`` that repeats the ``response.created`` just decoded (``_twin``), an empty
+    ``response.content_part.added``.
     """
 
     @property
@@ -108,9 +112,13 @@ class ResponsesStreamDecoder:
         self._items: dict[int, _UpItem] = {}
         self._tools = 0
         self._refusal = False
+        # What follows the sequence number in the data of the ``response.created`` event this decoder read
+        # last, when it was the last event it read and has the usual shape (``_twin``); else None.
+        self._twin: str | None = None
 
     def feed(self, ev: SSEEvent) -> list[Delta]:
         """Translate one upstream SSE event."""
+        self._twin = None
         if ev.comment:
             return [KeepAlive()]
         data = ev.data.strip()
@@ -131,8 +139,37 @@ class ResponsesStreamDecoder:
         response = obj.get("response")
         if self._started and type(response) is not dict:  # most events: no response object to read
             return self._event(kind, obj)
+        if kind == "response.created":
+            self._twin = _twin(data)
         out = self._start(_dict(response))
         return out + self._event(kind, obj)
+
+    def inert(self, data: str) -> bool:
+        """True when ``data`` (an event's data, as the SSE decoder gives it) is one that ``feed`` would
+        read without reporting anything or changing this decoder, told from the text, no JSON parse:
+
+        - a ``response.in_progress`` that repeats, byte for byte after its sequence number, the
+          ``response.created`` this decoder read last (nothing read between them; OpenAI's stream sends
+          the same response object in both, OpenAI "Responses streaming events", tests/fake/responses_wire.py).
+          The two differ only in the ``type`` string and the sequence number (a JSON integer) and the
+          ``created`` one parsed (its ``type``, after any duplicate key in the shared text,
+          ``response.created``), so this one parses to the same members but for its ``type``
+          (``response.in_progress``, or ``response.created`` again by that duplicate key): kinds ``feed``
+          reads only the model of (``_event``), and the model it would read again is the one it has;
+        - a ``response.content_part.added`` of the usual empty text part, in its one compact shape
+          (``_EMPTY_PART``: valid JSON by construction, one ``type``, no ``response``), once the stream
+          has started: a kind ``_event`` reads nothing of.
+
+        Anything else (a malformed or different frame) is False: ``feed`` reads it, and its error falls
+        back to the next route before the first token. Source of the shapes: the openai SDK's
+        ``ResponseInProgressEvent``, ``ResponseContentPartAddedEvent``."""
+        if data.startswith(_IN_PROGRESS_HEAD):
+            tail = self._twin
+            if tail is None or not data.endswith(tail):
+                return False
+            number = data[len(_IN_PROGRESS_HEAD) : len(data) - len(tail)]
+            return _SEQUENCE_NUMBER.fullmatch(number) is not None
+        return self._started and _EMPTY_PART.fullmatch(data) is not None
 
     def finish(self) -> list[Delta]:
         """End of the upstream body; Responses streams need no flushing (the relay checks ``done``)."""
@@ -256,6 +293,29 @@ class ResponsesStreamDecoder:
             return out + [Finish(reason=stop_from_incomplete(response), filtered=filtered(response))]
         reason: StopReason = "tool_use" if self._tools else "refusal" if self._refusal else "end_turn"
         return out + [Finish(reason=reason)]
+
+
+# The data of a ``response.created`` / ``response.in_progress`` event up to its sequence number, as OpenAI
+# writes it (compact JSON, ``type`` first); the number (JSON's integer grammar, ASCII digits only), then
+# ``,"response":`` as the next member.
+_CREATED_HEAD = re.compile(
+    r'\{"type":"response\.created","sequence_number":(?:0|[1-9][0-9]*)(?=,"response":)'
+)
+_IN_PROGRESS_HEAD = '{"type":"response.in_progress","sequence_number":'
+_SEQUENCE_NUMBER = re.compile(r"0|[1-9][0-9]*")
+# A ``response.content_part.added`` of an empty output text, as OpenAI writes it (compact, in this order)
+_EMPTY_PART = re.compile(
+    r'\{"type":"response\.content_part\.added","sequence_number":(?:0|[1-9][0-9]*),"item_id":"[A-Za-z0-9_-]*",'
+    r'"output_index":(?:0|[1-9][0-9]*),"content_index":(?:0|[1-9][0-9]*),'
+    r'"part":\{"type":"output_text","annotations":\[\],"logprobs":\[\],"text":""\}\}'
+)
+
+
+def _twin(data: str) -> str | None:
+    """What follows the sequence number in a ``response.created`` event's data of the usual shape, from
+    ``,"response":`` to the end (the text its ``response.in_progress`` twin ends with), or None."""
+    head = _CREATED_HEAD.match(data)
+    return None if head is None else data[head.end() :]
 
 
 # ---- IR → client --------------------------------------------------------------------------------
@@ -732,8 +792,10 @@ class ResponsesStreamEncoder:
             self.response_id = response_id_for(upstream_id)
         if not self._frames:
             return b""
-        # the same object twice, written once: what ``_frame`` makes of ``{"response": …}``
-        response = orjson.dumps(self._response("in_progress", usage=False))
+        # the same object twice, written once: what ``_frame`` makes of ``{"response": …}``, the object
+        # (``_response("in_progress", usage=False)``) from its template
+        ident, model = orjson.dumps(self._id()), orjson.dumps(self.view.model)
+        response = _IN_PROGRESS_RESPONSE % (ident, self.created_at, model)
         seq, self._seq = self._seq, self._seq + 2
         return _OPENING % (seq, response, seq + 1, response)
 
@@ -812,6 +874,13 @@ def response_object(
 
 
 _KEEPALIVE = encode_comment("keep-alive")
+# ``orjson.dumps(response_object(id, model, created_at, "in_progress", output=[], usage=None))`` (id, created_at,
+# model): the response object of ``response.created`` and ``response.in_progress``
+_IN_PROGRESS_RESPONSE = (
+    b'{"id":%b,"object":"response","created_at":%d,"status":"in_progress","error":null,'
+    b'"incomplete_details":null,"instructions":null,"metadata":{},"model":%b,"output":[],'
+    b'"parallel_tool_calls":true,"tool_choice":"auto","tools":[],"usage":null}'
+)
 _OPENING = (
     b'event: response.created\ndata: {"type":"response.created","sequence_number":%d,"response":%b}\n\n'
     b'event: response.in_progress\ndata: {"type":"response.in_progress","sequence_number":%d,"response":%b}'

@@ -148,6 +148,12 @@ class WireSpec:
     # Sources: as ``content_events``; the decoders' own branches (``MessagesStreamDecoder.feed``,
     # ``ResponsesStreamDecoder._event``) read a fact only from the marks.
     quiet_events: frozenset[str] = frozenset()
+    # SSE event names whose frame the decoder may tell, from its data alone (its ``inert(data) -> bool``,
+    # no parse), would leave it as it is and report nothing: a passthrough relay lets such a frame by
+    # undecoded, before the first token too. A malformed or different one is decoded, so its error still
+    # falls back to the next route before the first token. (Responses: ``response.in_progress`` repeating
+    # ``response.created``'s response object, ``response.content_part.added`` of the usual empty text.)
+    inert_events: frozenset[str] = frozenset()
     # How a passthrough relay finds, by scanning bytes, the frames it must decode once the stream has its
     # first token (``_scan``); None: it decodes every frame.
     scan: ScanRule | None = None
@@ -355,6 +361,7 @@ WIRES: dict[Wire, WireSpec] = {
         repair_answer=resp.repair_blank_arguments,
         content_events=_RESPONSES_TOKENS,
         quiet_events=_RESPONSES_QUIET,
+        inert_events=frozenset({"response.in_progress", "response.content_part.added"}),
         scan=scan.named_rule(_RESPONSES_TOKENS, scan.RESPONSES_MARKS),
     ),
 }
