@@ -192,6 +192,8 @@ class Passthrough(Relay):
         # ``_feed_frames`` reads this stream's short reads: unfiltered, on a wire that names its token or
         # quiet events (the frames it can let by without an ``SSEEvent``)
         self._frames_read = self.reads_frames and self._filter is None and bool(self._content_only)
+        # The wire's ``feed`` of a frame's data bytes (``WireSpec.frame_tap``), for ``_feed_frames``
+        self._frame_tap = pairing.wire.frame_tap if self._frames_read else None
         self._token_names = _bytes_names(self._content_only) if self._frames_read else _NO_NAMES
         self._quiet_bytes = _bytes_names(self._quiet_names) if self._frames_read else _NO_NAMES
         # ``_feed_data_frames`` reads this stream's short reads: filtered, on a wire whose token test
@@ -320,7 +322,7 @@ class Passthrough(Relay):
         ``_feed_events`` (a token or quiet frame with such bytes is let by, as ``_feed_events`` lets by
         its event with U+FFFD for them: the tests read ``_text``). ``chunk`` holds no CR (the caller
         checks): LF ends every line."""
-        tokens, quiet, decoded = self._token_names, self._quiet_bytes, self._decoded
+        tokens, quiet, decoded, tap = self._token_names, self._quiet_bytes, self._decoded, self._frame_tap
         pos = passed = 0  # ``passed``: frames let by undecoded, each one event of progress
         live = self._scanning()  # only a decoded frame changes it
         for piece in chunk[:-2].split(b"\n\n"):
@@ -342,11 +344,14 @@ class Passthrough(Relay):
                     passed += 1
                     pos += len(piece) + 2
                     continue
-            try:
-                ev = SSEEvent(name.decode(), data.decode(), False, None, None, piece + b"\n\n")
-            except UnicodeDecodeError:
-                break
-            decoded(ev)
+            if tap is not None and (deltas := tap(self.decoder, data)) is not None:
+                self._tapped(deltas, piece + b"\n\n")  # the decoder read it without an event
+            else:
+                try:
+                    ev = SSEEvent(name.decode(), data.decode(), False, None, None, piece + b"\n\n")
+                except UnicodeDecodeError:
+                    break
+                decoded(ev)
             live = self._scanning()
             pos += len(piece) + 2
         self.events += passed
@@ -572,6 +577,14 @@ class Passthrough(Relay):
             # beginning (a tool call's arguments after its undecoded start): progress all the same.
             self.events += 1
         return deltas
+
+    def _tapped(self, deltas: list[ir.Delta], frame: bytes) -> None:
+        """What ``_decoded`` does after the decoder's ``feed``, for a frame the decoder read from its bytes
+        (``WireSpec.frame_tap``; unfiltered, so no repair to place)."""
+        if deltas:
+            self._observe(deltas)
+        elif self._skipped and self._quiet(frame):
+            self.events += 1
 
     def _placed(self, events: list[SSEEvent], frames: list[bytes]) -> list[bytes]:
         """``frames`` (one per event of ``events``) with the wire's repair around the event it follows."""

@@ -275,9 +275,21 @@ def _with_closing(item: dict[str, Any]) -> bytes:
 
 
 def _decoded_names(relay: Passthrough) -> list[str]:
+    """The frames the decoder reads from here on, by name: through ``feed``, and through the wire's
+    ``frame_tap`` (named by its data's ``type``, as these tests' frames are)."""
     fed: list[str] = []
     decode = relay.decoder.feed
     relay.decoder.feed = lambda ev: fed.append(ev.event or "") or decode(ev)  # type: ignore[method-assign,func-returns-value]
+    tap = relay._frame_tap
+    if tap is not None:
+
+        def tapped(decoder: Any, data: bytes) -> list[Any] | None:
+            deltas = tap(decoder, data)
+            if deltas is not None:
+                fed.append(orjson.loads(data)["type"])
+            return deltas
+
+        relay._frame_tap = tapped
     return fed
 
 
@@ -417,9 +429,7 @@ def test_a_read_of_whole_frames_decodes_only_the_frames_that_say_something() -> 
     error event named only by its ``event:`` line is still one)."""
     body = anthropic_stream(3)
     relay = Passthrough(pairing("anthropic", "anthropic"), View(model="m"))
-    fed: list[str] = []
-    decode = relay.decoder.feed
-    relay.decoder.feed = lambda ev: fed.append(ev.event or "") or decode(ev)  # type: ignore[method-assign,func-returns-value]
+    fed = _decoded_names(relay)
     assert relay.feed(body) == body
     assert fed == [
         "message_start",

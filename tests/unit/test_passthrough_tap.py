@@ -110,6 +110,13 @@ class Recording:
         self.seen.append(ev.event or ("text" if '"content":"w' in ev.data else None))
         return list(self.inner.feed(ev))
 
+    def feed_data(self, data: bytes) -> list[ir.Delta] | None:
+        """The wire's ``frame_tap`` on the inner decoder, recorded by the frame's ``type`` when it read it."""
+        deltas = self.inner.feed_data(data)
+        if deltas is not None:
+            self.seen.append(orjson.loads(data)["type"])
+        return None if deltas is None else list(deltas)
+
     def finish(self) -> list[ir.Delta]:
         return list(self.inner.finish())
 
@@ -137,6 +144,8 @@ def _relay(wire: Any, skip: bool, include_usage: bool = True) -> EventPassthroug
         relay._content_only = frozenset()
         relay._token_event = None
     relay.decoder = Recording(relay.decoder)  # type: ignore[assignment]
+    if relay._frame_tap is not None:  # the wire's tap, on the recording decoder
+        relay._frame_tap = Recording.feed_data
     return relay
 
 
