@@ -235,6 +235,25 @@ class Passthrough(Relay):
         reads = self.reads_frames and self._filter is not None and self._token_event is not None
         self._token_data: TokenData | None = getattr(self._token_event, "data", None) if reads else None
 
+    def _observe(self, deltas: list[ir.Delta]) -> list[ir.Delta]:
+        # ``Relay._observe`` without a usage rule to apply (``rules_usage_deltas``): ``deltas`` as they came
+        for d in deltas:
+            kind = type(d)
+            if kind is ir.KeepAlive:
+                continue
+            self.events += 1
+            if kind is ir.UsageUpdate:
+                continue
+            if kind is ir.MessageStart:
+                self._opened = True
+                continue
+            self.started = True
+            if kind in _CONTENT:
+                self.saw_content = True
+            elif type(d) is ir.StreamError:
+                self.error = d
+        return deltas
+
     def feed(self, chunk: bytes) -> bytes:
         rule = self._rule
         lf_owed = self._sse.after_cr  # the client has a CR whose LF may open this read
