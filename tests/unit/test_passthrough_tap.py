@@ -279,8 +279,8 @@ def test_text_chunks_of_a_learnt_shape_skip_the_full_check(
     texts = TextChunks(ChatStreamDecoder())
     assert texts(SSEEvent(event=None, data=TEXT_CHUNK))
     calls: list[str] = []
-    full = _openai_stream.is_text_chunk
-    monkeypatch.setattr(_openai_stream, "is_text_chunk", lambda ev: calls.append(ev.data) or full(ev))
+    full = _openai_stream._is_text_data  # ``is_text_chunk``'s test of an event's data
+    monkeypatch.setattr(_openai_stream, "_is_text_data", lambda d: calls.append(d) or full(d))
     data = TEXT_CHUNK.replace('"content":"a"', '"content":"' + text + '"')
     assert texts(SSEEvent(event=None, data=data)) is token
     assert bool(calls) is checked
@@ -345,8 +345,8 @@ def test_openai_padded_text_chunks_take_the_learnt_shape(monkeypatch: pytest.Mon
     or a text that is not, goes to the full check."""
     texts = TextChunks(ChatStreamDecoder())
     calls: list[str] = []
-    full = _openai_stream.is_text_chunk
-    monkeypatch.setattr(_openai_stream, "is_text_chunk", lambda ev: calls.append(ev.data) or full(ev))
+    full = _openai_stream._is_text_data  # ``is_text_chunk``'s test of an event's data
+    monkeypatch.setattr(_openai_stream, "_is_text_data", lambda d: calls.append(d) or full(d))
 
     def padded(text: str, pad: str) -> SSEEvent:
         data = TEXT_CHUNK.replace('"content":"a"', f'"content":"{text}"')[:-1] + f',"obfuscation":"{pad}"}}'
