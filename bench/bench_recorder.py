@@ -1,7 +1,7 @@
 """End-to-end recorder throughput: ZeroMQ DEALER -> real recorder process -> committed SQLite rows.
 
     .venv/bin/python bench/bench_recorder.py [--events 30000] [--batch-sizes 500,2000] [--compare REF] [--uniform]
-                                             [--per-message 1] [--wire rows|objects] [--rate 0]
+                                             [--per-message 1] [--wire joined|rows|objects] [--rate 0]
 
 For each batch size: start ``python -m services.recorder`` on a fresh database, push N pre-encoded
 events (the seeding command's mix of providers, models, statuses and latencies, over the last ten
@@ -21,9 +21,14 @@ session 11: ``--per-message 20 --rate 4000`` and ``--per-message 5 --rate 1000``
 same interpreter), alternating with this tree's for each batch size so both see the same machine load,
 and prints the ratio: on a busy machine the absolute figures move from run to run, the ratio much less.
 
-``--wire``: the payloads as gateways send them now (``rows``: ``[ev2, id, encode_row(event), ...]``) or
-as before issue 13's recorder work (``objects``: ``[ev, id, encode(event), ...]``). A REF recorder that
-does not read ``ev2`` always gets ``objects`` (what the gateways of its time sent), said in its label.
+``--wire``: the messages as gateways send them now (``joined``: ``[ev3, ids, payloads]``, each joined by a
+newline, payloads ``encode_row(event)``), as before session 13 (``rows``: ``[ev2, id, encode_row(event),
+...]``) or as before issue 13's recorder work (``objects``: ``[ev, id, encode(event), ...]``). A REF
+recorder gets the newest of those it reads (what the gateways of its time sent), said in its label.
+
+Besides CPU per event, the table gives each side's wake-ups a second (voluntary context switches: the
+event loop's thread, all of the recorder's threads, the writer process), and CPU is read from
+``/proc/.../schedstat`` (nanoseconds) rather than ``stat``'s 10 ms clock ticks.
 """
 
 from __future__ import annotations
@@ -68,6 +73,12 @@ class Result:
     cpu_s: float  # the recorder's process and its children (the SQLite writer process)
     loop_cpu_s: float  # of that, the event loop's thread (the recorder's main thread)
     writer_cpu_s: float  # of that, the writer process (0: the recorder writes in its own process)
+    loop_wakeups: int = 0  # voluntary context switches of the event loop's thread
+    wakeups: int = 0  # ... of every thread of the recorder's process (the loop, ZeroMQ's I/O thread, ...)
+    writer_wakeups: int = 0  # ... of the writer process's threads
+
+    def per_s(self, n: int) -> str:
+        return f"{n / self.total_s:,.0f}"
 
     @property
     def rate(self) -> float:
@@ -92,6 +103,9 @@ class Result:
             f"{self.loop_cpu_s * 1e6 / self.events:.1f}",
             f"{self.writer_cpu_s * 1e6 / self.events:.1f}",
             f"{self.events / self.cpu_s:,.0f}",
+            self.per_s(self.loop_wakeups),
+            self.per_s(self.wakeups),
+            self.per_s(self.writer_wakeups),
         ]
 
 
@@ -112,6 +126,9 @@ HEADER = [
     "loop us/event",
     "writer us/event",
     "events/CPU-s",
+    "loop wake/s",
+    "rec wake/s",
+    "writer wake/s",
 ]
 
 
@@ -157,21 +174,33 @@ def make_events(n: int, *, uniform: bool = False, rows: bool = True) -> list[lis
     return [[b"ev", e.event_id.encode(), encode(e)] for e in events]
 
 
-def reads_rows(ref: str) -> bool:
-    """Whether the recorder of git revision ``ref`` reads ``ev2`` messages."""
+def wire_of(ref: str) -> str:
+    """The newest wire the recorder of git revision ``ref`` reads: ``joined``, ``rows`` or ``objects``."""
     source = subprocess.run(
         ["git", "-C", str(REPO), "show", f"{ref}:services/recorder/service.py"],
         capture_output=True,
         text=True,
     ).stdout
-    return "EVENT_ROWS" in source
+    return "joined" if "EVENT_JOINED" in source else "rows" if "EVENT_ROWS" in source else "objects"
 
 
-def per_message(messages: list[list[bytes]], n: int) -> list[list[bytes]]:
-    """One-event messages regrouped ``n`` events a message: ``[b"ev", id, payload, id, payload, ...]``."""
-    return [
-        [b"ev", *(frame for m in messages[i : i + n] for frame in m[1:])] for i in range(0, len(messages), n)
-    ]
+WIRES = ("joined", "rows", "objects")
+
+
+def per_message(messages: list[list[bytes]], n: int, *, joined: bool = False) -> list[list[bytes]]:
+    """One-event messages regrouped ``n`` events a message: ``[b"ev", id, payload, id, payload, ...]``, or
+    (``joined``) ``[b"ev3", ids joined by newlines, payloads joined by newlines]``."""
+    groups = [messages[i : i + n] for i in range(0, len(messages), n)]
+    if joined:
+        return [[b"ev3", b"\n".join(m[1] for m in g), b"\n".join(m[2] for m in g)] for g in groups]
+    return [[b"ev", *(frame for m in g for frame in m[1:])] for g in groups]
+
+
+def events_in(message: list[bytes]) -> int:
+    """How many events a message of ``per_message`` carries."""
+    if message[0] == b"ev3":
+        return message[1].count(b"\n") + 1
+    return (len(message) - 1) // 2
 
 
 def checkout(ref: str, into: Path) -> Path:
@@ -208,11 +237,29 @@ def start_recorder(
 
 
 def cpu_seconds(pid: int, thread: int | None = None) -> float:
-    """User + system CPU time so far of a process (all its threads: the event loop, SQLite's, ZeroMQ's
-    I/O), or of one of its threads (``thread``: its id; the main thread's is the process id)."""
-    stat = f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat"
-    fields = Path(stat).read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU time so far of a process (all its threads: the event loop, SQLite's, ZeroMQ's I/O), or of one
+    of its threads (``thread``: its id; the main thread's is the process id). From ``schedstat``'s
+    nanoseconds on the CPU: ``/proc/PID/stat``'s clock ticks (10 ms) were 5% of a paced run's figure."""
+    tasks = [thread] if thread is not None else [int(t.name) for t in Path(f"/proc/{pid}/task").iterdir()]
+    return sum(_task_figures(pid, t)[0] for t in tasks)
+
+
+def wakeups(pid: int, thread: int | None = None) -> int:
+    """Voluntary context switches so far (the times a thread went to sleep waiting, so woke up again) of a
+    process's threads, or of one of them (``thread``)."""
+    tasks = [thread] if thread is not None else [int(t.name) for t in Path(f"/proc/{pid}/task").iterdir()]
+    return sum(_task_figures(pid, t)[1] for t in tasks)
+
+
+def _task_figures(pid: int, tid: int) -> tuple[float, int]:
+    """(seconds on the CPU, voluntary context switches) of one thread; (0, 0) for one that has exited."""
+    try:
+        ns = int(Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()[0])
+        status = Path(f"/proc/{pid}/task/{tid}/status").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0, 0
+    switches = int(status.split("voluntary_ctxt_switches:", 1)[1].split()[0])
+    return ns / 1e9, switches
 
 
 def children(pid: int) -> list[int]:
@@ -240,7 +287,7 @@ def run_once(
 ) -> Result:
     """One run; ``rate`` > 0: send at that many events a second (a message every ``events a message /
     rate`` seconds, on a fixed schedule, as a gateway under steady load), else as fast as ZeroMQ takes them."""
-    events = sum((len(m) - 1) // 2 for m in payloads)
+    events = sum(events_in(m) for m in payloads)
     gap = (events / len(payloads)) / rate if rate > 0 else 0.0
     with tempfile.TemporaryDirectory(prefix="bench-recorder-") as tmp:
         workdir, events_ep = Path(tmp), free_endpoint()
@@ -254,6 +301,7 @@ def run_once(
             time.sleep(0.2)  # let the connection come up, so the clock measures the pipeline, not a handshake
             kids = children(proc.pid)
             kids0 = sum(cpu_seconds(kid) for kid in kids)
+            wakes0 = (wakeups(proc.pid, proc.pid), wakeups(proc.pid), sum(wakeups(kid) for kid in kids))
             cpu0, loop0, t0 = cpu_seconds(proc.pid), cpu_seconds(proc.pid, proc.pid), time.perf_counter()
             for n, raw in enumerate(payloads):
                 if gap:
@@ -268,6 +316,7 @@ def run_once(
             t_done = time.perf_counter()
             cpu, loop_cpu = cpu_seconds(proc.pid) - cpu0, cpu_seconds(proc.pid, proc.pid) - loop0
             writer_cpu = sum(cpu_seconds(kid) for kid in kids) - kids0
+            wakes = (wakeups(proc.pid, proc.pid), wakeups(proc.pid), sum(wakeups(kid) for kid in kids))
             cpu += writer_cpu
             exact = rollups_count_every_row(db, events)
         finally:
@@ -290,6 +339,7 @@ def run_once(
         cpu,
         loop_cpu,
         writer_cpu,
+        *(after - before for after, before in zip(wakes, wakes0, strict=True)),
     )
 
 
@@ -317,9 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--per-message", type=int, default=1, help="events per ZeroMQ message (gateway: 1-256)"
     )
-    parser.add_argument(
-        "--wire", choices=("rows", "objects"), default="rows", help="payload form (gateway: rows)"
-    )
+    parser.add_argument("--wire", choices=WIRES, default="joined", help="message form (gateway: joined)")
     parser.add_argument(
         "--rate",
         type=float,
@@ -327,23 +375,26 @@ def main(argv: list[str] | None = None) -> int:
         help="events per second, paced as a gateway under steady load (0: as fast as possible)",
     )
     args = parser.parse_args(argv)
-    rows = args.wire == "rows"
-    events = make_events(args.events, uniform=args.uniform, rows=rows)
-    payloads = {rows: per_message(events, args.per_message)}
+
+    def messages(wire: str) -> list[list[bytes]]:
+        events = make_events(args.events, uniform=args.uniform, rows=wire != "objects")
+        return per_message(events, args.per_message, joined=wire == "joined")
+
+    payloads = {args.wire: messages(args.wire)}
+    size = len(make_events(1, uniform=args.uniform, rows=args.wire != "objects")[0][2])
     print(
         f"recorder end to end, rollups on: {args.events:,} {'uniform' if args.uniform else 'mixed'} events "
-        f"({len(events[0][2])} bytes each as {args.wire}, {args.per_message} a message), flush "
+        f"({size} bytes each as {args.wire}, {args.per_message} a message), flush "
         f"interval {args.interval:g}s, {f'{args.rate:,.0f} events/s paced' if args.rate else 'unpaced'}; seconds = first send -> last row committed\n"
     )
     with tempfile.TemporaryDirectory(prefix="bench-recorder-ref-") as tmp:
-        trees = [("this tree", REPO, rows)]
+        trees = [("this tree", REPO, args.wire)]
         if args.compare:
-            ref_rows = rows and reads_rows(args.compare)
-            label = args.compare if ref_rows == rows else f"{args.compare} (objects)"
-            trees.append((label, checkout(args.compare, Path(tmp)), ref_rows))
-            if ref_rows not in payloads:  # the same events, in the form that recorder reads
-                objects = make_events(args.events, uniform=args.uniform, rows=False)
-                payloads[ref_rows] = per_message(objects, args.per_message)
+            ref_wire = WIRES[max(WIRES.index(args.wire), WIRES.index(wire_of(args.compare)))]
+            label = args.compare if ref_wire == args.wire else f"{args.compare} ({ref_wire})"
+            trees.append((label, checkout(args.compare, Path(tmp)), ref_wire))
+            if ref_wire not in payloads:  # the same events, in the form that recorder reads
+                payloads[ref_wire] = messages(ref_wire)
         results = [
             run_once(label, tree, payloads[form], int(b), args.interval, args.rate)
             for b in args.batch_sizes.split(",")

@@ -290,6 +290,7 @@ def recorder_case(bench: Bench, st: Stack) -> dict[str, Any]:
         st.gateway_url,
         functools.partial(tree, [gw]),
         extra_pids=lambda: tree([st.services["recorder"].proc.pid]),
+        side_pids=bench.nginx.pids,
     )
     states = ["running", "stopped", "absent"]
     rounds: list[dict[str, Any]] = []
@@ -336,6 +337,8 @@ def recorder_case(bench: Bench, st: Stack) -> dict[str, Any]:
             f"absent {got['absent']['rps'] / got['running']['rps']:.2f}x); gw CPU ms/req "
             + " / ".join(fmt(got[s]["cpu_ms_per_req"], ".3f") for s in states)
             + f"; rec CPU ms/req {fmt(got['running']['recorder_cpu_ms_per_req'], '.4f')}"
+            + "; stack CPU ms/req "
+            + " / ".join(fmt(stack_cpu(got[s]), ".3f") for s in states)
             + f"; held running/stopped/absent {got['held_running']}/{got['held_stopped']}/{got['held_absent']}"
             + "; caught up in "
             + "/".join(fmt(got[f"drained_{s}_s"], ".1f") for s in states)
@@ -359,9 +362,20 @@ def recorder_case(bench: Bench, st: Stack) -> dict[str, Any]:
         )
         for s in ("stopped", "absent")
     }
+    # The CPU a request costs every benchmark process (gateway, recorder, nginx, wrk) in each state, within
+    # the round: on a machine our processes saturate, r/s goes as its inverse, so running / state is the
+    # ratio r/s would show without other load's swings (issue 13, session 13: r/s rounds spread +-20%).
+    implied = {
+        s: spread([_over(stack_cpu(r["running"]), stack_cpu(r[s])) for r in rounds])
+        for s in ("stopped", "absent")
+    }
+    share = spread([_over(r["running"]["recorder_cpu_ms_per_req"], stack_cpu(r["running"])) for r in rounds])
     return {
         "rounds": rounds,
         "rps": rps,
+        "cpu_implied_stopped_over_running_rounds": implied["stopped"],
+        "cpu_implied_absent_over_running_rounds": implied["absent"],
+        "recorder_cpu_share_rounds": share,
         "recorder_cpu_ms_per_req_rounds": spread([r["running"]["recorder_cpu_ms_per_req"] for r in rounds]),
         "stopped_over_running_rounds": ratios["stopped"],
         "absent_over_running_rounds": ratios["absent"],
@@ -374,6 +388,37 @@ def recorder_case(bench: Bench, st: Stack) -> dict[str, Any]:
         "min_over_max": worst,
         "pass": worst >= 0.95,
     }
+
+
+def stack_cpu(run: dict[str, Any]) -> float | None:
+    """CPU ms per request of every benchmark process in one run: the gateway's tree, the recorder's (0 when
+    stopped or absent), nginx's and wrk's; None when the gateway's or nginx's could not be read."""
+    parts = [run["cpu_ms_per_req"], run.get("side_cpu_ms_per_req"), run.get("wrk_cpu_ms_per_req")]
+    if any(p is None for p in parts):
+        return None
+    return float(sum(parts)) + (run.get("recorder_cpu_ms_per_req") or 0.0)
+
+
+def _over(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def cpu_line(rec: dict[str, Any]) -> str:
+    """The recorder case's CPU-based figures: the ratio r/s would show on a machine our processes saturate
+    (the stack's CPU per request, running over each state, within each round) and the recorder's share of
+    the running stack's CPU; medians [min–max]. Empty for results without them (before session 13)."""
+    if "cpu_implied_absent_over_running_rounds" not in rec:
+        return ""
+    stopped, absent = (
+        rec["cpu_implied_stopped_over_running_rounds"],
+        rec["cpu_implied_absent_over_running_rounds"],
+    )
+    share = rec["recorder_cpu_share_rounds"]
+    return (
+        f"CPU-implied stopped {fmt(stopped['median'], '.3f')}x {fmt_spread(stopped, '.3f')}, absent "
+        f"{fmt(absent['median'], '.3f')}x {fmt_spread(absent, '.3f')}; recorder "
+        f"{fmt(share['median'] * 100 if share['median'] is not None else None, '.1f')}% of the stack's CPU"
+    )
 
 
 def recorder_line(rec: dict[str, Any]) -> str:
@@ -465,6 +510,8 @@ def only_recorder(args: argparse.Namespace, key: str) -> int:
         + "; recorder CPU ms per request (running) "
         + f"{fmt(rec['recorder_cpu_ms_per_req_rounds']['median'], '.4f')} "
         + fmt_spread(rec["recorder_cpu_ms_per_req_rounds"], ".4f")
+        + "; "
+        + cpu_line(rec)
     )
     for problem in bench.problems:
         print(f"WRONG: {problem}")
@@ -701,6 +748,11 @@ def report(
             "openai chat plain r/s, recorder running / SIGSTOPped / absent",
             recorder_line(rec),
             f"within 5%: {verdict(rec['pass'])}",
+        ],
+        [
+            "… the stack's CPU per request (gw + recorder + nginx + wrk): running / state, recorder's share",
+            cpu_line(rec),
+            "(informational)",
         ],
         [
             f"openai chat plain r/s at {WORKERS_CONNS} connections, GATEWAY_WORKERS 1 / 2 (gw CPU ms/req)",

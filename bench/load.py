@@ -4,12 +4,16 @@ slow streams, and the check of an answer.
 ``Wrk.run`` gives requests/s, p50/p99 (wrk's, in ms), non-2xx and socket errors, and the target's CPU ms per
 request: the process tree's utime + stime (``/proc/PID/stat``) read before the run and after it once the tree
 is quiet, divided by the requests served (wrk's completed count plus the one in flight on each connection).
+With ``Target.extra_pids`` (the recorder) and ``Target.side_pids`` (nginx) their trees' CPU per request too,
+and always wrk's own (``getrusage(RUSAGE_CHILDREN)`` around it): together the CPU a request costs every
+benchmark process, which the recorder case compares across the recorder's states.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import resource
 import shutil
 import subprocess
 import time
@@ -57,6 +61,8 @@ class Run:
     socket_errors: int
     cpu_ms_per_req: float | None
     recorder_cpu_ms_per_req: float | None = None
+    side_cpu_ms_per_req: float | None = None  # Target.side_pids (nginx)
+    wrk_cpu_ms_per_req: float | None = None  # the load generator itself
 
 
 @dataclass
@@ -66,6 +72,7 @@ class Target:
     pids: Callable[[], list[int]]
     serves: Callable[[PathCase], bool] = lambda case: True
     extra_pids: Callable[[], list[int]] | None = None  # reported separately (the recorder)
+    side_pids: Callable[[], list[int]] | None = None  # reported separately too (the upstream, nginx)
 
 
 def settle(pids: list[int], quiet_ms: float = 2.0, limit_s: float = 5.0) -> None:
@@ -103,7 +110,9 @@ class Wrk:
     def run(self, target: Target, path: str, body: dict[str, Any], conns: int, duration: int) -> Run:
         pids = target.pids()
         extra = target.extra_pids() if target.extra_pids else []
-        cpu0, xcpu0 = cpu_seconds(pids), cpu_seconds(extra)
+        side = target.side_pids() if target.side_pids else []
+        cpu0, xcpu0, scpu0 = cpu_seconds(pids), cpu_seconds(extra), cpu_seconds(side)
+        wrk0 = _children_cpu_s()
         env = {**os.environ, "BENCH_BODY": str(self.body_file(body)), "BENCH_KEY": self.key}
         out = subprocess.run(
             [
@@ -122,8 +131,9 @@ class Wrk:
             text=True,
             timeout=duration + 60,
         )
-        settle(pids + extra)
-        cpu1, xcpu1 = cpu_seconds(pids), cpu_seconds(extra)
+        wrk1 = _children_cpu_s()
+        settle(pids + extra + side)
+        cpu1, xcpu1, scpu1 = cpu_seconds(pids), cpu_seconds(extra), cpu_seconds(side)
         line = next((ln for ln in out.stdout.splitlines() if ln.startswith("BENCH ")), None)
         if line is None:
             raise RuntimeError(f"wrk gave no summary for {target.name} {path}: {out.stdout}\n{out.stderr}")
@@ -145,7 +155,15 @@ class Wrk:
             socket_errors=conn_e + read_e + write_e + timeout_e,
             cpu_ms_per_req=per(cpu0, cpu1),
             recorder_cpu_ms_per_req=per(xcpu0, xcpu1) if extra else None,
+            side_cpu_ms_per_req=per(scpu0, scpu1) if side else None,
+            wrk_cpu_ms_per_req=per(wrk0, wrk1),
         )
+
+
+def _children_cpu_s() -> float:
+    """User + system CPU seconds of this process's waited-for children so far (wrk, once it has exited)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 async def _fire(

@@ -30,11 +30,12 @@ Outcomes, decided here:
   log line carrying its first bytes and a ``malformed`` count. It can never become valid by resending, and
   holding it would block its gateway's memory forever. A row SQLite refuses (a constraint) is the same.
 
-The live feed (``TAIL_ENDPOINT``, PUB): each valid event's payload as received (either wire form of
-``shared/events.py``: subscribers read it with ``shared.events.decode``), republished before it is
-written. The events of one burst (up to ``BURST_ROWS``) go out as one multipart message, one event per
-frame: ``recv_multipart`` reads a burst, and a plain ``recv`` still reads one event per call (``tail``
-and the gateways' budget follower).
+The live feed (``TAIL_ENDPOINT``, XPUB: a PUB socket that also reads its subscriptions): each valid
+event's payload as received (either wire form of ``shared/events.py``: subscribers read it with
+``shared.events.decode``), republished before it is written, and only while someone subscribes (no
+``tail``, no budget follower: nothing to send, a frame an event saved). The events of one burst (up to
+``BURST_ROWS``) go out as one multipart message, one event per frame: ``recv_multipart`` reads a burst,
+and a plain ``recv`` still reads one event per call (``tail`` and the gateways' budget follower).
 
 Receiving waits on the sockets' descriptors registered with the loop once (``watch.SocketWatch``: a
 ``zmq.asyncio.Poller`` made new wrappers and futures on every call, about a fifth of this loop's CPU in
@@ -42,11 +43,17 @@ the live stack) and then reads the waiting messages with plain non-blocking ``re
 message against 5.5 us through ``zmq.asyncio`` sockets, and nothing is ever cancelled half-way (a
 cancelled async ``recv`` can drop a message that libzmq already handed over). Acknowledgements are sent
 on the same socket, so the acker pokes the watch after each (see ``watch``). After a read that emptied the
-socket the receiver sleeps ``GATHER_S`` (20 ms) before it looks again: a gateway under load sends a
-message every 5 ms, and one read of four costs a quarter of the wake-ups (issue 13, session 11: the
-recorder's CPU per event in the live stack, docs/benchmarks.md). Rows wait for their batch's commit
-(``RECORDER_FLUSH_INTERVAL``) anyway; the live feed sees events up to 20 ms later; an idle recorder wakes
-once a second (``IDLE_CHECK_S``; shutdown wakes it at once).
+socket the receiver lets messages gather before it looks again: ``GATHER_S`` (20 ms) while someone
+subscribes to the live feed, ``GATHER_QUIET_S`` (100 ms, at most half of ``RECORDER_FLUSH_INTERVAL``)
+while nobody does: a gateway under load sends a message every 5 ms, and each wake-up of this loop has a
+fixed cost (issue 13, sessions 11 and 13: the recorder's CPU per event in the live stack,
+docs/benchmarks.md). Rows wait for their batch's commit (``RECORDER_FLUSH_INTERVAL``) anyway; the live
+feed sees events up to 20 ms later; an idle recorder wakes once a second (``IDLE_CHECK_S``; shutdown
+wakes it at once, and ends a gather).
+
+The wire (the gateway's side is ``services/gateway/publisher.py``): ``[ev3, ids, payloads]`` (ids and
+payloads each joined by ``SEP``), answered by ``[ack2, ids]``; ``[ev2 | ev, id, payload, ...]`` from
+older gateways, answered by ``[ack, id, ...]`` (``Acker.send`` picks by what the gateway sent).
 """
 
 from __future__ import annotations
@@ -60,6 +67,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from wsgiref.simple_server import WSGIServer
 
+import numpy as np
 import zmq
 from zmq.utils.monitor import parse_monitor_message
 
@@ -85,6 +93,10 @@ GATHER_S = 0.02  # after a read that emptied the socket, let messages gather thi
 # a gateway sends a message every 5 ms under load (its BATCH_DELAY_S), and each wake-up of this loop has
 # a fixed cost (issue 13, session 11); rows wait RECORDER_FLUSH_INTERVAL for their commit anyway, so
 # only the live feed (tail, the gateways' budget follower) sees events up to this much later
+GATHER_QUIET_S = 0.1  # the same while nobody listens to the live feed (no tail, no budget follower), at
+# most half of RECORDER_FLUSH_INTERVAL: each wake-up of this loop cost about 0.25-0.4 ms of its CPU in
+# the live stack (issue 13, sessions 11 and 13), and then only the commit (and its acknowledgement)
+# waits, by at most this much
 IDLE_CHECK_S = 1.0  # an idle receiver looks at its sockets at least this often (shutdown pokes it at
 # once; this only bounds the delay of a wake-up ZeroMQ's edge-style descriptor might not give)
 FINAL_QUIET_MS = 100  # at shutdown, keep reading until no message came for this long...
@@ -105,7 +117,19 @@ EVENT, DRAIN, BYE, ACK = b"ev", b"drain", b"bye", b"ack"
 # recorder acknowledges none of them (an unknown message), and the gateway keeps them for a newer one.
 # Either word's payloads may be either form (wire.wire_row reads both).
 EVENT_ROWS = b"ev2"
+# [ev3, ids, payloads]: the event ids joined by SEP in one frame, their payloads (encode_row's arrays)
+# joined by SEP in another, in the same order: three frames a message instead of two an event (issue 13,
+# session 13: receiving a frame cost the recorder's loop about 1 us, two an event, and the gateway as much
+# to send them). A gateway that sends it reads ACK_JOINED; an older recorder leaves it unacknowledged
+# (an unknown message), like ev2.
+EVENT_JOINED = b"ev3"
+ACK_JOINED = b"ack2"  # [ack2, ids joined by SEP]: one frame, to gateways that sent ev3
+# orjson never writes a raw newline (JSON escapes control characters inside strings and orjson adds no
+# whitespace), and event ids are hex digits: the separator cannot occur inside either.
+SEP = b"\n"
 ACK_IDS_PER_MESSAGE = 1_000
+JOINED_GATEWAYS_MAX = 10_000  # routing ids remembered as reading ACK_JOINED (one per gateway process)
+_EVENTS, _POLLIN, _NOBLOCK = int(zmq.EVENTS), int(zmq.POLLIN), int(zmq.NOBLOCK)
 _FINISHED_AT = COLUMNS.index("finished_at")
 _EVENT_ID = COLUMNS.index("event_id")
 
@@ -146,6 +170,8 @@ class _Pipes:
     acker: Acker
     draining: set[bytes] = field(default_factory=set)  # gateways that announced their shutdown
     gateways: int = 0
+    topics: set[bytes] = field(default_factory=set)  # what the tail's subscribers subscribed to
+    quiet_gather_s: float = GATHER_QUIET_S  # the gather while nobody subscribes (see GATHER_QUIET_S)
 
 
 async def run(settings: Settings, should_exit: asyncio.Event) -> Counters:
@@ -161,6 +187,7 @@ async def run(settings: Settings, should_exit: asyncio.Event) -> Counters:
         watch = SocketWatch([router, monitor])
         acker = Acker(router, counters, metrics, watch)
         pipes = _Pipes(router, monitor, watch, pub, _batcher(settings, store, acker), acker)
+        pipes.quiet_gather_s = min(GATHER_QUIET_S, settings.recorder_flush_interval_s / 2)
         try:
             await _record(settings, store, pipes, should_exit)
         finally:
@@ -187,7 +214,9 @@ def _bind(
     router.setsockopt(zmq.SNDHWM, 0)  # acknowledgements are small: never drop one for a slow gateway
     router.setsockopt(zmq.ROUTER_HANDOVER, 1)  # a gateway that reconnects takes its routing id back
     monitor = router.get_monitor_socket(zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED)
-    pub = ctx.socket(zmq.PUB)  # PUB never blocks: a slow subscriber loses messages instead
+    # XPUB (a PUB that also reads its subscribers' subscriptions): it never blocks, a slow subscriber
+    # loses messages instead; and with no subscriber (no tail, no budget follower) nothing is sent at all.
+    pub = ctx.socket(zmq.XPUB)
     pub.setsockopt(zmq.LINGER, 0)
     pub.setsockopt(zmq.SNDHWM, TAIL_SNDHWM)
     router.bind(settings.events_endpoint)  # on failure the caller's ctx.destroy() closes the sockets
@@ -203,8 +232,23 @@ class Acker:
     counters: Counters
     metrics: RecorderMetrics
     watch: SocketWatch | None = None  # poked after sending on the router it watches (see ``watch``)
+    joined: set[bytes] = field(default_factory=set)  # gateways that sent ev3: they read ACK_JOINED
 
     def send(self, gateway: bytes, ids: list[bytes]) -> None:
+        """Acknowledge ``ids`` to ``gateway``: one ``[ack2, ids joined]`` frame when it sent ``ev3``,
+        else ``[ack, id, id, ...]`` messages of at most ``ACK_IDS_PER_MESSAGE`` ids (older gateways).
+        A gateway gone or stuck is skipped: it resends, and the row is stored once."""
+        if gateway in self.joined:
+            try:
+                send_parts(self.router, [gateway, ACK_JOINED, SEP.join(ids)])
+            except zmq.ZMQError:
+                pass
+            else:
+                self.counters.acked += len(ids)
+                self.metrics.acked.inc(len(ids))
+            if self.watch is not None:
+                self.watch.poke()
+            return
         for i in range(0, len(ids), ACK_IDS_PER_MESSAGE):
             chunk = ids[i : i + ACK_IDS_PER_MESSAGE]
             try:
@@ -249,12 +293,19 @@ def make_flush(store: LedgerWriter, acker: Acker) -> Callable[[list[Item]], Awai
         metrics.rows.labels("duplicate").inc(duplicates)
         metrics.rows.labels("rejected").inc(rejected)
         now = time.time()
-        finished = [row[_FINISHED_AT] or now for _, _, row in items]
-        metrics.lag.observe_many([now - f if f < now else 0.0 for f in finished])
-        newest = max(row[_FINISHED_AT] or 0.0 for _, _, row in items)
+        # Per event, in numpy (session 13: half the Python of three list passes): a finish time missing
+        # (None, 0) counts as now (lag 0) in the histogram and as 0 for the newest.
+        finished = np.array([row[_FINISHED_AT] or 0.0 for _, _, row in items])
+        newest = float(finished.max())
+        finished = np.where(finished == 0.0, now, finished)
+        metrics.lag.observe_many(np.where(finished < now, now - finished, 0.0))
         metrics.last_lag.set(max(0.0, now - newest))
         log.debug("flushed %d rows (%d new) in %.1f ms", len(items), inserted, elapsed * 1e3)
         # Committed: only now may the gateways forget these events.
+        first = items[0][0]
+        if all(gateway == first for gateway, _, _ in items):  # one gateway process: the usual case
+            acker.send(first, [event_id for _, event_id, _ in items])
+            return
         by_gateway: dict[bytes, list[bytes]] = defaultdict(list)
         for gateway, event_id, _ in items:
             by_gateway[gateway].append(event_id)
@@ -317,7 +368,7 @@ async def _receive(pipes: _Pipes, should_exit: asyncio.Event) -> None:
     while not should_exit.is_set():
         if await pipes.watch.wait(IDLE_CHECK_S):  # yields once either way: the batcher takes what we queued
             if await _read_burst(pipes) < BURST and not should_exit.is_set():
-                await asyncio.sleep(GATHER_S)
+                await _gather(pipes, should_exit)
     # Messages libzmq already took off the wire, or that gateways are still flushing, are delivered to
     # us alone: read until the line has been quiet for a moment, and while a gateway is draining, until
     # it says goodbye (both bounded). Batches keep being committed and acknowledged meanwhile.
@@ -341,6 +392,15 @@ async def _receive(pipes: _Pipes, should_exit: asyncio.Event) -> None:
             quiet_until = loop.time() + quiet_s
     if pipes.draining:
         log.warning("%d gateway(s) still draining; stopping anyway", len(pipes.draining))
+
+
+async def _gather(pipes: _Pipes, should_exit: asyncio.Event) -> None:
+    """Let messages gather before the next read (the socket was just emptied): ``GATHER_S`` while someone
+    subscribes to the live feed, else ``pipes.quiet_gather_s``. Ends at once when ``should_exit`` is set."""
+    _read_subscriptions(pipes)
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(GATHER_S if pipes.topics else pipes.quiet_gather_s):
+            await should_exit.wait()
 
 
 async def _read_burst(pipes: _Pipes) -> int:
@@ -386,12 +446,31 @@ async def _pass_on(pipes: _Pipes, burst: _Burst) -> None:
         pipes.acker.metrics.received.inc(burst.received)
         burst.received = 0
     if burst.payloads:
-        with contextlib.suppress(zmq.ZMQError):  # the live view is best effort
-            send_parts(pipes.pub, burst.payloads)
+        _read_subscriptions(pipes)
+        if pipes.topics:
+            with contextlib.suppress(zmq.ZMQError):  # the live view is best effort
+                send_parts(pipes.pub, burst.payloads)
         burst.payloads = []
     if burst.items:
         items, burst.items = burst.items, []
         await pipes.batcher.put_many(items)
+
+
+def _read_subscriptions(pipes: _Pipes) -> None:
+    """Take the tail's (un)subscriptions waiting on the XPUB socket into ``pipes.topics``. libzmq passes
+    a topic's first subscription and, when its last subscriber unsubscribes or disconnects, its
+    unsubscription (zmq_setsockopt(3), ZMQ_XPUB_VERBOSE off, the default), so the set holds exactly the
+    topics someone listens to; a subscriber that reconnects (a recorder restart) subscribes again."""
+    pub = pipes.pub
+    while int(pub.getsockopt(_EVENTS)) & _POLLIN:
+        try:
+            message = pub.recv(_NOBLOCK)
+        except zmq.Again:
+            return
+        if message[:1] == b"\x01":
+            pipes.topics.add(message[1:])
+        elif message[:1] == b"\x00":
+            pipes.topics.discard(message[1:])
 
 
 def _read_monitor(pipes: _Pipes) -> None:
@@ -418,6 +497,9 @@ def _handle(frames: list[bytes], pipes: _Pipes, burst: _Burst) -> None:
     if kind == BYE and len(frames) == 2:
         pipes.draining.discard(gateway)
         return
+    if kind == EVENT_JOINED:
+        _handle_joined(frames, pipes, burst)
+        return
     events = kind == EVENT or kind == EVENT_ROWS
     if not events or len(frames) < 4:
         problem = ValueError(f"expected [ev, event_id, payload, ...], got {len(frames) - 1} frame(s)")
@@ -441,6 +523,43 @@ def _handle(frames: list[bytes], pipes: _Pipes, burst: _Burst) -> None:
     if len(frames) % 2:  # a last event id without its payload
         problem = ValueError("the message's last event id has no payload")
         _malformed(pipes, gateway, problem, [kind, frames[-1]], frames[-1])
+
+
+def _handle_joined(frames: list[bytes], pipes: _Pipes, burst: _Burst) -> None:
+    """``[ev3, ids, payloads]``: the i-th id of the ``SEP``-joined ids is the i-th payload's. Each event is
+    checked and acknowledged on its own, as in ``ev2``; ids and payloads that do not pair up (a frame
+    missing, or counts that differ) make every id of the message malformed (acknowledged: a resend
+    cannot mend them)."""
+    gateway = frames[0]
+    acker = pipes.acker
+    if gateway not in acker.joined:
+        if len(acker.joined) >= JOINED_GATEWAYS_MAX:
+            acker.joined.clear()  # gateways long gone; a live one is added back by its next message
+        acker.joined.add(gateway)
+    ids = frames[2].split(SEP) if len(frames) > 2 else []
+    payloads = frames[3].split(SEP) if len(frames) == 4 else []
+    if len(ids) != len(payloads):
+        problem = ValueError(
+            f"expected [ev3, ids, payloads] with as many payloads as ids, got {len(frames) - 1} frame(s), "
+            f"{len(ids)} id(s) and {len(payloads)} payload(s)"
+        )
+        for event_id in ids:
+            _malformed(pipes, gateway, problem, frames[1:], event_id)
+        if not ids:
+            _malformed(pipes, gateway, problem, frames[1:], None)
+        return
+    items, out = burst.items, burst.payloads
+    burst.received += len(ids)
+    for event_id, payload in zip(ids, payloads, strict=True):
+        try:
+            row = wire_row(payload)
+            if row[_EVENT_ID].encode() != event_id:
+                raise ValueError(f"event_id {row[_EVENT_ID]!r} differs from its envelope's")
+        except Exception as exc:  # a bad event is the sender's bug: count it, never stop the ledger
+            _malformed(pipes, gateway, exc, [EVENT_JOINED, event_id, payload], event_id, counted=True)
+            continue
+        items.append((gateway, event_id, row))
+        out.append(payload)
 
 
 def _malformed(

@@ -324,7 +324,7 @@ def test_missing_max_tokens_is_an_anthropic_400(gw: Stack) -> None:
 @pytest.mark.parametrize(
     ("raw_value", "message"),
     [
-        ("null", "max_tokens: Field required"),
+        ("null", "max_tokens: Input should be a valid integer"),  # present: judged by its type
         ("1e30", "max_tokens: Input should be a valid integer"),
         ('"100"', "max_tokens: Input should be a valid integer"),
         ("true", "max_tokens: Input should be a valid integer"),
@@ -340,15 +340,17 @@ def test_a_wrong_max_tokens_is_named_as_anthropic_words_it(gw: Stack, raw_value:
         + ', "messages": [{"role": "user", "content": "x"}]}'
     )
     for model in ("claude-haiku-4-5", "gpt-4o-mini"):  # passthrough and translated to chat
-        resp = httpx.post(
-            gw.gateway_url + "/v1/messages",
-            content=raw.replace("claude-haiku-4-5", model).encode(),
-            headers={"x-api-key": CLIENT_KEY, "content-type": "application/json"},
-        )
-        assert resp.status_code == 400, (model, resp.text)
-        body = resp.json()
-        assert body["error"]["type"] == "invalid_request_error"
-        assert body["error"]["message"] == message, (model, body)
+        for stream in ("", ', "stream": true'):  # a streamed request's 400 is JSON too, before any event
+            resp = httpx.post(
+                gw.gateway_url + "/v1/messages",
+                content=raw.replace("claude-haiku-4-5", model).replace("}]}", "}]" + stream + "}").encode(),
+                headers={"x-api-key": CLIENT_KEY, "content-type": "application/json"},
+            )
+            assert resp.status_code == 400, (model, stream, resp.text)
+            assert resp.headers["content-type"].startswith("application/json"), resp.headers
+            body = resp.json()
+            assert body["error"]["type"] == "invalid_request_error"
+            assert body["error"]["message"] == message, (model, stream, body)
 
 
 def test_unknown_model_is_an_anthropic_404(gw: Stack, ant: anthropic.Anthropic) -> None:

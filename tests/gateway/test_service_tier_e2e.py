@@ -127,3 +127,48 @@ def test_a_responses_answer_at_a_tier_is_priced_at_it(
     )
     assert reply.output_text == "Done." and reply.service_tier == tier
     assert gw.row_for(f"tier-resp-{tier}")["cost_usd"] == pytest.approx(want, abs=1e-9)
+
+
+def response_events(created_tier: str, done_tier: str) -> list[bytes]:
+    """A Responses stream whose ``response.created`` states one tier and ``response.completed`` another
+    (OpenAI's ``response.created`` echoes the requested tier, e.g. "auto"; the completed response states
+    the tier that served it)."""
+    done = response(done_tier)
+    item = done["output"][0]
+    started = {**done, "status": "in_progress", "service_tier": created_tier, "output": [], "usage": None}
+    events: list[dict[str, Any]] = [
+        {"type": "response.created", "response": started},
+        {"type": "response.output_item.added", "output_index": 0, "item": {**item, "content": []}},
+        {
+            "type": "response.output_text.delta",
+            "item_id": "msg_1",
+            "output_index": 0,
+            "content_index": 0,
+            "delta": "Done.",
+        },
+        {"type": "response.output_item.done", "output_index": 0, "item": item},
+        {"type": "response.completed", "response": done},
+    ]
+    return [
+        f"event: {e['type']}\ndata: {json.dumps({**e, 'sequence_number': i})}\n\n".encode()
+        for i, e in enumerate(events)
+    ]
+
+
+@pytest.mark.parametrize(("created", "done", "want"), [("auto", "flex", FLEX), ("flex", "default", STANDARD)])
+def test_a_responses_stream_is_priced_at_the_tier_its_completed_response_states(
+    gw: Stack, up: ScriptedUpstream, client: openai.OpenAI, created: str, done: str, want: float
+) -> None:
+    up.script(RESPONSES, sse(response_events(created, done)))
+    rid = f"tier-resp-stream-{created}-{done}"
+    events = list(
+        client.responses.create(
+            model="gpt-5-mini",
+            input="Summarise the log.",
+            service_tier="flex",
+            stream=True,
+            extra_headers={"x-request-id": rid},
+        )
+    )
+    assert events[-1].type == "response.completed"
+    assert gw.row_for(rid)["cost_usd"] == pytest.approx(want, abs=1e-9)

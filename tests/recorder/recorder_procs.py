@@ -206,6 +206,7 @@ class Gateway:
         self.sock.setsockopt(zmq.SNDTIMEO, 5000)  # sends block at the high-water mark, but not forever
         self.sock.connect(endpoint)
         self.acked: list[str] = []  # event ids, in the order the acknowledgements came
+        self.kinds: set[bytes] = set()  # the acknowledgements' first frames seen (ack, ack2)
 
     def send(self, e: UsageEvent) -> None:
         self.sock.send_multipart([b"ev", e.event_id.encode(), encode(e)])
@@ -217,8 +218,13 @@ class Gateway:
         """Collect what acknowledgements arrived; returns every id acknowledged so far."""
         while self.sock.poll(0):
             frames = self.sock.recv_multipart()
-            assert frames[0] == b"ack", frames
-            self.acked.extend(f.decode() for f in frames[1:])
+            if frames[0] == b"ack2":  # to a gateway that sent ev3: the ids joined by \n in one frame
+                assert len(frames) == 2, frames
+                self.acked.extend(f.decode() for f in frames[1].split(b"\n"))
+            else:
+                assert frames[0] == b"ack", frames
+                self.acked.extend(f.decode() for f in frames[1:])
+            self.kinds.add(frames[0])
         return set(self.acked)
 
     def close(self) -> None:

@@ -205,6 +205,37 @@ def test_a_batched_message_stores_each_event_and_refuses_only_the_bad_ones(
     assert counts["received"] == 8 and counts["malformed"] == 2 and counts["inserted"] == 6
 
 
+@BOTH_ENGINES
+def test_a_joined_message_stores_each_event_and_acknowledges_in_one_frame(
+    cfg: RecorderConfig, launch: Launcher
+) -> None:
+    """``[ev3, ids, payloads]`` (what gateways send since session 13: ids and payloads each joined by a
+    newline): every good event is stored, a corrupt one among them is counted as malformed, and all are
+    acknowledged as ``[ack2, ids joined]``; a message whose ids and payloads do not pair up has every id
+    counted as malformed and acknowledged (a resend cannot mend it), and a gateway still sending ``ev2``
+    gets ``[ack, id, ...]``."""
+    recorder = launch.recorder()
+    good = [make_event(request_id=f"joined-{i}") for i in range(5)]
+    ids = (
+        [e.event_id.encode() for e in good[:2]] + [b"bad-in-joined"] + [e.event_id.encode() for e in good[2:]]
+    )
+    payloads = [encode_row(e) for e in good[:2]] + [b"not json"] + [encode_row(e) for e in good[2:]]
+    old = make_event(request_id="still-ev2")
+    with gateway_socket(cfg.events) as push, gateway_socket(cfg.events) as older:
+        push.send_frames([b"ev3", b"\n".join(ids), b"\n".join(payloads)])
+        push.send_frames([b"ev3", b"unpaired-1\nunpaired-2", b"[1]"])
+        older.send_frames([b"ev2", old.event_id.encode(), encode_row(old)])
+        wait_until(lambda: count_rows(cfg.ledger) == 6, what="the six good events")
+        wanted = {e.event_id for e in good} | {"bad-in-joined", "unpaired-1", "unpaired-2"}
+        wait_until(lambda: push.read_acks() == wanted, what="acks for every id of both messages")
+        wait_until(lambda: older.read_acks() == {old.event_id}, what="the ev2 gateway's ack")
+        assert push.kinds == {b"ack2"} and older.kinds == {b"ack"}
+    assert event_ids(cfg.ledger) == {e.event_id for e in good} | {old.event_id}
+    assert recorder.stop() == 0
+    counts = summary(recorder)
+    assert counts["received"] == 9 and counts["malformed"] == 3 and counts["inserted"] == 6
+
+
 def test_startup_failure_exits_1(cfg: RecorderConfig, launch: Launcher) -> None:
     ctx = zmq.Context()
     squatter = ctx.socket(zmq.ROUTER)

@@ -40,26 +40,33 @@ class Recorder:
     def read(self) -> None:
         while self.sock.poll(0):
             frames = self.sock.recv_multipart()
-            if frames[1] == b"ev2":  # [ev2, event_id, payload, event_id, payload, ...]
-                assert len(frames) % 2 == 0, len(frames)
-                for event_id, payload in zip(frames[2::2], frames[3::2], strict=True):
+            if frames[1] == b"ev3":  # [ev3, ids joined by \n, payloads joined by \n]
+                assert len(frames) == 4, len(frames)
+                ids, payloads = frames[2].split(b"\n"), frames[3].split(b"\n")
+                for event_id, payload in zip(ids, payloads, strict=True):
                     assert payload.startswith(b"[")  # encode_row: the values in field order
                     assert events.decode(payload).event_id == event_id.decode()
                     self.got.append((frames[0], event_id.decode()))
-                self.messages.append(len(frames) // 2 - 1)
+                self.messages.append(len(ids))
             else:
                 self.control.append(frames[1])
 
     def ids(self) -> list[str]:
         return [i for _, i in self.got]
 
-    def ack(self, ids: list[str]) -> None:
+    def ack(self, ids: list[str], *, joined: bool = True) -> None:
+        """Acknowledge ``ids`` as a recorder does: ``[ack2, ids joined by \\n]`` (``joined``), else
+        ``[ack, id, id, ...]`` as recorders before ``ev3`` did."""
         by_peer: dict[bytes, list[bytes]] = {}
         for peer, event_id in self.got:
             if event_id in ids:
                 by_peer.setdefault(peer, []).append(event_id.encode())
         for peer, got in by_peer.items():
-            self.sock.send_multipart([peer, b"ack", *dict.fromkeys(got)])
+            once = list(dict.fromkeys(got))
+            if joined:
+                self.sock.send_multipart([peer, b"ack2", b"\n".join(once)])
+            else:
+                self.sock.send_multipart([peer, b"ack", *once])
 
     def close(self) -> None:
         self.sock.close(0)
@@ -93,6 +100,8 @@ async def test_queues_while_no_recorder_then_delivers_in_order_and_forgets_what_
     rec.ack(["ev0000", "ev0001"])
     await until(lambda: pub.queued == 3)
     assert pub.acked == 2
+    rec.ack(["ev0002"], joined=False)  # a frame an id, as recorders before ev3 acknowledged
+    await until(lambda: pub.queued == 2)
     rec.ack([f"ev{i:04d}" for i in range(5)])
     await until(lambda: pub.queued == 0)
     assert await pub.close(ack_wait_s=0.1) == 0
@@ -407,8 +416,9 @@ async def test_a_recorder_that_takes_nothing_gets_resends_at_a_bounded_rate_not_
 
 
 async def test_publish_makes_no_zeromq_call_and_a_batch_costs_one_events_read() -> None:
-    """``publish()`` stores and appends (O(1), no syscall); the batch timer sends one message and reads
-    ``ZMQ_EVENTS`` once after it (acknowledgements waiting, room for the next batch): not per event."""
+    """``publish()`` stores and appends (O(1), no syscall); the batch timer sends one message of three
+    frames and reads ``ZMQ_EVENTS`` once after it (acknowledgements waiting, room for the next batch):
+    not per event."""
     endpoint = f"tcp://127.0.0.1:{free_port()}"
     ctx = zmq.Context()
     rec = Recorder(ctx, endpoint)
@@ -439,7 +449,8 @@ async def test_publish_makes_no_zeromq_call_and_a_batch_costs_one_events_read() 
     finally:
         pub._sock = real
         publisher._send_frame = real_send
-    assert calls.count("get") == 1 and calls.count("send") == 1 + 2 * 100, calls[-3:]
+    # one message of three frames (ev3, the ids, the payloads), whatever the number of events
+    assert calls.count("get") == 1 and calls.count("send") == 3, calls[-3:]
 
     def got_all() -> bool:
         rec.read()

@@ -94,10 +94,22 @@ def test_the_tier_is_read_from_chat_chunks_and_responses() -> None:
 
 
 def test_a_provider_without_the_variant_keeps_its_own_price() -> None:
-    """OpenRouter relays ``service_tier`` on the chat wire; genai-prices lists no tier variant there, so
-    OpenAI's flex price (found through its fallback to the openai listing) is not applied."""
+    """OpenRouter relays ``service_tier`` on the chat wire; genai-prices' OpenRouter listing of
+    ``openai/gpt-5`` (its own entry) has no tier variant, so OpenAI's flex price is not applied."""
     route = Route("openrouter", "openai/gpt-5")
     standard = Pricer().rates("openrouter", "openai/gpt-5")
     assert standard is not None
     assert cost(chat("flex"), route) == pytest.approx(cost(chat(None), route))
     assert cost(chat("flex"), route) == pytest.approx(micro(1.25, 0.125, 10))
+
+
+def test_a_model_found_through_another_providers_listing_keeps_the_standard_price() -> None:
+    """A provider whose genai-prices listing falls back to another provider's models (Azure's
+    ``fallback_model_providers`` name openai: ``gpt-5`` at "azure" is OpenAI's entry, with OpenAI's tier
+    variants) is priced standard at every tier: the variants are that other provider's prices, not this
+    one's (genai-prices' own ``calc_price`` ignores a ``price_context`` for such a model)."""
+    pricer = Pricer()
+    standard = pricer.rates("azure", "gpt-5")
+    assert standard is not None and standard.input.base == 1.25  # the fallback found OpenAI's gpt-5
+    assert pricer.tier_rates("azure", "gpt-5", "flex") == standard
+    assert cost(chat("flex"), Route("azure", "gpt-5")) == pytest.approx(micro(1.25, 0.125, 10))

@@ -119,14 +119,14 @@ def require_stream_flag(body: dict[str, Any]) -> bool:
 def require_max_tokens(body: dict[str, Any]) -> int:
     """A Messages request's ``max_tokens``: required, an integer >= 1 (Anthropic API reference, "Create a
     Message": ``max_tokens`` required, ``x >= 1``). Raises ``TranslationError`` (param ``max_tokens``) in
-    the Pydantic wording Anthropic's own 400s use: "Field required" only when it is absent or null, "Input
-    should be a valid integer" for another type (a float such as ``1e30``, a string, a boolean), "Input
-    should be greater than or equal to 1" for 0 and negatives."""
+    the Pydantic wording Anthropic's own 400s use: "Field required" only when the key is absent, "Input
+    should be a valid integer" when it is present but not an integer (``null``: Pydantic judges a present
+    ``None`` by the field's type; a float such as ``1e30``, a string, a boolean, an array), "Input should be
+    greater than or equal to 1" for 0 and negatives."""
     value = body.get("max_tokens")
-    if value is None:
-        raise TranslationError("max_tokens: Field required", param="max_tokens")
     if type(value) is not int:
-        raise TranslationError("max_tokens: Input should be a valid integer", param="max_tokens")
+        words = "Input should be a valid integer" if "max_tokens" in body else "Field required"
+        raise TranslationError(f"max_tokens: {words}", param="max_tokens")
     if value < 1:
         raise TranslationError("max_tokens: Input should be greater than or equal to 1", param="max_tokens")
     return value

@@ -119,3 +119,25 @@ async def test_a_store_count_larger_than_the_batch_never_makes_duplicates_negati
     await make_flush(store, acker)(batch)
     assert (acker.counters.inserted, acker.counters.rejected, acker.counters.duplicates) == (3, 1, 0)
     assert acked_ids(dealer) == Tally(event_id for _, event_id, _ in batch)
+
+
+async def test_a_gateway_that_sent_ev3_gets_one_joined_frame_and_the_lags_count_every_row(
+    link: tuple[zmq.Socket[bytes], zmq.Socket[bytes]],
+) -> None:
+    """To a gateway that sent ``ev3`` the batch's ids go as ``[ack2, ids joined by \\n]``; the lag
+    histogram takes a value per row (a row without a finish time: lag 0) and the gauge the newest's."""
+    router, dealer = link
+    batch = items(rows(0, 4))
+    finished = COLUMNS.index("finished_at")
+    batch[0] = (GATEWAY, batch[0][1], (*batch[0][2][:finished], None, *batch[0][2][finished + 1 :]))
+    store = HeldStore({batch[0][1].decode(): Written(4, 0)})
+    store.release[batch[0][1].decode()].set()
+    acker = Acker(router, Counters(), RecorderMetrics(), joined={GATEWAY})
+    await make_flush(store, acker)(batch)
+    assert dealer.poll(5000)
+    assert dealer.recv_multipart() == [b"ack2", b"\n".join(event_id for _, event_id, _ in batch)]
+    assert not dealer.poll(0)  # one message for the whole batch
+    metrics = acker.metrics.registry
+    assert metrics.get_sample_value("ekai_recorder_lag_seconds_count") == 4
+    assert metrics.get_sample_value("ekai_recorder_lag_seconds_bucket", {"le": "0.05"}) >= 1  # the None
+    assert acker.counters.acked == 4
