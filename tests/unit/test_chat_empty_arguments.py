@@ -11,6 +11,7 @@ from services.gateway.dialects.registry import pairing
 from services.gateway.dialects.view import View
 from services.gateway.relay import Passthrough
 from shared.sse import SSEDecoder, SSEEvent
+from tests.unit.test_passthrough_scan import sized
 
 
 def _answer(arguments: object) -> bytes:
@@ -118,10 +119,9 @@ def test_a_relayed_chat_stream_ends_each_blank_call_with_an_empty_object(
     the client's joined arguments parse, "{}" for the blank call, and the finish chunk comes last."""
     frames = _stream([[""] * 20, ['{"tz":', '"UTC"}'] * 1, [""]], usage=None)
     for reads in ([b"".join(frames)], frames):
-        relay = Passthrough(
+        relay = sized(min_frames)(
             pairing("openai_chat", "openai_chat"), View(model="m", include_usage=include_usage)
         )
-        relay.min_frames = min_frames
         out = b"".join(relay.feed(r) for r in reads) + relay.finish()
         assert _joined(out) == {0: "{}", 1: '{"tz":"UTC"}', 2: "{}"}
         events = [ev for ev in SSEDecoder().feed(out) if ev.data != "[DONE]"]
@@ -200,8 +200,7 @@ def test_a_legacy_function_call_stream_is_repaired_in_its_own_shape(min_frames: 
         return b"".join([start, *parts, _chunk({}, "function_call"), b"data: [DONE]\n\n"])
 
     for fragments, expected in (([""] * 20, "{}"), (['{"tz":'] + [" "] * 20 + ['"UTC"}'], '{"tz": "UTC"}')):
-        relay = Passthrough(pairing("openai_chat", "openai_chat"), View(model="m"))
-        relay.min_frames = min_frames
+        relay = sized(min_frames)(pairing("openai_chat", "openai_chat"), View(model="m"))
         out = relay.feed(legacy(fragments)) + relay.finish()
         joined, calls = "", 0
         for ev in SSEDecoder().feed(out):

@@ -20,7 +20,7 @@ from services.gateway.dialects.registry import pairing
 from services.gateway.dialects.view import View
 from services.gateway.relay import EventPassthrough, Passthrough
 from shared.sse import SSEDecoder, SSEEvent
-from tests.unit.test_passthrough_scan import _cut, _facts, _frames, _odd, _same_ids, _splits, _texts
+from tests.unit.test_passthrough_scan import _cut, _facts, _frames, _odd, _same_ids, _splits, _texts, sized
 from tests.unit.test_passthrough_tap import Recording, _sse, responses_stream
 
 TOOLS = View(model="m", tools=True)
@@ -63,8 +63,7 @@ def _responses_tools(texts: list[str], rng: random.Random) -> bytes:
 
 def _compare(body: bytes, reads: list[bytes], min_frames: int) -> None:
     pair = pairing("openai_responses", "openai_responses")
-    scan, ref = Passthrough(pair, TOOLS), EventPassthrough(pair, TOOLS)
-    scan.min_frames = min_frames
+    scan, ref = sized(min_frames)(pair, TOOLS), EventPassthrough(pair, TOOLS)
     for n, read in enumerate(reads):
         assert scan.feed(read) == ref.feed(read), (n, body)
         assert _facts(scan) == _facts(ref), (n, body)

@@ -102,6 +102,24 @@ EXTRAS = [
     # an error named only by its ``event:`` line
     b'event: error\ndata: {"error":{"type":"overloaded_error","message":"busy"}}\n\n',
     b'event: response.completed\ndata: {"type":"response.completed","response":{"id":"r","model":"z","status":"completed","usage":{"input_tokens":1,"output_tokens":2,"total_tokens":3}}}\n\n',
+    # frames the Anthropic decoder reads from their bytes (``MessagesStreamDecoder.feed_data``): its exact
+    # frames in both spellings, near misses, escapes, duplicate keys, a type left to the name
+    b'event: ping\ndata: {"type": "ping"}\n\n',
+    b'event: message_stop\ndata: {"type":"message_stop"}\n\n',
+    b'event: message_stop\ndata: {"type": "message_stop"}\n\n',
+    b'event: message_stop\ndata: {"type":"message_stop" }\n\n',
+    b'event: ping\ndata: {"type":"p\\u0069ng"}\n\n',
+    b'event: ping\ndata: {"type":"ping","type":"message_stop"}\n\n',
+    b'event: message_stop\ndata: {"type":null}\n\n',
+    b'event: message_stop\ndata: {"type":""}\n\n',
+    b'event: content_block_start\ndata: {"type":"content_block_start","index":3,"content_block":{"type":"text","text":""}}\n\n',
+    b'event: content_block_start\ndata: {"type":"content_block_start","index":16,"content_block":{"type":"text","text":""}}\n\n',
+    b'event: content_block_start\ndata: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":"Hi"}}\n\n',
+    b'event: content_block_start\ndata: {"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"t","name":"f","input":{}}}\n\n',
+    b'event: content_block_delta\ndata: {"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{}"}}\n\n',
+    b'event: content_block_stop\ndata: {"type":"content_block_stop","index":20}\n\n',
+    b'event: message_start\ndata: {"type":"message_start","message":{"id":"m2","model":"other","usage":{"input_tokens":4,"output_tokens":1}}}\n\n',
+    b'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":null},"usage":{"output_tokens":\xff}}\n\n',
 ]
 
 

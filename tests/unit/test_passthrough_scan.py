@@ -6,6 +6,7 @@ made progress. Seeded: a failure reproduces."""
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import re
@@ -137,6 +138,15 @@ def _facts(relay: EventPassthrough) -> tuple[Any, ...]:
     )
 
 
+@functools.lru_cache(maxsize=None)
+def sized(min_frames: int) -> type[Passthrough]:
+    """``Passthrough`` scanning reads of ``min_frames`` events or more (a relay has slots: the number is
+    its class's)."""
+    if min_frames == Passthrough.min_frames:
+        return Passthrough
+    return type("Sized", (Passthrough,), {"min_frames": min_frames, "__slots__": ()})
+
+
 def _compare(wire: str, body: bytes, reads: list[bytes], include_usage: bool) -> None:
     for min_frames in (2, Passthrough.min_frames):  # every multi-event read scanned, and as configured
         _compare_once(wire, body, reads, include_usage, min_frames)
@@ -144,8 +154,7 @@ def _compare(wire: str, body: bytes, reads: list[bytes], include_usage: bool) ->
 
 def _compare_once(wire: str, body: bytes, reads: list[bytes], include_usage: bool, min_frames: int) -> None:
     view = View(model="m", include_usage=include_usage)
-    scan, ref = Passthrough(pairing(wire, wire), view), EventPassthrough(pairing(wire, wire), view)  # type: ignore[arg-type]
-    scan.min_frames = min_frames
+    scan, ref = sized(min_frames)(pairing(wire, wire), view), EventPassthrough(pairing(wire, wire), view)  # type: ignore[arg-type]
     for n, read in enumerate(reads):
         before = (scan.events, ref.events)
         assert scan.feed(read) == ref.feed(read), (n, body)
@@ -275,9 +284,21 @@ def _with_closing(item: dict[str, Any]) -> bytes:
 
 
 def _decoded_names(relay: Passthrough) -> list[str]:
+    """The frames the decoder reads from here on, by name: through ``feed``, and through the wire's
+    ``frame_tap`` (named by its data's ``type``, as these tests' frames are)."""
     fed: list[str] = []
     decode = relay.decoder.feed
     relay.decoder.feed = lambda ev: fed.append(ev.event or "") or decode(ev)  # type: ignore[method-assign,func-returns-value]
+    tap = relay._frame_tap
+    if tap is not None:
+
+        def tapped(decoder: Any, data: bytes) -> list[Any] | None:
+            deltas = tap(decoder, data)
+            if deltas is not None:
+                fed.append(orjson.loads(data)["type"])
+            return deltas
+
+        relay._frame_tap = tapped
     return fed
 
 
@@ -417,9 +438,7 @@ def test_a_read_of_whole_frames_decodes_only_the_frames_that_say_something() -> 
     error event named only by its ``event:`` line is still one)."""
     body = anthropic_stream(3)
     relay = Passthrough(pairing("anthropic", "anthropic"), View(model="m"))
-    fed: list[str] = []
-    decode = relay.decoder.feed
-    relay.decoder.feed = lambda ev: fed.append(ev.event or "") or decode(ev)  # type: ignore[method-assign,func-returns-value]
+    fed = _decoded_names(relay)
     assert relay.feed(body) == body
     assert fed == [
         "message_start",

@@ -110,6 +110,13 @@ class Recording:
         self.seen.append(ev.event or ("text" if '"content":"w' in ev.data else None))
         return list(self.inner.feed(ev))
 
+    def feed_data(self, data: bytes) -> list[ir.Delta] | None:
+        """The wire's ``frame_tap`` on the inner decoder, recorded by the frame's ``type`` when it read it."""
+        deltas = self.inner.feed_data(data)
+        if deltas is not None:
+            self.seen.append(orjson.loads(data)["type"])
+        return None if deltas is None else list(deltas)
+
     def finish(self) -> list[ir.Delta]:
         return list(self.inner.finish())
 
@@ -137,6 +144,8 @@ def _relay(wire: Any, skip: bool, include_usage: bool = True) -> EventPassthroug
         relay._content_only = frozenset()
         relay._token_event = None
     relay.decoder = Recording(relay.decoder)  # type: ignore[assignment]
+    if relay._frame_tap is not None:  # the wire's tap, on the recording decoder
+        relay._frame_tap = Recording.feed_data
     return relay
 
 
@@ -270,8 +279,8 @@ def test_text_chunks_of_a_learnt_shape_skip_the_full_check(
     texts = TextChunks(ChatStreamDecoder())
     assert texts(SSEEvent(event=None, data=TEXT_CHUNK))
     calls: list[str] = []
-    full = _openai_stream.is_text_chunk
-    monkeypatch.setattr(_openai_stream, "is_text_chunk", lambda ev: calls.append(ev.data) or full(ev))
+    full = _openai_stream._is_text_data  # ``is_text_chunk``'s test of an event's data
+    monkeypatch.setattr(_openai_stream, "_is_text_data", lambda d: calls.append(d) or full(d))
     data = TEXT_CHUNK.replace('"content":"a"', '"content":"' + text + '"')
     assert texts(SSEEvent(event=None, data=data)) is token
     assert bool(calls) is checked
@@ -336,8 +345,8 @@ def test_openai_padded_text_chunks_take_the_learnt_shape(monkeypatch: pytest.Mon
     or a text that is not, goes to the full check."""
     texts = TextChunks(ChatStreamDecoder())
     calls: list[str] = []
-    full = _openai_stream.is_text_chunk
-    monkeypatch.setattr(_openai_stream, "is_text_chunk", lambda ev: calls.append(ev.data) or full(ev))
+    full = _openai_stream._is_text_data  # ``is_text_chunk``'s test of an event's data
+    monkeypatch.setattr(_openai_stream, "_is_text_data", lambda d: calls.append(d) or full(d))
 
     def padded(text: str, pad: str) -> SSEEvent:
         data = TEXT_CHUNK.replace('"content":"a"', f'"content":"{text}"')[:-1] + f',"obfuscation":"{pad}"}}'

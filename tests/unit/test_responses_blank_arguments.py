@@ -11,6 +11,7 @@ from services.gateway.dialects.registry import pairing
 from services.gateway.dialects.view import View
 from services.gateway.relay import Passthrough
 from shared.sse import SSEDecoder
+from tests.unit.test_passthrough_scan import sized
 
 R0 = {"id": "resp_1", "object": "response", "status": "in_progress", "model": "gpt-4o-mini", "output": []}
 CALL = {
@@ -56,8 +57,9 @@ def _final_arguments(raw: bytes) -> dict[str, Any]:
 @pytest.mark.parametrize("min_frames", [2, Passthrough.min_frames])
 def test_a_relayed_blank_function_call_ends_with_an_empty_object(min_frames: int) -> None:
     for reads in ([b"".join(FRAMES)], FRAMES):
-        relay = Passthrough(pairing("openai_responses", "openai_responses"), View(model="m", tools=True))
-        relay.min_frames = min_frames
+        relay = sized(min_frames)(
+            pairing("openai_responses", "openai_responses"), View(model="m", tools=True)
+        )
         out = b"".join(relay.feed(r) for r in reads) + relay.finish()
         # the item's start keeps "" (its argument deltas follow it); every final form is "{}"
         assert _final_arguments(out) == {"added": "", "done": "{}", "item": "{}", "completed": "{}"}

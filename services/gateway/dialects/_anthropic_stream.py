@@ -48,6 +48,23 @@ def _str(value: Any) -> str:
 # The usual text delta, ``{"type":"content_block_delta","index":N,"delta":{"type":"text_delta","text":"…"}}``,
 # its text a JSON string without escapes: any character but the quote, the backslash and the controls below
 # U+0020, which JSON does not allow raw (RFC 8259, section 7).
+# Frames that say nothing but their kind, by their exact bytes (compact JSON as Anthropic sends it, and the
+# spaced spelling of its documentation's examples): the kind ``feed`` reads from each. A text block's empty
+# start and a block's stop for the first block indexes (``_EXACT_INDEX``: the index a start names).
+_EXACT: dict[bytes, str] = {
+    b'{"type":"ping"}': "ping",
+    b'{"type": "ping"}': "ping",
+    b'{"type":"message_stop"}': "message_stop",
+    b'{"type": "message_stop"}': "message_stop",
+}
+_EXACT_INDEX: dict[bytes, int] = {}
+for _i in range(16):
+    _start = b'{"type":"content_block_start","index":%d,"content_block":{"type":"text","text":""}}' % _i
+    _EXACT[_start] = "content_block_start"
+    _EXACT_INDEX[_start] = _i
+    _EXACT[b'{"type":"content_block_stop","index":%d}' % _i] = "content_block_stop"
+del _i, _start
+
 _TEXT_EVENT = re.compile(
     r'\{"type":"content_block_delta","index":(?:0|[1-9][0-9]*),'
     r'"delta":\{"type":"text_delta","text":"([^"\\\x00-\x1f]+)"\}\}'
@@ -88,7 +105,43 @@ class MessagesStreamDecoder:
         if type(obj) is not dict:
             self._failed = True
             return [StreamError(status=502, type="api_error", message="malformed event from upstream")]
-        kind = obj.get("type") or ev.event
+        return self._object(obj, obj.get("type") or ev.event)
+
+    def feed_data(self, data: bytes) -> list[Delta] | None:
+        """``feed`` of an event that is no comment, given its data's bytes alone (a relay that splits a
+        read into frames itself asks this, without an ``SSEEvent``): the same deltas and the same state,
+        or None, nothing changed, when unsure (``feed`` then reads the event). The frames that carry no
+        fact but their kind are known by their exact bytes (``_EXACT``: ``ping``, ``message_stop``, a
+        text block's empty start, a block's stop), without parsing; any other JSON object that names its
+        ``type`` is parsed once from its bytes. None for data that is not a JSON object in valid UTF-8
+        (``feed`` reads the text the SSE decoder makes of it, invalid bytes replaced), or names no type
+        (``feed`` then takes the event's name), and after ``message_stop`` or an error.
+        Source: Anthropic Messages streaming guide, "Event types" (the frames and their shapes)."""
+        if self._stopped or self._failed or data[:1] != b"{":
+            return None
+        exact = _EXACT.get(data)
+        if exact is not None:
+            return self._exact(exact, data)
+        try:
+            obj = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return None
+        if type(obj) is not dict or not (kind := obj.get("type")):
+            return None
+        return self._object(obj, kind)
+
+    def _exact(self, kind: str, data: bytes) -> list[Delta]:
+        """What ``_object`` does with the frame ``data``, one of ``_EXACT`` (of kind ``kind``)."""
+        if kind == "ping":
+            return [KeepAlive()]
+        if kind == "message_stop":
+            self.done = self._stopped = self.closed = True
+        elif kind == "content_block_start":  # a text block's start with no text: ``_block_start``
+            self._blocks[_EXACT_INDEX[data]] = ("text", -1)
+        return []  # a block's stop carries nothing
+
+    def _object(self, obj: dict[str, Any], kind: Any) -> list[Delta]:
+        """One parsed event of kind ``kind`` (its ``type``, else its SSE name)."""
         if kind == "content_block_delta":  # most of a stream
             delta = obj.get("delta")
             if type(delta) is not dict:

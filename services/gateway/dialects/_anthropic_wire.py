@@ -31,15 +31,6 @@ def _int(value: Any) -> int:
     return value if type(value) is int else 0
 
 
-_SPLIT = ("ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens")
-_TOTALS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
-
-
-def _ints(u: dict[str, Any], keys: tuple[str, ...]) -> list[int]:
-    """``_int`` of each of ``keys`` in ``u``, in one pass."""
-    return [v if type(v) is int else 0 for v in map(u.get, keys)]
-
-
 def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
@@ -51,18 +42,31 @@ def _counts(u: dict[str, Any], searches: int = 0) -> Usage:
     Cache writes: ``cache_creation_input_tokens`` is the total; ``cache_creation.ephemeral_1h_input_tokens``
     the 1-hour part (the rest is 5-minute). When only the split is given, the total is its sum.
     """
-    split = u.get("cache_creation")
-    write_5m, write_1h = _ints(split, _SPLIT) if type(split) is dict else _NO_SPLIT
-    input_tokens, output_tokens, cache_read, write = _ints(u, _TOTALS)
+    # Each count read inline (``_int``'s test): every streamed usage passes here twice, and a list
+    # comprehension is a call of its own on Python 3.11
+    get = u.get
+    split = get("cache_creation")
+    if type(split) is dict:
+        write_5m, write_1h = split.get("ephemeral_5m_input_tokens"), split.get("ephemeral_1h_input_tokens")
+        said_split = type(write_5m) is int or type(write_1h) is int
+        write_5m = write_5m if type(write_5m) is int else 0
+        write_1h = write_1h if type(write_1h) is int else 0
+    else:
+        write_5m = write_1h = 0
+        said_split = False
+    input_tokens, output_tokens = get("input_tokens"), get("output_tokens")
+    cache_read, write = get("cache_read_input_tokens"), get("cache_creation_input_tokens")
     if "cache_creation_input_tokens" not in u:
         write = write_5m + write_1h
-    details = u.get("output_tokens_details")
+    elif type(write) is not int:
+        write = 0
+    details = get("output_tokens_details")
     thinking = details.get("thinking_tokens") if type(details) is dict else 0
     # positional, in field order: a dataclass's keywords cost more than its ``__init__`` (see shared/sse.py)
     return Usage(
-        input_tokens,
-        output_tokens,
-        cache_read,
+        input_tokens if type(input_tokens) is int else 0,
+        output_tokens if type(output_tokens) is int else 0,
+        cache_read if type(cache_read) is int else 0,
         write,
         thinking if type(thinking) is int else 0,  # reasoning_tokens
         None,  # provider_cost_usd
@@ -70,11 +74,8 @@ def _counts(u: dict[str, Any], searches: int = 0) -> Usage:
         searches,  # web_search_requests
         (),  # iterations
         None,  # reported_total_tokens
-        type(split) is dict and any(type(split.get(key)) is int for key in _SPLIT),  # cache_write_split
+        said_split,  # cache_write_split
     )
-
-
-_NO_SPLIT = (0, 0)
 
 
 def usage_from_anthropic(u: dict[str, Any]) -> Usage:

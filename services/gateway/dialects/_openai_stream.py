@@ -49,10 +49,13 @@ def is_text_chunk(ev: SSEEvent) -> bool:
     chunk) is ``False``: the decoder reads it. Source: OpenAI API reference, "The chat completion chunk
     object".
     """
-    d = ev.data
+    return not ev.comment and _is_text_data(ev.data)
+
+
+def _is_text_data(d: str) -> bool:
+    """``is_text_chunk`` for the data of an event that is no comment."""
     return (
-        not ev.comment
-        and '"content":"' in d
+        '"content":"' in d
         and '"content":""' not in d
         and '"error"' not in d
         and '"reasoning' not in d
@@ -106,13 +109,11 @@ class TextChunks:
         self._padded = False
 
     def __call__(self, ev: SSEEvent) -> bool:
-        return not ev.comment and self.data(ev.data, ev)
+        return not ev.comment and self.data(ev.data)
 
-    def data(self, d: str, ev: SSEEvent | None = None) -> bool:
-        """The same test for the data of an event that is no comment (``ev``, when the caller has it: the
-        event ``is_text_chunk`` reads; made from ``d`` only when that test runs, for a chunk of a shape
-        not yet learnt). A relay that splits a read into frames itself asks this, without an event for
-        each text chunk."""
+    def data(self, d: str) -> bool:
+        """The same test for the data of an event that is no comment. A relay that splits a read into
+        frames itself asks this, without an event for each text chunk."""
         head, tail = self._head, self._tail
         if head is not None and d.startswith(head) and self._decoder.model == self._model:
             start = len(head)
@@ -132,7 +133,7 @@ class TextChunks:
                 end = len(d) - len(tail)
                 if '"' not in d[start:end] and d[end - 1] != "\\":
                     return True
-        if not is_text_chunk(SSEEvent(None, d) if ev is None else ev):
+        if not _is_text_data(d):
             return False
         known = self._decoder.model
         if not _names_no_other_model(d, known):

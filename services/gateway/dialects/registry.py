@@ -157,6 +157,11 @@ class WireSpec:
     # How a passthrough relay finds, by scanning bytes, the frames it must decode once the stream has its
     # first token (``_scan``); None: it decodes every frame.
     scan: ScanRule | None = None
+    # ``feed`` of a frame that is no comment, given the stream's decoder and the frame's data bytes alone:
+    # the same deltas and decoder state, or None, nothing changed, when unsure (the relay then makes the
+    # frame's ``SSEEvent`` and calls ``feed``). A relay that splits a read into frames itself asks this of
+    # a frame the decoder must read, without the event (Anthropic: ``MessagesStreamDecoder.feed_data``).
+    frame_tap: Callable[[Any, bytes], list[ir.Delta] | None] | None = None
     # The frame that closes a stream of this wire (conformance §1.5 "MUST end the stream with
     # data: [DONE]", §2.4 ``message_stop``): a passthrough relay adds it when the upstream ended its
     # answer (a finish reason, a stop reason) but its body ended without it (bugcase 13).
@@ -346,6 +351,7 @@ WIRES: dict[Wire, WireSpec] = {
         content_events=_ANTHROPIC_TOKENS,
         quiet_events=_ANTHROPIC_QUIET,
         scan=scan.named_rule(_ANTHROPIC_TOKENS, scan.ANTHROPIC_MARKS),
+        frame_tap=anth.MessagesStreamDecoder.feed_data,
         closing_frame=anth.STOP_FRAME,
         verifies_signatures=True,
         overflow_said=em.overflow_said_by_anthropic,
