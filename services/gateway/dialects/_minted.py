@@ -68,12 +68,17 @@ def _thinking_on(body: dict[str, Any]) -> bool:
 
 def _starts_with_thinking(messages: list[Any]) -> bool:
     """False when the last assistant turn calls a tool and does not start with a thinking block (what
-    Anthropic refuses with thinking on; ``strip_for_anthropic``)."""
+    Anthropic refuses with thinking on; ``strip_for_anthropic``). Consecutive assistant messages are one turn
+    (Anthropic combines consecutive turns of the same role: Messages API reference, ``messages``)."""
     last: list[Any] = []
+    previous = None
     for msg in messages:
-        if isinstance(msg, dict) and msg.get("role") == "assistant":
+        role = msg.get("role") if isinstance(msg, dict) else None
+        if role == "assistant":
             content = msg.get("content")
-            last = content if isinstance(content, list) else []
+            blocks = content if isinstance(content, list) else [{"type": "text"}]
+            last = last + blocks if previous == "assistant" else list(blocks)
+        previous = role
     if not any(_tool_use(b) for b in last):
         return True
     return isinstance(last[0], dict) and last[0].get("type") in _THINKING_BLOCKS

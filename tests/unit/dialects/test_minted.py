@@ -262,3 +262,28 @@ def test_a_tool_loop_answered_without_thinking_goes_to_anthropic_without_thinkin
     done = copy.deepcopy(before)
     done["messages"] = [*messages[:1], {"role": "assistant", "content": [{"type": "text", "text": "Sunny."}]}]
     assert not registry.WIRES["anthropic"].strip_minted(done) and done["thinking"] == thinking
+
+
+def test_consecutive_assistant_messages_are_one_turn_for_the_thinking_rule() -> None:
+    """Anthropic combines consecutive messages of one role into one turn (Messages API reference): a client
+    that sends Claude's turn as [thinking, text] then [tool_use] sends a turn that starts with its thinking, so
+    thinking stays on; a string-content message before the tool call starts the turn with text."""
+    own = {"type": "thinking", "thinking": "List them.", "signature": "EqQBCkgIBhAB"}
+    use = {"type": "tool_use", "id": "toolu_9", "name": "Bash", "input": {"command": "ls"}}
+    result = {
+        "role": "user",
+        "content": [{"type": "tool_result", "tool_use_id": "toolu_9", "content": "a.py"}],
+    }
+    split = {
+        "thinking": {"type": "enabled", "budget_tokens": 2048},
+        "messages": [
+            {"role": "user", "content": "list files"},
+            {"role": "assistant", "content": [own, {"type": "text", "text": "Listing."}]},
+            {"role": "assistant", "content": [use]},
+            result,
+        ],
+    }
+    assert not registry.WIRES["anthropic"].strip_minted(split) and "thinking" in split
+    texted = copy.deepcopy(split)
+    texted["messages"][1] = {"role": "assistant", "content": "Listing."}
+    assert registry.WIRES["anthropic"].strip_minted(texted) and "thinking" not in texted
