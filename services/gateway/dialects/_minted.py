@@ -71,14 +71,15 @@ def _starts_with_thinking(messages: list[Any]) -> bool:
     Anthropic refuses with thinking on; ``strip_for_anthropic``). Consecutive assistant messages are one turn
     (Anthropic combines consecutive turns of the same role: Messages API reference, ``messages``)."""
     last: list[Any] = []
-    previous = None
-    for msg in messages:
+    seen = False
+    for msg in reversed(messages):  # from the end: the last run of assistant messages only
         role = msg.get("role") if isinstance(msg, dict) else None
         if role == "assistant":
             content = msg.get("content")
-            blocks = content if isinstance(content, list) else [{"type": "text"}]
-            last = last + blocks if previous == "assistant" else list(blocks)
-        previous = role
+            last[:0] = content if isinstance(content, list) else [{"type": "text"}]
+            seen = True
+        elif seen:
+            break
     if not any(_tool_use(b) for b in last):
         return True
     return isinstance(last[0], dict) and last[0].get("type") in _THINKING_BLOCKS
