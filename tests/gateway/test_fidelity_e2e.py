@@ -1010,6 +1010,47 @@ def test_latest_thinking_refused_after_a_model_switch_costs_one_retry(
     assert "thinking" not in retry.json and retry.json["messages"][1]["content"][0]["type"] == "tool_use"
 
 
+def test_a_tool_turn_another_model_answered_goes_to_claude_without_thinking(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """s13 variants 04-b, 04-c: Claude Code (thinking on) continues a tool loop whose last assistant turn another
+    model answered ([text, tool_use], no thinking block: nothing minted, nothing to drop). Anthropic refuses
+    that with thinking on (400 "Expected `thinking` or `redacted_thinking`, but found `tool_use`. When
+    `thinking` is enabled, a final `assistant` message must start with a thinking block"): the passthrough
+    body and the count_tokens body go without ``thinking``, the history unchanged."""
+    path = "/anthropic/v1/messages/count_tokens"
+    up.script(ANTHROPIC, json_answer({**ANTHROPIC_OK, "id": "msg_s13"}))
+    up.script(path, json_answer({"input_tokens": 61}))
+    before, before_count = len(up.seen(ANTHROPIC)), len(up.seen(path))
+    messages = [
+        {"role": "user", "content": "list files"},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "text", "text": "Listing."},
+                {"type": "tool_use", "id": "call_s13", "name": "Bash", "input": {"command": "ls"}},
+            ],
+        },
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "call_s13", "content": "a.py"}]},
+    ]
+    body = {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 2000,
+        "thinking": {"type": "adaptive"},
+        "messages": messages,
+    }
+    r = post(gw, "/v1/messages", body, "t04-s13", AV)
+    assert r.status_code == 200 and r.json()["content"][0]["text"] == "Paris."
+    (sent,) = up.seen(ANTHROPIC)[before:]
+    assert "thinking" not in sent.json and sent.json["messages"] == messages
+    count = {k: v for k, v in body.items() if k != "max_tokens"}
+    count["thinking"] = {"type": "enabled", "budget_tokens": 1024}
+    r = post(gw, "/v1/messages/count_tokens", count, "t04-s13-count", AV)
+    assert r.status_code == 200 and r.json() == {"input_tokens": 61}
+    (counted,) = up.seen(path)[before_count:]
+    assert "thinking" not in counted.json and counted.json["messages"] == messages
+
+
 def test_count_tokens_retries_a_refused_signature_without_thinking(gw: Stack, up: ScriptedUpstream) -> None:
     """bug8a variant 04-f: count_tokens carries the same history as /v1/messages; a thinking block signed
     elsewhere got Claude Code Anthropic's 400 "Invalid `signature` in `thinking` block" there, while the

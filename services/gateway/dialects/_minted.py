@@ -31,33 +31,58 @@ def strip_for_anthropic(body: dict[str, Any]) -> bool:
     `signature` in `thinking` block" to both); an assistant turn left empty is dropped (Anthropic joins
     the consecutive user turns around it).
 
-    When the last assistant turn lost such a block and calls a tool (a tool loop in progress), the request's
-    ``thinking`` goes too: with thinking on, Anthropic answers 400 "Expected `thinking` or
-    `redacted_thinking`, but found `tool_use`. When `thinking` is enabled, a final `assistant` message must
-    start with a thinking block" (extended-thinking docs, "Preserving thinking blocks"; s10 variant 04-e).
+    When the last assistant turn calls a tool (a tool loop in progress) and, after that, does not start with a
+    thinking block, the request's ``thinking`` goes too: with thinking on (``enabled`` or ``adaptive``),
+    Anthropic answers 400 "Expected `thinking` or `redacted_thinking`, but found `tool_use`. When `thinking`
+    is enabled, a final `assistant` message must start with a thinking block" (extended-thinking docs,
+    "Preserving thinking blocks"). The turn lost its block here (s10 variant 04-e), or never had one: it was
+    answered by a model that returns no reasoning (grok-4, gpt-4o) before the conversation moved to Claude
+    (s13 variants 04-a, 04-b, 04-c; ``_request_to_anthropic.keeps_thinking`` is the translators' rule).
     """
     messages = body.get("messages")
     if not isinstance(messages, list):
         return False
     out: list[Any] = []
-    changed = last_lost = False
+    changed = False
     for msg in messages:
         content = msg.get("content") if isinstance(msg, dict) else None
-        is_assistant = isinstance(msg, dict) and msg.get("role") == "assistant"
         if not isinstance(content, list) or not any(_unverifiable(b) for b in content):
             out.append(msg)
-            last_lost = False if is_assistant else last_lost
             continue
         changed = True
         kept = [b for b in content if not _unverifiable(b)]
-        last_lost = is_assistant and any(_tool_use(b) for b in kept)
         if kept:
             out.append({**msg, "content": kept})
     if changed:
         body["messages"] = out
-        if last_lost:
-            body.pop("thinking", None)
+    if _thinking_on(body) and not _starts_with_thinking(out):
+        del body["thinking"]
+        changed = True
     return changed
+
+
+def _thinking_on(body: dict[str, Any]) -> bool:
+    thinking = body.get("thinking")
+    return isinstance(thinking, dict) and thinking.get("type") != "disabled"
+
+
+def _starts_with_thinking(messages: list[Any]) -> bool:
+    """False when the last assistant turn calls a tool and does not start with a thinking block (what
+    Anthropic refuses with thinking on; ``strip_for_anthropic``). Consecutive assistant messages are one turn
+    (Anthropic combines consecutive turns of the same role: Messages API reference, ``messages``)."""
+    last: list[Any] = []
+    seen = False
+    for msg in reversed(messages):  # from the end: the last run of assistant messages only
+        role = msg.get("role") if isinstance(msg, dict) else None
+        if role == "assistant":
+            content = msg.get("content")
+            last[:0] = content if isinstance(content, list) else [{"type": "text"}]
+            seen = True
+        elif seen:
+            break
+    if not any(_tool_use(b) for b in last):
+        return True
+    return isinstance(last[0], dict) and last[0].get("type") in _THINKING_BLOCKS
 
 
 def _tool_use(block: Any) -> bool:

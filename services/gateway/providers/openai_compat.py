@@ -129,13 +129,22 @@ class XAIProvider(OpenAICompatProvider):
 _MARKER_CACHING = ("anthropic/", "google/gemini")
 
 
+def caches_by_markers(model: str) -> bool:
+    """True for an OpenRouter model id that caches only at ``cache_control`` markers: ``anthropic/…`` and
+    ``google/gemini…``, OpenRouter's variants of them (``anthropic/claude-3.7-sonnet:thinking``), and its
+    family aliases, which start with ``~`` (``~anthropic/claude-sonnet-latest`` "always redirects to the
+    latest model in the Anthropic Claude Sonnet family": openrouter.ai/~anthropic/claude-sonnet-latest;
+    s13 variants 08-a, 08-b, 08-e)."""
+    return model.removeprefix("~").startswith(_MARKER_CACHING)
+
+
 class OpenRouterProvider(OpenAICompatProvider):
     max_tokens_field = "max_tokens"
 
     def prepare(self, body: dict[str, Any], stream: bool, wire: Wire) -> bool:
         changed = super().prepare(body, stream, wire)
         model = body.get("model")
-        if wire == "openai_chat" and isinstance(model, str) and model.startswith(_MARKER_CACHING):
+        if wire == "openai_chat" and isinstance(model, str) and caches_by_markers(model):
             # An OpenAI client sends no markers: place them, or every turn re-bills the whole prompt.
             if not has_markers(body):
                 place_chat_breakpoints(body)
@@ -155,5 +164,5 @@ class OpenRouterProvider(OpenAICompatProvider):
             max_output_tokens=self.output_limit(model),
             max_tokens_field="max_tokens",
             reasoning="openrouter",
-            cache_markers=model.startswith(_MARKER_CACHING),
+            cache_markers=caches_by_markers(model),
         )

@@ -200,8 +200,19 @@ def test_a_tool_loop_that_lost_its_minted_thinking_goes_to_anthropic_without_thi
     assert "thinking" not in sent
     assert sent["messages"][1]["content"] == [use]
     assert body == before  # the client's body (reused by later attempts) is untouched
-    # a later assistant turn that kept (or never had) thinking decides: the loop's own turn is what counts
+    # a later assistant turn decides: the loop's own turn is what counts. One that kept Claude's own thinking
+    # keeps thinking on; one that never had any (another model answered it) turns it off (s13 variant 04-a)
+    own = {"type": "thinking", "thinking": "Again.", "signature": "EqQBCkgIBhAB"}
     later = {
+        "thinking": {"type": "adaptive"},
+        "messages": [
+            *before["messages"],
+            {"role": "assistant", "content": [own, use]},
+            {"role": "user", "content": [result]},
+        ],
+    }
+    assert registry.WIRES["anthropic"].strip_minted(later) and later["thinking"] == {"type": "adaptive"}
+    never = {
         "thinking": {"type": "adaptive"},
         "messages": [
             *before["messages"],
@@ -209,10 +220,70 @@ def test_a_tool_loop_that_lost_its_minted_thinking_goes_to_anthropic_without_thi
             {"role": "user", "content": [result]},
         ],
     }
-    assert registry.WIRES["anthropic"].strip_minted(later) and later["thinking"] == {"type": "adaptive"}
+    assert registry.WIRES["anthropic"].strip_minted(never) and "thinking" not in never
     # a finished turn (text only) keeps thinking on: Anthropic does not ask for its thinking block
     plain = {
         "thinking": {"type": "adaptive"},
         "messages": [{"role": "assistant", "content": [minted, {"type": "text", "text": "x"}]}],
     }
     assert registry.WIRES["anthropic"].strip_minted(plain) and plain["thinking"] == {"type": "adaptive"}
+
+
+@pytest.mark.parametrize("thinking", [{"type": "enabled", "budget_tokens": 2048}, {"type": "adaptive"}])
+def test_a_tool_loop_answered_without_thinking_goes_to_anthropic_without_thinking(
+    thinking: dict[str, Any],
+) -> None:
+    """s13 variants 04-a, 04-b, 04-c: the conversation's last assistant turn was answered by a model that returns
+    no reasoning (grok-4, gpt-4o: [text, tool_use], no thinking block, nothing minted), then the tool loop goes
+    on with Claude, thinking on. Anthropic refuses that body (400 "Expected `thinking` or `redacted_thinking`,
+    but found `tool_use`. When `thinking` is enabled, a final `assistant` message must start with a thinking
+    block"; extended-thinking docs, "Preserving thinking blocks"): the request's thinking goes, on the
+    passthrough and count_tokens bodies as on translated ones. Nothing else changes."""
+    use = {"type": "tool_use", "id": "call_77", "name": "get_weather", "input": {"city": "Rome"}}
+    messages = [
+        {"role": "user", "content": "Weather in Rome?"},
+        {"role": "assistant", "content": [{"type": "text", "text": "Let me check."}, use]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "call_77", "content": "sunny"}]},
+    ]
+    body = {"model": "claude-sonnet-4-5", "thinking": thinking, "messages": messages}
+    before = copy.deepcopy(body)
+    sent = dict(body)
+    assert registry.WIRES["anthropic"].strip_minted(sent)
+    assert "thinking" not in sent and sent["messages"] == before["messages"]
+    assert body == before
+    # thinking already off, or the turn starts with Claude's own (redacted) thinking: nothing to change
+    off = {**before, "thinking": {"type": "disabled"}}
+    assert not registry.WIRES["anthropic"].strip_minted(off) and off["thinking"] == {"type": "disabled"}
+    redacted = {"type": "redacted_thinking", "data": "EmwKAhgB"}
+    kept = copy.deepcopy(before)
+    kept["messages"][1]["content"].insert(0, redacted)
+    assert not registry.WIRES["anthropic"].strip_minted(kept) and kept["thinking"] == thinking
+    # a finished turn (no tool call) keeps thinking on
+    done = copy.deepcopy(before)
+    done["messages"] = [*messages[:1], {"role": "assistant", "content": [{"type": "text", "text": "Sunny."}]}]
+    assert not registry.WIRES["anthropic"].strip_minted(done) and done["thinking"] == thinking
+
+
+def test_consecutive_assistant_messages_are_one_turn_for_the_thinking_rule() -> None:
+    """Anthropic combines consecutive messages of one role into one turn (Messages API reference): a client
+    that sends Claude's turn as [thinking, text] then [tool_use] sends a turn that starts with its thinking, so
+    thinking stays on; a string-content message before the tool call starts the turn with text."""
+    own = {"type": "thinking", "thinking": "List them.", "signature": "EqQBCkgIBhAB"}
+    use = {"type": "tool_use", "id": "toolu_9", "name": "Bash", "input": {"command": "ls"}}
+    result = {
+        "role": "user",
+        "content": [{"type": "tool_result", "tool_use_id": "toolu_9", "content": "a.py"}],
+    }
+    split = {
+        "thinking": {"type": "enabled", "budget_tokens": 2048},
+        "messages": [
+            {"role": "user", "content": "list files"},
+            {"role": "assistant", "content": [own, {"type": "text", "text": "Listing."}]},
+            {"role": "assistant", "content": [use]},
+            result,
+        ],
+    }
+    assert not registry.WIRES["anthropic"].strip_minted(split) and "thinking" in split
+    texted = copy.deepcopy(split)
+    texted["messages"][1] = {"role": "assistant", "content": "Listing."}
+    assert registry.WIRES["anthropic"].strip_minted(texted) and "thinking" not in texted

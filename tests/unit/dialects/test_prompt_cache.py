@@ -256,6 +256,35 @@ def test_openrouter_prepare_marks_an_openai_clients_body_for_claude() -> None:
     assert not has_markers(other)
 
 
+@pytest.mark.parametrize(
+    "model",
+    [
+        "~anthropic/claude-sonnet-latest",
+        "~anthropic/claude-opus-latest",
+        "~anthropic/claude-haiku-latest",
+        "anthropic/claude-3.7-sonnet:thinking",
+    ],
+)
+def test_openrouter_claude_aliases_and_variants_cache_at_markers(model: str) -> None:
+    """s13 variants 08-a, 08-b, 08-e: OpenRouter's family aliases (``~anthropic/claude-sonnet-latest`` always
+    redirects to the newest Sonnet) and variants are Claude: OpenRouter caches them only at markers, so an
+    Anthropic client's markers are kept and an OpenAI client's body gets the gateway's."""
+    target = openrouter().target(model)
+    assert target.cache_markers
+    assert has_markers(anthropic_to_chat(CASE_08, target).body)
+    body = {
+        "model": model,
+        "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}],
+    }
+    assert openrouter().prepare(body, True, "openai_chat")
+    assert body["messages"][0]["content"] == [
+        {"type": "text", "text": "be brief", "cache_control": EPHEMERAL}
+    ]
+    # an alias of another family is not Claude: no markers
+    other = openrouter().target("~openai/gpt-latest")
+    assert not other.cache_markers
+
+
 # An OpenAI chat client that marks parts itself (OpenRouter's extension for Claude; bugcase 08's kind, the
 # other direction): its breakpoints and their TTL reach Anthropic where it put them.
 CHAT_MARKED = {
