@@ -19,7 +19,10 @@ Some 429s carry no such header and say it in the error body instead (``body_rese
   ``{"error": {"code": 429, "metadata": {"headers": {"X-RateLimit-Reset": "<Unix ms>", …}}}}``;
 - Google (Gemini's OpenAI-compatible endpoint, its rate-limit docs): a ``google.rpc.RetryInfo`` detail,
   ``{"error": {"details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "37s"}]}}``
-  (a protobuf JSON Duration: decimal seconds and "s"), the body itself sometimes in a one-element array.
+  (a protobuf JSON Duration: decimal seconds and "s"), the body itself sometimes in a one-element array;
+- OpenAI, Groq and Azure OpenAI, in the error message's words, when a proxy in between dropped the headers
+  (OpenAI's rate-limit errors: "… Please try again in 20s.", "… in 6m0s.", "… in 860ms."; Azure OpenAI:
+  "… Please retry after 20 seconds.").
 """
 
 from __future__ import annotations
@@ -94,12 +97,18 @@ def rate_limit_reset_seconds(headers: Mapping[str, str], now: float) -> float | 
 
 
 _PROTO_DURATION = re.compile(r"(\d+(?:\.\d+)?)s")
+# "Please try again in 20s." / "in 6m0s" / "in 860ms" (OpenAI, Groq); "Please retry after 20 seconds." (Azure)
+_SAID_DELAY = re.compile(
+    r"(?:try again|retry) (?:in|after) (?:(\d+(?:\.\d+)?) seconds?\b|((?:\d+(?:\.\d+)?(?:ms|h|m|s))+)(?![a-z]))",
+    re.I,
+)
 _RETRY_INFO = "google.rpc.RetryInfo"
 
 
 def body_reset_seconds(body: bytes, now: float) -> float | None:
     """Seconds from ``now`` (Unix seconds) until a 429's limit resets, read from its error body (the forms in
-    the module docstring: OpenRouter's ``error.metadata.headers``, Google's ``RetryInfo.retryDelay``), or
+    the module docstring: OpenRouter's ``error.metadata.headers``, Google's ``RetryInfo.retryDelay``, the
+    delay OpenAI's and Azure's messages state), or
     None when the body says nothing of it (or is not JSON)."""
     try:
         data: Any = orjson.loads(body)
@@ -123,4 +132,7 @@ def body_reset_seconds(body: bytes, now: float) -> float | None:
         delay = detail.get("retryDelay")
         if isinstance(delay, str) and (m := _PROTO_DURATION.fullmatch(delay.strip())):
             return float(m.group(1))
+    message = err.get("message")
+    if isinstance(message, str) and (m := _SAID_DELAY.search(message)):
+        return float(m.group(1)) if m.group(1) else reset_seconds(m.group(2), now)
     return None
