@@ -174,3 +174,20 @@ def test_a_429_message_stating_the_delay_names_the_reset() -> None:
         "try again in 20sec",
     ):
         assert body_reset_seconds(orjson.dumps({"error": {"message": silent}}), NOW) is None
+
+
+def test_a_subscription_window_that_rejected_decides_not_one_that_allows() -> None:
+    """s13 variant 11-g: a Claude subscription's 429 names each unified window's reset and status; the 5-hour
+    window refused (resets in 2 h), the weekly one allows (its reset is 3 days off): 2 h, not 3 days. With
+    both rejected, the latest (both must have reset)."""
+    subscription = {
+        "anthropic-ratelimit-unified-status": "rejected",
+        "anthropic-ratelimit-unified-reset": str(int(NOW) + 7200),
+        "anthropic-ratelimit-unified-5h-status": "rejected",
+        "anthropic-ratelimit-unified-5h-reset": str(int(NOW) + 7200),
+        "anthropic-ratelimit-unified-7d-status": "allowed",
+        "anthropic-ratelimit-unified-7d-reset": str(int(NOW) + 259200),
+    }
+    assert rate_limit_reset_seconds(subscription, NOW) == pytest.approx(7200.0)
+    both = {**subscription, "anthropic-ratelimit-unified-7d-status": "rejected"}
+    assert rate_limit_reset_seconds(both, NOW) == pytest.approx(259200.0)

@@ -76,9 +76,12 @@ def rate_limit_reset_seconds(headers: Mapping[str, str], now: float) -> float | 
     """Seconds until the exhausted limit resets, from a 429's rate-limit headers, or None if they
     name no reset.
 
-    A limit whose ``remaining`` header says 0 is the exhausted one; when none says so (or there is no
-    ``remaining`` header), every named reset counts. Of those, the latest: when it has passed, each
-    limit that may have refused the request has reset. Header names are matched case-insensitively.
+    A limit whose ``remaining`` header says 0 is the exhausted one, and so is one whose ``status`` header
+    says ``rejected`` (a Claude subscription's unified windows: ``anthropic-ratelimit-unified-5h-status:
+    rejected`` beside ``…-5h-reset``, while ``…-7d-status: allowed`` names a window that did not refuse;
+    s13 variant 11-g); when none says so (or there is no such header), every named reset counts. Of those,
+    the latest: when it has passed, each limit that may have refused the request has reset. Header names
+    are matched case-insensitively.
     """
     low = {name.lower(): value for name, value in headers.items()}
     exhausted: list[float] = []
@@ -90,7 +93,9 @@ def rate_limit_reset_seconds(headers: Mapping[str, str], now: float) -> float | 
         if seconds is None:
             continue
         every.append(seconds)
-        if low.get(_remaining_name(name), "").strip() == "0":
+        if low.get(_remaining_name(name), "").strip() == "0" or (
+            name.endswith("-reset") and low.get(name[: -len("reset")] + "status", "").strip() == "rejected"
+        ):
             exhausted.append(seconds)
     chosen = exhausted or every
     return max(chosen) if chosen else None
