@@ -115,7 +115,9 @@ _ASKED_ALLOWED = re.compile(
     r"prompt token count of (\d+) exceeds the limit of (\d+)|"
     # vLLM: "The decoder prompt (length 40000) is longer than the maximum model length of 32768",
     # "Prompt length of 40000 is longer than the maximum model length of 32768"
-    r"(?:prompt \(length |prompt length of )(\d+)\)? is longer than the maximum model length of (\d+)",
+    r"(?:prompt \(length |prompt length of )(\d+)\)? is longer than the maximum model length of (\d+)|"
+    # llama.cpp: "request (40000 tokens) exceeds the available context size (32768 tokens), try increasing it"
+    r"request \((\d+) tokens\) exceeds the available context size \((\d+) tokens\)",
     re.I,
 )
 # SambaNova: "The provided prompt is 40000 tokens long, … the maximum supported sequence length is just 16384";

@@ -337,6 +337,21 @@ LMSTUDIO_OVERFLOW = {
             },
             "prompt is too long: 40001 tokens > 32768 maximum",
         ),
+        # s13 variants 10-g/10-h: llama.cpp's current words, with its numbers
+        (
+            400,
+            {
+                "error": {
+                    "code": 400,
+                    "message": "request (40000 tokens) exceeds the available context size (32768 tokens), try "
+                    "increasing it",
+                    "type": "exceed_context_size_error",
+                    "n_prompt_tokens": 40000,
+                    "n_ctx": 32768,
+                }
+            },
+            "prompt is too long: 40000 tokens > 32768 maximum",
+        ),
     ],
     ids=[
         "tgi-422",
@@ -356,6 +371,7 @@ LMSTUDIO_OVERFLOW = {
         "zhipu-1261",
         "sambanova",
         "vllm-you-passed",
+        "llama-cpp-numbers",
     ],
 )
 def test_more_servers_overflow_reaches_claude_code(status: int, body: object, words: str) -> None:
