@@ -140,7 +140,7 @@ def _rate(value: Any, fallback: Rate | None = None) -> Rate | None:
 CLAUDE_CACHE_READ, CLAUDE_CACHE_WRITE_5M, CLAUDE_CACHE_WRITE_1H = 0.1, 1.25, 2.0
 
 
-def _claude_cache_rate(model_id: str, input_rate: Rate, factor: float) -> Rate | None:
+def claude_cache_rate(model_id: str, input_rate: Rate, factor: float) -> Rate | None:
     """A cache rate of a Claude model whose listing lacks it: ``factor`` × the input rate, tier by tier.
     genai-prices lists the 1-hour rate for Anthropic's own endpoint only, and no cache price at all for
     OpenRouter's older ``anthropic/…`` models (3.x), which it would then charge at the full input price
@@ -304,12 +304,12 @@ def _lookup(provider: str, model: str, service_tier: str | None = None) -> Model
     cache_write = (
         _rate(prices.cache_write_mtok)
         or _rate(prices.cache_write_5m_mtok)
-        or _claude_cache_rate(info.id, input_rate, CLAUDE_CACHE_WRITE_5M)
+        or claude_cache_rate(info.id, input_rate, CLAUDE_CACHE_WRITE_5M)
         or input_rate
     )
     cache_read = (
         _rate(prices.cache_read_mtok)
-        or _claude_cache_rate(info.id, input_rate, CLAUDE_CACHE_READ)
+        or claude_cache_rate(info.id, input_rate, CLAUDE_CACHE_READ)
         or input_rate
     )
     searches = prices.web_searches_kcount
@@ -320,7 +320,7 @@ def _lookup(provider: str, model: str, service_tier: str | None = None) -> Model
         cache_read=cache_read,
         cache_write=cache_write,
         cache_write_1h=_rate(prices.cache_write_1h_mtok)
-        or _claude_cache_rate(info.id, input_rate, CLAUDE_CACHE_WRITE_1H),
+        or claude_cache_rate(info.id, input_rate, CLAUDE_CACHE_WRITE_1H),
         reasoning=_rate(prices.output_reasoning_mtok),
         web_search=float(searches) / 1000
         if searches is not None and not isinstance(searches, types.TieredPrices)

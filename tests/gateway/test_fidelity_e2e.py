@@ -2021,6 +2021,32 @@ def test_what_one_prompt_leaves_of_the_context_is_not_remembered(gw: Stack, up: 
     assert sent_limits(up, DEEPSEEK) == [2000]  # not capped at the earlier request's remainder
 
 
+def test_anthropics_window_minus_prompt_refusal_is_retried_within(gw: Stack, up: ScriptedUpstream) -> None:
+    """s13 variant 17-a: an OpenAI chat client asks Claude for max_tokens 64000 (Sonnet 4.5's own limit: no
+    clamp) with a long prompt; Anthropic refuses "input length and `max_tokens` exceed context limit:
+    178959 + 64000 > 200000" (the prompt stated first). The window leaves 21041 output tokens: the request is
+    sent once more within them and the client gets its answer."""
+    refusal = {
+        "type": "error",
+        "error": {
+            "type": "invalid_request_error",
+            "message": "input length and `max_tokens` exceed context limit: 178959 + 64000 > 200000, decrease "
+            "input length or `max_tokens` and try again",
+        },
+    }
+
+    def too_many(body: dict[str, Any]) -> bool:
+        return int(body.get("max_tokens") or 0) > 21041
+
+    up.script(ANTHROPIC, json_answer(refusal, 400, when=too_many), json_answer(ANTHROPIC_OK))
+    client = openai.OpenAI(base_url=gw.gateway_url + "/v1", api_key="k", max_retries=0)
+    answer = client.chat.completions.create(
+        model="claude-sonnet-4-5", max_tokens=64000, messages=[{"role": "user", "content": "x"}]
+    )
+    assert answer.choices[0].message.content
+    assert [r.json["max_tokens"] for r in up.seen(ANTHROPIC)] == [64000, 21041]
+
+
 def test_catalog_file_limits_per_provider_and_per_model(gw: Stack, up: ScriptedUpstream) -> None:
     path = "/configured/v1/chat/completions"
     up.script(path, sse(ok_stream("house-model")), sse(ok_stream("house-small")))

@@ -147,3 +147,47 @@ def test_a_reset_too_far_to_count_says_nothing() -> None:
         assert retry_after_seconds({}, 429, orjson.dumps(body)) is None
     assert retry_after_seconds({"retry-after": "1e999"}, 429) is None  # the same from a header
     assert retry_after_seconds({"retry-after-ms": "inf"}, 503) is None
+
+
+def test_a_429_message_stating_the_delay_names_the_reset() -> None:
+    """s13 variant 11-b: OpenAI's 429 through a proxy that dropped its headers says when only in its message
+    ("… Please try again in 20s."; "6m0s", "860ms" in other limits; Azure OpenAI: "Please retry after 20
+    seconds."): the client's SDK cannot read that, so it becomes the retry-after the gateway tells."""
+    said = {
+        "Rate limit reached for gpt-4o-mini in organization org-x on tokens per min (TPM): Limit 200000, Used "
+        "199000, Requested 12000. Please try again in 20s. Visit https://platform.openai.com/account/rate-limits "
+        "to learn more.": 20.0,
+        "Rate limit reached for gpt-4o on requests per day (RPD): Limit 10000. Please try again in 6m0s.": 360.0,
+        "Please try again in 860ms.": 0.86,
+        "Requests to the ChatCompletions_Create Operation have exceeded token rate limit of your current OpenAI S0 "
+        "pricing tier. Please retry after 20 seconds.": 20.0,
+    }
+    for message, seconds in said.items():
+        body = orjson.dumps({"error": {"message": message, "type": "tokens", "code": "rate_limit_exceeded"}})
+        assert body_reset_seconds(body, NOW) == pytest.approx(seconds)
+        assert retry_after_seconds({}, 429, body) == pytest.approx(seconds)
+        assert retry_after_seconds({"retry-after": "3"}, 429, body) == 3.0  # the header wins
+    for silent in (
+        "Please try again later.",
+        "try again in 5 minutes",
+        "Retry in a moment",
+        "try again in 20sec",
+    ):
+        assert body_reset_seconds(orjson.dumps({"error": {"message": silent}}), NOW) is None
+
+
+def test_a_subscription_window_that_rejected_decides_not_one_that_allows() -> None:
+    """s13 variant 11-g: a Claude subscription's 429 names each unified window's reset and status; the 5-hour
+    window refused (resets in 2 h), the weekly one allows (its reset is 3 days off): 2 h, not 3 days. With
+    both rejected, the latest (both must have reset)."""
+    subscription = {
+        "anthropic-ratelimit-unified-status": "rejected",
+        "anthropic-ratelimit-unified-reset": str(int(NOW) + 7200),
+        "anthropic-ratelimit-unified-5h-status": "rejected",
+        "anthropic-ratelimit-unified-5h-reset": str(int(NOW) + 7200),
+        "anthropic-ratelimit-unified-7d-status": "allowed",
+        "anthropic-ratelimit-unified-7d-reset": str(int(NOW) + 259200),
+    }
+    assert rate_limit_reset_seconds(subscription, NOW) == pytest.approx(7200.0)
+    both = {**subscription, "anthropic-ratelimit-unified-7d-status": "rejected"}
+    assert rate_limit_reset_seconds(both, NOW) == pytest.approx(259200.0)

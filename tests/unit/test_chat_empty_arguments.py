@@ -224,3 +224,20 @@ def test_arguments_with_a_null_value_or_the_string_null_are_kept() -> None:
     for kept in ('{"tz": null}', '"null"'):
         raw = _answer(kept)
         assert repair_empty_arguments(raw, orjson.loads(raw)) is raw
+
+
+def test_arguments_encoded_twice_are_read_as_the_object() -> None:
+    """s13 variant 01-i: a relay json.dumps an already serialised arguments string, so ``arguments`` is a JSON
+    string whose value is the object's text. Translated (Anthropic ``tool_use.input``) it is the object, not
+    ``{}`` (the call's arguments silently lost); passed through, the answer carries the object's text once."""
+    from services.gateway.dialects._tool_args import input_object
+    from services.gateway.dialects.openai_chat import parse_arguments
+
+    twice = orjson.dumps(orjson.dumps({"city": "Rome"}).decode()).decode()
+    assert parse_arguments(twice) == {"city": "Rome"} and input_object(twice) == {"city": "Rome"}
+    raw = _answer(twice)
+    assert orjson.loads(str(_arguments(repair_empty_arguments(raw, orjson.loads(raw))))) == {"city": "Rome"}
+    for kept in ('"Rome"', '"[1, 2]"', '"{"'):  # a string that is no object's text: not read further
+        assert parse_arguments(kept) == {}
+        raw = _answer(kept)
+        assert repair_empty_arguments(raw, orjson.loads(raw)) is raw

@@ -172,6 +172,67 @@ def test_limit_from_refusal(message: str, limit: int | None) -> None:
         assert stated.lasting is not context_left
 
 
+@pytest.mark.parametrize(
+    ("message", "stated"),
+    [
+        # s13 variant 17-a: Anthropic (docker/docker-agent#569), the prompt stated first
+        (
+            "input length and `max_tokens` exceed context limit: 178959 + 64000 > 200000, decrease input length or "
+            "`max_tokens` and try again",
+            (21041, False),
+        ),
+        (  # the prompt alone fills the window: no smaller max_tokens helps
+            "input length and `max_tokens` exceed context limit: 200000 + 64000 > 200000, decrease input length or "
+            "`max_tokens` and try again",
+            None,
+        ),
+        # s13 variant 17-b: SambaNova (cline/cline#294)
+        (
+            "Requested generation length 32000 is not possible! The provided prompt is 769 tokens long, so "
+            "generating 32000 tokens requires a sequence length of 32769, but the maximum supported sequence "
+            "length is just 16384!",
+            (15615, False),
+        ),
+        (
+            "Requested generation length 32000 is not possible! The provided prompt is 40000 tokens long, so "
+            "generating 32000 tokens requires a sequence length of 72000, but the maximum supported sequence "
+            "length is just 16384!",
+            None,
+        ),
+        # s13 variant 17-c: vLLM's VLLMValidationError
+        (
+            "You passed 3073 input tokens and requested 32000 output tokens. However, the model's context length "
+            "is only 32768 tokens, resulting in a maximum input length of 768 tokens. Please reduce the length of "
+            "the input prompt. (parameter=input_tokens, value=3073)",
+            (29695, False),
+        ),
+        (
+            "You passed 40001 input tokens and requested 32000 output tokens. However, the model's context length "
+            "is only 32768 tokens, resulting in a maximum input length of 768 tokens.",
+            None,
+        ),
+        # s13 variant 17-d: a Zhipu GLM relay (TokenRhythm/opensquilla#782), the model's own limit
+        (
+            "{'code': 70000, 'msg': 'Exceeding the limiting length: [max_tokens should be less or equal to 131072]'}",
+            (131072, True),
+        ),
+    ],
+    ids=[
+        "anthropic",
+        "anthropic-prompt-fills",
+        "sambanova",
+        "sambanova-prompt-over",
+        "vllm",
+        "vllm-prompt-over",
+        "glm",
+    ],
+)
+def test_prompt_first_refusals_leave_the_window_minus_the_prompt(
+    message: str, stated: tuple[int, bool] | None
+) -> None:
+    assert limit_from_refusal(message, asked=32000) == stated
+
+
 def test_a_refusal_stating_the_whole_request_leaves_the_window_minus_the_prompt() -> None:
     """s10 variant 17-d: Moonshot (Kimi) states the window and the whole request (prompt + max_tokens):
     "exceeded model token limit: 8192 (requested: 32012)" with max_tokens 32000 leaves 8192 - 12 = 8180, for

@@ -196,3 +196,35 @@ def test_claude_3_on_openrouter_prices_cache_reads_and_writes_as_anthropic(
     assert openrouter.price(reads) == pytest.approx(anthropic.price(reads), rel=1e-12)
     gpt = Pricer().rates("openrouter", "openai/gpt-4o")
     assert gpt is not None and gpt.cache_read.base == 1.25  # others keep their own listing
+
+
+# ---- catalog-file prices and Anthropic's 1-hour cache writes (s13 variant 06-b) ---------------------------
+
+
+def test_a_claude_price_override_prices_1h_writes_at_twice_its_input() -> None:
+    """A catalog file's price for a Claude model states input, output and the (5-minute) cache write; its
+    1-hour writes cost 2x the overridden input (Anthropic's ratio for every model), not the 5-minute price."""
+    from services.gateway.routing.config import parse_catalog
+
+    file = parse_catalog(
+        {"prices": {"anthropic": {"claude-sonnet-4-5": {"input": 2, "output": 10, "cache_write": 2.5}}}}
+    )
+    rates = file.prices[("anthropic", "claude-sonnet-4-5")].rates("claude-sonnet-4-5")
+    billed = Billed(input_tokens=100, output_tokens=50, cache_write_tokens=1400, cache_write_1h_tokens=1000)
+    assert rates.price(billed) == pytest.approx((100 * 2 + 400 * 2.5 + 1000 * 4 + 50 * 10) / 1e6)
+    # OpenRouter's name for it too; a stated 1-hour price wins; other models keep one write price
+    assert file.prices[("anthropic", "claude-sonnet-4-5")].rates("anthropic/claude-sonnet-4.5").price(
+        billed
+    ) == pytest.approx(0.0057)
+    stated = parse_catalog(
+        {"prices": {"anthropic": {"claude-x": {"input": 2, "output": 10, "cache_write_1h": 5}}}}
+    ).prices[("anthropic", "claude-x")]
+    assert stated.rates("claude-x").price(Billed(cache_write_tokens=1000, cache_write_1h_tokens=1000)) == (
+        pytest.approx(0.005)
+    )
+    other = parse_catalog(
+        {"prices": {"groq": {"llama": {"input": 1, "output": 1, "cache_write": 3}}}}
+    ).prices[("groq", "llama")]
+    assert other.rates("llama").price(Billed(cache_write_tokens=1000, cache_write_1h_tokens=1000)) == (
+        pytest.approx(0.003)
+    )

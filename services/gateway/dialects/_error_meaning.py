@@ -73,7 +73,17 @@ _OVERFLOW = re.compile(
     r"longer than the maximum model length|"
     # Alibaba DashScope (OpenAI-compatible mode): "<400> InternalError.Algo.InvalidParameter: Range of input
     # length should be [1, 204800]" (QwenLM/qwen-code#98, #2068)
-    r"range of input length should be",
+    r"range of input length should be|"
+    # Zhipu GLM (error 1261): "Prompt exceeds max length" (NousResearch/hermes-agent#1877)
+    r"prompt exceeds (?:the )?max(?:imum)? length|"
+    # SambaNova: "Requested generation length 32000 is not possible! The provided prompt is 40000 tokens long, so
+    # generating 32000 tokens requires a sequence length of 72000, but the maximum supported sequence length is
+    # just 16384!" (cline/cline#294)
+    r"maximum supported sequence length is|"
+    # vLLM (VLLMValidationError, current releases): "You passed 40001 input tokens and requested 32000 output
+    # tokens. However, the model's context length is only 32768 tokens, resulting in a maximum input length of
+    # 768 tokens."
+    r"model'?s context length is only \d+",
     re.I | re.S,
 )
 # "… maximum context length is 128000 tokens. However, your messages resulted in 131072 tokens."
@@ -105,8 +115,17 @@ _ASKED_ALLOWED = re.compile(
     r"prompt token count of (\d+) exceeds the limit of (\d+)|"
     # vLLM: "The decoder prompt (length 40000) is longer than the maximum model length of 32768",
     # "Prompt length of 40000 is longer than the maximum model length of 32768"
-    r"(?:prompt \(length |prompt length of )(\d+)\)? is longer than the maximum model length of (\d+)",
+    r"(?:prompt \(length |prompt length of )(\d+)\)? is longer than the maximum model length of (\d+)|"
+    # llama.cpp: "request (40000 tokens) exceeds the available context size (32768 tokens), try increasing it"
+    r"request \((\d+) tokens\) exceeds the available context size \((\d+) tokens\)",
     re.I,
+)
+# SambaNova: "The provided prompt is 40000 tokens long, … the maximum supported sequence length is just 16384";
+# vLLM: "You passed 40001 input tokens … the model's context length is only 32768 tokens" (prompt, window)
+_PROMPT_WINDOW = re.compile(
+    r"provided prompt is (\d+) tokens long.*?maximum supported sequence length is just (\d+)|"
+    r"you passed (\d+) input tokens.*?context length is only (\d+) tokens",
+    re.I | re.S,
 )
 # (allowed, asked): Kimi "exceeded model token limit: 256000 (requested: 300000)"; OpenAI "exceed the
 # configured limit of 272000 tokens. Your messages resulted in 509178 tokens"
@@ -315,6 +334,9 @@ def _stated_numbers(message: str) -> tuple[int, int] | None:
     if m := _LMSTUDIO_NUMBERS.search(message):
         return int(m.group(1)), int(m.group(2))
     if m := _ASKED_ALLOWED.search(message):
+        asked, allowed = [int(g) for g in m.groups() if g is not None]
+        return asked, allowed
+    if m := _PROMPT_WINDOW.search(message):
         asked, allowed = [int(g) for g in m.groups() if g is not None]
         return asked, allowed
     if m := _ALLOWED_ASKED.search(message):

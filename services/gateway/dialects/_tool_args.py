@@ -41,17 +41,34 @@ class ToolArgs:
 def input_object(value: Any) -> dict[str, Any]:
     """A tool call's input as the JSON object every client format needs (Anthropic ``tool_use.input``,
     OpenAI ``function.arguments`` once encoded): the object itself; a JSON-encoded object sent as a
-    string (a relay that double-encodes ``input``: ``"{\"city\": \"Rome\"}"``) parsed; anything else
-    (null, missing, a list, text that is not an object) ``{}``: no arguments rather than a lost call."""
+    string (a relay that double-encodes ``input``: ``"{\"city\": \"Rome\"}"``) parsed, and so is
+    arguments text encoded twice (``"\"{\\\"city\\\": …}\""``: a relay that ``json.dumps`` an already
+    serialised string; s13 variant 01-i); anything else (null, missing, a list, text that is not an
+    object) ``{}``: no arguments rather than a lost call."""
     if type(value) is dict:
         return value
     if isinstance(value, str) and value.strip():
-        try:
-            parsed = orjson.loads(value)
-        except orjson.JSONDecodeError:
-            return {}
+        parsed = _loads(value)
+        if isinstance(parsed, str):  # encoded twice: the object's text inside a JSON string
+            parsed = _loads(parsed)
         return parsed if type(parsed) is dict else {}
     return {}
+
+
+def twice_encoded_object(text: str) -> str | None:
+    """The object's JSON text when ``text`` is a JSON string whose value is a JSON object's text (arguments
+    encoded twice, ``input_object``), else None. One look at the first character for every other text."""
+    if not text.lstrip().startswith('"'):
+        return None
+    inner = _loads(text)
+    return inner if isinstance(inner, str) and type(_loads(inner)) is dict else None
+
+
+def _loads(text: str) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
 
 
 def null_so_far(text: str) -> bool:

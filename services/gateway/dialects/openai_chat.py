@@ -34,6 +34,7 @@ from services.gateway.dialects._request_common import (
     require_model,
     require_stream_flag,
 )
+from services.gateway.dialects._tool_args import input_object, twice_encoded_object
 from services.gateway.dialects.ir import Block, Completion, TextBlock, ThinkingBlock, ToolUseBlock, Usage
 from services.gateway.dialects.view import View
 from shared.sse import SSEEvent, encode_event
@@ -94,20 +95,13 @@ def is_usage_only_chunk(obj: dict[str, Any]) -> bool:
 
 
 def parse_arguments(arguments: Any) -> dict[str, Any]:
-    """Tool-call arguments (a JSON string) as a dict.
+    """Tool-call arguments (a JSON string) as a dict (``_tool_args.input_object``: an object sent as such, or
+    its text encoded twice, is read too).
 
     Models occasionally emit invalid JSON (typically when cut off by ``max_tokens``); the call is kept
     with empty input rather than failing the whole response (conformance §6.2).
     """
-    if isinstance(arguments, dict):
-        return arguments
-    if not isinstance(arguments, str) or not arguments.strip():
-        return {}
-    try:
-        value = orjson.loads(arguments)
-    except orjson.JSONDecodeError:
-        return {}
-    return value if isinstance(value, dict) else {}
+    return input_object(arguments)
 
 
 def repair_empty_arguments(raw: bytes, data: dict[str, Any]) -> bytes:
@@ -139,11 +133,14 @@ def repair_empty_arguments(raw: bytes, data: dict[str, Any]) -> bytes:
 
 
 def _object_text(arguments: Any) -> str | None:
-    """The JSON text ``arguments`` should have been, or None when it is a string with content already.
+    """The JSON text ``arguments`` should have been, or None when it is a string with content already
+    (unless that content is the object's text encoded twice: then that text).
     The text ``"null"`` is no arguments too (vLLM renders a call without any as ``json.dumps(None)``:
     vllm-project/vllm#43851; bug8a variant 01-k)."""
     if arguments is None or (isinstance(arguments, str) and arguments.strip() in ("", "null")):
         return "{}"
+    if isinstance(arguments, str):
+        return twice_encoded_object(arguments)  # a relay's json.dumps of the text (s13 variant 01-i)
     return orjson.dumps(arguments).decode() if isinstance(arguments, dict) else None
 
 

@@ -69,8 +69,13 @@ _REFUSALS = (
     re.compile(r"supports at most (\d+) (?:completion|output) tokens", re.I),
     # Anthropic: "max_tokens: 64000 > 32000, which is the maximum allowed number of output tokens for …"
     re.compile(r"max_tokens: \d+ > (\d+), which is the maximum allowed", re.I),
-    # Groq and others: "`max_tokens` must be less than or equal to `8192`"
-    re.compile(r"max_(?:completion_)?tokens`? must be (?:less than or equal to|at most|<=) `?(\d+)", re.I),
+    # Groq and others: "`max_tokens` must be less than or equal to `8192`"; a Zhipu GLM relay: "Exceeding the
+    # limiting length: [max_tokens should be less or equal to 131072]" (TokenRhythm/opensquilla#782)
+    re.compile(
+        r"max_(?:completion_)?tokens`? (?:must|should) be (?:less than or equal to|less or equal to|at most|<=) "
+        r"`?(\d+)",
+        re.I,
+    ),
     # FastAPI/pydantic servers and Mistral (422), as ``errors.parse_upstream_error`` words them:
     # "max_tokens: Input should be less than or equal to 4096" (pydantic 1: "ensure this value is …"); the
     # field at the top level only (an entry starts the message or follows "; "): a nested one
@@ -104,8 +109,28 @@ _EXCLUSIVE = (
         re.I,
     ),
 )
-# What is left of the context window after the prompt, as (window, prompt's counts) groups:
+# What is left of the context window after the prompt, as (window, prompt's counts) groups, or named groups
+# ``window`` and ``prompt`` where a provider states the prompt first:
 _CONTEXT_LEFT = (
+    # Anthropic: "input length and `max_tokens` exceed context limit: 178959 + 64000 > 200000, decrease input
+    # length or `max_tokens` and try again" (docker/docker-agent#569, continuedev/continue#6080)
+    re.compile(r"exceed context limit: (?P<prompt>\d+) \+ [1-9]\d* > (?P<window>\d+)", re.I),
+    # SambaNova: "Requested generation length 32000 is not possible! The provided prompt is 769 tokens long, so
+    # generating 32000 tokens requires a sequence length of 32769, but the maximum supported sequence length is
+    # just 16384!" (cline/cline#294)
+    re.compile(
+        r"provided prompt is (?P<prompt>\d+) tokens long, so generating [1-9]\d* tokens requires a sequence "
+        r"length of \d+, but the maximum supported sequence length is just (?P<window>\d+)",
+        re.I,
+    ),
+    # vLLM (VLLMValidationError, current releases): "You passed 3073 input tokens and requested 32000 output
+    # tokens. However, the model's context length is only 32768 tokens, resulting in a maximum input length of
+    # 768 tokens."
+    re.compile(
+        r"you passed (?P<prompt>\d+) input tokens and requested [1-9]\d* output tokens\. However, the model'?s "
+        r"context length is only (?P<window>\d+) tokens",
+        re.I,
+    ),
     # vLLM: "… maximum context length is 8192 tokens and your request has 20 input tokens (32000 > 8192 - 20)"
     re.compile(r"maximum context length is (\d+) tokens and your request has (\d+) input tokens", re.I),
     # vLLM, current releases: "This model's maximum context length is 32768 tokens. However, you requested 32000
@@ -182,7 +207,8 @@ def limit_from_refusal(message: str, asked: int | None = None) -> StatedLimit | 
             return StatedLimit(tokens, lasting=True) if tokens > 0 else None
     for pattern in _CONTEXT_LEFT:
         if m := pattern.search(message):
-            left = int(m.group(1)) - sum(int(n) for n in re.findall(r"\d+", m.group(2)))  # every input
+            window, prompt = (m["window"], m["prompt"]) if "window" in pattern.groupindex else m.groups()
+            left = int(window) - sum(int(n) for n in re.findall(r"\d+", prompt))  # every input
             return StatedLimit(left, lasting=False) if left > 0 else None
     return None
 

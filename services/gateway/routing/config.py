@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from services.gateway.routing.names import PROVIDER_NAME
-from shared.pricing import ModelRates, Rate
+from shared.pricing import CLAUDE_CACHE_WRITE_1H, ModelRates, Rate, claude_cache_rate
 
 
 class CatalogError(ValueError):
@@ -25,20 +25,28 @@ class CatalogError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Price:
-    """USD per million tokens. Cache prices default to the input price when not given."""
+    """USD per million tokens. Cache prices default to the input price when not given. ``cache_write_1h``:
+    writes with the 1-hour TTL (Anthropic's); when not given, a Claude model's cost 2x its input price, the
+    ratio Anthropic prices every model at (pricing page, "Prompt caching": 1-hour writes 2x base input; the
+    same ratio ``shared.pricing`` applies to listings that lack the rate), other models' cost ``cache_write``."""
 
     input: float
     output: float
     cache_read: float | None = None
     cache_write: float | None = None
+    cache_write_1h: float | None = None
 
     def rates(self, model_id: str) -> ModelRates:
+        input_rate = Rate(self.input)
         return ModelRates(
             model_id=model_id,
-            input=Rate(self.input),
+            input=input_rate,
             output=Rate(self.output),
             cache_read=Rate(self.input if self.cache_read is None else self.cache_read),
             cache_write=Rate(self.input if self.cache_write is None else self.cache_write),
+            cache_write_1h=Rate(self.cache_write_1h)
+            if self.cache_write_1h is not None
+            else claude_cache_rate(model_id, input_rate, CLAUDE_CACHE_WRITE_1H),
         )
 
 
@@ -120,7 +128,7 @@ _PROVIDER_KEYS = {
     "limits",
 }
 _LIMIT_KEYS = {"max_output_tokens", "context_window"}
-_PRICE_KEYS = {"input", "output", "cache_read", "cache_write"}
+_PRICE_KEYS = {"input", "output", "cache_read", "cache_write", "cache_write_1h"}
 
 
 def load_catalog_file(path: str | None) -> CatalogFile:
@@ -179,7 +187,11 @@ def _price(value: Any, where: str) -> Price:
     for required in ("input", "output"):
         if required not in table:
             raise CatalogError(f"{where}: `{required}` is required")
-    optional = {k: _number(table[k], f"{where}.{k}") for k in ("cache_read", "cache_write") if k in table}
+    optional = {
+        k: _number(table[k], f"{where}.{k}")
+        for k in ("cache_read", "cache_write", "cache_write_1h")
+        if k in table
+    }
     return Price(
         _number(table["input"], f"{where}.input"), _number(table["output"], f"{where}.output"), **optional
     )

@@ -19,7 +19,10 @@ Some 429s carry no such header and say it in the error body instead (``body_rese
   ``{"error": {"code": 429, "metadata": {"headers": {"X-RateLimit-Reset": "<Unix ms>", …}}}}``;
 - Google (Gemini's OpenAI-compatible endpoint, its rate-limit docs): a ``google.rpc.RetryInfo`` detail,
   ``{"error": {"details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "37s"}]}}``
-  (a protobuf JSON Duration: decimal seconds and "s"), the body itself sometimes in a one-element array.
+  (a protobuf JSON Duration: decimal seconds and "s"), the body itself sometimes in a one-element array;
+- OpenAI, Groq and Azure OpenAI, in the error message's words, when a proxy in between dropped the headers
+  (OpenAI's rate-limit errors: "… Please try again in 20s.", "… in 6m0s.", "… in 860ms."; Azure OpenAI:
+  "… Please retry after 20 seconds.").
 """
 
 from __future__ import annotations
@@ -73,9 +76,12 @@ def rate_limit_reset_seconds(headers: Mapping[str, str], now: float) -> float | 
     """Seconds until the exhausted limit resets, from a 429's rate-limit headers, or None if they
     name no reset.
 
-    A limit whose ``remaining`` header says 0 is the exhausted one; when none says so (or there is no
-    ``remaining`` header), every named reset counts. Of those, the latest: when it has passed, each
-    limit that may have refused the request has reset. Header names are matched case-insensitively.
+    A limit whose ``remaining`` header says 0 is the exhausted one, and so is one whose ``status`` header
+    says ``rejected`` (a Claude subscription's unified windows: ``anthropic-ratelimit-unified-5h-status:
+    rejected`` beside ``…-5h-reset``, while ``…-7d-status: allowed`` names a window that did not refuse;
+    s13 variant 11-g); when none says so (or there is no such header), every named reset counts. Of those,
+    the latest: when it has passed, each limit that may have refused the request has reset. Header names
+    are matched case-insensitively.
     """
     low = {name.lower(): value for name, value in headers.items()}
     exhausted: list[float] = []
@@ -87,19 +93,27 @@ def rate_limit_reset_seconds(headers: Mapping[str, str], now: float) -> float | 
         if seconds is None:
             continue
         every.append(seconds)
-        if low.get(_remaining_name(name), "").strip() == "0":
+        if low.get(_remaining_name(name), "").strip() == "0" or (
+            name.endswith("-reset") and low.get(name[: -len("reset")] + "status", "").strip() == "rejected"
+        ):
             exhausted.append(seconds)
     chosen = exhausted or every
     return max(chosen) if chosen else None
 
 
 _PROTO_DURATION = re.compile(r"(\d+(?:\.\d+)?)s")
+# "Please try again in 20s." / "in 6m0s" / "in 860ms" (OpenAI, Groq); "Please retry after 20 seconds." (Azure)
+_SAID_DELAY = re.compile(
+    r"(?:try again|retry) (?:in|after) (?:(\d+(?:\.\d+)?) seconds?\b|((?:\d+(?:\.\d+)?(?:ms|h|m|s))+)(?![a-z]))",
+    re.I,
+)
 _RETRY_INFO = "google.rpc.RetryInfo"
 
 
 def body_reset_seconds(body: bytes, now: float) -> float | None:
     """Seconds from ``now`` (Unix seconds) until a 429's limit resets, read from its error body (the forms in
-    the module docstring: OpenRouter's ``error.metadata.headers``, Google's ``RetryInfo.retryDelay``), or
+    the module docstring: OpenRouter's ``error.metadata.headers``, Google's ``RetryInfo.retryDelay``, the
+    delay OpenAI's and Azure's messages state), or
     None when the body says nothing of it (or is not JSON)."""
     try:
         data: Any = orjson.loads(body)
@@ -123,4 +137,7 @@ def body_reset_seconds(body: bytes, now: float) -> float | None:
         delay = detail.get("retryDelay")
         if isinstance(delay, str) and (m := _PROTO_DURATION.fullmatch(delay.strip())):
             return float(m.group(1))
+    message = err.get("message")
+    if isinstance(message, str) and (m := _SAID_DELAY.search(message)):
+        return float(m.group(1)) if m.group(1) else reset_seconds(m.group(2), now)
     return None

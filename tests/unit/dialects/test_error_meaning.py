@@ -303,6 +303,55 @@ LMSTUDIO_OVERFLOW = {
             },
             "prompt is too long: <400> InternalError.Algo.InvalidParameter: Range of input length",
         ),
+        # s13 variants 10-a/10-e: Zhipu GLM's error 1261 (NousResearch/hermes-agent#1877)
+        (
+            400,
+            {"error": {"code": "1261", "message": "Prompt exceeds max length"}},
+            "prompt is too long: Prompt exceeds",
+        ),
+        # s13 variants 10-b/10-f: SambaNova (cline/cline#294), the prompt alone past the window
+        (
+            400,
+            {
+                "error": {
+                    "message": "Requested generation length 1 is not possible! The provided prompt is 4309 tokens "
+                    "long, so generating 1 tokens requires a sequence length of 4310, but the maximum supported "
+                    "sequence length is just 4096!",
+                    "type": "invalid_request_error",
+                }
+            },
+            "prompt is too long: 4309 tokens > 4096 maximum",
+        ),
+        # s13 variant 10-c: vLLM's VLLMValidationError (current releases)
+        (
+            400,
+            {
+                "error": {
+                    "message": "You passed 40001 input tokens and requested 32000 output tokens. However, the "
+                    "model's context length is only 32768 tokens, resulting in a maximum input length of 768 "
+                    "tokens. Please reduce the length of the input prompt. (parameter=input_tokens, value=40001)",
+                    "type": "BadRequestError",
+                    "param": "input_tokens",
+                    "code": 400,
+                }
+            },
+            "prompt is too long: 40001 tokens > 32768 maximum",
+        ),
+        # s13 variants 10-g/10-h: llama.cpp's current words, with its numbers
+        (
+            400,
+            {
+                "error": {
+                    "code": 400,
+                    "message": "request (40000 tokens) exceeds the available context size (32768 tokens), try "
+                    "increasing it",
+                    "type": "exceed_context_size_error",
+                    "n_prompt_tokens": 40000,
+                    "n_ctx": 32768,
+                }
+            },
+            "prompt is too long: 40000 tokens > 32768 maximum",
+        ),
     ],
     ids=[
         "tgi-422",
@@ -319,6 +368,10 @@ LMSTUDIO_OVERFLOW = {
         "vllm-decoder-prompt",
         "vllm-v1-prompt-length",
         "dashscope",
+        "zhipu-1261",
+        "sambanova",
+        "vllm-you-passed",
+        "llama-cpp-numbers",
     ],
 )
 def test_more_servers_overflow_reaches_claude_code(status: int, body: object, words: str) -> None:
