@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import random
 import re
 from collections.abc import Awaitable, Callable
 
@@ -28,11 +29,21 @@ _SAFE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 UNROUTED_PATH = "/{unrouted_path:[\\s\\S]*}"  # the catch-all route's path: any path at all
 
 
+# new request ids' own generator (as ``shared.events``' event ids): an id must be unique, not secret, and
+# this costs no ``getrandom`` system call on the request path (``os.urandom`` made one per request; session
+# 13). Seeded from ``os.urandom`` at import and again in a forked child; no ``random.seed()`` elsewhere
+# reaches it.
+_rng = random.Random()
+os.register_at_fork(after_in_child=_rng.seed)
+_random_bits = _rng.getrandbits
+
+
 def request_id(request: web.Request) -> str:
     """The request's id, set as ``request[keys.REQUEST_ID]``: the caller's own ``x-request-id`` when it
-    is short and plain (it ties their logs to ours), else a new ``req_`` + 32 hex digits."""
-    given = request.headers.get("x-request-id", "")
-    rid = given if _SAFE_ID.fullmatch(given) else "req_" + os.urandom(16).hex()
+    is short and plain (it ties their logs to ours), else a new ``req_`` + 32 hex digits (128 random bits
+    from a private generator: ``_rng``)."""
+    given = request.headers.get("x-request-id")
+    rid = given if given and _SAFE_ID.fullmatch(given) else f"req_{_random_bits(128):032x}"
     request[keys.REQUEST_ID] = rid
     return rid
 

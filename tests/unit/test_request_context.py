@@ -5,6 +5,7 @@ frames to every request)."""
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 
 from aiohttp import web
@@ -12,7 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from multidict import CIMultiDict
 
 from services.gateway.app import create_app
-from services.gateway.context import UNROUTED_PATH, contextual, in_context, unrouted
+from services.gateway.context import UNROUTED_PATH, _random_bits, contextual, in_context, unrouted
 from services.gateway.handlers import generate
 from shared.settings import load_settings
 
@@ -98,3 +99,20 @@ def test_every_route_of_the_gateway_runs_in_the_request_context(tmp_path: Path) 
             assert handler.func in (in_context, generate), handler
         last = list(app.router.routes())[-1].handler
         assert isinstance(last, functools.partial) and last.keywords["handler"] is unrouted  # the catch-all
+
+
+def test_new_request_ids_are_unique_and_a_forked_child_draws_its_own() -> None:
+    """New ids come from a private generator (no system call); a worker forked after the parent drew ids
+    must not repeat the parent's next ones."""
+    ids = {f"{_random_bits(128):032x}" for _ in range(1000)}
+    assert len(ids) == 1000 and all(len(i) == 32 for i in ids)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next bits, then out without running the test session's teardown
+        os.write(write_end, f"{_random_bits(128):032x}".encode())
+        os._exit(0)
+    os.close(write_end)
+    child = os.read(read_end, 64).decode()
+    os.close(read_end)
+    os.waitpid(pid, 0)
+    assert len(child) == 32 and child != f"{_random_bits(128):032x}"

@@ -409,9 +409,15 @@ _PREFIXES: tuple[tuple[str, ClientFormat], ...] = (
 DEFAULT_FORMAT: ClientFormat = "openai_chat"
 
 
+# every pairing made once (frozen): an attempt looks its own up instead of building one (session 13)
+_PAIRINGS: dict[tuple[ClientFormat, Wire], Pairing] = {
+    (fmt, wire): Pairing(CLIENTS[fmt], WIRES[wire], translate) for (fmt, wire), translate in PAIRS.items()
+}
+
+
 def pairing(fmt: ClientFormat, wire: Wire) -> Pairing:
     """The pairing for a client format on a wire. KeyError only if the registry is incomplete."""
-    return Pairing(CLIENTS[fmt], WIRES[wire], PAIRS[(fmt, wire)])
+    return _PAIRINGS[(fmt, wire)]
 
 
 def upstream_error_meaning(wire: Wire, status: int, body: bytes | None, message: str) -> em.Meaning:
