@@ -231,8 +231,16 @@ class EventPublisher:
         later = self._later
         if later:
             self._later = []
-            for facts in later:
-                self._build_one(facts)
+            build, hold = self._build, self._hold
+            for facts in later:  # _build_one, inlined: a call less per event
+                try:
+                    event = build(*facts)  # type: ignore[misc]  # publish_later queues only with a build
+                except Exception:  # a bug: it must fail neither the request nor the other events
+                    log.exception("could not build an event")
+                    self._drop()
+                    continue
+                hold(event)
+            self._update_gauges()  # a scrape reads them next
 
     def _build_one(self, facts: tuple[Any, ...]) -> None:
         try:
