@@ -25,9 +25,9 @@ disconnect may already be cancelling the handler. It queues the event and, at mo
 later (or at once when ``batch_max`` events wait), every waiting event goes out in one non-blocking
 multipart send: one ZeroMQ message per batch, not per request (issue 13: the per-request send was 12-19%
 of the gateway's CPU under load). ``publish_later()`` takes a request's facts instead of its event: the
-batch builds their events in one loop when it goes (warm code: issue 13 measured the event's build at
-38-62 us of CPU per request when built between two requests' HTTP work), held and counted meanwhile as
-the events would be. The socket has ``ZMQ_IMMEDIATE`` so, while no recorder is connected,
+batch builds their events in one loop when it goes (warmer code: issue 13 measured the event's build at
+38-62 us of CPU per request when built between two requests' HTTP work, about half that in the batch),
+held and counted meanwhile as the events would be. The socket has ``ZMQ_IMMEDIATE`` so, while no recorder is connected,
 sends fail at once instead of piling up inside ZeroMQ. Background rounds (``start()``) read
 acknowledgements, resend and send what could not go out: when the socket or its monitor signals (the
 event loop watches their ``ZMQ_FD``s) and every ``interval`` seconds whatever happens. A SIGKILL loses
@@ -211,9 +211,9 @@ class EventPublisher:
     def publish_later(self, facts: tuple[Any, ...]) -> None:
         """Hand one request's event to the recorder as the facts it is built from: ``build(*facts)``
         (the constructor's ``build``) makes the event when its batch goes (``_send_batch``), in one loop
-        over the batch's requests, warm, instead of once per request between the HTTP work that evicts
-        its code and data (issue 13: the event cost 38-62 us of CPU per request built there; the batch's
-        loop builds each at a warm loop's cost). Everything else is as :meth:`publish` does it: counted in
+        over the batch's requests, warmer, instead of once per request between the HTTP work that evicts
+        its code and data (issue 13: 44-47 us of CPU per plain request built there, 21-26 us per event in
+        the batch at one connection, 4-7 events a batch; docs/benchmarks.md, session 13). Everything else is as :meth:`publish` does it: counted in
         ``queued`` at once (and dropped past ``max_queued``), sent at most ``batch_delay_s`` later, seen by
         the metrics before any scrape (``build_waiting``). The facts must not change after this call.
         Without a ``build``, or in prometheus' multiprocess mode (other workers scrape this one's counts
