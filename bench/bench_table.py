@@ -518,6 +518,30 @@ def only_recorder(args: argparse.Namespace, key: str) -> int:
     return 1 if bench.problems else 0
 
 
+def gateway_from(root: Path) -> None:
+    """Start every gateway (``python -m services.gateway``) from the checkout ``root`` instead of this one."""
+    import tests.procs as procs
+
+    original = procs.start
+
+    def start(name: str, module: str, env: dict[str, str], tmp: Path, *args: str) -> procs.Service:
+        if module != "services.gateway":
+            return original(name, module, env, tmp, *args)
+        log_path = tmp / f"{name}.log"
+        fh = open(log_path, "ab")  # noqa: SIM115 - the child owns it
+        proc = subprocess.Popen(
+            [sys.executable, "-m", module, *args],
+            env={**env, "PYTHONPATH": str(root)},
+            cwd=root,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+        )
+        fh.close()
+        return procs.Service(name, proc, log_path)
+
+    procs.start = start  # type: ignore[assignment]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -556,6 +580,13 @@ def main() -> int:
     parser.add_argument("--peer-venv", type=Path, default=DEFAULT_PEER_VENV)
     parser.add_argument("--paths", nargs="*", help="only the paths whose name contains one of these")
     parser.add_argument(
+        "--gateway-root",
+        type=Path,
+        help="run the gateway under test from this checkout (an A/B against another tree in the same "
+        "minutes: e.g. ../main); the floor, upstreams, recorder and load come from this one",
+    )
+    parser.add_argument("--results-name", default="table", help="bench/results/<name>.json and .md")
+    parser.add_argument(
         "--only-recorder",
         action="store_true",
         help="only the recorder running/stopped/absent case (no table, no file written)",
@@ -572,6 +603,8 @@ def main() -> int:
         if getattr(args, name) is None:
             setattr(args, name, quick if args.quick else full)
     cases = [c for c in PATHS if not args.paths or any(s in c.name for s in args.paths)]
+    if args.gateway_root is not None:
+        gateway_from(args.gateway_root.resolve())
     started = time.perf_counter()
 
     if args.only_recorder:
@@ -787,8 +820,8 @@ def report(
         problems=problems,
         seconds=seconds,
     )
-    (RESULTS / "table.json").write_text(json.dumps(results, indent=1, default=str))
-    (RESULTS / "table.md").write_text(
+    (RESULTS / f"{args.results_name}.json").write_text(json.dumps(results, indent=1, default=str))
+    (RESULTS / f"{args.results_name}.md").write_text(
         markdown(COLUMNS, rows)
         + "\n"
         + markdown(extra_header, extra)
@@ -796,7 +829,7 @@ def report(
         + "\n".join(f"* {line}" for line in round_lines(results["paths"]))
         + "\n"
     )
-    print("wrote bench/results/table.json and bench/results/table.md")
+    print(f"wrote bench/results/{args.results_name}.json and bench/results/{args.results_name}.md")
 
 
 if __name__ == "__main__":

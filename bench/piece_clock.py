@@ -11,7 +11,10 @@ figures as upper bounds. Unlike ``profile_translation.py``'s warm loops, this ti
 the gateway: between the HTTP parsing, the upstream client and the ledger event (session 12: the Responses
 relay took 119-159 µs there against ~50 µs warm, the same calls; docs/benchmarks.md).
 
-    python bench/piece_clock.py [--only "responses, stream"] [--requests 2000] [--nginx]
+    python bench/piece_clock.py [--only "responses, stream"] [--requests 2000] [--nginx] [--root ../main]
+
+The publisher's batch timer (``_send_batch``), its 50 ms round (``pump``) and, where the tree has it, the
+events built with their batch (``build_waiting``, issue 13) are timed too.
 
 Figures are per request: each piece's total over every request of the scenario (its 200 warm-up ones too)
 divided by requests + 200.
@@ -36,7 +39,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+# --root: the tree whose gateway is measured (another checkout: an A/B in the same minutes); this one's
+# stack, load generator and recorder drive it
+GATEWAY_ROOT = Path(sys.argv[sys.argv.index("--root") + 1]) if "--root" in sys.argv else ROOT
+sys.path.insert(0, str(ROOT if sys.argv[1:2] != ["--gateway"] else GATEWAY_ROOT))
 
 WARMUP = 200  # profile_gateway's warm-up requests per scenario
 
@@ -76,6 +82,7 @@ def gateway(out: str) -> None:
     """Run the gateway with the accumulators; they go to ``out`` (JSON: piece → [ns, calls]) at exit."""
     import services.gateway.handlers as handlers
     import services.gateway.proxy as proxy
+    import services.gateway.publisher as publisher
     import services.gateway.relay as relay
 
     acc: dict[str, list[int]] = {}
@@ -89,6 +96,11 @@ def gateway(out: str) -> None:
     _wrap(proxy.Proxy, "_relay_stream", "_relay_stream (all of the above)", acc)
     _wrap(proxy.Proxy, "_relay_json", "_relay_json", acc)
     _wrap(handlers, "record", "handlers.record", acc)
+    pub = publisher.EventPublisher
+    _wrap(pub, "_send_batch", "publisher._send_batch (the batch timer)", acc)
+    _wrap(pub, "pump", "publisher.pump (the 50 ms round)", acc)
+    if hasattr(pub, "build_waiting"):  # issue 13: the events built with their batch
+        _wrap(pub, "build_waiting", "publisher.build_waiting (in the two above)", acc)
 
     def dump() -> None:
         Path(out).write_text(json.dumps(acc))
@@ -106,6 +118,7 @@ def main() -> None:
     parser.add_argument(
         "--nginx", action="store_true", help="bench_table's nginx upstream (as profile_gateway)"
     )
+    parser.add_argument("--root", default=str(ROOT), help="the tree whose gateway is measured")
     args = parser.parse_args()
     import bench.profile_gateway as pg
     from tests.procs import Stack, http_ok, start, wait_until
@@ -115,7 +128,9 @@ def main() -> None:
 
         def profiled(st: Stack, path: str, cpu_clock: bool = False) -> None:
             st.services["gateway"].stop()
-            st.services["gateway"] = start("gateway", "bench.piece_clock", st.env, st.tmp, "--gateway", out)
+            env = {**st.env, "PYTHONPATH": str(GATEWAY_ROOT)}
+            args = ("--gateway", out, "--root", str(GATEWAY_ROOT))
+            st.services["gateway"] = start("gateway", "bench.piece_clock", env, st.tmp, *args)
             wait_until(lambda: http_ok(st.gateway_url + "/health"), 30)
 
         pg.profiled = profiled  # type: ignore[assignment]

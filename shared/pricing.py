@@ -126,6 +126,31 @@ class ModelRates:
         )
         return self.price(plain)
 
+    def prices(self, b: Billed) -> tuple[float, float]:
+        """``(price(b), uncached_price(b))`` in one pass, the same floats to the last bit (the same
+        operations in the same order; ``tests/unit/test_pricing.py`` compares them): what a request's
+        event needs, without building the uncached ``Billed`` nor resolving the tier twice (issue 13)."""
+        if not self._flat or b.cache_write_1h_tokens or b.cache_write_tokens < 0:
+            return self.price(b), self.uncached_price(b)
+        prompt = b.input_tokens + b.cache_read_tokens + b.cache_write_tokens
+        out = b.output_tokens
+        reasoning = min(max(b.reasoning_tokens, 0), out) if self.reasoning is not None else 0
+        r_in, r_out = self.input.base, self.output.base
+        searched = b.web_search_requests * self.web_search
+        tokens = (
+            b.input_tokens * r_in
+            + (out - reasoning) * r_out
+            + b.cache_read_tokens * self.cache_read.base
+            + b.cache_write_tokens * self.cache_write.base
+        )
+        plain = (
+            prompt * r_in + (out - reasoning) * r_out + 0 * self.cache_read.base + 0 * self.cache_write.base
+        )
+        if reasoning and self.reasoning is not None:
+            tokens += reasoning * self.reasoning.base
+            plain += reasoning * self.reasoning.base
+        return tokens / 1_000_000 + searched, plain / 1_000_000 + searched
+
 
 def _rate(value: Any, fallback: Rate | None = None) -> Rate | None:
     if value is None:

@@ -15,6 +15,7 @@ from aiohttp import web, web_protocol, web_server
 from aiohttp.http_exceptions import LineTooLong
 
 from services.gateway import auth, handlers, hangup, keys, metrics, models_api
+from services.gateway.calls import event_for
 from services.gateway.context import UNROUTED_PATH, contextual, unrouted
 from services.gateway.dialects import registry
 from services.gateway.providers.registry import build_providers
@@ -127,7 +128,9 @@ def create_app(settings: Settings) -> web.Application:
             settings.event_queue_max,
             ack_timeout_s=settings.event_ack_timeout_s,
             metrics=gateway_metrics,
+            build=event_for,  # handlers.record's facts: (call, pricer, finished_at, latency_ms)
         )
+        gateway_metrics.before_scrape = publisher.build_waiting  # a scrape counts every finished request
         publisher.start()
         refresh = (
             asyncio.ensure_future(gateway_metrics.run_breaker_refresh())

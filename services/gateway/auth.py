@@ -214,14 +214,19 @@ def admit(request: web.Request, call: Call) -> None:
     request[_NOTE] = Note(True, admission.remaining_usd)
 
 
+def settles(request: web.Request, key_name: str) -> bool:
+    """Whether :func:`settle` counts the request's event: :func:`admit` let it through, and its key
+    ``key_name`` has a budget or rate limits (the key's next request is checked against what this one
+    spent, so its event must be settled before that request can be admitted: at once, not with its batch)."""
+    note: Note | None = request.get(_NOTE)
+    return note is not None and note.admitted and key_name in request.app[GUARD].quotas.states
+
+
 def settle(request: web.Request, event: events.UsageEvent) -> None:
     """Count a finished request that :func:`admit` let through."""
-    note: Note | None = request.get(_NOTE)
-    if note is None or not note.admitted:
-        return
+    if event.api_key_name is None or not settles(request, event.api_key_name):
+        return  # not admitted, or a key without budget or rate limits: nothing to count
     guard = request.app[GUARD]
-    if event.api_key_name not in guard.quotas.states:
-        return  # a key without budget or rate limits: nothing to count
     guard.quotas.settle(
         event.api_key_name, event.cost_usd, event.total_tokens, own=True, mono=time.monotonic()
     )

@@ -168,14 +168,16 @@ def event_for(call: Call, pricer: Pricer, finished_at: float, latency_ms: float)
 
 
 def _billed(u: Usage, searches: int) -> Billed:
+    # positional, in Billed's field order (input, output, cache read, cache write, 1-hour writes,
+    # reasoning, searches): once per priced request, and keywords are matched one by one
     return Billed(
-        input_tokens=u.input_tokens,
-        output_tokens=u.output_tokens,
-        cache_read_tokens=u.cache_read_tokens,
-        cache_write_tokens=u.cache_write_tokens,
-        cache_write_1h_tokens=u.cache_write_1h_tokens,
-        reasoning_tokens=u.reasoning_tokens,
-        web_search_requests=searches,
+        u.input_tokens,
+        u.output_tokens,
+        u.cache_read_tokens,
+        u.cache_write_tokens,
+        u.cache_write_1h_tokens,
+        u.reasoning_tokens,
+        searches,
     )
 
 
@@ -216,7 +218,7 @@ def _cost(attempt: Attempt, usage: Usage, pricer: Pricer) -> tuple[float | None,
         if own is None or fast is None:
             return usage.provider_cost_usd, None
         billed = _billed(usage, usage.web_search_requests)
-        price, plain = own.price(billed), own.uncached_price(billed)
+        price, plain = own.prices(billed)
         if geo * fast != 1.0:  # on the tokens, not on the searches
             g = geo * fast
             searched = billed.web_search_requests * own.web_search

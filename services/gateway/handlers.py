@@ -169,7 +169,7 @@ def record(
     latency_ms: float,
     state: keys.GatewayState | None = None,
 ) -> None:
-    """Build, publish and count the call's event (``event_for``, ``publish``, ``auth.settle``).
+    """Publish and count the call's event (``event_for``, the publisher, ``auth.settle``).
 
     ``generate`` schedules this with ``call_soon`` from its ``finally``: a whole answer that the handler
     returns is written by aiohttp after the handler, in the same step of the task, and the callback runs
@@ -177,16 +177,24 @@ def record(
     can see the call unrecorded (a client's next request, an in-process test reading the events): the
     answer's bytes reach anyone only after that write, and a task woken by I/O is scheduled behind this
     callback.
+    The event itself is built with its batch (``publish_later``: warm, issue 13), except when the call's
+    gateway key has a budget or rate limits (``auth.settles``): its next request is checked against this
+    one's cost, so that event is built and settled here. Whatever reads the event's effects otherwise
+    (the ledger, ``/metrics``, ``/health``'s events held, the recorder's ``tail``) reads them after the
+    batch is built: the recorder gets it with its batch, as before; a scrape builds what waits first.
     ``state``: the app's ``GatewayState`` (``generate`` passes it; looked up from the request otherwise).
     Never raises (a bug here must not reach the loop as an unhandled error without a trace).
     """
     if state is None:
         state = request.app[keys.STATE]
     try:
+        key = call.api_key_name
+        if key is None or not auth.settles(request, key):  # nothing to settle now: it waits for its batch
+            state.publisher.publish_later((call, state.pricer, finished_at, latency_ms))
+            return
         event = event_for(call, state.pricer, finished_at, latency_ms)
         state.publisher.publish(event)
-        if event.api_key_name is not None:  # a request without a gateway key has nothing to settle
-            auth.settle(request, event)
+        auth.settle(request, event)
     except Exception:
         log.exception("could not record request %s", call.request_id)
 

@@ -23,7 +23,7 @@ import asyncio
 import glob
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from aiohttp import web
@@ -71,6 +71,9 @@ class GatewayMetrics:
         self._rows: dict[tuple[str, str], _Row] = {}
         self._models: dict[str, set[str]] = {}  # the model labels given so far, per provider
         self.multiprocess = multiprocess_dir() is not None
+        # Called before a scrape: the publisher builds the events waiting for their batch (and observes
+        # them here), so a scrape counts every request finished before it (services/gateway/app.py).
+        self.before_scrape: Callable[[], None] | None = None
         self.registry = CollectorRegistry()
         if self.multiprocess:
             multiprocess.MultiProcessCollector(self.registry)  # type: ignore[no-untyped-call]
@@ -254,6 +257,8 @@ class GatewayMetrics:
         return totals
 
     def exposition(self) -> bytes:
+        if self.before_scrape is not None:
+            self.before_scrape()
         self.flush()
         self.refresh_breakers()
         return generate_latest(self.registry)

@@ -31,7 +31,10 @@ exactly-once rows.
 disconnect may already be cancelling the handler. It queues the event and, at most ``batch_delay_s``
 later (or at once when ``batch_max`` events wait), every waiting event goes out in one non-blocking
 multipart send: one ZeroMQ message per batch, not per request (issue 13: the per-request send was 12-19%
-of the gateway's CPU under load). The socket has ``ZMQ_IMMEDIATE`` so, while no recorder is connected,
+of the gateway's CPU under load). ``publish_later()`` takes a request's facts instead of its event: the
+batch builds their events in one loop when it goes (warmer code: issue 13 measured the event's build at
+38-62 us of CPU per request when built between two requests' HTTP work, about half that in the batch),
+held and counted meanwhile as the events would be. The socket has ``ZMQ_IMMEDIATE`` so, while no recorder is connected,
 sends fail at once instead of piling up inside ZeroMQ. Background rounds (``start()``) read
 acknowledgements, resend and send what could not go out: when the socket or its monitor signals (the
 event loop watches their ``ZMQ_FD``s) and every ``interval`` seconds whatever happens. A SIGKILL loses
@@ -78,7 +81,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import zmq
 from zmq.utils.monitor import parse_monitor_message
@@ -125,6 +128,7 @@ class EventPublisher:
         ctx: zmq.Context[zmq.Socket[bytes]] | None = None,
         metrics: GatewayMetrics | None = None,
         clock: Callable[[], float] = time.monotonic,
+        build: Callable[..., events.UsageEvent] | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.max_queued = max_queued
@@ -144,6 +148,11 @@ class EventPublisher:
         self._monitor = self._sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED)
         self._sock.connect(endpoint)
         self._pending: dict[bytes, bytes] = {}  # event_id -> payload, until acknowledged
+        # publish_later: each request's facts, until its batch builds their events (``build(*facts)``)
+        self._build = build
+        self._later: list[tuple[Any, ...]] = []
+        # several workers (prometheus multiprocess mode): each event is counted at once, for the others' scrapes
+        self._eager = build is None or (metrics is not None and metrics.multiprocess)
         self._unsent: collections.deque[bytes] = collections.deque()  # ids to (re)send, oldest first
         # id -> its message's send stamp (strictly increasing per message), in send order
         self._inflight: collections.OrderedDict[bytes, float] = collections.OrderedDict()
@@ -180,8 +189,8 @@ class EventPublisher:
 
     @property
     def queued(self) -> int:
-        """Events held in memory: not yet acknowledged by the recorder."""
-        return len(self._pending)
+        """Events held in memory: not yet acknowledged by the recorder (those waiting to be built too)."""
+        return len(self._pending) + len(self._later)
 
     @property
     def unacked(self) -> int:
@@ -206,6 +215,56 @@ class EventPublisher:
     def publish(self, event: events.UsageEvent) -> None:
         """Hand one event to the recorder (sent with the others of its batch, at most ``batch_delay_s``
         later). Never blocks, never raises."""
+        self._hold(event)
+        self._queued()
+
+    def publish_later(self, facts: tuple[Any, ...]) -> None:
+        """Hand one request's event to the recorder as the facts it is built from: ``build(*facts)``
+        (the constructor's ``build``) makes the event when its batch goes (``_send_batch``), in one loop
+        over the batch's requests, warmer, instead of once per request between the HTTP work that evicts
+        its code and data (issue 13: 44-47 us of CPU per plain request built there, 21-26 us per event in
+        the batch at one connection, 4-7 events a batch; docs/benchmarks.md, session 13). Everything else is as :meth:`publish` does it: counted in
+        ``queued`` at once (and dropped past ``max_queued``), sent at most ``batch_delay_s`` later, seen by
+        the metrics before any scrape (``build_waiting``). The facts must not change after this call.
+        Without a ``build``, or in prometheus' multiprocess mode (other workers scrape this one's counts
+        from its files), the event is built and published at once. Never blocks, never raises."""
+        if self._eager or len(self._pending) + len(self._later) >= self.max_queued:
+            self._build_one(facts)  # full: counted in the metrics, then dropped, as publish() does
+        else:
+            self._later.append(facts)
+        self._queued()
+
+    def build_waiting(self) -> None:
+        """Build and hold the events of the facts ``publish_later`` queued (their metrics observed), in
+        arrival order. Called by the batch send, the background rounds, ``close`` and before a metrics
+        scrape. Never raises."""
+        later = self._later
+        if later:
+            self._later = []
+            build, hold = self._build, self._hold
+            for facts in later:  # _build_one, inlined: a call less per event
+                try:
+                    event = build(*facts)  # type: ignore[misc]  # publish_later queues only with a build
+                except Exception:  # a bug: it must fail neither the request nor the other events
+                    log.exception("could not build an event")
+                    self._drop()
+                    continue
+                hold(event)
+            self._update_gauges()  # a scrape reads them next
+
+    def _build_one(self, facts: tuple[Any, ...]) -> None:
+        try:
+            if self._build is None:
+                raise TypeError("publish_later needs the publisher's build")
+            event = self._build(*facts)
+        except Exception:  # a bug: it must fail neither the request nor the other events of its batch
+            log.exception("could not build an event")
+            self._drop()
+            return
+        self._hold(event)
+
+    def _hold(self, event: events.UsageEvent) -> None:
+        """Observe, encode and keep one event until its acknowledgement (no sending, no timer)."""
         if self._metrics is not None:
             self._metrics.observe_safely(event)
         try:
@@ -219,12 +278,15 @@ class EventPublisher:
             return
         if event_id in self._pending:
             return  # published twice: one row is all it gets anyway
-        if len(self._pending) >= self.max_queued:
+        if len(self._pending) + len(self._later) >= self.max_queued:  # the waiting ones have their room
             self._drop()
             return
         self._pending[event_id] = payload
         self._unsent.append(event_id)
-        if self._writable and len(self._unsent) >= self.batch_max:
+
+    def _queued(self) -> None:
+        """One event more waits: send a full batch now, else make sure the batch timer runs."""
+        if self._writable and len(self._unsent) + len(self._later) >= self.batch_max:
             self._send_batch()
         elif self._flush is None:
             self._schedule(self.batch_delay_s)
@@ -247,6 +309,7 @@ class EventPublisher:
         if self._flush is not None:
             self._flush.cancel()
             self._flush = None
+        self.build_waiting()
         if not self._writable and self._loop is None:
             self._look()  # not started (a script, a test): ask ZeroMQ, no round will
         if self._writable:
@@ -438,6 +501,7 @@ class EventPublisher:
 
     def pump(self) -> None:
         """One round of the background work: acknowledgements, (re)connections, overdue resends, sends."""
+        self.build_waiting()
         self._read_monitor()
         self._look()  # reads the acknowledgements, and whether the socket takes a message
         self._resend_overdue()
@@ -507,6 +571,7 @@ class EventPublisher:
         """Wait up to ``ack_wait_s`` for every held event to be acknowledged, then close the socket.
         Returns how many events were left unacknowledged (they are logged)."""
         self._stop_rounds()
+        self.build_waiting()
         if self._flush is not None:  # the pump below sends the waiting batch
             self._flush.cancel()
             self._flush = None

@@ -228,3 +228,34 @@ def test_a_claude_price_override_prices_1h_writes_at_twice_its_input() -> None:
     assert other.rates("llama").price(Billed(cache_write_tokens=1000, cache_write_1h_tokens=1000)) == (
         pytest.approx(0.003)
     )
+
+
+def test_prices_gives_price_and_uncached_price_to_the_last_bit() -> None:
+    """``ModelRates.prices`` (one pass, the request's event) against the two calls it replaces, over
+    every OpenAI, Anthropic, xAI and OpenRouter model the price data lists (flat and tiered rates, with
+    and without a reasoning price) and counts in every bucket, zeros and odd ones included."""
+    snapshot = data_snapshot.get_snapshot()
+    pricer = Pricer()
+    counts = [
+        Billed(19, 10),
+        Billed(0, 0),
+        Billed(1000, 500, 200, 0),
+        Billed(3, 40, 0, 5424, cache_write_1h_tokens=5424),
+        Billed(150_000, 1000, 60_000, 2000, cache_write_1h_tokens=1000),
+        Billed(250_001, 77, 13, 7, reasoning_tokens=30),
+        Billed(100, 1000, reasoning_tokens=400, web_search_requests=3),
+        Billed(7, 5, reasoning_tokens=9),  # more reasoning than output (clipped)
+        Billed(1, 2, 3, -4),  # nonsense counts take the long way, with the same answer
+    ]
+    checked = 0
+    for provider in snapshot.providers:
+        if provider.id not in ("openai", "anthropic", "xai", "openrouter"):
+            continue
+        for model in provider.models:
+            rates = pricer.rates(provider.id, model.id)
+            if rates is None:
+                continue
+            for b in counts:
+                assert rates.prices(b) == (rates.price(b), rates.uncached_price(b)), (model.id, b)
+                checked += 1
+    assert checked > 1000

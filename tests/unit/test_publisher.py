@@ -9,9 +9,12 @@ from collections.abc import Callable
 
 import pytest
 import zmq
+from prometheus_client.parser import text_string_to_metric_families
 
 from services.gateway import publisher
+from services.gateway.metrics import GatewayMetrics
 from services.gateway.publisher import EventPublisher
+from services.gateway.routing.health import BreakerConfig, ProviderHealth
 from shared import events
 from tests.procs import free_port
 
@@ -543,5 +546,113 @@ async def test_an_event_a_slow_recorder_passed_over_is_sent_again_while_the_othe
     assert 0.1 <= at <= 0.111, resends  # once 0.1 s old, acknowledgements still coming
     assert pub.resent == 1 and pub.queued == 0 and pub.acked == 40
     await pub.close(ack_wait_s=0)
+    rec.close()
+    ctx.term()
+
+
+def built_by(log: list[int]) -> Callable[[int], events.UsageEvent]:
+    """A ``build`` for ``publish_later``: facts (i,) -> make_event(i), logging each build."""
+
+    def build(i: int) -> events.UsageEvent:
+        if i < 0:
+            raise ValueError("a bug in the event builder")
+        log.append(i)
+        ev = make_event(i)
+        ev.provider, ev.status = "openai", 200
+        return ev
+
+    return build
+
+
+def requests_counted(m: GatewayMetrics) -> float:
+    return sum(
+        s.value
+        for f in text_string_to_metric_families(m.exposition().decode())
+        for s in f.samples
+        if s.name == "ekai_requests_total"
+    )
+
+
+async def test_publish_later_builds_the_events_with_their_batch_and_sends_them_in_order() -> None:
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    ctx = zmq.Context()
+    rec = Recorder(ctx, endpoint)
+    built: list[int] = []
+    pub = EventPublisher(endpoint, max_queued=100, batch_delay_s=60, ctx=ctx, build=built_by(built))
+    await pumped_until(pub, rec, lambda: pub.connections == 1)
+    for i in range(3):
+        pub.publish_later((i,))
+    assert built == [] and pub.queued == 3  # held (``/health``) before they are built
+    pub._send_batch()  # the batch timer
+    assert built == [0, 1, 2]
+    await pumped_until(pub, rec, lambda: len(rec.got) == 3)
+    assert rec.ids() == ["ev0000", "ev0001", "ev0002"] and rec.messages == [3]
+    rec.ack(rec.ids())
+    await pumped_until(pub, rec, lambda: pub.queued == 0)
+    assert await pub.close(ack_wait_s=0.1) == 0
+    rec.close()
+    ctx.term()
+
+
+async def test_a_scrape_counts_the_events_waiting_to_be_built() -> None:
+    ctx = zmq.Context()
+    metrics = GatewayMetrics(ProviderHealth(BreakerConfig()), ["openai"])
+    built: list[int] = []
+    pub = EventPublisher(
+        f"tcp://127.0.0.1:{free_port()}",
+        100,
+        batch_delay_s=60,
+        ctx=ctx,
+        metrics=metrics,
+        build=built_by(built),
+    )
+    metrics.before_scrape = pub.build_waiting  # as services/gateway/app.py wires them
+    pub.publish_later((1,))
+    pub.publish_later((2,))
+    assert built == []
+    assert requests_counted(metrics) == 2
+    assert built == [1, 2] and pub.queued == 2  # built, held for the recorder
+    assert requests_counted(metrics) == 2  # and counted once
+    await pub.close(ack_wait_s=0)
+    ctx.term()
+
+
+async def test_publish_later_past_max_queued_counts_and_drops_and_a_failing_build_drops_one() -> None:
+    ctx = zmq.Context()
+    metrics = GatewayMetrics(ProviderHealth(BreakerConfig()), ["openai"])
+    built: list[int] = []
+    pub = EventPublisher(
+        f"tcp://127.0.0.1:{free_port()}", 2, batch_delay_s=60, ctx=ctx, metrics=metrics, build=built_by(built)
+    )
+    pub.publish_later((1,))
+    pub.publish_later((-1,))  # its build raises (a bug): logged, dropped, the others unharmed
+    assert pub.queued == 2 and pub.dropped == 0
+    pub.publish_later((3,))  # full: built at once, counted in the metrics and dropped, as publish() does
+    assert built == [3] and pub.dropped == 1
+    pub.build_waiting()
+    assert built == [3, 1] and pub.dropped == 2 and pub.queued == 1
+    assert requests_counted(metrics) == 2  # 3 (dropped) and 1: the failed build has no event to count
+    await pub.close(ack_wait_s=0)
+    ctx.term()
+
+
+async def test_close_builds_and_delivers_what_waits_for_its_batch() -> None:
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    ctx = zmq.Context()
+    rec = Recorder(ctx, endpoint)
+    built: list[int] = []
+    pub = EventPublisher(endpoint, max_queued=100, batch_delay_s=60, ctx=ctx, build=built_by(built))
+    pub.start(interval=60)
+    await until(lambda: pub.connections == 1)
+    pub.publish_later((7,))
+
+    async def recorder() -> None:
+        await until(lambda: (rec.read(), rec.ids())[1] == ["ev0007"])
+        rec.ack(["ev0007"])
+
+    acked = asyncio.ensure_future(recorder())
+    assert await pub.close(ack_wait_s=30) == 0  # SIGTERM's drain: the waiting event built, sent, acknowledged
+    await acked
+    assert built == [7]
     rec.close()
     ctx.term()
