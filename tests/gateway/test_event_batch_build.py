@@ -9,18 +9,20 @@ facts wait until something builds them: nothing here depends on timing.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Callable, Iterator
 from typing import Any
 from unittest import mock
 
+import aiohttp
 import orjson
 import pytest
-from aiohttp import web
+from aiohttp import web, web_server
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
-from services.gateway.app import create_app
+from services.gateway.app import _RequestHandler, create_app
 from services.gateway.publisher import EventPublisher
 from shared.events import UsageEvent
 from shared.settings import load_settings
@@ -62,24 +64,35 @@ class HeldPublisher(EventPublisher):
 @pytest.fixture()
 def held() -> Iterator[type[HeldPublisher]]:
     HeldPublisher.made = []
-    with mock.patch("services.gateway.app.EventPublisher", HeldPublisher):
+    with (
+        mock.patch("services.gateway.app.EventPublisher", HeldPublisher),
+        mock.patch.object(web_server, "RequestHandler", _RequestHandler),
+    ):
         yield HeldPublisher
 
 
-async def gateway(upstream: Scripted) -> tuple[TestClient[Any, Any], TestServer]:
+async def gateway(
+    upstream: Scripted | Hanging, env: dict[str, str] | None = None
+) -> tuple[TestClient[Any, Any], TestServer]:
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", upstream.handle)
     up = TestServer(app)
     await up.start_server()
     root = str(up.make_url("")).rstrip("/")
-    env = {
+    settings = {
         "ROUTING_POLICY": "ordered",
         "OPENAI_API_KEY": "test-key",
         "OPENAI_BASE_URL": root + "/v1",
         "EVENTS_ENDPOINT": f"tcp://127.0.0.1:{free_port()}",  # no recorder: nothing is sent
+        **(env or {}),
     }
-    client = TestClient(TestServer(create_app(load_settings(env))))
+    client = TestClient(TestServer(create_app(load_settings(settings))))
     await client.start_server()
+    # as ``python -m services.gateway`` serves: a hang-up does not cancel the handler (aiohttp's test
+    # server does), and its connections tell a non-streamed handler of the hang-up (``hangup.lost``)
+    server = client.server.runner.server
+    assert isinstance(server, web_server.Server)
+    server.handler_cancellation = False
     return client, up
 
 
@@ -158,6 +171,69 @@ async def test_the_event_built_with_its_batch_is_the_event_built_at_once(
         assert pub.batched[1].translated and pub.batched[0].cost_usd
         for now, later in zip(pub.at_once, pub.batched, strict=True):
             assert dataclasses.replace(later, event_id=now.event_id) == now
+    finally:
+        await client.close()
+        await up.close()
+
+
+class Hanging:
+    """An upstream that sends the head of its answer (a streamed chunk, or nothing) and then never ends."""
+
+    def __init__(self) -> None:
+        self.arrived = asyncio.Event()
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        body = orjson.loads(await request.read())
+        self.arrived.set()
+        if body.get("stream"):
+            response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+            await response.prepare(request)
+            chunk = chat_answer(USAGE, stream=True)
+            assert isinstance(chunk, bytes)
+            await response.write(chunk.split(b"\n\n")[0] + b"\n\n")  # the first delta only
+        await asyncio.Event().wait()  # cancelled when the gateway lets go
+        raise AssertionError("unreachable")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_hang_up_event_built_with_its_batch_is_the_one_built_at_once(
+    held: type[HeldPublisher], stream: bool
+) -> None:
+    """The client hangs up before a plain answer (hangup.py) or mid-stream (the relay's write): 499
+    ``client_disconnected``, the same event whenever it is built."""
+    upstream = Hanging()
+    client, up = await gateway(upstream, {"STREAM_KEEPALIVE_S": "0.05"})  # its write finds the hang-up
+    try:
+        (pub,) = held.made
+        body: dict[str, Any] = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
+        if stream:
+            body |= {"stream": True, "stream_options": {"include_usage": True}}
+        session = aiohttp.ClientSession()
+        try:
+            sent = asyncio.ensure_future(session.post(client.make_url("/v1/chat/completions"), json=body))
+            if stream:
+                response = await sent
+                assert response.status == 200
+                await response.content.readuntil(b"\n\n")  # the first delta reached the client
+                response.close()  # the connection with it
+            else:
+                await upstream.arrived.wait()
+                sent.cancel()  # waiting for the answer's head: the connection is closed
+                with pytest.raises(asyncio.CancelledError):
+                    await sent
+        finally:
+            await session.close()
+        async with asyncio.timeout(30):  # the gateway notices the hang-up on its own time
+            while not pub.at_once:
+                await asyncio.sleep(0.005)
+        pub.build_waiting()
+        (now,), (later,) = pub.at_once, pub.batched
+        assert (later.status, later.error_type, later.client_disconnected) == (
+            499,
+            "client_disconnected",
+            True,
+        )
+        assert dataclasses.replace(later, event_id=now.event_id) == now
     finally:
         await client.close()
         await up.close()
