@@ -582,6 +582,7 @@ class EventPublisher:
             self.pump()
             if self._pending:
                 await asyncio.sleep(0.01)
+        self.build_waiting()  # facts handed over during the last wait: events held, counted and logged
         left = len(self._pending)
         if left:
             log.warning(
