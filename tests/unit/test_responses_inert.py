@@ -314,3 +314,53 @@ def test_an_inert_content_part_leaves_the_decoder_as_it_was(part: bytes, started
     before = _state(decoder)
     assert decoder.feed(SSEEvent("response.content_part.added", data)) == []
     assert _state(decoder) == before
+
+
+# A JSON integer too long for a double: orjson refuses it ("number is infinity when parsed as double"), so
+# ``feed`` reports the frame malformed; the regular expressions' integer grammar alone would call it inert
+HUGE = b"1" + b"0" * 400
+
+
+@pytest.mark.parametrize("how", ["one read", "a frame a read", "crlf"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        _stream(_in_progress(HUGE)),
+        _with_part(PART.replace(b'"sequence_number":3', b'"sequence_number":' + HUGE)),
+        _with_part(PART.replace(b'"output_index":0', b'"output_index":' + HUGE)),
+        _with_part(PART.replace(b'"content_index":0', b'"content_index":' + HUGE)),
+    ],
+    ids=["in_progress sequence", "part sequence", "part output_index", "part content_index"],
+)
+def test_a_number_the_parser_refuses_is_an_error_before_the_first_token(how: str, body: bytes) -> None:
+    """A frame ``feed`` cannot parse is never inert: the reference (``EventPassthrough``) decodes it and
+    fails with 502 before the first token (the proxy falls back); the fast relay must too."""
+    relay, ref = _relays(View(model="m"))
+    for read in _reads(body, how):
+        ref.feed(read)
+        if ref.error is not None:
+            break
+    for read in _reads(body, how):
+        relay.feed(read)
+        if relay.error is not None:
+            break
+    assert ref.error is not None and ref.error.status == 502 and not ref.saw_content
+    assert _facts(relay) == _facts(ref)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        _in_progress(b"1" * 309),  # (the longest integer a double holds finite: parsed)
+        _in_progress(HUGE),
+        PART.replace(b'"sequence_number":3', b'"sequence_number":' + HUGE),
+        PART.replace(b'"output_index":0', b'"output_index":' + HUGE),
+    ],
+)
+def test_inert_is_false_for_what_feed_refuses(data: bytes) -> None:
+    decoder = ResponsesStreamDecoder()
+    decoder.feed(SSEEvent("response.created", _created().decode()))
+    if decoder.inert(data.decode()):
+        before = _state(decoder)
+        assert decoder.feed(SSEEvent("x", data.decode())) == []
+        assert _state(decoder) == before

@@ -302,11 +302,15 @@ _CREATED_HEAD = re.compile(
     r'\{"type":"response\.created","sequence_number":(?:0|[1-9][0-9]*)(?=,"response":)'
 )
 _IN_PROGRESS_HEAD = '{"type":"response.in_progress","sequence_number":'
-_SEQUENCE_NUMBER = re.compile(r"0|[1-9][0-9]*")
-# A ``response.content_part.added`` of an empty output text, as OpenAI writes it (compact, in this order)
+# A number of at most 20 digits (JSON's integer grammar, ASCII digits only): a longer one may be more than a
+# double holds (310 digits and up), which orjson refuses ("number is infinity when parsed as double") and
+# ``feed`` reports as malformed, so such a frame is never inert
+_SEQUENCE_NUMBER = re.compile(r"0|[1-9][0-9]{0,19}")
+# A ``response.content_part.added`` of an empty output text, as OpenAI writes it (compact, in this order; its
+# numbers of at most 20 digits, as ``_SEQUENCE_NUMBER``)
 _EMPTY_PART = re.compile(
-    r'\{"type":"response\.content_part\.added","sequence_number":(?:0|[1-9][0-9]*),"item_id":"[A-Za-z0-9_-]*",'
-    r'"output_index":(?:0|[1-9][0-9]*),"content_index":(?:0|[1-9][0-9]*),'
+    r'\{"type":"response\.content_part\.added","sequence_number":(?:0|[1-9][0-9]{0,19}),"item_id":"[A-Za-z0-9_-]*",'
+    r'"output_index":(?:0|[1-9][0-9]{0,19}),"content_index":(?:0|[1-9][0-9]{0,19}),'
     r'"part":\{"type":"output_text","annotations":\[\],"logprobs":\[\],"text":""\}\}'
 )
 
