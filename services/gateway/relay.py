@@ -389,8 +389,11 @@ class Passthrough(Relay):
         with it, frame by frame as bytes. A frame of the usual named shape (``event: <name>`` LF
         ``data: <data>``, one line each) that ``_token_only`` or ``_quiet_event`` would let by is counted
         by the same tests read on its bytes, without the ``SSEEvent`` the SSE decoder would have made (the
-        SSE decoder is a quarter to a third of a short read's instructions, callgrind); one the decoder
-        must read gets the event the SSE decoder makes of it (``shared.sse._usual_frames``). From the
+        SSE decoder is a quarter to a third of a short read's instructions, callgrind); one of the wire's
+        inert names that the decoder's ``inert`` says leaves it as it is (``WireSpec.inert_events``) goes
+        by too, uncounted, as ``_feed_events`` lets it by. One the decoder must read goes to the wire's
+        ``frame_tap`` with its data bytes when the wire has one, and gets the event the SSE decoder makes
+        of it (``shared.sse._usual_frames``) when the tap is unsure (None) or absent. From the
         first frame of any other shape (more lines, comments, an empty name, ``data:`` without its space)
         or one the decoder must read with bytes not UTF-8 on, the rest of the read goes to
         ``_feed_events`` (a token or quiet frame with such bytes is let by, as ``_feed_events`` lets by

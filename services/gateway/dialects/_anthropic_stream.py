@@ -45,9 +45,6 @@ def _str(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
-# The usual text delta, ``{"type":"content_block_delta","index":N,"delta":{"type":"text_delta","text":"…"}}``,
-# its text a JSON string without escapes: any character but the quote, the backslash and the controls below
-# U+0020, which JSON does not allow raw (RFC 8259, section 7).
 # Frames that say nothing but their kind, by their exact bytes (compact JSON as Anthropic sends it, and the
 # spaced spelling of its documentation's examples): the kind ``feed`` reads from each. A text block's empty
 # start and a block's stop for the first block indexes (``_EXACT_INDEX``: the index a start names).
@@ -65,6 +62,9 @@ for _i in range(16):
     _EXACT[b'{"type":"content_block_stop","index":%d}' % _i] = "content_block_stop"
 del _i, _start
 
+# The usual text delta, ``{"type":"content_block_delta","index":N,"delta":{"type":"text_delta","text":"…"}}``,
+# its text a JSON string without escapes: any character but the quote, the backslash and the controls below
+# U+0020, which JSON does not allow raw (RFC 8259, section 7).
 _TEXT_EVENT = re.compile(
     r'\{"type":"content_block_delta","index":(?:0|[1-9][0-9]*),'
     r'"delta":\{"type":"text_delta","text":"([^"\\\x00-\x1f]+)"\}\}'
