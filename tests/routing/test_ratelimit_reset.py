@@ -191,3 +191,34 @@ def test_a_subscription_window_that_rejected_decides_not_one_that_allows() -> No
     assert rate_limit_reset_seconds(subscription, NOW) == pytest.approx(7200.0)
     both = {**subscription, "anthropic-ratelimit-unified-7d-status": "rejected"}
     assert rate_limit_reset_seconds(both, NOW) == pytest.approx(259200.0)
+
+
+def test_a_subscription_without_extra_usage_waits_for_its_window_not_the_overage_month() -> None:
+    """A Claude subscriber without extra usage gets ``anthropic-ratelimit-unified-overage-status: rejected``
+    (with ``…-overage-disabled-reason``) and ``…-overage-reset`` at the end of the month on every response,
+    the 429 included. Overage is the allowance that would have served the request past the window, not a
+    window that refused it: the 5-hour window's reset (2 h) is when the request can succeed, not the month's
+    end. A spend cap that refused (overage the only thing rejected) still says its reset through the unified
+    status and reset."""
+    month_end = str(int(NOW) + 20 * 86400)
+    subscription = {
+        "anthropic-ratelimit-unified-status": "rejected",
+        "anthropic-ratelimit-unified-reset": str(int(NOW) + 7200),
+        "anthropic-ratelimit-unified-representative-claim": "five_hour",
+        "anthropic-ratelimit-unified-5h-status": "rejected",
+        "anthropic-ratelimit-unified-5h-reset": str(int(NOW) + 7200),
+        "anthropic-ratelimit-unified-7d-status": "allowed",
+        "anthropic-ratelimit-unified-7d-reset": str(int(NOW) + 259200),
+        "anthropic-ratelimit-unified-overage-status": "rejected",
+        "anthropic-ratelimit-unified-overage-disabled-reason": "org_level_disabled",
+        "anthropic-ratelimit-unified-overage-reset": month_end,
+    }
+    assert rate_limit_reset_seconds(subscription, NOW) == pytest.approx(7200.0)
+    spend_cap = {
+        "anthropic-ratelimit-unified-status": "rejected",
+        "anthropic-ratelimit-unified-reset": month_end,
+        "anthropic-ratelimit-unified-overage-status": "rejected",
+        "anthropic-ratelimit-unified-overage-disabled-reason": "org_spend_cap_reached",
+        "anthropic-ratelimit-unified-overage-reset": month_end,
+    }
+    assert rate_limit_reset_seconds(spend_cap, NOW) == pytest.approx(20 * 86400.0)

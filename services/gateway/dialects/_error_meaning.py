@@ -121,7 +121,8 @@ _ASKED_ALLOWED = re.compile(
     re.I,
 )
 # SambaNova: "The provided prompt is 40000 tokens long, … the maximum supported sequence length is just 16384";
-# vLLM: "You passed 40001 input tokens … the model's context length is only 32768 tokens" (prompt, window)
+# vLLM: "You passed 40001 input tokens … the model's context length is only 32768 tokens" (prompt, window;
+# counts to restate only when the prompt is past the window: ``_stated_numbers``)
 _PROMPT_WINDOW = re.compile(
     r"provided prompt is (\d+) tokens long.*?maximum supported sequence length is just (\d+)|"
     r"you passed (\d+) input tokens.*?context length is only (\d+) tokens",
@@ -338,7 +339,9 @@ def _stated_numbers(message: str) -> tuple[int, int] | None:
         return asked, allowed
     if m := _PROMPT_WINDOW.search(message):
         asked, allowed = [int(g) for g in m.groups() if g is not None]
-        return asked, allowed
+        # stated whether or not the prompt alone is past the window: within it, the output asked for is what
+        # did not fit, and "prompt is too long: 769 tokens > 16384 maximum" would be false on its face
+        return (asked, allowed) if asked > allowed else None
     if m := _ALLOWED_ASKED.search(message):
         allowed, asked = [int(g) for g in m.groups() if g is not None]
         return asked, allowed

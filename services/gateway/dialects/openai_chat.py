@@ -106,7 +106,8 @@ def parse_arguments(arguments: Any) -> dict[str, Any]:
 
 def repair_empty_arguments(raw: bytes, data: dict[str, Any]) -> bytes:
     """A Chat answer's bytes with each tool call's arguments made JSON object text: missing or blank ones
-    (absent, null, "", whitespace or the text "null") become ``"{}"``, an object sent as such becomes its JSON text.
+    (absent, null, "", whitespace or the text "null") become ``"{}"``, an object sent as such becomes its JSON text,
+    and so does an object's text encoded twice (a JSON string holding it: ``_tool_args.twice_encoded_object``).
 
     ``raw`` is the answer's JSON bytes, ``data`` the same answer parsed (changed in place when repaired).
     OpenAI's contract: ``arguments`` is a JSON-encoded object, ``"{}"`` for a call without parameters;

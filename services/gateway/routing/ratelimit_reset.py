@@ -79,7 +79,10 @@ def rate_limit_reset_seconds(headers: Mapping[str, str], now: float) -> float | 
     A limit whose ``remaining`` header says 0 is the exhausted one, and so is one whose ``status`` header
     says ``rejected`` (a Claude subscription's unified windows: ``anthropic-ratelimit-unified-5h-status:
     rejected`` beside ``…-5h-reset``, while ``…-7d-status: allowed`` names a window that did not refuse;
-    s13 variant 11-g); when none says so (or there is no such header), every named reset counts. Of those,
+    s13 variant 11-g; not the ``…-overage-`` pair: overage, extra usage, is what would have served the request
+    past its window, and a subscriber without it gets ``…-overage-status: rejected`` with the month's end as
+    ``…-overage-reset`` on every response; a spend cap that refused says so in ``…-unified-status/-reset``);
+    when none says so (or there is no such header), every named reset counts. Of those,
     the latest: when it has passed, each limit that may have refused the request has reset. Header names
     are matched case-insensitively.
     """
@@ -93,12 +96,18 @@ def rate_limit_reset_seconds(headers: Mapping[str, str], now: float) -> float | 
         if seconds is None:
             continue
         every.append(seconds)
-        if low.get(_remaining_name(name), "").strip() == "0" or (
-            name.endswith("-reset") and low.get(name[: -len("reset")] + "status", "").strip() == "rejected"
-        ):
+        if low.get(_remaining_name(name), "").strip() == "0" or _rejected_window(low, name):
             exhausted.append(seconds)
     chosen = exhausted or every
     return max(chosen) if chosen else None
+
+
+def _rejected_window(low: Mapping[str, str], reset_name: str) -> bool:
+    """True when the ``status`` header beside ``reset_name`` (``…-5h-reset`` → ``…-5h-status``) says
+    ``rejected``, the overage pair aside (``rate_limit_reset_seconds``)."""
+    if not reset_name.endswith("-reset") or reset_name.endswith("-overage-reset"):
+        return False
+    return low.get(reset_name[: -len("reset")] + "status", "").strip() == "rejected"
 
 
 _PROTO_DURATION = re.compile(r"(\d+(?:\.\d+)?)s")

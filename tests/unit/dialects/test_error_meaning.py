@@ -580,3 +580,31 @@ def test_an_overflow_whose_numbers_are_too_long_to_read_keeps_its_words() -> Non
     assert said_status == 400 and said == f"prompt is too long: {message}"
     _, said, code = registry.client("openai_chat").error_words(meaning, 400, message)
     assert code == "context_length_exceeded" and said == message
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        # SambaNova (cline/cline#294): the prompt fits; the output asked for does not
+        "Requested generation length 32000 is not possible! The provided prompt is 769 tokens long, so generating "
+        "32000 tokens requires a sequence length of 32769, but the maximum supported sequence length is just 16384!",
+        # vLLM's VLLMValidationError, the prompt within the window
+        "You passed 3073 input tokens and requested 32000 output tokens. However, the model's context length is "
+        "only 32768 tokens, resulting in a maximum input length of 768 tokens.",
+    ],
+    ids=["sambanova", "vllm-you-passed"],
+)
+def test_a_prompt_within_the_window_is_not_restated_as_past_it(message: str) -> None:
+    """Review of bug10b (16a5167): SambaNova's and vLLM's wordings state the prompt and the window whether or
+    not the prompt alone is past it; when it is not (the output asked for is what does not fit, and the
+    gateway's retry within the window could not help), "prompt is too long: 769 tokens > 16384 maximum" is
+    false on its face (Claude Code reads the gap between the two to size its compaction): the client gets
+    the provider's own words, which say both counts, as "prompt is too long: …", and OpenAI clients the
+    message as it came."""
+    raw = json.dumps({"error": {"message": message, "type": "invalid_request_error"}}).encode()
+    meaning = registry.WIRES["openai_chat"].error_meaning(400, raw)
+    assert meaning == "context_overflow"
+    said_status, said, _ = registry.client("anthropic").error_words(meaning, 400, message)
+    assert said_status == 400 and said == f"prompt is too long: {message}"
+    _, said, code = registry.client("openai_chat").error_words(meaning, 400, message)
+    assert code == "context_length_exceeded" and said == message
