@@ -1051,6 +1051,56 @@ def test_a_tool_turn_another_model_answered_goes_to_claude_without_thinking(
     assert "thinking" not in counted.json and counted.json["messages"] == messages
 
 
+def test_claude_codes_own_adaptive_tool_loop_goes_as_it_came_and_a_refusal_costs_one_retry(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """With adaptive thinking Claude may answer a tool turn without thinking ("thinking is optional for the
+    model": adaptive-thinking docs): Claude Code's next request (its own toolu_ ids, no thinking block) goes to
+    Anthropic as it came, thinking and history untouched (s13 review of 84af4e6). Were Anthropic to refuse it
+    (400 "Expected `thinking` or `redacted_thinking`, but found `tool_use`"), one retry without ``thinking``."""
+    refused = {
+        "type": "error",
+        "error": {
+            "type": "invalid_request_error",
+            "message": "messages.1.content.1: Expected `thinking` or `redacted_thinking`, but found `tool_use`. "
+            "When `thinking` is enabled, a final `assistant` message must start with a thinking block.",
+        },
+    }
+    messages = [
+        {"role": "user", "content": "list files"},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "text", "text": "Listing."},
+                {"type": "tool_use", "id": "toolu_01S13own", "name": "Bash", "input": {"command": "ls"}},
+            ],
+        },
+        {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": "toolu_01S13own", "content": "a"}],
+        },
+    ]
+    body = {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 2000,
+        "thinking": {"type": "adaptive"},
+        "messages": messages,
+    }
+    up.script(ANTHROPIC, json_answer({**ANTHROPIC_OK, "id": "msg_s13own"}))
+    before = len(up.seen(ANTHROPIC))
+    r = post(gw, "/v1/messages", body, "t04-s13-own", AV)
+    assert r.status_code == 200
+    (sent,) = up.seen(ANTHROPIC)[before:]
+    assert sent.json["thinking"] == {"type": "adaptive"} and sent.json["messages"] == messages
+    up.script(ANTHROPIC, json_answer(refused, 400), json_answer({**ANTHROPIC_OK, "id": "msg_s13own2"}))
+    before = len(up.seen(ANTHROPIC))
+    r = post(gw, "/v1/messages", body, "t04-s13-own2", AV)
+    assert r.status_code == 200
+    first, retry = up.seen(ANTHROPIC)[before:]
+    assert first.json["thinking"] == {"type": "adaptive"}
+    assert "thinking" not in retry.json and retry.json["messages"] == messages
+
+
 def test_count_tokens_retries_a_refused_signature_without_thinking(gw: Stack, up: ScriptedUpstream) -> None:
     """bug8a variant 04-f: count_tokens carries the same history as /v1/messages; a thinking block signed
     elsewhere got Claude Code Anthropic's 400 "Invalid `signature` in `thinking` block" there, while the

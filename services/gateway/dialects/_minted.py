@@ -32,12 +32,18 @@ def strip_for_anthropic(body: dict[str, Any]) -> bool:
     the consecutive user turns around it).
 
     When the last assistant turn calls a tool (a tool loop in progress) and, after that, does not start with a
-    thinking block, the request's ``thinking`` goes too: with thinking on (``enabled`` or ``adaptive``),
-    Anthropic answers 400 "Expected `thinking` or `redacted_thinking`, but found `tool_use`. When `thinking`
-    is enabled, a final `assistant` message must start with a thinking block" (extended-thinking docs,
-    "Preserving thinking blocks"). The turn lost its block here (s10 variant 04-e), or never had one: it was
-    answered by a model that returns no reasoning (grok-4, gpt-4o) before the conversation moved to Claude
-    (s13 variants 04-a, 04-b, 04-c; ``_request_to_anthropic.keeps_thinking`` is the translators' rule).
+    thinking block, the request's ``thinking`` goes too when Anthropic would refuse the body: 400 "Expected
+    `thinking` or `redacted_thinking`, but found `tool_use`. When `thinking` is enabled, a final `assistant`
+    message must start with a thinking block" (extended-thinking docs, "Preserving thinking blocks"). That is
+    when the turn lost its block here (s10 variant 04-e), or, with manual thinking (``enabled``, where Claude's
+    own turns always begin with thinking), when it never had one: another model that returns no reasoning
+    (grok-4, gpt-4o) answered it before the conversation moved to Claude (s13 variants 04-a, 04-c;
+    ``_request_to_anthropic.keeps_thinking`` is the translators' rule). With ``adaptive`` thinking a turn
+    without thinking may be one Claude made itself ("In adaptive mode, thinking is optional for the model":
+    adaptive-thinking docs): such a turn whose tool calls carry Anthropic's ids (``_answered_elsewhere``) is
+    sent as it came (Claude Code's own tool loops, whose thinking setting and cached prefix must not change);
+    one with another model's ids goes without thinking (s13 variant 04-b). If Anthropic refuses a body all
+    the same, ``refused_signature`` reads the refusal and ``strip_thinking`` makes the one retry without it.
     """
     messages = body.get("messages")
     if not isinstance(messages, list):
@@ -55,21 +61,25 @@ def strip_for_anthropic(body: dict[str, Any]) -> bool:
             out.append({**msg, "content": kept})
     if changed:
         body["messages"] = out
-    if _thinking_on(body) and not _starts_with_thinking(out):
+    thinking = body.get("thinking")
+    if (
+        isinstance(thinking, dict)
+        and thinking.get("type") != "disabled"
+        and not _starts_with_thinking(out)
+        and (
+            thinking.get("type") == "enabled"
+            or (changed and _starts_with_thinking(messages))
+            or _answered_elsewhere(out)
+        )
+    ):
         del body["thinking"]
         changed = True
     return changed
 
 
-def _thinking_on(body: dict[str, Any]) -> bool:
-    thinking = body.get("thinking")
-    return isinstance(thinking, dict) and thinking.get("type") != "disabled"
-
-
-def _starts_with_thinking(messages: list[Any]) -> bool:
-    """False when the last assistant turn calls a tool and does not start with a thinking block (what
-    Anthropic refuses with thinking on; ``strip_for_anthropic``). Consecutive assistant messages are one turn
-    (Anthropic combines consecutive turns of the same role: Messages API reference, ``messages``)."""
+def _last_turn(messages: list[Any]) -> list[Any]:
+    """The blocks of the last assistant turn. Consecutive assistant messages are one turn (Anthropic combines
+    consecutive turns of the same role: Messages API reference, ``messages``)."""
     last: list[Any] = []
     seen = False
     for msg in reversed(messages):  # from the end: the last run of assistant messages only
@@ -80,9 +90,27 @@ def _starts_with_thinking(messages: list[Any]) -> bool:
             seen = True
         elif seen:
             break
+    return last
+
+
+def _starts_with_thinking(messages: list[Any]) -> bool:
+    """False when the last assistant turn calls a tool and does not start with a thinking block (what
+    Anthropic refuses with thinking on; ``strip_for_anthropic``)."""
+    last = _last_turn(messages)
     if not any(_tool_use(b) for b in last):
         return True
     return isinstance(last[0], dict) and last[0].get("type") in _THINKING_BLOCKS
+
+
+def _answered_elsewhere(messages: list[Any]) -> bool:
+    """True when a tool call of the last assistant turn has an id Anthropic does not make: its ids begin
+    ``toolu_`` (``toolu_01…``; ``toolu_vrtx_…`` on Vertex AI, ``toolu_bdrk_…`` on Bedrock: Messages API
+    reference, tool use examples), other models' are their own (OpenAI and xAI ``call_…``), so the turn was
+    answered by another model (s13 variant 04-b)."""
+    return any(
+        _tool_use(b) and not (isinstance(b.get("id"), str) and b["id"].startswith("toolu_"))
+        for b in _last_turn(messages)
+    )
 
 
 def _tool_use(block: Any) -> bool:
@@ -127,12 +155,15 @@ def strip_for_responses(body: dict[str, Any]) -> bool:
 # before Anthropic checks them); after a model switch, "messages.1.content.0: `thinking` or
 # `redacted_thinking` blocks in the latest assistant message cannot be modified. These blocks must remain as
 # they were in the original response." (Claude Code sessions stuck on it, "esp. after model change"; s12
-# variant 04-g); and a block whose text another client left empty, "messages.1.content.0.thinking: each
-# thinking block must contain thinking" (anomalyco/opencode#11571, on a model switch; s12 variant 04-h).
+# variant 04-g); a block whose text another client left empty, "messages.1.content.0.thinking: each
+# thinking block must contain thinking" (anomalyco/opencode#11571, on a model switch; s12 variant 04-h); and
+# a tool loop's last turn without a thinking block sent with thinking on, "Expected `thinking` or
+# `redacted_thinking`, but found `tool_use`" (``strip_for_anthropic`` sends adaptive ones as they came).
 _INVALID_SIGNATURE = re.compile(
     r"invalid\W+signature\W+in\W+(?:redacted_)?thinking\W+block|"
     r"thinking\W+or\W+redacted_thinking\W+blocks\W+in\W+the\W+latest\W+assistant\W+message\W+cannot\W+be\W+modified|"
-    r"each\W+thinking\W+block\W+must\W+contain\W+thinking",
+    r"each\W+thinking\W+block\W+must\W+contain\W+thinking|"
+    r"expected\W+thinking\W+or\W+redacted_thinking\W+but\W+found\W+tool_use",
     re.I,
 )
 _THINKING_BLOCKS = ("thinking", "redacted_thinking")
@@ -147,7 +178,8 @@ def refused_signature(status: int | None, message: str) -> bool:
 def strip_thinking(body: dict[str, Any]) -> bool:
     """After ``refused_signature``: drop every thinking and redacted_thinking block of the history (an
     assistant turn left empty is dropped), and the request's ``thinking`` when the last assistant turn
-    lost one (with thinking on, Anthropic wants that turn to start with a thinking block). The body is
+    lost one or, a tool loop's, does not start with one (with thinking on, Anthropic wants that turn to start
+    with a thinking block). The body is
     changed as ``strip_for_anthropic`` changes it (copies of what changes). True when anything changed."""
     messages = body.get("messages")
     if not isinstance(messages, list):
@@ -168,8 +200,9 @@ def strip_thinking(body: dict[str, Any]) -> bool:
             out.append({**msg, "content": kept})
     if changed:
         body["messages"] = out
-        if last_lost:
-            body.pop("thinking", None)
+    if "thinking" in body and (last_lost or not _starts_with_thinking(out if changed else messages)):
+        del body["thinking"]  # (a tool loop's last turn that never had thinking too: "but found `tool_use`")
+        changed = True
     return changed
 
 

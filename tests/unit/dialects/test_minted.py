@@ -201,7 +201,8 @@ def test_a_tool_loop_that_lost_its_minted_thinking_goes_to_anthropic_without_thi
     assert sent["messages"][1]["content"] == [use]
     assert body == before  # the client's body (reused by later attempts) is untouched
     # a later assistant turn decides: the loop's own turn is what counts. One that kept Claude's own thinking
-    # keeps thinking on; one that never had any (another model answered it) turns it off (s13 variant 04-a)
+    # keeps thinking on; one that never had any, answered by another model (its tool ids are not Anthropic's
+    # toolu_), turns it off (s13 variants 04-a, 04-b)
     own = {"type": "thinking", "thinking": "Again.", "signature": "EqQBCkgIBhAB"}
     later = {
         "thinking": {"type": "adaptive"},
@@ -233,12 +234,12 @@ def test_a_tool_loop_that_lost_its_minted_thinking_goes_to_anthropic_without_thi
 def test_a_tool_loop_answered_without_thinking_goes_to_anthropic_without_thinking(
     thinking: dict[str, Any],
 ) -> None:
-    """s13 variants 04-a, 04-b, 04-c: the conversation's last assistant turn was answered by a model that returns
-    no reasoning (grok-4, gpt-4o: [text, tool_use], no thinking block, nothing minted), then the tool loop goes
-    on with Claude, thinking on. Anthropic refuses that body (400 "Expected `thinking` or `redacted_thinking`,
-    but found `tool_use`. When `thinking` is enabled, a final `assistant` message must start with a thinking
-    block"; extended-thinking docs, "Preserving thinking blocks"): the request's thinking goes, on the
-    passthrough and count_tokens bodies as on translated ones. Nothing else changes."""
+    """s13 variants 04-a, 04-b, 04-c: the conversation's last assistant turn was answered by a model that
+    returns no reasoning (grok-4, gpt-4o: [text, tool_use], no thinking block, nothing minted, its tool ids
+    its own), then the tool loop goes on with Claude, thinking on. Anthropic refuses that body (400 "Expected `thinking` or
+    `redacted_thinking`, but found `tool_use`. When `thinking` is enabled, a final `assistant` message must
+    start with a thinking block"; extended-thinking docs, "Preserving thinking blocks"): the request's thinking
+    goes, on the passthrough and count_tokens bodies as on translated ones. Nothing else changes."""
     use = {"type": "tool_use", "id": "call_77", "name": "get_weather", "input": {"city": "Rome"}}
     messages = [
         {"role": "user", "content": "Weather in Rome?"},
@@ -287,3 +288,42 @@ def test_consecutive_assistant_messages_are_one_turn_for_the_thinking_rule() -> 
     texted = copy.deepcopy(split)
     texted["messages"][1] = {"role": "assistant", "content": "Listing."}
     assert registry.WIRES["anthropic"].strip_minted(texted) and "thinking" not in texted
+
+
+def test_an_adaptive_tool_loop_without_thinking_is_sent_as_it_came_and_a_refusal_retried_without() -> None:
+    """Adaptive thinking: Claude skips thinking itself at lower effort (adaptive-thinking docs: "thinking is
+    optional for the model"), so a tool loop whose last turn has no thinking block and Anthropic's own tool ids
+    (toolu_) is Claude Code's own body: sent untouched (its thinking setting and cached prefix kept; s13 review
+    of 84af4e6). If Anthropic refuses it all the same (400 "Expected `thinking` or `redacted_thinking`, but
+    found `tool_use`"), the refusal is read as the history's thinking refused and the one retry goes without
+    thinking. With manual thinking (Claude's own turns always begin with thinking) it goes at once."""
+    use = {"type": "tool_use", "id": "toolu_1", "name": "Bash", "input": {"command": "ls"}}
+    body = {
+        "thinking": {"type": "adaptive"},
+        "messages": [
+            {"role": "user", "content": "list files"},
+            {"role": "assistant", "content": [{"type": "text", "text": "Listing."}, use]},
+            {
+                "role": "user",
+                "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "a.py"}],
+            },
+        ],
+    }
+    before = copy.deepcopy(body)
+    assert not registry.WIRES["anthropic"].strip_minted(body) and body == before
+    for own_id in ("toolu_vrtx_01Ab", "toolu_bdrk_01Ab"):  # Vertex AI's and Bedrock's ids are Anthropic's too
+        vertex = copy.deepcopy(before)
+        vertex["messages"][1]["content"][1]["id"] = own_id
+        assert not registry.WIRES["anthropic"].strip_minted(vertex) and "thinking" in vertex
+    manual = {**copy.deepcopy(before), "thinking": {"type": "enabled", "budget_tokens": 2048}}
+    assert registry.WIRES["anthropic"].strip_minted(manual) and "thinking" not in manual
+    refusal = (
+        "messages.1.content.1: Expected `thinking` or `redacted_thinking`, but found `tool_use`. When `thinking` "
+        "is enabled, a final `assistant` message must start with a thinking block (preceeding the lastmost set "
+        "of `tool_use` and `tool_result` blocks). We recommend you include thinking blocks from previous turns."
+    )
+    assert refused_signature(400, refusal) and not refused_signature(500, refusal)
+    assert strip_thinking(body) and "thinking" not in body and body["messages"] == before["messages"]
+    # a finished turn (no tool call) and no thinking blocks: nothing to retry without
+    done = {"thinking": {"type": "adaptive"}, "messages": before["messages"][:1]}
+    assert not strip_thinking(done) and done["thinking"] == {"type": "adaptive"}
