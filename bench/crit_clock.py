@@ -210,6 +210,25 @@ def install(clock: Clock) -> None:
     http_writer.StreamWriter.write_eof = on_write_eof  # type: ignore[method-assign]
 
 
+def watch_gc(clock: Clock) -> None:
+    """Count the collector's collections as pieces ``gc gen N``: thread CPU and the segment each began in
+    (``gc.callbacks``; a collection in A or B is on a request's critical path)."""
+    import gc
+
+    began: list[tuple[int, str]] = []
+
+    def on_gc(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            began.append((time.thread_time_ns(), clock.segment()))
+        elif began:
+            t, seg = began.pop()
+            acc = clock.pieces.setdefault(f"gc gen {info['generation']}", {}).setdefault(seg, [0, 0])
+            acc[0] += time.thread_time_ns() - t
+            acc[1] += 1
+
+    gc.callbacks.append(on_gc)
+
+
 def target(module: str, out: str, profile: bool, args: list[str]) -> None:
     """Run ``module`` as ``__main__`` with the hooks; SIGUSR1 writes the segments so far to ``out`` and
     starts afresh. The gateway's ledger event (``handlers.record``) is timed too, by the segment it runs in
@@ -228,7 +247,9 @@ def target(module: str, out: str, profile: bool, args: list[str]) -> None:
             *path, last = attr.split(".")
             for part in path:
                 owner = getattr(owner, part)
-            clock.wrap(owner, last, spec)
+            if hasattr(owner, last):  # a tree without it (--ab main): nothing to time
+                clock.wrap(owner, last, spec)
+    watch_gc(clock)
     signal.signal(signal.SIGUSR1, lambda *_: clock.dump(Path(out)))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     sys.argv = [module, *args]

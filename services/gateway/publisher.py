@@ -114,7 +114,7 @@ _send_frame = zmq.backend.Socket.send
 BATCH_DELAY_S = 0.005  # how long a published event may wait for others to share its send
 # A batch this old goes at the next moment the loop waits on an upstream (``upstream_waiting``), not at its
 # timer, which stays the backstop at BATCH_DELAY_S (session 14, docs/benchmarks.md "one connection's tail").
-BATCH_RIPE_S = 0.0035
+BATCH_RIPE_S = 0.004
 # The longest the background round, or reading acknowledgements that signalled, waits for an upstream wait.
 OFF_PATH_WAIT_S = 0.005
 BATCH_MAX = 256  # events per message; a full batch goes out at once
