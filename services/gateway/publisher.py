@@ -40,6 +40,15 @@ acknowledgements, resend and send what could not go out: when the socket or its 
 event loop watches their ``ZMQ_FD``s) and every ``interval`` seconds whatever happens. A SIGKILL loses
 what waits for its batch on top of what waits in the kernel: at most ``batch_delay_s`` of events.
 
+Where that work runs (session 14, docs/benchmarks.md "Session 14: one connection's tail"): a timer fires
+wherever it falls, and at one connection that is inside a request's path (from its bytes to its upstream
+send, or from the upstream's answer to the client's last byte) about half of the time. So the gateway
+tells the publisher when it sends an upstream request (``upstream_waiting``), and what is due then runs
+two loop turns later, while the provider works: the batch once it is ``batch_ripe_s`` (4 ms) old, the
+round once its timer has fired, acknowledgements once their socket has signalled. The timers are the
+backstop: the batch's still fires ``batch_delay_s`` after its first event (the SIGKILL window above is
+unchanged), the round and an acknowledgement wait at most ``off_path_wait_s`` (5 ms) for an upstream.
+
 The sockets are plain (not ``zmq.asyncio``) and never block: ``zmq.asyncio``'s poller built two socket
 wrappers and set some ten attributes per poll, most of the publisher's cost per request (issue 13). A
 ``ZMQ_FD`` is edge-triggered (libzmq ``zmq_getsockopt``, ZMQ_FD): it signals a change, not a readable
