@@ -22,7 +22,10 @@ also runs a ``cProfile.Profile`` enabled only inside A and inside B (two profile
 request on each half (the CPU figures of that run include cProfile's overhead; they are not reported).
 
     python bench/crit_clock.py [--paths "chat, plain" ...] [--rounds 3] [--duration 3] [--cprofile]
-                               [--gateway-module services.gateway]
+                               [--gateway-module services.gateway] [--ab TREE] [--upstream-delay-ms MS]
+
+``--upstream-delay-ms``: the upstream answers that much later (``bench/slow_upstream.py`` in front of
+nginx), as a provider does; collections of the garbage collector are timed as pieces ``gc gen N``.
 
 Driven by ``wrk -c1`` (nginx upstream, as ``bench_table.py``); rounds alternate floor and gateway; medians
 over rounds of each round's per-request median (and mean), with min-max. Not part of ``make bench``.
@@ -308,6 +311,12 @@ def main() -> None:
         default="",
         help="another tree (e.g. a `git archive` of main): its gateway runs too, as target 'other'",
     )
+    ap.add_argument(
+        "--upstream-delay-ms",
+        type=float,
+        default=0.0,
+        help="answer after this long (bench/slow_upstream.py in front of nginx): a provider's wait",
+    )
     args = ap.parse_args()
     key = "sk-bench-" + secrets.token_hex(8)
     cases = [c for c in PATHS if any(s in c.name for s in args.paths)]
@@ -316,11 +325,23 @@ def main() -> None:
         tmp = Path(td)
         wrk = Wrk(tmp, key)
         ng = start_nginx()
+        up_url, slow = ng.url, None
+        if args.upstream_delay_ms > 0:
+            sport = free_port()
+            slow = subprocess.Popen(
+                [sys.executable, "-m", "bench.slow_upstream", "--port", str(sport), "--upstream", ng.url]
+                + ["--delay-ms", str(args.upstream_delay_ms)],
+                cwd=ROOT,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            up_url = f"http://127.0.0.1:{sport}"
+            wait_until(lambda: http_ok(up_url + "/v1/models"), 30)
         fport = free_port()
         fout, gout = tmp / "floor.json", tmp / "gateway.json"
         floor = subprocess.Popen(
             [sys.executable, "-m", "bench.crit_clock", "--target", "bench.floor", str(fout), *prof, "--"]
-            + ["--port", str(fport), "--upstream", ng.url],
+            + ["--port", str(fport), "--upstream", up_url],
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -329,7 +350,7 @@ def main() -> None:
         (tmp / "s").mkdir()
         try:
             wait_until(lambda: http_ok(furl + "/v1/models"), 30)
-            with stack(tmp / "s", {"openai": ng.url + "/v1", "anthropic": ng.url}, **STACK_ENV) as st:
+            with stack(tmp / "s", {"openai": up_url + "/v1", "anthropic": up_url}, **STACK_ENV) as st:
                 st.services["gateway"].stop()
                 gw = start(
                     "gateway",
@@ -414,6 +435,9 @@ def main() -> None:
             ng.stop()
             floor.terminate()
             floor.wait(10)
+            if slow is not None:
+                slow.terminate()
+                slow.wait(10)
 
 
 def report(

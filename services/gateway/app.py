@@ -138,11 +138,7 @@ def create_app(settings: Settings) -> web.Application:
             else None
         )
         upstream = UpstreamClient(
-            session,
-            settings.first_byte_timeout_s,
-            settings.chunk_timeout_s,
-            settings.stream_keepalive_s,
-            on_send=publisher.upstream_waiting,  # the batch, the round, acknowledgements: while it works
+            session, settings.first_byte_timeout_s, settings.chunk_timeout_s, settings.stream_keepalive_s
         )
         limits = Limits(settings.max_attempts, settings.retry_after_max_wait_s)
         proxy = Proxy(upstream, providers, health, limits)

@@ -40,15 +40,6 @@ acknowledgements, resend and send what could not go out: when the socket or its 
 event loop watches their ``ZMQ_FD``s) and every ``interval`` seconds whatever happens. A SIGKILL loses
 what waits for its batch on top of what waits in the kernel: at most ``batch_delay_s`` of events.
 
-Where that work runs (session 14, docs/benchmarks.md "Session 14: one connection's tail"): a timer fires
-wherever it falls, and at one connection that is inside a request's path (from its bytes to its upstream
-send, or from the upstream's answer to the client's last byte) about half of the time. So the gateway
-tells the publisher when it sends an upstream request (``upstream_waiting``), and what is due then runs
-two loop turns later, while the provider works: the batch once it is ``batch_ripe_s`` (4 ms) old, the
-round once its timer has fired, acknowledgements once their socket has signalled. The timers are the
-backstop: the batch's still fires ``batch_delay_s`` after its first event (the SIGKILL window above is
-unchanged), the round and an acknowledgement wait at most ``off_path_wait_s`` (5 ms) for an upstream.
-
 The sockets are plain (not ``zmq.asyncio``) and never block: ``zmq.asyncio``'s poller built two socket
 wrappers and set some ten attributes per poll, most of the publisher's cost per request (issue 13). A
 ``ZMQ_FD`` is edge-triggered (libzmq ``zmq_getsockopt``, ZMQ_FD): it signals a change, not a readable
@@ -121,11 +112,6 @@ _POLLIN = int(zmq.POLLIN)
 # batch's send 12.0 us of CPU against 16.8 (services/recorder/frames.py does the same on the recorder's side).
 _send_frame = zmq.backend.Socket.send
 BATCH_DELAY_S = 0.005  # how long a published event may wait for others to share its send
-# A batch this old goes at the next moment the loop waits on an upstream (``upstream_waiting``), not at its
-# timer, which stays the backstop at BATCH_DELAY_S (session 14, docs/benchmarks.md "one connection's tail").
-BATCH_RIPE_S = 0.004
-# The longest the background round, or reading acknowledgements that signalled, waits for an upstream wait.
-OFF_PATH_WAIT_S = 0.005
 BATCH_MAX = 256  # events per message; a full batch goes out at once
 FLUSH_BATCHES = 8  # messages sent per loop turn at most; more wait for the next turn (call_soon)
 
@@ -139,8 +125,6 @@ class EventPublisher:
         ack_timeout_s: float = 5.0,
         batch_delay_s: float = BATCH_DELAY_S,
         batch_max: int = BATCH_MAX,
-        batch_ripe_s: float = BATCH_RIPE_S,
-        off_path_wait_s: float = OFF_PATH_WAIT_S,
         ctx: zmq.Context[zmq.Socket[bytes]] | None = None,
         metrics: GatewayMetrics | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -151,9 +135,6 @@ class EventPublisher:
         self.ack_timeout_s = ack_timeout_s
         self.batch_delay_s = batch_delay_s
         self.batch_max = max(1, batch_max)
-        # upstream_waiting runs a batch whose timer has at most this long left (it is batch_ripe_s old)
-        self._ripe_left_s = max(0.0, batch_delay_s - batch_ripe_s)
-        self._off_path_wait_s = off_path_wait_s
         self._metrics = metrics
         self._clock = clock
         self._ctx = ctx or zmq.Context.instance()
@@ -197,13 +178,6 @@ class EventPublisher:
         self._round: asyncio.TimerHandle | None = None  # the next timed background round
         self._interval = 0.05
         self._flush: asyncio.TimerHandle | asyncio.Handle | None = None  # the pending batch's send
-        # Work kept off a request's critical path (upstream_waiting): the round's timer fired and the
-        # round waits for an upstream's wait (at most off_path_wait_s); acknowledgements signalled and not
-        # yet read (their own backstop timer, off_path_wait_s); a run at an upstream's wait scheduled.
-        self._round_due = False
-        self._acks_due: asyncio.TimerHandle | None = None
-        self._off_path_soon = False
-        self._batch_due = float("inf")  # loop time the waiting batch's timer fires (inf: none, or at once)
         self._closed = False
         # What the last ZMQ_EVENTS said: the socket takes a message (a recorder connected, its pipe not
         # full). Cleared by a send that meets zmq.Again; set again by a round or the socket's signal.
@@ -278,47 +252,6 @@ class EventPublisher:
                 hold(event)
             self._update_gauges()  # a scrape reads them next
 
-    def upstream_waiting(self) -> None:
-        """The gateway is about to send an upstream request and wait for its answer (``UpstreamClient``
-        calls this as it sends). Work that is due runs two loop turns later, once aiohttp has written the
-        request (Python < 3.12 writes the body in a task whose first step is the next turn:
-        ``ClientRequest.send``), while the provider works: a batch whose timer has at most
-        ``batch_delay_s - batch_ripe_s`` left (built and sent: ``_send_batch``), the background round
-        once its timer has fired (``pump``), acknowledgements that have signalled (``_read_acks``).
-        Their timers stay the backstop: a batch still goes at most ``batch_delay_s`` after its first
-        event (the SIGKILL window, README), a round or an acknowledgement waits at most
-        ``off_path_wait_s`` (5 ms) longer than it did. Why (issue 13, docs/benchmarks.md "Session 14: one connection's tail"): a
-        timer fires wherever it falls, at one connection inside a request's path from its bytes to its
-        upstream send or from the upstream's answer to the client's last byte about half of the time.
-        O(1); never raises."""
-        loop = self._loop
-        if loop is None or self._off_path_soon or self._closed:
-            return
-        if (
-            self._round_due
-            or self._acks_due is not None
-            or (self._flush is not None and self._batch_due - loop.time() <= self._ripe_left_s)
-        ):
-            self._off_path_soon = True
-            loop.call_soon(loop.call_soon, self._off_path)
-
-    def _off_path(self) -> None:
-        """What ``upstream_waiting`` found due, run while an upstream works. Never raises."""
-        self._off_path_soon = False
-        if self._closed:
-            return
-        try:
-            if self._round_due:
-                self._run_round()  # builds and sends what waits, reads the acknowledgements
-                return
-            if self._flush is not None:
-                self._send_batch()  # its flush_queue reads the acknowledgements too (_look)
-            if self._acks_due is not None:
-                self._read_acks()
-                self._update_gauges()
-        except Exception:  # the rounds must outlive any surprise
-            log.exception("event publisher round failed")
-
     def _build_one(self, facts: tuple[Any, ...]) -> None:
         try:
             if self._build is None:
@@ -368,10 +301,8 @@ class EventPublisher:
                 return
         if delay > 0:
             self._flush = loop.call_later(delay, self._send_batch)
-            self._batch_due = loop.time() + delay
         else:
             self._flush = loop.call_soon(self._send_batch)
-            self._batch_due = float("inf")  # goes next turn anyway
 
     def _send_batch(self) -> None:
         """The batch timer: send what waits (when the socket takes it), then set the gauges."""
@@ -387,35 +318,16 @@ class EventPublisher:
                 self._schedule(0)
         self._update_gauges()
 
-    def _look(self, read_acks: bool = True) -> None:
+    def _look(self) -> None:
         """Read ``ZMQ_EVENTS`` once: remember whether the socket takes a message, and read the
-        acknowledgements waiting (reading it takes the ``ZMQ_FD`` signal, so they must be read now, or,
-        ``read_acks`` False, marked due: ``_defer_acks``)."""
+        acknowledgements waiting (reading it takes the ``ZMQ_FD`` signal, so they must be read now)."""
         try:
             flags = 0 if self._closed else int(self._sock.get(_EVENTS))
         except zmq.ZMQError:  # a closed socket or terminated context: publish() never raises
             flags = 0
         self._writable = bool(flags & _POLLOUT)
         if flags & _POLLIN:
-            if read_acks or self._loop is None:
-                self._read_acks()
-            else:
-                self._defer_acks()
-
-    def _defer_acks(self) -> None:
-        """Acknowledgements wait (their signal taken): read them at the next upstream wait
-        (``upstream_waiting``), at the latest ``off_path_wait_s`` from now. Reading one costs the loop up
-        to ~0.35 ms for a 500-id batch (session 13): not inside a request's path when it can be helped."""
-        if self._acks_due is None and self._loop is not None:
-            self._acks_due = self._loop.call_later(self._off_path_wait_s, self._acks_backstop)
-
-    def _acks_backstop(self) -> None:
-        self._acks_due = None
-        try:
             self._read_acks()
-            self._update_gauges()
-        except Exception:
-            log.exception("event publisher round failed")
 
     def _drop(self) -> None:
         self.dropped += 1
@@ -499,9 +411,6 @@ class EventPublisher:
         """Forget the acknowledged events; returns how many were held. Per id, the pops run as C-level
         ``map`` calls (session 13: a 500-id acknowledgement read in about 0.5 ms of the loop's CPU as
         a Python loop over the ids, most of the ack's cost once it came as one frame)."""
-        if self._acks_due is not None:  # read now: the backstop has nothing left to do
-            self._acks_due.cancel()
-            self._acks_due = None
         n = 0
         stamp = self._acked_stamp
         inflight, copies = self._inflight, self._copies
@@ -610,7 +519,7 @@ class EventPublisher:
         send a batch before its ``batch_delay_s``. One ``ZMQ_EVENTS`` read takes the signal. Never raises."""
         try:
             was = self._writable
-            self._look(read_acks=False)  # acknowledgements: at the next upstream wait (_defer_acks)
+            self._look()
             if self._writable and not was and self._unsent and self._flush is None:
                 self._schedule(0)
             self._update_gauges()
@@ -626,24 +535,6 @@ class EventPublisher:
             log.exception("event publisher round failed")
 
     def _timed_round(self) -> None:
-        """The round's timer: the round is due; it runs at the next upstream wait (``upstream_waiting``),
-        or when this timer fires again ``off_path_wait_s`` later."""
-        if not self._round_due and self._loop is not None:
-            self._round_due = True
-            self._round = self._loop.call_later(self._off_path_wait_s, self._timed_round)
-            return
-        self._run_round()
-
-    def _run_round(self) -> None:
-        """One background round now (``pump``, which sends what waits: the batch timer is disarmed), and
-        the next round's timer ``interval`` from now."""
-        self._round_due = False
-        if self._round is not None:
-            self._round.cancel()
-            self._round = None
-        if self._flush is not None:
-            self._flush.cancel()
-            self._flush = None
         try:
             self.pump()
         except Exception:
@@ -659,7 +550,7 @@ class EventPublisher:
             fd = int(sock.get(zmq.FD))
             loop.add_reader(fd, signalled)
             self._watched.append(fd)
-        self._round = loop.call_later(0, self._run_round)  # a first round at once, as a poll's would be
+        self._round = loop.call_later(0, self._timed_round)  # a first round at once, as a poll's would be
 
     def _stop_rounds(self) -> None:
         if self._loop is not None:
@@ -670,10 +561,6 @@ class EventPublisher:
         if self._round is not None:
             self._round.cancel()
             self._round = None
-        self._round_due = False
-        if self._acks_due is not None:  # close() reads them itself
-            self._acks_due.cancel()
-            self._acks_due = None
 
     def announce_drain(self) -> None:
         """Tell the recorder that this gateway is shutting down, so that it waits for our last events."""

@@ -155,12 +155,8 @@ class UpstreamClient:
         first_byte_timeout_s: float,
         chunk_timeout_s: float,
         keepalive_s: float = 0.0,
-        on_send: Callable[[], None] | None = None,
     ) -> None:
         self.session = session
-        # called as each request is sent: the gateway's bookkeeping then runs while the provider works
-        # (EventPublisher.upstream_waiting), not on a request's critical path
-        self.on_send = on_send
         self.first_byte_timeout_s = first_byte_timeout_s
         self.chunk_timeout_s = chunk_timeout_s
         self.keepalive_s = keepalive_s  # silence after which a stream's client gets a keep-alive (0: never)
@@ -183,10 +179,7 @@ class UpstreamClient:
         self, provider: Provider, url: str, headers: dict[str, str], body: bytes
     ) -> aiohttp.ClientResponse:
         """POST ``body``; returns once the response headers are in (``first_byte_timeout_s``, else the
-        ``timeout`` ``UpstreamError``). The caller releases the response. ``on_send`` is called first
-        (it schedules work for after the request is written: ``EventPublisher.upstream_waiting``)."""
-        if self.on_send is not None:
-            self.on_send()
+        ``timeout`` ``UpstreamError``). The caller releases the response."""
         try:
             return await within(
                 self.session.post(self._url(url), data=body, headers=headers), self.first_byte_timeout_s

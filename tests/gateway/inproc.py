@@ -55,9 +55,6 @@ class CapturingPublisher:
     def build_waiting(self) -> None:
         pass
 
-    def upstream_waiting(self) -> None:
-        pass  # nothing waits: every event is built at once
-
     def announce_drain(self) -> None:
         pass
 

@@ -3,9 +3,8 @@ gateway app in-process with the real publisher: what the client can ask right af
 (``/metrics``, ``/health``) already counts the request while its event still waits to be built, and the
 event built with the batch is the one built at once from the same facts (streamed, translated, refused).
 
-The publisher's batch timer and background rounds are pushed an hour away (a batch never ripe at an upstream
-wait) and no recorder listens, so the facts wait until something builds them: nothing here depends on
-timing.
+The publisher's batch timer and background rounds are pushed an hour away and no recorder listens, so the
+facts wait until something builds them: nothing here depends on timing.
 """
 
 from __future__ import annotations
@@ -50,9 +49,7 @@ class HeldPublisher(EventPublisher):
             self.batched.append(event)
             return event
 
-        # never ripe at an upstream wait (upstream_waiting) unless a test says so: nothing builds by itself
-        merged = {"batch_ripe_s": HOUR, **kwargs, "batch_delay_s": HOUR, "build": noted}
-        super().__init__(*args, **merged)
+        super().__init__(*args, **{**kwargs, "batch_delay_s": HOUR, "build": noted})
         self._built_by = build
         HeldPublisher.made.append(self)
 
@@ -240,38 +237,3 @@ async def test_a_hang_up_event_built_with_its_batch_is_the_one_built_at_once(
     finally:
         await client.close()
         await up.close()
-
-
-class RipePublisher(HeldPublisher):
-    """A batch ripe at once: it goes at the next upstream wait (``upstream_waiting``), the timer an hour away."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **{**kwargs, "batch_ripe_s": 0.0})
-
-
-async def test_a_waiting_event_is_built_while_the_next_request_waits_on_its_upstream() -> None:
-    """Session 14's placement: the answered request's event waits for its batch (not built on the way
-    out), and is built once the next request's upstream request is on its way, before that request is
-    answered: after its own answer's write, never on the next request's path to its upstream."""
-    HeldPublisher.made = []
-    with (
-        mock.patch("services.gateway.app.EventPublisher", RipePublisher),
-        mock.patch.object(web_server, "RequestHandler", _RequestHandler),
-    ):
-        upstream = Scripted()
-        client, up = await gateway(upstream)
-        try:
-            (pub,) = HeldPublisher.made
-            body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
-            for _ in range(3):
-                upstream.answers.append((orjson.dumps(chat_answer(USAGE, stream=False)), "application/json"))
-            for n in range(1, 4):
-                answer = await client.post("/v1/chat/completions", json=body)
-                assert answer.status == 200
-                await answer.read()
-                assert len(pub.at_once) == n
-                assert len(pub.batched) == n - 1  # the earlier ones', built during this one's upstream wait
-            assert [e.request_id for e in pub.batched] == [e.request_id for e in pub.at_once[:2]]
-        finally:
-            await client.close()
-            await up.close()
