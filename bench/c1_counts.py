@@ -1,13 +1,16 @@
 """One connection (issue 13, target 2): what the gateway does per request besides the floor's work.
 
 Starts nginx (canned answers), the floor and a recorder + gateway stack (as bench/bench_table.py does), then,
-in ``--rounds`` interleaved rounds, for every recorder state (``--states``: ``run``, ``stop`` = SIGSTOPped),
+in ``--rounds`` interleaved rounds, for every recorder state (``--states``: ``run``, ``stop`` = SIGSTOPped,
+``nice``/``niceN``, ``idle`` = SCHED_IDLE, ``sbatch`` = SCHED_BATCH, the last three on its whole tree),
 runs ``wrk -c1`` for ``--duration`` s against direct, the floor and the gateway, and reports per target:
 
 - added p50 / p99 (ms): the target's wrk percentile minus direct's in the same round;
 - per request: voluntary and involuntary context switches of the target's main thread and of its other
   threads (ZeroMQ's I/O thread, aiohttp's resolver pool), from /proc/PID/task/*/status (a voluntary switch
   of the main thread is one sleep of the event loop: a wake-up);
+- per request: the main thread's run delay (``/proc/PID/schedstat``: time runnable but waiting for a CPU),
+  and the recorder tree's switches and CPU;
 - with ``--strace``, one extra run per target under ``strace -c -f``: syscalls per request.
 
 Medians over rounds, with min-max. Deterministic-ish counts (switches, syscalls) matter more than the
