@@ -128,7 +128,8 @@ class Catalog:
         name_pin, name = split_pin(model.strip())
         header_pin = pin.strip().lower() if pin else ""
         if not name_pin and not header_pin:  # the usual request, unpinned: every ranked route
-            if candidates := list(self._ranked_routes(name)):
+            # the ranked routes kept for the name, looked up here: no call for the usual request
+            if candidates := list(self._ranked.get(name) or self._ranked_routes(name)):
                 return candidates
         pins = {p for p in (name_pin, header_pin) if p}
         for p in sorted(pins):
