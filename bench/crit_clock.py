@@ -21,9 +21,9 @@ event, the publisher, the loop's own turn). The critical path is A + B. With ``-
 also runs a ``cProfile.Profile`` enabled only inside A and inside B (two profiles): Python calls per
 request on each half (the CPU figures of that run include cProfile's overhead; they are not reported).
 
-``CRIT_CLOCK_BATCH_DELAY=S`` (seconds) holds the gateway's event batches back that long (a batch still goes
-out when full, from ``handlers.record``, which the profiles leave out): with ``--cprofile``, call counts
-without the batch's build landing in a half now and then.
+``CRIT_CLOCK_BATCH_DELAY=S`` (seconds) holds the gateway's event batches back that long, however many
+events wait (e.g. 30, longer than a round): with ``--cprofile``, call counts of the request's own work,
+without the batch's build landing in a half now and then. The events still reach the recorder, later.
 
     python bench/crit_clock.py [--paths "chat, plain" ...] [--rounds 3] [--duration 3] [--cprofile]
                                [--gateway-module services.gateway]
@@ -232,7 +232,7 @@ def target(module: str, out: str, profile: bool, args: list[str]) -> None:
             init = publisher.EventPublisher.__init__
 
             def held(self: Any, *a: Any, **kw: Any) -> None:
-                init(self, *a, **{**kw, "batch_delay_s": float(delay)})
+                init(self, *a, **{**kw, "batch_delay_s": float(delay), "batch_max": 1 << 30})
 
             publisher.EventPublisher.__init__ = held  # type: ignore[method-assign]
         for spec in filter(None, os.environ.get("CRIT_CLOCK_PIECES", "").split(",")):

@@ -79,7 +79,7 @@ class Proxy:
         outcome = await serve(
             routes, functools.partial(self.attempt, request, call), self.health, self.limits
         )
-        if self.refusals or isinstance(outcome, UpstreamError):
+        if self.refusals.held or isinstance(outcome, UpstreamError):
             self._note_refusals(call)
         if isinstance(outcome, UpstreamError):
             told = self._told_again(call, routes, outcome)
