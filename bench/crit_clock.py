@@ -21,6 +21,10 @@ event, the publisher, the loop's own turn). The critical path is A + B. With ``-
 also runs a ``cProfile.Profile`` enabled only inside A and inside B (two profiles): Python calls per
 request on each half (the CPU figures of that run include cProfile's overhead; they are not reported).
 
+``CRIT_CLOCK_BATCH_DELAY=S`` (seconds) holds the gateway's event batches back that long, however many
+events wait (e.g. 30, longer than a round): with ``--cprofile``, call counts of the request's own work,
+without the batch's build landing in a half now and then. The events still reach the recorder, later.
+
     python bench/crit_clock.py [--paths "chat, plain" ...] [--rounds 3] [--duration 3] [--cprofile]
                                [--gateway-module services.gateway] [--ab TREE] [--upstream-delay-ms MS]
 
@@ -242,6 +246,17 @@ def target(module: str, out: str, profile: bool, args: list[str]) -> None:
         import services.gateway.handlers as handlers
 
         clock.wrap(handlers, "record", "handlers.record", outside=True)
+        if delay := os.environ.get("CRIT_CLOCK_BATCH_DELAY"):
+            # the event batch's build held back (a full batch goes out from ``record``, outside the
+            # profiles): the halves' call counts then hold the request's own work only
+            import services.gateway.publisher as publisher
+
+            init = publisher.EventPublisher.__init__
+
+            def held(self: Any, *a: Any, **kw: Any) -> None:
+                init(self, *a, **{**kw, "batch_delay_s": float(delay), "batch_max": 1 << 30})
+
+            publisher.EventPublisher.__init__ = held  # type: ignore[method-assign]
         for spec in filter(None, os.environ.get("CRIT_CLOCK_PIECES", "").split(",")):
             import importlib
 
