@@ -114,12 +114,10 @@ def event_for(call: Call, pricer: Pricer, finished_at: float, latency_ms: float)
                 FailedAttempt(a.route.provider, a.status, a.error_type or "error", a.message[:MESSAGE_LIMIT])
             )
     usage = (answered.usage if answered else None) or Usage()
-    if (
-        usage.cache_write_tokens
-        and not usage.cache_write_1h_tokens
-        and not usage.cache_write_split  # the provider's own TTL split wins (bug8a variant 06-f)
-        and writes_all_1h(call.body)
-    ):
+    if usage.iterations:
+        if any(_unsplit_writes(it.usage) for it in usage.iterations) and writes_all_1h(call.body):
+            usage = _iterations_write_1h(usage)  # iterations reported without a split (s14 variant 28-a)
+    elif _unsplit_writes(usage) and writes_all_1h(call.body):
         usage = replace(
             usage, cache_write_1h_tokens=usage.cache_write_tokens
         )  # no split reported (OpenRouter)
@@ -184,6 +182,27 @@ def _billed(u: Usage, searches: int) -> Billed:
 def _times(geo: float, fast: float | None) -> float | None:
     """The two price factors stacked; None when the speed's is unknown."""
     return None if fast is None else geo * fast
+
+
+def _unsplit_writes(usage: Usage) -> bool:
+    """Cache writes reported without any TTL split (the provider's own split wins: bug8a variant 06-f)."""
+    return bool(usage.cache_write_tokens) and not usage.cache_write_1h_tokens and not usage.cache_write_split
+
+
+def _iterations_write_1h(usage: Usage) -> Usage:
+    """``usage`` whose iterations that reported cache writes without a TTL split count them as 1-hour writes
+    (every breakpoint of the request asked 1 hour; each iteration is priced on its own in ``_cost``)."""
+    iterations = tuple(
+        replace(it, usage=replace(it.usage, cache_write_1h_tokens=it.usage.cache_write_tokens))
+        if _unsplit_writes(it.usage)
+        else it
+        for it in usage.iterations
+    )
+    return replace(
+        usage,
+        iterations=iterations,
+        cache_write_1h_tokens=sum(it.usage.cache_write_1h_tokens for it in iterations),
+    )
 
 
 def _cost(attempt: Attempt, usage: Usage, pricer: Pricer) -> tuple[float | None, float | None]:

@@ -150,7 +150,7 @@ class Proxy:
         in_band = False  # an error inside a 200's stream, not an HTTP refusal (``_within_output_limit``'s)
         try:
             resp = await self.upstream.send(provider, up.url, up.headers, up.body)
-            if resp.status in (400, 422):
+            if resp.status in provider.output_refusal_statuses:
                 resp, up = await self._within_output_limit(call, provider, route, pair, resp, up)
             try:
                 if resp.status >= 400:

@@ -2364,3 +2364,55 @@ def test_a_passed_through_responses_function_call_with_blank_arguments_gets_an_e
     assert got["response.completed"]["response"]["output"][0]["arguments"] == "{}"
     n = post(gw, "/v1/responses", body, "t01-n")
     assert n.json()["output"][0]["arguments"] == "{}"
+
+
+OPENROUTER = "/openrouter/api/v1/chat/completions"
+
+
+def openrouter_cannot_afford(n: int) -> dict[str, Any]:
+    return {
+        "error": {
+            "message": "This request requires more credits, or fewer max_tokens. You requested up to 32000 tokens, "
+            f"but can only afford {n}. To increase, visit https://openrouter.ai/settings/credits and upgrade "
+            "to a paid account",
+            "code": 402,
+            "metadata": {"provider_name": None},
+        }
+    }
+
+
+@pytest.fixture()
+def gw_openrouter(up: ScriptedUpstream, tmp_path: Path) -> Iterator[Stack]:
+    """A gateway of its own with only OpenRouter (its 402s must not cool the other tests' providers down)."""
+    with stack(tmp_path, {"openrouter": f"{up.url}/openrouter/api/v1"}) as st:
+        yield st
+
+
+def test_openrouters_affordable_output_is_asked_for_once_more(
+    gw_openrouter: Stack, up: ScriptedUpstream
+) -> None:
+    """s14 variant 17-a: OpenRouter's pre-flight credit check refuses Claude Code's 32000 output tokens with 402
+    "… or fewer max_tokens. You requested up to 32000 tokens, but can only afford 27342" (Gitlawb/openclaude#1125).
+    Claude Code cannot change its max_tokens: the request goes once more within 27342, for that request only (the
+    next one asks its 32000 again). "can only afford 0" is not retried (17-f). Before: Claude Code got the 402."""
+
+    def too_many(body: dict[str, Any]) -> bool:
+        return int(body.get("max_tokens") or 0) > 27342
+
+    up.script(
+        OPENROUTER,
+        json_answer(openrouter_cannot_afford(27342), 402, when=too_many),
+        sse(ok_stream("qwen/qwen3-coder")),
+    )
+    r = post(gw_openrouter, "/v1/messages", claude_code_request("qwen/qwen3-coder"), "t17-afford", AV)
+    assert r.status_code == 200 and anthropic_assembled(r.content)["text"] == "Hi"
+    assert sent_limits(up, OPENROUTER) == [32000, 27342]
+    up.reset()
+    up.script(
+        OPENROUTER,
+        json_answer(openrouter_cannot_afford(0), 402),
+        json_answer(openrouter_cannot_afford(0), 402),
+    )
+    r = post(gw_openrouter, "/v1/messages", claude_code_request("qwen/qwen3-coder"), "t17-afford0", AV)
+    assert r.status_code == 402 and r.json()["error"]["type"] == "billing_error"
+    assert sent_limits(up, OPENROUTER) == [32000]  # asked once again (not remembered), nothing to retry with

@@ -208,3 +208,64 @@ def test_us_only_inference_costs_one_tenth_more_on_every_token() -> None:
     assert event(
         usage_from_anthropic({k: v for k, v in raw.items() if k != "inference_geo"}), opus
     ).cost_usd == (everywhere.cost_usd)
+
+
+COMPACTION_NO_SPLIT = {  # bugcase 28's recorded answer: the iterations carry totals, no TTL split
+    "input_tokens": 210,
+    "output_tokens": 7,
+    "cache_creation_input_tokens": 0,
+    "cache_read_input_tokens": 0,
+    "iterations": [
+        {
+            "type": "compaction",
+            "input_tokens": 150,
+            "output_tokens": 120,
+            "cache_creation_input_tokens": 40000,
+        },
+        {"type": "message", "input_tokens": 210, "output_tokens": 7, "cache_creation_input_tokens": 0},
+    ],
+}
+
+
+def test_iterations_writes_without_a_split_are_1h_when_every_marker_says_1h() -> None:
+    """s14 variant 28-a: Claude Code marks every breakpoint ttl 1h and runs with compaction; the iterations
+    report their writes without a TTL split. Each iteration is priced on its own, so the markers' word must
+    reach them (it reached only the summed usage): 360 × 3 + 40000 × 6 + 127 × 15 µ$, not 40000 × 3.75."""
+    usage = usage_from_anthropic(COMPACTION_NO_SPLIT)
+    ev = marked_call(system("1h"), usage, SONNET)
+    assert ev.cache_write_1h_tokens == 40000 and ev.cost_usd == pytest.approx(0.242985, abs=1e-12)
+    # a 5-minute marker too: no word, the 5-minute rate (bugcase 28's own figure)
+    assert marked_call(system("1h", None), usage, SONNET).cost_usd == pytest.approx(0.152985, abs=1e-12)
+
+
+def test_the_top_level_split_prices_the_message_iteration() -> None:
+    """s14 variant 28-b: the top level (which repeats the final message iteration) says its 5000 writes are
+    1-hour ones; the iteration entries give the total only. 150 × 3 + 5000 × 6 + 230 × 15 µ$ whatever the
+    markers say; a compaction iteration is not given the message's split."""
+    raw = {
+        "input_tokens": 50,
+        "output_tokens": 30,
+        "cache_creation_input_tokens": 5000,
+        "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 5000},
+        "iterations": [
+            {
+                "type": "compaction",
+                "input_tokens": 100,
+                "output_tokens": 200,
+                "cache_creation_input_tokens": 0,
+            },
+            {"type": "message", "input_tokens": 50, "output_tokens": 30, "cache_creation_input_tokens": 5000},
+        ],
+    }
+    usage = usage_from_anthropic(raw)
+    assert [it.usage.cache_write_1h_tokens for it in usage.iterations] == [0, 5000]
+    ev = marked_call(system("1h", None), usage, SONNET)
+    assert ev.cache_write_1h_tokens == 5000 and ev.cost_usd == pytest.approx(0.0339, abs=1e-12)
+    # an iteration with its own split keeps it; one whose total differs from the top level's is not given it
+    own = {
+        **raw,
+        "iterations": [{**raw["iterations"][1], "cache_creation": {"ephemeral_5m_input_tokens": 5000}}],
+    }
+    assert usage_from_anthropic(own).cache_write_1h_tokens == 0
+    other = {**raw, "iterations": [{**raw["iterations"][1], "cache_creation_input_tokens": 4000}]}
+    assert usage_from_anthropic(other).cache_write_1h_tokens == 0

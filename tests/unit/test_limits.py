@@ -336,3 +336,26 @@ def test_a_cap_on_unstreamed_requests_is_for_that_request_only() -> None:
     assert limit_from_refusal("Requests with max_tokens > 4096 must have stream=true") == StatedLimit(
         4096, False
     )
+
+
+OPENROUTER_AFFORD = (
+    "This request requires more credits, or fewer max_tokens. You requested up to 32000 tokens, but can only "
+    "afford {n}. To increase, visit https://openrouter.ai/settings/credits and upgrade to a paid account"
+)
+
+
+def test_what_openrouters_credit_affords_is_for_that_request_only() -> None:
+    """s14 variants 17-a/17-f: OpenRouter's 402 credit check states the output the account can afford
+    (Gitlawb/openclaude#1125, Claude Code's 32000): a retry within it, for that request only (the credit moves);
+    "can only afford 0" leaves nothing to retry with. Only OpenRouter reads its 402 so; another provider's 402
+    states no output limit."""
+    assert limit_from_refusal(OPENROUTER_AFFORD.format(n=27342)) == StatedLimit(27342, False)
+    assert limit_from_refusal(OPENROUTER_AFFORD.format(n=0)) is None
+    providers = build_providers(
+        load_settings({"OPENROUTER_API_KEY": "k", "OPENAI_API_KEY": "k", "OPENROUTER_BASE_URL": "http://o"})
+    )
+    message = OPENROUTER_AFFORD.format(n=27342)
+    assert providers["openrouter"].output_limit_from_error(402, message, 32000) == StatedLimit(27342, False)
+    assert 402 in providers["openrouter"].output_refusal_statuses
+    assert providers["openai"].output_limit_from_error(402, message, 32000) is None
+    assert 402 not in providers["openai"].output_refusal_statuses

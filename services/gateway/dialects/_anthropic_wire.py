@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, get_args
 
 from services.gateway.dialects.ir import Iteration, StopReason, Usage, summed
@@ -113,12 +114,37 @@ def usage_from_anthropic(u: dict[str, Any]) -> Usage:
         )
         for it in steps
     )
+    iterations = _top_level_split_to_message(iterations, steps, _counts(u))
     usage = summed([it.usage for it in iterations])
     usage.web_search_requests = searches
     usage.iterations = iterations
     usage.inference_geo = geo if type(geo) is str else None
     usage.speed = speed if type(speed) is str else None
     return usage
+
+
+def _top_level_split_to_message(
+    iterations: tuple[Iteration, ...], steps: list[dict[str, Any]], top: Usage
+) -> tuple[Iteration, ...]:
+    """``iterations`` with the top level's cache-write TTL split given to the final ``message`` iteration when that
+    iteration reports its writes without one (pure).
+
+    The top level covers the final message iteration only and repeats its figures (compaction guide,
+    "Understanding usage"); the iteration entries carry ``cache_creation_input_tokens`` but may lack the
+    ``cache_creation`` split, so without this the top level's 1-hour writes would be priced at the 5-minute
+    rate (s14 variant 28-b). Given only when both say the same total.
+    """
+    if not top.cache_write_split or not top.cache_write_tokens:
+        return iterations
+    for i in range(len(steps) - 1, -1, -1):
+        if steps[i].get("type") != "message":
+            continue
+        own = iterations[i].usage
+        if own.cache_write_split or own.cache_write_tokens != top.cache_write_tokens:
+            return iterations
+        given = replace(own, cache_write_1h_tokens=top.cache_write_1h_tokens, cache_write_split=True)
+        return (*iterations[:i], replace(iterations[i], usage=given), *iterations[i + 1 :])
+    return iterations
 
 
 def merge_stream_usage(start: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:

@@ -83,7 +83,23 @@ _OVERFLOW = re.compile(
     # vLLM (VLLMValidationError, current releases): "You passed 40001 input tokens and requested 32000 output
     # tokens. However, the model's context length is only 32768 tokens, resulting in a maximum input length of
     # 768 tokens."
-    r"model'?s context length is only \d+",
+    r"model'?s context length is only \d+|"
+    # LM Studio 0.4: "Input does not fit in context length. The input has 31430 tokens, but the context length only
+    # supports 30000 tokens." (lmstudio-ai/lmstudio-bug-tracker#2322, told in-band after a 200); its MLX engine:
+    # "Context size has been exceeded." (lmstudio-bug-tracker#2339)
+    r"does not fit in (?:the )?context (?:length|window|size)|context (?:size|length|window) has been exceeded",
+    re.I | re.S,
+)
+# The overflow said so plainly that a 5xx status (or an in-band error without a code, read as 500) does not make it a
+# server fault: llama.cpp-based servers answer 500 server_error "… the context window is full. Please reduce the input
+# size or increase the context window" (ardanlabs/kronk#861; ik_llama.cpp before its PR #2420), LM Studio's in-band
+# error above has no code at all. Narrower than ``_OVERFLOW``: a server fault may mention a "context window" or
+# "too many tokens" in passing, but not that the input does not fit.
+_OVERFLOW_EVEN_IF_5XX = re.compile(
+    r"prompt is too long|context window is full|does not fit in (?:the )?context (?:length|window|size)|"
+    r"context (?:size|length|window) has been exceeded|exceed(?:s|ed)? (?:the )?(?:available )?context "
+    r"(?:limit|window|length|size)|maximum context length is \d+ tokens|input is too long|"
+    r"longer than the (?:model'?s |maximum )(?:maximum )?(?:context|model) length|context_length_exceeded",
     re.I | re.S,
 )
 # "… maximum context length is 128000 tokens. However, your messages resulted in 131072 tokens."
@@ -117,7 +133,9 @@ _ASKED_ALLOWED = re.compile(
     # "Prompt length of 40000 is longer than the maximum model length of 32768"
     r"(?:prompt \(length |prompt length of )(\d+)\)? is longer than the maximum model length of (\d+)|"
     # llama.cpp: "request (40000 tokens) exceeds the available context size (32768 tokens), try increasing it"
-    r"request \((\d+) tokens\) exceeds the available context size \((\d+) tokens\)",
+    r"request \((\d+) tokens\) exceeds the available context size \((\d+) tokens\)|"
+    # LM Studio 0.4: "The input has 31430 tokens, but the context length only supports 30000 tokens."
+    r"input has (\d+) tokens, but the context length only supports (\d+) tokens",
     re.I,
 )
 # SambaNova: "The provided prompt is 40000 tokens long, … the maximum supported sequence length is just 16384";
@@ -133,6 +151,18 @@ _PROMPT_WINDOW = re.compile(
 _ALLOWED_ASKED = re.compile(
     r"exceeded model token limit: (\d+) \(requested: (\d+)\)|"
     r"configured limit of (\d+) tokens\. Your messages resulted in (\d+) tokens",
+    re.I,
+)
+
+# A 429 that says credits or a spending limit are used up, in words, without OpenAI's insufficient_quota code: xAI
+# answers 429 {"code": "Some resource has been exhausted", "error": "Your team <id> has either used all available
+# credits or reached its monthly spending limit. …"} (continuedev/continue#10373, #10740). Waiting does not lift
+# it. (A 402, OpenRouter's "Insufficient credits", DeepSeek's "Insufficient Balance", is no status the SDKs retry and
+# keeps its own meaning.) Not Gemini's "You exceeded your current quota" 429: a per-minute quota whose RetryInfo
+# says when to retry.
+_CREDITS_GONE = re.compile(
+    r"used all (?:available |your )?credits|reached (?:its|your|the) (?:monthly )?spending limit|"
+    r"insufficient (?:credits|balance|funds)",
     re.I,
 )
 
@@ -276,11 +306,15 @@ def meaning_from_openai(status: int, body: bytes) -> Meaning:
     err = _error_of(body)
     code, message = str(err.get("code") or ""), str(err.get("message") or "")
     etype = str(err.get("type") or "")
-    if code == "context_length_exceeded" or (
-        status in (400, 413, 422) and _OVERFLOW.search(f"{message} {etype}")
+    if (
+        code == "context_length_exceeded"
+        or (status in (400, 413, 422) and _OVERFLOW.search(f"{message} {etype}"))
+        or (status >= 500 and _OVERFLOW_EVEN_IF_5XX.search(message))
     ):
         return "context_overflow"
     if code == "insufficient_quota" or etype == "insufficient_quota":
+        return "quota_exhausted"
+    if status == 429 and _CREDITS_GONE.search(message):
         return "quota_exhausted"
     if code == "rate_limit_exceeded":
         return "rate_limit"

@@ -366,7 +366,13 @@ def _call(item: dict[str, Any], path: str) -> _Call:
         arguments = orjson.dumps({"input": raw_input if isinstance(raw_input, str) else ""}).decode()
     else:
         args = item.get("arguments")
-        arguments = args if isinstance(args, str) else orjson.dumps(args or {}).decode()
+        if isinstance(args, str) and args.strip() not in ("", "null"):
+            arguments = args
+        else:
+            # "", whitespace, "null", null or missing: a call without parameters, "{}" (OpenAI's contract,
+            # arguments is a JSON-encoded object; api-conformance.md §1.7): a chat upstream (vLLM's templates
+            # json.loads it) is never sent "" (s14 variant 01-e)
+            arguments = orjson.dumps(args if isinstance(args, dict) else {}).decode()
     return _Call(_call_id(item, path), name, arguments)
 
 

@@ -53,6 +53,8 @@ class Provider:
     forwarded_response_headers: tuple[str, ...] = ("retry-after", "retry-after-ms", "x-should-retry")
     forwarded_response_prefixes: tuple[str, ...] = ("x-ratelimit-", "anthropic-ratelimit-")
     request_id_headers: tuple[str, ...] = ("x-request-id", "request-id")
+    # The statuses of refusals that may state an output limit (``output_limit_from_error``)
+    output_refusal_statuses: tuple[int, ...] = (400, 422)
 
     def __init__(self, name: str, base_url: str, api_key: str | None) -> None:
         self.name = name
@@ -136,7 +138,7 @@ class Provider:
     ) -> StatedLimit | None:
         """The limit this provider stated when refusing a request's max_tokens (400/422), if any; ``asked``:
         the output tokens that request asked for (``limits.limit_from_refusal``)."""
-        return limit_from_refusal(message, asked) if status in (400, 422) else None
+        return limit_from_refusal(message, asked) if status in self.output_refusal_statuses else None
 
     def learn_output_limit(self, model: str, limit: int) -> None:
         """Remember a limit the provider stated (the lowest one wins)."""

@@ -171,6 +171,12 @@ _UNSTREAMED = re.compile(r"max_tokens > (\d+) must have stream=true", re.I)
 # The window and the whole request (prompt + the output asked for), when only that is stated. Moonshot (Kimi):
 # "Invalid request: Your request exceeded model token limit: 8192 (requested: 32012)"
 _REQUESTED = re.compile(r"exceeded model token limit: (\d+) \(requested: (\d+)\)", re.I)
+# What the account's credit affords, for this request only. OpenRouter's pre-flight credit check (402): "This request
+# requires more credits, or fewer max_tokens. You requested up to 32000 tokens, but can only afford 27342. To
+# increase, visit https://openrouter.ai/settings/credits …" (Gitlawb/openclaude#1125, with Claude Code's 32000)
+_AFFORDABLE = re.compile(
+    r"fewer max_tokens\. You requested up to \d+ tokens, but can only afford (\d+)", re.I
+)
 _TOKEN_FIELDS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
 
 
@@ -189,10 +195,13 @@ def limit_from_refusal(message: str, asked: int | None = None) -> StatedLimit | 
     ``asked``: the output tokens the refused request asked for (``asked_output_tokens``), for a refusal that
     states only the window and the whole request (Moonshot's ``requested``, prompt + ``max_tokens``): what
     is left is the window minus the prompt, for this request only (s10 variant 17-d). A cap on requests that
-    are not streamed (``_UNSTREAMED``) is for this request only too."""
+    are not streamed (``_UNSTREAMED``), and what the account's credit affords (``_AFFORDABLE``, s14 variant 17-a), are
+    for this request only too."""
     if "token" not in message.lower():
         return None
     if m := _UNSTREAMED.search(message):
+        return StatedLimit(int(m.group(1)), lasting=False) if int(m.group(1)) else None
+    if m := _AFFORDABLE.search(message):  # nothing affordable ("can only afford 0"): no retry can help
         return StatedLimit(int(m.group(1)), lasting=False) if int(m.group(1)) else None
     if asked and (m := _REQUESTED.search(message)):
         left = int(m.group(1)) - (int(m.group(2)) - asked)

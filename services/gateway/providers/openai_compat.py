@@ -147,6 +147,9 @@ def caches_by_markers(model: str) -> bool:
 
 class OpenRouterProvider(OpenAICompatProvider):
     max_tokens_field = "max_tokens"
+    # 402: its pre-flight credit check states the output the account can still afford ("… or fewer max_tokens.
+    # You requested up to 32000 tokens, but can only afford 27342"; OpenRouter docs, "Errors": 402 is credits)
+    output_refusal_statuses = (400, 402, 422)
 
     def prepare(self, body: dict[str, Any], stream: bool, wire: Wire) -> bool:
         changed = super().prepare(body, stream, wire)

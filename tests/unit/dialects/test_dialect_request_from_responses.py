@@ -414,6 +414,23 @@ def test_function_call_round_trip_to_chat() -> None:
     ]
 
 
+@pytest.mark.parametrize("arguments", ["", "   ", "null", None])
+def test_a_history_call_without_arguments_reaches_chat_as_an_empty_object(arguments: Any) -> None:
+    """s14 variant 01-e: Codex's history holds a function_call whose arguments are "" (or null, or missing);
+    chat's ``arguments`` is a JSON-encoded object (api-conformance.md §1.7) and vLLM's templates json.loads
+    it: the chat upstream gets "{}", never ""."""
+    item = call("call_1", name="list_root", arguments=arguments)
+    if arguments is None:
+        del item["arguments"]
+    body = body_with(user("list"), item, output("call_1", "a b"))
+    for target in CHAT_TARGETS:
+        chat = responses_to_chat(body, target).body
+        assert_valid_chat(chat)
+        assert chat["messages"][1]["tool_calls"][0]["function"]["arguments"] == "{}"
+    anth = responses_to_anthropic(body, SONNET).body
+    assert anth["messages"][1]["content"][-1]["input"] == {}
+
+
 def test_function_call_round_trip_to_anthropic() -> None:
     body = body_with(
         user("weather?"), assistant("Checking."), call("call_1"), output("call_1", "18C"), tools=[WEATHER]

@@ -443,6 +443,115 @@ def test_an_in_band_error_keeps_its_status_and_meaning(
         assert chat[0] == 400 and chat[2] == "context_length_exceeded"
 
 
+LMSTUDIO_DOES_NOT_FIT = (
+    "Input does not fit in context length. The input has 31430 tokens, but the context length only supports 30000 "
+    "tokens."
+)
+KRONK_FULL = (
+    "chat-streaming-http: stream-response: start-slot: imc decode: imc: failed to decode extension tokens at pos "
+    "16384: unable to process request: the context window is full. Please reduce the input size or increase the "
+    "context window"
+)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "words"),
+    [
+        # LM Studio 0.4 (lmstudio-bug-tracker#2322), its error a bare string here
+        (400, {"error": LMSTUDIO_DOES_NOT_FIT}, "prompt is too long: 31430 tokens > 30000 maximum"),
+        # LM Studio's MLX engine (lmstudio-bug-tracker#2339)
+        (400, {"error": {"message": "Context size has been exceeded."}}, "prompt is too long: Context size"),
+        # a llama.cpp-based server's 500 server_error (ardanlabs/kronk#861): the words, not the status, say it
+        (
+            500,
+            {"error": {"message": KRONK_FULL, "type": "server_error", "code": "internal"}},
+            "prompt is too long: ",
+        ),
+        (
+            502,
+            {"error": {"message": LMSTUDIO_DOES_NOT_FIT}},
+            "prompt is too long: 31430 tokens > 30000 maximum",
+        ),
+    ],
+    ids=["lm-studio-0.4", "lm-studio-mlx", "kronk-500", "lm-studio-502"],
+)
+def test_s14_overflow_wordings_and_5xx_overflows_reach_both_formats(
+    status: int, body: object, words: str
+) -> None:
+    """s14 variants 10-a..10-d, 10-f: these fail before the fix (LM Studio's and MLX's words were unknown, and a
+    5xx was read as a server fault whatever it said, so Claude Code retried instead of compacting)."""
+    raw = json.dumps(body).encode()
+    meaning = registry.WIRES["openai_chat"].error_meaning(status, raw)
+    assert meaning == "context_overflow"
+    message, _ = parse_upstream_error(raw)
+    said_status, said, _ = registry.client("anthropic").error_words(meaning, status, message)
+    assert said_status == 400 and said.startswith(words)
+    chat_status, _, code = registry.client("openai_chat").error_words(meaning, status, message)
+    assert chat_status == 400 and code == "context_length_exceeded"
+
+
+def test_an_in_band_overflow_without_a_code_is_still_an_overflow() -> None:
+    """s14 variants 10-a/10-f: LM Studio sends the overflow in-band (``event: error`` after a 200) with no code,
+    read as status 500: Claude Code must still get "prompt is too long", Codex code context_length_exceeded."""
+    from services.gateway.dialects._openai_wire import stream_error_from_openai
+
+    err = stream_error_from_openai({"message": LMSTUDIO_DOES_NOT_FIT})
+    assert err.status == 500
+    assert registry.upstream_error_meaning("openai_chat", err.status, None, err.message) == "context_overflow"
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "CUDA error: out of memory while allocating the context window",
+        "too many tokens in flight, try again",
+        "Internal server error",
+    ],
+)
+def test_a_5xx_that_only_mentions_a_context_is_still_a_server_fault(message: str) -> None:
+    """The 5xx reading is narrower than the 4xx one: words that do not say the input does not fit stay a server
+    fault (retried, failed over), not a reason to compact."""
+    raw = json.dumps({"error": {"message": message, "type": "server_error"}}).encode()
+    assert registry.WIRES["openai_chat"].error_meaning(500, raw) == "server"
+
+
+XAI_CREDITS = {
+    "code": "Some resource has been exhausted",
+    "error": "Your team 16f2151a-40f4-4a80-8ad0-cae00c27e8dd has either used all available credits or reached "
+    "its monthly spending limit. To continue making API requests, please purchase more credits or raise your "
+    "spending limit.",
+}
+
+
+def test_a_429_that_says_the_credits_are_gone_is_not_retried() -> None:
+    """s14 variants 11-a/11-b: xAI's 429 for used-up credits or spending limit (continuedev/continue#10373) has no
+    insufficient_quota code; before the fix it read as a rate limit and both SDKs retried it. Gemini's per-minute
+    "You exceeded your current quota" 429 stays a rate limit (its RetryInfo says when to retry)."""
+    wire = registry.WIRES["openai_chat"]
+    meaning = wire.error_meaning(429, json.dumps(XAI_CREDITS).encode())
+    assert meaning == "quota_exhausted"
+    assert registry.retry_advice(meaning) == {"x-should-retry": "false"}
+    gemini = [
+        {
+            "error": {
+                "code": 429,
+                "message": "You exceeded your current quota, please check your plan and billing details.",
+                "status": "RESOURCE_EXHAUSTED",
+            }
+        }
+    ]
+    assert wire.error_meaning(429, json.dumps(gemini).encode()) == "rate_limit"
+    openrouter = {
+        "error": {
+            "message": "Insufficient credits. Add more using https://openrouter.ai/settings/credits",
+            "code": 402,
+        }
+    }
+    assert (
+        wire.error_meaning(402, json.dumps(openrouter).encode()) != "quota_exhausted"
+    )  # 402 keeps billing_error
+
+
 def test_only_an_exhausted_quota_tells_clients_not_to_retry() -> None:
     """A 429 that retrying cannot cure (insufficient_quota, billing_error) carries x-should-retry: false,
     which both SDKs obey before looking at the status; an ordinary rate limit is left to the SDK."""
