@@ -1,7 +1,9 @@
-"""One per-call view of what the client asked, handed to stream encoders and renderers (pure data).
+"""The view of what the client asked, handed to stream encoders and renderers (pure, immutable data).
 
-Built once per upstream attempt from the parsed request and the request translation's result, so
-encoders and renderers take one argument instead of a growing parameter list (code-review example 6).
+A translated attempt's is built from the parsed request and the request translation's result; a
+passthrough's is shared by every call of the same shape (``passthrough_view``), so a ``View`` holds no
+per-call state. Encoders and renderers take one argument instead of a growing parameter list
+(code-review example 6).
 """
 
 from __future__ import annotations
