@@ -188,9 +188,11 @@ def strip_for_responses(body: dict[str, Any]) -> bool:
 # block must be thinking or redacted_thinking. Found text." (anthropics/claude-code#20705; s14 variant 04-b);
 # thinking off with an assistant prefill that holds thinking, "messages.1.content.0: When thinking is disabled,
 # an `assistant` message in the final position cannot contain `thinking`" (tailcallhq/forgecode#1853), and
-# "messages.1: The final block in an assistant message cannot be `thinking`." (tailcallhq/forgecode#2107).
+# "messages.1: The final block in an assistant message cannot be `thinking`." (tailcallhq/forgecode#2107); a
+# redacted_thinking block another provider or gateway made, "messages.21.content.1: Invalid `data` in
+# `redacted_thinking` block" (Chevey339/kelivo#481; s14 variant 04-i).
 _INVALID_SIGNATURE = re.compile(
-    r"invalid\W+signature\W+in\W+(?:redacted_)?thinking\W+block|"
+    r"invalid\W+(?:signature|data)\W+in\W+(?:redacted_)?thinking\W+block|"
     r"thinking\W+or\W+redacted_thinking\W+blocks\W+in\W+the\W+latest\W+assistant\W+message\W+cannot\W+be\W+modified|"
     r"each\W+thinking\W+block\W+must\W+contain\W+thinking|"
     r"expected\W+thinking\W+or\W+redacted_thinking\W+but\W+found\W+(?:tool_use|text)\b|"

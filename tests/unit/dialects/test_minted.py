@@ -347,6 +347,8 @@ def test_an_adaptive_tool_loop_without_thinking_is_sent_as_it_came_and_a_refusal
         "contain `thinking`. To use thinking blocks, enable `thinking` in your request.",
         # tailcallhq/forgecode#2107
         "messages.1: The final block in an assistant message cannot be `thinking`.",
+        # s14 variant 04-i: redacted data another provider made (Chevey339/kelivo#481)
+        "messages.21.content.1: Invalid `data` in `redacted_thinking` block",
     ],
 )
 def test_anthropics_refusals_of_a_turns_thinking_order_are_recognised(said: str) -> None:
