@@ -181,7 +181,7 @@ def strip_for_responses(body: dict[str, Any]) -> bool:
 # variant 04-g); a block whose text another client left empty, "messages.1.content.0.thinking: each
 # thinking block must contain thinking" (anomalyco/opencode#11571, on a model switch; s12 variant 04-h); and
 # a tool loop's last turn without a thinking block sent with thinking on, "Expected `thinking` or
-# `redacted_thinking`, but found `tool_use`", or "... but found `text`" when the turn begins with text
+# `redacted_thinking`, but found `tool_use`", or "... but found `text`" when the turn begins with text (any first block)
 # (``strip_for_anthropic`` sends adaptive ones as they came; the text wording: n8n-io/n8n#22550,
 # zed-industries/zed#46508, with or without the backticks; s14 variants 04-a, 04-d); a turn whose thinking is
 # not its first block, "messages.51.content.0: If an assistant message contains any thinking blocks, the first
@@ -195,7 +195,7 @@ _INVALID_SIGNATURE = re.compile(
     r"invalid\W+(?:signature|data)\W+in\W+(?:redacted_)?thinking\W+block|"
     r"thinking\W+or\W+redacted_thinking\W+blocks\W+in\W+the\W+latest\W+assistant\W+message\W+cannot\W+be\W+modified|"
     r"each\W+thinking\W+block\W+must\W+contain\W+thinking|"
-    r"expected\W+thinking\W+or\W+redacted_thinking\W+but\W+found\W+(?:tool_use|text)\b|"
+    r"expected\W+thinking\W+or\W+redacted_thinking\W+but\W+found\W+\w+|"
     r"first\W+block\W+must\W+be\W+thinking\W+or\W+redacted_thinking|"
     r"thinking\W+is\W+disabled\W+an\W+assistant\W+message\W+in\W+the\W+final\W+position\W+cannot\W+contain\W+thinking|"
     r"final\W+block\W+in\W+an\W+assistant\W+message\W+cannot\W+be\W+thinking",

@@ -339,6 +339,8 @@ def test_an_adaptive_tool_loop_without_thinking_is_sent_as_it_came_and_a_refusal
         # s14 variant 04-d: the same as clients quote it, without backticks
         "messages.47.content.0.type: Expected thinking or redacted_thinking, but found text. When thinking is "
         "enabled, a final assistant message must start with a thinking block",
+        # whatever block the turn begins with
+        "messages.3.content.0.type: Expected `thinking` or `redacted_thinking`, but found `server_tool_use`.",
         # s14 variant 04-b: thinking replayed after text (anthropics/claude-code#20705)
         "messages.51.content.0: If an assistant message contains any thinking blocks, the first block must be "
         "thinking or redacted_thinking. Found text.",
