@@ -1101,6 +1101,76 @@ def test_claude_codes_own_adaptive_tool_loop_goes_as_it_came_and_a_refusal_costs
     assert "thinking" not in retry.json and retry.json["messages"] == messages
 
 
+def test_a_text_first_tool_turn_refused_as_found_text_is_retried_without_thinking(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """s14 variant 04-a: Claude Code's own adaptive tool loop whose last turn is [text, tool_use] goes as it came;
+    Anthropic's refusal of such a turn names its first block: 400 "messages.1.content.0.type: Expected
+    `thinking` or `redacted_thinking`, but found `text`" (n8n-io/n8n#22550, zed-industries/zed#46508), which
+    the gateway did not read as a refusal (only "found `tool_use`"): the client got the 400. Now the one retry
+    without thinking answers it, streamed as the client asked."""
+    refused = {
+        "type": "error",
+        "error": {
+            "type": "invalid_request_error",
+            "message": "messages.1.content.0.type: Expected `thinking` or `redacted_thinking`, but found `text`. "
+            "When `thinking` is enabled, a final `assistant` message must start with a thinking block "
+            "(preceeding the lastmost set of `tool_use` and `tool_result` blocks).",
+        },
+    }
+    messages = [
+        {"role": "user", "content": "list files"},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "text", "text": "Listing."},
+                {"type": "tool_use", "id": "toolu_01S14txt", "name": "Bash", "input": {"command": "ls"}},
+            ],
+        },
+        {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": "toolu_01S14txt", "content": "a"}],
+        },
+    ]
+    start = {
+        "type": "message_start",
+        "message": {
+            "id": "msg_s14txt",
+            "type": "message",
+            "role": "assistant",
+            "model": "claude-opus-4-6",
+            "content": [],
+            "stop_reason": None,
+            "usage": {"input_tokens": 30, "output_tokens": 1},
+        },
+    }
+    stream = frames(
+        start,
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "One file."}},
+        {"type": "content_block_stop", "index": 0},
+        {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 4}},
+        {"type": "message_stop"},
+        event=True,
+    )
+    up.script(ANTHROPIC, json_answer(refused, 400), sse(stream))
+    before = len(up.seen(ANTHROPIC))
+    body = {
+        "model": "claude-opus-4-6",
+        "max_tokens": 2000,
+        "stream": True,
+        "thinking": {"type": "adaptive"},
+        "messages": messages,
+    }
+    r = post(gw, "/v1/messages", body, "t04-s14-text", AV)
+    assert r.status_code == 200
+    got = anthropic_assembled(r.content)
+    assert got["text"] == "One file." and got["stop_reason"] == "end_turn" and not got["errors"]
+    first, retry = up.seen(ANTHROPIC)[before:]
+    assert first.json["thinking"] == {"type": "adaptive"}
+    assert "thinking" not in retry.json and retry.json["messages"] == messages
+
+
 def test_count_tokens_retries_a_refused_signature_without_thinking(gw: Stack, up: ScriptedUpstream) -> None:
     """bug8a variant 04-f: count_tokens carries the same history as /v1/messages; a thinking block signed
     elsewhere got Claude Code Anthropic's 400 "Invalid `signature` in `thinking` block" there, while the

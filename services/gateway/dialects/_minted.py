@@ -29,7 +29,8 @@ def strip_for_anthropic(body: dict[str, Any]) -> bool:
     """Drop thinking blocks closed with the gateway's synthetic signature, or with none at all (a missing or
     empty ``signature``, as other Anthropic-compatible providers send back: Anthropic answers 400 "Invalid
     `signature` in `thinking` block" to both); an assistant turn left empty is dropped (Anthropic joins
-    the consecutive user turns around it).
+    the consecutive user turns around it). With thinking off, a final assistant prefill keeps no thinking
+    block (Anthropic refuses one there: ``_prefill_thinks``).
 
     When the last assistant turn calls a tool (a tool loop in progress) and, after that, does not start with a
     thinking block, the request's ``thinking`` goes too when Anthropic would refuse the body: 400 "Expected
@@ -59,9 +60,12 @@ def strip_for_anthropic(body: dict[str, Any]) -> bool:
         kept = [b for b in content if not _unverifiable(b)]
         if kept:
             out.append({**msg, "content": kept})
+    thinking = body.get("thinking")
+    if _thinking_off(thinking) and _prefill_thinks(out):
+        out = [*out[:-1], *_without_thinking_blocks(out[-1])]
+        changed = True
     if changed:
         body["messages"] = out
-    thinking = body.get("thinking")
     if (
         isinstance(thinking, dict)
         and thinking.get("type") != "disabled"
@@ -75,6 +79,25 @@ def strip_for_anthropic(body: dict[str, Any]) -> bool:
         del body["thinking"]
         changed = True
     return changed
+
+
+def _thinking_off(thinking: Any) -> bool:
+    return not isinstance(thinking, dict) or thinking.get("type") == "disabled"
+
+
+def _prefill_thinks(messages: list[Any]) -> bool:
+    """True when the final message is an assistant prefill holding a thinking block: with thinking off,
+    Anthropic refuses it (400 "When thinking is disabled, an `assistant` message in the final position
+    cannot contain `thinking`": tailcallhq/forgecode#1853; s14 variant 04-c)."""
+    last = messages[-1] if messages else None
+    content = last.get("content") if isinstance(last, dict) and last.get("role") == "assistant" else None
+    return isinstance(content, list) and any(_thinking(b) for b in content)
+
+
+def _without_thinking_blocks(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """``message`` without its thinking blocks (a copy), or nothing when no other block is left."""
+    kept = [b for b in message["content"] if not _thinking(b)]
+    return [{**message, "content": kept}] if kept else []
 
 
 def _last_turn(messages: list[Any]) -> list[Any]:
@@ -158,12 +181,24 @@ def strip_for_responses(body: dict[str, Any]) -> bool:
 # variant 04-g); a block whose text another client left empty, "messages.1.content.0.thinking: each
 # thinking block must contain thinking" (anomalyco/opencode#11571, on a model switch; s12 variant 04-h); and
 # a tool loop's last turn without a thinking block sent with thinking on, "Expected `thinking` or
-# `redacted_thinking`, but found `tool_use`" (``strip_for_anthropic`` sends adaptive ones as they came).
+# `redacted_thinking`, but found `tool_use`", or "... but found `text`" when the turn begins with text (any first block)
+# (``strip_for_anthropic`` sends adaptive ones as they came; the text wording: n8n-io/n8n#22550,
+# zed-industries/zed#46508, with or without the backticks; s14 variants 04-a, 04-d); a turn whose thinking is
+# not its first block, "messages.51.content.0: If an assistant message contains any thinking blocks, the first
+# block must be thinking or redacted_thinking. Found text." (anthropics/claude-code#20705; s14 variant 04-b);
+# thinking off with an assistant prefill that holds thinking, "messages.1.content.0: When thinking is disabled,
+# an `assistant` message in the final position cannot contain `thinking`" (tailcallhq/forgecode#1853), and
+# "messages.1: The final block in an assistant message cannot be `thinking`." (tailcallhq/forgecode#2107); a
+# redacted_thinking block another provider or gateway made, "messages.21.content.1: Invalid `data` in
+# `redacted_thinking` block" (Chevey339/kelivo#481; s14 variant 04-i).
 _INVALID_SIGNATURE = re.compile(
-    r"invalid\W+signature\W+in\W+(?:redacted_)?thinking\W+block|"
+    r"invalid\W+(?:signature|data)\W+in\W+(?:redacted_)?thinking\W+block|"
     r"thinking\W+or\W+redacted_thinking\W+blocks\W+in\W+the\W+latest\W+assistant\W+message\W+cannot\W+be\W+modified|"
     r"each\W+thinking\W+block\W+must\W+contain\W+thinking|"
-    r"expected\W+thinking\W+or\W+redacted_thinking\W+but\W+found\W+tool_use",
+    r"expected\W+thinking\W+or\W+redacted_thinking\W+but\W+found\W+\w+|"
+    r"first\W+block\W+must\W+be\W+thinking\W+or\W+redacted_thinking|"
+    r"thinking\W+is\W+disabled\W+an\W+assistant\W+message\W+in\W+the\W+final\W+position\W+cannot\W+contain\W+thinking|"
+    r"final\W+block\W+in\W+an\W+assistant\W+message\W+cannot\W+be\W+thinking",
     re.I,
 )
 _THINKING_BLOCKS = ("thinking", "redacted_thinking")

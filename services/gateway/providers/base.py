@@ -175,8 +175,11 @@ def reasoning_as_output(usage: Usage, outside_by_default: bool) -> Usage:
     outside ``completion_tokens`` (pure).
 
     Where the upstream put them is read from its ``total_tokens`` when that tells (prompt + completion +
-    reasoning = total: outside; prompt + completion = total: inside); otherwise the provider's documented
-    convention (``outside_by_default``) decides. Returns ``usage`` itself when nothing is added.
+    reasoning = total: outside; prompt + completion = total: inside); otherwise from the counts themselves
+    when they can only mean outside: more reasoning than completion tokens (inside, ``completion_tokens``
+    would include them and never be the smaller: a relay in front of xAI that drops ``total_tokens``, s14
+    variant 29-c); otherwise the provider's documented convention (``outside_by_default``) decides.
+    Returns ``usage`` itself when nothing is added.
     """
     reasoning = usage.reasoning_tokens
     if not reasoning:
@@ -187,6 +190,8 @@ def reasoning_as_output(usage: Usage, outside_by_default: bool) -> Usage:
         outside = True
     elif total == counted:
         outside = False
+    elif reasoning > usage.output_tokens:
+        outside = True
     return replace(usage, output_tokens=usage.output_tokens + reasoning) if outside else usage
 
 

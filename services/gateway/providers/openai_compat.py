@@ -145,6 +145,33 @@ def caches_by_markers(model: str) -> bool:
     return model.removeprefix("~").startswith(_MARKER_CACHING)
 
 
+def no_reasoning_for_unsigned_tool_turn(body: dict[str, Any]) -> bool:
+    """Claude on OpenRouter: drop the request's ``reasoning`` / ``reasoning_effort`` when the last assistant
+    message calls a tool without ``reasoning_details`` to give back (this gateway's translations never carry
+    them; a Chat client may). With thinking on, Anthropic wants that turn to begin with its signed thinking
+    and OpenRouter relays the refusal: 400 "Provider returned error", ``metadata.raw`` "Expected `thinking`
+    or `redacted_thinking`, but found `text`. When `thinking` is enabled, a final `assistant` message must
+    start with a thinking block" (zed-industries/zed#46508, OpenRouterTeam/ai-sdk-provider#177; s14 variant
+    04-f). The rule of ``_minted.strip_for_anthropic`` for OpenRouter's chat wire. Changes ``body`` in place
+    (top-level keys only); True if it did."""
+    if "reasoning" not in body and "reasoning_effort" not in body:
+        return False
+    messages = body.get("messages")
+    last = (
+        next(
+            (m for m in reversed(messages) if isinstance(m, dict) and m.get("role") == "assistant"),
+            None,
+        )
+        if isinstance(messages, list)
+        else None
+    )
+    if last is None or not last.get("tool_calls") or last.get("reasoning_details"):
+        return False
+    body.pop("reasoning", None)
+    body.pop("reasoning_effort", None)
+    return True
+
+
 class OpenRouterProvider(OpenAICompatProvider):
     max_tokens_field = "max_tokens"
     # 402: its pre-flight credit check states the output the account can still afford ("… or fewer max_tokens.
@@ -161,6 +188,12 @@ class OpenRouterProvider(OpenAICompatProvider):
                 changed = has_markers(body) or changed
             else:  # a client's own markers: at most Anthropic's four
                 changed = keep_chat_breakpoints(body) or changed
+        if (
+            wire == "openai_chat"
+            and isinstance(model, str)
+            and model.removeprefix("~").startswith("anthropic/")
+        ):
+            changed = no_reasoning_for_unsigned_tool_turn(body) or changed
         usage = body.get("usage")
         if not (isinstance(usage, dict) and usage.get("include") is True):
             # Usage accounting: OpenRouter then reports what it charged (usage.cost).

@@ -305,6 +305,28 @@ def test_xai_convention_gives_way_to_its_own_total(usage: dict[str, Any], output
     assert provider(XAIProvider, "xai").usage(usage_from_openai(answer)).output_tokens == output
 
 
+@pytest.mark.parametrize(
+    ("usage", "output"),
+    [
+        ({"prompt_tokens": 40, "completion_tokens": 60}, 260),  # no total
+        ({"prompt_tokens": 40, "completion_tokens": 60, "total_tokens": None}, 260),  # a null total
+        (
+            {"prompt_tokens": 40, "completion_tokens": 60, "total_tokens": 999},
+            260,
+        ),  # a total that tells nothing
+        ({"prompt_tokens": 40, "completion_tokens": 60, "total_tokens": 100}, 60),  # the total says inside
+    ],
+)
+def test_more_reasoning_than_completion_can_only_be_outside(usage: dict[str, Any], output: int) -> None:
+    """s14 variant 29-c: a catalog relay in front of xAI drops total_tokens: completion 60, reasoning 200. Under
+    OpenAI's convention completion_tokens includes the reasoning, so it is never the smaller: the reasoning is
+    outside and billed as output (260). A total that tells still decides."""
+    answer = usage | {"completion_tokens_details": {"reasoning_tokens": 200}}
+    assert (
+        provider(OpenAICompatProvider, "grokproxy").usage(usage_from_openai(answer)).output_tokens == output
+    )
+
+
 def test_without_a_telling_total_openai_convention_holds() -> None:
     answer = {
         "prompt_tokens": 40,

@@ -327,3 +327,147 @@ def test_an_adaptive_tool_loop_without_thinking_is_sent_as_it_came_and_a_refusal
     # a finished turn (no tool call) and no thinking blocks: nothing to retry without
     done = {"thinking": {"type": "adaptive"}, "messages": before["messages"][:1]}
     assert not strip_thinking(done) and done["thinking"] == {"type": "adaptive"}
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        # s14 variant 04-a/04-e: a tool turn that begins with text (n8n-io/n8n#22550, zed-industries/zed#46508)
+        "messages.1.content.0.type: Expected `thinking` or `redacted_thinking`, but found `text`. When `thinking` "
+        "is enabled, a final `assistant` message must start with a thinking block (preceeding the lastmost set of "
+        "`tool_use` and `tool_result` blocks). We recommend you include thinking blocks from previous turns.",
+        # s14 variant 04-d: the same as clients quote it, without backticks
+        "messages.47.content.0.type: Expected thinking or redacted_thinking, but found text. When thinking is "
+        "enabled, a final assistant message must start with a thinking block",
+        # whatever block the turn begins with
+        "messages.3.content.0.type: Expected `thinking` or `redacted_thinking`, but found `server_tool_use`.",
+        # s14 variant 04-b: thinking replayed after text (anthropics/claude-code#20705)
+        "messages.51.content.0: If an assistant message contains any thinking blocks, the first block must be "
+        "thinking or redacted_thinking. Found text.",
+        # s14 variant 04-c: thinking off, a prefill holding thinking (tailcallhq/forgecode#1853)
+        "messages.1.content.0: When thinking is disabled, an `assistant` message in the final position cannot "
+        "contain `thinking`. To use thinking blocks, enable `thinking` in your request.",
+        # tailcallhq/forgecode#2107
+        "messages.1: The final block in an assistant message cannot be `thinking`.",
+        # s14 variant 04-i: redacted data another provider made (Chevey339/kelivo#481)
+        "messages.21.content.1: Invalid `data` in `redacted_thinking` block",
+    ],
+)
+def test_anthropics_refusals_of_a_turns_thinking_order_are_recognised(said: str) -> None:
+    assert refused_signature(400, said)
+    assert not refused_signature(500, said)
+
+
+def test_a_text_first_tool_turn_refusal_retries_without_thinking() -> None:
+    """s14 variant 04-a: Claude Code's own adaptive loop ([text, tool_use toolu_…]) goes as it came; when
+    Anthropic refuses it with the "found `text`" wording, the retry body has no ``thinking``."""
+    said = "messages.1.content.0.type: Expected `thinking` or `redacted_thinking`, but found `text`."
+    body: dict[str, Any] = {
+        "model": "claude-opus-4-6",
+        "thinking": {"type": "adaptive"},
+        "messages": [
+            {"role": "user", "content": "How many files?"},
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "text", "text": "I'll list them."},
+                    {"type": "tool_use", "id": "toolu_01A", "name": "Bash", "input": {"command": "ls"}},
+                ],
+            },
+            {
+                "role": "user",
+                "content": [{"type": "tool_result", "tool_use_id": "toolu_01A", "content": "a.py"}],
+            },
+        ],
+    }
+    assert not registry.WIRES["anthropic"].strip_minted(copy.deepcopy(body))  # sent as it came
+    assert refused_signature(400, said) and strip_thinking(body)
+    assert "thinking" not in body
+
+
+def test_a_prefill_with_thinking_loses_it_when_thinking_is_off() -> None:
+    """s14 variant 04-c: thinking off and the final assistant message (a prefill) holds a signed thinking block:
+    Anthropic answers 400 "When thinking is disabled, an `assistant` message in the final position cannot contain
+    `thinking`". The block goes up front; with thinking on it stays (Anthropic needs it back)."""
+    prefill = {
+        "role": "assistant",
+        "content": [
+            {"type": "thinking", "thinking": "6*7=42", "signature": "EqQBCkgIBxAB"},
+            {"type": "text", "text": "The answer is"},
+        ],
+    }
+    body: dict[str, Any] = {
+        "model": "claude-sonnet-4-5",
+        "messages": [{"role": "user", "content": "6*7?"}, prefill],
+    }
+    before = copy.deepcopy(body)
+    strip = registry.WIRES["anthropic"].strip_minted
+    sent = dict(body)
+    assert strip(sent)
+    assert sent["messages"][-1] == {
+        "role": "assistant",
+        "content": [{"type": "text", "text": "The answer is"}],
+    }
+    assert body == before  # the client's body is not changed in place
+    disabled = {**copy.deepcopy(before), "thinking": {"type": "disabled"}}
+    assert strip(disabled) and len(disabled["messages"][-1]["content"]) == 1
+    enabled = {**copy.deepcopy(before), "thinking": {"type": "enabled", "budget_tokens": 2000}}
+    assert not strip(enabled) and enabled["messages"][-1] == prefill
+    only = {
+        "model": "m",
+        "messages": [{"role": "user", "content": "hi"}, {**prefill, "content": prefill["content"][:1]}],
+    }
+    assert strip(only) and only["messages"] == [{"role": "user", "content": "hi"}]
+
+
+def test_claude_on_openrouter_gets_no_reasoning_for_a_tool_turn_it_cannot_sign() -> None:
+    """s14 variant 04-f: Claude Code's tool loop (thinking on) on Claude served by OpenRouter. The translation
+    carries no ``reasoning_details``, so the last tool turn has no signed thinking; asked with reasoning, Anthropic
+    behind OpenRouter refuses it (400 "Provider returned error", raw "Expected `thinking` or `redacted_thinking`,
+    but found `text`": zed-industries/zed#46508). Reasoning goes; it stays when the turn gives its details back,
+    when the last turn calls no tool, and for other models."""
+    from services.gateway.dialects._request_to_chat import anthropic_to_chat
+    from services.gateway.providers.openai_compat import OpenRouterProvider
+
+    provider = OpenRouterProvider("openrouter", "http://127.0.0.1:9", "k")
+    loop = [
+        {"role": "user", "content": "How many files?"},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "text", "text": "I'll list them."},
+                {"type": "tool_use", "id": "toolu_01A", "name": "Bash", "input": {"command": "ls"}},
+            ],
+        },
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_01A", "content": "a.py"}]},
+    ]
+    client = {"max_tokens": 16000, "thinking": {"type": "enabled", "budget_tokens": 8000}, "messages": loop}
+    model = "anthropic/claude-opus-4.6"
+    body = anthropic_to_chat({"model": model, **client}, provider.target(model)).body
+    assert body["reasoning"] == {"effort": "medium"}
+    assert provider.prepare(body, False, "openai_chat")
+    assert "reasoning" not in body and "reasoning_effort" not in body
+
+    answered = {"model": model, **client, "messages": loop[:1]}
+    kept = anthropic_to_chat(answered, provider.target(model)).body
+    provider.prepare(kept, False, "openai_chat")
+    assert kept["reasoning"] == {"effort": "medium"}  # no tool turn yet: thinking stays
+
+    chat = {
+        "model": "~anthropic/claude-sonnet-latest",
+        "reasoning_effort": "high",
+        "messages": [
+            {"role": "user", "content": "How many files?"},
+            {"role": "assistant", "content": None, "tool_calls": [{"id": "toolu_01A", "type": "function"}]},
+            {"role": "tool", "tool_call_id": "toolu_01A", "content": "a.py"},
+        ],
+    }
+    signed = copy.deepcopy(chat)
+    signed["messages"][1]["reasoning_details"] = [{"type": "reasoning.text", "text": "ls", "signature": "Eq"}]
+    provider.prepare(chat, False, "openai_chat")
+    assert "reasoning_effort" not in chat
+    provider.prepare(signed, False, "openai_chat")
+    assert signed["reasoning_effort"] == "high"  # the client gives Claude's signed thinking back
+    other = {**copy.deepcopy(chat), "model": "deepseek/deepseek-r1", "reasoning_effort": "high"}
+    provider.prepare(other, False, "openai_chat")
+    assert other["reasoning_effort"] == "high"
