@@ -91,13 +91,16 @@ class TextChunks:
     created and fingerprint before the text, the same ``finish_reason``/``usage`` nulls after it, then a
     random ``obfuscation`` string (OpenAI API reference, "The chat completion chunk object", and
     ``stream_options.include_obfuscation``). The first chunk that passes ``is_text_chunk`` and whose text
-    string is well formed (its closing quote followed by ``}`` or ``,``), with its model agreeing, leaves
-    its shape: the part before its text (up to ``"content":"``) and the part after it (from its closing
-    quote, up to the padding). A chunk that starts with that head and, after a non-empty text holding no
-    quote character and not ending in a backslash (which would escape the closing quote), continues with
-    that tail (then the padding: one plain string, ``"}``), while the decoder's model is still the one it
-    had then, is the same JSON but for its text: a text chunk too. Any other chunk takes the first path
-    again."""
+    string is well formed (its closing quote followed by ``}`` or ``,``), with its model agreeing, and
+    which parses, leaves its shape: the part before its text (up to ``"content":"``) and the part after it
+    (from its closing quote, up to the padding). A chunk that starts with that head and, after a non-empty
+    JSON string body (``is_string_body``: no bare quote or control character, valid escapes), continues
+    with that tail (then the padding: one plain printable string, ``"}``), while the decoder's model is
+    still the one it had then, is the same JSON but for its text: a text chunk too. Any other chunk takes
+    the first path again. So a chunk that is not JSON is never a text chunk, even shaped ``{…}``: the
+    decoder reads it and reports it (``malformed chunk from upstream``, a 502 in the ledger), as the
+    openai SDK raises on it; the cost is one parse per shape learnt and, for a token text with an escape
+    or a character that is not printable, one parse of the text."""
 
     __slots__ = ("_decoder", "_head", "_tail", "_model", "_padded")
 
@@ -125,19 +128,27 @@ class TextChunks:
                     and rest.endswith('"}')
                     and rest.count('"') == 4
                     and "\\" not in rest
-                    and '"' not in d[start:end]
-                    and d[end - 1] != "\\"
+                    and rest.isprintable()
+                    and is_string_body(d[start:end])
                 ):
                     return True
-            elif len(d) > start + len(tail) and d.endswith(tail):
-                end = len(d) - len(tail)
-                if '"' not in d[start:end] and d[end - 1] != "\\":
-                    return True
+            elif (
+                len(d) > start + len(tail)
+                and d.endswith(tail)
+                and is_string_body(d[start : len(d) - len(tail)])
+            ):
+                return True
         if not _is_text_data(d):
             return False
         known = self._decoder.model
         if not _names_no_other_model(d, known):
             return False  # the decoder would take this chunk's model: it reads the chunk
+        try:  # the shape is learnt from a chunk that parses (the decoder reports one that does not)
+            obj = orjson.loads(d)
+        except orjson.JSONDecodeError:
+            return False
+        if type(obj) is not dict:
+            return False
         start = d.index('"content":"') + 11  # the one ``"content"`` (``is_text_chunk``)
         m = _STRING_BODY.match(d, start)
         end = m.end() if m is not None else -1
@@ -153,6 +164,22 @@ class TextChunks:
             padded,
         )
         return True
+
+
+def is_string_body(text: str) -> bool:
+    """``text`` is the body of a JSON string (what lies between its quotes): no bare quote or control
+    character, every backslash a valid escape (RFC 8259, section 7). Most token texts are printable with
+    no backslash: two C calls; any other is judged by orjson. A chunk whose text is not one is no JSON:
+    the openai SDK raises on it (``json.loads`` of each event's data), so the decoder must read it."""
+    if '"' in text or not text:
+        return False
+    if "\\" not in text and text.isprintable():
+        return True
+    try:
+        orjson.loads('"' + text + '"')
+    except orjson.JSONDecodeError:
+        return False
+    return True
 
 
 def _names_no_other_model(data: str, known: str | None) -> bool:
