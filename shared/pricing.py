@@ -232,6 +232,14 @@ def speed_multiplier(model: str, speed: str | None) -> float | None:
     return FAST_MULTIPLIERS.get(name)
 
 
+# OpenAI's Scale Tier: capacity bought ahead in units of tokens per minute, billed per unit and term (OpenAI,
+# "Scale Tier"; its overflow is served, and stated, as "default"). A request served at it has no per-token
+# price, and genai-prices has no variant for it: pricing its tokens at the standard rates would state a cost
+# nobody pays per request, so its cost is unknown (None), as a fast-mode request on a model without a fast
+# price is.
+UNPRICED_TIERS = frozenset({"scale"})
+
+
 class Pricer:
     """Resolves and caches per-model rates. Thread-safe; misses are cached too."""
 
@@ -261,14 +269,18 @@ class Pricer:
         without such a variant for the model ("default", "auto", an unknown tier, a provider that lists
         none) gets ``rates(provider, model)``, the standard price, as do models an override prices.
         Resolved once per (provider, model, tier).
+
+        None (the price unknown: the ledger's ``cost_usd`` null, never the standard price) for a tier whose
+        tokens have no per-token price (``UNPRICED_TIERS``), unless an override prices the model.
         """
         key = (provider, model, service_tier)
         try:
             return self._tiers[key]
         except KeyError:
             pass
-        found = None if (provider, model) in self._overridden else _lookup(provider, model, service_tier)
-        if found is None:
+        overridden = (provider, model) in self._overridden
+        found = None if overridden else _lookup(provider, model, service_tier)
+        if found is None and (overridden or service_tier not in UNPRICED_TIERS):
             found = self.rates(provider, model)
         with self._lock:
             self._tiers[key] = found

@@ -201,7 +201,8 @@ def _cost(attempt: Attempt, usage: Usage, pricer: Pricer) -> tuple[float | None,
     factors stack; searches keep their price); a fast request on a model whose fast price is unknown has
     no token cost (None, never the standard price). An answer served at an OpenAI service tier
     (``service_tier`` "flex", "priority") is priced at that tier's rates (``Pricer.tier_rates``; the
-    standard ones where the price data has none for the model and tier).
+    standard ones where the price data has none for the model and tier); one served at a tier without a
+    per-token price ("scale", ``shared.pricing.UNPRICED_TIERS``) has no cost (None: "without a price").
     """
     route = attempt.route
     own: ModelRates | None

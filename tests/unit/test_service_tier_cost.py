@@ -1,7 +1,7 @@
 """OpenAI service tiers in the ledger's cost (pure): the answer's ``service_tier`` ("flex", "priority")
 prices the request at genai-prices' variant for that model and tier (``Pricer.tier_rates``); "default",
 "auto", an unknown tier, a model without the variant and a provider that lists none keep the standard
-price. Rates below are genai-prices' data (``price_variants`` with ``when={"service_tier": ...}``)."""
+price; "scale" (capacity bought ahead, no per-token price) has no cost (None). Rates below are genai-prices' data (``price_variants`` with ``when={"service_tier": ...}``)."""
 
 from __future__ import annotations
 
@@ -57,9 +57,23 @@ def test_a_tier_with_a_variant_is_priced_at_it(
     assert cost(chat(tier), Route("openai", model)) == pytest.approx(micro(inp, read, out), abs=1e-12)
 
 
-@pytest.mark.parametrize("tier", ["default", "auto", "scale", "turbo", None, 7])
+@pytest.mark.parametrize("tier", ["default", "auto", "turbo", None, 7])
 def test_default_auto_unknown_or_no_tier_is_the_standard_price(tier: Any) -> None:
     assert cost(chat(tier), Route("openai", "gpt-5")) == pytest.approx(micro(1.25, 0.125, 10), abs=1e-12)
+
+
+@pytest.mark.parametrize("model", ["gpt-5", "gpt-4o", "gpt-5.4"])
+def test_the_scale_tier_has_no_per_token_price_its_cost_is_unknown(model: str) -> None:
+    """OpenAI's Scale Tier is capacity bought ahead by the unit (``shared.pricing.UNPRICED_TIERS``):
+    the ledger's cost is None (counted "without a price" by the dashboard), not the standard price."""
+    assert cost(chat("scale"), Route("openai", model)) is None
+    assert cost(chat("default"), Route("openai", model)) is not None
+
+
+def test_an_override_prices_the_scale_tier_too() -> None:
+    flat = ModelRates("gpt-5", Rate(1), Rate(2), Rate(0.5), Rate(1))
+    pricer = Pricer({("openai", "gpt-5"): flat})
+    assert cost(chat("scale"), Route("openai", "gpt-5"), pricer) == pytest.approx(micro(1, 0.5, 2))
 
 
 def test_a_model_without_the_tiers_variant_is_the_standard_price() -> None:
