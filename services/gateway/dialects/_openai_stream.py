@@ -18,7 +18,7 @@ from services.gateway.dialects._openai_wire import (
     usage_from_openai,
     usage_to_openai,
 )
-from services.gateway.dialects._tool_args import ToolArgs, null_so_far
+from services.gateway.dialects._tool_args import ToolArgs, null_so_far, twice_encoded_object
 from services.gateway.dialects.ir import (
     Delta,
     Finish,
@@ -531,9 +531,22 @@ class ChatStreamDecoder:
                 call.started = True
                 call_id = call.id or new_id("call_")
                 out.append(ToolCallStart(index=self._cursor, id=call_id, name=call.name or ""))
-            if call.sent == 0 and call.fragments and null_so_far("".join(call.fragments)):
+            joined = "".join(call.fragments) if call.sent == 0 and call.fragments else ""
+            if joined and null_so_far(joined):
                 if final:  # the arguments were "null": none at all, which the encoders close as "{}"
                     call.sent = len(call.fragments)  # (kept: a passthrough client has them already)
+            elif joined[:1] == '"' or joined.lstrip()[:1] == '"':
+                # Encoded twice (a JSON string holding the object's text; an object's text never opens
+                # with a quote): held until the string ends, then the object's text as one fragment, so a
+                # translated client's joined arguments parse as the object (Anthropic ``input``, Responses
+                # ``arguments``), as non-streamed answers are read (``twice_encoded_object``). A string
+                # that holds no object goes on as it came at the end. (A passthrough client has the bytes
+                # as sent: mending them would take holding its frames back.)
+                inner = twice_encoded_object(joined)
+                if inner is not None or final:
+                    out.append(ToolArgsDelta(index=self._cursor, fragment=joined if inner is None else inner))
+                    call.sent = len(call.fragments)
+                    call.complete = inner is not None
             else:
                 for fragment in call.fragments[call.sent :]:
                     out.append(ToolArgsDelta(index=self._cursor, fragment=fragment))
