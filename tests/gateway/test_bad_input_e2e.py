@@ -580,7 +580,11 @@ def test_an_output_token_limit_beyond_64_bits_is_a_400_naming_the_field(
     assert_clear(path, resp)
     err = resp.json()["error"]
     assert err["type"] == "invalid_request_error", err
-    assert err["message"] == f"{field}: integer above maximum value, expected a value <= {2**63 - 1}", err
+    range_words = f"{field}: integer above maximum value, expected a value <= {2**63 - 1}"
+    if path == "/v1/messages" and number != b"9223372036854775808":
+        # Anthropic's Pydantic (strict) word for a float; orjson gives one past 64 bits as a float
+        range_words = "max_tokens: Input should be a valid integer"
+    assert err["message"] == range_words, err
     if path != "/v1/messages":
         assert err["param"] == field
 

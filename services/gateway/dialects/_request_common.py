@@ -138,18 +138,21 @@ def require_max_tokens(body: dict[str, Any]) -> int:
 TOKEN_LIMIT_MAX = 2**63 - 1
 
 
-def check_token_limit_range(body: dict[str, Any], fields: tuple[str, ...]) -> None:
+def check_token_limit_range(body: dict[str, Any], fields: tuple[str, ...], floats: bool = True) -> None:
     """Each of ``fields`` (an output-token limit: ``max_tokens``, ``max_completion_tokens``,
     ``max_output_tokens``) that ``body`` holds as a number of magnitude beyond a signed 64-bit integer is a
     400 naming the field. The JSON parser (orjson) gives an integer beyond 64 bits as a float, so without
     this check such a limit was judged a float ("Input should be a valid integer", misleading for an
     integer), or, on a passthrough route, clamped to the model's limit as if it had been asked for. A
-    float with a fraction is left to the type checks. Raises ``TranslationError`` (param: the field);
-    runs on every route, before the type checks."""
+    float with a fraction is left to the type checks. ``floats=False``: only integers are judged here (a
+    Messages request: Anthropic validates with Pydantic in strict mode, whose word for any float, ``1e30``
+    too, is "Input should be a valid integer", ``require_max_tokens``; the parser cannot tell ``1e30`` from
+    an integer literal past 64 bits). Raises ``TranslationError`` (param: the field); runs on every route,
+    before the type checks."""
     for key in fields:
         value = body.get(key)
         if type(value) is float:
-            if not value.is_integer() or abs(value) <= TOKEN_LIMIT_MAX:
+            if not floats or not value.is_integer() or abs(value) <= TOKEN_LIMIT_MAX:
                 continue
         elif type(value) is not int or -TOKEN_LIMIT_MAX <= value <= TOKEN_LIMIT_MAX:
             continue

@@ -64,7 +64,7 @@ def parse_request(body: dict[str, Any]) -> ParsedRequest:
     model = require_model(body)
     require_messages(body)
     stream = require_stream_flag(body)
-    check_token_limit_range(body, ("max_tokens",))
+    check_token_limit_range(body, ("max_tokens",), floats=False)
     require_max_tokens(body)
     thinking = body.get("thinking")
     reasoning = isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive")
