@@ -8,7 +8,8 @@ reports it: the ledger says 502 ``api_error``, as for any other malformed frame.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from typing import Any
 
 import anthropic
@@ -16,7 +17,7 @@ import openai
 import orjson
 import pytest
 
-from tests.procs import Stack, stack
+from tests.procs import Stack
 from tests.scripted_upstream import ScriptedUpstream, sse
 
 CHAT = "/openai/v1/chat/completions"
@@ -24,16 +25,14 @@ RESPONSES = "/openai/v1/responses"
 MESSAGES = "/anthropic/v1/messages"
 
 
+pytestmark = pytest.mark.usefixtures("fresh_up")
+
+
 @pytest.fixture(scope="module")
-def gw(up: ScriptedUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    providers = {"openai": f"{up.url}/openai/v1", "anthropic": f"{up.url}/anthropic"}
-    with stack(tmp_path_factory.mktemp("malformed"), providers, BREAKER_FAILURES="1000") as st:
+def gw(scripted_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
+    providers = {"openai": "/openai/v1", "anthropic": "/anthropic"}
+    with scripted_stack("malformed", providers, BREAKER_FAILURES="1000") as st:
         yield st
-
-
-@pytest.fixture(autouse=True)
-def fresh(up: ScriptedUpstream) -> None:
-    up.reset()
 
 
 def _data(obj: dict[str, Any]) -> bytes:
