@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -72,6 +72,9 @@ class ModelRates:
     cache_write_1h: Rate | None = None  # None: 1-hour writes cost what other writes cost
     reasoning: Rate | None = None  # None: reasoning tokens cost what other output tokens cost
     web_search: float = 0.0  # USD per search
+    # Prompt tokens above which the price is unknown (``Pricer.tier_rates``: a tier's flat price where the
+    # standard one steps up at that many); None: known at every size
+    known_up_to: int | None = None
     # No rate has tiers: ``price`` reads each ``base`` without calling ``Rate.at`` (set in __post_init__).
     _flat: bool = field(default=False, init=False, repr=False, compare=False)
 
@@ -85,6 +88,10 @@ class ModelRates:
             self.reasoning,
         )
         object.__setattr__(self, "_flat", not any(r.tiers for r in rates if r is not None))
+
+    def knows(self, b: Billed) -> bool:
+        """The price of ``b`` is known (its prompt within ``known_up_to``)."""
+        return self.known_up_to is None or b.prompt_tokens <= self.known_up_to
 
     def cost(self, input_tokens: int, output_tokens: int, cache_read: int = 0, cache_write: int = 0) -> float:
         return self.price(Billed(input_tokens, output_tokens, cache_read, cache_write))
@@ -232,6 +239,14 @@ def speed_multiplier(model: str, speed: str | None) -> float | None:
     return FAST_MULTIPLIERS.get(name)
 
 
+# OpenAI's Scale Tier: capacity bought ahead in units of tokens per minute, billed per unit and term (OpenAI,
+# "Scale Tier"; its overflow is served, and stated, as "default"). A request served at it has no per-token
+# price, and genai-prices has no variant for it: pricing its tokens at the standard rates would state a cost
+# nobody pays per request, so its cost is unknown (None), as a fast-mode request on a model without a fast
+# price is.
+UNPRICED_TIERS = frozenset({"scale"})
+
+
 class Pricer:
     """Resolves and caches per-model rates. Thread-safe; misses are cached too."""
 
@@ -261,15 +276,24 @@ class Pricer:
         without such a variant for the model ("default", "auto", an unknown tier, a provider that lists
         none) gets ``rates(provider, model)``, the standard price, as do models an override prices.
         Resolved once per (provider, model, tier).
+
+        None (the price unknown: the ledger's ``cost_usd`` null, never the standard price) for a tier whose
+        tokens have no per-token price (``UNPRICED_TIERS``), unless an override prices the model. A tier's
+        flat price for a model whose standard price steps up with the prompt (gpt-5.4 and gpt-5.5 above
+        272K input tokens: "billed at the long-context rates") is known only below the step
+        (``ModelRates.known_up_to``): the price data does not say the tier's long-context price.
         """
         key = (provider, model, service_tier)
         try:
             return self._tiers[key]
         except KeyError:
             pass
-        found = None if (provider, model) in self._overridden else _lookup(provider, model, service_tier)
-        if found is None:
+        overridden = (provider, model) in self._overridden
+        found = None if overridden else _lookup(provider, model, service_tier)
+        if found is None and (overridden or service_tier not in UNPRICED_TIERS):
             found = self.rates(provider, model)
+        elif found is not None:
+            found = _within_standard_steps(found, self.rates(provider, model))
         with self._lock:
             self._tiers[key] = found
         return found
@@ -299,6 +323,14 @@ class Pricer:
         if rates is None:
             return None
         return rates.cost(input_tokens, output_tokens, cache_read, cache_write)
+
+
+def _within_standard_steps(tier: ModelRates, standard: ModelRates | None) -> ModelRates:
+    """``tier`` known only up to ``standard``'s first input-price step when ``tier``'s input price has none
+    (``ModelRates.known_up_to``)."""
+    if standard is None or not standard.input.tiers or tier.input.tiers:
+        return tier
+    return replace(tier, known_up_to=standard.input.tiers[0][0])
 
 
 def _lookup(provider: str, model: str, service_tier: str | None = None) -> ModelRates | None:

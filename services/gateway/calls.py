@@ -220,7 +220,8 @@ def _cost(attempt: Attempt, usage: Usage, pricer: Pricer) -> tuple[float | None,
     factors stack; searches keep their price); a fast request on a model whose fast price is unknown has
     no token cost (None, never the standard price). An answer served at an OpenAI service tier
     (``service_tier`` "flex", "priority") is priced at that tier's rates (``Pricer.tier_rates``; the
-    standard ones where the price data has none for the model and tier).
+    standard ones where the price data has none for the model and tier); one served at a tier without a
+    per-token price ("scale", ``shared.pricing.UNPRICED_TIERS``) has no cost (None: "without a price").
     """
     route = attempt.route
     own: ModelRates | None
@@ -237,6 +238,9 @@ def _cost(attempt: Attempt, usage: Usage, pricer: Pricer) -> tuple[float | None,
         if own is None or fast is None:
             return usage.provider_cost_usd, None
         billed = _billed(usage, usage.web_search_requests)
+        # a tier's price beyond the prompt size its data covers (``ModelRates.knows``, without its call)
+        if own.known_up_to is not None and billed.prompt_tokens > own.known_up_to:
+            return usage.provider_cost_usd, None
         price, plain = own.prices(billed)
         if geo * fast != 1.0:  # on the tokens, not on the searches
             g = geo * fast
@@ -255,7 +259,7 @@ def _cost(attempt: Attempt, usage: Usage, pricer: Pricer) -> tuple[float | None,
     parts.append((own, Billed(web_search_requests=usage.web_search_requests), 1.0))  # searches: not tokens
     cost: float | None = None
     savings: float | None = None
-    if all(rates is not None and g is not None for rates, _, g in parts):
+    if all(rates is not None and g is not None and rates.knows(b) for rates, b, g in parts):
         prices = [
             (rates.price(b) * g, rates.uncached_price(b) * g)
             for rates, b, g in parts

@@ -547,3 +547,49 @@ def test_a_base_url_off_by_v1_gets_a_hint_in_the_sdks_own_shape(gw: Stack) -> No
     with pytest.raises(openai.NotFoundError) as oerr:
         o.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
     assert "did you mean /v1/chat/completions?" in str(oerr.value)
+
+
+# An output-token limit beyond a signed 64-bit integer (orjson gives one beyond 64 bits as a float): the
+# client format's own 400 naming the field, on passthrough and translated routes alike
+# (``_request_common.check_token_limit_range``); before, a translated route said "Input should be a valid
+# integer" of an integer and a chat passthrough clamped it to the model's limit and served it.
+HUGE_LIMITS = [
+    ("/v1/chat/completions", "gpt-4o-mini", "max_tokens"),
+    ("/v1/chat/completions", "gpt-4o-mini", "max_completion_tokens"),
+    ("/v1/chat/completions", "claude-haiku-4-5", "max_completion_tokens"),
+    ("/v1/messages", "claude-haiku-4-5", "max_tokens"),
+    ("/v1/messages", "gpt-4o-mini", "max_tokens"),
+    ("/v1/responses", "gpt-4o-mini", "max_output_tokens"),
+    ("/v1/responses", "claude-haiku-4-5", "max_output_tokens"),
+]
+
+
+@pytest.mark.parametrize(
+    "number", [b"1180591620717411303424", b"9223372036854775808", b"1e30"], ids=["2**70", "2**63", "1e30"]
+)
+@pytest.mark.parametrize(("path", "model", "field"), HUGE_LIMITS)
+def test_an_output_token_limit_beyond_64_bits_is_a_400_naming_the_field(
+    client: httpx.Client, path: str, model: str, field: str, number: bytes
+) -> None:
+    body = {k: v for k, v in BASES[path].items() if k not in ("max_tokens", "max_output_tokens")}
+    body = {**body, "model": model, field: 123454321}
+    assert client.post(path, json={**body, field: 8}).status_code == 200  # the route serves the field
+    raw = orjson.dumps(body).replace(b"123454321", number)
+    resp = client.post(path, content=raw, headers={"content-type": "application/json"})
+    assert resp.status_code == 400, resp.text
+    assert_clear(path, resp)
+    err = resp.json()["error"]
+    assert err["type"] == "invalid_request_error", err
+    range_words = f"{field}: integer above maximum value, expected a value <= {2**63 - 1}"
+    if path == "/v1/messages" and number != b"9223372036854775808":
+        # Anthropic's Pydantic (strict) word for a float; orjson gives one past 64 bits as a float
+        range_words = "max_tokens: Input should be a valid integer"
+    assert err["message"] == range_words, err
+    if path != "/v1/messages":
+        assert err["param"] == field
+
+
+def test_an_output_token_limit_within_64_bits_is_still_clamped_and_served(client: httpx.Client) -> None:
+    """The other side: the largest signed 64-bit integer is a limit the gateway clamps to the model's."""
+    body = {**BASES["/v1/chat/completions"], "max_tokens": 2**63 - 1}
+    assert client.post("/v1/chat/completions", json=body).status_code == 200

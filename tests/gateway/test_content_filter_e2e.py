@@ -11,14 +11,15 @@ and cost. Chat and Messages clients keep their own words for it (``finish_reason
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from typing import Any
 
 import anthropic
 import openai
 import pytest
 
-from tests.procs import Stack, stack
+from tests.procs import Stack
 from tests.scripted_upstream import ScriptedUpstream, json_answer, sse
 
 XAI = "/xai/v1/chat/completions"
@@ -27,15 +28,13 @@ USAGE = {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}
 COST = (100 * 0.30 + 20 * 0.50) / 1e6
 
 
+pytestmark = pytest.mark.usefixtures("fresh_up")
+
+
 @pytest.fixture(scope="module")
-def gw(up: ScriptedUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with stack(tmp_path_factory.mktemp("filter"), {"xai": f"{up.url}/xai/v1"}) as st:
+def gw(scripted_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
+    with scripted_stack("filter", {"xai": "/xai/v1"}) as st:
         yield st
-
-
-@pytest.fixture(autouse=True)
-def fresh(up: ScriptedUpstream) -> None:
-    up.reset()
 
 
 def _chunk(choices: list[dict[str, Any]], **extra: Any) -> bytes:

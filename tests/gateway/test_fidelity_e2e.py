@@ -2486,3 +2486,41 @@ def test_openrouters_affordable_output_is_asked_for_once_more(
     r = post(gw_openrouter, "/v1/messages", claude_code_request("qwen/qwen3-coder"), "t17-afford0", AV)
     assert r.status_code == 402 and r.json()["error"]["type"] == "billing_error"
     assert sent_limits(up, OPENROUTER) == [32000]  # asked once again (not remembered), nothing to retry with
+
+
+def test_a_cap_on_unstreamed_requests_clamps_this_request_and_says_length(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """s12 variant 17-i, decided (docs/catalog.md, "Output limits"): Fireworks refuses a request that is not
+    streamed above 4096 output tokens ("Requests with max_tokens > 4096 must have stream=true"). The gateway
+    asks again within 4096 rather than answering the client 400: ``max_tokens`` is an upper bound (OpenAI
+    API reference: "the maximum number of tokens that can be generated"), clients send large defaults
+    (Claude Code 32000/64000) they did not choose for this model, and an answer cut at the cap says so
+    (``finish_reason: "length"``). The cap is this request's only: a streamed one asks for what it asked."""
+    refusal = {
+        "error": {
+            "message": "Requests with max_tokens > 4096 must have stream=true",
+            "type": "invalid_request_error",
+            "code": "invalid_request_error",
+        }
+    }
+    cut = {
+        "id": "c1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "local-llama",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "Long..."}, "finish_reason": "length"}
+        ],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 4096, "total_tokens": 4106},
+    }
+    up.script(LOCAL, json_answer(refusal, 400, when=lambda b: b.get("max_tokens") == 8192))
+    up.script(LOCAL, json_answer(cut, when=lambda b: b.get("max_tokens") == 4096))
+    up.script(LOCAL, sse(frames(chat_chunk("local-llama", {"content": "Hi."}, "stop"), b"data: [DONE]\n\n")))
+    ask = {"model": "local-llama", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 8192}
+    resp = post(gw, "/v1/chat/completions", ask, "t17i-a")
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["choices"][0]["finish_reason"] == "length"
+    assert post(gw, "/v1/chat/completions", ask | {"stream": True}, "t17i-b").status_code == 200
+    assert [r.json.get("max_tokens") for r in up.requests] == [8192, 4096, 8192]
+    assert_rows(gw, ["t17i-a"], (200, None, 10, 4096))

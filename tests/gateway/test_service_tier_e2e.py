@@ -6,13 +6,14 @@ answer at "default" at the standard rates."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from typing import Any
 
 import openai
 import pytest
 
-from tests.procs import Stack, stack
+from tests.procs import Stack
 from tests.scripted_upstream import ScriptedUpstream, json_answer, sse
 
 CHAT = "/openai/v1/chat/completions"
@@ -23,15 +24,13 @@ FLEX = (9000 * 0.125 + 3000 * 0.0125 + 800 * 1) / 1e6  # 0.0019625
 STANDARD = (9000 * 0.25 + 3000 * 0.025 + 800 * 2) / 1e6  # 0.003925
 
 
+pytestmark = pytest.mark.usefixtures("fresh_up")
+
+
 @pytest.fixture(scope="module")
-def gw(up: ScriptedUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with stack(tmp_path_factory.mktemp("tier"), {"openai": f"{up.url}/openai/v1"}) as st:
+def gw(scripted_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
+    with scripted_stack("tier", {"openai": "/openai/v1"}) as st:
         yield st
-
-
-@pytest.fixture(autouse=True)
-def fresh(up: ScriptedUpstream) -> None:
-    up.reset()
 
 
 @pytest.fixture()

@@ -270,7 +270,10 @@ def test_a_chat_chunk_that_says_more_than_text_is_decoded(old: str, new: str) ->
         ('a \\"quote\\"', True, True),  # a quote in the text: the full check says
         ('b","usage":{"total_tokens":1},"x":"', False, True),  # (not JSON-escaped: the shape is not kept)
         ("tail\\", False, True),  # a backslash that escapes the closing quote: malformed, the decoder's
-        ("tail\\\\", True, True),  # an escaped backslash: JSON, and a token
+        ("tail\\\\", True, False),  # an escaped backslash: JSON, and a token (the text judged alone)
+        ("ta\\qil", False, True),  # an escape JSON has not: no JSON, the decoder's (its parse says)
+        ("ta\x01il", False, True),  # a raw control character: no JSON either
+        ("a \u2028 é", True, False),  # not printable, yet a JSON string body
     ],
 )
 def test_text_chunks_of_a_learnt_shape_skip_the_full_check(

@@ -1,7 +1,7 @@
 """OpenAI service tiers in the ledger's cost (pure): the answer's ``service_tier`` ("flex", "priority")
 prices the request at genai-prices' variant for that model and tier (``Pricer.tier_rates``); "default",
 "auto", an unknown tier, a model without the variant and a provider that lists none keep the standard
-price. Rates below are genai-prices' data (``price_variants`` with ``when={"service_tier": ...}``)."""
+price; "scale" (capacity bought ahead, no per-token price) has no cost (None). Rates below are genai-prices' data (``price_variants`` with ``when={"service_tier": ...}``)."""
 
 from __future__ import annotations
 
@@ -57,9 +57,23 @@ def test_a_tier_with_a_variant_is_priced_at_it(
     assert cost(chat(tier), Route("openai", model)) == pytest.approx(micro(inp, read, out), abs=1e-12)
 
 
-@pytest.mark.parametrize("tier", ["default", "auto", "scale", "turbo", None, 7])
+@pytest.mark.parametrize("tier", ["default", "auto", "turbo", None, 7])
 def test_default_auto_unknown_or_no_tier_is_the_standard_price(tier: Any) -> None:
     assert cost(chat(tier), Route("openai", "gpt-5")) == pytest.approx(micro(1.25, 0.125, 10), abs=1e-12)
+
+
+@pytest.mark.parametrize("model", ["gpt-5", "gpt-4o", "gpt-5.4"])
+def test_the_scale_tier_has_no_per_token_price_its_cost_is_unknown(model: str) -> None:
+    """OpenAI's Scale Tier is capacity bought ahead by the unit (``shared.pricing.UNPRICED_TIERS``):
+    the ledger's cost is None (counted "without a price" by the dashboard), not the standard price."""
+    assert cost(chat("scale"), Route("openai", model)) is None
+    assert cost(chat("default"), Route("openai", model)) is not None
+
+
+def test_an_override_prices_the_scale_tier_too() -> None:
+    flat = ModelRates("gpt-5", Rate(1), Rate(2), Rate(0.5), Rate(1))
+    pricer = Pricer({("openai", "gpt-5"): flat})
+    assert cost(chat("scale"), Route("openai", "gpt-5"), pricer) == pytest.approx(micro(1, 0.5, 2))
 
 
 def test_a_model_without_the_tiers_variant_is_the_standard_price() -> None:
@@ -113,3 +127,28 @@ def test_a_model_found_through_another_providers_listing_keeps_the_standard_pric
     assert standard is not None and standard.input.base == 1.25  # the fallback found OpenAI's gpt-5
     assert pricer.tier_rates("azure", "gpt-5", "flex") == standard
     assert cost(chat("flex"), Route("azure", "gpt-5")) == pytest.approx(micro(1.25, 0.125, 10))
+
+
+@pytest.mark.parametrize(("model", "flat"), [("gpt-5.4", (5.0, 0.5, 30.0)), ("gpt-5.5", (12.5, 1.25, 75.0))])
+def test_a_tier_price_is_unknown_above_the_standard_long_context_step(
+    model: str, flat: tuple[float, float, float]
+) -> None:
+    """genai-prices' priority price for gpt-5.4 / gpt-5.5 is flat while the standard one steps up above
+    272K prompt tokens ("billed at the long-context rates"): below the step the priority price, above it
+    unknown (None), not the flat price stated for shorter prompts."""
+    short = answer_usage({"object": "chat.completion", "service_tier": "priority", "usage": RAW})
+    long_raw = {
+        "prompt_tokens": 300_000,
+        "completion_tokens": 1000,
+        "prompt_tokens_details": {"cached_tokens": 0},
+    }
+    long = answer_usage({"object": "chat.completion", "service_tier": "priority", "usage": long_raw})
+    at_step = {**long_raw, "prompt_tokens": 272_000}
+    step = answer_usage({"object": "chat.completion", "service_tier": "priority", "usage": at_step})
+    rates = Pricer().tier_rates("openai", model, "priority")
+    assert rates is not None and rates.input.base == flat[0] and not rates.input.tiers
+    assert cost(short, Route("openai", model)) == pytest.approx(micro(*flat), abs=1e-12)
+    assert cost(step, Route("openai", model)) == pytest.approx((272_000 * flat[0] + 1000 * flat[2]) / 1e6)
+    assert cost(long, Route("openai", model)) is None
+    standard = answer_usage({"object": "chat.completion", "usage": long_raw})
+    assert cost(standard, Route("openai", model)) is not None  # the standard price knows long prompts

@@ -18,7 +18,7 @@ from services.gateway.dialects._openai_wire import (
     usage_from_openai,
     usage_to_openai,
 )
-from services.gateway.dialects._tool_args import ToolArgs, null_so_far
+from services.gateway.dialects._tool_args import ToolArgs, null_so_far, twice_encoded_object
 from services.gateway.dialects.ir import (
     Delta,
     Finish,
@@ -91,13 +91,16 @@ class TextChunks:
     created and fingerprint before the text, the same ``finish_reason``/``usage`` nulls after it, then a
     random ``obfuscation`` string (OpenAI API reference, "The chat completion chunk object", and
     ``stream_options.include_obfuscation``). The first chunk that passes ``is_text_chunk`` and whose text
-    string is well formed (its closing quote followed by ``}`` or ``,``), with its model agreeing, leaves
-    its shape: the part before its text (up to ``"content":"``) and the part after it (from its closing
-    quote, up to the padding). A chunk that starts with that head and, after a non-empty text holding no
-    quote character and not ending in a backslash (which would escape the closing quote), continues with
-    that tail (then the padding: one plain string, ``"}``), while the decoder's model is still the one it
-    had then, is the same JSON but for its text: a text chunk too. Any other chunk takes the first path
-    again."""
+    string is well formed (its closing quote followed by ``}`` or ``,``), with its model agreeing, and
+    which parses, leaves its shape: the part before its text (up to ``"content":"``) and the part after it
+    (from its closing quote, up to the padding). A chunk that starts with that head and, after a non-empty
+    JSON string body (``is_string_body``: no bare quote or control character, valid escapes), continues
+    with that tail (then the padding: one plain printable string, ``"}``), while the decoder's model is
+    still the one it had then, is the same JSON but for its text: a text chunk too. Any other chunk takes
+    the first path again. So a chunk that is not JSON is never a text chunk, even shaped ``{…}``: the
+    decoder reads it and reports it (``malformed chunk from upstream``, a 502 in the ledger), as the
+    openai SDK raises on it; the cost is one parse per shape learnt and, for a token text with an escape
+    or a character that is not printable, one parse of the text."""
 
     __slots__ = ("_decoder", "_head", "_tail", "_model", "_padded")
 
@@ -125,19 +128,30 @@ class TextChunks:
                     and rest.endswith('"}')
                     and rest.count('"') == 4
                     and "\\" not in rest
-                    and '"' not in d[start:end]
-                    and d[end - 1] != "\\"
+                    and rest.isprintable()
+                    and '"' not in (text := d[start:end])
+                    and ("\\" not in text and text.isprintable() or is_string_body(text))
                 ):
                     return True
-            elif len(d) > start + len(tail) and d.endswith(tail):
-                end = len(d) - len(tail)
-                if '"' not in d[start:end] and d[end - 1] != "\\":
-                    return True
+            elif (
+                len(d) > start + len(tail)
+                and d.endswith(tail)
+                and '"' not in (text := d[start : len(d) - len(tail)])
+                # ``is_string_body``, its usual case inline (a call less for each token)
+                and ("\\" not in text and text.isprintable() or is_string_body(text))
+            ):
+                return True
         if not _is_text_data(d):
             return False
         known = self._decoder.model
         if not _names_no_other_model(d, known):
             return False  # the decoder would take this chunk's model: it reads the chunk
+        try:  # the shape is learnt from a chunk that parses (the decoder reports one that does not)
+            obj = orjson.loads(d)
+        except orjson.JSONDecodeError:
+            return False
+        if type(obj) is not dict:
+            return False
         start = d.index('"content":"') + 11  # the one ``"content"`` (``is_text_chunk``)
         m = _STRING_BODY.match(d, start)
         end = m.end() if m is not None else -1
@@ -153,6 +167,22 @@ class TextChunks:
             padded,
         )
         return True
+
+
+def is_string_body(text: str) -> bool:
+    """``text`` is the body of a JSON string (what lies between its quotes): no bare quote or control
+    character, every backslash a valid escape (RFC 8259, section 7). Most token texts are printable with
+    no backslash: two C calls; any other is judged by orjson. A chunk whose text is not one is no JSON:
+    the openai SDK raises on it (``json.loads`` of each event's data), so the decoder must read it."""
+    if '"' in text or not text:
+        return False
+    if "\\" not in text and text.isprintable():
+        return True
+    try:
+        orjson.loads('"' + text + '"')
+    except orjson.JSONDecodeError:
+        return False
+    return True
 
 
 def _names_no_other_model(data: str, known: str | None) -> bool:
@@ -501,9 +531,22 @@ class ChatStreamDecoder:
                 call.started = True
                 call_id = call.id or new_id("call_")
                 out.append(ToolCallStart(index=self._cursor, id=call_id, name=call.name or ""))
-            if call.sent == 0 and call.fragments and null_so_far("".join(call.fragments)):
+            joined = "".join(call.fragments) if call.sent == 0 and call.fragments else ""
+            if joined and null_so_far(joined):
                 if final:  # the arguments were "null": none at all, which the encoders close as "{}"
                     call.sent = len(call.fragments)  # (kept: a passthrough client has them already)
+            elif joined[:1] == '"' or joined.lstrip()[:1] == '"':
+                # Encoded twice (a JSON string holding the object's text; an object's text never opens
+                # with a quote): held until the string ends, then the object's text as one fragment, so a
+                # translated client's joined arguments parse as the object (Anthropic ``input``, Responses
+                # ``arguments``), as non-streamed answers are read (``twice_encoded_object``). A string
+                # that holds no object goes on as it came at the end. (A passthrough client has the bytes
+                # as sent: mending them would take holding its frames back.)
+                inner = twice_encoded_object(joined)
+                if inner is not None or final:
+                    out.append(ToolArgsDelta(index=self._cursor, fragment=joined if inner is None else inner))
+                    call.sent = len(call.fragments)
+                    call.complete = inner is not None
             else:
                 for fragment in call.fragments[call.sent :]:
                     out.append(ToolArgsDelta(index=self._cursor, fragment=fragment))

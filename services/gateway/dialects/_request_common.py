@@ -132,6 +132,37 @@ def require_max_tokens(body: dict[str, Any]) -> int:
     return value
 
 
+# The largest output-token limit a request may ask for: a signed 64-bit integer, as the providers' schemas
+# declare their integer fields (OpenAPI ``format: int64``; OpenAI's 400 for a larger one: "integer above
+# maximum value. Expected a value <= N").
+TOKEN_LIMIT_MAX = 2**63 - 1
+
+
+def check_token_limit_range(body: dict[str, Any], fields: tuple[str, ...], floats: bool = True) -> None:
+    """Each of ``fields`` (an output-token limit: ``max_tokens``, ``max_completion_tokens``,
+    ``max_output_tokens``) that ``body`` holds as a number of magnitude beyond a signed 64-bit integer is a
+    400 naming the field. The JSON parser (orjson) gives an integer beyond 64 bits as a float, so without
+    this check such a limit was judged a float ("Input should be a valid integer", misleading for an
+    integer), or, on a passthrough route, clamped to the model's limit as if it had been asked for. A
+    float with a fraction is left to the type checks. ``floats=False``: only integers are judged here (a
+    Messages request: Anthropic validates with Pydantic in strict mode, whose word for any float, ``1e30``
+    too, is "Input should be a valid integer", ``require_max_tokens``; the parser cannot tell ``1e30`` from
+    an integer literal past 64 bits). Raises ``TranslationError`` (param: the field); runs on every route,
+    before the type checks."""
+    for key in fields:
+        value = body.get(key)
+        if type(value) is float:
+            if not floats or not value.is_integer() or abs(value) <= TOKEN_LIMIT_MAX:
+                continue
+        elif type(value) is not int or -TOKEN_LIMIT_MAX <= value <= TOKEN_LIMIT_MAX:
+            continue
+        if value > 0:
+            words = f"integer above maximum value, expected a value <= {TOKEN_LIMIT_MAX}"
+        else:
+            words = "integer below minimum value, expected a value >= 1"
+        raise TranslationError(f"{key}: {words}", param=key)
+
+
 def require_messages(body: dict[str, Any]) -> None:
     """``messages``: a non-empty array of objects, each with a string ``role`` (chat and Messages)."""
     messages = body.get("messages")

@@ -62,9 +62,9 @@ class ScanRule:
                 return False
         return True
 
-    # One event's data (text) names a mark (or holds a ``\u`` escape): what a frame of a quiet name
-    # (``WireSpec.quiet_events``) is searched for before a relay lets it by undecoded. None: the wire has
-    # no quiet names.
+    # One event's data (text) names a mark (or holds a ``\u`` escape), or is not one JSON object
+    # (``json_object``): what a frame of a quiet name (``WireSpec.quiet_events``) is tested for before a
+    # relay lets it by undecoded. None: the wire has no quiet names.
     marked: Callable[[str], bool] | None = None
 
     def quiet(self, frame: bytes, model: str | None) -> bool:
@@ -156,9 +156,21 @@ def named_rule(token_events: frozenset[str], marks: tuple[bytes, ...]) -> ScanRu
         for needle in needles:
             if needle in data:
                 return True
-        return False
+        return not json_object(data)
 
     return ScanRule(_named_frames, first, marked=is_marked)
+
+
+def json_object(data: str | bytes) -> bool:
+    """``data`` is one JSON object (what a wire's decoder reads; RFC 8259). A frame that is not one, even
+    shaped ``{…}``, must reach the decoder, which reports it (``malformed event from upstream``: a 502 in
+    the ledger), as the client's SDK raises on it (the openai and anthropic SDKs ``json.loads`` each
+    event's data). One C parse: asked of the few frames a relay lets by undecoded other than tokens (a
+    quiet frame, ``ScanRule.marked``), not of each token."""
+    try:
+        return type(orjson.loads(data)) is dict
+    except orjson.JSONDecodeError:
+        return False
 
 
 def _chat_frames(body: bytes) -> bool:

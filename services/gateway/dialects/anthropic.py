@@ -27,6 +27,7 @@ from services.gateway.dialects._anthropic_wire import (
 from services.gateway.dialects._openai_wire import new_id
 from services.gateway.dialects._request_common import (
     ParsedRequest,
+    check_token_limit_range,
     require_max_tokens,
     require_messages,
     require_model,
@@ -63,6 +64,7 @@ def parse_request(body: dict[str, Any]) -> ParsedRequest:
     model = require_model(body)
     require_messages(body)
     stream = require_stream_flag(body)
+    check_token_limit_range(body, ("max_tokens",), floats=False)
     require_max_tokens(body)
     thinking = body.get("thinking")
     reasoning = isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive")

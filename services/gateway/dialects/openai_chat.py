@@ -30,6 +30,7 @@ from services.gateway.dialects._openai_wire import (
 )
 from services.gateway.dialects._request_common import (
     ParsedRequest,
+    check_token_limit_range,
     require_messages,
     require_model,
     require_stream_flag,
@@ -68,6 +69,7 @@ def parse_request(body: dict[str, Any]) -> ParsedRequest:
     model = require_model(body)
     require_messages(body)
     stream = require_stream_flag(body)
+    check_token_limit_range(body, ("max_tokens", "max_completion_tokens"))
     options = body.get("stream_options")
     include_usage = isinstance(options, dict) and options.get("include_usage") is True
     return ParsedRequest(model=model, stream=stream, include_usage=include_usage, reasoning=True)

@@ -32,6 +32,7 @@ from services.gateway.dialects._openai_wire import new_id
 from services.gateway.dialects._request_common import (
     ParsedRequest,
     TranslationError,
+    check_token_limit_range,
     require_model,
     require_stream_flag,
 )
@@ -262,6 +263,7 @@ def stream_error_frame(status: int, message: str, sequence_number: int = 0) -> b
 def parse_request(body: dict[str, Any]) -> ParsedRequest:
     """Validate what the gateway reads of a Responses request (conformance §4; ``validate_responses_request``);
     raises ``TranslationError`` (400 in OpenAI's shape). Reasoning always goes back (as reasoning items)."""
+    check_token_limit_range(body, ("max_output_tokens",))
     validate_responses_request(body)
     model = require_model(body)
     return ParsedRequest(model=model, stream=require_stream_flag(body), include_usage=False, reasoning=True)
