@@ -2416,3 +2416,16 @@ def test_openrouters_affordable_output_is_asked_for_once_more(
     r = post(gw_openrouter, "/v1/messages", claude_code_request("qwen/qwen3-coder"), "t17-afford0", AV)
     assert r.status_code == 402 and r.json()["error"]["type"] == "billing_error"
     assert sent_limits(up, OPENROUTER) == [32000]  # asked once again (not remembered), nothing to retry with
+
+
+def test_openrouters_affordable_output_too_long_to_read_is_its_402(
+    gw_openrouter: Stack, up: ScriptedUpstream
+) -> None:
+    """Review of s14 variant 17-a: a 402 whose "can only afford N" has more digits than ``int`` reads (4300,
+    ``sys.get_int_max_str_digits``: ValueError) states no limit: the client gets the 402, not a 500."""
+    huge = openrouter_cannot_afford(0)
+    huge["error"]["message"] = huge["error"]["message"].replace("afford 0", "afford " + "9" * 5000)
+    up.script(OPENROUTER, json_answer(huge, 402), json_answer(huge, 402))
+    r = post(gw_openrouter, "/v1/messages", claude_code_request("qwen/qwen3-coder"), "t17-afford-huge", AV)
+    assert r.status_code == 402 and r.json()["error"]["type"] == "billing_error"
+    assert sent_limits(up, OPENROUTER) == [32000]
