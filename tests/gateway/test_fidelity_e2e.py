@@ -2524,3 +2524,51 @@ def test_a_cap_on_unstreamed_requests_clamps_this_request_and_says_length(
     assert post(gw, "/v1/chat/completions", ask | {"stream": True}, "t17i-b").status_code == 200
     assert [r.json.get("max_tokens") for r in up.requests] == [8192, 4096, 8192]
     assert_rows(gw, ["t17i-a"], (200, None, 10, 4096))
+
+
+def test_openrouters_affordable_output_too_long_to_read_is_its_402(
+    gw_openrouter: Stack, up: ScriptedUpstream
+) -> None:
+    """Review of s14 variant 17-a: a 402 whose "can only afford N" has more digits than ``int`` reads (4300,
+    ``sys.get_int_max_str_digits``: ValueError) states no limit: the client gets the 402, not a 500."""
+    huge = openrouter_cannot_afford(0)
+    huge["error"]["message"] = huge["error"]["message"].replace("afford 0", "afford " + "9" * 5000)
+    up.script(OPENROUTER, json_answer(huge, 402), json_answer(huge, 402))
+    r = post(gw_openrouter, "/v1/messages", claude_code_request("qwen/qwen3-coder"), "t17-afford-huge", AV)
+    assert r.status_code == 402 and r.json()["error"]["type"] == "billing_error"
+    assert sent_limits(up, OPENROUTER) == [32000]
+
+
+@pytest.fixture()
+def gw_full(up: ScriptedUpstream, tmp_path: Path) -> Iterator[Stack]:
+    """A gateway of its own whose OpenAI is a full-context server (its 500s must not cool the others down)."""
+    with stack(tmp_path, {"openai": f"{up.url}/ctxfull/v1"}) as st:
+        yield st
+
+
+@pytest.mark.parametrize(("path", "fmt"), [("/v1/messages", "anthropic"), ("/v1/chat/completions", "chat")])
+def test_an_overflow_told_in_a_5xx_is_not_retried_by_the_client(
+    gw_full: Stack, up: ScriptedUpstream, path: str, fmt: str
+) -> None:
+    """Review of s14 variant 10-c: a llama.cpp-based server's 500 "the context window is full" is now said as a
+    400 overflow; an ``x-should-retry: true`` the upstream sent with its 500 must not go with that 400 (both SDKs
+    retry any status on it, ``_base_client._should_retry``): Claude Code would resend the same prompt instead of
+    compacting it."""
+    full = {
+        "error": {
+            "code": 500,
+            "message": "the context window is full. Please reduce the input size or increase the context window",
+            "type": "server_error",
+        }
+    }
+    up.script(
+        "/ctxfull/v1/chat/completions", *[json_answer(full, 500, headers={"x-should-retry": "true"})] * 3
+    )
+    body = {"model": "gpt-4o-mini", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]}
+    r = post(gw_full, path, body, f"t10-c-retry-{fmt}", AV)
+    assert r.status_code == 400
+    if fmt == "anthropic":
+        assert r.json()["error"]["message"].startswith("prompt is too long")
+    else:
+        assert r.json()["error"]["code"] == "context_length_exceeded"
+    assert r.headers.get("x-should-retry") != "true"

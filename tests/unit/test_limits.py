@@ -359,3 +359,9 @@ def test_what_openrouters_credit_affords_is_for_that_request_only() -> None:
     assert 402 in providers["openrouter"].output_refusal_statuses
     assert providers["openai"].output_limit_from_error(402, message, 32000) is None
     assert 402 not in providers["openai"].output_refusal_statuses
+
+
+def test_an_affordable_output_too_long_to_read_states_no_limit() -> None:
+    """Review of s14 variant 17-a: "can only afford N" with more digits than ``int`` reads (4300:
+    ValueError) states no limit (the 402 goes back), never raises."""
+    assert limit_from_refusal(OPENROUTER_AFFORD.format(n="9" * 5000), 32000) is None

@@ -171,8 +171,10 @@ def retry_advice(meaning: Meaning) -> dict[str, str]:
     """Headers telling the client's SDK whether to retry, for an error that means ``meaning``: an exhausted
     quota or credit (OpenAI ``insufficient_quota``, Anthropic ``billing_error``) is a 429 the SDKs would
     retry by status, but retrying cannot succeed (conformance §1.8, "insufficient_quota … must not be
-    retried"; §0, ``x-should-retry: false``, which both SDKs obey: ``_base_client._should_retry``)."""
-    return {"x-should-retry": "false"} if meaning == "quota_exhausted" else {}
+    retried"; §0, ``x-should-retry: false``, which both SDKs obey: ``_base_client._should_retry``). A context
+    overflow too: the same prompt cannot fit on a retry, and an upstream's own ``x-should-retry: true`` sent
+    with a 5xx that is said as a 400 overflow (``_OVERFLOW_EVEN_IF_5XX``) would have the SDKs resend it."""
+    return {"x-should-retry": "false"} if meaning in ("quota_exhausted", "context_overflow") else {}
 
 
 def said_in_client_words(meaning: Meaning, body: bytes, said: Callable[[dict[str, Any]], bool]) -> bool:

@@ -196,7 +196,15 @@ def limit_from_refusal(message: str, asked: int | None = None) -> StatedLimit | 
     states only the window and the whole request (Moonshot's ``requested``, prompt + ``max_tokens``): what
     is left is the window minus the prompt, for this request only (s10 variant 17-d). A cap on requests that
     are not streamed (``_UNSTREAMED``), and what the account's credit affords (``_AFFORDABLE``, s14 variant 17-a), are
-    for this request only too."""
+    for this request only too. A stated number longer than ``int`` reads (``sys.get_int_max_str_digits``, 4300
+    digits: ValueError) states no limit: None, never raised (the refusal goes back as it came)."""
+    try:
+        return _stated_limit(message, asked)
+    except ValueError:
+        return None
+
+
+def _stated_limit(message: str, asked: int | None) -> StatedLimit | None:
     if "token" not in message.lower():
         return None
     if m := _UNSTREAMED.search(message):

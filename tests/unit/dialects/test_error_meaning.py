@@ -717,3 +717,14 @@ def test_a_prompt_within_the_window_is_not_restated_as_past_it(message: str) -> 
     assert said_status == 400 and said == f"prompt is too long: {message}"
     _, said, code = registry.client("openai_chat").error_words(meaning, 400, message)
     assert code == "context_length_exceeded" and said == message
+
+
+def test_an_overflow_tells_clients_not_to_retry() -> None:
+    """Review of s14 variant 10-c: a 5xx that says the context is full is a 400 overflow to the client; the
+    upstream's ``x-should-retry: true`` (sent with its 500) must be overridden, or both SDKs resend the same
+    prompt (``_base_client._should_retry`` reads the header before the status)."""
+    meaning = registry.WIRES["openai_chat"].error_meaning(
+        500, b'{"error": {"code": 500, "message": "the context window is full", "type": "server_error"}}'
+    )
+    assert meaning == "context_overflow"
+    assert registry.retry_advice(meaning) == {"x-should-retry": "false"}
