@@ -77,7 +77,6 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from services.recorder import gc_tuning
 from services.recorder.batch_rollup import BatchGroups, batch_groups
 from services.recorder.store import Row, Store
 from services.recorder.written import Written
@@ -407,7 +406,6 @@ async def _serve(fd: int, path: str) -> None:
             with contextlib.suppress(ConnectionError):
                 _answer(sock, [_error(exc)])
             return
-        gc_tuning.settle()  # after the database is open (see gc_tuning)
         try:
             await _serve_batches(sock, store)
         finally:
