@@ -1,13 +1,16 @@
 """One connection (issue 13, target 2): what the gateway does per request besides the floor's work.
 
 Starts nginx (canned answers), the floor and a recorder + gateway stack (as bench/bench_table.py does), then,
-in ``--rounds`` interleaved rounds, for every recorder state (``--states``: ``run``, ``stop`` = SIGSTOPped),
+in ``--rounds`` interleaved rounds, for every recorder state (``--states``: ``run``, ``stop`` = SIGSTOPped,
+``nice``/``niceN``, ``idle`` = SCHED_IDLE, ``sbatch`` = SCHED_BATCH, the last three on its whole tree),
 runs ``wrk -c1`` for ``--duration`` s against direct, the floor and the gateway, and reports per target:
 
 - added p50 / p99 (ms): the target's wrk percentile minus direct's in the same round;
 - per request: voluntary and involuntary context switches of the target's main thread and of its other
   threads (ZeroMQ's I/O thread, aiohttp's resolver pool), from /proc/PID/task/*/status (a voluntary switch
   of the main thread is one sleep of the event loop: a wake-up);
+- per request: the main thread's run delay (``/proc/PID/schedstat``: time runnable but waiting for a CPU),
+  and the recorder tree's switches and CPU;
 - with ``--strace``, one extra run per target under ``strace -c -f``: syscalls per request.
 
 Medians over rounds, with min-max. Deterministic-ish counts (switches, syscalls) matter more than the
@@ -60,6 +63,12 @@ def switches(pid: int) -> tuple[int, int, int, int]:
     return out[0], out[1], out[2], out[3]
 
 
+def run_delay_ns(pid: int) -> int:
+    """Nanoseconds the main thread of ``pid`` has spent runnable but waiting for a CPU
+    (``/proc/PID/schedstat``, second field: the scheduler's run delay)."""
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1])
+
+
 def strace_counts(pid: int, run: Callable[[], int]) -> tuple[int, dict[str, int]]:
     """Run ``run()`` (returning the request count) with ``strace -c -f`` attached: (requests, calls)."""
     out = Path(tempfile.mktemp(suffix=".strace"))
@@ -95,14 +104,15 @@ def recorder_switches(rec: int) -> int:
 def apply(state: str, rec: int, on: bool) -> None:
     """Put the recorder in ``state`` (``on``) or back to normal: ``stop`` SIGSTOPs it (its writer then gets
     nothing to commit), ``nice`` renices its whole tree to 19 (``niceN``: to N), ``idle`` gives its whole tree
-    SCHED_IDLE."""
+    SCHED_IDLE, ``sbatch`` SCHED_BATCH (no wake-up preemption of others; the same nice)."""
     if state == "stop":
         os.kill(rec, signal.SIGSTOP if on else signal.SIGCONT)
-    for tid in recorder_threads(rec) if state.startswith("nice") or state == "idle" else []:
+    for tid in recorder_threads(rec) if state.startswith("nice") or state in ("idle", "sbatch") else []:
         if state.startswith("nice"):
             os.setpriority(os.PRIO_PROCESS, tid, int(state[4:] or 19) if on else 0)
         else:
-            policy = os.SCHED_IDLE if on else os.SCHED_OTHER
+            chosen = os.SCHED_IDLE if state == "idle" else os.SCHED_BATCH
+            policy = chosen if on else os.SCHED_OTHER
             os.sched_setscheduler(tid, policy, os.sched_param(0))
 
 
@@ -154,18 +164,22 @@ def main() -> None:
                             settle(t.pids() + [rec])
                             pid = t.pids()[0]
                             s0, r0, c0 = switches(pid), recorder_switches(rec), cpu_seconds(tree([rec]))
+                            d0 = run_delay_ns(pid)
                             run = wrk.run(t, path, body, 1, args.duration)
+                            d1 = run_delay_ns(pid)
                             s1, r1, c1 = switches(pid), recorder_switches(rec), cpu_seconds(tree([rec]))
                             n = run.requests + 1
                             per = tuple((b - a) / n for a, b in zip(s0, s1, strict=True))
                             rcpu = (c1 - c0) * 1000 / n if c0 is not None and c1 is not None else 0.0
-                            row = (run.p50_ms, run.p99_ms, run.rps, *per, (r1 - r0) / n, rcpu)
+                            wait = (d1 - d0) / 1000 / n
+                            row = (run.p50_ms, run.p99_ms, run.rps, *per, (r1 - r0) / n, rcpu, wait)
                             res.setdefault((state, name), []).append(row)
                         apply(state, rec, False)
                 print(f"{case.name}: {args.rounds} rounds x {args.duration}s, medians [min-max]")
                 print(
                     "state target   +p50 ms                 +p99 ms                 r/s      "
                     "main vcs/req          main ivcs/req         other vcs/req         other ivcs/req"
+                    "        rec switches/req      rec CPU ms/req        main run delay µs/req"
                 )
                 for state in states:
                     d = res[(state, "direct")]
@@ -174,7 +188,7 @@ def main() -> None:
                         a50 = [x[i][0] - d[i][0] for i in range(len(x))]
                         a99 = [x[i][1] - d[i][1] for i in range(len(x))]
                         cols = [spread(a50), spread(a99), f"{statistics.median(v[2] for v in x):7.0f}"]
-                        cols += [spread([v[k] for v in x]) for k in range(3, 9)]
+                        cols += [spread([v[k] for v in x]) for k in range(3, 10)]
                         print(f"{state:5} {name:8} " + "  ".join(cols))
                 if args.strace:
                     for name in ("floor", "gateway"):

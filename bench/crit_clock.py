@@ -21,8 +21,15 @@ event, the publisher, the loop's own turn). The critical path is A + B. With ``-
 also runs a ``cProfile.Profile`` enabled only inside A and inside B (two profiles): Python calls per
 request on each half (the CPU figures of that run include cProfile's overhead; they are not reported).
 
+``CRIT_CLOCK_BATCH_DELAY=S`` (seconds) holds the gateway's event batches back that long, however many
+events wait (e.g. 30, longer than a round): with ``--cprofile``, call counts of the request's own work,
+without the batch's build landing in a half now and then. The events still reach the recorder, later.
+
     python bench/crit_clock.py [--paths "chat, plain" ...] [--rounds 3] [--duration 3] [--cprofile]
-                               [--gateway-module services.gateway]
+                               [--gateway-module services.gateway] [--ab TREE] [--upstream-delay-ms MS]
+
+``--upstream-delay-ms``: the upstream answers that much later (``bench/slow_upstream.py`` in front of
+nginx), as a provider does; collections of the garbage collector are timed as pieces ``gc gen N``.
 
 Driven by ``wrk -c1`` (nginx upstream, as ``bench_table.py``); rounds alternate floor and gateway; medians
 over rounds of each round's per-request median (and mean), with min-max. Not part of ``make bench``.
@@ -210,6 +217,25 @@ def install(clock: Clock) -> None:
     http_writer.StreamWriter.write_eof = on_write_eof  # type: ignore[method-assign]
 
 
+def watch_gc(clock: Clock) -> None:
+    """Count the collector's collections as pieces ``gc gen N``: thread CPU and the segment each began in
+    (``gc.callbacks``; a collection in A or B is on a request's critical path)."""
+    import gc
+
+    began: list[tuple[int, str]] = []
+
+    def on_gc(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            began.append((time.thread_time_ns(), clock.segment()))
+        elif began:
+            t, seg = began.pop()
+            acc = clock.pieces.setdefault(f"gc gen {info['generation']}", {}).setdefault(seg, [0, 0])
+            acc[0] += time.thread_time_ns() - t
+            acc[1] += 1
+
+    gc.callbacks.append(on_gc)
+
+
 def target(module: str, out: str, profile: bool, args: list[str]) -> None:
     """Run ``module`` as ``__main__`` with the hooks; SIGUSR1 writes the segments so far to ``out`` and
     starts afresh. The gateway's ledger event (``handlers.record``) is timed too, by the segment it runs in
@@ -220,6 +246,17 @@ def target(module: str, out: str, profile: bool, args: list[str]) -> None:
         import services.gateway.handlers as handlers
 
         clock.wrap(handlers, "record", "handlers.record", outside=True)
+        if delay := os.environ.get("CRIT_CLOCK_BATCH_DELAY"):
+            # the event batch's build held back (a full batch goes out from ``record``, outside the
+            # profiles): the halves' call counts then hold the request's own work only
+            import services.gateway.publisher as publisher
+
+            init = publisher.EventPublisher.__init__
+
+            def held(self: Any, *a: Any, **kw: Any) -> None:
+                init(self, *a, **{**kw, "batch_delay_s": float(delay), "batch_max": 1 << 30})
+
+            publisher.EventPublisher.__init__ = held  # type: ignore[method-assign]
         for spec in filter(None, os.environ.get("CRIT_CLOCK_PIECES", "").split(",")):
             import importlib
 
@@ -228,7 +265,9 @@ def target(module: str, out: str, profile: bool, args: list[str]) -> None:
             *path, last = attr.split(".")
             for part in path:
                 owner = getattr(owner, part)
-            clock.wrap(owner, last, spec)
+            if hasattr(owner, last):  # a tree without it (--ab main): nothing to time
+                clock.wrap(owner, last, spec)
+    watch_gc(clock)
     signal.signal(signal.SIGUSR1, lambda *_: clock.dump(Path(out)))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     sys.argv = [module, *args]
@@ -287,6 +326,12 @@ def main() -> None:
         default="",
         help="another tree (e.g. a `git archive` of main): its gateway runs too, as target 'other'",
     )
+    ap.add_argument(
+        "--upstream-delay-ms",
+        type=float,
+        default=0.0,
+        help="answer after this long (bench/slow_upstream.py in front of nginx): a provider's wait",
+    )
     args = ap.parse_args()
     key = "sk-bench-" + secrets.token_hex(8)
     cases = [c for c in PATHS if any(s in c.name for s in args.paths)]
@@ -295,11 +340,23 @@ def main() -> None:
         tmp = Path(td)
         wrk = Wrk(tmp, key)
         ng = start_nginx()
+        up_url, slow = ng.url, None
+        if args.upstream_delay_ms > 0:
+            sport = free_port()
+            slow = subprocess.Popen(
+                [sys.executable, "-m", "bench.slow_upstream", "--port", str(sport), "--upstream", ng.url]
+                + ["--delay-ms", str(args.upstream_delay_ms)],
+                cwd=ROOT,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            up_url = f"http://127.0.0.1:{sport}"
+            wait_until(lambda: http_ok(up_url + "/v1/models"), 30)
         fport = free_port()
         fout, gout = tmp / "floor.json", tmp / "gateway.json"
         floor = subprocess.Popen(
             [sys.executable, "-m", "bench.crit_clock", "--target", "bench.floor", str(fout), *prof, "--"]
-            + ["--port", str(fport), "--upstream", ng.url],
+            + ["--port", str(fport), "--upstream", up_url],
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -308,7 +365,7 @@ def main() -> None:
         (tmp / "s").mkdir()
         try:
             wait_until(lambda: http_ok(furl + "/v1/models"), 30)
-            with stack(tmp / "s", {"openai": ng.url + "/v1", "anthropic": ng.url}, **STACK_ENV) as st:
+            with stack(tmp / "s", {"openai": up_url + "/v1", "anthropic": up_url}, **STACK_ENV) as st:
                 st.services["gateway"].stop()
                 gw = start(
                     "gateway",
@@ -393,6 +450,9 @@ def main() -> None:
             ng.stop()
             floor.terminate()
             floor.wait(10)
+            if slow is not None:
+                slow.terminate()
+                slow.wait(10)
 
 
 def report(

@@ -25,11 +25,12 @@ from services.gateway.calls import Attempt, Call
 from services.gateway.dialects import ir, registry
 from services.gateway.dialects._minted import refused_signature, strip_thinking
 from services.gateway.dialects._prompt_cache import session_from
-from services.gateway.dialects._request_common import TranslatedRequest, TranslationError
+from services.gateway.dialects._request_common import TranslationError
+from services.gateway.dialects.formats import ClientFormat
 from services.gateway.dialects.registry import Pairing
-from services.gateway.dialects.view import View
+from services.gateway.dialects.view import View, passthrough_view
 from services.gateway.errors import ClientError, UpstreamError, parse_upstream_error
-from services.gateway.providers.base import Provider, Route
+from services.gateway.providers.base import Operation, Provider, Route
 from services.gateway.providers.limits import asked_output_tokens, clamp_body
 from services.gateway.relay import Relay, make_relay
 from services.gateway.routing.health import ProviderHealth, is_retryable, retry_after_seconds
@@ -66,6 +67,11 @@ class Proxy:
         self.health = health
         self.limits = limits
         self.refusals: Refusals[Attempt] = Refusals()  # each provider's last 429 with a stated window
+        # Made once per provider (the object: a provider replaced under the same name gets its own) and
+        # client format / operation, looked up by every attempt: the pairing (``registry.choose_wire``)
+        # and the upstream URL (``Provider.url``), the same few every time.
+        self._pairings: dict[tuple[Provider, ClientFormat], Pairing] = {}
+        self._urls: dict[tuple[Provider, Operation], str] = {}
 
     async def serve(self, request: web.Request, call: Call, routes: list[Route]) -> web.StreamResponse:
         """Try ``routes`` (see ``serve.serve``); the answer, or the error in the client's format."""
@@ -73,7 +79,7 @@ class Proxy:
         outcome = await serve(
             routes, functools.partial(self.attempt, request, call), self.health, self.limits
         )
-        if self.refusals or isinstance(outcome, UpstreamError):
+        if self.refusals.held or isinstance(outcome, UpstreamError):
             self._note_refusals(call)
         if isinstance(outcome, UpstreamError):
             told = self._told_again(call, routes, outcome)
@@ -132,7 +138,7 @@ class Proxy:
         before (at most two, each within a smaller limit: a window, then what the prompt leaves of it)."""
         provider = self.providers[route.provider]
         fmt = call.endpoint.format
-        pair = registry.pairing(fmt, registry.choose_wire(fmt, provider.wires))
+        pair = self._pairings.get((provider, fmt)) or self._pairing(provider, fmt)
         try:
             up = self._build(call, provider, route, pair)
         except ClientError as exc:
@@ -171,6 +177,18 @@ class Proxy:
             ):
                 return await self.attempt(request, call, route, within=limit, retried=retried + 1)
             return exc
+
+    def _pairing(self, provider: Provider, fmt: ClientFormat) -> Pairing:
+        """The pairing of ``fmt`` with the wire ``provider`` is sent on (``registry.choose_wire``), kept."""
+        pair = self._pairings[(provider, fmt)] = registry.pairing(
+            fmt, registry.choose_wire(fmt, provider.wires)
+        )
+        return pair
+
+    def _url(self, provider: Provider, operation: Operation) -> str:
+        """``provider.url(operation)``, kept."""
+        url = self._urls[(provider, operation)] = provider.url(operation)
+        return url
 
     def _stated_in_stream(
         self, call: Call, provider: Provider, route: Route, up: Upstream, exc: UpstreamError
@@ -260,8 +278,16 @@ class Proxy:
             pair.wire.strip_minted(result.body)
             provider.prepare(result.body, call.stream, pair.wire.name)
             raw = dumps_body(result.body)
+            view = View(
+                model=call.model,
+                include_usage=call.include_usage,
+                reasoning=call.reasoning,
+                tool_names=result.tool_names,
+                custom_tools=result.custom_tools,
+                compaction=result.compaction,
+                tools=bool(call.body.get("tools")),
+            )
         else:
-            result = TranslatedRequest(call.body)
             operation = call.endpoint.passthrough_operation or operation
             body = dict(call.body)
             body["model"] = route.model
@@ -272,16 +298,10 @@ class Proxy:
                 provider.prepare(body, call.stream, pair.wire.name) or changed or route.model != call.model
             )
             raw = dumps_body(body) if changed else call.raw
-        view = View(
-            model=call.model,
-            include_usage=call.include_usage,
-            reasoning=call.reasoning,
-            tool_names=result.tool_names,
-            custom_tools=result.custom_tools,
-            compaction=result.compaction,
-            tools=bool(call.body.get("tools")),
-        )
-        return Upstream(provider.url(operation), provider.headers(call.headers), raw, view)
+            tools = bool(call.body.get("tools"))
+            view = passthrough_view(call.model, call.include_usage, call.reasoning, tools)
+        url = self._urls.get((provider, operation)) or self._url(provider, operation)
+        return Upstream(url, provider.headers(call.headers), raw, view)
 
     # ---- answers ----------------------------------------------------------------------------------
 

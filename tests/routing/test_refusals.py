@@ -30,3 +30,16 @@ def test_the_soonest_open_window_is_told_with_its_time_left() -> None:
     assert refusals.current(["a"]) == ("newer", 5.0)
     refusals.forget("a")
     assert refusals.current(["a"]) is None
+
+
+def test_held_says_whether_any_refusal_is_kept() -> None:
+    """``held`` (what the proxy tests after every request) follows ``remember`` and ``forget``."""
+    refusals: Refusals[str] = Refusals(clock=lambda: 1000.0)
+    assert not refusals.held and not refusals
+    refusals.remember("anthropic", 30, "a")
+    refusals.remember("openai", 30, "b")
+    assert refusals.held and set(refusals.held) == {"anthropic", "openai"}
+    refusals.forget("anthropic")
+    assert refusals.held
+    refusals.forget("openai")
+    assert not refusals.held and not refusals

@@ -84,3 +84,30 @@ async def test_a_fired_timer_whose_cancellation_was_swallowed_is_taken_back() ->
     client = UpstreamClient(Swallowing(), 0.05, 5)  # type: ignore[arg-type]
     assert await client.send(PROVIDER, "http://x", {}, b"{}") == "answer"  # type: ignore[comparison-overlap]
     assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
+
+
+def test_a_client_used_in_a_second_event_loop_times_out_in_that_loop() -> None:
+    """``UpstreamClient._task`` keeps the loop it was last used in; in another loop (the first one closed)
+    the running task is looked up again: the bound's timer cancels the task that waits, in its own loop."""
+    client = UpstreamClient(Session(), 0.05, 5)  # type: ignore[arg-type]
+
+    async def once() -> tuple[str | None, asyncio.AbstractEventLoop | None]:
+        with pytest.raises(UpstreamError) as info:
+            await client.send(PROVIDER, "http://x", {}, b"{}")
+        return info.value.error_type, client._loop
+
+    first = asyncio.run(once())
+    second = asyncio.run(once())
+    assert first[0] == second[0] == "timeout"
+    assert first[1] is not None and second[1] is not None and first[1] is not second[1]
+
+
+async def test_the_task_looked_up_is_the_one_that_waits() -> None:
+    """Two tasks of one loop share the kept loop, and each gets its own task (not the first one's)."""
+    client = UpstreamClient(Session(), 60, 5)  # type: ignore[arg-type]
+
+    async def mine() -> bool:
+        await asyncio.sleep(0)
+        return client._task() is asyncio.current_task()
+
+    assert await asyncio.gather(mine(), mine(), mine()) == [True, True, True]

@@ -16,7 +16,7 @@ gateway's proxy, relay and handlers look things up here; they never compare form
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Protocol
 
@@ -202,10 +202,12 @@ class Pairing:
     client: ClientSpec
     wire: WireSpec
     translate: Translate | None  # None: passthrough
+    # ``translate is not None``, set once (pairings are made at import): an attribute, not a property
+    # call on every attempt
+    translated: bool = field(init=False, default=False)
 
-    @property
-    def translated(self) -> bool:
-        return self.translate is not None
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "translated", self.translate is not None)
 
 
 def _chat_passthrough_frames(ev: SSEEvent, deltas: list[ir.Delta], view: View) -> bytes:

@@ -36,3 +36,24 @@ class View:
     custom_tools: frozenset[str] = frozenset()
     compaction: bool = False
     tools: bool = False
+
+
+VIEWS_KEPT = 256  # passthrough views kept (``passthrough_view``): keyed by a client's model name
+
+
+_views: dict[tuple[str, bool, bool, bool], View] = {}
+
+
+def passthrough_view(model: str, include_usage: bool, reasoning: bool, tools: bool) -> View:
+    """The view of a call whose request goes out untranslated (no tools renamed, no custom tools, no
+    compaction): made once per distinct (model, include_usage, reasoning, tools) and shared (a ``View``
+    is immutable; a frozen dataclass costs a ``__setattr__`` per field to build, on every request). At
+    most ``VIEWS_KEPT`` are kept: a client inventing model names cannot grow the cache."""
+    key = (model, include_usage, reasoning, tools)
+    view = _views.get(key)
+    if view is None:
+        view = View(model=model, include_usage=include_usage, reasoning=reasoning, tools=tools)
+        if len(_views) >= VIEWS_KEPT:
+            _views.clear()
+        _views[key] = view
+    return view

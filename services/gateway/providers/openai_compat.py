@@ -17,6 +17,7 @@ Each owns its usage convention on that wire (``Provider.usage``):
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -48,6 +49,12 @@ class OpenAICompatProvider(Provider):
         return f"{self.base_url}/chat/completions"
 
     def headers(self, client_headers: Mapping[str, str]) -> dict[str, str]:
+        """The same headers for every request (none of the client's are forwarded): a copy of
+        ``_own_headers``, built once."""
+        return self._own_headers.copy()
+
+    @functools.cached_property
+    def _own_headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json", "Accept-Encoding": "identity"}
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"

@@ -30,7 +30,15 @@ from genai_prices import data_snapshot, types
 from services.gateway.providers.base import Provider, Route
 from services.gateway.providers.configured import ConfiguredProvider
 from services.gateway.routing.config import CatalogError, CatalogFile, Price, load_catalog_file
-from services.gateway.routing.names import dashed, dotted, split_pin, undated, unique, without_point_zero
+from services.gateway.routing.names import (
+    PIN_SEPARATOR,
+    dashed,
+    dotted,
+    split_pin,
+    undated,
+    unique,
+    without_point_zero,
+)
 from services.gateway.routing.select import rank
 from shared.pricing import Pricer
 from shared.settings import Settings, load_settings
@@ -125,10 +133,12 @@ class Catalog:
     def routes(self, model: str, pin: str | None = None) -> list[Route]:
         """Candidate routes for ``model``, best first. ``pin`` (the ``x-ekai-provider`` header) and a
         ``provider::`` prefix on the name restrict them to one provider. Raises UnknownModel."""
-        name_pin, name = split_pin(model.strip())
+        name = model.strip()
+        name_pin, name = split_pin(name) if PIN_SEPARATOR in name else (None, name)
         header_pin = pin.strip().lower() if pin else ""
         if not name_pin and not header_pin:  # the usual request, unpinned: every ranked route
-            if candidates := list(self._ranked_routes(name)):
+            # the ranked routes kept for the name, looked up here: no call for the usual request
+            if candidates := list(self._ranked.get(name) or self._ranked_routes(name)):
                 return candidates
         pins = {p for p in (name_pin, header_pin) if p}
         for p in sorted(pins):

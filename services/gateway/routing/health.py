@@ -126,10 +126,12 @@ class ProviderHealth:
     def acquire(self, provider: str) -> bool:
         """May this request try ``provider`` now? In half-open, a True answer makes it the probe:
         report its outcome with record_success / record_failure, or ``release`` it."""
+        st = self._providers.get(provider)
+        if st is None:  # never failed (the usual case): nothing to wait for, no probe to take
+            return True
         if not self.available(provider):
             return False
-        st = self._providers.get(provider)
-        if st is not None and st.state != "closed":
+        if st.state != "closed":
             st.state, st.probe_since = "half_open", self._clock()
         return True
 

@@ -12,7 +12,7 @@ headers").
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -31,6 +31,9 @@ class Refusals(Generic[R]):
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
         self._last: dict[str, Refusal[R]] = {}
+        # the same dict, to be read, not changed: ``if refusals.held`` tests for any without the Python
+        # call ``__bool__`` is (the proxy asks after every request)
+        self.held: Mapping[str, Refusal[R]] = self._last
 
     def remember(self, provider: str, retry_after_s: float, what: R) -> None:
         """``provider`` refused, asking for ``retry_after_s`` seconds of rest (the newest refusal wins)."""
