@@ -35,7 +35,7 @@ Every round's numbers go to bench/results/table.json, the table as Markdown to b
     python bench/bench_table.py [--quick] [--rounds 4] [--duration 2] [--ttft 200] [--streams 1000]
                                 [--litellm-requests 64] [--litellm-rounds 2] [--no-litellm]
                                 [--paths SUBSTRING ...] [--workers N]
-    python bench/bench_table.py --only-recorder [--recorder-rounds 6] [--duration 2]
+    python bench/bench_table.py --only-recorder [--recorder-rounds 6] [--duration 2] [--recorder-duration 1]
                                 (the recorder case alone, every round printed: r/s, gw CPU ms/req and
                                 the recorder's CPU ms/req while it runs, its writer process included)
 """
@@ -82,8 +82,10 @@ from bench.peers import (  # noqa: E402
 from bench.tabulate import (  # noqa: E402
     COLUMNS,
     fmt,
+    fmt_ci,
     fmt_spread,
     markdown,
+    median_ci,
     print_table,
     round_lines,
     round_summary,
@@ -317,7 +319,7 @@ def recorder_case(bench: Bench, st: Stack) -> dict[str, Any]:
             elif state == "absent":
                 recorder.stop()
             try:
-                run = bench.wrk.run(target, case.path, case.body, 32, bench.args.duration)
+                run = bench.wrk.run(target, case.path, case.body, 32, bench.args.recorder_duration)
             finally:
                 held = queued(st)
                 if state == "stopped":
@@ -370,6 +372,10 @@ def recorder_case(bench: Bench, st: Stack) -> dict[str, Any]:
         for s in ("stopped", "absent")
     }
     share = spread([_over(r["running"]["recorder_cpu_ms_per_req"], stack_cpu(r["running"])) for r in rounds])
+    # How well the rounds pin each median (distribution-free 95% interval; None below 6 rounds): the 5%
+    # target is resolved only when the interval is narrower than 5% (issue 13, session 14).
+    for sp in (*ratios.values(), *implied.values()):
+        sp["ci95"] = median_ci(sp["rounds"])
     return {
         "rounds": rounds,
         "rps": rps,
@@ -415,10 +421,16 @@ def cpu_line(rec: dict[str, Any]) -> str:
     )
     share = rec["recorder_cpu_share_rounds"]
     return (
-        f"CPU-implied stopped {fmt(stopped['median'], '.3f')}x {fmt_spread(stopped, '.3f')}, absent "
-        f"{fmt(absent['median'], '.3f')}x {fmt_spread(absent, '.3f')}; recorder "
+        f"CPU-implied stopped {fmt(stopped['median'], '.3f')}x {fmt_spread(stopped, '.3f')}{_ci(stopped)}, absent "
+        f"{fmt(absent['median'], '.3f')}x {fmt_spread(absent, '.3f')}{_ci(absent)}; recorder "
         f"{fmt(share['median'] * 100 if share['median'] is not None else None, '.1f')}% of the stack's CPU"
     )
+
+
+def _ci(sp: dict[str, Any]) -> str:
+    """`` CI95 lo–hi`` of a spread's median (``tabulate.median_ci``), or "" with too few rounds."""
+    text = fmt_ci(sp["rounds"])
+    return f" {text}" if text else ""
 
 
 def recorder_line(rec: dict[str, Any]) -> str:
@@ -426,8 +438,10 @@ def recorder_line(rec: dict[str, Any]) -> str:
     return (
         (
             " / ".join(f"{v:.0f}" for v in rec["rps"].values())
-            + f" (stopped {rec['stopped_over_running']:.2f}x {fmt_spread(rec['stopped_over_running_rounds'])}, "
-            f"absent {rec['absent_over_running']:.2f}x {fmt_spread(rec['absent_over_running_rounds'])})"
+            + f" (stopped {rec['stopped_over_running']:.2f}x {fmt_spread(rec['stopped_over_running_rounds'])}"
+            f"{_ci(rec['stopped_over_running_rounds'])}, "
+            f"absent {rec['absent_over_running']:.2f}x {fmt_spread(rec['absent_over_running_rounds'])}"
+            f"{_ci(rec['absent_over_running_rounds'])})"
         )
         .replace(" ,", ",")
         .replace(" )", ")")
@@ -502,7 +516,7 @@ def only_recorder(args: argparse.Namespace, key: str) -> int:
         finally:
             nginx.stop()
     print(
-        f"recorder case, medians of {args.recorder_rounds} rounds [min–max]: r/s running / stopped / absent "
+        f"recorder case, medians of {args.recorder_rounds} rounds of {args.recorder_duration} s [min–max]: r/s running / stopped / absent "
         + recorder_line(rec)
         + f": within 5%: {verdict(rec['pass'])}; gw CPU per request stopped "
         + f"{fmt(rec['cpu_stopped_over_running'], '.2f')}x {fmt_spread(rec['cpu_stopped_over_running_rounds'])}, "
@@ -555,6 +569,12 @@ def main() -> int:
     )
     parser.add_argument("--duration", type=int, help="seconds per wrk run (2; --quick: 1)")
     parser.add_argument(
+        "--recorder-duration",
+        type=int,
+        help="seconds per wrk run of the recorder case (--duration's): shorter runs, more rounds in the "
+        "same minutes, a narrower interval for the medians (docs/benchmarks.md, Method)",
+    )
+    parser.add_argument(
         "--ttft",
         type=int,
         help="time-to-first-token samples per target per stream path, shared out over the rounds (200; 30)",
@@ -602,6 +622,8 @@ def main() -> int:
     ):
         if getattr(args, name) is None:
             setattr(args, name, quick if args.quick else full)
+    if args.recorder_duration is None:
+        args.recorder_duration = args.duration
     cases = [c for c in PATHS if not args.paths or any(s in c.name for s in args.paths)]
     if args.gateway_root is not None:
         gateway_from(args.gateway_root.resolve())

@@ -16,6 +16,7 @@ medians of the raw per-target figures are kept too (columns and JSON).
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Callable
 from typing import Any
@@ -52,6 +53,33 @@ def spread(per_round: list[float | None]) -> dict[str, Any]:
         "max": max(present) if present else None,
         "rounds": per_round,
     }
+
+
+def median_ci(per_round: list[float | None], level: float = 0.95) -> tuple[float, float] | None:
+    """A distribution-free confidence interval for the median of the per-round values (None left out):
+    ``(x_(k), x_(n+1-k))`` of the sorted values, with ``k`` the largest rank such that
+    ``P(Binomial(n, 1/2) < k) <= (1 - level) / 2``, so that it covers the true median with probability at
+    least ``level`` whatever the values' distribution (order statistics; e.g. Conover, "Practical
+    Nonparametric Statistics", the sign test's interval). None when there are too few values for any
+    such interval (fewer than 6 at 95%). Rounds must be independent draws: no assumption of normality."""
+    xs = sorted(v for v in per_round if v is not None)
+    n = len(xs)
+    tail = (1.0 - level) / 2
+    k, below = 0, 0.0  # below: P(B <= k - 1), B ~ Binomial(n, 1/2)
+    while k < n // 2:
+        nxt = below + math.comb(n, k) / 2**n  # P(B <= k)
+        if nxt > tail:
+            break
+        below, k = nxt, k + 1
+    if k == 0:
+        return None
+    return xs[k - 1], xs[n - k]
+
+
+def fmt_ci(per_round: list[float | None], spec: str = ".3f") -> str:
+    """``CI95 lo–hi`` of ``median_ci``, or "" when there are too few rounds for one."""
+    ci = median_ci(per_round)
+    return "" if ci is None else f"CI95 {fmt(ci[0], spec)}–{fmt(ci[1], spec)}"
 
 
 def fmt_spread(sp: dict[str, Any], spec: str = ".2f") -> str:

@@ -506,20 +506,10 @@ def _handle(frames: list[bytes], pipes: _Pipes, burst: _Burst) -> None:
         # An event id without its payload is still acknowledged: resending cannot mend it.
         _malformed(pipes, gateway, problem, frames[1:], frames[2] if events and len(frames) == 3 else None)
         return
-    items, payloads = burst.items, burst.payloads
     last = len(frames) - 1
     burst.received += (len(frames) - 2) // 2  # the complete pairs
     for i in range(2, last, 2):
-        event_id, payload = frames[i], frames[i + 1]
-        try:
-            row = wire_row(payload)
-            if row[_EVENT_ID].encode() != event_id:
-                raise ValueError(f"event_id {row[_EVENT_ID]!r} differs from its envelope's")
-        except Exception as exc:  # a bad message is the sender's bug: count it, never stop the ledger
-            _malformed(pipes, gateway, exc, [kind, event_id, payload], event_id, counted=True)
-            continue
-        items.append((gateway, event_id, row))
-        payloads.append(payload)
+        _accept(pipes, burst, gateway, kind, frames[i], frames[i + 1])
     if len(frames) % 2:  # a last event id without its payload
         problem = ValueError("the message's last event id has no payload")
         _malformed(pipes, gateway, problem, [kind, frames[-1]], frames[-1])
@@ -548,18 +538,27 @@ def _handle_joined(frames: list[bytes], pipes: _Pipes, burst: _Burst) -> None:
         if not ids:
             _malformed(pipes, gateway, problem, frames[1:], None)
         return
-    items, out = burst.items, burst.payloads
     burst.received += len(ids)
     for event_id, payload in zip(ids, payloads, strict=True):
-        try:
-            row = wire_row(payload)
-            if row[_EVENT_ID].encode() != event_id:
-                raise ValueError(f"event_id {row[_EVENT_ID]!r} differs from its envelope's")
-        except Exception as exc:  # a bad event is the sender's bug: count it, never stop the ledger
-            _malformed(pipes, gateway, exc, [EVENT_JOINED, event_id, payload], event_id, counted=True)
-            continue
-        items.append((gateway, event_id, row))
-        out.append(payload)
+        _accept(pipes, burst, gateway, EVENT_JOINED, event_id, payload)
+
+
+def _accept(
+    pipes: _Pipes, burst: _Burst, gateway: bytes, kind: bytes, event_id: bytes, payload: bytes
+) -> None:
+    """One event of a message (any of ``ev``, ``ev2``, ``ev3``, named by ``kind`` for the log): decode and
+    check ``payload`` (``wire.wire_row``; its ``event_id`` must be the envelope's ``event_id``) and add the
+    row and payload to ``burst``; a bad one is counted malformed (already counted received by the caller),
+    logged and acknowledged (``_malformed``)."""
+    try:
+        row = wire_row(payload)
+        if row[_EVENT_ID].encode() != event_id:
+            raise ValueError(f"event_id {row[_EVENT_ID]!r} differs from its envelope's")
+    except Exception as exc:  # a bad event is the sender's bug: count it, never stop the ledger
+        _malformed(pipes, gateway, exc, [kind, event_id, payload], event_id, counted=True)
+        return
+    burst.items.append((gateway, event_id, row))
+    burst.payloads.append(payload)
 
 
 def _malformed(

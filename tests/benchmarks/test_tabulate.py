@@ -8,7 +8,16 @@ from typing import Any
 import pytest
 
 from bench.paths import PATHS
-from bench.tabulate import fmt_spread, round_lines, round_summary, spread, summarise, table_rows
+from bench.tabulate import (
+    fmt_ci,
+    fmt_spread,
+    median_ci,
+    round_lines,
+    round_summary,
+    spread,
+    summarise,
+    table_rows,
+)
 
 PLAIN = next(c for c in PATHS if c.name == "openai chat, plain")
 STREAM = next(c for c in PATHS if c.name == "openai chat, stream")
@@ -127,3 +136,14 @@ def test_the_spread_is_shown_only_with_two_rounds_or_more() -> None:
     assert fmt_spread(spread([1.25])) == ""
     assert fmt_spread(spread([1.25, None])) == ""
     assert fmt_spread(spread([1.25, 1.5, 1.3])) == "[1.25–1.50]"
+
+
+def test_the_median_interval_is_the_sign_tests_order_statistics() -> None:
+    # n = 6: P(B <= 0) = 1/64 <= 0.025 < P(B <= 1): the extremes; n = 5 has no 95% interval at all.
+    assert median_ci([1.0, 0.9, 1.1, 0.8, 1.2, None, 1.05]) == (0.8, 1.2)
+    assert median_ci([1.0, 0.9, 1.1, 0.8, 1.2]) is None
+    # n = 25: k = 8 (P(B <= 7) = 0.0216 <= 0.025 < P(B <= 8) = 0.0539): the 8th and the 18th values.
+    xs = [float(i) for i in range(1, 26)]
+    assert median_ci(list(reversed(xs))) == (8.0, 18.0)
+    assert fmt_ci(xs) == "CI95 8.000–18.000"
+    assert fmt_ci(xs[:3]) == ""
