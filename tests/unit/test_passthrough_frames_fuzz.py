@@ -237,3 +237,34 @@ def test_a_byte_order_mark_after_reads_of_whole_frames_is_text() -> None:
             assert relay.feed(read) == ref.feed(read) == read
             assert _facts(relay) == _facts(ref), k
         assert relay.error is None
+
+
+def test_an_inert_frame_that_is_not_json_is_the_references_malformed_event() -> None:
+    """Found by the fuzz above (session 14): a Responses ``response.content_part.added`` (an inert name,
+    ``WireSpec.inert_events``) whose data lacks its last ``}``, in a read of whole frames after a byte order
+    mark and a text delta. The reference relay decodes it and reports the malformed event (502); the
+    scanning relay let it by as inert and reported a success. An inert or quiet frame passes undecoded only
+    when it is one JSON object (``_scan.json_object``)."""
+    part = (
+        b'{"type":"response.content_part.added","sequence_number":3,"item_id":"m1","output_index":0,'
+        b'"content_index":0,"part":{"type":"output_text","annotations":[],"logprobs":[],"text":""}'
+    )
+    reads = [
+        BOM + b'event: ping\ndata: {"type":"ping"}\n\n',
+        BOM
+        + b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta","delta":"\xc3"}\n\n'
+        + b'event: response.created\ndata: {"type":"response.created","sequence_number":0,"response":{"id":'
+        b'"resp_1","object":"response","model":"gpt-x","status":"in_progress","output":[]}}\n\n'
+        b"event: response.content_part.added\ndata: " + part + b"\n\n"
+        b'event: response.completed\ndata: {"type":"response.completed","response":{"id":"resp_1","object":'
+        b'"response","model":"gpt-x","status":"completed","output":[],"usage":{"input_tokens":9,'
+        b'"output_tokens":7,"total_tokens":16}}}\n\n',
+    ]
+    body = b"".join(reads)
+    ref = EventPassthrough(pairing("openai_responses", "openai_responses"), View(model="m"))  # type: ignore[arg-type]
+    for read in reads:
+        ref.feed(read)
+    ref.finish()
+    assert ref.error is not None and ref.error.status == 502  # what the scanning relay must report too
+    _compare("openai_responses", body, reads, include_usage=True)
+    _compare("openai_responses", body, [body], include_usage=True)
