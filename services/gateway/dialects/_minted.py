@@ -206,7 +206,9 @@ _THINKING_BLOCKS = ("thinking", "redacted_thinking")
 
 def refused_signature(status: int | None, message: str) -> bool:
     """True for Anthropic's refusal of the history's thinking blocks (400, ``_INVALID_SIGNATURE``: a signature
-    it did not make, blocks it will not take back after a model switch, an empty block)."""
+    or redacted ``data`` it did not make, blocks it will not take back after a model switch, an empty block,
+    a tool turn not begun with thinking, thinking placed after another block, thinking in the final assistant
+    message). A refusal ``strip_thinking`` finds nothing to change for gets no retry."""
     return status == 400 and _INVALID_SIGNATURE.search(message) is not None
 
 

@@ -154,7 +154,9 @@ class Provider:
 
         Base rule: reasoning is inside ``completion_tokens`` (OpenAI's convention), unless the upstream's
         own ``total_tokens`` shows it outside (prompt + completion + reasoning = total), as Gemini's
-        OpenAI-compatible endpoint and other servers count it: then it is added to the output.
+        OpenAI-compatible endpoint and other servers count it, or, without a total that tells, the counts
+        can only mean outside (more reasoning than completion tokens): then it is added to the output
+        (``reasoning_as_output``).
         """
         return reasoning_as_output(usage, outside_by_default=False)
 

@@ -12,7 +12,8 @@ Each owns its usage convention on that wire (``Provider.usage``):
   BYOK user (``is_byok``) pays to the upstream directly on top: ``usage_from_openai`` records the sum.
 - Configured OpenAI-compatible servers: OpenAI's convention (they implement OpenAI's API), unless the
   answer's ``total_tokens`` shows reasoning outside ``completion_tokens`` (Gemini's OpenAI-compatible
-  endpoint counts thoughts that way): ``base.reasoning_as_output`` reads it for every provider.
+  endpoint counts thoughts that way) or, without a total that tells, there is more reasoning than
+  completion (a relay that drops ``total_tokens``): ``base.reasoning_as_output`` reads it for every provider.
 """
 
 from __future__ import annotations
