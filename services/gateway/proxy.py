@@ -396,7 +396,10 @@ class Proxy:
                     await response.prepare(request)
                 await self._pump(call, att, relay, response, first, chunks, provider)
         except (ConnectionResetError, aiohttp.ClientConnectionResetError):
-            if not relay.delivered:  # a client that hangs up after the whole answer lost nothing: a success
+            # A client that hangs up after the whole answer lost nothing: a success. One that hangs up after
+            # the upstream's stream failed (an error or a malformed frame the relay has already read: its
+            # SDK raises on it and closes) is recorded with that failure, the cause (``finally`` below).
+            if not relay.delivered and relay.error is None:
                 att.client_disconnected = True
                 call.answer(499, "client_disconnected")
         finally:

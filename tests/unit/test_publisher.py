@@ -543,7 +543,9 @@ async def test_an_event_a_slow_recorder_passed_over_is_sent_again_while_the_othe
     resends = await ack_in_order_one_per_step(pub, rec, clock, 50, skip="ev0005")
     assert [ids for _, ids in resends] == [["ev0005"]], resends
     ((at, _),) = resends
-    assert 0.1 <= at <= 0.111, resends  # once 0.1 s old, acknowledgements still coming
+    # once 0.1 s old, while acknowledgements still come (they stop at 0.5 s); a step or more later when the
+    # recorder's sockets are slow to deliver (CI: 0.12)
+    assert 0.1 <= at < 0.4, resends
     assert pub.resent == 1 and pub.queued == 0 and pub.acked == 40
     await pub.close(ack_wait_s=0)
     rec.close()
