@@ -79,7 +79,9 @@ class Proxy:
         outcome = await serve(
             routes, functools.partial(self.attempt, request, call), self.health, self.limits
         )
-        if self.refusals.held or isinstance(outcome, UpstreamError):
+        # a refusal is noted even when a fallback answered (more than one attempt): the provider still
+        # refused, and once every provider rests the client must hear one of their own refusals
+        if self.refusals.held or isinstance(outcome, UpstreamError) or len(call.attempts) > 1:
             self._note_refusals(call)
         if isinstance(outcome, UpstreamError):
             told = self._told_again(call, routes, outcome)
