@@ -18,6 +18,7 @@ from services.gateway.dialects._openai_wire import (
     usage_from_openai,
     usage_to_openai,
 )
+from services.gateway.dialects._scan import sdk_loads
 from services.gateway.dialects._tool_args import ToolArgs, null_so_far, twice_encoded_object
 from services.gateway.dialects.ir import (
     Delta,
@@ -147,8 +148,8 @@ class TextChunks:
         if not _names_no_other_model(d, known):
             return False  # the decoder would take this chunk's model: it reads the chunk
         try:  # the shape is learnt from a chunk that parses (the decoder reports one that does not)
-            obj = orjson.loads(d)
-        except orjson.JSONDecodeError:
+            obj = sdk_loads(d)
+        except (ValueError, RecursionError):
             return False
         if type(obj) is not dict:
             return False
@@ -172,15 +173,17 @@ class TextChunks:
 def is_string_body(text: str) -> bool:
     """``text`` is the body of a JSON string (what lies between its quotes): no bare quote or control
     character, every backslash a valid escape (RFC 8259, section 7). Most token texts are printable with
-    no backslash: two C calls; any other is judged by orjson. A chunk whose text is not one is no JSON:
-    the openai SDK raises on it (``json.loads`` of each event's data), so the decoder must read it."""
+    no backslash: two C calls; any other is judged as the SDKs judge it (``_scan.sdk_loads``: orjson, and
+    the standard parser where orjson refuses, e.g. half of a surrogate pair, ``\\ud83d``). A chunk whose
+    text is not one is no JSON: the openai SDK raises on it (``json.loads`` of each event's data), so the
+    decoder must read it."""
     if '"' in text or not text:
         return False
     if "\\" not in text and text.isprintable():
         return True
     try:
-        orjson.loads('"' + text + '"')
-    except orjson.JSONDecodeError:
+        sdk_loads('"' + text + '"')
+    except (ValueError, RecursionError):
         return False
     return True
 
