@@ -561,7 +561,11 @@ class Passthrough(Relay):
         the decoder has found the first token itself (an empty text, a signature or a server tool's input
         is no token); for one ``token_event`` accepts (a token that leaves the decoder's state, its served
         model included, as it was), once the decoder has opened the message (``MessageStart``); while the answer runs (no finish or error seen), and when it is
-        plausibly one whole JSON object (a malformed event still goes to the decoder, which reports it).
+        plausibly one whole JSON object (an event not shaped ``{…}`` still goes to the decoder, which
+        reports it). A named token shaped ``{…}`` that is not JSON is not caught here (that would be a
+        parse per token): it passes, and the stream is recorded a success though the client's SDK raises on
+        it; a chat text chunk (``token_event``: ``TextChunks``) and a quiet frame (``_scan.json_object``)
+        are parsed where needed and so are caught.
         Counted as content, it commits the stream and stamps TTFT as the decoder's token would."""
         named = ev.event in self._content_only
         if not named and self._token_event is None:

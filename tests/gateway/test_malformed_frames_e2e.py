@@ -126,6 +126,28 @@ def test_a_well_formed_chat_stream_is_still_a_success(gw: Stack, up: ScriptedUps
     assert (row["status"], row["error_type"], row["output_tokens"]) == (200, None, 3), row
 
 
+def test_a_chat_stream_with_an_emoji_cut_in_utf16_halves_is_still_a_success(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """The guard judges as the SDK does: half of a surrogate pair as an escape (a server that cuts its
+    text in UTF-16 code units, as JavaScript's JSON.stringify writes it) is JSON to ``json.loads``, which
+    orjson refuses; the client reads the emoji whole, and the ledger says 200, not 502."""
+    frames = _chat_stream(None, False)
+    frames[2:4] = [
+        _chat_chunk({"content": "X"}).replace(b'"X"', b'" \\ud83d"'),
+        _chat_chunk({"content": "X"}).replace(b'"X"', b'"\\ude00 world"'),
+    ]
+    up.script(CHAT, sse(frames))
+    client = openai.OpenAI(base_url=gw.gateway_url + "/v1", api_key="client", max_retries=0)
+    raw = client.chat.completions.with_raw_response.create(
+        model="gpt-4o", messages=[{"role": "user", "content": "hi"}], stream=True
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices)
+    assert text.encode("utf-16", "surrogatepass").decode("utf-16") == "Hello \U0001f600 world"
+    row = _row(gw, raw.headers["x-request-id"])
+    assert (row["status"], row["error_type"], row["output_tokens"]) == (200, None, 3), row
+
+
 def _named(name: str, obj: dict[str, Any]) -> bytes:
     return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(obj) + b"\n\n"
 

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 import pytest
 
+from services.gateway.dialects import _openai_stream
 from services.gateway.dialects.registry import pairing
 from services.gateway.dialects.view import View
 from services.gateway.relay import make_relay
@@ -82,3 +83,39 @@ def test_a_chat_client_through_the_passthrough_gets_the_bytes_as_sent() -> None:
     frames = _stream([TWICE[:5], TWICE[5:]])
     relay = make_relay(pairing("openai_chat", "openai_chat"), View(model="m"))
     assert b"".join(relay.feed(f) for f in frames) + relay.finish() == b"".join(frames)
+
+
+def test_held_arguments_are_parsed_when_a_fragment_may_close_the_string_not_at_each(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Held arguments were joined and parsed at every fragment: quadratic in a long call (80 KB in 4,000
+    fragments to an Anthropic client: 2.2 s of the event loop, against 0.27 s for the same arguments
+    encoded once). Only a fragment whose last character is a quote it does not escape may end the string."""
+    calls: list[str] = []
+    real = _openai_stream.twice_encoded_object
+    monkeypatch.setattr(_openai_stream, "twice_encoded_object", lambda t: calls.append(t) or real(t))
+    twice = json.dumps(json.dumps({"content": "x" * 700, "n": 1}))
+    pieces = [twice[i : i + 7] for i in range(0, len(twice), 7)]
+    closing = [p for p in pieces if p.rstrip().endswith('"')]
+    assert len(pieces) > 100 and 0 < len(closing) < 10
+    got = _arguments("anthropic", _stream(pieces))
+    assert [json.loads(a) for a in got] == [{"content": "x" * 700, "n": 1}]
+    assert 0 < len(calls) <= len(closing)
+
+
+@pytest.mark.parametrize(
+    ("fragment", "may"),
+    [
+        ('"', True),
+        ('abc"', True),
+        ('ab\\"', False),  # an escaped quote
+        ('ab\\\\"', True),  # an escaped backslash, then the quote
+        ('ab\\\\" \n', True),  # whitespace after it
+        ('x\\\\\\"', False),
+        ("ab", False),
+        ("  ", False),
+        ('\\"', True),  # a run from the start: an earlier fragment's backslash may pair with it
+    ],
+)
+def test_a_fragment_that_may_close_a_held_string(fragment: str, may: bool) -> None:
+    assert _openai_stream._may_close(fragment) is may

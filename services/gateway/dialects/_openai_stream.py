@@ -18,6 +18,7 @@ from services.gateway.dialects._openai_wire import (
     usage_from_openai,
     usage_to_openai,
 )
+from services.gateway.dialects._scan import sdk_loads
 from services.gateway.dialects._tool_args import ToolArgs, null_so_far, twice_encoded_object
 from services.gateway.dialects.ir import (
     Delta,
@@ -147,8 +148,8 @@ class TextChunks:
         if not _names_no_other_model(d, known):
             return False  # the decoder would take this chunk's model: it reads the chunk
         try:  # the shape is learnt from a chunk that parses (the decoder reports one that does not)
-            obj = orjson.loads(d)
-        except orjson.JSONDecodeError:
+            obj = sdk_loads(d)
+        except (ValueError, RecursionError):
             return False
         if type(obj) is not dict:
             return False
@@ -172,15 +173,17 @@ class TextChunks:
 def is_string_body(text: str) -> bool:
     """``text`` is the body of a JSON string (what lies between its quotes): no bare quote or control
     character, every backslash a valid escape (RFC 8259, section 7). Most token texts are printable with
-    no backslash: two C calls; any other is judged by orjson. A chunk whose text is not one is no JSON:
-    the openai SDK raises on it (``json.loads`` of each event's data), so the decoder must read it."""
+    no backslash: two C calls; any other is judged as the SDKs judge it (``_scan.sdk_loads``: orjson, and
+    the standard parser where orjson refuses, e.g. half of a surrogate pair, ``\\ud83d``). A chunk whose
+    text is not one is no JSON: the openai SDK raises on it (``json.loads`` of each event's data), so the
+    decoder must read it."""
     if '"' in text or not text:
         return False
     if "\\" not in text and text.isprintable():
         return True
     try:
-        orjson.loads('"' + text + '"')
-    except orjson.JSONDecodeError:
+        sdk_loads('"' + text + '"')
+    except (ValueError, RecursionError):
         return False
     return True
 
@@ -531,22 +534,27 @@ class ChatStreamDecoder:
                 call.started = True
                 call_id = call.id or new_id("call_")
                 out.append(ToolCallStart(index=self._cursor, id=call_id, name=call.name or ""))
-            joined = "".join(call.fragments) if call.sent == 0 and call.fragments else ""
-            if joined and null_so_far(joined):
-                if final:  # the arguments were "null": none at all, which the encoders close as "{}"
-                    call.sent = len(call.fragments)  # (kept: a passthrough client has them already)
-            elif joined[:1] == '"' or joined.lstrip()[:1] == '"':
+            unsent = call.sent == 0 and bool(call.fragments)
+            if unsent and _opening(call.fragments) == '"':
                 # Encoded twice (a JSON string holding the object's text; an object's text never opens
                 # with a quote): held until the string ends, then the object's text as one fragment, so a
                 # translated client's joined arguments parse as the object (Anthropic ``input``, Responses
                 # ``arguments``), as non-streamed answers are read (``twice_encoded_object``). A string
                 # that holds no object goes on as it came at the end. (A passthrough client has the bytes
-                # as sent: mending them would take holding its frames back.)
-                inner = twice_encoded_object(joined)
-                if inner is not None or final:
-                    out.append(ToolArgsDelta(index=self._cursor, fragment=joined if inner is None else inner))
-                    call.sent = len(call.fragments)
-                    call.complete = inner is not None
+                # as sent: mending them would take holding its frames back.) The held text is joined and
+                # parsed only when its latest fragment may close the string (``_may_close``), not at each
+                # fragment: that was quadratic in a long call's fragments, on the event loop.
+                if final or _may_close(call.fragments[-1]):
+                    joined = "".join(call.fragments)
+                    inner = twice_encoded_object(joined)
+                    if inner is not None or final:
+                        fragment = joined if inner is None else inner
+                        out.append(ToolArgsDelta(index=self._cursor, fragment=fragment))
+                        call.sent = len(call.fragments)
+                        call.complete = inner is not None
+            elif unsent and null_so_far("".join(call.fragments)):
+                if final:  # the arguments were "null": none at all, which the encoders close as "{}"
+                    call.sent = len(call.fragments)  # (kept: a passthrough client has them already)
             else:
                 for fragment in call.fragments[call.sent :]:
                     out.append(ToolArgsDelta(index=self._cursor, fragment=fragment))
@@ -556,6 +564,27 @@ class ChatStreamDecoder:
                 continue
             break
         return out
+
+
+def _opening(fragments: list[str]) -> str:
+    """The first character of a call's arguments that is not whitespace, "" while they are blank."""
+    for fragment in fragments:
+        if text := fragment.lstrip():
+            return text[0]
+    return ""
+
+
+def _may_close(fragment: str) -> bool:
+    """``fragment``, the latest of a call's held arguments that open a JSON string, may end that string:
+    its last character that is not whitespace is a quote no backslash of ``fragment`` escapes (an odd run
+    of backslashes before it escapes it; a run from the fragment's start may continue an earlier fragment's,
+    so it may). Whitespace after the closing quote changes no parse, so a blank fragment never may."""
+    text = fragment.rstrip()
+    if text[-1:] != '"':
+        return False
+    body = text[:-1]
+    run = len(body) - len(body.rstrip("\\"))
+    return run % 2 == 0 or run == len(body)
 
 
 class ChatStreamEncoder:

@@ -36,9 +36,11 @@ frame is loud unless each ``"model"`` it holds names the model already known.
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
@@ -166,11 +168,28 @@ def json_object(data: str | bytes) -> bool:
     shaped ``{…}``, must reach the decoder, which reports it (``malformed event from upstream``: a 502 in
     the ledger), as the client's SDK raises on it (the openai and anthropic SDKs ``json.loads`` each
     event's data). One C parse: asked of the few frames a relay lets by undecoded other than tokens (a
-    quiet frame, ``ScanRule.marked``), not of each token."""
+    quiet frame, ``ScanRule.marked``), not of each token. Read as the SDKs read it (``sdk_loads``)."""
     try:
-        return type(orjson.loads(data)) is dict
-    except orjson.JSONDecodeError:
+        return type(sdk_loads(data)) is dict
+    except (ValueError, RecursionError):
         return False
+
+
+def sdk_loads(data: str | bytes) -> Any:
+    """``data`` (one event's data) parsed as the clients' SDKs parse it: the openai and anthropic Python
+    SDKs ``json.loads`` each event's data (``SSE.json()``). orjson first (one C call); only when orjson
+    refuses it, the standard library's parser, which reads what orjson refuses and the SDKs accept: a
+    ``\\uD800``-``\\uDFFF`` escape without its pair (RFC 8259, section 8.2: grammatically valid; a server
+    that cuts its text in UTF-16 code units, as JavaScript strings are, sends an emoji's two halves in two
+    chunks, and ``JSON.parse`` reads them too) and ``NaN``/``Infinity``. So a relay's test for "the SDK
+    raises on this frame" judges a frame malformed only when the SDK would: never a valid stream recorded
+    a failure. Raises ``ValueError`` (``orjson.JSONDecodeError`` and ``json.JSONDecodeError`` are ones)
+    when neither reads it, ``RecursionError`` when the standard parser nests too deep (callers catch
+    both)."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data)
 
 
 def _chat_frames(body: bytes) -> bool:
