@@ -54,18 +54,29 @@ def app(upstream: str) -> web.Application:
     return application
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def proxy_arguments(doc: str) -> argparse.ArgumentParser:
+    """A command line for a bench server in front of an upstream: ``--port`` (to listen on, 127.0.0.1) and
+    ``--upstream`` (scheme://host:port), both required; the description is ``doc``'s first paragraph."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--upstream", required=True)
-    args = parser.parse_args()
+    return parser
+
+
+def serve(application: web.Application, port: int) -> None:
+    """Serve ``application`` on 127.0.0.1:``port`` until stopped, with no access log and no banner."""
+    web.run_app(application, host="127.0.0.1", port=port, access_log=None, print=None)
+
+
+def main() -> None:
+    args = proxy_arguments(__doc__).parse_args()
     try:  # the same event loop as the gateway's, so the comparison is about the code, not the loop
         import uvloop
 
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     except ImportError:
         pass
-    web.run_app(app(args.upstream), host="127.0.0.1", port=args.port, access_log=None, print=None)
+    serve(app(args.upstream), args.port)
 
 
 if __name__ == "__main__":

@@ -10,11 +10,12 @@ provider's is (hundreds of ms), rather than nginx's 10-60 µs.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 
 import aiohttp
 from aiohttp import web
+
+from bench.floor import proxy_arguments, serve
 
 
 def make_app(upstream: str, delay_s: float) -> web.Application:
@@ -43,18 +44,10 @@ def make_app(upstream: str, delay_s: float) -> web.Application:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--port", type=int, required=True)
-    ap.add_argument("--upstream", required=True)
+    ap = proxy_arguments(__doc__)
     ap.add_argument("--delay-ms", type=float, default=20.0)
     args = ap.parse_args()
-    web.run_app(
-        make_app(args.upstream.rstrip("/"), args.delay_ms / 1000),
-        host="127.0.0.1",
-        port=args.port,
-        print=None,
-        access_log=None,
-    )
+    serve(make_app(args.upstream.rstrip("/"), args.delay_ms / 1000), args.port)
 
 
 if __name__ == "__main__":

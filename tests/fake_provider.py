@@ -13,7 +13,7 @@ Endpoints: ``POST /v1/chat/completions`` and ``/api/v1/chat/completions`` (OpenA
 quirks when ``name == "openrouter"``), ``POST /v1/responses`` and ``POST /v1/responses/compact`` (the
 OpenAI Responses API, as Codex uses it), ``POST /v1/messages``, ``POST /v1/messages/count_tokens``,
 ``GET /v1/models`` (and ``/api/v1/models``; Anthropic shape when ``anthropic-version`` is sent), plus the
-control routes ``GET /_fake/requests``, ``POST /_fake/reset``, ``POST /_fake/fault``, ``GET /_fake/health``.
+control routes ``GET /_fake/requests``, ``POST /_fake/reset``, ``POST /_fake/fault``, ``GET /_fake/health``, ``POST /_fake/release`` (the streams ``hold-mid-stream`` holds go on).
 
 Answers are deterministic: a tool call to the first (or the named / mentioned / asked-for, see
 ``tests/fake/conversation.py``) tool when the request has tools and ends with a user turn;
@@ -120,6 +120,7 @@ class RecordedRequest:
 RECORD = web.RequestKey("fake_record", RecordedRequest)
 Sleep = Callable[[float], Awaitable[None]]
 SLEEP = web.AppKey("fake_sleep", Sleep)  # the fake's timing faults wait through this (tests inject one)
+HELD = web.AppKey("fake_held", Callable[[], Awaitable[None]])  # hold-mid-stream waits on it until a release
 Answer = Callable[[web.Request, dict[str, Any], Behaviour], Awaitable[web.StreamResponse]]
 
 
@@ -157,6 +158,7 @@ class FakeProvider:
         self._base = behaviour or Behaviour()
         self.behaviour = replace(self._base)  # server-level knobs; mutate freely
         self._fault_times: int | None = None
+        self._released = asyncio.Event()  # hold-mid-stream: the held streams go on once it is set
         self._port = port
         self._runner: web.AppRunner | None = None
         self._ids = itertools.count(1)
@@ -249,6 +251,7 @@ class FakeProvider:
     def build_app(self) -> web.Application:
         app = web.Application(middlewares=[self._record], client_max_size=64 * 2**20)
         app[SLEEP] = self.sleep
+        app[HELD] = self._held
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/api/v1/chat/completions", self._chat)
         app.router.add_post("/v1/responses", self._responses)
@@ -263,6 +266,7 @@ class FakeProvider:
         app.router.add_post("/_fake/reset", self._control_reset)
         app.router.add_post("/_fake/fault", self._control_fault)
         app.router.add_get("/_fake/health", self._control_health)
+        app.router.add_post("/_fake/release", self._control_release)
         return app
 
     @web.middleware
@@ -570,6 +574,19 @@ class FakeProvider:
             return web.json_response({"error": str(err)}, status=400)
         return web.json_response({"ok": True, "behaviour": asdict(self.behaviour)})
 
+    async def _control_release(self, request: web.Request) -> web.Response:
+        """The streams held by ``hold-mid-stream`` so far go on to their end; later ones are held anew."""
+        self.release()
+        return web.json_response({"ok": True})
+
+    def release(self) -> None:
+        """As ``POST /_fake/release``; call it on the provider's own loop."""
+        released, self._released = self._released, asyncio.Event()
+        released.set()
+
+    async def _held(self) -> None:
+        await self._released.wait()
+
     async def _control_health(self, request: web.Request) -> web.Response:
         return web.json_response({"name": self.name, "behaviour": asdict(self.behaviour)})
 
@@ -629,6 +646,7 @@ async def _send_stream(
     if behaviour.first_byte_delay:
         await sleep(behaviour.first_byte_delay)
     sent = 0
+    held = False
     for i, frame in enumerate(frames):
         at_fault_point = (i == 0) if behaviour.early else (frame.content and sent == 2) or frame.tail
         if at_fault_point and behaviour.break_mid_stream:
@@ -642,6 +660,9 @@ async def _send_stream(
             break
         if at_fault_point and behaviour.stall_mid_stream:
             await asyncio.Event().wait()  # cancelled when the client disconnects (handler_cancellation)
+        if at_fault_point and behaviour.hold_mid_stream and not held:
+            held = True  # once a stream: the tail frames are fault points too
+            await request.app[HELD]()
         if frame.tail and behaviour.no_close:
             break
         if at_fault_point and (behaviour.trickle or behaviour.trickle_bytes):

@@ -241,8 +241,13 @@ class Tail:
         raise AssertionError(f"tail never showed {request_id}")
 
     def stop(self) -> None:
+        """Terminate the tail and reap it (killed if it has not exited after 5 s)."""
         self.proc.terminate()
-        self.proc.wait(5)
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
 
 
 def start_tail(env: dict[str, str], warm_up: Callable[[], object], timeout: float = 30.0) -> Tail:
@@ -266,4 +271,7 @@ def start_tail(env: dict[str, str], warm_up: Callable[[], object], timeout: floa
     except TimeoutError:
         tail.stop()
         raise AssertionError("the tail printed no event") from None
+    except BaseException:  # warm_up failed: the caller never gets the tail to stop
+        tail.stop()
+        raise
     return tail

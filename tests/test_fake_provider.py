@@ -921,3 +921,28 @@ async def test_responses_websocket_attempt_gets_426(fp: FakeProvider) -> None:
         session.get(fp.openai_base_url + "/responses", headers=headers) as resp,
     ):
         assert resp.status == 426 and (await resp.json())["error"]["message"]
+
+
+async def test_hold_mid_stream_waits_for_a_release_then_sends_the_rest(
+    oai: openai.AsyncOpenAI, fp: FakeProvider
+) -> None:
+    """``hold-mid-stream``: two content frames, then nothing until ``POST /_fake/release``; then the whole
+    rest of the answer, closing frames included (held once: the tail frames are fault points too)."""
+    fp.set_fault("hold-mid-stream")
+    stream = await oai.chat.completions.create(
+        model="gpt-4o", messages=[{"role": "user", "content": "one two three"}], stream=True
+    )
+    chunks = aiter(stream)
+    got = [(await anext(chunks)).choices[0].delta.content for _ in range(3)]  # role, then two contents
+    assert got[0] == "" and all(got[1:])
+    nxt = asyncio.ensure_future(anext(chunks))
+    await asyncio.sleep(0)  # the read is waiting; nothing may come while held (checked after the release)
+    assert not nxt.done()
+    status, _ = await raw_post(fp.base_url + "/_fake/release", {}, {})
+    assert status == 200
+    rest = [await nxt] + [chunk async for chunk in chunks]
+    text = "".join(c.choices[0].delta.content or "" for c in rest if c.choices)
+    assert "".join(str(g) for g in got[1:]) + text == "Hello from fake-openai: one two three"
+    assert [c.choices[0].finish_reason for c in rest if c.choices][
+        -1
+    ] == "stop"  # the closing frames came too

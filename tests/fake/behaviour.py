@@ -40,6 +40,9 @@ class Behaviour:
     body: BodyFault | None = None  # a 200 whose body is not an answer: "not-json" (HTML) or "array" (`[]`)
     stall: bool = False  # headers sent, then silence until the client goes away
     stall_mid_stream: bool = False  # two content frames, then silence (no end, no error)
+    hold_mid_stream: bool = (
+        False  # two content frames, then silence until ``POST /_fake/release``, then the rest
+    )
     no_close: bool = False  # a stream that ends cleanly without its closing frames (finish, usage, [DONE])
     early: bool = False  # mid-stream faults fire before the first frame instead (nothing useful was sent)
     trickle: bool = False  # two content frames (streams) or half the JSON body, then a keep-alive forever
@@ -56,6 +59,7 @@ _FLAGS = {
     "echo-key": "echo_key",
     "stall": "stall",
     "stall-mid-stream": "stall_mid_stream",
+    "hold-mid-stream": "hold_mid_stream",
     "no-close": "no_close",
     "early": "early",
     "trickle": "trickle",

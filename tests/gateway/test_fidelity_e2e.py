@@ -18,6 +18,7 @@ import pytest
 from shared.sse import SSEDecoder, SSEEvent
 from tests.procs import Stack, stack
 from tests.scripted_upstream import Answer, Pause, ScriptedUpstream, json_answer, sse
+from tests.thinking_refusals import invalid_request, text_then_tool_turn
 
 KEEPALIVE_S = 1.0
 CATALOG = """
@@ -917,13 +918,7 @@ def test_a_signature_anthropic_refuses_costs_one_retry_without_thinking(
     block"). The gateway sends once more without the history's thinking (and, since the last assistant
     turn lost its thinking, without ``thinking``): the client gets its answer."""
     foreign = "c2lnbmVkLWVsc2V3aGVyZQ"
-    refused = {
-        "type": "error",
-        "error": {
-            "type": "invalid_request_error",
-            "message": "messages.1.content.0: Invalid `signature` in `thinking` block",
-        },
-    }
+    refused = invalid_request("messages.1.content.0: Invalid `signature` in `thinking` block")
     answer = {
         **ANTHROPIC_OK,
         "id": "msg_04g",
@@ -963,14 +958,10 @@ def test_latest_thinking_refused_after_a_model_switch_costs_one_retry(
     turn's thinking (400 "`thinking` or `redacted_thinking` blocks in the latest assistant message cannot be
     modified"), which every later turn would resend. Streamed: the gateway retries once without the
     history's thinking (and without ``thinking``), as for a refused signature, before any byte is sent."""
-    refused = {
-        "type": "error",
-        "error": {
-            "type": "invalid_request_error",
-            "message": "messages.1.content.0: `thinking` or `redacted_thinking` blocks in the latest assistant "
-            "message cannot be modified. These blocks must remain as they were in the original response.",
-        },
-    }
+    refused = invalid_request(
+        "messages.1.content.0: `thinking` or `redacted_thinking` blocks in the latest assistant "
+        "message cannot be modified. These blocks must remain as they were in the original response."
+    )
     events = [
         {"type": "message_start", "message": {**ANTHROPIC_OK, "content": [], "stop_reason": None}},
         {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
@@ -1058,28 +1049,11 @@ def test_claude_codes_own_adaptive_tool_loop_goes_as_it_came_and_a_refusal_costs
     model": adaptive-thinking docs): Claude Code's next request (its own toolu_ ids, no thinking block) goes to
     Anthropic as it came, thinking and history untouched (s13 review of 84af4e6). Were Anthropic to refuse it
     (400 "Expected `thinking` or `redacted_thinking`, but found `tool_use`"), one retry without ``thinking``."""
-    refused = {
-        "type": "error",
-        "error": {
-            "type": "invalid_request_error",
-            "message": "messages.1.content.1: Expected `thinking` or `redacted_thinking`, but found `tool_use`. "
-            "When `thinking` is enabled, a final `assistant` message must start with a thinking block.",
-        },
-    }
-    messages = [
-        {"role": "user", "content": "list files"},
-        {
-            "role": "assistant",
-            "content": [
-                {"type": "text", "text": "Listing."},
-                {"type": "tool_use", "id": "toolu_01S13own", "name": "Bash", "input": {"command": "ls"}},
-            ],
-        },
-        {
-            "role": "user",
-            "content": [{"type": "tool_result", "tool_use_id": "toolu_01S13own", "content": "a"}],
-        },
-    ]
+    refused = invalid_request(
+        "messages.1.content.1: Expected `thinking` or `redacted_thinking`, but found `tool_use`. "
+        "When `thinking` is enabled, a final `assistant` message must start with a thinking block."
+    )
+    messages = text_then_tool_turn(ask="list files", said="Listing.", tool_id="toolu_01S13own", result="a")
     body = {
         "model": "claude-sonnet-4-5",
         "max_tokens": 2000,
@@ -1109,29 +1083,12 @@ def test_a_text_first_tool_turn_refused_as_found_text_is_retried_without_thinkin
     `thinking` or `redacted_thinking`, but found `text`" (n8n-io/n8n#22550, zed-industries/zed#46508), which
     the gateway did not read as a refusal (only "found `tool_use`"): the client got the 400. Now the one retry
     without thinking answers it, streamed as the client asked."""
-    refused = {
-        "type": "error",
-        "error": {
-            "type": "invalid_request_error",
-            "message": "messages.1.content.0.type: Expected `thinking` or `redacted_thinking`, but found `text`. "
-            "When `thinking` is enabled, a final `assistant` message must start with a thinking block "
-            "(preceeding the lastmost set of `tool_use` and `tool_result` blocks).",
-        },
-    }
-    messages = [
-        {"role": "user", "content": "list files"},
-        {
-            "role": "assistant",
-            "content": [
-                {"type": "text", "text": "Listing."},
-                {"type": "tool_use", "id": "toolu_01S14txt", "name": "Bash", "input": {"command": "ls"}},
-            ],
-        },
-        {
-            "role": "user",
-            "content": [{"type": "tool_result", "tool_use_id": "toolu_01S14txt", "content": "a"}],
-        },
-    ]
+    refused = invalid_request(
+        "messages.1.content.0.type: Expected `thinking` or `redacted_thinking`, but found `text`. "
+        "When `thinking` is enabled, a final `assistant` message must start with a thinking block "
+        "(preceeding the lastmost set of `tool_use` and `tool_result` blocks)."
+    )
+    messages = text_then_tool_turn(ask="list files", said="Listing.", tool_id="toolu_01S14txt", result="a")
     start = {
         "type": "message_start",
         "message": {
@@ -1176,13 +1133,7 @@ def test_count_tokens_retries_a_refused_signature_without_thinking(gw: Stack, up
     elsewhere got Claude Code Anthropic's 400 "Invalid `signature` in `thinking` block" there, while the
     messages call itself is retried without the history's thinking. Now count_tokens is retried too."""
     foreign = "c2lnbmVkLWJ5LWFub3RoZXItZ2F0ZXdheQ"
-    refused = {
-        "type": "error",
-        "error": {
-            "type": "invalid_request_error",
-            "message": "messages.1.content.0: Invalid `signature` in `thinking` block",
-        },
-    }
+    refused = invalid_request("messages.1.content.0: Invalid `signature` in `thinking` block")
     path = "/anthropic/v1/messages/count_tokens"
     up.script(path, json_answer(refused, 400), json_answer({"input_tokens": 57}))
     before = len(up.seen(path))

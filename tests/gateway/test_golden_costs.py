@@ -23,6 +23,7 @@ import orjson
 import pytest
 
 from tests.gateway.inproc import InProcGateway, anthropic_answer, chat_answer, responses_answer
+from tests.usage_samples import bugcase_28_usage
 
 CLIENT_PATHS = {
     "anthropic": "/v1/messages",
@@ -184,30 +185,7 @@ ROWS = [
         "anthropic compaction iterations (case 28)",
         "anthropic",
         "claude-sonnet-4-5",
-        {
-            "anthropic": {
-                "input_tokens": 210,
-                "output_tokens": 7,
-                "cache_creation_input_tokens": 0,
-                "cache_read_input_tokens": 0,
-                "iterations": [
-                    {
-                        "type": "compaction",
-                        "input_tokens": 150,
-                        "output_tokens": 120,
-                        "cache_creation_input_tokens": 40000,
-                        "cache_read_input_tokens": 0,
-                    },
-                    {
-                        "type": "message",
-                        "input_tokens": 210,
-                        "output_tokens": 7,
-                        "cache_creation_input_tokens": 0,
-                        "cache_read_input_tokens": 0,
-                    },
-                ],
-            }
-        },
+        {"anthropic": bugcase_28_usage()},
         0.152985,
         (360, 127, 0, 40000),
     ),

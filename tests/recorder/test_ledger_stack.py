@@ -126,7 +126,7 @@ def test_sigterm_to_the_whole_stack_mid_load(tmp_path: Path, fake_url: str) -> N
 def test_sigterm_lets_a_slow_stream_finish_and_records_it(tmp_path: Path, fake_url: str) -> None:
     body = json.dumps(
         {
-            "model": "gpt-4o-mini@fault=chunk-delay:0.25",
+            "model": "gpt-4o-mini@fault=hold-mid-stream",  # two content frames, then held until released
             "stream": True,
             "messages": [{"role": "user", "content": "one two three four five six seven"}],
         }
@@ -162,9 +162,10 @@ def test_sigterm_lets_a_slow_stream_finish_and_records_it(tmp_path: Path, fake_u
                 return True
             return False
 
-        wait_until(refused, 3, 0.05)  # no longer accepting, while the stream goes on
-        assert reader.is_alive()
-        reader.join(10)
+        wait_until(refused, 30, 0.05)  # no longer accepting, while the stream is held: no race with its end
+        assert reader.is_alive() and b"data: [DONE]" not in received
+        httpx.post(fake_url + "/_fake/release")  # now the rest of the answer
+        reader.join(30)
         assert not reader.is_alive()
         # Order, not duration: the stream was unfinished at the signal, went on after it, to its end.
         assert b"data: [DONE]" not in at_signal and len(received) > len(at_signal)

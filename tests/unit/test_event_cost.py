@@ -15,6 +15,7 @@ from services.gateway.errors import UpstreamError
 from services.gateway.providers.base import Route
 from shared.events import UsageEvent
 from shared.pricing import ModelRates, Pricer, Rate
+from tests.usage_samples import bugcase_28_usage
 
 SONNET = Route("anthropic", "claude-sonnet-4-5")
 
@@ -210,21 +211,8 @@ def test_us_only_inference_costs_one_tenth_more_on_every_token() -> None:
     ).cost_usd == (everywhere.cost_usd)
 
 
-COMPACTION_NO_SPLIT = {  # bugcase 28's recorded answer: the iterations carry totals, no TTL split
-    "input_tokens": 210,
-    "output_tokens": 7,
-    "cache_creation_input_tokens": 0,
-    "cache_read_input_tokens": 0,
-    "iterations": [
-        {
-            "type": "compaction",
-            "input_tokens": 150,
-            "output_tokens": 120,
-            "cache_creation_input_tokens": 40000,
-        },
-        {"type": "message", "input_tokens": 210, "output_tokens": 7, "cache_creation_input_tokens": 0},
-    ],
-}
+# bugcase 28's recorded answer: the iterations carry totals, no TTL split
+COMPACTION_NO_SPLIT = bugcase_28_usage(iteration_cache_reads=False)
 
 
 def test_iterations_writes_without_a_split_are_1h_when_every_marker_says_1h() -> None:

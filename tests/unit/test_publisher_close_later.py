@@ -15,12 +15,14 @@ from tests.procs import free_port
 from tests.unit.test_publisher import built_by, make_event
 
 
-async def test_close_counts_a_request_handed_over_during_its_last_wait() -> None:
+async def test_close_counts_a_request_handed_over_during_its_last_wait(
+    zmq_ctx: zmq.Context[zmq.Socket[bytes]],
+) -> None:
     """No recorder: one event held. While ``close`` waits (its last wait: the deadline passes meanwhile),
     a request's facts come (a handler cancelled late in the shutdown records from its ``finally``). Both
     are held unacknowledged at the end, so ``close`` returns 2, not 1 (the facts left unbuilt and
     uncounted)."""
-    ctx = zmq.Context()
+    ctx = zmq_ctx
     built: list[int] = []
     pub = EventPublisher(
         f"tcp://127.0.0.1:{free_port()}", 100, batch_delay_s=60, ctx=ctx, build=built_by(built)
@@ -40,4 +42,3 @@ async def test_close_counts_a_request_handed_over_during_its_last_wait() -> None
         left = await pub.close(ack_wait_s=0.05)
     assert handed
     assert left == 2 and built == [1]
-    ctx.term()

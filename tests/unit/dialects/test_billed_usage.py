@@ -20,29 +20,9 @@ from services.gateway.providers.openai_compat import (
     XAIProvider,
 )
 from shared.sse import SSEEvent
+from tests.usage_samples import bugcase_28_usage
 
-COMPACTION = {
-    "input_tokens": 210,
-    "output_tokens": 7,
-    "cache_creation_input_tokens": 0,
-    "cache_read_input_tokens": 0,
-    "iterations": [
-        {
-            "type": "compaction",
-            "input_tokens": 150,
-            "output_tokens": 120,
-            "cache_creation_input_tokens": 40000,
-            "cache_read_input_tokens": 0,
-        },
-        {
-            "type": "message",
-            "input_tokens": 210,
-            "output_tokens": 7,
-            "cache_creation_input_tokens": 0,
-            "cache_read_input_tokens": 0,
-        },
-    ],
-}
+COMPACTION = bugcase_28_usage()
 
 
 # ---- Anthropic: iterations, server tools, cache-write TTLs ------------------------------------------

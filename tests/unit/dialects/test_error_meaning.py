@@ -375,14 +375,22 @@ LMSTUDIO_OVERFLOW = {
     ],
 )
 def test_more_servers_overflow_reaches_claude_code(status: int, body: object, words: str) -> None:
+    overflow_as_the_clients_say_it(status, body, words)
+
+
+def overflow_as_the_clients_say_it(status: int, body: object, words: str) -> int:
+    """An OpenAI-compatible server's error ``body`` (JSON) with ``status`` is read as a context overflow;
+    an Anthropic client gets a 400 whose message starts with ``words``, a Chat Completions client the code
+    ``context_length_exceeded``. Returns the Chat Completions client's status."""
     raw = json.dumps(body).encode()
     meaning = registry.WIRES["openai_chat"].error_meaning(status, raw)
     assert meaning == "context_overflow"
     message, _ = parse_upstream_error(raw)
     said_status, said, _ = registry.client("anthropic").error_words(meaning, status, message)
     assert said_status == 400 and said.startswith(words)
-    _, _, code = registry.client("openai_chat").error_words(meaning, status, message)
+    chat_status, _, code = registry.client("openai_chat").error_words(meaning, status, message)
     assert code == "context_length_exceeded"
+    return chat_status
 
 
 def test_an_error_inside_a_json_array_gives_its_own_message() -> None:
@@ -480,14 +488,7 @@ def test_s14_overflow_wordings_and_5xx_overflows_reach_both_formats(
 ) -> None:
     """s14 variants 10-a..10-d, 10-f: these fail before the fix (LM Studio's and MLX's words were unknown, and a
     5xx was read as a server fault whatever it said, so Claude Code retried instead of compacting)."""
-    raw = json.dumps(body).encode()
-    meaning = registry.WIRES["openai_chat"].error_meaning(status, raw)
-    assert meaning == "context_overflow"
-    message, _ = parse_upstream_error(raw)
-    said_status, said, _ = registry.client("anthropic").error_words(meaning, status, message)
-    assert said_status == 400 and said.startswith(words)
-    chat_status, _, code = registry.client("openai_chat").error_words(meaning, status, message)
-    assert chat_status == 400 and code == "context_length_exceeded"
+    assert overflow_as_the_clients_say_it(status, body, words) == 400
 
 
 def test_an_in_band_overflow_without_a_code_is_still_an_overflow() -> None:

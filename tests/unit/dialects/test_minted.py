@@ -15,6 +15,7 @@ from services.gateway.dialects._responses_opaque import encode_compaction, encod
 from services.gateway.dialects.anthropic import render
 from services.gateway.dialects.ir import Completion, TextBlock, ThinkingBlock
 from services.gateway.dialects.view import View
+from tests.thinking_refusals import text_then_tool_turn
 
 
 def turn1_from_another_provider() -> list[dict[str, Any]]:
@@ -365,20 +366,9 @@ def test_a_text_first_tool_turn_refusal_retries_without_thinking() -> None:
     body: dict[str, Any] = {
         "model": "claude-opus-4-6",
         "thinking": {"type": "adaptive"},
-        "messages": [
-            {"role": "user", "content": "How many files?"},
-            {
-                "role": "assistant",
-                "content": [
-                    {"type": "text", "text": "I'll list them."},
-                    {"type": "tool_use", "id": "toolu_01A", "name": "Bash", "input": {"command": "ls"}},
-                ],
-            },
-            {
-                "role": "user",
-                "content": [{"type": "tool_result", "tool_use_id": "toolu_01A", "content": "a.py"}],
-            },
-        ],
+        "messages": text_then_tool_turn(
+            ask="How many files?", said="I'll list them.", tool_id="toolu_01A", result="a.py"
+        ),
     }
     assert not registry.WIRES["anthropic"].strip_minted(copy.deepcopy(body))  # sent as it came
     assert refused_signature(400, said) and strip_thinking(body)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter as Tally
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import pytest
 import zmq
@@ -50,19 +50,15 @@ class HeldStore:
 
 
 @pytest.fixture
-def link() -> Iterator[tuple[zmq.Socket[bytes], zmq.Socket[bytes]]]:
+def link(zmq_ctx: zmq.Context[zmq.Socket[bytes]]) -> tuple[zmq.Socket[bytes], zmq.Socket[bytes]]:
     """A recorder's ROUTER and a gateway's DEALER (routing id ``GATEWAY``), the ROUTER knowing it."""
-    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-    router, dealer = ctx.socket(zmq.ROUTER), ctx.socket(zmq.DEALER)
-    try:
-        router.bind("inproc://acks")
-        dealer.setsockopt(zmq.ROUTING_ID, GATEWAY)
-        dealer.connect("inproc://acks")
-        dealer.send(b"hello")
-        assert router.poll(5000) and router.recv_multipart() == [GATEWAY, b"hello"]
-        yield router, dealer
-    finally:
-        ctx.destroy(linger=0)
+    router, dealer = zmq_ctx.socket(zmq.ROUTER), zmq_ctx.socket(zmq.DEALER)
+    router.bind("inproc://acks")
+    dealer.setsockopt(zmq.ROUTING_ID, GATEWAY)
+    dealer.connect("inproc://acks")
+    dealer.send(b"hello")
+    assert router.poll(5000) and router.recv_multipart() == [GATEWAY, b"hello"]
+    return router, dealer
 
 
 def acked_ids(dealer: zmq.Socket[bytes]) -> Tally[bytes]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import zmq
 
@@ -11,18 +9,6 @@ from services.recorder import frames
 from services.recorder.frames import recv_parts, send_parts
 
 MESSAGES = [[b"ev", b"id-1", b"x" * 900], [b"one"], [b"", b"empty frames", b""], [b"p"] * 1001]
-
-
-@pytest.fixture
-def pair() -> Iterator[tuple[zmq.Socket[bytes], zmq.Socket[bytes]]]:
-    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-    router, dealer = ctx.socket(zmq.ROUTER), ctx.socket(zmq.DEALER)
-    router.bind("inproc://frames")
-    dealer.connect("inproc://frames")
-    try:
-        yield router, dealer
-    finally:
-        ctx.destroy(linger=0)
 
 
 def test_messages_round_trip_whole_and_in_order(pair: tuple[zmq.Socket[bytes], zmq.Socket[bytes]]) -> None:

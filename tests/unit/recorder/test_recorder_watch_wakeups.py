@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import select
-from collections.abc import Iterator
 
-import pytest
 import zmq
 
 from services.recorder.frames import recv_parts
@@ -19,18 +17,6 @@ from services.recorder.watch import SocketWatch
 
 HANG_S = 30.0  # the hang bound: a wake-up that does not come fails here
 NEVER_S = 3_600.0  # wait's own timeout: never reached by a test that passes
-
-
-@pytest.fixture
-def pair() -> Iterator[tuple[zmq.Socket[bytes], zmq.Socket[bytes]]]:
-    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-    router, dealer = ctx.socket(zmq.ROUTER), ctx.socket(zmq.DEALER)
-    router.bind("inproc://watch-wakeups")
-    dealer.connect("inproc://watch-wakeups")
-    try:
-        yield router, dealer
-    finally:
-        ctx.destroy(linger=0)
 
 
 async def waiting(watch: SocketWatch) -> asyncio.Task[bool]:
