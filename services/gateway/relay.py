@@ -462,16 +462,11 @@ class Passthrough(Relay):
         test, its data read by the token test's ``data``) passes as its bytes, with no ``SSEEvent``
         and no call of the filter, as ``_frame`` passes it; any other gets the event the SSE decoder would
         have made and goes to the decoder and the filter (and the wire's repair frames around it,
-        ``_placed``). A read with a piece of any other shape (a name, comments, more lines, an empty
-        piece) goes to ``_feed_events`` whole."""
+        ``_placed``). From the first piece of any other shape (a name, comments, more lines, an empty
+        piece) the rest of the read goes to ``_feed_events``."""
         keep, decoded, view, token = self._filter, self._decoded, self.view, self._token_data
         assert keep is not None and token is not None
-        text = chunk.decode("ascii")
-        # Every piece of the usual shape, tested once on the whole read (C counts, ``_usual_unnamed``); else
-        # the read goes to ``_feed_events`` whole
-        if not _usual_unnamed(text):
-            return self._feed_events(chunk)
-        pieces = text.split("\n\n")
+        pieces = chunk.decode("ascii").split("\n\n")
         pieces.pop()  # "" after the read's last blank line
         out: list[bytes] = []
         run = pos = tokens = 0  # ``chunk[run:pos]``: frames that go out as they came, not yet in ``out``
@@ -479,6 +474,8 @@ class Passthrough(Relay):
         # changes it
         live = (self.saw_content or self._opened) and not self.decoder.done and self.error is None
         for piece in pieces:
+            if not piece.startswith("data: ") or "\n" in piece:
+                break
             end = pos + len(piece) + 2
             data = piece[6:]
             if live and data[:1] == "{" and (data[-1:] == "}" or data.rstrip()[-1:] == "}") and token(data):
@@ -500,10 +497,13 @@ class Passthrough(Relay):
         if tokens:
             self.events += tokens
             self.started = self.saw_content = True
-        self._sse.passed()
-        if run == 0:
+        if pos:
+            self._sse.passed()
+        if run == 0 and pos == len(chunk):
             return chunk  # every frame as it came
-        out.append(chunk[run:])
+        out.append(chunk[run:pos])
+        if pos < len(chunk):
+            out.append(self._feed_events(chunk[pos:] if pos else chunk))
         return b"".join(out)
 
     def _marked_bytes(self, data: bytes) -> bool:
@@ -734,19 +734,6 @@ def _usual_named(chunk: bytes) -> list[bytes] | None:
     if (b"\n" + b"\n".join(lines[1::3])).count(b"\ndata: ") != frames:
         return None
     return lines
-
-
-def _usual_unnamed(text: str) -> bool:
-    """``text`` (ASCII, no CR, ending with a blank line) is frames of one ``data: <data>`` line each: every
-    LF is one of a frame's closing pair (a run of LFs of any other length makes the count odd or leaves a
-    piece without its ``data: ``), and each frame, the first and those after a blank line, begins
-    ``data: ``."""
-    frames = text.count("\n\n")
-    return (
-        text.count("\n") == 2 * frames
-        and text.startswith("data: ")
-        and text.count("\n\ndata: ") == frames - 1
-    )
 
 
 def _text(data: bytes) -> str:
