@@ -244,9 +244,9 @@ class Passthrough(Relay):
         self._frames_read = self.reads_frames and self._filter is None and bool(self._content_only)
         # The wire's ``feed`` of a frame's data bytes (``WireSpec.frame_tap``), for ``_feed_frames``
         self._frame_tap = pairing.wire.frame_tap if self._frames_read else None
-        self._token_names = _bytes_names(self._content_only) if self._frames_read else _NO_NAMES
-        self._quiet_bytes = _bytes_names(self._quiet_names) if self._frames_read else _NO_NAMES
-        self._inert_bytes = _bytes_names(inert) if self._frames_read else _NO_NAMES
+        self._token_names = _event_lines(self._content_only) if self._frames_read else _NO_NAMES
+        self._quiet_bytes = _event_lines(self._quiet_names) if self._frames_read else _NO_NAMES
+        self._inert_bytes = _event_lines(inert) if self._frames_read else _NO_NAMES
         # ``_feed_data_frames`` reads this stream's short reads: filtered, on a wire whose token test
         # (``token_event``) reads an event's data alone (its ``data`` method)
         # (asked only of such a wire: ``getattr`` of a missing attribute raises and catches an exception)
@@ -393,12 +393,18 @@ class Passthrough(Relay):
         inert names that the decoder's ``inert`` says leaves it as it is (``WireSpec.inert_events``) goes
         by too, uncounted, as ``_feed_events`` lets it by. One the decoder must read goes to the wire's
         ``frame_tap`` with its data bytes when the wire has one, and gets the event the SSE decoder makes
-        of it (``shared.sse._usual_frames``) when the tap is unsure (None) or absent. From the
-        first frame of any other shape (more lines, comments, an empty name, ``data:`` without its space)
-        or one the decoder must read with bytes not UTF-8 on, the rest of the read goes to
-        ``_feed_events`` (a token or quiet frame with such bytes is let by, as ``_feed_events`` lets by
-        its event with U+FFFD for them: the tests read ``_text``). ``chunk`` holds no CR (the caller
-        checks): LF ends every line."""
+        of it (``shared.sse._usual_frames``) when the tap is unsure (None) or absent. A read with a frame
+        of any other shape (more lines, comments, an empty name, ``data:`` without its space) goes to
+        ``_feed_events`` whole (``_usual_named``: one C-speed test of the whole read, not a few per
+        frame); from a frame the decoder must read with bytes not UTF-8 on, the rest of the read goes
+        there too (a token or quiet frame with such bytes is let by, as ``_feed_events`` lets by its
+        event with U+FFFD for them: the tests read ``_text``). ``chunk`` holds no CR (the caller checks):
+        LF ends every line. Returns ``chunk``."""
+        lines = _usual_named(chunk)
+        if lines is None:
+            return self._feed_events(chunk)
+        # ``lines``: each frame's event line, data line and blank line, then b""; names are compared as
+        # whole event lines (``_event_lines``): no slice per frame for its name
         tokens, quiet, decoded, inert, tap = (
             self._token_names,
             self._quiet_bytes,
@@ -406,50 +412,46 @@ class Passthrough(Relay):
             self._inert_bytes,
             self._frame_tap,
         )
-        pos = passed = 0  # ``passed``: frames let by undecoded, each one event of progress
-        live = self._scanning()  # only a decoded frame changes it
-        for piece in chunk[:-2].split(b"\n\n"):
-            nl = piece.find(b"\n")
-            if (
-                nl <= 7
-                or not piece.startswith(b"event: ")
-                or not piece.startswith(b"data: ", nl + 1)
-                or piece.find(b"\n", nl + 1) != -1
-            ):
-                break
-            name, data = piece[7:nl], piece[nl + 7 :]
+        decoder = self.decoder
+        passed = 0  # frames let by undecoded, each one event of progress
+        # ``_scanning()``, inline: only a decoded frame changes it
+        live = self.saw_content and self.error is None and not decoder.done
+        datas = lines[1::3]
+        stop = -1  # the frame a decoded event's bytes not UTF-8 stopped at
+        for i, head in enumerate(lines[0:-1:3]):
+            data = datas[i][6:]
             if live and data[:1] == b"{":  # ``_token_only``'s and ``_quiet_event``'s tests
-                if name in tokens and (data[-1:] == b"}" or _text(data).rstrip()[-1:] == "}"):
+                if head in tokens and (data[-1:] == b"}" or _text(data).rstrip()[-1:] == "}"):
                     passed += 1  # (``live``: the stream has its first token already)
-                    pos += len(piece) + 2
                     continue
-                if name in quiet and data[-1:] == b"}" and not self._marked_bytes(data):
+                if head in quiet and data[-1:] == b"}" and not self._marked_bytes(data):
                     passed += 1
-                    pos += len(piece) + 2
                     continue
-            if name in inert and self._inert(_text(data)):  # (``_feed_events``'s test, on the text)
-                pos += len(piece) + 2
+            if head in inert and self._inert(_text(data)):  # (``_feed_events``'s test, on the text)
                 continue
-            if tap is not None and (deltas := tap(self.decoder, data)) is not None:
+            if tap is not None and (deltas := tap(decoder, data)) is not None:
                 # the decoder read it without an event: what ``_decoded`` does after ``feed`` (unfiltered,
                 # so no repair to place)
                 if deltas:
                     self._observe(deltas)
-                elif self._skipped and self._quiet(piece + b"\n\n"):
+                elif self._skipped and self._quiet(head + b"\n" + datas[i] + b"\n\n"):
                     self.events += 1
             else:
                 try:
-                    ev = SSEEvent(name.decode(), data.decode(), False, None, None, piece + b"\n\n")
+                    ev = SSEEvent(
+                        head[7:].decode(), data.decode(), False, None, None, head + b"\n" + datas[i] + b"\n\n"
+                    )
                 except UnicodeDecodeError:
+                    stop = i
                     break
                 decoded(ev)
-            live = self._scanning()
-            pos += len(piece) + 2
+            live = self.saw_content and self.error is None and not decoder.done
         self.events += passed
-        if pos:  # (a read that begins with a byte order mark is the SSE decoder's from its first byte)
-            self._sse.passed()
-        if pos < len(chunk):
-            self._feed_events(chunk[pos:])
+        if stop == 0:
+            return self._feed_events(chunk)  # (as the SSE decoder's from its first byte)
+        self._sse.passed()
+        if stop > 0:  # the rest of the read from that frame on
+            self._feed_events(chunk[len(b"\n".join(lines[: 3 * stop])) + 1 :])
         return chunk
 
     def _feed_data_frames(self, chunk: bytes) -> bytes:
@@ -714,9 +716,28 @@ _NO_NAMES: frozenset[bytes] = frozenset()
 
 
 @functools.lru_cache(maxsize=16)
-def _bytes_names(names: frozenset[str]) -> frozenset[bytes]:
-    """A wire's event names as the bytes of its frames (made once per set)."""
-    return frozenset(name.encode() for name in names)
+def _event_lines(names: frozenset[str]) -> frozenset[bytes]:
+    """A wire's event names as the event lines of its frames, ``event: <name>`` (made once per set)."""
+    return frozenset(b"event: " + name.encode() for name in names)
+
+
+def _usual_named(chunk: bytes) -> list[bytes] | None:
+    """``chunk`` (no CR, ending with a blank line) split at LF when every frame in it has the usual named
+    shape, else None: ``event: <name>`` (a name not empty) LF ``data: <data>`` LF LF, one line each, so
+    the lines are each frame's event line, data line and blank line in turn, then b"" after the last LF.
+    Tested on the whole read with C-speed joins and counts: every third line is blank, and each line
+    before a blank one's (the event and data lines, joined with LF and led by one) begins as it must:
+    as many ``LF event: `` and ``LF data: `` as there are frames, and no event line ``event: `` alone."""
+    lines = chunk.split(b"\n")
+    frames = len(lines) // 3
+    if len(lines) != 3 * frames + 1 or not frames or any(lines[2::3]):
+        return None
+    heads = b"\n" + b"\n".join(lines[0:-1:3]) + b"\n"
+    if heads.count(b"\nevent: ") != frames or b"\nevent: \n" in heads:
+        return None
+    if (b"\n" + b"\n".join(lines[1::3])).count(b"\ndata: ") != frames:
+        return None
+    return lines
 
 
 def _text(data: bytes) -> str:
