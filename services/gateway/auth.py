@@ -58,6 +58,8 @@ class Note:
     admitted: bool
     remaining_usd: float | None = None
     retry_after_s: int | None = None
+    # a refusal that lasts until the period ends (a spent budget): the response says x-should-retry: false
+    final: bool = False
 
 
 @dataclass
@@ -207,8 +209,8 @@ def admit(request: web.Request, call: Call) -> None:
         admission = request.app[GUARD].quotas.admit(entry.name, time.time(), time.monotonic())
     except QuotaExceeded as exc:
         call.budget_alert = exc.alert
-        remaining = 0.0 if exc.code and exc.code.startswith("budget") else None
-        request[_NOTE] = Note(False, remaining, exc.retry_after_s)
+        spent = bool(exc.code and exc.code.startswith("budget"))
+        request[_NOTE] = Note(False, 0.0 if spent else None, exc.retry_after_s, final=spent)
         raise
     call.budget_alert = admission.alert
     request[_NOTE] = Note(True, admission.remaining_usd)
@@ -243,6 +245,11 @@ async def _quota_headers(request: web.Request, response: web.StreamResponse) -> 
         response.headers["x-ekai-budget-remaining-usd"] = f"{max(0.0, note.remaining_usd):.6f}"
     if note.retry_after_s is not None:
         response.headers["retry-after"] = str(note.retry_after_s)
+    if note.final:
+        # A spent budget comes back only with the next period (or an admin): both SDKs retry a 429 unless told
+        # x-should-retry: false (``_base_client._should_retry``), and the anthropic SDK sleeps the whole
+        # retry-after, days or weeks here, before retrying (s15 variant 11-d; conformance §0).
+        response.headers["x-should-retry"] = "false"
 
 
 async def _counters(app: web.Application) -> AsyncIterator[None]:

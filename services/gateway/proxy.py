@@ -87,7 +87,7 @@ class Proxy:
             told = self._told_again(call, routes, outcome)
             if told is not None:
                 return self._error_response(call, *told)
-            return self._error_response(call, outcome)
+            return self._error_response(call, _soonest_refusal(call.attempts, outcome))
         return outcome
 
     def _note_refusals(self, call: Call) -> None:
@@ -648,6 +648,21 @@ class Proxy:
         return web.Response(
             body=orjson.dumps(body), status=status, content_type="application/json", headers=headers
         )
+
+
+def _soonest_refusal(attempts: list[Attempt], last: UpstreamError) -> UpstreamError:
+    """The 429 among ``attempts``' whose stated window (Retry-After) ends soonest, when every attempt was refused
+    so; else ``last``, the last real error. The client may come back when the first provider is free again (the
+    next request is told that provider's refusal, ``_told_again``), not after the last one tried says (s15 variant
+    11-c; docs/catalog.md "Fallback")."""
+    windows = [
+        a.error
+        for a in attempts
+        if a.error is not None and a.error.upstream_status == 429 and a.error.retry_after_s is not None
+    ]
+    if last.upstream_status != 429 or not windows or len(windows) != len(attempts):
+        return last
+    return min(windows, key=lambda e: e.retry_after_s or 0.0)
 
 
 def _asks_less(retry: Upstream, up: Upstream) -> bool:

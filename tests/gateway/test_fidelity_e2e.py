@@ -2523,3 +2523,32 @@ def test_an_overflow_told_in_a_5xx_is_not_retried_by_the_client(
     else:
         assert r.json()["error"]["code"] == "context_length_exceeded"
     assert r.headers.get("x-should-retry") != "true"
+
+
+@pytest.fixture()
+def gw_two_resting(up: ScriptedUpstream, tmp_path: Path) -> Iterator[Stack]:
+    """A gateway of its own with Anthropic and OpenRouter (their 429s rest both for minutes)."""
+    with stack(
+        tmp_path, {"anthropic": f"{up.url}/anthropic", "openrouter": f"{up.url}/openrouter/api/v1"}
+    ) as st:
+        yield st
+
+
+def test_when_every_provider_refuses_the_soonest_window_is_told(
+    gw_two_resting: Stack, up: ScriptedUpstream
+) -> None:
+    """s15 variant 11-c: Anthropic refuses for 30 s, then OpenRouter for 600 s. The client was told the last one's
+    600 s, although a provider is free again in 30 (and the gateway's next answer says so): Claude Code waited ten
+    minutes, or more, for nothing. The refusal told is the one whose window ends soonest, with its own body."""
+    gw = gw_two_resting
+    short = {"type": "error", "error": {"type": "rate_limit_error", "message": "Per-minute limit reached."}}
+    long = {"error": {"message": "Rate limit exceeded: limit_rpm/anthropic/claude-sonnet-4.5", "code": 429}}
+    up.script(ANTHROPIC, json_answer(short, 429, headers={"retry-after": "30"}))
+    up.script(OPENROUTER, json_answer(long, 429, headers={"retry-after": "600"}))
+    body = {"model": "claude-sonnet-4-5", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]}
+    first = post(gw, "/v1/messages", body, "t15-11c-1", AV)
+    assert len(up.seen(ANTHROPIC)) == 1 and len(up.seen(OPENROUTER)) == 1  # both were tried
+    assert first.status_code == 429 and first.headers["retry-after"] == "30"
+    assert first.json()["error"]["message"] == "Per-minute limit reached."
+    again = post(gw, "/v1/messages", body, "t15-11c-2", AV)  # told again by the gateway: the same window
+    assert again.status_code == 429 and 0 < int(again.headers["retry-after"]) <= 30

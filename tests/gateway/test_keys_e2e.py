@@ -427,6 +427,22 @@ def test_a_spent_budget_is_refused_with_429_in_both_formats(gw: Stack) -> None:
     assert gw.row_for(err.response.headers["x-request-id"])["streamed"] == 1
 
 
+def test_a_spent_budget_tells_the_sdks_not_to_retry(gw: Stack) -> None:
+    """s15 variant 11-d: the refusal lasts until the period ends. Without x-should-retry: false both SDKs retry the
+    429 (by default twice), and the anthropic SDK first sleeps the whole retry-after (here up to a month): the
+    client hangs. Each SDK's own retry decision is asked of the response it got."""
+    key = key_of("spent")
+    with pytest.raises(openai.RateLimitError) as oe:
+        oai(gw, key).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    with pytest.raises(anthropic.RateLimitError) as ae:
+        ant(gw, key).messages.create(model="claude-haiku-4-5", max_tokens=20, messages=MESSAGES)
+    for response in (oe.value.response, ae.value.response):
+        assert response.headers["x-should-retry"] == "false"
+        assert int(response.headers["retry-after"]) > 0  # when the budget resets, still said
+    assert openai.OpenAI(api_key="x")._should_retry(oe.value.response) is False
+    assert anthropic.Anthropic(api_key="x")._should_retry(ae.value.response) is False
+
+
 IN_FLIGHT = 8
 
 

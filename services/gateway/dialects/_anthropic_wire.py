@@ -153,7 +153,10 @@ def merge_stream_usage(start: dict[str, Any], delta: dict[str, Any]) -> dict[str
     ``message_delta`` counts are cumulative (Messages streaming guide), so where the two disagree the delta
     wins: with server tools or compaction, ``message_start`` holds the first step's figures and the delta
     the request's. Nested objects (``cache_creation``, ``server_tool_use``) merge key by key, so a delta that
-    repeats only a total keeps the start's split; ``iterations`` is taken whole from the latest event.
+    repeats only a total keeps the start's split; ``iterations`` is taken whole from the latest event. A delta
+    without ``iterations`` after a start that had them updates the final ``message`` iteration with its counts:
+    the top level is that iteration's figures (compaction guide, "Understanding usage"), so its output would
+    otherwise stay at message_start's placeholder (s15 variant 28-e).
     """
     out = dict(start)
     for key, value in delta.items():
@@ -163,7 +166,29 @@ def merge_stream_usage(start: dict[str, Any], delta: dict[str, Any]) -> dict[str
             out[key] = {**out[key], **{k: v for k, v in value.items() if v is not None}}
         else:
             out[key] = value
+    steps = out.get("iterations")
+    if "iterations" not in delta and type(steps) is list:
+        out["iterations"] = _message_step_updated(steps, delta)
     return out
+
+
+_TOP_LEVEL_COUNTS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+)
+
+
+def _message_step_updated(steps: list[Any], delta: dict[str, Any]) -> list[Any]:
+    """``steps`` (an ``iterations`` list) with the last ``message`` entry's counts replaced by the ``delta``'s
+    top-level counts it gives (pure; the list as it was when it has no such entry or the delta gives none)."""
+    counts = {k: delta[k] for k in _TOP_LEVEL_COUNTS if delta.get(k) is not None}
+    for i in range(len(steps) - 1, -1, -1):
+        step = steps[i]
+        if type(step) is dict and step.get("type") == "message":
+            return [*steps[:i], {**step, **counts}, *steps[i + 1 :]] if counts else steps
+    return steps
 
 
 def usage_to_anthropic(u: Usage) -> dict[str, Any]:

@@ -87,7 +87,10 @@ _OVERFLOW = re.compile(
     # LM Studio 0.4: "Input does not fit in context length. The input has 31430 tokens, but the context length only
     # supports 30000 tokens." (lmstudio-ai/lmstudio-bug-tracker#2322, told in-band after a 200); its MLX engine:
     # "Context size has been exceeded." (lmstudio-bug-tracker#2339)
-    r"does not fit in (?:the )?context (?:length|window|size)|context (?:size|length|window) has been exceeded",
+    r"does not fit in (?:the )?context (?:length|window|size)|context (?:size|length|window) has been exceeded|"
+    # SiliconFlow (code 20015, a top-level message): "length of prompt_tokens (57535) must be less than max_seq_len
+    # (32768)." (langgenius/dify#19394)
+    r"prompt_tokens \(\d+\) must be less than max_seq_len",
     re.I | re.S,
 )
 # The overflow said so plainly that a 5xx status (or an in-band error without a code, read as 500) does not make it a
@@ -99,7 +102,8 @@ _OVERFLOW_EVEN_IF_5XX = re.compile(
     r"prompt is too long|context window is full|does not fit in (?:the )?context (?:length|window|size)|"
     r"context (?:size|length|window) has been exceeded|exceed(?:s|ed)? (?:the )?(?:available )?context "
     r"(?:limit|window|length|size)|maximum context length is \d+ tokens|input is too long|"
-    r"longer than the (?:model'?s |maximum )(?:maximum )?(?:context|model) length|context_length_exceeded",
+    r"longer than the (?:model'?s |maximum )(?:maximum )?(?:context|model) length|context_length_exceeded|"
+    r"prompt_tokens \(\d+\) must be less than max_seq_len",
     re.I | re.S,
 )
 # "… maximum context length is 128000 tokens. However, your messages resulted in 131072 tokens."
@@ -123,7 +127,8 @@ _LMSTUDIO_NUMBERS = re.compile(r"keep the first (\d+) tokens.*?context length of
 # is longer than the model's context length (8192 tokens)"), Poolside ("Input length 131393 exceeds the
 # maximum allowed input length of 131040 tokens"), GitHub Copilot ("prompt token count of 200000 exceeds
 # the limit of 128000"), vLLM's input processor ("The decoder prompt (length 40000) is longer than the
-# maximum model length of 32768") and others ("Input length (265330) exceeds model's maximum context length (262144)")
+# maximum model length of 32768"), SiliconFlow ("length of prompt_tokens (57535) must be less than max_seq_len (32768)")
+# and others ("Input length (265330) exceeds model's maximum context length (262144)")
 _ASKED_ALLOWED = re.compile(
     r"input \((\d+) tokens\) is longer than the model'?s (?:maximum )?context length \((\d+)|"
     r"input length \(?(\d+)\)? exceeds (?:the )?(?:maximum allowed input length of |model'?s maximum context "
@@ -135,7 +140,9 @@ _ASKED_ALLOWED = re.compile(
     # llama.cpp: "request (40000 tokens) exceeds the available context size (32768 tokens), try increasing it"
     r"request \((\d+) tokens\) exceeds the available context size \((\d+) tokens\)|"
     # LM Studio 0.4: "The input has 31430 tokens, but the context length only supports 30000 tokens."
-    r"input has (\d+) tokens, but the context length only supports (\d+) tokens",
+    r"input has (\d+) tokens, but the context length only supports (\d+) tokens|"
+    # SiliconFlow: "length of prompt_tokens (57535) must be less than max_seq_len (32768)."
+    r"prompt_tokens \((\d+)\) must be less than max_seq_len \((\d+)\)",
     re.I,
 )
 # SambaNova: "The provided prompt is 40000 tokens long, … the maximum supported sequence length is just 16384";

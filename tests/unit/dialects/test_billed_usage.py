@@ -184,6 +184,33 @@ def test_stream_iterations_arrive_in_message_delta_case_28() -> None:
     assert len(u.iterations) == 2
 
 
+def test_stream_iterations_only_in_start_follow_the_deltas_final_counts() -> None:
+    """s15 variant 28-e: message_start lists the iterations (the message step with a placeholder output of 1) and
+    message_delta gives only the top level's final output: the top level is the message iteration's figures
+    (compaction guide), so the totals take the delta's 25, not the start's 1 (before the fix: 301 output)."""
+    steps = [
+        {"type": "compaction", "input_tokens": 4000, "output_tokens": 300},
+        {"type": "message", "input_tokens": 50, "output_tokens": 1},
+    ]
+    u = stream_usage(
+        start({"input_tokens": 50, "output_tokens": 1, "iterations": steps}), delta({"output_tokens": 25})
+    )
+    assert (u.input_tokens, u.output_tokens) == (4050, 325)
+    assert [it.usage.output_tokens for it in u.iterations] == [300, 25]
+
+
+def test_stream_iterations_in_both_events_are_the_deltas_list_not_a_sum() -> None:
+    """s15 variant 28-b (passed before): a delta that repeats the list replaces the start's, it is not added."""
+    comp = {"type": "compaction", "input_tokens": 1000, "output_tokens": 100}
+    end = {
+        "input_tokens": 50,
+        "output_tokens": 20,
+        "iterations": [comp, {"type": "message", "input_tokens": 50, "output_tokens": 20}],
+    }
+    u = stream_usage(start({"input_tokens": 50, "output_tokens": 1, "iterations": [comp]}), delta(end))
+    assert (u.input_tokens, u.output_tokens) == (1050, 120)
+
+
 # ---- OpenAI Responses: web searches are output items, not usage ------------------------------------
 
 

@@ -729,3 +729,39 @@ def test_an_overflow_tells_clients_not_to_retry() -> None:
     )
     assert meaning == "context_overflow"
     assert registry.retry_advice(meaning) == {"x-should-retry": "false"}
+
+
+SILICONFLOW_MAX_SEQ = "length of prompt_tokens (57535) must be less than max_seq_len (32768)."
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        # SiliconFlow's own shape: a top-level message and a numeric code (langgenius/dify#19394)
+        (400, {"code": 20015, "message": SILICONFLOW_MAX_SEQ, "data": None}),
+        (400, {"error": {"code": 20015, "message": SILICONFLOW_MAX_SEQ}}),
+        # relayed by a server that says every upstream refusal as a 5xx
+        (500, {"error": {"message": SILICONFLOW_MAX_SEQ, "type": "server_error"}}),
+    ],
+    ids=["siliconflow-400", "siliconflow-error-object", "siliconflow-500"],
+)
+def test_s15_siliconflow_max_seq_len_is_an_overflow_in_both_formats(status: int, body: object) -> None:
+    """s15 variants 10-a, 10-b: SiliconFlow's "length of prompt_tokens (N) must be less than max_seq_len (M)" was
+    passed on as a plain 400 (Claude Code did not compact, Codex saw no context_length_exceeded)."""
+    raw = json.dumps(body).encode()
+    meaning = registry.WIRES["openai_chat"].error_meaning(status, raw)
+    assert meaning == "context_overflow"
+    message, _ = parse_upstream_error(raw)
+    said_status, said, _ = registry.client("anthropic").error_words(meaning, status, message)
+    assert said_status == 400 and said.startswith("prompt is too long: 57535 tokens > 32768 maximum")
+    for fmt in ("openai_chat", "openai_responses"):
+        chat_status, _, code = registry.client(fmt).error_words(meaning, status, message)
+        assert chat_status == 400 and code == "context_length_exceeded"
+
+
+def test_s15_siliconflow_in_band_refusal_is_an_overflow() -> None:
+    """s15 variant 10-f: the same words told in-band after a 200 (read as 500: no HTTP status) stay an overflow."""
+    from services.gateway.dialects._openai_wire import stream_error_from_openai
+
+    err = stream_error_from_openai({"code": 20015, "message": SILICONFLOW_MAX_SEQ})
+    assert registry.upstream_error_meaning("openai_chat", err.status, None, err.message) == "context_overflow"
