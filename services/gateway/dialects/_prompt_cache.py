@@ -61,7 +61,11 @@ def _key_count(value: Any) -> int:
 def has_markers(value: Any) -> bool:
     """Whether a request (or any part of it) already carries a ``cache_control`` marker. Walks with its
     own stack (a client's deeply nested JSON cannot exhaust Python's), only when its JSON text holds the
-    key at all: the usual request has none, and orjson finds that faster than a walk."""
+    key at all: the usual request has none, and orjson finds that faster than a walk.
+
+    A key inside a tool's JSON schema or a tool call's input or arguments (``_NOT_MARKED``) is the client's
+    data, not a marker: an HTTP tool's ``cache_control`` parameter must not stop the gateway placing its own
+    breakpoints (s15 variants 08-a, 08-b, 08-c: no marker placed, every turn re-billed the prompt)."""
     if not _key_count(value):
         return False
     stack = [value]
@@ -70,7 +74,7 @@ def has_markers(value: Any) -> bool:
         if isinstance(node, dict):
             if "cache_control" in node:
                 return True
-            stack.extend(node.values())
+            stack.extend(v for k, v in node.items() if k not in _NOT_MARKED)
         elif isinstance(node, list):
             stack.extend(node)
     return False
