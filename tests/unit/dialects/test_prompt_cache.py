@@ -348,6 +348,13 @@ def _nested(depth: int, leaf: Any) -> Any:
         ({"tools": [{"name": "t", "input_schema": {"properties": {"cache_control": {}}}}]}, False),
         ({"messages": [{"content": [{"type": "tool_use", "input": {"cache_control": "no-cache"}}]}]}, False),
         ({"tool_calls": [{"function": {"arguments": {"cache_control": "no-cache"}}}]}, False),
+        # s15 variants 08-f, 08-g: a structured-output schema (chat, Responses, Anthropic) is data too
+        ({"response_format": {"json_schema": {"schema": {"properties": {"cache_control": {}}}}}}, False),
+        (
+            {"text": {"format": {"type": "json_schema", "schema": {"properties": {"cache_control": {}}}}}},
+            False,
+        ),
+        ({"output_format": {"type": "json_schema", "schema": {"properties": {"cache_control": {}}}}}, False),
         ({"tools": [{"name": "t", "cache_control": {"type": "ephemeral"}}]}, True),
         (_nested(300, {"type": "text", "text": "deep"}), False),  # too deep for orjson: walked
         (_nested(300, {"type": "text", "text": "deep", "cache_control": {}}), True),
@@ -502,3 +509,42 @@ def test_a_tool_input_named_cache_control_is_no_client_marker_on_the_way_to_anth
     assert openrouter().prepare(chat, False, "openai_chat")
     assert chat["messages"][0]["content"] == [{"type": "text", "text": "rules", "cache_control": EPHEMERAL}]
     assert chat["messages"][-1]["content"][-1]["cache_control"] == EPHEMERAL
+
+
+def test_a_structured_output_schema_property_does_not_stop_placement() -> None:
+    """s15 variants 08-f, 08-g: response_format json_schema (chat) or text.format (Responses) whose schema has a
+    ``cache_control`` property, on Claude via OpenRouter: the gateway still places its breakpoints."""
+    schema = {
+        "type": "object",
+        "properties": {"cache_control": {"type": "string"}},
+        "required": ["cache_control"],
+    }
+    body: dict[str, Any] = {
+        "model": "anthropic/claude-sonnet-4.5",
+        "messages": [{"role": "system", "content": "rules"}, {"role": "user", "content": "extract"}],
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {"name": "p", "schema": copy.deepcopy(schema)},
+        },
+    }
+    assert openrouter().prepare(body, False, "openai_chat")
+    assert body["messages"][0]["content"] == [{"type": "text", "text": "rules", "cache_control": EPHEMERAL}]
+    assert body["response_format"]["json_schema"]["schema"] == schema
+    request = {
+        "model": "anthropic/claude-sonnet-4.5",
+        "instructions": "rules",
+        "input": "extract",
+        "text": {"format": {"type": "json_schema", "name": "p", "schema": copy.deepcopy(schema)}},
+    }
+    chat = responses_to_chat(request, openrouter().target("anthropic/claude-sonnet-4.5")).body
+    system = [m for m in chat["messages"] if m["role"] in ("system", "developer")]
+    assert system and system[0]["content"][-1]["cache_control"] == EPHEMERAL
+    to_claude = chat_to_anthropic(  # s15 variant 08-h: Anthropic's output_config.format.schema
+        {
+            "model": "c",
+            "messages": [{"role": "system", "content": "rules"}, {"role": "user", "content": "extract"}],
+            "response_format": {"type": "json_schema", "json_schema": {"name": "p", "schema": schema}},
+        },
+        Target(model="claude-sonnet-4-5"),
+    ).body
+    assert to_claude["system"] == [{"type": "text", "text": "rules", "cache_control": EPHEMERAL}]
