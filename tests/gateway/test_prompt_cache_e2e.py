@@ -200,3 +200,36 @@ def test_codex_to_openai_passes_prompt_cache_key_through_untouched(
     assert [b["input"] for b in sent] == [codex("gpt-5", n)["input"] for n in range(1, TURNS + 1)]
     assert not any(r["translated"] for r in rows)
     assert rows[0]["cache_read_tokens"] == 0 and all(r["cache_read_tokens"] > 2000 for r in rows[1:])
+
+
+def test_a_cache_control_property_in_a_schema_does_not_stop_caching(
+    gw: Stack, fakes: dict[str, FakeProvider]
+) -> None:
+    """s15 variants 08-a, 08-f: an openai SDK client whose HTTP tool has a parameter named ``cache_control`` and
+    whose structured output's schema has one too, on Claude over OpenRouter. Neither is a client marker: the
+    gateway places its breakpoints, and the session reads the cache from turn 2 (it read nothing: no marker
+    was placed, every turn re-billed the prompt)."""
+    schema = {
+        "type": "object",
+        "properties": {"url": {"type": "string"}, "cache_control": {"type": "string"}},
+    }
+
+    def with_schemas(model: str, turn: int) -> dict[str, Any]:
+        body = openai_sdk(model, turn)
+        body["tools"] = [{"type": "function", "function": {"name": "http_get", "parameters": schema}}]
+        body["response_format"] = {"type": "json_schema", "json_schema": {"name": "policy", "schema": schema}}
+        return body
+
+    fakes["openrouter"].requests.clear()
+    route = (
+        "openai-sdk-schemas→claude@openrouter",
+        "/v1/chat/completions",
+        "openrouter",
+        "claude-sonnet-4-5",
+    )
+    rows = replay(gw, (*route, with_schemas))
+    reads = [r["cache_read_tokens"] for r in rows]
+    assert reads[0] == 0 and all(n > 2000 for n in reads[1:]), reads
+    sent = fakes["openrouter"].requests[0].json
+    assert sent["tools"][0]["function"]["parameters"] == schema
+    assert sent["response_format"]["json_schema"]["schema"] == schema

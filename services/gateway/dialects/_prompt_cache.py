@@ -61,7 +61,12 @@ def _key_count(value: Any) -> int:
 def has_markers(value: Any) -> bool:
     """Whether a request (or any part of it) already carries a ``cache_control`` marker. Walks with its
     own stack (a client's deeply nested JSON cannot exhaust Python's), only when its JSON text holds the
-    key at all: the usual request has none, and orjson finds that faster than a walk."""
+    key at all: the usual request has none, and orjson finds that faster than a walk.
+
+    A key inside a tool's JSON schema or a tool call's input or arguments (``_NOT_MARKED``) is the client's
+    data, not a marker: an HTTP tool's ``cache_control`` parameter, or a structured-output schema's property
+    of that name, must not stop the gateway placing its own breakpoints (s15 variants 08-a, 08-f, 08-g: no
+    marker placed, every turn re-billed the prompt)."""
     if not _key_count(value):
         return False
     stack = [value]
@@ -70,7 +75,7 @@ def has_markers(value: Any) -> bool:
         if isinstance(node, dict):
             if "cache_control" in node:
                 return True
-            stack.extend(node.values())
+            stack.extend(v for k, v in node.items() if k not in _NOT_MARKED)
         elif isinstance(node, list):
             stack.extend(node)
     return False
@@ -154,10 +159,12 @@ def _chat_roots(body: dict[str, Any]) -> list[Any]:
     return [systems, body.get("tools"), rest]
 
 
-# Values a marker cannot be in: a tool's JSON schema (a property may be named ``cache_control``) and a tool
-# call's own input or arguments (the model's data). Markers sit on blocks, content parts, system blocks and
-# tool entries (Anthropic, "Prompt caching": "cache_control" on tools, system and messages' content blocks).
-_NOT_MARKED = frozenset({"cache_control", "input_schema", "parameters", "input", "arguments"})
+# Values a marker cannot be in: a JSON schema (a property may be named ``cache_control``): a tool's, or the
+# structured-output one (chat ``response_format.json_schema.schema``, Responses ``text.format.schema``,
+# Anthropic ``output_format.schema``; s15 variants 08-f, 08-g), and a tool call's own input or arguments (the
+# model's data). Markers sit on blocks, content parts, system blocks and tool entries (Anthropic, "Prompt
+# caching": "cache_control" on tools, system and messages' content blocks).
+_NOT_MARKED = frozenset({"cache_control", "input_schema", "parameters", "schema", "input", "arguments"})
 
 
 def _markers(roots: list[Any]) -> list[dict[str, Any]]:

@@ -340,6 +340,21 @@ def _nested(depth: int, leaf: Any) -> Any:
         ({"messages": [{"role": "user", "content": "hi"}]}, False),
         ({"text": 'the key "cache_control"'}, False),  # the key's text in a string is no marker
         ({"required": ["cache_control"]}, False),
+        # s15 variants 08-a..08-c: a schema property or a tool call's input/arguments named so is data
+        (
+            {"tools": [{"function": {"parameters": {"properties": {"cache_control": {"type": "string"}}}}}]},
+            False,
+        ),
+        ({"tools": [{"name": "t", "input_schema": {"properties": {"cache_control": {}}}}]}, False),
+        ({"messages": [{"content": [{"type": "tool_use", "input": {"cache_control": "no-cache"}}]}]}, False),
+        ({"tool_calls": [{"function": {"arguments": {"cache_control": "no-cache"}}}]}, False),
+        # s15 variants 08-f, 08-g: a structured-output schema (chat, Responses, Anthropic) is data too
+        ({"response_format": {"json_schema": {"schema": {"properties": {"cache_control": {}}}}}}, False),
+        (
+            {"text": {"format": {"type": "json_schema", "schema": {"properties": {"cache_control": {}}}}}},
+            False,
+        ),
+        ({"output_format": {"type": "json_schema", "schema": {"properties": {"cache_control": {}}}}}, False),
         ({"tools": [{"name": "t", "cache_control": {"type": "ephemeral"}}]}, True),
         (_nested(300, {"type": "text", "text": "deep"}), False),  # too deep for orjson: walked
         (_nested(300, {"type": "text", "text": "deep", "cache_control": {}}), True),
@@ -407,3 +422,129 @@ def test_a_tool_parameter_named_cache_control_is_no_marker() -> None:
         "p2",
         "p3",
     ]
+
+
+FETCH_SCHEMA = {
+    "type": "object",
+    "properties": {"url": {"type": "string"}, "cache_control": {"type": "string"}},
+    "required": ["url"],
+}
+
+
+def test_a_cache_control_parameter_does_not_stop_openrouter_placement() -> None:
+    """s15 variant 08-a: an openai SDK client with an HTTP tool whose schema has a ``cache_control`` property
+    (the Cache-Control header) on Claude via OpenRouter: that is no client marker, so the gateway still places
+    its own breakpoints (it placed none: every turn re-billed the prompt); the schema is sent as it came."""
+    tool = {"type": "function", "function": {"name": "http_get", "parameters": copy.deepcopy(FETCH_SCHEMA)}}
+    body = {
+        "model": "anthropic/claude-sonnet-4.5",
+        "messages": [{"role": "system", "content": "rules"}, {"role": "user", "content": "fetch it"}],
+        "tools": [tool],
+    }
+    assert openrouter().prepare(body, False, "openai_chat")
+    assert body["messages"][0]["content"] == [{"type": "text", "text": "rules", "cache_control": EPHEMERAL}]
+    assert body["messages"][1]["content"] == [
+        {"type": "text", "text": "fetch it", "cache_control": EPHEMERAL}
+    ]
+    assert body["tools"][0]["function"]["parameters"] == FETCH_SCHEMA
+
+
+def test_a_tool_input_named_cache_control_is_no_client_marker_on_the_way_to_anthropic() -> None:
+    """s15 variants 08-b, 08-c: a chat client's tool schema property, or a tool call whose input has a
+    ``cache_control`` key, on the way to Anthropic: the gateway places its breakpoints (system, tools, the
+    last user turns) as for any client that sends none."""
+    request = {
+        "model": "c",
+        "messages": [
+            {"role": "system", "content": "rules"},
+            {"role": "user", "content": "fetch it"},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "call_1",
+                        "type": "function",
+                        "function": {
+                            "name": "http_get",
+                            "arguments": '{"url": "u", "cache_control": "no-cache"}',
+                        },
+                    }
+                ],
+            },
+            {"role": "tool", "tool_call_id": "call_1", "content": "<html/>"},
+        ],
+        "tools": [{"type": "function", "function": {"name": "http_get", "parameters": FETCH_SCHEMA}}],
+    }
+    body = chat_to_anthropic(request, Target(model="claude-sonnet-4-5")).body
+    assert body["system"] == [{"type": "text", "text": "rules", "cache_control": EPHEMERAL}]
+    assert body["tools"][-1]["cache_control"] == EPHEMERAL
+    assert body["tools"][-1]["input_schema"] == FETCH_SCHEMA
+    assert body["messages"][-1]["content"][-1]["cache_control"] == EPHEMERAL
+    anthropic_request = {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 100,
+        "system": "rules",
+        "messages": [
+            {"role": "user", "content": "fetch it"},
+            {
+                "role": "assistant",
+                "content": [
+                    {
+                        "type": "tool_use",
+                        "id": "toolu_1",
+                        "name": "http_get",
+                        "input": {"cache_control": "no-cache"},
+                    }
+                ],
+            },
+            {
+                "role": "user",
+                "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "<html/>"}],
+            },
+        ],
+    }
+    chat = anthropic_to_chat(anthropic_request, openrouter().target("anthropic/claude-sonnet-4.5")).body
+    chat["model"] = "anthropic/claude-sonnet-4.5"
+    assert openrouter().prepare(chat, False, "openai_chat")
+    assert chat["messages"][0]["content"] == [{"type": "text", "text": "rules", "cache_control": EPHEMERAL}]
+    assert chat["messages"][-1]["content"][-1]["cache_control"] == EPHEMERAL
+
+
+def test_a_structured_output_schema_property_does_not_stop_placement() -> None:
+    """s15 variants 08-f, 08-g: response_format json_schema (chat) or text.format (Responses) whose schema has a
+    ``cache_control`` property, on Claude via OpenRouter: the gateway still places its breakpoints."""
+    schema = {
+        "type": "object",
+        "properties": {"cache_control": {"type": "string"}},
+        "required": ["cache_control"],
+    }
+    body: dict[str, Any] = {
+        "model": "anthropic/claude-sonnet-4.5",
+        "messages": [{"role": "system", "content": "rules"}, {"role": "user", "content": "extract"}],
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {"name": "p", "schema": copy.deepcopy(schema)},
+        },
+    }
+    assert openrouter().prepare(body, False, "openai_chat")
+    assert body["messages"][0]["content"] == [{"type": "text", "text": "rules", "cache_control": EPHEMERAL}]
+    assert body["response_format"]["json_schema"]["schema"] == schema
+    request = {
+        "model": "anthropic/claude-sonnet-4.5",
+        "instructions": "rules",
+        "input": "extract",
+        "text": {"format": {"type": "json_schema", "name": "p", "schema": copy.deepcopy(schema)}},
+    }
+    chat = responses_to_chat(request, openrouter().target("anthropic/claude-sonnet-4.5")).body
+    system = [m for m in chat["messages"] if m["role"] in ("system", "developer")]
+    assert system and system[0]["content"][-1]["cache_control"] == EPHEMERAL
+    to_claude = chat_to_anthropic(  # s15 variant 08-h: Anthropic's output_config.format.schema
+        {
+            "model": "c",
+            "messages": [{"role": "system", "content": "rules"}, {"role": "user", "content": "extract"}],
+            "response_format": {"type": "json_schema", "json_schema": {"name": "p", "schema": schema}},
+        },
+        Target(model="claude-sonnet-4-5"),
+    ).body
+    assert to_claude["system"] == [{"type": "text", "text": "rules", "cache_control": EPHEMERAL}]
