@@ -844,7 +844,8 @@ class Translator(Relay):
         if not deltas:
             return b""
         deltas = self._observe(deltas)
-        if not self.view.reasoning:  # pass reasoning on only to clients that asked
+        # pass reasoning on only to clients that asked (the list rebuilt only when it holds some)
+        if not self.view.reasoning and not _REASONING.isdisjoint(map(type, deltas)):
             deltas = [d for d in deltas if type(d) not in _REASONING]
         if len(deltas) == 1:
             return self.encoder.feed(deltas[0])

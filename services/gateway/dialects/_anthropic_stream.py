@@ -61,6 +61,8 @@ for _i in range(16):
     _EXACT_INDEX[_start] = _i
     _EXACT[b'{"type":"content_block_stop","index":%d}' % _i] = "content_block_stop"
 del _i, _start
+# The same frames by their text, as ``feed`` gets them from the SSE decoder (ASCII: the text is the bytes)
+_EXACT_TEXT: dict[str, bytes] = {data.decode(): data for data in _EXACT}
 
 # The usual text delta, ``{"type":"content_block_delta","index":N,"delta":{"type":"text_delta","text":"…"}}``,
 # its text a JSON string without escapes: any character but the quote, the backslash and the controls below
@@ -93,10 +95,16 @@ class MessagesStreamDecoder:
         self.closed = False  # message_stop seen (``registry.StreamDecoder``)
 
     def feed(self, ev: SSEEvent) -> list[Delta]:
-        """Translate one upstream SSE event."""
+        """Translate one upstream SSE event. The frames that carry no fact but their kind (``_EXACT``) are
+        known by their exact text, without parsing (``feed_data``'s rule)."""
         if ev.comment:
             return [KeepAlive()]
-        if self._stopped or self._failed or not ev.data.strip():
+        if self._stopped or self._failed:
+            return []
+        data = _EXACT_TEXT.get(ev.data)
+        if data is not None:  # ping, a block's empty text start or its stop, message_stop: no parse
+            return self._exact(_EXACT[data], data)
+        if not ev.data.strip():
             return []
         try:
             obj = orjson.loads(ev.data)
@@ -310,11 +318,19 @@ class MessagesStreamEncoder:
         if reason == "end_turn" and self._has_tools:
             reason = "tool_use"
         stop_sequence = self._finish.stop_sequence if self._finish and reason == "stop_sequence" else None
-        delta = {"stop_reason": reason, "stop_sequence": stop_sequence}
-        out += _frame(
-            {"type": "message_delta", "delta": delta, "usage": usage_to_anthropic(self._usage or Usage())}
+        # ``_frame({"type": "message_delta", "delta": {…}, "usage": …})``, the same bytes, fewer dicts
+        usage = _ZERO_USAGE_JSON if self._usage is None else orjson.dumps(usage_to_anthropic(self._usage))
+        return (
+            out
+            + b'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":'
+            + orjson.dumps(reason)
+            + b',"stop_sequence":'
+            + orjson.dumps(stop_sequence)
+            + b'},"usage":'
+            + usage
+            + b"}\n\n"
+            + STOP_FRAME
         )
-        return out + _frame({"type": "message_stop"})
 
     def _content(self, d: Delta) -> bytes:
         if type(d) is TextDelta and d.text:
@@ -363,6 +379,14 @@ class MessagesStreamEncoder:
         msg_id = self.message_id or (upstream_id if (upstream_id or "").startswith("msg_") else None)
         if msg_id is None:
             msg_id = "msg_" + upstream_id if upstream_id else new_id("msg_")
+        if self._usage is None:  # no usage yet (a chat upstream's start): the zero counts' template
+            return (
+                _MESSAGE_START_HEAD
+                + orjson.dumps(msg_id)
+                + b',"type":"message","role":"assistant","model":'
+                + orjson.dumps(self.model)
+                + _MESSAGE_START_TAIL
+            )
         message: dict[str, Any] = {
             "id": msg_id,
             "type": "message",
@@ -381,6 +405,8 @@ class MessagesStreamEncoder:
         out = self._close_block()
         self._open, self._signed = kind, False
         self._index += 1
+        if kind == "text":  # the usual block: its start from a template (``_text_start``)
+            return out + _text_start(self._index)
         return out + _frame({"type": "content_block_start", "index": self._index, "content_block": block})
 
     def _close_block(self) -> bytes:
@@ -393,7 +419,7 @@ class MessagesStreamEncoder:
             tail = self._args.closing()  # the input must parse as a JSON object when the block stops
             out = self._delta({"type": "input_json_delta", "partial_json": tail}) if tail else b""
         self._open = None
-        return out + _frame({"type": "content_block_stop", "index": self._index})
+        return out + _block_stop(self._index)
 
     def _delta(self, delta: dict[str, Any]) -> bytes:
         return _frame({"type": "content_block_delta", "index": self._index, "delta": delta})
@@ -410,6 +436,30 @@ def _frame(obj: dict[str, Any]) -> bytes:
 
 
 _PING = _frame({"type": "ping"})
+_ZERO_USAGE_JSON = orjson.dumps(usage_to_anthropic(Usage()))
+# ``_start``'s frames (``message_start``, then ``ping``) around its id and model, with zero usage
+_MESSAGE_START_HEAD = b'event: message_start\ndata: {"type":"message_start","message":{"id":'
+_MESSAGE_START_TAIL = (
+    b',"content":[],"stop_reason":null,"stop_sequence":null,"usage":' + _ZERO_USAGE_JSON + b"}}\n\n" + _PING
+)
+
+
+def _text_start(index: int) -> bytes:
+    """``_frame`` of a text block's ``content_block_start`` at ``index``, the same bytes, no dicts built."""
+    return (
+        b'event: content_block_start\ndata: {"type":"content_block_start","index":'
+        + str(index).encode()
+        + b',"content_block":{"type":"text","text":""}}\n\n'
+    )
+
+
+def _block_stop(index: int) -> bytes:
+    """``_frame`` of a ``content_block_stop`` at ``index``, the same bytes, no dict built."""
+    return (
+        b'event: content_block_stop\ndata: {"type":"content_block_stop","index":'
+        + str(index).encode()
+        + b"}\n\n"
+    )
 
 
 def _text_delta(index: int, text: str) -> bytes:

@@ -37,6 +37,11 @@ from services.gateway.dialects.ir import (
 from shared.sse import SSEEvent, encode_comment, encode_event
 
 DONE_FRAME = b"data: [DONE]\n\n"
+_KEEPALIVE = encode_comment("keep-alive")
+# The opening chunk's ``choices`` (``ChatStreamEncoder._start``): the assistant's role and empty content
+_ROLE_CHOICES = (
+    b'"choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]'
+)
 
 
 def is_text_chunk(ev: SSEEvent) -> bool:
@@ -461,27 +466,35 @@ class ChatStreamDecoder:
         return out
 
     def _choice(self, choice: dict[str, Any], obj: dict[str, Any]) -> list[Delta]:
-        out: list[Delta] = []
-        delta = d if type(d := choice.get("delta")) is dict else {}
-        # xAI and DeepSeek say reasoning_content, OpenRouter says reasoning; some proxies send both.
-        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-        if type(reasoning) is str and reasoning:
-            out.append(ReasoningDelta(text=reasoning))
-        if type(content := delta.get("content")) is str and content:
-            out.append(TextDelta(text=content))
-        if type(refusal := delta.get("refusal")) is str and refusal:
-            self._refusal = True
-            out.append(TextDelta(text=refusal))
-        if type(calls := delta.get("tool_calls")) is list:
-            out += self._tool_deltas(calls)
-        if type(call := delta.get("function_call")) is dict:
-            self._legacy = True
-            out += self._tool_deltas([{"index": 0, "function": call}])
+        delta = choice.get("delta")
+        # (a finish chunk's delta is empty: nothing to look up)
+        out = self._delta(delta) if type(delta) is dict and delta else []
         reason = choice.get("finish_reason")
         if reason == "error":  # OpenRouter: the provider failed mid-stream, details (if any) in obj.error
             return out + self._fail(stream_error_from_openai(obj.get("error") or {}))
         if isinstance(reason, str) and reason:
             out += self._finish(reason)
+        return out
+
+    def _delta(self, delta: dict[str, Any]) -> list[Delta]:
+        """The deltas of a choice's non-empty ``delta``. A key is looked up only when it is there (``in``
+        is no call; most chunks carry one or two of these keys)."""
+        out: list[Delta] = []
+        # xAI and DeepSeek say reasoning_content, OpenRouter says reasoning; some proxies send both.
+        if "reasoning_content" in delta or "reasoning" in delta:
+            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+            if type(reasoning) is str and reasoning:
+                out.append(ReasoningDelta(text=reasoning))
+        if type(content := delta.get("content")) is str and content:
+            out.append(TextDelta(text=content))
+        if "refusal" in delta and type(refusal := delta["refusal"]) is str and refusal:
+            self._refusal = True
+            out.append(TextDelta(text=refusal))
+        if "tool_calls" in delta and type(calls := delta["tool_calls"]) is list:
+            out += self._tool_deltas(calls)
+        if "function_call" in delta and type(call := delta["function_call"]) is dict:
+            self._legacy = True
+            out += self._tool_deltas([{"index": 0, "function": call}])
         return out
 
     def _finish(self, finish_reason: str) -> list[Delta]:
@@ -629,7 +642,7 @@ class ChatStreamEncoder:
             self._usage = d.usage
             return b""
         if type(d) is KeepAlive:
-            return encode_comment("keep-alive")
+            return _KEEPALIVE
         if type(d) is StreamError:
             self._closed = True
             etype, message, code = stream_words_for_openai(d.status, d.type, d.message)
@@ -652,7 +665,7 @@ class ChatStreamEncoder:
         self._closed = True
         out = self._start()
         if not self._finished:
-            out += self._close_calls() + self._chunk({}, finish_from_stop("end_turn", self._has_tools))
+            out += self._close_calls() + self._finish_chunk(finish_from_stop("end_turn", self._has_tools))
         if self.include_usage:
             usage = usage_to_openai(self._usage or Usage())
             out += self._frame({"choices": [], "usage": usage})
@@ -675,7 +688,8 @@ class ChatStreamEncoder:
             return self._args_chunk(d.index, d.fragment)
         if type(d) is Finish:
             self._finished = True
-            return self._close_calls() + self._chunk({}, finish_from_stop(d.reason, self._has_tools))
+            reason = finish_from_stop(d.reason, self._has_tools)
+            return (self._close_calls() if self._args else b"") + self._finish_chunk(reason)
         return b""
 
     def _close_calls(self) -> bytes:
@@ -693,7 +707,8 @@ class ChatStreamEncoder:
         if self._started:
             return b""
         self._started = True
-        return self._chunk({"role": "assistant", "content": ""})
+        # ``_chunk({"role": "assistant", "content": ""})``, the same bytes, from a template
+        return (self._head or self._make_head()) + _ROLE_CHOICES + self._end
 
     def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
@@ -709,6 +724,16 @@ class ChatStreamEncoder:
             + b'"choices":[{"index":0,"delta":{"content":'
             + orjson.dumps(text)
             + b'},"logprobs":null,"finish_reason":null}]'
+            + self._end
+        )
+
+    def _finish_chunk(self, reason: str) -> bytes:
+        """``_chunk({}, reason)``, the same bytes, without building its dicts."""
+        return (
+            (self._head or self._make_head())
+            + b'"choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":'
+            + orjson.dumps(reason)
+            + b"}]"
             + self._end
         )
 
