@@ -309,20 +309,33 @@ def _cost(attempt: Attempt, usage: Usage, pricer: Pricer) -> tuple[float | None,
         own = pricer.rates(route.provider, route.model)
     else:  # the OpenAI service tier's price (flex, priority), the standard one when it has none
         own = pricer.tier_rates(route.provider, route.model, usage.service_tier)
-    geo = geo_multiplier(usage.inference_geo)  # US-only inference costs more on every token
+    # US-only inference costs more on every token (no call when where it ran is not stated: most answers)
+    geo = 1.0 if usage.inference_geo is None else geo_multiplier(usage.inference_geo)
     if not usage.iterations:  # one part: priced at once, without the sums over parts below
         # so does fast mode (no call when the speed is not stated: most answers)
         fast = 1.0 if usage.speed is None else speed_multiplier(route.model, usage.speed)
         if own is None or fast is None:
             return usage.provider_cost_usd, None
-        billed = _billed(usage, usage.web_search_requests)
         # a tier's price beyond the prompt size its data covers (``ModelRates.knows``, without its call)
-        if own.known_up_to is not None and billed.prompt_tokens > own.known_up_to:
+        if (
+            own.known_up_to is not None
+            and usage.input_tokens + usage.cache_read_tokens + usage.cache_write_tokens > own.known_up_to
+        ):
             return usage.provider_cost_usd, None
-        price, plain = own.prices(billed)
+        searches = usage.web_search_requests
+        # the counts as they are, in Billed's order (no Billed built: ``ModelRates.prices_of``)
+        price, plain = own.prices_of(
+            usage.input_tokens,
+            usage.output_tokens,
+            usage.cache_read_tokens,
+            usage.cache_write_tokens,
+            usage.cache_write_1h_tokens,
+            usage.reasoning_tokens,
+            searches,
+        )
         if geo * fast != 1.0:  # on the tokens, not on the searches
             g = geo * fast
-            searched = billed.web_search_requests * own.web_search
+            searched = searches * own.web_search
             price, plain = (price - searched) * g + searched, (plain - searched) * g + searched
         saved = plain - price
         return (price if usage.provider_cost_usd is None else usage.provider_cost_usd), saved

@@ -1,5 +1,5 @@
 """The ledger event as main built it before issue 13's session 15 (``calls.event_for`` at 56c8414, with its
-pricing helpers), kept verbatim as the reference ``tests/unit/test_event_row.py`` compares ``row_for`` with."""
+pricing helpers), kept verbatim (but for ``ModelRates.prices``, spelled as the two calls it equals to the last bit) as the reference ``tests/unit/test_event_row.py`` compares ``row_for`` with."""
 
 from __future__ import annotations
 
@@ -163,7 +163,7 @@ def _cost(attempt: Attempt, usage: Usage, pricer: Pricer) -> tuple[float | None,
         # a tier's price beyond the prompt size its data covers (``ModelRates.knows``, without its call)
         if own.known_up_to is not None and billed.prompt_tokens > own.known_up_to:
             return usage.provider_cost_usd, None
-        price, plain = own.prices(billed)
+        price, plain = own.price(billed), own.uncached_price(billed)  # = prices(billed) (test_pricing)
         if geo * fast != 1.0:  # on the tokens, not on the searches
             g = geo * fast
             searched = billed.web_search_requests * own.web_search
