@@ -226,14 +226,15 @@ class EventPublisher:
 
     def publish_later(self, facts: tuple[Any, ...]) -> None:
         """Hand one request's event to the recorder as the facts it is built from: ``build(*facts)``
-        (the constructor's ``build``; its ``as_row`` when it has one) makes the event's row when its batch goes (``_send_batch``), in one loop
-        over the batch's requests, warmer, instead of once per request between the HTTP work that evicts
-        its code and data (issue 13: 44-47 us of CPU per plain request built there, 21-26 us per event in
-        the batch at one connection, 4-7 events a batch; docs/benchmarks.md, session 13). Everything else is as :meth:`publish` does it: counted in
-        ``queued`` at once (and dropped past ``max_queued``), sent at most ``batch_delay_s`` later, seen by
-        the metrics before any scrape (``build_waiting``). The facts must not change after this call.
-        Without a ``build``, or in prometheus' multiprocess mode (other workers scrape this one's counts
-        from its files), the event is built and published at once. Never blocks, never raises."""
+        (the constructor's ``build``; its ``as_row`` when it has one, which makes the event's row) builds
+        it when its batch goes (``_send_batch``), in one loop over the batch's requests, warmer, instead
+        of once per request between the HTTP work that evicts its code and data (issue 13: 44-47 us of
+        CPU per plain request built there, 21-26 us per event in the batch at one connection, 4-7 events
+        a batch; docs/benchmarks.md, session 13). Everything else is as :meth:`publish` does it: counted
+        in ``queued`` at once (and dropped past ``max_queued``), sent at most ``batch_delay_s`` later,
+        seen by the metrics before any scrape (``build_waiting``). The facts must not change after this
+        call. Without a ``build``, or in prometheus' multiprocess mode (other workers scrape this one's
+        counts from its files), the event is built and published at once. Never blocks, never raises."""
         if self._eager or len(self._pending) + len(self._later) >= self.max_queued:
             self._build_one(facts)  # full: counted in the metrics, then dropped, as publish() does
         else:
