@@ -1,7 +1,8 @@
 """The gateway's Prometheus metrics (``GET /metrics``), derived from the finished ``UsageEvent``.
 
 Every per-request figure comes from one place, ``GatewayMetrics.observe_row(row)`` (an event's values in
-``FIELD_NAMES`` order; ``observe(event)`` for a ``UsageEvent``), which the publisher calls for each event it is handed: what the ledger records and what Prometheus counts cannot disagree.
+``FIELD_NAMES`` order; ``observe(event)`` for a ``UsageEvent``), which the publisher calls for each event
+it is handed: what the ledger records and what Prometheus counts cannot disagree.
 
 Several gateway processes: with ``PROMETHEUS_MULTIPROC_DIR`` set (prometheus-client's own multiprocess
 mode; an empty directory shared by the workers of one host, wiped before they start), every worker
