@@ -7,7 +7,7 @@ Codex-like ``User-Agent``), then runs ``handlers.record`` on each against a real
 requests (``_send_batch``, as the 5 ms timer would; the timer itself is pushed out of the way). Every
 request's ``Call`` is built before the clock starts, so only record and the batches are measured.
 
-Two measures:
+Three measures:
 
 - ``--clock``: thread CPU (``time.thread_time_ns``) of ``record`` per request and of the batch sends per
   request, medians of ``--rounds`` rounds of ``--requests``; ``--cold`` walks 8,000 dicts and 1 MB of
@@ -16,12 +16,13 @@ Two measures:
 - default: the whole run once, for callgrind: ``valgrind --tool=callgrind python bench/record_cost.py
   --requests N`` for two values of N, the instruction difference divided by the difference of N is
   record's (and the batches') instructions per request (``--callgrind`` does that: two valgrind runs).
+- ``--calls``: function calls (Python and C, a profile hook) per request in record and the batch sends.
 
 Runs against whatever tree it is started from (``--root``, default this one), so the same file measures
 main and a branch: ``python bench/record_cost.py --root /work/main --clock``.
 Not part of ``make bench``: a developer's measuring tool.
 
-    python bench/record_cost.py [--stream] [--clock [--cold] [--rounds 9]] [--callgrind] [--requests 300]
+    python bench/record_cost.py [--stream] [--clock [--cold] [--rounds 9]] [--callgrind] [--calls] [--requests 300]
 """
 
 from __future__ import annotations
@@ -166,12 +167,18 @@ def main() -> None:
     p.add_argument("--cold", action="store_true")
     p.add_argument("--rounds", type=int, default=9)
     p.add_argument("--callgrind", action="store_true", help="two valgrind runs, the difference per request")
+    p.add_argument(
+        "--calls", action="store_true", help="Python and C function calls per request (profile hook)"
+    )
     a = p.parse_args()
     if a.callgrind:
         print(f"{a.root}: {callgrind(a)} instructions per request")
         return
     _setup(Path(a.root))
     gc.disable()  # a collection inside one window would be charged to it
+    if a.calls:
+        print(f"{a.root} {'stream' if a.stream else 'plain'}: {python_calls(a):.1f} calls per request")
+        return
     if not a.clock:
         state, calls, request = build(a.requests, a.stream)
         asyncio.run(run(calls, state, request, a.batch, False, False))
@@ -189,6 +196,30 @@ def main() -> None:
         f"{statistics.median(recs):.2f} us/req [{min(recs):.2f}-{max(recs):.2f}], batch sends "
         f"{statistics.median(batches):.2f} us/req [{min(batches):.2f}-{max(batches):.2f}]"
     )
+
+
+def python_calls(a: argparse.Namespace) -> float:
+    """Function calls (Python and C: ``sys.setprofile``'s ``call`` and ``c_call`` events) per request in
+    record and the batch sends, over ``--requests`` after a warm-up of 50 on another publisher (deterministic:
+    no clock; the first request's metrics children are created in the count, 1/``--requests`` of them)."""
+    counted = [0]
+
+    def count(frame: Any, event: str, arg: Any) -> None:
+        if event == "call" or event == "c_call":
+            counted[0] += 1
+
+    async def measured() -> None:
+        state, calls, request = build(50, a.stream)
+        await run(calls, state, request, a.batch, False, False)  # warm-up, not counted
+        state, calls, request = build(a.requests, a.stream)
+        sys.setprofile(count)
+        try:
+            await run(calls, state, request, a.batch, False, False)
+        finally:
+            sys.setprofile(None)
+
+    asyncio.run(measured())
+    return counted[0] / a.requests
 
 
 def callgrind(a: argparse.Namespace) -> float:

@@ -137,18 +137,50 @@ class ModelRates:
         """``(price(b), uncached_price(b))`` in one pass, the same floats to the last bit (the same
         operations in the same order; ``tests/unit/test_pricing.py`` compares them): what a request's
         event needs, without building the uncached ``Billed`` nor resolving the tier twice (issue 13)."""
-        if not self._flat or b.cache_write_1h_tokens or b.cache_write_tokens < 0:
+        return self.prices_of(
+            b.input_tokens,
+            b.output_tokens,
+            b.cache_read_tokens,
+            b.cache_write_tokens,
+            b.cache_write_1h_tokens,
+            b.reasoning_tokens,
+            b.web_search_requests,
+        )
+
+    def prices_of(
+        self,
+        input_tokens: int,
+        output_tokens: int,
+        cache_read_tokens: int,
+        cache_write_tokens: int,
+        cache_write_1h_tokens: int,
+        reasoning_tokens: int,
+        web_search_requests: int,
+    ) -> tuple[float, float]:
+        """``prices`` of the counts ``Billed`` would hold (same order), without building one where the
+        rates are flat and no write is a 1-hour one (most requests; issue 13, session 15: the ``Billed``
+        and the helper that made it were two of the event's Python calls). USD, as ``prices``."""
+        if not self._flat or cache_write_1h_tokens or cache_write_tokens < 0:
+            b = Billed(
+                input_tokens,
+                output_tokens,
+                cache_read_tokens,
+                cache_write_tokens,
+                cache_write_1h_tokens,
+                reasoning_tokens,
+                web_search_requests,
+            )
             return self.price(b), self.uncached_price(b)
-        prompt = b.input_tokens + b.cache_read_tokens + b.cache_write_tokens
-        out = b.output_tokens
-        reasoning = min(max(b.reasoning_tokens, 0), out) if self.reasoning is not None else 0
+        prompt = input_tokens + cache_read_tokens + cache_write_tokens
+        out = output_tokens
+        reasoning = min(max(reasoning_tokens, 0), out) if self.reasoning is not None else 0
         r_in, r_out = self.input.base, self.output.base
-        searched = b.web_search_requests * self.web_search
+        searched = web_search_requests * self.web_search
         tokens = (
-            b.input_tokens * r_in
+            input_tokens * r_in
             + (out - reasoning) * r_out
-            + b.cache_read_tokens * self.cache_read.base
-            + b.cache_write_tokens * self.cache_write.base
+            + cache_read_tokens * self.cache_read.base
+            + cache_write_tokens * self.cache_write.base
         )
         plain = (
             prompt * r_in + (out - reasoning) * r_out + 0 * self.cache_read.base + 0 * self.cache_write.base

@@ -128,7 +128,8 @@ def create_app(settings: Settings) -> web.Application:
             settings.event_queue_max,
             ack_timeout_s=settings.event_ack_timeout_s,
             metrics=gateway_metrics,
-            build=event_for,  # handlers.record's facts: (call, pricer, finished_at, latency_ms)
+            build=event_for,  # handlers.record's facts: (call, pricer, finished_at, latency_ms); built as
+            # rows by the batch (event_for.as_row)
         )
         gateway_metrics.before_scrape = publisher.build_waiting  # a scrape counts every finished request
         publisher.start()

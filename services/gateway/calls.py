@@ -18,10 +18,11 @@ from services.gateway.dialects.ir import Usage
 from services.gateway.dialects.registry import Endpoint
 from services.gateway.errors import UpstreamError
 from services.gateway.providers.base import Route
-from shared.events import FailedAttempt, UsageEvent
+from shared.events import FIELD_NAMES, SCHEMA_VERSION, FailedAttempt, Row, UsageEvent, new_event_id
 from shared.pricing import Billed, ModelRates, Pricer, geo_multiplier, speed_multiplier
 
 MESSAGE_LIMIT = 300  # characters of a failed attempt's message kept in the ledger
+_NO_USAGE = Usage()  # a call without usage (never mutated: ``replace`` makes a new one)
 
 
 @dataclass(slots=True)
@@ -90,8 +91,55 @@ class Call:
         self.status, self.error_type = status, error_type
 
 
-def event_for(call: Call, pricer: Pricer, finished_at: float, latency_ms: float) -> UsageEvent:
-    """The ledger event for a finished call (pure).
+# ``row_for`` writes its values in this order: ``UsageEvent``'s fields (``shared.events.FIELD_NAMES``, the
+# ledger's columns). A field added to the event without its place here fails the import, not a ledger row.
+_ROW_ORDER = (
+    "request_id",
+    "endpoint",
+    "client_format",
+    "model",
+    "event_id",
+    "schema_version",
+    "started_at",
+    "finished_at",
+    "provider",
+    "provider_format",
+    "translated",
+    "served_model",
+    "status",
+    "error_type",
+    "streamed",
+    "client_disconnected",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "cost_usd",
+    "latency_ms",
+    "ttft_ms",
+    "attempts",
+    "failed_attempts",
+    "api_key_name",
+    "session_id",
+    "agent_id",
+    "client",
+    "request_class",
+    "budget_alert",
+    "cache_write_1h_tokens",
+    "web_search_requests",
+    "cache_savings_usd",
+)
+if _ROW_ORDER != FIELD_NAMES:  # not an assert: it must hold under python -O too
+    raise ImportError("calls.row_for's order is not shared.events.FIELD_NAMES: update row_for")
+
+
+def row_for(call: Call, pricer: Pricer, finished_at: float, latency_ms: float) -> Row:
+    """The ledger event for a finished call (pure), as the tuple of its values in ``FIELD_NAMES`` order
+    (the ledger's column order; ``failed_attempts`` a list of ``FailedAttempt``): what the publisher
+    encodes (``shared.events.encode_values``) and the metrics count (``GatewayMetrics.observe_row``),
+    with no ``UsageEvent`` built and read back field by field (issue 13, session 15: about a third of the
+    event's Python calls). A new event id each call (``new_event_id``).
 
     Provider, wire and translation are the last attempt's (the one that answered, or the last tried);
     usage and cost are the answering attempt's. Cost: the catalog file's price when the route was
@@ -101,11 +149,12 @@ def event_for(call: Call, pricer: Pricer, finished_at: float, latency_ms: float)
     Cache writes reported without their TTL split are 1-hour ones when the client's request marked every
     breakpoint ``ttl: "1h"`` (``_prompt_cache.writes_all_1h``); a split the provider reported stands.
     """
-    last = call.attempts[-1] if call.attempts else None
+    attempts = call.attempts
+    last = attempts[-1] if attempts else None
     answered: Attempt | None = None
     disconnected = False
     failed: list[FailedAttempt] = []
-    for a in call.attempts:  # one plain pass (a next/any/list comprehension each were 2-3 calls per request)
+    for a in attempts:  # one plain pass (a next/any/list comprehension each were 2-3 calls per request)
         if a.answered and answered is None:
             answered = a
         disconnected = disconnected or a.client_disconnected
@@ -113,56 +162,85 @@ def event_for(call: Call, pricer: Pricer, finished_at: float, latency_ms: float)
             failed.append(
                 FailedAttempt(a.route.provider, a.status, a.error_type or "error", a.message[:MESSAGE_LIMIT])
             )
-    usage = (answered.usage if answered else None) or Usage()
+    usage = (answered.usage if answered else None) or _NO_USAGE
     if usage.iterations:
         if any(_unsplit_writes(it.usage) for it in usage.iterations) and writes_all_1h(call.body):
             usage = _iterations_write_1h(usage)  # iterations reported without a split (s14 variant 28-a)
-    elif _unsplit_writes(usage) and writes_all_1h(call.body):
+    elif usage.cache_write_tokens and _unsplit_writes(usage) and writes_all_1h(call.body):
         usage = replace(
             usage, cache_write_1h_tokens=usage.cache_write_tokens
         )  # no split reported (OpenRouter)
     # No upstream attempt (the gateway refused the request itself: unknown model, bad input, a budget):
     # nothing was billed, a known $0, not an unknown price
-    cost: float | None = None if call.attempts else 0.0
+    cost: float | None = None if attempts else 0.0
     savings: float | None = None
+    status = call.status
     if answered is not None:
         cost, savings = _cost(answered, usage, pricer)
-    return UsageEvent(
-        request_id=call.request_id,
-        endpoint=call.endpoint.path,
-        client_format=call.fmt,
-        model=call.model,
-        started_at=call.started_at,
-        finished_at=finished_at,
-        provider=last.route.provider if last else None,
-        provider_format=last.wire if last else None,
-        translated=last.translated if last else False,
-        served_model=answered.served_model if answered else None,
-        status=call.status or 500,
-        error_type=call.error_type if call.status else (call.error_type or "internal_error"),
-        streamed=call.stream,
-        # no attempt: a 499 is the gateway's own, a client gone before any upstream answer could be
-        client_disconnected=disconnected or (last is None and call.status == 499),
-        input_tokens=usage.input_tokens,
-        output_tokens=usage.output_tokens,
-        cache_read_tokens=usage.cache_read_tokens,
-        cache_write_tokens=usage.cache_write_tokens,
-        reasoning_tokens=usage.reasoning_tokens,
-        cost_usd=cost,
-        latency_ms=latency_ms,
-        ttft_ms=answered.ttft_ms if answered else None,
-        attempts=len(call.attempts),
-        failed_attempts=failed,
-        api_key_name=call.api_key_name,
-        session_id=call.session_id,
-        agent_id=call.agent_id,
-        client=call.client,
-        request_class=call.request_class,
-        budget_alert=call.budget_alert,
-        cache_write_1h_tokens=usage.cache_write_1h_tokens,
-        web_search_requests=usage.web_search_requests,
-        cache_savings_usd=savings,
+        served, ttft = answered.served_model, answered.ttft_ms
+    else:
+        served = ttft = None
+    provider: str | None = None
+    wire: str | None = None
+    translated = False
+    if last is not None:
+        provider, wire, translated = last.route.provider, last.wire, last.translated
+    else:
+        disconnected = status == 499  # the gateway's own 499: a client gone before any upstream answer
+    return (
+        call.request_id,
+        call.endpoint.path,
+        call.endpoint.format,
+        call.model,
+        new_event_id(),
+        SCHEMA_VERSION,
+        call.started_at,
+        finished_at,
+        provider,
+        wire,
+        translated,
+        served,
+        status or 500,
+        call.error_type if status else (call.error_type or "internal_error"),
+        call.stream,
+        disconnected,
+        usage.input_tokens,
+        usage.output_tokens,
+        usage.cache_read_tokens,
+        usage.cache_write_tokens,
+        usage.reasoning_tokens,
+        cost,
+        latency_ms,
+        ttft,
+        len(attempts),
+        failed,
+        call.api_key_name,
+        call.session_id,
+        call.agent_id,
+        call.client,
+        call.request_class,
+        call.budget_alert,
+        usage.cache_write_1h_tokens,
+        usage.web_search_requests,
+        savings,
     )
+
+
+class EventBuilder:
+    """``event_for``: a finished call's ledger event (pure), ``row_for``'s values as a ``UsageEvent``.
+
+    Its ``as_row`` is ``row_for``: given ``build=event_for``, the publisher builds each batched event as its
+    row (``EventPublisher.build_waiting``), and whatever calls ``event_for`` (the settle path, tests) gets
+    the event."""
+
+    __slots__ = ()
+    as_row = staticmethod(row_for)
+
+    def __call__(self, call: Call, pricer: Pricer, finished_at: float, latency_ms: float) -> UsageEvent:
+        return UsageEvent(*row_for(call, pricer, finished_at, latency_ms))
+
+
+event_for = EventBuilder()
 
 
 def _billed(u: Usage, searches: int) -> Billed:
@@ -231,20 +309,33 @@ def _cost(attempt: Attempt, usage: Usage, pricer: Pricer) -> tuple[float | None,
         own = pricer.rates(route.provider, route.model)
     else:  # the OpenAI service tier's price (flex, priority), the standard one when it has none
         own = pricer.tier_rates(route.provider, route.model, usage.service_tier)
-    geo = geo_multiplier(usage.inference_geo)  # US-only inference costs more on every token
+    # US-only inference costs more on every token (no call when where it ran is not stated: most answers)
+    geo = 1.0 if usage.inference_geo is None else geo_multiplier(usage.inference_geo)
     if not usage.iterations:  # one part: priced at once, without the sums over parts below
         # so does fast mode (no call when the speed is not stated: most answers)
         fast = 1.0 if usage.speed is None else speed_multiplier(route.model, usage.speed)
         if own is None or fast is None:
             return usage.provider_cost_usd, None
-        billed = _billed(usage, usage.web_search_requests)
         # a tier's price beyond the prompt size its data covers (``ModelRates.knows``, without its call)
-        if own.known_up_to is not None and billed.prompt_tokens > own.known_up_to:
+        if (
+            own.known_up_to is not None
+            and usage.input_tokens + usage.cache_read_tokens + usage.cache_write_tokens > own.known_up_to
+        ):
             return usage.provider_cost_usd, None
-        price, plain = own.prices(billed)
+        searches = usage.web_search_requests
+        # the counts as they are, in Billed's order (no Billed built: ``ModelRates.prices_of``)
+        price, plain = own.prices_of(
+            usage.input_tokens,
+            usage.output_tokens,
+            usage.cache_read_tokens,
+            usage.cache_write_tokens,
+            usage.cache_write_1h_tokens,
+            usage.reasoning_tokens,
+            searches,
+        )
         if geo * fast != 1.0:  # on the tokens, not on the searches
             g = geo * fast
-            searched = billed.web_search_requests * own.web_search
+            searched = searches * own.web_search
             price, plain = (price - searched) * g + searched, (plain - searched) * g + searched
         saved = plain - price
         return (price if usage.provider_cost_usd is None else usage.provider_cost_usd), saved

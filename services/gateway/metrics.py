@@ -1,7 +1,8 @@
 """The gateway's Prometheus metrics (``GET /metrics``), derived from the finished ``UsageEvent``.
 
-Every per-request figure comes from one place, ``GatewayMetrics.observe(event)``, which the publisher
-calls for each event it is handed: what the ledger records and what Prometheus counts cannot disagree.
+Every per-request figure comes from one place, ``GatewayMetrics.observe_row(row)`` (an event's values in
+``FIELD_NAMES`` order; ``observe(event)`` for a ``UsageEvent``), which the publisher calls for each event
+it is handed: what the ledger records and what Prometheus counts cannot disagree.
 
 Several gateway processes: with ``PROMETHEUS_MULTIPROC_DIR`` set (prometheus-client's own multiprocess
 mode; an empty directory shared by the workers of one host, wiped before they start), every worker
@@ -38,7 +39,26 @@ from prometheus_client import (
 )
 
 from services.gateway.routing.health import ProviderHealth
-from shared.events import UsageEvent
+from shared.events import (
+    ATTEMPTS,
+    CLIENT_FORMAT,
+    COST_USD,
+    ERROR_TYPE,
+    EVENT_ID,
+    FAILED_ATTEMPTS,
+    INPUT_TOKENS,
+    LATENCY_MS,
+    MODEL,
+    PROVIDER,
+    REASONING_TOKENS,
+    STATUS,
+    STREAMED,
+    TTFT_MS,
+    FailedAttempt,
+    Row,
+    UsageEvent,
+    row_of,
+)
 
 log = logging.getLogger("gateway.metrics")
 
@@ -179,27 +199,33 @@ class GatewayMetrics:
         return child
 
     def observe(self, e: UsageEvent) -> None:
-        """Count one finished request. In a single process the figures wait in plain numbers (``_Row``)
-        until the next scrape (``exposition``) or until ``FLUSH_AT`` latencies are held; in multiprocess
-        mode the other workers read the shared files, so they are applied at once."""
-        provider = e.provider or ""
-        key = (provider, e.model if provider else "")  # unrouted names are client input: unbounded
-        row = self._rows.get(key)
-        if row is None:
+        """Count one finished request (``observe_row`` of its values)."""
+        self.observe_row(row_of(e))
+
+    def observe_row(self, row: Row) -> None:
+        """Count one finished request, given as its values in ``FIELD_NAMES`` order (``shared.events.Row``:
+        ``calls.row_for``'s, or ``row_of(event)``). In a single process the figures wait in plain numbers
+        (``_Row``) until the next scrape (``exposition``) or until ``FLUSH_AT`` latencies are held; in
+        multiprocess mode the other workers read the shared files, so they are applied at once."""
+        provider = row[PROVIDER] or ""
+        key = (provider, row[MODEL] if provider else "")  # unrouted names are client input: unbounded
+        counts = self._rows.get(key)
+        if counts is None:
             named = self._models.setdefault(provider, set())
             if len(named) >= MODELS_PER_PROVIDER and key[1] not in named:
                 key = (provider, "other")  # a client naming ever new models of a routed family
-                row = self._rows.get(key)
+                counts = self._rows.get(key)
             else:
                 named.add(key[1])
-        if row is None:
-            row = self._rows[key] = _Row(self, _label(key[0]), _label(key[1]))
-        row.count(e)
-        if self.multiprocess or row.held >= FLUSH_AT:
-            row.flush()
-        if e.failed_attempts:
+        if counts is None:
+            counts = self._rows[key] = _Row(self, _label(key[0]), _label(key[1]))
+        counts.count(row)
+        if self.multiprocess or counts.held >= FLUSH_AT:
+            counts.flush()
+        failed: list[FailedAttempt] = row[FAILED_ATTEMPTS]
+        if failed:
             touched = {provider} if provider else set()
-            for attempt in e.failed_attempts:
+            for attempt in failed:
                 self._child(
                     self.attempt_failures, _label(attempt.provider), attempt.error_type or "error"
                 ).inc()
@@ -215,11 +241,15 @@ class GatewayMetrics:
 
     def observe_safely(self, e: UsageEvent) -> None:
         """``observe`` for the request path: a metrics bug must never fail a request."""
+        self.observe_row_safely(row_of(e))
+
+    def observe_row_safely(self, row: Row) -> None:
+        """``observe_row`` for the request path: a metrics bug must never fail a request."""
         try:
-            self.observe(e)
+            self.observe_row(row)
         except Exception:
             self.events_observe_errors.inc()
-            log.exception("metrics could not observe event %s", e.event_id)
+            log.exception("metrics could not observe event %s", row[EVENT_ID])
 
     # ---- state --------------------------------------------------------------------------------
 
@@ -292,48 +322,46 @@ class _Row:
         self.money: dict[str, list[Any]] = {}  # "cost" | "unpriced" | "fallbacks" -> [child, amount]
         self.held = 0
 
-    def count(self, e: UsageEvent) -> None:
+    def count(self, row: Row) -> None:
+        """Hold one request's figures (``row``: ``shared.events.Row``)."""
         m = self.m
-        req = self.requests.get((e.client_format, e.status))
+        fmt, status, error_type, streamed = row[CLIENT_FORMAT], row[STATUS], row[ERROR_TYPE], row[STREAMED]
+        req = self.requests.get((fmt, status))
         if req is None:
-            child = m._child(m.requests, e.client_format, self.provider, self.model, str(e.status))
-            req = self.requests[(e.client_format, e.status)] = [child, 0]
+            child = m._child(m.requests, fmt, self.provider, self.model, str(status))
+            req = self.requests[(fmt, status)] = [child, 0]
         req[1] += 1
-        if e.status >= 400:
-            err = self.errors.get(e.error_type)
+        if status >= 400:
+            err = self.errors.get(error_type)
             if err is None:
-                child = m._child(m.errors, self.provider, self.model, e.error_type or "error")
-                err = self.errors[e.error_type] = [child, 0]
+                child = m._child(m.errors, self.provider, self.model, error_type or "error")
+                err = self.errors[error_type] = [child, 0]
             err[1] += 1
-        lat = self.latency.get(e.streamed)
+        lat = self.latency.get(streamed)
         if lat is None:
-            child = m._child(m.latency, self.provider, self.model, "true" if e.streamed else "false")
-            lat = self.latency[e.streamed] = [child]
-        lat.append(e.latency_ms / 1000)
+            child = m._child(m.latency, self.provider, self.model, "true" if streamed else "false")
+            lat = self.latency[streamed] = [child]
+        lat.append(row[LATENCY_MS] / 1000)
         self.held += 1
-        if e.ttft_ms is not None:
+        ttft = row[TTFT_MS]
+        if ttft is not None:
             if not self.ttft:
                 self.ttft.append(m._child(m.ttft, self.provider, self.model))
-            self.ttft.append(e.ttft_ms / 1000)
-        counts = (
-            e.input_tokens,
-            e.output_tokens,
-            e.cache_read_tokens,
-            e.cache_write_tokens,
-            e.reasoning_tokens,
-        )
+            self.ttft.append(ttft / 1000)
+        counts = row[INPUT_TOKENS : REASONING_TOKENS + 1]  # input, output, cache read, cache write, reasoning
         for i, n in enumerate(counts):
             if n:
                 tok = self.tokens[i]
                 if tok is None:
                     tok = self.tokens[i] = [m._child(m.tokens, self.provider, self.model, TOKEN_KINDS[i]), 0]
                 tok[1] += n
-        if e.cost_usd is not None:
-            if e.cost_usd > 0:
-                self._add("cost", m.cost, e.cost_usd)
-        elif e.total_tokens:
+        cost = row[COST_USD]
+        if cost is not None:
+            if cost > 0:
+                self._add("cost", m.cost, cost)
+        elif counts[0] + counts[1] + counts[2] + counts[3]:  # UsageEvent.total_tokens
             self._add("unpriced", m.unpriced, 1)
-        if e.attempts > 1:
+        if row[ATTEMPTS] > 1:
             self._add("fallbacks", m.fallbacks, 1)
 
     def _add(self, name: str, metric: Counter, amount: float) -> None:

@@ -148,11 +148,15 @@ class EventPublisher:
         self._monitor = self._sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED)
         self._sock.connect(endpoint)
         self._pending: dict[bytes, bytes] = {}  # event_id -> payload, until acknowledged
-        # publish_later: each request's facts, until its batch builds their events (``build(*facts)``)
-        self._build = build
+        # publish_later: each request's facts, until its batch builds their events as rows (the values in
+        # FIELD_NAMES order): ``build.as_row(*facts)`` when ``build`` offers it (``calls.event_for``: no
+        # UsageEvent built and read back), else ``row_of(build(*facts))``
+        self._build_row: Callable[..., events.Row] | None = getattr(build, "as_row", None) or (
+            None if build is None else _rows_of(build)
+        )
         self._later: list[tuple[Any, ...]] = []
         # several workers (prometheus multiprocess mode): each event is counted at once, for the others' scrapes
-        self._eager = build is None or (metrics is not None and metrics.multiprocess)
+        self._eager = self._build_row is None or (metrics is not None and metrics.multiprocess)
         self._unsent: collections.deque[bytes] = collections.deque()  # ids to (re)send, oldest first
         # id -> its message's send stamp (strictly increasing per message), in send order. A plain dict (it
         # keeps insertion order, and no id is moved: a resent one is deleted, then inserted anew): popping
@@ -222,14 +226,15 @@ class EventPublisher:
 
     def publish_later(self, facts: tuple[Any, ...]) -> None:
         """Hand one request's event to the recorder as the facts it is built from: ``build(*facts)``
-        (the constructor's ``build``) makes the event when its batch goes (``_send_batch``), in one loop
-        over the batch's requests, warmer, instead of once per request between the HTTP work that evicts
-        its code and data (issue 13: 44-47 us of CPU per plain request built there, 21-26 us per event in
-        the batch at one connection, 4-7 events a batch; docs/benchmarks.md, session 13). Everything else is as :meth:`publish` does it: counted in
-        ``queued`` at once (and dropped past ``max_queued``), sent at most ``batch_delay_s`` later, seen by
-        the metrics before any scrape (``build_waiting``). The facts must not change after this call.
-        Without a ``build``, or in prometheus' multiprocess mode (other workers scrape this one's counts
-        from its files), the event is built and published at once. Never blocks, never raises."""
+        (the constructor's ``build``; its ``as_row`` when it has one, which makes the event's row) builds
+        it when its batch goes (``_send_batch``), in one loop over the batch's requests, warmer, instead
+        of once per request between the HTTP work that evicts its code and data (issue 13: 44-47 us of
+        CPU per plain request built there, 21-26 us per event in the batch at one connection, 4-7 events
+        a batch; docs/benchmarks.md, session 13). Everything else is as :meth:`publish` does it: counted
+        in ``queued`` at once (and dropped past ``max_queued``), sent at most ``batch_delay_s`` later,
+        seen by the metrics before any scrape (``build_waiting``). The facts must not change after this
+        call. Without a ``build``, or in prometheus' multiprocess mode (other workers scrape this one's
+        counts from its files), the event is built and published at once. Never blocks, never raises."""
         if self._eager or len(self._pending) + len(self._later) >= self.max_queued:
             self._build_one(facts)  # full: counted in the metrics, then dropped, as publish() does
         else:
@@ -243,39 +248,44 @@ class EventPublisher:
         later = self._later
         if later:
             self._later = []
-            build, hold = self._build, self._hold
+            build, hold = self._build_row, self._hold_row
             for facts in later:  # _build_one, inlined: a call less per event
                 try:
-                    event = build(*facts)  # type: ignore[misc]  # publish_later queues only with a build
+                    row = build(*facts)  # type: ignore[misc]  # publish_later queues only with a build
                 except Exception:  # a bug: it must fail neither the request nor the other events
                     log.exception("could not build an event")
                     self._drop()
                     continue
-                hold(event)
+                hold(row)
             self._update_gauges()  # a scrape reads them next
 
     def _build_one(self, facts: tuple[Any, ...]) -> None:
         try:
-            if self._build is None:
+            if self._build_row is None:
                 raise TypeError("publish_later needs the publisher's build")
-            event = self._build(*facts)
+            row = self._build_row(*facts)
         except Exception:  # a bug: it must fail neither the request nor the other events of its batch
             log.exception("could not build an event")
             self._drop()
             return
-        self._hold(event)
+        self._hold_row(row)
 
     def _hold(self, event: events.UsageEvent) -> None:
         """Observe, encode and keep one event until its acknowledgement (no sending, no timer)."""
+        self._hold_row(events.row_of(event))
+
+    def _hold_row(self, row: events.Row) -> None:
+        """``_hold`` for an event given as its values in ``FIELD_NAMES`` order (``events.Row``): counted by
+        the metrics, encoded (``events.encode_values``: ``encode_row``'s bytes) and kept."""
         if self._metrics is not None:
-            self._metrics.observe_safely(event)
+            self._metrics.observe_row_safely(row)
         try:
-            payload = events.encode_row(event)
-            event_id = event.event_id.encode()
+            payload = _encode_values(row)
+            event_id = row[_EVENT_ID].encode()
             if SEP in event_id:  # new_event_id's are hex: only a bug can make one the wire cannot carry
                 raise ValueError("an event id with a newline")
         except Exception:  # an unserialisable field is a bug; it must not fail the request
-            log.exception("could not encode event %s", event.event_id)
+            log.exception("could not encode event %s", row[_EVENT_ID])
             self._drop()
             return
         if event_id in self._pending:
@@ -605,6 +615,20 @@ class EventPublisher:
         self._monitor.close(linger=0)
         self._sock.close(linger=200)  # long enough for the goodbye, never longer
         return left
+
+
+_encode_values = events.encode_values
+_EVENT_ID = events.EVENT_ID
+
+
+def _rows_of(build: Callable[..., events.UsageEvent]) -> Callable[..., events.Row]:
+    """A ``build_row`` from a ``build``: the event's values in ``FIELD_NAMES`` order."""
+    row_of = events.row_of
+
+    def build_row(*facts: Any) -> events.Row:
+        return row_of(build(*facts))
+
+    return build_row
 
 
 def _discarded(copies: set[bytes], event_id: bytes) -> bool:
