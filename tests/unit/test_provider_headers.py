@@ -86,3 +86,44 @@ def test_anthropic_kept_client_names_are_bounded_and_a_name_past_the_bound_is_st
     assert p.headers(many)["anthropic-beta"] == "b"
     assert len(p._client_names) == 3
     assert p.headers(many)["anthropic-beta"] == "b"
+
+
+def test_answers_of_a_seen_shape_give_their_own_values_and_duplicates_resolve_as_before() -> None:
+    """The kept reading of a header shape (``Provider._plan``) takes each answer's own values: a forwarded
+    name sent twice (any case) gives its last value, an empty request id gives way to the next id header."""
+    p = OpenAIProvider("openai", "https://api.openai.com/v1", "sk-test")
+
+    def answer(remaining: str, first_id: str) -> CIMultiDict[str]:
+        return CIMultiDict(
+            [
+                ("X-Request-Id", first_id),
+                ("x-ratelimit-remaining-requests", "1"),
+                ("Date", "now"),
+                ("X-RateLimit-Remaining-Requests", remaining),
+                ("Request-Id", "req_second"),
+                ("retry-after-ms", "20"),
+            ]
+        )
+
+    for remaining, first_id in (("7", "req_first"), ("8", ""), ("9", "req_third")):
+        expected_id = first_id or "req_second"
+        assert p.response_headers(answer(remaining, first_id)) == {
+            "x-ratelimit-remaining-requests": remaining,
+            "retry-after-ms": "20",
+            UPSTREAM_REQUEST_ID: expected_id,
+        }
+    assert len(p._plans) == 0  # a repeated name: read header by header
+    single = CIMultiDict({"X-Request-Id": "", "Request-Id": "req_b", "X-RateLimit-Limit-Tokens": "5"})
+    for limit in ("5", "6"):
+        single["X-RateLimit-Limit-Tokens"] = limit
+        assert p.response_headers(single) == {"x-ratelimit-limit-tokens": limit, UPSTREAM_REQUEST_ID: "req_b"}
+    assert len(p._plans) == 1
+
+
+def test_kept_shapes_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(base, "HEADER_PLANS_KEPT", 2)
+    p = OpenAIProvider("openai", "https://api.openai.com/v1", "sk-test")
+    for i in range(5):
+        headers = CIMultiDict({f"X-Junk-{i}": "v", "Retry-After": str(i)})
+        assert p.response_headers(headers) == {"retry-after": str(i)}
+    assert len(p._plans) == 2
