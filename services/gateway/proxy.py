@@ -15,7 +15,6 @@ import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import Any
 
 import aiohttp
 import orjson
@@ -309,11 +308,24 @@ class Proxy:
     async def _relay_json(
         self, call: Call, att: Attempt, pair: Pairing, view: View, provider: Provider, raw: bytes
     ) -> Answer[web.StreamResponse]:
-        # An answer passed through is read only for a few top-level members (``WireSpec.answer_fields``:
-        # its usage, model, the error test), from its bytes when sure, else parsed whole.
-        data = pair.wire.answer_fields(raw) if pair.translate is None else None
-        if data is None:
-            data = _answer_object(raw, provider)
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise UpstreamError(
+                502,
+                f"{provider.name}: invalid JSON from provider",
+                provider=provider.name,
+                retryable=True,
+                error_type="bad_response",
+            ) from exc
+        if not isinstance(data, dict):
+            raise UpstreamError(
+                502,
+                f"{provider.name}: the provider's answer is not a JSON object",
+                provider=provider.name,
+                retryable=True,
+                error_type="bad_response",
+            )
         if isinstance(data.get("error"), dict):  # a 200 that carries an error is not an answer
             message, _ = parse_upstream_error(provider.scrub(raw.decode("utf-8", errors="replace")).encode())
             raise UpstreamError(
@@ -660,30 +672,6 @@ def _without_thinking(up: Upstream) -> Upstream:
     if not isinstance(body, dict) or not strip_thinking(body):
         return up
     return replace(up, body=dumps_body(body))
-
-
-def _answer_object(raw: bytes, provider: Provider) -> dict[str, Any]:
-    """A whole answer parsed; ``UpstreamError`` 502 ``bad_response`` (retryable) when it is not a JSON
-    object."""
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise UpstreamError(
-            502,
-            f"{provider.name}: invalid JSON from provider",
-            provider=provider.name,
-            retryable=True,
-            error_type="bad_response",
-        ) from exc
-    if not isinstance(data, dict):
-        raise UpstreamError(
-            502,
-            f"{provider.name}: the provider's answer is not a JSON object",
-            provider=provider.name,
-            retryable=True,
-            error_type="bad_response",
-        )
-    return data
 
 
 def _json_object(body: bytes) -> bool:

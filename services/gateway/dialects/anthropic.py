@@ -10,7 +10,6 @@ from typing import Any
 
 import orjson
 
-from services.gateway.dialects._answer_fields import AnswerRule
 from services.gateway.dialects._anthropic_stream import (
     STOP_FRAME,
     MessagesStreamDecoder,
@@ -153,11 +152,6 @@ def messages_from_completion(
         "stop_sequence": c.stop_sequence if stop_reason == "stop_sequence" else None,
         "usage": usage_to_anthropic(c.usage),
     }
-
-
-# What a passed-through answer's reader needs of it (``_answer_fields``): ``answer_usage``'s ``usage``,
-# the served model, the 200-carrying-an-error test (the ``service_tier`` inside ``usage`` is read there).
-ANSWER_RULE = AnswerRule(keys=("usage", "model", "error"))
 
 
 def answer_usage(body: dict[str, Any]) -> Usage:

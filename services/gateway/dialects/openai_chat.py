@@ -11,7 +11,6 @@ from typing import Any
 
 import orjson
 
-from services.gateway.dialects._answer_fields import AnswerRule
 from services.gateway.dialects._openai_stream import (
     DONE_FRAME,
     ChatStreamDecoder,
@@ -298,14 +297,6 @@ def chat_from_completion(
         "choices": [choice],
         "usage": usage_to_openai(c.usage),
     }
-
-
-# What a passed-through answer's reader needs of it (``_answer_fields``): ``answer_usage``'s ``usage`` and
-# ``service_tier``, the served model, the 200-carrying-an-error test; an answer with a tool call or a
-# function call is parsed whole for ``repair_empty_arguments``.
-ANSWER_RULE = AnswerRule(
-    keys=("usage", "model", "service_tier", "error"), unsure=(b'"tool_calls"', b'"function_call"')
-)
 
 
 def answer_usage(body: dict[str, Any]) -> Usage:

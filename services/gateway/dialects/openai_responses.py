@@ -28,7 +28,6 @@ from typing import Any
 
 import orjson
 
-from services.gateway.dialects._answer_fields import AnswerRule
 from services.gateway.dialects._openai_wire import new_id
 from services.gateway.dialects._request_common import (
     ParsedRequest,
@@ -322,15 +321,6 @@ def stream_error(status: int, message: str) -> bytes:
 # arguments are "" by design, the deltas follow).
 _FINAL_ARGUMENTS = frozenset(
     {"response.function_call_arguments.done", "response.output_item.done", "response.completed"}
-)
-
-
-# What a passed-through answer's reader needs of it (``_answer_fields``): ``billed_usage``'s ``usage`` and
-# ``service_tier``, the served model, the 200-carrying-an-error test (Responses answers carry
-# ``"error": null``); an answer with a web search (``billed_usage`` counts them in ``output``) or a
-# function call (``repair_blank_arguments``) is parsed whole.
-ANSWER_RULE = AnswerRule(
-    keys=("usage", "model", "service_tier", "error"), unsure=(b'"function_call"', b'"web_search_call"')
 )
 
 

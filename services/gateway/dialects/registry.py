@@ -28,7 +28,6 @@ from services.gateway.dialects import ir
 from services.gateway.dialects import openai_chat as oai
 from services.gateway.dialects import openai_responses as resp
 from services.gateway.dialects import translate_request as tr
-from services.gateway.dialects._answer_fields import fields as answer_fields
 from services.gateway.dialects._prompt_cache import Session
 from services.gateway.dialects._request_common import ParsedRequest, Target, TranslatedRequest
 from services.gateway.dialects._scan import ScanRule as ScanRule
@@ -124,10 +123,6 @@ class WireSpec:
     operation: Operation
     decoder: Callable[[], StreamDecoder]
     usage: Callable[[dict[str, Any]], ir.Usage]  # a whole answer → everything it bills, as IR usage
-    # A passed-through whole answer's bytes → the top-level members ``usage``, ``repair_answer``, the
-    # served model and the 200-carrying-an-error test read, without parsing all of it; None when unsure
-    # (then the whole answer is parsed): ``_answer_fields.fields`` with the wire's rule.
-    answer_fields: Callable[[bytes], dict[str, Any] | None]
     completion: Callable[[dict[str, Any]], ir.Completion]
     error_meaning: Callable[[int, bytes], em.Meaning]  # what an error answer (status, body) means
     # Remove what the gateway minted (synthetic signatures, ekai.* tokens) from an outgoing body, in
@@ -338,7 +333,6 @@ WIRES: dict[Wire, WireSpec] = {
         operation="chat",
         decoder=oai.ChatStreamDecoder,
         usage=oai.answer_usage,
-        answer_fields=partial(answer_fields, rule=oai.ANSWER_RULE),
         completion=oai.completion_from_chat,
         error_meaning=em.meaning_from_openai,
         strip_minted=minted.strip_nothing,
@@ -353,7 +347,6 @@ WIRES: dict[Wire, WireSpec] = {
         operation="messages",
         decoder=anth.MessagesStreamDecoder,
         usage=anth.answer_usage,
-        answer_fields=partial(answer_fields, rule=anth.ANSWER_RULE),
         completion=anth.completion_from_messages,
         error_meaning=em.meaning_from_anthropic,
         strip_minted=minted.strip_for_anthropic,
@@ -370,7 +363,6 @@ WIRES: dict[Wire, WireSpec] = {
         operation="responses",
         decoder=resp.ResponsesStreamDecoder,
         usage=resp.billed_usage,
-        answer_fields=partial(answer_fields, rule=resp.ANSWER_RULE),
         completion=resp.completion_from_responses,
         error_meaning=em.meaning_from_openai,
         strip_minted=minted.strip_for_responses,
