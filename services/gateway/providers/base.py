@@ -27,9 +27,6 @@ PriceSource = Literal["prices", "catalog", "vendor", "unknown"]
 # The header a provider's own request id goes back under (the gateway's x-request-id / request-id stay).
 UPSTREAM_REQUEST_ID = "x-upstream-request-id"
 FORWARD_NAMES_KEPT = 512  # response header names a provider's forwarding decision is kept for
-HEADER_PLANS_KEPT = 64  # shapes (header names in order) of answers whose reading is kept
-# (forwarded lower-case name, position) of each forwarded header; positions of the request id headers
-_HeaderPlan = tuple[tuple[tuple[str, int], ...], tuple[int, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +64,6 @@ class Provider:
         self._learned_limits: dict[str, int] = {}  # model → output limit the provider stated when refusing
         # response header name as received → its lower-case form if forwarded, else None (``_forwarded``)
         self._forward_names: dict[str, str | None] = {}
-        # answer header names, in order → what ``response_headers`` takes from such an answer (``_plan``)
-        self._plans: dict[tuple[str, ...], _HeaderPlan] = {}
 
     def __repr__(self) -> str:  # keeps the key out of any accidental log line
         return f"{type(self).__name__}(name={self.name!r}, base_url={self.base_url!r})"
@@ -87,27 +82,7 @@ class Provider:
     def response_headers(self, headers: Mapping[str, str]) -> dict[str, str]:
         """The headers of this provider's answer (success or error) that go back to the client: its
         rate-limit and retry headers verbatim (``retry-after`` as whole seconds, which is what every
-        client parses), and its request id under ``UPSTREAM_REQUEST_ID`` (the first of
-        ``request_id_headers`` present with a value; names matched case-insensitively, RFC 9110 §5.1).
-
-        What to take from an answer whose header names (in their order) were seen before is kept
-        (``_plan``: a provider answers with the same few shapes); an answer that repeats a name is read
-        header by header (``_each_header``: the last of a forwarded name wins)."""
-        names, values = tuple(headers), tuple(headers.values())
-        if len(names) != len(values):  # a name sent twice (multidict's keys are each name once)
-            return self._each_header(headers)
-        plan = self._plans.get(names) or self._plan(names)
-        out = {low: values[i] for low, i in plan[0]}
-        if "retry-after" in out:
-            out["retry-after"] = _whole_seconds(out["retry-after"])
-        for i in plan[1]:
-            if values[i]:
-                out[UPSTREAM_REQUEST_ID] = values[i]
-                break
-        return out
-
-    def _each_header(self, headers: Mapping[str, str]) -> dict[str, str]:
-        """``response_headers`` read header by header (an answer that repeats a name)."""
+        client parses), and its request id under ``UPSTREAM_REQUEST_ID``."""
         out: dict[str, str] = {}
         known = self._forward_names
         for name, value in headers.items():
@@ -122,23 +97,6 @@ class Provider:
                 out[UPSTREAM_REQUEST_ID] = request_id
                 break
         return out
-
-    def _plan(self, names: tuple[str, ...]) -> _HeaderPlan:
-        """For answers with header ``names``: the (lower-case name, position) of each forwarded one, and
-        the position of each request id header's first occurrence, in ``request_id_headers``' order.
-        Kept for at most ``HEADER_PLANS_KEPT`` shapes."""
-        known = self._forward_names
-        forward = []
-        for i, name in enumerate(names):
-            low = known[name] if name in known else self._forwarded(name)
-            if low:
-                forward.append((low, i))
-        lowered = [n.lower() for n in names]
-        ids = tuple(lowered.index(h) for h in self.request_id_headers if h in lowered)
-        plan = (tuple(forward), ids)
-        if len(self._plans) < HEADER_PLANS_KEPT:
-            self._plans[names] = plan
-        return plan
 
     def _forwarded(self, name: str) -> str | None:
         """``name`` lower-cased if ``response_headers`` forwards it, else None; kept for the next answer
