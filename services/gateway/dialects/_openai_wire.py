@@ -54,7 +54,7 @@ def usage_from_openai(u: dict[str, Any], tier: Any = None) -> Usage:
 
     Counts are JSON integers, else 0 (as ``_int``), inline: every answer's usage passes here. Cache reads are
     ``prompt_tokens_details.cached_tokens``; when that gives none, the spellings of other servers on this
-    wire are read (``_other_cache_read``)."""
+    wire are read (``_OTHER_CACHE_READ``, the first positive integer)."""
     get = u.get
     prompt = get("prompt_tokens_details")
     if type(prompt) is dict:
@@ -64,8 +64,12 @@ def usage_from_openai(u: dict[str, Any], tier: Any = None) -> Usage:
         cache_write = cache_write if type(cache_write) is int else 0
     else:
         cache_read = cache_write = 0
-    if not cache_read:
-        cache_read = _other_cache_read(u)
+    if not cache_read:  # another server's spelling (``_OTHER_CACHE_READ``), read inline: a call fewer
+        for key in _OTHER_CACHE_READ:
+            value = get(key)
+            if type(value) is int and value > 0:
+                cache_read = value
+                break
     split_1h = _write_1h(u, prompt) if cache_write else None
     write_1h = min(split_1h, cache_write) if split_1h is not None else 0
     prompt_tokens = get("prompt_tokens")
@@ -92,15 +96,6 @@ def usage_from_openai(u: dict[str, Any], tier: Any = None) -> Usage:
 # parts of ``prompt_tokens`` like it: DeepSeek's ``prompt_cache_hit_tokens`` (API docs, "Context Caching";
 # ``prompt_cache_miss_tokens`` is the rest), Moonshot/Kimi's top-level ``cached_tokens`` (s11 variants 29-a/b).
 _OTHER_CACHE_READ = ("prompt_cache_hit_tokens", "cached_tokens")
-
-
-def _other_cache_read(u: dict[str, Any]) -> int:
-    """The cache hits a usage object reports in another server's spelling (``_OTHER_CACHE_READ``), else 0."""
-    for key in _OTHER_CACHE_READ:
-        value = u.get(key)
-        if type(value) is int and value > 0:
-            return value
-    return 0
 
 
 def _write_1h(u: dict[str, Any], prompt: Any) -> int | None:

@@ -117,7 +117,8 @@ def repair_empty_arguments(raw: bytes, data: dict[str, Any]) -> bytes:
     object itself. Returns ``raw`` itself unless a repair was needed: one bytes search decides for answers
     without tool calls. The deprecated ``message.function_call`` is repaired the same way.
     """
-    if b'"tool_calls"' not in raw and b'"function_call"' not in raw:
+    # one search decides for most answers (both keys hold ``_call``), two more for the rest
+    if b"_call" not in raw or (b'"tool_calls"' not in raw and b'"function_call"' not in raw):
         return raw
     repaired = False
     for choice in data.get("choices") or []:
