@@ -542,14 +542,16 @@ def _handle_joined(frames: list[bytes], pipes: _Pipes, burst: _Burst) -> None:
     burst.received += len(ids)
     # ``_accept`` inlined for a gateway's usual event (an array that ``wire.fast_row`` takes, with the
     # envelope's id): the same row, three calls fewer an event (issue 13, session 15). Anything else
-    # (not JSON, an object, a value to normalise or refuse, another id) goes to ``_accept``, which decides.
+    # (not JSON, an object, a value to normalise or refuse, another id, or a payload that makes
+    # ``fast_row`` raise: failed attempts nested deeper than orjson re-encodes) goes to ``_accept``, which
+    # decides and, for an error, counts it malformed: an exception here would stop the recorder.
     loads, fast, items, kept = orjson.loads, fast_row, burst.items, burst.payloads
     for event_id, payload in zip(ids, payloads, strict=True):
         try:
             data = loads(payload)
-        except orjson.JSONDecodeError:
-            data = None
-        row = fast(data) if type(data) is list else None
+            row = fast(data) if type(data) is list else None
+        except Exception:  # no cost on 3.11 when nothing is raised
+            row = None
         if row is None or row[_EVENT_ID].encode() != event_id:
             _accept(pipes, burst, gateway, EVENT_JOINED, event_id, payload)
             continue

@@ -25,7 +25,7 @@ from recorder_procs import (
     wait_until,
 )
 
-from shared.events import UsageEvent, encode, encode_row, to_dict
+from shared.events import FIELD_NAMES, UsageEvent, encode, encode_row, to_dict
 from tests.ledger_db import query
 
 
@@ -234,6 +234,38 @@ def test_a_joined_message_stores_each_event_and_acknowledges_in_one_frame(
     assert recorder.stop() == 0
     counts = summary(recorder)
     assert counts["received"] == 9 and counts["malformed"] == 3 and counts["inserted"] == 6
+
+
+@BOTH_ENGINES
+def test_a_joined_event_the_fast_path_cannot_reencode_is_malformed_not_fatal(
+    cfg: RecorderConfig, launch: Launcher
+) -> None:
+    """An ``ev3`` event whose failed attempt nests its status deeper than orjson writes (it reads 1,024
+    levels, writes 254: ``wire``'s fast path raises re-encoding it) is counted malformed and acknowledged,
+    as ``_accept`` decides; the recorder keeps running and stores the events around it and after it."""
+    recorder = launch.recorder()
+    good = [make_event(request_id=f"deep-{i}") for i in range(3)]
+    deep = make_event(request_id="deep-bad")
+    values = orjson.loads(encode_row(deep))
+    values[FIELD_NAMES.index("failed_attempts")] = "@"
+    nested = b'[{"provider":"openai","status":%s1%s,"error_type":"error","message":""}]' % (
+        b"[" * 300,
+        b"]" * 300,
+    )
+    bad = orjson.dumps(values).replace(b'"@"', nested)
+    ids = [good[0].event_id.encode(), deep.event_id.encode(), good[1].event_id.encode()]
+    payloads = [encode_row(good[0]), bad, encode_row(good[1])]
+    with gateway_socket(cfg.events) as push:
+        push.send_frames([b"ev3", b"\n".join(ids), b"\n".join(payloads)])
+        push.send_frames([b"ev3", good[2].event_id.encode(), encode_row(good[2])])
+        wait_until(lambda: count_rows(cfg.ledger) == 3, what="the three good events")
+        wanted = {e.event_id for e in good} | {deep.event_id}
+        wait_until(lambda: push.read_acks() == wanted, what="acks for every id")
+    assert recorder.alive()
+    assert event_ids(cfg.ledger) == {e.event_id for e in good}
+    assert recorder.stop() == 0
+    counts = summary(recorder)
+    assert counts["received"] == 4 and counts["malformed"] == 1 and counts["inserted"] == 3
 
 
 def test_startup_failure_exits_1(cfg: RecorderConfig, launch: Launcher) -> None:

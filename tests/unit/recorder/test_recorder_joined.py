@@ -67,7 +67,17 @@ def _message() -> tuple[list[bytes], list[bytes]]:
     add(e, b'{"request_id": "r"}')  # not an event
     e = _event(15)
     add(e, b"[1, 2]")
+    e = _event(16)
+    add(e, _array(e, {"failed_attempts": "@"}).replace(b'"@"', DEEP_ATTEMPTS))  # fast_row raises
     return ids, payloads
+
+
+# A gateway's failed attempts, but for a status nested deeper than orjson encodes (it reads 1,024 levels,
+# writes 254): ``wire.fast_row`` raises re-encoding them, which ``_accept`` catches (malformed, acknowledged).
+DEEP_ATTEMPTS = b'[{"provider":"openai","status":%s1%s,"error_type":"error","message":""}]' % (
+    b"[" * 300,
+    b"]" * 300,
+)
 
 
 class _Pipes:
@@ -106,4 +116,4 @@ def test_the_inlined_accept_gives_what_accept_gives_event_by_event(monkeypatch: 
     ]
     assert rest == want_rest
     assert malformed == want_malformed
-    assert len(items) == 10 and len(malformed) == 6  # every event is one or the other
+    assert len(items) == 10 and len(malformed) == 7  # every event is one or the other
