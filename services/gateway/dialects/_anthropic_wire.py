@@ -154,7 +154,7 @@ def merge_stream_usage(start: dict[str, Any], delta: dict[str, Any]) -> dict[str
     wins: with server tools or compaction, ``message_start`` holds the first step's figures and the delta
     the request's. Nested objects (``cache_creation``, ``server_tool_use``) merge key by key, so a delta that
     repeats only a total keeps the start's split; ``iterations`` is taken whole from the latest event. A delta
-    without ``iterations`` after a start that had them updates the final ``message`` iteration with its counts:
+    without ``iterations`` (absent or null) after a start that had them updates the final ``message`` iteration with its counts:
     the top level is that iteration's figures (compaction guide, "Understanding usage"), so its output would
     otherwise stay at message_start's placeholder (s15 variant 28-e).
     """
@@ -167,7 +167,7 @@ def merge_stream_usage(start: dict[str, Any], delta: dict[str, Any]) -> dict[str
         else:
             out[key] = value
     steps = out.get("iterations")
-    if "iterations" not in delta and type(steps) is list:
+    if delta.get("iterations") is None and type(steps) is list:  # absent or null: the delta gives no list
         out["iterations"] = _message_step_updated(steps, delta)
     return out
 

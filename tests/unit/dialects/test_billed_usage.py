@@ -199,6 +199,21 @@ def test_stream_iterations_only_in_start_follow_the_deltas_final_counts() -> Non
     assert [it.usage.output_tokens for it in u.iterations] == [300, 25]
 
 
+def test_stream_iterations_null_in_delta_follow_the_deltas_final_counts() -> None:
+    """A message_delta that states ``"iterations": null`` gives no list, as one without the key: the start's message
+    step still takes the delta's final output (null is "not given" everywhere else in the merge; before: 301)."""
+    steps = [
+        {"type": "compaction", "input_tokens": 4000, "output_tokens": 300},
+        {"type": "message", "input_tokens": 50, "output_tokens": 1},
+    ]
+    u = stream_usage(
+        start({"input_tokens": 50, "output_tokens": 1, "iterations": steps}),
+        delta({"output_tokens": 25, "iterations": None}),
+    )
+    assert (u.input_tokens, u.output_tokens) == (4050, 325)
+    assert [it.usage.output_tokens for it in u.iterations] == [300, 25]
+
+
 def test_stream_iterations_in_both_events_are_the_deltas_list_not_a_sum() -> None:
     """s15 variant 28-b (passed before): a delta that repeats the list replaces the start's, it is not added."""
     comp = {"type": "compaction", "input_tokens": 1000, "output_tokens": 100}
