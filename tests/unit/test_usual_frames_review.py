@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from services.gateway.relay import Passthrough, _usual_named
@@ -55,12 +55,31 @@ def _named_by_frame(chunk: bytes) -> bool:
 
 @FUZZ
 @given(st.lists(st.sampled_from(NAMED_ATOMS), max_size=24))
+@example([b"event: ", b"\n", b"data: "])  # one frame, its name empty
+@example([b"event: ", b"x", b"\n", b"data:"])  # one frame, ``data:`` without its space
 def test_usual_named_agrees_with_the_per_frame_test_on_any_bytes(atoms: list[bytes]) -> None:
     chunk = b"".join(atoms) + b"}\n\n"  # ``_feed_frames``'s reads end so (``Passthrough.feed``)
     lines = _usual_named(chunk)
     assert (lines is not None) == _named_by_frame(chunk), chunk
     if lines is not None:
         assert b"\n".join(lines) == chunk
+
+
+LINE_ATOMS = [a for a in NAMED_ATOMS if b"\n" not in a]
+
+
+@FUZZ
+@given(st.lists(st.lists(st.sampled_from(LINE_ATOMS), max_size=3).map(b"".join), min_size=1, max_size=10))
+@example([b"event: ", b"data: "])  # one frame, its name empty
+@example([b"event: x", b"data: ", b""])  # one frame and an extra line
+def test_usual_named_agrees_with_the_per_frame_test_line_by_line(lines: list[bytes]) -> None:
+    """Reads built a line at a time (one frame's three lines, an empty name, a line too many or too few are
+    then as likely as any other read)."""
+    chunk = b"\n".join(lines) + b"}\n\n"
+    split = _usual_named(chunk)
+    assert (split is not None) == _named_by_frame(chunk), chunk
+    if split is not None:
+        assert b"\n".join(split) == chunk
 
 
 MUTATIONS = [b"\n", b"\n\n", b": c\n", b"event: \n", b"data:", b"data: ", b"\xff", b"id: 1\n", b" ", b"}"]
