@@ -66,7 +66,9 @@ class Proxy:
         self.providers = providers
         self.health = health
         self.limits = limits
-        self.refusals: Refusals[Attempt] = Refusals()  # each provider's last 429 with a stated window
+        # each provider's last 429 with a stated window, on the breaker's clock (the windows it tells
+        # are the ones the breaker keeps)
+        self.refusals: Refusals[Attempt] = Refusals(health.clock)
         # Made once per provider (the object: a provider replaced under the same name gets its own) and
         # client format / operation, looked up by every attempt: the pairing (``registry.choose_wire``)
         # and the upstream URL (``Provider.url``), the same few every time.

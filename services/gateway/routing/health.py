@@ -117,6 +117,12 @@ class ProviderHealth:
     def from_settings(cls, settings: Settings, *, clock: Callable[[], float] = time.time) -> ProviderHealth:
         return cls(BreakerConfig.from_settings(settings), clock=clock)
 
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The clock the windows are kept on (unix seconds): what else times a provider's rest (the
+        proxy's remembered refusals) reads the same one."""
+        return self._clock
+
     # ---- asking -------------------------------------------------------------------------------
 
     def available(self, provider: str) -> bool:
