@@ -13,6 +13,7 @@ from services.gateway.errors import UpstreamError
 from services.gateway.providers.base import Provider
 from services.gateway.proxy import Proxy
 from services.gateway.relay import Relay, make_relay
+from services.gateway.routing.health import BreakerConfig, ProviderHealth
 from services.gateway.serve import Limits
 from services.gateway.upstream import UpstreamClient
 
@@ -32,7 +33,7 @@ PROVIDER = Provider("p", "http://127.0.0.1:9", None)
 
 def proxy() -> Proxy:
     upstream = UpstreamClient(None, first_byte_timeout_s=5, chunk_timeout_s=5)  # type: ignore[arg-type]
-    return Proxy(upstream, {}, None, Limits(4, 5))  # type: ignore[arg-type]
+    return Proxy(upstream, {}, ProviderHealth(BreakerConfig()), Limits(4, 5))
 
 
 def make_relay_for(client_format: str) -> Relay:
@@ -79,7 +80,7 @@ async def paced(*parts: bytes | object) -> AsyncIterator[bytes]:
 
 def keepalive_proxy() -> Proxy:
     upstream = UpstreamClient(None, first_byte_timeout_s=5, chunk_timeout_s=5, keepalive_s=0.05)  # type: ignore[arg-type]
-    return Proxy(upstream, {}, None, Limits(4, 5))  # type: ignore[arg-type]
+    return Proxy(upstream, {}, ProviderHealth(BreakerConfig()), Limits(4, 5))
 
 
 @pytest.mark.parametrize("client_format", ["openai_chat", "anthropic"])

@@ -14,6 +14,7 @@ from services.gateway.dialects.view import View
 from services.gateway.providers.base import Provider
 from services.gateway.proxy import Proxy, SSEResponse
 from services.gateway.relay import Relay, make_relay
+from services.gateway.routing.health import BreakerConfig, ProviderHealth
 from services.gateway.serve import Limits
 from services.gateway.upstream import UpstreamClient
 
@@ -74,7 +75,7 @@ def relay_for(client_format: str, committed: bytes = FIRST) -> Relay:
 
 async def pump(relay: Relay, first: bytes, body: Body, provider: Provider = PROVIDER) -> list[Any]:
     upstream = UpstreamClient(None, first_byte_timeout_s=5, chunk_timeout_s=5)  # type: ignore[arg-type]
-    proxy = Proxy(upstream, {}, None, Limits(4, 5))  # type: ignore[arg-type]
+    proxy = Proxy(upstream, {}, ProviderHealth(BreakerConfig()), Limits(4, 5))
     call, att = SimpleNamespace(t0=0.0), SimpleNamespace(ttft_ms=None)
     client = Client()
     await proxy._pump(call, att, relay, client, first, body, provider)  # type: ignore[arg-type]
@@ -165,7 +166,7 @@ async def test_a_client_gone_at_the_first_token_still_has_the_reads_usage_decode
             raise ConnectionResetError
 
     upstream = UpstreamClient(None, first_byte_timeout_s=5, chunk_timeout_s=5)  # type: ignore[arg-type]
-    proxy = Proxy(upstream, {}, None, Limits(4, 5))  # type: ignore[arg-type]
+    proxy = Proxy(upstream, {}, ProviderHealth(BreakerConfig()), Limits(4, 5))
     call, att = SimpleNamespace(t0=0.0), SimpleNamespace(ttft_ms=None)
     with pytest.raises(ConnectionResetError):
         await proxy._pump(call, att, relay, Gone(), first, Body(), PROVIDER)  # type: ignore[arg-type]
