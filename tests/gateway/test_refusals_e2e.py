@@ -37,15 +37,6 @@ ANSWER = {
 
 
 @pytest.fixture()
-def up() -> Iterator[ScriptedUpstream]:
-    server = ScriptedUpstream.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture()
 def gw(up: ScriptedUpstream, tmp_path: Path) -> Iterator[Stack]:
     providers = {"anthropic": f"{up.url}/anthropic", "openrouter": up.url + "/openrouter"}
     with stack(tmp_path, providers, ROUTING_POLICY="ordered", ROUTING_ORDER="anthropic,openrouter") as st:
