@@ -66,19 +66,30 @@ def has_markers(value: Any) -> bool:
     A key inside a tool's JSON schema or a tool call's input or arguments (``_NOT_MARKED``) is the client's
     data, not a marker: an HTTP tool's ``cache_control`` parameter, or a structured-output schema's property
     of that name, must not stop the gateway placing its own breakpoints (s15 variants 08-a, 08-f, 08-g: no
-    marker placed, every turn re-billed the prompt)."""
+    marker placed, every turn re-billed the prompt). So is a request's ``metadata`` (the client's own string map,
+    which may hold a ``cache_control`` entry), and a ``cache_control`` that is not an object (``null``, written by
+    clients and frameworks that send every optional field) is no marker (``_is_marker``; s16 variants 08-a, 08-b).
+    """
     if not _key_count(value):
         return False
     stack = [value]
     while stack:
         node = stack.pop()
         if isinstance(node, dict):
-            if "cache_control" in node:
+            if _is_marker(node):
                 return True
             stack.extend(v for k, v in node.items() if k not in _NOT_MARKED)
         elif isinstance(node, list):
             stack.extend(node)
     return False
+
+
+def _is_marker(node: dict[str, Any]) -> bool:
+    """Whether a block, part, tool entry or body carries a marker: a ``cache_control`` object (Anthropic,
+    "Prompt caching": ``{"type": "ephemeral"}``, optionally with ``ttl``; OpenRouter takes the same on content
+    parts). ``null`` (or any other non-object) asks for nothing: Anthropic's ``cache_control`` is an object or
+    null."""
+    return isinstance(node.get("cache_control"), dict)
 
 
 def _markable(block: Any) -> bool:
@@ -164,7 +175,11 @@ def _chat_roots(body: dict[str, Any]) -> list[Any]:
 # Anthropic ``output_format.schema``; s15 variants 08-f, 08-g), and a tool call's own input or arguments (the
 # model's data). Markers sit on blocks, content parts, system blocks and tool entries (Anthropic, "Prompt
 # caching": "cache_control" on tools, system and messages' content blocks).
-_NOT_MARKED = frozenset({"cache_control", "input_schema", "parameters", "schema", "input", "arguments"})
+# ``metadata`` is the client's own map (OpenAI chat and Responses: string keys and values; Anthropic: ``user_id``),
+# never a prompt part (s16 variant 08-a: {"cache_control": "no-store"} there stopped the placement).
+_NOT_MARKED = frozenset(
+    {"cache_control", "input_schema", "parameters", "schema", "input", "arguments", "metadata"}
+)
 
 
 def _markers(roots: list[Any]) -> list[dict[str, Any]]:
@@ -175,7 +190,7 @@ def _markers(roots: list[Any]) -> list[dict[str, Any]]:
     while stack:
         node = stack.pop()
         if isinstance(node, dict):
-            if "cache_control" in node:
+            if _is_marker(node):
                 marked.append(node)
             stack.extend(reversed([v for k, v in node.items() if k not in _NOT_MARKED]))
         elif isinstance(node, list):

@@ -356,6 +356,11 @@ def _nested(depth: int, leaf: Any) -> Any:
         ),
         ({"output_format": {"type": "json_schema", "schema": {"properties": {"cache_control": {}}}}}, False),
         ({"tools": [{"name": "t", "cache_control": {"type": "ephemeral"}}]}, True),
+        # s16 variants 08-a, 08-b: the client's metadata map, and a null cache_control, are no markers
+        ({"metadata": {"cache_control": "no-store"}}, False),
+        ({"metadata": {"cache_control": {"type": "ephemeral"}}}, False),
+        ({"messages": [{"content": [{"type": "text", "text": "hi", "cache_control": None}]}]}, False),
+        ({"messages": [{"content": [{"type": "text", "text": "hi", "cache_control": "ephemeral"}]}]}, False),
         (_nested(300, {"type": "text", "text": "deep"}), False),  # too deep for orjson: walked
         (_nested(300, {"type": "text", "text": "deep", "cache_control": {}}), True),
     ],
@@ -548,3 +553,50 @@ def test_a_structured_output_schema_property_does_not_stop_placement() -> None:
         Target(model="claude-sonnet-4-5"),
     ).body
     assert to_claude["system"] == [{"type": "text", "text": "rules", "cache_control": EPHEMERAL}]
+
+
+def test_a_metadata_entry_named_cache_control_does_not_stop_openrouter_placement() -> None:
+    """s16 variant 08-a: chat ``metadata`` (the client's string map) holds {"cache_control": "no-store"}: that is
+    the client's tag, not a marker, so Claude on OpenRouter still gets the gateway's breakpoints (it got none:
+    every turn re-billed the prompt); the metadata is sent as it came."""
+    body = {
+        "model": "anthropic/claude-sonnet-4.5",
+        "metadata": {"cache_control": "no-store", "team": "web"},
+        "messages": [{"role": "system", "content": "rules"}, {"role": "user", "content": "fix it"}],
+    }
+    assert openrouter().prepare(body, False, "openai_chat")
+    assert body["messages"][0]["content"] == [{"type": "text", "text": "rules", "cache_control": EPHEMERAL}]
+    assert body["messages"][1]["content"] == [{"type": "text", "text": "fix it", "cache_control": EPHEMERAL}]
+    assert body["metadata"] == {"cache_control": "no-store", "team": "web"}
+
+
+def test_null_cache_control_fields_are_no_markers_for_openrouter_claude() -> None:
+    """s16 variant 08-b: a framework writes ``"cache_control": null`` on every part (it asks no caching of its
+    own). Null is no marker (Anthropic's ``cache_control`` is an object or null): the gateway places its own,
+    at most four objects (the system message's and the last two user turns')."""
+    body = {
+        "model": "anthropic/claude-sonnet-4.5",
+        "messages": [
+            {"role": "system", "content": [{"type": "text", "text": "rules", "cache_control": None}]},
+            {"role": "user", "content": [{"type": "text", "text": "look", "cache_control": None}]},
+            {"role": "assistant", "content": "looked"},
+            {"role": "user", "content": [{"type": "text", "text": "fix it", "cache_control": None}]},
+        ],
+    }
+    assert openrouter().prepare(body, False, "openai_chat")
+    marks = [m["content"][0].get("cache_control") for m in body["messages"] if isinstance(m["content"], list)]
+    assert marks == [EPHEMERAL, EPHEMERAL, EPHEMERAL]
+    assert has_markers(body)
+
+
+def test_null_markers_do_not_count_against_the_limit() -> None:
+    """Null ``cache_control`` fields are not among the four a body may carry: ``keep_chat_breakpoints`` keeps
+    a client's four real markers although six parts carry the key."""
+    parts = [{"type": "text", "text": f"t{i}", "cache_control": None} for i in range(2)]
+    real = [{"type": "text", "text": f"r{i}", "cache_control": dict(EPHEMERAL)} for i in range(4)]
+    body = {
+        "model": "anthropic/claude-sonnet-4.5",
+        "messages": [{"role": "user", "content": [p]} for p in [*parts, *real]],
+    }
+    assert not keep_chat_breakpoints(body)
+    assert [m["content"][0]["cache_control"] for m in body["messages"]] == [None, None, *[EPHEMERAL] * 4]
