@@ -233,3 +233,32 @@ def test_a_cache_control_property_in_a_schema_does_not_stop_caching(
     sent = fakes["openrouter"].requests[0].json
     assert sent["tools"][0]["function"]["parameters"] == schema
     assert sent["response_format"]["json_schema"]["schema"] == schema
+
+
+def test_metadata_and_null_cache_control_fields_do_not_stop_caching(
+    gw: Stack, fakes: dict[str, FakeProvider]
+) -> None:
+    """s16 variants 08-a, 08-b: an openai SDK client tags its requests with ``metadata`` {"cache_control": ...}
+    and, like frameworks that write every optional field, sends ``"cache_control": null`` on its parts, on
+    Claude over OpenRouter. Neither is a client marker: the gateway places its breakpoints and the session reads
+    the cache from turn 2 (it read nothing: no marker was placed, every turn re-billed the prompt)."""
+
+    def tagged(model: str, turn: int) -> dict[str, Any]:
+        body = openai_sdk(model, turn)
+        body["metadata"] = {"cache_control": "no-store", "team": "web"}
+        for message in body["messages"]:
+            if isinstance(message.get("content"), str):
+                message["content"] = [{"type": "text", "text": message["content"], "cache_control": None}]
+        return body
+
+    fakes["openrouter"].requests.clear()
+    route = (
+        "openai-sdk-metadata-nulls→claude@openrouter",
+        "/v1/chat/completions",
+        "openrouter",
+        "claude-sonnet-4-5",
+    )
+    rows = replay(gw, (*route, tagged))
+    reads = [r["cache_read_tokens"] for r in rows]
+    assert reads[0] == 0 and all(n > 2000 for n in reads[1:]), reads
+    assert fakes["openrouter"].requests[0].json["metadata"] == {"cache_control": "no-store", "team": "web"}
