@@ -220,6 +220,39 @@ def _drop_between(marked: list[dict[str, Any]]) -> None:
         del node["cache_control"]
 
 
+def markers_onto_parts(body: dict[str, Any]) -> bool:
+    """Move ``cache_control`` markers a Chat client put on a MESSAGE (LiteLLM's style: ``{"role": "system",
+    "content": "…", "cache_control": {"type": "ephemeral"}}``) onto that message's last content part, for a target
+    that reads markers on content parts only (OpenRouter, "Prompt Caching"; a message-level marker caches
+    nothing there: OpenRouterTeam/ai-sdk-provider#35, whose provider moves them onto parts; s16 variant 08-f).
+    String content becomes one text part carrying the marker; a last part that has its own marker keeps it. A
+    message-level key that is not a marker object (``null``), or that has no part to go to, is removed (it
+    asks nothing the target reads). The client's messages are not changed: the list and the messages that
+    change are copied. True when something moved or went."""
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not any(
+        isinstance(m, dict) and "cache_control" in m for m in messages
+    ):
+        return False
+    out: list[Any] = []
+    for message in messages:
+        if not (isinstance(message, dict) and "cache_control" in message):
+            out.append(message)
+            continue
+        moved = {k: v for k, v in message.items() if k != "cache_control"}
+        marker = message["cache_control"]
+        content = moved.get("content")
+        if isinstance(marker, dict) and isinstance(content, str) and content:
+            moved["content"] = [{"type": "text", "text": content, "cache_control": marker}]
+        elif isinstance(marker, dict) and isinstance(content, list) and content:
+            last = content[-1]
+            if isinstance(last, dict) and not _is_marker(last):
+                moved["content"] = [*content[:-1], {**last, "cache_control": marker}]
+        out.append(moved)
+    body["messages"] = out
+    return True
+
+
 def place_chat_breakpoints(body: dict[str, Any]) -> None:
     """The same placement on a Chat Completions body for a target that honours ``cache_control`` on content
     parts (OpenRouter's Anthropic models): the last system message, the last tool, the last two user (or

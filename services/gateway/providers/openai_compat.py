@@ -26,6 +26,7 @@ from typing import Any
 from services.gateway.dialects._prompt_cache import (
     has_markers,
     keep_chat_breakpoints,
+    markers_onto_parts,
     place_chat_breakpoints,
 )
 from services.gateway.dialects.ir import Usage
@@ -183,6 +184,8 @@ class OpenRouterProvider(OpenAICompatProvider):
         changed = super().prepare(body, stream, wire)
         model = body.get("model")
         if wire == "openai_chat" and isinstance(model, str) and caches_by_markers(model):
+            # Markers on messages are read on content parts only: moved there first.
+            changed = markers_onto_parts(body) or changed
             # An OpenAI client sends no markers: place them, or every turn re-bills the whole prompt.
             if not has_markers(body):
                 place_chat_breakpoints(body)

@@ -600,3 +600,69 @@ def test_null_markers_do_not_count_against_the_limit() -> None:
     }
     assert not keep_chat_breakpoints(body)
     assert [m["content"][0]["cache_control"] for m in body["messages"]] == [None, None, *[EPHEMERAL] * 4]
+
+
+def test_message_level_markers_move_onto_parts_for_openrouter_claude() -> None:
+    """s16 variant 08-f: a LiteLLM-style client marks MESSAGES (string content). OpenRouter reads markers on
+    content parts only (message-level ones cached nothing), so they move onto each message's last part; the
+    client's messages are not changed."""
+    system = {"role": "system", "content": "rules", "cache_control": EPHEMERAL}
+    user = {
+        "role": "user",
+        "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}],
+        "cache_control": ONE_HOUR,
+    }
+    body = {
+        "model": "anthropic/claude-sonnet-4.5",
+        "messages": [system, {"role": "assistant", "content": "ok"}, user],
+    }
+    before = copy.deepcopy(body)
+    assert openrouter().prepare(body, False, "openai_chat")
+    sent = body["messages"]
+    assert sent[0] == {
+        "role": "system",
+        "content": [{"type": "text", "text": "rules", "cache_control": EPHEMERAL}],
+    }
+    assert sent[2] == {
+        "role": "user",
+        "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b", "cache_control": ONE_HOUR}],
+    }
+    assert sent[1] == {"role": "assistant", "content": "ok"}
+    assert [system, user] == [before["messages"][0], before["messages"][2]]  # the client's own, untouched
+
+
+def test_message_level_nulls_and_unplaceable_markers_go() -> None:
+    """A message-level ``null``, or a marker on a message without content, asks nothing OpenRouter reads: the key
+    goes, and the gateway places its own breakpoints (the part's own marker wins over the message's)."""
+    body = {
+        "model": "anthropic/claude-sonnet-4.5",
+        "messages": [
+            {"role": "system", "content": "rules", "cache_control": None},
+            {"role": "user", "content": "go"},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+                ],
+                "cache_control": EPHEMERAL,
+            },
+            {"role": "tool", "tool_call_id": "c1", "content": "done"},
+        ],
+    }
+    assert openrouter().prepare(body, False, "openai_chat")
+    sent = body["messages"]
+    assert all("cache_control" not in m for m in sent)
+    assert sent[0]["content"] == [{"type": "text", "text": "rules", "cache_control": EPHEMERAL}]
+    assert sent[3]["content"] == [{"type": "text", "text": "done", "cache_control": EPHEMERAL}]
+    kept = {
+        "role": "user",
+        "content": [{"type": "text", "text": "x", "cache_control": ONE_HOUR}],
+        "cache_control": EPHEMERAL,
+    }
+    body = {"model": "anthropic/claude-sonnet-4.5", "messages": [kept]}
+    openrouter().prepare(body, False, "openai_chat")
+    assert body["messages"][0] == {
+        "role": "user",
+        "content": [{"type": "text", "text": "x", "cache_control": ONE_HOUR}],
+    }
