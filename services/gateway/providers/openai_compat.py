@@ -24,7 +24,7 @@ from dataclasses import replace
 from typing import Any
 
 from services.gateway.dialects._prompt_cache import (
-    has_markers,
+    body_has_markers,
     keep_chat_breakpoints,
     place_chat_breakpoints,
 )
@@ -184,9 +184,9 @@ class OpenRouterProvider(OpenAICompatProvider):
         model = body.get("model")
         if wire == "openai_chat" and isinstance(model, str) and caches_by_markers(model):
             # An OpenAI client sends no markers: place them, or every turn re-bills the whole prompt.
-            if not has_markers(body):
+            if not body_has_markers(body):
                 place_chat_breakpoints(body)
-                changed = has_markers(body) or changed
+                changed = body_has_markers(body) or changed
             else:  # a client's own markers: at most Anthropic's four
                 changed = keep_chat_breakpoints(body) or changed
         if (
