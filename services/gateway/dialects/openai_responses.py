@@ -28,7 +28,8 @@ from typing import Any
 
 import orjson
 
-from services.gateway.dialects._openai_wire import new_id
+# OpenAI's error shape and types: /v1/responses answers errors as chat completions does
+from services.gateway.dialects._openai_wire import error_body, new_id, openai_error_type
 from services.gateway.dialects._request_common import (
     ParsedRequest,
     TranslationError,
@@ -52,10 +53,8 @@ from services.gateway.dialects._responses_stream import (
 )
 from services.gateway.dialects._responses_wire import (
     billed_usage,
-    error_body,
     error_code_for_status,
     new_hex,
-    openai_error_type,
     response_id_for,
     usage_from_responses,
     usage_to_responses,
