@@ -294,15 +294,9 @@ def render_compact(c: Completion, view: View) -> dict[str, Any]:
     return compact_from_completion(c, view)
 
 
-def client_error_body(
-    status: int,
-    message: str,
-    code: str | None = None,
-    param: str | None = None,
-    request_id: str | None = None,
-) -> dict[str, Any]:
-    """OpenAI's error object (the request id travels in the ``x-request-id`` header)."""
-    return error_body(status, message, code, param)
+client_error_body = error_body
+"""OpenAI's error object, as chat completions answers it (``_openai_wire.error_body``: the request id travels
+in the ``x-request-id`` header)."""
 
 
 def client_status(status: int) -> int:
