@@ -127,37 +127,61 @@ def encode(event: UsageEvent) -> bytes:
 
 
 Row = tuple[Any, ...]  # an event's values in FIELD_NAMES order (``failed_attempts`` a list of FailedAttempt)
-# Positions in a Row of the fields read by position (services/gateway/metrics.py, publisher.py)
-(
-    REQUEST_ID,
-    ENDPOINT,
-    CLIENT_FORMAT,
-    MODEL,
-    EVENT_ID,
-    SCHEMA_VERSION_AT,
-    STARTED_AT,
-    FINISHED_AT,
-    PROVIDER,
-    PROVIDER_FORMAT,
-    TRANSLATED,
-    SERVED_MODEL,
-    STATUS,
-    ERROR_TYPE,
-    STREAMED,
-    CLIENT_DISCONNECTED,
-    INPUT_TOKENS,
-    OUTPUT_TOKENS,
-    CACHE_READ_TOKENS,
-    CACHE_WRITE_TOKENS,
-    REASONING_TOKENS,
-    COST_USD,
-    LATENCY_MS,
-    TTFT_MS,
-    ATTEMPTS,
-    FAILED_ATTEMPTS,
-) = range(26)
-if FIELD_NAMES[FAILED_ATTEMPTS] != "failed_attempts" or FIELD_NAMES[REQUEST_ID] != "request_id":
-    raise ImportError("shared.events' row positions are not UsageEvent's field order")
+
+
+def _at(name: str) -> int:
+    """``name``'s position in a :data:`Row`: ``FIELD_NAMES.index(name)``. A name ``UsageEvent`` lacks (a
+    renamed or removed field) fails the import with ``ImportError`` naming it, not a ledger row later."""
+    try:
+        return FIELD_NAMES.index(name)
+    except ValueError:
+        raise ImportError(
+            f"shared.events: UsageEvent has no field {name!r} (a row position names it)"
+        ) from None
+
+
+# Positions in a Row of the fields read by position (services/gateway/metrics.py, publisher.py,
+# services/recorder/batch_rollup.py): each is ``FIELD_NAMES.index`` of its field, so none can be wrong, and
+# a field added to ``UsageEvent`` needs none of them changed.
+REQUEST_ID = _at("request_id")
+ENDPOINT = _at("endpoint")
+CLIENT_FORMAT = _at("client_format")
+MODEL = _at("model")
+EVENT_ID = _at("event_id")
+SCHEMA_VERSION_AT = _at("schema_version")
+STARTED_AT = _at("started_at")
+FINISHED_AT = _at("finished_at")
+PROVIDER = _at("provider")
+PROVIDER_FORMAT = _at("provider_format")
+TRANSLATED = _at("translated")
+SERVED_MODEL = _at("served_model")
+STATUS = _at("status")
+ERROR_TYPE = _at("error_type")
+STREAMED = _at("streamed")
+CLIENT_DISCONNECTED = _at("client_disconnected")
+INPUT_TOKENS = _at("input_tokens")
+OUTPUT_TOKENS = _at("output_tokens")
+CACHE_READ_TOKENS = _at("cache_read_tokens")
+CACHE_WRITE_TOKENS = _at("cache_write_tokens")
+REASONING_TOKENS = _at("reasoning_tokens")
+COST_USD = _at("cost_usd")
+LATENCY_MS = _at("latency_ms")
+TTFT_MS = _at("ttft_ms")
+ATTEMPTS = _at("attempts")
+FAILED_ATTEMPTS = _at("failed_attempts")
+API_KEY_NAME = _at("api_key_name")
+SESSION_ID = _at("session_id")
+AGENT_ID = _at("agent_id")
+CLIENT = _at("client")
+REQUEST_CLASS = _at("request_class")
+BUDGET_ALERT = _at("budget_alert")
+CACHE_WRITE_1H_TOKENS = _at("cache_write_1h_tokens")
+WEB_SEARCH_REQUESTS = _at("web_search_requests")
+CACHE_SAVINGS_USD = _at("cache_savings_usd")
+
+TOKEN_FIELDS: tuple[str, ...] = FIELD_NAMES[INPUT_TOKENS : REASONING_TOKENS + 1]
+"""The token buckets, in ledger order (input, output, cache read, cache write, reasoning): the columns the
+rollups and the readers sum (``services/recorder/rollups.py``, ``shared/ledger/``)."""
 
 row_of: Callable[[UsageEvent], Row] = operator.attrgetter(*FIELD_NAMES)
 """An event's values in ``FIELD_NAMES`` order: its ledger row before the recorder's checks (one C call)."""

@@ -15,7 +15,7 @@ from typing import Any
 from services.gateway.dialects._prompt_cache import writes_all_1h
 from services.gateway.dialects.formats import ClientFormat, Wire
 from services.gateway.dialects.ir import Usage
-from services.gateway.dialects.registry import Endpoint
+from services.gateway.dialects.registry import ENDPOINTS, Endpoint
 from services.gateway.errors import UpstreamError
 from services.gateway.providers.base import Route
 from shared.events import FIELD_NAMES, SCHEMA_VERSION, FailedAttempt, Row, UsageEvent, new_event_id
@@ -89,49 +89,6 @@ class Call:
     def answer(self, status: int, error_type: str | None = None) -> None:
         """Record what the client got."""
         self.status, self.error_type = status, error_type
-
-
-# ``row_for`` writes its values in this order: ``UsageEvent``'s fields (``shared.events.FIELD_NAMES``, the
-# ledger's columns). A field added to the event without its place here fails the import, not a ledger row.
-_ROW_ORDER = (
-    "request_id",
-    "endpoint",
-    "client_format",
-    "model",
-    "event_id",
-    "schema_version",
-    "started_at",
-    "finished_at",
-    "provider",
-    "provider_format",
-    "translated",
-    "served_model",
-    "status",
-    "error_type",
-    "streamed",
-    "client_disconnected",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "reasoning_tokens",
-    "cost_usd",
-    "latency_ms",
-    "ttft_ms",
-    "attempts",
-    "failed_attempts",
-    "api_key_name",
-    "session_id",
-    "agent_id",
-    "client",
-    "request_class",
-    "budget_alert",
-    "cache_write_1h_tokens",
-    "web_search_requests",
-    "cache_savings_usd",
-)
-if _ROW_ORDER != FIELD_NAMES:  # not an assert: it must hold under python -O too
-    raise ImportError("calls.row_for's order is not shared.events.FIELD_NAMES: update row_for")
 
 
 def row_for(call: Call, pricer: Pricer, finished_at: float, latency_ms: float) -> Row:
@@ -224,6 +181,37 @@ def row_for(call: Call, pricer: Pricer, finished_at: float, latency_ms: float) -
         usage.web_search_requests,
         savings,
     )
+
+
+def _check_row_for() -> None:
+    """Fail the import, not a ledger row, when ``row_for``'s hand-written tuple is not ``FIELD_NAMES``' order:
+    a field added to ``UsageEvent`` without its place in ``row_for``, or two values swapped.
+
+    Builds the row of one call without attempts whose text fields each hold their own field's name and whose
+    numbers are distinct, and checks the row's length and that each of those values stands at its field's
+    position (``FIELD_NAMES.index``). Raises ``ImportError`` (not an assert: it must hold under ``python -O``).
+    """
+    probe = Call(next(iter(ENDPOINTS.values())), "request_id", {}, 0.0, 1.5, model="model")
+    probe.api_key_name, probe.session_id, probe.agent_id = "api_key_name", "session_id", "agent_id"
+    probe.client, probe.request_class, probe.budget_alert = "client", "request_class", "budget_alert"
+    probe.answer(7, "error_type")
+    row = row_for(probe, Pricer(), 2.5, 3.5)
+    texts = ("request_id", "model", "error_type", "api_key_name", "session_id", "agent_id", "client")
+    expected: dict[str, object] = {name: name for name in (*texts, "request_class", "budget_alert")}
+    expected.update(started_at=1.5, finished_at=2.5, latency_ms=3.5, status=7)
+    wrong = [
+        name
+        for name, value in expected.items()
+        if len(row) != len(FIELD_NAMES) or row[FIELD_NAMES.index(name)] != value
+    ]
+    if wrong:
+        raise ImportError(
+            f"calls.row_for's values are not in shared.events.FIELD_NAMES order ({len(row)} values for "
+            f"{len(FIELD_NAMES)} fields; misplaced: {wrong}): update row_for"
+        )
+
+
+_check_row_for()
 
 
 class EventBuilder:

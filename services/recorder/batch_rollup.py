@@ -21,46 +21,23 @@ from operator import gt, itemgetter
 from typing import Any
 
 from services.recorder.rollups import HOURLY_FIGURES
-from shared.events import FIELD_NAMES
-
-_AT = {name: FIELD_NAMES.index(name) for name in FIELD_NAMES}
-(
-    _STARTED,
-    _PROVIDER,
-    _MODEL,
-    _STATUS,
-    _ATTEMPTS,
-    _INPUT,
-    _OUTPUT,
-    _CACHE_READ,
-    _CACHE_WRITE,
-    _REASONING,
-    _COST,
-    _LATENCY,
-    _SAVINGS,
-    _KEY,
-    _CLIENT,
-    _SESSION,
-) = (
-    _AT[name]
-    for name in (
-        "started_at",
-        "provider",
-        "model",
-        "status",
-        "attempts",
-        "input_tokens",
-        "output_tokens",
-        "cache_read_tokens",
-        "cache_write_tokens",
-        "reasoning_tokens",
-        "cost_usd",
-        "latency_ms",
-        "cache_savings_usd",
-        "api_key_name",
-        "client",
-        "session_id",
-    )
+from shared.events import (
+    API_KEY_NAME,
+    ATTEMPTS,
+    CACHE_READ_TOKENS,
+    CACHE_SAVINGS_USD,
+    CACHE_WRITE_TOKENS,
+    CLIENT,
+    COST_USD,
+    INPUT_TOKENS,
+    LATENCY_MS,
+    MODEL,
+    OUTPUT_TOKENS,
+    PROVIDER,
+    REASONING_TOKENS,
+    SESSION_ID,
+    STARTED_AT,
+    STATUS,
 )
 
 # usage_hourly's figures in table order (rollups.HOURLY_FIGURES) are added to an existing group's.
@@ -79,10 +56,11 @@ WHO_UPSERT = (
 
 Group = tuple[Any, ...]
 _get_started, _get_cost, _get_savings, _get_latency, _get_attempts = (
-    itemgetter(i) for i in (_STARTED, _COST, _SAVINGS, _LATENCY, _ATTEMPTS)
+    itemgetter(i) for i in (STARTED_AT, COST_USD, CACHE_SAVINGS_USD, LATENCY_MS, ATTEMPTS)
 )
 _get_input, _get_output, _get_cache_read, _get_cache_write, _get_reasoning = (
-    itemgetter(i) for i in (_INPUT, _OUTPUT, _CACHE_READ, _CACHE_WRITE, _REASONING)
+    itemgetter(i)
+    for i in (INPUT_TOKENS, OUTPUT_TOKENS, CACHE_READ_TOKENS, CACHE_WRITE_TOKENS, REASONING_TOKENS)
 )
 
 
@@ -113,14 +91,14 @@ def batch_groups(rows: Iterable[Sequence[Any]]) -> BatchGroups:
     hourly_rows: dict[tuple[Any, ...], list[Sequence[Any]]] = {}
     who_rows: dict[tuple[Any, ...], list[Sequence[Any]]] = {}
     for r in rows:
-        hour, provider, model, status = int(r[_STARTED] / 3600), r[_PROVIDER] or "", r[_MODEL], r[_STATUS]
+        hour, provider, model, status = int(r[STARTED_AT] / 3600), r[PROVIDER] or "", r[MODEL], r[STATUS]
         key = (hour, provider, model, status)
         group = hourly_rows.get(key)
         if group is None:
             hourly_rows[key] = [r]
         else:
             group.append(r)
-        wkey = (hour, r[_KEY] or "", r[_CLIENT] or "", r[_SESSION] or "", provider, model, status)
+        wkey = (hour, r[API_KEY_NAME] or "", r[CLIENT] or "", r[SESSION_ID] or "", provider, model, status)
         group = who_rows.get(wkey)
         if group is None:
             who_rows[wkey] = [r]
@@ -159,7 +137,7 @@ def batch_groups(rows: Iterable[Sequence[Any]]) -> BatchGroups:
             + sum(map(_get_cache_write, group))
         )
         # a group's cost starts at its first row's (0.0 when unpriced), as the upsert's first value does
-        cost = sum(costs, 0.0) if group[0][_COST] is None else sum(costs[1:], costs[0])
+        cost = sum(costs, 0.0) if group[0][COST_USD] is None else sum(costs[1:], costs[0])
         who.append((*wkey, len(group), tokens, cost, len(costs), min(started), max(started)))
     return BatchGroups(hourly, who, latencies)
 

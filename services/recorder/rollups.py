@@ -31,16 +31,13 @@ import sqlite3
 from typing import Any
 
 from services.recorder.latency_lists import LISTS_SQL, repair_plan, run_async, run_sync
+from shared.events import TOKEN_FIELDS
 from shared.ledger.params import HOUR_EXPR  # the readers' expressions: must match exactly
 
 _SUMS = (
     "requests",
     "fallbacks",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "reasoning_tokens",
+    *TOKEN_FIELDS,
     "cost_usd",
     "priced",
     "latency_ms",

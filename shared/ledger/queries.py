@@ -50,6 +50,7 @@ from sqlalchemy.sql import Executable, TableClause
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.visitors import InternalTraversal
 
+from shared.events import TOKEN_FIELDS
 from shared.ledger.engine import has_column, has_table, reading
 from shared.ledger.params import ATTRIBUTION_COLUMNS, Query
 from shared.ledger.sql import (
@@ -71,11 +72,7 @@ FIGURES = (
     "requests",
     "errors",
     "fallbacks",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "reasoning_tokens",
+    *TOKEN_FIELDS,
     "cost_usd",
     "priced",
     "latency_sum_ms",
@@ -93,7 +90,6 @@ RECENT_COLUMNS = (
     "error_type",
 )
 PERCENTILES = (0.5, 0.95)
-_TOKENS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
 _R, _H, _W, _L = REQUESTS.c, HOURLY.c, WHO.c, LISTS.c
 _LIST_GROUPS = (None, "provider", "model", "hour", "day")  # percentile groups the latency lists can serve
 
@@ -132,7 +128,7 @@ def _rollup_figures() -> list[ColumnElement[Any]]:
         int_sum(_H.requests),
         int_sum(case((_H.status >= 400, _H.requests), else_=0)),
         int_sum(_H.fallbacks),
-        *(int_sum(_H[name]) for name in _TOKENS),
+        *(int_sum(_H[name]) for name in TOKEN_FIELDS),
         float_sum(_H.cost_usd),
         int_sum(_H.priced),
         float_sum(_H.latency_ms),
@@ -145,7 +141,7 @@ def _raw_figures() -> list[ColumnElement[Any]]:
         func.count(),
         int_sum(case((_R.status >= 400, 1), else_=0)),
         int_sum(case((_R.attempts > 1, 1), else_=0)),
-        *(int_sum(_R[name]) for name in _TOKENS),
+        *(int_sum(_R[name]) for name in TOKEN_FIELDS),
         float_sum(_R.cost_usd),
         func.count(_R.cost_usd),
         float_sum(_R.latency_ms),

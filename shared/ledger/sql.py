@@ -37,7 +37,7 @@ from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
-_TOKENS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
+from shared.events import TOKEN_FIELDS
 
 REQUESTS = table(
     "requests",
@@ -48,7 +48,7 @@ REQUESTS = table(
     column("status", Integer),
     column("error_type", String),
     column("attempts", Integer),
-    *(column(name, Integer) for name in _TOKENS),
+    *(column(name, Integer) for name in TOKEN_FIELDS),
     column("cost_usd", Float),
     column("latency_ms", Float),
     column("cache_savings_usd", Float),
@@ -64,7 +64,7 @@ HOURLY = table(
     column("status", Integer),
     column("requests", Integer),
     column("fallbacks", Integer),
-    *(column(name, Integer) for name in _TOKENS),
+    *(column(name, Integer) for name in TOKEN_FIELDS),
     column("cost_usd", Float),
     column("priced", Integer),
     column("latency_ms", Float),

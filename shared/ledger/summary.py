@@ -9,17 +9,11 @@ from typing import Any
 
 import pandas as pd
 
+from shared.events import TOKEN_FIELDS
 from shared.ledger.params import Query, iso
 from shared.ledger.queries import FIGURES, cube, latency_percentiles
 
 BUCKET_S = {"day": 86400, "hour": 3600}
-_TOKEN_KINDS = (
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "reasoning_tokens",
-)
 
 
 @dataclass(slots=True)
@@ -48,7 +42,7 @@ def figures(
     """
     requests = int(row["requests"])
     errors = int(row["errors"])
-    tokens = {kind: int(row[kind]) for kind in _TOKEN_KINDS}
+    tokens = {kind: int(row[kind]) for kind in TOKEN_FIELDS}
     priced = int(row["priced"])
     prompt = tokens["input_tokens"] + tokens["cache_read_tokens"] + tokens["cache_write_tokens"]
     return {

@@ -147,7 +147,7 @@ _ASKED_ALLOWED = re.compile(
 )
 # SambaNova: "The provided prompt is 40000 tokens long, … the maximum supported sequence length is just 16384";
 # vLLM: "You passed 40001 input tokens … the model's context length is only 32768 tokens" (prompt, window;
-# counts to restate only when the prompt is past the window: ``_stated_numbers``)
+# counts to restate only when the prompt is past the window: ``_numbers``)
 _PROMPT_WINDOW = re.compile(
     r"provided prompt is (\d+) tokens long.*?maximum supported sequence length is just (\d+)|"
     r"you passed (\d+) input tokens.*?context length is only (\d+) tokens",
@@ -356,12 +356,17 @@ def meaning_from_anthropic(status: int, body: bytes) -> Meaning:
 
 
 def _numbers(message: str) -> tuple[int, int] | None:
-    """(tokens asked, tokens allowed) when the message states them; None too when a number is longer than
-    ``int`` reads (``sys.get_int_max_str_digits``, 4300 digits: ValueError): no count to restate."""
+    """(tokens asked, tokens allowed) when the message states them and the prompt is past the window
+    (asked > allowed: the restatements say "N tokens > M maximum", "resulted in N tokens" against a maximum of
+    M); None otherwise, so the provider's own words stand: SiliconFlow's "prompt_tokens (32768) must be less
+    than max_seq_len (32768)" is an overflow whose counts are equal, and "32768 tokens > 32768 maximum" would
+    be false on its face. None too when a number is longer than ``int`` reads
+    (``sys.get_int_max_str_digits``, 4300 digits: ValueError): no count to restate."""
     try:
-        return _stated_numbers(message)
+        numbers = _stated_numbers(message)
     except ValueError:
         return None
+    return numbers if numbers is not None and numbers[0] > numbers[1] else None
 
 
 def _stated_numbers(message: str) -> tuple[int, int] | None:
@@ -381,10 +386,10 @@ def _stated_numbers(message: str) -> tuple[int, int] | None:
         asked, allowed = [int(g) for g in m.groups() if g is not None]
         return asked, allowed
     if m := _PROMPT_WINDOW.search(message):
-        asked, allowed = [int(g) for g in m.groups() if g is not None]
         # stated whether or not the prompt alone is past the window: within it, the output asked for is what
-        # did not fit, and "prompt is too long: 769 tokens > 16384 maximum" would be false on its face
-        return (asked, allowed) if asked > allowed else None
+        # did not fit, and ``_numbers`` restates none (not "prompt is too long: 769 tokens > 16384 maximum")
+        asked, allowed = [int(g) for g in m.groups() if g is not None]
+        return asked, allowed
     if m := _ALLOWED_ASKED.search(message):
         allowed, asked = [int(g) for g in m.groups() if g is not None]
         return asked, allowed

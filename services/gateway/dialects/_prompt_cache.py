@@ -59,20 +59,36 @@ def _key_count(value: Any) -> int:
 
 
 def has_markers(value: Any) -> bool:
-    """Whether a request (or any part of it) already carries a ``cache_control`` marker. Walks with its
-    own stack (a client's deeply nested JSON cannot exhaust Python's), only when its JSON text holds the
-    key at all: the usual request has none, and orjson finds that faster than a walk.
+    """Whether a part of a request (a message, a system list, a tool: nested data, not a whole body) already
+    carries a ``cache_control`` marker. Walks with its own stack (a client's deeply nested JSON cannot
+    exhaust Python's), only when its JSON text holds the key at all: the usual request has none, and orjson
+    finds that faster than a walk. For a whole request body, :func:`body_has_markers`.
 
     A key inside a tool's JSON schema or a tool call's input or arguments (``_NOT_MARKED``) is the client's
     data, not a marker: an HTTP tool's ``cache_control`` parameter, or a structured-output schema's property
     of that name, must not stop the gateway placing its own breakpoints (s15 variants 08-a, 08-f, 08-g: no
-    marker placed, every turn re-billed the prompt). So is a request's ``metadata`` (the client's own string map,
-    which may hold a ``cache_control`` entry), and a ``cache_control`` that is not an object (``null``, written by
-    clients and frameworks that send every optional field) is no marker (``_is_marker``; s16 variants 08-a, 08-b).
-    """
-    if not _key_count(value):
+    marker placed, every turn re-billed the prompt). So ``value``'s own keys of those names are skipped too:
+    given a Responses body, its top-level ``input`` (the conversation) would be. So is a request's
+    ``metadata`` (the client's own string map, which may hold a ``cache_control`` entry), and a
+    ``cache_control`` that is not an object (``null``, written by clients and frameworks that send every
+    optional field) is no marker (``_is_marker``; s16 variants 08-a, 08-b)."""
+    return bool(_key_count(value)) and _walk([value])
+
+
+def body_has_markers(body: Mapping[str, Any]) -> bool:
+    """Whether a whole request body (Chat Completions, Anthropic Messages or Responses) already carries a
+    ``cache_control`` marker: :func:`has_markers`, but every top-level key but ``metadata`` is the request's
+    own and is looked in (a Responses body's ``input`` is its conversation, not a tool call's input);
+    ``_NOT_MARKED`` keys below the top are the client's data, as there; only an object is a marker."""
+    if not _key_count(body):
         return False
-    stack = [value]
+    return isinstance(body.get("cache_control"), dict) or _walk(
+        [v for k, v in body.items() if k != "metadata"]
+    )
+
+
+def _walk(stack: list[Any]) -> bool:
+    """Whether a dict among ``stack``'s values, or below them outside ``_NOT_MARKED`` keys, has the key."""
     while stack:
         node = stack.pop()
         if isinstance(node, dict):
@@ -107,7 +123,7 @@ def place_anthropic_breakpoints(out: dict[str, Any]) -> None:
     system = out.get("system")
     # plain system text cannot hold a marker: left out of the look for one, it costs nothing (it is the
     # longest part of an agent's request: Codex's instructions, Claude Code's system prompt)
-    if has_markers({k: v for k, v in out.items() if k != "system"} if _plain(system) else out):
+    if body_has_markers({k: v for k, v in out.items() if k != "system"} if _plain(system) else out):
         return
     budget = MAX_BREAKPOINTS
     if isinstance(system, str) and system:
@@ -258,7 +274,7 @@ def place_chat_breakpoints(body: dict[str, Any]) -> None:
     parts (OpenRouter's Anthropic models): the last system message, the last tool, the last two user (or
     tool-result) messages. String content becomes one text part so it can carry the marker. Nothing is
     added when the body already carries markers."""
-    if has_markers(body):
+    if body_has_markers(body):
         return
     budget = MAX_BREAKPOINTS
     messages = [m for m in body.get("messages") or () if isinstance(m, dict)]

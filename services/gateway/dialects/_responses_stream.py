@@ -607,9 +607,7 @@ class ResponsesStreamEncoder:
         out = b""
         item = self._open
         if item is None or item.kind != "reasoning" or item.signature:
-            out += self._close_item()
-            item = self._open_reasoning()
-            out += self._added({"id": item.id, "type": "reasoning", "summary": []})
+            out, item = self._new_reasoning()
         if not item.summary_open:
             item.summary_open = True
             out += self._frame(
@@ -634,14 +632,20 @@ class ResponsesStreamEncoder:
         item = self._open
         if item is None or item.kind != "reasoning" or item.signature:
             # a signature with no text before it (thinking display "omitted") still makes an item
-            out += self._close_item()
-            item = self._open_reasoning()
-            out += self._added({"id": item.id, "type": "reasoning", "summary": []})
+            out, item = self._new_reasoning()
         item.signature += signature
         return out
 
     def _open_reasoning(self) -> _OutItem:
         return self._open_item("reasoning")
+
+    def _new_reasoning(self) -> tuple[bytes, _OutItem]:
+        """Close the open item and open a reasoning item: the frames that say so, and the new item (a
+        reasoning delta or signature that the open item cannot take: none open, another kind, or a
+        reasoning item already closed by its signature)."""
+        out = self._close_item()
+        item = self._open_reasoning()
+        return out + self._added({"id": item.id, "type": "reasoning", "summary": []}), item
 
     def _tool_start(self, d: ToolCallStart) -> bytes:
         out = self._close_item()

@@ -25,17 +25,6 @@ from services.gateway.dialects.ir import StreamError, Usage
 RATE_LIMIT_CODE = "rate_limit_exceeded"
 SERVER_ERROR_CODE = "server_error"
 
-_OPENAI_ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "invalid_request_error",
-    409: "conflict_error",
-    413: "invalid_request_error",
-    422: "invalid_request_error",
-    429: "rate_limit_error",
-}
-
 
 def _int(value: Any) -> int:
     # type(…) is int: a decoded JSON value is never an int subclass, and bool stays out
@@ -134,18 +123,6 @@ def stream_error_from_responses(error: Any, default_message: str) -> StreamError
 def error_code_for_status(status: int) -> str:
     """A ``ResponseError.code`` the openai SDK accepts for a gateway status."""
     return RATE_LIMIT_CODE if status == 429 else SERVER_ERROR_CODE
-
-
-def openai_error_type(status: int) -> str:
-    """OpenAI's error ``type`` for a status (the same table as the chat format's)."""
-    return _OPENAI_ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
-
-
-def error_body(
-    status: int, message: str, code: str | None = None, param: str | None = None
-) -> dict[str, Any]:
-    """OpenAI's error shape, as ``/v1/responses`` answers it (identical to chat completions')."""
-    return {"error": {"message": message, "type": openai_error_type(status), "param": param, "code": code}}
 
 
 def new_hex() -> str:

@@ -28,7 +28,8 @@ from typing import Any
 
 import orjson
 
-from services.gateway.dialects._openai_wire import new_id
+# OpenAI's error shape and types: /v1/responses answers errors as chat completions does
+from services.gateway.dialects._openai_wire import error_body, new_id, openai_error_type
 from services.gateway.dialects._request_common import (
     ParsedRequest,
     TranslationError,
@@ -52,10 +53,8 @@ from services.gateway.dialects._responses_stream import (
 )
 from services.gateway.dialects._responses_wire import (
     billed_usage,
-    error_body,
     error_code_for_status,
     new_hex,
-    openai_error_type,
     response_id_for,
     usage_from_responses,
     usage_to_responses,
@@ -295,15 +294,9 @@ def render_compact(c: Completion, view: View) -> dict[str, Any]:
     return compact_from_completion(c, view)
 
 
-def client_error_body(
-    status: int,
-    message: str,
-    code: str | None = None,
-    param: str | None = None,
-    request_id: str | None = None,
-) -> dict[str, Any]:
-    """OpenAI's error object (the request id travels in the ``x-request-id`` header)."""
-    return error_body(status, message, code, param)
+client_error_body = error_body
+"""OpenAI's error object, as chat completions answers it (``_openai_wire.error_body``: the request id travels
+in the ``x-request-id`` header)."""
 
 
 def client_status(status: int) -> int:

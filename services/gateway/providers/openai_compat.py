@@ -24,7 +24,7 @@ from dataclasses import replace
 from typing import Any
 
 from services.gateway.dialects._prompt_cache import (
-    has_markers,
+    body_has_markers,
     keep_chat_breakpoints,
     markers_onto_parts,
     place_chat_breakpoints,
@@ -187,9 +187,9 @@ class OpenRouterProvider(OpenAICompatProvider):
             # Markers on messages are read on content parts only: moved there first.
             changed = markers_onto_parts(body) or changed
             # An OpenAI client sends no markers: place them, or every turn re-bills the whole prompt.
-            if not has_markers(body):
+            if not body_has_markers(body):
                 place_chat_breakpoints(body)
-                changed = has_markers(body) or changed
+                changed = body_has_markers(body) or changed
             else:  # a client's own markers: at most Anthropic's four
                 changed = keep_chat_breakpoints(body) or changed
         if (

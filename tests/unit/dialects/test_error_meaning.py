@@ -759,6 +759,24 @@ def test_s15_siliconflow_max_seq_len_is_an_overflow_in_both_formats(status: int,
         assert chat_status == 400 and code == "context_length_exceeded"
 
 
+SILICONFLOW_AT_MAX = "length of prompt_tokens (32768) must be less than max_seq_len (32768)."
+
+
+def test_equal_counts_are_not_restated_as_more_than_the_maximum() -> None:
+    """SiliconFlow refuses a prompt of exactly max_seq_len tokens ("must be less than"): an overflow, but
+    "32768 tokens > 32768 maximum" (or OpenAI's "maximum ... 32768 ... resulted in 32768") would be false;
+    the provider's own words are passed on instead."""
+    raw = json.dumps({"code": 20015, "message": SILICONFLOW_AT_MAX, "data": None}).encode()
+    meaning = registry.WIRES["openai_chat"].error_meaning(400, raw)
+    assert meaning == "context_overflow"
+    message, _ = parse_upstream_error(raw)
+    _, said, _ = registry.client("anthropic").error_words(meaning, 400, message)
+    assert said == f"prompt is too long: {SILICONFLOW_AT_MAX}"
+    for fmt in ("openai_chat", "openai_responses"):
+        _, said, code = registry.client(fmt).error_words(meaning, 400, message)
+        assert said == SILICONFLOW_AT_MAX and code == "context_length_exceeded"
+
+
 def test_s15_siliconflow_in_band_refusal_is_an_overflow() -> None:
     """s15 variant 10-f: the same words told in-band after a 200 (read as 500: no HTTP status) stay an overflow."""
     from services.gateway.dialects._openai_wire import stream_error_from_openai

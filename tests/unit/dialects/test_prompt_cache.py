@@ -11,6 +11,7 @@ import pytest
 from services.gateway.dialects._prompt_cache import (
     MAX_BREAKPOINTS,
     Session,
+    body_has_markers,
     has_markers,
     keep_breakpoints,
     keep_chat_breakpoints,
@@ -367,6 +368,8 @@ def _nested(depth: int, leaf: Any) -> Any:
 )
 def test_has_markers_is_the_walks_answer(value: Any, expected: bool) -> None:
     assert has_markers(value) is expected
+    if isinstance(value, dict):  # none of these bodies has a top-level key of the client's data's names
+        assert body_has_markers(value) is expected
 
 
 @pytest.mark.parametrize("count", [0, 4, 5, 7])
@@ -666,3 +669,56 @@ def test_message_level_nulls_and_unplaceable_markers_go() -> None:
         "role": "user",
         "content": [{"type": "text", "text": "x", "cache_control": ONE_HOUR}],
     }
+
+
+RESPONSES_MARKED = {
+    "model": "m",
+    "input": [
+        {
+            "role": "user",
+            "content": [{"type": "input_text", "text": "hi", "cache_control": {"type": "ephemeral"}}],
+        }
+    ],
+}
+
+
+def test_a_body_s_top_level_input_is_looked_in() -> None:
+    """A Responses body's ``input`` is its conversation: a marker there is the client's, found by
+    ``body_has_markers``; ``has_markers`` takes its value for nested data and skips an ``input`` key."""
+    assert body_has_markers(RESPONSES_MARKED)
+    assert not has_markers(RESPONSES_MARKED)
+    assert has_markers(RESPONSES_MARKED["input"])
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"model": "m", "input": [{"type": "custom_tool_call", "input": {"cache_control": "no-cache"}}]},
+        {"model": "m", "input": [{"type": "function_call", "arguments": {"cache_control": "no-cache"}}]},
+        {"model": "m", "input": "hi", "text": {"format": {"schema": {"properties": {"cache_control": {}}}}}},
+        {"messages": [{"content": [{"type": "tool_use", "input": {"cache_control": "no-cache"}}]}]},
+    ],
+)
+def test_below_a_body_s_top_level_input_and_schemas_are_data(body: dict[str, Any]) -> None:
+    assert not body_has_markers(body)
+
+
+def test_a_marker_at_a_body_s_top_level_counts() -> None:
+    assert body_has_markers({"model": "m", "cache_control": {"type": "ephemeral"}, "messages": []})
+    assert not body_has_markers({"model": "m", "messages": [{"role": "user", "content": "cache_control"}]})
+
+
+def test_a_body_s_metadata_and_null_markers_are_no_markers() -> None:
+    """The two rules of s16 variants 08-a and 08-b hold for whole bodies too (``body_has_markers``): the
+    client's ``metadata`` map is data, and a ``null`` marker asks for nothing."""
+    assert not body_has_markers(
+        {"model": "m", "metadata": {"cache_control": {"type": "ephemeral"}}, "messages": []}
+    )
+    assert not body_has_markers({"model": "m", "cache_control": None, "messages": []})
+    assert not body_has_markers(
+        {
+            "model": "m",
+            "input": [{"role": "user", "content": [{"type": "input_text", "cache_control": None}]}],
+        }
+    )
+    assert body_has_markers({"model": "m", "metadata": {}, "cache_control": {"type": "ephemeral"}})
