@@ -248,6 +248,27 @@ def test_a_refusal_stating_the_whole_request_leaves_the_window_minus_the_prompt(
     assert asked_output_tokens(b"[1]") is None and asked_output_tokens(b"not json") is None
 
 
+def test_a_window_and_total_without_breakdown_leaves_the_window_minus_the_prompt() -> None:
+    """s16 variant 17-g: servers that word an over-long request as older vLLM but without its breakdown ("This
+    model's maximum context length is 131072 tokens. However, you requested 140000 tokens. Please reduce the
+    length of the messages or completion.", THUDM/LongBench#104) state the window and the whole request (prompt
+    + max_tokens): with max_tokens 32000 the prompt is 108000 and leaves 23072, for that request only; when the
+    prompt alone is over the window (s16 variant 10-i: 351430 requested), no output limit helps (an overflow)."""
+    said = (
+        "This model's maximum context length is 131072 tokens. However, you requested 140000 tokens. Please "
+        "reduce the length of the messages or completion."
+    )
+    assert limit_from_refusal(said, asked=32000) == (23072, False)
+    assert limit_from_refusal(said) is None  # without what was asked, the prompt's share is unknown
+    assert limit_from_refusal(said.replace("140000", "351430"), asked=32000) is None
+    # vLLM's prompt-only wording (no max_tokens sent) counts the messages alone: no output limit in it
+    prompt_only = (
+        "This model's maximum context length is 131072 tokens. However, you requested 140000 tokens in the "
+        "messages, Please reduce the length of the messages."
+    )
+    assert limit_from_refusal(prompt_only, asked=32000) is None
+
+
 def test_clamp_body_lowers_every_output_field() -> None:
     body = {"max_tokens": 32000, "max_completion_tokens": 100, "max_output_tokens": 9000, "model": "m"}
     assert clamp_body(body, 8192)

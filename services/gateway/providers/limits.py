@@ -168,9 +168,20 @@ _CONTEXT_LEFT = (
 # A cap on requests that are not streamed, not the model's (Fireworks: "Requests with max_tokens > 4096 must have
 # stream=true"): this request's retry only, a streamed one may ask for more (s12 variant 17-i)
 _UNSTREAMED = re.compile(r"max_tokens > (\d+) must have stream=true", re.I)
-# The window and the whole request (prompt + the output asked for), when only that is stated. Moonshot (Kimi):
-# "Invalid request: Your request exceeded model token limit: 8192 (requested: 32012)"
-_REQUESTED = re.compile(r"exceeded model token limit: (\d+) \(requested: (\d+)\)", re.I)
+# The window and the whole request (prompt + the output asked for), when only that is stated, as (window, whole
+# request) groups. Moonshot (Kimi): "Invalid request: Your request exceeded model token limit: 8192 (requested:
+# 32012)"; OpenAI-compatible servers that word it as older vLLM without the breakdown: "This model's maximum context
+# length is 131072 tokens. However, you requested 351430 tokens. Please reduce the length of the messages or
+# completion." (THUDM/LongBench#104; "messages or completion": the count is of both, unlike vLLM's prompt-only
+# "you requested N tokens in the messages, Please reduce the length of the messages", which is not matched)
+_REQUESTED = (
+    re.compile(r"exceeded model token limit: (\d+) \(requested: (\d+)\)", re.I),
+    re.compile(
+        r"maximum context length is (\d+) tokens\. However, you requested (\d+) tokens\. Please reduce the length "
+        r"of the messages or completion",
+        re.I,
+    ),
+)
 # What the account's credit affords, for this request only. OpenRouter's pre-flight credit check (402): "This request
 # requires more credits, or fewer max_tokens. You requested up to 32000 tokens, but can only afford 27342. To
 # increase, visit https://openrouter.ai/settings/credits …" (Gitlawb/openclaude#1125, with Claude Code's 32000)
@@ -211,7 +222,7 @@ def _stated_limit(message: str, asked: int | None) -> StatedLimit | None:
         return StatedLimit(int(m.group(1)), lasting=False) if int(m.group(1)) else None
     if m := _AFFORDABLE.search(message):  # nothing affordable ("can only afford 0"): no retry can help
         return StatedLimit(int(m.group(1)), lasting=False) if int(m.group(1)) else None
-    if asked and (m := _REQUESTED.search(message)):
+    if asked and (m := next(filter(None, (p.search(message) for p in _REQUESTED)), None)):
         left = int(m.group(1)) - (int(m.group(2)) - asked)
         return StatedLimit(left, lasting=False) if 0 < left < asked else None
     for pattern in _REFUSALS:
