@@ -211,6 +211,17 @@ def test_limit_from_refusal(message: str, limit: int | None) -> None:
             "is only 32768 tokens, resulting in a maximum input length of 768 tokens.",
             None,
         ),
+        # s16 variant 17-h: OpenAI's older wording, kept by llama-cpp-python's server and other compatible ones
+        (
+            "This model's maximum context length is 16385 tokens, however you requested 33200 tokens (1200 in your "
+            "prompt; 32000 for the completion). Please reduce your prompt; or completion length.",
+            (15185, False),
+        ),
+        (  # the prompt alone is past the window: an overflow, no output limit
+            "This model's maximum context length is 16385 tokens, however you requested 52000 tokens (20000 in "
+            "your prompt; 32000 for the completion). Please reduce your prompt; or completion length.",
+            None,
+        ),
         # s13 variant 17-d: a Zhipu GLM relay (TokenRhythm/opensquilla#782), the model's own limit
         (
             "{'code': 70000, 'msg': 'Exceeding the limiting length: [max_tokens should be less or equal to 131072]'}",
@@ -224,6 +235,8 @@ def test_limit_from_refusal(message: str, limit: int | None) -> None:
         "sambanova-prompt-over",
         "vllm",
         "vllm-prompt-over",
+        "openai-legacy-your-prompt",
+        "openai-legacy-prompt-over",
         "glm",
     ],
 )

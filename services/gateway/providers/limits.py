@@ -152,9 +152,12 @@ _CONTEXT_LEFT = (
     # Given: 22 `inputs` tokens and 32000 `max_new_tokens`"
     re.compile(r"max_new_tokens`? must be <= (\d+)\. Given: (\d+) `?inputs`? tokens", re.I),
     # older vLLM, DeepSeek: "maximum context length is 4096 tokens. However, you requested 33000 tokens (1000 in
-    # the messages, 32000 in the completion)": only when the completion asked for some (else the prompt overflows)
+    # the messages, 32000 in the completion)": only when the completion asked for some (else the prompt overflows);
+    # OpenAI's older wording, kept by llama-cpp-python's server and other OpenAI-compatible ones: "maximum context
+    # length is 16385 tokens, however you requested 33200 tokens (1200 in your prompt; 32000 for the completion)"
     re.compile(
-        r"maximum context length is (\d+) tokens.{0,80}?\((\d+) in the messages, [1-9]\d* in the completion\)",
+        r"maximum context length is (\d+) tokens.{0,80}?\((\d+) in (?:the messages, [1-9]\d* in|your prompt; "
+        r"[1-9]\d* for) the completion\)",
         re.I | re.S,
     ),
     # OpenRouter: "This endpoint's maximum context length is 32768 tokens. However, you requested about 40000
