@@ -50,6 +50,9 @@ _OVERFLOW = re.compile(
     r"input token count.{0,40}exceeds the maximum number of tokens|"
     # Hugging Face TGI (422): "Input validation error: `inputs` tokens + `max_new_tokens` must be <= 8192. …"
     r"`?inputs`? tokens \+ `?max_new_tokens`? must be <=|"
+    # TGI, the prompt alone (422, its router's ``ValidationError::InputLength``): "Input validation error: `inputs`
+    # must have less than 8192 tokens. Given: 9120"
+    r"`?inputs`? must have less than \d+ tokens|"
     # LM Studio: "Trying to keep the first 9000 tokens when context the overflows. However, the model is
     # loaded with context length of 8192 tokens, which is not enough." (its wording, typo included)
     r"when context the overflows|context length of \d+ tokens, which is not enough|"
@@ -154,10 +157,13 @@ _PROMPT_WINDOW = re.compile(
     re.I | re.S,
 )
 # (allowed, asked): Kimi "exceeded model token limit: 256000 (requested: 300000)"; OpenAI "exceed the
-# configured limit of 272000 tokens. Your messages resulted in 509178 tokens"
+# configured limit of 272000 tokens. Your messages resulted in 509178 tokens"; TGI "`inputs` must have less than
+# 8192 tokens. Given: 9120"
 _ALLOWED_ASKED = re.compile(
     r"exceeded model token limit: (\d+) \(requested: (\d+)\)|"
-    r"configured limit of (\d+) tokens\. Your messages resulted in (\d+) tokens",
+    r"configured limit of (\d+) tokens\. Your messages resulted in (\d+) tokens|"
+    # TGI: "`inputs` must have less than 8192 tokens. Given: 9120"
+    r"`?inputs`? must have less than (\d+) tokens\. Given: (\d+)",
     re.I,
 )
 

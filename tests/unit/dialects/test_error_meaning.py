@@ -765,3 +765,29 @@ def test_s15_siliconflow_in_band_refusal_is_an_overflow() -> None:
 
     err = stream_error_from_openai({"code": 20015, "message": SILICONFLOW_MAX_SEQ})
     assert registry.upstream_error_meaning("openai_chat", err.status, None, err.message) == "context_overflow"
+
+
+TGI_INPUTS = "Input validation error: `inputs` must have less than 8192 tokens. Given: 9120"
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (422, {"error": TGI_INPUTS, "error_type": "validation"}),  # TGI's own shape (a top-level string)
+        (400, {"error": {"message": TGI_INPUTS, "type": "invalid_request_error"}}),  # relayed as OpenAI's
+    ],
+    ids=["tgi-422", "tgi-relayed-400"],
+)
+def test_s16_tgi_inputs_must_have_less_than_is_an_overflow_in_both_formats(status: int, body: object) -> None:
+    """s16 variant 10-h: text-generation-inference refuses a prompt longer than its window (router validation,
+    ``InputLength``) with "`inputs` must have less than N tokens. Given: M"; it went back as a plain 422 (Codex saw
+    no context_length_exceeded, Claude Code no "prompt is too long")."""
+    raw = json.dumps(body).encode()
+    meaning = registry.WIRES["openai_chat"].error_meaning(status, raw)
+    assert meaning == "context_overflow"
+    message, _ = parse_upstream_error(raw)
+    said_status, said, _ = registry.client("anthropic").error_words(meaning, status, message)
+    assert said_status == 400 and said.startswith("prompt is too long: 9120 tokens > 8192 maximum")
+    for fmt in ("openai_chat", "openai_responses"):
+        chat_status, _, code = registry.client(fmt).error_words(meaning, status, message)
+        assert chat_status == 400 and code == "context_length_exceeded"
