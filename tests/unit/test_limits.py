@@ -158,6 +158,17 @@ from services.gateway.routing.config import CatalogError, parse_catalog  # noqa:
             "max_tokens (384000) exceeds model's maximum output tokens (65536) for model deepseek-v4-flash:0731",
             65536,
         ),
+        # s16 variants 17-j, 17-k: Amazon Bedrock's ValidationException, as LiteLLM and bedrock-access-gateway relay it
+        (
+            'litellm.BadRequestError: BedrockException - {"message":"The maximum tokens you requested exceeds the '
+            'model limit of 8192. Try again with a maximum tokens value that is lower than 8192."}',
+            8192,
+        ),
+        (
+            "An error occurred (ValidationException) when calling the Converse operation: The maximum tokens you "
+            "requested exceeds the model limit of 4096. Try again with a maximum tokens value that is lower than 4096.",
+            4096,
+        ),
         ("messages: roles must alternate", None),
         ("Invalid API key", None),
     ],

@@ -84,6 +84,10 @@ _REFUSALS = (
         r"(?:^|; )max_(?:completion_|output_|new_)?tokens: (?:Input should be|ensure this value is) less than or equal to (\d+)",
         re.I,
     ),
+    # Amazon Bedrock (ValidationException, also relayed by LiteLLM and aws-samples/bedrock-access-gateway): "The
+    # maximum tokens you requested exceeds the model limit of 8192. Try again with a maximum tokens value that is
+    # lower than 8192." (the limit itself is accepted: Bedrock's Claude cap "… model limit of 64000" is 64000)
+    re.compile(r"maximum tokens you requested exceeds the model limit of (\d+)", re.I),
     # Ollama Cloud: "max_tokens (384000) exceeds model's maximum output tokens (65536) for model …"
     re.compile(r"exceeds (?:the )?model'?s maximum output tokens \((\d+)\)", re.I),
     # vLLM (DeepInfra, NVIDIA NIM): "max_tokens=32000 cannot be greater than max_model_len=max_total_tokens=28672.
