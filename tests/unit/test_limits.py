@@ -169,6 +169,10 @@ from services.gateway.routing.config import CatalogError, parse_catalog  # noqa:
             "requested exceeds the model limit of 4096. Try again with a maximum tokens value that is lower than 4096.",
             4096,
         ),
+        # s16 variant 17-l: an exclusive bound (the limit is one less)
+        ("max_completion_tokens must be less than 8192", 8191),
+        # s16 variant 17-m: the limit after words
+        ("max_completion_tokens must be less than or equal to the maximum output tokens 16384", 16384),
         ("messages: roles must alternate", None),
         ("Invalid API key", None),
     ],

@@ -71,9 +71,10 @@ _REFUSALS = (
     re.compile(r"max_tokens: \d+ > (\d+), which is the maximum allowed", re.I),
     # Groq and others: "`max_tokens` must be less than or equal to `8192`"; a Zhipu GLM relay: "Exceeding the
     # limiting length: [max_tokens should be less or equal to 131072]" (TokenRhythm/opensquilla#782)
+    # and the limit after words: "max_completion_tokens must be less than or equal to the maximum output tokens 16384"
     re.compile(
         r"max_(?:completion_)?tokens`? (?:must|should) be (?:less than or equal to|less or equal to|at most|<=) "
-        r"`?(\d+)",
+        r"(?:the (?:model'?s )?maximum (?:output|completion) tokens(?: of)? )?`?(\d+)",
         re.I,
     ),
     # FastAPI/pydantic servers and Mistral (422), as ``errors.parse_upstream_error`` words them:
@@ -100,6 +101,9 @@ _REFUSALS = (
 )
 # The same, stated as an exclusive bound (the limit is one less):
 _EXCLUSIVE = (
+    # OpenAI-compatible servers: "max_completion_tokens must be less than 8192" (digits right after "less than": the
+    # inclusive "less than or equal to" is read above)
+    re.compile(r"max_(?:completion_)?tokens`? (?:must|should) be less than `?(\d+)", re.I),
     # Gemini on Vertex AI: "it has a maxOutputTokens value of 32000 but the supported range is from 1
     # (inclusive) to 8193 (exclusive)"
     re.compile(
