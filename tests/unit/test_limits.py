@@ -173,6 +173,8 @@ from services.gateway.routing.config import CatalogError, parse_catalog  # noqa:
         ("max_completion_tokens must be less than 8192", 8191),
         # s16 variant 17-m: the limit after words
         ("max_completion_tokens must be less than or equal to the maximum output tokens 16384", 16384),
+        # s16 variant 17-n: an OpenAI-compatible front that checks max_tokens before vLLM
+        ("The given max_tokens exceeds the maximum the model supports: 4096", 4096),
         ("messages: roles must alternate", None),
         ("Invalid API key", None),
     ],

@@ -89,6 +89,9 @@ _REFUSALS = (
     # maximum tokens you requested exceeds the model limit of 8192. Try again with a maximum tokens value that is
     # lower than 8192." (the limit itself is accepted: Bedrock's Claude cap "… model limit of 64000" is 64000)
     re.compile(r"maximum tokens you requested exceeds the model limit of (\d+)", re.I),
+    # OpenAI-compatible fronts that check the budget themselves before vLLM: "The given max_tokens exceeds the maximum
+    # the model supports: 4096"
+    re.compile(r"max_tokens exceeds the maximum the model supports: (\d+)", re.I),
     # Ollama Cloud: "max_tokens (384000) exceeds model's maximum output tokens (65536) for model …"
     re.compile(r"exceeds (?:the )?model'?s maximum output tokens \((\d+)\)", re.I),
     # vLLM (DeepInfra, NVIDIA NIM): "max_tokens=32000 cannot be greater than max_model_len=max_total_tokens=28672.
