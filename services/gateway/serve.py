@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from services.gateway.dialects import registry
 from services.gateway.errors import UpstreamError
 from services.gateway.providers.base import Route
 from services.gateway.routing.health import ProviderHealth
@@ -122,8 +123,12 @@ async def serve(
 def told_not_to_retry(error: UpstreamError) -> bool:
     """The provider said ``x-should-retry: false``: this request is not to be sent to it again, whatever its
     status or Retry-After (the anthropic and openai SDKs obey the header before anything else,
-    ``_base_client._should_retry``; s10 variant 11-j). Another route may still serve it."""
-    return error.headers.get("x-should-retry") == "false"
+    ``_base_client._should_retry``; s10 variant 11-j). Another route may still serve it. So too a 429 for a
+    request larger than the limit it hit ("Request too large … Limit 30000, Requested 250011": no wait admits it;
+    ``registry.over_the_limit_itself``, s16 variant 11-h)."""
+    return error.headers.get("x-should-retry") == "false" or (
+        error.upstream_status == 429 and registry.over_the_limit_itself(error.message)
+    )
 
 
 def unavailable(routes: list[Route], health: ProviderHealth) -> UpstreamError:

@@ -158,6 +158,23 @@ from services.gateway.routing.config import CatalogError, parse_catalog  # noqa:
             "max_tokens (384000) exceeds model's maximum output tokens (65536) for model deepseek-v4-flash:0731",
             65536,
         ),
+        # s16 variants 17-j, 17-k: Amazon Bedrock's ValidationException, as LiteLLM and bedrock-access-gateway relay it
+        (
+            'litellm.BadRequestError: BedrockException - {"message":"The maximum tokens you requested exceeds the '
+            'model limit of 8192. Try again with a maximum tokens value that is lower than 8192."}',
+            8192,
+        ),
+        (
+            "An error occurred (ValidationException) when calling the Converse operation: The maximum tokens you "
+            "requested exceeds the model limit of 4096. Try again with a maximum tokens value that is lower than 4096.",
+            4096,
+        ),
+        # s16 variant 17-l: an exclusive bound (the limit is one less)
+        ("max_completion_tokens must be less than 8192", 8191),
+        # s16 variant 17-m: the limit after words
+        ("max_completion_tokens must be less than or equal to the maximum output tokens 16384", 16384),
+        # s16 variant 17-n: an OpenAI-compatible front that checks max_tokens before vLLM
+        ("The given max_tokens exceeds the maximum the model supports: 4096", 4096),
         ("messages: roles must alternate", None),
         ("Invalid API key", None),
     ],
@@ -211,6 +228,17 @@ def test_limit_from_refusal(message: str, limit: int | None) -> None:
             "is only 32768 tokens, resulting in a maximum input length of 768 tokens.",
             None,
         ),
+        # s16 variant 17-h: OpenAI's older wording, kept by llama-cpp-python's server and other compatible ones
+        (
+            "This model's maximum context length is 16385 tokens, however you requested 33200 tokens (1200 in your "
+            "prompt; 32000 for the completion). Please reduce your prompt; or completion length.",
+            (15185, False),
+        ),
+        (  # the prompt alone is past the window: an overflow, no output limit
+            "This model's maximum context length is 16385 tokens, however you requested 52000 tokens (20000 in "
+            "your prompt; 32000 for the completion). Please reduce your prompt; or completion length.",
+            None,
+        ),
         # s13 variant 17-d: a Zhipu GLM relay (TokenRhythm/opensquilla#782), the model's own limit
         (
             "{'code': 70000, 'msg': 'Exceeding the limiting length: [max_tokens should be less or equal to 131072]'}",
@@ -224,6 +252,8 @@ def test_limit_from_refusal(message: str, limit: int | None) -> None:
         "sambanova-prompt-over",
         "vllm",
         "vllm-prompt-over",
+        "openai-legacy-your-prompt",
+        "openai-legacy-prompt-over",
         "glm",
     ],
 )
@@ -246,6 +276,27 @@ def test_a_refusal_stating_the_whole_request_leaves_the_window_minus_the_prompt(
     assert asked_output_tokens(b'{"max_completion_tokens": 9}') == 9
     assert asked_output_tokens(b'{"max_tokens": true}') is None
     assert asked_output_tokens(b"[1]") is None and asked_output_tokens(b"not json") is None
+
+
+def test_a_window_and_total_without_breakdown_leaves_the_window_minus_the_prompt() -> None:
+    """s16 variant 17-g: servers that word an over-long request as older vLLM but without its breakdown ("This
+    model's maximum context length is 131072 tokens. However, you requested 140000 tokens. Please reduce the
+    length of the messages or completion.", THUDM/LongBench#104) state the window and the whole request (prompt
+    + max_tokens): with max_tokens 32000 the prompt is 108000 and leaves 23072, for that request only; when the
+    prompt alone is over the window (s16 variant 10-i: 351430 requested), no output limit helps (an overflow)."""
+    said = (
+        "This model's maximum context length is 131072 tokens. However, you requested 140000 tokens. Please "
+        "reduce the length of the messages or completion."
+    )
+    assert limit_from_refusal(said, asked=32000) == (23072, False)
+    assert limit_from_refusal(said) is None  # without what was asked, the prompt's share is unknown
+    assert limit_from_refusal(said.replace("140000", "351430"), asked=32000) is None
+    # vLLM's prompt-only wording (no max_tokens sent) counts the messages alone: no output limit in it
+    prompt_only = (
+        "This model's maximum context length is 131072 tokens. However, you requested 140000 tokens in the "
+        "messages, Please reduce the length of the messages."
+    )
+    assert limit_from_refusal(prompt_only, asked=32000) is None
 
 
 def test_clamp_body_lowers_every_output_field() -> None:

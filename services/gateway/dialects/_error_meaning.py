@@ -50,6 +50,9 @@ _OVERFLOW = re.compile(
     r"input token count.{0,40}exceeds the maximum number of tokens|"
     # Hugging Face TGI (422): "Input validation error: `inputs` tokens + `max_new_tokens` must be <= 8192. …"
     r"`?inputs`? tokens \+ `?max_new_tokens`? must be <=|"
+    # TGI, the prompt alone (422, its router's ``ValidationError::InputLength``): "Input validation error: `inputs`
+    # must have less than 8192 tokens. Given: 9120"
+    r"`?inputs`? must have less than \d+ tokens|"
     # LM Studio: "Trying to keep the first 9000 tokens when context the overflows. However, the model is
     # loaded with context length of 8192 tokens, which is not enough." (its wording, typo included)
     r"when context the overflows|context length of \d+ tokens, which is not enough|"
@@ -90,7 +93,10 @@ _OVERFLOW = re.compile(
     r"does not fit in (?:the )?context (?:length|window|size)|context (?:size|length|window) has been exceeded|"
     # SiliconFlow (code 20015, a top-level message): "length of prompt_tokens (57535) must be less than max_seq_len
     # (32768)." (langgenius/dify#19394)
-    r"prompt_tokens \(\d+\) must be less than max_seq_len",
+    r"prompt_tokens \(\d+\) must be less than max_seq_len|"
+    # Amazon Nova on Bedrock (a validationException, mid-stream on ConverseStream): "Input Tokens Exceeded: Number of
+    # input tokens exceeds maximum length. Please update the input to try again."
+    r"number of input tokens exceeds maximum length",
     re.I | re.S,
 )
 # The overflow said so plainly that a 5xx status (or an in-band error without a code, read as 500) does not make it a
@@ -103,7 +109,7 @@ _OVERFLOW_EVEN_IF_5XX = re.compile(
     r"context (?:size|length|window) has been exceeded|exceed(?:s|ed)? (?:the )?(?:available )?context "
     r"(?:limit|window|length|size)|maximum context length is \d+ tokens|input is too long|"
     r"longer than the (?:model'?s |maximum )(?:maximum )?(?:context|model) length|context_length_exceeded|"
-    r"prompt_tokens \(\d+\) must be less than max_seq_len",
+    r"prompt_tokens \(\d+\) must be less than max_seq_len|number of input tokens exceeds maximum length",
     re.I | re.S,
 )
 # "… maximum context length is 128000 tokens. However, your messages resulted in 131072 tokens."
@@ -154,10 +160,13 @@ _PROMPT_WINDOW = re.compile(
     re.I | re.S,
 )
 # (allowed, asked): Kimi "exceeded model token limit: 256000 (requested: 300000)"; OpenAI "exceed the
-# configured limit of 272000 tokens. Your messages resulted in 509178 tokens"
+# configured limit of 272000 tokens. Your messages resulted in 509178 tokens"; TGI "`inputs` must have less than
+# 8192 tokens. Given: 9120"
 _ALLOWED_ASKED = re.compile(
     r"exceeded model token limit: (\d+) \(requested: (\d+)\)|"
-    r"configured limit of (\d+) tokens\. Your messages resulted in (\d+) tokens",
+    r"configured limit of (\d+) tokens\. Your messages resulted in (\d+) tokens|"
+    # TGI: "`inputs` must have less than 8192 tokens. Given: 9120"
+    r"`?inputs`? must have less than (\d+) tokens\. Given: (\d+)",
     re.I,
 )
 
@@ -174,14 +183,37 @@ _CREDITS_GONE = re.compile(
 )
 
 
+# A 429 for a request larger than the per-minute token budget itself (OpenAI's rate-limit errors: "Request too large
+# for gpt-4o in organization org-… on tokens per min (TPM): Limit 30000, Requested 250011. The input or output tokens
+# must be reduced in order to run successfully."; Groq words it so with a 413): no wait admits it, so it is no rate
+# limit but a request too large, not to be sent again as it is (s16 variants 11-h, 11-i).
+_OVER_THE_LIMIT_ITSELF = re.compile(
+    r"request too large for .{0,300}?limit (\d+), requested (\d+)", re.I | re.S
+)
+
+
+def over_the_limit_itself(message: str) -> bool:
+    """Whether an error ``message`` says the request alone asks more tokens than the limit it hit allows
+    (``_OVER_THE_LIMIT_ITSELF``: "… Limit 30000, Requested 250011")."""
+    m = _OVER_THE_LIMIT_ITSELF.search(message)
+    try:
+        return m is not None and int(m.group(2)) > int(m.group(1))
+    except ValueError:  # a number longer than int reads: nothing said
+        return False
+
+
 def retry_advice(meaning: Meaning) -> dict[str, str]:
     """Headers telling the client's SDK whether to retry, for an error that means ``meaning``: an exhausted
     quota or credit (OpenAI ``insufficient_quota``, Anthropic ``billing_error``) is a 429 the SDKs would
     retry by status, but retrying cannot succeed (conformance §1.8, "insufficient_quota … must not be
     retried"; §0, ``x-should-retry: false``, which both SDKs obey: ``_base_client._should_retry``). A context
     overflow too: the same prompt cannot fit on a retry, and an upstream's own ``x-should-retry: true`` sent
-    with a 5xx that is said as a 400 overflow (``_OVERFLOW_EVEN_IF_5XX``) would have the SDKs resend it."""
-    return {"x-should-retry": "false"} if meaning in ("quota_exhausted", "context_overflow") else {}
+    with a 5xx that is said as a 400 overflow (``_OVERFLOW_EVEN_IF_5XX``) would have the SDKs resend it. And a
+    request too large (a 413, or a 429 for a request over the per-minute limit itself, ``over_the_limit_itself``):
+    the same request is as large on every retry."""
+    return (
+        {"x-should-retry": "false"} if meaning in ("quota_exhausted", "context_overflow", "too_large") else {}
+    )
 
 
 def said_in_client_words(meaning: Meaning, body: bytes, said: Callable[[dict[str, Any]], bool]) -> bool:
@@ -323,6 +355,8 @@ def meaning_from_openai(status: int, body: bytes) -> Meaning:
         return "context_overflow"
     if code == "insufficient_quota" or etype == "insufficient_quota":
         return "quota_exhausted"
+    if status in (413, 429) and over_the_limit_itself(message):
+        return "too_large"
     if status == 429 and _CREDITS_GONE.search(message):
         return "quota_exhausted"
     if code == "rate_limit_exceeded":

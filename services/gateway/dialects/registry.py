@@ -429,6 +429,11 @@ def upstream_error_meaning(wire: Wire, status: int, body: bytes | None, message:
     return WIRES[wire].error_meaning(status, body or em.told_in_stream(message))
 
 
+def over_the_limit_itself(message: str) -> bool:
+    """Whether a refusal says the request alone exceeds the limit it hit (``_error_meaning.over_the_limit_itself``)."""
+    return em.over_the_limit_itself(message)
+
+
 def retry_advice(meaning: em.Meaning) -> dict[str, str]:
     """Retry headers for an upstream error of that meaning (``_error_meaning.retry_advice``)."""
     return em.retry_advice(meaning)

@@ -71,9 +71,10 @@ _REFUSALS = (
     re.compile(r"max_tokens: \d+ > (\d+), which is the maximum allowed", re.I),
     # Groq and others: "`max_tokens` must be less than or equal to `8192`"; a Zhipu GLM relay: "Exceeding the
     # limiting length: [max_tokens should be less or equal to 131072]" (TokenRhythm/opensquilla#782)
+    # and the limit after words: "max_completion_tokens must be less than or equal to the maximum output tokens 16384"
     re.compile(
         r"max_(?:completion_)?tokens`? (?:must|should) be (?:less than or equal to|less or equal to|at most|<=) "
-        r"`?(\d+)",
+        r"(?:the (?:model'?s )?maximum (?:output|completion) tokens(?: of)? )?`?(\d+)",
         re.I,
     ),
     # FastAPI/pydantic servers and Mistral (422), as ``errors.parse_upstream_error`` words them:
@@ -84,6 +85,13 @@ _REFUSALS = (
         r"(?:^|; )max_(?:completion_|output_|new_)?tokens: (?:Input should be|ensure this value is) less than or equal to (\d+)",
         re.I,
     ),
+    # Amazon Bedrock (ValidationException, also relayed by LiteLLM and aws-samples/bedrock-access-gateway): "The
+    # maximum tokens you requested exceeds the model limit of 8192. Try again with a maximum tokens value that is
+    # lower than 8192." (the limit itself is accepted: Bedrock's Claude cap "… model limit of 64000" is 64000)
+    re.compile(r"maximum tokens you requested exceeds the model limit of (\d+)", re.I),
+    # OpenAI-compatible fronts that check the budget themselves before vLLM: "The given max_tokens exceeds the maximum
+    # the model supports: 4096"
+    re.compile(r"max_tokens exceeds the maximum the model supports: (\d+)", re.I),
     # Ollama Cloud: "max_tokens (384000) exceeds model's maximum output tokens (65536) for model …"
     re.compile(r"exceeds (?:the )?model'?s maximum output tokens \((\d+)\)", re.I),
     # vLLM (DeepInfra, NVIDIA NIM): "max_tokens=32000 cannot be greater than max_model_len=max_total_tokens=28672.
@@ -96,6 +104,9 @@ _REFUSALS = (
 )
 # The same, stated as an exclusive bound (the limit is one less):
 _EXCLUSIVE = (
+    # OpenAI-compatible servers: "max_completion_tokens must be less than 8192" (digits right after "less than": the
+    # inclusive "less than or equal to" is read above)
+    re.compile(r"max_(?:completion_)?tokens`? (?:must|should) be less than `?(\d+)", re.I),
     # Gemini on Vertex AI: "it has a maxOutputTokens value of 32000 but the supported range is from 1
     # (inclusive) to 8193 (exclusive)"
     re.compile(
@@ -152,9 +163,12 @@ _CONTEXT_LEFT = (
     # Given: 22 `inputs` tokens and 32000 `max_new_tokens`"
     re.compile(r"max_new_tokens`? must be <= (\d+)\. Given: (\d+) `?inputs`? tokens", re.I),
     # older vLLM, DeepSeek: "maximum context length is 4096 tokens. However, you requested 33000 tokens (1000 in
-    # the messages, 32000 in the completion)": only when the completion asked for some (else the prompt overflows)
+    # the messages, 32000 in the completion)": only when the completion asked for some (else the prompt overflows);
+    # OpenAI's older wording, kept by llama-cpp-python's server and other OpenAI-compatible ones: "maximum context
+    # length is 16385 tokens, however you requested 33200 tokens (1200 in your prompt; 32000 for the completion)"
     re.compile(
-        r"maximum context length is (\d+) tokens.{0,80}?\((\d+) in the messages, [1-9]\d* in the completion\)",
+        r"maximum context length is (\d+) tokens.{0,80}?\((\d+) in (?:the messages, [1-9]\d* in|your prompt; "
+        r"[1-9]\d* for) the completion\)",
         re.I | re.S,
     ),
     # OpenRouter: "This endpoint's maximum context length is 32768 tokens. However, you requested about 40000
@@ -168,9 +182,20 @@ _CONTEXT_LEFT = (
 # A cap on requests that are not streamed, not the model's (Fireworks: "Requests with max_tokens > 4096 must have
 # stream=true"): this request's retry only, a streamed one may ask for more (s12 variant 17-i)
 _UNSTREAMED = re.compile(r"max_tokens > (\d+) must have stream=true", re.I)
-# The window and the whole request (prompt + the output asked for), when only that is stated. Moonshot (Kimi):
-# "Invalid request: Your request exceeded model token limit: 8192 (requested: 32012)"
-_REQUESTED = re.compile(r"exceeded model token limit: (\d+) \(requested: (\d+)\)", re.I)
+# The window and the whole request (prompt + the output asked for), when only that is stated, as (window, whole
+# request) groups. Moonshot (Kimi): "Invalid request: Your request exceeded model token limit: 8192 (requested:
+# 32012)"; OpenAI-compatible servers that word it as older vLLM without the breakdown: "This model's maximum context
+# length is 131072 tokens. However, you requested 351430 tokens. Please reduce the length of the messages or
+# completion." (THUDM/LongBench#104; "messages or completion": the count is of both, unlike vLLM's prompt-only
+# "you requested N tokens in the messages, Please reduce the length of the messages", which is not matched)
+_REQUESTED = (
+    re.compile(r"exceeded model token limit: (\d+) \(requested: (\d+)\)", re.I),
+    re.compile(
+        r"maximum context length is (\d+) tokens\. However, you requested (\d+) tokens\. Please reduce the length "
+        r"of the messages or completion",
+        re.I,
+    ),
+)
 # What the account's credit affords, for this request only. OpenRouter's pre-flight credit check (402): "This request
 # requires more credits, or fewer max_tokens. You requested up to 32000 tokens, but can only afford 27342. To
 # increase, visit https://openrouter.ai/settings/credits …" (Gitlawb/openclaude#1125, with Claude Code's 32000)
@@ -211,7 +236,7 @@ def _stated_limit(message: str, asked: int | None) -> StatedLimit | None:
         return StatedLimit(int(m.group(1)), lasting=False) if int(m.group(1)) else None
     if m := _AFFORDABLE.search(message):  # nothing affordable ("can only afford 0"): no retry can help
         return StatedLimit(int(m.group(1)), lasting=False) if int(m.group(1)) else None
-    if asked and (m := _REQUESTED.search(message)):
+    if asked and (m := next(filter(None, (p.search(message) for p in _REQUESTED)), None)):
         left = int(m.group(1)) - (int(m.group(2)) - asked)
         return StatedLimit(left, lasting=False) if 0 < left < asked else None
     for pattern in _REFUSALS:

@@ -783,3 +783,95 @@ def test_s15_siliconflow_in_band_refusal_is_an_overflow() -> None:
 
     err = stream_error_from_openai({"code": 20015, "message": SILICONFLOW_MAX_SEQ})
     assert registry.upstream_error_meaning("openai_chat", err.status, None, err.message) == "context_overflow"
+
+
+TGI_INPUTS = "Input validation error: `inputs` must have less than 8192 tokens. Given: 9120"
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (422, {"error": TGI_INPUTS, "error_type": "validation"}),  # TGI's own shape (a top-level string)
+        (400, {"error": {"message": TGI_INPUTS, "type": "invalid_request_error"}}),  # relayed as OpenAI's
+    ],
+    ids=["tgi-422", "tgi-relayed-400"],
+)
+def test_s16_tgi_inputs_must_have_less_than_is_an_overflow_in_both_formats(status: int, body: object) -> None:
+    """s16 variant 10-h: text-generation-inference refuses a prompt longer than its window (router validation,
+    ``InputLength``) with "`inputs` must have less than N tokens. Given: M"; it went back as a plain 422 (Codex saw
+    no context_length_exceeded, Claude Code no "prompt is too long")."""
+    raw = json.dumps(body).encode()
+    meaning = registry.WIRES["openai_chat"].error_meaning(status, raw)
+    assert meaning == "context_overflow"
+    message, _ = parse_upstream_error(raw)
+    said_status, said, _ = registry.client("anthropic").error_words(meaning, status, message)
+    assert said_status == 400 and said.startswith("prompt is too long: 9120 tokens > 8192 maximum")
+    for fmt in ("openai_chat", "openai_responses"):
+        chat_status, _, code = registry.client(fmt).error_words(meaning, status, message)
+        assert chat_status == 400 and code == "context_length_exceeded"
+
+
+NOVA_INPUT_EXCEEDED = (
+    "The model returned the following errors: Input Tokens Exceeded: Number of input tokens exceeds maximum length. "
+    "Please update the input to try again."
+)
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (
+            400,
+            {
+                "error": {
+                    "message": "litellm.BadRequestError: BedrockException - " + NOVA_INPUT_EXCEEDED,
+                    "code": "400",
+                }
+            },
+        ),
+        # told in-band after a 200, without a code: read as a 500
+        (500, {"error": {"message": NOVA_INPUT_EXCEEDED}}),
+    ],
+    ids=["relayed-400", "in-band"],
+)
+def test_s16_bedrock_nova_input_tokens_exceeded_is_an_overflow(status: int, body: object) -> None:
+    """s16 variants 10-m, 10-n: Amazon Nova's "Input Tokens Exceeded: Number of input tokens exceeds maximum length"
+    (Bedrock validationException, relayed by LiteLLM or in-band) went back as a plain 400 or a 500."""
+    raw = json.dumps(body).encode()
+    meaning = registry.WIRES["openai_chat"].error_meaning(status, raw)
+    assert meaning == "context_overflow"
+    message, _ = parse_upstream_error(raw)
+    said_status, said, _ = registry.client("anthropic").error_words(meaning, status, message)
+    assert said_status == 400 and said.startswith("prompt is too long")
+    for fmt in ("openai_chat", "openai_responses"):
+        assert registry.client(fmt).error_words(meaning, status, message)[2] == "context_length_exceeded"
+
+
+TPM_TOO_LARGE = (
+    "Request too large for gpt-4o in organization org-x on tokens per min (TPM): Limit 30000, Requested 250011. The "
+    "input or output tokens must be reduced in order to run successfully."
+)
+
+
+def test_s16_a_429_for_a_request_over_the_limit_itself_is_too_large_and_not_retried() -> None:
+    """s16 variants 11-h, 11-i: OpenAI's 429 "Request too large … Limit 30000, Requested 250011" cannot be lifted by
+    waiting; it was said as a rate limit, so both SDKs (and the gateway itself) retried it. It means a request too
+    large: 413 for an Anthropic client, x-should-retry: false for every client, not sent again to that provider.
+    A request within the limit ("Limit 30000, Requested 900") stays a rate limit."""
+    from services.gateway.errors import UpstreamError
+    from services.gateway.serve import told_not_to_retry
+
+    body = {
+        "error": {"message": TPM_TOO_LARGE, "type": "tokens", "param": None, "code": "rate_limit_exceeded"}
+    }
+    raw = json.dumps(body).encode()
+    meaning = registry.WIRES["openai_chat"].error_meaning(429, raw)
+    assert meaning == "too_large"
+    assert registry.retry_advice(meaning) == {"x-should-retry": "false"}
+    assert registry.client("anthropic").error_words(meaning, 429, TPM_TOO_LARGE)[0] == 413
+    assert told_not_to_retry(
+        UpstreamError(429, "openai: " + TPM_TOO_LARGE, provider="openai", retryable=True)
+    )
+    fits = TPM_TOO_LARGE.replace("Requested 250011", "Requested 900")
+    assert registry.WIRES["openai_chat"].error_meaning(429, raw.replace(b"250011", b"900")) == "rate_limit"
+    assert not told_not_to_retry(UpstreamError(429, "openai: " + fits, provider="openai", retryable=True))
