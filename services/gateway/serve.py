@@ -103,9 +103,12 @@ async def serve(
                 health.record_failure(route.provider, outcome.failure[0], None, outcome.failure[1])
             return outcome.response
         last = outcome
-        health.record_failure(
-            route.provider, outcome.upstream_status, outcome.retry_after_s, outcome.error_type
-        )
+        if too_large_for_its_limit(outcome):  # the request's own size: no verdict on the provider, no rest
+            health.release(route.provider)
+        else:
+            health.record_failure(
+                route.provider, outcome.upstream_status, outcome.retry_after_s, outcome.error_type
+            )
         if not outcome.retryable:
             break
         if (
@@ -126,9 +129,14 @@ def told_not_to_retry(error: UpstreamError) -> bool:
     ``_base_client._should_retry``; s10 variant 11-j). Another route may still serve it. So too a 429 for a
     request larger than the limit it hit ("Request too large … Limit 30000, Requested 250011": no wait admits it;
     ``registry.over_the_limit_itself``, s16 variant 11-h)."""
-    return error.headers.get("x-should-retry") == "false" or (
-        error.upstream_status == 429 and registry.over_the_limit_itself(error.message)
-    )
+    return error.headers.get("x-should-retry") == "false" or too_large_for_its_limit(error)
+
+
+def too_large_for_its_limit(error: UpstreamError) -> bool:
+    """A 429 for a request larger than the limit it hit (``registry.over_the_limit_itself``): the request's
+    own fault, like a 413, so it neither rests the provider for its Retry-After nor counts towards its
+    breaker: the next request of a usual size is served at once (s16 variant 11-h)."""
+    return error.upstream_status == 429 and registry.over_the_limit_itself(error.message)
 
 
 def unavailable(routes: list[Route], health: ProviderHealth) -> UpstreamError:

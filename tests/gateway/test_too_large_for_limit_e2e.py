@@ -65,3 +65,28 @@ def test_an_openai_client_keeps_the_429_told_not_to_retry(gw: Stack, up: Scripte
     assert r.status_code == 429 and r.json() == TOO_LARGE  # OpenAI's own body, as it came
     assert r.headers["x-should-retry"] == "false"
     assert len(up.seen(OPENAI)) == 1
+
+
+def test_a_too_large_request_does_not_rest_the_provider_for_the_next_one(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """The refusal is the request's own size, not the provider's state: a usual request right after it is
+    served by the same provider, not told it is resting for the refusal's Retry-After (60 s here)."""
+    up.script(OPENAI, json_answer(TOO_LARGE, 429, headers={"retry-after": "60"}))
+    ok = {
+        "id": "c1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "gpt-4o-mini",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "fine"}, "finish_reason": "stop"}
+        ],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
+    }
+    up.script(OPENAI, json_answer(ok))
+    first = httpx.post(gw.gateway_url + "/v1/chat/completions", json=BODY, timeout=30)
+    assert first.status_code == 429 and first.headers["x-should-retry"] == "false"
+    second = httpx.post(gw.gateway_url + "/v1/chat/completions", json=BODY, timeout=30)
+    assert second.status_code == 200, second.text
+    assert second.json()["choices"][0]["message"]["content"] == "fine"
+    assert len(up.seen(OPENAI)) == 2
