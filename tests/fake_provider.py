@@ -34,6 +34,7 @@ import asyncio
 import itertools
 import signal
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -139,8 +140,10 @@ class FakeProvider:
         models: list[str] | None = None,
         prompt_cache: bool = True,
         sleep: Sleep = asyncio.sleep,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.name = name
+        self.ssl_context = ssl_context  # set: served over TLS (https base URLs)
         self.sleep = sleep  # latency, first-byte and chunk delays: a test may record them instead
         # The provider's documented prompt caching (tests/fake/prompt_cache.py); the cache-read/-write
         # fault knobs, when set, take precedence.
@@ -169,7 +172,7 @@ class FakeProvider:
         """Listen (again) on the configured port, or on a free one chosen at first start."""
         self._runner = web.AppRunner(self.build_app(), handler_cancellation=True, shutdown_timeout=0.2)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self._port)
+        site = web.TCPSite(self._runner, self.host, self._port, ssl_context=self.ssl_context)
         await site.start()
         self._port = self._runner.addresses[0][1]
         return self
@@ -200,7 +203,8 @@ class FakeProvider:
     @property
     def base_url(self) -> str:
         """Root URL, e.g. ``http://127.0.0.1:PORT``: the Anthropic SDK's base_url."""
-        return f"http://{self.host}:{self._port}"
+        scheme = "http" if self.ssl_context is None else "https"
+        return f"{scheme}://{self.host}:{self._port}"
 
     @property
     def openai_base_url(self) -> str:

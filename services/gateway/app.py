@@ -9,7 +9,6 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import metadata
 
-import aiohttp
 import orjson
 from aiohttp import web, web_protocol, web_server
 from aiohttp.http_exceptions import LineTooLong
@@ -25,6 +24,7 @@ from services.gateway.routing.catalog import Catalog
 from services.gateway.routing.health import ProviderHealth
 from services.gateway.serve import Limits
 from services.gateway.upstream import UpstreamClient
+from services.gateway.upstream_pool import UpstreamPool, default_ssl_context
 from shared.pricing import Pricer
 from shared.settings import Settings
 
@@ -118,11 +118,11 @@ def create_app(settings: Settings) -> web.Application:
     )
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
-        timeout = aiohttp.ClientTimeout(
-            total=None, connect=settings.connect_timeout_s, sock_connect=settings.connect_timeout_s
+        # pooled HTTP/1.1 to the providers (services/gateway/upstream_pool.py: aiohttp's protocol and parser
+        # without its client session's per-request machinery); TLS context made here, before serving
+        session = UpstreamPool(
+            settings.connect_timeout_s, keepalive_s=30, dns_ttl_s=300, ssl_context=default_ssl_context()
         )
-        connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=30)
-        session = aiohttp.ClientSession(timeout=timeout, connector=connector, auto_decompress=True)
         publisher = EventPublisher(
             settings.events_endpoint,
             settings.event_queue_max,

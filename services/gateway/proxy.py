@@ -37,6 +37,7 @@ from services.gateway.routing.health import ProviderHealth, is_retryable, retry_
 from services.gateway.routing.refusals import Refusals
 from services.gateway.serve import Answer, Limits, Unfit, serve
 from services.gateway.upstream import Chunks, UpstreamClient
+from services.gateway.upstream_pool import UpstreamResponse
 
 SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -218,9 +219,9 @@ class Proxy:
         provider: Provider,
         route: Route,
         pair: Pairing,
-        resp: aiohttp.ClientResponse,
+        resp: UpstreamResponse,
         up: Upstream,
-    ) -> tuple[aiohttp.ClientResponse, Upstream]:
+    ) -> tuple[UpstreamResponse, Upstream]:
         """A refusal that states the model's output limit ("the valid range of max_tokens is [1, 8192]")
         is not the client's problem when a smaller max_tokens would do: remember the limit and send once
         more within it. When that one is refused again with a smaller limit stated (the first was the context

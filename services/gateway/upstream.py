@@ -23,11 +23,11 @@ from types import TracebackType
 from typing import Any, Literal, TypeVar
 
 import aiohttp
-from yarl import URL
 
 from services.gateway.errors import UpstreamError, parse_upstream_error
 from services.gateway.providers.base import Provider
 from services.gateway.routing.health import is_retryable, retry_after_seconds
+from services.gateway.upstream_pool import UpstreamPool, UpstreamResponse
 
 T = TypeVar("T")
 Phase = Literal["send", "body", "first_token", "between_chunks"]
@@ -50,7 +50,6 @@ _WHAT: dict[Phase, str] = {
     "between_chunks": "upstream stream broke off",
 }
 ERROR_BODY_LIMIT = 1 << 20  # bytes of an upstream error body kept
-URLS_KEPT = 256  # parsed upstream URLs kept (providers x operations: a handful in practice)
 
 
 class upstream_errors:  # lower case: it reads as the function it was, ``with upstream_errors(...)``
@@ -143,7 +142,8 @@ async def within(awaitable: Awaitable[T], timeout_s: float, task: asyncio.Task[A
 
 
 class UpstreamClient:
-    """Sends requests to providers over one pooled ``aiohttp.ClientSession`` and reads their answers.
+    """Sends requests to providers over one ``UpstreamPool`` (pooled HTTP/1.1 connections) and reads their
+    answers.
 
     Timeouts (seconds): ``first_byte_timeout_s`` until the response headers and until a stream's first
     token; ``chunk_timeout_s`` between two chunks and for reading a whole body. ``keepalive_s``
@@ -153,7 +153,7 @@ class UpstreamClient:
 
     def __init__(
         self,
-        session: aiohttp.ClientSession,
+        session: UpstreamPool,
         first_byte_timeout_s: float,
         chunk_timeout_s: float,
         keepalive_s: float = 0.0,
@@ -162,8 +162,6 @@ class UpstreamClient:
         self.first_byte_timeout_s = first_byte_timeout_s
         self.chunk_timeout_s = chunk_timeout_s
         self.keepalive_s = keepalive_s  # silence after which a stream's client gets a keep-alive (0: never)
-        # url -> its parsed form: aiohttp parses a str URL on every request, the same few every time
-        self._urls: dict[str, URL] = {}
         self._loop: asyncio.AbstractEventLoop | None = None  # the loop it was last used in (``_task``)
 
     def _task(self) -> asyncio.Task[Any] | None:
@@ -180,33 +178,21 @@ class UpstreamClient:
                 self._loop = task.get_loop()
         return task
 
-    def _url(self, url: str) -> URL | str:
-        """``url`` parsed once (one that does not parse goes to aiohttp as it is, which says so)."""
-        parsed = self._urls.get(url)
-        if parsed is None:
-            try:
-                parsed = URL(url)
-            except ValueError:
-                return url
-            if len(self._urls) < URLS_KEPT:
-                self._urls[url] = parsed
-        return parsed
-
     async def send(
         self, provider: Provider, url: str, headers: dict[str, str], body: bytes
-    ) -> aiohttp.ClientResponse:
+    ) -> UpstreamResponse:
         """POST ``body``; returns once the response headers are in (``first_byte_timeout_s``, else the
         ``timeout`` ``UpstreamError``). The caller releases the response."""
         try:
             return await within(
-                self.session.post(self._url(url), data=body, headers=headers),
+                self.session.post(url, data=body, headers=headers),
                 self.first_byte_timeout_s,
                 self._task(),
             )
         except (TimeoutError, aiohttp.ClientError) as exc:  # upstream_errors' rule, without its calls
             raise upstream_error(exc, provider, "send", self.first_byte_timeout_s) from exc
 
-    async def read_body(self, resp: aiohttp.ClientResponse, provider: Provider) -> bytes:
+    async def read_body(self, resp: UpstreamResponse, provider: Provider) -> bytes:
         """A whole non-streamed answer."""
         try:
             if resp.content.is_eof():  # all of it is here: nothing to wait for, no timer to set
@@ -319,7 +305,7 @@ class UpstreamClient:
                 pending.cancel()
         raise AssertionError("unreachable")
 
-    async def error_from(self, resp: aiohttp.ClientResponse, provider: Provider) -> UpstreamError:
+    async def error_from(self, resp: UpstreamResponse, provider: Provider) -> UpstreamError:
         """The ``UpstreamError`` for a 4xx/5xx answer: its status, scrubbed body, type and Retry-After."""
         try:
             async with asyncio.timeout(self.chunk_timeout_s):
@@ -357,7 +343,7 @@ class Chunks:
     far. ``ended``: the whole body has been read (the next read would say so), so what the caller holds
     can go out together with the end of its own answer, in one write."""
 
-    def __init__(self, resp: aiohttp.ClientResponse) -> None:
+    def __init__(self, resp: UpstreamResponse) -> None:
         self._content = resp.content
 
     def __aiter__(self) -> Chunks:

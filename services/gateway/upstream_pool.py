@@ -1,0 +1,335 @@
+"""HTTP/1.1 requests to providers over pooled keep-alive connections: the transport under ``UpstreamClient``.
+
+Why not ``aiohttp.ClientSession``: its request machinery (``ClientRequest``'s URL, header and cookie
+handling, the connector's keys and traces, the body-writer task, ``ClientResponse``) costs ~140 µs of CPU a
+request here (a sequential POST of a 2.4 kB streamed answer from local nginx: 229–251 µs a request through
+the session against 87–105 µs for the same exchange on a bare protocol; ``docs/benchmarks.md``, "Session 16"),
+more than all of the gateway's own work on a passed-through answer. The gateway sends one kind of request (a
+POST with a body in memory) to a handful of origins, so it needs none of that generality. What it does need is
+kept, and taken from aiohttp itself rather than rewritten: each connection is an ``aiohttp`` ``ResponseHandler``
+(its protocol) with aiohttp's C HTTP response parser (llhttp: status line, headers, ``Content-Length``,
+chunked transfer coding, bodies delimited by the connection's end, ``Content-Encoding`` gzip/deflate), and a
+response's body is aiohttp's ``StreamReader``, so everything that reads an answer (``upstream.Chunks``,
+``UpstreamClient.read_body`` and ``error_from``) reads it exactly as before; transport failures raise aiohttp's
+own ``ClientError`` subclasses, which ``upstream.upstream_error`` maps.
+
+Shapes and rules:
+
+- ``UpstreamPool.post(url, data=body, headers=headers) -> UpstreamResponse``: writes
+  ``POST <path?query> HTTP/1.1`` with ``Host`` (the port only when it is not the scheme's default: RFC 9110
+  §7.2), the caller's headers, ``Accept: */*``, ``User-Agent`` (aiohttp's ``SERVER_SOFTWARE``) and
+  ``Accept-Encoding: gzip, deflate`` unless the caller gave them, and ``Content-Length`` (RFC 9112 §6.2),
+  head and body in one write; returns once the final response's head is in (1xx interim responses are
+  skipped, RFC 9110 §15.2). ``Host``, ``Content-Length``, ``Transfer-Encoding`` and ``Connection`` given by a
+  caller are dropped (the pool frames the message itself). A header value with CR or LF raises ``ValueError``
+  (aiohttp's ``_serialize_headers``, as the session did).
+- Connections: one pool of idle connections per origin (scheme, host, port), newest first; an idle one is
+  used again only while connected and younger than ``keepalive_s`` (seconds); at most ``IDLE_MAX`` idle per
+  origin. A connection goes back to the pool when its response's body has been read to the end (aiohttp's
+  rule: on the body's end-of-file, before the reader has taken the last bytes) and the response did not say
+  ``Connection: close``; one released or closed earlier is closed (its request's state is unknown).
+- Connecting: host names resolved with the loop's ``getaddrinfo`` and kept ``dns_ttl_s`` seconds; each
+  address tried in turn, the whole connect (and a TLS handshake) bounded by ``connect_timeout_s``
+  (``aiohttp.ConnectionTimeoutError``); a refused or unreachable address, a failed lookup or a TLS failure is
+  an ``aiohttp.ClientConnectionError`` naming the origin and the cause. TLS: the system's default context
+  (``ssl.create_default_context``: ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` honoured), ALPN ``http/1.1``, as
+  aiohttp's own default. No proxy from the environment (the session had ``trust_env`` off too).
+- Errors while waiting for the head: the connection closing first is ``aiohttp.ServerDisconnectedError``, a
+  socket error ``aiohttp.ClientOSError``, a malformed response ``UpstreamProtocolError`` (a
+  ``ClientResponseError``-free ``aiohttp.ClientError``); a cancelled wait closes the connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import cast
+
+import aiohttp
+from aiohttp.client_proto import ResponseHandler
+from aiohttp.http import SERVER_SOFTWARE
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.http_writer import _serialize_headers
+from aiohttp.streams import EofStream, StreamReader
+from multidict import CIMultiDictProxy
+from yarl import URL
+
+IDLE_MAX = 512  # idle connections kept per origin (beyond them a released connection is closed)
+TARGETS_KEPT = 256  # parsed request targets kept (providers x operations: a handful in practice)
+READ_BUFSIZE = 2**16  # the body reader's buffer before the socket is paused (aiohttp's default)
+MAX_LINE_SIZE = 8190  # status line and header field limits (aiohttp's defaults)
+MAX_FIELD_SIZE = 8190
+_DEFAULTS = (("Accept", "*/*"), ("Accept-Encoding", "gzip, deflate"), ("User-Agent", SERVER_SOFTWARE))
+_DEFAULT_NAMES = frozenset(name.lower() for name, _ in _DEFAULTS)
+_FRAMING = frozenset({"host", "content-length", "transfer-encoding", "connection"})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+# aiohttp's header serialiser (C, with a Python fallback): both read only ``.items()``, so a plain dict serves
+_serialize = cast(Callable[[str, Mapping[str, str]], bytes], _serialize_headers)
+
+
+class UpstreamProtocolError(aiohttp.ClientError):
+    """The upstream's answer was not HTTP/1.1 the parser could read (a malformed status line or header)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """What a URL's requests share: the origin's pool key, its address, the request line and ``Host``."""
+
+    key: tuple[str, str, int]
+    host: str  # as resolved and named in TLS (no brackets)
+    port: int
+    tls: bool
+    request_line: str  # "POST /v1/messages HTTP/1.1"
+    host_header: str  # "api.anthropic.com", "127.0.0.1:8080", "[::1]:8080"
+
+
+def _target(url: URL | str) -> _Target:
+    """``url``'s target; ``aiohttp.InvalidURL`` when it is not an absolute http(s) URL with a host."""
+    parsed = url if isinstance(url, URL) else URL(url)
+    scheme = parsed.scheme
+    host = parsed.raw_host
+    if scheme not in _DEFAULT_PORTS or not host:
+        raise aiohttp.InvalidURL(str(url))
+    port = parsed.port or _DEFAULT_PORTS[scheme]
+    path = parsed.raw_path_qs or "/"
+    name = f"[{host}]" if ":" in host else host
+    host_header = name if port == _DEFAULT_PORTS[scheme] else f"{name}:{port}"
+    return _Target((scheme, host, port), host, port, scheme == "https", f"POST {path} HTTP/1.1", host_header)
+
+
+def default_ssl_context() -> ssl.SSLContext:
+    """The TLS context for https upstreams: verified against the system's CAs, ALPN ``http/1.1`` (aiohttp's
+    ``_make_ssl_context(True)``). Loads certificates from disk: make it before the loop serves requests."""
+    context = ssl.create_default_context()
+    context.set_alpn_protocols(("http/1.1",))
+    return context
+
+
+class UpstreamResponse:
+    """A provider's answer: ``status`` (int), ``reason``, ``headers`` (case-insensitive, read-only),
+    ``content`` (aiohttp's ``StreamReader`` over the decoded body). ``release()`` when done with it:
+    ``close()`` to drop the connection at once (the provider stops generating)."""
+
+    __slots__ = ("status", "reason", "headers", "content", "_pool", "_key", "_proto")
+
+    def __init__(
+        self,
+        status: int,
+        reason: str,
+        headers: CIMultiDictProxy[str],
+        content: StreamReader,
+        pool: UpstreamPool,
+        key: tuple[str, str, int],
+        proto: ResponseHandler,
+    ) -> None:
+        self.status = status
+        self.reason = reason
+        self.headers = headers
+        self.content = content
+        self._pool = pool
+        self._key = key
+        self._proto: ResponseHandler | None = proto
+        content.on_eof(self.release)  # the body's end gives the connection back (at once if it has ended)
+
+    async def read(self) -> bytes:
+        """The whole body (``ClientPayloadError`` if it broke off)."""
+        return await self.content.read()
+
+    def release(self) -> None:
+        """Done with the answer: its connection goes back to the pool if the body was read to its end and
+        the connection may be kept, else it is closed. Idempotent."""
+        proto, self._proto = self._proto, None
+        if proto is not None:
+            self._pool._put(self._key, proto)
+
+    def close(self) -> None:
+        """Drop the connection now, whatever was read. Idempotent."""
+        proto, self._proto = self._proto, None
+        if proto is not None:
+            proto.close()
+
+
+class UpstreamPool:
+    """Pooled HTTP/1.1 POSTs to providers (see the module's docstring for the rules). ``connect_timeout_s``,
+    ``keepalive_s``, ``dns_ttl_s``: seconds. ``clock``: monotonic seconds (tests move it)."""
+
+    def __init__(
+        self,
+        connect_timeout_s: float,
+        keepalive_s: float = 30.0,
+        dns_ttl_s: float = 300.0,
+        ssl_context: ssl.SSLContext | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.connect_timeout_s = connect_timeout_s
+        self.keepalive_s = keepalive_s
+        self.dns_ttl_s = dns_ttl_s
+        self._ssl = ssl_context
+        self._clock = clock
+        self._targets: dict[URL | str, _Target] = {}
+        self._idle: dict[tuple[str, str, int], list[tuple[ResponseHandler, float]]] = {}
+        self._addresses: dict[tuple[str, int], tuple[float, list[tuple[int, str]]]] = {}
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def idle_count(self, url: URL | str) -> int:
+        """Idle connections kept for ``url``'s origin (for tests and diagnostics)."""
+        return len(self._idle.get(self._target_of(url).key, ()))
+
+    def _target_of(self, url: URL | str) -> _Target:
+        target = self._targets.get(url)
+        if target is None:
+            target = _target(url)
+            if len(self._targets) < TARGETS_KEPT:
+                self._targets[url] = target
+        return target
+
+    async def post(self, url: URL | str, *, data: bytes, headers: Mapping[str, str]) -> UpstreamResponse:
+        """POST ``data`` to ``url``; the response once its head is in. Errors: see the module's docstring."""
+        if self._closed:
+            raise aiohttp.ClientConnectionError("the upstream pool is closed")
+        target = self._target_of(url)
+        fields: dict[str, str] = {"Host": target.host_header}
+        given: set[str] = set()
+        for name, value in headers.items():
+            low = name.lower()
+            if low in _FRAMING:
+                continue
+            fields[name] = value
+            if low in _DEFAULT_NAMES:
+                given.add(low)
+        for name, value in _DEFAULTS:
+            if name.lower() not in given:
+                fields[name] = value
+        fields["Content-Length"] = str(len(data))
+        head = _serialize(target.request_line, fields)  # ValueError on CR/LF in a field
+        proto = self._take(target.key)
+        if proto is None:  # (not ``or``: a ResponseHandler is a queue, false while empty)
+            proto = await self._connect(target)
+        try:
+            proto.set_response_params(
+                read_until_eof=True,
+                auto_decompress=True,
+                read_bufsize=READ_BUFSIZE,
+                max_line_size=MAX_LINE_SIZE,
+                max_field_size=MAX_FIELD_SIZE,
+            )
+            transport = proto.transport
+            if transport is None:
+                raise aiohttp.ServerDisconnectedError()
+            transport.write(head + data)
+            while True:
+                try:
+                    message, payload = await proto.read()
+                except EofStream as exc:
+                    raise aiohttp.ServerDisconnectedError() from exc
+                except HttpProcessingError as exc:
+                    raise UpstreamProtocolError(
+                        f"malformed HTTP response from {target.host_header}: {exc.message}"
+                    ) from exc
+                if not 100 <= message.code <= 199 or message.code == 101:
+                    break
+        except BaseException:
+            proto.close()
+            raise
+        return UpstreamResponse(
+            message.code, message.reason, message.headers, payload, self, target.key, proto
+        )
+
+    def _take(self, key: tuple[str, str, int]) -> ResponseHandler | None:
+        """The newest idle connection to ``key``'s origin that is still usable, else None."""
+        idle = self._idle.get(key)
+        if not idle:
+            return None
+        oldest_kept = self._clock() - self.keepalive_s
+        while idle:
+            proto, since = idle.pop()
+            if since >= oldest_kept and proto.is_connected() and not proto.should_close:
+                return proto
+            proto.close()
+        return None
+
+    def _put(self, key: tuple[str, str, int], proto: ResponseHandler) -> None:
+        """``proto`` back to the pool when it may carry another request, else closed; the oldest idle
+        connection is closed when it has outlived ``keepalive_s`` (one check per release)."""
+        if self._closed or proto.should_close or not proto.is_connected():
+            proto.close()
+            return
+        idle = self._idle.setdefault(key, [])
+        now = self._clock()
+        if idle and idle[0][1] < now - self.keepalive_s:
+            idle.pop(0)[0].close()
+        if len(idle) >= IDLE_MAX:
+            proto.close()
+            return
+        idle.append((proto, now))
+
+    async def _connect(self, target: _Target) -> ResponseHandler:
+        loop = asyncio.get_running_loop()
+        ssl_context: ssl.SSLContext | None = None
+        if target.tls:
+            if self._ssl is None:
+                self._ssl = default_ssl_context()
+            ssl_context = self._ssl
+        origin = f"{target.host_header} ssl:{target.tls}"
+        failure: OSError | None = None
+        try:
+            async with asyncio.timeout(self.connect_timeout_s):
+                for family, address in await self._resolve(loop, target):
+                    try:
+                        _, proto = await loop.create_connection(
+                            lambda: ResponseHandler(loop),
+                            address,
+                            target.port,
+                            family=family,
+                            ssl=ssl_context,
+                            server_hostname=target.host if ssl_context is not None else None,
+                        )
+                        return proto
+                    except OSError as exc:  # refused, unreachable, TLS (ssl.SSLError is an OSError)
+                        failure = exc
+        except TimeoutError as exc:
+            raise aiohttp.ConnectionTimeoutError(
+                f"Connection timeout to host {origin} ({self.connect_timeout_s:g}s)"
+            ) from exc
+        raise aiohttp.ClientConnectionError(f"Cannot connect to host {origin} [{failure}]") from failure
+
+    async def _resolve(self, loop: asyncio.AbstractEventLoop, target: _Target) -> list[tuple[int, str]]:
+        """``target``'s addresses (family, address), kept ``dns_ttl_s``; a failed lookup is a
+        ``ClientConnectionError``."""
+        where = (target.host, target.port)
+        known = self._addresses.get(where)
+        now = self._clock()
+        if known is not None and known[0] > now:
+            return known[1]
+        try:
+            infos = await loop.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            raise aiohttp.ClientConnectionError(
+                f"Cannot connect to host {target.host_header} ssl:{target.tls} [{exc}]"
+            ) from exc
+        addresses: list[tuple[int, str]] = []
+        for family, _, _, _, sockaddr in infos:
+            entry = (int(family), str(sockaddr[0]))
+            if entry not in addresses:
+                addresses.append(entry)
+        if not addresses:
+            raise aiohttp.ClientConnectionError(f"Cannot connect to host {target.host_header}: no address")
+        if len(self._addresses) < TARGETS_KEPT:
+            self._addresses[where] = (now + self.dns_ttl_s, addresses)
+        return addresses
+
+    async def close(self) -> None:
+        """Close every idle connection; later posts raise. Connections in use close when released."""
+        self._closed = True
+        for idle in self._idle.values():
+            for proto, _ in idle:
+                proto.close()
+        self._idle.clear()

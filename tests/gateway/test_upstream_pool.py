@@ -1,0 +1,544 @@
+"""``UpstreamPool`` against real sockets: a scripted HTTP/1.1 server in this process answers each request
+with bytes written exactly as given (cut where the test says), so framing, keep-alive, interim responses,
+content coding, broken bodies and TLS are each checked on the wire."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import ssl
+import subprocess
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from services.gateway.upstream_pool import (
+    UpstreamPool,
+    UpstreamProtocolError,
+    _target,
+    default_ssl_context,
+)
+
+Answer = list[bytes]  # written piece by piece, a loop turn apart
+
+
+@dataclass
+class Server:
+    """Answers request i with ``answers[i]`` (the last one repeats); ``close_after``: close the connection
+    once that answer is written. Records each request's head and body, and counts connections."""
+
+    answers: list[Answer]
+    close_after: bool = False
+    requests: list[tuple[bytes, bytes]] = field(default_factory=list)
+    connections: int = 0
+    closed_by_client: int = 0
+    port: int = 0
+    server: asyncio.Server | None = None
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            while True:
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except asyncio.IncompleteReadError:
+                    self.closed_by_client += 1
+                    return
+                length = 0
+                for line in head.split(b"\r\n")[1:]:
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                body = await reader.readexactly(length)
+                self.requests.append((head, body))
+                answer = self.answers[min(len(self.requests) - 1, len(self.answers) - 1)]
+                for piece in answer:
+                    writer.write(piece)
+                    await writer.drain()
+                    await asyncio.sleep(0)
+                if self.close_after:
+                    return
+        except (ConnectionError, asyncio.CancelledError):  # the client's reset; the test's end
+            return
+        finally:
+            writer.close()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1/chat/completions?x=1"
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Callable[..., asyncio.Future[Server]]]:
+    servers: list[Server] = []
+
+    async def start(
+        answers: list[Answer], close_after: bool = False, ssl_context: ssl.SSLContext | None = None
+    ) -> Server:
+        srv = Server(answers, close_after)
+        srv.server = await asyncio.start_server(srv.handle, "127.0.0.1", 0, ssl=ssl_context)
+        srv.port = srv.server.sockets[0].getsockname()[1]
+        servers.append(srv)
+        return srv
+
+    yield start  # type: ignore[misc]
+    for srv in servers:
+        assert srv.server is not None
+        srv.server.close()
+
+
+def ok(body: bytes, *extra: bytes) -> bytes:
+    return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n%s\r\n%s" % (len(body), b"".join(extra), body)
+
+
+def chunked(*chunks: bytes) -> bytes:
+    out = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+    for chunk in chunks:
+        out += b"%x\r\n%s\r\n" % (len(chunk), chunk)
+    return out + b"0\r\n\r\n"
+
+
+async def test_the_request_on_the_wire_and_the_answer_read(
+    serve: Callable[..., asyncio.Future[Server]],
+) -> None:
+    srv = await serve([[ok(b'{"a":1}', b"X-Request-Id: r1\r\nretry-after: 3\r\n")]])
+    pool = UpstreamPool(5)
+    headers = {
+        "Content-Type": "application/json",
+        "Authorization": "Bearer sk-x",
+        "content-length": "999",  # the pool frames the message itself
+        "Connection": "close",
+        "Host": "evil.example",
+        "Transfer-Encoding": "chunked",
+    }
+    resp = await pool.post(srv.url, data=b'{"q":2}', headers=headers)
+    assert (resp.status, resp.reason) == (200, "OK")
+    assert resp.headers["x-request-id"] == "r1" and resp.headers["Retry-After"] == "3"
+    assert await resp.read() == b'{"a":1}'
+    resp.release()
+    head, body = srv.requests[0]
+    lines = head.decode().split("\r\n")
+    assert lines[0] == "POST /v1/chat/completions?x=1 HTTP/1.1"
+    fields = [tuple(line.split(": ", 1)) for line in lines[1:] if line]
+    assert fields[0] == ("Host", f"127.0.0.1:{srv.port}")
+    names = [name.lower() for name, _ in fields]
+    assert sorted(names) == sorted(
+        ["host", "content-type", "authorization", "accept", "accept-encoding", "user-agent", "content-length"]
+    )
+    assert dict(fields)["Content-Length"] == "7" and body == b'{"q":2}'
+    assert dict(fields)["Accept-Encoding"] == "gzip, deflate"
+    await pool.close()
+
+
+async def test_a_callers_accept_encoding_and_user_agent_are_kept(
+    serve: Callable[..., asyncio.Future[Server]],
+) -> None:
+    srv = await serve([[ok(b"{}")]])
+    pool = UpstreamPool(5)
+    resp = await pool.post(srv.url, data=b"", headers={"accept-encoding": "identity", "user-agent": "me/1"})
+    await resp.read()
+    head = srv.requests[0][0].decode().lower()
+    assert "accept-encoding: identity\r\n" in head and "gzip" not in head
+    assert "user-agent: me/1\r\n" in head and head.count("user-agent") == 1
+    await pool.close()
+
+
+async def test_a_connection_is_used_again_once_its_answer_was_read(
+    serve: Callable[..., asyncio.Future[Server]],
+) -> None:
+    srv = await serve([[ok(b"one")], [chunked(b"tw", b"o")], [ok(b"three")]])
+    pool = UpstreamPool(5)
+    for want in (b"one", b"two", b"three"):
+        resp = await pool.post(srv.url, data=b"{}", headers={})
+        assert await resp.read() == want
+        resp.release()
+    assert (srv.connections, len(srv.requests)) == (1, 3)
+    assert pool.idle_count(srv.url) == 1
+    await pool.close()
+    assert pool.idle_count(srv.url) == 0
+
+
+async def test_a_connection_released_before_its_end_is_closed(
+    serve: Callable[..., asyncio.Future[Server]],
+) -> None:
+    srv = await serve([[chunked(b"a"), b""], [ok(b"next")]])
+    # the first answer's chunked body never ends (its last-chunk is not sent): cut by the server's silence
+    srv.answers[0] = [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n"]
+    pool = UpstreamPool(5)
+    resp = await pool.post(srv.url, data=b"{}", headers={})
+    assert await resp.content.readany() == b"a"
+    resp.release()
+    resp.release()  # idempotent
+    resp2 = await pool.post(srv.url, data=b"{}", headers={})
+    assert await resp2.read() == b"next"
+    assert srv.connections == 2
+    for _ in range(100):  # the server sees the first connection end
+        if srv.closed_by_client:
+            break
+        await asyncio.sleep(0.01)
+    assert srv.closed_by_client >= 1
+    await pool.close()
+
+
+async def test_close_drops_the_connection(serve: Callable[..., asyncio.Future[Server]]) -> None:
+    srv = await serve([[b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab"], [ok(b"x")]])  # 3 bytes short
+    pool = UpstreamPool(5)
+    resp = await pool.post(srv.url, data=b"{}", headers={})
+    assert await resp.content.readany() == b"ab"
+    resp.close()
+    resp.release()
+    resp = await pool.post(srv.url, data=b"{}", headers={})
+    assert await resp.read() == b"x"
+    assert srv.connections == 2
+    await pool.close()
+
+
+async def test_close_after_the_whole_body_keeps_the_connection(
+    serve: Callable[..., asyncio.Future[Server]],
+) -> None:
+    """aiohttp's rule: a body read to its end gave its connection back already; ``close`` then has nothing
+    to drop (the provider finished: nothing is generated for nobody)."""
+    srv = await serve([[ok(b"x")]])
+    pool = UpstreamPool(5)
+    for _ in range(2):
+        resp = await pool.post(srv.url, data=b"{}", headers={})
+        assert await resp.read() == b"x"
+        resp.close()
+    assert srv.connections == 1
+    await pool.close()
+
+
+async def test_connection_close_is_honoured(serve: Callable[..., asyncio.Future[Server]]) -> None:
+    srv = await serve([[ok(b"x", b"Connection: close\r\n")]])
+    pool = UpstreamPool(5)
+    for _ in range(2):
+        resp = await pool.post(srv.url, data=b"{}", headers={})
+        assert await resp.read() == b"x"
+        resp.release()
+    assert srv.connections == 2 and pool.idle_count(srv.url) == 0
+    await pool.close()
+
+
+async def test_a_body_delimited_by_the_connections_end(serve: Callable[..., asyncio.Future[Server]]) -> None:
+    srv = await serve(
+        [[b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\npart one ", b"part two"]], close_after=True
+    )
+    pool = UpstreamPool(5)
+    resp = await pool.post(srv.url, data=b"{}", headers={})
+    assert await resp.read() == b"part one part two"
+    resp.release()
+    assert pool.idle_count(srv.url) == 0
+    await pool.close()
+
+
+async def test_interim_responses_are_skipped(serve: Callable[..., asyncio.Future[Server]]) -> None:
+    srv = await serve(
+        [[b"HTTP/1.1 100 Continue\r\n\r\n", b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n", ok(b"final")]]
+    )
+    pool = UpstreamPool(5)
+    resp = await pool.post(srv.url, data=b"{}", headers={})
+    assert resp.status == 200 and await resp.read() == b"final"
+    await pool.close()
+
+
+async def test_a_gzip_answer_is_decoded(serve: Callable[..., asyncio.Future[Server]]) -> None:
+    packed = gzip.compress(b'{"usage":{"prompt_tokens":3}}')
+    srv = await serve([[ok(packed, b"Content-Encoding: gzip\r\n")]])
+    pool = UpstreamPool(5)
+    resp = await pool.post(srv.url, data=b"{}", headers={})
+    assert await resp.read() == b'{"usage":{"prompt_tokens":3}}'
+    await pool.close()
+
+
+async def test_an_error_status_is_an_answer(serve: Callable[..., asyncio.Future[Server]]) -> None:
+    body = b'{"error":{"type":"rate_limit_error"}}'
+    srv = await serve(
+        [
+            [
+                b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 7\r\nContent-Length: %d\r\n\r\n%s"
+                % (len(body), body)
+            ]
+        ]
+    )
+    pool = UpstreamPool(5)
+    resp = await pool.post(srv.url, data=b"{}", headers={})
+    assert (resp.status, resp.headers["retry-after"]) == (429, "7")
+    assert await resp.read() == body
+    await pool.close()
+
+
+async def test_a_body_broken_off_raises_a_payload_error(serve: Callable[..., asyncio.Future[Server]]) -> None:
+    srv = await serve(
+        [[b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n", b"9\r\nbroke"]],
+        close_after=True,
+    )
+    pool = UpstreamPool(5)
+    resp = await pool.post(srv.url, data=b"{}", headers={})
+    with pytest.raises(aiohttp.ClientPayloadError):
+        await resp.read()
+    resp.release()
+    assert pool.idle_count(srv.url) == 0
+    await pool.close()
+
+
+async def test_a_connection_closed_before_the_answer(serve: Callable[..., asyncio.Future[Server]]) -> None:
+    srv = await serve([[]], close_after=True)
+    pool = UpstreamPool(5)
+    with pytest.raises(aiohttp.ServerDisconnectedError):
+        await pool.post(srv.url, data=b"{}", headers={})
+    await pool.close()
+
+
+async def test_a_malformed_answer_is_a_client_error(serve: Callable[..., asyncio.Future[Server]]) -> None:
+    srv = await serve([[b"HTP/9 OK\r\n\r\n"]])
+    pool = UpstreamPool(5)
+    with pytest.raises(UpstreamProtocolError) as info:
+        await pool.post(srv.url, data=b"{}", headers={})
+    assert isinstance(info.value, aiohttp.ClientError)
+    assert f"127.0.0.1:{srv.port}" in str(info.value)
+    await pool.close()
+
+
+async def test_a_refused_connection_names_the_origin() -> None:
+    server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    server.close()
+    await server.wait_closed()
+    pool = UpstreamPool(5)
+    with pytest.raises(aiohttp.ClientConnectionError) as info:
+        await pool.post(
+            f"http://127.0.0.1:{port}/v1/messages", data=b"{}", headers={"x-api-key": "sk-secret"}
+        )
+    assert f"Cannot connect to host 127.0.0.1:{port} ssl:False" in str(info.value)
+    assert "sk-secret" not in str(info.value)
+    await pool.close()
+
+
+async def test_an_unknown_host_is_a_connection_error() -> None:
+    pool = UpstreamPool(5)
+    with pytest.raises(aiohttp.ClientConnectionError) as info:
+        await pool.post("http://no-such-host.invalid/v1/messages", data=b"{}", headers={})
+    assert "no-such-host.invalid" in str(info.value)
+    await pool.close()
+
+
+async def test_a_bad_url_and_a_bad_header_value() -> None:
+    pool = UpstreamPool(5)
+    with pytest.raises(aiohttp.InvalidURL):
+        await pool.post("ftp://example.com/x", data=b"", headers={})
+    with pytest.raises(aiohttp.InvalidURL):
+        await pool.post("/relative", data=b"", headers={})
+    with pytest.raises(ValueError):
+        await pool.post("http://127.0.0.1:9/x", data=b"", headers={"x-api-key": "sk\r\nInjected: 1"})
+    await pool.close()
+    with pytest.raises(aiohttp.ClientConnectionError):
+        await pool.post("http://127.0.0.1:9/x", data=b"", headers={})
+
+
+def test_targets() -> None:
+    assert _target("https://api.openai.com/v1/chat/completions").host_header == "api.openai.com"
+    t = _target("https://api.openai.com:8443/v1/responses")
+    assert (t.host_header, t.port, t.tls, t.request_line) == (
+        "api.openai.com:8443",
+        8443,
+        True,
+        "POST /v1/responses HTTP/1.1",
+    )
+    t = _target("http://[::1]:8080")
+    assert (t.host, t.host_header, t.request_line, t.key) == (
+        "::1",
+        "[::1]:8080",
+        "POST / HTTP/1.1",
+        ("http", "::1", 8080),
+    )
+    assert _target("http://localhost/a%20b?c=d%26e").request_line == "POST /a%20b?c=d%26e HTTP/1.1"
+    assert _target("http://example.com:80/").host_header == "example.com"
+
+
+async def test_an_idle_connection_expires(serve: Callable[..., asyncio.Future[Server]]) -> None:
+    srv = await serve([[ok(b"x")]])
+    now = [1000.0]
+    pool = UpstreamPool(5, keepalive_s=30, clock=lambda: now[0])
+    for step in (0.0, 29.0, 31.0):
+        now[0] += step
+        resp = await pool.post(srv.url, data=b"{}", headers={})
+        assert await resp.read() == b"x"
+    assert srv.connections == 2  # the third request came 31 s after the second: a new connection
+    await pool.close()
+
+
+async def test_a_connection_the_server_closed_while_idle_is_not_used(
+    serve: Callable[..., asyncio.Future[Server]],
+) -> None:
+    srv = await serve([[ok(b"x")]], close_after=True)  # no Connection: close said, yet closed
+    pool = UpstreamPool(5)
+    resp = await pool.post(srv.url, data=b"{}", headers={})
+    assert await resp.read() == b"x"
+    for _ in range(200):  # the pool's side of the connection sees the server's close
+        idle = pool._idle[next(iter(pool._idle))]
+        if not idle or not idle[0][0].is_connected():
+            break
+        await asyncio.sleep(0.005)
+    resp = await pool.post(srv.url, data=b"{}", headers={})
+    assert await resp.read() == b"x"
+    assert srv.connections == 2
+    await pool.close()
+
+
+async def test_concurrent_requests_open_connections_then_share_them(
+    serve: Callable[..., asyncio.Future[Server]],
+) -> None:
+    srv = await serve([[ok(b"x")]])
+    pool = UpstreamPool(5)
+
+    async def one() -> bytes:
+        resp = await pool.post(srv.url, data=b"{}", headers={})
+        try:
+            return await resp.read()
+        finally:
+            resp.release()
+
+    assert await asyncio.gather(*(one() for _ in range(20))) == [b"x"] * 20
+    first = srv.connections
+    assert 1 <= first <= 20 and pool.idle_count(srv.url) == first
+    for _ in range(20):
+        assert await one() == b"x"
+    assert srv.connections == first
+    await pool.close()
+
+
+async def test_a_cancelled_wait_closes_the_connection(serve: Callable[..., asyncio.Future[Server]]) -> None:
+    gate = asyncio.Event()
+    srv = await serve([[ok(b"x")]])
+    original = srv.handle
+
+    async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await gate.wait()
+        await original(reader, writer)
+
+    srv.handle = slow  # type: ignore[method-assign]
+    assert srv.server is not None
+    srv.server.close()
+    srv.server = await asyncio.start_server(lambda r, w: srv.handle(r, w), "127.0.0.1", srv.port)
+    pool = UpstreamPool(5)
+    task = asyncio.ensure_future(pool.post(srv.url, data=b"{}", headers={}))
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert pool.idle_count(srv.url) == 0
+    gate.set()
+    await pool.close()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    chunks=st.lists(st.binary(min_size=1, max_size=40), min_size=1, max_size=6),
+    cuts=st.lists(st.integers(min_value=1, max_value=400), max_size=8),
+    extension=st.booleans(),
+    trailer=st.booleans(),
+)
+def test_a_chunked_body_cut_anywhere(
+    chunks: list[bytes], cuts: list[int], extension: bool, trailer: bool
+) -> None:
+    """The chunked transfer coding (RFC 9112 §7.1: sizes in hex, chunk extensions, trailer fields) read
+    whole whatever the TCP writes cut it into, and the connection used again after it."""
+    wire = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    for chunk in chunks:
+        wire += b"%X%s\r\n%s\r\n" % (len(chunk), b";ext=1" if extension else b"", chunk)
+    wire += b"0\r\n" + (b"X-Trailer: t\r\n" if trailer else b"") + b"\r\n"
+    pieces, at = [], 0
+    for cut in sorted(set(cuts)):
+        if at < cut < len(wire):
+            pieces.append(wire[at:cut])
+            at = cut
+    pieces.append(wire[at:])
+
+    async def run() -> None:
+        srv = Server([pieces, [ok(b"after")]])
+        srv.server = await asyncio.start_server(srv.handle, "127.0.0.1", 0)
+        srv.port = srv.server.sockets[0].getsockname()[1]
+        pool = UpstreamPool(5)
+        try:
+            resp = await pool.post(srv.url, data=b"{}", headers={})
+            assert await resp.read() == b"".join(chunks)
+            resp = await pool.post(srv.url, data=b"{}", headers={})
+            assert await resp.read() == b"after"
+            assert srv.connections == 1
+        finally:
+            await pool.close()
+            srv.server.close()
+
+    asyncio.run(run())
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (the openssl CLI), and its key."""
+    where = tmp_path_factory.mktemp("tls")
+    cert, key = where / "cert.pem", where / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+async def test_tls(serve: Callable[..., asyncio.Future[Server]], certs: tuple[Path, Path]) -> None:
+    cert, key = certs
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert, key)
+    srv = await serve([[ok(b"secure")]], ssl_context=server_context)
+    url = f"https://127.0.0.1:{srv.port}/v1/messages"
+    trusting = default_ssl_context()
+    trusting.load_verify_locations(cert)
+    pool = UpstreamPool(5, ssl_context=trusting)
+    for _ in range(2):
+        resp = await pool.post(url, data=b"{}", headers={})
+        assert await resp.read() == b"secure"
+    assert srv.connections == 1
+    assert f"Host: 127.0.0.1:{srv.port}\r\n" in srv.requests[0][0].decode()
+    await pool.close()
+    untrusting = UpstreamPool(5)  # the system's CAs: a self-signed certificate is refused
+    with pytest.raises(aiohttp.ClientConnectionError) as info:
+        await untrusting.post(url, data=b"{}", headers={})
+    assert "CERTIFICATE_VERIFY_FAILED" in str(info.value)
+    await untrusting.close()
+
+
+async def test_a_tls_handshake_that_never_ends_is_a_connect_timeout() -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # never answers the ClientHello
+        writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    pool = UpstreamPool(0.2)
+    with pytest.raises(aiohttp.ConnectionTimeoutError) as info:
+        await pool.post(f"https://127.0.0.1:{port}/v1/messages", data=b"{}", headers={})
+    assert isinstance(info.value, TimeoutError) and f"127.0.0.1:{port}" in str(info.value)
+    await pool.close()
+    server.close()
