@@ -28,8 +28,11 @@ Shapes and rules:
   origin. A connection goes back to the pool when its response's body has been read to the end (aiohttp's
   rule: on the body's end-of-file, before the reader has taken the last bytes) and the response did not say
   ``Connection: close``; one released or closed earlier is closed (its request's state is unknown).
-- Connecting: host names resolved with the loop's ``getaddrinfo`` and kept ``dns_ttl_s`` seconds; each
-  address tried in turn, the whole connect (and a TLS handshake) bounded by ``connect_timeout_s``
+- Connecting: host names resolved with the loop's ``getaddrinfo`` and kept ``dns_ttl_s`` seconds; the
+  addresses raced as aiohttp's connector did (``aiohappyeyeballs``: the next address tried
+  ``HAPPY_EYEBALLS_DELAY_S`` after the previous one if that has not connected yet, families interleaved;
+  RFC 8305 §5), so a blackholed first address (a dead A record, an IPv6 route to nowhere) costs 0.25 s, not
+  the connect timeout; the whole connect (and a TLS handshake) bounded by ``connect_timeout_s``
   (``aiohttp.ConnectionTimeoutError``); a refused or unreachable address, a failed lookup or a TLS failure is
   an ``aiohttp.ClientConnectionError`` naming the origin and the cause. TLS: the system's default context
   (``ssl.create_default_context``: ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` honoured), ALPN ``http/1.1``, as
@@ -50,6 +53,7 @@ from dataclasses import dataclass
 from typing import cast
 
 import aiohttp
+from aiohappyeyeballs import AddrInfoType, start_connection
 from aiohttp.client_proto import ResponseHandler
 from aiohttp.http import SERVER_SOFTWARE
 from aiohttp.http_exceptions import HttpProcessingError
@@ -67,6 +71,7 @@ _DEFAULTS = (("Accept", "*/*"), ("Accept-Encoding", "gzip, deflate"), ("User-Age
 _DEFAULT_NAMES = frozenset(name.lower() for name, _ in _DEFAULTS)
 _FRAMING = frozenset({"host", "content-length", "transfer-encoding", "connection"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+HAPPY_EYEBALLS_DELAY_S = 0.25  # seconds before the next address is tried too (aiohttp's default; RFC 8305 §5)
 # aiohttp's header serialiser (C, with a Python fallback): both read only ``.items()``, so a plain dict serves
 _serialize = cast(Callable[[str, Mapping[str, str]], bytes], _serialize_headers)
 
@@ -172,7 +177,7 @@ class UpstreamPool:
         self._clock = clock
         self._targets: dict[URL | str, _Target] = {}
         self._idle: dict[tuple[str, str, int], list[tuple[ResponseHandler, float]]] = {}
-        self._addresses: dict[tuple[str, int], tuple[float, list[tuple[int, str]]]] = {}
+        self._addresses: dict[tuple[str, int], tuple[float, list[AddrInfoType]]] = {}
         self._closed = False
 
     @property
@@ -279,31 +284,30 @@ class UpstreamPool:
                 self._ssl = default_ssl_context()
             ssl_context = self._ssl
         origin = f"{target.host_header} ssl:{target.tls}"
-        failure: OSError | None = None
         try:
             async with asyncio.timeout(self.connect_timeout_s):
-                for family, address in await self._resolve(loop, target):
-                    try:
-                        _, proto = await loop.create_connection(
-                            lambda: ResponseHandler(loop),
-                            address,
-                            target.port,
-                            family=family,
-                            ssl=ssl_context,
-                            server_hostname=target.host if ssl_context is not None else None,
-                        )
-                        return proto
-                    except OSError as exc:  # refused, unreachable, TLS (ssl.SSLError is an OSError)
-                        failure = exc
+                infos = await self._resolve(loop, target)
+                try:
+                    sock = await start_connection(
+                        infos, happy_eyeballs_delay=HAPPY_EYEBALLS_DELAY_S, loop=loop
+                    )
+                    _, proto = await loop.create_connection(
+                        lambda: ResponseHandler(loop),
+                        sock=sock,
+                        ssl=ssl_context,
+                        server_hostname=target.host if ssl_context is not None else None,
+                    )
+                except OSError as exc:  # refused, unreachable (each address), TLS (an ssl.SSLError)
+                    raise aiohttp.ClientConnectionError(f"Cannot connect to host {origin} [{exc}]") from exc
+                return proto
         except TimeoutError as exc:
             raise aiohttp.ConnectionTimeoutError(
                 f"Connection timeout to host {origin} ({self.connect_timeout_s:g}s)"
             ) from exc
-        raise aiohttp.ClientConnectionError(f"Cannot connect to host {origin} [{failure}]") from failure
 
-    async def _resolve(self, loop: asyncio.AbstractEventLoop, target: _Target) -> list[tuple[int, str]]:
-        """``target``'s addresses (family, address), kept ``dns_ttl_s``; a failed lookup is a
-        ``ClientConnectionError``."""
+    async def _resolve(self, loop: asyncio.AbstractEventLoop, target: _Target) -> list[AddrInfoType]:
+        """``target``'s addresses (``getaddrinfo``'s tuples, duplicates dropped, in its order), kept
+        ``dns_ttl_s``; a failed lookup is a ``ClientConnectionError``."""
         where = (target.host, target.port)
         known = self._addresses.get(where)
         now = self._clock()
@@ -315,11 +319,12 @@ class UpstreamPool:
             raise aiohttp.ClientConnectionError(
                 f"Cannot connect to host {target.host_header} ssl:{target.tls} [{exc}]"
             ) from exc
-        addresses: list[tuple[int, str]] = []
-        for family, _, _, _, sockaddr in infos:
-            entry = (int(family), str(sockaddr[0]))
-            if entry not in addresses:
-                addresses.append(entry)
+        addresses: list[AddrInfoType] = []
+        seen: set[tuple[int, object]] = set()
+        for family, kind, proto, _, sockaddr in infos:
+            if (family, sockaddr) not in seen:
+                seen.add((family, sockaddr))
+                addresses.append((family, kind, proto, "", sockaddr))
         if not addresses:
             raise aiohttp.ClientConnectionError(f"Cannot connect to host {target.host_header}: no address")
         if len(self._addresses) < TARGETS_KEPT:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import socket
 import ssl
 import subprocess
 from collections.abc import AsyncIterator, Callable
@@ -542,3 +543,51 @@ async def test_a_tls_handshake_that_never_ends_is_a_connect_timeout() -> None:
     assert isinstance(info.value, TimeoutError) and f"127.0.0.1:{port}" in str(info.value)
     await pool.close()
     server.close()
+
+
+def _unanswering_listener(port: int) -> tuple[socket.socket, list[socket.socket]]:
+    """A listener on 127.0.0.2:``port`` whose accept queue is full: the kernel drops further SYNs, so a
+    connect there neither succeeds nor fails (a blackholed address: a dead A record, an IPv6 route that
+    goes nowhere)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.2", port))
+    listener.listen(0)
+    fillers = []
+    for _ in range(3):
+        filler = socket.socket()
+        filler.setblocking(False)
+        try:
+            filler.connect(("127.0.0.2", port))
+        except BlockingIOError:
+            pass
+        fillers.append(filler)
+    return listener, fillers
+
+
+async def test_an_address_that_never_answers_does_not_keep_the_next_one_from_serving(
+    serve: Callable[..., asyncio.Future[Server]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A host name with two addresses, the first blackholed: the second is tried 0.25 s later while the
+    first is still pending (RFC 8305's connection attempt delay, as aiohttp's connector did), not only
+    once the whole connect timeout has gone to the first."""
+    srv = await serve([[ok(b"served")]])
+    listener, fillers = _unanswering_listener(srv.port)
+    loop = asyncio.get_running_loop()
+
+    async def resolved(host: str, port: int, **_: object) -> list[tuple[int, int, int, str, tuple[str, int]]]:
+        assert host == "upstream.test"
+        return [
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.2", port)),
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port)),
+        ]
+
+    monkeypatch.setattr(loop, "getaddrinfo", resolved)
+    pool = UpstreamPool(5)
+    try:
+        resp = await pool.post(f"http://upstream.test:{srv.port}/v1/messages", data=b"{}", headers={})
+        assert (resp.status, await resp.read()) == (200, b"served")
+        assert srv.requests[0][0].startswith(b"POST /v1/messages HTTP/1.1\r\nHost: upstream.test:")
+    finally:
+        await pool.close()
+        for sock in (listener, *fillers):
+            sock.close()
