@@ -25,7 +25,9 @@ Shapes and rules:
   (aiohttp's ``_serialize_headers``, as the session did).
 - Connections: one pool of idle connections per origin (scheme, host, port), newest first; an idle one is
   used again only while connected and younger than ``keepalive_s`` (seconds); at most ``IDLE_MAX`` idle per
-  origin. A connection goes back to the pool when its response's body has been read to the end (aiohttp's
+  origin; idle connections older than ``keepalive_s`` are also closed by a sweep every ``keepalive_s``
+  while any are idle (aiohttp's connector's rule), so a burst's connections do not stay open until the
+  origin's next request. A connection goes back to the pool when its response's body has been read to the end (aiohttp's
   rule: on the body's end-of-file, before the reader has taken the last bytes) and the response did not say
   ``Connection: close``; one released or closed earlier is closed (its request's state is unknown).
 - Connecting: host names resolved with the loop's ``getaddrinfo`` and kept ``dns_ttl_s`` seconds; the
@@ -179,6 +181,8 @@ class UpstreamPool:
         self._idle: dict[tuple[str, str, int], list[tuple[ResponseHandler, float]]] = {}
         self._addresses: dict[tuple[str, int], tuple[float, list[AddrInfoType]]] = {}
         self._closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop connections were made in
+        self._sweep: asyncio.TimerHandle | None = None  # the next ``_expire``, while connections are idle
 
     @property
     def closed(self) -> bool:
@@ -275,9 +279,27 @@ class UpstreamPool:
             proto.close()
             return
         idle.append((proto, now))
+        if self._sweep is None and self._loop is not None:
+            self._sweep = self._loop.call_later(self.keepalive_s, self._expire)
+
+    def _expire(self) -> None:
+        """The sweep: close the idle connections older than ``keepalive_s`` (the oldest are first in each
+        list); again in ``keepalive_s`` while any are left."""
+        self._sweep = None
+        oldest_kept = self._clock() - self.keepalive_s
+        for key, idle in list(self._idle.items()):
+            expired = 0
+            while expired < len(idle) and idle[expired][1] < oldest_kept:
+                idle[expired][0].close()
+                expired += 1
+            del idle[:expired]
+            if not idle:
+                del self._idle[key]
+        if self._idle and self._loop is not None and not self._closed:
+            self._sweep = self._loop.call_later(self.keepalive_s, self._expire)
 
     async def _connect(self, target: _Target) -> ResponseHandler:
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         ssl_context: ssl.SSLContext | None = None
         if target.tls:
             if self._ssl is None:
@@ -334,6 +356,9 @@ class UpstreamPool:
     async def close(self) -> None:
         """Close every idle connection; later posts raise. Connections in use close when released."""
         self._closed = True
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
         for idle in self._idle.values():
             for proto, _ in idle:
                 proto.close()

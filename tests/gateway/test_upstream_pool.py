@@ -591,3 +591,26 @@ async def test_an_address_that_never_answers_does_not_keep_the_next_one_from_ser
         await pool.close()
         for sock in (listener, *fillers):
             sock.close()
+
+
+async def test_idle_connections_are_closed_once_expired_without_further_requests(
+    serve: Callable[..., asyncio.Future[Server]],
+) -> None:
+    """After a burst nothing more is sent: the idle connections are still closed once they outlive
+    ``keepalive_s`` (aiohttp's connector swept them every keep-alive period), not held open, with their
+    file descriptors and the provider's connection slots, until the next request to that origin."""
+    srv = await serve([[ok(b"x")]])
+    pool = UpstreamPool(5, keepalive_s=0.05)
+
+    async def one() -> bytes:
+        resp = await pool.post(srv.url, data=b"{}", headers={})
+        return await resp.read()
+
+    assert await asyncio.gather(*(one() for _ in range(3))) == [b"x"] * 3
+    assert srv.connections == 3
+    for _ in range(500):  # the sweep's turn comes within a few keep-alive periods
+        if srv.closed_by_client == 3:
+            break
+        await asyncio.sleep(0.01)
+    assert srv.closed_by_client == 3 and pool.idle_count(srv.url) == 0
+    await pool.close()
