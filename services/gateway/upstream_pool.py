@@ -21,7 +21,9 @@ Shapes and rules:
   ``Accept-Encoding: gzip, deflate`` unless the caller gave them, and ``Content-Length`` (RFC 9112 §6.2),
   head and body in one write; returns once the final response's head is in (1xx interim responses are
   skipped, RFC 9110 §15.2). ``Host``, ``Content-Length``, ``Transfer-Encoding`` and ``Connection`` given by a
-  caller are dropped (the pool frames the message itself). A header value with CR or LF raises ``ValueError``
+  caller are dropped (the pool frames the message itself). A URL's ``user:password@`` is sent as
+  ``Authorization: Basic`` (RFC 7617) unless the caller gave an ``Authorization``, as the session did (it
+  refused the combination), and is never in ``Host`` or an error message. A header value with CR or LF raises ``ValueError``
   (aiohttp's ``_serialize_headers``, as the session did).
 - Connections: one pool of idle connections per origin (scheme, host, port), newest first; an idle one is
   used again only while connected and younger than ``keepalive_s`` (seconds); at most ``IDLE_MAX`` idle per
@@ -92,6 +94,7 @@ class _Target:
     tls: bool
     request_line: str  # "POST /v1/messages HTTP/1.1"
     host_header: str  # "api.anthropic.com", "127.0.0.1:8080", "[::1]:8080"
+    basic_auth: str | None = None  # "Basic dXNlcjpwdw==" from the URL's user:password@, else None
 
 
 def _target(url: URL | str) -> _Target:
@@ -100,12 +103,21 @@ def _target(url: URL | str) -> _Target:
     scheme = parsed.scheme
     host = parsed.raw_host
     if scheme not in _DEFAULT_PORTS or not host:
-        raise aiohttp.InvalidURL(str(url))
+        raise aiohttp.InvalidURL(str(parsed.with_user(None)) if parsed.raw_user else str(url))  # no password
     port = parsed.port or _DEFAULT_PORTS[scheme]
     path = parsed.raw_path_qs or "/"
     name = f"[{host}]" if ":" in host else host
     host_header = name if port == _DEFAULT_PORTS[scheme] else f"{name}:{port}"
-    return _Target((scheme, host, port), host, port, scheme == "https", f"POST {path} HTTP/1.1", host_header)
+    credentials = aiohttp.BasicAuth.from_url(parsed)  # user:password@ (percent-decoded), as the session
+    return _Target(
+        (scheme, host, port),
+        host,
+        port,
+        scheme == "https",
+        f"POST {path} HTTP/1.1",
+        host_header,
+        credentials.encode() if credentials is not None else None,
+    )
 
 
 def default_ssl_context() -> ssl.SSLContext:
@@ -217,6 +229,8 @@ class UpstreamPool:
         for name, value in _DEFAULTS:
             if name.lower() not in given:
                 fields[name] = value
+        if target.basic_auth is not None and not any(name.lower() == "authorization" for name in headers):
+            fields["Authorization"] = target.basic_auth
         fields["Content-Length"] = str(len(data))
         head = _serialize(target.request_line, fields)  # ValueError on CR/LF in a field
         proto = self._take(target.key)

@@ -614,3 +614,25 @@ async def test_idle_connections_are_closed_once_expired_without_further_requests
         await asyncio.sleep(0.01)
     assert srv.closed_by_client == 3 and pool.idle_count(srv.url) == 0
     await pool.close()
+
+
+async def test_credentials_in_the_url_are_sent_as_basic_auth(
+    serve: Callable[..., asyncio.Future[Server]],
+) -> None:
+    """A base URL with ``user:password@`` (a company proxy with basic auth in front of a provider that
+    authenticates by ``x-api-key``, an Ollama behind nginx): aiohttp's session sent them as
+    ``Authorization: Basic`` (RFC 7617); a caller's own ``Authorization`` wins. Never in ``Host``."""
+    srv = await serve([[ok(b"x")]])
+    pool = UpstreamPool(5)
+    url = f"http://user:pa%20ss@127.0.0.1:{srv.port}/v1/messages"
+    for headers in ({"x-api-key": "sk-a"}, {"authorization": "Bearer sk-b"}):
+        resp = await pool.post(url, data=b"{}", headers=headers)
+        assert await resp.read() == b"x"
+    first, second = (head.decode() for head, _ in srv.requests)
+    assert "\r\nAuthorization: Basic dXNlcjpwYSBzcw==\r\n" in first  # base64("user:pa ss")
+    assert f"\r\nHost: 127.0.0.1:{srv.port}\r\n" in first and "user" not in first.split("Authorization")[0]
+    assert "Basic" not in second and "\r\nauthorization: Bearer sk-b\r\n" in second
+    with pytest.raises(aiohttp.InvalidURL) as info:
+        await pool.post("ftp://user:secret-pw@example.com/x", data=b"", headers={})
+    assert "secret-pw" not in str(info.value)
+    await pool.close()
