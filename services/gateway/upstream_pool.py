@@ -21,15 +21,22 @@ Shapes and rules:
   ``Accept-Encoding: gzip, deflate`` unless the caller gave them, and ``Content-Length`` (RFC 9112 §6.2),
   head and body in one write; returns once the final response's head is in (1xx interim responses are
   skipped, RFC 9110 §15.2). ``Host``, ``Content-Length``, ``Transfer-Encoding`` and ``Connection`` given by a
-  caller are dropped (the pool frames the message itself). A header value with CR or LF raises ``ValueError``
+  caller are dropped (the pool frames the message itself). A URL's ``user:password@`` is sent as
+  ``Authorization: Basic`` (RFC 7617) unless the caller gave an ``Authorization``, as the session did (it
+  refused the combination), and is never in ``Host`` or an error message. A header value with CR or LF raises ``ValueError``
   (aiohttp's ``_serialize_headers``, as the session did).
 - Connections: one pool of idle connections per origin (scheme, host, port), newest first; an idle one is
   used again only while connected and younger than ``keepalive_s`` (seconds); at most ``IDLE_MAX`` idle per
-  origin. A connection goes back to the pool when its response's body has been read to the end (aiohttp's
+  origin; idle connections older than ``keepalive_s`` are also closed by a sweep every ``keepalive_s``
+  while any are idle (aiohttp's connector's rule), so a burst's connections do not stay open until the
+  origin's next request. A connection goes back to the pool when its response's body has been read to the end (aiohttp's
   rule: on the body's end-of-file, before the reader has taken the last bytes) and the response did not say
   ``Connection: close``; one released or closed earlier is closed (its request's state is unknown).
-- Connecting: host names resolved with the loop's ``getaddrinfo`` and kept ``dns_ttl_s`` seconds; each
-  address tried in turn, the whole connect (and a TLS handshake) bounded by ``connect_timeout_s``
+- Connecting: host names resolved with the loop's ``getaddrinfo`` and kept ``dns_ttl_s`` seconds; the
+  addresses raced as aiohttp's connector did (``aiohappyeyeballs``: the next address tried
+  ``HAPPY_EYEBALLS_DELAY_S`` after the previous one if that has not connected yet, families interleaved;
+  RFC 8305 §5), so a blackholed first address (a dead A record, an IPv6 route to nowhere) costs 0.25 s, not
+  the connect timeout; the whole connect (and a TLS handshake) bounded by ``connect_timeout_s``
   (``aiohttp.ConnectionTimeoutError``); a refused or unreachable address, a failed lookup or a TLS failure is
   an ``aiohttp.ClientConnectionError`` naming the origin and the cause. TLS: the system's default context
   (``ssl.create_default_context``: ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` honoured), ALPN ``http/1.1``, as
@@ -50,6 +57,7 @@ from dataclasses import dataclass
 from typing import cast
 
 import aiohttp
+from aiohappyeyeballs import AddrInfoType, start_connection
 from aiohttp.client_proto import ResponseHandler
 from aiohttp.http import SERVER_SOFTWARE
 from aiohttp.http_exceptions import HttpProcessingError
@@ -67,6 +75,7 @@ _DEFAULTS = (("Accept", "*/*"), ("Accept-Encoding", "gzip, deflate"), ("User-Age
 _DEFAULT_NAMES = frozenset(name.lower() for name, _ in _DEFAULTS)
 _FRAMING = frozenset({"host", "content-length", "transfer-encoding", "connection"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+HAPPY_EYEBALLS_DELAY_S = 0.25  # seconds before the next address is tried too (aiohttp's default; RFC 8305 §5)
 # aiohttp's header serialiser (C, with a Python fallback): both read only ``.items()``, so a plain dict serves
 _serialize = cast(Callable[[str, Mapping[str, str]], bytes], _serialize_headers)
 
@@ -85,6 +94,7 @@ class _Target:
     tls: bool
     request_line: str  # "POST /v1/messages HTTP/1.1"
     host_header: str  # "api.anthropic.com", "127.0.0.1:8080", "[::1]:8080"
+    basic_auth: str | None = None  # "Basic dXNlcjpwdw==" from the URL's user:password@, else None
 
 
 def _target(url: URL | str) -> _Target:
@@ -93,12 +103,21 @@ def _target(url: URL | str) -> _Target:
     scheme = parsed.scheme
     host = parsed.raw_host
     if scheme not in _DEFAULT_PORTS or not host:
-        raise aiohttp.InvalidURL(str(url))
+        raise aiohttp.InvalidURL(str(parsed.with_user(None)) if parsed.raw_user else str(url))  # no password
     port = parsed.port or _DEFAULT_PORTS[scheme]
     path = parsed.raw_path_qs or "/"
     name = f"[{host}]" if ":" in host else host
     host_header = name if port == _DEFAULT_PORTS[scheme] else f"{name}:{port}"
-    return _Target((scheme, host, port), host, port, scheme == "https", f"POST {path} HTTP/1.1", host_header)
+    credentials = aiohttp.BasicAuth.from_url(parsed)  # user:password@ (percent-decoded), as the session
+    return _Target(
+        (scheme, host, port),
+        host,
+        port,
+        scheme == "https",
+        f"POST {path} HTTP/1.1",
+        host_header,
+        credentials.encode() if credentials is not None else None,
+    )
 
 
 def default_ssl_context() -> ssl.SSLContext:
@@ -172,8 +191,10 @@ class UpstreamPool:
         self._clock = clock
         self._targets: dict[URL | str, _Target] = {}
         self._idle: dict[tuple[str, str, int], list[tuple[ResponseHandler, float]]] = {}
-        self._addresses: dict[tuple[str, int], tuple[float, list[tuple[int, str]]]] = {}
+        self._addresses: dict[tuple[str, int], tuple[float, list[AddrInfoType]]] = {}
         self._closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop connections were made in
+        self._sweep: asyncio.TimerHandle | None = None  # the next ``_expire``, while connections are idle
 
     @property
     def closed(self) -> bool:
@@ -208,6 +229,8 @@ class UpstreamPool:
         for name, value in _DEFAULTS:
             if name.lower() not in given:
                 fields[name] = value
+        if target.basic_auth is not None and not any(name.lower() == "authorization" for name in headers):
+            fields["Authorization"] = target.basic_auth
         fields["Content-Length"] = str(len(data))
         head = _serialize(target.request_line, fields)  # ValueError on CR/LF in a field
         proto = self._take(target.key)
@@ -270,40 +293,57 @@ class UpstreamPool:
             proto.close()
             return
         idle.append((proto, now))
+        if self._sweep is None and self._loop is not None:
+            self._sweep = self._loop.call_later(self.keepalive_s, self._expire)
+
+    def _expire(self) -> None:
+        """The sweep: close the idle connections older than ``keepalive_s`` (the oldest are first in each
+        list); again in ``keepalive_s`` while any are left."""
+        self._sweep = None
+        oldest_kept = self._clock() - self.keepalive_s
+        for key, idle in list(self._idle.items()):
+            expired = 0
+            while expired < len(idle) and idle[expired][1] < oldest_kept:
+                idle[expired][0].close()
+                expired += 1
+            del idle[:expired]
+            if not idle:
+                del self._idle[key]
+        if self._idle and self._loop is not None and not self._closed:
+            self._sweep = self._loop.call_later(self.keepalive_s, self._expire)
 
     async def _connect(self, target: _Target) -> ResponseHandler:
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         ssl_context: ssl.SSLContext | None = None
         if target.tls:
             if self._ssl is None:
                 self._ssl = default_ssl_context()
             ssl_context = self._ssl
         origin = f"{target.host_header} ssl:{target.tls}"
-        failure: OSError | None = None
         try:
             async with asyncio.timeout(self.connect_timeout_s):
-                for family, address in await self._resolve(loop, target):
-                    try:
-                        _, proto = await loop.create_connection(
-                            lambda: ResponseHandler(loop),
-                            address,
-                            target.port,
-                            family=family,
-                            ssl=ssl_context,
-                            server_hostname=target.host if ssl_context is not None else None,
-                        )
-                        return proto
-                    except OSError as exc:  # refused, unreachable, TLS (ssl.SSLError is an OSError)
-                        failure = exc
+                infos = await self._resolve(loop, target)
+                try:
+                    sock = await start_connection(
+                        infos, happy_eyeballs_delay=HAPPY_EYEBALLS_DELAY_S, loop=loop
+                    )
+                    _, proto = await loop.create_connection(
+                        lambda: ResponseHandler(loop),
+                        sock=sock,
+                        ssl=ssl_context,
+                        server_hostname=target.host if ssl_context is not None else None,
+                    )
+                except OSError as exc:  # refused, unreachable (each address), TLS (an ssl.SSLError)
+                    raise aiohttp.ClientConnectionError(f"Cannot connect to host {origin} [{exc}]") from exc
+                return proto
         except TimeoutError as exc:
             raise aiohttp.ConnectionTimeoutError(
                 f"Connection timeout to host {origin} ({self.connect_timeout_s:g}s)"
             ) from exc
-        raise aiohttp.ClientConnectionError(f"Cannot connect to host {origin} [{failure}]") from failure
 
-    async def _resolve(self, loop: asyncio.AbstractEventLoop, target: _Target) -> list[tuple[int, str]]:
-        """``target``'s addresses (family, address), kept ``dns_ttl_s``; a failed lookup is a
-        ``ClientConnectionError``."""
+    async def _resolve(self, loop: asyncio.AbstractEventLoop, target: _Target) -> list[AddrInfoType]:
+        """``target``'s addresses (``getaddrinfo``'s tuples, duplicates dropped, in its order), kept
+        ``dns_ttl_s``; a failed lookup is a ``ClientConnectionError``."""
         where = (target.host, target.port)
         known = self._addresses.get(where)
         now = self._clock()
@@ -315,11 +355,12 @@ class UpstreamPool:
             raise aiohttp.ClientConnectionError(
                 f"Cannot connect to host {target.host_header} ssl:{target.tls} [{exc}]"
             ) from exc
-        addresses: list[tuple[int, str]] = []
-        for family, _, _, _, sockaddr in infos:
-            entry = (int(family), str(sockaddr[0]))
-            if entry not in addresses:
-                addresses.append(entry)
+        addresses: list[AddrInfoType] = []
+        seen: set[tuple[int, object]] = set()
+        for family, kind, proto, _, sockaddr in infos:
+            if (family, sockaddr) not in seen:
+                seen.add((family, sockaddr))
+                addresses.append((family, kind, proto, "", sockaddr))
         if not addresses:
             raise aiohttp.ClientConnectionError(f"Cannot connect to host {target.host_header}: no address")
         if len(self._addresses) < TARGETS_KEPT:
@@ -329,6 +370,9 @@ class UpstreamPool:
     async def close(self) -> None:
         """Close every idle connection; later posts raise. Connections in use close when released."""
         self._closed = True
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
         for idle in self._idle.values():
             for proto, _ in idle:
                 proto.close()

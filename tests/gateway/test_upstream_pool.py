@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import socket
 import ssl
 import subprocess
 from collections.abc import AsyncIterator, Callable
@@ -542,3 +543,96 @@ async def test_a_tls_handshake_that_never_ends_is_a_connect_timeout() -> None:
     assert isinstance(info.value, TimeoutError) and f"127.0.0.1:{port}" in str(info.value)
     await pool.close()
     server.close()
+
+
+def _unanswering_listener(port: int) -> tuple[socket.socket, list[socket.socket]]:
+    """A listener on 127.0.0.2:``port`` whose accept queue is full: the kernel drops further SYNs, so a
+    connect there neither succeeds nor fails (a blackholed address: a dead A record, an IPv6 route that
+    goes nowhere)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.2", port))
+    listener.listen(0)
+    fillers = []
+    for _ in range(3):
+        filler = socket.socket()
+        filler.setblocking(False)
+        try:
+            filler.connect(("127.0.0.2", port))
+        except BlockingIOError:
+            pass
+        fillers.append(filler)
+    return listener, fillers
+
+
+async def test_an_address_that_never_answers_does_not_keep_the_next_one_from_serving(
+    serve: Callable[..., asyncio.Future[Server]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A host name with two addresses, the first blackholed: the second is tried 0.25 s later while the
+    first is still pending (RFC 8305's connection attempt delay, as aiohttp's connector did), not only
+    once the whole connect timeout has gone to the first."""
+    srv = await serve([[ok(b"served")]])
+    listener, fillers = _unanswering_listener(srv.port)
+    loop = asyncio.get_running_loop()
+
+    async def resolved(host: str, port: int, **_: object) -> list[tuple[int, int, int, str, tuple[str, int]]]:
+        assert host == "upstream.test"
+        return [
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.2", port)),
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port)),
+        ]
+
+    monkeypatch.setattr(loop, "getaddrinfo", resolved)
+    pool = UpstreamPool(5)
+    try:
+        resp = await pool.post(f"http://upstream.test:{srv.port}/v1/messages", data=b"{}", headers={})
+        assert (resp.status, await resp.read()) == (200, b"served")
+        assert srv.requests[0][0].startswith(b"POST /v1/messages HTTP/1.1\r\nHost: upstream.test:")
+    finally:
+        await pool.close()
+        for sock in (listener, *fillers):
+            sock.close()
+
+
+async def test_idle_connections_are_closed_once_expired_without_further_requests(
+    serve: Callable[..., asyncio.Future[Server]],
+) -> None:
+    """After a burst nothing more is sent: the idle connections are still closed once they outlive
+    ``keepalive_s`` (aiohttp's connector swept them every keep-alive period), not held open, with their
+    file descriptors and the provider's connection slots, until the next request to that origin."""
+    srv = await serve([[ok(b"x")]])
+    pool = UpstreamPool(5, keepalive_s=0.05)
+
+    async def one() -> bytes:
+        resp = await pool.post(srv.url, data=b"{}", headers={})
+        return await resp.read()
+
+    assert await asyncio.gather(*(one() for _ in range(3))) == [b"x"] * 3
+    assert srv.connections == 3
+    for _ in range(500):  # the sweep's turn comes within a few keep-alive periods
+        if srv.closed_by_client == 3:
+            break
+        await asyncio.sleep(0.01)
+    assert srv.closed_by_client == 3 and pool.idle_count(srv.url) == 0
+    await pool.close()
+
+
+async def test_credentials_in_the_url_are_sent_as_basic_auth(
+    serve: Callable[..., asyncio.Future[Server]],
+) -> None:
+    """A base URL with ``user:password@`` (a company proxy with basic auth in front of a provider that
+    authenticates by ``x-api-key``, an Ollama behind nginx): aiohttp's session sent them as
+    ``Authorization: Basic`` (RFC 7617); a caller's own ``Authorization`` wins. Never in ``Host``."""
+    srv = await serve([[ok(b"x")]])
+    pool = UpstreamPool(5)
+    url = f"http://user:pa%20ss@127.0.0.1:{srv.port}/v1/messages"
+    for headers in ({"x-api-key": "sk-a"}, {"authorization": "Bearer sk-b"}):
+        resp = await pool.post(url, data=b"{}", headers=headers)
+        assert await resp.read() == b"x"
+    first, second = (head.decode() for head, _ in srv.requests)
+    assert "\r\nAuthorization: Basic dXNlcjpwYSBzcw==\r\n" in first  # base64("user:pa ss")
+    assert f"\r\nHost: 127.0.0.1:{srv.port}\r\n" in first and "user" not in first.split("Authorization")[0]
+    assert "Basic" not in second and "\r\nauthorization: Bearer sk-b\r\n" in second
+    with pytest.raises(aiohttp.InvalidURL) as info:
+        await pool.post("ftp://user:secret-pw@example.com/x", data=b"", headers={})
+    assert "secret-pw" not in str(info.value)
+    await pool.close()
