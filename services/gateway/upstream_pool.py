@@ -49,6 +49,7 @@ Shapes and rules:
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import ssl
 import time
@@ -75,6 +76,7 @@ _DEFAULTS = (("Accept", "*/*"), ("Accept-Encoding", "gzip, deflate"), ("User-Age
 _DEFAULT_NAMES = frozenset(name.lower() for name, _ in _DEFAULTS)
 _FRAMING = frozenset({"host", "content-length", "transfer-encoding", "connection"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_USERINFO = re.compile(r"//[^/?#@]*@")  # a URL's ``user:password@``, kept out of error messages
 HAPPY_EYEBALLS_DELAY_S = 0.25  # seconds before the next address is tried too (aiohttp's default; RFC 8305 §5)
 # aiohttp's header serialiser (C, with a Python fallback): both read only ``.items()``, so a plain dict serves
 _serialize = cast(Callable[[str, Mapping[str, str]], bytes], _serialize_headers)
@@ -98,13 +100,19 @@ class _Target:
 
 
 def _target(url: URL | str) -> _Target:
-    """``url``'s target; ``aiohttp.InvalidURL`` when it is not an absolute http(s) URL with a host."""
-    parsed = url if isinstance(url, URL) else URL(url)
+    """``url``'s target; ``aiohttp.InvalidURL`` (the URL without its ``user:password@``) when it does not parse
+    (yarl's ``ValueError``: a port out of range or not a number, an unclosed IPv6 bracket) or is not an absolute
+    http(s) URL with a host."""
+    try:
+        parsed = url if isinstance(url, URL) else URL(url)
+        port = parsed.port
+    except ValueError as exc:
+        raise aiohttp.InvalidURL(_USERINFO.sub("//", str(url)), str(exc)) from None
     scheme = parsed.scheme
     host = parsed.raw_host
     if scheme not in _DEFAULT_PORTS or not host:
-        raise aiohttp.InvalidURL(str(parsed.with_user(None)) if parsed.raw_user else str(url))  # no password
-    port = parsed.port or _DEFAULT_PORTS[scheme]
+        raise aiohttp.InvalidURL(_USERINFO.sub("//", str(url)))  # no password
+    port = port or _DEFAULT_PORTS[scheme]
     path = parsed.raw_path_qs or "/"
     name = f"[{host}]" if ":" in host else host
     host_header = name if port == _DEFAULT_PORTS[scheme] else f"{name}:{port}"

@@ -341,6 +341,25 @@ async def test_a_bad_url_and_a_bad_header_value() -> None:
         await pool.post("http://127.0.0.1:9/x", data=b"", headers={})
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:99999/v1/chat/completions",  # port out of range
+        "http://[::1/v1/chat/completions",  # IPv6 literal without its bracket
+        "http://user:secret-pw@127.0.0.1:abc/v1",  # port not a number, credentials in it
+    ],
+)
+async def test_a_url_that_does_not_parse_is_invalid_url(url: str) -> None:
+    """A base URL yarl cannot parse (a typo in ``OPENAI_BASE_URL``) is an ``aiohttp.InvalidURL`` (a
+    ``ClientError``: the request's connection error in the client's format), not a ``ValueError`` the gateway
+    answers with a 500; its password is not in the message."""
+    pool = UpstreamPool(5)
+    with pytest.raises(aiohttp.InvalidURL) as info:
+        await pool.post(url, data=b"", headers={})
+    assert "secret-pw" not in str(info.value)
+    await pool.close()
+
+
 def test_targets() -> None:
     assert _target("https://api.openai.com/v1/chat/completions").host_header == "api.openai.com"
     t = _target("https://api.openai.com:8443/v1/responses")
