@@ -4,7 +4,8 @@ Three ways to run it:
 
 * in an async test: ``async with FakeProvider(name="openai") as fp: ...`` (free port, ``fp.base_url``);
 * in a sync test: ``fp = FakeProvider.start_in_thread(name="anthropic")`` ... ``fp.stop()``;
-* as a process: ``python -m tests.fake_provider --port 8801 --name openrouter [--fault SPEC]``.
+* as a process: ``python -m tests.fake_provider --port 8801 --name openrouter [--fault SPEC]`` (``--tls-cert
+  CERT.pem --tls-key KEY.pem``: over https).
 
 Like the real providers it stands for, it refuses a request without a key (401), unless started as a local
 server that needs none (``require_key=False``, ``--no-key``: a catalog entry without ``api_key_env``).
@@ -769,7 +770,15 @@ def main(argv: list[str] | None = None) -> None:
         help="need no key (a local server: a catalog entry without api_key_env)",
     )
     parser.add_argument("--model", action="append", dest="models", help="models to list (repeatable)")
+    parser.add_argument("--tls-cert", help="PEM certificate: serve https (with --tls-key)")
+    parser.add_argument("--tls-key", help="PEM private key of --tls-cert")
     args = parser.parse_args(argv)
+    ssl_context: ssl.SSLContext | None = None
+    if args.tls_cert or args.tls_key:
+        if not (args.tls_cert and args.tls_key):
+            parser.error("--tls-cert and --tls-key go together")
+        ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ssl_context.load_cert_chain(args.tls_cert, args.tls_key)
     behaviour = Behaviour()
     try:
         for spec in args.fault:
@@ -784,6 +793,7 @@ def main(argv: list[str] | None = None) -> None:
         api_key=args.api_key,
         require_key=not args.no_key,
         models=args.models,
+        ssl_context=ssl_context,
     )
     asyncio.run(_serve_forever(provider))
 

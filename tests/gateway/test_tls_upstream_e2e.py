@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import ssl
 import subprocess
+import sys
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -129,3 +131,30 @@ def test_an_untrusted_certificate_is_a_clear_error(
         request_id = info.value.response.headers["x-request-id"]
         row = st.row_for(request_id)
         assert (row["status"], row["error_type"]) == (502, "connection_error")
+
+
+def test_the_fake_provider_process_serves_https_as_the_readme_walks_it(cert: tuple[Path, Path]) -> None:
+    """README "Providers over https": ``python -m tests.fake_provider --tls-cert … --tls-key …`` serves https
+    that a client trusting the certificate reads (and prints its https base URL)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.fake_provider", "--name", "openai", "--api-key", "sk-t"]
+        + ["--tls-cert", str(cert[0]), "--tls-key", str(cert[1])],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert "listening on https://127.0.0.1:" in line, line
+        base = line.split()[-1]
+        request = urllib.request.Request(
+            base + "/v1/chat/completions",
+            data=b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}',
+            headers={"content-type": "application/json", "authorization": "Bearer sk-t"},
+        )
+        trusted = ssl.create_default_context(cafile=str(cert[0]))
+        with urllib.request.urlopen(request, context=trusted, timeout=60) as resp:
+            assert b"Hello from fake-openai" in resp.read()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
