@@ -15,7 +15,7 @@ from typing import Any
 from services.gateway.dialects._prompt_cache import writes_all_1h
 from services.gateway.dialects.formats import ClientFormat, Wire
 from services.gateway.dialects.ir import Usage
-from services.gateway.dialects.registry import ENDPOINTS, Endpoint
+from services.gateway.dialects.registry import ENDPOINTS, WIRES, Endpoint
 from services.gateway.errors import UpstreamError
 from services.gateway.providers.base import Route
 from shared.events import FIELD_NAMES, SCHEMA_VERSION, FailedAttempt, Row, UsageEvent, new_event_id
@@ -187,31 +187,65 @@ def _check_row_for() -> None:
     """Fail the import, not a ledger row, when ``row_for``'s hand-written tuple is not ``FIELD_NAMES``' order:
     a field added to ``UsageEvent`` without its place in ``row_for``, or two values swapped.
 
-    Builds the row of one call without attempts whose text fields each hold their own field's name and whose
-    numbers are distinct, and checks the row's length and that each of those values stands at its field's
-    position (``FIELD_NAMES.index``). Raises ``ImportError`` (not an assert: it must hold under ``python -O``).
+    Builds the row of one call answered by one attempt whose text fields each hold their own field's name and
+    whose numbers (tokens by kind, searches, cost, times, attempts) and flags are distinct, and checks the
+    row's length and that each of those values stands at its field's position (``FIELD_NAMES.index``), equal
+    and of the same type (``True`` is not the attempt count 1). Cache savings (unpriced: None) and event id
+    and schema version (not the call's) are not probed. Raises ``ImportError`` (not an assert: it must hold
+    under ``python -O``).
     """
-    probe = Call(next(iter(ENDPOINTS.values())), "request_id", {}, 0.0, 1.5, model="model")
+    endpoint = next(iter(ENDPOINTS.values()))
+    probe = Call(endpoint, "request_id", {}, 0.0, 1.5, model="model", stream=False)
     probe.api_key_name, probe.session_id, probe.agent_id = "api_key_name", "session_id", "agent_id"
     probe.client, probe.request_class, probe.budget_alert = "client", "request_class", "budget_alert"
+    usage = Usage(
+        11, 12, 13, 14, 15, provider_cost_usd=0.25, cache_write_1h_tokens=16, web_search_requests=17
+    )
+    usage = replace(usage, cache_write_split=True)  # the provider's own TTL split: kept as it is
+    wire = next(iter(WIRES))
+    probe.attempts.append(
+        Attempt(Route("provider", "model"), wire, True, True, 200, usage=usage, served_model="served_model")
+    )
+    probe.attempts[0].ttft_ms = 4.5
     probe.answer(7, "error_type")
     row = row_for(probe, Pricer(), 2.5, 3.5)
     texts = ("request_id", "model", "error_type", "api_key_name", "session_id", "agent_id", "client")
-    expected: dict[str, object] = {name: name for name in (*texts, "request_class", "budget_alert")}
-    expected.update(started_at=1.5, finished_at=2.5, latency_ms=3.5, status=7)
+    expected: dict[str, object] = {
+        name: name for name in (*texts, "provider", "served_model", "request_class", "budget_alert")
+    }
+    expected.update(
+        endpoint=endpoint.path,
+        client_format=endpoint.format,
+        provider_format=wire,
+        started_at=1.5,
+        finished_at=2.5,
+        latency_ms=3.5,
+        ttft_ms=4.5,
+        status=7,
+        translated=True,
+        streamed=False,
+        input_tokens=11,
+        output_tokens=12,
+        cache_read_tokens=13,
+        cache_write_tokens=14,
+        reasoning_tokens=15,
+        cache_write_1h_tokens=16,
+        web_search_requests=17,
+        cost_usd=0.25,
+        attempts=1,
+    )
     wrong = [
         name
         for name, value in expected.items()
-        if len(row) != len(FIELD_NAMES) or row[FIELD_NAMES.index(name)] != value
+        if len(row) != len(FIELD_NAMES)
+        or type(row[FIELD_NAMES.index(name)]) is not type(value)
+        or row[FIELD_NAMES.index(name)] != value
     ]
     if wrong:
         raise ImportError(
             f"calls.row_for's values are not in shared.events.FIELD_NAMES order ({len(row)} values for "
             f"{len(FIELD_NAMES)} fields; misplaced: {wrong}): update row_for"
         )
-
-
-_check_row_for()
 
 
 class EventBuilder:
@@ -349,3 +383,6 @@ def _cost(attempt: Attempt, usage: Usage, pricer: Pricer) -> tuple[float | None,
     if usage.provider_cost_usd is not None:
         cost = usage.provider_cost_usd
     return cost, savings
+
+
+_check_row_for()  # at the end: row_for's helpers below it are defined by now

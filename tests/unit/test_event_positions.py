@@ -46,10 +46,32 @@ def _swapped(row: Row) -> Row:
     return tuple(values)
 
 
+def _swap(first: int, second: int) -> Any:
+    def change(row: Row) -> Row:
+        values = list(row)
+        values[first], values[second] = values[second], values[first]
+        return tuple(values)
+
+    return change
+
+
 @pytest.mark.parametrize(
     ("change", "misplaced"),
     [
         (_swapped, "['request_id', 'model']"),
+        # the billed numbers and the rest of an answered attempt's values, swapped pairwise (the probe once
+        # answered nothing: every token count 0, provider None, so these passed it)
+        (_swap(events.INPUT_TOKENS, events.OUTPUT_TOKENS), "'input_tokens', 'output_tokens'"),
+        (
+            _swap(events.CACHE_READ_TOKENS, events.CACHE_WRITE_TOKENS),
+            "'cache_read_tokens', 'cache_write_tokens'",
+        ),
+        (_swap(events.CACHE_WRITE_1H_TOKENS, events.WEB_SEARCH_REQUESTS), "'cache_write_1h_tokens'"),
+        (_swap(events.REASONING_TOKENS, events.ATTEMPTS), "'reasoning_tokens'"),
+        (_swap(events.COST_USD, events.CACHE_SAVINGS_USD), "'cost_usd'"),
+        (_swap(events.PROVIDER, events.SERVED_MODEL), "'provider'"),
+        (_swap(events.TRANSLATED, events.STREAMED), "'translated'"),
+        (_swap(events.TTFT_MS, events.LATENCY_MS), "'latency_ms'"),
         (lambda row: (*row, None), f"{len(FIELD_NAMES) + 1} values"),  # one value too many
         (lambda row: row[:-1], f"{len(FIELD_NAMES) - 1} values"),  # a field without its place
     ],
