@@ -371,7 +371,7 @@ class UpstreamPool:
                 addresses.append((family, kind, proto, "", sockaddr))
         if not addresses:
             raise aiohttp.ClientConnectionError(f"Cannot connect to host {target.host_header}: no address")
-        if len(self._addresses) < TARGETS_KEPT:
+        if known is not None or len(self._addresses) < TARGETS_KEPT:  # an expired entry renewed, full or not
             self._addresses[where] = (now + self.dns_ttl_s, addresses)
         return addresses
 

@@ -12,12 +12,14 @@ import subprocess
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from services.gateway import upstream_pool
 from services.gateway.upstream_pool import (
     UpstreamPool,
     UpstreamProtocolError,
@@ -378,6 +380,34 @@ def test_targets() -> None:
     )
     assert _target("http://localhost/a%20b?c=d%26e").request_line == "POST /a%20b?c=d%26e HTTP/1.1"
     assert _target("http://example.com:80/").host_header == "example.com"
+
+
+async def test_an_expired_address_is_kept_again_when_the_cache_is_full(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The DNS cache holds at most ``TARGETS_KEPT`` origins; an origin already in it whose addresses expired is
+    renewed in place even when it is full (else that origin was looked up again on every request, for good)."""
+    monkeypatch.setattr(upstream_pool, "TARGETS_KEPT", 1)
+    now = [0.0]
+    pool = UpstreamPool(5, dns_ttl_s=10, clock=lambda: now[0])
+    loop = asyncio.get_running_loop()
+    lookups: list[str] = []
+    real = loop.getaddrinfo
+
+    async def counted(host: Any, port: Any, **kw: Any) -> Any:
+        lookups.append(host)
+        return await real(host, port, **kw)
+
+    monkeypatch.setattr(loop, "getaddrinfo", counted)
+    target = _target("http://127.0.0.1:9/v1")
+    await pool._resolve(loop, target)
+    await pool._resolve(loop, target)
+    assert len(lookups) == 1  # kept
+    now[0] = 11.0  # expired: looked up again, and kept again
+    await pool._resolve(loop, target)
+    await pool._resolve(loop, target)
+    assert len(lookups) == 2
+    await pool.close()
 
 
 async def test_an_idle_connection_expires(serve: Callable[..., asyncio.Future[Server]]) -> None:
