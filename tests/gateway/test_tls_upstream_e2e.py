@@ -25,38 +25,9 @@ CLIENT_KEY = "sk-client-key-not-forwarded"
 
 
 @pytest.fixture(scope="module")
-def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    where = tmp_path_factory.mktemp("tls")
-    cert, key = where / "cert.pem", where / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return cert, key
-
-
-@pytest.fixture(scope="module")
-def fakes(cert: tuple[Path, Path]) -> Iterator[dict[str, Any]]:
+def fakes(tls_cert: tuple[Path, Path]) -> Iterator[dict[str, Any]]:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(*cert)
+    context.load_cert_chain(*tls_cert)
     started = {
         name: FakeProvider.start_in_thread(name, ssl_context=context) for name in ("openai", "anthropic")
     }
@@ -69,11 +40,11 @@ def fakes(cert: tuple[Path, Path]) -> Iterator[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def gw(
-    fakes: dict[str, Any], cert: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
+    fakes: dict[str, Any], tls_cert: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
     urls = provider_urls(fakes)
     assert all(url.startswith("https://") for url in urls.values())
-    with stack(tmp_path_factory.mktemp("tls-stack"), urls, SSL_CERT_FILE=str(cert[0])) as st:
+    with stack(tmp_path_factory.mktemp("tls-stack"), urls, SSL_CERT_FILE=str(tls_cert[0])) as st:
         yield st
 
 
@@ -133,12 +104,12 @@ def test_an_untrusted_certificate_is_a_clear_error(
         assert (row["status"], row["error_type"]) == (502, "connection_error")
 
 
-def test_the_fake_provider_process_serves_https_as_the_readme_walks_it(cert: tuple[Path, Path]) -> None:
+def test_the_fake_provider_process_serves_https_as_the_readme_walks_it(tls_cert: tuple[Path, Path]) -> None:
     """README "Providers over https": ``python -m tests.fake_provider --tls-cert … --tls-key …`` serves https
     that a client trusting the certificate reads (and prints its https base URL)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "tests.fake_provider", "--name", "openai", "--api-key", "sk-t"]
-        + ["--tls-cert", str(cert[0]), "--tls-key", str(cert[1])],
+        + ["--tls-cert", str(tls_cert[0]), "--tls-key", str(tls_cert[1])],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -152,7 +123,7 @@ def test_the_fake_provider_process_serves_https_as_the_readme_walks_it(cert: tup
             data=b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}',
             headers={"content-type": "application/json", "authorization": "Bearer sk-t"},
         )
-        trusted = ssl.create_default_context(cafile=str(cert[0]))
+        trusted = ssl.create_default_context(cafile=str(tls_cert[0]))
         with urllib.request.urlopen(request, context=trusted, timeout=60) as resp:
             assert b"Hello from fake-openai" in resp.read()
     finally:

@@ -8,7 +8,6 @@ import asyncio
 import gzip
 import socket
 import ssl
-import subprocess
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -527,38 +526,8 @@ def test_a_chunked_body_cut_anywhere(
     asyncio.run(run())
 
 
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1 (the openssl CLI), and its key."""
-    where = tmp_path_factory.mktemp("tls")
-    cert, key = where / "cert.pem", where / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return cert, key
-
-
-async def test_tls(serve: Callable[..., asyncio.Future[Server]], certs: tuple[Path, Path]) -> None:
-    cert, key = certs
+async def test_tls(serve: Callable[..., asyncio.Future[Server]], tls_cert: tuple[Path, Path]) -> None:
+    cert, key = tls_cert
     server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_context.load_cert_chain(cert, key)
     srv = await serve([[ok(b"secure")]], ssl_context=server_context)
