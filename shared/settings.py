@@ -165,15 +165,36 @@ def _flag(env: Mapping[str, str], name: str) -> bool:
     raise ValueError(f"{name} must be 1 or 0 (true or false), got {value!r}")
 
 
+def provider_key(env: Mapping[str, str], name: str) -> str | None:
+    """The provider key in ``env[name]`` with surrounding whitespace removed (a line ending carried in from a
+    file: ``"\\r\\n"`` of a .env edited on Windows, ``"\\n"`` of a key file read whole); None
+    when unset or blank. Raises ``ValueError`` naming the variable, never its value, when what is left holds a
+    character outside printable ASCII (0x20-0x7E): the key goes into an HTTP field value, which cannot carry
+    CR, LF, NUL or other controls (RFC 9110, section 5.5), and providers' keys are ASCII, so a non-ASCII
+    character is a paste gone wrong (a typographic quote, a zero-width space) that would fail every request."""
+    value = env.get(name, "").strip()
+    if not value:
+        return None
+    bad = next((i for i, ch in enumerate(value) if not " " <= ch <= "~"), None)
+    if bad is not None:
+        what = "a line break" if value[bad] in "\r\n" else f"the character U+{ord(value[bad]):04X}"
+        raise ValueError(
+            f"{name} holds {what} at position {bad + 1} of {len(value)}: a provider key is printable ASCII "
+            "(the value is not shown: check the file or shell it came from)"
+        )
+    return value
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build settings from ``env`` (default: ``os.environ``). Raises ``ValueError`` naming the variable on a
-    bad value (not a number, below its minimum, an unknown policy or log level)."""
+    bad value (not a number, below its minimum, an unknown policy or log level, a provider key with a line
+    break or another character outside printable ASCII: ``provider_key``)."""
     env = os.environ if env is None else env
     d = Settings()
     providers = {
         name: ProviderSettings(
             name=name,
-            api_key=env.get(key_var) or None,
+            api_key=provider_key(env, key_var),
             base_url=_get(env, url_var, default_url).rstrip("/"),
         )
         for name, (key_var, url_var, default_url) in PROVIDER_ENV.items()

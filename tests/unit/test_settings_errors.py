@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.settings import load_settings
+from shared.settings import load_settings, provider_key
 
 
 @pytest.mark.parametrize(
@@ -43,3 +43,35 @@ def test_what_loaded_before_still_loads() -> None:
     assert load_settings({"LOG_LEVEL": "warn"}).log_level == "WARNING"
     assert load_settings({"LOG_LEVEL": "fatal"}).log_level == "CRITICAL"
     assert load_settings({"UPSTREAM_CHUNK_TIMEOUT": "inf"}).chunk_timeout_s == float("inf")
+
+
+@pytest.mark.parametrize(
+    ("value", "key"),
+    [
+        ("sk-abc\r\n", "sk-abc"),  # a .env edited on Windows
+        ("  sk-abc\n", "sk-abc"),  # a key file read whole
+        ("sk-abc", "sk-abc"),
+        (" \t\r\n", None),  # blank: the provider is not configured
+        ("", None),
+    ],
+)
+def test_a_provider_key_is_trimmed(value: str, key: str | None) -> None:
+    assert provider_key({"OPENAI_API_KEY": value}, "OPENAI_API_KEY") == key
+    assert load_settings({"OPENAI_API_KEY": value}).providers["openai"].api_key == key
+
+
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        ("sk-top\nsecret", "XAI_API_KEY holds a line break at position 7 of 13"),
+        ("sk-top\r\nsecret", "XAI_API_KEY holds a line break at position 7 of 14"),
+        ("sk-top\x7fsecret", "XAI_API_KEY holds the character U+007F at position 7"),
+        ("sk-top\u200bsecret", "XAI_API_KEY holds the character U+200B"),  # a zero-width space pasted in
+        ("sk-top\u00e9secret", "XAI_API_KEY holds the character U+00E9"),
+    ],
+)
+def test_a_provider_key_with_a_break_or_a_foreign_character_is_refused_unshown(value: str, said: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        load_settings({"XAI_API_KEY": value})
+    assert str(caught.value).startswith(said)
+    assert "secret" not in str(caught.value) and "sk-top" not in str(caught.value)

@@ -10,7 +10,7 @@ from services.gateway.providers.base import Provider
 from services.gateway.providers.configured import ConfiguredProvider
 from services.gateway.providers.openai_compat import OpenAIProvider, OpenRouterProvider, XAIProvider
 from services.gateway.routing.config import CatalogError, load_catalog_file
-from shared.settings import Settings
+from shared.settings import Settings, provider_key
 
 BUILTIN: dict[str, type[Provider]] = {
     "openai": OpenAIProvider,
@@ -23,7 +23,8 @@ BUILTIN: dict[str, type[Provider]] = {
 def build_providers(settings: Settings, env: Mapping[str, str] | None = None) -> dict[str, Provider]:
     """Every provider, configured or not (routing only uses the configured ones): the built-in ones,
     then those the catalog file adds, in its order. Their keys are read from ``env`` (the process
-    environment by default), under the variable each one names."""
+    environment by default), under the variable each one names (``provider_key``: trimmed; a key with a line
+    break or a non-ASCII character raises ``CatalogError`` naming the variable)."""
     env = os.environ if env is None else env
     providers: dict[str, Provider] = {
         name: BUILTIN[name](name, ps.base_url, ps.api_key)
@@ -36,6 +37,11 @@ def build_providers(settings: Settings, env: Mapping[str, str] | None = None) ->
                 f"catalog file {settings.catalog_path}: provider {spec.name!r} is built in; "
                 "pick another name (built-in providers are set up with environment variables)"
             )
-        key = env.get(spec.api_key_env) if spec.api_key_env else None
-        providers[spec.name] = ConfiguredProvider(spec, key or None)
+        try:
+            key = provider_key(env, spec.api_key_env) if spec.api_key_env else None
+        except ValueError as exc:
+            raise CatalogError(
+                f"catalog file {settings.catalog_path}: provider {spec.name!r}: {exc}"
+            ) from None
+        providers[spec.name] = ConfiguredProvider(spec, key)
     return providers
