@@ -476,7 +476,12 @@ def main() -> None:
                     reqs: dict[str, int] = {}
                     for r in range(args.rounds):
                         names = list(targets)
-                        for name in names if r % 2 == 0 else names[::-1]:
+                        # every target in every position as often (a rotation, reversed every other
+                        # cycle): a fixed order put --ab's branch gateway right after the other one (and its
+                        # recorder's last commits) in every other round
+                        k = r % len(names)
+                        order = names[k:] + names[:k]
+                        for name in order if (r // len(names)) % 2 == 0 else order[::-1]:
                             t, out = targets[name]
                             path, body = (
                                 (case.path, case.body)
@@ -485,7 +490,7 @@ def main() -> None:
                             )
                             state = name[3:] if name.startswith(("gw-", "fl-")) else ""
                             prime(t.url + path, body, 1, key)
-                            settle(t.pids())
+                            settle(t.pids() + [rec])
                             recorder_state(state, rec, t.pids()[0], True)
                             try:
                                 collect(t.pids()[0], out)  # starts afresh
