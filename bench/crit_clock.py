@@ -11,7 +11,8 @@ installed before it starts:
 - ``T0``: ``web_protocol.RequestHandler.data_received`` entered, the first time since the last answer
   (the client's request bytes);
 - ``T1``: after the last write on an upstream connection (``http_writer.StreamWriter`` writes whose
-  protocol is the client's ``ResponseHandler``) before the upstream's answer;
+  protocol is the client's ``ResponseHandler``) before the upstream's answer, or the upstream connection's
+  ``set_response_params`` (the gateway's ``UpstreamPool`` writes its request on the transport right after);
 - ``T2``: ``client_proto.ResponseHandler.data_received`` entered, the first time (the upstream's answer);
 - ``T3``: after the last write on the client's connection (a ``StreamWriter`` write or ``write_eof``).
 
@@ -27,9 +28,18 @@ without the batch's build landing in a half now and then. The events still reach
 
     python bench/crit_clock.py [--paths "chat, plain" ...] [--rounds 3] [--duration 3] [--cprofile]
                                [--gateway-module services.gateway] [--ab TREE] [--upstream-delay-ms MS]
+                               [--tail 0.02] [--states run,stop,pin]
 
 ``--upstream-delay-ms``: the upstream answers that much later (``bench/slow_upstream.py`` in front of
 nginx), as a provider does; collections of the garbage collector are timed as pieces ``gc gen N``.
+
+``--tail FRACTION`` (session 17): per request also the thread CPU of the timed pieces (``CRIT_CLOCK_PIECES``,
+``handlers.record``, collections) begun in its A, W or B, which ones, and the main thread's involuntary
+switches from T0 to T3; then, for the slowest FRACTION by in-process wall T0-T3, where the time went (own
+CPU, those pieces, off-CPU in A and B, the upstream's turn) against every request's median, with wrk's
+p50/p99 of the same run. ``--states run,stop,pin,gwpin,recpin,idle``: the same gateway once per state and
+round, the recorder SIGSTOPped, the gateway and the recorder pinned on CPUs 0 and 1 (or one of them), the
+recorder SCHED_IDLE (``pin``/``gwpin`` add ``fl-gwpin``: the floor pinned on CPU 0 likewise).
 
 Driven by ``wrk -c1`` (nginx upstream, as ``bench_table.py``); rounds alternate floor and gateway; medians
 over rounds of each round's per-request median (and mean), with min-max. Not part of ``make bench``.
@@ -42,6 +52,7 @@ import cProfile
 import json
 import os
 import pstats
+import resource
 import runpy
 import secrets
 import signal
@@ -73,6 +84,15 @@ class Clock:
         self.prof = (cProfile.Profile(), cProfile.Profile()) if profile else None
         self.on: int = -1  # the profile enabled (0: A, 1: B), -1 none
         self.pieces: dict[str, dict[str, list[int]]] = {}  # piece -> segment -> [ns, calls]
+        # the current request's extra work: thread CPU of the timed pieces (and collections) that began in
+        # its A or B (critical) and in its W, which pieces they were (a bit each, ``bits``), and the main
+        # thread's involuntary context switches from T0 to T3 (``getrusage(RUSAGE_THREAD)``, one syscall)
+        self.extra = [0, 0]
+        self.mask = 0
+        self.bits: dict[str, int] = {}
+        self.depth = 0  # timed pieces running (a piece inside another adds its bit, not its CPU again)
+        self.nivcsw = 0  # at T0
+        self.niv3 = 0  # at T3 (the last client write so far)
 
     def segment(self) -> str:
         """The segment the thread is in now (A, W, B or P)."""
@@ -81,6 +101,20 @@ class Clock:
         if self.t1 is None:
             return "A"
         return "W" if self.t2 is None else "B"
+
+    def bit(self, key: str) -> int:
+        """The bit that marks a request on whose A, W or B the piece ``key`` began."""
+        return self.bits.setdefault(key, 1 << len(self.bits))
+
+    def charge(self, key: str, seg: str, ns: int) -> None:
+        """One run of piece ``key`` that began in segment ``seg`` took ``ns`` of thread CPU."""
+        acc = self.pieces.setdefault(key, {}).setdefault(seg, [0, 0])
+        acc[0] += ns
+        acc[1] += 1
+        if seg != "P":
+            self.mask |= self.bit(key)
+            if self.depth == 0:
+                self.extra[seg == "W"] += ns
 
     def wrap(self, owner: Any, name: str, key: str, outside: bool = False) -> None:
         """Replace ``owner.name`` (a plain function) by one adding its thread CPU to ``pieces[key]``,
@@ -92,12 +126,12 @@ class Clock:
             if outside:  # not counted in the halves' profiles (work that may run in the upstream's gap)
                 self._disable()
             t = time.thread_time_ns()
+            self.depth += 1
             try:
                 return f(*a, **k)
             finally:
-                acc = self.pieces.setdefault(key, {}).setdefault(seg, [0, 0])
-                acc[0] += time.thread_time_ns() - t
-                acc[1] += 1
+                self.depth -= 1
+                self.charge(key, seg, time.thread_time_ns() - t)
                 if outside and profiled >= 0:
                     self._enable(profiled)
 
@@ -124,8 +158,11 @@ class Clock:
             self.rows.append(
                 (self.t1 - self.t0, self.t2 - self.t1, self.t3 - self.t2, now - self.t3)
                 + (w[3] - w[0], w[1] - w[0], w[2] - w[1], w[3] - w[2])
+                + (self.extra[0], self.extra[1], self.mask, self.niv3 - self.nivcsw)
             )
         self.t0, self.t1, self.t2, self.t3 = now, None, None, None
+        self.extra, self.mask = [0, 0], 0
+        self.nivcsw = _nivcsw()
         self.wall = [time.perf_counter_ns(), 0, 0, 0]
         self._enable(0)
 
@@ -145,10 +182,11 @@ class Clock:
         if self.t2 is not None:
             self.t3 = time.thread_time_ns()
             self.wall[3] = time.perf_counter_ns()
+            self.niv3 = _nivcsw()
             self._disable()
 
     def dump(self, out: Path) -> None:
-        data: dict[str, Any] = {"rows": self.rows, "calls": None, "pieces": self.pieces}
+        data: dict[str, Any] = {"rows": self.rows, "calls": None, "pieces": self.pieces, "bits": self.bits}
         self.pieces = {}
         if self.prof is not None:
             self._disable()
@@ -157,6 +195,11 @@ class Clock:
             self.prof = (cProfile.Profile(), cProfile.Profile())
         out.write_text(json.dumps(data))
         self.rows = []
+
+
+def _nivcsw() -> int:
+    """The calling thread's involuntary context switches so far (it was preempted)."""
+    return resource.getrusage(resource.RUSAGE_THREAD).ru_nivcsw
 
 
 def _calls(prof: cProfile.Profile) -> dict[str, int]:
@@ -210,6 +253,15 @@ def install(clock: Clock) -> None:
         if not isinstance(self._protocol, client_proto_type):
             clock.client_write()
 
+    params = client_proto.ResponseHandler.set_response_params
+
+    def on_params(self: Any, *a: Any, **k: Any) -> None:
+        # the gateway's UpstreamPool (session 16) writes the request on the transport itself, right after
+        # this call: T1 here (its one write counts in W); aiohttp's client writes later, which moves T1 on
+        params(self, *a, **k)
+        clock.upstream_write()
+
+    client_proto.ResponseHandler.set_response_params = on_params  # type: ignore[method-assign]
     web_protocol.RequestHandler.data_received = on_server_rx  # type: ignore[method-assign]
     client_proto.ResponseHandler.data_received = on_client_rx  # type: ignore[method-assign]
     http_writer.StreamWriter._write = on_write  # type: ignore[method-assign]
@@ -229,9 +281,7 @@ def watch_gc(clock: Clock) -> None:
             began.append((time.thread_time_ns(), clock.segment()))
         elif began:
             t, seg = began.pop()
-            acc = clock.pieces.setdefault(f"gc gen {info['generation']}", {}).setdefault(seg, [0, 0])
-            acc[0] += time.thread_time_ns() - t
-            acc[1] += 1
+            clock.charge(f"gc gen {info['generation']}", seg, time.thread_time_ns() - t)
 
     gc.callbacks.append(on_gc)
 
@@ -332,6 +382,18 @@ def main() -> None:
         default=0.0,
         help="answer after this long (bench/slow_upstream.py in front of nginx): a provider's wait",
     )
+    ap.add_argument(
+        "--tail",
+        type=float,
+        default=0.0,
+        help="the slowest FRACTION of requests (by in-process wall T0-T3, e.g. 0.02): where their time went",
+    )
+    ap.add_argument(
+        "--states",
+        default="run",
+        help="recorder states, each a gateway target of its own per round: run, stop (SIGSTOPped), "
+        "pin (recorder's tree on CPU 1, the gateway on CPU 0), idle (SCHED_IDLE recorder)",
+    )
     args = ap.parse_args()
     key = "sk-bench-" + secrets.token_hex(8)
     cases = [c for c in PATHS if any(s in c.name for s in args.paths)]
@@ -400,27 +462,50 @@ def main() -> None:
                     ourl = f"http://127.0.0.1:{oport}"
                     wait_until(lambda: http_ok(ourl + "/health"), 60)
                     targets["other"] = (Target("other", ourl, lambda: [other.proc.pid]), oout)
+                rec = st.services["recorder"].proc.pid
+                states = [x for x in args.states.split(",") if x and x != "run"]
+                for state in states:  # the same gateway, the recorder in another state for the run
+                    targets[f"gw-{state}"] = targets["gateway"]
+                if any(x in states for x in ("pin", "gwpin")):  # the floor pinned alike, for comparison
+                    targets["fl-gwpin"] = targets["floor"]
                 for case in cases:
                     res: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
+                    tails: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
                     calls: dict[str, list[dict[str, int]]] = {}
                     own: dict[str, list[dict[str, int]]] = {name: [{}, {}] for name in targets}
                     reqs: dict[str, int] = {}
                     for r in range(args.rounds):
                         names = list(targets)
-                        for name in names if r % 2 == 0 else names[::-1]:
+                        # every target in every position as often (a rotation, reversed every other
+                        # cycle): a fixed order put --ab's branch gateway right after the other one (and its
+                        # recorder's last commits) in every other round
+                        k = r % len(names)
+                        order = names[k:] + names[:k]
+                        for name in order if (r // len(names)) % 2 == 0 else order[::-1]:
                             t, out = targets[name]
                             path, body = (
                                 (case.path, case.body)
-                                if name != "floor"
+                                if not name.startswith(("floor", "fl-"))
                                 else (case.upstream_path, case.upstream_body)
                             )
+                            state = name[3:] if name.startswith(("gw-", "fl-")) else ""
                             prime(t.url + path, body, 1, key)
-                            settle(t.pids())
-                            collect(t.pids()[0], out)  # starts afresh
-                            wrk.run(t, path, body, 1, args.duration)
-                            data = collect(t.pids()[0], out)
+                            settle(t.pids() + [rec])
+                            recorder_state(state, rec, t.pids()[0], True)
+                            try:
+                                collect(t.pids()[0], out)  # starts afresh
+                                run = wrk.run(t, path, body, 1, args.duration)
+                                data = collect(t.pids()[0], out)
+                            finally:
+                                recorder_state(state, rec, t.pids()[0], False)
+                            if state and state != "gwpin":
+                                settle(t.pids() + [rec])  # the recorder's catch-up billed to no run
                             rows = data["rows"][1:]  # the first may have begun before the reset
                             res[name].append(summary(rows))
+                            if args.tail:
+                                tails[name].append(
+                                    tail(rows, data["bits"], run.p50_ms, run.p99_ms, args.tail)
+                                )
                             for piece, segs in data["pieces"].items():
                                 n = max(len(data["rows"]), 1)
                                 print(
@@ -440,6 +525,8 @@ def main() -> None:
                                         own[name][half][fn] = own[name][half].get(fn, 0) + ns
                                 reqs[name] = reqs.get(name, 0) + len(data["rows"])
                     report(case.name, res, calls, reqs, args.top)
+                    if args.tail:
+                        report_tail(case.name, tails, args.tail)
                     for name, halves in own.items():
                         n = max(reqs.get(name, 1), 1)
                         for half in (0, 1) if any(halves) else ():
@@ -453,6 +540,119 @@ def main() -> None:
             if slow is not None:
                 slow.terminate()
                 slow.wait(10)
+
+
+def recorder_state(state: str, rec: int, gw: int, on: bool) -> None:
+    """Put the recorder (pid ``rec``, its whole tree) in ``state`` for a run (``on``), or back: ``stop``
+    SIGSTOP/SIGCONT; ``pin`` the recorder's threads on CPU 1 and the gateway's on CPU 0 (back: every CPU);
+    ``gwpin`` the gateway's alone, ``recpin`` the recorder's alone; ``idle`` SCHED_IDLE on the recorder's
+    threads; "" nothing. ``floorpin`` (the floor target's state) pins ``gw`` (the floor) as ``gwpin``."""
+    from bench.c1_counts import recorder_threads
+
+    if state == "stop":
+        os.kill(rec, signal.SIGSTOP if on else signal.SIGCONT)
+    elif state in ("pin", "gwpin", "recpin"):
+        every = set(range(os.cpu_count() or 1))
+        for tid in recorder_threads(rec) if state != "gwpin" else ():
+            os.sched_setaffinity(tid, {1} if on else every)
+        for tid in map(int, os.listdir(f"/proc/{gw}/task")) if state != "recpin" else ():
+            os.sched_setaffinity(tid, {0} if on else every)
+    elif state == "idle":
+        for tid in recorder_threads(rec):
+            policy = os.SCHED_IDLE if on else os.SCHED_OTHER
+            os.sched_setscheduler(tid, policy, os.sched_param(0))
+    elif state:
+        raise SystemExit(f"unknown recorder state {state!r}")
+
+
+def tail(
+    rows: list[list[int]], bits: dict[str, int], p50_ms: float, p99_ms: float, frac: float
+) -> dict[str, Any]:
+    """Where the slowest ``frac`` of one run's requests (by in-process wall T0-T3) spent their time.
+
+    Per request (µs): ``wall`` T0-T3; ``own`` the critical halves' thread CPU less the timed pieces begun
+    in them; ``extra`` those pieces' CPU (the publisher's, the ledger event's, collections); ``off`` the
+    critical halves' wall less their thread CPU (the thread was not running: preempted, or, in B, waiting
+    for more upstream bytes); ``up`` the wall from the upstream write to its answer (nginx's turn, and any
+    work or preemption meanwhile); ``preempted`` whether the thread was switched out involuntarily in
+    T0-T3. Returns the all-requests medians, the slow set's means, the share of each piece among all and
+    among the slow, what each slow request's largest excess over the medians was, the count of requests
+    more than 0.5 and 1 ms above the median wall (per 1,000), and wrk's p50/p99 (ms, the client's view)."""
+    if not rows:
+        return {}
+
+    def parts(r: list[int]) -> dict[str, float]:
+        return {
+            "wall": r[4] / 1000,
+            "own": (r[0] + r[2] - r[8]) / 1000,
+            "extra": r[8] / 1000,
+            "off": max(r[5] + r[7] - r[0] - r[2], 0) / 1000,
+            "up": r[6] / 1000,
+        }
+
+    every = [parts(r) for r in rows]
+    keys = ("wall", "own", "extra", "off", "up")
+    med = {k: statistics.median(p[k] for p in every) for k in keys}
+    order = sorted(range(len(rows)), key=lambda i: -every[i]["wall"])
+    slow = order[: max(1, round(len(rows) * frac))]
+    causes: dict[str, int] = {}
+    for i in slow:
+        excess = {k: every[i][k] - med[k] for k in keys[1:]}
+        top = max(excess, key=lambda k: excess[k])
+        causes[top] = causes.get(top, 0) + 1
+    share = {
+        piece: (
+            sum(1 for r in rows if r[10] & bit) / len(rows),
+            sum(1 for i in slow if rows[i][10] & bit) / len(slow),
+        )
+        for piece, bit in bits.items()
+    }
+    share["preempted"] = (
+        sum(1 for r in rows if r[11] > 0) / len(rows),
+        sum(1 for i in slow if rows[i][11] > 0) / len(slow),
+    )
+    walls = sorted(p["wall"] for p in every)
+    return {
+        "n": len(rows),
+        "slow": len(slow),
+        "median": med,
+        "slow mean": {k: statistics.fmean(every[i][k] for i in slow) for k in keys},
+        "p99 wall": walls[min(len(walls) - 1, int(len(walls) * 0.99))],
+        "over 0.5 ms": 1000 * sum(1 for w in walls if w > med["wall"] + 500) / len(walls),
+        "over 1 ms": 1000 * sum(1 for w in walls if w > med["wall"] + 1000) / len(walls),
+        "share": share,
+        "causes": {k: v / len(slow) for k, v in causes.items()},
+        "wrk p50": p50_ms,
+        "wrk p99": p99_ms,
+    }
+
+
+def report_tail(name: str, tails: dict[str, list[dict[str, Any]]], frac: float) -> None:
+    """Print :func:`tail`'s figures per target: medians over rounds [min-max]."""
+    print(
+        f"\n{name}: the slowest {frac:.0%} of requests by in-process wall (µs; medians over rounds [min-max])"
+    )
+    for target_name, rounds in tails.items():
+        rounds = [r for r in rounds if r]
+        if not rounds:
+            continue
+        print(f"{target_name}: {statistics.median(r['n'] for r in rounds):.0f} requests/round")
+        for label in ("wrk p50", "wrk p99", "p99 wall", "over 0.5 ms", "over 1 ms"):
+            print(f"    {label:12} {spread([r[label] for r in rounds])}")
+        for k in ("wall", "own", "extra", "off", "up"):
+            print(
+                f"    {k:6} all median {spread([r['median'][k] for r in rounds])}"
+                f"   slow mean {spread([r['slow mean'][k] for r in rounds])}"
+            )
+        pieces = sorted({p for r in rounds for p in r["share"]})
+        for p in pieces:
+            a = [100 * r["share"].get(p, (0.0, 0.0))[0] for r in rounds]
+            b = [100 * r["share"].get(p, (0.0, 0.0))[1] for r in rounds]
+            print(f"    % with {p[-40:]:40} all {spread(a)}   slow {spread(b)}")
+        for c in ("own", "extra", "off", "up"):
+            print(
+                f"    % slow whose largest excess is {c:6} {spread([100 * r['causes'].get(c, 0.0) for r in rounds])}"
+            )
 
 
 def report(
