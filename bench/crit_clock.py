@@ -210,6 +210,30 @@ def install(clock: Clock) -> None:
         if not isinstance(self._protocol, client_proto_type):
             clock.client_write()
 
+    class _MarkedTransport:
+        """An upstream connection's transport whose ``write`` marks T1 (the gateway's ``UpstreamPool``
+        writes the request on the transport itself, not through a ``StreamWriter``)."""
+
+        def __init__(self, inner: Any) -> None:
+            self._inner = inner
+
+        def write(self, data: bytes) -> None:
+            self._inner.write(data)
+            clock.upstream_write()
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._inner, name)
+
+    set_params = client_proto.ResponseHandler.set_response_params
+
+    def on_set_params(self: Any, *a: Any, **k: Any) -> None:
+        # called by ``UpstreamPool.post`` right before its write (and by aiohttp's client, whose writes
+        # go through ``StreamWriter`` above): the transport wrapped once per connection
+        set_params(self, *a, **k)
+        if self.transport is not None and not isinstance(self.transport, _MarkedTransport):
+            self.transport = _MarkedTransport(self.transport)
+
+    client_proto.ResponseHandler.set_response_params = on_set_params  # type: ignore[method-assign]
     web_protocol.RequestHandler.data_received = on_server_rx  # type: ignore[method-assign]
     client_proto.ResponseHandler.data_received = on_client_rx  # type: ignore[method-assign]
     http_writer.StreamWriter._write = on_write  # type: ignore[method-assign]
