@@ -13,12 +13,16 @@ from __future__ import annotations
 import functools
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
+from typing import cast
 
 import aiohttp
 import orjson
 from aiohttp import web
+from aiohttp.helpers import rfc822_formatted_time
+from aiohttp.http import SERVER_SOFTWARE, HttpVersion11
+from multidict import CIMultiDict
 
 from services.gateway.bodies import dumps_body, refusal
 from services.gateway.calls import Attempt, Call
@@ -43,10 +47,60 @@ SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
 
 
 class SSEResponse(web.StreamResponse):
-    """A stream whose headers go out with its first bytes, in one write (aiohttp's ``web.Response`` does
-    the same; a plain ``StreamResponse`` writes them on their own at ``prepare``)."""
+    """A 200 event stream: ``SSE_HEADERS``, then ``fields`` (the forwarded and the gateway's own headers),
+    in aiohttp's chunked coding.
+
+    Its head goes out with its first bytes, in one write (aiohttp's ``web.Response`` does the same; a
+    plain ``StreamResponse`` writes it on its own at ``prepare``). Over HTTP/1.1 (every client that
+    streams) the head is serialized from one plain ``dict``, without the ``CIMultiDict`` a
+    ``StreamResponse`` keeps its headers in and without its generic header rules (compression, cookies,
+    lengths, bodiless statuses: none applies to a 200 event stream), but with the same fields aiohttp adds
+    (``Transfer-Encoding: chunked``, ``Date``, ``Server``, ``Connection: close`` when the connection is not
+    kept, RFC 9112 §6.1 and §9.6), and by aiohttp's own serializer, which refuses a CR or LF in a field
+    (``ValueError``). Headers an ``on_response_prepare`` hook sets (``auth``'s quota notes) replace those of
+    the same name. Anything else (HTTP/1.0) takes aiohttp's path with the same fields."""
 
     _send_headers_immediately = False
+
+    def __init__(self, fields: Mapping[str, str]) -> None:
+        super().__init__(status=200)
+        self._fields = fields
+        self._plain = False  # ``_prepare_headers`` took the HTTP/1.1 path: ``_write_headers`` serializes
+
+    async def _prepare_headers(self) -> None:
+        request = self._req
+        writer = self._payload_writer
+        assert request is not None and writer is not None
+        if request.version != HttpVersion11 or self._must_be_empty_body or self._compression or self._cookies:
+            self._headers.update({**SSE_HEADERS, **self._fields})
+            await super()._prepare_headers()
+            return
+        if self._keep_alive is None:
+            self._keep_alive = request.keep_alive
+        writer.enable_chunking()
+        self._plain = True
+
+    async def _write_headers(self) -> None:
+        if not self._plain:
+            await super()._write_headers()
+            return
+        writer = self._payload_writer
+        assert writer is not None
+        fields = {**SSE_HEADERS, **self._fields}
+        if self._headers:  # set by an ``on_response_prepare`` hook: they replace those of the same name
+            hooked = {name.lower() for name in self._headers}
+            fields = {k: v for k, v in fields.items() if k.lower() not in hooked}
+            fields.update(self._headers)
+        fields["Transfer-Encoding"] = "chunked"
+        fields["Date"] = rfc822_formatted_time()
+        fields["Server"] = SERVER_SOFTWARE
+        if not self._keep_alive:
+            fields["Connection"] = "close"
+        # a plain dict: aiohttp's serializer reads ``items()`` alone
+        await writer.write_headers(_STATUS_LINE, cast("CIMultiDict[str]", fields))
+
+
+_STATUS_LINE = "HTTP/1.1 200 OK"
 
 
 @dataclass(slots=True)
@@ -370,7 +424,7 @@ class Proxy:
         chunks: Chunks,
     ) -> Answer[web.StreamResponse]:
         relay = make_relay(pair, view, provider.usage)
-        response = SSEResponse(status=200, headers={**SSE_HEADERS, **self._headers(call)})
+        response = SSEResponse(self._headers(call))
 
         def commit() -> None:
             att.answered, att.status = True, 200
