@@ -85,8 +85,8 @@ DROP_FILTER_INDEXES_SQL = (
 # again where the first schema 8 (dd9478d, which dropped it too) left a ledger without it.
 # Partial (schema version 9, issue 13): only rows with a gateway key are in it. Its readers all name a key
 # (``api_key_name = ?`` or ``IN (...)``, which imply ``IS NOT NULL``, so SQLite's planner uses a partial
-# index: sqlite.org/partialindex.html, section 3); a ``''`` key filter reads the rows without a key as
-# PostgreSQL does and never used it. A ledger without gateway keys (none configured: the default) then
+# index: sqlite.org/partialindex.html, section 3); a ``''`` key filter is ``IN ('')`` too, which matches no
+# NULL (as on PostgreSQL). A ledger without gateway keys (none configured: the default) then
 # keeps no entry of a row in it: about 4,800 of the insert's 71,000 CPU instructions a row, callgrind
 # (docs/benchmarks.md "Session 17: the recorder").
 KEY_INDEX_SQL = (
