@@ -240,12 +240,49 @@ async def test_a_version_8_ledger_without_the_key_index_gets_it_back(tmp_path: P
         db.commit()
     s = await Store.open(str(path))
     await s.close()
-    assert pragma(path, "user_version") == SCHEMA_VERSION == 8
+    assert pragma(path, "user_version") == SCHEMA_VERSION == 9
     with closing(sqlite3.connect(path)) as db:
         plan = db.execute(
             "EXPLAIN QUERY PLAN SELECT total(cost_usd) FROM requests WHERE api_key_name = 'ci' AND started_at >= 0"
         ).fetchall()
     assert "requests_key_started" in str(plan)
+
+
+def key_index_entries(path: Path) -> int:
+    """The entries of ``requests_key_started`` (ANALYZE's count of the index's rows, sqlite_stat1)."""
+    with closing(sqlite3.connect(path)) as db:
+        db.execute("ANALYZE")
+        (stat,) = db.execute("SELECT stat FROM sqlite_stat1 WHERE idx = 'requests_key_started'").fetchone()
+    return int(stat.split()[0])
+
+
+async def test_a_version_8_ledger_gets_a_key_index_of_the_keyed_rows_only(tmp_path: Path) -> None:
+    """Schema version 9: ``requests_key_started`` holds only the rows with a gateway key (rows without one
+    cost the writer no entry); a version-8 ledger's full index is replaced, and the budget read and the
+    key-filtered newest requests still read along it."""
+    path = tmp_path / "usage.db"
+    s = await Store.open(str(path))
+    keyed = [make_event(n, api_key_name="ci", cost_usd=0.25) for n in range(3)]
+    await s.insert_many([*keyed, *(make_event(n) for n in range(3, 10))])
+    await s.close()
+    assert key_index_entries(path) == 3
+    with closing(sqlite3.connect(path)) as db:  # the version-8 index: every row
+        db.executescript(
+            "DROP INDEX requests_key_started; PRAGMA user_version = 8;"
+            "CREATE INDEX requests_key_started ON requests (api_key_name, started_at, cost_usd);"
+        )
+    assert key_index_entries(path) == 10
+    s = await Store.open(str(path))
+    await s.insert_many([make_event(10), make_event(11, api_key_name="ops")])
+    await s.close()
+    assert pragma(path, "user_version") == SCHEMA_VERSION == 9
+    assert key_index_entries(path) == 4
+    with closing(sqlite3.connect(path)) as db:
+        for sql in (
+            "SELECT total(cost_usd) FROM requests WHERE api_key_name = 'ci' AND started_at >= 0",
+            "SELECT * FROM requests WHERE api_key_name IN ('ci', 'ops') AND started_at BETWEEN 0 AND 2e9",
+        ):
+            assert "requests_key_started" in str(db.execute("EXPLAIN QUERY PLAN " + sql).fetchall()), sql
 
 
 async def test_a_later_version_adds_columns_to_a_version_1_database(tmp_path: Path, caplog) -> None:
