@@ -11,7 +11,8 @@ installed before it starts:
 - ``T0``: ``web_protocol.RequestHandler.data_received`` entered, the first time since the last answer
   (the client's request bytes);
 - ``T1``: after the last write on an upstream connection (``http_writer.StreamWriter`` writes whose
-  protocol is the client's ``ResponseHandler``) before the upstream's answer;
+  protocol is the client's ``ResponseHandler``, or the gateway's ``UpstreamPool`` waiting on
+  ``ResponseHandler.read`` after its own ``transport.write``) before the upstream's answer;
 - ``T2``: ``client_proto.ResponseHandler.data_received`` entered, the first time (the upstream's answer);
 - ``T3``: after the last write on the client's connection (a ``StreamWriter`` write or ``write_eof``).
 
@@ -182,6 +183,7 @@ def install(clock: Clock) -> None:
     write, writelines = http_writer.StreamWriter._write, http_writer.StreamWriter._writelines
     write_eof = http_writer.StreamWriter.write_eof
     client_proto_type = client_proto.ResponseHandler
+    client_read = client_proto.ResponseHandler.read
 
     def on_server_rx(self: Any, data: bytes) -> None:
         clock.request_bytes()
@@ -205,6 +207,12 @@ def install(clock: Clock) -> None:
         writelines(self, chunks)
         mark(self)
 
+    def on_client_read(self: Any) -> Any:
+        # the gateway's ``UpstreamPool`` writes the request on the transport itself (no ``StreamWriter``)
+        # and then waits for the answer's head here: the request is written by then (session 17)
+        clock.upstream_write()
+        return client_read(self)
+
     async def on_write_eof(self: Any, chunk: bytes = b"") -> None:
         await write_eof(self, chunk)
         if not isinstance(self._protocol, client_proto_type):
@@ -215,6 +223,7 @@ def install(clock: Clock) -> None:
     http_writer.StreamWriter._write = on_write  # type: ignore[method-assign]
     http_writer.StreamWriter._writelines = on_writelines  # type: ignore[method-assign]
     http_writer.StreamWriter.write_eof = on_write_eof  # type: ignore[method-assign]
+    client_proto.ResponseHandler.read = on_client_read  # type: ignore[method-assign]
 
 
 def watch_gc(clock: Clock) -> None:
