@@ -233,6 +233,16 @@ def _usual_frame(buf: bytes, pos: int) -> tuple[SSEEvent, int] | None:
     return SSEEvent(event, text[6:], False, None, None, buf[pos : lf + 2]), lf + 2
 
 
+def usual_frame(buf: bytes, pos: int) -> tuple[SSEEvent, int] | None:
+    """The event of the usual whole frame at ``pos`` of ``buf`` and the position after it, or None
+    (``_usual_frame``): for a caller that reads a read's first frames itself, one at a time, while its
+    ``SSEDecoder`` is ``at_boundary``, and feeds the decoder the bytes after the last frame it took
+    (calling ``SSEDecoder.passed`` first when it took any). The events are the ones ``SSEDecoder.feed``
+    makes of the same frames: it reads them with this same function, or ``_usual_frames`` (the same
+    shapes, asserted by ``tests/unit/test_translator_lazy17.py``)."""
+    return _usual_frame(buf, pos)
+
+
 def _usual_frames(buf: bytes, pos: int) -> tuple[list[SSEEvent], int]:
     """The events of the run of usual whole frames at ``pos`` (``_usual_frame``'s shapes) and the position
     after it, read in one pass over their text: only for a buffer that is all ASCII with no CR (else

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from services.gateway.dialects import ir
 from services.gateway.dialects.registry import FrameFilter, Pairing, ScanRule, StreamDecoder, StreamEncoder
 from services.gateway.dialects.view import View
-from shared.sse import SSEDecoder, SSEEvent, reencode
+from shared.sse import SSEDecoder, SSEEvent, reencode, usual_frame
 
 # Delta kinds by exact type (the IR's delta classes are final: ``type(d) in`` a set is isinstance's
 # answer, without a call per delta per kind).
@@ -761,7 +761,7 @@ def _utf8(data: bytes) -> bool:
 class Translator(Relay):
     """Different APIs: upstream decoder → IR deltas → client encoder."""
 
-    __slots__ = ("encoder", "_lane", "_rest")
+    __slots__ = ("encoder", "_lane", "_rest", "_raw")
 
     def __init__(self, pairing: Pairing, view: View, usage_rule: UsageRule = _as_reported) -> None:
         super().__init__(pairing, view, usage_rule)
@@ -776,17 +776,52 @@ class Translator(Relay):
         self._lane: tuple[TextOf, TextFrame] | None = (text_of, text) if text_of and text else None
         # The events of the read that brought the first token that come after it (``rest``)
         self._rest: list[SSEEvent] = []
+        # ... or, when that read's frames up to the token were read one at a time (``_first_frames``),
+        # its bytes after the token, not yet SSE-decoded (the decoder is at a boundary before them)
+        self._raw = b""
 
     def feed(self, chunk: bytes) -> bytes:
-        events = self._sse.feed(chunk)
-        if self._rest:
-            events = self._rest + events
-            self._rest = []
-        if self.saw_content:
-            if len(events) == 1:  # one event a read: the usual chunk of a stream that arrives as it is made
-                return self._event(events[0])
-            return b"".join([self._event(ev) for ev in events])
-        return self._until_token(events)
+        if not self.saw_content:
+            return self._first_frames(chunk)
+        if self._raw or self._rest:
+            events = self._held(chunk)
+        else:
+            events = self._sse.feed(chunk)
+        if len(events) == 1:  # one event a read: the usual chunk of a stream that arrives as it is made
+            return self._event(events[0])
+        return b"".join([self._event(ev) for ev in events])
+
+    def _held(self, chunk: bytes = b"") -> list[SSEEvent]:
+        """The events ``rest`` holds (kept, or decoded now from the bytes kept), then ``chunk``'s."""
+        events, self._rest = self._rest, []
+        raw, self._raw = self._raw, b""
+        return events + self._sse.feed(raw + chunk) if raw or chunk else events
+
+    def _first_frames(self, chunk: bytes) -> bytes:
+        """``_until_token`` of ``chunk``'s events, its usual frames read one at a time up to the token
+        (``shared.sse.usual_frame``) instead of the whole read SSE-decoded first: the bytes after the
+        token are kept undecoded (``rest`` decodes them). The same events in the same order, so the
+        same bytes and facts; the first token goes out without the rest of its read decoded (time to
+        first token; tests/unit/test_translator_lazy17.py)."""
+        sse = self._sse
+        if not sse.at_boundary:  # inside an event (or after a CR): the decoder reads on
+            return self._until_token(sse.feed(chunk))
+        out: list[bytes] = []
+        pos, n = 0, len(chunk)
+        while pos < n and (framed := usual_frame(chunk, pos)) is not None:
+            ev, pos = framed
+            out.append(self._event(ev))
+            if self.saw_content:
+                sse.passed()  # (the frames read began with "event: " or "data: ": no byte order mark)
+                if pos < n:
+                    self._raw = chunk[pos:]
+                return b"".join(out)
+        if pos:
+            sse.passed()
+            chunk = chunk[pos:]
+        if pos < n:
+            out.append(self._until_token(sse.feed(chunk)))
+        return b"".join(out)
 
     def _until_token(self, events: list[SSEEvent]) -> bytes:
         """``events`` translated up to and including the one that brings the stream's first token; those
@@ -802,13 +837,12 @@ class Translator(Relay):
 
     @property
     def has_rest(self) -> bool:
-        return bool(self._rest)
+        return bool(self._rest or self._raw)
 
     def rest(self) -> bytes:
-        if not self._rest:
+        if not (self._rest or self._raw):
             return b""
-        events, self._rest = self._rest, []
-        return b"".join([self._event(ev) for ev in events])
+        return b"".join([self._event(ev) for ev in self._held()])
 
     def _event(self, ev: SSEEvent) -> bytes:
         lane = self._lane
@@ -820,8 +854,8 @@ class Translator(Relay):
         return self._deltas(self.decoder.feed(ev))
 
     def finish(self) -> bytes:
+        out = [self.rest()]  # (first: the bytes it kept are decoded then)
         pending = self._sse.pending
-        out = [self.rest()]
         out += [self._deltas(self.decoder.feed(ev)) for ev in self._sse.flush(ended=True)]
         out.append(self._deltas(self.decoder.finish()))
         if pending and not self.complete and self.error is None:  # cut off mid-event (see Passthrough)

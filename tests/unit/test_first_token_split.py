@@ -24,6 +24,9 @@ class Whole(Translator):
     def _until_token(self, events: list[SSEEvent]) -> bytes:
         return b"".join([self._event(ev) for ev in events])
 
+    def _first_frames(self, chunk: bytes) -> bytes:  # (session 17: reads up to the token frame by frame)
+        return self._until_token(self._sse.feed(chunk))
+
 
 def _pair(client: str, wire: str) -> tuple[Translator, Translator]:
     pair = pairing(client, wire)  # type: ignore[arg-type]
