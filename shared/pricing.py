@@ -75,6 +75,10 @@ class ModelRates:
     # Prompt tokens above which the price is unknown (``Pricer.tier_rates``: a tier's flat price where the
     # standard one steps up at that many); None: known at every size
     known_up_to: int | None = None
+    # Audio token rates (genai-prices' ``input_audio_mtok``, ``output_audio_mtok``); None: audio tokens cost what
+    # text tokens cost
+    input_audio: Rate | None = None
+    output_audio: Rate | None = None
     # No rate has tiers: ``price`` reads each ``base`` without calling ``Rate.at`` (set in __post_init__).
     _flat: bool = field(default=False, init=False, repr=False, compare=False)
 
@@ -121,6 +125,19 @@ class ModelRates:
         if reasoning and self.reasoning is not None:
             tokens += reasoning * self.reasoning.at(prompt)
         return tokens / 1_000_000 + b.web_search_requests * self.web_search
+
+    def audio_extra(self, audio_input_tokens: int, audio_output_tokens: int) -> float:
+        """USD to add to a price reckoned with every token at the text rates, for the audio parts of the input
+        and output counts: each audio token at its audio rate instead of the text one (gpt-audio: $32 and $64
+        per MTok of audio in and out, against $2.5 and $10 for text; OpenAI pricing, genai-prices). 0 when the
+        model lists no audio rate (its audio tokens cost what text tokens cost). Flat rates (no model has
+        tiered audio prices)."""
+        extra = 0.0
+        if audio_input_tokens > 0 and self.input_audio is not None:
+            extra += audio_input_tokens * (self.input_audio.base - self.input.base)
+        if audio_output_tokens > 0 and self.output_audio is not None:
+            extra += audio_output_tokens * (self.output_audio.base - self.output.base)
+        return extra / 1_000_000
 
     def uncached_price(self, b: Billed) -> float:
         """USD for the same call had nothing been read from or written to a prompt cache: every prompt
@@ -414,4 +431,6 @@ def _lookup(provider: str, model: str, service_tier: str | None = None) -> Model
         web_search=float(searches) / 1000
         if searches is not None and not isinstance(searches, types.TieredPrices)
         else 0.0,
+        input_audio=_rate(prices.input_audio_mtok),
+        output_audio=_rate(prices.output_audio_mtok),
     )

@@ -355,6 +355,9 @@ def _cost(attempt: Attempt, usage: Usage, pricer: Pricer) -> tuple[float | None,
             usage.reasoning_tokens,
             searches,
         )
+        if usage.audio_input_tokens or usage.audio_output_tokens:  # audio at its own rates (s17 variant 28-a)
+            audio = own.audio_extra(usage.audio_input_tokens, usage.audio_output_tokens)
+            price, plain = price + audio, plain + audio
         if geo * fast != 1.0:  # on the tokens, not on the searches
             g = geo * fast
             searched = searches * own.web_search

@@ -96,7 +96,14 @@ _OVERFLOW = re.compile(
     r"prompt_tokens \(\d+\) must be less than max_seq_len|"
     # Amazon Nova on Bedrock (a validationException, mid-stream on ConverseStream): "Input Tokens Exceeded: Number of
     # input tokens exceeds maximum length. Please update the input to try again."
-    r"number of input tokens exceeds maximum length",
+    r"number of input tokens exceeds maximum length|"
+    # SGLang (its input validation, a 400 or the first event of a stream): "Input length (140000 tokens) exceeds the
+    # maximum allowed length (131072 tokens). Use a shorter input or enable --allow-auto-truncate."
+    r"input length \(\d+ tokens\) exceeds the maximum allowed length|"
+    # TensorRT-LLM (Triton's and NIM's OpenAI-compatible fronts relay it, as a 400 or a 500): "Prompt length (5056)
+    # exceeds maximum sequence length (2048)", "Prompt length (200) exceeds maximum input length (1)"
+    # (triton-inference-server/tensorrtllm_backend#141, #565)
+    r"prompt length \(\d+\) exceeds (?:the )?maximum (?:sequence|input) length",
     re.I | re.S,
 )
 # The overflow said so plainly that a 5xx status (or an in-band error without a code, read as 500) does not make it a
@@ -109,7 +116,9 @@ _OVERFLOW_EVEN_IF_5XX = re.compile(
     r"context (?:size|length|window) has been exceeded|exceed(?:s|ed)? (?:the )?(?:available )?context "
     r"(?:limit|window|length|size)|maximum context length is \d+ tokens|input is too long|"
     r"longer than the (?:model'?s |maximum )(?:maximum )?(?:context|model) length|context_length_exceeded|"
-    r"prompt_tokens \(\d+\) must be less than max_seq_len|number of input tokens exceeds maximum length",
+    r"prompt_tokens \(\d+\) must be less than max_seq_len|number of input tokens exceeds maximum length|"
+    r"input length \(\d+ tokens\) exceeds the maximum allowed length|"
+    r"prompt length \(\d+\) exceeds (?:the )?maximum (?:sequence|input) length",
     re.I | re.S,
 )
 # "… maximum context length is 128000 tokens. However, your messages resulted in 131072 tokens."
@@ -148,7 +157,11 @@ _ASKED_ALLOWED = re.compile(
     # LM Studio 0.4: "The input has 31430 tokens, but the context length only supports 30000 tokens."
     r"input has (\d+) tokens, but the context length only supports (\d+) tokens|"
     # SiliconFlow: "length of prompt_tokens (57535) must be less than max_seq_len (32768)."
-    r"prompt_tokens \((\d+)\) must be less than max_seq_len \((\d+)\)",
+    r"prompt_tokens \((\d+)\) must be less than max_seq_len \((\d+)\)|"
+    # SGLang: "Input length (140000 tokens) exceeds the maximum allowed length (131072 tokens)."
+    r"input length \((\d+) tokens\) exceeds the maximum allowed length \((\d+) tokens\)|"
+    # TensorRT-LLM: "Prompt length (40000) exceeds maximum sequence length (32768)" (or "maximum input length")
+    r"prompt length \((\d+)\) exceeds (?:the )?maximum (?:sequence|input) length \((\d+)\)",
     re.I,
 )
 # SambaNova: "The provided prompt is 40000 tokens long, … the maximum supported sequence length is just 16384";
@@ -257,7 +270,12 @@ def _error_of(body: bytes) -> dict[str, Any]:
         return err if inner is None else {**err, "message": inner}
     if isinstance(err, str):
         return {"message": err}
-    return data if bare_error(data) else {}
+    if isinstance(data, dict) and bare_error(data):
+        return data
+    # FastAPI's ``{"detail": "<text>"}`` (Triton's OpenAI-compatible front relays TensorRT-LLM's refusal so; s17
+    # variant 10-c) or its validation list: their words are the message
+    said = validation_message(data) if isinstance(data, dict) else None
+    return {"message": said} if said else {}
 
 
 def unwrapped(data: Any) -> Any:

@@ -52,7 +52,9 @@ def usage_from_openai(u: dict[str, Any], tier: Any = None) -> Usage:
     ``tier`` is the answer's (or chunk's) top-level ``service_tier``, kept when a string (OpenAI API
     reference, "The chat completion object": the processing tier that served the request).
 
-    Counts are JSON integers, else 0 (as ``_int``), inline: every answer's usage passes here. Cache reads are
+    Counts are JSON integers, else 0 (as ``_int``), inline: every answer's usage passes here. Audio tokens
+    (``prompt_tokens_details.audio_tokens``, ``completion_tokens_details.audio_tokens``) are kept as the audio
+    parts of the input and output counts. Cache reads are
     ``prompt_tokens_details.cached_tokens``; when that gives none, the spellings of other servers on this
     wire are read (``_OTHER_CACHE_READ``, the first positive integer)."""
     get = u.get
@@ -62,8 +64,10 @@ def usage_from_openai(u: dict[str, Any], tier: Any = None) -> Usage:
         cache_read = cache_read if type(cache_read) is int else 0
         cache_write = prompt.get("cache_write_tokens")
         cache_write = cache_write if type(cache_write) is int else 0
+        audio_in = prompt.get("audio_tokens")
+        audio_in = audio_in if type(audio_in) is int and audio_in > 0 else 0
     else:
-        cache_read = cache_write = 0
+        cache_read = cache_write = audio_in = 0
     if not cache_read:  # another server's spelling (``_OTHER_CACHE_READ``), read inline: a call fewer
         for key in _OTHER_CACHE_READ:
             value = get(key)
@@ -75,11 +79,18 @@ def usage_from_openai(u: dict[str, Any], tier: Any = None) -> Usage:
     prompt_tokens = get("prompt_tokens")
     prompt_tokens = prompt_tokens if type(prompt_tokens) is int else 0
     output = get("completion_tokens")
+    output = output if type(output) is int else 0
     completion = get("completion_tokens_details")
-    reasoning = completion.get("reasoning_tokens") if type(completion) is dict else 0
+    if type(completion) is dict:
+        reasoning = completion.get("reasoning_tokens")
+        audio_out = completion.get("audio_tokens")
+        audio_out = audio_out if type(audio_out) is int and audio_out > 0 else 0
+    else:
+        reasoning = audio_out = 0
+    uncached = max(prompt_tokens - cache_read - cache_write, 0)
     return Usage(
-        input_tokens=max(prompt_tokens - cache_read - cache_write, 0),
-        output_tokens=output if type(output) is int else 0,
+        input_tokens=uncached,
+        output_tokens=output,
         cache_read_tokens=cache_read,
         cache_write_tokens=cache_write,
         cache_write_1h_tokens=write_1h,
@@ -89,6 +100,9 @@ def usage_from_openai(u: dict[str, Any], tier: Any = None) -> Usage:
         reported_total_tokens=total if type(total := get("total_tokens")) is int else None,
         cache_write_split=split_1h is not None,
         service_tier=tier if type(tier) is str else None,
+        # audio parts of the counts (priced at the audio rates; s17 variant 28-a), never more than the count
+        audio_input_tokens=min(audio_in, uncached),
+        audio_output_tokens=min(audio_out, output),
     )
 
 

@@ -57,6 +57,12 @@ class Usage:
     # genai-prices' variant for it (``shared.pricing.Pricer.tier_rates``); None when not stated. Not a
     # bucket, so not compared.
     service_tier: str | None = field(default=None, compare=False)
+    # The audio parts of ``input_tokens`` and ``output_tokens`` (OpenAI's ``prompt_tokens_details.audio_tokens``
+    # and ``completion_tokens_details.audio_tokens``: gpt-audio, gpt-4o-audio-preview, gpt-realtime), billed at
+    # the model's audio rates (``shared.pricing.ModelRates.audio_extra``)
+    # (last: positional constructions name the fields before them)
+    audio_input_tokens: int = 0
+    audio_output_tokens: int = 0
 
     @property
     def prompt_tokens(self) -> int:

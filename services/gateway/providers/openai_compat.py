@@ -23,6 +23,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from services.gateway.dialects._anthropic_wire import SYNTHETIC_SIGNATURE
+from services.gateway.dialects._minted import MINTED_PREFIX
 from services.gateway.dialects._prompt_cache import (
     body_has_markers,
     keep_chat_breakpoints,
@@ -149,8 +151,8 @@ def caches_by_markers(model: str) -> bool:
 
 def no_reasoning_for_unsigned_tool_turn(body: dict[str, Any]) -> bool:
     """Claude on OpenRouter: drop the request's ``reasoning`` / ``reasoning_effort`` when the last assistant
-    message calls a tool without ``reasoning_details`` to give back (this gateway's translations never carry
-    them; a Chat client may). With thinking on, Anthropic wants that turn to begin with its signed thinking
+    message calls a tool without Claude-signed ``reasoning_details`` to give back (this gateway's translations never
+    carry them; a Chat client may, or may give back another model's unsigned ones: ``_claude_signed``). With thinking on, Anthropic wants that turn to begin with its signed thinking
     and OpenRouter relays the refusal: 400 "Provider returned error", ``metadata.raw`` "Expected `thinking`
     or `redacted_thinking`, but found `text`. When `thinking` is enabled, a final `assistant` message must
     start with a thinking block" (zed-industries/zed#46508, OpenRouterTeam/ai-sdk-provider#177; s14 variant
@@ -167,11 +169,39 @@ def no_reasoning_for_unsigned_tool_turn(body: dict[str, Any]) -> bool:
         if isinstance(messages, list)
         else None
     )
-    if last is None or not last.get("tool_calls") or last.get("reasoning_details"):
+    if last is None or not last.get("tool_calls") or _claude_signed(last.get("reasoning_details")):
         return False
     body.pop("reasoning", None)
     body.pop("reasoning_effort", None)
     return True
+
+
+# OpenRouter's ``reasoning_details[].format`` for Claude's thinking (OpenRouter docs, "Reasoning Tokens",
+# reasoning_details array structure: "unknown", "openai-responses-v1", "xai-responses-v1",
+# "anthropic-claude-v1", "google-gemini-v1")
+_CLAUDE_FORMAT = "anthropic-claude-v1"
+
+
+def _claude_signed(details: Any) -> bool:
+    """True when ``reasoning_details`` hold thinking Claude signed: a ``reasoning.text`` entry with a
+    ``signature`` or a ``reasoning.encrypted`` one with ``data`` (Claude's redacted thinking), whose ``format``
+    is Claude's or not given. Another model's details (gpt-oss's unsigned ``reasoning.text`` with ``format``
+    "unknown", OpenAI's or Gemini's encrypted ones) are none: Anthropic cannot take them back as its signed
+    thinking (s17 variant 04-d), and the gateway's own synthetic signature is none either."""
+    if not isinstance(details, list):
+        return False
+    for d in details:
+        if not isinstance(d, dict) or d.get("format", _CLAUDE_FORMAT) not in (_CLAUDE_FORMAT, None):
+            continue
+        proof = d.get("signature") if d.get("type") != "reasoning.encrypted" else d.get("data")
+        if (
+            isinstance(proof, str)
+            and proof
+            and proof != SYNTHETIC_SIGNATURE
+            and not proof.startswith(MINTED_PREFIX)
+        ):
+            return True
+    return False
 
 
 class OpenRouterProvider(OpenAICompatProvider):

@@ -875,3 +875,68 @@ def test_s16_a_429_for_a_request_over_the_limit_itself_is_too_large_and_not_retr
     fits = TPM_TOO_LARGE.replace("Requested 250011", "Requested 900")
     assert registry.WIRES["openai_chat"].error_meaning(429, raw.replace(b"250011", b"900")) == "rate_limit"
     assert not told_not_to_retry(UpstreamError(429, "openai: " + fits, provider="openai", retryable=True))
+
+
+SGLANG_INPUT_LENGTH = (
+    "Input length (140000 tokens) exceeds the maximum allowed length (131072 tokens). Use a shorter input or enable "
+    "--allow-auto-truncate."
+)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "asked", "allowed"),
+    [
+        # SGLang's 400 (its validate_input_length; vLLM-style error body)
+        (
+            400,
+            {
+                "object": "error",
+                "message": SGLANG_INPUT_LENGTH,
+                "type": "BadRequestError",
+                "param": None,
+                "code": 400,
+            },
+            140000,
+            131072,
+        ),
+        # SGLang told it in-band after its 200 (the first event of the stream): read as a 500 without a code
+        (
+            500,
+            {"error": {"message": SGLANG_INPUT_LENGTH, "object": "error", "type": "BAD_REQUEST"}},
+            140000,
+            131072,
+        ),
+        # TensorRT-LLM behind Triton's OpenAI-compatible front (tensorrtllm_backend#141)
+        (400, {"detail": "Prompt length (40000) exceeds maximum sequence length (32768)"}, 40000, 32768),
+        # TensorRT-LLM's other wording, answered as a 500 (tensorrtllm_backend#565)
+        (
+            500,
+            {
+                "error": {
+                    "message": "Encountered an error when fetching new request: Prompt length (9000) exceeds "
+                    "maximum input length (8192)",
+                    "type": "InternalServerError",
+                    "code": 500,
+                }
+            },
+            9000,
+            8192,
+        ),
+    ],
+    ids=["sglang-400", "sglang-in-band", "trtllm-sequence-400", "trtllm-input-500"],
+)
+def test_s17_sglang_and_tensorrt_llm_prompt_length_is_an_overflow_in_both_formats(
+    status: int, body: object, asked: int, allowed: int
+) -> None:
+    """s17 variants 10-a..10-e: SGLang's "Input length (N tokens) exceeds the maximum allowed length (M tokens)" and
+    TensorRT-LLM's "Prompt length (N) exceeds maximum sequence length (M)" / "... maximum input length (M)" went back
+    as a plain 400 or a 500 (Claude Code saw no "prompt is too long", Codex no context_length_exceeded)."""
+    raw = json.dumps(body).encode()
+    meaning = registry.WIRES["openai_chat"].error_meaning(status, raw)
+    assert meaning == "context_overflow"
+    message, _ = parse_upstream_error(raw)
+    said_status, said, _ = registry.client("anthropic").error_words(meaning, status, message)
+    assert (said_status, said) == (400, f"prompt is too long: {asked} tokens > {allowed} maximum")
+    for fmt in ("openai_chat", "openai_responses"):
+        chat_status, _, code = registry.client(fmt).error_words(meaning, status, message)
+        assert chat_status == 400 and code == "context_length_exceeded"

@@ -461,3 +461,84 @@ def test_claude_on_openrouter_gets_no_reasoning_for_a_tool_turn_it_cannot_sign()
     other = {**copy.deepcopy(chat), "model": "deepseek/deepseek-r1", "reasoning_effort": "high"}
     provider.prepare(other, False, "openai_chat")
     assert other["reasoning_effort"] == "high"
+
+
+@pytest.mark.parametrize(
+    "details",
+    [
+        # gpt-oss on OpenRouter: reasoning text, unsigned, format "unknown" (s17 variant 04-d)
+        [
+            {
+                "type": "reasoning.text",
+                "text": "Need the clock.",
+                "signature": None,
+                "format": "unknown",
+                "index": 0,
+            }
+        ],
+        # OpenAI's encrypted reasoning (o-series / gpt-5 on OpenRouter): data Claude cannot read
+        [{"type": "reasoning.encrypted", "data": "gAAAAB", "format": "openai-responses-v1", "index": 0}],
+        # Gemini's thought signature
+        [
+            {
+                "type": "reasoning.text",
+                "text": "t",
+                "signature": "CiQB",
+                "format": "google-gemini-v1",
+                "index": 0,
+            }
+        ],
+        # the gateway's own synthetic signature
+        [{"type": "reasoning.text", "text": "t", "signature": "ekai-gateway-synthetic-signature"}],
+        [],
+    ],
+    ids=["gpt-oss-unsigned", "openai-encrypted", "gemini-signed", "synthetic", "empty"],
+)
+def test_claude_on_openrouter_gets_no_reasoning_when_the_tool_turn_gives_back_another_models_details(
+    details: list[dict[str, object]],
+) -> None:
+    """s17 variant 04-d: a Chat client's tool turn answered by another model on OpenRouter gives that model's
+    ``reasoning_details`` back, then asks Claude with reasoning on. Those details are no thinking Claude signed:
+    with thinking on, Anthropic behind OpenRouter refuses the turn (no signed thinking to begin it). Reasoning
+    goes; it stays for Claude's own signed details (format anthropic-claude-v1, or no format given)."""
+    from services.gateway.providers.openai_compat import OpenRouterProvider
+
+    provider = OpenRouterProvider("openrouter", "http://127.0.0.1:9", "k")
+
+    def body(given: list[dict[str, object]]) -> dict[str, object]:
+        return {
+            "model": "anthropic/claude-sonnet-4.5",
+            "reasoning": {"effort": "high"},
+            "messages": [
+                {"role": "user", "content": "time?"},
+                {
+                    "role": "assistant",
+                    "content": "",
+                    "reasoning_details": copy.deepcopy(given),
+                    "tool_calls": [
+                        {"id": "call_1", "type": "function", "function": {"name": "now", "arguments": "{}"}}
+                    ],
+                },
+                {"role": "tool", "tool_call_id": "call_1", "content": "12:00"},
+            ],
+        }
+
+    foreign = body(details)
+    provider.prepare(foreign, False, "openai_chat")
+    assert "reasoning" not in foreign
+    for own in (
+        [
+            {
+                "type": "reasoning.text",
+                "text": "t",
+                "signature": "EqQB",
+                "format": "anthropic-claude-v1",
+                "index": 0,
+            }
+        ],
+        [{"type": "reasoning.encrypted", "data": "EmwK", "format": "anthropic-claude-v1", "index": 0}],
+        [{"type": "reasoning.text", "text": "t", "signature": "EqQB"}],
+    ):
+        kept = body(own)
+        provider.prepare(kept, False, "openai_chat")
+        assert kept["reasoning"] == {"effort": "high"}
