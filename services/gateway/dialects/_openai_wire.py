@@ -65,6 +65,8 @@ def usage_from_openai(u: dict[str, Any], tier: Any = None) -> Usage:
         cache_write = prompt.get("cache_write_tokens")
         if type(cache_write) is not int or not cache_write:  # LiteLLM's name (``_OTHER_CACHE_WRITE``)
             cache_write = prompt.get("cache_creation_tokens")
+        if type(cache_write) is not int or not cache_write:  # new-api's
+            cache_write = prompt.get("cached_creation_tokens")
         cache_write = cache_write if type(cache_write) is int and cache_write > 0 else 0
     else:
         cache_read = cache_write = 0
@@ -109,7 +111,14 @@ _OTHER_CACHE_READ = ("prompt_cache_hit_tokens", "cached_tokens", "cache_read_inp
 # TTL split in ``prompt_tokens_details.cache_creation_token_details``; older releases give only Anthropic's
 # ``cache_creation_input_tokens`` at the top of ``usage`` (s17 variants 06-a, 06-b, 06-c: the writes were priced as
 # plain input, 1-hour writes at the 5-minute rate).
-_OTHER_CACHE_WRITE = ("prompt_tokens_details.cache_creation_tokens", "cache_creation_input_tokens")
+# QuantumNous/new-api (the one-api fork) relaying Claude: ``prompt_tokens_details.cached_creation_tokens``, the
+# TTL split at the top as ``claude_cache_creation_5_m_tokens`` / ``claude_cache_creation_1_h_tokens`` (s17 variant
+# 06-f).
+_OTHER_CACHE_WRITE = (
+    "prompt_tokens_details.cache_creation_tokens",
+    "prompt_tokens_details.cached_creation_tokens",
+    "cache_creation_input_tokens",
+)
 
 
 def _write_1h(u: dict[str, Any], prompt: Any) -> int | None:
@@ -122,11 +131,17 @@ def _write_1h(u: dict[str, Any], prompt: Any) -> int | None:
         split = place.get(key) if type(place) is dict else None
         if type(split) is dict and any(type(split.get(k)) is int for k in _SPLIT):
             return _int(split.get("ephemeral_1h_input_tokens"))
+    if any(type(u.get(k)) is int for k in _NEW_API_SPLIT):  # new-api's names, at the top of usage
+        return _int(u.get(_NEW_API_SPLIT[1]))
     return None
 
 
 # (in prompt_tokens_details?, key) of a TTL split, in the order they are looked for
 _SPLIT_AT = ((False, "cache_creation"), (True, "cache_creation"), (True, "cache_creation_token_details"))
+_NEW_API_SPLIT = (
+    "claude_cache_creation_5_m_tokens",
+    "claude_cache_creation_1_h_tokens",
+)  # (5-minute, 1-hour)
 
 
 def _number(value: Any) -> float | None:

@@ -656,6 +656,19 @@ def test_xai_cost_in_usd_ticks_is_the_bill(usage: dict[str, Any], paid: float | 
             300,
             0,
         ),
+        # QuantumNous/new-api relaying Claude (s17 variant 06-f): cached_creation_tokens, the split at the top
+        (
+            {
+                "prompt_tokens": 5427,
+                "prompt_tokens_details": {"cached_tokens": 0, "cached_creation_tokens": 5424},
+                "claude_cache_creation_5_m_tokens": 0,
+                "claude_cache_creation_1_h_tokens": 5424,
+            },
+            5424,
+            5424,
+            0,
+            3,
+        ),
         # not JSON integers, or zero: no writes
         ({"prompt_tokens": 100, "cache_creation_input_tokens": "2000"}, 0, 0, 0, 100),
         ({"prompt_tokens": 100, "prompt_tokens_details": {"cache_creation_tokens": 0}}, 0, 0, 0, 100),
@@ -664,7 +677,7 @@ def test_xai_cost_in_usd_ticks_is_the_bill(usage: dict[str, Any], paid: float | 
 def test_litellm_claude_cache_writes_are_read(
     usage: dict[str, Any], write: int, write_1h: int, read: int, uncached: int
 ) -> None:
-    """s17 variants 06-a/06-b/06-c: Claude behind LiteLLM's proxy (a catalog provider) reports its cache writes
+    """s17 variants 06-a/06-b/06-c/06-f: Claude behind LiteLLM's proxy (or new-api's relay) (a catalog provider) reports its cache writes
     under LiteLLM's names (``prompt_tokens_details.cache_creation_tokens`` with the TTL split in
     ``cache_creation_token_details``; older releases Anthropic's ``cache_creation_input_tokens`` at the top), as
     parts of ``prompt_tokens``: they were priced as plain input and the 1-hour ones at no 1-hour rate."""
