@@ -117,9 +117,7 @@ def drop_non_markers(body: dict[str, Any]) -> bool:
     Completions body bound for a router that relays them to Anthropic (OpenRouter's Claude): at the top, on
     tool entries and on messages' content parts (message-level ones are :func:`markers_onto_parts`'). The
     client's messages and tools are not changed: the lists and the entries that change are copied. True if
-    one went."""
-    if not _key_count(body):
-        return False
+    one went. A scan of the entries' own keys, no serialisation (this runs on every such request)."""
     changed = False
     if "cache_control" in body and not is_marker(body["cache_control"]):
         del body["cache_control"]
