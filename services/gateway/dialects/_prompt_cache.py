@@ -126,11 +126,25 @@ def drop_non_markers(body: dict[str, Any]) -> bool:
         entries = body.get(key)
         if not isinstance(entries, list):
             continue
-        kept = [_without_non_markers(e, key == "messages") for e in entries]
-        if any(a is not b for a, b in zip(kept, entries, strict=True)):
-            body[key] = kept
-            changed = True
+        parts = key == "messages"
+        copied: list[Any] | None = None
+        for i, entry in enumerate(entries):
+            if isinstance(entry, dict) and _has_non_marker(entry, parts):
+                if copied is None:
+                    copied = body[key] = list(entries)  # the client's list is not changed
+                copied[i] = _without_non_markers(entry, parts)
+                changed = True
     return changed
+
+
+def _has_non_marker(entry: dict[str, Any], parts: bool) -> bool:
+    """Whether a tool entry, or a message's content parts, hold a ``cache_control`` that is no marker."""
+    if not parts:
+        return "cache_control" in entry and not is_marker(entry["cache_control"])
+    content = entry.get("content")
+    return type(content) is list and any(
+        type(p) is dict and "cache_control" in p and not is_marker(p["cache_control"]) for p in content
+    )
 
 
 def _without_non_markers(entry: Any, parts: bool) -> Any:
