@@ -25,7 +25,7 @@ from typing import Any, Literal, TypeVar
 import aiohttp
 
 from services.gateway.errors import UpstreamError, parse_upstream_error
-from services.gateway.providers.base import Provider
+from services.gateway.providers.base import Provider, relayed_headers
 from services.gateway.routing.health import is_retryable, retry_after_seconds
 from services.gateway.upstream_pool import UpstreamPool, UpstreamResponse
 
@@ -314,6 +314,7 @@ class UpstreamClient:
             body = b""
         body = provider.scrub(body.decode("utf-8", errors="replace")).encode()
         message, etype = parse_upstream_error(body)
+        headers = relayed_headers(resp.headers)  # a proxy's prefixed copies of the provider's retry headers
         return UpstreamError(
             resp.status,
             message,
@@ -321,8 +322,8 @@ class UpstreamClient:
             retryable=is_retryable(resp.status),
             body=body,
             error_type=etype,
-            retry_after_s=retry_after_seconds(resp.headers, resp.status, body),
-            headers=provider.response_headers(resp.headers),
+            retry_after_s=retry_after_seconds(headers, resp.status, body),
+            headers=provider.response_headers(headers),
         )
 
     async def post_json(

@@ -222,3 +222,38 @@ def test_a_subscription_without_extra_usage_waits_for_its_window_not_the_overage
         "anthropic-ratelimit-unified-overage-reset": month_end,
     }
     assert rate_limit_reset_seconds(spend_cap, NOW) == pytest.approx(20 * 86400.0)
+
+
+def test_openrouter_relaying_a_providers_own_429_body_in_metadata_raw() -> None:
+    """s17 variant 11-f: OpenRouter's 429 for a limit of the provider behind it carries no retry header and says
+    "Please retry shortly"; the provider's own body (Google AI Studio's, with its ``RetryInfo``) comes as a JSON
+    string in ``error.metadata.raw``. That is the only word on when: the client got a 429 without retry-after."""
+    google = {
+        "error": {
+            "code": 429,
+            "message": "You exceeded your current quota. Please retry in 41.285205533s.",
+            "status": "RESOURCE_EXHAUSTED",
+            "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "41s"}],
+        }
+    }
+    relayed = {
+        "error": {
+            "message": "google/gemini-2.5-flash is temporarily rate-limited upstream. Please retry shortly, or add "
+            "your own key to accumulate your rate limits: https://openrouter.ai/settings/integrations",
+            "code": 429,
+            "metadata": {
+                "raw": orjson.dumps(google, option=orjson.OPT_INDENT_2).decode(),
+                "provider_name": "Google",
+            },
+        }
+    }
+    assert body_reset_seconds(orjson.dumps(relayed), NOW) == 41.0
+    assert retry_after_seconds({}, 429, orjson.dumps(relayed)) == 41.0
+    said = {"error": {"code": 429, "metadata": {"raw": '{"error": {"message": "Please try again in 7s."}}'}}}
+    assert body_reset_seconds(orjson.dumps(said), NOW) == 7.0
+    for nothing in ("not json", '{"error": "slow down"}', "", '"' * 3):
+        assert body_reset_seconds(orjson.dumps({"error": {"metadata": {"raw": nothing}}}), NOW) is None
+    nested = {"error": {"metadata": {"raw": "{}"}}}
+    for _ in range(6):  # a raw inside a raw inside …: only two levels are read, no recursion without end
+        nested = {"error": {"metadata": {"raw": orjson.dumps(nested).decode()}}}
+    assert body_reset_seconds(orjson.dumps(nested), NOW) is None

@@ -86,3 +86,37 @@ def test_anthropic_kept_client_names_are_bounded_and_a_name_past_the_bound_is_st
     assert p.headers(many)["anthropic-beta"] == "b"
     assert len(p._client_names) == 3
     assert p.headers(many)["anthropic-beta"] == "b"
+
+
+def test_a_proxys_prefixed_copies_of_the_retry_headers_are_read_and_forwarded() -> None:
+    """s17 variants 11-a/11-b: LiteLLM's proxy relays an upstream 429's retry and rate-limit headers only as
+    ``llm_provider-<name>`` (BerriAI/litellm#21553): the client got a 429 without ``retry-after`` and the
+    gateway rested the provider blind. They count under their own names; the proxy's own word wins."""
+    from services.gateway.providers.base import relayed_headers
+    from services.gateway.routing.health import retry_after_seconds
+
+    p = OpenAIProvider("litellm", "http://litellm:4000/v1", None)
+    raw = CIMultiDict(
+        {
+            "Content-Type": "application/json",
+            "llm_provider-retry-after": "45",
+            "LLM_Provider-X-RateLimit-Remaining-Requests": "0",
+            "x-litellm-call-id": "abc",
+        }
+    )
+    headers = relayed_headers(raw)
+    assert p.response_headers(headers) == {"retry-after": "45", "x-ratelimit-remaining-requests": "0"}
+    assert retry_after_seconds(headers, 429) == 45.0
+    tokens = CIMultiDict(
+        {
+            "llm_provider-x-ratelimit-remaining-tokens": "0",
+            "llm_provider-x-ratelimit-reset-tokens": "1m0s",
+            "llm_provider-x-ratelimit-remaining-requests": "499",
+            "llm_provider-x-ratelimit-reset-requests": "120ms",
+        }
+    )
+    assert retry_after_seconds(relayed_headers(tokens), 429) == 60.0  # the exhausted tokens window
+    own = relayed_headers(CIMultiDict({"Retry-After": "3", "llm_provider-retry-after": "45"}))
+    assert retry_after_seconds(own, 429) == 3.0
+    plain = CIMultiDict({"Retry-After": "3"})
+    assert relayed_headers(plain) is plain  # nothing prefixed: the answer's own headers, untouched

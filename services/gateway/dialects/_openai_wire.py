@@ -56,14 +56,20 @@ def usage_from_openai(u: dict[str, Any], tier: Any = None) -> Usage:
     (``prompt_tokens_details.audio_tokens``, ``completion_tokens_details.audio_tokens``) are kept as the audio
     parts of the input and output counts. Cache reads are
     ``prompt_tokens_details.cached_tokens``; when that gives none, the spellings of other servers on this
-    wire are read (``_OTHER_CACHE_READ``, the first positive integer)."""
+    wire are read (``_OTHER_CACHE_READ``, the first positive integer). Cache writes are
+    ``prompt_tokens_details.cache_write_tokens`` (OpenRouter), else LiteLLM's spellings for Claude behind it
+    (``_OTHER_CACHE_WRITE``): like OpenRouter's, parts of ``prompt_tokens``."""
     get = u.get
     prompt = get("prompt_tokens_details")
     if type(prompt) is dict:
         cache_read = prompt.get("cached_tokens")
         cache_read = cache_read if type(cache_read) is int else 0
         cache_write = prompt.get("cache_write_tokens")
-        cache_write = cache_write if type(cache_write) is int else 0
+        if type(cache_write) is not int or not cache_write:  # LiteLLM's name (``_OTHER_CACHE_WRITE``)
+            cache_write = prompt.get("cache_creation_tokens")
+        if type(cache_write) is not int or not cache_write:  # new-api's
+            cache_write = prompt.get("cached_creation_tokens")
+        cache_write = cache_write if type(cache_write) is int and cache_write > 0 else 0
         audio_in = prompt.get("audio_tokens")
         audio_in = audio_in if type(audio_in) is int and audio_in > 0 else 0
     else:
@@ -74,6 +80,9 @@ def usage_from_openai(u: dict[str, Any], tier: Any = None) -> Usage:
             if type(value) is int and value > 0:
                 cache_read = value
                 break
+    if not cache_write:  # Anthropic's own name at the top (``_OTHER_CACHE_WRITE``)
+        value = get("cache_creation_input_tokens")
+        cache_write = value if type(value) is int and value > 0 else 0
     split_1h = _write_1h(u, prompt) if cache_write else None
     write_1h = min(split_1h, cache_write) if split_1h is not None else 0
     prompt_tokens = get("prompt_tokens")
@@ -109,19 +118,44 @@ def usage_from_openai(u: dict[str, Any], tier: Any = None) -> Usage:
 # Where servers on the OpenAI wire report cache hits outside ``prompt_tokens_details.cached_tokens``, as
 # parts of ``prompt_tokens`` like it: DeepSeek's ``prompt_cache_hit_tokens`` (API docs, "Context Caching";
 # ``prompt_cache_miss_tokens`` is the rest), Moonshot/Kimi's top-level ``cached_tokens`` (s11 variants 29-a/b).
-_OTHER_CACHE_READ = ("prompt_cache_hit_tokens", "cached_tokens")
+# LiteLLM's proxy (and relays that copy it) in front of Claude: Anthropic's ``cache_read_input_tokens`` at the top.
+_OTHER_CACHE_READ = ("prompt_cache_hit_tokens", "cached_tokens", "cache_read_input_tokens")
+# Where LiteLLM's proxy reports Claude's cache writes on the OpenAI wire, as parts of ``prompt_tokens`` (its usage:
+# ``prompt_tokens`` = input + cache writes + cache reads): ``prompt_tokens_details.cache_creation_tokens``, with the
+# TTL split in ``prompt_tokens_details.cache_creation_token_details``; older releases give only Anthropic's
+# ``cache_creation_input_tokens`` at the top of ``usage`` (s17 variants 06-a, 06-b, 06-c: the writes were priced as
+# plain input, 1-hour writes at the 5-minute rate).
+# QuantumNous/new-api (the one-api fork) relaying Claude: ``prompt_tokens_details.cached_creation_tokens``, the
+# TTL split at the top as ``claude_cache_creation_5_m_tokens`` / ``claude_cache_creation_1_h_tokens`` (s17 variant
+# 06-f).
+_OTHER_CACHE_WRITE = (
+    "prompt_tokens_details.cache_creation_tokens",
+    "prompt_tokens_details.cached_creation_tokens",
+    "cache_creation_input_tokens",
+)
 
 
 def _write_1h(u: dict[str, Any], prompt: Any) -> int | None:
     """The 1-hour part of the cache writes, where a provider relays Anthropic's TTL split
     (``cache_creation.ephemeral_1h_input_tokens``) beside OpenAI-style usage: in ``usage`` or in
-    ``prompt_tokens_details`` (OpenRouter's SDK names the object ``AnthropicCacheCreation``); None when
-    no split is given."""
-    for holder in (u, prompt):
-        split = holder.get("cache_creation") if type(holder) is dict else None
+    ``prompt_tokens_details`` (OpenRouter's SDK names the object ``AnthropicCacheCreation``; LiteLLM's proxy
+    ``prompt_tokens_details.cache_creation_token_details``); None when no split is given."""
+    for holder, key in _SPLIT_AT:
+        place = prompt if holder else u
+        split = place.get(key) if type(place) is dict else None
         if type(split) is dict and any(type(split.get(k)) is int for k in _SPLIT):
             return _int(split.get("ephemeral_1h_input_tokens"))
+    if any(type(u.get(k)) is int for k in _NEW_API_SPLIT):  # new-api's names, at the top of usage
+        return _int(u.get(_NEW_API_SPLIT[1]))
     return None
+
+
+# (in prompt_tokens_details?, key) of a TTL split, in the order they are looked for
+_SPLIT_AT = ((False, "cache_creation"), (True, "cache_creation"), (True, "cache_creation_token_details"))
+_NEW_API_SPLIT = (
+    "claude_cache_creation_5_m_tokens",
+    "claude_cache_creation_1_h_tokens",
+)  # (5-minute, 1-hour)
 
 
 def _number(value: Any) -> float | None:

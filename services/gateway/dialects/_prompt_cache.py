@@ -82,9 +82,7 @@ def body_has_markers(body: Mapping[str, Any]) -> bool:
     ``_NOT_MARKED`` keys below the top are the client's data, as there; only an object is a marker."""
     if not _key_count(body):
         return False
-    return isinstance(body.get("cache_control"), dict) or _walk(
-        [v for k, v in body.items() if k != "metadata"]
-    )
+    return is_marker(body.get("cache_control")) or _walk([v for k, v in body.items() if k != "metadata"])
 
 
 def _walk(stack: list[Any]) -> bool:
@@ -101,11 +99,73 @@ def _walk(stack: list[Any]) -> bool:
 
 
 def _is_marker(node: dict[str, Any]) -> bool:
-    """Whether a block, part, tool entry or body carries a marker: a ``cache_control`` object (Anthropic,
-    "Prompt caching": ``{"type": "ephemeral"}``, optionally with ``ttl``; OpenRouter takes the same on content
-    parts). ``null`` (or any other non-object) asks for nothing: Anthropic's ``cache_control`` is an object or
-    null."""
-    return isinstance(node.get("cache_control"), dict)
+    """Whether a block, part, tool entry or body carries a marker (:func:`is_marker`)."""
+    return is_marker(node.get("cache_control"))
+
+
+def is_marker(value: Any) -> bool:
+    """Whether a ``cache_control`` value asks for caching: an object of type ``"ephemeral"`` (Anthropic,
+    "Prompt caching": ``{"type": "ephemeral"}``, optionally with ``ttl``, the only type; OpenRouter takes the
+    same on content parts). ``null`` asks for nothing (Anthropic's ``cache_control`` is an object or null), nor
+    does ``{}`` (a framework's empty map: Anthropic answers 400 "cache_control.type: Field required"; s17
+    variants 08-a, 08-b), which :func:`drop_non_markers` removes from bodies for OpenRouter's Claude."""
+    return type(value) is dict and value.get("type") == "ephemeral"
+
+
+def drop_non_markers(body: dict[str, Any]) -> bool:
+    """Remove the ``cache_control`` keys that are no marker (:func:`is_marker`: ``{}``, ``null``) from a Chat
+    Completions body bound for a router that relays them to Anthropic (OpenRouter's Claude): at the top, on
+    tool entries and on messages' content parts (message-level ones are :func:`markers_onto_parts`'). The
+    client's messages and tools are not changed: the lists and the entries that change are copied. True if
+    one went. A scan of the entries' own keys, no serialisation (this runs on every such request)."""
+    changed = False
+    if "cache_control" in body and not is_marker(body["cache_control"]):
+        del body["cache_control"]
+        changed = True
+    for key in ("messages", "tools"):
+        entries = body.get(key)
+        if not isinstance(entries, list):
+            continue
+        parts = key == "messages"
+        copied: list[Any] | None = None
+        for i, entry in enumerate(entries):
+            if isinstance(entry, dict) and _has_non_marker(entry, parts):
+                if copied is None:
+                    copied = body[key] = list(entries)  # the client's list is not changed
+                copied[i] = _without_non_markers(entry, parts)
+                changed = True
+    return changed
+
+
+def _has_non_marker(entry: dict[str, Any], parts: bool) -> bool:
+    """Whether a tool entry, or a message's content parts, hold a ``cache_control`` that is no marker."""
+    if not parts:
+        return "cache_control" in entry and not is_marker(entry["cache_control"])
+    content = entry.get("content")
+    return type(content) is list and any(
+        type(p) is dict and "cache_control" in p and not is_marker(p["cache_control"]) for p in content
+    )
+
+
+def _without_non_markers(entry: Any, parts: bool) -> Any:
+    """``entry`` (a tool entry, or a message whose content parts are looked at) without non-marker
+    ``cache_control`` keys: itself when it has none, else a copy."""
+    if not isinstance(entry, dict):
+        return entry
+    out = entry
+    if not parts and "cache_control" in entry and not is_marker(entry["cache_control"]):
+        out = {k: v for k, v in entry.items() if k != "cache_control"}
+    content = entry.get("content")
+    if parts and isinstance(content, list):
+        cleaned = [
+            {k: v for k, v in p.items() if k != "cache_control"}
+            if isinstance(p, dict) and "cache_control" in p and not is_marker(p["cache_control"])
+            else p
+            for p in content
+        ]
+        if any(a is not b for a, b in zip(cleaned, content, strict=True)):
+            out = {**entry, "content": cleaned}
+    return out
 
 
 def _markable(block: Any) -> bool:
@@ -258,9 +318,9 @@ def markers_onto_parts(body: dict[str, Any]) -> bool:
         moved = {k: v for k, v in message.items() if k != "cache_control"}
         marker = message["cache_control"]
         content = moved.get("content")
-        if isinstance(marker, dict) and isinstance(content, str) and content:
+        if is_marker(marker) and isinstance(content, str) and content:
             moved["content"] = [{"type": "text", "text": content, "cache_control": marker}]
-        elif isinstance(marker, dict) and isinstance(content, list) and content:
+        elif is_marker(marker) and isinstance(content, list) and content:
             last = content[-1]
             if isinstance(last, dict) and not _is_marker(last):
                 moved["content"] = [*content[:-1], {**last, "cache_control": marker}]

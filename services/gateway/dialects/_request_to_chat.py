@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from services.gateway.dialects._prompt_cache import NO_SESSION, Session
+from services.gateway.dialects._prompt_cache import NO_SESSION, Session, is_marker
 from services.gateway.dialects._request_common import (
     MESSAGES_FIELD_TYPES,
     Target,
@@ -64,7 +64,7 @@ def _text_of(content: Any) -> str:
 def _marker(block: dict[str, Any], markers: bool) -> dict[str, Any]:
     """``{"cache_control": …}`` to add to a part made from ``block`` when the target honours markers."""
     control = block.get("cache_control")
-    return {"cache_control": control} if markers and isinstance(control, dict) else {}
+    return {"cache_control": control} if markers and is_marker(control) else {}
 
 
 def _system_message(system: Any, markers: bool = False) -> list[dict[str, Any]]:
@@ -306,7 +306,7 @@ def anthropic_to_chat(
     out: dict[str, Any] = {"model": target.model, "messages": messages}
     if target.prompt_cache_key and session.id:
         out["prompt_cache_key"] = session.id
-    if markers and isinstance(body.get("cache_control"), dict):
+    if markers and is_marker(body.get("cache_control")):
         out["cache_control"] = body["cache_control"]  # top-level automatic caching (OpenRouter takes it too)
     out[target.max_tokens_field] = _max_tokens(body, target)
     if tools:

@@ -197,6 +197,27 @@ def reasoning_as_output(usage: Usage, outside_by_default: bool) -> Usage:
     return replace(usage, output_tokens=usage.output_tokens + reasoning) if outside else usage
 
 
+# Prefixes under which a proxy between the gateway and the provider relays the provider's own response headers:
+# LiteLLM's proxy re-sends them as ``llm_provider-<name>`` (its "Response headers" docs; an upstream 429's
+# ``retry-after`` and ``x-ratelimit-*`` only so: BerriAI/litellm#21553; s17 variants 11-a, 11-b).
+RELAY_PREFIXES = ("llm_provider-",)
+
+
+def relayed_headers(headers: Mapping[str, str]) -> Mapping[str, str]:
+    """``headers`` with each header a proxy relayed under a prefix (``RELAY_PREFIXES``) also under its own name,
+    lower-cased, where the answer has none of that name itself (the proxy's own word wins); ``headers``
+    unchanged when none is prefixed (the usual answer). For error answers: the retry and rate-limit headers a
+    client and the gateway act on (``retry-after``, ``x-ratelimit-*``) are then read and forwarded."""
+    if not any(name.lower().startswith(RELAY_PREFIXES) for name in headers):
+        return headers
+    out = {name.lower(): value for name, value in headers.items()}
+    for name, value in list(out.items()):
+        for prefix in RELAY_PREFIXES:
+            if name.startswith(prefix) and len(name) > len(prefix):
+                out.setdefault(name[len(prefix) :], value)
+    return out
+
+
 def _whole_seconds(value: str) -> str:
     """A Retry-After value (seconds, possibly fractional, or an HTTP date) as whole seconds, rounded up."""
     try:

@@ -27,6 +27,7 @@ from services.gateway.dialects._anthropic_wire import SYNTHETIC_SIGNATURE
 from services.gateway.dialects._minted import MINTED_PREFIX
 from services.gateway.dialects._prompt_cache import (
     body_has_markers,
+    drop_non_markers,
     keep_chat_breakpoints,
     markers_onto_parts,
     place_chat_breakpoints,
@@ -214,8 +215,10 @@ class OpenRouterProvider(OpenAICompatProvider):
         changed = super().prepare(body, stream, wire)
         model = body.get("model")
         if wire == "openai_chat" and isinstance(model, str) and caches_by_markers(model):
-            # Markers on messages are read on content parts only: moved there first.
+            # Markers on messages are read on content parts only: moved there first; a cache_control that
+            # asks nothing ({} or null) is dropped (Anthropic refuses {}: 400).
             changed = markers_onto_parts(body) or changed
+            changed = drop_non_markers(body) or changed
             # An OpenAI client sends no markers: place them, or every turn re-bills the whole prompt.
             if not body_has_markers(body):
                 place_chat_breakpoints(body)

@@ -16,7 +16,9 @@ number of seconds from now.
 Some 429s carry no such header and say it in the error body instead (``body_reset_seconds``):
 
 - OpenRouter (its "Limits" and "Errors" docs): the limit's headers inside the body,
-  ``{"error": {"code": 429, "metadata": {"headers": {"X-RateLimit-Reset": "<Unix ms>", …}}}}``;
+  ``{"error": {"code": 429, "metadata": {"headers": {"X-RateLimit-Reset": "<Unix ms>", …}}}}``, or, for a limit of
+  the provider behind it, that provider's own error body as a JSON string in ``error.metadata.raw`` (read as
+  the provider's body: Google AI Studio's ``RetryInfo``; s17 variant 11-f);
 - Google (Gemini's OpenAI-compatible endpoint, its rate-limit docs): a ``google.rpc.RetryInfo`` detail,
   ``{"error": {"details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "37s"}]}}``
   (a protobuf JSON Duration: decimal seconds and "s"), the body itself sometimes in a one-element array;
@@ -117,9 +119,10 @@ _SAID_DELAY = re.compile(
     re.I,
 )
 _RETRY_INFO = "google.rpc.RetryInfo"
+_RAW_DEPTH = 2  # a router's relayed body inside a relayed body at most (OpenRouter → a provider's body)
 
 
-def body_reset_seconds(body: bytes, now: float) -> float | None:
+def body_reset_seconds(body: bytes, now: float, _depth: int = 0) -> float | None:
     """Seconds from ``now`` (Unix seconds) until a 429's limit resets, read from its error body (the forms in
     the module docstring: OpenRouter's ``error.metadata.headers``, Google's ``RetryInfo.retryDelay``, the
     delay OpenAI's and Azure's messages state), or
@@ -137,6 +140,11 @@ def body_reset_seconds(body: bytes, now: float) -> float | None:
     headers = metadata.get("headers") if isinstance(metadata, dict) else None
     if isinstance(headers, dict):
         found = rate_limit_reset_seconds({str(k): str(v) for k, v in headers.items()}, now)
+        if found is not None:
+            return found
+    raw = metadata.get("raw") if isinstance(metadata, dict) else None
+    if isinstance(raw, str) and _depth < _RAW_DEPTH:  # the provider's own body, relayed as text
+        found = body_reset_seconds(raw.encode(), now, _depth + 1)
         if found is not None:
             return found
     details = err.get("details")

@@ -592,3 +592,100 @@ def test_xai_cost_in_usd_ticks_is_the_bill(usage: dict[str, Any], paid: float | 
     assert got == (pytest.approx(paid) if paid is not None else None)
     xai = provider(XAIProvider, "xai").usage(usage_from_openai(answer))
     assert xai.provider_cost_usd == got  # the provider's usage rule keeps the bill
+
+
+@pytest.mark.parametrize(
+    ("usage", "write", "write_1h", "read", "uncached"),
+    [
+        # LiteLLM's proxy before cache_write_tokens: the writes and their split only in its own names
+        (
+            {
+                "prompt_tokens": 5427,
+                "prompt_tokens_details": {
+                    "cached_tokens": 0,
+                    "cache_creation_tokens": 5424,
+                    "cache_creation_token_details": {
+                        "ephemeral_5m_input_tokens": 0,
+                        "ephemeral_1h_input_tokens": 5424,
+                    },
+                },
+                "cache_creation_input_tokens": 5424,
+                "cache_read_input_tokens": 0,
+            },
+            5424,
+            5424,
+            0,
+            3,
+        ),
+        # current LiteLLM: cache_write_tokens too, the TTL split still in cache_creation_token_details
+        (
+            {
+                "prompt_tokens": 3600,
+                "prompt_tokens_details": {
+                    "cached_tokens": 500,
+                    "cache_write_tokens": 3000,
+                    "cache_creation_tokens": 3000,
+                    "cache_creation_token_details": {
+                        "ephemeral_5m_input_tokens": 1000,
+                        "ephemeral_1h_input_tokens": 2000,
+                    },
+                },
+            },
+            3000,
+            2000,
+            500,
+            100,
+        ),
+        # older LiteLLM (and relays copying it): Anthropic's names at the top of usage only, no split
+        (
+            {
+                "prompt_tokens": 2400,
+                "prompt_tokens_details": {"cached_tokens": 300},
+                "cache_creation_input_tokens": 2000,
+                "cache_read_input_tokens": 300,
+            },
+            2000,
+            0,
+            300,
+            100,
+        ),
+        (
+            {"prompt_tokens": 2300, "cache_creation_input_tokens": 2000, "cache_read_input_tokens": 300},
+            2000,
+            0,
+            300,
+            0,
+        ),
+        # QuantumNous/new-api relaying Claude (s17 variant 06-f): cached_creation_tokens, the split at the top
+        (
+            {
+                "prompt_tokens": 5427,
+                "prompt_tokens_details": {"cached_tokens": 0, "cached_creation_tokens": 5424},
+                "claude_cache_creation_5_m_tokens": 0,
+                "claude_cache_creation_1_h_tokens": 5424,
+            },
+            5424,
+            5424,
+            0,
+            3,
+        ),
+        # not JSON integers, or zero: no writes
+        ({"prompt_tokens": 100, "cache_creation_input_tokens": "2000"}, 0, 0, 0, 100),
+        ({"prompt_tokens": 100, "prompt_tokens_details": {"cache_creation_tokens": 0}}, 0, 0, 0, 100),
+    ],
+)
+def test_litellm_claude_cache_writes_are_read(
+    usage: dict[str, Any], write: int, write_1h: int, read: int, uncached: int
+) -> None:
+    """s17 variants 06-a/06-b/06-c/06-f: Claude behind LiteLLM's proxy (or new-api's relay) (a catalog provider) reports its cache writes
+    under LiteLLM's names (``prompt_tokens_details.cache_creation_tokens`` with the TTL split in
+    ``cache_creation_token_details``; older releases Anthropic's ``cache_creation_input_tokens`` at the top), as
+    parts of ``prompt_tokens``: they were priced as plain input and the 1-hour ones at no 1-hour rate."""
+    u = usage_from_openai({"completion_tokens": 40, **usage})
+    assert (u.cache_write_tokens, u.cache_write_1h_tokens, u.cache_read_tokens, u.input_tokens) == (
+        write,
+        write_1h,
+        read,
+        uncached,
+    )
+    assert u.cache_write_split is (write_1h > 0)

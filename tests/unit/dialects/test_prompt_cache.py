@@ -12,6 +12,7 @@ from services.gateway.dialects._prompt_cache import (
     MAX_BREAKPOINTS,
     Session,
     body_has_markers,
+    drop_non_markers,
     has_markers,
     keep_breakpoints,
     keep_chat_breakpoints,
@@ -363,7 +364,14 @@ def _nested(depth: int, leaf: Any) -> Any:
         ({"messages": [{"content": [{"type": "text", "text": "hi", "cache_control": None}]}]}, False),
         ({"messages": [{"content": [{"type": "text", "text": "hi", "cache_control": "ephemeral"}]}]}, False),
         (_nested(300, {"type": "text", "text": "deep"}), False),  # too deep for orjson: walked
-        (_nested(300, {"type": "text", "text": "deep", "cache_control": {}}), True),
+        (_nested(300, {"type": "text", "text": "deep", "cache_control": {"type": "ephemeral"}}), True),
+        # s17 variants 08-a, 08-b: an empty object asks nothing (Anthropic: cache_control.type is required)
+        ({"messages": [{"content": [{"type": "text", "text": "hi", "cache_control": {}}]}]}, False),
+        (
+            {"messages": [{"content": [{"type": "text", "text": "hi", "cache_control": {"ttl": "1h"}}]}]},
+            False,
+        ),
+        (_nested(300, {"type": "text", "text": "deep", "cache_control": {}}), False),
     ],
 )
 def test_has_markers_is_the_walks_answer(value: Any, expected: bool) -> None:
@@ -722,3 +730,40 @@ def test_a_body_s_metadata_and_null_markers_are_no_markers() -> None:
         }
     )
     assert body_has_markers({"model": "m", "metadata": {}, "cache_control": {"type": "ephemeral"}})
+
+
+def test_openrouter_claude_empty_cache_control_objects_are_dropped_and_placement_done() -> None:
+    """s17 variants 08-a/08-b: ``"cache_control": {}`` (a framework's empty map) on a Chat client's parts and
+    tools asks for nothing and Anthropic refuses it (400 "cache_control.type: Field required"); for Claude on
+    OpenRouter it is removed and the gateway's own breakpoints are placed. The client's body is not changed."""
+    messages = [
+        {"role": "system", "content": [{"type": "text", "text": "S" * 40, "cache_control": {}}]},
+        {"role": "user", "content": [{"type": "text", "text": "go", "cache_control": None}]},
+    ]
+    tools = [{"type": "function", "function": {"name": "t", "parameters": {}}, "cache_control": {}}]
+    client = {
+        "model": "anthropic/claude-sonnet-4.5",
+        "messages": messages,
+        "tools": tools,
+        "cache_control": {},
+    }
+    original = copy.deepcopy(client)
+    body = dict(client)
+    provider = OpenRouterProvider(name="openrouter", base_url="http://x", api_key="k")
+    assert provider.prepare(body, False, "openai_chat")
+    found: list[Any] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if "cache_control" in node:
+                found.append(node["cache_control"])
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(body)
+    assert found and all(v == EPHEMERAL for v in found), found
+    assert client == original
+    assert drop_non_markers({"messages": [{"role": "user", "content": "hi"}]}) is False
