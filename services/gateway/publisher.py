@@ -35,9 +35,9 @@ of the gateway's CPU under load). ``publish_later()`` takes a request's facts in
 batch builds their events in one loop when it goes (warmer code: issue 13 measured the event's build at
 38-62 us of CPU per request when built between two requests' HTTP work, about half that in the batch),
 held and counted meanwhile as the events would be; once ``build_slice`` (4) requests' facts wait they are
-built then, so that no single request carries a whole batch's build (session 17: the p99 at one
-connection). The socket has ``ZMQ_IMMEDIATE`` so, while no recorder is connected, sends fail at once
-instead of piling up inside ZeroMQ. Background rounds (``start()``) read acknowledgements, resend and send what could not go out: when the socket or its monitor signals (the
+built then, so that no single request carries a whole batch's build (session 17: the p99 at one connection). The socket has ``ZMQ_IMMEDIATE`` so, while no recorder is connected,
+sends fail at once instead of piling up inside ZeroMQ. Background rounds (``start()``) read
+acknowledgements, resend and send what could not go out: when the socket or its monitor signals (the
 event loop watches their ``ZMQ_FD``s) and every ``interval`` seconds whatever happens. A SIGKILL loses
 what waits for its batch on top of what waits in the kernel: at most ``batch_delay_s`` of events.
 
@@ -116,10 +116,9 @@ BATCH_DELAY_S = 0.005  # how long a published event may wait for others to share
 BATCH_MAX = 256  # events per message; a full batch goes out at once
 FLUSH_BATCHES = 8  # messages sent per loop turn at most; more wait for the next turn (call_soon)
 # publish_later: once this many requests' facts wait, their events are built at once (a slice), not all
-# by the batch timer. At one connection against nginx the timer's 5 ms batch of ~12 events, built and sent
-# in one go, took 225-400 us of CPU on the request it landed on (8-14% of requests: inside the p99); with
-# slices of 4 a slice is 44-85 us (a quarter of the requests) and the timer's send 115-180 us, for ~8 us
-# more CPU per request (docs/benchmarks.md, "Session 17: one connection's tail").
+# by the batch timer. At one connection against nginx a 5 ms batch of ~12 events built in one go took
+# 225-400 us on the request it landed on (8% of requests: inside the p99); in slices of 4 a quarter of the
+# requests carry ~100 us each (docs/benchmarks.md, "Session 17: one connection's tail").
 BUILD_SLICE = 4
 
 
