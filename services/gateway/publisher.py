@@ -34,8 +34,7 @@ multipart send: one ZeroMQ message per batch, not per request (issue 13: the per
 of the gateway's CPU under load). ``publish_later()`` takes a request's facts instead of its event: the
 batch builds their events in one loop when it goes (warmer code: issue 13 measured the event's build at
 38-62 us of CPU per request when built between two requests' HTTP work, about half that in the batch),
-held and counted meanwhile as the events would be; once ``build_slice`` (4) requests' facts wait they are
-built then, so that no single request carries a whole batch's build (session 17: the p99 at one connection). The socket has ``ZMQ_IMMEDIATE`` so, while no recorder is connected,
+held and counted meanwhile as the events would be. The socket has ``ZMQ_IMMEDIATE`` so, while no recorder is connected,
 sends fail at once instead of piling up inside ZeroMQ. Background rounds (``start()``) read
 acknowledgements, resend and send what could not go out: when the socket or its monitor signals (the
 event loop watches their ``ZMQ_FD``s) and every ``interval`` seconds whatever happens. A SIGKILL loses
@@ -115,11 +114,6 @@ _send_frame = zmq.backend.Socket.send
 BATCH_DELAY_S = 0.005  # how long a published event may wait for others to share its send
 BATCH_MAX = 256  # events per message; a full batch goes out at once
 FLUSH_BATCHES = 8  # messages sent per loop turn at most; more wait for the next turn (call_soon)
-# publish_later: once this many requests' facts wait, their events are built at once (a slice), not all
-# by the batch timer. At one connection against nginx a 5 ms batch of ~12 events built in one go took
-# 225-400 us on the request it landed on (8% of requests: inside the p99); in slices of 4 a quarter of the
-# requests carry ~100 us each (docs/benchmarks.md, "Session 17: one connection's tail").
-BUILD_SLICE = 4
 
 
 class EventPublisher:
@@ -131,7 +125,6 @@ class EventPublisher:
         ack_timeout_s: float = 5.0,
         batch_delay_s: float = BATCH_DELAY_S,
         batch_max: int = BATCH_MAX,
-        build_slice: int = BUILD_SLICE,
         ctx: zmq.Context[zmq.Socket[bytes]] | None = None,
         metrics: GatewayMetrics | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -142,7 +135,6 @@ class EventPublisher:
         self.ack_timeout_s = ack_timeout_s
         self.batch_delay_s = batch_delay_s
         self.batch_max = max(1, batch_max)
-        self.build_slice = max(1, build_slice)
         self._metrics = metrics
         self._clock = clock
         self._ctx = ctx or zmq.Context.instance()
@@ -238,9 +230,7 @@ class EventPublisher:
         it when its batch goes (``_send_batch``), in one loop over the batch's requests, warmer, instead
         of once per request between the HTTP work that evicts its code and data (issue 13: 44-47 us of
         CPU per plain request built there, 21-26 us per event in the batch at one connection, 4-7 events
-        a batch; docs/benchmarks.md, session 13), or as soon as ``build_slice`` requests' facts wait
-        (then those, in one loop: at one connection a whole batch's build on one request was inside the
-        p99; session 17). Everything else is as :meth:`publish` does it: counted
+        a batch; docs/benchmarks.md, session 13). Everything else is as :meth:`publish` does it: counted
         in ``queued`` at once (and dropped past ``max_queued``), sent at most ``batch_delay_s`` later,
         seen by the metrics before any scrape (``build_waiting``). The facts must not change after this
         call. Without a ``build``, or in prometheus' multiprocess mode (other workers scrape this one's
@@ -249,8 +239,6 @@ class EventPublisher:
             self._build_one(facts)  # full: counted in the metrics, then dropped, as publish() does
         else:
             self._later.append(facts)
-            if len(self._later) >= self.build_slice:
-                self.build_waiting()  # a slice: the batch's build spread over its requests
         self._queued()
 
     def build_waiting(self) -> None:

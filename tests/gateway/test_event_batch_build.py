@@ -3,8 +3,8 @@ gateway app in-process with the real publisher: what the client can ask right af
 (``/metrics``, ``/health``) already counts the request while its event still waits to be built, and the
 event built with the batch is the one built at once from the same facts (streamed, translated, refused).
 
-The publisher's batch timer and background rounds are pushed an hour away, its slices made unbounded, and no
-recorder listens, so the facts wait until something builds them: nothing here depends on timing.
+The publisher's batch timer and background rounds are pushed an hour away and no recorder listens, so the
+facts wait until something builds them: nothing here depends on timing.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class HeldPublisher(EventPublisher):
             self.batched.append(event)
             return event
 
-        super().__init__(*args, **{**kwargs, "batch_delay_s": HOUR, "build_slice": 1 << 30, "build": noted})
+        super().__init__(*args, **{**kwargs, "batch_delay_s": HOUR, "build": noted})
         self._built_by = build
         HeldPublisher.made.append(self)
 

@@ -609,38 +609,6 @@ async def test_publish_later_builds_the_events_with_their_batch_and_sends_them_i
     rec.close()
 
 
-async def test_publish_later_builds_in_slices_and_the_batch_still_goes_as_one_message(
-    zmq_ctx: zmq.Context[zmq.Socket[bytes]],
-) -> None:
-    """Every ``build_slice`` requests' facts are built as they come (no request carries a whole batch's
-    build: session 17), held and counted; nothing is sent before the batch timer, which sends them all, in
-    order, in one message."""
-    endpoint = f"tcp://127.0.0.1:{free_port()}"
-    ctx = zmq_ctx
-    rec = Recorder(ctx, endpoint)
-    built: list[int] = []
-    pub = EventPublisher(
-        endpoint, max_queued=100, batch_delay_s=60, build_slice=4, ctx=ctx, build=built_by(built)
-    )
-    await pumped_until(pub, rec, lambda: pub.connections == 1)
-    for i in range(3):
-        pub.publish_later((i,))
-    assert built == [] and pub.queued == 3
-    pub.publish_later((3,))
-    assert built == [0, 1, 2, 3] and pub.queued == 4
-    for i in range(4, 9):
-        pub.publish_later((i,))
-    assert built == list(range(8)) and pub.queued == 9 and pub.sent == 0  # the ninth waits for its batch
-    pub._send_batch()  # the batch timer
-    assert built == list(range(9))
-    await pumped_until(pub, rec, lambda: len(rec.got) == 9)
-    assert rec.ids() == [f"ev{i:04d}" for i in range(9)] and rec.messages == [9]
-    rec.ack(rec.ids())
-    await pumped_until(pub, rec, lambda: pub.queued == 0)
-    assert await pub.close(ack_wait_s=0.1) == 0
-    rec.close()
-
-
 async def test_a_scrape_counts_the_events_waiting_to_be_built(
     zmq_ctx: zmq.Context[zmq.Socket[bytes]],
 ) -> None:
