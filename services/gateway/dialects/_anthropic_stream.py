@@ -8,7 +8,9 @@ from typing import Any, Literal
 import orjson
 
 from services.gateway.dialects._anthropic_wire import (
+    ERROR_STATUS,
     SYNTHETIC_SIGNATURE,
+    anthropic_error_type,
     merge_stream_usage,
     status_for_error_type,
     stop_from_anthropic,
@@ -293,6 +295,10 @@ class MessagesStreamEncoder:
         if type(d) is StreamError:
             self._closed = True
             etype, message = stream_words_for_anthropic(d.status, d.type, d.message)
+            if (
+                etype not in ERROR_STATUS
+            ):  # another format's or the gateway's own name: Anthropic's for the status
+                etype = anthropic_error_type(d.status)
             return _frame({"type": "error", "error": {"type": etype, "message": message}})
         if type(d) is KeepAlive:
             return self._start(None) or _PING

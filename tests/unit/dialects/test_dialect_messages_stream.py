@@ -326,6 +326,33 @@ def test_error_is_the_last_frame() -> None:
     assert kinds(payloads).count("message_stop") == 0 and b"late" not in out
 
 
+@pytest.mark.parametrize(
+    ("status", "error_type", "told"),
+    [
+        (
+            502,
+            "broken_stream",
+            "overloaded_error",
+        ),  # the gateway's own: the upstream broke off (s17 variant 19-a)
+        (502, "empty_stream", "overloaded_error"),
+        (500, "server_error", "api_error"),  # OpenAI's names, from a translated upstream
+        (429, "rate_limit_exceeded", "rate_limit_error"),
+        (400, "BadRequestError", "invalid_request_error"),  # vLLM's
+        (529, "overloaded_error", "overloaded_error"),  # Anthropic's own pass as they are
+        (500, "timeout_error", "timeout_error"),
+    ],
+)
+def test_an_error_event_carries_an_anthropic_error_type(status: int, error_type: str, told: str) -> None:
+    """The ``error`` event's ``error.type`` is one of Anthropic's (Messages API, "Errors"; Claude Code retries
+    on ``overloaded_error``), as the passthrough path's ``stream_error_frame`` gives: a type another format or the
+    gateway named is Anthropic's for the status."""
+    enc = messages_encoder()
+    out = enc.feed(MessageStart(id="x", model="m")) + enc.feed(KeepAlive())
+    out += enc.feed(StreamError(status=status, type=error_type, message="upstream: stream broke"))
+    payloads = [json.loads(ev.data) for ev in frames(out)]
+    assert payloads[-1] == {"type": "error", "error": {"type": told, "message": "upstream: stream broke"}}
+
+
 def test_keepalive_is_ping_and_content_after_finish_is_dropped() -> None:
     payloads = run(
         [
