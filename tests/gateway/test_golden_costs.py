@@ -304,6 +304,24 @@ ROWS = [
         0.045,
         (1000, 100, 0, 0),
     ),
+    # gpt-audio's audio tokens (parts of prompt_tokens and completion_tokens) at its audio rates ($32 / $64,
+    # text $2.50 / $10): 400 × $2.50 + 600 × $32 + 100 × $10 + 400 × $64 = 1000 + 19,200 + 1000 + 25,600 µ$
+    Row(
+        "openai audio tokens",
+        "openai",
+        "gpt-audio",
+        {
+            "openai_chat": chat(
+                1000,
+                500,
+                prompt_tokens_details={"cached_tokens": 0, "audio_tokens": 600},
+                completion_tokens_details={"reasoning_tokens": 0, "audio_tokens": 400},
+            )
+        },
+        0.0468,
+        (1000, 500, 0, 0),
+        clients=("anthropic", "openai_chat"),
+    ),
     # ---- OpenRouter: anthropic/claude-sonnet-4.5 ------------------------------------------------------
     # no cost reported: priced from tokens: 1000 × $3 + 10,000 × $0.30 + 100 × $15 = 3000 + 3000 + 1500 µ$
     Row(
@@ -345,6 +363,17 @@ ROWS = [
         {"openai_chat": chat(1000, 100, cost=0.0123)},
         0.0123,
         (1000, 100, 0, 0),
+    ),
+    # Claude's usage as a LiteLLM release relays it (its calculate_usage: prompt_tokens = input 40 + reads 300,
+    # the writes outside, named only at the top): 40 × $3 + 300 × $0.30 + 2000 × $3.75 + 100 × $15
+    # = 120 + 90 + 7500 + 1500 µ$ = $0.00921 (the uncached input was 0: $0.00909)
+    Row(
+        "relayed claude writes outside prompt_tokens",
+        "openrouter",
+        "claude-sonnet-4-5",
+        {"openai_chat": chat(340, 100, cache_creation_input_tokens=2000, cache_read_input_tokens=300)},
+        0.00921,
+        (40, 100, 300, 2000),
     ),
     # BYOK: OpenRouter's 5% fee ($0.00025) plus the upstream's own charge ($0.005) → $0.00525
     Row(

@@ -58,7 +58,9 @@ def usage_from_openai(u: dict[str, Any], tier: Any = None) -> Usage:
     ``prompt_tokens_details.cached_tokens``; when that gives none, the spellings of other servers on this
     wire are read (``_OTHER_CACHE_READ``, the first positive integer). Cache writes are
     ``prompt_tokens_details.cache_write_tokens`` (OpenRouter), else LiteLLM's spellings for Claude behind it
-    (``_OTHER_CACHE_WRITE``): like OpenRouter's, parts of ``prompt_tokens``."""
+    (``_OTHER_CACHE_WRITE``): like OpenRouter's, parts of ``prompt_tokens``, except writes named only at the top
+    (``cache_creation_input_tokens``) that ``prompt_tokens`` less the reads cannot hold: some LiteLLM releases
+    leave them out of ``prompt_tokens``, which is then the uncached input plus the reads."""
     get = u.get
     prompt = get("prompt_tokens_details")
     if type(prompt) is dict:
@@ -80,9 +82,11 @@ def usage_from_openai(u: dict[str, Any], tier: Any = None) -> Usage:
             if type(value) is int and value > 0:
                 cache_read = value
                 break
-    if not cache_write:  # Anthropic's own name at the top (``_OTHER_CACHE_WRITE``)
+    top_write = False  # the writes are read from Anthropic's own name at the top (``_OTHER_CACHE_WRITE``)
+    if not cache_write:
         value = get("cache_creation_input_tokens")
         cache_write = value if type(value) is int and value > 0 else 0
+        top_write = cache_write > 0
     split_1h = _write_1h(u, prompt) if cache_write else None
     write_1h = min(split_1h, cache_write) if split_1h is not None else 0
     prompt_tokens = get("prompt_tokens")
@@ -96,7 +100,12 @@ def usage_from_openai(u: dict[str, Any], tier: Any = None) -> Usage:
         audio_out = audio_out if type(audio_out) is int and audio_out > 0 else 0
     else:
         reasoning = audio_out = 0
-    uncached = max(prompt_tokens - cache_read - cache_write, 0)
+    uncached = prompt_tokens - cache_read - cache_write
+    if uncached < 0:
+        # writes named only at the top that ``prompt_tokens`` cannot hold: LiteLLM's releases whose Anthropic
+        # ``calculate_usage`` sums ``input_tokens + cache_read_input_tokens`` alone into ``prompt_tokens``
+        # (the writes outside it); the uncached input is then ``prompt_tokens`` less the reads, not 0
+        uncached = max(prompt_tokens - cache_read, 0) if top_write else 0
     return Usage(
         input_tokens=uncached,
         output_tokens=output,

@@ -333,33 +333,53 @@ def place_chat_breakpoints(body: dict[str, Any]) -> None:
     """The same placement on a Chat Completions body for a target that honours ``cache_control`` on content
     parts (OpenRouter's Anthropic models): the last system message, the last tool, the last two user (or
     tool-result) messages. String content becomes one text part so it can carry the marker. Nothing is
-    added when the body already carries markers."""
+    added when the body already carries markers.
+
+    Only ``body`` itself is changed: its ``messages`` and ``tools`` lists, and the entries that get a marker,
+    are copies (on a passthrough the lists and entries are the client's, which a fallback attempt to another
+    provider reads again: a marker left there reaches a provider that refuses it, as Google's Gemini API
+    does: 400 "Unknown name \"cache_control\"")."""
     if body_has_markers(body):
         return
     budget = MAX_BREAKPOINTS
-    messages = [m for m in body.get("messages") or () if isinstance(m, dict)]
-    systems = [m for m in messages if m.get("role") in ("system", "developer")]
-    if systems and _mark_message(systems[-1]):
+    listed = body.get("messages")
+    messages = list(listed) if isinstance(listed, list) else []
+    at = [i for i, m in enumerate(messages) if isinstance(m, dict)]
+    systems = [i for i in at if messages[i].get("role") in ("system", "developer")]
+    marked = False
+    if systems and (copy := _marked_message(messages[systems[-1]])) is not None:
+        messages[systems[-1]], marked = copy, True
         budget -= 1
     tools = body.get("tools")
     if isinstance(tools, list) and tools and isinstance(tools[-1], dict):
-        tools[-1]["cache_control"] = dict(EPHEMERAL)
+        body["tools"] = [*tools[:-1], {**tools[-1], "cache_control": dict(EPHEMERAL)}]
         budget -= 1
-    turns = [m for m in messages if m.get("role") in ("user", "tool")]
-    for message in turns[-min(budget, 2) :] if budget > 0 else []:
-        _mark_message(message)
+    turns = [i for i in at if messages[i].get("role") in ("user", "tool")]
+    for i in turns[-min(budget, 2) :] if budget > 0 else []:
+        if (copy := _marked_message(messages[i])) is not None:
+            messages[i], marked = copy, True
+    if marked:
+        body["messages"] = messages
 
 
-def _mark_message(message: dict[str, Any]) -> bool:
+def _marked_message(message: dict[str, Any]) -> dict[str, Any] | None:
+    """A copy of ``message`` with a marker on its last non-empty text part (string content made one text
+    part first), or None when it has no such part. ``message`` and its parts are not changed."""
     content = message.get("content")
     if isinstance(content, str) and content:
-        message["content"] = content = [{"type": "text", "text": content}]
-    parts = (
-        [p for p in content if isinstance(p, dict) and p.get("type") == "text" and p.get("text")]
-        if isinstance(content, list)
-        else []
+        content = [{"type": "text", "text": content}]
+    if not isinstance(content, list):
+        return None
+    last = next(
+        (
+            i
+            for i in range(len(content) - 1, -1, -1)
+            if isinstance(content[i], dict) and content[i].get("type") == "text" and content[i].get("text")
+        ),
+        None,
     )
-    if not parts:
-        return False
-    parts[-1]["cache_control"] = dict(EPHEMERAL)
-    return True
+    if last is None:
+        return None
+    parts = list(content)
+    parts[last] = {**parts[last], "cache_control": dict(EPHEMERAL)}
+    return {**message, "content": parts}

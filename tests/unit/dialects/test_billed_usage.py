@@ -689,3 +689,38 @@ def test_litellm_claude_cache_writes_are_read(
         uncached,
     )
     assert u.cache_write_split is (write_1h > 0)
+
+
+@pytest.mark.parametrize(
+    ("usage", "uncached"),
+    [
+        # a LiteLLM release whose calculate_usage leaves the writes out of prompt_tokens (input 40 + reads 300):
+        # the buckets would hold more than prompt_tokens; the uncached input is prompt_tokens less the reads
+        ({"prompt_tokens": 340, "cache_creation_input_tokens": 2000, "cache_read_input_tokens": 300}, 40),
+        (
+            {
+                "prompt_tokens": 12,
+                "prompt_tokens_details": {"cached_tokens": 0},
+                "cache_creation_input_tokens": 5000,
+            },
+            12,
+        ),
+        # writes that are parts of prompt_tokens (as OpenRouter's): unchanged
+        ({"prompt_tokens": 2340, "cache_creation_input_tokens": 2000, "cache_read_input_tokens": 300}, 40),
+        # writes named in prompt_tokens_details are parts of it: more than it holds stays 0
+        ({"prompt_tokens": 12, "prompt_tokens_details": {"cache_write_tokens": 5000}}, 0),
+    ],
+)
+def test_top_level_writes_outside_prompt_tokens_keep_the_uncached_input(
+    usage: dict[str, Any], uncached: int
+) -> None:
+    """Writes named only at the top (``cache_creation_input_tokens``) that ``prompt_tokens`` less the reads
+    cannot hold are outside it (a LiteLLM release's Anthropic usage: ``prompt_tokens`` = input + reads): the
+    uncached input was zeroed (billed as nothing) though ``prompt_tokens`` stated it."""
+    u = usage_from_openai({"completion_tokens": 40, **usage})
+    assert u.input_tokens == uncached
+    assert u.cache_write_tokens == next(
+        v
+        for k, v in {**usage.get("prompt_tokens_details", {}), **usage}.items()
+        if "creation" in k or "write" in k
+    )

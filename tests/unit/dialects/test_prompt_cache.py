@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import orjson
 import pytest
 
 from services.gateway.dialects._prompt_cache import (
@@ -767,3 +768,36 @@ def test_openrouter_claude_empty_cache_control_objects_are_dropped_and_placement
     assert found and all(v == EPHEMERAL for v in found), found
     assert client == original
     assert drop_non_markers({"messages": [{"role": "user", "content": "hi"}]}) is False
+
+
+def test_chat_breakpoints_leave_the_clients_messages_and_tools_unchanged() -> None:
+    """OpenRouter's Claude on a passthrough: ``prepare`` gets a shallow copy of the client's body, whose
+    ``messages`` and ``tools`` a fallback attempt to another provider reads again. The markers the gateway
+    places go on copies: the client's lists and entries keep no ``cache_control`` (a provider that refuses
+    the key, as Google's Gemini API does, would get it on the fallback), and the body sent holds them."""
+    client: dict[str, Any] = {
+        "model": "anthropic/claude-sonnet-4.5",
+        "messages": [
+            {"role": "system", "content": "be brief"},
+            {"role": "user", "content": [{"type": "text", "text": "hi"}]},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+                ],
+            },
+            {"role": "tool", "tool_call_id": "c1", "content": "done"},
+        ],
+        "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
+    }
+    before = copy.deepcopy(client)
+    sent = dict(client)
+    OpenRouterProvider("openrouter", "http://x", "k").prepare(sent, False, "openai_chat")
+    assert client == before
+    assert orjson.dumps(sent).count(b'"cache_control":{"type":"ephemeral"}') == 4
+    assert sent["messages"][0]["content"] == [
+        {"type": "text", "text": "be brief", "cache_control": {"type": "ephemeral"}}
+    ]
+    assert sent["tools"][-1]["cache_control"] == {"type": "ephemeral"}
+    assert sent["messages"][3]["content"][-1]["cache_control"] == {"type": "ephemeral"}
