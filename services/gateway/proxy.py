@@ -67,6 +67,13 @@ class SSEResponse(web.StreamResponse):
         self._fields = fields
         self._plain = False  # ``_prepare_headers`` took the HTTP/1.1 path: ``_write_headers`` serializes
 
+    @property
+    def fields(self) -> Mapping[str, str]:
+        """The stream's own header fields as given (the forwarded and the gateway's: ``x-ekai-provider``,
+        ``x-request-id``, …; ``SSE_HEADERS`` and the hooks' fields not included). Over HTTP/1.1 they go out
+        without passing through ``headers`` (class docstring), which then holds only what hooks set."""
+        return self._fields
+
     async def _prepare_headers(self) -> None:
         request = self._req
         writer = self._payload_writer

@@ -11,6 +11,7 @@ from unittest import mock
 import pytest
 from aiohttp import web
 
+from services.gateway.proxy import SSEResponse
 from shared.events import UsageEvent
 from tests.gateway.inproc import InProcGateway, chat_answer
 
@@ -37,7 +38,8 @@ async def test_event_published_after_the_answer_is_written(stream: bool) -> None
 
     def note(response: web.StreamResponse) -> None:
         # the gateway's answer, not the scripted upstream's; aiohttp ends a stream a second time (a no-op)
-        if "x-ekai-provider" in response.headers and "answer" not in order:
+        fields = response.fields if isinstance(response, SSEResponse) else response.headers
+        if "x-ekai-provider" in fields and "answer" not in order:
             order.append("answer")
 
     async def noted_response_eof(self: web.Response, data: bytes = b"") -> None:
