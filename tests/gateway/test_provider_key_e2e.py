@@ -7,8 +7,6 @@ provider in a thread requiring the exact key; the official SDKs as clients."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +15,8 @@ import openai
 import pytest
 
 from tests.fake_provider import FakeProvider
-from tests.procs import ROOT, base_env, stack
+from tests.gateway.test_startup_e2e import run_gateway
+from tests.procs import base_env, stack
 
 OPENAI_KEY = "sk-exact-openai-key"
 ANTHROPIC_KEY = "sk-ant-exact-key"
@@ -66,17 +65,6 @@ def test_keys_with_line_endings_around_them_are_trimmed_and_work(
         assert msg.content and "trimmed anthropic key" in getattr(msg.content[0], "text", "")
         row = st.row_for(chat.headers["x-request-id"])
         assert row["provider"] == "openai" and row["status"] == 200
-
-
-def run_gateway(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "services.gateway"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 @pytest.mark.parametrize(
