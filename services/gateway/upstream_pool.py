@@ -18,8 +18,8 @@ Shapes and rules:
 - ``UpstreamPool.post(url, data=body, headers=headers) -> UpstreamResponse``: writes
   ``POST <path?query> HTTP/1.1`` with ``Host`` (the port only when it is not the scheme's default: RFC 9110
   §7.2), the caller's headers, ``Accept: */*``, ``User-Agent`` (aiohttp's ``SERVER_SOFTWARE``) and
-  ``Accept-Encoding: gzip, deflate`` unless the caller gave them, and ``Content-Length`` (RFC 9112 §6.2),
-  head and body in one write; returns once the final response's head is in (1xx interim responses are
+  ``Accept-Encoding: gzip, deflate`` unless the caller gave them, and ``Content-Length`` (RFC 9112 §6.2)
+  (see "Writing"); returns once the final response's head is in (1xx interim responses are
   skipped, RFC 9110 §15.2). ``Host``, ``Content-Length``, ``Transfer-Encoding`` and ``Connection`` given by a
   caller are dropped (the pool frames the message itself). A URL's ``user:password@`` is sent as
   ``Authorization: Basic`` (RFC 7617) unless the caller gave an ``Authorization``, as the session did (it
@@ -41,9 +41,35 @@ Shapes and rules:
   an ``aiohttp.ClientConnectionError`` naming the origin and the cause. TLS: the system's default context
   (``ssl.create_default_context``: ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` honoured), ALPN ``http/1.1``, as
   aiohttp's own default. No proxy from the environment (the session had ``trust_env`` off too).
+- ``Keep-Alive: timeout=N`` in an answer (Apache sends it, nginx with ``keepalive_timeout``'s second value;
+  MDN "Keep-Alive"): its connection is kept idle no longer than ``N - KEEP_ALIVE_MARGIN_S`` seconds (half
+  of N for N <= 2 s; not at all for 0), so it is not picked just as the origin closes it.
+- Sent again: a request on a *reused* connection (one that has carried a whole exchange) that ends (EOF or a
+  socket error: closed, reset) before any byte of an answer came, 1xx included, is written once more on a
+  *new* connection; that one's outcome is the request's, whatever it is (never a third time).
+  ``unanswered_retries`` counts them. Why: an origin closes an idle kept connection when its keep-alive
+  timeout fires (nginx 75 s; many APIs 5-60 s) or its per-connection request limit is met, and a request
+  written in that instant is lost unanswered; the pool cannot see the close coming. Sources: Go's
+  ``net/http`` ``persistConn.shouldRetryRequest`` (``transport.go``): never on a fresh connection ("There's
+  no reason the server should've hung up on us", and a server that hangs up on a request would loop),
+  always when nothing was written (``nothingWrittenError``), and on EOF (``errServerClosedIdle``: "Probably
+  an unfortunately keep-alive timeout, just as the client was writing a request") or a read error before
+  the first response byte (``transportReadFromServerError``). Go allows that last case only for a
+  replayable request (an idempotent method, or an ``Idempotency-Key`` header); httpcore sends again only
+  when the connection turned out unusable before the request was written (``ConnectionNotAvailable``) and
+  drops an idle connection that has become readable (``has_expired``). Here a POST is sent again in that
+  case too, knowingly: the gateway already sends the same POST again after any connection error before the
+  answer (``UpstreamError`` retryable: the next route, and the SDKs' own retries), so this sends nothing
+  the gateway would not; it only keeps the race from costing a route and the provider's health. Only when
+  the origin may have received the request and not begun answering can a request be done twice (the
+  same as with those retries).
 - Errors while waiting for the head: the connection closing first is ``aiohttp.ServerDisconnectedError``, a
   socket error ``aiohttp.ClientOSError``, a malformed response ``UpstreamProtocolError`` (a
   ``ClientResponseError``-free ``aiohttp.ClientError``); a cancelled wait closes the connection.
+- Writing: head and body in one write below ``WRITE_APART_BYTES`` (64 KiB); a bigger body in a write of its
+  own after the head's, as a ``memoryview``, so it is not copied to put the head before it (asyncio's
+  selector transport slices what the socket did not take without copying a memoryview; uvloop queues both
+  writes into one ``writev``).
 """
 
 from __future__ import annotations
@@ -55,7 +81,7 @@ import ssl
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import aiohttp
 from aiohappyeyeballs import AddrInfoType, start_connection
@@ -78,12 +104,54 @@ _FRAMING = frozenset({"host", "content-length", "transfer-encoding", "connection
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _USERINFO = re.compile(r"//[^/?#@]*@")  # a URL's ``user:password@``, kept out of error messages
 HAPPY_EYEBALLS_DELAY_S = 0.25  # seconds before the next address is tried too (aiohttp's default; RFC 8305 §5)
+# A body this long or longer is written after the head in a write of its own rather than copied behind it
+# (1-10 MB requests: a long context, images); below it, one write of head + body (one send, one packet).
+WRITE_APART_BYTES = 1 << 16
+KEEP_ALIVE_MARGIN_S = 1.0  # an idle connection is dropped this long before the origin's stated timeout
+_KEEP_ALIVE_TIMEOUT = re.compile(r"(?:^|[,;\s])timeout\s*=\s*\"?(\d{1,9})", re.IGNORECASE)
 # aiohttp's header serialiser (C, with a Python fallback): both read only ``.items()``, so a plain dict serves
 _serialize = cast(Callable[[str, Mapping[str, str]], bytes], _serialize_headers)
 
 
 class UpstreamProtocolError(aiohttp.ClientError):
     """The upstream's answer was not HTTP/1.1 the parser could read (a malformed status line or header)."""
+
+
+class _Heard:
+    """Whether any byte of an answer arrived on a reused connection (the "Sent again" rule's test): stands in
+    for the request's parser (``ResponseHandler._parser``, made anew by ``set_response_params``; aiohttp's
+    ``data_received`` looks it up on every call) until the first bytes, then puts the parser back, so the
+    rest of the answer costs no extra call. Looked at only when the request failed."""
+
+    __slots__ = ("heard", "_proto", "_parser")
+
+    def __init__(self, proto: ResponseHandler, parser: Any) -> None:
+        self.heard = False
+        self._proto = proto
+        self._parser = parser
+
+    @classmethod
+    def arm(cls, proto: ResponseHandler) -> _Heard:
+        heard = cls(proto, proto._parser)
+        cast(Any, proto)._parser = heard
+        return heard
+
+    def feed_data(self, data: bytes) -> Any:
+        self.heard = True
+        cast(Any, self._proto)._parser = self._parser
+        return self._parser.feed_data(data)
+
+    def __getattr__(self, name: str) -> Any:  # feed_eof (the connection's end), pause_reading
+        return getattr(self._parser, name)
+
+
+def keep_alive_timeout(value: str | None) -> float | None:
+    """The seconds of ``Keep-Alive: timeout=N`` (RFC 2068 §19.7.1.1; what Apache and nginx send: how long
+    the server keeps an idle connection), None without one."""
+    if value is None:
+        return None
+    found = _KEEP_ALIVE_TIMEOUT.search(value)
+    return float(found.group(1)) if found is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +239,7 @@ class UpstreamResponse:
         the connection may be kept, else it is closed. Idempotent."""
         proto, self._proto = self._proto, None
         if proto is not None:
-            self._pool._put(self._key, proto)
+            self._pool._put(self._key, proto, self.headers.get("Keep-Alive"))
 
     def close(self) -> None:
         """Drop the connection now, whatever was read. Idempotent."""
@@ -203,6 +271,7 @@ class UpstreamPool:
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None  # the loop connections were made in
         self._sweep: asyncio.TimerHandle | None = None  # the next ``_expire``, while connections are idle
+        self.unanswered_retries = 0  # requests sent again after a kept connection ended unanswered
 
     @property
     def closed(self) -> bool:
@@ -242,37 +311,53 @@ class UpstreamPool:
         fields["Content-Length"] = str(len(data))
         head = _serialize(target.request_line, fields)  # ValueError on CR/LF in a field
         proto = self._take(target.key)
-        if proto is None:  # (not ``or``: a ResponseHandler is a queue, false while empty)
-            proto = await self._connect(target)
-        try:
-            proto.set_response_params(
-                read_until_eof=True,
-                auto_decompress=True,
-                read_bufsize=READ_BUFSIZE,
-                max_line_size=MAX_LINE_SIZE,
-                max_field_size=MAX_FIELD_SIZE,
+        reused = proto is not None  # (not ``or``: a ResponseHandler is a queue, false while empty)
+        while True:  # twice at most: the second time on a new connection (the module's "Sent again" rule)
+            if proto is None:
+                proto = await self._connect(target)
+            heard: _Heard | None = None
+            try:
+                proto.set_response_params(
+                    read_until_eof=True,
+                    auto_decompress=True,
+                    read_bufsize=READ_BUFSIZE,
+                    max_line_size=MAX_LINE_SIZE,
+                    max_field_size=MAX_FIELD_SIZE,
+                )
+                transport = proto.transport
+                if transport is None:
+                    raise aiohttp.ServerDisconnectedError()
+                if reused:
+                    heard = _Heard.arm(proto)
+                if len(data) < WRITE_APART_BYTES:
+                    transport.write(head + data)
+                else:  # a big body is not copied to put the head before it (see ``WRITE_APART_BYTES``)
+                    transport.write(head)
+                    transport.write(memoryview(data))
+                while True:
+                    try:
+                        message, payload = await proto.read()
+                    except EofStream as exc:
+                        raise aiohttp.ServerDisconnectedError() from exc
+                    except HttpProcessingError as exc:
+                        raise UpstreamProtocolError(
+                            f"malformed HTTP response from {target.host_header}: {exc.message}"
+                        ) from exc
+                    if not 100 <= message.code <= 199 or message.code == 101:
+                        break
+            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
+                proto.close()
+                if reused and (heard is None or not heard.heard):
+                    proto, reused = None, False
+                    self.unanswered_retries += 1
+                    continue
+                raise
+            except BaseException:
+                proto.close()
+                raise
+            return UpstreamResponse(
+                message.code, message.reason, message.headers, payload, self, target.key, proto
             )
-            transport = proto.transport
-            if transport is None:
-                raise aiohttp.ServerDisconnectedError()
-            transport.write(head + data)
-            while True:
-                try:
-                    message, payload = await proto.read()
-                except EofStream as exc:
-                    raise aiohttp.ServerDisconnectedError() from exc
-                except HttpProcessingError as exc:
-                    raise UpstreamProtocolError(
-                        f"malformed HTTP response from {target.host_header}: {exc.message}"
-                    ) from exc
-                if not 100 <= message.code <= 199 or message.code == 101:
-                    break
-        except BaseException:
-            proto.close()
-            raise
-        return UpstreamResponse(
-            message.code, message.reason, message.headers, payload, self, target.key, proto
-        )
 
     def _take(self, key: tuple[str, str, int]) -> ResponseHandler | None:
         """The newest idle connection to ``key``'s origin that is still usable, else None."""
@@ -287,20 +372,29 @@ class UpstreamPool:
             proto.close()
         return None
 
-    def _put(self, key: tuple[str, str, int], proto: ResponseHandler) -> None:
+    def _put(self, key: tuple[str, str, int], proto: ResponseHandler, keep_alive: str | None = None) -> None:
         """``proto`` back to the pool when it may carry another request, else closed; the oldest idle
-        connection is closed when it has outlived ``keepalive_s`` (one check per release)."""
+        connection is closed when it has outlived ``keepalive_s`` (one check per release). ``keep_alive``:
+        the answer's ``Keep-Alive`` field: a stated ``timeout=N`` shorter than ``keepalive_s`` keeps the
+        connection only ``N - KEEP_ALIVE_MARGIN_S`` seconds (half of N when N is 2 s or less), as if it had
+        been idle already for the rest (its time is kept so)."""
         if self._closed or proto.should_close or not proto.is_connected():
             proto.close()
             return
+        now = since = self._clock()
+        if keep_alive is not None and (stated := keep_alive_timeout(keep_alive)) is not None:
+            lifetime = stated - min(KEEP_ALIVE_MARGIN_S, stated / 2)
+            if lifetime <= 0:
+                proto.close()
+                return
+            since = now - max(0.0, self.keepalive_s - lifetime)
         idle = self._idle.setdefault(key, [])
-        now = self._clock()
         if idle and idle[0][1] < now - self.keepalive_s:
             idle.pop(0)[0].close()
         if len(idle) >= IDLE_MAX:
             proto.close()
             return
-        idle.append((proto, now))
+        idle.append((proto, since))
         if self._sweep is None and self._loop is not None:
             self._sweep = self._loop.call_later(self.keepalive_s, self._expire)
 

@@ -8,6 +8,7 @@ import asyncio
 import gzip
 import socket
 import ssl
+import tracemalloc
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,10 +33,20 @@ Answer = list[bytes]  # written piece by piece, a loop turn apart
 @dataclass
 class Server:
     """Answers request i with ``answers[i]`` (the last one repeats); ``close_after``: close the connection
-    once that answer is written. Records each request's head and body, and counts connections."""
+    once that answer is written. Records each request's head and body, and counts connections.
+    ``hang_up(answered_here, answered)``: true when the request just read is to go unanswered (requests
+    answered on its connection and in all before it): ``hang_up_with`` is written (a response's first
+    bytes, or nothing) and the connection ends, reset instead of closed when ``reset`` (RST: ECONNRESET);
+    a keep-alive timeout that fired as the request arrived, from the client's side."""
 
     answers: list[Answer]
     close_after: bool = False
+    hang_up: Callable[[int, int], bool] | None = None
+    hang_up_with: bytes = b""
+    reset: bool = False
+    answered: int = 0
+    body_gate: asyncio.Event | None = None  # set: the body is read (unset: it waits in the socket)
+    head_seen: asyncio.Event = field(default_factory=asyncio.Event)
     requests: list[tuple[bytes, bytes]] = field(default_factory=list)
     connections: int = 0
     closed_by_client: int = 0
@@ -44,6 +55,7 @@ class Server:
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        answered_here = 0
         try:
             while True:
                 try:
@@ -56,9 +68,20 @@ class Server:
                     name, _, value = line.partition(b":")
                     if name.strip().lower() == b"content-length":
                         length = int(value)
+                self.head_seen.set()
+                if self.body_gate is not None:
+                    await self.body_gate.wait()
                 body = await reader.readexactly(length)
                 self.requests.append((head, body))
-                answer = self.answers[min(len(self.requests) - 1, len(self.answers) - 1)]
+                if self.hang_up is not None and self.hang_up(answered_here, self.answered):
+                    writer.write(self.hang_up_with)
+                    await writer.drain()
+                    if self.reset:
+                        writer.transport.abort()
+                    return
+                answered_here += 1
+                self.answered += 1
+                answer = self.answers[min(self.answered - 1, len(self.answers) - 1)]
                 for piece in answer:
                     writer.write(piece)
                     await writer.drain()
@@ -653,4 +676,164 @@ async def test_credentials_in_the_url_are_sent_as_basic_auth(
     with pytest.raises(aiohttp.InvalidURL) as info:
         await pool.post("ftp://user:secret-pw@example.com/x", data=b"", headers={})
     assert "secret-pw" not in str(info.value)
+    await pool.close()
+
+
+def after_each(answers_per_connection: int) -> Callable[[int, int], bool]:
+    """A server that ends each connection when the request after its ``answers_per_connection``-th arrives
+    (a keep-alive timeout or a request limit, met just as the client sent)."""
+    return lambda answered_here, answered: answered_here >= answers_per_connection
+
+
+@pytest.mark.parametrize("reset", [False, True], ids=["closed", "reset"])
+async def test_a_request_on_a_kept_connection_that_ends_unanswered_is_sent_again_on_a_new_one(
+    serve: Callable[..., asyncio.Future[Server]], reset: bool
+) -> None:
+    """The keep-alive race: the origin ends a kept connection (closes it, or resets it) as the next request
+    goes out on it, and no byte of an answer comes. The request is sent once more on a new connection and
+    answered there; the caller sees only the answer. Fails before: ``ServerDisconnectedError`` /
+    ``ClientOSError`` for the second request."""
+    srv = await serve([[ok(b"one")], [ok(b"two")], [ok(b"three")]])
+    srv.hang_up, srv.reset = after_each(1), reset
+    pool = UpstreamPool(5)
+    for want in (b"one", b"two", b"three"):
+        resp = await pool.post(srv.url, data=b'{"n":1}', headers={})
+        assert await resp.read() == want
+    # connection 1: one, then the second request unanswered; 2: two, then the third unanswered; 3: three
+    assert (srv.connections, srv.answered, len(srv.requests)) == (3, 3, 5)
+    assert [body for _, body in srv.requests] == [b'{"n":1}'] * 5  # the same request, whole, each time
+    assert pool.unanswered_retries == 2
+    await pool.close()
+
+
+async def test_no_second_try_once_a_byte_of_the_answer_came(
+    serve: Callable[..., asyncio.Future[Server]],
+) -> None:
+    """The origin began answering (its first byte came) and then closed: it saw the request, so it is not
+    sent again; the error is the caller's."""
+    srv = await serve([[ok(b"one")]])
+    srv.hang_up, srv.hang_up_with = after_each(1), b"HTTP/1.1 5"
+    pool = UpstreamPool(5)
+    resp = await pool.post(srv.url, data=b"{}", headers={})
+    assert await resp.read() == b"one"
+    with pytest.raises(aiohttp.ServerDisconnectedError):
+        await pool.post(srv.url, data=b"{}", headers={})
+    assert (srv.connections, len(srv.requests), pool.unanswered_retries) == (1, 2, 0)
+    await pool.close()
+
+
+async def test_no_second_try_after_an_interim_response(serve: Callable[..., asyncio.Future[Server]]) -> None:
+    srv = await serve([[ok(b"one")]])
+    srv.hang_up, srv.hang_up_with = after_each(1), b"HTTP/1.1 100 Continue\r\n\r\n"
+    pool = UpstreamPool(5)
+    resp = await pool.post(srv.url, data=b"{}", headers={})
+    assert await resp.read() == b"one"
+    with pytest.raises(aiohttp.ServerDisconnectedError):
+        await pool.post(srv.url, data=b"{}", headers={})
+    assert (srv.connections, pool.unanswered_retries) == (1, 0)
+    await pool.close()
+
+
+async def test_sent_again_once_only(serve: Callable[..., asyncio.Future[Server]]) -> None:
+    """An origin that answers one request and then hangs up on every later one, on any connection: the
+    request on the kept connection is sent again once, on a new connection, and that one's failure (a new
+    connection's: no race explains it) is the caller's error. Not a third try."""
+    srv = await serve([[ok(b"one")]])
+    srv.hang_up = lambda answered_here, answered: answered >= 1
+    pool = UpstreamPool(5)
+    resp = await pool.post(srv.url, data=b"{}", headers={})
+    assert await resp.read() == b"one"
+    with pytest.raises(aiohttp.ServerDisconnectedError):
+        await pool.post(srv.url, data=b"{}", headers={})
+    assert (srv.connections, len(srv.requests), pool.unanswered_retries) == (2, 3, 1)
+    assert pool.idle_count(srv.url) == 0
+    await pool.close()
+
+
+async def test_a_new_connection_that_ends_unanswered_is_not_tried_again(
+    serve: Callable[..., asyncio.Future[Server]],
+) -> None:
+    """Go's rule (``persistConn.shouldRetryRequest``: "This was a fresh connection. There's no reason the
+    server should've hung up on us"): a fresh connection's failure is the answer."""
+    srv = await serve([[ok(b"one")]])
+    srv.hang_up = after_each(0)
+    pool = UpstreamPool(5)
+    with pytest.raises(aiohttp.ServerDisconnectedError):
+        await pool.post(srv.url, data=b"{}", headers={})
+    assert (srv.connections, len(srv.requests), pool.unanswered_retries) == (1, 1, 0)
+    await pool.close()
+
+
+async def test_a_stated_keep_alive_timeout_is_kept_within(
+    serve: Callable[..., asyncio.Future[Server]],
+) -> None:
+    """``Keep-Alive: timeout=5`` (Apache's, nginx's ``keepalive_timeout 75 5``): the connection is not used
+    after 4 s idle (5 less the margin) even though the pool's own ``keepalive_s`` is 30; before, it is."""
+    srv = await serve([[ok(b"x", b"Keep-Alive: timeout=5, max=100\r\n")]])
+    now = [1000.0]
+    pool = UpstreamPool(5, keepalive_s=30, clock=lambda: now[0])
+    for step in (0.0, 3.9, 4.1):
+        now[0] += step
+        resp = await pool.post(srv.url, data=b"{}", headers={})
+        assert await resp.read() == b"x"
+    assert srv.connections == 2  # the third came 4.1 s after the second: a new connection
+    await pool.close()
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        ("timeout=5, max=1000", 5.0),
+        ("max=3, timeout=75", 75.0),
+        ("Timeout = 2", 2.0),
+        ('timeout="7"', 7.0),
+        ("max=5", None),
+        ("notimeout=4", None),
+        ("timeout=", None),
+    ],
+)
+def test_keep_alive_timeout(value: str, seconds: float | None) -> None:
+    assert upstream_pool.keep_alive_timeout(value) == seconds
+
+
+async def test_a_keep_alive_timeout_of_a_second_or_less_is_kept_half_of(
+    serve: Callable[..., asyncio.Future[Server]],
+) -> None:
+    srv = await serve([[ok(b"x", b"Keep-Alive: timeout=1\r\n")], [ok(b"x", b"Keep-Alive: timeout=0\r\n")]])
+    now = [1000.0]
+    pool = UpstreamPool(5, keepalive_s=30, clock=lambda: now[0])
+    resp = await pool.post(srv.url, data=b"{}", headers={})
+    assert await resp.read() == b"x" and pool.idle_count(srv.url) == 1
+    now[0] += 0.4
+    resp = await pool.post(srv.url, data=b"{}", headers={})  # within half a second: the same connection
+    assert await resp.read() == b"x"
+    assert srv.connections == 1 and pool.idle_count(srv.url) == 0  # timeout=0: not kept
+    await pool.close()
+
+
+async def test_a_big_body_is_not_copied_to_put_the_head_before_it(
+    serve: Callable[..., asyncio.Future[Server]],
+) -> None:
+    """A 10 MB request body goes out without the pool copying it (the head in a write of its own): what is
+    allocated while it is sent, with the origin not reading yet, is less than the body (the transport's
+    buffer of what the socket did not take). Before: the head + body copy alone was the whole body."""
+    body = b"b" * (10 << 20)
+    gate = asyncio.Event()
+    srv = await serve([[ok(b"x")]])
+    srv.body_gate = gate
+    pool = UpstreamPool(5)
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        base, _ = tracemalloc.get_traced_memory()
+        task = asyncio.ensure_future(pool.post(srv.url, data=body, headers={}))
+        await srv.head_seen.wait()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    gate.set()
+    resp = await task
+    assert await resp.read() == b"x"
+    assert srv.requests[0][1] == body
+    assert peak - base < len(body) - (1 << 16), (peak - base, len(body))
     await pool.close()
