@@ -139,7 +139,11 @@ def create_app(settings: Settings) -> web.Application:
             else None
         )
         upstream = UpstreamClient(
-            session, settings.first_byte_timeout_s, settings.chunk_timeout_s, settings.stream_keepalive_s
+            session,
+            settings.first_byte_timeout_s,
+            settings.chunk_timeout_s,
+            settings.stream_keepalive_s,
+            on_sent_again=gateway_metrics.count_sent_again,
         )
         limits = Limits(settings.max_attempts, settings.retry_after_max_wait_s)
         proxy = Proxy(upstream, providers, health, limits)

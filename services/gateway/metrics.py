@@ -156,6 +156,12 @@ class GatewayMetrics:
             ["provider", "error_type"],
             registry=reg,
         )
+        self.sent_again = Counter(
+            "ekai_upstream_sent_again",
+            "Requests sent once more on a new connection after a kept one ended unanswered (keep-alive race)",
+            ["provider"],
+            registry=reg,
+        )
         self.breaker = Gauge(
             "ekai_provider_breaker_state",
             "0 healthy, 1 half-open, 2 cooling down",
@@ -188,6 +194,10 @@ class GatewayMetrics:
         self.refresh_breakers()
 
     # ---- per request --------------------------------------------------------------------------
+
+    def count_sent_again(self, provider: str) -> None:
+        """One request sent again by the upstream pool (``UpstreamClient.on_sent_again``)."""
+        self._child(self.sent_again, _label(provider)).inc()
 
     def _child(self, metric: _Labelled, *values: str) -> Any:
         """``metric.labels(*values)``, kept: prometheus-client validates and locks on every ``labels``

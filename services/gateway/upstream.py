@@ -148,7 +148,8 @@ class UpstreamClient:
     Timeouts (seconds): ``first_byte_timeout_s`` until the response headers and until a stream's first
     token; ``chunk_timeout_s`` between two chunks and for reading a whole body. ``keepalive_s``
     (``STREAM_KEEPALIVE_S``): how long a committed stream may be silent before its client gets a
-    keep-alive.
+    keep-alive. ``on_sent_again(provider_name)``: told of each request the pool sent once more on a new
+    connection after a kept one ended unanswered (``UpstreamResponse.sent_again``; the gateway's metrics).
     """
 
     def __init__(
@@ -157,8 +158,10 @@ class UpstreamClient:
         first_byte_timeout_s: float,
         chunk_timeout_s: float,
         keepalive_s: float = 0.0,
+        on_sent_again: Callable[[str], None] | None = None,
     ) -> None:
         self.session = session
+        self.on_sent_again = on_sent_again
         self.first_byte_timeout_s = first_byte_timeout_s
         self.chunk_timeout_s = chunk_timeout_s
         self.keepalive_s = keepalive_s  # silence after which a stream's client gets a keep-alive (0: never)
@@ -184,13 +187,16 @@ class UpstreamClient:
         """POST ``body``; returns once the response headers are in (``first_byte_timeout_s``, else the
         ``timeout`` ``UpstreamError``). The caller releases the response."""
         try:
-            return await within(
+            resp = await within(
                 self.session.post(url, data=body, headers=headers),
                 self.first_byte_timeout_s,
                 self._task(),
             )
         except (TimeoutError, aiohttp.ClientError) as exc:  # upstream_errors' rule, without its calls
             raise upstream_error(exc, provider, "send", self.first_byte_timeout_s) from exc
+        if resp.sent_again and self.on_sent_again is not None:
+            self.on_sent_again(provider.name)
+        return resp
 
     async def read_body(self, resp: UpstreamResponse, provider: Provider) -> bytes:
         """A whole non-streamed answer."""

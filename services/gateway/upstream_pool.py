@@ -206,10 +206,11 @@ def default_ssl_context() -> ssl.SSLContext:
 
 class UpstreamResponse:
     """A provider's answer: ``status`` (int), ``reason``, ``headers`` (case-insensitive, read-only),
-    ``content`` (aiohttp's ``StreamReader`` over the decoded body). ``release()`` when done with it:
+    ``content`` (aiohttp's ``StreamReader`` over the decoded body), ``sent_again`` (the request was
+    sent once more on a new connection: the module's "Sent again" rule). ``release()`` when done with it:
     ``close()`` to drop the connection at once (the provider stops generating)."""
 
-    __slots__ = ("status", "reason", "headers", "content", "_pool", "_key", "_proto")
+    __slots__ = ("status", "reason", "headers", "content", "sent_again", "_pool", "_key", "_proto")
 
     def __init__(
         self,
@@ -220,8 +221,10 @@ class UpstreamResponse:
         pool: UpstreamPool,
         key: tuple[str, str, int],
         proto: ResponseHandler,
+        sent_again: bool = False,
     ) -> None:
         self.status = status
+        self.sent_again = sent_again
         self.reason = reason
         self.headers = headers
         self.content = content
@@ -312,6 +315,7 @@ class UpstreamPool:
         head = _serialize(target.request_line, fields)  # ValueError on CR/LF in a field
         proto = self._take(target.key)
         reused = proto is not None  # (not ``or``: a ResponseHandler is a queue, false while empty)
+        again = False
         while True:  # twice at most: the second time on a new connection (the module's "Sent again" rule)
             if proto is None:
                 proto = await self._connect(target)
@@ -348,7 +352,7 @@ class UpstreamPool:
             except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
                 proto.close()
                 if reused and (heard is None or not heard.heard):
-                    proto, reused = None, False
+                    proto, reused, again = None, False, True
                     self.unanswered_retries += 1
                     continue
                 raise
@@ -356,7 +360,7 @@ class UpstreamPool:
                 proto.close()
                 raise
             return UpstreamResponse(
-                message.code, message.reason, message.headers, payload, self, target.key, proto
+                message.code, message.reason, message.headers, payload, self, target.key, proto, again
             )
 
     def _take(self, key: tuple[str, str, int]) -> ResponseHandler | None:

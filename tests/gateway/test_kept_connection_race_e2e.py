@@ -13,6 +13,7 @@ import asyncio
 import threading
 from collections.abc import Iterator
 
+import httpx
 import openai
 import orjson
 import pytest
@@ -111,3 +112,5 @@ def test_a_request_the_provider_drops_on_a_kept_connection_is_answered(
     assert (origin.connections, origin.requests) == (3, 5)
     health = gw.health()["providers"]["openai"]
     assert (health["state"], health["consecutive_failures"]) == ("healthy", 0)
+    scrape = httpx.get(gw.gateway_url + "/metrics", timeout=10).text
+    assert 'ekai_upstream_sent_again_total{provider="openai"} 2.0' in scrape

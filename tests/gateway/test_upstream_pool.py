@@ -696,9 +696,10 @@ async def test_a_request_on_a_kept_connection_that_ends_unanswered_is_sent_again
     srv = await serve([[ok(b"one")], [ok(b"two")], [ok(b"three")]])
     srv.hang_up, srv.reset = after_each(1), reset
     pool = UpstreamPool(5)
-    for want in (b"one", b"two", b"three"):
+    for want, again in ((b"one", False), (b"two", True), (b"three", True)):
         resp = await pool.post(srv.url, data=b'{"n":1}', headers={})
         assert await resp.read() == want
+        assert resp.sent_again is again
     # connection 1: one, then the second request unanswered; 2: two, then the third unanswered; 3: three
     assert (srv.connections, srv.answered, len(srv.requests)) == (3, 3, 5)
     assert [body for _, body in srv.requests] == [b'{"n":1}'] * 5  # the same request, whole, each time
