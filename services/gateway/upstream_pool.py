@@ -125,20 +125,16 @@ class _Heard:
 
     __slots__ = ("heard", "_proto", "_parser")
 
-    def __init__(self, proto: ResponseHandler, parser: Any) -> None:
+    def __init__(self, proto: ResponseHandler) -> None:
+        """Stand in for ``proto``'s parser now (after ``set_response_params``, before the request is written)."""
         self.heard = False
         self._proto = proto
-        self._parser = parser
-
-    @classmethod
-    def arm(cls, proto: ResponseHandler) -> _Heard:
-        heard = cls(proto, proto._parser)
-        cast(Any, proto)._parser = heard
-        return heard
+        self._parser: Any = proto._parser
+        proto._parser = self  # type: ignore[assignment]  # (no ``cast``: a call per request)
 
     def feed_data(self, data: bytes) -> Any:
         self.heard = True
-        cast(Any, self._proto)._parser = self._parser
+        self._proto._parser = self._parser
         return self._parser.feed_data(data)
 
     def __getattr__(self, name: str) -> Any:  # feed_eof (the connection's end), pause_reading
@@ -332,7 +328,7 @@ class UpstreamPool:
                 if transport is None:
                     raise aiohttp.ServerDisconnectedError()
                 if reused:
-                    heard = _Heard.arm(proto)
+                    heard = _Heard(proto)
                 if len(data) < WRITE_APART_BYTES:
                     transport.write(head + data)
                 else:  # a big body is not copied to put the head before it (see ``WRITE_APART_BYTES``)
