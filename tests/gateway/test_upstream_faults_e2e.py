@@ -388,4 +388,7 @@ def test_count_tokens_passes_a_4xx_on_and_estimates_after_a_5xx(
     assert estimated.status_code == 200 and estimated.json() == {"input_tokens": 10}
     fakes["anthropic"].set_fault("break-before-first-byte")
     assert count(gw, body).json() == {"input_tokens": 10}
-    assert len(fakes["anthropic"].requests) == 3  # each was asked of the provider first
+    # each was asked of the provider first; the third, dropped unanswered on a kept connection, was sent once
+    # more on a new one (UpstreamPool's "Sent again" rule) and dropped there too: then estimated
+    requests = fakes["anthropic"].requests
+    assert len(requests) == 4 and [r.dropped for r in requests] == [False, False, True, True]
