@@ -194,7 +194,7 @@ class UpstreamClient:
             )
         except (TimeoutError, aiohttp.ClientError) as exc:  # upstream_errors' rule, without its calls
             raise upstream_error(exc, provider, "send", self.first_byte_timeout_s) from exc
-        if resp.sent_again and self.on_sent_again is not None:
+        if self.on_sent_again is not None and resp.sent_again:
             self.on_sent_again(provider.name)
         return resp
 
