@@ -838,3 +838,34 @@ async def test_a_big_body_is_not_copied_to_put_the_head_before_it(
     assert srv.requests[0][1] == body
     assert peak - base < len(body) - (1 << 16), (peak - base, len(body))
     await pool.close()
+
+
+@pytest.mark.parametrize("first_bytes", [b"", b"HTTP/1.1 2"], ids=["unanswered", "answer-begun"])
+def test_the_sent_again_rule_on_uvloop(first_bytes: bytes) -> None:
+    """The gateway's own loop (``services/gateway/__main__.py``): uvloop's transports call the protocol's
+    ``data_received`` as asyncio's do, so the first answer byte is noticed (``_Heard``) there too."""
+    uvloop = pytest.importorskip("uvloop")
+
+    async def run() -> None:
+        srv = Server([[ok(b"one")], [ok(b"two")]], hang_up=after_each(1), hang_up_with=first_bytes)
+        server = await asyncio.start_server(srv.handle, "127.0.0.1", 0)
+        srv.port = server.sockets[0].getsockname()[1]
+        pool = UpstreamPool(5)
+        resp = await pool.post(srv.url, data=b"{}", headers={})
+        assert await resp.read() == b"one"
+        if first_bytes:
+            with pytest.raises(aiohttp.ServerDisconnectedError):
+                await pool.post(srv.url, data=b"{}", headers={})
+            assert (srv.connections, pool.unanswered_retries) == (1, 0)
+        else:
+            resp = await pool.post(srv.url, data=b"{}", headers={})
+            assert await resp.read() == b"two" and resp.sent_again
+            assert (srv.connections, pool.unanswered_retries) == (2, 1)
+        await pool.close()
+        server.close()
+
+    loop = uvloop.new_event_loop()
+    try:
+        loop.run_until_complete(run())
+    finally:
+        loop.close()
