@@ -60,8 +60,14 @@ def usage_from_openai(u: dict[str, Any], tier: Any = None) -> Usage:
     ``prompt_tokens_details.cache_write_tokens`` (OpenRouter), else LiteLLM's spellings for Claude behind it
     (``_OTHER_CACHE_WRITE``): like OpenRouter's, parts of ``prompt_tokens``, except writes named only at the top
     (``cache_creation_input_tokens``) that ``prompt_tokens`` less the reads cannot hold: some LiteLLM releases
-    leave them out of ``prompt_tokens``, which is then the uncached input plus the reads."""
+    leave them out of ``prompt_tokens``, which is then the uncached input plus the reads.
+
+    Web searches: ``server_tool_use.web_search_requests``, Anthropic's object as LiteLLM's proxy relays Claude's
+    usage on this wire (its ``Usage.server_tool_use``), billed per search on top of the tokens (Anthropic pricing,
+    "Web search tool"; s18 variant 28-e: not counted, the searches were left out of the cost)."""
     get = u.get
+    tools = get("server_tool_use")
+    searches = tools.get("web_search_requests") if type(tools) is dict else 0
     prompt = get("prompt_tokens_details")
     if type(prompt) is dict:
         cache_read = prompt.get("cached_tokens")
@@ -121,6 +127,7 @@ def usage_from_openai(u: dict[str, Any], tier: Any = None) -> Usage:
         # audio parts of the counts (priced at the audio rates; s17 variant 28-a), never more than the count
         audio_input_tokens=min(audio_in, uncached),
         audio_output_tokens=min(audio_out, output),
+        web_search_requests=searches if type(searches) is int and searches > 0 else 0,
     )
 
 
