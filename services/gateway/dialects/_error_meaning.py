@@ -161,7 +161,12 @@ _ASKED_ALLOWED = re.compile(
     # SGLang: "Input length (140000 tokens) exceeds the maximum allowed length (131072 tokens)."
     r"input length \((\d+) tokens\) exceeds the maximum allowed length \((\d+) tokens\)|"
     # TensorRT-LLM: "Prompt length (40000) exceeds maximum sequence length (32768)" (or "maximum input length")
-    r"prompt length \((\d+)\) exceeds (?:the )?maximum (?:sequence|input) length \((\d+)\)",
+    r"prompt length \((\d+)\) exceeds (?:the )?maximum (?:sequence|input) length \((\d+)\)|"
+    # Mistral: "Prompt contains 40001 tokens and 0 draft tokens, too large for model with 32768 maximum context
+    # length" (s18 variant 10-j)
+    r"prompt contains (\d+) tokens(?: and \d+ draft tokens)?, too large for model with (\d+) maximum context length|"
+    # llama-cpp-python: "Requested tokens (9123) exceed context window of 8192" (s18 variant 10-k)
+    r"requested tokens \((\d+)\) exceed context window of (\d+)",
     re.I,
 )
 # SambaNova: "The provided prompt is 40000 tokens long, … the maximum supported sequence length is just 16384";
@@ -174,12 +179,16 @@ _PROMPT_WINDOW = re.compile(
 )
 # (allowed, asked): Kimi "exceeded model token limit: 256000 (requested: 300000)"; OpenAI "exceed the
 # configured limit of 272000 tokens. Your messages resulted in 509178 tokens"; TGI "`inputs` must have less than
-# 8192 tokens. Given: 9120"
+# 8192 tokens. Given: 9120"; vLLM "maximum context length is 32768 tokens. However, your request has 40000 input tokens"
 _ALLOWED_ASKED = re.compile(
     r"exceeded model token limit: (\d+) \(requested: (\d+)\)|"
     r"configured limit of (\d+) tokens\. Your messages resulted in (\d+) tokens|"
     # TGI: "`inputs` must have less than 8192 tokens. Given: 9120"
-    r"`?inputs`? must have less than (\d+) tokens\. Given: (\d+)",
+    r"`?inputs`? must have less than (\d+) tokens\. Given: (\d+)|"
+    # vLLM's input check (NVIDIA's gateway too): "This model's maximum context length is 32768 tokens. However, your
+    # request has 40000 input tokens." (or "maximum prompt length … prompt tokens"; s18 variant 10-i). Its output-limit
+    # refusal says "… tokens and your request has N input tokens (X > M - N)": not this, and N is within M there.
+    r"maximum (?:context|prompt) length is (\d+) tokens\. However, your request has (\d+) (?:input |prompt )?tokens",
     re.I,
 )
 

@@ -940,3 +940,104 @@ def test_s17_sglang_and_tensorrt_llm_prompt_length_is_an_overflow_in_both_format
     for fmt in ("openai_chat", "openai_responses"):
         chat_status, _, code = registry.client(fmt).error_words(meaning, status, message)
         assert chat_status == 400 and code == "context_length_exceeded"
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "asked", "allowed"),
+    [
+        # vLLM's current input check (serving_engine, _validate_input / _create_tokens_prompt), NVIDIA's gateway too
+        (
+            400,
+            {
+                "object": "error",
+                "message": "This model's maximum context length is 32768 tokens. However, your request has 40000 "
+                "input tokens. Please reduce the length of the input messages.",
+                "type": "BadRequestError",
+                "param": None,
+                "code": 400,
+            },
+            40000,
+            32768,
+        ),
+        # a vLLM build with a prompt limit of its own
+        (
+            400,
+            {
+                "error": {
+                    "message": "This model's maximum prompt length is 8192 tokens. However, your request has 9000 "
+                    "prompt tokens. Please reduce the length of the prompt.",
+                    "type": "BadRequestError",
+                }
+            },
+            9000,
+            8192,
+        ),
+        # Mistral's API (its error object bare, code "3051"), with and without the draft tokens
+        (
+            400,
+            {
+                "object": "error",
+                "message": "Prompt contains 40001 tokens and 0 draft tokens, too large for model with 32768 maximum "
+                "context length",
+                "type": "invalid_request_message_error",
+                "param": None,
+                "code": "3051",
+            },
+            40001,
+            32768,
+        ),
+        (
+            400,
+            {
+                "error": {
+                    "message": "Prompt contains 300000 tokens, too large for model with 131072 maximum context length"
+                }
+            },
+            300000,
+            131072,
+        ),
+        # llama-cpp-python's server (its Llama raises ValueError: a 500)
+        (
+            500,
+            {
+                "error": {
+                    "message": "Requested tokens (9123) exceed context window of 8192",
+                    "type": "internal_server_error",
+                }
+            },
+            9123,
+            8192,
+        ),
+    ],
+    ids=["vllm-request-has", "vllm-prompt-length", "mistral-draft", "mistral", "llama-cpp-python-500"],
+)
+def test_s18_overflow_counts_are_restated_for_claude_code(
+    status: int, body: object, asked: int, allowed: int
+) -> None:
+    """s18 variants 10-i/10-j/10-k: vLLM's "maximum context length is M tokens. However, your request has N input
+    tokens", Mistral's "Prompt contains N tokens …, too large for model with M maximum context length" and
+    llama-cpp-python's "Requested tokens (N) exceed context window of M" were overflows but reached Claude Code as
+    "prompt is too long: <their words>", without the counts its compaction reads ("prompt is too long: N tokens > M
+    maximum", Claude Code's parsePromptTooLongTokenCounts)."""
+    raw = json.dumps(body).encode()
+    meaning = registry.WIRES["openai_chat"].error_meaning(status, raw)
+    assert meaning == "context_overflow"
+    message, _ = parse_upstream_error(raw)
+    said_status, said, _ = registry.client("anthropic").error_words(meaning, status, message)
+    assert (said_status, said) == (400, f"prompt is too long: {asked} tokens > {allowed} maximum")
+    chat_status, _, code = registry.client("openai_chat").error_words(meaning, status, message)
+    assert chat_status == 400 and code == "context_length_exceeded"
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        # vLLM's output-limit refusal: the prompt (5000) fits the window (8192); max_tokens does not
+        "'max_tokens' or 'max_completion_tokens' is too large: 4096. This model's maximum context length is 8192 "
+        "tokens and your request has 5000 input tokens (4096 > 8192 - 5000).",
+    ],
+)
+def test_s18_a_prompt_within_the_window_stays_in_its_own_words(message: str) -> None:
+    """The vLLM counts read for s18's restatement name a prompt within the window here: no "N tokens > M maximum"."""
+    said_status, said, _ = registry.client("anthropic").error_words("context_overflow", 400, message)
+    assert said == f"prompt is too long: {message}"
