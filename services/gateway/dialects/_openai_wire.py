@@ -17,6 +17,12 @@ from services.gateway.dialects.ir import StopReason, StreamError, Usage
 FINISH_TO_STOP: dict[str, StopReason] = {
     "stop": "end_turn",
     "length": "max_tokens",
+    # the context window cut the answer (input and output together): Z.ai's "model_context_window_exceeded"
+    # (Anthropic's own stop reason for it, which ``stop_from_anthropic`` reads as max_tokens too;
+    # anomalyco/opencode#18813), Mistral's "model_length" (its finish_reason enum, beside "length", the
+    # max_tokens budget). A cut answer, not a finished one (s18 variants 10-l, 10-m: they read as end_turn).
+    "model_context_window_exceeded": "max_tokens",
+    "model_length": "max_tokens",
     "tool_calls": "tool_use",
     "function_call": "tool_use",
     "content_filter": "refusal",
