@@ -103,7 +103,10 @@ _OVERFLOW = re.compile(
     # TensorRT-LLM (Triton's and NIM's OpenAI-compatible fronts relay it, as a 400 or a 500): "Prompt length (5056)
     # exceeds maximum sequence length (2048)", "Prompt length (200) exceeds maximum input length (1)"
     # (triton-inference-server/tensorrtllm_backend#141, #565)
-    r"prompt length \(\d+\) exceeds (?:the )?maximum (?:sequence|input) length",
+    r"prompt length \(\d+\) exceeds (?:the )?maximum (?:sequence|input) length|"
+    # the DS4 server: "Prompt has 256468 tokens, but the configured context size is 256000 tokens" (digits grouped
+    # too: "5,958,968"; earendil-works/pi#6262; s18 variants 10-o..10-q)
+    r"prompt has [\d,]+ tokens?, but the configured context size is",
     re.I | re.S,
 )
 # The overflow said so plainly that a 5xx status (or an in-band error without a code, read as 500) does not make it a
@@ -118,7 +121,8 @@ _OVERFLOW_EVEN_IF_5XX = re.compile(
     r"longer than the (?:model'?s |maximum )(?:maximum )?(?:context|model) length|context_length_exceeded|"
     r"prompt_tokens \(\d+\) must be less than max_seq_len|number of input tokens exceeds maximum length|"
     r"input length \(\d+ tokens\) exceeds the maximum allowed length|"
-    r"prompt length \(\d+\) exceeds (?:the )?maximum (?:sequence|input) length",
+    r"prompt length \(\d+\) exceeds (?:the )?maximum (?:sequence|input) length|"
+    r"prompt has [\d,]+ tokens?, but the configured context size is",
     re.I | re.S,
 )
 # "… maximum context length is 128000 tokens. However, your messages resulted in 131072 tokens."
@@ -166,7 +170,11 @@ _ASKED_ALLOWED = re.compile(
     # length" (s18 variant 10-j)
     r"prompt contains (\d+) tokens(?: and \d+ draft tokens)?, too large for model with (\d+) maximum context length|"
     # llama-cpp-python: "Requested tokens (9123) exceed context window of 8192" (s18 variant 10-k)
-    r"requested tokens \((\d+)\) exceed context window of (\d+)",
+    r"requested tokens \((\d+)\) exceed context window of (\d+)|"
+    # Ollama: "The prompt is too long: 265392, model maximum context length: 262144" (s18 variant 10-n)
+    r"prompt is too long: (\d+), model maximum context length: (\d+)|"
+    # DS4: "Prompt has 5,958,968 tokens, but the configured context size is 256,000 tokens" (digits grouped or not)
+    r"prompt has ([\d,]+) tokens?, but the configured context size is ([\d,]+)",
     re.I,
 )
 # SambaNova: "The provided prompt is 40000 tokens long, … the maximum supported sequence length is just 16384";
@@ -444,7 +452,8 @@ def _stated_numbers(message: str) -> tuple[int, int] | None:
     if m := _LMSTUDIO_NUMBERS.search(message):
         return int(m.group(1)), int(m.group(2))
     if m := _ASKED_ALLOWED.search(message):
-        asked, allowed = [int(g) for g in m.groups() if g is not None]
+        # grouped digits ("5,958,968", DS4) are one count
+        asked, allowed = [int(g.replace(",", "")) for g in m.groups() if g is not None]
         return asked, allowed
     if m := _PROMPT_WINDOW.search(message):
         # stated whether or not the prompt alone is past the window: within it, the output asked for is what

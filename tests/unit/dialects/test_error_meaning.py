@@ -1041,3 +1041,78 @@ def test_s18_a_prompt_within_the_window_stays_in_its_own_words(message: str) -> 
     """The vLLM counts read for s18's restatement name a prompt within the window here: no "N tokens > M maximum"."""
     said_status, said, _ = registry.client("anthropic").error_words("context_overflow", 400, message)
     assert said == f"prompt is too long: {message}"
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "asked", "allowed"),
+    [
+        # Ollama's own words (its daemon, and its OpenAI endpoint): already "prompt is too long", counts in its form
+        (
+            400,
+            {"error": {"message": "The prompt is too long: 265392, model maximum context length: 262144"}},
+            265392,
+            262144,
+        ),
+        (
+            400,
+            {"error": "The prompt is too long: 208863, model maximum context length: 202752"},
+            208863,
+            202752,
+        ),
+        # the DS4 server (earendil-works/pi#6262), plain and with grouped digits
+        (
+            400,
+            {
+                "error": {
+                    "message": "Prompt has 256468 tokens, but the configured context size is 256000 tokens"
+                }
+            },
+            256468,
+            256000,
+        ),
+        (
+            400,
+            {
+                "error": {
+                    "message": "Prompt has 5,958,968 tokens, but the configured context size is 256,000 tokens",
+                    "type": "invalid_request_error",
+                }
+            },
+            5958968,
+            256000,
+        ),
+        (
+            500,
+            {
+                "error": {
+                    "message": "Prompt has 256468 tokens, but the configured context size is 256000 tokens"
+                }
+            },
+            256468,
+            256000,
+        ),
+    ],
+    ids=["ollama", "ollama-bare", "ds4", "ds4-grouped-digits", "ds4-500"],
+)
+def test_s18_ollama_and_ds4_overflows_reach_claude_code_with_their_counts(
+    status: int, body: object, asked: int, allowed: int
+) -> None:
+    """s18 variants 10-n..10-q: Ollama's "The prompt is too long: N, model maximum context length: M" reached Claude
+    Code as it came (its "prompt is too long" found, the counts not in the form its compaction reads); DS4's "Prompt
+    has N tokens, but the configured context size is M tokens" was no overflow at all (a plain 400: Claude Code did
+    not compact, Codex got no context_length_exceeded), and its grouped digits ("5,958,968") are counts too."""
+    raw = json.dumps(body).encode()
+    meaning = registry.WIRES["openai_chat"].error_meaning(status, raw)
+    assert meaning == "context_overflow"
+    message, _ = parse_upstream_error(raw)
+    said_status, said, _ = registry.client("anthropic").error_words(meaning, status, message)
+    assert (said_status, said) == (400, f"prompt is too long: {asked} tokens > {allowed} maximum")
+    for fmt in ("openai_chat", "openai_responses"):
+        chat_status, _, code = registry.client(fmt).error_words(meaning, status, message)
+        assert chat_status == 400 and code == "context_length_exceeded"
+
+
+def test_s18_grouped_digits_within_the_window_are_not_restated() -> None:
+    message = "Prompt has 1,000 tokens, but the configured context size is 256,000 tokens"
+    said_status, said, _ = registry.client("anthropic").error_words("context_overflow", 400, message)
+    assert said == f"prompt is too long: {message}"
