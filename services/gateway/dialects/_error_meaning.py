@@ -42,6 +42,9 @@ _BY_STATUS: dict[int, Meaning] = {
 _OVERFLOW = re.compile(
     r"prompt is too long|exceed(?:s|ed)? (?:the )?context (?:limit|window|length)|maximum context length|"
     r"context[_ ]length[_ ]exceeded|context window|too many (?:input )?tokens|input is too long|"
+    # Anthropic's name for a context window the input and output filled, which Z.ai also answers with (as an error
+    # code or its text; anomalyco/opencode#18813; s18 variant 10-r)
+    r"model_context_window_exceeded|"
     # xAI: "This model's maximum prompt length is 131072 but the request contains 145213 tokens."
     r"maximum prompt length|"
     # llama.cpp server: "the request exceeds the available context size" (type exceed_context_size_error)
@@ -119,6 +122,7 @@ _OVERFLOW_EVEN_IF_5XX = re.compile(
     r"context (?:size|length|window) has been exceeded|exceed(?:s|ed)? (?:the )?(?:available )?context "
     r"(?:limit|window|length|size)|maximum context length is \d+ tokens|input is too long|"
     r"longer than the (?:model'?s |maximum )(?:maximum )?(?:context|model) length|context_length_exceeded|"
+    r"model_context_window_exceeded|"
     r"prompt_tokens \(\d+\) must be less than max_seq_len|number of input tokens exceeds maximum length|"
     r"input length \(\d+ tokens\) exceeds the maximum allowed length|"
     r"prompt length \(\d+\) exceeds (?:the )?maximum (?:sequence|input) length|"
@@ -377,13 +381,18 @@ def _base(status: int) -> Meaning:
     return "server" if status >= 500 else "invalid_request"
 
 
+# Error codes that name a context overflow whatever the message says: OpenAI's, and Anthropic's stop-reason name for
+# it that Z.ai gives as an error code (s18 variant 10-r)
+_OVERFLOW_CODES = frozenset({"context_length_exceeded", "model_context_window_exceeded"})
+
+
 def meaning_from_openai(status: int, body: bytes) -> Meaning:
     """An OpenAI-shaped error (chat completions, Responses, OpenAI-compatible servers)."""
     err = _error_of(body)
     code, message = str(err.get("code") or ""), str(err.get("message") or "")
     etype = str(err.get("type") or "")
     if (
-        code == "context_length_exceeded"
+        code in _OVERFLOW_CODES
         or (status in (400, 413, 422) and _OVERFLOW.search(f"{message} {etype}"))
         or (status >= 500 and _OVERFLOW_EVEN_IF_5XX.search(message))
     ):

@@ -267,6 +267,7 @@ def error_type_for_status(status: int) -> str:
 # servers reuse inside their streams).
 _STATUS_OF_WORD: dict[str, int] = {
     "context_length_exceeded": 400,
+    "model_context_window_exceeded": 400,
     "invalid_request_error": 400,
     "invalid_api_key": 401,
     "authentication_error": 401,
@@ -305,8 +306,9 @@ def stream_error_from_openai(error: Any) -> StreamError:
     status = _in_band_status(err)
     message = provider_message(err) or err.get("message")
     text = message if isinstance(message, str) and message else "upstream error during streaming"
-    if err.get("code") == "context_length_exceeded" and "context" not in text.lower():
-        text = f"{text} (context_length_exceeded)"
+    code = err.get("code")
+    if code in ("context_length_exceeded", "model_context_window_exceeded") and "context" not in text.lower():
+        text = f"{text} ({code})"
     body = orjson.dumps({"error": err}, default=str) if status == 429 else b""
     return StreamError(status=status, type=error_type_for_status(status), message=text, body=body)
 

@@ -8,7 +8,8 @@ import json
 import pytest
 
 from services.gateway.dialects import registry
-from services.gateway.dialects._error_meaning import Meaning
+from services.gateway.dialects._error_meaning import Meaning, stream_error_meaning
+from services.gateway.dialects._openai_wire import stream_error_from_openai
 from services.gateway.dialects.formats import CLIENT_FORMATS, ClientFormat, Wire
 from services.gateway.errors import parse_upstream_error
 
@@ -1116,3 +1117,34 @@ def test_s18_grouped_digits_within_the_window_are_not_restated() -> None:
     message = "Prompt has 1,000 tokens, but the configured context size is 256,000 tokens"
     said_status, said, _ = registry.client("anthropic").error_words("context_overflow", 400, message)
     assert said == f"prompt is too long: {message}"
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (400, {"error": {"code": "model_context_window_exceeded", "message": "Request failed"}}),
+        (400, {"error": {"code": "1261", "message": "model_context_window_exceeded"}}),
+        (
+            500,
+            {"error": {"type": "model_context_window_exceeded", "message": "model_context_window_exceeded"}},
+        ),
+    ],
+    ids=["code", "message", "500"],
+)
+def test_s18_model_context_window_exceeded_is_an_overflow(status: int, body: object) -> None:
+    """s18 variant 10-r: Anthropic's name for a context window the request filled (its stop reason), which Z.ai answers
+    with as an error code or text (anomalyco/opencode#18813), was a plain 400 / 500 for Claude Code and Codex."""
+    raw = json.dumps(body).encode()
+    meaning = registry.WIRES["openai_chat"].error_meaning(status, raw)
+    assert meaning == "context_overflow"
+    message, _ = parse_upstream_error(raw)
+    said_status, said, _ = registry.client("anthropic").error_words(meaning, status, message)
+    assert said_status == 400 and said.startswith("prompt is too long")
+    _, _, code = registry.client("openai_responses").error_words(meaning, status, message)
+    assert code == "context_length_exceeded"
+
+
+def test_s18_an_in_band_model_context_window_exceeded_is_an_overflow() -> None:
+    err = stream_error_from_openai({"code": "model_context_window_exceeded", "message": "Request failed"})
+    assert err.status == 400
+    assert stream_error_meaning(err.status, err.message) == "context_overflow"
