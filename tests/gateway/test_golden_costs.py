@@ -375,6 +375,19 @@ ROWS = [
         0.00921,
         (40, 100, 300, 2000),
     ),
+    # Claude's web searches as LiteLLM's proxy relays them on the chat wire (its Usage.server_tool_use, Anthropic's
+    # object beside the OpenAI counts; s18 variant 28-e): counted (were 0). 1000 × $3 + 200 × $15 = 3000 + 3000 µ$;
+    # OpenRouter's listing has no per-search price, so the searches add nothing here (a catalog provider serving
+    # claude-sonnet-4-5 prices them at Anthropic's $0.01: the variant's $0.026)
+    Row(
+        "relayed claude web searches",
+        "openrouter",
+        "claude-sonnet-4-5",
+        {"openai_chat": chat(1000, 200, server_tool_use={"web_search_requests": 2})},
+        0.006,
+        (1000, 200, 0, 0),
+        {"web_search_requests": 2},
+    ),
     # BYOK: OpenRouter's 5% fee ($0.00025) plus the upstream's own charge ($0.005) → $0.00525
     Row(
         "openrouter BYOK cost",

@@ -42,6 +42,9 @@ _BY_STATUS: dict[int, Meaning] = {
 _OVERFLOW = re.compile(
     r"prompt is too long|exceed(?:s|ed)? (?:the )?context (?:limit|window|length)|maximum context length|"
     r"context[_ ]length[_ ]exceeded|context window|too many (?:input )?tokens|input is too long|"
+    # Anthropic's name for a context window the input and output filled, which Z.ai also answers with (as an error
+    # code or its text; anomalyco/opencode#18813; s18 variant 10-r)
+    r"model_context_window_exceeded|"
     # xAI: "This model's maximum prompt length is 131072 but the request contains 145213 tokens."
     r"maximum prompt length|"
     # llama.cpp server: "the request exceeds the available context size" (type exceed_context_size_error)
@@ -103,7 +106,10 @@ _OVERFLOW = re.compile(
     # TensorRT-LLM (Triton's and NIM's OpenAI-compatible fronts relay it, as a 400 or a 500): "Prompt length (5056)
     # exceeds maximum sequence length (2048)", "Prompt length (200) exceeds maximum input length (1)"
     # (triton-inference-server/tensorrtllm_backend#141, #565)
-    r"prompt length \(\d+\) exceeds (?:the )?maximum (?:sequence|input) length",
+    r"prompt length \(\d+\) exceeds (?:the )?maximum (?:sequence|input) length|"
+    # the DS4 server: "Prompt has 256468 tokens, but the configured context size is 256000 tokens" (digits grouped
+    # too: "5,958,968"; earendil-works/pi#6262; s18 variants 10-o..10-q)
+    r"prompt has [\d,]+ tokens?, but the configured context size is",
     re.I | re.S,
 )
 # The overflow said so plainly that a 5xx status (or an in-band error without a code, read as 500) does not make it a
@@ -116,9 +122,11 @@ _OVERFLOW_EVEN_IF_5XX = re.compile(
     r"context (?:size|length|window) has been exceeded|exceed(?:s|ed)? (?:the )?(?:available )?context "
     r"(?:limit|window|length|size)|maximum context length is \d+ tokens|input is too long|"
     r"longer than the (?:model'?s |maximum )(?:maximum )?(?:context|model) length|context_length_exceeded|"
+    r"model_context_window_exceeded|"
     r"prompt_tokens \(\d+\) must be less than max_seq_len|number of input tokens exceeds maximum length|"
     r"input length \(\d+ tokens\) exceeds the maximum allowed length|"
-    r"prompt length \(\d+\) exceeds (?:the )?maximum (?:sequence|input) length",
+    r"prompt length \(\d+\) exceeds (?:the )?maximum (?:sequence|input) length|"
+    r"prompt has [\d,]+ tokens?, but the configured context size is",
     re.I | re.S,
 )
 # "… maximum context length is 128000 tokens. However, your messages resulted in 131072 tokens."
@@ -161,7 +169,16 @@ _ASKED_ALLOWED = re.compile(
     # SGLang: "Input length (140000 tokens) exceeds the maximum allowed length (131072 tokens)."
     r"input length \((\d+) tokens\) exceeds the maximum allowed length \((\d+) tokens\)|"
     # TensorRT-LLM: "Prompt length (40000) exceeds maximum sequence length (32768)" (or "maximum input length")
-    r"prompt length \((\d+)\) exceeds (?:the )?maximum (?:sequence|input) length \((\d+)\)",
+    r"prompt length \((\d+)\) exceeds (?:the )?maximum (?:sequence|input) length \((\d+)\)|"
+    # Mistral: "Prompt contains 40001 tokens and 0 draft tokens, too large for model with 32768 maximum context
+    # length" (s18 variant 10-j)
+    r"prompt contains (\d+) tokens(?: and \d+ draft tokens)?, too large for model with (\d+) maximum context length|"
+    # llama-cpp-python: "Requested tokens (9123) exceed context window of 8192" (s18 variant 10-k)
+    r"requested tokens \((\d+)\) exceed context window of (\d+)|"
+    # Ollama: "The prompt is too long: 265392, model maximum context length: 262144" (s18 variant 10-n)
+    r"prompt is too long: (\d+), model maximum context length: (\d+)|"
+    # DS4: "Prompt has 5,958,968 tokens, but the configured context size is 256,000 tokens" (digits grouped or not)
+    r"prompt has ([\d,]+) tokens?, but the configured context size is ([\d,]+)",
     re.I,
 )
 # SambaNova: "The provided prompt is 40000 tokens long, … the maximum supported sequence length is just 16384";
@@ -174,12 +191,16 @@ _PROMPT_WINDOW = re.compile(
 )
 # (allowed, asked): Kimi "exceeded model token limit: 256000 (requested: 300000)"; OpenAI "exceed the
 # configured limit of 272000 tokens. Your messages resulted in 509178 tokens"; TGI "`inputs` must have less than
-# 8192 tokens. Given: 9120"
+# 8192 tokens. Given: 9120"; vLLM "maximum context length is 32768 tokens. However, your request has 40000 input tokens"
 _ALLOWED_ASKED = re.compile(
     r"exceeded model token limit: (\d+) \(requested: (\d+)\)|"
     r"configured limit of (\d+) tokens\. Your messages resulted in (\d+) tokens|"
     # TGI: "`inputs` must have less than 8192 tokens. Given: 9120"
-    r"`?inputs`? must have less than (\d+) tokens\. Given: (\d+)",
+    r"`?inputs`? must have less than (\d+) tokens\. Given: (\d+)|"
+    # vLLM's input check (NVIDIA's gateway too): "This model's maximum context length is 32768 tokens. However, your
+    # request has 40000 input tokens." (or "maximum prompt length … prompt tokens"; s18 variant 10-i). Its output-limit
+    # refusal says "… tokens and your request has N input tokens (X > M - N)": not this, and N is within M there.
+    r"maximum (?:context|prompt) length is (\d+) tokens\. However, your request has (\d+) (?:input |prompt )?tokens",
     re.I,
 )
 
@@ -360,13 +381,18 @@ def _base(status: int) -> Meaning:
     return "server" if status >= 500 else "invalid_request"
 
 
+# Error codes that name a context overflow whatever the message says: OpenAI's, and Anthropic's stop-reason name for
+# it that Z.ai gives as an error code (s18 variant 10-r)
+_OVERFLOW_CODES = frozenset({"context_length_exceeded", "model_context_window_exceeded"})
+
+
 def meaning_from_openai(status: int, body: bytes) -> Meaning:
     """An OpenAI-shaped error (chat completions, Responses, OpenAI-compatible servers)."""
     err = _error_of(body)
     code, message = str(err.get("code") or ""), str(err.get("message") or "")
     etype = str(err.get("type") or "")
     if (
-        code == "context_length_exceeded"
+        code in _OVERFLOW_CODES
         or (status in (400, 413, 422) and _OVERFLOW.search(f"{message} {etype}"))
         or (status >= 500 and _OVERFLOW_EVEN_IF_5XX.search(message))
     ):
@@ -435,7 +461,8 @@ def _stated_numbers(message: str) -> tuple[int, int] | None:
     if m := _LMSTUDIO_NUMBERS.search(message):
         return int(m.group(1)), int(m.group(2))
     if m := _ASKED_ALLOWED.search(message):
-        asked, allowed = [int(g) for g in m.groups() if g is not None]
+        # grouped digits ("5,958,968", DS4) are one count
+        asked, allowed = [int(g.replace(",", "")) for g in m.groups() if g is not None]
         return asked, allowed
     if m := _PROMPT_WINDOW.search(message):
         # stated whether or not the prompt alone is past the window: within it, the output asked for is what

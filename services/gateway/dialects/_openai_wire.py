@@ -17,6 +17,12 @@ from services.gateway.dialects.ir import StopReason, StreamError, Usage
 FINISH_TO_STOP: dict[str, StopReason] = {
     "stop": "end_turn",
     "length": "max_tokens",
+    # the context window cut the answer (input and output together): Z.ai's "model_context_window_exceeded"
+    # (Anthropic's own stop reason for it, which ``stop_from_anthropic`` reads as max_tokens too;
+    # anomalyco/opencode#18813), Mistral's "model_length" (its finish_reason enum, beside "length", the
+    # max_tokens budget). A cut answer, not a finished one (s18 variants 10-l, 10-m: they read as end_turn).
+    "model_context_window_exceeded": "max_tokens",
+    "model_length": "max_tokens",
     "tool_calls": "tool_use",
     "function_call": "tool_use",
     "content_filter": "refusal",
@@ -60,8 +66,14 @@ def usage_from_openai(u: dict[str, Any], tier: Any = None) -> Usage:
     ``prompt_tokens_details.cache_write_tokens`` (OpenRouter), else LiteLLM's spellings for Claude behind it
     (``_OTHER_CACHE_WRITE``): like OpenRouter's, parts of ``prompt_tokens``, except writes named only at the top
     (``cache_creation_input_tokens``) that ``prompt_tokens`` less the reads cannot hold: some LiteLLM releases
-    leave them out of ``prompt_tokens``, which is then the uncached input plus the reads."""
+    leave them out of ``prompt_tokens``, which is then the uncached input plus the reads.
+
+    Web searches: ``server_tool_use.web_search_requests``, Anthropic's object as LiteLLM's proxy relays Claude's
+    usage on this wire (its ``Usage.server_tool_use``), billed per search on top of the tokens (Anthropic pricing,
+    "Web search tool"; s18 variant 28-e: not counted, the searches were left out of the cost)."""
     get = u.get
+    tools = get("server_tool_use")
+    searches = tools.get("web_search_requests") if type(tools) is dict else 0
     prompt = get("prompt_tokens_details")
     if type(prompt) is dict:
         cache_read = prompt.get("cached_tokens")
@@ -121,6 +133,7 @@ def usage_from_openai(u: dict[str, Any], tier: Any = None) -> Usage:
         # audio parts of the counts (priced at the audio rates; s17 variant 28-a), never more than the count
         audio_input_tokens=min(audio_in, uncached),
         audio_output_tokens=min(audio_out, output),
+        web_search_requests=searches if type(searches) is int and searches > 0 else 0,
     )
 
 
@@ -254,6 +267,7 @@ def error_type_for_status(status: int) -> str:
 # servers reuse inside their streams).
 _STATUS_OF_WORD: dict[str, int] = {
     "context_length_exceeded": 400,
+    "model_context_window_exceeded": 400,
     "invalid_request_error": 400,
     "invalid_api_key": 401,
     "authentication_error": 401,
@@ -292,8 +306,9 @@ def stream_error_from_openai(error: Any) -> StreamError:
     status = _in_band_status(err)
     message = provider_message(err) or err.get("message")
     text = message if isinstance(message, str) and message else "upstream error during streaming"
-    if err.get("code") == "context_length_exceeded" and "context" not in text.lower():
-        text = f"{text} (context_length_exceeded)"
+    code = err.get("code")
+    if code in ("context_length_exceeded", "model_context_window_exceeded") and "context" not in text.lower():
+        text = f"{text} ({code})"
     body = orjson.dumps({"error": err}, default=str) if status == 429 else b""
     return StreamError(status=status, type=error_type_for_status(status), message=text, body=body)
 

@@ -66,6 +66,27 @@ def test_server_tool_use_web_searches_are_counted() -> None:
     assert u.web_search_requests == 4
 
 
+@pytest.mark.parametrize(
+    ("tools", "searches"),
+    [
+        ({"web_search_requests": 2}, 2),
+        ({"web_search_requests": 2, "tool_search_requests": 1}, 2),
+        ({"web_search_requests": None}, 0),
+        ({"web_search_requests": True}, 0),
+        ({"web_search_requests": -1}, 0),
+        (None, 0),
+        ("2", 0),
+    ],
+)
+def test_chat_usage_server_tool_use_web_searches_are_counted(tools: Any, searches: int) -> None:
+    """s18 variant 28-e: Claude behind LiteLLM's proxy (chat wire) reports its web searches as Anthropic does,
+    ``usage.server_tool_use.web_search_requests`` (LiteLLM's ``Usage.server_tool_use``); they are billed per
+    search, and were not counted."""
+    u = usage_from_openai({"prompt_tokens": 1000, "completion_tokens": 200, "server_tool_use": tools})
+    assert u.web_search_requests == searches
+    assert (u.input_tokens, u.output_tokens) == (1000, 200)
+
+
 def test_web_searches_count_once_with_iterations() -> None:
     u = usage_from_anthropic({**COMPACTION, "server_tool_use": {"web_search_requests": 2}})
     assert u.web_search_requests == 2 and sum(it.usage.web_search_requests for it in u.iterations) == 0

@@ -8,7 +8,8 @@ import json
 import pytest
 
 from services.gateway.dialects import registry
-from services.gateway.dialects._error_meaning import Meaning
+from services.gateway.dialects._error_meaning import Meaning, stream_error_meaning
+from services.gateway.dialects._openai_wire import stream_error_from_openai
 from services.gateway.dialects.formats import CLIENT_FORMATS, ClientFormat, Wire
 from services.gateway.errors import parse_upstream_error
 
@@ -940,3 +941,210 @@ def test_s17_sglang_and_tensorrt_llm_prompt_length_is_an_overflow_in_both_format
     for fmt in ("openai_chat", "openai_responses"):
         chat_status, _, code = registry.client(fmt).error_words(meaning, status, message)
         assert chat_status == 400 and code == "context_length_exceeded"
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "asked", "allowed"),
+    [
+        # vLLM's current input check (serving_engine, _validate_input / _create_tokens_prompt), NVIDIA's gateway too
+        (
+            400,
+            {
+                "object": "error",
+                "message": "This model's maximum context length is 32768 tokens. However, your request has 40000 "
+                "input tokens. Please reduce the length of the input messages.",
+                "type": "BadRequestError",
+                "param": None,
+                "code": 400,
+            },
+            40000,
+            32768,
+        ),
+        # a vLLM build with a prompt limit of its own
+        (
+            400,
+            {
+                "error": {
+                    "message": "This model's maximum prompt length is 8192 tokens. However, your request has 9000 "
+                    "prompt tokens. Please reduce the length of the prompt.",
+                    "type": "BadRequestError",
+                }
+            },
+            9000,
+            8192,
+        ),
+        # Mistral's API (its error object bare, code "3051"), with and without the draft tokens
+        (
+            400,
+            {
+                "object": "error",
+                "message": "Prompt contains 40001 tokens and 0 draft tokens, too large for model with 32768 maximum "
+                "context length",
+                "type": "invalid_request_message_error",
+                "param": None,
+                "code": "3051",
+            },
+            40001,
+            32768,
+        ),
+        (
+            400,
+            {
+                "error": {
+                    "message": "Prompt contains 300000 tokens, too large for model with 131072 maximum context length"
+                }
+            },
+            300000,
+            131072,
+        ),
+        # llama-cpp-python's server (its Llama raises ValueError: a 500)
+        (
+            500,
+            {
+                "error": {
+                    "message": "Requested tokens (9123) exceed context window of 8192",
+                    "type": "internal_server_error",
+                }
+            },
+            9123,
+            8192,
+        ),
+    ],
+    ids=["vllm-request-has", "vllm-prompt-length", "mistral-draft", "mistral", "llama-cpp-python-500"],
+)
+def test_s18_overflow_counts_are_restated_for_claude_code(
+    status: int, body: object, asked: int, allowed: int
+) -> None:
+    """s18 variants 10-i/10-j/10-k: vLLM's "maximum context length is M tokens. However, your request has N input
+    tokens", Mistral's "Prompt contains N tokens …, too large for model with M maximum context length" and
+    llama-cpp-python's "Requested tokens (N) exceed context window of M" were overflows but reached Claude Code as
+    "prompt is too long: <their words>", without the counts its compaction reads ("prompt is too long: N tokens > M
+    maximum", Claude Code's parsePromptTooLongTokenCounts)."""
+    raw = json.dumps(body).encode()
+    meaning = registry.WIRES["openai_chat"].error_meaning(status, raw)
+    assert meaning == "context_overflow"
+    message, _ = parse_upstream_error(raw)
+    said_status, said, _ = registry.client("anthropic").error_words(meaning, status, message)
+    assert (said_status, said) == (400, f"prompt is too long: {asked} tokens > {allowed} maximum")
+    chat_status, _, code = registry.client("openai_chat").error_words(meaning, status, message)
+    assert chat_status == 400 and code == "context_length_exceeded"
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        # vLLM's output-limit refusal: the prompt (5000) fits the window (8192); max_tokens does not
+        "'max_tokens' or 'max_completion_tokens' is too large: 4096. This model's maximum context length is 8192 "
+        "tokens and your request has 5000 input tokens (4096 > 8192 - 5000).",
+    ],
+)
+def test_s18_a_prompt_within_the_window_stays_in_its_own_words(message: str) -> None:
+    """The vLLM counts read for s18's restatement name a prompt within the window here: no "N tokens > M maximum"."""
+    said_status, said, _ = registry.client("anthropic").error_words("context_overflow", 400, message)
+    assert said == f"prompt is too long: {message}"
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "asked", "allowed"),
+    [
+        # Ollama's own words (its daemon, and its OpenAI endpoint): already "prompt is too long", counts in its form
+        (
+            400,
+            {"error": {"message": "The prompt is too long: 265392, model maximum context length: 262144"}},
+            265392,
+            262144,
+        ),
+        (
+            400,
+            {"error": "The prompt is too long: 208863, model maximum context length: 202752"},
+            208863,
+            202752,
+        ),
+        # the DS4 server (earendil-works/pi#6262), plain and with grouped digits
+        (
+            400,
+            {
+                "error": {
+                    "message": "Prompt has 256468 tokens, but the configured context size is 256000 tokens"
+                }
+            },
+            256468,
+            256000,
+        ),
+        (
+            400,
+            {
+                "error": {
+                    "message": "Prompt has 5,958,968 tokens, but the configured context size is 256,000 tokens",
+                    "type": "invalid_request_error",
+                }
+            },
+            5958968,
+            256000,
+        ),
+        (
+            500,
+            {
+                "error": {
+                    "message": "Prompt has 256468 tokens, but the configured context size is 256000 tokens"
+                }
+            },
+            256468,
+            256000,
+        ),
+    ],
+    ids=["ollama", "ollama-bare", "ds4", "ds4-grouped-digits", "ds4-500"],
+)
+def test_s18_ollama_and_ds4_overflows_reach_claude_code_with_their_counts(
+    status: int, body: object, asked: int, allowed: int
+) -> None:
+    """s18 variants 10-n..10-q: Ollama's "The prompt is too long: N, model maximum context length: M" reached Claude
+    Code as it came (its "prompt is too long" found, the counts not in the form its compaction reads); DS4's "Prompt
+    has N tokens, but the configured context size is M tokens" was no overflow at all (a plain 400: Claude Code did
+    not compact, Codex got no context_length_exceeded), and its grouped digits ("5,958,968") are counts too."""
+    raw = json.dumps(body).encode()
+    meaning = registry.WIRES["openai_chat"].error_meaning(status, raw)
+    assert meaning == "context_overflow"
+    message, _ = parse_upstream_error(raw)
+    said_status, said, _ = registry.client("anthropic").error_words(meaning, status, message)
+    assert (said_status, said) == (400, f"prompt is too long: {asked} tokens > {allowed} maximum")
+    for fmt in ("openai_chat", "openai_responses"):
+        chat_status, _, code = registry.client(fmt).error_words(meaning, status, message)
+        assert chat_status == 400 and code == "context_length_exceeded"
+
+
+def test_s18_grouped_digits_within_the_window_are_not_restated() -> None:
+    message = "Prompt has 1,000 tokens, but the configured context size is 256,000 tokens"
+    said_status, said, _ = registry.client("anthropic").error_words("context_overflow", 400, message)
+    assert said == f"prompt is too long: {message}"
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (400, {"error": {"code": "model_context_window_exceeded", "message": "Request failed"}}),
+        (400, {"error": {"code": "1261", "message": "model_context_window_exceeded"}}),
+        (
+            500,
+            {"error": {"type": "model_context_window_exceeded", "message": "model_context_window_exceeded"}},
+        ),
+    ],
+    ids=["code", "message", "500"],
+)
+def test_s18_model_context_window_exceeded_is_an_overflow(status: int, body: object) -> None:
+    """s18 variant 10-r: Anthropic's name for a context window the request filled (its stop reason), which Z.ai answers
+    with as an error code or text (anomalyco/opencode#18813), was a plain 400 / 500 for Claude Code and Codex."""
+    raw = json.dumps(body).encode()
+    meaning = registry.WIRES["openai_chat"].error_meaning(status, raw)
+    assert meaning == "context_overflow"
+    message, _ = parse_upstream_error(raw)
+    said_status, said, _ = registry.client("anthropic").error_words(meaning, status, message)
+    assert said_status == 400 and said.startswith("prompt is too long")
+    _, _, code = registry.client("openai_responses").error_words(meaning, status, message)
+    assert code == "context_length_exceeded"
+
+
+def test_s18_an_in_band_model_context_window_exceeded_is_an_overflow() -> None:
+    err = stream_error_from_openai({"code": "model_context_window_exceeded", "message": "Request failed"})
+    assert err.status == 400
+    assert stream_error_meaning(err.status, err.message) == "context_overflow"
