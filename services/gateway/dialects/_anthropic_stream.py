@@ -307,6 +307,12 @@ class MessagesStreamEncoder:
         out = self._start(d.id if type(d) is MessageStart else None)
         return out + self._content(d)
 
+    def opened(self, frames: int) -> None:
+        """The client already has its answer's opening (``message_start``, sent for a route that failed
+        before its first token, ``relay.Relay.resume``): none is written; blocks still count from 0."""
+        if frames:
+            self._started = True
+
     def text(self, text: str) -> bytes | None:
         """``feed(TextDelta(text))`` for a non-empty ``text`` when that is the usual frame (a text block is
         open, no stop reason yet), else None: the caller then feeds the delta (``relay.Translator``)."""

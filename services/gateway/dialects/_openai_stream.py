@@ -651,6 +651,13 @@ class ChatStreamEncoder:
             return b""
         return self._start() + self._content(d)
 
+    def opened(self, frames: int) -> None:
+        """The client already has its answer's opening (the role chunk, sent for a route that failed before
+        its first token, ``relay.Relay.resume``): none is written (a second role would be joined to the
+        first by the openai SDK)."""
+        if frames:
+            self._started = True
+
     def text(self, text: str) -> bytes | None:
         """``feed(TextDelta(text))`` for a non-empty ``text`` when that is the usual chunk (the stream
         started, no finish yet), else None: the caller then feeds the delta (``relay.Translator``)."""

@@ -515,6 +515,14 @@ class ResponsesStreamEncoder:
             return out  # content after the stop reason would follow the closed items
         return out + self._content(d)
 
+    def opened(self, frames: int) -> None:
+        """The client already has its answer's opening (``frames`` events: ``response.created``,
+        ``response.in_progress``, sent for a route that failed before its first token,
+        ``relay.Relay.resume``): none is written, and sequence numbers go on from ``frames``."""
+        if frames:
+            self._started = True
+            self._seq = frames
+
     def text(self, text: str) -> bytes | None:
         """``feed(TextDelta(text))`` for a non-empty ``text`` when that is the usual frame (more text for
         the message open, no stop reason yet) or the answer's first text once the response has started

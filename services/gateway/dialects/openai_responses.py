@@ -30,6 +30,7 @@ import orjson
 
 # OpenAI's error shape and types: /v1/responses answers errors as chat completions does
 from services.gateway.dialects._openai_wire import error_body, new_id, openai_error_type
+from services.gateway.dialects._opening import Part
 from services.gateway.dialects._request_common import (
     ParsedRequest,
     TranslationError,
@@ -277,6 +278,36 @@ def parse_compact_request(body: dict[str, Any]) -> ParsedRequest:
             "stream: /v1/responses/compact answers one JSON object and cannot stream", param="stream"
         )
     return parsed
+
+
+_OPENING_EVENTS = ("response.created", "response.in_progress")
+
+
+def _kind(ev: SSEEvent) -> str | None:
+    """An event's type: its data's ``type`` (what the SDK reads), else its SSE name."""
+    try:
+        obj = orjson.loads(ev.data)
+    except orjson.JSONDecodeError:
+        return None
+    kind = obj.get("type") if isinstance(obj, dict) else None
+    return kind if isinstance(kind, str) else ev.event
+
+
+def opening_part(ev: SSEEvent) -> Part | None:
+    """What one frame a client was sent is (``_opening``): ``response.created`` and
+    ``response.in_progress`` open the answer, comments are keep-alives, anything else (an output item, a
+    delta, a terminal event, an error) is content. Source: OpenAI "Streaming API responses"."""
+    if ev.comment:
+        return "keepalive"
+    return "opening" if _kind(ev) in _OPENING_EVENTS else None
+
+
+def reopened(ev: SSEEvent) -> SSEEvent | None:
+    """A passed-through event for a client that already has its answer's opening (``relay.Relay.resume``):
+    ``response.created`` and ``response.in_progress`` are dropped (None), any other event kept as it is."""
+    if ev.comment or not any(name in ev.data for name in _OPENING_EVENTS):
+        return ev
+    return None if _kind(ev) in _OPENING_EVENTS else ev
 
 
 def encoder_for(view: View) -> ResponsesStreamEncoder:

@@ -28,6 +28,7 @@ from services.gateway.dialects import ir
 from services.gateway.dialects import openai_chat as oai
 from services.gateway.dialects import openai_responses as resp
 from services.gateway.dialects import translate_request as tr
+from services.gateway.dialects._opening import Part, opening_frames
 from services.gateway.dialects._prompt_cache import Session
 from services.gateway.dialects._request_common import ParsedRequest, Target, TranslatedRequest
 from services.gateway.dialects._scan import ScanRule as ScanRule
@@ -58,6 +59,11 @@ class StreamEncoder(Protocol):
 
     def feed(self, d: ir.Delta) -> bytes: ...
     def finish(self) -> bytes: ...
+
+    def opened(self, frames: int) -> None:
+        """The client already has ``frames`` events of its answer's opening (``_opening``), sent for an
+        earlier route: write none of it (0: nothing was sent, write it as usual)."""
+        ...
 
 
 class ErrorBody(Protocol):
@@ -113,6 +119,18 @@ class ClientSpec:
     passthrough_frames: Callable[[View], PassFrames | None] = lambda view: None
     # What a relayed (untranslated) stream's client gets after STREAM_KEEPALIVE_S of upstream silence.
     keepalive: bytes = encode_comment("keep-alive")
+    # What one frame a client of this format was sent is: part of its answer's opening, a keep-alive, or
+    # (None) anything else (``_opening``); a client whose stream holds nothing else may still get its answer
+    # from another route when the one that began it fails before its first token.
+    opening_part: Callable[[SSEEvent], Part | None] = lambda ev: "keepalive" if ev.comment else None
+    # A passed-through frame of this same API for a client that already has its answer's opening
+    # (``relay.Relay.resume``): None to drop it (the upstream's own opening), else the event to send.
+    reopened: Callable[[SSEEvent], SSEEvent | None] = lambda ev: ev
+
+    def opening(self, sent: bytes) -> int | None:
+        """How many frames of its answer's opening ``sent`` (whole events a client got) holds when it holds
+        nothing else but keep-alives, else None (``_opening.opening_frames``)."""
+        return opening_frames(sent, self.opening_part)
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,6 +285,8 @@ CLIENTS: dict[ClientFormat, ClientSpec] = {
         error_body=oai.error_body,
         client_status=oai.client_status,
         stream_error=oai.stream_error_frame,
+        opening_part=oai.opening_part,
+        reopened=oai.reopened,
         error_words=em.words_for_openai,
         encoder=oai.encoder_for,
         render=oai.render,
@@ -279,6 +299,8 @@ CLIENTS: dict[ClientFormat, ClientSpec] = {
         error_body=anth.error_body,
         client_status=anth.client_status,
         stream_error=anth.stream_error_frame,
+        opening_part=anth.opening_part,
+        reopened=anth.reopened,
         error_words=em.words_for_anthropic,
         encoder=anth.encoder_for,
         render=anth.render,
@@ -291,6 +313,8 @@ CLIENTS: dict[ClientFormat, ClientSpec] = {
         error_body=resp.client_error_body,
         client_status=resp.client_status,
         stream_error=resp.stream_error,
+        opening_part=resp.opening_part,
+        reopened=resp.reopened,
         error_words=em.words_for_openai,
         encoder=resp.encoder_for,
         render=resp.render,
