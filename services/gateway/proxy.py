@@ -32,6 +32,7 @@ from services.gateway.bodies import dumps_body, refusal
 from services.gateway.calls import Attempt, Call
 from services.gateway.dialects import ir, registry
 from services.gateway.dialects._minted import refused_signature, strip_thinking
+from services.gateway.dialects._opening import Opening
 from services.gateway.dialects._prompt_cache import session_from
 from services.gateway.dialects._request_common import TranslationError
 from services.gateway.dialects.formats import ClientFormat
@@ -119,13 +120,13 @@ class OpenStream:
     """A client's stream begun on a silence before the first token (``until_committed``) for a route that
     then failed before it, retryably (``Call.opened``): the next route's answer continues it.
 
-    ``frames``: the events of its format's opening the client has (``ClientSpec.opening``; keep-alives
-    aside, nothing else reached it). ``ending``: the client's bytes that tell that failure, written when no
+    ``opening``: what the client has of its format's opening (``ClientSpec.opening``; keep-alives aside,
+    nothing else reached it). ``ending``: the client's bytes that tell that failure, written when no
     later route answers; ``status`` and ``error_type``: what the ledger then records (as an in-stream error
     after the answer began)."""
 
     response: SSEResponse
-    frames: int
+    opening: Opening
     ending: bytes
     status: int
     error_type: str
@@ -506,7 +507,7 @@ class Proxy:
             response = SSEResponse(self._headers(call))
         else:  # an earlier route began the client's stream: this answer continues it
             response = opened.response
-            relay.resume(opened.frames)
+            relay.resume(opened.opening)
         sent: list[bytes] = []  # what this attempt wrote to the client before its first token
 
         def commit() -> None:
@@ -593,8 +594,8 @@ class Proxy:
         if mine is None:
             return False
         assert relay.error is not None  # ``ending`` told it (``fail``) or the upstream did
-        earlier = call.opened.frames if call.opened is not None else 0
-        call.opened = OpenStream(response, earlier + mine, ending, relay.error.status, relay.error.type)
+        opening = mine if call.opened is None else call.opened.opening.then(mine)
+        call.opened = OpenStream(response, opening, ending, relay.error.status, relay.error.type)
         att.answered, att.status = False, None
         call.answer(0)
         return True

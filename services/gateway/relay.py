@@ -14,7 +14,15 @@ import sys
 from collections.abc import Callable
 
 from services.gateway.dialects import ir
-from services.gateway.dialects.registry import FrameFilter, Pairing, ScanRule, StreamDecoder, StreamEncoder
+from services.gateway.dialects._opening import Opening
+from services.gateway.dialects.registry import (
+    FrameFilter,
+    Pairing,
+    PassFrames,
+    ScanRule,
+    StreamDecoder,
+    StreamEncoder,
+)
 from services.gateway.dialects.view import View
 from shared.sse import SSEDecoder, SSEEvent, reencode, usual_frame
 
@@ -124,11 +132,12 @@ class Relay:
         events (never inside one the upstream has half sent)."""
         return self.pairing.client.keepalive if self._sse.at_boundary else b""
 
-    def resume(self, frames: int) -> None:
+    def resume(self, opening: Opening) -> None:
         """This relay continues a client stream begun for an earlier route that failed before its first
-        token: the client has ``frames`` events of its format's opening (``ClientSpec.opening``) and
-        keep-alives, nothing else. With ``frames`` > 0 the client gets none of this upstream's own opening
-        (its frames, or the encoder's); with 0 this relay writes its answer as usual. Call before ``feed``."""
+        token: the client has ``opening.frames`` events of its format's opening (``ClientSpec.opening``) and
+        keep-alives, nothing else. With frames > 0 the client gets none of this upstream's own opening
+        (its frames, or the encoder's), and the answer keeps the opening's id; with 0 this relay writes its
+        answer as usual. Call before ``feed``."""
         raise NotImplementedError
 
     def fail(self, status: int, message: str, error_type: str = "api_error") -> bytes:
@@ -215,14 +224,10 @@ class Passthrough(Relay):
         "_quiet_bytes",
         "_inert_bytes",
         "_token_data",
-        "_reopened",
     )
 
     def __init__(self, pairing: Pairing, view: View, usage_rule: UsageRule = _as_reported) -> None:
         super().__init__(pairing, view, usage_rule)
-        # ``resume``: the client format's rule for this upstream's frames while its opening may come
-        # (``ClientSpec.reopened``); None once the answer has begun, and for a stream nobody else began
-        self._reopened: Callable[[SSEEvent], SSEEvent | None] | None = None
         frames = pairing.client.passthrough_frames(view)
         self._filter: FrameFilter | None = None if frames is None else frames.keep
         # Events the filter returns as they came (``PassFrames.untouched``): quiet ones may skip it
@@ -283,45 +288,29 @@ class Passthrough(Relay):
                 self.error = d
         return deltas
 
-    def resume(self, frames: int) -> None:
-        if frames:
-            self._reopened = self.pairing.client.reopened
+    def resume(self, opening: Opening) -> None:
+        """With an opening sent (``opening.frames``), the client format's filter for a stream that continues
+        it (``ClientSpec.resumed``: this upstream's own opening dropped, its ids made the opening's) goes
+        in front of this call's own one, and the relay reads as any filtered one does."""
+        if opening.frames:
+            own = self.pairing.client.passthrough_frames(self.view)
+            self._use_frames(self.pairing.client.resumed(opening, own))
 
-    def _feed_reopened(self, chunk: bytes) -> bytes:
-        """``feed`` while the client has an earlier route's opening and this answer has not begun: each whole
-        event decoded (the reference path, ``_feed_events``'s) and sent through the format's ``reopened``
-        rule (this upstream's own opening dropped), then the frame filter when there is one. Only whole
-        events go out (the start of an unfinished one stays in the SSE decoder, to be sent whole with the
-        read that ends it); once the answer has begun, at a boundary between events, the usual paths
-        take over."""
-        out = self._reopened_frames(self._sse.feed(chunk))
-        if self.started and self._sse.at_boundary:
-            self._reopened = None
-        return out
-
-    def _reopened_frames(self, events: list[SSEEvent]) -> bytes:
-        """``_feed_reopened``'s frames for ``events``."""
-        reopened = self._reopened
-        assert reopened is not None
-        kept: list[SSEEvent] = []
-        frames: list[bytes] = []
-        for ev in events:
-            deltas = self._decoded(ev)
-            sent = reopened(ev)
-            if sent is None:
-                continue
-            kept.append(ev)
-            if self._filter is not None:
-                frames.append(self._filter(sent, deltas, self.view))
-            else:
-                frames.append(reencode(sent))
-        if self._mended is not None:
-            frames = self._placed(kept, frames)
-        return b"".join(frames)
+    def _use_frames(self, frames: PassFrames | None) -> None:
+        """What ``__init__`` sets from the call's frame filter, set again for ``frames``."""
+        pairing = self.pairing
+        self._filter = None if frames is None else frames.keep
+        self._untouched = _never if frames is None or frames.untouched is None else frames.untouched
+        self._repair = pairing.wire.repair_stream if self._filter is not None else None
+        self._frames_read = self.reads_frames and self._filter is None and bool(self._content_only)
+        self._frame_tap = pairing.wire.frame_tap if self._frames_read else None
+        self._token_names = _event_lines(self._content_only) if self._frames_read else _NO_NAMES
+        self._quiet_bytes = _event_lines(self._quiet_names) if self._frames_read else _NO_NAMES
+        self._inert_bytes = _event_lines(self._inert_names) if self._frames_read else _NO_NAMES
+        reads = self.reads_frames and self._filter is not None and self._token_event is not None
+        self._token_data = getattr(self._token_event, "data", None) if reads else None
 
     def feed(self, chunk: bytes) -> bytes:
-        if self._reopened is not None:
-            return self._feed_reopened(chunk)
         rule = self._rule
         lf_owed = self._sse.after_cr  # the client has a CR whose LF may open this read
         if rule is not None and chunk.count(b"\n\n") >= self.min_frames and rule.scans(chunk):
@@ -561,8 +550,6 @@ class Passthrough(Relay):
         return marked(_text(data))
 
     def finish(self) -> bytes:
-        if self._reopened is not None:  # (the answer had not begun: ``_feed_reopened``'s path)
-            return self._finish_reopened()
         pending = self._sse.pending
         closed = False
         rest = self._closing_rest(pending) if self._filter is None else None
@@ -591,18 +578,6 @@ class Passthrough(Relay):
         if self.complete and self.error is None and not self.decoder.closed and not closed:
             # The answer ended (finish / stop reason) but the body without its closing frame: the client
             # gets it, as its API ends a stream (bugcase 13).
-            out += self.pairing.wire.closing_frame
-        return out
-
-    def _finish_reopened(self) -> bytes:
-        """``finish`` on ``_feed_reopened``'s path: the events still in the SSE decoder (one whose lines all
-        came is read, ``SSEDecoder.flush``) through the ``reopened`` rule, then the end as ``finish`` tells it."""
-        pending = self._sse.pending
-        out = self._reopened_frames(self._sse.flush(ended=True))
-        self._observe(self.decoder.finish())
-        if pending and not self.complete and self.error is None:
-            return out + self.fail(502, "upstream stream ended in the middle of an event", "broken_stream")
-        if self.complete and self.error is None and not self.decoder.closed:
             out += self.pairing.wire.closing_frame
         return out
 
@@ -932,8 +907,8 @@ class Translator(Relay):
     def keepalive(self) -> bytes:
         return self.rest() + self.encoder.feed(ir.KeepAlive())  # the encoder only writes whole events
 
-    def resume(self, frames: int) -> None:
-        self.encoder.opened(frames)
+    def resume(self, opening: Opening) -> None:
+        self.encoder.opened(opening)
 
     def fail(self, status: int, message: str, error_type: str = "api_error") -> bytes:
         head = self.rest()

@@ -18,6 +18,7 @@ from services.gateway.dialects._openai_wire import (
     usage_from_openai,
     usage_to_openai,
 )
+from services.gateway.dialects._opening import Opening
 from services.gateway.dialects._scan import sdk_loads
 from services.gateway.dialects._tool_args import ToolArgs, null_so_far, twice_encoded_object
 from services.gateway.dialects.ir import (
@@ -651,11 +652,11 @@ class ChatStreamEncoder:
             return b""
         return self._start() + self._content(d)
 
-    def opened(self, frames: int) -> None:
+    def opened(self, opening: Opening) -> None:
         """The client already has its answer's opening (the role chunk, sent for a route that failed before
         its first token, ``relay.Relay.resume``): none is written (a second role would be joined to the
         first by the openai SDK)."""
-        if frames:
+        if opening.frames:
             self._started = True
 
     def text(self, text: str) -> bytes | None:

@@ -22,6 +22,7 @@ SSE comments are keep-alives for every format (WHATWG SSE: ignored by clients).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Literal
 
 from shared.sse import SSEDecoder, SSEEvent
@@ -31,19 +32,42 @@ from shared.sse import SSEDecoder, SSEEvent
 Part = Literal["opening", "keepalive"]
 
 
-def opening_frames(sent: bytes, part: Callable[[SSEEvent], Part | None]) -> int | None:
-    """How many frames of its format's opening ``sent`` (the whole events a client got) holds, when it holds
-    nothing else but keep-alives (``part``: the format's judge of one frame); None when it holds anything
-    else. b"" → 0. An event left unfinished at the end of ``sent`` counts as anything else (a relay sends
-    whole events only, so it is not one of its own)."""
+@dataclass(frozen=True, slots=True)
+class Opening:
+    """What a client has of an answer begun for an earlier route: ``frames`` events of its format's opening
+    (0: keep-alives only), and the id the opening gave the answer, where the format's clients hold the rest
+    of the stream to it (Responses: the openai SDK raises "Lifecycle response identity changed" when a
+    terminal event names another response); None where none is kept."""
+
+    frames: int = 0
+    id: str | None = None
+
+    def then(self, more: Opening) -> Opening:
+        """This opening followed by what a later route added to it."""
+        return Opening(self.frames + more.frames, self.id if self.id is not None else more.id)
+
+
+def _no_id(ev: SSEEvent) -> str | None:
+    return None
+
+
+def opening_frames(
+    sent: bytes, part: Callable[[SSEEvent], Part | None], ident: Callable[[SSEEvent], str | None] = _no_id
+) -> Opening | None:
+    """The opening ``sent`` (the whole events a client got) holds, when it holds nothing else but
+    keep-alives (``part``: the format's judge of one frame; ``ident``: the answer's id an opening frame
+    gives, if any); None when it holds anything else. b"" → no frames. An event left unfinished at the end
+    of ``sent`` counts as anything else (a relay sends whole events only, so it is not one of its own)."""
     decoder = SSEDecoder()
     frames = 0
+    answer_id: str | None = None
     for ev in decoder.feed(sent):
         kind = part(ev)
         if kind is None:
             return None
         if kind == "opening":
             frames += 1
+            answer_id = answer_id or ident(ev)
     if decoder.pending:
         return None
-    return frames
+    return Opening(frames, answer_id)

@@ -25,7 +25,7 @@ from services.gateway.dialects._anthropic_wire import (
     usage_to_anthropic,
 )
 from services.gateway.dialects._openai_wire import new_id
-from services.gateway.dialects._opening import Part
+from services.gateway.dialects._opening import Opening, Part
 from services.gateway.dialects._request_common import (
     ParsedRequest,
     check_token_limit_range,
@@ -100,9 +100,10 @@ def opening_part(ev: SSEEvent) -> Part | None:
     return "opening" if kind == "message_start" else None
 
 
-def reopened(ev: SSEEvent) -> SSEEvent | None:
+def reopened(ev: SSEEvent, opening: Opening) -> SSEEvent | None:
     """A passed-through frame for a client that already has its answer's opening (``relay.Relay.resume``):
-    the upstream's ``message_start`` is dropped (None), any other frame kept as it is."""
+    the upstream's ``message_start`` is dropped (None), any other frame kept as it is (no later event
+    names the message)."""
     if ev.comment or "message_start" not in ev.data:
         return ev
     return None if _kind(ev) == "message_start" else ev

@@ -30,7 +30,7 @@ import orjson
 
 # OpenAI's error shape and types: /v1/responses answers errors as chat completions does
 from services.gateway.dialects._openai_wire import error_body, new_id, openai_error_type
-from services.gateway.dialects._opening import Part
+from services.gateway.dialects._opening import Opening, Part
 from services.gateway.dialects._request_common import (
     ParsedRequest,
     TranslationError,
@@ -302,12 +302,42 @@ def opening_part(ev: SSEEvent) -> Part | None:
     return "opening" if _kind(ev) in _OPENING_EVENTS else None
 
 
-def reopened(ev: SSEEvent) -> SSEEvent | None:
+def opening_id(ev: SSEEvent) -> str | None:
+    """The response id an opening event (``response.created``, ``response.in_progress``) gives."""
+    try:
+        obj = orjson.loads(ev.data)
+    except orjson.JSONDecodeError:
+        return None
+    response = obj.get("response") if isinstance(obj, dict) else None
+    ident = response.get("id") if isinstance(response, dict) else None
+    return ident if isinstance(ident, str) and ident else None
+
+
+# The events that carry the whole response object, whose id the openai SDK holds to the first one's
+# (``ResponseStreamState.accumulate_event``: "Lifecycle response identity changed")
+_LIFECYCLE = frozenset(
+    {*_OPENING_EVENTS, "response.queued", "response.completed", "response.failed", "response.incomplete"}
+)
+
+
+def reopened(ev: SSEEvent, opening: Opening) -> SSEEvent | None:
     """A passed-through event for a client that already has its answer's opening (``relay.Relay.resume``):
-    ``response.created`` and ``response.in_progress`` are dropped (None), any other event kept as it is."""
-    if ev.comment or not any(name in ev.data for name in _OPENING_EVENTS):
+    ``response.created`` and ``response.in_progress`` are dropped (None); an event that carries the whole
+    response (``response.completed``, ``response.failed``, …) names the opening's response id; any other
+    event is kept as it is."""
+    if ev.comment or '"response"' not in ev.data:
         return ev
-    return None if _kind(ev) in _OPENING_EVENTS else ev
+    kind = _kind(ev)
+    if kind in _OPENING_EVENTS:
+        return None
+    if kind not in _LIFECYCLE or opening.id is None:
+        return ev
+    obj = orjson.loads(ev.data)
+    response = obj.get("response")
+    if not isinstance(response, dict) or response.get("id") == opening.id:
+        return ev
+    obj["response"] = {**response, "id": opening.id}
+    return SSEEvent(ev.event, orjson.dumps(obj).decode(), False, ev.id, ev.retry)
 
 
 def encoder_for(view: View) -> ResponsesStreamEncoder:

@@ -28,7 +28,7 @@ from services.gateway.dialects import ir
 from services.gateway.dialects import openai_chat as oai
 from services.gateway.dialects import openai_responses as resp
 from services.gateway.dialects import translate_request as tr
-from services.gateway.dialects._opening import Part, opening_frames
+from services.gateway.dialects._opening import Opening, Part, opening_frames
 from services.gateway.dialects._prompt_cache import Session
 from services.gateway.dialects._request_common import ParsedRequest, Target, TranslatedRequest
 from services.gateway.dialects._scan import ScanRule as ScanRule
@@ -60,9 +60,9 @@ class StreamEncoder(Protocol):
     def feed(self, d: ir.Delta) -> bytes: ...
     def finish(self) -> bytes: ...
 
-    def opened(self, frames: int) -> None:
-        """The client already has ``frames`` events of its answer's opening (``_opening``), sent for an
-        earlier route: write none of it (0: nothing was sent, write it as usual)."""
+    def opened(self, opening: Opening) -> None:
+        """The client already has ``opening.frames`` events of its answer's opening (``_opening``), sent for
+        an earlier route: write none of it and keep its id (no frames: write it as usual)."""
         ...
 
 
@@ -123,14 +123,39 @@ class ClientSpec:
     # (None) anything else (``_opening``); a client whose stream holds nothing else may still get its answer
     # from another route when the one that began it fails before its first token.
     opening_part: Callable[[SSEEvent], Part | None] = lambda ev: "keepalive" if ev.comment else None
+    # The answer's id an opening frame gives, where the rest of the stream must keep it (``Opening.id``)
+    opening_id: Callable[[SSEEvent], str | None] = lambda ev: None
     # A passed-through frame of this same API for a client that already has its answer's opening
-    # (``relay.Relay.resume``): None to drop it (the upstream's own opening), else the event to send.
-    reopened: Callable[[SSEEvent], SSEEvent | None] = lambda ev: ev
+    # (``relay.Relay.resume``): None to drop it (the upstream's own opening), else the event to send
+    # (the same one, or one that keeps the opening's id).
+    reopened: Callable[[SSEEvent, Opening], SSEEvent | None] = lambda ev, opening: ev
 
-    def opening(self, sent: bytes) -> int | None:
-        """How many frames of its answer's opening ``sent`` (whole events a client got) holds when it holds
-        nothing else but keep-alives, else None (``_opening.opening_frames``)."""
-        return opening_frames(sent, self.opening_part)
+    def opening(self, sent: bytes) -> Opening | None:
+        """The opening ``sent`` (whole events a client got) holds when it holds nothing else but
+        keep-alives, else None (``_opening.opening_frames``)."""
+        return opening_frames(sent, self.opening_part, self.opening_id)
+
+    def resumed(self, opening: Opening, own: PassFrames | None) -> PassFrames:
+        """The frame filter of a passed-through stream that continues ``opening`` (``relay.Passthrough
+        .resume``): each frame through ``reopened`` (this upstream's own opening dropped), then through the
+        call's own filter ``own``, if any. ``untouched``: an event ``reopened`` keeps as it is and ``own``
+        leaves untouched (every such event without ``own``)."""
+        reopened = self.reopened
+
+        def keep(ev: SSEEvent, deltas: list[ir.Delta], view: View) -> bytes:
+            sent = reopened(ev, opening)
+            if sent is None:
+                return b""
+            return own.keep(sent, deltas, view) if own is not None else reencode(sent)
+
+        inner = None if own is None else own.untouched
+
+        def untouched(ev: SSEEvent) -> bool:
+            if reopened(ev, opening) is not ev:
+                return False
+            return own is None or (inner is not None and inner(ev))
+
+        return PassFrames(keep, untouched)
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,6 +339,7 @@ CLIENTS: dict[ClientFormat, ClientSpec] = {
         client_status=resp.client_status,
         stream_error=resp.stream_error,
         opening_part=resp.opening_part,
+        opening_id=resp.opening_id,
         reopened=resp.reopened,
         error_words=em.words_for_openai,
         encoder=resp.encoder_for,
