@@ -132,7 +132,7 @@ class OpenStream:
     error_type: str
 
 
-class _Untold(Exception):
+class FailedAfterOpening(Exception):
     """``until_committed``: a stream failed before its first token after the client's answer had started on
     a silence. ``error``: the failure; ``held``: the client's bytes read since the last keep-alive, not yet
     written (an upstream error event, as relayed, among them)."""
@@ -531,7 +531,7 @@ class Proxy:
         try:
             try:
                 first = await self.until_committed(relay, chunks, provider, silent)
-            except (UpstreamError, _Untold) as failed:
+            except (UpstreamError, FailedAfterOpening) as failed:
                 exc, held = (
                     (failed, b"") if isinstance(failed, UpstreamError) else (failed.error, failed.held)
                 )
@@ -615,7 +615,7 @@ class Proxy:
         upstream's own keep-alives (OpenRouter's comments, Anthropic's pings) counting as silence: the
         caller starts the client's answer there and writes ``held``, the output so far (which this then
         no longer returns). Once it has run, a failure before the first token (a timeout, a broken body, an
-        error event, an empty stream) is raised as ``_Untold``, with the output read since (the caller
+        error event, an empty stream) is raised as ``FailedAfterOpening``, with the output read since (the caller
         falls back or tells it in the stream: the client already has its answer's headers).
         """
         idled = False
@@ -673,7 +673,7 @@ class Proxy:
                 )
         except UpstreamError as exc:
             if idled:  # the client's answer has started: the caller falls back or tells what went wrong
-                raise _Untold(exc, b"".join(out)) from exc
+                raise FailedAfterOpening(exc, b"".join(out)) from exc
             raise
         return b"".join(out)
 
