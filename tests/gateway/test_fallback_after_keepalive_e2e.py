@@ -488,3 +488,32 @@ def test_when_every_route_fails_after_the_answer_began_the_last_failure_ends_the
     failed = row["failed_attempts"]
     failed = json.loads(failed) if isinstance(failed, str) else failed
     assert [f["provider"] for f in failed] == ["anthropic", "openai"], failed
+
+
+def test_a_block_already_begun_keeps_the_in_stream_error(gw: Stack, up: ScriptedUpstream) -> None:
+    """A passed through sent more than its opening before the silence (a text block's start): the client has
+    a block of A's answer, so A's failure is told in the stream, as before; B is not asked."""
+    block = named({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}})
+    up.script(ANTHROPIC, failing([*anthropic_opening(), *block], "error", ANTHROPIC_OVERLOADED))
+    before = len(up.seen(CHAT))
+    rid = "fb19a-anth-block"
+    transport = Keeping()
+    client = anthropic.Anthropic(
+        base_url=gw.gateway_url,
+        api_key="sk-client",
+        max_retries=0,
+        http_client=httpx2.Client(transport=transport, timeout=30),
+    )
+    with pytest.raises(anthropic.APIStatusError, match="Overloaded"):
+        with client.messages.stream(
+            model="anthropic-first",
+            max_tokens=256,
+            messages=[{"role": "user", "content": "hi"}],
+            extra_headers={"x-request-id": rid},
+        ) as stream:
+            stream.get_final_message()
+    assert len(up.seen(CHAT)) == before
+    seen = kinds(transport.events())
+    assert seen.count("content_block_start") == 1 and seen[-1] == "error", seen
+    row = gw.row_for(rid)
+    assert (row["status"], row["provider"], row["attempts"]) == (529, "anthropic", 1), row
