@@ -537,11 +537,8 @@ class Proxy:
                 )
                 if not response.prepared:
                     raise exc from None  # nothing reached the client: the next route may serve it
-                ending = (
-                    held
-                    if relay.error is not None
-                    else held
-                    + provider.scrub_bytes(relay.fail(502, exc.message, exc.error_type or "broken_stream"))
+                ending = self._ending(
+                    pair, relay, provider, exc, held, isinstance(failed, FailedAfterOpening)
                 )
                 if self._left_before_token(call, att, pair, relay, response, sent, ending, exc):
                     raise exc from None  # the next route continues the client's stream (``OpenStream``)
@@ -569,6 +566,22 @@ class Proxy:
                     call.answer(relay.error.status, relay.error.type)
         failure = (call.status, call.error_type) if call.status >= 500 else None
         return Answer(response, failure)
+
+    @staticmethod
+    def _ending(
+        pair: Pairing, relay: Relay, provider: Provider, exc: UpstreamError, held: bytes, kept: bool
+    ) -> bytes:
+        """The client's bytes that tell ``exc``, a failure before the first token of a stream whose client's
+        answer has begun: ``held`` (what was read since the last keep-alive; ``kept``: it is, else nothing
+        was kept), then the failure. An error event the upstream sent is in ``held`` as relayed when kept;
+        when not (this route failed before its own silence, on a stream an earlier route began), it is
+        told in the client's format (``ClientSpec.stream_error``: a translator's encoder has closed on
+        it). Any other failure is the relay's ``fail``."""
+        if relay.error is not None:
+            if kept:
+                return held
+            return provider.scrub_bytes(pair.client.stream_error(relay.error.status, exc.message))
+        return held + provider.scrub_bytes(relay.fail(502, exc.message, exc.error_type or "broken_stream"))
 
     @staticmethod
     def _left_before_token(

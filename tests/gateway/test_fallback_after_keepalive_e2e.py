@@ -461,10 +461,11 @@ def test_a_refusal_of_the_request_after_the_answer_began_does_not_fall_back(
 def test_when_every_route_fails_after_the_answer_began_the_last_failure_ends_the_stream(
     gw: Stack, up: ScriptedUpstream
 ) -> None:
-    """A and B both fail before a token, after the answer began on A's silence: the stream ends with one
-    error event (B's failure), after one ``message_start``; the ledger records both failures."""
+    """A and B both fail before a token, after the answer began on A's silence (B at once, with an error in
+    its stream: none of B's bytes were written): the stream ends with one error event (B's failure), after
+    one ``message_start``; the ledger records both failures."""
     up.script(ANTHROPIC, failing(anthropic_opening(), "error", ANTHROPIC_OVERLOADED))
-    up.script(CHAT, failing(chat_opening(), "error", CHAT_SERVER_ERROR))
+    up.script(CHAT, sse([*chat_opening(), *CHAT_SERVER_ERROR]))
     rid = "fb19a-anth-both"
     transport = Keeping()
     client = anthropic.Anthropic(
@@ -481,8 +482,10 @@ def test_when_every_route_fails_after_the_answer_began_the_last_failure_ends_the
             extra_headers={"x-request-id": rid},
         ) as stream:
             stream.get_final_message()
-    seen = kinds(transport.events())
+    events = transport.events()
+    seen = kinds(events)
     assert seen.count("message_start") == 1 and seen.count("error") == 1 and seen[-1] == "error", seen
+    assert "The server had an error" in events[-1].data
     row = gw.row_for(rid)
     assert (row["status"], row["provider"], row["attempts"]) == (500, "openai", 2), row
     failed = row["failed_attempts"]
