@@ -606,9 +606,10 @@ class Proxy:
         mine = pair.client.opening(b"".join(sent))
         if mine is None:
             return False
-        assert relay.error is not None  # ``ending`` told it (``fail``) or the upstream did
+        # what ``ending`` tells (the relay's ``fail`` set it, or the upstream's error event did)
+        told = relay.error or ir.StreamError(status=502, type=exc.error_type, message=exc.message)
         opening = mine if call.opened is None else call.opened.opening.then(mine)
-        call.opened = OpenStream(response, opening, ending, relay.error.status, relay.error.type)
+        call.opened = OpenStream(response, opening, ending, told.status, told.type)
         att.answered, att.status = False, None
         call.answer(0)
         return True
