@@ -15,6 +15,7 @@ Real gateway and recorder processes, a scripted upstream for both providers, the
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -520,3 +521,43 @@ def test_a_block_already_begun_keeps_the_in_stream_error(gw: Stack, up: Scripted
     assert seen.count("content_block_start") == 1 and seen[-1] == "error", seen
     row = gw.row_for(rid)
     assert (row["status"], row["provider"], row["attempts"]) == (529, "anthropic", 1), row
+
+
+def test_keepalives_go_on_while_the_next_route_has_not_answered(gw: Stack, up: ScriptedUpstream) -> None:
+    """B is slow to send its headers (held by the test): the client, whose answer A's silence began, still
+    gets keep-alives meanwhile. A handshake, not a clock: B's headers are let go only once the client has
+    read three pings after B's request reached the upstream (A's pings all went out before A failed, and the
+    client reads as they come: at most one of them can still be on its way). Without them, B's headers wait
+    until the upstream gives up (60 s) and the gateway's first-byte timeout ends B's attempt first."""
+    gate = threading.Event()
+    up.script(ANTHROPIC, failing(anthropic_opening(), "error", ANTHROPIC_OVERLOADED))
+    up.script(CHAT, sse(chat_answer(B_TEXT), gate=gate))
+    before = len(up.seen(CHAT))
+    body = {
+        "model": "anthropic-first",
+        "max_tokens": 64,
+        "stream": True,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    headers = {"anthropic-version": "2023-06-01", "x-request-id": "fb19a-slow-b"}
+    pings_after = 0
+    events: list[SSEEvent] = []
+    decoder = SSEDecoder()
+    try:
+        with httpx2.stream(
+            "POST", gw.gateway_url + "/v1/messages", json=body, headers=headers, timeout=30
+        ) as r:
+            for piece in r.iter_bytes():
+                for ev in decoder.feed(piece):
+                    events.append(ev)
+                    if ev.event == "ping" and len(up.seen(CHAT)) > before:
+                        pings_after += 1
+                        if pings_after == 3:
+                            gate.set()
+    finally:
+        gate.set()
+    seen = kinds(events)
+    assert pings_after >= 3, seen
+    assert seen.count("message_start") == 1 and seen[-1] == "message_stop" and "error" not in seen, seen
+    assert B_TEXT in "".join(ev.data for ev in events)
+    assert_fell_back(gw, "fb19a-slow-b", "anthropic", "openai", "overloaded_error")
