@@ -33,6 +33,8 @@ class Answer:
     when: Callable[[dict[str, Any]], bool] | None = None
     keep: bool = False
     abort: bool = False  # a streamed answer: the connection is closed after the pieces, the body unended
+    # A streamed answer's headers wait until this is set (a provider slow to answer, held by the test)
+    gate: threading.Event | None = None
 
 
 def sse(pieces: list[bytes | Pause], **kw: Any) -> Answer:
@@ -119,6 +121,8 @@ class ScriptedUpstream:
             )
         response = web.StreamResponse(status=answer.status, headers=answer.headers)
         response.content_type = answer.content_type
+        if answer.gate is not None:
+            await asyncio.get_running_loop().run_in_executor(None, answer.gate.wait, 60)
         await response.prepare(request)
         for piece in answer.body:
             if isinstance(piece, Pause):

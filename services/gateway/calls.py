@@ -74,6 +74,9 @@ class Call:
     attempts: list[Attempt] = field(default_factory=list)
     status: int = 0  # the HTTP status the client got
     error_type: str | None = None
+    # The client's stream, begun for a route that then failed before its first token, which a later route
+    # continues (``proxy.OpenStream``; None: no stream begun)
+    opened: Any = None
     # Attribution (services/gateway/attribution.py, auth.py): who sent it, and a budget alert it carries.
     api_key_name: str | None = None
     session_id: str | None = None

@@ -5,11 +5,15 @@ The handler parses the request into a ``Call``; ``Proxy.serve`` hands the routes
 the client's format and the provider's wire in the format registry, sends through the one upstream
 client, and either answers the client or returns the ``UpstreamError`` that ended it. A stream commits
 to a route only when the upstream's first token has arrived, so failures before then can still fall
-back; after that, a failure becomes an in-stream error event in the client's format.
+back; after that, a failure becomes an in-stream error event in the client's format. A silence before the
+first token starts the client's answer (headers, its format's opening, keep-alives); a route that then
+fails before its first token still falls back, and the next route continues that same stream
+(``OpenStream``), as long as the client got nothing but the opening and keep-alives.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import math
 import time
@@ -28,6 +32,7 @@ from services.gateway.bodies import dumps_body, refusal
 from services.gateway.calls import Attempt, Call
 from services.gateway.dialects import ir, registry
 from services.gateway.dialects._minted import refused_signature, strip_thinking
+from services.gateway.dialects._opening import Opening
 from services.gateway.dialects._prompt_cache import session_from
 from services.gateway.dialects._request_common import TranslationError
 from services.gateway.dialects.formats import ClientFormat
@@ -111,6 +116,33 @@ _STATUS_LINE = "HTTP/1.1 200 OK"
 
 
 @dataclass(slots=True)
+class OpenStream:
+    """A client's stream begun on a silence before the first token (``until_committed``) for a route that
+    then failed before it, retryably (``Call.opened``): the next route's answer continues it.
+
+    ``opening``: what the client has of its format's opening (``ClientSpec.opening``; keep-alives aside,
+    nothing else reached it). ``ending``: the client's bytes that tell that failure, written when no
+    later route answers; ``status`` and ``error_type``: what the ledger then records (as an in-stream error
+    after the answer began)."""
+
+    response: SSEResponse
+    opening: Opening
+    ending: bytes
+    status: int
+    error_type: str
+
+
+class FailedAfterOpening(Exception):
+    """``until_committed``: a stream failed before its first token after the client's answer had started on
+    a silence. ``error``: the failure; ``held``: the client's bytes read since the last keep-alive, not yet
+    written (an upstream error event, as relayed, among them)."""
+
+    def __init__(self, error: UpstreamError, held: bytes) -> None:
+        super().__init__(error.message)
+        self.error, self.held = error, held
+
+
+@dataclass(slots=True)
 class Upstream:
     """An outgoing request to one provider, and the view its answer is made for."""
 
@@ -147,12 +179,24 @@ class Proxy:
         # refused, and once every provider rests the client must hear one of their own refusals
         if self.refusals.held or isinstance(outcome, UpstreamError) or len(call.attempts) > 1:
             self._note_refusals(call)
+        if isinstance(outcome, UpstreamError) and call.opened is not None:
+            return await self._end_opened(call, call.opened)
         if isinstance(outcome, UpstreamError):
             told = self._told_again(call, routes, outcome)
             if told is not None:
                 return self._error_response(call, *told)
             return self._error_response(call, _soonest_refusal(call.attempts, outcome))
         return outcome
+
+    @staticmethod
+    async def _end_opened(call: Call, opened: OpenStream) -> web.StreamResponse:
+        """No route answered a stream that had begun (``OpenStream``): the last failure, told in it, ends it."""
+        call.answer(opened.status, opened.error_type)
+        try:
+            await opened.response.write_eof(opened.ending)
+        except (ConnectionResetError, aiohttp.ClientConnectionResetError):
+            pass  # the client is gone: the failure stands as the cause (``_relay_stream``'s rule)
+        return opened.response
 
     def _note_refusals(self, call: Call) -> None:
         """Remember each attempt's 429 that stated a window (``routing/refusals.py``); forget the
@@ -215,7 +259,10 @@ class Proxy:
         call.attempts.append(att)
         in_band = False  # an error inside a 200's stream, not an HTTP refusal (``_within_output_limit``'s)
         try:
-            resp = await self.upstream.send(provider, up.url, up.headers, up.body)
+            if call.opened is None:
+                resp = await self.upstream.send(provider, up.url, up.headers, up.body)
+            else:
+                resp = await self._send_keeping_alive(call, call.opened, provider, up)
             if resp.status in provider.output_refusal_statuses:
                 resp, up = await self._within_output_limit(call, provider, route, pair, resp, up)
             try:
@@ -243,6 +290,30 @@ class Proxy:
             ):
                 return await self.attempt(request, call, route, within=limit, retried=retried + 1)
             return exc
+
+    async def _send_keeping_alive(
+        self, call: Call, opened: OpenStream, provider: Provider, up: Upstream
+    ) -> UpstreamResponse:
+        """``upstream.send`` for a stream an earlier route began (``OpenStream``): the client gets its
+        format's keep-alive after every ``STREAM_KEEPALIVE_S`` while the headers are awaited (that route's
+        answer ended between two events). A client gone stops the keep-alives, not the send (the stream's
+        next write finds it gone)."""
+        keepalive_s = self.upstream.keepalive_s
+        sending = asyncio.ensure_future(self.upstream.send(provider, up.url, up.headers, up.body))
+        frame = registry.client(call.fmt).keepalive
+        try:
+            while keepalive_s > 0 and not sending.done():
+                done, _ = await asyncio.wait((sending,), timeout=keepalive_s)
+                if done:
+                    break
+                try:
+                    await opened.response.write(frame)
+                except (ConnectionResetError, aiohttp.ClientConnectionResetError):
+                    break
+            return await sending
+        finally:
+            if not sending.done():
+                sending.cancel()
 
     def _pairing(self, provider: Provider, fmt: ClientFormat) -> Pairing:
         """The pairing of ``fmt`` with the wire ``provider`` is sent on (``registry.choose_wire``), kept."""
@@ -431,7 +502,13 @@ class Proxy:
         chunks: Chunks,
     ) -> Answer[web.StreamResponse]:
         relay = make_relay(pair, view, provider.usage)
-        response = SSEResponse(self._headers(call))
+        opened: OpenStream | None = call.opened
+        if opened is None:
+            response = SSEResponse(self._headers(call))
+        else:  # an earlier route began the client's stream: this answer continues it
+            response = opened.response
+            relay.resume(opened.opening)
+        sent: list[bytes] = []  # what this attempt wrote to the client before its first token
 
         def commit() -> None:
             att.answered, att.status = True, 200
@@ -440,25 +517,38 @@ class Proxy:
         async def silent(held: bytes) -> None:
             """The upstream is silent before its first token (a model thinking): the client's answer
             starts now, headers, what was read so far (``held``), then its format's keep-alive, so that
-            its idle watchdog does not give up (Claude Code's gateway protocol; bugcase 19). From here on a
-            failure is told in the stream: the request no longer falls back."""
-            if not response.prepared:
+            its idle watchdog does not give up (Claude Code's gateway protocol; bugcase 19). A failure
+            before the first token may still fall back while the client has nothing but its answer's
+            opening and keep-alives (``_left_before_token``)."""
+            if not att.answered:
                 commit()
+            if not response.prepared:
                 await response.prepare(request)
             if data := held + relay.keepalive():  # a keep-alive only between events the client has whole
+                sent.append(data)
                 await response.write(data)
 
         try:
             try:
                 first = await self.until_committed(relay, chunks, provider, silent)
-            except UpstreamError as exc:
+            except (UpstreamError, FailedAfterOpening) as failed:
+                exc, held = (
+                    (failed, b"") if isinstance(failed, UpstreamError) else (failed.error, failed.held)
+                )
                 if not response.prepared:
-                    raise  # nothing reached the client: the next route may serve it
-                failed = relay.fail(502, exc.message, exc.error_type or "broken_stream")
-                await response.write_eof(provider.scrub_bytes(failed))
-            else:
-                if not response.prepared:
+                    raise exc from None  # nothing reached the client: the next route may serve it
+                ending = self._ending(
+                    pair, relay, provider, exc, held, isinstance(failed, FailedAfterOpening)
+                )
+                if self._left_before_token(call, att, pair, relay, response, sent, ending, exc):
+                    raise exc from None  # the next route continues the client's stream (``OpenStream``)
+                if not att.answered:  # (a stream an earlier route began: this one's failure ends it)
                     commit()
+                await response.write_eof(ending)
+            else:
+                if not att.answered:
+                    commit()
+                if not response.prepared:
                     await response.prepare(request)
                 await self._pump(call, att, relay, response, first, chunks, provider)
         except (ConnectionResetError, aiohttp.ClientConnectionResetError):
@@ -477,6 +567,53 @@ class Proxy:
         failure = (call.status, call.error_type) if call.status >= 500 else None
         return Answer(response, failure)
 
+    @staticmethod
+    def _ending(
+        pair: Pairing, relay: Relay, provider: Provider, exc: UpstreamError, held: bytes, kept: bool
+    ) -> bytes:
+        """The client's bytes that tell ``exc``, a failure before the first token of a stream whose client's
+        answer has begun: ``held`` (what was read since the last keep-alive; ``kept``: it is, else nothing
+        was kept), then the failure. An error event the upstream sent is in ``held`` as relayed when kept;
+        when not (this route failed before its own silence, on a stream an earlier route began), it is
+        told in the client's format (``ClientSpec.stream_error``: a translator's encoder has closed on
+        it). Any other failure is the relay's ``fail``."""
+        if relay.error is not None:
+            if kept:
+                return held
+            return provider.scrub_bytes(pair.client.stream_error(relay.error.status, exc.message))
+        return held + provider.scrub_bytes(relay.fail(502, exc.message, exc.error_type or "broken_stream"))
+
+    @staticmethod
+    def _left_before_token(
+        call: Call,
+        att: Attempt,
+        pair: Pairing,
+        relay: Relay,
+        response: SSEResponse,
+        sent: list[bytes],
+        ending: bytes,
+        exc: UpstreamError,
+    ) -> bool:
+        """Whether a stream whose client's answer has begun (this route's silence, or an earlier route's)
+        and that failed before its first token (``exc``) falls back: when the failure is one to fall back on
+        (``exc.retryable``: not a refusal of the request itself, a 400) and the client got nothing but its
+        format's opening and keep-alives (``ClientSpec.opening`` of what this attempt wrote, after what an
+        earlier one did). Then the attempt gives its answer up (it failed: ``attempt`` records it) and
+        ``call.opened`` holds the stream for the next route, ``ending`` (this failure told in it) for when
+        none answers. Otherwise False: the caller tells the failure in the stream, as after a first token."""
+        if not exc.retryable:
+            return False
+        mine = pair.client.opening(b"".join(sent))
+        if mine is None:
+            return False
+        # what ``ending`` tells (the relay's ``fail`` set it, or the upstream's error event did)
+        told = relay.error or ir.StreamError(status=502, type=exc.error_type, message=exc.message)
+        opening = mine if call.opened is None else call.opened.opening.then(mine)
+        call.opened = OpenStream(response, opening, ending, told.status, told.type)
+        att.answered, att.status = False, None
+        call.answer(0)
+        return True
+
     async def until_committed(
         self,
         relay: Relay,
@@ -491,8 +628,9 @@ class Proxy:
         ``on_idle(held)`` is awaited after every ``STREAM_KEEPALIVE_S`` without a first token, the
         upstream's own keep-alives (OpenRouter's comments, Anthropic's pings) counting as silence: the
         caller starts the client's answer there and writes ``held``, the output so far (which this then
-        no longer returns). Once it has run, errors are no longer raised but left in ``relay`` (the
-        caller tells them in the stream): the client already has its answer's headers.
+        no longer returns). Once it has run, a failure before the first token (a timeout, a broken body, an
+        error event, an empty stream) is raised as ``FailedAfterOpening``, with the output read since (the caller
+        falls back or tells it in the stream: the client already has its answer's headers).
         """
         idled = False
         out: list[bytes] = []
@@ -508,46 +646,49 @@ class Proxy:
             if on_idle is not None:
                 await on_idle(held)
 
-        deadline = time.monotonic() + self.upstream.first_byte_timeout_s
-        while not relay.started:
-            remaining = max(0.0, deadline - time.monotonic())
-            chunk = await self.upstream.next_chunk(
-                chunks,
-                provider,
-                "first_token",
-                remaining,
-                None if on_idle is None else idle,
-                self.upstream.first_byte_timeout_s,
-            )
-            if chunk is None:
-                break
-            # next_chunk scrubbed each read; what a relay re-frames may join a key split across two reads
-            # (a read passed on as it came is that scrubbed read itself)
-            fed = relay.feed(chunk)
-            out.append(fed if fed is chunk else provider.scrub_bytes(fed))
-            if keepalive_s > 0 and not relay.started and time.monotonic() - quiet_since >= keepalive_s:
-                await idle()  # the upstream's keep-alives reached no one: silence, for the client
-        name = provider.name
-        if idled:
-            return b"".join(out)  # the client's answer has started: the caller tells what went wrong
-        if relay.error is not None and not relay.saw_content:
-            err = relay.error
-            raise UpstreamError(
-                err.status,
-                provider.scrub(f"{name}: {err.message}"),
-                provider=name,
-                retryable=is_retryable(err.status),
-                error_type=err.type,
-                retry_after_s=retry_after_seconds({}, err.status, err.body),
-            )
-        if not relay.started and not relay.complete:
-            raise UpstreamError(
-                502,
-                f"{name}: stream ended before its first token",
-                provider=name,
-                retryable=True,
-                error_type="empty_stream",
-            )
+        try:
+            deadline = time.monotonic() + self.upstream.first_byte_timeout_s
+            while not relay.started:
+                remaining = max(0.0, deadline - time.monotonic())
+                chunk = await self.upstream.next_chunk(
+                    chunks,
+                    provider,
+                    "first_token",
+                    remaining,
+                    None if on_idle is None else idle,
+                    self.upstream.first_byte_timeout_s,
+                )
+                if chunk is None:
+                    break
+                # next_chunk scrubbed each read; what a relay re-frames may join a key split across two reads
+                # (a read passed on as it came is that scrubbed read itself)
+                fed = relay.feed(chunk)
+                out.append(fed if fed is chunk else provider.scrub_bytes(fed))
+                if keepalive_s > 0 and not relay.started and time.monotonic() - quiet_since >= keepalive_s:
+                    await idle()  # the upstream's keep-alives reached no one: silence, for the client
+            name = provider.name
+            if relay.error is not None and not relay.saw_content:
+                err = relay.error
+                raise UpstreamError(
+                    err.status,
+                    provider.scrub(f"{name}: {err.message}"),
+                    provider=name,
+                    retryable=is_retryable(err.status),
+                    error_type=err.type,
+                    retry_after_s=retry_after_seconds({}, err.status, err.body),
+                )
+            if not relay.started and not relay.complete:
+                raise UpstreamError(
+                    502,
+                    f"{name}: stream ended before its first token",
+                    provider=name,
+                    retryable=True,
+                    error_type="empty_stream",
+                )
+        except UpstreamError as exc:
+            if idled:  # the client's answer has started: the caller falls back or tells what went wrong
+                raise FailedAfterOpening(exc, b"".join(out)) from exc
+            raise
         return b"".join(out)
 
     async def _pump(

@@ -14,7 +14,15 @@ import sys
 from collections.abc import Callable
 
 from services.gateway.dialects import ir
-from services.gateway.dialects.registry import FrameFilter, Pairing, ScanRule, StreamDecoder, StreamEncoder
+from services.gateway.dialects._opening import Opening
+from services.gateway.dialects.registry import (
+    FrameFilter,
+    Pairing,
+    PassFrames,
+    ScanRule,
+    StreamDecoder,
+    StreamEncoder,
+)
 from services.gateway.dialects.view import View
 from shared.sse import SSEDecoder, SSEEvent, reencode, usual_frame
 
@@ -123,6 +131,14 @@ class Relay:
         """What the client gets while the upstream is silent: its format's keep-alive, only between two
         events (never inside one the upstream has half sent)."""
         return self.pairing.client.keepalive if self._sse.at_boundary else b""
+
+    def resume(self, opening: Opening) -> None:
+        """This relay continues a client stream begun for an earlier route that failed before its first
+        token: the client has ``opening.frames`` events of its format's opening (``ClientSpec.opening``) and
+        keep-alives, nothing else. With frames > 0 the client gets none of this upstream's own opening
+        (its frames, or the encoder's), and the answer keeps the opening's id; with 0 this relay writes its
+        answer as usual. Call before ``feed``."""
+        raise NotImplementedError
 
     def fail(self, status: int, message: str, error_type: str = "api_error") -> bytes:
         """The upstream broke off: an in-stream error in the client's format."""
@@ -271,6 +287,28 @@ class Passthrough(Relay):
             elif type(d) is ir.StreamError:
                 self.error = d
         return deltas
+
+    def resume(self, opening: Opening) -> None:
+        """With an opening sent (``opening.frames``), the client format's filter for a stream that continues
+        it (``ClientSpec.resumed``: this upstream's own opening dropped, its ids made the opening's) goes
+        in front of this call's own one, and the relay reads as any filtered one does."""
+        if opening.frames:
+            own = self.pairing.client.passthrough_frames(self.view)
+            self._use_frames(self.pairing.client.resumed(opening, own))
+
+    def _use_frames(self, frames: PassFrames | None) -> None:
+        """What ``__init__`` sets from the call's frame filter, set again for ``frames``."""
+        pairing = self.pairing
+        self._filter = None if frames is None else frames.keep
+        self._untouched = _never if frames is None or frames.untouched is None else frames.untouched
+        self._repair = pairing.wire.repair_stream if self._filter is not None else None
+        self._frames_read = self.reads_frames and self._filter is None and bool(self._content_only)
+        self._frame_tap = pairing.wire.frame_tap if self._frames_read else None
+        self._token_names = _event_lines(self._content_only) if self._frames_read else _NO_NAMES
+        self._quiet_bytes = _event_lines(self._quiet_names) if self._frames_read else _NO_NAMES
+        self._inert_bytes = _event_lines(self._inert_names) if self._frames_read else _NO_NAMES
+        reads = self.reads_frames and self._filter is not None and self._token_event is not None
+        self._token_data = getattr(self._token_event, "data", None) if reads else None
 
     def feed(self, chunk: bytes) -> bytes:
         rule = self._rule
@@ -868,6 +906,9 @@ class Translator(Relay):
 
     def keepalive(self) -> bytes:
         return self.rest() + self.encoder.feed(ir.KeepAlive())  # the encoder only writes whole events
+
+    def resume(self, opening: Opening) -> None:
+        self.encoder.opened(opening)
 
     def fail(self, status: int, message: str, error_type: str = "api_error") -> bytes:
         head = self.rest()

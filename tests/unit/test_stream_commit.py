@@ -11,7 +11,7 @@ from services.gateway.dialects import registry
 from services.gateway.dialects.view import View
 from services.gateway.errors import UpstreamError
 from services.gateway.providers.base import Provider
-from services.gateway.proxy import Proxy
+from services.gateway.proxy import FailedAfterOpening, Proxy
 from services.gateway.relay import Relay, make_relay
 from services.gateway.routing.health import BreakerConfig, ProviderHealth
 from services.gateway.serve import Limits
@@ -99,16 +99,23 @@ async def test_silence_before_the_first_token_calls_on_idle_and_still_commits(cl
 
 
 @pytest.mark.parametrize("client_format", ["openai_chat", "anthropic"])
-async def test_an_error_after_the_answer_started_is_left_to_the_stream(client_format: str) -> None:
+async def test_an_error_after_the_answer_started_is_raised_with_what_was_held(client_format: str) -> None:
+    """The client has its answer's headers (and its opening): the error is raised all the same, with the
+    bytes read since the keep-alive (the error event as relayed), so the caller may still fall back
+    (variant 19-a) or tell it in the stream as the upstream said it."""
     relay = make_relay_for(client_format)
     idles: list[int] = []
 
     async def on_idle(held: bytes) -> None:
         idles.append(1)
 
-    out = await keepalive_proxy().until_committed(relay, paced(ROLE, SILENCE, ERROR), PROVIDER, on_idle)
-    assert idles  # the client has its answer's headers: no fallback, the error goes in its stream
-    assert relay.error is not None and relay.error.status == 503 and b"upstream overloaded" in out
+    with pytest.raises(FailedAfterOpening) as raised:
+        await keepalive_proxy().until_committed(relay, paced(ROLE, SILENCE, ERROR), PROVIDER, on_idle)
+    assert idles
+    assert raised.value.error.upstream_status == 503 and raised.value.error.retryable
+    assert (
+        relay.error is not None and relay.error.status == 503 and b"upstream overloaded" in raised.value.held
+    )
 
 
 async def test_without_silence_an_error_still_falls_back() -> None:

@@ -19,6 +19,7 @@ from services.gateway.dialects._anthropic_wire import (
 )
 from services.gateway.dialects._error_meaning import stream_words_for_anthropic
 from services.gateway.dialects._openai_wire import new_id
+from services.gateway.dialects._opening import Opening
 from services.gateway.dialects._tool_args import ToolArgs, input_object
 from services.gateway.dialects.ir import (
     Delta,
@@ -306,6 +307,12 @@ class MessagesStreamEncoder:
             return b""  # content after the stop reason would land after the blocks were closed
         out = self._start(d.id if type(d) is MessageStart else None)
         return out + self._content(d)
+
+    def opened(self, opening: Opening) -> None:
+        """The client already has its answer's opening (``message_start``, sent for a route that failed
+        before its first token, ``relay.Relay.resume``): none is written; blocks still count from 0."""
+        if opening.frames:
+            self._started = True
 
     def text(self, text: str) -> bytes | None:
         """``feed(TextDelta(text))`` for a non-empty ``text`` when that is the usual frame (a text block is

@@ -18,6 +18,7 @@ from services.gateway.dialects._openai_wire import (
     usage_from_openai,
     usage_to_openai,
 )
+from services.gateway.dialects._opening import Opening
 from services.gateway.dialects._scan import sdk_loads
 from services.gateway.dialects._tool_args import ToolArgs, null_so_far, twice_encoded_object
 from services.gateway.dialects.ir import (
@@ -650,6 +651,13 @@ class ChatStreamEncoder:
         if self._finished or type(d) is SignatureDelta:
             return b""
         return self._start() + self._content(d)
+
+    def opened(self, opening: Opening) -> None:
+        """The client already has its answer's opening (the role chunk, sent for a route that failed before
+        its first token, ``relay.Relay.resume``): none is written (a second role would be joined to the
+        first by the openai SDK)."""
+        if opening.frames:
+            self._started = True
 
     def text(self, text: str) -> bytes | None:
         """``feed(TextDelta(text))`` for a non-empty ``text`` when that is the usual chunk (the stream

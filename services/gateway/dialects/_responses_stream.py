@@ -16,6 +16,7 @@ import orjson
 
 from services.gateway.dialects._anthropic_wire import SYNTHETIC_SIGNATURE
 from services.gateway.dialects._error_meaning import stream_words_for_openai
+from services.gateway.dialects._opening import Opening
 from services.gateway.dialects._responses_opaque import (
     encode_compaction,
     encode_thinking,
@@ -514,6 +515,17 @@ class ResponsesStreamEncoder:
         if self._finish is not None:
             return out  # content after the stop reason would follow the closed items
         return out + self._content(d)
+
+    def opened(self, opening: Opening) -> None:
+        """The client already has its answer's opening (``opening.frames`` events: ``response.created``,
+        ``response.in_progress``, sent for a route that failed before its first token,
+        ``relay.Relay.resume``): none is written, sequence numbers go on from there, and the response keeps
+        the opening's id (the openai SDK holds every lifecycle event to it)."""
+        if opening.frames:
+            self._started = True
+            self._seq = opening.frames
+            if opening.id is not None:
+                self.response_id = opening.id
 
     def text(self, text: str) -> bytes | None:
         """``feed(TextDelta(text))`` for a non-empty ``text`` when that is the usual frame (more text for

@@ -25,6 +25,7 @@ from services.gateway.dialects._anthropic_wire import (
     usage_to_anthropic,
 )
 from services.gateway.dialects._openai_wire import new_id
+from services.gateway.dialects._opening import Opening, Part
 from services.gateway.dialects._request_common import (
     ParsedRequest,
     check_token_limit_range,
@@ -36,7 +37,7 @@ from services.gateway.dialects._request_common import (
 from services.gateway.dialects._tool_args import input_object
 from services.gateway.dialects.ir import Block, Completion, TextBlock, ThinkingBlock, ToolUseBlock, Usage
 from services.gateway.dialects.view import View
-from shared.sse import encode_event
+from shared.sse import SSEEvent, encode_event
 
 __all__ = [
     "STOP_FRAME",
@@ -75,6 +76,37 @@ def stream_error_frame(status: int, message: str) -> bytes:
     """An error after the stream began: an ``event: error`` frame (conformance §2.4)."""
     payload = {"type": "error", "error": {"type": anthropic_error_type(status), "message": message}}
     return encode_event(orjson.dumps(payload), "error")
+
+
+def _kind(ev: SSEEvent) -> str | None:
+    """An event's type: its data's ``type`` (what the SDKs read), else its SSE name."""
+    try:
+        obj = orjson.loads(ev.data)
+    except orjson.JSONDecodeError:
+        return None
+    kind = obj.get("type") if isinstance(obj, dict) else None
+    return kind if isinstance(kind, str) else ev.event
+
+
+def opening_part(ev: SSEEvent) -> Part | None:
+    """What one frame a client was sent is (``_opening``): ``message_start`` opens every answer, ``ping``
+    and comments are keep-alives, anything else (a block's start, a delta, an error) is content.
+    Source: Anthropic "Streaming Messages", event flow."""
+    if ev.comment:
+        return "keepalive"
+    kind = _kind(ev)
+    if kind == "ping":
+        return "keepalive"
+    return "opening" if kind == "message_start" else None
+
+
+def reopened(ev: SSEEvent, opening: Opening) -> SSEEvent | None:
+    """A passed-through frame for a client that already has its answer's opening (``relay.Relay.resume``):
+    the upstream's ``message_start`` is dropped (None), any other frame kept as it is (no later event
+    names the message)."""
+    if ev.comment or "message_start" not in ev.data:
+        return ev
+    return None if _kind(ev) == "message_start" else ev
 
 
 def encoder_for(view: View) -> MessagesStreamEncoder:

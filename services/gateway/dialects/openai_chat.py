@@ -28,6 +28,7 @@ from services.gateway.dialects._openai_wire import (
     usage_from_openai,
     usage_to_openai,
 )
+from services.gateway.dialects._opening import Opening, Part
 from services.gateway.dialects._request_common import (
     ParsedRequest,
     check_token_limit_range,
@@ -79,6 +80,66 @@ def stream_error_frame(status: int, message: str) -> bytes:
     """An error after the stream began: a ``data: {"error": …}`` frame, which the openai SDK raises on."""
     payload = {"error": {"message": message, "type": openai_error_type(status), "param": None, "code": None}}
     return encode_event(orjson.dumps(payload))
+
+
+def _chunk_object(ev: SSEEvent) -> dict[str, Any] | None:
+    try:
+        obj = orjson.loads(ev.data)
+    except orjson.JSONDecodeError:
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+def _opening_choice(choice: Any) -> bool | None:
+    """True for a choice whose delta says the role alone (empty or null content), False for one that says
+    the role and more (content, a tool call), None for one without a role or with a finish reason."""
+    if not isinstance(choice, dict) or choice.get("finish_reason") is not None:
+        return None
+    delta = choice.get("delta")
+    if not isinstance(delta, dict) or "role" not in delta:
+        return None
+    rest = {k: v for k, v in delta.items() if k != "role" and v not in (None, "")}
+    return not rest
+
+
+def opening_part(ev: SSEEvent) -> Part | None:
+    """What one frame a client was sent is (``_opening``): a chunk that says only the assistant's role, or
+    one with no choice and no usage (Azure's prompt filter results), opens the answer; comments are
+    keep-alives; anything else (content, a tool call, a finish, an error, ``[DONE]``) is content.
+    Source: OpenAI API reference, "The chat completion chunk object"."""
+    if ev.comment:
+        return "keepalive"
+    obj = _chunk_object(ev)
+    if obj is None or obj.get("error") or obj.get("usage"):
+        return None
+    choices = obj.get("choices")
+    if choices == []:
+        return "opening"
+    if isinstance(choices, list) and len(choices) == 1 and _opening_choice(choices[0]):
+        return "opening"
+    return None
+
+
+def reopened(ev: SSEEvent, opening: Opening) -> SSEEvent | None:
+    """A passed-through chunk for a client that already has its answer's opening (``relay.Relay.resume``):
+    one that only opens (``opening_part``) is dropped (None); one whose delta says the role with content
+    loses the role (the openai SDK would join the two roles); any other is kept as it is."""
+    if ev.comment or '"role"' not in ev.data and '"choices":[]' not in ev.data.replace(" ", ""):
+        return ev
+    if opening_part(ev) == "opening":
+        return None
+    obj = _chunk_object(ev)
+    choices = obj.get("choices") if obj is not None else None
+    if (
+        obj is None
+        or not isinstance(choices, list)
+        or not choices
+        or _opening_choice(choices[0]) is not False
+    ):
+        return ev
+    delta = {k: v for k, v in choices[0]["delta"].items() if k != "role"}
+    obj["choices"] = [{**choices[0], "delta": delta}, *choices[1:]]
+    return SSEEvent(ev.event, orjson.dumps(obj).decode(), False, ev.id, ev.retry)
 
 
 def encoder_for(view: View) -> ChatStreamEncoder:

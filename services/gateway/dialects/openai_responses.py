@@ -30,6 +30,7 @@ import orjson
 
 # OpenAI's error shape and types: /v1/responses answers errors as chat completions does
 from services.gateway.dialects._openai_wire import error_body, new_id, openai_error_type
+from services.gateway.dialects._opening import Opening, Part
 from services.gateway.dialects._request_common import (
     ParsedRequest,
     TranslationError,
@@ -277,6 +278,66 @@ def parse_compact_request(body: dict[str, Any]) -> ParsedRequest:
             "stream: /v1/responses/compact answers one JSON object and cannot stream", param="stream"
         )
     return parsed
+
+
+_OPENING_EVENTS = ("response.created", "response.in_progress")
+
+
+def _kind(ev: SSEEvent) -> str | None:
+    """An event's type: its data's ``type`` (what the SDK reads), else its SSE name."""
+    try:
+        obj = orjson.loads(ev.data)
+    except orjson.JSONDecodeError:
+        return None
+    kind = obj.get("type") if isinstance(obj, dict) else None
+    return kind if isinstance(kind, str) else ev.event
+
+
+def opening_part(ev: SSEEvent) -> Part | None:
+    """What one frame a client was sent is (``_opening``): ``response.created`` and
+    ``response.in_progress`` open the answer, comments are keep-alives, anything else (an output item, a
+    delta, a terminal event, an error) is content. Source: OpenAI "Streaming API responses"."""
+    if ev.comment:
+        return "keepalive"
+    return "opening" if _kind(ev) in _OPENING_EVENTS else None
+
+
+def opening_id(ev: SSEEvent) -> str | None:
+    """The response id an opening event (``response.created``, ``response.in_progress``) gives."""
+    try:
+        obj = orjson.loads(ev.data)
+    except orjson.JSONDecodeError:
+        return None
+    response = obj.get("response") if isinstance(obj, dict) else None
+    ident = response.get("id") if isinstance(response, dict) else None
+    return ident if isinstance(ident, str) and ident else None
+
+
+# The events that carry the whole response object, whose id the openai SDK holds to the first one's
+# (``ResponseStreamState.accumulate_event``: "Lifecycle response identity changed")
+_LIFECYCLE = frozenset(
+    {*_OPENING_EVENTS, "response.queued", "response.completed", "response.failed", "response.incomplete"}
+)
+
+
+def reopened(ev: SSEEvent, opening: Opening) -> SSEEvent | None:
+    """A passed-through event for a client that already has its answer's opening (``relay.Relay.resume``):
+    ``response.created`` and ``response.in_progress`` are dropped (None); an event that carries the whole
+    response (``response.completed``, ``response.failed``, …) names the opening's response id; any other
+    event is kept as it is."""
+    if ev.comment or '"response"' not in ev.data:
+        return ev
+    kind = _kind(ev)
+    if kind in _OPENING_EVENTS:
+        return None
+    if kind not in _LIFECYCLE or opening.id is None:
+        return ev
+    obj = orjson.loads(ev.data)
+    response = obj.get("response")
+    if not isinstance(response, dict) or response.get("id") == opening.id:
+        return ev
+    obj["response"] = {**response, "id": opening.id}
+    return SSEEvent(ev.event, orjson.dumps(obj).decode(), False, ev.id, ev.retry)
 
 
 def encoder_for(view: View) -> ResponsesStreamEncoder:

@@ -28,6 +28,7 @@ from services.gateway.dialects import ir
 from services.gateway.dialects import openai_chat as oai
 from services.gateway.dialects import openai_responses as resp
 from services.gateway.dialects import translate_request as tr
+from services.gateway.dialects._opening import Opening, Part, opening_frames
 from services.gateway.dialects._prompt_cache import Session
 from services.gateway.dialects._request_common import ParsedRequest, Target, TranslatedRequest
 from services.gateway.dialects._scan import ScanRule as ScanRule
@@ -58,6 +59,11 @@ class StreamEncoder(Protocol):
 
     def feed(self, d: ir.Delta) -> bytes: ...
     def finish(self) -> bytes: ...
+
+    def opened(self, opening: Opening) -> None:
+        """The client already has ``opening.frames`` events of its answer's opening (``_opening``), sent for
+        an earlier route: write none of it and keep its id (no frames: write it as usual)."""
+        ...
 
 
 class ErrorBody(Protocol):
@@ -113,6 +119,43 @@ class ClientSpec:
     passthrough_frames: Callable[[View], PassFrames | None] = lambda view: None
     # What a relayed (untranslated) stream's client gets after STREAM_KEEPALIVE_S of upstream silence.
     keepalive: bytes = encode_comment("keep-alive")
+    # What one frame a client of this format was sent is: part of its answer's opening, a keep-alive, or
+    # (None) anything else (``_opening``); a client whose stream holds nothing else may still get its answer
+    # from another route when the one that began it fails before its first token.
+    opening_part: Callable[[SSEEvent], Part | None] = lambda ev: "keepalive" if ev.comment else None
+    # The answer's id an opening frame gives, where the rest of the stream must keep it (``Opening.id``)
+    opening_id: Callable[[SSEEvent], str | None] = lambda ev: None
+    # A passed-through frame of this same API for a client that already has its answer's opening
+    # (``relay.Relay.resume``): None to drop it (the upstream's own opening), else the event to send
+    # (the same one, or one that keeps the opening's id).
+    reopened: Callable[[SSEEvent, Opening], SSEEvent | None] = lambda ev, opening: ev
+
+    def opening(self, sent: bytes) -> Opening | None:
+        """The opening ``sent`` (whole events a client got) holds when it holds nothing else but
+        keep-alives, else None (``_opening.opening_frames``)."""
+        return opening_frames(sent, self.opening_part, self.opening_id)
+
+    def resumed(self, opening: Opening, own: PassFrames | None) -> PassFrames:
+        """The frame filter of a passed-through stream that continues ``opening`` (``relay.Passthrough
+        .resume``): each frame through ``reopened`` (this upstream's own opening dropped), then through the
+        call's own filter ``own``, if any. ``untouched``: an event ``reopened`` keeps as it is and ``own``
+        leaves untouched (every such event without ``own``)."""
+        reopened = self.reopened
+
+        def keep(ev: SSEEvent, deltas: list[ir.Delta], view: View) -> bytes:
+            sent = reopened(ev, opening)
+            if sent is None:
+                return b""
+            return own.keep(sent, deltas, view) if own is not None else reencode(sent)
+
+        inner = None if own is None else own.untouched
+
+        def untouched(ev: SSEEvent) -> bool:
+            if reopened(ev, opening) is not ev:
+                return False
+            return own is None or (inner is not None and inner(ev))
+
+        return PassFrames(keep, untouched)
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,6 +310,8 @@ CLIENTS: dict[ClientFormat, ClientSpec] = {
         error_body=oai.error_body,
         client_status=oai.client_status,
         stream_error=oai.stream_error_frame,
+        opening_part=oai.opening_part,
+        reopened=oai.reopened,
         error_words=em.words_for_openai,
         encoder=oai.encoder_for,
         render=oai.render,
@@ -279,6 +324,8 @@ CLIENTS: dict[ClientFormat, ClientSpec] = {
         error_body=anth.error_body,
         client_status=anth.client_status,
         stream_error=anth.stream_error_frame,
+        opening_part=anth.opening_part,
+        reopened=anth.reopened,
         error_words=em.words_for_anthropic,
         encoder=anth.encoder_for,
         render=anth.render,
@@ -291,6 +338,9 @@ CLIENTS: dict[ClientFormat, ClientSpec] = {
         error_body=resp.client_error_body,
         client_status=resp.client_status,
         stream_error=resp.stream_error,
+        opening_part=resp.opening_part,
+        opening_id=resp.opening_id,
+        reopened=resp.reopened,
         error_words=em.words_for_openai,
         encoder=resp.encoder_for,
         render=resp.render,

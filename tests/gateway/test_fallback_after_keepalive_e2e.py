@@ -1,0 +1,563 @@
+"""Fallback after a keep-alive began the client's stream (bugcase 19, variant 19-a).
+
+Route A is silent before its first token for longer than ``STREAM_KEEPALIVE_S``, so the gateway starts the
+client's answer (headers, the format's opening: Anthropic's ``message_start``, a chat role chunk, Responses'
+``response.created``/``response.in_progress``; keep-alives), then A fails before any token (a first-byte
+timeout, an in-stream 5xx error, a broken connection, an empty stream). Nothing but the opening and
+keep-alives reached the client, so the request falls back: route B's answer continues the same stream, and the
+official SDK assembles B's answer from a stream with one opening. The ledger records B, two attempts and A's
+failure. Before (round 14): the client got an in-stream error and B was never asked.
+
+Real gateway and recorder processes, a scripted upstream for both providers, the official ``anthropic`` and
+``openai`` SDKs (their streams read as they arrive, through a transport that also keeps the bytes).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import httpx2
+import openai
+import pytest
+
+from shared.sse import SSEDecoder, SSEEvent
+from tests.procs import Stack, stack
+from tests.scripted_upstream import Answer, Pause, ScriptedUpstream, sse
+
+KEEPALIVE_S = 0.3
+FIRST_BYTE_S = 2.0
+SILENCE_S = 1.0  # A's silence before it fails: past a few keep-alive periods
+ANTHROPIC = "/anthropic/v1/messages"
+CHAT = "/openai/v1/chat/completions"
+RESPONSES = "/openai/v1/responses"
+# Two names, each served by both providers, each provider first for one of them (by price, ``cheapest``; a
+# price belongs to the provider's model name, so each name has its own)
+CATALOG = """
+[models."anthropic-first"]
+anthropic = { model = "claude-sonnet-4-5", price = { input = 1, output = 1 } }
+openai = { model = "gpt-4o-mini", price = { input = 5, output = 5 } }
+
+[models."openai-first"]
+anthropic = { model = "claude-haiku-4-5", price = { input = 5, output = 5 } }
+openai = { model = "gpt-4o", price = { input = 1, output = 1 } }
+"""
+B_TEXT = "Hello from B."
+
+pytestmark = pytest.mark.usefixtures("fresh_up")
+
+
+@pytest.fixture(scope="module")
+def gw(up: ScriptedUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    tmp: Path = tmp_path_factory.mktemp("fallback_keepalive")
+    catalog = tmp / "catalog.toml"
+    catalog.write_text(CATALOG)
+    providers = {"openai": f"{up.url}/openai/v1", "anthropic": f"{up.url}/anthropic"}
+    env = {
+        "CATALOG_PATH": str(catalog),
+        "STREAM_KEEPALIVE_S": str(KEEPALIVE_S),
+        "UPSTREAM_FIRST_BYTE_TIMEOUT": str(FIRST_BYTE_S),
+        "BREAKER_FAILURES": "1000",
+        "RETRY_AFTER_MAX_WAIT": "0",
+    }
+    with stack(tmp, providers, **env) as st:
+        yield st
+
+
+# ---- the upstreams' frames ------------------------------------------------------------------------------
+
+
+def named(*objs: dict[str, Any]) -> list[bytes]:
+    return [f"event: {o['type']}\ndata: {json.dumps(o)}\n\n".encode() for o in objs]
+
+
+def unnamed(*objs: Any) -> list[bytes]:
+    return [b"data: " + (o if isinstance(o, bytes) else json.dumps(o).encode()) + b"\n\n" for o in objs]
+
+
+def anthropic_opening() -> list[bytes]:
+    message = {
+        "id": "msg_A",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-sonnet-4-5",
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": {"input_tokens": 21, "output_tokens": 1},
+    }
+    return named({"type": "message_start", "message": message}, {"type": "ping"})
+
+
+def anthropic_answer(text: str) -> list[bytes]:
+    return anthropic_opening() + named(
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}},
+        {"type": "content_block_stop", "index": 0},
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+            "usage": {"input_tokens": 21, "output_tokens": 5},
+        },
+        {"type": "message_stop"},
+    )
+
+
+def chat(delta: dict[str, Any] | None, finish: str | None = None, usage: dict[str, int] | None = None) -> Any:
+    choices = [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish}]
+    return {
+        "id": "chatcmpl-B",
+        "object": "chat.completion.chunk",
+        "created": 1775000000,
+        "model": "gpt-4o-mini",
+        "choices": choices,
+        "usage": usage,
+    }
+
+
+def chat_opening() -> list[bytes]:
+    return unnamed(chat({"role": "assistant", "content": ""}))
+
+
+def chat_answer(text: str) -> list[bytes]:
+    return chat_opening() + unnamed(
+        chat({"content": text}),
+        chat({}, "stop"),
+        chat(None, usage={"prompt_tokens": 21, "completion_tokens": 5, "total_tokens": 26}),
+        b"[DONE]",
+    )
+
+
+def responses_object(status: str, output: list[Any], usage: dict[str, Any] | None) -> dict[str, Any]:
+    return {
+        "id": "resp_B",
+        "object": "response",
+        "created_at": 1775000000,
+        "status": status,
+        "model": "gpt-4o-mini",
+        "output": output,
+        "usage": usage,
+        "error": None,
+        "incomplete_details": None,
+        "parallel_tool_calls": True,
+        "tool_choice": "auto",
+        "tools": [],
+    }
+
+
+def responses_opening() -> list[bytes]:
+    started = responses_object("in_progress", [], None)
+    return named(
+        {"type": "response.created", "sequence_number": 0, "response": started},
+        {"type": "response.in_progress", "sequence_number": 1, "response": started},
+    )
+
+
+def responses_answer(text: str) -> list[bytes]:
+    item = {"id": "msg_B", "type": "message", "status": "in_progress", "role": "assistant", "content": []}
+    part = {"type": "output_text", "text": "", "annotations": []}
+    done_item = {**item, "status": "completed", "content": [{**part, "text": text}]}
+    usage = {
+        "input_tokens": 21,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": 5,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": 26,
+    }
+    ids = {"item_id": "msg_B", "output_index": 0, "content_index": 0}
+    return responses_opening() + named(
+        {"type": "response.output_item.added", "sequence_number": 2, "output_index": 0, "item": item},
+        {"type": "response.content_part.added", "sequence_number": 3, **ids, "part": part},
+        {"type": "response.output_text.delta", "sequence_number": 4, **ids, "delta": text},
+        {"type": "response.output_text.done", "sequence_number": 5, **ids, "text": text},
+        {"type": "response.content_part.done", "sequence_number": 6, **ids, "part": {**part, "text": text}},
+        {"type": "response.output_item.done", "sequence_number": 7, "output_index": 0, "item": done_item},
+        {
+            "type": "response.completed",
+            "sequence_number": 8,
+            "response": responses_object("completed", [done_item], usage),
+        },
+    )
+
+
+def failing(opening: list[bytes], how: str, error: list[bytes] | None = None) -> Answer:
+    """A's answer: its opening, a silence past a few keep-alives, then the failure ``how``."""
+    if how == "timeout":  # silent until the first-byte timeout (nothing more is ever sent)
+        return sse([*opening, Pause(FIRST_BYTE_S * 3)])
+    if how == "abort":  # the connection breaks
+        return sse([*opening, Pause(SILENCE_S)], abort=True)
+    if how == "empty":  # the body ends with no token
+        return sse([*opening, Pause(SILENCE_S)])
+    assert how == "error" and error is not None  # an in-stream 5xx error
+    return sse([*opening, Pause(SILENCE_S), *error])
+
+
+ANTHROPIC_OVERLOADED = named(
+    {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+)
+CHAT_SERVER_ERROR = unnamed({"error": {"message": "The server had an error", "type": "server_error"}})
+
+
+# ---- the client's side ----------------------------------------------------------------------------------
+
+
+class Keeping(httpx2.HTTPTransport):
+    """A transport that keeps the bytes of every response body its client reads, as they are read."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bodies: list[bytearray] = []
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        response = super().handle_request(request)
+        kept = bytearray()
+        self.bodies.append(kept)
+        stream = response.stream
+
+        class Tee(httpx2.SyncByteStream):
+            def __iter__(self) -> Iterator[bytes]:
+                assert isinstance(stream, httpx2.SyncByteStream)
+                for piece in stream:
+                    kept.extend(piece)
+                    yield piece
+
+            def close(self) -> None:
+                assert isinstance(stream, httpx2.SyncByteStream)
+                stream.close()
+
+        response.stream = Tee()
+        return response
+
+    def events(self) -> list[SSEEvent]:
+        assert len(self.bodies) == 1
+        return SSEDecoder().feed(bytes(self.bodies[0]))
+
+
+def ask_anthropic(gw: Stack, model: str, rid: str) -> tuple[str, list[SSEEvent]]:
+    transport = Keeping()
+    client = anthropic.Anthropic(
+        base_url=gw.gateway_url,
+        api_key="sk-client",
+        max_retries=0,
+        http_client=httpx2.Client(transport=transport, timeout=30),
+    )
+    with client.messages.stream(
+        model=model,
+        max_tokens=256,
+        messages=[{"role": "user", "content": "hi"}],
+        extra_headers={"x-request-id": rid},
+    ) as stream:
+        message = stream.get_final_message()
+    assert message.stop_reason == "end_turn"
+    text = "".join(b.text for b in message.content if b.type == "text")
+    return text, transport.events()
+
+
+def ask_chat(gw: Stack, model: str, rid: str) -> tuple[str, list[SSEEvent]]:
+    transport = Keeping()
+    client = openai.OpenAI(
+        base_url=gw.gateway_url + "/v1",
+        api_key="sk-client",
+        max_retries=0,
+        http_client=httpx2.Client(transport=transport, timeout=30),
+    )
+    with client.chat.completions.stream(
+        model=model, messages=[{"role": "user", "content": "hi"}], extra_headers={"x-request-id": rid}
+    ) as stream:
+        completion = stream.get_final_completion()
+    message = completion.choices[0].message
+    assert message.role == "assistant" and completion.choices[0].finish_reason == "stop"
+    return message.content or "", transport.events()
+
+
+def ask_responses(gw: Stack, model: str, rid: str) -> tuple[str, list[SSEEvent]]:
+    transport = Keeping()
+    client = openai.OpenAI(
+        base_url=gw.gateway_url + "/v1",
+        api_key="sk-client",
+        max_retries=0,
+        http_client=httpx2.Client(transport=transport, timeout=30),
+    )
+    with client.responses.stream(model=model, input="hi", extra_headers={"x-request-id": rid}) as stream:
+        response = stream.get_final_response()
+    assert response.status == "completed"
+    return response.output_text, transport.events()
+
+
+def kinds(events: list[SSEEvent]) -> list[str]:
+    """Each event's kind: ``:`` for a comment, else its data's ``type`` (Anthropic, Responses) or, for a chat
+    chunk, ``role``/``content``/``finish``/``usage``/``done``."""
+    out = []
+    for ev in events:
+        if ev.comment:
+            out.append(":")
+        elif ev.data == "[DONE]":
+            out.append("done")
+        else:
+            obj = json.loads(ev.data)
+            if "type" in obj:
+                out.append(obj["type"])
+            elif obj.get("choices"):
+                delta = obj["choices"][0]["delta"]
+                out.append(
+                    "role"
+                    if "role" in delta
+                    else "finish"
+                    if obj["choices"][0]["finish_reason"]
+                    else "content"
+                )
+            else:
+                out.append("usage")
+    return out
+
+
+def assert_fell_back(gw: Stack, rid: str, a: str, b: str, a_error: str) -> None:
+    row = gw.row_for(rid)
+    assert (row["status"], row["error_type"], row["provider"]) == (200, None, b), row
+    assert row["attempts"] == 2, row
+    failed = row["failed_attempts"]
+    failed = json.loads(failed) if isinstance(failed, str) else failed
+    assert [f["provider"] for f in failed] == [a], failed
+    assert failed[0]["error_type"] == a_error, failed
+    assert (row["input_tokens"], row["output_tokens"]) == (21, 5), row
+
+
+# ---- the cases ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("how", "a_error"), [("error", "overloaded_error"), ("timeout", "broken_stream")])
+def test_anthropic_client_passthrough_a_then_translated_b(
+    gw: Stack, up: ScriptedUpstream, how: str, a_error: str
+) -> None:
+    """A: Anthropic, passed through (its own ``message_start`` and ``ping`` reach the client, then silence);
+    B: OpenAI chat, translated: the client's stream goes on without B's ``message_start``."""
+    up.script(ANTHROPIC, failing(anthropic_opening(), how, ANTHROPIC_OVERLOADED))
+    up.script(CHAT, sse(chat_answer(B_TEXT)))
+    rid = f"fb19a-anth-pass-{how}"
+    text, events = ask_anthropic(gw, "anthropic-first", rid)
+    assert text == B_TEXT
+    seen = kinds(events)
+    assert seen.count("message_start") == 1 and seen[0] == "message_start", seen
+    first_block = seen.index("content_block_start")
+    assert seen[:first_block].count("ping") >= 2, seen  # the answer began on the silence
+    assert seen.count("message_stop") == 1 and seen[-1] == "message_stop" and "error" not in seen, seen
+    starts = [json.loads(ev.data)["index"] for ev in events if ev.event == "content_block_start"]
+    assert starts == [0], starts
+    assert_fell_back(gw, rid, "anthropic", "openai", a_error)
+
+
+@pytest.mark.parametrize(("how", "a_error"), [("abort", "broken_stream"), ("empty", "empty_stream")])
+def test_anthropic_client_translated_a_then_passthrough_b(
+    gw: Stack, up: ScriptedUpstream, how: str, a_error: str
+) -> None:
+    """A: OpenAI chat, translated (the gateway's own ``message_start`` and pings, then A breaks before a
+    token); B: Anthropic, passed through: its own ``message_start`` is dropped."""
+    up.script(CHAT, failing(chat_opening(), how))
+    up.script(ANTHROPIC, sse(anthropic_answer(B_TEXT)))
+    rid = f"fb19a-anth-xlat-{how}"
+    text, events = ask_anthropic(gw, "openai-first", rid)
+    assert text == B_TEXT
+    seen = kinds(events)
+    assert seen.count("message_start") == 1 and seen[0] == "message_start", seen
+    assert seen[: seen.index("content_block_start")].count("ping") >= 2, seen
+    assert seen.count("message_stop") == 1 and seen[-1] == "message_stop" and "error" not in seen, seen
+    assert_fell_back(gw, rid, "openai", "anthropic", a_error)
+
+
+@pytest.mark.parametrize(
+    ("model", "a", "b", "how", "a_error"),
+    [
+        ("openai-first", "openai", "anthropic", "error", "api_error"),
+        ("anthropic-first", "anthropic", "openai", "abort", "broken_stream"),
+    ],
+)
+def test_chat_client(
+    gw: Stack, up: ScriptedUpstream, model: str, a: str, b: str, how: str, a_error: str
+) -> None:
+    """An OpenAI chat client. A passed through (its role chunk reaches the client, then silence) with B
+    translated, and A translated (only keep-alive comments reach the client) with B passed through: either
+    way the client gets one role chunk, B's text and one ``[DONE]``."""
+    if a == "openai":
+        up.script(CHAT, failing(chat_opening(), how, CHAT_SERVER_ERROR))
+        up.script(ANTHROPIC, sse(anthropic_answer(B_TEXT)))
+    else:
+        up.script(ANTHROPIC, failing(anthropic_opening(), how, ANTHROPIC_OVERLOADED))
+        up.script(CHAT, sse(chat_answer(B_TEXT)))
+    rid = f"fb19a-chat-{a}-{how}"
+    text, events = ask_chat(gw, model, rid)
+    assert text == B_TEXT
+    seen = kinds(events)
+    assert seen.count("role") == 1, seen
+    assert seen[: seen.index("content")].count(":") >= 2, seen  # keep-alives before the first token
+    assert seen.count("done") == 1 and seen[-1] == "done", seen
+    assert_fell_back(gw, rid, a, b, a_error)
+
+
+@pytest.mark.parametrize(
+    ("model", "a", "b", "how", "a_error"),
+    [
+        ("openai-first", "openai", "anthropic", "timeout", "broken_stream"),
+        ("anthropic-first", "anthropic", "openai", "empty", "empty_stream"),
+    ],
+)
+def test_responses_client(
+    gw: Stack, up: ScriptedUpstream, model: str, a: str, b: str, how: str, a_error: str
+) -> None:
+    """A Responses client. A passed through (``response.created`` and ``response.in_progress`` reach the
+    client, then silence) with B translated: B's events go on from sequence number 2; and A translated
+    (keep-alive comments only) with B passed through."""
+    if a == "openai":
+        up.script(RESPONSES, failing(responses_opening(), how))
+        up.script(ANTHROPIC, sse(anthropic_answer(B_TEXT)))
+    else:
+        up.script(ANTHROPIC, failing(anthropic_opening(), how, ANTHROPIC_OVERLOADED))
+        up.script(RESPONSES, sse(responses_answer(B_TEXT)))
+    rid = f"fb19a-resp-{a}-{how}"
+    text, events = ask_responses(gw, model, rid)
+    assert text == B_TEXT
+    seen = kinds(events)
+    assert seen.count("response.created") == 1 and seen.count("response.in_progress") == 1, seen
+    assert seen[: seen.index("response.output_item.added")].count(":") >= 2, seen
+    assert seen.count("response.completed") == 1 and seen[-1] == "response.completed", seen
+    numbers = [json.loads(ev.data)["sequence_number"] for ev in events if not ev.comment]
+    assert numbers == list(range(len(numbers))), numbers
+    assert_fell_back(gw, rid, a, b, a_error)
+
+
+def test_a_refusal_of_the_request_after_the_answer_began_does_not_fall_back(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """A 400 told in the stream (the request's own fault) after the answer began on a silence: the client
+    gets it in the stream, as before; B is not asked."""
+    refusal = named(
+        {"type": "error", "error": {"type": "invalid_request_error", "message": "prompt is too long"}}
+    )
+    up.script(ANTHROPIC, failing(anthropic_opening(), "error", refusal))
+    before = len(up.seen(CHAT))
+    rid = "fb19a-anth-400"
+    transport = Keeping()
+    client = anthropic.Anthropic(
+        base_url=gw.gateway_url,
+        api_key="sk-client",
+        max_retries=0,
+        http_client=httpx2.Client(transport=transport, timeout=30),
+    )
+    with pytest.raises(anthropic.APIStatusError, match="prompt is too long"):
+        with client.messages.stream(
+            model="anthropic-first",
+            max_tokens=256,
+            messages=[{"role": "user", "content": "hi"}],
+            extra_headers={"x-request-id": rid},
+        ) as stream:
+            stream.get_final_message()
+    assert len(up.seen(CHAT)) == before
+    row = gw.row_for(rid)
+    assert (row["status"], row["provider"], row["attempts"]) == (400, "anthropic", 1), row
+
+
+def test_when_every_route_fails_after_the_answer_began_the_last_failure_ends_the_stream(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """A and B both fail before a token, after the answer began on A's silence (B at once, with an error in
+    its stream: none of B's bytes were written): the stream ends with one error event (B's failure), after
+    one ``message_start``; the ledger records both failures."""
+    up.script(ANTHROPIC, failing(anthropic_opening(), "error", ANTHROPIC_OVERLOADED))
+    up.script(CHAT, sse([*chat_opening(), *CHAT_SERVER_ERROR]))
+    rid = "fb19a-anth-both"
+    transport = Keeping()
+    client = anthropic.Anthropic(
+        base_url=gw.gateway_url,
+        api_key="sk-client",
+        max_retries=0,
+        http_client=httpx2.Client(transport=transport, timeout=30),
+    )
+    with pytest.raises(anthropic.APIStatusError):
+        with client.messages.stream(
+            model="anthropic-first",
+            max_tokens=256,
+            messages=[{"role": "user", "content": "hi"}],
+            extra_headers={"x-request-id": rid},
+        ) as stream:
+            stream.get_final_message()
+    events = transport.events()
+    seen = kinds(events)
+    assert seen.count("message_start") == 1 and seen.count("error") == 1 and seen[-1] == "error", seen
+    assert "The server had an error" in events[-1].data
+    row = gw.row_for(rid)
+    assert (row["status"], row["provider"], row["attempts"]) == (500, "openai", 2), row
+    failed = row["failed_attempts"]
+    failed = json.loads(failed) if isinstance(failed, str) else failed
+    assert [f["provider"] for f in failed] == ["anthropic", "openai"], failed
+
+
+def test_a_block_already_begun_keeps_the_in_stream_error(gw: Stack, up: ScriptedUpstream) -> None:
+    """A passed through sent more than its opening before the silence (a text block's start): the client has
+    a block of A's answer, so A's failure is told in the stream, as before; B is not asked."""
+    block = named({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}})
+    up.script(ANTHROPIC, failing([*anthropic_opening(), *block], "error", ANTHROPIC_OVERLOADED))
+    before = len(up.seen(CHAT))
+    rid = "fb19a-anth-block"
+    transport = Keeping()
+    client = anthropic.Anthropic(
+        base_url=gw.gateway_url,
+        api_key="sk-client",
+        max_retries=0,
+        http_client=httpx2.Client(transport=transport, timeout=30),
+    )
+    with pytest.raises(anthropic.APIStatusError, match="Overloaded"):
+        with client.messages.stream(
+            model="anthropic-first",
+            max_tokens=256,
+            messages=[{"role": "user", "content": "hi"}],
+            extra_headers={"x-request-id": rid},
+        ) as stream:
+            stream.get_final_message()
+    assert len(up.seen(CHAT)) == before
+    seen = kinds(transport.events())
+    assert seen.count("content_block_start") == 1 and seen[-1] == "error", seen
+    row = gw.row_for(rid)
+    assert (row["status"], row["provider"], row["attempts"]) == (529, "anthropic", 1), row
+
+
+def test_keepalives_go_on_while_the_next_route_has_not_answered(gw: Stack, up: ScriptedUpstream) -> None:
+    """B is slow to send its headers (held by the test): the client, whose answer A's silence began, still
+    gets keep-alives meanwhile. A handshake, not a clock: B's headers are let go only once the client has
+    read three pings after B's request reached the upstream (A's pings all went out before A failed, and the
+    client reads as they come: at most one of them can still be on its way). Without them, B's headers wait
+    until the upstream gives up (60 s) and the gateway's first-byte timeout ends B's attempt first."""
+    gate = threading.Event()
+    up.script(ANTHROPIC, failing(anthropic_opening(), "error", ANTHROPIC_OVERLOADED))
+    up.script(CHAT, sse(chat_answer(B_TEXT), gate=gate))
+    before = len(up.seen(CHAT))
+    body = {
+        "model": "anthropic-first",
+        "max_tokens": 64,
+        "stream": True,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    headers = {"anthropic-version": "2023-06-01", "x-request-id": "fb19a-slow-b"}
+    pings_after = 0
+    events: list[SSEEvent] = []
+    decoder = SSEDecoder()
+    try:
+        with httpx2.stream(
+            "POST", gw.gateway_url + "/v1/messages", json=body, headers=headers, timeout=30
+        ) as r:
+            for piece in r.iter_bytes():
+                for ev in decoder.feed(piece):
+                    events.append(ev)
+                    if ev.event == "ping" and len(up.seen(CHAT)) > before:
+                        pings_after += 1
+                        if pings_after == 3:
+                            gate.set()
+    finally:
+        gate.set()
+    seen = kinds(events)
+    assert pings_after >= 3, seen
+    assert seen.count("message_start") == 1 and seen[-1] == "message_stop" and "error" not in seen, seen
+    assert B_TEXT in "".join(ev.data for ev in events)
+    assert_fell_back(gw, "fb19a-slow-b", "anthropic", "openai", "overloaded_error")
