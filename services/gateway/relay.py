@@ -277,14 +277,19 @@ class Passthrough(Relay):
         lf_owed = self._sse.after_cr  # the client has a CR whose LF may open this read
         if rule is not None and chunk.count(b"\n\n") >= self.min_frames and rule.scans(chunk):
             out = self._scan_read(rule, chunk)
-        elif self._frames_read and self._sse.at_boundary and chunk.endswith(b"}\n\n") and b"\r" not in chunk:
+        elif (
+            self._frames_read
+            and self._sse.at_boundary
+            and chunk.endswith(b"}\n\n")
+            and chunk.find(b"\r") == -1
+        ):
             out = self._feed_frames(chunk)
         elif (
             self._token_data is not None
             and self._sse.at_boundary
             and chunk.endswith(b"\n\n")
             and chunk.isascii()
-            and b"\r" not in chunk
+            and chunk.find(b"\r") == -1
         ):
             out = self._feed_data_frames(chunk)
         else:
@@ -507,9 +512,9 @@ class Passthrough(Relay):
         return b"".join(out)
 
     def _marked_bytes(self, data: bytes) -> bool:
-        marked = self._marked
-        assert marked is not None
-        return marked(_text(data))
+        rule = self._rule
+        assert rule is not None and rule.marked_bytes is not None
+        return rule.marked_bytes(data)
 
     def finish(self) -> bytes:
         pending = self._sse.pending
@@ -738,7 +743,7 @@ def _usual_named(chunk: bytes) -> list[bytes] | None:
     if len(lines) != 3 * frames + 1 or not frames or any(lines[2::3]):
         return None
     heads = b"\n" + b"\n".join(lines[0:-1:3]) + b"\n"
-    if heads.count(b"\nevent: ") != frames or b"\nevent: \n" in heads:
+    if heads.count(b"\nevent: ") != frames or heads.find(b"\nevent: \n") != -1:
         return None
     if (b"\n" + b"\n".join(lines[1::3])).count(b"\ndata: ") != frames:
         return None
