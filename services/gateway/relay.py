@@ -275,7 +275,8 @@ class Passthrough(Relay):
     def feed(self, chunk: bytes) -> bytes:
         rule = self._rule
         lf_owed = self._sse.after_cr  # the client has a CR whose LF may open this read
-        if rule is not None and chunk.count(b"\n\n") >= self.min_frames and rule.scans(chunk):
+        # (``between`` ends all frames but the last: ``min_frames`` frames have one fewer)
+        if rule is not None and chunk.count(rule.between) >= self.min_frames - 1 and rule.scans(chunk):
             out = self._scan_read(rule, chunk)
         elif (
             self._frames_read
@@ -512,9 +513,9 @@ class Passthrough(Relay):
         return b"".join(out)
 
     def _marked_bytes(self, data: bytes) -> bool:
-        rule = self._rule
-        assert rule is not None and rule.marked_bytes is not None
-        return rule.marked_bytes(data)
+        marked = self._marked
+        assert marked is not None
+        return marked(_text(data))
 
     def finish(self) -> bytes:
         pending = self._sse.pending
