@@ -19,7 +19,7 @@ from services.gateway.dialects.view import View
 from services.gateway.providers.anthropic import AnthropicProvider
 from services.gateway.providers.base import Provider
 from services.gateway.providers.openai_compat import OpenAIProvider
-from services.gateway.relay import EventPassthrough, Passthrough
+from services.gateway.relay import EventPassthrough, Passthrough, _usual_named
 from tests.unit.test_passthrough_scan import _facts, _same_ids, sized
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
@@ -95,3 +95,53 @@ def test_recorded_streams_at_any_cuts(data: st.DataObject, which: int, usage: bo
     cuts = sorted(set(data.draw(st.lists(st.integers(min_value=1, max_value=len(body) - 1), max_size=12))))
     edges = [0, *cuts, len(body)]
     _same(wire, [body[a:b] for a, b in zip(edges, edges[1:], strict=False)], usage)
+
+
+def _usual_named_before(chunk: bytes) -> list[bytes] | None:
+    """``relay._usual_named`` as it was before session 18 (its data lines joined and counted): the
+    reference for the count of the whole read that replaced it."""
+    lines = chunk.split(b"\n")
+    if len(lines) == 4:
+        head = lines[0]
+        usual = len(head) > 7 and head.startswith(b"event: ") and lines[1].startswith(b"data: ")
+        return lines if usual and not lines[2] else None
+    frames = len(lines) // 3
+    if len(lines) != 3 * frames + 1 or not frames or any(lines[2::3]):
+        return None
+    heads = b"\n" + b"\n".join(lines[0:-1:3]) + b"\n"
+    if heads.count(b"\nevent: ") != frames or b"\nevent: \n" in heads:
+        return None
+    if (b"\n" + b"\n".join(lines[1::3])).count(b"\ndata: ") != frames:
+        return None
+    return lines
+
+
+_LINES = [
+    b"event: a",
+    b"event: data: x",
+    b"event: ",
+    b"event:a",
+    b'data: {"t":"data: "}',
+    b"data: data: ",
+    b"data: ",
+    b"data:{}",
+    b"xdata: {}",
+    b" data: {}",
+    b"",
+    b": c",
+    b"id: 1",
+]
+
+
+@FUZZ
+@given(st.lists(st.sampled_from(_LINES), min_size=1, max_size=14), st.booleans())
+def test_the_data_lines_counted_in_the_read_decide_as_the_joined_ones(
+    lines: list[bytes], usual: bool
+) -> None:
+    if usual:  # mostly usual frames, an odd line among them
+        frames = [b"event: a\n" + (line if line.startswith(b"data") else b"data: {}") for line in lines]
+        chunk = b"\n\n".join(frames) + b"\n\n"
+    else:
+        chunk = b"\n".join(lines) + b"\n\n"
+    assert _usual_named(chunk) == _usual_named_before(chunk)
+    assert _usual_named(chunk, chunk.count(b"\ndata: ")) == _usual_named_before(chunk)

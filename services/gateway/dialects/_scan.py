@@ -56,12 +56,6 @@ class ScanRule:
     frames: Callable[[bytes], bool]  # the body is whole usual frames whose data is ``{…}``
     first: First
     unscanned: tuple[bytes, ...] = ()  # a read holding any of these is decoded event by event instead
-    # A frame's end and the next frame's first bytes, as the wire's usual frames have them: counted in a read
-    # to choose the relay's path by its number of frames (one fewer than the frames: ``Passthrough.feed``).
-    # A count of this longer needle costs half of one of b"\n\n" (the search skips further: callgrind,
-    # 10k against 20k instructions for the 4.7 kB Responses answer; session 18); either path gives the same
-    # bytes and facts, so an odd read counted short only takes the other one.
-    between: bytes = b"\n\ndata: "
 
     def scans(self, read: bytes) -> bool:
         """``read`` may be scanned (it holds no ``unscanned`` bytes)."""
@@ -166,7 +160,7 @@ def named_rule(token_events: frozenset[str], marks: tuple[bytes, ...]) -> ScanRu
                 return True
         return not json_object(data)
 
-    return ScanRule(_named_frames, first, between=b"\n\nevent: ", marked=is_marked)
+    return ScanRule(_named_frames, first, marked=is_marked)
 
 
 def json_object(data: str | bytes) -> bool:
