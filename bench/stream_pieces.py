@@ -1,0 +1,243 @@
+"""A passthrough stream's relay work, piece by piece, in deterministic counts (session 18).
+
+For the three passthrough stream paths of the table (``bench/paths.py``: openai chat, anthropic,
+responses), the fake provider's canned answer (``bench/upstream.py`` ``CAPTURES``: what nginx serves the
+gateway) goes through the relay as the gateway drives it (``proxy._relay_stream``): ``make_relay`` with the
+provider's usage rule, the read that holds the upstream's first bytes (``until_committed``: up to the
+first client write), each later read (``_pump``), ``finish`` and what the ledger event reads of it
+(``relay.usage``, ``relay.decoder.model``). Each read is scrubbed of a key first, as ``next_chunk`` does.
+
+Two ways the bytes arrive (``--reads``):
+
+- ``one``: the whole stream in one read (nginx's static answer: what the table's c1 rows measure);
+- ``frames``: one frame per read (a provider that writes each event as it makes it).
+
+Counts per stream, per piece:
+
+- ``calls``: Python function calls and C calls (``sys.setprofile``'s ``call`` and ``c_call`` events), one
+  stream after three warm ones;
+- ``instr``: CPU instructions under valgrind's callgrind, per stream (``--callgrind``: the script reruns
+  itself under ``valgrind --tool=callgrind --toggle-collect=functools_reduce``: each piece runs inside a
+  ``functools.reduce`` of 200 streams, after 20 warm streams and ``gc.freeze()``, so only the pieces'
+  instructions are collected; ``PYTHONHASHSEED=0``). The streams are made afresh for each piece (the
+  pieces before it run outside the collection).
+
+    python bench/stream_pieces.py [--reads one,frames] [--callgrind] [--root TREE]
+
+``--root``: the tree whose relay is measured (another checkout, e.g. a ``git archive`` of main: an A/B).
+Not part of ``make bench``: a developer's measuring tool.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import gc
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+GATEWAY_ROOT = Path(sys.argv[sys.argv.index("--root") + 1]).resolve() if "--root" in sys.argv else ROOT
+sys.path.insert(0, str(GATEWAY_ROOT))
+if GATEWAY_ROOT != ROOT:
+    sys.path.insert(1, str(ROOT))
+
+PATHS = {  # path name → (client format, wire, upstream file, provider)
+    "openai chat, stream": ("openai_chat", "openai_chat", "chat/completions.sse", "openai"),
+    "anthropic, stream": ("anthropic", "anthropic", "messages.sse", "anthropic"),
+    "responses, stream": ("openai_responses", "openai_responses", "responses.sse", "openai"),
+}
+BODIES = {
+    "openai_chat": {
+        "model": "gpt-4o-mini",
+        "messages": [{"role": "user", "content": "hello bench"}],
+        "stream": True,
+    },
+    "anthropic": {
+        "model": "claude-haiku-4-5",
+        "max_tokens": 64,
+        "messages": [{"role": "user", "content": "hello bench"}],
+        "stream": True,
+    },
+    "openai_responses": {"model": "gpt-4o-mini", "input": "hello bench", "stream": True},
+}
+PIECES = ("make", "first read", "later reads", "finish", "event")
+WARM, RUNS = 20, 200
+
+
+def streams() -> dict[str, bytes]:
+    """The canned answers (``bench/upstream.py``), captured once and kept in the temp dir for reruns."""
+    cache = Path(tempfile.gettempdir()) / "stream_pieces_canned.json"
+    if cache.exists():
+        return {k: v.encode("latin-1") for k, v in json.loads(cache.read_text()).items()}
+    sys.path.insert(0, str(ROOT))
+    from bench.profile_translation import answers
+
+    got = answers()
+    cache.write_text(json.dumps({k: v.decode("latin-1") for k, v in got.items()}))
+    return got
+
+
+def frames(body: bytes) -> list[bytes]:
+    return [f + b"\n\n" for f in body.split(b"\n\n") if f.strip()]
+
+
+class Stream:
+    """One path's relay as the gateway drives it, split into pieces (each a method taking a state)."""
+
+    def __init__(self, path: str, body: bytes, reads: str) -> None:
+        from services.gateway.dialects import registry
+        from services.gateway.dialects.view import View
+        from services.gateway.providers.anthropic import AnthropicProvider
+        from services.gateway.providers.openai_compat import OpenAIProvider
+        from services.gateway.relay import make_relay
+
+        fmt, wire, _, prov = PATHS[path]
+        self.pair = registry.pairing(fmt, wire)  # type: ignore[arg-type]
+        parsed = registry.client(fmt).parse(dict(BODIES[fmt]))  # type: ignore[arg-type]
+        self.view = View(model=parsed.model, include_usage=parsed.include_usage, reasoning=parsed.reasoning)
+        cls = AnthropicProvider if prov == "anthropic" else OpenAIProvider
+        self.provider = cls(prov, "http://127.0.0.1:1", "sk-bench-0123456789abcdef")
+        self.make_relay = make_relay
+        self.reads = [body] if reads == "one" else frames(body)
+        self.out: list[bytes] = []
+
+    def make(self, _: object = None) -> Any:
+        return self.make_relay(self.pair, self.view, self.provider.usage)
+
+    def first(self, relay: Any) -> Any:
+        scrub = self.provider.scrub_bytes
+        chunk = scrub(self.reads[0])
+        fed = relay.feed(chunk)
+        self.out.append(fed if fed is chunk else scrub(fed))
+        if relay.has_rest:
+            self.out.append(scrub(relay.rest()))
+        return relay
+
+    def later(self, relay: Any) -> Any:
+        scrub = self.provider.scrub_bytes
+        for read in self.reads[1:]:
+            chunk = scrub(read)
+            fed = relay.feed(chunk)
+            self.out.append(fed if fed is chunk else scrub(fed))
+        return relay
+
+    def finish(self, relay: Any) -> Any:
+        self.out.append(self.provider.scrub_bytes(relay.finish()))
+        return relay
+
+    def event(self, relay: Any) -> Any:
+        return (relay.usage, relay.decoder.model, relay.error, relay.complete)
+
+    def steps(self) -> list[Callable[[Any], Any]]:
+        return [self.make, self.first, self.later, self.finish, self.event]
+
+    def whole(self) -> tuple[bytes, Any]:
+        self.out = []
+        state: Any = None
+        for step in self.steps():
+            state = step(state)
+        return b"".join(self.out), state
+
+
+def count_calls(stream: Stream) -> list[int]:
+    """Python and C calls per piece, one stream after three warm ones."""
+    for _ in range(3):
+        stream.whole()
+    counts = [0] * len(PIECES)
+    current = [0]
+
+    def prof(frame: Any, event: str, arg: Any) -> None:
+        if event in ("call", "c_call"):
+            counts[current[0]] += 1
+
+    state: Any = None
+    stream.out = []
+    for i, step in enumerate(stream.steps()):
+        current[0] = i
+        sys.setprofile(prof)
+        state = step(state)
+        sys.setprofile(None)
+    return [c - 1 for c in counts]  # (the ``sys.setprofile(None)`` C call)
+
+
+def under_callgrind(path: str, reads: str) -> None:
+    """Run inside callgrind: every piece of ``RUNS`` streams inside one ``functools.reduce`` each."""
+    stream = Stream(path, streams()[PATHS[path][2]], reads)
+    for _ in range(WARM):
+        stream.whole()
+    gc.collect()
+    gc.freeze()
+    steps = stream.steps()
+    for i in range(len(PIECES)):
+        states: list[Any] = []
+        for _ in range(RUNS):  # the pieces before this one, not collected
+            stream.out = []
+            state: Any = None
+            for step in steps[:i]:
+                state = step(state)
+            states.append(state)
+        piece = steps[i]
+        functools.reduce(lambda _, s: piece(s), states, None)  # collected: --toggle-collect
+
+
+def _part(p: Path) -> int:
+    """A callgrind dump's number (``cg.out.N``; the final dump, ``cg.out``, last)."""
+    tail = p.name.rsplit(".", 1)[-1]
+    return int(tail) if tail.isdigit() else sys.maxsize
+
+
+def callgrind(path: str, reads: str) -> list[float]:
+    """Instructions per stream per piece (the dump's one part per toggled ``reduce``)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "cg.out"
+        env = {**os.environ, "PYTHONHASHSEED": "0"}
+        cmd = ["valgrind", "--tool=callgrind", "--collect-atstart=no", "--toggle-collect=functools_reduce"]
+        cmd += [f"--callgrind-out-file={out}"]
+        cmd += ["--dump-after=functools_reduce", sys.executable, __file__, "--inside", path, reads]
+        cmd += ["--root", str(GATEWAY_ROOT)]
+        subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        totals: list[int] = []
+        for part in sorted(Path(tmp).glob("cg.out*"), key=_part):
+            m = re.search(r"^summary:\s*(\d+)", part.read_text(), re.M)
+            if m and int(m.group(1)) > 0:
+                totals.append(int(m.group(1)))
+        if len(totals) < len(PIECES):
+            raise RuntimeError(f"{len(totals)} callgrind parts, expected {len(PIECES)}")
+        return [t / RUNS for t in totals[-len(PIECES) :]]  # (a ``reduce`` at import comes first)
+
+
+def main() -> None:
+    if "--inside" in sys.argv:
+        i = sys.argv.index("--inside")
+        under_callgrind(sys.argv[i + 1], sys.argv[i + 2])
+        return
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--reads", default="one,frames")
+    ap.add_argument("--callgrind", action="store_true")
+    ap.add_argument("--root", default=str(ROOT))
+    args = ap.parse_args()
+    canned = streams()
+    print(f"tree {GATEWAY_ROOT}")
+    print(f"{'path':22} {'reads':7} {'count':6} " + " ".join(f"{p:>12}" for p in PIECES) + f" {'total':>12}")
+    for reads in args.reads.split(","):
+        for path, (_, _, file, _) in PATHS.items():
+            stream = Stream(path, canned[file], reads)
+            calls = count_calls(stream)
+            row = " ".join(f"{c:12d}" for c in calls)
+            print(f"{path:22} {reads:7} {'calls':6} {row} {sum(calls):12d}", flush=True)
+            if args.callgrind:
+                instr = callgrind(path, reads)
+                row = " ".join(f"{c:12.0f}" for c in instr)
+                print(f"{path:22} {reads:7} {'instr':6} {row} {sum(instr):12.0f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
