@@ -30,7 +30,7 @@ from services.gateway.dialects.translate_request import (
 )
 from services.gateway.providers.configured import ConfiguredProvider
 from services.gateway.providers.openai_compat import OpenAIProvider, OpenRouterProvider, XAIProvider
-from services.gateway.routing.config import parse_catalog
+from services.gateway.routing.config import CatalogError, parse_catalog
 
 ONE_HOUR = {"type": "ephemeral", "ttl": "1h"}
 EPHEMERAL = {"type": "ephemeral"}
@@ -832,3 +832,22 @@ def test_a_configured_provider_serving_other_models_gets_no_markers(model: str) 
     target = configured([model]).target(model)
     assert not target.cache_markers
     assert not body_has_markers(anthropic_to_chat(CASE_08 | {"model": model}, target).body)
+
+
+def test_the_catalog_says_which_models_keep_the_markers() -> None:
+    """An alias a LiteLLM proxy serves Claude under (``sonnet``) has no Claude name: ``cache_markers = true`` keeps
+    the markers; ``false`` drops them even for a Claude name (a server that refuses the field)."""
+    for flag, model, kept in (
+        (True, "sonnet", True),
+        (False, "claude-sonnet-4-5", False),
+        (None, "sonnet", False),
+    ):
+        item: dict[str, Any] = {"name": "litellm", "base_url": "http://h/v1", "models": [model]}
+        if flag is not None:
+            item["cache_markers"] = flag
+        provider = ConfiguredProvider(parse_catalog({"providers": [item]}).providers[0], None)
+        assert provider.target(model).cache_markers is kept
+    with pytest.raises(CatalogError, match="cache_markers"):
+        parse_catalog(
+            {"providers": [{"name": "x", "base_url": "http://h/v1", "models": ["m"], "cache_markers": 1}]}
+        )
