@@ -294,6 +294,18 @@ ROWS = [
         0.00017,
         (200, 100, 800, 0),
     ),
+    # Gemini's thinking relayed on the chat wire with only the visible answer in completion_tokens and no reasoning
+    # count: the total holds 200 more (s18 variant 29-f; mozilla-ai/any-llm#1291); they are output:
+    # 40 × $0.30 + 260 × $2.50 = 12 + 650 µ$ = $0.000662
+    Row(
+        "thoughts only in total_tokens (s18 29-f)",
+        "openrouter",
+        "google/gemini-2.5-flash",
+        {"openai_chat": chat(40, 60, total_tokens=300)},
+        0.000662,
+        (40, 260, 0, 0),
+        {"reasoning_tokens": 200},
+    ),
     # Anthropic fast mode (``usage.speed: "fast"``): Opus 4.6 at 6× every category ($30 / $150, fast-mode
     # docs): 1000 × $30 + 100 × $150 = 45,000 µ$ (the standard price would be 7,500 µ$)
     Row(

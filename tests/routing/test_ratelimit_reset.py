@@ -257,3 +257,29 @@ def test_openrouter_relaying_a_providers_own_429_body_in_metadata_raw() -> None:
     for _ in range(6):  # a raw inside a raw inside …: only two levels are read, no recursion without end
         nested = {"error": {"metadata": {"raw": orjson.dumps(nested).decode()}}}
     assert body_reset_seconds(orjson.dumps(nested), NOW) is None
+
+
+def test_a_quota_message_saying_when_it_resets_names_the_reset() -> None:
+    """s18 variant 11-d: Google's quota refusal on the OpenAI wire (a one-element JSON array, no retry header, no
+    RetryInfo) says when only in words: "Your quota will reset after 26s." (vybestack/llxprt-code#813). The client
+    got a 429 without retry-after."""
+    message = "You have exhausted your capacity on this model. Your quota will reset after 26s."
+    body = orjson.dumps(
+        [
+            {
+                "error": {
+                    "code": 429,
+                    "message": message,
+                    "status": "RESOURCE_EXHAUSTED",
+                    "details": [
+                        {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "RATE_LIMIT_EXCEEDED"}
+                    ],
+                }
+            }
+        ]
+    )
+    assert body_reset_seconds(body, NOW) == pytest.approx(26.0)
+    assert retry_after_seconds({}, 429, body) == pytest.approx(26.0)
+    assert body_reset_seconds(orjson.dumps({"error": {"message": "The limit resets in 1m30s."}}), NOW) == 90.0
+    for silent in ("Your limit resets on Sunday.", "Your quota will reset soon.", "resets after midnight"):
+        assert body_reset_seconds(orjson.dumps({"error": {"message": silent}}), NOW) is None

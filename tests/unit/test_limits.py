@@ -175,6 +175,17 @@ from services.gateway.routing.config import CatalogError, parse_catalog  # noqa:
         ("max_completion_tokens must be less than or equal to the maximum output tokens 16384", 16384),
         # s16 variant 17-n: an OpenAI-compatible front that checks max_tokens before vLLM
         ("The given max_tokens exceeds the maximum the model supports: 4096", 4096),
+        # s18 variant 17-j: Volcengine Ark's parameter check (Gitlawb/openclaude#331)
+        (
+            "The parameter `max_completion_tokens` specified in the request are not valid: integer above maximum "
+            "value, expected a value <= 12288, but got 32000 instead. Request id: 0217752964393142fa50af54af66c5cf",
+            12288,
+        ),
+        (
+            "The parameter `temperature` specified in the request are not valid: integer above maximum value, "
+            "expected a value <= 2, but got 5 instead.",
+            None,
+        ),
         ("messages: roles must alternate", None),
         ("Invalid API key", None),
     ],

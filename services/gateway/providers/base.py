@@ -184,10 +184,22 @@ def reasoning_as_output(usage: Usage, outside_by_default: bool) -> Usage:
     would include them and never be the smaller: a relay in front of xAI that drops ``total_tokens``, s14
     variant 29-c); otherwise the provider's documented convention (``outside_by_default``) decides.
     Returns ``usage`` itself when nothing is added.
+
+    Reasoning the answer does not count at all is read from the total too: with no ``reasoning_tokens``, a
+    ``total_tokens`` above prompt + completion holds output left out of ``completion_tokens``, the model's
+    thoughts (Gemini's thinking tokens relayed on this wire by servers that map only its visible output to
+    ``completion_tokens``: mozilla-ai/any-llm#1291 "prompt=20 completion=151 total=553", CLIProxyAPI#5733; Gemini
+    bills thoughts as output; s18 variant 29-f): the difference is added to the output as its reasoning.
     """
     reasoning = usage.reasoning_tokens
     if not reasoning:
-        return usage
+        total, prompt = usage.reported_total_tokens, usage.prompt_tokens
+        if total is None or not prompt:  # a bare total counts nothing it could be compared with
+            return usage
+        hidden = total - prompt - usage.output_tokens
+        if hidden <= 0:
+            return usage
+        return replace(usage, output_tokens=usage.output_tokens + hidden, reasoning_tokens=hidden)
     outside = outside_by_default
     total, counted = usage.reported_total_tokens, usage.prompt_tokens + usage.output_tokens
     if total == counted + reasoning:

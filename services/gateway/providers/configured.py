@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from services.gateway.providers.openai_compat import OpenAICompatProvider
+from dataclasses import replace
+
+from services.gateway.dialects.translate_request import Target
+from services.gateway.providers.openai_compat import OpenAICompatProvider, claude_by_name
 from services.gateway.routing.config import ProviderSpec
 
 
@@ -19,6 +22,20 @@ class ConfiguredProvider(OpenAICompatProvider):
         # A provider declared without `api_key_env` needs no key (a local server); otherwise the key's
         # variable must be set, as for the built-in providers.
         return self.spec.api_key_env is None or bool(self._api_key)
+
+    def target(self, model: str) -> Target:
+        """OpenAI-compatible as configured; a Claude model (``claude_by_name``: a LiteLLM or other relay in front of
+        Anthropic) keeps the client's ``cache_control`` markers on content parts, and a client without markers
+        (Responses) gets the gateway's breakpoints, as Claude on OpenRouter does: without them every turn re-bills
+        the whole prompt at the full input price (bugcase 08's kind; s18 variant 08-f). The catalog's
+        ``cache_markers`` decides instead when given (an alias such as ``sonnet``; a server that refuses them)."""
+        target = super().target(model)
+        markers = self.spec.cache_markers  # the file's word, for a model served under another name (an alias)
+        return (
+            replace(target, cache_markers=True)
+            if (markers is None and claude_by_name(model)) or markers
+            else target
+        )
 
     def configured_output_limit(self, model: str) -> int | None:
         return self.spec.output_limit(model)  # the catalog file's max_output_tokens / limits."<model>"

@@ -92,6 +92,14 @@ _REFUSALS = (
     # OpenAI-compatible fronts that check the budget themselves before vLLM: "The given max_tokens exceeds the maximum
     # the model supports: 4096"
     re.compile(r"max_tokens exceeds the maximum the model supports: (\d+)", re.I),
+    # Volcengine Ark (doubao), its parameter check: "The parameter `max_completion_tokens` specified in the request are
+    # not valid: integer above maximum value, expected a value <= 12288, but got 32000 instead." (Gitlawb/openclaude
+    # #331; s18 variant 17-j)
+    re.compile(
+        r"max_(?:completion_|output_)?tokens`? specified in the request (?:are|is) not valid: integer above maximum "
+        r"value, expected a value <= (\d+)",
+        re.I,
+    ),
     # Ollama Cloud: "max_tokens (384000) exceeds model's maximum output tokens (65536) for model …"
     re.compile(r"exceeds (?:the )?model'?s maximum output tokens \((\d+)\)", re.I),
     # vLLM (DeepInfra, NVIDIA NIM): "max_tokens=32000 cannot be greater than max_model_len=max_total_tokens=28672.

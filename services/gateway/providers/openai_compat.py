@@ -150,6 +150,16 @@ def caches_by_markers(model: str) -> bool:
     return model.removeprefix("~").startswith(_MARKER_CACHING)
 
 
+def claude_by_name(model: str) -> bool:
+    """True for a model id that names Claude: ``claude-…`` itself or behind a vendor prefix or an alias mark
+    (``anthropic/claude-sonnet-4.5``, ``bedrock/claude-…``, ``~anthropic/claude-sonnet-latest``) and
+    ``anthropic/…``. OpenAI-compatible relays in front of Anthropic pass ``cache_control`` on content parts on to
+    it (LiteLLM's "Prompt Caching" docs for Anthropic models; OpenRouter's, Vercel AI Gateway's): for a configured
+    provider serving such a model the client's markers are its only cache (s18 variant 08-f)."""
+    bare = model.removeprefix("~")
+    return bare.startswith("anthropic/") or bare.rsplit("/", 1)[-1].startswith("claude")
+
+
 def no_reasoning_for_unsigned_tool_turn(body: dict[str, Any]) -> bool:
     """Claude on OpenRouter: drop the request's ``reasoning`` / ``reasoning_effort`` when the last assistant
     message calls a tool without Claude-signed ``reasoning_details`` to give back (this gateway's translations never

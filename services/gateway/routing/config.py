@@ -74,6 +74,9 @@ class ProviderSpec:
     max_output_tokens: int | None = None
     context_window: int | None = None
     limits: dict[str, ModelLimits] = field(default_factory=dict, hash=False)
+    # Anthropic ``cache_control`` markers kept on content parts (a relay in front of Claude, as LiteLLM): True or
+    # False for every model it serves; None: for the models whose names say Claude (``claude_by_name``)
+    cache_markers: bool | None = None
 
     def output_limit(self, model: str) -> int | None:
         own = self.limits.get(model)
@@ -126,6 +129,7 @@ _PROVIDER_KEYS = {
     "max_output_tokens",
     "context_window",
     "limits",
+    "cache_markers",
 }
 _LIMIT_KEYS = {"max_output_tokens", "context_window"}
 _PRICE_KEYS = {"input", "output", "cache_read", "cache_write", "cache_write_1h"}
@@ -241,6 +245,9 @@ def _provider(item: dict[str, Any], where: str) -> ProviderSpec:
     field_name = item.get("max_tokens_field", "max_tokens")
     if field_name not in ("max_tokens", "max_completion_tokens"):
         raise CatalogError(f"{where}.max_tokens_field: expected max_tokens or max_completion_tokens")
+    cache_markers = item.get("cache_markers")
+    if cache_markers is not None and not isinstance(cache_markers, bool):
+        raise CatalogError(f"{where}.cache_markers: expected true or false")
     return ProviderSpec(
         name=name,
         base_url=base_url.rstrip("/"),
@@ -256,6 +263,7 @@ def _provider(item: dict[str, Any], where: str) -> ProviderSpec:
             _text(model, f"{where}.limits"): _limits(spec, f'{where}.limits."{model}"')
             for model, spec in _table(item.get("limits", {}), f"{where}.limits").items()
         },
+        cache_markers=cache_markers,
     )
 
 

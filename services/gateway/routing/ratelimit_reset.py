@@ -24,7 +24,8 @@ Some 429s carry no such header and say it in the error body instead (``body_rese
   (a protobuf JSON Duration: decimal seconds and "s"), the body itself sometimes in a one-element array;
 - OpenAI, Groq and Azure OpenAI, in the error message's words, when a proxy in between dropped the headers
   (OpenAI's rate-limit errors: "… Please try again in 20s.", "… in 6m0s.", "… in 860ms."; Azure OpenAI:
-  "… Please retry after 20 seconds.").
+  "… Please retry after 20 seconds."); Google's quota refusals relayed on the OpenAI wire: "Your quota will
+  reset after 26s.".
 """
 
 from __future__ import annotations
@@ -113,9 +114,12 @@ def _rejected_window(low: Mapping[str, str], reset_name: str) -> bool:
 
 
 _PROTO_DURATION = re.compile(r"(\d+(?:\.\d+)?)s")
-# "Please try again in 20s." / "in 6m0s" / "in 860ms" (OpenAI, Groq); "Please retry after 20 seconds." (Azure)
+# "Please try again in 20s." / "in 6m0s" / "in 860ms" (OpenAI, Groq); "Please retry after 20 seconds." (Azure);
+# "Your quota will reset after 26s." (Google's Code Assist API behind Gemini CLI and the proxies relaying it:
+# vybestack/llxprt-code#813; s18 variant 11-d), "resets in 26s"
 _SAID_DELAY = re.compile(
-    r"(?:try again|retry) (?:in|after) (?:(\d+(?:\.\d+)?) seconds?\b|((?:\d+(?:\.\d+)?(?:ms|h|m|s))+)(?![a-z]))",
+    r"(?:try again|retry|resets?) (?:in|after) "
+    r"(?:(\d+(?:\.\d+)?) seconds?\b|((?:\d+(?:\.\d+)?(?:ms|h|m|s))+)(?![a-z]))",
     re.I,
 )
 _RETRY_INFO = "google.rpc.RetryInfo"

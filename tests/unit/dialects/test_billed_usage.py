@@ -745,3 +745,38 @@ def test_top_level_writes_outside_prompt_tokens_keep_the_uncached_input(
         for k, v in {**usage.get("prompt_tokens_details", {}), **usage}.items()
         if "creation" in k or "write" in k
     )
+
+
+@pytest.mark.parametrize(
+    ("cls", "name"),
+    [(OpenAICompatProvider, "gemini"), (OpenRouterProvider, "openrouter"), (XAIProvider, "xai")],
+)
+def test_thoughts_counted_only_in_the_total_are_output(cls: type, name: str) -> None:
+    """s18 variant 29-f: Gemini's thinking relayed on the chat wire with only the visible answer in
+    completion_tokens and no reasoning_tokens (mozilla-ai/any-llm#1291: prompt 20, completion 151, total 553):
+    the 382 tokens the total holds beyond prompt + completion are output (Gemini bills thoughts as output)."""
+    read = usage_from_openai({"prompt_tokens": 20, "completion_tokens": 151, "total_tokens": 553})
+    u = provider(cls, name).usage(read)
+    assert (u.input_tokens, u.output_tokens, u.reasoning_tokens) == (20, 533, 382)
+    assert read.output_tokens == 151  # a new value: streams re-apply the rule to cumulative usage
+
+
+@pytest.mark.parametrize(
+    "usage",
+    [
+        {"prompt_tokens": 20, "completion_tokens": 151, "total_tokens": 171},  # the total adds up
+        {"prompt_tokens": 20, "completion_tokens": 151, "total_tokens": 100},  # a total below the counts
+        {"prompt_tokens": 20, "completion_tokens": 151},  # no total
+        {"total_tokens": 553},  # a bare total: nothing to compare it with
+        {  # cache writes outside prompt_tokens (some LiteLLM releases): counted, not hidden output
+            "prompt_tokens": 1010,
+            "completion_tokens": 40,
+            "total_tokens": 1050,
+            "cache_creation_input_tokens": 5000,
+            "cache_read_input_tokens": 1000,
+        },
+    ],
+)
+def test_a_total_that_hides_nothing_adds_nothing(usage: dict[str, Any]) -> None:
+    read = usage_from_openai(usage)
+    assert provider(OpenAICompatProvider, "local").usage(read) is read

@@ -28,7 +28,9 @@ from services.gateway.dialects.translate_request import (
     responses_to_anthropic,
     responses_to_chat,
 )
+from services.gateway.providers.configured import ConfiguredProvider
 from services.gateway.providers.openai_compat import OpenAIProvider, OpenRouterProvider, XAIProvider
+from services.gateway.routing.config import CatalogError, parse_catalog
 
 ONE_HOUR = {"type": "ephemeral", "ttl": "1h"}
 EPHEMERAL = {"type": "ephemeral"}
@@ -801,3 +803,51 @@ def test_chat_breakpoints_leave_the_clients_messages_and_tools_unchanged() -> No
     ]
     assert sent["tools"][-1]["cache_control"] == {"type": "ephemeral"}
     assert sent["messages"][3]["content"][-1]["cache_control"] == {"type": "ephemeral"}
+
+
+def configured(models: list[str]) -> ConfiguredProvider:
+    spec = parse_catalog({"providers": [{"name": "litellm", "base_url": "http://h/v1", "models": models}]})
+    return ConfiguredProvider(spec.providers[0], None)
+
+
+@pytest.mark.parametrize(
+    "model", ["claude-sonnet-4-5", "anthropic/claude-sonnet-4.5", "bedrock/claude-opus-4-1"]
+)
+def test_a_configured_provider_serving_claude_keeps_the_markers(model: str) -> None:
+    """s18 variant 08-f: Claude behind a LiteLLM proxy (a catalog provider on the chat wire): LiteLLM passes
+    cache_control on content parts to Anthropic; the gateway dropped the client's markers, so nothing was cached."""
+    target = configured([model]).target(model)
+    assert target.cache_markers
+    body = anthropic_to_chat(CASE_08, target).body
+    assert body["messages"][0]["content"][1]["cache_control"] == ONE_HOUR
+    assert body["messages"][-1]["content"] == [
+        {"type": "text", "text": "fix the first one", "cache_control": EPHEMERAL}
+    ]
+    placed = responses_to_chat({"model": model, "instructions": "Be brief.", "input": "hi"}, target).body
+    assert body_has_markers(placed)  # a Responses client (no markers of its own) gets the gateway's
+
+
+@pytest.mark.parametrize("model", ["llama-3.3-70b", "qwen/qwen3-coder", "deepseek-chat"])
+def test_a_configured_provider_serving_other_models_gets_no_markers(model: str) -> None:
+    target = configured([model]).target(model)
+    assert not target.cache_markers
+    assert not body_has_markers(anthropic_to_chat(CASE_08 | {"model": model}, target).body)
+
+
+def test_the_catalog_says_which_models_keep_the_markers() -> None:
+    """An alias a LiteLLM proxy serves Claude under (``sonnet``) has no Claude name: ``cache_markers = true`` keeps
+    the markers; ``false`` drops them even for a Claude name (a server that refuses the field)."""
+    for flag, model, kept in (
+        (True, "sonnet", True),
+        (False, "claude-sonnet-4-5", False),
+        (None, "sonnet", False),
+    ):
+        item: dict[str, Any] = {"name": "litellm", "base_url": "http://h/v1", "models": [model]}
+        if flag is not None:
+            item["cache_markers"] = flag
+        provider = ConfiguredProvider(parse_catalog({"providers": [item]}).providers[0], None)
+        assert provider.target(model).cache_markers is kept
+    with pytest.raises(CatalogError, match="cache_markers"):
+        parse_catalog(
+            {"providers": [{"name": "x", "base_url": "http://h/v1", "models": ["m"], "cache_markers": 1}]}
+        )
