@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.fake_provider import FakeProvider, provider_urls, running
-from tests.procs import Stack, stack
+from tests.procs import Stack, stack, wait_until
 
 CLIENT_KEY = "sk-client-faults-not-forwarded"
 PROVIDER_KEY = {name: f"sk-test-{name}-secret-key" for name in ("openai", "anthropic", "xai")}
@@ -220,7 +220,8 @@ def test_a_body_that_stalls_after_its_headers_times_out(
     assert resp.status_code == expect(client, 502) and resp.json()["error"]["message"]
     row = gw.row_for(resp.headers["x-request-id"])
     assert (row["status"], row["error_type"]) == (expect(client, 502), "broken_response")
-    assert fakes[fake].last_request.client_disconnected  # the gateway let go of the stalled answer
+    # the gateway let go of the stalled answer (the fake sees its handler cancelled a moment later)
+    assert wait_until(lambda: fakes[fake].last_request.client_disconnected, 10)
 
 
 @pytest.mark.parametrize(
@@ -251,7 +252,7 @@ def test_a_stream_that_breaks_after_it_began_ends_with_an_error_event(
     row = gw.row_for(resp.headers["x-request-id"])
     assert row["streamed"] == 1 and row["status"] == 502
     if fault == "stall-mid-stream":
-        assert fakes[fake].last_request.client_disconnected
+        assert wait_until(lambda: fakes[fake].last_request.client_disconnected, 10)
 
 
 def test_a_stream_that_stalls_after_its_headers_falls_to_a_502(
