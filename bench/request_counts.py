@@ -14,9 +14,10 @@ that half into the pieces that differ per path, each run alone in a warm loop, n
   ``build - translate`` is the rest of the upstream request's build.
 
 Python calls: ``cProfile`` total calls over ``--iterations`` runs, divided (deterministic). With
-``--callgrind PATH PIECE N``, runs that piece N times and exits: run it under
-``valgrind --tool=callgrind`` with N and with 0 and divide the difference of the instruction totals by N
-(``--instructions`` does exactly that for every path and piece; slow: two valgrind runs per cell).
+``--callgrind PATH PIECE N``, sets the path up (every piece run once), runs that piece N times more and
+exits, the collector off: ``--instructions`` runs that under ``valgrind --tool=callgrind``
+with N and, once per path, with 0, and divides the difference of the instruction totals by N (slow: about
+20 s a valgrind run).
 
     python bench/request_counts.py [--iterations 500] [--only "→"] [--instructions [--n 300]]
 """
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import pstats
 import re
 import subprocess
@@ -157,6 +159,7 @@ def main() -> None:
     if args.callgrind:
         name, piece, runs = args.callgrind
         (case,) = [c for c in PATHS if c.name == name]
+        gc.disable()  # no collection lands in one run and not in another (the counts are the work's own)
         every = works(case)
         for warm in every.values():  # the same set-up whatever the piece: one baseline (N=0) per path
             warm()
