@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench.paths import PATHS
+from services.gateway.dialects import _request_from_responses as tr_responses
 from services.gateway.dialects import translate_request as tr
 from services.gateway.dialects._prompt_cache import Session
 from services.gateway.dialects._request_common import (
@@ -227,7 +228,20 @@ def outcome(translate: Any, body: dict[str, Any], target: Any, session: str | No
     return (*result, orjson.dumps(mine))
 
 
+def checked(validate: Any, body: dict[str, Any]) -> tuple[str, str | None]:
+    try:
+        validate(orjson.loads(orjson.dumps(body)))
+    except TranslationError as exc:
+        return str(exc), exc.param
+    return "", None
+
+
 def same(body: dict[str, Any], session: str | None = None) -> None:
+    new_check, old_check = (
+        tr_responses.validate_responses_request,
+        old_from_responses.validate_responses_request,
+    )
+    assert checked(new_check, body) == checked(old_check, body)
     for name, new, old in TRANSLATORS:
         for target in TARGETS:
             assert outcome(new, body, target, session) == outcome(old, body, target, session), (name, target)
