@@ -154,6 +154,7 @@ def main() -> None:
     ap.add_argument("--only", default="")
     ap.add_argument("--instructions", action="store_true", help="also callgrind instructions (slow)")
     ap.add_argument("--n", type=int, default=300, help="runs per callgrind measurement")
+    ap.add_argument("--pieces", default=",".join(PIECES), help="with --instructions: these pieces only")
     ap.add_argument("--callgrind", nargs=3, metavar=("PATH", "PIECE", "N"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.callgrind:
@@ -181,8 +182,9 @@ def main() -> None:
         )
         for case in cases(args.only):
             base = collected(case.name, "parse", 0)
-            ins: dict[str, Any] = {p: (collected(case.name, p, args.n) - base) / args.n for p in PIECES}
-            print(f"{case.name:34} " + " ".join(f"{ins[p]:10.0f}" for p in PIECES), flush=True)
+            chosen = [p for p in PIECES if p in args.pieces.split(",")]
+            ins: dict[str, Any] = {p: (collected(case.name, p, args.n) - base) / args.n for p in chosen}
+            print(f"{case.name:34} " + " ".join(f"{ins.get(p, 0):10.0f}" for p in PIECES), flush=True)
 
 
 if __name__ == "__main__":
