@@ -6,7 +6,12 @@
   as an integer, ``str`` and ``dict`` subclasses, lists of mixed elements);
 - ``Provider.target_of`` against ``Provider.target`` for every provider kind and a spread of model names,
   and after ``learn_output_limit`` (a kept target holding the old limit would let a translated request ask
-  the provider for more than it said it takes: the retry loop of ``Proxy._within_output_limit``).
+  the provider for more than it said it takes: the retry loop of ``Proxy._within_output_limit``);
+- the request translators of the modules session 18 changed (their optional fields' steps skipped when the
+  body does not hold the field, ``keep_breakpoints`` only after the client's own markers) and
+  ``validate_responses_request`` against their frozen copies from before (``legacy18``), byte for byte: on
+  the request fixtures, ``../shared/captures``' generation requests and the bench's bodies, each top-level
+  field set to each of ``VALUES``, hypothesis changes, and bodies with cache markers.
 """
 
 from __future__ import annotations
