@@ -407,7 +407,7 @@ class Proxy:
         if pair.translate is not None:
             source = call.endpoint.prepare(call.body) if call.endpoint.prepare else call.body
             try:
-                result = pair.translate(source, provider.target(route.model), session_from(call.headers))
+                result = pair.translate(source, provider.target_of(route.model), session_from(call.headers))
             except TranslationError as exc:
                 raise ClientError(400, str(exc), param=exc.param) from exc
             except (orjson.JSONEncodeError, RecursionError) as exc:  # a translator serialising a deep part

@@ -174,17 +174,19 @@ def _markable(block: Any) -> bool:
     return not (block.get("type") == "text" and not block.get("text"))  # Anthropic refuses empty text
 
 
-def place_anthropic_breakpoints(out: dict[str, Any]) -> None:
+def place_anthropic_breakpoints(out: dict[str, Any]) -> bool:
     """Mark an Anthropic Messages body in place: system, tools, the last two user turns (at most four).
 
     A string ``system`` becomes one text block so it can carry the marker; string user content likewise.
-    Nothing is added when the body already carries markers (the client placed its own).
+    Nothing is added when the body already carries markers (the client placed its own): then True (the
+    client's may be more than Anthropic takes: ``keep_breakpoints``); False when the gateway placed its own
+    (never more than ``MAX_BREAKPOINTS``).
     """
     system = out.get("system")
     # plain system text cannot hold a marker: left out of the look for one, it costs nothing (it is the
     # longest part of an agent's request: Codex's instructions, Claude Code's system prompt)
     if body_has_markers({k: v for k, v in out.items() if k != "system"} if _plain(system) else out):
-        return
+        return True
     budget = MAX_BREAKPOINTS
     if isinstance(system, str) and system:
         out["system"] = system = [{"type": "text", "text": system}]
@@ -202,6 +204,7 @@ def place_anthropic_breakpoints(out: dict[str, Any]) -> None:
         blocks = [b for b in message.get("content") or () if _markable(b)]
         if blocks:
             blocks[-1]["cache_control"] = dict(EPHEMERAL)
+    return False
 
 
 def _plain(system: Any) -> bool:

@@ -141,7 +141,8 @@ def validate_responses_request(body: Any) -> None:
             raise TranslationError(
                 f"tools[{i}].parameters: must be a JSON Schema object", param=f"tools[{i}].parameters"
             )
-    _validate_options(body)
+    if body.keys() & _OPTIONS:  # none of them: nothing to check (issue 13, session 18: ~12 calls a request)
+        _validate_options(body)
     _max_output_tokens(body)
     for key in ("temperature", "top_p"):
         value = body.get(key)
@@ -164,6 +165,10 @@ def _validate_message_content(item: dict[str, Any], path: str) -> None:
         if not isinstance(part, dict) or not isinstance(part.get("type"), str):
             where = f"{path}.content[{j}]"
             raise TranslationError(f"{where}: each content part must be an object with a type", param=where)
+
+
+# the fields ``_validate_options`` reads: a body without any of them passes it
+_OPTIONS = frozenset({"tool_choice", "reasoning", "text", "previous_response_id", "parallel_tool_calls"})
 
 
 def _validate_options(body: dict[str, Any]) -> None:
@@ -194,6 +199,10 @@ def _validate_options(body: dict[str, Any]) -> None:
         raise TranslationError("previous_response_id: must be a string", param="previous_response_id")
     if body.get("parallel_tool_calls") is not None and not isinstance(body["parallel_tool_calls"], bool):
         raise TranslationError("parallel_tool_calls: must be a boolean", param="parallel_tool_calls")
+
+
+# the fields ``_refuse_stateful`` reads: a body without any of them passes it
+_STATEFUL = frozenset({"previous_response_id", "store", "conversation", "prompt", "background"})
 
 
 def _refuse_stateful(body: dict[str, Any]) -> None:
@@ -616,6 +625,9 @@ def _choice_name(name: Any, tools: list[_Tool]) -> str | None:
     return members[0] if len(members) == 1 else None
 
 
+_AUTO = _Choice("auto")  # no tool_choice: the model chooses
+
+
 def _tool_choice(raw: Any, tools: list[_Tool]) -> _Choice:
     if raw in ("auto", "none", "required"):
         return _Choice(str(raw))
@@ -663,10 +675,15 @@ def _text_format(body: dict[str, Any]) -> dict[str, Any]:
 def _prepare(body: dict[str, Any], validated: bool) -> tuple[_Transcript, list[_Tool], set[str], _Choice]:
     if not validated:
         validate_responses_request(body)
-    _refuse_stateful(body)
+    # An optional field the body does not hold (or holds empty) adds nothing: its step is skipped without
+    # its call then (issue 13, session 18; tests/unit/dialects/test_request_path18.py compares the output
+    # with the code before, byte for byte).
+    if body.keys() & _STATEFUL:
+        _refuse_stateful(body)
     transcript = _transcript(body)
-    tools, custom = _tools(body.get("tools"))
-    choice = _tool_choice(body.get("tool_choice"), tools)
+    raw_tools, raw_choice = body.get("tools"), body.get("tool_choice")
+    tools, custom = _tools(raw_tools) if raw_tools else ([], set())
+    choice = _AUTO if raw_choice is None else _tool_choice(raw_choice, tools)
     if choice.allowed is not None:
         tools = [t for t in tools if t.name in choice.allowed]
     if transcript.compaction:
@@ -935,7 +952,7 @@ def _anthropic_format(fmt: dict[str, Any], out: dict[str, Any], system: list[str
 
 
 def _anthropic_extras(body: dict[str, Any], out: dict[str, Any]) -> None:
-    stops = _stops(body)
+    stops = _stops(body) if "stop" in body else None
     if stops:
         out["stop_sequences"] = stops
     user = _user_id(body)
@@ -963,7 +980,7 @@ def responses_to_anthropic(
         "model": target.model,
         "max_tokens": clamp_tokens(limit if limit is not None else target.default_max_tokens, target),
     }
-    effort = _effort(body)
+    effort = _effort(body) if "reasoning" in body else None
     if effort is not None:
         _add_thinking({"reasoning_effort": effort}, target, out)
     entries = _ordered(transcript.entries)
@@ -972,11 +989,12 @@ def responses_to_anthropic(
     thinking = "thinking" in out
     out["messages"] = _anthropic_turns(entries, names, thinking)
     system = list(transcript.system)
-    if not transcript.compaction:
+    if not transcript.compaction and "text" in body:
         _anthropic_format(_text_format(body), out, system)
     if system:
         out["system"] = [{"type": "text", "text": "\n\n".join(system)}]
-    _add_sampling(body, out)
+    if "temperature" in body or "top_p" in body:
+        _add_sampling(body, out)
     if anthropic_tools:
         out["tools"] = anthropic_tools
         tool_choice = _anthropic_tool_choice(choice, names, body, thinking)

@@ -349,25 +349,33 @@ def chat_to_anthropic(
         raise TranslationError("n: only 1 completion per request is supported for this model", param="n")
     system, turns = _messages(body.get("messages"))
     out: dict[str, Any] = {"model": target.model, "max_tokens": _max_tokens(body, target), "messages": turns}
-    response_format = as_dict(body.get("response_format"))
-    if response_format.get("type") == "json_schema":
-        schema = as_dict(response_format.get("json_schema")).get("schema")
-        out["output_config"] = {"format": {"type": "json_schema", "schema": as_dict(schema)}}
-    elif response_format.get("type") == "json_object":
-        system.append({"type": "text", "text": _JSON_OBJECT_INSTRUCTION})  # no JSON mode without a schema
-    if any("cache_control" in b for b in system):
-        out["system"] = system  # the client's own breakpoints (and TTLs) are kept where it put them
-    elif system:
-        out["system"] = "\n".join(b["text"] for b in system)
-    _add_thinking(body, target, out)
-    if "thinking" in out and not keeps_thinking(turns):
-        del out["thinking"]
-    _add_sampling(body, out)
-    _add_tools(body, out, thinking="thinking" in out)
+    # An optional field the body does not hold (or holds empty) adds nothing: each step below is skipped
+    # without its call then (issue 13, session 18: most requests hold few of them; the output is the same,
+    # tests/unit/dialects/test_request_path18.py compares it with the code before, byte for byte).
+    if response_format := body.get("response_format"):  # an object (checked above)
+        if response_format.get("type") == "json_schema":
+            schema = as_dict(response_format.get("json_schema")).get("schema")
+            out["output_config"] = {"format": {"type": "json_schema", "schema": as_dict(schema)}}
+        elif response_format.get("type") == "json_object":
+            system.append({"type": "text", "text": _JSON_OBJECT_INSTRUCTION})  # no JSON mode without a schema
+    if system:
+        if any("cache_control" in b for b in system):
+            out["system"] = system  # the client's own breakpoints (and TTLs) are kept where it put them
+        else:
+            out["system"] = "\n".join(b["text"] for b in system)
+    if "reasoning_effort" in body:
+        _add_thinking(body, target, out)
+        if "thinking" in out and not keeps_thinking(turns):
+            del out["thinking"]
+    if "temperature" in body or "top_p" in body:
+        _add_sampling(body, out)
+    if body.get("tools") or body.get("functions"):
+        _add_tools(body, out, thinking="thinking" in out)
     stop = body.get("stop")
-    stops = [stop] if isinstance(stop, str) else [s for s in as_list(stop) if isinstance(s, str)]
-    if stops:
-        out["stop_sequences"] = stops
+    if stop is not None:
+        stops = [stop] if isinstance(stop, str) else [s for s in as_list(stop) if isinstance(s, str)]
+        if stops:
+            out["stop_sequences"] = stops
     user = body.get("user") or body.get("safety_identifier")
     if isinstance(user, str) and user:
         out["metadata"] = {"user_id": user}
@@ -375,7 +383,8 @@ def chat_to_anthropic(
         out["stream"] = True
     # OpenAI clients seldom send cache markers: the gateway places them (system, tools, the last two user
     # turns), so each turn reads what the previous one wrote (dialects/_prompt_cache.py). A client that
-    # marked parts itself (OpenRouter's extension) keeps its own, at most four as Anthropic allows.
-    place_anthropic_breakpoints(out)
-    keep_breakpoints(out)
+    # marked parts itself (OpenRouter's extension) keeps its own, at most four as Anthropic allows (the
+    # gateway's own are never more: nothing to keep to then).
+    if place_anthropic_breakpoints(out):
+        keep_breakpoints(out)
     return TranslatedRequest(body=out, tool_names={})

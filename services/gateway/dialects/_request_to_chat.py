@@ -281,10 +281,6 @@ def _sampling(body: dict[str, Any], target: Target, out: dict[str, Any]) -> None
             out[key] = body[key]
 
 
-def _max_tokens(body: dict[str, Any], target: Target) -> int:
-    return clamp_tokens(require_max_tokens(body), target)
-
-
 def anthropic_to_chat(
     body: dict[str, Any], target: Target, session: Session = NO_SESSION
 ) -> TranslatedRequest:
@@ -301,27 +297,38 @@ def anthropic_to_chat(
     check_field_types(body, MESSAGES_FIELD_TYPES)
     names = ToolNamer()
     markers = target.cache_markers
-    tools = _tools(body.get("tools"), names, markers)  # first, so the definitions claim their names
-    messages = _system_message(body.get("system"), markers) + _messages(body.get("messages"), names, markers)
+    # An optional field the body does not hold (or holds empty) adds nothing: each step below is skipped
+    # without its call then (issue 13, session 18: most requests hold few of them; the output is the same,
+    # tests/unit/dialects/test_request_path18.py compares it with the code before, byte for byte).
+    raw_tools = body.get("tools")
+    tools = _tools(raw_tools, names, markers) if raw_tools else []  # first: the definitions claim their names
+    system = body.get("system")
+    messages = _messages(body.get("messages"), names, markers)
+    if system:
+        messages = _system_message(system, markers) + messages
     out: dict[str, Any] = {"model": target.model, "messages": messages}
     if target.prompt_cache_key and session.id:
         out["prompt_cache_key"] = session.id
     if markers and is_marker(body.get("cache_control")):
         out["cache_control"] = body["cache_control"]  # top-level automatic caching (OpenRouter takes it too)
-    out[target.max_tokens_field] = _max_tokens(body, target)
+    out[target.max_tokens_field] = clamp_tokens(require_max_tokens(body), target)
     if tools:
         out["tools"] = tools
         _tool_choice(body.get("tool_choice"), names, out)
-    stops = [s for s in as_list(body.get("stop_sequences")) if isinstance(s, str)]
-    if stops:
+    stops = body.get("stop_sequences")
+    if stops and (stops := [s for s in stops if isinstance(s, str)]):  # a list of strings (checked above)
         out["stop"] = stops[:MAX_STOP_SEQUENCES]
-    _sampling(body, target, out)
-    _reasoning(body, target, out)
-    output_format = as_dict(as_dict(body.get("output_config")).get("format"))
-    if output_format.get("type") == "json_schema" and isinstance(output_format.get("schema"), dict):
-        schema = {"name": "output", "schema": output_format["schema"], "strict": True}
-        out["response_format"] = {"type": "json_schema", "json_schema": schema}
-    user_id = as_dict(body.get("metadata")).get("user_id")
+    if "temperature" in body or "top_p" in body:
+        _sampling(body, target, out)
+    config = body.get("output_config")
+    if config or "thinking" in body:
+        _reasoning(body, target, out)
+    if config and isinstance(output_format := config.get("format"), dict):  # an object (checked above)
+        if output_format.get("type") == "json_schema" and isinstance(output_format.get("schema"), dict):
+            schema = {"name": "output", "schema": output_format["schema"], "strict": True}
+            out["response_format"] = {"type": "json_schema", "json_schema": schema}
+    metadata = body.get("metadata")
+    user_id = metadata.get("user_id") if metadata else None  # an object (checked above)
     if isinstance(user_id, str) and user_id:
         # Claude Code's user_id is a JSON blob with device and session ids: send a stable pseudonym instead.
         out["user"] = hashlib.sha256(user_id.encode()).hexdigest()[:32]

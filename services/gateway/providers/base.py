@@ -27,6 +27,7 @@ PriceSource = Literal["prices", "catalog", "vendor", "unknown"]
 # The header a provider's own request id goes back under (the gateway's x-request-id / request-id stay).
 UPSTREAM_REQUEST_ID = "x-upstream-request-id"
 FORWARD_NAMES_KEPT = 512  # response header names a provider's forwarding decision is kept for
+TARGETS_KEPT = 1024  # models a provider's translation target is kept for (``target_of``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +65,7 @@ class Provider:
         self._learned_limits: dict[str, int] = {}  # model → output limit the provider stated when refusing
         # response header name as received → its lower-case form if forwarded, else None (``_forwarded``)
         self._forward_names: dict[str, str | None] = {}
+        self._targets: dict[str, Target] = {}  # model → ``target(model)`` (``target_of``)
 
     def __repr__(self) -> str:  # keeps the key out of any accidental log line
         return f"{type(self).__name__}(name={self.name!r}, base_url={self.base_url!r})"
@@ -118,6 +120,20 @@ class Provider:
         """What a translator needs to know about ``model`` on this provider."""
         return Target(model=model, max_output_tokens=self.output_limit(model))
 
+    def target_of(self, model: str) -> Target:
+        """``target(model)``, kept per model: what every translated request on this provider asks for, the
+        same answer until an output limit is learned (``learn_output_limit`` forgets them all). A subclass
+        overrides ``target``, never this. A ``Target`` is frozen: the one kept is shared by the requests.
+        At most ``TARGETS_KEPT`` models are kept (beyond them ``target`` runs each time). Issue 13, session
+        18: ``target`` took 15-45 Python calls per translated request (the family limit's prefix search,
+        ``dataclasses.replace``)."""
+        found = self._targets.get(model)
+        if found is None:
+            found = self.target(model)
+            if len(self._targets) < TARGETS_KEPT:
+                self._targets[model] = found
+        return found
+
     # ---- output-token limits (providers/limits.py) -------------------------------------------------
 
     def configured_output_limit(self, model: str) -> int | None:
@@ -144,6 +160,7 @@ class Provider:
         """Remember a limit the provider stated (the lowest one wins)."""
         known = self._learned_limits.get(model)
         self._learned_limits[model] = limit if known is None else min(known, limit)
+        self._targets.clear()  # a target holds the output limit
 
     def usage(self, usage: Usage) -> Usage:
         """This provider's usage convention applied to what the wire's reader made of its ``usage``.

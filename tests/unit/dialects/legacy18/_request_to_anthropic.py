@@ -1,0 +1,381 @@
+"""OpenAI Chat Completions request → Anthropic Messages request (conformance §6.3, §6.6, §6.7, §6.9)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from services.gateway.dialects._request_common import (
+    CHAT_FIELD_TYPES,
+    Target,
+    TranslatedRequest,
+    TranslationError,
+    as_dict,
+    as_list,
+    check_field_types,
+    clamp_tokens,
+    message_content,
+    parse_data_url,
+    text_of_part,
+)
+from services.gateway.dialects.openai_chat import parse_arguments
+from tests.unit.dialects.legacy18._prompt_cache import (
+    NO_SESSION,
+    Session,
+    keep_breakpoints,
+    place_anthropic_breakpoints,
+)
+
+IMAGE_MEDIA_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
+THINKING_BUDGETS = {"low": 1024, "medium": 8192, "high": 24576, "xhigh": 32768, "max": 32768}
+_EFFORTS = {
+    "minimal": "low",
+    "low": "low",
+    "medium": "medium",
+    "high": "high",
+    "xhigh": "xhigh",
+    "max": "max",
+}
+_MIN_THINKING_BUDGET = 1024
+_ID_BAD_CHARS = re.compile(r"[^a-zA-Z0-9_-]")
+_JSON_OBJECT_INSTRUCTION = "Respond with a single valid JSON object and nothing else."
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    parts = (as_dict(p) for p in as_list(content))
+    return "".join(
+        p["text"] for p in parts if p.get("type") in ("text", "refusal") and isinstance(p.get("text"), str)
+    )
+
+
+def _image_block(part: dict[str, Any], path: str) -> dict[str, Any]:
+    image_url = part.get("image_url")
+    url = image_url if isinstance(image_url, str) else as_dict(image_url).get("url")
+    if not isinstance(url, str):
+        raise TranslationError(f"{path}.image_url.url: Field required", param=f"{path}.image_url")
+    if url.startswith(("http://", "https://")):
+        return {"type": "image", "source": {"type": "url", "url": url}}
+    parsed = parse_data_url(url)
+    if parsed is None or parsed[0] not in IMAGE_MEDIA_TYPES:
+        raise TranslationError(
+            f"{path}: images must be http(s) URLs or base64 data URLs of type jpeg, png, gif or webp",
+            param=f"{path}.image_url",
+        )
+    return {"type": "image", "source": {"type": "base64", "media_type": parsed[0], "data": parsed[1]}}
+
+
+def _document_block(part: dict[str, Any], path: str) -> dict[str, Any]:
+    file = as_dict(part.get("file"))
+    data = file.get("file_data")
+    parsed = parse_data_url(data) if isinstance(data, str) else None
+    if parsed is None and isinstance(data, str) and str(file.get("filename", "")).lower().endswith(".pdf"):
+        parsed = ("application/pdf", data)  # some clients send bare base64 and let the filename speak
+    if parsed is None or parsed[0] != "application/pdf":
+        raise TranslationError(
+            f"{path}: only PDF files sent as file_data can be forwarded", param=f"{path}.file"
+        )
+    return {
+        "type": "document",
+        "source": {"type": "base64", "media_type": "application/pdf", "data": parsed[1]},
+    }
+
+
+def _marker(part: dict[str, Any]) -> dict[str, str] | None:
+    """A content part's Anthropic-style ``cache_control`` (OpenRouter's chat extension for Claude), as
+    Anthropic accepts it: ``{"type": "ephemeral"}`` with its ``ttl`` ("5m" or "1h") when one is given."""
+    marker = part.get("cache_control")
+    if not isinstance(marker, dict) or marker.get("type") != "ephemeral":
+        return None
+    ttl = marker.get("ttl")
+    return {"type": "ephemeral", "ttl": ttl} if ttl in ("5m", "1h") else {"type": "ephemeral"}
+
+
+def _marked(block: dict[str, Any], part: dict[str, Any]) -> dict[str, Any]:
+    marker = _marker(part)
+    if marker is not None:
+        block["cache_control"] = marker
+    return block
+
+
+def _user_blocks(content: Any, path: str) -> list[dict[str, Any]]:
+    content = message_content(content, path)
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}] if content else []
+    blocks: list[dict[str, Any]] = []
+    for j, part in enumerate(as_list(content)):
+        part, where = as_dict(part), f"{path}.content.{j}"
+        kind = part.get("type")
+        if kind == "text" and text_of_part(part, where):
+            blocks.append(
+                _marked({"type": "text", "text": part["text"]}, part)
+            )  # Anthropic rejects empty text
+        elif kind == "image_url":
+            blocks.append(_marked(_image_block(part, where), part))
+        elif kind == "file":
+            blocks.append(_marked(_document_block(part, where), part))
+        elif kind == "input_audio":
+            raise TranslationError(f"{where}: audio input is not supported by this model", param=where)
+    return blocks
+
+
+def _system_block(content: Any) -> dict[str, Any] | None:
+    """A system message as one text block, carrying the marker of its last marked part, if any."""
+    text = _text_of(content)
+    if not text:
+        return None
+    markers = [m for p in as_list(content) if (m := _marker(as_dict(p))) is not None]
+    return (
+        {"type": "text", "text": text, "cache_control": markers[-1]}
+        if markers
+        else {"type": "text", "text": text}
+    )
+
+
+def _tool_id(raw: Any, fallback: str) -> str:
+    # Anthropic ids must match [a-zA-Z0-9_-]+; some OpenAI-compatible models use "functions.name:0".
+    return _ID_BAD_CHARS.sub("_", raw) if isinstance(raw, str) and raw else fallback
+
+
+def _tool_use(call: dict[str, Any], fallback_id: str) -> dict[str, Any] | None:
+    call_id = _tool_id(call.get("id"), fallback_id)
+    if call.get("type") == "custom":
+        custom = as_dict(call.get("custom"))
+        return {
+            "type": "tool_use",
+            "id": call_id,
+            "name": str(custom.get("name", "")),
+            "input": {"input": custom.get("input", "")},
+        }
+    function = as_dict(call.get("function"))
+    if not function:
+        return None
+    # Invalid JSON (a model cut off by max_tokens) becomes {}: refusing would break every later turn.
+    tool_input = parse_arguments(function.get("arguments"))
+    return {"type": "tool_use", "id": call_id, "name": str(function.get("name", "")), "input": tool_input}
+
+
+def _assistant_blocks(message: dict[str, Any], i: int, fn_ids: dict[str, str]) -> list[dict[str, Any]]:
+    text = _text_of(message.get("content"))
+    calls = [as_dict(c) for c in as_list(message.get("tool_calls"))]
+    legacy = as_dict(message.get("function_call"))
+    if legacy:  # legacy function calling has no ids: make one the following function message can find
+        fn_ids[str(legacy.get("name", ""))] = f"call_{i}_fn"
+        calls.append({"id": f"call_{i}_fn", "function": legacy})
+    blocks: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
+    for k, call in enumerate(calls):
+        block = _tool_use(call, f"call_{i}_{k}")
+        if block is not None:
+            blocks.append(block)
+    return blocks
+
+
+def _tool_result(tool_use_id: Any, content: Any, path: str) -> dict[str, Any]:
+    if not isinstance(tool_use_id, str) or not tool_use_id:
+        raise TranslationError(f"{path}.tool_call_id: Field required", param=f"{path}.tool_call_id")
+    block: dict[str, Any] = {"type": "tool_result", "tool_use_id": _tool_id(tool_use_id, tool_use_id)}
+    if isinstance(content, list):
+        items = _user_blocks(content, path)
+        if items:
+            block["content"] = items
+    elif isinstance(content, str) and content:
+        block["content"] = content
+    return block
+
+
+def _append(turns: list[dict[str, Any]], role: str, blocks: list[dict[str, Any]]) -> None:
+    if not blocks:
+        return  # an empty message would split two turns that must be merged
+    if turns and turns[-1]["role"] == role:
+        turns[-1]["content"] += blocks  # Anthropic wants alternating roles: merge neighbours
+    else:
+        turns.append({"role": role, "content": list(blocks)})
+
+
+def _messages(raw: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    if not isinstance(raw, list):
+        raise TranslationError("messages: Input should be a valid list", param="messages")
+    system: list[dict[str, Any]] = []  # text blocks
+    turns: list[dict[str, Any]] = []
+    fn_ids: dict[str, str] = {}
+    for i, message in enumerate(raw):
+        message, path = as_dict(message), f"messages[{i}]"
+        role = message.get("role")
+        if role in ("system", "developer"):
+            block = _system_block(message.get("content"))
+            if block is not None:
+                system.append(block)
+        elif role == "user":
+            _append(turns, "user", _user_blocks(message.get("content"), path))
+        elif role == "assistant":
+            _append(turns, "assistant", _assistant_blocks(message, i, fn_ids))
+        elif role == "tool":
+            _append(turns, "user", [_tool_result(message.get("tool_call_id"), message.get("content"), path)])
+        elif role == "function":
+            call_id = fn_ids.get(str(message.get("name", "")))
+            _append(turns, "user", [_tool_result(call_id, message.get("content"), path)])
+        else:
+            raise TranslationError(f"{path}.role: unexpected role {role!r}", param=f"{path}.role")
+    for turn in turns:
+        if turn["role"] == "user":  # tool results must open the user turn that answers the tool calls
+            turn["content"].sort(key=lambda b: b.get("type") != "tool_result")
+    return system, turns
+
+
+def _tool(tool: dict[str, Any]) -> dict[str, Any] | None:
+    if tool.get("type") == "custom":
+        custom = as_dict(tool.get("custom"))
+        schema = {"type": "object", "properties": {"input": {"type": "string"}}, "required": ["input"]}
+        out: dict[str, Any] = {"name": str(custom.get("name", "")), "input_schema": schema}
+        description = custom.get("description")
+    else:
+        # a tool is {"type": "function", "function": {...}}; legacy ``functions`` entries are the inner part
+        function = as_dict(tool.get("function")) if tool.get("type") == "function" else tool
+        if not isinstance(function.get("name"), str):
+            return None
+        schema = dict(as_dict(function.get("parameters")))
+        schema.setdefault("type", "object")
+        out = {"name": function["name"], "input_schema": schema}
+        description = function.get("description")
+        if function.get("strict") is True:
+            out["strict"] = True
+    if isinstance(description, str) and description:
+        out["description"] = description
+    return out
+
+
+def _tool_choice(raw: Any) -> tuple[dict[str, Any] | None, set[str] | None]:
+    """The Anthropic tool_choice, and the allowed tool names when the client restricted them."""
+    if raw in ("auto", "required", "none"):
+        return {"type": {"auto": "auto", "required": "any", "none": "none"}[raw]}, None
+    choice = as_dict(raw)
+    kind = choice.get("type")
+    if kind in ("function", "custom") and isinstance(as_dict(choice.get(kind)).get("name"), str):
+        return {"type": "tool", "name": choice[kind]["name"]}, None
+    if kind == "allowed_tools":
+        allowed = as_dict(choice.get("allowed_tools"))
+        tools = [as_dict(t) for t in as_list(allowed.get("tools"))]
+        names = {str(as_dict(t.get(t.get("type", "function"))).get("name")) for t in tools}
+        return {"type": "any" if allowed.get("mode") == "required" else "auto"}, names
+    if isinstance(choice.get("name"), str):  # legacy function_call: {"name": ...}
+        return {"type": "tool", "name": choice["name"]}, None
+    return None, None
+
+
+def _add_tools(body: dict[str, Any], out: dict[str, Any], thinking: bool) -> None:
+    raw_tools = as_list(body.get("tools")) or as_list(body.get("functions"))
+    choice, allowed = _tool_choice(body.get("tool_choice", body.get("function_call")))
+    tools = [t for t in (_tool(as_dict(raw)) for raw in raw_tools) if t is not None]
+    if allowed is not None:
+        tools = [t for t in tools if t["name"] in allowed]
+    if not tools:
+        return
+    out["tools"] = tools
+    if body.get("parallel_tool_calls") is False and (choice or {}).get("type") != "none":
+        choice = {**(choice or {"type": "auto"}), "disable_parallel_tool_use": True}
+    if choice and thinking and choice["type"] in ("any", "tool"):
+        # Anthropic refuses forced tool use while thinking; letting the model choose is the closest.
+        choice = {k: v for k, v in choice.items() if k != "name"} | {"type": "auto"}
+    if choice:
+        out["tool_choice"] = choice
+
+
+def _add_thinking(body: dict[str, Any], target: Target, out: dict[str, Any]) -> None:
+    effort = body.get("reasoning_effort")
+    if effort in (None, "none") or target.reasoning not in ("anthropic_adaptive", "anthropic_budget"):
+        return
+    if not isinstance(effort, str) or effort not in _EFFORTS:  # a list or object is unhashable: not a 500
+        raise TranslationError(f"reasoning_effort: unsupported value {effort!r}", param="reasoning_effort")
+    level = _EFFORTS[effort]
+    if target.reasoning == "anthropic_adaptive":
+        out["thinking"] = {"type": "adaptive"}
+        out.setdefault("output_config", {})["effort"] = level
+        return
+    # budget_tokens must be at least 1024 and below max_tokens; a limit too small for that means no thinking.
+    budget = min(THINKING_BUDGETS[level], out["max_tokens"] - 1)
+    if budget >= _MIN_THINKING_BUDGET:
+        out["thinking"] = {"type": "enabled", "budget_tokens": budget}
+
+
+def keeps_thinking(turns: list[dict[str, Any]]) -> bool:
+    """False when thinking must be off: the last assistant turn (Anthropic blocks) calls a tool but does not
+    start with a thinking block, as a Chat client's history never does (it has no signed thinking to give
+    back). With thinking on, Anthropic refuses such a turn: 400 "Expected `thinking` or
+    `redacted_thinking`, but found `tool_use`. When `thinking` is enabled, a final `assistant` message
+    must start with a thinking block" (extended-thinking docs, "Preserving thinking blocks"; s10 variant
+    04-f). The same rule as the Responses translator's ``_keeps_thinking``."""
+    last: list[Any] = []
+    for turn in turns:
+        if turn.get("role") == "assistant":
+            content = turn.get("content")
+            last = content if isinstance(content, list) else []
+    if not any(as_dict(b).get("type") == "tool_use" for b in last):
+        return True
+    return as_dict(last[0]).get("type") in ("thinking", "redacted_thinking")
+
+
+def _add_sampling(body: dict[str, Any], out: dict[str, Any]) -> None:
+    if "thinking" in out:
+        return  # thinking requires the default temperature and top_p
+    temperature, top_p = body.get("temperature"), body.get("top_p")
+    # Recent Claude models refuse temperature and top_p together; temperature is the more common intent.
+    if isinstance(temperature, (int, float)) and not isinstance(temperature, bool):
+        out["temperature"] = min(float(temperature), 1.0)
+    elif isinstance(top_p, (int, float)) and not isinstance(top_p, bool):
+        out["top_p"] = top_p
+
+
+def _max_tokens(body: dict[str, Any], target: Target) -> int:
+    for key in ("max_completion_tokens", "max_tokens"):
+        value = body.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return clamp_tokens(value, target)
+    return clamp_tokens(target.default_max_tokens, target)
+
+
+def chat_to_anthropic(
+    body: dict[str, Any], target: Target, session: Session = NO_SESSION
+) -> TranslatedRequest:
+    """An OpenAI Chat Completions request body → an Anthropic Messages body for ``target``.
+
+    Sampling and product fields without an Anthropic equivalent (``seed``, ``logprobs``, penalties,
+    ``store``, ``service_tier``, …) are dropped, as Anthropic's own compatibility layer does.
+    Raises TranslationError for what cannot be expressed (``n`` > 1, audio, unsupported images).
+    """
+    check_field_types(body, CHAT_FIELD_TYPES)
+    n = body.get("n")
+    if n is not None and n != 1:
+        raise TranslationError("n: only 1 completion per request is supported for this model", param="n")
+    system, turns = _messages(body.get("messages"))
+    out: dict[str, Any] = {"model": target.model, "max_tokens": _max_tokens(body, target), "messages": turns}
+    response_format = as_dict(body.get("response_format"))
+    if response_format.get("type") == "json_schema":
+        schema = as_dict(response_format.get("json_schema")).get("schema")
+        out["output_config"] = {"format": {"type": "json_schema", "schema": as_dict(schema)}}
+    elif response_format.get("type") == "json_object":
+        system.append({"type": "text", "text": _JSON_OBJECT_INSTRUCTION})  # no JSON mode without a schema
+    if any("cache_control" in b for b in system):
+        out["system"] = system  # the client's own breakpoints (and TTLs) are kept where it put them
+    elif system:
+        out["system"] = "\n".join(b["text"] for b in system)
+    _add_thinking(body, target, out)
+    if "thinking" in out and not keeps_thinking(turns):
+        del out["thinking"]
+    _add_sampling(body, out)
+    _add_tools(body, out, thinking="thinking" in out)
+    stop = body.get("stop")
+    stops = [stop] if isinstance(stop, str) else [s for s in as_list(stop) if isinstance(s, str)]
+    if stops:
+        out["stop_sequences"] = stops
+    user = body.get("user") or body.get("safety_identifier")
+    if isinstance(user, str) and user:
+        out["metadata"] = {"user_id": user}
+    if body.get("stream") is True:
+        out["stream"] = True
+    # OpenAI clients seldom send cache markers: the gateway places them (system, tools, the last two user
+    # turns), so each turn reads what the previous one wrote (dialects/_prompt_cache.py). A client that
+    # marked parts itself (OpenRouter's extension) keeps its own, at most four as Anthropic allows.
+    place_anthropic_breakpoints(out)
+    keep_breakpoints(out)
+    return TranslatedRequest(body=out, tool_names={})

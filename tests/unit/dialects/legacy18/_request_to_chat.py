@@ -1,0 +1,331 @@
+"""Anthropic Messages request → OpenAI Chat Completions request (conformance §6.1, §6.6, §6.8, §6.9)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+
+import orjson
+
+from services.gateway.dialects._request_common import (
+    MESSAGES_FIELD_TYPES,
+    Target,
+    TranslatedRequest,
+    TranslationError,
+    as_dict,
+    as_list,
+    check_field_types,
+    clamp_tokens,
+    message_content,
+    require_max_tokens,
+    text_of_part,
+)
+from services.gateway.dialects._tool_args import input_object
+from tests.unit.dialects.legacy18._prompt_cache import NO_SESSION, Session, is_marker
+
+# Claude Code's first system block changes per conversation and would spoil upstream prefix caching.
+BILLING_HEADER_PREFIX = "x-anthropic-billing-header:"
+MAX_STOP_SEQUENCES = 4  # OpenAI rejects more
+_TOOL_NAME_BAD_CHARS = re.compile(r"[^A-Za-z0-9_-]")
+_TOOL_NAME_MAX = 64
+
+
+class ToolNamer:
+    """Client tool names → names OpenAI accepts (64 chars of ``[A-Za-z0-9_-]``), unique and stable."""
+
+    def __init__(self) -> None:
+        self._upstream: dict[str, str] = {}
+        self.to_client: dict[str, str] = {}  # only the names that had to change
+
+    def upstream(self, name: str) -> str:
+        """The upstream name for a client tool name (the same answer every time)."""
+        if name in self._upstream:
+            return self._upstream[name]
+        candidate = _TOOL_NAME_BAD_CHARS.sub("_", name)[:_TOOL_NAME_MAX] or "tool"
+        taken = set(self._upstream.values())
+        if candidate != name or candidate in taken:
+            digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+            if candidate in taken or len(candidate) == _TOOL_NAME_MAX:
+                candidate = f"{candidate[: _TOOL_NAME_MAX - 9]}_{digest}"
+            self.to_client[candidate] = name
+        self._upstream[name] = candidate
+        return candidate
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    return "\n\n".join(
+        b["text"] for b in as_list(content) if as_dict(b).get("type") == "text" and b.get("text")
+    )
+
+
+def _marker(block: dict[str, Any], markers: bool) -> dict[str, Any]:
+    """``{"cache_control": …}`` to add to a part made from ``block`` when the target honours markers."""
+    control = block.get("cache_control")
+    return {"cache_control": control} if markers and is_marker(control) else {}
+
+
+def _system_message(system: Any, markers: bool = False) -> list[dict[str, Any]]:
+    if isinstance(system, list):
+        system = [b for b in system if not str(as_dict(b).get("text", "")).startswith(BILLING_HEADER_PREFIX)]
+        if markers and any(isinstance(b, dict) and "cache_control" in b for b in system):
+            # The blocks stay content parts with their markers (and TTLs), so the target caches the prompt.
+            parts = [
+                {"type": "text", "text": b["text"], **_marker(b, markers)}
+                for b in system
+                if isinstance(b, dict)
+                and b.get("type") == "text"
+                and isinstance(b.get("text"), str)
+                and b["text"]
+            ]
+            return [{"role": "system", "content": parts}] if parts else []
+    text = _text_of(system)
+    return [{"role": "system", "content": text}] if text else []
+
+
+def _image_part(source: dict[str, Any], path: str) -> dict[str, Any]:
+    kind = source.get("type")
+    if kind == "base64" and isinstance(source.get("data"), str):
+        url = f"data:{source.get('media_type') or 'image/png'};base64,{source['data']}"
+    elif kind == "url" and isinstance(source.get("url"), str):
+        url = source["url"]
+    else:
+        raise TranslationError(f"{path}: image source type {kind!r} cannot be sent to this model", param=path)
+    return {"type": "image_url", "image_url": {"url": url}}
+
+
+def _document_part(block: dict[str, Any], path: str) -> dict[str, Any]:
+    source = as_dict(block.get("source"))
+    if source.get("type") == "base64" and source.get("media_type") == "application/pdf":
+        filename = block.get("title") if isinstance(block.get("title"), str) else "document.pdf"
+        file_data = f"data:application/pdf;base64,{source.get('data', '')}"
+        return {"type": "file", "file": {"filename": filename, "file_data": file_data}}
+    if source.get("type") == "text" and isinstance(source.get("data"), str):
+        return {"type": "text", "text": source["data"]}
+    if source.get("type") == "content":
+        return {"type": "text", "text": _text_of(source.get("content"))}
+    raise TranslationError(
+        f"{path}: document source type {source.get('type')!r} cannot be sent to this model", path
+    )
+
+
+def _tool_result(
+    block: dict[str, Any], path: str, markers: bool = False
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """One ``tool`` message, plus the images it carried (OpenAI tool messages hold text only). A marked
+    result keeps its marker on a text part when the target honours markers."""
+    content = block.get("content")
+    texts: list[str] = [content] if isinstance(content, str) else []
+    images: list[dict[str, Any]] = []
+    marker = _marker(block, markers)
+    for j, item in enumerate(as_list(content)):
+        item = as_dict(item)
+        if item.get("type") == "text" and isinstance(item.get("text"), str):
+            texts.append(item["text"])
+            marker = _marker(item, markers) or marker
+        elif item.get("type") == "image":
+            images.append(_image_part(as_dict(item.get("source")), f"{path}.content.{j}"))
+    text = "\n".join(texts)
+    if block.get("is_error"):
+        text = f"Error: {text}"
+    message: dict[str, Any] = {
+        "role": "tool",
+        "tool_call_id": str(block.get("tool_use_id") or ""),
+        "content": text,
+    }
+    if marker and text:
+        message["content"] = [{"type": "text", "text": text, **marker}]
+    return message, images
+
+
+def _user(content: Any, path: str, markers: bool = False) -> list[dict[str, Any]]:
+    content = message_content(content, path)
+    if isinstance(content, str):
+        return [{"role": "user", "content": content}]
+    tool_messages: list[dict[str, Any]] = []
+    images: list[dict[str, Any]] = []
+    parts: list[dict[str, Any]] = []
+    for j, block in enumerate(as_list(content)):
+        block, where = as_dict(block), f"{path}.content.{j}"
+        kind = block.get("type")
+        if kind == "tool_result":
+            message, result_images = _tool_result(block, where, markers)
+            tool_messages.append(message)
+            images += result_images
+        elif kind == "text" and text_of_part(block, where):
+            parts.append({"type": "text", "text": block["text"], **_marker(block, markers)})
+        elif kind == "image":  # a marked image or document keeps its marker (OpenRouter's content-part
+            # types carry cache_control on image_url and file parts as on text; bug8a variant 08-h)
+            parts.append({**_image_part(as_dict(block.get("source")), where), **_marker(block, markers)})
+        elif kind == "document":
+            parts.append({**_document_part(block, where), **_marker(block, markers)})
+    # OpenAI wants the tool messages right after the assistant's tool calls, before any other content.
+    parts = images + parts
+    if not parts:
+        return tool_messages
+    if len(parts) == 1 and parts[0]["type"] == "text" and "cache_control" not in parts[0]:
+        return [*tool_messages, {"role": "user", "content": parts[0]["text"]}]
+    return [*tool_messages, {"role": "user", "content": parts}]
+
+
+def _assistant(content: Any, names: ToolNamer, markers: bool = False) -> list[dict[str, Any]]:
+    if isinstance(content, str):
+        return [{"role": "assistant", "content": content}]
+    texts: list[str] = []
+    marked: dict[str, Any] = {}
+    calls: list[dict[str, Any]] = []
+    for block in as_list(content):
+        block = as_dict(block)
+        if block.get("type") == "text" and isinstance(block.get("text"), str):
+            texts.append(block["text"])
+            marked = _marker(block, markers) or marked
+        elif block.get("type") == "tool_use":
+            arguments = orjson.dumps(input_object(block.get("input"))).decode()
+            function = {"name": names.upstream(str(block.get("name") or "")), "arguments": arguments}
+            calls.append({"id": str(block.get("id") or ""), "type": "function", "function": function})
+    if not texts and not calls:
+        return []  # only thinking blocks: nothing an OpenAI model can take back
+    text = "".join(texts)
+    message: dict[str, Any] = {"role": "assistant", "content": text or None}
+    if marked and text:
+        message["content"] = [{"type": "text", "text": text, **marked}]
+    if calls:
+        message["tool_calls"] = calls
+    return [message]
+
+
+def _messages(raw: Any, names: ToolNamer, markers: bool = False) -> list[dict[str, Any]]:
+    if not isinstance(raw, list):
+        raise TranslationError("messages: Input should be a valid list", param="messages")
+    out: list[dict[str, Any]] = []
+    for i, message in enumerate(raw):
+        message, path = as_dict(message), f"messages.{i}"
+        role = message.get("role")
+        if role == "user":
+            out += _user(message.get("content"), path, markers)
+        elif role == "assistant":
+            out += _assistant(message.get("content"), names, markers)
+        elif role == "system":
+            # Claude Code sends mid-conversation system messages; OpenAI takes them in place.
+            out += _system_message(message.get("content"), markers)
+        else:
+            raise TranslationError(f"{path}.role: unexpected role {role!r}", param=f"{path}.role")
+    return out
+
+
+def _tools(raw: Any, names: ToolNamer, markers: bool = False) -> list[dict[str, Any]]:
+    tools: list[dict[str, Any]] = []
+    for i, tool in enumerate(as_list(raw)):
+        tool = as_dict(tool)
+        if tool.get("type") not in (None, "custom"):
+            continue  # server tools (web_search_20250305, bash_20250124, …) run at Anthropic only
+        if not isinstance(tool.get("name"), str) or not tool["name"]:
+            raise TranslationError(f"tools.{i}.name: Field required", param=f"tools.{i}.name")
+        schema = tool.get("input_schema") if isinstance(tool.get("input_schema"), dict) else None
+        function: dict[str, Any] = {"name": names.upstream(tool["name"])}
+        if isinstance(tool.get("description"), str):
+            function["description"] = tool["description"]
+        function["parameters"] = schema or {"type": "object", "properties": {}}
+        if tool.get("strict") is True:
+            function["strict"] = True
+        tools.append({"type": "function", "function": function, **_marker(tool, markers)})
+    return tools
+
+
+def _tool_choice(raw: Any, names: ToolNamer, out: dict[str, Any]) -> None:
+    choice = as_dict(raw)
+    kind = choice.get("type")
+    if kind in ("auto", "any", "none"):
+        out["tool_choice"] = {"auto": "auto", "any": "required", "none": "none"}[kind]
+    elif kind == "tool" and isinstance(choice.get("name"), str):
+        name = names.upstream(choice["name"])
+        defined = {t["function"]["name"] for t in out.get("tools", [])}
+        # a server tool (web search) was left out: forcing it would name a function that does not exist
+        out["tool_choice"] = {"type": "function", "function": {"name": name}} if name in defined else "auto"
+    if choice.get("disable_parallel_tool_use") is True and kind != "none":
+        out["parallel_tool_calls"] = False
+
+
+def _effort(body: dict[str, Any]) -> str | None:
+    thinking = as_dict(body.get("thinking"))
+    if thinking.get("type") == "disabled":
+        return None
+    effort = as_dict(body.get("output_config")).get("effort")
+    if effort in ("low", "medium", "high"):
+        return str(effort)
+    if effort in ("xhigh", "max"):
+        return "high"
+    budget = thinking.get("budget_tokens")
+    if thinking.get("type") == "enabled" and isinstance(budget, int):
+        return "low" if budget < 4096 else "medium" if budget < 16384 else "high"
+    return None  # adaptive without an effort: leave it to the model's default
+
+
+def _reasoning(body: dict[str, Any], target: Target, out: dict[str, Any]) -> None:
+    effort = _effort(body)
+    if effort is None:
+        return
+    if target.reasoning == "reasoning_effort":
+        out["reasoning_effort"] = effort
+    elif target.reasoning == "openrouter":
+        out["reasoning"] = {"effort": effort}
+
+
+def _sampling(body: dict[str, Any], target: Target, out: dict[str, Any]) -> None:
+    if target.reasoning == "reasoning_effort":
+        return  # OpenAI reasoning models (o-series, gpt-5) refuse any non-default temperature or top_p
+    for key in ("temperature", "top_p"):
+        if isinstance(body.get(key), (int, float)) and not isinstance(body[key], bool):
+            out[key] = body[key]
+
+
+def _max_tokens(body: dict[str, Any], target: Target) -> int:
+    return clamp_tokens(require_max_tokens(body), target)
+
+
+def anthropic_to_chat(
+    body: dict[str, Any], target: Target, session: Session = NO_SESSION
+) -> TranslatedRequest:
+    """An Anthropic Messages request body → an OpenAI Chat Completions body for ``target``.
+
+    Fields with no OpenAI equivalent (``context_management``, ``top_k``, thinking blocks, server tools, …)
+    are dropped. Prompt caching (client-protocols.md, "Prompt caching across formats"): ``cache_control``
+    markers stay on the matching content parts, system blocks, tools and messages, TTL and all, when the
+    target honours them (``target.cache_markers``: Claude on OpenRouter), and are dropped elsewhere; a target
+    that takes ``prompt_cache_key`` (OpenAI) gets the client's session id (Claude Code's
+    ``x-claude-code-session-id``), so a session's turns land on the same prefix cache. Raises
+    TranslationError for content that cannot be sent.
+    """
+    check_field_types(body, MESSAGES_FIELD_TYPES)
+    names = ToolNamer()
+    markers = target.cache_markers
+    tools = _tools(body.get("tools"), names, markers)  # first, so the definitions claim their names
+    messages = _system_message(body.get("system"), markers) + _messages(body.get("messages"), names, markers)
+    out: dict[str, Any] = {"model": target.model, "messages": messages}
+    if target.prompt_cache_key and session.id:
+        out["prompt_cache_key"] = session.id
+    if markers and is_marker(body.get("cache_control")):
+        out["cache_control"] = body["cache_control"]  # top-level automatic caching (OpenRouter takes it too)
+    out[target.max_tokens_field] = _max_tokens(body, target)
+    if tools:
+        out["tools"] = tools
+        _tool_choice(body.get("tool_choice"), names, out)
+    stops = [s for s in as_list(body.get("stop_sequences")) if isinstance(s, str)]
+    if stops:
+        out["stop"] = stops[:MAX_STOP_SEQUENCES]
+    _sampling(body, target, out)
+    _reasoning(body, target, out)
+    output_format = as_dict(as_dict(body.get("output_config")).get("format"))
+    if output_format.get("type") == "json_schema" and isinstance(output_format.get("schema"), dict):
+        schema = {"name": "output", "schema": output_format["schema"], "strict": True}
+        out["response_format"] = {"type": "json_schema", "json_schema": schema}
+    user_id = as_dict(body.get("metadata")).get("user_id")
+    if isinstance(user_id, str) and user_id:
+        # Claude Code's user_id is a JSON blob with device and session ids: send a stable pseudonym instead.
+        out["user"] = hashlib.sha256(user_id.encode()).hexdigest()[:32]
+    if body.get("stream") is True:
+        out["stream"] = True
+        out["stream_options"] = {"include_usage": True}  # the gateway needs usage for cost, always
+    return TranslatedRequest(body=out, tool_names=dict(names.to_client))
