@@ -37,11 +37,23 @@ HERE = Path(__file__).resolve().parent.parent
 
 def _messages(n: int, per_message: int) -> list[list[bytes]]:
     sys.path.insert(0, str(HERE))
-    from bench import bench_recorder
+    import random
+    import time
+    from unittest import mock
 
-    # the same events in every run: the bench's mix over ten minutes well inside one hour
-    bench_recorder.time.time = lambda: 1_767_225_600.0 + 1_800.0  # type: ignore[assignment]
-    return bench_recorder.per_message(bench_recorder.make_events(n), per_message, joined=True)
+    from bench import bench_recorder
+    from shared import events
+
+    # the same events in every run (ids included): the bench's mix over ten minutes well inside one hour,
+    # ids made 0.1 ms apart
+    at = 1_767_225_600.0 + 1_800.0
+    clock = iter(range(int(at * 1e9), 2**63, 100_000))
+    with (
+        mock.patch.object(time, "time", lambda: at),
+        mock.patch.object(time, "time_ns", lambda: next(clock)),
+        mock.patch.object(events, "_random_bits", random.Random(18).getrandbits),
+    ):
+        return bench_recorder.per_message(bench_recorder.make_events(n), per_message, joined=True)
 
 
 def run_loop(messages: list[list[bytes]], batch: int) -> None:
@@ -135,6 +147,8 @@ def main() -> None:
             big = _instructions(part, a.root, a.events + a.extra, a.batch, a.per_message, source.name)
             small = _instructions(part, a.root, a.events, a.batch, a.per_message, source.name)
             per_event[part] = (big - small) / a.extra
+            if os.environ.get("RECORDER_INSTRUCTIONS_RAW"):
+                print(part, big, small)
     loop = per_event["loop"]
     if a.part != "writer":
         print(f"{a.root} loop: {loop:,.0f} instructions per event")

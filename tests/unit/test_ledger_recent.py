@@ -202,3 +202,40 @@ def test_the_filtered_newest_requests_come_from_one_snapshot(tmp_path: Path, mon
         assert list(queries.recent(path, q, 2)["started_at"]) == after
     finally:
         engine.dispose(path)
+
+
+def test_range_reads_seek_the_hour_index_without_a_started_at_index(
+    statements: tuple[str, list[tuple[str, Any]]],
+) -> None:
+    """Schema version 10 has no index on ``started_at`` alone (it cost the recorder's writer about 4,000
+    instructions a row): every read of ``requests`` over a time range (the partial hours of the figures and
+    of the attribution, a range of minutes, figures by key, the newest requests, percentiles by key) seeks
+    ``requests_hour_latency`` by the hour, and the newest requests are not sorted from the whole range; the
+    answers are the plain query's."""
+    path, sent = statements
+    events = [
+        event(T0 + h * 3600 + m * 60 + 7.5, "openai", "gpt-4o", request_id=f"r{h}-{m}", latency_ms=m + 1.0)
+        for h in range(5)
+        for m in range(0, 60, 3)
+    ]
+    write_ledger(path, events)
+    with closing(sqlite3.connect(path)) as db:
+        indexes = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert "requests_started_at" not in indexes and "requests_hour_latency" in indexes
+    q = Query(T0 + 1000.25, T0 + 4 * 3600 + 1000.25)
+    figures = queries.cube(path, q)
+    assert int(figures["requests"].iloc[0]) == sum(q.start <= e.started_at < q.end for e in events)
+    short = queries.cube(path, Query(T0 + 7200 + 100, T0 + 7200 + 1000), ["provider"])
+    assert int(short["requests"].iloc[0]) == 5  # minutes 3, 6, 9, 12 and 15
+    queries.cube(path, q, ["key"])
+    assert list(queries.recent(path, q, 7)["started_at"]) == plain_recent(path, q, 7)
+    who = queries.attribution(path, q)
+    assert int(who["requests"].sum()) == int(figures["requests"].iloc[0])
+    queries.latency_percentiles(path, q, "key", {"": 1})
+    read = [plan for plan in plans(path, sent) if "requests" in plan and "usage_" not in plan]
+    assert len(read) >= 7, read
+    for plan in read:
+        assert "USING INDEX requests_hour_latency (<expr>" in plan, plan
+        assert "SCAN requests" not in plan and "FOR ORDER BY" not in plan.replace(
+            "RIGHT PART OF ORDER BY", ""
+        ), plan
