@@ -29,6 +29,7 @@ import pickle
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -56,47 +57,60 @@ def _messages(n: int, per_message: int) -> list[list[bytes]]:
         return bench_recorder.per_message(bench_recorder.make_events(n), per_message, joined=True)
 
 
-def run_loop(messages: list[list[bytes]], batch: int) -> None:
-    """The loop's share: decode every message as ``_handle_joined`` does, then a ``ROWS`` frame a batch."""
-    from services.recorder import service, writer
+def _decoded(messages: list[list[bytes]], batch: int) -> Iterator[list[Any]]:
+    """The rows of ``messages`` as the recorder's loop decodes them (``service._handle_joined``), ``batch``
+    at a time; each batch's rows are dropped once the next is asked for, as the live recorder's are once
+    committed (what the garbage collector sees alive matters)."""
+    from services.recorder import service
 
     class Acker:
         joined: set[bytes] = set()
 
     pipes: Any = type("Pipes", (), {"acker": Acker()})()
-    burst = service._Burst()
-    for frames in messages:
-        service._handle_joined([b"gw", *frames], pipes, burst)
-    rows = [row for _, _, row in burst.items]
-    assert len(rows) == burst.received, "every event must be valid"
+    per_batch = max(1, batch // len(messages[0][1].split(b"\n")))
+    for i in range(0, len(messages), per_batch):
+        burst = service._Burst()
+        for frames in messages[i : i + per_batch]:
+            service._handle_joined([b"gw", *frames], pipes, burst)
+        assert len(burst.items) == burst.received, "every event must be valid"
+        yield [row for _, _, row in burst.items]
+
+
+def _after_startup() -> None:
+    """What the recorder's processes do once started, where the measured tree has it."""
+    try:
+        from services.recorder.gc_tuning import after_startup
+    except ImportError:
+        return
+    after_startup()
+
+
+def run_loop(messages: list[list[bytes]], batch: int) -> None:
+    """The loop's share: decode every message as ``_handle_joined`` does, then a ``ROWS`` frame a batch."""
+    from services.recorder import writer
+
+    _after_startup()
     sent = 0
-    for i in range(0, len(rows), batch):
-        sent += len(writer._request(rows[i : i + batch]))
+    for rows in _decoded(messages, batch):
+        sent += len(writer._request(rows))
     assert sent
 
 
 def run_writer(messages: list[list[bytes]], batch: int) -> None:
-    """The writer's share: unpickle each batch's frame and commit it into a fresh ledger."""
-    from services.recorder import service, writer
+    """The writer's share: unpickle each batch's frame and commit it into a fresh ledger (the frames are
+    made as ``loop`` makes them, in this process)."""
+    from services.recorder import writer
     from services.recorder.batch_rollup import BatchGroups
     from services.recorder.store import Store
-
-    class Acker:
-        joined: set[bytes] = set()
-
-    pipes: Any = type("Pipes", (), {"acker": Acker()})()
-    burst = service._Burst()
-    for frames in messages:
-        service._handle_joined([b"gw", *frames], pipes, burst)
-    rows = [row for _, _, row in burst.items]
-    frames_out = [writer._request(rows[i : i + batch]) for i in range(0, len(rows), batch)]
 
     async def commit() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             store = await Store.open(str(Path(tmp) / "usage.db"), inline=True)
+            _after_startup()
             try:
-                for data in frames_out:
-                    request = pickle.loads(data[4:])
+                for rows in _decoded(messages, batch):
+                    request = pickle.loads(writer._request(rows)[4:])
+                    del rows
                     await store.insert_counted(request[1], BatchGroups(*request[2]))
             finally:
                 await store.close()
