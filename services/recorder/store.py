@@ -128,7 +128,7 @@ MIGRATIONS: tuple[str, ...] = (
     # 9 (issue 13, session 17): the per-key index holds only rows with a gateway key (KEY_INDEX_SQL).
     "DROP INDEX IF EXISTS requests_key_started;\n" + KEY_INDEX_SQL,
     # 10 (issue 13, session 18): no index on started_at alone. Every read of a time range also bounds the
-    # hour expression (shared/ledger/queries.py ``_in_range``; the newest requests order by the hour
+    # hour expression (shared/ledger/queries.py ``in_range``; the newest requests order by the hour
     # first), so it reads along requests_hour_latency, which begins (hour, started_at): the same order.
     # The index cost the writer about 4,000 CPU instructions a row (docs/benchmarks.md "Session 18:
     # recorder cost").

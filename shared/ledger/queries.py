@@ -194,9 +194,18 @@ def _in_hours(start: float, end: float) -> ColumnElement[bool]:
     return hour == lo if lo == hi else hour.between(lo, hi)
 
 
-def _in_range(start: float, end: float) -> list[ColumnElement[bool]]:
+def in_range(start: float, end: float) -> list[ColumnElement[bool]]:
     """Rows started in ``[start, end)`` (unix seconds), bounded by their hours too (:func:`_in_hours`)."""
     return [_in_hours(start, end), _R.started_at >= start, _R.started_at < end]
+
+
+def time_order(conn: Connection) -> list[ColumnElement[Any]]:
+    """``ORDER BY`` terms for ``requests`` in ``started_at`` order (``.desc()`` each for newest first): on
+    SQLite the hour first, the order of ``requests_hour_latency`` (the same order: the hour never decreases
+    with ``started_at``), so a range is read along it without sorting its rows (the ledger has no index on
+    ``started_at`` alone: schema version 10); elsewhere ``started_at`` alone (PostgreSQL's index)."""
+    hour = [time_number(_R.started_at, 3600)] if conn.dialect.name == "sqlite" else []
+    return [*hour, _R.started_at]
 
 
 def _blank(value: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -265,7 +274,7 @@ def cube(ledger: str, q: Query, keys: Sequence[str] = (), bucket_s: int | None =
             and has_table(conn, ROLLUP)
         )
         if not whole_hours:
-            return _tidy(_grouped(conn, REQUESTS, keys, bucket_s, [*_in_range(q.start, q.end), *flt]), keys)
+            return _tidy(_grouped(conn, REQUESTS, keys, bucket_s, [*in_range(q.start, q.end), *flt]), keys)
         # The edges select on the same hour expression as the rollup, so no row is counted twice.
         parts = [
             _grouped(conn, HOURLY, keys, bucket_s, [_H.hour >= h_lo, _H.hour < h_hi, *filters(q, HOURLY)]),
@@ -404,7 +413,7 @@ def _postgres_percentiles(
     group and over all groups in one scan (``GROUPING SETS``: the overall row is the one whose
     ``grouping()`` flag is set)."""
     pct = func.percentile_cont(array([literal(p) for p in PERCENTILES])).within_group(_R.latency_ms)
-    where = [*_in_range(q.start, q.end), *filters(q)]
+    where = [*in_range(q.start, q.end), *filters(q)]
     found: dict[Any, tuple[float, ...]] = {}
     if group is None:
         quantiles = conn.execute(select(pct).where(*where)).scalar()
@@ -609,14 +618,11 @@ def recent(ledger: str, q: Query, limit: int = 50) -> pd.DataFrame:
             conn.exec_driver_sql("BEGIN")  # the rollup's spans and the rows from one snapshot
             rows = _recent_by_hours(conn, q, limit)
         else:
-            # SQLite: newest hour first, the order of requests_hour_latency read backwards (the same order:
-            # the hour never decreases with started_at), so the newest rows are found without sorting the
-            # range's (the ledger has no index on started_at alone: schema version 10)
-            newest = [time_number(_R.started_at, 3600).desc()] if conn.dialect.name == "sqlite" else []
+            newest = [term.desc() for term in time_order(conn)]  # read backwards along the hour's index
             sql = (
                 select(*_recent_columns(REQUESTS))
-                .where(*_in_range(q.start, q.end), *filters(q))
-                .order_by(*newest, _R.started_at.desc(), code_point(_R.event_id).desc())
+                .where(*in_range(q.start, q.end), *filters(q))
+                .order_by(*newest, code_point(_R.event_id).desc())
                 .limit(limit)
             )
             rows = fetch(conn, sql)
@@ -705,7 +711,7 @@ def options(ledger: str, q: Query) -> list[tuple[str, str]]:
         if has_table(conn, ROLLUP):
             sql = select(_H.provider, _H.model).distinct().where(_H.hour.between(*_hours(q)))
         else:
-            sql = select(_blank(_R.provider), _R.model).distinct().where(*_in_range(q.start, q.end))
+            sql = select(_blank(_R.provider), _R.model).distinct().where(*in_range(q.start, q.end))
         return sorted((str(p), str(m)) for p, m in conn.execute(sql).all())
 
 
@@ -796,7 +802,7 @@ def attribution(ledger: str, q: Query) -> pd.DataFrame:
         plain = not (q.providers or q.models or q.status)
         rolled = h_lo < h_hi and has_table(conn, WHO_ROLLUP)
         if not (rolled and (plain or has_column(conn, WHO_ROLLUP, "provider"))):
-            rows = fetch(conn, _who_raw([*_in_range(q.start, q.end), *flt]))
+            rows = fetch(conn, _who_raw([*in_range(q.start, q.end), *flt]))
             frame = pd.DataFrame(rows, columns=columns).sort_values(["key", "client", "session"])
             return frame.reset_index(drop=True)
         rows = [
@@ -823,9 +829,7 @@ def attribution_options(ledger: str, q: Query) -> tuple[list[str], list[str]]:
             sql = select(_W.api_key_name, _W.client).distinct().where(_W.hour.between(*_hours(q)))
         else:
             sql = (
-                select(_blank(_R.api_key_name), _blank(_R.client))
-                .distinct()
-                .where(*_in_range(q.start, q.end))
+                select(_blank(_R.api_key_name), _blank(_R.client)).distinct().where(*in_range(q.start, q.end))
             )
         rows = conn.execute(sql).all()
     return sorted({str(k) for k, _ in rows if k}), sorted({str(c) for _, c in rows if c})

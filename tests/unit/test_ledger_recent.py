@@ -18,7 +18,7 @@ from sqlalchemy import event as sa_event
 
 from services.recorder.store import _INSERT, Store, event_row
 from shared.events import UsageEvent
-from shared.ledger import engine, queries
+from shared.ledger import engine, export, queries
 from shared.ledger.params import Query
 from tests.unit.dashboard.ledger_fixtures import T0, event, write_ledger
 
@@ -209,9 +209,10 @@ def test_range_reads_seek_the_hour_index_without_a_started_at_index(
 ) -> None:
     """Schema version 10 has no index on ``started_at`` alone (it cost the recorder's writer about 4,000
     instructions a row): every read of ``requests`` over a time range (the partial hours of the figures and
-    of the attribution, a range of minutes, figures by key, the newest requests, percentiles by key) seeks
-    ``requests_hour_latency`` by the hour, and the newest requests are not sorted from the whole range; the
-    answers are the plain query's."""
+    of the attribution, a range of minutes, figures by key, the newest requests, percentiles by key, the
+    CSV export) seeks
+    ``requests_hour_latency`` by the hour, and neither the newest requests nor the CSV export sort the
+    whole range; the answers are the plain query's."""
     path, sent = statements
     events = [
         event(T0 + h * 3600 + m * 60 + 7.5, "openai", "gpt-4o", request_id=f"r{h}-{m}", latency_ms=m + 1.0)
@@ -232,10 +233,16 @@ def test_range_reads_seek_the_hour_index_without_a_started_at_index(
     who = queries.attribution(path, q)
     assert int(who["requests"].sum()) == int(figures["requests"].iloc[0])
     queries.latency_percentiles(path, q, "key", {"": 1})
+    reader = export.read_rows(path, q, ["started_at"])  # the CSV export, in time order
+    try:
+        exported = [started for (started,) in reader.fetch(10_000)]
+    finally:
+        reader.close()
+    assert exported == sorted(e.started_at for e in events if q.start <= e.started_at < q.end)
     read = [plan for plan in plans(path, sent) if "requests" in plan and "usage_" not in plan]
-    assert len(read) >= 7, read
+    assert len(read) >= 8, read
     for plan in read:
-        assert "USING INDEX requests_hour_latency (<expr>" in plan, plan
+        assert "INDEX requests_hour_latency (<expr>" in plan and "SEARCH requests" in plan, plan
         assert "SCAN requests" not in plan and "FOR ORDER BY" not in plan.replace(
             "RIGHT PART OF ORDER BY", ""
         ), plan
