@@ -72,6 +72,7 @@ import orjson
 import zmq
 from zmq.utils.monitor import parse_monitor_message
 
+from services.recorder import gc_tuning
 from services.recorder.batcher import Batcher
 from services.recorder.engines import LedgerWriter, open_store
 from services.recorder.frames import recv_parts, send_parts
@@ -189,6 +190,7 @@ async def run(settings: Settings, should_exit: asyncio.Event) -> Counters:
         acker = Acker(router, counters, metrics, watch)
         pipes = _Pipes(router, monitor, watch, pub, _batcher(settings, store, acker), acker)
         pipes.quiet_gather_s = min(GATHER_QUIET_S, settings.recorder_flush_interval_s / 2)
+        gc_tuning.after_startup()  # rows are containers the collector would traverse (gc_tuning)
         try:
             await _record(settings, store, pipes, should_exit)
         finally:

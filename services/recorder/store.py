@@ -94,6 +94,8 @@ KEY_INDEX_SQL = (
     "WHERE api_key_name IS NOT NULL;\n"
 )
 
+DROP_STARTED_INDEX_SQL = "DROP INDEX IF EXISTS requests_started_at;\n"
+
 MIGRATIONS: tuple[str, ...] = (
     (Path(__file__).with_name("schema.sql")).read_text(encoding="utf-8"),
     # 2: attribution (gateway key, session, agent, client, request class) and budget alerts. The index
@@ -125,6 +127,12 @@ MIGRATIONS: tuple[str, ...] = (
     DROP_FILTER_INDEXES_SQL,
     # 9 (issue 13, session 17): the per-key index holds only rows with a gateway key (KEY_INDEX_SQL).
     "DROP INDEX IF EXISTS requests_key_started;\n" + KEY_INDEX_SQL,
+    # 10 (issue 13, session 18): no index on started_at alone. Every read of a time range also bounds the
+    # hour expression (shared/ledger/queries.py ``in_range``; the newest requests order by the hour
+    # first), so it reads along requests_hour_latency, which begins (hour, started_at): the same order.
+    # The index cost the writer about 4,000 CPU instructions a row (docs/benchmarks.md "Session 18:
+    # recorder cost").
+    DROP_STARTED_INDEX_SQL,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

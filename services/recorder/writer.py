@@ -77,6 +77,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from services.recorder import gc_tuning
 from services.recorder.batch_rollup import BatchGroups, batch_groups
 from services.recorder.store import Row, Store
 from services.recorder.written import Written
@@ -406,6 +407,7 @@ async def _serve(fd: int, path: str) -> None:
             with contextlib.suppress(ConnectionError):
                 _answer(sock, [_error(exc)])
             return
+        gc_tuning.after_startup()  # the batches' rows are containers the collector would traverse
         try:
             await _serve_batches(sock, store)
         finally:

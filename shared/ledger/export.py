@@ -11,7 +11,7 @@ from sqlalchemy import ColumnClause, CursorResult, column, select
 
 from shared.ledger.engine import reading
 from shared.ledger.params import Query
-from shared.ledger.queries import filters
+from shared.ledger.queries import filters, in_range, time_order
 from shared.ledger.sql import REQUESTS
 
 
@@ -47,8 +47,8 @@ def read_rows(ledger: str, q: Query, columns: Sequence[str]) -> RowReader:
         sql = (
             select(*names)
             .select_from(REQUESTS)
-            .where(REQUESTS.c.started_at >= q.start, REQUESTS.c.started_at < q.end, *filters(q))
-            .order_by(REQUESTS.c.started_at)
+            .where(*in_range(q.start, q.end), *filters(q))
+            .order_by(*time_order(conn))  # along the hour's index on SQLite, no sort
         )
         result = conn.execution_options(stream_results=True, yield_per=5000).execute(sql)
     except BaseException:

@@ -172,8 +172,40 @@ def filters(q: Query, source: TableClause = REQUESTS) -> list[ColumnElement[bool
     return conditions
 
 
-def _in_range(start: float, end: float) -> list[ColumnElement[bool]]:
-    return [_R.started_at >= start, _R.started_at < end]
+def _hour_number(seconds: float) -> int:
+    """The hour expression's value (``time_number(started_at, 3600)``, ``CAST(started_at / 3600 AS
+    INTEGER)`` on SQLite) for ``seconds``: the same double division, truncated."""
+    return int(seconds / 3600)
+
+
+def _in_hours(start: float, end: float) -> ColumnElement[bool]:
+    """The hours a row started in ``[start, end)`` can be in: ``hour`` between those of ``start`` and
+    ``end`` (``=`` when they are one). Exact, not a guess with margins: a correctly rounded division and a
+    truncation never decrease, so ``started_at >= start`` gives ``hour >= _hour_number(start)`` and
+    ``started_at < end`` gives ``hour <= _hour_number(end)``, in SQL as here.
+
+    Why: SQLite's ledger has no index on ``started_at`` alone (schema version 10: it cost the recorder's
+    writer about 4,000 instructions a row, docs/benchmarks.md "Session 18: recorder cost"); a range read
+    bounded by the hour reads along ``requests_hour_latency`` (hour, started_at, ...), seeking the
+    ``started_at`` bounds too when the range lies in one hour. PostgreSQL keeps its ``started_at`` index
+    and takes the bound as one more condition."""
+    lo, hi = _hour_number(start), _hour_number(end)
+    hour = time_number(_R.started_at, 3600)
+    return hour == lo if lo == hi else hour.between(lo, hi)
+
+
+def in_range(start: float, end: float) -> list[ColumnElement[bool]]:
+    """Rows started in ``[start, end)`` (unix seconds), bounded by their hours too (:func:`_in_hours`)."""
+    return [_in_hours(start, end), _R.started_at >= start, _R.started_at < end]
+
+
+def time_order(conn: Connection) -> list[ColumnElement[Any]]:
+    """``ORDER BY`` terms for ``requests`` in ``started_at`` order (``.desc()`` each for newest first): on
+    SQLite the hour first, the order of ``requests_hour_latency`` (the same order: the hour never decreases
+    with ``started_at``), so a range is read along it without sorting its rows (the ledger has no index on
+    ``started_at`` alone: schema version 10); elsewhere ``started_at`` alone (PostgreSQL's index)."""
+    hour = [time_number(_R.started_at, 3600)] if conn.dialect.name == "sqlite" else []
+    return [*hour, _R.started_at]
 
 
 def _blank(value: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -242,19 +274,30 @@ def cube(ledger: str, q: Query, keys: Sequence[str] = (), bucket_s: int | None =
             and has_table(conn, ROLLUP)
         )
         if not whole_hours:
-            return _tidy(_grouped(conn, REQUESTS, keys, bucket_s, [*_in_range(q.start, q.end), *flt]), keys)
+            return _tidy(_grouped(conn, REQUESTS, keys, bucket_s, [*in_range(q.start, q.end), *flt]), keys)
         # The edges select on the same hour expression as the rollup, so no row is counted twice.
-        hour = time_number(_R.started_at, 3600)
         parts = [
             _grouped(conn, HOURLY, keys, bucket_s, [_H.hour >= h_lo, _H.hour < h_hi, *filters(q, HOURLY)]),
-            _grouped(
-                conn, REQUESTS, keys, bucket_s, [*_in_range(q.start, h_lo * 3600 + 1), hour < h_lo, *flt]
-            ),
-            _grouped(
-                conn, REQUESTS, keys, bucket_s, [*_in_range(h_hi * 3600 - 1, q.end), hour >= h_hi, *flt]
-            ),
+            _grouped(conn, REQUESTS, keys, bucket_s, [*_left_edge(q.start, h_lo), *flt]),
+            _grouped(conn, REQUESTS, keys, bucket_s, [*_right_edge(h_hi, q.end), *flt]),
         ]
     return _tidy(pd.concat([p for p in parts if not p.empty] or parts[:1], ignore_index=True), keys)
+
+
+def _left_edge(start: float, h_lo: int) -> list[ColumnElement[bool]]:
+    """The rows from ``start`` up to the first whole hour ``h_lo`` (by the hour expression, as the rollups
+    count them): those of hour ``h_lo - 1`` started at or after ``start`` (none when ``start`` is on the
+    hour: then their hour is at least ``h_lo``, :func:`_in_hours`)."""
+    hour = time_number(_R.started_at, 3600)
+    return [hour == h_lo - 1, _R.started_at >= start, _R.started_at < h_lo * 3600 + 1]
+
+
+def _right_edge(h_hi: int, end: float) -> list[ColumnElement[bool]]:
+    """The rows from the end of the last whole hour (``h_hi``, by the hour expression) up to ``end``:
+    those of hour ``h_hi`` started before ``end`` (a row started before ``end`` is in hour ``h_hi`` at most,
+    ``h_hi`` being ``end``'s, :func:`_in_hours`)."""
+    hour = time_number(_R.started_at, 3600)
+    return [hour == h_hi, _R.started_at >= h_hi * 3600 - 1, _R.started_at < end]
 
 
 def regroup(frame: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
@@ -370,7 +413,7 @@ def _postgres_percentiles(
     group and over all groups in one scan (``GROUPING SETS``: the overall row is the one whose
     ``grouping()`` flag is set)."""
     pct = func.percentile_cont(array([literal(p) for p in PERCENTILES])).within_group(_R.latency_ms)
-    where = [*_in_range(q.start, q.end), *filters(q)]
+    where = [*in_range(q.start, q.end), *filters(q)]
     found: dict[Any, tuple[float, ...]] = {}
     if group is None:
         quantiles = conn.execute(select(pct).where(*where)).scalar()
@@ -575,10 +618,11 @@ def recent(ledger: str, q: Query, limit: int = 50) -> pd.DataFrame:
             conn.exec_driver_sql("BEGIN")  # the rollup's spans and the rows from one snapshot
             rows = _recent_by_hours(conn, q, limit)
         else:
+            newest = [term.desc() for term in time_order(conn)]  # read backwards along the hour's index
             sql = (
                 select(*_recent_columns(REQUESTS))
-                .where(*_in_range(q.start, q.end), *filters(q))
-                .order_by(_R.started_at.desc(), code_point(_R.event_id).desc())
+                .where(*in_range(q.start, q.end), *filters(q))
+                .order_by(*newest, code_point(_R.event_id).desc())
                 .limit(limit)
             )
             rows = fetch(conn, sql)
@@ -667,7 +711,7 @@ def options(ledger: str, q: Query) -> list[tuple[str, str]]:
         if has_table(conn, ROLLUP):
             sql = select(_H.provider, _H.model).distinct().where(_H.hour.between(*_hours(q)))
         else:
-            sql = select(_blank(_R.provider), _R.model).distinct().where(*_in_range(q.start, q.end))
+            sql = select(_blank(_R.provider), _R.model).distinct().where(*in_range(q.start, q.end))
         return sorted((str(p), str(m)) for p, m in conn.execute(sql).all())
 
 
@@ -758,14 +802,13 @@ def attribution(ledger: str, q: Query) -> pd.DataFrame:
         plain = not (q.providers or q.models or q.status)
         rolled = h_lo < h_hi and has_table(conn, WHO_ROLLUP)
         if not (rolled and (plain or has_column(conn, WHO_ROLLUP, "provider"))):
-            rows = fetch(conn, _who_raw([*_in_range(q.start, q.end), *flt]))
+            rows = fetch(conn, _who_raw([*in_range(q.start, q.end), *flt]))
             frame = pd.DataFrame(rows, columns=columns).sort_values(["key", "client", "session"])
             return frame.reset_index(drop=True)
-        hour = time_number(_R.started_at, 3600)
         rows = [
             *fetch(conn, _who_rolled(h_lo, h_hi, filters(q, WHO))),
-            *fetch(conn, _who_raw([*_in_range(q.start, h_lo * 3600 + 1), hour < h_lo, *flt])),
-            *fetch(conn, _who_raw([*_in_range(h_hi * 3600 - 1, q.end), hour >= h_hi, *flt])),
+            *fetch(conn, _who_raw([*_left_edge(q.start, h_lo), *flt])),
+            *fetch(conn, _who_raw([*_right_edge(h_hi, q.end), *flt])),
         ]
     frame = pd.DataFrame(rows, columns=columns)
     if frame.empty:
@@ -786,9 +829,7 @@ def attribution_options(ledger: str, q: Query) -> tuple[list[str], list[str]]:
             sql = select(_W.api_key_name, _W.client).distinct().where(_W.hour.between(*_hours(q)))
         else:
             sql = (
-                select(_blank(_R.api_key_name), _blank(_R.client))
-                .distinct()
-                .where(*_in_range(q.start, q.end))
+                select(_blank(_R.api_key_name), _blank(_R.client)).distinct().where(*in_range(q.start, q.end))
             )
         rows = conn.execute(sql).all()
     return sorted({str(k) for k, _ in rows if k}), sorted({str(c) for _, c in rows if c})

@@ -18,7 +18,7 @@ from sqlalchemy import event as sa_event
 
 from services.recorder.store import _INSERT, Store, event_row
 from shared.events import UsageEvent
-from shared.ledger import engine, queries
+from shared.ledger import engine, export, queries
 from shared.ledger.params import Query
 from tests.unit.dashboard.ledger_fixtures import T0, event, write_ledger
 
@@ -202,3 +202,47 @@ def test_the_filtered_newest_requests_come_from_one_snapshot(tmp_path: Path, mon
         assert list(queries.recent(path, q, 2)["started_at"]) == after
     finally:
         engine.dispose(path)
+
+
+def test_range_reads_seek_the_hour_index_without_a_started_at_index(
+    statements: tuple[str, list[tuple[str, Any]]],
+) -> None:
+    """Schema version 10 has no index on ``started_at`` alone (it cost the recorder's writer about 4,000
+    instructions a row): every read of ``requests`` over a time range (the partial hours of the figures and
+    of the attribution, a range of minutes, figures by key, the newest requests, percentiles by key, the
+    CSV export) seeks
+    ``requests_hour_latency`` by the hour, and neither the newest requests nor the CSV export sort the
+    whole range; the answers are the plain query's."""
+    path, sent = statements
+    events = [
+        event(T0 + h * 3600 + m * 60 + 7.5, "openai", "gpt-4o", request_id=f"r{h}-{m}", latency_ms=m + 1.0)
+        for h in range(5)
+        for m in range(0, 60, 3)
+    ]
+    write_ledger(path, events)
+    with closing(sqlite3.connect(path)) as db:
+        indexes = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert "requests_started_at" not in indexes and "requests_hour_latency" in indexes
+    q = Query(T0 + 1000.25, T0 + 4 * 3600 + 1000.25)
+    figures = queries.cube(path, q)
+    assert int(figures["requests"].iloc[0]) == sum(q.start <= e.started_at < q.end for e in events)
+    short = queries.cube(path, Query(T0 + 7200 + 100, T0 + 7200 + 1000), ["provider"])
+    assert int(short["requests"].iloc[0]) == 5  # minutes 3, 6, 9, 12 and 15
+    queries.cube(path, q, ["key"])
+    assert list(queries.recent(path, q, 7)["started_at"]) == plain_recent(path, q, 7)
+    who = queries.attribution(path, q)
+    assert int(who["requests"].sum()) == int(figures["requests"].iloc[0])
+    queries.latency_percentiles(path, q, "key", {"": 1})
+    reader = export.read_rows(path, q, ["started_at"])  # the CSV export, in time order
+    try:
+        exported = [started for (started,) in reader.fetch(10_000)]
+    finally:
+        reader.close()
+    assert exported == sorted(e.started_at for e in events if q.start <= e.started_at < q.end)
+    read = [plan for plan in plans(path, sent) if "requests" in plan and "usage_" not in plan]
+    assert len(read) >= 8, read
+    for plan in read:
+        assert "INDEX requests_hour_latency (<expr>" in plan and "SEARCH requests" in plan, plan
+        assert "SCAN requests" not in plan and "FOR ORDER BY" not in plan.replace(
+            "RIGHT PART OF ORDER BY", ""
+        ), plan

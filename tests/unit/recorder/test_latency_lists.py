@@ -221,7 +221,7 @@ def test_a_version_5_ledger_is_upgraded_and_backfilled(tmp_path: Path) -> None:
             "ON requests (CAST(started_at / 86400 AS INTEGER), latency_ms, started_at, provider, model, status);"
         )
     assert write(path, [[event(20_000, provider="xai")]]) == 1
-    assert query(path, "PRAGMA user_version") == [(SCHEMA_VERSION,)] == [(9,)]
+    assert query(path, "PRAGMA user_version") == [(SCHEMA_VERSION,)] == [(10,)]
     indexes = {r[0] for r in query(path, "SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert "requests_hour_latency" in indexes
     assert not indexes & {"requests_latency", "requests_provider_latency", "requests_model_latency"}
@@ -333,7 +333,7 @@ def test_a_version_6_ledger_gets_the_hour_index_in_time_order(tmp_path: Path) ->
     # version 6's index (as the version-3 schema made it): in latency order within the hour
     assert hour_index_columns(path) == [None, "latency_ms", "started_at", "provider", "model", "status"]
     assert write(path, [[event(20_000, provider="xai")]]) == 1
-    assert query(path, "PRAGMA user_version") == [(SCHEMA_VERSION,)] == [(9,)]
+    assert query(path, "PRAGMA user_version") == [(SCHEMA_VERSION,)] == [(10,)]
     assert hour_index_columns(path) == [None, "started_at", "latency_ms", "provider", "model", "status"]
     # the readers still find every latency along it (the partial hours at the edges are read from it)
     for group in (None, "provider", "hour"):

@@ -240,7 +240,7 @@ async def test_a_version_8_ledger_without_the_key_index_gets_it_back(tmp_path: P
         db.commit()
     s = await Store.open(str(path))
     await s.close()
-    assert pragma(path, "user_version") == SCHEMA_VERSION == 9
+    assert pragma(path, "user_version") == SCHEMA_VERSION == 10
     with closing(sqlite3.connect(path)) as db:
         plan = db.execute(
             "EXPLAIN QUERY PLAN SELECT total(cost_usd) FROM requests WHERE api_key_name = 'ci' AND started_at >= 0"
@@ -275,7 +275,7 @@ async def test_a_version_8_ledger_gets_a_key_index_of_the_keyed_rows_only(tmp_pa
     s = await Store.open(str(path))
     await s.insert_many([make_event(10), make_event(11, api_key_name="ops")])
     await s.close()
-    assert pragma(path, "user_version") == SCHEMA_VERSION == 9
+    assert pragma(path, "user_version") == SCHEMA_VERSION == 10
     assert key_index_entries(path) == 4
     with closing(sqlite3.connect(path)) as db:
         for sql in (
@@ -386,3 +386,28 @@ async def test_a_version_1_ledger_gains_the_cache_columns_and_its_rollup_the_sav
     )
     with sqlite3.connect(path) as conn:
         assert ensure_rollups_sync(conn) is False  # the rollup agrees with the ledger
+
+
+async def test_a_version_9_ledger_loses_the_started_at_index(tmp_path: Path) -> None:
+    """Schema version 10: no index on ``started_at`` alone (range reads bound the hour and seek
+    ``requests_hour_latency``: test_ledger_recent.py); a version-9 ledger's is dropped, and a new
+    ledger never keeps one. Rows and rollups stay."""
+    path = tmp_path / "usage.db"
+    s = await Store.open(str(path))
+    await s.insert_many([make_event(n) for n in range(5)])
+    await s.close()
+    with closing(sqlite3.connect(path)) as db:
+        assert not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'requests_started_at'").fetchone()
+        db.executescript(  # the version-9 ledger: its started_at index
+            "PRAGMA user_version = 9; CREATE INDEX requests_started_at ON requests (started_at);"
+        )
+    s = await Store.open(str(path))
+    await s.insert_many([make_event(5)])
+    await s.close()
+    assert pragma(path, "user_version") == SCHEMA_VERSION == 10
+    with closing(sqlite3.connect(path)) as db:
+        names = {n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert db.execute("SELECT count(*) FROM requests").fetchone() == (6,)
+        assert db.execute("SELECT sum(requests) FROM usage_hourly").fetchone() == (6,)
+    assert "requests_started_at" not in names
+    assert {"requests_hour_latency", "requests_key_started"} <= names
