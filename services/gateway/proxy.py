@@ -121,15 +121,16 @@ class OpenStream:
     then failed before it, retryably (``Call.opened``): the next route's answer continues it.
 
     ``opening``: what the client has of its format's opening (``ClientSpec.opening``; keep-alives aside,
-    nothing else reached it). ``ending``: the client's bytes that tell that failure, written when no
-    later route answers; ``status`` and ``error_type``: what the ledger then records (as an in-stream error
-    after the answer began)."""
+    nothing else reached it). ``ending``: the client's bytes that tell that failure (``error``), written when
+    it is still the last one when no later route answers; ``status`` and ``error_type``: what the ledger then
+    records (as an in-stream error after the answer began)."""
 
     response: SSEResponse
     opening: Opening
     ending: bytes
     status: int
     error_type: str
+    error: UpstreamError
 
 
 class FailedAfterOpening(Exception):
@@ -180,7 +181,7 @@ class Proxy:
         if self.refusals.held or isinstance(outcome, UpstreamError) or len(call.attempts) > 1:
             self._note_refusals(call)
         if isinstance(outcome, UpstreamError) and call.opened is not None:
-            return await self._end_opened(call, call.opened)
+            return await self._end_opened(call, call.opened, outcome)
         if isinstance(outcome, UpstreamError):
             told = self._told_again(call, routes, outcome)
             if told is not None:
@@ -188,12 +189,23 @@ class Proxy:
             return self._error_response(call, _soonest_refusal(call.attempts, outcome))
         return outcome
 
-    @staticmethod
-    async def _end_opened(call: Call, opened: OpenStream) -> web.StreamResponse:
-        """No route answered a stream that had begun (``OpenStream``): the last failure, told in it, ends it."""
-        call.answer(opened.status, opened.error_type)
+    async def _end_opened(self, call: Call, opened: OpenStream, last: UpstreamError) -> web.StreamResponse:
+        """No route answered a stream that had begun (``OpenStream``): the last failure, told in it, ends it:
+        ``opened.ending`` when it is that failure, else ``last`` (a later route's refusal before its stream,
+        an HTTP error: a 400 for the request's own size, a 401) in the client's words, as ``_error_response``
+        says it, in an in-stream error."""
+        ending = opened.ending
+        if last is opened.error:
+            call.answer(opened.status, opened.error_type)
+        else:
+            status, message = self._in_client_words(call, last)
+            call.answer(status, last.error_type)
+            ending = registry.client(call.fmt).stream_error(status, message)
+            provider = self.providers.get(last.provider)
+            if provider is not None:
+                ending = provider.scrub_bytes(ending)
         try:
-            await opened.response.write_eof(opened.ending)
+            await opened.response.write_eof(ending)
         except (ConnectionResetError, aiohttp.ClientConnectionResetError):
             pass  # the client is gone: the failure stands as the cause (``_relay_stream``'s rule)
         return opened.response
@@ -609,7 +621,7 @@ class Proxy:
         # what ``ending`` tells (the relay's ``fail`` set it, or the upstream's error event did)
         told = relay.error or ir.StreamError(status=502, type=exc.error_type, message=exc.message)
         opening = mine if call.opened is None else call.opened.opening.then(mine)
-        call.opened = OpenStream(response, opening, ending, told.status, told.type)
+        call.opened = OpenStream(response, opening, ending, told.status, told.type, exc)
         att.answered, att.status = False, None
         call.answer(0)
         return True
@@ -814,6 +826,19 @@ class Proxy:
             "x-request-id": call.request_id,
             "request-id": call.request_id,
         }
+
+    @staticmethod
+    def _in_client_words(call: Call, exc: UpstreamError) -> tuple[int, str]:
+        """The status and message the client gets for ``exc`` in an in-stream error: the upstream's meaning
+        (context overflow, rate limit, …) in the client's words, as ``_error_response`` says it."""
+        status = exc.upstream_status or 502
+        message = exc.message
+        source = next((a for a in call.attempts if a.error is exc), None)
+        client = registry.client(call.fmt)
+        if exc.upstream_status is not None and source is not None:
+            meaning = registry.upstream_error_meaning(source.wire, exc.upstream_status, exc.body, exc.message)
+            status, message, _ = client.error_words(meaning, status, message)
+        return client.client_status(status), message
 
     def _error_response(self, call: Call, exc: UpstreamError, source: Attempt | None = None) -> web.Response:
         """The last error, in the client's format. A provider's own error body goes back unmodified when

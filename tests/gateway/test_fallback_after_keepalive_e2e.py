@@ -27,7 +27,7 @@ import pytest
 
 from shared.sse import SSEDecoder, SSEEvent
 from tests.procs import Stack, stack
-from tests.scripted_upstream import Answer, Pause, ScriptedUpstream, sse
+from tests.scripted_upstream import Answer, Pause, ScriptedUpstream, json_answer, sse
 
 KEEPALIVE_S = 0.3
 FIRST_BYTE_S = 2.0
@@ -561,3 +561,45 @@ def test_keepalives_go_on_while_the_next_route_has_not_answered(gw: Stack, up: S
     assert seen.count("message_start") == 1 and seen[-1] == "message_stop" and "error" not in seen, seen
     assert B_TEXT in "".join(ev.data for ev in events)
     assert_fell_back(gw, "fb19a-slow-b", "anthropic", "openai", "overloaded_error")
+
+
+def test_a_next_route_refusing_with_an_http_error_is_the_failure_told(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """A fails before a token after the answer began on its silence; B refuses the request with an HTTP 400
+    (its context window: the request's own fault, which Claude Code compacts on): the stream ends with B's
+    refusal, the last failure (as the same request gets without the silence), not A's overload; the ledger
+    records B's 400. Before: A's ``overloaded_error`` ended the stream and the ledger said 529."""
+    up.script(ANTHROPIC, failing(anthropic_opening(), "error", ANTHROPIC_OVERLOADED))
+    refusal = {
+        "error": {
+            "message": "This model's maximum context length is 128000 tokens. However, your messages "
+            "resulted in 200000 tokens.",
+            "type": "invalid_request_error",
+            "param": "messages",
+            "code": "context_length_exceeded",
+        }
+    }
+    up.script(CHAT, json_answer(refusal, status=400))
+    rid = "fb19a-anth-b-400"
+    transport = Keeping()
+    client = anthropic.Anthropic(
+        base_url=gw.gateway_url,
+        api_key="sk-client",
+        max_retries=0,
+        http_client=httpx2.Client(transport=transport, timeout=30),
+    )
+    with pytest.raises(anthropic.APIStatusError, match="prompt is too long"):
+        with client.messages.stream(
+            model="anthropic-first",
+            max_tokens=256,
+            messages=[{"role": "user", "content": "hi"}],
+            extra_headers={"x-request-id": rid},
+        ) as stream:
+            stream.get_final_message()
+    events = transport.events()
+    seen = kinds(events)
+    assert seen.count("message_start") == 1 and seen.count("error") == 1 and seen[-1] == "error", seen
+    assert json.loads(events[-1].data)["error"]["type"] == "invalid_request_error", events[-1].data
+    row = gw.row_for(rid)
+    assert (row["status"], row["provider"], row["attempts"]) == (400, "openai", 2), row
