@@ -200,7 +200,7 @@ class Proxy:
         else:
             status, message = self._in_client_words(call, last)
             call.answer(status, last.error_type)
-            ending = registry.client(call.fmt).stream_error(status, message)
+            ending = registry.client(call.fmt).resumed_error(opened.opening, status, message)
             provider = self.providers.get(last.provider)
             if provider is not None:
                 ending = provider.scrub_bytes(ending)
@@ -549,9 +549,8 @@ class Proxy:
                 )
                 if not response.prepared:
                     raise exc from None  # nothing reached the client: the next route may serve it
-                ending = self._ending(
-                    pair, relay, provider, exc, held, isinstance(failed, FailedAfterOpening)
-                )
+                kept = isinstance(failed, FailedAfterOpening)  # else an earlier route began the stream
+                ending = self._ending(pair, relay, provider, exc, held, None if kept else opened)
                 if self._left_before_token(call, att, pair, relay, response, sent, ending, exc):
                     raise exc from None  # the next route continues the client's stream (``OpenStream``)
                 if not att.answered:  # (a stream an earlier route began: this one's failure ends it)
@@ -581,18 +580,25 @@ class Proxy:
 
     @staticmethod
     def _ending(
-        pair: Pairing, relay: Relay, provider: Provider, exc: UpstreamError, held: bytes, kept: bool
+        pair: Pairing,
+        relay: Relay,
+        provider: Provider,
+        exc: UpstreamError,
+        held: bytes,
+        opened: OpenStream | None,
     ) -> bytes:
         """The client's bytes that tell ``exc``, a failure before the first token of a stream whose client's
-        answer has begun: ``held`` (what was read since the last keep-alive; ``kept``: it is, else nothing
-        was kept), then the failure. An error event the upstream sent is in ``held`` as relayed when kept;
-        when not (this route failed before its own silence, on a stream an earlier route began), it is
-        told in the client's format (``ClientSpec.stream_error``: a translator's encoder has closed on
-        it). Any other failure is the relay's ``fail``."""
+        answer has begun: ``held`` (what was read since the last keep-alive, when this route's silence began
+        it: ``opened`` None; else nothing was kept), then the failure. An error event the upstream sent is in
+        ``held`` as relayed when kept; when not (this route failed before its own silence, on a stream an
+        earlier route began: ``opened``), it is told in the client's format after that stream's opening
+        (``ClientSpec.resumed_error``: a translator's encoder has closed on it). Any other failure is the
+        relay's ``fail``."""
         if relay.error is not None:
-            if kept:
+            if opened is None:
                 return held
-            return provider.scrub_bytes(pair.client.stream_error(relay.error.status, exc.message))
+            error = pair.client.resumed_error(opened.opening, relay.error.status, exc.message)
+            return provider.scrub_bytes(error)
         return held + provider.scrub_bytes(relay.fail(502, exc.message, exc.error_type or "broken_stream"))
 
     @staticmethod

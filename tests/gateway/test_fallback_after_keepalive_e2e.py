@@ -603,3 +603,50 @@ def test_a_next_route_refusing_with_an_http_error_is_the_failure_told(
     assert json.loads(events[-1].data)["error"]["type"] == "invalid_request_error", events[-1].data
     row = gw.row_for(rid)
     assert (row["status"], row["provider"], row["attempts"]) == (400, "openai", 2), row
+
+
+@pytest.mark.parametrize(
+    ("model", "a", "b_answer"),
+    [
+        # B translated, an error event in its stream at once (``_ending``, not kept)
+        ("openai-first", "openai", "instream"),
+        # B refuses with an HTTP error (``_end_opened``, the last failure)
+        ("openai-first", "openai", "http"),
+        # B passed through, broken before a token (the passthrough relay's ``fail``)
+        ("anthropic-first", "anthropic", "abort"),
+    ],
+)
+def test_a_responses_stream_every_route_failed_ends_as_the_opening_began_it(
+    gw: Stack, up: ScriptedUpstream, model: str, a: str, b_answer: str
+) -> None:
+    """A Responses client whose answer A's silence began (``response.created``, ``response.in_progress``),
+    then A and B both fail before a token: the ``response.failed`` that ends the stream goes on from the
+    opening, its next sequence number and its response id (the SDK holds lifecycle events to it; Codex reads
+    the failure from it). Before: sequence number 0 again and a fresh response id."""
+    if a == "openai":
+        up.script(RESPONSES, failing(responses_opening(), "timeout"))
+        if b_answer == "instream":
+            up.script(ANTHROPIC, sse([*anthropic_opening()[:1], *ANTHROPIC_OVERLOADED]))
+        else:
+            overloaded = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+            up.script(ANTHROPIC, json_answer(overloaded, status=529))
+    else:
+        up.script(ANTHROPIC, failing(anthropic_opening(), "error", ANTHROPIC_OVERLOADED))
+        up.script(RESPONSES, sse(responses_opening()[:1], abort=True))
+    rid = f"fb19a-resp-all-{a}-{b_answer}"
+    transport = Keeping()
+    client = openai.OpenAI(
+        base_url=gw.gateway_url + "/v1",
+        api_key="sk-client",
+        max_retries=0,
+        http_client=httpx2.Client(transport=transport, timeout=30),
+    )
+    with pytest.raises(openai.APIError):
+        with client.responses.stream(model=model, input="hi", extra_headers={"x-request-id": rid}) as stream:
+            stream.get_final_response()
+    events = [json.loads(ev.data) for ev in transport.events() if not ev.comment]
+    assert [ev["type"] for ev in events] == ["response.created", "response.in_progress", "response.failed"]
+    assert [ev["sequence_number"] for ev in events] == [0, 1, 2], events
+    assert events[2]["response"]["id"] == events[0]["response"]["id"], events
+    row = gw.row_for(rid)
+    assert (row["provider"], row["attempts"]) == ("openai" if a == "anthropic" else "anthropic", 2), row

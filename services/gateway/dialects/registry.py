@@ -129,11 +129,20 @@ class ClientSpec:
     # (``relay.Relay.resume``): None to drop it (the upstream's own opening), else the event to send
     # (the same one, or one that keeps the opening's id).
     reopened: Callable[[SSEEvent, Opening], SSEEvent | None] = lambda ev, opening: ev
+    # An in-stream error for a client that has only ``opening`` and keep-alives (``resumed_error``), where
+    # it must go on from the opening (Responses: its sequence numbers and response id); None: ``stream_error``.
+    error_after_opening: Callable[[Opening, int, str], bytes] | None = None
 
     def opening(self, sent: bytes) -> Opening | None:
         """The opening ``sent`` (whole events a client got) holds when it holds nothing else but
         keep-alives, else None (``_opening.opening_frames``)."""
         return opening_frames(sent, self.opening_part, self.opening_id)
+
+    def resumed_error(self, opening: Opening, status: int, message: str) -> bytes:
+        """An in-stream error for a client whose stream holds only ``opening`` and keep-alives."""
+        if self.error_after_opening is None:
+            return self.stream_error(status, message)
+        return self.error_after_opening(opening, status, message)
 
     def resumed(self, opening: Opening, own: PassFrames | None) -> PassFrames:
         """The frame filter of a passed-through stream that continues ``opening`` (``relay.Passthrough
@@ -341,6 +350,7 @@ CLIENTS: dict[ClientFormat, ClientSpec] = {
         opening_part=resp.opening_part,
         opening_id=resp.opening_id,
         reopened=resp.reopened,
+        error_after_opening=resp.resumed_error,
         error_words=em.words_for_openai,
         encoder=resp.encoder_for,
         render=resp.render,
