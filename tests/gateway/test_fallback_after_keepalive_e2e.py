@@ -650,3 +650,61 @@ def test_a_responses_stream_every_route_failed_ends_as_the_opening_began_it(
     assert events[2]["response"]["id"] == events[0]["response"]["id"], events
     row = gw.row_for(rid)
     assert (row["provider"], row["attempts"]) == ("openai" if a == "anthropic" else "anthropic", 2), row
+
+
+def test_a_passed_through_next_route_gives_the_client_its_own_input_counts(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """A (chat, translated) began the Anthropic client's answer with the gateway's ``message_start`` (no
+    input counted yet) and broke; B (Anthropic, passed through) says its input counts in its own
+    ``message_start``, which is dropped, and its ``message_delta`` says only the output (as Anthropic's
+    did, and relays do): the ``message_delta`` the client gets carries B's input counts, so the SDK's final
+    usage is B's (Claude Code's context accounting reads it), as the ledger's is. Before: 0 input tokens."""
+    start = {
+        "type": "message_start",
+        "message": {
+            "id": "msg_B",
+            "type": "message",
+            "role": "assistant",
+            "model": "claude-haiku-4-5",
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {"input_tokens": 33, "cache_read_input_tokens": 7, "output_tokens": 1},
+        },
+    }
+    answer = named(
+        start,
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": B_TEXT}},
+        {"type": "content_block_stop", "index": 0},
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+            "usage": {"output_tokens": 5},
+        },
+        {"type": "message_stop"},
+    )
+    up.script(CHAT, failing(chat_opening(), "abort"))
+    up.script(ANTHROPIC, sse(answer))
+    rid = "fb19a-anth-b-usage"
+    transport = Keeping()
+    client = anthropic.Anthropic(
+        base_url=gw.gateway_url,
+        api_key="sk-client",
+        max_retries=0,
+        http_client=httpx2.Client(transport=transport, timeout=30),
+    )
+    with client.messages.stream(
+        model="openai-first",
+        max_tokens=256,
+        messages=[{"role": "user", "content": "hi"}],
+        extra_headers={"x-request-id": rid},
+    ) as stream:
+        message = stream.get_final_message()
+    assert "".join(b.text for b in message.content if b.type == "text") == B_TEXT
+    assert kinds(transport.events()).count("message_start") == 1
+    usage = message.usage
+    assert (usage.input_tokens, usage.cache_read_input_tokens, usage.output_tokens) == (33, 7, 5), usage
+    row = gw.row_for(rid)
+    assert (row["provider"], row["input_tokens"], row["cache_read_tokens"]) == ("anthropic", 33, 7), row

@@ -329,7 +329,7 @@ _LIFECYCLE = frozenset(
 )
 
 
-def reopened(ev: SSEEvent, opening: Opening) -> SSEEvent | None:
+def reopened(ev: SSEEvent, opening: Opening, memo: dict[str, Any]) -> SSEEvent | None:
     """A passed-through event for a client that already has its answer's opening (``relay.Relay.resume``):
     ``response.created`` and ``response.in_progress`` are dropped (None); an event that carries the whole
     response (``response.completed``, ``response.failed``, …) names the opening's response id; any other
