@@ -121,15 +121,16 @@ class OpenStream:
     then failed before it, retryably (``Call.opened``): the next route's answer continues it.
 
     ``opening``: what the client has of its format's opening (``ClientSpec.opening``; keep-alives aside,
-    nothing else reached it). ``ending``: the client's bytes that tell that failure, written when no
-    later route answers; ``status`` and ``error_type``: what the ledger then records (as an in-stream error
-    after the answer began)."""
+    nothing else reached it). ``ending``: the client's bytes that tell that failure (``error``), written when
+    it is still the last one when no later route answers; ``status`` and ``error_type``: what the ledger then
+    records (as an in-stream error after the answer began)."""
 
     response: SSEResponse
     opening: Opening
     ending: bytes
     status: int
     error_type: str
+    error: UpstreamError
 
 
 class FailedAfterOpening(Exception):
@@ -180,7 +181,7 @@ class Proxy:
         if self.refusals.held or isinstance(outcome, UpstreamError) or len(call.attempts) > 1:
             self._note_refusals(call)
         if isinstance(outcome, UpstreamError) and call.opened is not None:
-            return await self._end_opened(call, call.opened)
+            return await self._end_opened(call, call.opened, outcome)
         if isinstance(outcome, UpstreamError):
             told = self._told_again(call, routes, outcome)
             if told is not None:
@@ -188,12 +189,23 @@ class Proxy:
             return self._error_response(call, _soonest_refusal(call.attempts, outcome))
         return outcome
 
-    @staticmethod
-    async def _end_opened(call: Call, opened: OpenStream) -> web.StreamResponse:
-        """No route answered a stream that had begun (``OpenStream``): the last failure, told in it, ends it."""
-        call.answer(opened.status, opened.error_type)
+    async def _end_opened(self, call: Call, opened: OpenStream, last: UpstreamError) -> web.StreamResponse:
+        """No route answered a stream that had begun (``OpenStream``): the last failure, told in it, ends it:
+        ``opened.ending`` when it is that failure, else ``last`` (a later route's refusal before its stream,
+        an HTTP error: a 400 for the request's own size, a 401) in the client's words, as ``_error_response``
+        says it, in an in-stream error."""
+        ending = opened.ending
+        if last is opened.error:
+            call.answer(opened.status, opened.error_type)
+        else:
+            status, message = self._in_client_words(call, last)
+            call.answer(status, last.error_type)
+            ending = registry.client(call.fmt).resumed_error(opened.opening, status, message)
+            provider = self.providers.get(last.provider)
+            if provider is not None:
+                ending = provider.scrub_bytes(ending)
         try:
-            await opened.response.write_eof(opened.ending)
+            await opened.response.write_eof(ending)
         except (ConnectionResetError, aiohttp.ClientConnectionResetError):
             pass  # the client is gone: the failure stands as the cause (``_relay_stream``'s rule)
         return opened.response
@@ -537,9 +549,8 @@ class Proxy:
                 )
                 if not response.prepared:
                     raise exc from None  # nothing reached the client: the next route may serve it
-                ending = self._ending(
-                    pair, relay, provider, exc, held, isinstance(failed, FailedAfterOpening)
-                )
+                kept = isinstance(failed, FailedAfterOpening)  # else an earlier route began the stream
+                ending = self._ending(pair, relay, provider, exc, held, None if kept else opened)
                 if self._left_before_token(call, att, pair, relay, response, sent, ending, exc):
                     raise exc from None  # the next route continues the client's stream (``OpenStream``)
                 if not att.answered:  # (a stream an earlier route began: this one's failure ends it)
@@ -569,18 +580,25 @@ class Proxy:
 
     @staticmethod
     def _ending(
-        pair: Pairing, relay: Relay, provider: Provider, exc: UpstreamError, held: bytes, kept: bool
+        pair: Pairing,
+        relay: Relay,
+        provider: Provider,
+        exc: UpstreamError,
+        held: bytes,
+        opened: OpenStream | None,
     ) -> bytes:
         """The client's bytes that tell ``exc``, a failure before the first token of a stream whose client's
-        answer has begun: ``held`` (what was read since the last keep-alive; ``kept``: it is, else nothing
-        was kept), then the failure. An error event the upstream sent is in ``held`` as relayed when kept;
-        when not (this route failed before its own silence, on a stream an earlier route began), it is
-        told in the client's format (``ClientSpec.stream_error``: a translator's encoder has closed on
-        it). Any other failure is the relay's ``fail``."""
+        answer has begun: ``held`` (what was read since the last keep-alive, when this route's silence began
+        it: ``opened`` None; else nothing was kept), then the failure. An error event the upstream sent is in
+        ``held`` as relayed when kept; when not (this route failed before its own silence, on a stream an
+        earlier route began: ``opened``), it is told in the client's format after that stream's opening
+        (``ClientSpec.resumed_error``: a translator's encoder has closed on it). Any other failure is the
+        relay's ``fail``."""
         if relay.error is not None:
-            if kept:
+            if opened is None:
                 return held
-            return provider.scrub_bytes(pair.client.stream_error(relay.error.status, exc.message))
+            error = pair.client.resumed_error(opened.opening, relay.error.status, exc.message)
+            return provider.scrub_bytes(error)
         return held + provider.scrub_bytes(relay.fail(502, exc.message, exc.error_type or "broken_stream"))
 
     @staticmethod
@@ -609,7 +627,7 @@ class Proxy:
         # what ``ending`` tells (the relay's ``fail`` set it, or the upstream's error event did)
         told = relay.error or ir.StreamError(status=502, type=exc.error_type, message=exc.message)
         opening = mine if call.opened is None else call.opened.opening.then(mine)
-        call.opened = OpenStream(response, opening, ending, told.status, told.type)
+        call.opened = OpenStream(response, opening, ending, told.status, told.type, exc)
         att.answered, att.status = False, None
         call.answer(0)
         return True
@@ -814,6 +832,19 @@ class Proxy:
             "x-request-id": call.request_id,
             "request-id": call.request_id,
         }
+
+    @staticmethod
+    def _in_client_words(call: Call, exc: UpstreamError) -> tuple[int, str]:
+        """The status and message the client gets for ``exc`` in an in-stream error: the upstream's meaning
+        (context overflow, rate limit, …) in the client's words, as ``_error_response`` says it."""
+        status = exc.upstream_status or 502
+        message = exc.message
+        source = next((a for a in call.attempts if a.error is exc), None)
+        client = registry.client(call.fmt)
+        if exc.upstream_status is not None and source is not None:
+            meaning = registry.upstream_error_meaning(source.wire, exc.upstream_status, exc.body, exc.message)
+            status, message, _ = client.error_words(meaning, status, message)
+        return client.client_status(status), message
 
     def _error_response(self, call: Call, exc: UpstreamError, source: Attempt | None = None) -> web.Response:
         """The last error, in the client's format. A provider's own error body goes back unmodified when

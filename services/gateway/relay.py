@@ -224,10 +224,12 @@ class Passthrough(Relay):
         "_quiet_bytes",
         "_inert_bytes",
         "_token_data",
+        "_opening",
     )
 
     def __init__(self, pairing: Pairing, view: View, usage_rule: UsageRule = _as_reported) -> None:
         super().__init__(pairing, view, usage_rule)
+        self._opening: Opening | None = None  # ``resume``'s, with frames
         frames = pairing.client.passthrough_frames(view)
         self._filter: FrameFilter | None = None if frames is None else frames.keep
         # Events the filter returns as they came (``PassFrames.untouched``): quiet ones may skip it
@@ -293,6 +295,7 @@ class Passthrough(Relay):
         it (``ClientSpec.resumed``: this upstream's own opening dropped, its ids made the opening's) goes
         in front of this call's own one, and the relay reads as any filtered one does."""
         if opening.frames:
+            self._opening = opening
             own = self.pairing.client.passthrough_frames(self.view)
             self._use_frames(self.pairing.client.resumed(opening, own))
 
@@ -607,6 +610,9 @@ class Passthrough(Relay):
         # Unfiltered, the start of an unfinished event (held back, ``_whole_events``) goes out ended by a
         # blank line, so the error is an event of its own rather than the tail of a broken line.
         cut = self._release(self._sse.pending, self._sse.mid_line) if self._filter is None else b""
+        if self._opening is not None and not self.started:  # the client has the opening and keep-alives only
+            self.error = ir.StreamError(status=status, type=error_type, message=message)
+            return cut + self.pairing.client.resumed_error(self._opening, status, message)
         return cut + super().fail(status, message, error_type)
 
     def _token_only(self, ev: SSEEvent) -> bool:

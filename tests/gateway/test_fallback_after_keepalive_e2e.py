@@ -27,7 +27,7 @@ import pytest
 
 from shared.sse import SSEDecoder, SSEEvent
 from tests.procs import Stack, stack
-from tests.scripted_upstream import Answer, Pause, ScriptedUpstream, sse
+from tests.scripted_upstream import Answer, Pause, ScriptedUpstream, json_answer, sse
 
 KEEPALIVE_S = 0.3
 FIRST_BYTE_S = 2.0
@@ -561,3 +561,150 @@ def test_keepalives_go_on_while_the_next_route_has_not_answered(gw: Stack, up: S
     assert seen.count("message_start") == 1 and seen[-1] == "message_stop" and "error" not in seen, seen
     assert B_TEXT in "".join(ev.data for ev in events)
     assert_fell_back(gw, "fb19a-slow-b", "anthropic", "openai", "overloaded_error")
+
+
+def test_a_next_route_refusing_with_an_http_error_is_the_failure_told(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """A fails before a token after the answer began on its silence; B refuses the request with an HTTP 400
+    (its context window: the request's own fault, which Claude Code compacts on): the stream ends with B's
+    refusal, the last failure (as the same request gets without the silence), not A's overload; the ledger
+    records B's 400. Before: A's ``overloaded_error`` ended the stream and the ledger said 529."""
+    up.script(ANTHROPIC, failing(anthropic_opening(), "error", ANTHROPIC_OVERLOADED))
+    refusal = {
+        "error": {
+            "message": "This model's maximum context length is 128000 tokens. However, your messages "
+            "resulted in 200000 tokens.",
+            "type": "invalid_request_error",
+            "param": "messages",
+            "code": "context_length_exceeded",
+        }
+    }
+    up.script(CHAT, json_answer(refusal, status=400))
+    rid = "fb19a-anth-b-400"
+    transport = Keeping()
+    client = anthropic.Anthropic(
+        base_url=gw.gateway_url,
+        api_key="sk-client",
+        max_retries=0,
+        http_client=httpx2.Client(transport=transport, timeout=30),
+    )
+    with pytest.raises(anthropic.APIStatusError, match="prompt is too long"):
+        with client.messages.stream(
+            model="anthropic-first",
+            max_tokens=256,
+            messages=[{"role": "user", "content": "hi"}],
+            extra_headers={"x-request-id": rid},
+        ) as stream:
+            stream.get_final_message()
+    events = transport.events()
+    seen = kinds(events)
+    assert seen.count("message_start") == 1 and seen.count("error") == 1 and seen[-1] == "error", seen
+    assert json.loads(events[-1].data)["error"]["type"] == "invalid_request_error", events[-1].data
+    row = gw.row_for(rid)
+    assert (row["status"], row["provider"], row["attempts"]) == (400, "openai", 2), row
+
+
+@pytest.mark.parametrize(
+    ("model", "a", "b_answer"),
+    [
+        # B translated, an error event in its stream at once (``_ending``, not kept)
+        ("openai-first", "openai", "instream"),
+        # B refuses with an HTTP error (``_end_opened``, the last failure)
+        ("openai-first", "openai", "http"),
+        # B passed through, broken before a token (the passthrough relay's ``fail``)
+        ("anthropic-first", "anthropic", "abort"),
+    ],
+)
+def test_a_responses_stream_every_route_failed_ends_as_the_opening_began_it(
+    gw: Stack, up: ScriptedUpstream, model: str, a: str, b_answer: str
+) -> None:
+    """A Responses client whose answer A's silence began (``response.created``, ``response.in_progress``),
+    then A and B both fail before a token: the ``response.failed`` that ends the stream goes on from the
+    opening, its next sequence number and its response id (the SDK holds lifecycle events to it; Codex reads
+    the failure from it). Before: sequence number 0 again and a fresh response id."""
+    if a == "openai":
+        up.script(RESPONSES, failing(responses_opening(), "timeout"))
+        if b_answer == "instream":
+            up.script(ANTHROPIC, sse([*anthropic_opening()[:1], *ANTHROPIC_OVERLOADED]))
+        else:
+            overloaded = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+            up.script(ANTHROPIC, json_answer(overloaded, status=529))
+    else:
+        up.script(ANTHROPIC, failing(anthropic_opening(), "error", ANTHROPIC_OVERLOADED))
+        up.script(RESPONSES, sse(responses_opening()[:1], abort=True))
+    rid = f"fb19a-resp-all-{a}-{b_answer}"
+    transport = Keeping()
+    client = openai.OpenAI(
+        base_url=gw.gateway_url + "/v1",
+        api_key="sk-client",
+        max_retries=0,
+        http_client=httpx2.Client(transport=transport, timeout=30),
+    )
+    with pytest.raises(openai.APIError):
+        with client.responses.stream(model=model, input="hi", extra_headers={"x-request-id": rid}) as stream:
+            stream.get_final_response()
+    events = [json.loads(ev.data) for ev in transport.events() if not ev.comment]
+    assert [ev["type"] for ev in events] == ["response.created", "response.in_progress", "response.failed"]
+    assert [ev["sequence_number"] for ev in events] == [0, 1, 2], events
+    assert events[2]["response"]["id"] == events[0]["response"]["id"], events
+    row = gw.row_for(rid)
+    assert (row["provider"], row["attempts"]) == ("openai" if a == "anthropic" else "anthropic", 2), row
+
+
+def test_a_passed_through_next_route_gives_the_client_its_own_input_counts(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """A (chat, translated) began the Anthropic client's answer with the gateway's ``message_start`` (no
+    input counted yet) and broke; B (Anthropic, passed through) says its input counts in its own
+    ``message_start``, which is dropped, and its ``message_delta`` says only the output (as Anthropic's
+    did, and relays do): the ``message_delta`` the client gets carries B's input counts, so the SDK's final
+    usage is B's (Claude Code's context accounting reads it), as the ledger's is. Before: 0 input tokens."""
+    start = {
+        "type": "message_start",
+        "message": {
+            "id": "msg_B",
+            "type": "message",
+            "role": "assistant",
+            "model": "claude-haiku-4-5",
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {"input_tokens": 33, "cache_read_input_tokens": 7, "output_tokens": 1},
+        },
+    }
+    answer = named(
+        start,
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": B_TEXT}},
+        {"type": "content_block_stop", "index": 0},
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+            "usage": {"output_tokens": 5},
+        },
+        {"type": "message_stop"},
+    )
+    up.script(CHAT, failing(chat_opening(), "abort"))
+    up.script(ANTHROPIC, sse(answer))
+    rid = "fb19a-anth-b-usage"
+    transport = Keeping()
+    client = anthropic.Anthropic(
+        base_url=gw.gateway_url,
+        api_key="sk-client",
+        max_retries=0,
+        http_client=httpx2.Client(transport=transport, timeout=30),
+    )
+    with client.messages.stream(
+        model="openai-first",
+        max_tokens=256,
+        messages=[{"role": "user", "content": "hi"}],
+        extra_headers={"x-request-id": rid},
+    ) as stream:
+        message = stream.get_final_message()
+    assert "".join(b.text for b in message.content if b.type == "text") == B_TEXT
+    assert kinds(transport.events()).count("message_start") == 1
+    usage = message.usage
+    assert (usage.input_tokens, usage.cache_read_input_tokens, usage.output_tokens) == (33, 7, 5), usage
+    row = gw.row_for(rid)
+    assert (row["provider"], row["input_tokens"], row["cache_read_tokens"]) == ("anthropic", 33, 7), row

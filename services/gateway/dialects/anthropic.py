@@ -100,13 +100,37 @@ def opening_part(ev: SSEEvent) -> Part | None:
     return "opening" if kind == "message_start" else None
 
 
-def reopened(ev: SSEEvent, opening: Opening) -> SSEEvent | None:
+# The input counts of a message's usage: ``message_start`` says them; ``message_delta`` may say them again
+# (the anthropic SDK's accumulator then takes them: ``accumulate_event``), and need not
+_INPUT_COUNTS = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "cache_creation")
+
+
+def reopened(ev: SSEEvent, opening: Opening, memo: dict[str, Any]) -> SSEEvent | None:
     """A passed-through frame for a client that already has its answer's opening (``relay.Relay.resume``):
-    the upstream's ``message_start`` is dropped (None), any other frame kept as it is (no later event
-    names the message)."""
-    if ev.comment or "message_start" not in ev.data:
+    the upstream's ``message_start`` is dropped (None), its usage's input counts kept in ``memo``; the
+    ``message_delta`` gets those it does not say itself, so that the client's usage is this upstream's
+    (its SDK reads a ``message_delta``'s input counts over the opening's, which an earlier route said:
+    Claude Code's context accounting); any other frame kept as it is (no later event names the message)."""
+    if ev.comment:
         return ev
-    return None if _kind(ev) == "message_start" else ev
+    if "message_start" in ev.data and _kind(ev) == "message_start":
+        obj = orjson.loads(ev.data)
+        message = obj.get("message") if isinstance(obj, dict) else None
+        usage = message.get("usage") if isinstance(message, dict) else None
+        if isinstance(usage, dict):
+            memo["input"] = {k: usage[k] for k in _INPUT_COUNTS if usage.get(k) is not None}
+        return None
+    said = memo.get("input")
+    if not said or "message_delta" not in ev.data or _kind(ev) != "message_delta":
+        return ev
+    obj = orjson.loads(ev.data)
+    usage = obj.get("usage")
+    usage = usage if isinstance(usage, dict) else {}
+    missing = {k: v for k, v in said.items() if usage.get(k) is None}
+    if not missing:
+        return ev
+    obj["usage"] = {**missing, **{k: v for k, v in usage.items() if v is not None or k not in missing}}
+    return SSEEvent(ev.event, orjson.dumps(obj).decode(), False, ev.id, ev.retry)
 
 
 def encoder_for(view: View) -> MessagesStreamEncoder:

@@ -120,7 +120,7 @@ def opening_part(ev: SSEEvent) -> Part | None:
     return None
 
 
-def reopened(ev: SSEEvent, opening: Opening) -> SSEEvent | None:
+def reopened(ev: SSEEvent, opening: Opening, memo: dict[str, Any]) -> SSEEvent | None:
     """A passed-through chunk for a client that already has its answer's opening (``relay.Relay.resume``):
     one that only opens (``opening_part``) is dropped (None); one whose delta says the role with content
     loses the role (the openai SDK would join the two roles); any other is kept as it is."""

@@ -232,8 +232,11 @@ def compact_from_completion(c: Completion, view: View, keep: Sequence[dict[str, 
     }
 
 
-def stream_error_frame(status: int, message: str, sequence_number: int = 0) -> bytes:
+def stream_error_frame(
+    status: int, message: str, sequence_number: int = 0, response_id: str | None = None
+) -> bytes:
     """An error after the stream began when no encoder state exists (a passthrough stream cut off).
+    ``response_id``: the response the client's stream is of, when known (else a fresh id).
 
     A ``response.failed`` event (terminal for Codex, which reads ``response.error.message``) that also
     carries a top-level ``error`` object: the openai SDK raises ``APIError`` on any event with one, the
@@ -241,7 +244,13 @@ def stream_error_frame(status: int, message: str, sequence_number: int = 0) -> b
     """
     error = {"code": error_code_for_status(status), "message": message}
     response = response_object(
-        response_id_for(None), "", int(time.time()), "failed", output=[], usage=None, error=error
+        response_id or response_id_for(None),
+        "",
+        int(time.time()),
+        "failed",
+        output=[],
+        usage=None,
+        error=error,
     )
     payload = {
         "type": "response.failed",
@@ -320,7 +329,7 @@ _LIFECYCLE = frozenset(
 )
 
 
-def reopened(ev: SSEEvent, opening: Opening) -> SSEEvent | None:
+def reopened(ev: SSEEvent, opening: Opening, memo: dict[str, Any]) -> SSEEvent | None:
     """A passed-through event for a client that already has its answer's opening (``relay.Relay.resume``):
     ``response.created`` and ``response.in_progress`` are dropped (None); an event that carries the whole
     response (``response.completed``, ``response.failed``, …) names the opening's response id; any other
@@ -368,6 +377,13 @@ def client_status(status: int) -> int:
 def stream_error(status: int, message: str) -> bytes:
     """An in-stream error for a relayed stream that broke off (``response.failed``)."""
     return stream_error_frame(status, message)
+
+
+def resumed_error(opening: Opening, status: int, message: str) -> bytes:
+    """An in-stream error (``response.failed``) on a stream whose client has only ``opening`` (its
+    ``response.created``/``response.in_progress``, numbered from 0) and keep-alives: the next sequence
+    number and the opening's response id (the openai SDK holds lifecycle events to it)."""
+    return stream_error_frame(status, message, opening.frames, opening.id)
 
 
 # Events whose data carries a function call's final arguments: the call's ``arguments.done``, its item's

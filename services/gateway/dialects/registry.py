@@ -127,13 +127,23 @@ class ClientSpec:
     opening_id: Callable[[SSEEvent], str | None] = lambda ev: None
     # A passed-through frame of this same API for a client that already has its answer's opening
     # (``relay.Relay.resume``): None to drop it (the upstream's own opening), else the event to send
-    # (the same one, or one that keeps the opening's id).
-    reopened: Callable[[SSEEvent, Opening], SSEEvent | None] = lambda ev, opening: ev
+    # (the same one, or one that keeps the opening's id). The dict: one call's memo (what a dropped
+    # opening said that a later frame must carry), the same for each of its frames.
+    reopened: Callable[[SSEEvent, Opening, dict[str, Any]], SSEEvent | None] = lambda ev, opening, memo: ev
+    # An in-stream error for a client that has only ``opening`` and keep-alives (``resumed_error``), where
+    # it must go on from the opening (Responses: its sequence numbers and response id); None: ``stream_error``.
+    error_after_opening: Callable[[Opening, int, str], bytes] | None = None
 
     def opening(self, sent: bytes) -> Opening | None:
         """The opening ``sent`` (whole events a client got) holds when it holds nothing else but
         keep-alives, else None (``_opening.opening_frames``)."""
         return opening_frames(sent, self.opening_part, self.opening_id)
+
+    def resumed_error(self, opening: Opening, status: int, message: str) -> bytes:
+        """An in-stream error for a client whose stream holds only ``opening`` and keep-alives."""
+        if self.error_after_opening is None:
+            return self.stream_error(status, message)
+        return self.error_after_opening(opening, status, message)
 
     def resumed(self, opening: Opening, own: PassFrames | None) -> PassFrames:
         """The frame filter of a passed-through stream that continues ``opening`` (``relay.Passthrough
@@ -141,9 +151,10 @@ class ClientSpec:
         call's own filter ``own``, if any. ``untouched``: an event ``reopened`` keeps as it is and ``own``
         leaves untouched (every such event without ``own``)."""
         reopened = self.reopened
+        memo: dict[str, Any] = {}
 
         def keep(ev: SSEEvent, deltas: list[ir.Delta], view: View) -> bytes:
-            sent = reopened(ev, opening)
+            sent = reopened(ev, opening, memo)
             if sent is None:
                 return b""
             return own.keep(sent, deltas, view) if own is not None else reencode(sent)
@@ -151,7 +162,7 @@ class ClientSpec:
         inner = None if own is None else own.untouched
 
         def untouched(ev: SSEEvent) -> bool:
-            if reopened(ev, opening) is not ev:
+            if reopened(ev, opening, memo) is not ev:
                 return False
             return own is None or (inner is not None and inner(ev))
 
@@ -341,6 +352,7 @@ CLIENTS: dict[ClientFormat, ClientSpec] = {
         opening_part=resp.opening_part,
         opening_id=resp.opening_id,
         reopened=resp.reopened,
+        error_after_opening=resp.resumed_error,
         error_words=em.words_for_openai,
         encoder=resp.encoder_for,
         render=resp.render,
