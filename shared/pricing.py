@@ -382,14 +382,40 @@ def _within_standard_steps(tier: ModelRates, standard: ModelRates | None) -> Mod
     return replace(tier, known_up_to=standard.input.tiers[0][0])
 
 
+# An Amazon Bedrock model id, maybe behind a cross-region prefix (us., eu., apac., global., …) and as the last
+# part of a path or ARN (LiteLLM's ``bedrock/us.anthropic.claude-…``, ``…:inference-profile/us.anthropic.…``):
+# ``<vendor>.<model>-v<N>[:<M>]`` (Bedrock's "Supported foundation models" and "inference profiles" tables).
+_BEDROCK_ID = re.compile(r"^(?:[a-z]{2,6}\.)?[a-z][a-z0-9-]*\.[a-z0-9][a-z0-9.-]*-v\d+(?::\d+)?$")
+BEDROCK_PRICES_ID = "aws"  # genai-prices' provider id for Amazon Bedrock
+
+
+def bedrock_model_id(model: str) -> str | None:
+    """The Bedrock model id ``model`` names (``us.anthropic.claude-sonnet-4-5-20250929-v1:0`` from itself, from
+    ``bedrock/us.anthropic.…`` or an inference-profile ARN), or None for a name of another shape (``claude-…``,
+    ``llama3.1:8b``, ``openai/gpt-4o``)."""
+    last = model.rsplit("/", 1)[-1].strip().lower()
+    return last if _BEDROCK_ID.match(last) else None
+
+
 def _lookup(provider: str, model: str, service_tier: str | None = None) -> ModelRates | None:
     """``provider``'s price of ``model`` from genai-prices, None when unknown. With ``service_tier``, the
-    price of its ``service_tier`` variant, None when the model has no variant with prices for that tier."""
+    price of its ``service_tier`` variant, None when the model has no variant with prices for that tier.
+
+    A Bedrock model id (``bedrock_model_id``) that ``provider``'s listing lacks (a LiteLLM or other relay in
+    front of Bedrock, configured in the catalog file without a price) gets Bedrock's own listing: the price its
+    tokens are billed at (a cross-region ``us.`` profile at Bedrock's regional rates; s18 variant 06-k: Claude's
+    1h cache writes under a Bedrock id were unpriced, cost null)."""
     snapshot = data_snapshot.get_snapshot()
     try:
         found_provider, info = snapshot.find_provider_model(model, None, provider, None)
     except LookupError:
-        return None
+        bedrock = bedrock_model_id(model)
+        if bedrock is None or provider == BEDROCK_PRICES_ID:
+            return None
+        try:
+            found_provider, info = snapshot.find_provider_model(bedrock, None, BEDROCK_PRICES_ID, None)
+        except LookupError:
+            return None
     # variants only for the provider's own listing, not a model found at another provider (as genai-prices'
     # own ``calc_price`` with a ``price_context``)
     if service_tier is not None and not any(info is m for m in found_provider.models):

@@ -283,3 +283,24 @@ def test_a_quota_message_saying_when_it_resets_names_the_reset() -> None:
     assert body_reset_seconds(orjson.dumps({"error": {"message": "The limit resets in 1m30s."}}), NOW) == 90.0
     for silent in ("Your limit resets on Sunday.", "Your quota will reset soon.", "resets after midnight"):
         assert body_reset_seconds(orjson.dumps({"error": {"message": silent}}), NOW) is None
+
+
+def test_mistral_and_ietf_reset_headers_name_the_reset() -> None:
+    """Mistral's 429 (no retry-after): ``ratelimitbysize-reset`` seconds beside ``…-remaining: 0``; the IETF
+    httpapi draft's ``RateLimit-Reset`` (s18 variant 11-m)."""
+    mistral = {
+        "ratelimitbysize-limit": "500000",
+        "ratelimitbysize-remaining": "0",
+        "ratelimitbysize-reset": "37",
+        "ratelimitbysize-query-cost": "32000",
+    }
+    assert rate_limit_reset_seconds(mistral, NOW) == 37.0
+    assert retry_after_seconds(mistral, 429) == 37.0
+    assert rate_limit_reset_seconds({"RateLimit-Remaining": "0", "RateLimit-Reset": "12"}, NOW) == 12.0
+
+
+def test_azure_x_ms_retry_after_ms() -> None:
+    """Azure OpenAI behind API Management: only ``x-ms-retry-after-ms`` (s18 variant 11-l)."""
+    assert (
+        retry_after_seconds({"x-ms-retry-after-ms": "2500", "x-ratelimit-remaining-tokens": "0"}, 429) == 2.5
+    )

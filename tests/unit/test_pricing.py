@@ -40,6 +40,31 @@ def test_unknown_model_costs_none_not_zero() -> None:
     assert Pricer().cost("openai", "definitely-not-a-model", 100, 100) is None
 
 
+@pytest.mark.parametrize(
+    ("model", "listed"),
+    [
+        (
+            "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+            "regional.anthropic.claude-sonnet-4-5-20250929-v1:0",
+        ),
+        (
+            "bedrock/global.anthropic.claude-haiku-4-5-20251001-v1:0",
+            "global.anthropic.claude-haiku-4-5-20251001-v1:0",
+        ),
+        ("anthropic.claude-3-5-haiku-20241022-v1:0", "regional.anthropic.claude-3-5-haiku-20241022-v1:0"),
+    ],
+)
+def test_a_bedrock_id_on_a_configured_provider_gets_bedrock_s_price(model: str, listed: str) -> None:
+    """s18 variant 06-k: Claude behind a LiteLLM proxy under a Bedrock id, no price in the catalog file: its
+    tokens (1h cache writes too) are priced at Bedrock's own listing (genai-prices' "aws"), not left unpriced."""
+    rates = Pricer().rates("litellm", model)
+    aws = Pricer().rates("aws", model.rsplit("/", 1)[-1])
+    assert rates is not None and aws is not None and rates.model_id == listed
+    assert rates == aws and rates.cache_write_1h is not None
+    # a local model's name is no Bedrock id: still unpriced
+    assert Pricer().rates("ollama", "llama3.1:8b") is None
+
+
 def test_cached_tokens_are_cheaper_than_input() -> None:
     pricer = Pricer()
     all_input = pricer.cost("openai", "gpt-4o", 1000, 0)

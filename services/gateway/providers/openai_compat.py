@@ -35,6 +35,7 @@ from services.gateway.dialects._prompt_cache import (
 from services.gateway.dialects.ir import Usage
 from services.gateway.dialects.translate_request import Target
 from services.gateway.providers.base import Operation, Provider, Wire, reasoning_as_output
+from shared.pricing import bedrock_model_id
 
 # Models that reason and take `reasoning_effort`; they also need `max_completion_tokens`.
 _REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
@@ -155,8 +156,13 @@ def claude_by_name(model: str) -> bool:
     (``anthropic/claude-sonnet-4.5``, ``bedrock/claude-…``, ``~anthropic/claude-sonnet-latest``) and
     ``anthropic/…``. OpenAI-compatible relays in front of Anthropic pass ``cache_control`` on content parts on to
     it (LiteLLM's "Prompt Caching" docs for Anthropic models; OpenRouter's, Vercel AI Gateway's): for a configured
-    provider serving such a model the client's markers are its only cache (s18 variant 08-f)."""
+    provider serving such a model the client's markers are its only cache (s18 variant 08-f). Bedrock's ids
+    too (``us.anthropic.claude-sonnet-4-5-20250929-v1:0``, ``bedrock/anthropic.claude-…``: LiteLLM passes the
+    markers on to Bedrock's Claude; s18 variant 08-l)."""
     bare = model.removeprefix("~")
+    bedrock = bedrock_model_id(bare)
+    if bedrock is not None:
+        return f".{bedrock}".find(".anthropic.claude") != -1
     return bare.startswith("anthropic/") or bare.rsplit("/", 1)[-1].startswith("claude")
 
 

@@ -41,7 +41,8 @@ def is_retryable(status: int | None) -> bool:
 def retry_after_seconds(
     headers: Mapping[str, str], status: int | None = None, body: bytes = b""
 ) -> float | None:
-    """Retry-After (seconds or an HTTP date) or retry-after-ms, as seconds. A 429 without either
+    """Retry-After (seconds or an HTTP date) or retry-after-ms (``x-ms-retry-after-ms``: Azure OpenAI behind
+    API Management, Azure's throttling docs; s18 variant 11-l), as seconds. A 429 without either
     (xAI's, OpenRouter's) says when to retry in its rate-limit headers only: their exhausted limit's
     reset (``ratelimit_reset.rate_limit_reset_seconds``), or, with no such header, in its error ``body``
     (OpenRouter's ``metadata.headers``, Google's ``RetryInfo``: ``ratelimit_reset.body_reset_seconds``).
@@ -57,7 +58,7 @@ def retry_after_seconds(
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
-    ms = headers.get("retry-after-ms")
+    ms = headers.get("retry-after-ms") or headers.get("x-ms-retry-after-ms")
     if ms:
         try:
             return max(0.0, float(ms) / 1000)

@@ -8,7 +8,10 @@ kind: the client and the gateway then retry blind). The forms, by source:
 - OpenRouter (its limits docs): ``X-RateLimit-Reset``: a Unix time in milliseconds, beside
   ``X-RateLimit-Remaining``;
 - Anthropic (its rate-limits docs): ``anthropic-ratelimit-{requests,tokens,…}-reset``: an RFC 3339
-  time; ``anthropic-ratelimit-unified-reset`` (Claude subscriptions): a Unix time in seconds.
+  time; ``anthropic-ratelimit-unified-reset`` (Claude subscriptions): a Unix time in seconds;
+- Mistral (promptfoo/promptfoo#10577; its 429s often carry no ``retry-after``): ``ratelimitbysize-reset: 37``,
+  seconds from now, beside ``ratelimitbysize-remaining``; the IETF httpapi draft's ``RateLimit-Reset`` (seconds)
+  beside ``RateLimit-Remaining``: any header whose name holds ``ratelimit`` and ``reset`` counts (s18 variant 11-m).
 
 A plain number is read by size: from 10^12 a Unix time in ms, from 10^9 one in seconds, below that a
 number of seconds from now.
@@ -93,7 +96,7 @@ def rate_limit_reset_seconds(headers: Mapping[str, str], now: float) -> float | 
     exhausted: list[float] = []
     every: list[float] = []
     for name, value in low.items():
-        if not (name.startswith(("x-ratelimit-", "anthropic-ratelimit-")) and "reset" in name):
+        if not ("ratelimit" in name and "reset" in name):
             continue
         seconds = reset_seconds(value, now)
         if seconds is None:

@@ -811,7 +811,16 @@ def configured(models: list[str]) -> ConfiguredProvider:
 
 
 @pytest.mark.parametrize(
-    "model", ["claude-sonnet-4-5", "anthropic/claude-sonnet-4.5", "bedrock/claude-opus-4-1"]
+    "model",
+    [
+        "claude-sonnet-4-5",
+        "anthropic/claude-sonnet-4.5",
+        "bedrock/claude-opus-4-1",
+        # s18 variant 08-l: Bedrock's ids (a cross-region profile, LiteLLM's bedrock/ path, an ARN)
+        "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+        "bedrock/anthropic.claude-3-5-haiku-20241022-v1:0",
+        "arn:aws:bedrock:us-east-1:111122223333:inference-profile/global.anthropic.claude-haiku-4-5-20251001-v1:0",
+    ],
 )
 def test_a_configured_provider_serving_claude_keeps_the_markers(model: str) -> None:
     """s18 variant 08-f: Claude behind a LiteLLM proxy (a catalog provider on the chat wire): LiteLLM passes
@@ -827,7 +836,9 @@ def test_a_configured_provider_serving_claude_keeps_the_markers(model: str) -> N
     assert body_has_markers(placed)  # a Responses client (no markers of its own) gets the gateway's
 
 
-@pytest.mark.parametrize("model", ["llama-3.3-70b", "qwen/qwen3-coder", "deepseek-chat"])
+@pytest.mark.parametrize(
+    "model", ["llama-3.3-70b", "qwen/qwen3-coder", "deepseek-chat", "us.meta.llama3-1-70b-instruct-v1:0"]
+)
 def test_a_configured_provider_serving_other_models_gets_no_markers(model: str) -> None:
     target = configured([model]).target(model)
     assert not target.cache_markers
