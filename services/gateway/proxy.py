@@ -133,6 +133,11 @@ class OpenStream:
     error: UpstreamError
 
 
+class ClientGone(Exception):
+    """``_send_keeping_alive``: the client of a stream an earlier route began hung up (a keep-alive could not
+    be written) while the next route's headers were awaited."""
+
+
 class FailedAfterOpening(Exception):
     """``until_committed``: a stream failed before its first token after the client's answer had started on
     a silence. ``error``: the failure; ``held``: the client's bytes read since the last keep-alive, not yet
@@ -274,7 +279,12 @@ class Proxy:
             if call.opened is None:
                 resp = await self.upstream.send(provider, up.url, up.headers, up.body)
             else:
-                resp = await self._send_keeping_alive(call, call.opened, provider, up)
+                try:
+                    resp = await self._send_keeping_alive(call, call.opened, provider, up)
+                except ClientGone:  # hung up while this route's headers were awaited: the request ends
+                    att.client_disconnected = True
+                    call.answer(499, "client_disconnected")
+                    return Answer(call.opened.response, judged=False)
             if resp.status in provider.output_refusal_statuses:
                 resp, up = await self._within_output_limit(call, provider, route, pair, resp, up)
             try:
@@ -308,8 +318,9 @@ class Proxy:
     ) -> UpstreamResponse:
         """``upstream.send`` for a stream an earlier route began (``OpenStream``): the client gets its
         format's keep-alive after every ``STREAM_KEEPALIVE_S`` while the headers are awaited (that route's
-        answer ended between two events). A client gone stops the keep-alives, not the send (the stream's
-        next write finds it gone)."""
+        answer ended between two events). A keep-alive that finds the client gone cancels the send (the
+        provider's request with it: no tokens generated for nobody) and raises ``ClientGone``: the request
+        ends there, recorded as the client's hang-up, and no further route is tried."""
         keepalive_s = self.upstream.keepalive_s
         sending = asyncio.ensure_future(self.upstream.send(provider, up.url, up.headers, up.body))
         frame = registry.client(call.fmt).keepalive
@@ -320,8 +331,8 @@ class Proxy:
                     break
                 try:
                     await opened.response.write(frame)
-                except (ConnectionResetError, aiohttp.ClientConnectionResetError):
-                    break
+                except (ConnectionResetError, aiohttp.ClientConnectionResetError) as exc:
+                    raise ClientGone from exc
             return await sending
         finally:
             if not sending.done():

@@ -32,10 +32,12 @@ class Limits:
 class Answer(Generic[T]):
     """An attempt that answered the client. ``failure``: the provider failed after the answer began
     (a stream that broke after its first token): too late to fall back, but it counts against the
-    provider — (status, error type)."""
+    provider — (status, error type). ``judged``: False when the request ended before the provider could
+    answer (the client hung up while its headers were awaited): no verdict on the provider either way."""
 
     response: T
     failure: tuple[int, str | None] | None = None
+    judged: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +99,9 @@ async def serve(
             continue
         tried += 1
         if isinstance(outcome, Answer):
-            if outcome.failure is None:
+            if not outcome.judged:
+                health.release(route.provider)
+            elif outcome.failure is None:
                 health.record_success(route.provider)
             else:
                 health.record_failure(route.provider, outcome.failure[0], None, outcome.failure[1])

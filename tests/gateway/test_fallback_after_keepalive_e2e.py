@@ -708,3 +708,41 @@ def test_a_passed_through_next_route_gives_the_client_its_own_input_counts(
     assert (usage.input_tokens, usage.cache_read_input_tokens, usage.output_tokens) == (33, 7, 5), usage
     row = gw.row_for(rid)
     assert (row["provider"], row["input_tokens"], row["cache_read_tokens"]) == ("anthropic", 33, 7), row
+
+
+def test_a_client_hanging_up_while_the_next_route_is_awaited_ends_the_request(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """A failed after the client's answer began; B's headers are held (never let go while the client is
+    there). The client reads one ping after B's request reached the upstream, then hangs up: the next
+    keep-alive finds it gone, B's request is cancelled and the request ends as the client's hang-up (499
+    ``client_disconnected``, B the attempt under way), at once. Before: the gateway went on waiting for B
+    until its first-byte timeout and recorded B's timeout (a 5xx) against B, for a client long gone."""
+    gate = threading.Event()
+    up.script(ANTHROPIC, failing(anthropic_opening(), "error", ANTHROPIC_OVERLOADED))
+    up.script(CHAT, sse(chat_answer(B_TEXT), gate=gate))
+    before = len(up.seen(CHAT))
+    body = {
+        "model": "anthropic-first",
+        "max_tokens": 64,
+        "stream": True,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    headers = {"anthropic-version": "2023-06-01", "x-request-id": "fb19a-gone-b"}
+    decoder = SSEDecoder()
+    try:
+        with httpx2.stream(
+            "POST", gw.gateway_url + "/v1/messages", json=body, headers=headers, timeout=30
+        ) as r:
+            for piece in r.iter_bytes():
+                if any(ev.event == "ping" for ev in decoder.feed(piece)) and len(up.seen(CHAT)) > before:
+                    break  # hang up: the response is closed on leaving the block
+        row = gw.row_for("fb19a-gone-b")
+    finally:
+        gate.set()
+    assert (row["status"], row["error_type"], row["client_disconnected"]) == (
+        499,
+        "client_disconnected",
+        1,
+    ), row
+    assert (row["provider"], row["attempts"]) == ("openai", 2), row
