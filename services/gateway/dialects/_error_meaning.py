@@ -57,8 +57,14 @@ _OVERFLOW = re.compile(
     # must have less than 8192 tokens. Given: 9120"
     r"`?inputs`? must have less than \d+ tokens|"
     # LM Studio: "Trying to keep the first 9000 tokens when context the overflows. However, the model is
-    # loaded with context length of 8192 tokens, which is not enough." (its wording, typo included)
-    r"when context the overflows|context length of \d+ tokens, which is not enough|"
+    # loaded with context length of 8192 tokens, which is not enough." (its wording, typo included); other releases:
+    # "… when context overflows. However, the model is loaded with a context length of only 4096 tokens, which is not
+    # enough." (n4ze3m/page-assist#356; s18 variant 10-u)
+    r"when context (?:the )?overflows|context length of (?:only )?\d+ tokens, which is not enough|"
+    # LM Studio, the conversation past the loaded context: "Reached context length of 4096 tokens with model (arch:
+    # qwen3vlmoe) that does not currently support mid-generation context overflow. Try reloading with a larger context
+    # length or shortening the prompt/chat." (lmstudio-bug-tracker#1251, #1024; s18 variants 10-s, 10-t, 10-z)
+    r"reached context length of \d+ tokens|mid-generation context overflow|"
     # LM Studio (other versions): "… tokens to keep from the initial prompt is greater than the context length"
     r"initial prompt is greater than the context length|"
     # vLLM, SGLang, Together: "The input (9000 tokens) is longer than the model's context length (8192 tokens)."
@@ -126,7 +132,11 @@ _OVERFLOW_EVEN_IF_5XX = re.compile(
     r"prompt_tokens \(\d+\) must be less than max_seq_len|number of input tokens exceeds maximum length|"
     r"input length \(\d+ tokens\) exceeds the maximum allowed length|"
     r"prompt length \(\d+\) exceeds (?:the )?maximum (?:sequence|input) length|"
-    r"prompt has [\d,]+ tokens?, but the configured context size is",
+    r"prompt has [\d,]+ tokens?, but the configured context size is|"
+    # LM Studio's words (above; told in-band too, where an error without a code reads as a 500: s18 variant 10-z)
+    r"when context (?:the )?overflows|context length of (?:only )?\d+ tokens, which is not enough|"
+    r"reached context length of \d+ tokens|mid-generation context overflow|"
+    r"initial prompt is greater than the context length",
     re.I | re.S,
 )
 # "… maximum context length is 128000 tokens. However, your messages resulted in 131072 tokens."
@@ -145,7 +155,10 @@ _GEMINI_NUMBERS = re.compile(
 # TGI: "… must be <= 8192. Given: 9000 `inputs` tokens and 1024 `max_new_tokens`" (limit, then prompt)
 _TGI_NUMBERS = re.compile(r"must be <= (\d+)\. Given: (\d+) `?inputs`? tokens", re.I)
 # LM Studio: "keep the first 9000 tokens … loaded with context length of 8192 tokens"
-_LMSTUDIO_NUMBERS = re.compile(r"keep the first (\d+) tokens.*?context length of (\d+) tokens", re.I | re.S)
+# (or "… a context length of only 4096 tokens": s18 variants 10-u, 10-v)
+_LMSTUDIO_NUMBERS = re.compile(
+    r"keep the first (\d+) tokens.*?context length of (?:only )?(\d+) tokens", re.I | re.S
+)
 # Stated as (tokens asked, tokens allowed), in this order, by vLLM/SGLang/Together ("The input (9000 tokens)
 # is longer than the model's context length (8192 tokens)"), Poolside ("Input length 131393 exceeds the
 # maximum allowed input length of 131040 tokens"), GitHub Copilot ("prompt token count of 200000 exceeds
@@ -178,7 +191,10 @@ _ASKED_ALLOWED = re.compile(
     # Ollama: "The prompt is too long: 265392, model maximum context length: 262144" (s18 variant 10-n)
     r"prompt is too long: (\d+), model maximum context length: (\d+)|"
     # DS4: "Prompt has 5,958,968 tokens, but the configured context size is 256,000 tokens" (digits grouped or not)
-    r"prompt has ([\d,]+) tokens?, but the configured context size is ([\d,]+)",
+    r"prompt has ([\d,]+) tokens?, but the configured context size is ([\d,]+)|"
+    # LM Studio / llama.cpp: "The number of tokens to keep from the initial prompt is greater than the context length
+    # (n_keep: 13055>= n_ctx: 4096)" (Gitlawb/openclaude#353; s18 variant 10-w)
+    r"n_keep: (\d+) ?>= ?n_ctx: (\d+)",
     re.I,
 )
 # SambaNova: "The provided prompt is 40000 tokens long, … the maximum supported sequence length is just 16384";
@@ -200,7 +216,12 @@ _ALLOWED_ASKED = re.compile(
     # vLLM's input check (NVIDIA's gateway too): "This model's maximum context length is 32768 tokens. However, your
     # request has 40000 input tokens." (or "maximum prompt length … prompt tokens"; s18 variant 10-i). Its output-limit
     # refusal says "… tokens and your request has N input tokens (X > M - N)": not this, and N is within M there.
-    r"maximum (?:context|prompt) length is (\d+) tokens\. However, your request has (\d+) (?:input |prompt )?tokens",
+    r"maximum (?:context|prompt) length is (\d+) tokens\. However, your request has (\d+) (?:input |prompt )?tokens|"
+    # vLLM's newest: "This model's maximum context length is 131072 tokens. However, you requested 1000 output tokens
+    # and your prompt contains at least 140000 input tokens, for a total of at least 141000 tokens." (AIDotNet/
+    # OpenCowork#82; s18 variant 10-x): the prompt's count, restated only when it alone is past the window
+    r"maximum context length is (\d+) tokens\. However, you requested \d+ output tokens and your prompt contains "
+    r"at least (\d+) input tokens",
     re.I,
 )
 

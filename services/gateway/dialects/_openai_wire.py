@@ -70,7 +70,10 @@ def usage_from_openai(u: dict[str, Any], tier: Any = None) -> Usage:
 
     Web searches: ``server_tool_use.web_search_requests``, Anthropic's object as LiteLLM's proxy relays Claude's
     usage on this wire (its ``Usage.server_tool_use``), billed per search on top of the tokens (Anthropic pricing,
-    "Web search tool"; s18 variant 28-e: not counted, the searches were left out of the cost)."""
+    "Web search tool"; s18 variant 28-e: not counted, the searches were left out of the cost); without it,
+    ``prompt_tokens_details.web_search_requests``, where LiteLLM's usage (its ``PromptTokensDetailsWrapper``) holds the
+    same count for Claude and Gemini's billed grounding searches (BerriAI/litellm#36397; s18 variants 28-h..28-j: one
+    count in two places, never added together)."""
     get = u.get
     tools = get("server_tool_use")
     searches = tools.get("web_search_requests") if type(tools) is dict else 0
@@ -86,6 +89,8 @@ def usage_from_openai(u: dict[str, Any], tier: Any = None) -> Usage:
         cache_write = cache_write if type(cache_write) is int and cache_write > 0 else 0
         audio_in = prompt.get("audio_tokens")
         audio_in = audio_in if type(audio_in) is int and audio_in > 0 else 0
+        if type(searches) is not int or searches <= 0:  # LiteLLM's other place for the count
+            searches = prompt.get("web_search_requests")
     else:
         cache_read = cache_write = audio_in = 0
     if not cache_read:  # another server's spelling (``_OTHER_CACHE_READ``), read inline: a call fewer

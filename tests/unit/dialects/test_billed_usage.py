@@ -87,6 +87,34 @@ def test_chat_usage_server_tool_use_web_searches_are_counted(tools: Any, searche
     assert (u.input_tokens, u.output_tokens) == (1000, 200)
 
 
+@pytest.mark.parametrize(
+    ("usage", "searches"),
+    [
+        # Gemini's grounding searches as LiteLLM's proxy relays them (PromptTokensDetailsWrapper.web_search_requests)
+        ({"prompt_tokens_details": {"cached_tokens": 0, "text_tokens": 1000, "web_search_requests": 1}}, 1),
+        # Claude's, only there (no server_tool_use object)
+        ({"prompt_tokens_details": {"cached_tokens": 0, "web_search_requests": 2}}, 2),
+        # one count in both places (LiteLLM fills both for Claude): not added together
+        (
+            {
+                "prompt_tokens_details": {"cached_tokens": 0, "web_search_requests": 2},
+                "server_tool_use": {"web_search_requests": 2},
+            },
+            2,
+        ),
+        ({"prompt_tokens_details": {"web_search_requests": None}}, 0),
+        ({"prompt_tokens_details": {"web_search_requests": "3"}}, 0),
+    ],
+)
+def test_chat_usage_prompt_details_web_searches_are_counted(usage: dict[str, Any], searches: int) -> None:
+    """s18 variants 28-h..28-j: LiteLLM's proxy relays billed searches (Gemini's grounding, Claude's web search) as
+    ``usage.prompt_tokens_details.web_search_requests``; they were not counted (the ledger left out $0.035 per
+    Gemini 2.5 grounded prompt, $0.01 per Claude search)."""
+    u = usage_from_openai({"prompt_tokens": 1000, "completion_tokens": 200, **usage})
+    assert u.web_search_requests == searches
+    assert (u.input_tokens, u.output_tokens) == (1000, 200)
+
+
 def test_web_searches_count_once_with_iterations() -> None:
     u = usage_from_anthropic({**COMPACTION, "server_tool_use": {"web_search_requests": 2}})
     assert u.web_search_requests == 2 and sum(it.usage.web_search_requests for it in u.iterations) == 0

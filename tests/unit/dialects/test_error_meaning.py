@@ -1148,3 +1148,92 @@ def test_s18_an_in_band_model_context_window_exceeded_is_an_overflow() -> None:
     err = stream_error_from_openai({"code": "model_context_window_exceeded", "message": "Request failed"})
     assert err.status == 400
     assert stream_error_meaning(err.status, err.message) == "context_overflow"
+
+
+_LMSTUDIO_REACHED = (
+    "Reached context length of 4096 tokens with model (arch: qwen3vlmoe) that does not currently support "
+    "mid-generation context overflow. Try reloading with a larger context length or shortening the prompt/chat."
+)
+
+
+@pytest.mark.parametrize(
+    ("message", "counts"),
+    [
+        # LM Studio (lmstudio-bug-tracker#1251, #1024): the conversation past the loaded context, no prompt count
+        (_LMSTUDIO_REACHED, None),
+        # LM Studio's other release wording (n4ze3m/page-assist#356): "when context overflows", "a context length
+        # of only N"
+        (
+            "Trying to keep the first 6547 tokens when context overflows. However, the model is loaded with a "
+            "context length of only 4096 tokens, which is not enough. Try to load the model with a larger context "
+            "length, or provide a shorter input.",
+            (6547, 4096),
+        ),
+        # cline/cline#3664: "context the overflows" (detected before) with "of only N" (counts were not restated)
+        (
+            "Trying to keep the first 10136 tokens when context the overflows. However, the model is loaded with "
+            "context length of only 7866 tokens, which is not enough.",
+            (10136, 7866),
+        ),
+        # Gitlawb/openclaude#353
+        (
+            "The number of tokens to keep from the initial prompt is greater than the context length (n_keep: "
+            "13055>= n_ctx: 4096). Try to load the model with a larger context length, or provide a shorter input.",
+            (13055, 4096),
+        ),
+        # vLLM's newest wording (AIDotNet/OpenCowork#82), the prompt alone past the window
+        (
+            "This model's maximum context length is 131072 tokens. However, you requested 1000 output tokens and "
+            "your prompt contains at least 140000 input tokens, for a total of at least 141000 tokens. Please "
+            "reduce the length of the input prompt or the number of requested output tokens. "
+            "(parameter=input_tokens, value=140000)",
+            (140000, 131072),
+        ),
+    ],
+    ids=[
+        "lmstudio-reached",
+        "lmstudio-overflows-only",
+        "lmstudio-the-overflows-only",
+        "n-keep",
+        "vllm-at-least",
+    ],
+)
+def test_s18c_lmstudio_and_vllm_overflows_reach_claude_code_with_their_counts(
+    message: str, counts: tuple[int, int] | None
+) -> None:
+    """s18 variants 10-s..10-x: LM Studio's "Reached context length of N tokens …" and "… when context overflows …
+    a context length of only N tokens" were plain 400s (Claude Code did not compact, Codex got no
+    context_length_exceeded); the counts of "of only N", "n_keep: N>= n_ctx: M" and vLLM's "your prompt contains
+    at least N input tokens" were not restated in the form Claude Code's compaction reads."""
+    raw = json.dumps({"error": message}).encode()
+    meaning = registry.WIRES["openai_chat"].error_meaning(400, raw)
+    assert meaning == "context_overflow"
+    said_status, said, _ = registry.client("anthropic").error_words(meaning, 400, message)
+    want = (
+        f"prompt is too long: {counts[0]} tokens > {counts[1]} maximum"
+        if counts
+        else f"prompt is too long: {message}"
+    )
+    assert (said_status, said) == (400, want)
+    for fmt in ("openai_chat", "openai_responses"):
+        chat_status, _, code = registry.client(fmt).error_words(meaning, 400, message)
+        assert chat_status == 400 and code == "context_length_exceeded"
+
+
+def test_s18c_lmstudio_overflow_told_in_band_is_an_overflow() -> None:
+    """s18 variant 10-z: LM Studio's error chunk after the 200 has no code (read as a 500): its words still say the
+    conversation does not fit, so Claude Code gets "prompt is too long" rather than an api_error."""
+    err = stream_error_from_openai({"message": _LMSTUDIO_REACHED})
+    assert err.status == 500
+    assert stream_error_meaning(err.status, err.message) == "context_overflow"
+
+
+def test_s18c_vllm_prompt_within_the_window_is_not_restated() -> None:
+    """vLLM's newest wording with the prompt inside the window (the output asked for is what did not fit): no
+    "N tokens > M maximum" that would be false on its face."""
+    message = (
+        "This model's maximum context length is 262144 tokens. However, you requested 128000 output tokens and "
+        "your prompt contains at least 134145 input tokens, for a total of at least 262145 tokens."
+    )
+    _, said, _ = registry.client("anthropic").error_words("context_overflow", 400, message)
+    assert said == f"prompt is too long: {message}"
