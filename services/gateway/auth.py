@@ -180,7 +180,7 @@ def check(request: web.Request) -> web.Response | None:
 
 
 def _refusal(request: web.Request, message: str) -> web.Response:
-    fmt = registry.format_for_path(request.path)
+    fmt = registry.format_for_request(request.path, request.headers)
     body = registry.error_response_body(
         fmt, 401, message, code="invalid_api_key", request_id=request.get(keys.REQUEST_ID)
     )

@@ -77,13 +77,17 @@ def http_error(request: web.Request, exc: web.HTTPException, rid: str) -> web.Re
         405: f"method {request.method} is not allowed on {request.path}",
         413: "request body is too large",
     }.get(exc.status, exc.reason)
-    return error_response(registry.format_for_path(request.path), exc.status, message, rid)
+    return error_response(
+        registry.format_for_request(request.path, request.headers), exc.status, message, rid
+    )
 
 
 def internal_error(request: web.Request, rid: str) -> web.Response:
     """The client's 500 for an exception a handler let escape; the log gets its traceback."""
     log.exception("unhandled error on %s %s", request.method, request.path)
-    return error_response(registry.format_for_path(request.path), 500, "internal gateway error", rid)
+    return error_response(
+        registry.format_for_request(request.path, request.headers), 500, "internal gateway error", rid
+    )
 
 
 async def in_context(request: web.Request, handler: Handler) -> web.StreamResponse:

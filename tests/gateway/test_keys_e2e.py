@@ -156,6 +156,17 @@ def test_wrong_keys_get_401_in_each_clients_format(gw: Stack) -> None:
         assert wrong not in exc.value.response.text and exc.value.response.headers["x-request-id"]
 
 
+def test_anthropic_sdk_listing_models_with_a_wrong_key_gets_anthropics_401(gw: Stack) -> None:
+    """`GET /v1/models` answers in Anthropic's shape when `anthropic-version` is sent: so does its 401."""
+    for call in (lambda c: c.models.list(), lambda c: c.models.retrieve("claude-haiku-4-5")):
+        with pytest.raises(anthropic.AuthenticationError) as ae:
+            call(ant(gw, "sk-wrong-key-9012"))
+        body = ae.value.response.json()
+        assert body["type"] == "error" and body["error"]["type"] == "authentication_error", body
+        assert "sk-wrong-key-9012" not in ae.value.response.text
+    assert oai(gw, ALICE).models.list().data  # and the OpenAI SDK's, with a right key, still lists
+
+
 @pytest.mark.parametrize(
     ("method", "path", "shape"),
     [

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import openai
 import pytest
 
 from tests.fake_provider import FakeProvider, provider_urls, running
@@ -151,6 +152,23 @@ def test_a_key_quoted_in_an_in_stream_error_is_redacted(
     assert (resp.status_code >= 500) is early  # before any content the gateway can still answer an error
     assert "[redacted]" in resp.text  # the quoted key reached the gateway and was replaced
     assert_no_key(gw, resp.text)
+
+
+@pytest.mark.parametrize(("model", "fake"), [("gpt-4o-mini", "openai"), ("claude-haiku-4-5", "anthropic")])
+def test_an_in_stream_error_has_openais_four_error_fields(
+    gw: Stack, fakes: dict[str, FakeProvider], model: str, fake: str
+) -> None:
+    """After content, a chat stream's error is an SSE `{"error": {...}}`: the same message, type, param and
+    code as every other OpenAI error, passed through or translated (from Anthropic's `error` event)."""
+    fakes[fake].set_fault("error-mid-stream")
+    client = openai.OpenAI(base_url=gw.gateway_url + "/v1", api_key="unused", max_retries=0)
+    stream = client.chat.completions.create(
+        model=model, stream=True, messages=[{"role": "user", "content": "hi"}]
+    )
+    with pytest.raises(openai.APIError) as err:
+        for _ in stream:
+            pass
+    assert isinstance(err.value.body, dict) and set(err.value.body) == {"message", "type", "param", "code"}
 
 
 # ---- answers that are not answers -----------------------------------------------------------------

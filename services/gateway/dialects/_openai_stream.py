@@ -647,7 +647,9 @@ class ChatStreamEncoder:
         if type(d) is StreamError:
             self._closed = True
             etype, message, code = stream_words_for_openai(d.status, d.type, d.message)
-            return encode_event(orjson.dumps({"error": {"message": message, "type": etype, "code": code}}))
+            return encode_event(
+                orjson.dumps({"error": {"message": message, "type": etype, "param": None, "code": code}})
+            )
         if self._finished or type(d) is SignatureDelta:
             return b""
         return self._start() + self._content(d)

@@ -15,7 +15,7 @@ gateway's proxy, relay and handlers look things up here; they never compare form
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Protocol
@@ -471,6 +471,9 @@ _PREFIXES: tuple[tuple[str, ClientFormat], ...] = (
     ("/v1/responses", "openai_responses"),
 )
 DEFAULT_FORMAT: ClientFormat = "openai_chat"
+# a request on a path any client may call (``/v1/models``, an unknown one) says its format by a header its
+# SDK always sends: Anthropic's send ``anthropic-version`` (and get their models list in their shape)
+_MARKER_HEADERS: tuple[tuple[str, ClientFormat], ...] = (("anthropic-version", "anthropic"),)
 
 
 # every pairing made once (frozen): an attempt looks its own up instead of building one (session 13)
@@ -527,6 +530,18 @@ def format_for_path(path: str) -> ClientFormat:
     if endpoint is not None:
         return endpoint.format
     return next((fmt for prefix, fmt in _PREFIXES if path.startswith(prefix)), DEFAULT_FORMAT)
+
+
+def format_for_request(path: str, headers: Mapping[str, str]) -> ClientFormat:
+    """``format_for_path``, except that on a path no format owns (``/v1/models``, an unknown one) a
+    client's marker header names its format: an Anthropic SDK listing models with a wrong key gets
+    Anthropic's 401, as it gets Anthropic's list with a right one."""
+    endpoint = ENDPOINTS.get(path) or ENDPOINTS.get(path_meant(path) or "")
+    if endpoint is None and not any(path.startswith(prefix) for prefix, _ in _PREFIXES):
+        for header, fmt in _MARKER_HEADERS:
+            if header in headers:
+                return fmt
+    return format_for_path(path)
 
 
 def error_response_body(

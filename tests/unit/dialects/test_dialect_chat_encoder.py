@@ -182,13 +182,18 @@ def test_error_frame_then_silence() -> None:
         StreamError(status=529, type="overloaded_error", message="Overloaded")
     )
     out += enc.feed(TextDelta(text="more")) + enc.finish()
-    assert frames(out)[-1].data == '{"error":{"message":"Overloaded","type":"overloaded_error","code":null}}'
+    assert (
+        frames(out)[-1].data
+        == '{"error":{"message":"Overloaded","type":"overloaded_error","param":null,"code":null}}'
+    )
     assert b"more" not in out and b"[DONE]" not in out
 
 
 def test_error_before_anything_is_only_the_error_frame() -> None:
     out = run([StreamError(status=429, type="rate_limit_error", message="slow down")])
-    assert json_frames(out) == [{"error": {"message": "slow down", "type": "rate_limit_error", "code": None}}]
+    assert json_frames(out) == [
+        {"error": {"message": "slow down", "type": "rate_limit_error", "param": None, "code": None}}
+    ]
 
 
 def test_finish_twice_is_harmless() -> None:
