@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 
 from services.gateway import attribution, auth, context, hangup, keys, metrics, status, workers
 from services.gateway.calls import Call, event_for
@@ -66,6 +67,16 @@ async def read_json(request: web.Request) -> tuple[dict[str, Any], bytes]:
             413,
             f"request body is too large (the limit is {request.client_max_size} bytes)",
             code="request_too_large",
+        ) from exc
+    except RequestPayloadError as exc:  # the body is not what its Content-Encoding says (gzip, deflate)
+        # aiohttp's lingering read of an unread body would meet the same error again after the answer
+        # ("Unhandled exception" in the log): the body is done with, and the connection closes after the
+        # answer (what follows the broken body on it cannot be trusted).
+        request.content.feed_eof()
+        request.protocol.close()
+        encoding = request.headers.get("Content-Encoding", "")
+        raise ClientError(
+            400, f"request body could not be decoded as its Content-Encoding ({encoding!r}) says"
         ) from exc
     if not raw:
         raise ClientError(400, "request body is empty; expected a JSON object")

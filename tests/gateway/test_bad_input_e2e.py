@@ -593,3 +593,21 @@ def test_an_output_token_limit_within_64_bits_is_still_clamped_and_served(client
     """The other side: the largest signed 64-bit integer is a limit the gateway clamps to the model's."""
     body = {**BASES["/v1/chat/completions"], "max_tokens": 2**63 - 1}
     assert client.post("/v1/chat/completions", json=body).status_code == 200
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/messages", "/v1/responses"])
+def test_a_body_its_content_encoding_cannot_decode_is_a_400(
+    gw: Stack, client: httpx.Client, path: str, encoding: str
+) -> None:
+    """``Content-Encoding: gzip`` (or deflate) on a body that is not: a 400 in the path's own shape that says
+    so, not a 500 with a traceback in the log (aiohttp's decompression error escaped ``read_json``, and its
+    lingering read of the rest raised it again); the next request is served as usual."""
+    body = b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "input": "hi"}'
+    resp = client.post(
+        path, content=body, headers={"content-type": "application/json", "content-encoding": encoding}
+    )
+    assert resp.status_code == 400, (resp.status_code, resp.text[:500])
+    assert_clear(path, resp)
+    assert encoding in resp.json()["error"]["message"], resp.text
+    assert client.get("/health").status_code == 200
