@@ -41,6 +41,7 @@ _SQL_TYPES = (str, int, float, bool)
 _FAILED = COLUMNS.index("failed_attempts")
 _INT_MAX = 2**63  # orjson yields integers in [-2**63, 2**64): only the top needs a check
 _ATTEMPT_FIELDS = tuple(f.name for f in dataclasses.fields(FailedAttempt))
+_SIGNATURES_MAX = 512  # type signatures remembered (normally a handful: which optional fields are None)
 
 
 def _default(f: dataclasses.Field[Any]) -> Any:
@@ -66,10 +67,14 @@ _FIELDS = {f.name: f for f in dataclasses.fields(UsageEvent)}
 _DEFAULTS = tuple(_default(_FIELDS[name]) for name in COLUMNS)
 _ALL = operator.itemgetter(*COLUMNS)  # a gateway's event carries every field: one C call takes them
 _ACCEPTED = tuple(_accepted(_HINTS[name]) for name in COLUMNS)
-_WIDTH = len(COLUMNS)
+
+# A signature (the tuple of value types) that is accepted -> a getter of its int values, and
+# the positions of its bools (stored as 0/1 ints, as event_row does).
+_Check = tuple[Callable[[Any], Any], tuple[int, ...]]
+_signatures: dict[tuple[type, ...], _Check | None] = {}
 
 
-def _getter(indexes: list[int]) -> Callable[[Any], tuple[Any, ...]]:
+def _getter(indexes: list[int]) -> Callable[[Any], Any]:
     """A function returning the values at ``indexes`` as a tuple (also for zero or one index)."""
     if not indexes:
         return lambda values: ()
@@ -79,38 +84,15 @@ def _getter(indexes: list[int]) -> Callable[[Any], tuple[Any, ...]]:
     return operator.itemgetter(*indexes)
 
 
-def _type_check(accepted: tuple[frozenset[type], ...]) -> Callable[[list[Any]], bool]:
-    """A function telling whether every value of a row's list has a type of its column's ``accepted``.
-
-    Generated (as ``dataclasses`` generates ``__init__``) as one expression of ``type(v[i]) is T`` and
-    ``v[i] is None`` tests, in column order: CPython 3.11 specialises each into a few bytecodes without a
-    call (``PRECALL_NO_KW_TYPE_1``), where the type signature it replaces (``tuple(map(type, values))``
-    looked up in a dict of signatures) made a C call a value, a 35-item tuple and its hash (issue 13,
-    session 18 part 2: docs/benchmarks.md). A column accepting nothing makes it always false."""
-    namespace: dict[str, Any] = {}
-    tests = []
-    for i, types in enumerate(accepted):
-        alternatives = [
-            f"v[{i}] is None" if tp is _NONE else f"type(v[{i}]) is _T{i}_{tp.__name__}"
-            for tp in sorted(types, key=lambda tp: (tp is _NONE, tp.__name__))
-        ]
-        namespace.update({f"_T{i}_{tp.__name__}": tp for tp in types if tp is not _NONE})
-        tests.append("(" + " or ".join(alternatives) + ")" if alternatives else "False")
-    source = "def typed(v):\n    return " + " and ".join(tests or ["True"]) + "\n"
-    exec(compile(source, f"<{__name__} type check>", "exec"), namespace)  # noqa: S102 (our own source)
-    typed: Callable[[list[Any]], bool] = namespace["typed"]
-    return typed
+def _check_for(signature: tuple[type, ...]) -> _Check | None:
+    """None when some value's type is not stored as is in its column."""
+    if not all(tp in accepted for tp, accepted in zip(signature, _ACCEPTED, strict=True)):
+        return None
+    ints = [i for i, tp in enumerate(signature) if tp is int]
+    return _getter(ints), tuple(i for i, tp in enumerate(signature) if tp is bool)
 
 
-# Whether a list of ``_WIDTH`` values can be stored as is; then its int and bool values are at fixed
-# positions (an int column accepts only int, a bool column only bool).
-_typed = _type_check(_ACCEPTED)
-_INTS = _getter([i for i, types in enumerate(_ACCEPTED) if int in types])
-_BOOLS = tuple(i for i, types in enumerate(_ACCEPTED) if bool in types)
-assert all(_ACCEPTED[i] == {int} for i, types in enumerate(_ACCEPTED) if int in types), (
-    "int columns: int only"
-)
-assert all(_ACCEPTED[i] == {bool} for i in _BOOLS), "bool columns: bool only"
+_WIDTH = len(COLUMNS)
 
 
 def _fast(data: dict[str, Any] | list[Any]) -> Row | None:
@@ -124,11 +106,18 @@ def _fast(data: dict[str, Any] | list[Any]) -> Row | None:
             values = list(_ALL(data))
         except KeyError:
             values = list(map(data.get, COLUMNS, _DEFAULTS))
-    if not _typed(values):
+    signature = tuple(map(type, values))
+    try:
+        check = _signatures[signature]
+    except KeyError:
+        check = _check_for(signature)
+        if len(_signatures) < _SIGNATURES_MAX:
+            _signatures[signature] = check
+    if check is None:
         return None
     # Floats need no check: orjson refuses NaN, Infinity and numbers that overflow a double, so every float
     # it yields is finite, as event_row requires (issue 13, session 10: about 0.2 us an event).
-    ints = _INTS(values)
+    ints, bools = check[0](values), check[1]
     if ints and max(ints) >= _INT_MAX:
         return None
     failed = values[_FAILED]
@@ -138,7 +127,7 @@ def _fast(data: dict[str, Any] | list[Any]) -> Row | None:
         values[_FAILED] = orjson.dumps(failed).decode()
     else:
         return None
-    for i in _BOOLS:
+    for i in bools:
         values[i] = int(values[i])
     return tuple(values)
 
