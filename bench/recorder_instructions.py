@@ -123,7 +123,11 @@ def _instructions(part: str, root: str, events: int, batch: int, per_message: in
     cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable, __file__]
     cmd += ["--run", part, "--root", root, "--events", str(events), "--batch", str(batch)]
     cmd += ["--per-message", str(per_message), "--messages", source]
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    # One OpenBLAS thread (numpy is imported by the recorder): callgrind counts every thread, and OpenBLAS's
+    # idle workers spin for as long as the scheduler lets them (``blas_thread_server``: up to ~4.5k
+    # instructions an event in a run, varying run to run; docs/benchmarks.md "Session 18: recorder cost,
+    # part 2").
+    env = {**os.environ, "PYTHONHASHSEED": "0", "OPENBLAS_NUM_THREADS": "1"}
     subprocess.run(cmd, check=True, capture_output=True, env=env)
     try:
         text = Path(out).read_text()

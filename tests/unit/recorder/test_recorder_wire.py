@@ -239,3 +239,25 @@ def test_large_finite_floats_whose_sum_overflows_are_stored_as_sent() -> None:
     row = wire._fast(orjson.loads(raw))
     assert row is not None and row == reference(raw)
     assert row[COLUMNS.index("latency_ms")] == row[COLUMNS.index("cost_usd")] == 1.7e308
+
+
+# Every kind of value orjson yields (and an integer beyond int64, a failed attempt as a gateway sends it).
+_EVERY_KIND = ("text", 7, 2**63, -1, 7.5, 0.0, True, False, None, [], [{"provider": "p"}], {"a": 1})
+
+
+@pytest.mark.parametrize("column", COLUMNS)
+def test_every_kind_of_value_in_every_column_converts_like_decode(column: str) -> None:
+    """The fast path's type check (``wire._typed``, one test a column) against the reference, for each kind
+    of JSON value in each column of a gateway's array: the same row, value types included, or the same
+    error; and the fast path takes exactly the values its column stores as they are."""
+    i = COLUMNS.index(column)
+    event = UsageEvent(request_id="r", endpoint="/v1/messages", client_format="anthropic", model="m")
+    for value in _EVERY_KIND:
+        values = orjson.loads(encode_row(event))
+        values[i] = value
+        raw = orjson.dumps(values)
+        assert outcome(wire.wire_row, raw) == outcome(reference, raw), (column, value)
+        stored_as_is = type(value) in wire._ACCEPTED[i] and (type(value) is not int or value < 2**63)
+        if column == "failed_attempts":
+            stored_as_is = value == []
+        assert (wire._fast(orjson.loads(raw)) is not None) == stored_as_is, (column, value)
