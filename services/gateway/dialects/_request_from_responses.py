@@ -238,6 +238,17 @@ def _max_output_tokens(body: dict[str, Any]) -> int | None:
 
 
 # ---------------------------------------------------------------------------------------------------
+def hosted_item(kind: str) -> bool:
+    """Whether an input item's ``type`` names a hosted tool's item (OpenAI's Responses API reference, "Input
+    items": ``web_search_call``, ``file_search_call``, ``computer_call`` / ``computer_call_output``,
+    ``image_generation_call``, ``code_interpreter_call``, ``local_shell_call`` / ``_output``, ``shell_call``,
+    ``apply_patch_call``, ``tool_search_call`` / ``tool_search_output``, ``mcp_list_tools``, ``mcp_call``,
+    ``mcp_approval_request`` / ``_response``): by its shape, so that a hosted tool added later is still
+    dropped, not refused, while a misspelt or made-up type (``mesage``, ``bogus``) is a 400 rather than an
+    item silently lost."""
+    return kind.endswith(("_call", "_output")) or kind.startswith("mcp_")
+
+
 # Input items → a neutral transcript
 
 
@@ -426,6 +437,13 @@ def _transcript(body: dict[str, Any]) -> _Transcript:
                 f"{path}: item references need stored responses, which this model does not have; send the "
                 "items themselves",
                 param=f"{path}.id",
+            )
+        elif kind is None or not hosted_item(kind):
+            raise TranslationError(
+                f"{path}.type: unknown input item type {kind!r} (expected 'message', 'function_call', "
+                "'function_call_output', 'custom_tool_call', 'custom_tool_call_output', 'reasoning', "
+                "'compaction' or a hosted tool's item)",
+                param=f"{path}.type",
             )
         # Anything else (web_search_call, tool_search_call/output, image_generation_call, local_shell_call,
         # mcp items, …) belongs to a hosted tool that is not offered upstream: dropped.

@@ -1095,3 +1095,21 @@ def test_validate_responses_request_accepts_real_bodies() -> None:
             "text": {"format": {"type": "text"}},
         }
     )
+
+
+@pytest.mark.parametrize(
+    "item", [{"type": "bogus"}, {"type": "mesage", "role": "user", "content": "hi"}, {"content": "hi"}]
+)
+def test_an_unknown_input_item_is_refused_not_dropped(item: dict[str, Any]) -> None:
+    """A misspelt or made-up item type (or an item with neither type nor role) is a 400 naming it: dropped,
+    the request went upstream without it (and, when nothing was left, with a made-up user turn)."""
+    for translate, target in ((responses_to_chat, GPT4O), (responses_to_anthropic, HAIKU)):
+        with pytest.raises(TranslationError) as err:
+            translate(body_with(user("q"), item), target)
+        assert err.value.param == "input[1].type", err.value
+
+
+def test_a_hosted_tools_item_of_a_later_kind_is_still_dropped() -> None:
+    for kind in ("shell_call", "apply_patch_call_output", "mcp_approval_request", "future_tool_output"):
+        anth = responses_to_anthropic(body_with(user("q"), {"type": kind, "id": "x"}), HAIKU).body
+        assert [m["role"] for m in anth["messages"]] == ["user"], kind
