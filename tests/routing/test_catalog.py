@@ -317,3 +317,19 @@ def test_the_404_message_says_why_and_how_many_more(make_catalog: MakeCatalog) -
     assert UnknownModel("m", []).message() == (
         "model 'm' is not available; available models: none (no provider is configured)"
     )
+
+
+def test_an_alias_whose_provider_is_not_configured_says_so(make_catalog: MakeCatalog) -> None:
+    """The error names what the alias stands for and the provider it pins, when that provider has no key
+    (before: "no configured provider serves 'cheap-gpt'", which left the user to find the alias)."""
+    toml = '[aliases]\ncheap-gpt = "openrouter::openai/gpt-4o-mini"\nsonnet = "claude-sonnet-4-5"\n'
+    catalog = make_catalog(("openai",), toml=toml)
+    with pytest.raises(UnknownModel) as info:
+        catalog.routes("cheap-gpt")
+    assert info.value.reason == (
+        "no configured provider serves 'cheap-gpt' (an alias of 'openrouter::openai/gpt-4o-mini', whose "
+        "provider 'openrouter' is not configured)"
+    )
+    with pytest.raises(UnknownModel) as info:
+        catalog.routes("sonnet")  # no pin in the alias: only what it stands for
+    assert info.value.reason == "no configured provider serves 'sonnet' (an alias of 'claude-sonnet-4-5')"

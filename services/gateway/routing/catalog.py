@@ -151,8 +151,23 @@ class Catalog:
             reason = f"no configured provider serves {name!r}" + (
                 f" among {', '.join(sorted(pins))}" if pins else ""
             )
-            raise UnknownModel(model, self.model_names(), reason)
+            raise UnknownModel(model, self.model_names(), reason + self._alias_note(name))
         return candidates
+
+    def _alias_note(self, name: str) -> str:
+        """For an error about ``name``: what the catalog file's alias says it is, and its pinned provider when
+        that provider is not configured (its key unset): ``" (an alias of 'openrouter::x', whose provider
+        'openrouter' is not configured)"``; empty when ``name`` is no alias."""
+        target = self._aliases.get(name.lower())
+        if target is None:
+            return ""
+        pin, _ = split_pin(target)
+        usable = pin is None or (pin in self.providers and self.providers[pin].configured)
+        return (
+            f" (an alias of {target!r}"
+            + ("" if usable else f", whose provider {pin!r} is not configured")
+            + ")"
+        )
 
     def _ranked_routes(self, name: str) -> tuple[Route, ...]:
         ranked = self._ranked.get(name)
