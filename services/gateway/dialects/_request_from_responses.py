@@ -438,7 +438,7 @@ def _transcript(body: dict[str, Any]) -> _Transcript:
                 "items themselves",
                 param=f"{path}.id",
             )
-        elif kind is None or not hosted_item(kind):
+        elif type(kind) is not str or not hosted_item(kind):  # a type that is no string is no item either
             raise TranslationError(
                 f"{path}.type: unknown input item type {kind!r} (expected 'message', 'function_call', "
                 "'function_call_output', 'custom_tool_call', 'custom_tool_call_output', 'reasoning', "

@@ -1098,7 +1098,14 @@ def test_validate_responses_request_accepts_real_bodies() -> None:
 
 
 @pytest.mark.parametrize(
-    "item", [{"type": "bogus"}, {"type": "mesage", "role": "user", "content": "hi"}, {"content": "hi"}]
+    "item",
+    [
+        {"type": "bogus"},
+        {"type": "mesage", "role": "user", "content": "hi"},
+        {"content": "hi"},
+        {"type": False},  # not a string: a 400, not an AttributeError (CI's fuzz test found it)
+        {"type": ["message"]},
+    ],
 )
 def test_an_unknown_input_item_is_refused_not_dropped(item: dict[str, Any]) -> None:
     """A misspelt or made-up item type (or an item with neither type nor role) is a 400 naming it: dropped,
