@@ -135,13 +135,22 @@ class Stack:
         return svc
 
     def start_gateway(self) -> Service:
-        svc = start("gateway", "services.gateway", self.env, self.tmp)
-        self.services["gateway"] = svc
-        try:
-            # 60 s: a busy machine, and GATEWAY_WORKERS importing several processes at once
-            wait_until(lambda: svc.proc.poll() is not None or http_ok(self.gateway_url + "/health"), 60)
-        except TimeoutError:
-            raise AssertionError("gateway did not start:\n" + svc.log()) from None
+        for _ in range(3):
+            svc = start("gateway", "services.gateway", self.env, self.tmp)
+            self.services["gateway"] = svc
+            try:
+                # 60 s: a busy machine, and GATEWAY_WORKERS importing several processes at once
+                wait_until(
+                    lambda s=svc: s.proc.poll() is not None or http_ok(self.gateway_url + "/health"), 60
+                )
+            except TimeoutError:
+                raise AssertionError("gateway did not start:\n" + svc.log()) from None
+            if svc.proc.poll() is not None and "is already in use" in svc.log():
+                # ``free_port`` gave a port that another process took before the gateway bound it (the
+                # machine's other tests run alongside): the gateway refused to start, so another port
+                self.env["GATEWAY_PORT"] = str(free_port())
+                continue
+            break
         assert svc.proc.poll() is None, svc.log()
         return svc
 
