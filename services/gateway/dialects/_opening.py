@@ -25,6 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+import orjson
+
 from shared.sse import SSEDecoder, SSEEvent
 
 # What one frame the client was sent is: part of its format's opening, a keep-alive, or (None) anything
@@ -71,3 +73,14 @@ def opening_frames(
     if decoder.pending:
         return None
     return Opening(frames, answer_id)
+
+
+def event_kind(ev: SSEEvent) -> str | None:
+    """An event's type: its data's ``type`` (what the SDKs read), else its SSE name; None when its data is
+    not JSON."""
+    try:
+        obj = orjson.loads(ev.data)
+    except orjson.JSONDecodeError:
+        return None
+    kind = obj.get("type") if isinstance(obj, dict) else None
+    return kind if isinstance(kind, str) else ev.event

@@ -25,7 +25,7 @@ from services.gateway.dialects._anthropic_wire import (
     usage_to_anthropic,
 )
 from services.gateway.dialects._openai_wire import new_id
-from services.gateway.dialects._opening import Opening, Part
+from services.gateway.dialects._opening import Opening, Part, event_kind
 from services.gateway.dialects._request_common import (
     ParsedRequest,
     check_token_limit_range,
@@ -78,23 +78,13 @@ def stream_error_frame(status: int, message: str) -> bytes:
     return encode_event(orjson.dumps(payload), "error")
 
 
-def _kind(ev: SSEEvent) -> str | None:
-    """An event's type: its data's ``type`` (what the SDKs read), else its SSE name."""
-    try:
-        obj = orjson.loads(ev.data)
-    except orjson.JSONDecodeError:
-        return None
-    kind = obj.get("type") if isinstance(obj, dict) else None
-    return kind if isinstance(kind, str) else ev.event
-
-
 def opening_part(ev: SSEEvent) -> Part | None:
     """What one frame a client was sent is (``_opening``): ``message_start`` opens every answer, ``ping``
     and comments are keep-alives, anything else (a block's start, a delta, an error) is content.
     Source: Anthropic "Streaming Messages", event flow."""
     if ev.comment:
         return "keepalive"
-    kind = _kind(ev)
+    kind = event_kind(ev)
     if kind == "ping":
         return "keepalive"
     return "opening" if kind == "message_start" else None
@@ -113,7 +103,7 @@ def reopened(ev: SSEEvent, opening: Opening, memo: dict[str, Any]) -> SSEEvent |
     Claude Code's context accounting); any other frame kept as it is (no later event names the message)."""
     if ev.comment:
         return ev
-    if "message_start" in ev.data and _kind(ev) == "message_start":
+    if "message_start" in ev.data and event_kind(ev) == "message_start":
         obj = orjson.loads(ev.data)
         message = obj.get("message") if isinstance(obj, dict) else None
         usage = message.get("usage") if isinstance(message, dict) else None
@@ -121,7 +111,7 @@ def reopened(ev: SSEEvent, opening: Opening, memo: dict[str, Any]) -> SSEEvent |
             memo["input"] = {k: usage[k] for k in _INPUT_COUNTS if usage.get(k) is not None}
         return None
     said = memo.get("input")
-    if not said or "message_delta" not in ev.data or _kind(ev) != "message_delta":
+    if not said or "message_delta" not in ev.data or event_kind(ev) != "message_delta":
         return ev
     obj = orjson.loads(ev.data)
     usage = obj.get("usage")

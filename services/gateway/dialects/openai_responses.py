@@ -30,7 +30,7 @@ import orjson
 
 # OpenAI's error shape and types: /v1/responses answers errors as chat completions does
 from services.gateway.dialects._openai_wire import error_body, new_id, openai_error_type
-from services.gateway.dialects._opening import Opening, Part
+from services.gateway.dialects._opening import Opening, Part, event_kind
 from services.gateway.dialects._request_common import (
     ParsedRequest,
     TranslationError,
@@ -292,23 +292,13 @@ def parse_compact_request(body: dict[str, Any]) -> ParsedRequest:
 _OPENING_EVENTS = ("response.created", "response.in_progress")
 
 
-def _kind(ev: SSEEvent) -> str | None:
-    """An event's type: its data's ``type`` (what the SDK reads), else its SSE name."""
-    try:
-        obj = orjson.loads(ev.data)
-    except orjson.JSONDecodeError:
-        return None
-    kind = obj.get("type") if isinstance(obj, dict) else None
-    return kind if isinstance(kind, str) else ev.event
-
-
 def opening_part(ev: SSEEvent) -> Part | None:
     """What one frame a client was sent is (``_opening``): ``response.created`` and
     ``response.in_progress`` open the answer, comments are keep-alives, anything else (an output item, a
     delta, a terminal event, an error) is content. Source: OpenAI "Streaming API responses"."""
     if ev.comment:
         return "keepalive"
-    return "opening" if _kind(ev) in _OPENING_EVENTS else None
+    return "opening" if event_kind(ev) in _OPENING_EVENTS else None
 
 
 def opening_id(ev: SSEEvent) -> str | None:
@@ -336,7 +326,7 @@ def reopened(ev: SSEEvent, opening: Opening, memo: dict[str, Any]) -> SSEEvent |
     event is kept as it is."""
     if ev.comment or '"response"' not in ev.data:
         return ev
-    kind = _kind(ev)
+    kind = event_kind(ev)
     if kind in _OPENING_EVENTS:
         return None
     if kind not in _LIFECYCLE or opening.id is None:
