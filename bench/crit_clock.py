@@ -19,8 +19,12 @@ installed before it starts:
 Per request: ``A`` = T1 - T0 (before the upstream), ``W`` = T2 - T1 (CPU while waiting on the upstream),
 ``B`` = T3 - T2 (the answer), ``P`` = T0' - T3 (after the answer, until the next request's bytes: the
 event, the publisher, the loop's own turn). The critical path is A + B. With ``--cprofile`` the target
-also runs a ``cProfile.Profile`` enabled only inside A and inside B (two profiles): Python calls per
-request on each half (the CPU figures of that run include cProfile's overhead; they are not reported).
+also runs a ``cProfile.Profile`` per segment, enabled only inside it (four profiles, A, W, B and P; session 19
+added W and P, which count ``handlers.record`` too; with a stream's several client writes, the work between
+them counts in P): Python calls per request on each segment (the CPU figures of that run include cProfile's overhead; they are not reported).
+
+``CRIT_CLOCK_PSTATS=DIR``: with ``--cprofile``, each segment's profile is also written to
+``DIR/<target>-<segment>.prof`` at every collection (the last round's; for ``pstats``' callers).
 
 ``CRIT_CLOCK_BATCH_DELAY=S`` (seconds) holds the gateway's event batches back that long, however many
 events wait (e.g. 30, longer than a round): with ``--cprofile``, call counts of the request's own work,
@@ -81,8 +85,8 @@ class Clock:
         self.t3: int | None = None
         self.rows: list[tuple[int, ...]] = []
         self.wall = [0, 0, 0, 0]  # perf_counter_ns at T0, T1, T2, T3
-        self.prof = (cProfile.Profile(), cProfile.Profile()) if profile else None
-        self.on: int = -1  # the profile enabled (0: A, 1: B), -1 none
+        self.prof = tuple(cProfile.Profile() for _ in SEGMENTS) if profile else None
+        self.on: int = -1  # the profile enabled (0: A, 1: W, 2: B, 3: P; ``SEGMENTS``), -1 none
         self.pieces: dict[str, dict[str, list[int]]] = {}  # piece -> segment -> [ns, calls]
         # the current request's extra work: thread CPU of the timed pieces (and collections) that began in
         # its A or B (critical) and in its W, which pieces they were (a bit each, ``bits``), and the main
@@ -123,7 +127,8 @@ class Clock:
 
         def timed(*a: Any, **k: Any) -> Any:
             seg, profiled = self.segment(), self.on
-            if outside:  # not counted in the halves' profiles (work that may run in the upstream's gap)
+            outside_now = outside and profiled in (0, 2)
+            if outside_now:  # not counted in A's and B's profiles (work that may run in the upstream's gap)
                 self._disable()
             t = time.thread_time_ns()
             self.depth += 1
@@ -132,7 +137,7 @@ class Clock:
             finally:
                 self.depth -= 1
                 self.charge(key, seg, time.thread_time_ns() - t)
-                if outside and profiled >= 0:
+                if outside_now:
                     self._enable(profiled)
 
         setattr(owner, name, timed)
@@ -170,20 +175,20 @@ class Clock:
         if self.t0 is not None and self.t2 is None:
             self.t1 = time.thread_time_ns()
             self.wall[1] = time.perf_counter_ns()
-            self._disable()
+            self._enable(1)
 
     def upstream_bytes(self) -> None:
         if self.t1 is not None and self.t2 is None:
             self.t2 = time.thread_time_ns()
             self.wall[2] = time.perf_counter_ns()
-            self._enable(1)
+            self._enable(2)
 
     def client_write(self) -> None:
         if self.t2 is not None:
             self.t3 = time.thread_time_ns()
             self.wall[3] = time.perf_counter_ns()
             self.niv3 = _nivcsw()
-            self._disable()
+            self._enable(3)
 
     def dump(self, out: Path) -> None:
         data: dict[str, Any] = {"rows": self.rows, "calls": None, "pieces": self.pieces, "bits": self.bits}
@@ -191,8 +196,11 @@ class Clock:
         if self.prof is not None:
             self._disable()
             data["calls"] = [_calls(p) for p in self.prof]
+            if where := os.environ.get("CRIT_CLOCK_PSTATS"):  # each segment's raw profile (pstats' callers)
+                for seg, p in zip(SEGMENTS, self.prof, strict=True):
+                    p.dump_stats(f"{where}/{out.stem}-{seg}.prof")
             data["own"] = [_own_ns(p) for p in self.prof]
-            self.prof = (cProfile.Profile(), cProfile.Profile())
+            self.prof = tuple(cProfile.Profile() for _ in SEGMENTS)
         out.write_text(json.dumps(data))
         self.rows = []
 
@@ -472,7 +480,7 @@ def main() -> None:
                     res: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
                     tails: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
                     calls: dict[str, list[dict[str, int]]] = {}
-                    own: dict[str, list[dict[str, int]]] = {name: [{}, {}] for name in targets}
+                    own: dict[str, list[dict[str, int]]] = {name: [{} for _ in SEGMENTS] for name in targets}
                     reqs: dict[str, int] = {}
                     for r in range(args.rounds):
                         names = list(targets)
@@ -517,8 +525,8 @@ def main() -> None:
                                     flush=True,
                                 )
                             if data["calls"] is not None:
-                                got = calls.setdefault(name, [{}, {}])
-                                for half in (0, 1):
+                                got = calls.setdefault(name, [{} for _ in SEGMENTS])
+                                for half in range(len(data["calls"])):
                                     for fn, c in data["calls"][half].items():
                                         got[half][fn] = got[half].get(fn, 0) + c
                                     for fn, ns in data["own"][half].items():
@@ -529,8 +537,8 @@ def main() -> None:
                         report_tail(case.name, tails, args.tail)
                     for name, halves in own.items():
                         n = max(reqs.get(name, 1), 1)
-                        for half in (0, 1) if any(halves) else ():
-                            print(f"  {name} {'AB'[half]}: own time µs/request (under cProfile)")
+                        for half in range(len(SEGMENTS)) if any(halves) else ():
+                            print(f"  {name} {SEGMENTS[half]}: own time µs/request (under cProfile)")
                             for fn, ns in sorted(halves[half].items(), key=lambda kv: -kv[1])[: args.top]:
                                 print(f"      {ns / n / 1000:7.2f}  {fn}")
         finally:
@@ -673,7 +681,8 @@ def report(
         print(f"{target_name:8} {line}  {statistics.median(r['n'] for r in rounds):.0f}")
     for target_name, halves in calls.items():
         n = max(reqs.get(target_name, 1), 1)
-        for half, label in ((0, "A (before the upstream)"), (1, "B (the answer)")):
+        labels = ("A (before the upstream)", "W (waiting on it)", "B (the answer)", "P (after the answer)")
+        for half, label in enumerate(labels):
             total = sum(halves[half].values()) / n
             print(f"  {target_name} {label}: {total:.1f} Python calls/request")
             for fn, c in sorted(halves[half].items(), key=lambda kv: -kv[1])[:top]:
