@@ -8,10 +8,11 @@ the status the client finally got. ``event_for`` then builds the ``UsageEvent`` 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from services.gateway.attribution import from_headers
 from services.gateway.dialects._prompt_cache import writes_all_1h
 from services.gateway.dialects.formats import ClientFormat, Wire
 from services.gateway.dialects.ir import Usage
@@ -46,6 +47,9 @@ class Attempt:
     ttft_ms: float | None = None
     client_disconnected: bool = False
     headers: dict[str, str] = field(default_factory=dict)  # the provider's forwarded response headers
+    # ``usage`` not read yet: the answer's usage as this reads it when the event is built (``row_for``), off
+    # the answer's path (a passthrough plain answer: ``Proxy._relay_json``; session 19). ``usage`` set wins.
+    read_usage: Callable[[], Usage] | None = None
 
     def failed(self, exc: UpstreamError) -> None:
         self.status, self.error_type, self.message, self.error = (
@@ -84,6 +88,10 @@ class Call:
     client: str | None = None
     request_class: str | None = None
     budget_alert: str | None = None
+    # True: the four attribution fields above are not filled in; ``row_for`` reads them from ``headers``
+    # (``attribution.from_headers``) when it builds the event, off the request's path (``handlers.generate``;
+    # session 19). Nothing else reads them.
+    attribution_pending: bool = False
 
     @property
     def fmt(self) -> ClientFormat:
@@ -122,7 +130,12 @@ def row_for(call: Call, pricer: Pricer, finished_at: float, latency_ms: float) -
             failed.append(
                 FailedAttempt(a.route.provider, a.status, a.error_type or "error", a.message[:MESSAGE_LIMIT])
             )
-    usage = (answered.usage if answered else None) or _NO_USAGE
+    usage = None
+    if answered is not None:
+        usage = answered.usage
+        if usage is None and answered.read_usage is not None:
+            usage = answered.read_usage()
+    usage = usage or _NO_USAGE
     if usage.iterations:
         if any(_unsplit_writes(it.usage) for it in usage.iterations) and writes_all_1h(call.body):
             usage = _iterations_write_1h(usage)  # iterations reported without a split (s14 variant 28-a)
@@ -147,6 +160,21 @@ def row_for(call: Call, pricer: Pricer, finished_at: float, latency_ms: float) -
         provider, wire, translated = last.route.provider, last.wire, last.translated
     else:
         disconnected = status == 499  # the gateway's own 499: a client gone before any upstream answer
+    if call.attribution_pending:
+        who = from_headers(call.headers)
+        session_id, agent_id, client, request_class = (
+            who.session_id,
+            who.agent_id,
+            who.client,
+            who.request_class,
+        )
+    else:
+        session_id, agent_id, client, request_class = (
+            call.session_id,
+            call.agent_id,
+            call.client,
+            call.request_class,
+        )
     return (
         call.request_id,
         call.endpoint.path,
@@ -175,10 +203,10 @@ def row_for(call: Call, pricer: Pricer, finished_at: float, latency_ms: float) -
         len(attempts),
         failed,
         call.api_key_name,
-        call.session_id,
-        call.agent_id,
-        call.client,
-        call.request_class,
+        session_id,
+        agent_id,
+        client,
+        request_class,
         call.budget_alert,
         usage.cache_write_1h_tokens,
         usage.web_search_requests,

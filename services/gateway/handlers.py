@@ -13,7 +13,7 @@ import orjson
 from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 
-from services.gateway import attribution, auth, context, hangup, keys, metrics, status, workers
+from services.gateway import auth, context, hangup, keys, metrics, status, workers
 from services.gateway.calls import Call, event_for
 from services.gateway.dialects import registry
 from services.gateway.dialects._request_common import TranslationError
@@ -108,7 +108,6 @@ async def generate(request: web.Request, endpoint: Endpoint, guarded: bool = Tru
             return context.stamped(refusal, rid)
         state = request.app[keys.STATE]
         spec = registry.client(endpoint.format)
-        who = attribution.from_headers(request.headers)
         call = Call(
             endpoint,
             rid,
@@ -116,10 +115,7 @@ async def generate(request: web.Request, endpoint: Endpoint, guarded: bool = Tru
             time.monotonic(),
             time.time(),
             api_key_name=auth.key_name(request) if guarded else None,
-            session_id=who.session_id,
-            agent_id=who.agent_id,
-            client=who.client,
-            request_class=who.request_class,
+            attribution_pending=True,  # read from the headers with the event (``row_for``), off the path
         )
         watched = False
         try:

@@ -19,7 +19,7 @@ import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import cast
+from typing import Any, cast
 
 import aiohttp
 import orjson
@@ -497,8 +497,9 @@ class Proxy:
             )
         model = data.get("model")
         att.served_model = model if isinstance(model, str) and model else None
-        if pair.translate is None:  # same format: the bytes go back as they came; only usage is read
-            att.usage = provider.usage(pair.wire.usage(data))
+        if pair.translate is None:  # same format: the bytes go back as they came; only usage is read,
+            # with the event (``Attempt.read_usage``), not before the answer's bytes (session 19)
+            att.read_usage = functools.partial(_usage_of, provider.usage, pair.wire.usage, data)
             if (repair := pair.wire.repair_answer) is not None:
                 raw = repair(raw, data)
         else:
@@ -945,3 +946,11 @@ def _json_object(body: bytes) -> bool:
         return isinstance(orjson.loads(body), dict)
     except orjson.JSONDecodeError:
         return False
+
+
+def _usage_of(
+    rule: Callable[[ir.Usage], ir.Usage], read: Callable[[dict[str, Any]], ir.Usage], answer: dict[str, Any]
+) -> ir.Usage:
+    """A passthrough plain ``answer``'s usage: the wire's reader (``Wire.usage``), then the provider's
+    convention (``Provider.usage``). Called with the event's build (``Attempt.read_usage``)."""
+    return rule(read(answer))

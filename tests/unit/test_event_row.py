@@ -14,9 +14,11 @@ per-part path), not ``row_for``'s one-part ``prices_of``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import random
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ import asyncpg
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from services.gateway.attribution import from_headers
 from services.gateway.calls import MESSAGE_LIMIT, Attempt, Call, event_for, row_for
 from services.gateway.dialects import registry
 from services.gateway.dialects.ir import Iteration, Usage
@@ -49,6 +52,7 @@ from shared.pricing import Billed, ModelRates, Pricer, Rate, geo_multiplier, spe
 from tests.pgserver import PgServer
 
 PRICER = Pricer()
+EVENT_POS = EVENT_ID  # its index in a row
 CATALOG = ModelRates("m", Rate(1.0), Rate(2.0), Rate(0.1), Rate(1.25))
 ROUTES = (
     Route("openai", "gpt-4o-mini"),
@@ -313,6 +317,49 @@ def test_row_for_is_the_expected_event_over_seeded_calls() -> None:
     writes without a split on a one-hour request, iterations all on other models)."""
     for seed in range(3000):
         _check(make_call(random.Random(seed)))
+
+
+def _deferred(call: Call, r: random.Random) -> Call:
+    """``call`` as the gateway's request path leaves it (session 19): its attribution still in its headers
+    (``attribution_pending``) and each answered attempt's usage to be read with the event (``read_usage``)."""
+    headers: dict[str, str] = {}
+    for name, value in (
+        ("x-claude-code-session-id", r.choice(TEXTS)),
+        ("x-claude-code-agent-id", r.choice(TEXTS)),
+        ("x-claude-code-request-class", r.choice(TEXTS)),
+        ("user-agent", r.choice((None, "claude-cli/2.1.332 (external, cli)", "OpenAI/Python 1.109.1"))),
+    ):
+        if value is not None:
+            headers[name] = value
+    late = replace(
+        call, headers=headers, attempts=[replace(a) for a in call.attempts], attribution_pending=True
+    )
+    for att in late.attempts:
+        if att.answered and att.usage is not None and r.random() < 0.8:
+            att.read_usage, att.usage = functools.partial(lambda u: u, att.usage), None
+    return late
+
+
+def test_row_for_reads_the_deferred_attribution_and_usage_as_the_eager_ones() -> None:
+    """The row of a call whose attribution and answer usage are read with the event is the row of the same call
+    with them filled in at once (``attribution.from_headers``, the usage set), value for value and in bytes."""
+    r = random.Random(19)
+    for _ in range(2000):
+        late = _deferred(make_call(r), r)
+        eager = replace(late, attribution_pending=False, attempts=[replace(a) for a in late.attempts])
+        who = from_headers(late.headers)
+        eager.session_id, eager.agent_id, eager.client, eager.request_class = (
+            who.session_id,
+            who.agent_id,
+            who.client,
+            who.request_class,
+        )
+        for att in eager.attempts:
+            if att.read_usage is not None:
+                att.usage, att.read_usage = att.read_usage(), None
+        a, b = row_for(late, PRICER, 1.8e9, 5.0), row_for(eager, PRICER, 1.8e9, 5.0)
+        assert a[:EVENT_POS] + a[EVENT_POS + 1 :] == b[:EVENT_POS] + b[EVENT_POS + 1 :]
+        _check(eager)
 
 
 def test_row_for_bytes_are_the_expected_events() -> None:
