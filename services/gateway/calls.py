@@ -8,6 +8,7 @@ the status the client finally got. ``event_for`` then builds the ``UsageEvent`` 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -21,6 +22,8 @@ from services.gateway.errors import UpstreamError
 from services.gateway.providers.base import Route
 from shared.events import FIELD_NAMES, SCHEMA_VERSION, FailedAttempt, Row, UsageEvent, new_event_id
 from shared.pricing import Billed, ModelRates, Pricer, geo_multiplier, speed_multiplier
+
+log = logging.getLogger(__name__)
 
 MESSAGE_LIMIT = 300  # characters of a failed attempt's message kept in the ledger
 _NO_USAGE = Usage()  # a call without usage (never mutated: ``replace`` makes a new one)
@@ -134,7 +137,7 @@ def row_for(call: Call, pricer: Pricer, finished_at: float, latency_ms: float) -
     if answered is not None:
         usage = answered.usage
         if usage is None and answered.read_usage is not None:
-            usage = answered.read_usage()
+            usage = _read_usage(answered.read_usage, call.request_id)
     usage = usage or _NO_USAGE
     if usage.iterations:
         if any(_unsplit_writes(it.usage) for it in usage.iterations) and writes_all_1h(call.body):
@@ -420,3 +423,13 @@ def _cost(attempt: Attempt, usage: Usage, pricer: Pricer) -> tuple[float | None,
 
 
 _check_row_for()  # at the end: row_for's helpers below it are defined by now
+
+
+def _read_usage(read: Callable[[], Usage], request_id: str) -> Usage | None:
+    """A deferred usage read (``Attempt.read_usage``). A reader that fails (a bug: the readers take any JSON)
+    costs the row its token counts, never the row itself: the ledger keeps the request (logged)."""
+    try:
+        return read()
+    except Exception:
+        log.exception("could not read the usage of request %s; recorded without it", request_id)
+        return None

@@ -362,6 +362,31 @@ def test_row_for_reads_the_deferred_attribution_and_usage_as_the_eager_ones() ->
         _check(eager)
 
 
+def test_a_deferred_usage_read_that_fails_keeps_the_row_without_tokens() -> None:
+    """A usage reader that raises (a bug) costs the row its token counts, not the row: the ledger keeps the
+    request as if its answer had said no usage (status, provider, attempts and attribution as they were)."""
+    r = random.Random(7)
+    checked = 0
+    while checked < 50:
+        call = _deferred(make_call(r), r)
+        readers = [a for a in call.attempts if a.read_usage is not None]
+        if not readers:
+            continue
+
+        def broken() -> Usage:
+            raise KeyError("usage")
+
+        none_said = replace(call, attempts=[replace(a) for a in call.attempts])
+        for att in readers:
+            att.read_usage = broken
+        for att in none_said.attempts:
+            if att.read_usage is not None:
+                att.usage, att.read_usage = Usage(), None
+        a, b = row_for(call, PRICER, 1.8e9, 5.0), row_for(none_said, PRICER, 1.8e9, 5.0)
+        assert a[:EVENT_POS] + a[EVENT_POS + 1 :] == b[:EVENT_POS] + b[EVENT_POS + 1 :]
+        checked += 1
+
+
 def test_row_for_bytes_are_the_expected_events() -> None:
     """On the wire, the row's bytes are the expected event's, once its two sums (cost, savings: the same
     terms added in another order, equal to 1e-12) are taken from the row."""
