@@ -61,9 +61,10 @@ def _stream(content: list[dict[str, Any]]) -> bytes:
                 {"type": "signature_delta", "signature": block["signature"]},
             ]
         elif block["type"] == "tool_use":
-            start, deltas = {**block, "input": {}}, [
-                {"type": "input_json_delta", "partial_json": orjson.dumps(block["input"]).decode()}
-            ]
+            start, deltas = (
+                {**block, "input": {}},
+                [{"type": "input_json_delta", "partial_json": orjson.dumps(block["input"]).decode()}],
+            )
         else:
             start, deltas = block, []
         events.append({"type": "content_block_start", "index": i, "content_block": start})
@@ -92,7 +93,11 @@ def _tool_turn_sent_back(output: list[dict[str, Any]]) -> list[dict[str, Any]]:
         "model": "claude-sonnet-4-5",
         "reasoning": {"effort": "medium"},
         "tools": [{"type": "function", "name": "weather", "parameters": {"type": "object"}}],
-        "input": [USER, *output, {"type": "function_call_output", "call_id": call["call_id"], "output": "sunny"}],
+        "input": [
+            USER,
+            *output,
+            {"type": "function_call_output", "call_id": call["call_id"], "output": "sunny"},
+        ],
     }
     messages = responses_to_anthropic(body, SONNET).body["messages"]
     turns = [m for m in messages if m["role"] == "assistant"]
