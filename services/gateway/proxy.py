@@ -506,7 +506,7 @@ class Proxy:
             completion = pair.wire.completion(data)
             completion.usage = att.usage = provider.usage(completion.usage)
             if not view.reasoning:
-                completion.content = [b for b in completion.content if not isinstance(b, ir.ThinkingBlock)]
+                completion.content = [b for b in completion.content if not isinstance(b, ir.REASONING_BLOCKS)]
             render = call.endpoint.render or pair.client.render
             raw = orjson.dumps(render(completion, view))
         att.answered, att.status = True, 200

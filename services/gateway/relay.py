@@ -29,7 +29,7 @@ from shared.sse import SSEDecoder, SSEEvent, reencode, usual_frame
 # Delta kinds by exact type (the IR's delta classes are final: ``type(d) in`` a set is isinstance's
 # answer, without a call per delta per kind).
 _CONTENT: frozenset[type] = frozenset({ir.TextDelta, ir.ReasoningDelta, ir.ToolCallStart, ir.ToolArgsDelta})
-_REASONING: frozenset[type] = frozenset({ir.ReasoningDelta, ir.SignatureDelta})
+_REASONING: frozenset[type] = frozenset({ir.ReasoningDelta, ir.SignatureDelta, ir.RedactedThinking})
 
 
 UsageRule = Callable[[ir.Usage], ir.Usage]

@@ -27,6 +27,7 @@ from services.gateway.dialects.ir import (
     KeepAlive,
     MessageStart,
     ReasoningDelta,
+    RedactedThinking,
     SignatureDelta,
     StreamError,
     TextDelta,
@@ -82,7 +83,8 @@ class MessagesStreamDecoder:
     Tool indexes count ``tool_use`` blocks from 0 (not Anthropic's block index). ``message_delta`` usage
     fields overwrite the ``message_start`` ones, as the SDKs do (``merge_stream_usage``), so ``usage``
     always holds the totals, ``iterations`` and ``server_tool_use`` included.
-    Server-tool and redacted-thinking blocks have no IR form and are skipped. ``done`` turns True at
+    A ``redacted_thinking`` block is one ``RedactedThinking``; server-tool blocks have no IR form and are
+    skipped. ``done`` turns True at
     the ``message_delta`` that carries the stop reason (or at ``message_stop``).
     """
 
@@ -218,7 +220,8 @@ class MessagesStreamDecoder:
             return out
         if btype != "tool_use":
             self._blocks[index] = ("other", -1)
-            return []
+            data = block.get("data") if btype == "redacted_thinking" else None
+            return [RedactedThinking(data=data)] if type(data) is str and data else []
         tool = self._tools
         self._tools += 1
         self._blocks[index] = ("tool_use", tool)
@@ -366,6 +369,9 @@ class MessagesStreamEncoder:
             out += self._open_block("thinking", block)
             self._signed = True
             return out + self._delta({"type": "signature_delta", "signature": d.signature})
+        if type(d) is RedactedThinking and d.data:  # a whole block: started and stopped at once
+            block = {"type": "redacted_thinking", "data": d.data}
+            return self._open_block("other", block) + self._close_block()
         if type(d) is ToolCallStart:
             self._has_tools = True
             name = self._tool_names.get(d.name, d.name)

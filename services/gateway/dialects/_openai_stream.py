@@ -27,6 +27,7 @@ from services.gateway.dialects.ir import (
     KeepAlive,
     MessageStart,
     ReasoningDelta,
+    RedactedThinking,
     SignatureDelta,
     StreamError,
     TextDelta,
@@ -650,8 +651,8 @@ class ChatStreamEncoder:
             return encode_event(
                 orjson.dumps({"error": {"message": message, "type": etype, "param": None, "code": code}})
             )
-        if self._finished or type(d) is SignatureDelta:
-            return b""
+        if self._finished or type(d) is SignatureDelta or type(d) is RedactedThinking:
+            return b""  # (a chat message has no place for either: nothing to start the answer with)
         return self._start() + self._content(d)
 
     def opened(self, opening: Opening) -> None:

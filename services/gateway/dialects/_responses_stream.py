@@ -19,6 +19,7 @@ from services.gateway.dialects._error_meaning import stream_words_for_openai
 from services.gateway.dialects._opening import Opening
 from services.gateway.dialects._responses_opaque import (
     encode_compaction,
+    encode_redacted_thinking,
     encode_thinking,
     split_namespaced,
 )
@@ -38,6 +39,7 @@ from services.gateway.dialects.ir import (
     KeepAlive,
     MessageStart,
     ReasoningDelta,
+    RedactedThinking,
     SignatureDelta,
     StopReason,
     StreamError,
@@ -442,6 +444,7 @@ class _OutItem:
     id: str
     text: list[str] = field(default_factory=list)  # message text, reasoning text, call arguments
     signature: str = ""
+    redacted: str = ""  # a redacted thinking block's data (``_redacted``)
     summary_open: bool = False
     tool: int = -1
     call_id: str = ""
@@ -572,6 +575,8 @@ class ResponsesStreamEncoder:
             return self._reasoning_text(d.text)
         if type(d) is SignatureDelta and d.signature and self._reasoning_wanted():
             return self._signature(d.signature)
+        if type(d) is RedactedThinking and d.data and self._reasoning_wanted():
+            return self._redacted(d.data)
         if (type(d) is ToolCallStart or type(d) is ToolArgsDelta) and self.view.compaction:
             return b""  # a compaction answer is exactly one compaction item (tool_choice is none upstream)
         if type(d) is ToolCallStart:
@@ -647,6 +652,14 @@ class ResponsesStreamEncoder:
             out, item = self._new_reasoning()
         item.signature += signature
         return out
+
+    def _redacted(self, data: str) -> bytes:
+        """A redacted thinking block: a reasoning item of its own, added and done at once, with no summary
+        and the block in ``encrypted_content`` (``encode_redacted_thinking``), so that it goes back to
+        Anthropic unchanged when the client sends the transcript again."""
+        out, item = self._new_reasoning()
+        item.redacted = data
+        return out + self._close_item()
 
     def _open_reasoning(self) -> _OutItem:
         return self._open_item("reasoning")
@@ -752,6 +765,8 @@ class ResponsesStreamEncoder:
             done = {"id": item.id, "type": "reasoning", "summary": summary}
             if item.signature:
                 done["encrypted_content"] = encode_thinking(text, item.signature)
+            elif item.redacted:
+                done["encrypted_content"] = encode_redacted_thinking(item.redacted)
         elif item.kind == "function_call":
             tail = closing_suffix(text)  # the arguments must parse as a JSON object ("{}" for none)
             if tail:

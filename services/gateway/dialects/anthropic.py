@@ -35,7 +35,15 @@ from services.gateway.dialects._request_common import (
     require_stream_flag,
 )
 from services.gateway.dialects._tool_args import input_object
-from services.gateway.dialects.ir import Block, Completion, TextBlock, ThinkingBlock, ToolUseBlock, Usage
+from services.gateway.dialects.ir import (
+    Block,
+    Completion,
+    RedactedThinkingBlock,
+    TextBlock,
+    ThinkingBlock,
+    ToolUseBlock,
+    Usage,
+)
 from services.gateway.dialects.view import View
 from shared.sse import SSEEvent, encode_event
 
@@ -146,7 +154,9 @@ def _block(raw: Any) -> Block | None:
         return ToolUseBlock(
             id=str(raw.get("id") or new_id("toolu_")), name=str(raw.get("name") or ""), input=tool_input
         )
-    return None  # redacted_thinking and server-tool blocks have no IR form
+    if kind == "redacted_thinking" and isinstance(raw.get("data"), str) and raw["data"]:
+        return RedactedThinkingBlock(data=raw["data"])
+    return None  # server-tool blocks have no IR form
 
 
 def completion_from_messages(body: dict[str, Any]) -> Completion:
@@ -180,6 +190,8 @@ def messages_from_completion(
         if isinstance(b, ThinkingBlock):
             signature = b.signature or SYNTHETIC_SIGNATURE
             content.append({"type": "thinking", "thinking": b.thinking, "signature": signature})
+        elif isinstance(b, RedactedThinkingBlock):
+            content.append({"type": "redacted_thinking", "data": b.data})
         elif isinstance(b, TextBlock) and b.text:
             content.append({"type": "text", "text": b.text})
         elif isinstance(b, ToolUseBlock):

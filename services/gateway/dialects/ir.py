@@ -127,6 +127,17 @@ class SignatureDelta:
 
 @final
 @dataclass(slots=True)
+class RedactedThinking:
+    """An Anthropic ``redacted_thinking`` block, whole: its encrypted ``data`` (no text; Claude sends it in
+    the block's ``content_block_start``). Only a client that can carry it back unchanged keeps it (a
+    Responses client, in ``reasoning.encrypted_content``): Anthropic refuses a tool turn whose thinking
+    blocks were changed (extended-thinking docs, "Preserving thinking blocks")."""
+
+    data: str
+
+
+@final
+@dataclass(slots=True)
 class ToolCallStart:
     index: int  # counts tool calls from 0 within the message
     id: str
@@ -187,6 +198,7 @@ Delta = Union[
     TextDelta,
     ReasoningDelta,
     SignatureDelta,
+    RedactedThinking,
     ToolCallStart,
     ToolArgsDelta,
     UsageUpdate,
@@ -211,13 +223,21 @@ class ThinkingBlock:
 
 
 @dataclass(slots=True)
+class RedactedThinkingBlock:
+    """An Anthropic ``redacted_thinking`` block (``RedactedThinking``)."""
+
+    data: str
+
+
+@dataclass(slots=True)
 class ToolUseBlock:
     id: str
     name: str
     input: dict[str, Any]
 
 
-Block = Union[TextBlock, ThinkingBlock, ToolUseBlock]
+Block = Union[TextBlock, ThinkingBlock, RedactedThinkingBlock, ToolUseBlock]
+REASONING_BLOCKS = (ThinkingBlock, RedactedThinkingBlock)  # what a client that asked for no reasoning loses
 
 
 @dataclass(slots=True)

@@ -67,6 +67,8 @@ from services.gateway.dialects.ir import (
     Finish,
     MessageStart,
     ReasoningDelta,
+    RedactedThinking,
+    RedactedThinkingBlock,
     SignatureDelta,
     StopReason,
     TextBlock,
@@ -179,6 +181,8 @@ def _deltas(c: Completion) -> list[Delta]:
         if isinstance(b, ThinkingBlock):
             out += [ReasoningDelta(text=b.thinking)] if b.thinking else []
             out += [SignatureDelta(signature=b.signature)] if b.signature else []
+        elif isinstance(b, RedactedThinkingBlock):
+            out.append(RedactedThinking(data=b.data))
         elif isinstance(b, TextBlock) and b.text:
             out.append(TextDelta(text=b.text))
         elif isinstance(b, ToolUseBlock):

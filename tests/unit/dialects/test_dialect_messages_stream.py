@@ -21,6 +21,7 @@ from services.gateway.dialects.ir import (
     KeepAlive,
     MessageStart,
     ReasoningDelta,
+    RedactedThinking,
     SignatureDelta,
     StreamError,
     TextDelta,
@@ -158,7 +159,8 @@ def test_stop_reasons(raw: str, reason: str) -> None:
     assert deltas[-1] == Finish(reason=reason, stop_sequence="###")  # type: ignore[arg-type]
 
 
-def test_server_tools_redacted_thinking_and_unknown_events_are_skipped() -> None:
+def test_server_tools_and_unknown_events_are_skipped_redacted_thinking_is_kept() -> None:
+    """A redacted_thinking block is one RedactedThinking (a Responses client carries it back: s19 variant 04-s)."""
     objs = [
         start(),
         {
@@ -184,7 +186,7 @@ def test_server_tools_redacted_thinking_and_unknown_events_are_skipped() -> None
         },
     ]
     _, deltas = feed_all(objs)
-    assert deltas[2:] == [ToolCallStart(index=0, id="toolu_9", name="f")]
+    assert deltas[2:] == [RedactedThinking(data="xx"), ToolCallStart(index=0, id="toolu_9", name="f")]
 
 
 def test_ping_and_comment_are_keepalives() -> None:

@@ -13,7 +13,14 @@ from services.gateway.dialects.anthropic import (
     completion_from_messages,
     messages_from_completion,
 )
-from services.gateway.dialects.ir import Completion, TextBlock, ThinkingBlock, ToolUseBlock, Usage
+from services.gateway.dialects.ir import (
+    Completion,
+    RedactedThinkingBlock,
+    TextBlock,
+    ThinkingBlock,
+    ToolUseBlock,
+    Usage,
+)
 from services.gateway.dialects.openai_chat import chat_from_completion, completion_from_chat
 
 OPENAI_TOOL_RESPONSE: dict[str, Any] = {
@@ -103,10 +110,13 @@ def test_openai_upstream_to_anthropic_client() -> None:
     assert (message.usage.cache_creation_input_tokens, message.usage.output_tokens) == (0, 40)
 
 
-def test_completion_from_messages_skips_redacted_thinking() -> None:
+def test_completion_from_messages_keeps_redacted_thinking() -> None:
+    """The redacted block is kept in its place (a Responses client carries it back: s19 variant 04-s); a chat
+    client's answer has no place for it (``test_anthropic_upstream_to_openai_client``)."""
     c = completion_from_messages(ANTHROPIC_RESPONSE)
     assert c.content == [
         ThinkingBlock(thinking="Need the listing.", signature="EqQB"),
+        RedactedThinkingBlock(data="EmwKAhgB"),
         TextBlock(text="Listing files."),
         ToolUseBlock(id="toolu_01", name="Bash", input={"command": "ls"}),
     ]
