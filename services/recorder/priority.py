@@ -42,7 +42,9 @@ log = logging.getLogger("recorder")
 IDLE, NICE, NORMAL = "idle", "nice", "normal"
 PRIORITIES = (IDLE, NICE, NORMAL)
 NICE_VALUE = 10  # the ``nice`` choice's value (and ``idle``'s fallback): weight 110 against nice 0's 1,024
-CALM_S = 1.0  # back to SCHED_IDLE once the recorder has not been behind for this long (seconds)
+CALM_S = 1.0  # back to SCHED_IDLE once the recorder has not been behind for this long (seconds)...
+CALM_MAX_S = 60.0  # ...doubled, up to this, each time it falls behind again within STARVED_S of going idle
+STARVED_S = 10.0  # (a saturated machine: each return to SCHED_IDLE would starve it again); reset after
 
 
 def can_leave_idle() -> bool:
@@ -108,7 +110,9 @@ class Priority:
     others: Callable[[], Iterable[int]] = tuple
     background: bool = False
     raises: int = 0
+    calm_s: float = CALM_S  # the calm it now waits for before going back to SCHED_IDLE
     _calm_since: float | None = field(default=None)
+    _idle_since: float | None = field(default=None)
 
     def start(self) -> None:
         """Apply ``mode`` to every thread (``idle``: ``SCHED_IDLE``; ``nice``: nice ``NICE_VALUE``)."""
@@ -125,20 +129,25 @@ class Priority:
     def check(self, behind: bool, now: float) -> None:
         """Say whether the recorder is behind at ``now`` (seconds, a monotonic clock). ``idle`` only: a
         behind recorder goes to ``SCHED_OTHER`` at once, and back to ``SCHED_IDLE`` once it has not been
-        behind for ``CALM_S``. A few attribute reads when nothing changes."""
+        behind for ``calm_s``: ``CALM_S``, doubled (up to ``CALM_MAX_S``) each time it fell behind again
+        within ``STARVED_S`` of going idle (a saturated machine), back to ``CALM_S`` when it fell behind
+        later than that. A few attribute reads when nothing changes."""
         if self.mode != IDLE:
             return
         if behind:
             self._calm_since = None
             if self.background:
                 self.raises += 1
+                starved = self._idle_since is not None and now - self._idle_since < STARVED_S
+                self.calm_s = min(self.calm_s * 2, CALM_MAX_S) if starved else CALM_S
                 self._set(background=False)
-                log.debug("recorder behind: back to SCHED_OTHER (#%d)", self.raises)
+                log.debug("recorder behind: SCHED_OTHER (#%d, then %g s calm)", self.raises, self.calm_s)
         elif not self.background:
             if self._calm_since is None:
                 self._calm_since = now
-            elif now - self._calm_since >= CALM_S:
+            elif now - self._calm_since >= self.calm_s:
                 self._calm_since = None
+                self._idle_since = now
                 self._set(background=True)
                 log.debug("recorder caught up: SCHED_IDLE again")
 

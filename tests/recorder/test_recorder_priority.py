@@ -9,8 +9,11 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -28,6 +31,11 @@ from recorder_procs import (
 )
 
 from services.recorder.priority import NICE_VALUE
+from tests.load import Load, assert_exactly_once, fake_provider_process
+from tests.procs import stack
+
+SATURATED_N = 6000  # requests under the saturating load...
+SATURATED_QUEUE_MAX = 2000  # ...more than a gateway worker may hold unacknowledged (EVENT_QUEUE_MAX)
 
 
 def writer_pid(recorder: Proc) -> int:
@@ -149,3 +157,39 @@ def test_a_recorder_that_could_not_leave_sched_idle_runs_at_nice_instead(
     assert "recorder priority: nice (nice 10: RECORDER_PRIORITY=idle wants SCHED_IDLE" in recorder.stderr()
     assert policies(recorder) == {os.SCHED_OTHER}
     assert nices(recorder) == {NICE_VALUE}
+
+
+@pytest.fixture(scope="module")
+def fake_url() -> Iterator[str]:
+    with fake_provider_process("openai") as url:
+        yield url
+
+
+@contextmanager
+def hogs(n: int) -> Iterator[None]:
+    """``n`` busy loops at normal priority: with the gateway's workers they saturate the machine."""
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+    try:
+        yield
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+
+
+def test_a_saturated_machine_does_not_starve_the_ledger(tmp_path: Path, fake_url: str) -> None:
+    """Two gateway workers and a busy loop per CPU: a recorder at SCHED_IDLE for good would hardly run,
+    its events would pile up in the gateways past EVENT_QUEUE_MAX and be dropped. Behind, it runs at
+    normal priority: every answered request is in the ledger, none dropped."""
+    env = {
+        "GATEWAY_WORKERS": "2",
+        "EVENT_QUEUE_MAX": str(SATURATED_QUEUE_MAX),
+        "RECORDER_FLUSH_INTERVAL": "0.2",
+    }
+    with stack(tmp_path, {"openai": fake_url + "/v1"}, **env) as st:
+        assert "recorder priority: idle" in st.services["recorder"].log()
+        with hogs(os.cpu_count() or 1):
+            load = Load(st.gateway_url + "/v1/chat/completions", SATURATED_N, 16, "hog").start()
+            load.join(300)
+        assert not load.failed and len(load.answered) == SATURATED_N
+        assert_exactly_once(st, load, timeout=60)
