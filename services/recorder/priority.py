@@ -13,7 +13,11 @@ starting it (honcho, ``python -m services.recorder``, the tests, the benchmarks)
   (sched(7): it runs only when no normal task wants the CPU, weight 3 against nice 0's 1,024) while the
   recorder keeps up, and back at ``SCHED_OTHER`` (its nice unchanged) while it is behind (``Priority.check``:
   the caller says when), so a saturated machine cannot starve the ledger until the gateways' held events
-  reach ``EVENT_QUEUE_MAX`` and are dropped. Leaving ``SCHED_IDLE`` needs ``CAP_SYS_NICE`` or an
+  reach ``EVENT_QUEUE_MAX`` and are dropped (a recorder at SCHED_IDLE for good dropped 833 of 6,000
+  events under two gateway workers and a busy loop per CPU: tests/recorder/test_recorder_priority.py). It
+  goes back to ``SCHED_IDLE`` after ``CALM_S`` without falling behind; when it falls behind again soon
+  after (``STARVED_S``: the machine is saturated, each return would starve it again) that calm doubles,
+  up to ``CALM_MAX_S``. Leaving ``SCHED_IDLE`` needs ``CAP_SYS_NICE`` or an
   ``RLIMIT_NICE`` of at least 20 minus the thread's nice (kernel/sched/syscalls.c
   ``user_check_sched_setscheduler`` -> ``can_nice``; sched(7) "SCHED_IDLE"): root can, an ordinary user
   with the usual ``RLIMIT_NICE`` of 0 cannot. ``can_leave_idle`` tries it on a throwaway thread; a process

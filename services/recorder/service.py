@@ -51,6 +51,10 @@ docs/benchmarks.md). Rows wait for their batch's commit (``RECORDER_FLUSH_INTERV
 feed sees events up to 20 ms later; an idle recorder wakes once a second (``IDLE_CHECK_S``; shutdown
 wakes it at once, and ends a gather).
 
+Priority (``RECORDER_PRIORITY``, ``priority.py``): set in ``run`` once the store is open, on every thread
+of this process and of the SQLite writer; the receiving loop tells it after every wake-up whether the
+recorder is behind (``_check_priority``), which with ``idle`` moves them between ``SCHED_IDLE`` and normal.
+
 The wire (the gateway's side is ``services/gateway/publisher.py``): ``[ev3, ids, payloads]`` (ids and
 payloads each joined by ``SEP``), answered by ``[ack2, ids]``; ``[ev2 | ev, id, payload, ...]`` from
 older gateways, answered by ``[ack, id, ...]`` (``Acker.send`` picks by what the gateway sent).
