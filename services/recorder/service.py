@@ -388,15 +388,14 @@ async def _record(settings: Settings, store: LedgerWriter, pipes: _Pipes, should
 
 
 async def _receive(pipes: _Pipes, should_exit: asyncio.Event) -> None:
-    loop = asyncio.get_running_loop()
     while not should_exit.is_set():
         if await pipes.watch.wait(IDLE_CHECK_S):  # yields once either way: the batcher takes what we queued
             read = await _read_burst(pipes)
-            _check_priority(pipes, read, loop.time())
+            _check_priority(pipes, read, time.monotonic())
             if read < BURST and not should_exit.is_set():
                 await _gather(pipes, should_exit)
         else:
-            _check_priority(pipes, 0, loop.time())
+            _check_priority(pipes, 0, time.monotonic())
     # Messages libzmq already took off the wire, or that gateways are still flushing, are delivered to
     # us alone: read until the line has been quiet for a moment, and while a gateway is draining, until
     # it says goodbye (both bounded). Batches keep being committed and acknowledged meanwhile.
@@ -467,6 +466,8 @@ async def _read_burst(pipes: _Pipes) -> int:
             finished = burst.items[0][2][_FINISHED_AT]
             if isinstance(finished, float | int) and finished:
                 pipes.lag_s = time.time() - finished
+                if pipes.lag_s >= BEHIND_LAG_S:  # at once: the rest of the burst at normal priority
+                    pipes.priority.check(True, time.monotonic())
         if len(burst.items) >= BURST_ROWS:
             await _pass_on(pipes, burst)
             # Let the batcher run: it hands a full batch to the writer process, or takes the writer's
