@@ -193,3 +193,9 @@ def test_a_saturated_machine_does_not_starve_the_ledger(tmp_path: Path, fake_url
             load.join(300)
         assert not load.failed and len(load.answered) == SATURATED_N
         assert_exactly_once(st, load, timeout=60)
+
+
+def test_an_unknown_priority_is_a_bad_setting(cfg: RecorderConfig, launch: Launcher) -> None:
+    recorder = launch.spawn_recorder(RECORDER_PRIORITY="fast")
+    assert recorder.popen.wait(30) == 2
+    assert "RECORDER_PRIORITY must be one of idle, nice, normal, got 'fast'" in recorder.stderr()
