@@ -396,6 +396,9 @@ async def _receive(pipes: _Pipes, should_exit: asyncio.Event) -> None:
                 await _gather(pipes, should_exit)
         else:
             _check_priority(pipes, 0, time.monotonic())
+    # Shutting down counts as behind: the drain below has a deadline (honcho kills after 5 s), so it runs
+    # at normal priority however busy the machine is.
+    pipes.priority.check(True, time.monotonic())
     # Messages libzmq already took off the wire, or that gateways are still flushing, are delivered to
     # us alone: read until the line has been quiet for a moment, and while a gateway is draining, until
     # it says goodbye (both bounded). Batches keep being committed and acknowledged meanwhile.
