@@ -275,6 +275,17 @@ class Bench:
         return out
 
 
+def recorder_priority(log: str) -> str:
+    """The priority the recorder says it chose at start (its ``recorder priority:`` line; it sets it
+    itself, from ``RECORDER_PRIORITY``, so this table measures what users run), or "not said" (older)."""
+    lines = [line for line in log.splitlines() if "recorder priority:" in line]
+    return (
+        lines[-1].split("recorder priority:", 1)[1].strip()
+        if lines
+        else "not said (a recorder before session 19)"
+    )
+
+
 def recorder_case(bench: Bench, st: Stack) -> dict[str, Any]:
     """The gateway's req/s on openai chat plain with its recorder running, SIGSTOPped, and absent (stopped
     with SIGTERM, started again after the run): one gateway process for all three, so that only the
@@ -379,6 +390,7 @@ def recorder_case(bench: Bench, st: Stack) -> dict[str, Any]:
     return {
         "rounds": rounds,
         "rps": rps,
+        "priority": recorder_priority(st.services["recorder"].log()),
         "cpu_implied_stopped_over_running_rounds": implied["stopped"],
         "cpu_implied_absent_over_running_rounds": implied["absent"],
         "recorder_cpu_share_rounds": share,
@@ -563,6 +575,7 @@ def only_recorder(args: argparse.Namespace, key: str) -> int:
         + "; "
         + cpu_line(rec)
     )
+    print(f"recorder priority (RECORDER_PRIORITY, as it logged it): {rec['priority']}")
     for problem in bench.problems:
         print(f"WRONG: {problem}")
     return 1 if bench.problems else 0
@@ -852,6 +865,7 @@ def report(
     print_table(extra_header, extra)
     for note in notes:
         print(f"note: {note}")
+    print(f"note: the recorder's priority (RECORDER_PRIORITY, as it logged it): {rec.get('priority')}")
     print(
         f"ledger: {results['ledger']['rows']} rows for {results['ledger']['gateway_completed']} requests "
         f"the gateway completed; {seconds:.0f} s in all; load average at the end "

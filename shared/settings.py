@@ -49,6 +49,7 @@ class Settings:
     recorder_flush_interval_s: float = 0.2
     recorder_metrics_host: str = "127.0.0.1"
     recorder_metrics_port: int = 3002  # the recorder's Prometheus /metrics; 0 turns it off
+    recorder_priority: str = "idle"  # "idle" | "nice" | "normal" (services/recorder/priority.py)
     dashboard_refresh_s: float = 10.0
     catalog_path: str | None = None
     log_level: str = "INFO"
@@ -99,6 +100,16 @@ def _policy(env: Mapping[str, str], default: str) -> str:
     if policy not in ROUTING_POLICIES:
         raise ValueError(f"ROUTING_POLICY must be one of {', '.join(ROUTING_POLICIES)}, got {policy!r}")
     return policy
+
+
+RECORDER_PRIORITIES = ("idle", "nice", "normal")  # services/recorder/priority.py PRIORITIES
+
+
+def _recorder_priority(env: Mapping[str, str], default: str) -> str:
+    value = _get(env, "RECORDER_PRIORITY", default).lower()
+    if value not in RECORDER_PRIORITIES:
+        raise ValueError(f"RECORDER_PRIORITY must be one of {', '.join(RECORDER_PRIORITIES)}, got {value!r}")
+    return value
 
 
 def _order(env: Mapping[str, str], default: tuple[str, ...]) -> tuple[str, ...]:
@@ -223,6 +234,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         recorder_flush_interval_s=_float(env, "RECORDER_FLUSH_INTERVAL", d.recorder_flush_interval_s),
         recorder_metrics_host=_get(env, "RECORDER_METRICS_HOST", d.recorder_metrics_host),
         recorder_metrics_port=_int(env, "RECORDER_METRICS_PORT", d.recorder_metrics_port, 0),
+        recorder_priority=_recorder_priority(env, d.recorder_priority),
         dashboard_refresh_s=_float(env, "DASHBOARD_REFRESH", d.dashboard_refresh_s),
         catalog_path=env.get("CATALOG_PATH") or None,
         log_level=_log_level(env, d.log_level),

@@ -110,6 +110,22 @@ class RecorderMetrics:
         self.gateways = Gauge(
             "ekai_recorder_gateway_connections", "Connected gateway processes", registry=reg
         )
+        self.priority_mode = Gauge(
+            "ekai_recorder_priority",
+            "1 for the priority the recorder chose at start (RECORDER_PRIORITY: idle, nice or normal)",
+            ["mode"],
+            registry=reg,
+        )
+        self.background = Gauge(
+            "ekai_recorder_background",
+            "1 while the recorder runs at its background priority (SCHED_IDLE or nice), 0 at normal",
+            registry=reg,
+        )
+        self.priority_raises = Gauge(
+            "ekai_recorder_priority_raises",
+            "Times the recorder went from SCHED_IDLE back to normal because it was behind (since start)",
+            registry=reg,
+        )
         for result in ("inserted", "duplicate", "rejected"):
             self.rows.labels(result)
 

@@ -51,6 +51,10 @@ docs/benchmarks.md). Rows wait for their batch's commit (``RECORDER_FLUSH_INTERV
 feed sees events up to 20 ms later; an idle recorder wakes once a second (``IDLE_CHECK_S``; shutdown
 wakes it at once, and ends a gather).
 
+Priority (``RECORDER_PRIORITY``, ``priority.py``): set in ``run`` once the store is open, on every thread
+of this process and of the SQLite writer; the receiving loop tells it after every wake-up whether the
+recorder is behind (``_check_priority``), which with ``idle`` moves them between ``SCHED_IDLE`` and normal.
+
 The wire (the gateway's side is ``services/gateway/publisher.py``): ``[ev3, ids, payloads]`` (ids and
 payloads each joined by ``SEP``), answered by ``[ack2, ids]``; ``[ev2 | ev, id, payload, ...]`` from
 older gateways, answered by ``[ack, id, ...]`` (``Acker.send`` picks by what the gateway sent).
@@ -77,6 +81,7 @@ from services.recorder.batcher import Batcher
 from services.recorder.engines import LedgerWriter, open_store
 from services.recorder.frames import recv_parts, send_parts
 from services.recorder.metrics import RecorderMetrics
+from services.recorder.priority import Priority, choose
 from services.recorder.store import COLUMNS, Row
 from services.recorder.watch import SocketWatch
 from services.recorder.wire import fast_row, wire_row
@@ -99,6 +104,8 @@ GATHER_QUIET_S = 0.1  # the same while nobody listens to the live feed (no tail,
 # most half of RECORDER_FLUSH_INTERVAL: each wake-up of this loop cost about 0.25-0.4 ms of its CPU in
 # the live stack (issue 13, sessions 11 and 13), and then only the commit (and its acknowledgement)
 # waits, by at most this much
+BEHIND_LAG_S = 1.0  # events read this long after they finished: the recorder is behind (priority.py);
+# a gateway sends within 5 ms of a request's end and this loop reads at least every GATHER_QUIET_S
 IDLE_CHECK_S = 1.0  # an idle receiver looks at its sockets at least this often (shutdown pokes it at
 # once; this only bounds the delay of a wake-up ZeroMQ's edge-style descriptor might not give)
 FINAL_QUIET_MS = 100  # at shutdown, keep reading until no message came for this long...
@@ -174,6 +181,10 @@ class _Pipes:
     gateways: int = 0
     topics: set[bytes] = field(default_factory=set)  # what the tail's subscribers subscribed to
     quiet_gather_s: float = GATHER_QUIET_S  # the gather while nobody subscribes (see GATHER_QUIET_S)
+    priority: Priority = field(default_factory=lambda: Priority("normal"))  # RECORDER_PRIORITY (priority.py)
+    behind_rows: int = 500  # rows queued for the writer from which the recorder is behind (a whole batch)
+    writer: WriterProcess | None = None  # the SQLite writer: behind while every batch it may hold waits
+    lag_s: float = 0.0  # how old the first event of the last burst read was (finished_at to now, seconds)
 
 
 async def run(settings: Settings, should_exit: asyncio.Event) -> Counters:
@@ -181,6 +192,14 @@ async def run(settings: Settings, should_exit: asyncio.Event) -> Counters:
     counters = Counters()
     metrics = RecorderMetrics()
     store = await open_store(settings)
+    writer = store if isinstance(store, WriterProcess) else None
+    # Before ZeroMQ's I/O threads start: they inherit it (priority.py); the writer's process is set too.
+    mode, why = choose(settings.recorder_priority)
+    priority = Priority(mode, lambda: [writer.pid] if writer is not None and writer.pid else [])
+    priority.start()
+    log.info("recorder priority: %s (%s)", mode, why)
+    metrics.priority_mode.labels(mode).set(1)
+    metrics.background.set(1 if priority.background else 0)
     ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
     server: WSGIServer | None = None
     try:
@@ -190,6 +209,7 @@ async def run(settings: Settings, should_exit: asyncio.Event) -> Counters:
         acker = Acker(router, counters, metrics, watch)
         pipes = _Pipes(router, monitor, watch, pub, _batcher(settings, store, acker), acker)
         pipes.quiet_gather_s = min(GATHER_QUIET_S, settings.recorder_flush_interval_s / 2)
+        pipes.priority, pipes.writer, pipes.behind_rows = priority, writer, settings.recorder_batch_size
         gc_tuning.after_startup()  # rows are containers the collector would traverse (gc_tuning)
         try:
             await _record(settings, store, pipes, should_exit)
@@ -370,8 +390,15 @@ async def _record(settings: Settings, store: LedgerWriter, pipes: _Pipes, should
 async def _receive(pipes: _Pipes, should_exit: asyncio.Event) -> None:
     while not should_exit.is_set():
         if await pipes.watch.wait(IDLE_CHECK_S):  # yields once either way: the batcher takes what we queued
-            if await _read_burst(pipes) < BURST and not should_exit.is_set():
+            read = await _read_burst(pipes)
+            _check_priority(pipes, read, time.monotonic())
+            if read < BURST and not should_exit.is_set():
                 await _gather(pipes, should_exit)
+        else:
+            _check_priority(pipes, 0, time.monotonic())
+    # Shutting down counts as behind: the drain below has a deadline (honcho kills after 5 s), so it runs
+    # at normal priority however busy the machine is.
+    pipes.priority.check(True, time.monotonic())
     # Messages libzmq already took off the wire, or that gateways are still flushing, are delivered to
     # us alone: read until the line has been quiet for a moment, and while a gateway is draining, until
     # it says goodbye (both bounded). Batches keep being committed and acknowledged meanwhile.
@@ -395,6 +422,23 @@ async def _receive(pipes: _Pipes, should_exit: asyncio.Event) -> None:
             quiet_until = loop.time() + quiet_s
     if pipes.draining:
         log.warning("%d gateway(s) still draining; stopping anyway", len(pipes.draining))
+
+
+def _check_priority(pipes: _Pipes, read: int, now: float) -> None:
+    """Tell the priority (``priority.Priority.check``) whether the recorder is behind: a read that found
+    ``BURST`` messages waiting, events that finished ``BEHIND_LAG_S`` or more before they were read (the
+    gateways held them: a recorder that did not run, or their resends), a whole batch queued for the
+    writer (``behind_rows``), or the SQLite writer holding every batch it may hold (``IN_FLIGHT``)."""
+    behind = (
+        read >= BURST
+        or pipes.lag_s >= BEHIND_LAG_S
+        or pipes.batcher.pending >= pipes.behind_rows
+        or (pipes.writer is not None and pipes.writer.unanswered >= WriterProcess.IN_FLIGHT)
+    )
+    pipes.lag_s = 0.0
+    pipes.priority.check(behind, now)
+    pipes.acker.metrics.background.set(1 if pipes.priority.background else 0)
+    pipes.acker.metrics.priority_raises.set(pipes.priority.raises)
 
 
 async def _gather(pipes: _Pipes, should_exit: asyncio.Event) -> None:
@@ -421,6 +465,12 @@ async def _read_burst(pipes: _Pipes) -> int:
             read = n
             break
         _handle(frames, pipes, burst)
+        if n == 0 and burst.items:  # the burst's oldest event: how long it waited to be read
+            finished = burst.items[0][2][_FINISHED_AT]
+            if isinstance(finished, float | int) and finished:
+                pipes.lag_s = time.time() - finished
+                if pipes.lag_s >= BEHIND_LAG_S:  # at once: the rest of the burst at normal priority
+                    pipes.priority.check(True, time.monotonic())
         if len(burst.items) >= BURST_ROWS:
             await _pass_on(pipes, burst)
             # Let the batcher run: it hands a full batch to the writer process, or takes the writer's
