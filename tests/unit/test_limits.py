@@ -427,3 +427,44 @@ def test_an_affordable_output_too_long_to_read_states_no_limit() -> None:
     """Review of s14 variant 17-a: "can only afford N" with more digits than ``int`` reads (4300:
     ValueError) states no limit (the 402 goes back), never raises."""
     assert limit_from_refusal(OPENROUTER_AFFORD.format(n="9" * 5000), 32000) is None
+
+
+@pytest.mark.parametrize(
+    ("message", "limit"),
+    [
+        # OpenAI's parameter validator (code integer_above_max_value), as an Azure deployment or an OpenAI-compatible
+        # server that copies it answers (s19 variants 17-a, 17-b, 17-d)
+        (
+            "Invalid 'max_tokens': integer above maximum value. Expected a value <= 16384, but got 32000 instead.",
+            16384,
+        ),
+        (
+            "Invalid 'max_completion_tokens': integer above maximum value. Expected a value <= 8192, but got 32000 "
+            "instead.",
+            8192,
+        ),
+        (
+            "Invalid 'max_output_tokens': integer above maximum value. Expected a value <= 128000, but got 200000 "
+            "instead.",
+            128000,
+        ),
+        # another parameter's bound, or a nested one (a tool's, reasoning's), is no output limit of the model's
+        (
+            "Invalid 'top_logprobs': integer above maximum value. Expected a value <= 20, but got 25 instead.",
+            None,
+        ),
+        (
+            "Invalid 'reasoning.max_tokens': integer above maximum value. Expected a value <= 4096, but got 8000 "
+            "instead.",
+            None,
+        ),
+    ],
+    ids=["max-tokens", "max-completion-tokens", "max-output-tokens", "other-parameter", "nested-field"],
+)
+def test_s19_openais_validator_words_state_the_output_limit(message: str, limit: int | None) -> None:
+    """s19 variants 17-a, 17-b, 17-d: "Invalid 'max_tokens': integer above maximum value. Expected a value <= N, but
+    got M instead." (OpenAI's validator; Volcengine Ark's words are a copy) stated no limit: Claude Code's and
+    Codex's requests to such a server failed with the 400 instead of being asked again within N."""
+    stated = limit_from_refusal(message)
+    assert (None if stated is None else stated.tokens) == limit
+    assert stated is None or stated.lasting

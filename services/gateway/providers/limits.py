@@ -92,12 +92,15 @@ _REFUSALS = (
     # OpenAI-compatible fronts that check the budget themselves before vLLM: "The given max_tokens exceeds the maximum
     # the model supports: 4096"
     re.compile(r"max_tokens exceeds the maximum the model supports: (\d+)", re.I),
-    # Volcengine Ark (doubao), its parameter check: "The parameter `max_completion_tokens` specified in the request are
-    # not valid: integer above maximum value, expected a value <= 12288, but got 32000 instead." (Gitlawb/openclaude
-    # #331; s18 variant 17-j)
+    # OpenAI's parameter validator (code ``integer_above_max_value``; Azure deployments and OpenAI-compatible servers
+    # that copy it): "Invalid 'max_tokens': integer above maximum value. Expected a value <= 16384, but got 32000
+    # instead." (s19 variants 17-a, 17-b, 17-d); Volcengine Ark (doubao) words its check the same way: "The parameter
+    # `max_completion_tokens` specified in the request are not valid: integer above maximum value, expected a value <=
+    # 12288, but got 32000 instead." (Gitlawb/openclaude#331; s18 variant 17-j). The field at the top level only: a
+    # nested one ('reasoning.max_tokens') is no output limit of the model's
     re.compile(
-        r"max_(?:completion_|output_)?tokens`? specified in the request (?:are|is) not valid: integer above maximum "
-        r"value, expected a value <= (\d+)",
+        r"(?<![\w.])max_(?:completion_|output_)?tokens['`]?(?::| specified in the request (?:are|is) not valid:) "
+        r"integer above maximum value[.,] expected a value <= (\d+)",
         re.I,
     ),
     # Ollama Cloud: "max_tokens (384000) exceeds model's maximum output tokens (65536) for model …"
