@@ -498,12 +498,12 @@ class Proxy:
         model = data.get("model")
         att.served_model = model if isinstance(model, str) and model else None
         if pair.translate is None:  # same format: the bytes go back as they came; only usage is read
-            att.usage = provider.usage(pair.wire.usage(data))
+            att.usage = provider.usage_rule(att.route.model)(pair.wire.usage(data))
             if (repair := pair.wire.repair_answer) is not None:
                 raw = repair(raw, data)
         else:
             completion = pair.wire.completion(data)
-            completion.usage = att.usage = provider.usage(completion.usage)
+            completion.usage = att.usage = provider.usage_rule(att.route.model)(completion.usage)
             if not view.reasoning:
                 completion.content = [b for b in completion.content if not isinstance(b, ir.ThinkingBlock)]
             render = call.endpoint.render or pair.client.render
@@ -524,7 +524,7 @@ class Proxy:
         provider: Provider,
         chunks: Chunks,
     ) -> Answer[web.StreamResponse]:
-        relay = make_relay(pair, view, provider.usage)
+        relay = make_relay(pair, view, provider.usage_rule(att.route.model))
         opened: OpenStream | None = call.opened
         if opened is None:
             response = SSEResponse(self._headers(call))
