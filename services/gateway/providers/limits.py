@@ -71,9 +71,12 @@ _REFUSALS = (
     re.compile(r"max_tokens: \d+ > (\d+), which is the maximum allowed", re.I),
     # Groq and others: "`max_tokens` must be less than or equal to `8192`"; a Zhipu GLM relay: "Exceeding the
     # limiting length: [max_tokens should be less or equal to 131072]" (TokenRhythm/opensquilla#782)
-    # and the limit after words: "max_completion_tokens must be less than or equal to the maximum output tokens 16384"
+    # and the limit after words: "max_completion_tokens must be less than or equal to the maximum output tokens 16384";
+    # Groq's older wording names the model between: "max_tokens for `llama-3.1-8b-instant` must be less than or equal
+    # to 8000" (skapadia3214/groq-moa#8; s19 variant 17-e)
     re.compile(
-        r"max_(?:completion_)?tokens`? (?:must|should) be (?:less than or equal to|less or equal to|at most|<=) "
+        r"max_(?:completion_)?tokens`?(?: for `[^`]{1,200}`)? (?:must|should) be (?:less than or equal to|less or "
+        r"equal to|at most|<=) "
         r"(?:the (?:model'?s )?maximum (?:output|completion) tokens(?: of)? )?`?(\d+)",
         re.I,
     ),
@@ -101,6 +104,13 @@ _REFUSALS = (
     re.compile(
         r"(?<![\w.])max_(?:completion_|output_)?tokens['`]?(?::| specified in the request (?:are|is) not valid:) "
         r"integer above maximum value[.,] expected a value <= (\d+)",
+        re.I,
+    ),
+    # A range, the value asked in parentheses or not: "max_tokens (current value: 32000) must be between 0 and 4000"
+    # (an OpenAI-compatible API's INVALID_REQUEST_BODY; neavo/KeywordGacha#111; s19 variant 17-f)
+    re.compile(
+        r"(?<![\w.])max_(?:completion_|output_)?tokens`?(?: \([^)]{0,40}\))? (?:must|should) be between \d+ and "
+        r"(\d+)",
         re.I,
     ),
     # Ollama Cloud: "max_tokens (384000) exceeds model's maximum output tokens (65536) for model …"
