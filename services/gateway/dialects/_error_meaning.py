@@ -229,7 +229,13 @@ _ALLOWED_ASKED = re.compile(
     # and your prompt contains at least 140000 input tokens, for a total of at least 141000 tokens." (AIDotNet/
     # OpenCowork#82; s18 variant 10-x): the prompt's count, restated only when it alone is past the window
     r"maximum context length is (\d+) tokens\. However, you requested \d+ output tokens and your prompt contains "
-    r"at least (\d+) input tokens",
+    r"at least (\d+) input tokens|"
+    # SGLang (DeepInfra, Cloudflare Workers AI relay it; counts sometimes floats, "524288.0"): "Requested token count
+    # exceeds the model's maximum context length of 131072 tokens. You requested a total of 172000 tokens: 140000
+    # tokens from the input messages and 32000 tokens for the completion." (s19 variant 10-g; restated only when the
+    # input alone is past the window, else kind 17's retry within what is left)
+    r"maximum context length of (\d+)(?:\.0+)? tokens\. You requested a total of [\d.]+ tokens: (\d+)(?:\.0+)? tokens "
+    r"from the input messages",
     re.I,
 )
 

@@ -1316,3 +1316,46 @@ def test_s19_cerebras_overflow_told_in_band_is_an_overflow() -> None:
     """Cerebras' words in an error chunk after a 200 (no code: read as a 500) still say the request does not fit."""
     err = stream_error_from_openai({"message": _CEREBRAS})
     assert stream_error_meaning(err.status, err.message) == "context_overflow"
+
+
+@pytest.mark.parametrize(
+    ("message", "counts"),
+    [
+        (
+            "Requested token count exceeds the model's maximum context length of 131072 tokens. You requested a total "
+            "of 172000 tokens: 140000 tokens from the input messages and 32000 tokens for the completion. Please "
+            "reduce the number of tokens in the input messages or the completion to fit within the limit.",
+            (140000, 131072),
+        ),
+        # counts written as floats (as SGLang's refusals relayed by Cloudflare Workers AI are)
+        (
+            "Requested token count exceeds the model's maximum context length of 524288.0 tokens. You requested a "
+            "total of 600000.0 tokens: 568000.0 tokens from the input messages and 32000.0 tokens for the completion.",
+            (568000, 524288),
+        ),
+        # the input inside the window: the completion asked for is what did not fit (kind 17 retries it), no counts
+        (
+            "Requested token count exceeds the model's maximum context length of 32768 tokens. You requested a total "
+            "of 64120 tokens: 120 tokens from the input messages and 64000 tokens for the completion.",
+            None,
+        ),
+    ],
+    ids=["input-past-the-window", "float-counts", "input-within-the-window"],
+)
+def test_s19_sglang_requested_token_count_reaches_claude_code_with_its_counts(
+    message: str, counts: tuple[int, int] | None
+) -> None:
+    """s19 variant 10-g: SGLang's "Requested token count exceeds the model's maximum context length of M tokens. You
+    requested a total of T tokens: N tokens from the input messages and X tokens for the completion." with the input
+    alone past the window reached Claude Code as "prompt is too long: <its words>", without the counts its compaction
+    reads."""
+    raw = json.dumps({"object": "error", "message": message, "type": "BadRequestError", "code": 400}).encode()
+    meaning = registry.WIRES["openai_chat"].error_meaning(400, raw)
+    assert meaning == "context_overflow"
+    _, said, _ = registry.client("anthropic").error_words(meaning, 400, message)
+    want = (
+        f"prompt is too long: {counts[0]} tokens > {counts[1]} maximum"
+        if counts
+        else f"prompt is too long: {message}"
+    )
+    assert said == want
