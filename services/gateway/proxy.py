@@ -499,12 +499,14 @@ class Proxy:
         att.served_model = model if isinstance(model, str) and model else None
         if pair.translate is None:  # same format: the bytes go back as they came; only usage is read,
             # with the event (``Attempt.read_usage``), not before the answer's bytes (session 19)
-            att.read_usage = functools.partial(_usage_of, provider.usage, pair.wire.usage, data)
+            att.read_usage = functools.partial(
+                _usage_of, provider.usage_rule, att.route.model, pair.wire.usage, data
+            )
             if (repair := pair.wire.repair_answer) is not None:
                 raw = repair(raw, data)
         else:
             completion = pair.wire.completion(data)
-            completion.usage = att.usage = provider.usage(completion.usage)
+            completion.usage = att.usage = provider.usage_rule(att.route.model)(completion.usage)
             if not view.reasoning:
                 completion.content = [b for b in completion.content if not isinstance(b, ir.REASONING_BLOCKS)]
             render = call.endpoint.render or pair.client.render
@@ -525,7 +527,7 @@ class Proxy:
         provider: Provider,
         chunks: Chunks,
     ) -> Answer[web.StreamResponse]:
-        relay = make_relay(pair, view, provider.usage)
+        relay = make_relay(pair, view, provider.usage_rule(att.route.model))
         opened: OpenStream | None = call.opened
         if opened is None:
             response = SSEResponse(self._headers(call))
@@ -949,8 +951,11 @@ def _json_object(body: bytes) -> bool:
 
 
 def _usage_of(
-    rule: Callable[[ir.Usage], ir.Usage], read: Callable[[dict[str, Any]], ir.Usage], answer: dict[str, Any]
+    rule_for: Callable[[str], Callable[[ir.Usage], ir.Usage]],
+    model: str,
+    read: Callable[[dict[str, Any]], ir.Usage],
+    answer: dict[str, Any],
 ) -> ir.Usage:
     """A passthrough plain ``answer``'s usage: the wire's reader (``Wire.usage``), then the provider's
-    convention (``Provider.usage``). Called with the event's build (``Attempt.read_usage``)."""
-    return rule(read(answer))
+    convention for ``model`` (``Provider.usage_rule``). Called with the event's build (``Attempt.read_usage``)."""
+    return rule_for(model)(read(answer))

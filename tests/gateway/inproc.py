@@ -9,8 +9,10 @@ for that request (``gw.events``). The publisher is the one thing replaced (a lis
 from __future__ import annotations
 
 import asyncio
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
@@ -87,9 +89,14 @@ class Scripted:
 
 
 class InProcGateway:
-    def __init__(self, providers: list[str], env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, providers: list[str], env: dict[str, str] | None = None, catalog: str | None = None
+    ) -> None:
+        """``catalog``: a catalog file's text, ``{UPSTREAM}`` standing for the scripted upstream's root URL (its
+        providers' ``base_url``)."""
         self.providers = providers
         self.env = env or {}
+        self.catalog = catalog
         self.upstream = Scripted()
         self.events: list[UsageEvent] = []
         self._patch: Iterator[Any] | None = None
@@ -104,6 +111,11 @@ class InProcGateway:
         for name in self.providers:
             env[f"{name.upper()}_API_KEY"] = "test-key"
             env[f"{name.upper()}_BASE_URL"] = root + _PREFIX[name]
+        if self.catalog is not None:
+            self._catalog_dir = tempfile.TemporaryDirectory()
+            path = Path(self._catalog_dir.name) / "catalog.toml"
+            path.write_text(self.catalog.replace("{UPSTREAM}", root))
+            env["CATALOG_PATH"] = str(path)
         CapturingPublisher.current = self.events
         self._patcher = mock.patch("services.gateway.app.EventPublisher", CapturingPublisher)
         self._patcher.start()
@@ -115,6 +127,8 @@ class InProcGateway:
         await self.client.close()
         await self._up.close()
         self._patcher.stop()
+        if self.catalog is not None:
+            self._catalog_dir.cleanup()
 
     def answer(self, body: dict[str, Any] | bytes) -> None:
         """Script the next upstream answer: a JSON object, or SSE bytes."""

@@ -427,3 +427,64 @@ def test_an_affordable_output_too_long_to_read_states_no_limit() -> None:
     """Review of s14 variant 17-a: "can only afford N" with more digits than ``int`` reads (4300:
     ValueError) states no limit (the 402 goes back), never raises."""
     assert limit_from_refusal(OPENROUTER_AFFORD.format(n="9" * 5000), 32000) is None
+
+
+@pytest.mark.parametrize(
+    ("message", "limit"),
+    [
+        # OpenAI's parameter validator (code integer_above_max_value), as an Azure deployment or an OpenAI-compatible
+        # server that copies it answers (s19 variants 17-a, 17-b, 17-d)
+        (
+            "Invalid 'max_tokens': integer above maximum value. Expected a value <= 16384, but got 32000 instead.",
+            16384,
+        ),
+        (
+            "Invalid 'max_completion_tokens': integer above maximum value. Expected a value <= 8192, but got 32000 "
+            "instead.",
+            8192,
+        ),
+        (
+            "Invalid 'max_output_tokens': integer above maximum value. Expected a value <= 128000, but got 200000 "
+            "instead.",
+            128000,
+        ),
+        # Groq's older wording, the model named between the field and the bound (skapadia3214/groq-moa#8; s19 17-e)
+        ("max_tokens for `llama-3.1-8b-instant` must be less than or equal to 8000", 8000),
+        # a range with the value asked in parentheses (neavo/KeywordGacha#111; s19 variant 17-f)
+        ("max_tokens (current value: 32000) must be between 0 and 4000 ", 4000),
+        ("max_completion_tokens must be between 1 and 16384", 16384),
+        # another parameter's bound, or a nested one (a tool's, reasoning's), is no output limit of the model's
+        ("temperature (current value: 5) must be between 0 and 2", None),
+        ("reasoning.max_tokens must be between 1024 and 4096", None),
+        (
+            "Invalid 'top_logprobs': integer above maximum value. Expected a value <= 20, but got 25 instead.",
+            None,
+        ),
+        (
+            "Invalid 'reasoning.max_tokens': integer above maximum value. Expected a value <= 4096, but got 8000 "
+            "instead.",
+            None,
+        ),
+    ],
+    ids=[
+        "max-tokens",
+        "max-completion-tokens",
+        "max-output-tokens",
+        "groq-for-model",
+        "between-current-value",
+        "between",
+        "other-parameter-between",
+        "nested-field-between",
+        "other-parameter",
+        "nested-field",
+    ],
+)
+def test_s19_openais_validator_words_state_the_output_limit(message: str, limit: int | None) -> None:
+    """s19 variants 17-a, 17-b, 17-d: "Invalid 'max_tokens': integer above maximum value. Expected a value <= N, but
+    got M instead." (OpenAI's validator; Volcengine Ark's words are a copy) stated no limit: Claude Code's and
+    Codex's requests to such a server failed with the 400 instead of being asked again within N. s19 variants 17-e,
+    17-f: Groq's "max_tokens for `<model>` must be ..." and "max_tokens (current value: N) must be between 0 and M"
+    neither."""
+    stated = limit_from_refusal(message)
+    assert (None if stated is None else stated.tokens) == limit
+    assert stated is None or stated.lasting

@@ -115,7 +115,11 @@ _OVERFLOW = re.compile(
     r"prompt length \(\d+\) exceeds (?:the )?maximum (?:sequence|input) length|"
     # the DS4 server: "Prompt has 256468 tokens, but the configured context size is 256000 tokens" (digits grouped
     # too: "5,958,968"; earendil-works/pi#6262; s18 variants 10-o..10-q)
-    r"prompt has [\d,]+ tokens?, but the configured context size is",
+    r"prompt has [\d,]+ tokens?, but the configured context size is|"
+    # Cerebras: "Please reduce the length of the messages or completion. Current length is 42328 while limit is 40000"
+    # (cline/cline#5140, anomalyco/opencode#1551; s19 variants 10-a, 10-b); LiteLLM's proxy names any provider's
+    # overflow by its exception class: "litellm.ContextWindowExceededError: litellm.BadRequestError: …" (code "400")
+    r"current length is \d+ while limit is \d+|contextwindowexceedederror",
     re.I | re.S,
 )
 # The overflow said so plainly that a 5xx status (or an in-band error without a code, read as 500) does not make it a
@@ -136,7 +140,9 @@ _OVERFLOW_EVEN_IF_5XX = re.compile(
     # LM Studio's words (above; told in-band too, where an error without a code reads as a 500: s18 variant 10-z)
     r"when context (?:the )?overflows|context length of (?:only )?\d+ tokens, which is not enough|"
     r"reached context length of \d+ tokens|mid-generation context overflow|"
-    r"initial prompt is greater than the context length",
+    r"initial prompt is greater than the context length|"
+    # Cerebras' words and LiteLLM's class name (above; LiteLLM keeps a 5xx status it was given)
+    r"current length is \d+ while limit is \d+|contextwindowexceedederror",
     re.I | re.S,
 )
 # "… maximum context length is 128000 tokens. However, your messages resulted in 131072 tokens."
@@ -194,7 +200,9 @@ _ASKED_ALLOWED = re.compile(
     r"prompt has ([\d,]+) tokens?, but the configured context size is ([\d,]+)|"
     # LM Studio / llama.cpp: "The number of tokens to keep from the initial prompt is greater than the context length
     # (n_keep: 13055>= n_ctx: 4096)" (Gitlawb/openclaude#353; s18 variant 10-w)
-    r"n_keep: (\d+) ?>= ?n_ctx: (\d+)",
+    r"n_keep: (\d+) ?>= ?n_ctx: (\d+)|"
+    # Cerebras: "Current length is 42328 while limit is 40000" (s19 variants 10-a, 10-e)
+    r"current length is (\d+) while limit is (\d+)",
     re.I,
 )
 # SambaNova: "The provided prompt is 40000 tokens long, … the maximum supported sequence length is just 16384";
@@ -221,7 +229,13 @@ _ALLOWED_ASKED = re.compile(
     # and your prompt contains at least 140000 input tokens, for a total of at least 141000 tokens." (AIDotNet/
     # OpenCowork#82; s18 variant 10-x): the prompt's count, restated only when it alone is past the window
     r"maximum context length is (\d+) tokens\. However, you requested \d+ output tokens and your prompt contains "
-    r"at least (\d+) input tokens",
+    r"at least (\d+) input tokens|"
+    # SGLang (DeepInfra, Cloudflare Workers AI relay it; counts sometimes floats, "524288.0"): "Requested token count
+    # exceeds the model's maximum context length of 131072 tokens. You requested a total of 172000 tokens: 140000
+    # tokens from the input messages and 32000 tokens for the completion." (s19 variant 10-g; restated only when the
+    # input alone is past the window, else kind 17's retry within what is left)
+    r"maximum context length of (\d+)(?:\.0+)? tokens\. You requested a total of [\d.]+ tokens: (\d+)(?:\.0+)? tokens "
+    r"from the input messages",
     re.I,
 )
 

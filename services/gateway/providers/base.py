@@ -10,7 +10,7 @@ from __future__ import annotations
 import email.utils
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -56,6 +56,10 @@ class Provider:
     request_id_headers: tuple[str, ...] = ("x-request-id", "request-id")
     # The statuses of refusals that may state an output limit (``output_limit_from_error``)
     output_refusal_statuses: tuple[int, ...] = (400, 422)
+    # Whether this provider's usage is the serving model's vendor's own counts, relayed as that vendor made them (a
+    # relay such as LiteLLM's proxy or new-api, a company proxy), so the vendor's convention applies (``usage_rule``);
+    # False for one that restates every vendor's usage in its own convention (OpenRouter)
+    relays_vendor_usage = True
 
     def __init__(self, name: str, base_url: str, api_key: str | None) -> None:
         self.name = name
@@ -66,6 +70,7 @@ class Provider:
         # response header name as received → its lower-case form if forwarded, else None (``_forwarded``)
         self._forward_names: dict[str, str | None] = {}
         self._targets: dict[str, Target] = {}  # model → ``target(model)`` (``target_of``)
+        self._usage_rules: dict[str, Callable[[Usage], Usage]] = {}  # model → ``usage_rule(model)``
 
     def __repr__(self) -> str:  # keeps the key out of any accidental log line
         return f"{type(self).__name__}(name={self.name!r}, base_url={self.base_url!r})"
@@ -177,6 +182,24 @@ class Provider:
         """
         return reasoning_as_output(usage, outside_by_default=False)
 
+    def usage_rule(self, model: str) -> Callable[[Usage], Usage]:
+        """The usage convention for answers of ``model`` (the name this provider serves it by): ``usage``, unless the
+        model's vendor counts differently on the same wire and this provider relays its counts as they were made
+        (``relays_vendor_usage``): xAI's models (``reasoning_outside_by_vendor``) behind LiteLLM's proxy, new-api or
+        another relay keep xAI's convention, reasoning outside ``completion_tokens``, where the answer's own total
+        does not say (s19 variants 29-a, 29-b, 29-d: a relay that drops ``total_tokens``, reasoning 150 below
+        completion 600, was billed 600 output tokens for 750). Kept per model (at most ``TARGETS_KEPT``)."""
+        rule = self._usage_rules.get(model)
+        if rule is None:
+            rule = (
+                _reasoning_outside
+                if self.relays_vendor_usage and reasoning_outside_by_vendor(model)
+                else self.usage
+            )
+            if len(self._usage_rules) < TARGETS_KEPT:
+                self._usage_rules[model] = rule
+        return rule
+
     def scrub(self, text: str) -> str:
         """Remove this provider's key from text that may reach a client, a log or the ledger."""
         if self._api_key and self._api_key in text:
@@ -226,6 +249,18 @@ def reasoning_as_output(usage: Usage, outside_by_default: bool) -> Usage:
     elif reasoning > usage.output_tokens:
         outside = True
     return replace(usage, output_tokens=usage.output_tokens + reasoning) if outside else usage
+
+
+def reasoning_outside_by_vendor(model: str) -> bool:
+    """Whether ``model``'s vendor counts reasoning outside ``completion_tokens`` on the OpenAI wire: xAI's Grok models
+    (docs.x.ai, "Reasoning": "reasoning token consumption is counted separately from ``completion_tokens``, but
+    included in ``total_tokens``"), by name, with or without a relay's vendor prefix (``xai/grok-4``, ``x-ai/…``)."""
+    return model.rsplit("/", 1)[-1].lower().startswith("grok")
+
+
+def _reasoning_outside(usage: Usage) -> Usage:
+    """xAI's convention (``reasoning_as_output`` with reasoning outside unless the answer's total says otherwise)."""
+    return reasoning_as_output(usage, outside_by_default=True)
 
 
 # Prefixes under which a proxy between the gateway and the provider relays the provider's own response headers:

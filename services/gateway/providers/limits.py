@@ -71,9 +71,12 @@ _REFUSALS = (
     re.compile(r"max_tokens: \d+ > (\d+), which is the maximum allowed", re.I),
     # Groq and others: "`max_tokens` must be less than or equal to `8192`"; a Zhipu GLM relay: "Exceeding the
     # limiting length: [max_tokens should be less or equal to 131072]" (TokenRhythm/opensquilla#782)
-    # and the limit after words: "max_completion_tokens must be less than or equal to the maximum output tokens 16384"
+    # and the limit after words: "max_completion_tokens must be less than or equal to the maximum output tokens 16384";
+    # Groq's older wording names the model between: "max_tokens for `llama-3.1-8b-instant` must be less than or equal
+    # to 8000" (skapadia3214/groq-moa#8; s19 variant 17-e)
     re.compile(
-        r"max_(?:completion_)?tokens`? (?:must|should) be (?:less than or equal to|less or equal to|at most|<=) "
+        r"max_(?:completion_)?tokens`?(?: for `[^`]{1,200}`)? (?:must|should) be (?:less than or equal to|less or "
+        r"equal to|at most|<=) "
         r"(?:the (?:model'?s )?maximum (?:output|completion) tokens(?: of)? )?`?(\d+)",
         re.I,
     ),
@@ -92,12 +95,22 @@ _REFUSALS = (
     # OpenAI-compatible fronts that check the budget themselves before vLLM: "The given max_tokens exceeds the maximum
     # the model supports: 4096"
     re.compile(r"max_tokens exceeds the maximum the model supports: (\d+)", re.I),
-    # Volcengine Ark (doubao), its parameter check: "The parameter `max_completion_tokens` specified in the request are
-    # not valid: integer above maximum value, expected a value <= 12288, but got 32000 instead." (Gitlawb/openclaude
-    # #331; s18 variant 17-j)
+    # OpenAI's parameter validator (code ``integer_above_max_value``; Azure deployments and OpenAI-compatible servers
+    # that copy it): "Invalid 'max_tokens': integer above maximum value. Expected a value <= 16384, but got 32000
+    # instead." (s19 variants 17-a, 17-b, 17-d); Volcengine Ark (doubao) words its check the same way: "The parameter
+    # `max_completion_tokens` specified in the request are not valid: integer above maximum value, expected a value <=
+    # 12288, but got 32000 instead." (Gitlawb/openclaude#331; s18 variant 17-j). The field at the top level only: a
+    # nested one ('reasoning.max_tokens') is no output limit of the model's
     re.compile(
-        r"max_(?:completion_|output_)?tokens`? specified in the request (?:are|is) not valid: integer above maximum "
-        r"value, expected a value <= (\d+)",
+        r"(?<![\w.])max_(?:completion_|output_)?tokens['`]?(?::| specified in the request (?:are|is) not valid:) "
+        r"integer above maximum value[.,] expected a value <= (\d+)",
+        re.I,
+    ),
+    # A range, the value asked in parentheses or not: "max_tokens (current value: 32000) must be between 0 and 4000"
+    # (an OpenAI-compatible API's INVALID_REQUEST_BODY; neavo/KeywordGacha#111; s19 variant 17-f)
+    re.compile(
+        r"(?<![\w.])max_(?:completion_|output_)?tokens`?(?: \([^)]{0,40}\))? (?:must|should) be between \d+ and "
+        r"(\d+)",
         re.I,
     ),
     # Ollama Cloud: "max_tokens (384000) exceeds model's maximum output tokens (65536) for model …"

@@ -1237,3 +1237,125 @@ def test_s18c_vllm_prompt_within_the_window_is_not_restated() -> None:
     )
     _, said, _ = registry.client("anthropic").error_words("context_overflow", 400, message)
     assert said == f"prompt is too long: {message}"
+
+
+_CEREBRAS = (
+    "Please reduce the length of the messages or completion. Current length is 42328 while limit is 40000"
+)
+_LITELLM_CEREBRAS = (
+    "litellm.ContextWindowExceededError: litellm.BadRequestError: CerebrasException - Please reduce the length of the "
+    "messages or completion. Current length is 69553 while limit is 65536. Received Model Group=qwen-3-coder-480b\n"
+    "Available Model Group Fallbacks=None"
+)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "counts"),
+    [
+        # Cerebras (cline/cline#5140, anomalyco/opencode#1551), its bare error object with a code
+        (
+            400,
+            {
+                "message": _CEREBRAS,
+                "type": "invalid_request_error",
+                "param": "messages",
+                "code": "context_length_exceeded",
+            },
+            (42328, 40000),
+        ),
+        # the same words without the code (a relay that drops it)
+        (
+            400,
+            {"error": {"message": _CEREBRAS, "type": "invalid_request_error", "code": None}},
+            (42328, 40000),
+        ),
+        # LiteLLM's proxy: its exception class names the meaning, its code is the status as a string
+        (
+            400,
+            {"error": {"message": _LITELLM_CEREBRAS, "type": None, "param": None, "code": "400"}},
+            (69553, 65536),
+        ),
+        # LiteLLM's class name alone, over words that say nothing of a context (and as a 500: LiteLLM keeps the
+        # upstream's status, some servers answer an overflow with one)
+        (
+            500,
+            {
+                "error": {
+                    "message": "litellm.ContextWindowExceededError: litellm.InternalServerError: Request failed",
+                    "type": None,
+                    "param": None,
+                    "code": "500",
+                }
+            },
+            None,
+        ),
+    ],
+    ids=["cerebras", "cerebras-no-code", "litellm-cerebras", "litellm-class-only-500"],
+)
+def test_s19_cerebras_and_litellm_overflows_reach_claude_code_and_codex(
+    status: int, body: dict[str, object], counts: tuple[int, int] | None
+) -> None:
+    """s19 variants 10-a, 10-b, 10-e: Cerebras' "Current length is N while limit is M" was no overflow without its
+    code (Codex got no context_length_exceeded) and its counts were not restated for Claude Code; LiteLLM's
+    ``ContextWindowExceededError`` (its proxy's word for any provider's overflow) was not read."""
+    raw = json.dumps(body).encode()
+    meaning = registry.WIRES["openai_chat"].error_meaning(status, raw)
+    assert meaning == "context_overflow"
+    message, _ = parse_upstream_error(raw)
+    said_status, said, _ = registry.client("anthropic").error_words(meaning, status, message)
+    assert said_status == 400
+    if counts:
+        assert said == f"prompt is too long: {counts[0]} tokens > {counts[1]} maximum"
+    else:
+        assert said.startswith("prompt is too long")
+    for fmt in ("openai_chat", "openai_responses"):
+        assert registry.client(fmt).error_words(meaning, status, message)[2] == "context_length_exceeded"
+
+
+def test_s19_cerebras_overflow_told_in_band_is_an_overflow() -> None:
+    """Cerebras' words in an error chunk after a 200 (no code: read as a 500) still say the request does not fit."""
+    err = stream_error_from_openai({"message": _CEREBRAS})
+    assert stream_error_meaning(err.status, err.message) == "context_overflow"
+
+
+@pytest.mark.parametrize(
+    ("message", "counts"),
+    [
+        (
+            "Requested token count exceeds the model's maximum context length of 131072 tokens. You requested a total "
+            "of 172000 tokens: 140000 tokens from the input messages and 32000 tokens for the completion. Please "
+            "reduce the number of tokens in the input messages or the completion to fit within the limit.",
+            (140000, 131072),
+        ),
+        # counts written as floats (as SGLang's refusals relayed by Cloudflare Workers AI are)
+        (
+            "Requested token count exceeds the model's maximum context length of 524288.0 tokens. You requested a "
+            "total of 600000.0 tokens: 568000.0 tokens from the input messages and 32000.0 tokens for the completion.",
+            (568000, 524288),
+        ),
+        # the input inside the window: the completion asked for is what did not fit (kind 17 retries it), no counts
+        (
+            "Requested token count exceeds the model's maximum context length of 32768 tokens. You requested a total "
+            "of 64120 tokens: 120 tokens from the input messages and 64000 tokens for the completion.",
+            None,
+        ),
+    ],
+    ids=["input-past-the-window", "float-counts", "input-within-the-window"],
+)
+def test_s19_sglang_requested_token_count_reaches_claude_code_with_its_counts(
+    message: str, counts: tuple[int, int] | None
+) -> None:
+    """s19 variant 10-g: SGLang's "Requested token count exceeds the model's maximum context length of M tokens. You
+    requested a total of T tokens: N tokens from the input messages and X tokens for the completion." with the input
+    alone past the window reached Claude Code as "prompt is too long: <its words>", without the counts its compaction
+    reads."""
+    raw = json.dumps({"object": "error", "message": message, "type": "BadRequestError", "code": 400}).encode()
+    meaning = registry.WIRES["openai_chat"].error_meaning(400, raw)
+    assert meaning == "context_overflow"
+    _, said, _ = registry.client("anthropic").error_words(meaning, 400, message)
+    want = (
+        f"prompt is too long: {counts[0]} tokens > {counts[1]} maximum"
+        if counts
+        else f"prompt is too long: {message}"
+    )
+    assert said == want
