@@ -118,7 +118,9 @@ _STATUS_LINE = "HTTP/1.1 200 OK"
 @dataclass(slots=True)
 class OpenStream:
     """A client's stream begun on a silence before the first token (``until_committed``) for a route that
-    then failed before it, retryably (``Call.opened``): the next route's answer continues it.
+    then failed before it, retryably (``Call.opened``): the next route's answer continues it. Also one begun
+    while the first route's response headers were awaited (``_send_opening``): that route's answer continues
+    it, and no failure is told yet (``error`` None, ``ending`` empty).
 
     ``opening``: what the client has of its format's opening (``ClientSpec.opening``; keep-alives aside,
     nothing else reached it). ``ending``: the client's bytes that tell that failure (``error``), written when
@@ -130,7 +132,7 @@ class OpenStream:
     ending: bytes
     status: int
     error_type: str
-    error: UpstreamError
+    error: UpstreamError | None
 
 
 class ClientGone(Exception):
@@ -276,11 +278,14 @@ class Proxy:
         call.attempts.append(att)
         in_band = False  # an error inside a 200's stream, not an HTTP refusal (``_within_output_limit``'s)
         try:
-            if call.opened is None:
+            if call.opened is None and not (call.stream and self.upstream.keepalive_s > 0):
                 resp = await self.upstream.send(provider, up.url, up.headers, up.body)
             else:
                 try:
-                    resp = await self._send_keeping_alive(call, call.opened, provider, up)
+                    if call.opened is None:
+                        resp = await self._send_opening(request, call, pair, provider, up)
+                    else:
+                        resp = await self._send_keeping_alive(call, call.opened, provider, up)
                 except ClientGone:  # hung up while this route's headers were awaited: the request ends
                     att.client_disconnected = True
                     call.answer(499, "client_disconnected")
@@ -313,16 +318,56 @@ class Proxy:
                 return await self.attempt(request, call, route, within=limit, retried=retried + 1)
             return exc
 
+    async def _send_opening(
+        self, request: web.Request, call: Call, pair: Pairing, provider: Provider, up: Upstream
+    ) -> UpstreamResponse:
+        """``upstream.send`` for a stream whose client has nothing yet. When the provider's response headers
+        take longer than ``STREAM_KEEPALIVE_S`` (an Ollama server loading a cold model, a relay retrying a
+        rate limit inside one request, a queueing server: its status line comes with its first chunk), the
+        client's answer starts then, as on a silence before the first token (``until_committed``): headers,
+        its format's opening and keep-alive (``call.opened``, continued by this route's answer, or by the next
+        route's when this one fails: a refusal is then told in the stream, ``_end_opened``), and keep-alives
+        while the headers are awaited (``_send_keeping_alive``). A silence is a silence to the client and to
+        any proxy in front of the gateway whether or not the provider's status line has come (Claude Code's
+        gateway protocol: pings in silent gaps; s19 variant 19-r). Raises ``ClientGone`` as that does."""
+        sending = asyncio.ensure_future(self.upstream.send(provider, up.url, up.headers, up.body))
+        try:
+            done, _ = await asyncio.wait((sending,), timeout=self.upstream.keepalive_s)
+            if done:
+                return sending.result()
+            response = SSEResponse(self._headers(call))
+            opening = make_relay(
+                pair, up.view, provider.usage
+            ).keepalive()  # the format's opening, keep-alive
+            call.opened = OpenStream(response, pair.client.opening(opening) or Opening(), b"", 0, "", None)
+            try:
+                await response.prepare(request)
+                await response.write(opening)
+            except (ConnectionResetError, aiohttp.ClientConnectionResetError) as exc:
+                raise ClientGone from exc
+        except BaseException:
+            if not sending.done():
+                sending.cancel()
+            raise
+        return await self._send_keeping_alive(call, call.opened, provider, up, sending)
+
     async def _send_keeping_alive(
-        self, call: Call, opened: OpenStream, provider: Provider, up: Upstream
+        self,
+        call: Call,
+        opened: OpenStream,
+        provider: Provider,
+        up: Upstream,
+        sending: asyncio.Future[UpstreamResponse] | None = None,
     ) -> UpstreamResponse:
         """``upstream.send`` for a stream an earlier route began (``OpenStream``): the client gets its
         format's keep-alive after every ``STREAM_KEEPALIVE_S`` while the headers are awaited (that route's
         answer ended between two events). A keep-alive that finds the client gone cancels the send (the
         provider's request with it: no tokens generated for nobody) and raises ``ClientGone``: the request
-        ends there, recorded as the client's hang-up, and no further route is tried."""
+        ends there, recorded as the client's hang-up, and no further route is tried. ``sending``: that send,
+        when already under way (``_send_opening``)."""
         keepalive_s = self.upstream.keepalive_s
-        sending = asyncio.ensure_future(self.upstream.send(provider, up.url, up.headers, up.body))
+        if sending is None:
+            sending = asyncio.ensure_future(self.upstream.send(provider, up.url, up.headers, up.body))
         frame = registry.client(call.fmt).keepalive
         try:
             while keepalive_s > 0 and not sending.done():
