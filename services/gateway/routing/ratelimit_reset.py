@@ -72,6 +72,20 @@ def reset_seconds(value: str, now: float) -> float | None:
     return max(0.0, when.timestamp() - now)
 
 
+def _left_fraction(low: Mapping[str, str], reset_name: str) -> float | None:
+    """What is left of the limit whose reset header is ``reset_name``: its ``remaining`` header over its
+    ``limit`` header (``x-ratelimit-reset-tokens-minute`` → ``…-remaining-tokens-minute`` /
+    ``…-limit-tokens-minute``), or None when either is missing or not a positive number."""
+    try:
+        left = float(low.get(_remaining_name(reset_name), ""))
+        size = float(low.get(reset_name.replace("reset", "limit"), ""))
+    except ValueError:
+        return None
+    if not (size > 0 and 0 <= left <= size):
+        return None
+    return left / size
+
+
 def _remaining_name(reset_name: str) -> str:
     """The ``remaining`` header beside a ``reset`` one (``x-ratelimit-reset-tokens`` →
     ``x-ratelimit-remaining-tokens``; ``anthropic-ratelimit-tokens-reset`` → ``…-tokens-remaining``)."""
@@ -88,13 +102,18 @@ def rate_limit_reset_seconds(headers: Mapping[str, str], now: float) -> float | 
     s13 variant 11-g; not the ``…-overage-`` pair: overage, extra usage, is what would have served the request
     past its window, and a subscriber without it gets ``…-overage-status: rejected`` with the month's end as
     ``…-overage-reset`` on every response; a spend cap that refused says so in ``…-unified-status/-reset``);
-    when none says so (or there is no such header), every named reset counts. Of those,
-    the latest: when it has passed, each limit that may have refused the request has reset. Header names
-    are matched case-insensitively.
+    when none says so, the limit with the least left of its size (``remaining`` over the ``limit`` header
+    beside it) is the one that refused: a provider refuses a request bigger than what is left of a token
+    window while some is left (Cerebras reserves ``max_completion_tokens`` up front, its rate-limits docs;
+    its 429 for a minute's tokens names the day's request window too, ``x-ratelimit-reset-requests-day``:
+    hours away; s19 variant 11-u); when that cannot be told (no ``limit`` headers, or no ``remaining``
+    ones), every named reset counts. Of those, the latest: when it has passed, each limit that may have
+    refused the request has reset. Header names are matched case-insensitively.
     """
     low = {name.lower(): value for name, value in headers.items()}
     exhausted: list[float] = []
     every: list[float] = []
+    least: tuple[float, list[float]] | None = None  # the smallest fraction left, and its limits' resets
     for name, value in low.items():
         if not ("ratelimit" in name and "reset" in name):
             continue
@@ -104,7 +123,12 @@ def rate_limit_reset_seconds(headers: Mapping[str, str], now: float) -> float | 
         every.append(seconds)
         if low.get(_remaining_name(name), "").strip() == "0" or _rejected_window(low, name):
             exhausted.append(seconds)
-    chosen = exhausted or every
+        elif (left := _left_fraction(low, name)) is not None:
+            if least is None or left < least[0]:
+                least = (left, [seconds])
+            elif left == least[0]:
+                least[1].append(seconds)
+    chosen = exhausted or (least[1] if least is not None else every)
     return max(chosen) if chosen else None
 
 
