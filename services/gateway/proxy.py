@@ -506,7 +506,11 @@ class Proxy:
             tools = bool(call.body.get("tools"))
             view = passthrough_view(call.model, call.include_usage, call.reasoning, tools)
         url = self._urls.get((provider, operation)) or self._url(provider, operation)
-        return Upstream(url, provider.headers(call.headers), raw, view)
+        headers = provider.headers(call.headers)
+        if provider.conversation_header is not None:  # a provider that routes a conversation by a header
+            if (conversation := provider.conversation_id(call.headers, call.body)) is not None:
+                headers[provider.conversation_header] = conversation
+        return Upstream(url, headers, raw, view)
 
     # ---- answers ----------------------------------------------------------------------------------
 
