@@ -335,3 +335,25 @@ def test_with_none_at_zero_the_limit_with_least_left_of_its_size_decides() -> No
     for name in ("x-ratelimit-limit-requests-day", "x-ratelimit-limit-tokens-minute"):
         del headers[name]
     assert rate_limit_reset_seconds(headers, NOW) == 33011.382867
+
+
+@pytest.mark.parametrize(
+    ("headers", "seconds"),
+    [
+        # Cloudflare's API (Workers AI's OpenAI-compatible endpoint): the IETF draft's structured field
+        ({"Ratelimit": '"default";r=0;t=30', "Ratelimit-Policy": '"default";q=100;w=60'}, 30.0),
+        # two limits listed: the exhausted one decides
+        ({"RateLimit": '"burst";r=5;t=3, "day";r=0;t=3600'}, 3600.0),
+        # earlier drafts' dictionary
+        ({"RateLimit": "limit=100, remaining=0, reset=30"}, 30.0),
+        # none exhausted: the latest
+        ({"ratelimit": '"a";r=3;t=7, "b";r=9;t=2'}, 7.0),
+    ],
+)
+def test_the_ietf_drafts_single_ratelimit_field_names_the_reset(
+    headers: dict[str, str], seconds: float
+) -> None:
+    """s19 variant 11-t: a 429 whose only timing is `RateLimit: "default";r=0;t=30` reached the client with no
+    retry-after."""
+    assert rate_limit_reset_seconds(headers, NOW) == seconds
+    assert retry_after_seconds(headers, 429) == seconds

@@ -11,7 +11,11 @@ kind: the client and the gateway then retry blind). The forms, by source:
   time; ``anthropic-ratelimit-unified-reset`` (Claude subscriptions): a Unix time in seconds;
 - Mistral (promptfoo/promptfoo#10577; its 429s often carry no ``retry-after``): ``ratelimitbysize-reset: 37``,
   seconds from now, beside ``ratelimitbysize-remaining``; the IETF httpapi draft's ``RateLimit-Reset`` (seconds)
-  beside ``RateLimit-Remaining``: any header whose name holds ``ratelimit`` and ``reset`` counts (s18 variant 11-m).
+  beside ``RateLimit-Remaining``: any header whose name holds ``ratelimit`` and ``reset`` counts (s18 variant 11-m);
+- the IETF draft's single ``RateLimit`` field (draft-ietf-httpapi-ratelimit-headers 07+, as Cloudflare's API sends
+  it: ``RateLimit: "default";r=0;t=30``, r remaining, t seconds to the reset; earlier drafts' dictionary
+  ``limit=100, remaining=0, reset=30``): each limit it lists counts, one at 0 remaining as exhausted (s19 variant
+  11-t: Workers AI's 429 behind a proxy that dropped retry-after).
 
 A plain number is read by size: from 10^12 a Unix time in ms, from 10^9 one in seconds, below that a
 number of seconds from now.
@@ -114,6 +118,11 @@ def rate_limit_reset_seconds(headers: Mapping[str, str], now: float) -> float | 
     exhausted: list[float] = []
     every: list[float] = []
     least: tuple[float, list[float]] | None = None  # the smallest fraction left, and its limits' resets
+    if (combined := low.get("ratelimit")) is not None:  # the IETF draft's one field (module docstring)
+        for remaining, wait in _combined_limits(combined):
+            every.append(wait)
+            if remaining == 0:
+                exhausted.append(wait)
     for name, value in low.items():
         if not ("ratelimit" in name and "reset" in name):
             continue
@@ -130,6 +139,24 @@ def rate_limit_reset_seconds(headers: Mapping[str, str], now: float) -> float | 
                 least[1].append(seconds)
     chosen = exhausted or (least[1] if least is not None else every)
     return max(chosen) if chosen else None
+
+
+_PARAM = re.compile(r"\b([a-z]+)\s*=\s*(\d+(?:\.\d+)?)", re.I)
+
+
+def _combined_limits(value: str) -> list[tuple[float | None, float]]:
+    """(remaining or None, seconds to reset) of each limit in the IETF httpapi draft's one ``RateLimit`` field:
+    the structured list of drafts 07+ (``"default";r=0;t=30``: r remaining, t seconds; Cloudflare's API sends
+    it, with ``Ratelimit-Policy`` beside it) or the dictionary of earlier drafts (``limit=100, remaining=0,
+    reset=30``). A limit without a reset is left out."""
+    items = value.split(",") if ";" in value else [value]
+    out: list[tuple[float | None, float]] = []
+    for item in items:
+        params = {k.lower(): float(v) for k, v in _PARAM.findall(item)}
+        seconds = params.get("t", params.get("reset"))
+        if seconds is not None:
+            out.append((params.get("r", params.get("remaining")), seconds))
+    return out
 
 
 def _rejected_window(low: Mapping[str, str], reset_name: str) -> bool:
