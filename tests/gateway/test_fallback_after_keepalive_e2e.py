@@ -844,3 +844,37 @@ def test_a_refusal_after_held_headers_is_told_in_the_begun_stream(gw: Stack, up:
     assert error["type"] == "invalid_request_error" and "prompt is too long" in error["message"], error
     row = gw.row_for("ka19u-anth")
     assert (row["status"], row["provider"], row["attempts"]) == (400, "openai", 1), row
+
+
+def test_a_client_hanging_up_while_the_first_routes_headers_are_held_ends_the_request(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """The only route holds its headers; the client reads its answer's opening and a ping, then hangs up: the
+    next keep-alive finds it gone, the provider's request is cancelled and the request ends as the client's
+    hang-up (499 ``client_disconnected``), not as that route's first-byte timeout."""
+    gate = threading.Event()
+    up.script(CHAT, sse(chat_answer(B_TEXT), gate=gate))
+    body = {
+        "model": "gpt-4o-mini",
+        "max_tokens": 64,
+        "stream": True,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    headers = {"anthropic-version": "2023-06-01", "x-request-id": "ka19-gone"}
+    decoder = SSEDecoder()
+    try:
+        with httpx2.stream(
+            "POST", gw.gateway_url + "/v1/messages", json=body, headers=headers, timeout=30
+        ) as r:
+            for piece in r.iter_bytes():
+                if any(ev.event == "ping" for ev in decoder.feed(piece)):
+                    break  # hang up: the response is closed on leaving the block
+        row = gw.row_for("ka19-gone")
+    finally:
+        gate.set()
+    assert (row["status"], row["error_type"], row["client_disconnected"]) == (
+        499,
+        "client_disconnected",
+        1,
+    ), row
+    assert (row["provider"], row["attempts"]) == ("openai", 1), row
