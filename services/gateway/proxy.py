@@ -118,7 +118,9 @@ _STATUS_LINE = "HTTP/1.1 200 OK"
 @dataclass(slots=True)
 class OpenStream:
     """A client's stream begun on a silence before the first token (``until_committed``) for a route that
-    then failed before it, retryably (``Call.opened``): the next route's answer continues it.
+    then failed before it, retryably (``Call.opened``): the next route's answer continues it. Also one begun
+    while the first route's response headers were awaited (``_send_opening``): that route's answer continues
+    it, and no failure is told yet (``error`` None, ``ending`` empty).
 
     ``opening``: what the client has of its format's opening (``ClientSpec.opening``; keep-alives aside,
     nothing else reached it). ``ending``: the client's bytes that tell that failure (``error``), written when
@@ -130,7 +132,10 @@ class OpenStream:
     ending: bytes
     status: int
     error_type: str
-    error: UpstreamError
+    error: UpstreamError | None
+
+
+_NEVER_STOPPED = asyncio.Event()  # ``_send_opening``'s ``stop`` until its keep-alives start (never set)
 
 
 class ClientGone(Exception):
@@ -276,11 +281,14 @@ class Proxy:
         call.attempts.append(att)
         in_band = False  # an error inside a 200's stream, not an HTTP refusal (``_within_output_limit``'s)
         try:
-            if call.opened is None:
+            if call.opened is None and not (call.stream and self.upstream.keepalive_s > 0):
                 resp = await self.upstream.send(provider, up.url, up.headers, up.body)
             else:
                 try:
-                    resp = await self._send_keeping_alive(call, call.opened, provider, up)
+                    if call.opened is None:
+                        resp = await self._send_opening(request, call, pair, provider, up)
+                    else:
+                        resp = await self._send_keeping_alive(call, call.opened, provider, up)
                 except ClientGone:  # hung up while this route's headers were awaited: the request ends
                     att.client_disconnected = True
                     call.answer(499, "client_disconnected")
@@ -312,6 +320,73 @@ class Proxy:
             ):
                 return await self.attempt(request, call, route, within=limit, retried=retried + 1)
             return exc
+
+    async def _send_opening(
+        self, request: web.Request, call: Call, pair: Pairing, provider: Provider, up: Upstream
+    ) -> UpstreamResponse:
+        """``upstream.send`` for a stream whose client has nothing yet. When the provider's response headers
+        take longer than ``STREAM_KEEPALIVE_S`` (an Ollama server loading a cold model, a relay retrying a
+        rate limit inside one request, a queueing server: its status line comes with its first chunk), the
+        client's answer starts then, as on a silence before the first token (``until_committed``): headers,
+        its format's opening and keep-alive (``call.opened``, continued by this route's answer, or by the next
+        route's when this one fails: a refusal is then told in the stream, ``_end_opened``), and a keep-alive
+        after every ``STREAM_KEEPALIVE_S`` while the headers are awaited. A silence is a silence to the client
+        and to any proxy in front of the gateway whether or not the provider's status line has come (Claude
+        Code's gateway protocol: pings in silent gaps; s19 variant 19-r). Raises ``ClientGone`` as
+        ``_send_keeping_alive`` does.
+
+        The usual answer, headers in time, costs a timer and its cancel (no task, no ``asyncio.wait``: about
+        115 calls fewer a streamed request than a task for the send); the keep-alives' task starts only when
+        the timer fires. It writes whole frames only and stops between two (``stop``), never cancelled inside a
+        write, so the client's bytes end between events when the answer continues them."""
+        keepalive_s = self.upstream.keepalive_s
+        loop = asyncio.get_running_loop()
+        me = asyncio.current_task()
+        stop = _NEVER_STOPPED  # made when the keep-alives start: the usual answer makes no event
+        gone = False
+        keeping: asyncio.Task[None] | None = None
+
+        async def keep() -> None:
+            nonlocal gone
+            response = SSEResponse(self._headers(call))
+            data = make_relay(pair, up.view, provider.usage).keepalive()  # the format's opening, keep-alive
+            # set first: the answer continues this stream once ``stop`` has let this write end whole
+            call.opened = OpenStream(response, pair.client.opening(data) or Opening(), b"", 0, "", None)
+            try:
+                await response.prepare(request)
+                await response.write(data)
+                frame = registry.client(call.fmt).keepalive
+                while True:
+                    try:
+                        await asyncio.wait_for(stop.wait(), keepalive_s)
+                        return
+                    except TimeoutError:
+                        await response.write(frame)
+            except (ConnectionResetError, aiohttp.ClientConnectionResetError):
+                # the client hung up: while the headers are awaited its request ends there, the send with
+                # it; once they came the answer's own writes find it gone (``_relay_stream``)
+                if not stop.is_set() and me is not None:
+                    gone = True
+                    me.cancel()
+
+        def start() -> None:
+            nonlocal keeping, stop
+            stop = asyncio.Event()
+            keeping = loop.create_task(keep())
+
+        timer = loop.call_later(keepalive_s, start)
+        try:
+            return await self.upstream.send(provider, up.url, up.headers, up.body)
+        except asyncio.CancelledError:
+            if gone and me is not None and me.uncancel() == 0:
+                raise ClientGone from None
+            raise
+        finally:
+            timer.cancel()
+            if keeping is not None:
+                stop.set()
+                if not gone:
+                    await keeping  # its last frame written whole (a write is never cut)
 
     async def _send_keeping_alive(
         self, call: Call, opened: OpenStream, provider: Provider, up: Upstream
@@ -461,7 +536,11 @@ class Proxy:
             tools = bool(call.body.get("tools"))
             view = passthrough_view(call.model, call.include_usage, call.reasoning, tools)
         url = self._urls.get((provider, operation)) or self._url(provider, operation)
-        return Upstream(url, provider.headers(call.headers), raw, view)
+        headers = provider.headers(call.headers)
+        if provider.conversation_header is not None:  # a provider that routes a conversation by a header
+            if (conversation := provider.conversation_id(call.headers, call.body)) is not None:
+                headers[provider.conversation_header] = conversation
+        return Upstream(url, headers, raw, view)
 
     # ---- answers ----------------------------------------------------------------------------------
 

@@ -402,8 +402,13 @@ class Passthrough(Relay):
         # What the client has always ends between two events: a frame filter writes whole events, and the
         # start of an unfinished event is held back (``_whole_events``); but not between the CR and the LF
         # of a line end (the LF would reach the client as a blank line of its own).
-        # (through a frame filter the client's bytes are whole events the gateway wrote: no such CR)
-        return b"" if self._filter is None and self._sse.after_cr else self.pairing.client.keepalive
+        # (through a frame filter the client's bytes are whole events the gateway wrote: no such CR). A CR
+        # the decoder read last inside an unfinished event is held back with it (``_whole_events``): the
+        # client's bytes then end at a blank line, and the keep-alive goes out (s19 variant 19-x: a line's CR,
+        # then a long silence before its LF, kept Claude Code's stream silent).
+        if self._filter is None and self._sse.after_cr and not self._held:
+            return b""
+        return self.pairing.client.keepalive
 
     def _feed_events(self, chunk: bytes) -> bytes:
         """``chunk``'s events decoded one by one (a short read, or the pieces of a scanned one)."""

@@ -746,3 +746,135 @@ def test_a_client_hanging_up_while_the_next_route_is_awaited_ends_the_request(
         1,
     ), row
     assert (row["provider"], row["attempts"]) == ("openai", 2), row
+
+
+# ---- the first route's headers are slow (s19 variants 19-r..19-u) -----------------------------------------
+
+
+def _read_releasing(
+    gw: Stack, path: str, body: dict[str, Any], rid: str, gate: threading.Event, keepalive: str
+) -> list[SSEEvent]:
+    """Stream ``body`` to the gateway while the only route's headers are held (``gate``); let them go once
+    the client has read two keep-alives (``keepalive``: "ping" or ":" for a comment) — a handshake, not a
+    clock. Returns every event the client got. Before the fix the client got nothing while the headers were
+    awaited: the gate was never let go here, and the gateway's first-byte timeout ended the request."""
+    headers = {"anthropic-version": "2023-06-01", "x-request-id": rid}
+    events: list[SSEEvent] = []
+    decoder = SSEDecoder()
+    seen = 0
+    try:
+        with httpx2.stream("POST", gw.gateway_url + path, json=body, headers=headers, timeout=30) as r:
+            assert r.status_code == 200, r.read()
+            for piece in r.iter_bytes():
+                for ev in decoder.feed(piece):
+                    events.append(ev)
+                    if (ev.event == "ping") if keepalive == "ping" else ev.comment:
+                        seen += 1
+                        if seen == 2:
+                            gate.set()
+    finally:
+        gate.set()
+    assert seen >= 2, kinds(events)
+    return events
+
+
+def test_the_client_hears_keepalives_while_the_first_route_holds_its_headers(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """Claude Code on gpt-4o-mini (translated): the provider holds its status line (an Ollama server loading a
+    cold model, a relay retrying a rate limit inside the request; s19 variant 19-r). A silence before the
+    headers is a silence to the client all the same: its answer starts (``message_start``) and pings follow;
+    when the headers come the answer continues the same stream (one ``message_start``)."""
+    gate = threading.Event()
+    up.script(CHAT, sse(chat_answer(B_TEXT), gate=gate))
+    body = {
+        "model": "gpt-4o-mini",
+        "max_tokens": 64,
+        "stream": True,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    seen = kinds(_read_releasing(gw, "/v1/messages", body, "ka19r-anth", gate, "ping"))
+    assert seen[0] == "message_start" and seen.count("message_start") == 1, seen
+    assert seen[-1] == "message_stop" and "error" not in seen, seen
+    row = gw.row_for("ka19r-anth")
+    assert (row["status"], row["provider"], row["attempts"]) == (200, "openai", 1), row
+    assert (row["input_tokens"], row["output_tokens"]) == (21, 5), row
+
+
+def test_a_passthrough_client_hears_comments_while_the_first_route_holds_its_headers(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """An OpenAI chat client on gpt-4o (passthrough; s19 variant 19-s): SSE comments while the headers are
+    awaited, then the provider's own stream as it came (its role chunk, the text, [DONE])."""
+    gate = threading.Event()
+    up.script(CHAT, sse(chat_answer(B_TEXT), gate=gate))
+    body = {"model": "gpt-4o", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    events = _read_releasing(gw, "/v1/chat/completions", body, "ka19s-chat", gate, ":")
+    seen = kinds(events)
+    assert [k for k in seen if k != ":"] == ["role", "content", "finish", "done"], seen
+    row = gw.row_for("ka19s-chat")
+    assert (row["status"], row["provider"], row["output_tokens"]) == (200, "openai", 5), row
+
+
+def test_a_refusal_after_held_headers_is_told_in_the_begun_stream(gw: Stack, up: ScriptedUpstream) -> None:
+    """The held headers turn out to be a refusal (a 400 for the context window) after the client's answer
+    began: the anthropic SDK still raises the refusal in Claude Code's words ("prompt is too long", which it
+    compacts on), from an error event in the stream; the ledger records the 400 (s19 variant 19-u)."""
+    gate = threading.Event()
+    refusal = {
+        "error": {
+            "message": "This model's maximum context length is 128000 tokens. However, your messages "
+            "resulted in 200000 tokens.",
+            "type": "invalid_request_error",
+            "param": "messages",
+            "code": "context_length_exceeded",
+        }
+    }
+    up.script(CHAT, Answer(body=[json.dumps(refusal).encode()], status=400, gate=gate))
+    body = {
+        "model": "gpt-4o-mini",
+        "max_tokens": 64,
+        "stream": True,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    events = _read_releasing(gw, "/v1/messages", body, "ka19u-anth", gate, "ping")
+    seen = kinds(events)
+    assert seen.count("message_start") == 1 and seen[-1] == "error" and "message_stop" not in seen, seen
+    error = json.loads(events[-1].data)["error"]
+    assert error["type"] == "invalid_request_error" and "prompt is too long" in error["message"], error
+    row = gw.row_for("ka19u-anth")
+    assert (row["status"], row["provider"], row["attempts"]) == (400, "openai", 1), row
+
+
+def test_a_client_hanging_up_while_the_first_routes_headers_are_held_ends_the_request(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """The only route holds its headers; the client reads its answer's opening and a ping, then hangs up: the
+    next keep-alive finds it gone, the provider's request is cancelled and the request ends as the client's
+    hang-up (499 ``client_disconnected``), not as that route's first-byte timeout."""
+    gate = threading.Event()
+    up.script(CHAT, sse(chat_answer(B_TEXT), gate=gate))
+    body = {
+        "model": "gpt-4o-mini",
+        "max_tokens": 64,
+        "stream": True,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    headers = {"anthropic-version": "2023-06-01", "x-request-id": "ka19-gone"}
+    decoder = SSEDecoder()
+    try:
+        with httpx2.stream(
+            "POST", gw.gateway_url + "/v1/messages", json=body, headers=headers, timeout=30
+        ) as r:
+            for piece in r.iter_bytes():
+                if any(ev.event == "ping" for ev in decoder.feed(piece)):
+                    break  # hang up: the response is closed on leaving the block
+        row = gw.row_for("ka19-gone")
+    finally:
+        gate.set()
+    assert (row["status"], row["error_type"], row["client_disconnected"]) == (
+        499,
+        "client_disconnected",
+        1,
+    ), row
+    assert (row["provider"], row["attempts"]) == ("openai", 1), row

@@ -304,3 +304,56 @@ def test_azure_x_ms_retry_after_ms() -> None:
     assert (
         retry_after_seconds({"x-ms-retry-after-ms": "2500", "x-ratelimit-remaining-tokens": "0"}, 429) == 2.5
     )
+
+
+def test_with_none_at_zero_the_limit_with_least_left_of_its_size_decides() -> None:
+    """Cerebras refuses a request bigger than what is left of the minute's tokens (it reserves
+    max_completion_tokens up front) while some is left, and names the day's request window beside it: the
+    minute's reset (11 s) is the wait, not the day's (9 h; the provider rested 10 min, the client told to
+    wait 9 h). s19 variant 11-u."""
+    headers = {
+        "x-ratelimit-limit-requests-day": "14400",
+        "x-ratelimit-remaining-requests-day": "14388",
+        "x-ratelimit-reset-requests-day": "33011.382867",
+        "x-ratelimit-limit-tokens-minute": "60000",
+        "x-ratelimit-remaining-tokens-minute": "1830",
+        "x-ratelimit-reset-tokens-minute": "11.382867",
+    }
+    assert rate_limit_reset_seconds(headers, NOW) == 11.382867
+    assert retry_after_seconds(headers, 429) == 11.382867
+    # OpenAI's names: tokens nearly spent, requests not
+    openai = {
+        "x-ratelimit-limit-requests": "10000",
+        "x-ratelimit-remaining-requests": "9999",
+        "x-ratelimit-reset-requests": "6ms",
+        "x-ratelimit-limit-tokens": "30000",
+        "x-ratelimit-remaining-tokens": "1200",
+        "x-ratelimit-reset-tokens": "1m30s",
+    }
+    assert rate_limit_reset_seconds(openai, NOW) == 90.0
+    # without limit sizes it cannot be told: the latest reset, as before
+    for name in ("x-ratelimit-limit-requests-day", "x-ratelimit-limit-tokens-minute"):
+        del headers[name]
+    assert rate_limit_reset_seconds(headers, NOW) == 33011.382867
+
+
+@pytest.mark.parametrize(
+    ("headers", "seconds"),
+    [
+        # Cloudflare's API (Workers AI's OpenAI-compatible endpoint): the IETF draft's structured field
+        ({"Ratelimit": '"default";r=0;t=30', "Ratelimit-Policy": '"default";q=100;w=60'}, 30.0),
+        # two limits listed: the exhausted one decides
+        ({"RateLimit": '"burst";r=5;t=3, "day";r=0;t=3600'}, 3600.0),
+        # earlier drafts' dictionary
+        ({"RateLimit": "limit=100, remaining=0, reset=30"}, 30.0),
+        # none exhausted: the latest
+        ({"ratelimit": '"a";r=3;t=7, "b";r=9;t=2'}, 7.0),
+    ],
+)
+def test_the_ietf_drafts_single_ratelimit_field_names_the_reset(
+    headers: dict[str, str], seconds: float
+) -> None:
+    """s19 variant 11-t: a 429 whose only timing is `RateLimit: "default";r=0;t=30` reached the client with no
+    retry-after."""
+    assert rate_limit_reset_seconds(headers, NOW) == seconds
+    assert retry_after_seconds(headers, 429) == seconds

@@ -168,3 +168,24 @@ def test_no_keepalive_between_the_cr_and_the_lf_of_a_line_end() -> None:
     assert first == body[:-1] and relay.keepalive() == b""
     second = relay.feed(b"\n" + body[:30])
     assert second == b"\n" and relay.keepalive() == registry.client("anthropic").keepalive
+
+
+def test_a_keepalive_while_a_held_event_ends_with_a_lines_cr() -> None:
+    """A read that ends with the CR of a data line's CRLF inside an unfinished event: that event is held back
+    (the client has whole events only), so the keep-alive goes out during the silence before the LF; the
+    event then reaches the client whole after it (s19 variant 19-x: Claude Code heard nothing for the whole
+    silence)."""
+    relay = make_relay(registry.pairing("anthropic", "anthropic"), View(model="m"))
+    body = TEXT.replace(b"\n", b"\r\n")
+    cr = body.index(b"\r\n") + 1  # the data line's CR
+    whole = relay.feed(body)
+    assert whole == body
+    assert relay.feed(body[:cr]) == b""  # held back
+    ping = relay.keepalive()
+    assert ping == registry.client("anthropic").keepalive
+    rest = relay.feed(body[cr:])
+    assert rest == body
+    events = SSEDecoder().feed(whole + ping + rest)
+    assert [e.data for e in events if not e.comment and e.event != "ping"] == [
+        e.data for e in SSEDecoder().feed(body * 2)
+    ]

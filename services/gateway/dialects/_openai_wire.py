@@ -86,6 +86,8 @@ def usage_from_openai(u: dict[str, Any], tier: Any = None) -> Usage:
             cache_write = prompt.get("cache_creation_tokens")
         if type(cache_write) is not int or not cache_write:  # new-api's
             cache_write = prompt.get("cached_creation_tokens")
+        if type(cache_write) is not int or not cache_write:  # Alibaba DashScope's explicit cache
+            cache_write = prompt.get("cache_creation_input_tokens")
         cache_write = cache_write if type(cache_write) is int and cache_write > 0 else 0
         audio_in = prompt.get("audio_tokens")
         audio_in = audio_in if type(audio_in) is int and audio_in > 0 else 0
@@ -155,9 +157,14 @@ _OTHER_CACHE_READ = ("prompt_cache_hit_tokens", "cached_tokens", "cache_read_inp
 # QuantumNous/new-api (the one-api fork) relaying Claude: ``prompt_tokens_details.cached_creation_tokens``, the
 # TTL split at the top as ``claude_cache_creation_5_m_tokens`` / ``claude_cache_creation_1_h_tokens`` (s17 variant
 # 06-f).
+# Alibaba Cloud Model Studio (DashScope's OpenAI-compatible API) with explicit context caching (Qwen; its
+# "Context cache" docs): ``prompt_tokens_details.cache_creation_input_tokens``, part of ``prompt_tokens``, with
+# ``prompt_tokens_details.cache_creation.ephemeral_5m_input_tokens`` beside it (s19 variant 06-t: the writes,
+# billed at 125% of input, were priced as plain input).
 _OTHER_CACHE_WRITE = (
     "prompt_tokens_details.cache_creation_tokens",
     "prompt_tokens_details.cached_creation_tokens",
+    "prompt_tokens_details.cache_creation_input_tokens",
     "cache_creation_input_tokens",
 )
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from services.gateway.dialects._prompt_cache import session_from
 from services.gateway.dialects.formats import Operation, Wire
 from services.gateway.dialects.ir import Usage
 from services.gateway.dialects.translate_request import Target
@@ -60,6 +61,9 @@ class Provider:
     # relay such as LiteLLM's proxy or new-api, a company proxy), so the vendor's convention applies (``usage_rule``);
     # False for one that restates every vendor's usage in its own convention (OpenRouter)
     relays_vendor_usage = True
+    # The request header by which this provider keeps a conversation on one server's prompt cache
+    # (``conversation_id``), or None when it has none
+    conversation_header: str | None = None
 
     def __init__(self, name: str, base_url: str, api_key: str | None) -> None:
         self.name = name
@@ -85,6 +89,26 @@ class Provider:
     def headers(self, client_headers: Mapping[str, str]) -> dict[str, str]:
         """Upstream headers, built from scratch: the client's own credential is never forwarded."""
         raise NotImplementedError
+
+    def conversation_id(self, client_headers: Mapping[str, str], body: Mapping[str, Any]) -> str | None:
+        """The conversation a request belongs to, for ``conversation_header``: the client's own header of that
+        name, else the body's ``prompt_cache_key`` (OpenAI's name for the same routing, which Responses
+        clients such as Codex send), else the client's session header (Claude Code's
+        ``X-Claude-Code-Session-Id``: ``session_from``); None when nothing names it. At most 256 characters."""
+        name = self.conversation_header
+        for found in (
+            client_headers.get(name) if name is not None else None,
+            body.get("prompt_cache_key"),
+            session_from(client_headers).id,
+        ):
+            if (
+                isinstance(found, str)
+                and (value := found.strip()[:256])
+                and value.isascii()
+                and value.isprintable()
+            ):
+                return value  # (a header value: printable ASCII only)
+        return None
 
     def response_headers(self, headers: Mapping[str, str]) -> dict[str, str]:
         """The headers of this provider's answer (success or error) that go back to the client: its

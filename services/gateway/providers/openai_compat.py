@@ -120,6 +120,11 @@ def completion_tokens_for_reasoning(body: dict[str, Any]) -> bool:
 
 class XAIProvider(OpenAICompatProvider):
     max_tokens_field = "max_tokens"
+    # xAI caches prompts per server; on Chat Completions this header routes a conversation to one server
+    # (prompt_cache_key counts only on its Responses API): docs.x.ai, "Prompt Caching › Maximizing cache hits".
+    # Without it a translated client's turns land anywhere and miss the cache (s19 variants 08-u..08-w; the
+    # same fix in a peer: workweave/router#1121).
+    conversation_header = "x-grok-conv-id"
 
     def usage(self, usage: Usage) -> Usage:
         # Reasoning is outside completion_tokens at xAI (module docstring): added to the output, unless

@@ -11,7 +11,11 @@ kind: the client and the gateway then retry blind). The forms, by source:
   time; ``anthropic-ratelimit-unified-reset`` (Claude subscriptions): a Unix time in seconds;
 - Mistral (promptfoo/promptfoo#10577; its 429s often carry no ``retry-after``): ``ratelimitbysize-reset: 37``,
   seconds from now, beside ``ratelimitbysize-remaining``; the IETF httpapi draft's ``RateLimit-Reset`` (seconds)
-  beside ``RateLimit-Remaining``: any header whose name holds ``ratelimit`` and ``reset`` counts (s18 variant 11-m).
+  beside ``RateLimit-Remaining``: any header whose name holds ``ratelimit`` and ``reset`` counts (s18 variant 11-m);
+- the IETF draft's single ``RateLimit`` field (draft-ietf-httpapi-ratelimit-headers 07+, as Cloudflare's API sends
+  it: ``RateLimit: "default";r=0;t=30``, r remaining, t seconds to the reset; earlier drafts' dictionary
+  ``limit=100, remaining=0, reset=30``): each limit it lists counts, one at 0 remaining as exhausted (s19 variant
+  11-t: Workers AI's 429 behind a proxy that dropped retry-after).
 
 A plain number is read by size: from 10^12 a Unix time in ms, from 10^9 one in seconds, below that a
 number of seconds from now.
@@ -72,6 +76,20 @@ def reset_seconds(value: str, now: float) -> float | None:
     return max(0.0, when.timestamp() - now)
 
 
+def _left_fraction(low: Mapping[str, str], reset_name: str) -> float | None:
+    """What is left of the limit whose reset header is ``reset_name``: its ``remaining`` header over its
+    ``limit`` header (``x-ratelimit-reset-tokens-minute`` → ``…-remaining-tokens-minute`` /
+    ``…-limit-tokens-minute``), or None when either is missing or not a positive number."""
+    try:
+        left = float(low.get(_remaining_name(reset_name), ""))
+        size = float(low.get(reset_name.replace("reset", "limit"), ""))
+    except ValueError:
+        return None
+    if not (size > 0 and 0 <= left <= size):
+        return None
+    return left / size
+
+
 def _remaining_name(reset_name: str) -> str:
     """The ``remaining`` header beside a ``reset`` one (``x-ratelimit-reset-tokens`` →
     ``x-ratelimit-remaining-tokens``; ``anthropic-ratelimit-tokens-reset`` → ``…-tokens-remaining``)."""
@@ -88,13 +106,23 @@ def rate_limit_reset_seconds(headers: Mapping[str, str], now: float) -> float | 
     s13 variant 11-g; not the ``…-overage-`` pair: overage, extra usage, is what would have served the request
     past its window, and a subscriber without it gets ``…-overage-status: rejected`` with the month's end as
     ``…-overage-reset`` on every response; a spend cap that refused says so in ``…-unified-status/-reset``);
-    when none says so (or there is no such header), every named reset counts. Of those,
-    the latest: when it has passed, each limit that may have refused the request has reset. Header names
-    are matched case-insensitively.
+    when none says so, the limit with the least left of its size (``remaining`` over the ``limit`` header
+    beside it) is the one that refused: a provider refuses a request bigger than what is left of a token
+    window while some is left (Cerebras reserves ``max_completion_tokens`` up front, its rate-limits docs;
+    its 429 for a minute's tokens names the day's request window too, ``x-ratelimit-reset-requests-day``:
+    hours away; s19 variant 11-u); when that cannot be told (no ``limit`` headers, or no ``remaining``
+    ones), every named reset counts. Of those, the latest: when it has passed, each limit that may have
+    refused the request has reset. Header names are matched case-insensitively.
     """
     low = {name.lower(): value for name, value in headers.items()}
     exhausted: list[float] = []
     every: list[float] = []
+    least: tuple[float, list[float]] | None = None  # the smallest fraction left, and its limits' resets
+    if (combined := low.get("ratelimit")) is not None:  # the IETF draft's one field (module docstring)
+        for remaining, wait in _combined_limits(combined):
+            every.append(wait)
+            if remaining == 0:
+                exhausted.append(wait)
     for name, value in low.items():
         if not ("ratelimit" in name and "reset" in name):
             continue
@@ -104,8 +132,31 @@ def rate_limit_reset_seconds(headers: Mapping[str, str], now: float) -> float | 
         every.append(seconds)
         if low.get(_remaining_name(name), "").strip() == "0" or _rejected_window(low, name):
             exhausted.append(seconds)
-    chosen = exhausted or every
+        elif (left := _left_fraction(low, name)) is not None:
+            if least is None or left < least[0]:
+                least = (left, [seconds])
+            elif left == least[0]:
+                least[1].append(seconds)
+    chosen = exhausted or (least[1] if least is not None else every)
     return max(chosen) if chosen else None
+
+
+_PARAM = re.compile(r"\b([a-z]+)\s*=\s*(\d+(?:\.\d+)?)", re.I)
+
+
+def _combined_limits(value: str) -> list[tuple[float | None, float]]:
+    """(remaining or None, seconds to reset) of each limit in the IETF httpapi draft's one ``RateLimit`` field:
+    the structured list of drafts 07+ (``"default";r=0;t=30``: r remaining, t seconds; Cloudflare's API sends
+    it, with ``Ratelimit-Policy`` beside it) or the dictionary of earlier drafts (``limit=100, remaining=0,
+    reset=30``). A limit without a reset is left out."""
+    items = value.split(",") if ";" in value else [value]
+    out: list[tuple[float | None, float]] = []
+    for item in items:
+        params = {k.lower(): float(v) for k, v in _PARAM.findall(item)}
+        seconds = params.get("t", params.get("reset"))
+        if seconds is not None:
+            out.append((params.get("r", params.get("remaining")), seconds))
+    return out
 
 
 def _rejected_window(low: Mapping[str, str], reset_name: str) -> bool:

@@ -808,3 +808,28 @@ def test_thoughts_counted_only_in_the_total_are_output(cls: type, name: str) -> 
 def test_a_total_that_hides_nothing_adds_nothing(usage: dict[str, Any]) -> None:
     read = usage_from_openai(usage)
     assert provider(OpenAICompatProvider, "local").usage(read) is read
+
+
+def test_dashscope_explicit_cache_writes_are_read() -> None:
+    """Alibaba DashScope's explicit context cache (Qwen on its OpenAI-compatible API) reports writes as
+    prompt_tokens_details.cache_creation_input_tokens, inside prompt_tokens, with the 5-minute split beside it:
+    they are cache writes, not plain input (s19 variant 06-t: priced as plain input)."""
+    usage = {
+        "prompt_tokens": 3019,
+        "completion_tokens": 40,
+        "total_tokens": 3059,
+        "prompt_tokens_details": {
+            "cached_tokens": 0,
+            "cache_creation": {"ephemeral_5m_input_tokens": 3000},
+            "cache_creation_input_tokens": 3000,
+            "cache_type": "ephemeral",
+        },
+    }
+    got = usage_from_openai(usage)
+    assert (got.input_tokens, got.cache_write_tokens, got.cache_write_1h_tokens, got.cache_read_tokens) == (
+        19,
+        3000,
+        0,
+        0,
+    )
+    assert got.cache_write_split
