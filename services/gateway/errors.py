@@ -24,13 +24,22 @@ from services.gateway.dialects._openai_wire import openai_error_type as openai_t
 
 class GatewayError(Exception):
     def __init__(
-        self, status: int, message: str, *, code: str | None = None, param: str | None = None
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str | None = None,
+        param: str | None = None,
+        closes_connection: bool = False,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.code = code
         self.param = param
+        # the answer says ``Connection: close`` (RFC 9112 section 9.6) and the connection ends after it: what
+        # follows on it cannot be trusted (a body its Content-Encoding could not decode, left half read)
+        self.closes_connection = closes_connection
 
     @property
     def error_type(self) -> str:

@@ -76,7 +76,9 @@ async def read_json(request: web.Request) -> tuple[dict[str, Any], bytes]:
         request.protocol.close()
         encoding = request.headers.get("Content-Encoding", "")
         raise ClientError(
-            400, f"request body could not be decoded as its Content-Encoding ({encoding!r}) says"
+            400,
+            f"request body could not be decoded as its Content-Encoding ({encoding!r}) says",
+            closes_connection=True,  # so the client does not send its next request on it
         ) from exc
     if not raw:
         raise ClientError(400, "request body is empty; expected a JSON object")
@@ -160,6 +162,8 @@ async def generate(request: web.Request, endpoint: Endpoint, guarded: bool = Tru
             response = json_error(
                 call.fmt, exc.status, exc.message, request_id=rid, code=exc.code, param=exc.param
             )
+            if exc.closes_connection:
+                response.force_close()
         finally:
             # An exception that escapes leaves call.status 0: the event says 500, the client gets one below.
             latency_ms = (time.monotonic() - call.t0) * 1000

@@ -602,7 +602,8 @@ def test_a_body_its_content_encoding_cannot_decode_is_a_400(
 ) -> None:
     """``Content-Encoding: gzip`` (or deflate) on a body that is not: a 400 in the path's own shape that says
     so, not a 500 with a traceback in the log (aiohttp's decompression error escaped ``read_json``, and its
-    lingering read of the rest raised it again); the next request is served as usual."""
+    lingering read of the rest raised it again); the answer says ``Connection: close`` (the gateway ends that
+    connection, so a client must not send its next request on it), and the next request is served as usual."""
     body = b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "input": "hi"}'
     resp = client.post(
         path, content=body, headers={"content-type": "application/json", "content-encoding": encoding}
@@ -610,4 +611,5 @@ def test_a_body_its_content_encoding_cannot_decode_is_a_400(
     assert resp.status_code == 400, (resp.status_code, resp.text[:500])
     assert_clear(path, resp)
     assert encoding in resp.json()["error"]["message"], resp.text
+    assert resp.headers.get("connection") == "close", resp.headers
     assert client.get("/health").status_code == 200
