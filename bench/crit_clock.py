@@ -612,6 +612,11 @@ def tail(
         sum(1 for i in slow if rows[i][11] > 0) / len(slow),
     )
     walls = sorted(p["wall"] for p in every)
+    # the same code path slower (caches, the allocator) rather than an extra piece: the slow requests that
+    # carry no timed piece and were not preempted, their own CPU against every such request's median
+    bare = [i for i in range(len(rows)) if not rows[i][10] and rows[i][11] == 0]
+    bare_slow = [i for i in slow if not rows[i][10] and rows[i][11] == 0]
+    bare_med = statistics.median(every[i]["own"] for i in bare) if bare else 0.0
     return {
         "n": len(rows),
         "slow": len(slow),
@@ -624,6 +629,11 @@ def tail(
         "causes": {k: v / len(slow) for k, v in causes.items()},
         "wrk p50": p50_ms,
         "wrk p99": p99_ms,
+        "bare": (
+            100 * len(bare_slow) / len(slow),
+            bare_med,
+            statistics.fmean(every[i]["own"] for i in bare_slow) if bare_slow else bare_med,
+        ),
     }
 
 
@@ -652,6 +662,12 @@ def report_tail(name: str, tails: dict[str, list[dict[str, Any]]], frac: float) 
         for c in ("own", "extra", "off", "up"):
             print(
                 f"    % slow whose largest excess is {c:6} {spread([100 * r['causes'].get(c, 0.0) for r in rounds])}"
+            )
+        if all("bare" in r for r in rounds):  # the no-piece, not-preempted requests: the path itself slower
+            print(
+                f"    % slow with no piece, not preempted {spread([r['bare'][0] for r in rounds])}"
+                f"   their own: all median {spread([r['bare'][1] for r in rounds])}"
+                f"   slow mean {spread([r['bare'][2] for r in rounds])}"
             )
 
 
