@@ -674,3 +674,40 @@ async def test_close_builds_and_delivers_what_waits_for_its_batch(
     await acked
     assert built == [7]
     rec.close()
+
+
+async def test_the_batch_timer_leaves_the_build_to_the_loops_next_turn(
+    zmq_ctx: zmq.Context[zmq.Socket[bytes]],
+) -> None:
+    """A due batch timer builds nothing at once: a callback due in the same wake-up runs first, the batch on
+    the loop's next turn. uvloop runs due timers ahead of the request step that the waking I/O queued, so a
+    batch built in its timer landed at the start of a request's critical half (session 19)."""
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    ctx = zmq_ctx
+    rec = Recorder(ctx, endpoint)
+    built: list[int] = []
+    pub = EventPublisher(endpoint, max_queued=100, batch_delay_s=0.01, ctx=ctx, build=built_by(built))
+    await pumped_until(pub, rec, lambda: pub.connections == 1)
+    loop = asyncio.get_running_loop()
+    pub.publish_later((0,))
+    timer = pub._flush
+    assert isinstance(timer, asyncio.TimerHandle)
+    seen: list[list[int]] = []
+    done = loop.create_future()
+
+    def next_turn() -> None:
+        seen.append(list(built))
+        done.set_result(None)
+
+    def step() -> None:  # a request's step: due with the batch timer, queued behind it in the same wake-up
+        seen.append(list(built))
+        loop.call_soon(next_turn)
+
+    loop.call_at(timer.when(), step)
+    await done
+    assert seen == [[], [0]]  # nothing built when the step ran; built (and sent) on the next turn
+    await pumped_until(pub, rec, lambda: rec.ids() == ["ev0000"])
+    rec.ack(rec.ids())
+    await pumped_until(pub, rec, lambda: pub.queued == 0)
+    assert await pub.close(ack_wait_s=0.1) == 0
+    rec.close()
