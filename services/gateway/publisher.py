@@ -129,6 +129,7 @@ class EventPublisher:
         metrics: GatewayMetrics | None = None,
         clock: Callable[[], float] = time.monotonic,
         build: Callable[..., events.UsageEvent] | None = None,
+        wait_hints: bool = False,
     ) -> None:
         self.endpoint = endpoint
         self.max_queued = max_queued
@@ -184,6 +185,10 @@ class EventPublisher:
         self._round: asyncio.TimerHandle | None = None  # the next timed background round
         self._interval = 0.05
         self._flush: asyncio.TimerHandle | asyncio.Handle | None = None  # the pending batch's send
+        # wait_hints: someone calls loop_waits() when the loop is about to wait (a request written to its
+        # upstream); a batch due (``_due``) then waits for that moment, at most another batch_delay_s
+        self._wait_hints = wait_hints
+        self._due = False
         self._closed = False
         # What the last ZMQ_EVENTS said: the socket takes a message (a recorder connected, its pipe not
         # full). Cleared by a send that meets zmq.Again; set again by a round or the socket's signal.
@@ -312,27 +317,52 @@ class EventPublisher:
                 self._send_batch()
                 return
         if delay > 0:
-            self._flush = loop.call_later(delay, self._next_turn)
+            self._flush = loop.call_later(delay, self._batch_due)
         else:
             self._flush = loop.call_soon(self._send_batch)
 
-    def _next_turn(self) -> None:
-        """The batch timer: the batch goes on the loop's next turn (``call_soon``), after the callbacks
-        already queued, not now. A timer runs when the loop wakes, before the work that woke it: uvloop
-        (libuv's ``uv_run``: timers, then the ready callbacks, then I/O) runs a due timer right after the
-        I/O that woke the loop, ahead of the request step it queued, so at one connection the batch's
-        build (about 200-300 us for 12 events) landed at the start of a request's A or B, its critical
-        halves, on 59-92% of the slowest 2% (session 17). One turn later it runs after that step: while
-        the gateway waits for the upstream (W) or the next request (P). The events wait one loop turn
-        longer (microseconds: the SIGKILL window stays ``batch_delay_s``)."""
+    def _batch_due(self) -> None:
+        """The batch timer: the batch goes at the loop's next idle moment, not now.
+
+        A timer runs when the loop wakes, ahead of the work that woke it: uvloop (libuv's ``uv_run``:
+        timers, then the ready callbacks, then I/O) runs a due timer right after the I/O that woke the loop,
+        before the request step it queued, so at one connection the batch's build (200-300 us of CPU for
+        ~12 events) landed at the start of a request's A or B, its critical halves, on 59-92% of the slowest
+        2% (session 17; session 19 in docs/benchmarks.md: 87% of batches began in A or B). With
+        ``wait_hints`` the batch then waits for :meth:`loop_waits` (a request written to its upstream: the
+        loop has nothing to do until the answer, at least a network round trip), at most another
+        ``batch_delay_s`` (requests that never go upstream: the batch still goes). Without, or after that
+        wait, it goes on the loop's next turn (``call_soon``), after the callbacks already queued. The
+        SIGKILL window is then ``2 * batch_delay_s`` with ``wait_hints``, else ``batch_delay_s``."""
         loop = self._loop or asyncio.get_running_loop()
+        if self._wait_hints and not self._due:
+            self._due = True
+            self._flush = loop.call_later(self.batch_delay_s, self._batch_due)
+            return
+        self._due = False
         self._flush = loop.call_soon(self._send_batch)
+
+    def loop_waits(self) -> None:
+        """The loop is about to wait (the caller wrote a request to its upstream and awaits the answer): a
+        batch due goes on the loop's next turn, in that wait (see :meth:`_batch_due`). O(1) and no ZeroMQ
+        call when none is due (once per request); never raises."""
+        if self._due:
+            self._due = False
+            if self._flush is not None:
+                self._flush.cancel()
+            try:
+                loop = self._loop or asyncio.get_running_loop()
+            except RuntimeError:  # no loop: nothing waits
+                self._send_batch()
+                return
+            self._flush = loop.call_soon(self._send_batch)
 
     def _send_batch(self) -> None:
         """The batch timer: send what waits (when the socket takes it), then set the gauges."""
         if self._flush is not None:
             self._flush.cancel()
             self._flush = None
+        self._due = False
         self.build_waiting()
         if not self._writable and self._loop is None:
             self._look()  # not started (a script, a test): ask ZeroMQ, no round will
@@ -599,6 +629,7 @@ class EventPublisher:
         if self._flush is not None:  # the pump below sends the waiting batch
             self._flush.cancel()
             self._flush = None
+        self._due = False
         loop = asyncio.get_running_loop()
         deadline = loop.time() + ack_wait_s
         self._resend_overdue()

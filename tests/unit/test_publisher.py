@@ -711,3 +711,34 @@ async def test_the_batch_timer_leaves_the_build_to_the_loops_next_turn(
     await pumped_until(pub, rec, lambda: pub.queued == 0)
     assert await pub.close(ack_wait_s=0.1) == 0
     rec.close()
+
+
+async def test_a_due_batch_waits_for_the_loop_to_wait_and_at_most_another_batch_delay(
+    zmq_ctx: zmq.Context[zmq.Socket[bytes]],
+) -> None:
+    """With ``wait_hints`` a due batch builds nothing until ``loop_waits()`` (a request written upstream: the
+    loop's idle moment at one connection), then goes on the next turn; with no such call it still goes,
+    one ``batch_delay_s`` later (session 19)."""
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    ctx = zmq_ctx
+    rec = Recorder(ctx, endpoint)
+    built: list[int] = []
+    pub = EventPublisher(
+        endpoint, max_queued=100, batch_delay_s=0.01, ctx=ctx, build=built_by(built), wait_hints=True
+    )
+    await pumped_until(pub, rec, lambda: pub.connections == 1)
+    pub.loop_waits()  # nothing due: nothing happens
+    assert pub._flush is None
+    pub.publish_later((0,))
+    await until(lambda: pub._due)  # the batch timer fired: the batch waits for the loop's idle moment
+    assert built == [] and pub.queued == 1
+    pub.loop_waits()
+    assert built == []  # not in the caller's turn: on the next one
+    await until(lambda: built == [0])
+    pub.publish_later((1,))  # no loop_waits() this time: it goes anyway
+    await until(lambda: built == [0, 1])
+    await pumped_until(pub, rec, lambda: rec.ids() == ["ev0000", "ev0001"])
+    rec.ack(rec.ids())
+    await pumped_until(pub, rec, lambda: pub.queued == 0)
+    assert await pub.close(ack_wait_s=0.1) == 0
+    rec.close()
