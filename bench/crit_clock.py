@@ -347,6 +347,9 @@ def summary(rows: list[list[int]]) -> dict[str, float]:
     res["A+B"] = statistics.median(r[0] + r[2] for r in rows) / 1000
     res["mean A+B"] = statistics.fmean(r[0] + r[2] for r in rows) / 1000
     res["mean P"] = statistics.fmean(r[3] for r in rows) / 1000
+    # every segment: the loop thread's whole CPU per request (the event batch, rounds and timers wherever
+    # they ran; session 19: moving the batch between segments must not grow it)
+    res["mean all"] = statistics.fmean(r[0] + r[1] + r[2] + r[3] for r in rows) / 1000
     for i, s in enumerate(("wall T0-T3", "wall A", "wall up", "wall B"), start=4):
         res[s] = statistics.median(r[i] for r in rows) / 1000
     res["n"] = len(rows)
@@ -679,7 +682,8 @@ def report(
     top: int,
 ) -> None:
     print(f"\n{name}: thread CPU µs per request, median over rounds of the round's median [min-max]")
-    cols = ("A", "B", "A+B", "mean A+B", "W", "P", "mean P", "wall T0-T3", "wall A", "wall up", "wall B")
+    cols = ("A", "B", "A+B", "mean A+B", "W", "P", "mean P", "mean all", "wall T0-T3", "wall A", "wall up")
+    cols += ("wall B",)
     print("target   " + "".join(f"{c:>24}" for c in cols) + "  requests/round")
     for target_name, rounds in res.items():
         rounds = [r for r in rounds if r]
