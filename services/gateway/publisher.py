@@ -28,9 +28,11 @@ event id with ``ON CONFLICT DO NOTHING``, so a resent event is stored once: at-l
 exactly-once rows.
 
 ``publish()`` is synchronous and never awaits: it is called from ``finally`` blocks, where a client
-disconnect may already be cancelling the handler. It queues the event and, at most ``batch_delay_s``
-later (or at once when ``batch_max`` events wait), every waiting event goes out in one non-blocking
-multipart send: one ZeroMQ message per batch, not per request (issue 13: the per-request send was 12-19%
+disconnect may already be cancelling the handler. It queues the event and, ``batch_delay_s`` later
+(or at once when ``batch_max`` events wait), every waiting event goes out in one non-blocking
+multipart send, at the loop's next idle moment (``wait_hints``: the next request written upstream,
+``loop_waits()``; at most another ``batch_delay_s``; session 19: a timer's batch landed on a request's
+critical half): one ZeroMQ message per batch, not per request (issue 13: the per-request send was 12-19%
 of the gateway's CPU under load). ``publish_later()`` takes a request's facts instead of its event: the
 batch builds their events in one loop when it goes (warmer code: issue 13 measured the event's build at
 38-62 us of CPU per request when built between two requests' HTTP work, about half that in the batch),
@@ -38,7 +40,8 @@ held and counted meanwhile as the events would be. The socket has ``ZMQ_IMMEDIAT
 sends fail at once instead of piling up inside ZeroMQ. Background rounds (``start()``) read
 acknowledgements, resend and send what could not go out: when the socket or its monitor signals (the
 event loop watches their ``ZMQ_FD``s) and every ``interval`` seconds whatever happens. A SIGKILL loses
-what waits for its batch on top of what waits in the kernel: at most ``batch_delay_s`` of events.
+what waits for its batch on top of what waits in the kernel: at most ``batch_delay_s`` of events
+(``2 * batch_delay_s`` with ``wait_hints``, the gateway's setting: 10 ms).
 
 The sockets are plain (not ``zmq.asyncio``) and never block: ``zmq.asyncio``'s poller built two socket
 wrappers and set some ten attributes per poll, most of the publisher's cost per request (issue 13). A
