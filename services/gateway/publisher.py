@@ -347,18 +347,12 @@ class EventPublisher:
 
     def loop_waits(self) -> None:
         """The loop is about to wait (the caller wrote a request to its upstream and awaits the answer): a
-        batch due goes on the loop's next turn, in that wait (see :meth:`_batch_due`). O(1) and no ZeroMQ
-        call when none is due (once per request); never raises."""
+        batch due goes now, in the caller's turn, while the upstream works (see :meth:`_batch_due`). Not a
+        turn later (``call_soon``): by then the answer may be in (the gateway preempted meanwhile, the
+        upstream quick), and the batch ran ahead of its step, at the start of B (session 19). O(1) and no
+        ZeroMQ call when none is due (once per request); never raises (``_send_batch`` does not)."""
         if self._due:
-            self._due = False
-            if self._flush is not None:
-                self._flush.cancel()
-            try:
-                loop = self._loop or asyncio.get_running_loop()
-            except RuntimeError:  # no loop: nothing waits
-                self._send_batch()
-                return
-            self._flush = loop.call_soon(self._send_batch)
+            self._send_batch()
 
     def _send_batch(self) -> None:
         """The batch timer: send what waits (when the socket takes it), then set the gauges."""
