@@ -741,3 +741,33 @@ async def test_a_due_batch_waits_for_the_loop_to_wait_and_at_most_another_batch_
     await pumped_until(pub, rec, lambda: pub.queued == 0)
     assert await pub.close(ack_wait_s=0.1) == 0
     rec.close()
+
+
+async def test_with_wait_hints_acknowledgements_wait_for_the_loop_to_wait_and_rounds_leave_the_build(
+    zmq_ctx: zmq.Context[zmq.Socket[bytes]],
+) -> None:
+    """``wait_hints``: the socket's signal that acknowledgements arrived reads none (a recorder commit's
+    acknowledgement can come in a request's critical half): ``loop_waits()`` reads them. A timed round
+    while a batch timer is pending leaves the waiting events to the batch (session 19)."""
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    ctx = zmq_ctx
+    rec = Recorder(ctx, endpoint)
+    built: list[int] = []
+    pub = EventPublisher(
+        endpoint, max_queued=100, batch_delay_s=3600, ctx=ctx, build=built_by(built), wait_hints=True
+    )
+    pub.start(interval=3600)  # the socket's signals watched; one round now, the next in an hour
+    await pumped_until(pub, rec, lambda: pub.connections == 1)
+    pub.publish_later((0,))
+    pub._timed_round()  # a round (the timer's callback) while the batch timer waits
+    assert built == [] and pub._flush is not None
+    pub._send_batch()
+    await pumped_until(pub, rec, lambda: rec.ids() == ["ev0000"])
+    rec.ack(rec.ids())
+    # the socket's signal (called here too: a ZMQ_FD edge may have been taken by a send) reads nothing
+    await until(lambda: (pub._signalled(), pub._acks_waiting)[1])
+    assert pub.acked == 0 and pub.queued == 1
+    pub.loop_waits()
+    assert pub.acked == 1 and pub.queued == 0
+    assert await pub.close(ack_wait_s=0.1) == 0
+    rec.close()
