@@ -194,6 +194,7 @@ class EventPublisher:
         self._due = False
         # wait_hints: the socket signalled that acknowledgements wait; read at the next loop_waits() (or round)
         self._acks_waiting = False
+        self._round_due = False  # wait_hints: the interval round waits for loop_waits() (see _timed_round)
         self._closed = False
         # What the last ZMQ_EVENTS said: the socket takes a message (a recorder connected, its pipe not
         # full). Cleared by a send that meets zmq.Again; set again by a round or the socket's signal.
@@ -349,12 +350,17 @@ class EventPublisher:
 
     def loop_waits(self) -> None:
         """The loop is about to wait (the caller wrote a request to its upstream and awaits the answer): a
-        batch due goes now, in the caller's turn, while the upstream works (see :meth:`_batch_due`). Not a
+        batch due goes now, in the caller's turn, while the upstream works (see :meth:`_batch_due`), and so do
+        a background round due and acknowledgements the socket signalled. Not a
         turn later (``call_soon``): by then the answer may be in (the gateway preempted meanwhile, the
         upstream quick), and the batch ran ahead of its step, at the start of B (session 19). O(1) and no
         ZeroMQ call when none is due (once per request); never raises (``_send_batch`` does not)."""
         if self._due:
             self._send_batch()
+        if self._round_due:
+            if self._round is not None:
+                self._round.cancel()
+            self._timed_round()
         if self._acks_waiting:
             try:
                 self._look()  # reads them (and whether the socket takes a message)
@@ -604,14 +610,23 @@ class EventPublisher:
             log.exception("event publisher round failed")
 
     def _timed_round(self) -> None:
+        """The ``interval`` round. With ``wait_hints`` its timer only marks it due (``_round_due``): it runs
+        at the next ``loop_waits()``, at most ``batch_delay_s`` later, as the batch does (a timer lands at
+        the start of a request's critical half, see :meth:`_batch_due`; session 19: 35-80 us a round)."""
+        loop = self._loop
+        if self._wait_hints and not self._round_due and loop is not None:
+            self._round_due = True
+            self._round = loop.call_later(self.batch_delay_s, self._timed_round)
+            return
+        self._round_due = False
         try:
             # a batch timer pending builds the waiting events itself, at the loop's idle moment (see
-            # _batch_due): this round, which lands anywhere, does not (session 19: 150-250 us when it did)
+            # _batch_due): this round does not (session 19: 150-250 us a round when it did)
             self.pump(build=self._flush is None)
         except Exception:
             log.exception("event publisher round failed")
-        if self._loop is not None:
-            self._round = self._loop.call_later(self._interval, self._timed_round)
+        if loop is not None:
+            self._round = loop.call_later(self._interval, self._timed_round)
 
     def start(self, interval: float = 0.05) -> None:
         """Run background rounds on the running loop: when a socket signals, and every ``interval`` s."""

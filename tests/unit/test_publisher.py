@@ -747,8 +747,9 @@ async def test_with_wait_hints_acknowledgements_wait_for_the_loop_to_wait_and_ro
     zmq_ctx: zmq.Context[zmq.Socket[bytes]],
 ) -> None:
     """``wait_hints``: the socket's signal that acknowledgements arrived reads none (a recorder commit's
-    acknowledgement can come in a request's critical half): ``loop_waits()`` reads them. A timed round
-    while a batch timer is pending leaves the waiting events to the batch (session 19)."""
+    acknowledgement can come in a request's critical half): ``loop_waits()`` reads them. The interval round
+    runs at ``loop_waits()`` too, and while a batch timer is pending leaves the waiting events to the batch
+    (session 19)."""
     endpoint = f"tcp://127.0.0.1:{free_port()}"
     ctx = zmq_ctx
     rec = Recorder(ctx, endpoint)
@@ -758,9 +759,13 @@ async def test_with_wait_hints_acknowledgements_wait_for_the_loop_to_wait_and_ro
     )
     pub.start(interval=3600)  # the socket's signals watched; one round now, the next in an hour
     await pumped_until(pub, rec, lambda: pub.connections == 1)
+    pub.loop_waits()  # start()'s first round, if its timer marked it due meanwhile; the next in an hour
+    assert not pub._round_due
     pub.publish_later((0,))
-    pub._timed_round()  # a round (the timer's callback) while the batch timer waits
-    assert built == [] and pub._flush is not None
+    pub._timed_round()  # the round's timer fires: the round waits for the loop to wait
+    assert pub._round_due and built == []
+    pub.loop_waits()  # the round runs, and leaves the build to the batch timer that waits
+    assert not pub._round_due and built == [] and pub._flush is not None
     pub._send_batch()
     await pumped_until(pub, rec, lambda: rec.ids() == ["ev0000"])
     rec.ack(rec.ids())
