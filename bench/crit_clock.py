@@ -359,6 +359,9 @@ def summary(rows: list[list[int]]) -> dict[str, float]:
     res["A+B"] = statistics.median(r[0] + r[2] for r in rows) / 1000
     res["mean A+B"] = statistics.fmean(r[0] + r[2] for r in rows) / 1000
     res["mean P"] = statistics.fmean(r[3] for r in rows) / 1000
+    # every segment: the loop thread's whole CPU per request (the event batch, rounds and timers wherever
+    # they ran; session 19: moving the batch between segments must not grow it)
+    res["mean all"] = statistics.fmean(r[0] + r[1] + r[2] + r[3] for r in rows) / 1000
     for i, s in enumerate(("wall T0-T3", "wall A", "wall up", "wall B"), start=4):
         res[s] = statistics.median(r[i] for r in rows) / 1000
     res["n"] = len(rows)
@@ -624,6 +627,11 @@ def tail(
         sum(1 for i in slow if rows[i][11] > 0) / len(slow),
     )
     walls = sorted(p["wall"] for p in every)
+    # the same code path slower (caches, the allocator) rather than an extra piece: the slow requests that
+    # carry no timed piece and were not preempted, their own CPU against every such request's median
+    bare = [i for i in range(len(rows)) if not rows[i][10] and rows[i][11] == 0]
+    bare_slow = [i for i in slow if not rows[i][10] and rows[i][11] == 0]
+    bare_med = statistics.median(every[i]["own"] for i in bare) if bare else 0.0
     return {
         "n": len(rows),
         "slow": len(slow),
@@ -636,6 +644,11 @@ def tail(
         "causes": {k: v / len(slow) for k, v in causes.items()},
         "wrk p50": p50_ms,
         "wrk p99": p99_ms,
+        "bare": (
+            100 * len(bare_slow) / len(slow),
+            bare_med,
+            statistics.fmean(every[i]["own"] for i in bare_slow) if bare_slow else bare_med,
+        ),
     }
 
 
@@ -665,6 +678,12 @@ def report_tail(name: str, tails: dict[str, list[dict[str, Any]]], frac: float) 
             print(
                 f"    % slow whose largest excess is {c:6} {spread([100 * r['causes'].get(c, 0.0) for r in rounds])}"
             )
+        if all("bare" in r for r in rounds):  # the no-piece, not-preempted requests: the path itself slower
+            print(
+                f"    % slow with no piece, not preempted {spread([r['bare'][0] for r in rounds])}"
+                f"   their own: all median {spread([r['bare'][1] for r in rounds])}"
+                f"   slow mean {spread([r['bare'][2] for r in rounds])}"
+            )
 
 
 def report(
@@ -675,7 +694,8 @@ def report(
     top: int,
 ) -> None:
     print(f"\n{name}: thread CPU µs per request, median over rounds of the round's median [min-max]")
-    cols = ("A", "B", "A+B", "mean A+B", "W", "P", "mean P", "wall T0-T3", "wall A", "wall up", "wall B")
+    cols = ("A", "B", "A+B", "mean A+B", "W", "P", "mean P", "mean all", "wall T0-T3", "wall A", "wall up")
+    cols += ("wall B",)
     print("target   " + "".join(f"{c:>24}" for c in cols) + "  requests/round")
     for target_name, rounds in res.items():
         rounds = [r for r in rounds if r]

@@ -120,9 +120,6 @@ def create_app(settings: Settings) -> web.Application:
     async def resources(app: web.Application) -> AsyncIterator[None]:
         # pooled HTTP/1.1 to the providers (services/gateway/upstream_pool.py: aiohttp's protocol and parser
         # without its client session's per-request machinery); TLS context made here, before serving
-        session = UpstreamPool(
-            settings.connect_timeout_s, keepalive_s=30, dns_ttl_s=300, ssl_context=default_ssl_context()
-        )
         publisher = EventPublisher(
             settings.events_endpoint,
             settings.event_queue_max,
@@ -130,6 +127,14 @@ def create_app(settings: Settings) -> web.Application:
             metrics=gateway_metrics,
             build=event_for,  # handlers.record's facts: (call, pricer, finished_at, latency_ms); built as
             # rows by the batch (event_for.as_row)
+            wait_hints=True,  # the pool's on_written below: a due batch goes while a request waits upstream
+        )
+        session = UpstreamPool(
+            settings.connect_timeout_s,
+            keepalive_s=30,
+            dns_ttl_s=300,
+            ssl_context=default_ssl_context(),
+            on_written=publisher.loop_waits,
         )
         gateway_metrics.before_scrape = publisher.build_waiting  # a scrape counts every finished request
         publisher.start()

@@ -28,9 +28,11 @@ event id with ``ON CONFLICT DO NOTHING``, so a resent event is stored once: at-l
 exactly-once rows.
 
 ``publish()`` is synchronous and never awaits: it is called from ``finally`` blocks, where a client
-disconnect may already be cancelling the handler. It queues the event and, at most ``batch_delay_s``
-later (or at once when ``batch_max`` events wait), every waiting event goes out in one non-blocking
-multipart send: one ZeroMQ message per batch, not per request (issue 13: the per-request send was 12-19%
+disconnect may already be cancelling the handler. It queues the event and, ``batch_delay_s`` later
+(or at once when ``batch_max`` events wait), every waiting event goes out in one non-blocking
+multipart send, at the loop's next idle moment (``wait_hints``: the next request written upstream,
+``loop_waits()``; at most another ``batch_delay_s``; session 19: a timer's batch landed on a request's
+critical half): one ZeroMQ message per batch, not per request (issue 13: the per-request send was 12-19%
 of the gateway's CPU under load). ``publish_later()`` takes a request's facts instead of its event: the
 batch builds their events in one loop when it goes (warmer code: issue 13 measured the event's build at
 38-62 us of CPU per request when built between two requests' HTTP work, about half that in the batch),
@@ -38,7 +40,8 @@ held and counted meanwhile as the events would be. The socket has ``ZMQ_IMMEDIAT
 sends fail at once instead of piling up inside ZeroMQ. Background rounds (``start()``) read
 acknowledgements, resend and send what could not go out: when the socket or its monitor signals (the
 event loop watches their ``ZMQ_FD``s) and every ``interval`` seconds whatever happens. A SIGKILL loses
-what waits for its batch on top of what waits in the kernel: at most ``batch_delay_s`` of events.
+what waits for its batch on top of what waits in the kernel: at most ``batch_delay_s`` of events
+(``2 * batch_delay_s`` with ``wait_hints``, the gateway's setting: 10 ms).
 
 The sockets are plain (not ``zmq.asyncio``) and never block: ``zmq.asyncio``'s poller built two socket
 wrappers and set some ten attributes per poll, most of the publisher's cost per request (issue 13). A
@@ -129,6 +132,7 @@ class EventPublisher:
         metrics: GatewayMetrics | None = None,
         clock: Callable[[], float] = time.monotonic,
         build: Callable[..., events.UsageEvent] | None = None,
+        wait_hints: bool = False,
     ) -> None:
         self.endpoint = endpoint
         self.max_queued = max_queued
@@ -184,6 +188,13 @@ class EventPublisher:
         self._round: asyncio.TimerHandle | None = None  # the next timed background round
         self._interval = 0.05
         self._flush: asyncio.TimerHandle | asyncio.Handle | None = None  # the pending batch's send
+        # wait_hints: someone calls loop_waits() when the loop is about to wait (a request written to its
+        # upstream); a batch due (``_due``) then waits for that moment, at most another batch_delay_s
+        self._wait_hints = wait_hints
+        self._due = False
+        # wait_hints: the socket signalled that acknowledgements wait; read at the next loop_waits() (or round)
+        self._acks_waiting = False
+        self._round_due = False  # wait_hints: the interval round waits for loop_waits() (see _timed_round)
         self._closed = False
         # What the last ZMQ_EVENTS said: the socket takes a message (a recorder connected, its pipe not
         # full). Cleared by a send that meets zmq.Again; set again by a round or the socket's signal.
@@ -312,15 +323,57 @@ class EventPublisher:
                 self._send_batch()
                 return
         if delay > 0:
-            self._flush = loop.call_later(delay, self._send_batch)
+            self._flush = loop.call_later(delay, self._batch_due)
         else:
             self._flush = loop.call_soon(self._send_batch)
+
+    def _batch_due(self) -> None:
+        """The batch timer: the batch goes at the loop's next idle moment, not now.
+
+        A timer runs when the loop wakes, ahead of the work that woke it: uvloop (libuv's ``uv_run``:
+        timers, then the ready callbacks, then I/O) runs a due timer right after the I/O that woke the loop,
+        before the request step it queued, so at one connection the batch's build (200-300 us of CPU for
+        ~12 events) landed at the start of a request's A or B, its critical halves, on 59-92% of the slowest
+        2% (session 17; session 19 in docs/benchmarks.md: 87% of batches began in A or B). With
+        ``wait_hints`` the batch then waits for :meth:`loop_waits` (a request written to its upstream: the
+        loop has nothing to do until the answer, at least a network round trip), at most another
+        ``batch_delay_s`` (requests that never go upstream: the batch still goes). Without, or after that
+        wait, it goes on the loop's next turn (``call_soon``), after the callbacks already queued. The
+        SIGKILL window is then ``2 * batch_delay_s`` with ``wait_hints``, else ``batch_delay_s``."""
+        loop = self._loop or asyncio.get_running_loop()
+        if self._wait_hints and not self._due:
+            self._due = True
+            self._flush = loop.call_later(self.batch_delay_s, self._batch_due)
+            return
+        self._due = False
+        self._flush = loop.call_soon(self._send_batch)
+
+    def loop_waits(self) -> None:
+        """The loop is about to wait (the caller wrote a request to its upstream and awaits the answer): a
+        batch due goes now, in the caller's turn, while the upstream works (see :meth:`_batch_due`), and so do
+        a background round due and acknowledgements the socket signalled. Not a
+        turn later (``call_soon``): by then the answer may be in (the gateway preempted meanwhile, the
+        upstream quick), and the batch ran ahead of its step, at the start of B (session 19). O(1) and no
+        ZeroMQ call when none is due (once per request); never raises (``_send_batch`` does not)."""
+        if self._due:
+            self._send_batch()
+        if self._round_due:
+            if self._round is not None:
+                self._round.cancel()
+            self._timed_round()
+        if self._acks_waiting:
+            try:
+                self._look()  # reads them (and whether the socket takes a message)
+                self._update_gauges()
+            except Exception:  # never fail the request that called
+                log.exception("event publisher round failed")
 
     def _send_batch(self) -> None:
         """The batch timer: send what waits (when the socket takes it), then set the gauges."""
         if self._flush is not None:
             self._flush.cancel()
             self._flush = None
+        self._due = False
         self.build_waiting()
         if not self._writable and self._loop is None:
             self._look()  # not started (a script, a test): ask ZeroMQ, no round will
@@ -330,16 +383,20 @@ class EventPublisher:
                 self._schedule(0)
         self._update_gauges()
 
-    def _look(self) -> None:
+    def _look(self, acks_now: bool = True) -> None:
         """Read ``ZMQ_EVENTS`` once: remember whether the socket takes a message, and read the
-        acknowledgements waiting (reading it takes the ``ZMQ_FD`` signal, so they must be read now)."""
+        acknowledgements waiting (reading it takes the ``ZMQ_FD`` signal, so they must be read now, or,
+        not ``acks_now``, remembered in ``_acks_waiting`` for ``loop_waits`` or the next round)."""
         try:
             flags = 0 if self._closed else int(self._sock.get(_EVENTS))
         except zmq.ZMQError:  # a closed socket or terminated context: publish() never raises
             flags = 0
         self._writable = bool(flags & _POLLOUT)
         if flags & _POLLIN:
-            self._read_acks()
+            if acks_now:
+                self._read_acks()
+            else:
+                self._acks_waiting = True
 
     def _drop(self) -> None:
         self.dropped += 1
@@ -424,6 +481,7 @@ class EventPublisher:
         ``map`` calls (session 13: a 500-id acknowledgement read in about 0.5 ms of the loop's CPU as
         a Python loop over the ids, most of the ack's cost once it came as one frame)."""
         n = 0
+        self._acks_waiting = False
         stamp = self._acked_stamp
         inflight, copies = self._inflight, self._copies
         while (frames := _recv_frames(self._sock)) is not None:
@@ -511,9 +569,11 @@ class EventPublisher:
         self._acked_since_resend = False
         self._last_resend = now
 
-    def pump(self) -> None:
-        """One round of the background work: acknowledgements, (re)connections, overdue resends, sends."""
-        self.build_waiting()
+    def pump(self, build: bool = True) -> None:
+        """One round of the background work: acknowledgements, (re)connections, overdue resends, sends;
+        ``build``: the events waiting for their batch are built too (else the batch builds them)."""
+        if build:
+            self.build_waiting()
         self._read_monitor()
         self._look()  # reads the acknowledgements, and whether the socket takes a message
         self._resend_overdue()
@@ -528,10 +588,13 @@ class EventPublisher:
     def _signalled(self) -> None:
         """The socket's ``ZMQ_FD`` signalled: read the acknowledgements waiting, and, when it takes
         messages again after pushing back, send what waits. Any other change (a send's) is no reason to
-        send a batch before its ``batch_delay_s``. One ``ZMQ_EVENTS`` read takes the signal. Never raises."""
+        send a batch before its ``batch_delay_s``. One ``ZMQ_EVENTS`` read takes the signal. With
+        ``wait_hints`` the acknowledgements are read at the next ``loop_waits()`` or round, not now: a
+        recorder commit's acknowledgement (hundreds of ids, 200-300 us to read) arrives at any moment, a
+        request's critical half included (session 19). Never raises."""
         try:
             was = self._writable
-            self._look()
+            self._look(acks_now=not self._wait_hints)
             if self._writable and not was and self._unsent and self._flush is None:
                 self._schedule(0)
             self._update_gauges()
@@ -547,12 +610,23 @@ class EventPublisher:
             log.exception("event publisher round failed")
 
     def _timed_round(self) -> None:
+        """The ``interval`` round. With ``wait_hints`` its timer only marks it due (``_round_due``): it runs
+        at the next ``loop_waits()``, at most ``batch_delay_s`` later, as the batch does (a timer lands at
+        the start of a request's critical half, see :meth:`_batch_due`; session 19: 35-80 us a round)."""
+        loop = self._loop
+        if self._wait_hints and not self._round_due and loop is not None:
+            self._round_due = True
+            self._round = loop.call_later(self.batch_delay_s, self._timed_round)
+            return
+        self._round_due = False
         try:
-            self.pump()
+            # a batch timer pending builds the waiting events itself, at the loop's idle moment (see
+            # _batch_due): this round does not (session 19: 150-250 us a round when it did)
+            self.pump(build=self._flush is None)
         except Exception:
             log.exception("event publisher round failed")
-        if self._loop is not None:
-            self._round = self._loop.call_later(self._interval, self._timed_round)
+        if loop is not None:
+            self._round = loop.call_later(self._interval, self._timed_round)
 
     def start(self, interval: float = 0.05) -> None:
         """Run background rounds on the running loop: when a socket signals, and every ``interval`` s."""
@@ -587,6 +661,7 @@ class EventPublisher:
         if self._flush is not None:  # the pump below sends the waiting batch
             self._flush.cancel()
             self._flush = None
+        self._due = False
         loop = asyncio.get_running_loop()
         deadline = loop.time() + ack_wait_s
         self._resend_overdue()

@@ -249,7 +249,8 @@ class UpstreamResponse:
 
 class UpstreamPool:
     """Pooled HTTP/1.1 POSTs to providers (see the module's docstring for the rules). ``connect_timeout_s``,
-    ``keepalive_s``, ``dns_ttl_s``: seconds. ``clock``: monotonic seconds (tests move it)."""
+    ``keepalive_s``, ``dns_ttl_s``: seconds. ``clock``: monotonic seconds (tests move it). ``on_written``: called
+    after each request is written, before its answer is awaited."""
 
     def __init__(
         self,
@@ -258,8 +259,12 @@ class UpstreamPool:
         dns_ttl_s: float = 300.0,
         ssl_context: ssl.SSLContext | None = None,
         clock: Callable[[], float] = time.monotonic,
+        on_written: Callable[[], None] | None = None,
     ) -> None:
         self.connect_timeout_s = connect_timeout_s
+        # called (no arguments, must not raise) right after each request is written: the loop is about to
+        # wait for the upstream, its one sure idle moment at one connection (``EventPublisher.loop_waits``)
+        self._on_written = on_written
         self.keepalive_s = keepalive_s
         self.dns_ttl_s = dns_ttl_s
         self._ssl = ssl_context
@@ -334,6 +339,8 @@ class UpstreamPool:
                 else:  # a big body is not copied to put the head before it (see ``WRITE_APART_BYTES``)
                     transport.write(head)
                     transport.write(memoryview(data))
+                if self._on_written is not None:
+                    self._on_written()
                 while True:
                     try:
                         message, payload = await proto.read()

@@ -160,6 +160,23 @@ async def test_the_request_on_the_wire_and_the_answer_read(
     await pool.close()
 
 
+async def test_on_written_is_called_once_per_request_after_its_bytes_are_written(
+    serve: Callable[..., asyncio.Future[Server]],
+) -> None:
+    """The hook the publisher's batch waits for (``EventPublisher.loop_waits``): called in the caller's turn
+    once the request is handed to the transport, before its answer."""
+    srv = await serve([[ok(b"one")], [ok(b"two")]])
+    seen: list[int] = []  # requests answered when it was called
+
+    pool = UpstreamPool(5, on_written=lambda: seen.append(srv.answered))
+    for want in (b"one", b"two"):
+        resp = await pool.post(srv.url, data=b"{}", headers={})
+        assert await resp.read() == want
+        resp.release()
+    assert seen == [0, 1]  # once each, before its own answer
+    await pool.close()
+
+
 async def test_a_callers_accept_encoding_and_user_agent_are_kept(
     serve: Callable[..., asyncio.Future[Server]],
 ) -> None:

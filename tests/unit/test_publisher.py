@@ -674,3 +674,105 @@ async def test_close_builds_and_delivers_what_waits_for_its_batch(
     await acked
     assert built == [7]
     rec.close()
+
+
+async def test_the_batch_timer_leaves_the_build_to_the_loops_next_turn(
+    zmq_ctx: zmq.Context[zmq.Socket[bytes]],
+) -> None:
+    """A due batch timer builds nothing at once: a callback due in the same wake-up runs first, the batch on
+    the loop's next turn. uvloop runs due timers ahead of the request step that the waking I/O queued, so a
+    batch built in its timer landed at the start of a request's critical half (session 19)."""
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    ctx = zmq_ctx
+    rec = Recorder(ctx, endpoint)
+    built: list[int] = []
+    pub = EventPublisher(endpoint, max_queued=100, batch_delay_s=0.01, ctx=ctx, build=built_by(built))
+    await pumped_until(pub, rec, lambda: pub.connections == 1)
+    loop = asyncio.get_running_loop()
+    pub.publish_later((0,))
+    timer = pub._flush
+    assert isinstance(timer, asyncio.TimerHandle)
+    seen: list[list[int]] = []
+    done = loop.create_future()
+
+    def next_turn() -> None:
+        seen.append(list(built))
+        done.set_result(None)
+
+    def step() -> None:  # a request's step: due with the batch timer, queued behind it in the same wake-up
+        seen.append(list(built))
+        loop.call_soon(next_turn)
+
+    loop.call_at(timer.when(), step)
+    await done
+    assert seen == [[], [0]]  # nothing built when the step ran; built (and sent) on the next turn
+    await pumped_until(pub, rec, lambda: rec.ids() == ["ev0000"])
+    rec.ack(rec.ids())
+    await pumped_until(pub, rec, lambda: pub.queued == 0)
+    assert await pub.close(ack_wait_s=0.1) == 0
+    rec.close()
+
+
+async def test_a_due_batch_waits_for_the_loop_to_wait_and_at_most_another_batch_delay(
+    zmq_ctx: zmq.Context[zmq.Socket[bytes]],
+) -> None:
+    """With ``wait_hints`` a due batch builds nothing until ``loop_waits()`` (a request written upstream: the
+    loop's idle moment at one connection), then goes at once; with no such call it still goes, one
+    ``batch_delay_s`` later (session 19)."""
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    ctx = zmq_ctx
+    rec = Recorder(ctx, endpoint)
+    built: list[int] = []
+    pub = EventPublisher(
+        endpoint, max_queued=100, batch_delay_s=0.01, ctx=ctx, build=built_by(built), wait_hints=True
+    )
+    await pumped_until(pub, rec, lambda: pub.connections == 1)
+    pub.loop_waits()  # nothing due: nothing happens
+    assert pub._flush is None
+    pub.publish_later((0,))
+    await until(lambda: pub._due)  # the batch timer fired: the batch waits for the loop's idle moment
+    assert built == [] and pub.queued == 1
+    pub.loop_waits()
+    assert built == [0]  # in the caller's turn: the request just written, its answer not in yet
+    pub.publish_later((1,))  # no loop_waits() this time: it goes anyway
+    await until(lambda: built == [0, 1])
+    await pumped_until(pub, rec, lambda: rec.ids() == ["ev0000", "ev0001"])
+    rec.ack(rec.ids())
+    await pumped_until(pub, rec, lambda: pub.queued == 0)
+    assert await pub.close(ack_wait_s=0.1) == 0
+    rec.close()
+
+
+async def test_with_wait_hints_acknowledgements_wait_for_the_loop_to_wait_and_rounds_leave_the_build(
+    zmq_ctx: zmq.Context[zmq.Socket[bytes]],
+) -> None:
+    """``wait_hints``: the socket's signal that acknowledgements arrived reads none (a recorder commit's
+    acknowledgement can come in a request's critical half): ``loop_waits()`` reads them. The interval round
+    runs at ``loop_waits()`` too, and while a batch timer is pending leaves the waiting events to the batch
+    (session 19)."""
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    ctx = zmq_ctx
+    rec = Recorder(ctx, endpoint)
+    built: list[int] = []
+    pub = EventPublisher(
+        endpoint, max_queued=100, batch_delay_s=3600, ctx=ctx, build=built_by(built), wait_hints=True
+    )
+    pub.start(interval=3600)  # the socket's signals watched; one round now, the next in an hour
+    await pumped_until(pub, rec, lambda: pub.connections == 1)
+    pub.loop_waits()  # start()'s first round, if its timer marked it due meanwhile; the next in an hour
+    assert not pub._round_due
+    pub.publish_later((0,))
+    pub._timed_round()  # the round's timer fires: the round waits for the loop to wait
+    assert pub._round_due and built == []
+    pub.loop_waits()  # the round runs, and leaves the build to the batch timer that waits
+    assert not pub._round_due and built == [] and pub._flush is not None
+    pub._send_batch()
+    await pumped_until(pub, rec, lambda: rec.ids() == ["ev0000"])
+    rec.ack(rec.ids())
+    # the socket's signal (called here too: a ZMQ_FD edge may have been taken by a send) reads nothing
+    await until(lambda: (pub._signalled(), pub._acks_waiting)[1])
+    assert pub.acked == 0 and pub.queued == 1
+    pub.loop_waits()
+    assert pub.acked == 1 and pub.queued == 0
+    assert await pub.close(ack_wait_s=0.1) == 0
+    rec.close()
