@@ -878,3 +878,59 @@ def test_a_client_hanging_up_while_the_first_routes_headers_are_held_ends_the_re
         1,
     ), row
     assert (row["provider"], row["attempts"]) == ("openai", 1), row
+
+
+@pytest.mark.parametrize(
+    ("path", "model", "upstream", "refusal"),
+    [
+        (  # Codex on a Claude model (translated): Anthropic's overflow wording
+            "/v1/responses",
+            "anthropic-first",
+            ANTHROPIC,
+            {
+                "type": "error",
+                "error": {
+                    "type": "invalid_request_error",
+                    "message": "prompt is too long: 300000 tokens > 200000 maximum",
+                },
+            },
+        ),
+        (  # an OpenAI chat client on gpt-4o (passthrough): OpenAI's own overflow body
+            "/v1/chat/completions",
+            "openai-first",
+            CHAT,
+            {
+                "error": {
+                    "message": "This model's maximum context length is 128000 tokens. However, your "
+                    "messages resulted in 200000 tokens.",
+                    "type": "invalid_request_error",
+                    "param": "messages",
+                    "code": "context_length_exceeded",
+                }
+            },
+        ),
+    ],
+    ids=["responses-translated", "chat-passthrough"],
+)
+def test_an_overflow_after_held_headers_keeps_openais_code_in_the_begun_stream(
+    gw: Stack, up: ScriptedUpstream, path: str, model: str, upstream: str, refusal: dict[str, Any]
+) -> None:
+    """The held headers are a context overflow, told in the stream an OpenAI client's answer began: its error
+    carries ``code: context_length_exceeded``, as the same refusal as an HTTP 400 does (Codex compacts only on
+    that code in a ``response.failed``; otherwise it retries the same prompt as a stream error). Before: the
+    in-stream error said ``server_error`` (Responses) or no code (chat)."""
+    gate = threading.Event()
+    up.script(upstream, Answer(body=[json.dumps(refusal).encode()], status=400, gate=gate))
+    body: dict[str, Any] = {"model": model, "stream": True}
+    if path == "/v1/responses":
+        body["input"] = "hi"
+    else:
+        body["messages"] = [{"role": "user", "content": "hi"}]
+    rid = "ka19-overflow-" + path.rsplit("/", 1)[-1]
+    events = _read_releasing(gw, path, body, rid, gate, ":")
+    last = json.loads(events[-1].data)
+    error = last["response"]["error"] if path == "/v1/responses" else last["error"]
+    assert error["code"] == "context_length_exceeded", last
+    assert "maximum context length" in error["message"], last
+    row = gw.row_for(rid)
+    assert (row["status"], row["attempts"]) == (400, 1), row

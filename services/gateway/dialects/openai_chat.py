@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from services.gateway.dialects._error_meaning import stream_words_for_openai
 from services.gateway.dialects._openai_stream import (
     DONE_FRAME,
     ChatStreamDecoder,
@@ -77,8 +78,12 @@ def parse_request(body: dict[str, Any]) -> ParsedRequest:
 
 
 def stream_error_frame(status: int, message: str) -> bytes:
-    """An error after the stream began: a ``data: {"error": …}`` frame, which the openai SDK raises on."""
-    payload = {"error": {"message": message, "type": openai_error_type(status), "param": None, "code": None}}
+    """An error after the stream began: a ``data: {"error": …}`` frame, which the openai SDK raises on. A
+    context overflow carries ``code: context_length_exceeded`` (``stream_words_for_openai``), as the same
+    refusal as an HTTP 400 does (one told in a stream its held headers began: ``Proxy._end_opened``)."""
+    etype = openai_error_type(status)
+    code = stream_words_for_openai(status, etype, message)[2]
+    payload = {"error": {"message": message, "type": etype, "param": None, "code": code}}
     return encode_event(orjson.dumps(payload))
 
 

@@ -28,6 +28,8 @@ from typing import Any
 
 import orjson
 
+from services.gateway.dialects._error_meaning import stream_words_for_openai
+
 # OpenAI's error shape and types: /v1/responses answers errors as chat completions does
 from services.gateway.dialects._openai_wire import error_body, new_id, openai_error_type
 from services.gateway.dialects._opening import Opening, Part, event_kind
@@ -244,9 +246,11 @@ def stream_error_frame(
 
     A ``response.failed`` event (terminal for Codex, which reads ``response.error.message``) that also
     carries a top-level ``error`` object: the openai SDK raises ``APIError`` on any event with one, the
-    way it does for chat streams, instead of tripping over a response id it has not seen.
+    way it does for chat streams, instead of tripping over a response id it has not seen. A context
+    overflow's code is ``context_length_exceeded`` (Codex compacts on it; ``stream_words_for_openai``).
     """
-    error = {"code": error_code_for_status(status), "message": message}
+    code = stream_words_for_openai(status, openai_error_type(status), message)[2]  # a context overflow's
+    error = {"code": code or error_code_for_status(status), "message": message}
     response = response_object(
         response_id or response_id_for(None),
         "",
