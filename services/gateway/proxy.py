@@ -929,7 +929,9 @@ class Proxy:
     @staticmethod
     def _in_client_words(call: Call, exc: UpstreamError) -> tuple[int, str]:
         """The status and message the client gets for ``exc`` in an in-stream error: the upstream's meaning
-        (context overflow, rate limit, …) in the client's words, as ``_error_response`` says it."""
+        (context overflow, rate limit, …) in the client's words, as ``_error_response`` says it; a
+        Retry-After the provider gave (whole seconds, rounded up), which an HTTP answer would carry as the
+        ``retry-after`` header, said in the message ("… (retry after 30 s)")."""
         status = exc.upstream_status or 502
         message = exc.message
         source = next((a for a in call.attempts if a.error is exc), None)
@@ -937,6 +939,8 @@ class Proxy:
         if exc.upstream_status is not None and source is not None:
             meaning = registry.upstream_error_meaning(source.wire, exc.upstream_status, exc.body, exc.message)
             status, message, _ = client.error_words(meaning, status, message)
+        if exc.retry_after_s is not None:  # a stream has no retry-after header: its wait goes in the words
+            message = f"{message} (retry after {max(1, math.ceil(exc.retry_after_s))} s)"
         return client.client_status(status), message
 
     def _error_response(self, call: Call, exc: UpstreamError, source: Attempt | None = None) -> web.Response:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -844,6 +845,36 @@ def test_a_refusal_after_held_headers_is_told_in_the_begun_stream(gw: Stack, up:
     assert error["type"] == "invalid_request_error" and "prompt is too long" in error["message"], error
     row = gw.row_for("ka19u-anth")
     assert (row["status"], row["provider"], row["attempts"]) == (400, "openai", 1), row
+
+
+def test_a_rate_limit_after_held_headers_says_its_retry_after_in_the_begun_stream(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """The held headers turn out to be a 429 with a Retry-After longer than the gateway waits itself (this
+    module's RETRY_AFTER_MAX_WAIT is 0): told in the stream the client's answer began, which has no header for
+    it, the error's message says the wait (whole seconds, rounded up, as the header would) and the type stays
+    the client's rate-limit error. The wait is short so the module's later tests find the provider rested."""
+    gate = threading.Event()
+    refusal = {"error": {"message": "Rate limit reached for gpt-4o-mini", "type": "requests", "code": None}}
+    up.script(
+        CHAT,
+        Answer(body=[json.dumps(refusal).encode()], status=429, headers={"retry-after": "0.2"}, gate=gate),
+    )
+    body = {
+        "model": "gpt-4o-mini",
+        "max_tokens": 64,
+        "stream": True,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    events = _read_releasing(gw, "/v1/messages", body, "ka19ra-anth", gate, "ping")
+    seen = kinds(events)
+    assert seen.count("message_start") == 1 and seen[-1] == "error", seen
+    error = json.loads(events[-1].data)["error"]
+    assert error["type"] == "rate_limit_error", error
+    assert error["message"].endswith("(retry after 1 s)"), error
+    row = gw.row_for("ka19ra-anth")
+    assert (row["status"], row["provider"]) == (429, "openai"), row
+    time.sleep(0.3)  # not a measurement: the provider's 0.2 s rest is over before the module's next test
 
 
 def test_a_client_hanging_up_while_the_first_routes_headers_are_held_ends_the_request(
