@@ -9,7 +9,12 @@ commit (``RECORDER_FLUSH_INTERVAL``) and the gateways hold every event until it 
 The choices (``choose``), each applied by the recorder itself at start (``Priority.start``), so every way of
 starting it (honcho, ``python -m services.recorder``, the tests, the benchmarks) gets the same:
 
-* ``idle`` (the default): every thread of the recorder and of its writer process runs at ``SCHED_IDLE``
+* ``normal`` (the default): nothing is changed (the scheduling the process was started with). Session 19's
+  CI showed why ``idle`` is not the default: on a busy machine (a test suite polling two gateway workers at
+  100 Hz; two gateway workers and a busy loop per CPU) a ``SCHED_IDLE`` recorder did not run for a minute,
+  and could not notice it was behind before the gateways' ``EVENT_QUEUE_MAX`` (2,000 there) was reached:
+  586 of 6,000 events dropped. Only the process that is starved can see it is behind.
+* ``idle`` (opt-in: the lowest one-connection tail on a quiet single host): every thread of the recorder and of its writer process runs at ``SCHED_IDLE``
   (sched(7): it runs only when no normal task wants the CPU, weight 3 against nice 0's 1,024) while the
   recorder keeps up, and back at ``SCHED_OTHER`` (its nice unchanged) while it is behind (``Priority.check``:
   the caller says when), so a saturated machine cannot starve the ledger until the gateways' held events
@@ -25,7 +30,6 @@ starting it (honcho, ``python -m services.recorder``, the tests, the benchmarks)
 * ``nice``: every thread at nice ``NICE_VALUE`` for good (setpriority(2) with ``PRIO_PROCESS`` on a thread id is
   per thread on Linux; raising one's own nice needs no privilege). It can never be starved: weight 110
   against 1,024, about a tenth of a contended CPU.
-* ``normal``: nothing is changed (the scheduling the process was started with).
 
 New threads and the writer process inherit the policy and nice of the thread that creates them
 (pthread_create(3) inherits by default, fork(2) and execve(2) keep both), and every switch applies to every

@@ -69,7 +69,7 @@ def metric(cfg: RecorderConfig, name: str) -> float:
 def test_every_thread_of_the_recorder_and_its_writer_runs_at_sched_idle(
     cfg: RecorderConfig, launch: Launcher
 ) -> None:
-    recorder = launch.recorder()
+    recorder = launch.recorder(RECORDER_PRIORITY="idle")
     assert len(threads(recorder)) >= 4  # the loop, ZeroMQ's I/O threads, the metrics server, the writer
     assert policies(recorder) == {os.SCHED_IDLE}
     assert "recorder priority: idle (SCHED_IDLE while it keeps up" in recorder.stderr()
@@ -84,7 +84,7 @@ def test_every_thread_of_the_recorder_and_its_writer_runs_at_sched_idle(
 def test_a_stopped_writer_brings_the_recorder_to_normal_and_it_goes_back_to_idle(
     cfg: RecorderConfig, launch: Launcher
 ) -> None:
-    recorder = launch.recorder(RECORDER_BATCH_SIZE="10")
+    recorder = launch.recorder(RECORDER_BATCH_SIZE="10", RECORDER_PRIORITY="idle")
     writer = writer_pid(recorder)
     assert policies(recorder) == {os.SCHED_IDLE}
     sent = 0
@@ -110,7 +110,7 @@ def test_a_stopped_writer_brings_the_recorder_to_normal_and_it_goes_back_to_idle
 
 def test_events_that_waited_bring_the_recorder_to_normal(cfg: RecorderConfig, launch: Launcher) -> None:
     """Events read long after they finished (the gateways held them: a starved recorder, or resends)."""
-    recorder = launch.recorder()
+    recorder = launch.recorder(RECORDER_PRIORITY="idle")
     old = [make_event(request_id=f"old-{i}", finished_at=time.time() - 30) for i in range(5)]
     with gateway_socket(cfg.events) as gw:
         send_all(gw, old)
@@ -151,7 +151,7 @@ def test_a_recorder_that_could_not_leave_sched_idle_runs_at_nice_instead(
         f"os.execv({setpriv!r}, [{setpriv!r}, '--bounding-set', '-sys_nice', '--inh-caps', '-sys_nice', "
         f"{sys.executable!r}, '-m', 'services.recorder'])",
     ]
-    recorder = spawn("recorder", args, cfg.env(), cfg.workdir)
+    recorder = spawn("recorder", args, cfg.env(RECORDER_PRIORITY="idle"), cfg.workdir)
     launch.procs.append(recorder)
     wait_for_output(recorder, "recorder started")
     assert "recorder priority: nice (nice 10: RECORDER_PRIORITY=idle wants SCHED_IDLE" in recorder.stderr()
@@ -178,16 +178,17 @@ def hogs(n: int) -> Iterator[None]:
 
 
 def test_a_saturated_machine_does_not_starve_the_ledger(tmp_path: Path, fake_url: str) -> None:
-    """Two gateway workers and a busy loop per CPU: a recorder at SCHED_IDLE for good would hardly run,
-    its events would pile up in the gateways past EVENT_QUEUE_MAX and be dropped. Behind, it runs at
-    normal priority: every answered request is in the ledger, none dropped."""
+    """Two gateway workers and a busy loop per CPU: at the default priority (``normal``) every answered
+    request is in the ledger, none dropped. (A recorder at SCHED_IDLE for good dropped 833 of 6,000 here;
+    ``idle``, which comes back to normal once it sees it is behind, still dropped 586 in one CI run: a starved
+    recorder sees it too late for an EVENT_QUEUE_MAX of 2,000. Hence ``normal`` by default.)"""
     env = {
         "GATEWAY_WORKERS": "2",
         "EVENT_QUEUE_MAX": str(SATURATED_QUEUE_MAX),
         "RECORDER_FLUSH_INTERVAL": "0.2",
     }
     with stack(tmp_path, {"openai": fake_url + "/v1"}, **env) as st:
-        assert "recorder priority: idle" in st.services["recorder"].log()
+        assert "recorder priority: normal" in st.services["recorder"].log()
         with hogs(os.cpu_count() or 1):
             load = Load(st.gateway_url + "/v1/chat/completions", SATURATED_N, 16, "hog").start()
             load.join(300)
