@@ -108,3 +108,41 @@ async def test_grok_on_openrouter_stays_in_openais_convention(stream: bool) -> N
         assert status == 200, raw[:300]
         ev = gw.last_event
     assert (ev.provider, ev.output_tokens, ev.reasoning_tokens) == ("openrouter", 600, 150)
+
+
+OCI_CATALOG = """
+[[providers]]
+name = "oci"
+base_url = "{UPSTREAM}/oci/v1"
+models = ["xai.grok-4", "xai.grok-3-mini", "oci/xai.grok-4", "us.meta.llama3-3-70b-instruct-v1:0"]
+price = { input = 1.0, output = 2.0 }
+"""
+
+
+@pytest.mark.parametrize("model", ["xai.grok-4", "xai.grok-3-mini", "oci/xai.grok-4"])
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+async def test_s20_grok_named_with_a_dot_joined_vendor_keeps_xais_convention(
+    model: str, stream: bool
+) -> None:
+    """s20 variants 29-a..29-c, 29-e: Oracle OCI's OpenAI-compatible endpoint names Grok ``xai.grok-4`` (LiteLLM:
+    ``oci/xai.grok-4``); the vendor was read only after a ``/``, so xAI's counts were taken in OpenAI's convention:
+    600 output tokens billed for 750. Claude Code is told 750."""
+    async with InProcGateway([], catalog=OCI_CATALOG) as gw:
+        gw.answer(chat_answer(USAGE, stream=stream, model=model))
+        status, raw = await gw.post(PATHS["anthropic"], request("anthropic", model, stream))
+        assert status == 200, raw[:300]
+        ev = gw.last_event
+    assert (ev.provider, ev.output_tokens, ev.reasoning_tokens) == ("oci", 750, 150)
+    assert told_output("anthropic", stream, raw) == 750
+
+
+async def test_s20_other_vendors_named_with_a_dot_keep_openais_convention() -> None:
+    """A Bedrock-style id of another vendor (``us.meta.llama…``): reasoning inside, output 600."""
+    async with InProcGateway([], catalog=OCI_CATALOG) as gw:
+        gw.answer(chat_answer(USAGE, stream=False, model="us.meta.llama3-3-70b-instruct-v1:0"))
+        status, raw = await gw.post(
+            PATHS["anthropic"], request("anthropic", "us.meta.llama3-3-70b-instruct-v1:0", False)
+        )
+        assert status == 200, raw[:300]
+        ev = gw.last_event
+    assert (ev.output_tokens, ev.reasoning_tokens) == (600, 150)

@@ -23,6 +23,10 @@ from shared.settings import load_settings
         ("claude-opus-4-1-20250805", 32_000),
         ("claude-opus-4", 32_000),
         ("claude-3-5-haiku-latest", 8_192),
+        # cloud ids with dot-joined region and vendor (Bedrock; s20): the vendor's own name decides
+        ("us.anthropic.claude-3-5-haiku-20241022-v1:0", 8_192),
+        ("global.anthropic.claude-sonnet-4-5-20250929-v1:0", 64_000),
+        ("bedrock/us.anthropic.claude-3-5-haiku-20241022-v1:0", 8_192),
         ("no-such-model", None),
     ],
 )
@@ -488,3 +492,19 @@ def test_s19_openais_validator_words_state_the_output_limit(message: str, limit:
     stated = limit_from_refusal(message)
     assert (None if stated is None else stated.tokens) == limit
     assert stated is None or stated.lasting
+
+
+@pytest.mark.parametrize(
+    ("message", "limit"),
+    [
+        ("field MaxTokens invalid, should be in [1, 65536]", 65536),
+        ("field MaxCompletionTokens invalid, should be in [1, 8192]", 8192),
+        ("field Temperature invalid, should be in [0, 2]", None),
+    ],
+    ids=["max-tokens", "max-completion-tokens", "other-field"],
+)
+def test_s20_a_go_struct_field_name_states_the_output_limit(message: str, limit: int | None) -> None:
+    """s20 variants 17-a, 17-b, 17-e: "field MaxTokens invalid, should be in [1, 65536]" (agentscope-ai/QwenPaw#5065)
+    stated no limit: the range wording knew only ``max_tokens`` spelled with underscores."""
+    stated = limit_from_refusal(message)
+    assert (None if stated is None else stated.tokens) == limit

@@ -18,7 +18,7 @@ from services.gateway.dialects._prompt_cache import session_from
 from services.gateway.dialects.formats import Operation, Wire
 from services.gateway.dialects.ir import Usage
 from services.gateway.dialects.translate_request import Target
-from services.gateway.providers.limits import StatedLimit, limit_from_refusal, max_output_tokens
+from services.gateway.providers.limits import StatedLimit, bare_model, limit_from_refusal, max_output_tokens
 from shared.pricing import ModelRates
 
 __all__ = ["Operation", "PriceSource", "Provider", "Route", "Wire"]
@@ -55,8 +55,10 @@ class Provider:
     forwarded_response_headers: tuple[str, ...] = ("retry-after", "retry-after-ms", "x-should-retry")
     forwarded_response_prefixes: tuple[str, ...] = ("x-ratelimit-", "anthropic-ratelimit-")
     request_id_headers: tuple[str, ...] = ("x-request-id", "request-id")
-    # The statuses of refusals that may state an output limit (``output_limit_from_error``)
-    output_refusal_statuses: tuple[int, ...] = (400, 422)
+    # The statuses of refusals that may state an output limit (``output_limit_from_error``): Scaleway's Generative
+    # APIs refuse a max_completion_tokens above the model's with 416 "Range Not Satisfiable - max_completion_tokens is
+    # limited for this model" (its "Fixing common issues" page; s20 variant 17-c)
+    output_refusal_statuses: tuple[int, ...] = (400, 416, 422)
     # Whether this provider's usage is the serving model's vendor's own counts, relayed as that vendor made them (a
     # relay such as LiteLLM's proxy or new-api, a company proxy), so the vendor's convention applies (``usage_rule``);
     # False for one that restates every vendor's usage in its own convention (OpenRouter)
@@ -278,8 +280,10 @@ def reasoning_as_output(usage: Usage, outside_by_default: bool) -> Usage:
 def reasoning_outside_by_vendor(model: str) -> bool:
     """Whether ``model``'s vendor counts reasoning outside ``completion_tokens`` on the OpenAI wire: xAI's Grok models
     (docs.x.ai, "Reasoning": "reasoning token consumption is counted separately from ``completion_tokens``, but
-    included in ``total_tokens``"), by name, with or without a relay's vendor prefix (``xai/grok-4``, ``x-ai/…``)."""
-    return model.rsplit("/", 1)[-1].lower().startswith("grok")
+    included in ``total_tokens``"), by name, with or without a relay's vendor prefix (``xai/grok-4``, ``x-ai/…``) or a
+    cloud's dot-joined one (Oracle OCI's ``xai.grok-4``, LiteLLM's ``oci/xai.grok-4``: ``limits.bare_model``; s20
+    variants 29-a..29-c, 29-e: billed 600 output tokens for 750)."""
+    return bare_model(model).startswith("grok")
 
 
 def _reasoning_outside(usage: Usage) -> Usage:

@@ -54,8 +54,22 @@ _LIMITS: dict[str, int] = {
 _BY_LENGTH = sorted(_LIMITS.items(), key=lambda kv: len(kv[0]), reverse=True)
 
 
+# A leading dot-joined segment of letters (and hyphens) that names a region or a vendor, not the model: Bedrock's
+# "us.anthropic.claude-3-5-haiku-20241022-v1:0", Oracle OCI's "xai.grok-4" (its OpenAI-compatible endpoint's ids;
+# anomalyco/models.dev#7087). A model's own dotted version ("gpt-4.1", "claude-sonnet-4.5") has digits before its dot.
+_DOT_PREFIX = re.compile(r"^(?:[a-z][a-z-]*\.)+(?=[a-z])")
+
+
+def bare_model(model: str) -> str:
+    """``model`` without what a relay or cloud puts in front of the vendor's own name, lower-cased (pure): the path
+    before the last ``/`` (``openrouter``'s ``x-ai/grok-4``, LiteLLM's ``oci/xai.grok-4``) and dot-joined region and
+    vendor segments (``_DOT_PREFIX``: ``us.anthropic.claude-…``, ``xai.grok-4``). ``"us.anthropic.claude-3-5-haiku-
+    20241022-v1:0"`` → ``"claude-3-5-haiku-20241022-v1:0"``; ``"oci/xai.grok-4"`` → ``"grok-4"``."""
+    return _DOT_PREFIX.sub("", model.rsplit("/", 1)[-1].lower())
+
+
 def max_output_tokens(model: str) -> int | None:
-    bare = model.rsplit("/", 1)[-1].replace(".", "-").lower()
+    bare = bare_model(model).replace(".", "-")
     if bare == "claude-opus-4":  # the first Opus 4 (claude-opus-4-20250514) allowed 32k
         return 32_000
     return next((limit for prefix, limit in _BY_LENGTH if bare.startswith(prefix)), None)
@@ -63,8 +77,10 @@ def max_output_tokens(model: str) -> int | None:
 
 # How providers state their output limit when they refuse a request's max_tokens:
 _REFUSALS = (
-    # DeepSeek: "Invalid max_tokens value, the valid range of max_tokens is [1, 8192]"
-    re.compile(r"max_(?:completion_|output_)?tokens.{0,60}?\[\s*1\s*,\s*(\d+)\s*\]", re.I | re.S),
+    # DeepSeek: "Invalid max_tokens value, the valid range of max_tokens is [1, 8192]"; a Go validator naming the
+    # field by its struct name: "field MaxTokens invalid, should be in [1, 65536]" (agentscope-ai/QwenPaw#5065; s20
+    # variants 17-a, 17-b, 17-e: the refusal went back unread)
+    re.compile(r"max_?(?:completion_?|output_?)?tokens.{0,60}?\[\s*1\s*,\s*(\d+)\s*\]", re.I | re.S),
     # OpenAI: "max_tokens is too large: 32000. This model supports at most 16384 completion tokens"
     re.compile(r"supports at most (\d+) (?:completion|output) tokens", re.I),
     # Anthropic: "max_tokens: 64000 > 32000, which is the maximum allowed number of output tokens for …"
