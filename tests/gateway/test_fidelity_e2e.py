@@ -32,7 +32,7 @@ price = {{ input = 0.20, output = 0.60 }}
 name = "deepseek"
 base_url = "{up}/deepseek/v1"
 models = ["deepseek-chat", "strict-chat", "roomy-chat", "pydantic-chat", "vertex-chat", "kimi-chat", "inband-chat",
-          "window-chat", "inband-window-chat"]
+          "window-chat", "inband-window-chat", "scaleway-chat", "gofield-chat"]
 price = {{ input = 0.27, output = 1.10 }}
 
 [[providers]]
@@ -1895,6 +1895,48 @@ def test_a_limit_stated_in_a_validation_error_is_retried_within(
     """s10 variants 17-e, 17-h, 17-i: a FastAPI/pydantic 422 (``detail`` list; Mistral nests it) and Gemini's
     listed error body with an exclusive bound state the limit too; before, their Python repr was the
     message, no limit was read, and Claude Code got the refusal."""
+
+    def too_many(body: dict[str, Any]) -> bool:
+        return int(body.get("max_tokens") or 0) > 4096
+
+    up.script(DEEPSEEK, json_answer(refusal, status, when=too_many), sse(ok_stream(model)))
+    r = post(gw, "/v1/messages", claude_code_request(model), f"t17-{model}", AV)
+    assert r.status_code == 200 and anthropic_assembled(r.content)["text"] == "Hi"
+    assert sent_limits(up, DEEPSEEK) == [32000, 4096]
+    assert gw.row_for(f"t17-{model}")["status"] == 200
+
+
+SCALEWAY_REFUSAL = {
+    "error": {
+        "message": "max_completion_tokens is limited for this model: max_completion_tokens must be less than or equal "
+        "to 4096",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": 416,
+    }
+}
+GO_FIELD_REFUSAL = {
+    "error": {
+        "message": "field MaxTokens invalid, should be in [1, 4096]",
+        "type": "invalid_request_error",
+        "param": "max_tokens",
+        "code": "3",
+    }
+}
+
+
+@pytest.mark.parametrize(
+    ("model", "refusal", "status"),
+    [("scaleway-chat", SCALEWAY_REFUSAL, 416), ("gofield-chat", GO_FIELD_REFUSAL, 400)],
+    ids=["scaleway-416", "go-struct-field-name"],
+)
+def test_s20_a_416_refusal_and_a_struct_field_name_state_the_limit(
+    gw: Stack, up: ScriptedUpstream, model: str, refusal: Any, status: int
+) -> None:
+    """s20 variants 17-a..17-c, 17-e: Scaleway's Generative APIs refuse max_completion_tokens with 416 "Range Not
+    Satisfiable" (its "Fixing common issues" page), a status no refusal was read from; a Go validator names the field
+    ``MaxTokens`` ("field MaxTokens invalid, should be in [1, 65536]", agentscope-ai/QwenPaw#5065), which the range
+    wording did not match. Claude Code got the refusal; now it is asked again within the limit."""
 
     def too_many(body: dict[str, Any]) -> bool:
         return int(body.get("max_tokens") or 0) > 4096

@@ -230,7 +230,7 @@ class OpenRouterProvider(OpenAICompatProvider):
     max_tokens_field = "max_tokens"
     # 402: its pre-flight credit check states the output the account can still afford ("… or fewer max_tokens.
     # You requested up to 32000 tokens, but can only afford 27342"; OpenRouter docs, "Errors": 402 is credits)
-    output_refusal_statuses = (400, 402, 422)
+    output_refusal_statuses = (400, 402, 416, 422)
     # OpenRouter restates every vendor's usage in OpenAI's convention (module docstring): grok's reasoning is inside
     relays_vendor_usage = False
 
