@@ -150,6 +150,14 @@ _OVERFLOW_EVEN_IF_5XX = re.compile(
 _OPENAI_NUMBERS = re.compile(
     r"maximum context length is (\d+) tokens.*?(?:resulted in|requested(?: about)?) (\d+) tokens", re.I | re.S
 )
+# The input's own share where that wording breaks the request down (the rest is the output asked for, which is no part
+# of the prompt): DeepSeek and older vLLM "(133211 in the messages, 8192 in the completion)" (netease-youdao/
+# LobsterAI#60), OpenAI's older wording kept by llama-cpp-python "(20200 in your prompt; 32000 for the completion)",
+# OpenRouter "(229000 of text input, 2000 of tool input, 32000 in the output)" (every input summed)
+_INPUT_SHARE = re.compile(
+    r"\((\d+) in (?:the messages|your prompt)[,;]|\(((?:\d+ of [a-z ]{1,20}? input, )+)\d+ in the output\)",
+    re.I,
+)
 # "prompt is too long: 210000 tokens > 200000 maximum"
 _ANTHROPIC_NUMBERS = re.compile(r"(\d+) tokens > (\d+) maximum", re.I)
 # xAI: "maximum prompt length is 131072 but the request contains 145213 tokens"
@@ -484,6 +492,15 @@ def _numbers(message: str) -> tuple[int, int] | None:
 
 def _stated_numbers(message: str) -> tuple[int, int] | None:
     if m := _OPENAI_NUMBERS.search(message):
+        # the prompt's count, not the whole request's, where the wording says how much of it was input and that is
+        # past the window (s20 variants 10-a..10-c: "prompt is too long: 141403 tokens > 131072 maximum" for a
+        # 133211-token prompt); a prompt within it keeps the whole request's count (the output asked for is what did
+        # not fit: kind 17's retry within what is left comes first)
+        share = _INPUT_SHARE.search(message, m.end())
+        if share is not None:
+            prompt = sum(int(n) for n in re.findall(r"\d+", share.group(1) or share.group(2)))
+            if prompt > int(m.group(1)):
+                return prompt, int(m.group(1))
         return int(m.group(2)), int(m.group(1))
     if m := _ANTHROPIC_NUMBERS.search(message):
         return int(m.group(1)), int(m.group(2))

@@ -1359,3 +1359,51 @@ def test_s19_sglang_requested_token_count_reaches_claude_code_with_its_counts(
         else f"prompt is too long: {message}"
     )
     assert said == want
+
+
+@pytest.mark.parametrize(
+    ("message", "counts"),
+    [
+        # DeepSeek (netease-youdao/LobsterAI#60, code "invalid_request_error")
+        (
+            "This model's maximum context length is 131072 tokens. However, you requested 141403 tokens (133211 in the "
+            "messages, 8192 in the completion). Please reduce the length of the messages or completion.",
+            (133211, 131072),
+        ),
+        # OpenRouter: every kind of input summed, the output left out
+        (
+            "This endpoint's maximum context length is 200000 tokens. However, you requested about 263000 tokens "
+            "(229000 of text input, 2000 of tool input, 32000 in the output). Please reduce the length of either one.",
+            (231000, 200000),
+        ),
+        # OpenAI's older wording, kept by llama-cpp-python's server
+        (
+            "This model's maximum context length is 16385 tokens, however you requested 52200 tokens (20200 in your "
+            "prompt; 32000 for the completion). Please reduce your prompt; or completion length.",
+            (20200, 16385),
+        ),
+    ],
+    ids=["deepseek", "openrouter", "llama-cpp-python"],
+)
+def test_s20_an_overflow_breakdown_restates_the_prompts_own_count(
+    message: str, counts: tuple[int, int]
+) -> None:
+    """s20 variants 10-a..10-c: where the wording breaks the request down, Claude Code is told the prompt's count
+    ("prompt is too long: 133211 tokens > 131072 maximum"), not prompt plus the output asked for (141403), which
+    overstated how much it had to compact."""
+    raw = json.dumps({"error": {"message": message, "type": "invalid_request_error", "code": None}}).encode()
+    meaning = registry.WIRES["openai_chat"].error_meaning(400, raw)
+    assert meaning == "context_overflow"
+    said = registry.client("anthropic").error_words(meaning, 400, message)[1]
+    assert said == f"prompt is too long: {counts[0]} tokens > {counts[1]} maximum"
+
+
+def test_s20_a_breakdown_with_the_prompt_inside_the_window_keeps_the_whole_requests_count() -> None:
+    """The prompt (120000) fits the window (131072): what did not fit is the output asked for (kind 17's retry comes
+    first); told to Claude Code all the same, the whole request's count stays (as before s20)."""
+    message = (
+        "This model's maximum context length is 131072 tokens. However, you requested 135000 tokens (120000 in the "
+        "messages, 15000 in the completion). Please reduce the length of the messages or completion."
+    )
+    said = registry.client("anthropic").error_words("context_overflow", 400, message)[1]
+    assert said == "prompt is too long: 135000 tokens > 131072 maximum"
