@@ -235,6 +235,10 @@ def claude_cache_rate(model_id: str, input_rate: Rate, factor: float) -> Rate | 
 # Claude Opus 4.6 and later models) costs 1.1× in every token category; "global" (the default) the list
 # price (Anthropic's data-residency and pricing docs; Claude Platform on AWS: "A 1.1x pricing multiplier
 # applies"). The answer's ``usage.inference_geo`` says where it ran.
+# OpenAI's file search tool: $2.50 per 1,000 calls on top of the tokens (OpenAI pricing, "Built-in tools"; genai-prices
+# lists no per-call price for it). One call per ``file_search_call`` item of a Responses answer.
+FILE_SEARCH_USD_PER_CALL = 2.50 / 1000
+
 _GEO_MULTIPLIERS = {"us": 1.1}
 
 

@@ -21,7 +21,14 @@ from services.gateway.dialects.registry import ENDPOINTS, WIRES, Endpoint
 from services.gateway.errors import UpstreamError
 from services.gateway.providers.base import Route
 from shared.events import FIELD_NAMES, SCHEMA_VERSION, FailedAttempt, Row, UsageEvent, new_event_id
-from shared.pricing import Billed, ModelRates, Pricer, geo_multiplier, speed_multiplier
+from shared.pricing import (
+    FILE_SEARCH_USD_PER_CALL,
+    Billed,
+    ModelRates,
+    Pricer,
+    geo_multiplier,
+    speed_multiplier,
+)
 
 log = logging.getLogger(__name__)
 
@@ -346,7 +353,8 @@ def _cost(attempt: Attempt, usage: Usage, pricer: Pricer) -> tuple[float | None,
     at) or as its vendor's model (an OpenRouter model missing from the price data: OpenRouter passes the
     vendor's list price through, ``routing.catalog``), else genai-prices for the route's model; an iteration that ran on another model is priced at that
     model's genai-prices rates at the same provider. Each iteration is priced on its own (its own tier);
-    web searches are counted for the whole request and priced at the route's model. The provider's own
+    web searches are counted for the whole request and priced at the route's model, file search calls (a Responses
+    answer's ``file_search_call`` items) at ``shared.pricing.FILE_SEARCH_USD_PER_CALL``. The provider's own
     figure (OpenRouter's, what the user pays), when reported, is the cost; the savings still come from
     the rates, so they read the same on every provider. Tokens of a request that ran with US-only inference
     (Anthropic's ``usage.inference_geo: "us"``) cost ``shared.pricing.geo_multiplier`` times the rates, and
@@ -396,6 +404,9 @@ def _cost(attempt: Attempt, usage: Usage, pricer: Pricer) -> tuple[float | None,
             g = geo * fast
             searched = searches * own.web_search
             price, plain = (price - searched) * g + searched, (plain - searched) * g + searched
+        if usage.file_search_calls:  # per call, as searches (s20 variants 28-a, 28-b)
+            fee = usage.file_search_calls * FILE_SEARCH_USD_PER_CALL
+            price, plain = price + fee, plain + fee
         saved = plain - price
         return (price if usage.provider_cost_usd is None else usage.provider_cost_usd), saved
     parts: list[tuple[ModelRates | None, Billed, float | None]] = [

@@ -272,6 +272,34 @@ ROWS = [
             },
         ),
     ),
+    # gpt-4o over Responses with two file_search_call items (s20 variants 28-a, 28-b: the calls were left out):
+    # 100 × $2.50 + 50 × $10 = 250 + 500 µ$, + 2 × $0.0025 (OpenAI pricing, "Built-in tools") → $0.00575
+    Row(
+        "openai file search (Responses)",
+        "openai",
+        "gpt-4o",
+        {"openai_responses": responses(100, 50)},
+        0.00575,
+        (100, 50, 0, 0),
+        {},
+        clients=("openai_responses",),
+        responses_output=(
+            {
+                "type": "file_search_call",
+                "id": "fs_1",
+                "status": "completed",
+                "queries": ["a"],
+                "results": None,
+            },
+            {
+                "type": "file_search_call",
+                "id": "fs_2",
+                "status": "completed",
+                "queries": ["b"],
+                "results": None,
+            },
+        ),
+    ),
     # ---- xAI: grok-3-mini, reasoning outside completion_tokens ----------------------------------------
     # bug case 29: output = 60 + 200 = 260; 40 × $0.30 + 260 × $0.50 = 12 + 130 µ$ = $0.000142
     Row(

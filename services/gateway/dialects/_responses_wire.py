@@ -57,10 +57,11 @@ def usage_from_responses(usage: Any) -> Usage:
 
 
 def billed_usage(response: dict[str, Any]) -> Usage:
-    """Everything a ``Response`` bills: its ``usage``, plus the web searches it ran.
+    """Everything a ``Response`` bills: its ``usage``, plus the web searches and file searches it ran.
 
-    Web search tool calls are billed per call on top of the tokens (OpenAI pricing, "Built-in tools"), and
-    ``usage`` does not count them: each ``web_search_call`` output item whose action is a search is one.
+    Web search and file search tool calls are billed per call on top of the tokens (OpenAI pricing, "Built-in
+    tools"), and ``usage`` does not count them: each ``web_search_call`` output item whose action is a search is one
+    search, each ``file_search_call`` item one file search call (s20 variants 28-a, 28-b: left out of the cost).
     """
     usage = usage_from_responses(response.get("usage"))
     tier = response.get(
@@ -73,6 +74,11 @@ def billed_usage(response: dict[str, Any]) -> Usage:
         if isinstance(item, dict)
         and item.get("type") == "web_search_call"
         and _details(item, "action").get("type", "search") == "search"
+    )
+    usage.file_search_calls = sum(
+        1
+        for item in response.get("output") or ()
+        if isinstance(item, dict) and item.get("type") == "file_search_call"
     )
     return usage
 

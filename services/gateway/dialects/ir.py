@@ -63,6 +63,9 @@ class Usage:
     # (last: positional constructions name the fields before them)
     audio_input_tokens: int = 0
     audio_output_tokens: int = 0
+    # File search tool calls a Responses answer ran (its ``file_search_call`` output items), billed per call on top of
+    # the tokens (``shared.pricing.FILE_SEARCH_USD_PER_CALL``)
+    file_search_calls: int = 0
 
     @property
     def prompt_tokens(self) -> int:
@@ -91,6 +94,7 @@ def summed(parts: list[Usage]) -> Usage:
         cache_write_1h_tokens=sum(p.cache_write_1h_tokens for p in parts),
         web_search_requests=sum(p.web_search_requests for p in parts),
         cache_write_split=any(p.cache_write_split for p in parts),
+        file_search_calls=sum(p.file_search_calls for p in parts),
     )
 
 
