@@ -1302,7 +1302,9 @@ def test_overflow_told_inside_a_stream_reaches_claude_code_as_prompt_is_too_long
     }
     r = post(gw, "/v1/messages", body, "t10-in-stream", AV)
     assert r.status_code == 400 and r.json()["error"]["type"] == "invalid_request_error"
-    assert r.json()["error"]["message"] == "prompt is too long: 131072 tokens > 128000 maximum"
+    assert (
+        r.json()["error"]["message"] == "prompt is too long: 131000 tokens > 128000 maximum"
+    )  # the input's own count (s20)
 
 
 def test_anthropic_overflow_error_event_reaches_openai_sdk_as_context_length_exceeded(
@@ -1349,7 +1351,7 @@ def test_overflow_after_the_answer_started_is_still_told_as_prompt_is_too_long(
     got = anthropic_assembled(r.content)
     assert r.status_code == 200 and got["pings"] >= 1  # the answer had started
     assert got["errors"] == [
-        {"type": "invalid_request_error", "message": "prompt is too long: 131072 tokens > 128000 maximum"}
+        {"type": "invalid_request_error", "message": "prompt is too long: 131000 tokens > 128000 maximum"}
     ]
 
 
