@@ -165,6 +165,11 @@ def _assistant_blocks(message: dict[str, Any], i: int, fn_ids: dict[str, str]) -
         fn_ids[str(legacy.get("name", ""))] = f"call_{i}_fn"
         calls.append({"id": f"call_{i}_fn", "function": legacy})
     blocks: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
+    if blocks:  # the text carries the marker of its last marked part, TTL and all, as a system message does
+        # (s20 variant 08-af: a breakpoint on the previous answer was dropped, the gateway's 5-minute ones placed)
+        markers = [m for p in as_list(message.get("content")) if (m := _marker(as_dict(p))) is not None]
+        if markers:
+            blocks[0]["cache_control"] = markers[-1]
     for k, call in enumerate(calls):
         block = _tool_use(call, f"call_{i}_{k}")
         if block is not None:

@@ -961,3 +961,31 @@ def test_chat_clients_message_level_markers_reach_anthropic_with_their_ttl() -> 
     assert result["type"] == "tool_result"
     assert result["content"] == [{"type": "text", "text": "log " * 50, "cache_control": ONE_HOUR}]
     assert orjson.dumps(body).count(b'"cache_control"') == 2  # the client's two, none of the gateway's
+
+
+def test_chat_clients_marker_on_an_assistant_answer_reaches_anthropic() -> None:
+    """s20 variant 08-af: a chat client's breakpoint on the previous answer (a marked assistant text part,
+    OpenRouter's documented form, or a LiteLLM-style marker on the whole assistant message) was dropped on the
+    way to Anthropic and the gateway's own 5-minute breakpoints placed instead: the client's 1-hour TTL was
+    lost. The assistant's text block carries it now, and the gateway adds none."""
+    for assistant in (
+        {
+            "role": "assistant",
+            "content": [{"type": "text", "text": "a long answer", "cache_control": ONE_HOUR}],
+        },
+        {"role": "assistant", "content": "a long answer", "cache_control": ONE_HOUR},
+    ):
+        request = {
+            "model": "c",
+            "messages": [
+                {"role": "system", "content": "s"},
+                {"role": "user", "content": "u1"},
+                assistant,
+                {"role": "user", "content": "u2"},
+            ],
+        }
+        body = chat_to_anthropic(request, Target(model="claude-sonnet-4-5")).body
+        assert body["messages"][1]["content"] == [
+            {"type": "text", "text": "a long answer", "cache_control": ONE_HOUR}
+        ]
+        assert marked(body) == ["messages.1.0"]
