@@ -21,13 +21,16 @@ from tests.procs import Stack, stack
 
 LOCAL_KEY = "sk-local-proxy-key"
 MODEL = "anthropic/claude-sonnet-4.5"
-# OpenRouter first (cheaper), then the catalog's OpenAI-compatible server that also serves the model.
+# OpenRouter first (cheaper), then the catalog's OpenAI-compatible server that also serves the model; that server
+# takes no cache_control (``cache_markers = false``: otherwise a Claude name gets the gateway's own breakpoints
+# there too, s20 variant 08-x), so any marker it receives is one left over from the failed attempt.
 CATALOG = """
 [[providers]]
 name = "compat"
 base_url = "{compat}/v1"
 api_key_env = "EKAI_TEST_COMPAT_KEY"
 regex = "^anthropic/claude-sonnet-4\\\\.5$"
+cache_markers = false
 price = {{ input = 50, output = 50 }}
 
 [prices.openrouter]

@@ -41,7 +41,8 @@ def _counts(u: dict[str, Any], searches: int = 0) -> Usage:
     ``searches`` as its web searches.
 
     Cache writes: ``cache_creation_input_tokens`` is the total; ``cache_creation.ephemeral_1h_input_tokens``
-    the 1-hour part (the rest is 5-minute). When only the split is given, the total is its sum.
+    the 1-hour part (the rest is 5-minute). When only the split is given (the total absent or null, s20 variant
+    06-aa), the total is its sum.
     """
     # Each count read inline (``_int``'s test): every streamed usage passes here twice, and a list
     # comprehension is a call of its own on Python 3.11
@@ -57,10 +58,8 @@ def _counts(u: dict[str, Any], searches: int = 0) -> Usage:
         said_split = False
     input_tokens, output_tokens = get("input_tokens"), get("output_tokens")
     cache_read, write = get("cache_read_input_tokens"), get("cache_creation_input_tokens")
-    if "cache_creation_input_tokens" not in u:
+    if type(write) is not int:  # absent, or null (the SDKs' types make it nullable): the split's sum, if any
         write = write_5m + write_1h
-    elif type(write) is not int:
-        write = 0
     details = get("output_tokens_details")
     thinking = details.get("thinking_tokens") if type(details) is dict else 0
     # positional, in field order: a dataclass's keywords cost more than its ``__init__`` (see shared/sse.py)

@@ -9,6 +9,7 @@ from services.gateway.dialects._prompt_cache import (
     NO_SESSION,
     Session,
     keep_breakpoints,
+    markers_onto_parts,
     place_anthropic_breakpoints,
 )
 from services.gateway.dialects._request_common import (
@@ -164,6 +165,11 @@ def _assistant_blocks(message: dict[str, Any], i: int, fn_ids: dict[str, str]) -
         fn_ids[str(legacy.get("name", ""))] = f"call_{i}_fn"
         calls.append({"id": f"call_{i}_fn", "function": legacy})
     blocks: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
+    if blocks:  # the text carries the marker of its last marked part, TTL and all, as a system message does
+        # (s20 variant 08-af: a breakpoint on the previous answer was dropped, the gateway's 5-minute ones placed)
+        markers = [m for p in as_list(message.get("content")) if (m := _marker(as_dict(p))) is not None]
+        if markers:
+            blocks[0]["cache_control"] = markers[-1]
     for k, call in enumerate(calls):
         block = _tool_use(call, f"call_{i}_{k}")
         if block is not None:
@@ -347,7 +353,16 @@ def chat_to_anthropic(
     n = body.get("n")
     if n is not None and n != 1:
         raise TranslationError("n: only 1 completion per request is supported for this model", param="n")
-    system, turns = _messages(body.get("messages"))
+    messages = body.get("messages")
+    if isinstance(messages, list) and any(isinstance(m, dict) and "cache_control" in m for m in messages):
+        # LiteLLM-style markers on whole messages (a tool result's, a user turn's, with their TTL) go onto the
+        # message's last content part, where the translation reads them (``markers_onto_parts``; the client's
+        # messages are not changed): they were dropped, and the gateway's own 5-minute breakpoints placed
+        # instead (s20 variant 08-ac: a tool result's 1-hour breakpoint lost)
+        moved: dict[str, Any] = {"messages": messages}
+        markers_onto_parts(moved)
+        messages = moved["messages"]
+    system, turns = _messages(messages)
     out: dict[str, Any] = {"model": target.model, "max_tokens": _max_tokens(body, target), "messages": turns}
     # An optional field the body does not hold (or holds empty) adds nothing: each step below is skipped
     # without its call then (issue 13, session 18: most requests hold few of them; the output is the same,

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from services.gateway.dialects.translate_request import Target
-from services.gateway.providers.openai_compat import OpenAICompatProvider, claude_by_name
+from services.gateway.providers.base import Wire
+from services.gateway.providers.openai_compat import (
+    OpenAICompatProvider,
+    chat_cache_markers,
+    claude_by_name,
+    openai_by_name,
+)
 from services.gateway.routing.config import ProviderSpec
 
 
@@ -31,11 +38,23 @@ class ConfiguredProvider(OpenAICompatProvider):
         ``cache_markers`` decides instead when given (an alias such as ``sonnet``; a server that refuses them)."""
         target = super().target(model)
         markers = self.spec.cache_markers  # the file's word, for a model served under another name (an alias)
-        return (
-            replace(target, cache_markers=True)
-            if (markers is None and claude_by_name(model)) or markers
-            else target
-        )
+        if (markers is None and claude_by_name(model)) or markers:
+            return replace(target, cache_markers=True)
+        if openai_by_name(model):  # OpenAI's model behind a relay: its session key routes to one cache
+            return replace(target, prompt_cache_key=True)
+        return target
+
+    def prepare(self, body: dict[str, Any], stream: bool, wire: Wire) -> bool:
+        """OpenAI-compatible quirks (usage in streams), and for a model that caches at ``cache_control`` markers
+        (``target``: Claude behind LiteLLM or another relay) the body made ready for its cache
+        (``chat_cache_markers``): a Chat client's body passes through the gateway untranslated, so without this
+        a client that sends no markers cached nothing, five markers were a 400 and ``{}`` one too (s20 variants
+        08-x..08-z; the same as Claude on OpenRouter)."""
+        changed = super().prepare(body, stream, wire)
+        model = body.get("model")
+        if wire == "openai_chat" and isinstance(model, str) and self.target_of(model).cache_markers:
+            changed = chat_cache_markers(body) or changed
+        return changed
 
     def configured_output_limit(self, model: str) -> int | None:
         return self.spec.output_limit(model)  # the catalog file's max_output_tokens / limits."<model>"

@@ -19,6 +19,7 @@ Each owns its usage convention on that wire (``Provider.usage``):
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -156,6 +157,39 @@ def caches_by_markers(model: str) -> bool:
     return model.removeprefix("~").startswith(_MARKER_CACHING)
 
 
+def chat_cache_markers(body: dict[str, Any]) -> bool:
+    """A Chat Completions body for a model that caches only at Anthropic ``cache_control`` markers on content
+    parts (Claude or Gemini on OpenRouter; Claude behind a relay such as LiteLLM: ``Target.cache_markers``) made
+    ready for its cache, in place: markers a client put on messages are moved onto content parts (the only place
+    read), a ``cache_control`` that asks nothing (``{}`` or null: Anthropic refuses ``{}`` with 400) is dropped,
+    a client's own markers are cut to Anthropic's four (the first and the last three: more is a 400 "A maximum
+    of 4 blocks with cache_control may be provided"), and a body with none (a plain OpenAI client) gets the
+    gateway's breakpoints (``place_chat_breakpoints``: the system prompt, the tools and the last user turns),
+    or every turn re-bills the whole prompt at the full input price (bugcase 08's kind; s20 variants
+    08-x..08-z: Claude behind LiteLLM got none of this). Rules: ``dialects/_prompt_cache.py``. True when the
+    body changed."""
+    changed = markers_onto_parts(body)
+    changed = drop_non_markers(body) or changed
+    if not body_has_markers(body):
+        place_chat_breakpoints(body)
+        return body_has_markers(body) or changed
+    return keep_chat_breakpoints(body) or changed
+
+
+# OpenAI's own models by name (``gpt-4o``, ``gpt-4.1``, ``gpt-5``, ``o3``, ``chatgpt-4o-latest``, ``codex-mini-latest``),
+# bare or behind a relay's vendor prefix (``openai/gpt-5``, ``azure/gpt-4.1``); not ``gpt-oss``, the open-weight
+# model other servers (vLLM, Groq, Cerebras) serve, which know nothing of ``prompt_cache_key``.
+_OPENAI_MODEL = re.compile(r"^(?:gpt-(?!oss)|o[134](?:$|-)|chatgpt-|codex-)")
+
+
+def openai_by_name(model: str) -> bool:
+    """True for a model id that names one of OpenAI's models (``_OPENAI_MODEL``): a relay in front of OpenAI or
+    Azure OpenAI (LiteLLM's proxy, Azure's deployments named after the model) passes ``prompt_cache_key`` on,
+    and OpenAI routes a session's requests with one key to one prefix cache (OpenAI "Prompt caching"; Azure
+    OpenAI "Prompt caching" documents the same parameter; LiteLLM lists it among OpenAI's parameters)."""
+    return _OPENAI_MODEL.match(model.rsplit("/", 1)[-1].lower()) is not None
+
+
 def claude_by_name(model: str) -> bool:
     """True for a model id that names Claude: ``claude-…`` itself or behind a vendor prefix or an alias mark
     (``anthropic/claude-sonnet-4.5``, ``bedrock/claude-…``, ``~anthropic/claude-sonnet-latest``) and
@@ -238,16 +272,7 @@ class OpenRouterProvider(OpenAICompatProvider):
         changed = super().prepare(body, stream, wire)
         model = body.get("model")
         if wire == "openai_chat" and isinstance(model, str) and caches_by_markers(model):
-            # Markers on messages are read on content parts only: moved there first; a cache_control that
-            # asks nothing ({} or null) is dropped (Anthropic refuses {}: 400).
-            changed = markers_onto_parts(body) or changed
-            changed = drop_non_markers(body) or changed
-            # An OpenAI client sends no markers: place them, or every turn re-bills the whole prompt.
-            if not body_has_markers(body):
-                place_chat_breakpoints(body)
-                changed = body_has_markers(body) or changed
-            else:  # a client's own markers: at most Anthropic's four
-                changed = keep_chat_breakpoints(body) or changed
+            changed = chat_cache_markers(body) or changed
         if (
             wire == "openai_chat"
             and isinstance(model, str)

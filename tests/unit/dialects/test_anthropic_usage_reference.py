@@ -27,8 +27,8 @@ def _counts(u: dict[str, Any]) -> Usage:
         _int(split.get("ephemeral_5m_input_tokens")),
         _int(split.get("ephemeral_1h_input_tokens")),
     )
-    write = _int(u.get("cache_creation_input_tokens"))
-    if "cache_creation_input_tokens" not in u:
+    write = u.get("cache_creation_input_tokens")
+    if type(write) is not int:  # absent, null or not a count: the split's sum (s20 variant 06-aa)
         write = write_5m + write_1h
     return Usage(
         input_tokens=_int(u.get("input_tokens")),

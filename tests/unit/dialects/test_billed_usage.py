@@ -141,6 +141,17 @@ def test_web_searches_count_once_with_iterations() -> None:
         ),
         ({"cache_creation": {"ephemeral_5m_input_tokens": 100, "ephemeral_1h_input_tokens": 200}}, 300, 200),
         ({"cache_creation_input_tokens": 300}, 300, 0),
+        # a null total beside the split (the SDKs' types make it nullable; s20 variant 06-aa): the split's sum,
+        # not 0 writes (the 1-hour writes went unbilled)
+        (
+            {
+                "cache_creation_input_tokens": None,
+                "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 5424},
+            },
+            5424,
+            5424,
+        ),
+        ({"cache_creation_input_tokens": None}, 0, 0),
         # a split larger than the total cannot be right: the 1-hour part is capped at the total
         (
             {"cache_creation_input_tokens": 100, "cache_creation": {"ephemeral_1h_input_tokens": 500}},

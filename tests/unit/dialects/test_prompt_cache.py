@@ -862,3 +862,130 @@ def test_the_catalog_says_which_models_keep_the_markers() -> None:
         parse_catalog(
             {"providers": [{"name": "x", "base_url": "http://h/v1", "models": ["m"], "cache_markers": 1}]}
         )
+
+
+def test_a_configured_provider_prepares_a_chat_clients_body_for_claude() -> None:
+    """s20 variants 08-x..08-z: an OpenAI chat client's body for Claude behind a LiteLLM proxy passes through
+    untranslated, and got none of what the same body gets for Claude on OpenRouter: without markers it cached
+    nothing (every turn re-billed the whole prompt), five markers were Anthropic's 400 ("A maximum of 4 blocks
+    with cache_control"), and an empty ``{}`` marker its 400 too. ``prepare`` now does the same as OpenRouter's."""
+    provider = configured(["claude-sonnet-4-5"])
+    plain = {
+        "model": "claude-sonnet-4-5",
+        "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}],
+    }
+    assert provider.prepare(plain, False, "openai_chat")
+    assert plain["messages"][0]["content"] == [
+        {"type": "text", "text": "be brief", "cache_control": EPHEMERAL}
+    ]
+    assert plain["messages"][1]["content"] == [{"type": "text", "text": "hi", "cache_control": EPHEMERAL}]
+
+    def turn(text: str, marker: Any = EPHEMERAL) -> dict[str, Any]:
+        return {"role": "user", "content": [{"type": "text", "text": text, "cache_control": marker}]}
+
+    five = {"model": "claude-sonnet-4-5", "messages": [turn(f"t{i}") for i in range(5)]}
+    assert provider.prepare(five, True, "openai_chat")
+    assert orjson.dumps(five).count(b'"cache_control"') == 4
+    assert five["messages"][-1]["content"][0]["cache_control"] == EPHEMERAL  # the last turn's is kept
+    empty = {"model": "claude-sonnet-4-5", "messages": [turn("sys", {}), turn("hi")]}
+    provider.prepare(empty, False, "openai_chat")
+    assert "cache_control" not in empty["messages"][0]["content"][0]
+    assert empty["messages"][1]["content"][0]["cache_control"] == EPHEMERAL
+    # another model behind the same relay, or Claude where the catalog says no: untouched
+    for other, flag in ((configured(["llama-3.3-70b"]), "llama-3.3-70b"), (None, "claude-sonnet-4-5")):
+        if other is None:
+            item = {"name": "x", "base_url": "http://h/v1", "models": [flag], "cache_markers": False}
+            other = ConfiguredProvider(parse_catalog({"providers": [item]}).providers[0], None)
+        body = {"model": flag, "messages": [{"role": "user", "content": "hi"}]}
+        before = copy.deepcopy(body)
+        assert not other.prepare(body, False, "openai_chat")
+        assert body == before
+
+
+@pytest.mark.parametrize(
+    ("model", "takes"),
+    [
+        ("gpt-5", True),
+        ("gpt-4.1", True),
+        ("openai/gpt-4o-mini", True),
+        ("azure/gpt-4.1", True),
+        ("o3", True),
+        ("o4-mini", True),
+        ("chatgpt-4o-latest", True),
+        ("gpt-oss-120b", False),  # the open-weight model: vLLM, Groq, Cerebras know no prompt_cache_key
+        ("openai/gpt-oss-20b", False),
+        ("llama-3.3-70b", False),
+    ],
+)
+def test_a_configured_provider_serving_openais_models_takes_prompt_cache_key(model: str, takes: bool) -> None:
+    """s20 variants 08-aa, 08-ab: OpenAI's models behind a relay (LiteLLM's proxy, Azure OpenAI: both take
+    ``prompt_cache_key``) lost Codex's key and never got Claude Code's session as one, so a session's turns
+    landed on any server's cache; the built-in OpenAI provider sends them."""
+    target = configured([model]).target(model)
+    assert target.prompt_cache_key is takes
+    session = session_from({"x-claude-code-session-id": "5f0c-session"})
+    sent = anthropic_to_chat(CASE_08 | {"model": model}, target, session).body
+    assert sent.get("prompt_cache_key") == ("5f0c-session" if takes else None)
+    codex = responses_to_chat({"model": model, "input": "hi", "prompt_cache_key": "codex-7"}, target).body
+    assert codex.get("prompt_cache_key") == ("codex-7" if takes else None)
+
+
+def test_chat_clients_message_level_markers_reach_anthropic_with_their_ttl() -> None:
+    """s20 variant 08-ac: LiteLLM-style markers on whole chat messages (a tool result's string content, an earlier
+    user turn) were not read at all on the way to Anthropic: the gateway placed its own 5-minute breakpoints, so a
+    client's 1-hour breakpoint on a tool result, or one on a turn the gateway does not choose, was lost. They now
+    go where the client put them, TTL and all, and the gateway adds none; the client's messages are unchanged."""
+    request = {
+        "model": "c",
+        "messages": [
+            {"role": "system", "content": "<long system>"},
+            {"role": "user", "content": "first", "cache_control": ONE_HOUR},
+            {"role": "assistant", "content": "ok"},
+            {"role": "user", "content": "Read the log."},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {"id": "call_1", "type": "function", "function": {"name": "read", "arguments": "{}"}}
+                ],
+            },
+            {"role": "tool", "tool_call_id": "call_1", "content": "log " * 50, "cache_control": ONE_HOUR},
+        ],
+        "tools": [{"type": "function", "function": {"name": "read", "parameters": {"type": "object"}}}],
+    }
+    before = copy.deepcopy(request)
+    body = chat_to_anthropic(request, Target(model="claude-sonnet-4-5")).body
+    assert request == before
+    assert body["messages"][0]["content"] == [{"type": "text", "text": "first", "cache_control": ONE_HOUR}]
+    result = body["messages"][-1]["content"][0]
+    assert result["type"] == "tool_result"
+    assert result["content"] == [{"type": "text", "text": "log " * 50, "cache_control": ONE_HOUR}]
+    assert orjson.dumps(body).count(b'"cache_control"') == 2  # the client's two, none of the gateway's
+
+
+def test_chat_clients_marker_on_an_assistant_answer_reaches_anthropic() -> None:
+    """s20 variant 08-af: a chat client's breakpoint on the previous answer (a marked assistant text part,
+    OpenRouter's documented form, or a LiteLLM-style marker on the whole assistant message) was dropped on the
+    way to Anthropic and the gateway's own 5-minute breakpoints placed instead: the client's 1-hour TTL was
+    lost. The assistant's text block carries it now, and the gateway adds none."""
+    for assistant in (
+        {
+            "role": "assistant",
+            "content": [{"type": "text", "text": "a long answer", "cache_control": ONE_HOUR}],
+        },
+        {"role": "assistant", "content": "a long answer", "cache_control": ONE_HOUR},
+    ):
+        request = {
+            "model": "c",
+            "messages": [
+                {"role": "system", "content": "s"},
+                {"role": "user", "content": "u1"},
+                assistant,
+                {"role": "user", "content": "u2"},
+            ],
+        }
+        body = chat_to_anthropic(request, Target(model="claude-sonnet-4-5")).body
+        assert body["messages"][1]["content"] == [
+            {"type": "text", "text": "a long answer", "cache_control": ONE_HOUR}
+        ]
+        assert marked(body) == ["messages.1.0"]
