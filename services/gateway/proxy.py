@@ -775,6 +775,8 @@ class Proxy:
                 # (a read passed on as it came is that scrubbed read itself)
                 fed = relay.feed(chunk)
                 out.append(fed if fed is chunk else provider.scrub_bytes(fed))
+                if relay.decoder.closed:
+                    break  # the stream's closing frame: nothing may follow it (``_pump``), held open or not
                 if keepalive_s > 0 and not relay.started and time.monotonic() - quiet_since >= keepalive_s:
                     await idle()  # the upstream's keep-alives reached no one: silence, for the client
             name = provider.name
@@ -836,7 +838,11 @@ class Proxy:
 
         try:
             progress = (relay.events, time.monotonic())
-            while not chunks.ended:
+            # Until the stream's own closing frame (chat's [DONE], message_stop, response.completed): nothing
+            # may follow it, and a server that keeps the body open after it (pings, a keep-alive loop that
+            # outlives its generator: s20 variants 13-ab, 13-ac) must not hold the client's answer open until
+            # it closes. The connection is then released unread (aiohttp closes it).
+            while not chunks.ended and not relay.decoder.closed:
                 if held:
                     await response.write(held)
                     held = b""

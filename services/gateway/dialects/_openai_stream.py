@@ -46,6 +46,10 @@ _ROLE_CHOICES = (
 )
 
 
+# The in-band error a chat stream ending with finish_reason "abort" (vLLM's aborted request) is read as.
+ABORTED = {"message": 'the server aborted the answer before it finished (finish_reason "abort")', "code": 503}
+
+
 def is_text_chunk(ev: SSEEvent) -> bool:
     """True for a chunk that ``ChatStreamDecoder`` can only turn into one ``TextDelta`` of its first
     choice, leaving its state as it was (a passthrough relay counts it without decoding its JSON).
@@ -474,6 +478,11 @@ class ChatStreamDecoder:
         reason = choice.get("finish_reason")
         if reason == "error":  # OpenRouter: the provider failed mid-stream, details (if any) in obj.error
             return out + self._fail(stream_error_from_openai(obj.get("error") or {}))
+        if reason == "abort":
+            # vLLM ends a request its engine aborted (shutdown, a paused or scaled-down engine, an abort request)
+            # with finish_reason "abort", then [DONE], as if it had finished (vllm-project/vllm#57082): the answer
+            # was cut, not complete (s20 variant 13-ad). A failure, told as the server's unavailability.
+            return out + self._fail(stream_error_from_openai(obj.get("error") or ABORTED))
         if isinstance(reason, str) and reason:
             out += self._finish(reason)
         return out

@@ -29,6 +29,12 @@ class Target:
     # ``prompt_cache_key`` (OpenAI), set from the client's session when the client did not send one.
     cache_markers: bool = False
     prompt_cache_key: bool = False
+    # The server takes the model's own reasoning back on assistant messages as ``reasoning_content`` (DeepSeek's
+    # thinking mode requires it on a tool loop's assistant messages: 400 "Missing `reasoning_content` field in
+    # the assistant message at message index N", api-docs.deepseek.com/guides/thinking_mode#tool-calls; Kimi's
+    # and GLM's thinking models keep it too). The history's thinking (an Anthropic client's thinking blocks, a
+    # Responses client's reasoning items) then goes there instead of being dropped.
+    reasoning_content: bool = False
 
 
 class TranslationError(ValueError):

@@ -20,8 +20,10 @@ Mapping, both targets:
   has the client name ``"NS:N"`` (``_responses_opaque.namespaced``). Names are made valid for the target
   (64 chars of ``[A-Za-z0-9_-]``); ``tool_names`` maps them back. Hosted tools (``web_search``,
   ``tool_search``, ``file_search``, …) and their items are dropped: the turn goes on without them.
-- ``reasoning`` items: dropped for chat; for Anthropic, those the gateway made from a thinking block
-  (``_responses_opaque``) become that block again, others are dropped.
+- ``reasoning`` items: for Anthropic, those the gateway made from a thinking block (``_responses_opaque``)
+  become that block again, others are dropped; for chat, the text of the others (reasoning_text, else the
+  summary) goes back as the assistant message's ``reasoning_content`` to a target that takes it
+  (``Target.reasoning_content``: DeepSeek's thinking-mode tool loop requires it), and is dropped elsewhere.
 - ``compaction_trigger`` → a final user message asking for a handoff summary, tool use off, and
   ``TranslatedRequest.compaction``; a ``compaction`` item the gateway made → a user message with the summary;
   OpenAI's own (opaque) compaction → 400.
@@ -283,7 +285,14 @@ class _Result:
     path: str = "input"
 
 
-_Entry = _User | _Text | _Thinking | _Call | _Result
+@dataclass(frozen=True)
+class _Reasoning:
+    text: (
+        str  # a reasoning item's text (its reasoning_text parts, else its summary) that is no thinking block
+    )
+
+
+_Entry = _User | _Text | _Thinking | _Reasoning | _Call | _Result
 
 
 @dataclass
@@ -427,6 +436,8 @@ def _transcript(body: dict[str, Any]) -> _Transcript:
             block = decode_thinking(item.get("encrypted_content"))
             if block is not None:
                 out.entries.append(_Thinking(block))
+            elif text := _reasoning_text(item):
+                out.entries.append(_Reasoning(text))
         elif kind in ("compaction", "compaction_summary"):
             summary = _compaction_summary(item, path)
             out.entries.append(_User([_text_part(f"{COMPACTION_PREAMBLE}\n\n{summary}")]))
@@ -450,6 +461,16 @@ def _transcript(body: dict[str, Any]) -> _Transcript:
     if out.compaction:
         out.entries.append(_User([_text_part(COMPACTION_INSTRUCTION)]))
     return out
+
+
+def _reasoning_text(item: dict[str, Any]) -> str:
+    """A reasoning item's text: its ``reasoning_text`` content parts, else its ``summary_text`` parts, joined."""
+    for key, kind in (("content", "reasoning_text"), ("summary", "summary_text")):
+        parts = [as_dict(p) for p in as_list(item.get(key))]
+        text = "".join(p["text"] for p in parts if p.get("type") == kind and isinstance(p.get("text"), str))
+        if text:
+            return text
+    return ""
 
 
 def _message(item: dict[str, Any], path: str, out: _Transcript) -> None:
@@ -528,6 +549,11 @@ def _ordered(entries: list[_Entry]) -> list[_Entry]:
         out.append(entry)
     close_turn()
     return out
+
+
+def _without_reasoning(entries: list[_Entry]) -> list[_Entry]:
+    """``entries`` less the reasoning items that are no thinking block (for a target that cannot take them)."""
+    return [e for e in entries if not isinstance(e, _Reasoning)]
 
 
 def _turns(entries: list[_Entry]) -> Iterator[tuple[str, list[_Entry]]]:
@@ -726,7 +752,10 @@ def _chat_content(parts: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
 
 
 def _chat_assistant(run: list[_Entry], names: ToolNamer) -> list[dict[str, Any]]:
+    """One assistant message (or none); the run's ``_Reasoning`` (kept only for a target that takes it,
+    ``_chat_messages``) goes back as its ``reasoning_content``."""
     texts = [e.text for e in run if isinstance(e, _Text)]
+    thought = "".join(e.text for e in run if isinstance(e, _Reasoning))
     calls = [
         {
             "id": _chat_id(e.call_id),
@@ -741,6 +770,8 @@ def _chat_assistant(run: list[_Entry], names: ToolNamer) -> list[dict[str, Any]]
     message: dict[str, Any] = {"role": "assistant", "content": "\n\n".join(texts) or None}
     if calls:
         message["tool_calls"] = calls
+    if thought:
+        message["reasoning_content"] = thought
     return [message]
 
 
@@ -806,11 +837,16 @@ def _chat_format(body: dict[str, Any], out: dict[str, Any]) -> None:
         out["response_format"] = {"type": "json_object"}
 
 
-def _chat_messages(transcript: _Transcript, names: ToolNamer) -> list[dict[str, Any]]:
+def _chat_messages(
+    transcript: _Transcript, names: ToolNamer, reasoning: bool = False
+) -> list[dict[str, Any]]:
+    """Chat messages of the transcript. ``reasoning``: the target takes reasoning items back as
+    ``reasoning_content`` (``Target.reasoning_content``); else they are dropped."""
     messages: list[dict[str, Any]] = []
     if transcript.system:
         messages.append({"role": "system", "content": "\n\n".join(transcript.system)})
-    for role, run in _turns(_ordered(transcript.entries)):
+    entries = transcript.entries if reasoning else _without_reasoning(transcript.entries)
+    for role, run in _turns(_ordered(entries)):
         messages += _chat_assistant(run, names) if role == "assistant" else _chat_user(run)
     first = next((m for m in messages if m["role"] != "system"), None)
     if first is None or first["role"] != "user":
@@ -846,7 +882,8 @@ def responses_to_chat(
     transcript, tools, custom, choice = _prepare(body, validated)
     names = ToolNamer()
     chat_tools = [_chat_tool(t, names) for t in tools]  # first, so the definitions claim their names
-    out: dict[str, Any] = {"model": target.model, "messages": _chat_messages(transcript, names)}
+    messages = _chat_messages(transcript, names, target.reasoning_content)
+    out: dict[str, Any] = {"model": target.model, "messages": messages}
     limit = _max_output_tokens(body)
     if limit is not None:
         out[target.max_tokens_field] = clamp_tokens(limit, target)
@@ -1001,7 +1038,7 @@ def responses_to_anthropic(
     effort = _effort(body) if "reasoning" in body else None
     if effort is not None:
         _add_thinking({"reasoning_effort": effort}, target, out)
-    entries = _ordered(transcript.entries)
+    entries = _ordered(_without_reasoning(transcript.entries))
     if "thinking" in out and not _keeps_thinking(entries):
         del out["thinking"]
     thinking = "thinking" in out

@@ -170,10 +170,15 @@ def _user(content: Any, path: str, markers: bool = False) -> list[dict[str, Any]
     return [*tool_messages, {"role": "user", "content": parts}]
 
 
-def _assistant(content: Any, names: ToolNamer, markers: bool = False) -> list[dict[str, Any]]:
+def _assistant(
+    content: Any, names: ToolNamer, markers: bool = False, reasoning: bool = False
+) -> list[dict[str, Any]]:
+    """One assistant message (or none). ``reasoning``: the target takes the thinking blocks' text back as
+    ``reasoning_content`` (``Target.reasoning_content``); otherwise thinking is dropped."""
     if isinstance(content, str):
         return [{"role": "assistant", "content": content}]
     texts: list[str] = []
+    thoughts: list[str] = []
     marked: dict[str, Any] = {}
     calls: list[dict[str, Any]] = []
     for block in as_list(content):
@@ -181,6 +186,8 @@ def _assistant(content: Any, names: ToolNamer, markers: bool = False) -> list[di
         if block.get("type") == "text" and isinstance(block.get("text"), str):
             texts.append(block["text"])
             marked = _marker(block, markers) or marked
+        elif reasoning and block.get("type") == "thinking" and isinstance(block.get("thinking"), str):
+            thoughts.append(block["thinking"])
         elif block.get("type") == "tool_use":
             arguments = orjson.dumps(input_object(block.get("input"))).decode()
             function = {"name": names.upstream(str(block.get("name") or "")), "arguments": arguments}
@@ -193,10 +200,14 @@ def _assistant(content: Any, names: ToolNamer, markers: bool = False) -> list[di
         message["content"] = [{"type": "text", "text": text, **marked}]
     if calls:
         message["tool_calls"] = calls
+    if thoughts and (thought := "".join(thoughts)):
+        message["reasoning_content"] = thought
     return [message]
 
 
-def _messages(raw: Any, names: ToolNamer, markers: bool = False) -> list[dict[str, Any]]:
+def _messages(
+    raw: Any, names: ToolNamer, markers: bool = False, reasoning: bool = False
+) -> list[dict[str, Any]]:
     if not isinstance(raw, list):
         raise TranslationError("messages: Input should be a valid list", param="messages")
     out: list[dict[str, Any]] = []
@@ -206,7 +217,7 @@ def _messages(raw: Any, names: ToolNamer, markers: bool = False) -> list[dict[st
         if role == "user":
             out += _user(message.get("content"), path, markers)
         elif role == "assistant":
-            out += _assistant(message.get("content"), names, markers)
+            out += _assistant(message.get("content"), names, markers, reasoning)
         elif role == "system":
             # Claude Code sends mid-conversation system messages; OpenAI takes them in place.
             out += _system_message(message.get("content"), markers)
@@ -287,7 +298,8 @@ def anthropic_to_chat(
     """An Anthropic Messages request body → an OpenAI Chat Completions body for ``target``.
 
     Fields with no OpenAI equivalent (``context_management``, ``top_k``, thinking blocks, server tools, …)
-    are dropped. Prompt caching (client-protocols.md, "Prompt caching across formats"): ``cache_control``
+    are dropped; thinking blocks go back as the assistant message's ``reasoning_content`` to a target that
+    takes it (``target.reasoning_content``: DeepSeek refuses a thinking-mode tool loop without it). Prompt caching (client-protocols.md, "Prompt caching across formats"): ``cache_control``
     markers stay on the matching content parts, system blocks, tools and messages, TTL and all, when the
     target honours them (``target.cache_markers``: Claude on OpenRouter), and are dropped elsewhere; a target
     that takes ``prompt_cache_key`` (OpenAI) gets the client's session id (Claude Code's
@@ -303,7 +315,7 @@ def anthropic_to_chat(
     raw_tools = body.get("tools")
     tools = _tools(raw_tools, names, markers) if raw_tools else []  # first: the definitions claim their names
     system = body.get("system")
-    messages = _messages(body.get("messages"), names, markers)
+    messages = _messages(body.get("messages"), names, markers, target.reasoning_content)
     if system:
         messages = _system_message(system, markers) + messages
     out: dict[str, Any] = {"model": target.model, "messages": messages}

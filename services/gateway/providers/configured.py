@@ -11,6 +11,7 @@ from services.gateway.providers.openai_compat import (
     OpenAICompatProvider,
     chat_cache_markers,
     claude_by_name,
+    keeps_reasoning_content,
     openai_by_name,
 )
 from services.gateway.routing.config import ProviderSpec
@@ -35,13 +36,18 @@ class ConfiguredProvider(OpenAICompatProvider):
         Anthropic) keeps the client's ``cache_control`` markers on content parts, and a client without markers
         (Responses) gets the gateway's breakpoints, as Claude on OpenRouter does: without them every turn re-bills
         the whole prompt at the full input price (bugcase 08's kind; s18 variant 08-f). The catalog's
-        ``cache_markers`` decides instead when given (an alias such as ``sonnet``; a server that refuses them)."""
+        ``cache_markers`` decides instead when given (an alias such as ``sonnet``; a server that refuses them).
+        A DeepSeek, Kimi or GLM model (``keeps_reasoning_content``) gets the history's thinking back as
+        ``reasoning_content``, or any model when the catalog's ``reasoning_content`` says so (kind 04, s20)."""
         target = super().target(model)
         markers = self.spec.cache_markers  # the file's word, for a model served under another name (an alias)
         if (markers is None and claude_by_name(model)) or markers:
-            return replace(target, cache_markers=True)
-        if openai_by_name(model):  # OpenAI's model behind a relay: its session key routes to one cache
-            return replace(target, prompt_cache_key=True)
+            target = replace(target, cache_markers=True)
+        elif openai_by_name(model):  # OpenAI's model behind a relay: its session key routes to one cache
+            target = replace(target, prompt_cache_key=True)
+        keeps = self.spec.reasoning_content
+        if (keeps is None and keeps_reasoning_content(model)) or keeps:
+            target = replace(target, reasoning_content=True)
         return target
 
     def prepare(self, body: dict[str, Any], stream: bool, wire: Wire) -> bool:

@@ -190,6 +190,21 @@ def openai_by_name(model: str) -> bool:
     return _OPENAI_MODEL.match(model.rsplit("/", 1)[-1].lower()) is not None
 
 
+# Model families whose servers take the model's reasoning back as ``reasoning_content`` on assistant messages, by the
+# name's last path segment: DeepSeek (required in a thinking-mode tool loop: api-docs.deepseek.com/guides/
+# thinking_mode#tool-calls; continuedev/continue#9606, deepseek-ai/DeepSeek-V3#1053), Moonshot's Kimi (its thinking
+# models keep reasoning_content across a tool loop: platform.moonshot.ai docs, "kimi-k2-thinking") and Z.ai's GLM
+# ("preserved thinking": docs.z.ai, "Thinking Mode").
+_REASONING_CONTENT_FAMILIES = ("deepseek", "kimi", "glm")
+
+
+def keeps_reasoning_content(model: str) -> bool:
+    """True for a model id whose server takes the history's reasoning back as ``reasoning_content``
+    (``_REASONING_CONTENT_FAMILIES``, behind a vendor prefix too: ``deepseek-ai/DeepSeek-V3.2``, ``moonshotai/kimi-k2``).
+    Servers of other models may refuse the unknown field (Groq: "property 'reasoning_content' is unsupported")."""
+    return model.rsplit("/", 1)[-1].lower().startswith(_REASONING_CONTENT_FAMILIES)
+
+
 def claude_by_name(model: str) -> bool:
     """True for a model id that names Claude: ``claude-…`` itself or behind a vendor prefix or an alias mark
     (``anthropic/claude-sonnet-4.5``, ``bedrock/claude-…``, ``~anthropic/claude-sonnet-latest``) and

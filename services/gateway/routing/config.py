@@ -77,6 +77,9 @@ class ProviderSpec:
     # Anthropic ``cache_control`` markers kept on content parts (a relay in front of Claude, as LiteLLM): True or
     # False for every model it serves; None: for the models whose names say Claude (``claude_by_name``)
     cache_markers: bool | None = None
+    # The history's thinking goes back as ``reasoning_content`` on assistant messages (``Target.reasoning_content``):
+    # True or False for every model it serves; None: for the models whose names say so (``keeps_reasoning_content``)
+    reasoning_content: bool | None = None
 
     def output_limit(self, model: str) -> int | None:
         own = self.limits.get(model)
@@ -130,6 +133,7 @@ _PROVIDER_KEYS = {
     "context_window",
     "limits",
     "cache_markers",
+    "reasoning_content",
 }
 _LIMIT_KEYS = {"max_output_tokens", "context_window"}
 _PRICE_KEYS = {"input", "output", "cache_read", "cache_write", "cache_write_1h"}
@@ -248,6 +252,9 @@ def _provider(item: dict[str, Any], where: str) -> ProviderSpec:
     cache_markers = item.get("cache_markers")
     if cache_markers is not None and not isinstance(cache_markers, bool):
         raise CatalogError(f"{where}.cache_markers: expected true or false")
+    reasoning_content = item.get("reasoning_content")
+    if reasoning_content is not None and not isinstance(reasoning_content, bool):
+        raise CatalogError(f"{where}.reasoning_content: expected true or false")
     return ProviderSpec(
         name=name,
         base_url=base_url.rstrip("/"),
@@ -264,6 +271,7 @@ def _provider(item: dict[str, Any], where: str) -> ProviderSpec:
             for model, spec in _table(item.get("limits", {}), f"{where}.limits").items()
         },
         cache_markers=cache_markers,
+        reasoning_content=reasoning_content,
     )
 
 

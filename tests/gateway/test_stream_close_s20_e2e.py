@@ -1,0 +1,128 @@
+"""How a stream ends, by its own words (s20 variants 13-ab, 13-ac, 13-ad).
+
+- The closing frame ends it: after chat's ``data: [DONE]`` or Anthropic's ``message_stop`` nothing may follow, so a
+  server that keeps the body open after it (``: ping`` comments or ping events from a keep-alive loop that outlives
+  its generator) must not hold the client's answer open until it closes. Here the upstream keeps pinging for far
+  longer than the clients' read timeout: before the fix each client waited for the upstream's close and timed out.
+- vLLM ends a request its engine aborted with ``finish_reason: "abort"`` and then ``[DONE]``, as if it had finished
+  (vllm-project/vllm#57082): a translated client must not be told ``end_turn`` / ``completed``, and the ledger
+  records a failure, not a 200.
+Real processes: recorder and gateway; the scripted upstream; the official SDKs as clients.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from typing import Any
+
+import anthropic
+import httpx
+import openai
+import pytest
+
+from tests.procs import Stack
+from tests.scripted_upstream import Pause, ScriptedUpstream, sse
+
+XAI = "/xai/v1/chat/completions"
+ANTHROPIC = "/anthropic/v1/messages"
+USAGE = {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}
+# the upstream pings every 0.2 s for 120 s after its closing frame; the clients give up reading after 30 s
+HELD = [piece for _ in range(600) for piece in (Pause(0.2), b": ping\n\n")]
+
+pytestmark = pytest.mark.usefixtures("fresh_up")
+
+
+@pytest.fixture(scope="module")
+def gw(scripted_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
+    with scripted_stack("stream-close", {"xai": "/xai/v1", "anthropic": "/anthropic"}) as st:
+        yield st
+
+
+def _chunk(delta: dict[str, Any] | None, finish: str | None = None, **extra: Any) -> bytes:
+    choices = [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish}]
+    obj = {
+        "id": "c1",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "grok-3-mini",
+        "choices": choices,
+    }
+    return b"data: " + json.dumps({**obj, **extra}).encode() + b"\n\n"
+
+
+def _event(obj: dict[str, Any]) -> bytes:
+    return f"event: {obj['type']}\ndata: {json.dumps(obj)}\n\n".encode()
+
+
+CHAT_DONE = [
+    _chunk({"role": "assistant", "content": "Hello "}),
+    _chunk({"content": "there!"}),
+    _chunk({}, "stop"),
+    _chunk(None, usage=USAGE),
+    b"data: [DONE]\n\n",
+]
+MESSAGE = {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5", "content": []}
+MESSAGE_STOPPED = [
+    _event(
+        {"type": "message_start", "message": {**MESSAGE, "usage": {"input_tokens": 12, "output_tokens": 1}}}
+    ),
+    _event({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+    _event(
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hello there!"}}
+    ),
+    _event({"type": "content_block_stop", "index": 0}),
+    _event({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 3}}),
+    _event({"type": "message_stop"}),
+]
+
+
+def _openai(gw: Stack) -> openai.OpenAI:
+    return openai.OpenAI(base_url=gw.gateway_url + "/v1", api_key="sk-client", max_retries=0, timeout=30.0)
+
+
+def _anthropic(gw: Stack) -> anthropic.Anthropic:
+    return anthropic.Anthropic(base_url=gw.gateway_url, api_key="sk-ant-client", max_retries=0, timeout=30.0)
+
+
+@pytest.mark.parametrize(
+    ("path", "pieces"), [(XAI, CHAT_DONE), (ANTHROPIC, MESSAGE_STOPPED)], ids=["done", "stop"]
+)
+def test_the_closing_frame_ends_every_clients_answer_while_the_upstream_holds_the_body_open(
+    gw: Stack, up: ScriptedUpstream, path: str, pieces: list[bytes]
+) -> None:
+    model = "grok-3-mini" if path == XAI else "claude-sonnet-4-5"
+    for _ in range(3):
+        up.script(path, sse([*pieces, *HELD]))
+    ask = [{"role": "user", "content": "Say hello."}]
+    # a raw chat client reads the body to its end (the openai SDK would stop at [DONE] on its own)
+    with httpx.Client(timeout=30.0) as raw:
+        body = {"model": model, "stream": True, "messages": ask}
+        chat = raw.post(gw.gateway_url + "/v1/chat/completions", json=body).text
+    assert "Hello " in chat and "there!" in chat and chat.endswith("data: [DONE]\n\n")
+    with _anthropic(gw).messages.stream(model=model, max_tokens=100, messages=ask) as stream:
+        message = stream.get_final_message()  # reads the body to its end
+    assert message.content[0].type == "text" and message.content[0].text == "Hello there!"
+    assert message.stop_reason == "end_turn"
+    with _openai(gw).responses.stream(model=model, input="Say hello.") as events:
+        response = events.get_final_response()
+    assert response.status == "completed" and response.output_text == "Hello there!"
+
+
+def test_vllm_finish_reason_abort_is_no_normal_end(gw: Stack, up: ScriptedUpstream) -> None:
+    aborted = [_chunk({"role": "assistant", "content": "Hello "}), _chunk({}, "abort"), b"data: [DONE]\n\n"]
+    up.script(XAI, sse(aborted), sse(aborted))
+    ask = [{"role": "user", "content": "Say hello."}]
+    with pytest.raises(anthropic.APIStatusError) as failed:
+        with _anthropic(gw).messages.stream(model="grok-3-mini", max_tokens=100, messages=ask) as stream:
+            stream.get_final_message()
+    assert "abort" in str(failed.value)
+    body = {"model": "grok-3-mini", "input": "Say hello.", "stream": True}
+    with httpx.Client(timeout=30.0) as raw:
+        answer = raw.post(gw.gateway_url + "/v1/responses", json=body)
+    rid = answer.headers["x-request-id"]
+    kinds = [json.loads(line[6:])["type"] for line in answer.text.splitlines() if line.startswith("data: {")]
+    assert "response.completed" not in kinds and kinds[-1] == "response.failed"
+    row = gw.row_for(rid)
+    assert row["status"] != 200
