@@ -135,9 +135,6 @@ class OpenStream:
     error: UpstreamError | None
 
 
-_NEVER_STOPPED = asyncio.Event()  # ``_send_opening``'s ``stop`` until its keep-alives start (never set)
-
-
 class ClientGone(Exception):
     """``_send_keeping_alive``: the client of a stream an earlier route began hung up (a keep-alive could not
     be written) while the next route's headers were awaited."""
@@ -179,6 +176,9 @@ class Proxy:
         # and the upstream URL (``Provider.url``), the same few every time.
         self._pairings: dict[tuple[Provider, ClientFormat], Pairing] = {}
         self._urls: dict[tuple[Provider, Operation], str] = {}
+        # ``_send_opening``'s ``stop`` until its keep-alives start (never set, never awaited): one per proxy,
+        # not made at import (nothing made at import may belong to an event loop)
+        self._never_stopped = asyncio.Event()
 
     async def serve(self, request: web.Request, call: Call, routes: list[Route]) -> web.StreamResponse:
         """Try ``routes`` (see ``serve.serve``); the answer, or the error in the client's format."""
@@ -342,7 +342,7 @@ class Proxy:
         keepalive_s = self.upstream.keepalive_s
         loop = asyncio.get_running_loop()
         me = asyncio.current_task()
-        stop = _NEVER_STOPPED  # made when the keep-alives start: the usual answer makes no event
+        stop = self._never_stopped  # made when the keep-alives start: the usual answer makes no event
         gone = False
         keeping: asyncio.Task[None] | None = None
 
