@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import math
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
@@ -931,7 +932,8 @@ class Proxy:
         """The status and message the client gets for ``exc`` in an in-stream error: the upstream's meaning
         (context overflow, rate limit, …) in the client's words, as ``_error_response`` says it; a
         Retry-After the provider gave (whole seconds, rounded up), which an HTTP answer would carry as the
-        ``retry-after`` header, said in the message ("… (retry after 30 s)")."""
+        ``retry-after`` header, said in the message ("… (retry after 30 s)") unless the provider's own message
+        already says when to retry (``states_retry_time``: "Please try again in 20s")."""
         status = exc.upstream_status or 502
         message = exc.message
         source = next((a for a in call.attempts if a.error is exc), None)
@@ -939,7 +941,8 @@ class Proxy:
         if exc.upstream_status is not None and source is not None:
             meaning = registry.upstream_error_meaning(source.wire, exc.upstream_status, exc.body, exc.message)
             status, message, _ = client.error_words(meaning, status, message)
-        if exc.retry_after_s is not None:  # a stream has no retry-after header: its wait goes in the words
+        if exc.retry_after_s is not None and not states_retry_time(message):
+            # a stream has no retry-after header: its wait goes in the words, unless they already say it
             message = f"{message} (retry after {max(1, math.ceil(exc.retry_after_s))} s)"
         return client.client_status(status), message
 
@@ -981,6 +984,18 @@ class Proxy:
         return web.Response(
             body=orjson.dumps(body), status=status, content_type="application/json", headers=headers
         )
+
+
+# "Please try again in 20s" / "in 6ms" (OpenAI), "Please retry in 23.5s" (Gemini), "retry after 30 seconds",
+# "try again after 2 minutes": a retry verb, then "in" or "after" and a number
+_RETRY_TIME = re.compile(r"\b(?:try(?:ing)? again|retry(?:ing)?)\s+(?:in|after)\s+\d", re.IGNORECASE)
+
+
+def states_retry_time(message: str) -> bool:
+    """Whether a provider's error ``message`` already says when to retry ("Please try again in 20s",
+    "retry after 30 seconds"): then an in-stream error does not add the Retry-After wait a second time
+    (``Proxy._in_client_words``). Pure; a phrase without a number ("please try again later") says no time."""
+    return _RETRY_TIME.search(message) is not None
 
 
 def _soonest_refusal(attempts: list[Attempt], last: UpstreamError) -> UpstreamError:

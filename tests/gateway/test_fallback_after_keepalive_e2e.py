@@ -847,15 +847,28 @@ def test_a_refusal_after_held_headers_is_told_in_the_begun_stream(gw: Stack, up:
     assert (row["status"], row["provider"], row["attempts"]) == (400, "openai", 1), row
 
 
+@pytest.mark.parametrize(
+    ("said", "told"),
+    [
+        ("Rate limit reached for gpt-4o-mini", "Rate limit reached for gpt-4o-mini (retry after 1 s)"),
+        # the provider's words already say the wait: not said twice (session 20)
+        (
+            "Rate limit reached for gpt-4o-mini. Please try again in 20s.",
+            "Rate limit reached for gpt-4o-mini. Please try again in 20s.",
+        ),
+    ],
+    ids=["wait-added", "wait-already-said"],
+)
 def test_a_rate_limit_after_held_headers_says_its_retry_after_in_the_begun_stream(
-    gw: Stack, up: ScriptedUpstream
+    gw: Stack, up: ScriptedUpstream, said: str, told: str
 ) -> None:
     """The held headers turn out to be a 429 with a Retry-After longer than the gateway waits itself (this
     module's RETRY_AFTER_MAX_WAIT is 0): told in the stream the client's answer began, which has no header for
-    it, the error's message says the wait (whole seconds, rounded up, as the header would) and the type stays
-    the client's rate-limit error. The wait is short so the module's later tests find the provider rested."""
+    it, the error's message says the wait (whole seconds, rounded up, as the header would), unless the
+    provider's own message says it already, and the type stays the client's rate-limit error. The wait is
+    short so the module's later tests find the provider rested."""
     gate = threading.Event()
-    refusal = {"error": {"message": "Rate limit reached for gpt-4o-mini", "type": "requests", "code": None}}
+    refusal = {"error": {"message": said, "type": "requests", "code": None}}
     up.script(
         CHAT,
         Answer(body=[json.dumps(refusal).encode()], status=429, headers={"retry-after": "0.2"}, gate=gate),
@@ -866,13 +879,15 @@ def test_a_rate_limit_after_held_headers_says_its_retry_after_in_the_begun_strea
         "stream": True,
         "messages": [{"role": "user", "content": "hi"}],
     }
-    events = _read_releasing(gw, "/v1/messages", body, "ka19ra-anth", gate, "ping")
+    rid = f"ka19ra-anth-{len(told)}"
+    events = _read_releasing(gw, "/v1/messages", body, rid, gate, "ping")
     seen = kinds(events)
     assert seen.count("message_start") == 1 and seen[-1] == "error", seen
     error = json.loads(events[-1].data)["error"]
     assert error["type"] == "rate_limit_error", error
-    assert error["message"].endswith("(retry after 1 s)"), error
-    row = gw.row_for("ka19ra-anth")
+    assert error["message"].endswith(told), error
+    assert error["message"].count("retry after") + error["message"].count("try again in") == 1, error
+    row = gw.row_for(rid)
     assert (row["status"], row["provider"]) == (429, "openai"), row
     time.sleep(0.3)  # not a measurement: the provider's 0.2 s rest is over before the module's next test
 
