@@ -282,20 +282,15 @@ class Proxy:
         call.attempts.append(att)
         in_band = False  # an error inside a 200's stream, not an HTTP refusal (``_within_output_limit``'s)
         try:
-            if call.opened is None and not (call.stream and self.upstream.keepalive_s > 0):
-                resp = await self.upstream.send(provider, up.url, up.headers, up.body)
-            else:
-                try:
-                    if call.opened is None:
-                        resp = await self._send_opening(request, call, pair, provider, up)
-                    else:
-                        resp = await self._send_keeping_alive(call, call.opened, provider, up)
-                except ClientGone:  # hung up while this route's headers were awaited: the request ends
-                    att.client_disconnected = True
-                    call.answer(499, "client_disconnected")
-                    return Answer(call.opened.response, judged=False)
-            if resp.status in provider.output_refusal_statuses:
-                resp, up = await self._within_output_limit(call, provider, route, pair, resp, up)
+            try:
+                resp = await self._send(request, call, pair, provider, up)
+                if resp.status in provider.output_refusal_statuses:
+                    resp, up = await self._within_output_limit(request, call, provider, route, pair, resp, up)
+            except ClientGone:  # hung up while this route's headers were awaited: the request ends
+                assert call.opened is not None  # only a begun stream finds its client gone
+                att.client_disconnected = True
+                call.answer(499, "client_disconnected")
+                return Answer(call.opened.response, judged=False)
             try:
                 if resp.status >= 400:
                     raise await self.upstream.error_from(resp, provider)
@@ -321,6 +316,20 @@ class Proxy:
             ):
                 return await self.attempt(request, call, route, within=limit, retried=retried + 1)
             return exc
+
+    def _send(
+        self, request: web.Request, call: Call, pair: Pairing, provider: Provider, up: Upstream
+    ) -> Awaitable[UpstreamResponse]:
+        """``upstream.send`` for ``up``, with the client's stream fed while the headers are awaited: a stream
+        with keep-alives on (``STREAM_KEEPALIVE_S`` > 0) whose client has nothing yet goes through
+        ``_send_opening``, one an earlier send began through ``_send_keeping_alive`` (also with keep-alives
+        off: that stream is open); anything else is the plain send. For an attempt's first send and its
+        retries (``_within_output_limit``). Raises ``ClientGone`` as those do."""
+        if call.opened is not None:
+            return self._send_keeping_alive(call, call.opened, provider, up)
+        if call.stream and self.upstream.keepalive_s > 0:
+            return self._send_opening(request, call, pair, provider, up)
+        return self.upstream.send(provider, up.url, up.headers, up.body)
 
     async def _send_opening(
         self, request: web.Request, call: Call, pair: Pairing, provider: Provider, up: Upstream
@@ -446,6 +455,7 @@ class Proxy:
 
     async def _within_output_limit(
         self,
+        request: web.Request,
         call: Call,
         provider: Provider,
         route: Route,
@@ -457,7 +467,9 @@ class Proxy:
         is not the client's problem when a smaller max_tokens would do: remember the limit and send once
         more within it. When that one is refused again with a smaller limit stated (the first was the context
         window, the second what the prompt leaves of it), once more within that; never more than two retries.
-        Any other answer comes back as it is (its body still unread)."""
+        Any other answer comes back as it is (its body still unread). A retry is sent as the first send was
+        (``_send``): a streamed client hears keep-alives while its headers are awaited, its answer opened
+        when they are slow (s20: before, a retry's wait was a silence to the client)."""
         try:
             err = await self.upstream.error_from(resp, provider)
         finally:
@@ -474,7 +486,7 @@ class Proxy:
                     retry = _clamped(retry, stated.tokens)
                 if not _asks_less(retry, up):  # as much as was refused (a limit above it): no retry
                     raise err
-                resp = await self.upstream.send(provider, retry.url, retry.headers, retry.body)
+                resp = await self._send(request, call, pair, provider, retry)
                 if not again or resp.status not in (400, 422):
                     return resp, retry
                 # A limit that was the window (vLLM's "cannot be greater than max_model_len") leaves the
@@ -496,7 +508,7 @@ class Proxy:
             # a thinking block signed elsewhere: once more without the history's thinking (s7 variant 04-g)
             retry = _without_thinking(self._build(call, provider, route, pair))
             if retry.body != up.body:
-                return await self.upstream.send(provider, retry.url, retry.headers, retry.body), retry
+                return await self._send(request, call, pair, provider, retry), retry
         raise err
 
     def _build(self, call: Call, provider: Provider, route: Route, pair: Pairing) -> Upstream:

@@ -980,3 +980,37 @@ def test_an_overflow_after_held_headers_keeps_openais_code_in_the_begun_stream(
     assert "maximum context length" in error["message"], last
     row = gw.row_for(rid)
     assert (row["status"], row["attempts"]) == (400, 1), row
+
+
+def test_the_client_hears_keepalives_while_a_retry_within_the_output_limit_holds_its_headers(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """The route refuses the request's max_tokens at once, stating what it affords (OpenRouter's credit
+    wording, a limit for this request only); the gateway's retry within it (kind 17) is held at its headers.
+    The retry is sent as the first send was: the client's answer opens and pings follow while it waits, then
+    the retry's answer continues that stream (one ``message_start``). Before (s20 item 6) the retry's wait
+    was a silence: no ping ever came, and the gate was never let go here."""
+    gate = threading.Event()
+    refusal = {
+        "error": {
+            "message": "This request requires more credits, or fewer max_tokens. You requested up to 64 "
+            "tokens, but can only afford 20.",
+            "type": "invalid_request_error",
+            "code": None,
+        }
+    }
+    up.script(CHAT, Answer(body=[json.dumps(refusal).encode()], status=400))
+    up.script(CHAT, sse(chat_answer(B_TEXT), gate=gate))
+    body = {
+        "model": "gpt-4o-mini",
+        "max_tokens": 64,
+        "stream": True,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    seen = kinds(_read_releasing(gw, "/v1/messages", body, "ka20-within", gate, "ping"))
+    assert seen[0] == "message_start" and seen.count("message_start") == 1, seen
+    assert seen[-1] == "message_stop" and "error" not in seen, seen
+    asked = [r.json.get("max_completion_tokens") for r in up.requests if r.path == CHAT]
+    assert asked == [64, 20], asked
+    row = gw.row_for("ka20-within")
+    assert (row["status"], row["provider"], row["output_tokens"]) == (200, "openai", 5), row
