@@ -359,7 +359,9 @@ class Proxy:
         async def keep() -> None:
             nonlocal gone
             response = SSEResponse(self._headers(call))
-            data = make_relay(pair, up.view, provider.usage).keepalive()  # the format's opening, keep-alive
+            # the format's opening and keep-alive, from a relay that reads no usage (the answer's own relay,
+            # ``_relay_stream``, reads it with ``provider.usage_rule``): none is given, none is misread
+            data = make_relay(pair, up.view).keepalive()
             # set first: the answer continues this stream once ``stop`` has let this write end whole
             call.opened = OpenStream(response, pair.client.opening(data) or Opening(), b"", 0, "", None)
             try:

@@ -46,6 +46,10 @@ openai = { model = "gpt-4o-mini", price = { input = 5, output = 5 } }
 [models."openai-first"]
 anthropic = { model = "claude-haiku-4-5", price = { input = 5, output = 5 } }
 openai = { model = "gpt-4o", price = { input = 1, output = 1 } }
+
+# an xAI model behind a relay that passes xAI's usage on (``Provider.usage_rule``; s19 variants 29-a/b/d)
+[models."grok-relayed"]
+openai = { model = "grok-3-mini", price = { input = 1, output = 1 } }
 """
 B_TEXT = "Hello from B."
 
@@ -1014,3 +1018,34 @@ def test_the_client_hears_keepalives_while_a_retry_within_the_output_limit_holds
     assert asked == [64, 20], asked
     row = gw.row_for("ka20-within")
     assert (row["status"], row["provider"], row["output_tokens"]) == (200, "openai", 5), row
+
+
+def test_an_xai_model_behind_a_relay_keeps_xais_usage_after_held_headers(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """grok behind a relay (here the ``openai`` provider, which relays its vendor's counts) holds its headers:
+    the answer that continues the begun stream reads usage in xAI's convention (``Provider.usage_rule``),
+    reasoning outside ``completion_tokens``, as on every other path: output 600 + 150 (s20 item 2)."""
+    gate = threading.Event()
+    usage = {
+        "prompt_tokens": 40,
+        "completion_tokens": 600,
+        "completion_tokens_details": {"reasoning_tokens": 150},
+    }
+    frames = [
+        *chat_opening(),
+        *unnamed(chat({"content": B_TEXT}), chat({}, "stop")),
+        *unnamed({**chat(None), "usage": usage}, b"[DONE]"),
+    ]
+    up.script(CHAT, sse(frames, gate=gate))
+    body = {
+        "model": "grok-relayed",
+        "max_tokens": 64,
+        "stream": True,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    events = _read_releasing(gw, "/v1/messages", body, "ka20-grok", gate, "ping")
+    told = [json.loads(ev.data)["usage"] for ev in events if ev.event == "message_delta"]
+    assert told and told[-1]["output_tokens"] == 750, told
+    row = gw.row_for("ka20-grok")
+    assert (row["status"], row["output_tokens"], row["reasoning_tokens"]) == (200, 750, 150), row
