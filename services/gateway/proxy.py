@@ -185,7 +185,11 @@ class Proxy:
         """Try ``routes`` (see ``serve.serve``); the answer, or the error in the client's format."""
         # a partial, not a wrapping coroutine: one frame fewer to resume at every await of an attempt
         outcome = await serve(
-            routes, functools.partial(self.attempt, request, call), self.health, self.limits
+            routes,
+            functools.partial(self.attempt, request, call),
+            self.health,
+            self.limits,
+            sleep=functools.partial(self._wait, call) if call.stream else asyncio.sleep,
         )
         # a refusal is noted even when a fallback answered (more than one attempt): the provider still
         # refused, and once every provider rests the client must hear one of their own refusals
@@ -199,6 +203,28 @@ class Proxy:
                 return self._error_response(call, *told)
             return self._error_response(call, _soonest_refusal(call.attempts, outcome))
         return outcome
+
+    async def _wait(self, call: Call, delay: float) -> None:
+        """The serve loop's wait of ``delay`` seconds for a resting provider (a 429's Retry-After that fits in
+        ``RETRY_AFTER_MAX_WAIT``, ``serve.serve``). A stream whose client's answer has begun (``call.opened``:
+        held headers or a silence before the first token opened it, then the route was refused) gets its
+        format's keep-alive after every ``STREAM_KEEPALIVE_S`` of the wait, as while headers are awaited
+        (``_send_keeping_alive``); before (s20) the wait was a silence to the client. A keep-alive that finds
+        the client gone stops the keep-alives, not the wait: the next send finds it gone (``ClientGone``)."""
+        opened, keepalive_s = call.opened, self.upstream.keepalive_s
+        if opened is None or keepalive_s <= 0 or delay <= keepalive_s:
+            await asyncio.sleep(delay)
+            return
+        loop = asyncio.get_running_loop()
+        end = loop.time() + delay
+        frame = registry.client(call.fmt).keepalive
+        while end - loop.time() > keepalive_s:
+            await asyncio.sleep(keepalive_s)
+            try:
+                await opened.response.write(frame)
+            except (ConnectionResetError, aiohttp.ClientConnectionResetError):
+                break
+        await asyncio.sleep(max(0.0, end - loop.time()))
 
     async def _end_opened(self, call: Call, opened: OpenStream, last: UpstreamError) -> web.StreamResponse:
         """No route answered a stream that had begun (``OpenStream``): the last failure, told in it, ends it:
