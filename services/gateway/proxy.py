@@ -309,7 +309,11 @@ class Proxy:
         in_band = False  # an error inside a 200's stream, not an HTTP refusal (``_within_output_limit``'s)
         try:
             try:
-                resp = await self._send(request, call, pair, provider, up)
+                # ``_send``'s plain case tested here first: a request sent plainly makes no call more
+                if call.opened is None and not (call.stream and self.upstream.keepalive_s > 0):
+                    resp = await self.upstream.send(provider, up.url, up.headers, up.body)
+                else:
+                    resp = await self._send(request, call, pair, provider, up)
                 if resp.status in provider.output_refusal_statuses:
                     resp, up = await self._within_output_limit(request, call, provider, route, pair, resp, up)
             except ClientGone:  # hung up while this route's headers were awaited: the request ends
