@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.upstream import fake_answers  # noqa: E402
 from services.gateway.attribution import from_headers  # noqa: E402
 from services.gateway.dialects import registry  # noqa: E402
 from services.gateway.providers.registry import build_providers  # noqa: E402
@@ -65,28 +66,6 @@ PATHS = {
     "anthropic, plain": ("messages.json", "anthropic", "anthropic"),
     "responses, plain": ("responses.json", "openai", "openai_responses"),
 }
-
-
-def canned() -> dict[str, bytes]:
-    """The fake provider's answers, as ``bench/upstream.py`` captures them for nginx."""
-    from bench.upstream import capture
-    from tests.procs import free_port, http_ok, wait_until
-
-    port = free_port()
-    fake = subprocess.Popen(
-        [sys.executable, "-m", "tests.fake_provider", "--port", str(port), "--name", "openai"],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_until(lambda: http_ok(url + "/v1/models"), 15)
-        with tempfile.TemporaryDirectory() as tmp:
-            return capture(url, Path(tmp))
-    finally:
-        fake.terminate()
-        fake.wait(5)
 
 
 def pieces(answers: dict[str, bytes]) -> dict[str, Callable[[], object]]:
@@ -145,7 +124,7 @@ def main() -> None:
     ap.add_argument("--instructions", action="store_true")
     ap.add_argument("--n", type=int, default=300)
     args = ap.parse_args()
-    answers = canned()
+    answers = fake_answers()
     works = pieces(answers)
     with tempfile.TemporaryDirectory() as tmp:
         saved = Path(tmp) / "answers.json"

@@ -21,9 +21,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import pstats
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -35,13 +33,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.paths import PATHS, PathCase  # noqa: E402
-from bench.upstream import capture  # noqa: E402
+from bench.upstream import fake_answers  # noqa: E402
 from services.gateway.dialects import registry  # noqa: E402
 from services.gateway.dialects._prompt_cache import NO_SESSION  # noqa: E402
 from services.gateway.dialects._request_common import Target  # noqa: E402
 from services.gateway.dialects.view import View  # noqa: E402
 from services.gateway.relay import make_relay  # noqa: E402
-from tests.procs import free_port, http_ok, wait_until  # noqa: E402
 
 CODEX = ROOT.parent / "shared" / "captures" / "codex" / "say_hi" / "0001_POST_v1_responses.json"
 FORMATS = {
@@ -69,22 +66,8 @@ TARGET = Target(
 
 
 def answers() -> dict[str, bytes]:
-    """The fake provider's answers to the bench's upstream requests, by file name."""
-    port = free_port()
-    fake = subprocess.Popen(
-        [sys.executable, "-m", "tests.fake_provider", "--port", str(port), "--name", "openai"],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_until(lambda: http_ok(url + "/v1/models"), 15)
-        with tempfile.TemporaryDirectory() as tmp:
-            return capture(url, Path(tmp))
-    finally:
-        fake.terminate()
-        fake.wait(5)
+    """The fake provider's answers to the bench's upstream requests, by file name (``upstream.fake_answers``)."""
+    return fake_answers()
 
 
 def request_work(case: PathCase, body: dict[str, Any]) -> Callable[[], object]:

@@ -125,6 +125,28 @@ def capture(fake_url: str, dest: Path) -> dict[str, bytes]:
     return out
 
 
+def fake_answers(dest: Path | None = None) -> dict[str, bytes]:
+    """The fake provider's answers to CAPTURES, by file name: a short-lived ``tests.fake_provider`` is started,
+    asked (``capture``: the answers stored under ``dest``, or in a temp dir removed after) and stopped."""
+    port = free_port()
+    fake = subprocess.Popen(
+        [sys.executable, "-m", "tests.fake_provider", "--port", str(port), "--name", "openai"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: http_ok(url + "/v1/models"), 15)
+        if dest is not None:
+            return capture(url, dest)
+        with tempfile.TemporaryDirectory() as tmp:
+            return capture(url, Path(tmp))
+    finally:
+        fake.terminate()
+        fake.wait(5)
+
+
 @dataclass
 class Nginx:
     proc: subprocess.Popen[bytes]
@@ -159,20 +181,7 @@ def start_nginx() -> Nginx:
     # directory of their own directly under the system temp dir, readable by all (removed by stop())
     tmp = Path(tempfile.mkdtemp(prefix="bench-nginx-"))
     tmp.chmod(0o755)
-    fake_port = free_port()
-    fake = subprocess.Popen(
-        [sys.executable, "-m", "tests.fake_provider", "--port", str(fake_port), "--name", "openai"],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        fake_url = f"http://127.0.0.1:{fake_port}"
-        wait_until(lambda: http_ok(fake_url + "/v1/models"), 15)
-        canned = capture(fake_url, tmp / "canned")
-    finally:
-        fake.terminate()
-        fake.wait(5)
+    canned = fake_answers(tmp / "canned")
     port, inner = free_port(), free_port()
     conf = tmp / "nginx.conf"
     conf.write_text(NGINX_CONF.format(tmp=tmp, port=port, inner=inner))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import math
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
@@ -135,9 +136,6 @@ class OpenStream:
     error: UpstreamError | None
 
 
-_NEVER_STOPPED = asyncio.Event()  # ``_send_opening``'s ``stop`` until its keep-alives start (never set)
-
-
 class ClientGone(Exception):
     """``_send_keeping_alive``: the client of a stream an earlier route began hung up (a keep-alive could not
     be written) while the next route's headers were awaited."""
@@ -179,12 +177,19 @@ class Proxy:
         # and the upstream URL (``Provider.url``), the same few every time.
         self._pairings: dict[tuple[Provider, ClientFormat], Pairing] = {}
         self._urls: dict[tuple[Provider, Operation], str] = {}
+        # ``_send_opening``'s ``stop`` until its keep-alives start (never set, never awaited): one per proxy,
+        # not made at import (nothing made at import may belong to an event loop)
+        self._never_stopped = asyncio.Event()
 
     async def serve(self, request: web.Request, call: Call, routes: list[Route]) -> web.StreamResponse:
         """Try ``routes`` (see ``serve.serve``); the answer, or the error in the client's format."""
         # a partial, not a wrapping coroutine: one frame fewer to resume at every await of an attempt
         outcome = await serve(
-            routes, functools.partial(self.attempt, request, call), self.health, self.limits
+            routes,
+            functools.partial(self.attempt, request, call),
+            self.health,
+            self.limits,
+            sleep=functools.partial(self._wait, call) if call.stream else asyncio.sleep,
         )
         # a refusal is noted even when a fallback answered (more than one attempt): the provider still
         # refused, and once every provider rests the client must hear one of their own refusals
@@ -198,6 +203,28 @@ class Proxy:
                 return self._error_response(call, *told)
             return self._error_response(call, _soonest_refusal(call.attempts, outcome))
         return outcome
+
+    async def _wait(self, call: Call, delay: float) -> None:
+        """The serve loop's wait of ``delay`` seconds for a resting provider (a 429's Retry-After that fits in
+        ``RETRY_AFTER_MAX_WAIT``, ``serve.serve``). A stream whose client's answer has begun (``call.opened``:
+        held headers or a silence before the first token opened it, then the route was refused) gets its
+        format's keep-alive after every ``STREAM_KEEPALIVE_S`` of the wait, as while headers are awaited
+        (``_send_keeping_alive``); before (s20) the wait was a silence to the client. A keep-alive that finds
+        the client gone stops the keep-alives, not the wait: the next send finds it gone (``ClientGone``)."""
+        opened, keepalive_s = call.opened, self.upstream.keepalive_s
+        if opened is None or keepalive_s <= 0 or delay <= keepalive_s:
+            await asyncio.sleep(delay)
+            return
+        loop = asyncio.get_running_loop()
+        end = loop.time() + delay
+        frame = registry.client(call.fmt).keepalive
+        while end - loop.time() > keepalive_s:
+            await asyncio.sleep(keepalive_s)
+            try:
+                await opened.response.write(frame)
+            except (ConnectionResetError, aiohttp.ClientConnectionResetError):
+                break
+        await asyncio.sleep(max(0.0, end - loop.time()))
 
     async def _end_opened(self, call: Call, opened: OpenStream, last: UpstreamError) -> web.StreamResponse:
         """No route answered a stream that had begun (``OpenStream``): the last failure, told in it, ends it:
@@ -281,20 +308,19 @@ class Proxy:
         call.attempts.append(att)
         in_band = False  # an error inside a 200's stream, not an HTTP refusal (``_within_output_limit``'s)
         try:
-            if call.opened is None and not (call.stream and self.upstream.keepalive_s > 0):
-                resp = await self.upstream.send(provider, up.url, up.headers, up.body)
-            else:
-                try:
-                    if call.opened is None:
-                        resp = await self._send_opening(request, call, pair, provider, up)
-                    else:
-                        resp = await self._send_keeping_alive(call, call.opened, provider, up)
-                except ClientGone:  # hung up while this route's headers were awaited: the request ends
-                    att.client_disconnected = True
-                    call.answer(499, "client_disconnected")
-                    return Answer(call.opened.response, judged=False)
-            if resp.status in provider.output_refusal_statuses:
-                resp, up = await self._within_output_limit(call, provider, route, pair, resp, up)
+            try:
+                # ``_send``'s plain case tested here first: a request sent plainly makes no call more
+                if call.opened is None and not (call.stream and self.upstream.keepalive_s > 0):
+                    resp = await self.upstream.send(provider, up.url, up.headers, up.body)
+                else:
+                    resp = await self._send(request, call, pair, provider, up)
+                if resp.status in provider.output_refusal_statuses:
+                    resp, up = await self._within_output_limit(request, call, provider, route, pair, resp, up)
+            except ClientGone:  # hung up while this route's headers were awaited: the request ends
+                assert call.opened is not None  # only a begun stream finds its client gone
+                att.client_disconnected = True
+                call.answer(499, "client_disconnected")
+                return Answer(call.opened.response, judged=False)
             try:
                 if resp.status >= 400:
                     raise await self.upstream.error_from(resp, provider)
@@ -321,6 +347,20 @@ class Proxy:
                 return await self.attempt(request, call, route, within=limit, retried=retried + 1)
             return exc
 
+    def _send(
+        self, request: web.Request, call: Call, pair: Pairing, provider: Provider, up: Upstream
+    ) -> Awaitable[UpstreamResponse]:
+        """``upstream.send`` for ``up``, with the client's stream fed while the headers are awaited: a stream
+        with keep-alives on (``STREAM_KEEPALIVE_S`` > 0) whose client has nothing yet goes through
+        ``_send_opening``, one an earlier send began through ``_send_keeping_alive`` (also with keep-alives
+        off: that stream is open); anything else is the plain send. For an attempt's first send and its
+        retries (``_within_output_limit``). Raises ``ClientGone`` as those do."""
+        if call.opened is not None:
+            return self._send_keeping_alive(call, call.opened, provider, up)
+        if call.stream and self.upstream.keepalive_s > 0:
+            return self._send_opening(request, call, pair, provider, up)
+        return self.upstream.send(provider, up.url, up.headers, up.body)
+
     async def _send_opening(
         self, request: web.Request, call: Call, pair: Pairing, provider: Provider, up: Upstream
     ) -> UpstreamResponse:
@@ -342,14 +382,16 @@ class Proxy:
         keepalive_s = self.upstream.keepalive_s
         loop = asyncio.get_running_loop()
         me = asyncio.current_task()
-        stop = _NEVER_STOPPED  # made when the keep-alives start: the usual answer makes no event
+        stop = self._never_stopped  # made when the keep-alives start: the usual answer makes no event
         gone = False
         keeping: asyncio.Task[None] | None = None
 
         async def keep() -> None:
             nonlocal gone
             response = SSEResponse(self._headers(call))
-            data = make_relay(pair, up.view, provider.usage).keepalive()  # the format's opening, keep-alive
+            # the format's opening and keep-alive, from a relay that reads no usage (the answer's own relay,
+            # ``_relay_stream``, reads it with ``provider.usage_rule``): none is given, none is misread
+            data = make_relay(pair, up.view).keepalive()
             # set first: the answer continues this stream once ``stop`` has let this write end whole
             call.opened = OpenStream(response, pair.client.opening(data) or Opening(), b"", 0, "", None)
             try:
@@ -445,6 +487,7 @@ class Proxy:
 
     async def _within_output_limit(
         self,
+        request: web.Request,
         call: Call,
         provider: Provider,
         route: Route,
@@ -456,7 +499,9 @@ class Proxy:
         is not the client's problem when a smaller max_tokens would do: remember the limit and send once
         more within it. When that one is refused again with a smaller limit stated (the first was the context
         window, the second what the prompt leaves of it), once more within that; never more than two retries.
-        Any other answer comes back as it is (its body still unread)."""
+        Any other answer comes back as it is (its body still unread). A retry is sent as the first send was
+        (``_send``): a streamed client hears keep-alives while its headers are awaited, its answer opened
+        when they are slow (s20: before, a retry's wait was a silence to the client)."""
         try:
             err = await self.upstream.error_from(resp, provider)
         finally:
@@ -473,7 +518,7 @@ class Proxy:
                     retry = _clamped(retry, stated.tokens)
                 if not _asks_less(retry, up):  # as much as was refused (a limit above it): no retry
                     raise err
-                resp = await self.upstream.send(provider, retry.url, retry.headers, retry.body)
+                resp = await self._send(request, call, pair, provider, retry)
                 if not again or resp.status not in (400, 422):
                     return resp, retry
                 # A limit that was the window (vLLM's "cannot be greater than max_model_len") leaves the
@@ -495,7 +540,7 @@ class Proxy:
             # a thinking block signed elsewhere: once more without the history's thinking (s7 variant 04-g)
             retry = _without_thinking(self._build(call, provider, route, pair))
             if retry.body != up.body:
-                return await self.upstream.send(provider, retry.url, retry.headers, retry.body), retry
+                return await self._send(request, call, pair, provider, retry), retry
         raise err
 
     def _build(self, call: Call, provider: Provider, route: Route, pair: Pairing) -> Upstream:
@@ -937,7 +982,8 @@ class Proxy:
         """The status and message the client gets for ``exc`` in an in-stream error: the upstream's meaning
         (context overflow, rate limit, …) in the client's words, as ``_error_response`` says it; a
         Retry-After the provider gave (whole seconds, rounded up), which an HTTP answer would carry as the
-        ``retry-after`` header, said in the message ("… (retry after 30 s)")."""
+        ``retry-after`` header, said in the message ("… (retry after 30 s)") unless the provider's own message
+        already says when to retry (``states_retry_time``: "Please try again in 20s")."""
         status = exc.upstream_status or 502
         message = exc.message
         source = next((a for a in call.attempts if a.error is exc), None)
@@ -945,7 +991,8 @@ class Proxy:
         if exc.upstream_status is not None and source is not None:
             meaning = registry.upstream_error_meaning(source.wire, exc.upstream_status, exc.body, exc.message)
             status, message, _ = client.error_words(meaning, status, message)
-        if exc.retry_after_s is not None:  # a stream has no retry-after header: its wait goes in the words
+        if exc.retry_after_s is not None and not states_retry_time(message):
+            # a stream has no retry-after header: its wait goes in the words, unless they already say it
             message = f"{message} (retry after {max(1, math.ceil(exc.retry_after_s))} s)"
         return client.client_status(status), message
 
@@ -987,6 +1034,18 @@ class Proxy:
         return web.Response(
             body=orjson.dumps(body), status=status, content_type="application/json", headers=headers
         )
+
+
+# "Please try again in 20s" / "in 6ms" (OpenAI), "Please retry in 23.5s" (Gemini), "retry after 30 seconds",
+# "try again after 2 minutes": a retry verb, then "in" or "after" and a number
+_RETRY_TIME = re.compile(r"\b(?:try(?:ing)? again|retry(?:ing)?)\s+(?:in|after)\s+\d", re.IGNORECASE)
+
+
+def states_retry_time(message: str) -> bool:
+    """Whether a provider's error ``message`` already says when to retry ("Please try again in 20s",
+    "retry after 30 seconds"): then an in-stream error does not add the Retry-After wait a second time
+    (``Proxy._in_client_words``). Pure; a phrase without a number ("please try again later") says no time."""
+    return _RETRY_TIME.search(message) is not None
 
 
 def _soonest_refusal(attempts: list[Attempt], last: UpstreamError) -> UpstreamError:

@@ -46,6 +46,10 @@ openai = { model = "gpt-4o-mini", price = { input = 5, output = 5 } }
 [models."openai-first"]
 anthropic = { model = "claude-haiku-4-5", price = { input = 5, output = 5 } }
 openai = { model = "gpt-4o", price = { input = 1, output = 1 } }
+
+# an xAI model behind a relay that passes xAI's usage on (``Provider.usage_rule``; s19 variants 29-a/b/d)
+[models."grok-relayed"]
+openai = { model = "grok-3-mini", price = { input = 1, output = 1 } }
 """
 B_TEXT = "Hello from B."
 
@@ -238,7 +242,8 @@ class Keeping(httpx2.HTTPTransport):
         return SSEDecoder().feed(bytes(self.bodies[0]))
 
 
-def ask_anthropic(gw: Stack, model: str, rid: str) -> tuple[str, list[SSEEvent]]:
+def anthropic_client(gw: Stack) -> tuple[anthropic.Anthropic, Keeping]:
+    """The anthropic SDK on the gateway, no retries of its own, its bytes kept (``Keeping``)."""
     transport = Keeping()
     client = anthropic.Anthropic(
         base_url=gw.gateway_url,
@@ -246,6 +251,23 @@ def ask_anthropic(gw: Stack, model: str, rid: str) -> tuple[str, list[SSEEvent]]
         max_retries=0,
         http_client=httpx2.Client(transport=transport, timeout=30),
     )
+    return client, transport
+
+
+def openai_client(gw: Stack) -> tuple[openai.OpenAI, Keeping]:
+    """The openai SDK on the gateway, no retries of its own, its bytes kept (``Keeping``)."""
+    transport = Keeping()
+    client = openai.OpenAI(
+        base_url=gw.gateway_url + "/v1",
+        api_key="sk-client",
+        max_retries=0,
+        http_client=httpx2.Client(transport=transport, timeout=30),
+    )
+    return client, transport
+
+
+def ask_anthropic(gw: Stack, model: str, rid: str) -> tuple[str, list[SSEEvent]]:
+    client, transport = anthropic_client(gw)
     with client.messages.stream(
         model=model,
         max_tokens=256,
@@ -258,14 +280,23 @@ def ask_anthropic(gw: Stack, model: str, rid: str) -> tuple[str, list[SSEEvent]]
     return text, transport.events()
 
 
+def ask_anthropic_raising(gw: Stack, model: str, rid: str, match: str) -> Keeping:
+    """Stream a turn through the anthropic SDK that must end in an in-stream error matching ``match``
+    (``anthropic.APIStatusError``); returns the transport that kept the client's bytes."""
+    client, transport = anthropic_client(gw)
+    with pytest.raises(anthropic.APIStatusError, match=match):
+        with client.messages.stream(
+            model=model,
+            max_tokens=256,
+            messages=[{"role": "user", "content": "hi"}],
+            extra_headers={"x-request-id": rid},
+        ) as stream:
+            stream.get_final_message()
+    return transport
+
+
 def ask_chat(gw: Stack, model: str, rid: str) -> tuple[str, list[SSEEvent]]:
-    transport = Keeping()
-    client = openai.OpenAI(
-        base_url=gw.gateway_url + "/v1",
-        api_key="sk-client",
-        max_retries=0,
-        http_client=httpx2.Client(transport=transport, timeout=30),
-    )
+    client, transport = openai_client(gw)
     with client.chat.completions.stream(
         model=model, messages=[{"role": "user", "content": "hi"}], extra_headers={"x-request-id": rid}
     ) as stream:
@@ -276,17 +307,21 @@ def ask_chat(gw: Stack, model: str, rid: str) -> tuple[str, list[SSEEvent]]:
 
 
 def ask_responses(gw: Stack, model: str, rid: str) -> tuple[str, list[SSEEvent]]:
-    transport = Keeping()
-    client = openai.OpenAI(
-        base_url=gw.gateway_url + "/v1",
-        api_key="sk-client",
-        max_retries=0,
-        http_client=httpx2.Client(transport=transport, timeout=30),
-    )
+    client, transport = openai_client(gw)
     with client.responses.stream(model=model, input="hi", extra_headers={"x-request-id": rid}) as stream:
         response = stream.get_final_response()
     assert response.status == "completed"
     return response.output_text, transport.events()
+
+
+def messages_body(model: str) -> dict[str, Any]:
+    """A streamed Anthropic Messages request for ``model``, as Claude Code's smallest turn."""
+    return {
+        "model": model,
+        "max_tokens": 64,
+        "stream": True,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
 
 
 def kinds(events: list[SSEEvent]) -> list[str]:
@@ -440,21 +475,7 @@ def test_a_refusal_of_the_request_after_the_answer_began_does_not_fall_back(
     up.script(ANTHROPIC, failing(anthropic_opening(), "error", refusal))
     before = len(up.seen(CHAT))
     rid = "fb19a-anth-400"
-    transport = Keeping()
-    client = anthropic.Anthropic(
-        base_url=gw.gateway_url,
-        api_key="sk-client",
-        max_retries=0,
-        http_client=httpx2.Client(transport=transport, timeout=30),
-    )
-    with pytest.raises(anthropic.APIStatusError, match="prompt is too long"):
-        with client.messages.stream(
-            model="anthropic-first",
-            max_tokens=256,
-            messages=[{"role": "user", "content": "hi"}],
-            extra_headers={"x-request-id": rid},
-        ) as stream:
-            stream.get_final_message()
+    ask_anthropic_raising(gw, "anthropic-first", rid, "prompt is too long")
     assert len(up.seen(CHAT)) == before
     row = gw.row_for(rid)
     assert (row["status"], row["provider"], row["attempts"]) == (400, "anthropic", 1), row
@@ -469,13 +490,7 @@ def test_when_every_route_fails_after_the_answer_began_the_last_failure_ends_the
     up.script(ANTHROPIC, failing(anthropic_opening(), "error", ANTHROPIC_OVERLOADED))
     up.script(CHAT, sse([*chat_opening(), *CHAT_SERVER_ERROR]))
     rid = "fb19a-anth-both"
-    transport = Keeping()
-    client = anthropic.Anthropic(
-        base_url=gw.gateway_url,
-        api_key="sk-client",
-        max_retries=0,
-        http_client=httpx2.Client(transport=transport, timeout=30),
-    )
+    client, transport = anthropic_client(gw)
     with pytest.raises(anthropic.APIStatusError):
         with client.messages.stream(
             model="anthropic-first",
@@ -502,21 +517,7 @@ def test_a_block_already_begun_keeps_the_in_stream_error(gw: Stack, up: Scripted
     up.script(ANTHROPIC, failing([*anthropic_opening(), *block], "error", ANTHROPIC_OVERLOADED))
     before = len(up.seen(CHAT))
     rid = "fb19a-anth-block"
-    transport = Keeping()
-    client = anthropic.Anthropic(
-        base_url=gw.gateway_url,
-        api_key="sk-client",
-        max_retries=0,
-        http_client=httpx2.Client(transport=transport, timeout=30),
-    )
-    with pytest.raises(anthropic.APIStatusError, match="Overloaded"):
-        with client.messages.stream(
-            model="anthropic-first",
-            max_tokens=256,
-            messages=[{"role": "user", "content": "hi"}],
-            extra_headers={"x-request-id": rid},
-        ) as stream:
-            stream.get_final_message()
+    transport = ask_anthropic_raising(gw, "anthropic-first", rid, "Overloaded")
     assert len(up.seen(CHAT)) == before
     seen = kinds(transport.events())
     assert seen.count("content_block_start") == 1 and seen[-1] == "error", seen
@@ -534,12 +535,7 @@ def test_keepalives_go_on_while_the_next_route_has_not_answered(gw: Stack, up: S
     up.script(ANTHROPIC, failing(anthropic_opening(), "error", ANTHROPIC_OVERLOADED))
     up.script(CHAT, sse(chat_answer(B_TEXT), gate=gate))
     before = len(up.seen(CHAT))
-    body = {
-        "model": "anthropic-first",
-        "max_tokens": 64,
-        "stream": True,
-        "messages": [{"role": "user", "content": "hi"}],
-    }
+    body = messages_body("anthropic-first")
     headers = {"anthropic-version": "2023-06-01", "x-request-id": "fb19a-slow-b"}
     pings_after = 0
     events: list[SSEEvent] = []
@@ -583,21 +579,7 @@ def test_a_next_route_refusing_with_an_http_error_is_the_failure_told(
     }
     up.script(CHAT, json_answer(refusal, status=400))
     rid = "fb19a-anth-b-400"
-    transport = Keeping()
-    client = anthropic.Anthropic(
-        base_url=gw.gateway_url,
-        api_key="sk-client",
-        max_retries=0,
-        http_client=httpx2.Client(transport=transport, timeout=30),
-    )
-    with pytest.raises(anthropic.APIStatusError, match="prompt is too long"):
-        with client.messages.stream(
-            model="anthropic-first",
-            max_tokens=256,
-            messages=[{"role": "user", "content": "hi"}],
-            extra_headers={"x-request-id": rid},
-        ) as stream:
-            stream.get_final_message()
+    transport = ask_anthropic_raising(gw, "anthropic-first", rid, "prompt is too long")
     events = transport.events()
     seen = kinds(events)
     assert seen.count("message_start") == 1 and seen.count("error") == 1 and seen[-1] == "error", seen
@@ -635,13 +617,7 @@ def test_a_responses_stream_every_route_failed_ends_as_the_opening_began_it(
         up.script(ANTHROPIC, failing(anthropic_opening(), "error", ANTHROPIC_OVERLOADED))
         up.script(RESPONSES, sse(responses_opening()[:1], abort=True))
     rid = f"fb19a-resp-all-{a}-{b_answer}"
-    transport = Keeping()
-    client = openai.OpenAI(
-        base_url=gw.gateway_url + "/v1",
-        api_key="sk-client",
-        max_retries=0,
-        http_client=httpx2.Client(transport=transport, timeout=30),
-    )
+    client, transport = openai_client(gw)
     with pytest.raises(openai.APIError):
         with client.responses.stream(model=model, input="hi", extra_headers={"x-request-id": rid}) as stream:
             stream.get_final_response()
@@ -689,13 +665,7 @@ def test_a_passed_through_next_route_gives_the_client_its_own_input_counts(
     up.script(CHAT, failing(chat_opening(), "abort"))
     up.script(ANTHROPIC, sse(answer))
     rid = "fb19a-anth-b-usage"
-    transport = Keeping()
-    client = anthropic.Anthropic(
-        base_url=gw.gateway_url,
-        api_key="sk-client",
-        max_retries=0,
-        http_client=httpx2.Client(transport=transport, timeout=30),
-    )
+    client, transport = anthropic_client(gw)
     with client.messages.stream(
         model="openai-first",
         max_tokens=256,
@@ -723,12 +693,7 @@ def test_a_client_hanging_up_while_the_next_route_is_awaited_ends_the_request(
     up.script(ANTHROPIC, failing(anthropic_opening(), "error", ANTHROPIC_OVERLOADED))
     up.script(CHAT, sse(chat_answer(B_TEXT), gate=gate))
     before = len(up.seen(CHAT))
-    body = {
-        "model": "anthropic-first",
-        "max_tokens": 64,
-        "stream": True,
-        "messages": [{"role": "user", "content": "hi"}],
-    }
+    body = messages_body("anthropic-first")
     headers = {"anthropic-version": "2023-06-01", "x-request-id": "fb19a-gone-b"}
     decoder = SSEDecoder()
     try:
@@ -788,12 +753,7 @@ def test_the_client_hears_keepalives_while_the_first_route_holds_its_headers(
     when the headers come the answer continues the same stream (one ``message_start``)."""
     gate = threading.Event()
     up.script(CHAT, sse(chat_answer(B_TEXT), gate=gate))
-    body = {
-        "model": "gpt-4o-mini",
-        "max_tokens": 64,
-        "stream": True,
-        "messages": [{"role": "user", "content": "hi"}],
-    }
+    body = messages_body("gpt-4o-mini")
     seen = kinds(_read_releasing(gw, "/v1/messages", body, "ka19r-anth", gate, "ping"))
     assert seen[0] == "message_start" and seen.count("message_start") == 1, seen
     assert seen[-1] == "message_stop" and "error" not in seen, seen
@@ -832,12 +792,7 @@ def test_a_refusal_after_held_headers_is_told_in_the_begun_stream(gw: Stack, up:
         }
     }
     up.script(CHAT, Answer(body=[json.dumps(refusal).encode()], status=400, gate=gate))
-    body = {
-        "model": "gpt-4o-mini",
-        "max_tokens": 64,
-        "stream": True,
-        "messages": [{"role": "user", "content": "hi"}],
-    }
+    body = messages_body("gpt-4o-mini")
     events = _read_releasing(gw, "/v1/messages", body, "ka19u-anth", gate, "ping")
     seen = kinds(events)
     assert seen.count("message_start") == 1 and seen[-1] == "error" and "message_stop" not in seen, seen
@@ -847,32 +802,42 @@ def test_a_refusal_after_held_headers_is_told_in_the_begun_stream(gw: Stack, up:
     assert (row["status"], row["provider"], row["attempts"]) == (400, "openai", 1), row
 
 
+@pytest.mark.parametrize(
+    ("said", "told"),
+    [
+        ("Rate limit reached for gpt-4o-mini", "Rate limit reached for gpt-4o-mini (retry after 1 s)"),
+        # the provider's words already say the wait: not said twice (session 20)
+        (
+            "Rate limit reached for gpt-4o-mini. Please try again in 20s.",
+            "Rate limit reached for gpt-4o-mini. Please try again in 20s.",
+        ),
+    ],
+    ids=["wait-added", "wait-already-said"],
+)
 def test_a_rate_limit_after_held_headers_says_its_retry_after_in_the_begun_stream(
-    gw: Stack, up: ScriptedUpstream
+    gw: Stack, up: ScriptedUpstream, said: str, told: str
 ) -> None:
     """The held headers turn out to be a 429 with a Retry-After longer than the gateway waits itself (this
     module's RETRY_AFTER_MAX_WAIT is 0): told in the stream the client's answer began, which has no header for
-    it, the error's message says the wait (whole seconds, rounded up, as the header would) and the type stays
-    the client's rate-limit error. The wait is short so the module's later tests find the provider rested."""
+    it, the error's message says the wait (whole seconds, rounded up, as the header would), unless the
+    provider's own message says it already, and the type stays the client's rate-limit error. The wait is
+    short so the module's later tests find the provider rested."""
     gate = threading.Event()
-    refusal = {"error": {"message": "Rate limit reached for gpt-4o-mini", "type": "requests", "code": None}}
+    refusal = {"error": {"message": said, "type": "requests", "code": None}}
     up.script(
         CHAT,
         Answer(body=[json.dumps(refusal).encode()], status=429, headers={"retry-after": "0.2"}, gate=gate),
     )
-    body = {
-        "model": "gpt-4o-mini",
-        "max_tokens": 64,
-        "stream": True,
-        "messages": [{"role": "user", "content": "hi"}],
-    }
-    events = _read_releasing(gw, "/v1/messages", body, "ka19ra-anth", gate, "ping")
+    body = messages_body("gpt-4o-mini")
+    rid = f"ka19ra-anth-{len(told)}"
+    events = _read_releasing(gw, "/v1/messages", body, rid, gate, "ping")
     seen = kinds(events)
     assert seen.count("message_start") == 1 and seen[-1] == "error", seen
     error = json.loads(events[-1].data)["error"]
     assert error["type"] == "rate_limit_error", error
-    assert error["message"].endswith("(retry after 1 s)"), error
-    row = gw.row_for("ka19ra-anth")
+    assert error["message"].endswith(told), error
+    assert error["message"].count("retry after") + error["message"].count("try again in") == 1, error
+    row = gw.row_for(rid)
     assert (row["status"], row["provider"]) == (429, "openai"), row
     time.sleep(0.3)  # not a measurement: the provider's 0.2 s rest is over before the module's next test
 
@@ -885,12 +850,7 @@ def test_a_client_hanging_up_while_the_first_routes_headers_are_held_ends_the_re
     hang-up (499 ``client_disconnected``), not as that route's first-byte timeout."""
     gate = threading.Event()
     up.script(CHAT, sse(chat_answer(B_TEXT), gate=gate))
-    body = {
-        "model": "gpt-4o-mini",
-        "max_tokens": 64,
-        "stream": True,
-        "messages": [{"role": "user", "content": "hi"}],
-    }
+    body = messages_body("gpt-4o-mini")
     headers = {"anthropic-version": "2023-06-01", "x-request-id": "ka19-gone"}
     decoder = SSEDecoder()
     try:
@@ -965,3 +925,58 @@ def test_an_overflow_after_held_headers_keeps_openais_code_in_the_begun_stream(
     assert "maximum context length" in error["message"], last
     row = gw.row_for(rid)
     assert (row["status"], row["attempts"]) == (400, 1), row
+
+
+def test_the_client_hears_keepalives_while_a_retry_within_the_output_limit_holds_its_headers(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """The route refuses the request's max_tokens at once, stating what it affords (OpenRouter's credit
+    wording, a limit for this request only); the gateway's retry within it (kind 17) is held at its headers.
+    The retry is sent as the first send was: the client's answer opens and pings follow while it waits, then
+    the retry's answer continues that stream (one ``message_start``). Before (s20 item 6) the retry's wait
+    was a silence: no ping ever came, and the gate was never let go here."""
+    gate = threading.Event()
+    refusal = {
+        "error": {
+            "message": "This request requires more credits, or fewer max_tokens. You requested up to 64 "
+            "tokens, but can only afford 20.",
+            "type": "invalid_request_error",
+            "code": None,
+        }
+    }
+    up.script(CHAT, Answer(body=[json.dumps(refusal).encode()], status=400))
+    up.script(CHAT, sse(chat_answer(B_TEXT), gate=gate))
+    body = messages_body("gpt-4o-mini")
+    seen = kinds(_read_releasing(gw, "/v1/messages", body, "ka20-within", gate, "ping"))
+    assert seen[0] == "message_start" and seen.count("message_start") == 1, seen
+    assert seen[-1] == "message_stop" and "error" not in seen, seen
+    asked = [r.json.get("max_completion_tokens") for r in up.requests if r.path == CHAT]
+    assert asked == [64, 20], asked
+    row = gw.row_for("ka20-within")
+    assert (row["status"], row["provider"], row["output_tokens"]) == (200, "openai", 5), row
+
+
+def test_an_xai_model_behind_a_relay_keeps_xais_usage_after_held_headers(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """grok behind a relay (here the ``openai`` provider, which relays its vendor's counts) holds its headers:
+    the answer that continues the begun stream reads usage in xAI's convention (``Provider.usage_rule``),
+    reasoning outside ``completion_tokens``, as on every other path: output 600 + 150 (s20 item 2)."""
+    gate = threading.Event()
+    usage = {
+        "prompt_tokens": 40,
+        "completion_tokens": 600,
+        "completion_tokens_details": {"reasoning_tokens": 150},
+    }
+    frames = [
+        *chat_opening(),
+        *unnamed(chat({"content": B_TEXT}), chat({}, "stop")),
+        *unnamed({**chat(None), "usage": usage}, b"[DONE]"),
+    ]
+    up.script(CHAT, sse(frames, gate=gate))
+    body = messages_body("grok-relayed")
+    events = _read_releasing(gw, "/v1/messages", body, "ka20-grok", gate, "ping")
+    told = [json.loads(ev.data)["usage"] for ev in events if ev.event == "message_delta"]
+    assert told and told[-1]["output_tokens"] == 750, told
+    row = gw.row_for("ka20-grok")
+    assert (row["status"], row["output_tokens"], row["reasoning_tokens"]) == (200, 750, 150), row

@@ -1,0 +1,96 @@
+"""Keep-alives while the gateway waits out a Retry-After for a stream whose answer has begun (s20 item 4).
+
+The only route holds its response headers past ``STREAM_KEEPALIVE_S`` (the client's answer opens, pings
+follow), then they say 429 with a ``Retry-After`` that fits in ``RETRY_AFTER_MAX_WAIT``: the gateway waits
+it out itself and sends the request again (``serve.serve``), and that answer continues the stream. The
+client hears its format's keep-alive all through the wait (``Proxy._wait``); before, the wait was a silence
+(none came between the refusal and the second request).
+
+Real gateway and recorder processes, the scripted upstream; the official SDK is not needed: the client reads
+the raw stream to see where each ping falls.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx2
+import pytest
+
+from shared.sse import SSEDecoder
+from tests.gateway.test_fallback_after_keepalive_e2e import B_TEXT, CHAT, chat_answer, kinds, messages_body
+from tests.procs import Stack, stack
+from tests.scripted_upstream import Answer, ScriptedUpstream, sse
+
+KEEPALIVE_S = 0.3
+RETRY_AFTER_S = 2  # the refusal's wait: several keep-alive periods, within RETRY_AFTER_MAX_WAIT
+
+pytestmark = pytest.mark.usefixtures("fresh_up")
+
+
+@pytest.fixture(scope="module")
+def gw(up: ScriptedUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    tmp: Path = tmp_path_factory.mktemp("wait_keepalive")
+    env = {
+        "STREAM_KEEPALIVE_S": str(KEEPALIVE_S),
+        "RETRY_AFTER_MAX_WAIT": "10",
+        "BREAKER_FAILURES": "1000",
+        "UPSTREAM_FIRST_BYTE_TIMEOUT": "30",
+    }
+    with stack(tmp, {"openai": f"{up.url}/openai/v1"}, **env) as st:
+        yield st
+
+
+def test_the_client_hears_keepalives_while_the_gateway_waits_out_a_retry_after(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    gate = threading.Event()
+    refusal = {"error": {"message": "Rate limit reached for gpt-4o-mini", "type": "requests", "code": None}}
+    up.script(
+        CHAT,
+        Answer(
+            body=[json.dumps(refusal).encode()],
+            status=429,
+            headers={"retry-after": str(RETRY_AFTER_S)},
+            gate=gate,
+        ),
+    )
+    up.script(CHAT, sse(chat_answer(B_TEXT)))
+    headers = {"anthropic-version": "2023-06-01", "x-request-id": "wait20"}
+    decoder = SSEDecoder()
+    events = []
+    pings_before, pings_waiting = 0, 0
+    try:
+        with httpx2.stream(
+            "POST",
+            gw.gateway_url + "/v1/messages",
+            json=messages_body("gpt-4o-mini"),
+            headers=headers,
+            timeout=30,
+        ) as r:
+            assert r.status_code == 200, r.read()
+            for piece in r.iter_bytes():
+                for ev in decoder.feed(piece):
+                    events.append(ev)
+                    if ev.event != "ping":
+                        continue
+                    if not gate.is_set():
+                        pings_before += 1
+                        if pings_before == 2:  # a handshake: the answer has opened, let the refusal go
+                            gate.set()
+                    elif len(up.seen(CHAT)) == 1:  # the refusal is out, the second request not yet sent
+                        pings_waiting += 1
+    finally:
+        gate.set()
+    seen = kinds(events)
+    assert seen.count("message_start") == 1 and seen[-1] == "message_stop" and "error" not in seen, seen
+    assert len(up.seen(CHAT)) == 2
+    # a 2 s wait holds six 0.3 s periods; at most one ping of the held headers can be read after the gate
+    assert pings_waiting >= 3, (pings_before, pings_waiting, seen)
+    row = gw.row_for("wait20")
+    assert (row["status"], row["provider"], row["attempts"], row["output_tokens"]) == (200, "openai", 2, 5), (
+        row
+    )
