@@ -664,7 +664,9 @@ class Proxy:
                 call.answer(499, "client_disconnected")
         finally:
             if att.answered:  # else an error before the first token: the attempt failed, nothing was sent
-                att.usage = relay.usage or ir.Usage()
+                # read with the event (``Attempt.read_usage``), not between the answer and the next
+                # request (session 20)
+                att.read_usage = relay.read_usage
                 att.served_model = relay.decoder.model
                 if relay.error is not None and call.error_type is None:
                     call.answer(relay.error.status, relay.error.type)
