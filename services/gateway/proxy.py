@@ -709,7 +709,9 @@ class Proxy:
                 call.answer(499, "client_disconnected")
         finally:
             if att.answered:  # else an error before the first token: the attempt failed, nothing was sent
-                att.usage = relay.usage or ir.Usage()
+                # read with the event (``Attempt.read_usage``), not between the answer and the next
+                # request (session 20)
+                att.read_usage = relay.read_usage
                 att.served_model = relay.decoder.model
                 if relay.error is not None and call.error_type is None:
                     call.answer(relay.error.status, relay.error.type)
@@ -871,7 +873,37 @@ class Proxy:
         held = first  # read, not yet written
         if relay.has_rest:  # tested here: no coroutine made for the streams that have nothing to split
             held = await self._first_token_out(relay, response, held, provider)
+        if not chunks.ended:
+            rest = await self._pump_reads(call, att, relay, response, held, chunks, provider)
+            if rest is None:
+                return
+            held = rest
+        tail = relay.finish()
+        if not relay.complete and relay.error is None:
+            if relay.started:
+                tail += relay.fail(502, f"{provider.name}: upstream stream ended early", "broken_stream")
+            else:  # the answer started on a silence (``until_committed``) and no token ever came
+                tail += relay.fail(
+                    502, f"{provider.name}: stream ended before its first token", "empty_stream"
+                )
+        await response.write_eof(held + provider.scrub_bytes(tail) if tail else held)
+        relay.delivered = relay.complete and relay.error is None  # the client has every byte of the answer
 
+    async def _pump_reads(
+        self,
+        call: Call,
+        att: Attempt,
+        relay: Relay,
+        response: web.StreamResponse,
+        held: bytes,
+        chunks: Chunks,
+        provider: Provider,
+    ) -> bytes | None:
+        """``_pump``'s reads after the first, while the body has not ended (a whole answer in the first
+        read, a canned one, skips this: no keep-alive timer, no deadline): each read's bytes written in one
+        write once the next read is there or the body ends. Returns what is read and not yet written (the
+        caller writes it with the end of the answer), or None when the stream failed and its end was
+        written (an in-stream error)."""
         keepalive_s = self.upstream.keepalive_s
         quiet_since = time.monotonic()  # when the client last got something
 
@@ -915,19 +947,10 @@ class Proxy:
             if not relay.complete or relay.error is not None:
                 failed = relay.fail(502, exc.message, exc.error_type or "broken_stream")
                 await response.write(held + provider.scrub_bytes(failed))
-                return
+                return None
             # The answer had ended (a finish / stop reason came) when the body broke off: a complete answer,
             # ended as a clean end of the body ends it (bugcase 13; s10 variant 13-u).
-        tail = relay.finish()
-        if not relay.complete and relay.error is None:
-            if relay.started:
-                tail += relay.fail(502, f"{provider.name}: upstream stream ended early", "broken_stream")
-            else:  # the answer started on a silence (``until_committed``) and no token ever came
-                tail += relay.fail(
-                    502, f"{provider.name}: stream ended before its first token", "empty_stream"
-                )
-        await response.write_eof(held + provider.scrub_bytes(tail))
-        relay.delivered = relay.complete and relay.error is None  # the client has every byte of the answer
+        return held
 
     @staticmethod
     async def _first_token_out(

@@ -96,6 +96,13 @@ class Relay:
         usage = self.decoder.usage
         return None if usage is None else self._usage_rule(usage)
 
+    def read_usage(self) -> ir.Usage:
+        """``usage``, zero counts when the stream reported none: what the ledger event records, read when
+        the event is built (``Attempt.read_usage``), off the answer's path (session 20). Read after the
+        stream has ended: nothing feeds the relay then, so it is what ``usage`` said at the end."""
+        usage = self.decoder.usage
+        return ir.Usage() if usage is None else self._usage_rule(usage)
+
     @property
     def complete(self) -> bool:
         """The upstream ended its answer."""
@@ -572,6 +579,18 @@ class Passthrough(Relay):
         return marked(_text(data))
 
     def finish(self) -> bytes:
+        if not self._held and self._sse.at_boundary:
+            # The body ended between two events, nothing held back (the usual end): nothing to flush,
+            # release or complete, and no cut-off (what the general path below does then, without its calls)
+            self._observe(self.decoder.finish())
+            if self.complete and self.error is None and not self.decoder.closed:
+                return self.pairing.wire.closing_frame  # (bugcase 13, as below)
+            return b""
+        return self._finish_cut()
+
+    def _finish_cut(self) -> bytes:
+        """``finish`` when the body may have ended inside an event, or bytes are held back (the general
+        path; for a body ended between two events it gives what ``finish``'s shortcut gives)."""
         pending = self._sse.pending
         closed = False
         rest = self._closing_rest(pending) if self._filter is None else None
