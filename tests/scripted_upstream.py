@@ -50,6 +50,7 @@ class Seen:
     path: str
     headers: dict[str, str]
     json: Any
+    peer: Any = None  # the client's (host, port): which connection the request came on
 
 
 class ScriptedUpstream:
@@ -106,7 +107,8 @@ class ScriptedUpstream:
             body = orjson.loads(raw) if raw else None
         except orjson.JSONDecodeError:
             body = None
-        self.requests.append(Seen(request.path, dict(request.headers), body))
+        peer = None if request.transport is None else request.transport.get_extra_info("peername")
+        self.requests.append(Seen(request.path, dict(request.headers), body, peer))
         answer = self._take(request.path, body if isinstance(body, dict) else {})
         if answer is None:
             return web.json_response(

@@ -700,6 +700,8 @@ class Proxy:
                 if not response.prepared:
                     await response.prepare(request)
                 await self._pump(call, att, relay, response, first, chunks, provider)
+                if relay.decoder.closed:  # the closing frame ended the answer; the body may not have
+                    chunks.stopped_at_close()
         except (ConnectionResetError, aiohttp.ClientConnectionResetError):
             # A client that hangs up after the whole answer lost nothing: a success. One that hangs up after
             # the upstream's stream failed (an error or a malformed frame the relay has already read: its

@@ -50,6 +50,8 @@ _WHAT: dict[Phase, str] = {
     "between_chunks": "upstream stream broke off",
 }
 ERROR_BODY_LIMIT = 1 << 20  # bytes of an upstream error body kept
+# Seconds a connection waits, unread, for its body's end after the answer's closing frame (``Chunks.stopped_at_close``)
+CLOSING_FRAME_WAIT_S = 1.0
 
 
 class upstream_errors:  # lower case: it reads as the function it was, ``with upstream_errors(...)``
@@ -352,6 +354,13 @@ class Chunks:
 
     def __init__(self, resp: UpstreamResponse) -> None:
         self._content = resp.content
+        self._resp = resp
+
+    def stopped_at_close(self) -> None:
+        """The reader stopped at the answer's closing frame while the body may go on: the connection waits up
+        to ``CLOSING_FRAME_WAIT_S`` for the body's end before it is closed (``UpstreamResponse.linger``)."""
+        if not self._content.is_eof():
+            self._resp.linger(CLOSING_FRAME_WAIT_S)
 
     def __aiter__(self) -> Chunks:
         return self

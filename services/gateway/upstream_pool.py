@@ -206,7 +206,17 @@ class UpstreamResponse:
     sent once more on a new connection: the module's "Sent again" rule). ``release()`` when done with it:
     ``close()`` to drop the connection at once (the provider stops generating)."""
 
-    __slots__ = ("status", "reason", "headers", "content", "sent_again", "_pool", "_key", "_proto")
+    __slots__ = (
+        "status",
+        "reason",
+        "headers",
+        "content",
+        "sent_again",
+        "_pool",
+        "_key",
+        "_proto",
+        "_linger_s",
+    )
 
     def __init__(
         self,
@@ -227,15 +237,31 @@ class UpstreamResponse:
         self._pool = pool
         self._key = key
         self._proto: ResponseHandler | None = proto
+        self._linger_s = 0.0  # ``linger``: how long a release waits for a body that has not ended
         content.on_eof(self.release)  # the body's end gives the connection back (at once if it has ended)
 
     async def read(self) -> bytes:
         """The whole body (``ClientPayloadError`` if it broke off)."""
         return await self.content.read()
 
+    def linger(self, within_s: float) -> None:
+        """The caller stopped reading at the answer's own closing frame (chat's ``[DONE]``, ``message_stop``,
+        ``response.completed``) before the body's end: ``release`` then waits up to ``within_s`` seconds for
+        that end, unread, and gives the connection back if it comes (a server writes its last event and the
+        chunked body's end in two writes, which may arrive in two reads: closing at once would cost the next
+        request a new connection, a TLS handshake to a real provider), else closes it (a server that keeps
+        the body open with pings after its closing frame)."""
+        self._linger_s = within_s
+
     def release(self) -> None:
         """Done with the answer: its connection goes back to the pool if the body was read to its end and
-        the connection may be kept, else it is closed. Idempotent."""
+        the connection may be kept, else it is closed (after ``linger``'s wait for the body's end, when the
+        caller asked for one). Idempotent."""
+        if self._linger_s > 0 and self._proto is not None and not self.content.is_eof():
+            within_s, self._linger_s = self._linger_s, 0.0
+            timer = asyncio.get_running_loop().call_later(within_s, self.close)
+            self.content.on_eof(timer.cancel)  # the end came: ``release`` (also an eof callback) keeps it
+            return
         proto, self._proto = self._proto, None
         if proto is not None:
             self._pool._put(self._key, proto, self.headers.get("Keep-Alive"))

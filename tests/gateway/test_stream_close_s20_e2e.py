@@ -13,6 +13,7 @@ Real processes: recorder and gateway; the scripted upstream; the official SDKs a
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any
@@ -108,6 +109,28 @@ def test_the_closing_frame_ends_every_clients_answer_while_the_upstream_holds_th
     with _openai(gw).responses.stream(model=model, input="Say hello.") as events:
         response = events.get_final_response()
     assert response.status == "completed" and response.output_text == "Hello there!"
+
+
+@pytest.mark.parametrize(
+    ("path", "pieces"), [(XAI, CHAT_DONE), (ANTHROPIC, MESSAGE_STOPPED)], ids=["done", "stop"]
+)
+def test_a_body_that_ends_just_after_its_closing_frame_keeps_its_connection(
+    gw: Stack, up: ScriptedUpstream, path: str, pieces: list[bytes]
+) -> None:
+    """A server writes its closing frame and the chunked body's end in two writes (here 0.1 s apart): the
+    gateway stops reading at the frame, yet the connection goes back to the pool when the end comes, so the
+    next request reuses it (closing it would cost a real provider's next request a new TLS connection)."""
+    model = "grok-3-mini" if path == XAI else "claude-sonnet-4-5"
+    up.script(path, sse([*pieces, Pause(0.1)]), sse([*pieces, Pause(0.1)]))
+    ask = [{"role": "user", "content": "Say hello."}]
+    with httpx.Client(timeout=30.0) as raw:
+        for _ in range(2):
+            body = {"model": model, "stream": True, "messages": ask, "max_tokens": 100}
+            answer = raw.post(gw.gateway_url + "/v1/chat/completions", json=body)
+            assert answer.status_code == 200 and "there!" in answer.text
+            time.sleep(0.3)  # the body's end has come: the connection is back in the pool
+    first, second = up.seen(path)
+    assert first.peer is not None and first.peer == second.peer
 
 
 def test_vllm_finish_reason_abort_is_no_normal_end(gw: Stack, up: ScriptedUpstream) -> None:

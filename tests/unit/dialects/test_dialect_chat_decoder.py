@@ -369,7 +369,9 @@ def test_vllm_finish_reason_abort_is_a_stream_error_not_a_finish() -> None:
     """vLLM ends a request its engine aborted with finish_reason "abort" and then [DONE], as if it had finished
     (vllm-project/vllm#57082): the answer was cut (s20 variant 13-ad). One StreamError (503: the server could not
     finish it), no Finish: a translated client is not told end_turn / completed."""
-    dec, deltas = feed_all([chunk({"role": "assistant", "content": "Hello "}), chunk({}, "abort"), data("[DONE]")])
+    dec, deltas = feed_all(
+        [chunk({"role": "assistant", "content": "Hello "}), chunk({}, "abort"), data("[DONE]")]
+    )
     assert [d.text for d in deltas if isinstance(d, TextDelta)] == ["Hello "]
     assert not any(isinstance(d, Finish) for d in deltas)
     errors = [d for d in deltas if isinstance(d, StreamError)]
