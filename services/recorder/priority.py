@@ -41,6 +41,8 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -53,6 +55,7 @@ NICE_VALUE = 10  # the ``nice`` choice's value (and ``idle``'s fallback): weight
 CALM_S = 1.0  # back to SCHED_IDLE once the recorder has not been behind for this long (seconds)...
 CALM_MAX_S = 60.0  # ...doubled, up to this, each time it falls behind again within STARVED_S of going idle
 STARVED_S = 10.0  # (a saturated machine: each return to SCHED_IDLE would starve it again); reset after
+GUARD_STARTS_MAX = 5  # the starvation guard (guard.py) started at most this often; then normal for good
 
 
 def can_leave_idle() -> bool:
@@ -112,19 +115,26 @@ def threads(pids: Iterable[int]) -> list[int]:
 class Priority:
     """The recorder's priority as it runs: ``mode`` (from ``choose``), ``others()`` the pids of the
     processes that share it (the SQLite writer). ``background`` is True while the threads are at
-    ``SCHED_IDLE`` or at ``NICE_VALUE``; ``raises`` counts the times a behind recorder went back to normal."""
+    ``SCHED_IDLE`` or at ``NICE_VALUE``; ``raises`` counts the times a behind recorder went back to normal,
+    ``guard_raises`` the times the starvation guard (``guard.py``) moved it there."""
 
     mode: str
     others: Callable[[], Iterable[int]] = tuple
     background: bool = False
     raises: int = 0
+    guard_raises: int = 0  # the times the starvation guard (guard.py) had raised it
     calm_s: float = CALM_S  # the calm it now waits for before going back to SCHED_IDLE
     _calm_since: float | None = field(default=None)
     _idle_since: float | None = field(default=None)
+    _guard: subprocess.Popen[bytes] | None = field(default=None)
+    _guard_starts: int = 0
 
     def start(self) -> None:
-        """Apply ``mode`` to every thread (``idle``: ``SCHED_IDLE``; ``nice``: nice ``NICE_VALUE``)."""
+        """Apply ``mode`` to every thread (``idle``: the starvation guard started first, at the scheduling
+        this process started with, then ``SCHED_IDLE``; ``nice``: nice ``NICE_VALUE``). Call it from the
+        main thread: the guard dies with the thread that started it (``PR_SET_PDEATHSIG``)."""
         if self.mode == IDLE:
+            self._start_guard()
             self._set(background=True)
         elif self.mode == NICE:
             for tid in threads([os.getpid(), *self.others()]):
@@ -139,17 +149,25 @@ class Priority:
         behind recorder goes to ``SCHED_OTHER`` at once, and back to ``SCHED_IDLE`` once it has not been
         behind for ``calm_s``: ``CALM_S``, doubled (up to ``CALM_MAX_S``) each time it fell behind again
         within ``STARVED_S`` of going idle (a saturated machine), back to ``CALM_S`` when it fell behind
-        later than that. A few attribute reads when nothing changes."""
+        later than that. A calling thread found at ``SCHED_OTHER`` while it should be idle was raised by
+        the starvation guard (``guard.py``): counted in ``guard_raises`` and handled as a raise of its own.
+        A guard that exited is started again (at most ``GUARD_STARTS_MAX`` times, then ``normal`` for
+        good). Two system calls (``sched_getscheduler``, ``waitpid``) when nothing changes."""
         if self.mode != IDLE:
+            return
+        if self._guard is not None and self._guard.poll() is not None:
+            self._restart_guard()
+            if self.mode != IDLE:
+                return
+        if self.background and os.sched_getscheduler(0) != os.SCHED_IDLE:
+            self.guard_raises += 1
+            self._raise(now, "the starvation guard found it starved")
             return
         if behind:
             self._calm_since = None
             if self.background:
                 self.raises += 1
-                starved = self._idle_since is not None and now - self._idle_since < STARVED_S
-                self.calm_s = min(self.calm_s * 2, CALM_MAX_S) if starved else CALM_S
-                self._set(background=False)
-                log.debug("recorder behind: SCHED_OTHER (#%d, then %g s calm)", self.raises, self.calm_s)
+                self._raise(now, "recorder behind")
         elif not self.background:
             if self._calm_since is None:
                 self._calm_since = now
@@ -158,6 +176,52 @@ class Priority:
                 self._idle_since = now
                 self._set(background=True)
                 log.debug("recorder caught up: SCHED_IDLE again")
+
+    def close(self) -> None:
+        """Stop the starvation guard (if any) and wait for it."""
+        guard, self._guard = self._guard, None
+        if guard is not None:
+            guard.kill()
+            guard.wait()
+
+    @property
+    def guard_pid(self) -> int:
+        """The starvation guard's process id (0: none)."""
+        return self._guard.pid if self._guard is not None else 0
+
+    def _raise(self, now: float, why: str) -> None:
+        self._calm_since = None
+        starved = self._idle_since is not None and now - self._idle_since < STARVED_S
+        self.calm_s = min(self.calm_s * 2, CALM_MAX_S) if starved else CALM_S
+        self._set(background=False)
+        log.debug("%s: SCHED_OTHER (#%d, then %g s calm)", why, self.raises + self.guard_raises, self.calm_s)
+
+    def _start_guard(self) -> None:
+        self._guard_starts += 1
+        self._guard = subprocess.Popen(
+            [sys.executable, "-m", "services.recorder.guard", str(os.getpid())],
+            stdin=subprocess.DEVNULL,
+        )
+
+    def _restart_guard(self) -> None:
+        code = self._guard.returncode if self._guard is not None else None
+        self._guard = None
+        if self._guard_starts >= GUARD_STARTS_MAX:
+            log.warning(
+                "recorder starvation guard exited (code %s) %d times: normal priority for good",
+                code,
+                self._guard_starts,
+            )
+            self._set(background=False)
+            self.mode = NORMAL
+            return
+        log.warning("recorder starvation guard exited (code %s): starting it again", code)
+        try:
+            self._start_guard()
+        except OSError as exc:
+            log.warning("recorder starvation guard cannot start (%s): normal priority for good", exc)
+            self._set(background=False)
+            self.mode = NORMAL
 
     def _set(self, *, background: bool) -> None:
         policy = os.SCHED_IDLE if background else os.SCHED_OTHER

@@ -22,6 +22,7 @@ from recorder_procs import (
     Launcher,
     Proc,
     RecorderConfig,
+    count_rows,
     gateway_socket,
     make_event,
     send_all,
@@ -38,12 +39,29 @@ SATURATED_N = 6000  # requests under the saturating load...
 SATURATED_QUEUE_MAX = 2000  # ...more than a gateway worker may hold unacknowledged (EVENT_QUEUE_MAX)
 
 
-def writer_pid(recorder: Proc) -> int:
-    """The recorder's one child process: its SQLite writer."""
+def kids(recorder: Proc) -> list[int]:
+    """The recorder's child processes."""
     pid = recorder.popen.pid
-    kids = [int(k) for t in Path(f"/proc/{pid}/task").iterdir() for k in (t / "children").read_text().split()]
-    assert len(kids) == 1, kids
-    return kids[0]
+    return [int(k) for t in Path(f"/proc/{pid}/task").iterdir() for k in (t / "children").read_text().split()]
+
+
+def is_guard(pid: int) -> bool:
+    try:
+        return b"services.recorder.guard" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return False
+
+
+def writer_pid(recorder: Proc) -> int:
+    """The recorder's one child process that is not its starvation guard: its SQLite writer."""
+    writers = [k for k in kids(recorder) if not is_guard(k)]
+    assert len(writers) == 1, writers
+    return writers[0]
+
+
+def guard_pids(recorder: Proc) -> list[int]:
+    """The recorder's starvation guard (guard.py), if any."""
+    return [k for k in kids(recorder) if is_guard(k)]
 
 
 def threads(recorder: Proc) -> list[int]:
@@ -62,6 +80,7 @@ def nices(recorder: Proc) -> set[int]:
 
 
 def metric(cfg: RecorderConfig, name: str) -> float:
+    """A metric's value; ``name`` may carry its labels as exposed (``raises{by="watchdog"}``)."""
     text = httpx.get(f"http://127.0.0.1:{cfg.metrics_port}/metrics").text
     return float(next(line.split()[-1] for line in text.splitlines() if line.startswith(name + " ")))
 
@@ -74,11 +93,13 @@ def test_every_thread_of_the_recorder_and_its_writer_runs_at_sched_idle(
     assert policies(recorder) == {os.SCHED_IDLE}
     assert "recorder priority: idle (SCHED_IDLE while it keeps up" in recorder.stderr()
     assert metric(cfg, "ekai_recorder_background") == 1
+    assert len(guard_pids(recorder)) == 1  # the starvation guard (guard.py) watches it
     events = [make_event(request_id=f"idle-{i}") for i in range(20)]
     with gateway_socket(cfg.events) as gw:
         send_all(gw, events)
         wait_until(lambda: len(gw.read_acks()) == 20, 20, "the events acknowledged")
-    assert policies(recorder) == {os.SCHED_IDLE}  # a recorder keeping up stays idle
+    # A recorder keeping up never finds itself behind (on a busy machine the starvation guard may raise it)
+    assert metric(cfg, 'ekai_recorder_priority_raises{by="recorder"}') == 0
 
 
 def test_a_stopped_writer_brings_the_recorder_to_normal_and_it_goes_back_to_idle(
@@ -104,7 +125,9 @@ def test_a_stopped_writer_brings_the_recorder_to_normal_and_it_goes_back_to_idle
             os.kill(writer, signal.SIGCONT)
         wait_until(lambda: len(gw.read_acks()) == sent, 30, "every event acknowledged")
         wait_until(lambda: policies(recorder) == {os.SCHED_IDLE}, 30, "SCHED_IDLE again once caught up")
-    assert metric(cfg, "ekai_recorder_priority_raises") >= 1
+    # the recorder's own check, or the starvation guard first when the machine is busy
+    raises = [metric(cfg, f'ekai_recorder_priority_raises{{by="{by}"}}') for by in ("recorder", "watchdog")]
+    assert sum(raises) >= 1
     assert metric(cfg, "ekai_recorder_background") == 1
 
 
@@ -125,6 +148,8 @@ def test_priority_normal_leaves_the_scheduling_alone(cfg: RecorderConfig, launch
     assert nices(recorder) == {os.getpriority(os.PRIO_PROCESS, 0)}
     assert "recorder priority: normal" in recorder.stderr()
     assert metric(cfg, "ekai_recorder_background") == 0
+    assert guard_pids(recorder) == []  # no starvation guard: nothing to guard
+    assert metric(cfg, 'ekai_recorder_priority_raises{by="watchdog"}') == 0
 
 
 def test_priority_nice_renices_every_thread(cfg: RecorderConfig, launch: Launcher) -> None:
@@ -132,6 +157,7 @@ def test_priority_nice_renices_every_thread(cfg: RecorderConfig, launch: Launche
     assert policies(recorder) == {os.SCHED_OTHER}
     assert nices(recorder) == {NICE_VALUE}
     assert metric(cfg, "ekai_recorder_background") == 1
+    assert guard_pids(recorder) == []
 
 
 @pytest.mark.skipif(
@@ -157,6 +183,66 @@ def test_a_recorder_that_could_not_leave_sched_idle_runs_at_nice_instead(
     assert "recorder priority: nice (nice 10: RECORDER_PRIORITY=idle wants SCHED_IDLE" in recorder.stderr()
     assert policies(recorder) == {os.SCHED_OTHER}
     assert nices(recorder) == {NICE_VALUE}
+
+
+@contextmanager
+def pinned_hogs() -> Iterator[None]:
+    """A busy loop pinned on each CPU (``os.sched_setaffinity``) at normal priority: every CPU always has a
+    normal task to run, so a ``SCHED_IDLE`` thread hardly ever runs (weight 3 against 1,024, sched(7))."""
+    code = "import os, sys; os.sched_setaffinity(0, {int(sys.argv[1])})\nwhile True: pass"
+    cpus = sorted(os.sched_getaffinity(0))
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(cpu)]) for cpu in cpus]
+    try:
+        yield
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+
+
+def test_the_watchdog_raises_a_starved_recorder(cfg: RecorderConfig, launch: Launcher) -> None:
+    """A recorder at SCHED_IDLE on a machine whose every CPU runs a busy loop: its own loop hardly runs
+    (and with no events it never finds itself behind), so only the starvation guard, a process of its own
+    at normal priority, can see it wait (/proc/PID/task/TID/schedstat, the state R) and raise it."""
+    recorder = launch.recorder(RECORDER_PRIORITY="idle")
+    assert policies(recorder) == {os.SCHED_IDLE}
+    guards = guard_pids(recorder)
+    assert len(guards) == 1
+    assert os.sched_getscheduler(guards[0]) == os.SCHED_OTHER  # the guard itself is never idle
+    with pinned_hogs():
+        wait_until(lambda: policies(recorder) == {os.SCHED_OTHER}, 60, "the starved recorder raised")
+        events = [make_event(request_id=f"starved-{i}") for i in range(200)]
+        with gateway_socket(cfg.events) as gw:
+            send_all(gw, events)
+            wait_until(lambda: len(gw.read_acks()) == 200, 60, "every event acknowledged under the hogs")
+    assert count_rows(cfg.ledger) == 200
+    wait_until(lambda: metric(cfg, 'ekai_recorder_priority_raises{by="watchdog"}') >= 1, 30, "counted")
+    wait_until(lambda: policies(recorder) == {os.SCHED_IDLE}, 90, "SCHED_IDLE again once the hogs are gone")
+
+
+def test_the_watchdog_dies_with_a_killed_recorder_and_is_restarted_when_it_dies(
+    cfg: RecorderConfig, launch: Launcher
+) -> None:
+    recorder = launch.recorder(RECORDER_PRIORITY="idle")
+    first = guard_pids(recorder)
+    assert len(first) == 1
+    os.kill(first[0], signal.SIGKILL)  # the recorder starts another at its next check (<= 1 s)
+    wait_until(lambda: len(again := guard_pids(recorder)) == 1 and again != first, 30, "a new guard")
+    second = guard_pids(recorder)[0]
+    assert "starvation guard exited (code -9): starting it again" in recorder.stderr()
+    # started by an idle thread, it leaves SCHED_IDLE first thing
+    wait_until(lambda: os.sched_getscheduler(second) == os.SCHED_OTHER, 30, "the new guard at SCHED_OTHER")
+    recorder.popen.kill()
+    recorder.popen.wait()
+    wait_until(lambda: gone(second), 30, "the guard gone with its recorder (no orphan)")
+
+
+def gone(pid: int) -> bool:
+    """Exited (reaped, or a zombie)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
 
 
 @pytest.fixture(scope="module")
