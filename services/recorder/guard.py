@@ -95,16 +95,52 @@ def children(pid: int) -> list[int]:
     return found
 
 
+def _open_pressure() -> int:
+    """``/proc/pressure/cpu`` kept open (-1 where there is none: no CONFIG_PSI, or ``psi=0``)."""
+    try:
+        return os.open("/proc/pressure/cpu", os.O_RDONLY)
+    except OSError:
+        return -1
+
+
 class Guard:
     """Watches the threads of ``recorder`` and of its children but ``me`` (this process); ``tick`` once
-    an interval. ``raises`` counts the times it moved starved threads back to ``SCHED_OTHER``."""
+    an interval. ``raises`` counts the times it moved starved threads back to ``SCHED_OTHER``.
+
+    The gate (``pressure``): where the kernel keeps CPU pressure (PSI, Documentation/accounting/psi.rst),
+    ``/proc/pressure/cpu``'s ``some total`` (us in which some task waited for a CPU, averaged over the
+    CPUs by their busy time) grows by at least a thread's wait divided by the number of CPUs; while it
+    grew less than ``starved_ns`` / CPUs / 2 in an interval no thread can have waited ``starved_ns``, and
+    the tick reads that one file instead of two per thread (the threads' baselines start again)."""
 
     def __init__(self, recorder: int, me: int, starved_ns: int = STARVED_NS) -> None:
         self.recorder, self.me, self.starved_ns = recorder, me, starved_ns
         self.raises = 0
         self.threads: dict[int, _Thread] = {}
+        self.pressure = _open_pressure()
+        self.gate_ns = (
+            starved_ns
+            // max(
+                1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+            )
+            // 2
+        )
+        self.gated = 0  # ticks that read only the pressure
+        self._pressure_us = -1
         self._ticks = 0
         self._last_ns = time.monotonic_ns()
+
+    def calm(self) -> bool:
+        """Whether the CPU pressure grew too little since the last tick for any thread to be starved."""
+        if self.pressure < 0:
+            return False
+        try:
+            first = os.pread(self.pressure, 256, 0).split(b"\n", 1)[0]
+            total = int(first.rsplit(b"total=", 1)[1])
+        except (OSError, IndexError, ValueError):
+            return False
+        last, self._pressure_us = self._pressure_us, total
+        return last >= 0 and (total - last) * 1000 < self.gate_ns
 
     def relist(self) -> None:
         """Open the threads that appeared, close those that ended."""
@@ -137,6 +173,11 @@ class Guard:
         whether it raised."""
         now = time.monotonic_ns()
         interval_ns, self._last_ns = now - self._last_ns, now
+        if self.calm():
+            self.gated += 1
+            for thread in self.threads.values():
+                thread.ran_ns = -1  # a baseline again at the next look
+            return False
         if self._ticks % RELIST_EVERY == 0:
             self.relist()
         self._ticks += 1
