@@ -26,7 +26,9 @@ thread back to ``SCHED_IDLE``: the recorder sees its own policy changed at its n
 (``ekai_recorder_priority_raises{by="watchdog"}``) and goes back after its calm as for its own raises
 (``priority.Priority``: 1 s, doubled each time it is starved again within 10 s, up to 60 s). A thread
 that was not at ``SCHED_IDLE`` at the previous look only gets its baseline (its waits at normal priority
-are the machine's ordinary contention, not starvation).
+are the machine's ordinary contention, not starvation). While the kernel's CPU pressure
+(``/proc/pressure/cpu``, where there is one) grew too little in an interval for any thread to have waited
+that long, a tick reads that one file and nothing else (``Guard.calm``).
 
 Its life: started by ``priority.Priority.start`` (``RECORDER_PRIORITY=idle`` only) before the recorder's
 threads go idle, from the recorder's main thread; it asks the kernel for ``SIGKILL`` when that thread ends

@@ -9,24 +9,26 @@ commit (``RECORDER_FLUSH_INTERVAL``) and the gateways hold every event until it 
 The choices (``choose``), each applied by the recorder itself at start (``Priority.start``), so every way of
 starting it (honcho, ``python -m services.recorder``, the tests, the benchmarks) gets the same:
 
-* ``normal`` (the default): nothing is changed (the scheduling the process was started with). Session 19's
-  CI showed why ``idle`` is not the default: on a busy machine (a test suite polling two gateway workers at
-  100 Hz; two gateway workers and a busy loop per CPU) a ``SCHED_IDLE`` recorder did not run for a minute,
-  and could not notice it was behind before the gateways' ``EVENT_QUEUE_MAX`` (2,000 there) was reached:
-  586 of 6,000 events dropped. Only the process that is starved can see it is behind.
-* ``idle`` (opt-in: the lowest one-connection tail on a quiet single host): every thread of the recorder and of its writer process runs at ``SCHED_IDLE``
-  (sched(7): it runs only when no normal task wants the CPU, weight 3 against nice 0's 1,024) while the
-  recorder keeps up, and back at ``SCHED_OTHER`` (its nice unchanged) while it is behind (``Priority.check``:
-  the caller says when), so a saturated machine cannot starve the ledger until the gateways' held events
-  reach ``EVENT_QUEUE_MAX`` and are dropped (a recorder at SCHED_IDLE for good dropped 833 of 6,000
-  events under two gateway workers and a busy loop per CPU: tests/recorder/test_recorder_priority.py). It
-  goes back to ``SCHED_IDLE`` after ``CALM_S`` without falling behind; when it falls behind again soon
-  after (``STARVED_S``: the machine is saturated, each return would starve it again) that calm doubles,
-  up to ``CALM_MAX_S``. Leaving ``SCHED_IDLE`` needs ``CAP_SYS_NICE`` or an
+* ``idle`` (the default: the lowest one-connection tail on a single host): every thread of the recorder
+  and of its writer process runs at ``SCHED_IDLE`` (sched(7): it runs only when no normal task wants the
+  CPU, weight 3 against nice 0's 1,024) while the recorder keeps up, and back at ``SCHED_OTHER`` (its nice
+  unchanged) while it is behind (``Priority.check``: the caller says when) or starved. Starved is seen from
+  outside: a starved process cannot see it is starved (session 19's CI on this default without it: 586 of
+  6,000 events dropped at ``EVENT_QUEUE_MAX`` 2,000 under two gateway workers and a busy loop per CPU; a
+  recorder that did not finish a ZeroMQ handshake in a minute under a test's 100 Hz polling). So ``start``
+  first starts the starvation guard (``guard.py``: a process of its own, at the scheduling this one was
+  started with, never idle), which every 50 ms reads the kernel's own count of each thread's waits for a
+  CPU (``/proc/PID/task/TID/schedstat``, the state ``R``) and moves every thread to ``SCHED_OTHER`` when
+  one at ``SCHED_IDLE`` waited 50 ms; ``check`` finds its thread raised (one ``sched_getscheduler``) and
+  counts it (``guard_raises``) like a raise of its own. It goes back to ``SCHED_IDLE`` after ``CALM_S``
+  without falling behind or being raised; when either happens again soon after (``STARVED_S``: the
+  machine is saturated, each return would starve it again) that calm doubles, up to ``CALM_MAX_S``.
+  Leaving ``SCHED_IDLE`` needs ``CAP_SYS_NICE`` or an
   ``RLIMIT_NICE`` of at least 20 minus the thread's nice (kernel/sched/syscalls.c
   ``user_check_sched_setscheduler`` -> ``can_nice``; sched(7) "SCHED_IDLE"): root can, an ordinary user
   with the usual ``RLIMIT_NICE`` of 0 cannot. ``can_leave_idle`` tries it on a throwaway thread; a process
-  that could not come back gets ``nice`` instead (and says so in its start-up log line).
+  that could not come back gets ``nice`` instead (and says so in its start-up log line), and no guard.
+* ``normal``: nothing is changed (the scheduling the process was started with); no guard.
 * ``nice``: every thread at nice ``NICE_VALUE`` for good (setpriority(2) with ``PRIO_PROCESS`` on a thread id is
   per thread on Linux; raising one's own nice needs no privilege). It can never be starved: weight 110
   against 1,024, about a tenth of a contended CPU.
