@@ -136,7 +136,12 @@ class Priority:
         this process started with, then ``SCHED_IDLE``; ``nice``: nice ``NICE_VALUE``). Call it from the
         main thread: the guard dies with the thread that started it (``PR_SET_PDEATHSIG``)."""
         if self.mode == IDLE:
-            self._start_guard()
+            try:
+                self._start_guard()
+            except OSError as exc:  # no guard, no idle: a ledger at SCHED_IDLE unguarded could starve
+                log.warning("recorder starvation guard cannot start (%s): normal priority", exc)
+                self.mode = NORMAL
+                return
             self._set(background=True)
         elif self.mode == NICE:
             for tid in threads([os.getpid(), *self.others()]):
