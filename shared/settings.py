@@ -49,7 +49,7 @@ class Settings:
     recorder_flush_interval_s: float = 0.2
     recorder_metrics_host: str = "127.0.0.1"
     recorder_metrics_port: int = 3002  # the recorder's Prometheus /metrics; 0 turns it off
-    recorder_priority: str = "normal"  # "idle" | "nice" | "normal" (services/recorder/priority.py)
+    recorder_priority: str = "idle"  # "idle" | "nice" | "normal" (services/recorder/priority.py)
     dashboard_refresh_s: float = 10.0
     catalog_path: str | None = None
     log_level: str = "INFO"

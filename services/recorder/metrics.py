@@ -123,11 +123,15 @@ class RecorderMetrics:
         )
         self.priority_raises = Gauge(
             "ekai_recorder_priority_raises",
-            "Times the recorder went from SCHED_IDLE back to normal because it was behind (since start)",
+            "Times the recorder went from SCHED_IDLE back to normal (since start), by who saw it: recorder"
+            " (it was behind), watchdog (the starvation guard saw a SCHED_IDLE thread wait for a CPU)",
+            ["by"],
             registry=reg,
         )
         for result in ("inserted", "duplicate", "rejected"):
             self.rows.labels(result)
+        for by in ("recorder", "watchdog"):
+            self.priority_raises.labels(by)
 
     def serve(self, host: str, port: int) -> WSGIServer | None:
         """Start the HTTP endpoint in a thread (port 0: not at all). Returns the server, to shut down."""

@@ -54,6 +54,8 @@ wakes it at once, and ends a gather).
 Priority (``RECORDER_PRIORITY``, ``priority.py``): set in ``run`` once the store is open, on every thread
 of this process and of the SQLite writer; the receiving loop tells it after every wake-up whether the
 recorder is behind (``_check_priority``), which with ``idle`` moves them between ``SCHED_IDLE`` and normal.
+With ``idle`` a starvation guard (``guard.py``, a process of its own started by ``Priority.start``) moves
+them to normal when the kernel says a ``SCHED_IDLE`` thread waited for a CPU: a starved loop cannot.
 
 The wire (the gateway's side is ``services/gateway/publisher.py``): ``[ev3, ids, payloads]`` (ids and
 payloads each joined by ``SEP``), answered by ``[ack2, ids]``; ``[ev2 | ev, id, payload, ...]`` from
@@ -225,6 +227,7 @@ async def run(settings: Settings, should_exit: asyncio.Event) -> Counters:
         # left, so term() can never hang on one.
         ctx.destroy(linger=0)
         await store.close()
+        priority.close()  # the starvation guard (guard.py), if any
     return counters
 
 
@@ -438,7 +441,8 @@ def _check_priority(pipes: _Pipes, read: int, now: float) -> None:
     pipes.lag_s = 0.0
     pipes.priority.check(behind, now)
     pipes.acker.metrics.background.set(1 if pipes.priority.background else 0)
-    pipes.acker.metrics.priority_raises.set(pipes.priority.raises)
+    pipes.acker.metrics.priority_raises.labels("recorder").set(pipes.priority.raises)
+    pipes.acker.metrics.priority_raises.labels("watchdog").set(pipes.priority.guard_raises)
 
 
 async def _gather(pipes: _Pipes, should_exit: asyncio.Event) -> None:

@@ -24,9 +24,10 @@ from recorder_procs import (
 
 
 def writer_pid(recorder: Proc) -> int:
-    """The recorder's one child process: its SQLite writer."""
+    """The recorder's one child process that is not its starvation guard (guard.py): its SQLite writer."""
     pid = recorder.popen.pid
     kids = [int(k) for t in Path(f"/proc/{pid}/task").iterdir() for k in (t / "children").read_text().split()]
+    kids = [k for k in kids if b"services.recorder.guard" not in Path(f"/proc/{k}/cmdline").read_bytes()]
     assert len(kids) == 1, kids
     return kids[0]
 

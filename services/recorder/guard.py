@@ -1,0 +1,268 @@
+"""The starvation guard: a small process of its own that raises a starved ``SCHED_IDLE`` recorder.
+
+Why a process of its own (issue 13, docs/benchmarks.md "Session 20: the recorder's starvation guard"): a
+``SCHED_IDLE`` thread has weight 3 against a nice-0 thread's 1,024 (sched(7)); on a saturated machine it
+runs a few milliseconds a second, so the recorder's own check (``priority.Priority.check``, run by its
+event loop) sees it is behind only once it runs, too late for the gateways' ``EVENT_QUEUE_MAX`` (session 19:
+586 of 6,000 events dropped; a ZeroMQ handshake that did not finish in a minute). A thread in the recorder
+would wait for a GIL held by a starved idle thread; this process has its own interpreter, stays at the
+scheduling the recorder was started with (``SCHED_OTHER``, nice 0 under honcho) and reads the kernel's
+own measure of each thread's waiting, which needs nothing from the starved threads.
+
+What it does (``Guard.tick``, every ``INTERVAL_S``): for every thread of the recorder (its parent) and of
+the recorder's other children (the SQLite writer), it reads ``/proc/PID/task/TID/stat`` (field 3, the
+state; field 41, the policy) and, for the threads at ``SCHED_IDLE``, ``/proc/PID/task/TID/schedstat``
+(Documentation/scheduler/sched-stats.rst: ns on the CPU, ns runnable waiting on a run queue, times run).
+A thread *waited* in an interval
+
+* the growth of its run-queue wait (the kernel adds a wait when the thread gets the CPU), plus
+* the whole interval when it was runnable (``R``) at both ends and did not run in between (same CPU time,
+  same count of runs): the wait the kernel has not added yet, because the thread has not run.
+
+When a ``SCHED_IDLE`` thread waited ``STARVED_NS`` or more in one interval, every thread of both processes
+still at ``SCHED_IDLE`` goes to ``SCHED_OTHER`` (nice unchanged; the recorder's ``can_leave_idle`` checked
+at start that the kernel allows it: the same user, ``CAP_SYS_NICE`` or ``RLIMIT_NICE``). It never puts a
+thread back to ``SCHED_IDLE``: the recorder sees its own policy changed at its next check, counts the raise
+(``ekai_recorder_priority_raises{by="watchdog"}``) and goes back after its calm as for its own raises
+(``priority.Priority``: 1 s, doubled each time it is starved again within 10 s, up to 60 s). A thread
+that was not at ``SCHED_IDLE`` at the previous look only gets its baseline (its waits at normal priority
+are the machine's ordinary contention, not starvation). While the kernel's CPU pressure
+(``/proc/pressure/cpu``, where there is one) grew too little in an interval for any thread to have waited
+that long, a tick reads that one file and nothing else (``Guard.calm``).
+
+Its life: started by ``priority.Priority.start`` (``RECORDER_PRIORITY=idle`` only) before the recorder's
+threads go idle, from the recorder's main thread; it asks the kernel for ``SIGKILL`` when that thread ends
+(prctl(2) ``PR_SET_PDEATHSIG``) and also exits when its parent is no longer the recorder (``os.getppid``,
+checked every interval: the parent died before the prctl, or the signal was lost). Started again by the
+recorder when it died (``priority.Priority.check``). Linux only (``/proc``); its cost: a few
+``pread`` calls per thread per interval (docs/benchmarks.md, Session 20).
+
+``python -m services.recorder.guard RECORDER_PID``; exit 0 when the recorder is gone.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass
+
+log = logging.getLogger("recorder.guard")
+
+INTERVAL_S = 0.05  # how often it looks (seconds): a starved recorder is raised within about two of these
+STARVED_NS = 50_000_000  # a SCHED_IDLE thread that waited this long (ns) in one interval is starved: a
+# whole interval runnable and not run, or as much wait added (a nice-0 task waits a few ms at most on a
+# busy 2-CPU machine; a SCHED_IDLE one under busy loops about a second between runs)
+RELIST_EVERY = 10  # intervals between looks at which threads and processes there are (and on a failed read)
+_SCHED_IDLE = 5  # /proc/PID/task/TID/stat field 41 (policy) of a SCHED_IDLE thread (os.SCHED_IDLE)
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+@dataclass(slots=True)
+class _Thread:
+    """One watched thread: its ``stat`` and ``schedstat`` kept open (``pread`` at 0 reads them anew)."""
+
+    stat: int
+    schedstat: int
+    idle: bool = False  # at SCHED_IDLE at the last look
+    runnable: bool = False  # state R at the last look
+    ran_ns: int = -1  # schedstat field 1 at the last look (-1: no baseline)
+    waited_ns: int = 0  # schedstat field 2
+    runs: int = 0  # schedstat field 3
+
+    def close(self) -> None:
+        for fd in (self.stat, self.schedstat):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def children(pid: int) -> list[int]:
+    """The child processes of ``pid`` (``/proc/PID/task/TID/children``, every thread's), [] if gone."""
+    found: list[int] = []
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children", "rb") as f:
+                found.extend(int(c) for c in f.read().split())
+        except OSError:
+            continue
+    return found
+
+
+def _open_pressure() -> int:
+    """``/proc/pressure/cpu`` kept open (-1 where there is none: no CONFIG_PSI, or ``psi=0``)."""
+    try:
+        return os.open("/proc/pressure/cpu", os.O_RDONLY)
+    except OSError:
+        return -1
+
+
+class Guard:
+    """Watches the threads of ``recorder`` and of its children but ``me`` (this process); ``tick`` once
+    an interval. ``raises`` counts the times it moved starved threads back to ``SCHED_OTHER``.
+
+    The gate (``pressure``): where the kernel keeps CPU pressure (PSI, Documentation/accounting/psi.rst),
+    ``/proc/pressure/cpu``'s ``some total`` (us in which some task waited for a CPU, averaged over the
+    CPUs by their busy time) grows by at least a thread's wait divided by the number of CPUs; while it
+    grew less than ``starved_ns`` / CPUs / 2 in an interval no thread can have waited ``starved_ns``, and
+    the tick reads that one file instead of two per thread (the threads' baselines start again)."""
+
+    def __init__(self, recorder: int, me: int, starved_ns: int = STARVED_NS) -> None:
+        self.recorder, self.me, self.starved_ns = recorder, me, starved_ns
+        self.raises = 0
+        self.threads: dict[int, _Thread] = {}
+        self.pressure = _open_pressure()
+        self.gate_ns = (
+            starved_ns
+            // max(
+                1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+            )
+            // 2
+        )
+        self.gated = 0  # ticks that read only the pressure
+        self._pressure_us = -1
+        self._ticks = 0
+        self._last_ns = time.monotonic_ns()
+
+    def calm(self) -> bool:
+        """Whether the CPU pressure grew too little since the last tick for any thread to be starved."""
+        if self.pressure < 0:
+            return False
+        try:
+            first = os.pread(self.pressure, 256, 0).split(b"\n", 1)[0]
+            total = int(first.rsplit(b"total=", 1)[1])
+        except (OSError, IndexError, ValueError):
+            return False
+        last, self._pressure_us = self._pressure_us, total
+        return last >= 0 and (total - last) * 1000 < self.gate_ns
+
+    def relist(self) -> None:
+        """Open the threads that appeared, close those that ended."""
+        pids = [self.recorder] + [c for c in children(self.recorder) if c != self.me]
+        seen: set[int] = set()
+        for pid in pids:
+            try:
+                tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+            except OSError:
+                continue
+            for tid in tids:
+                seen.add(tid)
+                if tid in self.threads:
+                    continue
+                try:
+                    stat = os.open(f"/proc/{pid}/task/{tid}/stat", os.O_RDONLY)
+                except OSError:
+                    continue
+                try:
+                    schedstat = os.open(f"/proc/{pid}/task/{tid}/schedstat", os.O_RDONLY)
+                except OSError:
+                    os.close(stat)
+                    continue
+                self.threads[tid] = _Thread(stat, schedstat)
+        for tid in [t for t in self.threads if t not in seen]:
+            self.threads.pop(tid).close()
+
+    def tick(self) -> bool:
+        """One look at every thread; raise them all when one at ``SCHED_IDLE`` was starved. Returns
+        whether it raised."""
+        now = time.monotonic_ns()
+        interval_ns, self._last_ns = now - self._last_ns, now
+        if self.calm():
+            self.gated += 1
+            for thread in self.threads.values():
+                thread.ran_ns = -1  # a baseline again at the next look
+            return False
+        if self._ticks % RELIST_EVERY == 0:
+            self.relist()
+        self._ticks += 1
+        starved = 0
+        stale = False
+        for thread in self.threads.values():
+            try:
+                fields = os.pread(thread.stat, 1024, 0).rsplit(b")", 1)[1].split()
+            except (OSError, IndexError):  # ended (ESRCH) since the last list
+                stale = True
+                continue
+            runnable = fields[0] == b"R"
+            idle = int(fields[38]) == _SCHED_IDLE
+            if not idle:
+                thread.idle, thread.ran_ns = False, -1
+                continue
+            try:
+                ran_ns, waited_ns, runs = (int(x) for x in os.pread(thread.schedstat, 128, 0).split())
+            except (OSError, ValueError):
+                stale = True
+                continue
+            if thread.idle and thread.ran_ns >= 0:
+                waited = waited_ns - thread.waited_ns
+                if runnable and thread.runnable and ran_ns == thread.ran_ns and runs == thread.runs:
+                    waited += interval_ns  # runnable all along and never ran: a wait not yet added
+                starved = max(starved, waited)
+            thread.idle, thread.runnable = True, runnable
+            thread.ran_ns, thread.waited_ns, thread.runs = ran_ns, waited_ns, runs
+        if stale:
+            self._ticks = 0  # list again at the next tick
+        if starved < self.starved_ns:
+            return False
+        self.raise_all()
+        log.debug("recorder starved (a SCHED_IDLE thread waited %.0f ms): SCHED_OTHER", starved / 1e6)
+        return True
+
+    def raise_all(self) -> None:
+        """Every watched thread still at ``SCHED_IDLE`` to ``SCHED_OTHER`` (its nice unchanged)."""
+        self.raises += 1
+        param = os.sched_param(0)
+        self.relist()  # threads started since the last list (a new writer) too
+        for tid, thread in self.threads.items():
+            try:
+                if os.sched_getscheduler(tid) == os.SCHED_IDLE:
+                    os.sched_setscheduler(tid, os.SCHED_OTHER, param)
+            except ProcessLookupError:
+                continue
+            except PermissionError:
+                log.warning("recorder guard: cannot move thread %d off SCHED_IDLE", tid)
+            thread.idle, thread.ran_ns = False, -1
+
+
+def _die_with(recorder: int) -> bool:
+    """Ask for SIGKILL when the parent thread ends; False when the parent is already not ``recorder``."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    except (OSError, AttributeError):  # no prctl: the getppid check below and in the loop still holds
+        pass
+    return os.getppid() == recorder
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m services.recorder.guard RECORDER_PID``: guard the recorder until it is gone."""
+    args = sys.argv[1:] if argv is None else argv
+    recorder = int(args[0])
+    for sig in (signal.SIGINT, signal.SIGTERM):  # a terminal's Ctrl-C: the recorder stops us when it ends
+        signal.signal(sig, signal.SIG_IGN)
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO"),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if not _die_with(recorder):
+        return 0
+    if os.sched_getscheduler(0) == os.SCHED_IDLE:  # started by a recorder thread already idle
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    guard = Guard(recorder, os.getpid())
+    while os.getppid() == recorder:
+        time.sleep(INTERVAL_S)
+        guard.tick()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
