@@ -848,7 +848,7 @@ class Translator(Relay):
         # after the first token then cost no SSE event, no call per frame; None from either: the frames
         # go the way above (``_bytes``; tests/unit/dialects/test_text_run.py).
         text_run: TextRun | None = getattr(self.decoder, "text_run", None)
-        text_frames: TextFrames | None = getattr(self.encoder, "text_frames", None)
+        text_frames: TextFrames | None = text_run and getattr(self.encoder, "text_frames", None)
         self._run: tuple[TextRun, TextFrames] | None = (
             (text_run, text_frames) if text_run and text_frames else None
         )
