@@ -36,6 +36,8 @@ UsageRule = Callable[[ir.Usage], ir.Usage]
 TextOf = Callable[[SSEEvent], "str | None"]
 TextFrame = Callable[[str], "bytes | None"]
 TokenData = Callable[[str], bool]
+TextRun = Callable[[bytes, int], "tuple[list[bytes], int] | None"]
+TextFrames = Callable[[list[bytes]], "bytes | None"]
 
 
 _NONE: frozenset[str] = frozenset()
@@ -846,7 +848,7 @@ def _utf8(data: bytes) -> bool:
 class Translator(Relay):
     """Different APIs: upstream decoder → IR deltas → client encoder."""
 
-    __slots__ = ("encoder", "_lane", "_rest", "_raw")
+    __slots__ = ("encoder", "_lane", "_run", "_rest", "_raw")
 
     def __init__(self, pairing: Pairing, view: View, usage_rule: UsageRule = _as_reported) -> None:
         super().__init__(pairing, view, usage_rule)
@@ -859,6 +861,16 @@ class Translator(Relay):
         text_of: TextOf | None = getattr(self.decoder, "text_of", None)
         text: TextFrame | None = getattr(self.encoder, "text", None)
         self._lane: tuple[TextOf, TextFrame] | None = (text_of, text) if text_of and text else None
+        # The run lane, when both ends have one: the decoder's ``text_run(buf, pos)`` (a run of whole usual
+        # text frames, read by two regex calls on the bytes, their texts' JSON string bodies) and the
+        # encoder's ``text_frames(bodies)`` (the frames ``text`` would make of each). A read's text frames
+        # after the first token then cost no SSE event, no call per frame; None from either: the frames
+        # go the way above (``_bytes``; tests/unit/dialects/test_text_run.py).
+        text_run: TextRun | None = getattr(self.decoder, "text_run", None)
+        text_frames: TextFrames | None = text_run and getattr(self.encoder, "text_frames", None)
+        self._run: tuple[TextRun, TextFrames] | None = (
+            (text_run, text_frames) if text_run and text_frames else None
+        )
         # The events of the read that brought the first token that come after it (``rest``)
         self._rest: list[SSEEvent] = []
         # ... or, when that read's frames up to the token were read one at a time (``_first_frames``),
@@ -868,6 +880,9 @@ class Translator(Relay):
     def feed(self, chunk: bytes) -> bytes:
         if not self.saw_content:
             return self._first_frames(chunk)
+        if self._run is not None and not self._rest and self._sse.at_boundary:
+            raw, self._raw = self._raw, b""
+            return self._bytes(raw + chunk if raw else chunk)
         if self._raw or self._rest:
             events = self._held(chunk)
         else:
@@ -927,7 +942,42 @@ class Translator(Relay):
     def rest(self) -> bytes:
         if not (self._rest or self._raw):
             return b""
+        if self._run is not None and not self._rest:  # (``_raw`` is kept at a boundary)
+            raw, self._raw = self._raw, b""
+            return self._bytes(raw)
         return b"".join([self._event(ev) for ev in self._held()])
+
+    def _bytes(self, buf: bytes) -> bytes:
+        """``buf``'s events translated, the SSE decoder at a boundary before them (``_run`` set): each run
+        of usual text frames the decoder's ``text_run`` finds, valid UTF-8, through the encoder's
+        ``text_frames``; a usual frame at which there is none (``shared.sse.usual_frame``) as ``_event``
+        reads it; from the first frame of another shape on, the SSE decoder's events. The same events in
+        the same order as ``SSEDecoder.feed(buf)`` gives, so the same bytes and facts."""
+        run, frames = self._run  # type: ignore[misc]
+        out: list[bytes] = []
+        pos, n = 0, len(buf)
+        while pos < n:
+            found = run(buf, pos)
+            if found is not None:
+                bodies, end = found
+                piece = buf[pos:end]
+                if (piece.isascii() or _utf8(piece)) and (made := frames(bodies)) is not None:
+                    # what ``_event`` notes of each text delta
+                    self.events += len(bodies)
+                    self.started = self.saw_content = True
+                    out.append(made)
+                    pos = end
+                    continue
+            framed = usual_frame(buf, pos)
+            if framed is None:
+                break
+            out.append(self._event(framed[0]))
+            pos = framed[1]
+        if pos:
+            self._sse.passed()  # (the frames read began with "event: " or "data: ": no byte order mark)
+        if pos < n:
+            out += [self._event(ev) for ev in self._sse.feed(buf[pos:] if pos else buf)]
+        return b"".join(out)
 
     def _event(self, ev: SSEEvent) -> bytes:
         lane = self._lane

@@ -678,6 +678,17 @@ class ChatStreamEncoder:
             return None
         return self._text_chunk(text)
 
+    def text_frames(self, bodies: list[bytes]) -> bytes | None:
+        """``text`` of each text in turn, given the texts as the bodies of their JSON strings with no escape
+        (non-empty, valid UTF-8, no quote, backslash or control character: ``orjson.dumps`` of such a
+        text is its body quoted), joined; None when ``text`` would say None (the state is the same for
+        each: ``text`` changes nothing). One join for the run, no chunk built per text."""
+        if self._closed or self._finished or not self._started:
+            return None
+        head = (self._head or self._make_head()) + b'"choices":[{"index":0,"delta":{"content":"'
+        tail = b'"},"logprobs":null,"finish_reason":null}]' + self._end
+        return head + (tail + head).join(bodies) + tail
+
     def finish(self) -> bytes:
         """Close the stream: the finish chunk if none came, the usage chunk if asked for, then ``[DONE]``."""
         if self._closed:

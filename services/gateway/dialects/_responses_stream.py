@@ -545,6 +545,24 @@ class ResponsesStreamEncoder:
             return None
         return self._text(text)  # what ``feed`` does with it (``_start`` has nothing left to write)
 
+    def text_frames(self, bodies: list[bytes]) -> bytes | None:
+        """``text`` of each text in turn, given the texts as the bodies of their JSON strings with no escape
+        (non-empty, valid UTF-8, no quote, backslash or control character: ``orjson.dumps`` of such a
+        text is its body quoted), joined; None, nothing changed, unless each is the usual frame (more
+        text for the message open, no stop reason yet: ``text``'s first case)."""
+        item = self._open
+        if self._finish is not None or item is None or item.kind != "message":
+            return None
+        seq = self._seq
+        self._seq = seq + len(bodies)
+        texts = item.text
+        for body in bodies:
+            texts.append(body.decode())
+        if not self._frames:
+            return b""
+        head = item.delta_head
+        return b"".join([_TEXT_DELTA % (seq + i, head, b'"' + body + b'"') for i, body in enumerate(bodies)])
+
     def finish(self) -> bytes:
         """Close the stream: close the open item, then ``response.completed`` (or ``.incomplete``)."""
         if self._closed:
