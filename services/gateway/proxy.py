@@ -354,8 +354,13 @@ class Proxy:
         with keep-alives on (``STREAM_KEEPALIVE_S`` > 0) whose client has nothing yet goes through
         ``_send_opening``, one an earlier send began through ``_send_keeping_alive`` (also with keep-alives
         off: that stream is open); anything else is the plain send. For an attempt's first send and its
-        retries (``_within_output_limit``). Raises ``ClientGone`` as those do."""
+        retries (``_within_output_limit``). Raises ``ClientGone`` as those do, and at once, nothing sent, when
+        the client of a begun stream has hung up already (while the gateway waited out a Retry-After, ``_wait``:
+        a request sent then had the provider generate for nobody)."""
         if call.opened is not None:
+            transport = request.transport
+            if transport is None or transport.is_closing():
+                raise ClientGone
             return self._send_keeping_alive(call, call.opened, provider, up)
         if call.stream and self.upstream.keepalive_s > 0:
             return self._send_opening(request, call, pair, provider, up)

@@ -94,3 +94,45 @@ def test_the_client_hears_keepalives_while_the_gateway_waits_out_a_retry_after(
     assert (row["status"], row["provider"], row["attempts"], row["output_tokens"]) == (200, "openai", 2, 5), (
         row
     )
+
+
+def test_a_client_gone_during_the_wait_gets_no_request_sent_for_it(gw: Stack, up: ScriptedUpstream) -> None:
+    """The client hangs up while the gateway waits out the Retry-After: the request ends there (499, the
+    client's hang-up) and the provider is not asked again (before, the wait's end sent the request all the
+    same: a model generating for nobody, its answer written to a closed connection)."""
+    gate = threading.Event()
+    refusal = {"error": {"message": "Rate limit reached for gpt-4o-mini", "type": "requests", "code": None}}
+    up.script(
+        CHAT,
+        Answer(
+            body=[json.dumps(refusal).encode()],
+            status=429,
+            headers={"retry-after": str(RETRY_AFTER_S)},
+            gate=gate,
+        ),
+    )
+    up.script(CHAT, sse(chat_answer(B_TEXT)))
+    headers = {"anthropic-version": "2023-06-01", "x-request-id": "wait20-gone"}
+    decoder = SSEDecoder()
+    pings = 0
+    try:
+        with httpx2.stream(
+            "POST",
+            gw.gateway_url + "/v1/messages",
+            json=messages_body("gpt-4o-mini"),
+            headers=headers,
+            timeout=30,
+        ) as r:
+            assert r.status_code == 200, r.read()
+            for piece in r.iter_bytes():
+                if any(ev.event == "ping" for ev in decoder.feed(piece)):
+                    pings += 1
+                    if pings == 2:  # the answer has opened: let the refusal go
+                        gate.set()
+                    elif gate.is_set() and len(up.seen(CHAT)) == 1:  # the refusal is out: the wait is on
+                        break  # hang up (the connection is closed on leaving the block)
+    finally:
+        gate.set()
+    row = gw.row_for("wait20-gone", timeout=30)
+    assert (row["status"], row["error_type"]) == (499, "client_disconnected"), row
+    assert len(up.seen(CHAT)) == 1, "the request was sent again for a client that had hung up"
