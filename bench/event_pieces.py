@@ -20,7 +20,7 @@ Python calls: ``cProfile``'s total over ``--iterations`` runs, divided. With ``-
 instructions per run: ``N`` runs inside a ``functools.reduce`` (``--toggle-collect=functools_reduce``), N and 0,
 the difference divided by N. A batch piece runs ``--batch`` requests a run and is divided by them.
 
-    python bench/event_pieces.py [--iterations 2000] [--instructions [--n 400]] [--batch 8]
+    python bench/event_pieces.py [--iterations 2000] [--instructions [--n 400]] [--batch 8] [--only "a;b"]
 """
 
 from __future__ import annotations
@@ -231,7 +231,7 @@ def main() -> None:
     ap.add_argument("--instructions", action="store_true")
     ap.add_argument("--n", type=int, default=400)
     ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--only", default="")
+    ap.add_argument("--only", default="", help="pieces to run, by name, separated by ';' (default: all)")
     args = ap.parse_args()
     answer = canned()["chat/completions.json"]
     works = pieces(answer, args.batch)
@@ -240,7 +240,7 @@ def main() -> None:
         saved.write_bytes(answer)
         print(f"{'piece (per request)':34} {'Python calls':>13} {'instructions':>13}")
         for name, (work, per) in works.items():
-            if not per or args.only not in name:
+            if not per or (args.only and name.strip() not in args.only.split(";")):
                 continue
             calls = calls_per_run(work, args.iterations) / per
             instr = ""
