@@ -29,6 +29,7 @@ import argparse
 import asyncio
 import cProfile
 import functools
+import os
 import pstats
 import re
 import subprocess
@@ -83,7 +84,10 @@ class Bench:
         self.ctx = zmq.Context()
         self.router = self.ctx.socket(zmq.ROUTER)
         port = self.router.bind_to_random_port("tcp://127.0.0.1")
-        endpoint = f"tcp://127.0.0.1:{port if connected else port + 1}"  # +1: nobody listens (no recorder)
+        # no recorder: an IPC path nobody binds (a TCP port nobody listens on can meet Linux's TCP
+        # self-connect on one of ZeroMQ's reconnects, and the socket then reads its own messages)
+        absent = f"ipc://{tempfile.gettempdir()}/event-pieces-{os.getpid()}-nobody"
+        endpoint = f"tcp://127.0.0.1:{port}" if connected else absent
         self.pub = EventPublisher(
             endpoint, 10**9, batch_delay_s=3600.0, ctx=self.ctx, metrics=self.metrics, build=event_for
         )
