@@ -47,7 +47,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.moved_pieces import ENV, HEADERS, canned  # noqa: E402
+from bench.moved_pieces import ENV, HEADERS  # noqa: E402
+from bench.upstream import capture  # noqa: E402
 from services.gateway import handlers  # noqa: E402
 from services.gateway.attribution import from_headers  # noqa: E402
 from services.gateway.calls import Attempt, Call, _cost, event_for, row_for  # noqa: E402
@@ -188,6 +189,28 @@ def pieces(answer: bytes, batch: int) -> dict[str, tuple[Callable[[], object], i
     return out
 
 
+def chat_answer() -> bytes:
+    """The fake provider's plain chat answer, as ``bench/upstream.py`` captures it for nginx (a short-lived
+    ``tests.fake_provider``; kept here so this file needs only ``capture``)."""
+    from tests.procs import free_port, http_ok, wait_until
+
+    port = free_port()
+    fake = subprocess.Popen(
+        [sys.executable, "-m", "tests.fake_provider", "--port", str(port), "--name", "openai"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: http_ok(url + "/v1/models"), 15)
+        with tempfile.TemporaryDirectory() as tmp:
+            return capture(url, Path(tmp))["chat/completions.json"]
+    finally:
+        fake.terminate()
+        fake.wait(5)
+
+
 def calls_per_run(work: Callable[[], object], iterations: int) -> float:
     for _ in range(20):
         work()
@@ -237,7 +260,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--only", default="", help="pieces to run, by name, separated by ';' (default: all)")
     args = ap.parse_args()
-    answer = canned()["chat/completions.json"]
+    answer = chat_answer()
     works = pieces(answer, args.batch)
     with tempfile.TemporaryDirectory() as tmp:
         saved = Path(tmp) / "answer.json"
