@@ -144,7 +144,13 @@ def row_for(call: Call, pricer: Pricer, finished_at: float, latency_ms: float) -
     if answered is not None:
         usage = answered.usage
         if usage is None and answered.read_usage is not None:
-            usage = _read_usage(answered.read_usage, call.request_id)
+            # a deferred usage read (``Attempt.read_usage``; ``_read_usage`` inlined, a call less an event).
+            # A reader that fails (a bug: the readers take any JSON) costs the row its token counts, never
+            # the row itself: the ledger keeps the request (logged).
+            try:
+                usage = answered.read_usage()
+            except Exception:
+                log.exception("could not read the usage of request %s; recorded without it", call.request_id)
     usage = usage or _NO_USAGE
     if usage.iterations:
         if any(_unsplit_writes(it.usage) for it in usage.iterations) and writes_all_1h(call.body):
@@ -434,13 +440,3 @@ def _cost(attempt: Attempt, usage: Usage, pricer: Pricer) -> tuple[float | None,
 
 
 _check_row_for()  # at the end: row_for's helpers below it are defined by now
-
-
-def _read_usage(read: Callable[[], Usage], request_id: str) -> Usage | None:
-    """A deferred usage read (``Attempt.read_usage``). A reader that fails (a bug: the readers take any JSON)
-    costs the row its token counts, never the row itself: the ledger keeps the request (logged)."""
-    try:
-        return read()
-    except Exception:
-        log.exception("could not read the usage of request %s; recorded without it", request_id)
-        return None

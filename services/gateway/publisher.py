@@ -246,11 +246,18 @@ class EventPublisher:
         seen by the metrics before any scrape (``build_waiting``). The facts must not change after this
         call. Without a ``build``, or in prometheus' multiprocess mode (other workers scrape this one's
         counts from its files), the event is built and published at once. Never blocks, never raises."""
-        if self._eager or len(self._pending) + len(self._later) >= self.max_queued:
+        later = self._later
+        if self._eager or len(self._pending) + len(later) >= self.max_queued:
             self._build_one(facts)  # full: counted in the metrics, then dropped, as publish() does
-        else:
-            self._later.append(facts)
-        self._queued()
+            self._queued()
+            return
+        later.append(facts)
+        # ``_queued`` inlined: this runs on every request's path at one connection (``handlers.record``,
+        # session 20: a call less)
+        if self._writable and len(self._unsent) + len(later) >= self.batch_max:
+            self._send_batch()
+        elif self._flush is None:
+            self._schedule(self.batch_delay_s)
 
     def build_waiting(self) -> None:
         """Build and hold the events of the facts ``publish_later`` queued (their metrics observed), in

@@ -469,3 +469,27 @@ def test_postgres_stores_the_expected_rows_and_rollups(pg_server: PgServer) -> N
             pg_server.drop_database(name)
     assert stored_new == stored_old
     assert len(stored_new[0]) == 600 and stored_new[1]
+
+
+def test_a_failing_usage_reader_costs_the_tokens_not_the_row(caplog: Any) -> None:
+    """``row_for`` reads a deferred usage inline (session 20); a reader that raises leaves the row whole, with
+    no tokens and the request's own figures, and logs the request id (a bug, never the event lost)."""
+
+    def broken() -> Usage:
+        raise KeyError("usage")
+
+    call = Call(registry.ENDPOINTS["/v1/chat/completions"], "req_broken", {}, 0.0, 1.0, model="gpt-4o-mini")
+    att = Attempt(Route("openai", "gpt-4o-mini"), "openai_chat", False, answered=True, status=200)
+    att.read_usage = broken
+    call.attempts.append(att)
+    call.answer(200)
+    with caplog.at_level("ERROR"):
+        row = row_for(call, Pricer(), 2.0, 3.0)
+    assert row[FIELD_NAMES.index("request_id")] == "req_broken"
+    assert row[FIELD_NAMES.index("status")] == 200
+    assert [row[FIELD_NAMES.index(f)] for f in ("input_tokens", "output_tokens", "cache_read_tokens")] == [
+        0,
+        0,
+        0,
+    ]
+    assert "req_broken" in caplog.text

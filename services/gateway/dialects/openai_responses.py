@@ -37,8 +37,6 @@ from services.gateway.dialects._request_common import (
     ParsedRequest,
     TranslationError,
     check_token_limit_range,
-    require_model,
-    require_stream_flag,
 )
 from services.gateway.dialects._request_from_responses import validate_responses_request
 from services.gateway.dialects._responses_opaque import (
@@ -279,11 +277,17 @@ def stream_error_frame(
 
 def parse_request(body: dict[str, Any]) -> ParsedRequest:
     """Validate what the gateway reads of a Responses request (conformance §4; ``validate_responses_request``);
-    raises ``TranslationError`` (400 in OpenAI's shape). Reasoning always goes back (as reasoning items)."""
+    raises ``TranslationError`` (400 in OpenAI's shape). Reasoning always goes back (as reasoning items).
+
+    ``validate_responses_request`` refuses a ``model`` that is not a non-empty string and a ``stream`` that is
+    neither a boolean nor null, so both are read as they are here: ``require_model`` and
+    ``require_stream_flag`` after it were checks that could not fail, 6 calls on every request's path
+    (issue 13, session 20: the Responses plain path's A had them over the chat path's)."""
     check_token_limit_range(body, ("max_output_tokens",))
     validate_responses_request(body)
-    model = require_model(body)
-    return ParsedRequest(model=model, stream=require_stream_flag(body), include_usage=False, reasoning=True)
+    return ParsedRequest(
+        model=body["model"], stream=body.get("stream") is True, include_usage=False, reasoning=True
+    )
 
 
 def parse_compact_request(body: dict[str, Any]) -> ParsedRequest:
