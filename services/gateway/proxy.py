@@ -32,7 +32,6 @@ from multidict import CIMultiDict
 from services.gateway.bodies import dumps_body, refusal
 from services.gateway.calls import Attempt, Call
 from services.gateway.dialects import ir, registry
-from services.gateway.dialects._minted import refused_signature, strip_thinking
 from services.gateway.dialects._opening import Opening
 from services.gateway.dialects._prompt_cache import session_from
 from services.gateway.dialects._request_common import TranslationError
@@ -541,9 +540,10 @@ class Proxy:
                 if stated is None:
                     raise err
             raise err
-        elif pair.wire.verifies_signatures and refused_signature(err.upstream_status, err.message):
-            # a thinking block signed elsewhere: once more without the history's thinking (s7 variant 04-g)
-            retry = _without_thinking(self._build(call, provider, route, pair))
+        elif (strip := pair.wire.strip_refused) is not None:
+            # a part of the history the wire's provider refused (a thinking block signed elsewhere: s7 variant
+            # 04-g; reasoning_content on a server that does not take it): once more without it
+            retry = _without_refused(self._build(call, provider, route, pair), strip, err)
             if retry.body != up.body:
                 return await self._send(request, call, pair, provider, retry), retry
         raise err
@@ -1111,10 +1111,12 @@ def _clamped(up: Upstream, limit: int) -> Upstream:
     return replace(up, body=dumps_body(body))
 
 
-def _without_thinking(up: Upstream) -> Upstream:
-    """``up`` without the history's thinking blocks (``_minted.strip_thinking``; a one-off retry)."""
+def _without_refused(
+    up: Upstream, strip: Callable[[int | None, str, dict[str, Any]], bool], err: UpstreamError
+) -> Upstream:
+    """``up`` without the part of the history ``err`` refused (``WireSpec.strip_refused``; a one-off retry)."""
     body = orjson.loads(up.body)
-    if not isinstance(body, dict) or not strip_thinking(body):
+    if not isinstance(body, dict) or not strip(err.upstream_status, err.message, body):
         return up
     return replace(up, body=dumps_body(body))
 

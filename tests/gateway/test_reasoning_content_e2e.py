@@ -37,7 +37,7 @@ price = {{ input = 0.28, output = 0.42 }}
 [[providers]]
 name = "groq"
 base_url = "{url}/groq/v1"
-models = ["qwen3-32b"]
+models = ["qwen3-32b", "deepseek-r1-distill-llama-70b"]
 price = {{ input = 0.29, output = 0.59 }}
 """
 TOOL = {
@@ -193,3 +193,33 @@ def test_a_server_that_refuses_the_field_does_not_get_it(gw: Stack, up: Scripted
     messages = [user, {"role": "assistant", "content": content}, {"role": "user", "content": [result]}]
     answer = client.messages.create(messages=messages, **ask)
     assert answer.content[0].type == "text" and answer.content[0].text == "Sunny, 24 C."
+
+
+def test_a_refusal_of_the_field_by_a_server_serving_a_deepseek_name_is_retried_without_it(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """Groq serves ``deepseek-r1-distill-llama-70b``: the name asks for ``reasoning_content``, Groq refuses the
+    field; the gateway sends the turn once more without it (``strip_refused_reasoning_content``)."""
+    model = "deepseek-r1-distill-llama-70b"
+    refused = {
+        "message": "'messages.1' : property 'reasoning_content' is unsupported",
+        "type": "invalid_request_error",
+    }
+    up.script(GROQ, sse(_tool_turn(model, "reasoning")))
+    up.script(GROQ, json_answer(_final(model), when=lambda body: not _has_reasoning_field(body)))
+    up.script(GROQ, json_answer({"error": refused}, status=400, when=_has_reasoning_field))
+    client = anthropic.Anthropic(base_url=gw.gateway_url, api_key="sk-ant-client", max_retries=0)
+    user = {"role": "user", "content": "Weather in Paris?"}
+    ask: dict[str, Any] = {"model": model, "max_tokens": 4096, "tools": [TOOL]}
+    ask["thinking"] = {"type": "enabled", "budget_tokens": 2048}
+    with client.messages.stream(messages=[user], **ask) as stream:
+        turn = stream.get_final_message()
+    content = [block.model_dump(exclude_none=True) for block in turn.content]
+    assert content[0]["type"] == "thinking"
+    tool = next(b for b in content if b["type"] == "tool_use")
+    result = {"type": "tool_result", "tool_use_id": tool["id"], "content": "sunny, 24 C"}
+    messages = [user, {"role": "assistant", "content": content}, {"role": "user", "content": [result]}]
+    answer = client.messages.create(messages=messages, **ask)  # raises on the 400 without the retry
+    assert answer.content[0].type == "text" and answer.content[0].text == "Sunny, 24 C."
+    sent = up.seen(GROQ)[-2:]
+    assert _has_reasoning_field(sent[0].json) and not _has_reasoning_field(sent[1].json)

@@ -245,3 +245,49 @@ def strip_thinking(body: dict[str, Any]) -> bool:
 
 def _thinking(block: Any) -> bool:
     return isinstance(block, dict) and block.get("type") in _THINKING_BLOCKS
+
+
+def strip_refused_thinking(status: int | None, message: str, body: dict[str, Any]) -> bool:
+    """Anthropic's ``WireSpec.strip_refused``: after ``refused_signature``, the body without the history's
+    thinking (``strip_thinking``). True when a retry is worth sending."""
+    return refused_signature(status, message) and strip_thinking(body)
+
+
+# A chat server refusing ``reasoning_content`` on assistant messages as a field it does not know (Groq: "property
+# 'reasoning_content' is unsupported"; pydantic servers: "Extra inputs are not permitted"; "unknown field",
+# "unrecognized"), not DeepSeek's "Missing `reasoning_content` field", which asks for it.
+_REFUSED_FIELD = re.compile(
+    r"unsupported|not supported|unknown|unrecognized|not permitted|not allowed|additional propert|extra",
+    re.IGNORECASE,
+)
+
+
+def refused_reasoning_content(status: int | None, message: str) -> bool:
+    """True for a 400/422 whose message names ``reasoning_content`` as a field the server does not take
+    (``_REFUSED_FIELD``) and does not say it is missing."""
+    return (
+        status in (400, 422)
+        and "reasoning_content" in message
+        and "missing" not in message.lower()
+        and _REFUSED_FIELD.search(message) is not None
+    )
+
+
+def strip_refused_reasoning_content(status: int | None, message: str, body: dict[str, Any]) -> bool:
+    """Chat's ``WireSpec.strip_refused``: the gateway gives a model's thinking back as ``reasoning_content``
+    by the model's name (``Target.reasoning_content``: DeepSeek, Kimi, GLM), and a server that serves such a
+    name without taking the field (Groq's ``deepseek-r1-distill-*``) refuses it (``refused_reasoning_content``):
+    the body without it, for one retry (the messages copied, never changed in place). True when changed."""
+    messages = body.get("messages")
+    if not refused_reasoning_content(status, message) or not isinstance(messages, list):
+        return False
+    out: list[Any] = []
+    changed = False
+    for msg in messages:
+        if isinstance(msg, dict) and "reasoning_content" in msg:
+            msg = {k: v for k, v in msg.items() if k != "reasoning_content"}
+            changed = True
+        out.append(msg)
+    if changed:
+        body["messages"] = out
+    return changed

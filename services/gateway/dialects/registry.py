@@ -223,6 +223,10 @@ class WireSpec:
     # True for a wire whose provider verifies thinking-block signatures and refuses foreign ones with a 400
     # (Anthropic): the proxy then retries once without the history's thinking (bugcase 04, s7 variant 04-g).
     verifies_signatures: bool = False
+    # A 400 refusing part of the history the gateway wrote (its status, message, and the built body, changed in
+    # place): True when the part was taken out and one retry is worth sending. Anthropic: thinking signed
+    # elsewhere (``verifies_signatures``); chat: ``reasoning_content`` on a server that does not take it.
+    strip_refused: Callable[[int | None, str, dict[str, Any]], bool] | None = None
     # A passed-through whole answer's bytes (and the same answer parsed) → the bytes its client gets: the
     # same object unless the answer breaks the client API's contract in a way the gateway mends (chat:
     # tool arguments "" become "{}", bugcase 01-k). None: the bytes go back as they came.
@@ -403,6 +407,7 @@ WIRES: dict[Wire, WireSpec] = {
         closing_frame=oai.DONE_FRAME,
         repair_answer=oai.repair_empty_arguments,
         repair_stream=oai.repair_stream,
+        strip_refused=minted.strip_refused_reasoning_content,
     ),
     "anthropic": WireSpec(
         name="anthropic",
@@ -418,6 +423,7 @@ WIRES: dict[Wire, WireSpec] = {
         frame_tap=anth.MessagesStreamDecoder.feed_data,
         closing_frame=anth.STOP_FRAME,
         verifies_signatures=True,
+        strip_refused=minted.strip_refused_thinking,
         overflow_said=em.overflow_said_by_anthropic,
     ),
     "openai_responses": WireSpec(
