@@ -97,6 +97,17 @@ def children(pid: int) -> list[int]:
     return found
 
 
+def can_see(pid: int) -> str | None:
+    """None when this kernel gives what the guard reads of ``pid`` (``/proc/PID/task/TID/schedstat``:
+    CONFIG_SCHED_INFO; ``/proc/PID/task/TID/children``: CONFIG_PROC_CHILDREN, to find the writer), else the
+    missing file's name: a guard that cannot see a starved thread (or the writer) would never raise it."""
+    tid = os.listdir(f"/proc/{pid}/task")[0]
+    for name in ("schedstat", "children"):
+        if not os.path.exists(f"/proc/{pid}/task/{tid}/{name}"):
+            return f"/proc/PID/task/TID/{name}"
+    return None
+
+
 def _open_pressure() -> int:
     """``/proc/pressure/cpu`` kept open (-1 where there is none: no CONFIG_PSI, or ``psi=0``)."""
     try:

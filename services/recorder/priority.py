@@ -49,6 +49,8 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from services.recorder import guard
+
 log = logging.getLogger("recorder")
 
 IDLE, NICE, NORMAL = "idle", "nice", "normal"
@@ -86,13 +88,19 @@ def can_leave_idle() -> bool:
 
 def choose(wanted: str) -> tuple[str, str]:
     """The priority to run at for ``RECORDER_PRIORITY=wanted`` (one of ``PRIORITIES``) and why, for the
-    log: ``idle`` only when this process can leave it again (``can_leave_idle``), else ``nice``."""
+    log: ``idle`` only when this process can leave it again (``can_leave_idle``), else ``nice``; ``normal``
+    when the kernel does not give what the starvation guard reads (``guard.can_see``)."""
     if wanted == NORMAL:
         return NORMAL, "RECORDER_PRIORITY=normal: scheduling left as started"
     if not hasattr(os, "setpriority") or not hasattr(os, "sched_setscheduler"):
         return NORMAL, f"RECORDER_PRIORITY={wanted}, but this system has no per-thread priorities"
     if wanted == NICE:
         return NICE, f"every thread at nice {NICE_VALUE} (RECORDER_PRIORITY=nice)"
+    if (missing := guard.can_see(os.getpid())) is not None:
+        return NORMAL, (
+            f"RECORDER_PRIORITY=idle, but this kernel has no {missing}: the starvation guard could not see a "
+            "starved recorder, and a ledger at SCHED_IDLE unguarded could starve on a saturated machine"
+        )
     if can_leave_idle():
         return IDLE, f"SCHED_IDLE while it keeps up, SCHED_OTHER while behind (back after {CALM_S:g} s calm)"
     return NICE, (
