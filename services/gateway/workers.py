@@ -301,6 +301,11 @@ def install_worker(app: web.Application, info: WorkerInfo, parent_fd: int | None
     app.on_startup.append(_ShutdownOnce(info, parent_fd).install)
 
 
+def _ignore_stop_signals() -> None:
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+
+
 class _ShutdownOnce:
     def __init__(self, info: WorkerInfo, parent_fd: int | None) -> None:
         self.info = info
@@ -309,8 +314,18 @@ class _ShutdownOnce:
 
     async def install(self, app: web.Application) -> None:
         loop = asyncio.get_running_loop()
+
+        def on_signal(signum: int, frame: object) -> None:
+            # Repeats are ignored by the process itself from the first one on (one sigaction each: no moment
+            # at the default action), not by the loop: a loop gives a signal it handled its default action
+            # back when it stops or closes (uvloop's run ends when GracefulExit leaves it, before the drain),
+            # and the parent's forwarded copy arriving then killed a drained worker ("killed by SIGTERM", the
+            # parent exiting 1: CI, session 20).
+            _ignore_stop_signals()
+            loop.call_soon_threadsafe(self.stop, signal.Signals(signum).name)
+
         for sig in STOP_SIGNALS:
-            loop.add_signal_handler(sig, self.stop, sig.name)
+            signal.signal(sig, on_signal)
         # The parent started us with these blocked (_spawn); one sent meanwhile is delivered now.
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         if self.parent_fd is not None:
@@ -326,6 +341,7 @@ class _ShutdownOnce:
             log.debug("worker %d: %s again; already shutting down", self.info.index, why)
             return
         self.started = True
+        _ignore_stop_signals()  # (the parent gone: its signals may still come)
         log.info("worker %d of %d: %s; shutting down", self.info.index, self.info.count, why)
         # What aiohttp's own handler does: the loop stops serving and web.run_app's cleanup drains.
         raise web.GracefulExit()

@@ -57,7 +57,7 @@ def alive(pid: int) -> bool:
     """Running, not a zombie (a container's PID 1 may never reap an orphan)."""
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # gone before, or while, the file was read
         return False
 
 
@@ -115,6 +115,27 @@ def test_two_workers_share_the_port_the_recorder_and_the_metrics_and_drain_on_si
         assert set(counts.values()) == {1}
         assert 200 <= len(slow.answered) < 2000
         assert not any(alive(h["worker"]["pid"]) for h in done.values())
+
+
+def test_repeated_sigterms_through_the_whole_shutdown_never_kill_a_drained_worker(
+    tmp_path: Path, fake_url: str
+) -> None:
+    """honcho signals the process group and the parent forwards the signal: a worker with nothing to drain stops
+    in a millisecond, and a copy arriving after its loop closed (the default action back) killed it, so the
+    parent said "killed by SIGTERM" and exited 1 (CI, session 20). Here every worker gets SIGTERM again and again
+    until it is gone."""
+    with stack(tmp_path, {"openai": fake_url + "/v1"}, GATEWAY_WORKERS=WORKERS) as st:
+        pids = list(worker_health(st.gateway_url, 2))
+        gateway = st.services["gateway"]
+        gateway.proc.send_signal(signal.SIGTERM)
+        while any(alive(pid) for pid in pids):
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    continue
+        assert gateway.proc.wait(15) == 0, gateway.log()[-3000:]
+        assert "worker 1 exited with status 0, worker 2 exited with status 0); exit 0" in gateway.log()
 
 
 def test_a_worker_that_dies_stops_the_gateway_with_status_1(tmp_path: Path, fake_url: str) -> None:
