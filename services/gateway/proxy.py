@@ -304,7 +304,7 @@ class Proxy:
             return Unfit(exc)
         if within is not None:
             up = _clamped(up, within)
-        att = Attempt(route, pair.wire.name, pair.translated)
+        att = Attempt(route, pair.wire.name, pair.translated, sent=up.body)
         call.attempts.append(att)
         in_band = False  # an error inside a 200's stream, not an HTTP refusal (``_within_output_limit``'s)
         try:
@@ -316,6 +316,7 @@ class Proxy:
                     resp = await self._send(request, call, pair, provider, up)
                 if resp.status in provider.output_refusal_statuses:
                     resp, up = await self._within_output_limit(request, call, provider, route, pair, resp, up)
+                    att.sent = up.body
             except ClientGone:  # hung up while this route's headers were awaited: the request ends
                 assert call.opened is not None  # only a begun stream finds its client gone
                 att.client_disconnected = True
@@ -1015,7 +1016,9 @@ class Proxy:
         client = registry.client(call.fmt)
         if exc.upstream_status is not None and source is not None:
             meaning = registry.upstream_error_meaning(source.wire, exc.upstream_status, exc.body, exc.message)
-            status, message, _ = client.error_words(meaning, status, message)
+            status, message, _ = client.error_words(
+                meaning, status, message, asked_output_tokens(source.sent)
+            )
         if exc.retry_after_s is not None and not states_retry_time(message):
             # a stream has no retry-after header: its wait goes in the words, unless they already say it
             message = f"{message} (retry after {max(1, math.ceil(exc.retry_after_s))} s)"
@@ -1051,7 +1054,9 @@ class Proxy:
         client = registry.client(call.fmt)
         message, code = exc.message, exc.upstream_type
         if meaning is not None:  # translated: the upstream's meaning in the client's words
-            status, message, words_code = client.error_words(meaning, status, message)
+            status, message, words_code = client.error_words(
+                meaning, status, message, asked_output_tokens(source.sent) if source is not None else None
+            )
             code = words_code or code
         status = client.client_status(status)
         call.answer(status, exc.error_type)
