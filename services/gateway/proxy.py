@@ -46,7 +46,7 @@ from services.gateway.relay import Relay, make_relay
 from services.gateway.routing.health import ProviderHealth, is_retryable, retry_after_seconds
 from services.gateway.routing.refusals import Refusals
 from services.gateway.serve import Answer, Limits, Unfit, serve
-from services.gateway.upstream import Chunks, UpstreamClient
+from services.gateway.upstream import FINISHED_KEEPALIVE_S, Chunks, UpstreamClient
 from services.gateway.upstream_pool import UpstreamResponse
 
 SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -916,6 +916,9 @@ class Proxy:
                 await response.write(frame)
                 quiet_since = time.monotonic()
 
+        pinged = (
+            False  # a finished answer (finish and usage) got a read of keep-alives alone since its last event
+        )
         try:
             progress = (relay.events, time.monotonic())
             # Until the stream's own closing frame (chat's [DONE], message_stop, response.completed): nothing
@@ -934,12 +937,25 @@ class Proxy:
                     await keepalive()
                 progress = self._deadline(relay, progress, provider)
                 remaining = progress[1] + self.upstream.chunk_timeout_s - time.monotonic()
+                if pinged:
+                    # the answer has its finish and its usage, and the upstream only pings on without its closing
+                    # frame: FINISHED_KEEPALIVE_S after the last event the answer ends (the timeout below, as a
+                    # complete answer's broken body ends it) and the upstream is released (s20 variant 13-aa)
+                    remaining = min(remaining, progress[1] + FINISHED_KEEPALIVE_S - time.monotonic())
                 chunk = await self.upstream.next_chunk(
                     chunks, provider, "between_chunks", remaining, keepalive, self.upstream.chunk_timeout_s
                 )
                 if chunk is None:
                     break
+                seen = relay.events
                 held = relay.feed(chunk)
+                pinged = (
+                    relay.events == seen
+                    and relay.complete
+                    and relay.error is None
+                    and relay.usage is not None
+                    and relay.between_events
+                )
                 if held is not chunk:  # re-framed: scrubbed again (a read passed on as it came already was)
                     held = provider.scrub_bytes(held)
                 if relay.saw_content and att.ttft_ms is None:

@@ -149,3 +149,32 @@ def test_vllm_finish_reason_abort_is_no_normal_end(gw: Stack, up: ScriptedUpstre
     assert "response.completed" not in kinds and kinds[-1] == "response.failed"
     row = gw.row_for(rid)
     assert row["status"] != 200
+
+
+@pytest.mark.parametrize(
+    ("path", "pieces"), [(XAI, CHAT_DONE[:-1]), (ANTHROPIC, MESSAGE_STOPPED[:-1])], ids=["no-done", "no-stop"]
+)
+def test_a_finished_answer_with_its_usage_ends_when_only_pings_follow(
+    gw: Stack, up: ScriptedUpstream, path: str, pieces: list[bytes]
+) -> None:
+    """s20 variant 13-aa: the finish and the usage came, then no closing frame ([DONE], message_stop), only pings
+    for longer than the clients' read timeout. Every client gets the whole answer and its format's normal end, the
+    ledger the usage; before, each client waited for the upstream's close (UPSTREAM_CHUNK_TIMEOUT, 120 s) and timed
+    out."""
+    model = "grok-3-mini" if path == XAI else "claude-sonnet-4-5"
+    for _ in range(3):
+        up.script(path, sse([*pieces, *HELD]))
+    ask = [{"role": "user", "content": "Say hello."}]
+    with httpx.Client(timeout=30.0) as raw:
+        body = {"model": model, "stream": True, "messages": ask}
+        answer = raw.post(gw.gateway_url + "/v1/chat/completions", json=body)
+    assert "Hello " in answer.text and "there!" in answer.text and answer.text.endswith("data: [DONE]\n\n")
+    row = gw.row_for(answer.headers["x-request-id"])
+    assert (row["status"], row["input_tokens"], row["output_tokens"]) == (200, 12, 3)
+    with _anthropic(gw).messages.stream(model=model, max_tokens=100, messages=ask) as stream:
+        message = stream.get_final_message()  # reads the body to its end
+    assert message.content[0].type == "text" and message.content[0].text == "Hello there!"
+    assert message.stop_reason == "end_turn"
+    with _openai(gw).responses.stream(model=model, input="Say hello.") as events:
+        response = events.get_final_response()
+    assert response.status == "completed" and response.output_text == "Hello there!"
