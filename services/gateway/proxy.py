@@ -916,9 +916,9 @@ class Proxy:
                 await response.write(frame)
                 quiet_since = time.monotonic()
 
-        pinged = (
-            False  # a finished answer (finish and usage) got a read of keep-alives alone since its last event
-        )
+        # a finished answer (finish and usage), or one ended by an in-stream error (whose usage may follow it: vLLM's
+        # "abort"), got a read of keep-alives alone (after an error: of nothing the relay counts) since its last event
+        pinged = False
         try:
             progress = (relay.events, time.monotonic())
             # Until the stream's own closing frame (chat's [DONE], message_stop, response.completed): nothing
@@ -938,9 +938,9 @@ class Proxy:
                 progress = self._deadline(relay, progress, provider)
                 remaining = progress[1] + self.upstream.chunk_timeout_s - time.monotonic()
                 if pinged:
-                    # the answer has its finish and its usage, and the upstream only pings on without its closing
-                    # frame: FINISHED_KEEPALIVE_S after the last event the answer ends (the timeout below, as a
-                    # complete answer's broken body ends it) and the upstream is released (s20 variant 13-aa)
+                    # the answer has its finish and its usage (or its error), and the upstream only pings on without
+                    # its closing frame: FINISHED_KEEPALIVE_S after the last event the answer ends (the timeout below,
+                    # as a complete or failed answer's broken body ends it) and the upstream is released (s20 13-aa)
                     remaining = min(remaining, progress[1] + FINISHED_KEEPALIVE_S - time.monotonic())
                 chunk = await self.upstream.next_chunk(
                     chunks, provider, "between_chunks", remaining, keepalive, self.upstream.chunk_timeout_s
@@ -951,9 +951,7 @@ class Proxy:
                 held = relay.feed(chunk)
                 pinged = (
                     relay.events == seen
-                    and relay.complete
-                    and relay.error is None
-                    and relay.usage is not None
+                    and ((relay.complete and relay.usage is not None) or relay.error is not None)
                     and relay.between_events
                 )
                 if held is not chunk:  # re-framed: scrubbed again (a read passed on as it came already was)
@@ -963,6 +961,10 @@ class Proxy:
                     if relay.has_rest:
                         held = await self._first_token_out(relay, response, held, provider)
         except UpstreamError as exc:
+            if pinged and relay.error is not None:
+                return (
+                    held  # the upstream's own error was told: the grace for its usage is over, nothing to add
+                )
             if not relay.complete or relay.error is not None:
                 failed = relay.fail(502, exc.message, exc.error_type or "broken_stream")
                 await response.write(held + provider.scrub_bytes(failed))

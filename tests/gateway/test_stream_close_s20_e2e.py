@@ -37,7 +37,10 @@ pytestmark = pytest.mark.usefixtures("fresh_up")
 
 @pytest.fixture(scope="module")
 def gw(scripted_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
-    with scripted_stack("stream-close", {"xai": "/xai/v1", "anthropic": "/anthropic"}) as st:
+    # every test here may fail a request (aborts): no cooldown between them
+    with scripted_stack(
+        "stream-close", {"xai": "/xai/v1", "anthropic": "/anthropic"}, BREAKER_FAILURES="1000"
+    ) as st:
         yield st
 
 
@@ -178,3 +181,30 @@ def test_a_finished_answer_with_its_usage_ends_when_only_pings_follow(
     with _openai(gw).responses.stream(model=model, input="Say hello.") as events:
         response = events.get_final_response()
     assert response.status == "completed" and response.output_text == "Hello there!"
+
+
+@pytest.mark.parametrize("shape", ["same-read", "next-read", "pings-no-done"])
+def test_vllm_abort_bills_the_usage_that_follows_it(gw: Stack, up: ScriptedUpstream, shape: str) -> None:
+    """vLLM sends its usage chunk after finish_reason "abort" (then [DONE]): the answer is a failure (503), yet the
+    ledger bills the tokens generated (12 in, 3 out); before, the decoder read nothing after the abort: 0/0. And a
+    server that then pings on without [DONE] does not hold the clients' answers (before: UPSTREAM_CHUNK_TIMEOUT)."""
+    gap = [Pause(0.2)] if shape != "same-read" else []
+    end = HELD if shape == "pings-no-done" else [b"data: [DONE]\n\n"]
+    aborted = [
+        _chunk({"role": "assistant", "content": "Hello "}),
+        _chunk({}, "abort"),
+        *gap,
+        _chunk(None, usage=USAGE),
+        *end,
+    ]
+    up.script(XAI, sse(aborted), sse(aborted))
+    ask = [{"role": "user", "content": "Say hello."}]
+    with httpx.Client(timeout=30.0) as raw:
+        for path, body in (
+            ("/v1/messages", {"model": "grok-3-mini", "max_tokens": 100, "stream": True, "messages": ask}),
+            ("/v1/chat/completions", {"model": "grok-3-mini", "stream": True, "messages": ask}),
+        ):
+            answer = raw.post(gw.gateway_url + path, json=body, headers={"anthropic-version": "2023-06-01"})
+            assert "abort" in answer.text, path
+            row = gw.row_for(answer.headers["x-request-id"])
+            assert row["status"] == 503 and (row["input_tokens"], row["output_tokens"]) == (12, 3), path
