@@ -37,6 +37,7 @@ from services.gateway.dialects._opening import Opening
 from services.gateway.dialects._prompt_cache import session_from
 from services.gateway.dialects._request_common import TranslationError
 from services.gateway.dialects.formats import ClientFormat
+from services.gateway.dialects.openai_responses import completion_deltas
 from services.gateway.dialects.registry import Pairing
 from services.gateway.dialects.view import View, passthrough_view
 from services.gateway.errors import ClientError, UpstreamError, parse_upstream_error
@@ -327,6 +328,10 @@ class Proxy:
                     raise await self.upstream.error_from(resp, provider)
                 in_band = True
                 att.headers = provider.response_headers(resp.headers)
+                if call.stream and _whole_json(resp.headers):
+                    # a non-streaming proxy's whole answer to a streamed request (s20 variant 13-ae)
+                    raw = await self.upstream.read_body(resp, provider)
+                    return await self._whole_as_stream(request, call, att, pair, up.view, provider, raw)
                 if call.stream:
                     return await self._relay_stream(request, call, att, pair, up.view, provider, Chunks(resp))
                 return await self._relay_json(
@@ -590,9 +595,45 @@ class Proxy:
 
     # ---- answers ----------------------------------------------------------------------------------
 
-    async def _relay_json(
-        self, call: Call, att: Attempt, pair: Pairing, view: View, provider: Provider, raw: bytes
+    async def _whole_as_stream(
+        self,
+        request: web.Request,
+        call: Call,
+        att: Attempt,
+        pair: Pairing,
+        view: View,
+        provider: Provider,
+        raw: bytes,
     ) -> Answer[web.StreamResponse]:
+        """A streamed request the provider answered with one whole JSON answer (``application/json``: a proxy
+        that does not stream, ChatGPTBox-dev/chatGPTBox#294): the answer goes to the client as its format's
+        stream, the wire's JSON reader's Completion through the client's stream encoder
+        (``completion_deltas``), usage to the ledger. Before: 502 empty_stream (s20 variant 13-ae). Errors
+        as ``_relay_json``'s (a 200 carrying an error, not JSON)."""
+        data = self._answer_object(provider, raw)
+        model = data.get("model")
+        att.served_model = model if isinstance(model, str) and model else None
+        completion = pair.wire.completion(data)
+        completion.usage = att.usage = provider.usage_rule(att.route.model)(completion.usage)
+        if not view.reasoning:
+            completion.content = [b for b in completion.content if not isinstance(b, ir.REASONING_BLOCKS)]
+        encoder = pair.client.encoder(view)
+        opened = call.opened
+        if opened is not None:  # an earlier route began the client's stream: this answer continues it
+            encoder.opened(opened.opening)
+        body = b"".join(encoder.feed(d) for d in completion_deltas(completion)) + encoder.finish()
+        att.answered, att.status = True, 200
+        call.answer(200)
+        response = opened.response if opened is not None else SSEResponse(self._headers(call))
+        if not response.prepared:
+            await response.prepare(request)
+        await response.write_eof(provider.scrub_bytes(body))
+        return Answer(response)
+
+    @staticmethod
+    def _answer_object(provider: Provider, raw: bytes) -> dict[str, Any]:
+        """A whole answer's JSON object; UpstreamError 502 ``bad_response`` for invalid JSON, a non-object, or
+        a 200 that carries an error."""
         try:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
@@ -620,6 +661,12 @@ class Proxy:
                 retryable=True,
                 error_type="bad_response",
             )
+        return data
+
+    async def _relay_json(
+        self, call: Call, att: Attempt, pair: Pairing, view: View, provider: Provider, raw: bytes
+    ) -> Answer[web.StreamResponse]:
+        data = self._answer_object(provider, raw)
         model = data.get("model")
         att.served_model = model if isinstance(model, str) and model else None
         if pair.translate is None:  # same format: the bytes go back as they came; only usage is read,
@@ -1082,6 +1129,13 @@ class Proxy:
         return web.Response(
             body=orjson.dumps(body), status=status, content_type="application/json", headers=headers
         )
+
+
+def _whole_json(headers: Mapping[str, str]) -> bool:
+    """Whether an answer's headers say it is one whole JSON document (``application/json`` with a
+    ``content-length``), not a stream: a stream mislabelled ``application/json`` comes chunked, without a
+    length, and still goes through the stream relay."""
+    return headers.get("content-type", "").startswith("application/json") and "content-length" in headers
 
 
 # "Please try again in 20s" / "in 6ms" (OpenAI), "Please retry in 23.5s" (Gemini), "retry after 30 seconds",

@@ -24,7 +24,7 @@ import openai
 import pytest
 
 from tests.procs import Stack
-from tests.scripted_upstream import Pause, ScriptedUpstream, sse
+from tests.scripted_upstream import Pause, ScriptedUpstream, json_answer, sse
 
 XAI = "/xai/v1/chat/completions"
 ANTHROPIC = "/anthropic/v1/messages"
@@ -208,3 +208,39 @@ def test_vllm_abort_bills_the_usage_that_follows_it(gw: Stack, up: ScriptedUpstr
             assert "abort" in answer.text, path
             row = gw.row_for(answer.headers["x-request-id"])
             assert row["status"] == 503 and (row["input_tokens"], row["output_tokens"]) == (12, 3), path
+
+
+def test_a_whole_json_answer_to_a_streamed_request_reaches_every_client_as_its_stream(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """s20 variant 13-ae: a non-streaming proxy answers a stream: true request with one whole chat.completion
+    (application/json; ChatGPTBox-dev/chatGPTBox#294). Every client gets the answer as its own stream, the ledger
+    its usage; before, 502 empty_stream for each."""
+    whole = {
+        "id": "c1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "grok-3-mini",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "Hello there!"}, "finish_reason": "stop"}
+        ],
+        "usage": USAGE,
+    }
+    for _ in range(3):
+        up.script(XAI, json_answer(whole))
+    ask = [{"role": "user", "content": "Say hello."}]
+    chat = _openai(gw).chat.completions.create(
+        model="grok-3-mini", messages=ask, stream=True, stream_options={"include_usage": True}
+    )
+    chunks = list(chat)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Hello there!"
+    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == [
+        "stop"
+    ]
+    with _anthropic(gw).messages.stream(model="grok-3-mini", max_tokens=100, messages=ask) as stream:
+        message = stream.get_final_message()
+    assert message.content[0].type == "text" and message.content[0].text == "Hello there!"
+    assert message.stop_reason == "end_turn" and message.usage.output_tokens == 3
+    with _openai(gw).responses.stream(model="grok-3-mini", input="Say hello.") as events:
+        response = events.get_final_response()
+    assert response.status == "completed" and response.output_text == "Hello there!"
