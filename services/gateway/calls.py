@@ -57,6 +57,9 @@ class Attempt:
     ttft_ms: float | None = None
     client_disconnected: bool = False
     headers: dict[str, str] = field(default_factory=dict)  # the provider's forwarded response headers
+    # the request body sent (JSON bytes; b"" for an attempt told again): its output tokens asked for restate an
+    # overflow whose count includes them (``limits.asked_output_tokens``, read only when an error is restated)
+    sent: bytes = b""
     # ``usage`` not read yet: the answer's usage as this reads it when the event is built (``row_for``), off
     # the answer's path (a passthrough plain answer: ``Proxy._relay_json``; session 19). ``usage`` set wins.
     read_usage: Callable[[], Usage] | None = None

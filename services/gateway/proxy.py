@@ -36,6 +36,7 @@ from services.gateway.dialects._opening import Opening
 from services.gateway.dialects._prompt_cache import session_from
 from services.gateway.dialects._request_common import TranslationError
 from services.gateway.dialects.formats import ClientFormat
+from services.gateway.dialects.openai_responses import completion_deltas
 from services.gateway.dialects.registry import Pairing
 from services.gateway.dialects.view import View, passthrough_view
 from services.gateway.errors import ClientError, UpstreamError, parse_upstream_error
@@ -45,7 +46,7 @@ from services.gateway.relay import Relay, make_relay
 from services.gateway.routing.health import ProviderHealth, is_retryable, retry_after_seconds
 from services.gateway.routing.refusals import Refusals
 from services.gateway.serve import Answer, Limits, Unfit, serve
-from services.gateway.upstream import Chunks, UpstreamClient
+from services.gateway.upstream import FINISHED_KEEPALIVE_S, Chunks, UpstreamClient
 from services.gateway.upstream_pool import UpstreamResponse
 
 SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -303,7 +304,7 @@ class Proxy:
             return Unfit(exc)
         if within is not None:
             up = _clamped(up, within)
-        att = Attempt(route, pair.wire.name, pair.translated)
+        att = Attempt(route, pair.wire.name, pair.translated, sent=up.body)
         call.attempts.append(att)
         in_band = False  # an error inside a 200's stream, not an HTTP refusal (``_within_output_limit``'s)
         try:
@@ -315,6 +316,7 @@ class Proxy:
                     resp = await self._send(request, call, pair, provider, up)
                 if resp.status in provider.output_refusal_statuses:
                     resp, up = await self._within_output_limit(request, call, provider, route, pair, resp, up)
+                    att.sent = up.body
             except ClientGone:  # hung up while this route's headers were awaited: the request ends
                 assert call.opened is not None  # only a begun stream finds its client gone
                 att.client_disconnected = True
@@ -325,6 +327,10 @@ class Proxy:
                     raise await self.upstream.error_from(resp, provider)
                 in_band = True
                 att.headers = provider.response_headers(resp.headers)
+                if call.stream and _whole_json(resp.headers):
+                    # a non-streaming proxy's whole answer to a streamed request (s20 variant 13-ae)
+                    raw = await self.upstream.read_body(resp, provider)
+                    return await self._whole_as_stream(request, call, att, pair, up.view, provider, raw)
                 if call.stream:
                     return await self._relay_stream(request, call, att, pair, up.view, provider, Chunks(resp))
                 return await self._relay_json(
@@ -594,9 +600,45 @@ class Proxy:
 
     # ---- answers ----------------------------------------------------------------------------------
 
-    async def _relay_json(
-        self, call: Call, att: Attempt, pair: Pairing, view: View, provider: Provider, raw: bytes
+    async def _whole_as_stream(
+        self,
+        request: web.Request,
+        call: Call,
+        att: Attempt,
+        pair: Pairing,
+        view: View,
+        provider: Provider,
+        raw: bytes,
     ) -> Answer[web.StreamResponse]:
+        """A streamed request the provider answered with one whole JSON answer (``application/json``: a proxy
+        that does not stream, ChatGPTBox-dev/chatGPTBox#294): the answer goes to the client as its format's
+        stream, the wire's JSON reader's Completion through the client's stream encoder
+        (``completion_deltas``), usage to the ledger. Before: 502 empty_stream (s20 variant 13-ae). Errors
+        as ``_relay_json``'s (a 200 carrying an error, not JSON)."""
+        data = self._answer_object(provider, raw)
+        model = data.get("model")
+        att.served_model = model if isinstance(model, str) and model else None
+        completion = pair.wire.completion(data)
+        completion.usage = att.usage = provider.usage_rule(att.route.model)(completion.usage)
+        if not view.reasoning:
+            completion.content = [b for b in completion.content if not isinstance(b, ir.REASONING_BLOCKS)]
+        encoder = pair.client.encoder(view)
+        opened = call.opened
+        if opened is not None:  # an earlier route began the client's stream: this answer continues it
+            encoder.opened(opened.opening)
+        body = b"".join(encoder.feed(d) for d in completion_deltas(completion)) + encoder.finish()
+        att.answered, att.status = True, 200
+        call.answer(200)
+        response = opened.response if opened is not None else SSEResponse(self._headers(call))
+        if not response.prepared:
+            await response.prepare(request)
+        await response.write_eof(provider.scrub_bytes(body))
+        return Answer(response)
+
+    @staticmethod
+    def _answer_object(provider: Provider, raw: bytes) -> dict[str, Any]:
+        """A whole answer's JSON object; UpstreamError 502 ``bad_response`` for invalid JSON, a non-object, or
+        a 200 that carries an error."""
         try:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
@@ -624,6 +666,12 @@ class Proxy:
                 retryable=True,
                 error_type="bad_response",
             )
+        return data
+
+    async def _relay_json(
+        self, call: Call, att: Attempt, pair: Pairing, view: View, provider: Provider, raw: bytes
+    ) -> Answer[web.StreamResponse]:
+        data = self._answer_object(provider, raw)
         model = data.get("model")
         att.served_model = model if isinstance(model, str) and model else None
         if pair.translate is None:  # same format: the bytes go back as they came; only usage is read,
@@ -920,6 +968,9 @@ class Proxy:
                 await response.write(frame)
                 quiet_since = time.monotonic()
 
+        # a finished answer (finish and usage), or one ended by an in-stream error (whose usage may follow it: vLLM's
+        # "abort"), got a read of keep-alives alone (after an error: of nothing the relay counts) since its last event
+        pinged = False
         try:
             progress = (relay.events, time.monotonic())
             # Until the stream's own closing frame (chat's [DONE], message_stop, response.completed): nothing
@@ -938,12 +989,23 @@ class Proxy:
                     await keepalive()
                 progress = self._deadline(relay, progress, provider)
                 remaining = progress[1] + self.upstream.chunk_timeout_s - time.monotonic()
+                if pinged:
+                    # the answer has its finish and its usage (or its error), and the upstream only pings on without
+                    # its closing frame: FINISHED_KEEPALIVE_S after the last event the answer ends (the timeout below,
+                    # as a complete or failed answer's broken body ends it) and the upstream is released (s20 13-aa)
+                    remaining = min(remaining, progress[1] + FINISHED_KEEPALIVE_S - time.monotonic())
                 chunk = await self.upstream.next_chunk(
                     chunks, provider, "between_chunks", remaining, keepalive, self.upstream.chunk_timeout_s
                 )
                 if chunk is None:
                     break
+                seen = relay.events
                 held = relay.feed(chunk)
+                pinged = (
+                    relay.events == seen
+                    and ((relay.complete and relay.usage is not None) or relay.error is not None)
+                    and relay.between_events
+                )
                 if held is not chunk:  # re-framed: scrubbed again (a read passed on as it came already was)
                     held = provider.scrub_bytes(held)
                 if relay.saw_content and att.ttft_ms is None:
@@ -951,6 +1013,10 @@ class Proxy:
                     if relay.has_rest:
                         held = await self._first_token_out(relay, response, held, provider)
         except UpstreamError as exc:
+            if pinged and relay.error is not None:
+                return (
+                    held  # the upstream's own error was told: the grace for its usage is over, nothing to add
+                )
             if not relay.complete or relay.error is not None:
                 failed = relay.fail(502, exc.message, exc.error_type or "broken_stream")
                 await response.write(held + provider.scrub_bytes(failed))
@@ -1020,7 +1086,9 @@ class Proxy:
         client = registry.client(call.fmt)
         if exc.upstream_status is not None and source is not None:
             meaning = registry.upstream_error_meaning(source.wire, exc.upstream_status, exc.body, exc.message)
-            status, message, _ = client.error_words(meaning, status, message)
+            status, message, _ = client.error_words(
+                meaning, status, message, asked_output_tokens(source.sent)
+            )
         if exc.retry_after_s is not None and not states_retry_time(message):
             # a stream has no retry-after header: its wait goes in the words, unless they already say it
             message = f"{message} (retry after {max(1, math.ceil(exc.retry_after_s))} s)"
@@ -1056,7 +1124,9 @@ class Proxy:
         client = registry.client(call.fmt)
         message, code = exc.message, exc.upstream_type
         if meaning is not None:  # translated: the upstream's meaning in the client's words
-            status, message, words_code = client.error_words(meaning, status, message)
+            status, message, words_code = client.error_words(
+                meaning, status, message, asked_output_tokens(source.sent) if source is not None else None
+            )
             code = words_code or code
         status = client.client_status(status)
         call.answer(status, exc.error_type)
@@ -1064,6 +1134,13 @@ class Proxy:
         return web.Response(
             body=orjson.dumps(body), status=status, content_type="application/json", headers=headers
         )
+
+
+def _whole_json(headers: Mapping[str, str]) -> bool:
+    """Whether an answer's headers say it is one whole JSON document (``application/json`` with a
+    ``content-length``), not a stream: a stream mislabelled ``application/json`` comes chunked, without a
+    length, and still goes through the stream relay."""
+    return headers.get("content-type", "").startswith("application/json") and "content-length" in headers
 
 
 # "Please try again in 20s" / "in 6ms" (OpenAI), "Please retry in 23.5s" (Gemini), "retry after 30 seconds",

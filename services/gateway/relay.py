@@ -111,6 +111,11 @@ class Relay:
         return self.decoder.done
 
     @property
+    def between_events(self) -> bool:
+        """Nothing of an upstream event is pending: the last read ended at an event's end."""
+        return self._sse.at_boundary
+
+    @property
     def passthrough(self) -> bool:
         """The upstream's own bytes (and so its closing event) reach the client as they arrive."""
         return self.pairing.translate is None

@@ -52,6 +52,11 @@ _WHAT: dict[Phase, str] = {
 ERROR_BODY_LIMIT = 1 << 20  # bytes of an upstream error body kept
 # Seconds a connection waits, unread, for its body's end after the answer's closing frame (``Chunks.stopped_at_close``)
 CLOSING_FRAME_WAIT_S = 1.0
+# Seconds of keep-alives alone (comments, pings) after an answer that has its finish and its usage, before the client's
+# answer is ended without the upstream's closing frame and the upstream released (``Proxy._pump_reads``; s20 variant
+# 13-aa: an sse-starlette server pinging on without [DONE] held every client until UPSTREAM_CHUNK_TIMEOUT, 120 s).
+# Silence does not count: a server that sends more after its usage (Azure's content-filter annotations) does not ping.
+FINISHED_KEEPALIVE_S = 2.0
 
 
 class upstream_errors:  # lower case: it reads as the function it was, ``with upstream_errors(...)``

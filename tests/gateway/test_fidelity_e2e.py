@@ -2596,3 +2596,23 @@ def test_when_every_provider_refuses_the_soonest_window_is_told(
     assert first.json()["error"]["message"] == "Per-minute limit reached."
     again = post(gw, "/v1/messages", body, "t15-11c-2", AV)  # told again by the gateway: the same window
     assert again.status_code == 429 and 0 < int(again.headers["retry-after"]) <= 30
+
+
+def test_an_overflow_counting_the_output_asked_reaches_claude_code_with_the_prompts_count(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """s20 variant 10-e: Kimi's "(requested: N)" counts the prompt and max_tokens together (MoonshotAI/kimi-cli#2011,
+    MoonshotAI-Cookbook#18). A prompt past the window alone (42000 - 32000 asked = 10000 > 8192) is told to Claude
+    Code as that prompt's count; before, "42000 tokens > 8192 maximum" (a prompt 32000 tokens larger than it was:
+    Claude Code compacts by what it is told)."""
+    refusal = {
+        "error": {
+            "message": "Invalid request: Your request exceeded model token limit: 8192 (requested: 42000)",
+            "type": "invalid_request_error",
+        }
+    }
+    up.script(DEEPSEEK, json_answer(refusal, 400))
+    r = post(gw, "/v1/messages", claude_code_request("kimi-chat"), "t10-kimi-total", AV)
+    assert sent_limits(up, DEEPSEEK) == [32000]
+    assert r.status_code == 400
+    assert r.json()["error"]["message"] == "prompt is too long: 10000 tokens > 8192 maximum"

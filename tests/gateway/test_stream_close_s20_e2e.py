@@ -24,7 +24,7 @@ import openai
 import pytest
 
 from tests.procs import Stack
-from tests.scripted_upstream import Pause, ScriptedUpstream, sse
+from tests.scripted_upstream import Pause, ScriptedUpstream, json_answer, sse
 
 XAI = "/xai/v1/chat/completions"
 ANTHROPIC = "/anthropic/v1/messages"
@@ -37,7 +37,10 @@ pytestmark = pytest.mark.usefixtures("fresh_up")
 
 @pytest.fixture(scope="module")
 def gw(scripted_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
-    with scripted_stack("stream-close", {"xai": "/xai/v1", "anthropic": "/anthropic"}) as st:
+    # every test here may fail a request (aborts): no cooldown between them
+    with scripted_stack(
+        "stream-close", {"xai": "/xai/v1", "anthropic": "/anthropic"}, BREAKER_FAILURES="1000"
+    ) as st:
         yield st
 
 
@@ -149,3 +152,95 @@ def test_vllm_finish_reason_abort_is_no_normal_end(gw: Stack, up: ScriptedUpstre
     assert "response.completed" not in kinds and kinds[-1] == "response.failed"
     row = gw.row_for(rid)
     assert row["status"] != 200
+
+
+@pytest.mark.parametrize(
+    ("path", "pieces"), [(XAI, CHAT_DONE[:-1]), (ANTHROPIC, MESSAGE_STOPPED[:-1])], ids=["no-done", "no-stop"]
+)
+def test_a_finished_answer_with_its_usage_ends_when_only_pings_follow(
+    gw: Stack, up: ScriptedUpstream, path: str, pieces: list[bytes]
+) -> None:
+    """s20 variant 13-aa: the finish and the usage came, then no closing frame ([DONE], message_stop), only pings
+    for longer than the clients' read timeout. Every client gets the whole answer and its format's normal end, the
+    ledger the usage; before, each client waited for the upstream's close (UPSTREAM_CHUNK_TIMEOUT, 120 s) and timed
+    out."""
+    model = "grok-3-mini" if path == XAI else "claude-sonnet-4-5"
+    for _ in range(3):
+        up.script(path, sse([*pieces, *HELD]))
+    ask = [{"role": "user", "content": "Say hello."}]
+    with httpx.Client(timeout=30.0) as raw:
+        body = {"model": model, "stream": True, "messages": ask}
+        answer = raw.post(gw.gateway_url + "/v1/chat/completions", json=body)
+    assert "Hello " in answer.text and "there!" in answer.text and answer.text.endswith("data: [DONE]\n\n")
+    row = gw.row_for(answer.headers["x-request-id"])
+    assert (row["status"], row["input_tokens"], row["output_tokens"]) == (200, 12, 3)
+    with _anthropic(gw).messages.stream(model=model, max_tokens=100, messages=ask) as stream:
+        message = stream.get_final_message()  # reads the body to its end
+    assert message.content[0].type == "text" and message.content[0].text == "Hello there!"
+    assert message.stop_reason == "end_turn"
+    with _openai(gw).responses.stream(model=model, input="Say hello.") as events:
+        response = events.get_final_response()
+    assert response.status == "completed" and response.output_text == "Hello there!"
+
+
+@pytest.mark.parametrize("shape", ["same-read", "next-read", "pings-no-done"])
+def test_vllm_abort_bills_the_usage_that_follows_it(gw: Stack, up: ScriptedUpstream, shape: str) -> None:
+    """vLLM sends its usage chunk after finish_reason "abort" (then [DONE]): the answer is a failure (503), yet the
+    ledger bills the tokens generated (12 in, 3 out); before, the decoder read nothing after the abort: 0/0. And a
+    server that then pings on without [DONE] does not hold the clients' answers (before: UPSTREAM_CHUNK_TIMEOUT)."""
+    gap = [Pause(0.2)] if shape != "same-read" else []
+    end = HELD if shape == "pings-no-done" else [b"data: [DONE]\n\n"]
+    aborted = [
+        _chunk({"role": "assistant", "content": "Hello "}),
+        _chunk({}, "abort"),
+        *gap,
+        _chunk(None, usage=USAGE),
+        *end,
+    ]
+    up.script(XAI, sse(aborted), sse(aborted))
+    ask = [{"role": "user", "content": "Say hello."}]
+    with httpx.Client(timeout=30.0) as raw:
+        for path, body in (
+            ("/v1/messages", {"model": "grok-3-mini", "max_tokens": 100, "stream": True, "messages": ask}),
+            ("/v1/chat/completions", {"model": "grok-3-mini", "stream": True, "messages": ask}),
+        ):
+            answer = raw.post(gw.gateway_url + path, json=body, headers={"anthropic-version": "2023-06-01"})
+            assert "abort" in answer.text, path
+            row = gw.row_for(answer.headers["x-request-id"])
+            assert row["status"] == 503 and (row["input_tokens"], row["output_tokens"]) == (12, 3), path
+
+
+def test_a_whole_json_answer_to_a_streamed_request_reaches_every_client_as_its_stream(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """s20 variant 13-ae: a non-streaming proxy answers a stream: true request with one whole chat.completion
+    (application/json; ChatGPTBox-dev/chatGPTBox#294). Every client gets the answer as its own stream, the ledger
+    its usage; before, 502 empty_stream for each."""
+    whole = {
+        "id": "c1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "grok-3-mini",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "Hello there!"}, "finish_reason": "stop"}
+        ],
+        "usage": USAGE,
+    }
+    for _ in range(3):
+        up.script(XAI, json_answer(whole))
+    ask = [{"role": "user", "content": "Say hello."}]
+    chat = _openai(gw).chat.completions.create(
+        model="grok-3-mini", messages=ask, stream=True, stream_options={"include_usage": True}
+    )
+    chunks = list(chat)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Hello there!"
+    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == [
+        "stop"
+    ]
+    with _anthropic(gw).messages.stream(model="grok-3-mini", max_tokens=100, messages=ask) as stream:
+        message = stream.get_final_message()
+    assert message.content[0].type == "text" and message.content[0].text == "Hello there!"
+    assert message.stop_reason == "end_turn" and message.usage.output_tokens == 3
+    with _openai(gw).responses.stream(model="grok-3-mini", input="Say hello.") as events:
+        response = events.get_final_response()
+    assert response.status == "completed" and response.output_text == "Hello there!"

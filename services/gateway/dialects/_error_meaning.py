@@ -476,15 +476,45 @@ def meaning_from_anthropic(status: int, body: bytes) -> Meaning:
     return _ANTHROPIC_TYPES.get(etype) or _base(status)
 
 
-def _numbers(message: str) -> tuple[int, int] | None:
+# Wordings whose "requested" count is the whole request, the prompt and the output asked for (max_tokens) summed:
+# Kimi/Moonshot "exceeded model token limit: 262144 (requested: 269030)" (MoonshotAI/kimi-cli#2011: the context
+# under half full; MoonshotAI-Cookbook#18: max_tokens counts in the length), OpenAI's and OpenRouter's "However, you
+# requested (about) N tokens". (allowed, requested). Not llama-cpp-python's "Requested tokens (N)": the prompt alone.
+_REQUESTED_TOTAL = re.compile(
+    r"exceeded model token limit: (\d+) \(requested: (\d+)\)|"
+    r"maximum context length is (\d+) tokens.*?However, you requested(?: about)? (\d+) tokens",
+    re.I | re.S,
+)
+
+
+def _prompt_of_total(message: str, asked_output: int | None) -> tuple[int, int] | None:
+    """(prompt, allowed) where ``message`` states the whole request's count (``_REQUESTED_TOTAL``) and the
+    request asked for ``asked_output`` tokens (its max_tokens, ``limits.asked_output_tokens``): the prompt is
+    the stated count less that, when it alone is past the window; else None (the whole count stands: the
+    output asked for is what did not fit, kind 17's retry within what is left comes first). s20 variant 10-e."""
+    if asked_output is None or asked_output <= 0:
+        return None
+    m = _REQUESTED_TOTAL.search(message)
+    if m is None:
+        return None
+    allowed, requested = [int(g) for g in m.groups() if g is not None]
+    prompt = requested - asked_output
+    return (prompt, allowed) if prompt > allowed else None
+
+
+def _numbers(message: str, asked_output: int | None = None) -> tuple[int, int] | None:
     """(tokens asked, tokens allowed) when the message states them and the prompt is past the window
     (asked > allowed: the restatements say "N tokens > M maximum", "resulted in N tokens" against a maximum of
     M); None otherwise, so the provider's own words stand: SiliconFlow's "prompt_tokens (32768) must be less
     than max_seq_len (32768)" is an overflow whose counts are equal, and "32768 tokens > 32768 maximum" would
     be false on its face. None too when a number is longer than ``int`` reads
-    (``sys.get_int_max_str_digits``, 4300 digits: ValueError): no count to restate."""
+    (``sys.get_int_max_str_digits``, 4300 digits: ValueError): no count to restate. ``asked_output``: the
+    output tokens the refused request asked for, when known: a count stated for prompt and output together
+    is restated as the prompt's (``_prompt_of_total``)."""
     try:
         numbers = _stated_numbers(message)
+        if numbers is not None and _INPUT_SHARE.search(message) is None:
+            numbers = _prompt_of_total(message, asked_output) or numbers
     except ValueError:
         return None
     return numbers if numbers is not None and numbers[0] > numbers[1] else None
@@ -539,10 +569,14 @@ _ANTHROPIC_STATUS: dict[Meaning, int] = {
 }
 
 
-def words_for_anthropic(meaning: Meaning, status: int, message: str) -> Words:
-    """Anthropic's status and wording; context overflow as "prompt is too long: N tokens > M maximum"."""
+def words_for_anthropic(
+    meaning: Meaning, status: int, message: str, asked_output: int | None = None
+) -> Words:
+    """Anthropic's status and wording; context overflow as "prompt is too long: N tokens > M maximum".
+    ``asked_output``: the refused request's output tokens asked for (max_tokens), None when unknown: a
+    count the message states for prompt and output together is restated as the prompt's (``_numbers``)."""
     if meaning == "context_overflow":
-        numbers = _numbers(message)
+        numbers = _numbers(message, asked_output)
         if numbers is not None:
             message = f"prompt is too long: {numbers[0]} tokens > {numbers[1]} maximum"
         elif "prompt is too long" not in message:
@@ -562,10 +596,10 @@ _OPENAI_WORDS: dict[Meaning, tuple[int, str | None]] = {
 }
 
 
-def words_for_openai(meaning: Meaning, status: int, message: str) -> Words:
-    """OpenAI's status, code and (for context overflow) wording."""
+def words_for_openai(meaning: Meaning, status: int, message: str, asked_output: int | None = None) -> Words:
+    """OpenAI's status, code and (for context overflow) wording; ``asked_output`` as ``words_for_anthropic``."""
     if meaning == "context_overflow":
-        numbers = _numbers(message)
+        numbers = _numbers(message, asked_output)
         if numbers is not None and "maximum context length" not in message:
             message = (
                 f"This model's maximum context length is {numbers[1]} tokens. However, your messages "

@@ -382,7 +382,10 @@ class ChatStreamDecoder:
         if data == "[DONE]":
             self.done = self._ended = self.closed = True
             return []
-        if self._ended or self._failed or not data:
+        if self._ended or not data:
+            return []
+        if self._failed:
+            self._usage_after_failure(data)
             return []
         try:
             obj = orjson.loads(data)
@@ -441,6 +444,19 @@ class ChatStreamDecoder:
             encode_event(orjson.dumps({**head, "choices": [_empty_object_choice(i, self._legacy)], **tail}))
             for i in blank
         )
+
+    def _usage_after_failure(self, data: str) -> None:
+        """A usage chunk after the stream's in-band failure is still read (no delta: the client's answer has
+        ended on the error), so the ledger bills what was generated: vLLM sends its usage chunk after
+        finish_reason "abort", then [DONE] (s20 13-ad's leftover: the ledger had 0/0 tokens)."""
+        if '"usage"' not in data:  # tested first: only a chunk naming usage is parsed
+            return
+        try:
+            obj = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return
+        if type(obj) is dict and type(usage := obj.get("usage")) is dict:
+            self.usage = usage_from_openai(usage, obj.get("service_tier"))
 
     def _fail(self, err: StreamError) -> list[Delta]:
         self._failed = True

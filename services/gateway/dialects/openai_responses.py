@@ -173,8 +173,9 @@ def completion_from_responses(body: dict[str, Any]) -> Completion:
     )
 
 
-def _deltas(c: Completion) -> list[Delta]:
-    """A Completion as the deltas a stream would have carried (so both paths make the same items)."""
+def completion_deltas(c: Completion) -> list[Delta]:
+    """A Completion as the deltas a stream would have carried (so both paths make the same items; a whole
+    answer to a streamed request goes to its client through the stream encoder with these)."""
     out: list[Delta] = [MessageStart(id=c.id, model=c.model)]
     tool = 0
     for b in c.content:
@@ -204,7 +205,7 @@ def responses_from_completion(c: Completion, view: View) -> dict[str, Any]:
     ``view.compaction``. ``status`` is ``incomplete`` (``max_output_tokens``) on ``max_tokens``.
     """
     encoder = ResponsesStreamEncoder(view, response_id=response_id_for(c.id), frames=False)
-    for d in _deltas(c):
+    for d in completion_deltas(c):
         encoder.feed(d)
     encoder.finish()
     assert encoder.final is not None

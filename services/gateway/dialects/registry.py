@@ -66,6 +66,15 @@ class StreamEncoder(Protocol):
         ...
 
 
+class ErrorWords(Protocol):
+    """A translated upstream error's meaning in a format's words: (status, message, code), from the meaning,
+    the upstream status, its message and the output tokens the refused request asked for (None: unknown)."""
+
+    def __call__(
+        self, meaning: em.Meaning, status: int, message: str, asked_output: int | None = None, /
+    ) -> em.Words: ...
+
+
 class ErrorBody(Protocol):
     def __call__(
         self,
@@ -110,8 +119,7 @@ class ClientSpec:
     error_body: ErrorBody
     client_status: Callable[[int], int]  # the status this client expects for an upstream status
     stream_error: Callable[[int, str], bytes]  # an error after the stream began
-    # A translated upstream error's meaning in this format's words: (status, message, code).
-    error_words: Callable[[em.Meaning, int, str], em.Words]
+    error_words: ErrorWords  # a translated upstream error's meaning in this format's words
     encoder: Callable[[View], StreamEncoder]
     render: Render
     # The frame filter a relayed stream of this same API goes through for one call, or None: the bytes go

@@ -249,7 +249,7 @@ def test_responses_from_completion_exact_items() -> None:
 def test_responses_from_completion_equals_what_the_stream_would_end_with() -> None:
     """The same IR answer, rendered whole and streamed, gives the same output items and usage."""
     from services.gateway.dialects.openai_responses import ResponsesStreamEncoder
-    from services.gateway.dialects.openai_responses import _deltas as deltas_of_completion
+    from services.gateway.dialects.openai_responses import completion_deltas as deltas_of_completion
 
     view = View(model=CLIENT_MODEL, custom_tools=frozenset({"apply_patch"}))
     c = _completion(stop_reason="tool_use")

@@ -1407,3 +1407,27 @@ def test_s20_a_breakdown_with_the_prompt_inside_the_window_keeps_the_whole_reque
     )
     said = registry.client("anthropic").error_words("context_overflow", 400, message)[1]
     assert said == "prompt is too long: 135000 tokens > 131072 maximum"
+
+
+def test_a_whole_request_count_is_restated_as_the_prompts_when_max_tokens_is_known() -> None:
+    """s20 variant 10-e: "requested" counts prompt and output asked for together (Kimi; OpenRouter without a
+    breakdown): with the refused request's max_tokens known, the prompt's count when it alone is past the window;
+    a prompt within it, or no max_tokens known, keeps the stated count."""
+    kimi = "Invalid request: Your request exceeded model token limit: 262144 (requested: 300000)"
+    words = registry.client("anthropic").error_words
+    assert (
+        words("context_overflow", 400, kimi, 4096)[1] == "prompt is too long: 295904 tokens > 262144 maximum"
+    )
+    assert words("context_overflow", 400, kimi)[1] == "prompt is too long: 300000 tokens > 262144 maximum"
+    assert (
+        words("context_overflow", 400, kimi, 64000)[1] == "prompt is too long: 300000 tokens > 262144 maximum"
+    )
+    router = (
+        "This endpoint's maximum context length is 128000 tokens. However, you requested about 140000 tokens."
+    )
+    assert (
+        words("context_overflow", 400, router, 8000)[1]
+        == "prompt is too long: 132000 tokens > 128000 maximum"
+    )
+    _, said, code = registry.client("openai_chat").error_words("context_overflow", 400, kimi, 4096)
+    assert code == "context_length_exceeded" and "resulted in 295904 tokens" in said
