@@ -220,8 +220,19 @@ def test_the_watchdog_raises_a_starved_recorder(cfg: RecorderConfig, launch: Lau
     guards = guard_pids(recorder)
     assert len(guards) == 1
     assert os.sched_getscheduler(guards[0]) == os.SCHED_OTHER  # the guard itself is never idle
+
+    def poked_and_raised() -> bool:
+        # Something for the recorder to do that is no event (its own check cannot call it behind): a
+        # /metrics request makes one of its threads runnable, and under the hogs it waits for a CPU. A
+        # recorder with nothing at all to do may sleep through the hogs, with nothing to starve (CI, s20).
+        try:
+            httpx.get(f"http://127.0.0.1:{cfg.metrics_port}/metrics", timeout=0.2)
+        except httpx.HTTPError:
+            pass
+        return policies(recorder) == {os.SCHED_OTHER}
+
     with pinned_hogs():
-        wait_until(lambda: policies(recorder) == {os.SCHED_OTHER}, 60, "the starved recorder raised")
+        wait_until(poked_and_raised, 120, "the starved recorder raised")
         events = [make_event(request_id=f"starved-{i}") for i in range(200)]
         with gateway_socket(cfg.events) as gw:
             send_all(gw, events)
