@@ -351,6 +351,21 @@ class MessagesStreamEncoder:
             return None
         return _text_delta(self._index, text)
 
+    def text_frames(self, bodies: list[bytes]) -> bytes | None:
+        """``text`` of each text in turn, given the texts as the bodies of their JSON strings with no escape
+        (non-empty, valid UTF-8, no quote, backslash or control character: ``orjson.dumps`` of such a text
+        is its body quoted), joined; None when ``text`` would say None (the state is the same for each:
+        ``text`` changes nothing). One join for the run, no frame built per text (``_text_delta``'s bytes)."""
+        if self._closed or self._open != "text" or self._finish is not None:
+            return None
+        head = (
+            b'event: content_block_delta\ndata: {"type":"content_block_delta","index":'
+            + str(self._index).encode()
+            + b',"delta":{"type":"text_delta","text":"'
+        )
+        tail = b'"}}\n\n'
+        return head + (tail + head).join(bodies) + tail
+
     def finish(self) -> bytes:
         """Close the stream: close the open block, then ``message_delta`` and ``message_stop``."""
         if self._closed:

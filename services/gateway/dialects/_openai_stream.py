@@ -269,6 +269,10 @@ def _vendor_usage(obj: dict[str, Any]) -> Any:
 _PLAIN_STRING = re.compile(r'[^"\\\x00-\x1f]*').fullmatch
 # OpenAI's padding after a chunk's last key (``stream_options.include_obfuscation``)
 _PADDING_END = re.compile(r',"obfuscation":"[^"\\\x00-\x1f]*"\}').fullmatch
+# The same as bytes, a frame's end after it (``_TextShape.run``): the UTF-8 of a string without escapes
+_PADDED_FRAME_END = re.compile(rb',"obfuscation":"[^"\\\x00-\x1f]*"\}\n\n').match
+# A text's JSON string body with no escape, as bytes (``_PLAIN_STRING``'s rule; the caller checks UTF-8)
+_PLAIN_BODY = re.compile(rb'[^"\\\x00-\x1f]+').fullmatch
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,6 +291,9 @@ class _TextShape:
     tail: str
     padded: bool
     model: str | None
+    # A usual frame of this shape as bytes (``run``): ``data: `` + ``head``, and ``tail`` (+ LF LF unpadded)
+    frame_head: bytes
+    frame_tail: bytes
 
     @staticmethod
     def learn(data: str, obj: dict[str, Any], model: str | None) -> _TextShape | None:
@@ -307,7 +314,9 @@ class _TextShape:
         rest = data[end:]
         cut = rest.rfind(_PADDING)
         padded = cut != -1 and _PADDING_END(rest, cut) is not None
-        shape = _TextShape(data[:start], rest[:cut] if padded else rest, padded, model)
+        tail = rest[:cut] if padded else rest
+        frame_tail = tail.encode() if padded else tail.encode() + b"\n\n"
+        shape = _TextShape(data[:start], tail, padded, model, b"data: " + data[:start].encode(), frame_tail)
         try:  # the probe: only the text differs
             probe = orjson.loads(data[:start] + "probe" + rest)
         except orjson.JSONDecodeError:
@@ -316,6 +325,34 @@ class _TextShape:
         same = probe == obj
         delta["content"] = was
         return shape if same else None
+
+    def run(self, buf: bytes, pos: int) -> tuple[list[bytes], int]:
+        """The run of whole frames of this shape at ``pos`` of ``buf``, each ``data: `` + a data ``text``
+        reads as a text without escapes, then LF LF: their texts' JSON string bodies (the UTF-8 of the
+        texts when the run is valid UTF-8, which the caller checks) and the position after the run (``pos``
+        and no body when the frame there is not one). Per frame, ``startswith``, ``find`` and a regex
+        ``fullmatch`` of the body, no ``SSEEvent``, no str. A frame is taken only when its data is ``head``
+        + a non-empty body without quote, backslash or control character + ``tail`` (+ a plain padding
+        string): the first quote after the body is then ``tail``'s first character, so ``find`` stops at
+        the body's end, and the data holds no CR or LF, so it is one ``data:`` line, the event's whole data."""
+        head, tail = self.frame_head, self.frame_tail
+        skip, after_body = len(head), len(tail)
+        padded = self.padded
+        bodies: list[bytes] = []
+        while buf.startswith(head, pos):
+            start = pos + skip
+            end = buf.find(tail, start)
+            if end <= start or _PLAIN_BODY(buf, start, end) is None:
+                break
+            nxt = end + after_body
+            if padded:
+                m = _PADDED_FRAME_END(buf, nxt)
+                if m is None:
+                    break
+                nxt = m.end()
+            bodies.append(buf[start:end])
+            pos = nxt
+        return bodies, pos
 
     def text(self, data: str, model: str | None) -> str | None:
         """The text of ``data`` when it has this shape and the decoder's model is still ``model``."""
@@ -418,6 +455,21 @@ class ChatStreamDecoder:
             self._lane_wanted = True
             return None
         return lane.text(ev.data, self.model)
+
+    def text_run(self, buf: bytes, pos: int) -> tuple[list[bytes], int] | None:
+        """The run of whole usual text chunks at ``pos`` of ``buf`` (the SSE decoder at a boundary before
+        them), each one an event ``text_of`` reads as a text without escapes: their texts' JSON string
+        bodies (the UTF-8 bytes of the texts when the run is valid UTF-8: the caller checks, the SSE
+        decoder would replace an invalid byte) and the position after the run; None when the frame at
+        ``pos`` is not one (another chunk, another spelling, an escape in its text, no shape learnt yet,
+        another model, after the finish, ``[DONE]`` or a failure). ``feed`` of each would give one
+        ``TextDelta`` and change nothing (``_TextShape``). No regex is made per stream: the shape's bytes
+        are tested frame by frame with C calls (``_TextShape.run``)."""
+        lane = self._lane
+        if lane is None or self._finished or self._ended or self._failed or self.model != lane.model:
+            return None
+        bodies, end = lane.run(buf, pos)
+        return (bodies, end) if bodies else None
 
     def finish(self) -> list[Delta]:
         """End of the upstream body: release any tool call still buffered."""
