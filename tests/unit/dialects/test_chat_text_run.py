@@ -76,6 +76,12 @@ TOOL = (
     b'"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_1","type":"function",'
     b'"function":{"name":"f","arguments":"{}"}}]},"logprobs":null,"finish_reason":null}],"usage":null}\n\n'
 )
+ERRORS = (
+    b'data: {"error":{"message":"overloaded","type":"server_error","code":null}}\n\n',
+    b'data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini",'
+    b'"choices":[{"index":0,"delta":{},"finish_reason":"error"}],"error":{"message":"provider down"}}\n\n',
+    b"data: {not json\n\n",
+)
 # Texts the lane must leave to the general path
 ODD = ("", 'q"uote', "back\\slash", "new\nline", "tab\t", "\x00", "\x7f\u2028", "héllo ☃ 𝄞", "\u00e9")
 PADS = (b"h8Xa1", b"", b'q\\"', b"\xff", b"ok ok", b"a\nb")
@@ -83,7 +89,7 @@ PADS = (b"h8Xa1", b"", b'q\\"', b"\xff", b"ok ok", b"a\nb")
 
 @st.composite
 def chat_frames(draw: Any) -> bytes:
-    kind = draw(st.integers(0, 14))
+    kind = draw(st.integers(0, 16))
     pad = draw(st.sampled_from((None, None, None, *PADS)))
     if kind == 0:
         return chunk(draw(st.sampled_from(ODD)), raw=draw(st.booleans()), pad=pad)
@@ -99,6 +105,10 @@ def chat_frames(draw: Any) -> bytes:
         return TOOL
     if kind == 6:
         return chunk("x", index=draw(st.sampled_from(("1", "01", "0 "))), pad=pad)
+    if kind == 8:  # thinking (xAI, DeepSeek), then maybe text in the same chunk's delta
+        return chunk(draw(st.text(max_size=4)), key="reasoning_content", pad=pad)
+    if kind == 9:  # an error mid-stream
+        return draw(st.sampled_from(ERRORS))
     if kind == 7:  # another spelling of the same frame: CRLF, no space after the colon
         return draw(
             st.sampled_from((chunk("x").replace(b"\n", b"\r\n"), chunk("x").replace(b"data: ", b"data:")))
@@ -141,7 +151,7 @@ def _run(relay: Translator, chunks: list[bytes], take_rest: bool) -> tuple[bytes
     return b"".join(out), [*facts, _facts(relay)]
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.lists(chat_frames(), max_size=12),
     st.lists(st.integers(0, 6000), max_size=6),
