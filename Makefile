@@ -59,12 +59,14 @@ clients: $(E2E_DIR)/node_modules/.installed $(E2E_LATEST)/node_modules/.installe
 # honcho.env holds the defaults; honcho.local.env (git-ignored: provider keys go there) overrides them, and a
 # variable set in the shell overrides both (honcho itself would let its env file win over the shell).
 # tests/test_make_run.py runs this target (in a temporary directory, VENV given as an absolute path).
+# SHELL_WINS prints its env files without the lines of a variable set in the shell.
+SHELL_WINS := awk '{ line = $$0; sub(/^[ \t]*(export[ \t]+)?/, "", line) } \
+	match(line, /^[A-Za-z_][A-Za-z0-9_]*[ \t]*=/) { name = substr(line, 1, RLENGTH - 1); \
+	sub(/[ \t]+$$/, "", name); if (name in ENVIRON) next } { print }'
+
 run: venv
 	@mkdir -p data
-	@umask 077 && awk '{ line = $$0; sub(/^[ \t]*(export[ \t]+)?/, "", line) } \
-		match(line, /^[A-Za-z_][A-Za-z0-9_]*[ \t]*=/) { name = substr(line, 1, RLENGTH - 1); \
-		sub(/[ \t]+$$/, "", name); if (name in ENVIRON) next } { print }' \
-		honcho.env $(wildcard honcho.local.env) > data/.honcho.run.env
+	@umask 077 && $(SHELL_WINS) honcho.env $(wildcard honcho.local.env) > data/.honcho.run.env
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/honcho -e data/.honcho.run.env start
 
 lint: venv
@@ -88,10 +90,14 @@ bench-tools:
 bench: venv bench-tools
 	$(PY) -m bench $(BENCH_ARGS)
 
-# The whole stack with the fake provider standing in for every provider, plus a traffic generator.
+# The whole stack with the fake provider standing in for every provider, plus a traffic generator. A variable
+# set in the shell wins over honcho.env (GATEWAY_PORT=3201 make demo), as for run; tests/demo/demo.env wins over
+# both (its fake provider keys and base URLs, its ledger: a provider key in the shell never reaches the demo).
+# tests/test_make_demo.py runs this target.
 demo: venv
 	@mkdir -p data
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho -d . -e honcho.env,tests/demo/demo.env -f tests/demo/Procfile start
+	@umask 077 && { $(SHELL_WINS) honcho.env; cat tests/demo/demo.env; } > data/.honcho.demo.env
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/honcho -d . -e data/.honcho.demo.env -f tests/demo/Procfile start
 
 clean:
 	rm -rf $(VENV) data .e2e $(E2E_DIR)/node_modules $(E2E_LATEST)/node_modules

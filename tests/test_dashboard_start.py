@@ -5,6 +5,7 @@ configures, "Dash is running on …" came out twice (newcomer review, session 11
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 from tests.procs import base_env, http_ok, start, wait_until
@@ -22,3 +23,20 @@ def test_the_dashboard_says_where_it_runs_once(tmp_path: Path) -> None:
     log = dashboard.log()
     assert log.count("Dash is running on") == 1, log
     assert f"Dash is running on {url}" in log, log
+
+
+def test_a_taken_port_stops_the_dashboard_with_one_line_naming_the_setting(tmp_path: Path) -> None:
+    """Port 3000 is a common default (Grafana, dev servers). Before: "Dash is running on http://…:3000/", then
+    werkzeug's "Port 3000 is in use by another program" without the setting that moves it."""
+    env = base_env(tmp_path)
+    with socket.socket() as holder:  # another program's listener on the dashboard's port
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        env["DASHBOARD_PORT"] = str(holder.getsockname()[1])
+        dashboard = start("dashboard", "services.dashboard", env, tmp_path)
+        wait_until(lambda: dashboard.proc.poll() is not None, 60)
+    log = dashboard.log()
+    assert dashboard.proc.returncode == 1, log
+    assert f"dashboard: 127.0.0.1:{env['DASHBOARD_PORT']} is already in use" in log, log
+    assert "set DASHBOARD_PORT to a free port" in log, log
+    assert "Dash is running on" not in log and "Traceback" not in log, log

@@ -6,6 +6,7 @@ import logging
 import sys
 
 from services.gateway.keys.keyfile import KeyFileError, load_keyring
+from services.gateway.workers import check_port_free
 from shared.access import ExposedWithoutKeys, check_exposure, is_loopback
 from shared.settings import load_settings
 
@@ -38,6 +39,13 @@ def main() -> None:
         )
     except (KeyFileError, ExposedWithoutKeys) as exc:
         sys.exit(f"dashboard: {exc}")
+    if settings.dashboard_port:
+        try:  # one line naming the setting, before Dash says it runs on a port another program holds
+            check_port_free(settings.dashboard_host, settings.dashboard_port)
+        except OSError as exc:
+            sys.exit(
+                f"dashboard: {exc}: set DASHBOARD_PORT to a free port (DASHBOARD_PORT=3010 make run); not starting"
+            )
     from services.dashboard.app import create_app  # imports Dash/pandas: after settings are known good
     from shared.ledger.engine import describe, ledger_of
 

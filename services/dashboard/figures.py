@@ -138,7 +138,10 @@ def cost_over_time(series: pd.DataFrame) -> go.Figure:
 
 
 def tokens_over_time(series: pd.DataFrame) -> go.Figure:
-    """Tokens per bucket by kind (stacked areas), reasoning tokens (part of output) as a line."""
+    """Tokens per bucket by kind (stacked bars), reasoning tokens (part of output) as a dotted line with markers.
+
+    Bars, as the requests and cost charts: a range that holds one bucket (a new ledger, the default 24 h range's
+    15-minute buckets) still shows its tokens, where stacked areas of one point drew nothing."""
     title = "Tokens by kind"
     if series.empty:
         return empty_figure(title)
@@ -146,15 +149,7 @@ def tokens_over_time(series: pd.DataFrame) -> go.Figure:
     table = series.groupby("bucket")[kinds].sum().sort_index()
     x = _times(table.index.to_series())
     traces = [
-        {
-            "type": "scatter",
-            "x": x,
-            "y": table[column].to_numpy(),
-            "name": label,
-            "mode": "lines",
-            "stackgroup": "tokens",
-        }
-        for column, label in TOKEN_KINDS
+        {"type": "bar", "x": x, "y": table[column].to_numpy(), "name": label} for column, label in TOKEN_KINDS
     ]
     traces.append(
         {
@@ -162,11 +157,12 @@ def tokens_over_time(series: pd.DataFrame) -> go.Figure:
             "x": x,
             "y": table["reasoning_tokens"].to_numpy(),
             "name": "reasoning (in output)",
-            "mode": "lines",
+            "mode": "lines+markers",
             "line": {"dash": "dot", "color": "#444"},
+            "marker": {"size": 4},
         }
     )
-    return _figure(traces, title, "tokens")
+    return _figure(traces, title, "tokens", barmode="stack")
 
 
 def cost_by_model(models: pd.DataFrame, top: int = 15) -> go.Figure:

@@ -25,9 +25,13 @@ def compact(n: float | None) -> str:
 
 
 def usd(x: float | None) -> str:
-    """Dollars: ``$1,234.56``; sub-cent amounts keep four decimals; None (no known price) is a dash."""
+    """Dollars: ``$1,234.56``; sub-cent amounts keep four decimals (``$0.0042``), amounts below a hundredth of a
+    cent six (``$0.000004``: the ledger's micro-dollar, as ``ekai-tail`` prints it; a short gpt-4o-mini request
+    read ``$0.0000``, as if free); None (no known price) is a dash."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return DASH
+    if 0 < abs(x) < 0.0001:
+        return f"${x:,.6f}"
     return f"${x:,.4f}" if 0 < abs(x) < 0.01 else f"${x:,.2f}"
 
 

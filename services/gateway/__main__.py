@@ -49,7 +49,9 @@ def main() -> None:
         try:  # a clear line rather than a start-up message and then a traceback
             workers.check_port_free(settings.gateway_host, settings.gateway_port)
         except OSError as exc:
-            sys.exit(f"gateway: {exc}; not starting")
+            sys.exit(
+                f"gateway: {exc}: set GATEWAY_PORT to a free port (GATEWAY_PORT=3011 make run); not starting"
+            )
     try:
         import uvloop
 

@@ -8,6 +8,7 @@ not be committed before shutdown; exit 2 on a malformed setting.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import signal
@@ -31,8 +32,24 @@ async def _serve(settings: Settings) -> service.Counters:
     return await service.run(settings, should_exit)
 
 
+def _taken(settings: Settings, exc: BaseException) -> str | None:
+    """For an address another program holds: the setting that moves it, else None. pyzmq's bind error says
+    the endpoint (``(addr='tcp://…')``); the one plain socket the recorder binds is its metrics server's."""
+    if isinstance(exc, zmq.ZMQError) and exc.errno == errno.EADDRINUSE:
+        name = "TAIL_ENDPOINT" if f"'{settings.tail_endpoint}'" in str(exc) else "EVENTS_ENDPOINT"
+        return f"{name} is taken (another recorder running?): stop it, or set {name} to a free port"
+    if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:
+        where = f"{settings.recorder_metrics_host}:{settings.recorder_metrics_port}"
+        return f"the metrics port {where} is taken: set RECORDER_METRICS_PORT to a free port, or 0 (off)"
+    return None
+
+
 def _hint(settings: Settings, exc: BaseException) -> str:
-    """A read-only disk shows up as SQLite's 'unable to open database file': say what is wrong."""
+    """What to do: a taken port names its setting; a read-only disk shows up as SQLite's 'unable to open
+    database file'; an unreachable PostgreSQL names the (redacted) DATABASE_URL."""
+    taken = _taken(settings, exc)
+    if taken is not None:
+        return f" ({taken})"
     if settings.database_url:
         from services.recorder.pg_store import redact
 

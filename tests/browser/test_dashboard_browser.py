@@ -221,3 +221,24 @@ def test_key_and_client_filters_cost_by_key_and_sessions(dash_duo: Any, tmp_path
     dash_duo.select_dcc_dropdown("#ov-client", value="codex_exec/0.171.0")
     dash_duo.wait_for_text_to_equal("#ov-kpi-requests", "2", timeout=10)
     assert dash_duo.get_logs() == []
+
+
+def test_a_first_request_shows_its_tokens_and_its_micro_dollar_cost(dash_duo: Any, tmp_path: Path) -> None:
+    """A new user's first minutes: one request, so the default 24 h range holds one 15-minute bucket. Its
+    tokens are drawn (stacked areas of one point drew nothing), and its cost of a few micro-dollars reads as
+    such in the recent requests (four decimals read ``$0.0000``, as if free)."""
+    path = write_ledger(
+        str(tmp_path / "usage.db"),
+        [event(time.time() - 60, "openai", "gpt-4o-mini", input_tokens=10, output_tokens=4, cost_usd=3.9e-6)],
+    )
+    start(dash_duo, path)
+    dash_duo.wait_for_text_to_equal("#ov-kpi-requests", "1", timeout=20)
+    dash_duo.wait_for_element("#ov-chart-tokens .js-plotly-plot .main-svg", timeout=10)
+    assert plotted(dash_duo, "tokens")[1] == 14  # input and output bars, one bucket
+    drawn = dash_duo.driver.execute_script(
+        "return Array.from(document.querySelectorAll('#ov-chart-tokens .barlayer .point path'))"
+        ".filter(p => p.getBBox().height > 0).length"
+    )
+    assert drawn == 2  # the two non-zero kinds are on the page, not only in the data
+    dash_duo.wait_for_contains_text("#ov-table", "$0.000004", timeout=10)
+    assert dash_duo.get_logs() == []

@@ -4,6 +4,7 @@ signals, restarts, bad input."""
 from __future__ import annotations
 
 import signal
+import socket
 import sqlite3
 from collections.abc import Callable
 
@@ -280,6 +281,22 @@ def test_startup_failure_exits_1(cfg: RecorderConfig, launch: Launcher) -> None:
         ctx.term()
     assert "recorder failed" in failed.stderr()
     assert "Traceback" not in failed.stderr()
+    # the setting that moves it, not only ZeroMQ's "Address already in use"
+    assert "EVENTS_ENDPOINT is taken (another recorder running?)" in failed.stderr(), failed.stderr()
+
+
+def test_a_taken_metrics_port_names_its_setting(cfg: RecorderConfig, launch: Launcher) -> None:
+    """Before: "recorder failed: OSError: [Errno 98] Address already in use", naming neither the address nor
+    RECORDER_METRICS_PORT (newcomer review, session 21)."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        cfg.metrics_port = holder.getsockname()[1]
+        failed = launch.spawn_recorder()
+        assert failed.popen.wait(15) == 1
+    err = failed.stderr()
+    assert "Traceback" not in err
+    assert f"the metrics port 127.0.0.1:{cfg.metrics_port} is taken: set RECORDER_METRICS_PORT" in err, err
 
 
 @pytest.mark.parametrize("problem", ["no server", "no database", "not postgresql"])

@@ -317,6 +317,10 @@ def test_the_404_message_says_why_and_how_many_more(make_catalog: MakeCatalog) -
     assert UnknownModel("m", []).message() == (
         "model 'm' is not available; available models: none (no provider is configured)"
     )
+    assert UnknownModel("m", [], configured=("ollama",)).message() == (  # a regex-only catalog provider
+        "model 'm' is not available; available models: none listed (configured: ollama; a catalog provider's "
+        "regex matches names no list holds)"
+    )
 
 
 def test_an_alias_whose_provider_is_not_configured_says_so(make_catalog: MakeCatalog) -> None:

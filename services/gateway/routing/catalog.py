@@ -77,19 +77,30 @@ _CACHE_MAX = 4096  # resolved names kept; clients choose names, so the cache is 
 
 
 class UnknownModel(LookupError):
-    """No configured provider serves ``model``; ``available`` lists what can be asked for instead."""
+    """No configured provider serves ``model``; ``available`` lists what can be asked for instead, and
+    ``configured`` names the configured providers (some serve only names their catalog ``regex`` matches,
+    which no list can show)."""
 
-    def __init__(self, model: str, available: list[str], reason: str | None = None) -> None:
+    def __init__(
+        self, model: str, available: list[str], reason: str | None = None, configured: tuple[str, ...] = ()
+    ) -> None:
         super().__init__(model)
         self.model = model
         self.available = available
         self.reason = reason
+        self.configured = configured
 
     def message(self, shown: int = 50) -> str:
         """The client's 404 message: the model, why it cannot be served (a pinned provider that is not
         configured, ...), and the first ``shown`` names that can be asked for, saying how many more
-        ``GET /v1/models`` lists."""
-        listed = ", ".join(self.available[:shown]) or "none (no provider is configured)"
+        ``GET /v1/models`` lists. With none to list, it says whether a provider is configured at all: a
+        catalog provider with only a ``regex`` (docs/catalog.md) serves names no list holds."""
+        listed = ", ".join(self.available[:shown]) or (
+            f"none listed (configured: {', '.join(self.configured)}; a catalog provider's regex matches names "
+            "no list holds)"
+            if self.configured
+            else "none (no provider is configured)"
+        )
         if len(self.available) > shown:
             listed += f", and {len(self.available) - shown} more (GET /v1/models)"
         why = f" ({self.reason})" if self.reason else ""
@@ -143,7 +154,9 @@ class Catalog:
         pins = {p for p in (name_pin, header_pin) if p}
         for p in sorted(pins):
             if p not in self.providers or not self.providers[p].configured:
-                raise UnknownModel(model, self.model_names(), f"provider {p!r} is not configured")
+                raise UnknownModel(
+                    model, self.model_names(), f"provider {p!r} is not configured", self._names_up()
+                )
         # Header and name pins must agree: a route has to satisfy every pin given. Ranking is a stable
         # sort, so filtering the ranked routes gives the ranking of the filtered ones.
         candidates = [r for r in self._ranked_routes(name) if all(r.provider == p for p in pins)]
@@ -151,8 +164,12 @@ class Catalog:
             reason = f"no configured provider serves {name!r}" + (
                 f" among {', '.join(sorted(pins))}" if pins else ""
             )
-            raise UnknownModel(model, self.model_names(), reason + self._alias_note(name))
+            raise UnknownModel(model, self.model_names(), reason + self._alias_note(name), self._names_up())
         return candidates
+
+    def _names_up(self) -> tuple[str, ...]:
+        """The configured providers' names, in configuration order (for an UnknownModel)."""
+        return tuple(p.name for p in self.configured())
 
     def _alias_note(self, name: str) -> str:
         """For an error about ``name``: what the catalog file's alias says it is, and its pinned provider when

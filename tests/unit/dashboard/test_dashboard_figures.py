@@ -79,7 +79,8 @@ def test_tokens_by_kind() -> None:
         "reasoning (in output)",
     ]
     assert list(fig.data[0].y) == [80, 30]
-    assert fig.data[0].stackgroup == "tokens" and fig.data[4].stackgroup is None
+    assert [t.type for t in fig.data] == ["bar"] * 4 + ["scatter"] and fig.layout.barmode == "stack"
+    assert fig.data[4].mode == "lines+markers"  # a single bucket's reasoning tokens still show
 
 
 def test_cost_by_model_largest_on_top() -> None:
@@ -184,6 +185,8 @@ def test_charts_pass_plotly_validation(frame: pd.DataFrame, monkeypatch: pytest.
         (fmt.compact, 1_230_000_000, "1.23B"),
         (fmt.usd, 1234.5, "$1,234.50"),
         (fmt.usd, 0.0042, "$0.0042"),
+        (fmt.usd, 3.9e-6, "$0.000004"),  # gpt-4o-mini's "hi": the ledger's micro-dollar, not $0.0000
+        (fmt.usd, 0.0001, "$0.0001"),
         (fmt.usd, 0.0, "$0.00"),
         (fmt.usd, None, "—"),
         (fmt.percent, 0.03811, "3.81%"),

@@ -1,0 +1,113 @@
+"""``make demo`` itself, as a user runs it: a variable set in the shell wins over honcho.env
+(``GATEWAY_PORT=3201 make demo`` when 3001 is taken), as it does for ``make run``, while tests/demo/demo.env wins
+over both: the demo keeps its fake providers even when the shell holds a provider key and base URL.
+
+The Makefile runs in a temporary directory (``make -f ROOT/Makefile -C TMP``) holding a copy of honcho.env and a
+``tests/`` whose entries link to the project's, but for ``tests/demo/``: its Procfile is a copy, and its demo.env
+names free ports for the fake providers (which the Procfile takes from ``DEMO_FAKE_*_PORT``), so that nothing
+here depends on the demo's fixed ports being free. Every other port is a free one set in the shell.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import stat
+import subprocess
+import urllib.request
+from pathlib import Path
+
+from tests.procs import PROVIDER_VARS, ROOT, free_port, http_ok, wait_until
+from tests.test_make_run import VENV, group_alive, names_in
+
+FAKES = ("openai", "anthropic", "xai", "openrouter")
+
+
+def demo_tree(tmp_path: Path, fake_ports: dict[str, int]) -> None:
+    """honcho.env and a tests/ tree in ``tmp_path``: links to the project's, and a demo.env on ``fake_ports``."""
+    shutil.copy(ROOT / "honcho.env", tmp_path / "honcho.env")
+    tests = tmp_path / "tests"
+    tests.mkdir()
+    for entry in (ROOT / "tests").iterdir():
+        if entry.name not in ("demo", "__pycache__"):
+            (tests / entry.name).symlink_to(entry)
+    demo = tests / "demo"
+    demo.mkdir()
+    for name in ("__init__.py", "traffic.py"):
+        (demo / name).symlink_to(ROOT / "tests" / "demo" / name)
+    shutil.copy(ROOT / "tests" / "demo" / "Procfile", demo / "Procfile")
+    text = (ROOT / "tests" / "demo" / "demo.env").read_text()
+    for default, name in zip((3101, 3102, 3103, 3104), FAKES, strict=True):
+        assert f"127.0.0.1:{default}" in text, default
+        text = text.replace(f"127.0.0.1:{default}", f"127.0.0.1:{fake_ports[name]}")
+    (demo / "demo.env").write_text(text)
+
+
+def ledger_rows(path: Path) -> int:
+    if not path.exists():
+        return 0
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        try:
+            return int(db.execute("SELECT count(*) FROM requests").fetchone()[0])
+        except sqlite3.OperationalError:  # the recorder has not made the table yet
+            return 0
+
+
+def test_make_demo_lets_the_shell_move_its_ports_but_keeps_its_fake_providers(tmp_path: Path) -> None:
+    fake_ports = {name: free_port() for name in FAKES}
+    demo_tree(tmp_path, fake_ports)
+    gateway_port, dashboard_port, closed_port = free_port(), free_port(), free_port()
+    defaults = names_in(tmp_path / "honcho.env")
+    env = {k: v for k, v in os.environ.items() if k not in defaults and not k.startswith(PROVIDER_VARS)}
+    for name in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "DATABASE_URL", "CATALOG_PATH", "GATEWAY_WORKERS"):
+        env.pop(name, None)
+    env |= {
+        "GATEWAY_PORT": str(gateway_port),  # beats honcho.env's 3001
+        "DASHBOARD_PORT": str(dashboard_port),
+        "EVENTS_ENDPOINT": f"tcp://127.0.0.1:{free_port()}",
+        "TAIL_ENDPOINT": f"tcp://127.0.0.1:{free_port()}",
+        "RECORDER_METRICS_PORT": str(free_port()),
+        # a provider key and base URL in the shell lose to demo.env's: the demo never sends them anywhere
+        "OPENAI_API_KEY": "sk-from-the-shell",
+        "OPENAI_BASE_URL": f"http://127.0.0.1:{closed_port}/v1",
+    }
+    env |= {f"DEMO_FAKE_{name.upper()}_PORT": str(port) for name, port in fake_ports.items()}
+    argv = ["make", "-f", str(ROOT / "Makefile"), "-C", str(tmp_path), "demo", f"VENV={VENV}"]
+    argv += ["-o", str(VENV / ".installed")]
+    out = tmp_path / "make-demo.log"
+    with open(out, "wb") as fh:
+        proc = subprocess.Popen(argv, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        health = f"http://127.0.0.1:{gateway_port}/health"
+        dashboard = f"http://127.0.0.1:{dashboard_port}/"
+        wait_until(lambda: proc.poll() is not None or (http_ok(health) and http_ok(dashboard)), 90, 0.2)
+        assert proc.poll() is None, out.read_text()
+        with urllib.request.urlopen(health, timeout=10) as resp:
+            providers = json.loads(resp.read())["providers"]
+        assert providers["openai"]["base_url"] == f"http://127.0.0.1:{fake_ports['openai']}/v1"
+        assert all(providers[name]["configured"] for name in FAKES)
+        # the traffic generator found the gateway on the shell's port: rows in the demo's own ledger
+        wait_until(lambda: ledger_rows(tmp_path / "data" / "demo.db") > 0, 90, 0.2)
+        merged = tmp_path / "data" / ".honcho.demo.env"
+        assert stat.S_IMODE(merged.stat().st_mode) == 0o600, oct(merged.stat().st_mode)
+        lines = merged.read_text().splitlines()
+        assert "RECORDER_BATCH_SIZE=500" in lines  # a default nobody overrode
+        assert not any(line.startswith(("GATEWAY_PORT=", "DASHBOARD_PORT=")) for line in lines)  # the shell's
+        assert [line for line in lines if line.startswith("OPENAI_API_KEY=")] == ["OPENAI_API_KEY=demo-key"]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in the terminal: the whole foreground group
+        try:
+            wait_until(lambda: proc.poll() is not None and not group_alive(proc.pid), 30, 0.1)
+        finally:
+            if group_alive(proc.pid):
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+    log = out.read_text()
+    assert "Traceback" not in log, log
+    assert "sk-from-the-shell" not in log, log
+    for name in ("gateway", "recorder"):
+        assert f"{name}.1 stopped (rc=0)" in log, log
