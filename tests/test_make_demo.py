@@ -73,6 +73,8 @@ def test_make_demo_lets_the_shell_move_its_ports_but_keeps_its_fake_providers(tm
         # a provider key and base URL in the shell lose to demo.env's: the demo never sends them anywhere
         "OPENAI_API_KEY": "sk-from-the-shell",
         "OPENAI_BASE_URL": f"http://127.0.0.1:{closed_port}/v1",
+        # a PostgreSQL ledger in the shell loses to demo.env's SQLite one: the demo writes only data/demo.db
+        "DATABASE_URL": f"postgresql://nobody:pw@127.0.0.1:{closed_port}/ledger",
     }
     env |= {f"DEMO_FAKE_{name.upper()}_PORT": str(port) for name, port in fake_ports.items()}
     argv = ["make", "-f", str(ROOT / "Makefile"), "-C", str(tmp_path), "demo", f"VENV={VENV}"]
