@@ -2720,3 +2720,32 @@ def test_s21_llamacpp_overflow_counts_in_fields_reach_claude_code(gw: Stack, up:
     r = post(gw, "/v1/messages", claude_code_request("llamacpp-chat"), "t21-10a-1", AV)
     assert r.status_code == 400 and r.json()["error"]["type"] == "invalid_request_error"
     assert r.json()["error"]["message"] == "prompt is too long: 40000 tokens > 32768 maximum"
+
+
+VERTEX_OVERFLOW = [
+    {
+        "error": {
+            "code": 400,
+            "message": "Unable to submit request because the input token count is 1135538 but model only supports up "
+            "to 1048575. Reduce the input token count and try again. You can also use the CountTokens API to "
+            "calculate prompt token count and billable characters.",
+            "status": "INVALID_ARGUMENT",
+        }
+    }
+]
+
+
+def test_s21_vertex_gemini_overflow_reaches_claude_code_and_openai_clients(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """s21 variant 10-g: Gemini on Vertex AI words an overflow "the input token count is N but model only supports up
+    to M" (its OpenAI-compatible endpoint, the body a one-element list). It was no overflow: Claude Code got Vertex's
+    words (no compaction) and an OpenAI client no ``context_length_exceeded``."""
+    up.script(DEEPSEEK, json_answer(VERTEX_OVERFLOW, 400))
+    r = post(gw, "/v1/messages", claude_code_request("vertex-chat") | {"max_tokens": 8192}, "t21-10g-1", AV)
+    assert r.status_code == 400 and r.json()["error"]["type"] == "invalid_request_error"
+    assert r.json()["error"]["message"] == "prompt is too long: 1135538 tokens > 1048575 maximum"
+    up.script(DEEPSEEK, json_answer(VERTEX_OVERFLOW, 400))
+    chat = {"model": "vertex-chat", "max_tokens": 8192, "messages": [{"role": "user", "content": "hi"}]}
+    c = post(gw, "/v1/chat/completions", chat, "t21-10g-2")
+    assert c.status_code == 400 and c.json()["error"]["code"] == "context_length_exceeded"

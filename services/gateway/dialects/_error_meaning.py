@@ -51,6 +51,9 @@ _OVERFLOW = re.compile(
     r"exceeds? (?:the )?available context size|exceed_context_size|"
     # Gemini: "The input token count (1200345) exceeds the maximum number of tokens allowed (1048576)."
     r"input token count.{0,40}exceeds the maximum number of tokens|"
+    # Gemini on Vertex AI: "Unable to submit request because the input token count is 135538 but model only supports
+    # up to 131072. Reduce the input token count and try again." (s21 variant 10-g)
+    r"input token count is \d+ but (?:the )?model only supports up to|"
     # Hugging Face TGI (422): "Input validation error: `inputs` tokens + `max_new_tokens` must be <= 8192. …"
     r"`?inputs`? tokens \+ `?max_new_tokens`? must be <=|"
     # TGI, the prompt alone (422, its router's ``ValidationError::InputLength``): "Input validation error: `inputs`
@@ -211,6 +214,8 @@ _ASKED_ALLOWED = re.compile(
     r"n_keep: (\d+) ?>= ?n_ctx: (\d+)|"
     # Cerebras: "Current length is 42328 while limit is 40000" (s19 variants 10-a, 10-e)
     r"current length is (\d+) while limit is (\d+)|"
+    # Gemini on Vertex AI: "the input token count is 135538 but model only supports up to 131072" (s21 variant 10-g)
+    r"input token count is (\d+) but (?:the )?model only supports up to (\d+)|"
     # llama.cpp's counts, stated in fields of its error object rather than its message (``counts_told``)
     r"n_prompt_tokens: (\d+), n_ctx: (\d+)",
     re.I,

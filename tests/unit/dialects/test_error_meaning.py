@@ -1486,3 +1486,27 @@ def test_s21_cerebras_whole_request_overflow_tells_the_prompts_count() -> None:
     )
     said = registry.client("anthropic").error_words("context_overflow", 400, message, 32000)[1]
     assert said == "prompt is too long: 40328 tokens > 40000 maximum"
+
+
+@pytest.mark.parametrize(
+    ("message", "said"),
+    [
+        (
+            "Unable to submit request because the input token count is 135538 but model only supports up to 131072. "
+            "Reduce the input token count and try again.",
+            "prompt is too long: 135538 tokens > 131072 maximum",
+        ),
+        (
+            "input token count is 140000 but the model only supports up to 131072",
+            "prompt is too long: 140000 tokens",
+        ),
+    ],
+    ids=["vertex", "vertex-the-model"],
+)
+def test_s21_vertex_gemini_overflow_wording(message: str, said: str) -> None:
+    """s21 variant 10-g: Gemini on Vertex AI's overflow words."""
+    raw = json.dumps([{"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}}]).encode()
+    meaning = registry.WIRES["openai_chat"].error_meaning(400, raw)
+    assert meaning == "context_overflow"
+    text, _ = parse_upstream_error(raw)
+    assert registry.client("anthropic").error_words(meaning, 400, text)[1].startswith(said)
