@@ -15,6 +15,7 @@ import orjson
 
 from services.gateway.dialects._error_meaning import (
     bare_error,
+    counts_told,
     provider_message,
     unwrapped,
     validation_message,
@@ -92,7 +93,7 @@ def parse_upstream_error(body: bytes) -> tuple[str, str | None]:
         return (text[:500] or "upstream error", None)
     err = data.get("error") if isinstance(data, dict) else None
     if isinstance(err, dict):
-        message = provider_message(err) or str(err.get("message") or "upstream error")
+        message = provider_message(err) or counts_told(err, str(err.get("message") or "upstream error"))
         etype = err.get("type") if isinstance(err.get("type"), str) else None
         return message, etype
     if isinstance(err, str):

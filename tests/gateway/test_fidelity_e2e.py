@@ -32,7 +32,8 @@ price = {{ input = 0.20, output = 0.60 }}
 name = "deepseek"
 base_url = "{up}/deepseek/v1"
 models = ["deepseek-chat", "strict-chat", "roomy-chat", "pydantic-chat", "vertex-chat", "kimi-chat", "inband-chat",
-          "window-chat", "inband-window-chat", "scaleway-chat", "gofield-chat"]
+          "window-chat", "inband-window-chat", "scaleway-chat", "gofield-chat", "tgi-chat", "tgi-window-chat",
+          "cerebras-chat", "cerebras-full-chat", "llamacpp-chat"]
 price = {{ input = 0.27, output = 1.10 }}
 
 [[providers]]
@@ -2616,3 +2617,135 @@ def test_an_overflow_counting_the_output_asked_reaches_claude_code_with_the_prom
     assert sent_limits(up, DEEPSEEK) == [32000]
     assert r.status_code == 400
     assert r.json()["error"]["message"] == "prompt is too long: 10000 tokens > 8192 maximum"
+
+
+def test_s21_tgi_max_new_tokens_cap_is_retried_within(gw: Stack, up: ScriptedUpstream) -> None:
+    """s21 variant 17-a: text-generation-inference refuses an output budget above its own cap with 422 ``{"error":
+    "Input validation error: `max_new_tokens` must be <= 4096. Given: 32000", "error_type": "validation"}`` (its
+    ``ValidationError::MaxNewTokens``: ``max_total_tokens - max_input_tokens``); that wording was not read, and Claude
+    Code got the refusal. Now it is asked again within the cap, and the cap is remembered (the server's, true of
+    every request): the next request asks for 4096 at once."""
+    refusal = {
+        "error": "Input validation error: `max_new_tokens` must be <= 4096. Given: 32000",
+        "error_type": "validation",
+    }
+
+    def too_many(body: dict[str, Any]) -> bool:
+        return int(body.get("max_tokens") or 0) > 4096
+
+    up.script(DEEPSEEK, json_answer(refusal, 422, when=too_many), sse(ok_stream("tgi-chat")))
+    r = post(gw, "/v1/messages", claude_code_request("tgi-chat"), "t21-17a-1", AV)
+    assert r.status_code == 200 and anthropic_assembled(r.content)["text"] == "Hi"
+    assert sent_limits(up, DEEPSEEK) == [32000, 4096]
+    up.script(DEEPSEEK, json_answer(refusal, 422, when=too_many), sse(ok_stream("tgi-chat")))
+    again = post(gw, "/v1/messages", claude_code_request("tgi-chat"), "t21-17a-2", AV)
+    assert again.status_code == 200 and sent_limits(up, DEEPSEEK)[2:] == [4096]
+
+
+def test_s21_tgi_window_refusal_is_not_read_as_its_output_cap(gw: Stack, up: ScriptedUpstream) -> None:
+    """The other TGI wording ("`inputs` tokens + `max_new_tokens` must be <= 8193. Given: 22 `inputs` tokens and 32000
+    `max_new_tokens`") states the window, of which the prompt takes its share: the retry asks for what is left
+    (8193 - 22 = 8171), not the window (``max_new_tokens` must be <=`` is read only where no "+ " precedes it)."""
+    refusal = {
+        "error": "Input validation error: `inputs` tokens + `max_new_tokens` must be <= 8193. Given: 22 `inputs` "
+        "tokens and 32000 `max_new_tokens`",
+        "error_type": "validation",
+    }
+
+    def too_many(body: dict[str, Any]) -> bool:
+        return int(body.get("max_tokens") or 0) > 8171
+
+    up.script(DEEPSEEK, json_answer(refusal, 422, when=too_many), sse(ok_stream("tgi-window-chat")))
+    r = post(gw, "/v1/messages", claude_code_request("tgi-window-chat"), "t21-17a-3", AV)
+    assert r.status_code == 200 and anthropic_assembled(r.content)["text"] == "Hi"
+    assert sent_limits(up, DEEPSEEK)[-2:] == [32000, 8171]
+
+
+def test_s21_cerebras_whole_request_refusal_is_retried_within_what_the_prompt_leaves(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """s21 variant 17-b: Cerebras counts the prompt and max_tokens together ("Please reduce the length of the messages
+    or completion. Current length is 32050 while limit is 8192": a 50-token prompt and Claude Code's 32000). It was
+    told to Claude Code as "prompt is too long: 32050 tokens > 8192 maximum" (it compacts a 50-token conversation,
+    and fails again); now the request is asked again within what the prompt leaves (8192 - 50 = 8142)."""
+    refusal = {
+        "message": "Please reduce the length of the messages or completion. Current length is 32050 while limit is 8192",
+        "type": "invalid_request_error",
+        "param": "messages",
+        "code": "context_length_exceeded",
+    }
+
+    def too_many(body: dict[str, Any]) -> bool:
+        return int(body.get("max_tokens") or 0) > 8142
+
+    up.script(DEEPSEEK, json_answer(refusal, 400, when=too_many), sse(ok_stream("cerebras-chat")))
+    r = post(gw, "/v1/messages", claude_code_request("cerebras-chat"), "t21-17b-1", AV)
+    assert r.status_code == 200 and anthropic_assembled(r.content)["text"] == "Hi"
+    assert sent_limits(up, DEEPSEEK) == [32000, 8142]
+
+
+def test_s21_cerebras_overflow_of_the_prompt_itself_tells_the_prompts_count(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """Cerebras' whole-request count where the prompt alone is past the window (72328 - 32000 = 40328 > 40000): no
+    retry can help; Claude Code is told the prompt's count, not the whole request's."""
+    refusal = {
+        "message": "Please reduce the length of the messages or completion. Current length is 72328 while limit is 40000",
+        "type": "invalid_request_error",
+        "param": "messages",
+        "code": "context_length_exceeded",
+    }
+    up.script(DEEPSEEK, json_answer(refusal, 400))
+    r = post(gw, "/v1/messages", claude_code_request("cerebras-full-chat"), "t21-17b-2", AV)
+    assert sent_limits(up, DEEPSEEK) == [32000]
+    assert r.status_code == 400
+    assert r.json()["error"]["message"] == "prompt is too long: 40328 tokens > 40000 maximum"
+
+
+def test_s21_llamacpp_overflow_counts_in_fields_reach_claude_code(gw: Stack, up: ScriptedUpstream) -> None:
+    """s21 variant 10-a: llama.cpp's server states an overflow's counts in fields of its error object, not in its
+    message (``exceed_context_size_error`` with ``n_prompt_tokens`` and ``n_ctx``). Claude Code was told "prompt is
+    too long: the request exceeds the available context size, try increasing it", without the counts it reads to
+    know how much to compact; now "prompt is too long: 40000 tokens > 32768 maximum"."""
+    refusal = {
+        "error": {
+            "code": 400,
+            "message": "the request exceeds the available context size, try increasing it",
+            "type": "exceed_context_size_error",
+            "n_prompt_tokens": 40000,
+            "n_ctx": 32768,
+        }
+    }
+    up.script(DEEPSEEK, json_answer(refusal, 400))
+    r = post(gw, "/v1/messages", claude_code_request("llamacpp-chat"), "t21-10a-1", AV)
+    assert r.status_code == 400 and r.json()["error"]["type"] == "invalid_request_error"
+    assert r.json()["error"]["message"] == "prompt is too long: 40000 tokens > 32768 maximum"
+
+
+VERTEX_OVERFLOW = [
+    {
+        "error": {
+            "code": 400,
+            "message": "Unable to submit request because the input token count is 1135538 but model only supports up "
+            "to 1048575. Reduce the input token count and try again. You can also use the CountTokens API to "
+            "calculate prompt token count and billable characters.",
+            "status": "INVALID_ARGUMENT",
+        }
+    }
+]
+
+
+def test_s21_vertex_gemini_overflow_reaches_claude_code_and_openai_clients(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """s21 variant 10-g: Gemini on Vertex AI words an overflow "the input token count is N but model only supports up
+    to M" (its OpenAI-compatible endpoint, the body a one-element list). It was no overflow: Claude Code got Vertex's
+    words (no compaction) and an OpenAI client no ``context_length_exceeded``."""
+    up.script(DEEPSEEK, json_answer(VERTEX_OVERFLOW, 400))
+    r = post(gw, "/v1/messages", claude_code_request("vertex-chat") | {"max_tokens": 8192}, "t21-10g-1", AV)
+    assert r.status_code == 400 and r.json()["error"]["type"] == "invalid_request_error"
+    assert r.json()["error"]["message"] == "prompt is too long: 1135538 tokens > 1048575 maximum"
+    up.script(DEEPSEEK, json_answer(VERTEX_OVERFLOW, 400))
+    chat = {"model": "vertex-chat", "max_tokens": 8192, "messages": [{"role": "user", "content": "hi"}]}
+    c = post(gw, "/v1/chat/completions", chat, "t21-10g-2")
+    assert c.status_code == 400 and c.json()["error"]["code"] == "context_length_exceeded"

@@ -508,3 +508,41 @@ def test_s20_a_go_struct_field_name_states_the_output_limit(message: str, limit:
     stated no limit: the range wording knew only ``max_tokens`` spelled with underscores."""
     stated = limit_from_refusal(message)
     assert (None if stated is None else stated.tokens) == limit
+
+
+@pytest.mark.parametrize(
+    ("message", "asked", "stated"),
+    [
+        # TGI's own cap (ValidationError::MaxNewTokens): the server's, true of every request
+        (
+            "Input validation error: `max_new_tokens` must be <= 4096. Given: 32000",
+            32000,
+            StatedLimit(4096, True),
+        ),
+        # TGI's window wording is not its cap: what the prompt leaves, this request only
+        (
+            "Input validation error: `inputs` tokens + `max_new_tokens` must be <= 8193. Given: 22 `inputs` tokens "
+            "and 32000 `max_new_tokens`",
+            32000,
+            StatedLimit(8171, False),
+        ),
+        # Cerebras counts prompt and max_tokens together, and names no tokens
+        (
+            "Please reduce the length of the messages or completion. Current length is 32050 while limit is 8192",
+            32000,
+            StatedLimit(8142, False),
+        ),
+        # ... and when the prompt alone is past the window, no retry can help
+        (
+            "Please reduce the length of the messages or completion. Current length is 72328 while limit is 40000",
+            32000,
+            None,
+        ),
+    ],
+    ids=["tgi-max-new-tokens", "tgi-window", "cerebras-whole-request", "cerebras-prompt-overflow"],
+)
+def test_s21_tgi_cap_and_cerebras_whole_request_limits(
+    message: str, asked: int, stated: StatedLimit | None
+) -> None:
+    """s21 variants 17-a, 17-b."""
+    assert limit_from_refusal(message, asked) == stated

@@ -51,6 +51,9 @@ _OVERFLOW = re.compile(
     r"exceeds? (?:the )?available context size|exceed_context_size|"
     # Gemini: "The input token count (1200345) exceeds the maximum number of tokens allowed (1048576)."
     r"input token count.{0,40}exceeds the maximum number of tokens|"
+    # Gemini on Vertex AI: "Unable to submit request because the input token count is 135538 but model only supports
+    # up to 131072. Reduce the input token count and try again." (s21 variant 10-g)
+    r"input token count is \d+ but (?:the )?model only supports up to|"
     # Hugging Face TGI (422): "Input validation error: `inputs` tokens + `max_new_tokens` must be <= 8192. …"
     r"`?inputs`? tokens \+ `?max_new_tokens`? must be <=|"
     # TGI, the prompt alone (422, its router's ``ValidationError::InputLength``): "Input validation error: `inputs`
@@ -210,7 +213,11 @@ _ASKED_ALLOWED = re.compile(
     # (n_keep: 13055>= n_ctx: 4096)" (Gitlawb/openclaude#353; s18 variant 10-w)
     r"n_keep: (\d+) ?>= ?n_ctx: (\d+)|"
     # Cerebras: "Current length is 42328 while limit is 40000" (s19 variants 10-a, 10-e)
-    r"current length is (\d+) while limit is (\d+)",
+    r"current length is (\d+) while limit is (\d+)|"
+    # Gemini on Vertex AI: "the input token count is 135538 but model only supports up to 131072" (s21 variant 10-g)
+    r"input token count is (\d+) but (?:the )?model only supports up to (\d+)|"
+    # llama.cpp's counts, stated in fields of its error object rather than its message (``counts_told``)
+    r"n_prompt_tokens: (\d+), n_ctx: (\d+)",
     re.I,
 )
 # SambaNova: "The provided prompt is 40000 tokens long, … the maximum supported sequence length is just 16384";
@@ -357,6 +364,27 @@ def unwrapped(data: Any) -> Any:
     return data
 
 
+def counts_told(err: dict[str, Any], message: str) -> str:
+    """``message`` with the counts an error object states in fields of its own, where the message does not.
+
+    llama.cpp's server answers a prompt past its context 400 ``{"error": {"code": 400, "message": "the request
+    exceeds the available context size, try increasing it", "type": "exceed_context_size_error",
+    "n_prompt_tokens": 40000, "n_ctx": 32768}}`` (its server README, "Error responses"): the counts are appended as
+    ``" (n_prompt_tokens: 40000, n_ctx: 32768)"``, so an overflow is restated with them for Claude Code ("prompt is
+    too long: 40000 tokens > 32768 maximum", which it reads to know how much to compact; s21 variant 10-a).
+    ``message`` unchanged without both counts, or when it states the prompt's count already."""
+    prompt, window = err.get("n_prompt_tokens"), err.get("n_ctx")
+    if (
+        type(prompt) is not int
+        or type(window) is not int
+        or prompt <= 0
+        or window <= 0
+        or str(prompt) in message
+    ):
+        return message
+    return f"{message} (n_prompt_tokens: {prompt}, n_ctx: {window})"
+
+
 def bare_error(data: Any) -> bool:
     """An error object at the body's top level, without an ``error`` wrapper: vLLM's OpenAI-compatible
     server answers ``{"object": "error", "message": …, "type": "BadRequestError", "code": 400}`` (s8
@@ -485,19 +513,27 @@ _REQUESTED_TOTAL = re.compile(
     r"maximum context length is (\d+) tokens.*?However, you requested(?: about)? (\d+) tokens",
     re.I | re.S,
 )
+# The same, the whole request stated first (requested, allowed): Cerebras "Please reduce the length of the messages or
+# completion. Current length is 32050 while limit is 8192" (prompt 50 + max_tokens 32000; s21 variant 17-b)
+_REQUESTED_TOTAL_FIRST = re.compile(
+    r"reduce the length of the messages or completion\. Current length is (\d+) while limit is (\d+)", re.I
+)
 
 
 def _prompt_of_total(message: str, asked_output: int | None) -> tuple[int, int] | None:
     """(prompt, allowed) where ``message`` states the whole request's count (``_REQUESTED_TOTAL``) and the
     request asked for ``asked_output`` tokens (its max_tokens, ``limits.asked_output_tokens``): the prompt is
-    the stated count less that, when it alone is past the window; else None (the whole count stands: the
+    the stated count less that, when it alone is past the window (the whole request stated first too:
+    ``_REQUESTED_TOTAL_FIRST``); else None (the whole count stands: the
     output asked for is what did not fit, kind 17's retry within what is left comes first). s20 variant 10-e."""
     if asked_output is None or asked_output <= 0:
         return None
-    m = _REQUESTED_TOTAL.search(message)
-    if m is None:
+    if m := _REQUESTED_TOTAL.search(message):
+        allowed, requested = [int(g) for g in m.groups() if g is not None]
+    elif m := _REQUESTED_TOTAL_FIRST.search(message):
+        requested, allowed = int(m.group(1)), int(m.group(2))
+    else:
         return None
-    allowed, requested = [int(g) for g in m.groups() if g is not None]
     prompt = requested - asked_output
     return (prompt, allowed) if prompt > allowed else None
 

@@ -129,6 +129,12 @@ _REFUSALS = (
         r"(\d+)",
         re.I,
     ),
+    # text-generation-inference (Hugging Face; its ``ValidationError::MaxNewTokens``, a 422 ``{"error": "Input validation
+    # error: `max_new_tokens` must be <= 4096. Given: 32000", "error_type": "validation"}``): the server's own cap,
+    # ``max_total_tokens - max_input_tokens`` (or its ``max_max_new_tokens``), true of every request. Not its
+    # "`inputs` tokens + `max_new_tokens` must be <= N" (the window, read with the prompt below): the lookbehind
+    # (s21 variant 17-a)
+    re.compile(r"(?<!\+ )`max_new_tokens` must be <= (\d+)", re.I),
     # Ollama Cloud: "max_tokens (384000) exceeds model's maximum output tokens (65536) for model …"
     re.compile(r"exceeds (?:the )?model'?s maximum output tokens \((\d+)\)", re.I),
     # vLLM (DeepInfra, NVIDIA NIM): "max_tokens=32000 cannot be greater than max_model_len=max_total_tokens=28672.
@@ -220,16 +226,24 @@ _CONTEXT_LEFT = (
 # stream=true"): this request's retry only, a streamed one may ask for more (s12 variant 17-i)
 _UNSTREAMED = re.compile(r"max_tokens > (\d+) must have stream=true", re.I)
 # The window and the whole request (prompt + the output asked for), when only that is stated, as (window, whole
-# request) groups. Moonshot (Kimi): "Invalid request: Your request exceeded model token limit: 8192 (requested:
-# 32012)"; OpenAI-compatible servers that word it as older vLLM without the breakdown: "This model's maximum context
-# length is 131072 tokens. However, you requested 351430 tokens. Please reduce the length of the messages or
-# completion." (THUDM/LongBench#104; "messages or completion": the count is of both, unlike vLLM's prompt-only
-# "you requested N tokens in the messages, Please reduce the length of the messages", which is not matched)
+# request) groups, or named groups ``window`` and ``requested`` where a provider states the request first. Moonshot
+# (Kimi): "Invalid request: Your request exceeded model token limit: 8192 (requested: 32012)"; OpenAI-compatible
+# servers that word it as older vLLM without the breakdown: "This model's maximum context length is 131072 tokens.
+# However, you requested 351430 tokens. Please reduce the length of the messages or completion." (THUDM/LongBench#104;
+# "messages or completion": the count is of both, unlike vLLM's prompt-only "you requested N tokens in the messages,
+# Please reduce the length of the messages", which is not matched)
 _REQUESTED = (
     re.compile(r"exceeded model token limit: (\d+) \(requested: (\d+)\)", re.I),
     re.compile(
         r"maximum context length is (\d+) tokens\. However, you requested (\d+) tokens\. Please reduce the length "
         r"of the messages or completion",
+        re.I,
+    ),
+    # Cerebras states the whole request first: "Please reduce the length of the messages or completion. Current length
+    # is 32050 while limit is 8192" (prompt 50 + max_tokens 32000; the messages alone fit: s21 variant 17-b)
+    re.compile(
+        r"reduce the length of the messages or completion\. Current length is (?P<requested>\d+) while limit is "
+        r"(?P<window>\d+)",
         re.I,
     ),
 )
@@ -267,14 +281,18 @@ def limit_from_refusal(message: str, asked: int | None = None) -> StatedLimit | 
 
 
 def _stated_limit(message: str, asked: int | None) -> StatedLimit | None:
-    if "token" not in message.lower():
+    lower = message.lower()
+    if (
+        "token" not in lower and "current length" not in lower
+    ):  # Cerebras' words name no tokens (``_REQUESTED``)
         return None
     if m := _UNSTREAMED.search(message):
         return StatedLimit(int(m.group(1)), lasting=False) if int(m.group(1)) else None
     if m := _AFFORDABLE.search(message):  # nothing affordable ("can only afford 0"): no retry can help
         return StatedLimit(int(m.group(1)), lasting=False) if int(m.group(1)) else None
     if asked and (m := next(filter(None, (p.search(message) for p in _REQUESTED)), None)):
-        left = int(m.group(1)) - (int(m.group(2)) - asked)
+        window, requested = (m["window"], m["requested"]) if m.re.groupindex else m.groups()
+        left = int(window) - (int(requested) - asked)
         return StatedLimit(left, lasting=False) if 0 < left < asked else None
     for pattern in _REFUSALS:
         if m := pattern.search(message):

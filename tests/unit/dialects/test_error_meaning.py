@@ -162,7 +162,8 @@ OPENROUTER_WRAPPED = {
     ("body", "words"),
     [
         (XAI_OVERFLOW, "prompt is too long: 145213 tokens > 131072 maximum"),
-        (LLAMA_CPP_OVERFLOW, "prompt is too long: the request exceeds the available context size"),
+        # the counts in fields of the error object (s21 variant 10-a)
+        (LLAMA_CPP_OVERFLOW, "prompt is too long: 40000 tokens > 32768 maximum"),
         (GEMINI_RAW, "prompt is too long: 1200345 tokens > 1048576 maximum"),
         (OPENROUTER_WRAPPED, "prompt is too long: 1200345 tokens > 1048576 maximum"),
         (VLLM_BARE, "prompt is too long: 9000 tokens > 8192 maximum"),
@@ -1431,3 +1432,81 @@ def test_a_whole_request_count_is_restated_as_the_prompts_when_max_tokens_is_kno
     )
     _, said, code = registry.client("openai_chat").error_words("context_overflow", 400, kimi, 4096)
     assert code == "context_length_exceeded" and "resulted in 295904 tokens" in said
+
+
+@pytest.mark.parametrize(
+    ("err", "said"),
+    [
+        (
+            {
+                "code": 400,
+                "message": "the request exceeds the available context size, try increasing it",
+                "type": "exceed_context_size_error",
+                "n_prompt_tokens": 40000,
+                "n_ctx": 32768,
+            },
+            "prompt is too long: 40000 tokens > 32768 maximum",
+        ),
+        # without both counts: the words as they came
+        (
+            {
+                "code": 400,
+                "message": "the request exceeds the available context size, try increasing it",
+                "type": "exceed_context_size_error",
+                "n_ctx": 32768,
+            },
+            "prompt is too long: the request exceeds the available context size, try increasing it",
+        ),
+        # a count that is no int (a bool, a string) states nothing
+        (
+            {
+                "message": "the request exceeds the available context size",
+                "n_prompt_tokens": True,
+                "n_ctx": "32768",
+            },
+            "prompt is too long: the request exceeds the available context size",
+        ),
+    ],
+    ids=["llamacpp-fields", "one-count-only", "not-ints"],
+)
+def test_s21_llamacpp_counts_in_fields_are_restated(err: dict[str, object], said: str) -> None:
+    """s21 variant 10-a: llama.cpp states an overflow's counts in ``n_prompt_tokens`` / ``n_ctx``, not its message."""
+    raw = json.dumps({"error": err}).encode()
+    meaning = registry.WIRES["openai_chat"].error_meaning(400, raw)
+    assert meaning == "context_overflow"
+    message, _ = parse_upstream_error(raw)
+    assert registry.client("anthropic").error_words(meaning, 400, message, 32000)[1] == said
+
+
+def test_s21_cerebras_whole_request_overflow_tells_the_prompts_count() -> None:
+    """s21 variant 17-b: Cerebras' "Current length" counts max_tokens too; the prompt alone past the window is told
+    as its own count (72328 - 32000 asked = 40328), the whole count without the output asked (s19's cases)."""
+    message = (
+        "Please reduce the length of the messages or completion. Current length is 72328 while limit is 40000"
+    )
+    said = registry.client("anthropic").error_words("context_overflow", 400, message, 32000)[1]
+    assert said == "prompt is too long: 40328 tokens > 40000 maximum"
+
+
+@pytest.mark.parametrize(
+    ("message", "said"),
+    [
+        (
+            "Unable to submit request because the input token count is 135538 but model only supports up to 131072. "
+            "Reduce the input token count and try again.",
+            "prompt is too long: 135538 tokens > 131072 maximum",
+        ),
+        (
+            "input token count is 140000 but the model only supports up to 131072",
+            "prompt is too long: 140000 tokens",
+        ),
+    ],
+    ids=["vertex", "vertex-the-model"],
+)
+def test_s21_vertex_gemini_overflow_wording(message: str, said: str) -> None:
+    """s21 variant 10-g: Gemini on Vertex AI's overflow words."""
+    raw = json.dumps([{"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}}]).encode()
+    meaning = registry.WIRES["openai_chat"].error_meaning(400, raw)
+    assert meaning == "context_overflow"
+    text, _ = parse_upstream_error(raw)
+    assert registry.client("anthropic").error_words(meaning, 400, text)[1].startswith(said)
