@@ -239,11 +239,17 @@ class Passthrough(Relay):
         "_inert_bytes",
         "_token_data",
         "_opening",
+        "_sent",
+        "_answer_id",
     )
 
     def __init__(self, pairing: Pairing, view: View, usage_rule: UsageRule = _as_reported) -> None:
         super().__init__(pairing, view, usage_rule)
         self._opening: Opening | None = None  # ``resume``'s, with frames
+        # The last bytes ``feed`` gave the client (none: b"") and the answer's id its opening gave (the
+        # decoder's ``MessageStart``): what an error after the answer began must go on from (``fail``)
+        self._sent = b""
+        self._answer_id: str | None = None
         frames = pairing.client.passthrough_frames(view)
         self._filter: FrameFilter | None = None if frames is None else frames.keep
         # Events the filter returns as they came (``PassFrames.untouched``): quiet ones may skip it
@@ -296,6 +302,7 @@ class Passthrough(Relay):
                 continue
             if kind is ir.MessageStart:
                 self._opened = True
+                self._answer_id = d.id  # type: ignore[union-attr]  # (kind is MessageStart: no call to narrow)
                 continue
             self.started = True
             if kind in _CONTENT:
@@ -358,7 +365,9 @@ class Passthrough(Relay):
         else:
             out = self._feed_events(chunk)
         if self._filter is None and (self._held or self._sse.pending):
-            return self._whole_events(out, lf_owed)
+            out = self._whole_events(out, lf_owed)
+        if out:
+            self._sent = out
         return out
 
     def _whole_events(self, out: bytes, lf_owed: bool = False) -> bytes:
@@ -644,6 +653,9 @@ class Passthrough(Relay):
         if self._opening is not None and not self.started:  # the client has the opening and keep-alives only
             self.error = ir.StreamError(status=status, type=error_type, message=message)
             return cut + self.pairing.client.resumed_error(self._opening, status, message)
+        if self.started or self._opened:  # the upstream's own answer has begun: the error goes on from it
+            self.error = ir.StreamError(status=status, type=error_type, message=message)
+            return cut + self.pairing.client.error_after(self._sent + cut, self._answer_id, status, message)
         return cut + super().fail(status, message, error_type)
 
     def _token_only(self, ev: SSEEvent) -> bool:

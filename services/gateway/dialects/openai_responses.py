@@ -83,6 +83,7 @@ from services.gateway.dialects.view import View
 from shared.sse import SSEEvent, encode_event, reencode
 
 __all__ = [
+    "error_after_answer",
     "ResponsesStreamDecoder",
     "client_error_body",
     "client_status",
@@ -387,6 +388,21 @@ def resumed_error(opening: Opening, status: int, message: str) -> bytes:
     ``response.created``/``response.in_progress``, numbered from 0) and keep-alives: the next sequence
     number and the opening's response id (the openai SDK holds lifecycle events to it)."""
     return stream_error_frame(status, message, opening.frames, opening.id)
+
+
+_SEQUENCE = re.compile(rb'"sequence_number"\s*:\s*([0-9]{1,19})')
+
+
+def error_after_answer(sent: bytes, answer_id: str | None, status: int, message: str) -> bytes:
+    """An in-stream error (``response.failed``) on a passed-through stream whose answer has begun: the sequence
+    number after the last one in ``sent`` (the last bytes the client got; 0 when they name none) and the
+    answer's response id (``answer_id``, from its ``response.created``; a fresh one when unknown). Responses
+    API reference, streaming events: each event's ``sequence_number`` follows the previous one, and a lifecycle
+    event names the stream's response (the openai SDK raises "Lifecycle response identity changed" otherwise;
+    a client resuming with ``starting_after`` drops an event numbered at or below what it had). s21 variant
+    13-vF: a stream cut after its content got ``sequence_number`` 0 and another response's id."""
+    found = _SEQUENCE.findall(sent)
+    return stream_error_frame(status, message, int(found[-1]) + 1 if found else 0, answer_id)
 
 
 # Events whose data carries a function call's final arguments: the call's ``arguments.done``, its item's

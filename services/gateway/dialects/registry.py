@@ -141,6 +141,10 @@ class ClientSpec:
     # An in-stream error for a client that has only ``opening`` and keep-alives (``resumed_error``), where
     # it must go on from the opening (Responses: its sequence numbers and response id); None: ``stream_error``.
     error_after_opening: Callable[[Opening, int, str], bytes] | None = None
+    # An in-stream error for a passed-through stream whose upstream answer has begun, from the last bytes the
+    # client got and the answer's id (None: unknown), where it must go on from them (Responses: the next
+    # sequence number, the same response id); None: ``stream_error``.
+    error_after_answer: Callable[[bytes, str | None, int, str], bytes] | None = None
 
     def opening(self, sent: bytes) -> Opening | None:
         """The opening ``sent`` (whole events a client got) holds when it holds nothing else but
@@ -152,6 +156,13 @@ class ClientSpec:
         if self.error_after_opening is None:
             return self.stream_error(status, message)
         return self.error_after_opening(opening, status, message)
+
+    def error_after(self, sent: bytes, answer_id: str | None, status: int, message: str) -> bytes:
+        """An in-stream error for a passed-through stream whose answer has begun (``sent``: the last bytes the
+        client got; ``answer_id``: the id the upstream's opening gave the answer)."""
+        if self.error_after_answer is None:
+            return self.stream_error(status, message)
+        return self.error_after_answer(sent, answer_id, status, message)
 
     def resumed(self, opening: Opening, own: PassFrames | None) -> PassFrames:
         """The frame filter of a passed-through stream that continues ``opening`` (``relay.Passthrough
@@ -365,6 +376,7 @@ CLIENTS: dict[ClientFormat, ClientSpec] = {
         opening_id=resp.opening_id,
         reopened=resp.reopened,
         error_after_opening=resp.resumed_error,
+        error_after_answer=resp.error_after_answer,
         error_words=em.words_for_openai,
         encoder=resp.encoder_for,
         render=resp.render,

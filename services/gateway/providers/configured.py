@@ -13,6 +13,8 @@ from services.gateway.providers.openai_compat import (
     claude_by_name,
     keeps_reasoning_content,
     openai_by_name,
+    signs_tool_calls,
+    unsigned_calls_skip_validation,
 )
 from services.gateway.routing.config import ProviderSpec
 
@@ -55,11 +57,15 @@ class ConfiguredProvider(OpenAICompatProvider):
         (``target``: Claude behind LiteLLM or another relay) the body made ready for its cache
         (``chat_cache_markers``): a Chat client's body passes through the gateway untranslated, so without this
         a client that sends no markers cached nothing, five markers were a 400 and ``{}`` one too (s20 variants
-        08-x..08-z; the same as Claude on OpenRouter)."""
+        08-x..08-z; the same as Claude on OpenRouter). For Gemini 3 (Google's OpenAI-compatible endpoint), function
+        calls of the history that Gemini did not sign get the documented dummy signature
+        (``unsigned_calls_skip_validation``; s21 variant 04-vA)."""
         changed = super().prepare(body, stream, wire)
         model = body.get("model")
         if wire == "openai_chat" and isinstance(model, str) and self.target_of(model).cache_markers:
             changed = chat_cache_markers(body) or changed
+        if wire == "openai_chat" and isinstance(model, str) and signs_tool_calls(model):
+            changed = unsigned_calls_skip_validation(body) or changed
         return changed
 
     def configured_output_limit(self, model: str) -> int | None:

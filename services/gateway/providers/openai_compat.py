@@ -176,6 +176,67 @@ def chat_cache_markers(body: dict[str, Any]) -> bool:
     return keep_chat_breakpoints(body) or changed
 
 
+# Gemini 3 and later by name (``gemini-3-pro-preview``, ``gemini-3.1-pro-preview``, ``models/gemini-3-flash-preview``,
+# ``google/gemini-3-pro-preview`` behind a relay): the models that validate the thought signatures of a history's
+# function calls (Gemini API docs, "Thought signatures": Gemini 2.5 does not enforce them).
+_GEMINI_SIGNING = re.compile(r"^gemini-(?:[3-9]|[1-9][0-9])")
+# The value Google documents for function calls Gemini did not make ("Thought signatures", FAQ: a history
+# transferred from another model, or calls injected by the application): the validator then lets them pass.
+SKIP_THOUGHT_SIGNATURE = "skip_thought_signature_validator"
+
+
+def signs_tool_calls(model: str) -> bool:
+    """True for a Gemini model that validates the thought signatures of its history's function calls
+    (``_GEMINI_SIGNING``), bare or behind a relay's vendor prefix."""
+    return _GEMINI_SIGNING.match(model.rsplit("/", 1)[-1].lower()) is not None
+
+
+def unsigned_calls_skip_validation(body: dict[str, Any]) -> bool:
+    """A Chat Completions body for Gemini 3 (``signs_tool_calls``) whose history holds function calls Gemini did not
+    sign, made acceptable: in each assistant message with ``tool_calls`` none of which carries a thought signature,
+    the first call gets the documented dummy (``SKIP_THOUGHT_SIGNATURE``) in ``extra_content.google.thought_signature``,
+    where Google's OpenAI-compatible endpoint reads it. Without it Gemini 3 answers 400 "Function call is missing a
+    thought_signature in functionCall parts" to a tool loop begun on another model, or one a translated client
+    (Anthropic Messages, Responses) carried on, whose history has no place for Gemini's signatures (Gemini API docs,
+    "Thought signatures": the signature of each step's first function call is validated; on the OpenAI-compatible
+    endpoint it sits in ``tool_calls[].extra_content.google.thought_signature``; bugcase 04's kind, s21 variant
+    04-vA). A call with a signature of its own, Gemini's, is left as it is, and so is its message. The messages are
+    copied where changed, never changed in place (the client's body is reused across attempts). True if changed."""
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        return False
+    out: list[Any] = []
+    changed = False
+    for msg in messages:
+        calls = msg.get("tool_calls") if isinstance(msg, dict) and msg.get("role") == "assistant" else None
+        if (
+            not isinstance(calls, list)
+            or not calls
+            or not isinstance(calls[0], dict)
+            or any(map(_signed, calls))
+        ):
+            out.append(msg)
+            continue
+        extra = calls[0].get("extra_content")
+        extra = extra if isinstance(extra, dict) else {}
+        google = extra.get("google")
+        google = {**(google if isinstance(google, dict) else {}), "thought_signature": SKIP_THOUGHT_SIGNATURE}
+        first = {**calls[0], "extra_content": {**extra, "google": google}}
+        out.append({**msg, "tool_calls": [first, *calls[1:]]})
+        changed = True
+    if changed:
+        body["messages"] = out
+    return changed
+
+
+def _signed(call: Any) -> bool:
+    """A tool call carrying a thought signature (``extra_content.google.thought_signature``, a non-empty string)."""
+    extra = call.get("extra_content") if isinstance(call, dict) else None
+    google = extra.get("google") if isinstance(extra, dict) else None
+    signature = google.get("thought_signature") if isinstance(google, dict) else None
+    return isinstance(signature, str) and bool(signature)
+
+
 # OpenAI's own models by name (``gpt-4o``, ``gpt-4.1``, ``gpt-5``, ``o3``, ``chatgpt-4o-latest``, ``codex-mini-latest``),
 # bare or behind a relay's vendor prefix (``openai/gpt-5``, ``azure/gpt-4.1``); not ``gpt-oss``, the open-weight
 # model other servers (vLLM, Groq, Cerebras) serve, which know nothing of ``prompt_cache_key``.
