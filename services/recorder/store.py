@@ -154,6 +154,27 @@ _INSERT = (
 Row = tuple[Any, ...]
 
 
+def bind_none_cheaply() -> None:
+    """Make ``sqlite3`` bind ``None`` (SQL NULL) without its failed adapter search; idempotent, and the
+    same NULL is stored (process-wide: a ``sqlite3.register_adapter`` of ``NoneType``).
+
+    CPython 3.11's ``sqlite3`` adapts every parameter that is not exactly int, float, str or bytearray
+    (``Modules/_sqlite/cursor.c`` ``_need_adapt``), None included: for each it looks up the adapter
+    registry, then ``__adapt__`` on the ``PrepareProtocol`` type (a failed type attribute lookup, which
+    builds and clears an ``AttributeError`` with its message), then ``__conform__`` on None, and finally
+    binds None itself (``Modules/_sqlite/microprotocols.c``). A ledger row holds about seven Nones (the
+    optional columns): ~3,300 CPU instructions each, about a third of the writer's work a row (callgrind,
+    docs/benchmarks.md "Session 21: the recorder's cost per event"). With an adapter registered for
+    ``NoneType`` the registry lookup finds it and returns at once: the adapter is ``{}.get``, a C call that
+    returns None for None, which ``bind_param`` binds as NULL (``sqlite3_bind_null``), as before. Only the
+    basic types int, float, str and bytearray switch adaptation on for every parameter; None does not."""
+    sqlite3.register_adapter(type(None), _NULL)
+
+
+_NOTHING: dict[None, None] = {}
+_NULL = _NOTHING.get  # None for None, in C (see bind_none_cheaply)
+
+
 # --- UsageEvent -> row ------------------------------------------------------------------------------
 # Each field gets a converter chosen from its annotation. They reject what SQLite would store wrongly
 # or refuse (None in a NOT NULL column, text in a number column), so one bad event cannot fail a batch.
@@ -295,6 +316,7 @@ class Store:
         SQLITE_BUSY (the batcher then retries the batch). ``inline``: every statement runs on this thread,
         blocking the event loop while it runs (``inline_db.InlineConnection``: the writer process, whose
         loop has nothing else to do), instead of on aiosqlite's thread."""
+        bind_none_cheaply()
         if path != ":memory:" and not path.startswith("file:"):
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, one transaction per batch.

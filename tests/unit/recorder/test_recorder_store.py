@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import math
 import sqlite3
@@ -14,6 +15,7 @@ import aiosqlite
 import orjson
 import pytest
 
+from services.recorder import store as store_module
 from services.recorder.batcher import Backoff, Batcher
 from services.recorder.store import (
     COLUMNS,
@@ -126,6 +128,30 @@ async def test_insert_round_trips_every_field(store: Store) -> None:
     assert orjson.loads(first["failed_attempts"]) == [
         {"provider": "openai", "status": 429, "error_type": "rate_limit", "message": "slow"}
     ]
+
+
+async def test_nones_are_bound_as_null_through_the_registered_adapter(store: Store) -> None:
+    # Store.open registers a NoneType adapter (store.bind_none_cheaply): CPython 3.11's sqlite3 then finds
+    # it in its registry instead of searching __adapt__ / __conform__ for each None (about a third of the
+    # writer's instructions a row). Without it this lookup fails. The stored values must stay SQL NULL.
+    assert sqlite3.adapters.get((type(None), sqlite3.PrepareProtocol)) is store_module._NULL
+    nullable = [
+        f.name
+        for f in dataclasses.fields(UsageEvent)
+        if f.name not in ("failed_attempts",) and f.default is None
+    ]
+    assert {"provider", "served_model", "cost_usd", "ttft_ms", "api_key_name", "cache_savings_usd"} <= set(
+        nullable
+    )
+    event = make_event(3, **{name: None for name in nullable})
+    assert await store.insert_many([event]) == 1
+    with sqlite3.connect(db_file(store)) as db:
+        types = db.execute(
+            f"SELECT {', '.join(f'typeof({n})' for n in nullable)} FROM requests WHERE event_id = ?",
+            (event.event_id,),
+        ).fetchone()
+    assert list(types) == ["null"] * len(nullable)
+    assert [row_to_event(r) for r in rows(db_file(store))] == [event]
 
 
 async def test_replayed_events_are_stored_once(store: Store) -> None:
