@@ -38,6 +38,8 @@ class Load:
     latencies_ms: list[float] = field(default_factory=list)
     elapsed_s: float = 0.0
     started_at: float = 0.0  # time.perf_counter() when the first request went out
+    # request id -> (sent, answered), time.perf_counter(), for every request answered 200
+    spans: dict[str, tuple[float, float]] = field(default_factory=dict)
     _thread: threading.Thread | None = None
 
     @property
@@ -87,7 +89,9 @@ class Load:
                         await asyncio.sleep(0.01)  # a stopped gateway refuses at once: do not spin
                         continue
                     if ok:
-                        self.latencies_ms.append((time.perf_counter() - t0) * 1000)
+                        t1 = time.perf_counter()
+                        self.latencies_ms.append((t1 - t0) * 1000)
+                        self.spans[rid] = (t0, t1)
                         self.answered.append(rid)
 
             self.started_at = time.perf_counter()
