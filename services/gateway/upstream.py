@@ -421,3 +421,31 @@ class Chunks:
     @property
     def ended(self) -> bool:
         return self._content.at_eof()
+
+
+class PeekedChunks(Chunks):
+    """``Chunks`` of a body whose first chunk (``first``) was already read to tell what the body is
+    (``Proxy._sniffed``: a chunked ``application/json`` answer to a streamed request, one whole JSON
+    document or a stream mislabelled): that chunk comes first again, then the body's own. A class of its
+    own so that every other stream's reads test nothing more."""
+
+    def __init__(self, resp: UpstreamResponse, first: bytes) -> None:
+        super().__init__(resp)
+        self._first = first
+
+    def _take(self) -> bytes:
+        first, self._first = self._first, b""
+        return first
+
+    async def __anext__(self) -> bytes:
+        return self._take() if self._first else await super().__anext__()
+
+    async def read(self) -> bytes | None:
+        return self._take() if self._first else await super().read()
+
+    def buffered(self) -> bytes:
+        return self._take() if self._first else super().buffered()
+
+    @property
+    def ended(self) -> bool:
+        return not self._first and self._content.at_eof()
