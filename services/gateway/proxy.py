@@ -735,6 +735,7 @@ class Proxy:
         chunks: Chunks,
     ) -> Answer[web.StreamResponse]:
         relay = make_relay(pair, view, provider.usage_rule(att.route.model))
+        relay.sent = att.sent  # an in-stream overflow's count restated against its max_tokens (s21)
         opened: OpenStream | None = call.opened
         if opened is None:
             response = SSEResponse(self._headers(call))
