@@ -44,11 +44,12 @@ threads go idle, from the recorder's main thread; it asks the kernel for ``SIGKI
 (prctl(2) ``PR_SET_PDEATHSIG``) and also exits when its parent is no longer the recorder (``os.getppid``,
 checked every interval: the parent died before the prctl, or the signal was lost). Started again by the
 recorder when it died (``priority.Priority.check``); a starved recorder runs that check late, so a guard
-that ends while its recorder lives (an error, a signal it handles: not ``SIGKILL``, which nothing survives
-to act on) first raises every watched thread (``main``'s ``finally``): the recorder then runs its check at
-normal priority, starts a new guard and goes back after its calm. A guard killed with ``SIGKILL`` is found
-only by the recorder's own check (what the recorder had before session 20: late when starved). Linux only (``/proc``); its cost: a few
-``pread`` calls per thread per interval (docs/benchmarks.md, Session 20).
+that ends by an error while its recorder lives first raises every watched thread (``main``'s ``finally``):
+the recorder then runs its check at normal priority, starts a new guard and goes back after its calm. A
+guard ended by a signal's default action (``SIGKILL``, the OOM killer, ``SIGHUP``; it ignores ``SIGINT`` and
+``SIGTERM``) runs nothing more: it is found only by the recorder's own check (what the recorder had before
+session 20: late when starved); no process of ours at normal priority is left to do it. Linux only
+(``/proc``); its cost: a few ``pread`` calls per thread per interval (docs/benchmarks.md, Sessions 20-21).
 
 ``python -m services.recorder.guard RECORDER_PID``; exit 0 when the recorder is gone.
 """
