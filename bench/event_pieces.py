@@ -27,12 +27,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import cProfile
 import functools
 import os
-import pstats
-import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -47,8 +43,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.moved_pieces import ENV, HEADERS  # noqa: E402
-from bench.upstream import capture  # noqa: E402
+from bench.moved_pieces import ENV, HEADERS, collected_by  # noqa: E402
+from bench.moved_pieces import calls_per_run as moved_calls_per_run  # noqa: E402
+from bench.upstream import fake_answers  # noqa: E402
 from services.gateway import handlers  # noqa: E402
 from services.gateway.attribution import from_headers  # noqa: E402
 from services.gateway.calls import Attempt, Call, _cost, event_for, row_for  # noqa: E402
@@ -190,59 +187,16 @@ def pieces(answer: bytes, batch: int) -> dict[str, tuple[Callable[[], object], i
 
 
 def chat_answer() -> bytes:
-    """The fake provider's plain chat answer, as ``bench/upstream.py`` captures it for nginx (a short-lived
-    ``tests.fake_provider``; kept here so this file needs only ``capture``)."""
-    from tests.procs import free_port, http_ok, wait_until
-
-    port = free_port()
-    fake = subprocess.Popen(
-        [sys.executable, "-m", "tests.fake_provider", "--port", str(port), "--name", "openai"],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_until(lambda: http_ok(url + "/v1/models"), 15)
-        with tempfile.TemporaryDirectory() as tmp:
-            return capture(url, Path(tmp))["chat/completions.json"]
-    finally:
-        fake.terminate()
-        fake.wait(5)
+    """The fake provider's plain chat answer, as ``bench/upstream.py`` captures it for nginx."""
+    return fake_answers()["chat/completions.json"]
 
 
 def calls_per_run(work: Callable[[], object], iterations: int) -> float:
-    for _ in range(20):
-        work()
-    prof = cProfile.Profile()
-    prof.enable()
-    for _ in range(iterations):
-        work()
-    prof.disable()
-    total = sum(s[1] for s in pstats.Stats(prof).stats.values())  # type: ignore[attr-defined]
-    return (total - iterations) / iterations
+    return moved_calls_per_run(work, iterations, warm=20)
 
 
 def collected(piece: str, runs: int, answer: Path, batch: int) -> int:
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "cg.out"
-        res = subprocess.run(
-            [
-                "valgrind",
-                "--tool=callgrind",
-                "--toggle-collect=functools_reduce",
-                f"--callgrind-out-file={out}",
-            ]
-            + [sys.executable, __file__, "--callgrind", piece, str(runs), str(answer), str(batch)],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-            env={"PYTHONHASHSEED": "0", "PATH": "/usr/bin:/bin"},
-        )
-        m = re.search(r"Collected : (\d+)", res.stderr)
-        assert m, res.stderr[-2000:]
-        return int(m.group(1))
+    return collected_by(__file__, [piece, str(runs), str(answer), str(batch)])
 
 
 def main() -> None:

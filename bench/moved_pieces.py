@@ -78,8 +78,10 @@ def pieces(answers: dict[str, bytes]) -> dict[str, Callable[[], object]]:
     return out
 
 
-def calls_per_run(work: Callable[[], object], iterations: int) -> float:
-    work()
+def calls_per_run(work: Callable[[], object], iterations: int, warm: int = 1) -> float:
+    """cProfile's Python calls per run of ``work`` over ``iterations`` runs, after ``warm`` runs not counted."""
+    for _ in range(warm):
+        work()
     prof = cProfile.Profile()
     prof.enable()
     for _ in range(iterations):
@@ -90,6 +92,12 @@ def calls_per_run(work: Callable[[], object], iterations: int) -> float:
 
 
 def collected(piece: str, runs: int, answers: Path) -> int:
+    return collected_by(__file__, [piece, str(runs), str(answers)])
+
+
+def collected_by(script: str, args: list[str]) -> int:
+    """The instructions callgrind collected inside ``functools.reduce`` in ``python SCRIPT --callgrind ARGS…``
+    (a bench's own runs of one piece; also ``bench/event_pieces.py``'s)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "cg.out"
         res = subprocess.run(
@@ -99,7 +107,7 @@ def collected(piece: str, runs: int, answers: Path) -> int:
                 "--toggle-collect=functools_reduce",
                 f"--callgrind-out-file={out}",
             ]
-            + [sys.executable, __file__, "--callgrind", piece, str(runs), str(answers)],
+            + [sys.executable, script, "--callgrind", *args],
             cwd=ROOT,
             capture_output=True,
             text=True,

@@ -435,7 +435,8 @@ def _cost(attempt: Attempt, usage: Usage, pricer: Pricer) -> tuple[float | None,
             for rates, b, g in parts
             if rates is not None and g is not None
         ]
-        cost = sum(p for p, _ in prices)
+        # file search calls per call on top, as on the one-part path (api-conformance.md: billed per call)
+        cost = sum(p for p, _ in prices) + usage.file_search_calls * FILE_SEARCH_USD_PER_CALL
         savings = sum(u - p for p, u in prices)
     if usage.provider_cost_usd is not None:
         cost = usage.provider_cost_usd

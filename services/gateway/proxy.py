@@ -46,7 +46,7 @@ from services.gateway.relay import Relay, make_relay
 from services.gateway.routing.health import ProviderHealth, is_retryable, retry_after_seconds
 from services.gateway.routing.refusals import Refusals
 from services.gateway.serve import Answer, Limits, Unfit, serve
-from services.gateway.upstream import FINISHED_KEEPALIVE_S, Chunks, UpstreamClient
+from services.gateway.upstream import FINISHED_KEEPALIVE_S, Chunks, PeekedChunks, UpstreamClient
 from services.gateway.upstream_pool import UpstreamResponse
 
 SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -327,12 +327,16 @@ class Proxy:
                     raise await self.upstream.error_from(resp, provider)
                 in_band = True
                 att.headers = provider.response_headers(resp.headers)
-                if call.stream and _whole_json(resp.headers):
-                    # a non-streaming proxy's whole answer to a streamed request (s20 variant 13-ae)
-                    raw = await self.upstream.read_body(resp, provider)
-                    return await self._whole_as_stream(request, call, att, pair, up.view, provider, raw)
+                chunks: Chunks | None = None
+                if call.stream and _json_typed(resp.headers):
+                    # a non-streaming proxy's whole answer to a streamed request (s20 variant 13-ae), with a
+                    # length or chunked (s21), or a stream mislabelled (``chunks``: what was read comes again)
+                    raw, chunks = await self._sniffed(resp, provider)
+                    if raw is not None:
+                        return await self._whole_as_stream(request, call, att, pair, up.view, provider, raw)
                 if call.stream:
-                    return await self._relay_stream(request, call, att, pair, up.view, provider, Chunks(resp))
+                    chunks = Chunks(resp) if chunks is None else chunks
+                    return await self._relay_stream(request, call, att, pair, up.view, provider, chunks)
                 return await self._relay_json(
                     call, att, pair, up.view, provider, await self.upstream.read_body(resp, provider)
                 )
@@ -600,6 +604,32 @@ class Proxy:
 
     # ---- answers ----------------------------------------------------------------------------------
 
+    async def _sniffed(
+        self, resp: UpstreamResponse, provider: Provider
+    ) -> tuple[bytes | None, Chunks | None]:
+        """What an ``application/json`` answer to a streamed request is: ``(body, None)`` for one whole JSON
+        document, ``(None, chunks)`` for a stream mislabelled (its chunks, the bytes read here first again).
+        With a ``content-length`` it is whole (s20 variant 13-ae); chunked, it is whole when its first byte
+        that is not white space opens a JSON object (RFC 8259 §2: white space may precede a value), as no SSE
+        line can (WHATWG HTML §9.2.6: a line is a field, a comment ``:`` or blank), s21. The wait for that
+        byte is bounded by ``first_byte_timeout_s`` and sends the client no keep-alive (its answer has not
+        begun: nothing says yet what it will be). Errors: ``UpstreamError`` as ``next_chunk``'s and
+        ``read_body``'s (a timeout, a broken body)."""
+        if "content-length" in resp.headers:
+            return await self.upstream.read_body(resp, provider), None
+        chunks = Chunks(resp)
+        read = b""
+        while not read.lstrip():
+            chunk = await self.upstream.next_chunk(
+                chunks, provider, "first_token", self.upstream.first_byte_timeout_s
+            )
+            if chunk is None:
+                break
+            read += chunk
+        if read.lstrip()[:1] == b"{":
+            return read + await self.upstream.read_body(resp, provider), None
+        return None, PeekedChunks(resp, read)
+
     async def _whole_as_stream(
         self,
         request: web.Request,
@@ -705,6 +735,7 @@ class Proxy:
         chunks: Chunks,
     ) -> Answer[web.StreamResponse]:
         relay = make_relay(pair, view, provider.usage_rule(att.route.model))
+        relay.sent = att.sent  # an in-stream overflow's count restated against its max_tokens (s21)
         opened: OpenStream | None = call.opened
         if opened is None:
             response = SSEResponse(self._headers(call))
@@ -1136,11 +1167,10 @@ class Proxy:
         )
 
 
-def _whole_json(headers: Mapping[str, str]) -> bool:
-    """Whether an answer's headers say it is one whole JSON document (``application/json`` with a
-    ``content-length``), not a stream: a stream mislabelled ``application/json`` comes chunked, without a
-    length, and still goes through the stream relay."""
-    return headers.get("content-type", "").startswith("application/json") and "content-length" in headers
+def _json_typed(headers: Mapping[str, str]) -> bool:
+    """Whether an answer's headers call it ``application/json``: one whole JSON document, or a stream
+    mislabelled (``Proxy._sniffed`` tells which)."""
+    return headers.get("content-type", "").startswith("application/json")
 
 
 # "Please try again in 20s" / "in 6ms" (OpenAI), "Please retry in 23.5s" (Gemini), "retry after 30 seconds",

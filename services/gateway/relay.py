@@ -24,6 +24,7 @@ from services.gateway.dialects.registry import (
     StreamEncoder,
 )
 from services.gateway.dialects.view import View
+from services.gateway.providers.limits import asked_output_tokens
 from shared.sse import SSEDecoder, SSEEvent, reencode, usual_frame
 
 # Delta kinds by exact type (the IR's delta classes are final: ``type(d) in`` a set is isinstance's
@@ -78,6 +79,7 @@ class Relay:
         "delivered",
         "events",
         "_opened",
+        "sent",
     )
 
     def __init__(self, pairing: Pairing, view: View, usage_rule: UsageRule = _as_reported) -> None:
@@ -92,6 +94,9 @@ class Relay:
         self.delivered = False  # the client was sent the whole answer, its closing event included
         self.events = 0  # deltas seen other than keep-alives: progress (a trickle of comments is none)
         self._opened = False  # the decoder reported the message's start (``ir.MessageStart``)
+        # the request body sent upstream (``Attempt.sent``), read only when an error comes: the output tokens it
+        # asked for go with the error (``ir.StreamError.asked_output``) to restate an overflow's count
+        self.sent = b""
 
     @property
     def usage(self) -> ir.Usage | None:
@@ -183,6 +188,8 @@ class Relay:
                 self.saw_content = True
             elif type(d) is ir.StreamError:
                 self.error = d
+                if self.sent:
+                    d.asked_output = asked_output_tokens(self.sent)
         return out
 
 

@@ -51,11 +51,18 @@ _WHAT: dict[Phase, str] = {
 }
 ERROR_BODY_LIMIT = 1 << 20  # bytes of an upstream error body kept
 # Seconds a connection waits, unread, for its body's end after the answer's closing frame (``Chunks.stopped_at_close``)
+# Two timers end a stream near its close, on two rules (s21 lead: not one): this one starts once the client's answer
+# is whole (the closing frame came and went out) and only decides whether the *connection* goes back to the pool
+# (the chunked end arrives in a second read) or is closed; nobody waits on it, and its only cost is a connection
+# held idle. ``FINISHED_KEEPALIVE_S`` runs before any closing frame, while the *client* still waits for its answer's
+# end: it must outlast a server's last events after its usage (Azure's content-filter annotations), yet not hold the
+# client on pings. Longer here keeps dead connections; shorter there cuts answers: the values move apart.
 CLOSING_FRAME_WAIT_S = 1.0
 # Seconds of keep-alives alone (comments, pings) after an answer that has its finish and its usage, before the client's
 # answer is ended without the upstream's closing frame and the upstream released (``Proxy._pump_reads``; s20 variant
 # 13-aa: an sse-starlette server pinging on without [DONE] held every client until UPSTREAM_CHUNK_TIMEOUT, 120 s).
 # Silence does not count: a server that sends more after its usage (Azure's content-filter annotations) does not ping.
+# Not ``CLOSING_FRAME_WAIT_S``'s rule (that one waits after the closing frame, for the connection, not the client).
 FINISHED_KEEPALIVE_S = 2.0
 
 
@@ -414,3 +421,31 @@ class Chunks:
     @property
     def ended(self) -> bool:
         return self._content.at_eof()
+
+
+class PeekedChunks(Chunks):
+    """``Chunks`` of a body whose first chunk (``first``) was already read to tell what the body is
+    (``Proxy._sniffed``: a chunked ``application/json`` answer to a streamed request, one whole JSON
+    document or a stream mislabelled): that chunk comes first again, then the body's own. A class of its
+    own so that every other stream's reads test nothing more."""
+
+    def __init__(self, resp: UpstreamResponse, first: bytes) -> None:
+        super().__init__(resp)
+        self._first = first
+
+    def _take(self) -> bytes:
+        first, self._first = self._first, b""
+        return first
+
+    async def __anext__(self) -> bytes:
+        return self._take() if self._first else await super().__anext__()
+
+    async def read(self) -> bytes | None:
+        return self._take() if self._first else await super().read()
+
+    def buffered(self) -> bytes:
+        return self._take() if self._first else super().buffered()
+
+    @property
+    def ended(self) -> bool:
+        return not self._first and self._content.at_eof()

@@ -19,7 +19,8 @@ A thread *waited* in an interval
 * the whole interval when it was runnable (``R``) at both ends and did not run in between (same CPU time,
   same count of runs): the wait the kernel has not added yet, because the thread has not run.
 
-When a ``SCHED_IDLE`` thread waited ``STARVED_NS`` or more in one interval, every thread of both processes
+When a ``SCHED_IDLE`` thread waited ``STARVED_NS`` or more in its last ``WINDOW`` intervals (the sum of its waits
+in them: ``_Thread.look``), every thread of both processes
 still at ``SCHED_IDLE`` goes to ``SCHED_OTHER`` (nice unchanged; the recorder's ``can_leave_idle`` checked
 at start that the kernel allows it: the same user, ``CAP_SYS_NICE`` or ``RLIMIT_NICE``). It never puts a
 thread back to ``SCHED_IDLE``: the recorder sees its own policy changed at its next check, counts the raise
@@ -30,12 +31,25 @@ are the machine's ordinary contention, not starvation). While the kernel's CPU p
 (``/proc/pressure/cpu``, where there is one) grew too little in an interval for any thread to have waited
 that long, a tick reads that one file and nothing else (``Guard.calm``).
 
+Why a window, not one interval (s21): a thread that gets a slice inside every interval has the wait before
+each slice added when it runs (sched-stats.rst: the run-queue wait is counted at arrival on the CPU), so each
+interval shows a wait below ``STARVED_NS`` however little it runs (a recording here: 41.5 ms, then 49.0 ms of
+50), and the never-ran rule does not apply (it ran); summed over ``WINDOW`` intervals that is 90 ms of 100.
+A calm tick (the gate) reads no thread: the next look's wait covers it too (the kernel's figure is a running
+sum), and ``WINDOW`` calm ticks in a row start every thread's window again. A look after fewer calm ticks may
+sum a little more than ``WINDOW`` intervals of wait: the rule errs towards a raise, never past a starved thread.
+
 Its life: started by ``priority.Priority.start`` (``RECORDER_PRIORITY=idle`` only) before the recorder's
 threads go idle, from the recorder's main thread; it asks the kernel for ``SIGKILL`` when that thread ends
 (prctl(2) ``PR_SET_PDEATHSIG``) and also exits when its parent is no longer the recorder (``os.getppid``,
 checked every interval: the parent died before the prctl, or the signal was lost). Started again by the
-recorder when it died (``priority.Priority.check``). Linux only (``/proc``); its cost: a few
-``pread`` calls per thread per interval (docs/benchmarks.md, Session 20).
+recorder when it died (``priority.Priority.check``); a starved recorder runs that check late, so a guard
+that ends by an error while its recorder lives first raises every watched thread (``main``'s ``finally``):
+the recorder then runs its check at normal priority, starts a new guard and goes back after its calm. A
+guard ended by a signal's default action (``SIGKILL``, the OOM killer, ``SIGHUP``; it ignores ``SIGINT`` and
+``SIGTERM``) runs nothing more: it is found only by the recorder's own check (what the recorder had before
+session 20: late when starved); no process of ours at normal priority is left to do it. Linux only
+(``/proc``); its cost: a few ``pread`` calls per thread per interval (docs/benchmarks.md, Sessions 20-21).
 
 ``python -m services.recorder.guard RECORDER_PID``; exit 0 when the recorder is gone.
 """
@@ -48,14 +62,15 @@ import os
 import signal
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 log = logging.getLogger("recorder.guard")
 
 INTERVAL_S = 0.05  # how often it looks (seconds): a starved recorder is raised within about two of these
-STARVED_NS = 50_000_000  # a SCHED_IDLE thread that waited this long (ns) in one interval is starved: a
-# whole interval runnable and not run, or as much wait added (a nice-0 task waits a few ms at most on a
-# busy 2-CPU machine; a SCHED_IDLE one under busy loops about a second between runs)
+STARVED_NS = 50_000_000  # a SCHED_IDLE thread that waited this long (ns) in its last WINDOW intervals is
+# starved: a whole interval runnable and not run, or as much wait added (a nice-0 task waits a few ms at most on
+# a busy 2-CPU machine; a SCHED_IDLE one under busy loops about half a second to a second between runs)
+WINDOW = 4  # intervals whose waits are summed (200 ms): a quarter of it spent waiting for a CPU is starving
 RELIST_EVERY = 10  # intervals between looks at which threads and processes there are (and on a failed read)
 _SCHED_IDLE = 5  # /proc/PID/task/TID/stat field 41 (policy) of a SCHED_IDLE thread (os.SCHED_IDLE)
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -72,6 +87,30 @@ class _Thread:
     ran_ns: int = -1  # schedstat field 1 at the last look (-1: no baseline)
     waited_ns: int = 0  # schedstat field 2
     runs: int = 0  # schedstat field 3
+    recent: list[int] = field(default_factory=lambda: [0] * WINDOW)  # waits (ns) of the last intervals
+    at: int = 0  # where in ``recent`` the next interval's wait goes
+
+    def look(self, runnable: bool, ran_ns: int, waited_ns: int, runs: int, interval_ns: int) -> int:
+        """One look at a thread at ``SCHED_IDLE``: its state is ``R`` (``runnable``), its schedstat fields
+        (ns on the CPU, ns waited on a run queue, times run: Documentation/scheduler/sched-stats.rst),
+        ``interval_ns`` since the last look. Returns what it waited (ns) in the last ``WINDOW`` intervals,
+        0 when this look is its baseline (not at ``SCHED_IDLE``, or no reading, at the last look). Pure."""
+        total = 0
+        if self.idle and self.ran_ns >= 0:
+            waited = waited_ns - self.waited_ns
+            if runnable and self.runnable and ran_ns == self.ran_ns and runs == self.runs:
+                waited += interval_ns  # runnable all along and never ran: a wait not yet added
+            self.recent[self.at] = waited
+            self.at = (self.at + 1) % len(self.recent)
+            total = sum(self.recent)
+        self.idle, self.runnable = True, runnable
+        self.ran_ns, self.waited_ns, self.runs = ran_ns, waited_ns, runs
+        return total
+
+    def forget(self) -> None:
+        """A baseline again at the next look, the window empty (not at ``SCHED_IDLE``, or a calm tick)."""
+        self.ran_ns = -1
+        self.recent[:] = [0] * WINDOW
 
     def close(self) -> None:
         for fd in (self.stat, self.schedstat):
@@ -141,7 +180,8 @@ class Guard:
         self.gated = 0  # ticks that read only the pressure
         self._pressure_us = -1
         self._ticks = 0
-        self._last_ns = time.monotonic_ns()
+        self._calm_run = 0  # calm ticks since the last look at the threads
+        self._looked_ns = time.monotonic_ns()  # when the threads were last looked at
 
     def calm(self) -> bool:
         """Whether the CPU pressure grew too little since the last tick for any thread to be starved."""
@@ -184,13 +224,15 @@ class Guard:
     def tick(self) -> bool:
         """One look at every thread; raise them all when one at ``SCHED_IDLE`` was starved. Returns
         whether it raised."""
-        now = time.monotonic_ns()
-        interval_ns, self._last_ns = now - self._last_ns, now
         if self.calm():
             self.gated += 1
-            for thread in self.threads.values():
-                thread.ran_ns = -1  # a baseline again at the next look
+            self._calm_run += 1
+            if self._calm_run == WINDOW:  # a window's worth of calm: every window starts again
+                for thread in self.threads.values():
+                    thread.forget()
             return False
+        now = time.monotonic_ns()
+        interval_ns, self._looked_ns, self._calm_run = now - self._looked_ns, now, 0
         if self._ticks % RELIST_EVERY == 0:
             self.relist()
         self._ticks += 1
@@ -205,26 +247,25 @@ class Guard:
             runnable = fields[0] == b"R"
             idle = int(fields[38]) == _SCHED_IDLE
             if not idle:
-                thread.idle, thread.ran_ns = False, -1
+                thread.idle = False
+                thread.forget()
                 continue
             try:
                 ran_ns, waited_ns, runs = (int(x) for x in os.pread(thread.schedstat, 128, 0).split())
             except (OSError, ValueError):
                 stale = True
                 continue
-            if thread.idle and thread.ran_ns >= 0:
-                waited = waited_ns - thread.waited_ns
-                if runnable and thread.runnable and ran_ns == thread.ran_ns and runs == thread.runs:
-                    waited += interval_ns  # runnable all along and never ran: a wait not yet added
-                starved = max(starved, waited)
-            thread.idle, thread.runnable = True, runnable
-            thread.ran_ns, thread.waited_ns, thread.runs = ran_ns, waited_ns, runs
+            starved = max(starved, thread.look(runnable, ran_ns, waited_ns, runs, interval_ns))
         if stale:
             self._ticks = 0  # list again at the next tick
         if starved < self.starved_ns:
             return False
         self.raise_all()
-        log.debug("recorder starved (a SCHED_IDLE thread waited %.0f ms): SCHED_OTHER", starved / 1e6)
+        log.debug(
+            "recorder starved (a SCHED_IDLE thread waited %.0f ms in %d intervals): SCHED_OTHER",
+            starved / 1e6,
+            WINDOW,
+        )
         return True
 
     def raise_all(self) -> None:
@@ -240,7 +281,8 @@ class Guard:
                 continue
             except PermissionError:
                 log.warning("recorder guard: cannot move thread %d off SCHED_IDLE", tid)
-            thread.idle, thread.ran_ns = False, -1
+            thread.idle = False
+            thread.forget()
 
 
 def _die_with(recorder: int) -> bool:
@@ -269,9 +311,14 @@ def main(argv: list[str] | None = None) -> int:
     if os.sched_getscheduler(0) == os.SCHED_IDLE:  # started by a recorder thread already idle
         os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
     guard = Guard(recorder, os.getpid())
-    while os.getppid() == recorder:
-        time.sleep(INTERVAL_S)
-        guard.tick()
+    try:
+        while os.getppid() == recorder:
+            time.sleep(INTERVAL_S)
+            guard.tick()
+    finally:
+        if os.getppid() == recorder:  # ending while the recorder lives: raise it, so its check runs soon
+            log.warning("recorder guard ending: the recorder to SCHED_OTHER until it starts another")
+            guard.raise_all()
     return 0
 
 

@@ -2749,3 +2749,31 @@ def test_s21_vertex_gemini_overflow_reaches_claude_code_and_openai_clients(
     chat = {"model": "vertex-chat", "max_tokens": 8192, "messages": [{"role": "user", "content": "hi"}]}
     c = post(gw, "/v1/chat/completions", chat, "t21-10g-2")
     assert c.status_code == 400 and c.json()["error"]["code"] == "context_length_exceeded"
+@pytest.mark.parametrize("started", [False, True], ids=["at-once", "after-the-answer-started"])
+def test_a_whole_request_overflow_inside_a_200s_stream_reaches_claude_code_with_the_prompts_count(
+    gw: Stack, up: ScriptedUpstream, started: bool
+) -> None:
+    """s21 (lead of s20 variant 10-e): Kimi's overflow as an error frame in a 200's stream, at once or after the
+    client's answer has started (keep-alives past STREAM_KEEPALIVE_S). Claude Code is told the prompt's count
+    (42000 - 32000 asked = 10000 > 8192), as for the refusal with a status
+    (``test_an_overflow_counting_the_output_asked_reaches_claude_code_with_the_prompts_count``): it compacts by
+    what it is told (client-protocols.md, "prompt is too long")."""
+    chunk = {
+        **chat_chunk("kimi-chat", {"content": ""}, "error"),
+        "error": {
+            "code": 400,
+            "message": "Invalid request: Your request exceeded model token limit: 8192 (requested: 42000)",
+            "type": "invalid_request_error",
+        },
+    }
+    silence: list[bytes | Pause] = [b": PROCESSING\n\n", Pause(KEEPALIVE_S * 2.5)] if started else []
+    up.script(DEEPSEEK, sse([*silence, *frames(chunk)]))
+    r = post(gw, "/v1/messages", claude_code_request("kimi-chat"), f"t10-kimi-stream-{started}", AV)
+    assert sent_limits(up, DEEPSEEK) == [32000]
+    told = "prompt is too long: 10000 tokens > 8192 maximum"
+    if started:
+        got = anthropic_assembled(r.content)
+        assert r.status_code == 200 and got["pings"] >= 1  # the answer had started
+        assert got["errors"] == [{"type": "invalid_request_error", "message": told}]
+    else:
+        assert r.status_code == 400 and r.json()["error"]["message"] == told

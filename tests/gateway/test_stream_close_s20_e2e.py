@@ -24,7 +24,7 @@ import openai
 import pytest
 
 from tests.procs import Stack
-from tests.scripted_upstream import Pause, ScriptedUpstream, json_answer, sse
+from tests.scripted_upstream import Answer, Pause, ScriptedUpstream, json_answer, sse
 
 XAI = "/xai/v1/chat/completions"
 ANTHROPIC = "/anthropic/v1/messages"
@@ -244,3 +244,62 @@ def test_a_whole_json_answer_to_a_streamed_request_reaches_every_client_as_its_s
     with _openai(gw).responses.stream(model="grok-3-mini", input="Say hello.") as events:
         response = events.get_final_response()
     assert response.status == "completed" and response.output_text == "Hello there!"
+
+
+def _pieces(whole: dict[str, Any]) -> list[bytes | Pause]:
+    """A whole JSON answer as a chunked body: white space first, then cut mid-document, a pause between."""
+    raw = b"\n " + json.dumps(whole).encode()
+    return [raw[:1], Pause(0.05), raw[1:20], Pause(0.05), raw[20:]]
+
+
+def test_a_chunked_whole_json_answer_to_a_streamed_request_reaches_chat_and_anthropic_clients_as_streams(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """s21: the whole answer of a non-streaming proxy comes chunked (no content-length), application/json, in
+    pieces: the chat client gets it as its stream from a chat upstream, the Anthropic client from an Anthropic
+    upstream (and translated from a chat one), the ledger the usage; before, 502 empty_stream for each."""
+    chat_whole = {
+        "id": "c1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "grok-3-mini",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "Hello there!"}, "finish_reason": "stop"}
+        ],
+        "usage": USAGE,
+    }
+    message_whole = {
+        **MESSAGE,
+        "content": [{"type": "text", "text": "Hello there!"}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": 12, "output_tokens": 3},
+    }
+    for _ in range(2):
+        up.script(XAI, Answer(body=_pieces(chat_whole)))
+    up.script(ANTHROPIC, Answer(body=_pieces(message_whole)))
+    ask = [{"role": "user", "content": "Say hello."}]
+    chat = _openai(gw).chat.completions.with_raw_response.create(
+        model="grok-3-mini", messages=ask, stream=True, stream_options={"include_usage": True}
+    )
+    chunks = list(chat.parse())
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Hello there!"
+    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == [
+        "stop"
+    ]
+    row = gw.row_for(chat.headers["x-request-id"])
+    assert row["status"] == 200 and (row["input_tokens"], row["output_tokens"]) == (12, 3)
+    for model in ("claude-sonnet-4-5", "grok-3-mini"):
+        with _anthropic(gw).messages.stream(model=model, max_tokens=100, messages=ask) as stream:
+            message = stream.get_final_message()
+        assert message.content[0].type == "text" and message.content[0].text == "Hello there!", model
+        assert message.stop_reason == "end_turn" and message.usage.output_tokens == 3, model
+
+
+def test_a_stream_mislabelled_application_json_still_streams(gw: Stack, up: ScriptedUpstream) -> None:
+    """The other chunked application/json body: a stream with the wrong type goes through the stream relay,
+    the bytes read to tell it from a whole answer first."""
+    up.script(XAI, Answer(body=[*CHAT_DONE[:2], Pause(0.05), *CHAT_DONE[2:]]))
+    ask = [{"role": "user", "content": "Say hello."}]
+    chunks = list(_openai(gw).chat.completions.create(model="grok-3-mini", messages=ask, stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Hello there!"

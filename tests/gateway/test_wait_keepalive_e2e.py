@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import httpx2
@@ -44,9 +45,9 @@ def gw(up: ScriptedUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         yield st
 
 
-def test_the_client_hears_keepalives_while_the_gateway_waits_out_a_retry_after(
-    gw: Stack, up: ScriptedUpstream
-) -> None:
+def refused_then_answered(up: ScriptedUpstream) -> threading.Event:
+    """The only route's first answer: a 429 with ``RETRY_AFTER_S``, its headers held until the returned gate
+    is set (the test sets it once the client's answer has opened); its second: a whole chat answer."""
     gate = threading.Event()
     refusal = {"error": {"message": "Rate limit reached for gpt-4o-mini", "type": "requests", "code": None}}
     up.script(
@@ -59,18 +60,25 @@ def test_the_client_hears_keepalives_while_the_gateway_waits_out_a_retry_after(
         ),
     )
     up.script(CHAT, sse(chat_answer(B_TEXT)))
-    headers = {"anthropic-version": "2023-06-01", "x-request-id": "wait20"}
+    return gate
+
+
+def messages_stream(gw: Stack, request_id: str) -> AbstractContextManager[httpx2.Response]:
+    """A streamed Messages request for gpt-4o-mini, read raw (where each ping falls)."""
+    headers = {"anthropic-version": "2023-06-01", "x-request-id": request_id}
+    body = messages_body("gpt-4o-mini")
+    return httpx2.stream("POST", gw.gateway_url + "/v1/messages", json=body, headers=headers, timeout=30)
+
+
+def test_the_client_hears_keepalives_while_the_gateway_waits_out_a_retry_after(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    gate = refused_then_answered(up)
     decoder = SSEDecoder()
     events = []
     pings_before, pings_waiting = 0, 0
     try:
-        with httpx2.stream(
-            "POST",
-            gw.gateway_url + "/v1/messages",
-            json=messages_body("gpt-4o-mini"),
-            headers=headers,
-            timeout=30,
-        ) as r:
+        with messages_stream(gw, "wait20") as r:
             assert r.status_code == 200, r.read()
             for piece in r.iter_bytes():
                 for ev in decoder.feed(piece):
@@ -100,29 +108,11 @@ def test_a_client_gone_during_the_wait_gets_no_request_sent_for_it(gw: Stack, up
     """The client hangs up while the gateway waits out the Retry-After: the request ends there (499, the
     client's hang-up) and the provider is not asked again (before, the wait's end sent the request all the
     same: a model generating for nobody, its answer written to a closed connection)."""
-    gate = threading.Event()
-    refusal = {"error": {"message": "Rate limit reached for gpt-4o-mini", "type": "requests", "code": None}}
-    up.script(
-        CHAT,
-        Answer(
-            body=[json.dumps(refusal).encode()],
-            status=429,
-            headers={"retry-after": str(RETRY_AFTER_S)},
-            gate=gate,
-        ),
-    )
-    up.script(CHAT, sse(chat_answer(B_TEXT)))
-    headers = {"anthropic-version": "2023-06-01", "x-request-id": "wait20-gone"}
+    gate = refused_then_answered(up)
     decoder = SSEDecoder()
     pings = 0
     try:
-        with httpx2.stream(
-            "POST",
-            gw.gateway_url + "/v1/messages",
-            json=messages_body("gpt-4o-mini"),
-            headers=headers,
-            timeout=30,
-        ) as r:
+        with messages_stream(gw, "wait20-gone") as r:
             assert r.status_code == 200, r.read()
             for piece in r.iter_bytes():
                 if any(ev.event == "ping" for ev in decoder.feed(piece)):

@@ -14,7 +14,7 @@ from services.gateway.dialects.ir import Iteration, Usage
 from services.gateway.errors import UpstreamError
 from services.gateway.providers.base import Route
 from shared.events import UsageEvent
-from shared.pricing import ModelRates, Pricer, Rate
+from shared.pricing import FILE_SEARCH_USD_PER_CALL, ModelRates, Pricer, Rate
 from tests.usage_samples import bugcase_28_usage
 
 SONNET = Route("anthropic", "claude-sonnet-4-5")
@@ -257,3 +257,22 @@ def test_the_top_level_split_prices_the_message_iteration() -> None:
     assert usage_from_anthropic(own).cache_write_1h_tokens == 0
     other = {**raw, "iterations": [{**raw["iterations"][1], "cache_creation_input_tokens": 4000}]}
     assert usage_from_anthropic(other).cache_write_1h_tokens == 0
+
+
+def test_file_search_calls_are_billed_on_the_iterations_path_too() -> None:
+    """Per call on top of the tokens whether the usage has iterations or not (the one-part path adds them)."""
+    plain = Usage(input_tokens=200, output_tokens=20, file_search_calls=3)
+    split = Usage(
+        input_tokens=200,
+        output_tokens=20,
+        file_search_calls=3,
+        iterations=(
+            Iteration(Usage(input_tokens=100, output_tokens=10)),
+            Iteration(Usage(input_tokens=100, output_tokens=10)),
+        ),
+    )
+    tokens = event(Usage(input_tokens=200, output_tokens=20)).cost_usd
+    assert tokens is not None
+    # 200 × $3/M + 20 × $15/M = 900 µ$, + 3 calls × $0.0025
+    assert event(plain).cost_usd == pytest.approx(tokens + 3 * FILE_SEARCH_USD_PER_CALL, abs=1e-12)
+    assert event(split).cost_usd == pytest.approx(tokens + 3 * FILE_SEARCH_USD_PER_CALL, abs=1e-12)

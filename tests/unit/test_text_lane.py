@@ -18,21 +18,10 @@ from services.gateway.dialects.registry import pairing
 from services.gateway.dialects.view import View
 from services.gateway.relay import Translator
 from shared.sse import SSEEvent
+from tests.text_lanes import END, START, same_made_up
+from tests.text_lanes import facts as _facts
 
 CLIENTS = ("openai_responses", "openai_chat")
-START = (
-    b'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_01abc","type":"message",'
-    b'"role":"assistant","model":"claude-haiku-4-5","content":[],"stop_reason":null,'
-    b'"usage":{"input_tokens":12,"output_tokens":1}}}\n\n'
-    b'event: content_block_start\ndata: {"type":"content_block_start","index":0,'
-    b'"content_block":{"type":"text","text":""}}\n\n'
-)
-END = (
-    b'event: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\n'
-    b'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn",'
-    b'"stop_sequence":null},"usage":{"output_tokens":7}}\n\n'
-    b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
-)
 INDEXES = ("0", "0", "1", "01", "-1", "0 ")
 
 
@@ -63,16 +52,8 @@ def _relays(
     lane, general = Translator(pair, view), Translator(pair, view)
     assert lane._lane is not None
     general._lane = None
-    for name in ("created_at", "created", "id", "message_id"):
-        if hasattr(lane.encoder, name):
-            setattr(general.encoder, name, getattr(lane.encoder, name))
+    same_made_up(lane, general)
     return lane, general
-
-
-def _facts(relay: Translator) -> tuple[Any, ...]:
-    return (relay.usage, relay.events, relay.started, relay.saw_content, relay.error, relay.complete) + (
-        relay.decoder.model,
-    )
 
 
 def _run(relay: Translator, chunks: list[bytes]) -> tuple[bytes, list[Any]]:

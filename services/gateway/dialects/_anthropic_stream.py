@@ -325,7 +325,7 @@ class MessagesStreamEncoder:
             return b""
         if type(d) is StreamError:
             self._closed = True
-            etype, message = stream_words_for_anthropic(d.status, d.type, d.message)
+            etype, message = stream_words_for_anthropic(d.status, d.type, d.message, d.asked_output)
             if (
                 etype not in ERROR_STATUS
             ):  # another format's or the gateway's own name: Anthropic's for the status

@@ -650,22 +650,26 @@ def stream_error_meaning(status: int, message: str) -> Meaning:
     return meaning_from_openai(status, told_in_stream(message))
 
 
-def stream_words_for_anthropic(status: int, etype: str, message: str) -> tuple[str, str]:
+def stream_words_for_anthropic(
+    status: int, etype: str, message: str, asked_output: int | None = None
+) -> tuple[str, str]:
     """(type, message) of the Anthropic ``error`` event telling a translated stream's error: a context
     overflow as ``invalid_request_error`` "prompt is too long: …" (Claude Code compacts on that wording);
-    anything else as it came."""
+    anything else as it came. ``asked_output`` as ``words_for_anthropic``'s (``StreamError.asked_output``)."""
     meaning = stream_error_meaning(status, message)
     if meaning != "context_overflow":
         return etype, message
-    return "invalid_request_error", words_for_anthropic(meaning, status, message)[1]
+    return "invalid_request_error", words_for_anthropic(meaning, status, message, asked_output)[1]
 
 
-def stream_words_for_openai(status: int, etype: str, message: str) -> tuple[str, str, str | None]:
+def stream_words_for_openai(
+    status: int, etype: str, message: str, asked_output: int | None = None
+) -> tuple[str, str, str | None]:
     """(type, message, code) of the OpenAI in-stream error (a chat ``{"error": …}`` chunk, a Responses
     ``response.failed``): a context overflow with ``code: context_length_exceeded`` and OpenAI's wording;
-    anything else as it came, without a code."""
+    anything else as it came, without a code. ``asked_output`` as ``words_for_openai``'s."""
     meaning = stream_error_meaning(status, message)
     if meaning != "context_overflow":
         return etype, message, None
-    _, words, code = words_for_openai(meaning, status, message)
+    _, words, code = words_for_openai(meaning, status, message, asked_output)
     return "invalid_request_error", words, code

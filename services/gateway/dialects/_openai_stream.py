@@ -724,7 +724,7 @@ class ChatStreamEncoder:
             return _KEEPALIVE
         if type(d) is StreamError:
             self._closed = True
-            etype, message, code = stream_words_for_openai(d.status, d.type, d.message)
+            etype, message, code = stream_words_for_openai(d.status, d.type, d.message, d.asked_output)
             return encode_event(
                 orjson.dumps({"error": {"message": message, "type": etype, "param": None, "code": code}})
             )

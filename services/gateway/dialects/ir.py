@@ -195,6 +195,10 @@ class StreamError:
     # the provider's error object as an error body (``{"error": {...}}`` JSON), for what else it says: when
     # to retry a 429 (OpenRouter's ``metadata.headers``, ``routing.health.retry_after_seconds``); b"" if none
     body: bytes = field(default=b"", compare=False, repr=False)
+    # the output tokens the refused request asked for (its max_tokens as sent, ``limits.asked_output_tokens``),
+    # set by the relay (``Relay.sent``): an overflow counting prompt and output together is restated as the
+    # prompt's (``_error_meaning.words_for_anthropic``), as for a refusal with a status; None when unknown
+    asked_output: int | None = field(default=None, compare=False)
 
 
 Delta = Union[

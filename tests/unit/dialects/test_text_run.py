@@ -18,21 +18,9 @@ from services.gateway.dialects._anthropic_stream import MessagesStreamDecoder
 from services.gateway.dialects.registry import pairing
 from services.gateway.dialects.view import View
 from services.gateway.relay import Translator
+from tests.text_lanes import END, START, facts, same_made_up
 
 CLIENTS = ("openai_chat", "openai_responses")
-START = (
-    b'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_01abc","type":"message",'
-    b'"role":"assistant","model":"claude-haiku-4-5","content":[],"stop_reason":null,'
-    b'"usage":{"input_tokens":12,"output_tokens":1}}}\n\n'
-    b'event: content_block_start\ndata: {"type":"content_block_start","index":0,'
-    b'"content_block":{"type":"text","text":""}}\n\n'
-)
-END = (
-    b'event: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\n'
-    b'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn",'
-    b'"stop_sequence":null},"usage":{"output_tokens":7}}\n\n'
-    b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
-)
 INDEXES = ("0", "0", "0", "1", "01", "-1", "0 ")
 # Texts the lane must leave to the general path, and odd bytes (not UTF-8, a CR) among them
 ODD = ("", 'q"uote', "back\\slash", "new\nline", "tab\t", "\x00", "\x7f\u2028", "héllo ☃ 𝄞")
@@ -79,17 +67,12 @@ def _relays(client: str, include_usage: bool) -> tuple[Translator, Translator]:
     fast, general = Translator(pair, view), Translator(pair, view)
     assert fast._run is not None
     general._run = general._lane = None
-    for name in ("created_at", "created", "id", "message_id", "response_id"):
-        if hasattr(fast.encoder, name):
-            setattr(general.encoder, name, getattr(fast.encoder, name))
+    same_made_up(fast, general)
     return fast, general
 
 
 def _facts(relay: Translator) -> tuple[Any, ...]:
-    return (relay.usage, relay.events, relay.started, relay.saw_content, relay.error, relay.complete) + (
-        relay.decoder.model,
-        relay.has_rest,
-    )
+    return (*facts(relay), relay.has_rest)
 
 
 def _run(relay: Translator, chunks: list[bytes], take_rest: bool) -> tuple[bytes, list[Any]]:
