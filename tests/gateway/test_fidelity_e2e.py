@@ -2749,6 +2749,8 @@ def test_s21_vertex_gemini_overflow_reaches_claude_code_and_openai_clients(
     chat = {"model": "vertex-chat", "max_tokens": 8192, "messages": [{"role": "user", "content": "hi"}]}
     c = post(gw, "/v1/chat/completions", chat, "t21-10g-2")
     assert c.status_code == 400 and c.json()["error"]["code"] == "context_length_exceeded"
+
+
 @pytest.mark.parametrize("started", [False, True], ids=["at-once", "after-the-answer-started"])
 def test_a_whole_request_overflow_inside_a_200s_stream_reaches_claude_code_with_the_prompts_count(
     gw: Stack, up: ScriptedUpstream, started: bool
