@@ -270,15 +270,16 @@ SCREENSHOT = (
 )
 
 
-@pytest.mark.parametrize("with_text", [False, True], ids=["image-only", "text-and-image"])
+@pytest.mark.parametrize("kind", ["image-only", "text-and-image", "pdf"])
 def test_claude_code_screenshot_tool_result_stays_in_openrouters_cached_prefix(
-    gw: Stack, fakes: dict[str, FakeProvider], with_text: bool
+    gw: Stack, fakes: dict[str, FakeProvider], kind: str
 ) -> None:
     """s21 variants 08-v10, 08-v14: Claude Code (the anthropic SDK) over OpenRouter to Claude; the last user turn
     is a screenshot tool's result, marked as Claude Code marks its newest block. OpenAI tool messages hold text
     only, so the image goes to a user message after the tool message: the marker must go there too (Anthropic's
     marker on a tool_result covers its images). Before, it stayed on the tool message's text (the image fell out
-    of the cached prefix) or, with no text, was lost (turn 2 read only the system prompt)."""
+    of the cached prefix) or, with no text, was lost (turn 2 read only the system prompt). s21 variant 08-v16: a
+    Read tool's PDF in the result was dropped, with the marker; it goes as a file part, marked."""
     import anthropic
 
     fakes["openrouter"].requests.clear()
@@ -289,7 +290,16 @@ def test_claude_code_screenshot_tool_result_stays_in_openrouters_cached_prefix(
         default_headers={"x-ekai-provider": "openrouter", "x-claude-code-session-id": SESSION},
     )
     image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": SCREENSHOT}}
-    result = [{"type": "text", "text": "screen:"}, image] if with_text else [image]
+    pdf = {
+        "type": "document",
+        "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0x"},
+    }
+    result = {
+        "image-only": [image],
+        "text-and-image": [{"type": "text", "text": "screen:"}, image],
+        "pdf": [pdf],
+    }[kind]
+    part_type = "file" if kind == "pdf" else "image_url"
     messages: list[Any] = [
         {"role": "user", "content": "look at the screen"},
         {
@@ -312,7 +322,7 @@ def test_claude_code_screenshot_tool_result_stays_in_openrouters_cached_prefix(
     tools: Any = [{"name": "Screenshot", "input_schema": {"type": "object", "properties": {}}}]
     rows = []
     for turn in (1, 2):
-        rid = f"cache-screenshot-{with_text}-{turn}"
+        rid = f"cache-screenshot-{kind}-{turn}"
         client.messages.create(
             model="claude-sonnet-4-5",
             max_tokens=256,
@@ -332,11 +342,7 @@ def test_claude_code_screenshot_tool_result_stays_in_openrouters_cached_prefix(
         )
     sent = fakes["openrouter"].requests[0].json["messages"]
     images = [
-        p
-        for m in sent
-        if isinstance(m.get("content"), list)
-        for p in m["content"]
-        if p["type"] == "image_url"
+        p for m in sent if isinstance(m.get("content"), list) for p in m["content"] if p["type"] == part_type
     ]
     assert images and images[-1].get("cache_control") == {"type": "ephemeral"}, sent
     tool = next(m for m in sent if m["role"] == "tool")
