@@ -262,3 +262,92 @@ def test_metadata_and_null_cache_control_fields_do_not_stop_caching(
     reads = [r["cache_read_tokens"] for r in rows]
     assert reads[0] == 0 and all(n > 2000 for n in reads[1:]), reads
     assert fakes["openrouter"].requests[0].json["metadata"] == {"cache_control": "no-store", "team": "web"}
+
+
+# A 1x1 PNG: what a screenshot tool returns, as far as the caching goes.
+SCREENSHOT = (
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+)
+
+
+@pytest.mark.parametrize("kind", ["image-only", "text-and-image", "pdf"])
+def test_claude_code_screenshot_tool_result_stays_in_openrouters_cached_prefix(
+    gw: Stack, fakes: dict[str, FakeProvider], kind: str
+) -> None:
+    """s21 variants 08-v10, 08-v14: Claude Code (the anthropic SDK) over OpenRouter to Claude; the last user turn
+    is a screenshot tool's result, marked as Claude Code marks its newest block. OpenAI tool messages hold text
+    only, so the image goes to a user message after the tool message: the marker must go there too (Anthropic's
+    marker on a tool_result covers its images). Before, it stayed on the tool message's text (the image fell out
+    of the cached prefix) or, with no text, was lost (turn 2 read only the system prompt). s21 variant 08-v16: a
+    Read tool's PDF in the result was dropped, with the marker; it goes as a file part, marked."""
+    import anthropic
+
+    fakes["openrouter"].requests.clear()
+    client = anthropic.Anthropic(
+        base_url=gw.gateway_url,
+        api_key="sk-client",
+        max_retries=0,
+        default_headers={"x-ekai-provider": "openrouter", "x-claude-code-session-id": SESSION},
+    )
+    image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": SCREENSHOT}}
+    pdf = {
+        "type": "document",
+        "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0x"},
+    }
+    result = {
+        "image-only": [image],
+        "text-and-image": [{"type": "text", "text": "screen:"}, image],
+        "pdf": [pdf],
+    }[kind]
+    part_type = "file" if kind == "pdf" else "image_url"
+    messages: list[Any] = [
+        {"role": "user", "content": "look at the screen"},
+        {
+            "role": "assistant",
+            "content": [{"type": "tool_use", "id": "toolu_shot", "name": "Screenshot", "input": {}}],
+        },
+        {
+            "role": "user",
+            "content": [
+                {
+                    "type": "tool_result",
+                    "tool_use_id": "toolu_shot",
+                    "content": result,
+                    "cache_control": {"type": "ephemeral"},
+                }
+            ],
+        },
+    ]
+    system: Any = [{"type": "text", "text": SYSTEM, "cache_control": {"type": "ephemeral"}}]
+    tools: Any = [{"name": "Screenshot", "input_schema": {"type": "object", "properties": {}}}]
+    rows = []
+    for turn in (1, 2):
+        rid = f"cache-screenshot-{kind}-{turn}"
+        client.messages.create(
+            model="claude-sonnet-4-5",
+            max_tokens=256,
+            system=system,
+            tools=tools,
+            messages=messages,
+            extra_headers={"x-request-id": rid},
+        )
+        rows.append(gw.row_for(rid))
+        # the next turn: the answer and a new user block carrying the moved breakpoint
+        messages = [*messages, {"role": "assistant", "content": "I see it."}]
+        messages.append(
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": "click OK", "cache_control": {"type": "ephemeral"}}],
+            }
+        )
+    sent = fakes["openrouter"].requests[0].json["messages"]
+    images = [
+        p for m in sent if isinstance(m.get("content"), list) for p in m["content"] if p["type"] == part_type
+    ]
+    assert images and images[-1].get("cache_control") == {"type": "ephemeral"}, sent
+    tool = next(m for m in sent if m["role"] == "tool")
+    assert not isinstance(tool["content"], list) or "cache_control" not in tool["content"][0], tool
+    # turn 1 wrote through the screenshot, and turn 2 read all of it
+    assert (
+        rows[0]["cache_write_tokens"] > 3000 and rows[1]["cache_read_tokens"] == rows[0]["cache_write_tokens"]
+    )

@@ -114,8 +114,14 @@ def _document_part(block: dict[str, Any], path: str) -> dict[str, Any]:
 def _tool_result(
     block: dict[str, Any], path: str, markers: bool = False
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """One ``tool`` message, plus the images it carried (OpenAI tool messages hold text only). A marked
-    result keeps its marker on a text part when the target honours markers."""
+    """One ``tool`` message, plus the images and PDF documents it carried (OpenAI tool messages hold text only;
+    those go to a user message after the tool messages, as ``image_url`` and ``file`` parts; a text document's
+    text joins the message's text; they were dropped). A marked result (``cache_control`` on the block or on a
+    block of its content) keeps its marker when the target honours markers: on the text part, or, when the
+    result carried images, on the last image part, which is where the result's content ends in the
+    translated prompt. Anthropic's marker on a tool_result caches its images too ("Prompt caching": a
+    breakpoint covers the whole block); a marker left on the text, or lost with no text, left a Claude
+    Code screenshot outside OpenRouter's cached prefix (s21 variants 08-v10, 08-v14)."""
     content = block.get("content")
     texts: list[str] = [content] if isinstance(content, str) else []
     images: list[dict[str, Any]] = []
@@ -127,6 +133,14 @@ def _tool_result(
             marker = _marker(item, markers) or marker
         elif item.get("type") == "image":
             images.append(_image_part(as_dict(item.get("source")), f"{path}.content.{j}"))
+            marker = _marker(item, markers) or marker
+        elif item.get("type") == "document":  # a PDF goes as a file part beside the images; text stays text
+            part = _document_part(item, f"{path}.content.{j}")
+            if part["type"] == "text":
+                texts.append(part["text"])
+            else:
+                images.append(part)
+            marker = _marker(item, markers) or marker
     text = "\n".join(texts)
     if block.get("is_error"):
         text = f"Error: {text}"
@@ -135,7 +149,9 @@ def _tool_result(
         "tool_call_id": str(block.get("tool_use_id") or ""),
         "content": text,
     }
-    if marker and text:
+    if marker and images:
+        images[-1] = {**images[-1], **marker}
+    elif marker and text:
         message["content"] = [{"type": "text", "text": text, **marker}]
     return message, images
 

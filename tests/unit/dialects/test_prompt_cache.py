@@ -157,6 +157,88 @@ def test_a_marked_image_or_document_keeps_its_marker_for_openrouter_claude() -> 
     assert not has_markers(plain)  # OpenAI refuses unknown part fields: no markers there
 
 
+@pytest.mark.parametrize(
+    "content",
+    [
+        [{"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}}],
+        [
+            {"type": "text", "text": "screen:"},
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}},
+        ],
+    ],
+    ids=["image-only", "text-and-image"],
+)
+@pytest.mark.parametrize("on_block", [True, False], ids=["on-result", "on-last-item"])
+def test_a_marked_tool_result_s_images_stay_in_the_cached_prefix(content: list[Any], on_block: bool) -> None:
+    """s21 variants 08-v10, 08-v14: the images of a marked tool_result go to a user message after the tool
+    message (OpenAI tool messages hold text only), so the marker goes on the last image part, where the result
+    ends in the translated prompt; it stayed on the text (the image outside the cached prefix) or, with no text,
+    was lost."""
+    content = copy.deepcopy(content)
+    result: dict[str, Any] = {"type": "tool_result", "tool_use_id": "toolu_1", "content": content}
+    if on_block:
+        result["cache_control"] = ONE_HOUR
+    else:
+        content[-1]["cache_control"] = ONE_HOUR
+    body = {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 100,
+        "messages": [
+            {"role": "user", "content": "look"},
+            {
+                "role": "assistant",
+                "content": [{"type": "tool_use", "id": "toolu_1", "name": "Shot", "input": {}}],
+            },
+            {"role": "user", "content": [result]},
+        ],
+    }
+    out = anthropic_to_chat(body, openrouter().target("anthropic/claude-sonnet-4.5")).body
+    tool, images = out["messages"][2:]
+    assert tool["role"] == "tool" and not has_markers(tool)
+    assert [(p["type"], p.get("cache_control")) for p in images["content"]] == [("image_url", ONE_HOUR)]
+
+
+def test_a_tool_result_s_documents_are_kept_with_its_marker() -> None:
+    """s21 variant 08-v16: a tool_result holding a PDF document (a Read tool on a .pdf) and a text document: both
+    were dropped, and the result's marker with them. The PDF goes as a file part after the tool message, marked
+    (where the result ends), the text document's text joins the tool message's."""
+    pdf = {
+        "type": "document",
+        "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0x"},
+    }
+    note = {
+        "type": "document",
+        "source": {"type": "text", "media_type": "text/plain", "data": "page count: 1"},
+    }
+    body = {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 100,
+        "messages": [
+            {"role": "user", "content": "read it"},
+            {
+                "role": "assistant",
+                "content": [{"type": "tool_use", "id": "toolu_1", "name": "Read", "input": {}}],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": "toolu_1",
+                        "content": [note, pdf],
+                        "cache_control": EPHEMERAL,
+                    }
+                ],
+            },
+        ],
+    }
+    out = anthropic_to_chat(body, openrouter().target("anthropic/claude-sonnet-4.5")).body
+    tool, files = out["messages"][2:]
+    assert tool == {"role": "tool", "tool_call_id": "toolu_1", "content": "page count: 1"}
+    assert [(p["type"], p.get("cache_control")) for p in files["content"]] == [("file", EPHEMERAL)]
+    assert files["content"][0]["file"]["file_data"] == "data:application/pdf;base64,JVBERi0x"
+
+
 @pytest.mark.parametrize("model", ["openai/gpt-4o-mini", "x-ai/grok-4", "qwen/qwen3-coder"])
 def test_other_openrouter_models_get_no_markers(model: str) -> None:
     target = openrouter().target(model)
