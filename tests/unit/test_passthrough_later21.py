@@ -1,0 +1,124 @@
+"""Session 21: ``Passthrough.feed_last`` (the body's last read, decoded up to its first token, the rest after
+the client's answer has ended: ``settle``) gives the client the same bytes, and the ledger the same facts,
+as ``feed`` then ``finish``, and ends the answer early only when nothing could follow its bytes.
+
+The proxy drives it so (``Proxy._pump``): when the relay is ``unsettled`` after the read, the client's answer
+ends with the bytes ``feed_last`` returned (``write_eof``), and ``settle`` and ``finish`` run after. So for
+every stream and every way it is read (the last read through ``feed_last``, the reads before it through
+``feed``):
+
+- the bytes ``feed_last`` returns are ``feed``'s;
+- when it left frames to ``settle``, what the reference relay (``EventPassthrough``, decoding every event as
+  it comes) adds after them, its ``finish`` and the proxy's error for a stream that ended early, is nothing:
+  the client's answer was whole;
+- after ``settle`` and ``finish``, the facts (usage, model, first token, commit, completion, error,
+  keep-alive boundary, cut-off state), progress, the usage the event reads and the closing-frame state are
+  the reference's.
+
+The streams: the benchmark's three answers and the provider recordings (``tests/fixtures``) cut at every line
+end and read whole or in two pieces; hypothesis' Anthropic streams of odd frames (errors, malformed and
+reshaped frames, frames after the finish, invalid UTF-8, CR line ends, a byte order mark), ended by the
+closing frame or not."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from services.gateway.dialects import anthropic as anth
+from services.gateway.dialects.registry import pairing
+from services.gateway.dialects.view import View
+from services.gateway.relay import EventPassthrough, Passthrough
+from tests.unit.test_passthrough_cuts18 import STREAMS, _provider
+from tests.unit.test_passthrough_frames_fuzz import streams
+from tests.unit.test_passthrough_scan import _facts, _same_ids
+
+FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+STOP = anth.STOP_FRAME
+
+
+def _ended(relay: Passthrough) -> bytes:
+    """What ``Proxy._pump`` adds at the end of the body: ``finish``, and the error of a stream that ended
+    before its answer did."""
+    tail = relay.finish()
+    if not relay.complete and relay.error is None:
+        tail += relay.fail(502, "upstream stream ended early", "broken_stream")
+    return tail
+
+
+def _check(wire: str, reads: list[bytes], include_usage: bool = False) -> bool:
+    """``reads`` through ``feed`` then ``feed_last`` against the reference; True when ``feed_last`` left
+    frames to ``settle`` (the client's answer ended early)."""
+    provider = _provider(wire)
+    view = View(model="m", include_usage=include_usage)
+    relay = Passthrough(pairing(wire, wire), view, provider.usage)  # type: ignore[arg-type]
+    ref = EventPassthrough(pairing(wire, wire), view, provider.usage)  # type: ignore[arg-type]
+    for read in reads[:-1]:
+        assert relay.feed(read) == ref.feed(read)
+    assert relay.feed_last(reads[-1]) == ref.feed(reads[-1])
+    early = relay.unsettled
+    if early:
+        assert relay.saw_content and relay.started  # the commit and the first token came before the write
+        assert _ended(ref) == b""  # nothing follows the bytes the client's answer ended with
+        relay.settle()
+        assert not relay.unsettled
+        assert _ended(relay) == b""
+    else:
+        assert _same_ids(_ended(relay)) == _same_ids(_ended(ref))
+    assert _facts(relay) == _facts(ref)
+    assert relay.read_usage() == ref.read_usage()
+    assert relay.decoder.closed == ref.decoder.closed
+    assert bool(relay.events) == bool(ref.events)
+    return early
+
+
+def _lines(body: bytes) -> list[int]:
+    return sorted({i + 1 for i in range(len(body)) if body[i : i + 1] == b"\n"})
+
+
+@pytest.mark.parametrize(("wire", "body"), STREAMS, ids=[f"{w}-{i}" for i, (w, _) in enumerate(STREAMS)])
+def test_recorded_streams_end_early_only_when_whole(wire: str, body: bytes) -> None:
+    early = 0
+    for include_usage in (False, True):
+        early += _check(wire, [body], include_usage)  # the whole stream in one read (nginx's)
+        for cut in _lines(body):
+            early += _check(wire, [body[:cut]], include_usage)  # a body that ended there
+            if cut < len(body):
+                early += _check(wire, [body[:cut], body[cut:]], include_usage)
+    # Anthropic's answers end with ``message_stop``: read whole, they end early; the other wires never do
+    # (chat's frame filter, Responses' terminal frame that only a parse can judge)
+    assert (early > 0) == (wire == "anthropic" and body.endswith(STOP)), early
+
+
+def test_the_benchmarks_anthropic_answer_is_decoded_after_its_first_token() -> None:
+    body = next(b for w, b in STREAMS if w == "anthropic")
+    provider = _provider("anthropic")
+    relay = Passthrough(pairing("anthropic", "anthropic"), View(model="m"), provider.usage)
+    assert relay.feed_last(body) == body
+    # message_start and the first token read; the usage of message_delta and message_stop not yet
+    assert relay.unsettled and relay.saw_content and not relay.complete and not relay.decoder.closed
+    before = relay.read_usage()
+    relay.settle()
+    assert relay.complete and relay.decoder.closed and relay.finish() == b""
+    assert relay.read_usage().output_tokens > before.output_tokens
+
+
+def test_a_cut_or_unclosed_body_is_read_whole_before_the_end() -> None:
+    body = next(b for w, b in STREAMS if w == "anthropic")
+    for read in (body[: -len(STOP)], body[:-1], body.replace(b"\n", b"\r\n"), body + b": ping\n\n"):
+        relay = Passthrough(pairing("anthropic", "anthropic"), View(model="m"))
+        relay.feed_last(read)
+        assert not relay.unsettled
+
+
+@FUZZ
+@given(streams("anthropic"), st.booleans(), st.booleans())
+def test_odd_anthropic_streams_match_the_reference(
+    case: tuple[bytes, list[bytes]], closed: bool, whole: bool
+) -> None:
+    body, reads = case
+    if closed:  # most of them end with the closing frame: the case that may end early
+        body += STOP
+        reads = [*reads[:-1], reads[-1] + STOP] if reads else [STOP]
+    _check("anthropic", [body] if whole or not reads else reads)
