@@ -385,22 +385,22 @@ class Passthrough(Relay):
     def feed_last(self, chunk: bytes) -> bytes:
         """``feed`` of the body's last read (``Relay.feed_last``). Unfiltered (the client gets the
         upstream's bytes as they came), the SSE decoder at a boundary with nothing held back, and
-        ``chunk`` of LF line ends ending with the wire's exact closing frame (``WireSpec.closing_frame``,
-        Anthropic's ``message_stop``): the client's bytes are ``chunk`` itself, and once its frames are
-        decoded the decoder is closed by that frame (or failed before it: an error the client has in
-        ``chunk`` too), so ``finish`` adds nothing and the proxy no error. Its frames are then decoded
+        ``chunk`` of LF line ends ending with a frame that ends the stream (``WireSpec.ends_stream``:
+        Anthropic's exact ``message_stop``, a Responses terminal event): the client's bytes are ``chunk``
+        itself, and once its frames are decoded the decoder is closed by that frame (or failed before it:
+        an error the client has in ``chunk`` too), so ``finish`` adds nothing and the proxy no error. Its frames are then decoded
         only up to the one that brings the stream's first token (the commit and time to first token
         need it before any byte goes out); the rest waits for ``settle``, after the client's answer has
         ended (session 21: the c1 path). Any other read is ``feed``'s."""
-        closing = self.pairing.wire.closing_frame
+        ends = self.pairing.wire.ends_stream
         if (
             self._frames_read
-            and closing
-            and chunk.endswith(closing)
+            and ends is not None
             and self._sse.at_boundary
             and not self._held
             and chunk.endswith(b"}\n\n")
             and chunk.find(b"\r") == -1
+            and ends(chunk)
         ):
             return self._feed_frames(chunk, -1, True)
         return self.feed(chunk)

@@ -1,13 +1,14 @@
-"""Session 21: a passthrough stream whose whole body arrives in one read, ended by its closing frame
-(Anthropic's ``message_stop``, the way nginx serves the benchmark's canned answers), is decoded up to its
-first token before the client's answer goes out, and the rest after the answer has ended
-(``Relay.feed_last``, ``Proxy._pump``). What the rest alone says still reaches the ledger and the provider's
-health: the usage of ``message_delta`` (billed), an error event after the first token (the row's status and
-error type), a malformed frame (a 502). The client gets the upstream's bytes as they came, its SDK reading the
-answer or raising on the error as it would.
+"""Session 21: a passthrough stream whose whole body arrives in one read, ended by a frame that ends it
+(Anthropic's ``message_stop``, a Responses terminal event: the way nginx serves the benchmark's canned
+answers), is decoded up to its first token before the client's answer goes out, and the rest after the answer
+has ended (``Relay.feed_last``, ``Proxy._pump``). What the rest alone says still reaches the ledger and the
+provider's health: the usage of ``message_delta`` or ``response.completed`` (billed), an error event or
+``response.failed`` after the first token (the row's status and error type), a malformed frame (a 502). The
+client gets the upstream's bytes as they came, its SDK reading the answer or raising on the error as it
+would. Each test fails when the relay's ``settle`` does nothing.
 
 Real processes: recorder and gateway; the scripted upstream answers with the whole stream as one body (a
-``Content-Length`` response: one read); the official Anthropic SDK as the client."""
+``Content-Length`` response: one read); the official Anthropic and OpenAI SDKs as the clients."""
 
 from __future__ import annotations
 
@@ -17,12 +18,16 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 import anthropic
+import openai
 import pytest
 
+from tests.gateway.test_responses_inert_e2e import TWIN
+from tests.gateway.test_responses_inert_e2e import _stream as responses_stream
 from tests.procs import Stack
 from tests.scripted_upstream import Answer, ScriptedUpstream
 
 ANTHROPIC = "/anthropic/v1/messages"
+RESPONSES = "/openai/v1/responses"
 MODEL = "claude-sonnet-4-5"
 ASK = [{"role": "user", "content": "Say hello."}]
 
@@ -31,7 +36,9 @@ pytestmark = pytest.mark.usefixtures("fresh_up")
 
 @pytest.fixture(scope="module")
 def gw(scripted_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
-    with scripted_stack("stream-later21", {"anthropic": "/anthropic"}, BREAKER_FAILURES="1000") as st:
+    with scripted_stack(
+        "stream-later21", {"anthropic": "/anthropic", "openai": "/openai/v1"}, BREAKER_FAILURES="1000"
+    ) as st:
         yield st
 
 
@@ -109,3 +116,45 @@ def test_a_malformed_frame_after_the_first_token_is_a_502_in_the_ledger(
             stream.get_final_message()
     row = gw.row_for(rid)
     assert row["status"] == 502
+
+
+def _responses(gw: Stack) -> tuple[str, bytes, str]:
+    client = openai.OpenAI(base_url=gw.gateway_url + "/v1", api_key="sk-client", max_retries=0, timeout=30.0)
+    raw = client.responses.with_raw_response.create(model="gpt-4o", input="hi", stream=True)
+    body = raw.http_response.read()
+    kinds = [
+        json.loads(line[6:])["type"] for line in body.decode().splitlines() if line.startswith("data: {")
+    ]
+    return raw.headers["x-request-id"], body, kinds[-1]
+
+
+def test_a_responses_answer_in_one_read_is_billed_from_its_terminal_event(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    body = responses_stream(TWIN)  # usage 11 in, 2 out, only in response.completed
+    up.script(RESPONSES, _one_read([body]))
+    rid, got, last = _responses(gw)
+    assert got == body and last == "response.completed"
+    row = gw.row_for(rid)
+    assert (row["status"], row["input_tokens"], row["output_tokens"], row["served_model"]) == (
+        200,
+        11,
+        2,
+        "gpt-4o",
+    )
+
+
+def test_a_responses_failure_after_the_first_token_is_the_rows_failure(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    body = responses_stream(TWIN)
+    cut = body.index(b"event: response.completed")
+    failed = (
+        b'event: response.failed\ndata: {"type":"response.failed","sequence_number":6,"response":{"id":"resp_e2e1",'
+        b'"status":"failed","model":"gpt-4o","error":{"code":"server_error","message":"boom"},"usage":null}}\n\n'
+    )
+    up.script(RESPONSES, _one_read([body[:cut] + failed]))
+    rid, got, last = _responses(gw)
+    assert got == body[:cut] + failed and last == "response.failed"
+    row = gw.row_for(rid)
+    assert row["status"] >= 500 and row["error_type"]

@@ -27,6 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.gateway.dialects import anthropic as anth
+from services.gateway.dialects import openai_responses as resp
 from services.gateway.dialects.registry import pairing
 from services.gateway.dialects.view import View
 from services.gateway.relay import EventPassthrough, Passthrough
@@ -86,9 +87,10 @@ def test_recorded_streams_end_early_only_when_whole(wire: str, body: bytes) -> N
             early += _check(wire, [body[:cut]], include_usage)  # a body that ended there
             if cut < len(body):
                 early += _check(wire, [body[:cut], body[cut:]], include_usage)
-    # Anthropic's answers end with ``message_stop``: read whole, they end early; the other wires never do
-    # (chat's frame filter, Responses' terminal frame that only a parse can judge)
-    assert (early > 0) == (wire == "anthropic" and body.endswith(STOP)), early
+    # Anthropic's answers end with ``message_stop``, Responses' with a terminal event: read whole, they end
+    # early; chat's never do (its frame filter decides what the client gets from decoded frames)
+    ends = {"anthropic": anth.ends_stream, "openai_responses": resp.ends_stream}.get(wire)
+    assert (early > 0) == (ends is not None and ends(body)), early
 
 
 def test_the_benchmarks_anthropic_answer_is_decoded_after_its_first_token() -> None:
@@ -112,13 +114,52 @@ def test_a_cut_or_unclosed_body_is_read_whole_before_the_end() -> None:
         assert not relay.unsettled
 
 
+COMPLETED = (
+    b'event: response.completed\ndata: {"type":"response.completed","response":{"id":"r","model":"z",'
+    b'"status":"completed","usage":{"input_tokens":1,"output_tokens":2,"total_tokens":3}}}\n\n'
+)
+# Last frames a Responses stream may end with: terminal ones, and near misses that end nothing (a duplicate
+# ``type`` whose last value is no terminal kind, a terminal name over another type, no type, not JSON)
+RESPONSES_ENDS = [
+    COMPLETED,
+    COMPLETED.replace(b"response.completed", b"response.incomplete"),
+    b'event: response.failed\ndata: {"type":"response.failed","response":{"id":"r","status":"failed",'
+    b'"error":{"code":"server_error","message":"boom"}}}\n\n',
+    COMPLETED.replace(b"}}}\n\n", b'}},"type":"response.output_text.done"}\n\n'),
+    COMPLETED.replace(b'"type":"response.completed",', b'"type":"response.created",'),
+    COMPLETED.replace(b'"type":"response.completed",', b""),
+    COMPLETED.replace(b'"response":{', b'"response":[{'),
+    COMPLETED.replace(b'"response":{', b'"response":5,"x":{'),
+    COMPLETED.replace(b'"type":"response.completed",', b'"type":"response.completed","type":null,'),
+]
+
+
+@pytest.mark.parametrize(("n", "frame"), enumerate(RESPONSES_ENDS))
+def test_responses_ends_stream_only_where_the_decoder_closes(n: int, frame: bytes) -> None:
+    """``ends_stream`` says True for the three terminal kinds (a ``response`` that is no object too: the
+    decoder ends on the kind), and never where the decoder, reading the frame, would not be closed (it may
+    say False where it would: a type left to the event's name or cleared by a duplicate null; the relay then
+    decodes the whole read before the answer ends)."""
+    relay = Passthrough(pairing("openai_responses", "openai_responses"), View(model="m"))
+    relay.feed(frame)
+    assert resp.ends_stream(frame) == (n in (0, 1, 2, 7))
+    assert relay.decoder.closed or not resp.ends_stream(frame)
+    opened = b'event: response.created\ndata: {"type":"response.created"}\n\n' + frame
+    assert resp.ends_stream(opened) == resp.ends_stream(frame)
+
+
 @FUZZ
-@given(streams("anthropic"), st.booleans(), st.booleans())
-def test_odd_anthropic_streams_match_the_reference(
-    case: tuple[bytes, list[bytes]], closed: bool, whole: bool
+@given(
+    st.sampled_from(["anthropic", "openai_responses"]).flatmap(lambda w: st.tuples(st.just(w), streams(w))),
+    st.integers(-1, len(RESPONSES_ENDS) - 1),
+    st.booleans(),
+)
+def test_odd_streams_match_the_reference(
+    case: tuple[str, tuple[bytes, list[bytes]]], end: int, whole: bool
 ) -> None:
-    body, reads = case
-    if closed:  # most of them end with the closing frame: the case that may end early
-        body += STOP
-        reads = [*reads[:-1], reads[-1] + STOP] if reads else [STOP]
-    _check("anthropic", [body] if whole or not reads else reads)
+    wire, (body, reads) = case
+    if end >= 0:  # most of them end with a frame that may end the stream: the case that may end early
+        last = STOP if wire == "anthropic" else RESPONSES_ENDS[end]
+        body += last
+        reads = [*reads[:-1], reads[-1] + last] if reads else [last]
+    _check(wire, [body] if whole or not reads else reads)

@@ -87,6 +87,28 @@ def filtered(response: dict[str, Any]) -> bool:
     return _dict(response.get("incomplete_details")).get("reason") == "content_filter"
 
 
+_TERMINAL_KINDS = frozenset({"response.completed", "response.incomplete", "response.failed"})
+
+
+def ends_stream(read: bytes) -> bool:
+    """``read`` (whole frames, LF line ends) ends with a terminal event: its last frame is ``event:``
+    LF ``data:`` (one line each) and its data one JSON object whose ``type`` is ``response.completed``,
+    ``response.incomplete`` or ``response.failed`` (as JSON keeps it: a duplicate key's last value, the
+    decoder's reading). Read by ``ResponsesStreamDecoder.feed``, that frame leaves it done and closed
+    (``_terminal``), or it is ignored by a decoder already done or failed (an error told): nothing may
+    follow it (``WireSpec.ends_stream``). One parse of that frame (the decoder parses it again when it
+    reads it). Source: OpenAI "Responses streaming events" (the terminal events)."""
+    at = read.rfind(b"\n\n", 0, len(read) - 2)
+    head, _, rest = read[at + 2 if at != -1 else 0 :].partition(b"\n")
+    if not head.startswith(b"event: ") or not rest.startswith(b"data: ") or rest.find(b"\n") != len(rest) - 2:
+        return False
+    try:
+        obj = orjson.loads(rest[6:-2])
+    except orjson.JSONDecodeError:
+        return False
+    return type(obj) is dict and obj.get("type") in _TERMINAL_KINDS
+
+
 class ResponsesStreamDecoder:
     """Upstream OpenAI ``/v1/responses`` SSE → IR deltas.
 
