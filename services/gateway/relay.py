@@ -400,7 +400,7 @@ class Passthrough(Relay):
             and not self._held
             and chunk.endswith(b"}\n\n")
             and chunk.find(b"\r") == -1
-            and ends(chunk)
+            and ends(self.decoder, chunk)
         ):
             return self._feed_frames(chunk, -1, True)
         return self.feed(chunk)

@@ -90,7 +90,8 @@ def test_recorded_streams_end_early_only_when_whole(wire: str, body: bytes) -> N
     # Anthropic's answers end with ``message_stop``, Responses' with a terminal event: read whole, they end
     # early; chat's never do (its frame filter decides what the client gets from decoded frames)
     ends = {"anthropic": anth.ends_stream, "openai_responses": resp.ends_stream}.get(wire)
-    assert (early > 0) == (ends is not None and ends(body)), early
+    decoder = pairing(wire, wire).wire.decoder()  # type: ignore[arg-type]
+    assert (early > 0) == (ends is not None and ends(decoder, body)), early
 
 
 def test_the_benchmarks_anthropic_answer_is_decoded_after_its_first_token() -> None:
@@ -142,10 +143,18 @@ def test_responses_ends_stream_only_where_the_decoder_closes(n: int, frame: byte
     decodes the whole read before the answer ends)."""
     relay = Passthrough(pairing("openai_responses", "openai_responses"), View(model="m"))
     relay.feed(frame)
-    assert resp.ends_stream(frame) == (n in (0, 1, 2, 7))
-    assert relay.decoder.closed or not resp.ends_stream(frame)
+    ends = resp.ends_stream(resp.ResponsesStreamDecoder(), frame)
+    assert ends == (n in (0, 1, 2, 7))
+    assert relay.decoder.closed or not ends
     opened = b'event: response.created\ndata: {"type":"response.created"}\n\n' + frame
-    assert resp.ends_stream(opened) == resp.ends_stream(frame)
+    assert resp.ends_stream(resp.ResponsesStreamDecoder(), opened) == ends
+    # the parse it keeps is what the decoder reads the frame as: the same facts as a decoder that parses it
+    kept = Passthrough(pairing("openai_responses", "openai_responses"), View(model="m"))
+    if resp.ends_stream(kept.decoder, frame):
+        assert kept.decoder.parsed is not None
+        kept.feed(frame)
+        assert kept.decoder.parsed is None  # taken
+        assert _facts(kept) == _facts(relay)
 
 
 @FUZZ

@@ -474,7 +474,7 @@ class MessagesStreamEncoder:
 STOP_FRAME = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
 
 
-def ends_stream(read: bytes) -> bool:
+def ends_stream(decoder: object, read: bytes) -> bool:
     """``read`` (whole frames, LF line ends) ends with the exact ``message_stop`` frame: read by the
     decoder, it leaves it closed and done (``_exact``), or it is ignored by a decoder already stopped
     (closed) or failed (an error told): nothing may follow it (``WireSpec.ends_stream``).

@@ -228,11 +228,12 @@ class WireSpec:
     # data: [DONE]", §2.4 ``message_stop``): a passthrough relay adds it when the upstream ended its
     # answer (a finish reason, a stop reason) but its body ended without it (bugcase 13).
     closing_frame: bytes = b""
-    # ``ends_stream(read)``: the read (whole frames, LF line ends) ends with a frame after which the decoder
-    # is closed, or was failed before it, whatever came before: a passthrough relay that has the body's
-    # last read may then end the client's answer before decoding all of it (``Relay.feed_last``). None:
-    # no such test (chat: its frame filter decides what the client gets from decoded frames).
-    ends_stream: Callable[[bytes], bool] | None = None
+    # ``ends_stream(decoder, read)``: the read (whole frames, LF line ends) ends with a frame after which the
+    # stream's decoder is closed, or was failed before it, whatever came before: a passthrough relay that has
+    # the body's last read may then end the client's answer before decoding all of it (``Relay.feed_last``;
+    # the decoder may keep what the test parsed). None: no such test (chat: its frame filter decides what the
+    # client gets from decoded frames).
+    ends_stream: Callable[[Any, bytes], bool] | None = None
     # True for a wire whose provider verifies thinking-block signatures and refuses foreign ones with a 400
     # (Anthropic): the proxy then retries once without the history's thinking (bugcase 04, s7 variant 04-g).
     verifies_signatures: bool = False
