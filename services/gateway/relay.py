@@ -415,9 +415,7 @@ class Passthrough(Relay):
             return
         self._later = None
         chunk, lines, start = later
-        stop = self._frames(chunk, lines, start, False)
-        if stop > 0:  # the rest of the read from that frame on (the SSE decoder is at a boundary)
-            self._feed_events(chunk[len(b"\n".join(lines[: 3 * stop])) + 1 :])
+        self._feed_frames(chunk, -1, False, lines, start)
 
     def _whole_events(self, out: bytes, lf_owed: bool = False) -> bytes:
         """Unfiltered bytes up to the end of the last whole event; the start of an unfinished one is held
@@ -515,7 +513,14 @@ class Passthrough(Relay):
         ]
         return b"".join(frames if self._mended is None else self._placed(events, frames))
 
-    def _feed_frames(self, chunk: bytes, data_lines: int = -1, later: bool = False) -> bytes:
+    def _feed_frames(
+        self,
+        chunk: bytes,
+        data_lines: int = -1,
+        later: bool = False,
+        lines: list[bytes] | None = None,
+        start: int = 0,
+    ) -> bytes:
         """Unfiltered, the SSE decoder at a boundary, ``chunk`` ending a frame: what ``_feed_events`` does
         with it, frame by frame as bytes. A frame of the usual named shape (``event: <name>`` LF
         ``data: <data>``, one line each) that ``_token_only`` or ``_quiet_event`` would let by is counted
@@ -533,23 +538,12 @@ class Passthrough(Relay):
         LF ends every line. ``data_lines``: ``chunk.count(b"\\ndata: ")`` when the caller has it. ``later``:
         stop after the frame that brings the stream's first token (after the first frame the decoder
         reads, when the stream has its first token already), the rest kept for ``settle``
-        (``feed_last``). Returns ``chunk``."""
-        lines = _usual_named(chunk, data_lines)
+        (``feed_last``). ``lines`` and ``start``: ``settle``'s, the read's split and its first frame not
+        yet read. Returns ``chunk``."""
         if lines is None:
-            return self._feed_events(chunk)
-        stop = self._frames(chunk, lines, 0, later)
-        if stop == 0:
-            return self._feed_events(chunk)  # (as the SSE decoder's from its first byte)
-        self._sse.passed()
-        if stop > 0:  # the rest of the read from that frame on
-            self._feed_events(chunk[len(b"\n".join(lines[: 3 * stop])) + 1 :])
-        return chunk
-
-    def _frames(self, chunk: bytes, lines: list[bytes], start: int, later: bool) -> int:
-        """``_feed_frames``' reading of the frames of ``lines`` (``_usual_named``'s split of ``chunk``)
-        from frame ``start`` on. Returns the frame whose bytes not UTF-8 stopped it (the caller reads
-        the read from there with the SSE decoder), or -1; with ``later``, it stops after the first frame
-        it decodes once the stream has its first token, and keeps the rest for ``settle``."""
+            lines = _usual_named(chunk, data_lines)
+            if lines is None:
+                return self._feed_events(chunk)
         # ``lines``: each frame's event line, data line and blank line, then b""; names are compared as
         # whole event lines (``_event_lines``): no slice per frame for its name
         tokens, quiet, decoded, inert, tap = (
@@ -599,7 +593,12 @@ class Passthrough(Relay):
                 break
             live = self.saw_content and self.error is None and not decoder.done
         self.events += passed
-        return stop
+        if stop == 0:
+            return self._feed_events(chunk)  # (as the SSE decoder's from its first byte)
+        self._sse.passed()
+        if stop > 0:  # the rest of the read from that frame on
+            self._feed_events(chunk[len(b"\n".join(lines[: 3 * stop])) + 1 :])
+        return chunk
 
     def _feed_data_frames(self, chunk: bytes) -> bytes:
         """Filtered, the SSE decoder at a boundary, ``chunk`` ASCII with no CR and ending a frame: what
