@@ -764,6 +764,9 @@ class Proxy:
                 call.answer(499, "client_disconnected")
         finally:
             if att.answered:  # else an error before the first token: the attempt failed, nothing was sent
+                # what ``feed_last`` kept, when ``_pump`` did not run to decode it (the client was gone before
+                # its answer began): the facts below are the whole read's (a no-op otherwise)
+                relay.settle()
                 # read with the event (``Attempt.read_usage``), not between the answer and the next
                 # request (session 20)
                 att.read_usage = relay.read_usage
