@@ -12,6 +12,10 @@ Two ways the bytes arrive (``--reads``):
 - ``one``: the whole stream in one read (nginx's static answer: what the table's c1 rows measure);
 - ``frames``: one frame per read (a provider that writes each event as it makes it).
 
+``settle`` is what the relay decodes after the client's answer has ended (``Relay.feed_last``, session
+21: a one-read stream ending with its wire's closing frame; 0 elsewhere, and on a tree without it): on the
+c1 path are ``make``, ``first read``, ``later reads`` and, when nothing was left to ``settle``, ``finish``.
+
 Counts per stream, per piece:
 
 - ``calls``: Python function calls and C calls (``sys.setprofile``'s ``call`` and ``c_call`` events), one
@@ -68,7 +72,7 @@ BODIES = {
     },
     "openai_responses": {"model": "gpt-4o-mini", "input": "hello bench", "stream": True},
 }
-PIECES = ("make", "first read", "later reads", "finish", "event")
+PIECES = ("make", "first read", "later reads", "settle", "finish", "event")
 WARM, RUNS = 20, 200
 
 
@@ -115,7 +119,9 @@ class Stream:
     def first(self, relay: Any) -> Any:
         scrub = self.provider.scrub_bytes
         chunk = scrub(self.reads[0])
-        fed = relay.feed(chunk)
+        # the body's last read (``Chunks.ended``): ``feed_last`` (session 21; a tree without it: ``feed``)
+        last = getattr(relay, "feed_last", relay.feed) if len(self.reads) == 1 else relay.feed
+        fed = last(chunk)
         self.out.append(fed if fed is chunk else scrub(fed))
         if relay.has_rest:
             self.out.append(scrub(relay.rest()))
@@ -129,6 +135,12 @@ class Stream:
             self.out.append(fed if fed is chunk else scrub(fed))
         return relay
 
+    def settle(self, relay: Any) -> Any:
+        """What ``feed_last`` left to decode after the client's answer has ended (session 21)."""
+        if getattr(relay, "unsettled", False):
+            relay.settle()
+        return relay
+
     def finish(self, relay: Any) -> Any:
         self.out.append(self.provider.scrub_bytes(relay.finish()))
         return relay
@@ -137,7 +149,7 @@ class Stream:
         return (relay.usage, relay.decoder.model, relay.error, relay.complete)
 
     def steps(self) -> list[Callable[[Any], Any]]:
-        return [self.make, self.first, self.later, self.finish, self.event]
+        return [self.make, self.first, self.later, self.settle, self.finish, self.event]
 
     def whole(self) -> tuple[bytes, Any]:
         self.out = []

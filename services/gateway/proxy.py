@@ -795,6 +795,9 @@ class Proxy:
                 call.answer(499, "client_disconnected")
         finally:
             if att.answered:  # else an error before the first token: the attempt failed, nothing was sent
+                # what ``feed_last`` kept, when ``_pump`` did not run to decode it (the client was gone before
+                # its answer began): the facts below are the whole read's (a no-op otherwise)
+                relay.settle()
                 # read with the event (``Attempt.read_usage``), not between the answer and the next
                 # request (session 20)
                 att.read_usage = relay.read_usage
@@ -906,7 +909,9 @@ class Proxy:
                     break
                 # next_chunk scrubbed each read; what a relay re-frames may join a key split across two reads
                 # (a read passed on as it came is that scrubbed read itself)
-                fed = relay.feed(chunk)
+                # the body's last read: the relay may decode part of it after the answer (``_pump``)
+                ended = isinstance(chunks, Chunks) and chunks.ended
+                fed = relay.feed_last(chunk) if ended else relay.feed(chunk)
                 out.append(fed if fed is chunk else provider.scrub_bytes(fed))
                 if relay.decoder.closed:
                     break  # the stream's closing frame: nothing may follow it (``_pump``), held open or not
@@ -954,6 +959,18 @@ class Proxy:
         split across two reads, and a key split with it would otherwise go out whole."""
         if relay.saw_content:
             att.ttft_ms = (time.monotonic() - call.t0) * 1000
+        if relay.unsettled:
+            # The whole body came in the first read and the relay decoded it up to its first token only
+            # (``Relay.feed_last``): ``first`` is the client's whole answer and ``finish`` adds nothing, so
+            # the answer ends now and the rest of its frames are decoded after, before any fact of the
+            # stream is read (its usage, model, error and completion: the event, the provider's health)
+            try:
+                await response.write_eof(first)
+            finally:
+                relay.settle()
+                relay.finish()
+            relay.delivered = relay.complete and relay.error is None
+            return
         if not first and not chunks.ended:
             await response.write(b"")  # nothing to say yet: the headers go out now, on their own
         held = first  # read, not yet written

@@ -128,6 +128,24 @@ class Relay:
     def feed(self, chunk: bytes) -> bytes:
         raise NotImplementedError
 
+    def feed_last(self, chunk: bytes) -> bytes:
+        """``feed`` of a read after which the upstream's body has ended (``upstream.Chunks.ended``): the
+        same bytes, and the same facts once ``settle`` has run. A relay may leave part of the read's
+        decoding to ``settle`` (``unsettled``) when the bytes it returns are, by a test on the bytes
+        alone, the client's whole rest of the answer: ``finish`` then adds nothing. The caller ends the
+        client's answer with them, then calls ``settle`` (and ``finish``) before it reads any fact of the
+        stream (usage, model, error, completion, progress)."""
+        return self.feed(chunk)
+
+    @property
+    def unsettled(self) -> bool:
+        """``feed_last`` left frames to decode (``settle``): the relay's facts are not yet the stream's."""
+        return False
+
+    def settle(self) -> None:
+        """Decode what ``feed_last`` left (nothing when not ``unsettled``); returns no bytes: the client
+        has them already."""
+
     @property
     def has_rest(self) -> bool:
         """The last ``feed`` stopped after the stream's first token, the rest of its read not yet
@@ -248,6 +266,7 @@ class Passthrough(Relay):
         "_opening",
         "_sent",
         "_answer_id",
+        "_later",
     )
 
     def __init__(self, pairing: Pairing, view: View, usage_rule: UsageRule = _as_reported) -> None:
@@ -257,6 +276,8 @@ class Passthrough(Relay):
         # decoder's ``MessageStart``): what an error after the answer began must go on from (``fail``)
         self._sent = b""
         self._answer_id: str | None = None
+        # ``feed_last``'s read and its split lines, and the first frame not yet decoded (``settle``)
+        self._later: tuple[bytes, list[bytes], int] | None = None
         frames = pairing.client.passthrough_frames(view)
         self._filter: FrameFilter | None = None if frames is None else frames.keep
         # Events the filter returns as they came (``PassFrames.untouched``): quiet ones may skip it
@@ -377,6 +398,44 @@ class Passthrough(Relay):
             self._sent = out
         return out
 
+    def feed_last(self, chunk: bytes) -> bytes:
+        """``feed`` of the body's last read (``Relay.feed_last``). Unfiltered (the client gets the
+        upstream's bytes as they came), the SSE decoder at a boundary with nothing held back, and
+        ``chunk`` of LF line ends ending with a frame that ends the stream (``WireSpec.ends_stream``:
+        Anthropic's exact ``message_stop``, a Responses terminal event): the client's bytes are ``chunk``
+        itself, and once its frames are decoded the decoder is closed by that frame (or failed before it:
+        an error the client has in ``chunk`` too), so ``finish`` adds nothing and the proxy no error. Its frames are then decoded
+        only up to the one that brings the stream's first token (the commit and time to first token
+        need it before any byte goes out); the rest waits for ``settle``, after the client's answer has
+        ended (session 21: the c1 path). Any other read is ``feed``'s."""
+        ends = self.pairing.wire.ends_stream
+        if (
+            self._frames_read
+            and ends is not None
+            and self._sse.at_boundary
+            and not self._held
+            and chunk.endswith(b"}\n\n")
+            and chunk.find(b"\r") == -1
+            and ends(self.decoder, chunk)
+        ):
+            out = self._feed_frames(chunk, -1, True)
+            if out:
+                self._sent = out
+            return out
+        return self.feed(chunk)
+
+    @property
+    def unsettled(self) -> bool:
+        return self._later is not None
+
+    def settle(self) -> None:
+        later = self._later
+        if later is None:
+            return
+        self._later = None
+        chunk, lines, start = later
+        self._feed_frames(chunk, -1, False, lines, start)
+
     def _whole_events(self, out: bytes, lf_owed: bool = False) -> bytes:
         """Unfiltered bytes up to the end of the last whole event; the start of an unfinished one is held
         back until the read that ends it. A client can use an event only once it has ended, and what it has
@@ -473,7 +532,14 @@ class Passthrough(Relay):
         ]
         return b"".join(frames if self._mended is None else self._placed(events, frames))
 
-    def _feed_frames(self, chunk: bytes, data_lines: int = -1) -> bytes:
+    def _feed_frames(
+        self,
+        chunk: bytes,
+        data_lines: int = -1,
+        later: bool = False,
+        lines: list[bytes] | None = None,
+        start: int = 0,
+    ) -> bytes:
         """Unfiltered, the SSE decoder at a boundary, ``chunk`` ending a frame: what ``_feed_events`` does
         with it, frame by frame as bytes. A frame of the usual named shape (``event: <name>`` LF
         ``data: <data>``, one line each) that ``_token_only`` or ``_quiet_event`` would let by is counted
@@ -488,11 +554,15 @@ class Passthrough(Relay):
         frame); from a frame the decoder must read with bytes not UTF-8 on, the rest of the read goes
         there too (a token or quiet frame with such bytes is let by, as ``_feed_events`` lets by its
         event with U+FFFD for them: the tests read ``_text``). ``chunk`` holds no CR (the caller checks):
-        LF ends every line. ``data_lines``: ``chunk.count(b"\\ndata: ")`` when the caller has it. Returns
-        ``chunk``."""
-        lines = _usual_named(chunk, data_lines)
+        LF ends every line. ``data_lines``: ``chunk.count(b"\\ndata: ")`` when the caller has it. ``later``:
+        stop after the frame that brings the stream's first token (after the first frame the decoder
+        reads, when the stream has its first token already), the rest kept for ``settle``
+        (``feed_last``). ``lines`` and ``start``: ``settle``'s, the read's split and its first frame not
+        yet read. Returns ``chunk``."""
         if lines is None:
-            return self._feed_events(chunk)
+            lines = _usual_named(chunk, data_lines)
+            if lines is None:
+                return self._feed_events(chunk)
         # ``lines``: each frame's event line, data line and blank line, then b""; names are compared as
         # whole event lines (``_event_lines``): no slice per frame for its name
         tokens, quiet, decoded, inert, tap = (
@@ -508,7 +578,9 @@ class Passthrough(Relay):
         live = self.saw_content and self.error is None and not decoder.done
         datas = lines[1::3]
         stop = -1  # the frame a decoded event's bytes not UTF-8 stopped at
-        for i, head in enumerate(lines[0:-1:3]):
+        heads = lines[0:-1:3]
+        for i in range(start, len(heads)):
+            head = heads[i]
             data = datas[i][6:]
             if live and data[:1] == b"{":  # ``_token_only``'s and ``_quiet_event``'s tests
                 if head in tokens and (data[-1:] == b"}" or _text(data).rstrip()[-1:] == "}"):
@@ -535,6 +607,9 @@ class Passthrough(Relay):
                     stop = i
                     break
                 decoded(ev)
+            if later and self.saw_content and i + 1 < len(heads):
+                self._later = (chunk, lines, i + 1)  # the client's answer ends before these are read
+                break
             live = self.saw_content and self.error is None and not decoder.done
         self.events += passed
         if stop == 0:
@@ -602,6 +677,8 @@ class Passthrough(Relay):
         return marked(_text(data))
 
     def finish(self) -> bytes:
+        if self._later is not None:
+            self.settle()
         if not self._held and self._sse.at_boundary:
             # The body ended between two events, nothing held back (the usual end): nothing to flush,
             # release or complete, and no cut-off (what the general path below does then, without its calls)
@@ -656,6 +733,8 @@ class Passthrough(Relay):
     def fail(self, status: int, message: str, error_type: str = "api_error") -> bytes:
         # Unfiltered, the start of an unfinished event (held back, ``_whole_events``) goes out ended by a
         # blank line, so the error is an event of its own rather than the tail of a broken line.
+        if self._later is not None:
+            self.settle()
         cut = self._release(self._sse.pending, self._sse.mid_line) if self._filter is None else b""
         if self._opening is not None and not self.started:  # the client has the opening and keep-alives only
             self.error = ir.StreamError(status=status, type=error_type, message=message)

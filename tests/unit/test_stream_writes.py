@@ -171,3 +171,52 @@ async def test_a_client_gone_at_the_first_token_still_has_the_reads_usage_decode
     with pytest.raises(ConnectionResetError):
         await proxy._pump(call, att, relay, Gone(), first, Body(), PROVIDER)  # type: ignore[arg-type]
     assert relay.usage is not None and relay.usage.output_tokens == 4 and not relay.has_rest
+
+
+ANTHROPIC_ONE_READ = (
+    b'event: message_start\ndata: {"type":"message_start","message":{"id":"m1","type":"message","role":'
+    b'"assistant","model":"claude-x","content":[],"usage":{"input_tokens":12,"output_tokens":1}}}\n\n'
+    b'event: content_block_start\ndata: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}\n\n'
+    b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hi"}}\n\n'
+    b'event: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\n'
+    b'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":7}}\n\n'
+    b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
+)
+
+
+class Watching(Client):
+    """A client that notes, when its answer ends, whether the relay had decoded the whole read yet."""
+
+    def __init__(self, relay: Relay, gone: bool = False) -> None:
+        super().__init__()
+        self.relay, self.gone, self.settled_at_eof = relay, gone, None
+
+    async def write_eof(self, data: bytes = b"") -> None:
+        self.settled_at_eof = not self.relay.unsettled
+        if self.gone:
+            raise ConnectionResetError("the client hung up")
+        await super().write_eof(data)
+
+
+@pytest.mark.parametrize("gone", [False, True], ids=["delivered", "client gone"])
+async def test_a_whole_answer_ends_before_its_rest_is_decoded_and_is_decoded_after(gone: bool) -> None:
+    """Session 21 (``Relay.feed_last``): an Anthropic answer read whole, ended by ``message_stop``, goes out
+    in one write that ends the answer while the frames after its first token wait; they are decoded after
+    (also when the client is gone), so the ledger's usage and the answer's completion are the whole read's."""
+    relay = make_relay(registry.pairing("anthropic", "anthropic"), View(model="m"))
+    first = relay.feed_last(ANTHROPIC_ONE_READ)
+    assert first == ANTHROPIC_ONE_READ and relay.unsettled
+    upstream = UpstreamClient(None, first_byte_timeout_s=5, chunk_timeout_s=5)  # type: ignore[arg-type]
+    proxy = Proxy(upstream, {}, ProviderHealth(BreakerConfig()), Limits(4, 5))
+    call, att = SimpleNamespace(t0=0.0), SimpleNamespace(ttft_ms=None)
+    client = Watching(relay, gone)
+    if gone:
+        with pytest.raises(ConnectionResetError):
+            await proxy._pump(call, att, relay, client, first, Body(), PROVIDER)  # type: ignore[arg-type]
+    else:
+        await proxy._pump(call, att, relay, client, first, Body(), PROVIDER)  # type: ignore[arg-type]
+        assert client.writes == [("eof", ANTHROPIC_ONE_READ)]
+    assert client.settled_at_eof is False  # the answer ended before the rest was decoded
+    assert not relay.unsettled and relay.complete and relay.decoder.closed
+    assert relay.read_usage().output_tokens == 7  # message_delta's, read after the answer
+    assert relay.delivered is not gone

@@ -489,6 +489,14 @@ class MessagesStreamEncoder:
 STOP_FRAME = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
 
 
+def ends_stream(decoder: object, read: bytes) -> bool:
+    """``read`` (whole frames, LF line ends) ends with the exact ``message_stop`` frame: read by the
+    decoder, it leaves it closed and done (``_exact``), or it is ignored by a decoder already stopped
+    (closed) or failed (an error told): nothing may follow it (``WireSpec.ends_stream``).
+    Source: Anthropic Messages streaming guide, "Event types" (``message_stop`` ends the stream)."""
+    return read.endswith(STOP_FRAME)
+
+
 def _frame(obj: dict[str, Any]) -> bytes:
     """``encode_event(orjson.dumps(obj), event=obj["type"])``: orjson writes no line break, so the JSON is
     one ``data:`` line."""

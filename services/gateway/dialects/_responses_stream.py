@@ -87,6 +87,33 @@ def filtered(response: dict[str, Any]) -> bool:
     return _dict(response.get("incomplete_details")).get("reason") == "content_filter"
 
 
+_TERMINAL_KINDS = frozenset({"response.completed", "response.incomplete", "response.failed"})
+
+
+def ends_stream(decoder: ResponsesStreamDecoder, read: bytes) -> bool:
+    """``read`` (whole frames, LF line ends) ends with a terminal event: its last frame is ``event:``
+    LF ``data:`` (one line each) and its data one JSON object whose ``type`` is ``response.completed``,
+    ``response.incomplete`` or ``response.failed`` (as JSON keeps it: a duplicate key's last value, the
+    decoder's reading). Read by ``ResponsesStreamDecoder.feed``, that frame leaves it done and closed
+    (``_terminal``), or it is ignored by a decoder already done or failed (an error told): nothing may
+    follow it (``WireSpec.ends_stream``). That frame is parsed here once: ``decoder`` keeps the parse for
+    when it reads the frame (``feed``: the same text, the same object). Source: OpenAI "Responses
+    streaming events" (the terminal events)."""
+    at = read.rfind(b"\n\n", 0, len(read) - 2)
+    head, _, rest = read[at + 2 if at != -1 else 0 :].partition(b"\n")
+    if not head.startswith(b"event: ") or not rest.startswith(b"data: ") or rest.find(b"\n") != len(rest) - 2:
+        return False
+    data = rest[6:-2]
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return False
+    if type(obj) is dict and obj.get("type") in _TERMINAL_KINDS:
+        decoder.parsed = (data.decode(), obj)  # (valid UTF-8: orjson read it)
+        return True
+    return False
+
+
 class ResponsesStreamDecoder:
     """Upstream OpenAI ``/v1/responses`` SSE → IR deltas.
 
@@ -118,6 +145,9 @@ class ResponsesStreamDecoder:
         # What follows the sequence number in the data of the ``response.created`` event this decoder read
         # last, when it was the last event it read and has the usual shape (``_twin``); else None.
         self._twin: str | None = None
+        # ``ends_stream``'s parse of the stream's last frame: (its data, the object), taken by ``feed``
+        # when it reads that data, instead of parsing it again
+        self.parsed: tuple[str, Any] | None = None
 
     def feed(self, ev: SSEEvent) -> list[Delta]:
         """Translate one upstream SSE event."""
@@ -127,10 +157,15 @@ class ResponsesStreamDecoder:
         data = ev.data.strip()
         if self.done or self._failed or not data or data == "[DONE]":
             return []
-        try:
-            obj = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            obj = None
+        parsed = self.parsed
+        if parsed is not None and parsed[0] == ev.data:
+            obj = parsed[1]
+            self.parsed = None
+        else:
+            try:
+                obj = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                obj = None
         if type(obj) is not dict:
             return self._fail(
                 StreamError(status=502, type="api_error", message="malformed event from upstream")

@@ -14,6 +14,7 @@ from services.gateway.dialects._anthropic_stream import (
     STOP_FRAME,
     MessagesStreamDecoder,
     MessagesStreamEncoder,
+    ends_stream,
 )
 from services.gateway.dialects._anthropic_wire import (
     SYNTHETIC_SIGNATURE,
@@ -52,6 +53,7 @@ __all__ = [
     "SYNTHETIC_SIGNATURE",
     "MessagesStreamDecoder",
     "MessagesStreamEncoder",
+    "ends_stream",
     "client_status",
     "completion_from_messages",
     "encoder_for",

@@ -48,6 +48,7 @@ from services.gateway.dialects._responses_opaque import (
 from services.gateway.dialects._responses_stream import (
     ResponsesStreamDecoder,
     ResponsesStreamEncoder,
+    ends_stream,
     filtered,
     response_object,
     stop_from_incomplete,
@@ -94,6 +95,7 @@ __all__ = [
     "render_compact",
     "stream_error",
     "ResponsesStreamEncoder",
+    "ends_stream",
     "compact_from_completion",
     "completion_from_responses",
     "decode_compaction",

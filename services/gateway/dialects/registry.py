@@ -239,6 +239,12 @@ class WireSpec:
     # data: [DONE]", §2.4 ``message_stop``): a passthrough relay adds it when the upstream ended its
     # answer (a finish reason, a stop reason) but its body ended without it (bugcase 13).
     closing_frame: bytes = b""
+    # ``ends_stream(decoder, read)``: the read (whole frames, LF line ends) ends with a frame after which the
+    # stream's decoder is closed, or was failed before it, whatever came before: a passthrough relay that has
+    # the body's last read may then end the client's answer before decoding all of it (``Relay.feed_last``;
+    # the decoder may keep what the test parsed). None: no such test (chat: its frame filter decides what the
+    # client gets from decoded frames).
+    ends_stream: Callable[[Any, bytes], bool] | None = None
     # True for a wire whose provider verifies thinking-block signatures and refuses foreign ones with a 400
     # (Anthropic): the proxy then retries once without the history's thinking (bugcase 04, s7 variant 04-g).
     verifies_signatures: bool = False
@@ -442,6 +448,7 @@ WIRES: dict[Wire, WireSpec] = {
         scan=scan.named_rule(_ANTHROPIC_TOKENS, scan.ANTHROPIC_MARKS),
         frame_tap=anth.MessagesStreamDecoder.feed_data,
         closing_frame=anth.STOP_FRAME,
+        ends_stream=anth.ends_stream,
         verifies_signatures=True,
         strip_refused=minted.strip_refused_thinking,
         overflow_said=em.overflow_said_by_anthropic,
@@ -459,6 +466,7 @@ WIRES: dict[Wire, WireSpec] = {
         quiet_events=_RESPONSES_QUIET,
         inert_events=frozenset({"response.in_progress", "response.content_part.added"}),
         scan=scan.named_rule(_RESPONSES_TOKENS, scan.RESPONSES_MARKS),
+        ends_stream=resp.ends_stream,
     ),
 }
 
