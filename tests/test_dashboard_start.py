@@ -8,6 +8,8 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+import pytest
+
 from tests.procs import base_env, http_ok, start, wait_until
 
 
@@ -40,3 +42,22 @@ def test_a_taken_port_stops_the_dashboard_with_one_line_naming_the_setting(tmp_p
     assert f"dashboard: 127.0.0.1:{env['DASHBOARD_PORT']} is already in use" in log, log
     assert "set DASHBOARD_PORT to a free port" in log, log
     assert "Dash is running on" not in log and "Traceback" not in log, log
+
+
+@pytest.mark.parametrize("service", ["dashboard", "gateway"])
+def test_a_host_that_is_not_this_machines_names_the_host_setting(tmp_path: Path, service: str) -> None:
+    """A host no interface of this machine has (192.0.2.1, TEST-NET-1: the bind fails locally, EADDRNOTAVAIL,
+    nothing is sent): the port is not what is wrong, so the line names the host's setting. Before: "192.0.2.1:N
+    is already in use (Cannot assign requested address): set DASHBOARD_PORT to a free port"."""
+    setting = f"{service.upper()}_HOST"
+    env = base_env(tmp_path) | {
+        setting: "192.0.2.1",
+        "GATEWAY_TRUSTED_NETWORK": "1",
+    }  # (beyond loopback: allowed)
+    proc = start(service, f"services.{service}", env, tmp_path)
+    wait_until(lambda: proc.proc.poll() is not None, 60)
+    log = proc.log()
+    assert proc.proc.returncode == 1, log
+    assert f"{service}: 192.0.2.1:{env[f'{service.upper()}_PORT']} cannot be bound" in log, log
+    assert f"set {setting} to an address of this machine" in log, log
+    assert "already in use" not in log and "to a free port" not in log and "Traceback" not in log, log

@@ -1,6 +1,7 @@
 """``make demo`` itself, as a user runs it: a variable set in the shell wins over honcho.env
 (``GATEWAY_PORT=3201 make demo`` when 3001 is taken), as it does for ``make run``, while tests/demo/demo.env wins
-over both: the demo keeps its fake providers even when the shell holds a provider key and base URL.
+over both: the demo keeps its fake providers even when the shell holds a provider key and base URL, a PostgreSQL
+DATABASE_URL or a CATALOG_PATH (whose keyed providers would otherwise be configured and routed to).
 
 The Makefile runs in a temporary directory (``make -f ROOT/Makefile -C TMP``) holding a copy of honcho.env and a
 ``tests/`` whose entries link to the project's, but for ``tests/demo/``: its Procfile is a copy, and its demo.env
@@ -64,6 +65,13 @@ def test_make_demo_lets_the_shell_move_its_ports_but_keeps_its_fake_providers(tm
     env = {k: v for k, v in os.environ.items() if k not in defaults and not k.startswith(PROVIDER_VARS)}
     for name in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "DATABASE_URL", "CATALOG_PATH", "GATEWAY_WORKERS"):
         env.pop(name, None)
+    # a catalog file in the shell (as for ``make run``) with a keyed provider that routes a model the demo's traffic
+    # asks for: it loses to demo.env's empty CATALOG_PATH, so no demo request can reach a real provider through it
+    catalog = tmp_path / "shell-catalog.toml"
+    catalog.write_text(
+        f'[[providers]]\nname = "shellcat"\nbase_url = "http://127.0.0.1:{closed_port}/v1"\n'
+        'api_key_env = "SHELLCAT_API_KEY"\nmodels = ["gpt-4o-mini"]\nprice = { input = 0, output = 0 }\n'
+    )
     env |= {
         "GATEWAY_PORT": str(gateway_port),  # beats honcho.env's 3001
         "DASHBOARD_PORT": str(dashboard_port),
@@ -75,6 +83,8 @@ def test_make_demo_lets_the_shell_move_its_ports_but_keeps_its_fake_providers(tm
         "OPENAI_BASE_URL": f"http://127.0.0.1:{closed_port}/v1",
         # a PostgreSQL ledger in the shell loses to demo.env's SQLite one: the demo writes only data/demo.db
         "DATABASE_URL": f"postgresql://nobody:pw@127.0.0.1:{closed_port}/ledger",
+        "CATALOG_PATH": str(catalog),
+        "SHELLCAT_API_KEY": "sk-shellcat-from-the-shell",
     }
     env |= {f"DEMO_FAKE_{name.upper()}_PORT": str(port) for name, port in fake_ports.items()}
     argv = ["make", "-f", str(ROOT / "Makefile"), "-C", str(tmp_path), "demo", f"VENV={VENV}"]
@@ -91,6 +101,7 @@ def test_make_demo_lets_the_shell_move_its_ports_but_keeps_its_fake_providers(tm
             providers = json.loads(resp.read())["providers"]
         assert providers["openai"]["base_url"] == f"http://127.0.0.1:{fake_ports['openai']}/v1"
         assert all(providers[name]["configured"] for name in FAKES)
+        assert "shellcat" not in providers, providers  # the shell's catalog file was not read
         # the traffic generator found the gateway on the shell's port: rows in the demo's own ledger
         wait_until(lambda: ledger_rows(tmp_path / "data" / "demo.db") > 0, 90, 0.2)
         merged = tmp_path / "data" / ".honcho.demo.env"
@@ -111,5 +122,6 @@ def test_make_demo_lets_the_shell_move_its_ports_but_keeps_its_fake_providers(tm
     log = out.read_text()
     assert "Traceback" not in log, log
     assert "sk-from-the-shell" not in log, log
+    assert "sk-shellcat-from-the-shell" not in log, log
     for name in ("gateway", "recorder"):
         assert f"{name}.1 stopped (rc=0)" in log, log

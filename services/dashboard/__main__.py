@@ -6,7 +6,7 @@ import logging
 import sys
 
 from services.gateway.keys.keyfile import KeyFileError, load_keyring
-from services.gateway.workers import check_port_free
+from services.gateway.workers import HostUnusable, check_port_free
 from shared.access import ExposedWithoutKeys, check_exposure, is_loopback
 from shared.settings import load_settings
 
@@ -42,6 +42,10 @@ def main() -> None:
     if settings.dashboard_port:
         try:  # one line naming the setting, before Dash says it runs on a port another program holds
             check_port_free(settings.dashboard_host, settings.dashboard_port)
+        except HostUnusable as exc:
+            sys.exit(
+                f"dashboard: {exc}: set DASHBOARD_HOST to an address of this machine (127.0.0.1); not starting"
+            )
         except OSError as exc:
             sys.exit(
                 f"dashboard: {exc}: set DASHBOARD_PORT to a free port (DASHBOARD_PORT=3010 make run); not starting"

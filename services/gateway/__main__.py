@@ -48,6 +48,10 @@ def main() -> None:
     if worker is None and settings.gateway_port:
         try:  # a clear line rather than a start-up message and then a traceback
             workers.check_port_free(settings.gateway_host, settings.gateway_port)
+        except workers.HostUnusable as exc:
+            sys.exit(
+                f"gateway: {exc}: set GATEWAY_HOST to an address of this machine (127.0.0.1); not starting"
+            )
         except OSError as exc:
             sys.exit(
                 f"gateway: {exc}: set GATEWAY_PORT to a free port (GATEWAY_PORT=3011 make run); not starting"

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import glob
 import logging
 import os
@@ -99,8 +100,14 @@ def worker_argv(index: int, parent_fd: int, ready_fd: int) -> list[str]:
 # ---- the parent ---------------------------------------------------------------------------------
 
 
+class HostUnusable(OSError):
+    """``check_port_free``: the host is no address of this machine (it does not resolve, or no interface has
+    it: EADDRNOTAVAIL), so no port there can be bound: the host's setting is what to change, not the port's."""
+
+
 def check_port_free(host: str, port: int) -> None:
-    """Raise ``OSError`` if anything listens on ``host:port`` (every address the host resolves to).
+    """Raise ``OSError`` if anything listens on ``host:port`` (every address the host resolves to), or
+    ``HostUnusable`` (an ``OSError``) when ``host`` cannot be bound on this machine at all.
 
     The probe binds without ``SO_REUSEPORT``, so even a listener that has it makes the bind fail.
     ``SO_REUSEADDR`` is set as aiohttp sets it, so that connections in TIME_WAIT do not count."""
@@ -108,14 +115,18 @@ def check_port_free(host: str, port: int) -> None:
         raise OSError(
             "GATEWAY_WORKERS > 1 needs a fixed GATEWAY_PORT, not 0 (each worker would pick its own)"
         )
-    for family, kind, proto, _, address in socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-    ):
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise HostUnusable(f"{host}:{port} cannot be bound ({exc.strerror})") from None
+    for family, kind, proto, _, address in addresses:
         with socket.socket(family, kind, proto) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 probe.bind(address)
             except OSError as exc:
+                if exc.errno == errno.EADDRNOTAVAIL:
+                    raise HostUnusable(f"{host}:{port} cannot be bound ({exc.strerror})") from None
                 raise OSError(f"{host}:{port} is already in use ({exc.strerror})") from None
 
 
