@@ -379,7 +379,7 @@ def counts_told(err: dict[str, Any], message: str) -> str:
         or type(window) is not int
         or prompt <= 0
         or window <= 0
-        or str(prompt) in message
+        or re.search(rf"(?<!\d){prompt}(?!\d)", message) is not None
     ):
         return message
     return f"{message} (n_prompt_tokens: {prompt}, n_ctx: {window})"

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from services.gateway.dialects import registry
-from services.gateway.dialects._error_meaning import Meaning, stream_error_meaning
+from services.gateway.dialects._error_meaning import Meaning, counts_told, stream_error_meaning
 from services.gateway.dialects._openai_wire import stream_error_from_openai
 from services.gateway.dialects.formats import CLIENT_FORMATS, ClientFormat, Wire
 from services.gateway.errors import parse_upstream_error
@@ -1510,3 +1510,14 @@ def test_s21_vertex_gemini_overflow_wording(message: str, said: str) -> None:
     assert meaning == "context_overflow"
     text, _ = parse_upstream_error(raw)
     assert registry.client("anthropic").error_words(meaning, 400, text)[1].startswith(said)
+
+
+def test_counts_told_reads_the_prompts_count_as_a_whole_number() -> None:
+    """A message that states another number holding the prompt's digits ("4096" for a prompt of 40) does not state
+    the prompt's count: the fields' counts are still appended (review s21: a substring test took it as stated)."""
+    err = {"n_prompt_tokens": 40, "n_ctx": 32}
+    assert (
+        counts_told(err, "context is 4096 at most")
+        == "context is 4096 at most (n_prompt_tokens: 40, n_ctx: 32)"
+    )
+    assert counts_told(err, "the prompt has 40 tokens") == "the prompt has 40 tokens"
