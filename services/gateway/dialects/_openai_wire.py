@@ -113,9 +113,19 @@ def usage_from_openai(u: dict[str, Any], tier: Any = None) -> Usage:
     output = get("completion_tokens")
     output = output if type(output) is int else 0
     completion = get("completion_tokens_details")
-    # a reasoning count stated (even 0), or Perplexity's own counts beside the standard ones (below)
-    beside = (type(completion) is dict and "reasoning_tokens" in completion) or (
-        "reasoning_tokens" in u or "citation_tokens" in u or "num_search_queries" in u  # inline: every answer
+    total = get("total_tokens")
+    total = total if type(total) is int else None
+    # a reasoning count stated (even 0), or Perplexity's own counts beside the standard ones (below); asked only of a
+    # total above prompt + completion, the one it is evidence about (inline: every answer's usage passes here)
+    beside = (
+        total is not None
+        and total > prompt_tokens + output
+        and (
+            (type(completion) is dict and "reasoning_tokens" in completion)
+            or "reasoning_tokens" in u
+            or "citation_tokens" in u
+            or "num_search_queries" in u
+        )
     )
     if type(completion) is dict:
         reasoning = completion.get("reasoning_tokens")
@@ -138,7 +148,7 @@ def usage_from_openai(u: dict[str, Any], tier: Any = None) -> Usage:
         reasoning_tokens=reasoning if type(reasoning) is int else 0,
         # paid_cost: None without a cost
         provider_cost_usd=None if "cost" not in u and _TICKS not in u else paid_cost(u),
-        reported_total_tokens=total if type(total := get("total_tokens")) is int else None,
+        reported_total_tokens=total,
         cache_write_split=split_1h is not None,
         service_tier=tier if type(tier) is str else None,
         # audio parts of the counts (priced at the audio rates; s17 variant 28-a), never more than the count
