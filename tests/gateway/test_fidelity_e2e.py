@@ -33,7 +33,7 @@ name = "deepseek"
 base_url = "{up}/deepseek/v1"
 models = ["deepseek-chat", "strict-chat", "roomy-chat", "pydantic-chat", "vertex-chat", "kimi-chat", "inband-chat",
           "window-chat", "inband-window-chat", "scaleway-chat", "gofield-chat", "tgi-chat", "tgi-window-chat",
-          "cerebras-chat", "cerebras-full-chat", "llamacpp-chat"]
+          "cerebras-chat", "cerebras-full-chat", "llamacpp-chat", "ernie-chat"]
 price = {{ input = 0.27, output = 1.10 }}
 
 [[providers]]
@@ -2779,3 +2779,36 @@ def test_a_whole_request_overflow_inside_a_200s_stream_reaches_claude_code_with_
         assert got["errors"] == [{"type": "invalid_request_error", "message": told}]
     else:
         assert r.status_code == 400 and r.json()["error"]["message"] == told
+
+
+def test_bugd21_a_longer_model_name_is_not_clamped_to_a_shorter_ones_limit(
+    gw_openrouter: Stack, up: ScriptedUpstream
+) -> None:
+    """bugd21 variant 17-h: OpenRouter's ``deepseek/deepseek-chat-v3.1`` (DeepSeek V3.1) is another model than
+    ``deepseek-chat`` (8192 output tokens, api-docs.deepseek.com): Claude Code's 32000 was clamped to 8192 by a prefix
+    match. A longer name is not the model its prefix names: no known limit, the request goes as asked."""
+    up.script(OPENROUTER, sse(ok_stream("deepseek/deepseek-chat-v3.1")))
+    r = post(
+        gw_openrouter, "/v1/messages", claude_code_request("deepseek/deepseek-chat-v3.1"), "td21-17h", AV
+    )
+    assert r.status_code == 200 and anthropic_assembled(r.content)["text"] == "Hi"
+    assert sent_limits(up, OPENROUTER) == [32000]
+
+
+def test_bugd21_a_range_from_two_is_retried_within_its_upper_bound(gw: Stack, up: ScriptedUpstream) -> None:
+    """bugd21 variant 17-k: a range that starts at 2 (Qianfan/ERNIE's "[2, 2048]") went back to Claude Code unread
+    (the range pattern needed a 1); its upper bound is the model's limit whatever the lower."""
+    refusal = {
+        "error": {
+            "message": "Invalid max_tokens value, the valid range of max_tokens is [2, 2048]",
+            "type": "invalid_request_error",
+        }
+    }
+
+    def too_many(body: dict[str, Any]) -> bool:
+        return int(body.get("max_tokens") or 0) > 2048
+
+    up.script(DEEPSEEK, json_answer(refusal, 400, when=too_many), sse(ok_stream("ernie-chat")))
+    r = post(gw, "/v1/messages", claude_code_request("ernie-chat"), "td21-17k", AV)
+    assert r.status_code == 200 and anthropic_assembled(r.content)["text"] == "Hi"
+    assert sent_limits(up, DEEPSEEK)[-2:] == [32000, 2048]

@@ -329,10 +329,22 @@ ROWS = [
         "thoughts only in total_tokens (s18 29-f)",
         "openrouter",
         "google/gemini-2.5-flash",
-        {"openai_chat": chat(40, 60, total_tokens=300)},
+        # no reasoning count at all, as the relay sent it (any-llm#1291): a stated 0 would say no thoughts (bugd21)
+        {"openai_chat": {"prompt_tokens": 40, "completion_tokens": 60, "total_tokens": 300}},
         0.000662,
         (40, 260, 0, 0),
         {"reasoning_tokens": 200},
+    ),
+    # Gemini grounding a thinking-free answer on the chat wire: reasoning stated 0, the total holds 500 tool-use prompt
+    # tokens beside prompt and completion (bugd21 variant 29-f): no hidden thoughts, never output (before: 560 output
+    # tokens, $0.001412): 40 × $0.30 + 60 × $2.50 = 12 + 150 µ$ = $0.000162
+    Row(
+        "grounding tokens in total_tokens, reasoning stated 0 (bugd21 29-f)",
+        "openrouter",
+        "google/gemini-2.5-flash",
+        {"openai_chat": chat(40, 60, total_tokens=600)},
+        0.000162,
+        (40, 60, 0, 0),
     ),
     # Anthropic fast mode (``usage.speed: "fast"``): Opus 4.6 at 6× every category ($30 / $150, fast-mode
     # docs): 1000 × $30 + 100 × $150 = 45,000 µ$ (the standard price would be 7,500 µ$)

@@ -546,3 +546,50 @@ def test_s21_tgi_cap_and_cerebras_whole_request_limits(
 ) -> None:
     """s21 variants 17-a, 17-b."""
     assert limit_from_refusal(message, asked) == stated
+
+
+@pytest.mark.parametrize(
+    ("model", "limit"),
+    [
+        # a longer name is another model: no clamp (was the shorter name's limit by prefix)
+        ("deepseek/deepseek-chat-v3.1", None),
+        ("deepseek/deepseek-chat-v3-0324", None),
+        ("deepseek-chat-v3.1:free", None),
+        ("gemini-2.0-flash-thinking-exp-01-21", None),
+        ("o3-mini-high", None),
+        ("gpt-4o-audio-preview", None),
+        # the shorter name's own limit was lower than the model's: its own now
+        ("openai/gpt-4.5-preview", 16_384),
+        ("o1-preview-2024-09-12", 32_768),
+        ("gpt-5-pro", 272_000),
+        ("gpt-5-chat-latest", 16_384),
+        # the same model under a snapshot date, version tag or relay variant
+        ("deepseek-chat", 8_192),
+        ("gpt-4o-2024-08-06", 16_384),
+        ("gpt-4-0613", 8_192),
+        ("gemini-2.0-flash-001", 8_192),
+        ("google/gemini-2.5-flash-preview-09-2025", 65_536),
+        ("anthropic/claude-3.7-sonnet:thinking", 64_000),
+        ("claude-opus-4-20250514", 32_000),
+        ("claude-opus-4-5-20251101", 64_000),
+        ("x-ai/grok-3-mini-beta", 131_072),
+        ("llama3:8b", None),
+    ],
+)
+def test_bugd21_a_longer_name_is_another_model(model: str, limit: int | None) -> None:
+    """bugd21 variants 17-h..17-j: exact names and what names the same model, never a prefix."""
+    assert max_output_tokens(model) == limit
+
+
+@pytest.mark.parametrize(
+    ("message", "stated"),
+    [
+        ("Invalid max_tokens value, the valid range of max_tokens is [2, 2048]", StatedLimit(2048, True)),
+        ("max_output_tokens must be in [16, 8192]", StatedLimit(8192, True)),
+        ("max_tokens (current value: 32000) must be between 2 and 4096", StatedLimit(4096, True)),
+    ],
+    ids=["range-from-2", "range-from-16", "between-from-2"],
+)
+def test_bugd21_a_range_is_read_whatever_its_lower_bound(message: str, stated: StatedLimit) -> None:
+    """bugd21 variant 17-k: a range's upper bound is the limit whatever the lower (Qianfan's "[2, 2048]")."""
+    assert limit_from_refusal(message, 32000) == stated

@@ -113,6 +113,20 @@ def usage_from_openai(u: dict[str, Any], tier: Any = None) -> Usage:
     output = get("completion_tokens")
     output = output if type(output) is int else 0
     completion = get("completion_tokens_details")
+    total = get("total_tokens")
+    total = total if type(total) is int else None
+    # a reasoning count stated (even 0), or Perplexity's own counts beside the standard ones (below); asked only of a
+    # total above prompt + completion, the one it is evidence about (inline: every answer's usage passes here)
+    beside = (
+        total is not None
+        and total > prompt_tokens + output
+        and (
+            (type(completion) is dict and "reasoning_tokens" in completion)
+            or "reasoning_tokens" in u
+            or "citation_tokens" in u
+            or "num_search_queries" in u
+        )
+    )
     if type(completion) is dict:
         reasoning = completion.get("reasoning_tokens")
         audio_out = completion.get("audio_tokens")
@@ -134,15 +148,24 @@ def usage_from_openai(u: dict[str, Any], tier: Any = None) -> Usage:
         reasoning_tokens=reasoning if type(reasoning) is int else 0,
         # paid_cost: None without a cost
         provider_cost_usd=None if "cost" not in u and _TICKS not in u else paid_cost(u),
-        reported_total_tokens=total if type(total := get("total_tokens")) is int else None,
+        reported_total_tokens=total,
         cache_write_split=split_1h is not None,
         service_tier=tier if type(tier) is str else None,
         # audio parts of the counts (priced at the audio rates; s17 variant 28-a), never more than the count
         audio_input_tokens=min(audio_in, uncached),
         audio_output_tokens=min(audio_out, output),
         web_search_requests=searches if type(searches) is int and searches > 0 else 0,
+        counts_beside_stated=beside,
     )
 
+
+# Counts Perplexity states at the top of ``usage`` beside prompt and completion (docs.perplexity.ai, "Pricing":
+# sonar-deep-research's ``citation_tokens`` and ``reasoning_tokens`` are billed at their own rates, its searches per
+# 1000; ``total_tokens`` is prompt + completion without them). They fit no ledger bucket (reasoning is a part of the
+# output there, priced at the output rate: these are not), so the gateway's own prices do not bill them: only the
+# ``cost`` the answer states covers them (``usage.cost.total_cost``, ``paid_cost``). Never read as output (bugd21
+# variants 29-f, 29-g); read inline in ``usage_from_openai`` (``Usage.counts_beside_stated``): ``reasoning_tokens``,
+# ``citation_tokens``, ``num_search_queries``.
 
 # Where servers on the OpenAI wire report cache hits outside ``prompt_tokens_details.cached_tokens``, as
 # parts of ``prompt_tokens`` like it: DeepSeek's ``prompt_cache_hit_tokens`` (API docs, "Context Caching";

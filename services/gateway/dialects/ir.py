@@ -66,6 +66,12 @@ class Usage:
     # File search tool calls a Responses answer ran (its ``file_search_call`` output items), billed per call on top of
     # the tokens (``shared.pricing.FILE_SEARCH_USD_PER_CALL``)
     file_search_calls: int = 0
+    # Whether the answer states a reasoning count (OpenAI's ``completion_tokens_details.reasoning_tokens``, even 0;
+    # Perplexity's top-level ``reasoning_tokens``) or counts beside prompt and completion (Perplexity's
+    # ``citation_tokens``): then a ``reported_total_tokens`` above prompt + completion is not thoughts left uncounted
+    # (``providers.base.reasoning_as_output``) but what those counts name, or Gemini's tool-use prompt (grounding):
+    # never output. Evidence, not a bucket, so not compared.
+    counts_beside_stated: bool = field(default=False, compare=False)
 
     @property
     def prompt_tokens(self) -> int:

@@ -255,12 +255,18 @@ def reasoning_as_output(usage: Usage, outside_by_default: bool) -> Usage:
     ``total_tokens`` above prompt + completion holds output left out of ``completion_tokens``, the model's
     thoughts (Gemini's thinking tokens relayed on this wire by servers that map only its visible output to
     ``completion_tokens``: mozilla-ai/any-llm#1291 "prompt=20 completion=151 total=553", CLIProxyAPI#5733; Gemini
-    bills thoughts as output; s18 variant 29-f): the difference is added to the output as its reasoning.
+    bills thoughts as output; s18 variant 29-f): the difference is added to the output as its reasoning. Only when
+    the answer states no reasoning count (``Usage.counts_beside_stated``): one that says 0 thought nothing, and what
+    its total holds beyond is another count (Gemini's tool-use prompt tokens when it grounds a thinking-free answer;
+    Perplexity's citation and reasoning tokens, which a relay may add to the total), never output (bugd21 variants
+    29-f..29-h: priced as output).
     """
     reasoning = usage.reasoning_tokens
     if not reasoning:
         total, prompt = usage.reported_total_tokens, usage.prompt_tokens
-        if total is None or not prompt:  # a bare total counts nothing it could be compared with
+        if (
+            total is None or not prompt or usage.counts_beside_stated
+        ):  # a bare total counts nothing to compare
             return usage
         hidden = total - prompt - usage.output_tokens
         if hidden <= 0:

@@ -1,8 +1,8 @@
 """Output-token limits per model family, so a translated request never asks for more than the model
 allows (Claude Code asks for 32,000–64,000 output tokens; gpt-4o accepts 16,384 and answers 400 above).
 
-Matched by the longest prefix of the bare model name (vendor prefix stripped, dots read as dashes, so
-OpenRouter's ``anthropic/claude-sonnet-4.5`` matches ``claude-sonnet-4-5``). Unknown models: no clamp,
+Matched by exact name (vendor prefix stripped, dots read as dashes, so OpenRouter's ``anthropic/claude-sonnet-4.5``
+is ``claude-sonnet-4-5``), with snapshot dates and version tags read as the same model, never by prefix. Unknown models: no clamp,
 unless the catalog file gives a limit (docs/catalog.md, ``max_output_tokens``) or the upstream states one
 when it refuses a request (``limit_from_refusal``; the gateway then retries within it, at most twice, and
 remembers it when it is the model's own limit rather than what the context window leaves after that request's
@@ -16,42 +16,58 @@ from typing import Any, NamedTuple
 
 import orjson
 
+# Exact model names (bare, dots read as dashes), each with its vendor's documented output limit; a dated snapshot,
+# a cloud's version tag or a relay's variant of one is the same model (``_SAME_MODEL``), any other longer name a
+# different one (OpenRouter's ``deepseek/deepseek-chat-v3.1`` is DeepSeek V3.1, not ``deepseek-chat``'s 8192; s21
+# leads, bugd21 variants 17-h..17-l: a prefix match clamped it, and ``gpt-4.5-preview``, ``o1-preview``,
+# ``gemini-2.0-flash-thinking-exp``, ``gpt-5-pro``, to a shorter name's limit)
 _LIMITS: dict[str, int] = {
-    # OpenAI
-    "gpt-5": 128_000,
-    "gpt-4-1": 32_768,
-    "gpt-4o": 16_384,
-    "chatgpt-4o": 16_384,
-    "gpt-4-turbo": 4_096,
+    # OpenAI (platform.openai.com/docs/models: "Max output tokens")
+    **dict.fromkeys(
+        ("gpt-5", "gpt-5-mini", "gpt-5-nano", "gpt-5-codex", "gpt-5-1", "gpt-5-1-codex"), 128_000
+    ),
+    **dict.fromkeys(("gpt-5-1-codex-mini", "gpt-5-1-codex-max"), 128_000),
+    "gpt-5-pro": 272_000,
+    **dict.fromkeys(("gpt-5-chat", "gpt-5-1-chat"), 16_384),
+    **dict.fromkeys(("gpt-4-1", "gpt-4-1-mini", "gpt-4-1-nano"), 32_768),
+    **dict.fromkeys(("gpt-4o", "gpt-4o-mini", "chatgpt-4o", "gpt-4o-search-preview"), 16_384),
+    "gpt-4o-mini-search-preview": 16_384,
+    "gpt-4-5": 16_384,
+    **dict.fromkeys(("gpt-4-turbo", "gpt-4-turbo-preview"), 4_096),
     "gpt-4": 8_192,
-    "gpt-3-5-turbo": 4_096,
+    **dict.fromkeys(("gpt-3-5-turbo", "gpt-3-5-turbo-16k"), 4_096),
     "o1-mini": 65_536,
-    "o1": 100_000,
-    "o3": 100_000,
-    "o4-mini": 100_000,
-    # Anthropic
-    "claude-opus-4-1": 32_000,
-    "claude-opus-4-0": 32_000,
-    "claude-opus-4-2025": 32_000,
-    "claude-opus-4": 64_000,
-    "claude-sonnet-4": 64_000,
-    "claude-haiku-4": 64_000,
+    "o1-preview": 32_768,
+    **dict.fromkeys(("o1", "o1-pro", "o3", "o3-mini", "o3-pro", "o4-mini"), 100_000),
+    **dict.fromkeys(("o3-deep-research", "o4-mini-deep-research"), 100_000),
+    # Anthropic (docs.anthropic.com, "Models overview"): the first Opus 4 (claude-opus-4-20250514, alias
+    # claude-opus-4-0) and Opus 4.1 allow 32k, later Opus, Sonnet 4.x and Haiku 4.5 64k
+    **dict.fromkeys(("claude-opus-4", "claude-opus-4-0", "claude-opus-4-1"), 32_000),
+    "claude-opus-4-5": 64_000,
+    **dict.fromkeys(
+        ("claude-sonnet-4", "claude-sonnet-4-0", "claude-sonnet-4-5", "claude-haiku-4-5"), 64_000
+    ),
     "claude-3-7-sonnet": 64_000,
-    "claude-3-5-haiku": 8_192,
-    "claude-3-5-sonnet": 8_192,
-    "claude-3-haiku": 4_096,
-    "claude-3-opus": 4_096,
+    **dict.fromkeys(("claude-3-5-haiku", "claude-3-5-sonnet"), 8_192),
+    **dict.fromkeys(("claude-3-haiku", "claude-3-opus"), 4_096),
     # xAI
-    "grok-3-mini": 131_072,
-    "grok-3": 131_072,
+    **dict.fromkeys(("grok-3", "grok-3-mini", "grok-3-fast", "grok-3-mini-fast"), 131_072),
     # DeepSeek (api-docs.deepseek.com, "Models & Pricing"): deepseek-chat accepts max_tokens in [1, 8192]
     "deepseek-chat": 8_192,
     "deepseek-reasoner": 65_536,
-    # Google
-    "gemini-2-5": 65_536,
-    "gemini-2-0-flash": 8_192,
+    # Google (ai.google.dev/gemini-api/docs/models: "Output token limit")
+    **dict.fromkeys(("gemini-2-5-pro", "gemini-2-5-flash", "gemini-2-5-flash-lite"), 65_536),
+    **dict.fromkeys(("gemini-2-0-flash", "gemini-2-0-flash-lite"), 8_192),
 }
-_BY_LENGTH = sorted(_LIMITS.items(), key=lambda kv: len(kv[0]), reverse=True)
+# What names the same model after its name, innermost last (stripped from the end one at a time): a relay's variant
+# (OpenRouter's ":free", ":thinking", ":beta"… docs "Model variants"; letters only: Ollama's ":8b" is another size),
+# a cloud's version tag (Bedrock's "-v1:0", Vertex AI's "@20241022"), "-latest"/"-beta"/"-preview"/"-exp" aliases,
+# a preview's date ("-05-20", "-09-2025"), a dated snapshot ("-20250514", "-2024-08-06", OpenAI's "-0613", Google's
+# stable "-001"). A version ("-v3-1", "-4-5", "-1") is never one.
+_SAME_MODEL = re.compile(
+    r"(?::[a-z]+|-v\d+:\d+|@(?:\d{8}|latest)|-(?:latest|beta|preview|exp)|-\d\d-\d{2,4}|-\d{8}|"
+    r"-\d{4}-\d\d-\d\d|-\d{3,4})$"
+)
 
 
 # A leading dot-joined segment of letters (and hyphens) that names a region or a vendor, not the model: Bedrock's
@@ -69,10 +85,17 @@ def bare_model(model: str) -> str:
 
 
 def max_output_tokens(model: str) -> int | None:
-    bare = bare_model(model).replace(".", "-")
-    if bare == "claude-opus-4":  # the first Opus 4 (claude-opus-4-20250514) allowed 32k
-        return 32_000
-    return next((limit for prefix, limit in _BY_LENGTH if bare.startswith(prefix)), None)
+    """The documented output-token limit of ``model`` (any relay's or cloud's name for it, ``bare_model``; dots read
+    as dashes), None for a model not in ``_LIMITS``: its exact name, or that name with what names the same model
+    after it (``_SAME_MODEL``: snapshot dates, version tags, relay variants). Never a prefix: a longer name is a
+    different model (``deepseek-chat-v3.1`` → None, not ``deepseek-chat``'s 8192)."""
+    name = bare_model(model).replace(".", "-")
+    while (limit := _LIMITS.get(name)) is None:
+        shorter = _SAME_MODEL.sub("", name, count=1)
+        if shorter == name or not shorter:
+            return None
+        name = shorter
+    return limit
 
 
 # How providers state their output limit when they refuse a request's max_tokens:
@@ -80,7 +103,7 @@ _REFUSALS = (
     # DeepSeek: "Invalid max_tokens value, the valid range of max_tokens is [1, 8192]"; a Go validator naming the
     # field by its struct name: "field MaxTokens invalid, should be in [1, 65536]" (agentscope-ai/QwenPaw#5065; s20
     # variants 17-a, 17-b, 17-e: the refusal went back unread)
-    re.compile(r"max_?(?:completion_?|output_?)?tokens.{0,60}?\[\s*1\s*,\s*(\d+)\s*\]", re.I | re.S),
+    re.compile(r"max_?(?:completion_?|output_?)?tokens.{0,60}?\[\s*\d+\s*,\s*(\d+)\s*\]", re.I | re.S),
     # OpenAI: "max_tokens is too large: 32000. This model supports at most 16384 completion tokens"
     re.compile(r"supports at most (\d+) (?:completion|output) tokens", re.I),
     # Anthropic: "max_tokens: 64000 > 32000, which is the maximum allowed number of output tokens for …"

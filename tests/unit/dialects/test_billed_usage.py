@@ -844,3 +844,51 @@ def test_dashscope_explicit_cache_writes_are_read() -> None:
         0,
     )
     assert got.cache_write_split
+
+
+@pytest.mark.parametrize(
+    "usage",
+    [
+        # Gemini's OpenAI-compatible endpoint grounding a thinking-free answer: reasoning stated 0, the total holds the
+        # tool-use prompt (toolUsePromptTokenCount) beside prompt and completion
+        {
+            "prompt_tokens": 40,
+            "completion_tokens": 60,
+            "total_tokens": 600,
+            "completion_tokens_details": {"reasoning_tokens": 0},
+        },
+        # Perplexity sonar-deep-research (docs.perplexity.ai, "Pricing"), through a relay whose total adds its
+        # citation and reasoning tokens (Perplexity's own total is prompt + completion)
+        {
+            "prompt_tokens": 33,
+            "completion_tokens": 7163,
+            "total_tokens": 101209,  # 33 + 7163 + 20016 + 73997
+            "citation_tokens": 20016,
+            "num_search_queries": 18,
+            "reasoning_tokens": 73997,
+        },
+        # ... and as Perplexity itself sends it
+        {
+            "prompt_tokens": 33,
+            "completion_tokens": 7163,
+            "total_tokens": 7196,
+            "citation_tokens": 20016,
+            "num_search_queries": 18,
+            "reasoning_tokens": 73997,
+        },
+    ],
+    ids=["gemini-grounding", "perplexity-relayed-total", "perplexity"],
+)
+@pytest.mark.parametrize(
+    ("cls", "name"),
+    [(OpenAICompatProvider, "local"), (OpenRouterProvider, "openrouter")],
+)
+def test_bugd21_counts_beside_prompt_and_completion_are_never_hidden_output(
+    usage: dict[str, Any], cls: type, name: str
+) -> None:
+    """bugd21 variants 29-f..29-h: a total above prompt + completion was read as thoughts left uncounted and priced
+    as output (Gemini grounding: 500 tool-use prompt tokens; Perplexity: 94,013 citation + reasoning tokens at the
+    output rate). An answer that states its reasoning count (0 included), or Perplexity's own counts, hides none."""
+    read = usage_from_openai(usage)
+    u = provider(cls, name).usage(read)
+    assert (u.output_tokens, u.reasoning_tokens) == (usage["completion_tokens"], 0)
