@@ -474,15 +474,19 @@ async def test_postgres_connection_lost_mid_run_is_retried_without_loss(pg_url: 
         while batcher.flushed < 10:  # handshake: the store's connection is in use before it is cut
             await asyncio.sleep(0.01)
     admin = await asyncpg.connect(pg_url)
-    killed = await admin.fetchval(
-        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-    )
-    assert killed >= 1
+    others = "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    killed = {r["pid"] for r in await admin.fetch(others)}
+    assert killed
+    assert all([await admin.fetchval("SELECT pg_terminate_backend($1)", pid) for pid in killed])
     for i in range(10, 30):
         await batcher.put(event_row(make_event(i)))
     assert await batcher.close() == 0
-    assert batcher.failures >= 1  # the dead connection failed one flush, the retry succeeded
+    # The rows after the cut went through a new connection: either a flush on the dead one failed and was retried
+    # (batcher.failures), or the pool saw the connection closed before lending it and opened another; which of
+    # the two depends on when the loop reads the server's close (a busy machine reads it first: CI failed
+    # "failures >= 1" with 0)
+    now = {r["pid"] for r in await admin.fetch(others)}
+    assert now and not now & killed, (now, killed, batcher.failures)
     assert await admin.fetchval("SELECT count(*) FROM requests") == 30
     await admin.close()
     await store.close()
