@@ -351,3 +351,96 @@ def test_claude_code_screenshot_tool_result_stays_in_openrouters_cached_prefix(
     assert (
         rows[0]["cache_write_tokens"] > 3000 and rows[1]["cache_read_tokens"] == rows[0]["cache_write_tokens"]
     )
+
+
+def test_a_search_tool_s_results_reach_openrouter_with_their_marker(
+    gw: Stack, fakes: dict[str, FakeProvider]
+) -> None:
+    """s21 variants 08-v18, 08-v19: Claude Code (the anthropic SDK) over OpenRouter to Claude; a search tool's
+    tool_result holds ``search_result`` blocks (Anthropic, "Search results"), the last one marked. Chat has no
+    such part: they were dropped, the tool message went empty and the marker with it (the turn cached only the
+    system prompt). Their title, source and text go in the tool message, which keeps the marker."""
+    import anthropic
+
+    fakes["openrouter"].requests.clear()
+    client = anthropic.Anthropic(
+        base_url=gw.gateway_url,
+        api_key="sk-client",
+        max_retries=0,
+        default_headers={"x-ekai-provider": "openrouter"},
+    )
+    found: list[Any] = [
+        {
+            "type": "search_result",
+            "source": f"https://docs.example/{n}",
+            "title": f"Page {n}",
+            "content": [{"type": "text", "text": f"fact number {n}"}],
+        }
+        for n in (1, 2)
+    ]
+    found[-1]["cache_control"] = {"type": "ephemeral"}
+    client.messages.create(
+        model="claude-sonnet-4-5",
+        max_tokens=256,
+        system=[{"type": "text", "text": SYSTEM, "cache_control": {"type": "ephemeral"}}],
+        tools=[{"name": "Search", "input_schema": {"type": "object", "properties": {}}}],
+        messages=[
+            {"role": "user", "content": "look it up"},
+            {
+                "role": "assistant",
+                "content": [{"type": "tool_use", "id": "toolu_s", "name": "Search", "input": {}}],
+            },
+            {
+                "role": "user",
+                "content": [{"type": "tool_result", "tool_use_id": "toolu_s", "content": found}],
+            },
+        ],
+        extra_headers={"x-request-id": "cache-search-result-1"},
+    )
+    sent = fakes["openrouter"].requests[0].json["messages"]
+    tool = next(m for m in sent if m["role"] == "tool")
+    assert isinstance(tool["content"], list), tool
+    text = tool["content"][0]["text"]
+    assert "Page 1\nhttps://docs.example/1\nfact number 1" in text and "fact number 2" in text, tool
+    assert tool["content"][0]["cache_control"] == {"type": "ephemeral"}, tool
+
+
+def test_codex_screenshot_function_call_output_stays_in_openrouters_cached_prefix(
+    gw: Stack, fakes: dict[str, FakeProvider]
+) -> None:
+    """s21 variant 08-v25: a Responses client (the openai SDK, Codex's shape) over OpenRouter to Claude; the
+    last input item is a ``function_call_output`` holding a screenshot (``input_image``). The image goes to a
+    user message after the tool message (chat tool messages hold text only), and the gateway's breakpoint on
+    the last turn must go on it: it went only on text parts, so it landed on the tool text before the image,
+    and the screenshot fell out of the cached prefix."""
+    import openai
+
+    fakes["openrouter"].requests.clear()
+    client = openai.OpenAI(
+        base_url=f"{gw.gateway_url}/v1",
+        api_key="sk-client",
+        max_retries=0,
+        default_headers={"x-ekai-provider": "openrouter"},
+    )
+    client.responses.create(
+        model="claude-sonnet-4-5",
+        instructions=SYSTEM,
+        store=False,
+        tools=[{"type": "function", "name": "shot", "parameters": {"type": "object", "properties": {}}}],
+        input=[
+            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "look"}]},
+            {"type": "function_call", "call_id": "call_shot", "name": "shot", "arguments": "{}"},
+            {
+                "type": "function_call_output",
+                "call_id": "call_shot",
+                "output": [
+                    {"type": "input_text", "text": "screen:"},
+                    {"type": "input_image", "image_url": f"data:image/png;base64,{SCREENSHOT}"},
+                ],
+            },
+        ],
+        extra_headers={"x-request-id": "cache-codex-screenshot-1"},
+    )
+    sent = fakes["openrouter"].requests[0].json["messages"]
+    last = sent[-1]["content"][-1]
+    assert last["type"] == "image_url" and last.get("cache_control") == {"type": "ephemeral"}, sent

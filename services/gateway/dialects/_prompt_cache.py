@@ -24,6 +24,7 @@ import orjson
 EPHEMERAL: dict[str, str] = {"type": "ephemeral"}
 MAX_BREAKPOINTS = 4  # Anthropic's limit per request
 _UNMARKABLE = ("thinking", "redacted_thinking")
+_PARTS = ("image_url", "file")  # chat content parts other than text that take a marker (_marked_message)
 _KEY = b'"cache_control"'
 # Headers that name the conversation a request belongs to (Claude Code sends this one on every request).
 SESSION_HEADERS = ("x-claude-code-session-id",)
@@ -366,8 +367,14 @@ def place_chat_breakpoints(body: dict[str, Any]) -> None:
 
 
 def _marked_message(message: dict[str, Any]) -> dict[str, Any] | None:
-    """A copy of ``message`` with a marker on its last non-empty text part (string content made one text
-    part first), or None when it has no such part. ``message`` and its parts are not changed."""
+    """A copy of ``message`` with a marker on its last markable part (string content made one text part
+    first), or None when it has none. ``message`` and its parts are not changed.
+
+    Markable: a non-empty text part, an ``image_url`` or a ``file`` part (OpenRouter's content parts carry
+    ``cache_control`` on each, "Prompt Caching"; Anthropic caches up to the marked block, "Prompt caching").
+    A user message of images alone is what a tool result's screenshots become (chat tool messages hold
+    text only): the text-only rule left them outside the cached prefix, the marker on the tool text before
+    them (s21 variant 08-v25, a Responses ``function_call_output`` with an ``input_image``)."""
     content = message.get("content")
     if isinstance(content, str) and content:
         content = [{"type": "text", "text": content}]
@@ -377,7 +384,12 @@ def _marked_message(message: dict[str, Any]) -> dict[str, Any] | None:
         (
             i
             for i in range(len(content) - 1, -1, -1)
-            if isinstance(content[i], dict) and content[i].get("type") == "text" and content[i].get("text")
+            if isinstance(content[i], dict)
+            and (
+                content[i].get("text")
+                if content[i].get("type") == "text"
+                else content[i].get("type") in _PARTS
+            )
         ),
         None,
     )

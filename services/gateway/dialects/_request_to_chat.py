@@ -111,12 +111,23 @@ def _document_part(block: dict[str, Any], path: str) -> dict[str, Any]:
     )
 
 
+def _search_result_text(block: dict[str, Any]) -> str:
+    """A ``search_result`` block's text for a chat model: its title, its source and its content's text
+    blocks, one a line (Anthropic, "Search results": ``source``, ``title`` and ``content``, text blocks, are
+    required; the block may stand in a user turn or in a tool_result). Chat has no such part: the text keeps
+    what the model reads and the source it may cite; dropped, the search tool's answer and its marker were
+    lost (s21 variants 08-v18 to 08-v20)."""
+    lines = [str(block[k]) for k in ("title", "source") if isinstance(block.get(k), str) and block[k]]
+    body = _text_of(block.get("content"))
+    return "\n".join([*lines, body] if body else lines)
+
+
 def _tool_result(
     block: dict[str, Any], path: str, markers: bool = False
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """One ``tool`` message, plus the images and PDF documents it carried (OpenAI tool messages hold text only;
     those go to a user message after the tool messages, as ``image_url`` and ``file`` parts; a text document's
-    text joins the message's text; they were dropped). A marked result (``cache_control`` on the block or on a
+    text, and a ``search_result``'s (``_search_result_text``), join the message's text; they were dropped). A marked result (``cache_control`` on the block or on a
     block of its content) keeps its marker when the target honours markers: on the text part, or, when the
     result carried images, on the last image part, which is where the result's content ends in the
     translated prompt. Anthropic's marker on a tool_result caches its images too ("Prompt caching": a
@@ -133,6 +144,9 @@ def _tool_result(
             marker = _marker(item, markers) or marker
         elif item.get("type") == "image":
             images.append(_image_part(as_dict(item.get("source")), f"{path}.content.{j}"))
+            marker = _marker(item, markers) or marker
+        elif item.get("type") == "search_result" and (found := _search_result_text(item)):
+            texts.append(found)
             marker = _marker(item, markers) or marker
         elif item.get("type") == "document":  # a PDF goes as a file part beside the images; text stays text
             part = _document_part(item, f"{path}.content.{j}")
@@ -177,6 +191,8 @@ def _user(content: Any, path: str, markers: bool = False) -> list[dict[str, Any]
             parts.append({**_image_part(as_dict(block.get("source")), where), **_marker(block, markers)})
         elif kind == "document":
             parts.append({**_document_part(block, where), **_marker(block, markers)})
+        elif kind == "search_result" and (found := _search_result_text(block)):
+            parts.append({"type": "text", "text": found, **_marker(block, markers)})
     # OpenAI wants the tool messages right after the assistant's tool calls, before any other content.
     parts = images + parts
     if not parts:

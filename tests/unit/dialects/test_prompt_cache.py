@@ -239,6 +239,37 @@ def test_a_tool_result_s_documents_are_kept_with_its_marker() -> None:
     assert files["content"][0]["file"]["file_data"] == "data:application/pdf;base64,JVBERi0x"
 
 
+def test_a_user_turn_s_search_result_keeps_its_text_and_marker() -> None:
+    """s21 variant 08-v20: a marked ``search_result`` block in a user turn (RAG, Anthropic "Search results") was
+    dropped on the way to OpenRouter's Claude, marker and all; its title, source and text go as a text part."""
+    found = {
+        "type": "search_result",
+        "source": "kb://doc7",
+        "title": "Doc 7",
+        "content": [{"type": "text", "text": "beta"}, {"type": "text", "text": "gamma"}],
+        "cache_control": EPHEMERAL,
+    }
+    body = {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 100,
+        "messages": [{"role": "user", "content": [found, {"type": "text", "text": "summarise"}]}],
+    }
+    out = anthropic_to_chat(body, openrouter().target("anthropic/claude-sonnet-4.5")).body
+    assert out["messages"] == [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "Doc 7\nkb://doc7\nbeta\n\ngamma", "cache_control": EPHEMERAL},
+                {"type": "text", "text": "summarise"},
+            ],
+        }
+    ]
+    assert anthropic_to_chat(body, Target(model="gpt-4o")).body["messages"][0]["content"][0] == {
+        "type": "text",
+        "text": "Doc 7\nkb://doc7\nbeta\n\ngamma",
+    }
+
+
 @pytest.mark.parametrize("model", ["openai/gpt-4o-mini", "x-ai/grok-4", "qwen/qwen3-coder"])
 def test_other_openrouter_models_get_no_markers(model: str) -> None:
     target = openrouter().target(model)
