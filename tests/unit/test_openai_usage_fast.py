@@ -52,6 +52,8 @@ scalar = st.one_of(
     st.floats(allow_nan=False),
     st.sampled_from(["", "7", "x"]),
 )
+# counts as servers send them, most of the time (the buckets' arithmetic), else any scalar
+count = st.one_of(st.integers(0, 3_000), st.integers(-3, 3), scalar)
 split = st.dictionaries(st.sampled_from(SPLIT), scalar, max_size=2)
 inner = st.one_of(
     scalar,
@@ -60,14 +62,14 @@ inner = st.one_of(
 )
 prompt = st.one_of(scalar, st.dictionaries(st.sampled_from(PROMPT), st.one_of(scalar, split)))
 # mostly OpenAI's own keys (the fast path), sometimes another's (the general path must be taken)
-own_prompt = st.one_of(st.none(), st.dictionaries(st.sampled_from(sorted(_openai_wire._OWN_PROMPT)), scalar))
-completion = st.one_of(scalar, st.dictionaries(st.sampled_from(COMPLETION), scalar))
+own_prompt = st.one_of(st.none(), st.dictionaries(st.sampled_from(sorted(_openai_wire._OWN_PROMPT)), count))
+completion = st.one_of(scalar, st.dictionaries(st.sampled_from(COMPLETION), count))
 
 
 @st.composite
 def usages(draw: st.DrawFn) -> dict[str, Any]:
     u: dict[str, Any] = draw(
-        st.dictionaries(st.sampled_from(["prompt_tokens", "completion_tokens", "total_tokens"]), scalar)
+        st.dictionaries(st.sampled_from(["prompt_tokens", "completion_tokens", "total_tokens"]), count)
     )
     if draw(st.booleans()):
         u["prompt_tokens_details"] = draw(own_prompt if draw(st.booleans()) else prompt)
@@ -102,19 +104,20 @@ def test_openai_own_usage_takes_the_fast_path() -> None:
         "prompt_tokens": 20,
         "completion_tokens": 9,
         "total_tokens": 29,
-        "prompt_tokens_details": {"cached_tokens": 4, "audio_tokens": 0},
+        "prompt_tokens_details": {
+            "cached_tokens": 4,
+            "audio_tokens": 0,
+            "cache_write_tokens": 2,
+            "text_tokens": 1,
+        },
         "completion_tokens_details": {"reasoning_tokens": 3, "audio_tokens": 0},
     }
     _openai_wire._usage_general = spy
     try:
         fast = usage_from_openai(own)
         assert not calls
-        assert (fast.input_tokens, fast.cache_read_tokens, fast.output_tokens, fast.reasoning_tokens) == (
-            16,
-            4,
-            9,
-            3,
-        )
+        assert (fast.input_tokens, fast.cache_read_tokens, fast.cache_write_tokens) == (14, 4, 2)
+        assert (fast.output_tokens, fast.reasoning_tokens) == (9, 3)
         other = usage_from_openai({**own, "prompt_tokens_details": None, "prompt_cache_hit_tokens": 5})
         assert calls and other.cache_read_tokens == 5 and other.input_tokens == 15
     finally:

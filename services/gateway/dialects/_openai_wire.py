@@ -84,10 +84,12 @@ def usage_from_openai(u: dict[str, Any], tier: Any = None) -> Usage:
         if type(prompt) is dict:
             cache_read = prompt.get("cached_tokens")
             cache_read = cache_read if type(cache_read) is int else 0
+            cache_write = prompt.get("cache_write_tokens")  # (no TTL split can be among these keys)
+            cache_write = cache_write if type(cache_write) is int and cache_write > 0 else 0
             audio_in = prompt.get("audio_tokens")
             audio_in = audio_in if type(audio_in) is int and audio_in > 0 else 0
         else:
-            cache_read = audio_in = 0
+            cache_read = cache_write = audio_in = 0
         prompt_tokens = get("prompt_tokens")
         prompt_tokens = prompt_tokens if type(prompt_tokens) is int else 0
         output = get("completion_tokens")
@@ -99,13 +101,14 @@ def usage_from_openai(u: dict[str, Any], tier: Any = None) -> Usage:
             audio_out = audio_out if type(audio_out) is int and audio_out > 0 else 0
         else:
             reasoning = audio_out = 0
-        uncached = prompt_tokens - cache_read
+        uncached = prompt_tokens - cache_read - cache_write
         if uncached < 0:
             uncached = 0
         return Usage(
             input_tokens=uncached,
             output_tokens=output,
             cache_read_tokens=cache_read,
+            cache_write_tokens=cache_write,
             reasoning_tokens=reasoning if type(reasoning) is int else 0,
             reported_total_tokens=total if type(total := get("total_tokens")) is int else None,
             service_tier=tier if type(tier) is str else None,
@@ -193,8 +196,10 @@ def _usage_general(u: dict[str, Any], tier: Any = None) -> Usage:
 # LiteLLM's proxy (and relays that copy it) in front of Claude: Anthropic's ``cache_read_input_tokens`` at the top.
 _OTHER_CACHE_READ = ("prompt_cache_hit_tokens", "cached_tokens", "cache_read_input_tokens")
 # OpenAI's own usage keys (API reference, "The chat completion object": ``usage``, its
-# ``prompt_tokens_details``): none is a key ``_usage_general`` probes for another server's spelling, a cost, a
-# search count or a TTL split. ``completion_tokens_details`` is read for the same two keys by both paths.
+# ``prompt_tokens_details``; ``cache_write_tokens``, ``image_tokens``, ``text_tokens`` as
+# ../shared/docs/api-conformance.md has this wire send them): none is a key ``_usage_general`` probes for
+# another server's spelling, a cost, a search count or a TTL split. ``completion_tokens_details`` is read
+# for the same two keys by both paths.
 _OWN = frozenset(
     (
         "prompt_tokens",
@@ -204,7 +209,9 @@ _OWN = frozenset(
         "completion_tokens_details",
     )
 )
-_OWN_PROMPT = frozenset(("cached_tokens", "audio_tokens"))
+_OWN_PROMPT = frozenset(
+    ("cached_tokens", "audio_tokens", "cache_write_tokens", "image_tokens", "text_tokens")
+)
 # Where LiteLLM's proxy reports Claude's cache writes on the OpenAI wire, as parts of ``prompt_tokens`` (its usage:
 # ``prompt_tokens`` = input + cache writes + cache reads): ``prompt_tokens_details.cache_creation_tokens``, with the
 # TTL split in ``prompt_tokens_details.cache_creation_token_details``; older releases give only Anthropic's
