@@ -127,17 +127,32 @@ async def test_a_key_split_across_two_reads_is_scrubbed_from_what_a_translator_w
     assert key.encode() not in sent
 
 
-async def test_a_translated_answer_read_whole_sends_its_first_token_before_the_rest() -> None:
-    """A translator stops the read that brings the first token there (``Relay.rest``): the client gets
-    what comes up to that token in one write, the rest of the read and the end of the answer in the
-    next (a whole canned answer in one read no longer waits for all of it to be translated)."""
+async def test_a_translated_answer_read_whole_is_one_write() -> None:
+    """A translator stops the read that brings the first token there (``Relay.rest``); when that read
+    ended the body, the rest is translated at once and the whole answer goes out with its end in one
+    write (session 21: one write and one client wake-up fewer; the first token waits only for the
+    rest's translation). The bytes are those of the read translated whole."""
     pair = registry.pairing("anthropic", "openai_chat")
     relay = make_relay(pair, View(model="m"))
     first = relay.feed(FIRST + MORE + LAST)  # what until_committed read and wrote down
     assert relay.has_rest and b"content_block_delta" in first and b"there" not in first
     writes = await pump(relay, first, Body())
-    assert len(writes) == 2 and writes[0] == first
-    assert writes[1][0] == "eof" and b" there" in writes[1][1] and b"message_stop" in writes[1][1]
+    assert len(writes) == 1 and writes[0][0] == "eof"
+    whole = make_relay(pair, View(model="m"))
+    assert writes[0][1] == whole.feed(FIRST + MORE + LAST) + whole.rest() + whole.finish()
+    assert relay.delivered and not relay.has_rest
+
+
+async def test_a_translated_answer_whose_body_goes_on_sends_its_first_token_before_the_rest() -> None:
+    """The same read when the body has not ended (a real provider's stream): the client gets what comes
+    up to the first token in one write, the rest of the read in the next (time to first token)."""
+    pair = registry.pairing("anthropic", "openai_chat")
+    relay = make_relay(pair, View(model="m"))
+    first = relay.feed(FIRST + MORE)
+    assert relay.has_rest
+    writes = await pump(relay, first, Body(LAST))
+    assert len(writes) == 3 and writes[0] == first and b" there" in writes[1] and b"Hi" not in writes[1]
+    assert writes[2][0] == "eof" and b"message_stop" in writes[2][1]
     assert relay.delivered
 
 
@@ -150,26 +165,48 @@ async def test_the_first_token_read_after_a_silence_goes_out_before_the_rest_of_
     assert b" there" in writes[2] and writes[3][0] == "eof" and b"message_stop" in writes[3][1]
 
 
-async def test_a_client_gone_at_the_first_token_still_has_the_reads_usage_decoded() -> None:
-    """The client hangs up on the first write: the rest of that read (the usage chunk with it) is decoded
+async def test_the_first_token_in_the_bodys_last_read_goes_out_with_the_end() -> None:
+    """The answer started on a silence and its first token comes in the read that ends the body: that
+    read's bytes go out whole with the end of the answer (no split), the time to first token stamped."""
+    pair = registry.pairing("anthropic", "openai_chat")
+    relay = make_relay(pair, View(model="m"))
+    upstream = UpstreamClient(None, first_byte_timeout_s=5, chunk_timeout_s=5)  # type: ignore[arg-type]
+    proxy = Proxy(upstream, {}, ProviderHealth(BreakerConfig()), Limits(4, 5))
+    call, att = SimpleNamespace(t0=0.0), SimpleNamespace(ttft_ms=None)
+    client = Client()
+    await proxy._pump(call, att, relay, client, b"", Body(FIRST + MORE + LAST), PROVIDER)  # type: ignore[arg-type]
+    whole = make_relay(pair, View(model="m"))
+    assert client.writes == [b"", ("eof", whole.feed(FIRST + MORE + LAST) + whole.rest() + whole.finish())]
+    assert att.ttft_ms is not None and relay.delivered
+
+
+@pytest.mark.parametrize("goes_on", [False, True])
+async def test_a_client_gone_at_the_first_token_still_has_the_reads_usage_decoded(goes_on: bool) -> None:
+    """The client hangs up on the first write (the first token's, when the body goes on; the whole
+    answer's, when its read ended the body): the rest of that read (the usage chunk with it) is decoded
     all the same, so the ledger gets the answer's usage as when the read was translated whole."""
     usage = (
         b'data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[],'
         b'"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}\n\n'
     )
     relay = make_relay(registry.pairing("anthropic", "openai_chat"), View(model="m"))
-    first = relay.feed(FIRST + MORE + chunk("{}", "stop") + usage + b"data: [DONE]\n\n")
+    read = FIRST + MORE + chunk("{}", "stop") + usage
+    first = relay.feed(read if goes_on else read + b"data: [DONE]\n\n")
     assert relay.has_rest and relay.usage is None
 
     class Gone(Client):
         async def write(self, data: bytes) -> None:
             raise ConnectionResetError
 
+        async def write_eof(self, data: bytes = b"") -> None:
+            raise ConnectionResetError
+
     upstream = UpstreamClient(None, first_byte_timeout_s=5, chunk_timeout_s=5)  # type: ignore[arg-type]
     proxy = Proxy(upstream, {}, ProviderHealth(BreakerConfig()), Limits(4, 5))
     call, att = SimpleNamespace(t0=0.0), SimpleNamespace(ttft_ms=None)
+    body = Body(b"data: [DONE]\n\n") if goes_on else Body()
     with pytest.raises(ConnectionResetError):
-        await proxy._pump(call, att, relay, Gone(), first, Body(), PROVIDER)  # type: ignore[arg-type]
+        await proxy._pump(call, att, relay, Gone(), first, body, PROVIDER)  # type: ignore[arg-type]
     assert relay.usage is not None and relay.usage.output_tokens == 4 and not relay.has_rest
 
 

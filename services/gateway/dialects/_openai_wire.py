@@ -73,7 +73,53 @@ def usage_from_openai(u: dict[str, Any], tier: Any = None) -> Usage:
     "Web search tool"; s18 variant 28-e: not counted, the searches were left out of the cost); without it,
     ``prompt_tokens_details.web_search_requests``, where LiteLLM's usage (its ``PromptTokensDetailsWrapper``) holds the
     same count for Claude and Gemini's billed grounding searches (BerriAI/litellm#36397; s18 variants 28-h..28-j: one
-    count in two places, never added together)."""
+    count in two places, never added together).
+
+    Usage whose keys are all OpenAI's own (``_OWN``, and ``_OWN_PROMPT`` in ``prompt_tokens_details``: what
+    OpenAI's API reference, "The chat completion object", names) is read without the probes above, none of
+    which can then find anything: the same ``Usage`` (``_usage_general``; tests/unit/test_openai_usage_fast.py)."""
+    get = u.get
+    prompt = get("prompt_tokens_details")
+    if u.keys() <= _OWN and (type(prompt) is not dict or prompt.keys() <= _OWN_PROMPT):
+        if type(prompt) is dict:
+            cache_read = prompt.get("cached_tokens")
+            cache_read = cache_read if type(cache_read) is int else 0
+            cache_write = prompt.get("cache_write_tokens")  # (no TTL split can be among these keys)
+            cache_write = cache_write if type(cache_write) is int and cache_write > 0 else 0
+            audio_in = prompt.get("audio_tokens")
+            audio_in = audio_in if type(audio_in) is int and audio_in > 0 else 0
+        else:
+            cache_read = cache_write = audio_in = 0
+        prompt_tokens = get("prompt_tokens")
+        prompt_tokens = prompt_tokens if type(prompt_tokens) is int else 0
+        output = get("completion_tokens")
+        output = output if type(output) is int else 0
+        completion = get("completion_tokens_details")
+        if type(completion) is dict:
+            reasoning = completion.get("reasoning_tokens")
+            audio_out = completion.get("audio_tokens")
+            audio_out = audio_out if type(audio_out) is int and audio_out > 0 else 0
+        else:
+            reasoning = audio_out = 0
+        uncached = prompt_tokens - cache_read - cache_write
+        if uncached < 0:
+            uncached = 0
+        return Usage(
+            input_tokens=uncached,
+            output_tokens=output,
+            cache_read_tokens=cache_read,
+            cache_write_tokens=cache_write,
+            reasoning_tokens=reasoning if type(reasoning) is int else 0,
+            reported_total_tokens=total if type(total := get("total_tokens")) is int else None,
+            service_tier=tier if type(tier) is str else None,
+            audio_input_tokens=min(audio_in, uncached),
+            audio_output_tokens=min(audio_out, output),
+        )
+    return _usage_general(u, tier)
+
+
+def _usage_general(u: dict[str, Any], tier: Any = None) -> Usage:
+    """``usage_from_openai`` of any usage: every server's spellings probed."""
     get = u.get
     tools = get("server_tool_use")
     searches = tools.get("web_search_requests") if type(tools) is dict else 0
@@ -172,6 +218,23 @@ def usage_from_openai(u: dict[str, Any], tier: Any = None) -> Usage:
 # ``prompt_cache_miss_tokens`` is the rest), Moonshot/Kimi's top-level ``cached_tokens`` (s11 variants 29-a/b).
 # LiteLLM's proxy (and relays that copy it) in front of Claude: Anthropic's ``cache_read_input_tokens`` at the top.
 _OTHER_CACHE_READ = ("prompt_cache_hit_tokens", "cached_tokens", "cache_read_input_tokens")
+# OpenAI's own usage keys (API reference, "The chat completion object": ``usage``, its
+# ``prompt_tokens_details``; ``cache_write_tokens``, ``image_tokens``, ``text_tokens`` as
+# ../shared/docs/api-conformance.md has this wire send them): none is a key ``_usage_general`` probes for
+# another server's spelling, a cost, a search count or a TTL split. ``completion_tokens_details`` is read
+# for the same two keys by both paths.
+_OWN = frozenset(
+    (
+        "prompt_tokens",
+        "completion_tokens",
+        "total_tokens",
+        "prompt_tokens_details",
+        "completion_tokens_details",
+    )
+)
+_OWN_PROMPT = frozenset(
+    ("cached_tokens", "audio_tokens", "cache_write_tokens", "image_tokens", "text_tokens")
+)
 # Where LiteLLM's proxy reports Claude's cache writes on the OpenAI wire, as parts of ``prompt_tokens`` (its usage:
 # ``prompt_tokens`` = input + cache writes + cache reads): ``prompt_tokens_details.cache_creation_tokens``, with the
 # TTL split in ``prompt_tokens_details.cache_creation_token_details``; older releases give only Anthropic's

@@ -1,0 +1,124 @@
+"""``usage_from_openai``'s path for usage whose keys are all OpenAI's own (session 21, issue 13: the probes of
+other servers' spellings skipped) gives the same ``Usage``, every field (those left out of ``==`` too), as the
+general path that probes them all, for any usage: OpenAI's keys, other servers' keys, odd values."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from services.gateway.dialects import _openai_wire
+from services.gateway.dialects._openai_wire import _usage_general, usage_from_openai
+from services.gateway.dialects.ir import Usage
+
+# every key either path reads, at the top of usage and in ``prompt_tokens_details``
+TOP = sorted(
+    {
+        *_openai_wire._OWN,
+        *_openai_wire._OTHER_CACHE_READ,
+        *_openai_wire._NEW_API_SPLIT,
+        "cache_creation_input_tokens",
+        "cache_creation",
+        "server_tool_use",
+        "cost",
+        "cost_in_usd_ticks",
+        "cost_details",
+        "is_byok",
+    }
+)
+PROMPT = sorted(
+    {
+        *_openai_wire._OWN_PROMPT,
+        "cache_write_tokens",
+        "cache_creation_tokens",
+        "cached_creation_tokens",
+        "cache_creation_input_tokens",
+        "cache_creation",
+        "cache_creation_token_details",
+        "web_search_requests",
+    }
+)
+COMPLETION = ["reasoning_tokens", "audio_tokens", "accepted_prediction_tokens"]
+SPLIT = ["ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens"]
+
+scalar = st.one_of(
+    st.integers(-5, 2_000),
+    st.integers(-(2**70), 2**70),
+    st.booleans(),
+    st.none(),
+    st.floats(allow_nan=False),
+    st.sampled_from(["", "7", "x"]),
+)
+# counts as servers send them, most of the time (the buckets' arithmetic), else any scalar
+count = st.one_of(st.integers(0, 3_000), st.integers(-3, 3), scalar)
+split = st.dictionaries(st.sampled_from(SPLIT), scalar, max_size=2)
+inner = st.one_of(
+    scalar,
+    split,
+    st.dictionaries(st.sampled_from(PROMPT + COMPLETION + ["web_search_requests", "total_cost"]), scalar),
+)
+prompt = st.one_of(scalar, st.dictionaries(st.sampled_from(PROMPT), st.one_of(scalar, split)))
+# mostly OpenAI's own keys (the fast path), sometimes another's (the general path must be taken)
+own_prompt = st.one_of(st.none(), st.dictionaries(st.sampled_from(sorted(_openai_wire._OWN_PROMPT)), count))
+completion = st.one_of(scalar, st.dictionaries(st.sampled_from(COMPLETION), count))
+
+
+@st.composite
+def usages(draw: st.DrawFn) -> dict[str, Any]:
+    u: dict[str, Any] = draw(
+        st.dictionaries(st.sampled_from(["prompt_tokens", "completion_tokens", "total_tokens"]), count)
+    )
+    if draw(st.booleans()):
+        u["prompt_tokens_details"] = draw(own_prompt if draw(st.booleans()) else prompt)
+    if draw(st.booleans()):
+        u["completion_tokens_details"] = draw(completion)
+    if draw(st.booleans()):  # another server's keys beside them
+        u.update(draw(st.dictionaries(st.sampled_from(TOP), inner, max_size=3)))
+    return u
+
+
+def every_field(usage: Usage) -> tuple[Any, ...]:
+    return tuple((f.name, getattr(usage, f.name)) for f in dataclasses.fields(usage))
+
+
+@settings(max_examples=600, deadline=None)
+@given(usages(), st.one_of(st.none(), st.sampled_from(["default", "flex"]), st.integers()))
+def test_the_fast_path_equals_the_general_one(u: dict[str, Any], tier: Any) -> None:
+    assert every_field(usage_from_openai(u, tier)) == every_field(_usage_general(u, tier))
+
+
+def test_openai_own_usage_takes_the_fast_path() -> None:
+    """The fast path is taken for OpenAI's own usage (the probes are not run: ``_usage_general`` not
+    called), and not for usage with another server's key."""
+    calls: list[dict[str, Any]] = []
+    general = _openai_wire._usage_general
+
+    def spy(u: dict[str, Any], tier: Any = None) -> Usage:
+        calls.append(u)
+        return general(u, tier)
+
+    own = {
+        "prompt_tokens": 20,
+        "completion_tokens": 9,
+        "total_tokens": 29,
+        "prompt_tokens_details": {
+            "cached_tokens": 4,
+            "audio_tokens": 0,
+            "cache_write_tokens": 2,
+            "text_tokens": 1,
+        },
+        "completion_tokens_details": {"reasoning_tokens": 3, "audio_tokens": 0},
+    }
+    _openai_wire._usage_general = spy
+    try:
+        fast = usage_from_openai(own)
+        assert not calls
+        assert (fast.input_tokens, fast.cache_read_tokens, fast.cache_write_tokens) == (14, 4, 2)
+        assert (fast.output_tokens, fast.reasoning_tokens) == (9, 3)
+        other = usage_from_openai({**own, "prompt_tokens_details": None, "prompt_cache_hit_tokens": 5})
+        assert calls and other.cache_read_tokens == 5 and other.input_tokens == 15
+    finally:
+        _openai_wire._usage_general = general
