@@ -95,12 +95,18 @@ def usage_from_openai(u: dict[str, Any], tier: Any = None) -> Usage:
         output = get("completion_tokens")
         output = output if type(output) is int else 0
         completion = get("completion_tokens_details")
+        total = get("total_tokens")
+        total = total if type(total) is int else None
         if type(completion) is dict:
             reasoning = completion.get("reasoning_tokens")
             audio_out = completion.get("audio_tokens")
             audio_out = audio_out if type(audio_out) is int and audio_out > 0 else 0
+            # a reasoning count stated (even 0) beside a total above prompt + completion (``_usage_general``'s
+            # ``beside``: the only one of its signs that can be among OpenAI's own keys)
+            beside = total is not None and total > prompt_tokens + output and "reasoning_tokens" in completion
         else:
             reasoning = audio_out = 0
+            beside = False
         uncached = prompt_tokens - cache_read - cache_write
         if uncached < 0:
             uncached = 0
@@ -110,10 +116,11 @@ def usage_from_openai(u: dict[str, Any], tier: Any = None) -> Usage:
             cache_read_tokens=cache_read,
             cache_write_tokens=cache_write,
             reasoning_tokens=reasoning if type(reasoning) is int else 0,
-            reported_total_tokens=total if type(total := get("total_tokens")) is int else None,
+            reported_total_tokens=total,
             service_tier=tier if type(tier) is str else None,
             audio_input_tokens=min(audio_in, uncached),
             audio_output_tokens=min(audio_out, output),
+            counts_beside_stated=beside,
         )
     return _usage_general(u, tier)
 
