@@ -14,6 +14,7 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 
+import httpx
 import openai
 import pytest
 
@@ -62,3 +63,18 @@ def test_a_last_frame_that_ends_nothing_gets_the_gateways_error(
     assert kinds[-1] == "response.failed"  # the gateway's: the upstream's answer did not end
     row = gw.row_for(rid)
     assert (row["status"], row["error_type"]) == (502, "broken_stream")
+
+
+def test_a_cut_after_pings_is_numbered_after_the_last_event(gw: Stack, up: ScriptedUpstream) -> None:
+    """bug21a's numbering of the gateway's ``response.failed`` (s21 variant 13-vF) when the upstream pinged
+    (``: ping``, sse-starlette's keep-alive) between its last event and the cut: that read named no event, and
+    the error went out numbered 0 (the client had 0..5)."""
+    from tests.gateway.test_responses_cut_numbering_e2e import EVENTS, RID, _failed, _frames
+    from tests.scripted_upstream import Pause, sse
+
+    up.script(RESPONSES, sse([*_frames(EVENTS), Pause(0.1), b": ping\n\n"]))
+    body = {"model": "gpt-4.1", "input": "hi", "stream": True}
+    with httpx.stream("POST", gw.gateway_url + "/v1/responses", json=body, timeout=30) as r:
+        text = r.read().decode()
+    failed = _failed(text)
+    assert [(f["sequence_number"], f["response"]["id"]) for f in failed] == [(6, RID)], text[-600:]

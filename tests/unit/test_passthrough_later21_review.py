@@ -44,3 +44,20 @@ def test_a_type_that_is_no_string_ends_nothing_and_raises_nothing(kind: bytes) -
 
 def test_the_terminal_frames_still_end_the_answer_early() -> None:
     assert _check("openai_responses", [BODY])
+
+
+@pytest.mark.parametrize("between", [b": ping\n\n", b": ping\n\n: ping\n\n", b"\n"])
+def test_an_error_after_pings_goes_on_from_the_last_event_the_client_got(between: bytes) -> None:
+    """bug21a's numbering (``Passthrough.fail``: the sequence number after the last one the client has): an
+    upstream that pings (``: ping``, sse-starlette's keep-alive) or sends the LF of a CRLF alone between the
+    answer's last event and its cut named no event in its last read, and the error went out numbered 0."""
+    from services.gateway.dialects.registry import pairing
+    from services.gateway.dialects.view import View
+    from services.gateway.relay import Passthrough
+
+    cut = BODY.index(b"event: response.output_text.done")  # after the last text delta, numbered 8
+    relay = Passthrough(pairing("openai_responses", "openai_responses"), View(model="m"))
+    relay.feed(BODY[:cut])
+    relay.feed(between)
+    failed = relay.fail(502, "upstream stream ended early", "broken_stream")
+    assert b'"type":"response.failed","sequence_number":9,' in failed, failed[:120]
