@@ -613,16 +613,19 @@ class Proxy:
         that is not white space opens a JSON object (RFC 8259 §2: white space may precede a value), as no SSE
         line can (WHATWG HTML §9.2.6: a line is a field, a comment ``:`` or blank), s21. The wait for that
         byte is bounded by ``first_byte_timeout_s`` and sends the client no keep-alive (its answer has not
-        begun: nothing says yet what it will be). Errors: ``UpstreamError`` as ``next_chunk``'s and
-        ``read_body``'s (a timeout, a broken body)."""
+        begun: nothing says yet what it will be), for the whole wait, not each piece of white space. Errors:
+        ``UpstreamError`` as ``next_chunk``'s and ``read_body``'s (a timeout, a broken body)."""
         if "content-length" in resp.headers:
             return await self.upstream.read_body(resp, provider), None
         chunks = Chunks(resp)
         read = b""
+        # one deadline for the whole wait, as ``until_committed``'s: white space trickled in pieces (a
+        # keep-alive) does not restart it (review21b: each piece got the whole timeout, so the wait had no end)
+        bound_s = self.upstream.first_byte_timeout_s
+        deadline = time.monotonic() + bound_s
         while not read.lstrip():
-            chunk = await self.upstream.next_chunk(
-                chunks, provider, "first_token", self.upstream.first_byte_timeout_s
-            )
+            remaining = max(0.0, deadline - time.monotonic())
+            chunk = await self.upstream.next_chunk(chunks, provider, "first_token", remaining, None, bound_s)
             if chunk is None:
                 break
             read += chunk

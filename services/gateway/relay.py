@@ -272,8 +272,9 @@ class Passthrough(Relay):
     def __init__(self, pairing: Pairing, view: View, usage_rule: UsageRule = _as_reported) -> None:
         super().__init__(pairing, view, usage_rule)
         self._opening: Opening | None = None  # ``resume``'s, with frames
-        # The last bytes ``feed`` gave the client (none: b"") and the answer's id its opening gave (the
-        # decoder's ``MessageStart``): what an error after the answer began must go on from (``fail``)
+        # The last bytes ``feed`` gave the client that hold an event's data (none: b"") and the answer's id its
+        # opening gave (the decoder's ``MessageStart``): what an error after the answer began must go on from
+        # (``fail``)
         self._sent = b""
         self._answer_id: str | None = None
         # ``feed_last``'s read and its split lines, and the first frame not yet decoded (``settle``)
@@ -394,7 +395,10 @@ class Passthrough(Relay):
             out = self._feed_events(chunk)
         if self._filter is None and (self._held or self._sse.pending):
             out = self._whole_events(out, lf_owed)
-        if out:
+        # a read of comments or a line end alone (an upstream's pings, the LF of a CRLF) names no event: the
+        # error after the answer goes on from the last read that did (review21b); searched only in a read
+        # that begins with a comment or a line end (``:``, LF), others begin with a field
+        if out and ((out[0] != 58 and out[0] != 10) or b"data:" in out):
             self._sent = out
         return out
 
@@ -419,7 +423,7 @@ class Passthrough(Relay):
             and ends(self.decoder, chunk)
         ):
             out = self._feed_frames(chunk, -1, True)
-            if out:
+            if out:  # (``chunk``: it ends with a frame's data line)
                 self._sent = out
             return out
         return self.feed(chunk)

@@ -28,8 +28,8 @@ thread back to ``SCHED_IDLE``: the recorder sees its own policy changed at its n
 (``priority.Priority``: 1 s, doubled each time it is starved again within 10 s, up to 60 s). A thread
 that was not at ``SCHED_IDLE`` at the previous look only gets its baseline (its waits at normal priority
 are the machine's ordinary contention, not starvation). While the kernel's CPU pressure
-(``/proc/pressure/cpu``, where there is one) grew too little in an interval for any thread to have waited
-that long, a tick reads that one file and nothing else (``Guard.calm``).
+(``/proc/pressure/cpu``, where there is one) grew too little since the last look at the threads for any
+thread to have waited half that long, a tick reads that one file and nothing else (``Guard.calm``).
 
 Why a window, not one interval (s21): a thread that gets a slice inside every interval has the wait before
 each slice added when it runs (sched-stats.rst: the run-queue wait is counted at arrival on the CPU), so each
@@ -162,8 +162,11 @@ class Guard:
     The gate (``pressure``): where the kernel keeps CPU pressure (PSI, Documentation/accounting/psi.rst),
     ``/proc/pressure/cpu``'s ``some total`` (us in which some task waited for a CPU, averaged over the
     CPUs by their busy time) grows by at least a thread's wait divided by the number of CPUs; while it
-    grew less than ``starved_ns`` / CPUs / 2 in an interval no thread can have waited ``starved_ns``, and
-    the tick reads that one file instead of two per thread (the threads' baselines start again)."""
+    grew less than ``starved_ns`` / CPUs / 2 since the last look at the threads no thread can have waited
+    ``starved_ns`` / 2 since then, and the tick reads that one file instead of two per thread (the next look's
+    waits cover these ticks too). Since the last look, not since the last tick (review21b): a thread that
+    waits a quarter of each interval starves by the window's rule (``WINDOW``), yet the pressure may grow
+    less than the gate in every single interval, and a gate per tick then never let a look find it."""
 
     def __init__(self, recorder: int, me: int, starved_ns: int = STARVED_NS) -> None:
         self.recorder, self.me, self.starved_ns = recorder, me, starved_ns
@@ -178,13 +181,15 @@ class Guard:
             // 2
         )
         self.gated = 0  # ticks that read only the pressure
-        self._pressure_us = -1
+        self._pressure_us = -1  # the pressure at the last look at the threads (the gate's baseline)
         self._ticks = 0
         self._calm_run = 0  # calm ticks since the last look at the threads
         self._looked_ns = time.monotonic_ns()  # when the threads were last looked at
 
     def calm(self) -> bool:
-        """Whether the CPU pressure grew too little since the last tick for any thread to be starved."""
+        """Whether the CPU pressure grew too little since the last look at the threads for any thread to
+        have waited ``starved_ns`` / 2 since (the gate, ``gate_ns``); when it did not, its reading is the
+        baseline of the next ticks."""
         if self.pressure < 0:
             return False
         try:
@@ -192,8 +197,11 @@ class Guard:
             total = int(first.rsplit(b"total=", 1)[1])
         except (OSError, IndexError, ValueError):
             return False
-        last, self._pressure_us = self._pressure_us, total
-        return last >= 0 and (total - last) * 1000 < self.gate_ns
+        last = self._pressure_us
+        if last >= 0 and (total - last) * 1000 < self.gate_ns:
+            return True  # (the baseline stays: the growth of calm ticks adds up until a look)
+        self._pressure_us = total
+        return False
 
     def relist(self) -> None:
         """Open the threads that appeared, close those that ended."""

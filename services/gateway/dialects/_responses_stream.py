@@ -94,7 +94,7 @@ def ends_stream(decoder: ResponsesStreamDecoder, read: bytes) -> bool:
     """``read`` (whole frames, LF line ends) ends with a terminal event: its last frame is ``event:``
     LF ``data:`` (one line each) and its data one JSON object whose ``type`` is ``response.completed``,
     ``response.incomplete`` or ``response.failed`` (as JSON keeps it: a duplicate key's last value, the
-    decoder's reading). Read by ``ResponsesStreamDecoder.feed``, that frame leaves it done and closed
+    decoder's reading), the event line naming that same kind (``event: response.completed``). Read by ``ResponsesStreamDecoder.feed``, that frame leaves it done and closed
     (``_terminal``), or it is ignored by a decoder already done or failed (an error told): nothing may
     follow it (``WireSpec.ends_stream``). That frame is parsed here once: ``decoder`` keeps the parse for
     when it reads the frame (``feed``: the same text, the same object). Source: OpenAI "Responses
@@ -108,7 +108,11 @@ def ends_stream(decoder: ResponsesStreamDecoder, read: bytes) -> bool:
         obj = orjson.loads(data)
     except orjson.JSONDecodeError:
         return False
-    if type(obj) is dict and obj.get("type") in _TERMINAL_KINDS:
+    # the kind a string (a list or an object is no member: unhashable, ``in`` would raise) and the event line
+    # naming it: a frame under a token name the relay lets by undecoded once the stream has its first token
+    # (``Passthrough._feed_frames``), so such a frame closes nothing (review21b)
+    kind = obj.get("type") if type(obj) is dict else None
+    if type(kind) is str and kind in _TERMINAL_KINDS and head[7:] == kind.encode():
         decoder.parsed = (data.decode(), obj)  # (valid UTF-8: orjson read it)
         return True
     return False
