@@ -48,6 +48,10 @@ def _as_reported(usage: ir.Usage) -> ir.Usage:
     return usage
 
 
+# The first byte of a read that starts with a ``data:`` or an ``event:`` line (``Passthrough.feed``)
+_FIELD_START = frozenset(b"de")
+
+
 def _never(ev: SSEEvent) -> bool:
     return False
 
@@ -272,8 +276,9 @@ class Passthrough(Relay):
     def __init__(self, pairing: Pairing, view: View, usage_rule: UsageRule = _as_reported) -> None:
         super().__init__(pairing, view, usage_rule)
         self._opening: Opening | None = None  # ``resume``'s, with frames
-        # The last bytes ``feed`` gave the client (none: b"") and the answer's id its opening gave (the
-        # decoder's ``MessageStart``): what an error after the answer began must go on from (``fail``)
+        # The last bytes ``feed`` gave the client that carry an event (none: b"") and the answer's id its
+        # opening gave (the decoder's ``MessageStart``): what an error after the answer began must go on
+        # from (``fail``)
         self._sent = b""
         self._answer_id: str | None = None
         # ``feed_last``'s read and its split lines, and the first frame not yet decoded (``settle``)
@@ -394,7 +399,11 @@ class Passthrough(Relay):
             out = self._feed_events(chunk)
         if self._filter is None and (self._held or self._sse.pending):
             out = self._whole_events(out, lf_owed)
-        if out:
+        # Kept only when it carries an event (a data field; a read starting "data:" or "event:" needs no
+        # search): a read of comments alone (an upstream's keep-alive, OpenRouter's ": OPENROUTER
+        # PROCESSING") or of a lone line end keeps the read before, whose events ``fail`` goes on from
+        # (s21 variant 13-commentcut: a cut after such a read got a response.failed numbered 0).
+        if out and (out[0] in _FIELD_START or b"data:" in out):
             self._sent = out
         return out
 
