@@ -48,10 +48,6 @@ def _as_reported(usage: ir.Usage) -> ir.Usage:
     return usage
 
 
-# The first byte of a read that starts with a ``data:`` or an ``event:`` line (``Passthrough.feed``)
-_FIELD_START = frozenset(b"de")
-
-
 def _never(ev: SSEEvent) -> bool:
     return False
 
@@ -399,11 +395,11 @@ class Passthrough(Relay):
             out = self._feed_events(chunk)
         if self._filter is None and (self._held or self._sse.pending):
             out = self._whole_events(out, lf_owed)
-        # Kept only when it carries an event (a data field; a read starting "data:" or "event:" needs no
-        # search): a read of comments alone (an upstream's keep-alive, OpenRouter's ": OPENROUTER
-        # PROCESSING") or of a lone line end keeps the read before, whose events ``fail`` goes on from
-        # (s21 variant 13-commentcut: a cut after such a read got a response.failed numbered 0).
-        if out and (out[0] in _FIELD_START or b"data:" in out):
+        # Kept only when it carries an event (a data field; a read starting with a field's name, a byte
+        # above ":", needs no search): a read of comments alone (an upstream's keep-alive, OpenRouter's
+        # ": OPENROUTER PROCESSING") or of a lone line end keeps the read before, whose events ``fail``
+        # goes on from (s21 variant 13-commentcut: a cut after such a read got a response.failed numbered 0).
+        if out and (out[0] > 58 or b"data:" in out):
             self._sent = out
         return out
 
