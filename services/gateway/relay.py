@@ -395,10 +395,11 @@ class Passthrough(Relay):
             out = self._feed_events(chunk)
         if self._filter is None and (self._held or self._sse.pending):
             out = self._whole_events(out, lf_owed)
-        # a read of comments or a line end alone (an upstream's pings, the LF of a CRLF) names no event: the
-        # error after the answer goes on from the last read that did (review21b); searched only in a read
-        # that begins with a comment or a line end (``:``, LF), others begin with a field
-        if out and ((out[0] != 58 and out[0] != 10) or b"data:" in out):
+        # Kept only when it carries an event (a data field; a read starting with a field's name, a byte
+        # above ":", needs no search): a read of comments alone (an upstream's keep-alive, OpenRouter's
+        # ": OPENROUTER PROCESSING") or of a lone line end keeps the read before, whose events ``fail``
+        # goes on from (s21 variant 13-commentcut: a cut after such a read got a response.failed numbered 0).
+        if out and (out[0] > 58 or b"data:" in out):
             self._sent = out
         return out
 

@@ -22,7 +22,7 @@ import openai
 import pytest
 
 from tests.procs import Stack
-from tests.scripted_upstream import ScriptedUpstream, sse
+from tests.scripted_upstream import Pause, ScriptedUpstream, sse
 
 RESPONSES = "/openai/v1/responses"
 RID = "resp_cut13"
@@ -68,11 +68,19 @@ def _failed(body: str) -> list[dict[str, Any]]:
     return out
 
 
-@pytest.mark.parametrize("cut", ["between events", "inside an event"])
+@pytest.mark.parametrize(
+    "cut", ["between events", "inside an event", "after a keep-alive comment", "after OpenRouter's comments"]
+)
 def test_the_gateways_response_failed_goes_on_from_the_clients_stream(
     gw: Stack, up: ScriptedUpstream, cut: str
 ) -> None:
-    pieces = _frames(EVENTS)
+    pieces: list[bytes | Pause] = list(_frames(EVENTS))
+    # The last read the client got holds no event, only an upstream's comment(s) (s21 variant 13-commentcut:
+    # the gateway's response.failed was numbered 0 after such a read). The pause lets it be a read of its own.
+    if cut == "after a keep-alive comment":
+        pieces += [Pause(0.3), b": keep-alive\n\n"]
+    elif cut == "after OpenRouter's comments":
+        pieces += [Pause(0.3), b": OPENROUTER PROCESSING\n\n", Pause(0.3), b": OPENROUTER PROCESSING\n\n"]
     if cut == "inside an event":  # half of the next delta came, then the body ended
         pieces.append(
             _frames([{"type": "response.output_text.delta", "sequence_number": 6, **IDS, "delta": "!"}])[0][

@@ -599,7 +599,10 @@ class ChatStreamDecoder:
             slot = self._slots.get(idx)
             call = self._calls[slot] if slot is not None else None
             # `index` names a call only while its id stays the same: some servers send every call at
-            # index 0, each with its own id.
+            # index 0, each with its own id. Gemini's OpenAI-compatible endpoint, whose calls come whole
+            # and without `index`, may send a call again in the finish chunk (same id, same arguments):
+            # a call whose arguments came in one piece that is a whole JSON object takes no repeat of it
+            # ("{}" twice read "{}{}", which no client parses; s21 variant 01-noindex-vD).
             if call is None or (item_id is not None and call.id is not None and item_id != call.id):
                 call = _ToolCall(index=idx)
                 self._slots[idx] = len(self._calls)
@@ -611,6 +614,8 @@ class ChatStreamDecoder:
                 call.name = fn["name"]
             arguments = fn.get("arguments")
             if isinstance(arguments, str) and arguments:
+                if item_id is not None and call.fragments == [arguments] and call.is_complete():
+                    continue  # the whole call again, under its id (below)
                 call.fragments.append(arguments)
             elif isinstance(arguments, dict):  # a few servers send the whole input as an object (s10 01-i)
                 call.fragments.append(orjson.dumps(arguments).decode())

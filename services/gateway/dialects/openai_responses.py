@@ -397,7 +397,8 @@ _SEQUENCE = re.compile(rb'"sequence_number"\s*:\s*([0-9]{1,19})')
 
 def error_after_answer(sent: bytes, answer_id: str | None, status: int, message: str) -> bytes:
     """An in-stream error (``response.failed``) on a passed-through stream whose answer has begun: the sequence
-    number after the last one in ``sent`` (the last bytes the client got; 0 when they name none) and the
+    number after the last one in ``sent`` (the last bytes the client got that carry an event, a read of
+    comments alone skipped: ``relay.Passthrough.feed``; 0 when they name none) and the
     answer's response id (``answer_id``, from its ``response.created``; a fresh one when unknown). Responses
     API reference, streaming events: each event's ``sequence_number`` follows the previous one, and a lifecycle
     event names the stream's response (the openai SDK raises "Lifecycle response identity changed" otherwise;

@@ -1,0 +1,123 @@
+"""Gemini's streamed tool calls on its OpenAI-compatible endpoint, to translated clients (s21 variants 01-noindex;
+bugcase 01's kind: a tool call's arguments as the client joins them).
+
+Gemini sends each call whole (id, name, complete arguments) and without ``tool_calls[].index``, and has been seen
+to send a call again in the finish chunk: same id, same arguments. OpenAI's chunk object joins a call's argument
+fragments by index; a call repeated under its own id is the same call, so a translated client must get its
+arguments once: before the fix the repeat was appended, and a no-parameter call read ``"{}{}"`` (the anthropic SDK
+raises on the tool_use input; a Responses client's ``arguments`` no longer parse). Parallel calls without index
+stay separate calls. Real processes: recorder and gateway; the scripted upstream stands for Google's endpoint (a
+catalog provider); the official anthropic and openai SDKs are the clients.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from typing import Any
+
+import anthropic
+import openai
+import pytest
+
+from tests.procs import Stack
+from tests.scripted_upstream import ScriptedUpstream, sse
+
+GEMINI = "/gemini/v1/chat/completions"
+MODEL = "gemini-2.5-flash"
+CATALOG = """
+[[providers]]
+name = "gemini"
+base_url = "{url}/gemini/v1"
+models = ["gemini-2.5-flash"]
+price = {{ input = 0.3, output = 2.5 }}
+"""
+NO_PARAMS = {"type": "object", "properties": {}}
+CITY = {"type": "object", "properties": {"city": {"type": "string"}}}
+
+pytestmark = pytest.mark.usefixtures("fresh_up")
+
+
+@pytest.fixture(scope="module")
+def gw(
+    up: ScriptedUpstream,
+    scripted_stack: Callable[..., AbstractContextManager[Stack]],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Stack]:
+    catalog = tmp_path_factory.mktemp("gemini-stream-catalog") / "catalog.toml"
+    catalog.write_text(CATALOG.format(url=up.url))
+    with scripted_stack("gemini-stream-tools", {}, CATALOG_PATH=str(catalog)) as st:
+        yield st
+
+
+def _chunk(delta: dict[str, Any], finish: str | None = None, usage: dict[str, int] | None = None) -> bytes:
+    obj: dict[str, Any] = {"id": "g", "object": "chat.completion.chunk", "created": 1, "model": MODEL}
+    obj["choices"] = [{"index": 0, "delta": delta, "finish_reason": finish}]
+    if usage is not None:
+        obj["usage"] = usage
+    return b"data: " + json.dumps(obj).encode() + b"\n\n"
+
+
+def _call(call_id: str, name: str, arguments: str) -> dict[str, Any]:
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+
+
+USAGE = {"prompt_tokens": 30, "completion_tokens": 10, "total_tokens": 40}
+
+
+def _repeated(call: dict[str, Any]) -> list[bytes | Any]:
+    """A whole call without index, then the finish chunk that carries it again."""
+    first = _chunk({"role": "assistant", "tool_calls": [call]})
+    return [first, _chunk({"tool_calls": [call]}, "tool_calls", USAGE), b"data: [DONE]\n\n"]
+
+
+@pytest.mark.parametrize(
+    ("name", "arguments", "schema", "want"),
+    [("snooze", "{}", NO_PARAMS, {}), ("weather", '{"city":"Rome"}', CITY, {"city": "Rome"})],
+)
+def test_a_call_gemini_repeats_in_its_finish_chunk_reaches_claude_code_once(
+    gw: Stack, up: ScriptedUpstream, name: str, arguments: str, schema: dict[str, Any], want: dict[str, Any]
+) -> None:
+    up.script(GEMINI, sse(_repeated(_call("function-call-9", name, arguments))))
+    client = anthropic.Anthropic(base_url=gw.gateway_url, api_key="sk-ant-client", max_retries=0)
+    tool: Any = {"name": name, "input_schema": schema}
+    joined = ""  # the input_json_delta fragments, joined as Claude Code joins them (then JSON.parse)
+    with client.messages.stream(
+        model=MODEL, max_tokens=100, tools=[tool], messages=[{"role": "user", "content": "go"}]
+    ) as stream:
+        for event in stream:
+            if event.type == "content_block_delta" and event.delta.type == "input_json_delta":
+                joined += event.delta.partial_json
+        message = stream.get_final_message()
+    calls = [(b.id, b.name) for b in message.content if b.type == "tool_use"]
+    assert calls == [("function-call-9", name)]
+    assert json.loads(joined or "{}") == want, joined  # the SDK's partial parser would hide "{}{}"
+    assert message.stop_reason == "tool_use"
+
+
+def test_a_call_gemini_repeats_reaches_a_responses_client_once(gw: Stack, up: ScriptedUpstream) -> None:
+    up.script(GEMINI, sse(_repeated(_call("function-call-9", "snooze", "{}"))))
+    client = openai.OpenAI(base_url=gw.gateway_url + "/v1", api_key="sk-client", max_retries=0)
+    tool: Any = {"type": "function", "name": "snooze", "parameters": NO_PARAMS, "strict": False}
+    with client.responses.stream(model=MODEL, input="go", tools=[tool]) as stream:
+        final = stream.get_final_response()
+    calls = [(i.call_id, i.arguments) for i in final.output if i.type == "function_call"]
+    assert calls == [("function-call-9", "{}")]
+
+
+def test_parallel_calls_without_index_stay_separate(gw: Stack, up: ScriptedUpstream) -> None:
+    rome, paris = (
+        _call("function-call-1", "weather", '{"city":"Rome"}'),
+        _call("function-call-2", "weather", '{"city":"Paris"}'),
+    )
+    pieces = [_chunk({"role": "assistant", "tool_calls": [rome]}), _chunk({"tool_calls": [paris]})]
+    up.script(GEMINI, sse([*pieces, _chunk({}, "tool_calls", USAGE), b"data: [DONE]\n\n"]))
+    client = anthropic.Anthropic(base_url=gw.gateway_url, api_key="sk-ant-client", max_retries=0)
+    tool: Any = {"name": "weather", "input_schema": CITY}
+    with client.messages.stream(
+        model=MODEL, max_tokens=100, tools=[tool], messages=[{"role": "user", "content": "go"}]
+    ) as stream:
+        message = stream.get_final_message()
+    calls = [(b.id, b.input) for b in message.content if b.type == "tool_use"]
+    assert calls == [("function-call-1", {"city": "Rome"}), ("function-call-2", {"city": "Paris"})]
