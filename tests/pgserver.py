@@ -13,12 +13,13 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.ports import free_port
 
 SUPERUSER = "ekai"
 
@@ -32,12 +33,6 @@ def bin_dir() -> Path:
             "run `make postgres` (Debian's postgresql package)"
         )
     return Path(found[-1]).parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -54,7 +49,7 @@ class PgServer:
     def start(cls, *, durable: bool = False) -> PgServer:
         bindir = bin_dir()
         root = Path(tempfile.mkdtemp(prefix="ekai-pg-"))
-        server = cls(root, _free_port(), bindir, durable)
+        server = cls(root, free_port(), bindir, durable)
         try:
             server._init_and_start()
         except BaseException:

@@ -6,7 +6,6 @@ import json
 import os
 import queue
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,15 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from tests.ledger_db import query
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 PROVIDER_VARS = ("OPENAI", "ANTHROPIC", "XAI", "OPENROUTER")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def base_env(tmp: Path) -> dict[str, str]:

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import time
 from collections.abc import Iterator
-from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -23,17 +21,12 @@ from services.recorder.store import Store
 from shared.ledger import engine
 from tests.ledger_db import query
 from tests.pgserver import PgServer
+from tests.ports import free_port
 from tests.unit.dashboard.ledger_fixtures import event, write_ledger
 
 pytestmark = pytest.mark.browser
 SCREENSHOTS = Path(__file__).with_name("screenshots")
 CHARTS = ("requests", "cost", "tokens", "errors", "cost-model", "latency", "cache-hit")
-
-
-def free_port() -> int:
-    with closing(socket.socket()) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ import zmq
 
 from shared.events import UsageEvent, encode
 from tests.ledger_db import Ledger, query
+from tests.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
@@ -30,9 +30,7 @@ T = TypeVar("T")
 
 def free_endpoint() -> str:
     """A tcp endpoint on 127.0.0.1 with a port that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"tcp://127.0.0.1:{s.getsockname()[1]}"
+    return f"tcp://127.0.0.1:{free_port()}"
 
 
 def wait_until(check: Callable[[], T], timeout: float = 10.0, what: str = "condition") -> T:
