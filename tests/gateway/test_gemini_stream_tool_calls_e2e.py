@@ -121,3 +121,79 @@ def test_parallel_calls_without_index_stay_separate(gw: Stack, up: ScriptedUpstr
         message = stream.get_final_message()
     calls = [(b.id, b.input) for b in message.content if b.type == "tool_use"]
     assert calls == [("function-call-1", {"city": "Rome"}), ("function-call-2", {"city": "Paris"})]
+
+
+def _on_index_0(arguments: str, call_id: str | None = None, name: str = "") -> dict[str, Any]:
+    item: dict[str, Any] = {"index": 0, "function": {"name": name, "arguments": arguments}}
+    if call_id is not None:
+        item.update(id=call_id, type="function")
+    return item
+
+
+GLOB = {"type": "object", "properties": {"path": {"type": "string"}, "pattern": {"type": "string"}}}
+FIRST, SECOND = '{"path":"","pattern":"**/*"}', '{"path":"content/wiki","pattern":""}'
+
+
+def _glued() -> list[bytes | Any]:
+    """dyedd/lens#49 (gemini-3.1-pro behind a relay): call 1 opens on index 0 with its id and name, its whole
+    arguments follow (name ""), then call 2's whole arguments come on index 0 too, without an id, name ""."""
+    return [
+        _chunk({"role": "assistant", "tool_calls": [_on_index_0("", "toolu_530f", "glob")]}),
+        _chunk({"tool_calls": [_on_index_0(FIRST)]}),
+        _chunk({"tool_calls": [_on_index_0(SECOND)]}),
+        _chunk({}, "tool_calls", USAGE),
+        b"data: [DONE]\n\n",
+    ]
+
+
+def test_a_second_call_glued_on_index_0_reaches_claude_code_as_its_own_call(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """Two calls, as the same answer non-streamed has, both named glob (the only name index 0 was given); not one
+    call whose input reads '{..}{..}' (s22 variant 01-glued-vA)."""
+    up.script(GEMINI, sse(_glued()))
+    client = anthropic.Anthropic(base_url=gw.gateway_url, api_key="sk-ant-client", max_retries=0)
+    tool: Any = {"name": "glob", "input_schema": GLOB}
+    joined: dict[int, str] = {}
+    with client.messages.stream(
+        model=MODEL, max_tokens=100, tools=[tool], messages=[{"role": "user", "content": "go"}]
+    ) as stream:
+        for event in stream:
+            if event.type == "content_block_delta" and event.delta.type == "input_json_delta":
+                joined[event.index] = joined.get(event.index, "") + event.delta.partial_json
+        message = stream.get_final_message()
+    calls = [(b.name, b.input) for b in message.content if b.type == "tool_use"]
+    assert calls == [("glob", json.loads(FIRST)), ("glob", json.loads(SECOND))]
+    assert [json.loads(v) for _, v in sorted(joined.items())] == [json.loads(FIRST), json.loads(SECOND)]
+    ids = [b.id for b in message.content if b.type == "tool_use"]
+    assert ids[0] == "toolu_530f" and len(set(ids)) == 2
+    assert message.stop_reason == "tool_use"
+
+
+def test_parallel_calls_all_on_index_0_without_ids_reach_a_responses_client_apart(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """Each call whole on index 0 with its own name and no id (gcli2api#406, hermes-agent#57939), and two
+    no-parameter calls "{}" "{}": every call is its own function_call (s22 variants 01-glued-vB, vC)."""
+    pieces = [
+        _chunk({"role": "assistant", "tool_calls": [_on_index_0('{"city":"Beijing"}', name="weather")]}),
+        _chunk({"tool_calls": [_on_index_0('{"city":"Shanghai"}', name="weather")]}),
+        _chunk({"tool_calls": [_on_index_0("{}", name="snooze")]}),
+        _chunk({"tool_calls": [_on_index_0("{}")]}),
+    ]
+    up.script(GEMINI, sse([*pieces, _chunk({}, "tool_calls", USAGE), b"data: [DONE]\n\n"]))
+    client = openai.OpenAI(base_url=gw.gateway_url + "/v1", api_key="sk-client", max_retries=0)
+    tools: Any = [
+        {"type": "function", "name": "weather", "parameters": CITY, "strict": False},
+        {"type": "function", "name": "snooze", "parameters": NO_PARAMS, "strict": False},
+    ]
+    with client.responses.stream(model=MODEL, input="go", tools=tools) as stream:
+        final = stream.get_final_response()
+    calls = [(i.name, json.loads(i.arguments)) for i in final.output if i.type == "function_call"]
+    assert calls == [
+        ("weather", {"city": "Beijing"}),
+        ("weather", {"city": "Shanghai"}),
+        ("snooze", {}),
+        ("snooze", {}),
+    ]
+    assert len({i.call_id for i in final.output if i.type == "function_call"}) == 4

@@ -603,11 +603,19 @@ class ChatStreamDecoder:
             # and without `index`, may send a call again in the finish chunk (same id, same arguments):
             # a call whose arguments came in one piece that is a whole JSON object takes no repeat of it
             # ("{}" twice read "{}{}", which no client parses; s21 variant 01-noindex-vD).
-            if call is None or (item_id is not None and call.id is not None and item_id != call.id):
-                call = _ToolCall(index=idx)
-                self._slots[idx] = len(self._calls)
-                self._calls.append(call)
             fn = f if isinstance(f := item.get("function"), dict) else {}
+            if call is None or (item_id is not None and call.id is not None and item_id != call.id):
+                call = self._new_call(idx, None)
+            elif item_id is None and _opens_object(fn.get("arguments")) and call.is_complete():
+                # A new object after a whole one, on the same index and without an id, is another call: no
+                # fragment can follow a whole object's text (OpenAI: a call's joined arguments are one JSON
+                # object). Gemini 3.x's parallel calls behind OpenAI-compatible relays all come on index 0,
+                # the second one's without an id and with the name "" (dyedd/lens#49) or with its own name
+                # (gcli2api#406, hermes-agent#57939); non-streamed, the same answer has two calls. Joined they
+                # read "{..}{..}", which no client parses (s22 variants 01-glued-vA..vC). A call named ""
+                # keeps the index's name: the only name the upstream gave it.
+                named = isinstance(fn.get("name"), str) and bool(fn["name"])
+                call = self._new_call(idx, None if named else call.name)
             if call.id is None and item_id is not None:
                 call.id = item_id
             if call.name is None and isinstance(fn.get("name"), str) and fn["name"]:
@@ -620,6 +628,13 @@ class ChatStreamDecoder:
             elif isinstance(arguments, dict):  # a few servers send the whole input as an object (s10 01-i)
                 call.fragments.append(orjson.dumps(arguments).decode())
         return self._advance(final=False)
+
+    def _new_call(self, idx: int, name: str | None) -> _ToolCall:
+        """A call the upstream's ``idx`` names from now on (``_tool_deltas``), in order of appearance."""
+        call = _ToolCall(index=idx, name=name)
+        self._slots[idx] = len(self._calls)
+        self._calls.append(call)
+        return call
 
     def _advance(self, final: bool) -> list[Delta]:
         out: list[Delta] = []
@@ -661,6 +676,14 @@ class ChatStreamDecoder:
                 continue
             break
         return out
+
+
+def _opens_object(arguments: Any) -> bool:
+    """``arguments`` (a tool-call item's ``function.arguments``) begin a JSON object: text whose first character
+    that is not whitespace is "{", or an object sent as such (a few servers do: ``_tool_deltas``)."""
+    if type(arguments) is dict:
+        return True
+    return type(arguments) is str and arguments.lstrip()[:1] == "{"
 
 
 def _opening(fragments: list[str]) -> str:
