@@ -229,6 +229,63 @@ def unsigned_calls_skip_validation(body: dict[str, Any]) -> bool:
     return changed
 
 
+# OpenRouter's ``reasoning_details[].format`` for Gemini's thought signatures (OpenRouter docs, "Reasoning Tokens",
+# reasoning_details array structure)
+_GEMINI_FORMAT = "google-gemini-v1"
+
+
+def unsigned_steps_skip_validation_in_details(body: dict[str, Any]) -> bool:
+    """``unsigned_calls_skip_validation`` on OpenRouter's chat wire, for Gemini 3 (``signs_tool_calls``:
+    ``google/gemini-3-pro-preview``, ``google/gemini-3.1-pro-preview``). OpenRouter carries Gemini's thought signature
+    of a step's function call as a ``reasoning_details`` entry ``{"type": "reasoning.encrypted", "data": <signature>,
+    "id": <tool call id>, "format": "google-gemini-v1"}`` on the assistant message, and answers 400 "Gemini models
+    require OpenRouter reasoning details to be preserved in each request ... Function call is missing a
+    thought_signature in functionCall parts" to a history without one (OpenRouter docs, "Reasoning Tokens":
+    "Preserving reasoning blocks"; LibreChat-AI/agents#37, musistudio/claude-code-router#1057). In each assistant
+    message with ``tool_calls`` and no such entry (a step made by another model, or carried by a translated client,
+    whose history has no place for it) the first call gets one whose ``data`` is the dummy Google documents for calls
+    Gemini did not make (``SKIP_THOUGHT_SIGNATURE``), after the message's other details; a message holding Gemini's
+    own entry is left as it is. Messages are copied where changed, never changed in place (bugcase 04's kind; s22
+    variant 04-orgem-vA). True if changed."""
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        return False
+    out: list[Any] = []
+    changed = False
+    for msg in messages:
+        calls = msg.get("tool_calls") if isinstance(msg, dict) and msg.get("role") == "assistant" else None
+        details = msg.get("reasoning_details") if isinstance(msg, dict) else None
+        details = details if isinstance(details, list) else []
+        first = calls[0] if isinstance(calls, list) and calls and isinstance(calls[0], dict) else None
+        if first is None or any(map(_gemini_signed, details)):
+            out.append(msg)
+            continue
+        entry = {
+            "type": "reasoning.encrypted",
+            "data": SKIP_THOUGHT_SIGNATURE,
+            "id": first.get("id"),
+            "format": _GEMINI_FORMAT,
+            "index": len(details),
+        }
+        out.append({**msg, "reasoning_details": [*details, entry]})
+        changed = True
+    if changed:
+        body["messages"] = out
+    return changed
+
+
+def _gemini_signed(detail: Any) -> bool:
+    """A ``reasoning_details`` entry holding a Gemini thought signature: ``reasoning.encrypted``, format
+    ``google-gemini-v1``, non-empty ``data``."""
+    return (
+        isinstance(detail, dict)
+        and detail.get("type") == "reasoning.encrypted"
+        and detail.get("format") == _GEMINI_FORMAT
+        and isinstance(data := detail.get("data"), str)
+        and bool(data)
+    )
+
+
 def _signed(call: Any) -> bool:
     """A tool call carrying a thought signature (``extra_content.google.thought_signature``, a non-empty string)."""
     extra = call.get("extra_content") if isinstance(call, dict) else None
@@ -355,6 +412,8 @@ class OpenRouterProvider(OpenAICompatProvider):
             and model.removeprefix("~").startswith("anthropic/")
         ):
             changed = no_reasoning_for_unsigned_tool_turn(body) or changed
+        if wire == "openai_chat" and isinstance(model, str) and signs_tool_calls(model):
+            changed = unsigned_steps_skip_validation_in_details(body) or changed
         usage = body.get("usage")
         if not (isinstance(usage, dict) and usage.get("include") is True):
             # Usage accounting: OpenRouter then reports what it charged (usage.cost).

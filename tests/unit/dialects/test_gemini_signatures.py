@@ -13,6 +13,7 @@ from services.gateway.providers.openai_compat import (
     SKIP_THOUGHT_SIGNATURE,
     signs_tool_calls,
     unsigned_calls_skip_validation,
+    unsigned_steps_skip_validation_in_details,
 )
 
 
@@ -70,3 +71,43 @@ def test_a_body_without_unsigned_calls_is_unchanged() -> None:
     }
     assert not unsigned_calls_skip_validation(body)
     assert not unsigned_calls_skip_validation({"messages": "not a list"})
+
+
+def test_openrouter_unsigned_steps_get_a_gemini_reasoning_detail_for_their_first_call() -> None:
+    """OpenRouter's place for Gemini's signature: a reasoning_details entry (reasoning.encrypted, format
+    google-gemini-v1, id = the call's id; OpenRouter docs, "Reasoning Tokens"); s22 variant 04-orgem-vA."""
+    other = {"type": "reasoning.text", "text": "t", "format": "unknown", "index": 0}
+    own = {"type": "reasoning.encrypted", "data": "GemSig==", "id": "call_3", "format": "google-gemini-v1"}
+    body: dict[str, Any] = {
+        "messages": [
+            {"role": "user", "content": "go"},
+            {
+                "role": "assistant",
+                "content": None,
+                "reasoning_details": [other],
+                "tool_calls": [_call(1), _call(2)],
+            },
+            {"role": "tool", "tool_call_id": "call_1", "content": "a"},
+            {"role": "tool", "tool_call_id": "call_2", "content": "b"},
+            {"role": "assistant", "content": None, "reasoning_details": [own], "tool_calls": [_call(3)]},
+            {"role": "tool", "tool_call_id": "call_3", "content": "c"},
+            {"role": "assistant", "content": "done"},
+        ]
+    }
+    before = copy.deepcopy(body)
+    messages = body["messages"]
+    assert unsigned_steps_skip_validation_in_details(body)
+    assert body["messages"][1]["reasoning_details"] == [
+        other,
+        {
+            "type": "reasoning.encrypted",
+            "data": SKIP_THOUGHT_SIGNATURE,
+            "id": "call_1",
+            "format": "google-gemini-v1",
+            "index": 1,
+        },
+    ]
+    assert body["messages"][4] is messages[4] and body["messages"][6] is messages[6]
+    assert messages == before["messages"]  # copied, not changed in place
+    assert not unsigned_steps_skip_validation_in_details(body)  # now every step is signed
+    assert not unsigned_steps_skip_validation_in_details({"messages": None})
