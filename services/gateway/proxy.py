@@ -613,7 +613,8 @@ class Proxy:
         that is not white space opens a JSON object (RFC 8259 §2: white space may precede a value), as no SSE
         line can (WHATWG HTML §9.2.6: a line is a field, a comment ``:`` or blank), s21. The wait for that
         byte is bounded by ``first_byte_timeout_s`` and sends the client no keep-alive (its answer has not
-        begun: nothing says yet what it will be), for the whole wait, not each piece of white space. Errors:
+        begun: nothing says yet what it will be), for the whole wait, not each piece of white space. A UTF-8
+        BOM before it is passed over (``_first_byte``). Errors:
         ``UpstreamError`` as ``next_chunk``'s and ``read_body``'s (a timeout, a broken body)."""
         if "content-length" in resp.headers:
             return await self.upstream.read_body(resp, provider), None
@@ -623,13 +624,13 @@ class Proxy:
         # keep-alive) does not restart it (review21b: each piece got the whole timeout, so the wait had no end)
         bound_s = self.upstream.first_byte_timeout_s
         deadline = time.monotonic() + bound_s
-        while not read.lstrip():
+        while not _first_byte(read):
             remaining = max(0.0, deadline - time.monotonic())
             chunk = await self.upstream.next_chunk(chunks, provider, "first_token", remaining, None, bound_s)
             if chunk is None:
                 break
             read += chunk
-        if read.lstrip()[:1] == b"{":
+        if _first_byte(read) == b"{":
             return read + await self.upstream.read_body(resp, provider), None
         return None, PeekedChunks(resp, read)
 
@@ -671,9 +672,11 @@ class Proxy:
     @staticmethod
     def _answer_object(provider: Provider, raw: bytes) -> dict[str, Any]:
         """A whole answer's JSON object; UpstreamError 502 ``bad_response`` for invalid JSON, a non-object, or
-        a 200 that carries an error."""
+        a 200 that carries an error. A leading UTF-8 BOM is passed over: RFC 8259 §8.1, a JSON text must not
+        begin with one but its parsers "MAY ignore the presence of a byte order mark rather than treating it as
+        an error" (relays written on .NET send one; s22 variant 13-bom-vA: a 502 before)."""
         try:
-            data = orjson.loads(raw)
+            data = orjson.loads(raw.removeprefix(_UTF8_BOM))
         except orjson.JSONDecodeError as exc:
             raise UpstreamError(
                 502,
@@ -1189,6 +1192,20 @@ class Proxy:
         return web.Response(
             body=orjson.dumps(body), status=status, content_type="application/json", headers=headers
         )
+
+
+# U+FEFF in UTF-8: a byte order mark some relays put before a JSON answer (RFC 8259 §8.1)
+_UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def _first_byte(read: bytes) -> bytes:
+    """The first byte of an answer's bytes so far that is neither white space nor part of a leading UTF-8 BOM, b""
+    while none came (``Proxy._sniffed``): a JSON text may follow a BOM (RFC 8259 §8.1: parsers may ignore it), and
+    so may an SSE stream (WHATWG HTML §9.2.6 drops one). A BOM's first bytes alone are not yet an answer's first
+    byte: the BOM may arrive split across reads."""
+    if len(read) < len(_UTF8_BOM) and _UTF8_BOM.startswith(read):
+        return b""
+    return read.removeprefix(_UTF8_BOM).lstrip()[:1]
 
 
 def _json_typed(headers: Mapping[str, str]) -> bool:

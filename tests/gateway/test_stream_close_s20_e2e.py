@@ -303,3 +303,43 @@ def test_a_stream_mislabelled_application_json_still_streams(gw: Stack, up: Scri
     ask = [{"role": "user", "content": "Say hello."}]
     chunks = list(_openai(gw).chat.completions.create(model="grok-3-mini", messages=ask, stream=True))
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Hello there!"
+
+
+BOM = b"\xef\xbb\xbf"
+
+
+def test_a_whole_json_answer_after_a_byte_order_mark_is_the_answer(gw: Stack, up: ScriptedUpstream) -> None:
+    """s22 variant 13-bom-vA: a relay puts a UTF-8 BOM before its whole JSON answer. RFC 8259 §8.1: JSON parsers
+    "MAY ignore the presence of a byte order mark rather than treating it as an error"; the answer is the answer,
+    chunked with the BOM split across reads or with a length, to a streamed request or not. Before: 502 each (the
+    chunked body was read as a mislabelled stream, the others as invalid JSON)."""
+    whole = {
+        "id": "c1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "grok-3-mini",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "Hello there!"}, "finish_reason": "stop"}
+        ],
+        "usage": USAGE,
+    }
+    raw = BOM + json.dumps(whole).encode()
+    up.script(
+        XAI, Answer(body=[raw[:1], Pause(0.05), raw[1:2], Pause(0.05), raw[2:30], Pause(0.05), raw[30:]])
+    )
+    up.script(XAI, Answer(body=raw), Answer(body=raw))
+    ask = [{"role": "user", "content": "Say hello."}]
+    chat = _openai(gw).chat.completions.with_raw_response.create(
+        model="grok-3-mini", messages=ask, stream=True, stream_options={"include_usage": True}
+    )
+    chunks = list(chat.parse())
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Hello there!"
+    row = gw.row_for(chat.headers["x-request-id"])
+    assert row["status"] == 200 and (row["input_tokens"], row["output_tokens"]) == (12, 3)
+    with _anthropic(gw).messages.stream(model="grok-3-mini", max_tokens=100, messages=ask) as stream:
+        message = stream.get_final_message()
+    assert message.content[0].type == "text" and message.content[0].text == "Hello there!"
+    assert message.stop_reason == "end_turn" and message.usage.output_tokens == 3
+    answer = _anthropic(gw).messages.create(model="grok-3-mini", max_tokens=100, messages=ask)  # not streamed
+    assert answer.content[0].type == "text" and answer.content[0].text == "Hello there!"
+    assert answer.usage.input_tokens == 12 and answer.usage.output_tokens == 3
