@@ -331,7 +331,13 @@ class Proxy:
                 if call.stream and _json_typed(resp.headers):
                     # a non-streaming proxy's whole answer to a streamed request (s20 variant 13-ae), with a
                     # length or chunked (s21), or a stream mislabelled (``chunks``: what was read comes again)
-                    raw, chunks = await self._sniffed(resp, provider)
+                    try:
+                        raw, chunks = await self._sniffed(resp, provider, call)
+                    except ClientGone:  # hung up while the answer's first byte was awaited
+                        att.client_disconnected = True
+                        call.answer(499, "client_disconnected")
+                        assert call.opened is not None  # only a begun stream is kept alive
+                        return Answer(call.opened.response, judged=False)
                     if raw is not None:
                         return await self._whole_as_stream(request, call, att, pair, up.view, provider, raw)
                 if call.stream:
@@ -605,16 +611,20 @@ class Proxy:
     # ---- answers ----------------------------------------------------------------------------------
 
     async def _sniffed(
-        self, resp: UpstreamResponse, provider: Provider
+        self, resp: UpstreamResponse, provider: Provider, call: Call
     ) -> tuple[bytes | None, Chunks | None]:
         """What an ``application/json`` answer to a streamed request is: ``(body, None)`` for one whole JSON
         document, ``(None, chunks)`` for a stream mislabelled (its chunks, the bytes read here first again).
         With a ``content-length`` it is whole (s20 variant 13-ae); chunked, it is whole when its first byte
         that is not white space opens a JSON object (RFC 8259 §2: white space may precede a value), as no SSE
         line can (WHATWG HTML §9.2.6: a line is a field, a comment ``:`` or blank), s21. The wait for that
-        byte is bounded by ``first_byte_timeout_s`` and sends the client no keep-alive (its answer has not
-        begun: nothing says yet what it will be), for the whole wait, not each piece of white space. A UTF-8
-        BOM before it is passed over (``_first_byte``). Errors:
+        byte is bounded by ``first_byte_timeout_s``, for the whole wait, not each piece of white space. It sends
+        the client no keep-alive while its answer has not begun (nothing says yet what it will be); once it has
+        (``call.opened``: keep-alives went out while the headers were awaited), it gets its format's keep-alive
+        after every ``STREAM_KEEPALIVE_S`` of the wait, as before the headers: before, a relay slow to send its
+        body's first byte left it silent for up to the whole bound (s22 variant 13-sniffwait-vD: 5.5 s with
+        1 s keep-alives); ``ClientGone`` when a keep-alive finds the client gone. A UTF-8 BOM before the first
+        byte is passed over (``_first_byte``). Errors:
         ``UpstreamError`` as ``next_chunk``'s and ``read_body``'s (a timeout, a broken body)."""
         if "content-length" in resp.headers:
             return await self.upstream.read_body(resp, provider), None
@@ -624,9 +634,23 @@ class Proxy:
         # keep-alive) does not restart it (review21b: each piece got the whole timeout, so the wait had no end)
         bound_s = self.upstream.first_byte_timeout_s
         deadline = time.monotonic() + bound_s
+        opened = call.opened
+        on_idle: Callable[[], Awaitable[None]] | None = None
+        if opened is not None:
+            frame = registry.client(call.fmt).keepalive
+
+            async def keepalive() -> None:
+                try:
+                    await opened.response.write(frame)
+                except (ConnectionResetError, aiohttp.ClientConnectionResetError) as exc:
+                    raise ClientGone from exc
+
+            on_idle = keepalive
         while not _first_byte(read):
             remaining = max(0.0, deadline - time.monotonic())
-            chunk = await self.upstream.next_chunk(chunks, provider, "first_token", remaining, None, bound_s)
+            chunk = await self.upstream.next_chunk(
+                chunks, provider, "first_token", remaining, on_idle, bound_s
+            )
             if chunk is None:
                 break
             read += chunk

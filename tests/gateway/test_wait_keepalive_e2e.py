@@ -24,7 +24,7 @@ import pytest
 from shared.sse import SSEDecoder
 from tests.gateway.test_fallback_after_keepalive_e2e import B_TEXT, CHAT, chat_answer, kinds, messages_body
 from tests.procs import Stack, stack
-from tests.scripted_upstream import Answer, ScriptedUpstream, sse
+from tests.scripted_upstream import Answer, Pause, ScriptedUpstream, sse
 
 KEEPALIVE_S = 0.3
 RETRY_AFTER_S = 2  # the refusal's wait: several keep-alive periods, within RETRY_AFTER_MAX_WAIT
@@ -126,3 +126,50 @@ def test_a_client_gone_during_the_wait_gets_no_request_sent_for_it(gw: Stack, up
     row = gw.row_for("wait20-gone", timeout=30)
     assert (row["status"], row["error_type"]) == (499, "client_disconnected"), row
     assert len(up.seen(CHAT)) == 1, "the request was sent again for a client that had hung up"
+
+
+def test_the_client_hears_keepalives_while_a_whole_json_answers_first_byte_is_awaited(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """s22 variant 13-sniffwait-vD: a non-streaming relay holds its headers past ``STREAM_KEEPALIVE_S`` (the
+    client's answer opens, pings follow), then says application/json, chunked, and sends one newline and 3 s of
+    nothing before its whole answer. The client keeps hearing pings until its answer comes (``Proxy._sniffed``);
+    before, none came between the headers and the answer."""
+    gate = threading.Event()
+    whole = {
+        "id": "c1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "gpt-4o-mini",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": B_TEXT}, "finish_reason": "stop"}
+        ],
+        "usage": {"prompt_tokens": 21, "completion_tokens": 5, "total_tokens": 26},
+    }
+    up.script(CHAT, Answer(body=[b"\n", Pause(3.0), json.dumps(whole).encode()], gate=gate))
+    decoder = SSEDecoder()
+    events = []
+    pings_before, pings_after = 0, 0
+    try:
+        with messages_stream(gw, "sniff22") as r:
+            assert r.status_code == 200, r.read()
+            for piece in r.iter_bytes():
+                for ev in decoder.feed(piece):
+                    events.append(ev)
+                    if ev.event != "ping":
+                        continue
+                    if not gate.is_set():
+                        pings_before += 1
+                        if pings_before == 2:  # a handshake: the answer has opened, let the headers go
+                            gate.set()
+                    else:
+                        pings_after += 1
+    finally:
+        gate.set()
+    seen = kinds(events)
+    assert seen.count("message_start") == 1 and seen[-1] == "message_stop" and "error" not in seen, seen
+    assert B_TEXT in "".join(e.data for e in events)
+    # 3 s of silence hold ten 0.3 s periods; at most one ping of the held headers can be read after the gate
+    assert pings_after >= 3, (pings_before, pings_after, seen)
+    row = gw.row_for("sniff22")
+    assert (row["status"], row["output_tokens"]) == (200, 5), row
