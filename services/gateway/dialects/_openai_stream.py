@@ -604,9 +604,14 @@ class ChatStreamDecoder:
             # a call whose arguments came in one piece that is a whole JSON object takes no repeat of it
             # ("{}" twice read "{}{}", which no client parses; s21 variant 01-noindex-vD).
             fn = f if isinstance(f := item.get("function"), dict) else {}
+            arguments = fn.get("arguments")
             if call is None or (item_id is not None and call.id is not None and item_id != call.id):
                 call = self._new_call(idx, None)
-            elif item_id is None and _opens_object(fn.get("arguments")) and call.is_complete():
+            elif (
+                item_id is None
+                and (type(arguments) is dict or (type(arguments) is str and arguments.lstrip()[:1] == "{"))
+                and call.is_complete()
+            ):
                 # A new object after a whole one, on the same index and without an id, is another call: no
                 # fragment can follow a whole object's text (OpenAI: a call's joined arguments are one JSON
                 # object). Gemini 3.x's parallel calls behind OpenAI-compatible relays all come on index 0,
@@ -620,7 +625,6 @@ class ChatStreamDecoder:
                 call.id = item_id
             if call.name is None and isinstance(fn.get("name"), str) and fn["name"]:
                 call.name = fn["name"]
-            arguments = fn.get("arguments")
             if isinstance(arguments, str) and arguments:
                 if item_id is not None and call.fragments == [arguments] and call.is_complete():
                     continue  # the whole call again, under its id (below)
@@ -676,14 +680,6 @@ class ChatStreamDecoder:
                 continue
             break
         return out
-
-
-def _opens_object(arguments: Any) -> bool:
-    """``arguments`` (a tool-call item's ``function.arguments``) begin a JSON object: text whose first character
-    that is not whitespace is "{", or an object sent as such (a few servers do: ``_tool_deltas``)."""
-    if type(arguments) is dict:
-        return True
-    return type(arguments) is str and arguments.lstrip()[:1] == "{"
 
 
 def _opening(fragments: list[str]) -> str:
