@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timezone
 from typing import Any
 
@@ -16,6 +17,7 @@ from services.gateway.dialects.formats import ClientFormat
 from services.gateway.errors import GatewayError, UpstreamError
 from services.gateway.handlers import json_error, read_json
 from services.gateway.routing.catalog import UnknownModel
+from services.gateway.routing.health import retry_after_seconds
 
 _EPOCH = 1_700_000_000
 
@@ -147,6 +149,12 @@ async def count_tokens(request: web.Request) -> web.StreamResponse:
             except UpstreamError:
                 continue  # connection error or timeout: try the next route, else the local estimate
             if status < 500:  # with the provider's retry and rate-limit headers (s10 variant 11-h)
+                if status == 429 and "retry-after" not in forwarded:
+                    # said only in its rate-limit headers or body: told as retry-after, as /v1/messages
+                    # tells it (``Proxy._error_response``; s22 variant 11-w8)
+                    wait = retry_after_seconds(forwarded, status, payload)
+                    if wait is not None:
+                        forwarded = {**forwarded, "retry-after": str(max(1, math.ceil(wait)))}
                 return web.Response(
                     body=payload, status=status, content_type="application/json", headers=forwarded
                 )

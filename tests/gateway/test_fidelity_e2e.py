@@ -1537,6 +1537,29 @@ def test_count_tokens_keeps_the_providers_retry_headers(gw: Stack, up: ScriptedU
     assert r.headers["x-upstream-request-id"] == "req_011FakeRateLimited"
 
 
+def test_count_tokens_says_when_to_retry_a_429_told_only_in_rate_limit_headers(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """s22 variant 11-w8: count_tokens got Anthropic's 429 with only its rate-limit headers (requests exhausted,
+    the reset an RFC 3339 time 40 s ahead; a proxy in front dropped retry-after). /v1/messages tells that wait as
+    retry-after; count_tokens relayed the 429 without it (the SDK retried blind, 0.5-8 s)."""
+    import anthropic
+
+    refusal = {"type": "error", "error": {"type": "rate_limit_error", "message": "Too many requests."}}
+    reset = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 40))
+    headers = {
+        "anthropic-ratelimit-requests-limit": "50",
+        "anthropic-ratelimit-requests-remaining": "0",
+        "anthropic-ratelimit-requests-reset": reset,
+    }
+    up.script("/anthropic/v1/messages/count_tokens", json_answer(refusal, 429, headers=headers))
+    client = anthropic.Anthropic(base_url=gw.gateway_url, api_key="client", max_retries=0)
+    with pytest.raises(anthropic.RateLimitError) as caught:
+        client.messages.count_tokens(model="claude-sonnet-4-5", messages=[{"role": "user", "content": "hi"}])
+    told = caught.value.response.headers
+    assert 30 <= int(told["retry-after"]) <= 41 and told["anthropic-ratelimit-requests-reset"] == reset
+
+
 def test_rate_limit_headers_on_success_and_through_translation(gw: Stack, up: ScriptedUpstream) -> None:
     up.script(
         OPENAI,

@@ -353,6 +353,65 @@ def test_claude_code_screenshot_tool_result_stays_in_openrouters_cached_prefix(
     )
 
 
+def test_a_screenshot_in_an_earlier_parallel_result_stays_in_openrouters_cached_prefix(
+    gw: Stack, fakes: dict[str, FakeProvider]
+) -> None:
+    """s22 variant 08-w2: Claude Code (the anthropic SDK) over OpenRouter to Claude; parallel tool calls, and the
+    last user turn holds two results: a screenshot (unmarked), then a file's text, marked (Claude Code marks the
+    turn's last block). Anthropic caches up to the marked block, the screenshot inside. Translated, the screenshot
+    moves after both tool messages, past the marker on the second: it fell out of the cached prefix. The marker
+    goes on the moved image (the end of what the marker covered), the tool message loses it."""
+    import anthropic
+
+    fakes["openrouter"].requests.clear()
+    client = anthropic.Anthropic(
+        base_url=gw.gateway_url,
+        api_key="sk-client",
+        max_retries=0,
+        default_headers={"x-ekai-provider": "openrouter", "x-claude-code-session-id": SESSION},
+    )
+    image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": SCREENSHOT}}
+    messages: list[Any] = [
+        {"role": "user", "content": "look at the screen and read a.txt"},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "tool_use", "id": "toolu_shot", "name": "Screenshot", "input": {}},
+                {"type": "tool_use", "id": "toolu_read", "name": "Read", "input": {"path": "a.txt"}},
+            ],
+        },
+        {
+            "role": "user",
+            "content": [
+                {"type": "tool_result", "tool_use_id": "toolu_shot", "content": [image]},
+                {
+                    "type": "tool_result",
+                    "tool_use_id": "toolu_read",
+                    "content": "hello from a.txt",
+                    "cache_control": {"type": "ephemeral"},
+                },
+            ],
+        },
+    ]
+    client.messages.create(
+        model="claude-sonnet-4-5",
+        max_tokens=256,
+        system=[{"type": "text", "text": SYSTEM, "cache_control": {"type": "ephemeral"}}],
+        tools=[
+            {"name": "Screenshot", "input_schema": {"type": "object", "properties": {}}},
+            {"name": "Read", "input_schema": {"type": "object", "properties": {"path": {"type": "string"}}}},
+        ],
+        messages=messages,
+        extra_headers={"x-request-id": "cache-parallel-shot"},
+    )
+    sent = fakes["openrouter"].requests[0].json["messages"]
+    parts = [(m["role"], p) for m in sent if isinstance(m.get("content"), list) for p in m["content"]]
+    marked = [(role, p["type"]) for role, p in parts if "cache_control" in p]
+    # the system prompt's marker, then the turn's: on the screenshot, the last thing the turn's marker covered
+    assert marked == [("system", "text"), ("user", "image_url")], sent
+    assert gw.row_for("cache-parallel-shot")["cache_write_tokens"] > 3000
+
+
 def test_a_search_tool_s_results_reach_openrouter_with_their_marker(
     gw: Stack, fakes: dict[str, FakeProvider]
 ) -> None:

@@ -126,3 +126,17 @@ def test_loading_files(tmp_path: Path) -> None:
 def test_the_shipped_example_parses() -> None:
     cat = load_catalog_file(str(ROOT / "catalog.example.toml"))
     assert cat.providers and cat.models and cat.aliases and cat.prices
+
+
+def test_a_claude_price_without_cache_prices_takes_anthropics_multiples() -> None:
+    """s22 variant 06-w5: a catalog price for a Claude model (a negotiated discount) with no cache prices; Anthropic
+    prices caching as multiples of base input ("Prompt caching": reads 0.1x, 5-minute writes 1.25x, 1-hour 2x).
+    Before, reads and 5-minute writes cost the full input price. Other models keep the input price; given cache
+    prices are kept as given."""
+    claude = Price(input=2.7, output=13.5).rates("claude-sonnet-4-5")
+    assert (claude.cache_read.base, claude.cache_write.base) == (pytest.approx(0.27), pytest.approx(3.375))
+    assert claude.cache_write_1h is not None and claude.cache_write_1h.base == pytest.approx(5.4)
+    other = Price(input=0.5, output=1.0).rates("qwen3-32b")
+    assert (other.cache_read.base, other.cache_write.base, other.cache_write_1h) == (0.5, 0.5, None)
+    given = Price(input=2.7, output=13.5, cache_read=0.3, cache_write=3.0).rates("claude-sonnet-4-5")
+    assert (given.cache_read.base, given.cache_write.base) == (0.3, 3.0)

@@ -120,3 +120,21 @@ def test_a_proxys_prefixed_copies_of_the_retry_headers_are_read_and_forwarded() 
     assert retry_after_seconds(own, 429) == 3.0
     plain = CIMultiDict({"Retry-After": "3"})
     assert relayed_headers(plain) is plain  # nothing prefixed: the answer's own headers, untouched
+
+
+@pytest.mark.parametrize(
+    ("value", "relayed"),
+    [
+        ("2.5", "3"),
+        ("-5", "0"),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", "0"),
+        ("nan", None),
+        ("1e999", None),
+        ("soon", None),
+    ],
+)
+def test_a_retry_after_goes_back_as_whole_seconds_or_not_at_all(value: str, relayed: str | None) -> None:
+    """RFC 9110 §10.2.3 (delay-seconds: a non-negative integer); an unreadable value is dropped, never a 500
+    (s22 variant 11-w5)."""
+    p = OpenAIProvider("openai", "https://api.openai.com/v1", "sk-test")
+    assert p.response_headers(CIMultiDict({"Retry-After": value})).get("retry-after") == relayed

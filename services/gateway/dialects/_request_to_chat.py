@@ -170,12 +170,45 @@ def _tool_result(
     return message, images
 
 
+def _keep_moved_images_cached(
+    tool_messages: list[dict[str, Any]], images: list[dict[str, Any]], moved_before: list[int]
+) -> None:
+    """Move the marker of the last marked tool message onto the last image moved from it or a result before it,
+    when that image (now after every tool message) would otherwise fall past the marker. Anthropic caches the
+    prompt up to the marked block ("Prompt caching": the prefix is everything before the breakpoint, in order), so
+    in the original turn a screenshot in an earlier parallel result is inside the prefix a later result's marker
+    ends; translated, it came after that marker and left OpenRouter's cached prefix (s22 variant 08-w2). The
+    marker moves rather than copies: the tool messages before the image stay inside the prefix it ends, and the
+    count of markers (Anthropic allows 4) is unchanged. ``moved_before[k]``: how many of ``images`` came from tool
+    message ``k`` and the ones before it."""
+    marked = [k for k, m in enumerate(tool_messages) if _marked_content(m)]
+    if not marked or moved_before[marked[-1]] == 0:
+        return
+    last = marked[-1]
+    image = moved_before[last] - 1
+    if "cache_control" in images[image]:
+        return
+    message = tool_messages[last]
+    part = message["content"][0]
+    message["content"] = part["text"]
+    images[image] = {**images[image], "cache_control": part["cache_control"]}
+
+
+def _marked_content(message: dict[str, Any]) -> bool:
+    """Whether a tool message made by ``_tool_result`` carries a marker (its one text part)."""
+    content = message["content"]
+    return isinstance(content, list) and bool(content) and "cache_control" in content[0]
+
+
 def _user(content: Any, path: str, markers: bool = False) -> list[dict[str, Any]]:
     content = message_content(content, path)
     if isinstance(content, str):
         return [{"role": "user", "content": content}]
     tool_messages: list[dict[str, Any]] = []
     images: list[dict[str, Any]] = []
+    moved_before: list[
+        int
+    ] = []  # per tool message: how many moved images came from it and the results before
     parts: list[dict[str, Any]] = []
     for j, block in enumerate(as_list(content)):
         block, where = as_dict(block), f"{path}.content.{j}"
@@ -184,6 +217,7 @@ def _user(content: Any, path: str, markers: bool = False) -> list[dict[str, Any]
             message, result_images = _tool_result(block, where, markers)
             tool_messages.append(message)
             images += result_images
+            moved_before.append(len(images))
         elif kind == "text" and text_of_part(block, where):
             parts.append({"type": "text", "text": block["text"], **_marker(block, markers)})
         elif kind == "image":  # a marked image or document keeps its marker (OpenRouter's content-part
@@ -194,6 +228,8 @@ def _user(content: Any, path: str, markers: bool = False) -> list[dict[str, Any]
         elif kind == "search_result" and (found := _search_result_text(block)):
             parts.append({"type": "text", "text": found, **_marker(block, markers)})
     # OpenAI wants the tool messages right after the assistant's tool calls, before any other content.
+    if markers and images:
+        _keep_moved_images_cached(tool_messages, images, moved_before)
     parts = images + parts
     if not parts:
         return tool_messages

@@ -123,7 +123,12 @@ class Provider:
             if low:
                 out[low] = value
         if "retry-after" in out:
-            out["retry-after"] = _whole_seconds(out["retry-after"])
+            # a value no client can read ("soon", "nan", "1e999") is dropped, not relayed: the gateway's
+            # own wait (``Proxy._error_response``) or the client's backoff then applies (s22 variant 11-w5)
+            if (whole := _whole_seconds(out["retry-after"])) is None:
+                del out["retry-after"]
+            else:
+                out["retry-after"] = whole
         for id_header in self.request_id_headers:
             request_id = headers.get(id_header)
             if request_id:
@@ -318,13 +323,17 @@ def relayed_headers(headers: Mapping[str, str]) -> Mapping[str, str]:
     return out
 
 
-def _whole_seconds(value: str) -> str:
-    """A Retry-After value (seconds, possibly fractional, or an HTTP date) as whole seconds, rounded up."""
+def _whole_seconds(value: str) -> str | None:
+    """A Retry-After value (seconds, possibly fractional or negative, or an HTTP date) as whole seconds, rounded
+    up, at least 0 (RFC 9110 §10.2.3: delay-seconds is a non-negative integer); None when it is neither form or
+    not finite ("soon", "nan", "1e999": s22 variant 11-w5, a 500 before)."""
     try:
         seconds = float(value)
     except ValueError:
         try:
             seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
-        except (TypeError, ValueError):
-            return value
+        except (TypeError, ValueError, OverflowError):
+            return None
+    if not math.isfinite(seconds):
+        return None
     return str(max(0, math.ceil(seconds)))

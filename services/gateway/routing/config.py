@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from services.gateway.routing.names import PROVIDER_NAME
-from shared.pricing import CLAUDE_CACHE_WRITE_1H, ModelRates, Rate, claude_cache_rate
+from shared.pricing import (
+    CLAUDE_CACHE_READ,
+    CLAUDE_CACHE_WRITE_1H,
+    CLAUDE_CACHE_WRITE_5M,
+    ModelRates,
+    Rate,
+    claude_cache_rate,
+)
 
 
 class CatalogError(ValueError):
@@ -25,10 +32,12 @@ class CatalogError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Price:
-    """USD per million tokens. Cache prices default to the input price when not given. ``cache_write_1h``:
-    writes with the 1-hour TTL (Anthropic's); when not given, a Claude model's cost 2x its input price, the
-    ratio Anthropic prices every model at (pricing page, "Prompt caching": 1-hour writes 2x base input; the
-    same ratio ``shared.pricing`` applies to listings that lack the rate), other models' cost ``cache_write``."""
+    """USD per million tokens. ``cache_write_1h``: writes with the 1-hour TTL (Anthropic's). A cache price not
+    given is, for a Claude model, its multiple of the input price that Anthropic prices every model at (pricing
+    page, "Prompt caching": reads 0.1x, 5-minute writes 1.25x, 1-hour writes 2x base input; the ratios
+    ``shared.pricing.claude_cache_rate`` applies to listings that lack them), and for other models the input
+    price (1-hour writes: ``cache_write``). Before, a Claude price in the catalog (a negotiated discount) read
+    its cache hits at the full input price (10x) and its 5-minute writes at 1x (s22 variant 06-w5)."""
 
     input: float
     output: float
@@ -38,12 +47,18 @@ class Price:
 
     def rates(self, model_id: str) -> ModelRates:
         input_rate = Rate(self.input)
+
+        def cache(given: float | None, claude_factor: float) -> Rate:
+            if given is not None:
+                return Rate(given)
+            return claude_cache_rate(model_id, input_rate, claude_factor) or input_rate
+
         return ModelRates(
             model_id=model_id,
             input=input_rate,
             output=Rate(self.output),
-            cache_read=Rate(self.input if self.cache_read is None else self.cache_read),
-            cache_write=Rate(self.input if self.cache_write is None else self.cache_write),
+            cache_read=cache(self.cache_read, CLAUDE_CACHE_READ),
+            cache_write=cache(self.cache_write, CLAUDE_CACHE_WRITE_5M),
             cache_write_1h=Rate(self.cache_write_1h)
             if self.cache_write_1h is not None
             else claude_cache_rate(model_id, input_rate, CLAUDE_CACHE_WRITE_1H),

@@ -61,16 +61,19 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
     ms = headers.get("retry-after-ms") or headers.get("x-ms-retry-after-ms")
     if ms:
         try:
-            return max(0.0, float(ms) / 1000)
+            if not math.isnan(waited := float(ms)):  # "nan" says nothing (s22 variant 11-w5)
+                return max(0.0, waited / 1000)
         except ValueError:
             pass
     value = headers.get("retry-after")
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return None if math.isnan(seconds) else max(0.0, seconds)
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):

@@ -198,6 +198,48 @@ def test_a_marked_tool_result_s_images_stay_in_the_cached_prefix(content: list[A
     assert [(p["type"], p.get("cache_control")) for p in images["content"]] == [("image_url", ONE_HOUR)]
 
 
+@pytest.mark.parametrize("later_has_image", [False, True], ids=["later-text-only", "later-with-image"])
+def test_a_later_result_s_marker_covers_an_earlier_result_s_moved_image(later_has_image: bool) -> None:
+    """s22 variant 08-w2: parallel results, the first a screenshot (unmarked), the second marked. Anthropic caches
+    up to the marked block, the screenshot inside; translated, the images move after every tool message, past the
+    second's marker. The marker goes on the last image moved from the marked result or one before it (a later
+    result's own image, when it has one, already carries it); the count of markers is unchanged."""
+    image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}}
+    second: list[Any] = [{"type": "text", "text": "a.txt"}, *([image] if later_has_image else [])]
+    body = {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 100,
+        "messages": [
+            {"role": "user", "content": "look"},
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "tool_use", "id": "toolu_1", "name": "Shot", "input": {}},
+                    {"type": "tool_use", "id": "toolu_2", "name": "Read", "input": {}},
+                ],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {"type": "tool_result", "tool_use_id": "toolu_1", "content": [image]},
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": "toolu_2",
+                        "content": second,
+                        "cache_control": ONE_HOUR,
+                    },
+                    {"type": "text", "text": "go on"},
+                ],
+            },
+        ],
+    }
+    out = anthropic_to_chat(body, openrouter().target("anthropic/claude-sonnet-4.5")).body
+    first, second_tool, moved = out["messages"][2:]
+    assert not has_markers(first) and not has_markers(second_tool)
+    expected = [("image_url", None)] * later_has_image + [("image_url", ONE_HOUR), ("text", None)]
+    assert [(p["type"], p.get("cache_control")) for p in moved["content"]] == expected
+
+
 def test_a_tool_result_s_documents_are_kept_with_its_marker() -> None:
     """s21 variant 08-v16: a tool_result holding a PDF document (a Read tool on a .pdf) and a text document: both
     were dropped, and the result's marker with them. The PDF goes as a file part after the tool message, marked
