@@ -4,8 +4,8 @@ SQLite built thread-safe (``sqlite3.threadsafety == 3``, Debian's and CPython's 
 *serialized* mode: every API call on a connection or statement (each ``sqlite3_bind_*``, ``sqlite3_step``,
 ``sqlite3_reset``, ...) enters and leaves the connection's mutex, and with memory statistics on (the
 default) every allocation takes the allocator's global mutex too. The ledger writer process binds ~30
-values a row: the mutexes cost it ~5,600 CPU instructions a row, about a tenth of its work (callgrind,
-docs/benchmarks.md "Session 22: the recorder's cost per event").
+values a row: switching the mutexes off saved it ~6,700 CPU instructions a row, about an eighth of its
+work (callgrind, docs/benchmarks.md "Session 22: the recorder's cost per event").
 
 ``one_thread_per_connection()`` switches the SQLite library this process's ``sqlite3`` module uses to
 *multi-thread* mode (``SQLITE_CONFIG_MULTITHREAD``: no mutex on connections and statements; several threads
