@@ -103,6 +103,13 @@ def run_writer(messages: list[list[bytes]], batch: int) -> None:
     from services.recorder.batch_rollup import BatchGroups
     from services.recorder.store import Store
 
+    try:  # what the writer process does first, where the measured tree has it
+        from services.recorder.sqlite_mode import one_thread_per_connection
+    except ImportError:
+        pass
+    else:
+        one_thread_per_connection()
+
     async def commit() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             store = await Store.open(str(Path(tmp) / "usage.db"), inline=True)

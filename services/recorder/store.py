@@ -19,7 +19,7 @@ import math
 import operator
 import sqlite3
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -152,6 +152,83 @@ _INSERT = (
 )
 
 Row = tuple[Any, ...]
+
+# The optional columns (a ``X | None`` field): nullable and without a DEFAULT in every schema version
+# (schema.sql and the ADD COLUMNs above; tests/unit/recorder/test_recorder_store.py checks it), so an INSERT
+# that does not name one stores NULL there, as binding None does.
+_OPTIONAL: tuple[int, ...] = tuple(
+    i for i, name in enumerate(COLUMNS) if type(None) in typing.get_args(_HINTS[name])
+)
+_INSERTS: dict[tuple[int, ...], tuple[str, tuple[Callable[[Row], Row], ...]]] = {}
+_INSERTS_MAX = 64  # distinct sets of omitted columns remembered (normally one or two)
+
+
+def _runs(indexes: Sequence[int]) -> list[tuple[int, int]]:
+    """Ascending ``indexes`` as ``(start, stop)`` runs of consecutive ones."""
+    runs: list[tuple[int, int]] = []
+    for i in indexes:
+        if runs and runs[-1][1] == i:
+            runs[-1] = (runs[-1][0], i + 1)
+        else:
+            runs.append((i, i + 1))
+    return runs
+
+
+def _all_none(rows: Sequence[Row], start: int, stop: int) -> bool:
+    """Whether columns ``start`` to ``stop - 1`` are None in every row (C loops: one slice a row; one
+    column: its values, stopping at the first that is true)."""
+    if stop - start == 1:
+        column = operator.itemgetter(start)
+        return not any(map(column, rows)) and list(map(column, rows)).count(None) == len(rows)
+    part = operator.itemgetter(slice(start, stop))
+    return list(map(part, rows)).count((None,) * (stop - start)) == len(rows)
+
+
+def _omitted(rows: Sequence[Row]) -> tuple[int, ...]:
+    """The optional columns that are None in every row (at least one row)."""
+    first, last = rows[0], rows[-1]
+    candidates = [i for i in _OPTIONAL if first[i] is None and last[i] is None]
+    omitted: list[int] = []
+    for start, stop in _runs(candidates):
+        if _all_none(rows, start, stop):
+            omitted.extend(range(start, stop))
+        elif stop - start > 1:
+            omitted.extend(i for i in range(start, stop) if _all_none(rows, i, i + 1))
+    return tuple(omitted)
+
+
+def _insert_omitting(omitted: tuple[int, ...]) -> tuple[str, tuple[Callable[[Row], Row], ...]]:
+    kept = [i for i in range(len(COLUMNS)) if i not in omitted]
+    sql = (
+        f"INSERT INTO {TABLE} ({', '.join(COLUMNS[i] for i in kept)}) VALUES ({', '.join('?' * len(kept))}) "
+        "ON CONFLICT (event_id) DO NOTHING"
+    )
+    return sql, tuple(operator.itemgetter(slice(a, b)) for a, b in _runs(kept))
+
+
+def insert_for(rows: Sequence[Row]) -> tuple[str, Iterable[Row]]:
+    """The ``INSERT`` for a batch of ``event_row`` rows and its parameters, one tuple a row, in order.
+
+    An optional column that is None in every row of the batch is left out of the statement and of the
+    parameters (SQLite stores NULL there: the column's default), so none of those Nones is bound:
+    ``sqlite3`` adapts every None it binds (``bind_none_cheaply``: still ~1,190 CPU instructions each), and
+    most rows carry six or seven (no gateway key, no attribution headers: six neighbouring columns). A row's
+    parameters are slices of it joined (C calls: an ``itemgetter`` of each kept column cost about as much
+    as the Nones it saved). The rows keep their order (one statement for the whole batch), so rowids still
+    follow arrival order. Source: docs/benchmarks.md "Session 22: the recorder's cost per event"."""
+    omitted = _omitted(rows) if rows else ()
+    if not omitted:
+        return _INSERT, rows
+    try:
+        sql, parts = _INSERTS[omitted]
+    except KeyError:
+        sql, parts = _INSERTS[omitted] = _insert_omitting(omitted)
+        if len(_INSERTS) > _INSERTS_MAX:
+            _INSERTS.clear()
+    joined: Iterable[Row] = map(parts[0], rows)
+    for part in parts[1:]:
+        joined = map(operator.add, joined, map(part, rows))
+    return sql, joined
 
 
 def bind_none_cheaply() -> None:
@@ -454,7 +531,7 @@ class Store:
             self._split.difference_update(done)
 
     async def _insert_all(self, rows: Sequence[Row]) -> int:
-        cursor = await self._db.executemany(_INSERT, rows)
+        cursor = await self._db.executemany(*insert_for(rows))
         return cursor.rowcount  # summed over the rows; an ignored duplicate counts 0
 
     async def _insert_each(self, rows: Sequence[Row], refused: list[Row]) -> int:

@@ -77,7 +77,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from services.recorder import gc_tuning
+from services.recorder import gc_tuning, sqlite_mode
 from services.recorder.batch_rollup import BatchGroups, batch_groups
 from services.recorder.store import Row, Store
 from services.recorder.written import Written
@@ -449,6 +449,8 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("aiosqlite").setLevel(logging.WARNING)
+    # This process's one connection is used by its one thread: no SQLite mutexes (sqlite_mode.py).
+    sqlite_mode.one_thread_per_connection()
     asyncio.run(_serve(int(args[0]), os.environ["DATABASE_PATH"]))
     return 0
 

@@ -437,3 +437,96 @@ async def test_a_version_9_ledger_loses_the_started_at_index(tmp_path: Path) -> 
         assert db.execute("SELECT sum(requests) FROM usage_hourly").fetchone() == (6,)
     assert "requests_started_at" not in names
     assert {"requests_hour_latency", "requests_key_started"} <= names
+
+
+def _nullable_fields() -> list[str]:
+    return [f.name for f in dataclasses.fields(UsageEvent) if f.default is None]
+
+
+@pytest.mark.parametrize("start", ["new", "version_1"])
+async def test_optional_columns_are_nullable_without_a_default(tmp_path: Path, start: str) -> None:
+    # store.insert_for leaves out of its INSERT an optional column that is None in every row of a batch:
+    # that stores NULL only if the column has no DEFAULT and accepts NULL, in a new ledger and in one
+    # migrated from version 1 (its columns added by ALTER TABLE).
+    path = tmp_path / "usage.db"
+    if start == "version_1":
+        async with aiosqlite.connect(path, isolation_level=None) as db:
+            assert await migrate(db, MIGRATIONS[:1]) == 1
+    s = await Store.open(str(path))
+    await s.close()
+    with sqlite3.connect(path) as db:
+        info = {r[1]: (r[3], r[4]) for r in db.execute("PRAGMA table_info(requests)")}
+    optional = [COLUMNS[i] for i in store_module._OPTIONAL]
+    assert optional == _nullable_fields()
+    assert {"api_key_name", "session_id", "budget_alert", "cache_savings_usd", "error_type"} <= set(optional)
+    assert {name: info[name] for name in optional} == {name: (0, None) for name in optional}
+
+
+def _reference_rows(path: Path, batches: list[list[tuple[object, ...]]]) -> list[tuple[object, ...]]:
+    """The batches inserted by the one full INSERT (every column bound), read back with types."""
+    with closing(sqlite3.connect(path, isolation_level=None)) as db:
+        for sql in split_statements(MIGRATIONS[0]):
+            db.execute(sql)
+        for script in MIGRATIONS[1:]:
+            for sql in split_statements(script):
+                db.execute(sql)
+        for batch in batches:
+            db.executemany(store_module._INSERT, batch)
+        return _typed(db)
+
+
+def _typed(db: sqlite3.Connection) -> list[tuple[object, ...]]:
+    typeofs = ", ".join(f"typeof({c})" for c in COLUMNS)
+    return db.execute(f"SELECT rowid, *, {typeofs} FROM requests ORDER BY rowid").fetchall()
+
+
+async def test_batches_leaving_out_all_none_columns_store_exactly_what_binding_every_column_does(
+    tmp_path: Path,
+) -> None:
+    # Random batches (seeded) with each optional column None in all, some or none of their rows, in runs
+    # of neighbouring columns and alone: the ledger (values, types, rowid order) equals the one written by
+    # the full INSERT of every column, and the columns None in a whole batch are not in its statement.
+    import random
+
+    rng = random.Random(22)
+    optional = _nullable_fields()
+    batches: list[list[tuple[object, ...]]] = []
+    n = 0
+    for _ in range(60):
+        always_none = {name for name in optional if rng.random() < 0.6}
+        always_false = {name for name in optional if rng.random() < 0.5}
+        size = rng.choice([1, 2, 3, 7, 20])
+        batch = []
+        for _ in range(size):
+            n += 1
+            nones = always_none | {name for name in optional if rng.random() < 0.3}
+            values: dict[str, object] = {
+                "api_key_name": "ci",
+                "session_id": "s",
+                "agent_id": "a",
+                "client": "c/1",
+                "request_class": "main",
+                "budget_alert": "80%",
+                "cache_savings_usd": 0.5,
+                "error_type": "rate_limit",
+            }
+            # a false value that is not None (an empty text, a zero) must be stored as it is, not left out
+            falsy = {k: type(v)() for k, v in values.items() if k in always_false}
+            batch.append(event_row(make_event(n, **(values | falsy | dict.fromkeys(nones)))))
+        batches.append(batch)
+        sql, _ = store_module.insert_for(batch)
+        named = sql[sql.index("(") + 1 : sql.index(")")].split(", ")
+        assert named == [c for c in COLUMNS if c in named]  # in table order
+        left_out = {c for c in COLUMNS if c not in named}
+        assert left_out == {c for c in optional if all(row[COLUMNS.index(c)] is None for row in batch)}
+    s = await Store.open(str(tmp_path / "usage.db"), inline=True)
+    try:
+        for batch in batches:
+            assert await s.insert_rows(batch) == len(batch)
+        assert await s.insert_rows(batches[0]) == 0  # a replay is still skipped
+    finally:
+        await s.close()
+    with closing(sqlite3.connect(tmp_path / "usage.db")) as db:
+        stored = _typed(db)
+    assert len(stored) == n
+    assert stored == _reference_rows(tmp_path / "reference.db", batches)
