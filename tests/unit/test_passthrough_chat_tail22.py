@@ -259,3 +259,33 @@ def test_drawn_tails_match_the_reference(case: tuple[bytes, int], usage: bool, h
 def test_usual_drawn_answers_end_early(texts: list[bytes], usage_chunk: bool, usage: bool) -> None:
     body = ROLE + b"".join(texts) + FINISH + (USAGE_CHUNK if usage_chunk else b"") + DONE
     assert _check([body], usage)
+
+
+CALL = _chunk({"tool_calls": [{"index": 0, "id": "c", "type": "function", "function": {"name": "f"}}]})
+OWN_LATE = [  # a client with the usage chunk: its filter reads no delta, so these end early too
+    _chunk({}, "error") + USAGE_CHUNK,
+    _chunk({}, "abort") + USAGE_CHUNK,
+    FINISH + b'data: {"error":{"message":"boom"}}\n\n',
+    FINISH + b'data: {"choices":[],"usage":{"prompt_tokens":1}\n\n'.replace(b"1}", b"1}}}"),
+    FINISH + _frame({**BASE, "choices": [], "x_groq": {"usage": USAGE}}),
+]
+OWN_NOW = [  # ... and these not: a tool call the tail starts (repair frames), arguments to mend, an escape
+    CALL + _chunk({"tool_calls": [{"index": 0, "function": {"arguments": ""}}]}) + _chunk({}, "tool_calls"),
+    _chunk({"function_call": {"name": "f", "arguments": ""}}) + _chunk({}, "function_call"),
+    CALL + _chunk({}, "tool_calls"),  # a call with no arguments at all: "{}" added
+    _chunk({"function_call": {"name": "f"}}) + _chunk({}, "function_call"),
+    FINISH + _chunk({"tool_calls": [{"index": 0, "function": {"arguments": {"a": 1}}}]}),
+    FINISH + USAGE_CHUNK.replace(b'"usage"', b'"\\u0075sage"'),
+    FINISH + b"data: {broken\n\n",
+]
+
+
+@pytest.mark.parametrize("tail", OWN_LATE)
+def test_a_client_with_its_usage_chunk_gets_odd_tails_early(tail: bytes) -> None:
+    assert _check([HEAD + tail + DONE], include_usage=True)
+    _check([HEAD + tail + DONE], include_usage=False)
+
+
+@pytest.mark.parametrize("tail", OWN_NOW)
+def test_a_client_with_its_usage_chunk_gets_mended_tails_decoded_now(tail: bytes) -> None:
+    assert not _check([HEAD + tail + USAGE_CHUNK + DONE], include_usage=True)

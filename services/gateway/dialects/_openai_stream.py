@@ -480,11 +480,14 @@ class ChatStreamDecoder:
         drops a frame that gives the usage alone when ``drop_usage`` and returns every other as it came
         (no blank data, no tool-call arguments to mend, no repair frames: no call). Anything else (a
         malformed or error chunk, content after the first token in a frame that is no token frame, a tool
-        call, vendor usage) gives None."""
+        call, vendor usage) gives None. For a client that asked for the usage chunk, whose filter drops none,
+        the test is on the bytes alone and the parses wait for ``settle`` (``_plan_own_tail``)."""
         if not self._started or self._failed or self._ended or self.done or self._calls:
             return None
         if len(datas) < 2 or datas[-1] != "[DONE]":
             return None
+        if not drop_usage:
+            return self._plan_own_tail(datas)
         kept: list[bool] = []
         parsed: list[Any] = []
         finished = False
@@ -524,6 +527,24 @@ class ChatStreamDecoder:
         kept.append(True)
         parsed.append(None)
         return kept, partial(self._feed_planned, datas, parsed)
+
+    def _plan_own_tail(self, datas: list[str]) -> tuple[list[bool], Callable[[], list[Delta]]] | None:
+        """``plan_tail`` for a client that asked for the usage chunk (``_chat_own_frames``), by a test on the
+        bytes alone, no parse: that filter reads no delta, so a frame goes back as it came unless its data
+        is blank (none here: every frame is ``{…}`` or ``[DONE]``) or holds tool-call arguments sent as an
+        object (it mends them: ``object_arguments_as_text``, only inside ``tool_calls``), and the relay adds
+        repair frames only for a tool call, which a frame can start only by naming ``tool_calls`` or
+        ``function_call``: no frame may hold ``_call`` (a key spelled with a ``\\u`` escape is refused:
+        none may be in the frames). What the frames decode to (a malformed or
+        error chunk included: the client has its bytes) changes none of it; ``[DONE]`` last closes the
+        decoder whatever came before, so ``finish`` adds nothing. The frames are parsed in ``settle``."""
+        body = "\n".join(datas)
+        if "_call" in body or "\\u" in body:
+            return None
+        if any(data[:1] != "{" or data[-1:] != "}" for data in datas[:-1]):
+            return None
+        unparsed = [_UNPARSED] * len(datas)
+        return [True] * len(datas), partial(self._feed_planned, datas, unparsed)
 
     def _feed_planned(self, datas: list[str], parsed: list[Any]) -> list[Delta]:
         """``feed_data`` of each of ``plan_tail``'s frames with its parse: their deltas in order."""
