@@ -419,7 +419,11 @@ class Passthrough(Relay):
         an error the client has in ``chunk`` too), so ``finish`` adds nothing and the proxy no error. Its frames are then decoded
         only up to the one that brings the stream's first token (the commit and time to first token
         need it before any byte goes out); the rest waits for ``settle``, after the client's answer has
-        ended (session 21: the c1 path). Any other read is ``feed``'s."""
+        ended (session 21: the c1 path). Filtered, on a wire whose token test reads data alone (chat), a
+        short ASCII read of usual frames, LF line ends, ending ``]`` LF LF (``[DONE]``): decoded up to the
+        first token, then the frames left go to the filter's ``PassFrames.tail``, which says from their
+        parses (or their bytes) what the client gets of them and keeps their decoding for ``settle``
+        (session 22; ``_feed_data_frames``). Any other read is ``feed``'s."""
         ends = self.pairing.wire.ends_stream
         if (
             self._frames_read
