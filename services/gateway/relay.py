@@ -22,6 +22,7 @@ from services.gateway.dialects.registry import (
     ScanRule,
     StreamDecoder,
     StreamEncoder,
+    TailPlan,
 )
 from services.gateway.dialects.view import View
 from services.gateway.providers.limits import asked_output_tokens
@@ -267,6 +268,8 @@ class Passthrough(Relay):
         "_sent",
         "_answer_id",
         "_later",
+        "_tail",
+        "_later_tail",
     )
 
     def __init__(self, pairing: Pairing, view: View, usage_rule: UsageRule = _as_reported) -> None:
@@ -279,8 +282,11 @@ class Passthrough(Relay):
         self._answer_id: str | None = None
         # ``feed_last``'s read and its split lines, and the first frame not yet decoded (``settle``)
         self._later: tuple[bytes, list[bytes], int] | None = None
+        # Filtered: ``feed_last``'s decoding of the read's last frames, for ``settle`` (``PassFrames.tail``)
+        self._later_tail: Callable[[], list[ir.Delta]] | None = None
         frames = pairing.client.passthrough_frames(view)
         self._filter: FrameFilter | None = None if frames is None else frames.keep
+        self._tail: TailPlan | None = None if frames is None else frames.tail
         # Events the filter returns as they came (``PassFrames.untouched``): quiet ones may skip it
         self._untouched = _never if frames is None or frames.untouched is None else frames.untouched
         self._content_only = pairing.wire.content_events
@@ -353,6 +359,7 @@ class Passthrough(Relay):
         """What ``__init__`` sets from the call's frame filter, set again for ``frames``."""
         pairing = self.pairing
         self._filter = None if frames is None else frames.keep
+        self._tail = None if frames is None else frames.tail
         self._untouched = _never if frames is None or frames.untouched is None else frames.untouched
         self._repair = pairing.wire.repair_stream if self._filter is not None else None
         self._frames_read = self.reads_frames and self._filter is None and bool(self._content_only)
@@ -412,7 +419,11 @@ class Passthrough(Relay):
         an error the client has in ``chunk`` too), so ``finish`` adds nothing and the proxy no error. Its frames are then decoded
         only up to the one that brings the stream's first token (the commit and time to first token
         need it before any byte goes out); the rest waits for ``settle``, after the client's answer has
-        ended (session 21: the c1 path). Any other read is ``feed``'s."""
+        ended (session 21: the c1 path). Filtered, on a wire whose token test reads data alone (chat), a
+        short ASCII read of usual frames, LF line ends, ending ``]`` LF LF (``[DONE]``): decoded up to the
+        first token, then the frames left go to the filter's ``PassFrames.tail``, which says from their
+        parses (or their bytes) what the client gets of them and keeps their decoding for ``settle``
+        (session 22; ``_feed_data_frames``). Any other read is ``feed``'s."""
         ends = self.pairing.wire.ends_stream
         if (
             self._frames_read
@@ -427,13 +438,31 @@ class Passthrough(Relay):
             if out:  # (``chunk``: it ends with a frame's data line)
                 self._sent = out
             return out
+        if (
+            self._tail is not None
+            and self._token_data is not None
+            and self._sse.at_boundary
+            and chunk.endswith(b"]\n\n")
+            and chunk.count(b"\ndata: ") < self.min_frames - 1  # (else ``feed`` scans it)
+            and chunk.isascii()
+            and chunk.find(b"\r") == -1
+        ):
+            out = self._feed_data_frames(chunk, True)
+            if out:  # (a frame's data line ends it)
+                self._sent = out
+            return out
         return self.feed(chunk)
 
     @property
     def unsettled(self) -> bool:
-        return self._later is not None
+        return self._later is not None or self._later_tail is not None
 
     def settle(self) -> None:
+        tail = self._later_tail
+        if tail is not None:
+            self._later_tail = None
+            self._observe(tail())  # (no repair frames: ``PassFrames.tail`` is sure of none)
+            return
         later = self._later
         if later is None:
             return
@@ -624,7 +653,7 @@ class Passthrough(Relay):
             self._feed_events(chunk[len(b"\n".join(lines[: 3 * stop])) + 1 :])
         return chunk
 
-    def _feed_data_frames(self, chunk: bytes) -> bytes:
+    def _feed_data_frames(self, chunk: bytes, later: bool = False) -> bytes:
         """Filtered, the SSE decoder at a boundary, ``chunk`` ASCII with no CR and ending a frame: what
         ``_feed_events`` does with it, frame by frame. A frame of the usual unnamed shape (``data: <data>``,
         one line) is split from the read as the SSE decoder's run of usual frames does
@@ -633,7 +662,10 @@ class Passthrough(Relay):
         and no call of the filter, as ``_frame`` passes it; any other gets the event the SSE decoder would
         have made and goes to the decoder and the filter (and the wire's repair frames around it,
         ``_placed``). From the first piece of any other shape (a name, comments, more lines, an empty
-        piece) the rest of the read goes to ``_feed_events``."""
+        piece) the rest of the read goes to ``_feed_events``. ``later`` (``feed_last``): at the first frame
+        after the stream's first token that is no token frame, the frames left, all of the usual shape, go
+        to the filter's ``tail`` test; when it is sure, the client gets what it says of them and their
+        decoding waits for ``settle``."""
         keep, decoded, view, token = self._filter, self._decoded, self.view, self._token_data
         assert keep is not None and token is not None
         pieces = chunk.decode("ascii").split("\n\n")
@@ -655,6 +687,11 @@ class Passthrough(Relay):
                     self.events += tokens
                     self.started = self.saw_content = True
                     tokens = 0
+                if later and self.saw_content:
+                    later = False  # (asked once)
+                    if (ends := self._tail_frames(chunk, pieces, pos, out, run)) is not None:
+                        run, pos = ends
+                        break
                 raw = chunk[pos:end]
                 ev = SSEEvent(None, data, False, None, None, raw)
                 frame = keep(ev, decoded(ev), view)
@@ -675,6 +712,37 @@ class Passthrough(Relay):
         if pos < len(chunk):
             out.append(self._feed_events(chunk[pos:] if pos else chunk))
         return b"".join(out)
+
+    def _tail_frames(
+        self, chunk: bytes, pieces: list[str], pos: int, out: list[bytes], run: int
+    ) -> tuple[int, int] | None:
+        """``_feed_data_frames``' ``later`` step at ``chunk[pos:]``, the frames of ``pieces`` from the one that
+        begins there: when each is a usual one-line ``data:`` frame and the filter's ``tail`` is sure
+        of them, the bytes it keeps go to ``out`` (as ``_feed_data_frames`` builds it: ``chunk[run:pos]``
+        not yet in it), their decoding is kept for ``settle``, and the new ``(run, pos)`` is returned
+        (``pos``: the read's end); else None, nothing done."""
+        tail = self._tail
+        at = len(pieces) - chunk.count(b"\n\n", pos)  # the piece that begins at ``pos``
+        rest = pieces[at:]
+        if (
+            tail is None
+            or self.error is not None
+            or self._mended is not None
+            or self._skipped
+            or any(not p.startswith("data: ") or "\n" in p for p in rest)
+        ):
+            return None
+        plan = tail(self.decoder, [p[6:] for p in rest])
+        if plan is None:
+            return None
+        kept, self._later_tail = plan
+        for piece, keeps in zip(rest, kept, strict=True):
+            end = pos + len(piece) + 2
+            if not keeps:
+                out.append(chunk[run:pos])
+                run = end
+            pos = end
+        return run, pos
 
     def _marked_bytes(self, data: bytes) -> bool:
         marked = self._marked

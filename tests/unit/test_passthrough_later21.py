@@ -27,6 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.gateway.dialects import anthropic as anth
+from services.gateway.dialects import openai_chat as oai
 from services.gateway.dialects import openai_responses as resp
 from services.gateway.dialects.registry import pairing
 from services.gateway.dialects.view import View
@@ -88,7 +89,11 @@ def test_recorded_streams_end_early_only_when_whole(wire: str, body: bytes) -> N
             if cut < len(body):
                 early += _check(wire, [body[:cut], body[cut:]], include_usage)
     # Anthropic's answers end with ``message_stop``, Responses' with a terminal event: read whole, they end
-    # early; chat's never do (its frame filter decides what the client gets from decoded frames)
+    # early; chat's only when their last frames are the usual end, ``[DONE]`` last (session 22: the frame
+    # filter's ``PassFrames.tail``, ``ChatStreamDecoder.plan_tail``; tests/unit/test_passthrough_chat_tail22.py)
+    if wire == "openai_chat":
+        assert not early or body.endswith(oai.DONE_FRAME), early
+        return
     ends = {"anthropic": anth.ends_stream, "openai_responses": resp.ends_stream}.get(wire)
     decoder = pairing(wire, wire).wire.decoder()  # type: ignore[arg-type]
     assert (early > 0) == (ends is not None and ends(decoder, body)), early

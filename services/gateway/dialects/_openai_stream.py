@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import orjson
@@ -39,6 +41,8 @@ from services.gateway.dialects.ir import (
 from shared.sse import SSEEvent, encode_comment, encode_event
 
 DONE_FRAME = b"data: [DONE]\n\n"
+# ``feed_data``'s "no parse given" (None is a parse: ``null``)
+_UNPARSED: Any = object()
 _KEEPALIVE = encode_comment("keep-alive")
 # The opening chunk's ``choices`` (``ChatStreamEncoder._start``): the assistant's role and empty content
 _ROLE_CHOICES = (
@@ -415,7 +419,11 @@ class ChatStreamDecoder:
         """Translate one upstream SSE event."""
         if ev.comment:
             return [KeepAlive()]
-        data = ev.data.strip()
+        return self.feed_data(ev.data.strip())
+
+    def feed_data(self, data: str, parsed: Any = _UNPARSED) -> list[Delta]:
+        """``feed`` of an event that is no comment, given its data stripped; ``parsed``: that data's
+        ``orjson.loads`` when the caller has it already (``plan_tail``), so that it is not parsed twice."""
         if data == "[DONE]":
             self.done = self._ended = self.closed = True
             return []
@@ -424,10 +432,13 @@ class ChatStreamDecoder:
         if self._failed:
             self._usage_after_failure(data)
             return []
-        try:
-            obj = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            obj = None
+        if parsed is not _UNPARSED:
+            obj = parsed
+        else:
+            try:
+                obj = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                obj = None
         if not isinstance(obj, dict):
             return self._fail(
                 StreamError(status=502, type="api_error", message="malformed chunk from upstream")
@@ -444,6 +455,102 @@ class ChatStreamDecoder:
             and type(out[0]) is TextDelta
         ):
             self._lane = _TextShape.learn(data, obj, self.model)
+        return out
+
+    def plan_tail(
+        self, datas: list[str], drop_usage: bool
+    ) -> tuple[list[bool], Callable[[], list[Delta]]] | None:
+        """What a passthrough client gets of a stream's last frames before they are decoded
+        (``registry.PassFrames.tail``): ``datas``, the data of each frame left in the body's last read
+        (each a usual one-line ``data:`` frame), read after the stream's first token, each JSON one
+        parsed once. Returns, per frame, whether the chat frame filter (``registry._chat_passthrough_frames``
+        when ``drop_usage``, else ``_chat_own_frames``) gives it as it came (True) or drops it (False), and
+        a call that decodes them all later from those parses (``feed_data``), giving their deltas in order:
+        the same deltas and state ``feed`` of each would give. None (decode them now) unless it is sure.
+
+        Sure only for the usual end of a stream (OpenAI API reference, "The chat completion chunk object";
+        conformance §1.5): the decoder has begun, has no tool call, has neither finished, failed nor ended;
+        the last frame is ``[DONE]`` (so the decoder is closed after it: ``finish`` adds nothing) and every
+        other one is a JSON object (``{…}``, no spaces around it: its stripped data) with no truthy
+        ``error``, no ``x_groq`` and a ``choices`` list that is empty or holds one object with no ``usage``
+        whose ``delta`` is absent, null or empty and, before the finish, whose ``index`` is 0 or none and
+        whose ``finish_reason`` is absent, null or a reason other than ``error`` / ``abort``, and a ``usage`` that is
+        absent, null or an object. ``_chunk`` then reads from such a frame at most a ``Finish`` (no tool
+        call to close: ``_advance`` gives nothing) and a ``UsageUpdate``, and fails on none: the filter
+        drops a frame that gives the usage alone when ``drop_usage`` and returns every other as it came
+        (no blank data, no tool-call arguments to mend, no repair frames: no call). Anything else (a
+        malformed or error chunk, content after the first token in a frame that is no token frame, a tool
+        call, vendor usage) gives None. For a client that asked for the usage chunk, whose filter drops none,
+        the test is on the bytes alone and the parses wait for ``settle`` (``_plan_own_tail``)."""
+        if not self._started or self._failed or self._ended or self.done or self._calls:
+            return None
+        if len(datas) < 2 or datas[-1] != "[DONE]":
+            return None
+        if not drop_usage:
+            return self._plan_own_tail(datas)
+        kept: list[bool] = []
+        parsed: list[Any] = []
+        finished = False
+        for data in datas[:-1]:
+            if data[:1] != "{" or data[-1:] != "}":
+                return None
+            try:
+                obj = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                return None
+            if type(obj) is not dict or obj.get("error") or "x_groq" in obj:
+                return None
+            choices = obj.get("choices")
+            finish = False
+            if type(choices) is not list:
+                return None
+            if choices:
+                choice = choices[0]
+                if len(choices) != 1 or type(choice) is not dict or "usage" in choice:
+                    return None
+                delta = choice.get("delta")  # (after the finish too: the filter mends any delta's arguments)
+                if delta is not None and delta != {}:
+                    return None
+                if not finished:
+                    reason = choice.get("finish_reason")
+                    if choice.get("index", 0) != 0:
+                        return None
+                    if reason is not None:
+                        if type(reason) is not str or not reason or reason in ("error", "abort"):
+                            return None
+                        finish = finished = True
+            usage = obj.get("usage")
+            if usage is not None and type(usage) is not dict:
+                return None
+            kept.append(not (drop_usage and usage is not None and not finish))
+            parsed.append(obj)
+        kept.append(True)
+        parsed.append(None)
+        return kept, partial(self._feed_planned, datas, parsed)
+
+    def _plan_own_tail(self, datas: list[str]) -> tuple[list[bool], Callable[[], list[Delta]]] | None:
+        """``plan_tail`` for a client that asked for the usage chunk (``_chat_own_frames``), by a test on the
+        bytes alone, no parse: that filter reads no delta, so a frame goes back as it came unless its data
+        is blank (none here: every frame is ``{…}`` or ``[DONE]``) or holds tool-call arguments sent as an
+        object (it mends them: ``object_arguments_as_text``, only inside ``tool_calls``), and the relay adds
+        repair frames only for a tool call, which a frame can start only by naming ``tool_calls`` or
+        ``function_call``: no frame may hold ``_call`` (a key spelled with a ``\\u`` escape is refused:
+        none may be in the frames). What the frames decode to (a malformed or
+        error chunk included: the client has its bytes) changes none of it; ``[DONE]`` last closes the
+        decoder whatever came before, so ``finish`` adds nothing. The frames are parsed in ``settle``."""
+        body = "\n".join(datas)
+        if "_call" in body or "\\u" in body:
+            return None
+        if any(data[:1] != "{" or data[-1:] != "}" for data in datas[:-1]):
+            return None
+        unparsed = [_UNPARSED] * len(datas)
+        return [True] * len(datas), partial(self._feed_planned, datas, unparsed)
+
+    def _feed_planned(self, datas: list[str], parsed: list[Any]) -> list[Delta]:
+        """``feed_data`` of each of ``plan_tail``'s frames with its parse: their deltas in order."""
+        out: list[Delta] = []
+        for data, obj in zip(datas, parsed, strict=True):
+            out += self.feed_data(data, obj)
         return out
 
     def text_of(self, ev: SSEEvent) -> str | None:

@@ -92,6 +92,11 @@ class ErrorBody(Protocol):
 FrameFilter = Callable[[SSEEvent, list[ir.Delta], View], bytes]
 
 
+# ``PassFrames.tail``: (the stream's decoder, the data of the read's last frames) → (each frame kept as it came
+# or dropped, their decoding for later) or None
+TailPlan = Callable[[Any, list[str]], "tuple[list[bool], Callable[[], list[ir.Delta]]] | None"]
+
+
 @dataclass(frozen=True, slots=True)
 class PassFrames:
     """The frame filter a relayed stream of a client's own API goes through for one call.
@@ -102,6 +107,13 @@ class PassFrames:
 
     keep: FrameFilter
     untouched: Callable[[SSEEvent], bool] | None = None
+    # ``tail(decoder, datas)``: what ``keep`` gives of the frames left in the body's last read once the
+    # stream has its first token, before the decoder reads them: ``datas``, each frame's data (usual
+    # one-line ``data:`` frames), → per frame, returned as it came (True) or dropped (False), and a call
+    # that decodes them later, giving their deltas in order (the same deltas and decoder state as
+    # decoding them now); None when unsure (the relay decodes them now). A passthrough relay then ends
+    # the client's answer before decoding them (``relay.Relay.feed_last``). None: no such test.
+    tail: TailPlan | None = None
 
 
 # The client's body, the target model, and the client's session (from its headers) → the upstream body.
@@ -243,7 +255,7 @@ class WireSpec:
     # stream's decoder is closed, or was failed before it, whatever came before: a passthrough relay that has
     # the body's last read may then end the client's answer before decoding all of it (``Relay.feed_last``;
     # the decoder may keep what the test parsed). None: no such test (chat: its frame filter decides what the
-    # client gets from decoded frames).
+    # client gets from decoded frames; its ``PassFrames.tail`` tells it from the frames' parses instead).
     ends_stream: Callable[[Any, bytes], bool] | None = None
     # True for a wire whose provider verifies thinking-block signatures and refuses foreign ones with a 400
     # (Anthropic): the proxy then retries once without the history's thinking (bugcase 04, s7 variant 04-g).
@@ -328,8 +340,10 @@ def _chat_frames_for(view: View) -> PassFrames | None:
 
 
 # Made once: a frozen dataclass costs a call per field to build, and every chat stream asks for one
-_CHAT_OWN = PassFrames(_chat_own_frames)
-_CHAT_PASSED = PassFrames(_chat_passthrough_frames)
+_CHAT_OWN = PassFrames(_chat_own_frames, tail=partial(oai.ChatStreamDecoder.plan_tail, drop_usage=False))
+_CHAT_PASSED = PassFrames(
+    _chat_passthrough_frames, tail=partial(oai.ChatStreamDecoder.plan_tail, drop_usage=True)
+)
 
 
 def _responses_frames_for(view: View) -> PassFrames | None:
