@@ -493,9 +493,13 @@ class FakeProvider:
             return self._error("openai", 404, f"Response with id '{response_id}' not found.")
         if isinstance(answer, str):
             return self._error("openai", 400, answer)
-        return await _send_json(
-            request, answer, behaviour, {"x-request-id": f"req_fake{next(self._ids):06d}"}
-        )
+        headers = {"x-request-id": f"req_fake{next(self._ids):06d}"}
+        if request.query.get("stream") == "true":  # a retrieve streamed: the stored response's events again
+            kind = "response.completed" if answer.get("status") == "completed" else "response.in_progress"
+            event = {"type": kind, "sequence_number": 0, "response": answer}
+            frame = Frame(f"event: {kind}\ndata: ".encode() + orjson.dumps(event) + b"\n\n")
+            return await _send_stream(request, [frame], frame, behaviour, headers)
+        return await _send_json(request, answer, behaviour, headers)
 
     async def _answer_compact(
         self, request: web.Request, body: dict[str, Any], behaviour: Behaviour

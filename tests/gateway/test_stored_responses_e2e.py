@@ -97,6 +97,15 @@ def test_query_string_and_answer_bytes_pass_through(gw: Stack, fakes: dict[str, 
     assert answer.json()["object"] == "list" and answer.json()["first_id"]
 
 
+def test_a_streamed_retrieve_relays_the_providers_events(gw: Stack) -> None:
+    with sdk(gw) as client:
+        created = client.responses.create(model="gpt-4o-mini", input="stream it back")
+        events = list(client.responses.retrieve(created.id, stream=True))
+    assert [e.type for e in events] == ["response.completed"]
+    assert events[0].response.id == created.id  # type: ignore[union-attr]
+    assert events[0].response.output_text == created.output_text  # type: ignore[union-attr]
+
+
 def test_background_response_is_cancelled_or_finished(gw: Stack) -> None:
     with sdk(gw) as client:
         queued = client.responses.create(model="gpt-4o-mini", input="slow", background=True)
