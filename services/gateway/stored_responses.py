@@ -93,8 +93,7 @@ def holder(providers: Mapping[str, Provider], pinned: str | None) -> Provider:
             "no stored response can be found: no configured provider speaks the Responses API. Responses the "
             "gateway translated from another provider's answer are not stored (store and "
             "previous_response_id work only with a provider that speaks the Responses API)",
-            code="not_found",
-        )
+        )  # no code: OpenAI's own 404 for an unknown response has none
     if len(candidates) > 1:
         names = ", ".join(p.name for p in candidates)
         raise ClientError(
