@@ -59,6 +59,7 @@ def test_retrieve_input_items_and_delete_reach_the_provider_untouched(
     gw: Stack, fakes: dict[str, FakeProvider]
 ) -> None:
     fp = fakes["openai"]
+    assert gw.health()["worker"]["of"] == 2  # the stack really runs two workers on the port
     with sdk(gw) as client:
         created = client.responses.create(model="gpt-4o-mini", input="remember the word teal")
         for _ in range(4):  # several connections, both workers: nothing is held in a worker's memory
