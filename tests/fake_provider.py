@@ -63,6 +63,7 @@ from tests.fake.conversation import (
 )
 from tests.fake.frames import Frame, Meta
 from tests.fake.prompt_cache import Block, PromptCache, Style, anthropic_blocks, chat_blocks, responses_blocks
+from tests.fake.stored import StoredResponses
 
 FAULT_HEADER = "x-fake-fault"
 DEFAULT_MODELS: dict[str, list[str]] = {
@@ -159,6 +160,7 @@ class FakeProvider:
         self.requests: list[RecordedRequest] = []
         self.issued_reasoning: list[str] = []  # encrypted_content of every reasoning item sent (Responses)
         self.issued_compactions: list[str] = []  # encrypted_content of every compaction item sent (Responses)
+        self.stored = StoredResponses()  # responses kept for retrieve / delete / cancel / input_items
         self._base = behaviour or Behaviour()
         self.behaviour = replace(self._base)  # server-level knobs; mutate freely
         self._fault_times: int | None = None
@@ -244,6 +246,7 @@ class FakeProvider:
         self.requests.clear()
         self.issued_reasoning.clear()
         self.issued_compactions.clear()
+        self.stored.kept.clear()
         self.prompt_cache.clear()
         self.clear_fault()
 
@@ -262,6 +265,10 @@ class FakeProvider:
         app.router.add_post("/v1/responses", self._responses)
         app.router.add_post("/v1/responses/compact", self._responses_compact)
         app.router.add_get("/v1/responses", self._responses_websocket)
+        app.router.add_get("/v1/responses/{response_id}", self._stored_response)
+        app.router.add_delete("/v1/responses/{response_id}", self._stored_response)
+        app.router.add_post("/v1/responses/{response_id}/cancel", self._stored_response)
+        app.router.add_get("/v1/responses/{response_id}/input_items", self._stored_response)
         app.router.add_post("/v1/messages", self._messages)
         app.router.add_post("/v1/messages/count_tokens", self._count_tokens)
         app.router.add_get("/v1/models", self._models)
@@ -313,6 +320,9 @@ class FakeProvider:
         """Codex's built-in OpenAI provider tries a WebSocket first; 426 sends it to HTTP SSE at once."""
         return self._error("openai", 426, "WebSockets are not served here; use HTTP (POST /v1/responses)")
 
+    async def _stored_response(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve(request, "openai", self._answer_stored)
+
     async def _responses_compact(self, request: web.Request) -> web.StreamResponse:
         return await self._serve(request, "openai", self._answer_compact)
 
@@ -352,7 +362,11 @@ class FakeProvider:
         auth_problem = self._check_auth(request, style)
         if auth_problem is not None:
             return self._error(style, 401, auth_problem)
-        if request.method == "POST" and not isinstance(record.json, dict):
+        if (
+            request.method == "POST"
+            and not isinstance(record.json, dict)
+            and "response_id" not in request.match_info
+        ):
             return self._error(style, 400, "The request body must be a JSON object")
         if behaviour.body == "error":  # a 200 whose body is an error (some proxies and providers do this)
             message = "Internal error" + (
@@ -453,14 +467,39 @@ class FakeProvider:
         if reply.compaction is not None:
             self.issued_compactions.append(responses_wire.compaction_content(meta, reply))
         headers = {"x-request-id": f"req_fake{seq:06d}"}
+        whole = self.stored.keep(body, responses_wire.response(meta, reply, usage, options))
         if not body.get("stream"):
-            return await _send_json(
-                request, responses_wire.response(meta, reply, usage, options), behaviour, headers
-            )
+            return await _send_json(request, whole, behaviour, headers)
         frames = responses_wire.stream_frames(meta, reply, usage, options)
         return await _send_stream(
             request, frames, responses_wire.stream_error_frame(meta, options), behaviour, headers
         )
+
+    async def _answer_stored(
+        self, request: web.Request, body: dict[str, Any], behaviour: Behaviour
+    ) -> web.StreamResponse:
+        """Retrieve, delete, cancel or list the input of a stored response (``tests/fake/stored.py``)."""
+        response_id = request.match_info["response_id"]
+        stored = self.stored
+        if request.method == "DELETE":
+            answer: dict[str, Any] | str | None = stored.delete(response_id)
+        elif request.path.endswith("/cancel"):
+            answer = stored.cancel(response_id)
+        elif request.path.endswith("/input_items"):
+            answer = stored.items(response_id)
+        else:
+            answer = stored.retrieve(response_id)
+        if answer is None:
+            return self._error("openai", 404, f"Response with id '{response_id}' not found.")
+        if isinstance(answer, str):
+            return self._error("openai", 400, answer)
+        headers = {"x-request-id": f"req_fake{next(self._ids):06d}"}
+        if request.query.get("stream") == "true":  # a retrieve streamed: the stored response's events again
+            kind = "response.completed" if answer.get("status") == "completed" else "response.in_progress"
+            event = {"type": kind, "sequence_number": 0, "response": answer}
+            frame = Frame(f"event: {kind}\ndata: ".encode() + orjson.dumps(event) + b"\n\n")
+            return await _send_stream(request, [frame], frame, behaviour, headers)
+        return await _send_json(request, answer, behaviour, headers)
 
     async def _answer_compact(
         self, request: web.Request, body: dict[str, Any], behaviour: Behaviour

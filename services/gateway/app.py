@@ -13,7 +13,7 @@ import orjson
 from aiohttp import web, web_protocol, web_server
 from aiohttp.http_exceptions import LineTooLong
 
-from services.gateway import auth, handlers, hangup, keys, metrics, models_api
+from services.gateway import auth, handlers, hangup, keys, metrics, models_api, stored_responses
 from services.gateway.calls import event_for
 from services.gateway.context import UNROUTED_PATH, contextual, unrouted
 from services.gateway.dialects import registry
@@ -186,6 +186,9 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/v1/models", contextual(models_api.list_models))
     app.router.add_get("/v1/models/{model_id:.+}", contextual(models_api.get_model))
     app.router.add_get("/v1/responses", contextual(handlers.responses_get))
+    # retrieve, delete, cancel, input_items: forwarded to the provider that stored the response
+    for stored in stored_responses.CALLS:
+        app.router.add_route(stored.method, stored.path, contextual(stored_responses.handler(stored)))
     app.router.add_get("/health", contextual(handlers.health))
     app.router.add_get("/metrics", contextual(metrics.handle))
     app.router.add_get("/", contextual(handlers.root))

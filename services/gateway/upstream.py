@@ -196,13 +196,13 @@ class UpstreamClient:
         return task
 
     async def send(
-        self, provider: Provider, url: str, headers: dict[str, str], body: bytes
+        self, provider: Provider, url: str, headers: dict[str, str], body: bytes, method: str = "POST"
     ) -> UpstreamResponse:
-        """POST ``body``; returns once the response headers are in (``first_byte_timeout_s``, else the
-        ``timeout`` ``UpstreamError``). The caller releases the response."""
+        """POST ``body`` (or ``method``: GET, DELETE without a body); returns once the response headers are in
+        (``first_byte_timeout_s``, else the ``timeout`` ``UpstreamError``). The caller releases the response."""
         try:
             resp = await within(
-                self.session.post(url, data=body, headers=headers),
+                self.session.post(url, data=body, headers=headers, method=method),
                 self.first_byte_timeout_s,
                 self._task(),
             )

@@ -159,6 +159,7 @@ class _Target:
     port: int
     tls: bool
     request_line: str  # "POST /v1/messages HTTP/1.1"
+    path: str  # "/v1/messages" (with its query): the request line of another method (``UpstreamPool.post``)
     host_header: str  # "api.anthropic.com", "127.0.0.1:8080", "[::1]:8080"
     basic_auth: str | None = None  # "Basic dXNlcjpwdw==" from the URL's user:password@, else None
 
@@ -187,6 +188,7 @@ def _target(url: URL | str) -> _Target:
         port,
         scheme == "https",
         f"POST {path} HTTP/1.1",
+        path,
         host_header,
         credentials.encode() if credentials is not None else None,
     )
@@ -319,8 +321,13 @@ class UpstreamPool:
                 self._targets[url] = target
         return target
 
-    async def post(self, url: URL | str, *, data: bytes, headers: Mapping[str, str]) -> UpstreamResponse:
-        """POST ``data`` to ``url``; the response once its head is in. Errors: see the module's docstring."""
+    async def post(
+        self, url: URL | str, *, data: bytes, headers: Mapping[str, str], method: str = "POST"
+    ) -> UpstreamResponse:
+        """POST ``data`` to ``url``; the response once its head is in. Errors: see the module's docstring.
+        ``method``: another method (GET, DELETE: the stored-response calls, ``stored_responses.py``) with no
+        body (``data`` empty) is sent without ``Content-Length`` (RFC 9110 §8.6: a request without content
+        whose method anticipates none SHOULD NOT carry one)."""
         if self._closed:
             raise aiohttp.ClientConnectionError("the upstream pool is closed")
         target = self._target_of(url)
@@ -338,8 +345,14 @@ class UpstreamPool:
                 fields[name] = value
         if target.basic_auth is not None and not any(name.lower() == "authorization" for name in headers):
             fields["Authorization"] = target.basic_auth
-        fields["Content-Length"] = str(len(data))
-        head = _serialize(target.request_line, fields)  # ValueError on CR/LF in a field
+        if method == "POST":
+            request_line = target.request_line
+            fields["Content-Length"] = str(len(data))
+        else:
+            request_line = f"{method} {target.path} HTTP/1.1"
+            if data:
+                fields["Content-Length"] = str(len(data))
+        head = _serialize(request_line, fields)  # ValueError on CR/LF in a field
         proto = self._take(target.key)
         reused = proto is not None  # (not ``or``: a ResponseHandler is a queue, false while empty)
         again = False

@@ -160,6 +160,27 @@ async def test_the_request_on_the_wire_and_the_answer_read(
     await pool.close()
 
 
+async def test_get_and_delete_go_without_a_body_on_the_same_connection(
+    serve: Callable[..., asyncio.Future[Server]],
+) -> None:
+    """The stored-response calls (``stored_responses.py``): ``GET``/``DELETE`` with the method in the request
+    line and no ``Content-Length`` (RFC 9110 §8.6), a body-less ``POST`` with ``Content-Length: 0``; one kept
+    connection carries them all."""
+    srv = await serve([[ok(b"one")], [ok(b"two")], [ok(b"three")]])
+    pool = UpstreamPool(5)
+    for method, want in (("GET", b"one"), ("DELETE", b"two"), ("POST", b"three")):
+        resp = await pool.post(srv.url, data=b"", headers={"Authorization": "Bearer k"}, method=method)
+        assert await resp.read() == want
+        resp.release()
+    heads = [head.decode().lower() for head, _ in srv.requests]
+    assert [h.split(" ", 1)[0] for h in heads] == ["get", "delete", "post"]
+    assert all(h.split("\r\n", 1)[0].endswith(" /v1/chat/completions?x=1 http/1.1") for h in heads)
+    assert ["content-length" in h for h in heads] == [False, False, True]
+    assert "content-length: 0\r\n" in heads[2]
+    assert srv.connections == 1
+    await pool.close()
+
+
 async def test_on_written_is_called_once_per_request_after_its_bytes_are_written(
     serve: Callable[..., asyncio.Future[Server]],
 ) -> None:

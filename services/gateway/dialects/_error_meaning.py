@@ -632,8 +632,26 @@ _OPENAI_WORDS: dict[Meaning, tuple[int, str | None]] = {
 }
 
 
+# OpenAI's documented ``error.code`` for a status when the meaning names none: OpenAI's error-codes guide (S9:
+# 401 "Incorrect API key provided" is ``invalid_api_key``, 429 "Rate limit reached" ``rate_limit_exceeded``, 500
+# "The server had an error" ``server_error``) and the openai SDK's ``ResponseError.code`` (``server_error``,
+# ``rate_limit_exceeded``); conformance §1.8. Other statuses (400, 403, 404, 408, 413) carry no code, as OpenAI's own
+# generic answers of those statuses do (``"code": null``); a gateway error that has one of its own says it.
+_OPENAI_STATUS_CODES: dict[int, str] = {401: "invalid_api_key", 429: "rate_limit_exceeded"}
+
+
+def openai_code(status: int, meaning: Meaning | None = None) -> str | None:
+    """OpenAI's ``error.code`` for an error of ``status`` and ``meaning`` (the one table every OpenAI-shape error
+    the gateway makes reads: HTTP bodies, chat's in-stream ``{"error": …}``): the meaning's own code
+    (``context_length_exceeded``, ``insufficient_quota``, ``model_not_found``, …), else the status's
+    (``_OPENAI_STATUS_CODES``), else ``server_error`` for 5xx, else None."""
+    named = _OPENAI_WORDS[meaning][1] if meaning is not None and meaning in _OPENAI_WORDS else None
+    return named or _OPENAI_STATUS_CODES.get(status) or ("server_error" if status >= 500 else None)
+
+
 def words_for_openai(meaning: Meaning, status: int, message: str, asked_output: int | None = None) -> Words:
-    """OpenAI's status, code and (for context overflow) wording; ``asked_output`` as ``words_for_anthropic``."""
+    """OpenAI's status, code (``openai_code``) and (for context overflow) wording; ``asked_output`` as
+    ``words_for_anthropic``."""
     if meaning == "context_overflow":
         numbers = _numbers(message, asked_output)
         if numbers is not None and "maximum context length" not in message:
@@ -641,8 +659,8 @@ def words_for_openai(meaning: Meaning, status: int, message: str, asked_output: 
                 f"This model's maximum context length is {numbers[1]} tokens. However, your messages "
                 f"resulted in {numbers[0]} tokens. ({message})"
             )
-    new_status, code = _OPENAI_WORDS.get(meaning, (status, None))
-    return new_status, message, code
+    new_status = _OPENAI_WORDS[meaning][0] if meaning in _OPENAI_WORDS else status
+    return new_status, message, openai_code(new_status, meaning)
 
 
 def stream_error_meaning(status: int, message: str) -> Meaning:
@@ -667,9 +685,11 @@ def stream_words_for_openai(
 ) -> tuple[str, str, str | None]:
     """(type, message, code) of the OpenAI in-stream error (a chat ``{"error": …}`` chunk, a Responses
     ``response.failed``): a context overflow with ``code: context_length_exceeded`` and OpenAI's wording;
-    anything else as it came, without a code. ``asked_output`` as ``words_for_openai``'s."""
+    anything else with its type and message as they came and OpenAI's code for its meaning and status
+    (``openai_code``: a 429 is ``rate_limit_exceeded``, as OpenAI's own). ``asked_output`` as
+    ``words_for_openai``'s."""
     meaning = stream_error_meaning(status, message)
     if meaning != "context_overflow":
-        return etype, message, None
+        return etype, message, openai_code(status, meaning)
     _, words, code = words_for_openai(meaning, status, message, asked_output)
     return "invalid_request_error", words, code

@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from services.gateway.dialects._error_meaning import provider_message
+from services.gateway.dialects._error_meaning import openai_code, provider_message
 from services.gateway.dialects.ir import StopReason, StreamError, Usage
 
 FINISH_TO_STOP: dict[str, StopReason] = {
@@ -453,8 +453,16 @@ def error_body(
     param: str | None = None,
     request_id: str | None = None,
 ) -> dict[str, Any]:
-    """``{"error": {"message", "type", "param", "code"}}``, as OpenAI answers (the request id goes in a header)."""
-    return {"error": {"message": message, "type": openai_error_type(status), "param": param, "code": code}}
+    """``{"error": {"message", "type", "param", "code"}}``, as OpenAI answers (the request id goes in a header).
+    ``code``: the error's own, else OpenAI's for the status (``_error_meaning.openai_code``)."""
+    return {
+        "error": {
+            "message": message,
+            "type": openai_error_type(status),
+            "param": param,
+            "code": code or openai_code(status),
+        }
+    }
 
 
 def client_status(status: int) -> int:

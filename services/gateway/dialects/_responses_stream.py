@@ -895,7 +895,7 @@ class ResponsesStreamEncoder:
         self._closed = True
         self._open = None  # a half-streamed item is not handed over as done
         _, message, code = stream_words_for_openai(err.status, err.type, err.message, err.asked_output)
-        error = {"code": code or error_code_for_status(err.status), "message": message}
+        error = {"code": error_code_for_status(err.status, code), "message": message}
         failed = self._response("failed", usage=self._usage is not None, error=error)  # usage only if known
         return self._frame("response.failed", {"response": failed})
 

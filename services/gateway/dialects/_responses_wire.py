@@ -126,8 +126,17 @@ def stream_error_from_responses(error: Any, default_message: str) -> StreamError
     )
 
 
-def error_code_for_status(status: int) -> str:
-    """A ``ResponseError.code`` the openai SDK accepts for a gateway status."""
+# the codes a ``response.failed`` keeps as they were said: Codex compacts on a context overflow's
+_KEPT_CODES = frozenset({"context_length_exceeded"})
+
+
+def error_code_for_status(status: int, code: str | None = None) -> str:
+    """A ``ResponseError.code`` the openai SDK accepts for a gateway status (``rate_limit_exceeded`` for 429,
+    else ``server_error``); ``code`` (``_error_meaning.openai_code``'s) instead when Codex acts on it
+    (``context_length_exceeded``, which it compacts on)."""
+    if code in _KEPT_CODES:
+        assert code is not None
+        return code
     return RATE_LIMIT_CODE if status == 429 else SERVER_ERROR_CODE
 
 

@@ -252,7 +252,7 @@ def stream_error_frame(
     overflow's code is ``context_length_exceeded`` (Codex compacts on it; ``stream_words_for_openai``).
     """
     code = stream_words_for_openai(status, openai_error_type(status), message)[2]  # a context overflow's
-    error = {"code": code or error_code_for_status(status), "message": message}
+    error = {"code": error_code_for_status(status, code), "message": message}
     response = response_object(
         response_id or response_id_for(None),
         "",

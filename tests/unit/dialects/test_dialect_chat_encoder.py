@@ -184,7 +184,7 @@ def test_error_frame_then_silence() -> None:
     out += enc.feed(TextDelta(text="more")) + enc.finish()
     assert (
         frames(out)[-1].data
-        == '{"error":{"message":"Overloaded","type":"overloaded_error","param":null,"code":null}}'
+        == '{"error":{"message":"Overloaded","type":"overloaded_error","param":null,"code":"server_error"}}'
     )
     assert b"more" not in out and b"[DONE]" not in out
 
@@ -192,7 +192,14 @@ def test_error_frame_then_silence() -> None:
 def test_error_before_anything_is_only_the_error_frame() -> None:
     out = run([StreamError(status=429, type="rate_limit_error", message="slow down")])
     assert json_frames(out) == [
-        {"error": {"message": "slow down", "type": "rate_limit_error", "param": None, "code": None}}
+        {
+            "error": {
+                "message": "slow down",
+                "type": "rate_limit_error",
+                "param": None,
+                "code": "rate_limit_exceeded",  # OpenAI's own code for a 429 (was null)
+            }
+        }
     ]
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 
+import orjson
 import pytest
 
+from services.gateway.dialects import _error_meaning as em
 from services.gateway.dialects import registry
 from services.gateway.dialects._error_meaning import Meaning, counts_told, stream_error_meaning
 from services.gateway.dialects._openai_wire import stream_error_from_openai
@@ -81,7 +83,7 @@ EXPECTED: dict[Meaning, tuple[tuple[int, str], tuple[int, str | None]]] = {
     "context_overflow": ((400, "invalid_request_error"), (400, "context_length_exceeded")),
     "rate_limit": ((429, "rate_limit_error"), (429, "rate_limit_exceeded")),
     "quota_exhausted": ((429, "rate_limit_error"), (429, "insufficient_quota")),
-    "overloaded": ((529, "overloaded_error"), (503, None)),
+    "overloaded": ((529, "overloaded_error"), (503, "server_error")),
     "authentication": ((401, "authentication_error"), (401, "invalid_api_key")),
     "permission": ((403, "permission_error"), (403, None)),
     "not_found": ((404, "not_found_error"), (404, "model_not_found")),
@@ -1521,3 +1523,54 @@ def test_counts_told_reads_the_prompts_count_as_a_whole_number() -> None:
         == "context is 4096 at most (n_prompt_tokens: 40, n_ctx: 32)"
     )
     assert counts_told(err, "the prompt has 40 tokens") == "the prompt has 40 tokens"
+
+
+# ---- OpenAI's error.code for every error the gateway makes (one table: ``openai_code``) -----------------
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [
+        (400, None),
+        (401, "invalid_api_key"),
+        (403, None),
+        (404, None),
+        (408, None),
+        (413, None),
+        (429, "rate_limit_exceeded"),
+        (499, None),
+        (500, "server_error"),
+        (502, "server_error"),
+        (503, "server_error"),
+        (504, "server_error"),
+        (529, "server_error"),
+    ],
+)
+def test_openai_code_by_status(status: int, code: str | None) -> None:
+    """OpenAI's error-codes guide and the SDK's ``ResponseError.code``: the chat body, the chat in-stream error
+    and the Responses error body all say it (a 429 was ``code: null`` on the chat path)."""
+    assert em.openai_code(status) == code
+    for fmt in ("openai_chat", "openai_responses"):
+        body = registry.error_response_body(fmt, status, "m")  # type: ignore[arg-type]
+        assert body["error"]["code"] == code
+    chat_frame = registry.client("openai_chat").stream_error(status, "m")
+    # a 404 told inside a stream means an unknown model (``stream_error_meaning``), as a translated 404 does
+    expected = "model_not_found" if status == 404 else code
+    assert orjson.loads(chat_frame.removeprefix(b"data: "))["error"]["code"] == expected
+
+
+def test_a_meanings_own_code_wins_and_an_errors_own_code_is_kept() -> None:
+    assert em.openai_code(429, "quota_exhausted") == "insufficient_quota"
+    assert em.openai_code(400, "context_overflow") == "context_length_exceeded"
+    assert em.openai_code(503, "overloaded") == "server_error"
+    body = registry.error_response_body("openai_chat", 408, "slow body", code="request_timeout")
+    assert body["error"]["code"] == "request_timeout"
+
+
+def test_responses_failed_codes_stay_within_the_sdks_response_error_codes() -> None:
+    """``response.failed`` says only codes the SDK's ``ResponseError`` lists, plus Codex's overflow code."""
+    from services.gateway.dialects._responses_wire import error_code_for_status
+
+    assert error_code_for_status(429, "insufficient_quota") == "rate_limit_exceeded"
+    assert error_code_for_status(401, "invalid_api_key") == "server_error"
+    assert error_code_for_status(400, "context_length_exceeded") == "context_length_exceeded"

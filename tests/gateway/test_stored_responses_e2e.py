@@ -1,0 +1,186 @@
+"""The Responses API's stored-response endpoints through the real gateway and recorder processes.
+
+The official openai SDK calls ``responses.retrieve``, ``.delete``, ``.cancel`` and ``.input_items.list``
+on the gateway; the fake OpenAI provider (``tests/fake/stored.py``) keeps the responses its
+``POST /v1/responses`` made, as OpenAI does with ``store``. The calls must reach the provider untouched,
+with its key and never the client's, from any worker (``GATEWAY_WORKERS=2``), and answer OpenAI-shape
+errors when nothing can hold the id (docs/responses.md, "Stored responses").
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import httpx
+import openai
+import pytest
+
+from tests.fake_provider import FakeProvider, provider_urls, running
+from tests.procs import Stack, stack
+
+CLIENT_KEY = "sk-stored-client-key-not-forwarded"
+PROVIDER_KEY = "sk-test-openai-secret-key"  # tests.procs.stack's key for the openai provider
+
+
+@pytest.fixture(scope="module")
+def fakes() -> Iterator[dict[str, FakeProvider]]:
+    with running("anthropic", "openai") as fps:
+        yield fps
+
+
+@pytest.fixture(autouse=True)
+def clean_fakes(fakes: dict[str, FakeProvider]) -> None:
+    for fp in fakes.values():
+        fp.clear_fault()
+        fp.requests.clear()
+
+
+@pytest.fixture(scope="module")
+def gw(fakes: dict[str, FakeProvider], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    # two workers: a call lands on either, and a response made through one is found through the other
+    with stack(tmp_path_factory.mktemp("stored"), provider_urls(fakes), GATEWAY_WORKERS="2") as st:
+        yield st
+
+
+def sdk(gw: Stack, **headers: str) -> openai.OpenAI:
+    # a fresh connection per request (no keep-alive): the workers share the port, so calls spread over them
+    http = httpx.Client(limits=httpx.Limits(max_keepalive_connections=0))
+    return openai.OpenAI(
+        base_url=gw.gateway_url + "/v1",
+        api_key=CLIENT_KEY,
+        max_retries=0,
+        http_client=http,
+        default_headers=headers or None,
+    )
+
+
+def test_retrieve_input_items_and_delete_reach_the_provider_untouched(
+    gw: Stack, fakes: dict[str, FakeProvider]
+) -> None:
+    fp = fakes["openai"]
+    assert gw.health()["worker"]["of"] == 2  # the stack really runs two workers on the port
+    with sdk(gw) as client:
+        created = client.responses.create(model="gpt-4o-mini", input="remember the word teal")
+        for _ in range(4):  # several connections, both workers: nothing is held in a worker's memory
+            got = client.responses.retrieve(created.id)
+            assert got.id == created.id and got.status == "completed"
+            assert got.output_text == created.output_text
+        items = client.responses.input_items.list(created.id)
+        assert [i.type for i in items.data] == ["message"]
+        assert items.data[0].content[0].text == "remember the word teal"  # type: ignore[union-attr]
+        deleted = client.responses.delete(created.id)
+        assert deleted is None  # the SDK returns nothing for a delete; the provider's answer is below
+        with pytest.raises(openai.NotFoundError) as gone:
+            client.responses.retrieve(created.id)
+    assert "not found" in gone.value.message and "(fake-openai)" in gone.value.message  # the provider's words
+    calls = [(r.method, r.path) for r in fp.requests]
+    assert calls[-3:] == [
+        ("GET", f"/v1/responses/{created.id}/input_items"),
+        ("DELETE", f"/v1/responses/{created.id}"),
+        ("GET", f"/v1/responses/{created.id}"),
+    ]
+    for call in fp.requests:
+        assert call.headers["authorization"] == f"Bearer {PROVIDER_KEY}"
+        assert CLIENT_KEY not in json.dumps(call.headers)
+
+
+def test_query_string_and_answer_bytes_pass_through(gw: Stack, fakes: dict[str, FakeProvider]) -> None:
+    with sdk(gw) as client:
+        created = client.responses.create(model="gpt-4o-mini", input="hi")
+    url = f"{gw.gateway_url}/v1/responses/{created.id}/input_items?limit=5&order=asc&include[]=x"
+    answer = httpx.get(url, headers={"authorization": f"Bearer {CLIENT_KEY}"})
+    assert answer.status_code == 200
+    assert answer.headers["x-ekai-provider"] == "openai"
+    assert answer.headers["x-upstream-request-id"].startswith("req_fake")  # the provider's id, forwarded
+    sent = fakes["openai"].last_request
+    assert sent.query == {"limit": "5", "order": "asc", "include[]": "x"}
+    assert answer.json()["object"] == "list" and answer.json()["first_id"]
+
+
+def test_a_streamed_retrieve_relays_the_providers_events(gw: Stack) -> None:
+    with sdk(gw) as client:
+        created = client.responses.create(model="gpt-4o-mini", input="stream it back")
+        events = list(client.responses.retrieve(created.id, stream=True))
+    assert [e.type for e in events] == ["response.completed"]
+    assert events[0].response.id == created.id  # type: ignore[union-attr]
+    assert events[0].response.output_text == created.output_text  # type: ignore[union-attr]
+
+
+def test_background_response_is_cancelled_or_finished(gw: Stack) -> None:
+    with sdk(gw) as client:
+        queued = client.responses.create(model="gpt-4o-mini", input="slow", background=True)
+        assert queued.status == "queued"
+        cancelled = client.responses.cancel(queued.id)
+        assert cancelled.status == "cancelled" and cancelled.id == queued.id
+        other = client.responses.create(model="gpt-4o-mini", input="later", background=True)
+        done = client.responses.retrieve(other.id)
+        assert done.status == "completed" and done.usage is not None and done.usage.output_tokens > 0
+        sync = client.responses.create(model="gpt-4o-mini", input="now")
+        with pytest.raises(openai.BadRequestError) as refused:  # the provider's own 400, passed through
+            client.responses.cancel(sync.id)
+    assert "synchronous" in refused.value.message
+
+
+def test_stored_calls_publish_no_ledger_event(gw: Stack) -> None:
+    with sdk(gw) as client:
+        created = client.responses.create(model="gpt-4o-mini", input="one event")
+        retrieved = client.responses.with_raw_response.retrieve(created.id)
+        cancel_rid = "stored-cancel-no-event"
+        with pytest.raises(openai.BadRequestError):
+            client.responses.cancel(created.id, extra_headers={"x-request-id": cancel_rid})
+    rid = retrieved.headers["x-request-id"]
+    gw.settle()
+    assert gw.rows("request_id IN (?, ?)", (rid, cancel_rid)) == []
+
+
+def test_unknown_and_malformed_ids(gw: Stack) -> None:
+    with sdk(gw) as client:
+        with pytest.raises(openai.NotFoundError):
+            client.responses.retrieve("resp_nosuchresponse")
+        with pytest.raises(openai.BadRequestError) as bad:
+            client.responses.retrieve("bad id!")
+    assert bad.value.body["param"] == "response_id"  # type: ignore[index]
+
+
+def test_pinned_provider_must_store_responses(gw: Stack) -> None:
+    with sdk(gw, **{"x-ekai-provider": "anthropic"}) as client:
+        with pytest.raises(openai.BadRequestError) as translated:
+            client.responses.retrieve("resp_abc")
+    assert "translated responses are not stored" in translated.value.message
+    with sdk(gw, **{"x-ekai-provider": "xai"}) as client:
+        with pytest.raises(openai.BadRequestError) as unset:
+            client.responses.retrieve("resp_abc")
+    assert unset.value.code == "provider_not_configured"
+    with sdk(gw, **{"x-ekai-provider": "openai"}) as client:
+        created = client.responses.create(model="gpt-4o-mini", input="pinned")
+        assert client.responses.retrieve(created.id).id == created.id
+
+
+def test_keys_never_in_errors_or_logs(gw: Stack, fakes: dict[str, FakeProvider]) -> None:
+    fakes["openai"].set_fault("status:401,echo-key")  # a careless provider quotes the key it got
+    with sdk(gw) as client:
+        with pytest.raises(openai.AuthenticationError) as refused:
+            client.responses.retrieve("resp_abc")
+    text = json.dumps(refused.value.body) + refused.value.message
+    assert "[redacted]" in text, text
+    assert PROVIDER_KEY not in text and CLIENT_KEY not in text
+    logs = gw.logs()
+    assert PROVIDER_KEY not in logs and CLIENT_KEY not in logs
+
+
+def test_websocket_upgrade_still_426(gw: Stack) -> None:
+    answer = httpx.get(
+        gw.gateway_url + "/v1/responses",
+        headers={"Upgrade": "websocket", "Connection": "Upgrade", "authorization": f"Bearer {CLIENT_KEY}"},
+    )
+    assert answer.status_code == 426
+
+
+def test_no_responses_provider_is_a_clear_404(tmp_path_factory: pytest.TempPathFactory) -> None:
+    with running("anthropic") as fps, stack(tmp_path_factory.mktemp("claude-only"), provider_urls(fps)) as st:
+        with sdk(st) as client:
+            with pytest.raises(openai.NotFoundError) as missing:
+                client.responses.retrieve("resp_abc")
+    assert "translated from another provider's answer are not stored" in missing.value.message
+    assert missing.value.body["type"] == "invalid_request_error"  # type: ignore[index]
