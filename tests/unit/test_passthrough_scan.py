@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 import pytest
 
+from services.gateway.dialects import _scan
 from services.gateway.dialects.registry import WIRES, pairing
 from services.gateway.dialects.view import View
 from services.gateway.relay import EventPassthrough, Passthrough
@@ -532,3 +533,33 @@ def test_a_chat_read_of_whole_frames_is_split_without_the_sse_decoder(include_us
     assert _facts(relay) == _facts(ref) and relay.complete
     assert len(fed) == 4 and "sse" not in fed and not any('"content":"w' in f for f in fed)
     assert relay.finish() == ref.finish() and _facts(relay) == _facts(ref)
+
+
+@pytest.mark.parametrize(
+    "pair",
+    [
+        (b'{"a":"x}', b'{y"},{"b":1}'),  # a string spans the join
+        (b'{"a":[{}', b'{}]},{"b":1}'),  # nesting spans the join
+    ],
+)
+def test_two_invalid_chat_frames_that_are_valid_json_joined_are_still_decoded(
+    pair: tuple[bytes, bytes],
+) -> None:
+    """A long read of chat frames (16 and more) is scanned only when every frame parses on its own: two
+    frames that are each invalid but make valid JSON joined into one array are not a run of JSON frames
+    (found in session 22's review of ``_chat_frames``); the relay reports the broken chunk as the
+    event-by-event reference does."""
+    head = _frames(chat_stream(20))
+    odd = [b"data: " + f + b"\n\n" for f in pair]
+    body = b"".join(head[:-2] + odd + head[-2:])
+    view = View(model="m", include_usage=False)
+    relay = Passthrough(pairing("openai_chat", "openai_chat"), view)
+    ref = EventPassthrough(pairing("openai_chat", "openai_chat"), view)
+    first, last = b"".join(head[:2]), head[-1]  # the last frame is [DONE], which no scanned read holds
+    middle = body[len(first) : -len(last)]
+    assert middle.count(b"\n\n") >= 16
+    assert not _scan._chat_frames(middle)  # the contract: every frame's data parses on its own
+    for read in (first, middle, last):
+        assert relay.feed(read) == ref.feed(read)
+    assert relay.finish() == ref.finish() and _facts(relay) == _facts(ref)
+    assert relay.error is not None and "malformed" in relay.error.message

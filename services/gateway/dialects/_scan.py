@@ -193,13 +193,16 @@ def sdk_loads(data: str | bytes) -> Any:
 
 
 def _chat_frames(body: bytes) -> bool:
-    """``_unnamed_frames``, and every frame's data is JSON (one C call over the run): the chat decoder
+    """``_unnamed_frames``, and every frame's data is JSON, each frame parsed alone: the chat decoder
     reads every chunk that is not text, and reports one that does not parse (a tool call's chunk with a
-    trailing comma is shaped like an object, yet an error), so a run that does not parse is decoded."""
+    trailing comma is shaped like an object, yet an error), so a run with a frame that does not parse is
+    decoded. The frames joined into one array would not do: two frames that are each invalid can make
+    valid JSON together (``{"a":"x}`` and ``{y"},{"b":1}``; nesting spans a join as well as a string)."""
     if not _unnamed_frames(body):
         return False
-    try:  # a JSON string holds no raw LF: "}\n\ndata: {" is only ever a boundary between two frames
-        orjson.loads(b"[" + body[6:-2].replace(b"}\n\ndata: {", b"},{") + b"]")
+    try:  # a JSON string holds no raw LF: LF LF "data: " is only ever a boundary between two frames
+        for data in body[6:-2].split(b"\n\ndata: "):
+            orjson.loads(data)
     except orjson.JSONDecodeError:
         return False
     return True
