@@ -196,7 +196,7 @@ class Relay:
                 if self.rules_usage_deltas:
                     if out is deltas:
                         out = list(deltas)
-                    out[i] = ir.UsageUpdate(self._usage_rule(d.usage))
+                    out[i] = _ruled(d, self._usage_rule)
                 continue
             if kind is ir.MessageStart:  # says nothing yet about whether the answer will succeed
                 self._opened = True
@@ -209,6 +209,14 @@ class Relay:
                 if self.sent:
                     d.asked_output = asked_output_tokens(self.sent)
         return out
+
+
+def _ruled(update: ir.UsageUpdate, rule: UsageRule) -> ir.UsageUpdate:
+    """``update`` with ``rule`` applied to its usage, both when read (``ir.UsageUpdate.later``): a client that
+    keeps only the last update, and the ledger that reads the decoder's, convert none of the others. The
+    rules are pure (``Provider.usage``: a new value, never a mutation), so the usage is the same whenever
+    it is read."""
+    return ir.UsageUpdate.later(lambda: rule(update.usage))
 
 
 class Passthrough(Relay):
