@@ -212,10 +212,13 @@ class Relay:
 
 
 def _ruled(update: ir.UsageUpdate, rule: UsageRule) -> ir.UsageUpdate:
-    """``update`` with ``rule`` applied to its usage, both when read (``ir.UsageUpdate.later``): a client that
-    keeps only the last update, and the ledger that reads the decoder's, convert none of the others. The
-    rules are pure (``Provider.usage``: a new value, never a mutation), so the usage is the same whenever
-    it is read."""
+    """``update`` with ``rule`` applied to its usage: now when ``update``'s usage is made already (a wire
+    that states it once: it will be read), else when read (``ir.UsageUpdate.later``), so that a client
+    that keeps only the last update, and the ledger that reads the decoder's, rule none of the others.
+    The rules are pure (``Provider.usage``: a new value, never a mutation): the usage is the same
+    whenever it is read."""
+    if update.made:
+        return ir.UsageUpdate(rule(update.usage))
     return ir.UsageUpdate.later(lambda: rule(update.usage))
 
 

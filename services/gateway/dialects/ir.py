@@ -189,6 +189,11 @@ class UsageUpdate:
         return update
 
     @property
+    def made(self) -> bool:
+        """``usage`` is made already (given, or read once)."""
+        return self._usage is not None
+
+    @property
     def usage(self) -> Usage:
         usage = self._usage
         if usage is None:
