@@ -217,7 +217,7 @@ def _ruled(update: ir.UsageUpdate, rule: UsageRule) -> ir.UsageUpdate:
     that keeps only the last update, and the ledger that reads the decoder's, rule none of the others.
     The rules are pure (``Provider.usage``: a new value, never a mutation): the usage is the same
     whenever it is read."""
-    if update.made:
+    if update.make is None:
         return ir.UsageUpdate(rule(update.usage))
     return ir.UsageUpdate.later(lambda: rule(update.usage))
 

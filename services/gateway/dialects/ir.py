@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, Union, final
+from typing import TYPE_CHECKING, Any, Literal, Union, final
 
 StopReason = Literal["end_turn", "max_tokens", "stop_sequence", "tool_use", "refusal", "pause_turn"]
 
@@ -173,33 +173,36 @@ class UsageUpdate:
     (session 22). ``make`` must be pure over values nobody changes afterwards, so reading sooner or later
     gives the same ``Usage``. Equal when the usages are (a dataclass's equality, as before)."""
 
-    __slots__ = ("_usage", "_make")
+    __slots__ = ("usage", "make")
     __match_args__ = ("usage",)
+    # A slot: set when given, else unset until first read, when ``__getattr__`` makes it (an attribute
+    # read as before for a given usage: no call)
+    usage: Usage
+    make: Callable[[], Usage] | None  # what makes ``usage`` when first read; None once it is made
 
     def __init__(self, usage: Usage) -> None:
-        self._usage: Usage | None = usage
-        self._make: Callable[[], Usage] | None = None
+        self.usage = usage
+        self.make = None
 
     @classmethod
     def later(cls, make: Callable[[], Usage]) -> UsageUpdate:
         """The update whose usage is ``make()``, called when ``usage`` is first read."""
         update = cls.__new__(cls)
-        update._usage = None
-        update._make = make
+        update.make = make
         return update
 
-    @property
-    def made(self) -> bool:
-        """``usage`` is made already (given, or read once)."""
-        return self._usage is not None
+    if (
+        not TYPE_CHECKING
+    ):  # (for mypy ``usage`` is the attribute it is; a ``__getattr__`` would type any name)
 
-    @property
-    def usage(self) -> Usage:
-        usage = self._usage
-        if usage is None:
-            usage = self._usage = self._make()  # type: ignore[misc]  # (``_make`` is set when ``_usage`` is not)
-            self._make = None
-        return usage
+        def __getattr__(self, name: str) -> Usage:
+            # (only for what the slots do not hold: ``usage`` before it is made)
+            make = self.make
+            if name != "usage" or make is None:
+                raise AttributeError(name)
+            usage = self.usage = make()
+            self.make = None
+            return usage
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not UsageUpdate:

@@ -326,3 +326,11 @@ def test_a_later_update_is_equal_by_its_usage_and_made_once() -> None:
     assert calls == [1]
     assert repr(later) == repr(UsageUpdate(Usage(input_tokens=3)))
     assert later != UsageUpdate(Usage(input_tokens=4))
+
+
+def test_a_later_update_has_no_other_attribute() -> None:
+    later = UsageUpdate.later(lambda: Usage(input_tokens=1))
+    assert not hasattr(later, "asked_output") and later.make is not None
+    assert later.usage == Usage(input_tokens=1) and later.make is None
+    given = UsageUpdate(Usage(input_tokens=2))
+    assert given.make is None and not hasattr(given, "other")
