@@ -196,7 +196,10 @@ class Relay:
                 if self.rules_usage_deltas:
                     if out is deltas:
                         out = list(deltas)
-                    out[i] = _ruled(d, self._usage_rule)
+                    rule = self._usage_rule
+                    # a usage made already (a wire that states it once: it will be read) ruled now, as
+                    # it was; one made when read (``ir.UsageUpdate.later``) ruled when read (``_later``)
+                    out[i] = ir.UsageUpdate(rule(d.usage)) if d.make is None else _later(d, rule)
                 continue
             if kind is ir.MessageStart:  # says nothing yet about whether the answer will succeed
                 self._opened = True
@@ -211,14 +214,11 @@ class Relay:
         return out
 
 
-def _ruled(update: ir.UsageUpdate, rule: UsageRule) -> ir.UsageUpdate:
-    """``update`` with ``rule`` applied to its usage: now when ``update``'s usage is made already (a wire
-    that states it once: it will be read), else when read (``ir.UsageUpdate.later``), so that a client
-    that keeps only the last update, and the ledger that reads the decoder's, rule none of the others.
-    The rules are pure (``Provider.usage``: a new value, never a mutation): the usage is the same
-    whenever it is read."""
-    if update.make is None:
-        return ir.UsageUpdate(rule(update.usage))
+def _later(update: ir.UsageUpdate, rule: UsageRule) -> ir.UsageUpdate:
+    """``update`` (made when read: ``ir.UsageUpdate.later``) with ``rule`` applied to its usage when read:
+    a client that keeps only the last update, and the ledger that reads the decoder's, rule none of the
+    others. The rules are pure (``Provider.usage``: a new value, never a mutation): the usage is the
+    same whenever it is read."""
     return ir.UsageUpdate.later(lambda: rule(update.usage))
 
 

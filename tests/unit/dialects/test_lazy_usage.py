@@ -1,5 +1,5 @@
 """An Anthropic stream's usage converted when read (session 22: ``ir.UsageUpdate.later``, the decoder's
-``usage`` property, the relay's ``_ruled``) gives a client exactly the bytes, and the relay exactly the
+``usage`` property, the relay's ``_later``) gives a client exactly the bytes, and the relay exactly the
 usage (every field, those left out of ``==`` too), of the eager path it replaced (each ``message_start``
 and ``message_delta`` converted and ruled as it came), however the stream is cut, whenever the usage is
 read or not read: usage objects with every key Anthropic documents (cache splits, server tools,
@@ -61,7 +61,7 @@ class EagerDecoder(MessagesStreamDecoder):
         return [UsageUpdate(self.eager), *super()._message_delta(delta, usage)[1:]]
 
 
-def _eager_ruled(update: ir.UsageUpdate, rule: Any) -> ir.UsageUpdate:
+def _eager_later(update: ir.UsageUpdate, rule: Any) -> ir.UsageUpdate:
     return ir.UsageUpdate(rule(update.usage))
 
 
@@ -204,7 +204,7 @@ def test_usage_read_when_read_is_the_eager_paths(
     for client in CLIENTS:
         lazy, eager = _relays(client, include_usage, RULES[rule])
         got = _run(lazy, chunks, reads)
-        with mock.patch.object(relay_mod, "_ruled", _eager_ruled):
+        with mock.patch.object(relay_mod, "_later", _eager_later):
             want = _run(eager, chunks, reads)
         assert got == want, client
 
@@ -265,7 +265,7 @@ def test_every_byte_cut_and_one_frame_a_read(cut: int) -> None:
         for rule in RULES:
             lazy, eager = _relays(client, True, rule)
             got = _run(lazy, chunks, [True] * len(chunks))
-            with mock.patch.object(relay_mod, "_ruled", _eager_ruled):
+            with mock.patch.object(relay_mod, "_later", _eager_later):
                 want = _run(eager, chunks, [True] * len(chunks))
             assert got == want
             assert lazy.read_usage().web_search_requests == 1 and lazy.read_usage().speed == "fast"
