@@ -196,9 +196,12 @@ class UsageUpdate:
     ):  # (for mypy ``usage`` is the attribute it is; a ``__getattr__`` would type any name)
 
         def __getattr__(self, name: str) -> Usage:
-            # (only for what the slots do not hold: ``usage`` before it is made)
+            # (only for what the slots do not hold: ``usage`` before it is made; ``make`` too, in an
+            # instance ``copy`` is still making)
+            if name != "usage":
+                raise AttributeError(name)
             make = self.make
-            if name != "usage" or make is None:
+            if make is None:
                 raise AttributeError(name)
             usage = self.usage = make()
             self.make = None

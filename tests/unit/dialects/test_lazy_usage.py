@@ -8,6 +8,7 @@ mid-stream, streams cut short."""
 
 from __future__ import annotations
 
+import copy
 from itertools import pairwise
 from typing import Any
 from unittest import mock
@@ -334,3 +335,10 @@ def test_a_later_update_has_no_other_attribute() -> None:
     assert later.usage == Usage(input_tokens=1) and later.make is None
     given = UsageUpdate(Usage(input_tokens=2))
     assert given.make is None and not hasattr(given, "other")
+
+
+def test_a_later_update_copies() -> None:
+    """``copy`` makes an instance without its slots first (``__getattr__`` must not recurse then)."""
+    later = UsageUpdate.later(lambda: Usage(input_tokens=1))
+    assert copy.deepcopy(later) == later and copy.copy(later).usage == Usage(input_tokens=1)
+    assert copy.deepcopy(UsageUpdate(Usage(output_tokens=2))).usage == Usage(output_tokens=2)
