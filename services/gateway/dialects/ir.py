@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Union, final
+from typing import Any, Literal, Union, final
 
 StopReason = Literal["end_turn", "max_tokens", "stop_sequence", "tool_use", "refusal", "pause_turn"]
 
@@ -173,39 +173,31 @@ class UsageUpdate:
     (session 22). ``make`` must be pure over values nobody changes afterwards, so reading sooner or later
     gives the same ``Usage``. Equal when the usages are (a dataclass's equality, as before)."""
 
-    __slots__ = ("usage", "make")
+    __slots__ = ("_usage", "make")
     __match_args__ = ("usage",)
-    # A slot: set when given, else unset until first read, when ``__getattr__`` makes it (an attribute
-    # read as before for a given usage: no call)
-    usage: Usage
-    make: Callable[[], Usage] | None  # what makes ``usage`` when first read; None once it is made
 
     def __init__(self, usage: Usage) -> None:
-        self.usage = usage
-        self.make = None
+        self._usage: Usage | None = usage
+        # what makes ``usage`` when first read; None once it is made (a given usage: None)
+        self.make: Callable[[], Usage] | None = None
 
     @classmethod
     def later(cls, make: Callable[[], Usage]) -> UsageUpdate:
         """The update whose usage is ``make()``, called when ``usage`` is first read."""
         update = cls.__new__(cls)
+        update._usage = None
         update.make = make
         return update
 
-    if (
-        not TYPE_CHECKING
-    ):  # (for mypy ``usage`` is the attribute it is; a ``__getattr__`` would type any name)
-
-        def __getattr__(self, name: str) -> Usage:
-            # (only for what the slots do not hold: ``usage`` before it is made; ``make`` too, in an
-            # instance ``copy`` is still making)
-            if name != "usage":
-                raise AttributeError(name)
-            make = self.make
-            if make is None:
-                raise AttributeError(name)
-            usage = self.usage = make()
+    @property
+    def usage(self) -> Usage:
+        # (a property, not a ``__getattr__`` for a slot left unset: that costs an AttributeError made and
+        # dropped at each first read, measured worse on the Anthropic wire's paths; session 22)
+        usage = self._usage
+        if usage is None:
+            usage = self._usage = self.make()  # type: ignore[misc]  # (``make`` is set while ``_usage`` is not)
             self.make = None
-            return usage
+        return usage
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not UsageUpdate:
