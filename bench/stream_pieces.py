@@ -26,7 +26,7 @@ Counts per stream, per piece:
   instructions are collected; ``PYTHONHASHSEED=0``). The streams are made afresh for each piece (the
   pieces before it run outside the collection).
 
-    python bench/stream_pieces.py [--reads one,frames] [--callgrind] [--root TREE]
+    python bench/stream_pieces.py [--reads one,frames] [--callgrind] [--root TREE] [--paths NAME ...]
 
 ``--root``: the tree whose relay is measured (another checkout, e.g. a ``git archive`` of main: an A/B).
 Not part of ``make bench``: a developer's measuring tool.
@@ -57,7 +57,12 @@ PATHS = {  # path name → (client format, wire, upstream file, provider)
     "openai chat, stream": ("openai_chat", "openai_chat", "chat/completions.sse", "openai"),
     "anthropic, stream": ("anthropic", "anthropic", "messages.sse", "anthropic"),
     "responses, stream": ("openai_responses", "openai_responses", "responses.sse", "openai"),
+    # the translated streams (session 22; ``--paths``): the client's body is the bench's, model and all
+    "anthropic → openai, stream": ("anthropic", "openai_chat", "chat/completions.sse", "openai"),
+    "openai → anthropic, stream": ("openai_chat", "anthropic", "messages.sse", "anthropic"),
+    "responses → anthropic, stream": ("openai_responses", "anthropic", "messages.sse", "anthropic"),
 }
+PASSTHROUGH = ("openai chat, stream", "anthropic, stream", "responses, stream")
 BODIES = {
     "openai_chat": {
         "model": "gpt-4o-mini",
@@ -105,7 +110,8 @@ class Stream:
 
         fmt, wire, _, prov = PATHS[path]
         self.pair = registry.pairing(fmt, wire)  # type: ignore[arg-type]
-        parsed = registry.client(fmt).parse(dict(BODIES[fmt]))  # type: ignore[arg-type]
+        body_in = {**BODIES[fmt], "model": "claude-haiku-4-5" if wire == "anthropic" else "gpt-4o-mini"}
+        parsed = registry.client(fmt).parse(body_in)  # type: ignore[arg-type]
         self.view = View(model=parsed.model, include_usage=parsed.include_usage, reasoning=parsed.reasoning)
         cls = AnthropicProvider if prov == "anthropic" else OpenAIProvider
         self.provider = cls(prov, "http://127.0.0.1:1", "sk-bench-0123456789abcdef")
@@ -235,20 +241,22 @@ def main() -> None:
     ap.add_argument("--reads", default="one,frames")
     ap.add_argument("--callgrind", action="store_true")
     ap.add_argument("--root", default=str(ROOT))
+    ap.add_argument("--paths", nargs="+", default=list(PASSTHROUGH), help="by name (PATHS; translated too)")
     args = ap.parse_args()
     canned = streams()
     print(f"tree {GATEWAY_ROOT}")
-    print(f"{'path':22} {'reads':7} {'count':6} " + " ".join(f"{p:>12}" for p in PIECES) + f" {'total':>12}")
+    print(f"{'path':30} {'reads':7} {'count':6} " + " ".join(f"{p:>12}" for p in PIECES) + f" {'total':>12}")
     for reads in args.reads.split(","):
-        for path, (_, _, file, _) in PATHS.items():
+        for path in args.paths:
+            file = PATHS[path][2]
             stream = Stream(path, canned[file], reads)
             calls = count_calls(stream)
             row = " ".join(f"{c:12d}" for c in calls)
-            print(f"{path:22} {reads:7} {'calls':6} {row} {sum(calls):12d}", flush=True)
+            print(f"{path:30} {reads:7} {'calls':6} {row} {sum(calls):12d}", flush=True)
             if args.callgrind:
                 instr = callgrind(path, reads)
                 row = " ".join(f"{c:12.0f}" for c in instr)
-                print(f"{path:22} {reads:7} {'instr':6} {row} {sum(instr):12.0f}", flush=True)
+                print(f"{path:30} {reads:7} {'instr':6} {row} {sum(instr):12.0f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -197,7 +197,10 @@ class Relay:
                 if self.rules_usage_deltas:
                     if out is deltas:
                         out = list(deltas)
-                    out[i] = ir.UsageUpdate(self._usage_rule(d.usage))
+                    rule = self._usage_rule
+                    # a usage made already (a wire that states it once: it will be read) ruled now, as
+                    # it was; one made when read (``ir.UsageUpdate.later``) ruled when read (``_later``)
+                    out[i] = ir.UsageUpdate(rule(d.usage)) if d.make is None else _later(d, rule)
                 continue
             if kind is ir.MessageStart:  # says nothing yet about whether the answer will succeed
                 self._opened = True
@@ -210,6 +213,14 @@ class Relay:
                 if self.sent:
                     d.asked_output = asked_output_tokens(self.sent)
         return out
+
+
+def _later(update: ir.UsageUpdate, rule: UsageRule) -> ir.UsageUpdate:
+    """``update`` (made when read: ``ir.UsageUpdate.later``) with ``rule`` applied to its usage when read:
+    a client that keeps only the last update, and the ledger that reads the decoder's, rule none of the
+    others. The rules are pure (``Provider.usage``: a new value, never a mutation): the usage is the
+    same whenever it is read."""
+    return ir.UsageUpdate.later(lambda: rule(update.usage))
 
 
 class Passthrough(Relay):

@@ -100,10 +100,15 @@ class MessagesStreamDecoder:
     """
 
     def __init__(self) -> None:
-        self.usage: Usage | None = None
         self.done = False
         self.model: str | None = None
+        # The stream's usage so far, converted when read (``usage``; ``UsageUpdate.later``): from
+        # ``message_start``'s usage object merged with every ``message_delta``'s (``_merged``), kept raw
+        self._update: UsageUpdate | None = None
+        # ... that raw object: ``message_start``'s merged with every ``message_delta``'s but the last
+        # (``_unmerged``), merged only when another comes (``_merged``)
         self._raw_usage: dict[str, Any] = {}
+        self._unmerged: dict[str, Any] | None = None
         self._blocks: dict[int, tuple[BlockKind, int]] = {}  # block index → (kind, IR tool index)
         self._tools = 0
         self._failed = False
@@ -223,12 +228,28 @@ class MessagesStreamDecoder:
         """End of the upstream body; Anthropic streams need no flushing."""
         return []
 
+    @property
+    def usage(self) -> Usage | None:
+        """The stream's usage so far (``usage_from_anthropic`` of the merged objects), None before
+        ``message_start``: converted when first read, once per usage frame at most (session 22)."""
+        update = self._update
+        return None if update is None else update.usage
+
+    def _merged(self) -> dict[str, Any]:
+        """The raw usage so far: ``message_start``'s merged with every ``message_delta``'s."""
+        if self._unmerged is not None:
+            self._raw_usage = merge_stream_usage(self._raw_usage, self._unmerged)
+            self._unmerged = None
+        return self._raw_usage
+
     def _message_start(self, message: dict[str, Any]) -> list[Delta]:
         self.model = _str(message.get("model")) or None
-        self._raw_usage = dict(_dict(message.get("usage")))
-        self.usage = usage_from_anthropic(self._raw_usage)
+        raw = self._raw_usage = dict(_dict(message.get("usage")))
+        self._unmerged = None
+        # (``raw`` and the objects in it are never changed: ``merge_stream_usage`` makes new ones)
+        update = self._update = UsageUpdate.later(lambda: usage_from_anthropic(raw))
         start = MessageStart(id=_str(message.get("id")) or new_id("msg_"), model=self.model or "")
-        return [start, UsageUpdate(usage=self.usage)]
+        return [start, update]
 
     def _block_start(self, index: Any, block: dict[str, Any]) -> list[Delta]:
         if not isinstance(index, int):
@@ -273,9 +294,12 @@ class MessagesStreamDecoder:
         return []
 
     def _message_delta(self, delta: dict[str, Any], usage: dict[str, Any]) -> list[Delta]:
-        self._raw_usage = merge_stream_usage(self._raw_usage, usage)
-        self.usage = usage_from_anthropic(self._raw_usage)
-        out: list[Delta] = [UsageUpdate(usage=self.usage)]
+        start = self._merged()
+        self._unmerged = usage
+        update = self._update = UsageUpdate.later(
+            lambda: usage_from_anthropic(merge_stream_usage(start, usage))
+        )
+        out: list[Delta] = [update]
         if delta.get("stop_reason") is not None:
             self.done = True  # the stop reason says the answer is complete; message_stop is framing
             out.append(

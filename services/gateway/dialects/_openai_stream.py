@@ -830,7 +830,8 @@ class ChatStreamEncoder:
         self.id = completion_id or new_id("chatcmpl-")
         self.created = int(time.time())
         self._tool_names = tool_names or {}
-        self._usage: Usage | None = None
+        # the last usage update, its usage read only when written (``UsageUpdate.later``: session 22)
+        self._update: UsageUpdate | None = None
         self._started = False
         self._finished = False
         self._has_tools = False
@@ -849,7 +850,7 @@ class ChatStreamEncoder:
             head = b"" if self._started else self._start()
             return head + self._text_chunk(d.text) if d.text else head
         if type(d) is UsageUpdate:
-            self._usage = d.usage
+            self._update = d
             return b""
         if type(d) is KeepAlive:
             return _KEEPALIVE
@@ -897,7 +898,7 @@ class ChatStreamEncoder:
         if not self._finished:
             out += self._close_calls() + self._finish_chunk(finish_from_stop("end_turn", self._has_tools))
         if self.include_usage:
-            usage = usage_to_openai(self._usage or Usage())
+            usage = usage_to_openai(Usage() if self._update is None else self._update.usage)
             out += self._frame({"choices": [], "usage": usage})
         return out + DONE_FRAME
 

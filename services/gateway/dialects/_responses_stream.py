@@ -524,7 +524,8 @@ class ResponsesStreamEncoder:
         self._frames = frames
         self.created_at = int(time.time())
         self._seq = 0
-        self._usage: Usage | None = None
+        # the last usage update, its usage read only when written (``UsageUpdate.later``: session 22)
+        self._update: UsageUpdate | None = None
         self._finish: Finish | None = None
         self._started = False
         self._closed = False
@@ -549,7 +550,7 @@ class ResponsesStreamEncoder:
         if type(d) is KeepAlive:
             return _KEEPALIVE
         if type(d) is UsageUpdate:
-            self._usage = d.usage
+            self._update = d
             return b""
         out = self._start(d.id if type(d) is MessageStart else None)
         if type(d) is StreamError:
@@ -896,7 +897,7 @@ class ResponsesStreamEncoder:
         self._open = None  # a half-streamed item is not handed over as done
         _, message, code = stream_words_for_openai(err.status, err.type, err.message, err.asked_output)
         error = {"code": error_code_for_status(err.status, code), "message": message}
-        failed = self._response("failed", usage=self._usage is not None, error=error)  # usage only if known
+        failed = self._response("failed", usage=self._update is not None, error=error)  # usage only if known
         return self._frame("response.failed", {"response": failed})
 
     def _response(
@@ -913,7 +914,9 @@ class ResponsesStreamEncoder:
             self.created_at,
             status,
             output=list(self._output) if status != "in_progress" else [],
-            usage=usage_to_responses(self._usage or Usage()) if usage else None,
+            usage=usage_to_responses(Usage() if self._update is None else self._update.usage)
+            if usage
+            else None,
             error=error,
             incomplete_details=incomplete_details,
         )

@@ -11,6 +11,7 @@ Stop reasons use Anthropic's vocabulary, which is the richer one:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Union, final
 
@@ -162,11 +163,51 @@ class ToolArgsDelta:
 
 
 @final
-@dataclass(slots=True)
 class UsageUpdate:
-    """Usage so far (cumulative, not an increment). Later updates replace earlier ones."""
+    """Usage so far (cumulative, not an increment). Later updates replace earlier ones.
 
-    usage: Usage
+    ``usage`` is given (``UsageUpdate(usage)``), or made when first read (``UsageUpdate.later(make)``:
+    ``make()`` is called once, then its value kept). A wire that states usage in several frames of one
+    stream (Anthropic: ``message_start`` and ``message_delta``) converts only those whose usage someone
+    reads: a chat or Responses client keeps only the last, the ledger reads the decoder's at the end
+    (session 22). ``make`` must be pure over values nobody changes afterwards, so reading sooner or later
+    gives the same ``Usage``. Equal when the usages are (a dataclass's equality, as before)."""
+
+    __slots__ = ("_usage", "make")
+    __match_args__ = ("usage",)
+
+    def __init__(self, usage: Usage) -> None:
+        self._usage: Usage | None = usage
+        # what makes ``usage`` when first read; None once it is made (a given usage: None)
+        self.make: Callable[[], Usage] | None = None
+
+    @classmethod
+    def later(cls, make: Callable[[], Usage]) -> UsageUpdate:
+        """The update whose usage is ``make()``, called when ``usage`` is first read."""
+        update = cls.__new__(cls)
+        update._usage = None
+        update.make = make
+        return update
+
+    @property
+    def usage(self) -> Usage:
+        # (a property, not a ``__getattr__`` for a slot left unset: that costs an AttributeError made and
+        # dropped at each first read, measured worse on the Anthropic wire's paths; session 22)
+        usage = self._usage
+        if usage is None:
+            usage = self._usage = self.make()  # type: ignore[misc]  # (``make`` is set while ``_usage`` is not)
+            self.make = None
+        return usage
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not UsageUpdate:
+            return NotImplemented
+        return self.usage == other.usage
+
+    __hash__ = None  # type: ignore[assignment]  # (mutable, as the dataclass was: unhashable)
+
+    def __repr__(self) -> str:
+        return f"UsageUpdate(usage={self.usage!r})"
 
 
 @final

@@ -43,10 +43,11 @@ class StreamDecoder(Protocol):
     chat's ``[DONE]`` too), not by how the body ends; ``closed`` when the stream's own closing frame
     (chat's ``[DONE]``, Anthropic's ``message_stop``) came; ``model`` is the model the upstream reported."""
 
-    usage: ir.Usage | None
     done: bool
     model: str | None
 
+    @property
+    def usage(self) -> ir.Usage | None: ...
     @property
     def closed(self) -> bool: ...
 
