@@ -432,8 +432,12 @@ class ChatStreamDecoder:
             return self._fail(
                 StreamError(status=502, type="api_error", message="malformed chunk from upstream")
             )
-        if obj.get("error"):
-            return self._fail(stream_error_from_openai(obj["error"]))
+        if obj.get("error"):  # (TGI's ``error_type`` beside it: ``stream_error_from_openai``)
+            return self._fail(stream_error_from_openai(obj["error"], obj.get("error_type")))
+        if (
+            ev.event == "error"
+        ):  # the data is the error object itself (llama.cpp's ``error:`` line, ``SSEDecoder``)
+            return self._fail(stream_error_from_openai(obj))
         started = self._started
         out = self._chunk(obj)
         if (
