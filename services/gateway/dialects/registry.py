@@ -315,7 +315,7 @@ def _chat_own_frames(ev: SSEEvent, deltas: list[ir.Delta], view: View) -> bytes:
     (``oai.stream_error_frame``): re-encoded as it came, the SDK took it for a chunk (s22 variant 10-l)."""
     if not ev.comment and (not ev.data or ev.data.isspace()):
         return b""
-    if ev.event == "error" and deltas and type(err := deltas[-1]) is ir.StreamError:
+    if ev.event is not None and ev.event == "error" and deltas and type(err := deltas[-1]) is ir.StreamError:
         return oai.stream_error_frame(err.status, err.message)
     if '"arguments":' in ev.data:  # a tool call's arguments (in a text chunk the quotes are escaped)
         fixed = oai.object_arguments_as_text(ev)
