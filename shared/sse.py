@@ -16,7 +16,10 @@ Decoding, exactly as the spec says:
 
 Two additions a relay needs: comment lines are reported (``SSEEvent.comment``) so keep-alives can be
 forwarded or translated, and each event carries the ``id``/``retry`` fields given in its own block so a
-relay can re-emit them. ``encode_event`` writes one ``data:`` line per line of the value, so any value,
+relay can re-emit them. One departure: an ``error`` field, which the spec ignores, counts as ``event: error``
+with its value as data. llama.cpp's server writes the error that ends a stream so (``server_sent_event(sink,
+"error", error_data)``: ``error: {"code": 400, "message": …, "type": "exceed_context_size_error", …}``, then
+``data: [DONE]``); ignored, its refusal reached clients as an empty, successful answer (s22 variants 10-a, 10-b). ``encode_event`` writes one ``data:`` line per line of the value, so any value,
 multi-line JSON included, decodes back to itself.
 """
 
@@ -186,6 +189,9 @@ class SSEDecoder:
             self._data.append(value)
         elif name == "event":
             self._event = value
+        elif name == "error":  # llama.cpp's stream error (module docstring)
+            self._event = "error"
+            self._data.append(value)
         elif name == "id":
             if "\x00" not in value:
                 self._id = self.last_event_id = value

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import httpx
 import openai
 import orjson
@@ -33,7 +34,7 @@ name = "deepseek"
 base_url = "{up}/deepseek/v1"
 models = ["deepseek-chat", "strict-chat", "roomy-chat", "pydantic-chat", "vertex-chat", "kimi-chat", "inband-chat",
           "window-chat", "inband-window-chat", "scaleway-chat", "gofield-chat", "tgi-chat", "tgi-window-chat",
-          "cerebras-chat", "cerebras-full-chat", "llamacpp-chat", "ernie-chat"]
+          "cerebras-chat", "cerebras-full-chat", "llamacpp-chat", "ernie-chat", "tgi-stream-chat"]
 price = {{ input = 0.27, output = 1.10 }}
 
 [[providers]]
@@ -2743,6 +2744,121 @@ def test_s21_llamacpp_overflow_counts_in_fields_reach_claude_code(gw: Stack, up:
     r = post(gw, "/v1/messages", claude_code_request("llamacpp-chat"), "t21-10a-1", AV)
     assert r.status_code == 400 and r.json()["error"]["type"] == "invalid_request_error"
     assert r.json()["error"]["message"] == "prompt is too long: 40000 tokens > 32768 maximum"
+
+
+# llama.cpp's server (builds that write a stream's error with ``server_sent_event(sink, "error", …)``): the refusal of a
+# prompt past the context, found after the 200, as an ``error:`` line (a field the SSE spec ignores), then [DONE]
+LLAMACPP_ERROR_LINE = [
+    b'error: {"code":400,"message":"the request exceeds the available context size, try increasing it",'
+    b'"type":"exceed_context_size_error","n_prompt_tokens":40000,"n_ctx":32768}\n\n',
+    b"data: [DONE]\n\n",
+]
+
+
+def test_s22_llamacpp_stream_error_line_reaches_every_client_format(gw: Stack, up: ScriptedUpstream) -> None:
+    """s22 variants 10-a, 10-b, 10-h: llama.cpp streams the error that ends a stream as an ``error: {…}`` line, which
+    the SSE decoder ignored (as the spec says of unknown fields): every client got an empty, successful answer.
+    Claude Code (anthropic SDK) is told "prompt is too long: 40000 tokens > 32768 maximum" (the counts from the error
+    object's fields), a Responses client (openai SDK) and a chat client (same format) ``context_length_exceeded``."""
+    up.script(DEEPSEEK, sse(list(LLAMACPP_ERROR_LINE)))
+    claude = anthropic.Anthropic(base_url=gw.gateway_url, api_key="k", max_retries=0)
+    with pytest.raises(anthropic.BadRequestError) as told:
+        with claude.messages.stream(
+            model="llamacpp-chat", max_tokens=32000, messages=[{"role": "user", "content": "hi"}]
+        ) as stream:
+            stream.get_final_message()
+    assert isinstance(told.value.body, dict)
+    assert told.value.body["error"] == {
+        "type": "invalid_request_error",
+        "message": "prompt is too long: 40000 tokens > 32768 maximum",
+    }
+    client = openai.OpenAI(base_url=gw.gateway_url + "/v1", api_key="k", max_retries=0)
+    up.script(DEEPSEEK, sse(list(LLAMACPP_ERROR_LINE)))
+    with pytest.raises(openai.BadRequestError) as failed:
+        for _ in client.responses.create(model="llamacpp-chat", input="hi", stream=True):
+            pass
+    assert failed.value.code == "context_length_exceeded" and "40000 tokens" in failed.value.message
+    up.script(DEEPSEEK, sse(list(LLAMACPP_ERROR_LINE)))
+    with pytest.raises(openai.BadRequestError) as refused:
+        for _ in client.chat.completions.create(
+            model="llamacpp-chat", messages=[{"role": "user", "content": "hi"}], stream=True
+        ):
+            pass
+    assert refused.value.code == "context_length_exceeded" and "40000 tokens" in refused.value.message
+
+
+def test_s22_llamacpp_stream_error_line_after_the_answer_began_is_an_error_event(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """s22 variants 10-i, 10-l: an ``error:`` line that is no overflow, after text went out (CRLF line ends): Claude
+    Code gets an ``error`` event with llama.cpp's words, not an answer that ends as if complete; an openai SDK chat
+    client (same format) gets the ``data: {"error": …}`` chunk it raises on, not the line as it came (which it
+    ignores) nor an ``event: error`` whose data has no ``error`` (which it takes for a chunk)."""
+    text = orjson.dumps(chat_chunk("llamacpp-chat", {"role": "assistant", "content": "Partial"}))
+    failing = [
+        b"data: " + text + b"\r\n\r\n",
+        b'error: {"code":500,"message":"Failed to decode the batch","type":"server_error"}\r\n\r\n',
+        b"data: [DONE]\r\n\r\n",
+    ]
+    up.script(DEEPSEEK, sse(list(failing)))
+    r = post(gw, "/v1/messages", claude_code_request("llamacpp-chat"), "t22-10i", AV)
+    got = anthropic_assembled(r.content)
+    assert r.status_code == 200 and got["text"] == "Partial"
+    assert got["errors"] == [{"type": "api_error", "message": "Failed to decode the batch"}]
+    up.script(DEEPSEEK, sse(list(failing)))
+    client = openai.OpenAI(base_url=gw.gateway_url + "/v1", api_key="k", max_retries=0)
+    said = []
+    with pytest.raises(openai.APIError) as raised:
+        for piece in client.chat.completions.create(
+            model="llamacpp-chat", messages=[{"role": "user", "content": "hi"}], stream=True
+        ):
+            said.append(piece.choices[0].delta.content)
+    assert said == ["Partial"] and raised.value.message == "Failed to decode the batch"
+
+
+def tgi_stream_error(text: str) -> list[bytes | Pause]:
+    """text-generation-inference's error event: it validates a streamed request after the 200 and tells the refusal as
+    ``data: {"error": "<text>", "error_type": "validation"}`` (its router's ``impl From<InferError> for Event``)."""
+    return [b"data: " + orjson.dumps({"error": text, "error_type": "validation"}) + b"\n\n"]
+
+
+def test_s22_tgi_in_stream_validation_errors_are_the_422s_they_stand_for(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """s22 variants 17-f, 10-j, 10-k: TGI's in-stream refusals were read as 500s (its string ``error`` has its type
+    beside it, in ``error_type``), so neither kind of error was what it says. Its own output cap is asked again within
+    (Claude Code gets its answer); its prompt past the window reaches Claude Code (anthropic SDK) as "prompt is too
+    long: 9120 tokens > 8192 maximum" and a Responses client (openai SDK) as ``context_length_exceeded``."""
+    cap = tgi_stream_error("Input validation error: `max_new_tokens` must be <= 4096. Given: 32000")
+
+    def too_many(body: dict[str, Any]) -> bool:
+        return int(body.get("max_tokens") or 0) > 4096
+
+    up.script(DEEPSEEK, sse(cap, when=too_many), sse(ok_stream("tgi-stream-chat")))
+    r = post(gw, "/v1/messages", claude_code_request("tgi-stream-chat"), "t22-17f-1", AV)
+    assert r.status_code == 200 and anthropic_assembled(r.content)["text"] == "Hi"
+    assert sent_limits(up, DEEPSEEK) == [32000, 4096]
+    overflow = tgi_stream_error(
+        "Input validation error: `inputs` must have less than 8192 tokens. Given: 9120"
+    )
+    up.script(DEEPSEEK, sse(list(overflow)))
+    claude = anthropic.Anthropic(base_url=gw.gateway_url, api_key="k", max_retries=0)
+    with pytest.raises(anthropic.BadRequestError) as told:
+        with claude.messages.stream(
+            model="tgi-stream-chat", max_tokens=1024, messages=[{"role": "user", "content": "hi"}]
+        ) as stream:
+            stream.get_final_message()
+    assert isinstance(told.value.body, dict)
+    assert told.value.body["error"] == {
+        "type": "invalid_request_error",
+        "message": "prompt is too long: 9120 tokens > 8192 maximum",
+    }
+    up.script(DEEPSEEK, sse(list(overflow)))
+    client = openai.OpenAI(base_url=gw.gateway_url + "/v1", api_key="k", max_retries=0)
+    with pytest.raises(openai.BadRequestError) as failed:
+        for _ in client.responses.create(model="tgi-stream-chat", input="hi", stream=True):
+            pass
+    assert failed.value.code == "context_length_exceeded" and "9120 tokens" in failed.value.message
 
 
 VERTEX_OVERFLOW = [

@@ -139,6 +139,17 @@ def test_field_rules() -> None:
     assert dec.last_event_id == "keep"  # the spec's last event ID persists
 
 
+@pytest.mark.parametrize("size", [1, 3, 1000])
+def test_an_error_field_is_an_error_event(size: int) -> None:
+    """s22 variants 10-a, 10-b: llama.cpp's server ends a stream with an ``error: {…}`` line (its
+    ``server_sent_event(sink, "error", …)``), a field the spec ignores: it is read as ``event: error`` with that data,
+    split anywhere and in any line ending; ``foo:`` and other unknown fields stay ignored."""
+    err = b'{"code":400,"message":"the request exceeds the available context size","n_ctx":32768}'
+    stream = b"foo: ignored\r\nerror: " + err + b"\r\n\r\ndata: [DONE]\n\n"
+    chunks = [stream[i : i + size] for i in range(0, len(stream), size)]
+    assert decode_in(chunks) == [SSEEvent("error", err.decode()), SSEEvent(None, "[DONE]")]
+
+
 def test_cr_then_lf_in_the_next_chunk_is_one_line_end() -> None:
     dec = SSEDecoder()
     assert dec.feed(b"data: a\r") == []

@@ -443,8 +443,12 @@ class ChatStreamDecoder:
             return self._fail(
                 StreamError(status=502, type="api_error", message="malformed chunk from upstream")
             )
-        if obj.get("error"):
-            return self._fail(stream_error_from_openai(obj["error"]))
+        if obj.get("error"):  # (TGI's ``error_type`` beside it: ``stream_error_from_openai``)
+            return self._fail(stream_error_from_openai(obj["error"], obj.get("error_type")))
+        # an error event whose data is the error object itself (llama.cpp's ``error:`` line, ``SSEDecoder``); ``is not
+        # None`` first: a chat chunk has no event name, and ``None == str`` costs two failed comparisons
+        if ev.event is not None and ev.event == "error":
+            return self._fail(stream_error_from_openai(obj))
         started = self._started
         out = self._chunk(obj)
         if (

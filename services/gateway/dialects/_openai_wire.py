@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from services.gateway.dialects._error_meaning import openai_code, provider_message
+from services.gateway.dialects._error_meaning import counts_told, openai_code, provider_message
 from services.gateway.dialects.ir import StopReason, StreamError, Usage
 
 FINISH_TO_STOP: dict[str, StopReason] = {
@@ -384,6 +384,11 @@ _STATUS_OF_WORD: dict[str, int] = {
     "rate_limit_error": 429,
     "insufficient_quota": 429,
     "overloaded_error": 529,
+    # text-generation-inference's ``error_type`` beside a string ``error`` (its router: ``InferError`` → status)
+    "validation": 422,
+    "template_error": 422,
+    "tool_error": 422,
+    "overloaded": 429,
 }
 
 
@@ -399,18 +404,27 @@ def _in_band_status(err: dict[str, Any]) -> int:
     return 500
 
 
-def stream_error_from_openai(error: Any) -> StreamError:
+def stream_error_from_openai(error: Any, error_type: Any = None) -> StreamError:
     """An in-band ``{"error": {...}}`` object (OpenAI string codes, OpenRouter numeric codes) → StreamError.
 
     The status comes from the code (``_in_band_status``). A ``context_length_exceeded`` code whose
     message does not say so itself is named in the message, which is all the error's readers
     (``_error_meaning.stream_error_meaning``) get. OpenRouter's "Provider returned error" gives way to the
-    provider's own message in ``metadata.raw``, as in an HTTP error body (``provider_message``). A 429 keeps
+    provider's own message in ``metadata.raw``, as in an HTTP error body (``provider_message``); counts the error
+    object states in fields of its own (llama.cpp's ``n_prompt_tokens``, ``n_ctx``) join the message, as they do an
+    error body's (``counts_told``; s22 variant 10-a). ``error_type``: the chunk's own ``error_type`` beside its
+    ``error``, which text-generation-inference gives as a string: its stream's error event is ``{"error": "<text>",
+    "error_type": "validation"}`` (its router's ``impl From<InferError> for Event``; it validates a streamed request
+    after the 200), the type whose status as an answer is 422 (``_STATUS_OF_WORD``): read as 500, TGI's overflow and
+    its ``max_new_tokens`` cap were server faults (s22 variants 10-j, 10-k, 17-f). A 429 keeps
     the error object as its ``body``: it may say when to retry (OpenRouter's ``metadata.headers``)."""
     err = error if isinstance(error, dict) else {"message": str(error)}
+    if isinstance(error_type, str) and "type" not in err:
+        err = {**err, "type": error_type}
     status = _in_band_status(err)
     message = provider_message(err) or err.get("message")
     text = message if isinstance(message, str) and message else "upstream error during streaming"
+    text = counts_told(err, text)  # llama.cpp's counts in fields of the error object, as in an error body
     code = err.get("code")
     if code in ("context_length_exceeded", "model_context_window_exceeded") and "context" not in text.lower():
         text = f"{text} ({code})"

@@ -323,9 +323,13 @@ def _chat_own_frames(ev: SSEEvent, deltas: list[ir.Delta], view: View) -> bytes:
     an event whose data is blank (``data:`` alone, or only empty ``data:`` lines: legal SSE, WHATWG
     dispatches it with empty data), which is dropped: every chat chunk is a JSON object (OpenAI API
     reference, "The chat completion chunk object") and the openai SDK parses every event's data as JSON,
-    so a blank one stops it (s11 variant 18-g). Comments pass."""
+    so a blank one stops it (s11 variant 18-g). Comments pass. An error event whose data is the error object itself
+    (llama.cpp's ``error:`` line, ``shared.sse``) becomes the ``data: {"error": …}`` chunk the openai SDK raises on
+    (``oai.stream_error_frame``): re-encoded as it came, the SDK took it for a chunk (s22 variant 10-l)."""
     if not ev.comment and (not ev.data or ev.data.isspace()):
         return b""
+    if ev.event is not None and ev.event == "error" and deltas and type(err := deltas[-1]) is ir.StreamError:
+        return oai.stream_error_frame(err.status, err.message)
     if '"arguments":' in ev.data:  # a tool call's arguments (in a text chunk the quotes are escaped)
         fixed = oai.object_arguments_as_text(ev)
         if fixed is not None:
