@@ -42,49 +42,9 @@ base_url = "{up}/configured/v1"
 models = ["house-model", "house-small"]
 max_output_tokens = 4096
 limits = {{ "house-small" = {{ max_output_tokens = 1024, context_window = 8192 }} }}
-
-[[providers]]
-name = "capped"
-base_url = "{up}/capped/v1"
-models = ["capped-chat"]
-price = {{ input = 0.27, output = 1.10 }}
-
-[[providers]]
-name = "resetonly"
-base_url = "{up}/resetonly/v1"
-models = ["resetonly-chat"]
-price = {{ input = 0.27, output = 1.10 }}
-
-[[providers]]
-name = "resetshort"
-base_url = "{up}/resetshort/v1"
-models = ["resetshort-chat"]
-price = {{ input = 0.27, output = 1.10 }}
-
-[[providers]]
-name = "bodyreset"
-base_url = "{up}/bodyreset/v1"
-models = ["bodyreset-chat"]
-price = {{ input = 0.27, output = 1.10 }}
-
-[[providers]]
-name = "inbandreset"
-base_url = "{up}/inbandreset/v1"
-models = ["inbandreset-chat"]
-price = {{ input = 0.27, output = 1.10 }}
-
-[[providers]]
-name = "unpaid"
-base_url = "{up}/unpaid/v1"
-models = ["unpaid-chat"]
-price = {{ input = 0.27, output = 1.10 }}
-
-[[providers]]
-name = "unpaid-too"
-base_url = "{up}/unpaid-too/v1"
-models = ["unpaid-too-chat"]
-price = {{ input = 0.27, output = 1.10 }}
 """
+# providers of one model each, NAME-chat at deepseek-chat's price: the upstreams of tests that need one of their own
+ONE_MODEL = ("capped", "resetonly", "resetshort", "bodyreset", "inbandreset", "unpaid", "unpaid-too")
 LOCAL = "/local/v1/chat/completions"
 OPENAI = "/openai/v1/chat/completions"
 ANTHROPIC = "/anthropic/v1/messages"
@@ -96,7 +56,12 @@ AV = {"anthropic-version": "2023-06-01"}
 def gw(up: ScriptedUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("fidelity")
     catalog = tmp / "catalog.toml"
-    catalog.write_text(CATALOG.format(up=up.url))
+    one_model = (
+        f'[[providers]]\nname = "{n}"\nbase_url = "{up.url}/{n}/v1"\nmodels = ["{n}-chat"]\n'
+        "price = { input = 0.27, output = 1.10 }\n"
+        for n in ONE_MODEL
+    )
+    catalog.write_text(CATALOG.format(up=up.url) + "\n" + "\n".join(one_model))
     providers = {
         "openai": f"{up.url}/openai/v1",
         "anthropic": f"{up.url}/anthropic",
@@ -193,6 +158,17 @@ def post(
     )
 
 
+def messages_stream(gw: Stack, model: str, rid: str, content: str = "Say hello.") -> httpx.Response:
+    """A streamed Anthropic Messages request through the gateway: one user message, ``max_tokens`` 100."""
+    body = {
+        "model": model,
+        "max_tokens": 100,
+        "stream": True,
+        "messages": [{"role": "user", "content": content}],
+    }
+    return post(gw, "/v1/messages", body, rid, AV)
+
+
 # ---- kind 1: tool calls close with JSON-object arguments (bugcase 01) --------------------------------
 
 CASE01 = frames(
@@ -280,18 +256,7 @@ def test_case13_stream_without_done_is_a_success(gw: Stack, up: ScriptedUpstream
     assert "".join(c["delta"].get("content") or "" for e in events for c in e["choices"]) == "Hello there!"
     # the stream ends as OpenAI's do (s7 variant 13-g: passed through without its [DONE])
     assert a.content.endswith(b"data: [DONE]\n\n") and a.content.count(b"[DONE]") == 1
-    b = post(
-        gw,
-        "/v1/messages",
-        {
-            "model": "local-llama",
-            "max_tokens": 100,
-            "stream": True,
-            "messages": [{"role": "user", "content": "Say hello."}],
-        },
-        "t13-b",
-        AV,
-    )
+    b = messages_stream(gw, "local-llama", "t13-b")
     got = anthropic_assembled(b.content)
     assert got["text"] == "Hello there!" and got["stopped"] and not got["errors"]
     assert_rows(gw, ("t13-a", "t13-b"), (200, None, 12, 3))
@@ -459,18 +424,7 @@ def test_passthrough_streams_get_their_closing_frame(gw: Stack, up: ScriptedUpst
     half_stop = [*no_stop, b"event: message_stop\n"]  # its first line only: ended before it is added
     for body in (no_stop, half_stop, CASE01):
         up.script(ANTHROPIC, sse(body))
-        b = post(
-            gw,
-            "/v1/messages",
-            {
-                "model": "claude-sonnet-4-5",
-                "max_tokens": 100,
-                "stream": True,
-                "messages": [{"role": "user", "content": "x"}],
-            },
-            "t13-close-b",
-            AV,
-        )
+        b = messages_stream(gw, "claude-sonnet-4-5", "t13-close-b", "x")
         got = anthropic_assembled(b.content)
         assert got["stopped"] and got["stop_reason"] == "tool_use" and not got["errors"]
         stops = [
@@ -492,18 +446,7 @@ def test_body_broken_off_after_finish_and_usage_is_a_success(gw: Stack, up: Scri
     )
     events = [json.loads(e.data) for e in client_events(a.content) if not e.comment and e.data != "[DONE]"]
     assert not [e for e in events if "error" in e] and a.content.endswith(b"data: [DONE]\n\n")
-    b = post(
-        gw,
-        "/v1/messages",
-        {
-            "model": "local-llama",
-            "max_tokens": 100,
-            "stream": True,
-            "messages": [{"role": "user", "content": "Say hello."}],
-        },
-        "t13-abort-b",
-        AV,
-    )
+    b = messages_stream(gw, "local-llama", "t13-abort-b")
     got = anthropic_assembled(b.content)
     assert got["text"] == "Hello there!" and got["stopped"] and not got["errors"]
     assert_rows(gw, ("t13-abort-a", "t13-abort-b"), (200, None, 12, 3))
@@ -511,18 +454,7 @@ def test_body_broken_off_after_finish_and_usage_is_a_success(gw: Stack, up: Scri
 
 def test_body_broken_off_before_its_finish_still_gets_an_error(gw: Stack, up: ScriptedUpstream) -> None:
     up.script(LOCAL, sse(CASE13[:2], abort=True))
-    r = post(
-        gw,
-        "/v1/messages",
-        {
-            "model": "local-llama",
-            "max_tokens": 100,
-            "stream": True,
-            "messages": [{"role": "user", "content": "Say hello."}],
-        },
-        "t13-abort-cut",
-        AV,
-    )
+    r = messages_stream(gw, "local-llama", "t13-abort-cut")
     got = anthropic_assembled(r.content)
     assert got["errors"] and not got["stopped"]
     assert gw.row_for("t13-abort-cut")["status"] == 502
@@ -561,18 +493,7 @@ def test_a_body_cut_inside_its_closing_frame_reaches_the_client_whole(
     cut = [*CASE01[:-1], b'event: message_stop\ndata: {"ty']
     up.script(ANTHROPIC, sse(cut), sse(cut, abort=True))
     for n in range(2):
-        b = post(
-            gw,
-            "/v1/messages",
-            {
-                "model": "claude-sonnet-4-5",
-                "max_tokens": 100,
-                "stream": True,
-                "messages": [{"role": "user", "content": "x"}],
-            },
-            f"t13-cut-stop-{n}",
-            AV,
-        )
+        b = messages_stream(gw, "claude-sonnet-4-5", f"t13-cut-stop-{n}", "x")
         events = [e for e in client_events(b.content) if e.data]
         assert [json.loads(e.data)["type"] for e in events].count("message_stop") == 1
         got = anthropic_assembled(b.content)
@@ -582,18 +503,7 @@ def test_a_body_cut_inside_its_closing_frame_reaches_the_client_whole(
 
 def test_stream_cut_before_its_finish_still_gets_an_error(gw: Stack, up: ScriptedUpstream) -> None:
     up.script(LOCAL, sse(CASE13[:2]))
-    r = post(
-        gw,
-        "/v1/messages",
-        {
-            "model": "local-llama",
-            "max_tokens": 100,
-            "stream": True,
-            "messages": [{"role": "user", "content": "Say hello."}],
-        },
-        "t13-cut",
-        AV,
-    )
+    r = messages_stream(gw, "local-llama", "t13-cut")
     got = anthropic_assembled(r.content)
     assert got["text"] == "Hello there!" and got["errors"] and not got["stopped"]
     assert gw.row_for("t13-cut")["status"] == 502
@@ -646,18 +556,7 @@ def test_case18_multi_line_events_survive_the_passthrough(gw: Stack, up: Scripte
     assert "".join(c["delta"].get("content") or "" for ch in chunks for c in ch["choices"]) == text
     assert [e.id for e in events] == ["evt-1", "evt-2", "evt-3", "evt-4"]  # id: forwarded too
 
-    c = post(
-        gw,
-        "/v1/messages",
-        {
-            "model": "llama-3.1-8b-instruct",
-            "max_tokens": 100,
-            "stream": True,
-            "messages": [{"role": "user", "content": "hi"}],
-        },
-        "t18-c",
-        AV,
-    )
+    c = messages_stream(gw, "llama-3.1-8b-instruct", "t18-c", "hi")
     got = anthropic_assembled(c.content)
     assert got["text"] == text and got["stop_reason"] == "end_turn" and not got["errors"]
     for rid in ("t18-a", "t18-b", "t18-c"):
@@ -1549,18 +1448,7 @@ def test_rate_limit_headers_on_success_and_through_translation(gw: Stack, up: Sc
             headers={"x-ratelimit-remaining-requests": "499", "x-request-id": "req_openai_1"},
         ),
     )
-    r = post(
-        gw,
-        "/v1/messages",
-        {
-            "model": "gpt-4o-mini",
-            "max_tokens": 100,
-            "stream": True,
-            "messages": [{"role": "user", "content": "hi"}],
-        },
-        "t11-ok",
-        AV,
-    )
+    r = messages_stream(gw, "gpt-4o-mini", "t11-ok", "hi")
     assert r.status_code == 200
     assert r.headers["x-ratelimit-remaining-requests"] == "499"
     assert r.headers["x-upstream-request-id"] == "req_openai_1" and r.headers["x-request-id"] == "t11-ok"
