@@ -181,3 +181,19 @@ def test_every_other_key_beside_openai_own_is_probed(place: str | None, key: str
         u = {**OWN_USAGE, "prompt_tokens_details": {**OWN_USAGE["prompt_tokens_details"]}}
         (u[place] if place else u)[key] = value
         assert every_field(usage_from_openai(u)) == every_field(general(u)), value
+
+
+def test_the_fields_usage_from_openai_passes_by_position() -> None:
+    """``usage_from_openai`` passes ``Usage``'s first eight fields by position (fewer keywords: cheaper): their
+    order is this one."""
+    names = [f.name for f in dataclasses.fields(Usage)][:8]
+    assert names == [
+        "input_tokens",
+        "output_tokens",
+        "cache_read_tokens",
+        "cache_write_tokens",
+        "reasoning_tokens",
+        "provider_cost_usd",
+        "cache_write_1h_tokens",
+        "web_search_requests",
+    ]
