@@ -272,6 +272,27 @@ def test_case13_stream_without_done_is_a_success(gw: Stack, up: ScriptedUpstream
     assert health.get("state") != "cooling_down"
 
 
+def billed_both_ways(gw: Stack, up: ScriptedUpstream, last: dict[str, Any], rid: str, i: int, o: int) -> None:
+    """local-llama's stream of 40 text chunks (a read long enough to scan) ending in the chunk ``last``, to a chat
+    client (passed through; request ``RID-a``) and a Messages one (translated; ``RID-b``): the Messages client is
+    told ``o`` output tokens, and each row has ``i`` input and ``o`` output tokens, priced at local-llama's rates."""
+    tokens = [chat_chunk("local-llama", {"content": f"w{n} "}) for n in range(40)]
+    body = frames(
+        chat_chunk("local-llama", {"role": "assistant", "content": ""}), *tokens, last, b"data: [DONE]\n\n"
+    )
+    for _ in range(2):
+        up.script(LOCAL, sse([b"".join(body)]))
+    chat = {"model": "local-llama", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    assert post(gw, "/v1/chat/completions", chat, f"{rid}-a").status_code == 200
+    b = post(gw, "/v1/messages", chat | {"max_tokens": 100}, f"{rid}-b", AV)
+    told = [json.loads(e.data)["usage"] for e in client_events(b.content) if e.event == "message_delta"]
+    assert told and told[-1]["output_tokens"] == o
+    for each in (f"{rid}-a", f"{rid}-b"):
+        row = gw.row_for(each)
+        assert (row["status"], row["input_tokens"], row["output_tokens"]) == (200, i, o)
+        assert row["cost_usd"] == pytest.approx((i * 0.20 + o * 0.60) / 1e6)
+
+
 def test_usage_only_in_x_groq_is_billed_on_both_paths(gw: Stack, up: ScriptedUpstream) -> None:
     """s10 variant 28-g: a Groq-style stream reports its usage only in the last chunk's ``x_groq.usage``.
     Passed through (the scan must decode that frame) and translated, the ledger has the tokens and their cost
@@ -279,23 +300,7 @@ def test_usage_only_in_x_groq_is_billed_on_both_paths(gw: Stack, up: ScriptedUps
     last = chat_chunk("local-llama", {}, "stop") | {
         "x_groq": {"id": "req_1", "usage": {"prompt_tokens": 50, "completion_tokens": 20, "total_tokens": 70}}
     }
-    tokens = [
-        chat_chunk("local-llama", {"content": f"w{i} "}) for i in range(40)
-    ]  # a read long enough to scan
-    body = frames(
-        chat_chunk("local-llama", {"role": "assistant", "content": ""}), *tokens, last, b"data: [DONE]\n\n"
-    )
-    for _ in range(2):
-        up.script(LOCAL, sse([b"".join(body)]))
-    chat = {"model": "local-llama", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
-    assert post(gw, "/v1/chat/completions", chat, "t28g-a").status_code == 200
-    b = post(gw, "/v1/messages", chat | {"max_tokens": 100}, "t28g-b", AV)
-    told = [json.loads(e.data)["usage"] for e in client_events(b.content) if e.event == "message_delta"]
-    assert told and told[-1]["output_tokens"] == 20
-    for rid in ("t28g-a", "t28g-b"):
-        row = gw.row_for(rid)
-        assert (row["status"], row["input_tokens"], row["output_tokens"]) == (200, 50, 20)
-        assert row["cost_usd"] == pytest.approx((50 * 0.20 + 20 * 0.60) / 1e6)
+    billed_both_ways(gw, up, last, "t28g", 50, 20)
 
 
 def test_usage_in_other_servers_places_and_spellings_is_billed(gw: Stack, up: ScriptedUpstream) -> None:
@@ -306,23 +311,7 @@ def test_usage_in_other_servers_places_and_spellings_is_billed(gw: Stack, up: Sc
     as ``usage.cost.total_cost`` (before: the tokens alone were priced)."""
     kimi = chat_chunk("local-llama", {}, "stop")
     kimi["choices"][0]["usage"] = {"prompt_tokens": 19, "completion_tokens": 13, "total_tokens": 32}
-    tokens = [
-        chat_chunk("local-llama", {"content": f"w{i} "}) for i in range(40)
-    ]  # a read long enough to scan
-    body = frames(
-        chat_chunk("local-llama", {"role": "assistant", "content": ""}), *tokens, kimi, b"data: [DONE]\n\n"
-    )
-    for _ in range(2):
-        up.script(LOCAL, sse([b"".join(body)]))
-    chat = {"model": "local-llama", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
-    assert post(gw, "/v1/chat/completions", chat, "t28a-a").status_code == 200
-    b = post(gw, "/v1/messages", chat | {"max_tokens": 100}, "t28a-b", AV)
-    told = [json.loads(e.data)["usage"] for e in client_events(b.content) if e.event == "message_delta"]
-    assert told and told[-1]["output_tokens"] == 13
-    for rid in ("t28a-a", "t28a-b"):
-        row = gw.row_for(rid)
-        assert (row["status"], row["input_tokens"], row["output_tokens"]) == (200, 19, 13)
-        assert row["cost_usd"] == pytest.approx((19 * 0.20 + 13 * 0.60) / 1e6)
+    billed_both_ways(gw, up, kimi, "t28a", 19, 13)
 
     def answer(usage: dict[str, Any]) -> dict[str, Any]:
         message = {"role": "assistant", "content": "Hi."}
