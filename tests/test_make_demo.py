@@ -12,17 +12,14 @@ here depends on the demo's fixed ports being free. Every other port is a free on
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
 import sqlite3
 import stat
-import subprocess
 import urllib.request
 from pathlib import Path
 
-from tests.procs import PROVIDER_VARS, ROOT, free_port, http_ok, wait_until
-from tests.test_make_run import VENV, group_alive, names_in
+from tests.make_targets import make_running, shell_env
+from tests.procs import ROOT, free_port, wait_until
 
 FAKES = ("openai", "anthropic", "xai", "openrouter")
 
@@ -61,10 +58,7 @@ def test_make_demo_lets_the_shell_move_its_ports_but_keeps_its_fake_providers(tm
     fake_ports = {name: free_port() for name in FAKES}
     demo_tree(tmp_path, fake_ports)
     gateway_port, dashboard_port, closed_port = free_port(), free_port(), free_port()
-    defaults = names_in(tmp_path / "honcho.env")
-    env = {k: v for k, v in os.environ.items() if k not in defaults and not k.startswith(PROVIDER_VARS)}
-    for name in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "DATABASE_URL", "CATALOG_PATH", "GATEWAY_WORKERS"):
-        env.pop(name, None)
+    env = shell_env(tmp_path / "honcho.env")
     # a catalog file in the shell (as for ``make run``) with a keyed provider that routes a model the demo's traffic
     # asks for: it loses to demo.env's empty CATALOG_PATH, so no demo request can reach a real provider through it
     catalog = tmp_path / "shell-catalog.toml"
@@ -87,16 +81,8 @@ def test_make_demo_lets_the_shell_move_its_ports_but_keeps_its_fake_providers(tm
         "SHELLCAT_API_KEY": "sk-shellcat-from-the-shell",
     }
     env |= {f"DEMO_FAKE_{name.upper()}_PORT": str(port) for name, port in fake_ports.items()}
-    argv = ["make", "-f", str(ROOT / "Makefile"), "-C", str(tmp_path), "demo", f"VENV={VENV}"]
-    argv += ["-o", str(VENV / ".installed")]
-    out = tmp_path / "make-demo.log"
-    with open(out, "wb") as fh:
-        proc = subprocess.Popen(argv, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
+    with make_running(tmp_path, "demo", env, gateway_port, dashboard_port) as out:
         health = f"http://127.0.0.1:{gateway_port}/health"
-        dashboard = f"http://127.0.0.1:{dashboard_port}/"
-        wait_until(lambda: proc.poll() is not None or (http_ok(health) and http_ok(dashboard)), 90, 0.2)
-        assert proc.poll() is None, out.read_text()
         with urllib.request.urlopen(health, timeout=10) as resp:
             providers = json.loads(resp.read())["providers"]
         assert providers["openai"]["base_url"] == f"http://127.0.0.1:{fake_ports['openai']}/v1"
@@ -110,15 +96,6 @@ def test_make_demo_lets_the_shell_move_its_ports_but_keeps_its_fake_providers(tm
         assert "RECORDER_BATCH_SIZE=500" in lines  # a default nobody overrode
         assert not any(line.startswith(("GATEWAY_PORT=", "DASHBOARD_PORT=")) for line in lines)  # the shell's
         assert [line for line in lines if line.startswith("OPENAI_API_KEY=")] == ["OPENAI_API_KEY=demo-key"]
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in the terminal: the whole foreground group
-        try:
-            wait_until(lambda: proc.poll() is not None and not group_alive(proc.pid), 30, 0.1)
-        finally:
-            if group_alive(proc.pid):
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(10)
     log = out.read_text()
     assert "Traceback" not in log, log
     assert "sk-from-the-shell" not in log, log

@@ -11,39 +11,12 @@ where the winning value says.
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import stat
-import subprocess
 from pathlib import Path
 
-from tests.procs import PROVIDER_VARS, ROOT, free_port, http_ok, wait_until
-
-VENV = ROOT / ".venv"
-
-
-def names_in(env_file: Path) -> set[str]:
-    out = set()
-    for line in env_file.read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#") and "=" in line:
-            out.add(line.split("=", 1)[0].strip())
-    return out
-
-
-def group_alive(pgid: int) -> list[str]:
-    """The processes of group ``pgid`` still running (zombies, which a container's PID 1 may never reap,
-    do not count)."""
-    alive = []
-    for stat_file in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat_file.read_text().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, ProcessLookupError, IndexError):
-            continue
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            alive.append(stat_file.parent.name)
-    return alive
+from tests.make_targets import make_running, shell_env
+from tests.procs import ROOT, free_port
 
 
 def test_make_run_merges_shell_over_local_over_defaults_privately_and_stops_on_ctrl_c(tmp_path: Path) -> None:
@@ -58,32 +31,9 @@ def test_make_run_merges_shell_over_local_over_defaults_privately_and_stops_on_c
         f"RECORDER_METRICS_PORT={free_port()}\n"
         "DATABASE_PATH=data/usage.db\n"
     )
-    defaults = names_in(tmp_path / "honcho.env")
-    env = {k: v for k, v in os.environ.items() if k not in defaults and not k.startswith(PROVIDER_VARS)}
-    for name in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "DATABASE_URL", "CATALOG_PATH", "GATEWAY_WORKERS"):
-        env.pop(name, None)
+    env = shell_env(tmp_path / "honcho.env")
     env["DASHBOARD_PORT"] = str(shell_dashboard_port)
-    stamp = VENV / ".installed"
-    argv = [
-        "make",
-        "-f",
-        str(ROOT / "Makefile"),
-        "-C",
-        str(tmp_path),
-        "run",
-        f"VENV={VENV}",
-        "-o",
-        str(stamp),
-    ]
-    out = tmp_path / "make-run.log"
-    with open(out, "wb") as fh:
-        proc = subprocess.Popen(argv, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        gateway = f"http://127.0.0.1:{gateway_port}/health"
-        dashboard = f"http://127.0.0.1:{shell_dashboard_port}/"
-        wait_until(lambda: proc.poll() is not None or (http_ok(gateway) and http_ok(dashboard)), 90, 0.2)
-        assert proc.poll() is None, out.read_text()
-
+    with make_running(tmp_path, "run", env, gateway_port, shell_dashboard_port) as out:
         merged = tmp_path / "data" / ".honcho.run.env"
         assert stat.S_IMODE(merged.stat().st_mode) == 0o600, oct(merged.stat().st_mode)
         lines = merged.read_text().splitlines()
@@ -93,15 +43,6 @@ def test_make_run_merges_shell_over_local_over_defaults_privately_and_stops_on_c
         assert not any(line.startswith("DASHBOARD_PORT=") for line in lines)  # the shell's: left to the shell
         assert not _listens(local_dashboard_port)  # the local file's dashboard port lost to the shell's
         assert (tmp_path / "data" / "usage.db").exists()  # the recorder's ledger: in the test's data/
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in the terminal: the whole foreground group
-        try:  # honcho stops the three (they drain), then itself and make exit
-            wait_until(lambda: proc.poll() is not None and not group_alive(proc.pid), 30, 0.1)
-        finally:
-            if group_alive(proc.pid):
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(10)
     log = out.read_text()
     assert not _listens(gateway_port) and not _listens(shell_dashboard_port), log
     assert "Traceback" not in log, log

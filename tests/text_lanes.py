@@ -1,11 +1,16 @@
-"""What the translator's text lane tests share (``tests/unit/test_text_lane.py``, ``tests/unit/dialects/test_text_run.py``):
-an Anthropic stream's opening and end around text frames, the relay facts compared, and a general-path relay's
-encoder made to invent the same values as the lane's."""
+"""What the translator's text lane tests share (``tests/unit/test_text_lane.py``, ``tests/unit/dialects/test_text_run.py``,
+``tests/unit/dialects/test_chat_text_run.py``): an Anthropic stream's opening and end around text frames, a text's
+JSON body as upstreams write it, the relay facts compared, a relay with the run lane beside one on the general path
+(its encoder made to invent the same values), and a run of both over the same reads."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
+from services.gateway.dialects.registry import pairing
+from services.gateway.dialects.view import View
 from services.gateway.relay import Translator
 
 START = (
@@ -35,3 +40,40 @@ def facts(relay: Translator) -> tuple[Any, ...]:
     return (relay.usage, relay.events, relay.started, relay.saw_content, relay.error, relay.complete) + (
         relay.decoder.model,
     )
+
+
+def text_body(text: str | bytes, raw: bool = False) -> bytes:
+    """A text's JSON string in a frame: written by orjson (escapes and all), or raw between quotes (maybe not
+    JSON; bytes: maybe not UTF-8)."""
+    if isinstance(text, bytes):
+        return b'"' + text + b'"'
+    return ('"' + text + '"').encode() if raw else orjson.dumps(text)
+
+
+def run_relays(client: str, wire: str, include_usage: bool) -> tuple[Translator, Translator]:
+    """A relay of ``wire`` to ``client`` with both lanes and one with neither (the general path), their
+    encoders' made-up values the same."""
+    pair = pairing(client, wire)  # type: ignore[arg-type]
+    view = View(model="claude-haiku-4-5", include_usage=include_usage)
+    fast, general = Translator(pair, view), Translator(pair, view)
+    assert fast._run is not None
+    general._run = general._lane = None
+    same_made_up(fast, general)
+    return fast, general
+
+
+def run_facts(relay: Translator) -> tuple[Any, ...]:
+    """``facts`` and whether the relay holds bytes for ``rest``."""
+    return (*facts(relay), relay.has_rest)
+
+
+def run(relay: Translator, chunks: list[bytes], take_rest: bool) -> tuple[bytes, list[Any]]:
+    """The bytes out and the relay's facts after each read (as the gateway reads them)."""
+    out, seen = [], []
+    for c in chunks:
+        out.append(relay.feed(c))
+        if take_rest:
+            out.append(relay.rest())
+        seen.append(run_facts(relay))
+    out.append(relay.finish())
+    return b"".join(out), [*seen, run_facts(relay)]

@@ -46,6 +46,24 @@ def scripted_stack(
     return make
 
 
+@pytest.fixture(scope="module")
+def catalog_stack(
+    up: ScriptedUpstream,
+    scripted_stack: Callable[..., AbstractContextManager[Stack]],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Callable[..., AbstractContextManager[Stack]]:
+    """Recorder + gateway whose only providers are a catalog file's (``CATALOG_PATH``), served by the module's
+    scripted upstream: ``catalog_stack(name, catalog, **env)`` writes ``catalog`` (TOML, with ``{url}`` for the
+    upstream's URL: ``str.format``, so literal braces are doubled) and is ``scripted_stack(name, {}, ...)`` on it."""
+
+    def make(name: str, catalog: str, **env: str) -> AbstractContextManager[Stack]:
+        path = tmp_path_factory.mktemp(f"{name}-catalog") / "catalog.toml"
+        path.write_text(catalog.format(url=up.url))
+        return scripted_stack(name, {}, CATALOG_PATH=str(path), **env)
+
+    return make
+
+
 @pytest.fixture(scope="session")
 def tls_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1 (the openssl CLI; Python's TLS checks the subjectAltName, not

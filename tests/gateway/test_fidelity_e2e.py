@@ -43,49 +43,9 @@ base_url = "{up}/configured/v1"
 models = ["house-model", "house-small"]
 max_output_tokens = 4096
 limits = {{ "house-small" = {{ max_output_tokens = 1024, context_window = 8192 }} }}
-
-[[providers]]
-name = "capped"
-base_url = "{up}/capped/v1"
-models = ["capped-chat"]
-price = {{ input = 0.27, output = 1.10 }}
-
-[[providers]]
-name = "resetonly"
-base_url = "{up}/resetonly/v1"
-models = ["resetonly-chat"]
-price = {{ input = 0.27, output = 1.10 }}
-
-[[providers]]
-name = "resetshort"
-base_url = "{up}/resetshort/v1"
-models = ["resetshort-chat"]
-price = {{ input = 0.27, output = 1.10 }}
-
-[[providers]]
-name = "bodyreset"
-base_url = "{up}/bodyreset/v1"
-models = ["bodyreset-chat"]
-price = {{ input = 0.27, output = 1.10 }}
-
-[[providers]]
-name = "inbandreset"
-base_url = "{up}/inbandreset/v1"
-models = ["inbandreset-chat"]
-price = {{ input = 0.27, output = 1.10 }}
-
-[[providers]]
-name = "unpaid"
-base_url = "{up}/unpaid/v1"
-models = ["unpaid-chat"]
-price = {{ input = 0.27, output = 1.10 }}
-
-[[providers]]
-name = "unpaid-too"
-base_url = "{up}/unpaid-too/v1"
-models = ["unpaid-too-chat"]
-price = {{ input = 0.27, output = 1.10 }}
 """
+# providers of one model each, NAME-chat at deepseek-chat's price: the upstreams of tests that need one of their own
+ONE_MODEL = ("capped", "resetonly", "resetshort", "bodyreset", "inbandreset", "unpaid", "unpaid-too")
 LOCAL = "/local/v1/chat/completions"
 OPENAI = "/openai/v1/chat/completions"
 ANTHROPIC = "/anthropic/v1/messages"
@@ -97,7 +57,12 @@ AV = {"anthropic-version": "2023-06-01"}
 def gw(up: ScriptedUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("fidelity")
     catalog = tmp / "catalog.toml"
-    catalog.write_text(CATALOG.format(up=up.url))
+    one_model = (
+        f'[[providers]]\nname = "{n}"\nbase_url = "{up.url}/{n}/v1"\nmodels = ["{n}-chat"]\n'
+        "price = { input = 0.27, output = 1.10 }\n"
+        for n in ONE_MODEL
+    )
+    catalog.write_text(CATALOG.format(up=up.url) + "\n" + "\n".join(one_model))
     providers = {
         "openai": f"{up.url}/openai/v1",
         "anthropic": f"{up.url}/anthropic",
@@ -194,6 +159,17 @@ def post(
     )
 
 
+def messages_stream(gw: Stack, model: str, rid: str, content: str = "Say hello.") -> httpx.Response:
+    """A streamed Anthropic Messages request through the gateway: one user message, ``max_tokens`` 100."""
+    body = {
+        "model": model,
+        "max_tokens": 100,
+        "stream": True,
+        "messages": [{"role": "user", "content": content}],
+    }
+    return post(gw, "/v1/messages", body, rid, AV)
+
+
 # ---- kind 1: tool calls close with JSON-object arguments (bugcase 01) --------------------------------
 
 CASE01 = frames(
@@ -281,18 +257,7 @@ def test_case13_stream_without_done_is_a_success(gw: Stack, up: ScriptedUpstream
     assert "".join(c["delta"].get("content") or "" for e in events for c in e["choices"]) == "Hello there!"
     # the stream ends as OpenAI's do (s7 variant 13-g: passed through without its [DONE])
     assert a.content.endswith(b"data: [DONE]\n\n") and a.content.count(b"[DONE]") == 1
-    b = post(
-        gw,
-        "/v1/messages",
-        {
-            "model": "local-llama",
-            "max_tokens": 100,
-            "stream": True,
-            "messages": [{"role": "user", "content": "Say hello."}],
-        },
-        "t13-b",
-        AV,
-    )
+    b = messages_stream(gw, "local-llama", "t13-b")
     got = anthropic_assembled(b.content)
     assert got["text"] == "Hello there!" and got["stopped"] and not got["errors"]
     assert_rows(gw, ("t13-a", "t13-b"), (200, None, 12, 3))
@@ -308,6 +273,27 @@ def test_case13_stream_without_done_is_a_success(gw: Stack, up: ScriptedUpstream
     assert health.get("state") != "cooling_down"
 
 
+def billed_both_ways(gw: Stack, up: ScriptedUpstream, last: dict[str, Any], rid: str, i: int, o: int) -> None:
+    """local-llama's stream of 40 text chunks (a read long enough to scan) ending in the chunk ``last``, to a chat
+    client (passed through; request ``RID-a``) and a Messages one (translated; ``RID-b``): the Messages client is
+    told ``o`` output tokens, and each row has ``i`` input and ``o`` output tokens, priced at local-llama's rates."""
+    tokens = [chat_chunk("local-llama", {"content": f"w{n} "}) for n in range(40)]
+    body = frames(
+        chat_chunk("local-llama", {"role": "assistant", "content": ""}), *tokens, last, b"data: [DONE]\n\n"
+    )
+    for _ in range(2):
+        up.script(LOCAL, sse([b"".join(body)]))
+    chat = {"model": "local-llama", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    assert post(gw, "/v1/chat/completions", chat, f"{rid}-a").status_code == 200
+    b = post(gw, "/v1/messages", chat | {"max_tokens": 100}, f"{rid}-b", AV)
+    told = [json.loads(e.data)["usage"] for e in client_events(b.content) if e.event == "message_delta"]
+    assert told and told[-1]["output_tokens"] == o
+    for each in (f"{rid}-a", f"{rid}-b"):
+        row = gw.row_for(each)
+        assert (row["status"], row["input_tokens"], row["output_tokens"]) == (200, i, o)
+        assert row["cost_usd"] == pytest.approx((i * 0.20 + o * 0.60) / 1e6)
+
+
 def test_usage_only_in_x_groq_is_billed_on_both_paths(gw: Stack, up: ScriptedUpstream) -> None:
     """s10 variant 28-g: a Groq-style stream reports its usage only in the last chunk's ``x_groq.usage``.
     Passed through (the scan must decode that frame) and translated, the ledger has the tokens and their cost
@@ -315,23 +301,7 @@ def test_usage_only_in_x_groq_is_billed_on_both_paths(gw: Stack, up: ScriptedUps
     last = chat_chunk("local-llama", {}, "stop") | {
         "x_groq": {"id": "req_1", "usage": {"prompt_tokens": 50, "completion_tokens": 20, "total_tokens": 70}}
     }
-    tokens = [
-        chat_chunk("local-llama", {"content": f"w{i} "}) for i in range(40)
-    ]  # a read long enough to scan
-    body = frames(
-        chat_chunk("local-llama", {"role": "assistant", "content": ""}), *tokens, last, b"data: [DONE]\n\n"
-    )
-    for _ in range(2):
-        up.script(LOCAL, sse([b"".join(body)]))
-    chat = {"model": "local-llama", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
-    assert post(gw, "/v1/chat/completions", chat, "t28g-a").status_code == 200
-    b = post(gw, "/v1/messages", chat | {"max_tokens": 100}, "t28g-b", AV)
-    told = [json.loads(e.data)["usage"] for e in client_events(b.content) if e.event == "message_delta"]
-    assert told and told[-1]["output_tokens"] == 20
-    for rid in ("t28g-a", "t28g-b"):
-        row = gw.row_for(rid)
-        assert (row["status"], row["input_tokens"], row["output_tokens"]) == (200, 50, 20)
-        assert row["cost_usd"] == pytest.approx((50 * 0.20 + 20 * 0.60) / 1e6)
+    billed_both_ways(gw, up, last, "t28g", 50, 20)
 
 
 def test_usage_in_other_servers_places_and_spellings_is_billed(gw: Stack, up: ScriptedUpstream) -> None:
@@ -342,23 +312,7 @@ def test_usage_in_other_servers_places_and_spellings_is_billed(gw: Stack, up: Sc
     as ``usage.cost.total_cost`` (before: the tokens alone were priced)."""
     kimi = chat_chunk("local-llama", {}, "stop")
     kimi["choices"][0]["usage"] = {"prompt_tokens": 19, "completion_tokens": 13, "total_tokens": 32}
-    tokens = [
-        chat_chunk("local-llama", {"content": f"w{i} "}) for i in range(40)
-    ]  # a read long enough to scan
-    body = frames(
-        chat_chunk("local-llama", {"role": "assistant", "content": ""}), *tokens, kimi, b"data: [DONE]\n\n"
-    )
-    for _ in range(2):
-        up.script(LOCAL, sse([b"".join(body)]))
-    chat = {"model": "local-llama", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
-    assert post(gw, "/v1/chat/completions", chat, "t28a-a").status_code == 200
-    b = post(gw, "/v1/messages", chat | {"max_tokens": 100}, "t28a-b", AV)
-    told = [json.loads(e.data)["usage"] for e in client_events(b.content) if e.event == "message_delta"]
-    assert told and told[-1]["output_tokens"] == 13
-    for rid in ("t28a-a", "t28a-b"):
-        row = gw.row_for(rid)
-        assert (row["status"], row["input_tokens"], row["output_tokens"]) == (200, 19, 13)
-        assert row["cost_usd"] == pytest.approx((19 * 0.20 + 13 * 0.60) / 1e6)
+    billed_both_ways(gw, up, kimi, "t28a", 19, 13)
 
     def answer(usage: dict[str, Any]) -> dict[str, Any]:
         message = {"role": "assistant", "content": "Hi."}
@@ -460,18 +414,7 @@ def test_passthrough_streams_get_their_closing_frame(gw: Stack, up: ScriptedUpst
     half_stop = [*no_stop, b"event: message_stop\n"]  # its first line only: ended before it is added
     for body in (no_stop, half_stop, CASE01):
         up.script(ANTHROPIC, sse(body))
-        b = post(
-            gw,
-            "/v1/messages",
-            {
-                "model": "claude-sonnet-4-5",
-                "max_tokens": 100,
-                "stream": True,
-                "messages": [{"role": "user", "content": "x"}],
-            },
-            "t13-close-b",
-            AV,
-        )
+        b = messages_stream(gw, "claude-sonnet-4-5", "t13-close-b", "x")
         got = anthropic_assembled(b.content)
         assert got["stopped"] and got["stop_reason"] == "tool_use" and not got["errors"]
         stops = [
@@ -493,18 +436,7 @@ def test_body_broken_off_after_finish_and_usage_is_a_success(gw: Stack, up: Scri
     )
     events = [json.loads(e.data) for e in client_events(a.content) if not e.comment and e.data != "[DONE]"]
     assert not [e for e in events if "error" in e] and a.content.endswith(b"data: [DONE]\n\n")
-    b = post(
-        gw,
-        "/v1/messages",
-        {
-            "model": "local-llama",
-            "max_tokens": 100,
-            "stream": True,
-            "messages": [{"role": "user", "content": "Say hello."}],
-        },
-        "t13-abort-b",
-        AV,
-    )
+    b = messages_stream(gw, "local-llama", "t13-abort-b")
     got = anthropic_assembled(b.content)
     assert got["text"] == "Hello there!" and got["stopped"] and not got["errors"]
     assert_rows(gw, ("t13-abort-a", "t13-abort-b"), (200, None, 12, 3))
@@ -512,18 +444,7 @@ def test_body_broken_off_after_finish_and_usage_is_a_success(gw: Stack, up: Scri
 
 def test_body_broken_off_before_its_finish_still_gets_an_error(gw: Stack, up: ScriptedUpstream) -> None:
     up.script(LOCAL, sse(CASE13[:2], abort=True))
-    r = post(
-        gw,
-        "/v1/messages",
-        {
-            "model": "local-llama",
-            "max_tokens": 100,
-            "stream": True,
-            "messages": [{"role": "user", "content": "Say hello."}],
-        },
-        "t13-abort-cut",
-        AV,
-    )
+    r = messages_stream(gw, "local-llama", "t13-abort-cut")
     got = anthropic_assembled(r.content)
     assert got["errors"] and not got["stopped"]
     assert gw.row_for("t13-abort-cut")["status"] == 502
@@ -562,18 +483,7 @@ def test_a_body_cut_inside_its_closing_frame_reaches_the_client_whole(
     cut = [*CASE01[:-1], b'event: message_stop\ndata: {"ty']
     up.script(ANTHROPIC, sse(cut), sse(cut, abort=True))
     for n in range(2):
-        b = post(
-            gw,
-            "/v1/messages",
-            {
-                "model": "claude-sonnet-4-5",
-                "max_tokens": 100,
-                "stream": True,
-                "messages": [{"role": "user", "content": "x"}],
-            },
-            f"t13-cut-stop-{n}",
-            AV,
-        )
+        b = messages_stream(gw, "claude-sonnet-4-5", f"t13-cut-stop-{n}", "x")
         events = [e for e in client_events(b.content) if e.data]
         assert [json.loads(e.data)["type"] for e in events].count("message_stop") == 1
         got = anthropic_assembled(b.content)
@@ -583,18 +493,7 @@ def test_a_body_cut_inside_its_closing_frame_reaches_the_client_whole(
 
 def test_stream_cut_before_its_finish_still_gets_an_error(gw: Stack, up: ScriptedUpstream) -> None:
     up.script(LOCAL, sse(CASE13[:2]))
-    r = post(
-        gw,
-        "/v1/messages",
-        {
-            "model": "local-llama",
-            "max_tokens": 100,
-            "stream": True,
-            "messages": [{"role": "user", "content": "Say hello."}],
-        },
-        "t13-cut",
-        AV,
-    )
+    r = messages_stream(gw, "local-llama", "t13-cut")
     got = anthropic_assembled(r.content)
     assert got["text"] == "Hello there!" and got["errors"] and not got["stopped"]
     assert gw.row_for("t13-cut")["status"] == 502
@@ -647,18 +546,7 @@ def test_case18_multi_line_events_survive_the_passthrough(gw: Stack, up: Scripte
     assert "".join(c["delta"].get("content") or "" for ch in chunks for c in ch["choices"]) == text
     assert [e.id for e in events] == ["evt-1", "evt-2", "evt-3", "evt-4"]  # id: forwarded too
 
-    c = post(
-        gw,
-        "/v1/messages",
-        {
-            "model": "llama-3.1-8b-instruct",
-            "max_tokens": 100,
-            "stream": True,
-            "messages": [{"role": "user", "content": "hi"}],
-        },
-        "t18-c",
-        AV,
-    )
+    c = messages_stream(gw, "llama-3.1-8b-instruct", "t18-c", "hi")
     got = anthropic_assembled(c.content)
     assert got["text"] == text and got["stop_reason"] == "end_turn" and not got["errors"]
     for rid in ("t18-a", "t18-b", "t18-c"):
@@ -1573,18 +1461,7 @@ def test_rate_limit_headers_on_success_and_through_translation(gw: Stack, up: Sc
             headers={"x-ratelimit-remaining-requests": "499", "x-request-id": "req_openai_1"},
         ),
     )
-    r = post(
-        gw,
-        "/v1/messages",
-        {
-            "model": "gpt-4o-mini",
-            "max_tokens": 100,
-            "stream": True,
-            "messages": [{"role": "user", "content": "hi"}],
-        },
-        "t11-ok",
-        AV,
-    )
+    r = messages_stream(gw, "gpt-4o-mini", "t11-ok", "hi")
     assert r.status_code == 200
     assert r.headers["x-ratelimit-remaining-requests"] == "499"
     assert r.headers["x-upstream-request-id"] == "req_openai_1" and r.headers["x-request-id"] == "t11-ok"

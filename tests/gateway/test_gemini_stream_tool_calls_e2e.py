@@ -40,14 +40,8 @@ pytestmark = pytest.mark.usefixtures("fresh_up")
 
 
 @pytest.fixture(scope="module")
-def gw(
-    up: ScriptedUpstream,
-    scripted_stack: Callable[..., AbstractContextManager[Stack]],
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Stack]:
-    catalog = tmp_path_factory.mktemp("gemini-stream-catalog") / "catalog.toml"
-    catalog.write_text(CATALOG.format(url=up.url))
-    with scripted_stack("gemini-stream-tools", {}, CATALOG_PATH=str(catalog)) as st:
+def gw(catalog_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
+    with catalog_stack("gemini-stream-tools", CATALOG) as st:
         yield st
 
 

@@ -311,17 +311,24 @@ print(json.dumps(out))
 """
 
 
-def test_old_anthropic_sdk_sends_x_api_key(gw: Stack) -> None:
-    assert OLD_SDK.exists(), "run `make old-sdk` (make test does) to install anthropic 0.7x"
+def run_old_sdk(script: str, gw: Stack) -> dict[str, Any]:
+    """What ``script`` prints (JSON), run with the previous SDK generation first on the path (``.venv/old-sdk``),
+    given the gateway's URL and alice's key."""
     proc = subprocess.run(
-        [sys.executable, "-c", OLD_CLIENT, gw.gateway_url, ALICE],
+        [sys.executable, "-c", script, gw.gateway_url, ALICE],
         capture_output=True,
         text=True,
         env={**os.environ, "PYTHONPATH": str(OLD_SDK)},
         timeout=60,
     )
     assert proc.returncode == 0, proc.stderr + gw.logs()
-    out = json.loads(proc.stdout)
+    out: dict[str, Any] = json.loads(proc.stdout)
+    return out
+
+
+def test_old_anthropic_sdk_sends_x_api_key(gw: Stack) -> None:
+    assert OLD_SDK.exists(), "run `make old-sdk` (make test does) to install anthropic 0.7x"
+    out = run_old_sdk(OLD_CLIENT, gw)
     assert out["version"].startswith("0.7") and out["wrong"] == [401, "authentication_error"]
     row = gw.row_for(out["id"])
     assert row["api_key_name"] == "alice" and row["client"] == f"anthropic-python/{out['version']}"
@@ -344,15 +351,7 @@ print(json.dumps(out))
 
 def test_old_openai_sdk(gw: Stack) -> None:
     assert OLD_SDK.exists(), "run `make old-sdk` (make test does) to install openai 1.109.1"
-    proc = subprocess.run(
-        [sys.executable, "-c", OLD_OPENAI, gw.gateway_url, ALICE],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(OLD_SDK)},
-        timeout=60,
-    )
-    assert proc.returncode == 0, proc.stderr + gw.logs()
-    out = json.loads(proc.stdout)
+    out = run_old_sdk(OLD_OPENAI, gw)
     assert out["version"] == "1.109.1" and out["wrong"] == [401, "invalid_api_key"]
     row = gw.row_for(out["id"])
     assert (row["api_key_name"], row["client"]) == ("alice", "openai-python/1.109.1")

@@ -52,14 +52,8 @@ pytestmark = pytest.mark.usefixtures("fresh_up")
 
 
 @pytest.fixture(scope="module")
-def gw(
-    up: ScriptedUpstream,
-    scripted_stack: Callable[..., AbstractContextManager[Stack]],
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Stack]:
-    catalog = tmp_path_factory.mktemp("reasoning-content-catalog") / "catalog.toml"
-    catalog.write_text(CATALOG.format(url=up.url))
-    with scripted_stack("reasoning-content", {}, CATALOG_PATH=str(catalog)) as st:
+def gw(catalog_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
+    with catalog_stack("reasoning-content", CATALOG) as st:
         yield st
 
 

@@ -76,91 +76,46 @@ def usage_from_openai(u: dict[str, Any], tier: Any = None) -> Usage:
     count in two places, never added together).
 
     Usage whose keys are all OpenAI's own (``_OWN``, and ``_OWN_PROMPT`` in ``prompt_tokens_details``: what
-    OpenAI's API reference, "The chat completion object", names) is read without the probes above, none of
-    which can then find anything: the same ``Usage`` (``_usage_general``; tests/unit/test_openai_usage_fast.py)."""
+    OpenAI's API reference, "The chat completion object", names) skips the probes of other servers' spellings
+    (``own``): none of them can find anything there. One body reads both kinds of usage, so the two cannot drift
+    apart (tests/unit/test_openai_usage_fast.py: the same ``Usage`` as with every probe run)."""
     get = u.get
     prompt = get("prompt_tokens_details")
-    if u.keys() <= _OWN and (type(prompt) is not dict or prompt.keys() <= _OWN_PROMPT):
-        if type(prompt) is dict:
-            cache_read = prompt.get("cached_tokens")
-            cache_read = cache_read if type(cache_read) is int else 0
-            cache_write = prompt.get("cache_write_tokens")  # (no TTL split can be among these keys)
-            cache_write = cache_write if type(cache_write) is int and cache_write > 0 else 0
-            audio_in = prompt.get("audio_tokens")
-            audio_in = audio_in if type(audio_in) is int and audio_in > 0 else 0
-        else:
-            cache_read = cache_write = audio_in = 0
-        prompt_tokens = get("prompt_tokens")
-        prompt_tokens = prompt_tokens if type(prompt_tokens) is int else 0
-        output = get("completion_tokens")
-        output = output if type(output) is int else 0
-        completion = get("completion_tokens_details")
-        total = get("total_tokens")
-        total = total if type(total) is int else None
-        if type(completion) is dict:
-            reasoning = completion.get("reasoning_tokens")
-            audio_out = completion.get("audio_tokens")
-            audio_out = audio_out if type(audio_out) is int and audio_out > 0 else 0
-            # a reasoning count stated (even 0) beside a total above prompt + completion (``_usage_general``'s
-            # ``beside``: the only one of its signs that can be among OpenAI's own keys)
-            beside = total is not None and total > prompt_tokens + output and "reasoning_tokens" in completion
-        else:
-            reasoning = audio_out = 0
-            beside = False
-        uncached = prompt_tokens - cache_read - cache_write
-        if uncached < 0:
-            uncached = 0
-        return Usage(
-            input_tokens=uncached,
-            output_tokens=output,
-            cache_read_tokens=cache_read,
-            cache_write_tokens=cache_write,
-            reasoning_tokens=reasoning if type(reasoning) is int else 0,
-            reported_total_tokens=total,
-            service_tier=tier if type(tier) is str else None,
-            audio_input_tokens=min(audio_in, uncached),
-            audio_output_tokens=min(audio_out, output),
-            counts_beside_stated=beside,
-        )
-    return _usage_general(u, tier)
-
-
-def _usage_general(u: dict[str, Any], tier: Any = None) -> Usage:
-    """``usage_from_openai`` of any usage: every server's spellings probed."""
-    get = u.get
-    tools = get("server_tool_use")
-    searches = tools.get("web_search_requests") if type(tools) is dict else 0
-    prompt = get("prompt_tokens_details")
+    own = u.keys() <= _OWN and (type(prompt) is not dict or prompt.keys() <= _OWN_PROMPT)
     if type(prompt) is dict:
         cache_read = prompt.get("cached_tokens")
         cache_read = cache_read if type(cache_read) is int else 0
         cache_write = prompt.get("cache_write_tokens")
-        if type(cache_write) is not int or not cache_write:  # LiteLLM's name (``_OTHER_CACHE_WRITE``)
-            cache_write = prompt.get("cache_creation_tokens")
-        if type(cache_write) is not int or not cache_write:  # new-api's
-            cache_write = prompt.get("cached_creation_tokens")
-        if type(cache_write) is not int or not cache_write:  # Alibaba DashScope's explicit cache
-            cache_write = prompt.get("cache_creation_input_tokens")
+        if not own and (type(cache_write) is not int or not cache_write):
+            cache_write = _other_prompt_write(prompt)
         cache_write = cache_write if type(cache_write) is int and cache_write > 0 else 0
         audio_in = prompt.get("audio_tokens")
         audio_in = audio_in if type(audio_in) is int and audio_in > 0 else 0
-        if type(searches) is not int or searches <= 0:  # LiteLLM's other place for the count
-            searches = prompt.get("web_search_requests")
     else:
         cache_read = cache_write = audio_in = 0
-    if not cache_read:  # another server's spelling (``_OTHER_CACHE_READ``), read inline: a call fewer
-        for key in _OTHER_CACHE_READ:
-            value = get(key)
-            if type(value) is int and value > 0:
-                cache_read = value
-                break
     top_write = False  # the writes are read from Anthropic's own name at the top (``_OTHER_CACHE_WRITE``)
-    if not cache_write:
-        value = get("cache_creation_input_tokens")
-        cache_write = value if type(value) is int and value > 0 else 0
-        top_write = cache_write > 0
-    split_1h = _write_1h(u, prompt) if cache_write else None
-    write_1h = min(split_1h, cache_write) if split_1h is not None else 0
+    split_1h = None
+    searches: Any = 0
+    cost = None
+    if not own:
+        if not cache_read:  # another server's spelling (``_OTHER_CACHE_READ``), read inline: a call fewer
+            for key in _OTHER_CACHE_READ:
+                value = get(key)
+                if type(value) is int and value > 0:
+                    cache_read = value
+                    break
+        if not cache_write:
+            value = get("cache_creation_input_tokens")
+            cache_write = value if type(value) is int and value > 0 else 0
+            top_write = cache_write > 0
+        if cache_write:
+            split_1h = _write_1h(u, prompt)
+        tools = get("server_tool_use")
+        searches = tools.get("web_search_requests") if type(tools) is dict else 0
+        if (type(searches) is not int or searches <= 0) and type(prompt) is dict:
+            searches = prompt.get("web_search_requests")  # LiteLLM's other place for the count
+        if "cost" in u or _TICKS in u:
+            cost = paid_cost(u)
     prompt_tokens = get("prompt_tokens")
     prompt_tokens = prompt_tokens if type(prompt_tokens) is int else 0
     output = get("completion_tokens")
@@ -192,24 +147,36 @@ def _usage_general(u: dict[str, Any], tier: Any = None) -> Usage:
         # ``calculate_usage`` sums ``input_tokens + cache_read_input_tokens`` alone into ``prompt_tokens``
         # (the writes outside it); the uncached input is then ``prompt_tokens`` less the reads, not 0
         uncached = max(prompt_tokens - cache_read, 0) if top_write else 0
+    # the fields before ``iterations`` by position, in their order: a call with fewer keywords (a ``Usage`` of
+    # fourteen keywords costs ~2,300 instructions more than of ten: CPython's type call builds a dict of them)
     return Usage(
-        input_tokens=uncached,
-        output_tokens=output,
-        cache_read_tokens=cache_read,
-        cache_write_tokens=cache_write,
-        cache_write_1h_tokens=write_1h,
-        reasoning_tokens=reasoning if type(reasoning) is int else 0,
-        # paid_cost: None without a cost
-        provider_cost_usd=None if "cost" not in u and _TICKS not in u else paid_cost(u),
+        uncached,  # input_tokens
+        output,  # output_tokens
+        cache_read,  # cache_read_tokens
+        cache_write,  # cache_write_tokens
+        reasoning if type(reasoning) is int else 0,  # reasoning_tokens
+        cost,  # provider_cost_usd (``paid_cost``: None without a cost)
+        min(split_1h, cache_write) if split_1h is not None else 0,  # cache_write_1h_tokens
+        searches if type(searches) is int and searches > 0 else 0,  # web_search_requests
         reported_total_tokens=total,
         cache_write_split=split_1h is not None,
         service_tier=tier if type(tier) is str else None,
         # audio parts of the counts (priced at the audio rates; s17 variant 28-a), never more than the count
         audio_input_tokens=min(audio_in, uncached),
         audio_output_tokens=min(audio_out, output),
-        web_search_requests=searches if type(searches) is int and searches > 0 else 0,
         counts_beside_stated=beside,
     )
+
+
+def _other_prompt_write(prompt: dict[str, Any]) -> Any:
+    """Cache writes in ``prompt_tokens_details`` under another server's name (``_OTHER_CACHE_WRITE``): the first
+    nonzero integer of LiteLLM's, new-api's and Alibaba DashScope's explicit cache's, else the last one read."""
+    cache_write = None
+    for key in _OTHER_PROMPT_WRITE:
+        cache_write = prompt.get(key)
+        if type(cache_write) is int and cache_write:
+            break
+    return cache_write
 
 
 # Counts Perplexity states at the top of ``usage`` beside prompt and completion (docs.perplexity.ai, "Pricing":
@@ -227,9 +194,9 @@ def _usage_general(u: dict[str, Any], tier: Any = None) -> Usage:
 _OTHER_CACHE_READ = ("prompt_cache_hit_tokens", "cached_tokens", "cache_read_input_tokens")
 # OpenAI's own usage keys (API reference, "The chat completion object": ``usage``, its
 # ``prompt_tokens_details``; ``cache_write_tokens``, ``image_tokens``, ``text_tokens`` as
-# ../shared/docs/api-conformance.md has this wire send them): none is a key ``_usage_general`` probes for
+# ../shared/docs/api-conformance.md has this wire send them): none is a key ``usage_from_openai`` probes for
 # another server's spelling, a cost, a search count or a TTL split. ``completion_tokens_details`` is read
-# for the same two keys by both paths.
+# the same for any usage.
 _OWN = frozenset(
     (
         "prompt_tokens",
@@ -260,6 +227,8 @@ _OTHER_CACHE_WRITE = (
     "prompt_tokens_details.cache_creation_input_tokens",
     "cache_creation_input_tokens",
 )
+# the first three, in the order they are read (``_other_prompt_write``)
+_OTHER_PROMPT_WRITE = tuple(k.split(".")[1] for k in _OTHER_CACHE_WRITE[:3])
 
 
 def _write_1h(u: dict[str, Any], prompt: Any) -> int | None:

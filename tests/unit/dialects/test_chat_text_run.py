@@ -11,15 +11,15 @@ from __future__ import annotations
 from itertools import pairwise
 from typing import Any
 
-import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.gateway.dialects._openai_stream import ChatStreamDecoder
-from services.gateway.dialects.registry import pairing
-from services.gateway.dialects.view import View
 from services.gateway.relay import Translator
+from tests.text_lanes import run as _run
+from tests.text_lanes import run_facts as _facts
+from tests.text_lanes import run_relays, text_body
 
 CLIENTS = ("anthropic", "openai_responses")
 MODEL = "gpt-4o-mini"
@@ -35,10 +35,6 @@ def chunk(
 ) -> bytes:
     """A text chunk's frame: its text written by orjson (escapes and all), or raw between quotes (maybe not
     JSON, maybe not UTF-8); ``pad``: OpenAI's ``obfuscation`` string body after the usage."""
-    if isinstance(text, bytes):
-        body = b'"' + text + b'"'
-    else:
-        body = ('"' + text + '"').encode() if raw else orjson.dumps(text)
     padding = b"" if pad is None else b',"obfuscation":"' + pad + b'"'
     return (
         b'data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"'
@@ -48,7 +44,7 @@ def chunk(
         + b',"delta":{"'
         + key.encode()
         + b'":'
-        + body
+        + text_body(text, raw)
         + b'},"logprobs":null,"finish_reason":null}],"usage":null'
         + padding
         + b"}\n\n"
@@ -117,38 +113,10 @@ def chat_frames(draw: Any) -> bytes:
 
 
 def _relays(client: str, include_usage: bool) -> tuple[Translator, Translator]:
-    """A relay with both lanes and one with neither (the general path), their encoders' made-up values
-    the same."""
-    pair = pairing(client, "openai_chat")  # type: ignore[arg-type]
-    view = View(model="claude-haiku-4-5", include_usage=include_usage)
-    fast, general = Translator(pair, view), Translator(pair, view)
-    assert fast._run is not None
-    general._run = general._lane = None
-    for name in ("created_at", "created", "id", "message_id", "response_id"):
-        if hasattr(fast.encoder, name):
-            setattr(general.encoder, name, getattr(fast.encoder, name))
+    fast, general = run_relays(client, "openai_chat", include_usage)
     if hasattr(fast.encoder, "response_id"):  # else made up from a chat id, at random
         fast.encoder.response_id = general.encoder.response_id = "resp_1"
     return fast, general
-
-
-def _facts(relay: Translator) -> tuple[Any, ...]:
-    return (relay.usage, relay.events, relay.started, relay.saw_content, relay.error, relay.complete) + (
-        relay.decoder.model,
-        relay.has_rest,
-    )
-
-
-def _run(relay: Translator, chunks: list[bytes], take_rest: bool) -> tuple[bytes, list[Any]]:
-    """The bytes out and the relay's facts after each read (as the gateway reads them)."""
-    out, facts = [], []
-    for c in chunks:
-        out.append(relay.feed(c))
-        if take_rest:
-            out.append(relay.rest())
-        facts.append(_facts(relay))
-    out.append(relay.finish())
-    return b"".join(out), [*facts, _facts(relay)]
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

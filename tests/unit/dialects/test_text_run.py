@@ -9,16 +9,14 @@ from __future__ import annotations
 from itertools import pairwise
 from typing import Any
 
-import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.gateway.dialects._anthropic_stream import MessagesStreamDecoder
-from services.gateway.dialects.registry import pairing
-from services.gateway.dialects.view import View
 from services.gateway.relay import Translator
-from tests.text_lanes import END, START, facts, same_made_up
+from tests.text_lanes import END, START, run_relays, text_body
+from tests.text_lanes import run as _run
 
 CLIENTS = ("openai_chat", "openai_responses")
 INDEXES = ("0", "0", "0", "1", "01", "-1", "0 ")
@@ -31,17 +29,13 @@ def frame(
 ) -> bytes:
     """A text delta's frame: its text written by orjson (escapes and all), or raw between quotes (maybe not
     JSON, maybe not UTF-8)."""
-    if isinstance(text, bytes):
-        body = b'"' + text + b'"'
-    else:
-        body = ('"' + text + '"').encode() if raw else orjson.dumps(text)
     return (
         b"event: "
         + event.encode()
         + b'\ndata: {"type":"content_block_delta","index":'
         + index.encode()
         + b',"delta":{"type":"text_delta","text":'
-        + body
+        + text_body(text, raw)
         + b"}}\n\n"
     )
 
@@ -60,31 +54,7 @@ def text_frames(draw: Any) -> bytes:
 
 
 def _relays(client: str, include_usage: bool) -> tuple[Translator, Translator]:
-    """A relay with both lanes and one with neither (the general path), their encoders' made-up values
-    the same."""
-    pair = pairing(client, "anthropic")  # type: ignore[arg-type]
-    view = View(model="claude-haiku-4-5", include_usage=include_usage)
-    fast, general = Translator(pair, view), Translator(pair, view)
-    assert fast._run is not None
-    general._run = general._lane = None
-    same_made_up(fast, general)
-    return fast, general
-
-
-def _facts(relay: Translator) -> tuple[Any, ...]:
-    return (*facts(relay), relay.has_rest)
-
-
-def _run(relay: Translator, chunks: list[bytes], take_rest: bool) -> tuple[bytes, list[Any]]:
-    """The bytes out and the relay's facts after each read (as the gateway reads them)."""
-    out, facts = [], []
-    for c in chunks:
-        out.append(relay.feed(c))
-        if take_rest:
-            out.append(relay.rest())
-        facts.append(_facts(relay))
-    out.append(relay.finish())
-    return b"".join(out), [*facts, _facts(relay)]
+    return run_relays(client, "anthropic", include_usage)
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
