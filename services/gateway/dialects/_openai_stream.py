@@ -419,11 +419,12 @@ class ChatStreamDecoder:
         """Translate one upstream SSE event."""
         if ev.comment:
             return [KeepAlive()]
-        return self.feed_data(ev.data.strip())
+        return self.feed_data(ev.data.strip(), event=ev.event)
 
-    def feed_data(self, data: str, parsed: Any = _UNPARSED) -> list[Delta]:
+    def feed_data(self, data: str, parsed: Any = _UNPARSED, event: str | None = None) -> list[Delta]:
         """``feed`` of an event that is no comment, given its data stripped; ``parsed``: that data's
-        ``orjson.loads`` when the caller has it already (``plan_tail``), so that it is not parsed twice."""
+        ``orjson.loads`` when the caller has it already (``plan_tail``), so that it is not parsed twice;
+        ``event``: the event's name (None for the unnamed ``data:`` frames the relay splits itself)."""
         if data == "[DONE]":
             self.done = self._ended = self.closed = True
             return []
@@ -447,7 +448,7 @@ class ChatStreamDecoder:
             return self._fail(stream_error_from_openai(obj["error"], obj.get("error_type")))
         # an error event whose data is the error object itself (llama.cpp's ``error:`` line, ``SSEDecoder``); ``is not
         # None`` first: a chat chunk has no event name, and ``None == str`` costs two failed comparisons
-        if ev.event is not None and ev.event == "error":
+        if event is not None and event == "error":
             return self._fail(stream_error_from_openai(obj))
         started = self._started
         out = self._chunk(obj)
