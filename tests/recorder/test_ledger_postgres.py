@@ -140,7 +140,7 @@ def test_recorder_refuses_to_start_without_its_database(tmp_path: Path, pg_url: 
     env["DATABASE_URL"] = pg_url.rsplit("/", 1)[0] + f"/missing_{free_port()}"
     svc = start("recorder", "services.recorder", env, tmp_path)
     try:
-        assert svc.proc.wait(20) == 1
+        assert svc.proc.wait(120) == 1
     finally:
         svc.stop()  # reaped even when it did not exit
     assert "recorder failed" in svc.log() and "Traceback" not in svc.log()
