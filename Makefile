@@ -93,10 +93,15 @@ bench: venv bench-tools
 # The whole stack with the fake provider standing in for every provider, plus a traffic generator. A variable
 # set in the shell wins over honcho.env (GATEWAY_PORT=3201 make demo), as for run; tests/demo/demo.env wins over
 # both (its fake provider keys and base URLs, its ledger: a provider key in the shell never reaches the demo).
-# tests/test_make_demo.py runs this target.
+# The fake providers listen on 3101-3104, or on DEMO_FAKE_{OPENAI,ANTHROPIC,XAI,OPENROUTER}_PORT when set in the shell
+# (the Procfile reads them; DEMO_PORTS moves demo.env's base URLs with them). tests/test_make_demo.py runs this target.
+DEMO_PORTS := sed -e 's|127\.0\.0\.1:3101\b|127.0.0.1:$(or $(DEMO_FAKE_OPENAI_PORT),3101)|' \
+	-e 's|127\.0\.0\.1:3102\b|127.0.0.1:$(or $(DEMO_FAKE_ANTHROPIC_PORT),3102)|' \
+	-e 's|127\.0\.0\.1:3103\b|127.0.0.1:$(or $(DEMO_FAKE_XAI_PORT),3103)|' \
+	-e 's|127\.0\.0\.1:3104\b|127.0.0.1:$(or $(DEMO_FAKE_OPENROUTER_PORT),3104)|'
 demo: venv
 	@mkdir -p data
-	@umask 077 && { $(SHELL_WINS) honcho.env; cat tests/demo/demo.env; } > data/.honcho.demo.env
+	@umask 077 && { $(SHELL_WINS) honcho.env; $(DEMO_PORTS) tests/demo/demo.env; } > data/.honcho.demo.env
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/honcho -d . -e data/.honcho.demo.env -f tests/demo/Procfile start
 
 clean:

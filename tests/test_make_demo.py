@@ -4,9 +4,10 @@ over both: the demo keeps its fake providers even when the shell holds a provide
 DATABASE_URL or a CATALOG_PATH (whose keyed providers would otherwise be configured and routed to).
 
 The Makefile runs in a temporary directory (``make -f ROOT/Makefile -C TMP``) holding a copy of honcho.env and a
-``tests/`` whose entries link to the project's, but for ``tests/demo/``: its Procfile is a copy, and its demo.env
-names free ports for the fake providers (which the Procfile takes from ``DEMO_FAKE_*_PORT``), so that nothing
-here depends on the demo's fixed ports being free. Every other port is a free one set in the shell.
+``tests/`` whose entries link to the project's, but for ``tests/demo/``: its Procfile and demo.env are copies. The
+shell names free ports for the fake providers in ``DEMO_FAKE_*_PORT``, as a user whose 3101-3104 are taken does
+(the Procfile listens on them, the Makefile moves demo.env's base URLs to them), so that nothing here depends on
+the demo's default ports being free. Every other port is a free one set in the shell.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from tests.procs import ROOT, free_port, wait_until
 FAKES = ("openai", "anthropic", "xai", "openrouter")
 
 
-def demo_tree(tmp_path: Path, fake_ports: dict[str, int]) -> None:
-    """honcho.env and a tests/ tree in ``tmp_path``: links to the project's, and a demo.env on ``fake_ports``."""
+def demo_tree(tmp_path: Path) -> None:
+    """honcho.env and a tests/ tree in ``tmp_path``: links to the project's, copies of the demo's Procfile and demo.env."""
     shutil.copy(ROOT / "honcho.env", tmp_path / "honcho.env")
     tests = tmp_path / "tests"
     tests.mkdir()
@@ -37,11 +38,12 @@ def demo_tree(tmp_path: Path, fake_ports: dict[str, int]) -> None:
     for name in ("__init__.py", "traffic.py"):
         (demo / name).symlink_to(ROOT / "tests" / "demo" / name)
     shutil.copy(ROOT / "tests" / "demo" / "Procfile", demo / "Procfile")
+    # the project's demo.env as it is: its base URLs name 3101-3104, and ``make demo`` moves them to the shell's
+    # DEMO_FAKE_*_PORT (a user whose 3101 is taken has no other way to move them: demo.env wins over the shell)
     text = (ROOT / "tests" / "demo" / "demo.env").read_text()
-    for default, name in zip((3101, 3102, 3103, 3104), FAKES, strict=True):
+    for default in (3101, 3102, 3103, 3104):
         assert f"127.0.0.1:{default}" in text, default
-        text = text.replace(f"127.0.0.1:{default}", f"127.0.0.1:{fake_ports[name]}")
-    (demo / "demo.env").write_text(text)
+    shutil.copy(ROOT / "tests" / "demo" / "demo.env", demo / "demo.env")
 
 
 def ledger_rows(path: Path) -> int:
@@ -56,7 +58,7 @@ def ledger_rows(path: Path) -> int:
 
 def test_make_demo_lets_the_shell_move_its_ports_but_keeps_its_fake_providers(tmp_path: Path) -> None:
     fake_ports = {name: free_port() for name in FAKES}
-    demo_tree(tmp_path, fake_ports)
+    demo_tree(tmp_path)
     gateway_port, dashboard_port, closed_port = free_port(), free_port(), free_port()
     env = shell_env(tmp_path / "honcho.env")
     # a catalog file in the shell (as for ``make run``) with a keyed provider that routes a model the demo's traffic
@@ -86,6 +88,9 @@ def test_make_demo_lets_the_shell_move_its_ports_but_keeps_its_fake_providers(tm
         with urllib.request.urlopen(health, timeout=10) as resp:
             providers = json.loads(resp.read())["providers"]
         assert providers["openai"]["base_url"] == f"http://127.0.0.1:{fake_ports['openai']}/v1"
+        assert providers["anthropic"]["base_url"] == f"http://127.0.0.1:{fake_ports['anthropic']}"
+        assert providers["xai"]["base_url"] == f"http://127.0.0.1:{fake_ports['xai']}/v1"
+        assert providers["openrouter"]["base_url"] == f"http://127.0.0.1:{fake_ports['openrouter']}/api/v1"
         assert all(providers[name]["configured"] for name in FAKES)
         assert "shellcat" not in providers, providers  # the shell's catalog file was not read
         # the traffic generator found the gateway on the shell's port: rows in the demo's own ledger
