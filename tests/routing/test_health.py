@@ -7,6 +7,7 @@ import pytest
 from services.gateway.routing.health import BreakerConfig, ProviderHealth, is_retryable, retry_after_seconds
 from shared.settings import load_settings
 
+HUGE_YEAR = "Mon, 01 Jan 9999999999999999999 00:00:00 GMT"
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 
 
@@ -168,6 +169,8 @@ def test_retry_after_header_forms() -> None:
     assert retry_after_seconds({"retry-after-ms": "1500"}) == 1.5
     assert retry_after_seconds({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) == 0.0
     assert retry_after_seconds({"retry-after": "soon"}) is None
+    # a date whose year no C long holds: parsedate_to_datetime raises OverflowError (review22: was a 500)
+    assert retry_after_seconds({"retry-after": HUGE_YEAR}, 429) is None
     assert retry_after_seconds({}) is None
 
 

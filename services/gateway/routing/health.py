@@ -76,7 +76,7 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
         return None if math.isnan(seconds) else max(0.0, seconds)
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # a year past a C long: OverflowError (review22: a 500)
         return None
     return max(0.0, when.timestamp() - time.time())
 
