@@ -357,3 +357,15 @@ def test_the_ietf_drafts_single_ratelimit_field_names_the_reset(
     retry-after."""
     assert rate_limit_reset_seconds(headers, NOW) == seconds
     assert retry_after_seconds(headers, 429) == seconds
+
+
+@pytest.mark.parametrize("value", ["nan", "NaN", " nan "])
+def test_a_nan_reset_names_no_reset(value: str) -> None:
+    """ "nan" is no time: read as a number it said 0 s ("retry now", a retry at once against a limit that has
+    not reset), as health's retry-after reading did before s22 (variant 11-w5); a limit beside it still counts."""
+    now = 1_760_000_000.0
+    assert reset_seconds(value, now) is None
+    headers = {"x-ratelimit-reset-requests": value, "x-ratelimit-remaining-requests": "0"}
+    assert rate_limit_reset_seconds(headers, now) is None
+    both = {**headers, "x-ratelimit-reset-tokens": "7s", "x-ratelimit-remaining-tokens": "0"}
+    assert rate_limit_reset_seconds(both, now) == 7.0

@@ -37,6 +37,7 @@ Some 429s carry no such header and say it in the error body instead (``body_rese
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from datetime import datetime
@@ -52,13 +53,16 @@ _S_EPOCH = 1e9
 
 def reset_seconds(value: str, now: float) -> float | None:
     """Seconds from ``now`` (Unix seconds) until the reset ``value`` names (>= 0), or None if the
-    value is none of the forms in the module docstring."""
+    value is none of the forms in the module docstring ("nan" is none: it is no time, and read as a number
+    it would say "now", a retry at once)."""
     text = value.strip()
     try:
         number = float(text)
     except ValueError:
         number = None
     if number is not None:
+        if math.isnan(number):
+            return None
         if number >= _MS_EPOCH:
             return max(0.0, number / 1000 - now)
         if number >= _S_EPOCH:
