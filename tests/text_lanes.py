@@ -57,7 +57,7 @@ def run_relays(client: str, wire: str, include_usage: bool) -> tuple[Translator,
     view = View(model="claude-haiku-4-5", include_usage=include_usage)
     fast, general = Translator(pair, view), Translator(pair, view)
     assert fast._run is not None
-    general._run = general._lane = None
+    general._run = general._lane = general._tap = None  # (the frame tap: session 23)
     same_made_up(fast, general)
     return fast, general
 

@@ -279,17 +279,25 @@ _PADDED_FRAME_END = re.compile(rb',"obfuscation":"[^"\\\x00-\x1f]*"\}\n\n').matc
 _PLAIN_BODY = re.compile(rb'[^"\\\x00-\x1f]+').fullmatch
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _TextShape:
     """A stream's text chunks, as the text and the padding vary: the bytes before the text's string
     (``head``), after it up to the padding (``tail``), and the model the decoder had then.
 
     Learnt from a chunk ``feed`` parsed into exactly one TextDelta, its delta's ``content`` (not a refusal's:
-    a chunk with both says two; no tool call keys in its delta, its one choice at index 0) and checked once
-    with a probe: the chunk with another text parses to the same object but for that text. A chunk that
-    is ``head`` + a JSON string body + ``tail`` (+ a plain padding string) is then that object with another
-    text and padding, which the decoder turns into that text's TextDelta alone, while its model is still
-    the one it had (a chunk names its model in ``head``; the decoder keeps the last one)."""
+    a chunk with both says two; no tool call keys in its delta, its one choice at index 0), whose JSON text
+    has no backslash outside the text's string and names ``"content"`` once. Then the string after that
+    one ``"content":"`` is the delta's content: the chunk is valid JSON (it parsed), so with no escape
+    outside the text every quote there is a string's own, every key is spelt as it reads, and the delta's
+    ``content`` key (there: the parse has it) can only be that one ``"content"``, a key (a colon follows
+    it), not duplicated, its value the string at the text. So the chunk with another text is the same
+    object but for that text (until session 22 a second parse, of the chunk with the text "probe", checked
+    it: ~20k instructions a stream; ``tests/unit/dialects/test_text_shape23.py`` checks the rule against
+    it). A chunk that is ``head`` + a JSON string body + ``tail`` (+ a plain padding string) is then that
+    object with another text and padding, which the decoder turns into that text's TextDelta alone, while
+    its model is still the one it had (a chunk names its model in ``head``; the decoder keeps the last one).
+    Not frozen: a frozen dataclass's ``__init__`` sets each field through ``object.__setattr__`` (~7k
+    instructions a stream); nothing changes a shape once made."""
 
     head: str
     tail: str
@@ -311,24 +319,20 @@ class _TextShape:
         if type(content) is not str or not content:
             return None  # the one TextDelta was the refusal's: a chunk with content would make two
         start = data.index('"content":"') + 11
-        m = _STRING_BODY.match(data, start)
-        end = m.end() if m is not None else -1
-        if data[end : end + 1] != '"':
+        end = data.find('"', start)  # the string's end when its body has no backslash (the usual text)
+        if "\\" in data[start:end]:
+            m = _STRING_BODY.match(data, start)
+            end = m.end() if m is not None else -1
+        if end == -1 or data[end : end + 1] != '"':
             return None
         rest = data[end:]
         cut = rest.rfind(_PADDING)
         padded = cut != -1 and _PADDING_END(rest, cut) is not None
         tail = rest[:cut] if padded else rest
         frame_tail = tail.encode() if padded else tail.encode() + b"\n\n"
-        shape = _TextShape(data[:start], tail, padded, model, b"data: " + data[:start].encode(), frame_tail)
-        try:  # the probe: only the text differs
-            probe = orjson.loads(data[:start] + "probe" + rest)
-        except orjson.JSONDecodeError:
-            return None
-        delta["content"], was = "probe", delta["content"]
-        same = probe == obj
-        delta["content"] = was
-        return shape if same else None
+        if "\\" in rest or "\\" in data[:start] or data.count('"content"') != 1:
+            return None  # see the docstring: without these, which string the text is needs a parse
+        return _TextShape(data[:start], tail, padded, model, b"data: " + data[:start].encode(), frame_tail)
 
     def run(self, buf: bytes, pos: int) -> tuple[list[bytes], int]:
         """The run of whole frames of this shape at ``pos`` of ``buf``, each ``data: `` + a data ``text``
@@ -461,6 +465,19 @@ class ChatStreamDecoder:
         ):
             self._lane = _TextShape.learn(data, obj, self.model)
         return out
+
+    def feed_frame(self, data: bytes) -> list[Delta] | None:
+        """``feed`` of an unnamed event, given its data's bytes (a relay that reads a usual ``data: …`` frame
+        from its bytes asks this, without an ``SSEEvent``: ``relay.Translator._tapped``): the same deltas
+        and state, None, nothing changed, when the bytes are not UTF-8 (the SSE decoder would replace a
+        byte). A translator's ``text_of`` asks to learn the text shape before it ``feed``s an event: this
+        asks it too, so the shape is learnt from the same chunk."""
+        try:
+            text = data.decode()
+        except UnicodeDecodeError:
+            return None
+        self._lane_wanted = True
+        return self.feed_data(text.strip())
 
     def plan_tail(
         self, datas: list[str], drop_usage: bool
