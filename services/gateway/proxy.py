@@ -136,6 +136,16 @@ class OpenStream:
     error: UpstreamError | None
 
 
+@dataclass(slots=True)
+class Unopened:
+    """What begins a client's stream for a route sent while nothing reached the client (``Call.unopened``):
+    the client's request, the route's pairing and its view (``Proxy._open``)."""
+
+    request: web.Request
+    pair: Pairing
+    view: View
+
+
 class ClientGone(Exception):
     """``_send_keeping_alive``: the client of a stream an earlier route began hung up (a keep-alive could not
     be written) while the next route's headers were awaited."""
@@ -209,14 +219,32 @@ class Proxy:
         ``RETRY_AFTER_MAX_WAIT``, ``serve.serve``). A stream whose client's answer has begun (``call.opened``:
         held headers or a silence before the first token opened it, then the route was refused) gets its
         format's keep-alive after every ``STREAM_KEEPALIVE_S`` of the wait, as while headers are awaited
-        (``_send_keeping_alive``); before (s20) the wait was a silence to the client. A keep-alive that finds
-        the client gone stops the keep-alives, not the wait: the next send finds it gone (``ClientGone``)."""
+        (``_send_keeping_alive``); before (s20) the wait was a silence to the client. One whose client has
+        nothing yet (the refusal came within ``STREAM_KEEPALIVE_S``) begins when the client's silence, counted
+        from its request, reaches ``STREAM_KEEPALIVE_S`` (``_open``, for the route last sent: the next
+        answer continues it), then gets the keep-alives: before (s23 variants 19-x1/x2/x6) it heard nothing
+        for the whole wait and the next send's ``STREAM_KEEPALIVE_S`` besides (Claude Code's gateway
+        protocol: pings in silent gaps). A keep-alive that finds the client gone stops the keep-alives, not
+        the wait: the next send finds it gone (``ClientGone``)."""
         opened, keepalive_s = call.opened, self.upstream.keepalive_s
-        if opened is None or keepalive_s <= 0 or delay <= keepalive_s:
-            await asyncio.sleep(delay)
-            return
         loop = asyncio.get_running_loop()
         end = loop.time() + delay
+        if opened is None and keepalive_s > 0 and call.unopened is not None:
+            # nothing reached the client yet (the refusal came within STREAM_KEEPALIVE_S): its silence began at
+            # its request, and the wait must not lengthen it past a keep-alive period (s23 variants 19-x1/x2/x6:
+            # a 4 s wait was 4 s of silence at STREAM_KEEPALIVE_S=1); its answer begins then, as on held headers
+            begin = call.t0 + keepalive_s - time.monotonic()
+            if delay <= begin:
+                await asyncio.sleep(delay)
+                return
+            await asyncio.sleep(max(0.0, begin))
+            try:
+                opened = await self._open(call, call.unopened)
+            except (ConnectionResetError, aiohttp.ClientConnectionResetError):
+                opened = None  # the client hung up: the next send finds it gone (``ClientGone``)
+        if opened is None or keepalive_s <= 0 or end - loop.time() <= keepalive_s:
+            await asyncio.sleep(max(0.0, end - loop.time()))
+            return
         frame = registry.client(call.fmt).keepalive
         while end - loop.time() > keepalive_s:
             await asyncio.sleep(keepalive_s)
@@ -408,15 +436,8 @@ class Proxy:
 
         async def keep() -> None:
             nonlocal gone
-            response = SSEResponse(self._headers(call))
-            # the format's opening and keep-alive, from a relay that reads no usage (the answer's own relay,
-            # ``_relay_stream``, reads it with ``provider.usage_rule``): none is given, none is misread
-            data = make_relay(pair, up.view).keepalive()
-            # set first: the answer continues this stream once ``stop`` has let this write end whole
-            call.opened = OpenStream(response, pair.client.opening(data) or Opening(), b"", 0, "", None)
             try:
-                await response.prepare(request)
-                await response.write(data)
+                response = (await self._open(call, unopened)).response
                 frame = registry.client(call.fmt).keepalive
                 while True:
                     try:
@@ -436,6 +457,7 @@ class Proxy:
             stop = asyncio.Event()
             keeping = loop.create_task(keep())
 
+        unopened = call.unopened = Unopened(request, pair, up.view)
         timer = loop.call_later(keepalive_s, start)
         try:
             return await self.upstream.send(provider, up.url, up.headers, up.body)
@@ -449,6 +471,20 @@ class Proxy:
                 stop.set()
                 if not gone:
                     await keeping  # its last frame written whole (a write is never cut)
+
+    async def _open(self, call: Call, unopened: Unopened) -> OpenStream:
+        """Begin the client's stream on a silence (``call.opened``): headers, then its format's opening and
+        keep-alive, from a relay that reads no usage (the answer's own relay, ``_relay_stream``, reads it with
+        ``provider.usage_rule``): none is given, none is misread. ``call.opened`` is set first: an answer
+        continues this stream once the write has ended whole. Raises what a write to a gone client raises."""
+        response = SSEResponse(self._headers(call))
+        data = make_relay(unopened.pair, unopened.view).keepalive()
+        opened = call.opened = OpenStream(
+            response, unopened.pair.client.opening(data) or Opening(), b"", 0, "", None
+        )
+        await response.prepare(unopened.request)
+        await response.write(data)
+        return opened
 
     async def _send_keeping_alive(
         self, call: Call, opened: OpenStream, provider: Provider, up: Upstream
