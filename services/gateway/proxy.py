@@ -136,14 +136,9 @@ class OpenStream:
     error: UpstreamError | None
 
 
-@dataclass(slots=True)
-class Unopened:
-    """What begins a client's stream for a route sent while nothing reached the client (``Call.unopened``):
-    the client's request, the route's pairing and its view (``Proxy._open``)."""
-
-    request: web.Request
-    pair: Pairing
-    view: View
+# What begins a client's stream for a route sent while nothing reached the client (``Call.unopened``): the client's
+# request, the route's pairing and its view (``Proxy._open``); a tuple, not a class: no call made for it per send
+Unopened = tuple[web.Request, Pairing, View]
 
 
 class ClientGone(Exception):
@@ -457,7 +452,8 @@ class Proxy:
             stop = asyncio.Event()
             keeping = loop.create_task(keep())
 
-        unopened = call.unopened = Unopened(request, pair, up.view)
+        unopened: Unopened = (request, pair, up.view)
+        call.unopened = unopened
         # the client's silence began at its request, not at this send: an earlier route's failure, or the gateway's
         # own wait, already took part of it (s23 variant 19-x7: a 0.9 s failure, then held headers: first byte 1.9 s)
         timer = loop.call_later(max(0.0, call.t0 + keepalive_s - time.monotonic()), start)
@@ -479,12 +475,11 @@ class Proxy:
         keep-alive, from a relay that reads no usage (the answer's own relay, ``_relay_stream``, reads it with
         ``provider.usage_rule``): none is given, none is misread. ``call.opened`` is set first: an answer
         continues this stream once the write has ended whole. Raises what a write to a gone client raises."""
+        request, pair, view = unopened
         response = SSEResponse(self._headers(call))
-        data = make_relay(unopened.pair, unopened.view).keepalive()
-        opened = call.opened = OpenStream(
-            response, unopened.pair.client.opening(data) or Opening(), b"", 0, "", None
-        )
-        await response.prepare(unopened.request)
+        data = make_relay(pair, view).keepalive()
+        opened = call.opened = OpenStream(response, pair.client.opening(data) or Opening(), b"", 0, "", None)
+        await response.prepare(request)
         await response.write(data)
         return opened
 
