@@ -456,7 +456,8 @@ class Proxy:
         call.unopened = unopened
         # the client's silence began at its request, not at this send: an earlier route's failure, or the gateway's
         # own wait, already took part of it (s23 variant 19-x7: a 0.9 s failure, then held headers: first byte 1.9 s)
-        timer = loop.call_later(max(0.0, call.t0 + keepalive_s - time.monotonic()), start)
+        # (a delay already past runs at once: ``call_later`` takes it as is, no ``max`` call)
+        timer = loop.call_later(call.t0 + keepalive_s - time.monotonic(), start)
         try:
             return await self.upstream.send(provider, up.url, up.headers, up.body)
         except asyncio.CancelledError:
@@ -975,7 +976,7 @@ class Proxy:
                     None if on_idle is None else idle,
                     self.upstream.first_byte_timeout_s,
                     # the client's silence so far counts: its next keep-alive is due a period after it began
-                    max(0.0, quiet_since + keepalive_s - time.monotonic()) if keepalive_s > 0 else None,
+                    quiet_since + keepalive_s - time.monotonic() if keepalive_s > 0 else None,
                 )
                 if chunk is None:
                     break

@@ -273,7 +273,14 @@ class UpstreamClient:
         # ``Chunks.read``) and begun again after the keep-alive: no task and no ``asyncio.wait`` per read.
         assert on_idle is not None
         deadline = time.monotonic() + timeout_s
-        turn = keepalive_s if idle_in_s is None else min(idle_in_s, keepalive_s)  # the first one's
+        # the first turn's (a silence already a period long: at once)
+        turn = (
+            keepalive_s
+            if idle_in_s is None or idle_in_s >= keepalive_s
+            else idle_in_s
+            if idle_in_s > 0
+            else 0.0
+        )
         while True:
             left = deadline - time.monotonic()
             try:
@@ -315,7 +322,13 @@ class UpstreamClient:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         pending = asyncio.ensure_future(anext(chunks, None))
-        turn = self.keepalive_s if idle_in_s is None else min(idle_in_s, self.keepalive_s)
+        turn = (
+            self.keepalive_s
+            if idle_in_s is None or idle_in_s >= self.keepalive_s
+            else idle_in_s
+            if idle_in_s > 0
+            else 0.0
+        )
         try:
             while True:
                 with upstream_errors(provider, phase, named_s):
