@@ -221,12 +221,14 @@ def _rate(value: Any, fallback: Rate | None = None) -> Rate | None:
 CLAUDE_CACHE_READ, CLAUDE_CACHE_WRITE_5M, CLAUDE_CACHE_WRITE_1H = 0.1, 1.25, 2.0
 
 
-def claude_cache_rate(model_id: str, input_rate: Rate, factor: float) -> Rate | None:
+def claude_cache_rate(model_id: str, input_rate: Rate, factor: float, *, claude: bool = False) -> Rate | None:
     """A cache rate of a Claude model whose listing lacks it: ``factor`` × the input rate, tier by tier.
     genai-prices lists the 1-hour rate for Anthropic's own endpoint only, and no cache price at all for
     OpenRouter's older ``anthropic/…`` models (3.x), which it would then charge at the full input price
-    (10× a cache read's). None for other models: their missing cache price is the input price."""
-    if "claude" not in model_id.lower():
+    (10× a cache read's). A Claude model is one whose id says so, or (``claude``) one its provider is
+    known to serve Claude under another name (a relay's alias such as ``sonnet``). None for other models:
+    their missing cache price is the input price."""
+    if not claude and "claude" not in model_id.lower():
         return None
     return Rate(input_rate.base * factor, tuple((start, price * factor) for start, price in input_rate.tiers))
 

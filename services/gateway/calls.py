@@ -94,6 +94,9 @@ class Call:
     # The client's stream, begun for a route that then failed before its first token, which a later route
     # continues (``proxy.OpenStream``; None: no stream begun)
     opened: Any = None
+    # What opens that stream for the route last sent while none is begun (``proxy.Unopened``): the gateway's own
+    # wait for a resting provider (``Proxy._wait``) begins it when the client's silence reaches a keep-alive period
+    unopened: Any = None
     # Attribution (services/gateway/attribution.py, auth.py): who sent it, and a budget alert it carries.
     api_key_name: str | None = None
     session_id: str | None = None

@@ -136,6 +136,11 @@ class OpenStream:
     error: UpstreamError | None
 
 
+# What begins a client's stream for a route sent while nothing reached the client (``Call.unopened``): the client's
+# request, the route's pairing and its view (``Proxy._open``); a tuple, not a class: no call made for it per send
+Unopened = tuple[web.Request, Pairing, View]
+
+
 class ClientGone(Exception):
     """``_send_keeping_alive``: the client of a stream an earlier route began hung up (a keep-alive could not
     be written) while the next route's headers were awaited."""
@@ -209,14 +214,32 @@ class Proxy:
         ``RETRY_AFTER_MAX_WAIT``, ``serve.serve``). A stream whose client's answer has begun (``call.opened``:
         held headers or a silence before the first token opened it, then the route was refused) gets its
         format's keep-alive after every ``STREAM_KEEPALIVE_S`` of the wait, as while headers are awaited
-        (``_send_keeping_alive``); before (s20) the wait was a silence to the client. A keep-alive that finds
-        the client gone stops the keep-alives, not the wait: the next send finds it gone (``ClientGone``)."""
+        (``_send_keeping_alive``); before (s20) the wait was a silence to the client. One whose client has
+        nothing yet (the refusal came within ``STREAM_KEEPALIVE_S``) begins when the client's silence, counted
+        from its request, reaches ``STREAM_KEEPALIVE_S`` (``_open``, for the route last sent: the next
+        answer continues it), then gets the keep-alives: before (s23 variants 19-x1/x2/x6) it heard nothing
+        for the whole wait and the next send's ``STREAM_KEEPALIVE_S`` besides (Claude Code's gateway
+        protocol: pings in silent gaps). A keep-alive that finds the client gone stops the keep-alives, not
+        the wait: the next send finds it gone (``ClientGone``)."""
         opened, keepalive_s = call.opened, self.upstream.keepalive_s
-        if opened is None or keepalive_s <= 0 or delay <= keepalive_s:
-            await asyncio.sleep(delay)
-            return
         loop = asyncio.get_running_loop()
         end = loop.time() + delay
+        if opened is None and keepalive_s > 0 and call.unopened is not None:
+            # nothing reached the client yet (the refusal came within STREAM_KEEPALIVE_S): its silence began at
+            # its request, and the wait must not lengthen it past a keep-alive period (s23 variants 19-x1/x2/x6:
+            # a 4 s wait was 4 s of silence at STREAM_KEEPALIVE_S=1); its answer begins then, as on held headers
+            begin = call.t0 + keepalive_s - time.monotonic()
+            if delay <= begin:
+                await asyncio.sleep(delay)
+                return
+            await asyncio.sleep(max(0.0, begin))
+            try:
+                opened = await self._open(call, call.unopened)
+            except (ConnectionResetError, aiohttp.ClientConnectionResetError):
+                opened = None  # the client hung up: the next send finds it gone (``ClientGone``)
+        if opened is None or keepalive_s <= 0 or end - loop.time() <= keepalive_s:
+            await asyncio.sleep(max(0.0, end - loop.time()))
+            return
         frame = registry.client(call.fmt).keepalive
         while end - loop.time() > keepalive_s:
             await asyncio.sleep(keepalive_s)
@@ -408,15 +431,8 @@ class Proxy:
 
         async def keep() -> None:
             nonlocal gone
-            response = SSEResponse(self._headers(call))
-            # the format's opening and keep-alive, from a relay that reads no usage (the answer's own relay,
-            # ``_relay_stream``, reads it with ``provider.usage_rule``): none is given, none is misread
-            data = make_relay(pair, up.view).keepalive()
-            # set first: the answer continues this stream once ``stop`` has let this write end whole
-            call.opened = OpenStream(response, pair.client.opening(data) or Opening(), b"", 0, "", None)
             try:
-                await response.prepare(request)
-                await response.write(data)
+                response = (await self._open(call, unopened)).response
                 frame = registry.client(call.fmt).keepalive
                 while True:
                     try:
@@ -436,7 +452,12 @@ class Proxy:
             stop = asyncio.Event()
             keeping = loop.create_task(keep())
 
-        timer = loop.call_later(keepalive_s, start)
+        unopened: Unopened = (request, pair, up.view)
+        call.unopened = unopened
+        # the client's silence began at its request, not at this send: an earlier route's failure, or the gateway's
+        # own wait, already took part of it (s23 variant 19-x7: a 0.9 s failure, then held headers: first byte 1.9 s)
+        # (a delay already past runs at once: ``call_later`` takes it as is, no ``max`` call)
+        timer = loop.call_later(call.t0 + keepalive_s - time.monotonic(), start)
         try:
             return await self.upstream.send(provider, up.url, up.headers, up.body)
         except asyncio.CancelledError:
@@ -449,6 +470,19 @@ class Proxy:
                 stop.set()
                 if not gone:
                     await keeping  # its last frame written whole (a write is never cut)
+
+    async def _open(self, call: Call, unopened: Unopened) -> OpenStream:
+        """Begin the client's stream on a silence (``call.opened``): headers, then its format's opening and
+        keep-alive, from a relay that reads no usage (the answer's own relay, ``_relay_stream``, reads it with
+        ``provider.usage_rule``): none is given, none is misread. ``call.opened`` is set first: an answer
+        continues this stream once the write has ended whole. Raises what a write to a gone client raises."""
+        request, pair, view = unopened
+        response = SSEResponse(self._headers(call))
+        data = make_relay(pair, view).keepalive()
+        opened = call.opened = OpenStream(response, pair.client.opening(data) or Opening(), b"", 0, "", None)
+        await response.prepare(request)
+        await response.write(data)
+        return opened
 
     async def _send_keeping_alive(
         self, call: Call, opened: OpenStream, provider: Provider, up: Upstream
@@ -794,7 +828,9 @@ class Proxy:
 
         try:
             try:
-                first = await self.until_committed(relay, chunks, provider, silent)
+                first = await self.until_committed(
+                    relay, chunks, provider, silent, call.t0 if opened is None else None
+                )
             except (UpstreamError, FailedAfterOpening) as failed:
                 exc, held = (
                     (failed, b"") if isinstance(failed, UpstreamError) else (failed.error, failed.held)
@@ -897,6 +933,7 @@ class Proxy:
         chunks: AsyncIterator[bytes],
         provider: Provider,
         on_idle: Callable[[bytes], Awaitable[None]] | None = None,
+        quiet_since: float | None = None,
     ) -> bytes:
         """Read the upstream stream until its first token (or finish, or error), keeping the output.
 
@@ -907,12 +944,16 @@ class Proxy:
         caller starts the client's answer there and writes ``held``, the output so far (which this then
         no longer returns). Once it has run, a failure before the first token (a timeout, a broken body, an
         error event, an empty stream) is raised as ``FailedAfterOpening``, with the output read since (the caller
-        falls back or tells it in the stream: the client already has its answer's headers).
+        falls back or tells it in the stream: the client already has its answer's headers). ``quiet_since``
+        (``time.monotonic()``): since when the client has heard nothing, when that was before this stream's
+        headers (its request, for a client with nothing yet: s23 variant 19-x8, headers after 0.9 s then a
+        silence put the first byte at 1.9 s with a 1 s period); else now.
         """
         idled = False
         out: list[bytes] = []
         keepalive_s = self.upstream.keepalive_s if on_idle is not None else 0.0
-        quiet_since = time.monotonic()  # when the client last got something (so far: nothing)
+        if quiet_since is None:
+            quiet_since = time.monotonic()  # when the client last got something (so far: nothing)
 
         async def idle() -> None:
             nonlocal idled, quiet_since
@@ -934,6 +975,8 @@ class Proxy:
                     remaining,
                     None if on_idle is None else idle,
                     self.upstream.first_byte_timeout_s,
+                    # the client's silence so far counts: its next keep-alive is due a period after it began
+                    quiet_since + keepalive_s - time.monotonic() if keepalive_s > 0 else None,
                 )
                 if chunk is None:
                     break

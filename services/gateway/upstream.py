@@ -230,17 +230,19 @@ class UpstreamClient:
         timeout_s: float,
         on_idle: Callable[[], Awaitable[None]] | None = None,
         bound_s: float | None = None,
+        idle_in_s: float | None = None,
     ) -> bytes | None:
         """The stream's next chunk, or None at its end, scrubbed of the provider's key.
 
         ``on_idle`` is awaited after every ``keepalive_s`` of silence while the chunk is awaited (the
-        client's keep-alive); the silence still counts towards ``timeout_s``. An exception from it (the
+        client's keep-alive), the first time after ``idle_in_s`` when given (the client has been silent for
+        part of a period already); the silence still counts towards ``timeout_s``. An exception from it (the
         client hung up) propagates and abandons the read. ``bound_s``: the timeout the message names when
         ``timeout_s`` is what is left of it.
         """
         chunk: bytes | None = chunks.buffered() if isinstance(chunks, Chunks) else b""
         if not chunk:  # nothing there yet: wait for it, bounded (the end of the body is no chunk either)
-            chunk = await self._next_chunk(chunks, provider, phase, timeout_s, on_idle, bound_s)
+            chunk = await self._next_chunk(chunks, provider, phase, timeout_s, on_idle, bound_s, idle_in_s)
         # Scrubbed here, at the boundary, so no stream byte quoting the key reaches a client, a log or
         # the ledger (a key split across two chunks is the one case this misses; providers quote it whole
         # in one error event, which arrives in one chunk).
@@ -254,11 +256,14 @@ class UpstreamClient:
         timeout_s: float,
         on_idle: Callable[[], Awaitable[None]] | None,
         bound_s: float | None,
+        idle_in_s: float | None = None,
     ) -> bytes | None:
         named_s = timeout_s if bound_s is None else bound_s
         keepalive_s = self.keepalive_s if on_idle is not None else 0.0
         if not isinstance(chunks, Chunks):  # an iterator that a cancelled read would close: a task reads
-            return await self._next_chunk_in_task(chunks, provider, phase, timeout_s, on_idle, named_s)
+            return await self._next_chunk_in_task(
+                chunks, provider, phase, timeout_s, on_idle, named_s, idle_in_s
+            )
         if keepalive_s <= 0 or keepalive_s >= timeout_s:
             try:
                 return await within(chunks.read(), timeout_s, self._task())
@@ -268,6 +273,14 @@ class UpstreamClient:
         # ``Chunks.read``) and begun again after the keep-alive: no task and no ``asyncio.wait`` per read.
         assert on_idle is not None
         deadline = time.monotonic() + timeout_s
+        # the first turn's (a silence already a period long: at once)
+        turn = (
+            keepalive_s
+            if idle_in_s is None or idle_in_s >= keepalive_s
+            else idle_in_s
+            if idle_in_s > 0
+            else 0.0
+        )
         while True:
             left = deadline - time.monotonic()
             try:
@@ -277,15 +290,16 @@ class UpstreamClient:
                     if early:
                         return early
                     raise TimeoutError
-                return await within(chunks.read(), min(keepalive_s, left), self._task())
+                return await within(chunks.read(), min(turn, left), self._task())
             except Expired as exc:
                 early = chunks.buffered()  # it came in the timer's own loop turn: a chunk, not silence
                 if early:
                     return early
-                if keepalive_s >= left:  # the bound itself, not a keep-alive's turn
+                if turn >= left:  # the bound itself, not a keep-alive's turn
                     raise upstream_error(exc, provider, phase, named_s) from exc
             except (TimeoutError, aiohttp.ClientError) as exc:
                 raise upstream_error(exc, provider, phase, named_s) from exc
+            turn = keepalive_s
             await on_idle()  # outside the mapping: a client that hung up is not the provider's fault
 
     async def _next_chunk_in_task(
@@ -296,6 +310,7 @@ class UpstreamClient:
         timeout_s: float,
         on_idle: Callable[[], Awaitable[None]] | None,
         named_s: float,
+        idle_in_s: float | None = None,
     ) -> bytes | None:
         """``_next_chunk`` for any other async iterator (an async generator in tests): its read runs in a
         task of its own that lives through the keep-alives (cancelling an async generator's read would
@@ -307,16 +322,24 @@ class UpstreamClient:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         pending = asyncio.ensure_future(anext(chunks, None))
+        turn = (
+            self.keepalive_s
+            if idle_in_s is None or idle_in_s >= self.keepalive_s
+            else idle_in_s
+            if idle_in_s > 0
+            else 0.0
+        )
         try:
             while True:
                 with upstream_errors(provider, phase, named_s):
                     left = deadline - loop.time()
                     if left <= 0:
                         raise TimeoutError
-                    done, _ = await asyncio.wait({pending}, timeout=min(self.keepalive_s, left))
+                    done, _ = await asyncio.wait({pending}, timeout=min(turn, left))
                     if done:
                         return pending.result()
-                if self.keepalive_s < left:
+                if turn < left:
+                    turn = self.keepalive_s
                     await (
                         on_idle()
                     )  # outside upstream_errors: a client that hung up is not the provider's fault

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import anthropic
+import openai
 import pytest
 
 from tests.procs import Stack, stack
@@ -102,3 +103,70 @@ def test_a_catalog_claude_price_prices_cache_tokens_at_anthropics_multiples(
     row = gw.row_for(rid)
     assert (row["cache_read_tokens"], row["cache_write_tokens"]) == (3000, 3000)
     assert row["cost_usd"] == pytest.approx(WANT, abs=1e-9)
+
+
+# A LiteLLM proxy in front of Claude, configured as a catalog provider that serves Claude under its own aliases
+# (LiteLLM's ``model_name``), said to be Claude by ``cache_markers = true`` (docs/catalog.md: "a relay in front of
+# Claude"): a provider-wide price, and a per-model one for ``opus``, neither with cache prices.
+RELAY_CATALOG = """
+[[providers]]
+name = "litellm"
+base_url = "{url}/litellm/v1"
+models = ["sonnet", "opus"]
+price = { input = 3, output = 15 }
+cache_markers = true
+
+[prices.litellm]
+"opus" = { input = 5, output = 25 }
+"""
+RELAY = "/litellm/v1/chat/completions"
+# LiteLLM's usage for Claude: prompt_tokens = 50 input + 1000 writes + 3000 reads, the writes and reads in
+# prompt_tokens_details and, as Anthropic names them, beside
+RELAY_USAGE = {
+    "prompt_tokens": 4050,
+    "completion_tokens": 100,
+    "total_tokens": 4150,
+    "prompt_tokens_details": {"cached_tokens": 3000, "cache_creation_tokens": 1000},
+    "cache_creation_input_tokens": 1000,
+    "cache_read_input_tokens": 3000,
+}
+
+
+@pytest.fixture()
+def relay_gw(up: ScriptedUpstream, tmp_path: Path) -> Iterator[Stack]:
+    catalog = tmp_path / "catalog.toml"
+    catalog.write_text(RELAY_CATALOG.replace("{url}", up.url))
+    with stack(tmp_path, {}, CATALOG_PATH=str(catalog)) as st:
+        yield st
+
+
+@pytest.mark.parametrize(
+    ("model", "input_usd"), [("sonnet", 3.0), ("opus", 5.0)], ids=["provider", "per-model"]
+)
+def test_a_claude_relay_s_alias_prices_cache_tokens_at_anthropics_multiples(
+    relay_gw: Stack, up: ScriptedUpstream, model: str, input_usd: float
+) -> None:
+    """s23 variant 06-x7: the relay's alias says nothing of Claude, its configuration does (``cache_markers``);
+    its cache hits cost 0.1x and its 5-minute writes 1.25x of the input price it is given, as Anthropic bills
+    them. Before, both were priced at the full input price (the 3000 reads at 10x)."""
+    answer = {
+        "id": "chatcmpl-relay",
+        "object": "chat.completion",
+        "created": 1775000000,
+        "model": model,
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "Done."}, "finish_reason": "stop"}
+        ],
+        "usage": RELAY_USAGE,
+    }
+    up.script(RELAY, json_answer(answer))
+    client = openai.OpenAI(base_url=f"{relay_gw.gateway_url}/v1", api_key="client", max_retries=0)
+    rid = f"relay-alias-cache-{model}"
+    done = client.chat.completions.create(
+        model=model, messages=[{"role": "user", "content": "Review."}], extra_headers={"x-request-id": rid}
+    )
+    assert done.choices[0].message.content == "Done."
+    row = relay_gw.row_for(rid)
+    assert (row["input_tokens"], row["cache_read_tokens"], row["cache_write_tokens"]) == (50, 3000, 1000), row
+    want = (50 * input_usd + 1000 * input_usd * 1.25 + 3000 * input_usd * 0.1 + 100 * input_usd * 5) / 1e6
+    assert row["cost_usd"] == pytest.approx(want, abs=1e-9)

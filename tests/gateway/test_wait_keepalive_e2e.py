@@ -22,7 +22,15 @@ import httpx2
 import pytest
 
 from shared.sse import SSEDecoder
-from tests.gateway.test_fallback_after_keepalive_e2e import B_TEXT, CHAT, chat_answer, kinds, messages_body
+from tests.gateway.test_fallback_after_keepalive_e2e import (
+    B_TEXT,
+    CHAT,
+    RESPONSES,
+    chat_answer,
+    kinds,
+    messages_body,
+    responses_answer,
+)
 from tests.procs import Stack, stack
 from tests.scripted_upstream import Answer, Pause, ScriptedUpstream, sse
 
@@ -173,3 +181,60 @@ def test_the_client_hears_keepalives_while_a_whole_json_answers_first_byte_is_aw
     assert pings_after >= 3, (pings_before, pings_after, seen)
     row = gw.row_for("sniff22")
     assert (row["status"], row["output_tokens"]) == (200, 5), row
+
+
+# (client path, request body, upstream path the only route is asked on, its answer, the client's last event)
+AT_ONCE_CLIENTS = {
+    "messages": ("/v1/messages", messages_body("gpt-4o-mini"), CHAT, chat_answer, "message_stop"),
+    "chat": (
+        "/v1/chat/completions",
+        {"model": "gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": "hi"}]},
+        CHAT,
+        chat_answer,
+        "done",
+    ),
+    "responses": (
+        "/v1/responses",
+        {"model": "gpt-4o-mini", "stream": True, "input": "hi"},
+        RESPONSES,
+        responses_answer,
+        "response.completed",
+    ),
+}
+
+
+@pytest.mark.parametrize("client", sorted(AT_ONCE_CLIENTS))
+def test_a_stream_refused_at_once_hears_keepalives_while_the_gateway_waits(
+    gw: Stack, up: ScriptedUpstream, client: str
+) -> None:
+    """s23 variants 19-x1/x2/x6: the only route refuses at once (429, ``Retry-After`` 2 s, within
+    ``RETRY_AFTER_MAX_WAIT``), before the client's answer opened. The client's silence began at its request:
+    its answer opens once that silence reaches ``STREAM_KEEPALIVE_S``, inside the gateway's own wait, and
+    keep-alives follow until the second answer continues it. Before, the client heard nothing for the whole
+    wait (and the next send's keep-alive period besides): no keep-alive came before the second request."""
+    path, body, upstream_path, answer, last = AT_ONCE_CLIENTS[client]
+    refusal = {"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}}
+    up.script(
+        upstream_path,
+        Answer(body=[json.dumps(refusal).encode()], status=429, headers={"retry-after": str(RETRY_AFTER_S)}),
+    )
+    up.script(upstream_path, sse(answer(B_TEXT)))
+    decoder = SSEDecoder()
+    events = []
+    waiting = 0  # keep-alives read while only the refused request had been sent
+    rid = f"wait23-{client}"
+    headers = {"anthropic-version": "2023-06-01", "x-request-id": rid}
+    with httpx2.stream("POST", gw.gateway_url + path, json=body, headers=headers, timeout=30) as r:
+        assert r.status_code == 200, r.read()
+        for piece in r.iter_bytes():
+            for ev in decoder.feed(piece):
+                events.append(ev)
+                if (ev.event == "ping" or ev.comment) and len(up.seen(upstream_path)) == 1:
+                    waiting += 1
+    seen = kinds(events)
+    assert seen[-1] == last and "error" not in seen and "response.failed" not in seen, seen
+    assert B_TEXT in "".join(e.data for e in events)
+    # a 2 s wait holds six 0.3 s periods; the answer opens after the first
+    assert waiting >= 3, (waiting, seen)
+    row = gw.row_for(rid)
+    assert (row["status"], row["attempts"], row["output_tokens"]) == (200, 2, 5), row

@@ -140,3 +140,13 @@ def test_a_claude_price_without_cache_prices_takes_anthropics_multiples() -> Non
     assert (other.cache_read.base, other.cache_write.base, other.cache_write_1h) == (0.5, 0.5, None)
     given = Price(input=2.7, output=13.5, cache_read=0.3, cache_write=3.0).rates("claude-sonnet-4-5")
     assert (given.cache_read.base, given.cache_write.base) == (0.3, 3.0)
+
+
+def test_a_price_for_claude_under_an_alias_takes_anthropics_multiples() -> None:
+    """s23 variant 06-x7: a relay serving Claude as ``sonnet`` (its provider configured ``cache_markers = true``):
+    ``claude`` says what the name does not. Before, its cache reads and writes cost the full input price."""
+    alias = Price(input=3.0, output=15.0).rates("sonnet", claude=True)
+    assert (alias.cache_read.base, alias.cache_write.base) == (pytest.approx(0.3), pytest.approx(3.75))
+    assert alias.cache_write_1h is not None and alias.cache_write_1h.base == pytest.approx(6.0)
+    unknown = Price(input=3.0, output=15.0).rates("sonnet")
+    assert (unknown.cache_read.base, unknown.cache_write.base, unknown.cache_write_1h) == (3.0, 3.0, None)

@@ -316,13 +316,21 @@ class Catalog:
             return Route(provider, model, self.pricer.rates(provider, model), "catalog", direct)
         default = self._default_price(provider)
         if default is not None:
-            return Route(provider, model, default.rates(model), "catalog", direct)
+            return Route(
+                provider, model, default.rates(model, claude=self._serves_claude(provider)), "catalog", direct
+            )
         rates = self.pricer.rates(provider, model)
         return Route(provider, model, rates, "prices" if rates is not None else "unknown", direct)
 
     def _default_price(self, provider: str) -> Price | None:
         p = self.providers.get(provider)
         return p.spec.price if isinstance(p, ConfiguredProvider) else None
+
+    def _serves_claude(self, provider: str) -> bool:
+        """The catalog file says ``provider`` relays Claude (``cache_markers = true``, docs/catalog.md: "a relay
+        in front of Claude"), whatever its model names: its prices without cache rates take Claude's multiples."""
+        p = self.providers.get(provider)
+        return isinstance(p, ConfiguredProvider) and p.spec.cache_markers is True
 
     def _usable(self, provider: str) -> bool:
         p = self.providers.get(provider)
@@ -338,7 +346,9 @@ class Catalog:
         for routes in self.file.models.values():
             overrides.update({(r.provider, r.model): r.price for r in routes if r.model and r.price})
         for (provider, model), price in overrides.items():
-            self.pricer.set_override(provider, model, price.rates(model))
+            self.pricer.set_override(
+                provider, model, price.rates(model, claude=self._serves_claude(provider))
+            )
             self._overridden.add((provider, model))
 
     # ---- listing ------------------------------------------------------------------------------

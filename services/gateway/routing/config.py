@@ -45,13 +45,16 @@ class Price:
     cache_write: float | None = None
     cache_write_1h: float | None = None
 
-    def rates(self, model_id: str) -> ModelRates:
+    def rates(self, model_id: str, *, claude: bool = False) -> ModelRates:
+        """The rates of ``model_id`` at this price; ``claude``: its provider serves Claude whatever the name
+        says (``ProviderSpec.cache_markers`` true: a relay's alias such as ``sonnet``; s23 variant 06-x7: its
+        cache hits were priced at the full input price, 10x)."""
         input_rate = Rate(self.input)
 
         def cache(given: float | None, claude_factor: float) -> Rate:
             if given is not None:
                 return Rate(given)
-            return claude_cache_rate(model_id, input_rate, claude_factor) or input_rate
+            return claude_cache_rate(model_id, input_rate, claude_factor, claude=claude) or input_rate
 
         return ModelRates(
             model_id=model_id,
@@ -61,7 +64,7 @@ class Price:
             cache_write=cache(self.cache_write, CLAUDE_CACHE_WRITE_5M),
             cache_write_1h=Rate(self.cache_write_1h)
             if self.cache_write_1h is not None
-            else claude_cache_rate(model_id, input_rate, CLAUDE_CACHE_WRITE_1H),
+            else claude_cache_rate(model_id, input_rate, CLAUDE_CACHE_WRITE_1H, claude=claude),
         )
 
 

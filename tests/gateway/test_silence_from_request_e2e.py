@@ -1,0 +1,134 @@
+"""The client's silence is counted from its request, not from each upstream send or answer (s23 variants 19-x7,
+19-x8).
+
+Claude Code streams a model served by two routes. The first route's status line comes within
+``STREAM_KEEPALIVE_S`` and says 500 (retryable); the second route's headers are held. Before, the second send
+started its own keep-alive timer, so the client heard nothing for the first route's time plus a whole
+keep-alive period (19-x7: first byte at 1.9 s with a 1 s period); Claude Code's gateway protocol asks for pings
+in silent gaps, and docs/catalog.md has a silence before the first token start the client's answer after
+``STREAM_KEEPALIVE_S``. Now the answer opens ``STREAM_KEEPALIVE_S`` after the request (``Proxy._send_opening``).
+
+Real gateway and recorder processes, the scripted upstream; the client reads the raw stream (where each ping
+falls). The margins are most of a second either way: the first route fails at 1.8 s, the second's headers come
+at 2.9 s; the answer opens at 2.0 s counted from the request, at 3.8 s counted from the second send.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx2
+import pytest
+
+from shared.sse import SSEDecoder
+from tests.gateway.test_fallback_after_keepalive_e2e import (
+    ANTHROPIC,
+    B_TEXT,
+    CATALOG,
+    CHAT,
+    chat_answer,
+    kinds,
+    messages_body,
+)
+from tests.procs import Stack, stack
+from tests.scripted_upstream import Answer, Pause, ScriptedUpstream, sse
+
+KEEPALIVE_S = 2.0
+A_FAILS_AT_S = 1.8  # within one keep-alive period of the request
+B_HEADERS_AT_S = 2.9  # after one keep-alive period of the request, before one of the second send
+
+pytestmark = pytest.mark.usefixtures("fresh_up")
+
+
+@pytest.fixture(scope="module")
+def gw(up: ScriptedUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    tmp: Path = tmp_path_factory.mktemp("silence_from_request")
+    catalog = tmp / "catalog.toml"
+    catalog.write_text(CATALOG)
+    providers = {"openai": f"{up.url}/openai/v1", "anthropic": f"{up.url}/anthropic"}
+    env = {
+        "CATALOG_PATH": str(catalog),
+        "STREAM_KEEPALIVE_S": str(KEEPALIVE_S),
+        "BREAKER_FAILURES": "1000",
+        "RETRY_AFTER_MAX_WAIT": "0",
+    }
+    with stack(tmp, providers, **env) as st:
+        yield st
+
+
+def test_a_fallback_s_held_headers_do_not_restart_the_client_s_silence(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    a_gate, b_gate = threading.Event(), threading.Event()
+    overloaded = {"type": "error", "error": {"type": "api_error", "message": "Internal server error"}}
+    up.script(ANTHROPIC, Answer(body=[json.dumps(overloaded).encode()], status=500, gate=a_gate))
+    up.script(CHAT, sse(chat_answer(B_TEXT), gate=b_gate))
+    timers = [threading.Timer(A_FAILS_AT_S, a_gate.set), threading.Timer(B_HEADERS_AT_S, b_gate.set)]
+    decoder = SSEDecoder()
+    events = []
+    opened_while_held = False
+    headers = {"anthropic-version": "2023-06-01", "x-request-id": "silence23"}
+    body = messages_body("anthropic-first")
+    try:
+        for t in timers:  # counted from the request's sending (its headers come only once the answer opens)
+            t.start()
+        with httpx2.stream(
+            "POST", gw.gateway_url + "/v1/messages", json=body, headers=headers, timeout=30
+        ) as r:
+            opened_while_held = not b_gate.is_set()
+            assert r.status_code == 200, r.read()
+            for piece in r.iter_bytes():
+                events.extend(decoder.feed(piece))
+    finally:
+        for t in timers:
+            t.cancel()
+        a_gate.set()
+        b_gate.set()
+    seen = kinds(events)
+    assert seen.count("message_start") == 1 and seen[-1] == "message_stop" and "error" not in seen, seen
+    assert B_TEXT in "".join(e.data for e in events)
+    # the answer opened while the second route's headers were held: a ping before its first content
+    # the answer opened while the second route's headers were still held (before, only once they came)
+    assert opened_while_held, seen
+    row = gw.row_for("silence23")
+    assert (row["status"], row["provider"], row["attempts"]) == (200, "openai", 2), row
+
+
+def test_late_headers_do_not_restart_the_client_s_silence(gw: Stack, up: ScriptedUpstream) -> None:
+    """s23 variant 19-x8: the only route's headers come after 1.8 s (within a period of the request), then 3 s of
+    silence before its first chunk. The answer opens a period after the request (``until_committed``'s
+    ``quiet_since``); before, the silence after the headers started a period of its own (3.8 s here)."""
+    gate, mark = threading.Event(), threading.Event()
+    up.script(CHAT, sse([Pause(3.0), *chat_answer(B_TEXT)], gate=gate))
+    timers = [threading.Timer(A_FAILS_AT_S, gate.set), threading.Timer(B_HEADERS_AT_S, mark.set)]
+    decoder = SSEDecoder()
+    events = []
+    opened_early = False
+    headers = {"anthropic-version": "2023-06-01", "x-request-id": "silence23-late"}
+    try:
+        for t in timers:
+            t.start()
+        with httpx2.stream(
+            "POST",
+            gw.gateway_url + "/v1/messages",
+            json=messages_body("openai-first"),
+            headers=headers,
+            timeout=30,
+        ) as r:
+            opened_early = not mark.is_set()  # a period after the request, not after the headers
+            assert r.status_code == 200, r.read()
+            for piece in r.iter_bytes():
+                events.extend(decoder.feed(piece))
+    finally:
+        for t in timers:
+            t.cancel()
+        gate.set()
+    seen = kinds(events)
+    assert seen.count("message_start") == 1 and seen[-1] == "message_stop" and "error" not in seen, seen
+    assert B_TEXT in "".join(e.data for e in events)
+    assert opened_early, seen
+    row = gw.row_for("silence23-late")
+    assert (row["status"], row["provider"], row["attempts"]) == (200, "openai", 1), row
