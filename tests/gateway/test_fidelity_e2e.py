@@ -35,7 +35,8 @@ base_url = "{up}/deepseek/v1"
 models = ["deepseek-chat", "strict-chat", "roomy-chat", "pydantic-chat", "vertex-chat", "kimi-chat", "inband-chat",
           "window-chat", "inband-window-chat", "scaleway-chat", "gofield-chat", "tgi-chat", "tgi-window-chat",
           "cerebras-chat", "cerebras-full-chat", "llamacpp-chat", "ernie-chat", "tgi-stream-chat",
-          "ollama-chat", "zai-chat", "grouped-chat"]
+          "ollama-chat", "zai-chat", "grouped-chat",
+          "litellm-chat"]
 price = {{ input = 0.27, output = 1.10 }}
 
 [[providers]]
@@ -2836,6 +2837,57 @@ def test_s23_zai_prompt_too_long_and_grouped_counts_reach_claude_code_and_codex(
     ) as stream:
         assert stream.get_final_text() == "Hi"
     assert sent_limits(up, DEEPSEEK)[-2:] == [128000, 65536]
+
+
+SGLANG_TOTAL = (
+    "Requested token count exceeds the model's maximum context length of 131072 tokens. You requested a total of "
+    "172000 tokens: 140000 tokens from the input messages and 32000 tokens for the completion."
+)
+
+
+def test_s23_litellms_overflow_as_a_503_or_with_a_string_code_reaches_claude_code_and_codex(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """s23 variants 10-q..10-t: LiteLLM's proxy relays an engine's overflow under the 503 its fallback ended with
+    (Claude Code, anthropic SDK, got a 529 overloaded_error, retried and never compacted), and streams an error as
+    ``{"error": {…, "code": "400"}}`` (the status as a string, read as 500: Codex, openai SDK, got a server_error).
+    Each is the overflow it states, once."""
+    fallback = {
+        "error": {
+            "message": "litellm.ServiceUnavailableError: litellm.MidStreamFallbackError: litellm.APIConnectionError: "
+            "APIConnectionError: OpenAIException - " + SGLANG_TOTAL,
+            "type": None,
+            "param": None,
+            "code": "503",
+        }
+    }
+    up.script(DEEPSEEK, *[json_answer(fallback, 503)] * 3)
+    claude = anthropic.Anthropic(base_url=gw.gateway_url, api_key="k", max_retries=2)
+    with pytest.raises(anthropic.BadRequestError) as told:
+        with claude.messages.stream(
+            model="litellm-chat", max_tokens=32000, messages=[{"role": "user", "content": "hi"}]
+        ) as stream:
+            stream.get_final_message()
+    assert isinstance(told.value.body, dict)
+    assert told.value.body["error"] == {
+        "type": "invalid_request_error",
+        "message": "prompt is too long: 140000 tokens > 131072 maximum",
+    }
+    assert len(up.seen(DEEPSEEK)) == 1
+    in_band = {
+        "error": {
+            "message": "litellm.BadRequestError: OpenAIException - " + SGLANG_TOTAL,
+            "type": "None",
+            "param": "None",
+            "code": "400",
+        }
+    }
+    up.script(DEEPSEEK, sse([b"data: " + orjson.dumps(in_band) + b"\n\n"]))
+    client = openai.OpenAI(base_url=gw.gateway_url + "/v1", api_key="k", max_retries=0)
+    with pytest.raises(openai.BadRequestError) as failed:
+        for _ in client.responses.create(model="litellm-chat", input="hi", stream=True):
+            pass
+    assert failed.value.code == "context_length_exceeded" and "140000 tokens" in failed.value.message
 
 
 VERTEX_OVERFLOW = [

@@ -145,6 +145,9 @@ _OVERFLOW_EVEN_IF_5XX = re.compile(
     r"input length \(\d+ tokens\) exceeds the maximum allowed length|"
     r"prompt length \(\d+\) exceeds (?:the )?maximum (?:sequence|input) length|"
     r"prompt has [\d,]+ tokens?, but the configured context size is|"
+    # SGLang's (DeepInfra's) "Requested token count exceeds the model's maximum context length of 131072 tokens." (a
+    # LiteLLM 503 relays it so; s23 variant 10-s)
+    r"token count exceeds the model'?s maximum context length|"
     # LM Studio's words (above; told in-band too, where an error without a code reads as a 500: s18 variant 10-z)
     r"when context (?:the )?overflows|context length of (?:only )?\d+ tokens, which is not enough|"
     r"reached context length of \d+ tokens|mid-generation context overflow|"
@@ -464,6 +467,20 @@ def _base(status: int) -> Meaning:
 _OVERFLOW_CODES = frozenset({"context_length_exceeded", "model_context_window_exceeded"})
 
 
+def _overflow_even_if_5xx(message: str) -> bool:
+    """Whether a 5xx's ``message`` says a context overflow so plainly that the status does not make it a server fault:
+    its words (``_OVERFLOW_EVEN_IF_5XX``), or an overflow's words (``_OVERFLOW``) that state a prompt's count past the
+    window (``_numbers``): no server fault states those. LiteLLM's proxy keeps the status its fallback ended with and
+    relays the serving engine's refusal inside its own: a 503 "litellm.ServiceUnavailableError:
+    litellm.MidStreamFallbackError: … OpenAIException - Requested token count exceeds the model's maximum context
+    length of 131072 tokens. You requested a total of 172000 tokens: 140000 tokens from the input messages …"
+    (badlogic/pi-mono's overflow tests) went to Claude Code as a 529 overloaded_error, retried, never compacted
+    (s23 variants 10-r, 10-s)."""
+    if _OVERFLOW_EVEN_IF_5XX.search(message):
+        return True
+    return _OVERFLOW.search(message) is not None and _numbers(message) is not None
+
+
 def meaning_from_openai(status: int, body: bytes) -> Meaning:
     """An OpenAI-shaped error (chat completions, Responses, OpenAI-compatible servers)."""
     err = _error_of(body)
@@ -472,7 +489,7 @@ def meaning_from_openai(status: int, body: bytes) -> Meaning:
     if (
         code in _OVERFLOW_CODES
         or (status in (400, 413, 422) and _OVERFLOW.search(f"{message} {etype}"))
-        or (status >= 500 and _OVERFLOW_EVEN_IF_5XX.search(message))
+        or (status >= 500 and _overflow_even_if_5xx(message))
     ):
         return "context_overflow"
     if code == "insufficient_quota" or etype == "insufficient_quota":

@@ -1664,3 +1664,71 @@ def test_ungrouped_takes_out_thousands_separators_only() -> None:
         "(133211 in the messages, 8192 in the completion)"
     )
     assert ungrouped("1,2345 and 12,34") == "1,2345 and 12,34"
+
+
+SGLANG_TOTAL = (
+    "Requested token count exceeds the model's maximum context length of 131072 tokens. You requested a total of "
+    "172000 tokens: 140000 tokens from the input messages and 32000 tokens for the completion. Please reduce the "
+    "number of tokens in the input messages or the completion to fit within the limit."
+)
+LITELLM_FALLBACK = (
+    "litellm.ServiceUnavailableError: litellm.MidStreamFallbackError: litellm.APIConnectionError: "
+    "APIConnectionError: OpenAIException - "
+)
+
+
+@pytest.mark.parametrize(
+    ("status", "message", "words"),
+    [
+        (503, LITELLM_FALLBACK + SGLANG_TOTAL, "prompt is too long: 140000 tokens > 131072 maximum"),
+        (
+            503,
+            LITELLM_FALLBACK
+            + "Requested token count exceeds the model's maximum context length of 131072 tokens.",
+            "prompt is too long: " + LITELLM_FALLBACK,
+        ),
+        (
+            500,
+            "Invalid request: Your request exceeded model token limit: 262144 (requested: 300000)",
+            "prompt is too long: 300000 tokens > 262144 maximum",
+        ),
+        (
+            502,
+            "The input token count (1196265) exceeds the maximum number of tokens allowed (1048575)",
+            "prompt is too long: 1196265 tokens > 1048575 maximum",
+        ),
+    ],
+    ids=["litellm-503-counts", "litellm-503-words", "kimi-500", "gemini-502"],
+)
+def test_s23_a_5xx_stating_a_prompt_past_the_window_is_an_overflow(
+    status: int, message: str, words: str
+) -> None:
+    """s23 variants 10-r, 10-s: LiteLLM's proxy relays an engine's overflow under the 503 its fallback ended with
+    (badlogic/pi-mono's overflow tests): read as overloaded, Claude Code retried instead of compacting. An
+    overflow's words that state a prompt's count past the window are no server fault at any status."""
+    body = {"error": {"message": message, "type": None, "param": None, "code": str(status)}}
+    assert overflow_as_the_clients_say_it(status, body, words) == 400
+
+
+def test_s23_a_5xx_whose_counts_are_within_the_window_stays_a_server_fault() -> None:
+    """The counts must show the prompt past the window: a 5xx stating counts that fit is no overflow by its numbers."""
+    raw = json.dumps(
+        {"error": {"message": "Your request exceeded model token limit: 262144 (requested: 1000)"}}
+    ).encode()
+    assert registry.WIRES["openai_chat"].error_meaning(500, raw) == "server"
+
+
+def test_s23_litellms_in_band_string_code_is_the_status() -> None:
+    """s23 variants 10-q, 10-t: LiteLLM's proxy streams ``{"error": ProxyException.to_dict()}`` whose ``code`` is
+    ``str(status)``: ``"400"`` is the status 400 (it read as 500); three digits only, 400-599."""
+    said = {
+        "message": "litellm.BadRequestError: OpenAIException - " + SGLANG_TOTAL,
+        "type": "None",
+        "param": "None",
+    }
+    assert stream_error_from_openai({**said, "code": "400"}).status == 400
+    assert stream_error_from_openai({**said, "code": "429"}).status == 429
+    assert stream_error_from_openai({**said, "code": "4000"}).status == 500
+    assert stream_error_from_openai({**said, "code": "200"}).status == 500
+    err = stream_error_from_openai({**said, "code": "400"})
+    assert registry.upstream_error_meaning("openai_chat", err.status, None, err.message) == "context_overflow"
