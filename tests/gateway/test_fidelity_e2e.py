@@ -2890,6 +2890,34 @@ def test_s23_litellms_overflow_as_a_503_or_with_a_string_code_reaches_claude_cod
     assert failed.value.code == "context_length_exceeded" and "140000 tokens" in failed.value.message
 
 
+def test_s23_litellms_in_band_max_tokens_refusal_is_retried_within_its_cap(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """s23 variant 17-j: DeepSeek's range refusal relayed by LiteLLM's proxy inside the stream, its code the string
+    "400": read as a 500, Claude Code got an api_error and no retry; now asked again within 8192."""
+    refusal = {
+        "error": {
+            "message": "litellm.BadRequestError: DeepseekException - Invalid max_tokens value, the valid range of "
+            "max_tokens is [1, 8192]",
+            "type": "None",
+            "param": "None",
+            "code": "400",
+        }
+    }
+
+    def too_many(body: dict[str, Any]) -> bool:
+        return int(body.get("max_tokens") or 0) > 8192
+
+    up.script(
+        DEEPSEEK,
+        sse([b"data: " + orjson.dumps(refusal) + b"\n\n"], when=too_many),
+        sse(ok_stream("litellm-chat")),
+    )
+    r = post(gw, "/v1/messages", claude_code_request("litellm-chat"), "t23-17j", AV)
+    assert r.status_code == 200 and anthropic_assembled(r.content)["text"] == "Hi"
+    assert sent_limits(up, DEEPSEEK) == [32000, 8192]
+
+
 VERTEX_OVERFLOW = [
     {
         "error": {
