@@ -34,7 +34,9 @@ name = "deepseek"
 base_url = "{up}/deepseek/v1"
 models = ["deepseek-chat", "strict-chat", "roomy-chat", "pydantic-chat", "vertex-chat", "kimi-chat", "inband-chat",
           "window-chat", "inband-window-chat", "scaleway-chat", "gofield-chat", "tgi-chat", "tgi-window-chat",
-          "cerebras-chat", "cerebras-full-chat", "llamacpp-chat", "ernie-chat", "tgi-stream-chat"]
+          "cerebras-chat", "cerebras-full-chat", "llamacpp-chat", "ernie-chat", "tgi-stream-chat",
+          "ollama-chat", "zai-chat", "grouped-chat",
+          "litellm-chat"]
 price = {{ input = 0.27, output = 1.10 }}
 
 [[providers]]
@@ -2736,6 +2738,184 @@ def test_s22_tgi_in_stream_validation_errors_are_the_422s_they_stand_for(
         for _ in client.responses.create(model="tgi-stream-chat", input="hi", stream=True):
             pass
     assert failed.value.code == "context_length_exceeded" and "9120 tokens" in failed.value.message
+
+
+# Ollama's OpenAI-compatible endpoint: every error in OpenAI's shape with type api_error (middleware/openai.go
+# ``writeError``), under the status its handler set: 500 for an error it streams without one (routes.go
+# ``streamResponse``)
+OLLAMA_OVERFLOW = {
+    "error": {
+        "message": "prompt too long; exceeded max context length by 65590 tokens",
+        "type": "api_error",
+        "param": None,
+        "code": None,
+    }
+}
+
+
+def test_s23_ollamas_overflow_as_a_500_reaches_every_client_format_as_an_overflow(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """s23 variants 10-a..10-c: Ollama's "prompt too long; exceeded max context length by N tokens" answered as a 500
+    was read as a server fault: Claude Code (anthropic SDK) got a 500 api_error and retried instead of compacting,
+    Codex (a Responses client) and a chat client (same format; the openai SDK resent it twice) no
+    ``context_length_exceeded``. Each now gets the 400 overflow its format says, once, with ``x-should-retry:
+    false``."""
+    claude = anthropic.Anthropic(base_url=gw.gateway_url, api_key="k", max_retries=2)
+    up.script(DEEPSEEK, *[json_answer(OLLAMA_OVERFLOW, 500)] * 3)
+    with pytest.raises(anthropic.BadRequestError) as told:
+        with claude.messages.stream(
+            model="ollama-chat", max_tokens=32000, messages=[{"role": "user", "content": "hi"}]
+        ) as stream:
+            stream.get_final_message()
+    assert isinstance(told.value.body, dict)
+    assert told.value.body["error"] == {
+        "type": "invalid_request_error",
+        "message": "prompt is too long: prompt too long; exceeded max context length by 65590 tokens",
+    }
+    assert len(up.seen(DEEPSEEK)) == 1
+    client = openai.OpenAI(base_url=gw.gateway_url + "/v1", api_key="k", max_retries=2)
+    up.script(DEEPSEEK, *[json_answer(OLLAMA_OVERFLOW, 500)] * 3)
+    with pytest.raises(openai.BadRequestError) as failed:
+        for _ in client.responses.create(model="ollama-chat", input="hi", stream=True):
+            pass
+    assert failed.value.code == "context_length_exceeded" and "65590 tokens" in failed.value.message
+    assert len(up.seen(DEEPSEEK)) == 2  # once each
+    up.script(DEEPSEEK, *[json_answer(OLLAMA_OVERFLOW, 500)] * 3)
+    with pytest.raises(openai.BadRequestError) as refused:
+        for _ in client.chat.completions.create(
+            model="ollama-chat", messages=[{"role": "user", "content": "hi"}], stream=True
+        ):
+            pass
+    assert refused.value.code == "context_length_exceeded" and "65590 tokens" in refused.value.message
+    assert refused.value.response.headers.get("x-should-retry") == "false"
+    assert len(up.seen(DEEPSEEK)) == 3
+
+
+def test_s23_zai_prompt_too_long_and_grouped_counts_reach_claude_code_and_codex(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """s23 variants 10-n, 10-p, 17-i: Z.ai's 400 "Prompt too long" (error 1261) was no overflow, so Codex (openai SDK,
+    Responses) got no ``context_length_exceeded``; an overflow whose window's digits are grouped ("262,144") reached
+    Claude Code (anthropic SDK) as "300000 tokens > 262 maximum"; a cap stated as "65,536" was retried at 65."""
+    up.script(DEEPSEEK, json_answer({"error": {"code": "1261", "message": "Prompt too long"}}, 400))
+    client = openai.OpenAI(base_url=gw.gateway_url + "/v1", api_key="k", max_retries=0)
+    with pytest.raises(openai.BadRequestError) as failed:
+        for _ in client.responses.create(model="zai-chat", input="hi", stream=True):
+            pass
+    assert failed.value.code == "context_length_exceeded"
+    grouped = {
+        "error": {
+            "message": "Input length 300000 exceeds the maximum allowed input length of 262,144 tokens."
+        }
+    }
+    up.script(DEEPSEEK, json_answer(grouped, 400))
+    claude = anthropic.Anthropic(base_url=gw.gateway_url, api_key="k", max_retries=0)
+    with pytest.raises(anthropic.BadRequestError) as told:
+        with claude.messages.stream(
+            model="grouped-chat", max_tokens=32000, messages=[{"role": "user", "content": "hi"}]
+        ) as stream:
+            stream.get_final_message()
+    assert isinstance(told.value.body, dict)
+    assert told.value.body["error"] == {
+        "type": "invalid_request_error",
+        "message": "prompt is too long: 300000 tokens > 262144 maximum",
+    }
+    cap = {
+        "error": {
+            "message": "max_tokens must be less than or equal to 65,536",
+            "type": "invalid_request_error",
+        }
+    }
+
+    def too_many(body: dict[str, Any]) -> bool:
+        return int(body.get("max_tokens") or 0) > 65536
+
+    up.script(DEEPSEEK, json_answer(cap, 400, when=too_many), sse(ok_stream("grouped-chat")))
+    with claude.messages.stream(
+        model="grouped-chat", max_tokens=128000, messages=[{"role": "user", "content": "hi"}]
+    ) as stream:
+        assert stream.get_final_text() == "Hi"
+    assert sent_limits(up, DEEPSEEK)[-2:] == [128000, 65536]
+
+
+SGLANG_TOTAL = (
+    "Requested token count exceeds the model's maximum context length of 131072 tokens. You requested a total of "
+    "172000 tokens: 140000 tokens from the input messages and 32000 tokens for the completion."
+)
+
+
+def test_s23_litellms_overflow_as_a_503_or_with_a_string_code_reaches_claude_code_and_codex(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """s23 variants 10-q..10-t: LiteLLM's proxy relays an engine's overflow under the 503 its fallback ended with
+    (Claude Code, anthropic SDK, got a 529 overloaded_error, retried and never compacted), and streams an error as
+    ``{"error": {…, "code": "400"}}`` (the status as a string, read as 500: Codex, openai SDK, got a server_error).
+    Each is the overflow it states, once."""
+    fallback = {
+        "error": {
+            "message": "litellm.ServiceUnavailableError: litellm.MidStreamFallbackError: litellm.APIConnectionError: "
+            "APIConnectionError: OpenAIException - " + SGLANG_TOTAL,
+            "type": None,
+            "param": None,
+            "code": "503",
+        }
+    }
+    up.script(DEEPSEEK, *[json_answer(fallback, 503)] * 3)
+    claude = anthropic.Anthropic(base_url=gw.gateway_url, api_key="k", max_retries=2)
+    with pytest.raises(anthropic.BadRequestError) as told:
+        with claude.messages.stream(
+            model="litellm-chat", max_tokens=32000, messages=[{"role": "user", "content": "hi"}]
+        ) as stream:
+            stream.get_final_message()
+    assert isinstance(told.value.body, dict)
+    assert told.value.body["error"] == {
+        "type": "invalid_request_error",
+        "message": "prompt is too long: 140000 tokens > 131072 maximum",
+    }
+    assert len(up.seen(DEEPSEEK)) == 1
+    in_band = {
+        "error": {
+            "message": "litellm.BadRequestError: OpenAIException - " + SGLANG_TOTAL,
+            "type": "None",
+            "param": "None",
+            "code": "400",
+        }
+    }
+    up.script(DEEPSEEK, sse([b"data: " + orjson.dumps(in_band) + b"\n\n"]))
+    client = openai.OpenAI(base_url=gw.gateway_url + "/v1", api_key="k", max_retries=0)
+    with pytest.raises(openai.BadRequestError) as failed:
+        for _ in client.responses.create(model="litellm-chat", input="hi", stream=True):
+            pass
+    assert failed.value.code == "context_length_exceeded" and "140000 tokens" in failed.value.message
+
+
+def test_s23_litellms_in_band_max_tokens_refusal_is_retried_within_its_cap(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """s23 variant 17-j: DeepSeek's range refusal relayed by LiteLLM's proxy inside the stream, its code the string
+    "400": read as a 500, Claude Code got an api_error and no retry; now asked again within 8192."""
+    refusal = {
+        "error": {
+            "message": "litellm.BadRequestError: DeepseekException - Invalid max_tokens value, the valid range of "
+            "max_tokens is [1, 8192]",
+            "type": "None",
+            "param": "None",
+            "code": "400",
+        }
+    }
+
+    def too_many(body: dict[str, Any]) -> bool:
+        return int(body.get("max_tokens") or 0) > 8192
+
+    up.script(
+        DEEPSEEK,
+        sse([b"data: " + orjson.dumps(refusal) + b"\n\n"], when=too_many),
+        sse(ok_stream("litellm-chat")),
+    )
+    r = post(gw, "/v1/messages", claude_code_request("litellm-chat"), "t23-17j", AV)
+    assert r.status_code == 200 and anthropic_assembled(r.content)["text"] == "Hi"
+    assert sent_limits(up, DEEPSEEK) == [32000, 8192]
 
 
 VERTEX_OVERFLOW = [

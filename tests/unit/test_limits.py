@@ -593,3 +593,19 @@ def test_bugd21_a_longer_name_is_another_model(model: str, limit: int | None) ->
 def test_bugd21_a_range_is_read_whatever_its_lower_bound(message: str, stated: StatedLimit) -> None:
     """bugd21 variant 17-k: a range's upper bound is the limit whatever the lower (Qianfan's "[2, 2048]")."""
     assert limit_from_refusal(message, 32000) == stated
+
+
+@pytest.mark.parametrize(
+    ("message", "limit"),
+    [
+        ("max_tokens must be less than or equal to 65,536", 65536),
+        ("max_tokens is too large: 200,000. This model supports at most 128,000 completion tokens", 128000),
+        ("Invalid max_tokens value, the valid range of max_tokens is [1, 8,192]", 8192),
+        ("Invalid max_tokens value, the valid range of max_tokens is [1,8192]", 8192),
+    ],
+)
+def test_s23_a_cap_with_grouped_digits_is_the_whole_number(message: str, limit: int) -> None:
+    """s23 variant 17-i: a cap whose digits are grouped ("65,536") was read up to the comma and learned as a lasting
+    limit of 65 tokens (every later answer of the model cut at 65). A range's comma is no grouping."""
+    stated = limit_from_refusal(message)
+    assert stated is not None and stated.tokens == limit

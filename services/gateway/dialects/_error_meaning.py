@@ -40,7 +40,9 @@ _BY_STATUS: dict[int, Meaning] = {
     529: "overloaded",
 }
 _OVERFLOW = re.compile(
-    r"prompt is too long|exceed(?:s|ed)? (?:the )?context (?:limit|window|length)|maximum context length|"
+    # Anthropic's words; Z.ai's error 1261 "Prompt too long" (badlogic/pi-mono #9805) and Ollama's "prompt too long;
+    # exceeded max context length by N tokens" without the "is" (s23 variants 10-a, 10-n)
+    r"prompt (?:is )?too long|exceed(?:s|ed)? (?:the )?context (?:limit|window|length)|maximum context length|"
     r"context[_ ]length[_ ]exceeded|context window|too many (?:input )?tokens|input is too long|"
     # Anthropic's name for a context window the input and output filled, which Z.ai also answers with (as an error
     # code or its text; anomalyco/opencode#18813; s18 variant 10-r)
@@ -128,10 +130,13 @@ _OVERFLOW = re.compile(
 # The overflow said so plainly that a 5xx status (or an in-band error without a code, read as 500) does not make it a
 # server fault: llama.cpp-based servers answer 500 server_error "… the context window is full. Please reduce the input
 # size or increase the context window" (ardanlabs/kronk#861; ik_llama.cpp before its PR #2420), LM Studio's in-band
-# error above has no code at all. Narrower than ``_OVERFLOW``: a server fault may mention a "context window" or
+# error above has no code at all; Ollama's OpenAI-compatible endpoint answers every error as type api_error
+# (middleware/openai.go ``writeError``) under the status its handler set, 500 for an error it streams without one
+# (server/routes.go ``streamResponse``): "prompt too long; exceeded max context length by 65590 tokens" (s23 variants
+# 10-a..10-c). Narrower than ``_OVERFLOW``: a server fault may mention a "context window" or
 # "too many tokens" in passing, but not that the input does not fit.
 _OVERFLOW_EVEN_IF_5XX = re.compile(
-    r"prompt is too long|context window is full|does not fit in (?:the )?context (?:length|window|size)|"
+    r"prompt (?:is )?too long|context window is full|does not fit in (?:the )?context (?:length|window|size)|"
     r"context (?:size|length|window) has been exceeded|exceed(?:s|ed)? (?:the )?(?:available )?context "
     r"(?:limit|window|length|size)|maximum context length is \d+ tokens|input is too long|"
     r"longer than the (?:model'?s |maximum )(?:maximum )?(?:context|model) length|context_length_exceeded|"
@@ -140,6 +145,9 @@ _OVERFLOW_EVEN_IF_5XX = re.compile(
     r"input length \(\d+ tokens\) exceeds the maximum allowed length|"
     r"prompt length \(\d+\) exceeds (?:the )?maximum (?:sequence|input) length|"
     r"prompt has [\d,]+ tokens?, but the configured context size is|"
+    # SGLang's (DeepInfra's) "Requested token count exceeds the model's maximum context length of 131072 tokens." (a
+    # LiteLLM 503 relays it so; s23 variant 10-s)
+    r"token count exceeds the model'?s maximum context length|"
     # LM Studio's words (above; told in-band too, where an error without a code reads as a 500: s18 variant 10-z)
     r"when context (?:the )?overflows|context length of (?:only )?\d+ tokens, which is not enough|"
     r"reached context length of \d+ tokens|mid-generation context overflow|"
@@ -201,8 +209,10 @@ _ASKED_ALLOWED = re.compile(
     # TensorRT-LLM: "Prompt length (40000) exceeds maximum sequence length (32768)" (or "maximum input length")
     r"prompt length \((\d+)\) exceeds (?:the )?maximum (?:sequence|input) length \((\d+)\)|"
     # Mistral: "Prompt contains 40001 tokens and 0 draft tokens, too large for model with 32768 maximum context
-    # length" (s18 variant 10-j)
-    r"prompt contains (\d+) tokens(?: and \d+ draft tokens)?, too large for model with (\d+) maximum context length|"
+    # length" (s18 variant 10-j); with images: "Prompt contains 300000 tokens and 0 images too large for model with
+    # 262144 maximum context length" (no comma; badlogic/pi-mono's overflow list; s23 variant 10-o)
+    r"prompt contains (\d+) tokens(?: and \d+ (?:draft tokens|images))?,? too large for model with (\d+) maximum "
+    r"context length|"
     # llama-cpp-python: "Requested tokens (9123) exceed context window of 8192" (s18 variant 10-k)
     r"requested tokens \((\d+)\) exceed context window of (\d+)|"
     # Ollama: "The prompt is too long: 265392, model maximum context length: 262144" (s18 variant 10-n)
@@ -457,6 +467,20 @@ def _base(status: int) -> Meaning:
 _OVERFLOW_CODES = frozenset({"context_length_exceeded", "model_context_window_exceeded"})
 
 
+def _overflow_even_if_5xx(message: str) -> bool:
+    """Whether a 5xx's ``message`` says a context overflow so plainly that the status does not make it a server fault:
+    its words (``_OVERFLOW_EVEN_IF_5XX``), or an overflow's words (``_OVERFLOW``) that state a prompt's count past the
+    window (``_numbers``): no server fault states those. LiteLLM's proxy keeps the status its fallback ended with and
+    relays the serving engine's refusal inside its own: a 503 "litellm.ServiceUnavailableError:
+    litellm.MidStreamFallbackError: … OpenAIException - Requested token count exceeds the model's maximum context
+    length of 131072 tokens. You requested a total of 172000 tokens: 140000 tokens from the input messages …"
+    (badlogic/pi-mono's overflow tests) went to Claude Code as a 529 overloaded_error, retried, never compacted
+    (s23 variants 10-r, 10-s)."""
+    if _OVERFLOW_EVEN_IF_5XX.search(message):
+        return True
+    return _OVERFLOW.search(message) is not None and _numbers(message) is not None
+
+
 def meaning_from_openai(status: int, body: bytes) -> Meaning:
     """An OpenAI-shaped error (chat completions, Responses, OpenAI-compatible servers)."""
     err = _error_of(body)
@@ -465,7 +489,7 @@ def meaning_from_openai(status: int, body: bytes) -> Meaning:
     if (
         code in _OVERFLOW_CODES
         or (status in (400, 413, 422) and _OVERFLOW.search(f"{message} {etype}"))
-        or (status >= 500 and _OVERFLOW_EVEN_IF_5XX.search(message))
+        or (status >= 500 and _overflow_even_if_5xx(message))
     ):
         return "context_overflow"
     if code == "insufficient_quota" or etype == "insufficient_quota":
@@ -538,6 +562,22 @@ def _prompt_of_total(message: str, asked_output: int | None) -> tuple[int, int] 
     return (prompt, allowed) if prompt > allowed else None
 
 
+# A thousands separator between digits: "262,144" (followed by exactly three digits, so "[1, 8192]" and "(1,8192"
+# are no grouping)
+_GROUPED = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
+
+
+def ungrouped(message: str) -> str:
+    """``message`` with the thousands separators of its numbers taken out: "262,144 tokens" reads "262144 tokens".
+
+    Servers group the digits of the counts they state ("Input length 300000 exceeds the maximum allowed input length
+    of 262,144 tokens.", badlogic/pi-mono's overflow list; DS4's "5,958,968"): a pattern that reads ``\\d+`` stopped
+    at the comma and took 262 for the window (Claude Code told "300000 tokens > 262 maximum"; s23 variant 10-p),
+    and a stated output cap of "65,536" would be learned as 65. Only a comma between a digit and exactly three
+    more is taken out."""
+    return _GROUPED.sub("", message) if "," in message else message
+
+
 def _numbers(message: str, asked_output: int | None = None) -> tuple[int, int] | None:
     """(tokens asked, tokens allowed) when the message states them and the prompt is past the window
     (asked > allowed: the restatements say "N tokens > M maximum", "resulted in N tokens" against a maximum of
@@ -547,6 +587,7 @@ def _numbers(message: str, asked_output: int | None = None) -> tuple[int, int] |
     (``sys.get_int_max_str_digits``, 4300 digits: ValueError): no count to restate. ``asked_output``: the
     output tokens the refused request asked for, when known: a count stated for prompt and output together
     is restated as the prompt's (``_prompt_of_total``)."""
+    message = ungrouped(message)
     try:
         numbers = _stated_numbers(message)
         if numbers is not None and _INPUT_SHARE.search(message) is None:

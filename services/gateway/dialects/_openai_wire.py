@@ -362,9 +362,13 @@ _STATUS_OF_WORD: dict[str, int] = {
 
 
 def _in_band_status(err: dict[str, Any]) -> int:
-    """The status of an in-band error: OpenRouter's numeric ``code``, else its string ``code`` or
-    ``type`` (xAI and OpenAI-compatible servers: ``"code": "context_length_exceeded"``), else 500."""
+    """The status of an in-band error: OpenRouter's numeric ``code``, or the same number as a string (LiteLLM's proxy
+    streams ``{"error": ProxyException.to_dict()}``, whose ``code`` is ``str(status)``: ``"400"``; s23 variants 10-q,
+    10-t: read as 500, its overflows were server faults), else its string ``code`` or ``type`` (xAI and
+    OpenAI-compatible servers: ``"code": "context_length_exceeded"``), else 500."""
     code = err.get("code")
+    if isinstance(code, str) and len(code) == 3 and code.isdigit():
+        code = int(code)
     if isinstance(code, int) and not isinstance(code, bool) and 400 <= code <= 599:
         return code
     for word in (code, err.get("type")):

@@ -16,6 +16,8 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from services.gateway.dialects._error_meaning import ungrouped
+
 # Exact model names (bare, dots read as dashes), each with its vendor's documented output limit; a dated snapshot,
 # a cloud's version tag or a relay's variant of one is the same model (``_SAME_MODEL``), any other longer name a
 # different one (OpenRouter's ``deepseek/deepseek-chat-v3.1`` is DeepSeek V3.1, not ``deepseek-chat``'s 8192; s21
@@ -304,6 +306,7 @@ def limit_from_refusal(message: str, asked: int | None = None) -> StatedLimit | 
 
 
 def _stated_limit(message: str, asked: int | None) -> StatedLimit | None:
+    message = ungrouped(message)  # "65,536" is one number, not 65 (s23 variant 17-i)
     lower = message.lower()
     if (
         "token" not in lower and "current length" not in lower

@@ -10,7 +10,7 @@ import pytest
 
 from services.gateway.dialects import _error_meaning as em
 from services.gateway.dialects import registry
-from services.gateway.dialects._error_meaning import Meaning, counts_told, stream_error_meaning
+from services.gateway.dialects._error_meaning import Meaning, counts_told, stream_error_meaning, ungrouped
 from services.gateway.dialects._openai_wire import stream_error_from_openai
 from services.gateway.dialects.formats import CLIENT_FORMATS, ClientFormat, Wire
 from services.gateway.errors import parse_upstream_error
@@ -484,8 +484,20 @@ KRONK_FULL = (
             {"error": {"message": LMSTUDIO_DOES_NOT_FIT}},
             "prompt is too long: 31430 tokens > 30000 maximum",
         ),
+        # Ollama's OpenAI-compatible endpoint: type api_error whatever the status, 500 when its handler set none
+        # (s23 variants 10-a..10-c)
+        (
+            500,
+            {
+                "error": {
+                    "message": "prompt too long; exceeded max context length by 65590 tokens",
+                    "type": "api_error",
+                }
+            },
+            "prompt is too long: prompt too long; exceeded max context length by 65590 tokens",
+        ),
     ],
-    ids=["lm-studio-0.4", "lm-studio-mlx", "kronk-500", "lm-studio-502"],
+    ids=["lm-studio-0.4", "lm-studio-mlx", "kronk-500", "lm-studio-502", "ollama-500"],
 )
 def test_s14_overflow_wordings_and_5xx_overflows_reach_both_formats(
     status: int, body: object, words: str
@@ -1574,3 +1586,149 @@ def test_responses_failed_codes_stay_within_the_sdks_response_error_codes() -> N
     assert error_code_for_status(429, "insufficient_quota") == "rate_limit_exceeded"
     assert error_code_for_status(401, "invalid_api_key") == "server_error"
     assert error_code_for_status(400, "context_length_exceeded") == "context_length_exceeded"
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "words"),
+    [
+        # Z.ai's error 1261 (badlogic/pi-mono #9805): "Prompt too long", without Anthropic's "is"
+        (
+            400,
+            {"error": {"code": "1261", "message": "Prompt too long"}},
+            "prompt is too long: Prompt too long",
+        ),
+        # Ollama's OpenAI-compatible endpoint, told in-band (no status: read as a 500)
+        (
+            500,
+            {"error": {"message": "prompt too long; exceeded max context length by 4 tokens"}},
+            "prompt is too long: prompt too long; exceeded max context length by 4 tokens",
+        ),
+        # Mistral's wording with images beside the prompt's tokens, no comma (badlogic/pi-mono's overflow list)
+        (
+            400,
+            {
+                "error": {
+                    "message": "Prompt contains 300000 tokens and 0 images too large for model with 262144 maximum "
+                    "context length"
+                }
+            },
+            "prompt is too long: 300000 tokens > 262144 maximum",
+        ),
+        # the window's digits grouped (badlogic/pi-mono's overflow list): 262144, not 262
+        (
+            400,
+            {
+                "error": {
+                    "message": "Input length 300000 exceeds the maximum allowed input length of 262,144 tokens."
+                }
+            },
+            "prompt is too long: 300000 tokens > 262144 maximum",
+        ),
+        (
+            400,
+            {
+                "error": {
+                    "message": "The input (1,200,000 tokens) is longer than the model's context length (1,048,576 tokens)."
+                }
+            },
+            "prompt is too long: 1200000 tokens > 1048576 maximum",
+        ),
+    ],
+    ids=["zai-1261", "ollama-in-band", "prompt-contains-images", "grouped-window", "grouped-both"],
+)
+def test_s23_overflow_wordings_and_grouped_counts(status: int, body: object, words: str) -> None:
+    """s23 variants 10-n..10-p: Z.ai's "Prompt too long" was no overflow (Claude Code got it as it came: no
+    compaction; Codex no ``context_length_exceeded``); a count whose digits are grouped ("262,144") was read up to
+    the comma, so Claude Code was told "300000 tokens > 262 maximum" (it compacts by the counts it is told); the
+    images wording's counts were not restated."""
+    raw = json.dumps(body).encode()
+    meaning = registry.WIRES["openai_chat"].error_meaning(status, raw)
+    assert meaning == "context_overflow"
+    message, _ = parse_upstream_error(raw)
+    said_status, said, _ = registry.client("anthropic").error_words(meaning, status, message)
+    assert (said_status, said) == (400, words)
+    chat_status, _, code = registry.client("openai_chat").error_words(meaning, status, message)
+    assert chat_status == 400 and code == "context_length_exceeded"
+
+
+def test_ungrouped_takes_out_thousands_separators_only() -> None:
+    """A comma between a digit and exactly three more digits is a thousands separator; a range's or a list's comma
+    is not."""
+    assert ungrouped("5,958,968 tokens > 256,000") == "5958968 tokens > 256000"
+    assert (
+        ungrouped("the valid range of max_tokens is [1, 8192]")
+        == "the valid range of max_tokens is [1, 8192]"
+    )
+    assert ungrouped("[1,8192]") == "[1,8192]"
+    assert ungrouped("(133211 in the messages, 8192 in the completion)") == (
+        "(133211 in the messages, 8192 in the completion)"
+    )
+    assert ungrouped("1,2345 and 12,34") == "1,2345 and 12,34"
+
+
+SGLANG_TOTAL = (
+    "Requested token count exceeds the model's maximum context length of 131072 tokens. You requested a total of "
+    "172000 tokens: 140000 tokens from the input messages and 32000 tokens for the completion. Please reduce the "
+    "number of tokens in the input messages or the completion to fit within the limit."
+)
+LITELLM_FALLBACK = (
+    "litellm.ServiceUnavailableError: litellm.MidStreamFallbackError: litellm.APIConnectionError: "
+    "APIConnectionError: OpenAIException - "
+)
+
+
+@pytest.mark.parametrize(
+    ("status", "message", "words"),
+    [
+        (503, LITELLM_FALLBACK + SGLANG_TOTAL, "prompt is too long: 140000 tokens > 131072 maximum"),
+        (
+            503,
+            LITELLM_FALLBACK
+            + "Requested token count exceeds the model's maximum context length of 131072 tokens.",
+            "prompt is too long: " + LITELLM_FALLBACK,
+        ),
+        (
+            500,
+            "Invalid request: Your request exceeded model token limit: 262144 (requested: 300000)",
+            "prompt is too long: 300000 tokens > 262144 maximum",
+        ),
+        (
+            502,
+            "The input token count (1196265) exceeds the maximum number of tokens allowed (1048575)",
+            "prompt is too long: 1196265 tokens > 1048575 maximum",
+        ),
+    ],
+    ids=["litellm-503-counts", "litellm-503-words", "kimi-500", "gemini-502"],
+)
+def test_s23_a_5xx_stating_a_prompt_past_the_window_is_an_overflow(
+    status: int, message: str, words: str
+) -> None:
+    """s23 variants 10-r, 10-s: LiteLLM's proxy relays an engine's overflow under the 503 its fallback ended with
+    (badlogic/pi-mono's overflow tests): read as overloaded, Claude Code retried instead of compacting. An
+    overflow's words that state a prompt's count past the window are no server fault at any status."""
+    body = {"error": {"message": message, "type": None, "param": None, "code": str(status)}}
+    assert overflow_as_the_clients_say_it(status, body, words) == 400
+
+
+def test_s23_a_5xx_whose_counts_are_within_the_window_stays_a_server_fault() -> None:
+    """The counts must show the prompt past the window: a 5xx stating counts that fit is no overflow by its numbers."""
+    raw = json.dumps(
+        {"error": {"message": "Your request exceeded model token limit: 262144 (requested: 1000)"}}
+    ).encode()
+    assert registry.WIRES["openai_chat"].error_meaning(500, raw) == "server"
+
+
+def test_s23_litellms_in_band_string_code_is_the_status() -> None:
+    """s23 variants 10-q, 10-t: LiteLLM's proxy streams ``{"error": ProxyException.to_dict()}`` whose ``code`` is
+    ``str(status)``: ``"400"`` is the status 400 (it read as 500); three digits only, 400-599."""
+    said = {
+        "message": "litellm.BadRequestError: OpenAIException - " + SGLANG_TOTAL,
+        "type": "None",
+        "param": "None",
+    }
+    assert stream_error_from_openai({**said, "code": "400"}).status == 400
+    assert stream_error_from_openai({**said, "code": "429"}).status == 429
+    assert stream_error_from_openai({**said, "code": "4000"}).status == 500
+    assert stream_error_from_openai({**said, "code": "200"}).status == 500
+    err = stream_error_from_openai({**said, "code": "400"})
+    assert registry.upstream_error_meaning("openai_chat", err.status, None, err.message) == "context_overflow"
