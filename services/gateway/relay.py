@@ -57,6 +57,10 @@ def _not_inert(data: str) -> bool:
     return False
 
 
+def _not_inert_data(data: bytes) -> bool:
+    return False
+
+
 class Relay:
     """Base: owns the SSE decoder and the upstream decoder; subclasses decide what the client gets.
 
@@ -268,6 +272,7 @@ class Passthrough(Relay):
         "_marked",
         "_inert_names",
         "_inert",
+        "_inert_data",
         "_held",
         "_frames_read",
         "_frame_tap",
@@ -319,6 +324,11 @@ class Passthrough(Relay):
         self._inert_names = inert
         self._inert: Callable[[str], bool] = (
             getattr(self.decoder, "inert", _not_inert) if inert else _not_inert
+        )
+        # ... the same test of a frame's data bytes, for ``_feed_frames`` (the decoder's ``inert_data``; else
+        # ``inert`` of the data's text)
+        self._inert_data: Callable[[bytes], bool] = (
+            getattr(self.decoder, "inert_data", self._inert_text) if inert else _not_inert_data
         )
         # Unfiltered: the start of an unfinished event, not yet written, in the pieces it came in
         # (``_whole_events``)
@@ -634,7 +644,7 @@ class Passthrough(Relay):
                 if head in quiet and data[-1:] == b"}" and not self._marked_bytes(data):
                     passed += 1
                     continue
-            if head in inert and self._inert(_text(data)):  # (``_feed_events``'s test, on the text)
+            if head in inert and self._inert_data(data):  # (``_feed_events``'s test, on the bytes)
                 continue
             if tap is not None and (deltas := tap(decoder, data)) is not None:
                 # the decoder read it without an event: what ``_decoded`` does after ``feed`` (unfiltered,
@@ -754,6 +764,10 @@ class Passthrough(Relay):
                 run = end
             pos = end
         return run, pos
+
+    def _inert_text(self, data: bytes) -> bool:
+        """``_inert`` of a frame's data bytes read as the SSE decoder reads them (``_text``)."""
+        return self._inert(_text(data))
 
     def _marked_bytes(self, data: bytes) -> bool:
         marked = self._marked

@@ -246,7 +246,8 @@ class WireSpec:
     # ``feed`` of a frame that is no comment, given the stream's decoder and the frame's data bytes alone:
     # the same deltas and decoder state, or None, nothing changed, when unsure (the relay then makes the
     # frame's ``SSEEvent`` and calls ``feed``). A relay that splits a read into frames itself asks this of
-    # a frame the decoder must read, without the event (Anthropic: ``MessagesStreamDecoder.feed_data``).
+    # a frame the decoder must read, without the event (Anthropic: ``MessagesStreamDecoder.feed_data``;
+    # Responses: ``ResponsesStreamDecoder.feed_data``, whose ``inert_data`` then reads the inert names' bytes).
     frame_tap: Callable[[Any, bytes], list[ir.Delta] | None] | None = None
     # The frame that closes a stream of this wire (conformance §1.5 "MUST end the stream with
     # data: [DONE]", §2.4 ``message_stop``): a passthrough relay adds it when the upstream ended its
@@ -485,6 +486,7 @@ WIRES: dict[Wire, WireSpec] = {
         quiet_events=_RESPONSES_QUIET,
         inert_events=frozenset({"response.in_progress", "response.content_part.added"}),
         scan=scan.named_rule(_RESPONSES_TOKENS, scan.RESPONSES_MARKS),
+        frame_tap=resp.ResponsesStreamDecoder.feed_data,
         ends_stream=resp.ends_stream,
     ),
 }
