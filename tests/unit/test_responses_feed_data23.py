@@ -5,6 +5,8 @@ frames itself (``Passthrough._feed_frames``) uses instead of making an ``SSEEven
 - The decoder: for every frame, ``feed_data`` of its data bytes gives ``feed``'s deltas and leaves ``feed``'s
   state, or says None and changes nothing (``feed`` then reads it); ``inert_data`` says yes only where
   ``feed`` would report nothing and change nothing.
+- The relay's cut of the body's last read after the first text delta's frame (``Passthrough._feed_opening``,
+  ``WireSpec.token_line``): the rest waits for ``settle`` unsplit, both parts when the first token came before.
 - The relay: for hypothesis' Responses streams (the usual opening and near misses, text with non-ASCII,
   refusals, tool calls, usage with cached and reasoning tokens, ``response.incomplete``, ``response.failed``,
   error events, malformed and untyped frames, invalid UTF-8), read whole through ``feed_last``, a frame a
@@ -22,6 +24,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.gateway.dialects._responses_stream import ResponsesStreamDecoder, ends_stream
+from services.gateway.dialects.registry import pairing
+from services.gateway.dialects.view import View
+from services.gateway.relay import Passthrough
 from shared.sse import SSEEvent
 from tests.unit.test_passthrough_later21 import _check
 
@@ -140,6 +145,13 @@ def _frames(draw: st.DrawFn) -> list[tuple[str, bytes]]:
         out.append(("response.in_progress", _in_progress(1, model=model)[:-1]))
     call = draw(st.booleans())
     out.append(("response.output_item.added", _item("response.output_item.added", CALL if call else MESSAGE)))
+    if draw(st.booleans()):  # a reasoning model's first token comes before the text's frames
+        out.append(
+            (
+                "response.reasoning_summary_text.delta",
+                _delta("think", "response.reasoning_summary_text.delta"),
+            )
+        )
     if draw(st.booleans()):
         out.append(("response.content_part.added", _part()))
     for _ in range(draw(st.integers(0, 4))):
@@ -294,3 +306,39 @@ def test_the_text_delta_shortcut_is_the_general_reading(obj: dict[str, Any], cal
     kind = obj["type"]
     assert _deltas(short._object(kind, obj, b"")) == _deltas(general._event(kind, obj))
     assert _state(short) == _state(general)
+
+
+def test_only_the_frames_up_to_the_first_text_are_split_before_the_answer_ends() -> None:
+    """``Passthrough._feed_opening``: the bytes after the first text delta's frame wait for ``settle``
+    unsplit (``_later``: no lines), and ``settle`` reads them."""
+    frames = [
+        ("response.created", _created()),
+        ("response.output_item.added", _item("response.output_item.added", MESSAGE)),
+        ("response.output_text.delta", _delta("one")),
+        ("response.output_text.delta", _delta("two")),
+        ("response.completed", _terminal("response.completed")),
+    ]
+    body = _body(frames)
+    relay = Passthrough(pairing("openai_responses", "openai_responses"), View(model="m"))
+    assert relay.feed_last(body) == body and relay.saw_content
+    assert relay._later is not None and relay._later[1] is None
+    assert relay._later[0] == body[body.index(b"event: response.output_text.delta\ndata: " + _delta("two")) :]
+    assert relay.usage is None
+    relay.settle()
+    assert relay.complete and relay.usage is not None and relay.usage.reasoning_tokens == 5
+
+
+def test_a_first_token_before_the_cut_leaves_both_parts_for_settle() -> None:
+    frames = [
+        ("response.created", _created()),
+        ("response.reasoning_summary_text.delta", _delta("think", "response.reasoning_summary_text.delta")),
+        ("response.output_item.added", _item("response.output_item.added", MESSAGE)),
+        ("response.output_text.delta", _delta("one")),
+        ("response.output_text.delta", _delta("two")),
+        ("response.completed", _terminal("response.completed")),
+    ]
+    body = _body(frames)
+    relay = Passthrough(pairing("openai_responses", "openai_responses"), View(model="m"))
+    assert relay.feed_last(body) == body and relay.saw_content
+    assert relay._later is not None and relay._later[1] is not None and relay._later[3]
+    assert _check("openai_responses", [body])

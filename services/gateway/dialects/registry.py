@@ -253,6 +253,12 @@ class WireSpec:
     # data: [DONE]", §2.4 ``message_stop``): a passthrough relay adds it when the upstream ended its
     # answer (a finish reason, a stop reason) but its body ended without it (bugcase 13).
     closing_frame: bytes = b""
+    # A blank line and the event line of the frame that usually brings a stream's first token, then LF
+    # (Responses: ``response.output_text.delta``): a passthrough relay that decodes the body's last read up to
+    # its first token (``Passthrough.feed_last``) splits only the frames up to the first such frame before
+    # the client's answer ends (``_feed_opening``). Empty: the whole read is split (the frames after the first
+    # token are few, as in Anthropic's short answers: two splits cost more than one).
+    token_line: bytes = b""
     # ``ends_stream(decoder, read)``: the read (whole frames, LF line ends) ends with a frame after which the
     # stream's decoder is closed, or was failed before it, whatever came before: a passthrough relay that has
     # the body's last read may then end the client's answer before decoding all of it (``Relay.feed_last``;
@@ -487,6 +493,7 @@ WIRES: dict[Wire, WireSpec] = {
         inert_events=frozenset({"response.in_progress", "response.content_part.added"}),
         scan=scan.named_rule(_RESPONSES_TOKENS, scan.RESPONSES_MARKS),
         frame_tap=resp.ResponsesStreamDecoder.feed_data,
+        token_line=b"\n\nevent: response.output_text.delta\n",
         ends_stream=resp.ends_stream,
     ),
 }
