@@ -61,6 +61,10 @@ def _not_inert_data(data: bytes) -> bool:
     return False
 
 
+def _never_marked(data: str) -> bool:
+    raise AssertionError("a quiet name on a wire without a mark test")
+
+
 class Relay:
     """Base: owns the SSE decoder and the upstream decoder; subclasses decide what the client gets.
 
@@ -659,6 +663,7 @@ class Passthrough(Relay):
             self._frame_tap,
         )
         decoder = self.decoder
+        marked = self._marked or _never_marked  # (no quiet names without it: never called then)
         passed = 0  # frames let by undecoded, each one event of progress
         # ``_scanning()``, inline: only a decoded frame changes it
         live = self.saw_content and self.error is None and not decoder.done
@@ -672,11 +677,9 @@ class Passthrough(Relay):
                 if head in tokens and (data[-1:] == b"}" or _text(data).rstrip()[-1:] == "}"):
                     passed += 1  # (``live``: the stream has its first token already)
                     continue
-                # (the scan rule's mark test, on the data's text as ``_text`` makes it; ``_marked`` is set on a
-                # wire with quiet names)
-                if (
-                    head in quiet and data[-1:] == b"}" and not self._marked(data.decode("utf-8", "replace"))  # type: ignore[misc]
-                ):
+                # (the scan rule's mark test, set on a wire with quiet names, of the data's text as ``_text``
+                # makes it)
+                if head in quiet and data[-1:] == b"}" and not marked(data.decode("utf-8", "replace")):
                     passed += 1
                     continue
             if head in inert and self._inert_data(data):  # (``_feed_events``'s test, on the bytes)
