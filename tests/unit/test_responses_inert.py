@@ -25,6 +25,7 @@ from shared.sse import SSEEvent
 from tests.fake.conversation import Reply, Usage
 from tests.fake.frames import Meta
 from tests.fake.responses_wire import Options, stream_frames
+from tests.unit.test_passthrough_scan import _decoded_names as _scan_decoded_names
 from tests.unit.test_passthrough_scan import _facts, _frames
 from tests.unit.test_passthrough_tap import responses_stream
 
@@ -56,10 +57,8 @@ def _stream(in_progress: bytes, created: bytes | None = None) -> bytes:
 
 
 def _decoded_names(relay: Passthrough) -> list[str]:
-    fed: list[str] = []
-    decode = relay.decoder.feed
-    relay.decoder.feed = lambda ev: fed.append(ev.event or "") or decode(ev)  # type: ignore[method-assign,func-returns-value]
-    return fed
+    """The frames the decoder reads, through ``feed`` or the wire's ``frame_tap`` (``feed_data``)."""
+    return _scan_decoded_names(relay)
 
 
 def _relays(view: View) -> tuple[Passthrough, EventPassthrough]:

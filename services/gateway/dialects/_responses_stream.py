@@ -97,11 +97,20 @@ def ends_stream(decoder: ResponsesStreamDecoder, read: bytes) -> bool:
     decoder's reading), the event line naming that same kind (``event: response.completed``). Read by ``ResponsesStreamDecoder.feed``, that frame leaves it done and closed
     (``_terminal``), or it is ignored by a decoder already done or failed (an error told): nothing may
     follow it (``WireSpec.ends_stream``). That frame is parsed here once: ``decoder`` keeps the parse for
-    when it reads the frame (``feed``: the same text, the same object). Source: OpenAI "Responses
-    streaming events" (the terminal events)."""
-    at = read.rfind(b"\n\n", 0, len(read) - 2)
-    head, _, rest = read[at + 2 if at != -1 else 0 :].partition(b"\n")
-    if not head.startswith(b"event: ") or not rest.startswith(b"data: ") or rest.find(b"\n") != len(rest) - 2:
+    when it reads the frame (``feed`` or ``feed_data``: the same data, the same object). Source: OpenAI
+    "Responses streaming events" (the terminal events).
+
+    The last frame is found from the end by its event line's start (``LF LF event: response.``, a long
+    needle: the reverse search skips ahead, session 23): a hit that is not the read's last frame boundary
+    leaves an LF inside what is taken for the data line, and the test says False, as it does for a read
+    of that one frame when it is the last frame of another kind."""
+    at = read.rfind(b"\n\nevent: response.")
+    if at == -1:
+        if not read.startswith(b"event: response."):  # (a read of one frame: a streaming upstream's last)
+            return False
+        at = -2
+    head, _, rest = read[at + 2 :].partition(b"\n")
+    if not rest.startswith(b"data: ") or rest.find(b"\n") != len(rest) - 2:
         return False
     data = rest[6:-2]
     try:
@@ -113,7 +122,7 @@ def ends_stream(decoder: ResponsesStreamDecoder, read: bytes) -> bool:
     # (``Passthrough._feed_frames``), so such a frame closes nothing (review21b)
     kind = obj.get("type") if type(obj) is dict else None
     if type(kind) is str and kind in _TERMINAL_KINDS and head[7:] == kind.encode():
-        decoder.parsed = (data.decode(), obj)  # (valid UTF-8: orjson read it)
+        decoder.parsed = (data, obj)  # (valid UTF-8: orjson read it)
         return True
     return False
 
@@ -148,10 +157,12 @@ class ResponsesStreamDecoder:
         self._refusal = False
         # What follows the sequence number in the data of the ``response.created`` event this decoder read
         # last, when it was the last event it read and has the usual shape (``_twin``); else None.
-        self._twin: str | None = None
-        # ``ends_stream``'s parse of the stream's last frame: (its data, the object), taken by ``feed``
-        # when it reads that data, instead of parsing it again
-        self.parsed: tuple[str, Any] | None = None
+        # (text when ``feed`` read it, bytes when ``feed_data`` did: ``inert`` and ``inert_data`` compare
+        # their own kind only)
+        self._twin: str | bytes | None = None
+        # ``ends_stream``'s parse of the stream's last frame: (its data's bytes, the object), taken by
+        # ``feed`` or ``feed_data`` when it reads that data, instead of parsing it again
+        self.parsed: tuple[bytes, Any] | None = None
 
     def feed(self, ev: SSEEvent) -> list[Delta]:
         """Translate one upstream SSE event."""
@@ -162,7 +173,7 @@ class ResponsesStreamDecoder:
         if self.done or self._failed or not data or data == "[DONE]":
             return []
         parsed = self.parsed
-        if parsed is not None and parsed[0] == ev.data:
+        if parsed is not None and parsed[0] == ev.data.encode():
             obj = parsed[1]
             self.parsed = None
         else:
@@ -174,16 +185,55 @@ class ResponsesStreamDecoder:
             return self._fail(
                 StreamError(status=502, type="api_error", message="malformed event from upstream")
             )
-        kind = obj.get("type") or ev.event or ""
+        return self._object(obj.get("type") or ev.event or "", obj, data)
+
+    def feed_data(self, data: bytes) -> list[Delta] | None:
+        """``feed`` of an event that is no comment, given its data's bytes alone (``WireSpec.frame_tap``: a
+        relay that splits a read into frames itself asks this, without an ``SSEEvent``): the same deltas
+        and the same state, or None, nothing changed, when unsure (``feed`` then reads the event). None
+        for data that is not a JSON object in valid UTF-8 beginning ``{`` (``feed`` reads the text the SSE
+        decoder makes of it, stripped, invalid bytes replaced; its error for a malformed one), for one
+        that names no ``type`` (``feed`` then takes the event's name), and once done or failed (``feed``
+        reads nothing then). The object is parsed from the bytes (or taken from ``ends_stream``'s parse of
+        the same bytes), and read by what ``feed`` reads it with (``_object``)."""
+        if self.done or self._failed or data[:1] != b"{":
+            return None
+        parsed = self.parsed
+        if parsed is not None and parsed[0] == data:
+            obj = parsed[1]
+            self.parsed = None  # (a terminal ``type``: read below)
+        else:
+            try:
+                obj = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                return None
+        kind = obj.get("type")  # (a parse of data that begins "{" is a dict)
+        if not kind:
+            return None
+        self._twin = None
+        return self._object(kind, obj, data)
+
+    def _object(self, kind: Any, obj: dict[str, Any], data: str | bytes) -> list[Delta]:
+        """One parsed event of kind ``kind`` (its ``type``, else its SSE name); ``data``: its data, whose
+        text after the sequence number a ``response.created`` keeps for ``inert`` (``_twin``)."""
         if kind == "error":
             error = obj.get("error") if isinstance(obj.get("error"), dict) else obj
             return self._fail(stream_error_from_responses(error, "upstream error during streaming"))
         response = obj.get("response")
         if self._started and type(response) is not dict:  # most events: no response object to read
+            if kind == "response.output_text.delta":  # ``_event``'s text delta, without its calls
+                delta = obj.get("delta")
+                if type(delta) is str and delta:
+                    index = obj.get("output_index")
+                    if isinstance(index, int) and (item := self._items.get(index)) is not None:
+                        item.streamed = True
+                    return [TextDelta(text=delta)]
             return self._event(kind, obj)
         if kind == "response.created":
             self._twin = _twin(data)
-        out = self._start(_dict(response))
+        out = self._start(response if type(response) is dict else {})
+        if kind == "response.created" or kind == "response.in_progress":
+            return out  # (``_event`` reads nothing of them)
         return out + self._event(kind, obj)
 
     def inert(self, data: str) -> bool:
@@ -207,11 +257,24 @@ class ResponsesStreamDecoder:
         ``ResponseInProgressEvent``, ``ResponseContentPartAddedEvent``."""
         if data.startswith(_IN_PROGRESS_HEAD):
             tail = self._twin
-            if tail is None or not data.endswith(tail):
+            if type(tail) is not str or not data.endswith(tail):
                 return False
             number = data[len(_IN_PROGRESS_HEAD) : len(data) - len(tail)]
             return _SEQUENCE_NUMBER.fullmatch(number) is not None
         return self._started and _EMPTY_PART.fullmatch(data) is not None
+
+    def inert_data(self, data: bytes) -> bool:
+        """``inert`` of an event's data bytes (a relay that splits a read into frames itself, session 23):
+        the same tests on the bytes, against a ``response.created`` that ``feed_data`` read (its text kept as
+        bytes); False for one ``feed`` read, and for bytes not UTF-8 (the shapes are ASCII, and the twin's
+        tail parsed: a match is valid UTF-8)."""
+        if data.startswith(_IN_PROGRESS_HEAD_B):
+            tail = self._twin
+            if type(tail) is not bytes or not data.endswith(tail):
+                return False
+            number = data[len(_IN_PROGRESS_HEAD_B) : len(data) - len(tail)]
+            return _SEQUENCE_NUMBER_B.fullmatch(number) is not None
+        return self._started and _EMPTY_PART_B.fullmatch(data) is not None
 
     def finish(self) -> list[Delta]:
         """End of the upstream body; Responses streams need no flushing (the relay checks ``done``)."""
@@ -222,12 +285,15 @@ class ResponsesStreamDecoder:
         return [err]
 
     def _start(self, response: dict[str, Any]) -> list[Delta]:
-        if _str(response.get("model")):
-            self.model = response["model"]
+        model = response.get("model")
+        if type(model) is str and model:
+            self.model = model
         if self._started:
             return []
         self._started = True
-        return [MessageStart(id=_str(response.get("id")) or "resp_" + new_hex(), model=self.model or "")]
+        answer_id = response.get("id")
+        answer_id = answer_id if type(answer_id) is str and answer_id else "resp_" + new_hex()
+        return [MessageStart(id=answer_id, model=self.model or "")]
 
     def _event(self, kind: str, obj: dict[str, Any]) -> list[Delta]:
         index = obj.get("output_index")
@@ -340,27 +406,32 @@ class ResponsesStreamDecoder:
 # The data of a ``response.created`` / ``response.in_progress`` event up to its sequence number, as OpenAI
 # writes it (compact JSON, ``type`` first); the number (JSON's integer grammar, ASCII digits only), then
 # ``,"response":`` as the next member.
-_CREATED_HEAD = re.compile(
-    r'\{"type":"response\.created","sequence_number":(?:0|[1-9][0-9]*)(?=,"response":)'
-)
+_CREATED_HEAD_TEXT = r'\{"type":"response\.created","sequence_number":(?:0|[1-9][0-9]*)(?=,"response":)'
+_CREATED_HEAD = re.compile(_CREATED_HEAD_TEXT)
+_CREATED_HEAD_B = re.compile(_CREATED_HEAD_TEXT.encode())
 _IN_PROGRESS_HEAD = '{"type":"response.in_progress","sequence_number":'
+_IN_PROGRESS_HEAD_B = _IN_PROGRESS_HEAD.encode()
 # A number of at most 20 digits (JSON's integer grammar, ASCII digits only): a longer one may be more than a
 # double holds (310 digits and up), which orjson refuses ("number is infinity when parsed as double") and
 # ``feed`` reports as malformed, so such a frame is never inert
 _SEQUENCE_NUMBER = re.compile(r"0|[1-9][0-9]{0,19}")
+_SEQUENCE_NUMBER_B = re.compile(rb"0|[1-9][0-9]{0,19}")
 # A ``response.content_part.added`` of an empty output text, as OpenAI writes it (compact, in this order; its
 # numbers of at most 20 digits, as ``_SEQUENCE_NUMBER``)
-_EMPTY_PART = re.compile(
+_EMPTY_PART_TEXT = (
     r'\{"type":"response\.content_part\.added","sequence_number":(?:0|[1-9][0-9]{0,19}),"item_id":"[A-Za-z0-9_-]*",'
     r'"output_index":(?:0|[1-9][0-9]{0,19}),"content_index":(?:0|[1-9][0-9]{0,19}),'
     r'"part":\{"type":"output_text","annotations":\[\],"logprobs":\[\],"text":""\}\}'
 )
+_EMPTY_PART = re.compile(_EMPTY_PART_TEXT)
+_EMPTY_PART_B = re.compile(_EMPTY_PART_TEXT.encode())
 
 
-def _twin(data: str) -> str | None:
+def _twin(data: str | bytes) -> str | bytes | None:
     """What follows the sequence number in a ``response.created`` event's data of the usual shape, from
-    ``,"response":`` to the end (the text its ``response.in_progress`` twin ends with), or None."""
-    head = _CREATED_HEAD.match(data)
+    ``,"response":`` to the end (the text its ``response.in_progress`` twin ends with), or None; of the
+    data's own kind (text or bytes)."""
+    head = _CREATED_HEAD.match(data) if type(data) is str else _CREATED_HEAD_B.match(data)  # type: ignore[arg-type]
     return None if head is None else data[head.end() :]
 
 

@@ -158,7 +158,10 @@ def named_rule(token_events: frozenset[str], marks: tuple[bytes, ...]) -> ScanRu
         for needle in needles:
             if needle in data:
                 return True
-        return not json_object(data)
+        try:  # ``json_object``'s first parse, without its two calls (a quiet frame is almost always JSON)
+            return type(orjson.loads(data)) is not dict
+        except orjson.JSONDecodeError:
+            return not json_object(data)
 
     return ScanRule(_named_frames, first, marked=is_marked)
 

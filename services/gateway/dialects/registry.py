@@ -246,12 +246,19 @@ class WireSpec:
     # ``feed`` of a frame that is no comment, given the stream's decoder and the frame's data bytes alone:
     # the same deltas and decoder state, or None, nothing changed, when unsure (the relay then makes the
     # frame's ``SSEEvent`` and calls ``feed``). A relay that splits a read into frames itself asks this of
-    # a frame the decoder must read, without the event (Anthropic: ``MessagesStreamDecoder.feed_data``).
+    # a frame the decoder must read, without the event (Anthropic: ``MessagesStreamDecoder.feed_data``;
+    # Responses: ``ResponsesStreamDecoder.feed_data``, whose ``inert_data`` then reads the inert names' bytes).
     frame_tap: Callable[[Any, bytes], list[ir.Delta] | None] | None = None
     # The frame that closes a stream of this wire (conformance §1.5 "MUST end the stream with
     # data: [DONE]", §2.4 ``message_stop``): a passthrough relay adds it when the upstream ended its
     # answer (a finish reason, a stop reason) but its body ended without it (bugcase 13).
     closing_frame: bytes = b""
+    # A blank line and the event line of the frame that usually brings a stream's first token, then LF
+    # (Responses: ``response.output_text.delta``): a passthrough relay that decodes the body's last read up to
+    # its first token (``Passthrough.feed_last``) splits only the frames up to the first such frame before
+    # the client's answer ends (``_feed_opening``). Empty: the whole read is split (the frames after the first
+    # token are few, as in Anthropic's short answers: two splits cost more than one).
+    token_line: bytes = b""
     # ``ends_stream(decoder, read)``: the read (whole frames, LF line ends) ends with a frame after which the
     # stream's decoder is closed, or was failed before it, whatever came before: a passthrough relay that has
     # the body's last read may then end the client's answer before decoding all of it (``Relay.feed_last``;
@@ -485,6 +492,8 @@ WIRES: dict[Wire, WireSpec] = {
         quiet_events=_RESPONSES_QUIET,
         inert_events=frozenset({"response.in_progress", "response.content_part.added"}),
         scan=scan.named_rule(_RESPONSES_TOKENS, scan.RESPONSES_MARKS),
+        frame_tap=resp.ResponsesStreamDecoder.feed_data,
+        token_line=b"\n\nevent: response.output_text.delta\n",
         ends_stream=resp.ends_stream,
     ),
 }
