@@ -738,7 +738,7 @@ class Passthrough(Relay):
         return b"".join(out)
 
     def _tail_frames(self, chunk: bytes, pos: int, out: list[bytes], run: int) -> tuple[int, int] | None:
-        """``_feed_data_frames``' ``later`` step at ``chunk[pos:]`` (whole frames, a frame's start at ``pos``):
+        """``_feed_data_frames``' ``later`` step at ``chunk[pos:]`` (whole frames, ``data: `` at ``pos``):
         when each is a usual one-line ``data:`` frame and the filter's ``tail`` is sure of them, the bytes
         it keeps go to ``out`` (as ``_feed_data_frames`` builds it: ``chunk[run:pos]`` not yet in it),
         their decoding is kept for ``settle``, and the new ``(run, pos)`` is returned (``pos``: the read's
@@ -746,16 +746,18 @@ class Passthrough(Relay):
         tail = self._tail
         if tail is None or self.error is not None or self._mended is not None or self._skipped:
             return None
-        rest = chunk[pos:].split(b"\n\n")
-        rest.pop()  # b"" after the read's last blank line
-        if any(not p.startswith(b"data: ") or b"\n" in p for p in rest):
+        # The frames' data, split at the LF LF ``data: `` between two frames: each frame is one ``data:``
+        # line exactly when the read's LFs from ``pos`` are two per frame (its LF LF), none in a data
+        rest = chunk[pos + 6 : -2]  # (``chunk[pos:]`` starts ``data: `` and ends with LF LF)
+        datas = rest.split(b"\n\ndata: ")
+        if chunk.count(b"\n", pos) != 2 * len(datas):
             return None
-        plan = tail(self.decoder, [p[6:].decode() for p in rest])
+        plan = tail(self.decoder, rest.decode().split("\n\ndata: "))
         if plan is None:
             return None
         kept, self._later_tail = plan
-        for piece, keeps in zip(rest, kept, strict=True):
-            end = pos + len(piece) + 2
+        for data, keeps in zip(datas, kept, strict=True):
+            end = pos + len(data) + 8  # (``data: `` and LF LF)
             if not keeps:
                 out.append(chunk[run:pos])
                 run = end
