@@ -38,6 +38,8 @@ UsageRule = Callable[[ir.Usage], ir.Usage]
 TextOf = Callable[[SSEEvent], "str | None"]
 TextFrame = Callable[[str], "bytes | None"]
 TokenData = Callable[[str], bool]
+# ``token_event``'s ``run``: the count of token frames at a position of a read and the position after them
+TokenRun = Callable[[bytes, int], "tuple[int, int]"]
 TextRun = Callable[[bytes, int], "tuple[list[bytes], int] | None"]
 TextFrames = Callable[[list[bytes]], "bytes | None"]
 DataTap = Callable[[bytes], "list[ir.Delta] | None"]
@@ -285,6 +287,7 @@ class Passthrough(Relay):
         "_quiet_bytes",
         "_inert_bytes",
         "_token_data",
+        "_token_run",
         "_opening",
         "_sent",
         "_answer_id",
@@ -352,6 +355,7 @@ class Passthrough(Relay):
         # (asked only of such a wire: ``getattr`` of a missing attribute raises and catches an exception)
         reads = self.reads_frames and self._filter is not None and self._token_event is not None
         self._token_data: TokenData | None = getattr(self._token_event, "data", None) if reads else None
+        self._token_run: TokenRun | None = getattr(self._token_event, "run", None) if reads else None
 
     def _observe(self, deltas: list[ir.Delta]) -> list[ir.Delta]:
         # ``Relay._observe`` without a usage rule to apply (``rules_usage_deltas``): ``deltas`` as they came
@@ -396,6 +400,7 @@ class Passthrough(Relay):
         self._inert_bytes = _event_lines(self._inert_names) if self._frames_read else _NO_NAMES
         reads = self.reads_frames and self._filter is not None and self._token_event is not None
         self._token_data = getattr(self._token_event, "data", None) if reads else None
+        self._token_run = getattr(self._token_event, "run", None) if reads else None
 
     def feed(self, chunk: bytes) -> bytes:
         rule = self._rule
@@ -421,8 +426,8 @@ class Passthrough(Relay):
             self._token_data is not None
             and self._sse.at_boundary
             and chunk.endswith(b"\n\n")
-            and chunk.isascii()
             and chunk.find(b"\r") == -1
+            and (chunk.isascii() or _utf8(chunk))
         ):
             out = self._feed_data_frames(chunk)
         else:
@@ -447,7 +452,7 @@ class Passthrough(Relay):
         only up to the one that brings the stream's first token (the commit and time to first token
         need it before any byte goes out); the rest waits for ``settle``, after the client's answer has
         ended (session 21: the c1 path). Filtered, on a wire whose token test reads data alone (chat), a
-        short ASCII read of usual frames, LF line ends, ending ``]`` LF LF (``[DONE]``): decoded up to the
+        short UTF-8 read of usual frames, LF line ends, ending ``]`` LF LF (``[DONE]``): decoded up to the
         first token, then the frames left go to the filter's ``PassFrames.tail``, which says from their
         parses (or their bytes) what the client gets of them and keeps their decoding for ``settle``
         (session 22; ``_feed_data_frames``). Any other read is ``feed``'s. (Unfiltered, only the frames up to
@@ -474,8 +479,8 @@ class Passthrough(Relay):
             and self._sse.at_boundary
             and chunk.endswith(b"]\n\n")
             and chunk.count(b"\ndata: ") < self.min_frames - 1  # (else ``feed`` scans it)
-            and chunk.isascii()
             and chunk.find(b"\r") == -1
+            and (chunk.isascii() or _utf8(chunk))
         ):
             out = self._feed_data_frames(chunk, True)
             if out:  # (a frame's data line ends it)
@@ -714,12 +719,13 @@ class Passthrough(Relay):
         return chunk
 
     def _feed_data_frames(self, chunk: bytes, later: bool = False) -> bytes:
-        """Filtered, the SSE decoder at a boundary, ``chunk`` ASCII with no CR and ending a frame: what
+        """Filtered, the SSE decoder at a boundary, ``chunk`` valid UTF-8 with no CR and ending a frame: what
         ``_feed_events`` does with it, frame by frame. A frame of the usual unnamed shape (``data: <data>``,
-        one line) is split from the read as the SSE decoder's run of usual frames does
-        (``shared.sse._usual_frames``: ASCII, so a character is a byte); a token frame (``_token_only``'s
-        test, its data read by the token test's ``data``) passes as its bytes, with no ``SSEEvent``
-        and no call of the filter, as ``_frame`` passes it; any other gets the event the SSE decoder would
+        one line) is split from the read as the SSE decoder reads it (``shared.sse._usual_frame``: its data
+        is its bytes decoded, its ``raw`` its bytes); a token frame (``_token_only``'s test, its data read by
+        the token test's ``data``) passes as its bytes, with no ``SSEEvent`` and no call of the filter, as
+        ``_frame`` passes it, and a run of them the token test's ``run`` reads on their bytes (the same
+        test: ``TextChunks.run``) passes with no str either; any other gets the event the SSE decoder would
         have made and goes to the decoder and the filter (and the wire's repair frames around it,
         ``_placed``). From the first piece of any other shape (a name, comments, more lines, an empty
         piece) the rest of the read goes to ``_feed_events``. ``later`` (``feed_last``): at the first frame
@@ -728,18 +734,25 @@ class Passthrough(Relay):
         decoding waits for ``settle``."""
         keep, decoded, view, token = self._filter, self._decoded, self.view, self._token_data
         assert keep is not None and token is not None
-        pieces = chunk.decode("ascii").split("\n\n")
-        pieces.pop()  # "" after the read's last blank line
+        token_run = self._token_run
+        n = len(chunk)
         out: list[bytes] = []
         run = pos = tokens = 0  # ``chunk[run:pos]``: frames that go out as they came, not yet in ``out``
         # ``_token_only``'s test for an unnamed event, less its per-event part; only a decoded frame
         # changes it
         live = (self.saw_content or self._opened) and not self.decoder.done and self.error is None
-        for piece in pieces:
-            if not piece.startswith("data: ") or "\n" in piece:
+        while pos < n:
+            if live and token_run is not None:
+                count, pos = token_run(chunk, pos)
+                if count:
+                    tokens += count
+                    if pos == n:
+                        break
+            end = chunk.find(b"\n\n", pos)  # (found: ``chunk`` ends with one, and a frame begins at ``pos``)
+            if not chunk.startswith(b"data: ", pos) or chunk.find(b"\n", pos, end) != -1:
                 break
-            end = pos + len(piece) + 2
-            data = piece[6:]
+            data = chunk[pos + 6 : end].decode()
+            end += 2
             if live and data[:1] == "{" and (data[-1:] == "}" or data.rstrip()[-1:] == "}") and token(data):
                 tokens += 1
             else:
@@ -749,7 +762,7 @@ class Passthrough(Relay):
                     tokens = 0
                 if later and self.saw_content:
                     later = False  # (asked once)
-                    if (ends := self._tail_frames(chunk, pieces, pos, out, run)) is not None:
+                    if (ends := self._tail_frames(chunk, pos, out, run)) is not None:
                         run, pos = ends
                         break
                 raw = chunk[pos:end]
@@ -766,38 +779,34 @@ class Passthrough(Relay):
             self.started = self.saw_content = True
         if pos:
             self._sse.passed()
-        if run == 0 and pos == len(chunk):
+        if run == 0 and pos == n:
             return chunk  # every frame as it came
         out.append(chunk[run:pos])
-        if pos < len(chunk):
+        if pos < n:
             out.append(self._feed_events(chunk[pos:] if pos else chunk))
         return b"".join(out)
 
-    def _tail_frames(
-        self, chunk: bytes, pieces: list[str], pos: int, out: list[bytes], run: int
-    ) -> tuple[int, int] | None:
-        """``_feed_data_frames``' ``later`` step at ``chunk[pos:]``, the frames of ``pieces`` from the one that
-        begins there: when each is a usual one-line ``data:`` frame and the filter's ``tail`` is sure
-        of them, the bytes it keeps go to ``out`` (as ``_feed_data_frames`` builds it: ``chunk[run:pos]``
-        not yet in it), their decoding is kept for ``settle``, and the new ``(run, pos)`` is returned
-        (``pos``: the read's end); else None, nothing done."""
+    def _tail_frames(self, chunk: bytes, pos: int, out: list[bytes], run: int) -> tuple[int, int] | None:
+        """``_feed_data_frames``' ``later`` step at ``chunk[pos:]`` (whole frames, ``data: `` at ``pos``):
+        when each is a usual one-line ``data:`` frame and the filter's ``tail`` is sure of them, the bytes
+        it keeps go to ``out`` (as ``_feed_data_frames`` builds it: ``chunk[run:pos]`` not yet in it),
+        their decoding is kept for ``settle``, and the new ``(run, pos)`` is returned (``pos``: the read's
+        end); else None, nothing done."""
         tail = self._tail
-        at = len(pieces) - chunk.count(b"\n\n", pos)  # the piece that begins at ``pos``
-        rest = pieces[at:]
-        if (
-            tail is None
-            or self.error is not None
-            or self._mended is not None
-            or self._skipped
-            or any(not p.startswith("data: ") or "\n" in p for p in rest)
-        ):
+        if tail is None or self.error is not None or self._mended is not None or self._skipped:
             return None
-        plan = tail(self.decoder, [p[6:] for p in rest])
+        # The frames' data, split at the LF LF ``data: `` between two frames: each frame is one ``data:``
+        # line exactly when the read's LFs from ``pos`` are two per frame (its LF LF), none in a data
+        rest = chunk[pos + 6 : -2]  # (``chunk[pos:]`` starts ``data: `` and ends with LF LF)
+        datas = rest.split(b"\n\ndata: ")
+        if chunk.count(b"\n", pos) != 2 * len(datas):
+            return None
+        plan = tail(self.decoder, rest.decode().split("\n\ndata: "))
         if plan is None:
             return None
         kept, self._later_tail = plan
-        for piece, keeps in zip(rest, kept, strict=True):
-            end = pos + len(piece) + 2
+        for data, keeps in zip(datas, kept, strict=True):
+            end = pos + len(data) + 8  # (``data: `` and LF LF)
             if not keeps:
                 out.append(chunk[run:pos])
                 run = end

@@ -118,7 +118,7 @@ class TextChunks:
     openai SDK raises on it; the cost is one parse per shape learnt and, for a token text with an escape
     or a character that is not printable, one parse of the text."""
 
-    __slots__ = ("_decoder", "_head", "_tail", "_model", "_padded")
+    __slots__ = ("_decoder", "_head", "_tail", "_model", "_padded", "_spliced", "_lead")
 
     def __init__(self, decoder: Any) -> None:
         self._decoder = decoder
@@ -126,13 +126,77 @@ class TextChunks:
         self._tail = ""
         self._model: str | None = None
         self._padded = False
+        self._spliced = False  # the shape of the decoder's first chunk was tried (``_splice``)
+        # The shape as a usual frame's bytes, for ``run`` (``_set``); None when it has none (no shape yet, or
+        # one that is not a usual one-line frame's)
+        self._lead: bytes | None = None
 
     def __call__(self, ev: SSEEvent) -> bool:
         return not ev.comment and self.data(ev.data)
 
+    def run(self, buf: bytes, pos: int) -> tuple[int, int]:
+        """How many whole usual frames at ``pos`` of ``buf`` are text chunks ``data`` says True for, read
+        on their bytes, and the position after them ((0, ``pos``) when the frame there is not one). For a
+        relay that splits a read into frames itself, the SSE decoder at a boundary before ``pos``, ``buf``
+        valid UTF-8 with no CR (the caller checks: then the SSE decoder's data of each frame is its bytes
+        decoded, and ``data`` of it is what this reads). A frame is taken when it is ``data: `` + the
+        shape's head + a non-empty body without quote, backslash or control character + its tail (+ one
+        plain printable ASCII padding string), then LF LF: its data is then head + a JSON string body
+        that is printable or ``is_string_body`` + tail (+ the padding ``data`` accepts), which ``data``
+        takes on its first test, and holds no LF (a one-line frame: the event's whole data; so its LF LF
+        is the only one in it, and the frames of the run are counted by those). Its first character is
+        ``{`` and its last ``}``, as a relay's token test asks (``relay._token_only``). No shape yet: the
+        one spliced from the decoder's first chunk (``_splice``), when it has one.
+
+        One regex call for the whole run, compiled once (``_TEXT_RUN``): the shape's head and tail lead the
+        subject, NUL-ended (no JSON text holds a raw NUL), and each frame must repeat them exactly (a
+        backreference), so no pattern is made per stream and no Python runs per frame."""
+        if self._head is None and not self._spliced:
+            self._splice()
+        lead = self._lead
+        if lead is None or self._decoder.model != self._model:
+            return 0, pos
+        subject = lead + (buf[pos:] if pos else buf)
+        start = len(lead)
+        m = (_PADDED_TEXT_RUN if self._padded else _TEXT_RUN)(subject)  # (the lead always matches)
+        end = start if m is None else m.end()
+        if end == start:
+            return 0, pos
+        return subject.count(b"\n\n", start, end), pos + end - start
+
+    def _splice(self) -> None:
+        """Take the shape of the decoder's first chunk with its first choice's ``delta`` replaced by
+        ``{"content":"…"}`` (``_spliced_shape``), when it has one: a stream's first text chunk then needs
+        no parse (OpenAI's role chunk and its text chunks differ only in ``delta`` and padding)."""
+        decoder = self._decoder
+        first = decoder.first_chunk
+        if first is None:
+            return  # (nothing read yet: tried again at the next frame)
+        self._spliced = True
+        shape = _spliced_shape(first[0], first[1], decoder.model)
+        if shape is not None:
+            self._set(*shape)
+
+    def _set(self, head: str, tail: str, model: str | None, padded: bool) -> None:
+        """Keep a shape, with the lead ``run`` reads its frames by when they are usual one-line ones."""
+        self._head, self._tail, self._model, self._padded = head, tail, model, padded
+        usual = (
+            head[:1] == "{"
+            and (padded or tail[-1:] == "}")
+            and "\n" not in head
+            and "\n" not in tail
+            and "\r" not in head
+            and "\r" not in tail
+        )
+        # ``run``'s subject starts with ``data: `` + head, NUL, tail (+ LF LF unpadded), NUL
+        end = b"\x00" if padded else b"\n\n\x00"
+        self._lead = b"data: " + head.encode() + b"\x00" + tail.encode() + end if usual else None
+
     def data(self, d: str) -> bool:
         """The same test for the data of an event that is no comment. A relay that splits a read into
         frames itself asks this, without an event for each text chunk."""
+        if self._head is None and not self._spliced:
+            self._splice()
         head, tail = self._head, self._tail
         if head is not None and d.startswith(head) and self._decoder.model == self._model:
             start = len(head)
@@ -176,13 +240,63 @@ class TextChunks:
         tail = d[end:]
         cut = tail.find(_PADDING)
         padded = cut != -1 and tail.endswith('"}') and tail.count('"', cut) == 4 and "\\" not in tail[cut:]
-        self._head, self._tail, self._model, self._padded = (
-            d[:start],
-            tail[:cut] if padded else tail,
-            known,
-            padded,
-        )
+        self._set(d[:start], tail[:cut] if padded else tail, known, padded)
         return True
+
+
+def _spliced_shape(data: str, obj: Any, model: str | None) -> tuple[str, str, str | None, bool] | None:
+    """The text-chunk shape (``TextChunks``: head, tail, the decoder's model it holds for, padded) of the
+    chunk ``data`` with its first choice's ``delta`` replaced by ``{"content":"<text>"}``, learnt from
+    ``data`` (a chunk's stripped data) and ``obj`` (its parse) alone; ``model``: the decoder's model now.
+    None unless every step below holds.
+
+    The argument (RFC 8259's grammar; the SDKs' ``json.loads`` and the decoder's orjson read it alike):
+    ``data`` holds no backslash, so each of its strings is spelled as its characters and a quote always
+    opens or closes one. It holds ``"delta"`` once: the key of ``obj["choices"][0]``'s ``delta`` (which
+    exists) is that one token, so that choice has one ``delta`` member. Right after it come ``:`` and
+    the compact JSON of that delta (``orjson.dumps``): a whole object, so the value's text is exactly
+    that span (a parser reading a value there reads that object and stops at its closing brace). A
+    parser's state after a value depends only on what came before it, so ``data`` with that span
+    replaced by any other JSON object parses to ``obj`` with only that delta changed; with
+    ``{"content":"`` + ``t`` + ``"}`` (``t`` a JSON string body, non-empty) it is a chunk whose one
+    choice's delta is the text alone. When ``data`` ends with OpenAI's padding (``,"obfuscation":"…"}``,
+    a plain string: ``_PADDING_END``), its last string is that member's value, whose body can be any
+    other string body the same way (a top-level key the decoder never reads).
+
+    What the decoder then makes of such a chunk (``_chunk``): ``obj`` is an object with no truthy
+    ``error``, its ``choices`` one object at index 0 with no ``finish_reason``, no ``usage``, and no
+    ``usage`` object or ``x_groq`` at the top (``_vendor_usage`` None): one ``TextDelta`` of ``t``
+    while the stream runs (not finished), nothing else; its ``model`` is ``obj``'s, which leaves the
+    decoder's as it is when that is the decoder's (a non-empty string: the shape holds for that model)
+    or when it names none (absent, empty, not a string: the shape holds for the decoder's model now,
+    ``TextChunks`` asking that it be the same). Source for the chunk: OpenAI API reference, "The chat
+    completion chunk object" (a stream's chunks share id, created, model and fingerprint)."""
+    if "\\" in data or type(obj) is not dict or obj.get("error") or "x_groq" in obj:
+        return None
+    choices = obj.get("choices")
+    if type(choices) is not list or len(choices) != 1 or type(choice := choices[0]) is not dict:
+        return None
+    delta = choice.get("delta")
+    if (
+        type(delta) is not dict
+        or choice.get("index", 0) != 0
+        or choice.get("finish_reason") is not None
+        or "usage" in choice
+        or type(obj.get("usage")) is dict
+        or data.count('"delta"') != 1
+    ):
+        return None
+    at = data.find('"delta":') + 8
+    value = orjson.dumps(delta).decode()
+    if at == 7 or not data.startswith(value, at):
+        return None
+    said = obj.get("model")
+    if type(said) is str and said:
+        model = said
+    rest = '"}' + data[at + len(value) :]
+    cut = rest.rfind(_PADDING)
+    padded = cut != -1 and _PADDING_END(rest, cut) is not None
+    return data[:at] + '{"content":"', rest[:cut] if padded else rest, model, padded
 
 
 def is_string_body(text: str) -> bool:
@@ -275,6 +389,15 @@ _PLAIN_STRING = re.compile(r'[^"\\\x00-\x1f]*').fullmatch
 _PADDING_END = re.compile(r',"obfuscation":"[^"\\\x00-\x1f]*"\}').fullmatch
 # The same as bytes, a frame's end after it (``_TextShape.run``): the UTF-8 of a string without escapes
 _PADDED_FRAME_END = re.compile(rb',"obfuscation":"[^"\\\x00-\x1f]*"\}\n\n').match
+# A run of text frames (``TextChunks.run``) after its lead: ``data: `` + a head, NUL, a tail, NUL (group 1 and
+# 2: no NUL in them), then each frame ``data: `` + that head + a body with no quote, backslash or control
+# character + that tail (unpadded, with its LF LF; padded, then a printable ASCII padding string, as
+# ``TextChunks.data`` takes it, and LF LF). Each frame is matched exactly by the backreferences; a body's
+# ``+`` backtracks only within the body, when the tail does not follow it (the run's end): linear.
+_TEXT_RUN = re.compile(rb'data: ([^\x00]*)\x00([^\x00]*)\x00(?:data: \1[^"\\\x00-\x1f]+\2)*').match
+_PADDED_TEXT_RUN = re.compile(
+    rb'data: ([^\x00]*)\x00([^\x00]*)\x00(?:data: \1[^"\\\x00-\x1f]+\2,"obfuscation":"[ !#-\[\]-~]*"\}\n\n)*'
+).match
 # A text's JSON string body with no escape, as bytes (``_PLAIN_STRING``'s rule; the caller checks UTF-8)
 _PLAIN_BODY = re.compile(rb'[^"\\\x00-\x1f]+').fullmatch
 
@@ -418,6 +541,8 @@ class ChatStreamDecoder:
         self._legacy = False  # the call came as the deprecated ``delta.function_call``
         self._lane: _TextShape | None = None  # the stream's text chunks' shape (``text_of``)
         self._lane_wanted = False  # ``text_of`` was asked: learn the shape (a passthrough never asks)
+        # The first chunk read: its stripped data and its parse (``TextChunks`` splices its text shape from it)
+        self.first_chunk: tuple[str, dict[str, Any]] | None = None
 
     def feed(self, ev: SSEEvent) -> list[Delta]:
         """Translate one upstream SSE event."""
@@ -456,6 +581,8 @@ class ChatStreamDecoder:
             return self._fail(stream_error_from_openai(obj))
         started = self._started
         out = self._chunk(obj)
+        if not started:
+            self.first_chunk = (data, obj)
         if (
             self._lane_wanted
             and started
