@@ -613,15 +613,20 @@ class Proxy:
             pair.wire.strip_minted(result.body)
             provider.prepare(result.body, call.stream, pair.wire.name)
             raw = dumps_body(result.body)
-            view = View(
-                model=call.model,
-                include_usage=call.include_usage,
-                reasoning=call.reasoning,
-                tool_names=result.tool_names,
-                custom_tools=result.custom_tools,
-                compaction=result.compaction,
-                tools=bool(call.body.get("tools")),
-            )
+            tools = bool(call.body.get("tools"))
+            if result.tool_names or result.custom_tools or result.compaction:
+                view = View(
+                    model=call.model,
+                    include_usage=call.include_usage,
+                    reasoning=call.reasoning,
+                    tool_names=result.tool_names,
+                    custom_tools=result.custom_tools,
+                    compaction=result.compaction,
+                    tools=tools,
+                )
+            else:  # nothing renamed, no custom tool, no compaction: the shared view (a frozen View's making
+                # is a ``__setattr__`` a field, ~7 calls a request: issue 13, session 23)
+                view = passthrough_view(call.model, call.include_usage, call.reasoning, tools)
         else:
             operation = call.endpoint.passthrough_operation or operation
             body = dict(call.body)

@@ -117,3 +117,62 @@ def test_the_opening_frames_are_the_response_objects_frames(model: str, up: str,
         _frame("response.created", 0, opening),
         _frame("response.in_progress", 1, opening),
     ]
+
+
+# IR deltas of an answer: text, reasoning (signed or not), tool calls with arguments, usage updates
+_USAGE = st.builds(
+    ir.Usage,
+    input_tokens=st.integers(0, 10**7),
+    output_tokens=st.integers(0, 10**7),
+    cache_read_tokens=st.integers(0, 10**6),
+    cache_write_tokens=st.integers(0, 10**6),
+    reasoning_tokens=st.integers(0, 10**6),
+)
+_DELTA = st.one_of(
+    st.builds(ir.TextDelta, st.text(max_size=6)),
+    st.builds(ir.ReasoningDelta, st.text(min_size=1, max_size=6)),
+    st.builds(ir.SignatureDelta, st.text(min_size=1, max_size=6)),
+    st.builds(
+        ir.ToolCallStart, index=st.integers(0, 2), id=st.text(max_size=4), name=st.sampled_from(["f", "g"])
+    ),
+    st.builds(ir.ToolArgsDelta, index=st.integers(0, 2), fragment=st.sampled_from(['{"a":', "1}", "é", ""])),
+    st.builds(ir.UsageUpdate, _USAGE),
+    st.just(ir.KeepAlive()),
+)
+
+
+def _general_completed(self: ResponsesStreamEncoder) -> bytes:
+    """``response.completed`` as ``_frame`` writes the response object (before session 23's template)."""
+    return self._frame("response.completed", {"response": self._response("completed")})
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(_DELTA, max_size=12),
+    st.sampled_from(["end_turn", "tool_use", "stop_sequence"]),
+    st.text(max_size=8),
+    st.integers(0, 2**40),
+    st.booleans(),
+)
+def test_the_completed_frame_is_the_response_objects_frame(
+    deltas: list[ir.Delta], reason: str, model: str, created_at: int, reasoning: bool
+) -> None:
+    """``response.completed`` from its template (``_COMPLETED``) for any answer, model and creation time: the
+    bytes ``_frame`` makes of the response object, the same stream as the general path gives, and ``final``
+    (made when read) the object the general path keeps."""
+    streams, finals = [], []
+    for completed in (None, _general_completed):
+        enc = ResponsesStreamEncoder(View(model=model, reasoning=reasoning), response_id="resp_x")
+        enc.created_at = created_at
+        if completed is not None:
+            enc._completed = completed.__get__(enc)  # type: ignore[method-assign]
+        out = enc.feed(ir.MessageStart(id="msg_1", model="x"))
+        out += b"".join(enc.feed(d) for d in deltas)
+        out += enc.feed(ir.Finish(reason)) + enc.finish()  # type: ignore[arg-type]
+        streams.append(out)
+        finals.append(enc.final)
+    assert streams[0] == streams[1]
+    assert finals[0] == finals[1] and finals[0] is not None
+    last = _frames(streams[0])[-1]
+    seq = orjson.loads(last.split(b"data: ", 1)[1])["sequence_number"]
+    assert last == _frame("response.completed", seq, {"response": finals[0]})

@@ -161,14 +161,30 @@ def merge_stream_usage(start: dict[str, Any], delta: dict[str, Any]) -> dict[str
     for key, value in delta.items():
         if value is None:
             continue
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = {**out[key], **{k: v for k, v in value.items() if v is not None}}
-        else:
-            out[key] = value
+        if isinstance(value, dict):
+            before = out.get(key)
+            if isinstance(before, dict):
+                # without a null in the delta's object, the merge is one C call (no comprehension to make
+                # and call: issue 13, session 23; tests/unit/dialects/test_merge_usage23.py)
+                value = (
+                    {**before, **value}
+                    if None not in value.values()
+                    else _merged_without_nulls(before, value)
+                )
+        out[key] = value
     steps = out.get("iterations")
     if delta.get("iterations") is None and type(steps) is list:  # absent or null: the delta gives no list
         out["iterations"] = _message_step_updated(steps, delta)
     return out
+
+
+def _merged_without_nulls(before: dict[str, Any], value: dict[str, Any]) -> dict[str, Any]:
+    """``before`` updated with ``value``'s members that are not null (a new dict, in that key order)."""
+    merged = dict(before)
+    for k, v in value.items():
+        if v is not None:
+            merged[k] = v
+    return merged
 
 
 _TOP_LEVEL_COUNTS = (

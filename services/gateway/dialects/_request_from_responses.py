@@ -44,6 +44,7 @@ from typing import Any
 import orjson
 
 from services.gateway.dialects._prompt_cache import (
+    EPHEMERAL,
     NO_SESSION,
     Session,
     place_anthropic_breakpoints,
@@ -1027,6 +1028,10 @@ def responses_to_anthropic(
     their signatures; ``prompt_cache_key`` becomes cache breakpoints (system, tools, last user turns).
     ``validated`` as in ``responses_to_chat``.
     """
+    if type(body.get("input")) is str and body.keys() <= _PLAIN_KEYS and body.get("store") is not True:
+        if not validated:
+            validate_responses_request(body)
+        return _plain_to_anthropic(body, target)
     transcript, tools, custom, choice = _prepare(body, validated)
     names = ToolNamer()
     anthropic_tools = [_anthropic_tool(t, names) for t in tools]
@@ -1063,6 +1068,46 @@ def responses_to_anthropic(
         custom_tools=frozenset(custom),
         compaction=transcript.compaction,
     )
+
+
+# The fields of a plain Responses request (a string ``input``, at most ``instructions`` and a token limit;
+# the openai SDK's ``responses.create(model=…, input="…")``) that ``_plain_to_anthropic`` writes, and those
+# ``responses_to_anthropic`` drops for Anthropic whatever their value (the module docstring's "Dropped").
+# ``store`` is one of them unless it is ``true`` (refused: ``_refuse_stateful``).
+_PLAIN_KEYS = frozenset(
+    {"model", "input", "stream", "instructions", "max_output_tokens"}
+    | {"store", "include", "metadata", "service_tier", "truncation", "stream_options", "client_metadata"}
+    | {"prompt_cache_key"}
+)
+
+
+def _plain_to_anthropic(body: dict[str, Any], target: Target) -> TranslatedRequest:
+    """``responses_to_anthropic`` of a validated plain request (``_PLAIN_KEYS``, a string ``input``, ``store``
+    not true), written directly: the same body, key order and markers as the general path (its transcript,
+    turns and ``place_anthropic_breakpoints``, which finds no client marker in a body made only of these
+    fields) at a fraction of the calls (issue 13, session 23: the bench's Responses → Anthropic request;
+    tests/unit/dialects/test_plain_responses23.py compares the two on random plain bodies).
+
+    The body: ``model``, ``max_tokens`` (``max_output_tokens`` or the target's default, clamped), one user
+    turn with the input as a text block (``OPENING`` for an empty input: a conversation opens with a user
+    turn), ``system`` (the instructions, when not empty), ``stream`` when true; the cache breakpoints on the
+    system block and on the user turn's block (Anthropic prompt caching: at most four, system and the last
+    two user turns). Raises ``TranslationError`` for an invalid ``max_output_tokens``."""
+    limit = _max_output_tokens(body)
+    out: dict[str, Any] = {
+        "model": target.model,
+        "max_tokens": clamp_tokens(limit if limit is not None else target.default_max_tokens, target),
+    }
+    text = body["input"] or OPENING
+    out["messages"] = [
+        {"role": "user", "content": [{"type": "text", "text": text, "cache_control": dict(EPHEMERAL)}]}
+    ]
+    instructions = body.get("instructions")
+    if isinstance(instructions, str) and instructions:
+        out["system"] = [{"type": "text", "text": instructions, "cache_control": dict(EPHEMERAL)}]
+    if body.get("stream") is True:
+        out["stream"] = True
+    return TranslatedRequest(body=out)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -605,7 +605,20 @@ class ResponsesStreamEncoder:
         self._count = 0  # output items started
         self._summary: list[str] = []  # compaction summary text
         self._call_ids: set[str] = set()
-        self.final: dict[str, Any] | None = None  # the Response object of the terminal event
+        # the Response object of the terminal event (``final``), or what makes it when first read
+        self._final: dict[str, Any] | None = None
+        self._final_parts: tuple[list[dict[str, Any]], dict[str, Any]] | None = None
+
+    @property
+    def final(self) -> dict[str, Any] | None:
+        """The ``Response`` object of the terminal event (None before it): for ``response.completed``, written
+        from a template (``_completed``), made from its parts when first read."""
+        if self._final is None and self._final_parts is not None:
+            output, usage = self._final_parts
+            self._final = response_object(
+                self._id(), self.view.model, self.created_at, "completed", output=output, usage=usage
+            )
+        return self._final
 
     def feed(self, d: Delta) -> bytes:
         """Encode one delta as zero or more complete SSE frames."""
@@ -690,7 +703,9 @@ class ResponsesStreamEncoder:
         if self._finish is not None and self._finish.filtered:  # as OpenAI ends a filtered response
             response = self._response("incomplete", incomplete_details={"reason": "content_filter"})
             return out + self._frame("response.incomplete", {"response": response})
-        return out + self._frame("response.completed", {"response": self._response("completed")})
+        if not self._frames:
+            return out + self._frame("response.completed", {"response": self._response("completed")})
+        return out + self._completed()
 
     # -- content --------------------------------------------------------------------------------
 
@@ -992,8 +1007,19 @@ class ResponsesStreamEncoder:
             incomplete_details=incomplete_details,
         )
         if status != "in_progress":
-            self.final = response
+            self._final = response
         return response
+
+    def _completed(self) -> bytes:
+        """The ``response.completed`` frame, from a template: what ``_frame`` makes of ``{"response":
+        self._response("completed")}``, the output items and the usage serialised on their own (the
+        response object itself made only if ``final`` is read; tests/unit/test_responses_templates.py)."""
+        output = list(self._output)
+        usage = usage_to_responses(Usage() if self._update is None else self._update.usage)
+        self._final_parts = (output, usage)
+        seq, self._seq = self._seq, self._seq + 1
+        ident, model = orjson.dumps(self._id()), orjson.dumps(self.view.model)
+        return _COMPLETED % (seq, ident, self.created_at, model, orjson.dumps(output), orjson.dumps(usage))
 
     def _frame(self, kind: str, body: dict[str, Any]) -> bytes:
         """One event: ``encode_event(orjson.dumps(obj), event=kind)``, written directly (orjson writes no
@@ -1051,6 +1077,14 @@ _OPENING = (
     b'event: response.created\ndata: {"type":"response.created","sequence_number":%d,"response":%b}\n\n'
     b'event: response.in_progress\ndata: {"type":"response.in_progress","sequence_number":%d,"response":%b}'
     b"\n\n"
+)
+# ``_frame``'s bytes of ``response.completed`` (sequence number, id, created_at, model, output, usage): the
+# object of ``response_object(id, model, created_at, "completed", output=…, usage=…)``
+_COMPLETED = (
+    b'event: response.completed\ndata: {"type":"response.completed","sequence_number":%d,"response":{"id":%b,'
+    b'"object":"response","created_at":%d,"status":"completed","error":null,"incomplete_details":null,'
+    b'"instructions":null,"metadata":{},"model":%b,"output":%b,"parallel_tool_calls":true,'
+    b'"tool_choice":"auto","tools":[],"usage":%b}}\n\n'
 )
 # ``_frame``'s bytes for a message item's opening and closing frames (see ``_message_opening``/``_closing``)
 _TEXT_PART = b'{"type":"output_text","annotations":[],"logprobs":[],"text":%b}'

@@ -47,8 +47,9 @@ _views: dict[tuple[str, bool, bool, bool], View] = {}
 
 
 def passthrough_view(model: str, include_usage: bool, reasoning: bool, tools: bool) -> View:
-    """The view of a call whose request goes out untranslated (no tools renamed, no custom tools, no
-    compaction): made once per distinct (model, include_usage, reasoning, tools) and shared (a ``View``
+    """The view of a call whose request goes out untranslated, or translated with no tool renamed, no custom
+    tool and no compaction (``TranslatedRequest``'s empty ``tool_names`` and ``custom_tools``: the same view
+    as one made with them, ``MappingProxyType({}) == {}``): made once per distinct (model, include_usage, reasoning, tools) and shared (a ``View``
     is immutable; a frozen dataclass costs a ``__setattr__`` per field to build, on every request). At
     most ``VIEWS_KEPT`` are kept: a client inventing model names cannot grow the cache."""
     key = (model, include_usage, reasoning, tools)
