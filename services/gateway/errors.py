@@ -16,6 +16,7 @@ import orjson
 from services.gateway.dialects._error_meaning import (
     bare_error,
     counts_told,
+    error_json,
     provider_message,
     unwrapped,
     validation_message,
@@ -85,9 +86,10 @@ class UpstreamError(GatewayError):
 def parse_upstream_error(body: bytes) -> tuple[str, str | None]:
     """(message, type) from an OpenAI-, Anthropic- or OpenRouter-shaped error body, vLLM's bare error object,
     a FastAPI/pydantic validation error (``validation_message``: FastAPI's ``detail``, Mistral's nested one),
-    Gemini's OpenAI-compatible endpoint's one-element list ``[{"error": {...}}]``, or the raw text."""
+    Gemini's OpenAI-compatible endpoint's one-element list ``[{"error": {...}}]``, or the raw text; a leading UTF-8 BOM
+    is passed over (``error_json``)."""
     try:
-        data = unwrapped(orjson.loads(body))
+        data = unwrapped(error_json(body))
     except orjson.JSONDecodeError:
         text = body.decode("utf-8", errors="replace").strip()
         return (text[:500] or "upstream error", None)

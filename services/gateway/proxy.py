@@ -355,7 +355,7 @@ class Proxy:
                     # a non-streaming proxy's whole answer to a streamed request (s20 variant 13-ae), with a
                     # length or chunked (s21), or a stream mislabelled (``chunks``: what was read comes again)
                     try:
-                        raw, chunks = await self._sniffed(resp, provider, call)
+                        raw, chunks = await self._sniffed(request, resp, provider, call, pair, up.view)
                     except ClientGone:  # hung up while the answer's first byte was awaited
                         att.client_disconnected = True
                         call.answer(499, "client_disconnected")
@@ -432,6 +432,7 @@ class Proxy:
         async def keep() -> None:
             nonlocal gone
             try:
+                # ``call.opened`` set first: the answer continues it once ``stop`` has let this write end whole
                 response = (await self._open(call, unopened)).response
                 frame = registry.client(call.fmt).keepalive
                 while True:
@@ -472,10 +473,12 @@ class Proxy:
                     await keeping  # its last frame written whole (a write is never cut)
 
     async def _open(self, call: Call, unopened: Unopened) -> OpenStream:
-        """Begin the client's stream on a silence (``call.opened``): headers, then its format's opening and
-        keep-alive, from a relay that reads no usage (the answer's own relay, ``_relay_stream``, reads it with
-        ``provider.usage_rule``): none is given, none is misread. ``call.opened`` is set first: an answer
-        continues this stream once the write has ended whole. Raises what a write to a gone client raises."""
+        """Begin the client's answer before anything of the provider's is known (slow headers:
+        ``_send_opening``; a slow first byte of a whole JSON answer: ``_sniffed``; the gateway's own Retry-After
+        wait: ``_wait``): headers, then its format's opening and keep-alive, from a relay that reads no usage
+        (the answer's own relay reads it with ``provider.usage_rule``: none is given here, none is misread).
+        ``call.opened`` is set before the first write, so the answer, or the next route's, continues this
+        stream. Raises the connection errors of a client that has hung up."""
         request, pair, view = unopened
         response = SSEResponse(self._headers(call))
         data = make_relay(pair, view).keepalive()
@@ -650,20 +653,29 @@ class Proxy:
     # ---- answers ----------------------------------------------------------------------------------
 
     async def _sniffed(
-        self, resp: UpstreamResponse, provider: Provider, call: Call
+        self,
+        request: web.Request,
+        resp: UpstreamResponse,
+        provider: Provider,
+        call: Call,
+        pair: Pairing,
+        view: View,
     ) -> tuple[bytes | None, Chunks | None]:
         """What an ``application/json`` answer to a streamed request is: ``(body, None)`` for one whole JSON
         document, ``(None, chunks)`` for a stream mislabelled (its chunks, the bytes read here first again).
         With a ``content-length`` it is whole (s20 variant 13-ae); chunked, it is whole when its first byte
         that is not white space opens a JSON object (RFC 8259 §2: white space may precede a value), as no SSE
         line can (WHATWG HTML §9.2.6: a line is a field, a comment ``:`` or blank), s21. The wait for that
-        byte is bounded by ``first_byte_timeout_s``, for the whole wait, not each piece of white space. It sends
-        the client no keep-alive while its answer has not begun (nothing says yet what it will be); once it has
-        (``call.opened``: keep-alives went out while the headers were awaited), it gets its format's keep-alive
-        after every ``STREAM_KEEPALIVE_S`` of the wait, as before the headers: before, a relay slow to send its
-        body's first byte left it silent for up to the whole bound (s22 variant 13-sniffwait-vD: 5.5 s with
-        1 s keep-alives); ``ClientGone`` when a keep-alive finds the client gone. A UTF-8 BOM before the first
-        byte is passed over (``_first_byte``). Errors:
+        byte is bounded by ``first_byte_timeout_s``, for the whole wait, not each piece of white space. The client
+        gets its format's keep-alive after every ``STREAM_KEEPALIVE_S`` of the wait (when above 0), as while the
+        headers are awaited (``_send_opening``): a silence is a silence to the client whether or not the
+        provider's status line has come (Claude Code's gateway protocol: pings in silent gaps). An answer that
+        has not begun yet (``call.opened`` None) begins at the first of them with its format's opening
+        (``_open``): whole JSON or a stream, the answer continues it (``_whole_as_stream``, ``_relay_stream``),
+        a failure is told in it (``_end_opened``). Before: a begun answer got keep-alives (s22 variant
+        13-sniffwait-vD), one not begun none, silent for up to the whole bound (s23 variant 13-sniffopen).
+        ``ClientGone`` when a keep-alive finds the client gone. A UTF-8 BOM before the first byte is passed over
+        (``_first_byte``). Errors:
         ``UpstreamError`` as ``next_chunk``'s and ``read_body``'s (a timeout, a broken body)."""
         if "content-length" in resp.headers:
             return await self.upstream.read_body(resp, provider), None
@@ -673,14 +685,16 @@ class Proxy:
         # keep-alive) does not restart it (review21b: each piece got the whole timeout, so the wait had no end)
         bound_s = self.upstream.first_byte_timeout_s
         deadline = time.monotonic() + bound_s
-        opened = call.opened
         on_idle: Callable[[], Awaitable[None]] | None = None
-        if opened is not None:
+        if call.opened is not None or self.upstream.keepalive_s > 0:
             frame = registry.client(call.fmt).keepalive
 
             async def keepalive() -> None:
                 try:
-                    await opened.response.write(frame)
+                    if call.opened is None:
+                        await self._open(call, (request, pair, view))
+                    else:
+                        await call.opened.response.write(frame)
                 except (ConnectionResetError, aiohttp.ClientConnectionResetError) as exc:
                     raise ClientGone from exc
 

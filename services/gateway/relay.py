@@ -623,7 +623,7 @@ class Passthrough(Relay):
             if token_only(ev)
             or (ev.event in quiet and self.saw_content and untouched(ev) and quiet_event(ev))
             or (ev.event in inert_names and untouched(ev) and inert(ev.data))
-            else keep(ev, decoded(ev), view)
+            else keep(ev, decoded(ev), view, self.decoder)
             for ev in events
         ]
         return b"".join(frames if self._mended is None else self._placed(events, frames))
@@ -767,7 +767,7 @@ class Passthrough(Relay):
                         break
                 raw = chunk[pos:end]
                 ev = SSEEvent(None, data, False, None, None, raw)
-                frame = keep(ev, decoded(ev), view)
+                frame = keep(ev, decoded(ev), view, self.decoder)
                 if frame is not raw or self._mended is not None:
                     out.append(chunk[run:pos])
                     out += [frame] if self._mended is None else self._placed([ev], [frame])
@@ -936,7 +936,7 @@ class Passthrough(Relay):
         if self._token_only(ev):
             # a token passes a frame filter unchanged (``registry.FrameFilter``): ``reencode(ev)``
             return ev.raw if ev.raw is not None else reencode(ev)
-        return self._filter(ev, self._decoded(ev), self.view)
+        return self._filter(ev, self._decoded(ev), self.view, self.decoder)
 
     def _scan_read(self, rule: ScanRule, chunk: bytes) -> bytes:
         """One read: its events one at a time until the stream is scanned, then its whole frames scanned

@@ -2286,6 +2286,51 @@ def test_case01k_passed_through_empty_arguments_become_an_empty_object(
     assert r.json()["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"] == "{}"
 
 
+def null_call(index: int, call_id: str | None, arguments: str) -> dict[str, Any]:
+    head = {"id": call_id, "type": "function"} if call_id else {}
+    return {
+        "index": index,
+        **head,
+        "function": {"name": "get_time", "arguments": arguments} if call_id else {"arguments": arguments},
+    }
+
+
+NULL_ARGS = frames(
+    chat_chunk(
+        "local-llama", {"role": "assistant", "content": None, "tool_calls": [null_call(0, "call_a", "null")]}
+    ),
+    chat_chunk("local-llama", {"tool_calls": [null_call(1, "call_b", "")]}),
+    chat_chunk("local-llama", {"tool_calls": [null_call(1, None, " nu")]}),
+    chat_chunk("local-llama", {"tool_calls": [null_call(1, None, "ll ")]}),
+    chat_chunk("local-llama", {"tool_calls": [null_call(2, "call_c", '{"tz":')]}),
+    chat_chunk("local-llama", {"tool_calls": [null_call(2, None, " null")]}),
+    chat_chunk("local-llama", {"tool_calls": [null_call(2, None, "}")]}),
+    chat_chunk("local-llama", {}, "tool_calls"),
+    b"data: [DONE]\n\n",
+)
+
+
+def test_passed_through_null_arguments_become_an_empty_object(gw: Stack, up: ScriptedUpstream) -> None:
+    """s23 variant 01-blank-vA: vLLM streams a call made without arguments as ``null`` (vllm-project/vllm#21046),
+    in one fragment or several; the openai SDK's joined arguments parsed to None, not the JSON object OpenAI's
+    contract says, while the same answer not streamed gave "{}" (bugcase 01's kind). Now those fragments reach
+    the client blanked and the call gets "{}" when the answer ends; a ``null`` value inside an object is left
+    alone. One read, and event by event."""
+    tools = [{"type": "function", "function": {"name": "get_time", "parameters": {"type": "object"}}}]
+    with openai.OpenAI(base_url=gw.gateway_url + "/v1", api_key="unused", max_retries=0) as client:
+        for pieces in (NULL_ARGS, [b"".join(NULL_ARGS)]):
+            up.script(LOCAL, sse(pieces))
+            joined: dict[int, str] = {}
+            for chunk in client.chat.completions.create(
+                model="local-llama", messages=[{"role": "user", "content": "time?"}], tools=tools, stream=True
+            ):
+                for choice in chunk.choices:
+                    for call in choice.delta.tool_calls or []:
+                        text = call.function.arguments if call.function else None
+                        joined[call.index] = joined.get(call.index, "") + (text or "")
+            assert {i: json.loads(a) for i, a in joined.items()} == {0: {}, 1: {}, 2: {"tz": None}}, joined
+
+
 def test_a_usage_chunk_without_its_blank_line_is_billed_and_passed_on(
     gw: Stack, up: ScriptedUpstream
 ) -> None:

@@ -17,7 +17,7 @@ import orjson
 import pytest
 
 from tests.procs import Stack
-from tests.scripted_upstream import ScriptedUpstream, sse
+from tests.scripted_upstream import Answer, ScriptedUpstream, sse
 
 pytestmark = pytest.mark.usefixtures("fresh_up")
 ANTHROPIC = "/anthropic/v1/messages"
@@ -70,3 +70,21 @@ def test_in_stream_errors_carry_openais_code(
                 pass
     assert failed.value.code == code, failed.value.body
     assert "slow down" in failed.value.message
+
+
+def test_an_error_body_after_a_byte_order_mark_is_read_as_json(gw: Stack, up: ScriptedUpstream) -> None:
+    """s23 variant 13-errbom-vC: an error body (status >= 400) after a UTF-8 BOM (RFC 8259 §8.1: parsers may ignore
+    it; relays written on .NET send one) is read as the error it holds: a Responses client (translated) gets the
+    provider's words and OpenAI's code, as without the BOM. Before, the body was no JSON to the gateway's error
+    reader, and the message was the raw body, BOM and JSON text."""
+    said = "prompt is too long: 210000 tokens > 200000 maximum"
+    error = {"type": "error", "error": {"type": "invalid_request_error", "message": said}}
+    up.script(ANTHROPIC, Answer(body=b"\xef\xbb\xbf" + orjson.dumps(error), status=400))
+    with openai.OpenAI(base_url=gw.gateway_url + "/v1", api_key="unused", max_retries=0) as client:
+        with pytest.raises(openai.BadRequestError) as failed:
+            client.responses.create(model="claude-haiku-4-5", input="hi")
+    assert failed.value.code == "context_length_exceeded", failed.value.body
+    body = failed.value.body
+    assert isinstance(body, dict), body
+    # OpenAI's words for an overflow, the provider's own after them: no JSON text, no BOM
+    assert body["message"].endswith(f"({said})") and "{" not in body["message"], body

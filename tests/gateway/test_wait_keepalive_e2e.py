@@ -238,3 +238,38 @@ def test_a_stream_refused_at_once_hears_keepalives_while_the_gateway_waits(
     assert waiting >= 3, (waiting, seen)
     row = gw.row_for(rid)
     assert (row["status"], row["attempts"], row["output_tokens"]) == (200, 2, 5), row
+
+
+def test_a_whole_json_answer_slow_to_its_first_byte_opens_the_clients_stream(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """s23 variant 13-sniffopen: a non-streaming relay sends its headers at once (application/json, chunked),
+    then one newline and 3 s of nothing before its whole answer. The client's answer had not begun (the headers
+    came in time), so nothing went out at all: the client's idle watchdog saw 3 s of silence (up to the whole
+    first-byte bound). Now the stream opens on that silence, as on slow headers, and pings follow until the
+    answer (``Proxy._sniffed``, ``Proxy._open``)."""
+    whole = {
+        "id": "c2",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "gpt-4o-mini",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": B_TEXT}, "finish_reason": "stop"}
+        ],
+        "usage": {"prompt_tokens": 21, "completion_tokens": 5, "total_tokens": 26},
+    }
+    up.script(CHAT, Answer(body=[b"\n", Pause(3.0), json.dumps(whole).encode()]))
+    decoder = SSEDecoder()
+    events = []
+    with messages_stream(gw, "sniff23") as r:
+        assert r.status_code == 200, r.read()
+        for piece in r.iter_bytes():
+            events.extend(decoder.feed(piece))
+    seen = kinds(events)
+    assert seen.count("message_start") == 1 and seen[-1] == "message_stop" and "error" not in seen, seen
+    assert B_TEXT in "".join(e.data for e in events)
+    # 3 s of silence hold ten 0.3 s periods: the opening's ping and at least three more before the text
+    first_text = next(i for i, e in enumerate(events) if e.event == "content_block_delta")
+    assert [e.event for e in events[:first_text]].count("ping") >= 4, seen
+    row = gw.row_for("sniff23")
+    assert (row["status"], row["output_tokens"]) == (200, 5), row

@@ -6,7 +6,11 @@ import orjson
 import pytest
 
 from services.gateway.dialects._openai_stream import ChatStreamDecoder
-from services.gateway.dialects.openai_chat import repair_empty_arguments, repair_stream
+from services.gateway.dialects.openai_chat import (
+    null_arguments_blanked,
+    repair_empty_arguments,
+    repair_stream,
+)
 from services.gateway.dialects.registry import pairing
 from services.gateway.dialects.view import View
 from services.gateway.relay import Passthrough
@@ -89,15 +93,22 @@ def test_blank_calls_get_one_empty_object_chunk_each_in_the_first_chunks_shape()
     assert decoder.blank_arguments_frames() == b""
 
 
-def test_null_text_arguments_in_an_answer_become_an_empty_object_and_in_a_stream_get_nothing_added() -> None:
+def test_null_text_arguments_in_an_answer_and_in_a_stream_become_an_empty_object() -> None:
     """bug8a variant 01-k: vLLM renders a call without arguments as the text "null" (json.dumps(None)):
-    a relayed answer gets "{}" instead. A relayed stream already gave the client "null": adding "{}"
-    would make "null{}", so nothing is added there (the translated paths drop it, 01-h/01-j)."""
+    a relayed answer gets "{}" instead. A relayed stream's client gets the "null" fragments blanked
+    (``null_arguments_blanked``, s23 variant 01-blank-vA; before, it got "null", which its SDK parsed to None)
+    and "{}" added, as for blank arguments; a ``null`` value inside an object is no such call."""
     raw = _answer(" null")
     assert _arguments(repair_empty_arguments(raw, orjson.loads(raw))) == "{}"
     decoder, events = _decoded(_stream([["nu", "ll"]]))
+    assert decoder.holds_null(0) and decoder.null_seen
+    before, after = repair_stream(decoder, events[-2])
+    assert _joined(before) == {0: "{}"} and after == b""
+    blanked = null_arguments_blanked(events[2], decoder)  # the "nu" fragment
+    assert blanked is not None and _joined(blanked) == {0: ""}
+    decoder, events = _decoded(_stream([['{"tz":', " null", "}"]]))
+    assert not decoder.holds_null(0) and not decoder.null_seen
     assert decoder.blank_arguments_frames() == b""
-    assert repair_stream(decoder, events[-2]) == (b"", b"")
 
 
 def test_repair_goes_before_the_finish_unless_the_finishing_chunk_carries_a_call() -> None:

@@ -158,5 +158,5 @@ def test_any_spelling_of_blank_arguments_is_mended(
     data = json.dumps(obj, ensure_ascii=ascii_only, separators=separators)
     ev = SSEEvent(event, data)
     assert not passes_unchanged(ev)
-    out = json.loads(SSEDecoder().feed(passthrough_frame(ev, [], TOOLS))[0].data)
+    out = json.loads(SSEDecoder().feed(passthrough_frame(ev, [], TOOLS, None))[0].data)
     assert (out.get("arguments") if "arguments" in out else out["item"]["arguments"]) == "{}"

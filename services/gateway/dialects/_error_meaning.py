@@ -340,9 +340,23 @@ def told_in_stream(message: str) -> bytes:
     return orjson.dumps({"error": {"message": message}})
 
 
+# U+FEFF in UTF-8: a byte order mark some relays put before a JSON body (relays written on .NET)
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def error_json(body: bytes) -> Any:
+    """An error body (status >= 400) parsed as JSON, a leading UTF-8 BOM passed over: RFC 8259 §8.1, a JSON text
+    must not begin with one but its parsers "MAY ignore the presence of a byte order mark rather than treating it
+    as an error", as the gateway does for answers (``Proxy._answer_object``, s22). Before, such a body was no
+    JSON to the error readers (``parse_upstream_error``, ``_error_of``, ``body_reset_seconds``): a translated
+    client got the raw body as its message (s23 variant 13-errbom-vC: a Responses client's context overflow
+    said ``\ufeff{"error": …}``). Raises ``orjson.JSONDecodeError`` for a body that is not JSON."""
+    return orjson.loads(body.removeprefix(UTF8_BOM))
+
+
 def _error_of(body: bytes) -> dict[str, Any]:
     try:
-        data = unwrapped(orjson.loads(body))
+        data = unwrapped(error_json(body))
     except orjson.JSONDecodeError:
         return {"message": body.decode("utf-8", errors="replace")}
     err = data.get("error") if isinstance(data, dict) else None

@@ -358,6 +358,7 @@ class _ToolCall:
     started: bool = False
     sent: int = 0  # fragments already emitted
     complete: bool = False
+    nullish: bool = True  # the arguments so far are blank or a beginning of ``null`` (``holds_null``)
 
     def is_complete(self) -> bool:
         """True once the arguments so far form a whole JSON object: no further fragment can belong to it."""
@@ -536,6 +537,8 @@ class ChatStreamDecoder:
         self._refusal = False
         self._calls: list[_ToolCall] = []  # by first appearance; position = IR tool index
         self._slots: dict[int, int] = {}  # upstream index → position of the call it names now
+        # Some call's arguments began as ``null`` (``_tool_deltas``): a passthrough filter then asks ``holds_null``
+        self.null_seen = False
         self._cursor = 0  # position in _calls of the call being relayed
         self._first: dict[str, Any] = {}  # the first chunk: the shape of a chunk the gateway adds
         self._legacy = False  # the call came as the deprecated ``delta.function_call``
@@ -731,8 +734,19 @@ class ChatStreamDecoder:
         """End of the upstream body: release any tool call still buffered."""
         return [] if self._failed else self._advance(final=True)
 
+    def holds_null(self, index: int) -> bool:
+        """Whether the call the upstream's ``index`` names (after the chunks read so far) has for arguments only
+        the text ``null`` or a beginning of it, white space aside (``_tool_args.null_so_far``): vLLM's tool parsers
+        stream a call made without arguments as ``null`` (vllm-project/vllm#21046), which no client format takes
+        (a JSON object) and which nothing can follow in valid JSON. ``_advance`` holds such fragments back from a
+        translated client; a passed-through one gets them blanked (``openai_chat.null_arguments_blanked``) and
+        ``"{}"`` when the answer ends (``blank_arguments_frames``)."""
+        slot = self._slots.get(index)
+        return slot is not None and null_so_far("".join(self._calls[slot].fragments))
+
     def blank_arguments_frames(self) -> bytes:
-        """One chunk per upstream tool-call index whose arguments so far are blank ("" only, or spaces),
+        """One chunk per upstream tool-call index whose arguments so far are blank ("" only, or spaces; or
+        ``null``, s23 variant 01-blank-vA: a passed-through client got none of it, ``holds_null``),
         giving it the arguments ``"{}"``, in the shape of the stream's first chunk (its ``id``, ``object``,
         ``created``, ``model``, ``system_fingerprint``, and ``"usage": null`` when it had that key); b""
         when there is none. OpenAI's contract: a call's joined arguments are a JSON object's text, ``"{}"``
@@ -741,9 +755,7 @@ class ChatStreamDecoder:
         the added fragment joined to a later call's arguments. A legacy ``function_call`` stream gets its
         fragment as a ``function_call`` delta."""
         calls = self._calls
-        blank = (
-            [i for i, s in self._slots.items() if not "".join(calls[s].fragments).strip()] if calls else None
-        )
+        blank = [i for i, s in self._slots.items() if _no_arguments(calls[s].fragments)] if calls else None
         if not blank:
             return b""
         head = {k: self._first[k] for k in _CHUNK_HEAD if k in self._first}
@@ -885,6 +897,12 @@ class ChatStreamDecoder:
                 if item_id is not None and call.fragments == [arguments] and call.is_complete():
                     continue  # the whole call again, under its id (below)
                 call.fragments.append(arguments)
+                if call.nullish:  # (joined only while the arguments may be ``null``: their first fragments)
+                    text = "".join(call.fragments)
+                    if null_so_far(text):
+                        self.null_seen = True
+                    else:
+                        call.nullish = not text.strip()
             elif isinstance(arguments, dict):  # a few servers send the whole input as an object (s10 01-i)
                 call.fragments.append(orjson.dumps(arguments).decode())
         return self._advance(final=False)
@@ -936,6 +954,12 @@ class ChatStreamDecoder:
                 continue
             break
         return out
+
+
+def _no_arguments(fragments: list[str]) -> bool:
+    """A call's arguments so far are none: blank, or ``null`` (``ChatStreamDecoder.holds_null``)."""
+    text = "".join(fragments)
+    return not text.strip() or null_so_far(text)
 
 
 def _opening(fragments: list[str]) -> str:

@@ -55,6 +55,7 @@ __all__ = [
     "render",
     "repair_empty_arguments",
     "repair_stream",
+    "null_arguments_blanked",
     "stream_error_frame",
     "is_text_chunk",
     "TextChunks",
@@ -234,6 +235,35 @@ def object_arguments_as_text(ev: SSEEvent) -> bytes | None:
             if isinstance(fn, dict) and isinstance(fn.get("arguments"), dict):
                 fn["arguments"] = orjson.dumps(fn["arguments"]).decode()
                 changed = True
+    if not changed:
+        return None
+    return encode_event(orjson.dumps(obj).decode(), ev.event, id=ev.id, retry=ev.retry)
+
+
+def null_arguments_blanked(ev: SSEEvent, decoder: ChatStreamDecoder) -> bytes | None:
+    """The frame of a passed-through chunk whose tool-call arguments fragments belong to calls whose arguments are
+    ``null`` so far (``ChatStreamDecoder.holds_null``, asked after the decoder read ``ev``), with those fragments
+    made ``""``; None when the chunk has none. vLLM streams a call made without arguments as ``null``
+    (vllm-project/vllm#21046): the openai SDK's joined arguments then parse to None, not the JSON object OpenAI's
+    contract says (``function.arguments``; the non-streamed answer is mended to ``"{}"`` by ``repair_answer``, the
+    streamed one was not: bugcase 01's kind, s23 variant 01-blank-vA). Blanked here, the call gets ``"{}"`` when the
+    answer ends (``repair_stream``). The chat frame filter asks only once some call's arguments began as ``null``
+    (``ChatStreamDecoder.null_seen``): no parse for any other stream."""
+    try:
+        obj = orjson.loads(ev.data)
+    except orjson.JSONDecodeError:
+        return None
+    changed = False
+    for choice in (obj.get("choices") or []) if isinstance(obj, dict) else []:
+        delta = choice.get("delta") if isinstance(choice, dict) else None
+        calls = delta.get("tool_calls") if isinstance(delta, dict) else None
+        for pos, call in enumerate(calls if isinstance(calls, list) else []):
+            fn = call.get("function") if isinstance(call, dict) else None
+            if isinstance(fn, dict) and isinstance(args := fn.get("arguments"), str) and args.strip():
+                index = call.get("index")
+                if decoder.holds_null(index if isinstance(index, int) else pos):
+                    fn["arguments"] = ""
+                    changed = True
     if not changed:
         return None
     return encode_event(orjson.dumps(obj).decode(), ev.event, id=ev.id, retry=ev.retry)

@@ -452,7 +452,7 @@ def passes_unchanged(ev: SSEEvent) -> bool:
     return ev.event not in _FINAL_ARGUMENTS or _MAYBE_BLANK.search(ev.data) is None
 
 
-def passthrough_frame(ev: SSEEvent, deltas: Sequence[Any], view: View) -> bytes:
+def passthrough_frame(ev: SSEEvent, deltas: Sequence[Any], view: View, decoder: Any) -> bytes:
     """A relayed Responses event: unchanged (``reencode``), except that a
     function call's final arguments, when blank, become ``"{}"`` (``repair_blank_arguments``'s rule) in the
     events that carry them (``_FINAL_ARGUMENTS``)."""

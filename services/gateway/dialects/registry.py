@@ -87,10 +87,11 @@ class ErrorBody(Protocol):
     ) -> dict[str, Any]: ...
 
 
-# One upstream SSE event, its decoded deltas and the call → the bytes a same-format client gets. An event
+# One upstream SSE event, its decoded deltas, the call and the stream's decoder (after it read the event: what
+# the event left it holding, ``ChatStreamDecoder.holds_null``) → the bytes a same-format client gets. An event
 # that carries only a token (``WireSpec.token_event``) must come back as it was (``reencode``): a relay
 # passes such events on without decoding them or calling the filter.
-FrameFilter = Callable[[SSEEvent, list[ir.Delta], View], bytes]
+FrameFilter = Callable[[SSEEvent, list[ir.Delta], View, Any], bytes]
 
 
 # ``PassFrames.tail``: (the stream's decoder, the data of the read's last frames) → (each frame kept as it came
@@ -185,11 +186,11 @@ class ClientSpec:
         reopened = self.reopened
         memo: dict[str, Any] = {}
 
-        def keep(ev: SSEEvent, deltas: list[ir.Delta], view: View) -> bytes:
+        def keep(ev: SSEEvent, deltas: list[ir.Delta], view: View, decoder: Any) -> bytes:
             sent = reopened(ev, opening, memo)
             if sent is None:
                 return b""
-            return own.keep(sent, deltas, view) if own is not None else reencode(sent)
+            return own.keep(sent, deltas, view, decoder) if own is not None else reencode(sent)
 
         inner = None if own is None else own.untouched
 
@@ -313,7 +314,7 @@ class Pairing:
         object.__setattr__(self, "translated", self.translate is not None)
 
 
-def _chat_passthrough_frames(ev: SSEEvent, deltas: list[ir.Delta], view: View) -> bytes:
+def _chat_passthrough_frames(ev: SSEEvent, deltas: list[ir.Delta], view: View, decoder: Any) -> bytes:
     """Chat frames go back unchanged, except the usage-only chunk the gateway asked for on the client's
     behalf (``stream_options.include_usage``)."""
     # The IR's delta classes are final: ``type(d) is`` is isinstance's answer without a call. A usage-only
@@ -321,10 +322,10 @@ def _chat_passthrough_frames(ev: SSEEvent, deltas: list[ir.Delta], view: View) -
     if deltas and type(deltas[-1]) is ir.UsageUpdate and not ev.comment:
         if len(deltas) == 1 or all(type(d) is ir.UsageUpdate for d in deltas):
             return b""
-    return _chat_own_frames(ev, deltas, view)
+    return _chat_own_frames(ev, deltas, view, decoder)
 
 
-def _chat_own_frames(ev: SSEEvent, deltas: list[ir.Delta], view: View) -> bytes:
+def _chat_own_frames(ev: SSEEvent, deltas: list[ir.Delta], view: View, decoder: Any) -> bytes:
     """Chat frames go back unchanged (the client asked for the usage chunk itself), except tool-call
     arguments sent as a JSON object, which become its JSON text (``oai.object_arguments_as_text``), and
     an event whose data is blank (``data:`` alone, or only empty ``data:`` lines: legal SSE, WHATWG
@@ -332,13 +333,16 @@ def _chat_own_frames(ev: SSEEvent, deltas: list[ir.Delta], view: View) -> bytes:
     reference, "The chat completion chunk object") and the openai SDK parses every event's data as JSON,
     so a blank one stops it (s11 variant 18-g). Comments pass. An error event whose data is the error object itself
     (llama.cpp's ``error:`` line, ``shared.sse``) becomes the ``data: {"error": …}`` chunk the openai SDK raises on
-    (``oai.stream_error_frame``): re-encoded as it came, the SDK took it for a chunk (s22 variant 10-l)."""
+    (``oai.stream_error_frame``): re-encoded as it came, the SDK took it for a chunk (s22 variant 10-l). Fragments
+    of arguments that are ``null`` so far are blanked (``oai.null_arguments_blanked``; s23 variant 01-blank-vA)."""
     if not ev.comment and (not ev.data or ev.data.isspace()):
         return b""
     if ev.event is not None and ev.event == "error" and deltas and type(err := deltas[-1]) is ir.StreamError:
         return oai.stream_error_frame(err.status, err.message)
     if '"arguments":' in ev.data:  # a tool call's arguments (in a text chunk the quotes are escaped)
         fixed = oai.object_arguments_as_text(ev)
+        if fixed is None and decoder.null_seen:
+            fixed = oai.null_arguments_blanked(ev, decoder)
         if fixed is not None:
             return fixed
     return reencode(ev)  # SSE-exact: multi-line data, id and retry survive (shared/sse.py)

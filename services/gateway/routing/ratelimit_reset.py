@@ -45,6 +45,8 @@ from typing import Any
 
 import orjson
 
+from services.gateway.dialects._error_meaning import error_json
+
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 _UNIT_S = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 _MS_EPOCH = 1e12
@@ -190,7 +192,7 @@ def body_reset_seconds(body: bytes, now: float, _depth: int = 0) -> float | None
     delay OpenAI's and Azure's messages state), or
     None when the body says nothing of it (or is not JSON)."""
     try:
-        data: Any = orjson.loads(body)
+        data: Any = error_json(body)
     except orjson.JSONDecodeError:
         return None
     if isinstance(data, list) and len(data) == 1:

@@ -14,6 +14,7 @@ from services.gateway.dialects._error_meaning import Meaning, counts_told, strea
 from services.gateway.dialects._openai_wire import stream_error_from_openai
 from services.gateway.dialects.formats import CLIENT_FORMATS, ClientFormat, Wire
 from services.gateway.errors import parse_upstream_error
+from services.gateway.routing.ratelimit_reset import body_reset_seconds
 
 OPENAI_OVERFLOW = {
     "error": {
@@ -1732,3 +1733,30 @@ def test_s23_litellms_in_band_string_code_is_the_status() -> None:
     assert stream_error_from_openai({**said, "code": "200"}).status == 500
     err = stream_error_from_openai({**said, "code": "400"})
     assert registry.upstream_error_meaning("openai_chat", err.status, None, err.message) == "context_overflow"
+
+
+def test_error_bodies_after_a_byte_order_mark_are_read_as_json() -> None:
+    """s23 variant 13-errbom-vC: every reader of an error body passes a leading UTF-8 BOM over (RFC 8259 §8.1):
+    the message and type (``parse_upstream_error``), the meaning (``meaning_from_openai``) and a 429's reset in its
+    body (``body_reset_seconds``, Google's RetryInfo) are those of the body without it."""
+    bom = b"\xef\xbb\xbf"
+    overflow = orjson.dumps(
+        {"error": {"message": "Bad request", "code": "context_length_exceeded", "type": "x"}}
+    )
+    retry = orjson.dumps(
+        [
+            {
+                "error": {
+                    "code": 429,
+                    "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "7s"}],
+                }
+            }
+        ]
+    )
+    assert parse_upstream_error(bom + overflow) == parse_upstream_error(overflow) == ("Bad request", "x")
+    assert (
+        em.meaning_from_openai(400, bom + overflow)
+        == em.meaning_from_openai(400, overflow)
+        == "context_overflow"
+    )
+    assert body_reset_seconds(bom + retry, 0.0) == body_reset_seconds(retry, 0.0) == 7.0
