@@ -102,9 +102,9 @@ def test_a_streamed_retrieve_relays_the_providers_events(gw: Stack) -> None:
     with sdk(gw) as client:
         created = client.responses.create(model="gpt-4o-mini", input="stream it back")
         events = list(client.responses.retrieve(created.id, stream=True))
-    assert [e.type for e in events] == ["response.completed"]
-    assert events[0].response.id == created.id  # type: ignore[union-attr]
-    assert events[0].response.output_text == created.output_text  # type: ignore[union-attr]
+    assert [e.type for e in events] == ["response.in_progress", "response.completed"]
+    assert events[-1].response.id == created.id  # type: ignore[union-attr]
+    assert events[-1].response.output_text == created.output_text  # type: ignore[union-attr]
 
 
 def test_background_response_is_cancelled_or_finished(gw: Stack) -> None:
@@ -114,6 +114,7 @@ def test_background_response_is_cancelled_or_finished(gw: Stack) -> None:
         cancelled = client.responses.cancel(queued.id)
         assert cancelled.status == "cancelled" and cancelled.id == queued.id
         other = client.responses.create(model="gpt-4o-mini", input="later", background=True)
+        assert client.responses.retrieve(other.id).status == "in_progress"  # the fake: one poll in progress
         done = client.responses.retrieve(other.id)
         assert done.status == "completed" and done.usage is not None and done.usage.output_tokens > 0
         sync = client.responses.create(model="gpt-4o-mini", input="now")
