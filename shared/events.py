@@ -69,6 +69,12 @@ def keyed_event_id(*parts: str) -> str:
     return f"{value:032x}"
 
 
+def is_keyed(event_id: str) -> bool:
+    """Whether ``event_id`` is a :func:`keyed_event_id` (its UUID version digit, the 13th, is ``8``): an event
+    that may arrive in several copies from several processes, all one row."""
+    return len(event_id) == 32 and event_id[12] == "8"
+
+
 @dataclass(slots=True)
 class FailedAttempt:
     """One upstream attempt that did not answer the request (the router moved on, or gave up)."""

@@ -11,6 +11,8 @@ as a synchronous create call of the same model and tokens is; the hourly rollups
 
 from __future__ import annotations
 
+import csv
+import io
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -131,6 +133,11 @@ def once_through_restarts(st: Stack) -> None:
 
 def test_background_usage_once_sqlite(gw: Stack) -> None:
     once_through_restarts(gw)
+    # the usage API's export names the row by its endpoint (a plain column of the event)
+    export = httpx.get(gw.gateway_url + "/usage", params={"format": "csv"}, timeout=30)
+    assert export.status_code == 200
+    rows = list(csv.DictReader(io.StringIO(export.text)))
+    assert any(r["endpoint"] == RETRIEVE_PATH and int(r["output_tokens"]) > 0 for r in rows), rows[-3:]
 
 
 def test_background_usage_once_postgres(fakes: dict[str, FakeProvider], tmp_path: Path, pg_url: str) -> None:
