@@ -34,6 +34,7 @@ is the route's (``/v1/responses/{response_id}``, ``…/cancel``). A process publ
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Mapping
@@ -53,6 +54,7 @@ from services.gateway.routing.catalog import Catalog, UnknownModel
 from services.gateway.upstream import Chunks, Phase, UpstreamClient
 from shared.events import keyed_event_id
 
+log = logging.getLogger("gateway")
 PIN_HEADER = "x-ekai-provider"
 ENDPOINT_PATH = "/v1/responses"  # the generation endpoint whose stored answers these calls reach
 # OpenAI's ids are ``resp_`` + hex; another server's may differ: any plain token, never a path segment
@@ -196,7 +198,14 @@ class _Seen:
         self._t0, self._started_at = t0, started_at
 
     def answer(self, answer: Any, streamed: bool, status: int, client_gone: bool = False) -> None:
-        """Record ``answer`` when it shows a finished background response (status: what the client got)."""
+        """Record ``answer`` when it shows a finished background response (status: what the client got).
+        Never raises: the client's answer goes on whatever happens here (a bug is logged)."""
+        try:
+            self._record(answer, streamed, status, client_gone)
+        except Exception:
+            log.exception("could not record the usage shown by request %s", self._request[keys.REQUEST_ID])
+
+    def _record(self, answer: Any, streamed: bool, status: int, client_gone: bool) -> None:
         wire = _wire()
         usage = background_usage.finished_usage(wire, answer)
         if usage is None or usage.billed_once_as is None:
