@@ -74,15 +74,10 @@ def billed_usage(response: dict[str, Any]) -> Usage:
     """
     raw = response.get("usage")
     usage = usage_from_responses(raw)
-    rid = response.get("id")
-    if (
-        response.get("background") is True
-        and response.get("status") in TERMINAL_STATUSES
-        and isinstance(raw, dict)
-        and type(rid) is str
-        and rid
-    ):
-        usage.billed_once_as = rid
+    if response.get("background") is True:  # (most answers: one look, no more)
+        rid = response.get("id")
+        if response.get("status") in TERMINAL_STATUSES and type(raw) is dict and type(rid) is str and rid:
+            usage.billed_once_as = rid
     tier = response.get(
         "service_tier"
     )  # the tier that served it (OpenAI API reference, "The response object")
