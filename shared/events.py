@@ -19,6 +19,7 @@ fields past the array's end (an older one) take their defaults, as unknown and m
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import operator
 import os
 import random
@@ -49,6 +50,29 @@ def new_event_id(now_ms: int | None = None) -> str:
     rand = _random_bits(74)
     value = (ms & (2**48 - 1)) << 80 | 0x7 << 76 | (rand >> 62) << 64 | 0b10 << 62 | (rand & (2**62 - 1))
     return f"{value:032x}"
+
+
+def keyed_event_id(*parts: str) -> str:
+    """The event id of a fact the ledger must hold once, whoever reports it and however often: the same
+    ``parts`` always give the same id, so the recorder's ``ON CONFLICT (event_id) DO NOTHING`` keeps the
+    first report and drops the others (gateway workers, restarts, resends alike).
+
+    A UUID version 8 (RFC 9562, section 5.8: custom bits) as 32 lowercase hex digits, like
+    :func:`new_event_id`'s: the first 122 bits of the SHA-256 of the parts, each UTF-8 and followed by a NUL
+    (no two different tuples of parts hash the same text), with the version ``8`` and the RFC variant. It
+    never equals a :func:`new_event_id` (version 7). Used for a background Responses answer's usage
+    (``services/gateway/calls.row_for``; docs/responses.md, "Background responses in the ledger").
+    """
+    digest = hashlib.sha256(b"".join(p.encode() + b"\0" for p in parts)).digest()
+    value = int.from_bytes(digest[:16])
+    value = (value & ~(0xF << 76) | 0x8 << 76) & ~(0b11 << 62) | 0b10 << 62
+    return f"{value:032x}"
+
+
+def is_keyed(event_id: str) -> bool:
+    """Whether ``event_id`` is a :func:`keyed_event_id` (its UUID version digit, the 13th, is ``8``): an event
+    that may arrive in several copies from several processes, all one row."""
+    return len(event_id) == 32 and event_id[12] == "8"
 
 
 @dataclass(slots=True)

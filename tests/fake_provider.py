@@ -495,10 +495,7 @@ class FakeProvider:
             return self._error("openai", 400, answer)
         headers = {"x-request-id": f"req_fake{next(self._ids):06d}"}
         if request.query.get("stream") == "true":  # a retrieve streamed: the stored response's events again
-            kind = "response.completed" if answer.get("status") == "completed" else "response.in_progress"
-            event = {"type": kind, "sequence_number": 0, "response": answer}
-            frame = Frame(f"event: {kind}\ndata: ".encode() + orjson.dumps(event) + b"\n\n")
-            return await _send_stream(request, [frame], frame, behaviour, headers)
+            return await _send_stream(request, _retrieved_frames(answer), Frame(b""), behaviour, headers)
         return await _send_json(request, answer, behaviour, headers)
 
     async def _answer_compact(
@@ -654,6 +651,30 @@ def _with_key(frame: Frame, key: str) -> Frame:
 
 def _missing(body: dict[str, Any], *names: str) -> str | None:
     return next((n for n in names if body.get(n) is None), None)
+
+
+_TERMINAL_KINDS = {
+    "completed": "response.completed",
+    "incomplete": "response.incomplete",
+    "failed": "response.failed",
+}
+
+
+def _retrieved_frames(answer: dict[str, Any]) -> list[Frame]:
+    """A streamed retrieve's events: ``response.in_progress`` (the response without output or usage yet), then,
+    for a response in a final status, its terminal event (``tail``: a ``stall-mid-stream`` fault stops before
+    it, a ``chunk-delay`` comes before it). OpenAI API reference, "Retrieve a model response" (``stream``)."""
+
+    def frame(kind: str, number: int, response: dict[str, Any], tail: bool) -> Frame:
+        event = {"type": kind, "sequence_number": number, "response": response}
+        return Frame(f"event: {kind}\ndata: ".encode() + orjson.dumps(event) + b"\n\n", tail=tail)
+
+    running = answer | {"status": "in_progress", "output": [], "usage": None}
+    frames = [frame("response.in_progress", 0, running, False)]
+    kind = _TERMINAL_KINDS.get(str(answer.get("status")))
+    if kind is not None:
+        frames.append(frame(kind, 1, answer, True))
+    return frames
 
 
 async def _send_json(

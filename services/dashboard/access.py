@@ -45,4 +45,5 @@ def protect(server: flask.Flask, basic: tuple[str, str] | None, ring: KeyRing) -
             mimetype="text/plain",
         )
 
-    server.before_request(check)
+    # first of the server's checks (``callback_body.guard`` runs after it): nothing else answers a stranger
+    server.before_request_funcs.setdefault(None, []).insert(0, check)

@@ -35,6 +35,7 @@ import plotly
 from dash.fingerprint import build_fingerprint
 from plotly.offline import get_plotlyjs_version
 
+from services.dashboard import callback_body
 from services.dashboard.pages import overview
 
 ASSETS = Path(__file__).with_name("assets")
@@ -155,6 +156,7 @@ def create_app(ledger: str, refresh_s: float, *, gateway_url: str = "http://127.
     app.validation_layout = overview.layout(refresh_s)  # type: ignore[assignment]  # dash annotates it None
     app.layout = lambda: overview.layout(refresh_s, first_view.take())
     overview.register_callbacks(app, ledger, gateway_url)
+    callback_body.guard(app)  # a malformed callback request: a 400 saying why, not a 500 from inside Dash
     return app
 
 

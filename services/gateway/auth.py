@@ -71,6 +71,9 @@ class Guard:
     ledger: str  # where the budgets' spending is read from (shared.ledger.engine)
     tail_endpoint: str
     own_events: collections.OrderedDict[str, None] = field(default_factory=collections.OrderedDict)
+    # keyed event ids (``events.is_keyed``: a background response's usage, which several processes may each
+    # publish) already counted here: a copy is the same spend, not another (the last OWN_EVENTS_KEPT)
+    keyed_counted: collections.OrderedDict[str, None] = field(default_factory=collections.OrderedDict)
     checks: bool = True  # False: no keys and no admin credential to ask for (``check`` lets all through)
 
     def key_for(self, request: web.Request) -> KeyEntry | None:
@@ -229,12 +232,24 @@ def settle(request: web.Request, event: events.UsageEvent) -> None:
     if event.api_key_name is None or not settles(request, event.api_key_name):
         return  # not admitted, or a key without budget or rate limits: nothing to count
     guard = request.app[GUARD]
+    if events.is_keyed(event.event_id) and not _keyed_first(guard, event.event_id):
+        return  # a background response's usage counted already (a copy another process published)
     guard.quotas.settle(
         event.api_key_name, event.cost_usd, event.total_tokens, own=True, mono=time.monotonic()
     )
     guard.own_events[event.event_id] = None
     if len(guard.own_events) > OWN_EVENTS_KEPT:
         guard.own_events.popitem(last=False)
+
+
+def _keyed_first(guard: Guard, event_id: str) -> bool:
+    """Whether keyed ``event_id`` is counted here for the first time (remembered from now on)."""
+    if event_id in guard.keyed_counted:
+        return False
+    guard.keyed_counted[event_id] = None
+    if len(guard.keyed_counted) > OWN_EVENTS_KEPT:
+        guard.keyed_counted.popitem(last=False)
+    return True
 
 
 async def _quota_headers(request: web.Request, response: web.StreamResponse) -> None:
@@ -292,6 +307,8 @@ async def follow_others(guard: Guard) -> None:
             if event.event_id in guard.own_events:  # ours: counted when it finished
                 del guard.own_events[event.event_id]
                 continue
+            if events.is_keyed(event.event_id) and not _keyed_first(guard, event.event_id):
+                continue  # another copy of a background response's usage (docs/responses.md)
             guard.quotas.settle(
                 event.api_key_name,
                 event.cost_usd,

@@ -20,7 +20,15 @@ from services.gateway.dialects.ir import Usage
 from services.gateway.dialects.registry import ENDPOINTS, WIRES, Endpoint
 from services.gateway.errors import UpstreamError
 from services.gateway.providers.base import Route
-from shared.events import FIELD_NAMES, SCHEMA_VERSION, FailedAttempt, Row, UsageEvent, new_event_id
+from shared.events import (
+    FIELD_NAMES,
+    SCHEMA_VERSION,
+    FailedAttempt,
+    Row,
+    UsageEvent,
+    keyed_event_id,
+    new_event_id,
+)
 from shared.pricing import (
     FILE_SEARCH_USD_PER_CALL,
     Billed,
@@ -123,7 +131,10 @@ def row_for(call: Call, pricer: Pricer, finished_at: float, latency_ms: float) -
     (the ledger's column order; ``failed_attempts`` a list of ``FailedAttempt``): what the publisher
     encodes (``shared.events.encode_values``) and the metrics count (``GatewayMetrics.observe_row``),
     with no ``UsageEvent`` built and read back field by field (issue 13, session 15: about a third of the
-    event's Python calls). A new event id each call (``new_event_id``).
+    event's Python calls). A new event id each call (``new_event_id``), except for usage billed once under a
+    key (``Usage.billed_once_as``: a background Responses answer in a terminal status), whose event id is
+    ``keyed_event_id(provider, key)``: every event that carries those tokens (the create call's stream, each
+    retrieve or cancel, from any worker) is the same row to the recorder (docs/responses.md).
 
     Provider, wire and translation are the last attempt's (the one that answered, or the last tried);
     usage and cost are the answering attempt's. Cost: the catalog file's price when the route was
@@ -197,12 +208,13 @@ def row_for(call: Call, pricer: Pricer, finished_at: float, latency_ms: float) -
             call.client,
             call.request_class,
         )
+    once = usage.billed_once_as
     return (
         call.request_id,
         call.endpoint.path,
         call.endpoint.format,
         call.model,
-        new_event_id(),
+        new_event_id() if once is None or answered is None else keyed_event_id(answered.route.provider, once),
         SCHEMA_VERSION,
         call.started_at,
         finished_at,

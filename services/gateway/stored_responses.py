@@ -19,37 +19,60 @@ The call goes through the one upstream boundary (``UpstreamClient.send``: its ti
 ``UpstreamError`` mapping) with the provider's own headers (its key; never the client's) and the client's
 query string as sent; the answer comes back as the provider gave it (status, body, ``Content-Type``, its
 rate-limit and request-id headers; a streamed retrieve's events as they arrive), scrubbed of the
-provider's key. These calls publish no ledger event (docs/responses.md says why).
+provider's key. A client that hangs up during a streamed retrieve ends the relay quietly (the provider's
+stream is closed; nothing is logged as an error).
+
+The ledger (docs/responses.md, "Background responses in the ledger"): a retrieve or cancel whose answer shows
+a ``background: true`` response in a terminal status with its ``usage`` (JSON, or a streamed retrieve's
+terminal event) publishes one event with those tokens, priced as the create call is (``calls.row_for``: the
+answer's model as the route's model at this provider), under the event id ``keyed_event_id(provider,
+response id)``: the recorder stores the first and drops every other (from any worker, after restarts and
+resends), and a create call whose own stream carried the usage already made that same row. Its ``endpoint``
+is the route's (``/v1/responses/{response_id}``, ``…/cancel``). A process publishes it once
+(``GatewayState.recorded_once``). Delete, input items and every other answer publish nothing.
 """
 
 from __future__ import annotations
 
+import logging
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
+import aiohttp
 from aiohttp import web
 
-from services.gateway import keys
+from services.gateway import auth, background_usage, calls, keys
 from services.gateway.dialects import registry
+from services.gateway.dialects.formats import Wire
 from services.gateway.errors import ClientError, GatewayError
-from services.gateway.handlers import Handler, json_error
-from services.gateway.providers.base import Provider
+from services.gateway.handlers import Handler, json_error, record
+from services.gateway.providers.base import Provider, Route
+from services.gateway.routing.catalog import Catalog, UnknownModel
 from services.gateway.upstream import Chunks, Phase, UpstreamClient
+from shared.events import keyed_event_id
 
+log = logging.getLogger("gateway")
 PIN_HEADER = "x-ekai-provider"
 ENDPOINT_PATH = "/v1/responses"  # the generation endpoint whose stored answers these calls reach
 # OpenAI's ids are ``resp_`` + hex; another server's may differ: any plain token, never a path segment
 # of its own ("." or "..") nor anything that needs escaping in a URL path.
 _ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._:-]{0,255}")
+RECORDED_KEPT = (
+    10_000  # keyed event ids a process remembers having published (``GatewayState.recorded_once``)
+)
 
 
 @dataclass(frozen=True, slots=True)
 class Call:
-    """One stored-response endpoint: the HTTP method and the path after ``/responses/{id}``."""
+    """One stored-response endpoint: the HTTP method, the path after ``/responses/{id}``, and whether its
+    answer is the response itself (read for a finished background response's usage: the ledger)."""
 
     method: str
     suffix: str = ""
+    shows_response: bool = False
 
     @property
     def path(self) -> str:
@@ -59,9 +82,9 @@ class Call:
 
 # the openai SDK's methods in the comments
 CALLS: tuple[Call, ...] = (
-    Call("GET"),  # responses.retrieve
+    Call("GET", shows_response=True),  # responses.retrieve
     Call("DELETE"),  # responses.delete
-    Call("POST", "/cancel"),  # responses.cancel
+    Call("POST", "/cancel", shows_response=True),  # responses.cancel
     Call("GET", "/input_items"),  # responses.input_items.list
 )
 
@@ -115,6 +138,7 @@ def handler(call: Call) -> Handler:
     """The aiohttp handler of one stored-response endpoint (run it ``contextual``: key check, request id)."""
 
     async def forward(request: web.Request) -> web.StreamResponse:
+        t0, started_at = time.monotonic(), time.time()
         fmt = registry.format_for_path(request.path)
         rid = request[keys.REQUEST_ID]
         state = request.app[keys.STATE]
@@ -122,19 +146,132 @@ def handler(call: Call) -> Handler:
             response_id = request.match_info["response_id"]
             if not _ID.fullmatch(response_id):
                 raise ClientError(400, "response_id is not a valid response id", param="response_id")
+            _not_an_endpoint(request.method, response_id, call)
             provider = holder(state.providers, request.headers.get(PIN_HEADER) or None)
             url = upstream_url(provider, response_id, call, request.rel_url.raw_query_string)
-            return await _relay(request, state.upstream, provider, call.method, url)
+            seen = _Seen(request, state, provider, call, t0, started_at) if call.shows_response else None
+            return await _relay(request, state.upstream, provider, call.method, url, seen)
         except GatewayError as exc:
-            return json_error(fmt, exc.status, exc.message, request_id=rid, code=exc.code, param=exc.param)
+            response = json_error(
+                fmt, exc.status, exc.message, request_id=rid, code=exc.code, param=exc.param
+            )
+            if exc.status == 405:
+                response.headers["Allow"] = "POST"
+            return response
 
     return forward
 
 
+def _not_an_endpoint(method: str, response_id: str, call: Call) -> None:
+    """Raise for a path that names a generation endpoint (``POST /v1/responses/compact``), not a response:
+    405 (``Allow: POST``) for a ``GET`` or ``DELETE`` of the endpoint itself, 404 for a call under it. OpenAI's
+    ids are ``resp_`` + hex (API reference, "The response object"), so no stored response has that name, and
+    the endpoint takes only ``POST`` (API reference, "Compact a response")."""
+    path = f"{ENDPOINT_PATH}/{response_id}"
+    if path not in registry.ENDPOINTS:
+        return
+    if not call.suffix:
+        raise ClientError(
+            405, f"method {method} is not allowed on {path}; use POST", code="method_not_allowed"
+        )
+    raise ClientError(
+        404, f"{path} is an endpoint, not a stored response: {path}{call.suffix} does not exist"
+    )
+
+
+class _Seen:
+    """What a retrieve or cancel answer shows, for the ledger: given the answer (a JSON value), publish the
+    event of a finished background response (``background_usage.finished_usage``), once per process."""
+
+    __slots__ = ("_request", "_state", "_provider", "_call", "_t0", "_started_at")
+
+    def __init__(
+        self,
+        request: web.Request,
+        state: keys.GatewayState,
+        provider: Provider,
+        call: Call,
+        t0: float,
+        started_at: float,
+    ) -> None:
+        self._request, self._state, self._provider, self._call = request, state, provider, call
+        self._t0, self._started_at = t0, started_at
+
+    def answer(self, answer: Any, streamed: bool, status: int, client_gone: bool = False) -> None:
+        """Record ``answer`` when it shows a finished background response (status: what the client got).
+        Never raises: the client's answer goes on whatever happens here (a bug is logged)."""
+        try:
+            self._record(answer, streamed, status, client_gone)
+        except Exception:
+            log.exception("could not record the usage shown by request %s", self._request[keys.REQUEST_ID])
+
+    def _record(self, answer: Any, streamed: bool, status: int, client_gone: bool) -> None:
+        wire = _wire()
+        usage = background_usage.finished_usage(wire, answer)
+        if usage is None or usage.billed_once_as is None:
+            return
+        provider, state = self._provider, self._state
+        once = state.recorded_once
+        key = keyed_event_id(provider.name, usage.billed_once_as)
+        if key in once:
+            return  # this process published it already: the ledger has (or will have) its row
+        once[key] = None
+        if len(once) > RECORDED_KEPT:
+            once.popitem(last=False)
+        model = m if isinstance(m := answer.get("model"), str) else ""
+        request = self._request
+        endpoint = registry.Endpoint(self._call.path, registry.format_for_path(request.path))
+        call = calls.Call(
+            endpoint,
+            request[keys.REQUEST_ID],
+            request.headers,
+            self._t0,
+            self._started_at,
+            model=model,
+            stream=streamed,
+            api_key_name=auth.key_name(request),
+            attribution_pending=True,
+        )
+        attempt = calls.Attempt(
+            _route(state.catalog, provider.name, model),
+            wire,
+            False,
+            answered=True,
+            status=status,
+            usage=provider.usage_rule(model)(usage),
+            served_model=model or None,
+            client_disconnected=client_gone,
+        )
+        call.attempts.append(attempt)
+        call.answer(status)
+        record(request, call, time.time(), (time.monotonic() - self._t0) * 1000, state)
+
+
+def _wire() -> Wire:
+    """The wire of the generation endpoint whose stored answers these calls reach."""
+    return registry.client(registry.ENDPOINTS[ENDPOINT_PATH].format).wire
+
+
+def _route(catalog: Catalog, provider: str, model: str) -> Route:
+    """The route ``model`` has at ``provider`` (its catalog price, when it has one), else a plain one (priced by
+    the price data, as an unlisted model of a create call is)."""
+    try:
+        found = catalog.routes(model, provider) if model else []
+    except UnknownModel:
+        found = []
+    return next((r for r in found if r.provider == provider), Route(provider, model))
+
+
 async def _relay(
-    request: web.Request, upstream: UpstreamClient, provider: Provider, method: str, url: str
+    request: web.Request,
+    upstream: UpstreamClient,
+    provider: Provider,
+    method: str,
+    url: str,
+    seen: _Seen | None = None,
 ) -> web.StreamResponse:
-    """Send the call and give the client the provider's answer as it came (a stream chunk by chunk)."""
+    """Send the call and give the client the provider's answer as it came (a stream chunk by chunk); hand a
+    successful answer to ``seen`` (retrieve, cancel: the ledger), a stream's last terminal response."""
     resp = await upstream.send(provider, url, provider.headers(request.headers), b"", method)
     try:
         headers = provider.response_headers(resp.headers)
@@ -142,6 +279,8 @@ async def _relay(
         content_type = resp.headers.get("Content-Type", "application/json")
         if not content_type.startswith("text/event-stream"):
             body = await upstream.read_body(resp, provider)
+            if seen is not None and resp.status == 200:
+                seen.answer(background_usage.parse(body), False, resp.status)
             return web.Response(
                 body=body, status=resp.status, headers={**headers, "Content-Type": content_type}
             )
@@ -150,13 +289,24 @@ async def _relay(
         chunks = Chunks(resp)
         phase: Phase = "first_token"
         timeout_s = upstream.first_byte_timeout_s
+        tap = background_usage.StreamTap() if seen is not None and resp.status == 200 else None
+        gone = False
         try:
             while (chunk := await upstream.next_chunk(chunks, provider, phase, timeout_s)) is not None:
+                if tap is not None:
+                    tap.feed(chunk)
                 await out.write(chunk)
                 phase, timeout_s = "between_chunks", upstream.chunk_timeout_s
         except GatewayError:
             resp.close()  # broke off after the answer began: the client's stream ends where the provider's did
-        await out.write_eof()
+        except (ConnectionResetError, aiohttp.ClientConnectionResetError):
+            gone = True  # the client hung up: nothing more to write, and nobody to tell
+            resp.close()
+        finally:
+            if seen is not None and tap is not None and tap.response is not None:
+                seen.answer(tap.response, True, resp.status, gone)
+        if not gone:
+            await out.write_eof()
         return out
     finally:
         resp.release()

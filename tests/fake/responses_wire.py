@@ -42,6 +42,7 @@ class Options:
             "prompt_cache_key": body.get("prompt_cache_key"),
             "reasoning": {"effort": reasoning.get("effort"), "summary": reasoning.get("summary")},
             "store": body.get("store", True),
+            "background": body.get("background") is True,
             "text": {
                 "format": text.get("format") or {"type": "text"},
                 "verbosity": text.get("verbosity", "medium"),

@@ -5,8 +5,10 @@ retrieved (``GET /v1/responses/{id}``), deleted (``DELETE``: ``{"id", "object": 
 "deleted": true}``), cancelled when it was created with ``background: true`` (``POST …/cancel``: the response
 with ``status: "cancelled"``; a synchronous one cannot be cancelled: 400), and its input listed
 (``GET …/input_items``: ``{"object": "list", "data", "first_id", "last_id", "has_more"}``). An unknown id is
-a 404. Here a background response is ``queued`` when created (no output, no usage) and done when first
-retrieved (its whole answer and usage), so a test sees both halves of a background request.
+a 404. Here a background response is ``queued`` when created (no output, no usage), ``in_progress`` when
+first retrieved and done from the second retrieve on (its whole answer and usage), so a test sees every
+stage of a background request, as a client polling OpenAI does (guide "Background mode"). Cancelled while
+queued it has no usage; cancelled while in progress it keeps the usage of what ran (here: all of it).
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ class Stored:
     response: dict[str, Any]  # the whole answer (status completed or incomplete, usage)
     input_items: list[dict[str, Any]]
     background: bool
-    state: str = "done"  # "queued" (background, not yet retrieved), "done", "cancelled"
+    # "queued" (background, not yet retrieved), "in_progress" (retrieved once), "done", "cancelled" (while
+    # queued: no usage), "stopped" (cancelled while in progress: its usage kept)
+    state: str = "done"
 
 
 @dataclass(slots=True)
@@ -33,16 +37,21 @@ class StoredResponses:
         if body.get("store") is False:
             return response
         items = input_items(body.get("input"), str(response["id"]))
-        self.kept[response["id"]] = Stored(response, items, background, "queued" if background else "done")
-        return _queued(response) if background else response
+        # a background create that streams runs to its end in the stream it answers (its events carry the usage)
+        queued = background and not body.get("stream")
+        self.kept[response["id"]] = Stored(response, items, background, "queued" if queued else "done")
+        return _queued(response) if queued else response
 
     def retrieve(self, response_id: str) -> dict[str, Any] | None:
         found = self.kept.get(response_id)
         if found is None:
             return None
         if found.state == "queued":
+            found.state = "in_progress"
+            return _in_progress(found.response)
+        if found.state == "in_progress":
             found.state = "done"
-        return _cancelled(found.response) if found.state == "cancelled" else found.response
+        return _shown(found)
 
     def cancel(self, response_id: str) -> dict[str, Any] | str | None:
         """The cancelled response, an error message (a synchronous response), or None (unknown)."""
@@ -51,9 +60,9 @@ class StoredResponses:
             return None
         if not found.background:
             return "Cannot cancel a synchronous response."
-        if found.state == "queued":
-            found.state = "cancelled"
-        return _cancelled(found.response) if found.state == "cancelled" else found.response
+        if found.state in ("queued", "in_progress"):
+            found.state = "cancelled" if found.state == "queued" else "stopped"
+        return _shown(found)
 
     def delete(self, response_id: str) -> dict[str, Any] | None:
         if self.kept.pop(response_id, None) is None:
@@ -96,5 +105,14 @@ def _queued(response: dict[str, Any]) -> dict[str, Any]:
     return response | {"status": "queued", "output": [], "usage": None, "background": True}
 
 
-def _cancelled(response: dict[str, Any]) -> dict[str, Any]:
-    return response | {"status": "cancelled", "output": [], "usage": None, "background": True}
+def _in_progress(response: dict[str, Any]) -> dict[str, Any]:
+    return response | {"status": "in_progress", "output": [], "usage": None, "background": True}
+
+
+def _shown(found: Stored) -> dict[str, Any]:
+    """The stored response as a retrieve or cancel shows it now."""
+    if found.state == "cancelled":
+        return found.response | {"status": "cancelled", "output": [], "usage": None, "background": True}
+    if found.state == "stopped":
+        return found.response | {"status": "cancelled", "background": True}
+    return found.response

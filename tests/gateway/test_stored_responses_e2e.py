@@ -10,12 +10,14 @@ errors when nothing can hold the id (docs/responses.md, "Stored responses").
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 
 import httpx
 import openai
 import pytest
 
+from shared.events import keyed_event_id
 from tests.fake_provider import FakeProvider, provider_urls, running
 from tests.procs import Stack, stack
 
@@ -102,9 +104,9 @@ def test_a_streamed_retrieve_relays_the_providers_events(gw: Stack) -> None:
     with sdk(gw) as client:
         created = client.responses.create(model="gpt-4o-mini", input="stream it back")
         events = list(client.responses.retrieve(created.id, stream=True))
-    assert [e.type for e in events] == ["response.completed"]
-    assert events[0].response.id == created.id  # type: ignore[union-attr]
-    assert events[0].response.output_text == created.output_text  # type: ignore[union-attr]
+    assert [e.type for e in events] == ["response.in_progress", "response.completed"]
+    assert events[-1].response.id == created.id  # type: ignore[union-attr]
+    assert events[-1].response.output_text == created.output_text  # type: ignore[union-attr]
 
 
 def test_background_response_is_cancelled_or_finished(gw: Stack) -> None:
@@ -114,6 +116,7 @@ def test_background_response_is_cancelled_or_finished(gw: Stack) -> None:
         cancelled = client.responses.cancel(queued.id)
         assert cancelled.status == "cancelled" and cancelled.id == queued.id
         other = client.responses.create(model="gpt-4o-mini", input="later", background=True)
+        assert client.responses.retrieve(other.id).status == "in_progress"  # the fake: one poll in progress
         done = client.responses.retrieve(other.id)
         assert done.status == "completed" and done.usage is not None and done.usage.output_tokens > 0
         sync = client.responses.create(model="gpt-4o-mini", input="now")
@@ -184,3 +187,56 @@ def test_no_responses_provider_is_a_clear_404(tmp_path_factory: pytest.TempPathF
                 client.responses.retrieve("resp_abc")
     assert "translated from another provider's answer are not stored" in missing.value.message
     assert missing.value.body["type"] == "invalid_request_error"  # type: ignore[index]
+
+
+def test_client_gone_during_a_slow_streamed_retrieve(gw: Stack, fakes: dict[str, FakeProvider]) -> None:
+    """The client hangs up while the provider still streams its retrieve (held before the terminal event,
+    released once the client is gone): the gateway ends the relay quietly, no unhandled ConnectionResetError
+    (aiohttp's "Cannot write to closing transport"), and the terminal event it still read is recorded."""
+    fp = fakes["openai"]
+    with sdk(gw) as client:
+        queued = client.responses.create(model="gpt-4o-mini", input="hang up on the stream", background=True)
+        assert client.responses.retrieve(queued.id).status == "in_progress"  # the fake: done at the next
+    fp.set_fault("hold-mid-stream", times=1)
+    url = f"{gw.gateway_url}/v1/responses/{queued.id}?stream=true"
+    with httpx.stream("GET", url, headers={"authorization": f"Bearer {CLIENT_KEY}"}, timeout=30) as answer:
+        first = next(answer.iter_raw())
+        assert b"response.in_progress" in first
+    # gone: give the gateway's loop a moment to read the hang-up before the rest comes (a precondition,
+    # not a measurement: were it late, the gateway's write would just succeed into the dead socket)
+    time.sleep(0.5)
+    httpx.post(fp.base_url + "/_fake/release")
+    row = gw.wait_rows("event_id = ?", (keyed_event_id("openai", queued.id),))[0]  # the relay is done
+    gw.settle()
+    assert row["endpoint"] == "/v1/responses/{response_id}" and bool(row["streamed"])
+    logs = gw.logs()
+    assert "unhandled error" not in logs and "ConnectionResetError" not in logs, logs
+
+
+@pytest.mark.parametrize(
+    ("method", "suffix", "status"),
+    [("GET", "", 405), ("DELETE", "", 405), ("POST", "/cancel", 404), ("GET", "/input_items", 404)],
+)
+def test_the_compact_endpoint_is_no_stored_response(
+    gw: Stack, fakes: dict[str, FakeProvider], method: str, suffix: str, status: int
+) -> None:
+    """``/v1/responses/compact`` is OpenAI's compaction endpoint (``POST`` only; API reference "Compact a
+    response"), never a response id (``resp_…``): a GET or DELETE of it is a 405 naming POST, a call under
+    it a 404, in OpenAI's error shape, and nothing reaches the provider."""
+    answer = httpx.request(
+        method,
+        f"{gw.gateway_url}/v1/responses/compact{suffix}",
+        headers={"authorization": f"Bearer {CLIENT_KEY}"},
+    )
+    assert answer.status_code == status
+    error = answer.json()["error"]
+    assert "/v1/responses/compact" in error["message"] and error["type"] == "invalid_request_error"
+    if status == 405:
+        assert answer.headers["Allow"] == "POST" and "use POST" in error["message"]
+    assert [r.path for r in fakes["openai"].requests] == []
+
+
+def test_the_sdk_sees_a_clear_error_for_retrieve_compact(gw: Stack) -> None:
+    with sdk(gw) as client, pytest.raises(openai.APIStatusError) as refused:
+        client.responses.retrieve("compact")
+    assert refused.value.status_code == 405 and "use POST" in refused.value.message

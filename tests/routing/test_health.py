@@ -219,3 +219,44 @@ def test_failures_are_logged_at_the_first_in_a_row_and_when_the_circuit_opens_or
         "provider openai: circuit open for 10s after 4 failure(s) in a row (last: 401)",
         "provider openai answers again: circuit closed",
     ]
+
+
+def test_a_429_that_states_its_wait_never_counts_towards_the_breaker(
+    health: ProviderHealth, clock: Clock
+) -> None:
+    for _ in range(5):  # more than failures=3
+        assert health.acquire("openai")
+        health.record_failure("openai", 429, retry_after_s=1.0)
+        clock.advance(1.0)
+    snap = health.snapshot()["openai"]
+    assert snap["consecutive_failures"] == 0 and health.state("openai") == "healthy"
+    fail(health, 2)  # nor did they reset a count of real failures: two more do not open it
+    assert health.acquire("openai")
+    health.record_failure("openai", 429)  # a 429 that says nothing of when: a failure as before
+    assert not health.acquire("openai") and health.snapshot()["openai"]["reason"] == "circuit_open"
+
+
+def test_a_retry_now_429_rests_the_sdks_backoff(health: ProviderHealth, clock: Clock) -> None:
+    rests = []
+    for _ in range(6):
+        health.record_failure("openai", 429, retry_after_s=0.0)
+        rests.append(health.wait_time("openai"))
+        clock.advance(rests[-1])
+    assert rests == [0.5, 1.0, 2.0, 4.0, 8.0, 8.0]  # doubled from 0.5 s, at most 8 s (openai/anthropic SDKs)
+    health.record_success("openai")
+    health.record_failure("openai", 429, retry_after_s=0.0)
+    assert health.wait_time("openai") == 0.5  # an answer in between starts it again
+
+
+def test_a_half_open_probe_that_meets_a_stated_429_gets_no_verdict(
+    health: ProviderHealth, clock: Clock
+) -> None:
+    fail(health, 3)
+    clock.advance(10.0)
+    assert health.acquire("openai") and health.state("openai") == "half_open"  # the probe
+    health.record_failure("openai", 429, retry_after_s=2.0)
+    assert health.wait_time("openai") == pytest.approx(2.0)  # its rest, not another cooldown
+    clock.advance(2.0)
+    assert health.acquire("openai")  # the next probe
+    health.record_success("openai")
+    assert health.state("openai") == "healthy"

@@ -24,6 +24,10 @@ from services.gateway.dialects.ir import StreamError, Usage
 # ``ResponseError.code`` is a closed Literal in the openai SDK; these are the two a gateway can mean.
 RATE_LIMIT_CODE = "rate_limit_exceeded"
 SERVER_ERROR_CODE = "server_error"
+# A response's final statuses (OpenAI API reference, "The response object": ``status`` is one of completed,
+# failed, in_progress, cancelled, queued or incomplete; guide "Background mode": queued and in_progress are the
+# ones still running)
+TERMINAL_STATUSES = frozenset({"completed", "incomplete", "failed", "cancelled"})
 
 
 def _int(value: Any) -> int:
@@ -62,8 +66,18 @@ def billed_usage(response: dict[str, Any]) -> Usage:
     Web search and file search tool calls are billed per call on top of the tokens (OpenAI pricing, "Built-in
     tools"), and ``usage`` does not count them: each ``web_search_call`` output item whose action is a search is one
     search, each ``file_search_call`` item one file search call (s20 variants 28-a, 28-b: left out of the cost).
+
+    A response created with ``background: true`` that is in a terminal status (``TERMINAL_STATUSES``) with its
+    ``usage`` is billed once however many answers show it (the create call's stream, each retrieve, a cancel):
+    ``billed_once_as`` is then its ``id`` (OpenAI API reference, "The response object": ``background``,
+    ``status``; guide "Background mode": polling ends when the status leaves queued and in_progress).
     """
-    usage = usage_from_responses(response.get("usage"))
+    raw = response.get("usage")
+    usage = usage_from_responses(raw)
+    if response.get("background") is True:  # (most answers: one look, no more)
+        rid = response.get("id")
+        if response.get("status") in TERMINAL_STATUSES and type(raw) is dict and type(rid) is str and rid:
+            usage.billed_once_as = rid
     tier = response.get(
         "service_tier"
     )  # the tier that served it (OpenAI API reference, "The response object")

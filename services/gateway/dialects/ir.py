@@ -73,6 +73,12 @@ class Usage:
     # (``providers.base.reasoning_as_output``) but what those counts name, or Gemini's tool-use prompt (grounding):
     # never output. Evidence, not a bucket, so not compared.
     counts_beside_stated: bool = field(default=False, compare=False)
+    # The key under which these tokens are billed once, whoever reports them and however often: a background
+    # Responses answer in a terminal status (``_responses_wire.billed_usage``: its response id). The ledger event
+    # that carries them takes an id derived from it (``calls.row_for``, ``shared.events.keyed_event_id``), so
+    # the create call's stream and every later retrieve make one row between them. None: an ordinary answer.
+    # Not a bucket, so not compared.
+    billed_once_as: str | None = field(default=None, compare=False)
 
     @property
     def prompt_tokens(self) -> int:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -29,6 +30,10 @@ class GatewayState:
     proxy: Proxy
     pricer: Pricer
     upstream: UpstreamClient
+    # keyed event ids (``shared.events.keyed_event_id``) this process recorded already from a stored response's
+    # answer (``stored_responses``): retrieved again, it is not published again (oldest forgotten past
+    # ``stored_responses.RECORDED_KEPT``; the ledger keeps one row either way)
+    recorded_once: OrderedDict[str, None] = field(default_factory=OrderedDict)
 
 
 STATE: web.AppKey[GatewayState] = web.AppKey("state", GatewayState)

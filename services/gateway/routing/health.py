@@ -13,6 +13,16 @@ Only retryable failures count; a client's bad request (400/404/413/422) never do
 request at a time is let through as the probe; a probe that never reports (its request was cancelled)
 is given up after one cooldown. Separately, a provider that answered with Retry-After is skipped until
 then (capped), whatever its breaker says.
+
+A 429 that says when to retry (``retry_after_s`` known: Retry-After, ``retry-after-ms``, a rate-limit reset)
+is the provider working as documented, not failing: it rests the provider for that long and does not count
+towards the breaker (nor close it: a half-open probe that meets one is released without a verdict). Five
+``retry-after: 0`` refusals used to open the breaker for ``BREAKER_COOLDOWN`` (30 s of 503s for a provider that
+had said "now"). A stated wait of 0 gets the openai and anthropic SDKs' own backoff instead
+(``_base_client._calculate_retry_timeout`` honours only a Retry-After above 0; otherwise 0.5 s doubled per
+retry, at most 8 s: ``INITIAL_RETRY_DELAY``, ``MAX_RETRY_DELAY``): ``RATE_LIMIT_BACKOFF_S`` doubled for each
+such 429 in a row since the provider last answered, at most ``RATE_LIMIT_BACKOFF_MAX_S``, so the gateway no
+longer sends its ``MAX_ATTEMPTS`` back to back (docs/catalog.md, "Fallback").
 """
 
 from __future__ import annotations
@@ -30,6 +40,12 @@ from services.gateway.routing.ratelimit_reset import body_reset_seconds, rate_li
 from shared.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
+
+
+RATE_LIMIT_BACKOFF_S = (
+    0.5  # rest after a 429 that says "retry now" (the openai/anthropic SDKs' first retry delay)
+)
+RATE_LIMIT_BACKOFF_MAX_S = 8.0  # the doubled rest's bound (the SDKs' MAX_RETRY_DELAY)
 
 
 def is_retryable(status: int | None) -> bool:
@@ -104,6 +120,7 @@ class _Provider:
     rate_limited_until: float = 0.0
     last_error: str | None = None
     last_failure_at: float | None = None
+    limited: int = 0  # 429s with a stated wait in a row (since the provider last answered)
 
 
 class ProviderHealth:
@@ -176,6 +193,7 @@ class ProviderHealth:
             if st.state != "closed":
                 log.warning("provider %s answers again: circuit closed", provider)
             st.state, st.failures, st.probe_since, st.rate_limited_until = "closed", 0, None, 0.0
+            st.limited = 0
 
     def record_failure(
         self,
@@ -188,6 +206,9 @@ class ProviderHealth:
         bad requests just end a probe without a verdict."""
         if not is_retryable(status):
             self.release(provider)
+            return
+        if status == 429 and retry_after_s is not None:
+            self._rate_limited(provider, retry_after_s, error_type)
             return
         now = self._clock()
         st = self._providers.setdefault(provider, _Provider())
@@ -213,6 +234,25 @@ class ProviderHealth:
                     st.last_error,
                 )
             st.state, st.open_until, st.probe_since = "open", now + self.config.cooldown_s, None
+
+    def _rate_limited(self, provider: str, retry_after_s: float, error_type: str | None) -> None:
+        """A 429 that said when to retry: rest ``provider`` that long (a stated 0: the SDKs' backoff, see the
+        module docstring), capped; no breaker verdict either way (a half-open probe is released)."""
+        now = self._clock()
+        st = self._providers.setdefault(provider, _Provider())
+        st.limited += 1
+        st.last_failure_at = now
+        st.last_error = "429" + (f" {error_type}" if error_type else "")
+        wait_s = retry_after_s
+        if wait_s <= 0:
+            wait_s = min(RATE_LIMIT_BACKOFF_S * 2 ** min(st.limited - 1, 16), RATE_LIMIT_BACKOFF_MAX_S)
+        st.rate_limited_until = now + min(wait_s, self.config.retry_after_cap_s)
+        if st.limited == 1:
+            log.warning(
+                "provider %s rate-limited the gateway: %s (retry after %gs)", provider, st.last_error, wait_s
+            )
+        if st.state == "half_open":
+            st.probe_since = None  # no verdict: the next request after the rest is the probe
 
     def release(self, provider: str) -> None:
         """An attempt ended without a verdict on the provider (cancelled, or the request was bad)."""
