@@ -7,6 +7,7 @@ imports, plus the non-streaming conversions (conformance §1.3, §6.2, §6.4).
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -227,14 +228,10 @@ def object_arguments_as_text(ev: SSEEvent) -> bytes | None:
     except orjson.JSONDecodeError:
         return None
     changed = False
-    for choice in (obj.get("choices") or []) if isinstance(obj, dict) else []:
-        delta = choice.get("delta") if isinstance(choice, dict) else None
-        calls = delta.get("tool_calls") if isinstance(delta, dict) else None
-        for call in calls if isinstance(calls, list) else []:
-            fn = call.get("function") if isinstance(call, dict) else None
-            if isinstance(fn, dict) and isinstance(fn.get("arguments"), dict):
-                fn["arguments"] = orjson.dumps(fn["arguments"]).decode()
-                changed = True
+    for _, _, fn in _call_functions(obj):
+        if isinstance(fn.get("arguments"), dict):
+            fn["arguments"] = orjson.dumps(fn["arguments"]).decode()
+            changed = True
     if not changed:
         return None
     return encode_event(orjson.dumps(obj).decode(), ev.event, id=ev.id, retry=ev.retry)
@@ -254,19 +251,28 @@ def null_arguments_blanked(ev: SSEEvent, decoder: ChatStreamDecoder) -> bytes | 
     except orjson.JSONDecodeError:
         return None
     changed = False
+    for pos, call, fn in _call_functions(obj):
+        if isinstance(args := fn.get("arguments"), str) and args.strip():
+            index = call.get("index")
+            if decoder.holds_null(index if isinstance(index, int) else pos):
+                fn["arguments"] = ""
+                changed = True
+    if not changed:
+        return None
+    return encode_event(orjson.dumps(obj).decode(), ev.event, id=ev.id, retry=ev.retry)
+
+
+def _call_functions(obj: object) -> Iterator[tuple[int, dict[str, Any], dict[str, Any]]]:
+    """``(position, tool call, its function)`` for every tool call with a ``function`` object in a parsed chat
+    chunk's choices' deltas (``choices[].delta.tool_calls[].function``, OpenAI's chunk object); the objects
+    themselves, so a filter mends them in place. Anything not of that shape is passed over."""
     for choice in (obj.get("choices") or []) if isinstance(obj, dict) else []:
         delta = choice.get("delta") if isinstance(choice, dict) else None
         calls = delta.get("tool_calls") if isinstance(delta, dict) else None
         for pos, call in enumerate(calls if isinstance(calls, list) else []):
             fn = call.get("function") if isinstance(call, dict) else None
-            if isinstance(fn, dict) and isinstance(args := fn.get("arguments"), str) and args.strip():
-                index = call.get("index")
-                if decoder.holds_null(index if isinstance(index, int) else pos):
-                    fn["arguments"] = ""
-                    changed = True
-    if not changed:
-        return None
-    return encode_event(orjson.dumps(obj).decode(), ev.event, id=ev.id, retry=ev.retry)
+            if isinstance(fn, dict):
+                yield pos, call, fn
 
 
 def repair_stream(decoder: object, ev: SSEEvent) -> tuple[bytes, bytes]:
