@@ -42,7 +42,9 @@ DROPPED = sorted(rr._PLAIN_KEYS - {"model", "input", "stream", "instructions", "
 def plain_bodies(draw: st.DrawFn) -> dict[str, Any]:
     body: dict[str, Any] = {"model": draw(st.sampled_from(["claude-haiku-4-5", "x"])), "input": draw(texts)}
     if draw(st.booleans()):
-        body["instructions"] = draw(st.none() | texts | st.integers())
+        body["instructions"] = draw(
+            st.none() | texts | st.integers(-(2**63), 2**63 - 1)
+        )  # a body is JSON orjson read: 64-bit ints
     if draw(st.booleans()):
         body["stream"] = draw(st.none() | st.booleans() | st.just("yes"))
     if draw(st.booleans()):
