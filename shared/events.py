@@ -69,10 +69,23 @@ def keyed_event_id(*parts: str) -> str:
     return f"{value:032x}"
 
 
-def is_keyed(event_id: str) -> bool:
+def is_keyed(event_id: object) -> bool:
     """Whether ``event_id`` is a :func:`keyed_event_id` (its UUID version digit, the 13th, is ``8``): an event
-    that may arrive in several copies from several processes, all one row."""
-    return len(event_id) == 32 and event_id[12] == "8"
+    that may arrive in several copies from several processes, all one row.
+
+    Total: any value gives ``True`` or ``False``, never an exception. A wire event's ``event_id`` is whatever
+    JSON its sender wrote (:func:`decode` does not check its type), so a number, ``null``, a list or an
+    object is not keyed, nor is a string that is not 32 lowercase hex digits (RFC 9562, section 4: a UUID's
+    hex form; :func:`keyed_event_id` writes it lowercase)."""
+    return (
+        isinstance(event_id, str)
+        and len(event_id) == 32
+        and event_id[12] == "8"
+        and _LOWER_HEX.issuperset(event_id)
+    )
+
+
+_LOWER_HEX = frozenset("0123456789abcdef")
 
 
 @dataclass(slots=True)

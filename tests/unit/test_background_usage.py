@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from services.gateway.background_usage import StreamTap, finished_usage
-from shared.events import is_keyed, keyed_event_id, new_event_id
+from shared.events import decode, is_keyed, keyed_event_id, new_event_id
 
 USAGE = {"input_tokens": 30, "input_tokens_details": {"cached_tokens": 10}, "output_tokens": 7}
 
@@ -89,3 +89,30 @@ def test_keyed_ids_are_stable_distinct_uuid8() -> None:
     }
     assert a not in others and len(others) == 3
     assert is_keyed(a) and not is_keyed(new_event_id())
+
+
+def test_is_keyed_is_total_on_any_wire_event_id() -> None:
+    """A wire event's ``event_id`` is whatever JSON its sender wrote (``events.decode`` keeps it as it came):
+    ``is_keyed`` answers ``False`` for anything but 32 lowercase hex digits with version ``8``, and never
+    raises (the gateway's tail loop calls it on decoded events from other processes)."""
+    keyed = keyed_event_id("openai", "resp_1")
+    not_keyed: list[object] = [
+        5,
+        None,
+        1.5,
+        True,
+        list(keyed),  # 32 items, the 13th "8"
+        {str(i): 0 for i in range(32)},
+        keyed.encode(),
+        keyed.upper(),
+        keyed[:12] + "8" + "g" * 19,
+        keyed[:-1],
+        "",
+    ]
+    for value in not_keyed:
+        assert is_keyed(value) is False, value
+        wire = {"request_id": "r", "endpoint": "/v1/responses", "client_format": "c", "model": "m"}
+        if not isinstance(value, bytes):  # JSON has no bytes
+            event = decode(orjson.dumps({**wire, "event_id": value}))
+            assert is_keyed(event.event_id) is False, value
+    assert is_keyed(keyed) is True
