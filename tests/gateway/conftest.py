@@ -64,6 +64,22 @@ def catalog_stack(
     return make
 
 
+@pytest.fixture(scope="module")
+def routes_stack(
+    scripted_stack: Callable[..., AbstractContextManager[Stack]], tmp_path_factory: pytest.TempPathFactory
+) -> Callable[..., AbstractContextManager[Stack]]:
+    """Recorder + gateway with built-in providers on the module's scripted upstream and a catalog file of
+    model names over them: ``routes_stack(name, catalog, paths, **env)`` writes ``catalog`` (TOML, as is) and
+    is ``scripted_stack(name, paths, CATALOG_PATH=<it>, **env)``."""
+
+    def make(name: str, catalog: str, paths: dict[str, str], **env: str) -> AbstractContextManager[Stack]:
+        path = tmp_path_factory.mktemp(f"{name}-catalog") / "catalog.toml"
+        path.write_text(catalog)
+        return scripted_stack(name, paths, CATALOG_PATH=str(path), **env)
+
+    return make
+
+
 @pytest.fixture(scope="session")
 def tls_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1 (the openssl CLI; Python's TLS checks the subjectAltName, not

@@ -25,6 +25,7 @@ import pytest
 from shared.events import keyed_event_id
 from tests.fake_provider import FakeProvider, provider_urls, running
 from tests.ledger_db import query
+from tests.openai_clients import spread_openai
 from tests.procs import Stack, stack
 
 CLIENT_KEY = "sk-background-client-key"
@@ -51,10 +52,8 @@ def gw(fakes: dict[str, FakeProvider], tmp_path_factory: pytest.TempPathFactory)
         yield st
 
 
-def sdk(gw: Stack) -> openai.OpenAI:
-    # a fresh connection per request: the two workers share the port, so calls spread over them
-    http = httpx.Client(limits=httpx.Limits(max_keepalive_connections=0))
-    return openai.OpenAI(base_url=gw.gateway_url + "/v1", api_key=CLIENT_KEY, max_retries=0, http_client=http)
+def sdk(gw: Stack, **headers: str) -> openai.OpenAI:
+    return spread_openai(gw, CLIENT_KEY, **headers)
 
 
 def finished(client: openai.OpenAI, response_id: str) -> Any:

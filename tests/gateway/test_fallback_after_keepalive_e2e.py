@@ -17,8 +17,8 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from typing import Any
 
 import anthropic
@@ -27,7 +27,7 @@ import openai
 import pytest
 
 from shared.sse import SSEDecoder, SSEEvent
-from tests.procs import Stack, stack
+from tests.procs import Stack
 from tests.scripted_upstream import Answer, Pause, ScriptedUpstream, json_answer, sse
 
 KEEPALIVE_S = 0.3
@@ -56,20 +56,21 @@ B_TEXT = "Hello from B."
 pytestmark = pytest.mark.usefixtures("fresh_up")
 
 
+BOTH = {"openai": "/openai/v1", "anthropic": "/anthropic"}  # each provider's path on the scripted upstream
+
+
+def fallback_env(keepalive_s: float) -> dict[str, str]:
+    """This module's gateway settings (and ``test_silence_from_request_e2e``'s): keep-alives every
+    ``keepalive_s`` seconds, no breaker trips, no wait on a Retry-After."""
+    return {"STREAM_KEEPALIVE_S": str(keepalive_s), "BREAKER_FAILURES": "1000", "RETRY_AFTER_MAX_WAIT": "0"}
+
+
 @pytest.fixture(scope="module")
-def gw(up: ScriptedUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    tmp: Path = tmp_path_factory.mktemp("fallback_keepalive")
-    catalog = tmp / "catalog.toml"
-    catalog.write_text(CATALOG)
-    providers = {"openai": f"{up.url}/openai/v1", "anthropic": f"{up.url}/anthropic"}
-    env = {
-        "CATALOG_PATH": str(catalog),
-        "STREAM_KEEPALIVE_S": str(KEEPALIVE_S),
-        "UPSTREAM_FIRST_BYTE_TIMEOUT": str(FIRST_BYTE_S),
-        "BREAKER_FAILURES": "1000",
-        "RETRY_AFTER_MAX_WAIT": "0",
-    }
-    with stack(tmp, providers, **env) as st:
+def gw(routes_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
+    env = fallback_env(KEEPALIVE_S)
+    with routes_stack(
+        "fallback_keepalive", CATALOG, BOTH, UPSTREAM_FIRST_BYTE_TIMEOUT=str(FIRST_BYTE_S), **env
+    ) as st:
         yield st
 
 
@@ -360,6 +361,28 @@ def assert_fell_back(gw: Stack, rid: str, a: str, b: str, a_error: str) -> None:
     assert [f["provider"] for f in failed] == [a], failed
     assert failed[0]["error_type"] == a_error, failed
     assert (row["input_tokens"], row["output_tokens"]) == (21, 5), row
+
+
+def _hang_up_on_a_ping(
+    gw: Stack, model: str, rid: str, gate: threading.Event, ready: Callable[[], bool]
+) -> dict[str, Any]:
+    """Stream a Claude Code turn for ``model`` and hang up at the first ping read once ``ready()`` holds
+    (the response is closed on leaving its block). The request's ledger row, read before ``gate`` (the held
+    upstream answer) is let go, must say the client hung up (499 ``client_disconnected``); it is returned."""
+    headers = {"anthropic-version": "2023-06-01", "x-request-id": rid}
+    decoder = SSEDecoder()
+    try:
+        with httpx2.stream(
+            "POST", gw.gateway_url + "/v1/messages", json=messages_body(model), headers=headers, timeout=30
+        ) as r:
+            for piece in r.iter_bytes():
+                if any(ev.event == "ping" for ev in decoder.feed(piece)) and ready():
+                    break
+        row: dict[str, Any] = gw.row_for(rid)
+    finally:
+        gate.set()
+    assert (row["status"], row["error_type"], row["client_disconnected"]) == (499, "client_disconnected", 1)
+    return row
 
 
 # ---- the cases ------------------------------------------------------------------------------------------
@@ -693,24 +716,7 @@ def test_a_client_hanging_up_while_the_next_route_is_awaited_ends_the_request(
     up.script(ANTHROPIC, failing(anthropic_opening(), "error", ANTHROPIC_OVERLOADED))
     up.script(CHAT, sse(chat_answer(B_TEXT), gate=gate))
     before = len(up.seen(CHAT))
-    body = messages_body("anthropic-first")
-    headers = {"anthropic-version": "2023-06-01", "x-request-id": "fb19a-gone-b"}
-    decoder = SSEDecoder()
-    try:
-        with httpx2.stream(
-            "POST", gw.gateway_url + "/v1/messages", json=body, headers=headers, timeout=30
-        ) as r:
-            for piece in r.iter_bytes():
-                if any(ev.event == "ping" for ev in decoder.feed(piece)) and len(up.seen(CHAT)) > before:
-                    break  # hang up: the response is closed on leaving the block
-        row = gw.row_for("fb19a-gone-b")
-    finally:
-        gate.set()
-    assert (row["status"], row["error_type"], row["client_disconnected"]) == (
-        499,
-        "client_disconnected",
-        1,
-    ), row
+    row = _hang_up_on_a_ping(gw, "anthropic-first", "fb19a-gone-b", gate, lambda: len(up.seen(CHAT)) > before)
     assert (row["provider"], row["attempts"]) == ("openai", 2), row
 
 
@@ -850,24 +856,7 @@ def test_a_client_hanging_up_while_the_first_routes_headers_are_held_ends_the_re
     hang-up (499 ``client_disconnected``), not as that route's first-byte timeout."""
     gate = threading.Event()
     up.script(CHAT, sse(chat_answer(B_TEXT), gate=gate))
-    body = messages_body("gpt-4o-mini")
-    headers = {"anthropic-version": "2023-06-01", "x-request-id": "ka19-gone"}
-    decoder = SSEDecoder()
-    try:
-        with httpx2.stream(
-            "POST", gw.gateway_url + "/v1/messages", json=body, headers=headers, timeout=30
-        ) as r:
-            for piece in r.iter_bytes():
-                if any(ev.event == "ping" for ev in decoder.feed(piece)):
-                    break  # hang up: the response is closed on leaving the block
-        row = gw.row_for("ka19-gone")
-    finally:
-        gate.set()
-    assert (row["status"], row["error_type"], row["client_disconnected"]) == (
-        499,
-        "client_disconnected",
-        1,
-    ), row
+    row = _hang_up_on_a_ping(gw, "gpt-4o-mini", "ka19-gone", gate, lambda: True)
     assert (row["provider"], row["attempts"]) == ("openai", 1), row
 
 

@@ -18,23 +18,25 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 
 import httpx2
 import pytest
 
-from shared.sse import SSEDecoder
+from shared.sse import SSEDecoder, SSEEvent
 from tests.gateway.test_fallback_after_keepalive_e2e import (
     ANTHROPIC,
     B_TEXT,
+    BOTH,
     CATALOG,
     CHAT,
     chat_answer,
+    fallback_env,
     kinds,
     messages_body,
 )
-from tests.procs import Stack, stack
+from tests.procs import Stack
 from tests.scripted_upstream import Answer, Pause, ScriptedUpstream, sse
 
 KEEPALIVE_S = 4.0
@@ -45,19 +47,43 @@ pytestmark = pytest.mark.usefixtures("fresh_up")
 
 
 @pytest.fixture(scope="module")
-def gw(up: ScriptedUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    tmp: Path = tmp_path_factory.mktemp("silence_from_request")
-    catalog = tmp / "catalog.toml"
-    catalog.write_text(CATALOG)
-    providers = {"openai": f"{up.url}/openai/v1", "anthropic": f"{up.url}/anthropic"}
-    env = {
-        "CATALOG_PATH": str(catalog),
-        "STREAM_KEEPALIVE_S": str(KEEPALIVE_S),
-        "BREAKER_FAILURES": "1000",
-        "RETRY_AFTER_MAX_WAIT": "0",
-    }
-    with stack(tmp, providers, **env) as st:
+def gw(routes_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
+    with routes_stack("silence_from_request", CATALOG, BOTH, **fallback_env(KEEPALIVE_S)) as st:
         yield st
+
+
+def _read_on_timers(
+    gw: Stack, model: str, rid: str, timers: list[tuple[float, threading.Event]], held: threading.Event
+) -> tuple[list[SSEEvent], bool]:
+    """Stream a Claude Code turn for ``model``, each ``(seconds, event)`` of ``timers`` set that long after the
+    request is sent (its headers come only once the answer opens): every event the client got, and whether
+    the answer opened (the response's headers came) before ``held`` was set. Every event is set at the end."""
+    started = [threading.Timer(at, event.set) for at, event in timers]
+    decoder = SSEDecoder()
+    events: list[SSEEvent] = []
+    headers = {"anthropic-version": "2023-06-01", "x-request-id": rid}
+    try:
+        for t in started:
+            t.start()
+        with httpx2.stream(
+            "POST", gw.gateway_url + "/v1/messages", json=messages_body(model), headers=headers, timeout=30
+        ) as r:
+            opened_before = not held.is_set()
+            assert r.status_code == 200, r.read()
+            for piece in r.iter_bytes():
+                events.extend(decoder.feed(piece))
+    finally:
+        for t in started:
+            t.cancel()
+        for _, event in timers:
+            event.set()
+    return events, opened_before
+
+
+def _assert_b_text_whole(events: list[SSEEvent]) -> None:
+    seen = kinds(events)
+    assert seen.count("message_start") == 1 and seen[-1] == "message_stop" and "error" not in seen, seen
+    assert B_TEXT in "".join(e.data for e in events)
 
 
 def test_a_fallback_s_held_headers_do_not_restart_the_client_s_silence(
@@ -67,33 +93,11 @@ def test_a_fallback_s_held_headers_do_not_restart_the_client_s_silence(
     overloaded = {"type": "error", "error": {"type": "api_error", "message": "Internal server error"}}
     up.script(ANTHROPIC, Answer(body=[json.dumps(overloaded).encode()], status=500, gate=a_gate))
     up.script(CHAT, sse(chat_answer(B_TEXT), gate=b_gate))
-    timers = [threading.Timer(A_FAILS_AT_S, a_gate.set), threading.Timer(B_HEADERS_AT_S, b_gate.set)]
-    decoder = SSEDecoder()
-    events = []
-    opened_while_held = False
-    headers = {"anthropic-version": "2023-06-01", "x-request-id": "silence23"}
-    body = messages_body("anthropic-first")
-    try:
-        for t in timers:  # counted from the request's sending (its headers come only once the answer opens)
-            t.start()
-        with httpx2.stream(
-            "POST", gw.gateway_url + "/v1/messages", json=body, headers=headers, timeout=30
-        ) as r:
-            opened_while_held = not b_gate.is_set()
-            assert r.status_code == 200, r.read()
-            for piece in r.iter_bytes():
-                events.extend(decoder.feed(piece))
-    finally:
-        for t in timers:
-            t.cancel()
-        a_gate.set()
-        b_gate.set()
-    seen = kinds(events)
-    assert seen.count("message_start") == 1 and seen[-1] == "message_stop" and "error" not in seen, seen
-    assert B_TEXT in "".join(e.data for e in events)
-    # the answer opened while the second route's headers were held: a ping before its first content
+    timers = [(A_FAILS_AT_S, a_gate), (B_HEADERS_AT_S, b_gate)]
+    events, opened_while_held = _read_on_timers(gw, "anthropic-first", "silence23", timers, b_gate)
+    _assert_b_text_whole(events)
     # the answer opened while the second route's headers were still held (before, only once they came)
-    assert opened_while_held, seen
+    assert opened_while_held, kinds(events)
     row = gw.row_for("silence23")
     assert (row["status"], row["provider"], row["attempts"]) == (200, "openai", 2), row
 
@@ -104,32 +108,10 @@ def test_late_headers_do_not_restart_the_client_s_silence(gw: Stack, up: Scripte
     ``quiet_since``); before, the silence after the headers started a period of its own (7.6 s here)."""
     gate, mark = threading.Event(), threading.Event()
     up.script(CHAT, sse([Pause(6.0), *chat_answer(B_TEXT)], gate=gate))
-    timers = [threading.Timer(A_FAILS_AT_S, gate.set), threading.Timer(B_HEADERS_AT_S, mark.set)]
-    decoder = SSEDecoder()
-    events = []
-    opened_early = False
-    headers = {"anthropic-version": "2023-06-01", "x-request-id": "silence23-late"}
-    try:
-        for t in timers:
-            t.start()
-        with httpx2.stream(
-            "POST",
-            gw.gateway_url + "/v1/messages",
-            json=messages_body("openai-first"),
-            headers=headers,
-            timeout=30,
-        ) as r:
-            opened_early = not mark.is_set()  # a period after the request, not after the headers
-            assert r.status_code == 200, r.read()
-            for piece in r.iter_bytes():
-                events.extend(decoder.feed(piece))
-    finally:
-        for t in timers:
-            t.cancel()
-        gate.set()
-    seen = kinds(events)
-    assert seen.count("message_start") == 1 and seen[-1] == "message_stop" and "error" not in seen, seen
-    assert B_TEXT in "".join(e.data for e in events)
-    assert opened_early, seen
+    timers = [(A_FAILS_AT_S, gate), (B_HEADERS_AT_S, mark)]
+    # opened before ``mark``: a period after the request, not after the headers
+    events, opened_early = _read_on_timers(gw, "openai-first", "silence23-late", timers, mark)
+    _assert_b_text_whole(events)
+    assert opened_early, kinds(events)
     row = gw.row_for("silence23-late")
     assert (row["status"], row["provider"], row["attempts"]) == (200, "openai", 1), row

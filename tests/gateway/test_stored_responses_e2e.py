@@ -19,6 +19,7 @@ import pytest
 
 from shared.events import keyed_event_id
 from tests.fake_provider import FakeProvider, provider_urls, running
+from tests.openai_clients import spread_openai
 from tests.procs import Stack, stack
 
 CLIENT_KEY = "sk-stored-client-key-not-forwarded"
@@ -46,15 +47,7 @@ def gw(fakes: dict[str, FakeProvider], tmp_path_factory: pytest.TempPathFactory)
 
 
 def sdk(gw: Stack, **headers: str) -> openai.OpenAI:
-    # a fresh connection per request (no keep-alive): the workers share the port, so calls spread over them
-    http = httpx.Client(limits=httpx.Limits(max_keepalive_connections=0))
-    return openai.OpenAI(
-        base_url=gw.gateway_url + "/v1",
-        api_key=CLIENT_KEY,
-        max_retries=0,
-        http_client=http,
-        default_headers=headers or None,
-    )
+    return spread_openai(gw, CLIENT_KEY, **headers)
 
 
 def test_retrieve_input_items_and_delete_reach_the_provider_untouched(

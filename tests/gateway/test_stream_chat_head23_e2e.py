@@ -13,11 +13,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from typing import Any
 
-import openai
 import pytest
 
+from tests.openai_clients import read_chat_stream
 from tests.procs import Stack
 from tests.scripted_upstream import Answer, Pause, ScriptedUpstream
 
@@ -69,17 +68,11 @@ def test_a_non_ascii_chat_answer_reaches_the_client_and_the_ledger_exactly(
     gw: Stack, up: ScriptedUpstream, include_usage: bool, split: bool
 ) -> None:
     up.script(CHAT, _answer(split))
-    client = openai.OpenAI(base_url=gw.gateway_url + "/v1", api_key="sk-client", max_retries=0, timeout=30.0)
-    options: dict[str, Any] = {"stream_options": {"include_usage": True}} if include_usage else {}
-    raw = client.chat.completions.with_raw_response.create(
-        model=MODEL, messages=[{"role": "user", "content": "hi"}], stream=True, **options
-    )
-    rid = raw.headers["x-request-id"]
-    chunks = list(raw.parse())
-    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == WANT
-    usage = [c.usage for c in chunks if c.usage is not None]
-    assert [(u.prompt_tokens, u.completion_tokens) for u in usage] == ([(12, 5)] if include_usage else [])
-    row = gw.row_for(rid)
+    read = read_chat_stream(gw, MODEL, include_usage)
+    assert read.text == WANT
+    # the usage chunk the gateway asked for on the client's behalf is dropped; the client's own is kept
+    assert read.usage == ([(12, 5)] if include_usage else [])
+    row = read.row
     assert (row["status"], row["input_tokens"], row["output_tokens"], row["served_model"]) == (
         200,
         12,

@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any
 
-import openai
 import pytest
 
+from tests.openai_clients import read_chat_stream
 from tests.procs import Stack
 from tests.scripted_upstream import Answer, ScriptedUpstream
 
@@ -62,19 +62,11 @@ def test_a_chat_answer_in_one_read_is_billed_from_its_usage_chunk(
     gw: Stack, up: ScriptedUpstream, include_usage: bool
 ) -> None:
     up.script(CHAT, Answer(body=BODY, content_type="text/event-stream"))
-    client = openai.OpenAI(base_url=gw.gateway_url + "/v1", api_key="sk-client", max_retries=0, timeout=30.0)
-    options = {"stream_options": {"include_usage": True}} if include_usage else {}
-    raw = client.chat.completions.with_raw_response.create(
-        model=MODEL, messages=[{"role": "user", "content": "hi"}], stream=True, **options
-    )
-    rid = raw.headers["x-request-id"]
-    chunks = list(raw.parse())
-    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-    assert text == "Hello there!"
-    usage = [c.usage for c in chunks if c.usage is not None]
+    read = read_chat_stream(gw, MODEL, include_usage)
+    assert read.text == "Hello there!"
     # the usage chunk the gateway asked for on the client's behalf is dropped; the client's own is kept
-    assert [(u.prompt_tokens, u.completion_tokens) for u in usage] == ([(12, 5)] if include_usage else [])
-    row = gw.row_for(rid)
+    assert read.usage == ([(12, 5)] if include_usage else [])
+    row = read.row
     assert (row["status"], row["input_tokens"], row["output_tokens"], row["served_model"]) == (
         200,
         12,
