@@ -66,7 +66,7 @@ def _build(path: str, body: dict[str, Any]) -> tuple[View, View]:
     providers = build_providers(settings, ENV)
     health = ProviderHealth(BreakerConfig(failures=2, cooldown_s=30.0))
     proxy = Proxy(None, providers, health, Limits(1, 0.0))  # type: ignore[arg-type]
-    endpoint = registry.ENDPOINTS[path]  # type: ignore[index]
+    endpoint = registry.ENDPOINTS[path]
     parsed = (endpoint.parse or registry.client(endpoint.format).parse)(body)
     route = Catalog(providers, Pricer(), settings).routes(parsed.model)[0]
     provider = providers[route.provider]
