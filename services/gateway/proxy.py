@@ -337,7 +337,7 @@ class Proxy:
                     resp = await self.upstream.send(provider, up.url, up.headers, up.body)
                 else:
                     resp = await self._send(request, call, pair, provider, up)
-                if resp.status in provider.output_refusal_statuses:
+                if resp.status >= 400 and provider.may_state_output_limit(resp.status):
                     resp, up = await self._within_output_limit(request, call, provider, route, pair, resp, up)
                     att.sent = up.body
             except ClientGone:  # hung up while this route's headers were awaited: the request ends
@@ -593,7 +593,10 @@ class Proxy:
                 if stated is None:
                     raise err
             raise err
-        elif (strip := pair.wire.strip_refused) is not None:
+        elif (
+            err.upstream_status in provider.output_refusal_statuses
+            and (strip := pair.wire.strip_refused) is not None
+        ):
             # a part of the history the wire's provider refused (a thinking block signed elsewhere: s7 variant
             # 04-g; reasoning_content on a server that does not take it): once more without it
             retry = _without_refused(self._build(call, provider, route, pair), strip, err)
