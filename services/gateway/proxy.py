@@ -530,8 +530,10 @@ class Proxy:
         """The output limit a provider stated when it refused the request's max_tokens inside a stream it had
         already answered 200 (OpenRouter relays its provider's refusal in-band, before any token), when
         nothing reached the client yet and a smaller max_tokens would do; else None. As with an HTTP refusal
-        (``_within_output_limit``) a lasting limit is remembered (s11 variant 17-j)."""
-        if not call.stream or exc.upstream_status not in (400, 422):
+        (``_within_output_limit``) a lasting limit is remembered (s11 variant 17-j). The status the error states
+        may be a 5xx (``Provider.may_state_output_limit``: LiteLLM's in-band ``"code": "503"`` around vLLM's
+        max_model_len refusal; s24 variant 17-inband-503-vF)."""
+        if not call.stream or not provider.may_state_output_limit(exc.upstream_status):
             return None
         stated = provider.output_limit_from_error(
             exc.upstream_status, exc.message, asked_output_tokens(up.body)

@@ -225,3 +225,25 @@ def test_a_quota_exhausted_429_with_retry_after_counts_toward_the_breaker(
     state = gw.health()["providers"][provider]
     assert state["consecutive_failures"] == 1
     assert state["state"] == "cooling_down"
+
+
+def test_an_output_limit_stated_in_band_with_a_5xx_code_is_retried_within(gw: Stack, up: ScriptedUpstream) -> None:
+    """s24 variant 17-inband-503-vF: LiteLLM's proxy streams its fallback's 503 after a 200 as ``{"error": {…, "code":
+    "503"}}`` around vLLM's max_model_len refusal: Claude Code got a 529 (its SDK retries the same request); now asked
+    again within 28672 before anything reached it."""
+    refusal = {"error": {"message": LITELLM_503, "type": "None", "param": "None", "code": "503"}}
+
+    def too_many(req: dict[str, Any]) -> bool:
+        return int(req.get("max_tokens") or 0) > 28672
+
+    up.script(
+        RELAY,
+        sse([b"data: " + json.dumps(refusal).encode() + b"\n\n"], when=too_many),
+        sse(ok_stream("relay-chat")),
+    )
+    claude = anthropic.Anthropic(base_url=gw.gateway_url, api_key="k", max_retries=0)
+    with claude.messages.stream(
+        model="relay-chat", max_tokens=32000, messages=[{"role": "user", "content": "hi"}]
+    ) as stream:
+        assert stream.get_final_text() == "Hi"
+    assert sent_limits(up, RELAY) == [32000, 28672]
