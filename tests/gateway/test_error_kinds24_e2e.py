@@ -114,9 +114,7 @@ def cohere_total(window: int, received: int) -> dict[str, Any]:
     }
 
 
-def test_cohere_prompt_and_prediction_refusal_is_retried_or_restated(
-    gw: Stack, up: ScriptedUpstream
-) -> None:
+def test_cohere_prompt_and_prediction_refusal_is_retried_or_restated(gw: Stack, up: ScriptedUpstream) -> None:
     """s24 variants 17-cohere-total-vA, 10-cohere-total-vC: Cohere's "(prompt and prediction) cannot exceed 4096 -
     received 32050" counts the max_tokens asked: Claude Code's 32000 over a 50-token prompt is asked again within
     4046 (it went back as an overflow); a 12000-token request asking 1000 has an 11000-token prompt past 8192, said
@@ -125,9 +123,7 @@ def test_cohere_prompt_and_prediction_refusal_is_retried_or_restated(
     def too_many(body: dict[str, Any]) -> bool:
         return int(body.get("max_tokens") or 0) > 4046
 
-    up.script(
-        COHERE, json_answer(cohere_total(4096, 32050), 400, when=too_many), sse(ok_stream("command-r"))
-    )
+    up.script(COHERE, json_answer(cohere_total(4096, 32050), 400, when=too_many), sse(ok_stream("command-r")))
     claude = anthropic.Anthropic(base_url=gw.gateway_url, api_key="k", max_retries=0)
     with claude.messages.stream(
         model="command-r-08-2024", max_tokens=32000, messages=[{"role": "user", "content": "hi"}]
@@ -227,7 +223,9 @@ def test_a_quota_exhausted_429_with_retry_after_counts_toward_the_breaker(
     assert state["state"] == "cooling_down"
 
 
-def test_an_output_limit_stated_in_band_with_a_5xx_code_is_retried_within(gw: Stack, up: ScriptedUpstream) -> None:
+def test_an_output_limit_stated_in_band_with_a_5xx_code_is_retried_within(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
     """s24 variant 17-inband-503-vF: LiteLLM's proxy streams its fallback's 503 after a 200 as ``{"error": {…, "code":
     "503"}}`` around vLLM's max_model_len refusal: Claude Code got a 529 (its SDK retries the same request); now asked
     again within 28672 before anything reached it."""

@@ -47,7 +47,9 @@ COHERE_TOTAL = (
     ],
     ids=["prompt", "prompt-asked", "total-asked", "total-unknown"],
 )
-def test_cohere_overflow_is_said_with_its_counts(message: str, asked: int | None, anthropic_words: str) -> None:
+def test_cohere_overflow_is_said_with_its_counts(
+    message: str, asked: int | None, anthropic_words: str
+) -> None:
     """s24 variants 10-cohere-*: Cohere's bare ``{"id", "message"}`` overflow reached Claude Code without its counts."""
     raw = json.dumps({"id": "c0ffee", "message": message}).encode()
     meaning = em.meaning_from_openai(400, raw)
@@ -56,14 +58,18 @@ def test_cohere_overflow_is_said_with_its_counts(message: str, asked: int | None
     if message == COHERE_PROMPT:
         _, said, code = em.words_for_openai(meaning, 400, message, asked)
         assert code == "context_length_exceeded"
-        assert said.startswith("This model's maximum context length is 4081 tokens. However, your messages resulted in 4950")
+        assert said.startswith(
+            "This model's maximum context length is 4081 tokens. However, your messages resulted in 4950"
+        )
 
 
 def test_cohere_prompt_and_prediction_refusal_leaves_the_window_less_the_prompt() -> None:
     """s24 variant 17-cohere-total-vA: Claude Code's 32000 over a 50-token prompt: 4096 - 50 for this request only."""
     refusal = COHERE_TOTAL.replace("8192", "4096").replace("12000", "32050")
     assert limit_from_refusal(refusal, 32000) == StatedLimit(4046, lasting=False)
-    assert limit_from_refusal(COHERE_TOTAL, 1000) is None  # the prompt alone is past the window: no retry helps
+    assert (
+        limit_from_refusal(COHERE_TOTAL, 1000) is None
+    )  # the prompt alone is past the window: no retry helps
 
 
 VLLM_OUTPUT = (
@@ -87,7 +93,9 @@ NEW_VLLM_OUTPUT = (
 
 @pytest.mark.parametrize("status", [500, 502, 503])
 @pytest.mark.parametrize(
-    "message", [VLLM_OUTPUT, SGLANG_OUTPUT, OLD_VLLM_OUTPUT, NEW_VLLM_OUTPUT], ids=["vllm", "sglang", "old-vllm", "new-vllm"]
+    "message",
+    [VLLM_OUTPUT, SGLANG_OUTPUT, OLD_VLLM_OUTPUT, NEW_VLLM_OUTPUT],
+    ids=["vllm", "sglang", "old-vllm", "new-vllm"],
 )
 def test_an_output_limit_refusal_under_a_5xx_is_no_overflow(status: int, message: str) -> None:
     """s24 variants 10-5xx-output-*: a relay's 5xx around an output-limit refusal whose prompt fits reached Claude Code
@@ -100,7 +108,9 @@ def test_an_output_limit_refusal_under_a_5xx_is_no_overflow(status: int, message
     ("message", "words"),
     [
         (
-            SGLANG_OUTPUT.replace("32050", "172000").replace("16384", "131072").replace("50 tokens", "140000 tokens"),
+            SGLANG_OUTPUT.replace("32050", "172000")
+            .replace("16384", "131072")
+            .replace("50 tokens", "140000 tokens"),
             "prompt is too long: 140000 tokens > 131072 maximum",
         ),
         (
@@ -114,7 +124,9 @@ def test_an_output_limit_refusal_under_a_5xx_is_no_overflow(status: int, message
     ],
     ids=["sglang", "old-vllm", "new-vllm"],
 )
-def test_the_same_words_with_the_prompt_past_the_window_stay_an_overflow_under_a_5xx(message: str, words: str) -> None:
+def test_the_same_words_with_the_prompt_past_the_window_stay_an_overflow_under_a_5xx(
+    message: str, words: str
+) -> None:
     """The prompt alone past the window: an overflow whatever the status (s23 variants 10-r, 10-s)."""
     assert not em.output_budget_refused(message)
     meaning = em.meaning_from_openai(503, body(message))
@@ -140,10 +152,19 @@ def test_a_5xx_that_states_an_output_limit_is_read_for_it(status: int) -> None:
 
 
 QUOTA = json.dumps(
-    {"error": {"message": "You exceeded your current quota.", "type": "insufficient_quota", "code": "insufficient_quota"}}
+    {
+        "error": {
+            "message": "You exceeded your current quota.",
+            "type": "insufficient_quota",
+            "code": "insufficient_quota",
+        }
+    }
 ).encode()
 XAI_CREDITS = json.dumps(
-    {"code": "Some resource has been exhausted", "error": "Your team 0b1d has either used all available credits."}
+    {
+        "code": "Some resource has been exhausted",
+        "error": "Your team 0b1d has either used all available credits.",
+    }
 ).encode()
 ANTHROPIC_BILLING = json.dumps(
     {"type": "error", "error": {"type": "billing_error", "message": "Your credit balance is too low."}}

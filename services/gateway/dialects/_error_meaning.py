@@ -299,7 +299,10 @@ def quota_exhausted(status: int | None, body: bytes) -> bool:
     11-quota-breaker-vE, 11-xai-credits-breaker-vF: it was only rested, never counted)."""
     if status != 429:
         return False
-    return meaning_from_openai(status, body) == "quota_exhausted" or _error_of(body).get("type") == "billing_error"
+    return (
+        meaning_from_openai(status, body) == "quota_exhausted"
+        or _error_of(body).get("type") == "billing_error"
+    )
 
 
 def over_the_limit_itself(message: str) -> bool:
