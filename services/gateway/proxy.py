@@ -578,10 +578,11 @@ class Proxy:
                 if not _asks_less(retry, up):  # as much as was refused (a limit above it): no retry
                     raise err
                 resp = await self._send(request, call, pair, provider, retry)
-                if not again or resp.status not in (400, 422):
+                if not again or (resp.status not in (400, 422) and resp.status < 500):
                     return resp, retry
                 # A limit that was the window (vLLM's "cannot be greater than max_model_len") leaves the
-                # prompt no room: the second refusal states what the prompt leaves (s12 variants 17-c/f)
+                # prompt no room: the second refusal states what the prompt leaves (s12 variants 17-c/f), under
+                # a relay's 5xx as the first did (s24 variant 17-503-twice-vG)
                 try:
                     err = await self.upstream.error_from(resp, provider)
                 finally:

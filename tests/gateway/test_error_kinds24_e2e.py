@@ -26,7 +26,7 @@ price = {{ input = 0.15, output = 0.60 }}
 [[providers]]
 name = "relay"
 base_url = "{up}/relay/v1"
-models = ["relay-chat"]
+models = ["relay-chat", "relay-vllm", "relay-litellm", "relay-inband", "relay-twice"]
 price = {{ input = 0.27, output = 1.10 }}
 """
 COHERE = "/cohere/v1/chat/completions"
@@ -147,15 +147,25 @@ LITELLM_503 = (
 
 
 @pytest.mark.parametrize(
-    ("status", "body", "within"),
+    ("model", "status", "body", "within"),
     [
-        (500, {"object": "error", "message": VLLM_OUTPUT, "type": "BadRequestError", "code": 500}, 31768),
-        (503, {"error": {"message": LITELLM_503, "type": None, "param": None, "code": "503"}}, 28672),
+        (
+            "relay-vllm",
+            500,
+            {"object": "error", "message": VLLM_OUTPUT, "type": "BadRequestError", "code": 500},
+            31768,
+        ),
+        (
+            "relay-litellm",
+            503,
+            {"error": {"message": LITELLM_503, "type": None, "param": None, "code": "503"}},
+            28672,
+        ),
     ],
     ids=["vllm-500", "litellm-503"],
 )
 def test_an_output_limit_stated_in_a_5xx_is_retried_within(
-    gw: Stack, up: ScriptedUpstream, status: int, body: dict[str, Any], within: int
+    gw: Stack, up: ScriptedUpstream, model: str, status: int, body: dict[str, Any], within: int
 ) -> None:
     """s24 variants 17-5xx-vllm-vB, 17-503-litellm-vC: a relay answers vLLM's refusal of max_tokens with a 500 or
     LiteLLM's 503: the limit it states went unread (Claude Code got "prompt is too long" or a 529); now asked again
@@ -164,10 +174,10 @@ def test_an_output_limit_stated_in_a_5xx_is_retried_within(
     def too_many(req: dict[str, Any]) -> bool:
         return int(req.get("max_tokens") or 0) > within
 
-    up.script(RELAY, json_answer(body, status, when=too_many), sse(ok_stream("relay-chat")))
+    up.script(RELAY, json_answer(body, status, when=too_many), sse(ok_stream(model)))
     claude = anthropic.Anthropic(base_url=gw.gateway_url, api_key="k", max_retries=0)
     with claude.messages.stream(
-        model="relay-chat", max_tokens=32000, messages=[{"role": "user", "content": "hi"}]
+        model=model, max_tokens=32000, messages=[{"role": "user", "content": "hi"}]
     ) as stream:
         assert stream.get_final_text() == "Hi"
     assert sent_limits(up, RELAY) == [32000, within]
@@ -237,11 +247,35 @@ def test_an_output_limit_stated_in_band_with_a_5xx_code_is_retried_within(
     up.script(
         RELAY,
         sse([b"data: " + json.dumps(refusal).encode() + b"\n\n"], when=too_many),
-        sse(ok_stream("relay-chat")),
+        sse(ok_stream("relay-inband")),
     )
     claude = anthropic.Anthropic(base_url=gw.gateway_url, api_key="k", max_retries=0)
     with claude.messages.stream(
-        model="relay-chat", max_tokens=32000, messages=[{"role": "user", "content": "hi"}]
+        model="relay-inband", max_tokens=32000, messages=[{"role": "user", "content": "hi"}]
     ) as stream:
         assert stream.get_final_text() == "Hi"
     assert sent_limits(up, RELAY) == [32000, 28672]
+
+
+def test_a_second_5xx_refusal_stating_what_the_prompt_leaves_is_retried_within_it(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """s24 variant 17-503-twice-vG: LiteLLM answers vLLM's two refusals (the window, then what the 50-token prompt
+    leaves of it) as 503s: the second was not read, and Claude Code got a 529 after the first retry."""
+    left = (
+        "litellm.ServiceUnavailableError: OpenAIException - 'max_tokens' or 'max_completion_tokens' is too large: "
+        "28672. This model's maximum context length is 28672 tokens and your request has 50 input tokens "
+        "(28672 > 28672 - 50)."
+    )
+    up.script(
+        RELAY,
+        json_answer({"error": {"message": LITELLM_503, "code": "503"}}, 503),
+        json_answer({"error": {"message": left, "code": "503"}}, 503),
+        sse(ok_stream("relay-twice")),
+    )
+    claude = anthropic.Anthropic(base_url=gw.gateway_url, api_key="k", max_retries=0)
+    with claude.messages.stream(
+        model="relay-twice", max_tokens=32000, messages=[{"role": "user", "content": "hi"}]
+    ) as stream:
+        assert stream.get_final_text() == "Hi"
+    assert sent_limits(up, RELAY) == [32000, 28672, 28622]
