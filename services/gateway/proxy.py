@@ -337,7 +337,7 @@ class Proxy:
                     resp = await self.upstream.send(provider, up.url, up.headers, up.body)
                 else:
                     resp = await self._send(request, call, pair, provider, up)
-                if resp.status in provider.output_refusal_statuses:
+                if resp.status >= 400 and provider.may_state_output_limit(resp.status):
                     resp, up = await self._within_output_limit(request, call, provider, route, pair, resp, up)
                     att.sent = up.body
             except ClientGone:  # hung up while this route's headers were awaited: the request ends
@@ -530,8 +530,10 @@ class Proxy:
         """The output limit a provider stated when it refused the request's max_tokens inside a stream it had
         already answered 200 (OpenRouter relays its provider's refusal in-band, before any token), when
         nothing reached the client yet and a smaller max_tokens would do; else None. As with an HTTP refusal
-        (``_within_output_limit``) a lasting limit is remembered (s11 variant 17-j)."""
-        if not call.stream or exc.upstream_status not in (400, 422):
+        (``_within_output_limit``) a lasting limit is remembered (s11 variant 17-j). The status the error states
+        may be a 5xx (``Provider.may_state_output_limit``: LiteLLM's in-band ``"code": "503"`` around vLLM's
+        max_model_len refusal; s24 variant 17-inband-503-vF)."""
+        if not call.stream or not provider.may_state_output_limit(exc.upstream_status):
             return None
         stated = provider.output_limit_from_error(
             exc.upstream_status, exc.message, asked_output_tokens(up.body)
@@ -576,10 +578,11 @@ class Proxy:
                 if not _asks_less(retry, up):  # as much as was refused (a limit above it): no retry
                     raise err
                 resp = await self._send(request, call, pair, provider, retry)
-                if not again or resp.status not in (400, 422):
+                if not again or (resp.status not in (400, 422) and resp.status < 500):
                     return resp, retry
                 # A limit that was the window (vLLM's "cannot be greater than max_model_len") leaves the
-                # prompt no room: the second refusal states what the prompt leaves (s12 variants 17-c/f)
+                # prompt no room: the second refusal states what the prompt leaves (s12 variants 17-c/f), under
+                # a relay's 5xx as the first did (s24 variant 17-503-twice-vG)
                 try:
                     err = await self.upstream.error_from(resp, provider)
                 finally:
@@ -593,7 +596,10 @@ class Proxy:
                 if stated is None:
                     raise err
             raise err
-        elif (strip := pair.wire.strip_refused) is not None:
+        elif (
+            err.upstream_status in provider.output_refusal_statuses
+            and (strip := pair.wire.strip_refused) is not None
+        ):
             # a part of the history the wire's provider refused (a thinking block signed elsewhere: s7 variant
             # 04-g; reasoning_content on a server that does not take it): once more without it
             retry = _without_refused(self._build(call, provider, route, pair), strip, err)

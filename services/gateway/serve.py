@@ -111,7 +111,11 @@ async def serve(
             health.release(route.provider)
         else:
             health.record_failure(
-                route.provider, outcome.upstream_status, outcome.retry_after_s, outcome.error_type
+                route.provider,
+                outcome.upstream_status,
+                outcome.retry_after_s,
+                outcome.error_type,
+                counted=registry.quota_exhausted(outcome.upstream_status, outcome.body),
             )
         if not outcome.retryable:
             break

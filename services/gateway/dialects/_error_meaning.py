@@ -260,7 +260,12 @@ _ALLOWED_ASKED = re.compile(
     # tokens from the input messages and 32000 tokens for the completion." (s19 variant 10-g; restated only when the
     # input alone is past the window, else kind 17's retry within what is left)
     r"maximum context length of (\d+)(?:\.0+)? tokens\. You requested a total of [\d.]+ tokens: (\d+)(?:\.0+)? tokens "
-    r"from the input messages",
+    r"from the input messages|"
+    # Cohere: "too many tokens: total number of tokens in the prompt cannot exceed 4081 - received 4950. Try using a
+    # shorter prompt, or enabling prompt truncating."; with the output asked counted in ("total number of tokens (prompt
+    # and prediction) cannot exceed 2048 - received 6354", cohere-ai/sandbox-topically#4: the whole request, restated
+    # as the prompt's by ``_prompt_of_total`` when the output asked is known; s24 variants 10-cohere-*)
+    r"total number of tokens (?:in the prompt|\(prompt and prediction\)) cannot exceed (\d+) - received (\d+)",
     re.I,
 )
 
@@ -284,6 +289,20 @@ _CREDITS_GONE = re.compile(
 _OVER_THE_LIMIT_ITSELF = re.compile(
     r"request too large for .{0,300}?limit (\d+), requested (\d+)", re.I | re.S
 )
+
+
+def quota_exhausted(status: int | None, body: bytes) -> bool:
+    """Whether an upstream error is a 429 that says the account's quota or credit is used up, in either wire's words:
+    OpenAI's ``insufficient_quota`` (code or type), Anthropic's ``billing_error`` type, xAI's "used all available
+    credits" (``_CREDITS_GONE``). Such a 429 is no rate limit that waiting out its Retry-After lifts: the provider
+    cannot serve, and it counts toward its breaker (``ProviderHealth.record_failure``'s ``counted``; s24 variants
+    11-quota-breaker-vE, 11-xai-credits-breaker-vF: it was only rested, never counted)."""
+    if status != 429:
+        return False
+    return (
+        meaning_from_openai(status, body) == "quota_exhausted"
+        or _error_of(body).get("type") == "billing_error"
+    )
 
 
 def over_the_limit_itself(message: str) -> bool:
@@ -495,6 +514,42 @@ def _overflow_even_if_5xx(message: str) -> bool:
     return _OVERFLOW.search(message) is not None and _numbers(message) is not None
 
 
+# Words that count the output asked (max_tokens) apart from the prompt in a refusal of the two together: vLLM's
+# "'max_tokens' or 'max_completion_tokens' is too large: 32000. This model's maximum context length is 32768 tokens and
+# your request has 1000 input tokens (32000 > 32768 - 1000)." and "However, you requested 32000 output tokens and your
+# prompt contains at least 769 input tokens", its "max_tokens=32000 cannot be greater than max_model_len=…", SGLang's
+# "… 50 tokens from the input messages and 32000 tokens for the completion", older vLLM's and DeepSeek's "(1000 in the
+# messages, 32000 in the completion)", OpenRouter's "(…, 32000 in the output)"
+_OUTPUT_NAMED = re.compile(
+    r"max_(?:completion_)?tokens'? (?:or '?max_completion_tokens'? )?is too large|cannot be greater than max_model_len|"
+    r"requested \d+ output tokens|tokens for the completion|\d+ (?:in|for) the (?:completion|output)\)|"
+    r"\(\d+ > \d+ - \d+\)",
+    re.I,
+)
+
+
+def output_budget_refused(message: str) -> bool:
+    """Whether ``message`` refuses a request for the output it asked (max_tokens) with a prompt that fits the window:
+    its words count the output apart (``_OUTPUT_NAMED``) and the counts it states do not put the prompt alone past the
+    window (the input share of "(N in the messages, …)", or ``_numbers``). Not a context overflow when said with a 5xx
+    (``meaning_from_openai``): a relay's 500 or 503 around vLLM's or SGLang's output-limit refusal reached Claude Code
+    as "prompt is too long", which compacts a conversation that fits (s24 variants 10-5xx-output-*; kind 17's retry
+    within the stated limit comes first, ``Provider.output_limit_from_error``). A 400 in these words keeps its reading
+    (the kind-17 retry answers it before any client sees it)."""
+    if _OUTPUT_NAMED.search(message) is None:
+        return False
+    plain = ungrouped(message)
+    m = _OPENAI_NUMBERS.search(plain)
+    share = _INPUT_SHARE.search(plain, m.end()) if m is not None else None
+    if m is not None and share is not None:
+        try:
+            prompt = sum(int(n) for n in re.findall(r"\d+", share.group(1) or share.group(2)))
+            return prompt <= int(m.group(1))
+        except ValueError:
+            return False
+    return _numbers(message) is None
+
+
 def meaning_from_openai(status: int, body: bytes) -> Meaning:
     """An OpenAI-shaped error (chat completions, Responses, OpenAI-compatible servers)."""
     err = _error_of(body)
@@ -503,7 +558,7 @@ def meaning_from_openai(status: int, body: bytes) -> Meaning:
     if (
         code in _OVERFLOW_CODES
         or (status in (400, 413, 422) and _OVERFLOW.search(f"{message} {etype}"))
-        or (status >= 500 and _overflow_even_if_5xx(message))
+        or (status >= 500 and _overflow_even_if_5xx(message) and not output_budget_refused(message))
     ):
         return "context_overflow"
     if code == "insufficient_quota" or etype == "insufficient_quota":
@@ -548,6 +603,8 @@ def meaning_from_anthropic(status: int, body: bytes) -> Meaning:
 # requested (about) N tokens". (allowed, requested). Not llama-cpp-python's "Requested tokens (N)": the prompt alone.
 _REQUESTED_TOTAL = re.compile(
     r"exceeded model token limit: (\d+) \(requested: (\d+)\)|"
+    # Cohere, "(prompt and prediction)": the prompt and max_tokens summed (s24 variant 10-cohere-total-vC)
+    r"total number of tokens \(prompt and prediction\) cannot exceed (\d+) - received (\d+)|"
     r"maximum context length is (\d+) tokens.*?However, you requested(?: about)? (\d+) tokens",
     re.I | re.S,
 )

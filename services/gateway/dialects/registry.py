@@ -565,6 +565,11 @@ def over_the_limit_itself(message: str) -> bool:
     return em.over_the_limit_itself(message)
 
 
+def quota_exhausted(status: int | None, body: bytes) -> bool:
+    """Whether an upstream error is a 429 for a quota or credit used up (``_error_meaning.quota_exhausted``)."""
+    return em.quota_exhausted(status, body)
+
+
 def retry_advice(meaning: em.Meaning) -> dict[str, str]:
     """Retry headers for an upstream error of that meaning (``_error_meaning.retry_advice``)."""
     return em.retry_advice(meaning)

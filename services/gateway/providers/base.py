@@ -185,12 +185,22 @@ class Provider:
         """The most ``model`` may be asked to write here: known for sure, else its family's."""
         return self.known_output_limit(model) or max_output_tokens(model)
 
+    def may_state_output_limit(self, status: int | None) -> bool:
+        """Whether an error of ``status`` may be this provider refusing a request's max_tokens: its refusal statuses
+        (``output_refusal_statuses``: 400, 422, …), or a 5xx: relays answer a server's refusal with the status their
+        own fallback ended on (LiteLLM's 503 ServiceUnavailableError around vLLM's "max_tokens=32000 cannot be greater
+        than max_model_len=…=28672", a proxy's 500 around vLLM's "'max_tokens' … is too large"; s24 variants
+        17-5xx-vllm-vB, 17-503-litellm-vC: the stated limit went unread, the client got a 529 or "prompt is too
+        long"). Only the limit such an error states is acted on (``output_limit_from_error``)."""
+        return status is not None and (status in self.output_refusal_statuses or status >= 500)
+
     def output_limit_from_error(
         self, status: int | None, message: str, asked: int | None = None
     ) -> StatedLimit | None:
-        """The limit this provider stated when refusing a request's max_tokens (400/422), if any; ``asked``:
-        the output tokens that request asked for (``limits.limit_from_refusal``)."""
-        return limit_from_refusal(message, asked) if status in self.output_refusal_statuses else None
+        """The limit this provider stated when refusing a request's max_tokens (``may_state_output_limit``:
+        400/422, or a relay's 5xx), if any; ``asked``: the output tokens that request asked for
+        (``limits.limit_from_refusal``)."""
+        return limit_from_refusal(message, asked) if self.may_state_output_limit(status) else None
 
     def learn_output_limit(self, model: str, limit: int) -> None:
         """Remember a limit the provider stated (the lowest one wins)."""

@@ -264,6 +264,12 @@ _REQUESTED = (
         r"of the messages or completion",
         re.I,
     ),
+    # Cohere: "too many tokens: total number of tokens (prompt and prediction) cannot exceed 4096 - received 32050. Try
+    # using a shorter prompt or a smaller max_tokens value." (cohere-ai/sandbox-topically#4; s24 variant 17-cohere-total-vA:
+    # the refusal went back unread)
+    re.compile(
+        r"total number of tokens \(prompt and prediction\) cannot exceed (\d+) - received (\d+)", re.I
+    ),
     # Cerebras states the whole request first: "Please reduce the length of the messages or completion. Current length
     # is 32050 while limit is 8192" (prompt 50 + max_tokens 32000; the messages alone fit: s21 variant 17-b)
     re.compile(

@@ -22,7 +22,9 @@ had said "now"). A stated wait of 0 gets the openai and anthropic SDKs' own back
 (``_base_client._calculate_retry_timeout`` honours only a Retry-After above 0; otherwise 0.5 s doubled per
 retry, at most 8 s: ``INITIAL_RETRY_DELAY``, ``MAX_RETRY_DELAY``): ``RATE_LIMIT_BACKOFF_S`` doubled for each
 such 429 in a row since the provider last answered, at most ``RATE_LIMIT_BACKOFF_MAX_S``, so the gateway no
-longer sends its ``MAX_ATTEMPTS`` back to back (docs/catalog.md, "Fallback").
+longer sends its ``MAX_ATTEMPTS`` back to back (docs/catalog.md, "Fallback"). Not so a 429 for a quota or credit
+used up (OpenAI's ``insufficient_quota``, Anthropic's ``billing_error``, xAI's "used all available credits"): no wait
+lifts it, so it counts like any failure, and rests the provider for its Retry-After as well (``counted``).
 """
 
 from __future__ import annotations
@@ -201,13 +203,16 @@ class ProviderHealth:
         status: int | None,
         retry_after_s: float | None = None,
         error_type: str | None = None,
+        counted: bool = False,
     ) -> None:
         """An attempt failed. Only the provider's faults count (``is_retryable``); the client's own
-        bad requests just end a probe without a verdict."""
+        bad requests just end a probe without a verdict. ``counted``: a 429 with a Retry-After that counts
+        toward the breaker all the same (a quota or credit used up, ``registry.quota_exhausted``: no rate limit
+        its wait lifts), the provider rested for the Retry-After too."""
         if not is_retryable(status):
             self.release(provider)
             return
-        if status == 429 and retry_after_s is not None:
+        if status == 429 and retry_after_s is not None and not counted:
             self._rate_limited(provider, retry_after_s, error_type)
             return
         now = self._clock()
