@@ -721,7 +721,13 @@ class Proxy:
             # it has heard nothing yet, not after these headers came (s24, as ``until_committed``'s ``quiet_since``)
             heard = call.t0 if call.opened is None else call.opened.response.heard_at
             chunk = await self.upstream.next_chunk(
-                chunks, provider, "first_token", remaining, on_idle, bound_s, heard + keepalive_s - time.monotonic()
+                chunks,
+                provider,
+                "first_token",
+                remaining,
+                on_idle,
+                bound_s,
+                heard + keepalive_s - time.monotonic(),
             )
             if chunk is None:
                 break

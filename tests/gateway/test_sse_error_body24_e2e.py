@@ -38,7 +38,9 @@ def gw(scripted_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator
         yield st
 
 
-def test_a_chat_client_gets_the_error_object_an_event_stream_body_holds(gw: Stack, up: ScriptedUpstream) -> None:
+def test_a_chat_client_gets_the_error_object_an_event_stream_body_holds(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
     up.script(CHAT, sse([FRAMED], status=400))
     with openai.OpenAI(base_url=gw.gateway_url + "/v1", api_key="unused", max_retries=0) as client:
         with pytest.raises(openai.BadRequestError) as refused:
@@ -75,7 +77,9 @@ def test_an_anthropic_client_gets_the_message_of_an_event_stream_error_body(
 ) -> None:
     """Any other refusal's words reach a translated client as the provider said them, not its ``data:`` lines."""
     said = "Invalid 'tools[0].function.name': string does not match pattern."
-    framed = b'data: {"error": {"message": "' + said.encode() + b'",\ndata: "type": "invalid_request_error"}}\n\n'
+    framed = (
+        b'data: {"error": {"message": "' + said.encode() + b'",\ndata: "type": "invalid_request_error"}}\n\n'
+    )
     up.script(CHAT, sse([framed], status=400))
     with anthropic.Anthropic(base_url=gw.gateway_url, api_key="unused", max_retries=0) as client:
         with pytest.raises(anthropic.BadRequestError) as refused:

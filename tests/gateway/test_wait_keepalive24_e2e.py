@@ -74,7 +74,9 @@ def test_the_wait_keeps_the_period_of_the_last_keepalive(gw: Stack, up: Scripted
                     if release is None:  # the opening's ping: the refusal goes most of a period later
                         release = threading.Timer(HOLD_S, gate.set)
                         release.start()
-                    elif gate.is_set() and len(up.seen(CHAT)) == 1:  # the refusal is out, the second request not yet sent
+                    elif (
+                        gate.is_set() and len(up.seen(CHAT)) == 1
+                    ):  # the refusal is out, the second request not yet sent
                         pings_waiting += 1
     finally:
         gate.set()

@@ -24,7 +24,10 @@ ERROR = b'{"error":{"message":"max_tokens is too large","type":"invalid_request_
         # the first event that holds JSON: a [DONE] or a text before it is passed over
         (b"data: [DONE]\n\ndata: not json\n\ndata: " + ERROR + b"\n\n", ERROR),
         (b'data: [{"error":{"message":"x"}}]\n\n', b'[{"error":{"message":"x"}}]'),  # Gemini's list
-        (b'error: {"message":"context exceeded","code":400}\n\n', b'{"message":"context exceeded","code":400}'),
+        (
+            b'error: {"message":"context exceeded","code":400}\n\n',
+            b'{"message":"context exceeded","code":400}',
+        ),
     ],
 )
 def test_an_event_stream_body_gives_its_events_json(body: bytes, want: bytes) -> None:
@@ -33,12 +36,21 @@ def test_an_event_stream_body_gives_its_events_json(body: bytes, want: bytes) ->
 
 @pytest.mark.parametrize(
     "body",
-    [ERROR, b"", b"Bad Gateway", b"data: [DONE]\n\n", b"data: upstream connect error\n\n", b"<html>502</html>"],
+    [
+        ERROR,
+        b"",
+        b"Bad Gateway",
+        b"data: [DONE]\n\n",
+        b"data: upstream connect error\n\n",
+        b"<html>502</html>",
+    ],
 )
 def test_any_other_body_is_left_as_it_is(body: bytes) -> None:
     assert unframed_error_body(body) == body
 
 
 def test_the_unframed_body_gives_the_providers_message() -> None:
-    body = b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}\n\n'
+    body = (
+        b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}\n\n'
+    )
     assert parse_upstream_error(unframed_error_body(body)) == ("Overloaded", "overloaded_error")
