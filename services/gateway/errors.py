@@ -22,6 +22,7 @@ from services.gateway.dialects._error_meaning import (
     validation_message,
 )
 from services.gateway.dialects._openai_wire import openai_error_type as openai_type
+from shared.sse import SSEDecoder
 
 
 class GatewayError(Exception):
@@ -81,6 +82,32 @@ class UpstreamError(GatewayError):
         return self.upstream_type or (
             "connection_error" if self.upstream_status is None else openai_type(self.status)
         )
+
+
+# How an event stream's first line may begin (WHATWG HTML, server-sent events: a field name and its colon, or a
+# comment's colon; llama.cpp's ``error:`` field, ``shared.sse``), after a BOM and white space
+_STREAM_HEADS = (b"data:", b"event:", b"error:", b"id:", b"retry:", b":")
+
+
+def unframed_error_body(body: bytes) -> bytes:
+    """An error body (status >= 400) written as an event stream, as some servers answer a streamed request they
+    refuse (``data: {"error": {...}}`` lines and a blank line, an ``event: error`` line before them; the data on
+    one line or on several, which the WHATWG rules join with LF), given as the data of its first event that holds
+    a JSON object or list: the error object every reader (``parse_upstream_error``, the error meaning, a
+    same-format client, whose SDK parses an error body as JSON: OpenAI API reference, "Error codes"; Anthropic,
+    "Errors") takes. Any other body is returned as it is (no decoding unless its first bytes are a stream's).
+    Before, such a body reached a same-format client as it came and a translated one with the ``data:`` lines
+    in its message (s24 variant 18-multi-vF)."""
+    if not body.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(_STREAM_HEADS):
+        return body
+    for ev in SSEDecoder().feed(body + b"\n\n"):
+        data = ev.data.encode()
+        try:
+            if not ev.comment and isinstance(orjson.loads(data), (dict, list)):
+                return data
+        except orjson.JSONDecodeError:
+            continue
+    return body
 
 
 def parse_upstream_error(body: bytes) -> tuple[str, str | None]:

@@ -72,6 +72,19 @@ class SSEResponse(web.StreamResponse):
         super().__init__(status=200)
         self._fields = fields
         self._plain = False  # ``_prepare_headers`` took the HTTP/1.1 path: ``_write_headers`` serializes
+        # ``time.monotonic()`` of the last ``tell``: when the client last heard something before its first token
+        self.heard_at = 0.0
+
+    async def tell(self, data: bytes) -> None:
+        """Write ``data`` (an opening, a keep-alive: whole frames before the answer's first token) and note when
+        (``heard_at``): the next keep-alive is due ``STREAM_KEEPALIVE_S`` after it, whatever the gateway waits on
+        meanwhile (the next route's headers, its own Retry-After wait, a first byte)."""
+        await self.write(data)
+        self.heard_at = time.monotonic()
+
+    def quiet_left(self, keepalive_s: float) -> float:
+        """Seconds until a keep-alive is due (``heard_at`` + ``keepalive_s``), 0 when it is overdue."""
+        return max(0.0, self.heard_at + keepalive_s - time.monotonic())
 
     @property
     def fields(self) -> Mapping[str, str]:
@@ -222,8 +235,7 @@ class Proxy:
         protocol: pings in silent gaps). A keep-alive that finds the client gone stops the keep-alives, not
         the wait: the next send finds it gone (``ClientGone``)."""
         opened, keepalive_s = call.opened, self.upstream.keepalive_s
-        loop = asyncio.get_running_loop()
-        end = loop.time() + delay
+        end = time.monotonic() + delay
         if opened is None and keepalive_s > 0 and call.unopened is not None:
             # nothing reached the client yet (the refusal came within STREAM_KEEPALIVE_S): its silence began at
             # its request, and the wait must not lengthen it past a keep-alive period (s23 variants 19-x1/x2/x6:
@@ -237,17 +249,18 @@ class Proxy:
                 opened = await self._open(call, call.unopened)
             except (ConnectionResetError, aiohttp.ClientConnectionResetError):
                 opened = None  # the client hung up: the next send finds it gone (``ClientGone``)
-        if opened is None or keepalive_s <= 0 or end - loop.time() <= keepalive_s:
-            await asyncio.sleep(max(0.0, end - loop.time()))
-            return
-        frame = registry.client(call.fmt).keepalive
-        while end - loop.time() > keepalive_s:
-            await asyncio.sleep(keepalive_s)
-            try:
-                await opened.response.write(frame)
-            except (ConnectionResetError, aiohttp.ClientConnectionResetError):
-                break
-        await asyncio.sleep(max(0.0, end - loop.time()))
+        if opened is not None and keepalive_s > 0:
+            # a keep-alive period after the client last heard something, not after the wait began (s24 variant
+            # 19-ping-vG: a wait begun 0.6 s after the opening's keep-alive left the client 1.6 s without a byte
+            # at STREAM_KEEPALIVE_S=1); the next send goes on from the last one (``_send_keeping_alive``)
+            response, frame = opened.response, registry.client(call.fmt).keepalive
+            while response.heard_at + keepalive_s < end:
+                await asyncio.sleep(response.quiet_left(keepalive_s))
+                try:
+                    await response.tell(frame)
+                except (ConnectionResetError, aiohttp.ClientConnectionResetError):
+                    break
+        await asyncio.sleep(max(0.0, end - time.monotonic()))
 
     async def _end_opened(self, call: Call, opened: OpenStream, last: UpstreamError) -> web.StreamResponse:
         """No route answered a stream that had begun (``OpenStream``): the last failure, told in it, ends it:
@@ -440,7 +453,7 @@ class Proxy:
                         await asyncio.wait_for(stop.wait(), keepalive_s)
                         return
                     except TimeoutError:
-                        await response.write(frame)
+                        await response.tell(frame)
             except (ConnectionResetError, aiohttp.ClientConnectionResetError):
                 # the client hung up: while the headers are awaited its request ends there, the send with
                 # it; once they came the answer's own writes find it gone (``_relay_stream``)
@@ -484,7 +497,7 @@ class Proxy:
         data = make_relay(pair, view).keepalive()
         opened = call.opened = OpenStream(response, pair.client.opening(data) or Opening(), b"", 0, "", None)
         await response.prepare(request)
-        await response.write(data)
+        await response.tell(data)
         return opened
 
     async def _send_keeping_alive(
@@ -497,14 +510,16 @@ class Proxy:
         ends there, recorded as the client's hang-up, and no further route is tried."""
         keepalive_s = self.upstream.keepalive_s
         sending = asyncio.ensure_future(self.upstream.send(provider, up.url, up.headers, up.body))
-        frame = registry.client(call.fmt).keepalive
+        frame, response = registry.client(call.fmt).keepalive, opened.response
         try:
             while keepalive_s > 0 and not sending.done():
-                done, _ = await asyncio.wait((sending,), timeout=keepalive_s)
+                # due a period after the client last heard something (a keep-alive of the wait before, the
+                # failed route's), not after this send began (s24 variant 19-ping-vG)
+                done, _ = await asyncio.wait((sending,), timeout=response.quiet_left(keepalive_s))
                 if done:
                     break
                 try:
-                    await opened.response.write(frame)
+                    await response.tell(frame)
                 except (ConnectionResetError, aiohttp.ClientConnectionResetError) as exc:
                     raise ClientGone from exc
             return await sending
@@ -700,15 +715,25 @@ class Proxy:
                     if call.opened is None:
                         await self._open(call, (request, pair, view))
                     else:
-                        await call.opened.response.write(frame)
+                        await call.opened.response.tell(frame)
                 except (ConnectionResetError, aiohttp.ClientConnectionResetError) as exc:
                     raise ClientGone from exc
 
             on_idle = keepalive
+        keepalive_s = self.upstream.keepalive_s
         while not _first_byte(read):
             remaining = max(0.0, deadline - time.monotonic())
+            # the next keep-alive is due a period after the client last heard something, or after its request when
+            # it has heard nothing yet, not after these headers came (s24, as ``until_committed``'s ``quiet_since``)
+            heard = call.t0 if call.opened is None else call.opened.response.heard_at
             chunk = await self.upstream.next_chunk(
-                chunks, provider, "first_token", remaining, on_idle, bound_s
+                chunks,
+                provider,
+                "first_token",
+                remaining,
+                on_idle,
+                bound_s,
+                heard + keepalive_s - time.monotonic(),
             )
             if chunk is None:
                 break
@@ -849,12 +874,12 @@ class Proxy:
                 await response.prepare(request)
             if data := held + relay.keepalive():  # a keep-alive only between events the client has whole
                 sent.append(data)
-                await response.write(data)
+                await response.tell(data)
 
         try:
             try:
                 first = await self.until_committed(
-                    relay, chunks, provider, silent, call.t0 if opened is None else None
+                    relay, chunks, provider, silent, call.t0 if opened is None else opened.response.heard_at
                 )
             except (UpstreamError, FailedAfterOpening) as failed:
                 exc, held = (

@@ -24,7 +24,7 @@ from typing import Any, Literal, TypeVar
 
 import aiohttp
 
-from services.gateway.errors import UpstreamError, parse_upstream_error
+from services.gateway.errors import UpstreamError, parse_upstream_error, unframed_error_body
 from services.gateway.providers.base import Provider, relayed_headers
 from services.gateway.routing.health import is_retryable, retry_after_seconds
 from services.gateway.upstream_pool import UpstreamPool, UpstreamResponse
@@ -355,7 +355,7 @@ class UpstreamClient:
                 body = await resp.content.read(ERROR_BODY_LIMIT)
         except (TimeoutError, aiohttp.ClientError):
             body = b""
-        body = provider.scrub(body.decode("utf-8", errors="replace")).encode()
+        body = unframed_error_body(provider.scrub(body.decode("utf-8", errors="replace")).encode())
         message, etype = parse_upstream_error(body)
         headers = relayed_headers(resp.headers)  # a proxy's prefixed copies of the provider's retry headers
         return UpstreamError(
