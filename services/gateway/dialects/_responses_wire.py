@@ -101,7 +101,8 @@ def billed_usage(response: dict[str, Any]) -> Usage:
         rid = response.get("id")
         if response.get("status") in TERMINAL_STATUSES and type(raw) is dict and type(rid) is str and rid:
             once = rid
-    tier = response.get("service_tier")  # the tier that served it (OpenAI API reference, "The response object")
+    # the tier that served it (OpenAI API reference, "The response object")
+    tier = response.get("service_tier")
     searches = files = 0
     output = response.get("output")
     if type(output) is list:  # (one walk for both kinds)
