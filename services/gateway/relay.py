@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
+from typing import Any
 
 from services.gateway.dialects import ir
 from services.gateway.dialects._opening import Opening
@@ -234,6 +235,27 @@ def _later(update: ir.UsageUpdate, rule: UsageRule) -> ir.UsageUpdate:
     return ir.UsageUpdate.later(lambda: rule(update.usage))
 
 
+# What a passthrough relay sets from its pairing alone (``Passthrough._make_plan``): the wire's token names,
+# scan rule, mark test, quiet and inert names, repair, whether short reads are split as frames, the frame tap,
+# and the token, quiet and inert names as event lines. Made once per (relay class, pairing, filtered) and kept
+# here: building them was about half of making a relay (callgrind, session 24).
+_PairingPlan = tuple[
+    frozenset[str],
+    ScanRule | None,
+    Callable[[str], bool] | None,
+    frozenset[str],
+    frozenset[str],
+    Callable[[StreamDecoder, SSEEvent], tuple[bytes, bytes]] | None,
+    bool,
+    Callable[[Any, bytes], "list[ir.Delta] | None"] | None,
+    frozenset[bytes],
+    frozenset[bytes],
+    frozenset[bytes],
+]
+_PLANS: dict[tuple[type, int, bool], tuple[Pairing, _PairingPlan]] = {}
+_MAX_PLANS = 64
+
+
 class Passthrough(Relay):
     """Same API on both sides, read by scanning bytes once the stream has its first token.
 
@@ -314,23 +336,28 @@ class Passthrough(Relay):
         self._tail: TailPlan | None = None if frames is None else frames.tail
         # Events the filter returns as they came (``PassFrames.untouched``): quiet ones may skip it
         self._untouched = _never if frames is None or frames.untouched is None else frames.untouched
-        self._content_only = pairing.wire.content_events
         token_event = pairing.wire.token_event
         self._token_event = None if token_event is None else token_event(self.decoder)  # its own
-        self._rule = pairing.wire.scan
         self._skipped = False  # frames went by undecoded: the decoder no longer knows all that came
-        # The wire's repair of a finished stream (``WireSpec.repair_stream``), added around the event that
-        # ended the answer; only through a frame filter, which sends whole events.
-        self._repair = pairing.wire.repair_stream if self._filter is not None else None
         self._mended: tuple[SSEEvent, bytes, bytes] | None = None  # (event, before, after) to place
-        marked = None if self._rule is None else self._rule.marked
-        # Names whose frames ``_quiet_event`` may let by undecoded (none for the reference relay)
-        self._quiet_names = pairing.wire.quiet_events if self.skips_quiet and marked is not None else _NONE
-        self._marked = marked
+        # What the pairing alone decides (``_PairingPlan``: made once per relay class, pairing and filter's
+        # presence, session 24)
+        (
+            self._content_only,
+            self._rule,
+            self._marked,
+            self._quiet_names,
+            self._inert_names,
+            self._repair,
+            self._frames_read,
+            self._frame_tap,
+            self._token_names,
+            self._quiet_bytes,
+            self._inert_bytes,
+        ) = self._plan(frames is not None)
         # Frames the decoder tells from their data would leave it as it is (``WireSpec.inert_events``,
         # its ``inert``): let by undecoded, before the first token too (none for the reference relay)
-        inert = pairing.wire.inert_events if self.skips_inert else _NONE
-        self._inert_names = inert
+        inert = self._inert_names
         self._inert: Callable[[str], bool] = (
             getattr(self.decoder, "inert", _not_inert) if inert else _not_inert
         )
@@ -342,20 +369,54 @@ class Passthrough(Relay):
         # Unfiltered: the start of an unfinished event, not yet written, in the pieces it came in
         # (``_whole_events``)
         self._held: list[bytes] = []
-        # ``_feed_frames`` reads this stream's short reads: unfiltered, on a wire that names its token or
-        # quiet events (the frames it can let by without an ``SSEEvent``)
-        self._frames_read = self.reads_frames and self._filter is None and bool(self._content_only)
-        # The wire's ``feed`` of a frame's data bytes (``WireSpec.frame_tap``), for ``_feed_frames``
-        self._frame_tap = pairing.wire.frame_tap if self._frames_read else None
-        self._token_names = _event_lines(self._content_only) if self._frames_read else _NO_NAMES
-        self._quiet_bytes = _event_lines(self._quiet_names) if self._frames_read else _NO_NAMES
-        self._inert_bytes = _event_lines(inert) if self._frames_read else _NO_NAMES
         # ``_feed_data_frames`` reads this stream's short reads: filtered, on a wire whose token test
         # (``token_event``) reads an event's data alone (its ``data`` method)
         # (asked only of such a wire: ``getattr`` of a missing attribute raises and catches an exception)
         reads = self.reads_frames and self._filter is not None and self._token_event is not None
         self._token_data: TokenData | None = getattr(self._token_event, "data", None) if reads else None
         self._token_run: TokenRun | None = getattr(self._token_event, "run", None) if reads else None
+
+    def _plan(self, filtered: bool) -> _PairingPlan:
+        """This relay's ``_PairingPlan`` for its pairing, with a frame filter or without (made once)."""
+        key = (type(self), id(self.pairing), filtered)
+        known = _PLANS.get(key)
+        if known is not None and known[0] is self.pairing:  # (the entry keeps its pairing: no id reused)
+            return known[1]
+        plan = self._make_plan(filtered)
+        if len(_PLANS) < _MAX_PLANS:  # (a test's own pairings beyond that: made per relay)
+            _PLANS[key] = (self.pairing, plan)
+        return plan
+
+    def _make_plan(self, filtered: bool) -> _PairingPlan:
+        """What ``__init__`` and ``_use_frames`` set from the pairing, the class's switches and whether a frame
+        filter is used, and nothing else: the same for every stream of a pairing (``_plan`` keeps it)."""
+        wire = self.pairing.wire
+        content_only = wire.content_events
+        rule = wire.scan
+        marked = None if rule is None else rule.marked
+        # Names whose frames ``_quiet_event`` may let by undecoded (none for the reference relay)
+        quiet = wire.quiet_events if self.skips_quiet and marked is not None else _NONE
+        inert = wire.inert_events if self.skips_inert else _NONE
+        # The wire's repair of a finished stream (``WireSpec.repair_stream``), added around the event that
+        # ended the answer; only through a frame filter, which sends whole events.
+        repair = wire.repair_stream if filtered else None
+        # ``_feed_frames`` reads this stream's short reads: unfiltered, on a wire that names its token or
+        # quiet events (the frames it can let by without an ``SSEEvent``)
+        frames_read = self.reads_frames and not filtered and bool(content_only)
+        return (
+            content_only,
+            rule,
+            marked,
+            quiet,
+            inert,
+            repair,
+            frames_read,
+            # the wire's ``feed`` of a frame's data bytes (``WireSpec.frame_tap``), for ``_feed_frames``
+            wire.frame_tap if frames_read else None,
+            _event_lines(content_only) if frames_read else _NO_NAMES,
+            _event_lines(quiet) if frames_read else _NO_NAMES,
+            _event_lines(inert) if frames_read else _NO_NAMES,
+        )
 
     def _observe(self, deltas: list[ir.Delta]) -> list[ir.Delta]:
         # ``Relay._observe`` without a usage rule to apply (``rules_usage_deltas``): ``deltas`` as they came
@@ -388,16 +449,12 @@ class Passthrough(Relay):
 
     def _use_frames(self, frames: PassFrames | None) -> None:
         """What ``__init__`` sets from the call's frame filter, set again for ``frames``."""
-        pairing = self.pairing
         self._filter = None if frames is None else frames.keep
         self._tail = None if frames is None else frames.tail
         self._untouched = _never if frames is None or frames.untouched is None else frames.untouched
-        self._repair = pairing.wire.repair_stream if self._filter is not None else None
-        self._frames_read = self.reads_frames and self._filter is None and bool(self._content_only)
-        self._frame_tap = pairing.wire.frame_tap if self._frames_read else None
-        self._token_names = _event_lines(self._content_only) if self._frames_read else _NO_NAMES
-        self._quiet_bytes = _event_lines(self._quiet_names) if self._frames_read else _NO_NAMES
-        self._inert_bytes = _event_lines(self._inert_names) if self._frames_read else _NO_NAMES
+        plan = self._plan(frames is not None)
+        self._repair, self._frames_read, self._frame_tap = plan[5:8]
+        self._token_names, self._quiet_bytes, self._inert_bytes = plan[8:]
         reads = self.reads_frames and self._filter is not None and self._token_event is not None
         self._token_data = getattr(self._token_event, "data", None) if reads else None
         self._token_run = getattr(self._token_event, "run", None) if reads else None

@@ -30,16 +30,6 @@ SERVER_ERROR_CODE = "server_error"
 TERMINAL_STATUSES = frozenset({"completed", "incomplete", "failed", "cancelled"})
 
 
-def _int(value: Any) -> int:
-    # type(…) is int: a decoded JSON value is never an int subclass, and bool stays out
-    return value if type(value) is int and value > 0 else 0
-
-
-def _details(u: dict[str, Any], key: str) -> dict[str, Any]:
-    value = u.get(key)
-    return value if isinstance(value, dict) else {}
-
-
 def usage_from_responses(usage: Any) -> Usage:
     """A Responses ``usage`` object → disjoint IR buckets (conformance §6.10).
 
@@ -47,16 +37,48 @@ def usage_from_responses(usage: Any) -> Usage:
     writes (``cache_write_tokens``) are split out of it. ``output_tokens`` includes reasoning. Anything
     that is not a non-negative integer counts as 0.
     """
-    u = usage if isinstance(usage, dict) else {}
-    details = _details(u, "input_tokens_details")
-    cache_read = _int(details.get("cached_tokens"))
-    cache_write = _int(details.get("cache_write_tokens"))
+    return _billed(usage if isinstance(usage, dict) else {}, None, 0, 0, None)
+
+
+def _billed(u: dict[str, Any], tier: str | None, searches: int, files: int, once: str | None) -> Usage:
+    """``usage_from_responses`` of ``u`` with ``billed_usage``'s own fields, one positional ``Usage`` (its
+    field order: ``ir.Usage``): the counts' tests inline (``_int``'s), no call per count (session 24: a
+    stream's ``settle`` and a plain answer's event read one per answer)."""
+    details = u.get("input_tokens_details")
+    cache_read = cache_write = 0
+    if isinstance(details, dict):
+        v = details.get("cached_tokens")
+        cache_read = v if type(v) is int and v > 0 else 0
+        v = details.get("cache_write_tokens")
+        cache_write = v if type(v) is int and v > 0 else 0
+    v = u.get("input_tokens")
+    prompt = v if type(v) is int and v > 0 else 0
+    v = u.get("output_tokens")
+    output = v if type(v) is int and v > 0 else 0
+    details = u.get("output_tokens_details")
+    v = details.get("reasoning_tokens") if isinstance(details, dict) else 0
+    reasoning = v if type(v) is int and v > 0 else 0
+    # (positional up to ``billed_once_as``: keywords cost a dict per call, session 22)
     return Usage(
-        input_tokens=max(_int(u.get("input_tokens")) - cache_read - cache_write, 0),
-        output_tokens=_int(u.get("output_tokens")),
-        cache_read_tokens=cache_read,
-        cache_write_tokens=cache_write,
-        reasoning_tokens=_int(_details(u, "output_tokens_details").get("reasoning_tokens")),
+        max(prompt - cache_read - cache_write, 0),
+        output,
+        cache_read,
+        cache_write,
+        reasoning,
+        None,
+        0,
+        searches,
+        (),
+        None,
+        False,
+        None,
+        None,
+        tier,
+        0,
+        0,
+        files,
+        False,
+        once,
     )
 
 
@@ -66,6 +88,7 @@ def billed_usage(response: dict[str, Any]) -> Usage:
     Web search and file search tool calls are billed per call on top of the tokens (OpenAI pricing, "Built-in
     tools"), and ``usage`` does not count them: each ``web_search_call`` output item whose action is a search is one
     search, each ``file_search_call`` item one file search call (s20 variants 28-a, 28-b: left out of the cost).
+    An ``output`` that is not a list counts none.
 
     A response created with ``background: true`` that is in a terminal status (``TERMINAL_STATUSES``) with its
     ``usage`` is billed once however many answers show it (the create call's stream, each retrieve, a cancel):
@@ -73,28 +96,26 @@ def billed_usage(response: dict[str, Any]) -> Usage:
     ``status``; guide "Background mode": polling ends when the status leaves queued and in_progress).
     """
     raw = response.get("usage")
-    usage = usage_from_responses(raw)
+    once = None
     if response.get("background") is True:  # (most answers: one look, no more)
         rid = response.get("id")
         if response.get("status") in TERMINAL_STATUSES and type(raw) is dict and type(rid) is str and rid:
-            usage.billed_once_as = rid
-    tier = response.get(
-        "service_tier"
-    )  # the tier that served it (OpenAI API reference, "The response object")
-    usage.service_tier = tier if type(tier) is str else None
-    usage.web_search_requests = sum(
-        1
-        for item in response.get("output") or ()
-        if isinstance(item, dict)
-        and item.get("type") == "web_search_call"
-        and _details(item, "action").get("type", "search") == "search"
-    )
-    usage.file_search_calls = sum(
-        1
-        for item in response.get("output") or ()
-        if isinstance(item, dict) and item.get("type") == "file_search_call"
-    )
-    return usage
+            once = rid
+    # the tier that served it (OpenAI API reference, "The response object")
+    tier = response.get("service_tier")
+    searches = files = 0
+    output = response.get("output")
+    if type(output) is list:  # (one walk for both kinds)
+        for item in output:
+            if isinstance(item, dict):
+                kind = item.get("type")
+                if kind == "web_search_call":
+                    action = item.get("action")
+                    searches += not isinstance(action, dict) or action.get("type", "search") == "search"
+                elif kind == "file_search_call":
+                    files += 1
+    u = raw if isinstance(raw, dict) else {}
+    return _billed(u, tier if type(tier) is str else None, searches, files, once)
 
 
 def usage_to_responses(u: Usage) -> dict[str, Any]:

@@ -185,8 +185,9 @@ def repair_empty_arguments(raw: bytes, data: dict[str, Any]) -> bytes:
     object itself. Returns ``raw`` itself unless a repair was needed: one bytes search decides for answers
     without tool calls. The deprecated ``message.function_call`` is repaired the same way.
     """
-    # one search decides for most answers (both keys hold ``_call``), two more for the rest
-    if b"_call" not in raw or (b'"tool_calls"' not in raw and b'"function_call"' not in raw):
+    # one search decides for most answers (both keys hold ``_call``), two more for the rest (``find``, not
+    # ``in``: ``bytes.__contains__`` first tries its argument as an int, ~1k instructions; session 24)
+    if raw.find(b"_call") == -1 or (raw.find(b'"tool_calls"') == -1 and raw.find(b'"function_call"') == -1):
         return raw
     repaired = False
     for choice in data.get("choices") or []:
