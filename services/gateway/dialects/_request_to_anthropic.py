@@ -412,7 +412,9 @@ def chat_to_anthropic(
 
 # The fields of a plain chat request (``_plain_turns``) that ``_plain_to_anthropic`` reads, and
 # ``stream_options``, which ``chat_to_anthropic`` drops (the gateway asks the Anthropic wire for usage itself).
-_PLAIN_KEYS = frozenset({"model", "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens"})
+_PLAIN_KEYS = frozenset(
+    {"model", "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens"}
+)
 _PLAIN_ROLES = ("system", "developer", "user", "assistant")  # (a tuple: a role may be any JSON value)
 _PLAIN_MESSAGE_KEYS = frozenset({"role", "content"})
 # each optional field's exact type in a plain body: another value (null, a bool for a count, a string) takes the

@@ -55,7 +55,7 @@ def messages(draw: st.DrawFn) -> Any:
     if draw(st.integers(0, 24)) == 0:  # one in 25: not plain, in one way
         way = draw(st.integers(0, 4))
         if way == 0:
-            message["content"] = draw(parts | st.none() | st.integers())
+            message["content"] = draw(parts | st.none() | st.integers(-(2**63), 2**63 - 1))
         elif way == 1:
             message["role"] = draw(odd_roles)
         elif way == 2:
