@@ -634,7 +634,8 @@ class Proxy:
                 raise ClientError(400, str(exc), param=exc.param) from exc
             except (orjson.JSONEncodeError, RecursionError) as exc:  # a translator serialising a deep part
                 raise refusal(exc) from exc
-            pair.wire.strip_minted(result.body)
+            if not result.unminted:  # (a body the translator knows holds nothing minted: nothing to strip)
+                pair.wire.strip_minted(result.body)
             provider.prepare(result.body, call.stream, pair.wire.name)
             raw = dumps_body(result.body)
             tools = bool(call.body.get("tools"))

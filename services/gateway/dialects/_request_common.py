@@ -53,6 +53,9 @@ class TranslatedRequest:
     tool_names: dict[str, str] = field(default_factory=dict)  # upstream tool name → client tool name
     custom_tools: frozenset[str] = frozenset()  # client names of Responses custom (free-form) tools
     compaction: bool = False  # a Responses compaction was asked for: answer with one compaction item
+    # The body holds nothing the gateway mints (no thinking block, no ``thinking`` field): the wire's
+    # ``strip_minted`` would change nothing, and ``Proxy._build`` skips it (issue 13, session 24)
+    unminted: bool = False
 
 
 def clamp_tokens(value: int, target: Target) -> int:

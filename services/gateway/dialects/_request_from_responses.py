@@ -1107,7 +1107,7 @@ def _plain_to_anthropic(body: dict[str, Any], target: Target) -> TranslatedReque
         out["system"] = [{"type": "text", "text": instructions, "cache_control": dict(EPHEMERAL)}]
     if body.get("stream") is True:
         out["stream"] = True
-    return TranslatedRequest(body=out)
+    return TranslatedRequest(body=out, unminted=True)  # text blocks only, no ``thinking``: nothing to strip
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from services.gateway.dialects._prompt_cache import (
+    EPHEMERAL,
     NO_SESSION,
     Session,
     keep_breakpoints,
@@ -349,6 +350,8 @@ def chat_to_anthropic(
     ``store``, ``service_tier``, …) are dropped, as Anthropic's own compatibility layer does.
     Raises TranslationError for what cannot be expressed (``n`` > 1, audio, unsupported images).
     """
+    if body.keys() <= _PLAIN_KEYS and (plain := _plain_turns(body)) is not None:
+        return _plain_to_anthropic(body, target, *plain)
     check_field_types(body, CHAT_FIELD_TYPES)
     n = body.get("n")
     if n is not None and n != 1:
@@ -402,4 +405,76 @@ def chat_to_anthropic(
     # gateway's own are never more: nothing to keep to then).
     if place_anthropic_breakpoints(out):
         keep_breakpoints(out)
-    return TranslatedRequest(body=out, tool_names={})
+    # a chat body's translation holds no thinking block (a chat client has none to give back): without a
+    # ``thinking`` field, ``strip_for_anthropic`` has nothing to strip
+    return TranslatedRequest(body=out, tool_names={}, unminted="thinking" not in out)
+
+
+# The fields of a plain chat request (``_plain_turns``) that ``_plain_to_anthropic`` reads, and
+# ``stream_options``, which ``chat_to_anthropic`` drops (the gateway asks the Anthropic wire for usage itself).
+_PLAIN_KEYS = frozenset(
+    {"model", "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens"}
+)
+_PLAIN_ROLES = ("system", "developer", "user", "assistant")  # (a tuple: a role may be any JSON value)
+_PLAIN_MESSAGE_KEYS = frozenset({"role", "content"})
+# each optional field's exact type in a plain body: another value (null, a bool for a count, a string) takes the
+# general path, which checks it (``check_field_types``) or reads it as it always has
+_PLAIN_TYPES: dict[str, type] = {"max_tokens": int, "max_completion_tokens": int, "stream_options": dict}
+
+
+def _plain_turns(body: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]] | None:
+    """The system texts and Anthropic turns of a plain chat body, or None when it is not one: ``messages`` a
+    list of ``{"role", "content"}`` objects, each role system, developer, user or assistant, each content a
+    string, the optional fields of ``_PLAIN_TYPES`` of their exact type. Turns as ``_messages`` makes them:
+    an empty content adds nothing, neighbours of a role are merged (Anthropic wants alternating roles)."""
+    messages = body.get("messages")
+    if type(messages) is not list:
+        return None
+    for key, kind in _PLAIN_TYPES.items():
+        if key in body and type(body[key]) is not kind:
+            return None
+    system: list[str] = []
+    turns: list[dict[str, Any]] = []
+    for message in messages:
+        if type(message) is not dict or not message.keys() <= _PLAIN_MESSAGE_KEYS:
+            return None
+        role, content = message.get("role"), message.get("content")
+        if type(content) is not str or role not in _PLAIN_ROLES:
+            return None
+        if not content:
+            continue
+        if role == "system" or role == "developer":
+            system.append(content)
+        elif turns and turns[-1]["role"] == role:
+            turns[-1]["content"].append({"type": "text", "text": content})
+        else:
+            turns.append({"role": role, "content": [{"type": "text", "text": content}]})
+    return system, turns
+
+
+def _plain_to_anthropic(
+    body: dict[str, Any], target: Target, system: list[str], turns: list[dict[str, Any]]
+) -> TranslatedRequest:
+    """``chat_to_anthropic`` of a plain body (``_plain_turns``: text messages, a token limit, ``stream``),
+    written directly: the same body, key order and cache markers as the general path (its ``_messages``,
+    field walk and ``place_anthropic_breakpoints``, which finds no client marker in such a body) at a
+    fraction of the calls (issue 13, session 24: the bench's and the openai SDK's chat request to a Claude
+    model; tests/unit/dialects/test_plain_chat24.py compares the two on random plain bodies).
+
+    The body: ``model``, ``max_tokens`` (``_max_tokens``), the turns, ``system`` (the system and developer
+    texts joined by a line feed, when any) as one text block, ``stream`` when true; the cache breakpoints
+    (Anthropic prompt caching: at most four) on the system block and on the last block of each of the last
+    two user turns."""
+    out: dict[str, Any] = {"model": target.model, "max_tokens": _max_tokens(body, target), "messages": turns}
+    if system:
+        out["system"] = [{"type": "text", "text": "\n".join(system), "cache_control": dict(EPHEMERAL)}]
+    if body.get("stream") is True:
+        out["stream"] = True
+    marked = 0
+    for turn in reversed(turns):
+        if turn["role"] == "user":
+            turn["content"][-1]["cache_control"] = dict(EPHEMERAL)
+            marked += 1
+            if marked == 2:
+                break
+    return TranslatedRequest(body=out, unminted=True)

@@ -374,6 +374,8 @@ def anthropic_to_chat(
     ``x-claude-code-session-id``), so a session's turns land on the same prefix cache. Raises
     TranslationError for content that cannot be sent.
     """
+    if body.keys() <= _PLAIN_KEYS and (plain := _plain_messages(body)) is not None:
+        return _plain_to_chat(body, target, session, plain)
     check_field_types(body, MESSAGES_FIELD_TYPES)
     names = ToolNamer()
     markers = target.cache_markers
@@ -416,3 +418,55 @@ def anthropic_to_chat(
         out["stream"] = True
         out["stream_options"] = {"include_usage": True}  # the gateway needs usage for cost, always
     return TranslatedRequest(body=out, tool_names=dict(names.to_client))
+
+
+# The fields of a plain Messages request (``_plain_messages``), all of which ``_plain_to_chat`` reads.
+_PLAIN_KEYS = frozenset({"model", "max_tokens", "messages", "stream", "system"})
+_PLAIN_MESSAGE_KEYS = frozenset({"role", "content"})
+
+
+def _plain_messages(body: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The chat messages of a plain Messages body, or None when it is not one: ``max_tokens`` an integer of at
+    least 1, ``system`` absent or a string, ``messages`` a list of ``{"role", "content"}`` objects, each role
+    user, assistant or system, each content a string. Messages as ``_messages`` makes them: each user and
+    assistant message as it came (an empty content too), a system message only when not empty."""
+    limit, system, messages = body.get("max_tokens"), body.get("system", ""), body.get("messages")
+    if type(limit) is not int or limit < 1 or type(system) is not str or type(messages) is not list:
+        return None
+    out = [{"role": "system", "content": system}] if system else []
+    for message in messages:
+        if type(message) is not dict or not message.keys() <= _PLAIN_MESSAGE_KEYS:
+            return None
+        role, content = message.get("role"), message.get("content")
+        if type(content) is not str:
+            return None
+        if role == "user" or role == "assistant":
+            out.append({"role": role, "content": content})
+        elif role == "system":
+            if content:
+                out.append({"role": "system", "content": content})
+        else:
+            return None
+    return out
+
+
+def _plain_to_chat(
+    body: dict[str, Any], target: Target, session: Session, messages: list[dict[str, Any]]
+) -> TranslatedRequest:
+    """``anthropic_to_chat`` of a plain body (``_plain_messages``: text messages, a string ``system``,
+    ``max_tokens``, ``stream``), written directly: the same body and key order as the general path (its
+    field walk, tool namer and ``_messages``) at a fraction of the calls (issue 13, session 24: the bench's
+    and the anthropic SDK's text request to an OpenAI model; tests/unit/dialects/test_plain_messages24.py
+    compares the two on random plain bodies).
+
+    The body: ``model``, the messages, ``prompt_cache_key`` (the session's, when the target takes it), the
+    target's token-limit field (``max_tokens``, clamped), ``stream`` and ``stream_options.include_usage``
+    when streamed (the gateway needs usage for cost)."""
+    out: dict[str, Any] = {"model": target.model, "messages": messages}
+    if target.prompt_cache_key and session.id:
+        out["prompt_cache_key"] = session.id
+    out[target.max_tokens_field] = clamp_tokens(body["max_tokens"], target)
+    if body.get("stream") is True:
+        out["stream"] = True
+        out["stream_options"] = {"include_usage": True}
+    return TranslatedRequest(body=out)
