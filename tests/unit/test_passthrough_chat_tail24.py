@@ -48,7 +48,9 @@ def _ends(tail: bytes) -> list[bool]:
     """``_check`` of HEAD + ``tail`` + ``[DONE]`` for both clients, whole and with the first token earlier."""
     body = HEAD + tail + DONE
     split = len(ROLE) + len(TEXTS[0])
-    return [_check(reads, usage) for usage in (False, True) for reads in ([body], [body[:split], body[split:]])]
+    return [
+        _check(reads, usage) for usage in (False, True) for reads in ([body], [body[:split], body[split:]])
+    ]
 
 
 @pytest.mark.parametrize(
@@ -70,7 +72,9 @@ def test_one_line_tails_still_end_early() -> None:
 
 @st.composite
 def tails(draw: st.DrawFn) -> bytes:
-    frames = draw(st.lists(st.sampled_from([FINISH, USAGE_CHUNK, _chunk({}, "length")]), min_size=1, max_size=3))
+    frames = draw(
+        st.lists(st.sampled_from([FINISH, USAGE_CHUNK, _chunk({}, "length")]), min_size=1, max_size=3)
+    )
     i = draw(st.integers(0, len(frames) - 1))
     joint = draw(st.sampled_from([b"\ndata: ", b"\ndata:", b"\n: c\ndata: ", b"\n"]))
     frames[i] = _two_lines(frames[i], draw(st.integers(1, 400)), joint)
