@@ -853,10 +853,12 @@ class Passthrough(Relay):
         if tail is None or self.error is not None or self._mended is not None or self._skipped:
             return None
         # The frames' data, split at the LF LF ``data: `` between two frames: each frame is one ``data:``
-        # line exactly when the read's LFs from ``pos`` are two per frame (its LF LF), none in a data
+        # line exactly when no piece holds an LF (then the read's LFs from ``pos`` are two per frame, its LF
+        # LF). One join and a ``find`` (memchr) instead of a count of the LFs: a byte count costs ~6
+        # instructions a byte under callgrind, the two ~1 (session 24)
         rest = chunk[pos + 6 : -2]  # (``chunk[pos:]`` starts ``data: `` and ends with LF LF)
         datas = rest.split(b"\n\ndata: ")
-        if chunk.count(b"\n", pos) != 2 * len(datas):
+        if b"".join(datas).find(b"\n") != -1:
             return None
         plan = tail(self.decoder, rest.decode().split("\n\ndata: "))
         if plan is None:
