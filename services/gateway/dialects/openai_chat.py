@@ -293,11 +293,14 @@ def repair_stream(decoder: object, ev: SSEEvent) -> tuple[bytes, bytes]:
     """The chunks a passed-through chat stream's client gets (before, after) ``ev``, the event that ended
     the answer (its finish reason, or ``[DONE]`` without one), read by ``decoder``: one per tool call whose
     arguments were only ever blank, giving it ``"{}"`` (``ChatStreamDecoder.blank_arguments_frames``,
-    bugcase 01-k). Before ``ev``, unless ``ev`` carries a tool call itself: a call's arguments come after
-    its start. ``(b"", b"")`` for every other stream."""
+    bugcase 01-k), and one per call whose arguments, opened with a quote, were held back and hold no object's
+    text, giving them as sent (``held_arguments_frames``). Before ``ev``, unless ``ev`` carries a tool call
+    itself: a call's arguments come after its start. ``(b"", b"")`` for every other stream."""
     if not isinstance(decoder, ChatStreamDecoder):
         return b"", b""
-    frames = decoder.blank_arguments_frames() + decoder.held_arguments_frames()
+    frames = decoder.blank_arguments_frames()
+    if decoder.quoted_seen:  # (no call for the usual stream: every passed-through chat stream ends here)
+        frames += decoder.held_arguments_frames()
     if not frames:
         return b"", b""
     return (b"", frames) if _carries_calls(ev) else (frames, b"")
