@@ -2331,6 +2331,71 @@ def test_passed_through_null_arguments_become_an_empty_object(gw: Stack, up: Scr
             assert {i: json.loads(a) for i, a in joined.items()} == {0: {}, 1: {}, 2: {"tz": None}}, joined
 
 
+TWICE = json.dumps(json.dumps({"city": "Paris", "units": "metric"}))
+TWICE_ARGS = frames(
+    chat_chunk(
+        "local-llama", {"role": "assistant", "content": None, "tool_calls": [null_call(0, "call_a", "")]}
+    ),
+    chat_chunk("local-llama", {"tool_calls": [null_call(0, None, TWICE[:11])]}),
+    chat_chunk("local-llama", {"tool_calls": [null_call(0, None, TWICE[11:])]}),
+    chat_chunk("local-llama", {"tool_calls": [null_call(1, "call_b", TWICE)]}),
+    chat_chunk("local-llama", {"tool_calls": [null_call(2, "call_c", '"not an object"')]}),
+    chat_chunk("local-llama", {}, "tool_calls"),
+    b"data: [DONE]\n\n",
+)
+
+
+def test_passed_through_arguments_encoded_twice_reach_the_sdk_as_the_unstreamed_answer_has_them(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """bug24a variant 01-twice-passthrough-vD (bugcase 01's kind: streamed and unstreamed tool arguments differ):
+    a server that sends a call's arguments encoded twice (a JSON string holding the object's text) gave a chat
+    client the object's text unstreamed (``repair_empty_arguments``) but the JSON string streamed, which the
+    openai SDK's joined arguments parse to a str, not the object. Now the streamed client gets the object's
+    text too (split across fragments or whole); a string holding no object reaches it as sent. One read, and
+    event by event; the unstreamed answer for the same calls gives the same arguments."""
+    tools = [{"type": "function", "function": {"name": "get_time", "parameters": {"type": "object"}}}]
+    want = {
+        0: {"city": "Paris", "units": "metric"},
+        1: {"city": "Paris", "units": "metric"},
+        2: "not an object",
+    }
+    with openai.OpenAI(base_url=gw.gateway_url + "/v1", api_key="unused", max_retries=0) as client:
+        for pieces in (TWICE_ARGS, [b"".join(TWICE_ARGS)]):
+            up.script(LOCAL, sse(pieces))
+            joined: dict[int, str] = {}
+            for chunk in client.chat.completions.create(
+                model="local-llama",
+                messages=[{"role": "user", "content": "weather?"}],
+                tools=tools,
+                stream=True,
+            ):
+                for choice in chunk.choices:
+                    for call in choice.delta.tool_calls or []:
+                        text = call.function.arguments if call.function else None
+                        joined[call.index] = joined.get(call.index, "") + (text or "")
+            assert {i: json.loads(a) for i, a in joined.items()} == want, joined
+        calls = [
+            {"id": f"call_{i}", "type": "function", "function": {"name": "get_time", "arguments": a}}
+            for i, a in enumerate([TWICE, TWICE, '"not an object"'])
+        ]
+        message = {"role": "assistant", "content": None, "tool_calls": calls}
+        answer = {
+            "id": "c1",
+            "object": "chat.completion",
+            "created": 1775000000,
+            "model": "local-llama",
+            "choices": [{"index": 0, "finish_reason": "tool_calls", "message": message}],
+            "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8},
+        }
+        up.script(LOCAL, json_answer(answer))
+        done = client.chat.completions.create(
+            model="local-llama", messages=[{"role": "user", "content": "weather?"}], tools=tools
+        )
+        unstreamed = done.choices[0].message.tool_calls or []
+        assert {i: json.loads(c.function.arguments) for i, c in enumerate(unstreamed)} == want  # type: ignore[union-attr]
+
+
 def test_a_usage_chunk_without_its_blank_line_is_billed_and_passed_on(
     gw: Stack, up: ScriptedUpstream
 ) -> None:

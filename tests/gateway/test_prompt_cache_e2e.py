@@ -5,6 +5,7 @@ Codex-shaped Responses → Claude, openai SDK → Claude (directly and over Open
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -503,3 +504,37 @@ def test_codex_screenshot_function_call_output_stays_in_openrouters_cached_prefi
     sent = fakes["openrouter"].requests[0].json["messages"]
     last = sent[-1]["content"][-1]
     assert last["type"] == "image_url" and last.get("cache_control") == {"type": "ephemeral"}, sent
+
+
+def test_automatic_caching_beside_four_markers_reaches_openrouters_claude_as_four(
+    gw: Stack, fakes: dict[str, FakeProvider]
+) -> None:
+    """bug24a variant 08-fivemarks-vL: an Anthropic client asks for automatic caching (top-level ``cache_control``)
+    and marks four blocks itself (two system blocks, a tool, its last user block): OpenRouter's Claude got all
+    five (Anthropic allows four: "A maximum of 4 blocks with cache_control may be provided. Found 5."). Now the
+    four block markers go, the automatic one does not; the answer is the client's."""
+    import anthropic
+
+    fakes["openrouter"].requests.clear()
+    client = anthropic.Anthropic(
+        base_url=gw.gateway_url,
+        api_key="sk-client",
+        max_retries=0,
+        default_headers={"x-ekai-provider": "openrouter"},
+    )
+    marker = {"type": "ephemeral"}
+    answer = client.messages.create(
+        model="claude-sonnet-4-5",
+        max_tokens=64,
+        system=[
+            {"type": "text", "text": SYSTEM, "cache_control": marker},
+            {"type": "text", "text": "Project notes.", "cache_control": marker},
+        ],
+        tools=[{"name": "Read", "input_schema": {"type": "object"}, "cache_control": marker}],
+        messages=[{"role": "user", "content": [{"type": "text", "text": "hi", "cache_control": marker}]}],
+        extra_body={"cache_control": marker},
+    )
+    assert answer.content
+    sent = fakes["openrouter"].requests[0].json
+    assert "cache_control" not in sent
+    assert json.dumps(sent).count('"cache_control"') == 4, sent

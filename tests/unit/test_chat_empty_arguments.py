@@ -7,7 +7,7 @@ import pytest
 
 from services.gateway.dialects._openai_stream import ChatStreamDecoder
 from services.gateway.dialects.openai_chat import (
-    null_arguments_blanked,
+    held_arguments_mended,
     repair_empty_arguments,
     repair_stream,
 )
@@ -96,7 +96,7 @@ def test_blank_calls_get_one_empty_object_chunk_each_in_the_first_chunks_shape()
 def test_null_text_arguments_in_an_answer_and_in_a_stream_become_an_empty_object() -> None:
     """bug8a variant 01-k: vLLM renders a call without arguments as the text "null" (json.dumps(None)):
     a relayed answer gets "{}" instead. A relayed stream's client gets the "null" fragments blanked
-    (``null_arguments_blanked``, s23 variant 01-blank-vA; before, it got "null", which its SDK parsed to None)
+    (``held_arguments_mended``, s23 variant 01-blank-vA; before, it got "null", which its SDK parsed to None)
     and "{}" added, as for blank arguments; a ``null`` value inside an object is no such call."""
     raw = _answer(" null")
     assert _arguments(repair_empty_arguments(raw, orjson.loads(raw))) == "{}"
@@ -104,7 +104,7 @@ def test_null_text_arguments_in_an_answer_and_in_a_stream_become_an_empty_object
     assert decoder.holds_null(0) and decoder.null_seen
     before, after = repair_stream(decoder, events[-2])
     assert _joined(before) == {0: "{}"} and after == b""
-    blanked = null_arguments_blanked(events[2], decoder)  # the "nu" fragment
+    blanked = held_arguments_mended(events[2], decoder)  # the "nu" fragment
     assert blanked is not None and _joined(blanked) == {0: ""}
     decoder, events = _decoded(_stream([['{"tz":', " null", "}"]]))
     assert not decoder.holds_null(0) and not decoder.null_seen

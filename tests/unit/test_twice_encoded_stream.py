@@ -2,8 +2,8 @@
 OpenAI-compatible servers send them) from a chat upstream: a translated client gets the object's text
 (Anthropic ``input_json_delta``s that join to the object, Responses ``arguments`` the object's text), as a
 non-streamed answer is read (``_tool_args.twice_encoded_object``); arguments sent as an object are its text
-too. A chat client through the passthrough gets the bytes as the upstream sent them (documented in
-``ChatStreamDecoder._advance``)."""
+too. A chat client through the passthrough gets the object's text too (``ChatStreamDecoder.passed_arguments``),
+as its non-streamed answer has it (``openai_chat.repair_empty_arguments``)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import orjson
 import pytest
 
 from services.gateway.dialects import _openai_stream
+from services.gateway.dialects import openai_chat as oai
 from services.gateway.dialects.registry import pairing
 from services.gateway.dialects.view import View
 from services.gateway.relay import make_relay
@@ -79,10 +80,55 @@ def test_a_string_that_holds_no_object_goes_on_as_it_came(client: str) -> None:
     assert _arguments(client, _stream(['"just', ' text"'])) == ['"just text"']
 
 
-def test_a_chat_client_through_the_passthrough_gets_the_bytes_as_sent() -> None:
-    frames = _stream([TWICE[:5], TWICE[5:]])
-    relay = make_relay(pairing("openai_chat", "openai_chat"), View(model="m"))
-    assert b"".join(relay.feed(f) for f in frames) + relay.finish() == b"".join(frames)
+def _passed(frames: list[bytes], include_usage: bool = True) -> tuple[bytes, dict[int, str]]:
+    """A chat client's bytes through the passthrough, and its joined arguments per index (the openai SDK's
+    accumulation: fragments concatenated by ``index``)."""
+    relay = make_relay(pairing("openai_chat", "openai_chat"), View(model="m", include_usage=include_usage))
+    out = b"".join(relay.feed(f) for f in frames) + relay.finish()
+    joined: dict[int, str] = {}
+    for line in out.decode().splitlines():
+        if line.startswith("data: {"):
+            for choice in json.loads(line[6:]).get("choices") or []:
+                for call in (choice.get("delta") or {}).get("tool_calls") or []:
+                    fragment = (call.get("function") or {}).get("arguments") or ""
+                    joined[call["index"]] = joined.get(call["index"], "") + fragment
+    return out, joined
+
+
+@pytest.mark.parametrize("include_usage", [True, False])
+@pytest.mark.parametrize("pieces", SPLITS, ids=["whole", "three pieces", "space first, quote last"])
+def test_a_chat_client_through_the_passthrough_gets_the_object_text_as_unstreamed(
+    pieces: list[str], include_usage: bool
+) -> None:
+    """Streamed as unstreamed (``repair_empty_arguments`` gives the object's text; bugcase 01's kind, bug24a
+    variant 01-twice-passthrough-vD: the joined arguments were the JSON string, which the openai SDK's
+    ``json.loads`` reads as a str, not the object); the other frames keep their bytes."""
+    frames = _stream(pieces, second=True)
+    out, joined = _passed(frames, include_usage)
+    assert [json.loads(joined[i]) for i in sorted(joined)] == [{"city": "Paris", "days": [1, 2]}, {"x": 1}]
+    untouched = [f for f in frames if b"arguments" not in f or b'"x"' in f or b"1}" in f]
+    assert all(f in out for f in untouched[:-1])
+    unstreamed = {"choices": [{"message": {"tool_calls": [{"function": {"arguments": TWICE}}]}}]}
+    oai.repair_empty_arguments(orjson.dumps(unstreamed), unstreamed)
+    assert joined[0].strip() == unstreamed["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"]
+
+
+def test_the_call_whole_in_its_first_chunk_through_the_passthrough() -> None:
+    frames = [_chunk({"role": "assistant", "content": None}), _call(0, TWICE, True)]
+    frames += [_chunk({}, "tool_calls"), b"data: [DONE]\n\n"]
+    assert json.loads(_passed(frames)[1][0]) == {"city": "Paris", "days": [1, 2]}
+
+
+def test_a_string_that_holds_no_object_reaches_a_chat_client_as_sent() -> None:
+    """Held while it might hold an object, then given as the upstream sent it before the finish chunk."""
+    out, joined = _passed(_stream([' "just', ' text"']))
+    assert joined == {0: ' "just text"'}
+    assert out.index(b'"just text') < out.index(b'"finish_reason":"tool_calls"')
+
+
+def test_arguments_encoded_once_pass_through_byte_for_byte() -> None:
+    frames = _stream(['{"city":', ' "Paris"}'], second=True)
+    assert _passed(frames)[0] == b"".join(frames)
 
 
 def test_held_arguments_are_parsed_when_a_fragment_may_close_the_string_not_at_each(

@@ -340,12 +340,13 @@ def _names_no_other_model(data: str, known: str | None) -> bool:
 _CHUNK_HEAD = ("id", "object", "created", "model", "system_fingerprint")
 
 
-def _empty_object_choice(index: int, legacy: bool) -> dict[str, Any]:
-    """The choice giving tool call ``index`` the arguments ``"{}"``: in ``tool_calls``, or in the legacy
-    ``function_call`` when the stream's call came that way (one call, no index)."""
+def _empty_object_choice(index: int, legacy: bool, arguments: str = "{}") -> dict[str, Any]:
+    """The choice giving tool call ``index`` the arguments ``arguments`` (``"{}"`` unless told): in
+    ``tool_calls``, or in the legacy ``function_call`` when the stream's call came that way (one call, no
+    index)."""
     if legacy:
-        return {"index": 0, "delta": {"function_call": {"arguments": "{}"}}, "finish_reason": None}
-    call = {"index": index, "function": {"arguments": "{}"}}
+        return {"index": 0, "delta": {"function_call": {"arguments": arguments}}, "finish_reason": None}
+    call = {"index": index, "function": {"arguments": arguments}}
     return {"index": 0, "delta": {"tool_calls": [call]}, "finish_reason": None}
 
 
@@ -359,6 +360,11 @@ class _ToolCall:
     sent: int = 0  # fragments already emitted
     complete: bool = False
     nullish: bool = True  # the arguments so far are blank or a beginning of ``null`` (``holds_null``)
+    opening: str = ""  # the arguments' first character that is not white space ("" while they are blank)
+    given: bool = (
+        False  # arguments encoded twice: a passthrough client had the object's text (``passed_arguments``)
+    )
+    held_from: int = 0  # the first fragment a passthrough client had held back (the one opening with a quote)
 
     def is_complete(self) -> bool:
         """True once the arguments so far form a whole JSON object: no further fragment can belong to it."""
@@ -539,6 +545,8 @@ class ChatStreamDecoder:
         self._slots: dict[int, int] = {}  # upstream index → position of the call it names now
         # Some call's arguments began as ``null`` (``_tool_deltas``): a passthrough filter then asks ``holds_null``
         self.null_seen = False
+        # Some call's arguments began with a quote (encoded twice?): a passthrough filter then asks ``passed_arguments``
+        self.quoted_seen = False
         self._cursor = 0  # position in _calls of the call being relayed
         self._first: dict[str, Any] = {}  # the first chunk: the shape of a chunk the gateway adds
         self._legacy = False  # the call came as the deprecated ``delta.function_call``
@@ -739,10 +747,67 @@ class ChatStreamDecoder:
         the text ``null`` or a beginning of it, white space aside (``_tool_args.null_so_far``): vLLM's tool parsers
         stream a call made without arguments as ``null`` (vllm-project/vllm#21046), which no client format takes
         (a JSON object) and which nothing can follow in valid JSON. ``_advance`` holds such fragments back from a
-        translated client; a passed-through one gets them blanked (``openai_chat.null_arguments_blanked``) and
+        translated client; a passed-through one gets them blanked (``openai_chat.held_arguments_mended``) and
         ``"{}"`` when the answer ends (``blank_arguments_frames``)."""
         slot = self._slots.get(index)
         return slot is not None and null_so_far("".join(self._calls[slot].fragments))
+
+    def passed_arguments(self, index: int) -> str | None:
+        """What a passed-through frame carries for the arguments fragment of the call the upstream's ``index``
+        names, the frame just read, when that call's arguments are encoded twice (a JSON string holding the
+        object's text: they open with a quote, which an object's text never does); None for any other call
+        (its fragment goes as sent). While the string may still hold an object, ``""`` (held back); in the frame
+        whose fragment ends the string, when it holds an object's text, that text (``_tool_args.twice_encoded_object``),
+        and ``""`` for anything after it; a string that holds no object goes out as sent when the answer ends
+        (``held_arguments_frames``). So a chat client's joined arguments are the object's text, streamed as they
+        are unstreamed (``openai_chat.repair_empty_arguments``, s13 variant 01-i) and as translated clients get
+        them (``_advance``): OpenAI's contract, ``function.arguments`` is a JSON object's text (the openai SDK's
+        ``parse_tool_calls`` gives a str, not the object, for the text encoded twice). Bugcase 01's kind
+        (streamed and unstreamed arguments differ), bug24a variant 01-twice-passthrough-vD. The held text is
+        parsed only when the fragment may close the string (``_may_close``), never at each fragment."""
+        slot = self._slots.get(index)
+        call = self._calls[slot] if slot is not None else None
+        if call is None or call.opening != '"':
+            return None
+        if call.given:
+            return ""
+        if call.fragments and _may_close(call.fragments[-1]):
+            inner = twice_encoded_object("".join(call.fragments))
+            if inner is not None:
+                call.given = True
+                return inner
+        return ""
+
+    def held_arguments_frames(self) -> bytes:
+        """One chunk per upstream tool-call index whose arguments open with a quote and were held back from a
+        passthrough client (``passed_arguments``) without holding an object's text: those fragments as the
+        upstream sent them (blank ones before went out already), in the shape of the stream's
+        first chunk (as ``blank_arguments_frames``); b"" when there is none, at once unless some call's
+        arguments began with a quote."""
+        if not self.quoted_seen:
+            return b""
+        calls = self._calls
+        held = [
+            (i, calls[s]) for i, s in self._slots.items() if calls[s].opening == '"' and not calls[s].given
+        ]
+        if not held:
+            return b""
+        head = {k: self._first[k] for k in _CHUNK_HEAD if k in self._first}
+        tail = {"usage": None} if "usage" in self._first else {}
+        return b"".join(
+            encode_event(
+                orjson.dumps(
+                    {
+                        **head,
+                        "choices": [
+                            _empty_object_choice(i, self._legacy, "".join(c.fragments[c.held_from :]))
+                        ],
+                        **tail,
+                    }
+                )
+            )
+            for i, c in held
+        )
 
     def blank_arguments_frames(self) -> bytes:
         """One chunk per upstream tool-call index whose arguments so far are blank ("" only, or spaces; or
@@ -897,6 +962,11 @@ class ChatStreamDecoder:
                 if item_id is not None and call.fragments == [arguments] and call.is_complete():
                     continue  # the whole call again, under its id (below)
                 call.fragments.append(arguments)
+                if not call.opening and (opening := arguments.lstrip()[:1]):
+                    call.opening = opening
+                    if opening == '"':
+                        self.quoted_seen = True
+                        call.held_from = len(call.fragments) - 1
                 if call.nullish:  # (joined only while the arguments may be ``null``: their first fragments)
                     text = "".join(call.fragments)
                     if null_so_far(text):
@@ -925,13 +995,13 @@ class ChatStreamDecoder:
                 call_id = call.id or new_id("call_")
                 out.append(ToolCallStart(index=self._cursor, id=call_id, name=call.name or ""))
             unsent = call.sent == 0 and bool(call.fragments)
-            if unsent and _opening(call.fragments) == '"':
+            if unsent and call.opening == '"':
                 # Encoded twice (a JSON string holding the object's text; an object's text never opens
                 # with a quote): held until the string ends, then the object's text as one fragment, so a
                 # translated client's joined arguments parse as the object (Anthropic ``input``, Responses
                 # ``arguments``), as non-streamed answers are read (``twice_encoded_object``). A string
-                # that holds no object goes on as it came at the end. (A passthrough client has the bytes
-                # as sent: mending them would take holding its frames back.) The held text is joined and
+                # that holds no object goes on as it came at the end. (A passthrough client gets the same:
+                # ``passed_arguments``, whose frames carry "" while held.) The held text is joined and
                 # parsed only when its latest fragment may close the string (``_may_close``), not at each
                 # fragment: that was quadratic in a long call's fragments, on the event loop.
                 if final or _may_close(call.fragments[-1]):
@@ -960,14 +1030,6 @@ def _no_arguments(fragments: list[str]) -> bool:
     """A call's arguments so far are none: blank, or ``null`` (``ChatStreamDecoder.holds_null``)."""
     text = "".join(fragments)
     return not text.strip() or null_so_far(text)
-
-
-def _opening(fragments: list[str]) -> str:
-    """The first character of a call's arguments that is not whitespace, "" while they are blank."""
-    for fragment in fragments:
-        if text := fragment.lstrip():
-            return text[0]
-    return ""
 
 
 def _may_close(fragment: str) -> bool:

@@ -223,23 +223,43 @@ _TEXT_KEYS = frozenset({"type", "text"})
 
 def keep_breakpoints(out: dict[str, Any]) -> None:
     """Leave at most ``MAX_BREAKPOINTS`` markers on an Anthropic Messages body (Anthropic answers 400
-    above): the first one (the system prompt's, usually) and the last ones, which cover the most."""
+    above): the first one (the system prompt's, usually) and the last ones, which cover the most; the
+    top-level automatic marker takes a slot too (``_automatic_fits``)."""
     if _key_count(out) <= MAX_BREAKPOINTS:  # no more markers than allowed: nothing to remove, no walk
         return
-    _drop_between(_markers([out.get("system"), out.get("tools"), out.get("messages")]))
+    marked = _markers([out.get("system"), out.get("tools"), out.get("messages")])
+    _drop_between(marked)
+    _automatic_fits(out, len(marked))
 
 
 def keep_chat_breakpoints(body: dict[str, Any]) -> bool:
     """The same on a Chat Completions body bound for an Anthropic model behind a router (OpenRouter passes
     the markers on, and Anthropic answers 400 "A maximum of 4 blocks with cache_control may be provided"):
-    the system messages' markers come first, then the tools', then the conversation's. The client's parts
-    are not changed: ``messages`` and ``tools`` are copied when markers must go. True if some went."""
-    if _key_count(body) <= MAX_BREAKPOINTS or len(_markers(_chat_roots(body))) <= MAX_BREAKPOINTS:
+    the system messages' markers come first, then the tools', then the conversation's; the top-level
+    automatic marker takes a slot too (``_automatic_fits``). The client's parts are not changed: ``messages``
+    and ``tools`` are copied when markers must go. True if some went."""
+    if _key_count(body) <= MAX_BREAKPOINTS:
         return False
-    body["messages"] = copy.deepcopy(body.get("messages"))
-    if "tools" in body:
-        body["tools"] = copy.deepcopy(body["tools"])
-    _drop_between(_markers(_chat_roots(body)))
+    explicit = len(_markers(_chat_roots(body)))
+    if explicit > MAX_BREAKPOINTS:
+        body["messages"] = copy.deepcopy(body.get("messages"))
+        if "tools" in body:
+            body["tools"] = copy.deepcopy(body["tools"])
+        _drop_between(_markers(_chat_roots(body)))
+    return _automatic_fits(body, explicit) or explicit > MAX_BREAKPOINTS
+
+
+def _automatic_fits(body: dict[str, Any], explicit: int) -> bool:
+    """Drop ``body``'s top-level automatic-caching marker when its ``explicit`` block markers (before any were
+    cut) fill Anthropic's four: Anthropic allows four breakpoints a request (400 "A maximum of 4 blocks with
+    cache_control may be provided. Found 5.", the answer peers' users got when a relay added one more:
+    VicBilibily/GCMP#83, Wei-Shaw/sub2api#176), and the automatic one ("Prompt caching", automatic caching: a
+    breakpoint the system applies to the last cacheable block) is one more. Four explicit ones, the last at
+    the conversation's end as clients place it, already cache what it would, so nothing is lost either way
+    (bug24a variant 08-fivemarks-vL: five reached OpenRouter's Claude). True when it went."""
+    if explicit < MAX_BREAKPOINTS or not is_marker(body.get("cache_control")):
+        return False
+    del body["cache_control"]
     return True
 
 

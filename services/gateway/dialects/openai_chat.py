@@ -56,7 +56,7 @@ __all__ = [
     "render",
     "repair_empty_arguments",
     "repair_stream",
-    "null_arguments_blanked",
+    "held_arguments_mended",
     "stream_error_frame",
     "is_text_chunk",
     "TextChunks",
@@ -238,26 +238,40 @@ def object_arguments_as_text(ev: SSEEvent) -> bytes | None:
     return encode_event(orjson.dumps(obj).decode(), ev.event, id=ev.id, retry=ev.retry)
 
 
-def null_arguments_blanked(ev: SSEEvent, decoder: ChatStreamDecoder) -> bytes | None:
-    """The frame of a passed-through chunk whose tool-call arguments fragments belong to calls whose arguments are
-    ``null`` so far (``ChatStreamDecoder.holds_null``, asked after the decoder read ``ev``), with those fragments
-    made ``""``; None when the chunk has none. vLLM streams a call made without arguments as ``null``
-    (vllm-project/vllm#21046): the openai SDK's joined arguments then parse to None, not the JSON object OpenAI's
-    contract says (``function.arguments``; the non-streamed answer is mended to ``"{}"`` by ``repair_answer``, the
-    streamed one was not: bugcase 01's kind, s23 variant 01-blank-vA). Blanked here, the call gets ``"{}"`` when the
-    answer ends (``repair_stream``). The chat frame filter asks only once some call's arguments began as ``null``
-    (``ChatStreamDecoder.null_seen``): no parse for any other stream."""
+def held_arguments_mended(ev: SSEEvent, decoder: ChatStreamDecoder) -> bytes | None:
+    """The frame of a passed-through chunk whose tool-call arguments fragments the decoder holds back (asked after
+    it read ``ev``), mended; None when the chunk has none. Two kinds of arguments are held:
+
+    - ``null`` so far (``ChatStreamDecoder.holds_null``): the fragments made ``""``. vLLM streams a call made
+      without arguments as ``null`` (vllm-project/vllm#21046): the openai SDK's joined arguments then parse to
+      None, not the JSON object OpenAI's contract says (``function.arguments``; the non-streamed answer is mended
+      to ``"{}"`` by ``repair_answer``, the streamed one was not: bugcase 01's kind, s23 variant 01-blank-vA).
+      The call gets ``"{}"`` when the answer ends (``repair_stream``).
+    - encoded twice (a JSON string holding the object's text, ``ChatStreamDecoder.passed_arguments``): ``""``
+      while held, the object's text in the frame that ends the string (the non-streamed answer has that text:
+      ``repair_empty_arguments``; bug24a variant 01-twice-passthrough-vD); a string holding no object goes out as
+      sent when the answer ends (``repair_stream``).
+
+    The chat frame filter asks only once some call's arguments began as ``null`` or with a quote
+    (``ChatStreamDecoder.null_seen``, ``quoted_seen``): no parse for any other stream."""
     try:
         obj = orjson.loads(ev.data)
     except orjson.JSONDecodeError:
         return None
     changed = False
     for pos, call, fn in _call_functions(obj):
-        if isinstance(args := fn.get("arguments"), str) and args.strip():
-            index = call.get("index")
-            if decoder.holds_null(index if isinstance(index, int) else pos):
-                fn["arguments"] = ""
-                changed = True
+        args = fn.get("arguments")
+        if not isinstance(args, str) or not args:
+            continue
+        index = call.get("index")
+        index = index if isinstance(index, int) else pos
+        if args.strip() and decoder.holds_null(index):
+            passed: str | None = ""
+        else:
+            passed = decoder.passed_arguments(index) if decoder.quoted_seen else None
+        if passed is not None and passed != args:
+            fn["arguments"] = passed
+            changed = True
     if not changed:
         return None
     return encode_event(orjson.dumps(obj).decode(), ev.event, id=ev.id, retry=ev.retry)
@@ -280,9 +294,14 @@ def repair_stream(decoder: object, ev: SSEEvent) -> tuple[bytes, bytes]:
     """The chunks a passed-through chat stream's client gets (before, after) ``ev``, the event that ended
     the answer (its finish reason, or ``[DONE]`` without one), read by ``decoder``: one per tool call whose
     arguments were only ever blank, giving it ``"{}"`` (``ChatStreamDecoder.blank_arguments_frames``,
-    bugcase 01-k). Before ``ev``, unless ``ev`` carries a tool call itself: a call's arguments come after
-    its start. ``(b"", b"")`` for every other stream."""
-    frames = decoder.blank_arguments_frames() if isinstance(decoder, ChatStreamDecoder) else b""
+    bugcase 01-k), and one per call whose arguments, opened with a quote, were held back and hold no object's
+    text, giving them as sent (``held_arguments_frames``). Before ``ev``, unless ``ev`` carries a tool call
+    itself: a call's arguments come after its start. ``(b"", b"")`` for every other stream."""
+    if not isinstance(decoder, ChatStreamDecoder):
+        return b"", b""
+    frames = decoder.blank_arguments_frames()
+    if decoder.quoted_seen:  # (no call for the usual stream: every passed-through chat stream ends here)
+        frames += decoder.held_arguments_frames()
     if not frames:
         return b"", b""
     return (b"", frames) if _carries_calls(ev) else (frames, b"")

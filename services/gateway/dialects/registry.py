@@ -334,15 +334,16 @@ def _chat_own_frames(ev: SSEEvent, deltas: list[ir.Delta], view: View, decoder: 
     so a blank one stops it (s11 variant 18-g). Comments pass. An error event whose data is the error object itself
     (llama.cpp's ``error:`` line, ``shared.sse``) becomes the ``data: {"error": …}`` chunk the openai SDK raises on
     (``oai.stream_error_frame``): re-encoded as it came, the SDK took it for a chunk (s22 variant 10-l). Fragments
-    of arguments that are ``null`` so far are blanked (``oai.null_arguments_blanked``; s23 variant 01-blank-vA)."""
+    of arguments that are ``null`` so far are blanked, and arguments encoded twice become the object's text
+    (``oai.held_arguments_mended``; s23 variant 01-blank-vA, bug24a 01-twice-passthrough-vD)."""
     if not ev.comment and (not ev.data or ev.data.isspace()):
         return b""
     if ev.event is not None and ev.event == "error" and deltas and type(err := deltas[-1]) is ir.StreamError:
         return oai.stream_error_frame(err.status, err.message)
     if '"arguments":' in ev.data:  # a tool call's arguments (in a text chunk the quotes are escaped)
         fixed = oai.object_arguments_as_text(ev)
-        if fixed is None and decoder.null_seen:
-            fixed = oai.null_arguments_blanked(ev, decoder)
+        if fixed is None and (decoder.null_seen or decoder.quoted_seen):
+            fixed = oai.held_arguments_mended(ev, decoder)
         if fixed is not None:
             return fixed
     return reencode(ev)  # SSE-exact: multi-line data, id and retry survive (shared/sse.py)

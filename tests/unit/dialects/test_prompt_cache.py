@@ -117,6 +117,42 @@ def test_top_level_automatic_caching_is_kept_for_openrouter_claude() -> None:
     assert body["cache_control"] == EPHEMERAL
 
 
+@pytest.mark.parametrize("explicit", [1, 3, 4, 5])
+def test_the_automatic_marker_is_one_of_the_four_for_openrouter_claude(explicit: int) -> None:
+    """bug24a variant 08-fivemarks-vL: top-level automatic caching beside four block markers reached OpenRouter's
+    Claude as five breakpoints (Anthropic: "A maximum of 4 blocks with cache_control may be provided. Found 5.").
+    With four explicit ones (or more, cut to four) the automatic one goes; with fewer it stays as the client sent."""
+    parts = [{"type": "text", "text": f"p{i}", "cache_control": dict(EPHEMERAL)} for i in range(explicit)]
+    body = anthropic_to_chat(
+        {
+            "model": "claude-sonnet-4-5",
+            "max_tokens": 9,
+            "cache_control": EPHEMERAL,
+            "messages": [{"role": "user", "content": parts}],
+        },
+        openrouter().target("anthropic/claude-sonnet-4.5"),
+    ).body
+    body["model"] = "anthropic/claude-sonnet-4.5"
+    openrouter().prepare(body, True, "openai_chat")
+    count = orjson.dumps(body).count(b'"cache_control"')
+    assert count == min(explicit + 1, 4)
+    assert ("cache_control" in body) is (explicit < 4)
+
+
+def test_the_automatic_marker_is_one_of_the_four_on_the_way_to_anthropic() -> None:
+    blocks = [{"type": "text", "text": f"b{i}", "cache_control": dict(EPHEMERAL)} for i in range(5)]
+    body: dict[str, Any] = {"cache_control": EPHEMERAL, "messages": [{"role": "user", "content": blocks}]}
+    keep_breakpoints(body)
+    assert "cache_control" not in body
+    assert [b["text"] for b in blocks if "cache_control" in b] == ["b0", "b2", "b3", "b4"]
+    three: dict[str, Any] = {
+        "cache_control": EPHEMERAL,
+        "messages": [{"role": "user", "content": blocks[:3]}],
+    }
+    keep_breakpoints(three)
+    assert three["cache_control"] == EPHEMERAL
+
+
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
 
 
