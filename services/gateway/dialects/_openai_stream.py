@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from services.gateway.dialects._call_signature import chat_signature
 from services.gateway.dialects._error_meaning import stream_words_for_openai
 from services.gateway.dialects._openai_wire import (
     finish_from_stop,
@@ -359,6 +360,7 @@ class _ToolCall:
     sent: int = 0  # fragments already emitted
     complete: bool = False
     nullish: bool = True  # the arguments so far are blank or a beginning of ``null`` (``holds_null``)
+    signature: str | None = None  # Gemini's thought signature on it (``_call_signature.chat_signature``)
 
     def is_complete(self) -> bool:
         """True once the arguments so far form a whole JSON object: no further fragment can belong to it."""
@@ -891,6 +893,8 @@ class ChatStreamDecoder:
                 call = self._new_call(idx, None if named else call.name)
             if call.id is None and item_id is not None:
                 call.id = item_id
+            if "extra_content" in item and call.signature is None:  # (Gemini sends it with the call's start)
+                call.signature = chat_signature(item)
             if call.name is None and isinstance(fn.get("name"), str) and fn["name"]:
                 call.name = fn["name"]
             if isinstance(arguments, str) and arguments:
@@ -923,7 +927,10 @@ class ChatStreamDecoder:
                     break  # some servers send the id first and the name in a later chunk
                 call.started = True
                 call_id = call.id or new_id("call_")
-                out.append(ToolCallStart(index=self._cursor, id=call_id, name=call.name or ""))
+                start = ToolCallStart(
+                    index=self._cursor, id=call_id, name=call.name or "", signature=call.signature
+                )
+                out.append(start)
             unsent = call.sent == 0 and bool(call.fragments)
             if unsent and _opening(call.fragments) == '"':
                 # Encoded twice (a JSON string holding the object's text; an object's text never opens

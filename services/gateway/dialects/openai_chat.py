@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from services.gateway.dialects._call_signature import chat_signature
 from services.gateway.dialects._error_meaning import stream_words_for_openai
 from services.gateway.dialects._openai_stream import (
     DONE_FRAME,
@@ -317,7 +318,10 @@ def _tool_blocks(message: dict[str, Any]) -> list[ToolUseBlock]:
         if isinstance(fn, dict):
             call_id = call.get("id") if isinstance(call.get("id"), str) and call["id"] else new_id("call_")
             name = str(fn.get("name") or "")
-            blocks.append(ToolUseBlock(id=call_id, name=name, input=parse_arguments(fn.get("arguments"))))
+            tool_input = parse_arguments(fn.get("arguments"))
+            blocks.append(
+                ToolUseBlock(id=call_id, name=name, input=tool_input, signature=chat_signature(call))
+            )
     return blocks
 
 
