@@ -442,9 +442,8 @@ class MessagesStreamEncoder:
         if type(d) is ToolCallStart:
             self._has_tools = True
             name = self._tool_names.get(d.name, d.name)
-            call_id = signed_id(
-                d.id, d.signature
-            )  # Gemini's signature comes back in the id (_call_signature)
+            # Gemini's signature comes back in the id (``_call_signature``)
+            call_id = signed_id(d.id, d.signature)
             out = self._open_block("tool_use", {"type": "tool_use", "id": call_id, "name": name, "input": {}})
             self._open_tool, self._args = d.index, ToolArgs()
             return out

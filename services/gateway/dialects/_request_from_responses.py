@@ -277,9 +277,7 @@ class _Call:
     call_id: str
     name: str  # the client's tool name (namespace members: "NS:N")
     arguments: str  # JSON text (a custom tool's raw input travels as {"input": text})
-    signature: str | None = (
-        None  # Gemini's thought signature the client carried in its call_id (_call_signature)
-    )
+    signature: str | None = None  # Gemini's signature the client carried in its call_id (``_call_signature``)
 
 
 @dataclass(frozen=True)

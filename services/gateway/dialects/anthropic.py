@@ -198,9 +198,8 @@ def messages_from_completion(
         elif isinstance(b, TextBlock) and b.text:
             content.append({"type": "text", "text": b.text})
         elif isinstance(b, ToolUseBlock):
-            call_id = signed_id(
-                b.id, b.signature
-            )  # Gemini's signature comes back in the id (_call_signature)
+            # Gemini's signature comes back in the id (``_call_signature``)
+            call_id = signed_id(b.id, b.signature)
             content.append(
                 {"type": "tool_use", "id": call_id, "name": names.get(b.name, b.name), "input": b.input}
             )

@@ -53,9 +53,7 @@ class ConfiguredProvider(OpenAICompatProvider):
         keeps = self.spec.reasoning_content
         if (keeps is None and keeps_reasoning_content(model)) or keeps:
             target = replace(target, reasoning_content=True)
-        if gemini_by_name(
-            model
-        ):  # Google's endpoint: its thought signatures go back onto the calls (04-ownsig-vA)
+        if gemini_by_name(model):  # Google's endpoint: its thought signatures go back onto the calls
             target = replace(target, thought_signatures=True)
         return target
 
