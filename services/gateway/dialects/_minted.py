@@ -16,7 +16,7 @@ import re
 from typing import Any
 
 from services.gateway.dialects._anthropic_wire import SYNTHETIC_SIGNATURE
-from services.gateway.dialects._call_signature import plain_block, plain_item
+from services.gateway.dialects._call_signature import MARK, plain_block, plain_item
 from services.gateway.dialects._responses_opaque import decode_compaction
 
 MINTED_PREFIX = "ekai."  # every opaque token the gateway makes starts with it
@@ -56,9 +56,7 @@ def strip_for_anthropic(body: dict[str, Any]) -> bool:
     changed = False
     for msg in messages:
         content = msg.get("content") if isinstance(msg, dict) else None
-        if not isinstance(content, list) or not any(
-            _unverifiable(b) or plain_block(b) is not b for b in content
-        ):
+        if not isinstance(content, list) or not any(_touched(b) for b in content):
             out.append(msg)
             continue
         changed = True
@@ -145,6 +143,21 @@ def _tool_use(block: Any) -> bool:
     return isinstance(block, dict) and block.get("type") == "tool_use"
 
 
+def _touched(block: Any) -> bool:
+    """A block ``strip_for_anthropic`` drops (``_unverifiable``) or gives its plain call id back (``plain_block``):
+    one call per block, as ``_unverifiable`` alone was (the passthrough path reads every block of every turn)."""
+    if not isinstance(block, dict):
+        return False
+    kind = block.get("type")
+    if kind == "thinking":
+        signature = block.get("signature")
+        return not isinstance(signature, str) or not signature or signature == SYNTHETIC_SIGNATURE
+    if kind == "tool_use" or kind == "tool_result":
+        call_id = block.get("id" if kind == "tool_use" else "tool_use_id")
+        return isinstance(call_id, str) and MARK in call_id and plain_block(block) is not block
+    return False
+
+
 def _unverifiable(block: Any) -> bool:
     if not isinstance(block, dict) or block.get("type") != "thinking":
         return False
@@ -165,9 +178,12 @@ def strip_for_responses(body: dict[str, Any]) -> bool:
     for item in items:
         token = item.get("encrypted_content") if isinstance(item, dict) else None
         if not (isinstance(token, str) and token.startswith(MINTED_PREFIX)):
-            plain = plain_item(item)
-            changed = changed or plain is not item
-            out.append(plain)
+            call_id = item.get("call_id") if isinstance(item, dict) else None
+            if isinstance(call_id, str) and MARK in call_id:  # (looked at here: no call for each other item)
+                plain = plain_item(item)
+                changed = changed or plain is not item
+                item = plain
+            out.append(item)
             continue
         changed = True
         if item.get("type") == "compaction":
