@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from services.gateway.dialects._call_signature import chat_signature
+from services.gateway.dialects._call_signature import chat_extra, chat_signature
 from services.gateway.dialects._error_meaning import stream_words_for_openai
 from services.gateway.dialects._openai_wire import (
     finish_from_stop,
@@ -1093,6 +1093,8 @@ class ChatStreamEncoder:
             self._args[d.index] = ToolArgs()
             function = {"name": self._tool_names.get(d.name, d.name), "arguments": ""}
             call = {"index": d.index, "id": d.id, "type": "function", "function": function}
+            if d.signature is not None:  # Gemini's, where a chat client gives it back (``_call_signature``)
+                call["extra_content"] = chat_extra(d.signature)
             return out + self._chunk({"tool_calls": [call]})
         if type(d) is ToolArgsDelta and d.fragment and d.index in self._args:
             self._args[d.index].add(d.fragment)

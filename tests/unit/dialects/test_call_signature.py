@@ -18,6 +18,8 @@ from services.gateway.dialects.anthropic import encoder_for as anthropic_encoder
 from services.gateway.dialects.anthropic import render as anthropic_render
 from services.gateway.dialects.ir import Delta, ToolCallStart
 from services.gateway.dialects.openai_chat import ChatStreamDecoder, completion_from_chat
+from services.gateway.dialects.openai_chat import encoder_for as chat_encoder
+from services.gateway.dialects.openai_chat import render as chat_render
 from services.gateway.dialects.openai_responses import encoder_for as responses_encoder
 from services.gateway.dialects.openai_responses import render as responses_render
 from services.gateway.dialects.translate_request import (
@@ -209,3 +211,20 @@ def test_a_catalog_provider_gives_gemini_models_their_signatures_back() -> None:
     assert provider.target("gemini-3-pro-preview").thought_signatures
     assert provider.target("gemini-2.5-flash").thought_signatures
     assert not provider.target("llama-3.3-70b").thought_signatures
+
+
+def test_a_chat_client_decoded_answer_keeps_gemini_signature_in_google_field() -> None:
+    """A chat client's answer that the gateway re-encodes (a whole answer to a streamed request, say) keeps the
+    signature where Google puts it, not in the id: a chat client gives ``extra_content`` back itself."""
+    view = View(model="gemini-3-pro-preview", tools=True)
+    encoder = chat_encoder(view)
+    deltas = _stream([{"role": "assistant", "tool_calls": [CALL]}, {}])
+    frames = _sse_objects(b"".join(map(encoder.feed, deltas)) + encoder.finish())
+    calls = [
+        c for f in frames for ch in f["choices"] for c in ch["delta"].get("tool_calls") or [] if "id" in c
+    ]
+    assert [(c["id"], c["extra_content"]) for c in calls] == [("function-call-1", CALL["extra_content"])]
+    message = {"role": "assistant", "content": None, "tool_calls": [CALL]}
+    answer = {"id": "g", "model": "gemini-3-pro-preview", "choices": [{"index": 0, "message": message}]}
+    [call] = chat_render(completion_from_chat(answer), view)["choices"][0]["message"]["tool_calls"]
+    assert (call["id"], call["extra_content"]) == ("function-call-1", CALL["extra_content"])
