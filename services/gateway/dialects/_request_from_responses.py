@@ -888,7 +888,9 @@ def responses_to_chat(
 
     ``prompt_cache_key`` is kept for targets that take it (OpenAI); other chat providers cache by prefix on
     their own, except Anthropic models over the chat format (``target.cache_markers``), which get cache
-    breakpoints on content parts. Raises TranslationError for what cannot be sent.
+    breakpoints on content parts. A ``call_id`` carrying Gemini's thought signature (``_call_signature``) goes as
+    its plain id, the signature on the call for a target that takes it (``target.thought_signatures``) and dropped
+    for others. Raises TranslationError for what cannot be sent.
     """
     transcript, tools, custom, choice = _prepare(body, validated)
     names = ToolNamer()

@@ -378,8 +378,10 @@ def anthropic_to_chat(
     markers stay on the matching content parts, system blocks, tools and messages, TTL and all, when the
     target honours them (``target.cache_markers``: Claude on OpenRouter), and are dropped elsewhere; a target
     that takes ``prompt_cache_key`` (OpenAI) gets the client's session id (Claude Code's
-    ``x-claude-code-session-id``), so a session's turns land on the same prefix cache. Raises
-    TranslationError for content that cannot be sent.
+    ``x-claude-code-session-id``), so a session's turns land on the same prefix cache. A tool_use id carrying
+    Gemini's thought signature (``_call_signature``) goes as its plain id, the signature on the call for a target
+    that takes it (``target.thought_signatures``) and dropped for others. Raises TranslationError for content
+    that cannot be sent.
     """
     check_field_types(body, MESSAGES_FIELD_TYPES)
     names = ToolNamer()
