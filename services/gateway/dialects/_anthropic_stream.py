@@ -17,6 +17,7 @@ from services.gateway.dialects._anthropic_wire import (
     usage_from_anthropic,
     usage_to_anthropic,
 )
+from services.gateway.dialects._call_signature import signed_id
 from services.gateway.dialects._error_meaning import stream_words_for_anthropic
 from services.gateway.dialects._openai_wire import new_id
 from services.gateway.dialects._opening import Opening
@@ -441,7 +442,9 @@ class MessagesStreamEncoder:
         if type(d) is ToolCallStart:
             self._has_tools = True
             name = self._tool_names.get(d.name, d.name)
-            out = self._open_block("tool_use", {"type": "tool_use", "id": d.id, "name": name, "input": {}})
+            # Gemini's signature comes back in the id (``_call_signature``)
+            call_id = signed_id(d.id, d.signature)
+            out = self._open_block("tool_use", {"type": "tool_use", "id": call_id, "name": name, "input": {}})
             self._open_tool, self._args = d.index, ToolArgs()
             return out
         if (

@@ -2,7 +2,8 @@
 
 The gateway invents values only a client of its own sees: a synthetic signature closing a thinking block
 made from another provider's reasoning (``SYNTHETIC_SIGNATURE``), and ``ekai.*`` opaque tokens in
-Responses ``reasoning`` and ``compaction`` items (``_responses_opaque``). Clients send them back on later
+Responses ``reasoning`` and ``compaction`` items (``_responses_opaque``), and tool call ids carrying Gemini's
+thought signature (``_call_signature``). Clients send them back on later
 turns, and a conversation may move to a provider that checks them (Anthropic verifies every thinking
 signature, OpenAI every ``encrypted_content``) and answers 400. Each wire's function strips them from an
 outgoing body, on the passthrough path as on translated ones. The body is never changed in place (the
@@ -15,6 +16,7 @@ import re
 from typing import Any
 
 from services.gateway.dialects._anthropic_wire import SYNTHETIC_SIGNATURE
+from services.gateway.dialects._call_signature import MARK, plain_block, plain_item
 from services.gateway.dialects._responses_opaque import decode_compaction
 
 MINTED_PREFIX = "ekai."  # every opaque token the gateway makes starts with it
@@ -29,7 +31,8 @@ def strip_for_anthropic(body: dict[str, Any]) -> bool:
     """Drop thinking blocks closed with the gateway's synthetic signature, or with none at all (a missing or
     empty ``signature``, as other Anthropic-compatible providers send back: Anthropic answers 400 "Invalid
     `signature` in `thinking` block" to both); an assistant turn left empty is dropped (Anthropic joins
-    the consecutive user turns around it). With thinking off, a final assistant prefill keeps no thinking
+    the consecutive user turns around it). A ``tool_use``/``tool_result`` id carrying Gemini's thought signature
+    (``_call_signature``: a tool loop begun on Gemini 3) gets its own id back. With thinking off, a final assistant prefill keeps no thinking
     block (Anthropic refuses one there: ``_prefill_thinks``).
 
     When the last assistant turn calls a tool (a tool loop in progress) and, after that, does not start with a
@@ -53,11 +56,11 @@ def strip_for_anthropic(body: dict[str, Any]) -> bool:
     changed = False
     for msg in messages:
         content = msg.get("content") if isinstance(msg, dict) else None
-        if not isinstance(content, list) or not any(_unverifiable(b) for b in content):
+        if not isinstance(content, list) or not any(_touched(b) for b in content):
             out.append(msg)
             continue
         changed = True
-        kept = [b for b in content if not _unverifiable(b)]
+        kept = [plain_block(b) for b in content if not _unverifiable(b)]
         if kept:
             out.append({**msg, "content": kept})
     thinking = body.get("thinking")
@@ -140,6 +143,21 @@ def _tool_use(block: Any) -> bool:
     return isinstance(block, dict) and block.get("type") == "tool_use"
 
 
+def _touched(block: Any) -> bool:
+    """A block ``strip_for_anthropic`` drops (``_unverifiable``) or gives its plain call id back (``plain_block``):
+    one call per block, as ``_unverifiable`` alone was (the passthrough path reads every block of every turn)."""
+    if not isinstance(block, dict):
+        return False
+    kind = block.get("type")
+    if kind == "thinking":
+        signature = block.get("signature")
+        return not isinstance(signature, str) or not signature or signature == SYNTHETIC_SIGNATURE
+    if kind == "tool_use" or kind == "tool_result":
+        call_id = block.get("id" if kind == "tool_use" else "tool_use_id")
+        return isinstance(call_id, str) and MARK in call_id and plain_block(block) is not block
+    return False
+
+
 def _unverifiable(block: Any) -> bool:
     if not isinstance(block, dict) or block.get("type") != "thinking":
         return False
@@ -149,7 +167,9 @@ def _unverifiable(block: Any) -> bool:
 
 def strip_for_responses(body: dict[str, Any]) -> bool:
     """Drop reasoning items carrying a gateway-made ``encrypted_content``; turn a gateway-made compaction
-    item into the user message its summary stands for (OpenAI cannot decrypt either)."""
+    item into the user message its summary stands for (OpenAI cannot decrypt either). A call or output whose
+    ``call_id`` carries Gemini's thought signature (``_call_signature``) gets its own id back: OpenAI refuses
+    a ``call_id`` over 64 characters."""
     items = body.get("input")
     if not isinstance(items, list):
         return False
@@ -158,6 +178,11 @@ def strip_for_responses(body: dict[str, Any]) -> bool:
     for item in items:
         token = item.get("encrypted_content") if isinstance(item, dict) else None
         if not (isinstance(token, str) and token.startswith(MINTED_PREFIX)):
+            call_id = item.get("call_id") if isinstance(item, dict) else None
+            if isinstance(call_id, str) and MARK in call_id:  # (looked at here: no call for each other item)
+                plain = plain_item(item)
+                changed = changed or plain is not item
+                item = plain
             out.append(item)
             continue
         changed = True

@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from services.gateway.dialects._call_signature import chat_extra, chat_signature
 from services.gateway.dialects._error_meaning import stream_words_for_openai
 from services.gateway.dialects._openai_wire import (
     finish_from_stop,
@@ -365,6 +366,7 @@ class _ToolCall:
         False  # arguments encoded twice: a passthrough client had the object's text (``passed_arguments``)
     )
     held_from: int = 0  # the first fragment a passthrough client had held back (the one opening with a quote)
+    signature: str | None = None  # Gemini's thought signature on it (``_call_signature.chat_signature``)
 
     def is_complete(self) -> bool:
         """True once the arguments so far form a whole JSON object: no further fragment can belong to it."""
@@ -956,6 +958,8 @@ class ChatStreamDecoder:
                 call = self._new_call(idx, None if named else call.name)
             if call.id is None and item_id is not None:
                 call.id = item_id
+            if "extra_content" in item and call.signature is None:  # (Gemini sends it with the call's start)
+                call.signature = chat_signature(item)
             if call.name is None and isinstance(fn.get("name"), str) and fn["name"]:
                 call.name = fn["name"]
             if isinstance(arguments, str) and arguments:
@@ -993,7 +997,10 @@ class ChatStreamDecoder:
                     break  # some servers send the id first and the name in a later chunk
                 call.started = True
                 call_id = call.id or new_id("call_")
-                out.append(ToolCallStart(index=self._cursor, id=call_id, name=call.name or ""))
+                start = ToolCallStart(
+                    index=self._cursor, id=call_id, name=call.name or "", signature=call.signature
+                )
+                out.append(start)
             unsent = call.sent == 0 and bool(call.fragments)
             if unsent and call.opening == '"':
                 # Encoded twice (a JSON string holding the object's text; an object's text never opens
@@ -1148,6 +1155,8 @@ class ChatStreamEncoder:
             self._args[d.index] = ToolArgs()
             function = {"name": self._tool_names.get(d.name, d.name), "arguments": ""}
             call = {"index": d.index, "id": d.id, "type": "function", "function": function}
+            if d.signature is not None:  # Gemini's, where a chat client gives it back (``_call_signature``)
+                call["extra_content"] = chat_extra(d.signature)
             return out + self._chunk({"tool_calls": [call]})
         if type(d) is ToolArgsDelta and d.fragment and d.index in self._args:
             self._args[d.index].add(d.fragment)

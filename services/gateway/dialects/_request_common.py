@@ -35,6 +35,10 @@ class Target:
     # and GLM's thinking models keep it too). The history's thinking (an Anthropic client's thinking blocks, a
     # Responses client's reasoning items) then goes there instead of being dropped.
     reasoning_content: bool = False
+    # The server takes Gemini's thought signatures back on tool calls (``extra_content.google.thought_signature``:
+    # Google's OpenAI-compatible endpoint). A signature an Anthropic or Responses client carried in a call's id
+    # (``_call_signature``) then goes back onto the call; elsewhere it is dropped and the id restored.
+    thought_signatures: bool = False
 
 
 class TranslationError(ValueError):

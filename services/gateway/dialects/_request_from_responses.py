@@ -43,6 +43,7 @@ from typing import Any
 
 import orjson
 
+from services.gateway.dialects._call_signature import chat_extra, split_id
 from services.gateway.dialects._prompt_cache import (
     EPHEMERAL,
     NO_SESSION,
@@ -276,6 +277,7 @@ class _Call:
     call_id: str
     name: str  # the client's tool name (namespace members: "NS:N")
     arguments: str  # JSON text (a custom tool's raw input travels as {"input": text})
+    signature: str | None = None  # Gemini's signature the client carried in its call_id (``_call_signature``)
 
 
 @dataclass(frozen=True)
@@ -376,11 +378,16 @@ def _output_parts(output: Any, path: str) -> tuple[list[dict[str, Any]], bool]:
     return ([_text_part(orjson.dumps(output).decode())] if output is not None else []), False
 
 
-def _call_id(item: dict[str, Any], path: str) -> str:
+def _signed_call_id(item: dict[str, Any], path: str) -> tuple[str, str | None]:
+    """An item's ``call_id`` and the signature the gateway folded into it, if any (``_call_signature``)."""
     call_id = item.get("call_id")
     if not isinstance(call_id, str) or not call_id:
         raise TranslationError(f"{path}.call_id: Field required", param=f"{path}.call_id")
-    return call_id
+    return split_id(call_id)
+
+
+def _call_id(item: dict[str, Any], path: str) -> str:
+    return _signed_call_id(item, path)[0]
 
 
 def _call(item: dict[str, Any], path: str) -> _Call:
@@ -403,7 +410,8 @@ def _call(item: dict[str, Any], path: str) -> _Call:
             # arguments is a JSON-encoded object; api-conformance.md §1.7): a chat upstream (vLLM's templates
             # json.loads it) is never sent "" (s14 variant 01-e)
             arguments = orjson.dumps(args if isinstance(args, dict) else {}).decode()
-    return _Call(_call_id(item, path), name, arguments)
+    call_id, signature = _signed_call_id(item, path)
+    return _Call(call_id, name, arguments, signature)
 
 
 def _compaction_summary(item: dict[str, Any], path: str) -> str:
@@ -752,20 +760,13 @@ def _chat_content(parts: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
     return parts
 
 
-def _chat_assistant(run: list[_Entry], names: ToolNamer) -> list[dict[str, Any]]:
+def _chat_assistant(run: list[_Entry], names: ToolNamer, signatures: bool = False) -> list[dict[str, Any]]:
     """One assistant message (or none); the run's ``_Reasoning`` (kept only for a target that takes it,
-    ``_chat_messages``) goes back as its ``reasoning_content``."""
+    ``_chat_messages``) goes back as its ``reasoning_content``. ``signatures``: the target takes Gemini's
+    thought signatures (``Target.thought_signatures``): a call's goes back onto it; otherwise it is dropped."""
     texts = [e.text for e in run if isinstance(e, _Text)]
     thought = "".join(e.text for e in run if isinstance(e, _Reasoning))
-    calls = [
-        {
-            "id": _chat_id(e.call_id),
-            "type": "function",
-            "function": {"name": names.upstream(e.name), "arguments": e.arguments},
-        }
-        for e in run
-        if isinstance(e, _Call)
-    ]
+    calls = [_chat_call(e, names, signatures) for e in run if isinstance(e, _Call)]
     if not texts and not calls:
         return []  # only thinking: nothing a chat model can take back
     message: dict[str, Any] = {"role": "assistant", "content": "\n\n".join(texts) or None}
@@ -774,6 +775,14 @@ def _chat_assistant(run: list[_Entry], names: ToolNamer) -> list[dict[str, Any]]
     if thought:
         message["reasoning_content"] = thought
     return [message]
+
+
+def _chat_call(call: _Call, names: ToolNamer, signatures: bool) -> dict[str, Any]:
+    function = {"name": names.upstream(call.name), "arguments": call.arguments}
+    out: dict[str, Any] = {"id": _chat_id(call.call_id), "type": "function", "function": function}
+    if signatures and call.signature is not None:
+        out["extra_content"] = chat_extra(call.signature)
+    return out
 
 
 def _chat_user(run: list[_Entry]) -> list[dict[str, Any]]:
@@ -839,16 +848,17 @@ def _chat_format(body: dict[str, Any], out: dict[str, Any]) -> None:
 
 
 def _chat_messages(
-    transcript: _Transcript, names: ToolNamer, reasoning: bool = False
+    transcript: _Transcript, names: ToolNamer, reasoning: bool = False, signatures: bool = False
 ) -> list[dict[str, Any]]:
     """Chat messages of the transcript. ``reasoning``: the target takes reasoning items back as
-    ``reasoning_content`` (``Target.reasoning_content``); else they are dropped."""
+    ``reasoning_content`` (``Target.reasoning_content``); else they are dropped. ``signatures``: as
+    ``_chat_assistant``'s."""
     messages: list[dict[str, Any]] = []
     if transcript.system:
         messages.append({"role": "system", "content": "\n\n".join(transcript.system)})
     entries = transcript.entries if reasoning else _without_reasoning(transcript.entries)
     for role, run in _turns(_ordered(entries)):
-        messages += _chat_assistant(run, names) if role == "assistant" else _chat_user(run)
+        messages += _chat_assistant(run, names, signatures) if role == "assistant" else _chat_user(run)
     first = next((m for m in messages if m["role"] != "system"), None)
     if first is None or first["role"] != "user":
         # Many chat models (and Anthropic behind OpenRouter) need the conversation to open with a user turn.
@@ -878,12 +888,14 @@ def responses_to_chat(
 
     ``prompt_cache_key`` is kept for targets that take it (OpenAI); other chat providers cache by prefix on
     their own, except Anthropic models over the chat format (``target.cache_markers``), which get cache
-    breakpoints on content parts. Raises TranslationError for what cannot be sent.
+    breakpoints on content parts. A ``call_id`` carrying Gemini's thought signature (``_call_signature``) goes as
+    its plain id, the signature on the call for a target that takes it (``target.thought_signatures``) and dropped
+    for others. Raises TranslationError for what cannot be sent.
     """
     transcript, tools, custom, choice = _prepare(body, validated)
     names = ToolNamer()
     chat_tools = [_chat_tool(t, names) for t in tools]  # first, so the definitions claim their names
-    messages = _chat_messages(transcript, names, target.reasoning_content)
+    messages = _chat_messages(transcript, names, target.reasoning_content, target.thought_signatures)
     out: dict[str, Any] = {"model": target.model, "messages": messages}
     limit = _max_output_tokens(body)
     if limit is not None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 
+from services.gateway.dialects._call_signature import chat_extra, plain_id, split_id
 from services.gateway.dialects._prompt_cache import NO_SESSION, Session, is_marker
 from services.gateway.dialects._request_common import (
     MESSAGES_FIELD_TYPES,
@@ -160,7 +161,7 @@ def _tool_result(
         text = f"Error: {text}"
     message: dict[str, Any] = {
         "role": "tool",
-        "tool_call_id": str(block.get("tool_use_id") or ""),
+        "tool_call_id": plain_id(str(block.get("tool_use_id") or "")),
         "content": text,
     }
     if marker and images:
@@ -239,10 +240,12 @@ def _user(content: Any, path: str, markers: bool = False) -> list[dict[str, Any]
 
 
 def _assistant(
-    content: Any, names: ToolNamer, markers: bool = False, reasoning: bool = False
+    content: Any, names: ToolNamer, markers: bool = False, reasoning: bool = False, signatures: bool = False
 ) -> list[dict[str, Any]]:
     """One assistant message (or none). ``reasoning``: the target takes the thinking blocks' text back as
-    ``reasoning_content`` (``Target.reasoning_content``); otherwise thinking is dropped."""
+    ``reasoning_content`` (``Target.reasoning_content``); otherwise thinking is dropped. ``signatures``: the
+    target takes Gemini's thought signatures (``Target.thought_signatures``): one a tool_use id carries
+    (``_call_signature``) goes onto its call; otherwise it is dropped. The id is restored either way."""
     if isinstance(content, str):
         return [{"role": "assistant", "content": content}]
     texts: list[str] = []
@@ -259,7 +262,11 @@ def _assistant(
         elif block.get("type") == "tool_use":
             arguments = orjson.dumps(input_object(block.get("input"))).decode()
             function = {"name": names.upstream(str(block.get("name") or "")), "arguments": arguments}
-            calls.append({"id": str(block.get("id") or ""), "type": "function", "function": function})
+            call_id, signature = split_id(str(block.get("id") or ""))
+            call = {"id": call_id, "type": "function", "function": function}
+            if signature is not None and signatures:
+                call["extra_content"] = chat_extra(signature)
+            calls.append(call)
     if not texts and not calls:
         return []  # only thinking blocks: nothing an OpenAI model can take back
     text = "".join(texts)
@@ -274,7 +281,7 @@ def _assistant(
 
 
 def _messages(
-    raw: Any, names: ToolNamer, markers: bool = False, reasoning: bool = False
+    raw: Any, names: ToolNamer, markers: bool = False, reasoning: bool = False, signatures: bool = False
 ) -> list[dict[str, Any]]:
     if not isinstance(raw, list):
         raise TranslationError("messages: Input should be a valid list", param="messages")
@@ -285,7 +292,7 @@ def _messages(
         if role == "user":
             out += _user(message.get("content"), path, markers)
         elif role == "assistant":
-            out += _assistant(message.get("content"), names, markers, reasoning)
+            out += _assistant(message.get("content"), names, markers, reasoning, signatures)
         elif role == "system":
             # Claude Code sends mid-conversation system messages; OpenAI takes them in place.
             out += _system_message(message.get("content"), markers)
@@ -371,8 +378,10 @@ def anthropic_to_chat(
     markers stay on the matching content parts, system blocks, tools and messages, TTL and all, when the
     target honours them (``target.cache_markers``: Claude on OpenRouter), and are dropped elsewhere; a target
     that takes ``prompt_cache_key`` (OpenAI) gets the client's session id (Claude Code's
-    ``x-claude-code-session-id``), so a session's turns land on the same prefix cache. Raises
-    TranslationError for content that cannot be sent.
+    ``x-claude-code-session-id``), so a session's turns land on the same prefix cache. A tool_use id carrying
+    Gemini's thought signature (``_call_signature``) goes as its plain id, the signature on the call for a target
+    that takes it (``target.thought_signatures``) and dropped for others. Raises TranslationError for content
+    that cannot be sent.
     """
     if body.keys() <= _PLAIN_KEYS and (plain := _plain_messages(body)) is not None:
         return _plain_to_chat(body, target, session, plain)
@@ -385,7 +394,9 @@ def anthropic_to_chat(
     raw_tools = body.get("tools")
     tools = _tools(raw_tools, names, markers) if raw_tools else []  # first: the definitions claim their names
     system = body.get("system")
-    messages = _messages(body.get("messages"), names, markers, target.reasoning_content)
+    messages = _messages(
+        body.get("messages"), names, markers, target.reasoning_content, target.thought_signatures
+    )
     if system:
         messages = _system_message(system, markers) + messages
     out: dict[str, Any] = {"model": target.model, "messages": messages}

@@ -15,6 +15,7 @@ from typing import Any, Literal
 import orjson
 
 from services.gateway.dialects._anthropic_wire import SYNTHETIC_SIGNATURE
+from services.gateway.dialects._call_signature import signed_id
 from services.gateway.dialects._error_meaning import stream_words_for_openai
 from services.gateway.dialects._opening import Opening
 from services.gateway.dialects._responses_opaque import (
@@ -821,7 +822,8 @@ class ResponsesStreamEncoder:
         client_name = self.view.tool_names.get(d.name, d.name)
         custom = client_name in self.view.custom_tools
         item = self._open_item("custom_tool_call" if custom else "function_call")
-        item.tool, item.call_id = d.index, self._unique_call_id(d.id)
+        # Gemini's signature comes back in the call id (``_call_signature``), added after the id is made unique
+        item.tool, item.call_id = d.index, signed_id(self._unique_call_id(d.id), d.signature)
         item.namespace, item.name = split_namespaced(client_name)
         if custom:
             item.extractor = InputExtractor()

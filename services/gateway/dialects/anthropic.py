@@ -25,6 +25,7 @@ from services.gateway.dialects._anthropic_wire import (
     usage_from_anthropic,
     usage_to_anthropic,
 )
+from services.gateway.dialects._call_signature import signed_id
 from services.gateway.dialects._openai_wire import new_id
 from services.gateway.dialects._opening import Opening, Part, event_kind
 from services.gateway.dialects._request_common import (
@@ -197,8 +198,10 @@ def messages_from_completion(
         elif isinstance(b, TextBlock) and b.text:
             content.append({"type": "text", "text": b.text})
         elif isinstance(b, ToolUseBlock):
+            # Gemini's signature comes back in the id (``_call_signature``)
+            call_id = signed_id(b.id, b.signature)
             content.append(
-                {"type": "tool_use", "id": b.id, "name": names.get(b.name, b.name), "input": b.input}
+                {"type": "tool_use", "id": call_id, "name": names.get(b.name, b.name), "input": b.input}
             )
     has_tools = any(isinstance(b, ToolUseBlock) for b in c.content)
     stop_reason = "tool_use" if has_tools and c.stop_reason == "end_turn" else c.stop_reason

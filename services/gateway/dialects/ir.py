@@ -159,6 +159,9 @@ class ToolCallStart:
     index: int  # counts tool calls from 0 within the message
     id: str
     name: str
+    # the provider's opaque signature on the call, to be given back with it on the next turn (Gemini 3's thought
+    # signature: ``_call_signature``); None when it has none
+    signature: str | None = None
 
 
 @final
@@ -295,6 +298,7 @@ class ToolUseBlock:
     id: str
     name: str
     input: dict[str, Any]
+    signature: str | None = None  # as ``ToolCallStart.signature``
 
 
 Block = Union[TextBlock, ThinkingBlock, RedactedThinkingBlock, ToolUseBlock]

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from services.gateway.dialects._call_signature import chat_extra, chat_signature
 from services.gateway.dialects._error_meaning import stream_words_for_openai
 from services.gateway.dialects._openai_stream import (
     DONE_FRAME,
@@ -337,7 +338,10 @@ def _tool_blocks(message: dict[str, Any]) -> list[ToolUseBlock]:
         if isinstance(fn, dict):
             call_id = call.get("id") if isinstance(call.get("id"), str) and call["id"] else new_id("call_")
             name = str(fn.get("name") or "")
-            blocks.append(ToolUseBlock(id=call_id, name=name, input=parse_arguments(fn.get("arguments"))))
+            tool_input = parse_arguments(fn.get("arguments"))
+            blocks.append(
+                ToolUseBlock(id=call_id, name=name, input=tool_input, signature=chat_signature(call))
+            )
     return blocks
 
 
@@ -386,15 +390,7 @@ def chat_from_completion(
     names = tool_names or {}
     text = "".join(b.text for b in c.content if isinstance(b, TextBlock))
     reasoning = "".join(b.thinking for b in c.content if isinstance(b, ThinkingBlock))
-    tool_calls = [
-        {
-            "id": b.id,
-            "type": "function",
-            "function": {"name": names.get(b.name, b.name), "arguments": orjson.dumps(b.input).decode()},
-        }
-        for b in c.content
-        if isinstance(b, ToolUseBlock)
-    ]
+    tool_calls = [_chat_call(b, names) for b in c.content if isinstance(b, ToolUseBlock)]
     message: dict[str, Any] = {
         "role": "assistant",
         "content": text or (None if tool_calls else ""),
@@ -419,6 +415,14 @@ def chat_from_completion(
         "choices": [choice],
         "usage": usage_to_openai(c.usage),
     }
+
+
+def _chat_call(b: ToolUseBlock, names: dict[str, str]) -> dict[str, Any]:
+    function = {"name": names.get(b.name, b.name), "arguments": orjson.dumps(b.input).decode()}
+    call: dict[str, Any] = {"id": b.id, "type": "function", "function": function}
+    if b.signature is not None:  # Gemini's, where a chat client gives it back (``_call_signature``)
+        call["extra_content"] = chat_extra(b.signature)
+    return call
 
 
 def answer_usage(body: dict[str, Any]) -> Usage:

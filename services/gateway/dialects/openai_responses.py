@@ -190,7 +190,7 @@ def completion_deltas(c: Completion) -> list[Delta]:
         elif isinstance(b, TextBlock) and b.text:
             out.append(TextDelta(text=b.text))
         elif isinstance(b, ToolUseBlock):
-            out.append(ToolCallStart(index=tool, id=b.id, name=b.name))
+            out.append(ToolCallStart(index=tool, id=b.id, name=b.name, signature=b.signature))
             out.append(ToolArgsDelta(index=tool, fragment=orjson.dumps(b.input).decode()))
             tool += 1
     return out + [

@@ -11,6 +11,7 @@ from services.gateway.providers.openai_compat import (
     OpenAICompatProvider,
     chat_cache_markers,
     claude_by_name,
+    gemini_by_name,
     keeps_reasoning_content,
     openai_by_name,
     signs_tool_calls,
@@ -40,7 +41,9 @@ class ConfiguredProvider(OpenAICompatProvider):
         the whole prompt at the full input price (bugcase 08's kind; s18 variant 08-f). The catalog's
         ``cache_markers`` decides instead when given (an alias such as ``sonnet``; a server that refuses them).
         A DeepSeek, Kimi or GLM model (``keeps_reasoning_content``) gets the history's thinking back as
-        ``reasoning_content``, or any model when the catalog's ``reasoning_content`` says so (kind 04, s20)."""
+        ``reasoning_content``, or any model when the catalog's ``reasoning_content`` says so (kind 04, s20). A
+        Gemini model (``gemini_by_name``) gets its own thought signatures back, which an Anthropic or Responses
+        client carried in the call ids (``Target.thought_signatures``; s24 variant 04-ownsig-vA)."""
         target = super().target(model)
         markers = self.spec.cache_markers  # the file's word, for a model served under another name (an alias)
         if (markers is None and claude_by_name(model)) or markers:
@@ -50,6 +53,8 @@ class ConfiguredProvider(OpenAICompatProvider):
         keeps = self.spec.reasoning_content
         if (keeps is None and keeps_reasoning_content(model)) or keeps:
             target = replace(target, reasoning_content=True)
+        if gemini_by_name(model):  # Google's endpoint: its thought signatures go back onto the calls
+            target = replace(target, thought_signatures=True)
         return target
 
     def prepare(self, body: dict[str, Any], stream: bool, wire: Wire) -> bool:

@@ -185,6 +185,13 @@ _GEMINI_SIGNING = re.compile(r"^gemini-(?:[3-9]|[1-9][0-9])")
 SKIP_THOUGHT_SIGNATURE = "skip_thought_signature_validator"
 
 
+def gemini_by_name(model: str) -> bool:
+    """True for a Gemini model by name (``gemini-…``, bare or behind a relay's prefix): Google's OpenAI-compatible
+    endpoint signs its tool calls (``extra_content.google.thought_signature``) and takes the signatures back
+    (Gemini API docs, "Thought signatures": Gemini 3 requires them, 2.5 "may return" them and benefits)."""
+    return model.rsplit("/", 1)[-1].lower().startswith("gemini-")
+
+
 def signs_tool_calls(model: str) -> bool:
     """True for a Gemini model that validates the thought signatures of its history's function calls
     (``_GEMINI_SIGNING``), bare or behind a relay's vendor prefix."""

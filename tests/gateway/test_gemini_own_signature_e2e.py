@@ -1,0 +1,169 @@
+"""Gemini 3's own thought signature comes back to it through Claude Code and Codex (s24 variant 04-ownsig-vA;
+bugcase 04's kind: a provider's own signature must come back to it intact, and never reach another provider).
+
+Gemini 3 signs a step's first function call (Google's OpenAI-compatible endpoint: ``tool_calls[].extra_content.
+google.thought_signature``) and wants that signature back on the next turn (Gemini API docs, "Thought
+signatures"). An Anthropic Messages or Responses client has no field for it; before the fix the gateway dropped
+it, and the next turn went to Gemini with the documented dummy ``skip_thought_signature_validator``, which Gemini
+accepts with "degraded model performance". The gateway now folds it into the call id those clients echo back
+(``dialects/_call_signature``), gives it back to Gemini on the next turn, and restores the plain id when the
+conversation moves to Claude or OpenAI. Real processes: recorder and gateway; the scripted upstream stands for
+Google's endpoint (a catalog provider), Anthropic and OpenAI; the official anthropic and openai SDKs are the clients.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from typing import Any
+
+import anthropic
+import openai
+import pytest
+
+from tests.procs import Stack
+from tests.scripted_upstream import Answer, ScriptedUpstream, json_answer, sse
+
+GEMINI = "/gemini/v1/chat/completions"
+ANTHROPIC = "/anthropic/v1/messages"
+OPENAI_RESPONSES = "/openai/v1/responses"
+MODEL = "gemini-3-pro-preview"
+CATALOG = """
+[[providers]]
+name = "gemini"
+base_url = "{url}/gemini/v1"
+models = ["gemini-3-pro-preview"]
+price = {{ input = 2, output = 12 }}
+"""
+SIGNATURE = "CiQBjz1rX2Zha2VHZW1pbmlTaWduYXR1cmUrL0FCQ0RFRkdISUpLTA=="
+CITY = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+CALL = {
+    "id": "function-call-1",
+    "type": "function",
+    "function": {"name": "weather", "arguments": '{"city":"Rome"}'},
+    "extra_content": {"google": {"thought_signature": SIGNATURE}},
+}
+USAGE = {"prompt_tokens": 30, "completion_tokens": 10, "total_tokens": 40}
+
+pytestmark = pytest.mark.usefixtures("fresh_up")
+
+
+@pytest.fixture(scope="module")
+def gw(
+    scripted_stack: Callable[..., AbstractContextManager[Stack]],
+    up: ScriptedUpstream,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Stack]:
+    catalog = tmp_path_factory.mktemp("own-signature-catalog") / "catalog.toml"
+    catalog.write_text(CATALOG.format(url=up.url))
+    paths = {"anthropic": "/anthropic", "openai": "/openai/v1"}
+    with scripted_stack("gemini-own-signature", paths, CATALOG_PATH=str(catalog)) as st:
+        yield st
+
+
+def _gemini_calls(streamed: bool) -> Answer:
+    """Gemini 3's answer calling ``weather`` with its signature, whole or streamed (each call whole, as Gemini
+    streams them)."""
+    if not streamed:
+        message = {"role": "assistant", "content": None, "tool_calls": [CALL]}
+        choice = {"index": 0, "message": message, "finish_reason": "tool_calls"}
+        return json_answer(
+            {"id": "g1", "object": "chat.completion", "model": MODEL, "choices": [choice], "usage": USAGE}
+        )
+    pieces = [
+        {"index": 0, "delta": {"role": "assistant", "tool_calls": [CALL]}, "finish_reason": None},
+        {"index": 0, "delta": {}, "finish_reason": "tool_calls"},
+    ]
+    chunks = [{"id": "g1", "object": "chat.completion.chunk", "model": MODEL, "choices": [p]} for p in pieces]
+    chunks[-1]["usage"] = USAGE
+    return sse([*(b"data: " + json.dumps(c).encode() + b"\n\n" for c in chunks), b"data: [DONE]\n\n"])
+
+
+def _gemini_text() -> Answer:
+    message = {"role": "assistant", "content": "Sunny, 24 C."}
+    choice = {"index": 0, "message": message, "finish_reason": "stop"}
+    return json_answer(
+        {"id": "g2", "object": "chat.completion", "model": MODEL, "choices": [choice], "usage": USAGE}
+    )
+
+
+def _sent_step(body: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The tool call of the one step Gemini got back, and its tool message's id."""
+    call = next(m for m in body["messages"] if m.get("tool_calls"))["tool_calls"][0]
+    return call, next(m for m in body["messages"] if m["role"] == "tool")["tool_call_id"]
+
+
+@pytest.mark.parametrize("streamed", [True, False], ids=["stream", "whole"])
+def test_claude_code_gives_gemini_its_own_signature_back_and_claude_none(
+    gw: Stack, up: ScriptedUpstream, streamed: bool
+) -> None:
+    up.script(GEMINI, _gemini_calls(streamed), _gemini_text())
+    client = anthropic.Anthropic(base_url=gw.gateway_url, api_key="sk-ant-client", max_retries=0)
+    tools: Any = [{"name": "weather", "input_schema": CITY}]
+    messages: list[Any] = [{"role": "user", "content": "Weather in Rome?"}]
+    if streamed:
+        with client.messages.stream(model=MODEL, max_tokens=512, tools=tools, messages=messages) as stream:
+            turn = stream.get_final_message()
+    else:
+        turn = client.messages.create(model=MODEL, max_tokens=512, tools=tools, messages=messages)
+    [use] = [b for b in turn.content if b.type == "tool_use"]
+    assert use.input == {"city": "Rome"}
+    messages += [
+        {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in turn.content]},
+        {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": use.id, "content": "sunny, 24 C"}],
+        },
+    ]
+    answer = client.messages.create(model=MODEL, max_tokens=512, tools=tools, messages=messages)
+    assert answer.content[0].type == "text" and answer.content[0].text == "Sunny, 24 C."
+    call, result_id = _sent_step(up.seen(GEMINI)[-1].json)
+    assert call["extra_content"] == {"google": {"thought_signature": SIGNATURE}}  # not the dummy
+    assert call["id"] == result_id == "function-call-1"
+
+    claude = {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5"}
+    claude |= {"content": [{"type": "text", "text": "Sunny."}], "stop_reason": "end_turn"}
+    up.script(ANTHROPIC, json_answer({**claude, "usage": {"input_tokens": 9, "output_tokens": 2}}))
+    client.messages.create(model="claude-sonnet-4-5", max_tokens=512, tools=tools, messages=messages)
+    sent = up.seen(ANTHROPIC)[-1].json
+    assert sent["messages"][1]["content"][0]["id"] == "function-call-1"
+    assert sent["messages"][2]["content"][0]["tool_use_id"] == "function-call-1"
+    assert SIGNATURE.rstrip("=") not in json.dumps(sent)  # Gemini's signature never reaches Anthropic
+
+
+@pytest.mark.parametrize("streamed", [True, False], ids=["stream", "whole"])
+def test_codex_gives_gemini_its_own_signature_back_and_openai_none(
+    gw: Stack, up: ScriptedUpstream, streamed: bool
+) -> None:
+    up.script(GEMINI, _gemini_calls(streamed), _gemini_text())
+    client = openai.OpenAI(base_url=gw.gateway_url + "/v1", api_key="sk-client", max_retries=0)
+    tools: Any = [{"type": "function", "name": "weather", "parameters": CITY, "strict": False}]
+    history: list[Any] = [{"type": "message", "role": "user", "content": "Weather in Rome?"}]
+    if streamed:
+        with client.responses.stream(model=MODEL, input=history, tools=tools) as stream:
+            turn = stream.get_final_response()
+    else:
+        turn = client.responses.create(model=MODEL, input=history, tools=tools)
+    [call_item] = [i for i in turn.output if i.type == "function_call"]
+    assert json.loads(call_item.arguments) == {"city": "Rome"}
+    history += [i.model_dump(exclude_none=True) for i in turn.output]
+    history.append({"type": "function_call_output", "call_id": call_item.call_id, "output": "sunny, 24 C"})
+    answer = client.responses.create(model=MODEL, input=history, tools=tools)
+    assert answer.output_text == "Sunny, 24 C."
+    call, result_id = _sent_step(up.seen(GEMINI)[-1].json)
+    assert call["extra_content"] == {"google": {"thought_signature": SIGNATURE}}  # not the dummy
+    assert call["id"] == result_id == "function-call-1"
+
+    done = {"id": "resp_1", "object": "response", "status": "completed", "model": "gpt-5"}
+    text = {"type": "output_text", "text": "Sunny.", "annotations": []}
+    done["output"] = [
+        {"type": "message", "id": "msg_1", "role": "assistant", "status": "completed", "content": [text]}
+    ]
+    done["usage"] = {"input_tokens": 9, "output_tokens": 2, "total_tokens": 11}
+    up.script(OPENAI_RESPONSES, json_answer(done))
+    client.responses.create(model="gpt-5", input=history, tools=tools)
+    sent = up.seen(OPENAI_RESPONSES)[-1].json
+    ids = [i["call_id"] for i in sent["input"] if "call_id" in i]
+    assert ids == ["function-call-1", "function-call-1"]  # within OpenAI's 64 characters
+    assert SIGNATURE.rstrip("=") not in json.dumps(sent)  # Gemini's signature never reaches OpenAI
