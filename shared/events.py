@@ -255,7 +255,7 @@ def _attempt_fields(data: dict[str, Any]) -> dict[str, Any]:
 
 def decode(raw: bytes) -> UsageEvent:
     """Parse one wire message (:func:`encode`'s or :func:`encode_row`'s). Raises ``ValueError`` on anything
-    that is not an event."""
+    that is not an event (among them an ``event_id`` that is not a string)."""
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -267,6 +267,9 @@ def decode(raw: bytes) -> UsageEvent:
     for required in ("request_id", "endpoint", "client_format", "model"):
         if required not in data:
             raise ValueError(f"event lacks {required!r}")
+    # the id is a set/dict key and the ledger's text key: anything but a string is no event
+    if "event_id" in data and not isinstance(data["event_id"], str):
+        raise ValueError("event_id must be a string")
     try:
         return from_dict(data)
     except (TypeError, AttributeError) as exc:  # e.g. failed_attempts: [1] or "text"

@@ -115,6 +115,11 @@ def test_failed_attempts_become_dataclasses_and_tolerate_extra_keys() -> None:
         orjson.dumps({k: v for k, v in REQUIRED.items() if k != "model"}),
         orjson.dumps(REQUIRED | {"failed_attempts": [1]}),
         orjson.dumps(REQUIRED | {"failed_attempts": "text"}),
+        # an event_id that is no string: a list is unhashable (the gateway's own-events lookup raised
+        # TypeError), a number has no version digit (session 24)
+        orjson.dumps(REQUIRED | {"event_id": list("0196a1b2c3d48e5f" * 2)}),
+        orjson.dumps(REQUIRED | {"event_id": 7}),
+        orjson.dumps(REQUIRED | {"event_id": None}),
     ],
 )
 def test_malformed_input_raises_value_error(raw: bytes) -> None:
