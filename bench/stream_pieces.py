@@ -26,7 +26,10 @@ Counts per stream, per piece:
   instructions are collected; ``PYTHONHASHSEED=0``). The streams are made afresh for each piece (the
   pieces before it run outside the collection).
 
-    python bench/stream_pieces.py [--reads one,frames] [--callgrind] [--root TREE] [--paths NAME ...]
+    python bench/stream_pieces.py [--reads one,frames] [--callgrind] [--vary-ids] [--root TREE] [--paths NAME ...]
+
+``--vary-ids``: each stream gets its own id and ``created`` (the canned answer has fixed ones; real streams
+do not), the same lengths, so a per-process cache keyed on them is measured missing as it would (session 24).
 
 ``--root``: the tree whose relay is measured (another checkout, e.g. a ``git archive`` of main: an A/B).
 Not part of ``make bench``: a developer's measuring tool.
@@ -98,6 +101,18 @@ def frames(body: bytes) -> list[bytes]:
     return [f + b"\n\n" for f in body.split(b"\n\n") if f.strip()]
 
 
+def _varied(read: bytes, k: int) -> bytes:
+    """``read`` with its stream's first ``"id"`` value and ``created`` digits made the ``k``-th of their kind
+    (same lengths: the last characters replaced by ``k``'s digits)."""
+    for pattern in (rb'"id":"([^"\\]{6,})"', rb'"created":(\d{6,})'):
+        m = re.search(pattern, read)
+        if m is not None:
+            old = m.group(1)
+            mark = str(k).encode()
+            read = read.replace(old, old[: -len(mark)] + mark)
+    return read
+
+
 class Stream:
     """One path's relay as the gateway drives it, split into pieces (each a method taking a state)."""
 
@@ -118,11 +133,20 @@ class Stream:
         self.make_relay = make_relay
         self.reads = [body] if reads == "one" else frames(body)
         self.out: list[bytes] = []
+        # ``--vary-ids``: each stream its own id and ``created`` (as real streams have), same lengths
+        self.variants = [self.reads]
+        if os.environ.get("STREAM_PIECES_VARY_IDS"):
+            self.variants = [[_varied(r, k) for r in self.reads] for k in range(WARM + RUNS + 5)]
+        self.turn = 0
+        self.picked: dict[int, list[bytes]] = {}
 
     def make(self, _: object = None) -> Any:
         return self.make_relay(self.pair, self.view, self.provider.usage)
 
     def first(self, relay: Any) -> Any:
+        self.turn += 1
+        self.reads = self.variants[self.turn % len(self.variants)]
+        self.picked[id(relay)] = self.reads  # (``later`` of this relay reads the same stream)
         scrub = self.provider.scrub_bytes
         chunk = scrub(self.reads[0])
         # the body's last read (``Chunks.ended``): ``feed_last`` (session 21; a tree without it: ``feed``)
@@ -135,7 +159,7 @@ class Stream:
 
     def later(self, relay: Any) -> Any:
         scrub = self.provider.scrub_bytes
-        for read in self.reads[1:]:
+        for read in self.picked.pop(id(relay), self.reads)[1:]:
             chunk = scrub(read)
             fed = relay.feed(chunk)
             self.out.append(fed if fed is chunk else scrub(fed))
@@ -240,9 +264,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--reads", default="one,frames")
     ap.add_argument("--callgrind", action="store_true")
+    ap.add_argument("--vary-ids", action="store_true", help="each stream its own id and created (session 24)")
     ap.add_argument("--root", default=str(ROOT))
     ap.add_argument("--paths", nargs="+", default=list(PASSTHROUGH), help="by name (PATHS; translated too)")
     args = ap.parse_args()
+    if args.vary_ids:
+        os.environ["STREAM_PIECES_VARY_IDS"] = "1"  # (read by ``Stream``, here and under callgrind)
     canned = streams()
     print(f"tree {GATEWAY_ROOT}")
     print(f"{'path':30} {'reads':7} {'count':6} " + " ".join(f"{p:>12}" for p in PIECES) + f" {'total':>12}")
