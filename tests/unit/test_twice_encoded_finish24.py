@@ -85,7 +85,7 @@ def test_the_object_once_when_the_finish_chunk_closes_the_string(pieces: list[st
 def test_random_objects_and_cuts_join_to_the_object() -> None:
     rng = random.Random(24)
     for case in range(300):
-        obj = {"q": rng.choice([1, "a\"b\\c", None, [1, {"}": "\""}], "é😀", {"k k": []}])}
+        obj = {"q": rng.choice([1, 'a"b\\c', None, [1, {"}": '"'}], "é😀", {"k k": []}])}
         text = " " * rng.randint(0, 2) + json.dumps(json.dumps(obj, ensure_ascii=rng.random() < 0.5))
         pieces = _cuts(text, rng)
         got = _joined(_frames(pieces))
