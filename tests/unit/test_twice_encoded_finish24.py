@@ -95,3 +95,33 @@ def test_random_objects_and_cuts_join_to_the_object() -> None:
 @pytest.mark.parametrize("pieces", [['"just', ' text"'], ['"[1, 2]"'], [' "{', '"']])
 def test_a_string_without_an_object_closed_in_the_finish_chunk_goes_once_as_sent(pieces: list[str]) -> None:
     assert _joined(_frames(pieces)) == "".join(pieces)
+
+
+def _arguments(client: str, frames: list[bytes]) -> str:
+    """A translated client's joined arguments (Anthropic ``input_json_delta``s, Responses ``arguments``)."""
+    if client == "anthropic":
+        return _joined(frames, client)
+    relay = make_relay(pairing(client, "openai_chat"), View(model="m"))  # type: ignore[arg-type]
+    out = (b"".join(relay.feed(f) for f in frames) + relay.finish()).decode()
+    datas = [json.loads(line[6:]) for line in out.splitlines() if line.startswith("data: {")]
+    done = [d["arguments"] for d in datas if d.get("type") == "response.function_call_arguments.done"]
+    assert len(done) == 1
+    return str(done[0])
+
+
+@pytest.mark.parametrize("client", ["anthropic", "openai_responses"])
+@pytest.mark.parametrize("finish", [False, True], ids=["finish apart", "finish with the last"])
+def test_a_blank_first_fragment_leaves_a_translated_client_the_object(client: str, finish: bool) -> None:
+    """A blank fragment before the quote (``" "``, then the string): a translated client got the blank at once
+    and then the string as it came, unmended (``ChatStreamDecoder._advance`` tested the quote only while no
+    fragment had gone); blank fragments are held until the first character that is not white space."""
+    pieces = [" ", '"{\\"q\\":', '1}"']
+    frames = _frames(pieces)
+    if not finish:
+        frames = [*frames[:-2], _call(pieces[-1]), _chunk({}, "tool_calls"), b"data: [DONE]\n\n"]
+    assert json.loads(_arguments(client, frames)) == {"q": 1}
+
+
+@pytest.mark.parametrize("client", ["anthropic", "openai_responses"])
+def test_arguments_only_blank_close_as_the_empty_object(client: str) -> None:
+    assert json.loads(_arguments(client, _frames([" ", "  "]))) == {}

@@ -1027,6 +1027,9 @@ class ChatStreamDecoder:
                         out.append(ToolArgsDelta(index=self._cursor, fragment=fragment))
                         call.sent = len(call.fragments)
                         call.complete = inner is not None
+            elif unsent and not call.opening and not final:
+                pass  # blank so far: held until a character tells whether they are encoded twice (a blank
+                # fragment sent first left a quoted string after it unmended; session 24 review)
             elif unsent and null_so_far("".join(call.fragments)):
                 if final:  # the arguments were "null": none at all, which the encoders close as "{}"
                     call.sent = len(call.fragments)  # (kept: a passthrough client has them already)
