@@ -2396,6 +2396,54 @@ def test_passed_through_arguments_encoded_twice_reach_the_sdk_as_the_unstreamed_
         assert {i: json.loads(c.function.arguments) for i, c in enumerate(unstreamed)} == want  # type: ignore[union-attr]
 
 
+# the closing fragment in the finish chunk (vLLM flushes what is left of a call with the finish), a blank first
+TWICE_IN_FINISH = frames(
+    chat_chunk(
+        "local-llama", {"role": "assistant", "content": None, "tool_calls": [null_call(0, "call_a", "")]}
+    ),
+    chat_chunk("local-llama", {"tool_calls": [null_call(0, None, " ")]}),
+    chat_chunk("local-llama", {"tool_calls": [null_call(0, None, TWICE[:11])]}),
+    chat_chunk("local-llama", {"tool_calls": [null_call(0, None, TWICE[11:])]}, "tool_calls"),
+    b"data: [DONE]\n\n",
+)
+
+
+def test_arguments_encoded_twice_closed_in_the_finish_chunk_reach_the_sdks_as_the_object(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """Session 24 review: the string's closing fragment in the chunk that ends the answer. The chat client (the
+    openai SDK, passthrough) got the object's text and then the held string again (``held_arguments_frames``
+    read before that chunk was mended), no JSON; the Anthropic client (the anthropic SDK, translated) got the
+    string unmended after a blank first fragment (``ChatStreamDecoder._advance``)."""
+    tools = [{"type": "function", "function": {"name": "get_time", "parameters": {"type": "object"}}}]
+    want = {"city": "Paris", "units": "metric"}
+    with openai.OpenAI(base_url=gw.gateway_url + "/v1", api_key="unused", max_retries=0) as client:
+        for pieces in (TWICE_IN_FINISH, [b"".join(TWICE_IN_FINISH)]):
+            up.script(LOCAL, sse(pieces))
+            joined = ""
+            for chunk in client.chat.completions.create(
+                model="local-llama",
+                messages=[{"role": "user", "content": "weather?"}],
+                tools=tools,
+                stream=True,
+            ):
+                for choice in chunk.choices:
+                    for call in choice.delta.tool_calls or []:
+                        joined += (call.function.arguments if call.function else None) or ""
+            assert json.loads(joined) == want, joined
+    up.script(LOCAL, sse(TWICE_IN_FINISH))
+    with anthropic.Anthropic(base_url=gw.gateway_url, api_key="unused", max_retries=0) as claude:
+        with claude.messages.stream(
+            model="local-llama",
+            max_tokens=64,
+            messages=[{"role": "user", "content": "weather?"}],
+            tools=[{"name": "get_time", "input_schema": {"type": "object"}}],
+        ) as stream:
+            message = stream.get_final_message()
+    uses = [b for b in message.content if b.type == "tool_use"]
+    assert [u.input for u in uses] == [want]
+
+
 def test_a_usage_chunk_without_its_blank_line_is_billed_and_passed_on(
     gw: Stack, up: ScriptedUpstream
 ) -> None:

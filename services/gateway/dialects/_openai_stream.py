@@ -785,12 +785,20 @@ class ChatStreamDecoder:
         passthrough client (``passed_arguments``) without holding an object's text: those fragments as the
         upstream sent them (blank ones before went out already), in the shape of the stream's
         first chunk (as ``blank_arguments_frames``); b"" when there is none, at once unless some call's
-        arguments began with a quote."""
+        arguments began with a quote. A string that holds an object's text is never one: read before the
+        ending chunk's own fragments are mended (``relay.Passthrough._decoded``), it is one whose closing
+        fragment rides in that chunk (vLLM flushes a call's rest with the finish), which gives the object's text
+        itself (``passed_arguments``); given here too, the SDK's joined arguments were the object's text and the
+        string again (session 24 review)."""
         if not self.quoted_seen:
             return b""
         calls = self._calls
         held = [
-            (i, calls[s]) for i, s in self._slots.items() if calls[s].opening == '"' and not calls[s].given
+            (i, calls[s])
+            for i, s in self._slots.items()
+            if calls[s].opening == '"'
+            and not calls[s].given
+            and twice_encoded_object("".join(calls[s].fragments)) is None
         ]
         if not held:
             return b""
@@ -1019,6 +1027,9 @@ class ChatStreamDecoder:
                         out.append(ToolArgsDelta(index=self._cursor, fragment=fragment))
                         call.sent = len(call.fragments)
                         call.complete = inner is not None
+            elif unsent and not call.opening and not final:
+                pass  # blank so far: held until a character tells whether they are encoded twice (a blank
+                # fragment sent first left a quoted string after it unmended; session 24 review)
             elif unsent and null_so_far("".join(call.fragments)):
                 if final:  # the arguments were "null": none at all, which the encoders close as "{}"
                     call.sent = len(call.fragments)  # (kept: a passthrough client has them already)
