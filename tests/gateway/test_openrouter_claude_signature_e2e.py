@@ -169,3 +169,41 @@ def test_codex_carries_claudes_signature_back_to_claude_on_openrouter(
     assert _sent_assistant(sent)["reasoning_details"] == [
         {"type": "reasoning.text", "text": THOUGHT, "signature": SIG, "format": FMT, "index": 0}
     ]
+
+
+def test_a_relayed_refusal_of_claudes_signature_is_retried_without_it(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """The conversation moves from sonnet to opus on OpenRouter; Anthropic will not take sonnet's signed thinking
+    back and OpenRouter relays its 400 (``metadata.raw``): the one retry goes without Claude's details and without
+    ``reasoning``, and the client gets its answer, not the 400."""
+    raw = {"type": "error", "error": {"type": "invalid_request_error"}}
+    raw["error"]["message"] = "messages.1.content.0: Invalid `signature` in `thinking` block"
+    refusal = {"error": {"message": "Provider returned error", "code": 400}}
+    refusal["error"]["metadata"] = {"raw": json.dumps(raw), "provider_name": "Anthropic"}
+    up.script(OPENROUTER, json_answer(refusal, status=400), _claude_text())
+    client = anthropic.Anthropic(
+        base_url=gw.gateway_url, api_key="sk-ant-client", max_retries=0, default_headers=PIN
+    )
+    messages: Any = [
+        {"role": "user", "content": "Weather in Rome?"},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "thinking", "thinking": THOUGHT, "signature": SIG},
+                {"type": "tool_use", "id": "toolu_01", "name": "weather", "input": {"city": "Rome"}},
+            ],
+        },
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_01", "content": "sunny"}]},
+    ]
+    answer = client.messages.create(
+        model="anthropic/claude-opus-4.5",
+        max_tokens=2048,
+        thinking={"type": "enabled", "budget_tokens": 1024},
+        tools=[{"name": "weather", "input_schema": CITY}],
+        messages=messages,
+    )
+    assert answer.content[-1].type == "text" and answer.content[-1].text == "Sunny, 24 C."
+    first, retry = (r.json for r in up.seen(OPENROUTER)[-2:])
+    assert _sent_assistant(first)["reasoning_details"][0]["signature"] == SIG
+    assert "reasoning_details" not in _sent_assistant(retry) and "reasoning" not in retry

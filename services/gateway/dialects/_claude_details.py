@@ -73,6 +73,15 @@ def signed_thoughts(details: Any) -> list[tuple[str, str]] | None:
     return out if signed else None
 
 
+def claude_free(details: list[Any]) -> list[Any]:
+    """``details`` without Claude's entries (``reasoning.text`` and ``reasoning.encrypted`` whose format is
+    Claude's or not given): what is left when the provider refused Claude's thinking
+    (``_minted.strip_refused_for_chat``)."""
+    return [
+        d for d in details if not (_claudes(d) and d.get("type") in ("reasoning.text", "reasoning.encrypted"))
+    ]
+
+
 def _real(signature: Any) -> bool:
     return (
         isinstance(signature, str)

@@ -16,7 +16,7 @@ import pytest
 from dialect_helpers import anthropic_client, decode, encode, messages_encoder
 
 from services.gateway.dialects._anthropic_wire import SYNTHETIC_SIGNATURE
-from services.gateway.dialects._minted import strip_for_anthropic
+from services.gateway.dialects._minted import strip_for_anthropic, strip_refused_for_chat
 from services.gateway.dialects._request_common import Target
 from services.gateway.dialects._request_from_responses import responses_to_chat
 from services.gateway.dialects._request_to_chat import anthropic_to_chat
@@ -252,3 +252,19 @@ def test_codex_gets_the_signature_in_encrypted_content_and_claude_gets_it_back()
         {"type": "reasoning.text", "text": THOUGHT, "signature": SIG, "format": FMT, "index": 0}
     ]
     assert SIG not in json.dumps(responses_to_chat(request, OPENROUTER.target("openai/gpt-5")).body)
+
+
+def test_a_relayed_refusal_of_claudes_signature_retries_without_it() -> None:
+    """Anthropic will not take back thinking signed for another model (a switch from sonnet to opus on
+    OpenRouter): OpenRouter relays its 400, and the one retry goes without Claude's details and, the last turn
+    calling a tool, without ``reasoning`` (else Anthropic wants that turn to begin with thinking)."""
+    body = anthropic_to_chat(_next_turn(SIG), CLAUDE).body
+    body["reasoning"] = {"max_tokens": 1024}
+    gemini = {"type": "reasoning.encrypted", "data": "GemSig", "format": "google-gemini-v1", "index": 2}
+    body["messages"][1]["reasoning_details"] = [*body["messages"][1]["reasoning_details"], gemini]
+    message = "Provider returned error: messages.1.content.0: Invalid `signature` in `thinking` block"
+    retry = json.loads(json.dumps(body))
+    assert not strip_refused_for_chat(400, "Provider returned error: rate of requests", retry)
+    assert strip_refused_for_chat(400, message, retry)
+    assert _assistant(retry)["reasoning_details"] == [gemini]
+    assert "reasoning" not in retry and SIG not in json.dumps(retry)
