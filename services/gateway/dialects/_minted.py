@@ -17,6 +17,7 @@ from typing import Any
 
 from services.gateway.dialects._anthropic_wire import SYNTHETIC_SIGNATURE
 from services.gateway.dialects._call_signature import MARK, plain_block, plain_item
+from services.gateway.dialects._claude_details import claude_free
 from services.gateway.dialects._responses_opaque import decode_compaction
 
 MINTED_PREFIX = "ekai."  # every opaque token the gateway makes starts with it
@@ -316,3 +317,36 @@ def strip_refused_reasoning_content(status: int | None, message: str, body: dict
     if changed:
         body["messages"] = out
     return changed
+
+
+def strip_refused_for_chat(status: int | None, message: str, body: dict[str, Any]) -> bool:
+    """Chat's ``WireSpec.strip_refused``: ``strip_refused_reasoning_content``, or, when the provider relays
+    Anthropic's refusal of the history's thinking (``refused_signature``: OpenRouter passes Claude's words on;
+    Anthropic will not take back thinking signed for another model after a switch, for one), the body without
+    Claude's ``reasoning_details`` (``_claude_details``: other entries stay) and, when the last assistant message
+    calls a tool, without ``reasoning``/``reasoning_effort`` (its turn no longer begins with signed thinking:
+    ``openai_compat.no_reasoning_for_unsigned_tool_turn``'s rule). Messages are copied where changed. One retry;
+    True when changed."""
+    if strip_refused_reasoning_content(status, message, body):
+        return True
+    messages = body.get("messages")
+    if not refused_signature(status, message) or not isinstance(messages, list):
+        return False
+    out: list[Any] = []
+    changed = False
+    for msg in messages:
+        details = msg.get("reasoning_details") if isinstance(msg, dict) else None
+        if isinstance(details, list) and (kept := claude_free(details)) != details:
+            msg = {k: v for k, v in msg.items() if k != "reasoning_details"}
+            if kept:
+                msg["reasoning_details"] = kept
+            changed = True
+        out.append(msg)
+    if not changed:
+        return False
+    body["messages"] = out
+    last = next((m for m in reversed(out) if isinstance(m, dict) and m.get("role") == "assistant"), None)
+    if last is not None and last.get("tool_calls"):
+        body.pop("reasoning", None)
+        body.pop("reasoning_effort", None)
+    return True

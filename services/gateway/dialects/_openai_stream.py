@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from services.gateway.dialects._call_signature import chat_extra, chat_signature
+from services.gateway.dialects._claude_details import redacted_of, signature_of
 from services.gateway.dialects._error_meaning import stream_words_for_openai
 from services.gateway.dialects._openai_wire import (
     finish_from_stop,
@@ -907,6 +908,8 @@ class ChatStreamDecoder:
             reasoning = delta.get("reasoning_content") or delta.get("reasoning")
             if type(reasoning) is str and reasoning:
                 out.append(ReasoningDelta(text=reasoning))
+        if "reasoning_details" in delta and type(details := delta["reasoning_details"]) is list:
+            out += _claude_deltas(details)
         if type(content := delta.get("content")) is str and content:
             out.append(TextDelta(text=content))
         if "refusal" in delta and type(refusal := delta["refusal"]) is str and refusal:
@@ -1239,3 +1242,15 @@ class ChatStreamEncoder:
             + b","
         )
         return self._head
+
+
+def _claude_deltas(details: list[Any]) -> list[Delta]:
+    """Claude's signatures and redacted thinking in a chunk's ``reasoning_details`` (OpenRouter:
+    ``_claude_details``), after the chunk's reasoning text: a signature closes the thinking block it ends."""
+    out: list[Delta] = []
+    for detail in details:
+        if (signature := signature_of(detail)) is not None:
+            out.append(SignatureDelta(signature=signature))
+        elif (data := redacted_of(detail)) is not None:
+            out.append(RedactedThinking(data=data))
+    return out

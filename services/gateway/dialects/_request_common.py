@@ -39,6 +39,10 @@ class Target:
     # Google's OpenAI-compatible endpoint). A signature an Anthropic or Responses client carried in a call's id
     # (``_call_signature``) then goes back onto the call; elsewhere it is dropped and the id restored.
     thought_signatures: bool = False
+    # Claude on OpenRouter: the history's signed thinking (an Anthropic client's thinking blocks with Claude's
+    # signature, its redacted_thinking blocks) goes back as the assistant message's ``reasoning_details``
+    # (``_claude_details``); elsewhere it is dropped.
+    claude_details: bool = False
 
 
 class TranslationError(ValueError):

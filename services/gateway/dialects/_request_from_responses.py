@@ -44,6 +44,7 @@ from typing import Any
 import orjson
 
 from services.gateway.dialects._call_signature import chat_extra, split_id
+from services.gateway.dialects._claude_details import details_of_blocks
 from services.gateway.dialects._prompt_cache import (
     EPHEMERAL,
     NO_SESSION,
@@ -760,10 +761,14 @@ def _chat_content(parts: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
     return parts
 
 
-def _chat_assistant(run: list[_Entry], names: ToolNamer, signatures: bool = False) -> list[dict[str, Any]]:
+def _chat_assistant(
+    run: list[_Entry], names: ToolNamer, signatures: bool = False, claude: bool = False
+) -> list[dict[str, Any]]:
     """One assistant message (or none); the run's ``_Reasoning`` (kept only for a target that takes it,
     ``_chat_messages``) goes back as its ``reasoning_content``. ``signatures``: the target takes Gemini's
-    thought signatures (``Target.thought_signatures``): a call's goes back onto it; otherwise it is dropped."""
+    thought signatures (``Target.thought_signatures``): a call's goes back onto it; otherwise it is dropped.
+    ``claude``: Claude on OpenRouter (``Target.claude_details``): the run's Claude-signed thinking (reasoning items
+    the gateway made from it) goes back as ``reasoning_details`` (``_claude_details``)."""
     texts = [e.text for e in run if isinstance(e, _Text)]
     thought = "".join(e.text for e in run if isinstance(e, _Reasoning))
     calls = [_chat_call(e, names, signatures) for e in run if isinstance(e, _Call)]
@@ -774,6 +779,8 @@ def _chat_assistant(run: list[_Entry], names: ToolNamer, signatures: bool = Fals
         message["tool_calls"] = calls
     if thought:
         message["reasoning_content"] = thought
+    if claude and (details := details_of_blocks([e.block for e in run if isinstance(e, _Thinking)])):
+        message["reasoning_details"] = details
     return [message]
 
 
@@ -848,17 +855,23 @@ def _chat_format(body: dict[str, Any], out: dict[str, Any]) -> None:
 
 
 def _chat_messages(
-    transcript: _Transcript, names: ToolNamer, reasoning: bool = False, signatures: bool = False
+    transcript: _Transcript,
+    names: ToolNamer,
+    reasoning: bool = False,
+    signatures: bool = False,
+    claude: bool = False,
 ) -> list[dict[str, Any]]:
     """Chat messages of the transcript. ``reasoning``: the target takes reasoning items back as
-    ``reasoning_content`` (``Target.reasoning_content``); else they are dropped. ``signatures``: as
+    ``reasoning_content`` (``Target.reasoning_content``); else they are dropped. ``signatures``, ``claude``: as
     ``_chat_assistant``'s."""
     messages: list[dict[str, Any]] = []
     if transcript.system:
         messages.append({"role": "system", "content": "\n\n".join(transcript.system)})
     entries = transcript.entries if reasoning else _without_reasoning(transcript.entries)
     for role, run in _turns(_ordered(entries)):
-        messages += _chat_assistant(run, names, signatures) if role == "assistant" else _chat_user(run)
+        messages += (
+            _chat_assistant(run, names, signatures, claude) if role == "assistant" else _chat_user(run)
+        )
     first = next((m for m in messages if m["role"] != "system"), None)
     if first is None or first["role"] != "user":
         # Many chat models (and Anthropic behind OpenRouter) need the conversation to open with a user turn.
@@ -890,12 +903,16 @@ def responses_to_chat(
     their own, except Anthropic models over the chat format (``target.cache_markers``), which get cache
     breakpoints on content parts. A ``call_id`` carrying Gemini's thought signature (``_call_signature``) goes as
     its plain id, the signature on the call for a target that takes it (``target.thought_signatures``) and dropped
-    for others. Raises TranslationError for what cannot be sent.
+    for others. Claude's signed thinking (reasoning items the gateway made from it) goes back as
+    ``reasoning_details`` to Claude on OpenRouter (``target.claude_details``). Raises TranslationError for what
+    cannot be sent.
     """
     transcript, tools, custom, choice = _prepare(body, validated)
     names = ToolNamer()
     chat_tools = [_chat_tool(t, names) for t in tools]  # first, so the definitions claim their names
-    messages = _chat_messages(transcript, names, target.reasoning_content, target.thought_signatures)
+    messages = _chat_messages(
+        transcript, names, target.reasoning_content, target.thought_signatures, target.claude_details
+    )
     out: dict[str, Any] = {"model": target.model, "messages": messages}
     limit = _max_output_tokens(body)
     if limit is not None:

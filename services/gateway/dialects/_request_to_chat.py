@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 
 from services.gateway.dialects._call_signature import chat_extra, plain_id, split_id
+from services.gateway.dialects._claude_details import details_of_blocks
 from services.gateway.dialects._prompt_cache import NO_SESSION, Session, is_marker
 from services.gateway.dialects._request_common import (
     MESSAGES_FIELD_TYPES,
@@ -240,12 +241,19 @@ def _user(content: Any, path: str, markers: bool = False) -> list[dict[str, Any]
 
 
 def _assistant(
-    content: Any, names: ToolNamer, markers: bool = False, reasoning: bool = False, signatures: bool = False
+    content: Any,
+    names: ToolNamer,
+    markers: bool = False,
+    reasoning: bool = False,
+    signatures: bool = False,
+    claude: bool = False,
 ) -> list[dict[str, Any]]:
     """One assistant message (or none). ``reasoning``: the target takes the thinking blocks' text back as
     ``reasoning_content`` (``Target.reasoning_content``); otherwise thinking is dropped. ``signatures``: the
     target takes Gemini's thought signatures (``Target.thought_signatures``): one a tool_use id carries
-    (``_call_signature``) goes onto its call; otherwise it is dropped. The id is restored either way."""
+    (``_call_signature``) goes onto its call; otherwise it is dropped. The id is restored either way.
+    ``claude``: the target is Claude on OpenRouter (``Target.claude_details``): Claude-signed thinking and
+    redacted thinking go back as ``reasoning_details`` (``_claude_details.details_of_blocks``)."""
     if isinstance(content, str):
         return [{"role": "assistant", "content": content}]
     texts: list[str] = []
@@ -277,11 +285,18 @@ def _assistant(
         message["tool_calls"] = calls
     if thoughts and (thought := "".join(thoughts)):
         message["reasoning_content"] = thought
+    if claude and (details := details_of_blocks(as_list(content))):
+        message["reasoning_details"] = details
     return [message]
 
 
 def _messages(
-    raw: Any, names: ToolNamer, markers: bool = False, reasoning: bool = False, signatures: bool = False
+    raw: Any,
+    names: ToolNamer,
+    markers: bool = False,
+    reasoning: bool = False,
+    signatures: bool = False,
+    claude: bool = False,
 ) -> list[dict[str, Any]]:
     if not isinstance(raw, list):
         raise TranslationError("messages: Input should be a valid list", param="messages")
@@ -292,7 +307,7 @@ def _messages(
         if role == "user":
             out += _user(message.get("content"), path, markers)
         elif role == "assistant":
-            out += _assistant(message.get("content"), names, markers, reasoning, signatures)
+            out += _assistant(message.get("content"), names, markers, reasoning, signatures, claude)
         elif role == "system":
             # Claude Code sends mid-conversation system messages; OpenAI takes them in place.
             out += _system_message(message.get("content"), markers)
@@ -380,7 +395,8 @@ def anthropic_to_chat(
     that takes ``prompt_cache_key`` (OpenAI) gets the client's session id (Claude Code's
     ``x-claude-code-session-id``), so a session's turns land on the same prefix cache. A tool_use id carrying
     Gemini's thought signature (``_call_signature``) goes as its plain id, the signature on the call for a target
-    that takes it (``target.thought_signatures``) and dropped for others. Raises TranslationError for content
+    that takes it (``target.thought_signatures``) and dropped for others. Claude's signed thinking goes back as
+    ``reasoning_details`` to Claude on OpenRouter (``target.claude_details``). Raises TranslationError for content
     that cannot be sent.
     """
     if body.keys() <= _PLAIN_KEYS and (plain := _plain_messages(body)) is not None:
@@ -395,7 +411,12 @@ def anthropic_to_chat(
     tools = _tools(raw_tools, names, markers) if raw_tools else []  # first: the definitions claim their names
     system = body.get("system")
     messages = _messages(
-        body.get("messages"), names, markers, target.reasoning_content, target.thought_signatures
+        body.get("messages"),
+        names,
+        markers,
+        target.reasoning_content,
+        target.thought_signatures,
+        target.claude_details,
     )
     if system:
         messages = _system_message(system, markers) + messages

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from services.gateway.dialects._call_signature import chat_extra, chat_signature
+from services.gateway.dialects._claude_details import signed_thoughts
 from services.gateway.dialects._error_meaning import stream_words_for_openai
 from services.gateway.dialects._openai_stream import (
     DONE_FRAME,
@@ -40,7 +41,15 @@ from services.gateway.dialects._request_common import (
     require_stream_flag,
 )
 from services.gateway.dialects._tool_args import input_object, twice_encoded_object
-from services.gateway.dialects.ir import Block, Completion, TextBlock, ThinkingBlock, ToolUseBlock, Usage
+from services.gateway.dialects.ir import (
+    Block,
+    Completion,
+    RedactedThinkingBlock,
+    TextBlock,
+    ThinkingBlock,
+    ToolUseBlock,
+    Usage,
+)
 from services.gateway.dialects.view import View
 from shared.sse import SSEEvent, encode_event
 
@@ -345,6 +354,27 @@ def _tool_blocks(message: dict[str, Any]) -> list[ToolUseBlock]:
     return blocks
 
 
+def _claude_blocks(parts: list[tuple[str, str]]) -> list[Block]:
+    """``_claude_details.signed_thoughts``' parts as thinking blocks (a signature closes its block; text after
+    it starts the next) and redacted ones."""
+    blocks: list[Block] = []
+    block: ThinkingBlock | None = None
+    for kind, value in parts:
+        if kind == "redacted":
+            blocks.append(RedactedThinkingBlock(data=value))
+            block = None
+            continue
+        if block is None:
+            block = ThinkingBlock(thinking="")
+            blocks.append(block)
+        if kind == "text":
+            block.thinking += value
+        else:
+            block.signature = value
+            block = None
+    return blocks
+
+
 def completion_from_chat(body: dict[str, Any]) -> Completion:
     """An upstream ``chat.completion`` object → IR Completion (only the first choice is used)."""
     choices = cs if isinstance(cs := body.get("choices"), list) else []
@@ -352,7 +382,12 @@ def completion_from_chat(body: dict[str, Any]) -> Completion:
     message = m if isinstance(m := choice.get("message"), dict) else {}
     content: list[Block] = []
     reasoning = _text_of(message.get("reasoning_content")) or _text_of(message.get("reasoning"))
-    if reasoning:
+    signed = signed_thoughts(message["reasoning_details"]) if "reasoning_details" in message else None
+    if signed is not None:  # Claude's own thinking, signed (OpenRouter: ``_claude_details``)
+        if reasoning and not any(kind == "text" for kind, _ in signed):  # the text only in ``reasoning``
+            signed = [("text", reasoning), *signed]
+        content += _claude_blocks(signed)
+    elif reasoning:
         content.append(ThinkingBlock(thinking=reasoning))
     text = _text_of(message.get("content"))
     if text:

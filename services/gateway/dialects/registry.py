@@ -464,7 +464,7 @@ WIRES: dict[Wire, WireSpec] = {
         closing_frame=oai.DONE_FRAME,
         repair_answer=oai.repair_empty_arguments,
         repair_stream=oai.repair_stream,
-        strip_refused=minted.strip_refused_reasoning_content,
+        strip_refused=minted.strip_refused_for_chat,
     ),
     "anthropic": WireSpec(
         name="anthropic",

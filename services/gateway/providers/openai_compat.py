@@ -435,4 +435,6 @@ class OpenRouterProvider(OpenAICompatProvider):
             max_tokens_field="max_tokens",
             reasoning="openrouter",
             cache_markers=caches_by_markers(model),
+            # Claude's own signed thinking goes back to it as reasoning_details (``_claude_details``)
+            claude_details=model.removeprefix("~").startswith("anthropic/"),
         )
