@@ -105,5 +105,5 @@ def test_make_demo_lets_the_shell_move_its_ports_but_keeps_its_fake_providers(tm
     assert "Traceback" not in log, log
     assert "sk-from-the-shell" not in log, log
     assert "sk-shellcat-from-the-shell" not in log, log
-    for name in ("gateway", "recorder"):
+    for name in ("gateway", "recorder", "dashboard", "traffic"):
         assert f"{name}.1 stopped (rc=0)" in log, log

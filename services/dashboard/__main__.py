@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+from types import FrameType
 
 from services.gateway.keys.keyfile import KeyFileError, load_keyring
 from services.gateway.workers import HostUnusable, check_port_free
 from shared.access import ExposedWithoutKeys, check_exposure, is_loopback
 from shared.settings import load_settings
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM (honcho's stop, a deploy): leave Werkzeug's serve loop as Ctrl-C does, so the process exits 0.
+
+    With the signal's default action the dashboard died of it (honcho: ``dashboard.1 stopped (rc=-15)``) while
+    the gateway and recorder said ``rc=0``; it holds nothing to drain (the ledger is read-only to it).
+    """
+    raise KeyboardInterrupt
 
 
 def main() -> None:
@@ -68,6 +79,7 @@ def main() -> None:
         settings.dashboard_host,
         settings.dashboard_port,
     )
+    signal.signal(signal.SIGTERM, _stop)  # Werkzeug's serve_forever ends on KeyboardInterrupt: exit 0
     app.run(host=settings.dashboard_host, port=settings.dashboard_port, debug=False)
 
 

@@ -314,8 +314,11 @@ def test_the_404_message_says_why_and_how_many_more(make_catalog: MakeCatalog) -
     assert said.startswith("model 'nosuch::gpt-4o' is not available (provider 'nosuch' is not configured); ")
     names = catalog.model_names()
     assert len(names) > 50 and said.endswith(f", and {len(names) - 50} more (GET /v1/models)")
+    # no provider at all: the message says how to configure one (README "Quick start")
     assert UnknownModel("m", []).message() == (
-        "model 'm' is not available; available models: none (no provider is configured)"
+        "model 'm' is not available; available models: none (no provider is configured: set a provider key "
+        "such as OPENAI_API_KEY or ANTHROPIC_API_KEY and restart, or add a provider in the catalog file, "
+        "CATALOG_PATH)"
     )
     assert UnknownModel("m", [], configured=("ollama",)).message() == (  # a regex-only catalog provider
         "model 'm' is not available; available models: none listed (configured: ollama; a catalog provider's "

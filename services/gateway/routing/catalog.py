@@ -99,12 +99,19 @@ class UnknownModel(LookupError):
             f"none listed (configured: {', '.join(self.configured)}; a catalog provider's regex matches names "
             "no list holds)"
             if self.configured
-            else "none (no provider is configured)"
+            else f"none ({NO_PROVIDER_HINT})"
         )
         if len(self.available) > shown:
             listed += f", and {len(self.available) - shown} more (GET /v1/models)"
         why = f" ({self.reason})" if self.reason else ""
         return f"model {self.model!r} is not available{why}; available models: {listed}"
+
+
+NO_PROVIDER_HINT = (
+    "no provider is configured: set a provider key such as OPENAI_API_KEY or ANTHROPIC_API_KEY and restart, "
+    "or add a provider in the catalog file, CATALOG_PATH"
+)
+"""What a 404 says when no provider is configured at all: how to configure one (README "Quick start")."""
 
 
 class Catalog:
