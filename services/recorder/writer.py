@@ -184,6 +184,11 @@ class WriterProcess:
                 [sys.executable, "-m", "services.recorder.writer", str(child_end.fileno())],
                 pass_fds=(child_end.fileno(),),
                 env=dict(os.environ, DATABASE_PATH=self.path, LOG_LEVEL=self._log_level),
+                # Its own process group: a signal to the recorder's group (honcho's stop, a terminal's Ctrl-C)
+                # never reaches it, not even before ``main`` ignores SIGTERM/SIGINT (a start cut short killed it
+                # there, and the recorder read that as "exited while opening the database"). The recorder
+                # decides when the ledger closes; if the recorder dies, the socket's EOF ends the writer.
+                process_group=0,
             )
         finally:
             child_end.close()

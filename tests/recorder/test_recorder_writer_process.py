@@ -1,6 +1,7 @@
 """The recorder with its SQLite writer process (``services/recorder/writer.py``), as real processes: a
 writer killed in the middle of a batch gets nothing acknowledged that is not committed, and a new writer
-stores the batch once; a killed recorder does not leave its writer behind."""
+stores the batch once; a killed recorder does not leave its writer behind; a signal to the recorder's process
+group never reaches its writer."""
 
 from __future__ import annotations
 
@@ -86,3 +87,22 @@ def test_a_killed_recorder_does_not_leave_its_writer_behind(cfg: RecorderConfig,
     recorder.popen.wait()
     wait_until(lambda: gone(writer), 10, "the writer to exit")
     assert count_rows(cfg.ledger) == 10
+
+
+def test_a_signal_to_the_recorders_process_group_never_reaches_its_writer(
+    cfg: RecorderConfig, launch: Launcher
+) -> None:
+    """honcho stops a process by signalling its group, a terminal's Ctrl-C signals the foreground group: the
+    writer is in a group of its own, so such a signal cannot kill it in the moment before it ignores SIGTERM
+    (session 24: a start cut short by another process's failure logged a false "exited while opening the
+    database"). The recorder closes it."""
+    recorder = launch.recorder()
+    writer = writer_pid(recorder)
+    assert os.getpgid(writer) != os.getpgid(recorder.popen.pid)
+    assert os.getpgid(writer) == writer  # the leader of its own group
+    with gateway_socket(cfg.events) as gw:
+        send_all(gw, [make_event() for _ in range(5)])
+        wait_until(lambda: len(gw.read_acks()) == 5, what="the events committed")
+    assert recorder.stop() == 0
+    wait_until(lambda: gone(writer), 10, "the writer closed by the recorder")
+    assert count_rows(cfg.ledger) == 5
