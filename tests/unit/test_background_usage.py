@@ -92,8 +92,8 @@ def test_keyed_ids_are_stable_distinct_uuid8() -> None:
 
 
 def test_is_keyed_is_total_on_any_wire_event_id() -> None:
-    """A wire event's ``event_id`` is whatever JSON its sender wrote (``events.decode`` keeps it as it came):
-    ``is_keyed`` answers ``False`` for anything but 32 lowercase hex digits with version ``8``, and never
+    """A wire event's ``event_id`` is whatever JSON its sender wrote (``events.decode`` refuses one that is not a
+    string, session 24): ``is_keyed`` answers ``False`` for anything but 32 lowercase hex digits with version ``8``, and never
     raises (the gateway's tail loop calls it on decoded events from other processes)."""
     keyed = keyed_event_id("openai", "resp_1")
     not_keyed: list[object] = [
@@ -112,7 +112,10 @@ def test_is_keyed_is_total_on_any_wire_event_id() -> None:
     for value in not_keyed:
         assert is_keyed(value) is False, value
         wire = {"request_id": "r", "endpoint": "/v1/responses", "client_format": "c", "model": "m"}
-        if not isinstance(value, bytes):  # JSON has no bytes
+        if isinstance(value, str):  # JSON has no bytes; ``decode`` refuses any other non-string id
             event = decode(orjson.dumps({**wire, "event_id": value}))
             assert is_keyed(event.event_id) is False, value
+        elif not isinstance(value, bytes):
+            with pytest.raises(ValueError):
+                decode(orjson.dumps({**wire, "event_id": value}))
     assert is_keyed(keyed) is True
