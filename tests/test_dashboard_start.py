@@ -5,6 +5,7 @@ configures, "Dash is running on …" came out twice (newcomer review, session 11
 
 from __future__ import annotations
 
+import signal
 import socket
 from pathlib import Path
 
@@ -61,3 +62,28 @@ def test_a_host_that_is_not_this_machines_names_the_host_setting(tmp_path: Path,
     assert f"{service}: 192.0.2.1:{env[f'{service.upper()}_PORT']} cannot be bound" in log, log
     assert f"set {setting} to an address of this machine" in log, log
     assert "already in use" not in log and "to a free port" not in log and "Traceback" not in log, log
+
+
+def _catches_sigterm(pid: int) -> bool:
+    """Whether the process has a handler for SIGTERM (/proc/PID/status ``SigCgt``, a hex mask: bit 15 - 1)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (signal.SIGTERM - 1) & 1)
+    return False
+
+
+def test_a_sigterm_while_it_starts_exits_0_without_a_traceback(tmp_path: Path) -> None:
+    """honcho stops every process when one fails at start-up, often while the dashboard still imports Dash and
+    pandas (a second or two). Before: the signal's default action killed it (``dashboard.1 stopped (rc=-15)``)
+    as its handler was installed only before serving. The signal goes once the handler is in place, or after
+    0.6 s (mid-import on these machines) if it never comes."""
+    env = base_env(tmp_path)
+    dashboard = start("dashboard", "services.dashboard", env, tmp_path)
+    try:
+        wait_until(lambda: _catches_sigterm(dashboard.proc.pid), 0.6)
+    except TimeoutError:
+        pass
+    assert dashboard.stop() == 0, dashboard.log()
+    log = dashboard.log()
+    assert "Dash is running on" not in log, log  # it was stopped while starting, not while serving
+    assert "Traceback" not in log, log

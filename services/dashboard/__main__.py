@@ -22,8 +22,18 @@ def _stop(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def _stop_before_serving(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM while starting (Dash and pandas take a second or two to import): exit 0 at once, quietly.
+
+    Werkzeug's loop is not running yet, so ``_stop``'s KeyboardInterrupt would end in a traceback; with the
+    signal's default action the process died of it (``rc=-15``) where a stop after serving says ``rc=0``.
+    """
+    sys.exit(0)
+
+
 def main() -> None:
-    """Read settings from the environment and serve until interrupted."""
+    """Read settings from the environment and serve until interrupted (SIGTERM or Ctrl-C: exit 0)."""
+    signal.signal(signal.SIGTERM, _stop_before_serving)
     try:
         settings = load_settings()
     except ValueError as exc:
