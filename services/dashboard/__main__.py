@@ -7,11 +7,6 @@ import signal
 import sys
 from types import FrameType
 
-from services.gateway.keys.keyfile import KeyFileError, load_keyring
-from services.gateway.workers import HostUnusable, check_port_free
-from shared.access import ExposedWithoutKeys, check_exposure, is_loopback
-from shared.settings import load_settings
-
 
 def _stop(signum: int, frame: FrameType | None) -> None:
     """SIGTERM (honcho's stop, a deploy): leave Werkzeug's serve loop as Ctrl-C does, so the process exits 0.
@@ -34,6 +29,13 @@ def _stop_before_serving(signum: int, frame: FrameType | None) -> None:
 def main() -> None:
     """Read settings from the environment and serve until interrupted (SIGTERM or Ctrl-C: exit 0)."""
     signal.signal(signal.SIGTERM, _stop_before_serving)
+    # Imported after the handler: aiohttp (through the key file's and the port check's modules) alone takes
+    # most of a second on a busy machine, a SIGTERM meanwhile killed the dashboard (rc=-15).
+    from services.gateway.keys.keyfile import KeyFileError, load_keyring
+    from services.gateway.workers import HostUnusable, check_port_free
+    from shared.access import ExposedWithoutKeys, check_exposure, is_loopback
+    from shared.settings import load_settings
+
     try:
         settings = load_settings()
     except ValueError as exc:

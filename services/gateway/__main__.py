@@ -12,16 +12,9 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
-
-from aiohttp import web
-
-from services.gateway import workers
-from services.gateway.app import create_app, gc_after_startup, install_http_error_answer
-from services.gateway.keys.keyfile import KeyFileError
-from services.gateway.routing.config import CatalogError
-from shared.access import ExposedWithoutKeys
-from shared.settings import load_settings
+from types import FrameType
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -34,8 +27,34 @@ def _args() -> argparse.Namespace:
     return parser.parse_args()
 
 
+def _stop_while_starting(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM or Ctrl-C before the gateway serves (its imports and catalog take seconds on a busy machine):
+    exit 0 at once, quietly. honcho stops every process when one fails at start-up; with the signal's default
+    action the gateway died of it (``gateway.1 stopped (rc=-15)``) or printed a KeyboardInterrupt traceback.
+    Serving replaces this handler (aiohttp's, or the workers' parent's)."""
+    sys.exit(0)
+
+
 def main() -> None:
+    """Serve until SIGTERM or SIGINT (exit 0); exit 1 with one line on a start-up failure."""
     args = _args()
+    if args.worker is None:  # a worker is started with these signals blocked until it serves (workers._spawn)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, _stop_while_starting)
+    _serve(args)
+
+
+def _serve(args: argparse.Namespace) -> None:
+    # Imported here, after the handler: these imports are most of the start-up time.
+    from aiohttp import web
+
+    from services.gateway import workers
+    from services.gateway.app import create_app, gc_after_startup, install_http_error_answer
+    from services.gateway.keys.keyfile import KeyFileError
+    from services.gateway.routing.config import CatalogError
+    from shared.access import ExposedWithoutKeys
+    from shared.settings import load_settings
+
     try:
         settings = load_settings()
     except ValueError as exc:

@@ -15,16 +15,27 @@ import signal
 import sqlite3
 import sys
 from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING
 
-import zmq
-
-from services.recorder import service
-from shared.settings import Settings, load_settings
+if TYPE_CHECKING:
+    from services.recorder import service
+    from shared.settings import Settings
 
 log = logging.getLogger("recorder")
 
 
+def _stop_while_starting(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM or Ctrl-C before the recorder has opened anything (its imports take a second or two on a busy
+    machine): exit 0 at once, quietly. honcho stops every process when one fails at start-up; with the signal's
+    default action the recorder died of it (``recorder.1 stopped (rc=-15)``). ``_serve``'s handlers replace it
+    before the ledger is opened."""
+    sys.exit(0)
+
+
 async def _serve(settings: Settings) -> service.Counters:
+    from services.recorder import service
+
     should_exit = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -35,6 +46,8 @@ async def _serve(settings: Settings) -> service.Counters:
 def _taken(settings: Settings, exc: BaseException) -> str | None:
     """For an address another program holds: the setting that moves it, else None. pyzmq's bind error says
     the endpoint (``(addr='tcp://…')``); the one plain socket the recorder binds is its metrics server's."""
+    import zmq
+
     if isinstance(exc, zmq.ZMQError) and exc.errno == errno.EADDRINUSE:
         name = "TAIL_ENDPOINT" if f"'{settings.tail_endpoint}'" in str(exc) else "EVENTS_ENDPOINT"
         return f"{name} is taken (another recorder running?): stop it, or set {name} to a free port"
@@ -73,6 +86,13 @@ def _postgres_errors(settings: Settings) -> tuple[type[Exception], ...]:
 
 def main() -> int:
     """Run the recorder until SIGTERM/SIGINT. Returns the process exit code."""
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _stop_while_starting)
+    # Imported after the handler: these imports are most of the start-up time.
+    import zmq
+
+    from shared.settings import load_settings
+
     try:
         settings = load_settings()
     except ValueError as exc:  # e.g. RECORDER_BATCH_SIZE=lots

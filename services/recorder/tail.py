@@ -20,6 +20,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from types import FrameType
 
 import orjson
 import zmq
@@ -127,6 +128,19 @@ def _line(raw: bytes, show: Filter, fmt: Callable[[UsageEvent], str]) -> str | N
         return None  # the recorder republishes only valid events; be lenient with other publishers
 
 
+_stopping: list[bool] = []
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    """The first SIGINT or SIGTERM leaves the loop (KeyboardInterrupt); the copies that follow do nothing.
+    `timeout`, `kill -- -PGID` and a terminal with a supervisor signal the process twice or more, and a copy
+    that came while the socket closed raised again, out of ``ctx.term()``: a traceback. (Not ``SIG_IGN``: a
+    copy already caught then makes CPython raise "Signal 15 ignored due to race condition".)"""
+    if not _stopping:
+        _stopping.append(True)
+        raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run until Ctrl-C (or SIGTERM). Returns the exit code."""
     args = parse_args(argv)
@@ -135,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Ctrl-C and SIGTERM leave the loop and close the socket quietly. Set SIGINT explicitly too: a
     # process started in the background by a non-interactive shell inherits SIGINT as ignored.
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, signal.default_int_handler)
+        signal.signal(sig, _stop)
     ctx = zmq.Context()
     sock = ctx.socket(zmq.SUB)
     sock.setsockopt(zmq.LINGER, 0)
@@ -155,6 +169,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ekai-tail: {exc} ({endpoint})", file=sys.stderr)
         return 1
     finally:
+        # From here on a copy of the signal does nothing (_stop), and then waits blocked: neither interrupts
+        # ctx.term() (pyzmq raises on EINTR) nor meets the default action the interpreter restores at exit.
+        _stopping.append(True)
+        signal.pthread_sigmask(signal.SIG_BLOCK, (signal.SIGINT, signal.SIGTERM))
         sock.close(linger=0)
         ctx.term()
     return 0

@@ -68,3 +68,18 @@ def test_sigterm_exits_cleanly(cfg: RecorderConfig, launch: Launcher) -> None:
     tail = launch.tail()
     assert tail.stop(signal.SIGTERM) == 0
     assert "Traceback" not in tail.stderr()
+
+
+def test_repeated_signals_while_it_stops_exit_cleanly(cfg: RecorderConfig, launch: Launcher) -> None:
+    """`timeout 60 ekai-tail`, `kill -- -PGID`, a terminal and a supervisor that both signal: the copies
+    that come while it closes its socket used to raise KeyboardInterrupt again, out of ``ctx.term()``: a
+    traceback (session 25's newcomer run, `timeout -s INT 30 ekai-tail`). Signals go until it exits."""
+    tail = launch.tail()
+    while tail.alive():
+        try:
+            tail.popen.send_signal(signal.SIGTERM)
+            tail.popen.send_signal(signal.SIGINT)
+        except ProcessLookupError:
+            break
+    assert tail.stop() == 0, tail.stderr()
+    assert "Traceback" not in tail.stderr() and "Exception ignored" not in tail.stderr(), tail.stderr()
