@@ -557,6 +557,20 @@ class ChatStreamDecoder:
         self._lane_wanted = False  # ``text_of`` was asked: learn the shape (a passthrough never asks)
         # The first chunk read: its stripped data and its parse (``TextChunks`` splices its text shape from it)
         self.first_chunk: tuple[str, dict[str, Any]] | None = None
+        self._signed = False  # a call's start waits for its thought signature (``wait_for_signatures``)
+
+    def wait_for_signatures(self) -> None:
+        """Hold each tool call's start (``ToolCallStart``, which carries the call's id and thought signature)
+        until the call carries its signature, another call follows it, or the answer finishes: for a target that
+        signs its calls (``Target.thought_signatures``: Gemini, whose signature a translated client keeps only in
+        the call's id, ``_call_signature``), as the relay of a translated stream asks (``relay.Translator``).
+        Google's endpoint sends the signature with the call's start, but a relay in front of it may stream the
+        call as OpenAI does (name first, arguments after) and put ``extra_content`` on a later chunk of the call:
+        the arguments' chunk, a chunk of its own, or the finish chunk restating the call. A start given before
+        then gave the client an id without the signature, and Gemini the dummy on its own call next turn
+        (Gemini API docs, "Thought signatures"; s25 variants 04-gemsig-argchunk-vA..04-gemsig-afterargs-vC).
+        Gemini sends a call whole, so holding it costs no streaming of its arguments."""
+        self._signed = True
 
     def feed(self, ev: SSEEvent) -> list[Delta]:
         """Translate one upstream SSE event."""
@@ -1006,6 +1020,8 @@ class ChatStreamDecoder:
             if not call.started:
                 if call.name is None and not final:
                     break  # some servers send the id first and the name in a later chunk
+                if self._signed and call.signature is None and not final and self._cursor + 1 == len(self._calls):
+                    break  # its thought signature may come in a later chunk (``wait_for_signatures``)
                 call.started = True
                 call_id = call.id or new_id("call_")
                 start = ToolCallStart(
