@@ -1020,7 +1020,12 @@ class ChatStreamDecoder:
             if not call.started:
                 if call.name is None and not final:
                     break  # some servers send the id first and the name in a later chunk
-                if self._signed and call.signature is None and not final and self._cursor + 1 == len(self._calls):
+                if (
+                    self._signed
+                    and call.signature is None
+                    and not final
+                    and self._cursor + 1 == len(self._calls)
+                ):
                     break  # its thought signature may come in a later chunk (``wait_for_signatures``)
                 call.started = True
                 call_id = call.id or new_id("call_")
