@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from services.gateway.dialects._call_signature import chat_extra, chat_signature
+from services.gateway.dialects._call_signature import chat_extra, chat_signature, details_signatures
 from services.gateway.dialects._claude_details import redacted_of, signature_of
 from services.gateway.dialects._error_meaning import stream_words_for_openai
 from services.gateway.dialects._openai_wire import (
@@ -558,6 +558,8 @@ class ChatStreamDecoder:
         # The first chunk read: its stripped data and its parse (``TextChunks`` splices its text shape from it)
         self.first_chunk: tuple[str, dict[str, Any]] | None = None
         self._signed = False  # a call's start waits for its thought signature (``wait_for_signatures``)
+        # Gemini's signatures OpenRouter gave in ``reasoning_details`` (``details_signatures``) for calls not yet seen
+        self._detail_signatures: dict[str, str] = {}
 
     def wait_for_signatures(self) -> None:
         """Hold each tool call's start (``ToolCallStart``, which carries the call's id and thought signature)
@@ -924,6 +926,8 @@ class ChatStreamDecoder:
                 out.append(ReasoningDelta(text=reasoning))
         if "reasoning_details" in delta and type(details := delta["reasoning_details"]) is list:
             out += _claude_deltas(details)
+            if signatures := details_signatures(details):
+                self._sign_calls(signatures)
         if type(content := delta.get("content")) is str and content:
             out.append(TextDelta(text=content))
         if "refusal" in delta and type(refusal := delta["refusal"]) is str and refusal:
@@ -935,6 +939,19 @@ class ChatStreamDecoder:
             self._legacy = True
             out += self._tool_deltas([{"index": 0, "function": call}])
         return out
+
+    def _sign_calls(self, signatures: dict[str, str]) -> None:
+        """Gemini's signatures from ``reasoning_details`` (OpenRouter: ``details_signatures``) onto the calls they
+        name, kept for a call not yet seen (``_tool_deltas``); one without an id signs the first call. A call
+        already started keeps its start: a target that signs holds starts until then (``wait_for_signatures``)."""
+        for call_id, signature in signatures.items():
+            call = next((c for c in self._calls if c.id == call_id), None)
+            if call is None and not call_id and self._calls:
+                call = self._calls[0]
+            if call is None:
+                self._detail_signatures.setdefault(call_id, signature)
+            elif call.signature is None:
+                call.signature = signature
 
     def _finish(self, finish_reason: str) -> list[Delta]:
         # The answer is complete once a finish reason came (``[DONE]`` is a transport convention some
@@ -983,6 +1000,11 @@ class ChatStreamDecoder:
                 call = self._new_call(idx, None if named else call.name)
             if call.id is None and item_id is not None:
                 call.id = item_id
+                if self._detail_signatures and call.signature is None:  # (signed ahead, in reasoning_details)
+                    first = call is self._calls[0]
+                    call.signature = self._detail_signatures.pop(item_id, None) or (
+                        self._detail_signatures.pop("", None) if first else None
+                    )
             if "extra_content" in item and call.signature is None:  # (Gemini sends it with the call's start)
                 call.signature = chat_signature(item)
             if call.name is None and isinstance(fn.get("name"), str) and fn["name"]:
