@@ -291,7 +291,8 @@ def signatures_into_details(body: dict[str, Any]) -> bool:
     (``_call_signature.details_entry``; OpenRouter docs, "Reasoning Tokens": "Preserving reasoning blocks"). A
     message that holds Gemini's entries already keeps them and loses only the ``extra_content``. Without it Gemini
     got the dummy on its own call (``unsigned_steps_skip_validation_in_details``: "degraded model performance"; s25
-    variant 04-orgem-sig-vX). Messages and calls are copied where changed, never changed in place. True if changed."""
+    variants 04-orgem-sig-vG, -vH). Messages and calls are copied where changed, never changed in place. True if
+    changed."""
     messages = body.get("messages")
     if not isinstance(messages, list):
         return False
