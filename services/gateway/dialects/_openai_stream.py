@@ -559,7 +559,7 @@ class ChatStreamDecoder:
         self.first_chunk: tuple[str, dict[str, Any]] | None = None
         self._signed = False  # a call's start waits for its thought signature (``wait_for_signatures``)
         # Gemini's signatures OpenRouter gave in ``reasoning_details`` (``details_signatures``) for calls not yet seen
-        self._detail_signatures: dict[str, str] = {}
+        self._detail_signatures: dict[str, str] | None = None  # (made at the first: most streams have none)
 
     def wait_for_signatures(self) -> None:
         """Hold each tool call's start (``ToolCallStart``, which carries the call's id and thought signature)
@@ -949,6 +949,8 @@ class ChatStreamDecoder:
             if call is None and not call_id and self._calls:
                 call = self._calls[0]
             if call is None:
+                if self._detail_signatures is None:
+                    self._detail_signatures = {}
                 self._detail_signatures.setdefault(call_id, signature)
             elif call.signature is None:
                 call.signature = signature
