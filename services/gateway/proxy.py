@@ -628,8 +628,9 @@ class Proxy:
         operation = pair.wire.operation
         if pair.translate is not None:
             source = call.endpoint.prepare(call.body) if call.endpoint.prepare else call.body
+            target = provider.target_of(route.model)
             try:
-                result = pair.translate(source, provider.target_of(route.model), session_from(call.headers))
+                result = pair.translate(source, target, session_from(call.headers))
             except TranslationError as exc:
                 raise ClientError(400, str(exc), param=exc.param) from exc
             except (orjson.JSONEncodeError, RecursionError) as exc:  # a translator serialising a deep part
@@ -639,7 +640,7 @@ class Proxy:
             provider.prepare(result.body, call.stream, pair.wire.name)
             raw = dumps_body(result.body)
             tools = bool(call.body.get("tools"))
-            if result.tool_names or result.custom_tools or result.compaction:
+            if result.tool_names or result.custom_tools or result.compaction or target.thought_signatures:
                 view = View(
                     model=call.model,
                     include_usage=call.include_usage,
@@ -648,8 +649,9 @@ class Proxy:
                     custom_tools=result.custom_tools,
                     compaction=result.compaction,
                     tools=tools,
+                    signed_calls=target.thought_signatures,
                 )
-            else:  # nothing renamed, no custom tool, no compaction: the shared view (a frozen View's making
+            else:  # nothing renamed, no custom tool, no compaction, no signed calls: the shared view (a frozen View's making
                 # is a ``__setattr__`` a field, ~7 calls a request: issue 13, session 23)
                 view = passthrough_view(call.model, call.include_usage, call.reasoning, tools)
         else:

@@ -1156,6 +1156,8 @@ class Translator(Relay):
     def __init__(self, pairing: Pairing, view: View, usage_rule: UsageRule = _as_reported) -> None:
         super().__init__(pairing, view, usage_rule)
         self.encoder: StreamEncoder = pairing.client.encoder(view)
+        if view.signed_calls and (wait := getattr(self.decoder, "wait_for_signatures", None)) is not None:
+            wait()  # a call's start (its id, which carries the signature to the client) waits for the signature
         # The text lane, when both ends have one: the decoder's ``text_of(ev)`` (the text of an event it
         # could only turn into one ``TextDelta``, read without parsing) and the encoder's ``text(text)``
         # (that delta's frame when it is the usual one). Most of a stream goes through it: no JSON parse,

@@ -84,6 +84,45 @@ def chat_signature(call: dict[str, Any]) -> str | None:
     return signature if isinstance(signature, str) and signature else None
 
 
+# OpenRouter's ``reasoning_details[].format`` for Gemini's thought signatures
+GEMINI_DETAILS_FORMAT = "google-gemini-v1"
+
+
+def details_signatures(details: Any) -> dict[str, str]:
+    """Gemini's thought signatures in a message's (or a stream delta's) ``reasoning_details``, by the id of the call
+    each signs: OpenRouter carries a step's signature as ``{"type": "reasoning.encrypted", "data": <signature>,
+    "id": <tool call id>, "format": "google-gemini-v1"}`` and wants it back on the next turn (OpenRouter docs,
+    "Reasoning Tokens": "Preserving reasoning blocks"; else 400 "Gemini models require OpenRouter reasoning details
+    to be preserved": LibreChat-AI/agents#37; one entry a step, ``id`` its first call's: RooCodeInc/Roo-Code#10640).
+    An entry without an id is keyed ``""`` (the step's first call). Empty for anything else."""
+    out: dict[str, str] = {}
+    if not isinstance(details, list):
+        return out
+    for detail in details:
+        if (
+            isinstance(detail, dict)
+            and detail.get("type") == "reasoning.encrypted"
+            and detail.get("format") == GEMINI_DETAILS_FORMAT
+            and isinstance(data := detail.get("data"), str)
+            and data
+        ):
+            call_id = detail.get("id")
+            out.setdefault(call_id if isinstance(call_id, str) else "", data)
+    return out
+
+
+def details_entry(call_id: Any, signature: str, index: int) -> dict[str, Any]:
+    """The ``reasoning_details`` entry that gives OpenRouter Gemini's ``signature`` of call ``call_id`` back
+    (``details_signatures``' shape), at ``index``."""
+    return {
+        "type": "reasoning.encrypted",
+        "data": signature,
+        "id": call_id,
+        "format": GEMINI_DETAILS_FORMAT,
+        "index": index,
+    }
+
+
 def chat_extra(signature: str) -> dict[str, Any]:
     """A Chat Completions tool call's ``extra_content`` carrying ``signature`` where Google reads it."""
     return {"google": {"thought_signature": signature}}

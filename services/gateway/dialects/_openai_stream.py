@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from services.gateway.dialects._call_signature import chat_extra, chat_signature
+from services.gateway.dialects._call_signature import chat_extra, chat_signature, details_signatures
 from services.gateway.dialects._claude_details import redacted_of, signature_of
 from services.gateway.dialects._error_meaning import stream_words_for_openai
 from services.gateway.dialects._openai_wire import (
@@ -557,6 +557,22 @@ class ChatStreamDecoder:
         self._lane_wanted = False  # ``text_of`` was asked: learn the shape (a passthrough never asks)
         # The first chunk read: its stripped data and its parse (``TextChunks`` splices its text shape from it)
         self.first_chunk: tuple[str, dict[str, Any]] | None = None
+        self._signed = False  # a call's start waits for its thought signature (``wait_for_signatures``)
+        # Gemini's signatures OpenRouter gave in ``reasoning_details`` (``details_signatures``) for calls not yet seen
+        self._detail_signatures: dict[str, str] | None = None  # (made at the first: most streams have none)
+
+    def wait_for_signatures(self) -> None:
+        """Hold each tool call's start (``ToolCallStart``, which carries the call's id and thought signature)
+        until the call carries its signature, another call follows it, or the answer finishes: for a target that
+        signs its calls (``Target.thought_signatures``: Gemini, whose signature a translated client keeps only in
+        the call's id, ``_call_signature``), as the relay of a translated stream asks (``relay.Translator``).
+        Google's endpoint sends the signature with the call's start, but a relay in front of it may stream the
+        call as OpenAI does (name first, arguments after) and put ``extra_content`` on a later chunk of the call:
+        the arguments' chunk, a chunk of its own, or the finish chunk restating the call. A start given before
+        then gave the client an id without the signature, and Gemini the dummy on its own call next turn
+        (Gemini API docs, "Thought signatures"; s25 variants 04-gemsig-argchunk-vA..04-gemsig-afterargs-vC).
+        Gemini sends a call whole, so holding it costs no streaming of its arguments."""
+        self._signed = True
 
     def feed(self, ev: SSEEvent) -> list[Delta]:
         """Translate one upstream SSE event."""
@@ -910,6 +926,8 @@ class ChatStreamDecoder:
                 out.append(ReasoningDelta(text=reasoning))
         if "reasoning_details" in delta and type(details := delta["reasoning_details"]) is list:
             out += _claude_deltas(details)
+            if signatures := details_signatures(details):
+                self._sign_calls(signatures)
         if type(content := delta.get("content")) is str and content:
             out.append(TextDelta(text=content))
         if "refusal" in delta and type(refusal := delta["refusal"]) is str and refusal:
@@ -921,6 +939,21 @@ class ChatStreamDecoder:
             self._legacy = True
             out += self._tool_deltas([{"index": 0, "function": call}])
         return out
+
+    def _sign_calls(self, signatures: dict[str, str]) -> None:
+        """Gemini's signatures from ``reasoning_details`` (OpenRouter: ``details_signatures``) onto the calls they
+        name, kept for a call not yet seen (``_tool_deltas``); one without an id signs the first call. A call
+        already started keeps its start: a target that signs holds starts until then (``wait_for_signatures``)."""
+        for call_id, signature in signatures.items():
+            call = next((c for c in self._calls if c.id == call_id), None)
+            if call is None and not call_id and self._calls:
+                call = self._calls[0]
+            if call is None:
+                if self._detail_signatures is None:
+                    self._detail_signatures = {}
+                self._detail_signatures.setdefault(call_id, signature)
+            elif call.signature is None:
+                call.signature = signature
 
     def _finish(self, finish_reason: str) -> list[Delta]:
         # The answer is complete once a finish reason came (``[DONE]`` is a transport convention some
@@ -969,6 +1002,11 @@ class ChatStreamDecoder:
                 call = self._new_call(idx, None if named else call.name)
             if call.id is None and item_id is not None:
                 call.id = item_id
+                if self._detail_signatures and call.signature is None:  # (signed ahead, in reasoning_details)
+                    first = call is self._calls[0]
+                    call.signature = self._detail_signatures.pop(item_id, None) or (
+                        self._detail_signatures.pop("", None) if first else None
+                    )
             if "extra_content" in item and call.signature is None:  # (Gemini sends it with the call's start)
                 call.signature = chat_signature(item)
             if call.name is None and isinstance(fn.get("name"), str) and fn["name"]:
@@ -1006,6 +1044,13 @@ class ChatStreamDecoder:
             if not call.started:
                 if call.name is None and not final:
                     break  # some servers send the id first and the name in a later chunk
+                if (
+                    self._signed
+                    and call.signature is None
+                    and not final
+                    and self._cursor + 1 == len(self._calls)
+                ):
+                    break  # its thought signature may come in a later chunk (``wait_for_signatures``)
                 call.started = True
                 call_id = call.id or new_id("call_")
                 start = ToolCallStart(

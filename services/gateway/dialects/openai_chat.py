@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from services.gateway.dialects._call_signature import chat_extra, chat_signature
+from services.gateway.dialects._call_signature import chat_extra, chat_signature, details_signatures
 from services.gateway.dialects._claude_details import signed_thoughts
 from services.gateway.dialects._error_meaning import stream_words_for_openai
 from services.gateway.dialects._openai_stream import (
@@ -338,9 +338,13 @@ def _text_of(content: Any) -> str:
 
 
 def _tool_blocks(message: dict[str, Any]) -> list[ToolUseBlock]:
+    """The message's tool calls, each with Gemini's thought signature where it has one: on the call (Google's
+    endpoint, ``chat_signature``) or in the message's ``reasoning_details`` under the call's id (OpenRouter,
+    ``details_signatures``; an entry without an id signs the first call)."""
     calls = tc if isinstance(tc := message.get("tool_calls"), list) else []
     if isinstance(message.get("function_call"), dict):
         calls = [*calls, {"function": message["function_call"]}]
+    signed = details_signatures(message["reasoning_details"]) if "reasoning_details" in message else {}
     blocks: list[ToolUseBlock] = []
     for call in calls:
         fn = call.get("function") if isinstance(call, dict) else None
@@ -348,9 +352,10 @@ def _tool_blocks(message: dict[str, Any]) -> list[ToolUseBlock]:
             call_id = call.get("id") if isinstance(call.get("id"), str) and call["id"] else new_id("call_")
             name = str(fn.get("name") or "")
             tool_input = parse_arguments(fn.get("arguments"))
-            blocks.append(
-                ToolUseBlock(id=call_id, name=name, input=tool_input, signature=chat_signature(call))
+            signature = (
+                chat_signature(call) or signed.get(call_id) or (signed.get("") if not blocks else None)
             )
+            blocks.append(ToolUseBlock(id=call_id, name=name, input=tool_input, signature=signature))
     return blocks
 
 

@@ -29,6 +29,8 @@ class View:
     - ``compaction``: the Responses request asked for a ``compaction`` item (a ``compaction_trigger``
       input item, or ``POST /v1/responses/compact``) instead of a message.
     - ``tools``: the request declared tools (only then can an answer call one).
+    - ``signed_calls``: the target signs its tool calls (``Target.thought_signatures``): a translated stream's
+      decoder holds each call's start until its signature came (``ChatStreamDecoder.wait_for_signatures``).
     """
 
     model: str
@@ -38,6 +40,7 @@ class View:
     custom_tools: frozenset[str] = frozenset()
     compaction: bool = False
     tools: bool = False
+    signed_calls: bool = False
 
 
 VIEWS_KEPT = 256  # passthrough views kept (``passthrough_view``): keyed by a client's model name

@@ -25,6 +25,7 @@ from dataclasses import replace
 from typing import Any
 
 from services.gateway.dialects._anthropic_wire import SYNTHETIC_SIGNATURE
+from services.gateway.dialects._call_signature import chat_signature, details_entry
 from services.gateway.dialects._minted import MINTED_PREFIX
 from services.gateway.dialects._prompt_cache import (
     body_has_markers,
@@ -281,6 +282,51 @@ def unsigned_steps_skip_validation_in_details(body: dict[str, Any]) -> bool:
     return changed
 
 
+def signatures_into_details(body: dict[str, Any]) -> bool:
+    """A Chat Completions body for Gemini on OpenRouter (``gemini_by_name``): each assistant message's thought
+    signatures on its calls (``extra_content.google.thought_signature``, where the translators put the signature an
+    Anthropic or Responses client carried in a call id: ``_call_signature``; Google's own endpoint reads it there)
+    moved to where OpenRouter reads them, the message's ``reasoning_details``, one ``reasoning.encrypted`` entry a
+    signed call with the call's id and format ``google-gemini-v1`` after the message's other details
+    (``_call_signature.details_entry``; OpenRouter docs, "Reasoning Tokens": "Preserving reasoning blocks"). A
+    message that holds Gemini's entries already keeps them and loses only the ``extra_content``. Without it Gemini
+    got the dummy on its own call (``unsigned_steps_skip_validation_in_details``: "degraded model performance"; s25
+    variants 04-orgem-sig-vG, -vH). Messages and calls are copied where changed, never changed in place. True if
+    changed."""
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        return False
+    out: list[Any] = []
+    changed = False
+    for msg in messages:
+        calls = msg.get("tool_calls") if isinstance(msg, dict) and msg.get("role") == "assistant" else None
+        if not isinstance(calls, list) or not any(
+            isinstance(c, dict) and "extra_content" in c for c in calls
+        ):
+            out.append(msg)
+            continue
+        details = d if isinstance(d := msg.get("reasoning_details"), list) else []
+        own = any(map(_gemini_signed, details))
+        entries: list[dict[str, Any]] = []
+        plain: list[Any] = []
+        for call in calls:
+            if not isinstance(call, dict) or "extra_content" not in call:
+                plain.append(call)
+                continue
+            signature = chat_signature(call)
+            if signature is not None and not own:
+                entries.append(details_entry(call.get("id"), signature, len(details) + len(entries)))
+            plain.append({k: v for k, v in call.items() if k != "extra_content"})
+        new = {**msg, "tool_calls": plain}
+        if entries:
+            new["reasoning_details"] = [*details, *entries]
+        out.append(new)
+        changed = True
+    if changed:
+        body["messages"] = out
+    return changed
+
+
 def _gemini_signed(detail: Any) -> bool:
     """A ``reasoning_details`` entry holding a Gemini thought signature: ``reasoning.encrypted``, format
     ``google-gemini-v1``, non-empty ``data``."""
@@ -419,6 +465,8 @@ class OpenRouterProvider(OpenAICompatProvider):
             and model.removeprefix("~").startswith("anthropic/")
         ):
             changed = no_reasoning_for_unsigned_tool_turn(body) or changed
+        if wire == "openai_chat" and isinstance(model, str) and gemini_by_name(model):
+            changed = signatures_into_details(body) or changed
         if wire == "openai_chat" and isinstance(model, str) and signs_tool_calls(model):
             changed = unsigned_steps_skip_validation_in_details(body) or changed
         usage = body.get("usage")
@@ -437,4 +485,6 @@ class OpenRouterProvider(OpenAICompatProvider):
             cache_markers=caches_by_markers(model),
             # Claude's own signed thinking goes back to it as reasoning_details (``_claude_details``)
             claude_details=model.removeprefix("~").startswith("anthropic/"),
+            # Gemini's thought signatures, relayed in reasoning_details, go back to it (``signatures_into_details``)
+            thought_signatures=gemini_by_name(model),
         )

@@ -16,7 +16,7 @@ from services.gateway.dialects import registry
 from services.gateway.dialects._call_signature import MARK, signed_id, split_id
 from services.gateway.dialects.anthropic import encoder_for as anthropic_encoder
 from services.gateway.dialects.anthropic import render as anthropic_render
-from services.gateway.dialects.ir import Delta, ToolCallStart
+from services.gateway.dialects.ir import Delta, ToolArgsDelta, ToolCallStart
 from services.gateway.dialects.openai_chat import ChatStreamDecoder, completion_from_chat
 from services.gateway.dialects.openai_chat import encoder_for as chat_encoder
 from services.gateway.dialects.openai_chat import render as chat_render
@@ -228,3 +228,95 @@ def test_a_chat_client_decoded_answer_keeps_gemini_signature_in_google_field() -
     answer = {"id": "g", "model": "gemini-3-pro-preview", "choices": [{"index": 0, "message": message}]}
     [call] = chat_render(completion_from_chat(answer), view)["choices"][0]["message"]["tool_calls"]
     assert (call["id"], call["extra_content"]) == ("function-call-1", CALL["extra_content"])
+
+
+# Gemini's signature in a later chunk than its call's start, as a relay in front of Google's endpoint may stream it
+# (s25 variants 04-gemsig-argchunk-vA, 04-gemsig-finishchunk-vB, 04-gemsig-afterargs-vC)
+_EXTRA = {"google": {"thought_signature": SIGNATURE}}
+_START = {
+    "index": 0,
+    "id": "function-call-1",
+    "type": "function",
+    "function": {"name": "weather", "arguments": ""},
+}
+LATE_SIGNATURES = {
+    "with-the-arguments": [
+        {"role": "assistant", "tool_calls": [_START]},
+        {"tool_calls": [{"index": 0, "function": {"arguments": '{"city":"Rome"}'}, "extra_content": _EXTRA}]},
+        {},
+    ],
+    "restated-in-a-later-chunk": [
+        {"role": "assistant", "tool_calls": [{**CALL, "index": 0, "extra_content": None}]},
+        {"tool_calls": [{**CALL, "index": 0}]},
+        {},
+    ],
+    "a-chunk-of-its-own": [
+        {
+            "role": "assistant",
+            "tool_calls": [{**_START, "function": {"name": "weather", "arguments": '{"city":'}}],
+        },
+        {"tool_calls": [{"index": 0, "function": {"arguments": '"Rome"}'}}]},
+        {"tool_calls": [{"index": 0, "extra_content": _EXTRA}]},
+        {},
+    ],
+}
+
+
+def _decoded(chunks: list[dict[str, Any]], wait: bool) -> list[Delta]:
+    dec = ChatStreamDecoder()
+    if wait:
+        dec.wait_for_signatures()
+    out: list[Delta] = []
+    for delta in chunks:
+        choice = {"index": 0, "delta": delta, "finish_reason": "tool_calls" if not delta else None}
+        body = {
+            "id": "g",
+            "object": "chat.completion.chunk",
+            "model": "gemini-3-pro-preview",
+            "choices": [choice],
+        }
+        out += dec.feed(SSEEvent(event=None, data=orjson.dumps(body).decode()))
+    return out + dec.finish()
+
+
+@pytest.mark.parametrize("chunks", list(LATE_SIGNATURES.values()), ids=list(LATE_SIGNATURES))
+def test_a_call_start_waits_for_a_signature_that_comes_in_a_later_chunk(chunks: list[dict[str, Any]]) -> None:
+    deltas = _decoded(chunks, wait=True)
+    starts = [d for d in deltas if type(d) is ToolCallStart]
+    assert [(s.id, s.signature) for s in starts] == [("function-call-1", SIGNATURE)]
+    tools = [d for d in deltas if type(d) in (ToolCallStart, ToolArgsDelta)]
+    assert type(tools[0]) is ToolCallStart  # the arguments still follow their call's start
+    view = View(model="gemini-3-pro-preview", tools=True, signed_calls=True)
+    anthropic = anthropic_encoder(view)
+    events = _sse_objects(b"".join(map(anthropic.feed, deltas)) + anthropic.finish())
+    assert [e["content_block"]["id"] for e in events if e["type"] == "content_block_start"] == [SIGNED]
+    joined = "".join(e["delta"]["partial_json"] for e in events if e["type"] == "content_block_delta")
+    assert orjson.loads(joined) == {"city": "Rome"}
+    responses = responses_encoder(view)
+    events = _sse_objects(b"".join(map(responses.feed, deltas)) + responses.finish())
+    assert [e["item"]["call_id"] for e in events if e["type"] == "response.output_item.added"] == [SIGNED]
+
+
+def test_without_waiting_a_late_signature_misses_the_start_and_a_signed_stream_still_starts_calls() -> None:
+    # (the decoder of a target that signs nothing starts a call as soon as it is named, as before)
+    late = LATE_SIGNATURES["with-the-arguments"]
+    assert [d.signature for d in _decoded(late, wait=False) if type(d) is ToolCallStart] == [None]
+    # an unsigned call (Gemini signs only a step's first) is released by the next call, and at the finish
+    second = {
+        "index": 1,
+        "id": "function-call-2",
+        "type": "function",
+        "function": {"name": "weather", "arguments": "{}"},
+    }
+    deltas = _decoded(
+        [{"role": "assistant", "tool_calls": [{**CALL, "index": 0}]}, {"tool_calls": [second]}, {}], True
+    )
+    starts = [(d.id, d.signature) for d in deltas if type(d) is ToolCallStart]
+    assert starts == [("function-call-1", SIGNATURE), ("function-call-2", None)]
+    unsigned = [
+        {"role": "assistant", "tool_calls": [{**_START, "function": {"name": "w", "arguments": "{}"}}]},
+        {},
+    ]
+    assert [(d.id, d.signature) for d in _decoded(unsigned, True) if type(d) is ToolCallStart] == [
+        ("function-call-1", None)
+    ]
