@@ -54,6 +54,8 @@ RATE_LIMITED = json.dumps(
 def test_openrouter_relaying_a_providers_quota_refusal_is_quota_exhausted() -> None:
     """s25 variant 11-or-quota-vG: the quota is only in ``metadata.raw``; a relayed rate limit stays one."""
     assert registry.quota_exhausted(429, OPENROUTER_QUOTA)
+    meaning = registry.upstream_error_meaning("openai_chat", 429, OPENROUTER_QUOTA, "")
+    assert registry.retry_advice(meaning) == {"x-should-retry": "false"}  # the client's SDK is told too
     assert not registry.quota_exhausted(429, OPENROUTER_LIMIT)
     assert not registry.quota_exhausted(429, b'{"error": {"metadata": {"raw": 5}}}')
 

@@ -586,6 +586,12 @@ def meaning_from_openai(status: int, body: bytes) -> Meaning:
         return "too_large"
     if status == 429 and _CREDITS_GONE.search(message):
         return "quota_exhausted"
+    if (
+        status == 429
+        and (raw := _relayed_body(body)) is not None
+        and meaning_from_openai(status, raw) == "quota_exhausted"
+    ):
+        return "quota_exhausted"  # OpenRouter relaying the provider's insufficient_quota (s25 variant 11-or-quota-vG)
     if code == "rate_limit_exceeded":
         return "rate_limit"
     if code == "invalid_api_key":
