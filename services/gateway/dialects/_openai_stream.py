@@ -911,6 +911,8 @@ class ChatStreamDecoder:
         # (a finish chunk's delta is empty: nothing to look up)
         out = self._delta(delta) if type(delta) is dict and delta else []
         reason = choice.get("finish_reason")
+        if reason is None:  # most chunks: not the last one (no comparison below to make)
+            return out
         if reason == "error":  # OpenRouter: the provider failed mid-stream, details (if any) in obj.error
             return out + self._fail(stream_error_from_openai(obj.get("error") or {}))
         if type(reason) is str and reason in CUT_FINISH:
