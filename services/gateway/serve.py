@@ -136,8 +136,17 @@ def told_not_to_retry(error: UpstreamError) -> bool:
     status or Retry-After (the anthropic and openai SDKs obey the header before anything else,
     ``_base_client._should_retry``; s10 variant 11-j). Another route may still serve it. So too a 429 for a
     request larger than the limit it hit ("Request too large … Limit 30000, Requested 250011": no wait admits it;
-    ``registry.over_the_limit_itself``, s16 variant 11-h)."""
-    return error.headers.get("x-should-retry") == "false" or too_large_for_its_limit(error)
+    ``registry.over_the_limit_itself``, s16 variant 11-h), and a 429 for a quota or credit used up
+    (``registry.quota_exhausted``: OpenAI's ``insufficient_quota``, Anthropic's ``billing_error``, xAI's credits;
+    conformance §1.8, "insufficient_quota … must not be retried"): a short Retry-After on it (a proxy's generic
+    one, or a reset read from the rate-limit headers every OpenAI answer carries) had the gateway wait it out and
+    send the same request to the same provider up to ``max_attempts`` times (s25 variants 11-quota-short-vA,
+    11-quota-resethdr-vB, 11-billing-short-vC, 11-xai-credits-ms-vD)."""
+    return (
+        error.headers.get("x-should-retry") == "false"
+        or too_large_for_its_limit(error)
+        or registry.quota_exhausted(error.upstream_status, error.body)
+    )
 
 
 def too_large_for_its_limit(error: UpstreamError) -> bool:

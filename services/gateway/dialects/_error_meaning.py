@@ -296,13 +296,32 @@ def quota_exhausted(status: int | None, body: bytes) -> bool:
     OpenAI's ``insufficient_quota`` (code or type), Anthropic's ``billing_error`` type, xAI's "used all available
     credits" (``_CREDITS_GONE``). Such a 429 is no rate limit that waiting out its Retry-After lifts: the provider
     cannot serve, and it counts toward its breaker (``ProviderHealth.record_failure``'s ``counted``; s24 variants
-    11-quota-breaker-vE, 11-xai-credits-breaker-vF: it was only rested, never counted)."""
+    11-quota-breaker-vE, 11-xai-credits-breaker-vF: it was only rested, never counted). A router's 429 that relays the
+    provider's own body (OpenRouter's ``error.metadata.raw``, OpenRouter docs, "Errors": a BYOK key's quota at the
+    provider behind it) is read as that body, one level deep (s25 variant 11-or-quota-vG)."""
     if status != 429:
         return False
-    return (
+    if (
         meaning_from_openai(status, body) == "quota_exhausted"
         or _error_of(body).get("type") == "billing_error"
+    ):
+        return True
+    raw = _relayed_body(body)
+    return raw is not None and (
+        meaning_from_openai(status, raw) == "quota_exhausted" or _error_of(raw).get("type") == "billing_error"
     )
+
+
+def _relayed_body(body: bytes) -> bytes | None:
+    """The provider's error body a router relayed as text in ``error.metadata.raw`` (OpenRouter), else None."""
+    try:
+        data = unwrapped(error_json(body))
+    except orjson.JSONDecodeError:
+        return None
+    err = data.get("error") if isinstance(data, dict) else None
+    metadata = err.get("metadata") if isinstance(err, dict) else None
+    raw = metadata.get("raw") if isinstance(metadata, dict) else None
+    return raw.encode() if isinstance(raw, str) and raw.strip() else None
 
 
 def over_the_limit_itself(message: str) -> bool:
@@ -567,6 +586,12 @@ def meaning_from_openai(status: int, body: bytes) -> Meaning:
         return "too_large"
     if status == 429 and _CREDITS_GONE.search(message):
         return "quota_exhausted"
+    if (
+        status == 429
+        and (raw := _relayed_body(body)) is not None
+        and meaning_from_openai(status, raw) == "quota_exhausted"
+    ):
+        return "quota_exhausted"  # OpenRouter relaying the provider's insufficient_quota (s25 variant 11-or-quota-vG)
     if code == "rate_limit_exceeded":
         return "rate_limit"
     if code == "invalid_api_key":

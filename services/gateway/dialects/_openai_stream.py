@@ -54,6 +54,25 @@ _ROLE_CHOICES = (
 
 # The in-band error a chat stream ending with finish_reason "abort" (vLLM's aborted request) is read as.
 ABORTED = {"message": 'the server aborted the answer before it finished (finish_reason "abort")', "code": 503}
+# Finish reasons that say the server cut the answer by a failure of its own, not that it finished, and the in-band
+# error each is read as (the chunk's own ``error`` object, when it has one, wins): vLLM's "abort" (an aborted engine
+# request, vllm-project/vllm#57082; s20 variant 13-ad); DeepSeek's "insufficient_system_resource" (API reference,
+# "Create Chat Completion": "the request is interrupted due to insufficient resource of the inference system"; s25
+# variant 13-deepseek-resource-vA); Z.ai's / Zhipu's "network_error" (chat completion reference: "model inference
+# exception"; s25 variant 13-zai-network-vB). Read as finished, each was a complete answer to the client, the
+# ledger and the provider's health.
+CUT_FINISH: dict[str, dict[str, Any]] = {
+    "abort": ABORTED,
+    "insufficient_system_resource": {
+        "message": "the server ran out of inference resources and interrupted the answer "
+        '(finish_reason "insufficient_system_resource")',
+        "code": 503,
+    },
+    "network_error": {
+        "message": 'the model\'s inference failed before the answer finished (finish_reason "network_error")',
+        "code": 500,
+    },
+}
 
 
 def is_text_chunk(ev: SSEEvent) -> bool:
@@ -695,7 +714,7 @@ class ChatStreamDecoder:
                     if choice.get("index", 0) != 0:
                         return None
                     if reason is not None:
-                        if type(reason) is not str or not reason or reason in ("error", "abort"):
+                        if type(reason) is not str or not reason or reason == "error" or reason in CUT_FINISH:
                             return None
                         finish = finished = True
             usage = obj.get("usage")
@@ -890,6 +909,10 @@ class ChatStreamDecoder:
             if type(choice) is dict and choice.get("index", 0) == 0 and not self._finished:
                 out += self._choice(choice, obj)
                 if self._failed:
+                    # the failing chunk's own usage is still read (DeepSeek's last chunk carries it beside the finish
+                    # reason), as a later usage chunk is (``_usage_after_failure``): the ledger bills what was made
+                    if type(usage := obj.get("usage")) is dict:
+                        self.usage = usage_from_openai(usage, obj.get("service_tier"))
                     return out
         usage = obj.get("usage")
         if type(usage) is not dict:
@@ -904,13 +927,14 @@ class ChatStreamDecoder:
         # (a finish chunk's delta is empty: nothing to look up)
         out = self._delta(delta) if type(delta) is dict and delta else []
         reason = choice.get("finish_reason")
+        if reason is None:  # most chunks: not the last one (no comparison below to make)
+            return out
         if reason == "error":  # OpenRouter: the provider failed mid-stream, details (if any) in obj.error
             return out + self._fail(stream_error_from_openai(obj.get("error") or {}))
-        if reason == "abort":
-            # vLLM ends a request its engine aborted (shutdown, a paused or scaled-down engine, an abort request)
-            # with finish_reason "abort", then [DONE], as if it had finished (vllm-project/vllm#57082): the answer
-            # was cut, not complete (s20 variant 13-ad). A failure, told as the server's unavailability.
-            return out + self._fail(stream_error_from_openai(obj.get("error") or ABORTED))
+        if type(reason) is str and reason in CUT_FINISH:
+            # the server cut the answer and says so in its finish reason, then may end as if it had finished
+            # ([DONE], or the body's end): a failure, not a complete answer (``CUT_FINISH``)
+            return out + self._fail(stream_error_from_openai(obj.get("error") or CUT_FINISH[reason]))
         if isinstance(reason, str) and reason:
             out += self._finish(reason)
         return out
