@@ -104,7 +104,9 @@ def test_ds4_overflow_reaches_claude_code_and_codex_as_an_overflow(gw: Stack, up
     assert failed.value.code == "context_length_exceeded"
 
 
-def test_ds4_overflow_told_in_band_reaches_claude_code_with_its_counts(gw: Stack, up: ScriptedUpstream) -> None:
+def test_ds4_overflow_told_in_band_reaches_claude_code_with_its_counts(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
     """s25 variant 10-ds4-inband-cc-vO: in-band, the overflow was read but its counts were not restated."""
     up.script(DS4, sse([frame(DS4_ERR)]))
     told = claude_stream_error(gw, "deepseek-v4-flash")
