@@ -73,8 +73,10 @@ def test_a_bare_error_object_streamed_as_a_chunk_is_the_error_it_tells() -> None
     as an empty answer (end_turn, no content) and the overflow was lost."""
     dec = ChatStreamDecoder()
     out = dec.feed(SSEEvent(event=None, data=json.dumps(VLLM_BARE)))
-    assert len(out) == 1 and isinstance(out[0], StreamError)
-    assert (out[0].status, out[0].message) == (400, VLLM_BARE["message"])
+    failed = [d for d in out if isinstance(d, StreamError)]
+    assert len(failed) == 1 and out[-1] is failed[0]
+    assert (failed[0].status, failed[0].message) == (400, VLLM_BARE["message"])
+    assert dec.feed(SSEEvent(event=None, data="[DONE]")) == []
     assert em.stream_words_for_anthropic(400, "invalid_request_error", VLLM_BARE["message"]) == (
         "invalid_request_error",
         "prompt is too long: 40000 tokens > 32768 maximum",

@@ -593,12 +593,6 @@ class ChatStreamDecoder:
         # None`` first: a chat chunk has no event name, and ``None == str`` costs two failed comparisons
         if event is not None and event == "error":
             return self._fail(stream_error_from_openai(obj))
-        # an error object as the chunk itself, no ``error`` wrapper and no ``choices`` (the bare shape of vLLM's
-        # ErrorResponse, ``{"object": "error", "message": …, "type": "BadRequestError", "code": 400}``, which servers
-        # on its protocol and relays stream as it came): read as a chunk, it was an empty answer that ended well, the
-        # overflow it told lost (s25 variants 10-vllm-bare-inband-*). ``in`` first: no call on a chat chunk
-        if "choices" not in obj and obj.get("object") == "error":
-            return self._fail(stream_error_from_openai(obj))
         started = self._started
         out = self._chunk(obj)
         if not started:
@@ -876,11 +870,19 @@ class ChatStreamDecoder:
             self._first = obj
             out.append(MessageStart(id=str(obj.get("id") or new_id("chatcmpl-")), model=self.model or ""))
         choices = obj.get("choices")
-        for choice in choices if type(choices) is list else ():
-            if type(choice) is dict and choice.get("index", 0) == 0 and not self._finished:
-                out += self._choice(choice, obj)
-                if self._failed:
-                    return out
+        if type(choices) is list:
+            for choice in choices:
+                if type(choice) is dict and choice.get("index", 0) == 0 and not self._finished:
+                    out += self._choice(choice, obj)
+                    if self._failed:
+                        return out
+        elif obj.get("object") == "error":
+            # an error object as the chunk itself, no ``error`` wrapper and no ``choices`` (the bare shape of vLLM's
+            # ErrorResponse, ``{"object": "error", "message": …, "type": "BadRequestError", "code": 400}``, which
+            # servers on its protocol and relays stream as it came): read as a chunk, it was an empty answer that
+            # ended well, the overflow it told lost (s25 variants 10-vllm-bare-inband-*). Asked only of a chunk
+            # without choices: nothing more on a chat chunk's way
+            return out + self._fail(stream_error_from_openai(obj))
         usage = obj.get("usage")
         if type(usage) is not dict:
             usage = _vendor_usage(obj)
