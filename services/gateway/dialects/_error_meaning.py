@@ -124,7 +124,11 @@ _OVERFLOW = re.compile(
     # Cerebras: "Please reduce the length of the messages or completion. Current length is 42328 while limit is 40000"
     # (cline/cline#5140, anomalyco/opencode#1551; s19 variants 10-a, 10-b); LiteLLM's proxy names any provider's
     # overflow by its exception class: "litellm.ContextWindowExceededError: litellm.BadRequestError: …" (code "400")
-    r"current length is \d+ while limit is \d+|contextwindowexceedederror",
+    r"current length is \d+ while limit is \d+|contextwindowexceedederror|"
+    # the DS4 server since its PR #150 (antirez/ds4): 400 {"error": {"message": "Prompt tokens (40000) exceeds context
+    # size (32768)", "type": "context_exceeded", "n_prompt_tokens": 40000, "n_ctx": 32768}} (its type a word of its own,
+    # read here beside the message; s25 variants 10-ds4-*)
+    r"exceed(?:s|ed)? (?:the )?context size|\bcontext_exceeded\b",
     re.I | re.S,
 )
 # The overflow said so plainly that a 5xx status (or an in-band error without a code, read as 500) does not make it a
@@ -227,7 +231,12 @@ _ASKED_ALLOWED = re.compile(
     # Gemini on Vertex AI: "the input token count is 135538 but model only supports up to 131072" (s21 variant 10-g)
     r"input token count is (\d+) but (?:the )?model only supports up to (\d+)|"
     # llama.cpp's counts, stated in fields of its error object rather than its message (``counts_told``)
-    r"n_prompt_tokens: (\d+), n_ctx: (\d+)",
+    r"n_prompt_tokens: (\d+), n_ctx: (\d+)|"
+    # the counts in parentheses around an "exceeds … context" of the prompt's: DS4 (PR #150) "Prompt tokens (40000)
+    # exceeds context size (32768)", ctransformers' "Number of tokens (2662) exceeded maximum context length (512)."
+    # (AIAnytime/Zephyr-7B-beta-RAG-Demo#3; s25 variants 10-ds4-*, 10-ctransformers-counts-vH)
+    r"(?:prompt tokens|number of tokens) \((\d+)\) exceed(?:s|ed)? (?:the )?(?:maximum )?context (?:size|length) "
+    r"\((\d+)\)",
     re.I,
 )
 # SambaNova: "The provided prompt is 40000 tokens long, … the maximum supported sequence length is just 16384";

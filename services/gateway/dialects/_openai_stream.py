@@ -905,15 +905,24 @@ class ChatStreamDecoder:
             self._first = obj
             out.append(MessageStart(id=str(obj.get("id") or new_id("chatcmpl-")), model=self.model or ""))
         choices = obj.get("choices")
-        for choice in choices if type(choices) is list else ():
-            if type(choice) is dict and choice.get("index", 0) == 0 and not self._finished:
-                out += self._choice(choice, obj)
-                if self._failed:
-                    # the failing chunk's own usage is still read (DeepSeek's last chunk carries it beside the finish
-                    # reason), as a later usage chunk is (``_usage_after_failure``): the ledger bills what was made
-                    if type(usage := obj.get("usage")) is dict:
-                        self.usage = usage_from_openai(usage, obj.get("service_tier"))
-                    return out
+        if type(choices) is list:
+            for choice in choices:
+                if type(choice) is dict and choice.get("index", 0) == 0 and not self._finished:
+                    out += self._choice(choice, obj)
+                    if self._failed:
+                        # the failing chunk's own usage is still read (DeepSeek's last chunk carries it beside the
+                        # finish reason), as a later usage chunk is (``_usage_after_failure``): the ledger bills
+                        # what was made
+                        if type(usage := obj.get("usage")) is dict:
+                            self.usage = usage_from_openai(usage, obj.get("service_tier"))
+                        return out
+        elif obj.get("object") == "error":
+            # an error object as the chunk itself, no ``error`` wrapper and no ``choices`` (the bare shape of vLLM's
+            # ErrorResponse, ``{"object": "error", "message": …, "type": "BadRequestError", "code": 400}``, which
+            # servers on its protocol and relays stream as it came): read as a chunk, it was an empty answer that
+            # ended well, the overflow it told lost (s25 variants 10-vllm-bare-inband-*). Asked only of a chunk
+            # without choices: nothing more on a chat chunk's way
+            return out + self._fail(stream_error_from_openai(obj))
         usage = obj.get("usage")
         if type(usage) is not dict:
             usage = _vendor_usage(obj)

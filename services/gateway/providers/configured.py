@@ -74,7 +74,16 @@ class ConfiguredProvider(OpenAICompatProvider):
         return changed
 
     def configured_output_limit(self, model: str) -> int | None:
-        return self.spec.output_limit(model)  # the catalog file's max_output_tokens / limits."<model>"
+        """The catalog file's output limit for ``model`` in tokens (``limits."<model>".max_output_tokens``, else the
+        provider's ``max_output_tokens``), never above its context window (``context_window``, per model or for
+        the provider; docs/catalog.md): no answer is longer than the window its prompt shares, so a server of a
+        16384-token window refuses Claude Code's 32000 whatever its words (s25 variant 17-catalog-context-window-vD:
+        a window given without an output limit went unread, the 32000 was sent and refused). None when the file
+        gives neither."""
+        limit, window = self.spec.output_limit(model), self.spec.context_limit(model)
+        if window is None:
+            return limit
+        return window if limit is None else min(limit, window)
 
     def serves(self, model: str) -> bool:
         return self.spec.serves(model)
