@@ -32,10 +32,14 @@ def frame(members: list[bytes]) -> bytes:
     return b"data: {" + b",".join(members) + b"}\n\n"
 
 
-def chunk(delta: bytes, model: bytes = b'"gpt-4o-mini"', pad: bytes | None = None, tail: bytes = b"") -> bytes:
+def chunk(
+    delta: bytes, model: bytes = b'"gpt-4o-mini"', pad: bytes | None = None, tail: bytes = b""
+) -> bytes:
     """A chunk whose first choice's delta is ``delta`` (JSON text), in OpenAI's member order."""
     members = [HEAD + b'"model":' + model]
-    members.append(b'"choices":[{"index":0,"delta":' + delta + b',"logprobs":null,"finish_reason":null' + tail + b"}]")
+    members.append(
+        b'"choices":[{"index":0,"delta":' + delta + b',"logprobs":null,"finish_reason":null' + tail + b"}]"
+    )
     members.append(b'"usage":null')
     if pad is not None:
         members.append(b'"obfuscation":"' + pad + b'"')
@@ -45,7 +49,13 @@ def chunk(delta: bytes, model: bytes = b'"gpt-4o-mini"', pad: bytes | None = Non
 def end(model: bytes = b'"gpt-4o-mini"') -> bytes:
     return (
         frame([HEAD + b'"model":' + model, b'"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]'])
-        + frame([HEAD + b'"model":' + model, b'"choices":[]', b'"usage":{"prompt_tokens":3,"completion_tokens":2}'])
+        + frame(
+            [
+                HEAD + b'"model":' + model,
+                b'"choices":[]',
+                b'"usage":{"prompt_tokens":3,"completion_tokens":2}',
+            ]
+        )
         + b"data: [DONE]\n\n"
     )
 
@@ -75,10 +85,14 @@ def text_chunks(draw: Any) -> bytes:
         text = orjson.dumps(draw(st.text(max_size=5)))
         return chunk(b'{"content":' + text + b',"role":"assistant"}', model, pad)
     if kind == 2:  # a tool call
-        return chunk(b'{"tool_calls":[{"index":0,"id":"c1","function":{"name":"f","arguments":"{}"}}]}', model, pad)
+        return chunk(
+            b'{"tool_calls":[{"index":0,"id":"c1","function":{"name":"f","arguments":"{}"}}]}', model, pad
+        )
     if kind == 3:  # a refusal, reasoning
         key = draw(st.sampled_from((b"refusal", b"reasoning_content")))
-        return chunk(b'{"' + key + b'":' + orjson.dumps(draw(st.text(min_size=1, max_size=4))) + b"}", model, pad)
+        return chunk(
+            b'{"' + key + b'":' + orjson.dumps(draw(st.text(min_size=1, max_size=4))) + b"}", model, pad
+        )
     if kind == 4:  # another member in the choice
         return chunk(b'{"content":"x"}', model, pad, tail=b',"stop_reason":null')
     if kind == 5:  # the role again, empty content
