@@ -58,6 +58,9 @@ def run_relays(client: str, wire: str, include_usage: bool) -> tuple[Translator,
     fast, general = Translator(pair, view), Translator(pair, view)
     assert fast._run is not None
     general._run = general._lane = general._tap = None  # (the frame tap: session 23)
+    general._data_tap = (
+        None  # (the chat decoder's ``feed_frame`` reads text chunks by their shape: session 25)
+    )
     same_made_up(fast, general)
     return fast, general
 

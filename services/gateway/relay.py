@@ -1218,7 +1218,7 @@ class Translator(Relay):
             return self._until_token(sse.feed(chunk))
         out: list[bytes] = []
         pos, n = 0, len(chunk)
-        tap = (self._tap is not None or self._data_tap is not None) and b"\r" not in chunk
+        tap = (self._tap is not None or self._data_tap is not None) and chunk.find(b"\r") == -1
         while pos < n:
             if tap and (tapped := self._tapped(chunk, pos)) is not None:
                 pos = tapped[1]
@@ -1273,7 +1273,7 @@ class Translator(Relay):
         run, frames = self._run  # type: ignore[misc]
         out: list[bytes] = []
         pos, n = 0, len(buf)
-        tap = (self._tap is not None or self._data_tap is not None) and b"\r" not in buf
+        tap = (self._tap is not None or self._data_tap is not None) and buf.find(b"\r") == -1
         while pos < n:
             found = run(buf, pos)
             if found is not None:

@@ -416,10 +416,8 @@ class MessagesStreamEncoder:
         )
 
     def _content(self, d: Delta) -> bytes:
-        if type(d) is TextDelta and d.text:
-            return self._open_block("text", {"type": "text", "text": ""}) + self._delta(
-                {"type": "text_delta", "text": d.text}
-            )
+        if type(d) is TextDelta and d.text:  # (``_text_delta``: ``_delta``'s frame from a template)
+            return self._open_block("text", _TEXT_BLOCK) + _text_delta(self._index, d.text)
         if type(d) is ReasoningDelta and d.text:
             block = {"type": "thinking", "thinking": "", "signature": ""}
             # a signature closes its thinking block: reasoning after it starts a new one
@@ -532,6 +530,7 @@ def _frame(obj: dict[str, Any]) -> bytes:
 
 
 _PING = _frame({"type": "ping"})
+_TEXT_BLOCK = {"type": "text", "text": ""}  # (``_open_block`` writes a text block's start from a template)
 _ZERO_USAGE_JSON = orjson.dumps(usage_to_anthropic(Usage()))
 # ``_start``'s frames (``message_start``, then ``ping``) around its id and model, with zero usage
 _MESSAGE_START_HEAD = b'event: message_start\ndata: {"type":"message_start","message":{"id":'

@@ -458,6 +458,22 @@ class _TextShape:
     # A usual frame of this shape as bytes (``run``): ``data: `` + ``head``, and ``tail`` (+ LF LF unpadded)
     frame_head: bytes
     frame_tail: bytes
+    # made from the stream's first chunk (``spliced``), not yet from a text chunk: a text chunk the decoder
+    # reads into one TextDelta (the shape did not take it) teaches the shape again (``learn``)
+    spliced: bool = False
+
+    @staticmethod
+    def spliced_from(data: str, obj: Any, model: str | None) -> _TextShape | None:
+        """The shape of the stream's text chunks from its first chunk ``data`` (stripped) parsed as ``obj``, the
+        decoder's model then ``model``: ``_spliced_shape``'s (OpenAI's role chunk and its text chunks differ
+        only in ``delta`` and padding; its docstring gives the argument), so the stream's first text chunk
+        needs no parse either (session 25). None when ``_spliced_shape`` has none."""
+        shape = _spliced_shape(data, obj, model)
+        if shape is None:
+            return None
+        head, tail, model, padded = shape
+        frame_tail = tail.encode() if padded else tail.encode() + b"\n\n"
+        return _TextShape(head, tail, padded, model, b"data: " + head.encode(), frame_tail, True)
 
     @staticmethod
     def learn(data: str, obj: dict[str, Any], model: str | None) -> _TextShape | None:
@@ -632,14 +648,15 @@ class ChatStreamDecoder:
         out = self._chunk(obj)
         if not started:
             self.first_chunk = (data, obj)
-        if (
+            if self._lane_wanted:
+                self._lane = _TextShape.spliced_from(data, obj, self.model)
+        elif (
             self._lane_wanted
-            and started
-            and self._lane is None
+            and (self._lane is None or self._lane.spliced)
             and len(out) == 1
             and type(out[0]) is TextDelta
         ):
-            self._lane = _TextShape.learn(data, obj, self.model)
+            self._lane = _TextShape.learn(data, obj, self.model) or self._lane
         return out
 
     def feed_frame(self, data: bytes) -> list[Delta] | None:
@@ -653,6 +670,12 @@ class ChatStreamDecoder:
         except UnicodeDecodeError:
             return None
         self._lane_wanted = True
+        lane = self._lane
+        if lane is not None and not (self._finished or self._ended or self._failed):
+            # a text chunk of the stream's text shape (``text_of``'s test): one TextDelta, no parse
+            said = lane.text(text, self.model)
+            if said is not None:
+                return [TextDelta(text=said)]
         return self.feed_data(text.strip())
 
     def plan_tail(
