@@ -86,7 +86,11 @@ _TEXT_FRAME = re.compile(
 )
 # A run of them, from a position on
 _TEXT_RUN = re.compile(rb"(?:" + _TEXT_FRAME.pattern + rb")+").match
-_TEXT_BODIES = _TEXT_FRAME.findall
+# ... and the text bodies of such a run: in each of its frames ``"text":"`` comes once (the fixed bytes before
+# the text hold none, the text holds no quote) and the text's closing quote is the first after it, so this
+# finds each frame's group 1 without matching the frame's fixed bytes again (~5k instructions less on a run
+# of four, callgrind: tests/unit/dialects/test_text_run.py holds the two to the same bodies)
+_TEXT_BODIES = re.compile(rb'"text":"([^"]*)"\}\}\n\n').findall
 
 
 class MessagesStreamDecoder:
