@@ -4,6 +4,7 @@ session 20): on every run ``_TEXT_RUN`` finds, the two give the same bodies (ses
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 
 from services.gateway.dialects import _anthropic_stream as stream
 from services.gateway.dialects._anthropic_stream import MessagesStreamDecoder
+from tests.text_lanes import END, START, run, run_relays
 from tests.unit.dialects.test_text_run import frame, text_frames
 
 # Texts near the pattern's edges: quotes, braces and the pattern's own bytes inside a text
@@ -45,3 +47,26 @@ def test_the_usual_run_reads_each_text() -> None:
     texts = ["Hello ", "a", "x}}", "text:", "}} ", "bench"]
     buf = b"".join(frame(t, raw=True) for t in texts)
     assert MessagesStreamDecoder().text_run(buf, 0) == ([t.encode() for t in texts], len(buf))
+
+
+USUAL = st.text(
+    st.characters(blacklist_characters='"\\', blacklist_categories=("Cs",), min_codepoint=0x20),
+    min_size=1,
+    max_size=8,
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(USUAL, min_size=1, max_size=12), st.lists(st.integers(0, 4000), max_size=4), st.booleans())
+def test_runs_of_usual_frames_give_the_general_paths_bytes(
+    texts: list[str], cuts: list[int], rest: bool
+) -> None:
+    """Runs of several usual text frames (the lane's case; ``test_text_run``'s frames are mostly odd): the
+    same bytes (the Responses client's closing frames hold the whole text: ``text_frames`` keeps it) and
+    facts as the general path, both clients, cut anywhere."""
+    body = START + b"".join(frame(t) for t in texts) + END
+    points = sorted({0, len(body), *(c % (len(body) + 1) for c in cuts)})
+    chunks = [body[a:b] for a, b in pairwise(points)]
+    for client in ("openai_chat", "openai_responses"):
+        fast, general = run_relays(client, "anthropic", True)
+        assert run(fast, chunks, rest) == run(general, chunks, rest)
