@@ -10,6 +10,7 @@ Two shapes, chosen by ``make_relay`` from the call's pairing in the format regis
 from __future__ import annotations
 
 import functools
+import re
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -1135,6 +1136,13 @@ def _usual_named(chunk: bytes, data_lines: int = -1) -> list[bytes] | None:
     return lines
 
 
+# The usual named frame at a position (``Translator._tapped``): ``event: <name>`` LF ``data: <data>`` LF LF, a
+# name not empty, neither holding an LF (the caller has checked the read holds no CR); group 1 is the data.
+# One C call where ``startswith``/``find`` with a position took five and a slice (~8k instructions a frame
+# against ~3k, callgrind, CPython 3.11: their arguments are parsed by ``PyArg_ParseTuple``).
+_NAMED_FRAME = re.compile(rb"event: [^\n]+\ndata: ([^\n]*)\n\n").match
+
+
 def _text(data: bytes) -> str:
     """``data`` as the SSE decoder gives it (UTF-8, an invalid byte replaced)."""
     return data.decode("utf-8", errors="replace")
@@ -1218,7 +1226,8 @@ class Translator(Relay):
             return self._until_token(sse.feed(chunk))
         out: list[bytes] = []
         pos, n = 0, len(chunk)
-        tap = (self._tap is not None or self._data_tap is not None) and chunk.find(b"\r") == -1
+        # (``13 not in``: CR as an int, one memchr; ``b"\r" not in`` first fails an int conversion, ~2k more)
+        tap = (self._tap is not None or self._data_tap is not None) and 13 not in chunk
         while pos < n:
             if tap and (tapped := self._tapped(chunk, pos)) is not None:
                 pos = tapped[1]
@@ -1273,7 +1282,7 @@ class Translator(Relay):
         run, frames = self._run  # type: ignore[misc]
         out: list[bytes] = []
         pos, n = 0, len(buf)
-        tap = (self._tap is not None or self._data_tap is not None) and buf.find(b"\r") == -1
+        tap = (self._tap is not None or self._data_tap is not None) and 13 not in buf  # (CR: see above)
         while pos < n:
             found = run(buf, pos)
             if found is not None:
@@ -1319,16 +1328,11 @@ class Translator(Relay):
                 return None
             deltas = self._data_tap(buf[pos + 6 : end])  # type: ignore[misc]
             return None if deltas is None else (self._deltas(deltas), end + 2)
-        if not buf.startswith(b"event: ", pos):
+        framed = _NAMED_FRAME(buf, pos)
+        if framed is None:
             return None
-        lf = buf.find(b"\n", pos + 7)
-        if lf <= pos + 7 or not buf.startswith(b"data: ", lf + 1):
-            return None
-        end = buf.find(b"\n", lf + 7)
-        if end == -1 or not buf.startswith(b"\n", end + 1):
-            return None
-        deltas = tap(self.decoder, buf[lf + 7 : end])
-        return None if deltas is None else (self._deltas(deltas), end + 2)
+        deltas = tap(self.decoder, framed[1])
+        return None if deltas is None else (self._deltas(deltas), framed.end())
 
     def _event(self, ev: SSEEvent) -> bytes:
         lane = self._lane

@@ -680,13 +680,12 @@ class ResponsesStreamEncoder:
             return None
         seq = self._seq
         self._seq = seq + len(bodies)
-        texts = item.text
-        for body in bodies:
-            texts.append(body.decode())
+        # the texts as one: ``item.text`` is read only joined (``_close_item``), one decode for the run
+        item.text.append(b"".join(bodies).decode())
         if not self._frames:
             return b""
         head = item.delta_head
-        return b"".join([_TEXT_DELTA % (seq + i, head, b'"' + body + b'"') for i, body in enumerate(bodies)])
+        return b"".join([_TEXT_DELTA_BODY % (seq + i, head, body) for i, body in enumerate(bodies)])
 
     def finish(self) -> bytes:
         """Close the stream: close the open item, then ``response.completed`` (or ``.incomplete``)."""
@@ -1110,6 +1109,8 @@ _TEXT_DELTA = (
     b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta","sequence_number":%d'
     b'%b%b,"logprobs":[]}\n\n'
 )
+# ... given the body of the delta's JSON string (``text_frames``): the quotes in the template
+_TEXT_DELTA_BODY = _TEXT_DELTA.replace(b'%b%b,"logprobs"', b'%b"%b","logprobs"')
 
 
 def _text_part(text: str) -> dict[str, Any]:
