@@ -19,7 +19,8 @@ exits, the collector off: ``--instructions`` runs that under ``valgrind --tool=c
 with N and, once per path, with 0, and divides the difference of the instruction totals by N (slow: about
 20 s a valgrind run).
 
-    python bench/request_counts.py [--iterations 500] [--only "→"] [--instructions [--n 300]]
+    python bench/request_counts.py [--iterations 500] [--only "→"] [--paths "responses, plain;…"]
+                                   [--instructions [--n 300]]
 """
 
 from __future__ import annotations
@@ -74,8 +75,12 @@ ENV = {
 }
 
 
-def cases(only: str) -> list[PathCase]:
-    """The translated streams and the passthrough anthropic stream (the reference)."""
+def cases(only: str, names: str = "") -> list[PathCase]:
+    """The paths named in ``names`` (exact, separated by ";"; session 25: the plain passthroughs), or by default
+    the translated streams and the passthrough anthropic stream (the reference)."""
+    if names:
+        chosen = names.split(";")
+        return [c for c in PATHS if c.name in chosen and only in c.name]
     return [c for c in PATHS if (c.translated or c.name == "anthropic, stream") and only in c.name]
 
 
@@ -152,6 +157,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--iterations", type=int, default=500)
     ap.add_argument("--only", default="")
+    ap.add_argument(
+        "--paths",
+        default="",
+        help='exact path names separated by ";" (e.g. "responses, plain;anthropic, plain")',
+    )
     ap.add_argument("--instructions", action="store_true", help="also callgrind instructions (slow)")
     ap.add_argument("--n", type=int, default=300, help="runs per callgrind measurement")
     ap.add_argument("--pieces", default=",".join(PIECES), help="with --instructions: these pieces only")
@@ -171,7 +181,7 @@ def main() -> None:
     print(
         f"{'path':34} " + " ".join(f"{p:>10}" for p in PIECES) + f" {'build-tr':>10}  (Python calls/request)"
     )
-    for case in cases(args.only):
+    for case in cases(args.only, args.paths):
         w = works(case)
         got = {p: calls_per_run(w[p], args.iterations) for p in PIECES}
         row = " ".join(f"{got[p]:10.1f}" for p in PIECES)
@@ -180,7 +190,7 @@ def main() -> None:
         print(
             f"\n{'path':34} " + " ".join(f"{p:>10}" for p in PIECES) + "  (instructions/request, callgrind)"
         )
-        for case in cases(args.only):
+        for case in cases(args.only, args.paths):
             base = collected(case.name, "parse", 0)
             chosen = [p for p in PIECES if p in args.pieces.split(",")]
             ins: dict[str, Any] = {p: (collected(case.name, p, args.n) - base) / args.n for p in chosen}

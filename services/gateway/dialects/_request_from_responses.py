@@ -132,27 +132,10 @@ def validate_responses_request(body: Any) -> None:
         if not isinstance(item, dict):
             raise TranslationError(f"input[{i}]: each input item must be an object", param=f"input[{i}]")
         _validate_message_content(item, f"input[{i}]")
-    if body.get("instructions") is not None and not isinstance(body["instructions"], str):
-        raise TranslationError("instructions: must be a string", param="instructions")
-    tools = body.get("tools")
-    if tools is not None and not isinstance(tools, list):
-        raise TranslationError("tools: must be a list", param="tools")
-    for i, tool in enumerate(tools or []):
-        if not isinstance(tool, dict) or not isinstance(tool.get("type"), str):
-            raise TranslationError(
-                f"tools[{i}]: each tool must be an object with a type", param=f"tools[{i}]"
-            )
-        if tool.get("parameters") is not None and not isinstance(tool["parameters"], dict):
-            raise TranslationError(
-                f"tools[{i}].parameters: must be a JSON Schema object", param=f"tools[{i}].parameters"
-            )
-    if body.keys() & _OPTIONS:  # none of them: nothing to check (issue 13, session 18: ~12 calls a request)
-        _validate_options(body)
-    _max_output_tokens(body)
-    for key in ("temperature", "top_p"):
-        value = body.get(key)
-        if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)):
-            raise TranslationError(f"{key}: must be a number", param=key)
+    if not _FIELDS.isdisjoint(
+        body
+    ):  # none of them: nothing to check (issue 13, session 25: ~8 calls a request)
+        _validate_fields(body)
     if body.get("stream") is not None and not isinstance(body["stream"], bool):
         raise TranslationError("stream: must be a boolean", param="stream")
 
@@ -174,6 +157,35 @@ def _validate_message_content(item: dict[str, Any], path: str) -> None:
 
 # the fields ``_validate_options`` reads: a body without any of them passes it
 _OPTIONS = frozenset({"tool_choice", "reasoning", "text", "previous_response_id", "parallel_tool_calls"})
+# the fields ``_validate_fields`` reads: a body without any of them passes it
+_FIELDS = _OPTIONS | {"instructions", "tools", "max_output_tokens", "temperature", "top_p"}
+
+
+def _validate_fields(body: dict[str, Any]) -> None:
+    """The optional fields ``validate_responses_request`` judges after ``input``, in its order (the first error
+    found is the one told): ``instructions``, ``tools``, the options (``_OPTIONS``), ``max_output_tokens``,
+    ``temperature`` and ``top_p``. A body holding none of ``_FIELDS`` passes it."""
+    if body.get("instructions") is not None and not isinstance(body["instructions"], str):
+        raise TranslationError("instructions: must be a string", param="instructions")
+    tools = body.get("tools")
+    if tools is not None and not isinstance(tools, list):
+        raise TranslationError("tools: must be a list", param="tools")
+    for i, tool in enumerate(tools or []):
+        if not isinstance(tool, dict) or not isinstance(tool.get("type"), str):
+            raise TranslationError(
+                f"tools[{i}]: each tool must be an object with a type", param=f"tools[{i}]"
+            )
+        if tool.get("parameters") is not None and not isinstance(tool["parameters"], dict):
+            raise TranslationError(
+                f"tools[{i}].parameters: must be a JSON Schema object", param=f"tools[{i}].parameters"
+            )
+    if not _OPTIONS.isdisjoint(body):  # none of them: nothing to check (issue 13, session 18: ~12 calls)
+        _validate_options(body)
+    _max_output_tokens(body)
+    for key in ("temperature", "top_p"):
+        value = body.get(key)
+        if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)):
+            raise TranslationError(f"{key}: must be a number", param=key)
 
 
 def _validate_options(body: dict[str, Any]) -> None:
