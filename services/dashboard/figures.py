@@ -276,7 +276,7 @@ def errors_and_fallbacks(series: pd.DataFrame, axis: TimeAxis) -> go.Figure:
         return empty_figure(title, axis=axis)
     table = series.groupby("bucket")[["errors", "fallbacks"]].sum().sort_index()
     x = _times(table.index.to_series())
-    traces = [
+    traces: list[dict[str, Any]] = [
         {
             "type": "bar",
             "x": x,

@@ -14,10 +14,7 @@ import zmq
 
 # The monitor events the link reads (the others are not asked for).
 EVENTS = (
-    zmq.EVENT_CONNECTED
-    | zmq.EVENT_DISCONNECTED
-    | zmq.EVENT_CONNECT_RETRIED
-    | zmq.EVENT_HANDSHAKE_SUCCEEDED
+    zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED | zmq.EVENT_CONNECT_RETRIED | zmq.EVENT_HANDSHAKE_SUCCEEDED
 )
 PATIENCE_S = 3.0  # without a handshake for this long, say so (once per wait)
 

@@ -93,7 +93,9 @@ def test_says_whether_it_is_connected_on_stderr(cfg: RecorderConfig, launch: Lau
     session 25's newcomer run). Then the recorder starts: it says it connected, and events print on stdout,
     which holds only them (``--json`` stays machine-readable). The recorder stops: it says so."""
     tail = launch.tail("--json")
-    wait_for_output(tail, f"ekai-tail: nothing listens at {cfg.tail} yet: is the recorder running", timeout=30)
+    wait_for_output(
+        tail, f"ekai-tail: nothing listens at {cfg.tail} yet: is the recorder running", timeout=30
+    )
     assert "connected to" not in tail.stderr()
     recorder = launch.recorder()
     wait_for_output(tail, f"ekai-tail: connected to {cfg.tail}\n", timeout=30)
