@@ -7,6 +7,8 @@ Times are UTC.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -32,6 +34,34 @@ TOKEN_KINDS = (
 NO_PROVIDER = "(none)"
 NO_KEY = "(no key)"
 NO_CLIENT = "(unknown)"
+
+
+@dataclass(frozen=True, slots=True)
+class TimeAxis:
+    """The x axis of the time charts: the chosen window ``[start_s, end_s)`` (unix seconds, UTC) and the
+    bucket width ``bucket_s`` (seconds).
+
+    The axis spans the window whatever the data holds: left to Plotly, one bucket autoscaled to a few
+    tenths of a millisecond around its point (session 25's newcomer run). Bars are as wide as 0.8 of a
+    bucket, as Plotly draws them when several buckets set their spacing (one alone was 0.8 ms wide)."""
+
+    start_s: float
+    end_s: float
+    bucket_s: int
+
+    def layout(self, **axis: Any) -> dict[str, Any]:
+        """The ``xaxis`` layout: a date axis whose range is the window (naive UTC, as the bucket times)."""
+        return {**_AXIS, "type": "date", "range": [_utc_text(self.start_s), _utc_text(self.end_s)], **axis}
+
+    @property
+    def bar_width_ms(self) -> float:
+        """Bar width in date-axis units (milliseconds)."""
+        return 800.0 * self.bucket_s
+
+
+def _utc_text(t_s: float) -> str:
+    """``YYYY-MM-DD HH:MM:SS.fff`` in UTC: a date-axis value Plotly reads as it is."""
+    return datetime.fromtimestamp(t_s, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
 def provider_color(name: str, index: int = 0) -> str:
@@ -83,8 +113,10 @@ def _figure(traces: list[dict[str, Any]], title: str, y_title: str, **layout: An
     )
 
 
-def empty_figure(title: str, message: str = "No data in this range") -> go.Figure:
-    """A blank chart with ``message`` in the middle."""
+def empty_figure(
+    title: str, message: str = "No data in this range", axis: TimeAxis | None = None
+) -> go.Figure:
+    """A blank chart with ``message`` in the middle (a time chart's hidden x axis still spans ``axis``)."""
     note = {
         "text": message,
         "showarrow": False,
@@ -94,7 +126,8 @@ def empty_figure(title: str, message: str = "No data in this range") -> go.Figur
         "x": 0.5,
         "y": 0.5,
     }
-    return _figure([], title, "", annotations=[note], xaxis={"visible": False}, yaxis={"visible": False})
+    xaxis = {"visible": False} if axis is None else axis.layout(visible=False)
+    return _figure([], title, "", annotations=[note], xaxis=xaxis, yaxis={"visible": False})
 
 
 def _times(buckets: pd.Series) -> npt.NDArray[np.datetime64]:
@@ -108,10 +141,12 @@ def _by_provider(series: pd.DataFrame, column: str) -> pd.DataFrame:
     return table[table.sum().sort_values(ascending=False).index]
 
 
-def stacked_by_provider(series: pd.DataFrame, column: str, title: str, y_title: str) -> go.Figure:
-    """Bars of ``column`` per time bucket, stacked by provider."""
+def stacked_by_provider(
+    series: pd.DataFrame, column: str, title: str, y_title: str, axis: TimeAxis
+) -> go.Figure:
+    """Bars of ``column`` per time bucket, stacked by provider, over ``axis``'s window."""
     if series.empty:
-        return empty_figure(title)
+        return empty_figure(title, axis=axis)
     table = _by_provider(series, column)
     x = _times(table.index.to_series())
     traces = [
@@ -121,35 +156,37 @@ def stacked_by_provider(series: pd.DataFrame, column: str, title: str, y_title: 
             "y": table[provider].to_numpy(),
             "name": provider or NO_PROVIDER,
             "marker": {"color": provider_color(provider, i)},
+            "width": axis.bar_width_ms,
         }
         for i, provider in enumerate(table.columns)
     ]
-    return _figure(traces, title, y_title, barmode="stack")
+    return _figure(traces, title, y_title, barmode="stack", xaxis=axis.layout())
 
 
-def requests_over_time(series: pd.DataFrame) -> go.Figure:
+def requests_over_time(series: pd.DataFrame, axis: TimeAxis) -> go.Figure:
     """Requests per bucket, stacked by provider."""
-    return stacked_by_provider(series, "requests", "Requests", "requests")
+    return stacked_by_provider(series, "requests", "Requests", "requests", axis)
 
 
-def cost_over_time(series: pd.DataFrame) -> go.Figure:
+def cost_over_time(series: pd.DataFrame, axis: TimeAxis) -> go.Figure:
     """Known cost (USD) per bucket, stacked by provider."""
-    return stacked_by_provider(series, "cost_usd", "Cost (USD)", "USD")
+    return stacked_by_provider(series, "cost_usd", "Cost (USD)", "USD", axis)
 
 
-def tokens_over_time(series: pd.DataFrame) -> go.Figure:
+def tokens_over_time(series: pd.DataFrame, axis: TimeAxis) -> go.Figure:
     """Tokens per bucket by kind (stacked bars), reasoning tokens (part of output) as a dotted line with markers.
 
     Bars, as the requests and cost charts: a range that holds one bucket (a new ledger, the default 24 h range's
     15-minute buckets) still shows its tokens, where stacked areas of one point drew nothing."""
     title = "Tokens by kind"
     if series.empty:
-        return empty_figure(title)
+        return empty_figure(title, axis=axis)
     kinds = [k for k, _ in TOKEN_KINDS] + ["reasoning_tokens"]
     table = series.groupby("bucket")[kinds].sum().sort_index()
     x = _times(table.index.to_series())
     traces = [
-        {"type": "bar", "x": x, "y": table[column].to_numpy(), "name": label} for column, label in TOKEN_KINDS
+        {"type": "bar", "x": x, "y": table[column].to_numpy(), "name": label, "width": axis.bar_width_ms}
+        for column, label in TOKEN_KINDS
     ]
     traces.append(
         {
@@ -162,7 +199,7 @@ def tokens_over_time(series: pd.DataFrame) -> go.Figure:
             "marker": {"size": 4},
         }
     )
-    return _figure(traces, title, "tokens", barmode="stack")
+    return _figure(traces, title, "tokens", barmode="stack", xaxis=axis.layout())
 
 
 def cost_by_model(models: pd.DataFrame, top: int = 15) -> go.Figure:
@@ -232,20 +269,21 @@ def latency_by_provider(latency: pd.DataFrame) -> go.Figure:
     return _figure(traces, title, "ms", barmode="group", hovermode="closest")
 
 
-def errors_and_fallbacks(series: pd.DataFrame) -> go.Figure:
+def errors_and_fallbacks(series: pd.DataFrame, axis: TimeAxis) -> go.Figure:
     """Errors (bars) and fallbacks (line) per time bucket."""
     title = "Errors and fallbacks"
     if series.empty:
-        return empty_figure(title)
+        return empty_figure(title, axis=axis)
     table = series.groupby("bucket")[["errors", "fallbacks"]].sum().sort_index()
     x = _times(table.index.to_series())
-    traces = [
+    traces: list[dict[str, Any]] = [
         {
             "type": "bar",
             "x": x,
             "y": table["errors"].to_numpy(),
             "name": "errors (status ≥ 400)",
             "marker": {"color": "#d62728"},
+            "width": axis.bar_width_ms,
         },
         {
             "type": "scatter",
@@ -257,15 +295,15 @@ def errors_and_fallbacks(series: pd.DataFrame) -> go.Figure:
             "marker": {"size": 4},
         },
     ]
-    return _figure(traces, title, "requests")
+    return _figure(traces, title, "requests", xaxis=axis.layout())
 
 
-def cache_hit_rate_over_time(series: pd.DataFrame) -> go.Figure:
+def cache_hit_rate_over_time(series: pd.DataFrame, axis: TimeAxis) -> go.Figure:
     """Cache hit rate per time bucket, one line per provider: cache-read tokens ÷ all prompt tokens
     (input + cache reads + cache writes). Buckets without prompt tokens are gaps, not zeros."""
     title = "Cache hit rate"
     if series.empty:
-        return empty_figure(title)
+        return empty_figure(title, axis=axis)
     sums = series.groupby(["bucket", "provider"])[
         ["input_tokens", "cache_read_tokens", "cache_write_tokens"]
     ].sum()
@@ -290,28 +328,34 @@ def cache_hit_rate_over_time(series: pd.DataFrame) -> go.Figure:
         traces,
         title,
         "cache reads ÷ prompt tokens",
+        xaxis=axis.layout(),
         yaxis={**_AXIS, "title": {"text": "share of prompt tokens"}, "tickformat": ".0%", "range": [0, 1]},
     )
 
 
 def all_charts(
-    series: pd.DataFrame, models: pd.DataFrame, latency: pd.DataFrame, attribution: pd.DataFrame | None = None
+    series: pd.DataFrame,
+    models: pd.DataFrame,
+    latency: pd.DataFrame,
+    axis: TimeAxis,
+    attribution: pd.DataFrame | None = None,
 ) -> dict[str, go.Figure]:
     """The overview's charts by name (the page lays them out in ``widgets.CHARTS`` order).
 
     ``series``: cube by bucket and provider; ``models``: cube by provider and model; ``latency``: the
-    per-provider percentiles of :func:`services.dashboard.data.load_overview`; ``attribution``: figures
-    per key, client and session.
+    per-provider percentiles of :func:`services.dashboard.data.load_overview`; ``axis``: the chosen
+    window and bucket width, the x axis of every time chart; ``attribution``: figures per key, client and
+    session.
     """
     who = attribution if attribution is not None else pd.DataFrame()
     return {
-        "requests": requests_over_time(series),
-        "cost": cost_over_time(series),
-        "tokens": tokens_over_time(series),
-        "errors": errors_and_fallbacks(series),
+        "requests": requests_over_time(series, axis),
+        "cost": cost_over_time(series, axis),
+        "tokens": tokens_over_time(series, axis),
+        "errors": errors_and_fallbacks(series, axis),
         "cost-model": cost_by_model(models),
         "latency": latency_by_provider(latency),
-        "cache-hit": cache_hit_rate_over_time(series),
+        "cache-hit": cache_hit_rate_over_time(series, axis),
         "cost-key": cost_by(who, "key", "Cost by gateway key (USD)", NO_KEY),
         "cost-client": cost_by(who, "client", "Cost by client (USD)", NO_CLIENT),
     }

@@ -2,7 +2,8 @@
 
 Subscribes to the recorder's PUB socket (one message per burst of events the recorder read, one event
 per frame) and prints one line per event, or one JSON object per line with
-``--json``. PUB/SUB has no history: a subscriber sees only events published after it connected (and
+``--json``, on stdout; stderr says when it connects, when it has not connected after a few seconds and
+when the connection drops (:mod:`services.recorder.tail_link`). PUB/SUB has no history: a subscriber sees only events published after it connected (and
 its first few milliseconds may be missed while the subscription reaches the recorder).
 
     ekai-tail --provider anthropic --status error
@@ -17,6 +18,7 @@ import fnmatch
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,7 +26,9 @@ from types import FrameType
 
 import orjson
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
+from services.recorder.tail_link import EVENTS, Link
 from shared.events import UsageEvent, decode, to_dict
 from shared.settings import load_settings
 
@@ -108,13 +112,26 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _follow(sock: zmq.Socket[bytes], show: Filter, as_json: bool) -> None:
+def _follow(
+    sock: zmq.Socket[bytes], monitor: zmq.Socket[bytes], link: Link, show: Filter, as_json: bool
+) -> None:
     fmt = format_json if as_json else format_line
+    poller = zmq.Poller()
+    poller.register(sock, zmq.POLLIN)
+    poller.register(monitor, zmq.POLLIN)
     while True:
-        # One message per burst the recorder read: one event per frame.
-        lines = [line for raw in sock.recv_multipart() if (line := _line(raw, show, fmt)) is not None]
-        if lines:
-            print("\n".join(lines), flush=True)
+        ready = dict(poller.poll(link.wait_ms(time.monotonic())))
+        if monitor in ready:
+            note = link.on_event(recv_monitor_message(monitor)["event"], time.monotonic())
+        else:
+            note = link.on_tick(time.monotonic())
+        if note:
+            print(note, file=sys.stderr, flush=True)
+        if sock in ready:
+            # One message per burst the recorder read: one event per frame.
+            lines = [line for raw in sock.recv_multipart() if (line := _line(raw, show, fmt)) is not None]
+            if lines:
+                print("\n".join(lines), flush=True)
 
 
 def _line(raw: bytes, show: Filter, fmt: Callable[[UsageEvent], str]) -> str | None:
@@ -155,10 +172,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.RCVHWM, RCVHWM)
     sock.setsockopt(zmq.SUBSCRIBE, b"")
+    monitor = sock.get_monitor_socket(EVENTS)  # before connect(), to see its first events
     try:
         sock.connect(endpoint)
         print(f"ekai-tail: following {endpoint} (only events published from now on)", file=sys.stderr)
-        _follow(sock, show, as_json=args.json)
+        _follow(sock, monitor, Link(endpoint, time.monotonic()), show, as_json=args.json)
     except KeyboardInterrupt:
         pass
     except BrokenPipeError:
@@ -173,6 +191,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # ctx.term() (pyzmq raises on EINTR) nor meets the default action the interpreter restores at exit.
         _stopping.append(True)
         signal.pthread_sigmask(signal.SIG_BLOCK, (signal.SIGINT, signal.SIGTERM))
+        sock.disable_monitor()
+        monitor.close(linger=0)  # an open monitor socket would hold ctx.term() forever
         sock.close(linger=0)
         ctx.term()
     return 0

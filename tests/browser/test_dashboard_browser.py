@@ -235,3 +235,26 @@ def test_a_first_request_shows_its_tokens_and_its_micro_dollar_cost(dash_duo: An
     assert drawn == 2  # the two non-zero kinds are on the page, not only in the data
     dash_duo.wait_for_contains_text("#ov-table", "$0.000004", timeout=10)
     assert dash_duo.get_logs() == []
+
+
+def test_a_one_bucket_ledger_s_time_axes_span_the_range(dash_duo: Any, tmp_path: Path) -> None:
+    """A new install's one bucket: the time charts' x axes are the default 24 h range, labelled in hours, not
+    ``15:29:59.9996 … 15:30:00.0004`` around the one point (session 25's newcomer run)."""
+    path = write_ledger(
+        str(tmp_path / "usage.db"),
+        [event(time.time() - 60, "openai", "gpt-4o-mini", input_tokens=10, output_tokens=4, cost_usd=3.9e-6)],
+    )
+    start(dash_duo, path)
+    dash_duo.wait_for_text_to_equal("#ov-kpi-requests", "1", timeout=20)
+    for chart in ("requests", "cost", "tokens", "errors", "cache-hit"):
+        dash_duo.wait_for_element(f"#ov-chart-{chart} .js-plotly-plot .main-svg", timeout=10)
+        labels, span_ms = dash_duo.driver.execute_script(
+            "const gd = document.querySelector('#ov-chart-' + arguments[0] + ' .js-plotly-plot');"
+            "const r = gd._fullLayout.xaxis.range.map(v => new Date(v.replace(' ', 'T') + 'Z').getTime());"
+            "return [Array.from(gd.querySelectorAll('.xtick text')).map(t => t.textContent), r[1] - r[0]];",
+            chart,
+        )
+        assert labels, chart
+        assert not [text for text in labels if "." in text], (chart, labels)  # no fractions of a second
+        assert abs(span_ms - 86_400_000) <= 1, (chart, span_ms)  # to the millisecond the range is written in
+    assert dash_duo.get_logs() == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 
 from recorder_procs import (
@@ -11,6 +12,7 @@ from recorder_procs import (
     handshake,
     make_event,
     send_all,
+    wait_for_output,
     wait_until,
 )
 
@@ -18,6 +20,7 @@ from recorder_procs import (
 def test_filters_and_readable_lines(cfg: RecorderConfig, launch: Launcher) -> None:
     launch.recorder()
     tail = launch.tail("--provider", "anthropic", "--status", "error")
+    wait_for_output(tail, f"ekai-tail: connected to {cfg.tail}\n", timeout=30)
     probe = make_event(request_id="probe", provider="anthropic", status=529, model="probe-model")
     shown = make_event(
         provider="anthropic",
@@ -83,3 +86,23 @@ def test_repeated_signals_while_it_stops_exit_cleanly(cfg: RecorderConfig, launc
             break
     assert tail.stop() == 0, tail.stderr()
     assert "Traceback" not in tail.stderr() and "Exception ignored" not in tail.stderr(), tail.stderr()
+
+
+def test_says_whether_it_is_connected_on_stderr(cfg: RecorderConfig, launch: Launcher) -> None:
+    """No recorder: after a few seconds it says nothing listens there (it used to print nothing, forever:
+    session 25's newcomer run). Then the recorder starts: it says it connected, and events print on stdout,
+    which holds only them (``--json`` stays machine-readable). The recorder stops: it says so."""
+    tail = launch.tail("--json")
+    wait_for_output(
+        tail, f"ekai-tail: nothing listens at {cfg.tail} yet: is the recorder running", timeout=30
+    )
+    assert "connected to" not in tail.stderr()
+    recorder = launch.recorder()
+    wait_for_output(tail, f"ekai-tail: connected to {cfg.tail}\n", timeout=30)
+    with gateway_socket(cfg.events) as push:
+        handshake(push, lambda: "probe-model" in tail.stdout(), make_event(model="probe-model"))
+    assert all(json.loads(line)["model"] == "probe-model" for line in tail.stdout().splitlines())
+    assert recorder.stop(signal.SIGTERM) == 0
+    wait_for_output(tail, f"ekai-tail: lost the connection to {cfg.tail}", timeout=30)
+    assert tail.stop(signal.SIGINT) == 0
+    assert "Traceback" not in tail.stderr(), tail.stderr()

@@ -172,7 +172,8 @@ def overview_outputs(
         else "",
         "ov-kpi-error-rate-note": f"{fmt.count(t['errors'])} errors",
     }
-    charts = figures.all_charts(view.series, view.models, view.latency, view.attribution)
+    axis = figures.TimeAxis(q.start, q.end, view.bucket_s)
+    charts = figures.all_charts(view.series, view.models, view.latency, axis, view.attribution)
     out.update({widgets.chart_id(name): fig for name, fig in charts.items()})
     span = _range_text(q.start, q.end)
     out["ov-empty"] = widgets.empty_state(view.ledger_exists, path, gateway_url, span) if view.empty else []

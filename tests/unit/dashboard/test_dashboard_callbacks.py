@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from services.dashboard import data
+from services.dashboard import data, figures
 from services.dashboard.app import create_app
 from services.dashboard.components import widgets
 from services.dashboard.pages import overview
-from tests.unit.dashboard.ledger_fixtures import T0, known_events, write_ledger
+from tests.unit.dashboard.ledger_fixtures import T0, event, known_events, write_ledger
+from tests.unit.dashboard.test_dashboard_figures import TIME_CHARTS
 
 NOW = T0 + 2 * 86400 - 60  # all three known requests are in the last 7 days, two in the last 30 hours
 
@@ -144,3 +145,28 @@ def test_create_app_has_stable_ids(db: str) -> None:
     interval = next(c for c in page.children if getattr(c, "id", None) == "ov-interval")
     assert interval.interval == 5000 and not interval.disabled
     assert len(app.callback_map) == 5
+
+
+@pytest.mark.parametrize(
+    ("preset", "dates", "start", "end", "bucket_s"),
+    [
+        ("1h", (None, None), NOW - 3600, NOW, 60),
+        ("24h", (None, None), NOW - 86400, NOW, 900),
+        ("7d", (None, None), NOW - 7 * 86400, NOW, 3600),
+        ("30d", (None, None), NOW - 30 * 86400, NOW, 21600),
+        ("custom", ("2025-01-17", "2025-01-17"), T0 - 36000 + 2 * 86400, T0 - 36000 + 3 * 86400, 900),
+    ],
+)
+def test_each_range_choice_sets_the_time_charts_axes(
+    tmp_path: Path, preset: str, dates: tuple[str | None, str | None], start: float, end: float, bucket_s: int
+) -> None:
+    """One request in the ledger (one bucket in every range): each time chart spans the chosen window, from its
+    start to now (presets) or to the end of the last chosen day, not a fraction of a millisecond around it."""
+    path = write_ledger(str(tmp_path / "usage.db"), [event(NOW - 120, "openai", "gpt-4o")])
+    out = overview.overview_outputs(path, "http://gw", preset, *dates, None, None, now=NOW)
+    assert out["ov-kpi-requests"] == "1"
+    window = [figures.TimeAxis(start, end, bucket_s).layout()["range"]] * len(TIME_CHARTS)
+    axes = [out[widgets.chart_id(name)].layout.xaxis for name in TIME_CHARTS]
+    assert [list(a.range) for a in axes] == window
+    widths = {t.width for name in TIME_CHARTS for t in out[widgets.chart_id(name)].data if t.type == "bar"}
+    assert widths == {bucket_s * 800}

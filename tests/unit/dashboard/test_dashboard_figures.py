@@ -15,6 +15,7 @@ from services.dashboard.components import widgets
 from shared.ledger.queries import FIGURES
 
 H = 1736935200  # 2025-01-15T10:00:00Z
+AXIS = figures.TimeAxis(H - 86400 + 7200, H + 7200, 3600)  # the 24 h before 12:00 UTC, hourly buckets
 
 
 def cube_frame(rows: list[tuple]) -> pd.DataFrame:
@@ -51,7 +52,7 @@ SERIES = cube_frame(
 
 
 def test_requests_stacked_by_provider() -> None:
-    fig = figures.requests_over_time(SERIES)
+    fig = figures.requests_over_time(SERIES, AXIS)
     assert fig.layout.barmode == "stack"
     traces = {t.name: list(t.y) for t in fig.data}
     assert traces == {"openai": [5, 2], "anthropic": [3, 0], "(none)": [0, 1]}
@@ -61,7 +62,7 @@ def test_requests_stacked_by_provider() -> None:
 
 
 def test_cost_over_time_sums_cost() -> None:
-    fig = figures.cost_over_time(SERIES)
+    fig = figures.cost_over_time(SERIES, AXIS)
     assert {t.name: pytest.approx(sum(t.y)) for t in fig.data} == {
         "openai": 0.52,
         "anthropic": 0.3,
@@ -70,7 +71,7 @@ def test_cost_over_time_sums_cost() -> None:
 
 
 def test_tokens_by_kind() -> None:
-    fig = figures.tokens_over_time(SERIES)
+    fig = figures.tokens_over_time(SERIES, AXIS)
     assert [t.name for t in fig.data] == [
         "input",
         "cache read",
@@ -100,18 +101,18 @@ def test_latency_by_provider() -> None:
 
 
 def test_errors_and_fallbacks() -> None:
-    fig = figures.errors_and_fallbacks(SERIES)
+    fig = figures.errors_and_fallbacks(SERIES, AXIS)
     assert list(fig.data[0].y) == [1, 1] and list(fig.data[1].y) == [1, 0]
 
 
 @pytest.mark.parametrize(
     "build",
     [
-        figures.requests_over_time,
-        figures.cost_over_time,
-        figures.tokens_over_time,
+        lambda f: figures.requests_over_time(f, AXIS),
+        lambda f: figures.cost_over_time(f, AXIS),
+        lambda f: figures.tokens_over_time(f, AXIS),
         figures.cost_by_model,
-        figures.errors_and_fallbacks,
+        lambda f: figures.errors_and_fallbacks(f, AXIS),
     ],
 )
 def test_empty_frames_give_a_message(build) -> None:  # noqa: ANN001
@@ -120,7 +121,7 @@ def test_empty_frames_give_a_message(build) -> None:  # noqa: ANN001
 
 
 def test_all_charts_order() -> None:
-    charts = figures.all_charts(SERIES, SERIES, pd.DataFrame())
+    charts = figures.all_charts(SERIES, SERIES, pd.DataFrame(), AXIS)
     titles = {name: c.layout.title.text for name, c in charts.items()}
     assert titles == {
         "requests": "Requests",
@@ -152,7 +153,7 @@ ATTRIBUTION = pd.DataFrame(
 
 
 def test_cost_by_key_and_client() -> None:
-    charts = figures.all_charts(SERIES, SERIES, pd.DataFrame(), ATTRIBUTION)
+    charts = figures.all_charts(SERIES, SERIES, pd.DataFrame(), AXIS, ATTRIBUTION)
     by_key = charts["cost-key"].data[0]
     assert list(by_key.y) == ["(no key)", "alice"] and list(by_key.x) == [0.0, 0.75]
     assert [list(c) for c in by_key.customdata] == [[2, 2], [4, 0]]  # requests, unpriced
@@ -164,9 +165,9 @@ def test_charts_pass_plotly_validation(frame: pd.DataFrame, monkeypatch: pytest.
     """Charts skip plotly.py's validation when built; built with it, they come out the same."""
     latency = pd.DataFrame({"provider": ["openai"], "requests": [7], "p50": [120.0], "p95": [900.0]})
     who = ATTRIBUTION if len(frame) else ATTRIBUTION.iloc[0:0]
-    fast = figures.all_charts(frame, frame, latency if len(frame) else latency.iloc[0:0], who)
+    fast = figures.all_charts(frame, frame, latency if len(frame) else latency.iloc[0:0], AXIS, who)
     monkeypatch.setattr(figures, "VALIDATE", True)
-    checked = figures.all_charts(frame, frame, latency if len(frame) else latency.iloc[0:0], who)
+    checked = figures.all_charts(frame, frame, latency if len(frame) else latency.iloc[0:0], AXIS, who)
     for name, fig in fast.items():
         assert json.loads(pio.to_json(fig)) == json.loads(pio.to_json(checked[name])), name
         assert json.loads(pio.to_json(fig))["layout"]["template"] == {
@@ -214,12 +215,33 @@ def test_cache_hit_rate_over_time_per_provider() -> None:
             "cache_write_tokens": [100, 0, 0, 0],
         }
     )
-    fig = figures.cache_hit_rate_over_time(series)
+    fig = figures.cache_hit_rate_over_time(series, AXIS)
     lines = {t.name: list(t.y) for t in fig.data}
     assert lines["anthropic"][0] == pytest.approx(0.6) and lines["openai"][0] == pytest.approx(0.5)
     assert all(math.isnan(v) for v in (lines["anthropic"][1], lines["openai"][1]))
     assert fig.layout.yaxis.tickformat == ".0%"
     assert (
-        figures.cache_hit_rate_over_time(series.iloc[0:0]).layout.annotations[0].text
+        figures.cache_hit_rate_over_time(series.iloc[0:0], AXIS).layout.annotations[0].text
         == "No data in this range"
     )
+
+
+TIME_CHARTS = ("requests", "cost", "tokens", "errors", "cache-hit")
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [SERIES.iloc[0:0], SERIES[SERIES["bucket"] == H], SERIES],
+    ids=["empty", "one-bucket", "two-buckets"],
+)
+def test_time_charts_span_the_chosen_window(frame: pd.DataFrame) -> None:
+    """Every time chart's x axis is the window, whatever the data holds: one bucket alone was autoscaled to
+    ``09:59:59.9996 … 10:00:00.0004`` (session 25's newcomer run); bars keep 0.8 of a bucket's width."""
+    charts = figures.all_charts(frame, frame, pd.DataFrame(), AXIS)
+    window = ["2025-01-14 12:00:00.000", "2025-01-15 12:00:00.000"]
+    for name in TIME_CHARTS:
+        layout = json.loads(pio.to_json(charts[name]))["layout"]["xaxis"]
+        assert (layout["type"], layout["range"]) == ("date", window), name
+        for trace in charts[name].data:
+            assert trace.type != "bar" or trace.width == 3600 * 800, name
+    assert "range" not in json.loads(pio.to_json(charts["cost-model"]))["layout"]["xaxis"]
