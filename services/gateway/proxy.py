@@ -1169,8 +1169,18 @@ class Proxy:
                     # its closing frame: FINISHED_KEEPALIVE_S after the last event the answer ends (the timeout below,
                     # as a complete or failed answer's broken body ends it) and the upstream is released (s20 13-aa)
                     remaining = min(remaining, progress[1] + FINISHED_KEEPALIVE_S - time.monotonic())
+                # the client's silence so far counts (a read that gave it nothing: a partial event, a dropped
+                # empty delta): its next keep-alive is due a period after it last heard something, not after
+                # this wait began (s25 variant 19-ka-vA: a 0.8 s read of nothing, then silence, left it 1.8 s
+                # without a byte at STREAM_KEEPALIVE_S=1)
                 chunk = await self.upstream.next_chunk(
-                    chunks, provider, "between_chunks", remaining, keepalive, self.upstream.chunk_timeout_s
+                    chunks,
+                    provider,
+                    "between_chunks",
+                    remaining,
+                    keepalive,
+                    self.upstream.chunk_timeout_s,
+                    quiet_since + keepalive_s - time.monotonic() if keepalive_s > 0 else None,
                 )
                 if chunk is None:
                     break
