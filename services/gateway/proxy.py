@@ -872,7 +872,9 @@ class Proxy:
         except gathered.StreamAnswerError as exc:
             raise UpstreamError(
                 502,
-                provider.scrub(f"{name}: the provider streamed an answer to a non-streamed request, and {exc}"),
+                provider.scrub(
+                    f"{name}: the provider streamed an answer to a non-streamed request, and {exc}"
+                ),
                 provider=name,
                 retryable=True,
                 error_type="bad_response",

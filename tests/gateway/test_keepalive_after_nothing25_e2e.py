@@ -43,7 +43,9 @@ def test_a_read_that_gives_the_client_nothing_keeps_its_period(gw: Stack, up: Sc
     second = unnamed(chat({"content": " about that: 42."}))[0]
     half = len(second) // 2
     rest = unnamed(
-        chat({}, "stop"), chat(None, usage={"prompt_tokens": 19, "completion_tokens": 8, "total_tokens": 27}), b"[DONE]"
+        chat({}, "stop"),
+        chat(None, usage={"prompt_tokens": 19, "completion_tokens": 8, "total_tokens": 27}),
+        b"[DONE]",
     )
     pieces: list[bytes | Pause] = [
         *chat_opening(),

@@ -40,9 +40,17 @@ def gw(scripted_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator
 
 def _chunk(delta: dict[str, object] | None, finish: str | None = None, usage: object = None) -> bytes:
     choices = [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish}]
-    obj = {"id": "chatcmpl-25", "object": "chat.completion.chunk", "created": 1775000000, "model": "gpt-4o-mini",
-           "choices": choices, "usage": usage}
-    return b"data: " + json.dumps(obj).replace(', "', ',\ndata: "').encode() + b"\n\n"  # over several data lines
+    obj = {
+        "id": "chatcmpl-25",
+        "object": "chat.completion.chunk",
+        "created": 1775000000,
+        "model": "gpt-4o-mini",
+        "choices": choices,
+        "usage": usage,
+    }
+    return (
+        b"data: " + json.dumps(obj).replace(', "', ',\ndata: "').encode() + b"\n\n"
+    )  # over several data lines
 
 
 CHAT_STREAM = [
@@ -59,29 +67,52 @@ def _named(name: str, obj: dict[str, object]) -> bytes:
 
 
 def _anthropic_stream() -> list[bytes]:
-    message = {"id": "msg_25", "type": "message", "role": "assistant", "model": "claude-haiku-4-5", "content": [],
-               "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 12, "output_tokens": 1}}
+    message = {
+        "id": "msg_25",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-haiku-4-5",
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": {"input_tokens": 12, "output_tokens": 1},
+    }
     text = {"type": "text_delta", "text": "Hello there!"}
     return [
         _named("message_start", {"type": "message_start", "message": message}),
-        _named("content_block_start", {"type": "content_block_start", "index": 0,
-                                       "content_block": {"type": "text", "text": ""}}),
+        _named(
+            "content_block_start",
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        ),
         _named("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": text}),
         _named("content_block_stop", {"type": "content_block_stop", "index": 0}),
-        _named("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                                 "usage": {"output_tokens": 3}}),
+        _named(
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                "usage": {"output_tokens": 3},
+            },
+        ),
         _named("message_stop", {"type": "message_stop"}),
     ]
 
 
-def test_a_non_streamed_chat_request_answered_with_a_stream_gets_one_answer(gw: Stack, up: ScriptedUpstream) -> None:
+def test_a_non_streamed_chat_request_answered_with_a_stream_gets_one_answer(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
     up.script(CHAT, sse(CHAT_STREAM))
     with openai.OpenAI(base_url=gw.gateway_url + "/v1", api_key="unused", max_retries=0) as client:
         answer = client.chat.completions.create(
-            model="gpt-4o-mini", messages=HI, extra_headers={"x-request-id": "ns-chat25"}  # type: ignore[arg-type]
+            model="gpt-4o-mini",
+            messages=HI,
+            extra_headers={"x-request-id": "ns-chat25"},  # type: ignore[arg-type]
         )
     assert (answer.choices[0].message.content, answer.choices[0].finish_reason) == ("Hello there!", "stop")
-    assert answer.usage is not None and (answer.usage.prompt_tokens, answer.usage.completion_tokens) == (12, 3)
+    assert answer.usage is not None and (answer.usage.prompt_tokens, answer.usage.completion_tokens) == (
+        12,
+        3,
+    )
     row = gw.row_for("ns-chat25")
     assert (row["status"], row["input_tokens"], row["output_tokens"]) == (200, 12, 3)
 
@@ -92,7 +123,10 @@ def test_a_non_streamed_anthropic_request_answered_with_a_stream_gets_one_messag
     up.script(CHAT, sse([piece.replace(b"\n", b"\r\n") for piece in CHAT_STREAM]))
     with anthropic.Anthropic(base_url=gw.gateway_url, api_key="unused", max_retries=0) as client:
         message = client.messages.create(
-            model="gpt-4o-mini", max_tokens=64, messages=HI, extra_headers={"x-request-id": "ns-anth25"}  # type: ignore[arg-type]
+            model="gpt-4o-mini",
+            max_tokens=64,
+            messages=HI,
+            extra_headers={"x-request-id": "ns-anth25"},  # type: ignore[arg-type]
         )
     assert [getattr(b, "text", None) for b in message.content] == ["Hello there!"]
     assert message.stop_reason == "end_turn"
@@ -101,7 +135,9 @@ def test_a_non_streamed_anthropic_request_answered_with_a_stream_gets_one_messag
     assert (row["status"], row["input_tokens"], row["output_tokens"]) == (200, 12, 3)
 
 
-def test_a_non_streamed_responses_request_answered_with_an_anthropic_stream(gw: Stack, up: ScriptedUpstream) -> None:
+def test_a_non_streamed_responses_request_answered_with_an_anthropic_stream(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
     up.script(MESSAGES, sse(_anthropic_stream()))
     with openai.OpenAI(base_url=gw.gateway_url + "/v1", api_key="unused", max_retries=0) as client:
         answer = client.responses.create(
@@ -121,20 +157,44 @@ def test_a_bom_led_anthropic_stream_reaches_the_anthropic_sdk_whole(gw: Stack, u
     assert (message.usage.input_tokens, message.usage.output_tokens) == (12, 3)
 
 
-def test_a_responses_stream_with_retry_and_ids_reaches_the_openai_sdk(gw: Stack, up: ScriptedUpstream) -> None:
-    response = {"id": "resp_25", "object": "response", "created_at": 1775000000, "status": "in_progress",
-                "model": "gpt-4o-mini", "output": []}
-    done = {**response, "status": "completed",
-            "usage": {"input_tokens": 12, "input_tokens_details": {"cached_tokens": 0}, "output_tokens": 3,
-                      "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 15}}
-    delta = {"type": "response.output_text.delta", "sequence_number": 1, "item_id": "msg_25", "output_index": 0,
-             "content_index": 0, "delta": "Hello there!"}
+def test_a_responses_stream_with_retry_and_ids_reaches_the_openai_sdk(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    response = {
+        "id": "resp_25",
+        "object": "response",
+        "created_at": 1775000000,
+        "status": "in_progress",
+        "model": "gpt-4o-mini",
+        "output": [],
+    }
+    done = {
+        **response,
+        "status": "completed",
+        "usage": {
+            "input_tokens": 12,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": 3,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": 15,
+        },
+    }
+    delta = {
+        "type": "response.output_text.delta",
+        "sequence_number": 1,
+        "item_id": "msg_25",
+        "output_index": 0,
+        "content_index": 0,
+        "delta": "Hello there!",
+    }
     events = [
         _named("response.created", {"type": "response.created", "sequence_number": 0, "response": response}),
         _named("response.output_text.delta", delta),
         _named("response.completed", {"type": "response.completed", "sequence_number": 2, "response": done}),
     ]
-    pieces = [b"retry: 3000\n\n"] + [b"id: %d\n" % i + e + b": ping - 2026-12-03\n\n" for i, e in enumerate(events)]
+    pieces = [b"retry: 3000\n\n"] + [
+        b"id: %d\n" % i + e + b": ping - 2026-12-03\n\n" for i, e in enumerate(events)
+    ]
     up.script(RESPONSES, sse(pieces))
     text, kinds = "", []
     with openai.OpenAI(base_url=gw.gateway_url + "/v1", api_key="unused", max_retries=0) as client:

@@ -65,7 +65,13 @@ ANTHROPIC = b"".join(
     ]
 )
 
-_RESPONSE = {"id": "resp_1", "object": "response", "status": "in_progress", "model": "gpt-4o-mini", "output": []}
+_RESPONSE = {
+    "id": "resp_1",
+    "object": "response",
+    "status": "in_progress",
+    "model": "gpt-4o-mini",
+    "output": [],
+}
 _DONE = {
     **_RESPONSE,
     "status": "completed",
@@ -75,8 +81,14 @@ RESPONSES = [
     _named("response.created", {"type": "response.created", "sequence_number": 0, "response": _RESPONSE}),
     _named(
         "response.output_text.delta",
-        {"type": "response.output_text.delta", "sequence_number": 1, "item_id": "m", "output_index": 0,
-         "content_index": 0, "delta": "Hello"},
+        {
+            "type": "response.output_text.delta",
+            "sequence_number": 1,
+            "item_id": "m",
+            "output_index": 0,
+            "content_index": 0,
+            "delta": "Hello",
+        },
     ),
     _named("response.completed", {"type": "response.completed", "sequence_number": 2, "response": _DONE}),
 ]
@@ -103,7 +115,11 @@ def test_an_anthropic_passthrough_drops_a_leading_bom(cut: int | None) -> None:
 def test_a_responses_passthrough_drops_a_leading_bom_split_across_reads() -> None:
     body = BOM + b"".join(RESPONSES)
     out = _relayed("openai_responses", "openai_responses", [body[:1], body[1:2], body[2:]])
-    assert [e for e, _ in _sdk(out)] == ["response.created", "response.output_text.delta", "response.completed"]
+    assert [e for e, _ in _sdk(out)] == [
+        "response.created",
+        "response.output_text.delta",
+        "response.completed",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -140,16 +156,30 @@ def test_a_chat_stream_is_gathered_into_one_answer() -> None:
     frames = [
         _chat({"role": "assistant", "content": "Hello"}),
         _chat({"content": " there"}),
-        _chat({"tool_calls": [{"index": 0, "id": "call_1", "type": "function",
-                               "function": {"name": "get_weather", "arguments": ""}}]}),
+        _chat(
+            {
+                "tool_calls": [
+                    {
+                        "index": 0,
+                        "id": "call_1",
+                        "type": "function",
+                        "function": {"name": "get_weather", "arguments": ""},
+                    }
+                ]
+            }
+        ),
         _chat({"tool_calls": [{"index": 0, "function": {"arguments": '{"city":'}}]}),
         _chat({"tool_calls": [{"index": 0, "function": {"arguments": '"Paris"}'}}]}),
         _chat({}, "tool_calls"),
         {"id": "c1", "model": "m1", "choices": [], "usage": {"prompt_tokens": 12, "completion_tokens": 3}},
     ]
-    body = BOM + b"".join(
-        b"data: " + json.dumps(f).replace(', "', ',\r\ndata: "').encode() + b"\r\n\r\n" for f in frames
-    ) + b"data: [DONE]\r\n\r\n"
+    body = (
+        BOM
+        + b"".join(
+            b"data: " + json.dumps(f).replace(', "', ',\r\ndata: "').encode() + b"\r\n\r\n" for f in frames
+        )
+        + b"data: [DONE]\r\n\r\n"
+    )
     assert gathered.is_event_stream(body)
     decoder = pairing("openai_chat", "openai_chat").wire.decoder()
     answer = gathered.gathered(gathered.decoded(body, decoder), decoder.usage, decoder.model)
