@@ -31,7 +31,7 @@ from multidict import CIMultiDict
 
 from services.gateway.bodies import dumps_body, refusal
 from services.gateway.calls import Attempt, Call
-from services.gateway.dialects import ir, registry
+from services.gateway.dialects import gathered, ir, registry
 from services.gateway.dialects._opening import Opening
 from services.gateway.dialects._prompt_cache import session_from
 from services.gateway.dialects._request_common import TranslationError
@@ -818,7 +818,12 @@ class Proxy:
     async def _relay_json(
         self, call: Call, att: Attempt, pair: Pairing, view: View, provider: Provider, raw: bytes
     ) -> Answer[web.StreamResponse]:
-        data = self._answer_object(provider, raw)
+        try:
+            data = self._answer_object(provider, raw)
+        except UpstreamError:
+            if not gathered.is_event_stream(raw):
+                raise
+            return self._stream_as_json(call, att, pair, view, provider, raw)
         model = data.get("model")
         att.served_model = model if isinstance(model, str) and model else None
         if pair.translate is None:  # same format: the bytes go back as they came; only usage is read,
@@ -839,6 +844,53 @@ class Proxy:
         call.answer(200)
         return Answer(
             web.Response(body=raw, status=200, content_type="application/json", headers=self._headers(call))
+        )
+
+    def _stream_as_json(
+        self, call: Call, att: Attempt, pair: Pairing, view: View, provider: Provider, raw: bytes
+    ) -> Answer[web.StreamResponse]:
+        """A non-streamed request the provider answered with an event stream anyway (an OpenAI-compatible server
+        or relay that ignores ``"stream": false``; s25 variants 18-nonstream-sse-*: a 502 "invalid JSON" before):
+        the stream read whole (``gathered.decoded``) and answered as one JSON body in the client's format, with
+        its usage, as a whole answer is (``_relay_json``'s translated branch; the same format's too: its bytes
+        are not an answer the client asked for). An error event in it is the provider's error (as before the
+        first token of a stream: ``until_committed``); a stream without its finish, or with a tool call's
+        arguments that are no JSON object, is a 502 ``bad_response``."""
+        decoder = pair.wire.decoder()
+        deltas = gathered.decoded(raw, decoder)
+        name = provider.name
+        err = next((d for d in deltas if isinstance(d, ir.StreamError)), None)
+        if err is not None:
+            raise UpstreamError(
+                err.status,
+                provider.scrub(f"{name}: {err.message}"),
+                provider=name,
+                retryable=is_retryable(err.status),
+                error_type=err.type,
+                retry_after_s=retry_after_seconds({}, err.status, err.body),
+            )
+        try:
+            completion = gathered.gathered(deltas, decoder.usage, decoder.model)
+        except gathered.StreamAnswerError as exc:
+            raise UpstreamError(
+                502,
+                provider.scrub(
+                    f"{name}: the provider streamed an answer to a non-streamed request, and {exc}"
+                ),
+                provider=name,
+                retryable=True,
+                error_type="bad_response",
+            ) from exc
+        att.served_model = decoder.model
+        completion.usage = att.usage = provider.usage_rule(att.route.model)(completion.usage)
+        if not view.reasoning:
+            completion.content = [b for b in completion.content if not isinstance(b, ir.REASONING_BLOCKS)]
+        render = call.endpoint.render or pair.client.render
+        body = provider.scrub_bytes(orjson.dumps(render(completion, view)))
+        att.answered, att.status = True, 200
+        call.answer(200)
+        return Answer(
+            web.Response(body=body, status=200, content_type="application/json", headers=self._headers(call))
         )
 
     async def _relay_stream(
@@ -1171,8 +1223,18 @@ class Proxy:
                     # its closing frame: FINISHED_KEEPALIVE_S after the last event the answer ends (the timeout below,
                     # as a complete or failed answer's broken body ends it) and the upstream is released (s20 13-aa)
                     remaining = min(remaining, progress[1] + FINISHED_KEEPALIVE_S - time.monotonic())
+                # the client's silence so far counts (a read that gave it nothing: a partial event, a dropped
+                # empty delta): its next keep-alive is due a period after it last heard something, not after
+                # this wait began (s25 variant 19-ka-vA: a 0.8 s read of nothing, then silence, left it 1.8 s
+                # without a byte at STREAM_KEEPALIVE_S=1)
                 chunk = await self.upstream.next_chunk(
-                    chunks, provider, "between_chunks", remaining, keepalive, self.upstream.chunk_timeout_s
+                    chunks,
+                    provider,
+                    "between_chunks",
+                    remaining,
+                    keepalive,
+                    self.upstream.chunk_timeout_s,
+                    quiet_since + keepalive_s - time.monotonic() if keepalive_s > 0 else None,
                 )
                 if chunk is None:
                     break

@@ -317,10 +317,14 @@ class Passthrough(Relay):
         "_later",
         "_tail",
         "_later_tail",
+        "_head",
     )
 
     def __init__(self, pairing: Pairing, view: View, usage_rule: UsageRule = _as_reported) -> None:
         super().__init__(pairing, view, usage_rule)
+        # The body's first bytes while they may still be the start of a UTF-8 byte order mark (``_unmarked``);
+        # None once the body's start is behind
+        self._head: bytes | None = b""
         self._opening: Opening | None = None  # ``resume``'s, with frames
         # The last bytes ``feed`` gave the client that hold an event's data (none: b"") and the answer's id its
         # opening gave (the decoder's ``MessageStart``): what an error after the answer began must go on from
@@ -460,7 +464,25 @@ class Passthrough(Relay):
         self._token_data = getattr(self._token_event, "data", None) if reads else None
         self._token_run = getattr(self._token_event, "run", None) if reads else None
 
+    def _unmarked(self, chunk: bytes) -> bytes:
+        """``chunk`` less the UTF-8 byte order mark the body may begin with (split across reads too: its first
+        bytes are held until the mark is whole or ruled out). WHATWG HTML ("Interpreting an event stream") drops
+        one leading BOM, but the SDKs' decoders (openai-python, anthropic-python) do not: passed on, it made the
+        first line's field "\\ufeffevent", and the anthropic SDK skipped the nameless message_start, then raised
+        on the content_block_start before it (s25 variants 18-bom-*). The SSE decoder never sees it either (the
+        same events: it would drop it)."""
+        head = self._head
+        if head:
+            chunk = head + chunk
+        if len(chunk) < len(_BOM) and _BOM.startswith(chunk):
+            self._head = chunk
+            return b""
+        self._head = None
+        return chunk[len(_BOM) :] if chunk.startswith(_BOM) else chunk
+
     def feed(self, chunk: bytes) -> bytes:
+        if self._head is not None and not (chunk := self._unmarked(chunk)):
+            return b""
         rule = self._rule
         lf_owed = self._sse.after_cr  # the client has a CR whose LF may open this read
         # Data lines after a line end: in a read of usual named frames each frame's (after its event line),
@@ -515,6 +537,8 @@ class Passthrough(Relay):
         parses (or their bytes) what the client gets of them and keeps their decoding for ``settle``
         (session 22; ``_feed_data_frames``). Any other read is ``feed``'s. (Unfiltered, only the frames up to
         the first of a token name are split before the write: ``_feed_opening``.)"""
+        if self._head is not None and not (chunk := self._unmarked(chunk)):
+            return b""
         ends = self.pairing.wire.ends_stream
         if (
             self._frames_read
@@ -1101,6 +1125,7 @@ class EventPassthrough(Passthrough):
 
 
 _NO_NAMES: frozenset[bytes] = frozenset()
+_BOM = b"\xef\xbb\xbf"  # UTF-8's byte order mark (``Passthrough._unmarked``)
 
 
 @functools.lru_cache(maxsize=16)

@@ -458,8 +458,13 @@ def passes_unchanged(ev: SSEEvent) -> bool:
 def passthrough_frame(ev: SSEEvent, deltas: Sequence[Any], view: View, decoder: Any) -> bytes:
     """A relayed Responses event: unchanged (``reencode``), except that a
     function call's final arguments, when blank, become ``"{}"`` (``repair_blank_arguments``'s rule) in the
-    events that carry them (``_FINAL_ARGUMENTS``)."""
+    events that carry them (``_FINAL_ARGUMENTS``), and that an event whose data is blank (``data:`` alone, or
+    white space: legal SSE, a server's keep-alive) is dropped: every Responses stream event is a JSON object
+    (OpenAI API reference, "Streaming events") and the openai SDK parses each event's data, so a blank one
+    stops it (s25 variant 18-blank-resp-vG; the chat filter's rule, s11 variant 18-g). Comments pass."""
     data = ev.data
+    if not ev.comment and (not data or data.isspace()):
+        return b""
     if ev.event not in _FINAL_ARGUMENTS or _MAYBE_BLANK.search(data) is None:
         return reencode(ev)
     try:

@@ -364,13 +364,17 @@ _CHAT_PASSED = PassFrames(
 
 
 def _responses_frames_for(view: View) -> PassFrames | None:
-    """A filter only for a client that declared tools: a function call's blank final arguments become "{}"
-    (``openai_responses.passthrough_frame``, s8 variant 01-n); otherwise the bytes go as they came. The
-    quiet frames it leaves untouched (all but those holding possibly blank final arguments) pass
-    undecoded, as without it."""
-    if not view.tools:
-        return None
-    return PassFrames(resp.passthrough_frame, resp.passes_unchanged)
+    """Always a filter: events go back re-encoded (``reencode``) or as they came, so no block without data (a lone
+    ``retry:`` or ``id:``, an ``event:`` line alone, a comment with its own blank line once an id was seen) and no
+    blank event reaches the client: WHATWG dispatches none of them, but the openai SDKs dispatch an event there with
+    data "" and parse it as JSON (s25 variants 18-retry-resp-vF, 18-blank-resp-vG, 18-evonly-resp-vH: JSONDecodeError;
+    before, a client that declared no tools got the bytes as they came). A function call's blank final arguments
+    become "{}" (``openai_responses.passthrough_frame``, s8 variant 01-n). The quiet frames it leaves untouched
+    (all but those holding possibly blank final arguments) pass undecoded, as without it."""
+    return _RESPONSES_FRAMES
+
+
+_RESPONSES_FRAMES = PassFrames(resp.passthrough_frame, resp.passes_unchanged)
 
 
 CLIENTS: dict[ClientFormat, ClientSpec] = {
