@@ -857,6 +857,11 @@ class Proxy:
         first token of a stream: ``until_committed``); a stream without its finish, or with a tool call's
         arguments that are no JSON object, is a 502 ``bad_response``."""
         decoder = pair.wire.decoder()
+        if (wait := getattr(decoder, "wait_for_signatures", None)) is not None:
+            # a call's thought signature may come in a later chunk than its start (``wait_for_signatures``): the
+            # whole answer is gathered before anything is sent, so holding each start costs nothing, and a start
+            # read before its signature gave the client a call without it (Gemini then got the dummy next turn)
+            wait()
         deltas = gathered.decoded(raw, decoder)
         name = provider.name
         err = next((d for d in deltas if isinstance(d, ir.StreamError)), None)
