@@ -834,6 +834,16 @@ class Proxy:
             if (repair := pair.wire.repair_answer) is not None:
                 raw = repair(raw, data)
         else:
+            if (cut := pair.wire.cut_answer) is not None and (err := cut(data)) is not None:
+                # a whole answer the server says it cut (its finish reason): a failure before the client has a
+                # byte, as in a stream (``until_committed``), not a complete answer in the client's format
+                raise UpstreamError(
+                    err.status,
+                    provider.scrub(f"{provider.name}: {err.message}"),
+                    provider=provider.name,
+                    retryable=is_retryable(err.status),
+                    error_type=err.type,
+                )
             completion = pair.wire.completion(data)
             completion.usage = att.usage = provider.usage_rule(att.route.model)(completion.usage)
             if not view.reasoning:

@@ -16,6 +16,7 @@ from services.gateway.dialects._call_signature import chat_extra, chat_signature
 from services.gateway.dialects._claude_details import signed_thoughts
 from services.gateway.dialects._error_meaning import stream_words_for_openai
 from services.gateway.dialects._openai_stream import (
+    CUT_FINISH,
     DONE_FRAME,
     ChatStreamDecoder,
     ChatStreamEncoder,
@@ -29,6 +30,7 @@ from services.gateway.dialects._openai_wire import (
     new_id,
     openai_error_type,
     stop_from_finish,
+    stream_error_from_openai,
     usage_from_openai,
     usage_to_openai,
 )
@@ -45,6 +47,7 @@ from services.gateway.dialects.ir import (
     Block,
     Completion,
     RedactedThinkingBlock,
+    StreamError,
     TextBlock,
     ThinkingBlock,
     ToolUseBlock,
@@ -60,6 +63,7 @@ __all__ = [
     "chat_from_completion",
     "client_status",
     "completion_from_chat",
+    "cut_answer",
     "encoder_for",
     "error_body",
     "parse_request",
@@ -378,6 +382,20 @@ def _claude_blocks(parts: list[tuple[str, str]]) -> list[Block]:
             block.signature = value
             block = None
     return blocks
+
+
+def cut_answer(body: dict[str, Any]) -> StreamError | None:
+    """The failure a whole chat answer ``body`` (a parsed JSON object) tells by its first choice's finish reason,
+    else None: one of ``CUT_FINISH`` (vLLM's "abort", DeepSeek's "insufficient_system_resource", Z.ai's
+    "network_error") says the server cut the answer, as in a stream (``ChatStreamDecoder._choice``; the same
+    sources). Read as finished it was a complete answer (``completion_from_chat``: ``end_turn``) to a translated
+    client, the ledger and the provider's health (review25: bug25b covered streams alone)."""
+    choices = body.get("choices")
+    choice = choices[0] if isinstance(choices, list) and choices else None
+    reason = choice.get("finish_reason") if isinstance(choice, dict) else None
+    if not isinstance(reason, str) or reason not in CUT_FINISH:
+        return None
+    return stream_error_from_openai(CUT_FINISH[reason])
 
 
 def completion_from_chat(body: dict[str, Any]) -> Completion:

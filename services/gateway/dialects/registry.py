@@ -284,6 +284,9 @@ class WireSpec:
     # Whether a passed-through error object says "context overflow" as this wire's own clients look for it
     # (``_error_meaning.said_in_client_words``): OpenAI's clients by code, Anthropic's by message.
     overflow_said: Callable[[dict[str, Any]], bool] = em.overflow_said_by_code
+    # The failure a whole (non-streamed) answer's object tells although it came with a 2xx, else None (chat: a
+    # finish reason that says the server cut the answer, ``openai_chat.cut_answer``); read before translating it.
+    cut_answer: Callable[[dict[str, Any]], ir.StreamError | None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -469,6 +472,7 @@ WIRES: dict[Wire, WireSpec] = {
         repair_answer=oai.repair_empty_arguments,
         repair_stream=oai.repair_stream,
         strip_refused=minted.strip_refused_for_chat,
+        cut_answer=oai.cut_answer,
     ),
     "anthropic": WireSpec(
         name="anthropic",
