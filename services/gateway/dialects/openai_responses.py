@@ -446,6 +446,15 @@ def _blank(arguments: Any) -> bool:
 # the colon (RFC 8259 section 2), a body of whitespace characters (``\s`` is ``str.isspace``, what
 # ``strip`` removes: form feeds, no-break spaces, ...) and escapes (RFC 8259 section 7: the short ones and
 # ``\uXXXX``, which may spell a space). A superset: what it finds is parsed and judged by ``_blank``.
+# A read that may hold a blank event (``blank_read``): a blank line not after a JSON object's "}" (a block
+# without data: ``retry:``, ``id:``, ``event:`` or a comment alone; blank or white data; a third LF), a CR
+# (CRLF or CR line ends: the test reads LF ones), or an LF first (a blank line split from the read before).
+# The search's literal prefix (LF LF) runs at C speed; a usual read's only matches are its frames' ends.
+blank_read = re.compile(rb"\n\n(?<!}\n\n)|\r|\A\n").search
+"""``blank_read(chunk)``: a match (not None) when the relayed bytes ``chunk`` may hold a block the openai SDK
+would dispatch as a blank event (``passthrough_frame``); None for a read of usual frames only (each block ends
+with a data line ending ``}``, LF line ends). Errs on the side of a match: it only turns the filter on."""
+
 _MAYBE_BLANK = re.compile(r'"arguments"\s*:\s*"(?:\s|\\[bfnrt/]|\\u[0-9A-Fa-f]{4})*"')
 
 
