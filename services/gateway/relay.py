@@ -454,7 +454,9 @@ class Passthrough(Relay):
         if opening.frames:
             self._opening = opening
             own = self.pairing.client.passthrough_frames(self.view)
-            if own is None and self._guard is not None:  # (resumed streams are filtered: the guard's filter too)
+            if (
+                own is None and self._guard is not None
+            ):  # (resumed streams are filtered: the guard's filter too)
                 own = self._guard[1]
             self._guard = None
             self._use_frames(self.pairing.client.resumed(opening, own))
@@ -504,7 +506,7 @@ class Passthrough(Relay):
                     return b""
             else:  # (no BOM: no call)
                 self._head = None
-        if self._guard is not None and self._guard[0](chunk) is not None:
+        if self._guard is not None and self._guard[0](chunk):
             self._guarded()
         rule = self._rule
         lf_owed = self._sse.after_cr  # the client has a CR whose LF may open this read
@@ -566,7 +568,7 @@ class Passthrough(Relay):
                     return b""
             else:  # (no BOM: no call)
                 self._head = None
-        if self._guard is not None and self._guard[0](chunk) is not None:
+        if self._guard is not None and self._guard[0](chunk):
             self._guarded()
         ends = self.pairing.wire.ends_stream
         if (

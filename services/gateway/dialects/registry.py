@@ -139,11 +139,11 @@ class ClientSpec:
     # The frame filter a relayed stream of this same API goes through for one call, or None: the bytes go
     # back exactly as they came.
     passthrough_frames: Callable[[View], PassFrames | None] = lambda view: None
-    # For a stream that ``passthrough_frames`` leaves unfiltered: a test of each read's bytes (not None: the
+    # For a stream that ``passthrough_frames`` leaves unfiltered: a test of each read's bytes (True: the
     # read may hold an event the client's SDK cannot read, e.g. a blank one) and the filter the stream goes
     # through from the first read it matches on (``relay.Passthrough``: the bytes before go as they came).
     # None: no such test.
-    blank_guard: tuple[Callable[[bytes], object], PassFrames] | None = None
+    blank_guard: tuple[Callable[[bytes], bool], PassFrames] | None = None
     # What a relayed (untranslated) stream's client gets after STREAM_KEEPALIVE_S of upstream silence.
     keepalive: bytes = encode_comment("keep-alive")
     # What one frame a client of this format was sent is: part of its answer's opening, a keep-alive, or
