@@ -506,7 +506,9 @@ class Passthrough(Relay):
                     return b""
             else:  # (no BOM: no call)
                 self._head = None
-        if self._guard is not None and self._guard[0](chunk):
+        if self._guard is not None and (
+            chunk[:1] == b"\n" or b"\r" in chunk or self._guard[0](chunk) is not None
+        ):
             self._guarded()
         rule = self._rule
         lf_owed = self._sse.after_cr  # the client has a CR whose LF may open this read
@@ -568,7 +570,9 @@ class Passthrough(Relay):
                     return b""
             else:  # (no BOM: no call)
                 self._head = None
-        if self._guard is not None and self._guard[0](chunk):
+        if self._guard is not None and (
+            chunk[:1] == b"\n" or b"\r" in chunk or self._guard[0](chunk) is not None
+        ):
             self._guarded()
         ends = self.pairing.wire.ends_stream
         if (
