@@ -318,6 +318,7 @@ class Passthrough(Relay):
         "_tail",
         "_later_tail",
         "_head",
+        "_guard",
     )
 
     def __init__(self, pairing: Pairing, view: View, usage_rule: UsageRule = _as_reported) -> None:
@@ -338,6 +339,9 @@ class Passthrough(Relay):
         self._later_tail: Callable[[], list[ir.Delta]] | None = None
         frames = pairing.client.passthrough_frames(view)
         self._filter: FrameFilter | None = None if frames is None else frames.keep
+        # Unfiltered: the client format's test of each read and the filter it turns on (``ClientSpec.blank_guard``,
+        # ``_guarded``); None once filtered
+        self._guard = pairing.client.blank_guard if frames is None else None
         self._tail: TailPlan | None = None if frames is None else frames.tail
         # Events the filter returns as they came (``PassFrames.untouched``): quiet ones may skip it
         self._untouched = _never if frames is None or frames.untouched is None else frames.untouched
@@ -450,6 +454,11 @@ class Passthrough(Relay):
         if opening.frames:
             self._opening = opening
             own = self.pairing.client.passthrough_frames(self.view)
+            if (
+                own is None and self._guard is not None
+            ):  # (resumed streams are filtered: the guard's filter too)
+                own = self._guard[1]
+            self._guard = None
             self._use_frames(self.pairing.client.resumed(opening, own))
 
     def _use_frames(self, frames: PassFrames | None) -> None:
@@ -463,6 +472,16 @@ class Passthrough(Relay):
         reads = self.reads_frames and self._filter is not None and self._token_event is not None
         self._token_data = getattr(self._token_event, "data", None) if reads else None
         self._token_run = getattr(self._token_event, "run", None) if reads else None
+
+    def _guarded(self) -> None:
+        """The stream goes through the guard's filter from this read on (``ClientSpec.blank_guard``): the bytes
+        before went as they came; the start of an unfinished event held back (``_whole_events``) is dropped,
+        as the filter writes that event whole once it ends (the SSE decoder has it)."""
+        assert self._guard is not None
+        frames = self._guard[1]
+        self._guard = None
+        self._held.clear()
+        self._use_frames(frames)
 
     def _unmarked(self, chunk: bytes) -> bytes:
         """``chunk`` less the UTF-8 byte order mark the body may begin with (split across reads too: its first
@@ -481,8 +500,16 @@ class Passthrough(Relay):
         return chunk[len(_BOM) :] if chunk.startswith(_BOM) else chunk
 
     def feed(self, chunk: bytes) -> bytes:
-        if self._head is not None and not (chunk := self._unmarked(chunk)):
-            return b""
+        if self._head is not None:  # (the body's first read, or a BOM's first bytes held: ``_unmarked``)
+            if self._head or not chunk or chunk[0] == 0xEF:
+                if not (chunk := self._unmarked(chunk)):
+                    return b""
+            else:  # (no BOM: no call)
+                self._head = None
+        if self._guard is not None and (
+            chunk[:1] == b"\n" or b"\r" in chunk or self._guard[0](chunk) is not None
+        ):
+            self._guarded()
         rule = self._rule
         lf_owed = self._sse.after_cr  # the client has a CR whose LF may open this read
         # Data lines after a line end: in a read of usual named frames each frame's (after its event line),
@@ -537,8 +564,16 @@ class Passthrough(Relay):
         parses (or their bytes) what the client gets of them and keeps their decoding for ``settle``
         (session 22; ``_feed_data_frames``). Any other read is ``feed``'s. (Unfiltered, only the frames up to
         the first of a token name are split before the write: ``_feed_opening``.)"""
-        if self._head is not None and not (chunk := self._unmarked(chunk)):
-            return b""
+        if self._head is not None:  # (the body's first read, or a BOM's first bytes held: ``_unmarked``)
+            if self._head or not chunk or chunk[0] == 0xEF:
+                if not (chunk := self._unmarked(chunk)):
+                    return b""
+            else:  # (no BOM: no call)
+                self._head = None
+        if self._guard is not None and (
+            chunk[:1] == b"\n" or b"\r" in chunk or self._guard[0](chunk) is not None
+        ):
+            self._guarded()
         ends = self.pairing.wire.ends_stream
         if (
             self._frames_read

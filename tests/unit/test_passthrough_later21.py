@@ -94,9 +94,7 @@ def test_recorded_streams_end_early_only_when_whole(wire: str, body: bytes) -> N
     if wire == "openai_chat":
         assert not early or body.endswith(oai.DONE_FRAME), early
         return
-    # Responses passthrough is always filtered since session 25 (``registry._responses_frames_for``: no data-less
-    # block reaches the openai SDK), so its answers no longer take the unfiltered early end
-    ends = {"anthropic": anth.ends_stream}.get(wire)
+    ends = {"anthropic": anth.ends_stream, "openai_responses": resp.ends_stream}.get(wire)
     decoder = pairing(wire, wire).wire.decoder()  # type: ignore[arg-type]
     assert (early > 0) == (ends is not None and ends(decoder, body)), early
 

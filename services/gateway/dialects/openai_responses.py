@@ -446,6 +446,22 @@ def _blank(arguments: Any) -> bool:
 # the colon (RFC 8259 section 2), a body of whitespace characters (``\s`` is ``str.isspace``, what
 # ``strip`` removes: form feeds, no-break spaces, ...) and escapes (RFC 8259 section 7: the short ones and
 # ``\uXXXX``, which may spell a space). A superset: what it finds is parsed and judged by ``_blank``.
+# A blank line not after a JSON object's "}": one literal-prefix search (LF LF) at C speed (with a CR or a leading
+# LF as alternatives in the same pattern, sre searched byte by byte: ~5x the instructions)
+_BLANK_END = re.compile(rb"\n\n(?<!}\n\n)").search
+
+
+def blank_end(chunk: bytes) -> re.Match[bytes] | None:  # (the type of ``_BLANK_END``, for the docs)
+    """A match when the relayed bytes ``chunk`` (LF line ends) hold a blank line not after a JSON object's
+    ``}``: a block the openai SDK may dispatch as a blank event (``passthrough_frame`` drops them): one without
+    data (``retry:``, ``id:``, ``event:`` or a comment alone), blank or white data, a third LF. None for a read
+    of usual frames only: every Responses event's data is a JSON object (OpenAI API reference, "Streaming
+    events"). Errs on the side of a match: it only turns the filter on (``registry.ClientSpec.blank_guard``,
+    whose relay also takes a CR or a leading LF for one). The registry uses ``_BLANK_END`` itself (no Python
+    call per read)."""
+    return _BLANK_END(chunk)
+
+
 _MAYBE_BLANK = re.compile(r'"arguments"\s*:\s*"(?:\s|\\[bfnrt/]|\\u[0-9A-Fa-f]{4})*"')
 
 

@@ -139,6 +139,11 @@ class ClientSpec:
     # The frame filter a relayed stream of this same API goes through for one call, or None: the bytes go
     # back exactly as they came.
     passthrough_frames: Callable[[View], PassFrames | None] = lambda view: None
+    # For a stream that ``passthrough_frames`` leaves unfiltered: a search of each read's bytes (a match: the
+    # read may hold an event the client's SDK cannot read, e.g. a blank one; the relay counts a CR or a leading
+    # LF as one too, line ends the search does not read) and the filter the stream goes through from the first
+    # read it matches (``relay.Passthrough._guarded``: the bytes before go as they came). None: no such test.
+    blank_guard: tuple[Callable[[bytes], object], PassFrames] | None = None
     # What a relayed (untranslated) stream's client gets after STREAM_KEEPALIVE_S of upstream silence.
     keepalive: bytes = encode_comment("keep-alive")
     # What one frame a client of this format was sent is: part of its answer's opening, a keep-alive, or
@@ -367,14 +372,13 @@ _CHAT_PASSED = PassFrames(
 
 
 def _responses_frames_for(view: View) -> PassFrames | None:
-    """Always a filter: events go back re-encoded (``reencode``) or as they came, so no block without data (a lone
-    ``retry:`` or ``id:``, an ``event:`` line alone, a comment with its own blank line once an id was seen) and no
-    blank event reaches the client: WHATWG dispatches none of them, but the openai SDKs dispatch an event there with
-    data "" and parse it as JSON (s25 variants 18-retry-resp-vF, 18-blank-resp-vG, 18-evonly-resp-vH: JSONDecodeError;
-    before, a client that declared no tools got the bytes as they came). A function call's blank final arguments
-    become "{}" (``openai_responses.passthrough_frame``, s8 variant 01-n). The quiet frames it leaves untouched
-    (all but those holding possibly blank final arguments) pass undecoded, as without it."""
-    return _RESPONSES_FRAMES
+    """A filter from the start only for a client that declared tools: a function call's blank final arguments
+    become "{}" (``openai_responses.passthrough_frame``, s8 variant 01-n); otherwise the bytes go as they came
+    until a read may hold a blank event (``ClientSpec.blank_guard``: ``openai_responses.blank_end``), from
+    which one on the stream goes through ``_RESPONSES_FRAMES``, which drops them (s25 variants 18-retry-resp-vF,
+    18-blank-resp-vG, 18-evonly-resp-vH). The quiet frames it leaves untouched (all but those holding possibly
+    blank final arguments) pass undecoded, as without it."""
+    return _RESPONSES_FRAMES if view.tools else None
 
 
 _RESPONSES_FRAMES = PassFrames(resp.passthrough_frame, resp.passes_unchanged)
@@ -425,6 +429,7 @@ CLIENTS: dict[ClientFormat, ClientSpec] = {
         encoder=resp.encoder_for,
         render=resp.render,
         passthrough_frames=_responses_frames_for,
+        blank_guard=(resp._BLANK_END, _RESPONSES_FRAMES),
     ),
 }
 
