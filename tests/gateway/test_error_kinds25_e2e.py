@@ -176,3 +176,39 @@ def test_zai_network_error_is_a_failed_response(gw: Stack, up: ScriptedUpstream)
     assert "response.completed" not in types
     assert "response.failed" in types
     assert gw.row_for("kinds25-zai")["status"] == 500
+
+
+# The same finish reasons on a WHOLE (non-streamed) chat answer (review25: the non-streamed path still answered
+# Claude Code ``end_turn`` and Codex ``completed``): a failure to a translated client and to the ledger too.
+
+
+def _cut_whole(model: str, reason: str) -> dict[str, object]:
+    choice = {"index": 0, "message": {"role": "assistant", "content": "Hel"}, "finish_reason": reason}
+    return {"id": "c1", "object": "chat.completion", "model": model, "choices": [choice], "usage": USAGE}
+
+
+def test_claude_code_is_told_a_whole_deepseek_answer_was_cut(gw: Stack, up: ScriptedUpstream) -> None:
+    up.script(DEEPSEEK, json_answer(_cut_whole("deepseek-chat", "insufficient_system_resource")))
+    claude = anthropic.Anthropic(base_url=gw.gateway_url, api_key="k", max_retries=0)
+    with pytest.raises(anthropic.APIStatusError) as failed:
+        claude.messages.create(
+            model="deepseek-chat",
+            max_tokens=100,
+            messages=[{"role": "user", "content": "Say hello."}],
+            extra_headers={"x-request-id": "review25-cut-deepseek"},
+        )
+    assert failed.value.status_code == 529  # overloaded_error: how Anthropic says 503
+    assert "insufficient_system_resource" in str(failed.value)
+    assert gw.row_for("review25-cut-deepseek")["status"] >= 500  # not the 200 of a whole answer
+
+
+def test_codex_is_told_a_whole_zai_answer_was_cut(gw: Stack, up: ScriptedUpstream) -> None:
+    up.script(ZAI, json_answer(_cut_whole("glm-4.6", "network_error")))
+    codex = openai.OpenAI(base_url=gw.gateway_url + "/v1", api_key="k", max_retries=0)
+    with pytest.raises(openai.APIStatusError) as failed:
+        codex.responses.create(
+            model="glm-4.6", input="Say hello.", extra_headers={"x-request-id": "review25-cut-zai"}
+        )
+    assert failed.value.status_code >= 500
+    assert "network_error" in str(failed.value)
+    assert gw.row_for("review25-cut-zai")["status"] >= 500

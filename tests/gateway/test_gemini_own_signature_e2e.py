@@ -340,3 +340,41 @@ def test_gemini_on_openrouter_gets_its_own_signature_back_from_claude_code_and_c
     up.script(ANTHROPIC, json_answer({**claude_answer, "usage": {"input_tokens": 9, "output_tokens": 2}}))
     claude.messages.create(model="claude-sonnet-4-5", max_tokens=512, tools=tools, messages=messages)
     assert SIGNATURE.rstrip("=") not in json.dumps(up.seen(ANTHROPIC)[-1].json)  # never to Anthropic
+
+
+# A non-streamed request the relay answers with an event stream anyway, the signature in a later chunk than the
+# call's start (review25: bug25a's ``wait_for_signatures`` x bug25c's ``Proxy._stream_as_json``): the gathered
+# answer's decoder gave each call's start as soon as it had a name, so the signature never reached the client's
+# call id and Gemini got the dummy on the next turn.
+@pytest.mark.parametrize("deltas", list(LATE.values()), ids=list(LATE))
+def test_a_late_signature_in_a_stream_answering_a_whole_request_comes_back_to_gemini(
+    gw: Stack, up: ScriptedUpstream, deltas: list[dict[str, Any]]
+) -> None:
+    up.script(GEMINI, _late_signature(deltas), _gemini_text(), _late_signature(deltas), _gemini_text())
+    claude = anthropic.Anthropic(base_url=gw.gateway_url, api_key="sk-ant-client", max_retries=0)
+    tools: Any = [{"name": "weather", "input_schema": CITY}]
+    messages: list[Any] = [{"role": "user", "content": "Weather in Rome?"}]
+    turn = claude.messages.create(model=MODEL, max_tokens=512, tools=tools, messages=messages)
+    assert up.seen(GEMINI)[-1].json.get("stream") is not True  # a whole request, answered with a stream
+    [use] = [b for b in turn.content if b.type == "tool_use"]
+    assert use.input == {"city": "Rome"}
+    messages += [
+        {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in turn.content]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id, "content": "sunny"}]},
+    ]
+    claude.messages.create(model=MODEL, max_tokens=512, tools=tools, messages=messages)
+    call, result_id = _sent_step(up.seen(GEMINI)[-1].json)
+    assert call["extra_content"] == _EXTRA  # its own, not the dummy
+    assert call["id"] == result_id == "function-call-1"
+
+    codex = openai.OpenAI(base_url=gw.gateway_url + "/v1", api_key="sk-client", max_retries=0)
+    functions: Any = [{"type": "function", "name": "weather", "parameters": CITY, "strict": False}]
+    history: list[Any] = [{"type": "message", "role": "user", "content": "Weather in Rome?"}]
+    answer = codex.responses.create(model=MODEL, input=history, tools=functions)
+    [item] = [i for i in answer.output if i.type == "function_call"]
+    history += [i.model_dump(exclude_none=True) for i in answer.output]
+    history.append({"type": "function_call_output", "call_id": item.call_id, "output": "sunny"})
+    codex.responses.create(model=MODEL, input=history, tools=functions)
+    call, result_id = _sent_step(up.seen(GEMINI)[-1].json)
+    assert call["extra_content"] == _EXTRA
+    assert call["id"] == result_id == "function-call-1"

@@ -695,7 +695,7 @@ class ChatStreamDecoder:
         other one is a JSON object (``{…}``, no spaces around it: its stripped data) with no truthy
         ``error``, no ``x_groq`` and a ``choices`` list that is empty or holds one object with no ``usage``
         whose ``delta`` is absent, null or empty and, before the finish, whose ``index`` is 0 or none and
-        whose ``finish_reason`` is absent, null or a reason other than ``error`` / ``abort``, and a ``usage`` that is
+        whose ``finish_reason`` is absent, null or a reason other than ``error`` or one of ``CUT_FINISH``, and a ``usage`` that is
         absent, null or an object. ``_chunk`` then reads from such a frame at most a ``Finish`` (no tool
         call to close: ``_advance`` gives nothing) and a ``UsageUpdate``, and fails on none: the filter
         drops a frame that gives the usage alone when ``drop_usage`` and returns every other as it came
