@@ -44,6 +44,9 @@ class Settings:
     chunk_timeout_s: float = 120.0
     stream_keepalive_s: float = 10.0  # silence on a stream after which the client gets a keep-alive (0: off)
     max_body_bytes: int = 32 * 1024 * 1024
+    # The largest whole (non-streamed) answer read from a provider; a longer one is a 502 bad_response (the next
+    # route is tried): a huge or endless body must not use up the gateway's memory (streams are relayed, not held).
+    max_answer_bytes: int = 64 * 1024 * 1024
     client_body_timeout_s: float = 30.0  # a client must send its whole request body within this (else 408)
     recorder_batch_size: int = 500
     recorder_flush_interval_s: float = 0.2
@@ -229,6 +232,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         chunk_timeout_s=_float(env, "UPSTREAM_CHUNK_TIMEOUT", d.chunk_timeout_s),
         stream_keepalive_s=_float(env, "STREAM_KEEPALIVE_S", d.stream_keepalive_s),
         max_body_bytes=_int(env, "MAX_BODY_BYTES", d.max_body_bytes, 1),
+        max_answer_bytes=_int(env, "MAX_ANSWER_BYTES", d.max_answer_bytes, 1),
         client_body_timeout_s=_float(env, "CLIENT_BODY_TIMEOUT", d.client_body_timeout_s, 0.05),
         recorder_batch_size=_int(env, "RECORDER_BATCH_SIZE", d.recorder_batch_size, 1),
         recorder_flush_interval_s=_float(env, "RECORDER_FLUSH_INTERVAL", d.recorder_flush_interval_s),
