@@ -199,6 +199,28 @@ def provider_key(env: Mapping[str, str], name: str) -> str | None:
     return value
 
 
+# What a process that cannot bind a taken address adds to its line: a second stack beside a running one needs all
+# five moved (README, Quick start), which one line at a time never said
+SECOND_STACK = (
+    "a second stack beside a running one needs its own GATEWAY_PORT, DASHBOARD_PORT, RECORDER_METRICS_PORT, "
+    "EVENTS_ENDPOINT and TAIL_ENDPOINT (README, Quick start)"
+)
+
+
+def another_port(name: str, port: int, endpoint: str | None = None) -> str:
+    """The example a "port taken" line gives (``NAME=value`` before ``make run`` or ``make demo``): the taken port
+    plus 10 (``GATEWAY_PORT=3011`` for 3001, the README's second stack), or for a ZeroMQ ``endpoint``
+    (``tcp://host:port``) the same endpoint at the port plus 100 (``tcp://127.0.0.1:5657`` for 5557). Never the taken
+    port itself (a fixed example named the very port that was taken when that was the one chosen, and
+    ``make run`` under ``make demo``). Pure."""
+    if endpoint is not None:
+        head, sep, tail = endpoint.rpartition(":")
+        value = f"{head}:{int(tail) + 100}" if sep and tail.isdigit() else "tcp://127.0.0.1:<free port>"
+    else:
+        value = str(port + 10 if port + 10 <= 65535 else port - 10)
+    return f"e.g. {name}={value} in front of `make run` or `make demo`"
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build settings from ``env`` (default: ``os.environ``). Raises ``ValueError`` naming the variable on a
     bad value (not a number, below its minimum, an unknown policy or log level, a provider key with a line
