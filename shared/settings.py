@@ -44,6 +44,9 @@ class Settings:
     chunk_timeout_s: float = 120.0
     stream_keepalive_s: float = 10.0  # silence on a stream after which the client gets a keep-alive (0: off)
     max_body_bytes: int = 32 * 1024 * 1024
+    # The largest whole (non-streamed) answer read from a provider; a longer one is a 502 bad_response (the next
+    # route is tried): a huge or endless body must not use up the gateway's memory (streams are relayed, not held).
+    max_answer_bytes: int = 64 * 1024 * 1024
     client_body_timeout_s: float = 30.0  # a client must send its whole request body within this (else 408)
     recorder_batch_size: int = 500
     recorder_flush_interval_s: float = 0.2
@@ -196,6 +199,28 @@ def provider_key(env: Mapping[str, str], name: str) -> str | None:
     return value
 
 
+# What a process that cannot bind a taken address adds to its line: a second stack beside a running one needs all
+# five moved (README, Quick start), which one line at a time never said
+SECOND_STACK = (
+    "a second stack beside a running one needs its own GATEWAY_PORT, DASHBOARD_PORT, RECORDER_METRICS_PORT, "
+    "EVENTS_ENDPOINT and TAIL_ENDPOINT (README, Quick start)"
+)
+
+
+def another_port(name: str, port: int, endpoint: str | None = None) -> str:
+    """The example a "port taken" line gives (``NAME=value`` before ``make run`` or ``make demo``): the taken port
+    plus 10 (``GATEWAY_PORT=3011`` for 3001, the README's second stack), or for a ZeroMQ ``endpoint``
+    (``tcp://host:port``) the same endpoint at the port plus 100 (``tcp://127.0.0.1:5657`` for 5557). Never the taken
+    port itself (a fixed example named the very port that was taken when that was the one chosen, and
+    ``make run`` under ``make demo``). Pure."""
+    if endpoint is not None:
+        head, sep, tail = endpoint.rpartition(":")
+        value = f"{head}:{int(tail) + 100}" if sep and tail.isdigit() else "tcp://127.0.0.1:<free port>"
+    else:
+        value = str(port + 10 if port + 10 <= 65535 else port - 10)
+    return f"e.g. {name}={value} in front of `make run` or `make demo`"
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build settings from ``env`` (default: ``os.environ``). Raises ``ValueError`` naming the variable on a
     bad value (not a number, below its minimum, an unknown policy or log level, a provider key with a line
@@ -229,6 +254,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         chunk_timeout_s=_float(env, "UPSTREAM_CHUNK_TIMEOUT", d.chunk_timeout_s),
         stream_keepalive_s=_float(env, "STREAM_KEEPALIVE_S", d.stream_keepalive_s),
         max_body_bytes=_int(env, "MAX_BODY_BYTES", d.max_body_bytes, 1),
+        max_answer_bytes=_int(env, "MAX_ANSWER_BYTES", d.max_answer_bytes, 1),
         client_body_timeout_s=_float(env, "CLIENT_BODY_TIMEOUT", d.client_body_timeout_s, 0.05),
         recorder_batch_size=_int(env, "RECORDER_BATCH_SIZE", d.recorder_batch_size, 1),
         recorder_flush_interval_s=_float(env, "RECORDER_FLUSH_INTERVAL", d.recorder_flush_interval_s),

@@ -42,6 +42,12 @@ def test_a_taken_port_stops_the_dashboard_with_one_line_naming_the_setting(tmp_p
     assert dashboard.proc.returncode == 1, log
     assert f"dashboard: 127.0.0.1:{env['DASHBOARD_PORT']} is already in use" in log, log
     assert "set DASHBOARD_PORT to a free port" in log, log
+    # an example that is not the taken port (before: DASHBOARD_PORT=3010 make run, whatever port was taken), and
+    # what a second stack beside a running one needs
+    assert (
+        f"e.g. DASHBOARD_PORT={int(env['DASHBOARD_PORT']) + 10} in front of `make run` or `make demo`" in log
+    ), log
+    assert "needs its own GATEWAY_PORT, DASHBOARD_PORT, RECORDER_METRICS_PORT, EVENTS_ENDPOINT" in log, log
     assert "Dash is running on" not in log and "Traceback" not in log, log
 
 

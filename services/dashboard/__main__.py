@@ -34,7 +34,7 @@ def main() -> None:
     from services.gateway.keys.keyfile import KeyFileError, load_keyring
     from services.gateway.workers import HostUnusable, check_port_free
     from shared.access import ExposedWithoutKeys, check_exposure, is_loopback
-    from shared.settings import load_settings
+    from shared.settings import SECOND_STACK, another_port, load_settings
 
     try:
         settings = load_settings()
@@ -71,7 +71,8 @@ def main() -> None:
             )
         except OSError as exc:
             sys.exit(
-                f"dashboard: {exc}: set DASHBOARD_PORT to a free port (DASHBOARD_PORT=3010 make run); not starting"
+                f"dashboard: {exc}: set DASHBOARD_PORT to a free port "
+                f"({another_port('DASHBOARD_PORT', settings.dashboard_port)}; {SECOND_STACK}); not starting"
             )
     from services.dashboard.app import create_app  # imports Dash/pandas: after settings are known good
     from shared.ledger.engine import describe, ledger_of

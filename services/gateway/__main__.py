@@ -53,7 +53,7 @@ def _serve(args: argparse.Namespace) -> None:
     from services.gateway.keys.keyfile import KeyFileError
     from services.gateway.routing.config import CatalogError
     from shared.access import ExposedWithoutKeys
-    from shared.settings import load_settings
+    from shared.settings import SECOND_STACK, another_port, load_settings
 
     try:
         settings = load_settings()
@@ -73,7 +73,8 @@ def _serve(args: argparse.Namespace) -> None:
             )
         except OSError as exc:
             sys.exit(
-                f"gateway: {exc}: set GATEWAY_PORT to a free port (GATEWAY_PORT=3011 make run); not starting"
+                f"gateway: {exc}: set GATEWAY_PORT to a free port "
+                f"({another_port('GATEWAY_PORT', settings.gateway_port)}; {SECOND_STACK}); not starting"
             )
     try:
         import uvloop

@@ -149,6 +149,7 @@ def create_app(settings: Settings) -> web.Application:
             settings.chunk_timeout_s,
             settings.stream_keepalive_s,
             on_sent_again=gateway_metrics.count_sent_again,
+            max_answer_bytes=settings.max_answer_bytes,
         )
         limits = Limits(settings.max_attempts, settings.retry_after_max_wait_s)
         proxy = Proxy(upstream, providers, health, limits)

@@ -169,6 +169,31 @@ class FailedAfterOpening(Exception):
         self.error, self.held = error, held
 
 
+class CutAnswer(UpstreamError):
+    """A same-format whole answer whose finish reason says the server cut it (``WireSpec.cut_answer``: vLLM's
+    ``abort``, DeepSeek's ``insufficient_system_resource``, Z.ai's ``network_error``): a failed attempt, retryable as
+    its status says (the next route is tried while the client has nothing), that holds the answer's bytes as they
+    came (``raw``) and its usage reader. When no route answers, the client gets those bytes untouched (the
+    passthrough rule: the body it would have had from the provider itself, its finish reason saying the cut), and the
+    ledger the cut's status and error type with the answer's usage (``Proxy._held_answer``), as a passthrough
+    stream cut after its first token is recorded (``relay.error``)."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        provider: str,
+        error_type: str,
+        raw: bytes,
+        read_usage: Callable[[], ir.Usage],
+    ) -> None:
+        super().__init__(
+            status, message, provider=provider, retryable=is_retryable(status), error_type=error_type
+        )
+        self.raw = raw
+        self.read_usage = read_usage
+
+
 @dataclass(slots=True)
 class Upstream:
     """An outgoing request to one provider, and the view its answer is made for."""
@@ -213,6 +238,8 @@ class Proxy:
         # refused, and once every provider rests the client must hear one of their own refusals
         if self.refusals.held or isinstance(outcome, UpstreamError) or len(call.attempts) > 1:
             self._note_refusals(call)
+        if isinstance(outcome, UpstreamError) and not call.stream and (held := self._held_answer(call)):
+            return held
         if isinstance(outcome, UpstreamError) and call.opened is not None:
             return await self._end_opened(call, call.opened, outcome)
         if isinstance(outcome, UpstreamError):
@@ -221,6 +248,22 @@ class Proxy:
                 return self._error_response(call, *told)
             return self._error_response(call, _soonest_refusal(call.attempts, outcome))
         return outcome
+
+    def _held_answer(self, call: Call) -> web.Response | None:
+        """When no route answered a non-streamed request and an attempt's answer was cut (``CutAnswer``, the last
+        such attempt's): that answer's bytes as the provider sent them, with its provider's forwarded headers; the
+        attempt counts as the one that answered (its usage billed) and the call as the cut's status and error
+        type (the ledger, the metrics). Else None: the client gets the error."""
+        for att in reversed(call.attempts):
+            cut = att.error
+            if isinstance(cut, CutAnswer):
+                att.answered, att.read_usage = True, cut.read_usage
+                call.answer(cut.status, cut.error_type)
+                headers = self._headers(call, att)
+                return web.Response(
+                    body=cut.raw, status=200, content_type="application/json", headers=headers
+                )
+        return None
 
     async def _wait(self, call: Call, delay: float) -> None:
         """The serve loop's wait of ``delay`` seconds for a resting provider (a 429's Retry-After that fits in
@@ -742,7 +785,7 @@ class Proxy:
                 break
             read += chunk
         if _first_byte(read) == b"{":
-            return read + await self.upstream.read_body(resp, provider), None
+            return read + await self.upstream.read_body(resp, provider, len(read)), None
         return None, PeekedChunks(resp, read)
 
     async def _whole_as_stream(
@@ -826,6 +869,25 @@ class Proxy:
             return self._stream_as_json(call, att, pair, view, provider, raw)
         model = data.get("model")
         att.served_model = model if isinstance(model, str) and model else None
+        if (cut := pair.wire.cut_answer) is not None and (err := cut(data)) is not None:
+            # a whole answer the server says it cut (its finish reason): a failure before the client has a byte, as
+            # in a stream (``until_committed``): the next route is tried. A translated client that none answers is
+            # told the error; a same-format one gets this answer as it came (``CutAnswer``, ``_held_answer``)
+            message = provider.scrub(f"{provider.name}: {err.message}")
+            if pair.translate is None:
+                if (repair := pair.wire.repair_answer) is not None:
+                    raw = repair(raw, data)
+                usage = functools.partial(
+                    _usage_of, provider.usage_rule, att.route.model, pair.wire.usage, data
+                )
+                raise CutAnswer(err.status, message, provider.name, err.type, raw, usage)
+            raise UpstreamError(
+                err.status,
+                message,
+                provider=provider.name,
+                retryable=is_retryable(err.status),
+                error_type=err.type,
+            )
         if pair.translate is None:  # same format: the bytes go back as they came; only usage is read,
             # with the event (``Attempt.read_usage``), not before the answer's bytes (session 19)
             att.read_usage = functools.partial(
@@ -834,16 +896,6 @@ class Proxy:
             if (repair := pair.wire.repair_answer) is not None:
                 raw = repair(raw, data)
         else:
-            if (cut := pair.wire.cut_answer) is not None and (err := cut(data)) is not None:
-                # a whole answer the server says it cut (its finish reason): a failure before the client has a
-                # byte, as in a stream (``until_committed``), not a complete answer in the client's format
-                raise UpstreamError(
-                    err.status,
-                    provider.scrub(f"{provider.name}: {err.message}"),
-                    provider=provider.name,
-                    retryable=is_retryable(err.status),
-                    error_type=err.type,
-                )
             completion = pair.wire.completion(data)
             completion.usage = att.usage = provider.usage_rule(att.route.model)(completion.usage)
             if not view.reasoning:
@@ -876,13 +928,16 @@ class Proxy:
         name = provider.name
         err = next((d for d in deltas if isinstance(d, ir.StreamError)), None)
         if err is not None:
+            # when to retry, as an HTTP error answer says it: the answer's own retry and rate-limit headers (a
+            # ``retry-after``, the exhausted limit's reset: ``att.headers``), else the error object's (review25:
+            # read from the error object alone, an Anthropic ``rate_limit_error`` event carried no hint)
             raise UpstreamError(
                 err.status,
                 provider.scrub(f"{name}: {err.message}"),
                 provider=name,
                 retryable=is_retryable(err.status),
                 error_type=err.type,
-                retry_after_s=retry_after_seconds({}, err.status, err.body),
+                retry_after_s=retry_after_seconds(att.headers, err.status, err.body),
             )
         try:
             completion = gathered.gathered(deltas, decoder.usage, decoder.model)
@@ -1317,12 +1372,14 @@ class Proxy:
 
     # ---- the client's answer when nothing served it -----------------------------------------------
 
-    def _headers(self, call: Call) -> dict[str, str]:
-        """The gateway's own headers, after the answering provider's forwarded ones."""
-        upstream = call.attempts[-1].headers if call.attempts else {}
+    def _headers(self, call: Call, att: Attempt | None = None) -> dict[str, str]:
+        """The gateway's own headers, after the answering provider's forwarded ones (``att``'s; default: the last
+        attempt's)."""
+        if att is None and call.attempts:
+            att = call.attempts[-1]
         return {
-            **upstream,
-            "x-ekai-provider": call.attempts[-1].route.provider if call.attempts else "",
+            **(att.headers if att is not None else {}),
+            "x-ekai-provider": att.route.provider if att is not None else "",
             "x-ekai-attempts": str(len(call.attempts)),
             "x-request-id": call.request_id,
             "request-id": call.request_id,

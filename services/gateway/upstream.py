@@ -50,6 +50,8 @@ _WHAT: dict[Phase, str] = {
     "between_chunks": "upstream stream broke off",
 }
 ERROR_BODY_LIMIT = 1 << 20  # bytes of an upstream error body kept
+# default bytes of a whole non-streamed answer read (``Settings.max_answer_bytes``)
+MAX_ANSWER_BYTES = 64 << 20
 # Seconds a connection waits, unread, for its body's end after the answer's closing frame (``Chunks.stopped_at_close``)
 # Two timers end a stream near its close, on two rules (s21 lead: not one): this one starts once the client's answer
 # is whole (the closing frame came and went out) and only decides whether the *connection* goes back to the pool
@@ -164,6 +166,7 @@ class UpstreamClient:
     (``STREAM_KEEPALIVE_S``): how long a committed stream may be silent before its client gets a
     keep-alive. ``on_sent_again(provider_name)``: told of each request the pool sent once more on a new
     connection after a kept one ended unanswered (``UpstreamResponse.sent_again``; the gateway's metrics).
+    ``max_answer_bytes``: the largest whole (non-streamed) answer ``read_body`` reads (``MAX_ANSWER_BYTES``).
     """
 
     def __init__(
@@ -173,8 +176,10 @@ class UpstreamClient:
         chunk_timeout_s: float,
         keepalive_s: float = 0.0,
         on_sent_again: Callable[[str], None] | None = None,
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
     ) -> None:
         self.session = session
+        self.max_answer_bytes = max_answer_bytes  # the largest whole non-streamed answer (``read_body``)
         self.on_sent_again = on_sent_again
         self.first_byte_timeout_s = first_byte_timeout_s
         self.chunk_timeout_s = chunk_timeout_s
@@ -212,15 +217,59 @@ class UpstreamClient:
             self.on_sent_again(provider.name)
         return resp
 
-    async def read_body(self, resp: UpstreamResponse, provider: Provider) -> bytes:
-        """A whole non-streamed answer."""
+    async def read_body(self, resp: UpstreamResponse, provider: Provider, held: int = 0) -> bytes:
+        """A whole non-streamed answer, scrubbed of the provider's key; ``held``: bytes of it the caller read
+        already (``Proxy._sniffed``), counted against the cap.
+
+        Bounded in time by ``chunk_timeout_s`` for the whole read (``broken_response`` after it) and in size by
+        ``max_answer_bytes`` (``MAX_ANSWER_BYTES``): a longer answer, by its ``content-length`` before a byte of
+        it is read, else as soon as what arrived passes the cap, is the retryable 502 ``bad_response``
+        ``UpstreamError``, and its connection is closed (the rest is not read). Memory stays within the cap
+        plus one read: the pieces are counted as they arrive (aiohttp's reader pauses the socket while its
+        buffer is full), never gathered whole and then measured. A body already received whole is taken
+        without a timer."""
+        limit = self.max_answer_bytes - held
+        content = resp.content
         try:
-            if resp.content.is_eof():  # all of it is here: nothing to wait for, no timer to set
-                return provider.scrub_bytes(await resp.read())
-            async with asyncio.timeout(self.chunk_timeout_s):
-                return provider.scrub_bytes(await resp.read())
+            if content.is_eof():  # all of it is here: nothing to wait for, no timer to set
+                body = await resp.read()
+            else:
+                async with asyncio.timeout(self.chunk_timeout_s):
+                    body = await self._capped(resp, provider, limit)
         except (TimeoutError, aiohttp.ClientError) as exc:  # upstream_errors' rule, without its calls
             raise upstream_error(exc, provider, "body", self.chunk_timeout_s) from exc
+        if len(body) > limit:
+            raise self._too_large(resp, provider)
+        return provider.scrub_bytes(body)
+
+    async def _capped(self, resp: UpstreamResponse, provider: Provider, limit: int) -> bytes:
+        """``resp``'s body read piece by piece, ``_too_large`` once it holds more than ``limit`` bytes (or its
+        ``content-length`` says it will)."""
+        length = resp.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > limit:
+            raise self._too_large(resp, provider)
+        content = resp.content
+        pieces: list[bytes] = []
+        size = 0
+        while piece := await content.readany():
+            size += len(piece)
+            if size > limit:
+                raise self._too_large(resp, provider)
+            pieces.append(piece)
+        return b"".join(pieces)
+
+    def _too_large(self, resp: UpstreamResponse, provider: Provider) -> UpstreamError:
+        """The 502 ``bad_response`` for an answer over ``max_answer_bytes``; ``resp``'s connection is closed at
+        once (the provider stops sending, the rest is never read). Retryable: another route may answer."""
+        resp.close()
+        return UpstreamError(
+            502,
+            f"{provider.name}: the provider's answer is larger than {self.max_answer_bytes} bytes "
+            "(MAX_ANSWER_BYTES)",
+            provider=provider.name,
+            retryable=True,
+            error_type="bad_response",
+        )
 
     async def next_chunk(
         self,

@@ -48,12 +48,25 @@ def _taken(settings: Settings, exc: BaseException) -> str | None:
     the endpoint (``(addr='tcp://…')``); the one plain socket the recorder binds is its metrics server's."""
     import zmq
 
+    from shared.settings import SECOND_STACK, another_port
+
     if isinstance(exc, zmq.ZMQError) and exc.errno == errno.EADDRINUSE:
-        name = "TAIL_ENDPOINT" if f"'{settings.tail_endpoint}'" in str(exc) else "EVENTS_ENDPOINT"
-        return f"{name} is taken (another recorder running?): stop it, or set {name} to a free port"
+        tail = f"'{settings.tail_endpoint}'" in str(exc)
+        name, endpoint = (
+            ("TAIL_ENDPOINT", settings.tail_endpoint)
+            if tail
+            else ("EVENTS_ENDPOINT", settings.events_endpoint)
+        )
+        return (
+            f"{name} is taken (another recorder running?): stop it, or set {name} to a free port "
+            f"({another_port(name, 0, endpoint)}; {SECOND_STACK})"
+        )
     if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:
         where = f"{settings.recorder_metrics_host}:{settings.recorder_metrics_port}"
-        return f"the metrics port {where} is taken: set RECORDER_METRICS_PORT to a free port, or 0 (off)"
+        return (
+            f"the metrics port {where} is taken: set RECORDER_METRICS_PORT to a free port, or 0 (off) "
+            f"({another_port('RECORDER_METRICS_PORT', settings.recorder_metrics_port)})"
+        )
     return None
 
 

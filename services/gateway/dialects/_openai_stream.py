@@ -693,7 +693,7 @@ class ChatStreamDecoder:
         conformance §1.5): the decoder has begun, has no tool call, has neither finished, failed nor ended;
         the last frame is ``[DONE]`` (so the decoder is closed after it: ``finish`` adds nothing) and every
         other one is a JSON object (``{…}``, no spaces around it: its stripped data) with no truthy
-        ``error``, no ``x_groq`` and a ``choices`` list that is empty or holds one object with no ``usage``
+        ``error``, no ``x_groq``, no ``object`` ``"error"`` and a ``choices`` list that is empty or holds one object with no ``usage``
         whose ``delta`` is absent, null or empty and, before the finish, whose ``index`` is 0 or none and
         whose ``finish_reason`` is absent, null or a reason other than ``error`` or one of ``CUT_FINISH``, and a ``usage`` that is
         absent, null or an object. ``_chunk`` then reads from such a frame at most a ``Finish`` (no tool
@@ -719,7 +719,7 @@ class ChatStreamDecoder:
                 obj = orjson.loads(data)
             except orjson.JSONDecodeError:
                 return None
-            if type(obj) is not dict or obj.get("error") or "x_groq" in obj:
+            if type(obj) is not dict or obj.get("error") or "x_groq" in obj or obj.get("object") == "error":
                 return None
             choices = obj.get("choices")
             finish = False
@@ -928,7 +928,7 @@ class ChatStreamDecoder:
             self._first = obj
             out.append(MessageStart(id=str(obj.get("id") or new_id("chatcmpl-")), model=self.model or ""))
         choices = obj.get("choices")
-        if type(choices) is list:
+        if choices and type(choices) is list:  # (an empty list: no choice to read, an error chunk maybe)
             for choice in choices:
                 if type(choice) is dict and choice.get("index", 0) == 0 and not self._finished:
                     out += self._choice(choice, obj)
@@ -940,11 +940,12 @@ class ChatStreamDecoder:
                             self.usage = usage_from_openai(usage, obj.get("service_tier"))
                         return out
         elif obj.get("object") == "error":
-            # an error object as the chunk itself, no ``error`` wrapper and no ``choices`` (the bare shape of vLLM's
+            # an error object as the chunk itself, no ``error`` wrapper and no choices (the bare shape of vLLM's
             # ErrorResponse, ``{"object": "error", "message": …, "type": "BadRequestError", "code": 400}``, which
-            # servers on its protocol and relays stream as it came): read as a chunk, it was an empty answer that
-            # ended well, the overflow it told lost (s25 variants 10-vllm-bare-inband-*). Asked only of a chunk
-            # without choices: nothing more on a chat chunk's way
+            # servers on its protocol and relays stream as it came, some with an empty ``choices`` list beside it):
+            # read as a chunk, it was an empty answer that ended well, the overflow it told lost (s25 variants
+            # 10-vllm-bare-inband-*; review25: ``"choices": []`` too). Asked only of a chunk without a choice:
+            # nothing more on a chat chunk's way
             return out + self._fail(stream_error_from_openai(obj))
         usage = obj.get("usage")
         if type(usage) is not dict:

@@ -389,11 +389,14 @@ def cut_answer(body: dict[str, Any]) -> StreamError | None:
     else None: one of ``CUT_FINISH`` (vLLM's "abort", DeepSeek's "insufficient_system_resource", Z.ai's
     "network_error") says the server cut the answer, as in a stream (``ChatStreamDecoder._choice``; the same
     sources). Read as finished it was a complete answer (``completion_from_chat``: ``end_turn``) to a translated
-    client, the ledger and the provider's health (review25: bug25b covered streams alone)."""
+    client, the ledger and the provider's health (review25: bug25b covered streams alone). Asked of every whole chat
+    answer, a same-format one too (session 26): ``body`` comes from orjson, so its types are exact and ``type(v) is``
+    tests them without a call."""
     choices = body.get("choices")
-    choice = choices[0] if isinstance(choices, list) and choices else None
-    reason = choice.get("finish_reason") if isinstance(choice, dict) else None
-    if not isinstance(reason, str) or reason not in CUT_FINISH:
+    if type(choices) is not list or not choices or type(choice := choices[0]) is not dict:
+        return None
+    reason = choice.get("finish_reason")
+    if type(reason) is not str or reason not in CUT_FINISH:
         return None
     return stream_error_from_openai(CUT_FINISH[reason])
 

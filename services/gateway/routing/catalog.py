@@ -213,7 +213,9 @@ class Catalog:
 
     def model_names(self) -> list[str]:
         """What GET /v1/models lists: models configured providers serve (vendors' chat models from the
-        price data, OpenRouter's names for them, configured providers' and the file's names)."""
+        price data, OpenRouter's names for them, configured providers' and the file's names). A file's provider
+        that serves names by ``pattern`` or ``regex`` lists its ``models`` and the names its ``limits`` and
+        ``[prices.<provider>]`` give that it serves: a pattern is no model name (docs/catalog.md)."""
         if self._names is None:
             self._names = self._list_models()
         return self._names
@@ -372,6 +374,11 @@ class Catalog:
         for p in self.configured():
             if isinstance(p, ConfiguredProvider):
                 names += p.spec.models
+                # a glob or a regex is no model name: the names the file gives the provider's models elsewhere
+                # (its per-model ``limits``, its ``[prices.<name>]``) that it serves are listed instead
+                spec = p.spec
+                named = [*spec.limits, *(m for prov, m in self.file.prices if prov == p.name)]
+                names += [m for m in named if spec.serves(m)]
         names += [*self.file.models, *self.file.aliases]
         return sorted({n for n in names if self.resolve(n)})[:MAX_LISTED]
 
