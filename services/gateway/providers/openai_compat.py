@@ -376,6 +376,11 @@ def keeps_reasoning_content(model: str) -> bool:
     return model.rsplit("/", 1)[-1].lower().startswith(_REASONING_CONTENT_FAMILIES)
 
 
+# Serving platforms that name Claude with their own prefix on their OpenAI-compatible API (Databricks Foundation
+# Model APIs: ``databricks-claude-sonnet-4-5``, ``databricks-claude-opus-4-1``).
+_CLAUDE_PLATFORMS = ("databricks-claude",)
+
+
 def claude_by_name(model: str) -> bool:
     """True for a model id that names Claude: ``claude-…`` itself or behind a vendor prefix or an alias mark
     (``anthropic/claude-sonnet-4.5``, ``bedrock/claude-…``, ``~anthropic/claude-sonnet-latest``) and
@@ -383,12 +388,16 @@ def claude_by_name(model: str) -> bool:
     it (LiteLLM's "Prompt Caching" docs for Anthropic models; OpenRouter's, Vercel AI Gateway's): for a configured
     provider serving such a model the client's markers are its only cache (s18 variant 08-f). Bedrock's ids
     too (``us.anthropic.claude-sonnet-4-5-20250929-v1:0``, ``bedrock/anthropic.claude-…``: LiteLLM passes the
-    markers on to Bedrock's Claude; s18 variant 08-l)."""
-    bare = model.removeprefix("~")
+    markers on to Bedrock's Claude; s18 variant 08-l). Case-insensitive (``Claude-Sonnet-4.5``, Poe's and Abacus's
+    spelling; ``Anthropic/…``), and under a serving platform's own prefix (``_CLAUDE_PLATFORMS``: Databricks serves
+    Claude as ``databricks-claude-sonnet-4-5`` and takes ``cache_control`` on its content parts): s26 variants 08-vQ,
+    08-vY (their markers were dropped, so nothing was cached)."""
+    bare = model.removeprefix("~").lower()
     bedrock = bedrock_model_id(bare)
     if bedrock is not None:
         return f".{bedrock}".find(".anthropic.claude") != -1
-    return bare.startswith("anthropic/") or bare.rsplit("/", 1)[-1].startswith("claude")
+    last = bare.rsplit("/", 1)[-1]
+    return bare.startswith("anthropic/") or last.startswith("claude") or last.startswith(_CLAUDE_PLATFORMS)
 
 
 def no_reasoning_for_unsigned_tool_turn(body: dict[str, Any]) -> bool:

@@ -1011,6 +1011,10 @@ def configured(models: list[str]) -> ConfiguredProvider:
         "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
         "bedrock/anthropic.claude-3-5-haiku-20241022-v1:0",
         "arn:aws:bedrock:us-east-1:111122223333:inference-profile/global.anthropic.claude-haiku-4-5-20251001-v1:0",
+        # s26 variants 08-vQ, 08-vY: a platform's own prefix (Databricks), a capitalised id (Poe, Abacus)
+        "databricks-claude-sonnet-4-5",
+        "Claude-Sonnet-4.5",
+        "Anthropic/Claude-Opus-4.1",
     ],
 )
 def test_a_configured_provider_serving_claude_keeps_the_markers(model: str) -> None:
@@ -1028,7 +1032,15 @@ def test_a_configured_provider_serving_claude_keeps_the_markers(model: str) -> N
 
 
 @pytest.mark.parametrize(
-    "model", ["llama-3.3-70b", "qwen/qwen3-coder", "deepseek-chat", "us.meta.llama3-1-70b-instruct-v1:0"]
+    "model",
+    [
+        "llama-3.3-70b",
+        "qwen/qwen3-coder",
+        "deepseek-chat",
+        "us.meta.llama3-1-70b-instruct-v1:0",
+        "databricks-llama-4-maverick",
+        "Qwen3-8B-Claude-Distill",
+    ],
 )
 def test_a_configured_provider_serving_other_models_gets_no_markers(model: str) -> None:
     target = configured([model]).target(model)
