@@ -99,7 +99,10 @@ def test_claude_code_markers_reach_claude_under_a_platforms_own_name(
         max_tokens=256,
         system=[{"type": "text", "text": SYSTEM, "cache_control": {"type": "ephemeral"}}],
         messages=[
-            {"role": "user", "content": [{"type": "text", "text": "hi", "cache_control": {"type": "ephemeral"}}]}
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": "hi", "cache_control": {"type": "ephemeral"}}],
+            }
         ],
     )
     messages = relay.requests[-1].json["messages"]
