@@ -145,17 +145,24 @@ class XAIProvider(OpenAICompatProvider):
 
 
 # OpenRouter models that cache only what carries Anthropic-style ``cache_control`` markers on content parts
-# (OpenRouter docs, "Prompt Caching": Anthropic Claude and Google Gemini).
+# (OpenRouter docs, "Prompt Caching": Anthropic Claude and Google Gemini; Alibaba's Qwen: ``_ALIBABA_QWEN``).
 _MARKER_CACHING = ("anthropic/", "google/gemini")
+# Alibaba's own Qwen models on OpenRouter (served by Alibaba alone: ``qwen/qwen3-max``, ``qwen/qwen-plus``,
+# ``qwen/qwen3-coder-plus``, ``qwen/qwen-vl-max``, ``qwen/qwen-turbo``, ``qwen/qwen3-coder-flash``): OpenRouter docs,
+# "Prompt Caching": "some (see Alibaba and Anthropic below) require you to enable it on a per-message basis";
+# Alibaba Model Studio, "Context cache": explicit cache by ``cache_control`` on Chat Completions content. Qwen's open
+# weights (``qwen/qwen3-coder``, ``qwen/qwen3-32b``), served by many providers that cache by themselves, are not.
+_ALIBABA_QWEN = re.compile(r"^qwen/qwen[^/]*?-(?:max|plus|turbo|flash)(?:-|:|$)")
 
 
 def caches_by_markers(model: str) -> bool:
-    """True for an OpenRouter model id that caches only at ``cache_control`` markers: ``anthropic/…`` and
-    ``google/gemini…``, OpenRouter's variants of them (``anthropic/claude-3.7-sonnet:thinking``), and its
-    family aliases, which start with ``~`` (``~anthropic/claude-sonnet-latest`` "always redirects to the
-    latest model in the Anthropic Claude Sonnet family": openrouter.ai/~anthropic/claude-sonnet-latest;
-    s13 variants 08-a, 08-b, 08-e)."""
-    return model.removeprefix("~").startswith(_MARKER_CACHING)
+    """True for an OpenRouter model id that caches only at ``cache_control`` markers: ``anthropic/…``,
+    ``google/gemini…`` and Alibaba's own Qwen models (``_ALIBABA_QWEN``: s26 variants 08-vAE..08-vAG, never cached
+    before), OpenRouter's variants of them (``anthropic/claude-3.7-sonnet:thinking``), and its family aliases, which
+    start with ``~`` (``~anthropic/claude-sonnet-latest`` "always redirects to the latest model in the Anthropic
+    Claude Sonnet family": openrouter.ai/~anthropic/claude-sonnet-latest; s13 variants 08-a, 08-b, 08-e)."""
+    bare = model.removeprefix("~")
+    return bare.startswith(_MARKER_CACHING) or _ALIBABA_QWEN.match(bare) is not None
 
 
 def chat_cache_markers(body: dict[str, Any]) -> bool:
