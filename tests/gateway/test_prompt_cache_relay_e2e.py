@@ -29,7 +29,7 @@ CATALOG = """
 name = "litellm"
 base_url = "{url}"
 api_key_env = "LITELLM_KEY"
-models = ["anthropic/claude-sonnet-4.5", "gpt-5", "databricks-claude-sonnet-4-5", "Claude-Sonnet-4.5"]
+models = ["anthropic/claude-sonnet-4.5", "gpt-5", "databricks-claude-sonnet-4-5", "Claude-Sonnet-4.5", "qwen3-max"]
 """
 
 
@@ -85,13 +85,14 @@ def test_codex_prompt_cache_key_reaches_openais_model_behind_a_relay(gw: Stack, 
     assert [q.json.get("prompt_cache_key") for q in relay.requests] == ["codex-thread-20"]
 
 
-@pytest.mark.parametrize("model", ["databricks-claude-sonnet-4-5", "Claude-Sonnet-4.5"])
-def test_claude_code_markers_reach_claude_under_a_platforms_own_name(
+@pytest.mark.parametrize("model", ["databricks-claude-sonnet-4-5", "Claude-Sonnet-4.5", "qwen3-max"])
+def test_claude_code_markers_reach_a_model_that_caches_only_at_them(
     gw: Stack, relay: FakeProvider, model: str
 ) -> None:
     """s26 variants 08-vQ, 08-vY: Claude served under a platform's own id (Databricks' ``databricks-claude-…``) or a
     capitalised one (Poe's ``Claude-Sonnet-4.5``) was not read as Claude, so Claude Code's breakpoints were dropped
-    on the way to the relay and nothing was cached."""
+    on the way to the relay and nothing was cached. s26 variant 08-vAJ: the same for Alibaba's own Qwen at DashScope
+    (its explicit cache reads only those markers: Alibaba Model Studio, "Context cache")."""
     relay.requests.clear()
     client = anthropic.Anthropic(base_url=gw.gateway_url, api_key="sk-client", max_retries=0)
     client.messages.create(

@@ -152,17 +152,25 @@ _MARKER_CACHING = ("anthropic/", "google/gemini")
 # "Prompt Caching": "some (see Alibaba and Anthropic below) require you to enable it on a per-message basis";
 # Alibaba Model Studio, "Context cache": explicit cache by ``cache_control`` on Chat Completions content. Qwen's open
 # weights (``qwen/qwen3-coder``, ``qwen/qwen3-32b``), served by many providers that cache by themselves, are not.
-_ALIBABA_QWEN = re.compile(r"^qwen/qwen[^/]*?-(?:max|plus|turbo|flash)(?:-|:|$)")
+_ALIBABA_QWEN = re.compile(r"^qwen[^/]*?-(?:max|plus|turbo|flash)(?:-|:|$)")
+
+
+def alibaba_qwen_by_name(model: str) -> bool:
+    """True for one of Alibaba's own (not open-weight) Qwen models by name, bare or behind a relay's prefix
+    (``qwen3-max``, ``qwen-plus-2025-07-28``, ``qwen/qwen3-coder-plus``, LiteLLM's ``dashscope/qwen-turbo``):
+    served by Alibaba Model Studio (DashScope) alone, which caches a prompt explicitly only at ``cache_control``
+    markers on Chat Completions content ("Context cache"; OpenRouter docs, "Prompt Caching", Alibaba)."""
+    return _ALIBABA_QWEN.match(model.rsplit("/", 1)[-1].lower()) is not None
 
 
 def caches_by_markers(model: str) -> bool:
     """True for an OpenRouter model id that caches only at ``cache_control`` markers: ``anthropic/…``,
-    ``google/gemini…`` and Alibaba's own Qwen models (``_ALIBABA_QWEN``: s26 variants 08-vAE..08-vAG, never cached
+    ``google/gemini…`` and Alibaba's own Qwen models (``alibaba_qwen_by_name``: s26 variants 08-vAE..08-vAG, never cached
     before), OpenRouter's variants of them (``anthropic/claude-3.7-sonnet:thinking``), and its family aliases, which
     start with ``~`` (``~anthropic/claude-sonnet-latest`` "always redirects to the latest model in the Anthropic
     Claude Sonnet family": openrouter.ai/~anthropic/claude-sonnet-latest; s13 variants 08-a, 08-b, 08-e)."""
     bare = model.removeprefix("~")
-    return bare.startswith(_MARKER_CACHING) or _ALIBABA_QWEN.match(bare) is not None
+    return bare.startswith(_MARKER_CACHING) or (bare.startswith("qwen/") and alibaba_qwen_by_name(bare))
 
 
 def chat_cache_markers(body: dict[str, Any]) -> bool:

@@ -1042,6 +1042,10 @@ def configured(models: list[str]) -> ConfiguredProvider:
         "databricks-claude-sonnet-4-5",
         "Claude-Sonnet-4.5",
         "Anthropic/Claude-Opus-4.1",
+        # s26 variant 08-vAJ: Alibaba's own Qwen models at DashScope (explicit cache only at markers)
+        "qwen3-max",
+        "dashscope/qwen-plus-2025-07-28",
+        "qwen3-coder-plus",
     ],
 )
 def test_a_configured_provider_serving_claude_keeps_the_markers(model: str) -> None:
@@ -1067,6 +1071,8 @@ def test_a_configured_provider_serving_claude_keeps_the_markers(model: str) -> N
         "us.meta.llama3-1-70b-instruct-v1:0",
         "databricks-llama-4-maverick",
         "Qwen3-8B-Claude-Distill",
+        "Qwen/Qwen3-Coder-30B-A3B-Instruct",
+        "qwen3:8b",
     ],
 )
 def test_a_configured_provider_serving_other_models_gets_no_markers(model: str) -> None:
