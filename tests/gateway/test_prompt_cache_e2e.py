@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from tests.fake_provider import FakeProvider, provider_urls, running
@@ -538,3 +539,26 @@ def test_automatic_caching_beside_four_markers_reaches_openrouters_claude_as_fou
     sent = fakes["openrouter"].requests[0].json
     assert "cache_control" not in sent
     assert json.dumps(sent).count('"cache_control"') == 4, sent
+
+
+@pytest.mark.parametrize(
+    "route",
+    [
+        ("claude-code→qwen@openrouter", "/v1/messages", "openrouter", "qwen/qwen3-max", claude_code),
+        ("codex→qwen@openrouter", "/v1/responses", "openrouter", "qwen/qwen3-coder-plus", codex),
+        ("openai-sdk→qwen@openrouter", "/v1/chat/completions", "openrouter", "qwen/qwen-plus", openai_sdk),
+    ],
+    ids=["claude-code", "codex", "openai-sdk"],
+)
+def test_alibabas_qwen_on_openrouter_gets_cache_breakpoints(
+    gw: Stack, fakes: dict[str, FakeProvider], route: Route
+) -> None:
+    """s26 variants 08-vAE..08-vAG: OpenRouter's Alibaba Qwen caches only at ``cache_control`` markers (OpenRouter
+    docs, "Prompt Caching": "see Alibaba and Anthropic below"); Claude Code's were dropped and the other clients got
+    none, so every turn re-billed the whole prompt."""
+    fakes["openrouter"].requests.clear()
+    replay(gw, route)
+    for request in fakes["openrouter"].requests:
+        marks = orjson.dumps(request.json).count(b'"cache_control"')
+        assert 1 <= marks <= 4, request.json
+        assert b"cache_control" in orjson.dumps(request.json["messages"][0])  # the system prompt is cached

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import anthropic
 import httpx
 import pytest
 
@@ -28,7 +29,7 @@ CATALOG = """
 name = "litellm"
 base_url = "{url}"
 api_key_env = "LITELLM_KEY"
-models = ["anthropic/claude-sonnet-4.5", "gpt-5"]
+models = ["anthropic/claude-sonnet-4.5", "gpt-5", "databricks-claude-sonnet-4-5", "Claude-Sonnet-4.5", "qwen3-max"]
 """
 
 
@@ -82,3 +83,29 @@ def test_codex_prompt_cache_key_reaches_openais_model_behind_a_relay(gw: Stack, 
         r = client.post("/v1/responses", json=body, headers={"x-request-id": "relay-codex-1"})
     assert r.status_code == 200, r.text[:300]
     assert [q.json.get("prompt_cache_key") for q in relay.requests] == ["codex-thread-20"]
+
+
+@pytest.mark.parametrize("model", ["databricks-claude-sonnet-4-5", "Claude-Sonnet-4.5", "qwen3-max"])
+def test_claude_code_markers_reach_a_model_that_caches_only_at_them(
+    gw: Stack, relay: FakeProvider, model: str
+) -> None:
+    """s26 variants 08-vQ, 08-vY: Claude served under a platform's own id (Databricks' ``databricks-claude-…``) or a
+    capitalised one (Poe's ``Claude-Sonnet-4.5``) was not read as Claude, so Claude Code's breakpoints were dropped
+    on the way to the relay and nothing was cached. s26 variant 08-vAJ: the same for Alibaba's own Qwen at DashScope
+    (its explicit cache reads only those markers: Alibaba Model Studio, "Context cache")."""
+    relay.requests.clear()
+    client = anthropic.Anthropic(base_url=gw.gateway_url, api_key="sk-client", max_retries=0)
+    client.messages.create(
+        model=model,
+        max_tokens=256,
+        system=[{"type": "text", "text": SYSTEM, "cache_control": {"type": "ephemeral"}}],
+        messages=[
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": "hi", "cache_control": {"type": "ephemeral"}}],
+            }
+        ],
+    )
+    messages = relay.requests[-1].json["messages"]
+    assert messages[0]["content"][-1]["cache_control"] == {"type": "ephemeral"}
+    assert messages[-1]["content"][-1]["cache_control"] == {"type": "ephemeral"}

@@ -9,6 +9,7 @@ from services.gateway.dialects.translate_request import Target
 from services.gateway.providers.base import Wire
 from services.gateway.providers.openai_compat import (
     OpenAICompatProvider,
+    alibaba_qwen_by_name,
     chat_cache_markers,
     claude_by_name,
     gemini_by_name,
@@ -38,15 +39,17 @@ class ConfiguredProvider(OpenAICompatProvider):
         """OpenAI-compatible as configured; a Claude model (``claude_by_name``: a LiteLLM or other relay in front of
         Anthropic) keeps the client's ``cache_control`` markers on content parts, and a client without markers
         (Responses) gets the gateway's breakpoints, as Claude on OpenRouter does: without them every turn re-bills
-        the whole prompt at the full input price (bugcase 08's kind; s18 variant 08-f). The catalog's
-        ``cache_markers`` decides instead when given (an alias such as ``sonnet``; a server that refuses them).
+        the whole prompt at the full input price (bugcase 08's kind; s18 variant 08-f). So does one of Alibaba's own
+        Qwen models (``alibaba_qwen_by_name``: DashScope caches explicitly only at those markers; s26 variant
+        08-vAJ). The catalog's ``cache_markers`` decides instead when given (an alias such as ``sonnet``; a server
+        that refuses them).
         A DeepSeek, Kimi or GLM model (``keeps_reasoning_content``) gets the history's thinking back as
         ``reasoning_content``, or any model when the catalog's ``reasoning_content`` says so (kind 04, s20). A
         Gemini model (``gemini_by_name``) gets its own thought signatures back, which an Anthropic or Responses
         client carried in the call ids (``Target.thought_signatures``; s24 variant 04-ownsig-vA)."""
         target = super().target(model)
         markers = self.spec.cache_markers  # the file's word, for a model served under another name (an alias)
-        if (markers is None and claude_by_name(model)) or markers:
+        if (markers is None and (claude_by_name(model) or alibaba_qwen_by_name(model))) or markers:
             target = replace(target, cache_markers=True)
         elif openai_by_name(model):  # OpenAI's model behind a relay: its session key routes to one cache
             target = replace(target, prompt_cache_key=True)

@@ -145,17 +145,32 @@ class XAIProvider(OpenAICompatProvider):
 
 
 # OpenRouter models that cache only what carries Anthropic-style ``cache_control`` markers on content parts
-# (OpenRouter docs, "Prompt Caching": Anthropic Claude and Google Gemini).
+# (OpenRouter docs, "Prompt Caching": Anthropic Claude and Google Gemini; Alibaba's Qwen: ``_ALIBABA_QWEN``).
 _MARKER_CACHING = ("anthropic/", "google/gemini")
+# Alibaba's own Qwen models on OpenRouter (served by Alibaba alone: ``qwen/qwen3-max``, ``qwen/qwen-plus``,
+# ``qwen/qwen3-coder-plus``, ``qwen/qwen-vl-max``, ``qwen/qwen-turbo``, ``qwen/qwen3-coder-flash``): OpenRouter docs,
+# "Prompt Caching": "some (see Alibaba and Anthropic below) require you to enable it on a per-message basis";
+# Alibaba Model Studio, "Context cache": explicit cache by ``cache_control`` on Chat Completions content. Qwen's open
+# weights (``qwen/qwen3-coder``, ``qwen/qwen3-32b``), served by many providers that cache by themselves, are not.
+_ALIBABA_QWEN = re.compile(r"^qwen[^/]*?-(?:max|plus|turbo|flash)(?:-|:|$)")
+
+
+def alibaba_qwen_by_name(model: str) -> bool:
+    """True for one of Alibaba's own (not open-weight) Qwen models by name, bare or behind a relay's prefix
+    (``qwen3-max``, ``qwen-plus-2025-07-28``, ``qwen/qwen3-coder-plus``, LiteLLM's ``dashscope/qwen-turbo``):
+    served by Alibaba Model Studio (DashScope) alone, which caches a prompt explicitly only at ``cache_control``
+    markers on Chat Completions content ("Context cache"; OpenRouter docs, "Prompt Caching", Alibaba)."""
+    return _ALIBABA_QWEN.match(model.rsplit("/", 1)[-1].lower()) is not None
 
 
 def caches_by_markers(model: str) -> bool:
-    """True for an OpenRouter model id that caches only at ``cache_control`` markers: ``anthropic/…`` and
-    ``google/gemini…``, OpenRouter's variants of them (``anthropic/claude-3.7-sonnet:thinking``), and its
-    family aliases, which start with ``~`` (``~anthropic/claude-sonnet-latest`` "always redirects to the
-    latest model in the Anthropic Claude Sonnet family": openrouter.ai/~anthropic/claude-sonnet-latest;
-    s13 variants 08-a, 08-b, 08-e)."""
-    return model.removeprefix("~").startswith(_MARKER_CACHING)
+    """True for an OpenRouter model id that caches only at ``cache_control`` markers: ``anthropic/…``,
+    ``google/gemini…`` and Alibaba's own Qwen models (``alibaba_qwen_by_name``: s26 variants 08-vAE..08-vAG, never cached
+    before), OpenRouter's variants of them (``anthropic/claude-3.7-sonnet:thinking``), and its family aliases, which
+    start with ``~`` (``~anthropic/claude-sonnet-latest`` "always redirects to the latest model in the Anthropic
+    Claude Sonnet family": openrouter.ai/~anthropic/claude-sonnet-latest; s13 variants 08-a, 08-b, 08-e)."""
+    bare = model.removeprefix("~")
+    return bare.startswith(_MARKER_CACHING) or (bare.startswith("qwen/") and alibaba_qwen_by_name(bare))
 
 
 def chat_cache_markers(body: dict[str, Any]) -> bool:
@@ -376,6 +391,11 @@ def keeps_reasoning_content(model: str) -> bool:
     return model.rsplit("/", 1)[-1].lower().startswith(_REASONING_CONTENT_FAMILIES)
 
 
+# Serving platforms that name Claude with their own prefix on their OpenAI-compatible API (Databricks Foundation
+# Model APIs: ``databricks-claude-sonnet-4-5``, ``databricks-claude-opus-4-1``).
+_CLAUDE_PLATFORMS = ("databricks-claude",)
+
+
 def claude_by_name(model: str) -> bool:
     """True for a model id that names Claude: ``claude-…`` itself or behind a vendor prefix or an alias mark
     (``anthropic/claude-sonnet-4.5``, ``bedrock/claude-…``, ``~anthropic/claude-sonnet-latest``) and
@@ -383,12 +403,16 @@ def claude_by_name(model: str) -> bool:
     it (LiteLLM's "Prompt Caching" docs for Anthropic models; OpenRouter's, Vercel AI Gateway's): for a configured
     provider serving such a model the client's markers are its only cache (s18 variant 08-f). Bedrock's ids
     too (``us.anthropic.claude-sonnet-4-5-20250929-v1:0``, ``bedrock/anthropic.claude-…``: LiteLLM passes the
-    markers on to Bedrock's Claude; s18 variant 08-l)."""
-    bare = model.removeprefix("~")
+    markers on to Bedrock's Claude; s18 variant 08-l). Case-insensitive (``Claude-Sonnet-4.5``, Poe's and Abacus's
+    spelling; ``Anthropic/…``), and under a serving platform's own prefix (``_CLAUDE_PLATFORMS``: Databricks serves
+    Claude as ``databricks-claude-sonnet-4-5`` and takes ``cache_control`` on its content parts): s26 variants 08-vQ,
+    08-vY (their markers were dropped, so nothing was cached)."""
+    bare = model.removeprefix("~").lower()
     bedrock = bedrock_model_id(bare)
     if bedrock is not None:
         return f".{bedrock}".find(".anthropic.claude") != -1
-    return bare.startswith("anthropic/") or bare.rsplit("/", 1)[-1].startswith("claude")
+    last = bare.rsplit("/", 1)[-1]
+    return bare.startswith("anthropic/") or last.startswith("claude") or last.startswith(_CLAUDE_PLATFORMS)
 
 
 def no_reasoning_for_unsigned_tool_turn(body: dict[str, Any]) -> bool:

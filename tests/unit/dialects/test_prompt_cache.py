@@ -348,7 +348,10 @@ def test_a_user_turn_s_search_result_keeps_its_text_and_marker() -> None:
     }
 
 
-@pytest.mark.parametrize("model", ["openai/gpt-4o-mini", "x-ai/grok-4", "qwen/qwen3-coder"])
+@pytest.mark.parametrize(
+    "model",
+    ["openai/gpt-4o-mini", "x-ai/grok-4", "qwen/qwen3-coder", "qwen/qwen3-32b", "qwen/qwen3-235b-a22b-2507"],
+)
 def test_other_openrouter_models_get_no_markers(model: str) -> None:
     target = openrouter().target(model)
     assert not target.cache_markers
@@ -479,6 +482,30 @@ def test_openrouter_claude_aliases_and_variants_cache_at_markers(model: str) -> 
     # an alias of another family is not Claude: no markers
     other = openrouter().target("~openai/gpt-latest")
     assert not other.cache_markers
+
+
+@pytest.mark.parametrize(
+    "model",
+    ["qwen/qwen3-max", "qwen/qwen3-coder-plus", "qwen/qwen-plus", "qwen/qwen-plus-2025-07-28:thinking"],
+)
+def test_openrouter_qwen_caches_at_markers(model: str) -> None:
+    """s26 variants 08-vAE..08-vAG: OpenRouter's Alibaba Qwen caches only at ``cache_control`` markers (OpenRouter
+    docs, "Prompt Caching": "some (see Alibaba and Anthropic below) require you to enable it on a per-message
+    basis"): Claude Code's markers were dropped and an OpenAI or Codex client got none, so nothing was cached."""
+    target = openrouter().target(model)
+    assert target.cache_markers
+    assert has_markers(anthropic_to_chat(CASE_08 | {"model": model}, target).body)
+    assert has_markers(
+        responses_to_chat({"model": model, "instructions": "Be brief.", "input": "hi"}, target).body
+    )
+    body = {
+        "model": model,
+        "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}],
+    }
+    assert openrouter().prepare(body, False, "openai_chat")
+    assert body["messages"][0]["content"] == [
+        {"type": "text", "text": "be brief", "cache_control": EPHEMERAL}
+    ]
 
 
 # An OpenAI chat client that marks parts itself (OpenRouter's extension for Claude; bugcase 08's kind, the
@@ -1011,6 +1038,14 @@ def configured(models: list[str]) -> ConfiguredProvider:
         "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
         "bedrock/anthropic.claude-3-5-haiku-20241022-v1:0",
         "arn:aws:bedrock:us-east-1:111122223333:inference-profile/global.anthropic.claude-haiku-4-5-20251001-v1:0",
+        # s26 variants 08-vQ, 08-vY: a platform's own prefix (Databricks), a capitalised id (Poe, Abacus)
+        "databricks-claude-sonnet-4-5",
+        "Claude-Sonnet-4.5",
+        "Anthropic/Claude-Opus-4.1",
+        # s26 variant 08-vAJ: Alibaba's own Qwen models at DashScope (explicit cache only at markers)
+        "qwen3-max",
+        "dashscope/qwen-plus-2025-07-28",
+        "qwen3-coder-plus",
     ],
 )
 def test_a_configured_provider_serving_claude_keeps_the_markers(model: str) -> None:
@@ -1028,7 +1063,17 @@ def test_a_configured_provider_serving_claude_keeps_the_markers(model: str) -> N
 
 
 @pytest.mark.parametrize(
-    "model", ["llama-3.3-70b", "qwen/qwen3-coder", "deepseek-chat", "us.meta.llama3-1-70b-instruct-v1:0"]
+    "model",
+    [
+        "llama-3.3-70b",
+        "qwen/qwen3-coder",
+        "deepseek-chat",
+        "us.meta.llama3-1-70b-instruct-v1:0",
+        "databricks-llama-4-maverick",
+        "Qwen3-8B-Claude-Distill",
+        "Qwen/Qwen3-Coder-30B-A3B-Instruct",
+        "qwen3:8b",
+    ],
 )
 def test_a_configured_provider_serving_other_models_gets_no_markers(model: str) -> None:
     target = configured([model]).target(model)
