@@ -188,6 +188,15 @@ def parse_arguments(arguments: Any) -> dict[str, Any]:
     return input_object(arguments)
 
 
+def may_mend_answer(raw: bytes) -> bool:
+    """False when ``repair_empty_arguments`` returns the answer bytes ``raw`` as they came: no tool call in it."""
+    # one search decides for most answers (both keys hold ``_call``), two more for the rest (``find``, not
+    # ``in``: ``bytes.__contains__`` first tries its argument as an int, ~1k instructions; session 24)
+    return raw.find(b"_call") != -1 and (
+        raw.find(b'"tool_calls"') != -1 or raw.find(b'"function_call"') != -1
+    )
+
+
 def repair_empty_arguments(raw: bytes, data: dict[str, Any]) -> bytes:
     """A Chat answer's bytes with each tool call's arguments made JSON object text: missing or blank ones
     (absent, null, "", whitespace or the text "null") become ``"{}"``, an object sent as such becomes its JSON text,
@@ -199,9 +208,7 @@ def repair_empty_arguments(raw: bytes, data: dict[str, Any]) -> bytes:
     object itself. Returns ``raw`` itself unless a repair was needed: one bytes search decides for answers
     without tool calls. The deprecated ``message.function_call`` is repaired the same way.
     """
-    # one search decides for most answers (both keys hold ``_call``), two more for the rest (``find``, not
-    # ``in``: ``bytes.__contains__`` first tries its argument as an int, ~1k instructions; session 24)
-    if raw.find(b"_call") == -1 or (raw.find(b'"tool_calls"') == -1 and raw.find(b'"function_call"') == -1):
+    if not may_mend_answer(raw):
         return raw
     repaired = False
     for choice in data.get("choices") or []:
