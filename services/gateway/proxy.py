@@ -48,6 +48,7 @@ from services.gateway.routing.refusals import Refusals
 from services.gateway.serve import Answer, Limits, Unfit, serve
 from services.gateway.upstream import FINISHED_KEEPALIVE_S, Chunks, PeekedChunks, UpstreamClient
 from services.gateway.upstream_pool import UpstreamResponse
+from services.gateway.whole_answer import looks_whole, read_answer
 
 SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -861,6 +862,24 @@ class Proxy:
     async def _relay_json(
         self, call: Call, att: Attempt, pair: Pairing, view: View, provider: Provider, raw: bytes
     ) -> Answer[web.StreamResponse]:
+        wire = pair.wire
+        if (
+            pair.translate is None
+            and looks_whole(raw)
+            and (wire.repair_answer is None or (wire.mends_answer is not None and not wire.mends_answer(raw)))
+            and (wire.cut_answer is None or (wire.cuts_answer is not None and not wire.cuts_answer(raw)))
+        ):
+            # same format, an answer that opens and closes as one object with no error in it, nothing to
+            # mend and no finish reason that says the server cut it: its bytes go out unparsed; the parse, its served model and usage come with the event
+            # (``whole_answer``; session 26)
+            att.read_usage = functools.partial(read_answer, att, provider.usage_rule, wire.usage, raw)
+            att.answered, att.status = True, 200
+            call.answer(200)
+            return Answer(
+                web.Response(
+                    body=raw, status=200, content_type="application/json", headers=self._headers(call)
+                )
+            )
         try:
             data = self._answer_object(provider, raw)
         except UpstreamError:

@@ -507,7 +507,7 @@ class Passthrough(Relay):
             else:  # (no BOM: no call)
                 self._head = None
         if self._guard is not None and (
-            chunk[:1] == b"\n" or b"\r" in chunk or self._guard[0](chunk) is not None
+            chunk[:1] == b"\n" or chunk.find(b"\r") != -1 or self._guard[0](chunk) is not None
         ):
             self._guarded()
         rule = self._rule
@@ -571,7 +571,7 @@ class Passthrough(Relay):
             else:  # (no BOM: no call)
                 self._head = None
         if self._guard is not None and (
-            chunk[:1] == b"\n" or b"\r" in chunk or self._guard[0](chunk) is not None
+            chunk[:1] == b"\n" or chunk.find(b"\r") != -1 or self._guard[0](chunk) is not None
         ):
             self._guarded()
         ends = self.pairing.wire.ends_stream

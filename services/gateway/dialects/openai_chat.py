@@ -6,6 +6,7 @@ imports, plus the non-streaming conversions (conformance §1.3, §6.2, §6.4).
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -64,6 +65,7 @@ __all__ = [
     "client_status",
     "completion_from_chat",
     "cut_answer",
+    "may_cut_answer",
     "encoder_for",
     "error_body",
     "parse_request",
@@ -188,6 +190,15 @@ def parse_arguments(arguments: Any) -> dict[str, Any]:
     return input_object(arguments)
 
 
+def may_mend_answer(raw: bytes) -> bool:
+    """False when ``repair_empty_arguments`` returns the answer bytes ``raw`` as they came: no tool call in it."""
+    # one search decides for most answers (both keys hold ``_call``), two more for the rest (``find``, not
+    # ``in``: ``bytes.__contains__`` first tries its argument as an int, ~1k instructions; session 24)
+    return raw.find(b"_call") != -1 and (
+        raw.find(b'"tool_calls"') != -1 or raw.find(b'"function_call"') != -1
+    )
+
+
 def repair_empty_arguments(raw: bytes, data: dict[str, Any]) -> bytes:
     """A Chat answer's bytes with each tool call's arguments made JSON object text: missing or blank ones
     (absent, null, "", whitespace or the text "null") become ``"{}"``, an object sent as such becomes its JSON text,
@@ -199,9 +210,7 @@ def repair_empty_arguments(raw: bytes, data: dict[str, Any]) -> bytes:
     object itself. Returns ``raw`` itself unless a repair was needed: one bytes search decides for answers
     without tool calls. The deprecated ``message.function_call`` is repaired the same way.
     """
-    # one search decides for most answers (both keys hold ``_call``), two more for the rest (``find``, not
-    # ``in``: ``bytes.__contains__`` first tries its argument as an int, ~1k instructions; session 24)
-    if raw.find(b"_call") == -1 or (raw.find(b'"tool_calls"') == -1 and raw.find(b'"function_call"') == -1):
+    if not may_mend_answer(raw):
         return raw
     repaired = False
     for choice in data.get("choices") or []:
@@ -382,6 +391,18 @@ def _claude_blocks(parts: list[tuple[str, str]]) -> list[Block]:
             block.signature = value
             block = None
     return blocks
+
+
+# one of ``CUT_FINISH``'s reasons as a JSON string anywhere in an answer's bytes (``may_cut_answer``)
+_CUT_REASON = re.compile(b'"(?:' + b"|".join(re.escape(r.encode()) for r in CUT_FINISH) + b')"')
+
+
+def may_cut_answer(raw: bytes) -> bool:
+    """False when ``cut_answer`` cannot find a cut in the answer bytes ``raw``: none of ``CUT_FINISH``'s reasons
+    is in them as a JSON string (one C regex search). True sends a plain passthrough answer the parsed way, where
+    ``cut_answer`` reads its first choice's ``finish_reason`` (``Proxy._relay_json``; session 26: an answer
+    written before its parse must not skip the cut check)."""
+    return _CUT_REASON.search(raw) is not None
 
 
 def cut_answer(body: dict[str, Any]) -> StreamError | None:

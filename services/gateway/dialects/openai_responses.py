@@ -418,13 +418,18 @@ _FINAL_ARGUMENTS = frozenset(
 )
 
 
+def may_mend_answer(raw: bytes) -> bool:
+    """False when ``repair_blank_arguments`` returns the answer bytes ``raw`` as they came: no function call."""
+    # (``find``: ``in`` first tries its argument as an int, ~1k instructions; session 24)
+    return raw.find(b'"function_call"') != -1
+
+
 def repair_blank_arguments(raw: bytes, data: dict[str, Any]) -> bytes:
     """A Responses answer's bytes with each ``function_call`` item's blank arguments ("" or whitespace) made
     ``"{}"`` (Responses API: ``arguments`` is "a JSON string of the arguments"; Codex parses it; s8 variant
     01-n). ``data`` is the same answer parsed (changed in place when repaired). Returns ``raw`` itself
     unless a repair was needed: one bytes search decides for answers without a function call."""
-    # (``find``: ``in`` first tries its argument as an int, ~1k instructions; session 24)
-    if raw.find(b'"function_call"') == -1:
+    if not may_mend_answer(raw):
         return raw
     return orjson.dumps(data) if _mend_items(data.get("output")) else raw
 

@@ -282,6 +282,9 @@ class WireSpec:
     # same object unless the answer breaks the client API's contract in a way the gateway mends (chat:
     # tool arguments "" become "{}", bugcase 01-k). None: the bytes go back as they came.
     repair_answer: Callable[[bytes, dict[str, Any]], bytes] | None = None
+    # ``repair_answer``'s test of the bytes alone: False when it would return them as they came (then a plain
+    # answer may go out before it is parsed: ``whole_answer.looks_whole``). None with a repair: always parsed.
+    mends_answer: Callable[[bytes], bool] | None = None
     # The same for a passed-through stream: the frames its client gets (before, after) the event that
     # ended the answer (``StreamDecoder.done`` turned True), read by the stream's decoder; a relay with a
     # frame filter adds them (chat: blank tool arguments get "{}", bugcase 01-k).
@@ -292,6 +295,9 @@ class WireSpec:
     # The failure a whole (non-streamed) answer's object tells although it came with a 2xx, else None (chat: a
     # finish reason that says the server cut the answer, ``openai_chat.cut_answer``); read before translating it.
     cut_answer: Callable[[dict[str, Any]], ir.StreamError | None] | None = None
+    # ``cut_answer``'s test of the bytes alone: False when it would find no cut (then a plain answer may go out
+    # before it is parsed: ``Proxy._relay_json``). None with a ``cut_answer``: always parsed.
+    cuts_answer: Callable[[bytes], bool] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -475,9 +481,11 @@ WIRES: dict[Wire, WireSpec] = {
         scan=scan.CHAT,
         closing_frame=oai.DONE_FRAME,
         repair_answer=oai.repair_empty_arguments,
+        mends_answer=oai.may_mend_answer,
         repair_stream=oai.repair_stream,
         strip_refused=minted.strip_refused_for_chat,
         cut_answer=oai.cut_answer,
+        cuts_answer=oai.may_cut_answer,
     ),
     "anthropic": WireSpec(
         name="anthropic",
@@ -506,6 +514,7 @@ WIRES: dict[Wire, WireSpec] = {
         error_meaning=em.meaning_from_openai,
         strip_minted=minted.strip_for_responses,
         repair_answer=resp.repair_blank_arguments,
+        mends_answer=resp.may_mend_answer,
         content_events=_RESPONSES_TOKENS,
         quiet_events=_RESPONSES_QUIET,
         inert_events=frozenset({"response.in_progress", "response.content_part.added"}),
