@@ -148,3 +148,16 @@ def test_what_looks_whole_is_an_object_the_proxy_takes(value: Any, indent: int |
     text = json.dumps(value, indent=indent, separators=(",", gap)).encode()
     if looks_whole(text):
         assert isinstance(value, dict) and not isinstance(value.get("error"), dict)
+
+
+def test_a_cut_reason_in_the_bytes_sends_the_answer_the_parsed_way() -> None:
+    """Every CUT_FINISH reason as a JSON string is seen in the bytes (the cut check needs the parse); a finish
+    reason that ends an answer whole, or a reason's word only inside text, is not."""
+    from services.gateway.dialects._openai_stream import CUT_FINISH
+    from services.gateway.dialects.openai_chat import may_cut_answer
+
+    for reason in CUT_FINISH:
+        assert may_cut_answer(b'{"choices":[{"finish_reason":"' + reason.encode() + b'"}]}')
+    for reason in ("stop", "length", "tool_calls", "content_filter"):
+        assert not may_cut_answer(b'{"choices":[{"finish_reason":"' + reason.encode() + b'"}]}')
+    assert not may_cut_answer(b'{"choices":[{"message":{"content":"an abort of the network_error"}}]}')
