@@ -23,6 +23,12 @@ models = ["gpt-4o"]
 price = {{ input = 0.1, output = 0.2 }}
 
 [[providers]]
+name = "sfgw"
+base_url = "{up}/sfgw/v1"
+models = ["sfdc-gpt-4o"]
+price = {{ input = 0.1, output = 0.2 }}
+
+[[providers]]
 name = "azure"
 base_url = "{up}/azure/v1"
 models = ["reasoning-prod", "o3-mini"]
@@ -36,6 +42,7 @@ price = {{ input = 2.0, output = 6.0 }}
 """
 GHM = "/ghmodels/v1/chat/completions"
 AZURE = "/azure/v1/chat/completions"
+SFGW = "/sfgw/v1/chat/completions"
 MISTRAL = "/mistral/v1/chat/completions"
 AV = {"anthropic-version": "2023-06-01"}
 GHM_ERR = {
@@ -108,7 +115,9 @@ def ok_stream() -> list[bytes]:
     return [*(frame({**head, **c}) for c in chunks), b"data: [DONE]\n\n"]
 
 
-def test_github_models_413_reaches_claude_code_and_codex_as_an_overflow(gw: Stack, up: ScriptedUpstream) -> None:
+def test_github_models_413_reaches_claude_code_and_codex_as_an_overflow(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
     """s26 variants 10-ghmodels-413-cc-vA, -codex-vB, -chat-vC: Claude Code got a 413 request_too_large (no
     compaction), Codex and a chat client a 413 without code context_length_exceeded."""
     up.script(GHM, json_answer(GHM_ERR, 413), json_answer(GHM_ERR, 413), json_answer(GHM_ERR, 413))
@@ -126,6 +135,21 @@ def test_github_models_413_reaches_claude_code_and_codex_as_an_overflow(gw: Stac
     with pytest.raises(openai.BadRequestError) as said:
         client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
     assert said.value.code == "context_length_exceeded"
+
+
+def test_input_tokens_exceeding_the_models_token_limit_reach_claude_code_as_an_overflow(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """s26 variant 10-input-exceed-model-token-limit-cc-vM: "Request input tokens exceed model token limit" reached
+    Claude Code as it came (no "prompt is too long": no compaction)."""
+    said = {"error": {"message": "Request input tokens exceed model token limit. Reduce the input size."}}
+    up.script(SFGW, json_answer(said, 400))
+    claude = anthropic.Anthropic(base_url=gw.gateway_url, api_key="k", max_retries=0)
+    with pytest.raises(anthropic.BadRequestError) as told:
+        claude.messages.create(
+            model="sfdc-gpt-4o", max_tokens=8000, messages=[{"role": "user", "content": "hi"}]
+        )
+    assert "prompt is too long" in str(told.value.body)
 
 
 def test_a_refused_max_tokens_is_sent_again_as_max_completion_tokens(gw: Stack, up: ScriptedUpstream) -> None:
@@ -166,7 +190,9 @@ def test_mistral_refusing_max_completion_tokens_gets_max_tokens(gw: Stack, up: S
     up.script(MISTRAL, refused, json_answer(OK_JSON))
     client = openai.OpenAI(base_url=gw.gateway_url + "/v1", api_key="k", max_retries=0)
     answer = client.chat.completions.create(
-        model="mistral-large-latest", max_completion_tokens=32000, messages=[{"role": "user", "content": "hi"}]
+        model="mistral-large-latest",
+        max_completion_tokens=32000,
+        messages=[{"role": "user", "content": "hi"}],
     )
     assert answer.choices[0].message.content == "Hi"
     sent = [(r.json.get("max_tokens"), r.json.get("max_completion_tokens")) for r in up.seen(MISTRAL)]

@@ -19,9 +19,7 @@ from services.gateway.providers.limits import field_from_refusal, limit_from_ref
 from services.gateway.routing.config import parse_catalog
 
 GHM = "Request body too large for gpt-4o model. Max size: 8000 tokens."
-UNSUPPORTED = (
-    "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead."
-)
+UNSUPPORTED = "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead."
 
 
 def _provider(*models: str) -> ConfiguredProvider:
@@ -40,6 +38,22 @@ def test_github_models_413_is_a_context_overflow(code: str | None) -> None:
     assert em.words_for_openai(meaning, 413, GHM)[0::2] == (400, "context_length_exceeded")
 
 
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Request input tokens exceed model token limit. Reduce the input size.",
+        "Your request exceeded model token limit: 8192 (requested: 9000)",
+    ],
+)
+def test_input_tokens_exceeding_the_models_token_limit_is_an_overflow(message: str) -> None:
+    """s26 variants 10-input-exceed-model-token-limit-*: Salesforce's gateway says Kimi's words in the present tense;
+    they went to Claude Code as they came (no compaction) and to Codex without code context_length_exceeded."""
+    raw = json.dumps({"error": {"message": message, "type": "invalid_request_error"}}).encode()
+    meaning = em.meaning_from_openai(400, raw)
+    assert meaning == "context_overflow"
+    assert em.words_for_anthropic(meaning, 400, message)[1].startswith("prompt is too long")
+
+
 def test_a_413_of_bytes_is_still_too_large() -> None:
     """Anthropic's 413 request_too_large ("maximum allowed number of bytes") stays what it is."""
     raw = b'{"error": {"message": "Request exceeds the maximum allowed number of bytes."}}'
@@ -52,7 +66,10 @@ def test_a_413_of_bytes_is_still_too_large() -> None:
         (UNSUPPORTED, "max_completion_tokens"),
         ("Unrecognized request argument supplied: max_completion_tokens", "max_tokens"),
         ("max_completion_tokens: Extra inputs are not permitted", "max_tokens"),
-        ("store: Extra inputs are not permitted; max_completion_tokens: Extra inputs are not permitted", "max_tokens"),
+        (
+            "store: Extra inputs are not permitted; max_completion_tokens: Extra inputs are not permitted",
+            "max_tokens",
+        ),
         (
             "[{'type': 'extra_forbidden', 'loc': ('body', 'max_completion_tokens'), 'msg': 'Extra inputs are not "
             "permitted', 'input': 8192}]",

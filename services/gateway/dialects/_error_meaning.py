@@ -80,8 +80,10 @@ _OVERFLOW = re.compile(
     r"exceeds the maximum allowed input length|"
     # GitHub Copilot: "prompt token count of 200000 exceeds the limit of 128000"
     r"prompt token count of \d+ exceeds the limit|"
-    # Kimi (Moonshot): "Your request exceeded model token limit: 256000 (requested: 300000)"
-    r"exceeded model token limit|"
+    # Kimi (Moonshot): "Your request exceeded model token limit: 256000 (requested: 300000)"; Salesforce's LLM gateway,
+    # present tense: "Request input tokens exceed model token limit. Reduce the input size." (forcedotcom/
+    # Einstein-GPT-for-Developers#228; s26 variants 10-input-exceed-model-token-limit-*)
+    r"exceed(?:s|ed)? (?:the )?model'?s? token limit|"
     # Ollama: "prompt too long; exceeded max context length by 100918 tokens"
     r"exceeded max context length|"
     # vLLM's input processor: "The decoder prompt (length 40000) is longer than the maximum model length of
