@@ -673,10 +673,8 @@ class Proxy:
             changed = (
                 provider.prepare(body, call.stream, pair.wire.name) or changed or route.model != call.model
             )
-            if (
-                field := provider.learned_tokens_field(route.model)
-            ) is not None:  # the field it said it takes
-                changed = use_tokens_field(body, field) or changed
+            if provider.learned_fields and (field := provider.learned_fields.get(route.model)) is not None:
+                changed = use_tokens_field(body, field) or changed  # the output-token field it said it takes
             raw = dumps_body(body) if changed else call.raw
             tools = bool(call.body.get("tools"))
             view = passthrough_view(call.model, call.include_usage, call.reasoning, tools)

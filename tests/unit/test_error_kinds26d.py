@@ -105,15 +105,14 @@ def test_use_tokens_field_moves_the_value() -> None:
 
 def test_a_learned_field_is_what_the_model_is_asked_by() -> None:
     """s26 variant 17-azure-deployment-alias-cc-vB: a deployment's name tells nothing; once refused, every later
-    request for it (translated: the target; a client's body: ``learned_tokens_field``) uses the other field."""
+    request for it (translated: the target; a client's body: ``learned_fields``) uses the other field."""
     provider = _provider("reasoning-prod", "o3-mini")
     assert provider.target_of("reasoning-prod").max_tokens_field == "max_tokens"
     assert provider.tokens_field_from_error(400, UNSUPPORTED) == "max_completion_tokens"
     assert provider.tokens_field_from_error(500, UNSUPPORTED) is None  # no refusal status
     provider.learn_tokens_field("reasoning-prod", "max_completion_tokens")
     assert provider.target_of("reasoning-prod").max_tokens_field == "max_completion_tokens"
-    assert provider.learned_tokens_field("reasoning-prod") == "max_completion_tokens"
-    assert provider.learned_tokens_field("o3-mini") is None
+    assert provider.learned_fields == {"reasoning-prod": "max_completion_tokens"}
 
 
 @pytest.mark.parametrize("model", ["o3-mini", "gpt-5", "azure/o4-mini"])

@@ -79,9 +79,9 @@ class Provider:
         self._api_key = api_key  # never logged, never put into events or errors
         self._key_bytes = api_key.encode() if api_key else b""  # scrub_bytes runs on every stream chunk
         self._learned_limits: dict[str, int] = {}  # model → output limit the provider stated when refusing
-        self._learned_fields: dict[
-            str, str
-        ] = {}  # model → the output-token field it takes (``learn_tokens_field``)
+        # model → the output-token field it takes, said in a refusal (``learn_tokens_field``); read as an attribute
+        # (an empty dict is falsy: a passthrough request makes no call for it, ``Proxy._build``)
+        self.learned_fields: dict[str, str] = {}
         # response header name as received → its lower-case form if forwarded, else None (``_forwarded``)
         self._forward_names: dict[str, str | None] = {}
         self._targets: dict[str, Target] = {}  # model → ``target(model)`` (``target_of``)
@@ -175,7 +175,7 @@ class Provider:
         found = self._targets.get(model)
         if found is None:
             found = self.target(model)
-            if (learned := self._learned_fields.get(model)) is not None and learned != found.max_tokens_field:
+            if (learned := self.learned_fields.get(model)) is not None and learned != found.max_tokens_field:
                 found = replace(found, max_tokens_field=learned)
             if len(self._targets) < TARGETS_KEPT:
                 self._targets[model] = found
@@ -219,16 +219,12 @@ class Provider:
         are not permitted") with one of its refusal statuses (``output_refusal_statuses``); else None."""
         return field_from_refusal(message) if status in self.output_refusal_statuses else None
 
-    def learned_tokens_field(self, model: str) -> str | None:
-        """The output-token field this provider said ``model`` takes (``learn_tokens_field``), else None."""
-        return self._learned_fields.get(model)
-
     def learn_tokens_field(self, model: str, field_name: str) -> None:
         """Remember the output-token field ``model`` takes here (``max_tokens`` or ``max_completion_tokens``): every
-        later request for it, translated (``target_of``) or not (``Proxy._build``), asks by that field. An Azure
-        deployment of a reasoning model carries a name of its owner's choosing, so only the refusal tells (s26
-        variants 17-azure-*); Mistral refuses the other field (s26 variants 17-mistral-*)."""
-        self._learned_fields[model] = field_name
+        later request for it, translated (``target_of``) or not (``Proxy._build``, ``learned_fields``), asks by that
+        field. An Azure deployment of a reasoning model carries a name of its owner's choosing, so only the refusal
+        tells (s26 variants 17-azure-*); Mistral refuses the other field (s26 variants 17-mistral-*)."""
+        self.learned_fields[model] = field_name
         self._targets.clear()  # a target holds the field
 
     def learn_output_limit(self, model: str, limit: int) -> None:

@@ -7,11 +7,11 @@ from typing import Any
 
 from services.gateway.dialects.translate_request import Target
 from services.gateway.providers.base import Wire
+from services.gateway.providers.limits import use_tokens_field
 from services.gateway.providers.openai_compat import (
     OpenAICompatProvider,
     chat_cache_markers,
     claude_by_name,
-    completion_tokens_for_reasoning,
     gemini_by_name,
     keeps_reasoning_content,
     openai_by_name,
@@ -71,21 +71,23 @@ class ConfiguredProvider(OpenAICompatProvider):
         08-x..08-z; the same as Claude on OpenRouter). For Gemini 3 (Google's OpenAI-compatible endpoint), function
         calls of the history that Gemini did not sign get the documented dummy signature
         (``unsigned_calls_skip_validation``; s21 variant 04-vA). A chat client's ``max_tokens`` for OpenAI's reasoning
-        models by name becomes ``max_completion_tokens`` (``completion_tokens_for_reasoning``), as on OpenAI's own
-        provider, unless this provider said which field the model takes (``learned_tokens_field``)."""
+        models by name (their target's field, ``max_completion_tokens``) is renamed so, as on OpenAI's own provider;
+        a field this provider said a model takes (``learned_fields``) is applied by ``Proxy._build``."""
         changed = super().prepare(body, stream, wire)
         model = body.get("model")
-        if wire == "openai_chat" and isinstance(model, str) and self.target_of(model).cache_markers:
+        target = self.target_of(model) if wire == "openai_chat" and isinstance(model, str) else None
+        if target is None:
+            return changed
+        if target.cache_markers:
             changed = chat_cache_markers(body) or changed
-        if wire == "openai_chat" and isinstance(model, str) and signs_tool_calls(model):
+        if signs_tool_calls(target.model):
             changed = unsigned_calls_skip_validation(body) or changed
         if (
-            wire == "openai_chat"
-            and isinstance(model, str)
-            and openai_by_name(model)
-            and self.learned_tokens_field(model) is None
+            target.reasoning == "reasoning_effort"
+            and target.max_tokens_field == "max_completion_tokens"
+            and "max_tokens" in body
         ):  # OpenAI's reasoning models behind a relay refuse max_tokens, as OpenAI's own (s26 variant 17-azure-gpt5-*)
-            changed = completion_tokens_for_reasoning(body) or changed
+            changed = use_tokens_field(body, "max_completion_tokens") or changed
         return changed
 
     def configured_output_limit(self, model: str) -> int | None:
