@@ -41,7 +41,7 @@ from services.gateway.dialects.registry import Pairing
 from services.gateway.dialects.view import View, passthrough_view
 from services.gateway.errors import ClientError, UpstreamError, parse_upstream_error
 from services.gateway.providers.base import Operation, Provider, Route
-from services.gateway.providers.limits import asked_output_tokens, clamp_body
+from services.gateway.providers.limits import asked_output_tokens, clamp_body, use_tokens_field
 from services.gateway.relay import Relay, make_relay
 from services.gateway.routing.health import ProviderHealth, is_retryable, retry_after_seconds
 from services.gateway.routing.refusals import Refusals
@@ -655,6 +655,15 @@ class Proxy:
                 if stated is None:
                     raise err
             raise err
+        elif (field := provider.tokens_field_from_error(err.upstream_status, err.message)) is not None:
+            # the output-token field refused by its name ("Unsupported parameter: 'max_tokens' …" from an Azure
+            # deployment of o3 under its owner's name; Mistral's "max_completion_tokens: Extra inputs are not
+            # permitted"): remembered for the model, and once more by the other name (s26 variants 17-azure-*,
+            # 17-mistral-*)
+            provider.learn_tokens_field(route.model, field)
+            retry = self._build(call, provider, route, pair)
+            if retry.body != up.body:
+                return await self._send(request, call, pair, provider, retry), retry
         elif (
             err.upstream_status in provider.output_refusal_statuses
             and (strip := pair.wire.strip_refused) is not None
@@ -708,6 +717,8 @@ class Proxy:
             changed = (
                 provider.prepare(body, call.stream, pair.wire.name) or changed or route.model != call.model
             )
+            if provider.learned_fields and (field := provider.learned_fields.get(route.model)) is not None:
+                changed = use_tokens_field(body, field) or changed  # the output-token field it said it takes
             raw = dumps_body(body) if changed else call.raw
             tools = bool(call.body.get("tools"))
             view = passthrough_view(call.model, call.include_usage, call.reasoning, tools)

@@ -80,8 +80,10 @@ _OVERFLOW = re.compile(
     r"exceeds the maximum allowed input length|"
     # GitHub Copilot: "prompt token count of 200000 exceeds the limit of 128000"
     r"prompt token count of \d+ exceeds the limit|"
-    # Kimi (Moonshot): "Your request exceeded model token limit: 256000 (requested: 300000)"
-    r"exceeded model token limit|"
+    # Kimi (Moonshot): "Your request exceeded model token limit: 256000 (requested: 300000)"; Salesforce's LLM gateway,
+    # present tense: "Request input tokens exceed model token limit. Reduce the input size." (forcedotcom/
+    # Einstein-GPT-for-Developers#228; s26 variants 10-input-exceed-model-token-limit-*)
+    r"exceed(?:s|ed)? (?:the )?model'?s? token limit|"
     # Ollama: "prompt too long; exceeded max context length by 100918 tokens"
     r"exceeded max context length|"
     # vLLM's input processor: "The decoder prompt (length 40000) is longer than the maximum model length of
@@ -128,7 +130,10 @@ _OVERFLOW = re.compile(
     # the DS4 server since its PR #150 (antirez/ds4): 400 {"error": {"message": "Prompt tokens (40000) exceeds context
     # size (32768)", "type": "context_exceeded", "n_prompt_tokens": 40000, "n_ctx": 32768}} (its type a word of its own,
     # read here beside the message; s25 variants 10-ds4-*)
-    r"exceed(?:s|ed)? (?:the )?context size|\bcontext_exceeded\b",
+    r"exceed(?:s|ed)? (?:the )?context size|\bcontext_exceeded\b|"
+    # GitHub Models (its per-request input limit, a 413 with code tokens_limit_reached): "Request body too large for
+    # gpt-4o model. Max size: 8000 tokens." (cline/cline#2115; s26 variants 10-ghmodels-*): tokens, not bytes
+    r"request body too large for .{1,200}? model\. max size: \d+ tokens",
     re.I | re.S,
 )
 # The overflow said so plainly that a 5xx status (or an in-band error without a code, read as 500) does not make it a
@@ -523,9 +528,12 @@ def _base(status: int) -> Meaning:
     return "server" if status >= 500 else "invalid_request"
 
 
-# Error codes that name a context overflow whatever the message says: OpenAI's, and Anthropic's stop-reason name for
-# it that Z.ai gives as an error code (s18 variant 10-r)
-_OVERFLOW_CODES = frozenset({"context_length_exceeded", "model_context_window_exceeded"})
+# Error codes that name a context overflow whatever the message says: OpenAI's, Anthropic's stop-reason name for
+# it that Z.ai gives as an error code (s18 variant 10-r), and GitHub Models' for a prompt past its per-request input
+# limit, answered with a 413 (s26 variants 10-ghmodels-*)
+_OVERFLOW_CODES = frozenset(
+    {"context_length_exceeded", "model_context_window_exceeded", "tokens_limit_reached"}
+)
 
 
 def _overflow_even_if_5xx(message: str) -> bool:

@@ -18,7 +18,13 @@ from services.gateway.dialects._prompt_cache import session_from
 from services.gateway.dialects.formats import Operation, Wire
 from services.gateway.dialects.ir import Usage
 from services.gateway.dialects.translate_request import Target
-from services.gateway.providers.limits import StatedLimit, bare_model, limit_from_refusal, max_output_tokens
+from services.gateway.providers.limits import (
+    StatedLimit,
+    bare_model,
+    field_from_refusal,
+    limit_from_refusal,
+    max_output_tokens,
+)
 from shared.pricing import ModelRates
 
 __all__ = ["Operation", "PriceSource", "Provider", "Route", "Wire"]
@@ -73,6 +79,9 @@ class Provider:
         self._api_key = api_key  # never logged, never put into events or errors
         self._key_bytes = api_key.encode() if api_key else b""  # scrub_bytes runs on every stream chunk
         self._learned_limits: dict[str, int] = {}  # model → output limit the provider stated when refusing
+        # model → the output-token field it takes, said in a refusal (``learn_tokens_field``); read as an attribute
+        # (an empty dict is falsy: a passthrough request makes no call for it, ``Proxy._build``)
+        self.learned_fields: dict[str, str] = {}
         # response header name as received → its lower-case form if forwarded, else None (``_forwarded``)
         self._forward_names: dict[str, str | None] = {}
         self._targets: dict[str, Target] = {}  # model → ``target(model)`` (``target_of``)
@@ -166,6 +175,8 @@ class Provider:
         found = self._targets.get(model)
         if found is None:
             found = self.target(model)
+            if (learned := self.learned_fields.get(model)) is not None and learned != found.max_tokens_field:
+                found = replace(found, max_tokens_field=learned)
             if len(self._targets) < TARGETS_KEPT:
                 self._targets[model] = found
         return found
@@ -201,6 +212,20 @@ class Provider:
         400/422, or a relay's 5xx), if any; ``asked``: the output tokens that request asked for
         (``limits.limit_from_refusal``)."""
         return limit_from_refusal(message, asked) if self.may_state_output_limit(status) else None
+
+    def tokens_field_from_error(self, status: int | None, message: str) -> str | None:
+        """The output-token field this provider takes for a model, when it refused a request for naming the other
+        (``limits.field_from_refusal``: "Unsupported parameter: 'max_tokens' …", "max_completion_tokens: Extra inputs
+        are not permitted") with one of its refusal statuses (``output_refusal_statuses``); else None."""
+        return field_from_refusal(message) if status in self.output_refusal_statuses else None
+
+    def learn_tokens_field(self, model: str, field_name: str) -> None:
+        """Remember the output-token field ``model`` takes here (``max_tokens`` or ``max_completion_tokens``): every
+        later request for it, translated (``target_of``) or not (``Proxy._build``, ``learned_fields``), asks by that
+        field. An Azure deployment of a reasoning model carries a name of its owner's choosing, so only the refusal
+        tells (s26 variants 17-azure-*); Mistral refuses the other field (s26 variants 17-mistral-*)."""
+        self.learned_fields[model] = field_name
+        self._targets.clear()  # a target holds the field
 
     def learn_output_limit(self, model: str, limit: int) -> None:
         """Remember a limit the provider stated (the lowest one wins)."""

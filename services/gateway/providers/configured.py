@@ -7,6 +7,7 @@ from typing import Any
 
 from services.gateway.dialects.translate_request import Target
 from services.gateway.providers.base import Wire
+from services.gateway.providers.limits import use_tokens_field
 from services.gateway.providers.openai_compat import (
     OpenAICompatProvider,
     alibaba_qwen_by_name,
@@ -46,7 +47,9 @@ class ConfiguredProvider(OpenAICompatProvider):
         A DeepSeek, Kimi or GLM model (``keeps_reasoning_content``) gets the history's thinking back as
         ``reasoning_content``, or any model when the catalog's ``reasoning_content`` says so (kind 04, s20). A
         Gemini model (``gemini_by_name``) gets its own thought signatures back, which an Anthropic or Responses
-        client carried in the call ids (``Target.thought_signatures``; s24 variant 04-ownsig-vA)."""
+        client carried in the call ids (``Target.thought_signatures``; s24 variant 04-ownsig-vA). OpenAI's reasoning
+        models by name (``openai_by_name``: o1, o3, o4, gpt-5; an Azure deployment or LiteLLM in front of OpenAI) are
+        asked by ``max_completion_tokens``, the only field they take (s26 variants 17-azure-o3-*)."""
         target = super().target(model)
         markers = self.spec.cache_markers  # the file's word, for a model served under another name (an alias)
         if (markers is None and (claude_by_name(model) or alibaba_qwen_by_name(model))) or markers:
@@ -58,6 +61,9 @@ class ConfiguredProvider(OpenAICompatProvider):
             target = replace(target, reasoning_content=True)
         if gemini_by_name(model):  # Google's endpoint: its thought signatures go back onto the calls
             target = replace(target, thought_signatures=True)
+        if target.reasoning == "reasoning_effort" and openai_by_name(model):
+            # OpenAI's reasoning model behind a relay (Azure, LiteLLM): it takes max_completion_tokens only
+            target = replace(target, max_tokens_field="max_completion_tokens")
         return target
 
     def prepare(self, body: dict[str, Any], stream: bool, wire: Wire) -> bool:
@@ -67,13 +73,24 @@ class ConfiguredProvider(OpenAICompatProvider):
         a client that sends no markers cached nothing, five markers were a 400 and ``{}`` one too (s20 variants
         08-x..08-z; the same as Claude on OpenRouter). For Gemini 3 (Google's OpenAI-compatible endpoint), function
         calls of the history that Gemini did not sign get the documented dummy signature
-        (``unsigned_calls_skip_validation``; s21 variant 04-vA)."""
+        (``unsigned_calls_skip_validation``; s21 variant 04-vA). A chat client's ``max_tokens`` for OpenAI's reasoning
+        models by name (their target's field, ``max_completion_tokens``) is renamed so, as on OpenAI's own provider;
+        a field this provider said a model takes (``learned_fields``) is applied by ``Proxy._build``."""
         changed = super().prepare(body, stream, wire)
         model = body.get("model")
-        if wire == "openai_chat" and isinstance(model, str) and self.target_of(model).cache_markers:
+        target = self.target_of(model) if wire == "openai_chat" and isinstance(model, str) else None
+        if target is None:
+            return changed
+        if target.cache_markers:
             changed = chat_cache_markers(body) or changed
-        if wire == "openai_chat" and isinstance(model, str) and signs_tool_calls(model):
+        if signs_tool_calls(target.model):
             changed = unsigned_calls_skip_validation(body) or changed
+        if (
+            target.reasoning == "reasoning_effort"
+            and target.max_tokens_field == "max_completion_tokens"
+            and "max_tokens" in body
+        ):  # OpenAI's reasoning models behind a relay refuse max_tokens, as OpenAI's own (s26 variant 17-azure-gpt5-*)
+            changed = use_tokens_field(body, "max_completion_tokens") or changed
         return changed
 
     def configured_output_limit(self, model: str) -> int | None:

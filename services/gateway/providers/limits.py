@@ -389,3 +389,51 @@ def _fit_thinking_budget(body: dict[str, Any]) -> None:
         del body["thinking"]
     else:
         body["thinking"] = {**thinking, "budget_tokens": max_tokens - 1}
+
+
+# An output-token field the upstream does not take, named in its refusal (the other one is what it takes):
+_OTHER_FIELD = {"max_tokens": "max_completion_tokens", "max_completion_tokens": "max_tokens"}
+_FIELD_REFUSALS = (
+    # OpenAI's reasoning models (o1, o3, o4-mini, gpt-5), and Azure OpenAI's deployments of them under any name:
+    # 400 "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens'
+    # instead." (code unsupported_parameter; OpenAI API reference, chat ``max_tokens``: "not compatible with o-series
+    # models")
+    re.compile(r"unsupported parameter: '(max_tokens|max_completion_tokens)'", re.I),
+    # Azure OpenAI before api-version 2024-09-01-preview: "Unrecognized request argument supplied:
+    # max_completion_tokens"
+    re.compile(r"unrecognized request argument supplied: (max_tokens|max_completion_tokens)\b", re.I),
+    # pydantic's extra_forbidden (Mistral's 422, FastAPI servers), as ``_error_meaning.validation_message`` words it:
+    # "max_completion_tokens: Extra inputs are not permitted" (editor-code-assistant/eca#231, Gitlawb/openclaude#739)
+    re.compile(r"(?:^|; )(max_tokens|max_completion_tokens): extra inputs are not permitted", re.I),
+    # the same list as Python text in a server's message: "[{'type': 'extra_forbidden', 'loc': ('body',
+    # 'max_completion_tokens'), 'msg': 'Extra inputs are not permitted', …}]" (voideditor/void#128)
+    re.compile(
+        r"'loc': [(\[]'body', '(max_tokens|max_completion_tokens)'[)\]], 'msg': 'Extra inputs are not permitted'",
+        re.I,
+    ),
+)
+
+
+def field_from_refusal(message: str) -> str | None:
+    """The output-token field an upstream takes, when its refusal ``message`` says it does not take the other one
+    (``_FIELD_REFUSALS``): ``"max_completion_tokens"`` for "Unsupported parameter: 'max_tokens' …" (OpenAI's and Azure's
+    reasoning models), ``"max_tokens"`` for "max_completion_tokens: Extra inputs are not permitted" (Mistral) or
+    "Unrecognized request argument supplied: max_completion_tokens" (older Azure OpenAI); None for any other message.
+    A limit on the value (``limit_from_refusal``) is another refusal: the field's name stands there."""
+    for pattern in _FIELD_REFUSALS:
+        if m := pattern.search(message):
+            return _OTHER_FIELD[m.group(1).lower()]
+    return None
+
+
+def use_tokens_field(body: dict[str, Any], field: str) -> bool:
+    """``body`` (an outgoing Chat Completions body) asking its output tokens by ``field`` (``max_tokens`` or
+    ``max_completion_tokens``) rather than the other, in place: the other's value moves to ``field`` (a value
+    ``field`` already has wins). True if the body changed; False for a body without the other field, or an unknown
+    ``field``."""
+    other = _OTHER_FIELD.get(field)
+    if other is None or other not in body:
+        return False
+    value = body.pop(other)
+    body.setdefault(field, value)
+    return True
