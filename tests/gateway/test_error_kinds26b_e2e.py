@@ -116,7 +116,9 @@ def test_a_two_choice_stream_cut_with_a_choice_open_is_a_failure(gw: Stack, up: 
     assert gw.row_for("kinds26b-n2-cut")["status"] != 200
 
 
-def test_a_two_choice_stream_with_every_choice_finished_ends_normally(gw: Stack, up: ScriptedUpstream) -> None:
+def test_a_two_choice_stream_with_every_choice_finished_ends_normally(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
     up.script(LOCAL, sse(_two_choices(second_finishes=True)))
     frames = _stream_n2(gw, "kinds26b-n2-whole")
     assert not any("error" in f for f in frames)
@@ -130,7 +132,9 @@ def _event(kind: str, **fields: Any) -> bytes:
     return f"event: {kind}\ndata: {json.dumps({'type': kind, **fields})}\n\n".encode()
 
 
-def test_1h_writes_counted_only_by_message_delta_are_priced_at_the_1h_rate(gw: Stack, up: ScriptedUpstream) -> None:
+def test_1h_writes_counted_only_by_message_delta_are_priced_at_the_1h_rate(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
     """bug26b variant 06-stale-split-1h-markers-vH: message_start's split is 0/0, message_delta's usage (which
     carries no ``cache_creation``) 5424 writes, Claude Code's only breakpoint asks 1h: the ledger had 0.020949 (the
     5-minute rate), not 3 × 3 + 5424 × 6 + 40 × 15 µ$."""

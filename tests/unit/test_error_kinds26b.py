@@ -54,7 +54,9 @@ def test_moonshot_exceeded_current_quota_error_is_a_quota_used_up() -> None:
     assert registry.quota_exhausted(429, KIMI_QUOTA)
     meaning = registry.upstream_error_meaning("openai_chat", 429, KIMI_QUOTA, "")
     assert registry.retry_advice(meaning) == {"x-should-retry": "false"}
-    assert told_not_to_retry(UpstreamError(429, "refused", provider="moonshot", retryable=True, body=KIMI_QUOTA))
+    assert told_not_to_retry(
+        UpstreamError(429, "refused", provider="moonshot", retryable=True, body=KIMI_QUOTA)
+    )
     assert not registry.quota_exhausted(429, SAME_WORDS)
 
 
@@ -140,7 +142,9 @@ def test_one_choice_and_done_sentinel_keep_their_meaning() -> None:
     _feed(several, [SSEEvent(event=None, data="[DONE]")])
     assert several.done
     odd = ChatStreamDecoder()  # an index that is no integer names no choice
-    out = _feed(odd, [_chunk([_choice(0, "a"), {"index": "1", "delta": {}}]), _chunk([_choice(0, finish="stop")])])
+    out = _feed(
+        odd, [_chunk([_choice(0, "a"), {"index": "1", "delta": {}}]), _chunk([_choice(0, finish="stop")])]
+    )
     assert odd.done and not any(isinstance(d, StreamError) for d in out)
 
 
@@ -192,5 +196,7 @@ def test_a_split_that_adds_up_stands_against_the_markers() -> None:
     usage = usage_from_anthropic(said)
     assert usage.cache_write_split
     assert _cost_of(usage, MARKED_1H)[0] == 0
-    only_split = {k: v for k, v in said.items() if k != "cache_creation_input_tokens"}  # the total is the split's
+    only_split = {
+        k: v for k, v in said.items() if k != "cache_creation_input_tokens"
+    }  # the total is the split's
     assert usage_from_anthropic(only_split).cache_write_split
