@@ -42,7 +42,12 @@ def _counts(u: dict[str, Any], searches: int = 0) -> Usage:
 
     Cache writes: ``cache_creation_input_tokens`` is the total; ``cache_creation.ephemeral_1h_input_tokens``
     the 1-hour part (the rest is 5-minute). When only the split is given (the total absent or null, s20 variant
-    06-aa), the total is its sum.
+    06-aa), the total is its sum. The split is the provider's account of the TTLs (``Usage.cache_write_split``)
+    only when its two parts add up to the total: a stream's ``message_delta`` usage carries no ``cache_creation``
+    object (the Messages API's ``MessageDeltaUsage``), so a total grown past ``message_start``'s split leaves the
+    writes beyond it untold: with no 1-hour part said, the request's markers tell their TTL (``calls.event_for``;
+    bug26b variant 06-stale-split-1h-markers-vH: a zero split from message_start priced 5424 1-hour writes at the
+    5-minute rate).
     """
     # Each count read inline (``_int``'s test): every streamed usage passes here twice, and a list
     # comprehension is a call of its own on Python 3.11
@@ -60,6 +65,8 @@ def _counts(u: dict[str, Any], searches: int = 0) -> Usage:
     cache_read, write = get("cache_read_input_tokens"), get("cache_creation_input_tokens")
     if type(write) is not int:  # absent, or null (the SDKs' types make it nullable): the split's sum, if any
         write = write_5m + write_1h
+    elif said_split and write_5m + write_1h < write:  # the split tells only part of the writes
+        said_split = False
     details = get("output_tokens_details")
     thinking = details.get("thinking_tokens") if type(details) is dict else 0
     # positional, in field order: a dataclass's keywords cost more than its ``__init__`` (see shared/sse.py)

@@ -289,6 +289,12 @@ _ALLOWED_ASKED = re.compile(
 # it. (A 402, OpenRouter's "Insufficient credits", DeepSeek's "Insufficient Balance", is no status the SDKs retry and
 # keeps its own meaning.) Not Gemini's "You exceeded your current quota" 429: a per-minute quota whose RetryInfo
 # says when to retry.
+# The error types and codes that name a quota or credit used up: OpenAI's ``insufficient_quota`` (its error-codes
+# guide), Moonshot/Kimi's ``exceeded_current_quota_error`` (its API error table: 429 "You exceeded your current quota,
+# please check your plan and billing details", or "Your account … is suspended …": recharge; forum.moonshot.ai/t/244).
+# Its message alone does not tell: Gemini words a per-minute quota the same (bug26b variant 11-moonshot-quota-vP: the
+# gateway retried it three times and the client's SDK would have retried it again).
+_QUOTA_GONE = frozenset(("insufficient_quota", "exceeded_current_quota_error"))
 _CREDITS_GONE = re.compile(
     r"used all (?:available |your )?credits|reached (?:its|your|the) (?:monthly )?spending limit|"
     r"insufficient (?:credits|balance|funds)",
@@ -307,8 +313,8 @@ _OVER_THE_LIMIT_ITSELF = re.compile(
 
 def quota_exhausted(status: int | None, body: bytes) -> bool:
     """Whether an upstream error is a 429 that says the account's quota or credit is used up, in either wire's words:
-    OpenAI's ``insufficient_quota`` (code or type), Anthropic's ``billing_error`` type, xAI's "used all available
-    credits" (``_CREDITS_GONE``). Such a 429 is no rate limit that waiting out its Retry-After lifts: the provider
+    OpenAI's ``insufficient_quota`` and Moonshot's ``exceeded_current_quota_error`` (code or type: ``_QUOTA_GONE``),
+    Anthropic's ``billing_error`` type, xAI's "used all available credits" (``_CREDITS_GONE``). Such a 429 is no rate limit that waiting out its Retry-After lifts: the provider
     cannot serve, and it counts toward its breaker (``ProviderHealth.record_failure``'s ``counted``; s24 variants
     11-quota-breaker-vE, 11-xai-credits-breaker-vF: it was only rested, never counted). A router's 429 that relays the
     provider's own body (OpenRouter's ``error.metadata.raw``, OpenRouter docs, "Errors": a BYOK key's quota at the
@@ -597,7 +603,7 @@ def meaning_from_openai(status: int, body: bytes) -> Meaning:
         or (status >= 500 and _overflow_even_if_5xx(message) and not output_budget_refused(message))
     ):
         return "context_overflow"
-    if code == "insufficient_quota" or etype == "insufficient_quota":
+    if code in _QUOTA_GONE or etype in _QUOTA_GONE:
         return "quota_exhausted"
     if status in (413, 429) and over_the_limit_itself(message):
         return "too_large"

@@ -579,6 +579,8 @@ class ChatStreamDecoder:
         self.closed = False  # `[DONE]` seen (``registry.StreamDecoder``)
         self._failed = False
         self._refusal = False
+        # choices other than 0 seen (a client's ``n``): index → has its finish reason (``_other_choice``)
+        self._others: dict[int, bool] | None = None
         self._calls: list[_ToolCall] = []  # by first appearance; position = IR tool index
         self._slots: dict[int, int] = {}  # upstream index → position of the call it names now
         # Some call's arguments began as ``null`` (``_tool_deltas``): a passthrough filter then asks ``holds_null``
@@ -930,7 +932,11 @@ class ChatStreamDecoder:
         choices = obj.get("choices")
         if choices and type(choices) is list:  # (an empty list: no choice to read, an error chunk maybe)
             for choice in choices:
-                if type(choice) is dict and choice.get("index", 0) == 0 and not self._finished:
+                if type(choice) is not dict:
+                    continue
+                if (index := choice.get("index", 0)) != 0:
+                    self._other_choice(index, choice)
+                elif not self._finished:
                     out += self._choice(choice, obj)
                     if self._failed:
                         # the failing chunk's own usage is still read (DeepSeek's last chunk carries it beside the
@@ -1012,10 +1018,29 @@ class ChatStreamDecoder:
             elif call.signature is None:
                 call.signature = signature
 
+    def _other_choice(self, index: Any, choice: dict[str, Any]) -> None:
+        """Note whether choice ``index`` (not 0: a client's ``n`` above 1, relayed as it came) has its finish reason
+        (``_others``): the answer is complete only when every choice has one (OpenAI API reference, "The chat
+        completion chunk object": each choice's ``finish_reason``), so a body that ends after choice 0's finish while
+        another choice is still open was cut (bug26b variant 13-n2-one-choice-unfinished-vH: a 200 in the ledger).
+        Choices are told apart by an integer ``index``; any other index says nothing."""
+        if type(index) is not int:
+            return
+        reason = choice.get("finish_reason")
+        finished = type(reason) is str and bool(reason)
+        if self._others is None:
+            self._others = {}
+        if finished or not self._others.get(index, False):
+            self._others[index] = finished
+        if finished and self._finished and all(self._others.values()):
+            self.done = True
+
     def _finish(self, finish_reason: str) -> list[Delta]:
         # The answer is complete once a finish reason came (``[DONE]`` is a transport convention some
-        # servers omit); the usage chunk that may follow is still read.
-        self._finished = self.done = True
+        # servers omit); the usage chunk that may follow is still read. With other choices (``n``), once each
+        # of them has one too (``_other_choice``).
+        self._finished = True
+        self.done = self._others is None or all(self._others.values())
         out = self._advance(final=True)
         stop = stop_from_finish(finish_reason)
         if stop == "end_turn" and self._calls:
