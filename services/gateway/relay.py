@@ -483,6 +483,20 @@ class Passthrough(Relay):
         self._held.clear()
         self._use_frames(frames)
 
+    def _first_read(self, chunk: bytes) -> bytes:
+        """The body's first read (``_unmarked``: less a byte order mark, b"" while one may still come), and the
+        client format's test of a body's start (``ClientSpec.odd_start``, the frame ``blank_guard``'s search,
+        which looks after blank lines, cannot see): the guard's filter from this read on when it fails."""
+        if self._head or not chunk or chunk[0] == 0xEF:
+            if not (chunk := self._unmarked(chunk)):
+                return b""
+        else:  # (no BOM: no call)
+            self._head = None
+        odd_start = self.pairing.client.odd_start
+        if self._guard is not None and odd_start is not None and odd_start(chunk):
+            self._guarded()
+        return chunk
+
     def _unmarked(self, chunk: bytes) -> bytes:
         """``chunk`` less the UTF-8 byte order mark the body may begin with (split across reads too: its first
         bytes are held until the mark is whole or ruled out). WHATWG HTML ("Interpreting an event stream") drops
@@ -501,11 +515,8 @@ class Passthrough(Relay):
 
     def feed(self, chunk: bytes) -> bytes:
         if self._head is not None:  # (the body's first read, or a BOM's first bytes held: ``_unmarked``)
-            if self._head or not chunk or chunk[0] == 0xEF:
-                if not (chunk := self._unmarked(chunk)):
-                    return b""
-            else:  # (no BOM: no call)
-                self._head = None
+            if not (chunk := self._first_read(chunk)):
+                return b""
         if self._guard is not None and (
             chunk[:1] == b"\n" or b"\r" in chunk or self._guard[0](chunk) is not None
         ):
@@ -565,11 +576,8 @@ class Passthrough(Relay):
         (session 22; ``_feed_data_frames``). Any other read is ``feed``'s. (Unfiltered, only the frames up to
         the first of a token name are split before the write: ``_feed_opening``.)"""
         if self._head is not None:  # (the body's first read, or a BOM's first bytes held: ``_unmarked``)
-            if self._head or not chunk or chunk[0] == 0xEF:
-                if not (chunk := self._unmarked(chunk)):
-                    return b""
-            else:  # (no BOM: no call)
-                self._head = None
+            if not (chunk := self._first_read(chunk)):
+                return b""
         if self._guard is not None and (
             chunk[:1] == b"\n" or b"\r" in chunk or self._guard[0](chunk) is not None
         ):
