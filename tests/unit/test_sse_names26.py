@@ -73,10 +73,17 @@ def _sdk(body: bytes) -> list[tuple[str | None, str]]:
 @pytest.mark.parametrize(
     "name_line", ["event: {} ", "event:  {}", "event: {}\t", "", "event:{} ", "event: {}  "]
 )
-@pytest.mark.parametrize("cut", [None, 1, 7])
+@pytest.mark.parametrize("cut", [None, 0, 1, 7])  # 0: a read a frame
 def test_anthropic_passthrough_names_every_event_as_its_type(name_line: str, cut: int | None) -> None:
     body = _stream(name_line)
-    reads = [body] if cut is None else [body[i : i + cut] for i in range(0, len(body), cut)]
+    frames = [piece + b"\n\n" for piece in body.split(b"\n\n")[:-1]]
+    reads = (
+        [body]
+        if cut is None
+        else frames
+        if cut == 0
+        else [body[i : i + cut] for i in range(0, len(body), cut)]
+    )
     events = _sdk(_relayed(reads))
     assert [name for name, _ in events] == TYPES  # before: "message_start " … (or None), skipped by the SDKs
     assert [json.loads(data)["type"] for _, data in events] == TYPES
@@ -94,7 +101,10 @@ def test_anthropic_passthrough_drops_a_named_block_without_data() -> None:
     body = usual.replace(
         b"event: content_block_delta\n", b"event: content_block_delta\n\nevent: content_block_delta\n"
     )
-    for reads in ([body], [body[i : i + 1] for i in range(len(body))]):
+    by_frame = [
+        piece + b"\n\n" for piece in body.split(b"\n\n")[:-1]
+    ]  # the data-less block: a read of its own
+    for reads in ([body], [body[i : i + 1] for i in range(len(body))], by_frame):
         events = _sdk(_relayed(reads))
         assert all(data for _, data in events), (
             events

@@ -121,8 +121,9 @@ def odd_frame(chunk: bytes) -> re.Match[bytes] | None:  # (the type of ``_ODD_FR
 
 
 def odd_start(chunk: bytes) -> bool:
-    """The body's first read (a frame's start) does not begin as a usual frame (``odd_frame`` for the first
-    frame, which has no blank line before it)."""
+    """A read that begins at a frame's start (the body's first, or one after a whole event) does not begin as
+    a usual frame (``odd_frame`` for its first frame, which has no blank line before it in the read). A read
+    cut short inside the usual start (``event: mess``) counts as odd: the filter then costs, never misleads."""
     return _USUAL_START(chunk) is None
 
 

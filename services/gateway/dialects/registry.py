@@ -144,8 +144,9 @@ class ClientSpec:
     # LF as one too, line ends the search does not read) and the filter the stream goes through from the first
     # read it matches (``relay.Passthrough._guarded``: the bytes before go as they came). None: no such test.
     blank_guard: tuple[Callable[[bytes], object], PassFrames] | None = None
-    # With ``blank_guard``: a test of the body's first read, whose first frame has no blank line before it for
-    # the search to find (True: the guard's filter from that read on). None: none.
+    # With ``blank_guard``: a test of a read that begins at a frame's start (the body's first, one after a whole
+    # event), whose first frame has no blank line before it for the search to find (True: the guard's filter
+    # from that read on). None: none.
     odd_start: Callable[[bytes], bool] | None = None
     # What a relayed (untranslated) stream's client gets after STREAM_KEEPALIVE_S of upstream silence.
     keepalive: bytes = encode_comment("keep-alive")
