@@ -319,6 +319,7 @@ class Passthrough(Relay):
         "_later_tail",
         "_head",
         "_guard",
+        "_odd_start",
     )
 
     def __init__(self, pairing: Pairing, view: View, usage_rule: UsageRule = _as_reported) -> None:
@@ -342,6 +343,8 @@ class Passthrough(Relay):
         # Unfiltered: the client format's test of each read and the filter it turns on (``ClientSpec.blank_guard``,
         # ``_guarded``); None once filtered
         self._guard = pairing.client.blank_guard if frames is None else None
+        # ... and its test of a read that starts at a frame's start (``ClientSpec.odd_start``)
+        self._odd_start = pairing.client.odd_start
         self._tail: TailPlan | None = None if frames is None else frames.tail
         # Events the filter returns as they came (``PassFrames.untouched``): quiet ones may skip it
         self._untouched = _never if frames is None or frames.untouched is None else frames.untouched
@@ -483,6 +486,13 @@ class Passthrough(Relay):
         self._held.clear()
         self._use_frames(frames)
 
+    def _first_read(self, chunk: bytes) -> bytes:
+        """The body's first read less a byte order mark (``_unmarked``; b"" while one may still come)."""
+        if self._head or not chunk or chunk[0] == 0xEF:
+            return self._unmarked(chunk)
+        self._head = None  # (no BOM: no call)
+        return chunk
+
     def _unmarked(self, chunk: bytes) -> bytes:
         """``chunk`` less the UTF-8 byte order mark the body may begin with (split across reads too: its first
         bytes are held until the mark is whole or ruled out). WHATWG HTML ("Interpreting an event stream") drops
@@ -501,13 +511,14 @@ class Passthrough(Relay):
 
     def feed(self, chunk: bytes) -> bytes:
         if self._head is not None:  # (the body's first read, or a BOM's first bytes held: ``_unmarked``)
-            if self._head or not chunk or chunk[0] == 0xEF:
-                if not (chunk := self._unmarked(chunk)):
-                    return b""
-            else:  # (no BOM: no call)
-                self._head = None
+            if not (chunk := self._first_read(chunk)):
+                return b""
         if self._guard is not None and (
-            chunk[:1] == b"\n" or chunk.find(b"\r") != -1 or self._guard[0](chunk) is not None
+            chunk[:1] == b"\n"
+            or chunk.find(b"\r") != -1
+            or self._guard[0](chunk) is not None
+            # a read that starts a frame: its start, which the search (after blank lines) cannot see
+            or (self._odd_start is not None and self._sse.at_boundary and self._odd_start(chunk))
         ):
             self._guarded()
         rule = self._rule
@@ -565,13 +576,14 @@ class Passthrough(Relay):
         (session 22; ``_feed_data_frames``). Any other read is ``feed``'s. (Unfiltered, only the frames up to
         the first of a token name are split before the write: ``_feed_opening``.)"""
         if self._head is not None:  # (the body's first read, or a BOM's first bytes held: ``_unmarked``)
-            if self._head or not chunk or chunk[0] == 0xEF:
-                if not (chunk := self._unmarked(chunk)):
-                    return b""
-            else:  # (no BOM: no call)
-                self._head = None
+            if not (chunk := self._first_read(chunk)):
+                return b""
         if self._guard is not None and (
-            chunk[:1] == b"\n" or chunk.find(b"\r") != -1 or self._guard[0](chunk) is not None
+            chunk[:1] == b"\n"
+            or chunk.find(b"\r") != -1
+            or self._guard[0](chunk) is not None
+            # a read that starts a frame: its start, which the search (after blank lines) cannot see
+            or (self._odd_start is not None and self._sse.at_boundary and self._odd_start(chunk))
         ):
             self._guarded()
         ends = self.pairing.wire.ends_stream

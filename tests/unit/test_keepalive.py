@@ -165,9 +165,11 @@ def test_no_keepalive_between_the_cr_and_the_lf_of_a_line_end() -> None:
     relay = make_relay(registry.pairing("anthropic", "anthropic"), View(model="m"))
     body = TEXT.replace(b"\n", b"\r\n")
     first = relay.feed(body[:-1])  # up to the blank line's CR
-    assert first == body[:-1] and relay.keepalive() == b""
+    # nameless frames: the Anthropic guard's filter writes whole events, LF-ended (s26), so no CR reaches the
+    # client and a keep-alive may follow at once; unfiltered streams: ``test_a_keepalive_while_a_held_event_ends_with_a_lines_cr``
+    assert _data(first) == _data(TEXT) and relay.keepalive() == registry.client("anthropic").keepalive
     second = relay.feed(b"\n" + body[:30])
-    assert second == b"\n" and relay.keepalive() == registry.client("anthropic").keepalive
+    assert second == b"" and relay.keepalive() == registry.client("anthropic").keepalive
 
 
 def test_a_keepalive_while_a_held_event_ends_with_a_lines_cr() -> None:
@@ -179,13 +181,18 @@ def test_a_keepalive_while_a_held_event_ends_with_a_lines_cr() -> None:
     body = TEXT.replace(b"\n", b"\r\n")
     cr = body.index(b"\r\n") + 1  # the data line's CR
     whole = relay.feed(body)
-    assert whole == body
+    assert _data(whole) == _data(body)  # (re-written whole by the guard's filter: nameless frames, s26)
     assert relay.feed(body[:cr]) == b""  # held back
     ping = relay.keepalive()
     assert ping == registry.client("anthropic").keepalive
     rest = relay.feed(body[cr:])
-    assert rest == body
+    assert _data(rest) == _data(body)
     events = SSEDecoder().feed(whole + ping + rest)
     assert [e.data for e in events if not e.comment and e.event != "ping"] == [
         e.data for e in SSEDecoder().feed(body * 2)
     ]
+
+
+def _data(body: bytes) -> list[str]:
+    """The data of the events ``body`` holds, read as the spec reads them."""
+    return [e.data for e in SSEDecoder().feed(body) if not e.comment]

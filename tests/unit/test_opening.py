@@ -130,9 +130,10 @@ def test_what_the_client_has(fmt: ClientFormat, sent: bytes, want: Opening | Non
 def test_a_responses_opening_gives_its_response_id() -> None:
     r = relay("openai_responses", "openai_chat")
     sent = r.feed(ROLE) + r.keepalive()
-    assert kinds(sent) == ["response.created", "response.in_progress", ":"]
+    # a silence after response.created: a numbered keepalive event (s26), counted with the opening
+    assert kinds(sent) == ["response.created", "response.in_progress", "keepalive"]
     opening = registry.client("openai_responses").opening(sent)
-    assert opening is not None and opening.frames == 2 and opening.id and opening.id.startswith("resp_")
+    assert opening is not None and opening.frames == 3 and opening.id and opening.id.startswith("resp_")
 
 
 # ---- the next route's relay ------------------------------------------------------------------------------

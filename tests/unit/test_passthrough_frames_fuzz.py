@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from services.gateway.dialects.registry import pairing
 from services.gateway.dialects.view import View
 from services.gateway.relay import EventPassthrough, Passthrough
+from shared.sse import SSEDecoder
 from tests.unit.test_passthrough_scan import _compare, _facts, _frames
 from tests.unit.test_passthrough_tap import anthropic_stream, responses_stream
 
@@ -227,15 +228,23 @@ def test_a_byte_order_mark_after_reads_of_whole_frames_is_text() -> None:
     """A stream read so far only as whole named frames (``_feed_frames``), then a read that begins with the
     bytes of a byte order mark: only a stream's first bytes may be one (WHATWG SSE), so the ``event:``
     line after it is a field named ``\\ufeffevent`` and ignored, and an error named only by that line is
-    no error, as for the reference (``SSEDecoder.passed``)."""
+    no error, as for the reference (``SSEDecoder.passed``). The Anthropic passthrough's guard (``anthropic.odd_start``:
+    a read that starts at a frame without ``event: <name>``) may re-write that read through its frame filter (s26):
+    the client's events, read as the spec reads them, are the upstream's."""
     frames = _frames(anthropic_stream(2))
     error = b'event: error\ndata: {"error":{"type":"overloaded_error","message":"busy"}}\n\n'
     for k in range(1, len(frames)):
         relay = Passthrough(pairing("anthropic", "anthropic"), View(model="m"))
         ref = EventPassthrough(pairing("anthropic", "anthropic"), View(model="m"))
+        sent = got = b""
         for read in (b"".join(frames[:k]), BOM + error):
-            assert relay.feed(read) == ref.feed(read) == read
+            out = relay.feed(read)
+            assert out == ref.feed(read)
             assert _facts(relay) == _facts(ref), k
+            sent, got = sent + read, got + out
+        assert [(e.event, e.data) for e in SSEDecoder().feed(got)] == [
+            (e.event, e.data) for e in SSEDecoder().feed(sent)
+        ]
         assert relay.error is None
 
 

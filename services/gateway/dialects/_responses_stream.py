@@ -582,7 +582,8 @@ class ResponsesStreamEncoder:
     time (``output_item.added`` … deltas … ``output_item.done`` with the whole item), then exactly one of
     ``response.completed`` / ``response.incomplete`` (``Finish(max_tokens)``) / ``response.failed``
     (StreamError; nothing follows it, and items still open are not closed, so a cut-off tool call is
-    never handed to the client as done). KeepAlive becomes an SSE comment.
+    never handed to the client as done). KeepAlive becomes a ``keepalive`` event once the response has started
+    (``_keepalive``), an SSE comment before.
 
     ``view.compaction``: the model's text is a handoff summary; it goes out as one ``compaction`` item
     (``encode_compaction``) instead of a message. ``view.reasoning`` False drops reasoning.
@@ -633,7 +634,7 @@ class ResponsesStreamEncoder:
         if self._closed:
             return b""
         if type(d) is KeepAlive:
-            return _KEEPALIVE
+            return self._keepalive()
         if type(d) is UsageUpdate:
             self._update = d
             return b""
@@ -643,6 +644,20 @@ class ResponsesStreamEncoder:
         if self._finish is not None:
             return out  # content after the stop reason would follow the closed items
         return out + self._content(d)
+
+    def _keepalive(self) -> bytes:
+        """What a silence gets: ``{"type":"keepalive","sequence_number":n}``, numbered in turn, once
+        ``response.created`` is out; an SSE comment before (the openai SDK's ``responses.stream()`` raises on any
+        event before ``response.created``). OpenAI's own long Responses streams send these events (openai-node
+        #1965, openai-java #776), and a comment is not enough for Codex: it reads SSE with eventsource-stream,
+        which drops comment lines, and its idle timer (``stream_idle_timeout_ms``) waits on the next event
+        (codex-rs ``process_sse``: ``timeout(idle_timeout, stream.next())``). A keep-alive without its
+        ``sequence_number`` stops strict clients ("missing field sequence_number", diegosouzapw/OmniRoute#14330).
+        Clients skip the type: Codex's unknown-event arm, the openai SDK's accumulator (s26 variant 19-codex-*)."""
+        if not self._started or not self._frames:
+            return _KEEPALIVE
+        seq, self._seq = self._seq, self._seq + 1
+        return _KEEPALIVE_EVENT % seq
 
     def opened(self, opening: Opening) -> None:
         """The client already has its answer's opening (``opening.frames`` events: ``response.created``,
@@ -1067,6 +1082,7 @@ def response_object(
 
 
 _KEEPALIVE = encode_comment("keep-alive")
+_KEEPALIVE_EVENT = b'event: keepalive\ndata: {"type":"keepalive","sequence_number":%d}\n\n'
 # ``orjson.dumps(response_object(id, model, created_at, "in_progress", output=[], usage=None))`` (id, created_at,
 # model): the response object of ``response.created`` and ``response.in_progress``
 _IN_PROGRESS_RESPONSE = (

@@ -6,6 +6,8 @@ imports, plus the non-streaming conversions (conformance §2.3, §6.2).
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -47,7 +49,7 @@ from services.gateway.dialects.ir import (
     Usage,
 )
 from services.gateway.dialects.view import View
-from shared.sse import SSEEvent, encode_event
+from shared.sse import SSEEvent, encode_event, reencode
 
 __all__ = [
     "STOP_FRAME",
@@ -99,6 +101,56 @@ def opening_part(ev: SSEEvent) -> Part | None:
     if kind == "ping":
         return "keepalive"
     return "opening" if kind == "message_start" else None
+
+
+# A frame boundary (LF LF) not followed by a usual frame's start (``event: name`` LF ``data: ``, name in
+# ``[a-z_]``), nor by the start of one cut at the read's end: a frame the SDKs may read otherwise than its data's
+# type says. One literal-prefix search (the Responses guard's cost: ``openai_responses._BLANK_END``).
+_ODD_FRAME = re.compile(
+    rb"\n\n(?!event: [a-z_]+\ndata: |event: [a-z_]*(?:\n(?:d(?:a(?:t(?:a:?)?)?)?)?)?\Z|(?:e(?:v(?:e(?:n(?:t:?)?)?)?)?)?\Z)"
+).search
+_USUAL_START = re.compile(rb"event: [a-z_]+\ndata: ").match
+
+
+def odd_frame(chunk: bytes) -> re.Match[bytes] | None:  # (the type of ``_ODD_FRAME``, for the docs)
+    """A match when the relayed bytes ``chunk`` (LF line ends) hold a frame after a blank line that does not
+    start ``event: <name>`` LF ``data:`` with a plain name: an event without its name, a name with spaces,
+    a block without data. ``passthrough_frame`` mends those; a superset errs towards turning it on
+    (``registry.ClientSpec.blank_guard``). The registry uses ``_ODD_FRAME`` itself (no Python call per read)."""
+    return _ODD_FRAME(chunk)
+
+
+def odd_start(chunk: bytes) -> bool:
+    """A read that begins at a frame's start (the body's first, or one after a whole event) does not begin as
+    a usual frame (``odd_frame`` for its first frame, which has no blank line before it in the read). A read
+    cut short inside the usual start (``event: mess``) counts as odd: the filter then costs, never misleads."""
+    return _USUAL_START(chunk) is None
+
+
+def passes_unchanged(ev: SSEEvent) -> bool:
+    """``passthrough_frame`` returns ``ev`` as it came: a comment, or an event whose name is a plain one
+    (its data's type, as every Anthropic event's is)."""
+    name = ev.event
+    return ev.comment or (name is not None and name.isidentifier() and name.islower())
+
+
+def passthrough_frame(ev: SSEEvent, deltas: Sequence[Any], view: View, decoder: Any) -> bytes:
+    """A relayed Anthropic event, named as its data's ``type``: Anthropic "Streaming Messages" gives every
+    event a name equal to its data's type, and the anthropic SDKs dispatch on the name (python 0.7x and the
+    TypeScript SDK Claude Code runs: ``sse.event === "message_start"``, …; python 2.x skips a nameless event).
+    WHATWG SSE keeps everything after the colon but one space, so ``event: message_start `` (a trailing space),
+    ``event:  ping`` or no ``event:`` line at all (third-party Anthropic-compatible servers: earendil-works/pi
+    #1984) made every event one the SDKs skip: an empty answer, or an error event read as a message. A block
+    without data (an ``event:`` line alone, a blank ``data:``) is dropped: the SDKs parse every named event's
+    data (hermes-agent #35418). Comments pass. (s26 variants 18-*name*-anth.)"""
+    if ev.comment:
+        return reencode(ev)
+    if not ev.data or ev.data.isspace():
+        return b""
+    if passes_unchanged(ev):
+        return reencode(ev)
+    kind = event_kind(ev) or ev.event
+    return encode_event(ev.data, (kind or "").strip() or None)
 
 
 # The input counts of a message's usage: ``message_start`` says them; ``message_delta`` may say them again

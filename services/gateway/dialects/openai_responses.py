@@ -313,10 +313,14 @@ _OPENING_EVENTS = ("response.created", "response.in_progress")
 def opening_part(ev: SSEEvent) -> Part | None:
     """What one frame a client was sent is (``_opening``): ``response.created`` and
     ``response.in_progress`` open the answer, comments are keep-alives, anything else (an output item, a
-    delta, a terminal event, an error) is content. Source: OpenAI "Streaming API responses"."""
+    delta, a terminal event, an error) is content. Source: OpenAI "Streaming API responses". A ``keepalive``
+    event (the encoder's in a silence, ``ResponsesStreamEncoder._keepalive``) counts with the opening: it
+    holds no content, and it took a sequence number, which ``Opening.frames`` counts for the answer that
+    continues the stream (its next number)."""
     if ev.comment:
         return "keepalive"
-    return "opening" if event_kind(ev) in _OPENING_EVENTS else None
+    kind = event_kind(ev)
+    return "opening" if kind in _OPENING_EVENTS or kind == "keepalive" else None
 
 
 def opening_id(ev: SSEEvent) -> str | None:

@@ -144,6 +144,10 @@ class ClientSpec:
     # LF as one too, line ends the search does not read) and the filter the stream goes through from the first
     # read it matches (``relay.Passthrough._guarded``: the bytes before go as they came). None: no such test.
     blank_guard: tuple[Callable[[bytes], object], PassFrames] | None = None
+    # With ``blank_guard``: a test of a read that begins at a frame's start (the body's first, one after a whole
+    # event), whose first frame has no blank line before it for the search to find (True: the guard's filter
+    # from that read on). None: none.
+    odd_start: Callable[[bytes], bool] | None = None
     # What a relayed (untranslated) stream's client gets after STREAM_KEEPALIVE_S of upstream silence.
     keepalive: bytes = encode_comment("keep-alive")
     # What one frame a client of this format was sent is: part of its answer's opening, a keep-alive, or
@@ -388,6 +392,9 @@ def _responses_frames_for(view: View) -> PassFrames | None:
 
 
 _RESPONSES_FRAMES = PassFrames(resp.passthrough_frame, resp.passes_unchanged)
+# Anthropic's, from the first read with an odd frame (``anthropic.odd_frame``, ``odd_start``): events named
+# as their data's type, data-less blocks dropped (``anthropic.passthrough_frame``)
+_ANTHROPIC_FRAMES = PassFrames(anth.passthrough_frame, anth.passes_unchanged)
 
 
 CLIENTS: dict[ClientFormat, ClientSpec] = {
@@ -418,6 +425,8 @@ CLIENTS: dict[ClientFormat, ClientSpec] = {
         encoder=anth.encoder_for,
         render=anth.render,
         keepalive=encode_event(b'{"type":"ping"}', "ping"),  # Claude Code's idle watchdog counts events
+        blank_guard=(anth._ODD_FRAME, _ANTHROPIC_FRAMES),
+        odd_start=anth.odd_start,
     ),
     "openai_responses": ClientSpec(
         name="openai_responses",

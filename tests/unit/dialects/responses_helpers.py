@@ -149,7 +149,12 @@ def assert_no_extra(value: Any, path: str = "$") -> None:
 
 def strict_event(payload: dict[str, Any]) -> Any:
     """An encoded event parsed by the SDK's ``ResponseStreamEvent`` union, with no unknown fields and no
-    field lost (what the SDK dumps back equals what was sent)."""
+    field lost (what the SDK dumps back equals what was sent). A ``keepalive`` event (OpenAI's transport
+    heartbeat on long streams, openai-java #776; not in this SDK's union, which constructs it loosely) must be
+    exactly ``{"type": "keepalive", "sequence_number": n}``."""
+    if payload.get("type") == "keepalive":
+        assert set(payload) == {"type", "sequence_number"} and type(payload["sequence_number"]) is int
+        return payload
     model = EVENT_ADAPTER.validate_python(payload)
     assert type(model).__name__ != "object"
     assert_no_extra(model)

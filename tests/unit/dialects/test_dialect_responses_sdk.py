@@ -72,6 +72,8 @@ def check_well_formed(evs: list[dict[str, Any]], json_arguments: bool = True) ->
     streamed: dict[str, str] = {}  # item id → its argument / input deltas joined
     open_index: int | None = None
     for e in evs[2:-1]:
+        if e["type"] == "keepalive":  # a silence's event (numbered, no content): anywhere after the opening
+            continue
         if e["type"] == "response.output_item.added":
             assert open_index is None and e["output_index"] == len(added)  # one item at a time, in order
             added.append(e["item"])
