@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, Literal
 
 import orjson
@@ -328,12 +330,30 @@ class MessagesStreamEncoder:
     finish reason. After a StreamError nothing more is sent, not even ``message_stop``.
     """
 
+    # One encoder is made per stream: slots, no instance dict to build and grow (as ``relay.Relay``)
+    __slots__ = (
+        "model",
+        "message_id",
+        "_tool_names",
+        "_usage",
+        "_finish",
+        "_started",
+        "_closed",
+        "_open",
+        "_open_tool",
+        "_signed",
+        "_index",
+        "_has_tools",
+        "_args",
+    )
+
     def __init__(
-        self, model: str, message_id: str | None = None, tool_names: dict[str, str] | None = None
+        self, model: str, message_id: str | None = None, tool_names: Mapping[str, str] | None = None
     ) -> None:
         self.model = model
         self.message_id = message_id
-        self._tool_names = tool_names or {}
+        # read only (``.get``): the view's own mapping, not a copy (``View`` is immutable)
+        self._tool_names: Mapping[str, str] = _NO_NAMES if tool_names is None else tool_names
         self._usage: Usage | None = None
         self._finish: Finish | None = None
         self._started = False
@@ -343,7 +363,9 @@ class MessagesStreamEncoder:
         self._signed = False
         self._index = -1
         self._has_tools = False
-        self._args = ToolArgs()  # the open tool_use block's input so far
+        # the open tool_use block's input so far: a fresh one at each ``ToolCallStart`` (``_content``); until
+        # then one shared empty one, read only (``_close_block`` reads it only when a tool_use block is open)
+        self._args = _NO_ARGS
 
     def feed(self, d: Delta) -> bytes:
         """Encode one delta as zero or more complete SSE frames."""
@@ -519,6 +541,8 @@ class MessagesStreamEncoder:
 
 
 STOP_FRAME = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
+_NO_NAMES: Mapping[str, str] = MappingProxyType({})
+_NO_ARGS = ToolArgs()  # (never added to: see ``MessagesStreamEncoder.__init__``)
 
 
 def ends_stream(decoder: object, read: bytes) -> bool:
