@@ -1405,9 +1405,11 @@ class Translator(Relay):
         return self._deltas(self.decoder.feed(ev))
 
     def finish(self) -> bytes:
-        out = [self.rest()]  # (first: the bytes it kept are decoded then)
-        pending = self._sse.pending
-        out += [self._deltas(self.decoder.feed(ev)) for ev in self._sse.flush(ended=True)]
+        out = [self.rest()] if self._rest or self._raw else []  # (first: the bytes kept are decoded then)
+        sse = self._sse
+        pending = sse.pending
+        if not sse.at_boundary:  # (at a boundary ``flush`` changes nothing and gives no event)
+            out += [self._deltas(self.decoder.feed(ev)) for ev in sse.flush(ended=True)]
         out.append(self._deltas(self.decoder.finish()))
         if pending and not self.complete and self.error is None:  # cut off mid-event (see Passthrough)
             return b"".join(out) + self.fail(
