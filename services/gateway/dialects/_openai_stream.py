@@ -489,8 +489,10 @@ class _TextShape:
     # reads into one TextDelta (the shape did not take it) teaches the shape again (``learn``)
     spliced: bool = False
     # The stream's finish chunk around its reason's string body (``finish``), from the first chunk too: None
-    # when it gave none (``_stop_form``)
+    # when it gave none (``_stop_form``), or not yet learnt: the first chunk, stripped and parsed, is then kept
+    # in ``first`` until ``finish`` is first asked (after the stream's text: off its first token's path)
     stop: tuple[str, str] | None = None
+    first: tuple[str, dict[str, Any]] | None = None
 
     @staticmethod
     def spliced_from(data: str, obj: Any, model: str | None) -> _TextShape | None:
@@ -503,8 +505,9 @@ class _TextShape:
             return None
         head, tail, model, padded = shape
         frame_tail = tail.encode() if padded else tail.encode() + b"\n\n"
-        stop = _stop_form(data, obj["choices"][0], head, tail)
-        return _TextShape(head, tail, padded, model, b"data: " + head.encode(), frame_tail, True, stop)
+        return _TextShape(
+            head, tail, padded, model, b"data: " + head.encode(), frame_tail, True, None, (data, obj)
+        )
 
     @staticmethod
     def learn(data: str, obj: dict[str, Any], model: str | None) -> _TextShape | None:
@@ -566,7 +569,15 @@ class _TextShape:
         first chunk with its ``delta`` empty and its ``finish_reason`` a string with no escape, non-empty,
         its padding, if any, another plain string) and the decoder's model is still ``model``; else None."""
         stop = self.stop
-        if stop is None or model != self.model or not data.startswith(stop[0]):
+        if stop is None:
+            first = self.first
+            if first is None:
+                return None
+            self.first = None  # (learnt once: a form or none)
+            stop = self.stop = _stop_form(first[0], first[1]["choices"][0], self.head, self.tail)
+            if stop is None:
+                return None
+        if model != self.model or not data.startswith(stop[0]):
             return None
         start = len(stop[0])
         end = data.find('"', start)

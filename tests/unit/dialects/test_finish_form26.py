@@ -273,20 +273,22 @@ def test_the_finish_chunk_and_done_are_not_parsed() -> None:
 
 def test_a_first_chunk_without_a_usual_finish_reason_gives_no_form() -> None:
     """No form when the first chunk's ``finish_reason`` is not one plain key of its choice: absent, spaced,
-    named twice (in the choice, or in another object): the finish chunk is then parsed."""
-    for tail, top in (
-        (b',"logprobs":null', b',"usage":null'),
-        (b',"logprobs":null,"finish_reason": null', b',"usage":null'),
-        (b',"finish_reason":null,"finish_reason":null', b',"usage":null'),
-        (b',"logprobs":{"finish_reason":null},"finish_reason":null', b',"usage":null'),
-        (USUAL, b',"finish_reason":null,"usage":null'),
+    named twice (in the choice, or in another object), at the top; the form is learnt when first asked."""
+    for tail, top, formed in (
+        (USUAL, b',"usage":null', True),
+        (b',"logprobs":null', b',"usage":null', False),
+        (b',"logprobs":null,"finish_reason": null', b',"usage":null', False),
+        (b',"finish_reason":null,"finish_reason":null', b',"usage":null', False),
+        (b',"logprobs":{"finish_reason":null},"finish_reason":null', b',"usage":null', False),
+        (USUAL, b',"finish_reason":null,"usage":null', False),
     ):
         fast, _ = _relays("anthropic", False, False)
         fast.feed(chunk(ROLE, tail, top=top))
-        assert fast.decoder._lane is not None and fast.decoder._lane.stop is None, tail
-    fast, _ = _relays("anthropic", False, False)
-    fast.feed(chunk(ROLE))
-    assert fast.decoder._lane is not None and fast.decoder._lane.stop is not None
+        lane = fast.decoder._lane
+        assert lane is not None and lane.stop is None and lane.first is not None
+        finish = raw_chunk(b"{}", _mirror(tail, top, b'"stop"', False), b'"gpt-4o-mini"', None)
+        said = lane.finish(finish[6:-2].decode(), "gpt-4o-mini")
+        assert (said, lane.stop is not None, lane.first) == (("stop" if formed else None), formed, None), tail
 
 
 def _message_delta(reason: StopReason, stop_sequence: str | None, usage: Usage | None) -> bytes:
