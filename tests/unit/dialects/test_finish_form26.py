@@ -249,6 +249,19 @@ def test_every_reason_first_chunk_and_padding_give_the_general_paths_bytes_and_f
                             )
 
 
+def _counted(relay: Translator) -> list[str]:
+    """The data ``relay``'s decoder is given to parse (``feed_data``), as it goes."""
+    parsed: list[str] = []
+    feed_data = relay.decoder.feed_data
+
+    def counted(data: str, *args: Any, **kwargs: Any) -> Any:
+        parsed.append(data)
+        return feed_data(data, *args, **kwargs)
+
+    relay.decoder.feed_data = counted  # type: ignore[attr-defined]
+    return parsed
+
+
 def test_the_finish_chunk_and_done_are_not_parsed() -> None:
     """A one-read answer: the first chunk and the usage chunk are parsed, the text and finish chunks and
     ``[DONE]`` not (before session 26 the finish chunk was parsed too), padded or not, and the bytes are
@@ -258,14 +271,7 @@ def test_the_finish_chunk_and_done_are_not_parsed() -> None:
         finish = chunk(b"{}", b',"logprobs":null,"finish_reason":"stop"', pad=pad)
         body = chunk(ROLE, pad=pad) + texts + finish + closing()
         fast, general = _relays("anthropic", True, False)
-        parsed: list[str] = []
-        feed_data = fast.decoder.feed_data
-
-        def counted(data: str, *args: Any, **kwargs: Any) -> Any:
-            parsed.append(data)
-            return feed_data(data, *args, **kwargs)
-
-        fast.decoder.feed_data = counted  # type: ignore[method-assign]
+        parsed = _counted(fast)
         assert _run(fast, [body], False) == _run(general, [body], False)
         assert len(parsed) == 2 and '"role"' in parsed[0] and '"choices":[]' in parsed[1]
         assert fast.decoder.done and fast.complete
