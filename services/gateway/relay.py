@@ -1213,6 +1213,9 @@ def _usual_named(chunk: bytes, data_lines: int = -1) -> list[bytes] | None:
 # One C call where ``startswith``/``find`` with a position took five and a slice (~8k instructions a frame
 # against ~3k, callgrind, CPython 3.11: their arguments are parsed by ``PyArg_ParseTuple``).
 _NAMED_FRAME = re.compile(rb"event: [^\n]+\ndata: ([^\n]*)\n\n").match
+# ... and the usual unnamed one, ``data: <data>`` LF LF (the chat wire's), the same way (session 26: one call
+# where two ``startswith``, a ``find`` and a slice were four)
+_DATA_FRAME = re.compile(rb"data: ([^\n]*)\n\n").match
 
 
 def _text(data: bytes) -> str:
@@ -1393,13 +1396,11 @@ class Translator(Relay):
         the bytes and facts are ``_event``'s (tests/unit/test_translator_tap23.py)."""
         tap = self._tap
         if tap is None:  # (then the decoder has ``feed_frame``: the callers check) unnamed frames
-            if not buf.startswith(b"data: ", pos):
+            framed = _DATA_FRAME(buf, pos)
+            if framed is None:
                 return None
-            end = buf.find(b"\n", pos + 6)
-            if end == -1 or not buf.startswith(b"\n", end + 1):
-                return None
-            deltas = self._data_tap(buf[pos + 6 : end])  # type: ignore[misc]
-            return None if deltas is None else (self._deltas(deltas), end + 2)
+            deltas = self._data_tap(framed[1])  # type: ignore[misc]
+            return None if deltas is None else (self._deltas(deltas), framed.end())
         framed = _NAMED_FRAME(buf, pos)
         if framed is None:
             return None
@@ -1416,9 +1417,11 @@ class Translator(Relay):
         return self._deltas(self.decoder.feed(ev))
 
     def finish(self) -> bytes:
-        out = [self.rest()]  # (first: the bytes it kept are decoded then)
-        pending = self._sse.pending
-        out += [self._deltas(self.decoder.feed(ev)) for ev in self._sse.flush(ended=True)]
+        out = [self.rest()] if self._rest or self._raw else []  # (first: the bytes kept are decoded then)
+        sse = self._sse
+        pending = sse.pending
+        if not sse.at_boundary:  # (at a boundary ``flush`` changes nothing and gives no event)
+            out += [self._deltas(self.decoder.feed(ev)) for ev in sse.flush(ended=True)]
         out.append(self._deltas(self.decoder.finish()))
         if pending and not self.complete and self.error is None:  # cut off mid-event (see Passthrough)
             return b"".join(out) + self.fail(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, Literal, get_args
 
 import orjson
 
@@ -30,6 +32,7 @@ from services.gateway.dialects.ir import (
     ReasoningDelta,
     RedactedThinking,
     SignatureDelta,
+    StopReason,
     StreamError,
     TextDelta,
     ToolArgsDelta,
@@ -328,12 +331,30 @@ class MessagesStreamEncoder:
     finish reason. After a StreamError nothing more is sent, not even ``message_stop``.
     """
 
+    # One encoder is made per stream: slots, no instance dict to build and grow (as ``relay.Relay``)
+    __slots__ = (
+        "model",
+        "message_id",
+        "_tool_names",
+        "_usage",
+        "_finish",
+        "_started",
+        "_closed",
+        "_open",
+        "_open_tool",
+        "_signed",
+        "_index",
+        "_has_tools",
+        "_args",
+    )
+
     def __init__(
-        self, model: str, message_id: str | None = None, tool_names: dict[str, str] | None = None
+        self, model: str, message_id: str | None = None, tool_names: Mapping[str, str] | None = None
     ) -> None:
         self.model = model
         self.message_id = message_id
-        self._tool_names = tool_names or {}
+        # read only (``.get``): the view's own mapping, not a copy (``View`` is immutable)
+        self._tool_names: Mapping[str, str] = _NO_NAMES if tool_names is None else tool_names
         self._usage: Usage | None = None
         self._finish: Finish | None = None
         self._started = False
@@ -343,7 +364,9 @@ class MessagesStreamEncoder:
         self._signed = False
         self._index = -1
         self._has_tools = False
-        self._args = ToolArgs()  # the open tool_use block's input so far
+        # the open tool_use block's input so far: a fresh one at each ``ToolCallStart`` (``_content``); until
+        # then one shared empty one, read only (``_close_block`` reads it only when a tool_use block is open)
+        self._args = _NO_ARGS
 
     def feed(self, d: Delta) -> bytes:
         """Encode one delta as zero or more complete SSE frames."""
@@ -408,19 +431,19 @@ class MessagesStreamEncoder:
         if reason == "end_turn" and self._has_tools:
             reason = "tool_use"
         stop_sequence = self._finish.stop_sequence if self._finish and reason == "stop_sequence" else None
-        # ``_frame({"type": "message_delta", "delta": {…}, "usage": …})``, the same bytes, fewer dicts
+        # ``_frame({"type": "message_delta", "delta": {…}, "usage": …})``, the same bytes, fewer dicts; a usual
+        # reason without a stop sequence from its template (``_DELTA_HEADS``)
         usage = _ZERO_USAGE_JSON if self._usage is None else orjson.dumps(usage_to_anthropic(self._usage))
-        return (
-            out
-            + b'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":'
-            + orjson.dumps(reason)
-            + b',"stop_sequence":'
-            + orjson.dumps(stop_sequence)
-            + b'},"usage":'
-            + usage
-            + b"}\n\n"
-            + STOP_FRAME
-        )
+        head = _DELTA_HEADS.get(reason) if stop_sequence is None else None
+        if head is None:
+            head = (
+                b'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":'
+                + orjson.dumps(reason)
+                + b',"stop_sequence":'
+                + orjson.dumps(stop_sequence)
+                + b'},"usage":'
+            )
+        return out + head + usage + _DELTA_END
 
     def _content(self, d: Delta) -> bytes:
         if type(d) is TextDelta and d.text:  # (``_text_delta``: ``_delta``'s frame from a template)
@@ -473,13 +496,7 @@ class MessagesStreamEncoder:
         if msg_id is None:
             msg_id = "msg_" + upstream_id if upstream_id else new_id("msg_")
         if self._usage is None:  # no usage yet (a chat upstream's start): the zero counts' template
-            return (
-                _MESSAGE_START_HEAD
-                + orjson.dumps(msg_id)
-                + b',"type":"message","role":"assistant","model":'
-                + orjson.dumps(self.model)
-                + _MESSAGE_START_TAIL
-            )
+            return _MESSAGE_START_HEAD + orjson.dumps(msg_id) + _start_tail(self.model)
         message: dict[str, Any] = {
             "id": msg_id,
             "type": "message",
@@ -519,6 +536,8 @@ class MessagesStreamEncoder:
 
 
 STOP_FRAME = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
+_NO_NAMES: Mapping[str, str] = MappingProxyType({})
+_NO_ARGS = ToolArgs()  # (never added to: see ``MessagesStreamEncoder.__init__``)
 
 
 def ends_stream(decoder: object, read: bytes) -> bool:
@@ -544,6 +563,30 @@ _MESSAGE_START_HEAD = b'event: message_start\ndata: {"type":"message_start","mes
 _MESSAGE_START_TAIL = (
     b',"content":[],"stop_reason":null,"stop_sequence":null,"usage":' + _ZERO_USAGE_JSON + b"}}\n\n" + _PING
 )
+
+
+# ``finish``'s ``message_delta`` up to its usage object, per stop reason without a stop sequence, and after it
+_DELTA_HEADS = {
+    reason: b'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":'
+    + orjson.dumps(reason)
+    + b',"stop_sequence":null},"usage":'
+    for reason in get_args(StopReason)
+}
+_DELTA_END = b"}\n\n" + STOP_FRAME
+_START_TAILS: dict[str, bytes] = {}  # ``_start_tail``'s, by model
+_START_TAILS_KEPT = 64
+
+
+def _start_tail(model: str) -> bytes:
+    """``_start``'s zero-usage frames after the message id, for ``model`` (the client's model name: made
+    once per model, at most ``_START_TAILS_KEPT`` kept, so a client inventing names cannot grow it)."""
+    tail = _START_TAILS.get(model)
+    if tail is None:
+        tail = b',"type":"message","role":"assistant","model":' + orjson.dumps(model) + _MESSAGE_START_TAIL
+        if len(_START_TAILS) >= _START_TAILS_KEPT:
+            _START_TAILS.clear()
+        _START_TAILS[model] = tail
+    return tail
 
 
 def _text_start(index: int) -> bytes:

@@ -320,6 +320,33 @@ def _spliced_shape(data: str, obj: Any, model: str | None) -> tuple[str, str, st
     return data[:at] + '{"content":"', rest[:cut] if padded else rest, model, padded
 
 
+_EMPTY_DELTA_AT = len('{"content":"')  # (a spliced head ends with it, a spliced tail begins with '"}')
+_NULL_REASON = '"finish_reason":null'
+_REASON_AT = len('"finish_reason":')
+
+
+def _stop_form(data: str, choice: dict[str, Any], head: str, tail: str) -> tuple[str, str] | None:
+    """The stream's finish chunk as the text before and after its reason's string body, from its first chunk
+    ``data`` (stripped, no backslash), ``choice`` its first choice and ``head``/``tail`` its spliced text
+    shape (``_spliced_shape``: ``data`` with the delta's value replaced by ``{"content":"`` … ``"}``, its
+    padding cut off the tail): ``data`` with that delta ``{}`` and the ``null`` of its one
+    ``"finish_reason":null`` a string. None unless ``"finish_reason"`` is named once in ``data``, after the
+    delta, and is a key of ``choice`` (its value null: ``_spliced_shape`` asks it).
+
+    The argument, as ``_spliced_shape``'s: with no backslash in ``data`` every quote opens or closes a
+    string, so the one ``"finish_reason"`` is a string; ``choice`` has that key, whose name must be spelled
+    in ``data``: it is that one, and ``null`` after its colon its value. Replacing that value with another
+    JSON value, the delta's with ``{}`` and the padding's string body with another, gives ``data``'s object
+    with only those three members changed: the decoder makes of it only ``_finish(reason)`` (``_chunk``:
+    one choice at index 0, its delta empty, no usage anywhere, the model the shape's; OpenAI API
+    reference, "The chat completion chunk object": a stream's chunks share id, created, model)."""
+    at = tail.find(_NULL_REASON, 2)  # (after the tail's leading '"}': the delta's value ends there)
+    if at == -1 or "finish_reason" not in choice or data.count('"finish_reason"') != 1:
+        return None
+    cut = at + _REASON_AT
+    return head[:-_EMPTY_DELTA_AT] + "{}" + tail[2:cut] + '"', '"' + tail[cut + 4 :]
+
+
 def is_string_body(text: str) -> bool:
     """``text`` is the body of a JSON string (what lies between its quotes): no bare quote or control
     character, every backslash a valid escape (RFC 8259, section 7). Most token texts are printable with
@@ -461,6 +488,11 @@ class _TextShape:
     # made from the stream's first chunk (``spliced``), not yet from a text chunk: a text chunk the decoder
     # reads into one TextDelta (the shape did not take it) teaches the shape again (``learn``)
     spliced: bool = False
+    # The stream's finish chunk around its reason's string body (``finish``), from the first chunk too: None
+    # when it gave none (``_stop_form``), or not yet learnt: the first chunk, stripped and parsed, is then kept
+    # in ``first`` until ``finish`` is first asked (after the stream's text: off its first token's path)
+    stop: tuple[str, str] | None = None
+    first: tuple[str, dict[str, Any]] | None = None
 
     @staticmethod
     def spliced_from(data: str, obj: Any, model: str | None) -> _TextShape | None:
@@ -473,7 +505,9 @@ class _TextShape:
             return None
         head, tail, model, padded = shape
         frame_tail = tail.encode() if padded else tail.encode() + b"\n\n"
-        return _TextShape(head, tail, padded, model, b"data: " + head.encode(), frame_tail, True)
+        return _TextShape(
+            head, tail, padded, model, b"data: " + head.encode(), frame_tail, True, None, (data, obj)
+        )
 
     @staticmethod
     def learn(data: str, obj: dict[str, Any], model: str | None) -> _TextShape | None:
@@ -529,6 +563,33 @@ class _TextShape:
             bodies.append(buf[start:end])
             pos = nxt
         return bodies, pos
+
+    def finish(self, data: str, model: str | None) -> str | None:
+        """The finish reason of ``data`` when it is the stream's finish chunk of this shape (``stop``: the
+        first chunk with its ``delta`` empty and its ``finish_reason`` a string with no escape, non-empty,
+        its padding, if any, another plain string) and the decoder's model is still ``model``; else None."""
+        stop = self.stop
+        if stop is None:
+            first = self.first
+            if first is None:
+                return None
+            self.first = None  # (learnt once: a form or none)
+            stop = self.stop = _stop_form(first[0], first[1]["choices"][0], self.head, self.tail)
+            if stop is None:
+                return None
+        if model != self.model or not data.startswith(stop[0]):
+            return None
+        start = len(stop[0])
+        end = data.find('"', start)
+        if end <= start or _PLAIN_STRING(data, start, end) is None:
+            return None
+        after = stop[1]
+        if self.padded:
+            if not data.startswith(after, end) or _PADDING_END(data, end + len(after)) is None:
+                return None
+        elif len(data) != end + len(after) or not data.endswith(after):
+            return None
+        return data[start:end]
 
     def text(self, data: str, model: str | None) -> str | None:
         """The text of ``data`` when it has this shape and the decoder's model is still ``model``."""
@@ -667,6 +728,9 @@ class ChatStreamDecoder:
         and state, None, nothing changed, when the bytes are not UTF-8 (the SSE decoder would replace a
         byte). A translator's ``text_of`` asks to learn the text shape before it ``feed``s an event: this
         asks it too, so the shape is learnt from the same chunk."""
+        if data == b"[DONE]":  # (``feed_data``'s first test, before the decode)
+            self.done = self._ended = self.closed = True
+            return []
         try:
             text = data.decode()
         except UnicodeDecodeError:
@@ -678,6 +742,10 @@ class ChatStreamDecoder:
             said = lane.text(text, self.model)
             if said is not None:
                 return [TextDelta(text=said)]
+            # its finish chunk (``_TextShape.finish``): what ``_choice`` makes of a usual reason, no parse
+            reason = lane.finish(text, self.model)
+            if reason is not None and reason != "error" and reason not in CUT_FINISH:
+                return self._finish(reason)
         return self.feed_data(text.strip())
 
     def plan_tail(

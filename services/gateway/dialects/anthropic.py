@@ -188,7 +188,7 @@ def reopened(ev: SSEEvent, opening: Opening, memo: dict[str, Any]) -> SSEEvent |
 
 def encoder_for(view: View) -> MessagesStreamEncoder:
     """The client stream encoder for one call."""
-    return MessagesStreamEncoder(view.model, tool_names=dict(view.tool_names))
+    return MessagesStreamEncoder(view.model, tool_names=view.tool_names)
 
 
 def render(c: Completion, view: View) -> dict[str, Any]:
