@@ -1293,11 +1293,12 @@ class Translator(Relay):
         pos, n = 0, len(chunk)
         # (``13 not in``: CR as an int, one memchr; ``b"\r" not in`` first fails an int conversion, ~2k more)
         tap = (self._tap is not None or self._data_tap is not None) and 13 not in chunk
-        batch = self._batch if tap and self._tap is not None else None
         while pos < n:
             # after the read's first frame (one frame a read: the tap's, cheaper alone), the frames up to the
             # token as one batch: ``_tapped``'s deltas, one call
-            if pos and batch is not None and (got := batch(self.decoder, chunk, pos, True))[1] != pos:
+            # (the batch is the named tap's: a wire with one has no ``_data_tap``; tested only past the first
+            # frame, no cost to a read of one)
+            if pos and tap and self._batch and (got := self._batch(self.decoder, chunk, pos, True))[1] != pos:
                 pos = got[1]
                 out.append(self._deltas(got[0]))
             elif tap and (tapped := self._tapped(chunk, pos)) is not None:
@@ -1354,7 +1355,6 @@ class Translator(Relay):
         out: list[bytes] = []
         pos, n = 0, len(buf)
         tap = (self._tap is not None or self._data_tap is not None) and 13 not in buf  # (CR: see above)
-        batch = self._batch if tap and self._tap is not None else None
         while pos < n:
             found = run(buf, pos)
             if found is not None:
@@ -1368,7 +1368,7 @@ class Translator(Relay):
                     pos = end
                     continue
             # after the read's first frame, the frames up to the next run as one batch (as above)
-            if pos and batch is not None and (got := batch(self.decoder, buf, pos, False))[1] != pos:
+            if pos and tap and self._batch and (got := self._batch(self.decoder, buf, pos, False))[1] != pos:
                 out.append(self._deltas(got[0]))
                 pos = got[1]
                 continue
