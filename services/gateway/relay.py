@@ -45,6 +45,7 @@ TokenRun = Callable[[bytes, int], "tuple[int, int]"]
 TextRun = Callable[[bytes, int], "tuple[list[bytes], int] | None"]
 TextFrames = Callable[[list[bytes]], "bytes | None"]
 DataTap = Callable[[bytes], "list[ir.Delta] | None"]
+FrameBatch = Callable[[Any, bytes, int, bool], "tuple[list[ir.Delta], int]"]
 
 
 _NONE: frozenset[str] = frozenset()
@@ -1234,7 +1235,7 @@ def _utf8(data: bytes) -> bool:
 class Translator(Relay):
     """Different APIs: upstream decoder → IR deltas → client encoder."""
 
-    __slots__ = ("encoder", "_lane", "_run", "_tap", "_data_tap", "_rest", "_raw")
+    __slots__ = ("encoder", "_lane", "_run", "_tap", "_data_tap", "_batch", "_rest", "_raw")
 
     def __init__(self, pairing: Pairing, view: View, usage_rule: UsageRule = _as_reported) -> None:
         super().__init__(pairing, view, usage_rule)
@@ -1264,6 +1265,10 @@ class Translator(Relay):
         self._tap = pairing.wire.frame_tap
         # ... and the decoder's ``feed_frame(data)``, the same for an unnamed ``data: …`` frame (chat)
         self._data_tap: DataTap | None = getattr(self.decoder, "feed_frame", None)
+        # ... and the decoder class's ``feed_frames(decoder, buf, pos, until_token)``, the tap of a read's usual
+        # named frames as one batch (their deltas in one list: one ``_deltas``), used where the tap is (called
+        # with ``self.decoder``, as the tap is: unbound)
+        self._batch: FrameBatch | None = getattr(type(self.decoder), "feed_frames", None)
         # The events of the read that brought the first token that come after it (``rest``)
         self._rest: list[SSEEvent] = []
         # ... or, when that read's frames up to the token were read one at a time (``_first_frames``),
@@ -1304,7 +1309,14 @@ class Translator(Relay):
         # (``13 not in``: CR as an int, one memchr; ``b"\r" not in`` first fails an int conversion, ~2k more)
         tap = (self._tap is not None or self._data_tap is not None) and 13 not in chunk
         while pos < n:
-            if tap and (tapped := self._tapped(chunk, pos)) is not None:
+            # after the read's first frame (one frame a read: the tap's, cheaper alone), the frames up to the
+            # token as one batch: ``_tapped``'s deltas, one call
+            # (the batch is the named tap's: a wire with one has no ``_data_tap``; tested only past the first
+            # frame, no cost to a read of one)
+            if pos and tap and self._batch and (got := self._batch(self.decoder, chunk, pos, True))[1] != pos:
+                pos = got[1]
+                out.append(self._deltas(got[0]))
+            elif tap and (tapped := self._tapped(chunk, pos)) is not None:
                 pos = tapped[1]
                 out.append(tapped[0])
             elif (framed := usual_frame(chunk, pos)) is not None:
@@ -1370,6 +1382,11 @@ class Translator(Relay):
                     out.append(made)
                     pos = end
                     continue
+            # after the read's first frame, the frames up to the next run as one batch (as above)
+            if pos and tap and self._batch and (got := self._batch(self.decoder, buf, pos, False))[1] != pos:
+                out.append(self._deltas(got[0]))
+                pos = got[1]
+                continue
             if tap and (tapped := self._tapped(buf, pos)) is not None:
                 out.append(tapped[0])
                 pos = tapped[1]

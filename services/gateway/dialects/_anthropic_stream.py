@@ -95,6 +95,17 @@ _TEXT_RUN = re.compile(rb"(?:" + _TEXT_FRAME.pattern + rb")+").match
 # of four, callgrind: tests/unit/dialects/test_text_run.py holds the two to the same bodies)
 _TEXT_BODIES = re.compile(rb'"text":"([^"]*)"\}\}\n\n').findall
 
+# The usual named frame at a position (``feed_frames``): ``event: <name>`` LF ``data: <data>`` LF LF, a name not
+# empty, neither holding an LF (the caller has checked the read holds no CR); group 1 is the data (the relay's
+# ``_NAMED_FRAME``: the same shape, so the same frames as its tap reads one at a time)
+_NAMED_FRAME = re.compile(rb"event: [^\n]+\ndata: ([^\n]*)\n\n").match
+# The start of a usual text delta's data (``_TEXT_FRAME``'s): ``feed_frames`` leaves such a frame to the run lane
+_TEXT_HEAD = re.compile(
+    rb'\{"type":"content_block_delta","index":(?:0|[1-9][0-9]*),"delta":\{"type":"text_delta","text":"'
+).match
+# The deltas that are a token (``relay._CONTENT``): ``feed_frames`` stops after a frame that brings one
+_TOKENS: frozenset[type] = frozenset({TextDelta, ReasoningDelta, ToolCallStart, ToolArgsDelta})
+
 
 class MessagesStreamDecoder:
     """Upstream Anthropic Messages SSE → IR deltas.
@@ -169,6 +180,41 @@ class MessagesStreamDecoder:
         if type(obj) is not dict or not (kind := obj.get("type")):
             return None
         return self._object(obj, kind)
+
+    def feed_frames(self, buf: bytes, pos: int, until_token: bool) -> tuple[list[Delta], int]:
+        """``feed_data`` of each usual named frame from ``pos`` of ``buf`` on (``event: <name>`` LF ``data:
+        <data>`` LF LF; ``buf`` holds no CR: the caller checks), their deltas in one list, and the position
+        after the last frame read: what the relay's tap gives frame by frame, for a read's frames as one
+        batch (one call, one list, one ``_deltas`` in the relay, instead of four calls a frame). It stops
+        before a frame that is not one or that ``feed_data`` is unsure of (nothing of it read), after
+        ``message_stop`` or an error, at the end of ``buf``; with ``until_token``, after the first frame
+        that brings a token (text, reasoning, a tool call or its arguments: the relay's first write);
+        without, before a usual text delta other than the first frame (the relay's run lane reads those:
+        ``text_run``). ``([], pos)`` when the first frame is not read.
+        Source: Anthropic Messages streaming guide, "Event types" (the frames and their shapes)."""
+        out: list[Delta] = []
+        start, n = pos, len(buf)
+        while pos < n and not (self._stopped or self._failed):
+            framed = _NAMED_FRAME(buf, pos)
+            if framed is None:
+                break
+            data = framed[1]
+            exact = _EXACT.get(data)
+            if exact is not None:  # ping, a text block's empty start, a block's stop, message_stop
+                out += self._exact(exact, data)
+                pos = framed.end()
+                continue
+            if not until_token and pos != start and _TEXT_HEAD(data) is not None:
+                break  # (the run lane's: its frames are read with no delta made)
+            got = self.feed_data(data)
+            if got is None:
+                break
+            out += got
+            pos = framed.end()
+            # (a frame's token, when it brings one, is its first delta: ``_object``'s lists)
+            if until_token and got and type(got[0]) in _TOKENS:
+                break
+        return out, pos
 
     def _exact(self, kind: str, data: bytes) -> list[Delta]:
         """What ``_object`` does with the frame ``data``, one of ``_EXACT`` (of kind ``kind``)."""

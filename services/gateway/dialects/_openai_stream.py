@@ -1261,6 +1261,10 @@ def _may_close(fragment: str) -> bool:
     return run % 2 == 0 or run == len(body)
 
 
+# Every chunk's fixed head (``ChatStreamEncoder._make_head``): its id, ``created`` and model as JSON
+_HEAD = b'data: {"id":%b,"object":"chat.completion.chunk","created":%d,"model":%b,'
+
+
 class ChatStreamEncoder:
     """IR deltas → the client-facing OpenAI chat stream (conformance §1.5–1.7).
 
@@ -1313,6 +1317,8 @@ class ChatStreamEncoder:
             )
         if self._finished or type(d) is SignatureDelta or type(d) is RedactedThinking:
             return b""  # (a chat message has no place for either: nothing to start the answer with)
+        if type(d) is MessageStart:  # the opening alone (``_content`` has nothing for it)
+            return self._start()
         return self._start() + self._content(d)
 
     def opened(self, opening: Opening) -> None:
@@ -1427,15 +1433,8 @@ class ChatStreamEncoder:
         return (self._head or self._make_head()) + orjson.dumps(body)[1:] + b"\n\n"
 
     def _make_head(self) -> bytes:
-        self._head = (
-            b'data: {"id":'
-            + orjson.dumps(self.id)
-            + b',"object":"chat.completion.chunk","created":'
-            + orjson.dumps(self.created)
-            + b',"model":'
-            + orjson.dumps(self.model)
-            + b","
-        )
+        # one format of the three values' JSON (``created`` an int: ``%d`` is its JSON)
+        self._head = _HEAD % (orjson.dumps(self.id), self.created, orjson.dumps(self.model))
         return self._head
 
 
