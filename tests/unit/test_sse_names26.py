@@ -141,3 +141,15 @@ def test_a_responses_opening_counts_its_keepalive_events() -> None:
     opening = client("openai_responses").opening(sent)
     assert opening is not None and opening.frames == 3  # the next route's answer goes on from number 3
     assert [opening_part(f) for f in SSEDecoder().feed(sent)] == ["opening", "opening", "opening"]
+
+
+def test_a_comment_through_the_filter_ends_with_a_blank_line() -> None:
+    """A comment the filter passes keeps its block's end: the gateway's own error event after keep-alive
+    comments is then an event of its own (tests/gateway/test_broken_upstreams_e2e.py, trickle, messages)."""
+    from services.gateway.dialects.anthropic import passthrough_frame
+    from shared.sse import SSEDecoder
+
+    for raw in (b": keep-alive\n\n", b":\n\n", b": a\n: b\n\n"):
+        events = SSEDecoder().feed(raw)
+        out = b"".join(passthrough_frame(ev, [], None, None) for ev in events)  # type: ignore[arg-type]
+        assert out.endswith(b"\n\n") and SSEDecoder().feed(out + b"event: error\ndata: {}\n\n")[-1].event == "error"

@@ -142,9 +142,12 @@ def passthrough_frame(ev: SSEEvent, deltas: Sequence[Any], view: View, decoder: 
     ``event:  ping`` or no ``event:`` line at all (third-party Anthropic-compatible servers: earendil-works/pi
     #1984) made every event one the SDKs skip: an empty answer, or an error event read as a message. A block
     without data (an ``event:`` line alone, a blank ``data:``) is dropped: the SDKs parse every named event's
-    data (hermes-agent #35418). Comments pass. (s26 variants 18-*name*-anth.)"""
+    data (hermes-agent #35418). Comments pass, each ended by a blank line (the decoder's comment holds its
+    line alone: without it, an error event the gateway writes next followed the comment lines with no blank
+    line before it; the client's bytes end between events, as unfiltered). (s26 variants 18-*name*-anth.)"""
     if ev.comment:
-        return reencode(ev)
+        raw = reencode(ev)
+        return raw if raw.endswith(b"\n\n") else raw + b"\n"
     if not ev.data or ev.data.isspace():
         return b""
     if passes_unchanged(ev):
