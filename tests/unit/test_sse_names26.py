@@ -152,4 +152,7 @@ def test_a_comment_through_the_filter_ends_with_a_blank_line() -> None:
     for raw in (b": keep-alive\n\n", b":\n\n", b": a\n: b\n\n"):
         events = SSEDecoder().feed(raw)
         out = b"".join(passthrough_frame(ev, [], None, None) for ev in events)  # type: ignore[arg-type]
-        assert out.endswith(b"\n\n") and SSEDecoder().feed(out + b"event: error\ndata: {}\n\n")[-1].event == "error"
+        assert (
+            out.endswith(b"\n\n")
+            and SSEDecoder().feed(out + b"event: error\ndata: {}\n\n")[-1].event == "error"
+        )
