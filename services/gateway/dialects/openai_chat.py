@@ -393,15 +393,24 @@ def _claude_blocks(parts: list[tuple[str, str]]) -> list[Block]:
     return blocks
 
 
-# one of ``CUT_FINISH``'s reasons as a JSON string anywhere in an answer's bytes (``may_cut_answer``)
-_CUT_REASON = re.compile(b'"(?:' + b"|".join(re.escape(r.encode()) for r in CUT_FINISH) + b')"')
+# one of ``CUT_FINISH``'s reasons as a JSON string anywhere in an answer's bytes, or a ``\u`` escape of one of
+# their characters (RFC 8259 section 7: ``"\u0061bort"`` is ``"abort"`` to the parser, ``cut_answer``'s reader;
+# serialisers escape none of ``a``-``z`` or ``_``, so usual answers keep the unparsed lane): ``may_cut_answer``
+_CUT_REASON = re.compile(
+    b'"(?:'
+    + b"|".join(re.escape(r.encode()) for r in CUT_FINISH)
+    + b')"|(?i:\\\\u00(?:'
+    + b"|".join(sorted({b"%02x" % ord(c) for r in CUT_FINISH for c in r}))
+    + b"))"
+)
 
 
 def may_cut_answer(raw: bytes) -> bool:
     """False when ``cut_answer`` cannot find a cut in the answer bytes ``raw``: none of ``CUT_FINISH``'s reasons
-    is in them as a JSON string (one C regex search). True sends a plain passthrough answer the parsed way, where
-    ``cut_answer`` reads its first choice's ``finish_reason`` (``Proxy._relay_json``; session 26: an answer
-    written before its parse must not skip the cut check)."""
+    is in them as a JSON string, nor a ``\\u00XX`` escape of one of their characters (one C regex search;
+    review26: ``"\\u0061bort"``, an abort to ``cut_answer``, went out unparsed as a complete answer). True sends
+    a plain passthrough answer the parsed way, where ``cut_answer`` reads its first choice's ``finish_reason``
+    (``Proxy._relay_json``; session 26: an answer written before its parse must not skip the cut check)."""
     return _CUT_REASON.search(raw) is not None
 
 
