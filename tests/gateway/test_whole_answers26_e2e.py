@@ -194,3 +194,18 @@ def test_models_lists_a_pattern_providers_named_models_not_its_pattern(gw: Stack
     assert "pat26-big" in ids  # named by its limits, and served by the pattern
     assert "other26" not in ids  # named by its limits, but not served by the provider
     assert not any("*" in i for i in ids)
+
+
+def test_a_cut_answer_whose_reason_is_written_with_escapes_falls_back_too(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """review26: ``"finish_reason":"\\u0061bort"`` is vLLM's ``abort`` to any JSON parser (RFC 8259 section 7), and
+    so to ``cut_answer``; the bytes test of the unparsed lane (``may_cut_answer``) looked for ``"abort"`` alone, so
+    the cut answer went to the client as a complete one, a 200 in the ledger, the next route never tried."""
+    sent = json.dumps(_answer("Hel", "abort")).encode().replace(b'"abort"', b'"\\u0061bort"')
+    up.script(CHEAP, Answer(body=sent))
+    up.script(DEAR, json_answer(_answer("Hello from dear.")))
+    answer = _chat(gw, "whole26-cut-escaped")
+    assert answer.choices[0].message.content == "Hello from dear."
+    row = gw.row_for("whole26-cut-escaped")
+    assert (row["status"], row["provider"]) == (200, "dear")

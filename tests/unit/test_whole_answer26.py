@@ -161,3 +161,27 @@ def test_a_cut_reason_in_the_bytes_sends_the_answer_the_parsed_way() -> None:
     for reason in ("stop", "length", "tool_calls", "content_filter"):
         assert not may_cut_answer(b'{"choices":[{"finish_reason":"' + reason.encode() + b'"}]}')
     assert not may_cut_answer(b'{"choices":[{"message":{"content":"an abort of the network_error"}}]}')
+
+
+def test_may_cut_answer_sees_a_reason_written_with_escapes() -> None:
+    """review26: ``may_cut_answer`` False must mean ``cut_answer`` finds no cut; a reason spelled with ``\\u``
+    escapes (RFC 8259 section 7) is the same string to the parser. Usual escapes (non-ASCII, Go's ``<``) stay out."""
+    import orjson
+
+    from services.gateway.dialects._openai_stream import CUT_FINISH
+    from services.gateway.dialects.openai_chat import cut_answer, may_cut_answer
+
+    for reason in CUT_FINISH:
+        for at in range(len(reason)):
+            for spelled in (b"\\u%04x" % ord(reason[at]), b"\\u%04X" % ord(reason[at])):
+                raw = b'{"choices":[{"index":0,"finish_reason":"%b%b%b"}]}' % (
+                    reason[:at].encode(),
+                    spelled,
+                    reason[at + 1 :].encode(),
+                )
+                assert cut_answer(orjson.loads(raw)) is not None
+                assert may_cut_answer(raw), raw
+    plain = (
+        b'{"choices":[{"index":0,"message":{"content":"caf\\u00e9 \\u003c\\u003e"},"finish_reason":"stop"}]}'
+    )
+    assert cut_answer(orjson.loads(plain)) is None and not may_cut_answer(plain)
