@@ -343,22 +343,42 @@ _LIFECYCLE = frozenset(
 
 def reopened(ev: SSEEvent, opening: Opening, memo: dict[str, Any]) -> SSEEvent | None:
     """A passed-through event for a client that already has its answer's opening (``relay.Relay.resume``):
-    ``response.created`` and ``response.in_progress`` are dropped (None); an event that carries the whole
-    response (``response.completed``, ``response.failed``, …) names the opening's response id; any other
-    event is kept as it is."""
-    if ev.comment or '"response"' not in ev.data:
+    ``response.created`` and ``response.in_progress`` are dropped (None; the next number after them kept in
+    ``memo``); an event that carries the whole response (``response.completed``, ``response.failed``, …) names
+    the opening's response id; any other event is kept as it is. When the client's opening took more numbers
+    than this upstream's (the encoder's numbered ``keepalive`` events: ``Opening.frames``), every kept event's
+    ``sequence_number`` is moved on by the difference, so the client's numbers still follow each other (OpenAI
+    API reference, streaming events: ``sequence_number``; session 26: B's events restarted at 2 after A's
+    keepalive events 2–5)."""
+    if ev.comment:
         return ev
-    kind = event_kind(ev)
-    if kind in _OPENING_EVENTS:
-        return None
-    if kind not in _LIFECYCLE or opening.id is None:
-        return ev
-    obj = orjson.loads(ev.data)
-    response = obj.get("response")
-    if not isinstance(response, dict) or response.get("id") == opening.id:
-        return ev
-    obj["response"] = {**response, "id": opening.id}
-    return SSEEvent(ev.event, orjson.dumps(obj).decode(), False, ev.id, ev.retry)
+    if '"response"' in ev.data:
+        kind = event_kind(ev)
+        if kind in _OPENING_EVENTS:
+            seq = _SEQUENCE_TEXT.search(ev.data)
+            if seq is not None:
+                memo["next"] = int(seq[1]) + 1
+            return None
+        if kind in _LIFECYCLE and opening.id is not None:
+            obj = orjson.loads(ev.data)
+            response = obj.get("response")
+            if isinstance(response, dict) and response.get("id") != opening.id:
+                obj["response"] = {**response, "id": opening.id}
+                ev = SSEEvent(ev.event, orjson.dumps(obj).decode(), False, ev.id, ev.retry)
+    shift = opening.frames - memo.get("next", len(_OPENING_EVENTS))
+    if shift > 0:
+        try:
+            obj = orjson.loads(ev.data)
+        except orjson.JSONDecodeError:
+            return ev
+        if isinstance(obj, dict) and type(seq_n := obj.get("sequence_number")) is int:
+            obj["sequence_number"] = seq_n + shift
+            return SSEEvent(ev.event, orjson.dumps(obj).decode(), False, ev.id, ev.retry)
+    return ev
+
+
+# a top-level ``sequence_number`` in an event's data text (a name inside a JSON string has its quotes escaped)
+_SEQUENCE_TEXT = re.compile(r'"sequence_number"\s*:\s*([0-9]{1,19})')
 
 
 def encoder_for(view: View) -> ResponsesStreamEncoder:
