@@ -881,8 +881,8 @@ class Proxy:
             and (wire.cut_answer is None or (wire.cuts_answer is not None and not wire.cuts_answer(raw)))
         ):
             # same format, an answer that opens and closes as one object with no error in it, nothing to
-            # mend and no finish reason that says the server cut it: its bytes go out unparsed; the parse, its served model and usage come with the event
-            # (``whole_answer``; session 26)
+            # mend and no finish reason that says the server cut it: its bytes go out unparsed; the parse,
+            # its served model and usage come with the event (``whole_answer``; session 26)
             att.read_usage = functools.partial(read_answer, att, provider.usage_rule, wire.usage, raw)
             att.answered, att.status = True, 200
             call.answer(200)
