@@ -210,7 +210,9 @@ def _recorder_wakeups(rec: int) -> int:
 def report(name: str, runs: list[dict[str, Any]]) -> None:
     reqs = sum(r["requests"] for r in runs)
     secs = sum(r["seconds"] for r in runs)
-    print(f"\n{name}: {reqs} gateway requests in {secs:.1f} s ({reqs / max(secs, 1e-9):.0f} r/s), per 10,000:")
+    print(
+        f"\n{name}: {reqs} gateway requests in {secs:.1f} s ({reqs / max(secs, 1e-9):.0f} r/s), per 10,000:"
+    )
     total: dict[str, dict[str, int]] = {}
     for r in runs:
         for piece, segs in r["counts"].items():
@@ -223,7 +225,12 @@ def report(name: str, runs: list[dict[str, Any]]) -> None:
         def per(n: int) -> str:
             return f"{n * 10_000 / max(reqs, 1):.1f}"
 
-        cols = [per(sum(segs.values())), per(segs.get("crit", 0)), per(segs.get("W", 0)), per(segs.get("P", 0))]
+        cols = [
+            per(sum(segs.values())),
+            per(segs.get("crit", 0)),
+            per(segs.get("W", 0)),
+            per(segs.get("P", 0)),
+        ]
         print(f"  {piece:44} {cols[0]:>10} {cols[1]:>11} {cols[2]:>9} {cols[3]:>9}")
     wake = sum(r["rec_wakeups"] for r in runs)
     cpu = sum(r["rec_cpu_s"] for r in runs)
@@ -254,7 +261,9 @@ def main() -> None:
     ap.add_argument("--root", default="", help="another tree's gateway (A/B)")
     ap.add_argument("--json", default="", help="write every run's counts here")
     ap.add_argument(
-        "--garbage", action="store_true", help="keep what the collector finds (DEBUG_SAVEALL): counted by type"
+        "--garbage",
+        action="store_true",
+        help="keep what the collector finds (DEBUG_SAVEALL): counted by type",
     )
     args = ap.parse_args()
     key = "sk-bench-" + secrets.token_hex(8)
@@ -304,4 +313,3 @@ if __name__ == "__main__":
         target(sys.argv[2], sys.argv[3], rest[1:] if rest[:1] == ["--"] else rest)
     else:
         main()
-
