@@ -38,8 +38,8 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
-    Histogram,
     GCCollector,
+    Histogram,
     generate_latest,
     multiprocess,
 )
