@@ -46,7 +46,7 @@ done = function(summary, latency, requests)
     e.status, e.connect, e.read, e.write, e.timeout, latency:percentile(50), latency:percentile(99)))
   local tail = {}
   for i = 0, 200 do tail[#tail + 1] = string.format("%.0f", latency:percentile(90 + i * 0.05)) end
-  io.write("TAIL " .. table.concat(tail, " ") .. "\n")
+  io.write("TAIL " .. table.concat(tail, " ") .. "\\n")
 end
 """
 
