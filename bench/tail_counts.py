@@ -92,22 +92,29 @@ class Counts:
 
 def _count_calls(counts: Counts, owner: Any, name: str, piece: str) -> None:
     f = getattr(owner, name)
+    by_caller = piece == "publisher batch"  # which path sent it: the timer's, loop_waits, a round
 
     def counted(*a: Any, **k: Any) -> Any:
         counts.add(piece)
+        if by_caller:
+            counts.add(f"{piece} <- {sys._getframe(1).f_code.co_name}")
         return f(*a, **k)
 
     setattr(owner, name, counted)
 
 
 def _watch_gc(counts: Counts) -> None:
+    began = [0]
+
     def on_gc(phase: str, info: dict[str, Any]) -> None:
         gen = info["generation"]
         if phase != "start":
             counts.add(f"gc gen{gen} collected", info["collected"])
+            counts.add(f"gc gen{gen} thread CPU us", (time.thread_time_ns() - began[0]) // 1000)
             return
         counts.add(f"gc gen{gen}")
         counts.add(f"gc gen{gen} objects", sum(len(gc.get_objects(g)) for g in range(gen + 1)))
+        began[0] = time.thread_time_ns()  # after the count above: the collection's own CPU
 
     gc.callbacks.append(on_gc)
 
