@@ -61,6 +61,20 @@ PIECES = (
 )
 
 
+class _Rows:
+    """``Clock.rows`` as a count: crit_clock keeps a tuple per request, tracked objects that would feed the
+    collector this harness counts (a young collection every ~7,000 requests, nothing collected)."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def append(self, row: tuple[int, ...]) -> None:
+        self.n += 1
+
+    def __len__(self) -> int:
+        return self.n
+
+
 class Counts:
     """piece → segment (``crit``, ``W``, ``P``) → count, and the requests seen (``Clock.rows``)."""
 
@@ -84,8 +98,14 @@ class Counts:
                 kinds[name] = kinds.get(name, 0) + 1
             gc.garbage.clear()
             data["garbage"] = kinds
+        if os.environ.get("TAIL_COUNTS_LIVE"):  # --live: the tracked objects alive now, by type
+            live: dict[str, int] = {}
+            for obj in gc.get_objects():
+                name = type(obj).__qualname__
+                live[name] = live.get(name, 0) + 1
+            data["live"] = live
         self.by = {}
-        self.clock.rows = []
+        self.clock.rows = _Rows()  # type: ignore[assignment]
         self.clock.pieces = {}
         out.write_text(json.dumps(data))
 
@@ -166,6 +186,7 @@ def target(module: str, out: str, args: list[str]) -> None:
     if root := os.environ.get("TAIL_COUNTS_ROOT"):
         sys.path.insert(0, root)  # before any of the gateway's modules is imported
     clock = Clock(False)
+    clock.rows = _Rows()  # type: ignore[assignment]
     install(clock)
     counts = Counts(clock)
     for mod, cls, meth, piece in PIECES:
@@ -247,6 +268,12 @@ def report(name: str, runs: list[dict[str, Any]]) -> None:
             garbage[kind] = garbage.get(kind, 0) + n
     for kind, n in sorted(garbage.items(), key=lambda kv: -kv[1])[:20]:
         print(f"  cyclic garbage {kind:35} {n * 10_000 / max(reqs, 1):10.1f}")
+    live = [r["live"] for r in runs if "live" in r]
+    if len(live) > 1:  # growth between the first run's end and the last's: objects that outlive requests
+        n = sum(r["requests"] for r in runs[1:])
+        grown = {k: live[-1].get(k, 0) - live[0].get(k, 0) for k in set(live[0]) | set(live[-1])}
+        for kind, d in sorted(grown.items(), key=lambda kv: -abs(kv[1]))[:12]:
+            print(f"  live objects grown {kind:31} {d * 10_000 / max(n, 1):10.1f}")
     print(
         f"  recorder tree: {wake / max(secs, 1e-9):.0f} wake-ups/s, {wake * 10_000 / max(reqs, 1):.0f} per 10,000 "
         f"requests; CPU {cpu * 1000 / max(secs, 1e-9):.1f} ms/s"
@@ -268,6 +295,11 @@ def main() -> None:
     ap.add_argument("--root", default="", help="another tree's gateway (A/B)")
     ap.add_argument("--json", default="", help="write every run's counts here")
     ap.add_argument(
+        "--live",
+        action="store_true",
+        help="the tracked objects alive after each run, by type: their growth over the rounds per 10,000",
+    )
+    ap.add_argument(
         "--garbage",
         action="store_true",
         help="keep what the collector finds (DEBUG_SAVEALL): counted by type",
@@ -288,6 +320,8 @@ def main() -> None:
                 env = dict(st.env)
                 if args.garbage:
                     env["TAIL_COUNTS_GARBAGE"] = "1"
+                if args.live:
+                    env["TAIL_COUNTS_LIVE"] = "1"
                 if args.root:  # the other tree's gateway; the harness and its hooks stay this tree's
                     env["TAIL_COUNTS_ROOT"] = args.root
                 harness: list[str] = ["bench.tail_counts", "--target", "services.gateway", str(out)]
