@@ -22,6 +22,11 @@ Besides, from ``/proc``: the recorder tree's wake-ups (voluntary context switche
 CPU per second and per 10,000 gateway requests during the run.
 
     python bench/tail_counts.py [--paths "chat, plain" ...] [--duration 5] [--rounds 1] [--root TREE]
+                                [--garbage] [--live] [--json FILE]
+
+``--garbage``: the collector keeps what it finds (``DEBUG_SAVEALL``), counted by type after each run (a type
+here is a reference cycle made per request). ``--live``: the tracked objects alive after each run, by type;
+with ``--rounds`` 2 or more, their growth per 10,000 requests (a type growing is held past its request).
 
 ``--root TREE``: the gateway from another tree (e.g. ``git -C /work/main archive HEAD | tar -x -C DIR``),
 for an A/B; the hooks and the harness stay this tree's.

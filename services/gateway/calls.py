@@ -165,7 +165,7 @@ def row_for(call: Call, pricer: Pricer, finished_at: float, latency_ms: float) -
             # A reader that fails (a bug: the readers take any JSON) costs the row its token counts, never
             # the row itself: the ledger keeps the request (logged). Read once, then dropped: a reader holds
             # its attempt (``whole_answer.read_answer``'s partial), a reference cycle that only the garbage
-            # collector would free, a young collection every ~1,300 requests at one connection on the plain
+            # collector would free, a young collection every ~1,500 requests at one connection on the plain
             # passthrough paths (session 27, docs/benchmarks.md: ``bench/tail_counts.py``)
             answered.read_usage = None
             try:

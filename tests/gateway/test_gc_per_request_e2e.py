@@ -2,7 +2,7 @@
 
 Garbage in a cycle is freed only by the collector, and a young collection pauses every request in flight
 (1-3 ms at one connection). The ledger event's deferred usage read (``Attempt.read_usage``: a partial
-holding its attempt) made four such objects per answered request, a young collection every ~1,300
+holding its attempt) made four such objects per answered request, a young collection every ~1,500
 requests. Through the real gateway and recorder processes against the fake provider, the collector's own
 counters on ``/metrics`` (``python_gc_objects_collected_total``) must show (almost) nothing collected after
 thousands of plain and streamed requests: with four cyclic objects a request they pass the young
