@@ -44,6 +44,9 @@ done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format("BENCH %d %d %d %d %d %d %d %.0f %.0f\\n", summary.requests, summary.duration,
     e.status, e.connect, e.read, e.write, e.timeout, latency:percentile(50), latency:percentile(99)))
+  local tail = {}
+  for i = 0, 200 do tail[#tail + 1] = string.format("%.0f", latency:percentile(90 + i * 0.05)) end
+  io.write("TAIL " .. table.concat(tail, " ") .. "\\n")
 end
 """
 
@@ -63,6 +66,9 @@ class Run:
     recorder_cpu_ms_per_req: float | None = None
     side_cpu_ms_per_req: float | None = None  # Target.side_pids (nginx)
     wrk_cpu_ms_per_req: float | None = None  # the load generator itself
+    # the upper percentiles 90, 90.05, ..., 100 in µs (WRK_LUA's TAIL line; ``tabulate.pooled_percentile``
+    # pools several runs' with them: wrk gives no raw samples)
+    tail_us: list[float] | None = None
 
 
 @dataclass
@@ -138,6 +144,8 @@ class Wrk:
         if line is None:
             raise RuntimeError(f"wrk gave no summary for {target.name} {path}: {out.stdout}\n{out.stderr}")
         n, micros, status, conn_e, read_e, write_e, timeout_e, p50, p99 = (int(x) for x in line.split()[1:])
+        tail_line = next((ln for ln in out.stdout.splitlines() if ln.startswith("TAIL ")), None)
+        tail_us = None if tail_line is None else [float(x) for x in tail_line.split()[1:]]
 
         # wrk stops with one request in flight on every connection; the target still serves them (the
         # upstream answers at once), and settle() waited for that CPU, so they count as served requests
@@ -157,6 +165,7 @@ class Wrk:
             recorder_cpu_ms_per_req=per(xcpu0, xcpu1) if extra else None,
             side_cpu_ms_per_req=per(scpu0, scpu1) if side else None,
             wrk_cpu_ms_per_req=per(wrk0, wrk1),
+            tail_us=tail_us,
         )
 
 

@@ -122,6 +122,46 @@ def added_ttft(target: str) -> Callable[[Round], float | None]:
     return get
 
 
+TAIL_FROM, TAIL_STEP = 90.0, 0.05  # ``load.Run.tail_us``: wrk's percentiles 90, 90.05, ..., 100
+
+
+def pooled_percentile(runs: list[tuple[int, list[float]]], pct: float = 99.0) -> float | None:
+    """The ``pct``-th percentile (same unit as the runs' values) of several runs' latencies pooled, each run
+    weighted by its requests: ``runs`` is (requests, upper percentiles ``TAIL_FROM``, ``+TAIL_STEP``, ...,
+    100 of that run). The smallest value at which the pooled share of requests at or below it reaches
+    ``pct``% (a run's share at a value read from its percentiles as a step, rounded down: below its 90th
+    percentile it counts as 90%, so ``pct`` must be at least ``TAIL_FROM`` + 100 - (100 - ``TAIL_FROM``) /
+    len(runs) to be exact, 98.3 with six runs). None without runs. Why: a round's c1 run has 3,000-6,000
+    requests, so its p99 rests on its 30-60 slowest; six rounds pooled rest on 200-300 (session 27)."""
+    runs = [(n, q) for n, q in runs if n > 0 and q]
+    if not runs:
+        return None
+    total = sum(n for n, _ in runs)
+    for x in sorted({v for _, q in runs for v in q}):
+        below = 0.0
+        for n, q in runs:
+            k = sum(1 for v in q if v <= x)  # percentiles at or below x: the share is at least the k-th's
+            below += n * (TAIL_FROM + (k - 1) * TAIL_STEP if k else TAIL_FROM) / 100
+        if below >= total * pct / 100 - 1e-9:
+            return x
+    return max(v for _, q in runs for v in q)
+
+
+def pooled_added_p99_ms(rounds: list[Round], target: str, conns: int = 1) -> float | None:
+    """The target's p99 over every round's run at ``conns`` pooled, minus ``direct``'s pooled alike, ms."""
+
+    def pooled(name: str) -> float | None:
+        runs = [
+            (run["requests"], run["tail_us"])
+            for r in rounds
+            if (run := r.get(f"{name}@{conns}")) is not None and run.get("tail_us")
+        ]
+        return pooled_percentile(runs)
+
+    mine, direct = pooled(target), pooled("direct")
+    return None if mine is None or direct is None else (mine - direct) / 1000
+
+
 def paired(
     rounds: list[Round], num: Callable[[Round], float | None], den: Callable[[Round], float | None]
 ) -> dict[str, Any]:
@@ -172,6 +212,9 @@ def summarise(case: PathCase, rounds: list[Round]) -> dict[str, Any]:
         return None if g is None or f is None else g - f
 
     row["c1_p50_gw_minus_floor_ms"] = over(gw_minus_floor)
+    # beside the median of per-round added p99s (the target's reading): each target's c1 runs pooled over
+    # the rounds, then direct's pooled p99 subtracted (session 27; informational)
+    row["c1_pooled_added_p99_ms"] = {t: pooled_added_p99_ms(rounds, t) for t in ("floor", "gateway")}
     if any(r.get("ttft_ms") for r in rounds):
         row["added_ttft_ms"] = {t: over(added_ttft(t)) for t in ("floor", "gateway")}
         row["ttft_ms"] = {  # every round's samples together, raw
@@ -272,6 +315,8 @@ def round_lines(rows: list[dict[str, Any]]) -> list[str]:
             f"c1 +p50 gw/floor {seq(r['c1_p50_ratio_rounds'])}",
             f"c1 +p99 gw ms {seq(r['added_ms']['gateway@1']['p99'])}",
         ]
+        if pooled := r.get("c1_pooled_added_p99_ms"):
+            parts.append(f"c1 +p99 pooled floor/gw ms {fmt(pooled['floor'])}/{fmt(pooled['gateway'])}")
         if r.get("added_ttft_ms"):
             parts.append(f"+TTFT gw ms {seq(r['added_ttft_ms']['gateway'])}")
         lines.append(f"{r['path']}: " + "; ".join(parts))

@@ -160,12 +160,16 @@ def row_for(call: Call, pricer: Pricer, finished_at: float, latency_ms: float) -
     usage = None
     if answered is not None:
         usage = answered.usage
-        if usage is None and answered.read_usage is not None:
+        if usage is None and (read := answered.read_usage) is not None:
             # a deferred usage read (``Attempt.read_usage``; ``_read_usage`` inlined, a call less an event).
             # A reader that fails (a bug: the readers take any JSON) costs the row its token counts, never
-            # the row itself: the ledger keeps the request (logged).
+            # the row itself: the ledger keeps the request (logged). Read once, then dropped: a reader holds
+            # its attempt (``whole_answer.read_answer``'s partial), a reference cycle that only the garbage
+            # collector would free, a young collection every ~1,500 requests at one connection on the plain
+            # passthrough paths (session 27, docs/benchmarks.md: ``bench/tail_counts.py``)
+            answered.read_usage = None
             try:
-                usage = answered.read_usage()
+                usage = answered.usage = read()
             except Exception:
                 log.exception("could not read the usage of request %s; recorded without it", call.request_id)
     usage = usage or _NO_USAGE

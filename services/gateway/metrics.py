@@ -38,6 +38,7 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
+    GCCollector,
     Histogram,
     generate_latest,
     multiprocess,
@@ -102,6 +103,13 @@ class GatewayMetrics:
         self.registry = CollectorRegistry()
         if self.multiprocess:
             multiprocess.MultiProcessCollector(self.registry)  # type: ignore[no-untyped-call]
+        else:
+            # python_gc_collections_total / python_gc_objects_collected_total{generation}: the collector's
+            # own counters (``gc.get_stats()``, read at the scrape, nothing on a request's path). A young
+            # collection pauses every request in flight (1-3 ms at one connection): objects collected show
+            # a reference cycle made per request (session 27, docs/benchmarks.md). One process's figures,
+            # so not in multiprocess mode, where a scrape answers for every worker.
+            GCCollector(registry=self.registry)
         # In multiprocess mode the values live in the shared directory and the collector above reads
         # them all: the metric objects must not also be registered.
         reg = None if self.multiprocess else self.registry

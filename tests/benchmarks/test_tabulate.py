@@ -147,3 +147,18 @@ def test_the_median_interval_is_the_sign_tests_order_statistics() -> None:
     assert median_ci(list(reversed(xs))) == (8.0, 18.0)
     assert fmt_ci(xs) == "CI95 8.000–18.000"
     assert fmt_ci(xs[:3]) == ""
+
+
+def test_pooled_percentile_weights_each_run_by_its_requests_from_its_upper_percentiles() -> None:
+    from bench.tabulate import pooled_percentile
+
+    def tail(base: float) -> list[float]:  # percentiles 90, 90.05, ..., 100: base + their index
+        return [base + i for i in range(201)]
+
+    assert pooled_percentile([(1000, tail(100))]) == 280  # one run: its own p99 (index 180)
+    assert pooled_percentile([(1000, tail(100)), (1000, tail(100))]) == 280
+    # a slow run among two: 1,980 of 2,000 at or below the value: all of the first, 98% of the second
+    assert pooled_percentile([(1000, tail(100)), (1000, tail(1000))]) == 1160
+    # weighted: 9,950 of 10,000 at or below the value: all 9,000 of the first run, 95% of the second
+    assert pooled_percentile([(9000, tail(100)), (1000, tail(1000))], 99.5) == 1100
+    assert pooled_percentile([]) is None
