@@ -899,7 +899,9 @@ class ResponsesStreamEncoder:
     def _open_item(self, kind: OpenKind) -> _OutItem:
         index = self._count
         self._count += 1
-        self._open = _OutItem(kind, index, self._item_id(_ITEM_PREFIX[kind], index))  # (positional: see ``_item_id``)
+        self._open = _OutItem(
+            kind, index, self._item_id(_ITEM_PREFIX[kind], index)
+        )  # (positional: see ``_item_id``)
         return self._open
 
     def _item_id(self, prefix: str, index: int) -> str:
@@ -1053,12 +1055,20 @@ class ResponsesStreamEncoder:
         self._final_parts = (output, usage)
         seq, self._seq = self._seq, self._seq + 1
         heads = self._heads
-        ident, model = heads if heads is not None else (orjson.dumps(self._id()), orjson.dumps(self.view.model))
+        ident, model = (
+            heads if heads is not None else (orjson.dumps(self._id()), orjson.dumps(self.view.model))
+        )
         done = self._output_json
         items = b"[" + b",".join(done) + b"]" if len(done) == len(output) else orjson.dumps(output)
         # ``orjson.dumps(usage_to_responses(usage))``: every count an int (``ir.Usage``)
         prompt, out = usage.prompt_tokens, usage.output_tokens
-        said = _USAGE % (prompt, usage.cache_read_tokens, usage.cache_write_tokens, out, usage.reasoning_tokens)
+        said = _USAGE % (
+            prompt,
+            usage.cache_read_tokens,
+            usage.cache_write_tokens,
+            out,
+            usage.reasoning_tokens,
+        )
         return _COMPLETED % (seq, ident, self.created_at, model, items, said, prompt + out)
 
     def _frame(self, kind: str, body: dict[str, Any]) -> bytes:
