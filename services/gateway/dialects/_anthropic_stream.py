@@ -301,11 +301,13 @@ class MessagesStreamDecoder:
 
     def _message_start(self, message: dict[str, Any]) -> list[Delta]:
         self.model = _str(message.get("model")) or None
-        raw = self._raw_usage = dict(_dict(message.get("usage")))
+        # (the parsed event's own object, no copy: nothing else holds it, and neither ``raw`` nor the objects in
+        # it are ever changed: ``merge_stream_usage`` makes new ones)
+        raw = self._raw_usage = _dict(message.get("usage"))
         self._unmerged = None
-        # (``raw`` and the objects in it are never changed: ``merge_stream_usage`` makes new ones)
         update = self._update = UsageUpdate.later(lambda: usage_from_anthropic(raw))
-        start = MessageStart(id=_str(message.get("id")) or new_id("msg_"), model=self.model or "")
+        # (positional: a dataclass's keywords cost more than its ``__init__``, see shared/sse.py)
+        start = MessageStart(_str(message.get("id")) or new_id("msg_"), self.model or "")
         return [start, update]
 
     def _block_start(self, index: Any, block: dict[str, Any]) -> list[Delta]:
@@ -359,13 +361,9 @@ class MessagesStreamDecoder:
         out: list[Delta] = [update]
         if delta.get("stop_reason") is not None:
             self.done = True  # the stop reason says the answer is complete; message_stop is framing
-            out.append(
-                Finish(
-                    reason=stop_from_anthropic(delta["stop_reason"]),
-                    stop_sequence=delta.get("stop_sequence"),
-                    filtered=delta["stop_reason"] == "refusal",  # a safety classifier's (Finish.filtered)
-                )
-            )
+            # (positional, as ``_message_start``'s: reason, stop sequence, and ``filtered``: a safety classifier's)
+            reason = delta["stop_reason"]
+            out.append(Finish(stop_from_anthropic(reason), delta.get("stop_sequence"), reason == "refusal"))
         return out
 
 

@@ -564,8 +564,10 @@ class _OutItem:
     extractor: InputExtractor | None = None
     # a message's output_text.delta after its sequence number, up to the delta: written once per item
     delta_head: bytes = b""
+    ident: bytes = b""  # a message's id as JSON (``_message_opening``)
 
 
+_HEX2 = tuple(f"{i:02x}" for i in range(256))  # (``_item_id``'s)
 _ITEM_PREFIX: dict[OpenKind, str] = {
     "reasoning": "rs_",
     "message": "msg_",
@@ -609,7 +611,12 @@ class ResponsesStreamEncoder:
         self._call_ids: set[str] = set()
         # the Response object of the terminal event (``final``), or what makes it when first read
         self._final: dict[str, Any] | None = None
-        self._final_parts: tuple[list[dict[str, Any]], dict[str, Any]] | None = None
+        self._final_parts: tuple[list[dict[str, Any]], Usage] | None = None
+        # the JSON of the response's id and model as ``_start`` wrote them (``_completed`` writes them again)
+        self._heads: tuple[bytes, bytes] | None = None
+        # the JSON of each output item as its ``output_item.done`` frame wrote it, while every item's is known
+        # (a message's: ``_message_closing``); ``_completed`` joins them instead of serialising ``_output`` again
+        self._output_json: list[bytes] = []
 
     @property
     def final(self) -> dict[str, Any] | None:
@@ -618,7 +625,12 @@ class ResponsesStreamEncoder:
         if self._final is None and self._final_parts is not None:
             output, usage = self._final_parts
             self._final = response_object(
-                self._id(), self.view.model, self.created_at, "completed", output=output, usage=usage
+                self._id(),
+                self.view.model,
+                self.created_at,
+                "completed",
+                output=output,
+                usage=usage_to_responses(usage),
             )
         return self._final
 
@@ -638,7 +650,9 @@ class ResponsesStreamEncoder:
         if type(d) is UsageUpdate:
             self._update = d
             return b""
-        out = self._start(d.id if type(d) is MessageStart else None)
+        if type(d) is MessageStart:  # the opening alone (``_content`` has nothing for it)
+            return self._start(d.id)
+        out = self._start(None)
         if type(d) is StreamError:
             return out + self._fail(d)
         if self._finish is not None:
@@ -730,6 +744,9 @@ class ResponsesStreamEncoder:
                 self._summary.append(d.text)
                 return b""
             return self._text(d.text)
+        if type(d) is Finish:  # (before the kinds below: once a stream, and each a test)
+            self._finish = d
+            return self._close_item()
         if type(d) is ReasoningDelta and d.text and self._reasoning_wanted():
             return self._reasoning_text(d.text)
         if type(d) is SignatureDelta and d.signature and self._reasoning_wanted():
@@ -742,9 +759,6 @@ class ResponsesStreamEncoder:
             return self._tool_start(d)
         if type(d) is ToolArgsDelta and d.fragment:
             return self._tool_args(d)
-        if type(d) is Finish:
-            self._finish = d
-            return self._close_item()
         return b""
 
     def _reasoning_wanted(self) -> bool:
@@ -763,7 +777,7 @@ class ResponsesStreamEncoder:
     def _message_opening(self, item: _OutItem) -> bytes:
         """``output_item.added`` and ``content_part.added`` of a new message item, from a template: what
         ``_frame`` makes of their objects (``tests/unit/test_responses_templates.py``)."""
-        ident = orjson.dumps(item.id)
+        ident = item.ident = orjson.dumps(item.id)
         # what _frame makes of {"item_id", "output_index", "content_index": 0, "delta", "logprobs": []}
         # up to the delta, after the sequence number: the same for every delta of this item
         item.delta_head = b',"item_id":%b,"output_index":%d,"content_index":0,"delta":' % (ident, item.index)
@@ -885,11 +899,15 @@ class ResponsesStreamEncoder:
     def _open_item(self, kind: OpenKind) -> _OutItem:
         index = self._count
         self._count += 1
-        self._open = _OutItem(kind=kind, index=index, id=self._item_id(_ITEM_PREFIX[kind], index))
+        self._open = _OutItem(
+            kind, index, self._item_id(_ITEM_PREFIX[kind], index)
+        )  # (positional: see ``_item_id``)
         return self._open
 
     def _item_id(self, prefix: str, index: int) -> str:
-        return f"{prefix}{self._id()[5:]}{index:02x}"
+        # ``f"{prefix}{self._id()[5:]}{index:02x}"``, the index's hex digits from a table (a format spec cost
+        # ~2k instructions an item, callgrind: session 27)
+        return prefix + self._id()[5:] + (_HEX2[index] if index < 256 else f"{index:02x}")
 
     def _added(self, item: dict[str, Any]) -> bytes:
         assert self._open is not None
@@ -952,13 +970,13 @@ class ResponsesStreamEncoder:
         template: what ``_frame`` makes of their objects, the text written once."""
         if not self._frames:
             return b""
-        ident, said = orjson.dumps(item.id), orjson.dumps(text)
+        ident, said = item.ident or orjson.dumps(item.id), orjson.dumps(text)
         seq, self._seq = self._seq, self._seq + 3
         index = item.index
-        return _MESSAGE_CLOSING % (
-            (seq, ident, index, said, seq + 1, ident, index, said)
-            + (seq + 2, index, ident, status.encode(), said)
-        )
+        done = _MESSAGE_ITEM % (ident, status.encode(), said)
+        if len(self._output_json) == len(self._output) - 1:  # (the item is in ``_output`` already)
+            self._output_json.append(done)
+        return _MESSAGE_CLOSING % (seq, ident, index, said, seq + 1, ident, index, said, seq + 2, index, done)
 
     def _compaction_item(self) -> bytes:
         index = self._count
@@ -989,7 +1007,7 @@ class ResponsesStreamEncoder:
             return b""
         # the same object twice, written once: what ``_frame`` makes of ``{"response": …}``, the object
         # (``_response("in_progress", usage=False)``) from its template
-        ident, model = orjson.dumps(self._id()), orjson.dumps(self.view.model)
+        ident, model = self._heads = orjson.dumps(self._id()), orjson.dumps(self.view.model)
         response = _IN_PROGRESS_RESPONSE % (ident, self.created_at, model)
         seq, self._seq = self._seq, self._seq + 2
         return _OPENING % (seq, response, seq + 1, response)
@@ -1028,14 +1046,30 @@ class ResponsesStreamEncoder:
 
     def _completed(self) -> bytes:
         """The ``response.completed`` frame, from a template: what ``_frame`` makes of ``{"response":
-        self._response("completed")}``, the output items and the usage serialised on their own (the
-        response object itself made only if ``final`` is read; tests/unit/test_responses_templates.py)."""
+        self._response("completed")}``, from pieces: the id and model as ``_start`` wrote them, the output
+        items as their ``output_item.done`` frames did (when each one's is known), the usage from its
+        template (the response object itself, and its usage's, made only if ``final`` is read;
+        tests/unit/test_responses_templates.py)."""
         output = list(self._output)
-        usage = usage_to_responses(Usage() if self._update is None else self._update.usage)
+        usage = Usage() if self._update is None else self._update.usage
         self._final_parts = (output, usage)
         seq, self._seq = self._seq, self._seq + 1
-        ident, model = orjson.dumps(self._id()), orjson.dumps(self.view.model)
-        return _COMPLETED % (seq, ident, self.created_at, model, orjson.dumps(output), orjson.dumps(usage))
+        heads = self._heads
+        ident, model = (
+            heads if heads is not None else (orjson.dumps(self._id()), orjson.dumps(self.view.model))
+        )
+        done = self._output_json
+        items = b"[" + b",".join(done) + b"]" if len(done) == len(output) else orjson.dumps(output)
+        # ``orjson.dumps(usage_to_responses(usage))``: every count an int (``ir.Usage``)
+        prompt, out = usage.prompt_tokens, usage.output_tokens
+        said = _USAGE % (
+            prompt,
+            usage.cache_read_tokens,
+            usage.cache_write_tokens,
+            out,
+            usage.reasoning_tokens,
+        )
+        return _COMPLETED % (seq, ident, self.created_at, model, items, said, prompt + out)
 
     def _frame(self, kind: str, body: dict[str, Any]) -> bytes:
         """One event: ``encode_event(orjson.dumps(obj), event=kind)``, written directly (orjson writes no
@@ -1101,7 +1135,12 @@ _COMPLETED = (
     b'event: response.completed\ndata: {"type":"response.completed","sequence_number":%d,"response":{"id":%b,'
     b'"object":"response","created_at":%d,"status":"completed","error":null,"incomplete_details":null,'
     b'"instructions":null,"metadata":{},"model":%b,"output":%b,"parallel_tool_calls":true,'
-    b'"tool_choice":"auto","tools":[],"usage":%b}}\n\n'
+    b'"tool_choice":"auto","tools":[],"usage":%b%d}}}\n\n'
+)
+# ``orjson.dumps(usage_to_responses(u))`` up to its ``total_tokens`` (prompt, cached, cache writes, output, reasoning)
+_USAGE = (
+    b'{"input_tokens":%d,"input_tokens_details":{"cached_tokens":%d,"cache_write_tokens":%d},"output_tokens":%d,'
+    b'"output_tokens_details":{"reasoning_tokens":%d},"total_tokens":'
 )
 # ``_frame``'s bytes for a message item's opening and closing frames (see ``_message_opening``/``_closing``)
 _TEXT_PART = b'{"type":"output_text","annotations":[],"logprobs":[],"text":%b}'
@@ -1112,14 +1151,15 @@ _MESSAGE_OPENING = (
     b'event: response.content_part.added\ndata: {"type":"response.content_part.added","sequence_number":%d,'
     b'"item_id":%b,"output_index":%d,"content_index":0,"part":' + _TEXT_PART % b'""' + b"}\n\n"
 )
+# a message item's object when done (id, status, text): in ``output_item.done`` and in ``response.completed``
+_MESSAGE_ITEM = b'{"id":%b,"type":"message","status":"%b","content":[' + _TEXT_PART + b'],"role":"assistant"}'
 _MESSAGE_CLOSING = (
     b'event: response.output_text.done\ndata: {"type":"response.output_text.done","sequence_number":%d,'
     b'"item_id":%b,"output_index":%d,"content_index":0,"text":%b,"logprobs":[]}\n\n'
     b'event: response.content_part.done\ndata: {"type":"response.content_part.done","sequence_number":%d,'
     b'"item_id":%b,"output_index":%d,"content_index":0,"part":' + _TEXT_PART + b"}\n\n"
     b'event: response.output_item.done\ndata: {"type":"response.output_item.done","sequence_number":%d,'
-    b'"output_index":%d,"item":{"id":%b,"type":"message","status":"%b","content":[' + _TEXT_PART + b"],"
-    b'"role":"assistant"}}\n\n'
+    b'"output_index":%d,"item":%b}\n\n'
 )
 _TEXT_DELTA = (
     b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta","sequence_number":%d'
