@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from services.gateway.dialects._claude_details import blocks_of_details
 from services.gateway.dialects._prompt_cache import (
     EPHEMERAL,
     NO_SESSION,
@@ -175,6 +176,10 @@ def _assistant_blocks(message: dict[str, Any], i: int, fn_ids: dict[str, str]) -
         block = _tool_use(call, f"call_{i}_{k}")
         if block is not None:
             blocks.append(block)
+    if "reasoning_details" in message:  # Claude's signed thinking the gateway gave the client (``_claude_details``)
+        thinking = blocks_of_details(message["reasoning_details"], _text_of(message.get("reasoning_content")))
+        if thinking and blocks:  # first in the turn, as Claude wrote them (a turn of thinking alone says nothing)
+            blocks[:0] = thinking
     return blocks
 
 
@@ -305,10 +310,18 @@ def _add_thinking(body: dict[str, Any], target: Target, out: dict[str, Any]) -> 
         out["thinking"] = {"type": "enabled", "budget_tokens": budget}
 
 
+def _drop_thinking(turns: list[dict[str, Any]]) -> None:
+    """Remove the thinking and redacted_thinking blocks ``_assistant_blocks`` gave the assistant turns (in place:
+    the turns are the translation's own)."""
+    for turn in turns:
+        if turn["role"] == "assistant":
+            turn["content"] = [b for b in turn["content"] if b.get("type") not in ("thinking", "redacted_thinking")]
+
+
 def keeps_thinking(turns: list[dict[str, Any]]) -> bool:
     """False when thinking must be off: the last assistant turn (Anthropic blocks) calls a tool but does not
-    start with a thinking block, as a Chat client's history never does (it has no signed thinking to give
-    back). With thinking on, Anthropic refuses such a turn: 400 "Expected `thinking` or
+    start with a thinking block, as a Chat client's history does unless it gave back the ``reasoning_details``
+    the gateway gave it (``_claude_details.blocks_of_details``). With thinking on, Anthropic refuses such a turn: 400 "Expected `thinking` or
     `redacted_thinking`, but found `tool_use`. When `thinking` is enabled, a final `assistant` message
     must start with a thinking block" (extended-thinking docs, "Preserving thinking blocks"; s10 variant
     04-f). The same rule as the Responses translator's ``_keeps_thinking``."""
@@ -385,6 +398,8 @@ def chat_to_anthropic(
         _add_thinking(body, target, out)
         if "thinking" in out and not keeps_thinking(turns):
             del out["thinking"]
+    if "thinking" not in out and any(isinstance(m, dict) and "reasoning_details" in m for m in as_list(messages)):
+        _drop_thinking(turns)  # thinking off: given-back blocks ask nothing (a final one would be refused)
     if "temperature" in body or "top_p" in body:
         _add_sampling(body, out)
     if body.get("tools") or body.get("functions"):
@@ -405,8 +420,8 @@ def chat_to_anthropic(
     # gateway's own are never more: nothing to keep to then).
     if place_anthropic_breakpoints(out):
         keep_breakpoints(out)
-    # a chat body's translation holds no thinking block (a chat client has none to give back): without a
-    # ``thinking`` field, ``strip_for_anthropic`` has nothing to strip
+    # a chat body's translation holds only the thinking blocks ``blocks_of_details`` made from signatures that
+    # are not the gateway's: without a ``thinking`` field, ``strip_for_anthropic`` has nothing to strip
     return TranslatedRequest(body=out, tool_names={}, unminted="thinking" not in out)
 
 
