@@ -176,9 +176,13 @@ def _assistant_blocks(message: dict[str, Any], i: int, fn_ids: dict[str, str]) -
         block = _tool_use(call, f"call_{i}_{k}")
         if block is not None:
             blocks.append(block)
-    if "reasoning_details" in message:  # Claude's signed thinking the gateway gave the client (``_claude_details``)
+    if (
+        "reasoning_details" in message
+    ):  # Claude's signed thinking the gateway gave the client (``_claude_details``)
         thinking = blocks_of_details(message["reasoning_details"], _text_of(message.get("reasoning_content")))
-        if thinking and blocks:  # first in the turn, as Claude wrote them (a turn of thinking alone says nothing)
+        if (
+            thinking and blocks
+        ):  # first in the turn, as Claude wrote them (a turn of thinking alone says nothing)
             blocks[:0] = thinking
     return blocks
 
@@ -315,7 +319,9 @@ def _drop_thinking(turns: list[dict[str, Any]]) -> None:
     the turns are the translation's own)."""
     for turn in turns:
         if turn["role"] == "assistant":
-            turn["content"] = [b for b in turn["content"] if b.get("type") not in ("thinking", "redacted_thinking")]
+            turn["content"] = [
+                b for b in turn["content"] if b.get("type") not in ("thinking", "redacted_thinking")
+            ]
 
 
 def keeps_thinking(turns: list[dict[str, Any]]) -> bool:
@@ -398,7 +404,9 @@ def chat_to_anthropic(
         _add_thinking(body, target, out)
         if "thinking" in out and not keeps_thinking(turns):
             del out["thinking"]
-    if "thinking" not in out and any(isinstance(m, dict) and "reasoning_details" in m for m in as_list(messages)):
+    if "thinking" not in out and any(
+        isinstance(m, dict) and "reasoning_details" in m for m in as_list(messages)
+    ):
         _drop_thinking(turns)  # thinking off: given-back blocks ask nothing (a final one would be refused)
     if "temperature" in body or "top_p" in body:
         _add_sampling(body, out)
