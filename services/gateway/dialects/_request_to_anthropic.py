@@ -159,7 +159,9 @@ def _tool_use(call: dict[str, Any], fallback_id: str) -> dict[str, Any] | None:
     return {"type": "tool_use", "id": call_id, "name": str(function.get("name", "")), "input": tool_input}
 
 
-def _assistant_blocks(message: dict[str, Any], i: int, fn_ids: dict[str, str]) -> list[dict[str, Any]]:
+def _assistant_blocks(
+    message: dict[str, Any], i: int, fn_ids: dict[str, str], thinking: bool = False
+) -> list[dict[str, Any]]:
     text = _text_of(message.get("content"))
     calls = [as_dict(c) for c in as_list(message.get("tool_calls"))]
     legacy = as_dict(message.get("function_call"))
@@ -176,14 +178,12 @@ def _assistant_blocks(message: dict[str, Any], i: int, fn_ids: dict[str, str]) -
         block = _tool_use(call, f"call_{i}_{k}")
         if block is not None:
             blocks.append(block)
-    if (
-        "reasoning_details" in message
-    ):  # Claude's signed thinking the gateway gave the client (``_claude_details``)
-        thinking = blocks_of_details(message["reasoning_details"], _text_of(message.get("reasoning_content")))
-        if (
-            thinking and blocks
-        ):  # first in the turn, as Claude wrote them (a turn of thinking alone says nothing)
-            blocks[:0] = thinking
+    if thinking and "reasoning_details" in message:
+        # Claude's signed thinking the client was given (``_claude_details``), first in the turn as Claude wrote it
+        # (a turn of thinking alone says nothing)
+        given = blocks_of_details(message["reasoning_details"], _text_of(message.get("reasoning_content")))
+        if given and blocks:
+            blocks[:0] = given
     return blocks
 
 
@@ -209,7 +209,9 @@ def _append(turns: list[dict[str, Any]], role: str, blocks: list[dict[str, Any]]
         turns.append({"role": role, "content": list(blocks)})
 
 
-def _messages(raw: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _messages(raw: Any, thinking: bool = False) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The system blocks and the alternating turns of a chat ``messages`` list; ``thinking``: the request asks for
+    thinking, so assistant messages' ``reasoning_details`` give their thinking blocks back (``_assistant_blocks``)."""
     if not isinstance(raw, list):
         raise TranslationError("messages: Input should be a valid list", param="messages")
     system: list[dict[str, Any]] = []  # text blocks
@@ -225,7 +227,7 @@ def _messages(raw: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         elif role == "user":
             _append(turns, "user", _user_blocks(message.get("content"), path))
         elif role == "assistant":
-            _append(turns, "assistant", _assistant_blocks(message, i, fn_ids))
+            _append(turns, "assistant", _assistant_blocks(message, i, fn_ids, thinking))
         elif role == "tool":
             _append(turns, "user", [_tool_result(message.get("tool_call_id"), message.get("content"), path)])
         elif role == "function":
@@ -384,7 +386,7 @@ def chat_to_anthropic(
         moved: dict[str, Any] = {"messages": messages}
         markers_onto_parts(moved)
         messages = moved["messages"]
-    system, turns = _messages(messages)
+    system, turns = _messages(messages, body.get("reasoning_effort") not in (None, "none"))
     out: dict[str, Any] = {"model": target.model, "max_tokens": _max_tokens(body, target), "messages": turns}
     # An optional field the body does not hold (or holds empty) adds nothing: each step below is skipped
     # without its call then (issue 13, session 18: most requests hold few of them; the output is the same,
@@ -404,10 +406,8 @@ def chat_to_anthropic(
         _add_thinking(body, target, out)
         if "thinking" in out and not keeps_thinking(turns):
             del out["thinking"]
-    if "thinking" not in out and any(
-        isinstance(m, dict) and "reasoning_details" in m for m in as_list(messages)
-    ):
-        _drop_thinking(turns)  # thinking off: given-back blocks ask nothing (a final one would be refused)
+        if "thinking" not in out:  # no budget for it, or a tool turn without thinking: the given-back blocks
+            _drop_thinking(turns)  # go (with thinking off, a final assistant turn's thinking is refused)
     if "temperature" in body or "top_p" in body:
         _add_sampling(body, out)
     if body.get("tools") or body.get("functions"):
