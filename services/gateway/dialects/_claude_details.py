@@ -121,3 +121,58 @@ def details_of_blocks(blocks: list[Any]) -> list[dict[str, Any]]:
                 }
             )
     return out
+
+
+def thinking_entry(thinking: str, signature: str, index: int) -> dict[str, Any]:
+    """The ``reasoning_details`` entry of one signed Claude thinking block (OpenRouter's ``reasoning.text``)."""
+    return {
+        "type": "reasoning.text",
+        "text": thinking,
+        "signature": signature,
+        "format": CLAUDE_FORMAT,
+        "index": index,
+    }
+
+
+def redacted_entry(data: str, index: int) -> dict[str, Any]:
+    """The ``reasoning_details`` entry of one Claude ``redacted_thinking`` block (``reasoning.encrypted``)."""
+    return {"type": "reasoning.encrypted", "data": data, "format": CLAUDE_FORMAT, "index": index}
+
+
+def real(value: Any) -> bool:
+    """A signature or redacted ``data`` Anthropic may have issued: a non-empty string, neither the gateway's
+    synthetic signature nor an ``ekai.*`` token."""
+    return _real(value)
+
+
+def blocks_of_details(details: Any, reasoning: str = "") -> list[dict[str, Any]]:
+    """The Anthropic ``thinking`` / ``redacted_thinking`` blocks a Chat client gives back in an assistant message's
+    ``reasoning_details`` (the entries the gateway gave it, ``details_of_blocks``' shape, or OpenRouter's), in order:
+    the inverse of ``details_of_blocks``, so a Chat client's tool loop on Claude keeps its thinking (Anthropic,
+    extended-thinking docs, "Preserving thinking blocks": the last assistant turn's thinking goes back unchanged).
+
+    Only blocks Anthropic can verify are made: a ``reasoning.text`` entry's text closed by a real signature
+    (``_real``; text in entries before it with no signature joins it, as OpenRouter streams it), a
+    ``reasoning.encrypted`` entry's data. A signed entry without any text takes ``reasoning`` (the message's
+    ``reasoning_content``, where a client keeps the text it was streamed) when it is the only signed block;
+    otherwise its text is unknown and the block is left out (a block whose thinking differs from what was signed
+    is refused: 400 "Invalid `signature` in `thinking` block"). [] when nothing qualifies."""
+    parts = signed_thoughts(details)
+    if parts is None:
+        return []
+    signed = sum(1 for kind, _ in parts if kind == "signature")
+    out: list[dict[str, Any]] = []
+    text: list[str] = []
+    for kind, value in parts:
+        if kind == "text":
+            text.append(value)
+        elif kind == "redacted":
+            text.clear()
+            if _real(value):
+                out.append({"type": "redacted_thinking", "data": value})
+        else:
+            thinking = "".join(text) or (reasoning if signed == 1 else "")
+            text.clear()
+            if thinking and _real(value):
+                out.append({"type": "thinking", "thinking": thinking, "signature": value})
+    return out

@@ -12,7 +12,13 @@ from typing import Any
 import orjson
 
 from services.gateway.dialects._call_signature import chat_extra, chat_signature, details_signatures
-from services.gateway.dialects._claude_details import redacted_of, signature_of
+from services.gateway.dialects._claude_details import (
+    real,
+    redacted_entry,
+    redacted_of,
+    signature_of,
+    thinking_entry,
+)
 from services.gateway.dialects._error_meaning import stream_words_for_openai
 from services.gateway.dialects._openai_wire import (
     finish_from_stop,
@@ -1292,6 +1298,8 @@ class ChatStreamEncoder:
         self._has_tools = False
         self._closed = False
         self._args: dict[int, ToolArgs] = {}  # the calls still open, by index
+        self._thought: list[str] = []  # the reasoning text since the last signed or redacted block
+        self._details = 0  # the ``reasoning_details`` entries written
         # Every chunk's fixed head (``data: {"id":…,"object":…,"created":…,"model":…,``) and end, encoded
         # once at the first frame (``id``, ``created`` and ``model`` may be set until then).
         self._head = b""
@@ -1315,8 +1323,10 @@ class ChatStreamEncoder:
             return encode_event(
                 orjson.dumps({"error": {"message": message, "type": etype, "param": None, "code": code}})
             )
-        if self._finished or type(d) is SignatureDelta or type(d) is RedactedThinking:
-            return b""  # (a chat message has no place for either: nothing to start the answer with)
+        if self._finished:
+            return b""
+        if type(d) is SignatureDelta or type(d) is RedactedThinking:
+            return self._detail(d)
         if type(d) is MessageStart:  # the opening alone (``_content`` has nothing for it)
             return self._start()
         return self._start() + self._content(d)
@@ -1363,6 +1373,7 @@ class ChatStreamEncoder:
         if type(d) is TextDelta and d.text:
             return self._chunk({"content": d.text})
         if type(d) is ReasoningDelta and d.text:
+            self._thought.append(d.text)  # the block's text, for its signature's entry (``_detail``)
             return self._chunk({"reasoning_content": d.text})
         if type(d) is ToolCallStart:
             self._has_tools = True
@@ -1381,6 +1392,24 @@ class ChatStreamEncoder:
             reason = finish_from_stop(d.reason, self._has_tools)
             return (self._close_calls() if self._args else b"") + self._finish_chunk(reason)
         return b""
+
+    def _detail(self, d: SignatureDelta | RedactedThinking) -> bytes:
+        """Claude's signed thinking block (its text streamed so far as ``reasoning_content``, closed by ``d``) or
+        redacted block as a ``reasoning_details`` entry, OpenRouter's shape (``_claude_details``): a Chat client
+        gives it back on the next turn, so Claude's tool loop keeps its thinking (OpenRouter docs, "Reasoning
+        Tokens": "Preserving reasoning blocks"; ``_request_to_anthropic``). The entry holds the block's whole
+        text, once. Nothing for the gateway's own synthetic signature (another model's reasoning)."""
+        thought, self._thought = "".join(self._thought), []
+        if type(d) is SignatureDelta:
+            if not real(d.signature) or not thought:
+                return b""
+            entry = thinking_entry(thought, d.signature, self._details)
+        elif real(d.data):
+            entry = redacted_entry(d.data, self._details)
+        else:
+            return b""
+        self._details += 1
+        return self._start() + self._chunk({"reasoning_details": [entry]})
 
     def _close_calls(self) -> bytes:
         """Each open call ends with arguments that parse as a JSON object ("{}" for none)."""

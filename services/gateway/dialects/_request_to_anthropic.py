@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from services.gateway.dialects._claude_details import blocks_of_details
 from services.gateway.dialects._prompt_cache import (
     EPHEMERAL,
     NO_SESSION,
@@ -158,7 +159,9 @@ def _tool_use(call: dict[str, Any], fallback_id: str) -> dict[str, Any] | None:
     return {"type": "tool_use", "id": call_id, "name": str(function.get("name", "")), "input": tool_input}
 
 
-def _assistant_blocks(message: dict[str, Any], i: int, fn_ids: dict[str, str]) -> list[dict[str, Any]]:
+def _assistant_blocks(
+    message: dict[str, Any], i: int, fn_ids: dict[str, str], thinking: bool = False
+) -> list[dict[str, Any]]:
     text = _text_of(message.get("content"))
     calls = [as_dict(c) for c in as_list(message.get("tool_calls"))]
     legacy = as_dict(message.get("function_call"))
@@ -175,6 +178,12 @@ def _assistant_blocks(message: dict[str, Any], i: int, fn_ids: dict[str, str]) -
         block = _tool_use(call, f"call_{i}_{k}")
         if block is not None:
             blocks.append(block)
+    if thinking and "reasoning_details" in message:
+        # Claude's signed thinking the client was given (``_claude_details``), first in the turn as Claude wrote it
+        # (a turn of thinking alone says nothing)
+        given = blocks_of_details(message["reasoning_details"], _text_of(message.get("reasoning_content")))
+        if given and blocks:
+            blocks[:0] = given
     return blocks
 
 
@@ -200,7 +209,9 @@ def _append(turns: list[dict[str, Any]], role: str, blocks: list[dict[str, Any]]
         turns.append({"role": role, "content": list(blocks)})
 
 
-def _messages(raw: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _messages(raw: Any, thinking: bool = False) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The system blocks and the alternating turns of a chat ``messages`` list; ``thinking``: the request asks for
+    thinking, so assistant messages' ``reasoning_details`` give their thinking blocks back (``_assistant_blocks``)."""
     if not isinstance(raw, list):
         raise TranslationError("messages: Input should be a valid list", param="messages")
     system: list[dict[str, Any]] = []  # text blocks
@@ -216,7 +227,7 @@ def _messages(raw: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         elif role == "user":
             _append(turns, "user", _user_blocks(message.get("content"), path))
         elif role == "assistant":
-            _append(turns, "assistant", _assistant_blocks(message, i, fn_ids))
+            _append(turns, "assistant", _assistant_blocks(message, i, fn_ids, thinking))
         elif role == "tool":
             _append(turns, "user", [_tool_result(message.get("tool_call_id"), message.get("content"), path)])
         elif role == "function":
@@ -305,10 +316,20 @@ def _add_thinking(body: dict[str, Any], target: Target, out: dict[str, Any]) -> 
         out["thinking"] = {"type": "enabled", "budget_tokens": budget}
 
 
+def _drop_thinking(turns: list[dict[str, Any]]) -> None:
+    """Remove the thinking and redacted_thinking blocks ``_assistant_blocks`` gave the assistant turns (in place:
+    the turns are the translation's own)."""
+    for turn in turns:
+        if turn["role"] == "assistant":
+            turn["content"] = [
+                b for b in turn["content"] if b.get("type") not in ("thinking", "redacted_thinking")
+            ]
+
+
 def keeps_thinking(turns: list[dict[str, Any]]) -> bool:
     """False when thinking must be off: the last assistant turn (Anthropic blocks) calls a tool but does not
-    start with a thinking block, as a Chat client's history never does (it has no signed thinking to give
-    back). With thinking on, Anthropic refuses such a turn: 400 "Expected `thinking` or
+    start with a thinking block, as a Chat client's history does unless it gave back the ``reasoning_details``
+    the gateway gave it (``_claude_details.blocks_of_details``). With thinking on, Anthropic refuses such a turn: 400 "Expected `thinking` or
     `redacted_thinking`, but found `tool_use`. When `thinking` is enabled, a final `assistant` message
     must start with a thinking block" (extended-thinking docs, "Preserving thinking blocks"; s10 variant
     04-f). The same rule as the Responses translator's ``_keeps_thinking``."""
@@ -365,7 +386,7 @@ def chat_to_anthropic(
         moved: dict[str, Any] = {"messages": messages}
         markers_onto_parts(moved)
         messages = moved["messages"]
-    system, turns = _messages(messages)
+    system, turns = _messages(messages, body.get("reasoning_effort") not in (None, "none"))
     out: dict[str, Any] = {"model": target.model, "max_tokens": _max_tokens(body, target), "messages": turns}
     # An optional field the body does not hold (or holds empty) adds nothing: each step below is skipped
     # without its call then (issue 13, session 18: most requests hold few of them; the output is the same,
@@ -385,6 +406,8 @@ def chat_to_anthropic(
         _add_thinking(body, target, out)
         if "thinking" in out and not keeps_thinking(turns):
             del out["thinking"]
+        if "thinking" not in out:  # no budget for it, or a tool turn without thinking: the given-back blocks
+            _drop_thinking(turns)  # go (with thinking off, a final assistant turn's thinking is refused)
     if "temperature" in body or "top_p" in body:
         _add_sampling(body, out)
     if body.get("tools") or body.get("functions"):
@@ -405,8 +428,8 @@ def chat_to_anthropic(
     # gateway's own are never more: nothing to keep to then).
     if place_anthropic_breakpoints(out):
         keep_breakpoints(out)
-    # a chat body's translation holds no thinking block (a chat client has none to give back): without a
-    # ``thinking`` field, ``strip_for_anthropic`` has nothing to strip
+    # a chat body's translation holds only the thinking blocks ``blocks_of_details`` made from signatures that
+    # are not the gateway's: without a ``thinking`` field, ``strip_for_anthropic`` has nothing to strip
     return TranslatedRequest(body=out, tool_names={}, unminted="thinking" not in out)
 
 

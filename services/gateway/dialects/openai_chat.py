@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from services.gateway.dialects._call_signature import chat_extra, chat_signature, details_signatures
-from services.gateway.dialects._claude_details import signed_thoughts
+from services.gateway.dialects._claude_details import real, redacted_entry, signed_thoughts, thinking_entry
 from services.gateway.dialects._error_meaning import stream_words_for_openai
 from services.gateway.dialects._openai_stream import (
     CUT_FINISH,
@@ -497,6 +497,9 @@ def chat_from_completion(
         message["tool_calls"] = tool_calls
     if reasoning:
         message["reasoning_content"] = reasoning  # non-standard, as xAI and DeepSeek send it
+    details = _claude_details(c.content) if reasoning or tool_calls else None
+    if details:
+        message["reasoning_details"] = details
     choice = {
         "index": 0,
         "message": message,
@@ -511,6 +514,20 @@ def chat_from_completion(
         "choices": [choice],
         "usage": usage_to_openai(c.usage),
     }
+
+
+def _claude_details(content: list[Block]) -> list[dict[str, Any]]:
+    """Claude's signed thinking and redacted thinking of an answer as OpenRouter's ``reasoning_details`` entries
+    (``_claude_details``), which a Chat client gives back on its next turn's assistant message (OpenRouter docs,
+    "Reasoning Tokens": "Preserving reasoning blocks"), so Claude's tool loop keeps its thinking
+    (``_request_to_anthropic``). Unsigned thinking (another model's) gives nothing."""
+    out: list[dict[str, Any]] = []
+    for b in content:
+        if isinstance(b, ThinkingBlock) and real(b.signature):
+            out.append(thinking_entry(b.thinking, b.signature, len(out)))
+        elif isinstance(b, RedactedThinkingBlock) and real(b.data):
+            out.append(redacted_entry(b.data, len(out)))
+    return out
 
 
 def _chat_call(b: ToolUseBlock, names: dict[str, str]) -> dict[str, Any]:

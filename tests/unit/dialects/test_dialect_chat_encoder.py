@@ -7,6 +7,7 @@ from typing import Any
 from dialect_helpers import chat_encoder, encode, frames, json_frames
 from openai.types.chat import ChatCompletionChunk
 
+from services.gateway.dialects._anthropic_wire import SYNTHETIC_SIGNATURE
 from services.gateway.dialects.ir import (
     Delta,
     Finish,
@@ -156,9 +157,36 @@ def test_end_turn_with_tool_calls_is_tool_calls() -> None:
     assert json_frames(out)[-2]["choices"][0]["finish_reason"] == "tool_calls"
 
 
-def test_reasoning_is_reasoning_content_and_signatures_are_dropped() -> None:
-    out = run([ReasoningDelta(text="hmm"), SignatureDelta(signature="sig"), TextDelta(text="ok")])
+def test_reasoning_is_reasoning_content_and_the_synthetic_signature_is_dropped() -> None:
+    out = run(
+        [ReasoningDelta(text="hmm"), SignatureDelta(signature=SYNTHETIC_SIGNATURE), TextDelta(text="ok")]
+    )
     assert deltas_of(out)[1:3] == [{"reasoning_content": "hmm"}, {"content": "ok"}]
+
+
+def test_claudes_signature_closes_its_thinking_as_a_reasoning_details_entry() -> None:
+    # bug27b variant 04-vG: a chat client gives the entry back, whole, so Claude's tool loop keeps its thinking
+    out = run(
+        [
+            ReasoningDelta(text="hm"),
+            ReasoningDelta(text="m"),
+            SignatureDelta(signature="sig"),
+            TextDelta(text="ok"),
+        ]
+    )
+    entry = {
+        "type": "reasoning.text",
+        "text": "hmm",
+        "signature": "sig",
+        "format": "anthropic-claude-v1",
+        "index": 0,
+    }
+    assert deltas_of(out)[1:5] == [
+        {"reasoning_content": "hm"},
+        {"reasoning_content": "m"},
+        {"reasoning_details": [entry]},
+        {"content": "ok"},
+    ]
 
 
 def test_keepalive_is_an_sse_comment() -> None:
