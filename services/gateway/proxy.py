@@ -1204,7 +1204,11 @@ class Proxy:
                     provider=name,
                     retryable=is_retryable(err.status),
                     error_type=err.type,
-                    retry_after_s=retry_after_seconds({}, err.status, err.body),
+                    # when to retry as an HTTP error answer says it: the stream's own retry and rate-limit headers
+                    # first, else its error object (session 27: the error object alone, as ``_stream_as_json`` was)
+                    retry_after_s=retry_after_seconds(
+                        chunks.retry_headers() if isinstance(chunks, Chunks) else {}, err.status, err.body
+                    ),
                 )
             if not relay.started and not relay.complete:
                 raise UpstreamError(

@@ -440,6 +440,11 @@ class Chunks:
         self._content = resp.content
         self._resp = resp
 
+    def retry_headers(self) -> dict[str, str]:
+        """The response's headers that may say when to retry (``relayed_headers``: a proxy's prefixed copies of
+        the provider's too), read as ``error_from`` reads an error answer's: for an error inside the stream."""
+        return relayed_headers(self._resp.headers)
+
     def stopped_at_close(self) -> None:
         """The reader stopped at the answer's closing frame while the body may go on: the connection waits up
         to ``CLOSING_FRAME_WAIT_S`` for the body's end before it is closed (``UpstreamResponse.linger``)."""
