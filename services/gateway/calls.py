@@ -136,8 +136,8 @@ def row_for(call: Call, pricer: Pricer, finished_at: float, latency_ms: float) -
     ``keyed_event_id(provider, key)``: every event that carries those tokens (the create call's stream, each
     retrieve or cancel, from any worker) is the same row to the recorder (docs/responses.md).
 
-    Provider, wire and translation are the last attempt's (the one that answered, or the last tried);
-    usage and cost are the answering attempt's. Cost: the catalog file's price when the route was
+    Provider, wire and translation are the answering attempt's (its bytes reached the client), else the last
+    tried; usage, cost and served model are the answering attempt's. Cost: the catalog file's price when the route was
     priced from it, else ``pricer`` (genai-prices), else the provider's own figure (OpenRouter's
     ``usage.cost``) takes precedence over both; ``None`` when no price is known (never a silent 0); 0 when
     no upstream was called at all.
@@ -189,8 +189,10 @@ def row_for(call: Call, pricer: Pricer, finished_at: float, latency_ms: float) -
     provider: str | None = None
     wire: str | None = None
     translated = False
-    if last is not None:
-        provider, wire, translated = last.route.provider, last.wire, last.translated
+    # the provider whose bytes the client got: the answering attempt's, not always the last (a cut answer held
+    # while later routes failed: ``Proxy._held_answer``; session 27), else the last tried
+    if (shown := answered or last) is not None:
+        provider, wire, translated = shown.route.provider, shown.wire, shown.translated
     else:
         disconnected = status == 499  # the gateway's own 499: a client gone before any upstream answer
     if call.attribution_pending:

@@ -177,7 +177,12 @@ class CutAnswer(UpstreamError):
     came (``raw``) and its usage reader. When no route answers, the client gets those bytes untouched (the
     passthrough rule: the body it would have had from the provider itself, its finish reason saying the cut), and the
     ledger the cut's status and error type with the answer's usage (``Proxy._held_answer``), as a passthrough
-    stream cut after its first token is recorded (``relay.error``)."""
+    stream cut after its first token is recorded (``relay.error``).
+
+    A streamed request's whole answer (``Proxy._whole_as_stream``) holds its stream form instead: ``render(opening)``
+    gives the client's stream bytes (the answer's content, then the cut told as an in-stream error, after
+    ``opening`` when an earlier route began the stream), what a stream cut after its first token gives the client
+    (``Proxy._held_stream``; session 27: the streamed-request lane ran no cut check, a 200 on the ledger)."""
 
     def __init__(
         self,
@@ -187,12 +192,14 @@ class CutAnswer(UpstreamError):
         error_type: str,
         raw: bytes,
         read_usage: Callable[[], ir.Usage],
+        render: Callable[[Opening | None], bytes] | None = None,
     ) -> None:
         super().__init__(
             status, message, provider=provider, retryable=is_retryable(status), error_type=error_type
         )
         self.raw = raw
         self.read_usage = read_usage
+        self.render = render
 
 
 @dataclass(slots=True)
@@ -239,8 +246,11 @@ class Proxy:
         # refused, and once every provider rests the client must hear one of their own refusals
         if self.refusals.held or isinstance(outcome, UpstreamError) or len(call.attempts) > 1:
             self._note_refusals(call)
-        if isinstance(outcome, UpstreamError) and not call.stream and (held := self._held_answer(call)):
-            return held
+        if isinstance(outcome, UpstreamError) and (cut := _last_cut(call)) is not None:
+            if not call.stream:
+                return self._held_answer(call, *cut)
+            if cut[1].render is not None:
+                return await self._held_stream(request, call, *cut)
         if isinstance(outcome, UpstreamError) and call.opened is not None:
             return await self._end_opened(call, call.opened, outcome)
         if isinstance(outcome, UpstreamError):
@@ -250,21 +260,38 @@ class Proxy:
             return self._error_response(call, _soonest_refusal(call.attempts, outcome))
         return outcome
 
-    def _held_answer(self, call: Call) -> web.Response | None:
+    def _held_answer(self, call: Call, att: Attempt, cut: CutAnswer) -> web.Response:
         """When no route answered a non-streamed request and an attempt's answer was cut (``CutAnswer``, the last
-        such attempt's): that answer's bytes as the provider sent them, with its provider's forwarded headers; the
-        attempt counts as the one that answered (its usage billed) and the call as the cut's status and error
-        type (the ledger, the metrics). Else None: the client gets the error."""
-        for att in reversed(call.attempts):
-            cut = att.error
-            if isinstance(cut, CutAnswer):
-                att.answered, att.read_usage = True, cut.read_usage
-                call.answer(cut.status, cut.error_type)
-                headers = self._headers(call, att)
-                return web.Response(
-                    body=cut.raw, status=200, content_type="application/json", headers=headers
-                )
-        return None
+        such attempt's, ``_last_cut``): that answer's bytes as the provider sent them, with its provider's forwarded
+        headers; the attempt counts as the one that answered (its provider, model and usage on the ledger,
+        ``calls.row_for``) and the call as the cut's status and error type (the ledger, the metrics). It wins over
+        any later route's error, a 4xx too (docs/catalog.md "Fallback": a later route's refusal is about that
+        route; the cut answer is the request served, its finish reason saying the cut)."""
+        att.answered, att.read_usage = True, cut.read_usage
+        call.answer(cut.status, cut.error_type)
+        headers = self._headers(call, att)
+        return web.Response(body=cut.raw, status=200, content_type="application/json", headers=headers)
+
+    async def _held_stream(
+        self, request: web.Request, call: Call, att: Attempt, cut: CutAnswer
+    ) -> web.StreamResponse:
+        """``_held_answer`` for a streamed request whose cut answer came whole (``_whole_as_stream``): the client's
+        stream (``cut.render``: the content, then the cut as an in-stream error), continuing the stream an earlier
+        route began (``call.opened``), else a new one with the cut attempt's headers."""
+        att.answered = True
+        call.answer(cut.status, cut.error_type)
+        assert cut.render is not None  # (``serve`` asks for it)
+        opened: OpenStream | None = call.opened
+        response = opened.response if opened is not None else SSEResponse(self._headers(call, att))
+        body = cut.render(opened.opening if opened is not None else None)
+        provider = self.providers.get(att.route.provider)
+        try:
+            if not response.prepared:
+                await response.prepare(request)
+            await response.write_eof(provider.scrub_bytes(body) if provider is not None else body)
+        except (ConnectionResetError, aiohttp.ClientConnectionResetError):
+            pass  # the client is gone: the cut stands as the cause (``_end_opened``'s rule)
+        return response
 
     async def _wait(self, call: Call, delay: float) -> None:
         """The serve loop's wait of ``delay`` seconds for a resting provider (a 429's Retry-After that fits in
@@ -822,6 +849,14 @@ class Proxy:
         completion.usage = att.usage = provider.usage_rule(att.route.model)(completion.usage)
         if not view.reasoning:
             completion.content = [b for b in completion.content if not isinstance(b, ir.REASONING_BLOCKS)]
+        if (cut := pair.wire.cut_answer) is not None and (err := cut(data)) is not None:
+            # cut by the server (its finish reason), as ``_relay_json`` reads a whole answer: the next route is tried;
+            # when none answers the client gets this answer's stream, the cut told at its end (``CutAnswer.render``)
+            message = provider.scrub(f"{provider.name}: {err.message}")
+            told = ir.StreamError(status=err.status, type=err.type, message=message)
+            usage = completion.usage
+            render = functools.partial(_cut_stream, pair, view, completion, told)
+            raise CutAnswer(err.status, message, provider.name, err.type, b"", lambda: usage, render)
         encoder = pair.client.encoder(view)
         opened = call.opened
         if opened is not None:  # an earlier route began the client's stream: this answer continues it
@@ -1575,3 +1610,25 @@ def _usage_of(
     """A passthrough plain ``answer``'s usage: the wire's reader (``Wire.usage``), then the provider's
     convention for ``model`` (``Provider.usage_rule``). Called with the event's build (``Attempt.read_usage``)."""
     return rule_for(model)(read(answer))
+
+
+def _last_cut(call: Call) -> tuple[Attempt, CutAnswer] | None:
+    """The last attempt whose answer was cut (``CutAnswer``) and that attempt, else None (``Proxy.serve``)."""
+    for att in reversed(call.attempts):
+        if isinstance(att.error, CutAnswer):
+            return att, att.error
+    return None
+
+
+def _cut_stream(
+    pair: Pairing, view: View, completion: ir.Completion, told: ir.StreamError, opening: Opening | None
+) -> bytes:
+    """A whole answer cut by the server as the client's stream (``CutAnswer.render``): its content, its usage, then
+    ``told`` (the cut) where its finish would be, as a stream cut after its first token ends (an in-stream error);
+    after ``opening`` when an earlier route began the stream."""
+    encoder = pair.client.encoder(view)
+    if opening is not None:
+        encoder.opened(opening)
+    deltas = completion_deltas(completion)
+    deltas[-1] = told  # the finish
+    return b"".join(encoder.feed(d) for d in deltas) + encoder.finish()

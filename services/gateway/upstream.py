@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
@@ -440,7 +440,7 @@ class Chunks:
         self._content = resp.content
         self._resp = resp
 
-    def retry_headers(self) -> dict[str, str]:
+    def retry_headers(self) -> Mapping[str, str]:
         """The response's headers that may say when to retry (``relayed_headers``: a proxy's prefixed copies of
         the provider's too), read as ``error_from`` reads an error answer's: for an error inside the stream."""
         return relayed_headers(self._resp.headers)

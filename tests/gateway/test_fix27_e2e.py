@@ -1,5 +1,10 @@
 """Session 27 (fix27) end to end: the review leads session 26 left.
 
+- A streamed request answered with one whole JSON body whose finish reason says the server cut it
+  (``insufficient_system_resource``): the next route is tried; with none, the client's stream carries the answer
+  then the cut as an in-stream error, the ledger the cut's 503 and its usage; before, a complete answer (200).
+- A held cut answer (no route answered) wins over a later route's 4xx, and its ledger row names the provider whose
+  bytes the client got, with its usage; before, the row named the last route tried.
 - A streamed request's in-stream error (before its first token) says when to retry as an HTTP error would: the
   stream's rate-limit headers; before, only the error object was read.
 
@@ -12,11 +17,12 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 
+import httpx
 import openai
 import pytest
 
 from tests.procs import Stack
-from tests.scripted_upstream import ScriptedUpstream, sse
+from tests.scripted_upstream import Answer, ScriptedUpstream, json_answer, sse
 
 pytestmark = pytest.mark.usefixtures("fresh_up")
 CATALOG = """
@@ -69,3 +75,81 @@ def test_an_error_event_before_the_first_token_carries_the_retry_hint_of_its_hea
                 extra_headers={"x-request-id": "fix27-retry-stream"},
             )
     assert failed.value.response.headers.get("retry-after") == "20"
+
+
+def _answer(text: str, finish: str = "stop") -> dict[str, object]:
+    choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}
+    return {"id": "c27", "object": "chat.completion", "model": "m27", "choices": [choice], "usage": USAGE}
+
+
+def _streamed(gw: Stack, rid: str, model: str) -> tuple[str, Exception | None]:
+    """The text a streamed chat request got, and the error its stream ended with (None: it ended well)."""
+    text = ""
+    with openai.OpenAI(base_url=gw.gateway_url + "/v1", api_key="k", max_retries=0) as client:
+        try:
+            for chunk in client.chat.completions.create(
+                model=model,
+                messages=HI,  # type: ignore[arg-type]
+                stream=True,
+                extra_headers={"x-request-id": rid},
+            ):
+                if chunk.choices and chunk.choices[0].delta.content:
+                    text += chunk.choices[0].delta.content
+        except openai.APIError as exc:
+            return text, exc
+    return text, None
+
+
+def _chunk(text: str | None, finish: str | None = None, index: int = 0) -> dict[str, object]:
+    delta = {} if text is None else {"content": text}
+    choice = {"index": index, "delta": delta, "finish_reason": finish}
+    return {"id": "c27", "object": "chat.completion.chunk", "model": "m27", "choices": [choice]}
+
+
+def test_a_cut_whole_answer_to_a_streamed_request_falls_back(gw: Stack, up: ScriptedUpstream) -> None:
+    up.script(CHEAP, json_answer(_answer("Hel", "insufficient_system_resource")))
+    up.script(
+        DEAR, sse([_frame(_chunk("Hello from dear.")), _frame(_chunk(None, "stop")), b"data: [DONE]\n\n"])
+    )
+    assert _streamed(gw, "fix27-cut-stream-fallback", "m27") == ("Hello from dear.", None)
+    row = gw.row_for("fix27-cut-stream-fallback")
+    assert (row["status"], row["provider"]) == (200, "dear")
+    failed = json.loads(row["failed_attempts"])
+    assert [(f["provider"], f["status"]) for f in failed] == [("cheap", 503)]
+
+
+def test_a_cut_whole_answer_to_a_streamed_request_with_no_route_left_is_streamed_then_cut(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    up.script(CHEAP, json_answer(_answer("Hel", "insufficient_system_resource")))
+    text, error = _streamed(gw, "fix27-cut-stream-alone", "solo27")
+    assert text == "Hel" and error is not None  # the answer, then the cut as an in-stream error
+    row = gw.row_for("fix27-cut-stream-alone")
+    assert (row["status"], row["provider"]) == (503, "cheap")
+    assert (row["input_tokens"], row["output_tokens"]) == (12, 3)  # what was made is billed
+
+
+def test_a_held_cut_answer_wins_over_a_later_4xx_and_its_row_names_its_provider(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    sent = json.dumps(_answer("Hel", "insufficient_system_resource"), indent=1).encode()
+    up.script(CHEAP, Answer(body=sent))
+    refused = {
+        "error": {
+            "message": "This model's maximum context length is 8 tokens.",
+            "type": "invalid_request_error",
+        }
+    }
+    up.script(DEAR, json_answer(refused, status=400))
+    r = httpx.post(
+        gw.gateway_url + "/v1/chat/completions",
+        json={"model": "m27", "messages": HI},
+        headers={"x-request-id": "fix27-held-4xx"},
+        timeout=30,
+    )
+    assert (r.status_code, r.content) == (200, sent)
+    assert r.headers["x-ekai-provider"] == "cheap"
+    row = gw.row_for("fix27-held-4xx")
+    assert (row["status"], row["provider"], row["served_model"]) == (503, "cheap", "m27")
+    assert (row["input_tokens"], row["output_tokens"]) == (12, 3)
+    assert len(up.seen(DEAR)) == 1  # the later route was tried, and refused
