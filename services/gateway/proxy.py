@@ -1040,6 +1040,10 @@ class Proxy:
     ) -> Answer[web.StreamResponse]:
         relay = make_relay(pair, view, provider.usage_rule(att.route.model))
         relay.sent = att.sent  # an in-stream overflow's count restated against its max_tokens (s21)
+        if "n" in call.body and (expect := getattr(relay.decoder, "expect_choices", None)) is not None:
+            expect(
+                call.body["n"]
+            )  # the client's choices, relayed as they come: each must finish (session 27)
         opened: OpenStream | None = call.opened
         if opened is None:
             response = SSEResponse(self._headers(call))

@@ -5,6 +5,9 @@
   then the cut as an in-stream error, the ledger the cut's 503 and its usage; before, a complete answer (200).
 - A held cut answer (no route answered) wins over a later route's 4xx, and its ledger row names the provider whose
   bytes the client got, with its usage; before, the row named the last route tried.
+- An ``n=2`` chat stream whose choice 1 starts after choice 0's finish, then breaks off before its own finish, is
+  a failure (the client told, the ledger not a 200); before, choice 0's finish ended the answer. A server that
+  ignores ``n`` (choice 0 alone) still ends normally.
 - A streamed request's in-stream error (before its first token) says when to retry as an HTTP error would: the
   stream's rate-limit headers; before, only the error object was read.
 
@@ -153,3 +156,33 @@ def test_a_held_cut_answer_wins_over_a_later_4xx_and_its_row_names_its_provider(
     assert (row["status"], row["provider"], row["served_model"]) == (503, "cheap", "m27")
     assert (row["input_tokens"], row["output_tokens"]) == (12, 3)
     assert len(up.seen(DEAR)) == 1  # the later route was tried, and refused
+
+
+def _stream_n2(gw: Stack, rid: str) -> list[dict[str, object]]:
+    body = {"model": "solo27", "stream": True, "n": 2, "messages": HI}
+    headers = {"x-request-id": rid}
+    with httpx.stream(
+        "POST", gw.gateway_url + "/v1/chat/completions", json=body, headers=headers, timeout=30
+    ) as r:
+        text = r.read().decode()
+    return [json.loads(line[6:]) for line in text.splitlines() if line.startswith("data: {")]
+
+
+def test_a_two_choice_stream_whose_second_choice_starts_late_and_breaks_off_is_a_failure(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    finish0 = {**_chunk(None, "stop"), "usage": USAGE}
+    up.script(CHEAP, sse([_frame(_chunk("Hello")), _frame(finish0), _frame(_chunk("Hi", index=1))]))
+    frames = _stream_n2(gw, "fix27-n2-late")
+    assert any("error" in f for f in frames)  # the client is told the answer broke off
+    assert gw.row_for("fix27-n2-late")["status"] != 200
+
+
+def test_a_two_choice_request_a_server_answers_with_one_choice_ends_normally(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    finish0 = {**_chunk(None, "stop"), "usage": USAGE}
+    up.script(CHEAP, sse([_frame(_chunk("Hello")), _frame(finish0)]))
+    frames = _stream_n2(gw, "fix27-n2-ignored")
+    assert not any("error" in f for f in frames)
+    assert gw.row_for("fix27-n2-ignored")["status"] == 200
