@@ -460,6 +460,10 @@ class Proxy:
                     resp.release()
         except UpstreamError as exc:
             att.failed(exc)
+            if isinstance(exc, CutAnswer) and att.usage is None:
+                att.read_usage = (
+                    exc.read_usage
+                )  # the provider billed the cut answer: its usage goes to the ledger
             if (
                 in_band
                 and retried < 2
@@ -1195,6 +1199,7 @@ class Proxy:
         """
         idled = False
         out: list[bytes] = []
+        read = 0  # bytes read so far: what is held is at most this (``MAX_ANSWER_BYTES``)
         keepalive_s = self.upstream.keepalive_s if on_idle is not None else 0.0
         if quiet_since is None:
             quiet_since = time.monotonic()  # when the client last got something (so far: nothing)
@@ -1224,12 +1229,15 @@ class Proxy:
                 )
                 if chunk is None:
                     break
+                read += len(chunk)
                 # next_chunk scrubbed each read; what a relay re-frames may join a key split across two reads
                 # (a read passed on as it came is that scrubbed read itself)
                 # the body's last read: the relay may decode part of it after the answer (``_pump``)
                 ended = isinstance(chunks, Chunks) and chunks.ended
                 fed = relay.feed_last(chunk) if ended else relay.feed(chunk)
                 out.append(fed if fed is chunk else provider.scrub_bytes(fed))
+                if read > self.upstream.max_answer_bytes and not relay.started:
+                    raise self._too_long(provider, "before its first token")
                 if relay.decoder.closed:
                     break  # the stream's closing frame: nothing may follow it (``_pump``), held open or not
                 if keepalive_s > 0 and not relay.started and time.monotonic() - quiet_since >= keepalive_s:
@@ -1343,6 +1351,9 @@ class Proxy:
         # a finished answer (finish and usage), or one ended by an in-stream error (whose usage may follow it: vLLM's
         # "abort"), got a read of keep-alives alone (after an error: of nothing the relay counts) since its last event
         pinged = False
+        unframed = (
+            0  # bytes read since the last event: a line without its end is held whole (``MAX_ANSWER_BYTES``)
+        )
         try:
             progress = (relay.events, time.monotonic())
             # Until the stream's own closing frame (chat's [DONE], message_stop, response.completed): nothing
@@ -1383,6 +1394,9 @@ class Proxy:
                     break
                 seen = relay.events
                 held = relay.feed(chunk)
+                unframed = unframed + len(chunk) if relay.events == seen else 0
+                if unframed > self.upstream.max_answer_bytes:
+                    raise self._too_long(provider, "in one event")
                 pinged = (
                     relay.events == seen
                     and ((relay.complete and relay.usage is not None) or relay.error is not None)
@@ -1423,6 +1437,20 @@ class Proxy:
             relay.rest()  # the client is gone: the read is decoded all the same, its usage goes to the ledger
             raise
         return provider.scrub_bytes(relay.rest())
+
+    def _too_long(self, provider: Provider, where: str) -> UpstreamError:
+        """The 502 ``bad_response`` for a stream that held more than ``MAX_ANSWER_BYTES`` (``max_answer_bytes``)
+        ``where``: before its first token (``until_committed``: what the gateway holds to be able to fall back),
+        or in one event (``_pump_reads``: a line that never ends, held whole by the SSE reader). Memory stays
+        bounded while reading (session 27: neither was capped, only a whole answer was, ``read_body``)."""
+        return UpstreamError(
+            502,
+            f"{provider.name}: the provider's stream sent more than {self.upstream.max_answer_bytes} bytes {where} "
+            "(MAX_ANSWER_BYTES)",
+            provider=provider.name,
+            retryable=True,
+            error_type="bad_response",
+        )
 
     def _deadline(self, relay: Relay, progress: tuple[int, float], provider: Provider) -> tuple[int, float]:
         """``UPSTREAM_CHUNK_TIMEOUT`` bounds the time since the stream's last *event*: keep-alive comments

@@ -8,6 +8,12 @@
 - An ``n=2`` chat stream whose choice 1 starts after choice 0's finish, then breaks off before its own finish, is
   a failure (the client told, the ledger not a 200); before, choice 0's finish ended the answer. A server that
   ignores ``n`` (choice 0 alone) still ends normally.
+- ``MAX_ANSWER_BYTES`` caps a stream's bytes before its first token (held to be able to fall back: the next route
+  is tried) and one event's (a line that never ends: an in-stream error); before, neither was capped and the
+  gateway read on until a timeout.
+- A failed attempt's tokens the provider billed (a cut answer, then a fallback that answered) are in the ledger:
+  the failed attempt's tokens and cost in ``failed_attempts``, its cost in the row's ``cost_usd``; before, only
+  the answering attempt's cost.
 - A streamed request's in-stream error (before its first token) says when to retry as an HTTP error would: the
   stream's rate-limit headers; before, only the error object was read.
 
@@ -25,7 +31,7 @@ import openai
 import pytest
 
 from tests.procs import Stack
-from tests.scripted_upstream import Answer, ScriptedUpstream, json_answer, sse
+from tests.scripted_upstream import Answer, Pause, ScriptedUpstream, json_answer, sse
 
 pytestmark = pytest.mark.usefixtures("fresh_up")
 CATALOG = """
@@ -88,7 +94,7 @@ def _answer(text: str, finish: str = "stop") -> dict[str, object]:
 def _streamed(gw: Stack, rid: str, model: str) -> tuple[str, Exception | None]:
     """The text a streamed chat request got, and the error its stream ended with (None: it ended well)."""
     text = ""
-    with openai.OpenAI(base_url=gw.gateway_url + "/v1", api_key="k", max_retries=0) as client:
+    with openai.OpenAI(base_url=gw.gateway_url + "/v1", api_key="k", max_retries=0, timeout=30) as client:
         try:
             for chunk in client.chat.completions.create(
                 model=model,
@@ -186,3 +192,65 @@ def test_a_two_choice_request_a_server_answers_with_one_choice_ends_normally(
     frames = _stream_n2(gw, "fix27-n2-ignored")
     assert not any("error" in f for f in frames)
     assert gw.row_for("fix27-n2-ignored")["status"] == 200
+
+
+CAP = 4096
+
+
+@pytest.fixture(scope="module")
+def capped(catalog_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
+    with catalog_stack("fix27cap", CATALOG, MAX_ANSWER_BYTES=str(CAP), BREAKER_FAILURES="1000") as st:
+        yield st
+
+
+def _endless_line(head: bytes) -> list[bytes | Pause]:
+    """``head``, then a data line that goes on past ``CAP`` without its end, a KB every half second for 20 s: it
+    ends only when the gateway stops reading it (then the next write fails and the answer ends)."""
+    line = b'data: {"id": "c27", "choices": [{"index": 0, "delta": {"content": "'
+    trickle: list[bytes | Pause] = []
+    for _ in range(40):
+        trickle += [Pause(0.5), b"x" * 1024]
+    return [head, line, *[b"x" * 1024] * 8, *trickle]
+
+
+def test_a_stream_holding_more_than_the_cap_before_its_first_token_falls_back(
+    capped: Stack, up: ScriptedUpstream
+) -> None:
+    up.script(CHEAP, sse(_endless_line(b"")))
+    up.script(
+        DEAR, sse([_frame(_chunk("Hello from dear.")), _frame(_chunk(None, "stop")), b"data: [DONE]\n\n"])
+    )
+    assert _streamed(capped, "fix27-cap-first", "m27") == ("Hello from dear.", None)
+    row = capped.row_for("fix27-cap-first")
+    assert (row["status"], row["provider"]) == (200, "dear")
+    failed = json.loads(row["failed_attempts"])
+    assert [(f["provider"], f["error_type"]) for f in failed] == [("cheap", "bad_response")]
+
+
+def test_an_event_longer_than_the_cap_after_the_first_token_ends_the_stream_with_an_error(
+    capped: Stack, up: ScriptedUpstream
+) -> None:
+    up.script(CHEAP, sse(_endless_line(_frame(_chunk("Hello")))))
+    text, error = _streamed(capped, "fix27-cap-line", "solo27")
+    assert text == "Hello" and error is not None and "MAX_ANSWER_BYTES" in str(error)
+    row = capped.row_for("fix27-cap-line")
+    assert (row["status"], row["error_type"]) == (502, "bad_response")
+
+
+def test_a_cut_answers_tokens_are_billed_when_another_route_answers(gw: Stack, up: ScriptedUpstream) -> None:
+    up.script(CHEAP, json_answer(_answer("Hel", "insufficient_system_resource")))
+    up.script(DEAR, json_answer(_answer("Hello from dear.")))
+    with openai.OpenAI(base_url=gw.gateway_url + "/v1", api_key="k", max_retries=0, timeout=30) as client:
+        answer = client.chat.completions.create(
+            model="m27",
+            messages=HI,  # type: ignore[arg-type]
+            extra_headers={"x-request-id": "fix27-failed-billed"},
+        )
+    assert answer.choices[0].message.content == "Hello from dear."
+    row = gw.row_for("fix27-failed-billed")
+    assert (row["provider"], row["input_tokens"], row["output_tokens"]) == ("dear", 12, 3)  # the answer's
+    (cut,) = json.loads(row["failed_attempts"])
+    # catalog prices are USD per million tokens: cheap 0.1 in and out, dear 1.0
+    assert (cut["provider"], cut["input_tokens"], cut["output_tokens"]) == ("cheap", 12, 3)
+    assert cut["cost_usd"] == pytest.approx(15 * 0.1 / 1e6)
+    assert row["cost_usd"] == pytest.approx(15 * 1.0 / 1e6 + 15 * 0.1 / 1e6)
