@@ -99,6 +99,18 @@ class FailedAttempt:
 
 
 @dataclass(slots=True)
+class BilledAttempt(FailedAttempt):
+    """A failed attempt its provider billed (an answer the server cut, with its usage; session 27): what it
+    billed, ``input_tokens`` and ``output_tokens``, and its ``cost_usd`` (None when its price is unknown). The
+    event's ``cost_usd`` includes that cost (the request's whole cost); its token columns are the answer's. Only
+    such attempts carry these fields in ``failed_attempts`` (the usual failure's JSON is unchanged)."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float | None = None
+
+
+@dataclass(slots=True)
 class UsageEvent:
     """What happened to one request. One event per request, success or failure."""
 
@@ -238,9 +250,7 @@ encode_values: Callable[[Row], bytes] = orjson.dumps
 def from_dict(data: dict[str, Any]) -> UsageEvent:
     known = {k: v for k, v in data.items() if k in _FIELD_SET}
     attempts = known.get("failed_attempts") or []
-    known["failed_attempts"] = [
-        a if isinstance(a, FailedAttempt) else FailedAttempt(**_attempt_fields(a)) for a in attempts
-    ]
+    known["failed_attempts"] = [a if isinstance(a, FailedAttempt) else _attempt(a) for a in attempts]
     return UsageEvent(**known)
 
 
@@ -251,6 +261,24 @@ def _attempt_fields(data: dict[str, Any]) -> dict[str, Any]:
         "error_type": str(data.get("error_type", "")),
         "message": str(data.get("message", "")),
     }
+
+
+def _attempt(data: dict[str, Any]) -> FailedAttempt:
+    """A failed attempt as sent: a ``BilledAttempt`` when it carries what it billed, else a ``FailedAttempt``."""
+    if "input_tokens" not in data and "output_tokens" not in data and "cost_usd" not in data:
+        return FailedAttempt(**_attempt_fields(data))
+    cost = data.get("cost_usd")
+    return BilledAttempt(
+        **_attempt_fields(data),
+        input_tokens=_count(data.get("input_tokens")),
+        output_tokens=_count(data.get("output_tokens")),
+        cost_usd=float(cost) if isinstance(cost, (int, float)) else None,
+    )
+
+
+def _count(value: Any) -> int:
+    """A billed attempt's token count as sent: an int, else 0."""
+    return value if type(value) is int else 0
 
 
 def decode(raw: bytes) -> UsageEvent:

@@ -23,6 +23,7 @@ from services.gateway.providers.base import Route
 from shared.events import (
     FIELD_NAMES,
     SCHEMA_VERSION,
+    BilledAttempt,
     FailedAttempt,
     Row,
     UsageEvent,
@@ -136,11 +137,14 @@ def row_for(call: Call, pricer: Pricer, finished_at: float, latency_ms: float) -
     ``keyed_event_id(provider, key)``: every event that carries those tokens (the create call's stream, each
     retrieve or cancel, from any worker) is the same row to the recorder (docs/responses.md).
 
-    Provider, wire and translation are the last attempt's (the one that answered, or the last tried);
-    usage and cost are the answering attempt's. Cost: the catalog file's price when the route was
+    Provider, wire and translation are the answering attempt's (its bytes reached the client), else the last
+    tried; usage, cost and served model are the answering attempt's. Cost: the catalog file's price when the route was
     priced from it, else ``pricer`` (genai-prices), else the provider's own figure (OpenRouter's
     ``usage.cost``) takes precedence over both; ``None`` when no price is known (never a silent 0); 0 when
-    no upstream was called at all.
+    no upstream was called at all. A failed attempt whose answer said its usage (an answer the server cut, then
+    another route tried) was billed by its provider: its tokens and cost go in its ``BilledAttempt`` and its cost
+    is added to the event's (the request's whole cost; its token columns stay the answer's, so the buckets stay
+    disjoint); None when either price is unknown. Session 27.
     Cache writes reported without their TTL split are 1-hour ones when the client's request marked every
     breakpoint ``ttl: "1h"`` (``_prompt_cache.writes_all_1h``); a split the provider reported stands.
     """
@@ -149,11 +153,19 @@ def row_for(call: Call, pricer: Pricer, finished_at: float, latency_ms: float) -
     answered: Attempt | None = None
     disconnected = False
     failed: list[FailedAttempt] = []
+    spent: float | None = 0.0  # what the failed attempts with usage cost (None: one's price is unknown)
     for a in attempts:  # one plain pass (a next/any/list comprehension each were 2-3 calls per request)
         if a.answered and answered is None:
             answered = a
         disconnected = disconnected or a.client_disconnected
         if a.error is not None:  # not one the gateway refused itself, or one cut off by the client
+            if not a.answered and (a.usage is not None or a.read_usage is not None):
+                billed = _failed_billed(
+                    a, pricer, call.request_id
+                )  # a cut answer's tokens: the provider bills them
+                spent = None if spent is None or billed.cost_usd is None else spent + billed.cost_usd
+                failed.append(billed)
+                continue
             failed.append(
                 FailedAttempt(a.route.provider, a.status, a.error_type or "error", a.message[:MESSAGE_LIMIT])
             )
@@ -190,11 +202,15 @@ def row_for(call: Call, pricer: Pricer, finished_at: float, latency_ms: float) -
         served, ttft = answered.served_model, answered.ttft_ms
     else:
         served = ttft = None
+    if spent != 0.0 and attempts:  # failed attempts the providers billed: the request's cost includes them
+        cost = None if spent is None or (cost is None and answered is not None) else (cost or 0.0) + spent
     provider: str | None = None
     wire: str | None = None
     translated = False
-    if last is not None:
-        provider, wire, translated = last.route.provider, last.wire, last.translated
+    # the provider whose bytes the client got: the answering attempt's, not always the last (a cut answer held
+    # while later routes failed: ``Proxy._held_answer``; session 27), else the last tried
+    if (shown := answered or last) is not None:
+        provider, wire, translated = shown.route.provider, shown.wire, shown.translated
     else:
         disconnected = status == 499  # the gateway's own 499: a client gone before any upstream answer
     if call.attribution_pending:
@@ -371,6 +387,24 @@ def _iterations_write_1h(usage: Usage) -> Usage:
         usage,
         iterations=iterations,
         cache_write_1h_tokens=sum(it.usage.cache_write_1h_tokens for it in iterations),
+    )
+
+
+def _failed_billed(a: Attempt, pricer: Pricer, request_id: str) -> BilledAttempt:
+    """A failed attempt whose answer said its usage (a cut answer: ``Attempt.usage`` or ``read_usage``) as the
+    ledger's ``BilledAttempt``, with its tokens and its cost (``_cost``, the answering attempt's rules)."""
+    usage = a.usage
+    if usage is None and a.read_usage is not None:
+        try:
+            usage = a.read_usage()
+        except Exception:
+            log.exception("could not read a failed attempt's usage of request %s", request_id)
+    usage = usage or _NO_USAGE
+    cost, _ = _cost(a, usage, pricer)
+    message = a.message[:MESSAGE_LIMIT]
+    error_type = a.error_type or "error"
+    return BilledAttempt(
+        a.route.provider, a.status, error_type, message, usage.input_tokens, usage.output_tokens, cost
     )
 
 

@@ -177,7 +177,12 @@ class CutAnswer(UpstreamError):
     came (``raw``) and its usage reader. When no route answers, the client gets those bytes untouched (the
     passthrough rule: the body it would have had from the provider itself, its finish reason saying the cut), and the
     ledger the cut's status and error type with the answer's usage (``Proxy._held_answer``), as a passthrough
-    stream cut after its first token is recorded (``relay.error``)."""
+    stream cut after its first token is recorded (``relay.error``).
+
+    A streamed request's whole answer (``Proxy._whole_as_stream``) holds its stream form instead: ``render(opening)``
+    gives the client's stream bytes (the answer's content, then the cut told as an in-stream error, after
+    ``opening`` when an earlier route began the stream), what a stream cut after its first token gives the client
+    (``Proxy._held_stream``; session 27: the streamed-request lane ran no cut check, a 200 on the ledger)."""
 
     def __init__(
         self,
@@ -187,12 +192,14 @@ class CutAnswer(UpstreamError):
         error_type: str,
         raw: bytes,
         read_usage: Callable[[], ir.Usage],
+        render: Callable[[Opening | None], bytes] | None = None,
     ) -> None:
         super().__init__(
             status, message, provider=provider, retryable=is_retryable(status), error_type=error_type
         )
         self.raw = raw
         self.read_usage = read_usage
+        self.render = render
 
 
 @dataclass(slots=True)
@@ -239,8 +246,11 @@ class Proxy:
         # refused, and once every provider rests the client must hear one of their own refusals
         if self.refusals.held or isinstance(outcome, UpstreamError) or len(call.attempts) > 1:
             self._note_refusals(call)
-        if isinstance(outcome, UpstreamError) and not call.stream and (held := self._held_answer(call)):
-            return held
+        if isinstance(outcome, UpstreamError) and (cut := _last_cut(call)) is not None:
+            if not call.stream:
+                return self._held_answer(call, *cut)
+            if cut[1].render is not None:
+                return await self._held_stream(request, call, *cut)
         if isinstance(outcome, UpstreamError) and call.opened is not None:
             return await self._end_opened(call, call.opened, outcome)
         if isinstance(outcome, UpstreamError):
@@ -250,21 +260,38 @@ class Proxy:
             return self._error_response(call, _soonest_refusal(call.attempts, outcome))
         return outcome
 
-    def _held_answer(self, call: Call) -> web.Response | None:
+    def _held_answer(self, call: Call, att: Attempt, cut: CutAnswer) -> web.Response:
         """When no route answered a non-streamed request and an attempt's answer was cut (``CutAnswer``, the last
-        such attempt's): that answer's bytes as the provider sent them, with its provider's forwarded headers; the
-        attempt counts as the one that answered (its usage billed) and the call as the cut's status and error
-        type (the ledger, the metrics). Else None: the client gets the error."""
-        for att in reversed(call.attempts):
-            cut = att.error
-            if isinstance(cut, CutAnswer):
-                att.answered, att.read_usage = True, cut.read_usage
-                call.answer(cut.status, cut.error_type)
-                headers = self._headers(call, att)
-                return web.Response(
-                    body=cut.raw, status=200, content_type="application/json", headers=headers
-                )
-        return None
+        such attempt's, ``_last_cut``): that answer's bytes as the provider sent them, with its provider's forwarded
+        headers; the attempt counts as the one that answered (its provider, model and usage on the ledger,
+        ``calls.row_for``) and the call as the cut's status and error type (the ledger, the metrics). It wins over
+        any later route's error, a 4xx too (docs/catalog.md "Fallback": a later route's refusal is about that
+        route; the cut answer is the request served, its finish reason saying the cut)."""
+        att.answered, att.read_usage = True, cut.read_usage
+        call.answer(cut.status, cut.error_type)
+        headers = self._headers(call, att)
+        return web.Response(body=cut.raw, status=200, content_type="application/json", headers=headers)
+
+    async def _held_stream(
+        self, request: web.Request, call: Call, att: Attempt, cut: CutAnswer
+    ) -> web.StreamResponse:
+        """``_held_answer`` for a streamed request whose cut answer came whole (``_whole_as_stream``): the client's
+        stream (``cut.render``: the content, then the cut as an in-stream error), continuing the stream an earlier
+        route began (``call.opened``), else a new one with the cut attempt's headers."""
+        att.answered = True
+        call.answer(cut.status, cut.error_type)
+        assert cut.render is not None  # (``serve`` asks for it)
+        opened: OpenStream | None = call.opened
+        response = opened.response if opened is not None else SSEResponse(self._headers(call, att))
+        body = cut.render(opened.opening if opened is not None else None)
+        provider = self.providers.get(att.route.provider)
+        try:
+            if not response.prepared:
+                await response.prepare(request)
+            await response.write_eof(provider.scrub_bytes(body) if provider is not None else body)
+        except (ConnectionResetError, aiohttp.ClientConnectionResetError):
+            pass  # the client is gone: the cut stands as the cause (``_end_opened``'s rule)
+        return response
 
     async def _wait(self, call: Call, delay: float) -> None:
         """The serve loop's wait of ``delay`` seconds for a resting provider (a 429's Retry-After that fits in
@@ -433,6 +460,10 @@ class Proxy:
                     resp.release()
         except UpstreamError as exc:
             att.failed(exc)
+            if isinstance(exc, CutAnswer) and att.usage is None:
+                att.read_usage = (
+                    exc.read_usage
+                )  # the provider billed the cut answer: its usage goes to the ledger
             if (
                 in_band
                 and retried < 2
@@ -822,6 +853,14 @@ class Proxy:
         completion.usage = att.usage = provider.usage_rule(att.route.model)(completion.usage)
         if not view.reasoning:
             completion.content = [b for b in completion.content if not isinstance(b, ir.REASONING_BLOCKS)]
+        if (cut := pair.wire.cut_answer) is not None and (err := cut(data)) is not None:
+            # cut by the server (its finish reason), as ``_relay_json`` reads a whole answer: the next route is tried;
+            # when none answers the client gets this answer's stream, the cut told at its end (``CutAnswer.render``)
+            message = provider.scrub(f"{provider.name}: {err.message}")
+            told = ir.StreamError(status=err.status, type=err.type, message=message)
+            usage = completion.usage
+            render = functools.partial(_cut_stream, pair, view, completion, told)
+            raise CutAnswer(err.status, message, provider.name, err.type, b"", lambda: usage, render)
         encoder = pair.client.encoder(view)
         opened = call.opened
         if opened is not None:  # an earlier route began the client's stream: this answer continues it
@@ -1005,6 +1044,10 @@ class Proxy:
     ) -> Answer[web.StreamResponse]:
         relay = make_relay(pair, view, provider.usage_rule(att.route.model))
         relay.sent = att.sent  # an in-stream overflow's count restated against its max_tokens (s21)
+        if "n" in call.body and (expect := getattr(relay.decoder, "expect_choices", None)) is not None:
+            expect(
+                call.body["n"]
+            )  # the client's choices, relayed as they come: each must finish (session 27)
         opened: OpenStream | None = call.opened
         if opened is None:
             response = SSEResponse(self._headers(call))
@@ -1156,6 +1199,7 @@ class Proxy:
         """
         idled = False
         out: list[bytes] = []
+        read = 0  # bytes read so far: what is held is at most this (``MAX_ANSWER_BYTES``)
         keepalive_s = self.upstream.keepalive_s if on_idle is not None else 0.0
         if quiet_since is None:
             quiet_since = time.monotonic()  # when the client last got something (so far: nothing)
@@ -1185,12 +1229,15 @@ class Proxy:
                 )
                 if chunk is None:
                     break
+                read += len(chunk)
                 # next_chunk scrubbed each read; what a relay re-frames may join a key split across two reads
                 # (a read passed on as it came is that scrubbed read itself)
                 # the body's last read: the relay may decode part of it after the answer (``_pump``)
                 ended = isinstance(chunks, Chunks) and chunks.ended
                 fed = relay.feed_last(chunk) if ended else relay.feed(chunk)
                 out.append(fed if fed is chunk else provider.scrub_bytes(fed))
+                if read > self.upstream.max_answer_bytes and not relay.started:
+                    raise self._too_long(provider, "before its first token")
                 if relay.decoder.closed:
                     break  # the stream's closing frame: nothing may follow it (``_pump``), held open or not
                 if keepalive_s > 0 and not relay.started and time.monotonic() - quiet_since >= keepalive_s:
@@ -1204,7 +1251,11 @@ class Proxy:
                     provider=name,
                     retryable=is_retryable(err.status),
                     error_type=err.type,
-                    retry_after_s=retry_after_seconds({}, err.status, err.body),
+                    # when to retry as an HTTP error answer says it: the stream's own retry and rate-limit headers
+                    # first, else its error object (session 27: the error object alone, as ``_stream_as_json`` was)
+                    retry_after_s=retry_after_seconds(
+                        chunks.retry_headers() if isinstance(chunks, Chunks) else {}, err.status, err.body
+                    ),
                 )
             if not relay.started and not relay.complete:
                 raise UpstreamError(
@@ -1300,6 +1351,9 @@ class Proxy:
         # a finished answer (finish and usage), or one ended by an in-stream error (whose usage may follow it: vLLM's
         # "abort"), got a read of keep-alives alone (after an error: of nothing the relay counts) since its last event
         pinged = False
+        unframed = (
+            0  # bytes read since the last event: a line without its end is held whole (``MAX_ANSWER_BYTES``)
+        )
         try:
             progress = (relay.events, time.monotonic())
             # Until the stream's own closing frame (chat's [DONE], message_stop, response.completed): nothing
@@ -1340,6 +1394,9 @@ class Proxy:
                     break
                 seen = relay.events
                 held = relay.feed(chunk)
+                unframed = unframed + len(chunk) if relay.events == seen else 0
+                if unframed > self.upstream.max_answer_bytes:
+                    raise self._too_long(provider, "in one event")
                 pinged = (
                     relay.events == seen
                     and ((relay.complete and relay.usage is not None) or relay.error is not None)
@@ -1380,6 +1437,20 @@ class Proxy:
             relay.rest()  # the client is gone: the read is decoded all the same, its usage goes to the ledger
             raise
         return provider.scrub_bytes(relay.rest())
+
+    def _too_long(self, provider: Provider, where: str) -> UpstreamError:
+        """The 502 ``bad_response`` for a stream that held more than ``MAX_ANSWER_BYTES`` (``max_answer_bytes``)
+        ``where``: before its first token (``until_committed``: what the gateway holds to be able to fall back),
+        or in one event (``_pump_reads``: a line that never ends, held whole by the SSE reader). Memory stays
+        bounded while reading (session 27: neither was capped, only a whole answer was, ``read_body``)."""
+        return UpstreamError(
+            502,
+            f"{provider.name}: the provider's stream sent more than {self.upstream.max_answer_bytes} bytes {where} "
+            "(MAX_ANSWER_BYTES)",
+            provider=provider.name,
+            retryable=True,
+            error_type="bad_response",
+        )
 
     def _deadline(self, relay: Relay, progress: tuple[int, float], provider: Provider) -> tuple[int, float]:
         """``UPSTREAM_CHUNK_TIMEOUT`` bounds the time since the stream's last *event*: keep-alive comments
@@ -1571,3 +1642,25 @@ def _usage_of(
     """A passthrough plain ``answer``'s usage: the wire's reader (``Wire.usage``), then the provider's
     convention for ``model`` (``Provider.usage_rule``). Called with the event's build (``Attempt.read_usage``)."""
     return rule_for(model)(read(answer))
+
+
+def _last_cut(call: Call) -> tuple[Attempt, CutAnswer] | None:
+    """The last attempt whose answer was cut (``CutAnswer``) and that attempt, else None (``Proxy.serve``)."""
+    for att in reversed(call.attempts):
+        if isinstance(att.error, CutAnswer):
+            return att, att.error
+    return None
+
+
+def _cut_stream(
+    pair: Pairing, view: View, completion: ir.Completion, told: ir.StreamError, opening: Opening | None
+) -> bytes:
+    """A whole answer cut by the server as the client's stream (``CutAnswer.render``): its content, its usage, then
+    ``told`` (the cut) where its finish would be, as a stream cut after its first token ends (an in-stream error);
+    after ``opening`` when an earlier route began the stream."""
+    encoder = pair.client.encoder(view)
+    if opening is not None:
+        encoder.opened(opening)
+    deltas = completion_deltas(completion)
+    deltas[-1] = told  # the finish
+    return b"".join(encoder.feed(d) for d in deltas) + encoder.finish()

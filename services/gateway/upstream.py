@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
@@ -439,6 +439,11 @@ class Chunks:
     def __init__(self, resp: UpstreamResponse) -> None:
         self._content = resp.content
         self._resp = resp
+
+    def retry_headers(self) -> Mapping[str, str]:
+        """The response's headers that may say when to retry (``relayed_headers``: a proxy's prefixed copies of
+        the provider's too), read as ``error_from`` reads an error answer's: for an error inside the stream."""
+        return relayed_headers(self._resp.headers)
 
     def stopped_at_close(self) -> None:
         """The reader stopped at the answer's closing frame while the body may go on: the connection waits up

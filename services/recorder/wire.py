@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 
 from services.recorder.store import COLUMNS, Row, event_row
-from shared.events import FailedAttempt, UsageEvent, decode
+from shared.events import BilledAttempt, FailedAttempt, UsageEvent, decode
 
 
 class _Missing:
@@ -41,6 +41,8 @@ _SQL_TYPES = (str, int, float, bool)
 _FAILED = COLUMNS.index("failed_attempts")
 _INT_MAX = 2**63  # orjson yields integers in [-2**63, 2**64): only the top needs a check
 _ATTEMPT_FIELDS = tuple(f.name for f in dataclasses.fields(FailedAttempt))
+# what a failed attempt serialises to: a ``FailedAttempt``'s fields, or a ``BilledAttempt``'s (its tokens and cost)
+_SENT_FIELDS = (_ATTEMPT_FIELDS, tuple(f.name for f in dataclasses.fields(BilledAttempt)))
 _SIGNATURES_MAX = 512  # type signatures remembered (normally a handful: which optional fields are None)
 
 
@@ -133,11 +135,11 @@ def _fast(data: dict[str, Any] | list[Any]) -> Row | None:
 
 
 def _as_sent(attempt: Any) -> bool:
-    """Whether a failed attempt is already what ``FailedAttempt`` serialises to: its four fields, in
-    order, with text where text is expected (then its JSON is that of the normalised attempt)."""
+    """Whether a failed attempt is already what ``FailedAttempt`` (or ``BilledAttempt``) serialises to: its
+    fields, in order, with text where text is expected (then its JSON is that of the normalised attempt)."""
     return (
         type(attempt) is dict
-        and tuple(attempt) == _ATTEMPT_FIELDS
+        and tuple(attempt) in _SENT_FIELDS
         and type(attempt["provider"]) is str
         and type(attempt["error_type"]) is str
         and type(attempt["message"]) is str

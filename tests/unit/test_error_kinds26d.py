@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from services.gateway.dialects import _error_meaning as em
+from services.gateway.providers.base import LEARNED_KEPT
 from services.gateway.providers.configured import ConfiguredProvider
 from services.gateway.providers.limits import field_from_refusal, limit_from_refusal, use_tokens_field
 from services.gateway.routing.config import parse_catalog
@@ -133,3 +134,16 @@ def test_other_models_behind_a_relay_keep_the_catalogs_field() -> None:
         body: dict[str, Any] = {"model": model, "max_tokens": 4000, "messages": []}
         provider.prepare(body, False, "openai_chat")
         assert body["max_tokens"] == 4000
+
+
+def test_learned_fields_are_bounded_and_keep_the_latest() -> None:
+    """Session 27: a pattern-served provider refusing the field for every name a client sends grew ``learned_fields``
+    one entry a name, for good; at most ``LEARNED_KEPT`` are kept, the oldest forgotten first."""
+    provider = _provider("reasoning-prod", "o3-mini")
+    for i in range(LEARNED_KEPT + 50):
+        provider.learn_tokens_field(f"m{i}", "max_completion_tokens")
+        provider.learn_output_limit(f"m{i}", 1000 + i)
+    assert len(provider.learned_fields) == LEARNED_KEPT
+    assert "m0" not in provider.learned_fields and f"m{LEARNED_KEPT + 49}" in provider.learned_fields
+    assert provider.known_output_limit("m0") is None
+    assert provider.known_output_limit(f"m{LEARNED_KEPT + 49}") == 1000 + LEARNED_KEPT + 49

@@ -224,7 +224,8 @@ def expected_event(call: Call, finished_at: float, latency_ms: float, event_id: 
     """The event ``row_for`` must build for ``call``, worked out field by field from its docstring."""
     attempts = call.attempts
     answered = next((a for a in attempts if a.answered), None)
-    last = attempts[-1] if attempts else None
+    # the provider whose bytes the client got: the answering attempt's, else the last tried (session 27)
+    last = answered or (attempts[-1] if attempts else None)
     usage = _expected_usage(call, (answered.usage if answered else None) or Usage())
     cost, savings = (None, None) if attempts else (0.0, None)
     if answered is not None:

@@ -623,6 +623,11 @@ class _TextShape:
         return text if type(text) is str and text else None
 
 
+# the most choices a chat stream's ``n`` makes the decoder await (OpenAI API reference, "Create chat completion":
+# ``n`` is at most 128)
+MAX_CHOICES = 128
+
+
 class ChatStreamDecoder:
     """Upstream OpenAI-style chat SSE (OpenAI, xAI, OpenRouter) → IR deltas.
 
@@ -648,6 +653,7 @@ class ChatStreamDecoder:
         self._refusal = False
         # choices other than 0 seen (a client's ``n``): index → has its finish reason (``_other_choice``)
         self._others: dict[int, bool] | None = None
+        self._awaited = 0  # choices other than 0 the request asked for (``expect_choices``)
         self._calls: list[_ToolCall] = []  # by first appearance; position = IR tool index
         self._slots: dict[int, int] = {}  # upstream index → position of the call it names now
         # Some call's arguments began as ``null`` (``_tool_deltas``): a passthrough filter then asks ``holds_null``
@@ -677,6 +683,17 @@ class ChatStreamDecoder:
         (Gemini API docs, "Thought signatures"; s25 variants 04-gemsig-argchunk-vA..04-gemsig-afterargs-vC).
         Gemini sends a call whole, so holding it costs no streaming of its arguments."""
         self._signed = True
+
+    def expect_choices(self, n: Any) -> None:
+        """The request asked for ``n`` choices (its ``n``, relayed as it came): the answer is done only when choices 1
+        to ``n - 1`` have their finish reasons too, seen or not yet (``_other_choice``). Without it a choice that
+        starts after choice 0's finish was unknown at that finish, which ended the answer (session 27: a body that
+        then broke off before that choice's finish was recorded complete). A server that ignores ``n`` sends choice
+        0 alone: when the body ends with no other choice seen, choice 0's finish ends the answer (``finish``), as
+        ``[DONE]`` does. ``n`` that is no integer above 1 says nothing; at most ``MAX_CHOICES`` are awaited
+        (OpenAI's own bound on ``n``)."""
+        if type(n) is int and n > 1:
+            self._awaited = min(n, MAX_CHOICES) - 1
 
     def feed(self, ev: SSEEvent) -> list[Delta]:
         """Translate one upstream SSE event."""
@@ -876,7 +893,10 @@ class ChatStreamDecoder:
         return (bodies, end) if bodies else None
 
     def finish(self) -> list[Delta]:
-        """End of the upstream body: release any tool call still buffered."""
+        """End of the upstream body: release any tool call still buffered. Choice 0 finished and no other choice
+        came though the request asked for more (``expect_choices``): the server ignored ``n``, the answer is whole."""
+        if self._finished and self._others is None:
+            self.done = True
         return [] if self._failed else self._advance(final=True)
 
     def holds_null(self, index: int) -> bool:
@@ -1106,15 +1126,23 @@ class ChatStreamDecoder:
             self._others = {}
         if finished or not self._others.get(index, False):
             self._others[index] = finished
-        if finished and self._finished and all(self._others.values()):
+        if finished and self._finished and self._all_finished():
             self.done = True
+
+    def _all_finished(self) -> bool:
+        """Whether every choice but 0 has its finish reason: each seen one, and as many as the request asked for
+        (``expect_choices``) once any other choice came (the server honours ``n``)."""
+        others = self._others
+        if others is None:
+            return not self._awaited
+        return all(others.values()) and len(others) >= self._awaited
 
     def _finish(self, finish_reason: str) -> list[Delta]:
         # The answer is complete once a finish reason came (``[DONE]`` is a transport convention some
         # servers omit); the usage chunk that may follow is still read. With other choices (``n``), once each
         # of them has one too (``_other_choice``).
         self._finished = True
-        self.done = self._others is None or all(self._others.values())
+        self.done = self._all_finished()
         out = self._advance(final=True)
         stop = stop_from_finish(finish_reason)
         if stop == "end_turn" and self._calls:

@@ -12,7 +12,7 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from services.gateway.dialects._prompt_cache import session_from
 from services.gateway.dialects.formats import Operation, Wire
@@ -35,6 +35,10 @@ PriceSource = Literal["prices", "catalog", "vendor", "unknown"]
 UPSTREAM_REQUEST_ID = "x-upstream-request-id"
 FORWARD_NAMES_KEPT = 512  # response header names a provider's forwarding decision is kept for
 TARGETS_KEPT = 1024  # models a provider's translation target is kept for (``target_of``)
+# models a provider's learned output-token field and output limit are kept for (``learn_tokens_field``,
+# ``learn_output_limit``): the oldest learned is forgotten first (its next request is refused and retried once more)
+LEARNED_KEPT = 1024
+_V = TypeVar("_V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,14 +227,16 @@ class Provider:
         """Remember the output-token field ``model`` takes here (``max_tokens`` or ``max_completion_tokens``): every
         later request for it, translated (``target_of``) or not (``Proxy._build``, ``learned_fields``), asks by that
         field. An Azure deployment of a reasoning model carries a name of its owner's choosing, so only the refusal
-        tells (s26 variants 17-azure-*); Mistral refuses the other field (s26 variants 17-mistral-*)."""
-        self.learned_fields[model] = field_name
+        tells (s26 variants 17-azure-*); Mistral refuses the other field (s26 variants 17-mistral-*). At most
+        ``LEARNED_KEPT`` models are remembered (a pattern-served provider sees any name a client sends: unbounded,
+        each refused name grew the dict for good; session 27)."""
+        _learn(self.learned_fields, model, field_name)
         self._targets.clear()  # a target holds the field
 
     def learn_output_limit(self, model: str, limit: int) -> None:
-        """Remember a limit the provider stated (the lowest one wins)."""
+        """Remember a limit the provider stated (the lowest one wins), for at most ``LEARNED_KEPT`` models."""
         known = self._learned_limits.get(model)
-        self._learned_limits[model] = limit if known is None else min(known, limit)
+        _learn(self._learned_limits, model, limit if known is None else min(known, limit))
         self._targets.clear()  # a target holds the output limit
 
     def usage(self, usage: Usage) -> Usage:
@@ -372,3 +378,12 @@ def _whole_seconds(value: str) -> str | None:
     if not math.isfinite(seconds):
         return None
     return str(max(0, math.ceil(seconds)))
+
+
+def _learn(learned: dict[str, _V], model: str, value: _V) -> None:
+    """``learned[model] = value``, kept last (the most recently learned); the oldest entry forgotten first when
+    ``LEARNED_KEPT`` models are known already (a dict keeps insertion order)."""
+    learned.pop(model, None)
+    if len(learned) >= LEARNED_KEPT:
+        del learned[next(iter(learned))]
+    learned[model] = value

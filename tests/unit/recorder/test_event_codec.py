@@ -12,6 +12,7 @@ import pytest
 from shared.events import (
     FIELD_NAMES,
     SCHEMA_VERSION,
+    BilledAttempt,
     FailedAttempt,
     UsageEvent,
     decode,
@@ -101,6 +102,31 @@ def test_failed_attempts_become_dataclasses_and_tolerate_extra_keys() -> None:
         REQUIRED | {"failed_attempts": [{"provider": "a", "status": 500, "error_type": "x", "new_key": True}]}
     )
     assert decode(raw).failed_attempts == [FailedAttempt(provider="a", status=500, error_type="x")]
+
+
+def test_a_billed_attempt_round_trips_with_its_tokens_and_cost() -> None:
+    """Session 27: a failed attempt its provider billed carries its tokens and cost, in both wire forms; a usual
+    failed attempt's JSON is unchanged (its four fields)."""
+    billed = BilledAttempt("cheap", 503, "overloaded_error", "cut", 12, 3, 1.5e-6)
+    plain = FailedAttempt("dear", 500, "api_error", "boom")
+    event = UsageEvent(**REQUIRED, failed_attempts=[billed, plain])
+    for raw in (encode(event), encode_row(event)):
+        assert decode(raw).failed_attempts == [billed, plain]
+    assert list(orjson.loads(encode(event))["failed_attempts"][1]) == [
+        "provider",
+        "status",
+        "error_type",
+        "message",
+    ]
+    unknown = orjson.dumps(
+        REQUIRED
+        | {
+            "failed_attempts": [
+                {"provider": "a", "status": 500, "error_type": "x", "input_tokens": 5, "cost_usd": None}
+            ]
+        }
+    )
+    assert decode(unknown).failed_attempts == [BilledAttempt("a", 500, "x", "", 5, 0, None)]
 
 
 @pytest.mark.parametrize(
