@@ -923,13 +923,7 @@ class Proxy:
             # mend and no finish reason that says the server cut it: its bytes go out unparsed; the parse,
             # its served model and usage come with the event (``whole_answer``; session 26)
             att.read_usage = functools.partial(read_answer, att, provider.usage_rule, wire.usage, raw)
-            att.answered, att.status = True, 200
-            call.answer(200)
-            return Answer(
-                web.Response(
-                    body=raw, status=200, content_type="application/json", headers=self._headers(call)
-                )
-            )
+            return self._answered(call, att, raw)
         try:
             data = self._answer_object(provider, raw)
         except UpstreamError:
@@ -971,10 +965,15 @@ class Proxy:
                 completion.content = [b for b in completion.content if not isinstance(b, ir.REASONING_BLOCKS)]
             render = call.endpoint.render or pair.client.render
             raw = orjson.dumps(render(completion, view))
+        return self._answered(call, att, raw)
+
+    def _answered(self, call: Call, att: Attempt, body: bytes) -> Answer[web.StreamResponse]:
+        """A plain answer's end (``_relay_json``'s lanes): the attempt and the call marked answered (200),
+        ``body`` (the client's JSON bytes) in the ``web.Response`` the client gets."""
         att.answered, att.status = True, 200
         call.answer(200)
         return Answer(
-            web.Response(body=raw, status=200, content_type="application/json", headers=self._headers(call))
+            web.Response(body=body, status=200, content_type="application/json", headers=self._headers(call))
         )
 
     def _stream_as_json(

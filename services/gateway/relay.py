@@ -487,6 +487,45 @@ class Passthrough(Relay):
         self._held.clear()
         self._use_frames(frames)
 
+    def _watched(self, chunk: bytes, data_lines: int, split: bool) -> list[bytes] | None:
+        """The guard's test of an unfiltered read (``ClientSpec.blank_guard``): from a read that may hold an
+        event the client's SDK cannot read, the stream goes through the guard's filter (``_guarded``; None
+        returned). When ``split`` (the read is not one to scan) and the read is one ``_feed_frames`` would
+        split (whole frames, from a frame's start, LF line ends), it is split here (``_usual_named``;
+        ``data_lines`` as there): a read of usual named frames is tested on its lines
+        (``ClientSpec.odd_lines``: the same answer as the search's, read on a few bytes a frame; session 27)
+        and its lines returned for ``_feed_frames``, [] for a read split that is not of that shape (it is
+        searched). Any other read is searched (``blank_guard``'s search; a leading LF, a CR and
+        ``odd_start``), None returned: the read is split where it is read, if at all."""
+        guard, odd_lines, sse = self._guard, self.pairing.client.odd_lines, self._sse
+        assert guard is not None
+        lines: list[bytes] | None = None
+        if (
+            split
+            and odd_lines is not None
+            and self._frames_read
+            and sse.at_boundary
+            and chunk.endswith(b"}\n\n")
+            and chunk.find(b"\r") == -1
+        ):
+            lines = _usual_named(chunk, data_lines)
+            if lines is not None:
+                if odd_lines(lines):
+                    self._guarded()
+                    return None
+                return lines
+            lines = []
+        if (
+            chunk[:1] == b"\n"
+            or chunk.find(b"\r") != -1
+            or guard[0](chunk) is not None
+            # a read that starts a frame: its start, which the search (after blank lines) cannot see
+            or (self._odd_start is not None and sse.at_boundary and self._odd_start(chunk))
+        ):
+            self._guarded()
+            return None
+        return lines
+
     def _first_read(self, chunk: bytes) -> bytes:
         """The body's first read less a byte order mark (``_unmarked``; b"" while one may still come)."""
         if self._head or not chunk or chunk[0] == 0xEF:
@@ -514,14 +553,6 @@ class Passthrough(Relay):
         if self._head is not None:  # (the body's first read, or a BOM's first bytes held: ``_unmarked``)
             if not (chunk := self._first_read(chunk)):
                 return b""
-        if self._guard is not None and (
-            chunk[:1] == b"\n"
-            or chunk.find(b"\r") != -1
-            or self._guard[0](chunk) is not None
-            # a read that starts a frame: its start, which the search (after blank lines) cannot see
-            or (self._odd_start is not None and self._sse.at_boundary and self._odd_start(chunk))
-        ):
-            self._guarded()
         rule = self._rule
         lf_owed = self._sse.after_cr  # the client has a CR whose LF may open this read
         # Data lines after a line end: in a read of usual named frames each frame's (after its event line),
@@ -532,8 +563,12 @@ class Passthrough(Relay):
         # ~10k against ~20k instructions for the 4.7 kB Responses answer), and saves ``_usual_named`` a join
         # and a count of the data lines (~11k; session 18).
         data_lines = chunk.count(b"\ndata: ")
-        if rule is not None and data_lines >= self.min_frames - 1 and rule.scans(chunk):
+        scans = rule is not None and data_lines >= self.min_frames - 1
+        lines = None if self._guard is None else self._watched(chunk, data_lines, not scans)
+        if scans and rule is not None and rule.scans(chunk):
             out = self._scan_read(rule, chunk)
+        elif lines is not None:  # (split by the guard's test: ``_feed_frames``' read, or [] for none)
+            out = self._feed_frames(chunk, data_lines, False, lines) if lines else self._feed_events(chunk)
         elif (
             self._frames_read
             and self._sse.at_boundary
@@ -579,15 +614,8 @@ class Passthrough(Relay):
         if self._head is not None:  # (the body's first read, or a BOM's first bytes held: ``_unmarked``)
             if not (chunk := self._first_read(chunk)):
                 return b""
-        if self._guard is not None and (
-            chunk[:1] == b"\n"
-            or chunk.find(b"\r") != -1
-            or self._guard[0](chunk) is not None
-            # a read that starts a frame: its start, which the search (after blank lines) cannot see
-            or (self._odd_start is not None and self._sse.at_boundary and self._odd_start(chunk))
-        ):
-            self._guarded()
         ends = self.pairing.wire.ends_stream
+        lines = None
         if (
             self._frames_read
             and ends is not None
@@ -595,14 +623,20 @@ class Passthrough(Relay):
             and not self._held
             and chunk.endswith(b"}\n\n")
             and chunk.find(b"\r") == -1
-            and ends(self.decoder, chunk)
         ):
-            if self.pairing.wire.token_line:
-                self._feed_opening(chunk)
-            else:
-                self._feed_frames(chunk, -1, True)
-            self._sent = chunk  # (it ends with a frame's data line)
-            return chunk
+            if self._guard is not None:  # its test, on the read split whole (``_watched``; else ``feed``'s)
+                lines = self._watched(chunk, -1, True)
+            if self._frames_read and ends(
+                self.decoder, chunk
+            ):  # (else the guard's filter turned on, or no end)
+                if lines:  # every frame of the usual shape, split already: the split serves ``settle`` too
+                    self._feed_frames(chunk, -1, True, lines)
+                elif self.pairing.wire.token_line:
+                    self._feed_opening(chunk)
+                else:
+                    self._feed_frames(chunk, -1, True)
+                self._sent = chunk  # (it ends with a frame's data line)
+                return chunk
         if (
             self._tail is not None
             and self._token_data is not None

@@ -491,6 +491,18 @@ def blank_end(chunk: bytes) -> re.Match[bytes] | None:  # (the type of ``_BLANK_
     return _BLANK_END(chunk)
 
 
+def blank_lines(lines: list[bytes]) -> bool:
+    """``blank_end`` for a read of usual named frames only (LF line ends, no blank line but each frame's last),
+    given as the read split at LF (``relay._usual_named``: each frame's ``event:`` line, ``data: `` line and
+    blank line in turn, then b""): True when a data line does not end with ``}``. Its blank lines are those
+    after the data lines, so the search's question is each data line's last byte: asked of those bytes, not
+    of the read (session 27)."""
+    for data in lines[1::3]:
+        if data[-1] != 0x7D:  # (``data: `` leads it: never empty)
+            return True
+    return False
+
+
 _MAYBE_BLANK = re.compile(r'"arguments"\s*:\s*"(?:\s|\\[bfnrt/]|\\u[0-9A-Fa-f]{4})*"')
 
 

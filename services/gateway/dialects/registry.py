@@ -148,6 +148,10 @@ class ClientSpec:
     # event), whose first frame has no blank line before it for the search to find (True: the guard's filter
     # from that read on). None: none.
     odd_start: Callable[[bytes], bool] | None = None
+    # With ``blank_guard``: the same test (the search, and ``odd_start``) of a read that begins at a frame's
+    # start and holds usual named frames only, given as the read split at LF (``relay._usual_named``'s lines;
+    # ``relay.Passthrough._watched``: the relay splits such a read to read it anyway). None: the search alone.
+    odd_lines: Callable[[list[bytes]], bool] | None = None
     # What a relayed (untranslated) stream's client gets after STREAM_KEEPALIVE_S of upstream silence.
     keepalive: bytes = encode_comment("keep-alive")
     # What one frame a client of this format was sent is: part of its answer's opening, a keep-alive, or
@@ -427,6 +431,7 @@ CLIENTS: dict[ClientFormat, ClientSpec] = {
         keepalive=encode_event(b'{"type":"ping"}', "ping"),  # Claude Code's idle watchdog counts events
         blank_guard=(anth._ODD_FRAME, _ANTHROPIC_FRAMES),
         odd_start=anth.odd_start,
+        odd_lines=anth.odd_lines,
     ),
     "openai_responses": ClientSpec(
         name="openai_responses",
@@ -445,6 +450,7 @@ CLIENTS: dict[ClientFormat, ClientSpec] = {
         render=resp.render,
         passthrough_frames=_responses_frames_for,
         blank_guard=(resp._BLANK_END, _RESPONSES_FRAMES),
+        odd_lines=resp.blank_lines,
     ),
 }
 
