@@ -462,6 +462,11 @@ _PADDED_TEXT_RUN = re.compile(
 ).match
 # A text's JSON string body with no escape, as bytes (``_PLAIN_STRING``'s rule; the caller checks UTF-8)
 _PLAIN_BODY = re.compile(rb'[^"\\\x00-\x1f]+').fullmatch
+# The usual unnamed frame at a position (``ChatStreamDecoder.feed_frames``): ``data: <data>`` LF LF, group 1 the data
+# (the relay's ``_DATA_FRAME``: the same shape, so the same frames as its tap reads one at a time)
+_DATA_FRAME = re.compile(rb"data: ([^\n]*)\n\n").match
+# The deltas that are a token (``relay._CONTENT``): ``feed_frames`` stops after a frame that brings one
+_TOKENS: frozenset[type] = frozenset({TextDelta, ReasoningDelta, ToolCallStart, ToolArgsDelta})
 
 
 @dataclass(slots=True)
@@ -771,6 +776,38 @@ class ChatStreamDecoder:
                 return self._finish(reason)
         return self.feed_data(text.strip())
 
+    def feed_frames(self, buf: bytes, pos: int, until_token: bool) -> tuple[list[Delta], int]:
+        """``feed_frame`` of each usual unnamed frame from ``pos`` of ``buf`` on (``data: <data>`` LF LF; ``buf``
+        holds no CR: the caller checks), their deltas in one list, and the position after the last frame read:
+        what the relay's tap gives frame by frame (``relay.Translator._tapped``), for a read's frames as one
+        batch (one call, one list, one ``_deltas`` in the relay: a one-read answer's finish chunk, usage chunk
+        and ``[DONE]`` cost one pass instead of three; session 27, as ``MessagesStreamDecoder.feed_frames``
+        for the Anthropic wire). It stops before a frame that is not one or that ``feed_frame`` is unsure of
+        (not UTF-8: nothing of it read), after ``[DONE]``, at the end of ``buf``; with ``until_token``, after
+        the first frame that brings a token (text, reasoning, a tool call or its arguments: the relay's first
+        write); without, before a frame other than the first that opens as the stream's text chunks do
+        (``_TextShape.frame_head``: the relay's run lane reads those with no delta made). ``([], pos)`` when
+        the first frame is not read. Each frame's deltas are ``feed``'s of its event (``feed_frame``'s
+        contract), in order, so the relay's bytes and facts are those of the tap frame by frame
+        (tests/unit/dialects/test_chat_batch27.py)."""
+        out: list[Delta] = []
+        start, n = pos, len(buf)
+        lane = self._lane
+        head = None if until_token or lane is None else lane.frame_head
+        while pos < n and not self._ended:
+            framed = _DATA_FRAME(buf, pos)
+            if framed is None or (head is not None and pos != start and buf.startswith(head, pos)):
+                break
+            got = self.feed_frame(framed[1])
+            if got is None:
+                break
+            pos = framed.end()
+            if got:
+                out += got
+                if until_token and not _TOKENS.isdisjoint(map(type, got)):
+                    break
+        return out, pos
+
     def plan_tail(
         self, datas: list[str], drop_usage: bool
     ) -> tuple[list[bool], Callable[[], list[Delta]]] | None:
@@ -1052,7 +1089,7 @@ class ChatStreamDecoder:
             usage = _vendor_usage(obj)
         if type(usage) is dict:
             self.usage = usage_from_openai(usage, obj.get("service_tier"))
-            out.append(UsageUpdate(usage=self.usage))
+            out.append(UsageUpdate(self.usage))
         return out
 
     def _choice(self, choice: dict[str, Any], obj: dict[str, Any]) -> list[Delta]:

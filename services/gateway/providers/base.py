@@ -252,7 +252,7 @@ class Provider:
         can only mean outside (more reasoning than completion tokens): then it is added to the output
         (``reasoning_as_output``).
         """
-        return reasoning_as_output(usage, outside_by_default=False)
+        return reasoning_as_output(usage, False)  # (by position: a keyword costs a dict)
 
     def usage_rule(self, model: str) -> Callable[[Usage], Usage]:
         """The usage convention for answers of ``model`` (the name this provider serves it by): ``usage``, unless the
