@@ -1,0 +1,65 @@
+"""Session 27 (bug27c) end to end, kind 11: OpenRouter answers HTTP 200 with an error BODY ``{"error": {"code": 429,
+…}}`` (its docs, "Errors": an error may come in a 200's body). The client gets a 429 in its own format with a
+Retry-After from the error's ``metadata.headers`` reset, as when OpenRouter says the same in its stream; before, a
+502 ``bad_response`` (Claude Code: 529 ``overloaded_error``) without any wait. Real gateway, recorder and scripted
+upstream; the official SDKs as clients."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import anthropic
+import openai
+import pytest
+
+from tests.procs import Stack, stack
+from tests.scripted_upstream import ScriptedUpstream, json_answer
+
+OPENROUTER = "/openrouter/api/v1/chat/completions"
+MODEL = "deepseek/deepseek-chat-v3-0324:free"
+
+
+def _rate_limited() -> dict[str, object]:
+    reset_ms = int((time.time() + 40) * 1000)
+    return {
+        "error": {
+            "code": 429,
+            "message": "Rate limit exceeded: free-models-per-min. ",
+            "metadata": {
+                "headers": {
+                    "X-RateLimit-Limit": "20",
+                    "X-RateLimit-Remaining": "0",
+                    "X-RateLimit-Reset": str(reset_ms),
+                }
+            },
+        }
+    }
+
+
+@pytest.fixture()
+def gw(up: ScriptedUpstream, tmp_path: Path) -> Iterator[Stack]:
+    """A gateway of its own with only OpenRouter (its rest after a 429 must not reach another test)."""
+    up.reset()
+    with stack(tmp_path, {"openrouter": f"{up.url}/openrouter/api/v1"}) as st:
+        yield st
+
+
+def test_claude_code_is_told_a_rate_limit_a_200_body_says(gw: Stack, up: ScriptedUpstream) -> None:
+    """bug27c variant 11-or-200-body-429-cc-ns-vE: before, 529 overloaded_error."""
+    up.script(OPENROUTER, json_answer(_rate_limited(), 200, keep=True))
+    client = anthropic.Anthropic(base_url=gw.gateway_url, api_key="k", max_retries=0)
+    with pytest.raises(anthropic.RateLimitError) as told:
+        client.messages.create(model=MODEL, max_tokens=1024, messages=[{"role": "user", "content": "hi"}])
+    assert told.value.status_code == 429
+    assert told.value.body["error"]["type"] == "rate_limit_error"  # type: ignore[index]
+
+
+def test_a_chat_client_gets_the_429_with_a_retry_after(gw: Stack, up: ScriptedUpstream) -> None:
+    """bug27c variant 11-or-200-body-429-chat-ns-vJ: before, 502 server_error without retry-after."""
+    up.script(OPENROUTER, json_answer(_rate_limited(), 200, keep=True))
+    client = openai.OpenAI(base_url=gw.gateway_url + "/v1", api_key="k", max_retries=0)
+    with pytest.raises(openai.RateLimitError) as told:
+        client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}])
+    assert 30 <= int(told.value.response.headers["retry-after"]) <= 41
