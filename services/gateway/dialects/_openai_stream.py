@@ -13,7 +13,7 @@ import orjson
 
 from services.gateway.dialects._call_signature import chat_extra, chat_signature, details_signatures
 from services.gateway.dialects._claude_details import redacted_of, signature_of
-from services.gateway.dialects._error_meaning import stream_words_for_openai
+from services.gateway.dialects._error_meaning import stream_words_for_openai, unwrapped
 from services.gateway.dialects._openai_wire import (
     finish_from_stop,
     new_id,
@@ -697,6 +697,11 @@ class ChatStreamDecoder:
                 obj = orjson.loads(data)
             except orjson.JSONDecodeError:
                 obj = None
+        if type(obj) is list:
+            # Gemini's OpenAI-compatible endpoint says an error as a one-element list, in its stream as in a body
+            # (``unwrapped``; s27 variants 10-gemini-inband-list-cc-vK, 11-gemini-inband-list-429-cc-vM: a 502
+            # "malformed chunk" before, its overflow no overflow and its 429 without the wait)
+            obj = unwrapped(obj)
         if not isinstance(obj, dict):
             return self._fail(
                 StreamError(status=502, type="api_error", message="malformed chunk from upstream")
