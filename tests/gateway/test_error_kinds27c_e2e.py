@@ -129,3 +129,51 @@ def test_geminis_listed_429_in_its_stream_is_a_429_with_its_wait(
         ) as stream:
             stream.get_final_message()
     assert 30 <= int(told.value.response.headers["retry-after"]) <= 37
+
+
+# ---- a Go server's sub-millisecond reset (kind 11) ------------------------------------------------------------------
+
+GROQ = "/groq/openai/v1/chat/completions"
+GROQ_CATALOG = """
+[[providers]]
+name = "groq"
+base_url = "{up}/groq/openai/v1"
+models = ["llama-3.3-70b-versatile"]
+price = {{ input = 0.59, output = 0.79 }}
+"""
+
+
+def test_a_microsecond_reset_is_waited_out_and_the_request_answered(
+    up: ScriptedUpstream, tmp_path: Path
+) -> None:
+    """bug27c variant 11-go-micro-reset-cc-vN: "864µs" (Go's Duration.String) read as no reset: Claude Code got the
+    429 without a wait, after one upstream call."""
+    up.reset()
+    catalog = tmp_path / "catalog.toml"
+    catalog.write_text(GROQ_CATALOG.format(up=up.url))
+    limited = {
+        "error": {
+            "message": "Rate limit reached for model `llama-3.3-70b-versatile` on requests per minute (RPM)",
+            "type": "requests",
+            "code": "rate_limit_exceeded",
+        }
+    }
+    headers = {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "864\u00b5s"}
+    answer = {
+        "id": "c1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "llama-3.3-70b-versatile",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "Hello."}, "finish_reason": "stop"}
+        ],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7},
+    }
+    up.script(GROQ, json_answer(limited, 429, headers=headers), json_answer(answer))
+    with stack(tmp_path, {}, CATALOG_PATH=str(catalog)) as st:
+        client = anthropic.Anthropic(base_url=st.gateway_url, api_key="k", max_retries=0)
+        got = client.messages.create(
+            model="llama-3.3-70b-versatile", max_tokens=1024, messages=[{"role": "user", "content": "hi"}]
+        )
+    assert got.content[0].text == "Hello."  # type: ignore[union-attr]
+    assert len(up.seen(GROQ)) == 2
