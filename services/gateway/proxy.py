@@ -1516,12 +1516,15 @@ def _error_told_inside(wire: registry.WireSpec, raw: bytes) -> ir.StreamError | 
     """The error a 200 JSON body carries (``{"error": {...}}``), read as the wire's stream reader reads the same
     object told as an event: the status its code says (OpenRouter's numeric ``code``, OpenAI's string codes), the
     provider's own words from ``metadata.raw``, the error object kept for its retry hints (``metadata.headers``);
-    None when the reader does not read it as an error. OpenRouter documents that an error may come in the body of
-    a response whose HTTP status is 200 (OpenRouter docs, "Errors"); read as a 502 ``bad_response``, a rate limit
-    there was an ``overloaded_error`` to Claude Code and an overflow was no overflow."""
+    None when the reader does not read it as an error, or reads no status of its own in it (500). OpenRouter
+    documents that an error may come in the body of a response whose HTTP status is 200 (OpenRouter docs,
+    "Errors"); read as a 502 ``bad_response``, its rate limit was an ``overloaded_error`` to Claude Code and a 502
+    to OpenAI clients, without the wait (s27 variants 11-or-200-body-429-*)."""
     text = raw.removeprefix(_UTF8_BOM).decode("utf-8", errors="replace").strip()
     deltas = wire.decoder().feed(SSEEvent(event=None, data=text))
-    return next((d for d in deltas if isinstance(d, ir.StreamError)), None)
+    told = next((d for d in deltas if isinstance(d, ir.StreamError)), None)
+    # 500 is the readers' word for an error that states no status: it stays the 502 ``bad_response`` it was
+    return told if told is not None and told.status != 500 else None
 
 
 def _json_typed(headers: Mapping[str, str]) -> bool:
