@@ -49,6 +49,7 @@ from services.gateway.serve import Answer, Limits, Unfit, serve
 from services.gateway.upstream import FINISHED_KEEPALIVE_S, Chunks, PeekedChunks, UpstreamClient
 from services.gateway.upstream_pool import UpstreamResponse
 from services.gateway.whole_answer import looks_whole, read_answer
+from shared.sse import SSEEvent
 
 SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -846,7 +847,7 @@ class Proxy:
         stream, the wire's JSON reader's Completion through the client's stream encoder
         (``completion_deltas``), usage to the ledger. Before: 502 empty_stream (s20 variant 13-ae). Errors
         as ``_relay_json``'s (a 200 carrying an error, not JSON)."""
-        data = self._answer_object(provider, raw)
+        data = self._answer_object(provider, raw, pair.wire, att.headers)
         model = data.get("model")
         att.served_model = model if isinstance(model, str) and model else None
         completion = pair.wire.completion(data)
@@ -875,9 +876,15 @@ class Proxy:
         return Answer(response)
 
     @staticmethod
-    def _answer_object(provider: Provider, raw: bytes) -> dict[str, Any]:
+    def _answer_object(
+        provider: Provider,
+        raw: bytes,
+        wire: registry.WireSpec | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
         """A whole answer's JSON object; UpstreamError 502 ``bad_response`` for invalid JSON, a non-object, or
-        a 200 that carries an error. A leading UTF-8 BOM is passed over: RFC 8259 §8.1, a JSON text must not
+        a 200 that carries an error the ``wire``'s stream reader does not read as one (with ``wire``, an error it
+        reads is raised with its own status; ``headers``: the answer's, for when to retry). A leading UTF-8 BOM is passed over: RFC 8259 §8.1, a JSON text must not
         begin with one but its parsers "MAY ignore the presence of a byte order mark rather than treating it as
         an error" (relays written on .NET send one; s22 variant 13-bom-vA: a 502 before)."""
         try:
@@ -899,6 +906,19 @@ class Proxy:
                 error_type="bad_response",
             )
         if isinstance(data.get("error"), dict):  # a 200 that carries an error is not an answer
+            if wire is not None and (told := _error_told_inside(wire, raw)) is not None:
+                # the error the body tells, read as the same object told in the wire's stream is (its status
+                # from the code: OpenRouter's HTTP 200 with {"error": {"code": 429, …}} is a rate limit, not a
+                # 502 bad_response; s27 variant 11-or-200-body-429-cc-ns-vE), when to retry as an HTTP error
+                # answer says it (``_stream_as_json``)
+                raise UpstreamError(
+                    told.status,
+                    provider.scrub(f"{provider.name}: {told.message}"),
+                    provider=provider.name,
+                    retryable=is_retryable(told.status),
+                    error_type=told.type,
+                    retry_after_s=retry_after_seconds(headers or {}, told.status, told.body),
+                )
             message, _ = parse_upstream_error(provider.scrub(raw.decode("utf-8", errors="replace")).encode())
             raise UpstreamError(
                 502,
@@ -925,7 +945,7 @@ class Proxy:
             att.read_usage = functools.partial(read_answer, att, provider.usage_rule, wire.usage, raw)
             return self._answered(call, att, raw)
         try:
-            data = self._answer_object(provider, raw)
+            data = self._answer_object(provider, raw, pair.wire, att.headers)
         except UpstreamError:
             if not gathered.is_event_stream(raw):
                 raise
@@ -1560,6 +1580,21 @@ def _first_byte(read: bytes) -> bytes:
     if len(read) < len(_UTF8_BOM) and _UTF8_BOM.startswith(read):
         return b""
     return read.removeprefix(_UTF8_BOM).lstrip()[:1]
+
+
+def _error_told_inside(wire: registry.WireSpec, raw: bytes) -> ir.StreamError | None:
+    """The error a 200 JSON body carries (``{"error": {...}}``), read as the wire's stream reader reads the same
+    object told as an event: the status its code says (OpenRouter's numeric ``code``, OpenAI's string codes), the
+    provider's own words from ``metadata.raw``, the error object kept for its retry hints (``metadata.headers``);
+    None when the reader does not read it as an error, or reads no status of its own in it (500). OpenRouter
+    documents that an error may come in the body of a response whose HTTP status is 200 (OpenRouter docs,
+    "Errors"); read as a 502 ``bad_response``, its rate limit was an ``overloaded_error`` to Claude Code and a 502
+    to OpenAI clients, without the wait (s27 variants 11-or-200-body-429-*)."""
+    text = raw.removeprefix(_UTF8_BOM).decode("utf-8", errors="replace").strip()
+    deltas = wire.decoder().feed(SSEEvent(event=None, data=text))
+    told = next((d for d in deltas if isinstance(d, ir.StreamError)), None)
+    # 500 is the readers' word for an error that states no status: it stays the 502 ``bad_response`` it was
+    return told if told is not None and told.status != 500 else None
 
 
 def _json_typed(headers: Mapping[str, str]) -> bool:

@@ -19,7 +19,7 @@ from services.gateway.dialects._claude_details import (
     signature_of,
     thinking_entry,
 )
-from services.gateway.dialects._error_meaning import stream_words_for_openai
+from services.gateway.dialects._error_meaning import stream_words_for_openai, unwrapped
 from services.gateway.dialects._openai_wire import (
     finish_from_stop,
     new_id,
@@ -726,9 +726,14 @@ class ChatStreamDecoder:
             except orjson.JSONDecodeError:
                 obj = None
         if not isinstance(obj, dict):
-            return self._fail(
-                StreamError(status=502, type="api_error", message="malformed chunk from upstream")
-            )
+            # Gemini's OpenAI-compatible endpoint says an error as a one-element list, in its stream as in a body
+            # (``unwrapped``; s27 variants 10-gemini-inband-list-cc-vK, 11-gemini-inband-list-429-cc-vM: a 502
+            # "malformed chunk" before, its overflow no overflow and its 429 without the wait)
+            obj = unwrapped(obj)
+            if not isinstance(obj, dict):
+                return self._fail(
+                    StreamError(status=502, type="api_error", message="malformed chunk from upstream")
+                )
         if obj.get("error"):  # (TGI's ``error_type`` beside it: ``stream_error_from_openai``)
             return self._fail(stream_error_from_openai(obj["error"], obj.get("error_type")))
         # an error event whose data is the error object itself (llama.cpp's ``error:`` line, ``SSEDecoder``); ``is not

@@ -47,8 +47,20 @@ import orjson
 
 from services.gateway.dialects._error_meaning import error_json
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
-_UNIT_S = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+# Go's durations (``time.Duration.String``, which servers written in Go such as Groq's print their resets with: "6m0s",
+# "2m59.56s", "20ms", and below a millisecond "864µs" or "500ns"; ``time.ParseDuration`` also reads "us" and the Greek
+# "μs"): a sub-millisecond reset was no reset at all, a 429 without a wait (s27 variant 11-go-micro-reset-cc-vN)
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|us|\u00b5s|\u03bcs|ns|h|m|s)")
+_UNIT_S = {
+    "h": 3600.0,
+    "m": 60.0,
+    "s": 1.0,
+    "ms": 0.001,
+    "us": 1e-6,
+    "\u00b5s": 1e-6,
+    "\u03bcs": 1e-6,
+    "ns": 1e-9,
+}
 _MS_EPOCH = 1e12
 _S_EPOCH = 1e9
 
