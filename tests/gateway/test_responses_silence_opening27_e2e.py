@@ -14,8 +14,10 @@ Real gateway and recorder processes, the scripted upstream; the client reads the
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx2
 import pytest
@@ -70,4 +72,55 @@ def test_a_silence_before_the_first_byte_opens_the_response(gw: Stack, up: Scrip
     assert [e["sequence_number"] for e in events] == list(range(len(events)))
     assert events[first_text]["delta"] == "Forty-two."
     row = gw.row_for("ro27")
+    assert (row["status"], row["input_tokens"], row["output_tokens"]) == (200, 19, 8)
+
+
+def test_held_headers_get_numbered_keepalive_events_after_the_opening(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """The provider holds its status line (a cold model loading; s19 variant 19-r): the client's answer starts
+    (``response.created``, ``response.in_progress``), and every later period of the wait is a ``keepalive`` event
+    numbered after them (``OpenStream.keepalive``), not a comment (before s27: comments, nothing to Codex's reader;
+    s27 variant 19-fallback-events-resp-vAG, the same keep-alives in a fallback's wait). The headers are let go
+    once the client has read two keep-alives of either kind (a handshake, not a clock); the answer then goes on
+    numbered after them, under the opening's response id."""
+    gate = threading.Event()
+    usage = {"prompt_tokens": 19, "completion_tokens": 8, "total_tokens": 27}
+    answer = [
+        *chat_opening(),
+        *unnamed(chat({"content": "Forty-two."}), chat({}, "stop"), chat(None, usage=usage), b"[DONE]"),
+    ]
+    up.script(XAI_CHAT, sse(answer, gate=gate))
+    body = {"model": "grok-3-mini", "stream": True, "input": "What is six times seven?"}
+    decoder = SSEDecoder()
+    events: list[dict[str, Any]] = []
+    comments = waits = 0
+    try:
+        with httpx2.stream(
+            "POST",
+            gw.gateway_url + "/v1/responses",
+            json=body,
+            headers={"x-request-id": "ro27-held"},
+            timeout=30,
+        ) as r:
+            assert r.status_code == 200, r.read()
+            for piece in r.iter_bytes():
+                for ev in decoder.feed(piece):
+                    if ev.comment:
+                        comments += 1
+                    else:
+                        events.append(json.loads(ev.data))
+                    if ev.comment or events[-1]["type"] == "keepalive":
+                        waits += 1
+                        if waits == 2:
+                            gate.set()
+    finally:
+        gate.set()
+    kinds = [e["type"] for e in events]
+    assert comments == 0, (kinds, comments)  # before the fix: comments after the opening
+    assert kinds[:4] == ["response.created", "response.in_progress", "keepalive", "keepalive"], kinds
+    assert kinds.count("response.created") == 1 and kinds[-1] == "response.completed", kinds
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    assert len({e["response"]["id"] for e in events if "response" in e}) == 1
+    row = gw.row_for("ro27-held")
     assert (row["status"], row["input_tokens"], row["output_tokens"]) == (200, 19, 8)

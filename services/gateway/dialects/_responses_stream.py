@@ -1141,3 +1141,9 @@ def _text_part(text: str) -> dict[str, Any]:
 
 def _summary_part(text: str) -> dict[str, Any]:
     return {"type": "summary_text", "text": text}
+
+
+def keepalive_event(sequence_number: int) -> bytes:
+    """A Responses ``keepalive`` event numbered ``sequence_number`` (``ResponsesStreamEncoder._keepalive``'s frame),
+    for a stream the gateway began itself (``proxy.OpenStream.keepalive``)."""
+    return _KEEPALIVE_EVENT % sequence_number
