@@ -150,6 +150,21 @@ class OpenStream:
     error_type: str
     error: UpstreamError | None
 
+    def keepalive(self, fmt: ClientFormat) -> bytes:
+        """The client's next keep-alive while no route's answer writes to it (headers awaited, a Retry-After
+        wait, a slow first byte): its format's (``ClientSpec.keepalive``); for a format whose keep-alives are
+        numbered events once the opening is out (Responses: ``ClientSpec.numbered_keepalive``; Codex's reader
+        drops comments, its idle timer waits on events) the next number, counted into ``opening``, so the
+        answer that continues the stream numbers its events after it (``Relay.resume``). Before s27 these were
+        comments after a Responses opening (s25 variant 19-ka-fallback-resp-vG: 2.6 s without an event)."""
+        spec = registry.client(fmt)
+        numbered = spec.numbered_keepalive
+        if numbered is None or not self.opening.frames:
+            return spec.keepalive
+        frame = numbered(self.opening.frames)
+        self.opening = Opening(self.opening.frames + 1, self.opening.id)
+        return frame
+
 
 # What begins a client's stream for a route sent while nothing reached the client (``Call.unopened``): the client's
 # request, the route's pairing and its view (``Proxy._open``); a tuple, not a class: no call made for it per send
@@ -325,11 +340,11 @@ class Proxy:
             # a keep-alive period after the client last heard something, not after the wait began (s24 variant
             # 19-ping-vG: a wait begun 0.6 s after the opening's keep-alive left the client 1.6 s without a byte
             # at STREAM_KEEPALIVE_S=1); the next send goes on from the last one (``_send_keeping_alive``)
-            response, frame = opened.response, registry.client(call.fmt).keepalive
+            response = opened.response
             while response.heard_at + keepalive_s < end:
                 await asyncio.sleep(response.quiet_left(keepalive_s))
                 try:
-                    await response.tell(frame)
+                    await response.tell(opened.keepalive(call.fmt))
                 except (ConnectionResetError, aiohttp.ClientConnectionResetError):
                     break
         await asyncio.sleep(max(0.0, end - time.monotonic()))
@@ -522,14 +537,13 @@ class Proxy:
             nonlocal gone
             try:
                 # ``call.opened`` set first: the answer continues it once ``stop`` has let this write end whole
-                response = (await self._open(call, unopened)).response
-                frame = registry.client(call.fmt).keepalive
+                opened = await self._open(call, unopened)
                 while True:
                     try:
                         await asyncio.wait_for(stop.wait(), keepalive_s)
                         return
                     except TimeoutError:
-                        await response.tell(frame)
+                        await opened.response.tell(opened.keepalive(call.fmt))
             except (ConnectionResetError, aiohttp.ClientConnectionResetError):
                 # the client hung up: while the headers are awaited its request ends there, the send with
                 # it; once they came the answer's own writes find it gone (``_relay_stream``)
@@ -586,7 +600,7 @@ class Proxy:
         ends there, recorded as the client's hang-up, and no further route is tried."""
         keepalive_s = self.upstream.keepalive_s
         sending = asyncio.ensure_future(self.upstream.send(provider, up.url, up.headers, up.body))
-        frame, response = registry.client(call.fmt).keepalive, opened.response
+        response = opened.response
         try:
             while keepalive_s > 0 and not sending.done():
                 # due a period after the client last heard something (a keep-alive of the wait before, the
@@ -595,7 +609,7 @@ class Proxy:
                 if done:
                     break
                 try:
-                    await response.tell(frame)
+                    await response.tell(opened.keepalive(call.fmt))
                 except (ConnectionResetError, aiohttp.ClientConnectionResetError) as exc:
                     raise ClientGone from exc
             return await sending
@@ -798,14 +812,13 @@ class Proxy:
         deadline = time.monotonic() + bound_s
         on_idle: Callable[[], Awaitable[None]] | None = None
         if call.opened is not None or self.upstream.keepalive_s > 0:
-            frame = registry.client(call.fmt).keepalive
 
             async def keepalive() -> None:
                 try:
                     if call.opened is None:
                         await self._open(call, (request, pair, view))
                     else:
-                        await call.opened.response.tell(frame)
+                        await call.opened.response.tell(call.opened.keepalive(call.fmt))
                 except (ConnectionResetError, aiohttp.ClientConnectionResetError) as exc:
                     raise ClientGone from exc
 

@@ -321,6 +321,7 @@ class Passthrough(Relay):
         "_head",
         "_guard",
         "_odd_start",
+        "_kept",
     )
 
     def __init__(self, pairing: Pairing, view: View, usage_rule: UsageRule = _as_reported) -> None:
@@ -329,6 +330,7 @@ class Passthrough(Relay):
         # None once the body's start is behind
         self._head: bytes | None = b""
         self._opening: Opening | None = None  # ``resume``'s, with frames
+        self._kept = 0  # numbered keep-alive events this relay put in the stream (``keepalive``)
         # The last bytes ``feed`` gave the client that hold an event's data (none: b"") and the answer's id its
         # opening gave (the decoder's ``MessageStart``): what an error after the answer began must go on from
         # (``fail``)
@@ -757,7 +759,36 @@ class Passthrough(Relay):
         # then a long silence before its LF, kept Claude Code's stream silent).
         if self._filter is None and self._sse.after_cr and not self._held:
             return b""
+        after = self.pairing.client.keepalive_after
+        if after is not None and self._sent and (frame := after(self._sent)) is not None:
+            # a numbered keep-alive event (Responses: Codex's reader drops comments, its idle timer waits on
+            # events; s27 variant 19-codex-passthrough-vAE), the upstream's later events numbered after it
+            self._kept += 1
+            self._number_after_keepalives()
+            self._sent = frame  # (what a keep-alive or an error after it goes on from)
+            return frame
         return self.pairing.client.keepalive
+
+    def _number_after_keepalives(self) -> None:
+        """From now on every upstream event goes through the filter of a stream that continues an opening
+        (``ClientSpec.resumed``) whose count takes in the ``_kept`` keep-alive events: their ``sequence_number``
+        moved on by that many (after the upstream's own opening of two: OpenAI "Streaming API responses"), the
+        response id kept as ``resume`` gave it, and the call's own filter (or the guard's) behind it. The start
+        of an unfinished event held back is dropped, as ``_guarded`` does: the filter writes it whole."""
+        base = self._opening
+        opening = Opening(
+            (2 if base is None else base.frames) + self._kept, None if base is None else base.id
+        )
+        client = self.pairing.client
+        own = client.passthrough_frames(self.view)
+        if own is None and client.blank_guard is not None:
+            own = client.blank_guard[1]
+        self._guard = None
+        self._held.clear()
+        self._use_frames(client.resumed(opening, own))
+        # every frame through the filter: none passes by name or by the scan, unnumbered (token frames pass a
+        # filter unchanged, ``_token_only``; the scan passes quiet frames as bytes, ``_scan``)
+        self._content_only, self._token_event, self._rule = _NONE, None, None
 
     def _feed_events(self, chunk: bytes) -> bytes:
         """``chunk``'s events decoded one by one (a short read, or the pieces of a scanned one)."""

@@ -746,7 +746,13 @@ def _read_releasing(
             for piece in r.iter_bytes():
                 for ev in decoder.feed(piece):
                     events.append(ev)
-                    if (ev.event == "ping") if keepalive == "ping" else ev.comment:
+                    # (":": a comment, or a Responses ``keepalive`` event: what a translated Responses client
+                    # gets once its opening is out, s27)
+                    if (
+                        (ev.event == "ping")
+                        if keepalive == "ping"
+                        else (ev.comment or ev.event == "keepalive")
+                    ):
                         seen += 1
                         if seen == 2:
                             gate.set()

@@ -89,6 +89,8 @@ def test_translated_streams_get_their_formats_keepalive(fmt: ClientFormat) -> No
     events = SSEDecoder().feed(frame)
     if fmt == "anthropic":
         assert any(e.event == "ping" for e in events)  # Claude Code's watchdog counts events, not comments
+    elif fmt == "openai_responses":  # the opening, events Codex's reader sees (s27; later: keepalive events)
+        assert [e.event for e in events] == ["response.created", "response.in_progress"]
     else:
         assert events and all(e.comment for e in events)
 

@@ -584,8 +584,8 @@ class ResponsesStreamEncoder:
     time (``output_item.added`` … deltas … ``output_item.done`` with the whole item), then exactly one of
     ``response.completed`` / ``response.incomplete`` (``Finish(max_tokens)``) / ``response.failed``
     (StreamError; nothing follows it, and items still open are not closed, so a cut-off tool call is
-    never handed to the client as done). KeepAlive becomes a ``keepalive`` event once the response has started
-    (``_keepalive``), an SSE comment before.
+    never handed to the client as done). KeepAlive becomes a ``keepalive`` event once the response has started,
+    the opening (``response.created``, ``response.in_progress``) before (``_keepalive``).
 
     ``view.compaction``: the model's text is a handoff summary; it goes out as one ``compaction`` item
     (``encode_compaction``) instead of a message. ``view.reasoning`` False drops reasoning.
@@ -661,15 +661,21 @@ class ResponsesStreamEncoder:
 
     def _keepalive(self) -> bytes:
         """What a silence gets: ``{"type":"keepalive","sequence_number":n}``, numbered in turn, once
-        ``response.created`` is out; an SSE comment before (the openai SDK's ``responses.stream()`` raises on any
-        event before ``response.created``). OpenAI's own long Responses streams send these events (openai-node
+        ``response.created`` is out; before it, the response's opening (``response.created``,
+        ``response.in_progress``: two events), as the Anthropic encoder writes ``message_start`` on a silence
+        before the first token. A comment there (before s27) reached Codex as nothing: a model silent before its
+        first token (a cold model, long thinking) left its idle timer running (s27 variant 19-ka-before-first-
+        chunk-*); the openai SDK's ``responses.stream()`` raises on any event before ``response.created``, so
+        the opening comes first. A non-streamed answer (``frames`` False) gets the comment. OpenAI's own long Responses streams send these events (openai-node
         #1965, openai-java #776), and a comment is not enough for Codex: it reads SSE with eventsource-stream,
         which drops comment lines, and its idle timer (``stream_idle_timeout_ms``) waits on the next event
         (codex-rs ``process_sse``: ``timeout(idle_timeout, stream.next())``). A keep-alive without its
         ``sequence_number`` stops strict clients ("missing field sequence_number", diegosouzapw/OmniRoute#14330).
         Clients skip the type: Codex's unknown-event arm, the openai SDK's accumulator (s26 variant 19-codex-*)."""
-        if not self._started or not self._frames:
+        if not self._frames:
             return _KEEPALIVE
+        if not self._started:
+            return self._start(None)
         seq, self._seq = self._seq, self._seq + 1
         return _KEEPALIVE_EVENT % seq
 
@@ -1175,3 +1181,9 @@ def _text_part(text: str) -> dict[str, Any]:
 
 def _summary_part(text: str) -> dict[str, Any]:
     return {"type": "summary_text", "text": text}
+
+
+def keepalive_event(sequence_number: int) -> bytes:
+    """A Responses ``keepalive`` event numbered ``sequence_number`` (``ResponsesStreamEncoder._keepalive``'s frame),
+    for a stream the gateway began itself (``proxy.OpenStream.keepalive``)."""
+    return _KEEPALIVE_EVENT % sequence_number

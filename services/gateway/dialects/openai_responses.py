@@ -50,6 +50,7 @@ from services.gateway.dialects._responses_stream import (
     ResponsesStreamEncoder,
     ends_stream,
     filtered,
+    keepalive_event,
     response_object,
     stop_from_incomplete,
 )
@@ -85,6 +86,8 @@ from shared.sse import SSEEvent, encode_event, reencode
 
 __all__ = [
     "error_after_answer",
+    "keepalive_after",
+    "keepalive_event",
     "ResponsesStreamDecoder",
     "client_error_body",
     "client_status",
@@ -432,6 +435,15 @@ def error_after_answer(sent: bytes, answer_id: str | None, status: int, message:
     13-vF: a stream cut after its content got ``sequence_number`` 0 and another response's id."""
     found = _SEQUENCE.findall(sent)
     return stream_error_frame(status, message, int(found[-1]) + 1 if found else 0, answer_id)
+
+
+def keepalive_after(sent: bytes) -> bytes | None:
+    """A ``keepalive`` event numbered after the last ``sequence_number`` in ``sent`` (the last bytes a passed-through
+    stream's client got that carry an event), None when they name none. OpenAI sends these events itself in long
+    streams (openai-node #1965); other Responses servers send none, and Codex's reader drops comments (its idle
+    timer waits on events). Responses API reference, streaming events: numbers follow each other."""
+    found = _SEQUENCE.findall(sent)
+    return keepalive_event(int(found[-1]) + 1) if found else None
 
 
 # Events whose data carries a function call's final arguments: the call's ``arguments.done``, its item's

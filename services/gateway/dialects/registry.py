@@ -154,6 +154,13 @@ class ClientSpec:
     odd_lines: Callable[[list[bytes]], bool] | None = None
     # What a relayed (untranslated) stream's client gets after STREAM_KEEPALIVE_S of upstream silence.
     keepalive: bytes = encode_comment("keep-alive")
+    # A format whose keep-alives are numbered events once its answer's opening is out (Responses: a comment is
+    # nothing to Codex's reader): the keep-alive numbered n. None: ``keepalive`` always (``proxy.OpenStream``).
+    numbered_keepalive: Callable[[int], bytes] | None = None
+    # The same for a passed-through stream: the keep-alive after the client's last bytes (numbered after the
+    # last number in them), None when they hold none; a relay that sends one numbers the later events after it
+    # (``relay.Passthrough.keepalive``). None: ``keepalive`` always.
+    keepalive_after: Callable[[bytes], bytes | None] | None = None
     # What one frame a client of this format was sent is: part of its answer's opening, a keep-alive, or
     # (None) anything else (``_opening``); a client whose stream holds nothing else may still get its answer
     # from another route when the one that began it fails before its first token.
@@ -443,6 +450,8 @@ CLIENTS: dict[ClientFormat, ClientSpec] = {
         opening_part=resp.opening_part,
         opening_id=resp.opening_id,
         reopened=resp.reopened,
+        numbered_keepalive=resp.keepalive_event,
+        keepalive_after=resp.keepalive_after,
         error_after_opening=resp.resumed_error,
         error_after_answer=resp.error_after_answer,
         error_words=em.words_for_openai,
