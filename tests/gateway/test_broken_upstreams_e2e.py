@@ -189,7 +189,11 @@ def test_an_in_stream_error_quoting_the_key(
         ("body:not-json", True, "bad_response"),
         ("early,cut-mid-frame", True, "empty_stream"),  # half of the first frame, then the end
         ("trickle", False, "broken_response"),  # a JSON body that starts and never ends
-        ("body:error,echo-key", False, "bad_response"),  # a 200 whose body is an error
+        # a 200 whose body is an error: read as the same object in the wire's stream is, its type the provider's
+        # (the fakes' bodies: invalid_request_error, told as OpenAI's api_error by the chat reader) since s27
+        # bug27c (OpenRouter's 200 with {"error": {"code": 429}}); "bad_response" before, and still for the
+        # Responses wire, whose event reader does not read a bare {"error": …} object
+        ("body:error,echo-key", False, ("api_error", "invalid_request_error", "bad_response")),
         ("body:not-json", False, "bad_response"),
         # an HTML error page (status:503:html) is issue 15's, with its fix
         ("status:401,echo-key", True, None),  # "Incorrect API key provided: sk-…"
@@ -202,7 +206,7 @@ def test_a_provider_that_fails_before_the_answer_began(
     route: tuple[str, str, str],
     fault: str,
     stream: bool,
-    error_type: str | None,
+    error_type: str | tuple[str, ...] | None,
 ) -> None:
     path, model, provider = route
     fakes[provider].set_fault(fault)
@@ -213,7 +217,9 @@ def test_a_provider_that_fails_before_the_answer_began(
     assert row["status"] == status and row["provider"] == provider, row
     failed = orjson.loads(row["failed_attempts"])
     assert failed and failed[-1]["provider"] == provider, row
-    if error_type is not None:
+    if isinstance(error_type, tuple):
+        assert row["error_type"] in error_type, row
+    elif error_type is not None:
         assert row["error_type"] == error_type, row
     else:
         assert failed[-1]["status"] in (401, 503), row
