@@ -1078,10 +1078,15 @@ class Proxy:
     ) -> Answer[web.StreamResponse]:
         relay = make_relay(pair, view, provider.usage_rule(att.route.model))
         relay.sent = att.sent  # an in-stream overflow's count restated against its max_tokens (s21)
-        if "n" in call.body and (expect := getattr(relay.decoder, "expect_choices", None)) is not None:
-            expect(
-                call.body["n"]
-            )  # the client's choices, relayed as they come: each must finish (session 27)
+        if (
+            pair.translate is None
+            and "n" in call.body
+            and (expect := getattr(relay.decoder, "expect_choices", None)) is not None
+        ):
+            # the client's choices, relayed as they come: each must finish (session 27). Only when its body went
+            # as it came: a translation sends no ``n`` (the server answers one choice; review27: an Anthropic
+            # client's stray ``n`` made a finished answer wait for choices never asked for)
+            expect(call.body["n"])
         opened: OpenStream | None = call.opened
         if opened is None:
             response = SSEResponse(self._headers(call))
