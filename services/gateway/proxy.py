@@ -970,13 +970,15 @@ class Proxy:
             # in a stream (``until_committed``): the next route is tried. A translated client that none answers is
             # told the error; a same-format one gets this answer as it came (``CutAnswer``, ``_held_answer``)
             message = provider.scrub(f"{provider.name}: {err.message}")
+            usage = functools.partial(_usage_of, provider.usage_rule, att.route.model, pair.wire.usage, data)
             if pair.translate is None:
                 if (repair := pair.wire.repair_answer) is not None:
                     raw = repair(raw, data)
-                usage = functools.partial(
-                    _usage_of, provider.usage_rule, att.route.model, pair.wire.usage, data
-                )
                 raise CutAnswer(err.status, message, provider.name, err.type, raw, usage)
+            # the provider billed the cut answer a translated client is not given: its tokens go to the ledger
+            # as a failed attempt's (``calls.row_for``), as a same-format client's and a streamed request's do
+            # (review27: a translated non-streamed request's cut answer was billed nowhere)
+            att.read_usage = usage
             raise UpstreamError(
                 err.status,
                 message,
@@ -1076,10 +1078,15 @@ class Proxy:
     ) -> Answer[web.StreamResponse]:
         relay = make_relay(pair, view, provider.usage_rule(att.route.model))
         relay.sent = att.sent  # an in-stream overflow's count restated against its max_tokens (s21)
-        if "n" in call.body and (expect := getattr(relay.decoder, "expect_choices", None)) is not None:
-            expect(
-                call.body["n"]
-            )  # the client's choices, relayed as they come: each must finish (session 27)
+        if (
+            pair.translate is None
+            and "n" in call.body
+            and (expect := getattr(relay.decoder, "expect_choices", None)) is not None
+        ):
+            # the client's choices, relayed as they come: each must finish (session 27). Only when its body went
+            # as it came: a translation sends no ``n`` (the server answers one choice; review27: an Anthropic
+            # client's stray ``n`` made a finished answer wait for choices never asked for)
+            expect(call.body["n"])
         opened: OpenStream | None = call.opened
         if opened is None:
             response = SSEResponse(self._headers(call))
