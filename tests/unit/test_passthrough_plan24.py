@@ -20,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from services.gateway import relay as relay_module
 from services.gateway.dialects import registry
 from services.gateway.dialects._opening import Opening
 from services.gateway.dialects._responses_wire import TERMINAL_STATUSES, billed_usage, usage_from_responses
@@ -205,6 +206,9 @@ FORMATS = ["openai_chat", "anthropic", "openai_responses"]
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("cls", [Passthrough, EventPassthrough])
 def test_a_second_relay_of_a_pairing_reuses_its_plan(fmt: str, cls: type[Passthrough]) -> None:
+    # the plans are kept for at most ``_MAX_PLANS`` pairings: other tests' own pairings (hypothesis tests
+    # build one per example) may have filled the cache before this one runs
+    relay_module._PLANS.clear()
     view = View(model="m")
     first, second = _relay(cls, fmt, view), _relay(cls, fmt, view)
     filtered = first._filter is not None
