@@ -5,6 +5,7 @@ JSON body as upstreams write it, the relay facts compared, a relay with the run 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -80,3 +81,42 @@ def run(relay: Translator, chunks: list[bytes], take_rest: bool) -> tuple[bytes,
         seen.append(run_facts(relay))
     out.append(relay.finish())
     return b"".join(out), [*seen, run_facts(relay)]
+
+
+# an id an encoder makes up when the upstream's stream did not open with its own (random: masked)
+_MADE_UP_ID = re.compile(rb"(?:resp|msg|fc|rs|chatcmpl|call|toolu)_[0-9A-Za-z]{20,}").sub
+
+
+def tap_facts(relay: Translator) -> tuple[Any, ...]:
+    """What the gateway reads of a relay as the stream goes, for the frame tap and batch tests
+    (``tests/unit/test_translator_tap23.py``, ``tests/unit/dialects/test_frame_batch26.py``,
+    ``tests/unit/dialects/test_chat_batch27.py``): ``facts`` and whether the relay holds bytes for ``rest`` or
+    sits between events."""
+    return (
+        repr(relay.usage),
+        relay.events,
+        relay.started,
+        relay.saw_content,
+        relay.error,
+        relay.complete,
+        relay.decoder.model,
+        relay.has_rest,
+        relay.between_events,
+    )
+
+
+def relay_reads(
+    relay: Translator, chunks: list[bytes], take_rest: bool, last: bool
+) -> tuple[bytes, list[Any]]:
+    """The bytes out (made-up ids masked) and ``tap_facts`` after each read, the last read given as the body's
+    last (``feed_last``) when ``last``, then after ``finish`` with the usage the ledger reads."""
+    out, seen = [], []
+    for i, read in enumerate(chunks):
+        fed = relay.feed_last(read) if last and i == len(chunks) - 1 else relay.feed(read)
+        out.append(fed)
+        if take_rest:
+            out.append(relay.rest())
+        seen.append(tap_facts(relay))
+    out.append(relay.finish())
+    seen.append((tap_facts(relay), repr(relay.read_usage())))
+    return _MADE_UP_ID(b"<id>", b"".join(out)), seen

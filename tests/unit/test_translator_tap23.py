@@ -10,7 +10,6 @@ or a frame a read, ``rest`` taken or not."""
 
 from __future__ import annotations
 
-import re
 from itertools import pairwise
 from typing import Any
 
@@ -20,7 +19,7 @@ from hypothesis import strategies as st
 from services.gateway.dialects.registry import pairing
 from services.gateway.dialects.view import View
 from services.gateway.relay import Translator
-from tests.text_lanes import same_made_up
+from tests.text_lanes import relay_reads, same_made_up
 from tests.unit.dialects.test_chat_text_run import END as CHAT_END
 from tests.unit.dialects.test_chat_text_run import chat_frames, chunk
 from tests.unit.dialects.test_chat_text_run import start as chat_start
@@ -76,37 +75,6 @@ def _relays(
     return tapped, untapped, general
 
 
-def _facts(relay: Translator) -> tuple[Any, ...]:
-    return (
-        repr(relay.usage),
-        relay.events,
-        relay.started,
-        relay.saw_content,
-        relay.error,
-        relay.complete,
-        relay.decoder.model,
-        relay.has_rest,
-        relay.between_events,
-    )
-
-
-def _run(relay: Translator, chunks: list[bytes], take_rest: bool, last: bool) -> tuple[bytes, list[Any]]:
-    out, seen = [], []
-    for i, read in enumerate(chunks):
-        fed = relay.feed_last(read) if last and i == len(chunks) - 1 else relay.feed(read)
-        out.append(fed)
-        if take_rest:
-            out.append(relay.rest())
-        seen.append(_facts(relay))
-    out.append(relay.finish())
-    seen.append((_facts(relay), repr(relay.read_usage())))
-    return _MADE_UP(b"<id>", b"".join(out)), seen
-
-
-# an id an encoder makes up when the upstream's stream did not open with its own (random: masked)
-_MADE_UP = re.compile(rb"(?:resp|msg|fc|rs|chatcmpl|call|toolu)_[0-9a-f]{24}[0-9]*").sub
-
-
 def _same(
     body: bytes,
     chunks: list[bytes],
@@ -117,9 +85,9 @@ def _same(
 ) -> None:
     for client in CLIENTS if wire == "anthropic" else CHAT_CLIENTS:
         tapped, untapped, general = _relays(client, include_usage, wire)
-        got = _run(tapped, chunks, take_rest, last)
-        assert got == _run(untapped, chunks, take_rest, last), (client, body, chunks)
-        assert got == _run(general, chunks, take_rest, last), (client, body, chunks)
+        got = relay_reads(tapped, chunks, take_rest, last)
+        assert got == relay_reads(untapped, chunks, take_rest, last), (client, body, chunks)
+        assert got == relay_reads(general, chunks, take_rest, last), (client, body, chunks)
 
 
 @st.composite
@@ -216,7 +184,7 @@ def test_the_tap_is_taken() -> None:
             raise AssertionError(f"decoder.feed({ev!r})")
 
         tapped.decoder.feed = no_feed  # type: ignore[method-assign]
-        want = _run(untapped, [body], False, True)
-        assert _run(tapped, [body], False, True) == want
+        want = relay_reads(untapped, [body], False, True)
+        assert relay_reads(tapped, [body], False, True) == want
         if wire == "openai_chat":  # the text shape was learnt (the run lane took the texts after the first)
             assert tapped.decoder._lane is not None  # type: ignore[attr-defined]

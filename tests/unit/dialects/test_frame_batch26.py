@@ -9,7 +9,6 @@ the last read by ``feed_last`` or not."""
 
 from __future__ import annotations
 
-import re
 from itertools import pairwise
 from typing import Any
 
@@ -22,7 +21,7 @@ from services.gateway.dialects.ir import KeepAlive, MessageStart, TextDelta, Usa
 from services.gateway.dialects.registry import pairing
 from services.gateway.dialects.view import View
 from services.gateway.relay import Translator
-from tests.text_lanes import same_made_up
+from tests.text_lanes import relay_reads, same_made_up
 from tests.unit.dialects.test_lazy_usage import streams
 
 CLIENTS = ("openai_chat", "openai_responses")
@@ -83,36 +82,6 @@ def _relays(client: str, include_usage: bool) -> tuple[Translator, Translator, T
     return batched, tapped, general
 
 
-def _facts(relay: Translator) -> tuple[Any, ...]:
-    return (
-        repr(relay.usage),
-        relay.events,
-        relay.started,
-        relay.saw_content,
-        relay.error,
-        relay.complete,
-        relay.decoder.model,
-        relay.has_rest,
-        relay.between_events,
-    )
-
-
-_MADE_UP = re.compile(rb"(?:resp|msg|fc|rs|chatcmpl|call|toolu)_[0-9a-f]{24}[0-9]*").sub
-
-
-def _run(relay: Translator, chunks: list[bytes], take_rest: bool, last: bool) -> tuple[bytes, list[Any]]:
-    out, seen = [], []
-    for i, read in enumerate(chunks):
-        fed = relay.feed_last(read) if last and i == len(chunks) - 1 else relay.feed(read)
-        out.append(fed)
-        if take_rest:
-            out.append(relay.rest())
-        seen.append(_facts(relay))
-    out.append(relay.finish())
-    seen.append((_facts(relay), repr(relay.read_usage())))
-    return _MADE_UP(b"<id>", b"".join(out)), seen
-
-
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     _bodies(),
@@ -128,9 +97,9 @@ def test_the_batch_gives_the_paths_without_it_the_same_bytes_and_facts(
     chunks = _chunks(body, cuts, by_frame)
     for client in CLIENTS:
         batched, tapped, general = _relays(client, include_usage)
-        got = _run(batched, chunks, take_rest, last)
-        assert got == _run(tapped, chunks, take_rest, last), (client, chunks)
-        assert got == _run(general, chunks, take_rest, last), (client, chunks)
+        got = relay_reads(batched, chunks, take_rest, last)
+        assert got == relay_reads(tapped, chunks, take_rest, last), (client, chunks)
+        assert got == relay_reads(general, chunks, take_rest, last), (client, chunks)
 
 
 CANNED = (
@@ -158,7 +127,9 @@ def test_every_byte_cut() -> None:
         chunks = [CANNED[:cut], CANNED[cut:]]
         for client in CLIENTS:
             batched, tapped, _ = _relays(client, cut % 2 == 0)
-            assert _run(batched, chunks, cut % 3 == 0, True) == _run(tapped, chunks, cut % 3 == 0, True), cut
+            assert relay_reads(batched, chunks, cut % 3 == 0, True) == relay_reads(
+                tapped, chunks, cut % 3 == 0, True
+            ), cut
 
 
 class _Counting(Translator):
@@ -181,7 +152,7 @@ def test_the_batch_is_taken() -> None:
         batched.taps = tapped.taps = 0
         tapped._batch = None
         same_made_up(batched, tapped)
-        assert _run(batched, [CANNED], False, True) == _run(tapped, [CANNED], False, True)
+        assert relay_reads(batched, [CANNED], False, True) == relay_reads(tapped, [CANNED], False, True)
         assert (batched.taps, tapped.taps) == (1, 7)
 
 
