@@ -337,7 +337,8 @@ def target(module: str, out: str, profile: bool, args: list[str]) -> None:
 
 
 def collect(pid: int, out: Path) -> dict[str, Any]:
-    """Ask the target at ``pid`` for its segments (SIGUSR1) and read them."""
+    """Ask the target at ``pid`` for what it dumps on SIGUSR1 (its segments; ``bench/tail_counts.py``'s counts)
+    and read it from ``out``."""
     if out.exists():
         out.unlink()
     os.kill(pid, signal.SIGUSR1)
@@ -348,7 +349,7 @@ def collect(pid: int, out: Path) -> dict[str, Any]:
             return data
         except (FileNotFoundError, json.JSONDecodeError):
             time.sleep(0.05)
-    raise RuntimeError(f"no segments from {pid}")
+    raise RuntimeError(f"nothing dumped by {pid} into {out}")
 
 
 def summary(rows: list[list[int]]) -> dict[str, float]:

@@ -51,7 +51,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.crit_clock import Clock, install  # noqa: E402
+from bench.crit_clock import Clock, collect, install  # noqa: E402
 
 # (module, class, method, piece name): wrapped to count where each call began
 PIECES = (
@@ -207,21 +207,6 @@ def target(module: str, out: str, args: list[str]) -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     sys.argv = [module, *args]
     runpy.run_module(module, run_name="__main__", alter_sys=True)
-
-
-def collect(pid: int, out: Path) -> dict[str, Any]:
-    """Ask the target at ``pid`` for its counts (SIGUSR1) and read them."""
-    if out.exists():
-        out.unlink()
-    os.kill(pid, signal.SIGUSR1)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            data: dict[str, Any] = json.loads(out.read_text())
-            return data
-        except (FileNotFoundError, json.JSONDecodeError):
-            time.sleep(0.05)
-    raise RuntimeError(f"no counts from {pid}")
 
 
 def _recorder_wakeups(rec: int) -> int:
