@@ -1251,10 +1251,9 @@ class ChatStreamDecoder:
                 # #42167, with id, type and name null or absent; under its own id, #16340; a fragment without
                 # an id but named is Gemini's next parallel call, below): only what they
                 # add to the fragments so far ("" when those were whole). Joined they read "{..}{..}" or
-                # "{{..}", which no client parses (bugcase 01's kind, bug28a variants 01-vD, vH..vK).
+                # "{{..}", which no client parses (bugcase 01's kind, bug28a variants 01-vD, vH..vK). The
+                # item's other fields are still read (a signature may ride with it).
                 arguments = rest
-                if not rest:
-                    continue
             elif (
                 item_id is None
                 and (type(arguments) is dict or (type(arguments) is str and arguments.lstrip()[:1] == "{"))
