@@ -46,7 +46,12 @@ def gw(catalog_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[
 
 
 def _chunk(delta: dict[str, Any], finish: str | None = None, usage: dict[str, int] | None = None) -> bytes:
-    obj: dict[str, Any] = {"id": "chatcmpl-8b6e", "object": "chat.completion.chunk", "created": 1, "model": MODEL}
+    obj: dict[str, Any] = {
+        "id": "chatcmpl-8b6e",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": MODEL,
+    }
     obj["choices"] = [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]
     if usage is not None:
         obj["usage"] = usage
@@ -56,7 +61,12 @@ def _chunk(delta: dict[str, Any], finish: str | None = None, usage: dict[str, in
 def _glm(streamed: list[str]) -> list[bytes | Any]:
     """The call opened with its id and name, ``streamed`` fragments, then the finish chunk restating the whole
     arguments with id, type and name null (vllm#42167's shape)."""
-    start = {"index": 0, "id": "chatcmpl-tool-1", "type": "function", "function": {"name": "record", "arguments": ""}}
+    start = {
+        "index": 0,
+        "id": "chatcmpl-tool-1",
+        "type": "function",
+        "function": {"name": "record", "arguments": ""},
+    }
     pieces = [_chunk({"role": "assistant", "content": None}), _chunk({"tool_calls": [start]})]
     pieces += [_chunk({"tool_calls": [{"index": 0, "function": {"arguments": f}}]}) for f in streamed]
     restated = {"id": None, "type": None, "index": 0, "function": {"name": None, "arguments": WHOLE}}
@@ -113,5 +123,7 @@ def test_a_non_streamed_request_the_server_streams_gets_one_call(gw: Stack, up: 
     message = client.messages.create(
         model=MODEL, max_tokens=100, tools=[tool], messages=[{"role": "user", "content": "go"}]
     )
-    assert [(b.id, b.input) for b in message.content if b.type == "tool_use"] == [("chatcmpl-tool-1", EXPENSE)]
+    assert [(b.id, b.input) for b in message.content if b.type == "tool_use"] == [
+        ("chatcmpl-tool-1", EXPENSE)
+    ]
     assert message.stop_reason == "tool_use"
