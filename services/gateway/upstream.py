@@ -30,6 +30,13 @@ from services.gateway.routing.health import is_retryable, retry_after_seconds
 from services.gateway.upstream_pool import UpstreamPool, UpstreamResponse
 
 T = TypeVar("T")
+
+
+def _event_stream(resp: UpstreamResponse) -> bool:
+    """True when ``resp`` says it is an event stream (``Content-Type: text/event-stream``, WHATWG SSE)."""
+    return resp.headers.get("content-type", "").lower().startswith("text/event-stream")
+
+
 Phase = Literal["send", "body", "first_token", "between_chunks"]
 _TIMEOUT_TYPES: dict[Phase, str] = {
     "send": "timeout",
@@ -230,26 +237,37 @@ class UpstreamClient:
         without a timer."""
         limit = self.max_answer_bytes - held
         content = resp.content
+        pieces: list[bytes] = []
         try:
             if content.is_eof():  # all of it is here: nothing to wait for, no timer to set
                 body = await resp.read()
             else:
                 async with asyncio.timeout(self.chunk_timeout_s):
-                    body = await self._capped(resp, provider, limit)
+                    body = await self._capped(resp, provider, limit, pieces)
+        except aiohttp.ClientPayloadError as exc:
+            if not (pieces and _event_stream(resp)):
+                raise upstream_error(exc, provider, "body", self.chunk_timeout_s) from exc
+            # An event stream (a server that streams a non-streamed request anyway) whose connection broke after
+            # some events: its events, not the connection, say whether the answer is whole (a finish reason,
+            # ``message_stop``), as on a streamed request; the caller judges them (``Proxy._stream_as_json``:
+            # a stream without its finish is a 502 there). Bugcase 13's kind, bug28a variant 13-vO: a 502
+            # "response broke off" for an answer whose finish had come.
+            body = b"".join(pieces)
         except (TimeoutError, aiohttp.ClientError) as exc:  # upstream_errors' rule, without its calls
             raise upstream_error(exc, provider, "body", self.chunk_timeout_s) from exc
         if len(body) > limit:
             raise self._too_large(resp, provider)
         return provider.scrub_bytes(body)
 
-    async def _capped(self, resp: UpstreamResponse, provider: Provider, limit: int) -> bytes:
-        """``resp``'s body read piece by piece, ``_too_large`` once it holds more than ``limit`` bytes (or its
-        ``content-length`` says it will)."""
+    async def _capped(
+        self, resp: UpstreamResponse, provider: Provider, limit: int, pieces: list[bytes]
+    ) -> bytes:
+        """``resp``'s body read piece by piece into ``pieces`` (the caller's: what came before a failure),
+        ``_too_large`` once it holds more than ``limit`` bytes (or its ``content-length`` says it will)."""
         length = resp.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > limit:
             raise self._too_large(resp, provider)
         content = resp.content
-        pieces: list[bytes] = []
         size = 0
         while piece := await content.readany():
             size += len(piece)

@@ -430,6 +430,36 @@ class _ToolCall:
                 pass
         return self.complete
 
+    def restated_rest(self, text: str, closing: bool) -> str | None:
+        """What ``text``, a fragment that is a whole JSON object's text, adds to the call's arguments when it
+        restates them: "" when the fragments so far are a whole object of the same value; in the finish
+        chunk (``closing``), the part of ``text`` after the fragments so far when ``text`` begins with them
+        (vLLM flushes the whole arguments after a streamed beginning: ``{`` then ``{"city": ...}``,
+        vllm-project/vllm#51697). None for any other fragment (appended as it came). Only a fragment that
+        opens with ``{`` after some fragments is parsed."""
+        if not self.fragments or text.lstrip()[:1] != "{":
+            return None
+        new = _object_or_none(text)
+        if new is None:
+            return None
+        joined = "".join(self.fragments)
+        if self.is_complete():
+            return "" if orjson.loads(joined) == new else None
+        head = joined.lstrip()
+        body = text.lstrip()
+        if closing and head and body.startswith(head):
+            return body[len(head) :]
+        return None
+
+
+def _object_or_none(text: str) -> dict[str, Any] | None:
+    """The JSON object ``text`` holds, else None."""
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    return value if type(value) is dict else None
+
 
 def _vendor_usage(obj: dict[str, Any]) -> Any:
     """A chunk's usage reported outside ``usage``, else None: Groq's streams report it in the last chunk's
@@ -1099,9 +1129,9 @@ class ChatStreamDecoder:
 
     def _choice(self, choice: dict[str, Any], obj: dict[str, Any]) -> list[Delta]:
         delta = choice.get("delta")
-        # (a finish chunk's delta is empty: nothing to look up)
-        out = self._delta(delta) if type(delta) is dict and delta else []
         reason = choice.get("finish_reason")
+        # (a finish chunk's delta is empty: nothing to look up)
+        out = self._delta(delta, reason is not None) if type(delta) is dict and delta else []
         if reason is None:  # most chunks: not the last one (no comparison below to make)
             return out
         if reason == "error":  # OpenRouter: the provider failed mid-stream, details (if any) in obj.error
@@ -1114,9 +1144,9 @@ class ChatStreamDecoder:
             out += self._finish(reason)
         return out
 
-    def _delta(self, delta: dict[str, Any]) -> list[Delta]:
-        """The deltas of a choice's non-empty ``delta``. A key is looked up only when it is there (``in``
-        is no call; most chunks carry one or two of these keys)."""
+    def _delta(self, delta: dict[str, Any], closing: bool = False) -> list[Delta]:
+        """The deltas of a choice's non-empty ``delta`` (``closing``: its chunk carries the finish reason). A
+        key is looked up only when it is there (``in`` is no call; most chunks carry one or two of these keys)."""
         out: list[Delta] = []
         # xAI and DeepSeek say reasoning_content, OpenRouter says reasoning; some proxies send both.
         if "reasoning_content" in delta or "reasoning" in delta:
@@ -1133,7 +1163,7 @@ class ChatStreamDecoder:
             self._refusal = True
             out.append(TextDelta(text=refusal))
         if "tool_calls" in delta and type(calls := delta["tool_calls"]) is list:
-            out += self._tool_deltas(calls)
+            out += self._tool_deltas(calls, closing)
         if "function_call" in delta and type(call := delta["function_call"]) is dict:
             self._legacy = True
             out += self._tool_deltas([{"index": 0, "function": call}])
@@ -1194,7 +1224,7 @@ class ChatStreamDecoder:
         out.append(Finish(reason=stop, filtered=finish_reason == "content_filter"))
         return out
 
-    def _tool_deltas(self, items: list[Any]) -> list[Delta]:
+    def _tool_deltas(self, items: list[Any], closing: bool = False) -> list[Delta]:
         for pos, item in enumerate(items):
             if not isinstance(item, dict):
                 continue
@@ -1212,6 +1242,18 @@ class ChatStreamDecoder:
             arguments = fn.get("arguments")
             if call is None or (item_id is not None and call.id is not None and item_id != call.id):
                 call = self._new_call(idx, None)
+            elif (
+                type(arguments) is str
+                and (item_id == call.id if item_id is not None else fn.get("name") is None)
+                and (rest := call.restated_rest(arguments, closing)) is not None
+            ):
+                # The call's whole arguments again (vLLM's end-of-stream flush: vllm-project/vllm#51697,
+                # #42167, with id, type and name null or absent; under its own id, #16340; a fragment without
+                # an id but named is Gemini's next parallel call, below): only what they
+                # add to the fragments so far ("" when those were whole). Joined they read "{..}{..}" or
+                # "{{..}", which no client parses (bugcase 01's kind, bug28a variants 01-vD, vH..vK). The
+                # item's other fields are still read (a signature may ride with it).
+                arguments = rest
             elif (
                 item_id is None
                 and (type(arguments) is dict or (type(arguments) is str and arguments.lstrip()[:1] == "{"))
@@ -1239,7 +1281,7 @@ class ChatStreamDecoder:
                 call.name = fn["name"]
             if isinstance(arguments, str) and arguments:
                 if item_id is not None and call.fragments == [arguments] and call.is_complete():
-                    continue  # the whole call again, under its id (below)
+                    continue  # the whole call again, under its id and name (Gemini's finish chunk)
                 call.fragments.append(arguments)
                 if not call.opening and (opening := arguments.lstrip()[:1]):
                     call.opening = opening
