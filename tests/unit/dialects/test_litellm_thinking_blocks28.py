@@ -189,3 +189,4 @@ def test_a_catalog_route_serving_claude_takes_thinking_blocks() -> None:
     assert provider.target("anthropic/claude-sonnet-4-5").claude_field == "thinking_blocks"
     assert provider.target("bedrock/us.anthropic.claude-sonnet-4-5-20250929-v1:0").claude_thinking_blocks
     assert provider.target("llama-3.3-70b").claude_field == ""
+    assert provider.target("databricks-claude-sonnet-4-5").claude_field == ""
