@@ -123,6 +123,25 @@ def details_of_blocks(blocks: list[Any]) -> list[dict[str, Any]]:
     return out
 
 
+def details_of_thinking_blocks(value: Any) -> list[dict[str, Any]]:
+    """LiteLLM's ``thinking_blocks`` (a chat message's or stream delta's list of Anthropic-shaped
+    ``{"type": "thinking", "thinking", "signature"}`` and ``{"type": "redacted_thinking", "data"}``: LiteLLM docs,
+    "'Thinking' / 'Reasoning Content'") as ``reasoning_details`` entries (``details_of_blocks``: only real
+    signatures and redacted data; an entry holding a piece of streamed text without its signature gives nothing,
+    the text comes as ``reasoning_content``). [] for anything not a list."""
+    return details_of_blocks(value) if isinstance(value, list) else []
+
+
+def signed_back(blocks: list[Any], field: str) -> dict[str, list[dict[str, Any]]]:
+    """What an assistant message on the chat wire carries of Claude's signed thinking among Anthropic content
+    ``blocks``: ``{field: …}``, as OpenRouter takes it (``field`` ``reasoning_details``: ``details_of_blocks``) or as
+    LiteLLM does (``thinking_blocks``: the blocks themselves, Anthropic's shape, LiteLLM docs "'Thinking' /
+    'Reasoning Content'"); {} when ``field`` is "" or no block has a real signature or redacted data."""
+    if not field or not (details := details_of_blocks(blocks)):
+        return {}
+    return {field: details if field == "reasoning_details" else blocks_of_details(details)}
+
+
 def thinking_entry(thinking: str, signature: str, index: int) -> dict[str, Any]:
     """The ``reasoning_details`` entry of one signed Claude thinking block (OpenRouter's ``reasoning.text``)."""
     return {

@@ -13,6 +13,7 @@ import orjson
 
 from services.gateway.dialects._call_signature import chat_extra, chat_signature, details_signatures
 from services.gateway.dialects._claude_details import (
+    details_of_thinking_blocks,
     real,
     redacted_entry,
     redacted_of,
@@ -1157,6 +1158,9 @@ class ChatStreamDecoder:
             out += _claude_deltas(details)
             if signatures := details_signatures(details):
                 self._sign_calls(signatures)
+        elif "thinking_blocks" in delta and type(blocks := delta["thinking_blocks"]) is list:
+            # LiteLLM's shape of Claude's signed thinking (``_claude_details.details_of_thinking_blocks``)
+            out += _claude_deltas(details_of_thinking_blocks(blocks))
         if type(content := delta.get("content")) is str and content:
             out.append(TextDelta(text=content))
         if "refusal" in delta and type(refusal := delta["refusal"]) is str and refusal:

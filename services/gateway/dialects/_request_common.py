@@ -43,6 +43,18 @@ class Target:
     # signature, its redacted_thinking blocks) goes back as the assistant message's ``reasoning_details``
     # (``_claude_details``); elsewhere it is dropped.
     claude_details: bool = False
+    # Claude behind LiteLLM (or another relay that speaks LiteLLM's message shape): the same signed thinking goes
+    # back as the assistant message's ``thinking_blocks`` (``_claude_details.signed_back``; LiteLLM docs,
+    # "'Thinking' / 'Reasoning Content'"); ``claude_details`` wins when both are set.
+    claude_thinking_blocks: bool = False
+
+    @property
+    def claude_field(self) -> str:
+        """The assistant-message field Claude's signed thinking goes back in on the chat wire:
+        ``reasoning_details`` (OpenRouter), ``thinking_blocks`` (LiteLLM), or "" (dropped)."""
+        if self.claude_details:
+            return "reasoning_details"
+        return "thinking_blocks" if self.claude_thinking_blocks else ""
 
 
 class TranslationError(ValueError):

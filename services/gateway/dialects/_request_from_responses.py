@@ -44,7 +44,7 @@ from typing import Any
 import orjson
 
 from services.gateway.dialects._call_signature import chat_extra, split_id
-from services.gateway.dialects._claude_details import details_of_blocks
+from services.gateway.dialects._claude_details import signed_back
 from services.gateway.dialects._prompt_cache import (
     EPHEMERAL,
     NO_SESSION,
@@ -774,13 +774,13 @@ def _chat_content(parts: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
 
 
 def _chat_assistant(
-    run: list[_Entry], names: ToolNamer, signatures: bool = False, claude: bool = False
+    run: list[_Entry], names: ToolNamer, signatures: bool = False, claude: str = ""
 ) -> list[dict[str, Any]]:
     """One assistant message (or none); the run's ``_Reasoning`` (kept only for a target that takes it,
     ``_chat_messages``) goes back as its ``reasoning_content``. ``signatures``: the target takes Gemini's
     thought signatures (``Target.thought_signatures``): a call's goes back onto it; otherwise it is dropped.
-    ``claude``: Claude on OpenRouter (``Target.claude_details``): the run's Claude-signed thinking (reasoning items
-    the gateway made from it) goes back as ``reasoning_details`` (``_claude_details``)."""
+    ``claude``: Claude on OpenRouter or behind LiteLLM (``Target.claude_field``): the run's Claude-signed thinking
+    (reasoning items the gateway made from it) goes back in that field (``_claude_details.signed_back``)."""
     texts = [e.text for e in run if isinstance(e, _Text)]
     thought = "".join(e.text for e in run if isinstance(e, _Reasoning))
     calls = [_chat_call(e, names, signatures) for e in run if isinstance(e, _Call)]
@@ -791,8 +791,8 @@ def _chat_assistant(
         message["tool_calls"] = calls
     if thought:
         message["reasoning_content"] = thought
-    if claude and (details := details_of_blocks([e.block for e in run if isinstance(e, _Thinking)])):
-        message["reasoning_details"] = details
+    if claude:
+        message.update(signed_back([e.block for e in run if isinstance(e, _Thinking)], claude))
     return [message]
 
 
@@ -871,7 +871,7 @@ def _chat_messages(
     names: ToolNamer,
     reasoning: bool = False,
     signatures: bool = False,
-    claude: bool = False,
+    claude: str = "",
 ) -> list[dict[str, Any]]:
     """Chat messages of the transcript. ``reasoning``: the target takes reasoning items back as
     ``reasoning_content`` (``Target.reasoning_content``); else they are dropped. ``signatures``, ``claude``: as
@@ -923,7 +923,7 @@ def responses_to_chat(
     names = ToolNamer()
     chat_tools = [_chat_tool(t, names) for t in tools]  # first, so the definitions claim their names
     messages = _chat_messages(
-        transcript, names, target.reasoning_content, target.thought_signatures, target.claude_details
+        transcript, names, target.reasoning_content, target.thought_signatures, target.claude_field
     )
     out: dict[str, Any] = {"model": target.model, "messages": messages}
     limit = _max_output_tokens(body)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from services.gateway.dialects._claude_details import blocks_of_details
+from services.gateway.dialects._claude_details import blocks_of_details, details_of_thinking_blocks
 from services.gateway.dialects._prompt_cache import (
     EPHEMERAL,
     NO_SESSION,
@@ -178,10 +178,14 @@ def _assistant_blocks(
         block = _tool_use(call, f"call_{i}_{k}")
         if block is not None:
             blocks.append(block)
-    if thinking and "reasoning_details" in message:
+    if thinking and ("reasoning_details" in message or "thinking_blocks" in message):
         # Claude's signed thinking the client was given (``_claude_details``), first in the turn as Claude wrote it
-        # (a turn of thinking alone says nothing)
-        given = blocks_of_details(message["reasoning_details"], _text_of(message.get("reasoning_content")))
+        # (a turn of thinking alone says nothing): OpenRouter's ``reasoning_details``, else LiteLLM's
+        # ``thinking_blocks`` (a client whose history passed through LiteLLM; s28 variant 04-vK)
+        details = message.get("reasoning_details")
+        if details is None:
+            details = details_of_thinking_blocks(message["thinking_blocks"])
+        given = blocks_of_details(details, _text_of(message.get("reasoning_content")))
         if given and blocks:
             blocks[:0] = given
     return blocks

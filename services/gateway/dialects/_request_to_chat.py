@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from services.gateway.dialects._call_signature import chat_extra, plain_id, split_id
-from services.gateway.dialects._claude_details import details_of_blocks
+from services.gateway.dialects._claude_details import signed_back
 from services.gateway.dialects._prompt_cache import NO_SESSION, Session, is_marker
 from services.gateway.dialects._request_common import (
     MESSAGES_FIELD_TYPES,
@@ -246,14 +246,14 @@ def _assistant(
     markers: bool = False,
     reasoning: bool = False,
     signatures: bool = False,
-    claude: bool = False,
+    claude: str = "",
 ) -> list[dict[str, Any]]:
     """One assistant message (or none). ``reasoning``: the target takes the thinking blocks' text back as
     ``reasoning_content`` (``Target.reasoning_content``); otherwise thinking is dropped. ``signatures``: the
     target takes Gemini's thought signatures (``Target.thought_signatures``): one a tool_use id carries
     (``_call_signature``) goes onto its call; otherwise it is dropped. The id is restored either way.
-    ``claude``: the target is Claude on OpenRouter (``Target.claude_details``): Claude-signed thinking and
-    redacted thinking go back as ``reasoning_details`` (``_claude_details.details_of_blocks``)."""
+    ``claude``: the target is Claude on OpenRouter or behind LiteLLM (``Target.claude_field``): Claude-signed thinking
+    and redacted thinking go back in that field (``_claude_details.signed_back``)."""
     if isinstance(content, str):
         return [{"role": "assistant", "content": content}]
     texts: list[str] = []
@@ -285,8 +285,8 @@ def _assistant(
         message["tool_calls"] = calls
     if thoughts and (thought := "".join(thoughts)):
         message["reasoning_content"] = thought
-    if claude and (details := details_of_blocks(as_list(content))):
-        message["reasoning_details"] = details
+    if claude:
+        message.update(signed_back(as_list(content), claude))
     return [message]
 
 
@@ -296,7 +296,7 @@ def _messages(
     markers: bool = False,
     reasoning: bool = False,
     signatures: bool = False,
-    claude: bool = False,
+    claude: str = "",
 ) -> list[dict[str, Any]]:
     if not isinstance(raw, list):
         raise TranslationError("messages: Input should be a valid list", param="messages")
@@ -396,7 +396,7 @@ def anthropic_to_chat(
     ``x-claude-code-session-id``), so a session's turns land on the same prefix cache. A tool_use id carrying
     Gemini's thought signature (``_call_signature``) goes as its plain id, the signature on the call for a target
     that takes it (``target.thought_signatures``) and dropped for others. Claude's signed thinking goes back as
-    ``reasoning_details`` to Claude on OpenRouter (``target.claude_details``). Raises TranslationError for content
+    ``reasoning_details`` to Claude on OpenRouter, ``thinking_blocks`` to Claude behind LiteLLM (``target.claude_field``). Raises TranslationError for content
     that cannot be sent.
     """
     if body.keys() <= _PLAIN_KEYS and (plain := _plain_messages(body)) is not None:
@@ -416,7 +416,7 @@ def anthropic_to_chat(
         markers,
         target.reasoning_content,
         target.thought_signatures,
-        target.claude_details,
+        target.claude_field,
     )
     if system:
         messages = _system_message(system, markers) + messages

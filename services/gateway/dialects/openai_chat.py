@@ -14,7 +14,13 @@ from typing import Any
 import orjson
 
 from services.gateway.dialects._call_signature import chat_extra, chat_signature, details_signatures
-from services.gateway.dialects._claude_details import real, redacted_entry, signed_thoughts, thinking_entry
+from services.gateway.dialects._claude_details import (
+    details_of_thinking_blocks,
+    real,
+    redacted_entry,
+    signed_thoughts,
+    thinking_entry,
+)
 from services.gateway.dialects._error_meaning import stream_words_for_openai
 from services.gateway.dialects._openai_stream import (
     CUT_FINISH,
@@ -444,7 +450,9 @@ def completion_from_chat(body: dict[str, Any]) -> Completion:
     content: list[Block] = []
     reasoning = _text_of(message.get("reasoning_content")) or _text_of(message.get("reasoning"))
     signed = signed_thoughts(message["reasoning_details"]) if "reasoning_details" in message else None
-    if signed is not None:  # Claude's own thinking, signed (OpenRouter: ``_claude_details``)
+    if signed is None and "thinking_blocks" in message:  # LiteLLM's shape of the same (``_claude_details``)
+        signed = signed_thoughts(details_of_thinking_blocks(message["thinking_blocks"]))
+    if signed is not None:  # Claude's own thinking, signed (OpenRouter, LiteLLM: ``_claude_details``)
         if reasoning and not any(kind == "text" for kind, _ in signed):  # the text only in ``reasoning``
             signed = [("text", reasoning), *signed]
         content += _claude_blocks(signed)

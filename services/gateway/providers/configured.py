@@ -47,13 +47,20 @@ class ConfiguredProvider(OpenAICompatProvider):
         A DeepSeek, Kimi or GLM model (``keeps_reasoning_content``) gets the history's thinking back as
         ``reasoning_content``, or any model when the catalog's ``reasoning_content`` says so (kind 04, s20). A
         Gemini model (``gemini_by_name``) gets its own thought signatures back, which an Anthropic or Responses
-        client carried in the call ids (``Target.thought_signatures``; s24 variant 04-ownsig-vA). OpenAI's reasoning
+        client carried in the call ids (``Target.thought_signatures``; s24 variant 04-ownsig-vA). A Claude model gets
+        the history's Claude-signed thinking back as LiteLLM's ``thinking_blocks`` (``Target.claude_thinking_blocks``:
+        LiteLLM docs, "'Thinking' / 'Reasoning Content'"; without them a tool loop lost its thinking, s28 variant
+        04-vI). OpenAI's reasoning
         models by name (``openai_by_name``: o1, o3, o4, gpt-5; an Azure deployment or LiteLLM in front of OpenAI) are
         asked by ``max_completion_tokens``, the only field they take (s26 variants 17-azure-o3-*)."""
         target = super().target(model)
         markers = self.spec.cache_markers  # the file's word, for a model served under another name (an alias)
         if (markers is None and (claude_by_name(model) or alibaba_qwen_by_name(model))) or markers:
             target = replace(target, cache_markers=True)
+        if claude_by_name(model) and not model.lower().rsplit("/", 1)[-1].startswith("databricks-"):
+            # Claude's signed thinking goes back as LiteLLM's thinking_blocks (not to Databricks, whose serving
+            # of Claude has its own reasoning shape: an unknown field there is not known to be ignored)
+            target = replace(target, claude_thinking_blocks=True)
         elif openai_by_name(model):  # OpenAI's model behind a relay: its session key routes to one cache
             target = replace(target, prompt_cache_key=True)
         keeps = self.spec.reasoning_content
