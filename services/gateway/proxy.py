@@ -1122,6 +1122,8 @@ class Proxy:
                 exc, held = (
                     (failed, b"") if isinstance(failed, UpstreamError) else (failed.error, failed.held)
                 )
+                if relay.decoder.usage is not None:  # said before the failure: billed (``BilledAttempt``, s28)
+                    att.read_usage = relay.read_usage
                 if not response.prepared:
                     raise exc from None  # nothing reached the client: the next route may serve it
                 kept = isinstance(failed, FailedAfterOpening)  # else an earlier route began the stream

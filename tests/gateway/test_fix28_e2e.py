@@ -1,0 +1,150 @@
+"""Session 28 (fix28) end to end: the review leads session 27 left.
+
+- A stream that fails before its first token after its provider said its usage (a chat chunk with usage, then
+  an error event; Anthropic's ``message_start`` usage, then ``overloaded_error``): the failed attempt's tokens
+  and cost are in ``failed_attempts`` and the row's ``cost_usd`` when another route answers, the row's own
+  tokens when none does; before, the failed attempt recorded no usage.
+
+Real gateway and recorder processes, the scripted upstream, the official SDKs as clients.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+
+import anthropic
+import openai
+import pytest
+
+from tests.procs import Stack
+from tests.scripted_upstream import ScriptedUpstream, sse
+
+pytestmark = pytest.mark.usefixtures("fresh_up")
+CATALOG = """
+[[providers]]
+name = "cheap"
+base_url = "{url}/cheap/v1"
+models = ["m28", "solo28"]
+price = {{ input = 0.1, output = 0.1 }}
+
+[[providers]]
+name = "dear"
+base_url = "{url}/dear/v1"
+models = ["m28"]
+price = {{ input = 1.0, output = 1.0 }}
+"""
+CHEAP = "/cheap/v1/chat/completions"
+DEAR = "/dear/v1/chat/completions"
+USAGE = {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}
+HI = [{"role": "user", "content": "Say hello."}]
+
+
+@pytest.fixture(scope="module")
+def gw(catalog_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
+    with catalog_stack("fix28", CATALOG, BREAKER_FAILURES="1000") as st:
+        yield st
+
+
+def _frame(obj: object) -> bytes:
+    return b"data: " + json.dumps(obj).encode() + b"\n\n"
+
+
+def _chunk(text: str | None, finish: str | None = None) -> dict[str, object]:
+    delta = {} if text is None else {"content": text}
+    choice = {"index": 0, "delta": delta, "finish_reason": finish}
+    return {"id": "c28", "object": "chat.completion.chunk", "model": "m28", "choices": [choice]}
+
+
+USAGE_CHUNK = {"id": "c28", "object": "chat.completion.chunk", "model": "m28", "choices": [], "usage": USAGE}
+OVERLOADED = {"error": {"message": "The server is overloaded", "type": "server_error", "code": "overloaded"}}
+
+
+def _streamed(gw: Stack, rid: str, model: str) -> tuple[str, Exception | None]:
+    text = ""
+    with openai.OpenAI(base_url=gw.gateway_url + "/v1", api_key="k", max_retries=0, timeout=30) as client:
+        try:
+            for chunk in client.chat.completions.create(
+                model=model,
+                messages=HI,  # type: ignore[arg-type]
+                stream=True,
+                stream_options={"include_usage": True},
+                extra_headers={"x-request-id": rid},
+            ):
+                if chunk.choices and chunk.choices[0].delta.content:
+                    text += chunk.choices[0].delta.content
+        except openai.APIError as exc:
+            return text, exc
+    return text, None
+
+
+def test_a_stream_cut_before_its_first_token_bills_the_usage_it_said_when_another_route_answers(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    up.script(CHEAP, sse([_frame(USAGE_CHUNK), _frame(OVERLOADED)]))
+    up.script(DEAR, sse([_frame(_chunk("Hi.")), _frame(_chunk(None, "stop")), b"data: [DONE]\n\n"]))
+    assert _streamed(gw, "fix28-cut-early-fallback", "m28") == ("Hi.", None)
+    row = gw.row_for("fix28-cut-early-fallback")
+    assert (row["status"], row["provider"]) == (200, "dear")
+    (cut,) = json.loads(row["failed_attempts"])
+    assert (cut["provider"], cut["input_tokens"], cut["output_tokens"]) == ("cheap", 12, 3)
+    assert cut["cost_usd"] == pytest.approx(15 * 0.1 / 1e6)
+    assert row["cost_usd"] == pytest.approx(15 * 0.1 / 1e6)  # the answer said no usage (0)
+
+
+def test_a_stream_cut_before_its_first_token_with_no_route_left_bills_its_usage_on_the_row(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    up.script(CHEAP, sse([_frame(USAGE_CHUNK), _frame(OVERLOADED)]))
+    text, error = _streamed(gw, "fix28-cut-early-alone", "solo28")
+    assert text == "" and error is not None
+    row = gw.row_for("fix28-cut-early-alone")
+    assert row["status"] != 200
+    assert (row["input_tokens"], row["output_tokens"]) == (12, 3)
+    assert row["cost_usd"] == pytest.approx(15 * 0.1 / 1e6)
+
+
+@pytest.fixture(scope="module")
+def claude(scripted_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
+    with scripted_stack("fix28-claude", {"anthropic": "/anthropic"}, BREAKER_FAILURES="1000") as st:
+        yield st
+
+
+def _event(name: str, obj: object) -> bytes:
+    return f"event: {name}\n".encode() + _frame(obj)
+
+
+def test_a_claude_stream_overloaded_after_message_start_bills_the_input_it_said(
+    claude: Stack, up: ScriptedUpstream
+) -> None:
+    start = {
+        "type": "message_start",
+        "message": {
+            "id": "msg_28",
+            "type": "message",
+            "role": "assistant",
+            "model": "claude-haiku-4-5",
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {"input_tokens": 25, "output_tokens": 1},
+        },
+    }
+    error = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    up.script("/anthropic/v1/messages", sse([_event("message_start", start), _event("error", error)]))
+    with anthropic.Anthropic(base_url=claude.gateway_url, api_key="k", max_retries=0, timeout=30) as client:
+        with pytest.raises(anthropic.APIError):
+            with client.messages.stream(
+                model="claude-haiku-4-5",
+                max_tokens=64,
+                messages=[{"role": "user", "content": "hi"}],
+                extra_headers={"x-request-id": "fix28-claude-overloaded"},
+            ) as stream:
+                for _ in stream:
+                    pass
+    row = claude.row_for("fix28-claude-overloaded")
+    assert row["status"] != 200
+    assert (row["input_tokens"], row["output_tokens"]) == (25, 1)
+    (failed,) = json.loads(row["failed_attempts"])
+    assert (failed["input_tokens"], failed["output_tokens"]) == (25, 1)
