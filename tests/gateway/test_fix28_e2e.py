@@ -19,7 +19,7 @@ import openai
 import pytest
 
 from tests.procs import Stack
-from tests.scripted_upstream import ScriptedUpstream, sse
+from tests.scripted_upstream import ScriptedUpstream, json_answer, sse
 
 pytestmark = pytest.mark.usefixtures("fresh_up")
 CATALOG = """
@@ -103,6 +103,30 @@ def test_a_stream_cut_before_its_first_token_with_no_route_left_bills_its_usage_
     assert row["status"] != 200
     assert (row["input_tokens"], row["output_tokens"]) == (12, 3)
     assert row["cost_usd"] == pytest.approx(15 * 0.1 / 1e6)
+
+
+def test_a_stream_answering_a_plain_request_that_ends_in_an_error_bills_its_usage_when_another_route_answers(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """A non-streamed request a server answers with an event stream (``_stream_as_json``): tokens, its usage,
+    then an error event; the next route answers. Before: the failed attempt recorded no usage."""
+    up.script(CHEAP, sse([_frame(_chunk("Hel")), _frame(USAGE_CHUNK), _frame(OVERLOADED)]))
+    answer = {"role": "assistant", "content": "Hello."}
+    body = {"id": "c28", "object": "chat.completion", "model": "m28", "usage": USAGE}
+    body["choices"] = [{"index": 0, "message": answer, "finish_reason": "stop"}]
+    up.script(DEAR, json_answer(body))
+    with openai.OpenAI(base_url=gw.gateway_url + "/v1", api_key="k", max_retries=0, timeout=30) as client:
+        got = client.chat.completions.create(
+            model="m28",
+            messages=HI,  # type: ignore[arg-type]
+            extra_headers={"x-request-id": "fix28-plain-sse-error"},
+        )
+    assert got.choices[0].message.content == "Hello."
+    row = gw.row_for("fix28-plain-sse-error")
+    assert (row["provider"], row["input_tokens"], row["output_tokens"]) == ("dear", 12, 3)
+    (failed,) = json.loads(row["failed_attempts"])
+    assert (failed["provider"], failed["input_tokens"], failed["output_tokens"]) == ("cheap", 12, 3)
+    assert row["cost_usd"] == pytest.approx(15 * 1.0 / 1e6 + 15 * 0.1 / 1e6)
 
 
 @pytest.fixture(scope="module")
