@@ -129,6 +129,34 @@ def test_a_stream_answering_a_plain_request_that_ends_in_an_error_bills_its_usag
     assert row["cost_usd"] == pytest.approx(15 * 1.0 / 1e6 + 15 * 0.1 / 1e6)
 
 
+def _choices(*finishes: str) -> dict[str, object]:
+    choices = [
+        {"index": i, "message": {"role": "assistant", "content": f"Hello {i}."}, "finish_reason": f}
+        for i, f in enumerate(finishes)
+    ]
+    return {"id": "c28", "object": "chat.completion", "model": "m28", "choices": choices, "usage": USAGE}
+
+
+def test_a_whole_answer_whose_second_choice_the_server_cut_falls_back(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """``n=2``, choice 1 cut (vLLM's ``abort``): a failed attempt, the next route answers. Before: only choice 0
+    was read, and the cut answer went back as complete."""
+    up.script(CHEAP, json_answer(_choices("stop", "abort")))
+    up.script(DEAR, json_answer(_choices("stop", "stop")))
+    with openai.OpenAI(base_url=gw.gateway_url + "/v1", api_key="k", max_retries=0, timeout=30) as client:
+        got = client.chat.completions.create(
+            model="m28",
+            messages=HI,  # type: ignore[arg-type]
+            n=2,
+            extra_headers={"x-request-id": "fix28-n2-cut"},
+        )
+    assert [c.finish_reason for c in got.choices] == ["stop", "stop"]
+    row = gw.row_for("fix28-n2-cut")
+    assert (row["status"], row["provider"]) == (200, "dear")
+    assert [f["provider"] for f in json.loads(row["failed_attempts"])] == ["cheap"]
+
+
 @pytest.fixture(scope="module")
 def claude(scripted_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
     with scripted_stack("fix28-claude", {"anthropic": "/anthropic"}, BREAKER_FAILURES="1000") as st:
