@@ -34,6 +34,16 @@ name = "dear"
 base_url = "{url}/dear/v1"
 models = ["m28"]
 price = {{ input = 1.0, output = 1.0 }}
+
+[[providers]]
+name = "far"
+base_url = "{url}/far/v1"
+models = ["far28"]
+
+[[providers]]
+name = "farther"
+base_url = "{url}/farther/v1"
+models = ["farther28"]
 """
 CHEAP = "/cheap/v1/chat/completions"
 DEAR = "/dear/v1/chat/completions"
@@ -155,6 +165,38 @@ def test_a_whole_answer_whose_second_choice_the_server_cut_falls_back(
     row = gw.row_for("fix28-n2-cut")
     assert (row["status"], row["provider"]) == (200, "dear")
     assert [f["provider"] for f in json.loads(row["failed_attempts"])] == ["cheap"]
+
+
+LIMITED = {"error": {"message": "Rate limit exceeded", "type": "rate_limit_error", "code": 429}}
+
+
+@pytest.mark.parametrize(
+    ("model", "path", "headers"),
+    [
+        # OpenRouter's form (Unix ms) with a bogus value: 1e20 ms is 3e9 years from now
+        ("far28", "/far/v1/chat/completions", {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1e20"}),
+        ("farther28", "/farther/v1/chat/completions", {"retry-after": "1e20"}),
+    ],
+)
+def test_a_wait_longer_than_any_window_is_told_as_none(
+    gw: Stack, up: ScriptedUpstream, model: str, path: str, headers: dict[str, str]
+) -> None:
+    """A reset or Retry-After beyond any provider's window (``LONGEST_WAIT_S``) is no wait: the client's 429
+    carries none, the first time and when the resting provider's refusal is told again. Before: a
+    ``retry-after`` of 10^17 (or 10^20) seconds."""
+    for _ in range(2):
+        up.script(path, json_answer(LIMITED, 429, headers=headers))
+    with openai.OpenAI(base_url=gw.gateway_url + "/v1", api_key="k", max_retries=0, timeout=30) as client:
+        for attempt in range(2):
+            with pytest.raises(openai.RateLimitError) as caught:
+                client.chat.completions.create(
+                    model=model,
+                    messages=HI,  # type: ignore[arg-type]
+                    extra_headers={"x-request-id": f"fix28-far-{model}-{attempt}"},
+                )
+            said = caught.value.response.headers.get("retry-after")
+            assert said is None or int(said) <= 31 * 86400, said
+            assert "retry after 1" not in str(caught.value.body)
 
 
 @pytest.fixture(scope="module")
