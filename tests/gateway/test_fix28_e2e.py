@@ -242,3 +242,36 @@ def test_a_claude_stream_overloaded_after_message_start_bills_the_input_it_said(
     assert (row["input_tokens"], row["output_tokens"]) == (25, 1)
     (failed,) = json.loads(row["failed_attempts"])
     assert (failed["input_tokens"], failed["output_tokens"]) == (25, 1)
+
+
+@pytest.fixture(scope="module")
+def oai(scripted_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
+    with scripted_stack("fix28-oai", {"openai": "/openai/v1"}, BREAKER_FAILURES="1000") as st:
+        yield st
+
+
+def _failed_response(code: str) -> dict[str, object]:
+    return {
+        "id": "resp_28",
+        "object": "response",
+        "status": "failed",
+        "model": "gpt-4o-mini",
+        "output": [],
+        "error": {"code": code, "message": f"failed: {code}"},
+        "usage": None,
+    }
+
+
+def test_a_failed_responses_answer_in_a_200_is_the_providers_error(oai: Stack, up: ScriptedUpstream) -> None:
+    """A non-streamed Responses answer with ``status: "failed"`` and ``rate_limit_exceeded`` in a 200: the
+    client gets a 429 (the code's status, as the same ``response.failed`` in a stream reads). Before: a 502
+    ``bad_response``."""
+    for _ in range(4):
+        up.script("/openai/v1/responses", json_answer(_failed_response("rate_limit_exceeded")))
+    with openai.OpenAI(base_url=oai.gateway_url + "/v1", api_key="k", max_retries=0, timeout=30) as client:
+        with pytest.raises(openai.RateLimitError):
+            client.responses.create(
+                model="gpt-4o-mini", input="hi", extra_headers={"x-request-id": "fix28-responses-failed"}
+            )
+    row = oai.row_for("fix28-responses-failed")
+    assert row["status"] == 429
