@@ -347,7 +347,7 @@ _LIFECYCLE = frozenset(
 def reopened(ev: SSEEvent, opening: Opening, memo: dict[str, Any]) -> SSEEvent | None:
     """A passed-through event for a client that already has its answer's opening (``relay.Relay.resume``):
     ``response.created`` and ``response.in_progress`` are dropped (None; the next number after them kept in
-    ``memo``); an event that carries the whole response (``response.completed``, ``response.failed``, …) names
+    ``memo``), unless the opening is this upstream's own (``Opening.own``: they are renumbered as any event); an event that carries the whole response (``response.completed``, ``response.failed``, …) names
     the opening's response id; any other event is kept as it is. When the client's opening took more numbers
     than this upstream's (the encoder's numbered ``keepalive`` events: ``Opening.frames``), every kept event's
     ``sequence_number`` is moved on by the difference, so the client's numbers still follow each other (OpenAI
@@ -357,7 +357,7 @@ def reopened(ev: SSEEvent, opening: Opening, memo: dict[str, Any]) -> SSEEvent |
         return ev
     if '"response"' in ev.data:
         kind = event_kind(ev)
-        if kind in _OPENING_EVENTS:
+        if kind in _OPENING_EVENTS and not opening.own:
             seq = _SEQUENCE_TEXT.search(ev.data)
             if seq is not None:
                 memo["next"] = int(seq[1]) + 1
