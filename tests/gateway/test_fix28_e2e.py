@@ -15,11 +15,12 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 
 import anthropic
+import httpx
 import openai
 import pytest
 
 from tests.procs import Stack
-from tests.scripted_upstream import ScriptedUpstream, json_answer, sse
+from tests.scripted_upstream import Pause, ScriptedUpstream, json_answer, sse
 
 pytestmark = pytest.mark.usefixtures("fresh_up")
 CATALOG = """
@@ -275,3 +276,52 @@ def test_a_failed_responses_answer_in_a_200_is_the_providers_error(oai: Stack, u
             )
     row = oai.row_for("fix28-responses-failed")
     assert row["status"] == 429
+
+
+@pytest.fixture(scope="module")
+def kept(scripted_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
+    with scripted_stack("fix28-kept", {"openai": "/openai/v1"}, STREAM_KEEPALIVE_S="0.2") as st:
+        yield st
+
+
+def _responses_event(kind: str, n: int, **rest: object) -> bytes:
+    return f"event: {kind}\n".encode() + _frame({"type": kind, "sequence_number": n, **rest})
+
+
+def test_a_keepalive_between_created_and_in_progress_skips_no_number(
+    kept: Stack, up: ScriptedUpstream
+) -> None:
+    """A Responses passthrough whose upstream is silent between ``response.created`` and ``response.in_progress``
+    (the gateway sends numbered ``keepalive`` events in the silence): the client's numbers are 0, 1, 2, … Before:
+    ``in_progress`` was dropped and its number skipped."""
+    resp = {
+        "id": "resp_28",
+        "object": "response",
+        "status": "in_progress",
+        "model": "gpt-4o-mini",
+        "output": [],
+    }
+    item = {"id": "msg_28", "type": "message", "status": "in_progress", "role": "assistant", "content": []}
+    done = dict(item, status="completed", content=[{"type": "output_text", "text": "Hi", "annotations": []}])
+    usage = {"input_tokens": 5, "output_tokens": 1, "total_tokens": 6}
+    text = {"item_id": "msg_28", "output_index": 0, "content_index": 0}
+    pieces: list[bytes | Pause] = [
+        _responses_event("response.created", 0, response=resp),
+        Pause(1.5),
+        _responses_event("response.in_progress", 1, response=resp),
+        _responses_event("response.output_item.added", 2, output_index=0, item=item),
+        _responses_event("response.output_text.delta", 3, delta="Hi", **text),
+        _responses_event("response.output_item.done", 4, output_index=0, item=done),
+        _responses_event(
+            "response.completed", 5, response=dict(resp, status="completed", output=[done], usage=usage)
+        ),
+    ]
+    up.script("/openai/v1/responses", sse(pieces))
+    body = {"model": "gpt-4o-mini", "input": "hi", "stream": True}
+    got = httpx.post(
+        kept.gateway_url + "/v1/responses", json=body, headers={"authorization": "Bearer k"}, timeout=30
+    )
+    events = [json.loads(line[6:]) for line in got.text.splitlines() if line.startswith("data: ")]
+    assert any(e["type"] == "keepalive" for e in events)  # the silence was kept alive with events
+    numbers = [e["sequence_number"] for e in events]
+    assert numbers == list(range(len(numbers))), numbers
