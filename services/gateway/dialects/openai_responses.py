@@ -370,6 +370,14 @@ def reopened(ev: SSEEvent, opening: Opening, memo: dict[str, Any]) -> SSEEvent |
                 ev = SSEEvent(ev.event, orjson.dumps(obj).decode(), False, ev.id, ev.retry)
     shift = opening.frames - memo.get("next", len(_OPENING_EVENTS))
     if shift > 0:
+        data = ev.data
+        usual = _USUAL_HEAD.match(data)
+        if usual is not None and data.find('"sequence_number"', usual.end()) == -1:
+            # the usual form: its number spliced, not a parse and a dump of the whole event (fix28)
+            n = int(usual[1]) + shift
+            return SSEEvent(
+                ev.event, f"{data[: usual.start(1)]}{n}{data[usual.end(1) :]}", False, ev.id, ev.retry
+            )
         try:
             obj = orjson.loads(ev.data)
         except orjson.JSONDecodeError:
@@ -380,6 +388,11 @@ def reopened(ev: SSEEvent, opening: Opening, memo: dict[str, Any]) -> SSEEvent |
     return ev
 
 
+# an event's data as OpenAI writes it: its ``type`` (a string without escapes) then its ``sequence_number``, the
+# second member of the top-level object (RFC 8259: a member name inside a string has its quotes escaped). With no
+# other ``"sequence_number"`` after it (a duplicate key: a parser reads the last), splicing the number is what a
+# parse, a change and a dump give, less the re-serialisation of the rest (fix28)
+_USUAL_HEAD = re.compile(r'\{"type":"[^"\\]*","sequence_number":([0-9]{1,19})(?=[,}])')
 # a top-level ``sequence_number`` in an event's data text (a name inside a JSON string has its quotes escaped)
 _SEQUENCE_TEXT = re.compile(r'"sequence_number"\s*:\s*([0-9]{1,19})')
 
