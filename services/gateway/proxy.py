@@ -1124,7 +1124,8 @@ class Proxy:
                 exc, held = (
                     (failed, b"") if isinstance(failed, UpstreamError) else (failed.error, failed.held)
                 )
-                if relay.decoder.usage is not None:  # said before the failure: billed (``BilledAttempt``, s28)
+                # usage said before the failure is billed (``BilledAttempt``; fix28)
+                if relay.decoder.usage is not None:
                     att.read_usage = relay.read_usage
                 if not response.prepared:
                     raise exc from None  # nothing reached the client: the next route may serve it
