@@ -154,6 +154,7 @@ def row_for(call: Call, pricer: Pricer, finished_at: float, latency_ms: float) -
     disconnected = False
     failed: list[FailedAttempt] = []
     spent: float | None = 0.0  # what the failed attempts with usage cost (None: one's price is unknown)
+    tokens = (0, 0)  # their input and output tokens: the row's own when no attempt answered (s28)
     for a in attempts:  # one plain pass (a next/any/list comprehension each were 2-3 calls per request)
         if a.answered and answered is None:
             answered = a
@@ -165,6 +166,7 @@ def row_for(call: Call, pricer: Pricer, finished_at: float, latency_ms: float) -
                 )  # a cut answer's tokens: the provider bills them
                 spent = None if spent is None or billed.cost_usd is None else spent + billed.cost_usd
                 failed.append(billed)
+                tokens = (tokens[0] + billed.input_tokens, tokens[1] + billed.output_tokens)
                 continue
             failed.append(
                 FailedAttempt(a.route.provider, a.status, a.error_type or "error", a.message[:MESSAGE_LIMIT])
@@ -184,6 +186,8 @@ def row_for(call: Call, pricer: Pricer, finished_at: float, latency_ms: float) -
                 usage = answered.usage = read()
             except Exception:
                 log.exception("could not read the usage of request %s; recorded without it", call.request_id)
+    if answered is None and tokens != (0, 0):
+        usage = Usage(*tokens)  # none answered: what the providers billed is the request's (fix28)
     usage = usage or _NO_USAGE
     if usage.iterations:
         if any(_unsplit_writes(it.usage) for it in usage.iterations) and writes_all_1h(call.body):

@@ -1029,6 +1029,8 @@ class Proxy:
             wait()
         deltas = gathered.decoded(raw, decoder)
         name = provider.name
+        if decoder.usage is not None:  # a failure below is still billed what the stream said (fix28)
+            att.usage = provider.usage_rule(att.route.model)(decoder.usage)
         err = next((d for d in deltas if isinstance(d, ir.StreamError)), None)
         if err is not None:
             # when to retry, as an HTTP error answer says it: the answer's own retry and rate-limit headers (a
@@ -1122,6 +1124,9 @@ class Proxy:
                 exc, held = (
                     (failed, b"") if isinstance(failed, UpstreamError) else (failed.error, failed.held)
                 )
+                # usage said before the failure is billed (``BilledAttempt``; fix28)
+                if relay.decoder.usage is not None:
+                    att.read_usage = relay.read_usage
                 if not response.prepared:
                     raise exc from None  # nothing reached the client: the next route may serve it
                 kept = isinstance(failed, FailedAfterOpening)  # else an earlier route began the stream

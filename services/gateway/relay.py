@@ -465,7 +465,15 @@ class Passthrough(Relay):
             ):  # (resumed streams are filtered: the guard's filter too)
                 own = self._guard[1]
             self._guard = None
-            self._use_frames(self.pairing.client.resumed(opening, own))
+            self._filter_every_frame(self.pairing.client.resumed(opening, own))
+
+    def _filter_every_frame(self, frames: PassFrames) -> None:
+        """``frames`` as the filter of every upstream event, as a filter that renumbers or re-ids them needs: none
+        passes it by name or by a token scan (token frames pass a filter unchanged, ``_token_only``; the scan passes
+        quiet frames as bytes, ``_scan``). fix28: a resumed Responses stream's token frames after the first kept
+        their upstream numbers (a repeat once an earlier route's opening took more than two)."""
+        self._content_only, self._token_event, self._rule = _NONE, None, None
+        self._use_frames(frames)
 
     def _use_frames(self, frames: PassFrames | None) -> None:
         """What ``__init__`` sets from the call's frame filter, set again for ``frames``."""
@@ -776,8 +784,10 @@ class Passthrough(Relay):
         response id kept as ``resume`` gave it, and the call's own filter (or the guard's) behind it. The start
         of an unfinished event held back is dropped, as ``_guarded`` does: the filter writes it whole."""
         base = self._opening
-        opening = Opening(
-            (2 if base is None else base.frames) + self._kept, None if base is None else base.id
+        opening = (
+            Opening(2 + self._kept, None, own=True)  # (the upstream's own opening events go on, renumbered)
+            if base is None
+            else Opening(base.frames + self._kept, base.id)
         )
         client = self.pairing.client
         own = client.passthrough_frames(self.view)
@@ -785,10 +795,7 @@ class Passthrough(Relay):
             own = client.blank_guard[1]
         self._guard = None
         self._held.clear()
-        self._use_frames(client.resumed(opening, own))
-        # every frame through the filter: none passes by name or by the scan, unnumbered (token frames pass a
-        # filter unchanged, ``_token_only``; the scan passes quiet frames as bytes, ``_scan``)
-        self._content_only, self._token_event, self._rule = _NONE, None, None
+        self._filter_every_frame(client.resumed(opening, own))  # every frame renumbered
 
     def _feed_events(self, chunk: bytes) -> bytes:
         """``chunk``'s events decoded one by one (a short read, or the pieces of a scanned one)."""

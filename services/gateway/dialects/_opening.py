@@ -43,6 +43,10 @@ class Opening:
 
     frames: int = 0
     id: str | None = None
+    # the opening is this upstream's own, passed to the client as it came (a fresh stream a relay numbers its
+    # keep-alives in, ``relay.Passthrough.keepalive``): its opening frames still to come go on, renumbered, where
+    # another route's opening drops them (fix28: a keep-alive between Responses' ``created`` and ``in_progress``)
+    own: bool = False
 
     def then(self, more: Opening) -> Opening:
         """This opening followed by what a later route added to it."""

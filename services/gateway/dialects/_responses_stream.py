@@ -186,7 +186,11 @@ class ResponsesStreamDecoder:
             return self._fail(
                 StreamError(status=502, type="api_error", message="malformed event from upstream")
             )
-        return self._object(obj.get("type") or ev.event or "", obj, data)
+        kind = obj.get("type") or ev.event
+        if not kind and obj.get("status") == "failed" and obj.get("object") == "response":
+            # a whole failed Response (a 200's body, ``Proxy._error_told_inside``): its ``response.failed`` (fix28)
+            kind, obj = "response.failed", {"type": "response.failed", "response": obj}
+        return self._object(kind or "", obj, data)
 
     def feed_data(self, data: bytes) -> list[Delta] | None:
         """``feed`` of an event that is no comment, given its data's bytes alone (``WireSpec.frame_tap``: a

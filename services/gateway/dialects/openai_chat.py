@@ -426,20 +426,24 @@ def may_cut_answer(raw: bytes) -> bool:
 
 
 def cut_answer(body: dict[str, Any]) -> StreamError | None:
-    """The failure a whole chat answer ``body`` (a parsed JSON object) tells by its first choice's finish reason,
-    else None: one of ``CUT_FINISH`` (vLLM's "abort", DeepSeek's "insufficient_system_resource", Z.ai's
+    """The failure a whole chat answer ``body`` (a parsed JSON object) tells by a choice's finish reason (the first
+    such choice's, any of ``n``), else None: one of ``CUT_FINISH`` (vLLM's "abort", DeepSeek's "insufficient_system_resource", Z.ai's
     "network_error") says the server cut the answer, as in a stream (``ChatStreamDecoder._choice``; the same
     sources). Read as finished it was a complete answer (``completion_from_chat``: ``end_turn``) to a translated
     client, the ledger and the provider's health (review25: bug25b covered streams alone). Asked of every whole chat
     answer, a same-format one too (session 26): ``body`` comes from orjson, so its types are exact and ``type(v) is``
     tests them without a call."""
     choices = body.get("choices")
-    if type(choices) is not list or not choices or type(choice := choices[0]) is not dict:
+    if type(choices) is not list:
         return None
-    reason = choice.get("finish_reason")
-    if type(reason) is not str or reason not in CUT_FINISH:
-        return None
-    return stream_error_from_openai(CUT_FINISH[reason])
+    for choice in choices:  # each of ``n`` choices: a cut on any is the answer's (fix28; a stream's: s27)
+        if (
+            type(choice) is dict
+            and type(reason := choice.get("finish_reason")) is str
+            and reason in CUT_FINISH
+        ):
+            return stream_error_from_openai(CUT_FINISH[reason])
+    return None
 
 
 def completion_from_chat(body: dict[str, Any]) -> Completion:

@@ -347,7 +347,7 @@ _LIFECYCLE = frozenset(
 def reopened(ev: SSEEvent, opening: Opening, memo: dict[str, Any]) -> SSEEvent | None:
     """A passed-through event for a client that already has its answer's opening (``relay.Relay.resume``):
     ``response.created`` and ``response.in_progress`` are dropped (None; the next number after them kept in
-    ``memo``); an event that carries the whole response (``response.completed``, ``response.failed``, …) names
+    ``memo``), unless the opening is this upstream's own (``Opening.own``: they are renumbered as any event); an event that carries the whole response (``response.completed``, ``response.failed``, …) names
     the opening's response id; any other event is kept as it is. When the client's opening took more numbers
     than this upstream's (the encoder's numbered ``keepalive`` events: ``Opening.frames``), every kept event's
     ``sequence_number`` is moved on by the difference, so the client's numbers still follow each other (OpenAI
@@ -357,7 +357,7 @@ def reopened(ev: SSEEvent, opening: Opening, memo: dict[str, Any]) -> SSEEvent |
         return ev
     if '"response"' in ev.data:
         kind = event_kind(ev)
-        if kind in _OPENING_EVENTS:
+        if kind in _OPENING_EVENTS and not opening.own:
             seq = _SEQUENCE_TEXT.search(ev.data)
             if seq is not None:
                 memo["next"] = int(seq[1]) + 1
@@ -370,6 +370,14 @@ def reopened(ev: SSEEvent, opening: Opening, memo: dict[str, Any]) -> SSEEvent |
                 ev = SSEEvent(ev.event, orjson.dumps(obj).decode(), False, ev.id, ev.retry)
     shift = opening.frames - memo.get("next", len(_OPENING_EVENTS))
     if shift > 0:
+        data = ev.data
+        usual = _USUAL_HEAD.match(data)
+        if usual is not None and data.find('"sequence_number"', usual.end()) == -1:
+            # the usual form: its number spliced, not a parse and a dump of the whole event (fix28)
+            n = int(usual[1]) + shift
+            return SSEEvent(
+                ev.event, f"{data[: usual.start(1)]}{n}{data[usual.end(1) :]}", False, ev.id, ev.retry
+            )
         try:
             obj = orjson.loads(ev.data)
         except orjson.JSONDecodeError:
@@ -380,6 +388,11 @@ def reopened(ev: SSEEvent, opening: Opening, memo: dict[str, Any]) -> SSEEvent |
     return ev
 
 
+# an event's data as OpenAI writes it: its ``type`` (a string without escapes) then its ``sequence_number``, the
+# second member of the top-level object (RFC 8259: a member name inside a string has its quotes escaped). With no
+# other ``"sequence_number"`` after it (a duplicate key: a parser reads the last), splicing the number is what a
+# parse, a change and a dump give, less the re-serialisation of the rest (fix28)
+_USUAL_HEAD = re.compile(r'\{"type":"[^"\\]*","sequence_number":([0-9]{1,19})(?=[,}])')
 # a top-level ``sequence_number`` in an event's data text (a name inside a JSON string has its quotes escaped)
 _SEQUENCE_TEXT = re.compile(r'"sequence_number"\s*:\s*([0-9]{1,19})')
 

@@ -25,6 +25,7 @@ from services.gateway.providers.limits import (
     limit_from_refusal,
     max_output_tokens,
 )
+from services.gateway.routing.ratelimit_reset import LONGEST_WAIT_S
 from shared.pricing import ModelRates
 
 __all__ = ["Operation", "PriceSource", "Provider", "Route", "Wire"]
@@ -366,8 +367,9 @@ def relayed_headers(headers: Mapping[str, str]) -> Mapping[str, str]:
 
 def _whole_seconds(value: str) -> str | None:
     """A Retry-After value (seconds, possibly fractional or negative, or an HTTP date) as whole seconds, rounded
-    up, at least 0 (RFC 9110 §10.2.3: delay-seconds is a non-negative integer); None when it is neither form or
-    not finite ("soon", "nan", "1e999": s22 variant 11-w5, a 500 before)."""
+    up, at least 0 (RFC 9110 §10.2.3: delay-seconds is a non-negative integer); None when it is neither form, not
+    finite ("soon", "nan", "1e999": s22 variant 11-w5, a 500 before) or longer than any provider's window
+    (``ratelimit_reset.LONGEST_WAIT_S``: "1e20", relayed as a 21-digit wait before; fix28)."""
     try:
         seconds = float(value)
     except ValueError:
@@ -375,7 +377,7 @@ def _whole_seconds(value: str) -> str | None:
             seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
         except (TypeError, ValueError, OverflowError):
             return None
-    if not math.isfinite(seconds):
+    if not seconds <= LONGEST_WAIT_S:  # NaN and inf too
         return None
     return str(max(0, math.ceil(seconds)))
 

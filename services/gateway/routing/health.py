@@ -38,7 +38,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from services.gateway.routing.ratelimit_reset import body_reset_seconds, rate_limit_reset_seconds
+from services.gateway.routing.ratelimit_reset import (
+    LONGEST_WAIT_S,
+    body_reset_seconds,
+    rate_limit_reset_seconds,
+)
 from shared.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -64,15 +68,16 @@ def retry_after_seconds(
     (xAI's, OpenRouter's) says when to retry in its rate-limit headers only: their exhausted limit's
     reset (``ratelimit_reset.rate_limit_reset_seconds``), or, with no such header, in its error ``body``
     (OpenRouter's ``metadata.headers``, Google's ``RetryInfo``: ``ratelimit_reset.body_reset_seconds``).
-    None when nothing says it, or what says it reads as infinity ("1e999", a 400-digit ``retryDelay``): no
-    wait can be told in a ``retry-after`` header."""
+    None when nothing says it, or what says it reads as infinity ("1e999", a 400-digit ``retryDelay``) or as
+    longer than any provider's window (``ratelimit_reset.LONGEST_WAIT_S``: "1e20", a year-9999 date; fix28):
+    no such wait can be told in a ``retry-after`` header."""
     seconds = _retry_after(headers)
     if seconds is None and status == 429:
         now = time.time()
         seconds = rate_limit_reset_seconds(headers, now)
         if seconds is None and body:
             seconds = body_reset_seconds(body, now)
-    return seconds if seconds is None or math.isfinite(seconds) else None
+    return seconds if seconds is None or seconds <= LONGEST_WAIT_S else None  # NaN and inf: None too
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:

@@ -63,6 +63,10 @@ _UNIT_S = {
 }
 _MS_EPOCH = 1e12
 _S_EPOCH = 1e9
+# the longest wait any provider's window states: a monthly budget's reset (OpenRouter's key limits reset
+# monthly; Anthropic's unified limits weekly). A wait said beyond it ("X-RateLimit-Reset: 1e20", read as Unix
+# ms: 3e9 years; a year-9999 date) is no time a client can wait: it says nothing, as infinity does (fix28)
+LONGEST_WAIT_S = 31 * 86400.0
 
 
 def reset_seconds(value: str, now: float) -> float | None:
