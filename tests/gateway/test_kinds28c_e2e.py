@@ -8,6 +8,7 @@ Claude 4.6 and later take (Anthropic's adaptive-thinking docs), in a max_tokens 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -147,3 +148,45 @@ def _rest() -> list[bytes]:
         b'"stop_sequence":null},"usage":{"output_tokens":2}}\n\n',
         b'event: message_stop\ndata: {"type":"message_stop"}\n\n',
     ]
+
+
+# ---- kind 28: the tier the chunks name, when the usage chunk leaves it out ---------------------------------------
+
+CHAT = "/openai/v1/chat/completions"
+
+
+def _tier_chunk(tier: str | None, **extra: object) -> bytes:
+    obj: dict[str, object] = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "gpt-5"}
+    if tier:
+        obj["service_tier"] = tier
+    obj.update(extra)
+    return b"data: " + json.dumps(obj).encode() + b"\n\n"
+
+
+def test_a_priority_answer_is_billed_at_priority_when_the_usage_chunk_does_not_say_it(
+    up: ScriptedUpstream, tmp_path: Path
+) -> None:
+    """s28 variant 28-priority-tier-not-on-usage-chunk-chat-vI: before, billed at the standard rates (0.006025)."""
+    up.reset()
+    usage = {"prompt_tokens": 1000, "completion_tokens": 500, "prompt_tokens_details": {"cached_tokens": 200}}
+    pieces = [
+        _tier_chunk("priority", choices=[{"index": 0, "delta": {"content": "Hello."}, "finish_reason": None}]),
+        _tier_chunk("priority", choices=[{"index": 0, "delta": {}, "finish_reason": "stop"}]),
+        _tier_chunk(None, choices=[], usage=usage),
+        b"data: [DONE]\n\n",
+    ]
+    up.script(CHAT, sse(pieces))
+    with stack(tmp_path, {"openai": f"{up.url}/openai/v1"}) as st:
+        client = openai.OpenAI(base_url=st.gateway_url + "/v1", api_key="k", max_retries=0)
+        stream = client.chat.completions.with_raw_response.create(
+            model="gpt-5",
+            stream=True,
+            stream_options={"include_usage": True},
+            messages=[{"role": "user", "content": "hi"}],
+            extra_headers={"x-request-id": "tier28c-1"},
+        )
+        text = "".join(c.choices[0].delta.content or "" for c in stream.parse() if c.choices)
+        assert text == "Hello."
+        row = st.row_for("tier28c-1")
+    # gpt-5 at priority: $2.50 input, $0.25 cached, $20 output per MTok (OpenAI pricing; genai-prices' tier data)
+    assert row["cost_usd"] == pytest.approx((800 * 2.5 + 200 * 0.25 + 500 * 20) / 1e6)
