@@ -41,7 +41,10 @@ def gw_groq(up: ScriptedUpstream, tmp_path: Path) -> Iterator[Stack]:
 
 def test_codex_is_told_an_overflow_said_only_in_words(gw_groq: Stack, up: ScriptedUpstream) -> None:
     """s28 variant 10-groq-words-no-code-codex-vD: before, code invalid_request_error (Codex does not compact)."""
-    up.script(GROQ, json_answer({"error": {"message": WORDS, "type": "invalid_request_error", "param": "messages"}}, 400))
+    up.script(
+        GROQ,
+        json_answer({"error": {"message": WORDS, "type": "invalid_request_error", "param": "messages"}}, 400),
+    )
     client = openai.OpenAI(base_url=gw_groq.gateway_url + "/v1", api_key="k", max_retries=0)
     with pytest.raises(openai.BadRequestError) as told:
         client.responses.create(model="llama-3.3-70b-versatile", input="hi")
@@ -50,12 +53,19 @@ def test_codex_is_told_an_overflow_said_only_in_words(gw_groq: Stack, up: Script
 
 def test_claude_code_compacts_on_litellms_relay_of_the_words(gw_groq: Stack, up: ScriptedUpstream) -> None:
     """s28 variant 10-litellm-groq-words-cc-vI: before, the words as they came (no "prompt is too long")."""
-    relayed = {"message": f"litellm.BadRequestError: GroqException - {WORDS}", "type": None, "param": None, "code": "400"}
+    relayed = {
+        "message": f"litellm.BadRequestError: GroqException - {WORDS}",
+        "type": None,
+        "param": None,
+        "code": "400",
+    }
     up.script(GROQ, json_answer({"error": relayed}, 400))
     client = anthropic.Anthropic(base_url=gw_groq.gateway_url, api_key="k", max_retries=0)
     with pytest.raises(anthropic.BadRequestError) as told:
         with client.messages.stream(
-            model="groq/llama-3.3-70b-versatile", max_tokens=8000, messages=[{"role": "user", "content": "hi"}]
+            model="groq/llama-3.3-70b-versatile",
+            max_tokens=8000,
+            messages=[{"role": "user", "content": "hi"}],
         ) as stream:
             stream.get_final_message()
     assert "prompt is too long" in told.value.body["error"]["message"]  # type: ignore[index]
@@ -102,7 +112,9 @@ def test_a_chat_effort_on_sonnet_45_is_a_budget_with_room_for_the_answer(
     assert sent["max_tokens"] - sent["thinking"]["budget_tokens"] >= 4096 and sent["max_tokens"] <= 64000
 
 
-def test_a_responses_effort_on_opus_41_leaves_the_answer_room(gw_anthropic: Stack, up: ScriptedUpstream) -> None:
+def test_a_responses_effort_on_opus_41_leaves_the_answer_room(
+    gw_anthropic: Stack, up: ScriptedUpstream
+) -> None:
     """s28 variant 17-resp-no-max-effort-high-opus41-ns-vB: before, max_tokens 8192 with a budget of 8191."""
     up.script(MESSAGES, json_answer(_answer("claude-opus-4-1")))
     client = openai.OpenAI(base_url=gw_anthropic.gateway_url + "/v1", api_key="k", max_retries=0)
@@ -170,7 +182,9 @@ def test_a_priority_answer_is_billed_at_priority_when_the_usage_chunk_does_not_s
     up.reset()
     usage = {"prompt_tokens": 1000, "completion_tokens": 500, "prompt_tokens_details": {"cached_tokens": 200}}
     pieces = [
-        _tier_chunk("priority", choices=[{"index": 0, "delta": {"content": "Hello."}, "finish_reason": None}]),
+        _tier_chunk(
+            "priority", choices=[{"index": 0, "delta": {"content": "Hello."}, "finish_reason": None}]
+        ),
         _tier_chunk("priority", choices=[{"index": 0, "delta": {}, "finish_reason": "stop"}]),
         _tier_chunk(None, choices=[], usage=usage),
         b"data: [DONE]\n\n",

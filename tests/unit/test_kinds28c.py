@@ -65,7 +65,9 @@ def _chat(model: str, **kw: object) -> dict[str, object]:
 
 
 def test_a_chat_effort_without_a_limit_leaves_the_answer_room_beside_the_budget() -> None:
-    sent = chat_to_anthropic(_chat("claude-sonnet-4-5", reasoning_effort="high"), ANTHROPIC.target("claude-sonnet-4-5"))
+    sent = chat_to_anthropic(
+        _chat("claude-sonnet-4-5", reasoning_effort="high"), ANTHROPIC.target("claude-sonnet-4-5")
+    )
     body = sent.body
     assert body["thinking"]["type"] == "enabled"
     assert body["max_tokens"] - body["thinking"]["budget_tokens"] >= 8192
@@ -80,14 +82,20 @@ def test_the_room_stays_within_the_models_limit() -> None:
 
 def test_a_clients_own_limit_is_kept() -> None:
     target = ANTHROPIC.target("claude-sonnet-4-5")
-    body = chat_to_anthropic(_chat("claude-sonnet-4-5", reasoning_effort="high", max_tokens=6000), target).body
+    body = chat_to_anthropic(
+        _chat("claude-sonnet-4-5", reasoning_effort="high", max_tokens=6000), target
+    ).body
     assert body["max_tokens"] == 6000 and body["thinking"]["budget_tokens"] == 5999
     plain = chat_to_anthropic(_chat("claude-sonnet-4-5"), target).body  # no effort: the default as before
     assert plain["max_tokens"] == 8192 and "thinking" not in plain
 
 
 def test_a_responses_effort_without_a_limit_leaves_the_answer_room() -> None:
-    request = {"model": "claude-opus-4-1", "input": [{"role": "user", "content": "hi"}], "reasoning": {"effort": "high"}}
+    request = {
+        "model": "claude-opus-4-1",
+        "input": [{"role": "user", "content": "hi"}],
+        "reasoning": {"effort": "high"},
+    }
     body = responses_to_anthropic(request, ANTHROPIC.target("claude-opus-4-1")).body
     assert body["max_tokens"] == 32000
     assert body["max_tokens"] - body["thinking"]["budget_tokens"] >= 4096
@@ -95,6 +103,8 @@ def test_a_responses_effort_without_a_limit_leaves_the_answer_room() -> None:
 
 def test_opus_47_gets_adaptive_thinking_and_the_effort() -> None:
     target = ANTHROPIC.target("claude-opus-4-7")
-    body = chat_to_anthropic(_chat("claude-opus-4-7", reasoning_effort="medium", max_completion_tokens=20000), target)
+    body = chat_to_anthropic(
+        _chat("claude-opus-4-7", reasoning_effort="medium", max_completion_tokens=20000), target
+    )
     assert body.body["thinking"] == {"type": "adaptive"}
     assert body.body["output_config"] == {"effort": "medium"}

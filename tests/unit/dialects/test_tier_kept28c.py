@@ -38,7 +38,9 @@ def test_the_tier_of_the_chunks_when_the_usage_chunk_has_none() -> None:
     assert _tier([_chunk("priority", content="Hi"), _chunk(None, USAGE)]) == "priority"
 
 
-@pytest.mark.parametrize(("first", "last", "want"), [("priority", "flex", "flex"), (None, "priority", "priority")])
+@pytest.mark.parametrize(
+    ("first", "last", "want"), [("priority", "flex", "flex"), (None, "priority", "priority")]
+)
 def test_the_usage_chunks_own_tier_comes_first(first: str | None, last: str, want: str) -> None:
     assert _tier([_chunk(first, content="Hi"), _chunk(last, USAGE)]) == want
 
