@@ -47,6 +47,10 @@ _OVERFLOW = re.compile(
     # Anthropic's name for a context window the input and output filled, which Z.ai also answers with (as an error
     # code or its text; anomalyco/opencode#18813; s18 variant 10-r)
     r"model_context_window_exceeded|"
+    # the closing words of OpenAI's overflow message, which Groq sends alone ("Please reduce the length of the
+    # messages or completion.", code context_length_exceeded: letta-ai/letta#1963, OpenHands/OpenHands#1902), so a
+    # relay that keeps only the message (not the code) still says an overflow (s28 variant 10-groq-words-no-code)
+    r"reduce the length of the messages|"
     # xAI: "This model's maximum prompt length is 131072 but the request contains 145213 tokens."
     r"maximum prompt length|"
     # llama.cpp server: "the request exceeds the available context size" (type exceed_context_size_error)

@@ -1079,7 +1079,15 @@ class ChatStreamDecoder:
         except orjson.JSONDecodeError:
             return
         if type(obj) is dict and type(usage := obj.get("usage")) is dict:
-            self.usage = usage_from_openai(usage, obj.get("service_tier"))
+            self.usage = usage_from_openai(usage, self._tier(obj))
+
+    def _tier(self, obj: dict[str, Any]) -> Any:
+        """The service tier that served the answer: the usage chunk's ``service_tier``, else the first chunk's. OpenAI
+        says it on every chunk, but a relay that rebuilds the usage chunk may leave it out there; the answer was
+        still served (and billed) at the tier its chunks named, not the default (OpenAI Priority and Flex
+        processing docs; s28 variant 28-priority-tier-not-on-usage-chunk-chat-vI). Asked once, at usage time."""
+        tier = obj.get("service_tier")
+        return tier if tier is not None else self._first.get("service_tier")
 
     def _fail(self, err: StreamError) -> list[Delta]:
         self._failed = True
@@ -1110,7 +1118,7 @@ class ChatStreamDecoder:
                         # finish reason), as a later usage chunk is (``_usage_after_failure``): the ledger bills
                         # what was made
                         if type(usage := obj.get("usage")) is dict:
-                            self.usage = usage_from_openai(usage, obj.get("service_tier"))
+                            self.usage = usage_from_openai(usage, self._tier(obj))
                         return out
         elif obj.get("object") == "error":
             # an error object as the chunk itself, no ``error`` wrapper and no choices (the bare shape of vLLM's
@@ -1124,7 +1132,7 @@ class ChatStreamDecoder:
         if type(usage) is not dict:
             usage = _vendor_usage(obj)
         if type(usage) is dict:
-            self.usage = usage_from_openai(usage, obj.get("service_tier"))
+            self.usage = usage_from_openai(usage, self._tier(obj))
             out.append(UsageUpdate(self.usage))
         return out
 

@@ -1083,7 +1083,7 @@ def responses_to_anthropic(
     }
     effort = _effort(body) if "reasoning" in body else None
     if effort is not None:
-        _add_thinking({"reasoning_effort": effort}, target, out)
+        _add_thinking({"reasoning_effort": effort}, target, out, chosen=limit is None)
     entries = _ordered(_without_reasoning(transcript.entries))
     if "thinking" in out and not _keeps_thinking(entries):
         del out["thinking"]

@@ -303,13 +303,21 @@ def _add_tools(body: dict[str, Any], out: dict[str, Any], thinking: bool) -> Non
         out["tool_choice"] = choice
 
 
-def _add_thinking(body: dict[str, Any], target: Target, out: dict[str, Any]) -> None:
+def _add_thinking(body: dict[str, Any], target: Target, out: dict[str, Any], chosen: bool = False) -> None:
+    """``out["thinking"]`` (and ``output_config.effort`` for an adaptive model) for the body's
+    ``reasoning_effort``. ``chosen``: ``out["max_tokens"]`` is the gateway's default, the client set no output
+    limit; it is then raised to the default answer room plus the effort's thinking budget (within the model's
+    limit), since Anthropic counts thinking in ``max_tokens`` ("budget_tokens must be less than max_tokens",
+    extended-thinking docs): the default alone (8192) left a high effort's answer one token beside its thinking
+    (s28 variants 17-chat-no-max-effort-high-sonnet45, 17-resp-no-max-effort-high-opus41-ns)."""
     effort = body.get("reasoning_effort")
     if effort in (None, "none") or target.reasoning not in ("anthropic_adaptive", "anthropic_budget"):
         return
     if not isinstance(effort, str) or effort not in _EFFORTS:  # a list or object is unhashable: not a 500
         raise TranslationError(f"reasoning_effort: unsupported value {effort!r}", param="reasoning_effort")
     level = _EFFORTS[effort]
+    if chosen:
+        out["max_tokens"] = clamp_tokens(target.default_max_tokens + THINKING_BUDGETS[level], target)
     if target.reasoning == "anthropic_adaptive":
         out["thinking"] = {"type": "adaptive"}
         out.setdefault("output_config", {})["effort"] = level
@@ -358,12 +366,18 @@ def _add_sampling(body: dict[str, Any], out: dict[str, Any]) -> None:
         out["top_p"] = top_p
 
 
-def _max_tokens(body: dict[str, Any], target: Target) -> int:
+def _asked_max_tokens(body: dict[str, Any]) -> int | None:
+    """The output limit a chat body sets (``max_completion_tokens``, else ``max_tokens``; a positive int), or None."""
     for key in ("max_completion_tokens", "max_tokens"):
         value = body.get(key)
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            return clamp_tokens(value, target)
-    return clamp_tokens(target.default_max_tokens, target)
+            return value
+    return None
+
+
+def _max_tokens(body: dict[str, Any], target: Target) -> int:
+    asked = _asked_max_tokens(body)
+    return clamp_tokens(target.default_max_tokens if asked is None else asked, target)
 
 
 def chat_to_anthropic(
@@ -407,7 +421,7 @@ def chat_to_anthropic(
         else:
             out["system"] = "\n".join(b["text"] for b in system)
     if "reasoning_effort" in body:
-        _add_thinking(body, target, out)
+        _add_thinking(body, target, out, chosen=_asked_max_tokens(body) is None)
         if "thinking" in out and not keeps_thinking(turns):
             del out["thinking"]
         if "thinking" not in out:  # no budget for it, or a tool turn without thinking: the given-back blocks

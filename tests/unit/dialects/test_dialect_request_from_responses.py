@@ -204,7 +204,8 @@ def test_codex_capture_to_anthropic() -> None:
     assert out.custom_tools == frozenset({"apply_patch"})
     assert out.tool_names == {}
     assert out.compaction is False
-    assert sent["max_tokens"] == 8192
+    # no max_output_tokens: the default answer room (8192) plus medium effort's thinking (8192), s28 bug28c
+    assert sent["max_tokens"] == 16384
     assert sent["thinking"] == {"type": "adaptive"}
     assert sent["output_config"] == {"effort": "medium"}
     assert sent["stream"] is True

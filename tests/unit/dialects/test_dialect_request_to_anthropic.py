@@ -347,7 +347,10 @@ def test_reasoning_effort_adaptive() -> None:
 def test_reasoning_effort_budget_fits_under_max_tokens() -> None:
     body = chat_to_anthropic(body_with(reasoning_effort="high", max_completion_tokens=40000), BUDGET).body
     assert body["thinking"] == {"type": "enabled", "budget_tokens": 24576} and "output_config" not in body
-    capped = chat_to_anthropic(body_with(reasoning_effort="high"), BUDGET).body
+    # no limit from the client: the default answer room (8192) beside the budget, not 8191 of 8192 (s28 bug28c)
+    roomy = chat_to_anthropic(body_with(reasoning_effort="high"), BUDGET).body
+    assert roomy["thinking"] == {"type": "enabled", "budget_tokens": 24576} and roomy["max_tokens"] == 32768
+    capped = chat_to_anthropic(body_with(reasoning_effort="high", max_tokens=8192), BUDGET).body
     assert capped["thinking"] == {"type": "enabled", "budget_tokens": 8191} and capped["max_tokens"] == 8192
     assert (
         "thinking" not in chat_to_anthropic(body_with(reasoning_effort="low", max_tokens=1000), BUDGET).body
