@@ -557,7 +557,9 @@ class MessagesStreamEncoder:
         out = self._close_block()
         self._open, self._signed = kind, False
         index = self._index = self._index + 1
-        if kind == "text":  # the usual block: its start from a template (``_text_start``; the first ones made once)
+        if (
+            kind == "text"
+        ):  # the usual block: its start from a template (``_text_start``; the first ones made once)
             return out + (_TEXT_STARTS_AT[index] if index < _HEADS_KEPT else _text_start(index))
         return out + _frame({"type": "content_block_start", "index": self._index, "content_block": block})
 

@@ -94,7 +94,11 @@ def test_text_heads_at_every_index() -> None:
         if index < enc._HEADS_KEPT:
             assert enc._TEXT_STARTS_AT[index] == enc._frame(start)
         for text in ("a", 'q"', "é"):
-            delta = {"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": text}}
+            delta = {
+                "type": "content_block_delta",
+                "index": index,
+                "delta": {"type": "text_delta", "text": text},
+            }
             assert enc._text_delta(index, text) == enc._frame(delta)
 
 
@@ -138,7 +142,11 @@ def chunks(draw: st.DrawFn) -> dict[str, Any]:
 @given(chunk=chunks())
 def test_vendor_usage_is_asked_of_the_chunks_that_can_hold_it(chunk: dict[str, Any]) -> None:
     d = dec.ChatStreamDecoder()
-    d.feed_data(orjson.dumps({"id": "c", "model": "m", "choices": [{"index": 0, "delta": {"role": "assistant"}}]}).decode())
+    d.feed_data(
+        orjson.dumps(
+            {"id": "c", "model": "m", "choices": [{"index": 0, "delta": {"role": "assistant"}}]}
+        ).decode()
+    )
     got = d.feed_data(orjson.dumps(chunk).decode())
     usage = chunk.get("usage")
     if type(usage) is not dict:
