@@ -434,8 +434,9 @@ class MessagesStreamEncoder:
             return self._start(None) or _PING
         if self._finish is not None:
             return b""  # content after the stop reason would land after the blocks were closed
-        out = self._start(d.id if type(d) is MessageStart else None)
-        return out + self._content(d)
+        if type(d) is MessageStart:  # its opening alone (``_content`` writes nothing for it)
+            return self._start(d.id)
+        return self._start(None) + self._content(d)
 
     def opened(self, opening: Opening) -> None:
         """The client already has its answer's opening (``message_start``, sent for a route that failed
@@ -457,11 +458,8 @@ class MessagesStreamEncoder:
         ``text`` changes nothing). One join for the run, no frame built per text (``_text_delta``'s bytes)."""
         if self._closed or self._open != "text" or self._finish is not None:
             return None
-        head = (
-            b'event: content_block_delta\ndata: {"type":"content_block_delta","index":'
-            + str(self._index).encode()
-            + b',"delta":{"type":"text_delta","text":"'
-        )
+        index = self._index
+        head = _RUN_HEADS_AT[index] if index < _HEADS_KEPT else _text_delta_head(index) + b'"'
         tail = b'"}}\n\n'
         return head + (tail + head).join(bodies) + tail
 
@@ -558,9 +556,11 @@ class MessagesStreamEncoder:
             return b""
         out = self._close_block()
         self._open, self._signed = kind, False
-        self._index += 1
-        if kind == "text":  # the usual block: its start from a template (``_text_start``)
-            return out + _text_start(self._index)
+        index = self._index = self._index + 1
+        if (
+            kind == "text"
+        ):  # the usual block: its start from a template (``_text_start``; the first ones made once)
+            return out + (_TEXT_STARTS_AT[index] if index < _HEADS_KEPT else _text_start(index))
         return out + _frame({"type": "content_block_start", "index": self._index, "content_block": block})
 
     def _close_block(self) -> bytes:
@@ -653,10 +653,22 @@ def _block_stop(index: int) -> bytes:
 
 def _text_delta(index: int, text: str) -> bytes:
     """``_frame`` of a ``text_delta`` at block ``index``, the same bytes, without building its dicts."""
+    head = _DELTA_HEADS_AT[index] if index < _HEADS_KEPT else _text_delta_head(index)
+    return head + orjson.dumps(text) + b"}}\n\n"
+
+
+def _text_delta_head(index: int) -> bytes:
+    """A ``text_delta`` frame at block ``index`` up to its text's JSON string (``_text_delta``)."""
     return (
         b'event: content_block_delta\ndata: {"type":"content_block_delta","index":'
         + str(index).encode()
         + b',"delta":{"type":"text_delta","text":'
-        + orjson.dumps(text)
-        + b"}}\n\n"
     )
+
+
+# the text blocks' frame heads (``_text_start``, ``_text_delta_head``) of the first block indexes, made once: a
+# stream's text block is most often its first or second block (issue 13, session 28: no int formatted per frame)
+_HEADS_KEPT = 8
+_TEXT_STARTS_AT = tuple(_text_start(i) for i in range(_HEADS_KEPT))
+_DELTA_HEADS_AT = tuple(_text_delta_head(i) for i in range(_HEADS_KEPT))
+_RUN_HEADS_AT = tuple(head + b'"' for head in _DELTA_HEADS_AT)  # (``text_frames``: up to the string's body)

@@ -805,7 +805,7 @@ class ChatStreamDecoder:
             # a text chunk of the stream's text shape (``text_of``'s test): one TextDelta, no parse
             said = lane.text(text, self.model)
             if said is not None:
-                return [TextDelta(text=said)]
+                return [TextDelta(said)]  # (by position: a keyword costs the type call a dict)
             # its finish chunk (``_TextShape.finish``): what ``_choice`` makes of a usual reason, no parse
             reason = lane.finish(text, self.model)
             if reason is not None and reason != "error" and reason not in CUT_FINISH:
@@ -1103,7 +1103,8 @@ class ChatStreamDecoder:
         if not self._started:
             self._started = True
             self._first = obj
-            out.append(MessageStart(id=str(obj.get("id") or new_id("chatcmpl-")), model=self.model or ""))
+            # (by position: a keyword costs the type call a dict)
+            out.append(MessageStart(str(obj.get("id") or new_id("chatcmpl-")), self.model or ""))
         choices = obj.get("choices")
         if choices and type(choices) is list:  # (an empty list: no choice to read, an error chunk maybe)
             for choice in choices:
@@ -1129,7 +1130,12 @@ class ChatStreamDecoder:
             # nothing more on a chat chunk's way
             return out + self._fail(stream_error_from_openai(obj))
         usage = obj.get("usage")
-        if type(usage) is not dict:
+        # vendor usage (``_vendor_usage``) asked only of a chunk that has a key it reads: ``x_groq``, or ``usage``
+        # in its first choice (``in``: no call; most chunks have neither, and its answer is None then)
+        if type(usage) is not dict and (
+            "x_groq" in obj
+            or (choices and type(choices) is list and type(choices[0]) is dict and "usage" in choices[0])
+        ):
             usage = _vendor_usage(obj)
         if type(usage) is dict:
             self.usage = usage_from_openai(usage, self._tier(obj))

@@ -501,4 +501,9 @@ def _plain_to_chat(
     if body.get("stream") is True:
         out["stream"] = True
         out["stream_options"] = {"include_usage": True}
-    return TranslatedRequest(body=out)
+    # by position (a keyword costs the type call a dict), no tool renamed, no custom tool, no compaction; text
+    # messages only, no ``thinking``: nothing minted to strip (``Proxy._build`` skips ``strip_minted``; session 28)
+    return TranslatedRequest(out, {}, _NO_CUSTOM, False, True)
+
+
+_NO_CUSTOM: frozenset[str] = frozenset()
