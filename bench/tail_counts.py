@@ -12,7 +12,8 @@ Counted in the gateway (``--target``, started in place of ``python -m services.g
 - ``gc genN``: collections of the garbage collector, and ``gc genN objects``: the objects they scanned
   (every tracked object in the generations collected, read in the ``start`` callback);
 - the event publisher's batch (``_send_batch``), its round (``pump``), acknowledgements read
-  (``_read_acks``), its timers' firings (``_batch_due``, ``_timed_round``);
+  (``_read_acks``), its timers' firings (``_batch_due``, ``_timed_round``), the events it builds
+  (``_hold_row``: where each was built) and its builds by size (events built in one go; session 28);
 - timers armed on the loop (``call_later``/``call_at``: a handle each), and ``call_soon`` callbacks;
 - log records handled (any logger, any level that passes);
 - upstream connections opened (``UpstreamPool._connect``) and the pool's sweep (``_expire``);
@@ -60,6 +61,7 @@ PIECES = (
     ("services.gateway.publisher", "EventPublisher", "_read_acks", "publisher acks read"),
     ("services.gateway.publisher", "EventPublisher", "_batch_due", "publisher batch timer"),
     ("services.gateway.publisher", "EventPublisher", "_timed_round", "publisher round timer"),
+    ("services.gateway.publisher", "EventPublisher", "_hold_row", "publisher event built"),
     ("services.gateway.upstream_pool", "UpstreamPool", "_connect", "upstream connect"),
     ("services.gateway.upstream_pool", "UpstreamPool", "_expire", "pool sweep"),
     ("aiohttp.web_protocol", "RequestHandler", "_process_keepalive", "aiohttp keepalive check"),
@@ -124,6 +126,26 @@ def _count_calls(counts: Counts, owner: Any, name: str, piece: str) -> None:
         if by_caller:
             counts.add(f"{piece} <- {sys._getframe(1).f_code.co_name}")
         return f(*a, **k)
+
+    setattr(owner, name, counted)
+
+
+def _count_builds(counts: Counts) -> None:
+    """The publisher's builds of waiting events by size (events built in one go: 1, 2-4, 5-16, 17+): the
+    loop turn's work that a build is. ``_build_later`` (session 28: the batch's and ``loop_waits``'s build
+    ahead), else ``build_waiting`` (an older tree)."""
+    from services.gateway import publisher
+
+    owner: Any = publisher.EventPublisher
+    name = "_build_later" if hasattr(owner, "_build_later") else "build_waiting"
+    f = getattr(owner, name)
+
+    def counted(self: Any, *a: Any, **k: Any) -> Any:
+        n = len(self._later)
+        if n:
+            size = "1" if n == 1 else "2-4" if n <= 4 else "5-16" if n <= 16 else "17+"
+            counts.add(f"publisher build of {size}")
+        return f(self, *a, **k)
 
     setattr(owner, name, counted)
 
@@ -198,6 +220,7 @@ def target(module: str, out: str, args: list[str]) -> None:
         owner = getattr(importlib.import_module(mod), cls, None)
         if owner is not None and hasattr(owner, meth):
             _count_calls(counts, owner, meth, piece)
+    _count_builds(counts)
     _watch_gc(counts)
     if os.environ.get("TAIL_COUNTS_GARBAGE"):
         gc.set_debug(gc.DEBUG_SAVEALL)
