@@ -232,20 +232,32 @@ def target(module: str, out: str, args: list[str]) -> None:
     runpy.run_module(module, run_name="__main__", alter_sys=True)
 
 
-def _recorder_wakeups(rec: int) -> int:
-    """Voluntary context switches (sleeps: each ends in a wake-up) of every thread of the recorder tree."""
+def _recorder_wakeups(rec: int) -> dict[str, int]:
+    """Voluntary context switches (sleeps: each ends in a wake-up) of every thread of the recorder tree, by
+    thread name (``comm``: ``ZMQbg/IO/0`` is libzmq's I/O thread, woken by every message that arrives
+    whatever the receiving loop's cadence; the process's own name its main thread)."""
     from bench.c1_counts import recorder_threads
+    from bench.peers import tree
 
-    total = 0
+    by: dict[str, int] = {}
     for tid in recorder_threads(rec):
-        for pid in (p for p in os.listdir("/proc") if p.isdigit()):
-            status = Path(f"/proc/{pid}/task/{tid}/status")
-            if status.exists():
-                for line in status.read_text().splitlines():
+        for pid in tree([rec]):
+            task = Path(f"/proc/{pid}/task/{tid}")
+            if not task.exists():
+                continue
+            try:
+                name = (task / "comm").read_text().strip()
+                for line in (task / "status").read_text().splitlines():
                     if line.startswith("voluntary_ctxt_switches"):
-                        total += int(line.split()[1])
-                break
-    return total
+                        by[name] = by.get(name, 0) + int(line.split()[1])
+            except OSError:  # the thread ended meanwhile
+                pass
+            break
+    return by
+
+
+def _minus(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
+    return {k: v - before.get(k, 0) for k, v in after.items()}
 
 
 def report(name: str, runs: list[dict[str, Any]]) -> None:
@@ -274,6 +286,10 @@ def report(name: str, runs: list[dict[str, Any]]) -> None:
         ]
         print(f"  {piece:44} {cols[0]:>10} {cols[1]:>11} {cols[2]:>9} {cols[3]:>9}")
     wake = sum(r["rec_wakeups"] for r in runs)
+    threads: dict[str, int] = {}
+    for r in runs:
+        for name, n in r.get("rec_wakeups_by_thread", {}).items():
+            threads[name] = threads.get(name, 0) + n
     cpu = sum(r["rec_cpu_s"] for r in runs)
     garbage: dict[str, int] = {}
     for r in runs:
@@ -291,6 +307,9 @@ def report(name: str, runs: list[dict[str, Any]]) -> None:
         f"  recorder tree: {wake / max(secs, 1e-9):.0f} wake-ups/s, {wake * 10_000 / max(reqs, 1):.0f} per 10,000 "
         f"requests; CPU {cpu * 1000 / max(secs, 1e-9):.1f} ms/s"
     )
+    for name, n in sorted(threads.items(), key=lambda kv: -kv[1]):
+        if n:
+            print(f"    {name:40} {n / max(secs, 1e-9):8.0f} wake-ups/s")
 
 
 def main() -> None:
@@ -352,7 +371,13 @@ def main() -> None:
                         wrk.run(t, case.path, case.body, 1, args.duration)
                         w1, c1, t1 = _recorder_wakeups(rec), cpu_seconds(tree([rec])) or 0.0, time.monotonic()
                         data = collect(gw.proc.pid, out)
-                        data.update(rec_wakeups=w1 - w0, rec_cpu_s=c1 - c0, seconds=t1 - t0)
+                        woke = _minus(w1, w0)
+                        data.update(
+                            rec_wakeups=sum(woke.values()),
+                            rec_wakeups_by_thread=woke,
+                            rec_cpu_s=c1 - c0,
+                            seconds=t1 - t0,
+                        )
                         results.setdefault(case.name, []).append(data)
                     report(case.name, results[case.name])
         finally:
