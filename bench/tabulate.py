@@ -218,7 +218,6 @@ def summarise(case: PathCase, rounds: list[Round]) -> dict[str, Any]:
     row["litellm_over_gateway_cpu"] = paired(rounds, run_figure("litellm", "cpu_ms_per_req", 32), gw_cpu)[
         "median"
     ]
-    a = row["added_ms"]
     gw1, fl1 = added("gateway", "p50_ms", 1), added("floor", "p50_ms", 1)
     row["c1_p50_ratio_rounds"] = paired(rounds, gw1, fl1)
     row["c1_p50_ratio"] = row["c1_p50_ratio_rounds"]["median"]
