@@ -13,7 +13,9 @@ a plain chat answer since session 19 (attribution still in the request's headers
 - ``event, no recorder``: ``record`` plus the batch (``_send_batch``: build, count, encode, hold) with no
   recorder connected (``ZMQ_IMMEDIATE``: nothing sent), held events forgotten after each batch;
 - ``event, recorder``: the same with a ZeroMQ ROUTER connected (in this process, reading nothing): the batch's
-  one multipart send, per request; and ``ack`` (``_read_acks`` of the batch's ``ack2``, the router's send
+  one multipart send, per request; ``event, recorder, built ahead`` the same with one request open, each
+  ``record`` followed by the next request's ``loop_waits`` (session 28: the event built there, the batch only
+  sends); and ``ack`` (``_read_acks`` of the batch's ``ack2``, the router's send
   included).
 
 Python calls: ``cProfile``'s total over ``--iterations`` runs, divided. With ``--instructions``, callgrind's
@@ -165,6 +167,17 @@ def pieces(answer: bytes, batch: int) -> dict[str, tuple[Callable[[], object], i
         c.forget()
 
     out["event, recorder"] = (present, batch)
+
+    def ahead() -> None:  # session 28: one request open, each upstream wait builds the last request's event
+        pub = c.pub
+        pub.requests_open = 1
+        for call in ccalls:
+            handlers.record(c.request, call, 1.0, 2.0, c.state)  # type: ignore[arg-type]
+            pub.loop_waits()
+        pub._send_batch()
+        c.forget()
+
+    out["event, recorder, built ahead"] = (ahead, batch)
     ids = [f"{i:032x}".encode() for i in range(batch)]
     ident = [None]
 

@@ -3,8 +3,8 @@
 Pure functions over the dicts that bench/bench_table.py collects (one per round: ``"<target>@<connections>"``
 -> a ``load.Run`` as a dict, ``"rss_<target>"`` -> MB, ``"ttft_ms"`` -> target -> that round's samples in ms).
 Targets (issue 13): gateway CPU per request <= 1.5x the floor's on passthrough paths (1.25x stretch), <= 2.5x
-on translated streams; at one connection the added p50 within 1.15x of the floor's and the added p99 <= 1 ms;
-added time to first token <= 1 ms.
+on translated streams; at one connection the added p50 within 1.15x of the floor's and the added p99 <= 1 ms
+(every round's c1 requests pooled, ``c1_added_p99``: session 28); added time to first token <= 1 ms.
 
 The estimator (docs/benchmarks.md "Method"): every figure compared with another is compared within each
 round, where the two were measured back to back (gateway / floor CPU per request; target minus ``direct``
@@ -162,6 +162,22 @@ def pooled_added_p99_ms(rounds: list[Round], target: str, conns: int = 1) -> flo
     return None if mine is None or direct is None else (mine - direct) / 1000
 
 
+def c1_added_p99(row: dict[str, Any]) -> tuple[float | None, str]:
+    """The gateway's added p99 at one connection that the target judges, ms, and which reading it is.
+
+    ``pooled`` (session 28): every round's c1 requests pooled (``pooled_added_p99_ms``), the p99 of all the
+    requests measured, the issue's "p99 at one connection". The median of per-round values (the estimator of
+    every other figure, module docstring) is kept beside it but no longer judged here: a round's p99 rests on
+    its 30-60 slowest requests, and a median over rounds of a tail figure drops the rounds whose tail was
+    worst (two disturbed rounds of six leave it unmoved), so it reads low exactly when the tail is the
+    question; pooled, those rounds' slow requests count, each by its share of all requests. ``median of
+    rounds`` when the runs carry no upper percentiles (results from before session 27)."""
+    pooled = row["c1_pooled_added_p99_ms"]["gateway"]
+    if pooled is not None:
+        return pooled, "pooled"
+    return row["added_ms"]["gateway@1"]["p99"]["median"], "median of rounds"
+
+
 def paired(
     rounds: list[Round], num: Callable[[Round], float | None], den: Callable[[Round], float | None]
 ) -> dict[str, Any]:
@@ -202,7 +218,6 @@ def summarise(case: PathCase, rounds: list[Round]) -> dict[str, Any]:
     row["litellm_over_gateway_cpu"] = paired(rounds, run_figure("litellm", "cpu_ms_per_req", 32), gw_cpu)[
         "median"
     ]
-    a = row["added_ms"]
     gw1, fl1 = added("gateway", "p50_ms", 1), added("floor", "p50_ms", 1)
     row["c1_p50_ratio_rounds"] = paired(rounds, gw1, fl1)
     row["c1_p50_ratio"] = row["c1_p50_ratio_rounds"]["median"]
@@ -212,8 +227,8 @@ def summarise(case: PathCase, rounds: list[Round]) -> dict[str, Any]:
         return None if g is None or f is None else g - f
 
     row["c1_p50_gw_minus_floor_ms"] = over(gw_minus_floor)
-    # beside the median of per-round added p99s (the target's reading): each target's c1 runs pooled over
-    # the rounds, then direct's pooled p99 subtracted (session 27; informational)
+    # each target's c1 runs pooled over the rounds, then direct's pooled p99 subtracted (session 27): the
+    # target's reading since session 28 (``c1_added_p99``), the median of per-round added p99s beside it
     row["c1_pooled_added_p99_ms"] = {t: pooled_added_p99_ms(rounds, t) for t in ("floor", "gateway")}
     if any(r.get("ttft_ms") for r in rounds):
         row["added_ttft_ms"] = {t: over(added_ttft(t)) for t in ("floor", "gateway")}
@@ -223,7 +238,7 @@ def summarise(case: PathCase, rounds: list[Round]) -> dict[str, Any]:
         }
     limit = 2.5 if case.translated else 1.5
     c1_diff = row["c1_p50_gw_minus_floor_ms"]["median"]
-    c1_p99 = a["gateway@1"]["p99"]["median"]
+    c1_p99, row["c1_p99_reading"] = c1_added_p99(row)
     row["targets"] = {
         f"cpu <= {limit}x floor": None if row["cpu_ratio"] is None else row["cpu_ratio"] <= limit,
         "c1 added p50 <= 1.15x floor's": None
@@ -249,7 +264,7 @@ COLUMNS = (
     "CPU rec",
     "RSS MB floor/gw",
     "c1 +p50 floor/gw (ratio [min–max])",
-    "c1 +p99 floor/gw [gw min–max]",
+    "c1 +p99 floor/gw [gw min–max] (pooled: judged)",
     "c32 +p50 floor/gw",
     "c32 +p99 floor/gw",
     "+TTFT floor/gw [gw min–max]",
@@ -263,6 +278,14 @@ def _pair(added_ms: dict[str, Any], conns: int, pct: str, spread_of_gw: bool = F
     fl, gw = added_ms[f"floor@{conns}"][pct], added_ms[f"gateway@{conns}"][pct]
     text = f"{fmt(fl['median'])}/{fmt(gw['median'])}"
     return f"{text} {fmt_spread(gw)}".rstrip() if spread_of_gw else text
+
+
+def _pooled_pair(row: dict[str, Any]) -> str:
+    """`` (pooled floor/gw)`` added p99 at one connection, ms, when the runs carry upper percentiles."""
+    pooled = row.get("c1_pooled_added_p99_ms") or {}
+    if pooled.get("gateway") is None:
+        return ""
+    return f" (pooled {fmt(pooled.get('floor'))}/{fmt(pooled['gateway'])})"
 
 
 def table_rows(rows: list[dict[str, Any]]) -> list[list[str]]:
@@ -284,7 +307,7 @@ def table_rows(rows: list[dict[str, Any]]) -> list[list[str]]:
                 fmt(r["recorder_cpu_ms_per_req"], ".3f"),
                 f"{fmt(r['rss_mb']['floor'], '.0f')}/{fmt(r['rss_mb']['gateway'], '.0f')}",
                 f"{_pair(a, 1, 'p50')} ({fmt(r['c1_p50_ratio'])}x {fmt_spread(c1)})".replace(" )", ")"),
-                _pair(a, 1, "p99", spread_of_gw=True),
+                _pair(a, 1, "p99", spread_of_gw=True) + _pooled_pair(r),
                 _pair(a, 32, "p50"),
                 _pair(a, 32, "p99"),
                 f"{fmt(tt['floor']['median'])}/{fmt(tt['gateway']['median'])} {fmt_spread(tt['gateway'])}".rstrip()

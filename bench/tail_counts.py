@@ -12,7 +12,8 @@ Counted in the gateway (``--target``, started in place of ``python -m services.g
 - ``gc genN``: collections of the garbage collector, and ``gc genN objects``: the objects they scanned
   (every tracked object in the generations collected, read in the ``start`` callback);
 - the event publisher's batch (``_send_batch``), its round (``pump``), acknowledgements read
-  (``_read_acks``), its timers' firings (``_batch_due``, ``_timed_round``);
+  (``_read_acks``), its timers' firings (``_batch_due``, ``_timed_round``), the events it builds
+  (``_hold_row``: where each was built) and its builds by size (events built in one go; session 28);
 - timers armed on the loop (``call_later``/``call_at``: a handle each), and ``call_soon`` callbacks;
 - log records handled (any logger, any level that passes);
 - upstream connections opened (``UpstreamPool._connect``) and the pool's sweep (``_expire``);
@@ -60,6 +61,7 @@ PIECES = (
     ("services.gateway.publisher", "EventPublisher", "_read_acks", "publisher acks read"),
     ("services.gateway.publisher", "EventPublisher", "_batch_due", "publisher batch timer"),
     ("services.gateway.publisher", "EventPublisher", "_timed_round", "publisher round timer"),
+    ("services.gateway.publisher", "EventPublisher", "_hold_row", "publisher event built"),
     ("services.gateway.upstream_pool", "UpstreamPool", "_connect", "upstream connect"),
     ("services.gateway.upstream_pool", "UpstreamPool", "_expire", "pool sweep"),
     ("aiohttp.web_protocol", "RequestHandler", "_process_keepalive", "aiohttp keepalive check"),
@@ -124,6 +126,26 @@ def _count_calls(counts: Counts, owner: Any, name: str, piece: str) -> None:
         if by_caller:
             counts.add(f"{piece} <- {sys._getframe(1).f_code.co_name}")
         return f(*a, **k)
+
+    setattr(owner, name, counted)
+
+
+def _count_builds(counts: Counts) -> None:
+    """The publisher's builds of waiting events by size (events built in one go: 1, 2-4, 5-16, 17+): the
+    loop turn's work that a build is. ``_build_later`` (session 28: the batch's and ``loop_waits``'s build
+    ahead), else ``build_waiting`` (an older tree)."""
+    from services.gateway import publisher
+
+    owner: Any = publisher.EventPublisher
+    name = "_build_later" if hasattr(owner, "_build_later") else "build_waiting"
+    f = getattr(owner, name)
+
+    def counted(self: Any, *a: Any, **k: Any) -> Any:
+        n = len(self._later)
+        if n:
+            size = "1" if n == 1 else "2-4" if n <= 4 else "5-16" if n <= 16 else "17+"
+            counts.add(f"publisher build of {size}")
+        return f(self, *a, **k)
 
     setattr(owner, name, counted)
 
@@ -198,6 +220,7 @@ def target(module: str, out: str, args: list[str]) -> None:
         owner = getattr(importlib.import_module(mod), cls, None)
         if owner is not None and hasattr(owner, meth):
             _count_calls(counts, owner, meth, piece)
+    _count_builds(counts)
     _watch_gc(counts)
     if os.environ.get("TAIL_COUNTS_GARBAGE"):
         gc.set_debug(gc.DEBUG_SAVEALL)
@@ -209,20 +232,32 @@ def target(module: str, out: str, args: list[str]) -> None:
     runpy.run_module(module, run_name="__main__", alter_sys=True)
 
 
-def _recorder_wakeups(rec: int) -> int:
-    """Voluntary context switches (sleeps: each ends in a wake-up) of every thread of the recorder tree."""
+def _recorder_wakeups(rec: int) -> dict[str, int]:
+    """Voluntary context switches (sleeps: each ends in a wake-up) of every thread of the recorder tree, by
+    thread name (``comm``: ``ZMQbg/IO/0`` is libzmq's I/O thread, woken by every message that arrives
+    whatever the receiving loop's cadence; the process's own name its main thread)."""
     from bench.c1_counts import recorder_threads
+    from bench.peers import tree
 
-    total = 0
+    by: dict[str, int] = {}
     for tid in recorder_threads(rec):
-        for pid in (p for p in os.listdir("/proc") if p.isdigit()):
-            status = Path(f"/proc/{pid}/task/{tid}/status")
-            if status.exists():
-                for line in status.read_text().splitlines():
+        for pid in tree([rec]):
+            task = Path(f"/proc/{pid}/task/{tid}")
+            if not task.exists():
+                continue
+            try:
+                name = (task / "comm").read_text().strip()
+                for line in (task / "status").read_text().splitlines():
                     if line.startswith("voluntary_ctxt_switches"):
-                        total += int(line.split()[1])
-                break
-    return total
+                        by[name] = by.get(name, 0) + int(line.split()[1])
+            except OSError:  # the thread ended meanwhile
+                pass
+            break
+    return by
+
+
+def _minus(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
+    return {k: v - before.get(k, 0) for k, v in after.items()}
 
 
 def report(name: str, runs: list[dict[str, Any]]) -> None:
@@ -251,6 +286,10 @@ def report(name: str, runs: list[dict[str, Any]]) -> None:
         ]
         print(f"  {piece:44} {cols[0]:>10} {cols[1]:>11} {cols[2]:>9} {cols[3]:>9}")
     wake = sum(r["rec_wakeups"] for r in runs)
+    threads: dict[str, int] = {}
+    for r in runs:
+        for name, n in r.get("rec_wakeups_by_thread", {}).items():
+            threads[name] = threads.get(name, 0) + n
     cpu = sum(r["rec_cpu_s"] for r in runs)
     garbage: dict[str, int] = {}
     for r in runs:
@@ -268,6 +307,9 @@ def report(name: str, runs: list[dict[str, Any]]) -> None:
         f"  recorder tree: {wake / max(secs, 1e-9):.0f} wake-ups/s, {wake * 10_000 / max(reqs, 1):.0f} per 10,000 "
         f"requests; CPU {cpu * 1000 / max(secs, 1e-9):.1f} ms/s"
     )
+    for name, n in sorted(threads.items(), key=lambda kv: -kv[1]):
+        if n:
+            print(f"    {name:40} {n / max(secs, 1e-9):8.0f} wake-ups/s")
 
 
 def main() -> None:
@@ -329,7 +371,13 @@ def main() -> None:
                         wrk.run(t, case.path, case.body, 1, args.duration)
                         w1, c1, t1 = _recorder_wakeups(rec), cpu_seconds(tree([rec])) or 0.0, time.monotonic()
                         data = collect(gw.proc.pid, out)
-                        data.update(rec_wakeups=w1 - w0, rec_cpu_s=c1 - c0, seconds=t1 - t0)
+                        woke = _minus(w1, w0)
+                        data.update(
+                            rec_wakeups=sum(woke.values()),
+                            rec_wakeups_by_thread=woke,
+                            rec_cpu_s=c1 - c0,
+                            seconds=t1 - t0,
+                        )
                         results.setdefault(case.name, []).append(data)
                     report(case.name, results[case.name])
         finally:

@@ -120,6 +120,8 @@ async def generate(request: web.Request, endpoint: Endpoint, guarded: bool = Tru
             attribution_pending=True,  # read from the headers with the event (``row_for``), off the path
         )
         watched = False
+        publisher = state.publisher
+        publisher.requests_open += 1  # its batch builds ahead while one request is open (loop_waits)
         try:
             call.body, call.raw = await read_json(request)
             call.model = m if isinstance(m := call.body.get("model"), str) else ""
@@ -165,6 +167,7 @@ async def generate(request: web.Request, endpoint: Endpoint, guarded: bool = Tru
             if exc.closes_connection:
                 response.force_close()
         finally:
+            publisher.requests_open -= 1
             # An exception that escapes leaves call.status 0: the event says 500, the client gets one below.
             latency_ms = (time.monotonic() - call.t0) * 1000
             loop.call_soon(record, request, call, time.time(), latency_ms, state)

@@ -32,6 +32,7 @@ class CapturingPublisher:
     """Stands in for ``EventPublisher``: keeps every event in a list."""
 
     sink: list[UsageEvent]
+    requests_open = 0  # ``handlers.generate`` keeps it (``EventPublisher.requests_open``)
 
     def __init__(self, *args: Any, build: Callable[..., UsageEvent] | None = None, **kwargs: Any) -> None:
         self.sink = CapturingPublisher.current

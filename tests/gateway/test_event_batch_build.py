@@ -163,7 +163,11 @@ async def test_the_event_built_with_its_batch_is_the_event_built_at_once(
         ):
             response = await client.post(path, json=body, headers={"anthropic-version": "2023-06-01"})
             await response.read()
-        assert len(pub.at_once) == 4 and pub.batched == []
+        # the first request's event was built ahead in the second's upstream wait (one request open:
+        # ``loop_waits``); the last three wait for their batch (the unknown model and the bad input
+        # never went upstream)
+        assert len(pub.at_once) == 4 and len(pub.batched) == 1
+        assert pub.requests_open == 0
         pub.build_waiting()
         assert len(pub.batched) == 4
         statuses = [e.status for e in pub.batched]

@@ -759,6 +759,7 @@ async def test_with_wait_hints_acknowledgements_wait_for_the_loop_to_wait_and_ro
     )
     pub.start(interval=3600)  # the socket's signals watched; one round now, the next in an hour
     await pumped_until(pub, rec, lambda: pub.connections == 1)
+    pub.requests_open = 2  # under load: nothing built ahead (see the next test)
     pub.loop_waits()  # start()'s first round, if its timer marked it due meanwhile; the next in an hour
     assert not pub._round_due
     pub.publish_later((0,))
@@ -774,5 +775,45 @@ async def test_with_wait_hints_acknowledgements_wait_for_the_loop_to_wait_and_ro
     assert pub.acked == 0 and pub.queued == 1
     pub.loop_waits()
     assert pub.acked == 1 and pub.queued == 0
+    assert await pub.close(ack_wait_s=0.1) == 0
+    rec.close()
+
+
+async def test_one_request_open_its_upstream_wait_builds_the_waiting_events_and_the_batch_only_sends(
+    zmq_ctx: zmq.Context[zmq.Socket[bytes]],
+) -> None:
+    """Session 28: at one connection (one request open), ``loop_waits()`` builds the events of the facts
+    waiting (at most ``BUILD_AHEAD_MAX``) without sending them: each upstream wait carries one event's
+    build instead of one wait in 5-12 carrying the whole batch's. With several requests open, or more facts
+    waiting, the batch builds them, warm, as before. The due batch sends what was built ahead, in order."""
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    ctx = zmq_ctx
+    rec = Recorder(ctx, endpoint)
+    built: list[int] = []
+    pub = EventPublisher(
+        endpoint, max_queued=100, batch_delay_s=3600, ctx=ctx, build=built_by(built), wait_hints=True
+    )
+    await pumped_until(pub, rec, lambda: pub.connections == 1)
+    pub.requests_open = 1
+    pub.publish_later((0,))
+    pub.loop_waits()  # the next request written upstream: the last one's event built in its wait
+    assert built == [0] and pub.queued == 1 and pub.sent == 0 and rec.messages == []
+    pub.publish_later((1,))
+    pub.requests_open = 2  # several open (under load): the batch builds it
+    pub.loop_waits()
+    assert built == [0]
+    pub.requests_open = 1
+    for i in range(2, 2 + publisher.BUILD_AHEAD_MAX):
+        pub.publish_later((i,))
+    pub.loop_waits()  # more than BUILD_AHEAD_MAX waiting: left to the batch, built in one loop
+    assert built == [0]
+    pub._due = True  # the batch timer fired: the batch goes at the next wait
+    pub.loop_waits()
+    assert built == [0, *range(1, 2 + publisher.BUILD_AHEAD_MAX)]
+    ids = [f"ev{i:04d}" for i in range(2 + publisher.BUILD_AHEAD_MAX)]
+    await pumped_until(pub, rec, lambda: rec.ids() == ids)
+    assert rec.messages == [len(ids)]  # one message: built ahead or not
+    rec.ack(ids)
+    await pumped_until(pub, rec, lambda: pub.queued == 0)
     assert await pub.close(ack_wait_s=0.1) == 0
     rec.close()
