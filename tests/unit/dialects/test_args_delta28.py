@@ -102,5 +102,7 @@ def test_a_call_streams_its_arguments_by_the_template() -> None:
     objs = [orjson.loads(g.split(b"data: ", 1)[1]) for g in got]
     assert [list(o) for o in objs] == [["type", "sequence_number", "item_id", "output_index", "delta"]] * 3
     assert [o["sequence_number"] for o in objs] == [3, 4, 5]
-    assert {o["item_id"] for o in objs} == {"fc_abc00"} and "".join(o["delta"] for o in objs) == '{"a":"é\\n"}'
+    assert {o["item_id"] for o in objs} == {"fc_abc00"} and "".join(
+        o["delta"] for o in objs
+    ) == '{"a":"é\\n"}'
     assert all(g.startswith(b"event: response.function_call_arguments.delta\ndata: {") for g in got)
