@@ -566,7 +566,8 @@ class _OutItem:
     name: str = ""
     namespace: str | None = None
     extractor: InputExtractor | None = None
-    # a message's output_text.delta after its sequence number, up to the delta: written once per item
+    # a message's output_text.delta (a function call's arguments delta) after its sequence number, up to the
+    # delta: written once per item
     delta_head: bytes = b""
     ident: bytes = b""  # a message's id as JSON (``_message_opening``)
 
@@ -647,6 +648,13 @@ class ResponsesStreamEncoder:
                 # when compacting: its text goes to the summary)
                 item.text.append(d.text)
                 return self._text_delta(item, d.text)
+        elif type(d) is ToolArgsDelta:
+            item = self._open
+            if item is not None and item.kind == "function_call" and item.tool == d.index and d.fragment:
+                # more arguments for the call open: ``_tool_args`` through ``_content``, without their calls (an
+                # item open: the response started, not closed, no stop reason yet: ``Finish`` closes it)
+                item.text.append(d.fragment)
+                return self._args_delta(item, d.fragment)
         if self._closed:
             return b""
         if type(d) is KeepAlive:
@@ -891,10 +899,22 @@ class ResponsesStreamEncoder:
         item.text.append(d.fragment)
         if item.extractor is not None:
             return self._custom_delta(item, item.extractor.feed(d.fragment))
-        return self._frame(
-            "response.function_call_arguments.delta",
-            {"item_id": item.id, "output_index": item.index, "delta": d.fragment},
-        )
+        return self._args_delta(item, d.fragment)
+
+    def _args_delta(self, item: _OutItem, fragment: str) -> bytes:
+        """A function call's ``function_call_arguments.delta``, from a template: what ``_frame`` makes of
+        ``{"item_id", "output_index", "delta"}``, the item's part written once (``delta_head``; a tool call's
+        arguments come in many small frames: session 28)."""
+        if not self._frames:
+            return b""
+        head = item.delta_head
+        if not head:
+            head = item.delta_head = b',"item_id":%b,"output_index":%d,"delta":' % (
+                orjson.dumps(item.id),
+                item.index,
+            )
+        seq, self._seq = self._seq, self._seq + 1
+        return _ARGS_DELTA % (seq, head, orjson.dumps(fragment))
 
     def _custom_delta(self, item: _OutItem, text: str) -> bytes:
         if not text:
@@ -1177,6 +1197,11 @@ _TEXT_DELTA = (
 )
 # ... given the body of the delta's JSON string (``text_frames``): the quotes in the template
 _TEXT_DELTA_BODY = _TEXT_DELTA.replace(b'%b%b,"logprobs"', b'%b"%b","logprobs"')
+# ``_frame``'s bytes of a function call's arguments delta (sequence number, ``_OutItem.delta_head``, the fragment)
+_ARGS_DELTA = (
+    b"event: response.function_call_arguments.delta\n"
+    b'data: {"type":"response.function_call_arguments.delta","sequence_number":%d%b%b}\n\n'
+)
 
 
 def _text_part(text: str) -> dict[str, Any]:
