@@ -636,8 +636,11 @@ class Passthrough(Relay):
         ):
             if self._guard is not None:  # its test, on the read split whole (``_watched``; else ``feed``'s)
                 lines = self._watched(chunk, -1, True)
-            if self._frames_read and ends(
-                self.decoder, chunk
+            # (the read split already: its last frame's lines are read, no search; ``WireSpec.ends_lines``)
+            if self._frames_read and (
+                ends_lines(self.decoder, lines)
+                if lines and (ends_lines := self.pairing.wire.ends_lines) is not None
+                else ends(self.decoder, chunk)
             ):  # (else the guard's filter turned on, or no end)
                 if lines:  # every frame of the usual shape, split already: the split serves ``settle`` too
                     self._feed_frames(chunk, -1, True, lines)

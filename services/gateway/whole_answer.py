@@ -31,6 +31,7 @@ _CLOSE = (b"}", b"}\n")  # the last bytes of an object (a server may end its bod
 # what may come between a member's name and its value (RFC 8259 section 2: ws, ":" and ws)
 _MEMBER_GAP = b" \t\r\n:"
 _GAP_LOOK = 16  # bytes after ``"error"`` looked at: a wider gap is taken for an object (parsed first)
+_NULL_MEMBER = b":null"  # ``"error":null`` as compact JSON writes it: a value that is no object
 
 
 def looks_whole(raw: bytes) -> bool:
@@ -44,6 +45,12 @@ def looks_whole(raw: bytes) -> bool:
         return False
     at = raw.find(_ERROR_KEY)
     while at != -1:
+        # the usual member, compact ``"error":null`` (every Responses answer has it), told by one slice; any
+        # other spelling gets the general look past white space and the colon (session 28)
+        # (past ``:null`` no quote: the next name cannot begin before its end)
+        if raw[at + 7 : at + 12] == _NULL_MEMBER:
+            at = raw.find(_ERROR_KEY, at + 12)
+            continue
         after = raw[at + 7 : at + 7 + _GAP_LOOK].lstrip(_MEMBER_GAP)
         if after[:1] == b"{" or not after:
             return False

@@ -113,7 +113,24 @@ def ends_stream(decoder: ResponsesStreamDecoder, read: bytes) -> bool:
     head, _, rest = read[at + 2 :].partition(b"\n")
     if not rest.startswith(b"data: ") or rest.find(b"\n") != len(rest) - 2:
         return False
-    data = rest[6:-2]
+    return _terminal_frame(decoder, head, rest[6:-2])
+
+
+def ends_lines(decoder: ResponsesStreamDecoder, lines: list[bytes]) -> bool:
+    """``ends_stream`` of a read of usual named frames given as the read split at LF (``relay._usual_named``:
+    each frame's ``event:`` line, ``data: `` line and blank line in turn, then b""), read on its last frame's
+    two lines: no search of the read and no copy of its end (session 28; the same answer and the same kept
+    parse, ``tests/unit/test_ends_lines28.py``). The split is what ``ends_stream`` finds: in such a read the
+    only blank lines end frames, so its last ``LF LF event: response.`` is the last frame's start exactly
+    when that frame's event line begins ``event: response.``, and its data line is one line."""
+    head = lines[-4]
+    if not head.startswith(b"event: response."):
+        return False
+    return _terminal_frame(decoder, head, lines[-3][6:])
+
+
+def _terminal_frame(decoder: ResponsesStreamDecoder, head: bytes, data: bytes) -> bool:
+    """``ends_stream``'s test of the last frame, given its event line ``head`` and its data's bytes."""
     try:
         obj = orjson.loads(data)
     except orjson.JSONDecodeError:

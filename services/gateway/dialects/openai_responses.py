@@ -48,6 +48,7 @@ from services.gateway.dialects._responses_opaque import (
 from services.gateway.dialects._responses_stream import (
     ResponsesStreamDecoder,
     ResponsesStreamEncoder,
+    ends_lines,
     ends_stream,
     filtered,
     keepalive_event,
@@ -99,6 +100,7 @@ __all__ = [
     "stream_error",
     "ResponsesStreamEncoder",
     "ends_stream",
+    "ends_lines",
     "compact_from_completion",
     "completion_from_responses",
     "decode_compaction",

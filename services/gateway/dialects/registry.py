@@ -286,6 +286,10 @@ class WireSpec:
     # the decoder may keep what the test parsed). None: no such test (chat: its frame filter decides what the
     # client gets from decoded frames; its ``PassFrames.tail`` tells it from the frames' parses instead).
     ends_stream: Callable[[Any, bytes], bool] | None = None
+    # ``ends_stream`` of a read of usual named frames, given as the read split at LF (``relay._usual_named``),
+    # when the relay has split it already (the guard's test, ``Passthrough._watched``): the same answer read on
+    # the last frame's lines, no search (session 28). None: ``ends_stream`` of the read.
+    ends_lines: Callable[[Any, list[bytes]], bool] | None = None
     # True for a wire whose provider verifies thinking-block signatures and refuses foreign ones with a 400
     # (Anthropic): the proxy then retries once without the history's thinking (bugcase 04, s7 variant 04-g).
     verifies_signatures: bool = False
@@ -546,6 +550,7 @@ WIRES: dict[Wire, WireSpec] = {
         frame_tap=resp.ResponsesStreamDecoder.feed_data,
         token_line=b"\n\nevent: response.output_text.delta\n",
         ends_stream=resp.ends_stream,
+        ends_lines=resp.ends_lines,
     ),
 }
 
