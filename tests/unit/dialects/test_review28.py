@@ -9,7 +9,11 @@ from services.gateway.providers.configured import ConfiguredProvider
 from services.gateway.routing.config import ProviderSpec
 
 SONNET = Target(model="claude-sonnet-4-5", max_output_tokens=64000, reasoning="anthropic_adaptive")
-CALL = {"id": "toolu_01", "type": "function", "function": {"name": "weather", "arguments": '{"city":"Paris"}'}}
+CALL = {
+    "id": "toolu_01",
+    "type": "function",
+    "function": {"name": "weather", "arguments": '{"city":"Paris"}'},
+}
 
 
 def _tool_turn(assistant_extra: dict[str, Any]) -> dict[str, Any]:
@@ -37,9 +41,14 @@ def test_a_relay_the_file_says_takes_cache_markers_gets_no_prompt_cache_key_for_
     # Before bug28b, ``cache_markers`` (the file's word: the relay takes Anthropic's cache_control markers) ruled
     # out ``prompt_cache_key`` (an ``elif``); bug28b's thinking_blocks test took the ``elif``'s place, so such a
     # relay serving a model under an OpenAI name got both: a field its server was not said to take.
-    spec = ProviderSpec(name="relay", base_url="http://127.0.0.1:1/v1", models=("gpt-4.1",), cache_markers=True)
+    spec = ProviderSpec(
+        name="relay", base_url="http://127.0.0.1:1/v1", models=("gpt-4.1",), cache_markers=True
+    )
     target = ConfiguredProvider(spec, None).target("gpt-4.1")
     assert target.cache_markers and not target.prompt_cache_key
-    plain = ConfiguredProvider(ProviderSpec(name="r", base_url="http://127.0.0.1:1/v1", models=("gpt-4.1",)), None)
+    plain = ConfiguredProvider(
+        ProviderSpec(name="r", base_url="http://127.0.0.1:1/v1", models=("gpt-4.1",)), None
+    )
     assert plain.target("gpt-4.1").prompt_cache_key  # the usual relay of OpenAI's model still gets it
-    assert plain.target("anthropic/claude-sonnet-4-5").claude_thinking_blocks  # and Claude its thinking_blocks
+    # and Claude its thinking_blocks
+    assert plain.target("anthropic/claude-sonnet-4-5").claude_thinking_blocks
