@@ -144,7 +144,9 @@ def row_for(call: Call, pricer: Pricer, finished_at: float, latency_ms: float) -
     no upstream was called at all. A failed attempt whose answer said its usage (an answer the server cut, then
     another route tried) was billed by its provider: its tokens and cost go in its ``BilledAttempt`` and its cost
     is added to the event's (the request's whole cost; its token columns stay the answer's, so the buckets stay
-    disjoint); None when either price is unknown. Session 27.
+    disjoint); None when either price is unknown. Session 27. When no attempt answered, the event's input and
+    output tokens are the billed attempts' sum (fix28; their cache and reasoning buckets are not carried), counted
+    under the event's provider, the last tried (session 28).
     Cache writes reported without their TTL split are 1-hour ones when the client's request marked every
     breakpoint ``ttl: "1h"`` (``_prompt_cache.writes_all_1h``); a split the provider reported stands.
     """

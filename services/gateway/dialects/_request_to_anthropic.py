@@ -182,9 +182,10 @@ def _assistant_blocks(
         # Claude's signed thinking the client was given (``_claude_details``), first in the turn as Claude wrote it
         # (a turn of thinking alone says nothing): OpenRouter's ``reasoning_details``, else LiteLLM's
         # ``thinking_blocks`` (a client whose history passed through LiteLLM; s28 variant 04-vK)
+        # (``get``: a ``"reasoning_details": null`` without ``thinking_blocks`` gives nothing, not a KeyError's 500)
         details = message.get("reasoning_details")
         if details is None:
-            details = details_of_thinking_blocks(message["thinking_blocks"])
+            details = details_of_thinking_blocks(message.get("thinking_blocks"))
         given = blocks_of_details(details, _text_of(message.get("reasoning_content")))
         if given and blocks:
             blocks[:0] = given

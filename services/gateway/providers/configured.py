@@ -57,12 +57,13 @@ class ConfiguredProvider(OpenAICompatProvider):
         markers = self.spec.cache_markers  # the file's word, for a model served under another name (an alias)
         if (markers is None and (claude_by_name(model) or alibaba_qwen_by_name(model))) or markers:
             target = replace(target, cache_markers=True)
+        elif openai_by_name(model):  # OpenAI's model behind a relay: its session key routes to one cache
+            # (not where the file says the relay takes cache markers: another server's, review28)
+            target = replace(target, prompt_cache_key=True)
         if claude_by_name(model) and not model.lower().rsplit("/", 1)[-1].startswith("databricks-"):
             # Claude's signed thinking goes back as LiteLLM's thinking_blocks (not to Databricks, whose serving
             # of Claude has its own reasoning shape: an unknown field there is not known to be ignored)
             target = replace(target, claude_thinking_blocks=True)
-        elif openai_by_name(model):  # OpenAI's model behind a relay: its session key routes to one cache
-            target = replace(target, prompt_cache_key=True)
         keeps = self.spec.reasoning_content
         if (keeps is None and keeps_reasoning_content(model)) or keeps:
             target = replace(target, reasoning_content=True)
