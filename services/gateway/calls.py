@@ -145,8 +145,8 @@ def row_for(call: Call, pricer: Pricer, finished_at: float, latency_ms: float) -
     another route tried) was billed by its provider: its tokens and cost go in its ``BilledAttempt`` and its cost
     is added to the event's (the request's whole cost; its token columns stay the answer's, so the buckets stay
     disjoint); None when either price is unknown. Session 27. When no attempt answered, the event's input and
-    output tokens are the billed attempts' sum (fix28; their cache and reasoning buckets are not carried), counted
-    under the event's provider, the last tried (session 28).
+    output tokens are those its provider (the last tried) billed (fix28; one such attempt: its usage whole), so a
+    provider's token counts never hold another's; the others' are in their ``BilledAttempt`` (session 28).
     Cache writes reported without their TTL split are 1-hour ones when the client's request marked every
     breakpoint ``ttl: "1h"`` (``_prompt_cache.writes_all_1h``); a split the provider reported stands.
     """
@@ -156,19 +156,18 @@ def row_for(call: Call, pricer: Pricer, finished_at: float, latency_ms: float) -
     disconnected = False
     failed: list[FailedAttempt] = []
     spent: float | None = 0.0  # what the failed attempts with usage cost (None: one's price is unknown)
-    tokens = (0, 0)  # their input and output tokens: the row's own when no attempt answered (s28)
+    billed_usage: list[tuple[str, Usage]] | None = None  # (provider, usage) of each billed failed attempt
     for a in attempts:  # one plain pass (a next/any/list comprehension each were 2-3 calls per request)
         if a.answered and answered is None:
             answered = a
         disconnected = disconnected or a.client_disconnected
         if a.error is not None:  # not one the gateway refused itself, or one cut off by the client
             if not a.answered and (a.usage is not None or a.read_usage is not None):
-                billed = _failed_billed(
-                    a, pricer, call.request_id
-                )  # a cut answer's tokens: the provider bills them
+                said = _failed_usage(a, call.request_id)  # a cut answer's tokens: the provider bills them
+                billed = _failed_billed(a, said, pricer)
                 spent = None if spent is None or billed.cost_usd is None else spent + billed.cost_usd
                 failed.append(billed)
-                tokens = (tokens[0] + billed.input_tokens, tokens[1] + billed.output_tokens)
+                billed_usage = [*(billed_usage or ()), (a.route.provider, said)]
                 continue
             failed.append(
                 FailedAttempt(a.route.provider, a.status, a.error_type or "error", a.message[:MESSAGE_LIMIT])
@@ -188,8 +187,11 @@ def row_for(call: Call, pricer: Pricer, finished_at: float, latency_ms: float) -
                 usage = answered.usage = read()
             except Exception:
                 log.exception("could not read the usage of request %s; recorded without it", call.request_id)
-    if answered is None and tokens != (0, 0):
-        usage = Usage(*tokens)  # none answered: what the providers billed is the request's (fix28)
+    if answered is None and billed_usage and last is not None:
+        # none answered: what the row's provider (the last tried) billed is the row's usage (fix28), so a
+        # provider's token counts never carry another's; every billed attempt's cost is in cost_usd below and
+        # its tokens in its BilledAttempt (review28)
+        usage = _usage_of(last.route.provider, billed_usage)
     usage = usage or _NO_USAGE
     if usage.iterations:
         if any(_unsplit_writes(it.usage) for it in usage.iterations) and writes_all_1h(call.body):
@@ -396,16 +398,33 @@ def _iterations_write_1h(usage: Usage) -> Usage:
     )
 
 
-def _failed_billed(a: Attempt, pricer: Pricer, request_id: str) -> BilledAttempt:
-    """A failed attempt whose answer said its usage (a cut answer: ``Attempt.usage`` or ``read_usage``) as the
-    ledger's ``BilledAttempt``, with its tokens and its cost (``_cost``, the answering attempt's rules)."""
+def _failed_usage(a: Attempt, request_id: str) -> Usage:
+    """The usage a failed attempt's answer said (``Attempt.usage``, else ``read_usage`` read once and dropped:
+    a reader holds its attempt, a reference cycle); no usage when its reader fails (logged)."""
     usage = a.usage
-    if usage is None and a.read_usage is not None:
+    if usage is None and (read := a.read_usage) is not None:
+        a.read_usage = None
         try:
-            usage = a.read_usage()
+            usage = a.usage = read()
         except Exception:
             log.exception("could not read a failed attempt's usage of request %s", request_id)
-    usage = usage or _NO_USAGE
+    return usage or _NO_USAGE
+
+
+def _usage_of(provider: str, billed: list[tuple[str, Usage]]) -> Usage | None:
+    """What ``provider``'s billed attempts said, as one usage (one attempt: its usage whole, every bucket; several:
+    their input and output tokens summed); None when it billed none."""
+    mine = [u for p, u in billed if p == provider]
+    if len(mine) == 1:
+        return mine[0]
+    if not mine:
+        return None
+    return Usage(sum(u.input_tokens for u in mine), sum(u.output_tokens for u in mine))
+
+
+def _failed_billed(a: Attempt, usage: Usage, pricer: Pricer) -> BilledAttempt:
+    """A failed attempt whose answer said its ``usage`` (a cut answer: ``_failed_usage``) as the ledger's
+    ``BilledAttempt``, with its tokens and its cost (``_cost``, the answering attempt's rules)."""
     cost, _ = _cost(a, usage, pricer)
     message = a.message[:MESSAGE_LIMIT]
     error_type = a.error_type or "error"

@@ -116,6 +116,24 @@ def test_a_stream_cut_before_its_first_token_with_no_route_left_bills_its_usage_
     assert row["cost_usd"] == pytest.approx(15 * 0.1 / 1e6)
 
 
+def test_with_no_route_left_the_rows_tokens_are_its_own_providers_not_an_earlier_routes(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """cheap bills a cut stream, then dear fails with nothing billed: the row (dear's, the last tried) holds no
+    tokens of cheap's (review28); cheap's are in its failed attempt and its cost in the request's."""
+    up.script(CHEAP, sse([_frame(USAGE_CHUNK), _frame(OVERLOADED)]))
+    up.script(DEAR, json_answer({"error": {"message": "boom", "type": "server_error"}}, status=500))
+    text, error = _streamed(gw, "fix28-billed-then-failed", "m28")
+    assert text == "" and error is not None
+    row = gw.row_for("fix28-billed-then-failed")
+    assert (row["status"] >= 500, row["provider"]) == (True, "dear")
+    assert (row["input_tokens"], row["output_tokens"]) == (0, 0)
+    billed, plain = json.loads(row["failed_attempts"])
+    assert (billed["provider"], billed["input_tokens"], billed["output_tokens"]) == ("cheap", 12, 3)
+    assert plain["provider"] == "dear" and "input_tokens" not in plain
+    assert row["cost_usd"] == pytest.approx(15 * 0.1 / 1e6)
+
+
 def test_a_stream_answering_a_plain_request_that_ends_in_an_error_bills_its_usage_when_another_route_answers(
     gw: Stack, up: ScriptedUpstream
 ) -> None:
