@@ -1258,6 +1258,11 @@ class ChatStreamDecoder:
             # ("{}" twice read "{}{}", which no client parses; s21 variant 01-noindex-vD).
             fn = f if isinstance(f := item.get("function"), dict) else {}
             arguments = fn.get("arguments")
+            if type(arguments) is dict:
+                # A few servers (llama.cpp, LM Studio, Ollama builds) send the input as an object, not its
+                # text: read as its text from here on, so it is held and sent as any fragment is (kept
+                # aside, it was never sent once a second call began: bug29a variants 01-vD, 01-vE)
+                arguments = orjson.dumps(arguments).decode()
             if call is None or (item_id is not None and call.id is not None and item_id != call.id):
                 call = self._new_call(idx, None)
             elif (
@@ -1274,7 +1279,8 @@ class ChatStreamDecoder:
                 arguments = rest
             elif (
                 item_id is None
-                and (type(arguments) is dict or (type(arguments) is str and arguments.lstrip()[:1] == "{"))
+                and type(arguments) is str
+                and arguments.lstrip()[:1] == "{"
                 and call.is_complete()
             ):
                 # A new object after a whole one, on the same index and without an id, is another call: no
@@ -1312,8 +1318,6 @@ class ChatStreamDecoder:
                         self.null_seen = True
                     else:
                         call.nullish = not text.strip()
-            elif isinstance(arguments, dict):  # a few servers send the whole input as an object (s10 01-i)
-                call.fragments.append(orjson.dumps(arguments).decode())
         return self._advance(final=False)
 
     def _new_call(self, idx: int, name: str | None) -> _ToolCall:
