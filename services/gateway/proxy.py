@@ -43,7 +43,12 @@ from services.gateway.errors import ClientError, UpstreamError, parse_upstream_e
 from services.gateway.providers.base import Operation, Provider, Route
 from services.gateway.providers.limits import asked_output_tokens, clamp_body, use_tokens_field
 from services.gateway.relay import Relay, make_relay
-from services.gateway.routing.health import ProviderHealth, is_retryable, retry_after_seconds
+from services.gateway.routing.health import (
+    ProviderHealth,
+    is_retryable,
+    retry_after_seconds,
+    said_with_wait,
+)
 from services.gateway.routing.refusals import Refusals
 from services.gateway.serve import Answer, Limits, Unfit, serve
 from services.gateway.upstream import FINISHED_KEEPALIVE_S, Chunks, PeekedChunks, UpstreamClient
@@ -1535,8 +1540,8 @@ class Proxy:
         """The status and message the client gets for ``exc`` in an in-stream error: the upstream's meaning
         (context overflow, rate limit, …) in the client's words, as ``_error_response`` says it; a
         Retry-After the provider gave (whole seconds, rounded up), which an HTTP answer would carry as the
-        ``retry-after`` header, said in the message ("… (retry after 30 s)") unless the provider's own message
-        already says when to retry (``states_retry_time``: "Please try again in 20s")."""
+        ``retry-after`` header, said in the message ("… (Please try again in 30s.)") unless the provider's own message
+        already says when to retry (``said_with_wait``)."""
         status = exc.upstream_status or 502
         message = exc.message
         source = next((a for a in call.attempts if a.error is exc), None)
@@ -1546,9 +1551,8 @@ class Proxy:
             status, message, _ = client.error_words(
                 meaning, status, message, asked_output_tokens(source.sent)
             )
-        if exc.retry_after_s is not None and not states_retry_time(message):
-            # a stream has no retry-after header: its wait goes in the words, unless they already say it
-            message = f"{message} (retry after {max(1, math.ceil(exc.retry_after_s))} s)"
+        # a stream has no retry-after header: its wait goes in the words, unless they already say it
+        message = said_with_wait(message, exc.retry_after_s)
         return client.client_status(status), message
 
     def _error_response(self, call: Call, exc: UpstreamError, source: Attempt | None = None) -> web.Response:
@@ -1626,18 +1630,6 @@ def _json_typed(headers: Mapping[str, str]) -> bool:
     """Whether an answer's headers call it ``application/json``: one whole JSON document, or a stream
     mislabelled (``Proxy._sniffed`` tells which)."""
     return headers.get("content-type", "").startswith("application/json")
-
-
-# "Please try again in 20s" / "in 6ms" (OpenAI), "Please retry in 23.5s" (Gemini), "retry after 30 seconds",
-# "try again after 2 minutes": a retry verb, then "in" or "after" and a number
-_RETRY_TIME = re.compile(r"\b(?:try(?:ing)? again|retry(?:ing)?)\s+(?:in|after)\s+\d", re.IGNORECASE)
-
-
-def states_retry_time(message: str) -> bool:
-    """Whether a provider's error ``message`` already says when to retry ("Please try again in 20s",
-    "retry after 30 seconds"): then an in-stream error does not add the Retry-After wait a second time
-    (``Proxy._in_client_words``). Pure; a phrase without a number ("please try again later") says no time."""
-    return _RETRY_TIME.search(message) is not None
 
 
 def _soonest_refusal(attempts: list[Attempt], last: UpstreamError) -> UpstreamError:

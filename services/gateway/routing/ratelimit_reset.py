@@ -202,6 +202,22 @@ _RETRY_INFO = "google.rpc.RetryInfo"
 _RAW_DEPTH = 2  # a router's relayed body inside a relayed body at most (OpenRouter → a provider's body)
 
 
+def _stated_retry_after(headers: Mapping[str, str]) -> float | None:
+    """The seconds a ``retry-after`` (or ``retry-after-ms``) among an error body's relayed headers says (a number
+    of seconds; OpenRouter's ``metadata.headers`` carry the provider's own 429 headers), None when there is none
+    or it is not a number (bug29a variant 11-or-midstream-429-codex-vG: read only for its reset headers, a relayed
+    ``retry-after: 30`` was no wait at all)."""
+    low = {k.lower(): v.strip() for k, v in headers.items()}
+    for name, unit_s in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        try:
+            seconds = float(low[name]) * unit_s
+        except (KeyError, ValueError):
+            continue
+        if math.isfinite(seconds) and seconds >= 0:
+            return seconds
+    return None
+
+
 def body_reset_seconds(body: bytes, now: float, _depth: int = 0) -> float | None:
     """Seconds from ``now`` (Unix seconds) until a 429's limit resets, read from its error body (the forms in
     the module docstring: OpenRouter's ``error.metadata.headers``, Google's ``RetryInfo.retryDelay``, the
@@ -219,7 +235,10 @@ def body_reset_seconds(body: bytes, now: float, _depth: int = 0) -> float | None
     metadata = err.get("metadata")
     headers = metadata.get("headers") if isinstance(metadata, dict) else None
     if isinstance(headers, dict):
-        found = rate_limit_reset_seconds({str(k): str(v) for k, v in headers.items()}, now)
+        said = {str(k): str(v) for k, v in headers.items()}
+        found = _stated_retry_after(said)
+        if found is None:
+            found = rate_limit_reset_seconds(said, now)
         if found is not None:
             return found
     raw = metadata.get("raw") if isinstance(metadata, dict) else None
