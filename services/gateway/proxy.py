@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import math
-import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace

@@ -44,8 +44,15 @@ def gw(catalog_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[
         yield st
 
 
-def _chunk(delta: dict[str, Any] | None, finish: str | None = None, usage: dict[str, int] | None = None) -> bytes:
-    obj: dict[str, Any] = {"id": "chatcmpl-29", "object": "chat.completion.chunk", "created": 1, "model": MODEL}
+def _chunk(
+    delta: dict[str, Any] | None, finish: str | None = None, usage: dict[str, int] | None = None
+) -> bytes:
+    obj: dict[str, Any] = {
+        "id": "chatcmpl-29",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": MODEL,
+    }
     obj["choices"] = [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish}]
     if usage is not None:
         obj["usage"] = usage
@@ -54,8 +61,18 @@ def _chunk(delta: dict[str, Any] | None, finish: str | None = None, usage: dict[
 
 def _object_arguments() -> list[bytes | Any]:
     """Two calls, each one chunk whose ``arguments`` is an object (the first with a key, the second empty)."""
-    first = {"index": 0, "id": "call_1", "type": "function", "function": {"name": "read_file", "arguments": {"path": "a.txt"}}}
-    second = {"index": 1, "id": "call_2", "type": "function", "function": {"name": "get_time", "arguments": {}}}
+    first = {
+        "index": 0,
+        "id": "call_1",
+        "type": "function",
+        "function": {"name": "read_file", "arguments": {"path": "a.txt"}},
+    }
+    second = {
+        "index": 1,
+        "id": "call_2",
+        "type": "function",
+        "function": {"name": "get_time", "arguments": {}},
+    }
     return [
         _chunk({"role": "assistant", "content": None}),
         _chunk({"tool_calls": [first]}),
@@ -111,19 +128,32 @@ def gw_or(up: ScriptedUpstream, tmp_path: Path) -> Iterator[Stack]:
 
 def _text_then_429() -> list[bytes | Any]:
     head = {"id": "gen-29", "object": "chat.completion.chunk", "created": 1, "model": OR_MODEL}
-    text = {**head, "choices": [{"index": 0, "delta": {"role": "assistant", "content": "Hel"}, "finish_reason": None}]}
+    text = {
+        **head,
+        "choices": [{"index": 0, "delta": {"role": "assistant", "content": "Hel"}, "finish_reason": None}],
+    }
     error = {
         **head,
-        "error": {"code": 429, "message": "Provider returned error", "metadata": {"headers": {"retry-after": "30"}}},
+        "error": {
+            "code": 429,
+            "message": "Provider returned error",
+            "metadata": {"headers": {"retry-after": "30"}},
+        },
         "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "error"}],
     }
     return [b"data: " + json.dumps(text).encode() + b"\n\n", b"data: " + json.dumps(error).encode() + b"\n\n"]
 
 
-def test_a_mid_stream_429_tells_codex_its_wait_in_the_words_it_reads(gw_or: Stack, up: ScriptedUpstream) -> None:
+def test_a_mid_stream_429_tells_codex_its_wait_in_the_words_it_reads(
+    gw_or: Stack, up: ScriptedUpstream
+) -> None:
     up.script(OPENROUTER, sse([*_text_then_429(), b"data: [DONE]\n\n"]))
     client = openai.OpenAI(base_url=gw_or.gateway_url + "/v1", api_key="k", max_retries=0)
-    failed = [e for e in client.responses.create(model=OR_MODEL, input="hi", stream=True) if e.type == "response.failed"]
+    failed = [
+        e
+        for e in client.responses.create(model=OR_MODEL, input="hi", stream=True)
+        if e.type == "response.failed"
+    ]
     assert len(failed) == 1
     error = failed[0].response.error
     assert error is not None and error.code == "rate_limit_exceeded"

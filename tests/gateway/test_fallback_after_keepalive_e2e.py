@@ -823,7 +823,10 @@ def test_a_refusal_after_held_headers_is_told_in_the_begun_stream(gw: Stack, up:
 @pytest.mark.parametrize(
     ("said", "told"),
     [
-        ("Rate limit reached for gpt-4o-mini", "Rate limit reached for gpt-4o-mini (Please try again in 1s.)"),
+        (
+            "Rate limit reached for gpt-4o-mini",
+            "Rate limit reached for gpt-4o-mini (Please try again in 1s.)",
+        ),
         # the provider's words already say the wait: not said twice (session 20)
         (
             "Rate limit reached for gpt-4o-mini. Please try again in 20s.",

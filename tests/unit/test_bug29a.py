@@ -46,7 +46,9 @@ def test_a_wait_is_said_in_codex_words_once() -> None:
 
 def test_a_retry_after_among_an_error_bodys_relayed_headers_is_its_wait() -> None:
     """OpenRouter relays the provider's 429 headers in ``error.metadata.headers``: a ``retry-after`` there was no wait."""
-    body = json.dumps({"error": {"code": 429, "message": "x", "metadata": {"headers": {"Retry-After": "30"}}}}).encode()
+    body = json.dumps(
+        {"error": {"code": 429, "message": "x", "metadata": {"headers": {"Retry-After": "30"}}}}
+    ).encode()
     assert body_reset_seconds(body, time.time()) == 30.0
     assert retry_after_seconds({}, 429, body) == 30.0
     in_ms = json.dumps({"error": {"code": 429, "metadata": {"headers": {"retry-after-ms": "1500"}}}}).encode()
