@@ -233,6 +233,46 @@ def claude_cache_rate(model_id: str, input_rate: Rate, factor: float, *, claude:
     return Rate(input_rate.base * factor, tuple((start, price * factor) for start, price in input_rate.tiers))
 
 
+# Anthropic's long-context pricing (pricing page, "Long context pricing"): Claude Sonnet 4 and Sonnet 4.5 with the
+# 1M-token context window bill EVERY token of a request whose prompt (input + cache reads + cache writes) passes
+# 200K at premium rates: input 2× ($3 → $6 per MTok), output 1.5× ($15 → $22.50), and the cache prices stay their
+# multiples of input ("prompt caching multipliers apply on top": 5m writes $7.50, 1h writes $12, reads $0.60).
+# genai-prices lists the step for ``claude-sonnet-4-5`` at Anthropic, Vertex and OpenRouter, but not for Sonnet 4 at
+# any of them nor for Sonnet 4.5 on Bedrock, which then priced a 250K-token prompt at half its bill.
+LONG_CONTEXT_FROM_TOKENS = 200_000
+_LONG_CONTEXT_INPUT, _LONG_CONTEXT_OUTPUT = 2.0, 1.5
+# Sonnet 4 and 4.5 under their listings' ids: ``claude-sonnet-4-0``, ``claude-sonnet-4-20250514``, ``claude-4-sonnet``
+# (Vertex), ``anthropic/claude-sonnet-4`` (OpenRouter), ``…anthropic.claude-sonnet-4-5-20250929-v1:0`` (Bedrock); not
+# Sonnet 4.6 (its 1M window is priced flat) nor later
+_LONG_CONTEXT_SONNET = re.compile(
+    r"claude-(?:sonnet-4(?:[-.](?P<minor>\d+))?|4(?:-(?P<vminor>\d))?-sonnet)(?!\d)", re.I
+)
+
+
+def claude_long_context(rates: ModelRates) -> ModelRates:
+    """``rates`` with Anthropic's long-context step (``LONG_CONTEXT_FROM_TOKENS``) added where the listing of a Claude
+    Sonnet 4 or 4.5 model lacks it (its input rate has no tiers); any other ``rates`` as they are. The step is
+    2× on input and every cache rate, 1.5× on output, from each listing's own base (Bedrock's regional +10% kept)."""
+    if rates.input.tiers or not (m := _LONG_CONTEXT_SONNET.search(rates.model_id)):
+        return rates
+    minor = m.group("minor") or m.group("vminor")
+    if minor is not None and minor not in ("0", "5") and len(minor) != 8:  # 8 digits: a date, Sonnet 4's
+        return rates
+
+    def stepped(rate: Rate, factor: float) -> Rate:
+        return Rate(rate.base, ((LONG_CONTEXT_FROM_TOKENS, rate.base * factor),))
+
+    one_hour = rates.cache_write_1h
+    return replace(
+        rates,
+        input=stepped(rates.input, _LONG_CONTEXT_INPUT),
+        output=stepped(rates.output, _LONG_CONTEXT_OUTPUT),
+        cache_read=stepped(rates.cache_read, _LONG_CONTEXT_INPUT),
+        cache_write=stepped(rates.cache_write, _LONG_CONTEXT_INPUT),
+        cache_write_1h=None if one_hour is None else stepped(one_hour, _LONG_CONTEXT_INPUT),
+    )
+
+
 # Anthropic's data-residency pricing: a request that ran with ``inference_geo: "us"`` (US-only inference,
 # Claude Opus 4.6 and later models) costs 1.1× in every token category; "global" (the default) the list
 # price (Anthropic's data-residency and pricing docs; Claude Platform on AWS: "A 1.1x pricing multiplier
@@ -451,18 +491,20 @@ def _lookup(provider: str, model: str, service_tier: str | None = None) -> Model
         or input_rate
     )
     searches = prices.web_searches_kcount
-    return ModelRates(
-        model_id=info.id,
-        input=input_rate,
-        output=output_rate,
-        cache_read=cache_read,
-        cache_write=cache_write,
-        cache_write_1h=_rate(prices.cache_write_1h_mtok)
-        or claude_cache_rate(info.id, input_rate, CLAUDE_CACHE_WRITE_1H),
-        reasoning=_rate(prices.output_reasoning_mtok),
-        web_search=float(searches) / 1000
-        if searches is not None and not isinstance(searches, types.TieredPrices)
-        else 0.0,
-        input_audio=_rate(prices.input_audio_mtok),
-        output_audio=_rate(prices.output_audio_mtok),
+    return claude_long_context(
+        ModelRates(
+            model_id=info.id,
+            input=input_rate,
+            output=output_rate,
+            cache_read=cache_read,
+            cache_write=cache_write,
+            cache_write_1h=_rate(prices.cache_write_1h_mtok)
+            or claude_cache_rate(info.id, input_rate, CLAUDE_CACHE_WRITE_1H),
+            reasoning=_rate(prices.output_reasoning_mtok),
+            web_search=float(searches) / 1000
+            if searches is not None and not isinstance(searches, types.TieredPrices)
+            else 0.0,
+            input_audio=_rate(prices.input_audio_mtok),
+            output_audio=_rate(prices.output_audio_mtok),
+        )
     )

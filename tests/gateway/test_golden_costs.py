@@ -179,6 +179,25 @@ ROWS = [
         0.9585,
         (150000, 1000, 60000, 0),
     ),
+    # Sonnet 4 (1M beta) past 200K by its 1-hour writes (bug29c variant 06-sonnet4-long-context-1h-chat-stream-vB):
+    # the long-context step genai-prices lists for Sonnet 4.5 only (Anthropic's pricing page, "Long context pricing")
+    # 5000 × $6 + 196,000 × $12 + 100 × $22.50 = 30,000 + 2,352,000 + 2,250 µ$ = $2.38425
+    Row(
+        "anthropic sonnet 4 long-context tier, 1h writes",
+        "anthropic",
+        "claude-sonnet-4-20250514",
+        {
+            "anthropic": {
+                "input_tokens": 5000,
+                "cache_creation_input_tokens": 196000,
+                "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 196000},
+                "output_tokens": 100,
+            }
+        },
+        2.38425,
+        (5000, 100, 0, 196000),
+        {"cache_write_1h_tokens": 196000},
+    ),
     # bug case 28, compaction: iterations (150 in, 40,000 5-minute writes, 120 out) + (210 in, 7 out):
     # 360 × $3 + 40,000 × $3.75 + 127 × $15 = 1080 + 150,000 + 1905 µ$ = $0.152985
     Row(

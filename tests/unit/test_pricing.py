@@ -284,3 +284,42 @@ def test_prices_gives_price_and_uncached_price_to_the_last_bit() -> None:
                 assert rates.prices(b) == (rates.price(b), rates.uncached_price(b)), (model.id, b)
                 checked += 1
     assert checked > 1000
+
+
+@pytest.mark.parametrize(
+    ("provider", "model"),
+    [
+        ("anthropic", "claude-sonnet-4-20250514"),
+        ("anthropic", "claude-sonnet-4-0"),
+        ("openrouter", "anthropic/claude-sonnet-4"),
+        ("google", "claude-sonnet-4@20250514"),
+        ("aws", "us.anthropic.claude-sonnet-4-20250514-v1:0"),
+    ],
+)
+def test_sonnet_4_prompts_past_200k_take_the_long_context_rates(provider: str, model: str) -> None:
+    """bug29c variants 06-sonnet4-long-context-*: Anthropic's pricing page ("Long context pricing") bills every token
+    of a Sonnet 4 / 4.5 request whose prompt (input + cache reads + writes) passes 200K at $6 input, $22.50 output,
+    the cache prices their multiples ($0.60 reads, $7.50 5-minute and $12 1-hour writes). genai-prices lists that
+    step for Sonnet 4.5 only: a 250K-token Sonnet 4 prompt cost half its bill ($0.78 for $1.545)."""
+    rates = Pricer().rates(provider, model)
+    assert rates is not None
+    assert rates.price(Billed(250_000, 2000)) == pytest.approx(1.545, abs=1e-12)
+    # past 200K together: 5000 input + 196,000 1-hour writes, 100 out → 30,000 + 2,352,000 + 2,250 µ$
+    writes = Billed(5000, 100, 0, 196_000, cache_write_1h_tokens=196_000)
+    assert rates.price(writes) == pytest.approx(2.38425, abs=1e-12)
+    reads = Billed(10_000, 0, 195_000, 1000)  # 205K: reads at $0.60, 5-minute writes at $7.50
+    assert rates.price(reads) == pytest.approx((10_000 * 6 + 195_000 * 0.6 + 1000 * 7.5) / 1e6, abs=1e-12)
+    assert rates.price(Billed(199_000, 2000)) == pytest.approx((199_000 * 3 + 2000 * 15) / 1e6, abs=1e-12)
+
+
+def test_long_context_step_leaves_other_models_and_listed_steps_alone() -> None:
+    """Sonnet 4.5's own listed step is kept (Bedrock's, unlisted, follows its regional +10% base); Sonnet 4.6 (1M
+    priced flat), Opus and Claude 3.7 Sonnet get none."""
+    pricer = Pricer()
+    listed = pricer.rates("anthropic", "claude-sonnet-4-5")
+    assert listed is not None and listed.output == Rate(15.0, ((200_000, 22.5),))
+    bedrock = pricer.rates("aws", "anthropic.claude-sonnet-4-5-20250929-v1:0")
+    assert bedrock is not None and bedrock.input == Rate(3.3, ((200_000, 6.6),))
+    for model in ("claude-sonnet-4-6", "claude-opus-4-1", "claude-3-7-sonnet-latest", "claude-haiku-4-5"):
+        rates = pricer.rates("anthropic", model)
+        assert rates is not None and not rates.input.tiers and not rates.output.tiers, model
