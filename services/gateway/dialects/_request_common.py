@@ -161,6 +161,35 @@ def require_max_tokens(body: dict[str, Any]) -> int:
     return value
 
 
+# A chat request's output-token limits, in the order they are read (``max_completion_tokens`` replaced ``max_tokens``).
+CHAT_TOKEN_FIELDS = ("max_completion_tokens", "max_tokens")
+
+
+def chat_token_limit(body: dict[str, Any]) -> int | None:
+    """The output-token limit a Chat Completions body sets for a translated request: its first positive integer
+    of ``CHAT_TOKEN_FIELDS``, or None when it sets none (absent or null: the target's default applies).
+
+    Either field holding an integer below 1 is a 400 (``TranslationError``, param: the field) in OpenAI's wording
+    (OpenAI API reference, "Create chat completion": ``max_completion_tokens``/``max_tokens`` are integers >= 1;
+    OpenAI answers "Invalid 'max_tokens': integer below minimum value. Expected a value >= 1, but got 0
+    instead."): read as "not set", a client's ``max_tokens: 0`` or ``-1`` reached Claude as the gateway's 8192
+    default (s29 variant 17-chat-max-tokens-negative-claude-stream-vD). Other types are judged by
+    ``check_field_types`` (or make the body take that path)."""
+    asked = None
+    for key in CHAT_TOKEN_FIELDS:
+        value = body.get(key)
+        if type(value) is int:
+            if value < 1:
+                raise TranslationError(
+                    f"Invalid '{key}': integer below minimum value. Expected a value >= 1, but got {value} "
+                    "instead.",
+                    param=key,
+                )
+            if asked is None:
+                asked = value
+    return asked
+
+
 # The largest output-token limit a request may ask for: a signed 64-bit integer, as the providers' schemas
 # declare their integer fields (OpenAPI ``format: int64``; OpenAI's 400 for a larger one: "integer above
 # maximum value. Expected a value <= N").

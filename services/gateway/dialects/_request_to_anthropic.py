@@ -21,6 +21,7 @@ from services.gateway.dialects._request_common import (
     TranslationError,
     as_dict,
     as_list,
+    chat_token_limit,
     check_field_types,
     clamp_tokens,
     message_content,
@@ -367,17 +368,8 @@ def _add_sampling(body: dict[str, Any], out: dict[str, Any]) -> None:
         out["top_p"] = top_p
 
 
-def _asked_max_tokens(body: dict[str, Any]) -> int | None:
-    """The output limit a chat body sets (``max_completion_tokens``, else ``max_tokens``; a positive int), or None."""
-    for key in ("max_completion_tokens", "max_tokens"):
-        value = body.get(key)
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            return value
-    return None
-
-
 def _max_tokens(body: dict[str, Any], target: Target) -> int:
-    asked = _asked_max_tokens(body)
+    asked = chat_token_limit(body)
     return clamp_tokens(target.default_max_tokens if asked is None else asked, target)
 
 
@@ -422,7 +414,7 @@ def chat_to_anthropic(
         else:
             out["system"] = "\n".join(b["text"] for b in system)
     if "reasoning_effort" in body:
-        _add_thinking(body, target, out, chosen=_asked_max_tokens(body) is None)
+        _add_thinking(body, target, out, chosen=chat_token_limit(body) is None)
         if "thinking" in out and not keeps_thinking(turns):
             del out["thinking"]
         if "thinking" not in out:  # no budget for it, or a tool turn without thinking: the given-back blocks

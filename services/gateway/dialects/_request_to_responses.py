@@ -29,6 +29,7 @@ from services.gateway.dialects._request_common import (
     TranslationError,
     as_dict,
     as_list,
+    chat_token_limit,
     check_field_types,
     clamp_tokens,
 )
@@ -209,11 +210,8 @@ def _tool_choice(raw: Any) -> Any:
 
 
 def _max_output_tokens(body: dict[str, Any], target: Target) -> int | None:
-    for key in ("max_completion_tokens", "max_tokens"):
-        value = body.get(key)
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            return clamp_tokens(value, target)
-    return None
+    asked = chat_token_limit(body)
+    return None if asked is None else clamp_tokens(asked, target)
 
 
 def _text_format(response_format: dict[str, Any]) -> dict[str, Any] | None:
