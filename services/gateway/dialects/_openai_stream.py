@@ -500,6 +500,16 @@ _DATA_FRAME = re.compile(rb"data: ([^\n]*)\n\n").match
 _TOKENS: frozenset[type] = frozenset({TextDelta, ReasoningDelta, ToolCallStart, ToolArgsDelta})
 
 
+# A chat chunk's opening as OpenAI writes it, its ``id`` and ``created`` (per stream: OpenAI API reference, "The chat
+# completion chunk object") as plain strings and digits: ``_TextShape.spliced_from`` keys its shapes on what follows
+_OPENING = re.compile(r'\{"id":"[^"\\\x00-\x1f]*","object":"chat\.completion\.chunk","created":[0-9]+,').match
+# The spliced shapes (``spliced_from``) by (the first chunk after its opening and before its padding, padded, the
+# decoder's model): the head after the opening, the tail, the model, padded, the frame's tail; None: no shape.
+# At most ``_SPLICED_MAX`` kept (the first ones: a gateway's upstreams send a handful of first-chunk forms)
+_SPLICED: dict[tuple[str, bool, str | None], tuple[str, str, str | None, bool, bytes] | None] = {}
+_SPLICED_MAX = 64
+
+
 @dataclass(slots=True)
 class _TextShape:
     """A stream's text chunks, as the text and the padding vary: the bytes before the text's string
@@ -542,6 +552,34 @@ class _TextShape:
         decoder's model then ``model``: ``_spliced_shape``'s (OpenAI's role chunk and its text chunks differ
         only in ``delta`` and padding; its docstring gives the argument), so the stream's first text chunk
         needs no parse either (session 25). None when ``_spliced_shape`` has none."""
+        opening = _OPENING(data)
+        if opening is None:
+            return _TextShape._spliced(data, obj, model)
+        at = opening.end()
+        cut = data.rfind(_PADDING)
+        padded = cut > at and _PADDING_END(data, cut) is not None
+        key = (data[at:cut] if padded else data[at:], padded, model)
+        kept = _SPLICED.get(key, _UNPARSED)
+        if kept is _UNPARSED:
+            made = _TextShape._spliced(data, obj, model)
+            kept = (
+                None
+                if made is None
+                else (made.head[at:], made.tail, made.model, made.padded, made.frame_tail)
+            )
+            if len(_SPLICED) < _SPLICED_MAX:
+                _SPLICED[key] = kept
+            return made
+        if kept is None:
+            return None
+        head = data[:at] + kept[0]
+        return _TextShape(
+            head, kept[1], kept[3], kept[2], b"data: " + head.encode(), kept[4], True, None, (data, obj)
+        )
+
+    @staticmethod
+    def _spliced(data: str, obj: Any, model: str | None) -> _TextShape | None:
+        """``spliced_from`` made afresh from ``_spliced_shape``."""
         shape = _spliced_shape(data, obj, model)
         if shape is None:
             return None
