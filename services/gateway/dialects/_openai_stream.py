@@ -504,9 +504,11 @@ _TOKENS: frozenset[type] = frozenset({TextDelta, ReasoningDelta, ToolCallStart, 
 # completion chunk object") as plain strings and digits: ``_TextShape.spliced_from`` keys its shapes on what follows
 _OPENING = re.compile(r'\{"id":"[^"\\\x00-\x1f]*","object":"chat\.completion\.chunk","created":[0-9]+,').match
 # The spliced shapes (``spliced_from``) by (the first chunk after its opening and before its padding, padded, the
-# decoder's model): the head after the opening, the tail, the model, padded, the frame's tail; None: no shape.
+# decoder's model): ``_TextShape.kept``'s; None: no shape.
 # At most ``_SPLICED_MAX`` kept (the first ones: a gateway's upstreams send a handful of first-chunk forms)
-_SPLICED: dict[tuple[str, bool, str | None], tuple[str, str, str | None, bool, bytes] | None] = {}
+_SPLICED: dict[
+    tuple[str, bool, str | None], tuple[str, str, str | None, bool, bytes, tuple[str, str] | None] | None
+] = {}
 _SPLICED_MAX = 64
 
 
@@ -562,19 +564,28 @@ class _TextShape:
         kept = _SPLICED.get(key, _UNPARSED)
         if kept is _UNPARSED:
             made = _TextShape._spliced(data, obj, model)
-            kept = (
-                None
-                if made is None
-                else (made.head[at:], made.tail, made.model, made.padded, made.frame_tail)
-            )
             if len(_SPLICED) < _SPLICED_MAX:
-                _SPLICED[key] = kept
+                _SPLICED[key] = None if made is None else made.kept(at)
             return made
         if kept is None:
             return None
         head = data[:at] + kept[0]
-        return _TextShape(
-            head, kept[1], kept[3], kept[2], b"data: " + head.encode(), kept[4], True, None, (data, obj)
+        stop = kept[5] and (data[:at] + kept[5][0], kept[5][1])
+        return _TextShape(head, kept[1], kept[3], kept[2], b"data: " + head.encode(), kept[4], True, stop)
+
+    def kept(self, at: int) -> tuple[str, str, str | None, bool, bytes, tuple[str, str] | None]:
+        """What ``spliced_from`` keeps of this shape, spliced from a first chunk whose opening (id and created)
+        ends at ``at``: the head and the stop form's head after it, the rest as they are (the stop form learnt
+        now: ``finish``, once for every stream that shares the key)."""
+        first = self.first
+        stop = None if first is None else _stop_form(first[0], first[1]["choices"][0], self.head, self.tail)
+        return (
+            self.head[at:],
+            self.tail,
+            self.model,
+            self.padded,
+            self.frame_tail,
+            stop and (stop[0][at:], stop[1]),
         )
 
     @staticmethod
