@@ -21,7 +21,11 @@ from tests.unit.dialects.test_finish_form26 import ROLE, chunk
 # an id as OpenAI's (plain), or with what a JSON string may hold besides: a quote or backslash escaped, a
 # non-ASCII letter, a space (not empty: the decoder makes an id up then, which two relays make apart)
 IDS = st.one_of(
-    st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E, exclude_characters='"\\'), min_size=1, max_size=12),
+    st.text(
+        st.characters(min_codepoint=0x20, max_codepoint=0x7E, exclude_characters='"\\'),
+        min_size=1,
+        max_size=12,
+    ),
     st.sampled_from(('a\\"b', "a\\\\", "\\u00e9", "é", "x y")),
 )
 CREATED = st.sampled_from(("1", "0", "1796299598", "17962995981796299598", "-1", "1.5", "1e3", '"1"'))
