@@ -553,7 +553,15 @@ class _TextShape:
         """The shape of the stream's text chunks from its first chunk ``data`` (stripped) parsed as ``obj``, the
         decoder's model then ``model``: ``_spliced_shape``'s (OpenAI's role chunk and its text chunks differ
         only in ``delta`` and padding; its docstring gives the argument), so the stream's first text chunk
-        needs no parse either (session 25). None when ``_spliced_shape`` has none."""
+        needs no parse either (session 25). None when ``_spliced_shape`` has none.
+
+        Kept across streams (session 29): a first chunk that opens as OpenAI's (``_OPENING``) is keyed on what
+        follows its id and ``created`` up to its padding (a plain string: ``_PADDING_END``), whether it has one,
+        and ``model``. Two chunks of one key differ only in those three plain values, which no test of
+        ``_spliced_shape`` or ``_stop_form`` reads (no backslash or quote in them; the decoder reads neither
+        ``created`` nor the padding): their shapes and finish forms are the same after the opening, which is the
+        chunk's own (tests/unit/dialects/test_spliced_kept29.py). The first stream of a key learns its finish
+        form lazily as before; later ones get it with the shape (no first chunk kept)."""
         opening = _OPENING(data)
         if opening is None:
             return _TextShape._spliced(data, obj, model)
