@@ -500,6 +500,18 @@ _DATA_FRAME = re.compile(rb"data: ([^\n]*)\n\n").match
 _TOKENS: frozenset[type] = frozenset({TextDelta, ReasoningDelta, ToolCallStart, ToolArgsDelta})
 
 
+# A chat chunk's opening as OpenAI writes it, its ``id`` and ``created`` (per stream: OpenAI API reference, "The chat
+# completion chunk object") as plain strings and digits: ``_TextShape.spliced_from`` keys its shapes on what follows
+_OPENING = re.compile(r'\{"id":"[^"\\\x00-\x1f]*","object":"chat\.completion\.chunk","created":[0-9]+,').match
+# The spliced shapes (``spliced_from``) by (the first chunk after its opening and before its padding, padded, the
+# decoder's model): ``_TextShape.kept``'s; None: no shape.
+# At most ``_SPLICED_MAX`` kept (the first ones: a gateway's upstreams send a handful of first-chunk forms)
+_SPLICED: dict[
+    tuple[str, bool, str | None], tuple[str, str, str | None, bool, bytes, tuple[str, str] | None] | None
+] = {}
+_SPLICED_MAX = 64
+
+
 @dataclass(slots=True)
 class _TextShape:
     """A stream's text chunks, as the text and the padding vary: the bytes before the text's string
@@ -541,7 +553,52 @@ class _TextShape:
         """The shape of the stream's text chunks from its first chunk ``data`` (stripped) parsed as ``obj``, the
         decoder's model then ``model``: ``_spliced_shape``'s (OpenAI's role chunk and its text chunks differ
         only in ``delta`` and padding; its docstring gives the argument), so the stream's first text chunk
-        needs no parse either (session 25). None when ``_spliced_shape`` has none."""
+        needs no parse either (session 25). None when ``_spliced_shape`` has none.
+
+        Kept across streams (session 29): a first chunk that opens as OpenAI's (``_OPENING``) is keyed on what
+        follows its id and ``created`` up to its padding (a plain string: ``_PADDING_END``), whether it has one,
+        and ``model``. Two chunks of one key differ only in those three plain values, which no test of
+        ``_spliced_shape`` or ``_stop_form`` reads (no backslash or quote in them; the decoder reads neither
+        ``created`` nor the padding): their shapes and finish forms are the same after the opening, which is the
+        chunk's own (tests/unit/dialects/test_spliced_kept29.py). The first stream of a key learns its finish
+        form lazily as before; later ones get it with the shape (no first chunk kept)."""
+        opening = _OPENING(data)
+        if opening is None:
+            return _TextShape._spliced(data, obj, model)
+        at = opening.end()
+        cut = data.rfind(_PADDING)
+        padded = cut > at and _PADDING_END(data, cut) is not None
+        key = (data[at:cut] if padded else data[at:], padded, model)
+        kept = _SPLICED.get(key, _UNPARSED)
+        if kept is _UNPARSED:
+            made = _TextShape._spliced(data, obj, model)
+            if len(_SPLICED) < _SPLICED_MAX:
+                _SPLICED[key] = None if made is None else made.kept(at)
+            return made
+        if kept is None:
+            return None
+        head = data[:at] + kept[0]
+        stop = kept[5] and (data[:at] + kept[5][0], kept[5][1])
+        return _TextShape(head, kept[1], kept[3], kept[2], b"data: " + head.encode(), kept[4], True, stop)
+
+    def kept(self, at: int) -> tuple[str, str, str | None, bool, bytes, tuple[str, str] | None]:
+        """What ``spliced_from`` keeps of this shape, spliced from a first chunk whose opening (id and created)
+        ends at ``at``: the head and the stop form's head after it, the rest as they are (the stop form learnt
+        now: ``finish``, once for every stream that shares the key)."""
+        first = self.first
+        stop = None if first is None else _stop_form(first[0], first[1]["choices"][0], self.head, self.tail)
+        return (
+            self.head[at:],
+            self.tail,
+            self.model,
+            self.padded,
+            self.frame_tail,
+            stop and (stop[0][at:], stop[1]),
+        )
+
+    @staticmethod
+    def _spliced(data: str, obj: Any, model: str | None) -> _TextShape | None:
+        """``spliced_from`` made afresh from ``_spliced_shape``."""
         shape = _spliced_shape(data, obj, model)
         if shape is None:
             return None
