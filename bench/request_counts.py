@@ -20,7 +20,14 @@ with N and, once per path, with 0, and divides the difference of the instruction
 20 s a valgrind run).
 
     python bench/request_counts.py [--iterations 500] [--only "→"] [--paths "responses, plain;…"]
-                                   [--instructions [--n 300]]
+                                   [--instructions [--n 300]] [--codex 1,10,40] [--root TREE]
+
+``--codex TURNS``: instead of the table's paths, Codex's captured request (``tests/fixtures/requests/
+codex_say_hi.json``: 38 kB, a 21 kB developer text, 10 tools) sent to Claude (``responses → anthropic``), its
+``input`` grown to each number of turns: every turn after the first adds what a Codex tool loop resends (a
+reasoning item the gateway made from a thinking block, an ``exec_command`` call and its ~1 kB output), every
+fifth an assistant message and a user message (session 29). ``--root``: the tree whose gateway is measured (a
+``git archive`` of main: an A/B); the bench's own files come from this tree.
 """
 
 from __future__ import annotations
@@ -41,8 +48,10 @@ import orjson
 from multidict import CIMultiDict, CIMultiDictProxy
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+GATEWAY_ROOT = Path(sys.argv[sys.argv.index("--root") + 1]).resolve() if "--root" in sys.argv else ROOT
+sys.path.insert(0, str(GATEWAY_ROOT))
+if GATEWAY_ROOT != ROOT:
+    sys.path.insert(1, str(ROOT))
 
 from bench.paths import PATHS, PathCase  # noqa: E402
 from services.gateway.calls import Call  # noqa: E402
@@ -73,6 +82,83 @@ ENV = {
     "ANTHROPIC_API_KEY": "sk-test-anthropic",
     "ANTHROPIC_BASE_URL": "http://127.0.0.1:9",
 }
+
+
+CODEX = ROOT / "tests" / "fixtures" / "requests" / "codex_say_hi.json"
+CODEX_NAME = "codex → anthropic, {} turns"
+_OUTPUT = "".join(
+    f"-rw-r--r--  1 dev dev {1000 + 37 * i:6d} Dec  4 04:{i % 60:02d} src/module_{i:03d}.py\n"
+    for i in range(20)
+)
+
+
+def codex_body(turns: int) -> dict[str, Any]:
+    """Codex's captured request to ``claude-haiku-4-5`` with ``input`` grown to ``turns`` turns (see ``--codex``)."""
+    from services.gateway.dialects._responses_opaque import encode_thinking
+
+    body = orjson.loads(CODEX.read_bytes())["body"]
+    body["model"] = "claude-haiku-4-5"
+    items: list[Any] = body["input"]
+    for t in range(1, turns):
+        call_id = f"toolu_01{t:022d}"
+        items += [
+            {
+                "type": "reasoning",
+                "summary": [],
+                "content": None,
+                "encrypted_content": encode_thinking(
+                    f"I should look at the files, step {t}. " * 6, "Eq" + "s" * 340
+                ),
+            },
+            {
+                "type": "function_call",
+                "name": "exec_command",
+                "arguments": orjson.dumps({"cmd": f"ls -l src/part{t}", "workdir": "/work/project"}).decode(),
+                "call_id": call_id,
+            },
+            {
+                "type": "function_call_output",
+                "call_id": call_id,
+                "output": f"Exit code: 0\nOutput:\n{_OUTPUT}",
+            },
+        ]
+        if t % 5 == 0:
+            items += [
+                {
+                    "type": "message",
+                    "role": "assistant",
+                    "content": [{"type": "output_text", "text": f"Done step {t}."}],
+                },
+                {
+                    "type": "message",
+                    "role": "user",
+                    "content": [{"type": "input_text", "text": f"Now step {t + 1}."}],
+                },
+            ]
+    return dict(body)
+
+
+def codex_case(turns: int) -> PathCase:
+    """``codex_body(turns)`` as a path case (an upstream Anthropic stream)."""
+    body = codex_body(turns)
+    return PathCase(
+        CODEX_NAME.format(turns),
+        "/v1/responses",
+        body,
+        "responses-sse",
+        "/v1/messages",
+        {},
+        "anthropic-sse",
+        translated=True,
+    )
+
+
+def case_named(name: str) -> PathCase:
+    """The table's path ``name``, or a Codex case's."""
+    if name.startswith("codex"):
+        return codex_case(int(name.split(", ")[1].split()[0]))
+    (case,) = [c for c in PATHS if c.name == name]
+    return case
 
 
 def cases(only: str, names: str = "") -> list[PathCase]:
@@ -142,7 +228,7 @@ def collected(name: str, piece: str, runs: int) -> int:
         out = Path(tmp) / "cg.out"
         res = subprocess.run(
             ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
-            + [sys.executable, __file__, "--callgrind", name, piece, str(runs)],
+            + [sys.executable, __file__, "--callgrind", name, piece, str(runs), "--root", str(GATEWAY_ROOT)],
             cwd=ROOT,
             capture_output=True,
             text=True,
@@ -165,11 +251,15 @@ def main() -> None:
     ap.add_argument("--instructions", action="store_true", help="also callgrind instructions (slow)")
     ap.add_argument("--n", type=int, default=300, help="runs per callgrind measurement")
     ap.add_argument("--pieces", default=",".join(PIECES), help="with --instructions: these pieces only")
+    ap.add_argument(
+        "--codex", default="", help="turns, comma-separated: Codex's captured request (see above)"
+    )
+    ap.add_argument("--root", default=str(ROOT), help="the tree whose gateway is measured")
     ap.add_argument("--callgrind", nargs=3, metavar=("PATH", "PIECE", "N"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.callgrind:
         name, piece, runs = args.callgrind
-        (case,) = [c for c in PATHS if c.name == name]
+        case = case_named(name)
         gc.disable()  # no collection lands in one run and not in another (the counts are the work's own)
         every = works(case)
         for warm in every.values():  # the same set-up whatever the piece: one baseline (N=0) per path
@@ -181,7 +271,10 @@ def main() -> None:
     print(
         f"{'path':34} " + " ".join(f"{p:>10}" for p in PIECES) + f" {'build-tr':>10}  (Python calls/request)"
     )
-    for case in cases(args.only, args.paths):
+    chosen_cases = (
+        [codex_case(int(t)) for t in args.codex.split(",")] if args.codex else cases(args.only, args.paths)
+    )
+    for case in chosen_cases:
         w = works(case)
         got = {p: calls_per_run(w[p], args.iterations) for p in PIECES}
         row = " ".join(f"{got[p]:10.1f}" for p in PIECES)
@@ -190,7 +283,7 @@ def main() -> None:
         print(
             f"\n{'path':34} " + " ".join(f"{p:>10}" for p in PIECES) + "  (instructions/request, callgrind)"
         )
-        for case in cases(args.only, args.paths):
+        for case in chosen_cases:
             base = collected(case.name, "parse", 0)
             chosen = [p for p in PIECES if p in args.pieces.split(",")]
             ins: dict[str, Any] = {p: (collected(case.name, p, args.n) - base) / args.n for p in chosen}

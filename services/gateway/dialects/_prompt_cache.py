@@ -188,6 +188,16 @@ def place_anthropic_breakpoints(out: dict[str, Any]) -> bool:
     # longest part of an agent's request: Codex's instructions, Claude Code's system prompt)
     if body_has_markers({k: v for k, v in out.items() if k != "system"} if _plain(system) else out):
         return True
+    place_unmarked_breakpoints(out)
+    return False
+
+
+def place_unmarked_breakpoints(out: dict[str, Any]) -> None:
+    """``place_anthropic_breakpoints`` without its look for the client's markers: for a body its translator built
+    from its own blocks alone, where no ``cache_control`` can be (the Responses → Anthropic translator: no
+    Responses item or tool carries one). The look serialises the whole body but the system text (issue 13,
+    session 29: ~10% of a Codex turn's translation, growing with the conversation)."""
+    system = out.get("system")
     budget = MAX_BREAKPOINTS
     if isinstance(system, str) and system:
         out["system"] = system = [{"type": "text", "text": system}]
@@ -205,7 +215,6 @@ def place_anthropic_breakpoints(out: dict[str, Any]) -> bool:
         blocks = [b for b in message.get("content") or () if _markable(b)]
         if blocks:
             blocks[-1]["cache_control"] = dict(EPHEMERAL)
-    return False
 
 
 def _plain(system: Any) -> bool:

@@ -49,8 +49,8 @@ from services.gateway.dialects._prompt_cache import (
     EPHEMERAL,
     NO_SESSION,
     Session,
-    place_anthropic_breakpoints,
     place_chat_breakpoints,
+    place_unmarked_breakpoints,
 )
 from services.gateway.dialects._request_common import (
     Target,
@@ -1102,7 +1102,8 @@ def responses_to_anthropic(
         if tool_choice:
             out["tool_choice"] = tool_choice
     _anthropic_extras(body, out)
-    place_anthropic_breakpoints(out)
+    # every block, tool and field of ``out`` is made here, none copied from the client's: no marker of its own
+    place_unmarked_breakpoints(out)
     return TranslatedRequest(
         body=out,
         tool_names=dict(names.to_client),
