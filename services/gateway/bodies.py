@@ -58,7 +58,9 @@ def appended(raw: bytes, before: dict[str, Any], after: dict[str, Any]) -> bytes
         return None
     items = list(after.items())
     for (key, value), (key2, value2) in zip(before.items(), items, strict=False):
-        if key != key2 or (value2 is not value and not (type(value) is type(value2) is str and value == value2)):
+        if key != key2 or (
+            value2 is not value and not (type(value) is type(value2) is str and value == value2)
+        ):
             return None
     end = len(raw.rstrip(_JSON_SPACE)) - 1  # (a parsed object's text ends with its ``}`` and white space)
     if end < 1 or raw[end] != 0x7D:

@@ -75,7 +75,9 @@ def test_a_clients_own_stream_options_are_merged(gw: Stack, fake: FakeProvider) 
     raw = b'{"model":"gpt-4o-mini","stream_options":{},"messages":[{"role":"user","content":"hi"}],"stream":true}'
     send(gw, raw)
     sent = fake.last_request.raw
-    assert sent.count(b'"stream_options"') == 1 and json.loads(sent)["stream_options"] == {"include_usage": True}
+    assert sent.count(b'"stream_options"') == 1 and json.loads(sent)["stream_options"] == {
+        "include_usage": True
+    }
 
 
 def test_the_sdk_stream_with_and_without_usage(gw: Stack, fake: FakeProvider) -> None:

@@ -22,7 +22,9 @@ from services.gateway.bodies import appended
 from services.gateway.providers.openai_compat import OpenAIProvider
 
 SPACE = st.text(alphabet=" \t\n\r", max_size=3)
-NAMES = st.sampled_from(["model", "messages", "stream", "stream_options", "include_usage", "n", "é", 'q"', "a\\b"])
+NAMES = st.sampled_from(
+    ["model", "messages", "stream", "stream_options", "include_usage", "n", "é", 'q"', "a\\b"]
+)
 SCALARS = st.one_of(
     st.none(),
     st.booleans(),
@@ -49,7 +51,11 @@ def spelled(draw: st.DrawFn, value: Any) -> str:
         return "[" + (",".join(items) if items else ws()) + "]"
     if isinstance(value, str):
         if draw(st.booleans()):  # every character as a \u escape
-            return '"' + "".join(f"\\u{ord(c):04x}" if ord(c) < 0x10000 else json.dumps(c)[1:-1] for c in value) + '"'
+            return (
+                '"'
+                + "".join(f"\\u{ord(c):04x}" if ord(c) < 0x10000 else json.dumps(c)[1:-1] for c in value)
+                + '"'
+            )
         return json.dumps(value, ensure_ascii=draw(st.booleans()))
     return json.dumps(value)
 
@@ -81,7 +87,9 @@ def first_wins(raw: bytes) -> Any:
 
 
 @settings(max_examples=200, deadline=None)
-@given(bodies(), st.sampled_from(["add", "add two", "usage", "replace", "drop", "model copy", "none"]), st.data())
+@given(
+    bodies(), st.sampled_from(["add", "add two", "usage", "replace", "drop", "model copy", "none"]), st.data()
+)
 def test_only_added_members_are_spliced_into_the_clients_bytes(
     body: tuple[bytes, list[tuple[str, Any]]], change: str, data: st.DataObject
 ) -> None:
@@ -134,7 +142,9 @@ def test_a_chat_stream_request_gets_its_usage_option_in_its_own_bytes() -> None:
     after["model"] = "gpt-4o-mini"
     assert OpenAIProvider("openai", "http://127.0.0.1:1", None).prepare(after, True, "openai_chat")
     got = appended(raw, before, after)
-    assert got == raw[:-2] + b',"stream_options":{"include_usage":true}}\n'  # (after the white space: one cut)
+    assert (
+        got == raw[:-2] + b',"stream_options":{"include_usage":true}}\n'
+    )  # (after the white space: one cut)
     assert orjson.loads(got)["messages"][0]["stream_options"] == {"include_usage": False}
 
 
