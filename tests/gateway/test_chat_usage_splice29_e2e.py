@@ -16,10 +16,13 @@ import httpx
 import openai
 import pytest
 
+from services.gateway.bodies import SPLICE_MIN_BYTES
 from tests.fake_provider import FakeProvider
 from tests.procs import Stack, stack
 
 SPLICED = b',"stream_options":{"include_usage":true}'
+# a coding agent's size of body (``bodies.SPLICE_MIN_BYTES``: smaller ones are serialised, faster)
+PAD = b"x" * SPLICE_MIN_BYTES
 
 
 @pytest.fixture(scope="module")
@@ -52,10 +55,14 @@ def send(gw: Stack, raw: bytes) -> bytes:
     "raw",
     [
         # spaces and line ends, escapes, a non-ASCII character, nested members named "model" and "stream_options"
-        b'{ "model" : "gpt-4o-mini",\n  "messages": [{"role": "user", "content": "caf\\u00e9 \\"q\\" \xc3\xa9",'
+        b'{ "model" : "gpt-4o-mini",\n  "messages": [{"role": "user", "content": "caf\\u00e9 \\"q\\" \xc3\xa9'
+        + PAD
+        + b'",'
         b' "model": "x", "stream_options": {"include_usage": false}}],\n  "stream" : true\t}\r\n',
         # a repeated top-level name: passed on as the client wrote it (the parser's last value routed it)
-        b'{"model":"no-such-model","messages":[{"role":"user","content":"hi"}],"stream":true,"model":"gpt-4o-mini"}',
+        b'{"model":"no-such-model","messages":[{"role":"user","content":"hi'
+        + PAD
+        + b'"}],"stream":true,"model":"gpt-4o-mini"}',
     ],
 )
 def test_the_provider_gets_the_clients_bytes_with_the_usage_option(
@@ -72,7 +79,8 @@ def test_the_provider_gets_the_clients_bytes_with_the_usage_option(
 def test_a_clients_own_stream_options_are_merged(gw: Stack, fake: FakeProvider) -> None:
     """``stream_options`` without ``include_usage``: merged in its place (a serialised body: no second member)."""
     fake.reset()
-    raw = b'{"model":"gpt-4o-mini","stream_options":{},"messages":[{"role":"user","content":"hi"}],"stream":true}'
+    raw = b'{"model":"gpt-4o-mini","stream_options":{},"messages":[{"role":"user","content":"hi' + PAD
+    raw += b'"}],"stream":true}'
     send(gw, raw)
     sent = fake.last_request.raw
     assert sent.count(b'"stream_options"') == 1 and json.loads(sent)["stream_options"] == {
