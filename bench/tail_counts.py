@@ -17,7 +17,9 @@ Counted in the gateway (``--target``, started in place of ``python -m services.g
 - timers armed on the loop (``call_later``/``call_at``: a handle each), and ``call_soon`` callbacks;
 - log records handled (any logger, any level that passes);
 - upstream connections opened (``UpstreamPool._connect``) and the pool's sweep (``_expire``);
-- aiohttp's keep-alive check (``RequestHandler._process_keepalive``).
+- aiohttp's keep-alive check (``RequestHandler._process_keepalive``);
+- the publisher's ``loop_waits`` by the work it had to do, and whether the upstream's answer was in by its
+  end (``overran``: the relay waited for the rest of that work; session 29, ``_count_overruns``).
 
 Besides, from ``/proc``: the recorder tree's wake-ups (voluntary context switches of all its threads) and
 CPU per second and per 10,000 gateway requests during the run.
@@ -150,6 +152,55 @@ def _count_builds(counts: Counts) -> None:
     setattr(owner, name, counted)
 
 
+def _count_overruns(counts: Counts) -> None:
+    """Session 29: whether the publisher's work in a request's upstream wait (``loop_waits``) outlasted that
+    wait. After each ``loop_waits`` returns, one zero-timeout ``select`` on the upstream connections opened
+    (``UpstreamPool._connect``; one at ``wrk -c1``): readable means the answer came in while the work ran, so
+    its relay waited for the rest of it. Counted as ``loop_waits <work>`` and ``loop_waits <work> overran``,
+    ``<work>`` what the call had to do when it began: ``build N`` (events waiting to be built), ``send``
+    (a batch due), ``round``, ``acks``, joined by ``+``; ``idle`` when nothing. Any tree (``--root``)."""
+    import select
+
+    from services.gateway import publisher, upstream_pool
+
+    conns: list[Any] = []
+    connect: Any = upstream_pool.UpstreamPool._connect
+
+    async def connected(self: Any, *a: Any, **k: Any) -> Any:
+        proto = await connect(self, *a, **k)
+        conns.append(proto)
+        return proto
+
+    def fds() -> list[int]:
+        live = []
+        for proto in list(conns):
+            transport = proto.transport
+            sock = None if transport is None else transport.get_extra_info("socket")
+            if sock is None:
+                conns.remove(proto)
+            else:
+                live.append(sock.fileno())
+        return live
+
+    owner: Any = publisher.EventPublisher
+    waits = owner.loop_waits
+
+    def counted(self: Any, *a: Any, **k: Any) -> Any:
+        work = [f"build {len(self._later)}"] if self._later else []
+        work += [w for w, on in (("send", self._due), ("round", self._round_due), ("acks", self._acks_waiting)) if on]
+        label = "loop_waits " + ("+".join(work) or "idle")
+        out = waits(self, *a, **k)
+        counts.add(label)
+        live = fds()
+        if live and select.select(live, (), (), 0)[0]:
+            counts.add(label + " overran")
+            counts.add("loop_waits overran (any)")
+        return out
+
+    upstream_pool.UpstreamPool._connect = connected
+    owner.loop_waits = counted
+
+
 def _watch_gc(counts: Counts) -> None:
     began = [0]
 
@@ -221,6 +272,7 @@ def target(module: str, out: str, args: list[str]) -> None:
         if owner is not None and hasattr(owner, meth):
             _count_calls(counts, owner, meth, piece)
     _count_builds(counts)
+    _count_overruns(counts)
     _watch_gc(counts)
     if os.environ.get("TAIL_COUNTS_GARBAGE"):
         gc.set_debug(gc.DEBUG_SAVEALL)

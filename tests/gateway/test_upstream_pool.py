@@ -189,7 +189,7 @@ async def test_on_written_is_called_once_per_request_after_its_bytes_are_written
     srv = await serve([[ok(b"one")], [ok(b"two")]])
     seen: list[int] = []  # requests answered when it was called
 
-    pool = UpstreamPool(5, on_written=lambda: seen.append(srv.answered))
+    pool = UpstreamPool(5, on_written=lambda transport: seen.append(srv.answered))
     for want in (b"one", b"two"):
         resp = await pool.post(srv.url, data=b"{}", headers={})
         assert await resp.read() == want
