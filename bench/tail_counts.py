@@ -156,9 +156,11 @@ def _count_overruns(counts: Counts) -> None:
     """Session 29: whether the publisher's work in a request's upstream wait (``loop_waits``) outlasted that
     wait. After each ``loop_waits`` returns, one zero-timeout ``select`` on the upstream connections opened
     (``UpstreamPool._connect``; one at ``wrk -c1``): readable means the answer came in while the work ran, so
-    its relay waited for the rest of it. Counted as ``loop_waits <work>`` and ``loop_waits <work> overran``,
-    ``<work>`` what the call had to do when it began: ``build N`` (events waiting to be built), ``send``
-    (a batch due), ``round``, ``acks``, joined by ``+``; ``idle`` when nothing. Any tree (``--root``)."""
+    its relay waited for the rest of it. Counted as ``loop_waits did <work>`` and ``... overran``, ``<work>``
+    what the call did: ``build N`` (events built), ``send`` (the due batch sent), ``round``, ``acks`` (read),
+    joined by ``+``, ``nothing``; ``, left some`` when work stayed due. ``overran, 2+ pieces done``: an
+    answer in by the end of a call that did more than one piece (session 29 stops after the first once the
+    answer is in). Any tree (``--root``)."""
     import select
 
     from services.gateway import publisher, upstream_pool
@@ -185,16 +187,26 @@ def _count_overruns(counts: Counts) -> None:
     owner: Any = publisher.EventPublisher
     waits = owner.loop_waits
 
+    def due(self: Any) -> tuple[int, bool, bool, bool]:
+        return len(self._later), self._due, self._round_due, self._acks_waiting
+
     def counted(self: Any, *a: Any, **k: Any) -> Any:
-        work = [f"build {len(self._later)}"] if self._later else []
-        work += [w for w, on in (("send", self._due), ("round", self._round_due), ("acks", self._acks_waiting)) if on]
-        label = "loop_waits " + ("+".join(work) or "idle")
+        before = due(self)
         out = waits(self, *a, **k)
+        after = due(self)
+        done = [f"build {before[0] - after[0]}"] if before[0] > after[0] else []
+        done += [
+            w for w, b, f in zip(("send", "round", "acks"), before[1:], after[1:], strict=True) if b and not f
+        ]
+        left = after[0] > 0 or any(after[1:])
+        label = "loop_waits did " + ("+".join(done) or "nothing") + (", left some" if left else "")
         counts.add(label)
         live = fds()
         if live and select.select(live, (), (), 0)[0]:
             counts.add(label + " overran")
             counts.add("loop_waits overran (any)")
+            if len(done) > 1:
+                counts.add("loop_waits overran, 2+ pieces done")
         return out
 
     upstream_pool.UpstreamPool._connect = connected
