@@ -160,7 +160,9 @@ def _count_overruns(counts: Counts) -> None:
     what the call did: ``build N`` (events built), ``send`` (the due batch sent), ``round``, ``acks`` (read),
     joined by ``+``, ``nothing``; ``, left some`` when work stayed due. ``overran, 2+ pieces done``: an
     answer in by the end of a call that did more than one piece (session 29 stops after the first once the
-    answer is in). Any tree (``--root``)."""
+    answer is in). ``loop_waits piece begun after the answer: <piece>``: a send, round or acknowledgement read
+    that ``loop_waits`` began while the answer was already in (checked at the piece's start: the piece's
+    whole duration then adds to the relay). Any tree (``--root``)."""
     import select
 
     from services.gateway import publisher, upstream_pool
@@ -190,9 +192,32 @@ def _count_overruns(counts: Counts) -> None:
     def due(self: Any) -> tuple[int, bool, bool, bool]:
         return len(self._later), self._due, self._round_due, self._acks_waiting
 
+    inside = [0]  # depth: in a loop_waits call, in one of its pieces
+
+    def started(name: str, f: Any) -> Any:
+        def piece(self: Any, *a: Any, **k: Any) -> Any:
+            if inside[0] == 1:  # a piece loop_waits runs itself (not one inside another)
+                live = fds()
+                if live and select.select(live, (), (), 0)[0]:
+                    counts.add(f"loop_waits piece begun after the answer: {name}")
+            inside[0] += inside[0] > 0
+            try:
+                return f(self, *a, **k)
+            finally:
+                inside[0] -= inside[0] > 1
+
+        return piece
+
+    for meth, name in (("_send_batch", "send"), ("_timed_round", "round"), ("_look", "acks")):
+        setattr(owner, meth, started(name, getattr(owner, meth)))
+
     def counted(self: Any, *a: Any, **k: Any) -> Any:
         before = due(self)
-        out = waits(self, *a, **k)
+        inside[0] = 1
+        try:
+            out = waits(self, *a, **k)
+        finally:
+            inside[0] = 0
         after = due(self)
         done = [f"build {before[0] - after[0]}"] if before[0] > after[0] else []
         done += [
