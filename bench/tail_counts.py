@@ -125,8 +125,11 @@ def _count_calls(counts: Counts, owner: Any, name: str, piece: str) -> None:
 
     def counted(*a: Any, **k: Any) -> Any:
         counts.add(piece)
-        if by_caller:
-            counts.add(f"{piece} <- {sys._getframe(1).f_code.co_name}")
+        if by_caller:  # past _count_overruns' own wrapper (``piece``)
+            frame = sys._getframe(1)
+            if frame.f_code.co_name == "piece" and frame.f_back is not None:
+                frame = frame.f_back
+            counts.add(f"{piece} <- {frame.f_code.co_name}")
         return f(*a, **k)
 
     setattr(owner, name, counted)
