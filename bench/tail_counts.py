@@ -17,7 +17,9 @@ Counted in the gateway (``--target``, started in place of ``python -m services.g
 - timers armed on the loop (``call_later``/``call_at``: a handle each), and ``call_soon`` callbacks;
 - log records handled (any logger, any level that passes);
 - upstream connections opened (``UpstreamPool._connect``) and the pool's sweep (``_expire``);
-- aiohttp's keep-alive check (``RequestHandler._process_keepalive``).
+- aiohttp's keep-alive check (``RequestHandler._process_keepalive``);
+- the publisher's ``loop_waits`` by the work it had to do, and whether the upstream's answer was in by its
+  end (``overran``: the relay waited for the rest of that work; session 29, ``_count_overruns``).
 
 Besides, from ``/proc``: the recorder tree's wake-ups (voluntary context switches of all its threads) and
 CPU per second and per 10,000 gateway requests during the run.
@@ -123,8 +125,11 @@ def _count_calls(counts: Counts, owner: Any, name: str, piece: str) -> None:
 
     def counted(*a: Any, **k: Any) -> Any:
         counts.add(piece)
-        if by_caller:
-            counts.add(f"{piece} <- {sys._getframe(1).f_code.co_name}")
+        if by_caller:  # past _count_overruns' own wrapper (``piece``)
+            frame = sys._getframe(1)
+            if frame.f_code.co_name == "piece" and frame.f_back is not None:
+                frame = frame.f_back
+            counts.add(f"{piece} <- {frame.f_code.co_name}")
         return f(*a, **k)
 
     setattr(owner, name, counted)
@@ -148,6 +153,92 @@ def _count_builds(counts: Counts) -> None:
         return f(self, *a, **k)
 
     setattr(owner, name, counted)
+
+
+def _count_overruns(counts: Counts) -> None:
+    """Session 29: whether the publisher's work in a request's upstream wait (``loop_waits``) outlasted that
+    wait. After each ``loop_waits`` returns, one zero-timeout ``select`` on the upstream connections opened
+    (``UpstreamPool._connect``; one at ``wrk -c1``): readable means the answer came in while the work ran, so
+    its relay waited for the rest of it. Counted as ``loop_waits did <work>`` and ``... overran``, ``<work>``
+    what the call did: ``build N`` (events built), ``send`` (the due batch sent), ``round``, ``acks`` (read),
+    joined by ``+``, ``nothing``; ``, left some`` when work stayed due. ``overran, 2+ pieces done``: an
+    answer in by the end of a call that did more than one piece (session 29 stops after the first once the
+    answer is in). ``loop_waits piece begun after the answer: <piece>``: a send, round or acknowledgement read
+    that ``loop_waits`` began while the answer was already in (checked at the piece's start: the piece's
+    whole duration then adds to the relay). Any tree (``--root``)."""
+    import select
+
+    from services.gateway import publisher, upstream_pool
+
+    conns: list[Any] = []
+    connect: Any = upstream_pool.UpstreamPool._connect
+
+    async def connected(self: Any, *a: Any, **k: Any) -> Any:
+        proto = await connect(self, *a, **k)
+        conns.append(proto)
+        return proto
+
+    def fds() -> list[int]:
+        live = []
+        for proto in list(conns):
+            transport = proto.transport
+            sock = None if transport is None else transport.get_extra_info("socket")
+            if sock is None:
+                conns.remove(proto)
+            else:
+                live.append(sock.fileno())
+        return live
+
+    owner: Any = publisher.EventPublisher
+    waits = owner.loop_waits
+
+    def due(self: Any) -> tuple[int, bool, bool, bool]:
+        return len(self._later), self._due, self._round_due, self._acks_waiting
+
+    inside = [0]  # depth: in a loop_waits call, in one of its pieces
+
+    def started(name: str, f: Any) -> Any:
+        def piece(self: Any, *a: Any, **k: Any) -> Any:
+            if inside[0] == 1:  # a piece loop_waits runs itself (not one inside another)
+                live = fds()
+                if live and select.select(live, (), (), 0)[0]:
+                    counts.add(f"loop_waits piece begun after the answer: {name}")
+            inside[0] += inside[0] > 0
+            try:
+                return f(self, *a, **k)
+            finally:
+                inside[0] -= inside[0] > 1
+
+        return piece
+
+    for meth, name in (("_send_batch", "send"), ("_timed_round", "round"), ("_look", "acks")):
+        setattr(owner, meth, started(name, getattr(owner, meth)))
+
+    def counted(self: Any, *a: Any, **k: Any) -> Any:
+        before = due(self)
+        inside[0] = 1
+        try:
+            out = waits(self, *a, **k)
+        finally:
+            inside[0] = 0
+        after = due(self)
+        done = [f"build {before[0] - after[0]}"] if before[0] > after[0] else []
+        done += [
+            w for w, b, f in zip(("send", "round", "acks"), before[1:], after[1:], strict=True) if b and not f
+        ]
+        left = after[0] > 0 or any(after[1:])
+        label = "loop_waits did " + ("+".join(done) or "nothing") + (", left some" if left else "")
+        counts.add(label)
+        live = fds()
+        if live and select.select(live, (), (), 0)[0]:
+            counts.add(label + " overran")
+            counts.add("loop_waits overran (any)")
+            if len(done) > 1:
+                counts.add("loop_waits overran, 2+ pieces done")
+        return out
+
+    upstream_pool.UpstreamPool._connect = connected
+    owner.loop_waits = counted
 
 
 def _watch_gc(counts: Counts) -> None:
@@ -221,6 +312,7 @@ def target(module: str, out: str, args: list[str]) -> None:
         if owner is not None and hasattr(owner, meth):
             _count_calls(counts, owner, meth, piece)
     _count_builds(counts)
+    _count_overruns(counts)
     _watch_gc(counts)
     if os.environ.get("TAIL_COUNTS_GARBAGE"):
         gc.set_debug(gc.DEBUG_SAVEALL)

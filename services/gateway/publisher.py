@@ -81,6 +81,7 @@ import contextlib
 import itertools
 import logging
 import os
+import select
 import time
 import uuid
 from collections.abc import Callable
@@ -366,8 +367,8 @@ class EventPublisher:
         self._due = False
         self._flush = loop.call_soon(self._send_batch)
 
-    def loop_waits(self) -> None:
-        """The loop is about to wait (the caller wrote a request to its upstream and awaits the answer): a
+    def loop_waits(self, upstream: asyncio.BaseTransport | None = None) -> None:
+        """The loop is about to wait (the caller wrote a request to ``upstream`` and awaits the answer): a
         batch due goes now, in the caller's turn, while the upstream works (see :meth:`_batch_due`), and so do
         a background round due and acknowledgements the socket signalled. Not a
         turn later (``call_soon``): by then the answer may be in (the gateway preempted meanwhile, the
@@ -381,21 +382,60 @@ class EventPublisher:
         8-21% of requests (session 27, ``bench/tail_counts.py``): that request's answer waited for the
         overrun. Built ahead, each wait builds the one event of the request before it (20-45 us) and the
         due batch only sends. Under load (several requests open) the batch still builds them warm, in one
-        loop (session 13: about half the CPU per event)."""
+        loop (session 13: about half the CPU per event).
+
+        Bounded by the answer (session 29): at one connection, after the first piece of work (an event
+        built, the batch sent, the round), each further piece runs only while ``upstream``'s answer has not
+        come in (:func:`_answered`, one zero-timeout ``select``); once it has, the rest stays due for the next
+        request's wait or its own timer (``batch_delay_s`` later), and the answer is relayed at once. A wait
+        shorter than one piece still carries that one. ``upstream``: the connection written to (``None``:
+        unknown, never checked; ``UpstreamPool``'s ``on_written`` passes it)."""
+        alone = self.requests_open <= 1
+        worked = False
+        if self._later and alone and len(self._later) <= BUILD_AHEAD_MAX:
+            worked = True
+            if not self._build_ahead(upstream):
+                return  # answered between two builds: the rest waits (see above)
         if self._due:
+            if worked and _answered(upstream):
+                return
+            worked = True
             self._send_batch()
-        elif self._later and self.requests_open <= 1 and len(self._later) <= BUILD_AHEAD_MAX:
-            self._build_later()  # one connection: its wait builds the last request's event (see below)
         if self._round_due:
+            if worked and alone and _answered(upstream):
+                return
+            worked = True
             if self._round is not None:
                 self._round.cancel()
             self._timed_round()
         if self._acks_waiting:
+            if worked and alone and _answered(upstream):
+                return
             try:
                 self._look()  # reads them (and whether the socket takes a message)
                 self._update_gauges()
             except Exception:  # never fail the request that called
                 log.exception("event publisher round failed")
+
+    def _build_ahead(self, upstream: asyncio.BaseTransport | None) -> bool:
+        """Build the waiting events one by one, each after the first only while ``upstream``'s answer is
+        not in (:func:`_answered`); False when it stopped for the answer (facts left waiting)."""
+        later = self._later
+        build, hold = self._build_row, self._hold_row
+        first = True
+        while later:
+            if not first and _answered(upstream):
+                return False
+            first = False
+            facts = later.pop(0)
+            try:
+                row = build(*facts)  # type: ignore[misc]  # publish_later queues only with a build
+            except Exception:  # a bug: it must fail neither the request nor the other events
+                log.exception("could not build an event")
+                self._drop()
+                continue
+            hold(row)
+        return True
 
     def _send_batch(self) -> None:
         """The batch timer: send what waits (when the socket takes it), then set the gauges."""
@@ -733,6 +773,21 @@ def _rows_of(build: Callable[..., events.UsageEvent]) -> Callable[..., events.Ro
         return row_of(build(*facts))
 
     return build_row
+
+
+def _answered(upstream: asyncio.BaseTransport | None) -> bool:
+    """Some of ``upstream``'s answer is in: its socket reads now (``select`` with a zero timeout, one system
+    call; a TLS connection's raw socket, so any record of the answer). False when unknown (``None``, no
+    socket, closed)."""
+    if upstream is None:
+        return False
+    sock = upstream.get_extra_info("socket")
+    if sock is None:
+        return False
+    try:
+        return bool(select.select((sock,), (), (), 0)[0])
+    except (OSError, ValueError):  # closed meanwhile: nothing to wait for
+        return False
 
 
 def _discarded(copies: set[bytes], event_id: bytes) -> bool:

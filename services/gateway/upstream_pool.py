@@ -278,7 +278,7 @@ class UpstreamResponse:
 class UpstreamPool:
     """Pooled HTTP/1.1 POSTs to providers (see the module's docstring for the rules). ``connect_timeout_s``,
     ``keepalive_s``, ``dns_ttl_s``: seconds. ``clock``: monotonic seconds (tests move it). ``on_written``: called
-    after each request is written, before its answer is awaited."""
+    after each request is written, before its answer is awaited, with the connection's transport."""
 
     def __init__(
         self,
@@ -287,11 +287,12 @@ class UpstreamPool:
         dns_ttl_s: float = 300.0,
         ssl_context: ssl.SSLContext | None = None,
         clock: Callable[[], float] = time.monotonic,
-        on_written: Callable[[], None] | None = None,
+        on_written: Callable[[asyncio.BaseTransport], None] | None = None,
     ) -> None:
         self.connect_timeout_s = connect_timeout_s
-        # called (no arguments, must not raise) right after each request is written: the loop is about to
-        # wait for the upstream, its one sure idle moment at one connection (``EventPublisher.loop_waits``)
+        # called (with the connection's transport; must not raise) right after each request is written: the
+        # loop is about to wait for the upstream, its one sure idle moment at one connection
+        # (``EventPublisher.loop_waits``, which asks the transport whether the answer is in yet)
         self._on_written = on_written
         self.keepalive_s = keepalive_s
         self.dns_ttl_s = dns_ttl_s
@@ -379,7 +380,7 @@ class UpstreamPool:
                     transport.write(head)
                     transport.write(memoryview(data))
                 if self._on_written is not None:
-                    self._on_written()
+                    self._on_written(transport)
                 while True:
                     try:
                         message, payload = await proto.read()

@@ -58,7 +58,7 @@ class CapturingPublisher:
     def build_waiting(self) -> None:
         pass
 
-    def loop_waits(self) -> None:  # the upstream pool's ``on_written``: nothing waits here
+    def loop_waits(self, upstream: object = None) -> None:  # the pool's ``on_written``: nothing waits here
         pass
 
     def announce_drain(self) -> None:

@@ -187,14 +187,19 @@ async def test_on_written_is_called_once_per_request_after_its_bytes_are_written
     """The hook the publisher's batch waits for (``EventPublisher.loop_waits``): called in the caller's turn
     once the request is handed to the transport, before its answer."""
     srv = await serve([[ok(b"one")], [ok(b"two")]])
-    seen: list[int] = []  # requests answered when it was called
+    seen: list[tuple[int, int]] = []  # requests answered when it was called, the peer's port it was handed
 
-    pool = UpstreamPool(5, on_written=lambda: seen.append(srv.answered))
+    def written(transport: asyncio.BaseTransport) -> None:
+        seen.append((srv.answered, transport.get_extra_info("peername")[1]))
+
+    pool = UpstreamPool(5, on_written=written)
     for want in (b"one", b"two"):
         resp = await pool.post(srv.url, data=b"{}", headers={})
         assert await resp.read() == want
         resp.release()
-    assert seen == [0, 1]  # once each, before its own answer
+    # once each, before its own answer, with the connection written to (``loop_waits`` asks it whether the
+    # answer is in, session 29)
+    assert seen == [(0, srv.port), (1, srv.port)]
     await pool.close()
 
 

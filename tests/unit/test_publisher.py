@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import socket
 import time
 from collections.abc import Callable
 
@@ -815,5 +816,54 @@ async def test_one_request_open_its_upstream_wait_builds_the_waiting_events_and_
     assert rec.messages == [len(ids)]  # one message: built ahead or not
     rec.ack(ids)
     await pumped_until(pub, rec, lambda: pub.queued == 0)
+    assert await pub.close(ack_wait_s=0.1) == 0
+    rec.close()
+
+
+async def test_one_request_open_the_work_in_its_wait_stops_once_its_upstream_answered(
+    zmq_ctx: zmq.Context[zmq.Socket[bytes]],
+) -> None:
+    """Session 29: at one connection, after the first piece of work in a request's upstream wait (an event
+    built, the batch sent, the round), each further piece runs only while the upstream connection it was
+    handed has nothing to read: once the answer is in, the rest stays due (the next wait, or its timer) and
+    the answer is relayed at once. Real connections: one whose peer has answered, one whose peer is silent."""
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    rec = Recorder(zmq_ctx, endpoint)
+    built: list[int] = []
+    pub = EventPublisher(
+        endpoint, max_queued=100, batch_delay_s=3600, ctx=zmq_ctx, build=built_by(built), wait_hints=True
+    )
+    await pumped_until(pub, rec, lambda: pub.connections == 1)
+    answered_peer, answered_end = socket.socketpair()
+    silent_peer, silent_end = socket.socketpair()
+    _, answered = await asyncio.open_connection(sock=answered_end)
+    _, silent = await asyncio.open_connection(sock=silent_end)
+    answered.transport.pause_reading()  # the answer stays in the kernel, as while the gateway's loop works
+    answered_peer.sendall(b"HTTP/1.1 200 OK\r\n")  # the answer is in before the work begins
+    await until(lambda: publisher._answered(answered.transport))
+    assert not publisher._answered(silent.transport)
+    pub.requests_open = 1
+    pub.publish_later((0,))
+    pub.publish_later((1,))  # two waiting (BUILD_AHEAD_MAX)
+    pub._due = pub._round_due = True  # the batch and the round due at this wait
+    pub.loop_waits(answered.transport)
+    assert built == [0]  # the first piece only: a wait shorter than one piece still carries it
+    assert pub._due and pub._round_due and pub.sent == 0 and pub.queued == 2
+    pub.loop_waits(silent.transport)  # the next request's wait, its answer not in: the rest goes
+    assert built == [0, 1] and not pub._due and not pub._round_due
+    await pumped_until(pub, rec, lambda: rec.ids() == ["ev0000", "ev0001"])
+    pub.publish_later((2,))
+    pub._due = True
+    pub.loop_waits(answered.transport)  # built, then the answer is in: the send waits
+    assert built == [0, 1, 2] and pub._due and pub.sent == 2
+    rec.ack(rec.ids())
+    pub.loop_waits(silent.transport)  # nothing to build: the due batch goes, acknowledgements read
+    await pumped_until(pub, rec, lambda: rec.ids() == ["ev0000", "ev0001", "ev0002"])
+    rec.ack(["ev0002"])
+    await pumped_until(pub, rec, lambda: pub.queued == 0)
+    for writer in (answered, silent):
+        writer.close()
+    answered_peer.close()
+    silent_peer.close()
     assert await pub.close(ack_wait_s=0.1) == 0
     rec.close()
