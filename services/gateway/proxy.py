@@ -226,6 +226,8 @@ class Upstream:
     headers: dict[str, str]
     body: bytes
     view: View
+    # ``TranslatedRequest.thinking_room``: taken off ``max_tokens`` when a retry's strip drops the ``thinking``
+    thinking_room: int = 0
 
 
 class Proxy:
@@ -734,8 +736,10 @@ class Proxy:
                 raise ClientError(400, str(exc), param=exc.param) from exc
             except (orjson.JSONEncodeError, RecursionError) as exc:  # a translator serialising a deep part
                 raise refusal(exc) from exc
+            room = result.thinking_room
             if not result.unminted:  # (a body the translator knows holds nothing minted: nothing to strip)
                 pair.wire.strip_minted(result.body)
+                room = _unraised(result.body, room)
             provider.prepare(result.body, call.stream, pair.wire.name)
             raw = dumps_body(result.body)
             tools = bool(call.body.get("tools"))
@@ -755,6 +759,7 @@ class Proxy:
                 view = passthrough_view(call.model, call.include_usage, call.reasoning, tools)
         else:
             operation = call.endpoint.passthrough_operation or operation
+            room = 0  # (the client's own max_tokens: nothing raised)
             body = dict(call.body)
             body["model"] = route.model
             changed = pair.wire.strip_minted(body)  # what the gateway made must not reach the provider
@@ -773,7 +778,7 @@ class Proxy:
         if provider.conversation_header is not None:  # a provider that routes a conversation by a header
             if (conversation := provider.conversation_id(call.headers, call.body)) is not None:
                 headers[provider.conversation_header] = conversation
-        return Upstream(url, headers, raw, view)
+        return Upstream(url, headers, raw, view, room)
 
     # ---- answers ----------------------------------------------------------------------------------
 
@@ -1670,7 +1675,7 @@ def _clamped(up: Upstream, limit: int) -> Upstream:
     body = orjson.loads(up.body)
     if not isinstance(body, dict) or not clamp_body(body, limit):
         return up
-    return replace(up, body=dumps_body(body))
+    return replace(up, body=dumps_body(body), thinking_room=0)  # (the raise is within the stated limit now)
 
 
 def _without_refused(
@@ -1680,7 +1685,18 @@ def _without_refused(
     body = orjson.loads(up.body)
     if not isinstance(body, dict) or not strip(err.upstream_status, err.message, body):
         return up
-    return replace(up, body=dumps_body(body))
+    room = _unraised(body, up.thinking_room)
+    return replace(up, body=dumps_body(body), thinking_room=room)
+
+
+def _unraised(body: dict[str, Any], room: int) -> int:
+    """``room`` (tokens the translator added to ``max_tokens`` for its thinking) taken off ``body["max_tokens"]``
+    when the ``thinking`` is gone from ``body`` (a strip dropped it); returns the room still in the body (0 then).
+    The raise follows the thinking actually sent (s29 fix29)."""
+    if room and "thinking" not in body and isinstance(body.get("max_tokens"), int):
+        body["max_tokens"] -= room
+        return 0
+    return room
 
 
 def _json_object(body: bytes) -> bool:

@@ -1,0 +1,103 @@
+"""Session 29 (fix29): session 28's review leads, each over real sockets (the gateway, the scripted upstream, the
+official SDKs).
+
+Lead 1: a client's effort with no output limit raised ``max_tokens`` by the thinking budget even when the thinking
+was then dropped (a tool turn without thinking, a retry without the refused thinking).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+
+from tests.procs import Stack, stack
+from tests.scripted_upstream import ScriptedUpstream, json_answer
+
+MESSAGES = "/anthropic/v1/messages"
+DEFAULT_MAX_TOKENS = 8192  # the Anthropic provider's default answer room
+
+
+def _answer(model: str) -> dict[str, object]:
+    return {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [{"type": "text", "text": "Hello."}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": 12, "output_tokens": 2},
+    }
+
+
+@pytest.fixture()
+def gw_anthropic(up: ScriptedUpstream, tmp_path: Path) -> Iterator[Stack]:
+    up.reset()
+    with stack(tmp_path, {"anthropic": f"{up.url}/anthropic"}) as st:
+        yield st
+
+
+def _chat(st: Stack) -> openai.OpenAI:
+    return openai.OpenAI(base_url=st.gateway_url + "/v1", api_key="k", max_retries=0)
+
+
+# ---- lead 1: the raise follows the thinking actually sent -------------------------------------------------------
+
+
+def test_an_effort_on_a_tool_turn_without_thinking_keeps_the_default_room(
+    gw_anthropic: Stack, up: ScriptedUpstream
+) -> None:
+    """A tool loop begun by another model (no thinking on its tool turn): thinking is off, so ``max_tokens`` stays
+    the default; before, 8192 + the high effort's 24,576 budget with no thinking sent."""
+    up.script(MESSAGES, json_answer(_answer("claude-sonnet-4-5")))
+    messages: list[Any] = [
+        {"role": "user", "content": "weather?"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": "call_1", "type": "function", "function": {"name": "weather", "arguments": "{}"}}
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
+    ]
+    tools: list[Any] = [{"type": "function", "function": {"name": "weather", "parameters": {"type": "object"}}}]
+    got = _chat(gw_anthropic).chat.completions.create(
+        model="claude-sonnet-4-5", reasoning_effort="high", messages=messages, tools=tools
+    )
+    assert got.choices[0].message.content == "Hello."
+    sent = up.seen(MESSAGES)[-1].json
+    assert "thinking" not in sent
+    assert sent["max_tokens"] == DEFAULT_MAX_TOKENS
+
+
+def test_a_retry_without_the_refused_thinking_takes_the_raise_off(
+    gw_anthropic: Stack, up: ScriptedUpstream
+) -> None:
+    """Anthropic refuses the history's signed thinking; the one retry goes without it and without ``thinking``, so
+    its ``max_tokens`` is the default again (before: 32,768 on the retry, asking room for thinking not sent)."""
+    refusal = {
+        "type": "error",
+        "error": {"type": "invalid_request_error", "message": "Invalid `signature` in `thinking` block"},
+    }
+    up.script(MESSAGES, json_answer(refusal, status=400), json_answer(_answer("claude-opus-4-7")))
+    details = [
+        {"type": "reasoning.text", "text": "thought", "signature": "sig-1", "format": "anthropic-claude-v1"}
+    ]
+    messages: list[Any] = [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "Hi.", "reasoning_details": details},
+        {"role": "user", "content": "again"},
+    ]
+    got = _chat(gw_anthropic).chat.completions.create(
+        model="claude-opus-4-7", reasoning_effort="high", messages=messages
+    )
+    assert got.choices[0].message.content == "Hello."
+    first, retry = (s.json for s in up.seen(MESSAGES))
+    assert first["thinking"] == {"type": "adaptive"} and first["max_tokens"] > DEFAULT_MAX_TOKENS
+    assert "thinking" not in retry
+    assert retry["max_tokens"] == DEFAULT_MAX_TOKENS
