@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import openai
 import pytest
 
@@ -101,3 +102,52 @@ def test_a_retry_without_the_refused_thinking_takes_the_raise_off(
     assert first["thinking"] == {"type": "adaptive"} and first["max_tokens"] > DEFAULT_MAX_TOKENS
     assert "thinking" not in retry
     assert retry["max_tokens"] == DEFAULT_MAX_TOKENS
+
+
+# ---- lead 2: the thinking form by the model's version, and the other form after a refusal -----------------------
+
+
+def test_a_claude_model_newer_than_any_list_takes_adaptive(gw_anthropic: Stack, up: ScriptedUpstream) -> None:
+    """Claude Sonnet 4.7 (on no list): version 4.7 ≥ 4.6, so adaptive thinking; before, a budget."""
+    up.script(MESSAGES, json_answer(_answer("claude-sonnet-4-7")))
+    got = _chat(gw_anthropic).chat.completions.create(
+        model="claude-sonnet-4-7", reasoning_effort="medium", messages=[{"role": "user", "content": "hi"}]
+    )
+    assert got.choices[0].message.content == "Hello."
+    sent = up.seen(MESSAGES)[-1].json
+    assert sent["thinking"] == {"type": "adaptive"} and sent["output_config"]["effort"] == "medium"
+
+
+def _refusal(message: str) -> dict[str, object]:
+    return {"type": "error", "error": {"type": "invalid_request_error", "message": message}}
+
+
+def test_a_refused_budget_is_sent_once_more_as_adaptive(gw_anthropic: Stack, up: ScriptedUpstream) -> None:
+    """A Claude id with no version takes a budget; Anthropic's 400 "thinking.type.enabled is not supported" gets one
+    retry with adaptive thinking (before, the 400 went back to the client)."""
+    said = '"thinking.type.enabled" is not supported for this model. Use "thinking.type.adaptive" and effort.'
+    up.script(MESSAGES, json_answer(_refusal(said), status=400), json_answer(_answer("claude-nova")))
+    got = _chat(gw_anthropic).chat.completions.create(
+        model="claude-nova", reasoning_effort="high", messages=[{"role": "user", "content": "hi"}]
+    )
+    assert got.choices[0].message.content == "Hello."
+    first, retry = (s.json for s in up.seen(MESSAGES))
+    assert first["thinking"]["type"] == "enabled"
+    assert retry["thinking"] == {"type": "adaptive"} and retry["output_config"]["effort"] == "high"
+
+
+def test_refused_adaptive_is_sent_once_more_as_a_budget(gw_anthropic: Stack, up: ScriptedUpstream) -> None:
+    """An Anthropic client's adaptive thinking to a model that does not take it: one retry with a budget."""
+    said = "adaptive thinking is not supported on this model"
+    up.script(MESSAGES, json_answer(_refusal(said), status=400), json_answer(_answer("claude-haiku-4-5")))
+    client = anthropic.Anthropic(base_url=gw_anthropic.gateway_url, api_key="k", max_retries=0)
+    got = client.messages.create(
+        model="claude-haiku-4-5",
+        max_tokens=16000,
+        thinking={"type": "adaptive"},
+        messages=[{"role": "user", "content": "hi"}],
+    )
+    assert got.content[0].type == "text" and got.content[0].text == "Hello."
+    first, retry = (s.json for s in up.seen(MESSAGES))
+    assert first["thinking"] == {"type": "adaptive"}
+    assert retry["thinking"] == {"type": "enabled", "budget_tokens": 15999}
