@@ -32,6 +32,7 @@ from multidict import CIMultiDict
 from services.gateway.bodies import dumps_body, refusal
 from services.gateway.calls import Attempt, Call
 from services.gateway.dialects import gathered, ir, registry
+from services.gateway.dialects._error_meaning import stream_error_meaning
 from services.gateway.dialects._opening import Opening
 from services.gateway.dialects._prompt_cache import session_from
 from services.gateway.dialects._request_common import TranslationError
@@ -1623,6 +1624,10 @@ def _error_told_inside(wire: registry.WireSpec, raw: bytes) -> ir.StreamError | 
     text = raw.removeprefix(_UTF8_BOM).decode("utf-8", errors="replace").strip()
     deltas = wire.decoder().feed(SSEEvent(event=None, data=text))
     told = next((d for d in deltas if isinstance(d, ir.StreamError)), None)
+    if told is not None and told.status == 500 and stream_error_meaning(500, told.message) == "context_overflow":
+        # a failed Response whose error is a context overflow (``context_length_exceeded``): the client's 400
+        # overflow, as the same ``response.failed`` told in a stream is (s29 fix29; before, a 502)
+        return replace(told, status=400, type="invalid_request_error")
     # 500 is the readers' word for an error that states no status: it stays the 502 ``bad_response`` it was
     return told if told is not None and told.status != 500 else None
 

@@ -7,7 +7,8 @@ was then dropped (a tool turn without thinking, a retry without the refused thin
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -151,3 +152,35 @@ def test_refused_adaptive_is_sent_once_more_as_a_budget(gw_anthropic: Stack, up:
     first, retry = (s.json for s in up.seen(MESSAGES))
     assert first["thinking"] == {"type": "adaptive"}
     assert retry["thinking"] == {"type": "enabled", "budget_tokens": 15999}
+
+
+# ---- lead 3: a failed Responses answer in a 200 that says a context overflow ------------------------------------
+
+
+@pytest.fixture()
+def oai(scripted_stack: Callable[..., AbstractContextManager[Stack]], up: ScriptedUpstream) -> Iterator[Stack]:
+    up.reset()
+    with scripted_stack("fix29-oai", {"openai": "/openai/v1"}, BREAKER_FAILURES="1000") as st:
+        yield st
+
+
+def test_a_failed_responses_answer_saying_an_overflow_is_codexs_400(oai: Stack, up: ScriptedUpstream) -> None:
+    """``status: "failed"`` with ``context_length_exceeded`` in a 200: the client's 400 with that code (Codex
+    compacts on it), as the streamed ``response.failed`` is told. Before: a 502 ``bad_response``."""
+    failed = {
+        "id": "resp_29",
+        "object": "response",
+        "status": "failed",
+        "model": "gpt-5",
+        "output": [],
+        "error": {
+            "code": "context_length_exceeded",
+            "message": "Your input exceeds the context window of this model. Please adjust your input and try again.",
+        },
+        "usage": None,
+    }
+    up.script("/openai/v1/responses", json_answer(failed))
+    client = openai.OpenAI(base_url=oai.gateway_url + "/v1", api_key="k", max_retries=0, timeout=30)
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.responses.create(model="gpt-5", input="hi")
+    assert caught.value.code == "context_length_exceeded"
