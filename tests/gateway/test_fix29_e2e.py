@@ -175,12 +175,13 @@ def test_a_failed_responses_answer_saying_an_overflow_is_codexs_400(oai: Stack, 
         "output": [],
         "error": {
             "code": "context_length_exceeded",
-            "message": "Your input exceeds the context window of this model. Please adjust your input and try again.",
+            "message": "The request could not be completed.",  # the code alone says the overflow
         },
         "usage": None,
     }
     up.script("/openai/v1/responses", json_answer(failed))
     client = openai.OpenAI(base_url=oai.gateway_url + "/v1", api_key="k", max_retries=0, timeout=30)
     with pytest.raises(openai.BadRequestError) as caught:
-        client.responses.create(model="gpt-5", input="hi")
+        client.responses.create(model="gpt-5", input="hi", extra_headers={"x-request-id": "fix29-overflow"})
     assert caught.value.code == "context_length_exceeded"
+    assert oai.row_for("fix29-overflow")["status"] == 400
