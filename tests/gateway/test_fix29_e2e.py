@@ -17,7 +17,7 @@ import openai
 import pytest
 
 from tests.procs import Stack, stack
-from tests.scripted_upstream import ScriptedUpstream, json_answer
+from tests.scripted_upstream import ScriptedUpstream, json_answer, sse
 
 MESSAGES = "/anthropic/v1/messages"
 DEFAULT_MAX_TOKENS = 8192  # the Anthropic provider's default answer room
@@ -185,3 +185,23 @@ def test_a_failed_responses_answer_saying_an_overflow_is_codexs_400(oai: Stack, 
         client.responses.create(model="gpt-5", input="hi", extra_headers={"x-request-id": "fix29-overflow"})
     assert caught.value.code == "context_length_exceeded"
     assert oai.row_for("fix29-overflow")["status"] == 400
+
+
+# ---- lead 6: count_tokens answered by an event stream cut short -------------------------------------------------
+
+
+def test_count_tokens_answered_by_a_cut_event_stream_is_not_read_as_the_answer(
+    gw_anthropic: Stack, up: ScriptedUpstream
+) -> None:
+    """The provider streams a count_tokens answer and breaks off: the cut is the provider's broken answer (the
+    route fails and the local estimate answers, as for any broken connection), not the half body relayed as a
+    200 (before: the client was given the event text as its JSON answer)."""
+    piece = b'event: message_start\ndata: {"type": "message_start"}\n\n'
+    up.script(MESSAGES + "/count_tokens", sse([piece], abort=True))
+    client = anthropic.Anthropic(base_url=gw_anthropic.gateway_url, api_key="k", max_retries=0)
+    raw = client.messages.with_raw_response.count_tokens(
+        model="claude-sonnet-4-5", messages=[{"role": "user", "content": "hello there"}]
+    )
+    assert raw.status_code == 200 and raw.headers["content-type"].startswith("application/json")
+    assert raw.parse().input_tokens > 0
+    assert len(up.seen(MESSAGES + "/count_tokens")) == 1
