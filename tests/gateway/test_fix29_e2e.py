@@ -205,3 +205,56 @@ def test_count_tokens_answered_by_a_cut_event_stream_is_not_read_as_the_answer(
     assert raw.status_code == 200 and raw.headers["content-type"].startswith("application/json")
     assert raw.parse().input_tokens > 0
     assert len(up.seen(MESSAGES + "/count_tokens")) == 1
+
+
+# ---- lead 4: an Anthropic client's thinking to Claude on a chat wire --------------------------------------------
+
+CHAT_DONE = {
+    "id": "chatcmpl-29",
+    "object": "chat.completion",
+    "model": "anthropic/claude-sonnet-4.5",
+    "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello."}, "finish_reason": "stop"}],
+    "usage": {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12},
+}
+LITELLM_CATALOG = """
+[[providers]]
+name = "litellm"
+base_url = "{url}/litellm/v1"
+models = ["anthropic/claude-sonnet-4-5"]
+"""
+
+
+def _think(st: Stack, model: str, thinking: Any) -> str:
+    client = anthropic.Anthropic(base_url=st.gateway_url, api_key="k", max_retries=0)
+    got = client.messages.create(
+        model=model, max_tokens=20000, thinking=thinking, messages=[{"role": "user", "content": "hi"}]
+    )
+    block = got.content[-1]
+    return block.text if block.type == "text" else ""
+
+
+def test_a_thinking_budget_reaches_claude_on_openrouter_as_its_reasoning_max_tokens(
+    up: ScriptedUpstream, tmp_path: Path
+) -> None:
+    """OpenRouter reads ``reasoning.max_tokens`` as Claude's thinking budget; before, the budget went as a coarse
+    ``reasoning.effort`` ("medium" for 10,000)."""
+    up.reset()
+    path = "/openrouter/api/v1/chat/completions"
+    up.script(path, json_answer(CHAT_DONE))
+    with stack(tmp_path, {"openrouter": f"{up.url}/openrouter/api/v1"}) as st:
+        text = _think(st, "anthropic/claude-sonnet-4.5", {"type": "enabled", "budget_tokens": 10000})
+    assert text == "Hello."
+    assert up.seen(path)[-1].json["reasoning"] == {"max_tokens": 10000}
+
+
+def test_a_thinking_setting_reaches_claude_behind_litellm(
+    up: ScriptedUpstream, catalog_stack: Callable[..., AbstractContextManager[Stack]]
+) -> None:
+    """LiteLLM passes ``thinking`` on to Anthropic; before, an Anthropic client's thinking was dropped on the way."""
+    up.reset()
+    path = "/litellm/v1/chat/completions"
+    up.script(path, json_answer(CHAT_DONE))
+    with catalog_stack("fix29-litellm", LITELLM_CATALOG) as st:
+        text = _think(st, "anthropic/claude-sonnet-4-5", {"type": "enabled", "budget_tokens": 10000})
+    assert text == "Hello."
+    assert up.seen(path)[-1].json["thinking"] == {"type": "enabled", "budget_tokens": 10000}
