@@ -67,7 +67,9 @@ def test_an_effort_on_a_tool_turn_without_thinking_keeps_the_default_room(
         },
         {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
     ]
-    tools: list[Any] = [{"type": "function", "function": {"name": "weather", "parameters": {"type": "object"}}}]
+    tools: list[Any] = [
+        {"type": "function", "function": {"name": "weather", "parameters": {"type": "object"}}}
+    ]
     got = _chat(gw_anthropic).chat.completions.create(
         model="claude-sonnet-4-5", reasoning_effort="high", messages=messages, tools=tools
     )
@@ -158,7 +160,9 @@ def test_refused_adaptive_is_sent_once_more_as_a_budget(gw_anthropic: Stack, up:
 
 
 @pytest.fixture()
-def oai(scripted_stack: Callable[..., AbstractContextManager[Stack]], up: ScriptedUpstream) -> Iterator[Stack]:
+def oai(
+    scripted_stack: Callable[..., AbstractContextManager[Stack]], up: ScriptedUpstream
+) -> Iterator[Stack]:
     up.reset()
     with scripted_stack("fix29-oai", {"openai": "/openai/v1"}, BREAKER_FAILURES="1000") as st:
         yield st
