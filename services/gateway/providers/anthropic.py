@@ -13,6 +13,7 @@ DEFAULT_VERSION = "2023-06-01"
 # Headers a client sends that Anthropic must receive unchanged: anthropic-version, anthropic-beta, …
 _FORWARDED_PREFIX = "anthropic-"
 
+
 class AnthropicProvider(Provider):
     wires: tuple[Wire, ...] = ("anthropic",)
 
