@@ -31,6 +31,7 @@ from multidict import CIMultiDict
 from services.gateway.bodies import SPLICE_MIN_BYTES, appended, dumps_body, refusal
 from services.gateway.calls import Attempt, Call
 from services.gateway.dialects import gathered, ir, registry
+from services.gateway.dialects._error_meaning import overflow_said_by_code, stream_error_meaning
 from services.gateway.dialects._opening import Opening
 from services.gateway.dialects._prompt_cache import session_from
 from services.gateway.dialects._request_common import TranslationError
@@ -230,6 +231,8 @@ class Upstream:
     headers: dict[str, str]
     body: bytes
     view: View
+    # ``TranslatedRequest.thinking_room``: taken off ``max_tokens`` when a retry's strip drops the ``thinking``
+    thinking_room: int = 0
 
 
 class Proxy:
@@ -738,8 +741,10 @@ class Proxy:
                 raise ClientError(400, str(exc), param=exc.param) from exc
             except (orjson.JSONEncodeError, RecursionError) as exc:  # a translator serialising a deep part
                 raise refusal(exc) from exc
+            room = result.thinking_room
             if not result.unminted:  # (a body the translator knows holds nothing minted: nothing to strip)
                 pair.wire.strip_minted(result.body)
+                room = _unraised(result.body, room)
             provider.prepare(result.body, call.stream, pair.wire.name)
             raw = dumps_body(result.body)
             tools = bool(call.body.get("tools"))
@@ -759,6 +764,7 @@ class Proxy:
                 view = passthrough_view(call.model, call.include_usage, call.reasoning, tools)
         else:
             operation = call.endpoint.passthrough_operation or operation
+            room = 0  # (the client's own max_tokens: nothing raised)
             body = dict(call.body)
             body["model"] = route.model
             changed = pair.wire.strip_minted(body)  # what the gateway made must not reach the provider
@@ -783,7 +789,7 @@ class Proxy:
         if provider.conversation_header is not None:  # a provider that routes a conversation by a header
             if (conversation := provider.conversation_id(call.headers, call.body)) is not None:
                 headers[provider.conversation_header] = conversation
-        return Upstream(url, headers, raw, view)
+        return Upstream(url, headers, raw, view, room)
 
     # ---- answers ----------------------------------------------------------------------------------
 
@@ -1627,8 +1633,28 @@ def _error_told_inside(wire: registry.WireSpec, raw: bytes) -> ir.StreamError | 
     text = raw.removeprefix(_UTF8_BOM).decode("utf-8", errors="replace").strip()
     deltas = wire.decoder().feed(SSEEvent(event=None, data=text))
     told = next((d for d in deltas if isinstance(d, ir.StreamError)), None)
+    if told is not None and told.status == 500 and _overflow_told(text, told.message):
+        # a failed Response whose error is a context overflow (``context_length_exceeded``): the client's 400
+        # overflow, not a retryable 502 ``bad_response`` sent on to the next route (s29 fix29)
+        # (the code joins the words when they do not say it: the client's error is worded from them)
+        words = (
+            told.message
+            if "context_length_exceeded" in told.message
+            else f"{told.message} (context_length_exceeded)"
+        )
+        return replace(told, status=400, type="invalid_request_error", message=words)
     # 500 is the readers' word for an error that states no status: it stays the 502 ``bad_response`` it was
     return told if told is not None and told.status != 500 else None
+
+
+def _overflow_told(text: str, message: str) -> bool:
+    """Whether a 200's error (``text``, its JSON) says a context overflow: by its code (``context_length_exceeded``
+    on the error object or a failed Response's ``error``) or by its words (``stream_error_meaning``)."""
+    if stream_error_meaning(500, message) == "context_overflow":
+        return True
+    data = orjson.loads(text)  # (the decoder read it as JSON)
+    err = data.get("error") if isinstance(data, dict) else None
+    return isinstance(err, dict) and overflow_said_by_code(err)
 
 
 def _json_typed(headers: Mapping[str, str]) -> bool:
@@ -1667,7 +1693,7 @@ def _clamped(up: Upstream, limit: int) -> Upstream:
     body = orjson.loads(up.body)
     if not isinstance(body, dict) or not clamp_body(body, limit):
         return up
-    return replace(up, body=dumps_body(body))
+    return replace(up, body=dumps_body(body), thinking_room=0)  # (the raise is within the stated limit now)
 
 
 def _without_refused(
@@ -1677,7 +1703,18 @@ def _without_refused(
     body = orjson.loads(up.body)
     if not isinstance(body, dict) or not strip(err.upstream_status, err.message, body):
         return up
-    return replace(up, body=dumps_body(body))
+    room = _unraised(body, up.thinking_room)
+    return replace(up, body=dumps_body(body), thinking_room=room)
+
+
+def _unraised(body: dict[str, Any], room: int) -> int:
+    """``room`` (tokens the translator added to ``max_tokens`` for its thinking) taken off ``body["max_tokens"]``
+    when the ``thinking`` is gone from ``body`` (a strip dropped it); returns the room still in the body (0 then).
+    The raise follows the thinking actually sent (s29 fix29)."""
+    if room and "thinking" not in body and isinstance(body.get("max_tokens"), int):
+        body["max_tokens"] -= room
+        return 0
+    return room
 
 
 def _json_object(body: bytes) -> bool:

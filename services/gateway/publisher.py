@@ -271,10 +271,12 @@ class EventPublisher:
     def build_waiting(self) -> None:
         """Build and hold the events of the facts ``publish_later`` queued (their metrics observed), in
         arrival order. Called by the batch send, the background rounds, ``close`` and before a metrics
-        scrape. Never raises."""
+        scrape. Never raises. The queued/unacked gauges are set here too, whether or not anything waited: events
+        built ahead (``loop_waits``) leave them as they were, so a scrape must not find them stale (s29 fix29;
+        off the request path: batches, rounds, scrapes)."""
         if self._later:
             self._build_later()
-            self._update_gauges()  # a scrape reads them next
+        self._update_gauges()  # a scrape reads them next
 
     def _build_later(self) -> None:
         """``build_waiting`` without the gauges (``loop_waits`` builds ahead; the batch sets them)."""

@@ -224,9 +224,13 @@ class UpstreamClient:
             self.on_sent_again(provider.name)
         return resp
 
-    async def read_body(self, resp: UpstreamResponse, provider: Provider, held: int = 0) -> bytes:
+    async def read_body(
+        self, resp: UpstreamResponse, provider: Provider, held: int = 0, cut_events: bool = True
+    ) -> bytes:
         """A whole non-streamed answer, scrubbed of the provider's key; ``held``: bytes of it the caller read
-        already (``Proxy._sniffed``), counted against the cap.
+        already (``Proxy._sniffed``), counted against the cap; ``cut_events``: an event stream broken off after
+        some events is returned as far as it came, for a caller that judges its events (below); False for one
+        that takes the body as the answer (``post_json``), which gets the ``broken_response`` error instead.
 
         Bounded in time by ``chunk_timeout_s`` for the whole read (``broken_response`` after it) and in size by
         ``max_answer_bytes`` (``MAX_ANSWER_BYTES``): a longer answer, by its ``content-length`` before a byte of
@@ -245,7 +249,7 @@ class UpstreamClient:
                 async with asyncio.timeout(self.chunk_timeout_s):
                     body = await self._capped(resp, provider, limit, pieces)
         except aiohttp.ClientPayloadError as exc:
-            if not (pieces and _event_stream(resp)):
+            if not (cut_events and pieces and _event_stream(resp)):
                 raise upstream_error(exc, provider, "body", self.chunk_timeout_s) from exc
             # An event stream (a server that streams a non-streamed request anyway) whose connection broke after
             # some events: its events, not the connection, say whether the answer is whole (a finish reason,
@@ -444,7 +448,9 @@ class UpstreamClient:
         id), both phases bounded."""
         resp = await self.send(provider, url, headers, body)
         try:
-            return resp.status, await self.read_body(resp, provider), provider.response_headers(resp.headers)
+            # (a cut event stream is the provider's broken answer here, never half a body read as the answer)
+            answer = await self.read_body(resp, provider, cut_events=False)
+            return resp.status, answer, provider.response_headers(resp.headers)
         finally:
             resp.release()
 

@@ -4,15 +4,14 @@ upstream; the official SDKs as clients)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from typing import Any
 
 import anthropic
 import openai
 import pytest
 
-from tests.procs import Stack, stack
+from tests.e2e_builders import catalog_gateway, ok_stream
+from tests.procs import Stack
 from tests.scripted_upstream import ScriptedUpstream, json_answer, sse
 
 CATALOG = """
@@ -89,30 +88,13 @@ OK_JSON = {
 
 @pytest.fixture(scope="module")
 def gw(up: ScriptedUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    tmp = tmp_path_factory.mktemp("kinds26d")
-    catalog = tmp / "catalog.toml"
-    catalog.write_text(CATALOG.format(up=up.url))
-    with stack(tmp, {}, CATALOG_PATH=str(catalog)) as st:
+    with catalog_gateway(up, tmp_path_factory, "kinds26d", CATALOG) as st:
         yield st
 
 
 @pytest.fixture(autouse=True)
 def fresh(up: ScriptedUpstream) -> None:
     up.reset()
-
-
-def frame(obj: dict[str, Any]) -> bytes:
-    return b"data: " + json.dumps(obj).encode() + b"\n\n"
-
-
-def ok_stream() -> list[bytes]:
-    head = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1775000000, "model": "m"}
-    chunks = [
-        {"choices": [{"index": 0, "delta": {"role": "assistant", "content": "Hi"}, "finish_reason": None}]},
-        {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
-        {"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6}},
-    ]
-    return [*(frame({**head, **c}) for c in chunks), b"data: [DONE]\n\n"]
 
 
 def test_github_models_413_reaches_claude_code_and_codex_as_an_overflow(

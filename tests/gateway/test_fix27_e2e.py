@@ -25,33 +25,23 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
+from functools import partial
 
 import httpx
 import openai
 import pytest
 
+from tests.e2e_builders import catalog, chunk, provider
+from tests.e2e_builders import frame as _frame
 from tests.procs import Stack
 from tests.scripted_upstream import Answer, Pause, ScriptedUpstream, json_answer, sse
 
 pytestmark = pytest.mark.usefixtures("fresh_up")
-CATALOG = """
-[[providers]]
-name = "cheap"
-base_url = "{url}/cheap/v1"
-models = ["m27", "solo27"]
-price = {{ input = 0.1, output = 0.1 }}
-
-[[providers]]
-name = "dear"
-base_url = "{url}/dear/v1"
-models = ["m27"]
-price = {{ input = 1.0, output = 1.0 }}
-
-[[providers]]
-name = "resting"
-base_url = "{url}/resting/v1"
-models = ["rest27"]
-"""
+CATALOG = catalog(
+    provider("cheap", "m27", "solo27", price=(0.1, 0.1)),
+    provider("dear", "m27", price=(1.0, 1.0)),
+    provider("resting", "rest27"),
+)
 CHEAP = "/cheap/v1/chat/completions"
 DEAR = "/dear/v1/chat/completions"
 RESTING = "/resting/v1/chat/completions"  # rests after its 429: no other test asks it
@@ -63,10 +53,6 @@ HI = [{"role": "user", "content": "Say hello."}]
 def gw(catalog_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
     with catalog_stack("fix27", CATALOG, BREAKER_FAILURES="1000") as st:
         yield st
-
-
-def _frame(obj: object) -> bytes:
-    return b"data: " + json.dumps(obj).encode() + b"\n\n"
 
 
 def test_an_error_event_before_the_first_token_carries_the_retry_hint_of_its_headers(
@@ -109,10 +95,7 @@ def _streamed(gw: Stack, rid: str, model: str) -> tuple[str, Exception | None]:
     return text, None
 
 
-def _chunk(text: str | None, finish: str | None = None, index: int = 0) -> dict[str, object]:
-    delta = {} if text is None else {"content": text}
-    choice = {"index": index, "delta": delta, "finish_reason": finish}
-    return {"id": "c27", "object": "chat.completion.chunk", "model": "m27", "choices": [choice]}
+_chunk = partial(chunk, ident="c27", model="m27")
 
 
 def test_a_cut_whole_answer_to_a_streamed_request_falls_back(gw: Stack, up: ScriptedUpstream) -> None:

@@ -13,39 +13,25 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
+from functools import partial
 
 import anthropic
 import httpx
 import openai
 import pytest
 
+from tests.e2e_builders import catalog, chunk, provider
+from tests.e2e_builders import frame as _frame
 from tests.procs import Stack
 from tests.scripted_upstream import Pause, ScriptedUpstream, json_answer, sse
 
 pytestmark = pytest.mark.usefixtures("fresh_up")
-CATALOG = """
-[[providers]]
-name = "cheap"
-base_url = "{url}/cheap/v1"
-models = ["m28", "solo28"]
-price = {{ input = 0.1, output = 0.1 }}
-
-[[providers]]
-name = "dear"
-base_url = "{url}/dear/v1"
-models = ["m28"]
-price = {{ input = 1.0, output = 1.0 }}
-
-[[providers]]
-name = "far"
-base_url = "{url}/far/v1"
-models = ["far28"]
-
-[[providers]]
-name = "farther"
-base_url = "{url}/farther/v1"
-models = ["farther28"]
-"""
+CATALOG = catalog(
+    provider("cheap", "m28", "solo28", price=(0.1, 0.1)),
+    provider("dear", "m28", price=(1.0, 1.0)),
+    provider("far", "far28"),
+    provider("farther", "farther28"),
+)
 CHEAP = "/cheap/v1/chat/completions"
 DEAR = "/dear/v1/chat/completions"
 USAGE = {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}
@@ -58,14 +44,7 @@ def gw(catalog_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[
         yield st
 
 
-def _frame(obj: object) -> bytes:
-    return b"data: " + json.dumps(obj).encode() + b"\n\n"
-
-
-def _chunk(text: str | None, finish: str | None = None) -> dict[str, object]:
-    delta = {} if text is None else {"content": text}
-    choice = {"index": 0, "delta": delta, "finish_reason": finish}
-    return {"id": "c28", "object": "chat.completion.chunk", "model": "m28", "choices": [choice]}
+_chunk = partial(chunk, ident="c28", model="m28")
 
 
 USAGE_CHUNK = {"id": "c28", "object": "chat.completion.chunk", "model": "m28", "choices": [], "usage": USAGE}

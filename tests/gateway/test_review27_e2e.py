@@ -17,27 +17,18 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
+from functools import partial
 
 import anthropic
 import pytest
 
+from tests.e2e_builders import catalog, chunk, provider
+from tests.e2e_builders import frame as _frame
 from tests.procs import Stack
 from tests.scripted_upstream import Pause, ScriptedUpstream, json_answer, sse
 
 pytestmark = pytest.mark.usefixtures("fresh_up")
-CATALOG = """
-[[providers]]
-name = "cheap"
-base_url = "{url}/cheap/v1"
-models = ["m27r"]
-price = {{ input = 0.1, output = 0.1 }}
-
-[[providers]]
-name = "dear"
-base_url = "{url}/dear/v1"
-models = ["m27r"]
-price = {{ input = 1.0, output = 1.0 }}
-"""
+CATALOG = catalog(provider("cheap", "m27r", price=(0.1, 0.1)), provider("dear", "m27r", price=(1.0, 1.0)))
 CHEAP = "/cheap/v1/chat/completions"
 DEAR = "/dear/v1/chat/completions"
 USAGE = {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}
@@ -76,14 +67,7 @@ def test_a_translated_cut_answers_tokens_are_billed_when_another_route_answers(
     assert row["cost_usd"] == pytest.approx(15 * 1.0 / 1e6 + 15 * 0.1 / 1e6)
 
 
-def _frame(obj: object) -> bytes:
-    return b"data: " + json.dumps(obj).encode() + b"\n\n"
-
-
-def _chunk(text: str | None, finish: str | None = None) -> dict[str, object]:
-    delta = {} if text is None else {"content": text}
-    choice = {"index": 0, "delta": delta, "finish_reason": finish}
-    return {"id": "c27r", "object": "chat.completion.chunk", "model": "m27r", "choices": [choice]}
+_chunk = partial(chunk, ident="c27r", model="m27r")
 
 
 def test_a_translated_stream_ends_at_its_finish_though_the_clients_body_holds_n(

@@ -25,30 +25,23 @@ import httpx
 import openai
 import pytest
 
+from tests.e2e_builders import catalog, provider
 from tests.procs import Stack
 from tests.scripted_upstream import Answer, Pause, ScriptedUpstream, json_answer, sse
 
 pytestmark = pytest.mark.usefixtures("fresh_up")
-CATALOG = """
-[[providers]]
-name = "cheap"
-base_url = "{url}/cheap/v1"
-models = ["m26", "solo26"]
-pattern = "pat26-*"
-limits = {{ "pat26-big" = {{ max_output_tokens = 1000 }}, "other26" = {{ max_output_tokens = 1000 }} }}
-price = {{ input = 0.1, output = 0.1 }}
-
-[[providers]]
-name = "dear"
-base_url = "{url}/dear/v1"
-models = ["m26"]
-price = {{ input = 1.0, output = 1.0 }}
-
-[[providers]]
-name = "resting"
-base_url = "{url}/resting/v1"
-models = ["rest26"]
-"""
+CATALOG = catalog(
+    provider(
+        "cheap",
+        "m26",
+        "solo26",
+        price=(0.1, 0.1),
+        extra='pattern = "pat26-*"\nlimits = {{ "pat26-big" = {{ max_output_tokens = 1000 }}, '
+        '"other26" = {{ max_output_tokens = 1000 }} }}',
+    ),
+    provider("dear", "m26", price=(1.0, 1.0)),
+    provider("resting", "rest26"),
+)
 CHEAP = "/cheap/v1/chat/completions"
 DEAR = "/dear/v1/chat/completions"
 RESTING = "/resting/v1/chat/completions"  # rests after its 429: no other test asks it

@@ -19,6 +19,7 @@ from services.gateway.dialects._anthropic_wire import SYNTHETIC_SIGNATURE
 from services.gateway.dialects._call_signature import MARK, plain_block, plain_item
 from services.gateway.dialects._claude_details import claude_free
 from services.gateway.dialects._responses_opaque import decode_compaction
+from services.gateway.dialects._thinking_form import other_form
 
 MINTED_PREFIX = "ekai."  # every opaque token the gateway makes starts with it
 
@@ -275,8 +276,12 @@ def _thinking(block: Any) -> bool:
 
 def strip_refused_thinking(status: int | None, message: str, body: dict[str, Any]) -> bool:
     """Anthropic's ``WireSpec.strip_refused``: after ``refused_signature``, the body without the history's
-    thinking (``strip_thinking``). True when a retry is worth sending."""
-    return refused_signature(status, message) and strip_thinking(body)
+    thinking (``strip_thinking``); after a refusal of the thinking's form (a budget on an adaptive-only model,
+    adaptive on an older one), the other form (``_thinking_form.other_form``; s29 fix29). True when a retry is worth
+    sending."""
+    if refused_signature(status, message):
+        return strip_thinking(body)
+    return other_form(status, message, body)
 
 
 # A chat server refusing ``reasoning_content`` on assistant messages as a field it does not know (Groq: "property

@@ -76,6 +76,10 @@ class TranslatedRequest:
     # The body holds nothing the gateway mints (no thinking block, no ``thinking`` field): the wire's
     # ``strip_minted`` would change nothing, and ``Proxy._build`` skips it (issue 13, session 24)
     unminted: bool = False
+    # Tokens the translator added to ``max_tokens`` for the thinking it set (a client effort with no output limit:
+    # ``_request_to_anthropic._add_thinking``); a later step that drops the ``thinking`` (``strip_minted``, a
+    # ``strip_refused`` retry) takes them off again, so the raise follows the thinking actually sent (s29 fix29)
+    thinking_room: int = 0
 
 
 def clamp_tokens(value: int, target: Target) -> int:

@@ -1082,11 +1082,11 @@ def responses_to_anthropic(
         "max_tokens": clamp_tokens(limit if limit is not None else target.default_max_tokens, target),
     }
     effort = _effort(body) if "reasoning" in body else None
-    if effort is not None:
-        _add_thinking({"reasoning_effort": effort}, target, out, chosen=limit is None)
     entries = _ordered(_without_reasoning(transcript.entries))
-    if "thinking" in out and not _keeps_thinking(entries):
-        del out["thinking"]
+    room = 0  # max_tokens raised for the thinking sent (``_add_thinking``)
+    if effort is not None:
+        keep = effort == "none" or _keeps_thinking(entries)
+        room = _add_thinking({"reasoning_effort": effort}, target, out, limit is None, keep)
     thinking = "thinking" in out
     out["messages"] = _anthropic_turns(entries, names, thinking)
     system = list(transcript.system)
@@ -1109,6 +1109,7 @@ def responses_to_anthropic(
         tool_names=dict(names.to_client),
         custom_tools=frozenset(custom),
         compaction=transcript.compaction,
+        thinking_room=room,
     )
 
 

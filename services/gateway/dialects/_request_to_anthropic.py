@@ -305,29 +305,40 @@ def _add_tools(body: dict[str, Any], out: dict[str, Any], thinking: bool) -> Non
         out["tool_choice"] = choice
 
 
-def _add_thinking(body: dict[str, Any], target: Target, out: dict[str, Any], chosen: bool = False) -> None:
+def _add_thinking(
+    body: dict[str, Any], target: Target, out: dict[str, Any], chosen: bool = False, keep: bool = True
+) -> int:
     """``out["thinking"]`` (and ``output_config.effort`` for an adaptive model) for the body's
     ``reasoning_effort``. ``chosen``: ``out["max_tokens"]`` is the gateway's default, the client set no output
     limit; it is then raised to the default answer room plus the effort's thinking budget (within the model's
     limit), since Anthropic counts thinking in ``max_tokens`` ("budget_tokens must be less than max_tokens",
     extended-thinking docs): the default alone (8192) left a high effort's answer one token beside its thinking
-    (s28 variants 17-chat-no-max-effort-high-sonnet45, 17-resp-no-max-effort-high-opus41-ns)."""
+    (s28 variants 17-chat-no-max-effort-high-sonnet45, 17-resp-no-max-effort-high-opus41-ns). ``keep``: False when
+    the history rules thinking out (``keeps_thinking``): the effort is still checked (and an adaptive model's
+    ``output_config.effort`` kept), but no thinking is set and ``max_tokens`` is not raised. Returns the tokens the
+    raise added (0 when none, or when no thinking was set: the raise follows the thinking actually sent, s29 fix29;
+    ``TranslatedRequest.thinking_room``)."""
     effort = body.get("reasoning_effort")
     if effort in (None, "none") or target.reasoning not in ("anthropic_adaptive", "anthropic_budget"):
-        return
+        return 0
     if not isinstance(effort, str) or effort not in _EFFORTS:  # a list or object is unhashable: not a 500
         raise TranslationError(f"reasoning_effort: unsupported value {effort!r}", param="reasoning_effort")
     level = _EFFORTS[effort]
-    if chosen:
+    before = out["max_tokens"]
+    if chosen and keep:
         out["max_tokens"] = clamp_tokens(target.default_max_tokens + THINKING_BUDGETS[level], target)
     if target.reasoning == "anthropic_adaptive":
-        out["thinking"] = {"type": "adaptive"}
+        if keep:
+            out["thinking"] = {"type": "adaptive"}
         out.setdefault("output_config", {})["effort"] = level
-        return
+        return int(out["max_tokens"]) - int(before) if keep else 0
     # budget_tokens must be at least 1024 and below max_tokens; a limit too small for that means no thinking.
     budget = min(THINKING_BUDGETS[level], out["max_tokens"] - 1)
-    if budget >= _MIN_THINKING_BUDGET:
+    if keep and budget >= _MIN_THINKING_BUDGET:
         out["thinking"] = {"type": "enabled", "budget_tokens": budget}
+        return int(out["max_tokens"]) - int(before)
+    out["max_tokens"] = before
+    return 0
 
 
 def _drop_thinking(turns: list[dict[str, Any]]) -> None:
@@ -413,10 +424,10 @@ def chat_to_anthropic(
             out["system"] = system  # the client's own breakpoints (and TTLs) are kept where it put them
         else:
             out["system"] = "\n".join(b["text"] for b in system)
+    room = 0  # max_tokens raised for the thinking sent (``_add_thinking``)
     if "reasoning_effort" in body:
-        _add_thinking(body, target, out, chosen=chat_token_limit(body) is None)
-        if "thinking" in out and not keeps_thinking(turns):
-            del out["thinking"]
+        keep = body["reasoning_effort"] in (None, "none") or keeps_thinking(turns)
+        room = _add_thinking(body, target, out, chat_token_limit(body) is None, keep)
         if "thinking" not in out:  # no budget for it, or a tool turn without thinking: the given-back blocks
             _drop_thinking(turns)  # go (with thinking off, a final assistant turn's thinking is refused)
     if "temperature" in body or "top_p" in body:
@@ -441,7 +452,7 @@ def chat_to_anthropic(
         keep_breakpoints(out)
     # a chat body's translation holds only the thinking blocks ``blocks_of_details`` made from signatures that
     # are not the gateway's: without a ``thinking`` field, ``strip_for_anthropic`` has nothing to strip
-    return TranslatedRequest(body=out, tool_names={}, unminted="thinking" not in out)
+    return TranslatedRequest(body=out, tool_names={}, unminted="thinking" not in out, thinking_room=room)
 
 
 # The fields of a plain chat request (``_plain_turns``) that ``_plain_to_anthropic`` reads, and

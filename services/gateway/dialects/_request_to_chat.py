@@ -24,6 +24,7 @@ from services.gateway.dialects._request_common import (
     require_max_tokens,
     text_of_part,
 )
+from services.gateway.dialects._request_to_anthropic import keeps_thinking
 from services.gateway.dialects._tool_args import input_object
 
 # Claude Code's first system block changes per conversation and would spoil upstream prefix caching.
@@ -365,6 +366,8 @@ def _effort(body: dict[str, Any]) -> str | None:
 
 
 def _reasoning(body: dict[str, Any], target: Target, out: dict[str, Any]) -> None:
+    if target.claude_field and _claude_thinking(body, target.claude_field, out):
+        return
     effort = _effort(body)
     if effort is None:
         return
@@ -372,6 +375,33 @@ def _reasoning(body: dict[str, Any], target: Target, out: dict[str, Any]) -> Non
         out["reasoning_effort"] = effort
     elif target.reasoning == "openrouter":
         out["reasoning"] = {"effort": effort}
+
+
+def _claude_thinking(body: dict[str, Any], field: str, out: dict[str, Any]) -> bool:
+    """An Anthropic client's ``thinking`` (``enabled`` with ``budget_tokens``, or ``adaptive``) for Claude served on
+    the chat wire (``Target.claude_field``), in the field that host reads; True when set here, False to leave it to
+    the effort (``_effort``). Behind LiteLLM (``thinking_blocks``): ``thinking`` as the client sent it, which LiteLLM
+    passes on to Anthropic (LiteLLM docs, "'Thinking' / 'Reasoning Content'": ``thinking={"type": "enabled",
+    "budget_tokens": N}``), unless the history's last tool turn begins with no thinking (Anthropic refuses it then:
+    ``keeps_thinking``). On OpenRouter (``reasoning_details``): a budget as ``reasoning: {"max_tokens": N}`` (OpenRouter
+    docs, "Reasoning Tokens": for Anthropic models it is the thinking budget), adaptive without an effort as
+    ``reasoning: {"enabled": true}``; adaptive with ``output_config.effort`` goes by the effort. s29 fix29: before,
+    a budget became a coarse effort on OpenRouter and nothing at all behind LiteLLM."""
+    thinking = as_dict(body.get("thinking"))
+    kind, budget = thinking.get("type"), thinking.get("budget_tokens")
+    if kind not in ("enabled", "adaptive"):
+        return False
+    if field == "thinking_blocks":
+        if keeps_thinking(as_list(body.get("messages"))):
+            out["thinking"] = dict(thinking)
+        return True
+    if kind == "enabled" and isinstance(budget, int) and not isinstance(budget, bool):
+        out["reasoning"] = {"max_tokens": budget}
+        return True
+    if kind == "adaptive" and _effort(body) is None:
+        out["reasoning"] = {"enabled": True}
+        return True
+    return False
 
 
 def _sampling(body: dict[str, Any], target: Target, out: dict[str, Any]) -> None:

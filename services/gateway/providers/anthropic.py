@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from services.gateway.dialects._thinking_form import takes_adaptive
 from services.gateway.dialects.translate_request import Target
 from services.gateway.providers import base
 from services.gateway.providers.base import Operation, Provider, Wire
@@ -11,19 +12,6 @@ from services.gateway.providers.base import Operation, Provider, Wire
 DEFAULT_VERSION = "2023-06-01"
 # Headers a client sends that Anthropic must receive unchanged: anthropic-version, anthropic-beta, …
 _FORWARDED_PREFIX = "anthropic-"
-# Models whose thinking is set as ``{"type": "adaptive"}`` with ``output_config.effort`` (a chat/Responses client's
-# reasoning effort); the others take ``{"type": "enabled", "budget_tokens": N}``. Adaptive thinking came with Claude
-# Opus 4.6 and Sonnet 4.6 (budget_tokens deprecated there); Opus 4.7 and later take only adaptive (a budget is a 400);
-# "Older models (Claude Sonnet 4.5, Claude Opus 4.5, etc.) do not support adaptive thinking and require
-# thinking.type: "enabled" with budget_tokens" (Anthropic's adaptive-thinking docs, as Amazon Bedrock's user guide
-# repeats them; OpenRouter's Claude 4.6 migration guide). s28 variant 17-chat-no-max-effort-high-sonnet45.
-ADAPTIVE_THINKING = (
-    "claude-opus-4-6",
-    "claude-sonnet-4-6",
-    "claude-opus-4-7",
-    "claude-opus-4-8",
-    "claude-mythos",
-)
 
 
 class AnthropicProvider(Provider):
@@ -68,7 +56,9 @@ class AnthropicProvider(Provider):
 
     def target(self, model: str) -> Target:
         limit = self.output_limit(model)
-        adaptive = model.startswith(ADAPTIVE_THINKING)
+        # adaptive for Claude 4.6 and later, budget for older (``_thinking_form.takes_adaptive``: by the version in
+        # the id, so a new model does not fall back to a budget it refuses)
+        adaptive = takes_adaptive(model)
         return Target(
             model=model,
             max_output_tokens=limit,

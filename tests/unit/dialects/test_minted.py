@@ -434,14 +434,14 @@ def test_claude_on_openrouter_gets_no_reasoning_for_a_tool_turn_it_cannot_sign()
     client = {"max_tokens": 16000, "thinking": {"type": "enabled", "budget_tokens": 8000}, "messages": loop}
     model = "anthropic/claude-opus-4.6"
     body = anthropic_to_chat({"model": model, **client}, provider.target(model)).body
-    assert body["reasoning"] == {"effort": "medium"}
+    assert body["reasoning"] == {"max_tokens": 8000}  # the budget itself (s29 fix29)
     assert provider.prepare(body, False, "openai_chat")
     assert "reasoning" not in body and "reasoning_effort" not in body
 
     answered = {"model": model, **client, "messages": loop[:1]}
     kept = anthropic_to_chat(answered, provider.target(model)).body
     provider.prepare(kept, False, "openai_chat")
-    assert kept["reasoning"] == {"effort": "medium"}  # no tool turn yet: thinking stays
+    assert kept["reasoning"] == {"max_tokens": 8000}  # no tool turn yet: thinking stays
 
     chat = {
         "model": "~anthropic/claude-sonnet-latest",
