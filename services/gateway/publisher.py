@@ -423,20 +423,12 @@ class EventPublisher:
         """Build the waiting events one by one, each after the first only while ``upstream``'s answer is
         not in (:func:`_answered`); False when it stopped for the answer (facts left waiting)."""
         later = self._later
-        build, hold = self._build_row, self._hold_row
         first = True
         while later:
             if not first and _answered(upstream):
                 return False
             first = False
-            facts = later.pop(0)
-            try:
-                row = build(*facts)  # type: ignore[misc]  # publish_later queues only with a build
-            except Exception:  # a bug: it must fail neither the request nor the other events
-                log.exception("could not build an event")
-                self._drop()
-                continue
-            hold(row)
+            self._build_one(later.pop(0))  # one event a wait at c1: the call is not worth inlining
         return True
 
     def _send_batch(self) -> None:
