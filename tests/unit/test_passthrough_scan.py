@@ -564,3 +564,37 @@ def test_two_invalid_chat_frames_that_are_valid_json_joined_are_still_decoded(
         assert relay.feed(read) == ref.feed(read)
     assert relay.finish() == ref.finish() and _facts(relay) == _facts(ref)
     assert relay.error is not None and "malformed" in relay.error.message
+
+
+_PLAIN = ("Hello", " world", " é", "日本", " \\n", "42")
+
+
+def _brace_lines(body: bytes, eol: bytes) -> bytes:
+    """Each frame's data cut before every nested ``{`` onto its own ``data:`` line, so a later line begins
+    ``data: {`` (the shape the scanner's ``frames`` test takes for a frame's first line; WHATWG: the lines
+    join with LF, JSON whitespace), with ``eol`` as every line ending (LF, CRLF or a lone CR)."""
+    out = []
+    for frame in _frames(body):
+        head, sep, data = frame.partition(b"data: {")
+        if sep:
+            frame = head + sep + data.replace(b"{", b"\ndata: {")
+        out.append(frame.replace(b"\n", eol) if eol != b"\n" else frame)
+    return b"".join(out)
+
+
+@pytest.mark.parametrize("eol", [b"\n", b"\r\n", b"\r"])
+@pytest.mark.parametrize("wire", ["anthropic", "openai_responses", "openai_chat"])
+def test_data_lines_that_begin_with_a_brace_at_random_splits(wire: str, eol: bytes) -> None:
+    """bug30c variants 18-*-brace-2lines-*: every event's JSON over several ``data:`` lines, each later one
+    beginning ``data: {``; the scanning relay reports what the event-by-event one does at any cut."""
+    make = {"anthropic": _anthropic, "openai_responses": _responses, "openai_chat": _chat}[wire]
+    rng = random.Random(20261204 + len(wire) + len(eol))
+    for trial in range(40):
+        words = [rng.choice(_PLAIN) for _ in range(rng.randrange(1, 12))]  # no brace inside a string
+        body = _brace_lines(make(words, ascii_json=trial % 2 == 0), eol)
+        _compare(wire, body, _splits(body, rng), include_usage=trial % 2 == 0)
+        _compare(wire, body, [body], include_usage=True)
+        whole = Passthrough(pairing(wire, wire), View(model="m", include_usage=True))  # type: ignore[arg-type]
+        whole.feed(body)
+        whole.finish()
+        assert whole.complete and whole.usage is not None and whole.usage.input_tokens > 0, body[:200]
