@@ -10,6 +10,7 @@ from services.gateway.dialects._prompt_cache import (
     EPHEMERAL,
     NO_SESSION,
     Session,
+    is_marker,
     keep_breakpoints,
     markers_onto_parts,
     place_anthropic_breakpoints,
@@ -178,7 +179,9 @@ def _assistant_blocks(
     for k, call in enumerate(calls):
         block = _tool_use(call, f"call_{i}_{k}")
         if block is not None:
-            blocks.append(block)
+            blocks.append(
+                _marked(block, call)
+            )  # a marker the turn's own carried (``_assistant_marks_onto_calls``)
     if thinking and ("reasoning_details" in message or "thinking_blocks" in message):
         # Claude's signed thinking the client was given (``_claude_details``), first in the turn as Claude wrote it
         # (a turn of thinking alone says nothing): OpenRouter's ``reasoning_details``, else LiteLLM's
@@ -191,6 +194,31 @@ def _assistant_blocks(
         if given and blocks:
             blocks[:0] = given
     return blocks
+
+
+def _assistant_marks_onto_calls(messages: list[Any]) -> list[Any]:
+    """``messages`` with the message-level ``cache_control`` of each assistant message that has tool calls (LiteLLM's
+    style) moved onto its last call, where ``_assistant_blocks`` puts it on the last ``tool_use`` block: the end of
+    the turn, as a message-level marker means (Anthropic prompt caching: ``tool_use`` blocks may carry
+    ``cache_control``). ``markers_onto_parts`` would put it on the text (before the calls), or drop it when the
+    turn has no text (s30 variant 08-chat-msg-marks-toolcalls-to-anthropic-vF: the breakpoint was lost). The
+    client's messages are not changed (the changed ones are copies)."""
+    out: list[Any] = []
+    for message in messages:
+        calls = message.get("tool_calls") if isinstance(message, dict) else None
+        if (
+            isinstance(message, dict)
+            and message.get("role") == "assistant"
+            and is_marker(message.get("cache_control"))
+            and isinstance(calls, list)
+            and calls
+            and isinstance(calls[-1], dict)
+        ):
+            moved = {k: v for k, v in message.items() if k != "cache_control"}
+            moved["tool_calls"] = [*calls[:-1], {**calls[-1], "cache_control": message["cache_control"]}]
+            message = moved
+        out.append(message)
+    return out
 
 
 def _tool_result(tool_use_id: Any, content: Any, path: str) -> dict[str, Any]:
@@ -405,7 +433,7 @@ def chat_to_anthropic(
         # message's last content part, where the translation reads them (``markers_onto_parts``; the client's
         # messages are not changed): they were dropped, and the gateway's own 5-minute breakpoints placed
         # instead (s20 variant 08-ac: a tool result's 1-hour breakpoint lost)
-        moved: dict[str, Any] = {"messages": messages}
+        moved: dict[str, Any] = {"messages": _assistant_marks_onto_calls(messages)}
         markers_onto_parts(moved)
         messages = moved["messages"]
     system, turns = _messages(messages, body.get("reasoning_effort") not in (None, "none"))

@@ -377,6 +377,9 @@ def _reasoning(body: dict[str, Any], target: Target, out: dict[str, Any]) -> Non
         out["reasoning"] = {"effort": effort}
 
 
+_MIN_THINKING_BUDGET = 1024  # Anthropic extended thinking: budget_tokens >= 1024
+
+
 def _claude_thinking(body: dict[str, Any], field: str, out: dict[str, Any]) -> bool:
     """An Anthropic client's ``thinking`` (``enabled`` with ``budget_tokens``, or ``adaptive``) for Claude served on
     the chat wire (``Target.claude_field``), in the field that host reads; True when set here, False to leave it to
@@ -386,11 +389,29 @@ def _claude_thinking(body: dict[str, Any], field: str, out: dict[str, Any]) -> b
     ``keeps_thinking``). On OpenRouter (``reasoning_details``): a budget as ``reasoning: {"max_tokens": N}`` (OpenRouter
     docs, "Reasoning Tokens": for Anthropic models it is the thinking budget), adaptive without an effort as
     ``reasoning: {"enabled": true}``; adaptive with ``output_config.effort`` goes by the effort. s29 fix29: before,
-    a budget became a coarse effort on OpenRouter and nothing at all behind LiteLLM."""
+    a budget became a coarse effort on OpenRouter and nothing at all behind LiteLLM. A budget at or above the output
+    limit in ``out`` (the client's ``max_tokens`` clamped to the model's) is lowered to one below it, or thinking left
+    out when that is under 1024 (Anthropic extended thinking docs: ``budget_tokens`` >= 1024 and < ``max_tokens``)."""
     thinking = as_dict(body.get("thinking"))
     kind, budget = thinking.get("type"), thinking.get("budget_tokens")
     if kind not in ("enabled", "adaptive"):
         return False
+    limit = out.get("max_tokens", out.get("max_completion_tokens"))
+    asked = body.get("max_tokens")
+    if (
+        kind == "enabled"
+        and type(budget) is int
+        and type(limit) is int
+        and type(asked) is int
+        and limit <= budget < asked
+    ):
+        # the output limit was clamped below the client's budget (``clamp_tokens``): Anthropic refuses a budget at
+        # or above ``max_tokens`` (extended thinking docs), and needs 1024 at least (s30 variant
+        # 17-cc-64k-litellm-bedrock-opus41-vF: 64000/63999 to Opus 4.1 behind LiteLLM went out as 32000/63999)
+        if limit - 1 < _MIN_THINKING_BUDGET:
+            return True  # no room to think: thinking left out (an effort would ask for a budget again)
+        budget = limit - 1
+        thinking = {**thinking, "budget_tokens": budget}
     if field == "thinking_blocks":
         if keeps_thinking(as_list(body.get("messages"))):
             out["thinking"] = dict(thinking)
