@@ -27,6 +27,9 @@ from services.gateway.dialects._request_common import (
 from services.gateway.dialects._request_to_anthropic import keeps_thinking
 from services.gateway.dialects._tool_args import input_object
 
+# Anthropic: a thinking budget is at least 1024 tokens (extended-thinking docs, ``budget_tokens``)
+_MIN_THINKING_BUDGET = 1024
+
 # Claude Code's first system block changes per conversation and would spoil upstream prefix caching.
 BILLING_HEADER_PREFIX = "x-anthropic-billing-header:"
 MAX_STOP_SEQUENCES = 4  # OpenAI rejects more
@@ -366,7 +369,9 @@ def _effort(body: dict[str, Any]) -> str | None:
 
 
 def _reasoning(body: dict[str, Any], target: Target, out: dict[str, Any]) -> None:
-    if target.claude_field and _claude_thinking(body, target.claude_field, out):
+    limit = out.get(target.max_tokens_field)  # (``require_max_tokens`` read the client's: an int)
+    clamped = limit if type(limit) is int and limit < body["max_tokens"] else None
+    if target.claude_field and _claude_thinking(body, target.claude_field, out, clamped):
         return
     effort = _effort(body)
     if effort is None:
@@ -377,7 +382,7 @@ def _reasoning(body: dict[str, Any], target: Target, out: dict[str, Any]) -> Non
         out["reasoning"] = {"effort": effort}
 
 
-def _claude_thinking(body: dict[str, Any], field: str, out: dict[str, Any]) -> bool:
+def _claude_thinking(body: dict[str, Any], field: str, out: dict[str, Any], limit: Any = None) -> bool:
     """An Anthropic client's ``thinking`` (``enabled`` with ``budget_tokens``, or ``adaptive``) for Claude served on
     the chat wire (``Target.claude_field``), in the field that host reads; True when set here, False to leave it to
     the effort (``_effort``). Behind LiteLLM (``thinking_blocks``): ``thinking`` as the client sent it, which LiteLLM
@@ -386,11 +391,22 @@ def _claude_thinking(body: dict[str, Any], field: str, out: dict[str, Any]) -> b
     ``keeps_thinking``). On OpenRouter (``reasoning_details``): a budget as ``reasoning: {"max_tokens": N}`` (OpenRouter
     docs, "Reasoning Tokens": for Anthropic models it is the thinking budget), adaptive without an effort as
     ``reasoning: {"enabled": true}``; adaptive with ``output_config.effort`` goes by the effort. s29 fix29: before,
-    a budget became a coarse effort on OpenRouter and nothing at all behind LiteLLM."""
+    a budget became a coarse effort on OpenRouter and nothing at all behind LiteLLM.
+
+    ``limit``: the output-token limit ``out`` asks when the route's clamped the client's ``max_tokens`` (None when it
+    did not: the client's own pair goes as it came). A budget
+    at or above it is lowered to ``limit - 1``, and no thinking is set when that is under 1024 (Anthropic: budget_tokens
+    >= 1024 and below max_tokens, else 400 "`max_tokens` must be greater than `thinking.budget_tokens`"; the rule of
+    ``providers.limits.clamp_body`` for a passthrough; review30: Claude Code's 31999 under a route's 8192 was that 400)."""
     thinking = as_dict(body.get("thinking"))
     kind, budget = thinking.get("type"), thinking.get("budget_tokens")
     if kind not in ("enabled", "adaptive"):
         return False
+    if kind == "enabled" and type(budget) is int and type(limit) is int and budget >= limit:
+        if limit - 1 < _MIN_THINKING_BUDGET:
+            return True  # no room for a budget under the clamped limit: no thinking
+        budget = limit - 1
+        thinking = {**thinking, "budget_tokens": budget}
     if field == "thinking_blocks":
         if keeps_thinking(as_list(body.get("messages"))):
             out["thinking"] = dict(thinking)
