@@ -441,7 +441,8 @@ class EventPublisher:
             self._flush.cancel()
             self._flush = None
         self._due = False
-        self.build_waiting()
+        if self._later:  # ``build_waiting`` without its gauges: they are set once, below
+            self._build_later()
         if not self._writable and self._loop is None:
             self._look()  # not started (a script, a test): ask ZeroMQ, no round will
         if self._writable:
