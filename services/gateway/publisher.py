@@ -386,23 +386,27 @@ class EventPublisher:
         due batch only sends. Under load (several requests open) the batch still builds them warm, in one
         loop (session 13: about half the CPU per event).
 
-        Bounded by the answer (session 29): at one connection, after the first piece of work (an event
-        built, the batch sent, the round), each further piece runs only while ``upstream``'s answer has not
-        come in (:func:`_answered`, one zero-timeout ``select``); once it has, the rest stays due for the next
-        request's wait or its own timer (``batch_delay_s`` later), and the answer is relayed at once. A wait
-        shorter than one piece still carries that one. ``upstream``: the connection written to (``None``:
-        unknown, never checked; ``UpstreamPool``'s ``on_written`` passes it)."""
+        Bounded by the answer (session 29): at one connection, after the first piece of work (the due batch
+        sent with the events waiting built in it, else an event built, else the round), each further piece runs
+        only while ``upstream``'s answer has not come in (:func:`_answered`, one zero-timeout ``select``); once
+        it has, the rest stays due for the next request's wait or its own timer (``batch_delay_s`` later), and
+        the answer is relayed at once. A wait shorter than one piece still carries that one. A due batch is
+        always the first piece (session 30): built first and then checked, its send was left due on 3-15% of
+        c1 waits, and some reached the fallback timer (``_batch_due``'s second firing), which runs at the loop's
+        wake-up, in a request's critical half (``bench/tail_counts.py``, docs/benchmarks.md, session 30).
+        ``upstream``: the connection written to (``None``: unknown, never checked; ``UpstreamPool``'s
+        ``on_written`` passes it)."""
         alone = self.requests_open <= 1
         worked = False
-        if self._later and alone and len(self._later) <= BUILD_AHEAD_MAX:
+        if self._due:
+            # the due batch first, its waiting events built inside it (one piece, as before session 29):
+            # never left for its fallback timer, which lands in a request's critical half (session 30)
+            worked = True
+            self._send_batch()
+        elif self._later and alone and len(self._later) <= BUILD_AHEAD_MAX:
             worked = True
             if not self._build_ahead(upstream):
                 return  # answered between two builds: the rest waits (see above)
-        if self._due:
-            if worked and _answered(upstream):
-                return
-            worked = True
-            self._send_batch()
         if self._round_due:
             if worked and alone and _answered(upstream):
                 return
@@ -437,7 +441,8 @@ class EventPublisher:
             self._flush.cancel()
             self._flush = None
         self._due = False
-        self.build_waiting()
+        if self._later:  # ``build_waiting`` without its gauges: they are set once, below
+            self._build_later()
         if not self._writable and self._loop is None:
             self._look()  # not started (a script, a test): ask ZeroMQ, no round will
         if self._writable:

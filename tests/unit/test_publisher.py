@@ -826,7 +826,9 @@ async def test_one_request_open_the_work_in_its_wait_stops_once_its_upstream_ans
     """Session 29: at one connection, after the first piece of work in a request's upstream wait (an event
     built, the batch sent, the round), each further piece runs only while the upstream connection it was
     handed has nothing to read: once the answer is in, the rest stays due (the next wait, or its timer) and
-    the answer is relayed at once. Real connections: one whose peer has answered, one whose peer is silent."""
+    the answer is relayed at once. A due batch is the first piece, whether or not the answer is in (session
+    30: never left for its fallback timer). Real connections: one whose peer has answered, one whose peer is
+    silent."""
     endpoint = f"tcp://127.0.0.1:{free_port()}"
     rec = Recorder(zmq_ctx, endpoint)
     built: list[int] = []
@@ -845,21 +847,25 @@ async def test_one_request_open_the_work_in_its_wait_stops_once_its_upstream_ans
     pub.requests_open = 1
     pub.publish_later((0,))
     pub.publish_later((1,))  # two waiting (BUILD_AHEAD_MAX)
-    pub._due = pub._round_due = True  # the batch and the round due at this wait
+    pub._round_due = True  # the round due at this wait
     pub.loop_waits(answered.transport)
     assert built == [0]  # the first piece only: a wait shorter than one piece still carries it
-    assert pub._due and pub._round_due and pub.sent == 0 and pub.queued == 2
+    assert pub._round_due and pub.sent == 0 and pub.queued == 2
     pub.loop_waits(silent.transport)  # the next request's wait, its answer not in: the rest goes
-    assert built == [0, 1] and not pub._due and not pub._round_due
+    assert built == [0, 1] and not pub._round_due
+    pub._send_batch()
     await pumped_until(pub, rec, lambda: rec.ids() == ["ev0000", "ev0001"])
     pub.publish_later((2,))
-    pub._due = True
-    pub.loop_waits(answered.transport)  # built, then the answer is in: the send waits
-    assert built == [0, 1, 2] and pub._due and pub.sent == 2
+    pub.publish_later((3,))
+    pub._due = pub._round_due = True  # the batch timer fired: its send is due at this wait
+    pub.loop_waits(answered.transport)  # answered already: the due batch still goes, its events built in it
+    assert built == [0, 1, 2, 3] and not pub._due and pub.sent == 4  # (session 30: not left for its timer)
+    assert pub._round_due  # the second piece waits for the next wait
     rec.ack(rec.ids())
-    pub.loop_waits(silent.transport)  # nothing to build: the due batch goes, acknowledgements read
-    await pumped_until(pub, rec, lambda: rec.ids() == ["ev0000", "ev0001", "ev0002"])
-    rec.ack(["ev0002"])
+    pub.loop_waits(silent.transport)  # the round, and the acknowledgements read
+    assert not pub._round_due
+    await pumped_until(pub, rec, lambda: rec.ids() == ["ev0000", "ev0001", "ev0002", "ev0003"])
+    rec.ack(["ev0002", "ev0003"])
     await pumped_until(pub, rec, lambda: pub.queued == 0)
     for writer in (answered, silent):
         writer.close()
