@@ -505,7 +505,8 @@ _TOKENS: frozenset[type] = frozenset({TextDelta, ReasoningDelta, ToolCallStart, 
 _OPENING = re.compile(r'\{"id":"[^"\\\x00-\x1f]*","object":"chat\.completion\.chunk","created":[0-9]+,').match
 # The spliced shapes (``spliced_from``) by (the first chunk after its opening and before its padding, padded, the
 # decoder's model): ``_TextShape.kept``'s; None: no shape.
-# At most ``_SPLICED_MAX`` kept (the first ones: a gateway's upstreams send a handful of first-chunk forms)
+# At most ``_SPLICED_MAX`` kept (a gateway's upstreams send a handful of first-chunk forms; when full it is cleared, so a
+# long-running gateway keeps the forms of its current models and fingerprints: s30 review30)
 _SPLICED: dict[
     tuple[str, bool, str | None], tuple[str, str, str | None, bool, bytes, tuple[str, str] | None] | None
 ] = {}
@@ -572,8 +573,9 @@ class _TextShape:
         kept = _SPLICED.get(key, _UNPARSED)
         if kept is _UNPARSED:
             made = _TextShape._spliced(data, obj, model)
-            if len(_SPLICED) < _SPLICED_MAX:
-                _SPLICED[key] = None if made is None else made.kept(at)
+            if len(_SPLICED) >= _SPLICED_MAX:
+                _SPLICED.clear()  # full: start again, so forms that came later (a new model, fingerprint) are kept too
+            _SPLICED[key] = None if made is None else made.kept(at)
             return made
         if kept is None:
             return None
