@@ -47,7 +47,6 @@ from services.gateway.routing.health import (
     ProviderHealth,
     is_retryable,
     retry_after_seconds,
-    said_with_wait,
 )
 from services.gateway.routing.refusals import Refusals
 from services.gateway.serve import Answer, Limits, Unfit, serve
@@ -1552,7 +1551,7 @@ class Proxy:
         (context overflow, rate limit, …) in the client's words, as ``_error_response`` says it; a
         Retry-After the provider gave (whole seconds, rounded up), which an HTTP answer would carry as the
         ``retry-after`` header, said in the message ("… (Please try again in 30s.)") unless the provider's own message
-        already says when to retry (``said_with_wait``)."""
+        already says when to retry (``ClientSpec.said_with_wait``: the client's rule)."""
         status = exc.upstream_status or 502
         message = exc.message
         source = next((a for a in call.attempts if a.error is exc), None)
@@ -1563,7 +1562,7 @@ class Proxy:
                 meaning, status, message, asked_output_tokens(source.sent)
             )
         # a stream has no retry-after header: its wait goes in the words, unless they already say it
-        message = said_with_wait(message, exc.retry_after_s)
+        message = client.said_with_wait(message, exc.retry_after_s)
         return client.client_status(status), message
 
     def _error_response(self, call: Call, exc: UpstreamError, source: Attempt | None = None) -> web.Response:

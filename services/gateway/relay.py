@@ -28,7 +28,7 @@ from services.gateway.dialects.registry import (
 )
 from services.gateway.dialects.view import View
 from services.gateway.providers.limits import asked_output_tokens
-from services.gateway.routing.health import retry_after_seconds, said_with_wait
+from services.gateway.routing.health import retry_after_seconds
 from shared.sse import SSEDecoder, SSEEvent, reencode, usual_frame
 
 # Delta kinds by exact type (the IR's delta classes are final: ``type(d) in`` a set is isinstance's
@@ -230,7 +230,9 @@ class Relay:
                 # a translated client's in-stream error has no retry-after header: the wait its error object
                 # states (OpenRouter's ``metadata.headers``) goes in its words, where Codex reads it (bug29a
                 # variant 11-or-midstream-429-codex-vG); its wording is the client encoder's, from these
-                d.message = said_with_wait(d.message, retry_after_seconds({}, d.status, d.body))
+                d.message = self.pairing.client.said_with_wait(
+                    d.message, retry_after_seconds({}, d.status, d.body)
+                )
         return out
 
 

@@ -22,18 +22,13 @@ import anthropic
 import openai
 import pytest
 
+from tests.e2e_builders import catalog, frame, provider
 from tests.procs import Stack, stack
 from tests.scripted_upstream import ScriptedUpstream, sse
 
 LOCAL = "/local/v1/chat/completions"
 MODEL = "local-llama"
-CATALOG = """
-[[providers]]
-name = "local"
-base_url = "{url}/local/v1"
-models = ["local-llama"]
-price = {{ input = 0.2, output = 0.6 }}
-"""
+CATALOG = catalog(provider("local", MODEL, price=(0.2, 0.6)))
 USAGE = {"prompt_tokens": 20, "completion_tokens": 8, "total_tokens": 28}
 SCHEMA: dict[str, Any] = {"type": "object", "properties": {"path": {"type": "string"}}}
 
@@ -56,7 +51,7 @@ def _chunk(
     obj["choices"] = [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish}]
     if usage is not None:
         obj["usage"] = usage
-    return b"data: " + json.dumps(obj).encode() + b"\n\n"
+    return frame(obj)
 
 
 def _object_arguments() -> list[bytes | Any]:

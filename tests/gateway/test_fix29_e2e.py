@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from pathlib import Path
 from typing import Any
 
 import anthropic
 import openai
 import pytest
 
-from tests.procs import Stack, stack
+from tests.e2e_builders import catalog, provider
+from tests.procs import Stack
 from tests.scripted_upstream import ScriptedUpstream, json_answer, sse
 
 MESSAGES = "/anthropic/v1/messages"
@@ -37,9 +37,11 @@ def _answer(model: str) -> dict[str, object]:
 
 
 @pytest.fixture()
-def gw_anthropic(up: ScriptedUpstream, tmp_path: Path) -> Iterator[Stack]:
+def gw_anthropic(
+    up: ScriptedUpstream, scripted_stack: Callable[..., AbstractContextManager[Stack]]
+) -> Iterator[Stack]:
     up.reset()
-    with stack(tmp_path, {"anthropic": f"{up.url}/anthropic"}) as st:
+    with scripted_stack("fix29-anthropic", {"anthropic": "/anthropic"}) as st:
         yield st
 
 
@@ -220,12 +222,7 @@ CHAT_DONE = {
     "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello."}, "finish_reason": "stop"}],
     "usage": {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12},
 }
-LITELLM_CATALOG = """
-[[providers]]
-name = "litellm"
-base_url = "{url}/litellm/v1"
-models = ["anthropic/claude-sonnet-4-5"]
-"""
+LITELLM_CATALOG = catalog(provider("litellm", "anthropic/claude-sonnet-4-5"))
 
 
 def _think(st: Stack, model: str, thinking: Any) -> str:
@@ -238,14 +235,14 @@ def _think(st: Stack, model: str, thinking: Any) -> str:
 
 
 def test_a_thinking_budget_reaches_claude_on_openrouter_as_its_reasoning_max_tokens(
-    up: ScriptedUpstream, tmp_path: Path
+    up: ScriptedUpstream, scripted_stack: Callable[..., AbstractContextManager[Stack]]
 ) -> None:
     """OpenRouter reads ``reasoning.max_tokens`` as Claude's thinking budget; before, the budget went as a coarse
     ``reasoning.effort`` ("medium" for 10,000)."""
     up.reset()
     path = "/openrouter/api/v1/chat/completions"
     up.script(path, json_answer(CHAT_DONE))
-    with stack(tmp_path, {"openrouter": f"{up.url}/openrouter/api/v1"}) as st:
+    with scripted_stack("fix29-openrouter", {"openrouter": "/openrouter/api/v1"}) as st:
         text = _think(st, "anthropic/claude-sonnet-4.5", {"type": "enabled", "budget_tokens": 10000})
     assert text == "Hello."
     assert up.seen(path)[-1].json["reasoning"] == {"max_tokens": 10000}

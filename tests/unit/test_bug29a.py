@@ -6,7 +6,8 @@ import json
 import time
 
 from services.gateway.dialects import ir, registry
-from services.gateway.routing.health import retry_after_seconds, said_with_wait
+from services.gateway.dialects._retry_words import said_with_wait
+from services.gateway.routing.health import retry_after_seconds
 from services.gateway.routing.ratelimit_reset import body_reset_seconds
 from shared.sse import SSEDecoder
 

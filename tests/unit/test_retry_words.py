@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.gateway.routing.health import states_retry_time
+from services.gateway.dialects._retry_words import states_retry_time
 
 
 @pytest.mark.parametrize(

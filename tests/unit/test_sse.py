@@ -139,6 +139,20 @@ def test_field_rules() -> None:
     assert dec.last_event_id == "keep"  # the spec's last event ID persists
 
 
+@pytest.mark.parametrize("line", [b"data", b"data:", b"data: "])
+@pytest.mark.parametrize("size", [1, 1000])
+def test_an_empty_data_line_dispatches_an_event_with_empty_data(line: bytes, size: int) -> None:
+    """WHATWG "Interpreting an event stream": a ``data`` field appends its value AND a LF to the data buffer, so an
+    empty ``data:`` line leaves "\n", not "": the event is dispatched, its data "" (the spec's own example: "The
+    first block fires events with the data set to the empty string"). Only a block with no ``data`` line at all is
+    not dispatched. s30 fix30: kept as it is (session 29's lead read the empty-buffer rule as covering this)."""
+    stream = line + b"\n\nevent: ping\n\n" + line + b"\ndata: x\n\n"
+    assert decode_in([stream[i : i + size] for i in range(0, len(stream), size)]) == [
+        SSEEvent(None, ""),
+        SSEEvent(None, "\nx"),
+    ]
+
+
 @pytest.mark.parametrize("size", [1, 3, 1000])
 def test_an_error_field_is_an_error_event(size: int) -> None:
     """s22 variants 10-a, 10-b: llama.cpp's server ends a stream with an ``error: {…}`` line (its

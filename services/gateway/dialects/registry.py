@@ -31,6 +31,7 @@ from services.gateway.dialects import translate_request as tr
 from services.gateway.dialects._opening import Opening, Part, opening_frames
 from services.gateway.dialects._prompt_cache import Session
 from services.gateway.dialects._request_common import ParsedRequest, Target, TranslatedRequest
+from services.gateway.dialects._retry_words import said_with_wait
 from services.gateway.dialects._scan import ScanRule as ScanRule
 from services.gateway.dialects.formats import ClientFormat, Operation, Wire
 from services.gateway.dialects.view import View
@@ -179,6 +180,11 @@ class ClientSpec:
     # client got and the answer's id (None: unknown), where it must go on from them (Responses: the next
     # sequence number, the same response id); None: ``stream_error``.
     error_after_answer: Callable[[bytes, str | None, int, str], bytes] | None = None
+    # An in-stream error's message saying the wait (seconds, None: unknown) an HTTP answer would give as its
+    # ``retry-after`` header: the words this client's reader takes it from. Every format: OpenAI's "… (Please try
+    # again in 30s.)", which Codex parses (``_retry_words``); Claude Code and the openai SDK read no wait in a
+    # message, and a person reads these words as well as any.
+    said_with_wait: Callable[[str, float | None], str] = said_with_wait
 
     def opening(self, sent: bytes) -> Opening | None:
         """The opening ``sent`` (whole events a client got) holds when it holds nothing else but

@@ -32,7 +32,6 @@ from __future__ import annotations
 import email.utils
 import logging
 import math
-import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -79,29 +78,6 @@ def retry_after_seconds(
         if seconds is None and body:
             seconds = body_reset_seconds(body, now)
     return seconds if seconds is None or seconds <= LONGEST_WAIT_S else None  # NaN and inf: None too
-
-
-# "Please try again in 20s" / "in 6ms" (OpenAI), "Please retry in 23.5s" (Gemini), "retry after 30 seconds",
-# "try again after 2 minutes": a retry verb, then "in" or "after" and a number
-_RETRY_TIME = re.compile(r"\b(?:try(?:ing)? again|retry(?:ing)?)\s+(?:in|after)\s+\d", re.IGNORECASE)
-
-
-def states_retry_time(message: str) -> bool:
-    """Whether a provider's error ``message`` already says when to retry ("Please try again in 20s",
-    "retry after 30 seconds"): then an in-stream error does not add the Retry-After wait a second time
-    (``said_with_wait``). Pure; a phrase without a number ("please try again later") says no time."""
-    return _RETRY_TIME.search(message) is not None
-
-
-def said_with_wait(message: str, wait_s: float | None) -> str:
-    """``message`` saying when to retry, for an error told where no ``retry-after`` header can go (an in-stream
-    error): "… (Please try again in 30s.)", the wait in whole seconds rounded up, in OpenAI's own words, which
-    Codex reads for its retry delay (codex-rs ``try_parse_retry_after``: code ``rate_limit_exceeded`` and
-    ``Please try again in (\d+(\.\d+)?)(s|ms)``). ``message`` as it is when ``wait_s`` is None or the message
-    already says a time (``states_retry_time``)."""
-    if wait_s is None or states_retry_time(message):
-        return message
-    return f"{message} (Please try again in {max(1, math.ceil(wait_s))}s.)"
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
