@@ -88,7 +88,7 @@ def _run(
     """Each step's bytes and facts, the ids the gateway makes up counted from 0 (the same for both)."""
     made = itertools.count()
     with (
-        patch.object(_openai_wire.os, "urandom", lambda n: next(made).to_bytes(n, "big")),
+        patch.object(_openai_wire, "_random_bits", lambda k: next(made)),
         patch.object(_responses_wire.uuid, "uuid4", lambda: uuid.UUID(int=next(made))),
     ):
         relay = _relay(kind, client, wire)

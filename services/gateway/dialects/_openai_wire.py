@@ -7,6 +7,7 @@ numeric error codes, ``usage.cost``) are absorbed here and in the stream decoder
 from __future__ import annotations
 
 import os
+import random
 from typing import Any
 
 import orjson
@@ -411,13 +412,21 @@ def stream_error_from_openai(error: Any, error_type: Any = None) -> StreamError:
     return StreamError(status=status, type=error_type_for_status(status), message=text, body=body)
 
 
+_rng = random.Random()  # ``new_id``'s own generator: no random.seed() elsewhere (a test's) repeats its ids
+os.register_at_fork(after_in_child=_rng.seed)  # a forked child draws its own bits, fresh from os.urandom
+_random_bits = _rng.getrandbits
+
+
 def new_id(prefix: str) -> str:
     """A fresh id in the style providers use (``chatcmpl-…``, ``call_…``, ``msg_…``): ``prefix`` then 24
-    lowercase hex digits, 96 random bits from ``os.urandom``. (It was the first 24 digits of a ``uuid4``,
-    whose fixed version digit said nothing; the API references give these ids no format beyond a string.
-    A ``uuid4`` costs about four times as much, and a translated stream's encoder makes one before its
-    first write: session 15.)"""
-    return prefix + os.urandom(12).hex()
+    lowercase hex digits, 96 random bits. (It was the first 24 digits of a ``uuid4``, whose fixed version
+    digit said nothing; the API references give these ids no format beyond a string. A ``uuid4`` costs
+    about four times as much, and a translated stream's encoder makes one before its first write: session
+    15.) The bits come from a private ``random.Random`` seeded from ``os.urandom`` at import and again in a
+    forked child, as ``shared.events.new_event_id``'s do: an id must be unique, not secret, and this costs
+    no ``getrandom`` system call (``os.urandom`` made one per id, one per openai → anthropic stream:
+    session 30, issue 13)."""
+    return f"{prefix}{_random_bits(96):024x}"
 
 
 # ---- errors in OpenAI's shape (conformance §1.8; the Responses API uses the same object) --------
