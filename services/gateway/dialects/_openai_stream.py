@@ -753,6 +753,9 @@ class ChatStreamDecoder:
         self.null_seen = False
         # Some call's arguments began with a quote (encoded twice?): a passthrough filter then asks ``passed_arguments``
         self.quoted_seen = False
+        # Some tool call came without ``index`` (Gemini's OpenAI endpoint): a passthrough filter then asks
+        # ``call_number`` for the index a same-format client must get (``openai_chat.indexes_given``)
+        self.indexless_seen = False
         self._cursor = 0  # position in _calls of the call being relayed
         self._first: dict[str, Any] = {}  # the first chunk: the shape of a chunk the gateway adds
         self._legacy = False  # the call came as the deprecated ``delta.function_call``
@@ -1029,6 +1032,14 @@ class ChatStreamDecoder:
             self.done = True
         return [] if self._failed else self._advance(final=True)
 
+    def call_number(self, index: int) -> int:
+        """The position (from 0, in order of first appearance) of the call the upstream's ``index`` names after
+        the chunks read so far; ``index`` itself when it names none. For a call the upstream sent without
+        ``index``, ``index`` is its position in its chunk's ``tool_calls`` (``_tool_deltas``), so two calls in
+        one chunk, or a later call in a later chunk, get numbers of their own: the index a passed-through chat
+        client must get (``openai_chat.indexes_given``)."""
+        return self._slots.get(index, index)
+
     def holds_null(self, index: int) -> bool:
         """Whether the call the upstream's ``index`` names (after the chunks read so far) has for arguments only
         the text ``null`` or a beginning of it, white space aside (``_tool_args.null_so_far``): vLLM's tool parsers
@@ -1304,7 +1315,9 @@ class ChatStreamDecoder:
             if not isinstance(item, dict):
                 continue
             idx = item.get("index")
-            idx = idx if isinstance(idx, int) else pos  # a few OpenAI-compatible servers omit it
+            if not isinstance(idx, int):  # a few OpenAI-compatible servers omit it
+                idx = pos
+                self.indexless_seen = True
             item_id = item["id"] if isinstance(item.get("id"), str) and item["id"] else None
             slot = self._slots.get(idx)
             call = self._calls[slot] if slot is not None else None
