@@ -277,6 +277,9 @@ def indexes_given(ev: SSEEvent, decoder: ChatStreamDecoder) -> SSEEvent | None:
     Gemini's OpenAI-compatible endpoint streams calls without ``index``, several in one chunk
     (openai/openai-python#2806, AstrBotDevs/AstrBot#6661): a same-format client could not assemble them,
     while a translated client got every call whole (bugcase 01's kind, bug30a variant 01-gemini-noindex-two-calls-chat-vK).
+    A call restated whole in a later chunk (Gemini's finish chunk, same id) gets the arguments the decoder took
+    from it (``ChatStreamDecoder.given_arguments``): none, the item is dropped (the SDK joins ``id``, ``name`` and
+    ``arguments`` strings by index: ``"{}{}"``, the id twice); the part a restatement adds, as a bare fragment.
     The chat frame filter asks only once some call came without ``index`` (``ChatStreamDecoder.indexless_seen``)."""
     try:
         obj = orjson.loads(ev.data)
@@ -286,10 +289,25 @@ def indexes_given(ev: SSEEvent, decoder: ChatStreamDecoder) -> SSEEvent | None:
     for choice in (obj.get("choices") or []) if isinstance(obj, dict) else []:
         delta = choice.get("delta") if isinstance(choice, dict) else None
         calls = delta.get("tool_calls") if isinstance(delta, dict) else None
-        for pos, call in enumerate(calls if isinstance(calls, list) else []):
+        if not isinstance(calls, list):
+            continue
+        kept: list[Any] = []
+        for pos, call in enumerate(calls):
             if isinstance(call, dict) and not isinstance(call.get("index"), int):
-                call["index"] = decoder.call_number(pos)
                 changed = True
+                given = decoder.given_arguments(pos)
+                if given == "":
+                    continue  # the whole call again: nothing to add
+                if given is not None:  # (the SDK joins id and name too: only the fragment added)
+                    call = {"index": decoder.call_number(pos), "function": {"arguments": given}}
+                else:
+                    call["index"] = decoder.call_number(pos)
+            kept.append(call)
+        if len(kept) != len(calls):
+            if kept:
+                delta["tool_calls"] = kept
+            else:
+                del delta["tool_calls"]
     if not changed:
         return None
     return SSEEvent(ev.event, orjson.dumps(obj).decode(), id=ev.id, retry=ev.retry)
