@@ -289,7 +289,7 @@ def indexes_given(ev: SSEEvent, decoder: ChatStreamDecoder) -> SSEEvent | None:
     for choice in (obj.get("choices") or []) if isinstance(obj, dict) else []:
         delta = choice.get("delta") if isinstance(choice, dict) else None
         calls = delta.get("tool_calls") if isinstance(delta, dict) else None
-        if not isinstance(calls, list):
+        if not isinstance(delta, dict) or not isinstance(calls, list):
             continue
         kept: list[Any] = []
         for pos, call in enumerate(calls):
