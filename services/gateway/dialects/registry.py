@@ -375,7 +375,7 @@ def _chat_own_frames(ev: SSEEvent, deltas: list[ir.Delta], view: View, decoder: 
     if ev.event is not None and ev.event == "error" and deltas and type(err := deltas[-1]) is ir.StreamError:
         return oai.stream_error_frame(err.status, err.message)
     indexed = None
-    if decoder.indexless_seen and '"tool_calls"' in ev.data:
+    if '"tool_calls"' in ev.data and decoder.indexless_seen:
         indexed = oai.indexes_given(ev, decoder)
         if indexed is not None:
             ev = indexed
