@@ -191,3 +191,56 @@ def test_parallel_calls_all_on_index_0_without_ids_reach_a_responses_client_apar
         ("snooze", {}),
     ]
     assert len({i.call_id for i in final.output if i.type == "function_call"}) == 4
+
+
+def _chat_calls(gw: Stack, tools: list[Any]) -> list[tuple[str, str, str]]:
+    """A chat client's calls as the openai SDK's stream helper assembles them (``ChatCompletionStreamState``,
+    which requires ``tool_calls[].index``): (id, name, arguments)."""
+    client = openai.OpenAI(base_url=gw.gateway_url + "/v1", api_key="sk-client", max_retries=0)
+    with client.chat.completions.stream(
+        model=MODEL, messages=[{"role": "user", "content": "go"}], tools=tools
+    ) as stream:
+        final = stream.get_final_completion()
+    return [(c.id, c.function.name, c.function.arguments) for c in final.choices[0].message.tool_calls or []]
+
+
+def _chat_tool(name: str, schema: dict[str, Any]) -> Any:
+    return {"type": "function", "function": {"name": name, "parameters": schema}}
+
+
+def test_two_calls_without_index_in_one_chunk_reach_a_chat_client_apart(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """bug30a variant 01-gemini-noindex-two-calls-chat-vK: Gemini's two parallel calls in ONE chunk, without
+    ``index``, with the finish and usage, passed through to a chat client: each gets its own index (the openai
+    SDK raised on the chunk before: openai/openai-python#2806)."""
+    calls = [_call("function-call-1", "snooze", "{}"), _call("function-call-2", "weather", '{"city":"Rome"}')]
+    up.script(
+        GEMINI,
+        sse([_chunk({"role": "assistant", "tool_calls": calls}, "tool_calls", USAGE), b"data: [DONE]\n\n"]),
+    )
+    got = _chat_calls(gw, [_chat_tool("snooze", NO_PARAMS), _chat_tool("weather", CITY)])
+    assert got == [("function-call-1", "snooze", "{}"), ("function-call-2", "weather", '{"city":"Rome"}')]
+
+
+def test_calls_without_index_in_two_chunks_reach_a_chat_client_apart(gw: Stack, up: ScriptedUpstream) -> None:
+    """Gemini's parallel calls one chunk each, without ``index`` (each at position 0 of its chunk): a chat client
+    gets indexes 0 and 1, so the SDK keeps two calls."""
+    rome, paris = (
+        _call("function-call-1", "weather", '{"city":"Rome"}'),
+        _call("function-call-2", "weather", '{"city":"Paris"}'),
+    )
+    pieces = [_chunk({"role": "assistant", "tool_calls": [rome]}), _chunk({"tool_calls": [paris]})]
+    up.script(GEMINI, sse([*pieces, _chunk({}, "tool_calls", USAGE), b"data: [DONE]\n\n"]))
+    got = _chat_calls(gw, [_chat_tool("weather", CITY)])
+    assert got == [
+        ("function-call-1", "weather", '{"city":"Rome"}'),
+        ("function-call-2", "weather", '{"city":"Paris"}'),
+    ]
+
+
+def test_a_call_gemini_repeats_reaches_a_chat_client_once(gw: Stack, up: ScriptedUpstream) -> None:
+    """The whole call again in the finish chunk (same id, no ``index``), passed through to a chat client: the
+    SDK joins fragments by index, so the repeat must not add its arguments again ("{}{}" parses to nothing)."""
+    up.script(GEMINI, sse(_repeated(_call("function-call-9", "snooze", "{}"))))
+    assert _chat_calls(gw, [_chat_tool("snooze", NO_PARAMS)]) == [("function-call-9", "snooze", "{}")]

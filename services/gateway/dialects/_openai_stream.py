@@ -755,6 +755,12 @@ class ChatStreamDecoder:
         self.null_seen = False
         # Some call's arguments began with a quote (encoded twice?): a passthrough filter then asks ``passed_arguments``
         self.quoted_seen = False
+        # Some tool call came without ``index`` (Gemini's OpenAI endpoint): a passthrough filter then asks
+        # ``call_number`` for the index a same-format client must get (``openai_chat.indexes_given``)
+        self.indexless_seen = False
+        # The last chunk's calls without ``index`` whose arguments the decoder read as less than sent (a call
+        # restated whole): position in the chunk → the arguments it took (``given_arguments``)
+        self._given: dict[int, str] | None = None
         self._cursor = 0  # position in _calls of the call being relayed
         self._first: dict[str, Any] = {}  # the first chunk: the shape of a chunk the gateway adds
         self._legacy = False  # the call came as the deprecated ``delta.function_call``
@@ -1031,6 +1037,27 @@ class ChatStreamDecoder:
             self.done = True
         return [] if self._failed else self._advance(final=True)
 
+    def _give(self, pos: int, arguments: str) -> None:
+        if self._given is None:
+            self._given = {}
+        self._given[pos] = arguments
+
+    def given_arguments(self, pos: int) -> str | None:
+        """The arguments the decoder took from the tool call at ``pos`` in the last chunk's ``tool_calls``, sent
+        without ``index``, when they are less than the chunk carries: ``""`` for a call restated whole under its
+        id (Gemini's finish chunk), what a restatement adds for one restated with more; None otherwise. A
+        passed-through chat client must get these (``openai_chat.indexes_given``): its SDK joins fragments by
+        index, and the whole call again reads ``"{}{}"``."""
+        return None if self._given is None else self._given.get(pos)
+
+    def call_number(self, index: int) -> int:
+        """The position (from 0, in order of first appearance) of the call the upstream's ``index`` names after
+        the chunks read so far; ``index`` itself when it names none. For a call the upstream sent without
+        ``index``, ``index`` is its position in its chunk's ``tool_calls`` (``_tool_deltas``), so two calls in
+        one chunk, or a later call in a later chunk, get numbers of their own: the index a passed-through chat
+        client must get (``openai_chat.indexes_given``)."""
+        return self._slots.get(index, index)
+
     def holds_null(self, index: int) -> bool:
         """Whether the call the upstream's ``index`` names (after the chunks read so far) has for arguments only
         the text ``null`` or a beginning of it, white space aside (``_tool_args.null_so_far``): vLLM's tool parsers
@@ -1302,11 +1329,14 @@ class ChatStreamDecoder:
         return out
 
     def _tool_deltas(self, items: list[Any], closing: bool = False) -> list[Delta]:
+        self._given = None
         for pos, item in enumerate(items):
             if not isinstance(item, dict):
                 continue
             idx = item.get("index")
-            idx = idx if isinstance(idx, int) else pos  # a few OpenAI-compatible servers omit it
+            if not isinstance(idx, int):  # a few OpenAI-compatible servers omit it
+                idx = pos
+                self.indexless_seen = True
             item_id = item["id"] if isinstance(item.get("id"), str) and item["id"] else None
             slot = self._slots.get(idx)
             call = self._calls[slot] if slot is not None else None
@@ -1335,6 +1365,8 @@ class ChatStreamDecoder:
                 # add to the fragments so far ("" when those were whole). Joined they read "{..}{..}" or
                 # "{{..}", which no client parses (bugcase 01's kind, bug28a variants 01-vD, vH..vK). The
                 # item's other fields are still read (a signature may ride with it).
+                if "index" not in item:
+                    self._give(pos, rest)
                 arguments = rest
             elif (
                 item_id is None
@@ -1364,6 +1396,8 @@ class ChatStreamDecoder:
                 call.name = fn["name"]
             if isinstance(arguments, str) and arguments:
                 if item_id is not None and call.fragments == [arguments] and call.is_complete():
+                    if "index" not in item:
+                        self._give(pos, "")
                     continue  # the whole call again, under its id and name (Gemini's finish chunk)
                 call.fragments.append(arguments)
                 if not call.opening and (opening := arguments.lstrip()[:1]):

@@ -267,6 +267,52 @@ def object_arguments_as_text(ev: SSEEvent) -> bytes | None:
     return encode_event(orjson.dumps(obj).decode(), ev.event, id=ev.id, retry=ev.retry)
 
 
+def indexes_given(ev: SSEEvent, decoder: ChatStreamDecoder) -> SSEEvent | None:
+    """``ev``, a passed-through chunk read by ``decoder``, with an ``index`` given to each of its tool calls that
+    came without one (``ChatStreamDecoder.call_number``: calls numbered from 0 in order of first appearance);
+    None when every call has one (or the data is no JSON object).
+
+    OpenAI's chunk object: ``choices[].delta.tool_calls[].index`` is required, and the openai SDK's stream
+    accumulator (``ChatCompletionStreamState``) and the AI SDK's chunk schema reject a call without it.
+    Gemini's OpenAI-compatible endpoint streams calls without ``index``, several in one chunk
+    (openai/openai-python#2806, AstrBotDevs/AstrBot#6661): a same-format client could not assemble them,
+    while a translated client got every call whole (bugcase 01's kind, bug30a variant 01-gemini-noindex-two-calls-chat-vK).
+    A call restated whole in a later chunk (Gemini's finish chunk, same id) gets the arguments the decoder took
+    from it (``ChatStreamDecoder.given_arguments``): none, the item is dropped (the SDK joins ``id``, ``name`` and
+    ``arguments`` strings by index: ``"{}{}"``, the id twice); the part a restatement adds, as a bare fragment.
+    The chat frame filter asks only once some call came without ``index`` (``ChatStreamDecoder.indexless_seen``)."""
+    try:
+        obj = orjson.loads(ev.data)
+    except orjson.JSONDecodeError:
+        return None
+    changed = False
+    for choice in (obj.get("choices") or []) if isinstance(obj, dict) else []:
+        delta = choice.get("delta") if isinstance(choice, dict) else None
+        calls = delta.get("tool_calls") if isinstance(delta, dict) else None
+        if not isinstance(delta, dict) or not isinstance(calls, list):
+            continue
+        kept: list[Any] = []
+        for pos, call in enumerate(calls):
+            if isinstance(call, dict) and not isinstance(call.get("index"), int):
+                changed = True
+                given = decoder.given_arguments(pos)
+                if given == "":
+                    continue  # the whole call again: nothing to add
+                if given is not None:  # (the SDK joins id and name too: only the fragment added)
+                    call = {"index": decoder.call_number(pos), "function": {"arguments": given}}
+                else:
+                    call["index"] = decoder.call_number(pos)
+            kept.append(call)
+        if len(kept) != len(calls):
+            if kept:
+                delta["tool_calls"] = kept
+            else:
+                del delta["tool_calls"]
+    if not changed:
+        return None
+    return SSEEvent(ev.event, orjson.dumps(obj).decode(), id=ev.id, retry=ev.retry)
+
+
 def held_arguments_mended(ev: SSEEvent, decoder: ChatStreamDecoder) -> bytes | None:
     """The frame of a passed-through chunk whose tool-call arguments fragments the decoder holds back (asked after
     it read ``ev``), mended; None when the chunk has none. Two kinds of arguments are held:

@@ -374,17 +374,25 @@ def _chat_own_frames(ev: SSEEvent, deltas: list[ir.Delta], view: View, decoder: 
     (llama.cpp's ``error:`` line, ``shared.sse``) becomes the ``data: {"error": …}`` chunk the openai SDK raises on
     (``oai.stream_error_frame``): re-encoded as it came, the SDK took it for a chunk (s22 variant 10-l). Fragments
     of arguments that are ``null`` so far are blanked, and arguments encoded twice become the object's text
-    (``oai.held_arguments_mended``; s23 variant 01-blank-vA, bug24a 01-twice-passthrough-vD)."""
+    (``oai.held_arguments_mended``; s23 variant 01-blank-vA, bug24a 01-twice-passthrough-vD). Tool calls sent
+    without ``index`` (Gemini's OpenAI endpoint) are given theirs (``oai.indexes_given``; bug30a 01-vK)."""
     if not ev.comment and (not ev.data or ev.data.isspace()):
         return b""
     if ev.event is not None and ev.event == "error" and deltas and type(err := deltas[-1]) is ir.StreamError:
         return oai.stream_error_frame(err.status, err.message)
+    indexed = None
+    if '"tool_calls"' in ev.data and decoder.indexless_seen:
+        indexed = oai.indexes_given(ev, decoder)
+        if indexed is not None:
+            ev = indexed
     if '"arguments":' in ev.data:  # a tool call's arguments (in a text chunk the quotes are escaped)
         fixed = oai.object_arguments_as_text(ev)
         if fixed is None and (decoder.null_seen or decoder.quoted_seen):
             fixed = oai.held_arguments_mended(ev, decoder)
         if fixed is not None:
             return fixed
+    if indexed is not None:
+        return encode_event(ev.data, ev.event, id=ev.id, retry=ev.retry)
     return reencode(ev)  # SSE-exact: multi-line data, id and retry survive (shared/sse.py)
 
 
