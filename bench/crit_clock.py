@@ -517,6 +517,16 @@ def main() -> None:
                             if state and state != "gwpin":
                                 settle(t.pids() + [rec])  # the recorder's catch-up billed to no run
                             rows = data["rows"][1:]  # the first may have begun before the reset
+                            if keep := os.environ.get(
+                                "CRIT_CLOCK_ROWS"
+                            ):  # every request's row, as JSON lines
+                                with open(keep, "a") as f:
+                                    f.write(
+                                        json.dumps(
+                                            {"path": case.name, "target": name, "round": r, "rows": rows}
+                                        )
+                                    )
+                                    f.write("\n")
                             res[name].append(summary(rows))
                             if args.tail:
                                 tails[name].append(

@@ -12,10 +12,12 @@ benchmark process, which the recorder case compares across the recorder's states
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import resource
 import shutil
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -69,6 +71,9 @@ class Run:
     # the upper percentiles 90, 90.05, ..., 100 in µs (WRK_LUA's TAIL line; ``tabulate.pooled_percentile``
     # pools several runs' with them: wrk gives no raw samples)
     tail_us: list[float] | None = None
+    # Target.extra_pids (the recorder): the share of the run (0-1, sampled every ``POLICY_EVERY_S``) during
+    # which one of its threads ran at a normal policy, not SCHED_IDLE (``PolicySampler``; session 31)
+    recorder_normal_share: float | None = None
 
 
 @dataclass
@@ -79,6 +84,76 @@ class Target:
     serves: Callable[[PathCase], bool] = lambda case: True
     extra_pids: Callable[[], list[int]] | None = None  # reported separately (the recorder)
     side_pids: Callable[[], list[int]] | None = None  # reported separately too (the upstream, nginx)
+
+
+SCHED_IDLE = 5  # sched(7): the policy number in /proc/PID/task/TID/stat (field 41)
+POLICY_EVERY_S = 0.05  # PolicySampler's interval (the recorder's policy changes after a calm of 1 s or more)
+
+
+def normal_threads(pids: list[int]) -> tuple[int, int]:
+    """(threads at a policy other than ``SCHED_IDLE``, threads) of these processes, from
+    ``/proc/PID/task/TID/stat`` (proc(5): field 41, ``policy``). The recorder's starvation guard
+    (``services.recorder.guard``, a child that always runs at normal priority by design) is left out. A process or
+    thread gone meanwhile is skipped."""
+    normal = total = 0
+    for pid in pids:
+        try:
+            if b"services.recorder.guard" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                continue
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(")") + 2 :].split()  # from field 3 (state) on: the name may hold spaces
+            total += 1
+            normal += int(fields[41 - 3]) != SCHED_IDLE
+    return normal, total
+
+
+class PolicySampler:
+    """While a run lasts, how much of it the recorder ran at a normal policy instead of ``SCHED_IDLE``.
+
+    The recorder (``RECORDER_PRIORITY=idle``, the default) leaves ``SCHED_IDLE`` while it is behind or starved
+    and comes back after a calm that doubles, up to 60 s, when it is starved again soon after
+    (``services/recorder/priority.py``): a 32-connection run that saturates the CPUs can leave it at normal
+    priority into the one-connection runs that follow, where session 19 measured the one-connection p99 at
+    1.9-2.1 ms with the recorder at normal priority against 0.9 ms at ``SCHED_IDLE`` (docs/benchmarks.md,
+    "Session 19: the recorder's priority"). A thread samples ``normal_threads`` every ``POLICY_EVERY_S``;
+    ``share()`` is the fraction of samples in which any thread was at a normal policy (None: no sample)."""
+
+    def __init__(self, pids: Callable[[], list[int]], every_s: float = POLICY_EVERY_S) -> None:
+        self._pids, self._every = pids, every_s
+        self._samples = self._normal = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="policy-sampler", daemon=True)
+
+    def __enter__(self) -> PolicySampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while True:  # a sample at once, so every run has one
+            self.sample()
+            if self._stop.wait(self._every):
+                return
+
+    def sample(self) -> None:
+        """One reading (the thread's, every ``every_s``): counted when the processes have threads."""
+        normal, total = normal_threads(self._pids())
+        if total:
+            self._samples += 1
+            self._normal += normal > 0
+
+    def share(self) -> float | None:
+        return self._normal / self._samples if self._samples else None
 
 
 def settle(pids: list[int], quiet_ms: float = 2.0, limit_s: float = 5.0) -> None:
@@ -120,23 +195,25 @@ class Wrk:
         cpu0, xcpu0, scpu0 = cpu_seconds(pids), cpu_seconds(extra), cpu_seconds(side)
         wrk0 = _children_cpu_s()
         env = {**os.environ, "BENCH_BODY": str(self.body_file(body)), "BENCH_KEY": self.key}
-        out = subprocess.run(
-            [
-                self.binary,
-                "-t1",
-                f"-c{conns}",
-                f"-d{duration}s",
-                "--timeout",
-                "10s",
-                "-s",
-                str(self.script),
-                target.url + path,
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=duration + 60,
-        )
+        sampler = PolicySampler(target.extra_pids) if target.extra_pids else None
+        with sampler or contextlib.nullcontext():
+            out = subprocess.run(
+                [
+                    self.binary,
+                    "-t1",
+                    f"-c{conns}",
+                    f"-d{duration}s",
+                    "--timeout",
+                    "10s",
+                    "-s",
+                    str(self.script),
+                    target.url + path,
+                ],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=duration + 60,
+            )
         wrk1 = _children_cpu_s()
         settle(pids + extra + side)
         cpu1, xcpu1, scpu1 = cpu_seconds(pids), cpu_seconds(extra), cpu_seconds(side)
@@ -166,6 +243,7 @@ class Wrk:
             side_cpu_ms_per_req=per(scpu0, scpu1) if side else None,
             wrk_cpu_ms_per_req=per(wrk0, wrk1),
             tail_us=tail_us,
+            recorder_normal_share=None if sampler is None else sampler.share(),
         )
 
 

@@ -342,6 +342,11 @@ def round_lines(rows: list[dict[str, Any]]) -> list[str]:
             parts.append(f"c1 +p99 pooled floor/gw ms {fmt(pooled['floor'])}/{fmt(pooled['gateway'])}")
         if r.get("added_ttft_ms"):
             parts.append(f"+TTFT gw ms {seq(r['added_ttft_ms']['gateway'])}")
+        shares = [g.get("gateway@1", {}).get("recorder_normal_share") for g in r.get("rounds", [])]
+        if any(v is not None for v in shares):  # ``load.PolicySampler`` (session 31)
+            parts.append(
+                "rec not idle in c1 gw " + " ".join("-" if v is None else f"{v:.0%}" for v in shares)
+            )
         lines.append(f"{r['path']}: " + "; ".join(parts))
     return lines
 
@@ -372,4 +377,8 @@ def round_summary(got: Round) -> str:
     ]
     if got.get("ttft_ms"):
         parts.append(f"+TTFT gw {fmt(added_ttft('gateway')(got))} ms")
+    shares = [got.get(f"gateway@{c}", {}).get("recorder_normal_share") for c in (32, 1)]
+    if any(v is not None for v in shares):
+        # ``load.PolicySampler``: how long the recorder ran at a normal policy, not SCHED_IDLE (session 31)
+        parts.append("rec not idle c32/c1 " + "/".join("-" if v is None else f"{v:.0%}" for v in shares))
     return "  ".join(parts)

@@ -1,0 +1,89 @@
+"""``bench.load.normal_threads`` and ``PolicySampler``: how long the recorder ran outside ``SCHED_IDLE`` during a run.
+
+Real processes: children that sleep, moved to ``SCHED_IDLE`` (entering it needs no privilege, sched(7)), and a
+child whose command line names the recorder's starvation guard (which runs at normal priority by design and is
+left out). Linux only (``/proc``, ``os.sched_setscheduler``).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from bench.load import PolicySampler, normal_threads
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="Linux scheduling policies")
+
+# two threads: the main one and one more, both asleep
+SLEEPER = "import threading, time; threading.Thread(target=time.sleep, args=(60,), daemon=True).start(); time.sleep(60)"
+
+
+@contextmanager
+def _child(*argv: str) -> Iterator[int]:
+    proc = subprocess.Popen([sys.executable, "-c", SLEEPER, *argv])
+    try:
+        deadline = time.monotonic() + 10
+        while len(os.listdir(f"/proc/{proc.pid}/task")) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        yield proc.pid
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def _idle(pid: int) -> None:
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        os.sched_setscheduler(int(tid), os.SCHED_IDLE, os.sched_param(0))
+
+
+def test_threads_at_normal_and_at_idle_are_told_apart() -> None:
+    with _child() as normal, _child() as idle:
+        _idle(idle)
+        assert normal_threads([normal]) == (2, 2)
+        assert normal_threads([idle]) == (0, 2)
+        assert normal_threads([normal, idle]) == (2, 4)
+
+
+def test_the_starvation_guard_is_left_out() -> None:
+    with _child("services.recorder.guard", "1") as guard:
+        assert normal_threads([guard]) == (0, 0)
+
+
+def test_a_gone_process_is_skipped() -> None:
+    with _child() as pid:
+        pass
+    assert normal_threads([pid]) == (0, 0)
+
+
+def test_the_share_counts_the_samples_with_a_thread_outside_idle() -> None:
+    with _child() as idle, _child() as normal:
+        _idle(idle)
+        pids = [idle]
+        sampler = PolicySampler(lambda: pids)
+        sampler.sample()
+        sampler.sample()
+        sampler.sample()
+        pids.append(normal)  # one process at normal priority for the last of four samples
+        sampler.sample()
+        assert sampler.share() == 0.25
+        assert PolicySampler(lambda: [normal]).share() is None  # no sample yet
+
+
+def test_the_sampler_samples_while_the_run_lasts() -> None:
+    with _child() as normal, _child() as idle:
+        _idle(idle)
+        with PolicySampler(lambda: [normal]) as at_normal:
+            pass
+        with PolicySampler(lambda: [idle]) as at_idle:
+            pass
+    assert at_normal.share() == 1.0  # one sample at the start at least, taken before the run ends
+    assert at_idle.share() == 0.0
+    with PolicySampler(list) as nothing:
+        pass
+    assert nothing.share() is None
