@@ -74,6 +74,9 @@ class Run:
     # Target.extra_pids (the recorder): the share of the run (0-1, sampled every ``POLICY_EVERY_S``) during
     # which one of its threads ran at a normal policy, not SCHED_IDLE (``PolicySampler``; session 31)
     recorder_normal_share: float | None = None
+    # the machine during the run (``machine_counts``' growth): CPU ms of every CPU stolen by the hypervisor,
+    # in softirq and in iowait, and KB the kernel wrote to disk (the ledger's pages: its writeback)
+    machine: dict[str, float] | None = None
 
 
 @dataclass
@@ -84,6 +87,28 @@ class Target:
     serves: Callable[[PathCase], bool] = lambda case: True
     extra_pids: Callable[[], list[int]] | None = None  # reported separately (the recorder)
     side_pids: Callable[[], list[int]] | None = None  # reported separately too (the upstream, nginx)
+
+
+_TICK_MS = 1000 / os.sysconf("SC_CLK_TCK")
+# /proc/stat's "cpu" line, fields after the name (proc(5)): user nice system idle iowait irq softirq steal
+_CPU_FIELDS = {"iowait_ms": 4, "softirq_ms": 6, "steal_ms": 7}
+
+
+def machine_counts() -> dict[str, float]:
+    """What other than the benchmark's processes took the CPUs or the disk so far: every CPU's time (ms) in
+    iowait, softirq and stolen by the hypervisor (``/proc/stat``'s ``cpu`` line, proc(5)), and the KB paged
+    out to disk (``/proc/vmstat`` ``pgpgout``: the kernel's writeback, e.g. the ledger's pages). A run's figures
+    are the growth over it (``Run.machine``), to set beside its tail (session 31). Empty where there is no
+    ``/proc``."""
+    try:
+        cpu = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+        vm = Path("/proc/vmstat").read_text().split()
+    except OSError:
+        return {}
+    out = {name: int(cpu[i]) * _TICK_MS for name, i in _CPU_FIELDS.items() if i < len(cpu)}
+    if "pgpgout" in vm:
+        out["written_kb"] = float(vm[vm.index("pgpgout") + 1])
+    return out
 
 
 SCHED_IDLE = 5  # sched(7): the policy number in /proc/PID/task/TID/stat (field 41)
@@ -196,6 +221,7 @@ class Wrk:
         wrk0 = _children_cpu_s()
         env = {**os.environ, "BENCH_BODY": str(self.body_file(body)), "BENCH_KEY": self.key}
         sampler = PolicySampler(target.extra_pids) if target.extra_pids else None
+        before = machine_counts()
         with sampler or contextlib.nullcontext():
             out = subprocess.run(
                 [
@@ -215,6 +241,7 @@ class Wrk:
                 timeout=duration + 60,
             )
         wrk1 = _children_cpu_s()
+        after = machine_counts()
         settle(pids + extra + side)
         cpu1, xcpu1, scpu1 = cpu_seconds(pids), cpu_seconds(extra), cpu_seconds(side)
         line = next((ln for ln in out.stdout.splitlines() if ln.startswith("BENCH ")), None)
@@ -244,6 +271,7 @@ class Wrk:
             wrk_cpu_ms_per_req=per(wrk0, wrk1),
             tail_us=tail_us,
             recorder_normal_share=None if sampler is None else sampler.share(),
+            machine={k: round(after[k] - before[k], 1) for k in after if k in before} or None,
         )
 
 

@@ -1,4 +1,5 @@
-"""``bench.load.normal_threads`` and ``PolicySampler``: how long the recorder ran outside ``SCHED_IDLE`` during a run.
+"""``bench.load.normal_threads`` and ``PolicySampler`` (how long the recorder ran outside ``SCHED_IDLE`` during a
+run), and ``machine_counts`` (what the kernel and the hypervisor took meanwhile).
 
 Real processes: children that sleep, moved to ``SCHED_IDLE`` (entering it needs no privilege, sched(7)), and a
 child whose command line names the recorder's starvation guard (which runs at normal priority by design and is
@@ -13,10 +14,11 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
-from bench.load import PolicySampler, normal_threads
+from bench.load import PolicySampler, machine_counts, normal_threads
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="Linux scheduling policies")
 
@@ -87,3 +89,28 @@ def test_the_sampler_samples_while_the_run_lasts() -> None:
     with PolicySampler(list) as nothing:
         pass
     assert nothing.share() is None
+
+
+def test_machine_counts_read_the_kernels_figures_and_the_writeback(tmp_path: Path) -> None:
+    if _on_tmpfs(tmp_path):
+        pytest.skip("tmp_path is in memory: nothing is paged out")
+    before = machine_counts()
+    assert set(before) == {"iowait_ms", "softirq_ms", "steal_ms", "written_kb"}
+    assert all(v >= 0 for v in before.values())
+    with open(tmp_path / "pages", "wb") as f:  # 4 MiB to disk, synced: the kernel pages them out
+        f.write(os.urandom(4 << 20))
+        f.flush()
+        os.fsync(f.fileno())
+    after = machine_counts()
+    assert after["written_kb"] - before["written_kb"] >= 4 << 10
+    assert all(after[k] >= before[k] for k in before)
+
+
+def _on_tmpfs(path: Path) -> bool:
+    """Whether ``path`` is on an in-memory file system (``/proc/mounts``: the longest mount point above it)."""
+    best, kind = "", ""
+    for line in Path("/proc/mounts").read_text().splitlines():
+        _, point, fstype, *_ = line.split()
+        if str(path.resolve()).startswith(point.rstrip("/") + "/") and len(point) > len(best):
+            best, kind = point, fstype
+    return kind in ("tmpfs", "ramfs")
