@@ -1,12 +1,13 @@
 """One connection's tail, path against path in the same minutes (issue 13, session 31).
 
-``bench_table.py`` runs every round of one path before the next path, so two paths' c1 p99s are taken
-minutes apart: a table where one path fails the 1 ms target and the others pass does not say whether that
-path's requests are slower or its minutes were (session 31's start table: the gateway's share of requests
-more than 0.5 ms over its median was 0.4-5% per round on every path, its worst rounds spread over all paths).
-This tool interleaves the paths: each round runs, for every path in turn (the order rotating), ``wrk -c1``
-against ``direct`` (nginx) and the gateway (and, with ``--gateway-root``, a second gateway from another
-checkout, ``other``, with its own recorder), back to back, so a disturbance hits neighbouring runs alike.
+In ``bench_table.py`` a path's round (its 32-connection, one-connection, TTFT and LiteLLM runs) takes about half
+a minute, so two paths' c1 runs are that far apart, each after 32-connection runs that can leave the recorder
+raised from ``SCHED_IDLE`` (``load.PolicySampler``): a table where one path fails the 1 ms target and the others
+pass does not say whether that path's requests are slower or its minutes were (session 31's start table: the
+gateway's share of requests more than 0.5 ms over its p50 was 0.4-5% per round on every path, its worst rounds
+spread over all paths). This tool runs c1 only: each round runs, for every path in turn (the order rotating),
+``wrk -c1`` against ``direct`` (nginx) and the gateway (and, with ``--gateway-root``, a second gateway from
+another checkout, ``other``, with its own recorder), back to back, so a disturbance hits neighbouring runs alike.
 
 Per path and target: the pooled added p99 over the rounds (``tabulate.pooled_percentile``: every round's
 requests pooled, direct's pooled p99 subtracted; the reading the target judges), the per-round added p99,
