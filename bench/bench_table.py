@@ -58,6 +58,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,7 +68,18 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import answers  # noqa: E402
-from bench.load import Target, Wrk, fixed_run, hold_streams, post, prime, settle, ttft, wrong  # noqa: E402
+from bench.load import (  # noqa: E402
+    Target,
+    Wrk,
+    fixed_run,
+    hold_streams,
+    normal_threads,
+    post,
+    prime,
+    settle,
+    ttft,
+    wrong,
+)
 from bench.paths import PATHS, PathCase  # noqa: E402
 from bench.peers import (  # noqa: E402
     DEFAULT_PEER_VENV,
@@ -259,8 +271,13 @@ class Bench:
                     if refused:
                         self.problems.append(f"{case.name}: {t.name} refused {refused} priming requests")
                     self.quiet(targets)
+                    waited = None
+                    if conns == 1 and t.extra_pids and self.args.c1_after_idle > 0:
+                        waited = until_idle(t.extra_pids, self.args.c1_after_idle)
                     run = self.wrk.run(t, path, body, conns, self.args.duration)
                 out[f"{t.name}@{conns}"] = run.__dict__
+                if waited is not None:  # --c1-after-idle: how long the recorder took to be back (s)
+                    out[f"{t.name}@{conns}"]["recorder_idle_wait_s"] = waited
                 if run.status_errors:
                     self.problems.append(
                         f"{case.name}: {t.name} answered {run.status_errors} non-2xx under load"
@@ -581,6 +598,19 @@ def only_recorder(args: argparse.Namespace, key: str) -> int:
     return 1 if bench.problems else 0
 
 
+def until_idle(pids: Callable[[], list[int]], limit_s: float) -> float:
+    """Wait until no thread of ``pids`` (the recorder) runs outside ``SCHED_IDLE`` (``load.normal_threads``),
+    at most ``limit_s``; returns the seconds waited. ``--c1-after-idle`` (session 31): the recorder raised by a
+    32-connection run that saturated the CPUs stays at normal priority for a calm of 1-60 s
+    (``services/recorder/priority.py``), and session 19 measured the one-connection p99 about 1 ms worse
+    with the recorder at normal priority: with this wait before each c1 run, a table says whether its bad
+    c1 rounds were that hangover (compare a run without it)."""
+    start = time.monotonic()
+    while normal_threads(pids())[0] and time.monotonic() - start < limit_s:
+        time.sleep(0.05)
+    return round(time.monotonic() - start, 2)
+
+
 def gateway_from(root: Path) -> None:
     """Start every gateway (``python -m services.gateway``) from the checkout ``root`` instead of this one."""
     import tests.procs as procs
@@ -648,6 +678,14 @@ def main() -> int:
     parser.add_argument("--litellm-server", choices=("uvicorn", "granian"), default="uvicorn")
     parser.add_argument("--peer-venv", type=Path, default=DEFAULT_PEER_VENV)
     parser.add_argument("--paths", nargs="*", help="only the paths whose name contains one of these")
+    parser.add_argument(
+        "--c1-after-idle",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="before each one-connection run of a target with a recorder, wait up to this long for the recorder"
+        " to be back at SCHED_IDLE (0: no wait, the method as before; session 31)",
+    )
     parser.add_argument(
         "--gateway-root",
         type=Path,

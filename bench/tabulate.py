@@ -381,6 +381,8 @@ def round_summary(got: Round) -> str:
     if any(v is not None for v in shares):
         # ``load.PolicySampler``: how long the recorder ran at a normal policy, not SCHED_IDLE (session 31)
         parts.append("rec not idle c32/c1 " + "/".join("-" if v is None else f"{v:.0%}" for v in shares))
+    if (waited := got.get("gateway@1", {}).get("recorder_idle_wait_s")) is not None:  # --c1-after-idle
+        parts.append(f"waited {waited:g} s for the recorder's SCHED_IDLE")
     if machine := got.get("gateway@1", {}).get("machine"):  # ``load.machine_counts`` over the c1 run
         parts.append("c1 gw run: " + " ".join(f"{k} {v:g}" for k, v in machine.items()))
     return "  ".join(parts)

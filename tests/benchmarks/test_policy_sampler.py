@@ -114,3 +114,12 @@ def _on_tmpfs(path: Path) -> bool:
         if str(path.resolve()).startswith(point.rstrip("/") + "/") and len(point) > len(best):
             best, kind = point, fstype
     return kind in ("tmpfs", "ramfs")
+
+
+def test_the_c1_wait_ends_when_the_recorder_is_idle_and_gives_up_at_its_limit() -> None:
+    from bench.bench_table import until_idle
+
+    with _child() as normal, _child() as idle:
+        _idle(idle)
+        assert until_idle(lambda: [idle], 30.0) < 30.0  # idle at the first look: no wait to its limit
+        assert until_idle(lambda: [normal], 0.2) >= 0.2  # never idle: waited the whole limit
