@@ -263,6 +263,7 @@ class Bench:
                 if not t.serves(case) or (conns == 1 and t.name == "litellm"):
                     continue
                 path, body = self.request(t, case)
+                waited: float | None = None
                 if t.name == "litellm":
                     self.quiet(targets)
                     run = fixed_run(t, case, self.args.litellm_requests, conns, self.key, self.expected(case))
@@ -271,7 +272,6 @@ class Bench:
                     if refused:
                         self.problems.append(f"{case.name}: {t.name} refused {refused} priming requests")
                     self.quiet(targets)
-                    waited = None
                     if conns == 1 and t.extra_pids and self.args.c1_after_idle > 0:
                         waited = until_idle(t.extra_pids, self.args.c1_after_idle)
                     run = self.wrk.run(t, path, body, conns, self.args.duration)
