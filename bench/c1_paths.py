@@ -53,6 +53,10 @@ def slow_share(run: Run) -> float | None:
     return 0.0
 
 
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f}%"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--paths", nargs="*", default=["responses, stream", "openai chat, stream"])
@@ -115,7 +119,7 @@ def run_all(
             line.append(
                 f"{case.name}: "
                 + " ".join(
-                    f"{n} +p99 {runs[(case.name, n)][-1].p99_ms - d.p99_ms:.2f} slow {slow_share(runs[(case.name, n)][-1])}%"
+                    f"{n} +p99 {runs[(case.name, n)][-1].p99_ms - d.p99_ms:.2f} slow {_pct(slow_share(runs[(case.name, n)][-1]))}"
                     for n in names
                     if n != "direct"
                 )
@@ -136,7 +140,7 @@ def run_all(
             print(
                 f"{case.name:28} {name:8} pooled p99 {pooled and pooled / 1000:.2f} added {added if added is None else round(added, 2)}"
                 f"  per-round added p99 {' '.join(f'{v:.2f}' for v in per_round)}"
-                f"  slow% median {statistics.median(shares) if shares else None} [{' '.join(f'{s:.2f}' for s in shares)}]"
+                f"  slow median {_pct(statistics.median(shares) if shares else None)} [{' '.join(f'{s:.2f}' for s in shares)}]"
                 f"  p50 median {statistics.median(x.p50_ms for x in xs):.3f}"
             )
 
