@@ -3,7 +3,9 @@ upstream, over real sockets.
 
 1. A retry within the output limit a provider stated (OpenRouter's 402 "… can only afford N") keeps the reasoning
    budget OpenRouter reads (``reasoning.max_tokens``, OpenRouter docs "Reasoning Tokens") below the new limit, as it
-   does Anthropic's ``thinking.budget_tokens`` (``providers.limits._BUDGETS``)."""
+   does Anthropic's ``thinking.budget_tokens`` (``providers.limits._BUDGETS``).
+2. A whole answer's error that says a context overflow in a 200 is read by the error-meaning table
+   (``_error_meaning.overflow_told_whole``), every overflow code of it, not one code hard-coded in the proxy."""
 
 from __future__ import annotations
 
@@ -92,3 +94,38 @@ def test_a_chat_clients_own_reasoning_budget_fits_the_affordable_limit(
     assert first["reasoning"] == {"max_tokens": 30000, "exclude": True}
     assert retry["max_completion_tokens"] == 20000
     assert retry["reasoning"] == {"max_tokens": 19999, "exclude": True}
+
+
+@pytest.fixture()
+def oai(
+    up: ScriptedUpstream, scripted_stack: Callable[..., AbstractContextManager[Stack]]
+) -> Iterator[Stack]:
+    up.reset()
+    with scripted_stack("fix31-oai", {"openai": "/openai/v1"}, BREAKER_FAILURES="1000") as st:
+        yield st
+
+
+@pytest.mark.parametrize("code", ["context_length_exceeded", "model_context_window_exceeded"])
+def test_a_failed_responses_answer_with_any_overflow_code_is_codexs_400(
+    oai: Stack, up: ScriptedUpstream, code: str
+) -> None:
+    """``status: "failed"`` in a 200 whose error code is an overflow's (``_OVERFLOW_CODES``, the codes an HTTP error's
+    meaning reads): the client's 400 ``context_length_exceeded`` (Codex compacts on it). Before: only
+    ``context_length_exceeded`` was read (hard-coded in ``proxy._overflow_told``); ``model_context_window_exceeded``
+    was a 502 ``bad_response``."""
+    failed = {
+        "id": "resp_31",
+        "object": "response",
+        "status": "failed",
+        "model": "gpt-5",
+        "output": [],
+        "error": {"code": code, "message": "The request could not be completed."},  # the code alone says it
+        "usage": None,
+    }
+    up.script("/openai/v1/responses", json_answer(failed))
+    client = openai.OpenAI(base_url=oai.gateway_url + "/v1", api_key="k", max_retries=0, timeout=30)
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.responses.create(model="gpt-5", input="hi", extra_headers={"x-request-id": f"fix31-{code}"})
+    assert caught.value.code == "context_length_exceeded"
+    assert "The request could not be completed." in caught.value.message
+    assert oai.row_for(f"fix31-{code}")["status"] == 400
