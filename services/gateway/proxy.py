@@ -28,7 +28,7 @@ from aiohttp.helpers import rfc822_formatted_time
 from aiohttp.http import SERVER_SOFTWARE, HttpVersion11
 from multidict import CIMultiDict
 
-from services.gateway.bodies import SPLICE_MIN_BYTES, appended, dumps_body, refusal
+from services.gateway.bodies import dumps_body, refusal
 from services.gateway.calls import Attempt, Call
 from services.gateway.dialects import gathered, ir, registry
 from services.gateway.dialects._error_meaning import overflow_told_whole
@@ -774,13 +774,9 @@ class Proxy:
             )
             if provider.learned_fields and (field := provider.learned_fields.get(route.model)) is not None:
                 changed = use_tokens_field(body, field) or changed  # the output-token field it said it takes
-            # (a large body changed only by members added at its end, a chat stream's ``stream_options``: the
-            # client's bytes with them spliced in, no serialisation of the whole; ``appended``, ``SPLICE_MIN_BYTES``)
-            if changed:
-                spliced = len(call.raw) >= SPLICE_MIN_BYTES and appended(call.raw, call.body, body)
-                raw = spliced or dumps_body(body)
-            else:
-                raw = call.raw
+            # a changed body goes as the gateway read it, whatever its size; an unchanged one as the client wrote it
+            # (``bodies.dumps_body``: the rule for a repeated top-level name)
+            raw = dumps_body(body) if changed else call.raw
             tools = bool(call.body.get("tools"))
             view = passthrough_view(call.model, call.include_usage, call.reasoning, tools)
         url = self._urls.get((provider, operation)) or self._url(provider, operation)
