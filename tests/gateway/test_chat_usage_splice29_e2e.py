@@ -11,31 +11,23 @@ HTTP (the client's exact bytes) and the official ``openai`` SDK.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 
 import httpx
 import openai
 import pytest
 
 from tests.fake_provider import FakeProvider
-from tests.procs import Stack, stack
+from tests.procs import Stack
 
 # a coding agent's size of body (session 29 spliced from 32 kB on), and a small one
 PADS = {"large": b"x" * 32_768, "small": b""}
 
 
 @pytest.fixture(scope="module")
-def fake() -> Iterator[FakeProvider]:
-    fp = FakeProvider.start_in_thread(name="openai")
-    try:
-        yield fp
-    finally:
-        fp.stop()
-
-
-@pytest.fixture(scope="module")
-def gw(fake: FakeProvider, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with stack(tmp_path_factory.mktemp("splice29"), {"openai": f"{fake.base_url}/v1"}) as st:
+def gw(fake_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
+    with fake_stack("splice29") as st:  # (``fake``, ``fake_stack``: tests/gateway/conftest.py)
         yield st
 
 
