@@ -239,6 +239,12 @@ def claude_cache_rate(model_id: str, input_rate: Rate, factor: float, *, claude:
 # multiples of input ("prompt caching multipliers apply on top": 5m writes $7.50, 1h writes $12, reads $0.60).
 # genai-prices lists the step for ``claude-sonnet-4-5`` at Anthropic, Vertex and OpenRouter, but not for Sonnet 4 at
 # any of them nor for Sonnet 4.5 on Bedrock, which then priced a 250K-token prompt at half its bill.
+# Bedrock (s31 fix31): the step applies to each listing's own base, so Sonnet 4.5's regional and geo profiles
+# (``us.``/``eu.``/…, and the bare id: genai-prices' ``regional.…`` listing, $3.30/$16.50 from the AWS price list API,
+# AmazonBedrockFoundationModels us-east-1) cost $6.60/$24.75 per MTok past 200K, and the ``global.`` profile ($3/$15:
+# "approximately 10% savings … compared to geographic cross-Region inference", AWS Bedrock user guide,
+# global-cross-region-inference.html) $6/$22.50. The Bedrock pricing page (aws.amazon.com/bedrock/pricing) could not be
+# read row by row from the stored copies: $6.60/$24.75 is this derivation, not a figure read there.
 LONG_CONTEXT_FROM_TOKENS = 200_000
 _LONG_CONTEXT_INPUT, _LONG_CONTEXT_OUTPUT = 2.0, 1.5
 # Sonnet 4 and 4.5 under their listings' ids: ``claude-sonnet-4-0``, ``claude-sonnet-4-20250514``, ``claude-4-sonnet``

@@ -20,7 +20,18 @@ MAX_JSON_DEPTH = 255  # orjson's own serialisation limit
 
 def dumps_body(body: dict[str, Any]) -> bytes:
     """``body`` as JSON for the provider. Raises ``ClientError`` 400 when it nests deeper than
-    ``MAX_JSON_DEPTH`` or holds what JSON cannot carry."""
+    ``MAX_JSON_DEPTH`` or holds what JSON cannot carry.
+
+    A body the gateway changes (translated, or a passthrough with a field added or changed: a chat stream's
+    ``stream_options``) is sent as this serialisation of the gateway's own reading of it, whatever its size: a name
+    the client repeated is sent once, with the value the gateway read (orjson, as Python's ``json``: the last; RFC
+    8259 §4: names "SHOULD be unique", and of a repeated one "Many implementations report the last name/value pair
+    only", others an error or every pair). So the provider reads the model, stream and limits the gateway
+    routed, priced and relayed by, whichever its parser keeps. s31 fix31: a body of 32 kB or more (``appended``,
+    session 29) went as the client's bytes with the new member spliced in, its repeated names kept, while a smaller
+    one lost them; finding a repeated top-level name in the client's bytes costs more than serialising (one
+    ``bytes.count`` of a 56 kB body ~33 µs, ``orjson.dumps`` of it ~10 µs), so the splice was dropped. A body the
+    gateway does not change goes as the client's bytes (passthrough untouched), repeated names and all."""
     try:
         return orjson.dumps(body)
     except orjson.JSONEncodeError as exc:
@@ -33,42 +44,3 @@ def refusal(exc: orjson.JSONEncodeError | RecursionError) -> ClientError:
     if isinstance(exc, RecursionError) or "recursion" in str(exc).lower():
         return ClientError(400, f"request body is nested too deeply (more than {MAX_JSON_DEPTH} levels)")
     return ClientError(400, f"request body cannot be sent on: {exc}")
-
-
-# JSON's white space (RFC 8259 §2): all a parsed text may end with after its value
-_JSON_SPACE = b" \t\n\r"
-# The body size from which ``appended`` is tried before a serialisation (session 29, ``Proxy._build`` of a chat
-# stream, wall time per call on this 2-core machine, main → splice: a 359-byte body 9.6 → 14.1 us, 13.7 kB
-# 19 → 23 us, 113 kB 80 → 40 us): orjson serialises a small body faster than the Python checks and copies of a
-# splice take, and a coding agent's body (tens to hundreds of kB) slower.
-SPLICE_MIN_BYTES = 32_768
-
-
-def appended(raw: bytes, before: dict[str, Any], after: dict[str, Any]) -> bytes | None:
-    """``raw`` (the JSON object text ``before`` was parsed from) with the members ``after`` adds spliced in before
-    its closing brace, or None when ``after`` is not ``before`` plus members at its end (then ``dumps_body(after)``).
-
-    ``after`` must hold ``before``'s keys first, in its order, each value the same object (a str may be an equal
-    one: the route's model for the client's), then its new keys. The gateway never changes a client's body in
-    place (``Proxy._build`` copies the top level; ``_minted``, ``_prompt_cache``, the providers' ``prepare`` copy
-    what they change), so a value that is the same object holds what the client sent. A new key is in no spelling
-    in ``raw``'s top level (orjson decodes escaped names and keeps a repeated name's last value: every top-level
-    name of ``raw`` is a key of ``before``), so the upstream reads one member of that name whichever of a repeated
-    name's values its parser keeps. Issue 13 (session 29): a chat stream's ``stream_options.include_usage``
-    (``OpenAICompatProvider.prepare``) cost a serialisation of the whole body; the upstream now gets the client's
-    bytes, as every other passthrough does, with the one member added. Raises ``ClientError`` as ``dumps_body``
-    for members JSON cannot carry."""
-    n = len(before)
-    if len(after) <= n:
-        return None
-    items = list(after.items())
-    for (key, value), (key2, value2) in zip(before.items(), items, strict=False):
-        if key != key2 or (
-            value2 is not value and not (type(value) is type(value2) is str and value == value2)
-        ):
-            return None
-    end = len(raw.rstrip(_JSON_SPACE)) - 1  # (a parsed object's text ends with its ``}`` and white space)
-    if end < 1 or raw[end] != 0x7D:
-        return None
-    added = dumps_body(dict(items[n:]))  # ``{…}``: its members between the braces
-    return b"".join((raw[:end], b"," if n else b"", added[1:-1], raw[end:]))

@@ -28,10 +28,10 @@ from aiohttp.helpers import rfc822_formatted_time
 from aiohttp.http import SERVER_SOFTWARE, HttpVersion11
 from multidict import CIMultiDict
 
-from services.gateway.bodies import SPLICE_MIN_BYTES, appended, dumps_body, refusal
+from services.gateway.bodies import dumps_body, refusal
 from services.gateway.calls import Attempt, Call
 from services.gateway.dialects import gathered, ir, registry
-from services.gateway.dialects._error_meaning import overflow_said_by_code, stream_error_meaning
+from services.gateway.dialects._error_meaning import overflow_told_whole
 from services.gateway.dialects._opening import Opening
 from services.gateway.dialects._prompt_cache import session_from
 from services.gateway.dialects._request_common import TranslationError
@@ -774,13 +774,9 @@ class Proxy:
             )
             if provider.learned_fields and (field := provider.learned_fields.get(route.model)) is not None:
                 changed = use_tokens_field(body, field) or changed  # the output-token field it said it takes
-            # (a large body changed only by members added at its end, a chat stream's ``stream_options``: the
-            # client's bytes with them spliced in, no serialisation of the whole; ``appended``, ``SPLICE_MIN_BYTES``)
-            if changed:
-                spliced = len(call.raw) >= SPLICE_MIN_BYTES and appended(call.raw, call.body, body)
-                raw = spliced or dumps_body(body)
-            else:
-                raw = call.raw
+            # a changed body goes as the gateway read it, whatever its size; an unchanged one as the client wrote it
+            # (``bodies.dumps_body``: the rule for a repeated top-level name)
+            raw = dumps_body(body) if changed else call.raw
             tools = bool(call.body.get("tools"))
             view = passthrough_view(call.model, call.include_usage, call.reasoning, tools)
         url = self._urls.get((provider, operation)) or self._url(provider, operation)
@@ -1632,28 +1628,16 @@ def _error_told_inside(wire: registry.WireSpec, raw: bytes) -> ir.StreamError | 
     text = raw.removeprefix(_UTF8_BOM).decode("utf-8", errors="replace").strip()
     deltas = wire.decoder().feed(SSEEvent(event=None, data=text))
     told = next((d for d in deltas if isinstance(d, ir.StreamError)), None)
-    if told is not None and told.status == 500 and _overflow_told(text, told.message):
-        # a failed Response whose error is a context overflow (``context_length_exceeded``): the client's 400
-        # overflow, not a retryable 502 ``bad_response`` sent on to the next route (s29 fix29)
-        # (the code joins the words when they do not say it: the client's error is worded from them)
-        words = (
-            told.message
-            if "context_length_exceeded" in told.message
-            else f"{told.message} (context_length_exceeded)"
-        )
+    if (
+        told is not None
+        and told.status == 500
+        and (words := overflow_told_whole(told.message, raw)) is not None
+    ):
+        # a failed Response whose error is a context overflow: the client's 400 overflow, not a retryable 502
+        # ``bad_response`` sent on to the next route (s29 fix29; the meaning and its words: ``_error_meaning``)
         return replace(told, status=400, type="invalid_request_error", message=words)
     # 500 is the readers' word for an error that states no status: it stays the 502 ``bad_response`` it was
     return told if told is not None and told.status != 500 else None
-
-
-def _overflow_told(text: str, message: str) -> bool:
-    """Whether a 200's error (``text``, its JSON) says a context overflow: by its code (``context_length_exceeded``
-    on the error object or a failed Response's ``error``) or by its words (``stream_error_meaning``)."""
-    if stream_error_meaning(500, message) == "context_overflow":
-        return True
-    data = orjson.loads(text)  # (the decoder read it as JSON)
-    err = data.get("error") if isinstance(data, dict) else None
-    return isinstance(err, dict) and overflow_said_by_code(err)
 
 
 def _json_typed(headers: Mapping[str, str]) -> bool:

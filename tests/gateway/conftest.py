@@ -9,8 +9,47 @@ from pathlib import Path
 
 import pytest
 
+from tests.fake_provider import ThreadedFakeProvider, provider_urls, running
 from tests.procs import Stack, stack
 from tests.scripted_upstream import ScriptedUpstream
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[ThreadedFakeProvider]:
+    """One fake provider per test module (``tests/fake_provider.py``, named "openai": OpenAI's wire under
+    ``/v1``, Anthropic's at its root), served from a thread of the test process; stopped after the module."""
+    with running("openai") as fps:
+        yield fps["openai"]
+
+
+@pytest.fixture(scope="module")
+def fake_stack(
+    fake: ThreadedFakeProvider, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[..., AbstractContextManager[Stack]]:
+    """Recorder + gateway whose OpenAI provider is the module's ``fake``: ``fake_stack(name, urls=None, **env)`` is
+    ``tests.procs.stack`` in a fresh temporary directory named ``name``, with ``urls`` as its providers (by default
+    ``{"openai": <fake>/v1}``)."""
+
+    def make(name: str, urls: dict[str, str] | None = None, **env: str) -> AbstractContextManager[Stack]:
+        return stack(tmp_path_factory.mktemp(name), urls or {"openai": f"{fake.base_url}/v1"}, **env)
+
+    return make
+
+
+@pytest.fixture(scope="module")
+def claude_fakes() -> Iterator[dict[str, ThreadedFakeProvider]]:
+    """One fake Anthropic provider per test module, by provider name (``running("anthropic")``)."""
+    with running("anthropic") as fps:
+        yield fps
+
+
+@pytest.fixture(scope="module")
+def claude_gw(
+    claude_fakes: dict[str, ThreadedFakeProvider], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    """Recorder + gateway whose only provider is the module's ``claude_fakes``."""
+    with stack(tmp_path_factory.mktemp("claude"), provider_urls(claude_fakes)) as st:
+        yield st
 
 
 @pytest.fixture(scope="module")

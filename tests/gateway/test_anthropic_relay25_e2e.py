@@ -10,32 +10,22 @@ from collections.abc import Iterator
 import openai
 import pytest
 
-from tests.fake_provider import FakeProvider, ThreadedFakeProvider, provider_urls, running
-from tests.procs import Stack, stack
+from tests.fake_provider import FakeProvider
+from tests.procs import Stack
 
 ASK = "stream to me please " * 20
 
 
-@pytest.fixture(scope="module")
-def fakes() -> Iterator[dict[str, ThreadedFakeProvider]]:
-    with running("anthropic") as fps:
-        yield fps
-
-
-@pytest.fixture(scope="module")
-def gw(fakes: dict[str, FakeProvider], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with stack(tmp_path_factory.mktemp("stack"), provider_urls(fakes)) as st:
-        yield st
-
-
 @pytest.fixture()
-def client(gw: Stack, fakes: dict[str, FakeProvider]) -> Iterator[openai.OpenAI]:
-    fakes["anthropic"].set_fault("cache-read:20,cache-write:7")
-    yield openai.OpenAI(base_url=gw.gateway_url + "/v1", api_key="k", max_retries=0)
-    fakes["anthropic"].clear_fault()
+def client(claude_gw: Stack, claude_fakes: dict[str, FakeProvider]) -> Iterator[openai.OpenAI]:
+    claude_fakes["anthropic"].set_fault("cache-read:20,cache-write:7")
+    yield openai.OpenAI(base_url=claude_gw.gateway_url + "/v1", api_key="k", max_retries=0)
+    claude_fakes["anthropic"].clear_fault()
 
 
-def test_chat_stream_from_claude_text_and_usage_as_the_ledger(gw: Stack, client: openai.OpenAI) -> None:
+def test_chat_stream_from_claude_text_and_usage_as_the_ledger(
+    claude_gw: Stack, client: openai.OpenAI
+) -> None:
     raw = client.chat.completions.with_raw_response.create(
         model="claude-haiku-4-5",
         messages=[{"role": "user", "content": ASK}],
@@ -48,7 +38,7 @@ def test_chat_stream_from_claude_text_and_usage_as_the_ledger(gw: Stack, client:
     assert "stream to me" in text
     usage = chunks[-1].usage
     assert usage is not None and usage.completion_tokens > 0
-    row = gw.row_for(raw.headers["x-request-id"])
+    row = claude_gw.row_for(raw.headers["x-request-id"])
     assert row["streamed"] == 1 and row["translated"] == 1
     assert row["cache_read_tokens"] == 20 and row["cache_write_tokens"] == 7
     assert usage.prompt_tokens_details is not None and usage.prompt_tokens_details.cached_tokens == 20
@@ -56,7 +46,9 @@ def test_chat_stream_from_claude_text_and_usage_as_the_ledger(gw: Stack, client:
     assert row["output_tokens"] == usage.completion_tokens
 
 
-def test_responses_stream_from_claude_text_and_usage_as_the_ledger(gw: Stack, client: openai.OpenAI) -> None:
+def test_responses_stream_from_claude_text_and_usage_as_the_ledger(
+    claude_gw: Stack, client: openai.OpenAI
+) -> None:
     raw = client.responses.with_raw_response.create(model="claude-haiku-4-5", input=ASK, stream=True)
     events = list(raw.parse())
     deltas = "".join(e.delta for e in events if e.type == "response.output_text.delta")
@@ -66,7 +58,7 @@ def test_responses_stream_from_claude_text_and_usage_as_the_ledger(gw: Stack, cl
     assert done.response.output_text == deltas
     usage = done.response.usage
     assert usage is not None and usage.output_tokens > 0
-    row = gw.row_for(raw.headers["x-request-id"])
+    row = claude_gw.row_for(raw.headers["x-request-id"])
     assert row["streamed"] == 1 and row["translated"] == 1
     assert row["cache_read_tokens"] == usage.input_tokens_details.cached_tokens == 20
     assert row["cache_write_tokens"] == 7

@@ -8,32 +8,18 @@ are integers >= 1). The unit side is tests/unit/dialects/test_chat_token_limit29
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import openai
 import pytest
 
-from tests.fake_provider import FakeProvider, provider_urls, running
-from tests.procs import Stack, stack
+from tests.fake_provider import FakeProvider
+from tests.procs import Stack
 
 MSG = [{"role": "user", "content": "Hi"}]
 
 
-@pytest.fixture(scope="module")
-def fakes() -> Iterator[dict[str, FakeProvider]]:
-    with running("anthropic") as fps:
-        yield fps
-
-
-@pytest.fixture(scope="module")
-def gw(fakes: dict[str, FakeProvider], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with stack(tmp_path_factory.mktemp("stack"), provider_urls(fakes)) as st:
-        yield st
-
-
 @pytest.fixture()
-def oai(gw: Stack) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gw.gateway_url + "/v1", api_key="k", max_retries=0)
+def oai(claude_gw: Stack) -> openai.OpenAI:
+    return openai.OpenAI(base_url=claude_gw.gateway_url + "/v1", api_key="k", max_retries=0)
 
 
 @pytest.mark.parametrize(
@@ -41,13 +27,13 @@ def oai(gw: Stack) -> openai.OpenAI:
 )
 @pytest.mark.parametrize("stream", [False, True])
 def test_a_limit_below_one_is_a_400_in_openais_words_and_never_reaches_claude(
-    oai: openai.OpenAI, fakes: dict[str, FakeProvider], field: str, value: int, stream: bool
+    oai: openai.OpenAI, claude_fakes: dict[str, FakeProvider], field: str, value: int, stream: bool
 ) -> None:
-    fakes["anthropic"].reset()
+    claude_fakes["anthropic"].reset()
     served = oai.chat.completions.create(model="claude-haiku-4-5", messages=MSG, max_tokens=5)  # type: ignore[arg-type]
     assert served.choices[0].message.content  # the route translates, and serves a valid limit
-    assert fakes["anthropic"].last_request.json["max_tokens"] == 5
-    fakes["anthropic"].reset()
+    assert claude_fakes["anthropic"].last_request.json["max_tokens"] == 5
+    claude_fakes["anthropic"].reset()
     with pytest.raises(openai.BadRequestError) as info:
         oai.chat.completions.create(
             model="claude-haiku-4-5",
@@ -61,4 +47,4 @@ def test_a_limit_below_one_is_a_400_in_openais_words_and_never_reaches_claude(
     assert err["message"] == (
         f"Invalid '{field}': integer below minimum value. Expected a value >= 1, but got {value} instead."
     )
-    assert fakes["anthropic"].requests == []
+    assert claude_fakes["anthropic"].requests == []

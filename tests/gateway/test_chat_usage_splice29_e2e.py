@@ -1,42 +1,33 @@
-"""A chat stream's ``stream_options.include_usage`` reaches the provider in the client's own bytes (session 29).
+"""A chat stream's ``stream_options.include_usage`` reaches the provider in a body the gateway read (sessions 29, 31).
 
-The gateway asks an OpenAI-compatible provider for a stream's usage (``OpenAICompatProvider.prepare``); the body
-is otherwise the client's, so the provider gets the client's bytes with that one member spliced in before the
-closing brace (``bodies.appended``), not a serialisation of the whole (issue 13: "passthrough untouched"). A body
-with its own ``stream_options`` is still merged and serialised. Real gateway and recorder processes, the fake
-provider, raw HTTP (the client's exact bytes) and the official ``openai`` SDK.
+The gateway asks an OpenAI-compatible provider for a stream's usage (``OpenAICompatProvider.prepare``): the body it
+changed goes as its own reading of it, whatever its size (``bodies.dumps_body``): a top-level name the client
+repeated is sent once, with the value the gateway read (the last) and routed by. Session 29 spliced the member into
+the client's bytes from 32 kB on, repeated names kept, while a smaller body lost them (s31 fix31: one rule for both
+sizes). A body with its own ``stream_options`` is merged. Real gateway and recorder processes, the fake provider, raw
+HTTP (the client's exact bytes) and the official ``openai`` SDK.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 
 import httpx
 import openai
 import pytest
 
-from services.gateway.bodies import SPLICE_MIN_BYTES
 from tests.fake_provider import FakeProvider
-from tests.procs import Stack, stack
+from tests.procs import Stack
 
-SPLICED = b',"stream_options":{"include_usage":true}'
-# a coding agent's size of body (``bodies.SPLICE_MIN_BYTES``: smaller ones are serialised, faster)
-PAD = b"x" * SPLICE_MIN_BYTES
-
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeProvider]:
-    fp = FakeProvider.start_in_thread(name="openai")
-    try:
-        yield fp
-    finally:
-        fp.stop()
+# a coding agent's size of body (session 29 spliced from 32 kB on), and a small one
+PADS = {"large": b"x" * 32_768, "small": b""}
 
 
 @pytest.fixture(scope="module")
-def gw(fake: FakeProvider, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with stack(tmp_path_factory.mktemp("splice29"), {"openai": f"{fake.base_url}/v1"}) as st:
+def gw(fake_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
+    with fake_stack("splice29") as st:  # (``fake``, ``fake_stack``: tests/gateway/conftest.py)
         yield st
 
 
@@ -51,35 +42,58 @@ def send(gw: Stack, raw: bytes) -> bytes:
     return response.content
 
 
-@pytest.mark.parametrize(
-    "raw",
-    [
-        # spaces and line ends, escapes, a non-ASCII character, nested members named "model" and "stream_options"
+def _names(raw: bytes) -> list[str]:
+    """The top-level names of a JSON object's text, in order, repeated ones each time (what a parser that keeps
+    the first, or reports an error, would see)."""
+    closed: list[list[tuple[str, object]]] = []
+
+    def pairs_of(pairs: list[tuple[str, object]]) -> dict[str, object]:
+        closed.append(pairs)
+        return dict(pairs)
+
+    json.loads(raw, object_pairs_hook=pairs_of)
+    return [name for name, _ in closed[-1]]  # (the top level is the last object closed)
+
+
+@pytest.mark.parametrize("size", sorted(PADS))
+def test_the_provider_gets_the_body_as_the_gateway_read_it(gw: Stack, fake: FakeProvider, size: str) -> None:
+    """Spaces and line ends, escapes, a non-ASCII character, nested members named "model" and "stream_options":
+    the provider's body parses to the client's plus the usage option, at either size."""
+    raw = (
         b'{ "model" : "gpt-4o-mini",\n  "messages": [{"role": "user", "content": "caf\\u00e9 \\"q\\" \xc3\xa9'
-        + PAD
+        + PADS[size]
         + b'",'
-        b' "model": "x", "stream_options": {"include_usage": false}}],\n  "stream" : true\t}\r\n',
-        # a repeated top-level name: passed on as the client wrote it (the parser's last value routed it)
-        b'{"model":"no-such-model","messages":[{"role":"user","content":"hi'
-        + PAD
-        + b'"}],"stream":true,"model":"gpt-4o-mini"}',
-    ],
-)
-def test_the_provider_gets_the_clients_bytes_with_the_usage_option(
-    gw: Stack, fake: FakeProvider, raw: bytes
-) -> None:
+        b' "model": "x", "stream_options": {"include_usage": false}}],\n  "stream" : true\t}\r\n'
+    )
     fake.reset()
     answer = send(gw, raw)
-    end = len(raw.rstrip(b" \t\r\n")) - 1
-    assert fake.last_request.raw == raw[:end] + SPLICED + raw[end:]
+    assert json.loads(fake.last_request.raw) == json.loads(raw) | {"stream_options": {"include_usage": True}}
     # the client did not ask for usage: none in its stream, which ends as the provider's does
     assert b'"usage":{' not in answer and answer.endswith(b"data: [DONE]\n\n")
+
+
+@pytest.mark.parametrize("size", sorted(PADS))
+def test_a_repeated_top_level_name_reaches_the_provider_once_as_the_gateway_read_it(
+    gw: Stack, fake: FakeProvider, size: str
+) -> None:
+    """The client names ``model`` twice: the gateway reads (and routes, prices) the last, and the provider gets that
+    one only, at either size. Before (s31 fix31), a body of 32 kB or more kept both: a parser that keeps the first
+    name's value (or refuses a repeated one) read a model the gateway did not route."""
+    raw = b'{"model":"no-such-model","messages":[{"role":"user","content":"hi' + PADS[size]
+    raw += b'"}],"stream":true,"model":"gpt-4o-mini"}'
+    fake.reset()
+    send(gw, raw)
+    sent = fake.last_request.raw
+    assert _names(sent) == ["model", "messages", "stream", "stream_options"]
+    assert json.loads(sent)["model"] == "gpt-4o-mini"
 
 
 def test_a_clients_own_stream_options_are_merged(gw: Stack, fake: FakeProvider) -> None:
     """``stream_options`` without ``include_usage``: merged in its place (a serialised body: no second member)."""
     fake.reset()
-    raw = b'{"model":"gpt-4o-mini","stream_options":{},"messages":[{"role":"user","content":"hi' + PAD
+    raw = (
+        b'{"model":"gpt-4o-mini","stream_options":{},"messages":[{"role":"user","content":"hi' + PADS["large"]
+    )
     raw += b'"}],"stream":true}'
     send(gw, raw)
     sent = fake.last_request.raw

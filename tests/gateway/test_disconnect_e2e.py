@@ -10,30 +10,21 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 
 import pytest
 
 from tests.fake_provider import FakeProvider
-from tests.procs import Stack, stack, wait_until
+from tests.procs import Stack, wait_until
 
 LONG = " ".join(f"word{i}" for i in range(60))  # the fake echoes it: a stream of many frames
 
 
 @pytest.fixture(scope="module")
-def fake() -> Iterator[FakeProvider]:
-    fp = FakeProvider.start_in_thread(name="openai")
-    try:
-        yield fp
-    finally:
-        fp.stop()
-
-
-@pytest.fixture(scope="module")
-def gw(fake: FakeProvider, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with stack(
-        tmp_path_factory.mktemp("stack"), {"openai": f"{fake.base_url}/v1", "anthropic": fake.base_url}
-    ) as st:
+def gw(fake: FakeProvider, fake_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
+    # (``fake``, ``fake_stack``: tests/gateway/conftest.py)
+    with fake_stack("stack", {"openai": f"{fake.base_url}/v1", "anthropic": fake.base_url}) as st:
         yield st
 
 

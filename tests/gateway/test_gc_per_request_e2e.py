@@ -13,32 +13,23 @@ reports thousands collected.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 
 import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from services.gateway.app import GC_YOUNG_THRESHOLD
-from tests.fake_provider import FakeProvider
-from tests.procs import Stack, stack
+from tests.procs import Stack
 
 PLAIN, STREAMED = 1500, 1000
 AT_ONCE = 4
 
 
 @pytest.fixture(scope="module")
-def fake() -> Iterator[FakeProvider]:
-    fp = FakeProvider.start_in_thread(name="openai")
-    try:
-        yield fp
-    finally:
-        fp.stop()
-
-
-@pytest.fixture(scope="module")
-def gw(fake: FakeProvider, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with stack(tmp_path_factory.mktemp("gc"), {"openai": f"{fake.base_url}/v1"}) as st:
+def gw(fake_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
+    with fake_stack("gc") as st:  # (``fake``, ``fake_stack``: tests/gateway/conftest.py)
         yield st
 
 

@@ -6,26 +6,15 @@ Verdicts are waited for (``wait_until``), never timed: a connection to the recor
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.fake_provider import FakeProvider
 from tests.procs import Stack, stack, wait_until
 
 UNKNOWN = {"model": "no-such-model", "messages": [{"role": "user", "content": "x"}]}  # an event, no provider
-
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeProvider]:
-    fp = FakeProvider.start_in_thread(name="openai")
-    try:
-        yield fp
-    finally:
-        fp.stop()
 
 
 def health(st: Stack) -> httpx.Response:

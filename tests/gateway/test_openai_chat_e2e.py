@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -19,18 +20,9 @@ WRONG_KEY = "sk-wrong-gateway-key-never-logged"
 
 
 @pytest.fixture(scope="module")
-def fake() -> Iterator[FakeProvider]:
-    fp = FakeProvider.start_in_thread(name="openai")
-    try:
-        yield fp
-    finally:
-        fp.stop()
-
-
-@pytest.fixture(scope="module")
-def gw(fake: FakeProvider, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    tmp = tmp_path_factory.mktemp("stack")
-    with stack(tmp, {"openai": f"{fake.base_url}/v1"}, GATEWAY_API_KEYS=f"tests={CLIENT_KEY}") as st:
+def gw(fake_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
+    # (``fake``, ``fake_stack``: tests/gateway/conftest.py)
+    with fake_stack("stack", GATEWAY_API_KEYS=f"tests={CLIENT_KEY}") as st:
         yield st
 
 

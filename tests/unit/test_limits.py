@@ -342,6 +342,35 @@ def test_clamp_body_keeps_the_thinking_budget_below_max_tokens(
     assert client == thinking  # the client's own object is never changed (reused across attempts)
 
 
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        # OpenRouter's reasoning budget (``reasoning.max_tokens``), under whichever output field the body asks by
+        ({"max_tokens": 64000, "reasoning": {"max_tokens": 40000}}, {"max_tokens": 31999}),
+        (
+            {"max_completion_tokens": 64000, "reasoning": {"max_tokens": 32000, "exclude": True}},
+            {"max_tokens": 31999, "exclude": True},
+        ),
+        ({"max_tokens": 64000, "reasoning": {"max_tokens": 2048}}, {"max_tokens": 2048}),
+        ({"max_tokens": 64000, "reasoning": {"effort": "high"}}, {"effort": "high"}),
+    ],
+)
+def test_clamp_body_keeps_openrouters_reasoning_budget_below_the_limit(
+    body: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    original = body["reasoning"]
+    snapshot = dict(original)
+    assert clamp_body(body, 32000)
+    assert body["reasoning"] == expected
+    assert original == snapshot  # the client's object is replaced, never changed (reused across attempts)
+
+
+def test_clamp_body_drops_a_reasoning_budget_with_no_room() -> None:
+    body: dict[str, Any] = {"max_tokens": 64000, "reasoning": {"max_tokens": 31999}}
+    assert clamp_body(body, 1024)
+    assert body == {"max_tokens": 1024}
+
+
 def test_catalog_file_limits() -> None:
     spec = parse_catalog(
         {

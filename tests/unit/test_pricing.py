@@ -323,3 +323,20 @@ def test_long_context_step_leaves_other_models_and_listed_steps_alone() -> None:
     for model in ("claude-sonnet-4-6", "claude-opus-4-1", "claude-3-7-sonnet-latest", "claude-haiku-4-5"):
         rates = pricer.rates("anthropic", model)
         assert rates is not None and not rates.input.tiers and not rates.output.tiers, model
+
+
+@pytest.mark.parametrize(
+    ("model", "long_input", "long_output"),
+    [
+        ("us.anthropic.claude-sonnet-4-5-20250929-v1:0", 6.6, 24.75),  # a geo profile: the regional +10% base
+        ("anthropic.claude-sonnet-4-5-20250929-v1:0", 6.6, 24.75),  # in-region
+        ("global.anthropic.claude-sonnet-4-5-20250929-v1:0", 6.0, 22.5),  # global: Anthropic's own rates
+    ],
+)
+def test_bedrock_sonnet_45_long_context_by_profile(model: str, long_input: float, long_output: float) -> None:
+    """s31 fix31 (``shared/pricing.py``, the long-context comment): past 200K, 2× input and 1.5× output on each Bedrock
+    listing's own base: $6.60/$24.75 per MTok for the regional and geo profiles, $6/$22.50 for ``global.``."""
+    rates = Pricer().rates("aws", model)
+    assert rates is not None
+    assert rates.input.tiers == ((200_000, pytest.approx(long_input)),)
+    assert rates.output.tiers == ((200_000, pytest.approx(long_output)),)

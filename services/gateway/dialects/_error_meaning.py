@@ -832,6 +832,23 @@ def stream_error_meaning(status: int, message: str) -> Meaning:
     return meaning_from_openai(status, told_in_stream(message))
 
 
+def overflow_told_whole(message: str, body: bytes) -> str | None:
+    """The words of a whole answer's error that says a context overflow though its status says none (a 200's
+    ``{"error": …}``, a failed Response's ``error``: ``body``, its JSON; ``message``, its wire reader's words), else
+    None. An overflow by its words (``stream_error_meaning``) or its code (``_OVERFLOW_CODES``, as an HTTP error's:
+    ``meaning_from_openai``); the words are ``message`` with OpenAI's overflow code joined (``_OPENAI_WORDS``) when
+    they do not say it, since the client's error is worded from them (Codex compacts on ``context_length_exceeded``;
+    ``Proxy._error_told_inside``, s29 fix29). s31 fix31: moved here from the proxy, where the code was hard-coded and
+    only ``context_length_exceeded`` was read (a failed Response's ``model_context_window_exceeded`` was a 502)."""
+    code = _OPENAI_WORDS["context_overflow"][1] or ""
+    if (
+        stream_error_meaning(500, message) != "context_overflow"
+        and _error_of(body).get("code") not in _OVERFLOW_CODES
+    ):
+        return None
+    return message if code in message else f"{message} ({code})"
+
+
 def stream_words_for_anthropic(
     status: int, etype: str, message: str, asked_output: int | None = None
 ) -> tuple[str, str]:

@@ -384,8 +384,11 @@ def _claude_thinking(body: dict[str, Any], field: str, out: dict[str, Any]) -> b
     """An Anthropic client's ``thinking`` (``enabled`` with ``budget_tokens``, or ``adaptive``) for Claude served on
     the chat wire (``Target.claude_field``), in the field that host reads; True when set here, False to leave it to
     the effort (``_effort``). Behind LiteLLM (``thinking_blocks``): ``thinking`` as the client sent it, which LiteLLM
-    passes on to Anthropic (LiteLLM docs, "'Thinking' / 'Reasoning Content'": ``thinking={"type": "enabled",
-    "budget_tokens": N}``), unless the history's last tool turn begins with no thinking (Anthropic refuses it then:
+    passes on to Anthropic (LiteLLM docs, "'Thinking' / 'Reasoning Content'", docs/my-website/docs/reasoning_content.md:
+    the proxy's ``/v1/chat/completions`` takes a top-level ``"thinking": {"type": "enabled", "budget_tokens": N}``;
+    checked s31 fix31 in github:BerriAI/litellm, ``litellm/llms/anthropic/chat/transformation.py``
+    ``AnthropicConfig.get_supported_openai_params``: ``thinking`` is a supported parameter of a Claude model its map
+    says reasons, mapped to Anthropic's own), unless the history's last tool turn begins with no thinking (Anthropic refuses it then:
     ``keeps_thinking``). On OpenRouter (``reasoning_details``): a budget as ``reasoning: {"max_tokens": N}`` (OpenRouter
     docs, "Reasoning Tokens": for Anthropic models it is the thinking budget), adaptive without an effort as
     ``reasoning: {"enabled": true}``; adaptive with ``output_config.effort`` goes by the effort. s29 fix29: before,

@@ -1,12 +1,18 @@
 """How long to wait, said in an error's words: a client rule (``registry.ClientSpec.said_with_wait``), for an
 error told where no ``retry-after`` header can go (an in-stream error). Pure.
 
-The wording is OpenAI's own, the one Codex reads: codex-rs ``try_parse_retry_after`` (codex-api
-``sse/responses.rs``) takes a ``response.failed`` error's delay from ``code == "rate_limit_exceeded"`` and
-``Please try again in (\\d+(\\.\\d+)?)(s|ms)`` in its message. On an HTTP 429 codex-rs reads no message: its
-wait is the ``retry-after`` header (whole seconds, ``parse::<u64>``) and its ``error.type`` only says whether
-the plan's usage limit is reached (``usage_limit_reached``, ``usage_not_included``); the gateway's HTTP answer
-carries the header (``proxy._error_response``), so the words are for streams alone (s30 fix30).
+The wording is OpenAI's own, the one Codex reads: codex-rs ``try_parse_retry_after`` (``codex-rs/codex-api/src/sse/
+responses.rs``) takes a ``response.failed`` error's delay from ``code == "rate_limit_exceeded"`` and
+``(?i)try again in\\s*(\\d+(?:\\.\\d+)?)\\s*(s|ms|seconds?)`` in its message (``ApiError::Retryable { delay }``, a
+stream retry after that wait). An HTTP 429 says Codex nothing to wait by (s31 fix31, read in github:openai/codex):
+its transport does not retry a 429 (``codex-rs/core/src/model_provider_info.rs`` ``to_api_provider``: ``retry_429:
+false``; ``codex-rs/codex-client/src/retry.rs`` ``run_with_retry`` backs off by its own schedule and reads no
+header), and ``map_api_error`` (``codex-rs/codex-api/src/api_bridge.rs``) reads only the body's ``error.type``
+(``usage_limit_reached``, ``usage_not_included``), else ``CodexErr::RetryLimit``, which ``is_retryable`` says no to:
+the turn ends. Codex before its ``codex-api`` crate (``codex-rs/core/src/client.rs``, e.g. commit edd459a) did read
+the ``retry-after`` header on a 429 (whole seconds, ``parse::<u64>``). Either way a message's words reach Codex only
+in a stream, so the words are for streams alone; the gateway's HTTP answer carries the ``retry-after`` header for the
+clients that read it (``proxy._error_response``; s30 fix30).
 """
 
 from __future__ import annotations

@@ -360,10 +360,10 @@ def asked_output_tokens(body: bytes) -> int | None:
 def clamp_body(body: dict[str, Any], limit: int) -> bool:
     """Lower every output-token field of an outgoing body to ``limit``; True if one changed.
 
-    An Anthropic ``thinking.budget_tokens`` must stay below ``max_tokens`` and at least 1024 (Anthropic
-    extended thinking docs; else 400 "`max_tokens` must be greater than `thinking.budget_tokens`"): a
-    budget the clamp left at or above the new ``max_tokens`` is lowered to ``max_tokens - 1``, and thinking
-    is dropped when that is under 1024. The client's ``thinking`` object is replaced, never changed."""
+    A thinking budget nested in the body (``_BUDGETS``: Anthropic's ``thinking.budget_tokens``, OpenRouter's
+    ``reasoning.max_tokens``) must stay below the output limit and at least 1024: a budget the clamp left at or
+    above the new limit is lowered to one below it, and the budget's object is dropped when that is under 1024
+    (``_fit_budgets``). The client's objects are replaced, never changed."""
     changed = False
     for name in _TOKEN_FIELDS:
         value = body.get(name)
@@ -371,24 +371,33 @@ def clamp_body(body: dict[str, Any], limit: int) -> bool:
             body[name] = limit
             changed = True
     if changed:
-        _fit_thinking_budget(body)
+        _fit_budgets(body)
     return changed
 
 
 _MIN_THINKING_BUDGET = 1024  # Anthropic: budget_tokens >= 1024
+# A thinking budget nested in an outgoing body, as (object, field), which must stay below the output limit:
+# * Anthropic ``thinking.budget_tokens``: >= 1024 and < ``max_tokens`` (Anthropic extended thinking docs; else 400
+#   "`max_tokens` must be greater than `thinking.budget_tokens`");
+# * OpenRouter ``reasoning.max_tokens`` (OpenRouter docs, "Reasoning Tokens", https://openrouter.ai/docs/use-cases/
+#   reasoning-tokens: "Directly specifies the maximum number of tokens to use for reasoning", Anthropic-style; for
+#   Claude it becomes the ``budget_tokens`` above, so the same rule). s31 fix31: before, a clamped retry on
+#   OpenRouter (its 402 "… can only afford N") kept a reasoning budget at or above the new limit.
+_BUDGETS = (("thinking", "budget_tokens"), ("reasoning", "max_tokens"))
 
 
-def _fit_thinking_budget(body: dict[str, Any]) -> None:
-    thinking, max_tokens = body.get("thinking"), body.get("max_tokens")
-    if not isinstance(thinking, dict) or not isinstance(max_tokens, int):
+def _fit_budgets(body: dict[str, Any]) -> None:
+    limit = next((v for n in _TOKEN_FIELDS if type(v := body.get(n)) is int), None)  # the output limit sent
+    if limit is None:
         return
-    budget = thinking.get("budget_tokens")
-    if not isinstance(budget, int) or isinstance(budget, bool) or budget < max_tokens:
-        return
-    if max_tokens - 1 < _MIN_THINKING_BUDGET:
-        del body["thinking"]
-    else:
-        body["thinking"] = {**thinking, "budget_tokens": max_tokens - 1}
+    for holder, field in _BUDGETS:
+        outer = body.get(holder)
+        if not isinstance(outer, dict) or type(budget := outer.get(field)) is not int or budget < limit:
+            continue
+        if limit - 1 < _MIN_THINKING_BUDGET:
+            del body[holder]  # no room to think: thinking left out, as the translators do
+        else:
+            body[holder] = {**outer, field: limit - 1}
 
 
 # An output-token field the upstream does not take, named in its refusal (the other one is what it takes):

@@ -1760,3 +1760,29 @@ def test_error_bodies_after_a_byte_order_mark_are_read_as_json() -> None:
         == "context_overflow"
     )
     assert body_reset_seconds(bom + retry, 0.0) == body_reset_seconds(retry, 0.0) == 7.0
+
+
+@pytest.mark.parametrize(
+    ("message", "error", "expected"),
+    [
+        # by its code, the words joined with OpenAI's overflow code (Codex compacts on it)
+        (
+            "Failed.",
+            {"code": "context_length_exceeded", "message": "Failed."},
+            "Failed. (context_length_exceeded)",
+        ),
+        ("Failed.", {"code": "model_context_window_exceeded"}, "Failed. (context_length_exceeded)"),
+        # by its words, the code already said: as it came
+        (
+            "context_length_exceeded: input too long",
+            {"message": "context_length_exceeded: input too long"},
+            "context_length_exceeded: input too long",
+        ),
+        ("Internal failure.", {"code": "server_error", "message": "Internal failure."}, None),
+    ],
+)
+def test_s31_overflow_told_whole_reads_every_overflow_code(
+    message: str, error: dict[str, str], expected: str | None
+) -> None:
+    body = orjson.dumps({"object": "response", "status": "failed", "error": error})
+    assert em.overflow_told_whole(message, body) == expected

@@ -1,12 +1,12 @@
-"""``bodies.appended`` against the general path, over every provider step ``Proxy._build`` runs on a chat passthrough.
+"""Every provider step ``Proxy._build`` runs on a chat passthrough leaves the client's body as it came.
 
-Review of session 29 (review30): ``appended`` sends the client's bytes with members spliced in when each value of the
-changed body is the client's object, so it is right only while no step of the passthrough changes a client's value in
-place (``strip_minted``, ``clamp_body``, each provider's ``prepare``). Hypothesis over chat stream bodies that reach
-each of those steps (cache markers on messages and parts, tool calls with and without Gemini's signatures, Claude's
-reasoning details, reasoning fields, a client's ``stream_options`` and ``usage``) and the providers whose ``prepare``
-changes most (OpenAI, xAI, OpenRouter's Claude and Gemini 3, a catalog relay's Claude and Gemini 3): whenever the
-splice is taken, its bytes parse to what the general path (``dumps_body``) sends, and the client's body is as it came.
+Review of session 29 (review30): the steps (``strip_minted``, ``clamp_body``, each provider's ``prepare``) copy what
+they change, never a client's value in place: a later attempt (another route, a retry) builds from the body the
+client sent. Hypothesis over chat stream bodies that reach each of those steps (cache markers on messages and parts,
+tool calls with and without Gemini's signatures, Claude's reasoning details, reasoning fields, a client's
+``stream_options`` and ``usage``) and the providers whose ``prepare`` changes most (OpenAI, xAI, OpenRouter's Claude
+and Gemini 3, a catalog relay's Claude and Gemini 3). Session 31 (fix31): the splice this file also checked
+(``bodies.appended``) is gone; a changed body is the serialisation of the gateway's reading (``dumps_body``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import orjson
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from services.gateway.bodies import appended, dumps_body
+from services.gateway.bodies import dumps_body
 from services.gateway.dialects.registry import WIRES
 from services.gateway.providers.base import Provider
 from services.gateway.providers.configured import ConfiguredProvider
@@ -117,7 +117,7 @@ def bodies(draw: st.DrawFn) -> dict[str, Any]:
 
 @settings(max_examples=300, deadline=None)
 @given(bodies(), st.sampled_from(range(len(ROUTES))), st.sampled_from([None, 0, 2]), st.booleans())
-def test_the_splice_sends_what_the_general_path_sends(
+def test_the_passthrough_steps_leave_the_clients_body_as_it_came(
     client: dict[str, Any], route: int, indent: int | None, ascii_only: bool
 ) -> None:
     provider, model = ROUTES[route]
@@ -127,12 +127,10 @@ def test_the_splice_sends_what_the_general_path_sends(
     kept = copy.deepcopy(before)
     body = dict(before)  # ``Proxy._build``'s passthrough, step by step
     body["model"] = model
-    WIRES["openai_chat"].strip_minted(body)
+    changed = WIRES["openai_chat"].strip_minted(body)
     if (limit := provider.known_output_limit(model)) is not None:
-        clamp_body(body, limit)
-    provider.prepare(body, True, "openai_chat")
-    spliced = appended(raw, before, body)
-    assert before == kept  # no step changed the client's body: a value that is its object holds what it sent
-    event(f"spliced: {spliced is not None}")
-    if spliced is not None:
-        assert orjson.loads(spliced) == orjson.loads(dumps_body(body))
+        changed = clamp_body(body, limit) or changed
+    changed = provider.prepare(body, True, "openai_chat") or changed
+    assert before == kept  # no step changed the client's body
+    event(f"changed: {changed}")
+    assert orjson.loads(dumps_body(body)) == body
