@@ -69,7 +69,9 @@ def test_a_call_restated_whole_with_a_null_index_is_dropped() -> None:
 
 def test_a_restatement_with_more_under_a_null_index_gives_only_the_rest() -> None:
     decoder = ChatStreamDecoder()
-    _mended(decoder, _chunk([{"index": None, "id": "a", "function": {"name": "get_time", "arguments": '{"tz":'}}]))
+    _mended(
+        decoder, _chunk([{"index": None, "id": "a", "function": {"name": "get_time", "arguments": '{"tz":'}}])
+    )
     # vLLM's end-of-stream flush of the whole arguments, in the finish chunk: only what it adds goes on
     got = _mended(decoder, _chunk([{"index": None, "function": {"arguments": '{"tz":"UTC"}'}}], "tool_calls"))
     assert got == [{"index": 0, "function": {"arguments": '"UTC"}'}}]

@@ -304,7 +304,8 @@ def indexes_given(ev: SSEEvent, decoder: ChatStreamDecoder) -> SSEEvent | None:
                 else:
                     call["index"] = decoder.call_number(pos)
             kept.append(call)
-        if kept and mended:  # the new list: an item replaced by its fragment went as it came before (review31)
+        # the new list whenever an item was mended: one replaced by its fragment went as it came (review31)
+        if kept and mended:
             delta["tool_calls"] = kept
         elif mended:
             del delta["tool_calls"]
