@@ -362,8 +362,13 @@ def clamp_body(body: dict[str, Any], limit: int) -> bool:
 
     An Anthropic ``thinking.budget_tokens`` must stay below ``max_tokens`` and at least 1024 (Anthropic
     extended thinking docs; else 400 "`max_tokens` must be greater than `thinking.budget_tokens`"): a
-    budget the clamp left at or above the new ``max_tokens`` is lowered to ``max_tokens - 1``, and thinking
-    is dropped when that is under 1024. The client's ``thinking`` object is replaced, never changed."""
+    budget the clamp left at or above the new output limit is lowered to one below it, and thinking
+    is dropped when that is under 1024. The limit is the body's ``max_tokens`` or ``max_completion_tokens``
+    (a chat client's body to Claude behind LiteLLM, which takes ``thinking`` and either field: LiteLLM docs,
+    "'Thinking' / 'Reasoning Content'"), and OpenRouter's ``reasoning.max_tokens`` (OpenRouter docs, "Reasoning
+    Tokens": Claude's thinking budget) is fitted the same way (review31: both went on above the clamped limit,
+    as session 30's ``_request_to_chat._claude_thinking`` fits them for a translated body). The client's
+    ``thinking`` and ``reasoning`` objects are replaced, never changed."""
     changed = False
     for name in _TOKEN_FIELDS:
         value = body.get(name)
@@ -376,19 +381,22 @@ def clamp_body(body: dict[str, Any], limit: int) -> bool:
 
 
 _MIN_THINKING_BUDGET = 1024  # Anthropic: budget_tokens >= 1024
+_CHAT_LIMIT_FIELDS = ("max_tokens", "max_completion_tokens")  # the output limits a thinking budget sits under
 
 
 def _fit_thinking_budget(body: dict[str, Any]) -> None:
-    thinking, max_tokens = body.get("thinking"), body.get("max_tokens")
-    if not isinstance(thinking, dict) or not isinstance(max_tokens, int):
+    limits = [v for name in _CHAT_LIMIT_FIELDS if type(v := body.get(name)) is int]
+    if not limits:
         return
-    budget = thinking.get("budget_tokens")
-    if not isinstance(budget, int) or isinstance(budget, bool) or budget < max_tokens:
-        return
-    if max_tokens - 1 < _MIN_THINKING_BUDGET:
-        del body["thinking"]
-    else:
-        body["thinking"] = {**thinking, "budget_tokens": max_tokens - 1}
+    limit = min(limits)
+    for field, key in (("thinking", "budget_tokens"), ("reasoning", "max_tokens")):
+        holder = body.get(field)
+        if not isinstance(holder, dict) or type(budget := holder.get(key)) is not int or budget < limit:
+            continue
+        if limit - 1 < _MIN_THINKING_BUDGET:
+            del body[field]  # no room to think (``_claude_thinking`` leaves it out too)
+        else:
+            body[field] = {**holder, key: limit - 1}
 
 
 # An output-token field the upstream does not take, named in its refusal (the other one is what it takes):
