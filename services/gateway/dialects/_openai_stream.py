@@ -1334,9 +1334,9 @@ class ChatStreamDecoder:
             if not isinstance(item, dict):
                 continue
             idx = item.get("index")
-            indexless = not isinstance(idx, int)  # a few OpenAI-compatible servers omit it (or send null)
-            if indexless:
-                idx = pos
+            indexless = False
+            if not isinstance(idx, int):  # a few OpenAI-compatible servers omit it (or send null)
+                idx, indexless = pos, True
                 self.indexless_seen = True
             item_id = item["id"] if isinstance(item.get("id"), str) and item["id"] else None
             slot = self._slots.get(idx)
