@@ -244,3 +244,25 @@ def test_a_call_gemini_repeats_reaches_a_chat_client_once(gw: Stack, up: Scripte
     SDK joins fragments by index, so the repeat must not add its arguments again ("{}{}" parses to nothing)."""
     up.script(GEMINI, sse(_repeated(_call("function-call-9", "snooze", "{}"))))
     assert _chat_calls(gw, [_chat_tool("snooze", NO_PARAMS)]) == [("function-call-9", "snooze", "{}")]
+
+
+def test_a_call_flushed_whole_after_its_beginning_reaches_a_chat_client_whole(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """review31: a call without ``index`` streamed in pieces, then its whole arguments flushed again in the finish
+    chunk (vLLM's end-of-stream flush, vllm-project/vllm#51697, here from a server that omits ``index``): the
+    chat client gets only what the flush adds, under the call's index. Before, ``indexes_given`` built that
+    fragment but left the chunk's item as it came (no ``index``: the SDK raised ``TypeError``)."""
+    start = {
+        "id": "function-call-3",
+        "type": "function",
+        "function": {"name": "weather", "arguments": '{"city":'},
+    }
+    flush = {"function": {"arguments": '{"city":"Rome"}'}}
+    pieces = [
+        _chunk({"role": "assistant", "tool_calls": [start]}),
+        _chunk({"tool_calls": [flush]}, "tool_calls"),
+    ]
+    up.script(GEMINI, sse([*pieces, _chunk({}, None, USAGE), b"data: [DONE]\n\n"]))
+    got = _chat_calls(gw, [_chat_tool("weather", CITY)])
+    assert got == [("function-call-3", "weather", '{"city":"Rome"}')]

@@ -56,3 +56,22 @@ def test_indexed_calls_are_left_alone() -> None:
     decoder.feed(ev)
     assert indexes_given(ev, decoder) is None
     assert not decoder.indexless_seen
+
+
+def test_a_call_restated_whole_with_a_null_index_is_dropped() -> None:
+    """review31: ``"index": null`` is read as no index (``_tool_deltas``: not an int), so a call restated whole
+    under it is dropped as one without the key is; it went on with an index given, and the SDK joined ``"{}{}"``."""
+    decoder = ChatStreamDecoder()
+    first = _mended(decoder, _chunk([dict(_call("a", "{}"), index=None)]))
+    assert [(c["index"], c["function"]["arguments"]) for c in first] == [(0, "{}")]
+    assert _mended(decoder, _chunk([dict(_call("a", "{}"), index=None)], "tool_calls")) is None
+
+
+def test_a_restatement_with_more_under_a_null_index_gives_only_the_rest() -> None:
+    decoder = ChatStreamDecoder()
+    _mended(
+        decoder, _chunk([{"index": None, "id": "a", "function": {"name": "get_time", "arguments": '{"tz":'}}])
+    )
+    # vLLM's end-of-stream flush of the whole arguments, in the finish chunk: only what it adds goes on
+    got = _mended(decoder, _chunk([{"index": None, "function": {"arguments": '{"tz":"UTC"}'}}], "tool_calls"))
+    assert got == [{"index": 0, "function": {"arguments": '"UTC"}'}}]

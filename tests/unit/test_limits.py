@@ -371,6 +371,49 @@ def test_clamp_body_drops_a_reasoning_budget_with_no_room() -> None:
     assert body == {"max_tokens": 1024}
 
 
+@pytest.mark.parametrize(
+    ("body", "limit", "expected"),
+    [
+        # review31: a chat client's body to Claude behind LiteLLM, asked by max_completion_tokens (the openai SDK's
+        # field), with LiteLLM's ``thinking``: the budget goes below the clamped limit as under max_tokens
+        (
+            {"max_completion_tokens": 32000, "thinking": {"type": "enabled", "budget_tokens": 31999}},
+            8192,
+            {"max_completion_tokens": 8192, "thinking": {"type": "enabled", "budget_tokens": 8191}},
+        ),
+        # OpenRouter's reasoning.max_tokens (Claude's thinking budget there)
+        (
+            {"max_tokens": 32000, "reasoning": {"max_tokens": 31999, "exclude": False}},
+            8192,
+            {"max_tokens": 8192, "reasoning": {"max_tokens": 8191, "exclude": False}},
+        ),
+        (
+            {"max_tokens": 32000, "reasoning": {"max_tokens": 4000}},
+            8192,
+            {"max_tokens": 8192, "reasoning": {"max_tokens": 4000}},
+        ),
+        (
+            {"max_tokens": 32000, "reasoning": {"max_tokens": 31999}},
+            1024,
+            {"max_tokens": 1024},
+        ),  # no room: left out
+        (
+            {"max_tokens": 32000, "reasoning": {"effort": "high"}},
+            8192,
+            {"max_tokens": 8192, "reasoning": {"effort": "high"}},
+        ),
+    ],
+)
+def test_clamp_body_fits_a_budget_under_either_chat_field(
+    body: dict[str, Any], limit: int, expected: dict[str, Any]
+) -> None:
+    objects = [v for v in body.values() if isinstance(v, dict)]  # the client's own: never changed
+    copies = [dict(v) for v in objects]
+    assert clamp_body(body, limit)
+    assert body == expected
+    assert objects == copies
+
+
 def test_catalog_file_limits() -> None:
     spec = parse_catalog(
         {

@@ -1334,8 +1334,9 @@ class ChatStreamDecoder:
             if not isinstance(item, dict):
                 continue
             idx = item.get("index")
-            if not isinstance(idx, int):  # a few OpenAI-compatible servers omit it
-                idx = pos
+            indexless = False
+            if not isinstance(idx, int):  # a few OpenAI-compatible servers omit it (or send null)
+                idx, indexless = pos, True
                 self.indexless_seen = True
             item_id = item["id"] if isinstance(item.get("id"), str) and item["id"] else None
             slot = self._slots.get(idx)
@@ -1365,7 +1366,7 @@ class ChatStreamDecoder:
                 # add to the fragments so far ("" when those were whole). Joined they read "{..}{..}" or
                 # "{{..}", which no client parses (bugcase 01's kind, bug28a variants 01-vD, vH..vK). The
                 # item's other fields are still read (a signature may ride with it).
-                if "index" not in item:
+                if indexless:  # (the same test as ``indexes_given``: review31, ``"index": null``)
                     self._give(pos, rest)
                 arguments = rest
             elif (
@@ -1396,7 +1397,7 @@ class ChatStreamDecoder:
                 call.name = fn["name"]
             if isinstance(arguments, str) and arguments:
                 if item_id is not None and call.fragments == [arguments] and call.is_complete():
-                    if "index" not in item:
+                    if indexless:
                         self._give(pos, "")
                     continue  # the whole call again, under its id and name (Gemini's finish chunk)
                 call.fragments.append(arguments)

@@ -292,9 +292,10 @@ def indexes_given(ev: SSEEvent, decoder: ChatStreamDecoder) -> SSEEvent | None:
         if not isinstance(delta, dict) or not isinstance(calls, list):
             continue
         kept: list[Any] = []
+        mended = False
         for pos, call in enumerate(calls):
             if isinstance(call, dict) and not isinstance(call.get("index"), int):
-                changed = True
+                changed = mended = True
                 given = decoder.given_arguments(pos)
                 if given == "":
                     continue  # the whole call again: nothing to add
@@ -303,11 +304,11 @@ def indexes_given(ev: SSEEvent, decoder: ChatStreamDecoder) -> SSEEvent | None:
                 else:
                     call["index"] = decoder.call_number(pos)
             kept.append(call)
-        if len(kept) != len(calls):
-            if kept:
-                delta["tool_calls"] = kept
-            else:
-                del delta["tool_calls"]
+        # the new list whenever an item was mended: one replaced by its fragment went as it came (review31)
+        if kept and mended:
+            delta["tool_calls"] = kept
+        elif mended:
+            del delta["tool_calls"]
     if not changed:
         return None
     return SSEEvent(ev.event, orjson.dumps(obj).decode(), id=ev.id, retry=ev.retry)

@@ -387,9 +387,12 @@ _BUDGETS = (("thinking", "budget_tokens"), ("reasoning", "max_tokens"))
 
 
 def _fit_budgets(body: dict[str, Any]) -> None:
-    limit = next((v for n in _TOKEN_FIELDS if type(v := body.get(n)) is int), None)  # the output limit sent
-    if limit is None:
+    limits = [
+        v for n in _TOKEN_FIELDS if type(v := body.get(n)) is int
+    ]  # the output limits sent (review31: the least)
+    if not limits:
         return
+    limit = min(limits)
     for holder, field in _BUDGETS:
         outer = body.get(holder)
         if not isinstance(outer, dict) or type(budget := outer.get(field)) is not int or budget < limit:
