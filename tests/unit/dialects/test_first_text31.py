@@ -42,7 +42,14 @@ def _started() -> MessagesStreamDecoder:
 
 
 def _state(decoder: MessagesStreamDecoder) -> tuple[Any, ...]:
-    return (decoder.done, decoder.model, decoder.closed, dict(decoder._blocks), decoder._stopped, decoder._failed)
+    return (
+        decoder.done,
+        decoder.model,
+        decoder.closed,
+        dict(decoder._blocks),
+        decoder._stopped,
+        decoder._failed,
+    )
 
 
 def _tapped(buf: bytes, pos: int) -> tuple[list[Any], int, MessagesStreamDecoder]:
@@ -62,7 +69,9 @@ def _tapped(buf: bytes, pos: int) -> tuple[list[Any], int, MessagesStreamDecoder
 
 DATAS = st.one_of(
     st.text().map(_text_data),
-    st.sampled_from(["Hello ", "h\u00e9", "a\\b", 'say "x"', "\x1f", "\u2028", "", "\U0001f600"]).map(_text_data),
+    st.sampled_from(["Hello ", "h\u00e9", "a\\b", 'say "x"', "\x1f", "\u2028", "", "\U0001f600"]).map(
+        _text_data
+    ),
     st.tuples(st.text(max_size=4), st.integers(0, 300)).map(lambda t: _text_data(t[0], t[1])),
     st.sampled_from(
         [
