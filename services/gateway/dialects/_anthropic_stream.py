@@ -103,8 +103,23 @@ _NAMED_FRAME = re.compile(rb"event: [^\n]+\ndata: ([^\n]*)\n\n").match
 _TEXT_HEAD = re.compile(
     rb'\{"type":"content_block_delta","index":(?:0|[1-9][0-9]*),"delta":\{"type":"text_delta","text":"'
 ).match
+# ... and the whole of a usual text delta's data (``_TEXT_EVENT`` on bytes): group 1 the text's JSON string body,
+# the UTF-8 of the text itself (no escape to undo). ``feed_frames`` reads the first token's frame by it, with no
+# parse (session 31: ~5k instructions less a stream, callgrind)
+_TEXT_DATA = re.compile(
+    rb'\{"type":"content_block_delta","index":(?:0|[1-9][0-9]*),'
+    rb'"delta":\{"type":"text_delta","text":"([^"\\\x00-\x1f]+)"\}\}'
+).fullmatch
 # The deltas that are a token (``relay._CONTENT``): ``feed_frames`` stops after a frame that brings one
 _TOKENS: frozenset[type] = frozenset({TextDelta, ReasoningDelta, ToolCallStart, ToolArgsDelta})
+
+
+def _utf8_text(body: bytes) -> str | None:
+    """``body`` decoded as UTF-8, None when it is not valid UTF-8."""
+    try:
+        return body.decode()
+    except UnicodeDecodeError:
+        return None
 
 
 class MessagesStreamDecoder:
@@ -204,7 +219,13 @@ class MessagesStreamDecoder:
                 out += self._exact(exact, data)
                 pos = framed.end()
                 continue
-            if not until_token and pos != start and _TEXT_HEAD(data) is not None:
+            if until_token:
+                # the first token's usual text delta (``text_of``'s): ``[TextDelta(text)]`` with no parse, for a
+                # text that is valid UTF-8 (else ``feed_data`` reads it, as ``feed`` would the SSE decoder's text)
+                if (text := _TEXT_DATA(data)) is not None and (said := _utf8_text(text[1])) is not None:
+                    out.append(TextDelta(said))
+                    return out, framed.end()
+            elif pos != start and _TEXT_HEAD(data) is not None:
                 break  # (the run lane's: its frames are read with no delta made)
             got = self.feed_data(data)
             if got is None:
