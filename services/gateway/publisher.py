@@ -115,6 +115,8 @@ _POLLIN = int(zmq.POLLIN)
 # wrapper (routing_id, group) around it. Session 12 (docs/benchmarks.md, "one connection"): a 9-event
 # batch's send 12.0 us of CPU against 16.8 (services/recorder/frames.py does the same on the recorder's side).
 _send_frame = zmq.backend.Socket.send
+# what ``_answered`` counts as readable (``select``'s rule: input, hang-up, error; not POLLNVAL, a closed fd)
+_READABLE = select.POLLIN | select.POLLHUP | select.POLLERR
 BATCH_DELAY_S = 0.005  # how long a published event may wait for others to share its send
 BATCH_MAX = 256  # events per message; a full batch goes out at once
 FLUSH_BATCHES = 8  # messages sent per loop turn at most; more wait for the next turn (call_soon)
@@ -388,7 +390,7 @@ class EventPublisher:
 
         Bounded by the answer (session 29): at one connection, after the first piece of work (the due batch
         sent with the events waiting built in it, else an event built, else the round), each further piece runs
-        only while ``upstream``'s answer has not come in (:func:`_answered`, one zero-timeout ``select``); once
+        only while ``upstream``'s answer has not come in (:func:`_answered`, one zero-timeout ``poll``); once
         it has, the rest stays due for the next request's wait or its own timer (``batch_delay_s`` later), and
         the answer is relayed at once. A wait shorter than one piece still carries that one. A due batch is
         always the first piece (session 30): built first and then checked, its send was left due on 3-15% of
@@ -775,18 +777,24 @@ def _rows_of(build: Callable[..., events.UsageEvent]) -> Callable[..., events.Ro
 
 
 def _answered(upstream: asyncio.BaseTransport | None) -> bool:
-    """Some of ``upstream``'s answer is in: its socket reads now (``select`` with a zero timeout, one system
-    call; a TLS connection's raw socket, so any record of the answer). False when unknown (``None``, no
-    socket, closed)."""
+    """Some of ``upstream``'s answer is in: its socket reads now (one zero-timeout ``poll(2)`` on its file
+    descriptor, one system call; a TLS connection's raw socket, so any record of the answer). Readable as
+    ``select`` reads it: input, the peer's hang-up or an error (Linux ``POLLIN_SET``). ``poll``, not
+    ``select``: ``select`` takes no descriptor at or past ``FD_SETSIZE`` (1024; Python raises
+    ``ValueError``), which a gateway holding many connections hands out (issue 13, session 31). False when
+    unknown (``None``, no socket, closed: ``POLLNVAL``)."""
     if upstream is None:
         return False
     sock = upstream.get_extra_info("socket")
     if sock is None:
         return False
     try:
-        return bool(select.select((sock,), (), (), 0)[0])
-    except (OSError, ValueError):  # closed meanwhile: nothing to wait for
+        poller = select.poll()
+        poller.register(sock, _READABLE)
+        ready = poller.poll(0)
+    except (OSError, ValueError):  # closed meanwhile (fileno -1): nothing to wait for
         return False
+    return bool(ready) and bool(ready[0][1] & _READABLE)
 
 
 def _discarded(copies: set[bytes], event_id: bytes) -> bool:
