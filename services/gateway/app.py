@@ -154,7 +154,16 @@ def create_app(settings: Settings) -> web.Application:
         limits = Limits(settings.max_attempts, settings.retry_after_max_wait_s)
         proxy = Proxy(upstream, providers, health, limits)
         app[keys.STATE] = keys.GatewayState(
-            settings, _version(), providers, catalog, health, publisher, proxy, pricer, upstream
+            settings,
+            _version(),
+            providers,
+            catalog,
+            health,
+            publisher,
+            proxy,
+            pricer,
+            upstream,
+            asyncio.get_running_loop(),
         )
         configured = [p.name for p in providers.values() if p.configured]
         # not yet listening: that is logged once the socket listens (workers.listening)

@@ -104,11 +104,13 @@ async def generate(request: web.Request, endpoint: Endpoint, guarded: bool = Tru
     Runs in the request context itself (``context.in_context``'s steps inline: the hot path has no
     wrapping coroutine)."""
     rid = context.request_id(request)
-    loop = asyncio.get_running_loop()  # once (it checks the pid: a system call): the watch, the event
     try:
         if guarded and (refusal := auth.check(request)) is not None:
             return context.stamped(refusal, rid)
         state = request.app[keys.STATE]
+        # the app's loop, kept: ``asyncio.get_running_loop()`` checks the pid, a system call a request on
+        # CPython 3.11 (issue 13, session 31); used by the hang-up watch and the event's ``call_soon``
+        loop = state.loop
         spec = registry.client(endpoint.format)
         call = Call(
             endpoint,

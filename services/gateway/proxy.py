@@ -533,8 +533,10 @@ class Proxy:
         the timer fires. It writes whole frames only and stops between two (``stop``), never cancelled inside a
         write, so the client's bytes end between events when the answer continues them."""
         keepalive_s = self.upstream.keepalive_s
-        loop = asyncio.get_running_loop()
-        me = asyncio.current_task()
+        # the task and its loop without ``asyncio.get_running_loop``/``current_task()``: each costs a ``getpid``
+        # system call on CPython 3.11 (its fork check), two a stream (issue 13, session 31)
+        me = self.upstream.running_task()
+        loop = asyncio.get_running_loop() if me is None else me.get_loop()
         stop = self._never_stopped  # made when the keep-alives start: the usual answer makes no event
         gone = False
         keeping: asyncio.Task[None] | None = None

@@ -115,6 +115,8 @@ _POLLIN = int(zmq.POLLIN)
 # wrapper (routing_id, group) around it. Session 12 (docs/benchmarks.md, "one connection"): a 9-event
 # batch's send 12.0 us of CPU against 16.8 (services/recorder/frames.py does the same on the recorder's side).
 _send_frame = zmq.backend.Socket.send
+# what ``_answered`` counts as readable (``select``'s rule: input, hang-up, error; not POLLNVAL, a closed fd)
+_READABLE = select.POLLIN | select.POLLHUP | select.POLLERR
 BATCH_DELAY_S = 0.005  # how long a published event may wait for others to share its send
 BATCH_MAX = 256  # events per message; a full batch goes out at once
 FLUSH_BATCHES = 8  # messages sent per loop turn at most; more wait for the next turn (call_soon)
@@ -388,7 +390,7 @@ class EventPublisher:
 
         Bounded by the answer (session 29): at one connection, after the first piece of work (the due batch
         sent with the events waiting built in it, else an event built, else the round), each further piece runs
-        only while ``upstream``'s answer has not come in (:func:`_answered`, one zero-timeout ``select``); once
+        only while ``upstream``'s answer has not come in (:func:`_answered`, one zero-timeout ``poll``); once
         it has, the rest stays due for the next request's wait or its own timer (``batch_delay_s`` later), and
         the answer is relayed at once. A wait shorter than one piece still carries that one. A due batch is
         always the first piece (session 30): built first and then checked, its send was left due on 3-15% of
@@ -637,15 +639,16 @@ class EventPublisher:
         self._acked_since_resend = False
         self._last_resend = now
 
-    def pump(self, build: bool = True) -> None:
+    def pump(self, build: bool = True, send: bool = True) -> None:
         """One round of the background work: acknowledgements, (re)connections, overdue resends, sends;
-        ``build``: the events waiting for their batch are built too (else the batch builds them)."""
+        ``build``: the events waiting for their batch are built too (else the batch builds them); ``send``:
+        what waits is sent (else the pending batch sends it, at its time)."""
         if build:
             self.build_waiting()
         self._read_monitor()
         self._look()  # reads the acknowledgements, and whether the socket takes a message
         self._resend_overdue()
-        if self._unsent and self._writable:
+        if send and self._unsent and self._writable:
             self.flush_queue()
             if self._unsent and self._writable and self._flush is None and self._loop is not None:
                 self._schedule(0)  # the rest next turn
@@ -689,8 +692,11 @@ class EventPublisher:
         self._round_due = False
         try:
             # a batch timer pending builds the waiting events itself, at the loop's idle moment (see
-            # _batch_due): this round does not (session 19: 150-250 us a round when it did)
-            self.pump(build=self._flush is None)
+            # _batch_due): this round does not (session 19: 150-250 us a round when it did), nor sends
+            # what waits for it: one ZeroMQ message fewer a round, its send's system calls and ZeroMQ's
+            # I/O thread's (session 31: at one connection events built ahead wait in _unsent for their batch)
+            idle = self._flush is None
+            self.pump(build=idle, send=idle)
         except Exception:
             log.exception("event publisher round failed")
         if loop is not None:
@@ -775,18 +781,24 @@ def _rows_of(build: Callable[..., events.UsageEvent]) -> Callable[..., events.Ro
 
 
 def _answered(upstream: asyncio.BaseTransport | None) -> bool:
-    """Some of ``upstream``'s answer is in: its socket reads now (``select`` with a zero timeout, one system
-    call; a TLS connection's raw socket, so any record of the answer). False when unknown (``None``, no
-    socket, closed)."""
+    """Some of ``upstream``'s answer is in: its socket reads now (one zero-timeout ``poll(2)`` on its file
+    descriptor, one system call; a TLS connection's raw socket, so any record of the answer). Readable as
+    ``select`` reads it: input, the peer's hang-up or an error (Linux ``POLLIN_SET``). ``poll``, not
+    ``select``: ``select`` takes no descriptor at or past ``FD_SETSIZE`` (1024; Python raises
+    ``ValueError``), which a gateway holding many connections hands out (issue 13, session 31). False when
+    unknown (``None``, no socket, closed: ``POLLNVAL``)."""
     if upstream is None:
         return False
     sock = upstream.get_extra_info("socket")
     if sock is None:
         return False
     try:
-        return bool(select.select((sock,), (), (), 0)[0])
-    except (OSError, ValueError):  # closed meanwhile: nothing to wait for
+        poller = select.poll()
+        poller.register(sock, _READABLE)
+        ready = poller.poll(0)
+    except (OSError, ValueError):  # closed meanwhile (fileno -1): nothing to wait for
         return False
+    return bool(ready) and bool(ready[0][1] & _READABLE)
 
 
 def _discarded(copies: set[bytes], event_id: bytes) -> bool:

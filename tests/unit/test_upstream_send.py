@@ -87,7 +87,7 @@ async def test_a_fired_timer_whose_cancellation_was_swallowed_is_taken_back() ->
 
 
 def test_a_client_used_in_a_second_event_loop_times_out_in_that_loop() -> None:
-    """``UpstreamClient._task`` keeps the loop it was last used in; in another loop (the first one closed)
+    """``UpstreamClient.running_task`` keeps the loop it was last used in; in another loop (the first one closed)
     the running task is looked up again: the bound's timer cancels the task that waits, in its own loop."""
     client = UpstreamClient(Session(), 0.05, 5)  # type: ignore[arg-type]
 
@@ -108,6 +108,6 @@ async def test_the_task_looked_up_is_the_one_that_waits() -> None:
 
     async def mine() -> bool:
         await asyncio.sleep(0)
-        return client._task() is asyncio.current_task()
+        return client.running_task() is asyncio.current_task()
 
     assert await asyncio.gather(mine(), mine(), mine()) == [True, True, True]

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
+    import asyncio
+
     from services.gateway.providers.base import Provider
     from services.gateway.proxy import Proxy
     from services.gateway.publisher import EventPublisher
@@ -30,6 +32,9 @@ class GatewayState:
     proxy: Proxy
     pricer: Pricer
     upstream: UpstreamClient
+    # the event loop serving this app (one per process; ``generate`` uses it without asking for the running
+    # loop, which costs a ``getpid`` system call on CPython 3.11)
+    loop: asyncio.AbstractEventLoop
     # keyed event ids (``shared.events.keyed_event_id``) this process recorded already from a stored response's
     # answer (``stored_responses``): retrieved again, it is not published again (oldest forgotten past
     # ``stored_responses.RECORDED_KEPT``; the ledger keeps one row either way)
