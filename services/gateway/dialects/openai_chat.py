@@ -598,8 +598,12 @@ def _chat_call(b: ToolUseBlock, names: dict[str, str]) -> dict[str, Any]:
 
 
 def answer_usage(body: dict[str, Any]) -> Usage:
-    """Everything a whole (non-streamed) answer bills, from its usage object (``_answer_usage_object``)."""
-    return usage_from_openai(_answer_usage_object(body), body.get("service_tier"))
+    """Everything a whole (non-streamed) answer bills, from its usage object (``_answer_usage_object``; its usual
+    case, a top-level ``usage``, read inline: every plain answer passes here)."""
+    usage = body.get("usage")
+    if type(usage) is not dict:
+        usage = _answer_usage_object(body)
+    return usage_from_openai(usage, body.get("service_tier"))
 
 
 def _answer_usage_object(body: dict[str, Any]) -> dict[str, Any]:
