@@ -293,7 +293,7 @@ def _spliced_shape(data: str, obj: Any, model: str | None) -> tuple[str, str, st
 
     What the decoder then makes of such a chunk (``_chunk``): ``obj`` is an object with no truthy
     ``error``, its ``choices`` one object at index 0 with no ``finish_reason``, no ``usage``, and no
-    ``usage`` object or ``x_groq`` at the top (``_vendor_usage`` None): one ``TextDelta`` of ``t``
+    ``usage`` object or ``x_groq`` at the top (``vendor_usage`` None): one ``TextDelta`` of ``t``
     while the stream runs (not finished), nothing else; its ``model`` is ``obj``'s, which leaves the
     decoder's as it is when that is the decoder's (a non-empty string: the shape holds for that model)
     or when it names none (absent, empty, not a string: the shape holds for the decoder's model now,
@@ -462,7 +462,7 @@ def _object_or_none(text: str) -> dict[str, Any] | None:
     return value if type(value) is dict else None
 
 
-def _vendor_usage(obj: dict[str, Any]) -> Any:
+def vendor_usage(obj: dict[str, Any]) -> Any:
     """A chunk's usage reported outside ``usage``, else None: Groq's streams report it in the last chunk's
     ``x_groq.usage`` (Groq API reference, chat completion chunk ``x_groq``; same counts as ``usage``),
     Moonshot/Kimi's in the finish chunk's ``choices[0].usage`` (higress#1568, vercel/ai#19727); those
@@ -1216,13 +1216,13 @@ class ChatStreamDecoder:
             # nothing more on a chat chunk's way
             return out + self._fail(stream_error_from_openai(obj))
         usage = obj.get("usage")
-        # vendor usage (``_vendor_usage``) asked only of a chunk that has a key it reads: ``x_groq``, or ``usage``
+        # vendor usage (``vendor_usage``) asked only of a chunk that has a key it reads: ``x_groq``, or ``usage``
         # in its first choice (``in``: no call; most chunks have neither, and its answer is None then)
         if type(usage) is not dict and (
             "x_groq" in obj
             or (choices and type(choices) is list and type(choices[0]) is dict and "usage" in choices[0])
         ):
-            usage = _vendor_usage(obj)
+            usage = vendor_usage(obj)
         if type(usage) is dict:
             self.usage = usage_from_openai(usage, self._tier(obj))
             out.append(UsageUpdate(self.usage))

@@ -29,6 +29,7 @@ from services.gateway.dialects._openai_stream import (
     ChatStreamEncoder,
     TextChunks,
     is_text_chunk,
+    vendor_usage,
 )
 from services.gateway.dialects._openai_wire import (
     client_status,
@@ -523,7 +524,7 @@ def completion_from_chat(body: dict[str, Any]) -> Completion:
         stop = "tool_use"
     elif refusal and stop == "end_turn":
         stop = "refusal"
-    usage = u if isinstance(u := body.get("usage"), dict) else {}
+    usage = _answer_usage_object(body)
     return Completion(
         id=str(body.get("id") or new_id("chatcmpl-")),
         model=str(body.get("model") or ""),
@@ -598,6 +599,21 @@ def _chat_call(b: ToolUseBlock, names: dict[str, str]) -> dict[str, Any]:
 
 
 def answer_usage(body: dict[str, Any]) -> Usage:
-    """Everything a whole (non-streamed) answer bills, from its ``usage`` object."""
+    """Everything a whole (non-streamed) answer bills, from its usage object (``_answer_usage_object``; its usual
+    case, a top-level ``usage``, read inline: every plain answer passes here)."""
     usage = body.get("usage")
-    return usage_from_openai(usage if isinstance(usage, dict) else {}, body.get("service_tier"))
+    if type(usage) is not dict:
+        usage = _answer_usage_object(body)
+    return usage_from_openai(usage, body.get("service_tier"))
+
+
+def _answer_usage_object(body: dict[str, Any]) -> dict[str, Any]:
+    """A whole answer's usage object: its top-level ``usage``, else the one a server reports elsewhere in the places the
+    stream decoder reads (``vendor_usage``: Groq's ``x_groq.usage``, Moonshot/Kimi's ``choices[0].usage``), else {}.
+    An answer with its usage only in the choice was billed 0 tokens and cost 0, same format and translated (bug31a
+    variant 28vK), while the same usage in a stream's finish chunk was billed."""
+    usage = body.get("usage")
+    if type(usage) is dict:
+        return usage
+    usage = vendor_usage(body)
+    return usage if type(usage) is dict else {}

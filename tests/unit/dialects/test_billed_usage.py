@@ -892,3 +892,32 @@ def test_bugd21_counts_beside_prompt_and_completion_are_never_hidden_output(
     read = usage_from_openai(usage)
     u = provider(cls, name).usage(read)
     assert (u.output_tokens, u.reasoning_tokens) == (usage["completion_tokens"], 0)
+
+
+def test_whole_answer_usage_only_in_the_choice_is_read() -> None:
+    """bug31a variants 28vK, 28vU: an unstreamed chat answer whose usage is only in ``choices[0].usage`` (Moonshot/Kimi's
+    place for it in a stream's finish chunk) or ``x_groq.usage`` (Groq's) is billed, same format (``answer_usage``) and translated
+    (``completion_from_chat``), as the stream decoder bills it; a top-level usage wins over the choice's."""
+    from services.gateway.dialects.openai_chat import answer_usage, completion_from_chat
+
+    usage = {"prompt_tokens": 120, "completion_tokens": 30, "total_tokens": 150}
+    choice = {"index": 0, "message": {"role": "assistant", "content": "Hi."}, "finish_reason": "stop"}
+    body: dict[str, Any] = {"id": "c", "object": "chat.completion", "choices": [choice | {"usage": usage}]}
+    for got in (answer_usage(body), completion_from_chat(body).usage):
+        assert (got.input_tokens, got.output_tokens) == (120, 30)
+    groq = body | {
+        "choices": [choice],
+        "x_groq": {"id": "req_1", "usage": usage},
+    }  # Groq's place (bug31a 28vU)
+    for got in (answer_usage(groq), completion_from_chat(groq).usage):
+        assert (got.input_tokens, got.output_tokens) == (120, 30)
+    top = body | {"usage": {"prompt_tokens": 7, "completion_tokens": 3}}
+    for got in (answer_usage(top), completion_from_chat(top).usage):
+        assert (got.input_tokens, got.output_tokens) == (7, 3)
+    for bare in (
+        body | {"choices": [choice]},
+        body | {"choices": [choice | {"usage": None}]},
+        body | {"choices": []},
+    ):
+        for got in (answer_usage(bare), completion_from_chat(bare).usage):
+            assert (got.input_tokens, got.output_tokens) == (0, 0)

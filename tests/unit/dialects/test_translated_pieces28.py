@@ -4,7 +4,7 @@
   ``_RUN_HEADS_AT``, made at import) and its ``MessageStart`` answered by ``_start`` alone: every frame it writes
   is ``_frame`` of its own JSON (the dicts the templates stand for), at every block index, below and above the
   kept ones, and ``text_frames`` is ``text`` of each text joined.
-- The chat decoder asks for vendor usage (``_vendor_usage``: Groq's ``x_groq.usage``, Moonshot's
+- The chat decoder asks for vendor usage (``vendor_usage``: Groq's ``x_groq.usage``, Moonshot's
   ``choices[0].usage``) only of a chunk holding a key it reads: the usage and deltas are those of asking it of
   every chunk, over generated chunks.
 - The plain Messages → chat request says it holds nothing minted (``Proxy._build`` skips ``strip_minted``).
@@ -150,7 +150,7 @@ def test_vendor_usage_is_asked_of_the_chunks_that_can_hold_it(chunk: dict[str, A
     got = d.feed_data(orjson.dumps(chunk).decode())
     usage = chunk.get("usage")
     if type(usage) is not dict:
-        usage = dec._vendor_usage(chunk)  # (asked of every chunk: the code before session 28)
+        usage = dec.vendor_usage(chunk)  # (asked of every chunk: the code before session 28)
     expected = usage_from_openai(usage) if type(usage) is dict else None
     assert d.usage == expected
     assert [u.usage for u in got if type(u) is UsageUpdate] == ([expected] if expected is not None else [])
