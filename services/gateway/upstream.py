@@ -420,12 +420,17 @@ class UpstreamClient:
         raise AssertionError("unreachable")
 
     async def error_from(self, resp: UpstreamResponse, provider: Provider) -> UpstreamError:
-        """The ``UpstreamError`` for a 4xx/5xx answer: its status, scrubbed body, type and Retry-After."""
+        """The ``UpstreamError`` for a 4xx/5xx answer: its status, scrubbed body, type and Retry-After.
+
+        The body is read to its end (or ``ERROR_BODY_LIMIT`` bytes), within ``chunk_timeout_s`` for the whole
+        read; what arrived before the body stalled or broke is kept (``read_error_body``)."""
+        pieces: list[bytes] = []
         try:
             async with asyncio.timeout(self.chunk_timeout_s):
-                body = await resp.content.read(ERROR_BODY_LIMIT)
+                await read_error_body(resp.content, pieces)
         except (TimeoutError, aiohttp.ClientError):
-            body = b""
+            pass  # the bytes that came are still the provider's words (its status is told either way)
+        body = b"".join(pieces)
         body = unframed_error_body(provider.scrub(body.decode("utf-8", errors="replace")).encode())
         message, etype = parse_upstream_error(body)
         headers = relayed_headers(resp.headers)  # a proxy's prefixed copies of the provider's retry headers
@@ -453,6 +458,20 @@ class UpstreamClient:
             return resp.status, answer, provider.response_headers(resp.headers)
         finally:
             resp.release()
+
+
+async def read_error_body(
+    content: aiohttp.StreamReader, pieces: list[bytes], limit: int = ERROR_BODY_LIMIT
+) -> None:
+    """An error answer's body into ``pieces`` (the caller's: what came before a stall or a break), to its end or
+    ``limit`` bytes. aiohttp's ``StreamReader.read(n)`` returns what has arrived as soon as anything has, not ``n``
+    bytes: one read took only the first piece of a body written in two (a relay flushing ``{"error":`` before the
+    rest; bug31b variant 19k), and the refusal's words were lost: no retry within a stated output limit (kind 17),
+    no overflow or quota meaning (kinds 10, 11), the client told ``{"error":``. Raises what the reader raises."""
+    size = 0
+    while size < limit and (piece := await content.read(limit - size)):
+        pieces.append(piece)
+        size += len(piece)
 
 
 class Chunks:
