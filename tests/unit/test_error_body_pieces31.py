@@ -33,6 +33,7 @@ class _Answer:
         self.status = status
         self.headers: Any = CIMultiDict()
         self.content = content
+        self.error_body: bytes | None = None
 
 
 async def test_a_body_written_in_pieces_is_read_to_its_end() -> None:
