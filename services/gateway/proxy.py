@@ -571,7 +571,12 @@ class Proxy:
         # (a delay already past runs at once: ``call_later`` takes it as is, no ``max`` call)
         timer = loop.call_later(call.t0 + keepalive_s - time.monotonic(), start)
         try:
-            return await self.upstream.send(provider, up.url, up.headers, up.body)
+            resp = await self.upstream.send(provider, up.url, up.headers, up.body)
+            if (
+                resp.status >= 400
+            ):  # its words waited for as its headers were: a slow body is no silence either
+                await self.upstream.read_error(resp)
+            return resp
         except asyncio.CancelledError:
             if gone and me is not None and me.uncancel() == 0:
                 raise ClientGone from None
@@ -607,7 +612,7 @@ class Proxy:
         provider's request with it: no tokens generated for nobody) and raises ``ClientGone``: the request
         ends there, recorded as the client's hang-up, and no further route is tried."""
         keepalive_s = self.upstream.keepalive_s
-        sending = asyncio.ensure_future(self.upstream.send(provider, up.url, up.headers, up.body))
+        sending = asyncio.ensure_future(self._send_whole_error(provider, up))
         response = opened.response
         try:
             while keepalive_s > 0 and not sending.done():
@@ -624,6 +629,14 @@ class Proxy:
         finally:
             if not sending.done():
                 sending.cancel()
+
+    async def _send_whole_error(self, provider: Provider, up: Upstream) -> UpstreamResponse:
+        """``upstream.send``, and a 4xx/5xx answer's body read too (``UpstreamClient.read_error``): the wait
+        ``_send_keeping_alive`` keeps the client alive in takes in a body slow after its status line."""
+        resp = await self.upstream.send(provider, up.url, up.headers, up.body)
+        if resp.status >= 400:
+            await self.upstream.read_error(resp)
+        return resp
 
     def _pairing(self, provider: Provider, fmt: ClientFormat) -> Pairing:
         """The pairing of ``fmt`` with the wire ``provider`` is sent on (``registry.choose_wire``), kept."""

@@ -420,12 +420,14 @@ class UpstreamClient:
         raise AssertionError("unreachable")
 
     async def error_from(self, resp: UpstreamResponse, provider: Provider) -> UpstreamError:
-        """The ``UpstreamError`` for a 4xx/5xx answer: its status, scrubbed body, type and Retry-After."""
-        try:
-            async with asyncio.timeout(self.chunk_timeout_s):
-                body = await resp.content.read(ERROR_BODY_LIMIT)
-        except (TimeoutError, aiohttp.ClientError):
-            body = b""
+        """The ``UpstreamError`` for a 4xx/5xx answer: its status, scrubbed body, type and Retry-After.
+
+        The body is read to its end (or ``ERROR_BODY_LIMIT`` bytes), within ``chunk_timeout_s`` for the whole
+        read; what arrived before the body stalled or broke is kept (``read_error_body``). One read ahead
+        (``read_error``) is taken as it is."""
+        body = resp.error_body
+        if body is None:
+            body = await self._error_bytes(resp)
         body = unframed_error_body(provider.scrub(body.decode("utf-8", errors="replace")).encode())
         message, etype = parse_upstream_error(body)
         headers = relayed_headers(resp.headers)  # a proxy's prefixed copies of the provider's retry headers
@@ -440,6 +442,27 @@ class UpstreamClient:
             headers=provider.response_headers(headers),
         )
 
+    async def read_error(self, resp: UpstreamResponse) -> None:
+        """A 4xx/5xx answer's body read now into ``resp.error_body`` (``error_from`` takes it from there): for a
+        caller that keeps its client alive while it waits for the answer (``Proxy._send_opening``,
+        ``_send_keeping_alive``), so that a body slow after its status line (a relay that flushes its headers
+        first) is a wait the client hears keep-alives in, as one for the headers is (bug31b variant 19k: 12 s
+        of silence, then a retry). Cancelled (the client gone), the answer's connection is closed."""
+        try:
+            resp.error_body = await self._error_bytes(resp)
+        except asyncio.CancelledError:
+            resp.close()
+            raise
+
+    async def _error_bytes(self, resp: UpstreamResponse) -> bytes:
+        pieces: list[bytes] = []
+        try:
+            async with asyncio.timeout(self.chunk_timeout_s):
+                await read_error_body(resp.content, pieces)
+        except (TimeoutError, aiohttp.ClientError):
+            pass  # the bytes that came are still the provider's words (its status is told either way)
+        return b"".join(pieces)
+
     async def post_json(
         self, provider: Provider, url: str, headers: dict[str, str], body: bytes
     ) -> tuple[int, bytes, dict[str, str]]:
@@ -453,6 +476,20 @@ class UpstreamClient:
             return resp.status, answer, provider.response_headers(resp.headers)
         finally:
             resp.release()
+
+
+async def read_error_body(
+    content: aiohttp.StreamReader, pieces: list[bytes], limit: int = ERROR_BODY_LIMIT
+) -> None:
+    """An error answer's body into ``pieces`` (the caller's: what came before a stall or a break), to its end or
+    ``limit`` bytes. aiohttp's ``StreamReader.read(n)`` returns what has arrived as soon as anything has, not ``n``
+    bytes: one read took only the first piece of a body written in two (a relay flushing ``{"error":`` before the
+    rest; bug31b variant 19k), and the refusal's words were lost: no retry within a stated output limit (kind 17),
+    no overflow or quota meaning (kinds 10, 11), the client told ``{"error":``. Raises what the reader raises."""
+    size = 0
+    while size < limit and (piece := await content.read(limit - size)):
+        pieces.append(piece)
+        size += len(piece)
 
 
 class Chunks:

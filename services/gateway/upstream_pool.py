@@ -205,7 +205,8 @@ def default_ssl_context() -> ssl.SSLContext:
 class UpstreamResponse:
     """A provider's answer: ``status`` (int), ``reason``, ``headers`` (case-insensitive, read-only),
     ``content`` (aiohttp's ``StreamReader`` over the decoded body), ``sent_again`` (the request was
-    sent once more on a new connection: the module's "Sent again" rule). ``release()`` when done with it:
+    sent once more on a new connection: the module's "Sent again" rule), ``error_body`` (a 4xx/5xx answer's
+    body when it was read ahead, else None). ``release()`` when done with it:
     ``close()`` to drop the connection at once (the provider stops generating)."""
 
     __slots__ = (
@@ -214,6 +215,7 @@ class UpstreamResponse:
         "headers",
         "content",
         "sent_again",
+        "error_body",
         "_pool",
         "_key",
         "_proto",
@@ -236,6 +238,9 @@ class UpstreamResponse:
         self.reason = reason
         self.headers = headers
         self.content = content
+        self.error_body: bytes | None = (
+            None  # an error answer's body, read ahead (``UpstreamClient.read_error``)
+        )
         self._pool = pool
         self._key = key
         self._proto: ResponseHandler | None = proto

@@ -1,0 +1,184 @@
+"""Session 31 (bug31b): an upstream error body written in more than one piece, end to end (the official anthropic
+SDK, the gateway and the recorder as processes, the providers replaced by a scripted upstream that flushes the
+body as a relay does: ``{"error":`` first, the rest 50 ms later).
+
+``Upstream.error_from`` read the body with one ``StreamReader.read(n)``, which returns what has arrived as soon as
+anything has: the refusal's words were cut at the first piece and every rule that reads them failed at once
+(bug31b variants 04l, 10p, 11p, 17o): no retry within the output limit the refusal states (kind 17), no "prompt is
+too long" for Claude Code (kind 10), no ``x-should-retry: false`` for a spent quota (kind 11), no retry without the
+history's thinking after Anthropic's signature refusal (kind 04); the client was told ``{"error":``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from typing import Any
+
+import anthropic
+import orjson
+import pytest
+
+from tests.procs import Stack
+from tests.scripted_upstream import Answer, Pause, ScriptedUpstream, sse
+
+OPENAI = "/openai/v1/chat/completions"
+ANTHROPIC = "/anthropic/v1/messages"
+HOSTED = "/hosted/v1/chat/completions"
+CATALOG = """
+[[providers]]
+name = "hosted"
+base_url = "{url}/hosted/v1"
+models = ["acme-coder-7b"]
+price = {{ input = 0.2, output = 0.6 }}
+"""
+
+pytestmark = pytest.mark.usefixtures("fresh_up")
+
+
+@pytest.fixture(scope="module")
+def gw(
+    scripted_stack: Callable[..., AbstractContextManager[Stack]],
+    up: ScriptedUpstream,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Stack]:
+    catalog = tmp_path_factory.mktemp("bug31b-catalog") / "catalog.toml"
+    catalog.write_text(CATALOG.format(url=up.url))
+    paths = {"openai": "/openai/v1", "anthropic": "/anthropic"}
+    with scripted_stack("bug31b", paths, CATALOG_PATH=str(catalog)) as st:
+        yield st
+
+
+def in_pieces(obj: Any, status: int, **kw: Any) -> Answer:
+    """A JSON error answer written as two pieces 50 ms apart (chunked: no content-length)."""
+    raw = orjson.dumps(obj)
+    return Answer(body=[raw[:10], Pause(0.05), raw[10:]], status=status, **kw)
+
+
+def client(gw: Stack) -> anthropic.Anthropic:
+    return anthropic.Anthropic(base_url=gw.gateway_url, api_key="sk-ant-client", max_retries=0)
+
+
+def chat_chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+    obj = {
+        "id": "c31",
+        "model": "acme-coder-7b",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
+    return b"data: " + orjson.dumps(obj) + b"\n\n"
+
+
+def test_a_refusal_in_pieces_still_states_the_output_limit(gw: Stack, up: ScriptedUpstream) -> None:
+    """Kind 17: DeepSeek's words, "the valid range of max_tokens is [1, 8192]", read whole: one retry within it."""
+    refusal = {
+        "error": {
+            "message": "Invalid max_tokens value, the valid range of max_tokens is [1, 8192]",
+            "type": "invalid_request_error",
+        }
+    }
+    up.script(
+        HOSTED,
+        in_pieces(refusal, 400, when=lambda body: body.get("max_tokens", 0) > 8192),
+        sse(
+            [
+                chat_chunk({"role": "assistant", "content": "Ready."}),
+                chat_chunk({}, "stop"),
+                b"data: [DONE]\n\n",
+            ],
+            when=lambda body: body.get("max_tokens", 0) <= 8192,
+        ),
+    )
+    with client(gw).messages.stream(
+        model="acme-coder-7b", max_tokens=32000, messages=[{"role": "user", "content": "Warmup"}]
+    ) as stream:
+        text = stream.get_final_text()
+    assert text == "Ready."
+    assert [seen.json["max_tokens"] for seen in up.seen(HOSTED)] == [32000, 8192]
+
+
+def test_an_overflow_in_pieces_reads_as_prompt_is_too_long(gw: Stack, up: ScriptedUpstream) -> None:
+    """Kind 10: OpenAI's ``context_length_exceeded`` told to Claude Code in the words it compacts on."""
+    overflow = {
+        "error": {
+            "message": "This model's maximum context length is 128000 tokens. However, your messages resulted in "
+            "131072 tokens. Please reduce the length of the messages.",
+            "type": "invalid_request_error",
+            "param": "messages",
+            "code": "context_length_exceeded",
+        }
+    }
+    up.script(OPENAI, in_pieces(overflow, 400))
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        client(gw).messages.create(
+            model="gpt-4o-mini",
+            max_tokens=1024,
+            messages=[{"role": "user", "content": "<a long conversation>"}],
+        )
+    assert caught.value.status_code == 400
+    assert caught.value.body["error"]["type"] == "invalid_request_error"  # type: ignore[index]
+    assert "prompt is too long: 131072 tokens > 128000 maximum" in caught.value.body["error"]["message"]  # type: ignore[index]
+
+
+def test_a_spent_quota_in_pieces_still_says_do_not_retry(gw: Stack, up: ScriptedUpstream) -> None:
+    """Kind 11: OpenAI's ``insufficient_quota`` 429 (no Retry-After) keeps its words and ``x-should-retry: false``."""
+    quota = {
+        "error": {
+            "message": "You exceeded your current quota, please check your plan and billing details.",
+            "type": "insufficient_quota",
+            "param": None,
+            "code": "insufficient_quota",
+        }
+    }
+    up.script(OPENAI, in_pieces(quota, 429))
+    with pytest.raises(anthropic.RateLimitError) as caught:
+        client(gw).messages.create(
+            model="gpt-4o-mini", max_tokens=1024, messages=[{"role": "user", "content": "hi"}]
+        )
+    assert caught.value.response.headers.get("x-should-retry") == "false"
+    assert "exceeded your current quota" in caught.value.body["error"]["message"]  # type: ignore[index]
+    assert len(up.seen(OPENAI)) == 1
+
+
+def test_a_signature_refusal_in_pieces_still_gets_the_retry_without_thinking(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """Kind 04: Anthropic's "Invalid `signature` in `thinking` block" read whole: one retry without the history's
+    thinking, and the client gets its answer."""
+    refusal = {
+        "type": "error",
+        "error": {
+            "type": "invalid_request_error",
+            "message": "messages.1.content.0: Invalid `signature` in `thinking` block",
+        },
+    }
+    answer = {
+        "id": "msg_31",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-sonnet-4-5-20250929",
+        "content": [{"type": "text", "text": "Rome"}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": 20, "output_tokens": 2},
+    }
+    up.script(ANTHROPIC, in_pieces(refusal, 400), Answer(body=orjson.dumps(answer)))
+    message = client(gw).messages.create(
+        model="claude-sonnet-4-5",
+        max_tokens=4096,
+        thinking={"type": "enabled", "budget_tokens": 2048},
+        messages=[
+            {"role": "user", "content": "Capital of France?"},
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "thinking", "thinking": "Paris.", "signature": "Zm9yZWlnbi1zaWduYXR1cmU="},
+                    {"type": "text", "text": "Paris"},
+                ],
+            },
+            {"role": "user", "content": "And Italy?"},
+        ],
+    )
+    assert [b.text for b in message.content if b.type == "text"] == ["Rome"]
+    sent = up.seen(ANTHROPIC)
+    assert len(sent) == 2
+    assert "thinking" not in orjson.dumps(sent[1].json["messages"]).decode()

@@ -1,0 +1,106 @@
+"""A refusal whose body comes well after its status line is a wait the client hears pings in (bug31b variant 19k).
+
+Claude Code (Anthropic format) streams a catalog model the gateway knows no limit for, asking 32000 output tokens.
+The server answers 400 at once but writes its body (DeepSeek's "the valid range of max_tokens is [1, 8192]") only
+2.5 keep-alive periods later, as a relay that flushes its headers first; the gateway then retries within 8192 and
+the answer streams. The gateway keeps a client alive while it waits for a provider's headers (``_send_opening``);
+the body's wait was outside it (``error_from`` read it after the send), so the client heard nothing until the retry
+began: one ping then, none in the silence. Now the error body is read inside the send's keep-alive window
+(``UpstreamClient.read_error``): pings each period. The test counts pings before the first text (no clock is read;
+margins of half a period).
+
+Real gateway and recorder processes, the scripted upstream; the client reads the raw stream.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+
+import httpx2
+import orjson
+import pytest
+
+from shared.sse import SSEDecoder
+from tests.procs import Stack
+from tests.scripted_upstream import Answer, Pause, ScriptedUpstream, sse
+
+KEEPALIVE_S = 1.0
+HOSTED = "/hosted/v1/chat/completions"
+CATALOG = """
+[[providers]]
+name = "hosted"
+base_url = "{url}/hosted/v1"
+models = ["acme-coder-7b"]
+price = {{ input = 0.2, output = 0.6 }}
+"""
+
+pytestmark = pytest.mark.usefixtures("fresh_up")
+
+
+@pytest.fixture(scope="module")
+def gw(
+    scripted_stack: Callable[..., AbstractContextManager[Stack]],
+    up: ScriptedUpstream,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Stack]:
+    catalog = tmp_path_factory.mktemp("slow-error-body31-catalog") / "catalog.toml"
+    catalog.write_text(CATALOG.format(url=up.url))
+    env = {"CATALOG_PATH": str(catalog), "STREAM_KEEPALIVE_S": str(KEEPALIVE_S), "BREAKER_FAILURES": "1000"}
+    with scripted_stack("slow-error-body31", {}, **env) as st:
+        yield st
+
+
+def chunk(delta: dict[str, object], finish: str | None = None) -> bytes:
+    obj = {
+        "id": "c31",
+        "model": "acme-coder-7b",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
+    return b"data: " + orjson.dumps(obj) + b"\n\n"
+
+
+def test_pings_while_a_refusals_body_is_slow_then_the_retry_streams(gw: Stack, up: ScriptedUpstream) -> None:
+    refusal = orjson.dumps(
+        {
+            "error": {
+                "message": "Invalid max_tokens value, the valid range of max_tokens is [1, 8192]",
+                "type": "x",
+            }
+        }
+    )
+    up.script(
+        HOSTED,
+        Answer(
+            body=[refusal[:10], Pause(2.5 * KEEPALIVE_S), refusal[10:]],
+            status=400,
+            when=lambda body: body.get("max_tokens", 0) > 8192,
+        ),
+        sse(
+            [chunk({"role": "assistant", "content": "Ready."}), chunk({}, "stop"), b"data: [DONE]\n\n"],
+            when=lambda body: body.get("max_tokens", 0) <= 8192,
+        ),
+    )
+    body = {
+        "model": "acme-coder-7b",
+        "max_tokens": 32000,
+        "stream": True,
+        "messages": [{"role": "user", "content": "Warmup"}],
+    }
+    headers = {"anthropic-version": "2023-06-01", "x-request-id": "slow-error-body31"}
+    decoder = SSEDecoder()
+    kinds: list[str] = []
+    with httpx2.stream("POST", gw.gateway_url + "/v1/messages", json=body, headers=headers, timeout=30) as r:
+        assert r.status_code == 200, r.read()
+        for piece in r.iter_bytes():
+            for ev in decoder.feed(piece):
+                if ev.event == "content_block_delta":
+                    kinds.append("text:" + json.loads(ev.data)["delta"]["text"])
+                elif ev.event is not None:
+                    kinds.append(ev.event)
+    first_text = next(i for i, k in enumerate(kinds) if k.startswith("text:"))
+    assert kinds[first_text] == "text:Ready.", kinds
+    assert kinds[:first_text].count("ping") >= 2, kinds  # before the fix: one, when the retry began
+    assert kinds[-1] == "message_stop", kinds
+    assert [seen.json["max_tokens"] for seen in up.seen(HOSTED)] == [32000, 8192]

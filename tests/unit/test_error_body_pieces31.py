@@ -1,0 +1,87 @@
+"""``upstream.read_error_body`` and ``UpstreamClient.error_from`` on a real aiohttp body reader fed in pieces (as
+the connection feeds it): an error body is read to its end, not only the first piece that arrived (bug31b: one
+``StreamReader.read(n)`` returned ``{"error":`` and the refusal's words were lost: kinds 04, 10, 11, 17)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiohttp
+import orjson
+from multidict import CIMultiDict
+
+from services.gateway.providers.base import Provider
+from services.gateway.upstream import UpstreamClient, read_error_body
+from tests.unit.test_upstream_chunks import body
+
+PROVIDER = Provider("p", "http://127.0.0.1:9", "sk-secret-key")
+REFUSAL = orjson.dumps(
+    {
+        "error": {
+            "message": "Invalid max_tokens value, the valid range of max_tokens is [1, 8192]",
+            "type": "x",
+        }
+    }
+)
+
+
+class _Answer:
+    """What ``error_from`` reads of an answer: its status, headers and body reader."""
+
+    def __init__(self, status: int, content: aiohttp.StreamReader) -> None:
+        self.status = status
+        self.headers: Any = CIMultiDict()
+        self.content = content
+        self.error_body: bytes | None = None
+
+
+async def test_a_body_written_in_pieces_is_read_to_its_end() -> None:
+    reader, _ = body()
+    reader.feed_data(REFUSAL[:10])
+
+    async def rest() -> None:
+        await asyncio.sleep(0.01)  # the second piece after the first read has begun waiting
+        reader.feed_data(REFUSAL[10:])
+        reader.feed_eof()
+
+    later = asyncio.create_task(rest())
+    pieces: list[bytes] = []
+    await read_error_body(reader, pieces)
+    await later
+    assert b"".join(pieces) == REFUSAL
+
+
+async def test_the_limit_bounds_the_read() -> None:
+    reader, _ = body()
+    reader.feed_data(b"x" * 30)
+    reader.feed_data(b"y" * 30)  # never ended: the read stops at the limit, not at the end
+    pieces: list[bytes] = []
+    await read_error_body(reader, pieces, limit=40)
+    assert b"".join(pieces) == b"x" * 30 + b"y" * 10
+
+
+async def test_error_from_states_the_refusal_of_a_body_in_pieces() -> None:
+    reader, _ = body()
+    reader.feed_data(REFUSAL[:10])
+
+    async def rest() -> None:
+        await asyncio.sleep(0.01)
+        reader.feed_data(REFUSAL[10:])
+        reader.feed_eof()
+
+    later = asyncio.create_task(rest())
+    client = UpstreamClient(None, 5, 60.0, 0.0)  # type: ignore[arg-type]
+    err = await client.error_from(_Answer(400, reader), PROVIDER)  # type: ignore[arg-type]
+    await later
+    assert err.status == 400
+    assert "the valid range of max_tokens is [1, 8192]" in str(err.message)
+
+
+async def test_what_came_before_a_stall_is_kept() -> None:
+    reader, _ = body()
+    reader.feed_data(b'{"error": {"message": "Rate limit')  # then nothing: the whole read is bounded
+    client = UpstreamClient(None, 5, 0.05, 0.0)  # type: ignore[arg-type]
+    err = await client.error_from(_Answer(429, reader), PROVIDER)  # type: ignore[arg-type]
+    assert err.status == 429
+    assert "Rate limit" in str(err.message)
