@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from services.gateway.dialects._anthropic_stream import STOP_FRAME, MessagesStreamEncoder, _frame
 from services.gateway.dialects._anthropic_wire import usage_to_anthropic
-from services.gateway.dialects._openai_stream import _SPLICED
+from services.gateway.dialects._openai_stream import _FIRST_READS, _SPLICED
 from services.gateway.dialects.ir import Finish, StopReason, TextDelta, Usage, UsageUpdate
 from services.gateway.dialects.registry import pairing
 from services.gateway.dialects.view import View
@@ -292,6 +292,7 @@ def test_a_first_chunk_without_a_usual_finish_reason_gives_no_form() -> None:
     ):
         fast, _ = _relays("anthropic", False, False)
         _SPLICED.clear()
+        _FIRST_READS.clear()
         fast.feed(chunk(ROLE, tail, top=top))
         lane = fast.decoder._lane
         assert lane is not None and lane.stop is None and lane.first is not None
