@@ -502,7 +502,9 @@ _TOKENS: frozenset[type] = frozenset({TextDelta, ReasoningDelta, ToolCallStart, 
 
 # A chat chunk's opening as OpenAI writes it, its ``id`` and ``created`` (per stream: OpenAI API reference, "The chat
 # completion chunk object") as plain strings and digits: ``_TextShape.spliced_from`` keys its shapes on what follows
-_OPENING = re.compile(r'\{"id":"([^"\\\x00-\x1f]*)","object":"chat\.completion\.chunk","created":[0-9]+,').match
+_OPENING = re.compile(
+    r'\{"id":"([^"\\\x00-\x1f]*)","object":"chat\.completion\.chunk","created":[0-9]+,'
+).match
 # The spliced shapes (``spliced_from``) by (the first chunk after its opening and before its padding, padded, the
 # decoder's model): ``_TextShape.kept``'s; None: no shape.
 # At most ``_SPLICED_MAX`` kept (a gateway's upstreams send a handful of first-chunk forms; when full it is cleared, so a
@@ -516,7 +518,8 @@ _SPLICED_MAX = 64
 # model it then had and its text shape as ``_SPLICED`` keeps it; None: a form read the general way
 # (``ChatStreamDecoder._kept_first``; session 31). At most ``_SPLICED_MAX`` kept, cleared when full (as ``_SPLICED``).
 _FIRST_READS: dict[
-    tuple[str, bool], tuple[str | None, tuple[str, str, str | None, bool, bytes, tuple[str, str] | None]] | None
+    tuple[str, bool],
+    tuple[str | None, tuple[str, str, str | None, bool, bytes, tuple[str, str] | None]] | None,
 ] = {}
 
 

@@ -13,7 +13,13 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.gateway.dialects._openai_stream import _FIRST_READS, _SPLICED, ChatStreamDecoder, _stop_form, _TextShape
+from services.gateway.dialects._openai_stream import (
+    _FIRST_READS,
+    _SPLICED,
+    ChatStreamDecoder,
+    _stop_form,
+    _TextShape,
+)
 from tests.text_lanes import relay_reads
 from tests.unit.dialects.test_chat_batch27 import CLIENTS, _bodies, _chunks, _relays
 from tests.unit.dialects.test_finish_form26 import ROLE, chunk
