@@ -526,14 +526,28 @@ _FIRST_READS: dict[
 def _opening_key(data: str) -> tuple[int, str, tuple[str, bool]] | None:
     """Of a chat chunk's data opening as OpenAI's (``_OPENING``): where the opening ends, its id, and what
     follows the opening up to the padding (a plain string: ``_PADDING_END``) with whether there is one; None for
-    another opening. ``_TextShape.spliced_from`` and ``ChatStreamDecoder._kept_first`` key on the last."""
+    another opening. ``_TextShape.spliced_from`` and ``ChatStreamDecoder._kept_first`` key on the last.
+
+    The last answer is kept with its data (``_OPENED``, the very str: held, so no other str can have its
+    identity): a first chunk ``_kept_first`` did not read is keyed once, not again by ``feed_data``'s
+    ``spliced_from`` and ``_learn_first`` (``feed_frame`` strips it to the same str when there is nothing to
+    strip). A pure function of ``data``: the kept answer is the one it would give again."""
+    if data is _OPENED[0]:
+        kept: tuple[int, str, tuple[str, bool]] | None = _OPENED[1]
+        return kept
     opening = _OPENING(data)
     if opening is None:
-        return None
-    at = opening.end()
-    cut = data.rfind(_PADDING)
-    padded = cut > at and _PADDING_END(data, cut) is not None
-    return at, opening[1], (data[at:cut] if padded else data[at:], padded)
+        got = None
+    else:
+        at = opening.end()
+        cut = data.rfind(_PADDING)
+        padded = cut > at and _PADDING_END(data, cut) is not None
+        got = at, opening[1], (data[at:cut] if padded else data[at:], padded)
+    _OPENED[0], _OPENED[1] = data, got
+    return got
+
+
+_OPENED: list[Any] = [None, None]  # ``_opening_key``'s last data and answer
 
 
 @dataclass(slots=True)

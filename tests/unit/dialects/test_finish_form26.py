@@ -266,8 +266,9 @@ def _counted(relay: Translator) -> list[str]:
 def test_the_finish_chunk_and_done_are_not_parsed() -> None:
     """A one-read answer: the first chunk and the usage chunk are parsed, the text and finish chunks and
     ``[DONE]`` not (before session 26 the finish chunk was parsed too), padded or not, and the bytes are
-    the general path's."""
+    the general path's (the first stream of its first chunk's form: none kept, session 31's ``_FIRST_READS``)."""
     for pad in (None, b"h8Xa1"):
+        _FIRST_READS.clear()
         texts = chunk(b'{"content":"Hello"}', pad=pad) + chunk(b'{"content":" there"}', pad=pad)
         finish = chunk(b"{}", b',"logprobs":null,"finish_reason":"stop"', pad=pad)
         body = chunk(ROLE, pad=pad) + texts + finish + closing()
