@@ -502,7 +502,9 @@ _TOKENS: frozenset[type] = frozenset({TextDelta, ReasoningDelta, ToolCallStart, 
 
 # A chat chunk's opening as OpenAI writes it, its ``id`` and ``created`` (per stream: OpenAI API reference, "The chat
 # completion chunk object") as plain strings and digits: ``_TextShape.spliced_from`` keys its shapes on what follows
-_OPENING = re.compile(r'\{"id":"[^"\\\x00-\x1f]*","object":"chat\.completion\.chunk","created":[0-9]+,').match
+_OPENING = re.compile(
+    r'\{"id":"([^"\\\x00-\x1f]*)","object":"chat\.completion\.chunk","created":[0-9]+,'
+).match
 # The spliced shapes (``spliced_from``) by (the first chunk after its opening and before its padding, padded, the
 # decoder's model): ``_TextShape.kept``'s; None: no shape.
 # At most ``_SPLICED_MAX`` kept (a gateway's upstreams send a handful of first-chunk forms; when full it is cleared, so a
@@ -511,6 +513,41 @@ _SPLICED: dict[
     tuple[str, bool, str | None], tuple[str, str, str | None, bool, bytes, tuple[str, str] | None] | None
 ] = {}
 _SPLICED_MAX = 64
+# What a fresh decoder's first chunk of a key (as ``_SPLICED``'s, less the model, which the chunk itself names) made
+# of it, kept when it was its ``MessageStart`` alone and nothing else of the decoder changed (``_learn_first``): the
+# model it then had and its text shape as ``_SPLICED`` keeps it; None: a form read the general way
+# (``ChatStreamDecoder._kept_first``; session 31). At most ``_SPLICED_MAX`` kept, cleared when full (as ``_SPLICED``).
+_FIRST_READS: dict[
+    tuple[str, bool],
+    tuple[str | None, tuple[str, str, str | None, bool, bytes, tuple[str, str] | None]] | None,
+] = {}
+
+
+def _opening_key(data: str) -> tuple[int, str, tuple[str, bool]] | None:
+    """Of a chat chunk's data opening as OpenAI's (``_OPENING``): where the opening ends, its id, and what
+    follows the opening up to the padding (a plain string: ``_PADDING_END``) with whether there is one; None for
+    another opening. ``_TextShape.spliced_from`` and ``ChatStreamDecoder._kept_first`` key on the last.
+
+    The last answer is kept with its data (``_OPENED``, the very str: held, so no other str can have its
+    identity): a first chunk ``_kept_first`` did not read is keyed once, not again by ``feed_data``'s
+    ``spliced_from`` and ``_learn_first`` (``feed_frame`` strips it to the same str when there is nothing to
+    strip). A pure function of ``data``: the kept answer is the one it would give again."""
+    if data is _OPENED[0]:
+        kept: tuple[int, str, tuple[str, bool]] | None = _OPENED[1]
+        return kept
+    opening = _OPENING(data)
+    if opening is None:
+        got = None
+    else:
+        at = opening.end()
+        cut = data.rfind(_PADDING)
+        padded = cut > at and _PADDING_END(data, cut) is not None
+        got = at, opening[1], (data[at:cut] if padded else data[at:], padded)
+    _OPENED[0], _OPENED[1] = data, got
+    return got
+
+
+_OPENED: list[Any] = [None, None]  # ``_opening_key``'s last data and answer
 
 
 @dataclass(slots=True)
@@ -563,13 +600,11 @@ class _TextShape:
         ``created`` nor the padding): their shapes and finish forms are the same after the opening, which is the
         chunk's own (tests/unit/dialects/test_spliced_kept29.py). The first stream of a key learns its finish
         form lazily as before; later ones get it with the shape (no first chunk kept)."""
-        opening = _OPENING(data)
-        if opening is None:
+        opened = _opening_key(data)
+        if opened is None:
             return _TextShape._spliced(data, obj, model)
-        at = opening.end()
-        cut = data.rfind(_PADDING)
-        padded = cut > at and _PADDING_END(data, cut) is not None
-        key = (data[at:cut] if padded else data[at:], padded, model)
+        at, _, (after, padded) = opened
+        key = (after, padded, model)
         kept = _SPLICED.get(key, _UNPARSED)
         if kept is _UNPARSED:
             made = _TextShape._spliced(data, obj, model)
@@ -579,6 +614,13 @@ class _TextShape:
             return made
         if kept is None:
             return None
+        return _TextShape.from_kept(data, at, kept)
+
+    @staticmethod
+    def from_kept(
+        data: str, at: int, kept: tuple[str, str, str | None, bool, bytes, tuple[str, str] | None]
+    ) -> _TextShape:
+        """The shape ``kept`` (``kept``'s tuple) for a first chunk ``data`` whose opening ends at ``at``."""
         head = data[:at] + kept[0]
         stop = kept[5] and (data[:at] + kept[5][0], kept[5][1])
         return _TextShape(head, kept[1], kept[3], kept[2], b"data: " + head.encode(), kept[4], True, stop)
@@ -762,15 +804,32 @@ class ChatStreamDecoder:
         # restated whole): position in the chunk → the arguments it took (``given_arguments``)
         self._given: dict[int, str] | None = None
         self._cursor = 0  # position in _calls of the call being relayed
-        self._first: dict[str, Any] = {}  # the first chunk: the shape of a chunk the gateway adds
+        # the first chunk's parse: the shape of a chunk the gateway adds; None: a first chunk read by its kept form
+        # (``_kept_first``), parsed when first asked (``_first_object``)
+        self._first: dict[str, Any] | None = {}
         self._legacy = False  # the call came as the deprecated ``delta.function_call``
         self._lane: _TextShape | None = None  # the stream's text chunks' shape (``text_of``)
         self._lane_wanted = False  # ``text_of`` was asked: learn the shape (a passthrough never asks)
-        # The first chunk read: its stripped data and its parse (``TextChunks`` splices its text shape from it)
-        self.first_chunk: tuple[str, dict[str, Any]] | None = None
+        # The first chunk read: its stripped data (``first_chunk``)
+        self._first_data: str | None = None
         self._signed = False  # a call's start waits for its thought signature (``wait_for_signatures``)
         # Gemini's signatures OpenRouter gave in ``reasoning_details`` (``details_signatures``) for calls not yet seen
         self._detail_signatures: dict[str, str] | None = None  # (made at the first: most streams have none)
+
+    @property
+    def first_chunk(self) -> tuple[str, dict[str, Any]] | None:
+        """The first chunk read: its stripped data and its parse (``TextChunks`` splices its text shape from it);
+        None before it."""
+        data = self._first_data
+        return None if data is None else (data, self._first_object())
+
+    def _first_object(self) -> dict[str, Any]:
+        """The first chunk's parse (``{}`` before it), parsed now when it was read by its kept form
+        (``_kept_first``: then it is a chat chunk object, as the chunk it shares its form with)."""
+        first = self._first
+        if first is None:
+            first = self._first = orjson.loads(self._first_data or "{}")
+        return first
 
     def wait_for_signatures(self) -> None:
         """Hold each tool call's start (``ToolCallStart``, which carries the call's id and thought signature)
@@ -839,9 +898,11 @@ class ChatStreamDecoder:
         started = self._started
         out = self._chunk(obj)
         if not started:
-            self.first_chunk = (data, obj)
+            self._first_data = data
             if self._lane_wanted:
                 self._lane = _TextShape.spliced_from(data, obj, self.model)
+                if self._lane is not None and len(out) == 1 and type(out[0]) is MessageStart:
+                    self._learn_first(data, out[0])
         elif (
             self._lane_wanted
             and (self._lane is None or self._lane.spliced)
@@ -866,6 +927,8 @@ class ChatStreamDecoder:
             return None
         self._lane_wanted = True
         lane = self._lane
+        if not self._started and _FIRST_READS and (kept := self._kept_first(text)) is not None:
+            return kept
         if lane is not None and not (self._finished or self._ended or self._failed):
             # a text chunk of the stream's text shape (``text_of``'s test): one TextDelta, no parse
             said = lane.text(text, self.model)
@@ -876,6 +939,72 @@ class ChatStreamDecoder:
             if reason is not None and reason != "error" and reason not in CUT_FINISH:
                 return self._finish(reason)
         return self.feed_data(text.strip())
+
+    def _kept_first(self, data: str) -> list[Delta] | None:
+        """``feed_data`` of the stream's first chunk ``data`` (its frame's data, unstripped) read without a parse
+        when a chunk of its form was learnt (``_FIRST_READS``: what follows its opening, up to a plain padding,
+        the same; its id a non-empty plain string): its ``MessageStart`` with this chunk's id and the model then
+        learnt, and the same text shape as ``_TextShape.spliced_from`` gives, the parse left for when asked
+        (``_first_object``). None, nothing changed, otherwise, and when the decoder has been told to hold calls or
+        await choices (``wait_for_signatures``, ``expect_choices``: not learnt with them), or after ``[DONE]`` or a
+        failure (``feed_data`` reads no chunk then).
+
+        The argument (session 31): ``_learn_first`` keeps a form only when its first chunk, read by a fresh
+        decoder, made its ``MessageStart`` alone and changed nothing but the model, the started flag, the first
+        chunk and the shape, and when what follows its opening holds no ``"id"`` and no backslash (so no other
+        key the parse reads as ``id``, escaped or not). Two chunks of one key
+        differ only in the opening's id and ``created`` and the padding's plain string: ``_chunk`` reads neither
+        ``created`` nor the padding, and the id it reads is the opening's (no other ``"id"`` key; a plain string,
+        so the parse gives its text as it is); so a fresh decoder reads this chunk into the same state and a
+        ``MessageStart`` with this id. The key's text holds the chunk up to its end, so a chunk with white space
+        around it (which ``feed_data``'s strip takes off) matches no key: ``data`` here is the stripped data
+        (tests/unit/dialects/test_first_kept31.py)."""
+        if self._signed or self._awaited or self._ended or self._failed:
+            return None
+        opened = _opening_key(data)
+        if opened is None:
+            return None
+        at, upstream_id, key = opened
+        kept = _FIRST_READS.get(key)
+        if kept is None or not upstream_id:
+            return None
+        model, shape = kept
+        self.model = model
+        self._started = True
+        self._first = None
+        self._first_data = data
+        self._lane = _TextShape.from_kept(data, at, shape)
+        return [MessageStart(upstream_id, model or "")]  # (by position, as ``_chunk``'s)
+
+    def _learn_first(self, data: str, start: MessageStart) -> None:
+        """Keep the form of the first chunk ``data`` just read into ``start`` alone with its text shape spliced
+        (``_kept_first``'s), when a fresh decoder read it (nothing else seen, nothing held or awaited), it opens
+        as OpenAI's with a non-empty id that ``start`` carries, holds no ``"id"`` and no backslash after its opening, and
+        nothing of the decoder changed but what ``_kept_first`` sets; a form not kept is noted (None) so that it
+        is judged once."""
+        opened = _opening_key(data)
+        if opened is None or opened[2] in _FIRST_READS:
+            return
+        at, upstream_id, key = opened
+        shape = _SPLICED.get((key[0], key[1], self.model))
+        plain = (
+            shape is not None
+            and upstream_id
+            and start.id == upstream_id
+            and '"id"' not in data[at:]
+            and "\\" not in data[at:]
+            and not (self._signed or self._awaited or self._finished or self._failed or self._refusal)
+            and not (self._legacy or self.done or self._ended or self._calls or self._slots)
+            and not (self.null_seen or self.quoted_seen or self.indexless_seen)
+            and self.usage is None
+            and self._others is None
+            and self._given is None
+            and self._detail_signatures is None
+            and self._cursor == 0
+        )
+        if len(_FIRST_READS) >= _SPLICED_MAX:
+            _FIRST_READS.clear()
+        _FIRST_READS[key] = (self.model, shape) if plain and shape is not None else None
 
     def feed_frames(self, buf: bytes, pos: int, until_token: bool) -> tuple[list[Delta], int]:
         """``feed_frame`` of each usual unnamed frame from ``pos`` of ``buf`` on (``data: <data>`` LF LF; ``buf``
@@ -1116,8 +1245,9 @@ class ChatStreamDecoder:
         ]
         if not held:
             return b""
-        head = {k: self._first[k] for k in _CHUNK_HEAD if k in self._first}
-        tail = {"usage": None} if "usage" in self._first else {}
+        first = self._first_object()
+        head = {k: first[k] for k in _CHUNK_HEAD if k in first}
+        tail = {"usage": None} if "usage" in first else {}
         return b"".join(
             encode_event(
                 orjson.dumps(
@@ -1147,8 +1277,9 @@ class ChatStreamDecoder:
         blank = [i for i, s in self._slots.items() if _no_arguments(calls[s].fragments)] if calls else None
         if not blank:
             return b""
-        head = {k: self._first[k] for k in _CHUNK_HEAD if k in self._first}
-        tail = {"usage": None} if "usage" in self._first else {}
+        first = self._first_object()
+        head = {k: first[k] for k in _CHUNK_HEAD if k in first}
+        tail = {"usage": None} if "usage" in first else {}
         return b"".join(
             encode_event(orjson.dumps({**head, "choices": [_empty_object_choice(i, self._legacy)], **tail}))
             for i in blank
@@ -1173,7 +1304,7 @@ class ChatStreamDecoder:
         still served (and billed) at the tier its chunks named, not the default (OpenAI Priority and Flex
         processing docs; s28 variant 28-priority-tier-not-on-usage-chunk-chat-vI). Asked once, at usage time."""
         tier = obj.get("service_tier")
-        return tier if tier is not None else self._first.get("service_tier")
+        return tier if tier is not None else self._first_object().get("service_tier")
 
     def _fail(self, err: StreamError) -> list[Delta]:
         self._failed = True

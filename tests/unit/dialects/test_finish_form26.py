@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from services.gateway.dialects._anthropic_stream import STOP_FRAME, MessagesStreamEncoder, _frame
 from services.gateway.dialects._anthropic_wire import usage_to_anthropic
-from services.gateway.dialects._openai_stream import _SPLICED
+from services.gateway.dialects._openai_stream import _FIRST_READS, _SPLICED
 from services.gateway.dialects.ir import Finish, StopReason, TextDelta, Usage, UsageUpdate
 from services.gateway.dialects.registry import pairing
 from services.gateway.dialects.view import View
@@ -266,8 +266,9 @@ def _counted(relay: Translator) -> list[str]:
 def test_the_finish_chunk_and_done_are_not_parsed() -> None:
     """A one-read answer: the first chunk and the usage chunk are parsed, the text and finish chunks and
     ``[DONE]`` not (before session 26 the finish chunk was parsed too), padded or not, and the bytes are
-    the general path's."""
+    the general path's (the first stream of its first chunk's form: none kept, session 31's ``_FIRST_READS``)."""
     for pad in (None, b"h8Xa1"):
+        _FIRST_READS.clear()
         texts = chunk(b'{"content":"Hello"}', pad=pad) + chunk(b'{"content":" there"}', pad=pad)
         finish = chunk(b"{}", b',"logprobs":null,"finish_reason":"stop"', pad=pad)
         body = chunk(ROLE, pad=pad) + texts + finish + closing()
@@ -292,6 +293,7 @@ def test_a_first_chunk_without_a_usual_finish_reason_gives_no_form() -> None:
     ):
         fast, _ = _relays("anthropic", False, False)
         _SPLICED.clear()
+        _FIRST_READS.clear()
         fast.feed(chunk(ROLE, tail, top=top))
         lane = fast.decoder._lane
         assert lane is not None and lane.stop is None and lane.first is not None

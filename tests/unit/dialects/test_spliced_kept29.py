@@ -13,7 +13,13 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.gateway.dialects._openai_stream import _SPLICED, ChatStreamDecoder, _stop_form, _TextShape
+from services.gateway.dialects._openai_stream import (
+    _FIRST_READS,
+    _SPLICED,
+    ChatStreamDecoder,
+    _stop_form,
+    _TextShape,
+)
 from tests.text_lanes import relay_reads
 from tests.unit.dialects.test_chat_batch27 import CLIENTS, _bodies, _chunks, _relays
 from tests.unit.dialects.test_finish_form26 import ROLE, chunk
@@ -96,6 +102,7 @@ def test_the_kept_shape_is_the_one_made_afresh(
     one ``_spliced_shape`` and ``_stop_form`` make of that chunk alone."""
     if cleared:
         _SPLICED.clear()
+        _FIRST_READS.clear()
     for stream in (body, _restated(body, id_, created, padding)):
         data = stream.split(b"\n\n", 1)[0].removeprefix(b"data: ").decode("utf-8", "replace").strip()
         try:
@@ -115,6 +122,7 @@ def test_a_second_stream_finds_the_shape_kept() -> None:
     first with its own opening, the finish chunk's form with it (no first chunk left to learn it from); its
     text and finish chunks are then read by the shape, no parse."""
     _SPLICED.clear()
+    _FIRST_READS.clear()
     shapes = []
     for id_, created, pad in (("chatcmpl-1", "1", b"p0"), ("chatcmpl-AbC9", "1796299598", b"xyz12")):
         first = chunk(ROLE, pad=pad).replace(b'chatcmpl-1","', id_.encode() + b'","')
@@ -142,6 +150,7 @@ def test_the_kept_shapes_are_bounded() -> None:
     """At most ``_SPLICED_MAX`` first-chunk forms are kept; when full the cache starts again, so a form that comes
     after the first 64 (a new model, a new fingerprint) is kept too, and every shape is still right."""
     _SPLICED.clear()
+    _FIRST_READS.clear()
     for k in range(80):
         data = chunk(ROLE, model=b'"m%d"' % k, pad=b"p")[6:-2].decode()
         shape = _TextShape.spliced_from(data, orjson.loads(data), None)

@@ -13,6 +13,7 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from services.gateway.dialects._openai_stream import _FIRST_READS
 from services.gateway.relay import Translator
 from tests.text_lanes import run as _run
 from tests.text_lanes import run_relays
@@ -135,7 +136,8 @@ def test_the_spliced_shape_gives_the_general_paths_bytes_and_facts(
 
 def _first_text_parses(role: bytes, text: bytes) -> int:
     """How many chunks the fast relay's decoder parses (``feed_data``) for a stream's role chunk and first
-    text chunk read as one read."""
+    text chunk read as one read (the stream the first of its role chunk's form: none kept, session 31)."""
+    _FIRST_READS.clear()
     fast, _ = _relays("anthropic", False)
     parsed = 0
     feed_data = fast.decoder.feed_data
