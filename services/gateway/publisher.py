@@ -639,16 +639,15 @@ class EventPublisher:
         self._acked_since_resend = False
         self._last_resend = now
 
-    def pump(self, build: bool = True, send: bool = True) -> None:
+    def pump(self, build: bool = True) -> None:
         """One round of the background work: acknowledgements, (re)connections, overdue resends, sends;
-        ``build``: the events waiting for their batch are built too (else the batch builds them); ``send``:
-        what waits is sent (else the pending batch sends it, at its time)."""
+        ``build``: the events waiting for their batch are built too (else the batch builds them)."""
         if build:
             self.build_waiting()
         self._read_monitor()
         self._look()  # reads the acknowledgements, and whether the socket takes a message
         self._resend_overdue()
-        if send and self._unsent and self._writable:
+        if self._unsent and self._writable:
             self.flush_queue()
             if self._unsent and self._writable and self._flush is None and self._loop is not None:
                 self._schedule(0)  # the rest next turn
@@ -692,11 +691,8 @@ class EventPublisher:
         self._round_due = False
         try:
             # a batch timer pending builds the waiting events itself, at the loop's idle moment (see
-            # _batch_due): this round does not (session 19: 150-250 us a round when it did), nor sends
-            # what waits for it: one ZeroMQ message fewer a round, its send's system calls and ZeroMQ's
-            # I/O thread's (session 31: at one connection events built ahead wait in _unsent for their batch)
-            idle = self._flush is None
-            self.pump(build=idle, send=idle)
+            # _batch_due): this round does not (session 19: 150-250 us a round when it did)
+            self.pump(build=self._flush is None)
         except Exception:
             log.exception("event publisher round failed")
         if loop is not None:
