@@ -71,7 +71,7 @@ class Run:
     # the upper percentiles 90, 90.05, ..., 100 in µs (WRK_LUA's TAIL line; ``tabulate.pooled_percentile``
     # pools several runs' with them: wrk gives no raw samples)
     tail_us: list[float] | None = None
-    # Target.extra_pids (the recorder): the share of the run (0-1, sampled every ``POLICY_EVERY_S``) during
+    # Target.extra_pids (the recorder): the share of the run (0-1, read as it starts and as it ends) during
     # which one of its threads ran at a normal policy, not SCHED_IDLE (``PolicySampler``; session 31)
     recorder_normal_share: float | None = None
     # the machine during the run (``machine_counts``' growth): CPU ms of every CPU stolen by the hypervisor,
@@ -148,26 +148,37 @@ class PolicySampler:
     priority into the one-connection runs that follow, where session 19 measured the one-connection p99 at
     1.9-2.1 ms with the recorder at normal priority against 0.9 ms at ``SCHED_IDLE`` (docs/benchmarks.md,
     "Session 19: the recorder's priority"). A thread samples ``normal_threads`` every ``POLICY_EVERY_S``;
-    ``share()`` is the fraction of samples in which any thread was at a normal policy (None: no sample)."""
+    ``share()`` is the fraction of samples in which any thread was at a normal policy (None: no sample).
 
-    def __init__(self, pids: Callable[[], list[int]], every_s: float = POLICY_EVERY_S) -> None:
+    ``every_s`` None (what ``Wrk.run`` uses): one reading as the run starts and one as it ends, no thread. A thread
+    reading /proc every 50 ms beside the run is itself a ~1 ms stall 20 times a second on a 2-CPU machine: in
+    session 31's table after the merges it put every gateway path's one-connection p99 at 1.3-1.5 ms (the floor,
+    run without it, kept 0.3-0.65 ms)."""
+
+    def __init__(self, pids: Callable[[], list[int]], every_s: float | None = None) -> None:
         self._pids, self._every = pids, every_s
         self._samples = self._normal = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="policy-sampler", daemon=True)
 
     def __enter__(self) -> PolicySampler:
-        self._thread.start()
+        if self._every is None:
+            self.sample()
+        else:
+            self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._every is None:
+            self.sample()
+            return
         self._stop.set()
         self._thread.join()
 
     def _loop(self) -> None:
         while True:  # a sample at once, so every run has one
             self.sample()
-            if self._stop.wait(self._every):
+            if self._stop.wait(self._every or POLICY_EVERY_S):
                 return
 
     def sample(self) -> None:
