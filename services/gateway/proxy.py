@@ -571,10 +571,10 @@ class Proxy:
         # (a delay already past runs at once: ``call_later`` takes it as is, no ``max`` call)
         timer = loop.call_later(call.t0 + keepalive_s - time.monotonic(), start)
         try:
+            # ``_send_whole_error``'s steps inline (no second coroutine a stream): an error's words are waited for
+            # as its headers were, so a slow error body is no silence either
             resp = await self.upstream.send(provider, up.url, up.headers, up.body)
-            if (
-                resp.status >= 400
-            ):  # its words waited for as its headers were: a slow body is no silence either
+            if resp.status >= 400:
                 await self.upstream.read_error(resp)
             return resp
         except asyncio.CancelledError:
