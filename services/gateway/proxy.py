@@ -31,7 +31,7 @@ from multidict import CIMultiDict
 from services.gateway.bodies import dumps_body, refusal
 from services.gateway.calls import Attempt, Call
 from services.gateway.dialects import gathered, ir, registry
-from services.gateway.dialects._error_meaning import overflow_told_whole
+from services.gateway.dialects._error_meaning import overflow_told_whole, said_keeping_fields
 from services.gateway.dialects._opening import Opening
 from services.gateway.dialects._prompt_cache import session_from
 from services.gateway.dialects._request_common import TranslationError
@@ -1613,6 +1613,10 @@ class Proxy:
         status = client.client_status(status)
         call.answer(status, exc.error_type)
         body = client.error_body(status, message, code, None, call.request_id)
+        if meaning is not None and source is not None and not source.translated:
+            body = said_keeping_fields(
+                body, exc.body
+            )  # said again in the client's words, the provider's fields kept
         return web.Response(
             body=orjson.dumps(body), status=status, content_type="application/json", headers=headers
         )
