@@ -275,6 +275,8 @@ class Proxy:
                 return await self._held_stream(request, call, *cut)
         if isinstance(outcome, UpstreamError) and call.opened is not None:
             return await self._end_opened(call, call.opened, outcome)
+        if isinstance(outcome, UpstreamError) and (opened := await self._opened_to_tell(call, outcome)):
+            return await self._end_opened(call, opened, outcome)
         if isinstance(outcome, UpstreamError):
             told = self._told_again(call, routes, outcome)
             if told is not None:
@@ -354,6 +356,35 @@ class Proxy:
                 except (ConnectionResetError, aiohttp.ClientConnectionResetError):
                     break
         await asyncio.sleep(max(0.0, end - time.monotonic()))
+
+    async def _opened_to_tell(self, call: Call, exc: UpstreamError) -> OpenStream | None:
+        """The client's stream begun to tell a translated route's rate limit in it (then ``_end_opened``: the
+        format's in-stream error, the wait in its words), for a client that waits out a rate limit only when told
+        so in a stream (``ClientSpec.waits_only_in_stream``: Codex, whose turn an HTTP 429 ends); else None (the
+        HTTP answer, ``_error_response``, with its ``retry-after`` header).
+
+        Only for a streamed request whose last failure is a 429 that means a rate limit (not a spent quota:
+        ``quota_exhausted``, which no wait lifts) from a translated route: a passthrough's 429 is the provider's
+        own answer to a client of its own API and goes back as it came. Only where the gateway begins streams
+        itself (``call.unopened``: ``STREAM_KEEPALIVE_S`` > 0). None too when the client has hung up. s32 fix32
+        item 3: Codex's ``response.failed`` with ``rate_limit_exceeded`` and "Please try again in Ns." makes it wait
+        N s and send the turn again (codex-rs ``sse/responses.rs`` ``try_parse_retry_after``); the HTTP 429
+        ended the turn with "exceeded retry limit, last status: 429"."""
+        if not call.stream or call.unopened is None or exc.upstream_status != 429:
+            return None
+        source = next((a for a in call.attempts if a.error is exc), None)
+        if (
+            source is None
+            or not source.translated
+            or not registry.client(call.fmt).waits_only_in_stream(call.headers)
+        ):
+            return None
+        if registry.upstream_error_meaning(source.wire, 429, exc.body, exc.message) != "rate_limit":
+            return None
+        try:
+            return await self._open(call, call.unopened)
+        except (ConnectionResetError, aiohttp.ClientConnectionResetError):
+            return None  # the client is gone: the HTTP answer finds it gone too
 
     async def _end_opened(self, call: Call, opened: OpenStream, last: UpstreamError) -> web.StreamResponse:
         """No route answered a stream that had begun (``OpenStream``): the last failure, told in it, ends it:
