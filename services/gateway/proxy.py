@@ -280,6 +280,13 @@ class Proxy:
         if isinstance(outcome, UpstreamError):
             told = self._told_again(call, routes, outcome)
             if told is not None:
+                # (every route rests: none was sent, so the stream begins from the resting route's pairing)
+                view = passthrough_view(
+                    call.model, call.include_usage, call.reasoning, bool(call.body.get("tools"))
+                )
+                unopened = (request, registry.pairing(call.fmt, told[1].wire), view)
+                if opened := await self._opened_to_tell(call, told[0], told[1], unopened):
+                    return await self._end_opened(call, opened, told[0])
                 return self._error_response(call, *told)
             return self._error_response(call, _soonest_refusal(call.attempts, outcome))
         return outcome
@@ -357,7 +364,9 @@ class Proxy:
                     break
         await asyncio.sleep(max(0.0, end - time.monotonic()))
 
-    async def _opened_to_tell(self, call: Call, exc: UpstreamError) -> OpenStream | None:
+    async def _opened_to_tell(
+        self, call: Call, exc: UpstreamError, source: Attempt | None = None, unopened: Unopened | None = None
+    ) -> OpenStream | None:
         """The client's stream begun to tell a translated route's rate limit in it (then ``_end_opened``: the
         format's in-stream error, the wait in its words), for a client that waits out a rate limit only when told
         so in a stream (``ClientSpec.waits_only_in_stream``: Codex, whose turn an HTTP 429 ends); else None (the
@@ -366,13 +375,21 @@ class Proxy:
         Only for a streamed request whose last failure is a 429 that means a rate limit (not a spent quota:
         ``quota_exhausted``, which no wait lifts) from a translated route: a passthrough's 429 is the provider's
         own answer to a client of its own API and goes back as it came. Only where the gateway begins streams
-        itself (``call.unopened``: ``STREAM_KEEPALIVE_S`` > 0). None too when the client has hung up. s32 fix32
+        itself (``STREAM_KEEPALIVE_S`` > 0). ``source`` and ``unopened``: a refusal told again while every route
+        rests (``_told_again``: no route was sent, the stream begins from the resting route's pairing); else the
+        attempt that got ``exc`` and ``call.unopened``. None too when the client has hung up. s32 fix32
         item 3: Codex's ``response.failed`` with ``rate_limit_exceeded`` and "Please try again in Ns." makes it wait
         N s and send the turn again (codex-rs ``sse/responses.rs`` ``try_parse_retry_after``); the HTTP 429
         ended the turn with "exceeded retry limit, last status: 429"."""
-        if not call.stream or call.unopened is None or exc.upstream_status != 429:
+        unopened = unopened or call.unopened
+        if (
+            not call.stream
+            or unopened is None
+            or exc.upstream_status != 429
+            or self.upstream.keepalive_s <= 0
+        ):
             return None
-        source = next((a for a in call.attempts if a.error is exc), None)
+        source = source or next((a for a in call.attempts if a.error is exc), None)
         if (
             source is None
             or not source.translated
@@ -382,7 +399,7 @@ class Proxy:
         if registry.upstream_error_meaning(source.wire, 429, exc.body, exc.message) != "rate_limit":
             return None
         try:
-            return await self._open(call, call.unopened)
+            return await self._open(call, unopened)
         except (ConnectionResetError, aiohttp.ClientConnectionResetError):
             return None  # the client is gone: the HTTP answer finds it gone too
 

@@ -179,6 +179,13 @@ def test_a_translated_rate_limit_is_told_to_codex_in_its_stream(gw: Stack, up: S
     )  # what codex-rs waits before it sends the turn again
     assert len(up.seen(_path("codexrl"))) == 1
     assert gw.row_for("fix32-codex-429")["status"] == 429
+    # another turn while the provider rests (a subagent's, sent at once): the refusal told again, in the stream too
+    status, events = _codex_events(gw, "fix32-codex-429-again", "codexrl-m", CODEX_HEADERS)
+    assert status == 200 and events[-1]["type"] == "response.failed", events
+    wait = CODEX_WAIT.search(events[-1]["response"]["error"]["message"])
+    assert wait is not None and 0 < float(wait.group(1)) <= 30
+    assert len(up.seen(_path("codexrl"))) == 1  # not sent: the provider rests
+    assert gw.row_for("fix32-codex-429-again")["status"] == 429
 
 
 def test_the_openai_sdk_keeps_the_http_429(gw: Stack, up: ScriptedUpstream) -> None:
