@@ -31,7 +31,7 @@ from multidict import CIMultiDict
 from services.gateway.bodies import dumps_body, refusal
 from services.gateway.calls import Attempt, Call
 from services.gateway.dialects import gathered, ir, registry
-from services.gateway.dialects._error_meaning import overflow_told_whole
+from services.gateway.dialects._error_meaning import overflow_told_whole, said_keeping_fields
 from services.gateway.dialects._opening import Opening
 from services.gateway.dialects._prompt_cache import session_from
 from services.gateway.dialects._request_common import TranslationError
@@ -275,9 +275,18 @@ class Proxy:
                 return await self._held_stream(request, call, *cut)
         if isinstance(outcome, UpstreamError) and call.opened is not None:
             return await self._end_opened(call, call.opened, outcome)
+        if isinstance(outcome, UpstreamError) and (opened := await self._opened_to_tell(call, outcome)):
+            return await self._end_opened(call, opened, outcome)
         if isinstance(outcome, UpstreamError):
             told = self._told_again(call, routes, outcome)
             if told is not None:
+                # (every route rests: none was sent, so the stream begins from the resting route's pairing)
+                view = passthrough_view(
+                    call.model, call.include_usage, call.reasoning, bool(call.body.get("tools"))
+                )
+                unopened = (request, registry.pairing(call.fmt, told[1].wire), view)
+                if opened := await self._opened_to_tell(call, told[0], told[1], unopened):
+                    return await self._end_opened(call, opened, told[0])
                 return self._error_response(call, *told)
             return self._error_response(call, _soonest_refusal(call.attempts, outcome))
         return outcome
@@ -354,6 +363,45 @@ class Proxy:
                 except (ConnectionResetError, aiohttp.ClientConnectionResetError):
                     break
         await asyncio.sleep(max(0.0, end - time.monotonic()))
+
+    async def _opened_to_tell(
+        self, call: Call, exc: UpstreamError, source: Attempt | None = None, unopened: Unopened | None = None
+    ) -> OpenStream | None:
+        """The client's stream begun to tell a translated route's rate limit in it (then ``_end_opened``: the
+        format's in-stream error, the wait in its words), for a client that waits out a rate limit only when told
+        so in a stream (``ClientSpec.waits_only_in_stream``: Codex, whose turn an HTTP 429 ends); else None (the
+        HTTP answer, ``_error_response``, with its ``retry-after`` header).
+
+        Only for a streamed request whose last failure is a 429 that means a rate limit (not a spent quota:
+        ``quota_exhausted``, which no wait lifts) from a translated route: a passthrough's 429 is the provider's
+        own answer to a client of its own API and goes back as it came. Only where the gateway begins streams
+        itself (``STREAM_KEEPALIVE_S`` > 0). ``source`` and ``unopened``: a refusal told again while every route
+        rests (``_told_again``: no route was sent, the stream begins from the resting route's pairing); else the
+        attempt that got ``exc`` and ``call.unopened``. None too when the client has hung up. s32 fix32
+        item 3: Codex's ``response.failed`` with ``rate_limit_exceeded`` and "Please try again in Ns." makes it wait
+        N s and send the turn again (codex-rs ``sse/responses.rs`` ``try_parse_retry_after``); the HTTP 429
+        ended the turn with "exceeded retry limit, last status: 429"."""
+        unopened = unopened or call.unopened
+        if (
+            not call.stream
+            or unopened is None
+            or exc.upstream_status != 429
+            or self.upstream.keepalive_s <= 0
+        ):
+            return None
+        source = source or next((a for a in call.attempts if a.error is exc), None)
+        if (
+            source is None
+            or not source.translated
+            or not registry.client(call.fmt).waits_only_in_stream(call.headers)
+        ):
+            return None
+        if registry.upstream_error_meaning(source.wire, 429, exc.body, exc.message) != "rate_limit":
+            return None
+        try:
+            return await self._open(call, unopened)
+        except (ConnectionResetError, aiohttp.ClientConnectionResetError):
+            return None  # the client is gone: the HTTP answer finds it gone too
 
     async def _end_opened(self, call: Call, opened: OpenStream, last: UpstreamError) -> web.StreamResponse:
         """No route answered a stream that had begun (``OpenStream``): the last failure, told in it, ends it:
@@ -1613,6 +1661,10 @@ class Proxy:
         status = client.client_status(status)
         call.answer(status, exc.error_type)
         body = client.error_body(status, message, code, None, call.request_id)
+        if meaning is not None and source is not None and not source.translated:
+            body = said_keeping_fields(
+                body, exc.body
+            )  # said again in the client's words, the provider's fields kept
         return web.Response(
             body=orjson.dumps(body), status=status, content_type="application/json", headers=headers
         )

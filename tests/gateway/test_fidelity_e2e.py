@@ -1665,10 +1665,17 @@ def sent_limits(up: ScriptedUpstream, path: str) -> list[int]:
 
 
 def test_case17_claude_codes_max_tokens_fits_deepseek(gw: Stack, up: ScriptedUpstream) -> None:
-    script_like_deepseek(up, DEEPSEEK, "deepseek-chat")
+    """A server answering to ``deepseek-chat`` with V3's [1, 8192] (a relay, a self-hosted V3): DeepSeek's own
+    ``deepseek-chat`` has been DeepSeek-V4-Flash (384K output) since 2026-04-24, so the family table no longer says
+    8192 (fix32): the first request is refused and retried within the stated limit, the next sent within it."""
+    script_like_deepseek(up, DEEPSEEK, "deepseek-chat", times=2)
     r = post(gw, "/v1/messages", claude_code_request("deepseek-chat"), "t17", AV)
     assert r.status_code == 200 and anthropic_assembled(r.content)["text"] == "Hi"
-    assert sent_limits(up, DEEPSEEK) == [8192]  # deepseek-chat's limit is known: no refusal at all
+    assert sent_limits(up, DEEPSEEK) == [32000, 8192]  # before fix32: [8192], the V3 limit applied up front
+    r = post(gw, "/v1/messages", claude_code_request("deepseek-chat"), "t17-again", AV)
+    assert r.status_code == 200 and anthropic_assembled(r.content)["text"] == "Hi"
+    assert sent_limits(up, DEEPSEEK) == [32000, 8192, 8192]  # the stated limit remembered
+    up.reset()  # the second refusal, never asked for
 
 
 def test_unknown_models_limit_is_learned_from_the_refusal(gw: Stack, up: ScriptedUpstream) -> None:

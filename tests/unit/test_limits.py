@@ -462,7 +462,17 @@ def test_a_stated_limit_is_learned_and_the_lowest_wins() -> None:
 
 
 @pytest.mark.parametrize(
-    ("model", "limit"), [("deepseek-chat", 8_192), ("deepseek-reasoner", 65_536), ("gemini-2.5-pro", 65_536)]
+    ("model", "limit"),
+    [
+        (
+            "deepseek-chat",
+            384_000,
+        ),  # DeepSeek-V4-Flash's compatibility names since 2026-04-24 (fix32; was 8192)
+        ("deepseek-reasoner", 384_000),
+        ("deepseek-v4-flash", 384_000),
+        ("deepseek-v4-pro", 384_000),
+        ("gemini-2.5-pro", 65_536),
+    ],
 )
 def test_more_families(model: str, limit: int) -> None:
     assert max_output_tokens(model) == limit
@@ -636,7 +646,7 @@ def test_s21_tgi_cap_and_cerebras_whole_request_limits(
         ("gpt-5-pro", 272_000),
         ("gpt-5-chat-latest", 16_384),
         # the same model under a snapshot date, version tag or relay variant
-        ("deepseek-chat", 8_192),
+        ("deepseek-chat", 384_000),
         ("gpt-4o-2024-08-06", 16_384),
         ("gpt-4-0613", 8_192),
         ("gemini-2.0-flash-001", 8_192),

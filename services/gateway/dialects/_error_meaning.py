@@ -380,6 +380,33 @@ def said_in_client_words(meaning: Meaning, body: bytes, said: Callable[[dict[str
     return meaning != "context_overflow" or said(_error_of(body))
 
 
+def said_keeping_fields(said: dict[str, Any], body: bytes) -> dict[str, Any]:
+    """``said`` (a client error body whose ``error`` object says an upstream's error again in the words the client's
+    format looks for: ``message``, ``code``) with the other fields of the provider's own error object kept, for a
+    same-format error said again (``said_in_client_words`` False: a context overflow without OpenAI's code); pure.
+
+    llama.cpp's server answers a prompt past its context 400 ``{"error": {"code": 400, "message": "the request
+    exceeds the available context size, try increasing it", "type": "exceed_context_size_error", "n_prompt_tokens":
+    40000, "n_ctx": 32768}}`` (tools/server/README.md, "Error responses"). An OpenAI-format client needs
+    ``code: context_length_exceeded`` (the openai SDK's ``e.code``; LangChain and LiteLLM read the code or
+    OpenAI's "maximum context length" words, which ``words_for_openai`` gives with the original in parentheses). The
+    clients written for llama.cpp read its own ``type`` and its counts' fields (``n_ctx`` to size what they send:
+    s32 fix32, code that keys on ``exceed_context_size_error`` or reads ``n_ctx`` from the body); said again from
+    the words alone, they lost both. So the provider's ``type``, ``param`` and every field of its own
+    (``n_prompt_tokens``, ``n_ctx``, OpenRouter's ``metadata``) stay; ``message`` and ``code`` are the client's words.
+    ``said`` as it is when the body holds no error object."""
+    err = _error_of(body)
+    words = said.get("error")
+    if not isinstance(words, dict) or len(err) < 2:  # (a body without an object: only its text, as "message")
+        return said
+    kept = {**words, **err, "message": words.get("message")}
+    if "code" in words:  # (Anthropic's error object has none)
+        kept["code"] = words["code"]
+    if kept.get("type") is None:
+        kept["type"] = words.get("type")
+    return {**said, "error": kept}
+
+
 def overflow_said_by_code(err: dict[str, Any]) -> bool:
     """OpenAI's clients (the openai SDK's users, Codex) know an overflow by ``code: context_length_exceeded``
     only: not OpenRouter's numeric ``code: 400``, xAI's ``{"code": "Client specified an invalid

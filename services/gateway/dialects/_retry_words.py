@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 
 # "Please try again in 20s" / "in 6ms" (OpenAI), "Please retry in 23.5s" (Gemini), "retry after 30 seconds",
 # "try again after 2 minutes": a retry verb, then "in" or "after" and a number
@@ -39,3 +40,22 @@ def said_with_wait(message: str, wait_s: float | None) -> str:
     if wait_s is None or states_retry_time(message):
         return message
     return f"{message} (Please try again in {max(1, math.ceil(wait_s))}s.)"
+
+
+def waits_only_in_stream(headers: Mapping[str, str]) -> bool:
+    """Whether the client that sent a streamed Responses request with ``headers`` waits out a rate limit only when it
+    is told inside a stream, so a translated route's HTTP 429 is better told as ``200`` + ``response.failed``
+    (``proxy.Proxy._told_in_stream``; s32 fix32 item 3). Codex, known by the ``originator`` header it sends on every
+    request (``codex_exec``, ``codex_cli_rs``: /work/shared/captures/codex, codex-rs ``default_client``): on an HTTP
+    429 its turn ends (``retry_429: false``, ``CodexErr::RetryLimit``, module docstring), while on a
+    ``response.failed`` with ``code: rate_limit_exceeded`` it waits the "Please try again in Ns." it reads
+    (``try_parse_retry_after``) and sends the turn again, up to its ``stream_max_retries`` (5).
+
+    No other client: the openai SDK retries an HTTP 429 itself after its ``retry-after`` (``_base_client``
+    ``_should_retry``, ``max_retries`` 2) and raises ``RateLimitError``; told in a stream instead (the gateway's
+    ``response.failed`` frame carries a top-level ``error``: ``openai_responses.stream_error_frame``), its
+    ``responses.create(stream=True)`` and ``responses.stream()`` raise a bare ``APIError`` (no status: not the
+    ``RateLimitError`` callers catch) and never retry; on OpenAI's own bare ``response.failed`` the iteration ends
+    quietly and ``get_final_response()`` raises ``RuntimeError("Didn't receive a `response.completed` event.")``
+    (openai-python 3.60 ``_streaming.py``, ``lib/streaming/responses/_responses.py``)."""
+    return headers.get("originator", "").startswith("codex")

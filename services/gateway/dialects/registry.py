@@ -31,7 +31,7 @@ from services.gateway.dialects import translate_request as tr
 from services.gateway.dialects._opening import Opening, Part, opening_frames
 from services.gateway.dialects._prompt_cache import Session
 from services.gateway.dialects._request_common import ParsedRequest, Target, TranslatedRequest
-from services.gateway.dialects._retry_words import said_with_wait
+from services.gateway.dialects._retry_words import said_with_wait, waits_only_in_stream
 from services.gateway.dialects._scan import ScanRule as ScanRule
 from services.gateway.dialects.formats import ClientFormat, Operation, Wire
 from services.gateway.dialects.view import View
@@ -185,6 +185,11 @@ class ClientSpec:
     # again in 30s.)", which Codex parses (``_retry_words``); Claude Code and the openai SDK read no wait in a
     # message, and a person reads these words as well as any.
     said_with_wait: Callable[[str, float | None], str] = said_with_wait
+    # Whether the client that sent a streamed request with these headers acts on a translated route's rate limit
+    # only when told inside a stream (``_retry_words.waits_only_in_stream``: Codex): its 429 is then a 200 stream
+    # ending in the format's in-stream error, with the wait in its words. Default: never (an HTTP 429 and its
+    # ``retry-after`` header, which the SDKs retry by).
+    waits_only_in_stream: Callable[[Mapping[str, str]], bool] = lambda headers: False
 
     def opening(self, sent: bytes) -> Opening | None:
         """The opening ``sent`` (whole events a client got) holds when it holds nothing else but
@@ -473,6 +478,7 @@ CLIENTS: dict[ClientFormat, ClientSpec] = {
         error_after_opening=resp.resumed_error,
         error_after_answer=resp.error_after_answer,
         error_words=em.words_for_openai,
+        waits_only_in_stream=waits_only_in_stream,
         encoder=resp.encoder_for,
         render=resp.render,
         passthrough_frames=_responses_frames_for,

@@ -194,7 +194,18 @@ class Provider:
 
     def known_output_limit(self, model: str) -> int | None:
         """A limit known for sure: stated by this provider when it refused a request, or configured.
-        Applied even to untranslated bodies."""
+        Applied even to untranslated bodies (``Proxy._build``'s passthrough), and the only limit applied to them.
+
+        The family table (``limits.max_output_tokens``: a vendor's documented limit) is not applied up front to a
+        passthrough body (fix32): a client's ``max_tokens`` that the provider takes must reach it untouched
+        (conformance: passthrough untouched when client and provider speak the same format), and a documented limit
+        goes stale without a sign. DeepSeek documented ``deepseek-chat`` at [1, 8192] until 2026-04-24, then served
+        the name as DeepSeek-V4-Flash with "MAXIMUM: 384K" (api-docs.deepseek.com/quick_start/pricing) until it
+        retired it on 2026-07-24; a clamp from the old entry would have cut every such answer to 8192 tokens
+        without a refusal to correct it. A body the provider refuses states its limit instead: one refusal, one
+        retry within it (``Proxy._within_output_limit``), remembered here for every later request. The client is
+        not told of that clamp beyond what any clamp tells: an answer it cut says ``finish_reason: "length"``
+        (docs/catalog.md, "Output limits")."""
         return self._learned_limits.get(model) or self.configured_output_limit(model)
 
     def output_limit(self, model: str) -> int | None:

@@ -20,7 +20,7 @@ from services.gateway.dialects._error_meaning import ungrouped
 
 # Exact model names (bare, dots read as dashes), each with its vendor's documented output limit; a dated snapshot,
 # a cloud's version tag or a relay's variant of one is the same model (``_SAME_MODEL``), any other longer name a
-# different one (OpenRouter's ``deepseek/deepseek-chat-v3.1`` is DeepSeek V3.1, not ``deepseek-chat``'s 8192; s21
+# different one (OpenRouter's ``deepseek/deepseek-chat-v3.1`` is DeepSeek V3.1, not ``deepseek-chat``'s limit; s21
 # leads, bugd21 variants 17-h..17-l: a prefix match clamped it, and ``gpt-4.5-preview``, ``o1-preview``,
 # ``gemini-2.0-flash-thinking-exp``, ``gpt-5-pro``, to a shorter name's limit)
 _LIMITS: dict[str, int] = {
@@ -54,9 +54,13 @@ _LIMITS: dict[str, int] = {
     **dict.fromkeys(("claude-3-haiku", "claude-3-opus"), 4_096),
     # xAI
     **dict.fromkeys(("grok-3", "grok-3-mini", "grok-3-fast", "grok-3-mini-fast"), 131_072),
-    # DeepSeek (api-docs.deepseek.com, "Models & Pricing"): deepseek-chat accepts max_tokens in [1, 8192]
-    "deepseek-chat": 8_192,
-    "deepseek-reasoner": 65_536,
+    # DeepSeek (api-docs.deepseek.com/quick_start/pricing, "Models & Pricing", as of 2026-04-24): deepseek-v4-flash and
+    # deepseek-v4-pro "MAX OUTPUT  MAXIMUM: 384K"; deepseek-chat and deepseek-reasoner are kept "for compatibility" as
+    # deepseek-v4-flash's non-thinking and thinking modes (the same 384K), retired by DeepSeek on 2026-07-24. Before,
+    # V3.x: deepseek-chat [1, 8192], deepseek-reasoner 64K (fix32: the 8192 kept here clamped every translated request
+    # to a quarter of what the V4 aliases took). A server still answering to the old names with the old limits (a
+    # relay, a self-hosted V3) states it when it refuses, and the gateway learns it (``limit_from_refusal``)
+    **dict.fromkeys(("deepseek-v4-flash", "deepseek-v4-pro", "deepseek-chat", "deepseek-reasoner"), 384_000),
     # Google (ai.google.dev/gemini-api/docs/models: "Output token limit")
     **dict.fromkeys(("gemini-2-5-pro", "gemini-2-5-flash", "gemini-2-5-flash-lite"), 65_536),
     **dict.fromkeys(("gemini-2-0-flash", "gemini-2-0-flash-lite"), 8_192),
@@ -90,7 +94,7 @@ def max_output_tokens(model: str) -> int | None:
     """The documented output-token limit of ``model`` (any relay's or cloud's name for it, ``bare_model``; dots read
     as dashes), None for a model not in ``_LIMITS``: its exact name, or that name with what names the same model
     after it (``_SAME_MODEL``: snapshot dates, version tags, relay variants). Never a prefix: a longer name is a
-    different model (``deepseek-chat-v3.1`` → None, not ``deepseek-chat``'s 8192)."""
+    different model (``deepseek-chat-v3.1`` → None, not ``deepseek-chat``'s limit)."""
     name = bare_model(model).replace(".", "-")
     while (limit := _LIMITS.get(name)) is None:
         shorter = _SAME_MODEL.sub("", name, count=1)

@@ -1786,3 +1786,48 @@ def test_s31_overflow_told_whole_reads_every_overflow_code(
 ) -> None:
     body = orjson.dumps({"object": "response", "status": "failed", "error": error})
     assert em.overflow_told_whole(message, body) == expected
+
+
+def test_said_keeping_fields_keeps_the_providers_own_fields() -> None:
+    """fix32 item 2: a same-format overflow said again keeps llama.cpp's type and counts beside OpenAI's code and
+    words; an Anthropic error object gets no ``code``; a body without an error object leaves the words as they are."""
+    from services.gateway.dialects._error_meaning import said_keeping_fields
+
+    body = orjson.dumps(
+        {
+            "error": {
+                "code": 400,
+                "message": "the request exceeds the available context size, try increasing it",
+                "type": "exceed_context_size_error",
+                "n_prompt_tokens": 40000,
+                "n_ctx": 32768,
+            }
+        }
+    )
+    said = {
+        "error": {
+            "message": "M",
+            "type": "invalid_request_error",
+            "param": None,
+            "code": "context_length_exceeded",
+        }
+    }
+    assert said_keeping_fields(said, body) == {
+        "error": {
+            "message": "M",
+            "type": "exceed_context_size_error",
+            "param": None,
+            "code": "context_length_exceeded",
+            "n_prompt_tokens": 40000,
+            "n_ctx": 32768,
+        }
+    }
+    anthropic_said = {
+        "type": "error",
+        "error": {"type": "invalid_request_error", "message": "prompt is too long: x"},
+    }
+    kept = said_keeping_fields(
+        anthropic_said, orjson.dumps({"type": "error", "error": {"type": "x", "message": "y"}})
+    )
+    assert kept == {"type": "error", "error": {"type": "x", "message": "prompt is too long: x"}}
+    assert said_keeping_fields(said, b"upstream text") is said
