@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.gateway.dialects import _openai_stream
+from services.gateway.dialects._anthropic_stream import _usage_json
+from services.gateway.dialects._anthropic_wire import usage_to_anthropic
 from services.gateway.dialects._openai_stream import _FIRST_READS, _SPLICED, _USAGE_FORMS, ChatStreamDecoder
+from services.gateway.dialects.ir import Usage
 from services.gateway.relay import Translator
 from tests.text_lanes import relay_reads
 from tests.unit.dialects.test_chat_batch27 import CLIENTS, _relays
@@ -193,3 +197,25 @@ def test_a_key_twice_with_equal_counts_is_refused() -> None:
         assert relay_reads(fast, [body], True, True) == relay_reads(general, [body], True, True)
         assert _facts(fast.decoder) == _facts(general.decoder)
     assert _USAGE_FORMS == []
+
+
+NUMBERS = st.integers(-3, 10**19) | st.integers(0, 3) | st.booleans() | st.floats(0, 5, allow_nan=False)
+
+
+@settings(max_examples=400, deadline=None)
+@given(NUMBERS, NUMBERS, NUMBERS, NUMBERS, NUMBERS, NUMBERS, NUMBERS)
+def test_the_finish_usage_template_is_usage_to_anthropics_bytes(
+    inputs: Any, outputs: Any, reads: Any, writes: Any, writes_1h: Any, searches: Any, reasoning: Any
+) -> None:
+    """``finish``'s usage object from its template (``_usage_json``, session 32) is ``orjson.dumps`` of
+    ``usage_to_anthropic``'s, for any counts (a bool or a float where an int belongs included)."""
+    usage = Usage(
+        input_tokens=inputs,
+        output_tokens=outputs,
+        cache_read_tokens=reads,
+        cache_write_tokens=writes,
+        cache_write_1h_tokens=writes_1h,
+        web_search_requests=searches,
+        reasoning_tokens=reasoning,
+    )
+    assert _usage_json(usage) == orjson.dumps(usage_to_anthropic(usage))
