@@ -665,7 +665,7 @@ def _usage_json(u: Usage) -> bytes:
     """``orjson.dumps(usage_to_anthropic(u))``, the same bytes: a usage whose counts are ints (exactly: ``%d`` would
     write a bool or float otherwise than orjson) with none of the optional objects (no cache write, search or
     reasoning count) from ``_USUAL_USAGE``, no dict built (session 32: ``finish``'s ``message_delta``); any
-    other through ``usage_to_anthropic`` (tests/unit/dialects/test_usage_form32.py compares the two)."""
+    other through ``usage_to_anthropic`` (tests/unit/dialects/test_usage_template32.py compares the two)."""
     cache_write, searches, reasoning = u.cache_write_tokens, u.web_search_requests, u.reasoning_tokens
     inputs, reads, outputs = u.input_tokens, u.cache_read_tokens, u.output_tokens
     if (

@@ -765,146 +765,6 @@ class _TextShape:
 MAX_CHOICES = 128
 
 
-# A usage chunk's forms (``ChatStreamDecoder._kept_usage``, session 32): each a ``_UsageForm`` learnt from a chunk
-# read the general way; at most ``_USAGE_FORMS_MAX``, cleared when full (a gateway's upstreams send a handful)
-_USAGE_FORMS: list[_UsageForm] = []
-_USAGE_FORMS_MAX = 8
-# A chat chunk's opening (``_OPENING``'s) as a pattern's start, its id and ``created`` not captured
-_OPENING_TEXT = r'\{"id":"[^"\\\x00-\x1f]*","object":"chat\.completion\.chunk","created":[0-9]+,'
-# A JSON string without escapes, or a number (its text up to the next delimiter), outside strings
-_JSON_TOKEN = re.compile(r'"[^"\\]*"|-?[0-9][0-9.eE+-]*')
-# A count a form's group takes: a JSON integer of at most 18 digits (orjson's int of it is exact), as orjson writes it
-_COUNT_GROUP = "(0|[1-9][0-9]{0,17})"
-_PLAIN_COUNT = re.compile(_COUNT_GROUP).fullmatch
-_PADDING_GROUP = r',"obfuscation":"[^"\\\x00-\x1f]*"\}'  # (``_PADDING_END``'s)
-
-
-@dataclass(slots=True)
-class _UsageForm:
-    """A usage chunk's form: ``match``, the fullmatch of a chunk that is the learnt one but for its opening's id and
-    ``created``, its plain padding's string and its counts (each a group, in the text's order); ``usage``, the
-    chunk's ``usage`` object with each count replaced by its group's position (``_filled``'s template); the
-    chunk's ``model`` (None: none named) and ``service_tier`` (None: none named)."""
-
-    match: Callable[[str], re.Match[str] | None]
-    usage: tuple[tuple[str, int, Any], ...]
-    model: str | None
-    tier: Any
-
-    @staticmethod
-    def learnt(data: str, obj: dict[str, Any]) -> _UsageForm | None:
-        """The form of the chunk ``data`` (stripped) parsed as ``obj`` into one ``UsageUpdate`` by a started
-        decoder, or None when the form does not hold (then it is read the general way, as before).
-
-        The argument: ``data`` opens as OpenAI's (``_OPENING``), holds no backslash after it (so every quote
-        bounds a string and the strings are their texts) and no ``"id"``, ``"object"`` or ``"created"`` key after
-        it; and what follows the opening is exactly ``orjson.dumps`` of the rest of ``obj`` (so no key twice, no
-        white space, every number an integer as orjson writes it, in the object's order), with no list but empty
-        ones and no choice. A chunk that fullmatches ``match`` is then that JSON text with other integers in its
-        count positions (and another id, ``created`` and padding string): its parse is ``obj`` with those
-        integers at those leaves. A started decoder (not ended, not failed: ``feed_data`` parses nothing then)
-        reads of such a chunk only its ``model``, ``choices`` (none), ``object``, ``error`` (none), ``usage`` and
-        ``service_tier``: the same values but the usage's counts, so the same deltas and state as the general
-        path with the usage ``_filled`` from the groups (tests/unit/dialects/test_usage_form32.py)."""
-        opening = _OPENING(data)
-        if opening is None:
-            return None
-        at = opening.end()
-        rest = data[at:]
-        if "\\" in rest or '"id"' in rest or '"object"' in rest or '"created"' in rest:
-            return None
-        cut = data.rfind(_PADDING)
-        padded = cut >= at and _PADDING_END(data, cut) is not None
-        body = data[at:cut] if padded else data[at:-1]  # (the members, without the closing brace)
-        after = {k: v for k, v in obj.items() if k not in ("id", "object", "created")}
-        if padded:
-            del after["obfuscation"]  # (the last key: the text after ``cut`` is its one member)
-        if orjson.dumps(after) != ("{" + body + "}").encode():
-            return None
-        if obj.get("choices") or type(obj.get("usage")) is not dict:
-            return None
-        counts: list[int] = []
-        usage: tuple[tuple[str, int, Any], ...] | None = None
-        for key, value in after.items():
-            made = _template(value, counts, key == "usage")
-            if made is None:
-                return None
-            if key == "usage":
-                usage = made[1]
-        parts, pos, seen = [_OPENING_TEXT], 0, 0
-        for token in _JSON_TOKEN.finditer(body):
-            if token[0][0] == '"':
-                continue
-            if _PLAIN_COUNT(token[0]) is None or seen >= len(counts) or int(token[0]) != counts[seen]:
-                return None
-            parts += [re.escape(body[pos : token.start()]), _COUNT_GROUP]
-            pos, seen = token.end(), seen + 1
-        if usage is None or seen != len(counts):
-            return None
-        parts.append(re.escape(body[pos:]) + (_PADDING_GROUP if padded else r"\}"))
-        model = obj.get("model")
-        return _UsageForm(
-            re.compile("".join(parts)).fullmatch,
-            usage,
-            model if type(model) is str and model else None,
-            obj.get("service_tier"),
-        )
-
-
-# Usage chunks ``_learn_usage`` judged since the forms were last cleared, and how many it judges: a chunk of a form
-# that cannot be kept (a cost as a float, say) would be judged again at each stream (its counts differ), so judging
-# stops after this many (the forms kept stay; a form not yet kept is then read the general way, as before)
-_USAGE_TRIES = [0]
-_TRIES_MAX = 64
-
-
-def _learn_usage(data: str, obj: dict[str, Any]) -> None:
-    """Keep the form of the usage chunk ``data`` (stripped) just parsed as ``obj`` into one ``UsageUpdate`` by a
-    started decoder (``_UsageForm.learnt``), unless a form kept takes it already."""
-    _USAGE_TRIES[0] += 1
-    if any(form.match(data) is not None for form in _USAGE_FORMS):
-        return
-    form = _UsageForm.learnt(data, obj)
-    if form is not None:
-        if len(_USAGE_FORMS) >= _USAGE_FORMS_MAX:
-            _USAGE_FORMS.clear()
-            _USAGE_TRIES[0] = 0
-        _USAGE_FORMS.append(form)
-
-
-def _template(value: Any, counts: list[int], inside: bool) -> tuple[int, Any] | None:
-    """``value``'s template for ``_filled``: (0, a count's position in ``counts``, which it is appended to), (1, a
-    dict's members as (key, kind, payload)), (2, a constant: a string, a bool or null; an empty list outside the
-    usage, walked for no count, as None: only the usage's template is kept); None for a value no form holds (a
-    non-empty list, a float; a list at all ``inside`` the usage, which ``_filled`` would share between streams)."""
-    kind = type(value)
-    if kind is int:
-        counts.append(value)
-        return 0, len(counts) - 1
-    if kind is dict:
-        members = []
-        for key, item in value.items():
-            made = _template(item, counts, inside)
-            if made is None:
-                return None
-            members.append((key, *made))
-        return 1, tuple(members)
-    if kind is list:
-        return None if value or inside else (2, None)
-    if value is None or kind is str or kind is bool:
-        return 2, value
-    return None
-
-
-def _filled(members: tuple[tuple[str, int, Any], ...], groups: tuple[str | Any, ...]) -> dict[str, Any]:
-    """A ``_UsageForm``'s usage object with the counts ``groups`` (the match's, in the text's order): what
-    ``orjson.loads`` gives of the chunk's ``usage`` (the same keys in the same order, those counts at their leaves)."""
-    return {
-        key: int(groups[payload]) if kind == 0 else _filled(payload, groups) if kind == 1 else payload
-        for key, kind, payload in members
-    }
-
-
 # What ``ChatStreamDecoder._kept_first`` sets of a fresh decoder (the rest must be a fresh decoder's for a form to be
 # kept: ``_untouched_but_first``), and a fresh decoder's fields, made at the first ask
 _FIRST_SETS = frozenset({"model", "_started", "_first", "_first_data", "_lane", "_lane_wanted"})
@@ -1056,13 +916,6 @@ class ChatStreamDecoder:
             and type(out[0]) is TextDelta
         ):
             self._lane = _TextShape.learn(data, obj, self.model) or self._lane
-        elif (
-            self._lane_wanted
-            and len(out) == 1
-            and type(out[0]) is UsageUpdate
-            and _USAGE_TRIES[0] < _TRIES_MAX
-        ):
-            _learn_usage(data, obj)
         return out
 
     def feed_frame(self, data: bytes) -> list[Delta] | None:
@@ -1091,24 +944,7 @@ class ChatStreamDecoder:
             reason = lane.finish(text, self.model)
             if reason is not None and reason != "error" and reason not in CUT_FINISH:
                 return self._finish(reason)
-        if _USAGE_FORMS and self._started and not (self._ended or self._failed):
-            # a usage chunk of a form learnt (``_kept_usage``): its ``UsageUpdate``, no parse
-            for form in _USAGE_FORMS:
-                if (got := form.match(text)) is not None:
-                    return self._kept_usage(form, got.groups())
         return self.feed_data(text.strip())
-
-    def _kept_usage(self, form: _UsageForm, counts: tuple[str | Any, ...]) -> list[Delta]:
-        """``feed_data`` of a usage chunk of ``form`` with the counts ``counts`` (its match's groups), read by a
-        started decoder that has not ended or failed: what ``_chunk`` makes of it (``_UsageForm.learnt`` gives the
-        argument), the chunk's model learnt, its usage read from ``_filled``'s object instead of a parse."""
-        if form.model is not None:
-            self.model = form.model
-        tier = (
-            form.tier if form.tier is not None else self._first_object().get("service_tier")
-        )  # (``_tier``'s)
-        usage = self.usage = usage_from_openai(_filled(form.usage, counts), tier)
-        return [UsageUpdate(usage)]
 
     def _kept_first(self, data: str) -> list[Delta] | None:
         """``feed_data`` of the stream's first chunk ``data`` (its frame's data, unstripped) read without a parse

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from services.gateway.dialects._anthropic_stream import STOP_FRAME, MessagesStreamEncoder, _frame
 from services.gateway.dialects._anthropic_wire import usage_to_anthropic
-from services.gateway.dialects._openai_stream import _FIRST_READS, _SPLICED, _USAGE_FORMS
+from services.gateway.dialects._openai_stream import _FIRST_READS, _SPLICED
 from services.gateway.dialects.ir import Finish, StopReason, TextDelta, Usage, UsageUpdate
 from services.gateway.dialects.registry import pairing
 from services.gateway.dialects.view import View
@@ -269,7 +269,6 @@ def test_the_finish_chunk_and_done_are_not_parsed() -> None:
     the general path's (the first stream of its first chunk's form: none kept, session 31's ``_FIRST_READS``)."""
     for pad in (None, b"h8Xa1"):
         _FIRST_READS.clear()
-        _USAGE_FORMS.clear()  # (the usage chunk's form too: session 32's ``_kept_usage``)
         texts = chunk(b'{"content":"Hello"}', pad=pad) + chunk(b'{"content":" there"}', pad=pad)
         finish = chunk(b"{}", b',"logprobs":null,"finish_reason":"stop"', pad=pad)
         body = chunk(ROLE, pad=pad) + texts + finish + closing()
