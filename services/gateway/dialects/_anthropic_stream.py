@@ -496,7 +496,7 @@ class MessagesStreamEncoder:
         stop_sequence = self._finish.stop_sequence if self._finish and reason == "stop_sequence" else None
         # ``_frame({"type": "message_delta", "delta": {…}, "usage": …})``, the same bytes, fewer dicts; a usual
         # reason without a stop sequence from its template (``_DELTA_HEADS``)
-        usage = _ZERO_USAGE_JSON if self._usage is None else _usage_json(self._usage)
+        usage = _ZERO_USAGE_JSON if self._usage is None else orjson.dumps(usage_to_anthropic(self._usage))
         head = _DELTA_HEADS.get(reason) if stop_sequence is None else None
         if head is None:
             head = (
@@ -652,33 +652,6 @@ def _start_tail(model: str) -> bytes:
             _START_TAILS.clear()
         _START_TAILS[model] = tail
     return tail
-
-
-# ``usage_to_anthropic``'s object of a usage with no cache writes, searches or reasoning, as ``orjson.dumps`` writes it,
-# around its three other counts (``_usage_json``)
-_USUAL_USAGE = (
-    b'{"input_tokens":%d,"cache_creation_input_tokens":0,"cache_read_input_tokens":%d,"output_tokens":%d}'
-)
-
-
-def _usage_json(u: Usage) -> bytes:
-    """``orjson.dumps(usage_to_anthropic(u))``, the same bytes: a usage whose counts are ints (exactly: ``%d`` would
-    write a bool or float otherwise than orjson) with none of the optional objects (no cache write, search or
-    reasoning count) from ``_USUAL_USAGE``, no dict built (session 32: ``finish``'s ``message_delta``); any
-    other through ``usage_to_anthropic`` (tests/unit/dialects/test_usage_template32.py compares the two)."""
-    cache_write, searches, reasoning = u.cache_write_tokens, u.web_search_requests, u.reasoning_tokens
-    inputs, reads, outputs = u.input_tokens, u.cache_read_tokens, u.output_tokens
-    if (
-        type(cache_write) is int
-        and not cache_write
-        and not searches
-        and not reasoning
-        and type(inputs) is int
-        and type(reads) is int
-        and type(outputs) is int
-    ):
-        return _USUAL_USAGE % (inputs, reads, outputs)
-    return orjson.dumps(usage_to_anthropic(u))
 
 
 def _text_start(index: int) -> bytes:
