@@ -765,6 +765,12 @@ class _TextShape:
 MAX_CHOICES = 128
 
 
+# What ``ChatStreamDecoder._kept_first`` sets of a fresh decoder (the rest must be a fresh decoder's for a form to be
+# kept: ``_untouched_but_first``), and a fresh decoder's fields, made at the first ask
+_FIRST_SETS = frozenset({"model", "_started", "_first", "_first_data", "_lane", "_lane_wanted"})
+_FRESH: dict[str, Any] = {}
+
+
 class ChatStreamDecoder:
     """Upstream OpenAI-style chat SSE (OpenAI, xAI, OpenRouter) → IR deltas.
 
@@ -980,8 +986,9 @@ class ChatStreamDecoder:
         """Keep the form of the first chunk ``data`` just read into ``start`` alone with its text shape spliced
         (``_kept_first``'s), when a fresh decoder read it (nothing else seen, nothing held or awaited), it opens
         as OpenAI's with a non-empty id that ``start`` carries, holds no ``"id"`` and no backslash after its opening, and
-        nothing of the decoder changed but what ``_kept_first`` sets; a form not kept is noted (None) so that it
-        is judged once."""
+        nothing of the decoder changed but what ``_kept_first`` sets (``_untouched_but_first``: every field
+        compared with a fresh decoder's, so a field added later is compared too); a form not kept is noted (None)
+        so that it is judged once."""
         opened = _opening_key(data)
         if opened is None or opened[2] in _FIRST_READS:
             return
@@ -993,18 +1000,24 @@ class ChatStreamDecoder:
             and start.id == upstream_id
             and '"id"' not in data[at:]
             and "\\" not in data[at:]
-            and not (self._signed or self._awaited or self._finished or self._failed or self._refusal)
-            and not (self._legacy or self.done or self._ended or self._calls or self._slots)
-            and not (self.null_seen or self.quoted_seen or self.indexless_seen)
-            and self.usage is None
-            and self._others is None
-            and self._given is None
-            and self._detail_signatures is None
-            and self._cursor == 0
+            and self._untouched_but_first()
         )
         if len(_FIRST_READS) >= _SPLICED_MAX:
             _FIRST_READS.clear()
         _FIRST_READS[key] = (self.model, shape) if plain and shape is not None else None
+
+    def _untouched_but_first(self) -> bool:
+        """Every field of this decoder but those ``_kept_first`` sets (``_FIRST_SETS``) equals a fresh decoder's
+        (``_FRESH``): the first chunk changed nothing else, and nothing was told or seen before it (held calls,
+        awaited choices, a failure, ``[DONE]``). A snapshot compare, not a list of fields: a field added to
+        ``__init__`` is compared without being named here (session 32; asked once a form, off the hot path).
+        An attribute ``__init__`` does not make (a test's instrumented method) is not state: not compared."""
+        if not _FRESH:
+            _FRESH.update(vars(ChatStreamDecoder()))
+        state = vars(self)
+        return all(
+            state.get(name, _UNPARSED) == value for name, value in _FRESH.items() if name not in _FIRST_SETS
+        )
 
     def feed_frames(self, buf: bytes, pos: int, until_token: bool) -> tuple[list[Delta], int]:
         """``feed_frame`` of each usual unnamed frame from ``pos`` of ``buf`` on (``data: <data>`` LF LF; ``buf``
