@@ -13,39 +13,28 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
+from functools import partial
 from typing import Any
 
 import anthropic
 import orjson
 import pytest
 
+from tests.e2e_builders import catalog, delta_frame, provider
 from tests.procs import Stack
 from tests.scripted_upstream import Answer, Pause, ScriptedUpstream, sse
 
 OPENAI = "/openai/v1/chat/completions"
 ANTHROPIC = "/anthropic/v1/messages"
 HOSTED = "/hosted/v1/chat/completions"
-CATALOG = """
-[[providers]]
-name = "hosted"
-base_url = "{url}/hosted/v1"
-models = ["acme-coder-7b"]
-price = {{ input = 0.2, output = 0.6 }}
-"""
+CATALOG = catalog(provider("hosted", "acme-coder-7b", price=(0.2, 0.6)))
 
 pytestmark = pytest.mark.usefixtures("fresh_up")
 
 
 @pytest.fixture(scope="module")
-def gw(
-    scripted_stack: Callable[..., AbstractContextManager[Stack]],
-    up: ScriptedUpstream,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Stack]:
-    catalog = tmp_path_factory.mktemp("bug31b-catalog") / "catalog.toml"
-    catalog.write_text(CATALOG.format(url=up.url))
-    paths = {"openai": "/openai/v1", "anthropic": "/anthropic"}
-    with scripted_stack("bug31b", paths, CATALOG_PATH=str(catalog)) as st:
+def gw(catalog_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
+    with catalog_stack("bug31b", CATALOG, paths={"openai": "/openai/v1", "anthropic": "/anthropic"}) as st:
         yield st
 
 
@@ -59,13 +48,7 @@ def client(gw: Stack) -> anthropic.Anthropic:
     return anthropic.Anthropic(base_url=gw.gateway_url, api_key="sk-ant-client", max_retries=0)
 
 
-def chat_chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
-    obj = {
-        "id": "c31",
-        "model": "acme-coder-7b",
-        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-    }
-    return b"data: " + orjson.dumps(obj) + b"\n\n"
+chat_chunk = partial(delta_frame, ident="c31", model="acme-coder-7b")
 
 
 def test_a_refusal_in_pieces_still_states_the_output_limit(gw: Stack, up: ScriptedUpstream) -> None:
