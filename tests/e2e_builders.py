@@ -7,6 +7,7 @@ Completions chunk of one choice; ``ok_stream()``: a whole short chat stream ("Hi
 ``catalog(provider(name, *models, price=…), …)``: a catalog file's text for ``catalog_stack`` (``{url}``). Session 29
 (fix29): these were written again in each e2e file. Session 32 (tidy32): ``delta_frame(delta, finish, ident, model)``,
 a chunk frame of any delta as relays write it; ``chat_answer(content, ident, model, usage)``, a whole chat answer;
+``messages_answer(text, ident, usage)``, a whole Anthropic Messages answer;
 ``messages_stream_kinds(url, body, request_id)``, what an Anthropic Messages stream's client hears, in order.
 """
 
@@ -67,6 +68,23 @@ def chat_answer(content: str, *, ident: str, model: str, usage: tuple[int, int])
         "model": model,
         "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
         "usage": tokens,
+    }
+
+
+def messages_answer(
+    text: str, *, ident: str, usage: tuple[int, int], model: str = "claude-sonnet-4-5-20250929"
+) -> dict[str, Any]:
+    """A whole Anthropic Messages answer (``message``) of one text block ``text``, stop reason ``end_turn``;
+    ``usage``: (input, output) tokens."""
+    return {
+        "id": ident,
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [{"type": "text", "text": text}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": usage[0], "output_tokens": usage[1]},
     }
 
 

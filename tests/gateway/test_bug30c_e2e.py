@@ -21,7 +21,7 @@ import anthropic
 import openai
 import pytest
 
-from tests.e2e_builders import catalog, delta_frame, provider
+from tests.e2e_builders import catalog, delta_frame, messages_answer, provider
 from tests.procs import Stack
 from tests.scripted_upstream import ScriptedUpstream, json_answer, sse
 
@@ -29,16 +29,7 @@ LITELLM = "/litellm/v1/chat/completions"
 ANTHROPIC = "/anthropic/v1/messages"
 OPUS41 = "us.anthropic.claude-opus-4-1-20250805-v1:0"
 CATALOG = catalog(provider("litellm", OPUS41, price=(15, 75)))
-ANTHROPIC_ANSWER = {
-    "id": "msg_30",
-    "type": "message",
-    "role": "assistant",
-    "model": "claude-sonnet-4-5-20250929",
-    "content": [{"type": "text", "text": "Done."}],
-    "stop_reason": "end_turn",
-    "stop_sequence": None,
-    "usage": {"input_tokens": 10, "output_tokens": 2},
-}
+ANTHROPIC_ANSWER = messages_answer("Done.", ident="msg_30", usage=(10, 2))
 
 pytestmark = pytest.mark.usefixtures("fresh_up")
 

@@ -20,7 +20,7 @@ import anthropic
 import orjson
 import pytest
 
-from tests.e2e_builders import catalog, delta_frame, provider
+from tests.e2e_builders import catalog, delta_frame, messages_answer, provider
 from tests.procs import Stack
 from tests.scripted_upstream import Answer, Pause, ScriptedUpstream, sse
 
@@ -134,16 +134,7 @@ def test_a_signature_refusal_in_pieces_still_gets_the_retry_without_thinking(
             "message": "messages.1.content.0: Invalid `signature` in `thinking` block",
         },
     }
-    answer = {
-        "id": "msg_31",
-        "type": "message",
-        "role": "assistant",
-        "model": "claude-sonnet-4-5-20250929",
-        "content": [{"type": "text", "text": "Rome"}],
-        "stop_reason": "end_turn",
-        "stop_sequence": None,
-        "usage": {"input_tokens": 20, "output_tokens": 2},
-    }
+    answer = messages_answer("Rome", ident="msg_31", usage=(20, 2))
     up.script(ANTHROPIC, in_pieces(refusal, 400), Answer(body=orjson.dumps(answer)))
     message = client(gw).messages.create(
         model="claude-sonnet-4-5",

@@ -20,7 +20,7 @@ import anthropic
 import openai
 import pytest
 
-from tests.e2e_builders import catalog, chat_answer, delta_frame, provider
+from tests.e2e_builders import catalog, chat_answer, delta_frame, messages_answer, provider
 from tests.procs import Stack
 from tests.scripted_upstream import ScriptedUpstream, json_answer, sse
 
@@ -49,16 +49,7 @@ TOOLS: Any = [
 USER: Any = {"role": "user", "content": "Weather in Paris?"}
 USAGE = {"prompt_tokens": 50, "completion_tokens": 60, "total_tokens": 110}
 DONE_CHAT = chat_answer("Sunny.", ident="chatcmpl-2", model=MODEL, usage=(50, 60))
-DONE_ANTHROPIC = {
-    "id": "msg_02",
-    "type": "message",
-    "role": "assistant",
-    "model": "claude-sonnet-4-5-20250929",
-    "content": [{"type": "text", "text": "Sunny."}],
-    "stop_reason": "end_turn",
-    "stop_sequence": None,
-    "usage": {"input_tokens": 9, "output_tokens": 2},
-}
+DONE_ANTHROPIC = messages_answer("Sunny.", ident="msg_02", usage=(9, 2))
 
 pytestmark = pytest.mark.usefixtures("fresh_up")
 
