@@ -755,6 +755,11 @@ class ChatStreamDecoder:
     current call completes, or at ``finish_reason`` / ``finish()`` at the latest.
     """
 
+    # ``_opening``'s last data (the very str, held: no other str can have its identity) and its answer, set on the
+    # decoder at its first key; class defaults, not set in ``__init__`` (two stores, ~150 instructions a stream)
+    _opened_data: str | None = None
+    _opened: _OpeningKey | None = None
+
     def __init__(self) -> None:
         self.usage: Usage | None = None
         self.done = False
@@ -792,9 +797,6 @@ class ChatStreamDecoder:
         self._signed = False  # a call's start waits for its thought signature (``wait_for_signatures``)
         # Gemini's signatures OpenRouter gave in ``reasoning_details`` (``details_signatures``) for calls not yet seen
         self._detail_signatures: dict[str, str] | None = None  # (made at the first: most streams have none)
-        # ``_opening``'s last data (the very str, held: no other str can have its identity) and its answer
-        self._opened_data: str | None = None
-        self._opened: _OpeningKey | None = None
 
     @property
     def first_chunk(self) -> tuple[str, dict[str, Any]] | None:
