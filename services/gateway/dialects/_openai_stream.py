@@ -567,9 +567,10 @@ class _TextShape:
     @staticmethod
     def spliced_from(data: str, obj: Any, model: str | None, opened: _OpeningKey | None) -> _TextShape | None:
         """The shape of the stream's text chunks from its first chunk ``data`` (stripped) parsed as ``obj``, the
-        decoder's model then ``model``, its key ``opened`` (``ChatStreamDecoder._opening``'s of ``data``): ``_spliced_shape``'s (OpenAI's role chunk and its text chunks differ
-        only in ``delta`` and padding; its docstring gives the argument), so the stream's first text chunk
-        needs no parse either (session 25). None when ``_spliced_shape`` has none.
+        decoder's model then ``model``, ``data``'s key ``opened`` (``ChatStreamDecoder._opening``'s):
+        ``_spliced_shape``'s (OpenAI's role chunk and its text chunks differ only in ``delta`` and padding; its
+        docstring gives the argument), so the stream's first text chunk needs no parse either (session 25). None
+        when ``_spliced_shape`` has none.
 
         Kept across streams (session 29): a first chunk that opens as OpenAI's (``_OPENING``) is keyed on what
         follows its id and ``created`` up to its padding (a plain string: ``_PADDING_END``), whether it has one,
