@@ -91,14 +91,17 @@ def catalog_stack(
     scripted_stack: Callable[..., AbstractContextManager[Stack]],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Callable[..., AbstractContextManager[Stack]]:
-    """Recorder + gateway whose only providers are a catalog file's (``CATALOG_PATH``), served by the module's
-    scripted upstream: ``catalog_stack(name, catalog, **env)`` writes ``catalog`` (TOML, with ``{url}`` for the
-    upstream's URL: ``str.format``, so literal braces are doubled) and is ``scripted_stack(name, {}, ...)`` on it."""
+    """Recorder + gateway whose providers are a catalog file's (``CATALOG_PATH``), served by the module's
+    scripted upstream: ``catalog_stack(name, catalog, paths=None, **env)`` writes ``catalog`` (TOML, with ``{url}``
+    for the upstream's URL: ``str.format``, so literal braces are doubled) and is ``scripted_stack(name, paths or
+    {}, ...)`` on it (``paths``: built-in providers beside the catalog's, as ``scripted_stack``'s)."""
 
-    def make(name: str, catalog: str, **env: str) -> AbstractContextManager[Stack]:
+    def make(
+        name: str, catalog: str, paths: dict[str, str] | None = None, **env: str
+    ) -> AbstractContextManager[Stack]:
         path = tmp_path_factory.mktemp(f"{name}-catalog") / "catalog.toml"
         path.write_text(catalog.format(url=up.url))
-        return scripted_stack(name, {}, CATALOG_PATH=str(path), **env)
+        return scripted_stack(name, paths or {}, CATALOG_PATH=str(path), **env)
 
     return make
 

@@ -14,62 +14,36 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
+from functools import partial
 from typing import Any
 
 import anthropic
 import openai
-import orjson
 import pytest
 
+from tests.e2e_builders import catalog, delta_frame, messages_answer, provider
 from tests.procs import Stack
 from tests.scripted_upstream import ScriptedUpstream, json_answer, sse
 
 LITELLM = "/litellm/v1/chat/completions"
 ANTHROPIC = "/anthropic/v1/messages"
 OPUS41 = "us.anthropic.claude-opus-4-1-20250805-v1:0"
-CATALOG = f"""
-[[providers]]
-name = "litellm"
-base_url = "{{url}}/litellm/v1"
-models = ["{OPUS41}"]
-price = {{{{ input = 15, output = 75 }}}}
-"""
-ANTHROPIC_ANSWER = {
-    "id": "msg_30",
-    "type": "message",
-    "role": "assistant",
-    "model": "claude-sonnet-4-5-20250929",
-    "content": [{"type": "text", "text": "Done."}],
-    "stop_reason": "end_turn",
-    "stop_sequence": None,
-    "usage": {"input_tokens": 10, "output_tokens": 2},
-}
+CATALOG = catalog(provider("litellm", OPUS41, price=(15, 75)))
+ANTHROPIC_ANSWER = messages_answer("Done.", ident="msg_30", usage=(10, 2))
 
 pytestmark = pytest.mark.usefixtures("fresh_up")
 
 
 @pytest.fixture(scope="module")
-def gw(
-    scripted_stack: Callable[..., AbstractContextManager[Stack]],
-    up: ScriptedUpstream,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Stack]:
-    catalog = tmp_path_factory.mktemp("bug30c-catalog") / "catalog.toml"
-    catalog.write_text(CATALOG.format(url=up.url))
-    with scripted_stack("bug30c", {"anthropic": "/anthropic"}, CATALOG_PATH=str(catalog)) as st:
+def gw(catalog_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
+    with catalog_stack("bug30c", CATALOG, paths={"anthropic": "/anthropic"}) as st:
         yield st
 
 
 def test_claude_codes_thinking_budget_stays_below_the_clamped_limit_behind_litellm(
     gw: Stack, up: ScriptedUpstream
 ) -> None:
-    def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
-        obj = {
-            "id": "c30",
-            "model": OPUS41,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-        }
-        return b"data: " + orjson.dumps(obj) + b"\n\n"
+    chunk = partial(delta_frame, ident="c30", model=OPUS41)
 
     up.script(
         LITELLM,

@@ -13,39 +13,28 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
+from functools import partial
 from typing import Any
 
 import anthropic
 import orjson
 import pytest
 
+from tests.e2e_builders import catalog, delta_frame, messages_answer, provider
 from tests.procs import Stack
 from tests.scripted_upstream import Answer, Pause, ScriptedUpstream, sse
 
 OPENAI = "/openai/v1/chat/completions"
 ANTHROPIC = "/anthropic/v1/messages"
 HOSTED = "/hosted/v1/chat/completions"
-CATALOG = """
-[[providers]]
-name = "hosted"
-base_url = "{url}/hosted/v1"
-models = ["acme-coder-7b"]
-price = {{ input = 0.2, output = 0.6 }}
-"""
+CATALOG = catalog(provider("hosted", "acme-coder-7b", price=(0.2, 0.6)))
 
 pytestmark = pytest.mark.usefixtures("fresh_up")
 
 
 @pytest.fixture(scope="module")
-def gw(
-    scripted_stack: Callable[..., AbstractContextManager[Stack]],
-    up: ScriptedUpstream,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Stack]:
-    catalog = tmp_path_factory.mktemp("bug31b-catalog") / "catalog.toml"
-    catalog.write_text(CATALOG.format(url=up.url))
-    paths = {"openai": "/openai/v1", "anthropic": "/anthropic"}
-    with scripted_stack("bug31b", paths, CATALOG_PATH=str(catalog)) as st:
+def gw(catalog_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
+    with catalog_stack("bug31b", CATALOG, paths={"openai": "/openai/v1", "anthropic": "/anthropic"}) as st:
         yield st
 
 
@@ -59,13 +48,7 @@ def client(gw: Stack) -> anthropic.Anthropic:
     return anthropic.Anthropic(base_url=gw.gateway_url, api_key="sk-ant-client", max_retries=0)
 
 
-def chat_chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
-    obj = {
-        "id": "c31",
-        "model": "acme-coder-7b",
-        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-    }
-    return b"data: " + orjson.dumps(obj) + b"\n\n"
+chat_chunk = partial(delta_frame, ident="c31", model="acme-coder-7b")
 
 
 def test_a_refusal_in_pieces_still_states_the_output_limit(gw: Stack, up: ScriptedUpstream) -> None:
@@ -151,16 +134,7 @@ def test_a_signature_refusal_in_pieces_still_gets_the_retry_without_thinking(
             "message": "messages.1.content.0: Invalid `signature` in `thinking` block",
         },
     }
-    answer = {
-        "id": "msg_31",
-        "type": "message",
-        "role": "assistant",
-        "model": "claude-sonnet-4-5-20250929",
-        "content": [{"type": "text", "text": "Rome"}],
-        "stop_reason": "end_turn",
-        "stop_sequence": None,
-        "usage": {"input_tokens": 20, "output_tokens": 2},
-    }
+    answer = messages_answer("Rome", ident="msg_31", usage=(20, 2))
     up.script(ANTHROPIC, in_pieces(refusal, 400), Answer(body=orjson.dumps(answer)))
     message = client(gw).messages.create(
         model="claude-sonnet-4-5",

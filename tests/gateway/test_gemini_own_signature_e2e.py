@@ -22,6 +22,7 @@ import anthropic
 import openai
 import pytest
 
+from tests.e2e_builders import catalog, chat_answer, provider
 from tests.procs import Stack
 from tests.scripted_upstream import Answer, ScriptedUpstream, json_answer, sse
 
@@ -29,13 +30,7 @@ GEMINI = "/gemini/v1/chat/completions"
 ANTHROPIC = "/anthropic/v1/messages"
 OPENAI_RESPONSES = "/openai/v1/responses"
 MODEL = "gemini-3-pro-preview"
-CATALOG = """
-[[providers]]
-name = "gemini"
-base_url = "{url}/gemini/v1"
-models = ["gemini-3-pro-preview"]
-price = {{ input = 2, output = 12 }}
-"""
+CATALOG = catalog(provider("gemini", MODEL, price=(2, 12)))
 SIGNATURE = "CiQBjz1rX2Zha2VHZW1pbmlTaWduYXR1cmUrL0FCQ0RFRkdISUpLTA=="
 CITY = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
 CALL = {
@@ -50,15 +45,10 @@ pytestmark = pytest.mark.usefixtures("fresh_up")
 
 
 @pytest.fixture(scope="module")
-def gw(
-    scripted_stack: Callable[..., AbstractContextManager[Stack]],
-    up: ScriptedUpstream,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Stack]:
-    catalog = tmp_path_factory.mktemp("own-signature-catalog") / "catalog.toml"
-    catalog.write_text(CATALOG.format(url=up.url))
-    paths = {"anthropic": "/anthropic", "openai": "/openai/v1"}
-    with scripted_stack("gemini-own-signature", paths, CATALOG_PATH=str(catalog)) as st:
+def gw(catalog_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
+    with catalog_stack(
+        "gemini-own-signature", CATALOG, paths={"anthropic": "/anthropic", "openai": "/openai/v1"}
+    ) as st:
         yield st
 
 
@@ -81,11 +71,7 @@ def _gemini_calls(streamed: bool) -> Answer:
 
 
 def _gemini_text() -> Answer:
-    message = {"role": "assistant", "content": "Sunny, 24 C."}
-    choice = {"index": 0, "message": message, "finish_reason": "stop"}
-    return json_answer(
-        {"id": "g2", "object": "chat.completion", "model": MODEL, "choices": [choice], "usage": USAGE}
-    )
+    return json_answer(chat_answer("Sunny, 24 C.", ident="g2", model=MODEL, usage=(30, 10)))
 
 
 def _sent_step(body: dict[str, Any]) -> tuple[dict[str, Any], str]:

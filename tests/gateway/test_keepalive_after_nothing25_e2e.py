@@ -14,14 +14,12 @@ Real gateway and recorder processes, the scripted upstream; the client reads the
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx2
 import pytest
 
-from shared.sse import SSEDecoder
+from tests.e2e_builders import messages_stream_kinds
 from tests.gateway.test_fallback_after_keepalive_e2e import CHAT, chat, chat_opening, unnamed
 from tests.procs import Stack, stack
 from tests.scripted_upstream import Pause, ScriptedUpstream, sse
@@ -63,17 +61,7 @@ def test_a_read_that_gives_the_client_nothing_keeps_its_period(gw: Stack, up: Sc
         "stream": True,
         "messages": [{"role": "user", "content": "What is six times seven?"}],
     }
-    headers = {"anthropic-version": "2023-06-01", "x-request-id": "nothing25"}
-    decoder = SSEDecoder()
-    kinds: list[str] = []
-    with httpx2.stream("POST", gw.gateway_url + "/v1/messages", json=body, headers=headers, timeout=30) as r:
-        assert r.status_code == 200, r.read()
-        for piece in r.iter_bytes():
-            for ev in decoder.feed(piece):
-                if ev.event == "content_block_delta":
-                    kinds.append("text:" + json.loads(ev.data)["delta"]["text"])
-                elif ev.event is not None:
-                    kinds.append(ev.event)
+    kinds = messages_stream_kinds(gw.gateway_url, body, "nothing25")
     texts = [i for i, k in enumerate(kinds) if k.startswith("text:")]
     assert [kinds[i] for i in texts] == ["text:Let me think", "text: about that: 42."], kinds
     assert "ping" in kinds[texts[0] : texts[1]], kinds  # before the fix: none between the two texts

@@ -13,26 +13,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
+from functools import partial
 from typing import Any
 
 import anthropic
 import openai
-import orjson
 import pytest
 
+from tests.e2e_builders import catalog, chat_answer, delta_frame, messages_answer, provider
 from tests.procs import Stack
 from tests.scripted_upstream import ScriptedUpstream, json_answer, sse
 
 LITELLM = "/litellm/v1/chat/completions"
 ANTHROPIC = "/anthropic/v1/messages"
 MODEL = "anthropic/claude-sonnet-4-5"
-CATALOG = f"""
-[[providers]]
-name = "litellm"
-base_url = "{{url}}/litellm/v1"
-models = ["{MODEL}"]
-price = {{{{ input = 3, output = 15 }}}}
-"""
+CATALOG = catalog(provider("litellm", MODEL, price=(3, 15)))
 SIG = "EqQBCkYIBxgCKkBAnthropicSignatureLiteLLM=="
 DATA = "EmwKAhgBEgy3va3pzix/LafPsn4aDFIT2Xlxh0L5L8rLVyIwxtE3rAFBa8cr3qpPkNRj2YfWXGmKDxH4mPnZ5sQ7vB5URj"
 THOUGHT = "The user wants the weather."
@@ -53,36 +48,15 @@ TOOLS: Any = [
 ]
 USER: Any = {"role": "user", "content": "Weather in Paris?"}
 USAGE = {"prompt_tokens": 50, "completion_tokens": 60, "total_tokens": 110}
-DONE_CHAT = {
-    "id": "chatcmpl-2",
-    "object": "chat.completion",
-    "model": MODEL,
-    "choices": [{"index": 0, "message": {"role": "assistant", "content": "Sunny."}, "finish_reason": "stop"}],
-    "usage": USAGE,
-}
-DONE_ANTHROPIC = {
-    "id": "msg_02",
-    "type": "message",
-    "role": "assistant",
-    "model": "claude-sonnet-4-5-20250929",
-    "content": [{"type": "text", "text": "Sunny."}],
-    "stop_reason": "end_turn",
-    "stop_sequence": None,
-    "usage": {"input_tokens": 9, "output_tokens": 2},
-}
+DONE_CHAT = chat_answer("Sunny.", ident="chatcmpl-2", model=MODEL, usage=(50, 60))
+DONE_ANTHROPIC = messages_answer("Sunny.", ident="msg_02", usage=(9, 2))
 
 pytestmark = pytest.mark.usefixtures("fresh_up")
 
 
 @pytest.fixture(scope="module")
-def gw(
-    scripted_stack: Callable[..., AbstractContextManager[Stack]],
-    up: ScriptedUpstream,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Stack]:
-    catalog = tmp_path_factory.mktemp("litellm-thinking-catalog") / "catalog.toml"
-    catalog.write_text(CATALOG.format(url=up.url))
-    with scripted_stack("litellm-thinking", {"anthropic": "/anthropic"}, CATALOG_PATH=str(catalog)) as st:
+def gw(catalog_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
+    with catalog_stack("litellm-thinking", CATALOG, paths={"anthropic": "/anthropic"}) as st:
         yield st
 
 
@@ -106,9 +80,7 @@ def _whole() -> Any:
 
 
 def _streamed() -> Any:
-    def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
-        obj = {"id": "c1", "model": MODEL, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
-        return b"data: " + orjson.dumps(obj) + b"\n\n"
+    chunk = partial(delta_frame, ident="c1", model=MODEL)
 
     return sse(
         [

@@ -10,24 +10,15 @@ from contextlib import AbstractContextManager
 
 import anthropic
 
+from tests.e2e_builders import catalog, chat_answer, provider
 from tests.procs import Stack
 from tests.scripted_upstream import ScriptedUpstream, json_answer
 
-CHAT_DONE = {
-    "id": "chatcmpl-30",
-    "object": "chat.completion",
-    "model": "anthropic/claude-sonnet-4-5",
-    "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello."}, "finish_reason": "stop"}],
-    "usage": {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12},
-}
+CHAT_DONE = chat_answer("Hello.", ident="chatcmpl-30", model="anthropic/claude-sonnet-4-5", usage=(10, 2))
 # a relay route whose output limit (8192) is below Claude Code's max_tokens (32000) and its budget (31999)
-LITELLM_CATALOG = """
-[[providers]]
-name = "litellm"
-base_url = "{url}/litellm/v1"
-models = ["anthropic/claude-sonnet-4-5"]
-max_output_tokens = 8192
-"""
+LITELLM_CATALOG = catalog(
+    provider("litellm", "anthropic/claude-sonnet-4-5", extra="max_output_tokens = 8192")
+)
 
 
 def test_claude_codes_budget_behind_litellm_fits_the_clamped_limit(

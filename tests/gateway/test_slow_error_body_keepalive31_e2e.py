@@ -14,51 +14,32 @@ Real gateway and recorder processes, the scripted upstream; the client reads the
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
+from functools import partial
 
-import httpx2
 import orjson
 import pytest
 
-from shared.sse import SSEDecoder
+from tests.e2e_builders import catalog, delta_frame, messages_stream_kinds, provider
 from tests.procs import Stack
 from tests.scripted_upstream import Answer, Pause, ScriptedUpstream, sse
 
 KEEPALIVE_S = 1.0
 HOSTED = "/hosted/v1/chat/completions"
-CATALOG = """
-[[providers]]
-name = "hosted"
-base_url = "{url}/hosted/v1"
-models = ["acme-coder-7b"]
-price = {{ input = 0.2, output = 0.6 }}
-"""
+CATALOG = catalog(provider("hosted", "acme-coder-7b", price=(0.2, 0.6)))
 
 pytestmark = pytest.mark.usefixtures("fresh_up")
 
 
 @pytest.fixture(scope="module")
-def gw(
-    scripted_stack: Callable[..., AbstractContextManager[Stack]],
-    up: ScriptedUpstream,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Stack]:
-    catalog = tmp_path_factory.mktemp("slow-error-body31-catalog") / "catalog.toml"
-    catalog.write_text(CATALOG.format(url=up.url))
-    env = {"CATALOG_PATH": str(catalog), "STREAM_KEEPALIVE_S": str(KEEPALIVE_S), "BREAKER_FAILURES": "1000"}
-    with scripted_stack("slow-error-body31", {}, **env) as st:
+def gw(catalog_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
+    env = {"STREAM_KEEPALIVE_S": str(KEEPALIVE_S), "BREAKER_FAILURES": "1000"}
+    with catalog_stack("slow-error-body31", CATALOG, **env) as st:
         yield st
 
 
-def chunk(delta: dict[str, object], finish: str | None = None) -> bytes:
-    obj = {
-        "id": "c31",
-        "model": "acme-coder-7b",
-        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-    }
-    return b"data: " + orjson.dumps(obj) + b"\n\n"
+chunk = partial(delta_frame, ident="c31", model="acme-coder-7b")
 
 
 def test_pings_while_a_refusals_body_is_slow_then_the_retry_streams(gw: Stack, up: ScriptedUpstream) -> None:
@@ -88,17 +69,7 @@ def test_pings_while_a_refusals_body_is_slow_then_the_retry_streams(gw: Stack, u
         "stream": True,
         "messages": [{"role": "user", "content": "Warmup"}],
     }
-    headers = {"anthropic-version": "2023-06-01", "x-request-id": "slow-error-body31"}
-    decoder = SSEDecoder()
-    kinds: list[str] = []
-    with httpx2.stream("POST", gw.gateway_url + "/v1/messages", json=body, headers=headers, timeout=30) as r:
-        assert r.status_code == 200, r.read()
-        for piece in r.iter_bytes():
-            for ev in decoder.feed(piece):
-                if ev.event == "content_block_delta":
-                    kinds.append("text:" + json.loads(ev.data)["delta"]["text"])
-                elif ev.event is not None:
-                    kinds.append(ev.event)
+    kinds = messages_stream_kinds(gw.gateway_url, body, "slow-error-body31")
     first_text = next(i for i, k in enumerate(kinds) if k.startswith("text:"))
     assert kinds[first_text] == "text:Ready.", kinds
     assert kinds[:first_text].count("ping") >= 2, kinds  # before the fix: one, when the retry began

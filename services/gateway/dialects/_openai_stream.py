@@ -523,31 +523,9 @@ _FIRST_READS: dict[
 ] = {}
 
 
-def _opening_key(data: str) -> tuple[int, str, tuple[str, bool]] | None:
-    """Of a chat chunk's data opening as OpenAI's (``_OPENING``): where the opening ends, its id, and what
-    follows the opening up to the padding (a plain string: ``_PADDING_END``) with whether there is one; None for
-    another opening. ``_TextShape.spliced_from`` and ``ChatStreamDecoder._kept_first`` key on the last.
-
-    The last answer is kept with its data (``_OPENED``, the very str: held, so no other str can have its
-    identity): a first chunk ``_kept_first`` did not read is keyed once, not again by ``feed_data``'s
-    ``spliced_from`` and ``_learn_first`` (``feed_frame`` strips it to the same str when there is nothing to
-    strip). A pure function of ``data``: the kept answer is the one it would give again."""
-    if data is _OPENED[0]:
-        kept: tuple[int, str, tuple[str, bool]] | None = _OPENED[1]
-        return kept
-    opening = _OPENING(data)
-    if opening is None:
-        got = None
-    else:
-        at = opening.end()
-        cut = data.rfind(_PADDING)
-        padded = cut > at and _PADDING_END(data, cut) is not None
-        got = at, opening[1], (data[at:cut] if padded else data[at:], padded)
-    _OPENED[0], _OPENED[1] = data, got
-    return got
-
-
-_OPENED: list[Any] = [None, None]  # ``_opening_key``'s last data and answer
+# A first chunk's key (``ChatStreamDecoder._opening``): where its opening ends, its id, and what follows the opening
+# up to the padding with whether there is one
+_OpeningKey = tuple[int, str, tuple[str, bool]]
 
 
 @dataclass(slots=True)
@@ -587,11 +565,12 @@ class _TextShape:
     first: tuple[str, dict[str, Any]] | None = None
 
     @staticmethod
-    def spliced_from(data: str, obj: Any, model: str | None) -> _TextShape | None:
+    def spliced_from(data: str, obj: Any, model: str | None, opened: _OpeningKey | None) -> _TextShape | None:
         """The shape of the stream's text chunks from its first chunk ``data`` (stripped) parsed as ``obj``, the
-        decoder's model then ``model``: ``_spliced_shape``'s (OpenAI's role chunk and its text chunks differ
-        only in ``delta`` and padding; its docstring gives the argument), so the stream's first text chunk
-        needs no parse either (session 25). None when ``_spliced_shape`` has none.
+        decoder's model then ``model``, ``data``'s key ``opened`` (``ChatStreamDecoder._opening``'s):
+        ``_spliced_shape``'s (OpenAI's role chunk and its text chunks differ only in ``delta`` and padding; its
+        docstring gives the argument), so the stream's first text chunk needs no parse either (session 25). None
+        when ``_spliced_shape`` has none.
 
         Kept across streams (session 29): a first chunk that opens as OpenAI's (``_OPENING``) is keyed on what
         follows its id and ``created`` up to its padding (a plain string: ``_PADDING_END``), whether it has one,
@@ -600,7 +579,6 @@ class _TextShape:
         ``created`` nor the padding): their shapes and finish forms are the same after the opening, which is the
         chunk's own (tests/unit/dialects/test_spliced_kept29.py). The first stream of a key learns its finish
         form lazily as before; later ones get it with the shape (no first chunk kept)."""
-        opened = _opening_key(data)
         if opened is None:
             return _TextShape._spliced(data, obj, model)
         at, _, (after, padded) = opened
@@ -784,6 +762,11 @@ class ChatStreamDecoder:
     current call completes, or at ``finish_reason`` / ``finish()`` at the latest.
     """
 
+    # ``_opening``'s last data (the very str, held: no other str can have its identity) and its answer, set on the
+    # decoder at its first key; class defaults, not set in ``__init__`` (two stores, ~150 instructions a stream)
+    _opened_data: str | None = None
+    _opened: _OpeningKey | None = None
+
     def __init__(self) -> None:
         self.usage: Usage | None = None
         self.done = False
@@ -906,7 +889,7 @@ class ChatStreamDecoder:
         if not started:
             self._first_data = data
             if self._lane_wanted:
-                self._lane = _TextShape.spliced_from(data, obj, self.model)
+                self._lane = _TextShape.spliced_from(data, obj, self.model, self._opening(data))
                 if self._lane is not None and len(out) == 1 and type(out[0]) is MessageStart:
                     self._learn_first(data, out[0])
         elif (
@@ -946,6 +929,28 @@ class ChatStreamDecoder:
                 return self._finish(reason)
         return self.feed_data(text.strip())
 
+    def _opening(self, data: str) -> _OpeningKey | None:
+        """Of a chat chunk's data ``data`` opening as OpenAI's (``_OPENING``): where the opening ends, its id, and
+        what follows the opening up to the padding (a plain string: ``_PADDING_END``) with whether there is one;
+        None for another opening. ``_TextShape.spliced_from``, ``_kept_first`` and ``_learn_first`` key on the last.
+
+        A pure function of ``data``; the decoder keeps its last answer with its data (the same str object): a first
+        chunk ``_kept_first`` did not read is keyed once, not again by ``feed_data``'s ``spliced_from`` and
+        ``_learn_first`` (``feed_frame`` strips it to the same str when there is nothing to strip). Kept by the
+        decoder, not the module (session 32): it lives as long as the stream whose first chunk it keys."""
+        if data is self._opened_data:
+            return self._opened
+        opening = _OPENING(data)
+        if opening is None:
+            got = None
+        else:
+            at = opening.end()
+            cut = data.rfind(_PADDING)
+            padded = cut > at and _PADDING_END(data, cut) is not None
+            got = at, opening[1], (data[at:cut] if padded else data[at:], padded)
+        self._opened_data, self._opened = data, got
+        return got
+
     def _kept_first(self, data: str) -> list[Delta] | None:
         """``feed_data`` of the stream's first chunk ``data`` (its frame's data, unstripped) read without a parse
         when a chunk of its form was learnt (``_FIRST_READS``: what follows its opening, up to a plain padding,
@@ -967,7 +972,7 @@ class ChatStreamDecoder:
         (tests/unit/dialects/test_first_kept31.py)."""
         if self._signed or self._awaited or self._ended or self._failed:
             return None
-        opened = _opening_key(data)
+        opened = self._opening(data)
         if opened is None:
             return None
         at, upstream_id, key = opened
@@ -989,7 +994,7 @@ class ChatStreamDecoder:
         nothing of the decoder changed but what ``_kept_first`` sets (``_untouched_but_first``: every field
         compared with a fresh decoder's, so a field added later is compared too); a form not kept is noted (None)
         so that it is judged once."""
-        opened = _opening_key(data)
+        opened = self._opening(data)
         if opened is None or opened[2] in _FIRST_READS:
             return
         at, upstream_id, key = opened

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -225,28 +225,39 @@ def unsigned_calls_skip_validation(body: dict[str, Any]) -> bool:
     endpoint it sits in ``tool_calls[].extra_content.google.thought_signature``; bugcase 04's kind, s21 variant
     04-vA). A call with a signature of its own, Gemini's, is left as it is, and so is its message. The messages are
     copied where changed, never changed in place (the client's body is reused across attempts). True if changed."""
+    return _messages_rewritten(body, _dummy_on_first_call)
+
+
+def _dummy_on_first_call(msg: Any) -> dict[str, Any] | None:
+    """``unsigned_calls_skip_validation`` of one message: a copy with the dummy signature on its first call, or
+    None when it is no assistant message with calls or one of its calls is signed."""
+    calls = msg.get("tool_calls") if isinstance(msg, dict) and msg.get("role") == "assistant" else None
+    if not isinstance(calls, list) or not calls or not isinstance(calls[0], dict) or any(map(_signed, calls)):
+        return None
+    extra = calls[0].get("extra_content")
+    extra = extra if isinstance(extra, dict) else {}
+    google = extra.get("google")
+    google = {**(google if isinstance(google, dict) else {}), "thought_signature": SKIP_THOUGHT_SIGNATURE}
+    first = {**calls[0], "extra_content": {**extra, "google": google}}
+    return {**msg, "tool_calls": [first, *calls[1:]]}
+
+
+def _messages_rewritten(body: dict[str, Any], rewrite: Callable[[Any], dict[str, Any] | None]) -> bool:
+    """``body["messages"]`` (a list; else nothing changes) with each message that ``rewrite`` gives a new form for
+    (None: kept as it is) replaced by it, in a new list set on ``body``: the messages are never changed in place
+    (the client's body is reused across attempts). True if one was replaced."""
     messages = body.get("messages")
     if not isinstance(messages, list):
         return False
     out: list[Any] = []
     changed = False
     for msg in messages:
-        calls = msg.get("tool_calls") if isinstance(msg, dict) and msg.get("role") == "assistant" else None
-        if (
-            not isinstance(calls, list)
-            or not calls
-            or not isinstance(calls[0], dict)
-            or any(map(_signed, calls))
-        ):
+        new = rewrite(msg)
+        if new is None:
             out.append(msg)
-            continue
-        extra = calls[0].get("extra_content")
-        extra = extra if isinstance(extra, dict) else {}
-        google = extra.get("google")
-        google = {**(google if isinstance(google, dict) else {}), "thought_signature": SKIP_THOUGHT_SIGNATURE}
-        first = {**calls[0], "extra_content": {**extra, "google": google}}
-        out.append({**msg, "tool_calls": [first, *calls[1:]]})
-        changed = True
+        else:
+            out.append(new)
+            changed = True
     if changed:
         body["messages"] = out
     return changed
@@ -270,31 +281,26 @@ def unsigned_steps_skip_validation_in_details(body: dict[str, Any]) -> bool:
     Gemini did not make (``SKIP_THOUGHT_SIGNATURE``), after the message's other details; a message holding Gemini's
     own entry is left as it is. Messages are copied where changed, never changed in place (bugcase 04's kind; s22
     variant 04-orgem-vA). True if changed."""
-    messages = body.get("messages")
-    if not isinstance(messages, list):
-        return False
-    out: list[Any] = []
-    changed = False
-    for msg in messages:
-        calls = msg.get("tool_calls") if isinstance(msg, dict) and msg.get("role") == "assistant" else None
-        details = msg.get("reasoning_details") if isinstance(msg, dict) else None
-        details = details if isinstance(details, list) else []
-        first = calls[0] if isinstance(calls, list) and calls and isinstance(calls[0], dict) else None
-        if first is None or any(map(_gemini_signed, details)):
-            out.append(msg)
-            continue
-        entry = {
-            "type": "reasoning.encrypted",
-            "data": SKIP_THOUGHT_SIGNATURE,
-            "id": first.get("id"),
-            "format": _GEMINI_FORMAT,
-            "index": len(details),
-        }
-        out.append({**msg, "reasoning_details": [*details, entry]})
-        changed = True
-    if changed:
-        body["messages"] = out
-    return changed
+    return _messages_rewritten(body, _dummy_in_details)
+
+
+def _dummy_in_details(msg: Any) -> dict[str, Any] | None:
+    """``unsigned_steps_skip_validation_in_details`` of one message: a copy with the dummy entry after its
+    ``reasoning_details``, or None when it is no assistant message with calls or holds Gemini's own entry."""
+    calls = msg.get("tool_calls") if isinstance(msg, dict) and msg.get("role") == "assistant" else None
+    details = msg.get("reasoning_details") if isinstance(msg, dict) else None
+    details = details if isinstance(details, list) else []
+    first = calls[0] if isinstance(calls, list) and calls and isinstance(calls[0], dict) else None
+    if first is None or any(map(_gemini_signed, details)):
+        return None
+    entry = {
+        "type": "reasoning.encrypted",
+        "data": SKIP_THOUGHT_SIGNATURE,
+        "id": first.get("id"),
+        "format": _GEMINI_FORMAT,
+        "index": len(details),
+    }
+    return {**msg, "reasoning_details": [*details, entry]}
 
 
 def signatures_into_details(body: dict[str, Any]) -> bool:
@@ -308,38 +314,31 @@ def signatures_into_details(body: dict[str, Any]) -> bool:
     got the dummy on its own call (``unsigned_steps_skip_validation_in_details``: "degraded model performance"; s25
     variants 04-orgem-sig-vG, -vH). Messages and calls are copied where changed, never changed in place. True if
     changed."""
-    messages = body.get("messages")
-    if not isinstance(messages, list):
-        return False
-    out: list[Any] = []
-    changed = False
-    for msg in messages:
-        calls = msg.get("tool_calls") if isinstance(msg, dict) and msg.get("role") == "assistant" else None
-        if not isinstance(calls, list) or not any(
-            isinstance(c, dict) and "extra_content" in c for c in calls
-        ):
-            out.append(msg)
+    return _messages_rewritten(body, _signatures_moved)
+
+
+def _signatures_moved(msg: Any) -> dict[str, Any] | None:
+    """``signatures_into_details`` of one message: a copy with its calls' signatures moved, or None when it is no
+    assistant message or none of its calls has ``extra_content``."""
+    calls = msg.get("tool_calls") if isinstance(msg, dict) and msg.get("role") == "assistant" else None
+    if not isinstance(calls, list) or not any(isinstance(c, dict) and "extra_content" in c for c in calls):
+        return None
+    details = d if isinstance(d := msg.get("reasoning_details"), list) else []
+    own = any(map(_gemini_signed, details))
+    entries: list[dict[str, Any]] = []
+    plain: list[Any] = []
+    for call in calls:
+        if not isinstance(call, dict) or "extra_content" not in call:
+            plain.append(call)
             continue
-        details = d if isinstance(d := msg.get("reasoning_details"), list) else []
-        own = any(map(_gemini_signed, details))
-        entries: list[dict[str, Any]] = []
-        plain: list[Any] = []
-        for call in calls:
-            if not isinstance(call, dict) or "extra_content" not in call:
-                plain.append(call)
-                continue
-            signature = chat_signature(call)
-            if signature is not None and not own:
-                entries.append(details_entry(call.get("id"), signature, len(details) + len(entries)))
-            plain.append({k: v for k, v in call.items() if k != "extra_content"})
-        new = {**msg, "tool_calls": plain}
-        if entries:
-            new["reasoning_details"] = [*details, *entries]
-        out.append(new)
-        changed = True
-    if changed:
-        body["messages"] = out
-    return changed
+        signature = chat_signature(call)
+        if signature is not None and not own:
+            entries.append(details_entry(call.get("id"), signature, len(details) + len(entries)))
+        plain.append({k: v for k, v in call.items() if k != "extra_content"})
+    new = {**msg, "tool_calls": plain}
+    if entries:
+        new["reasoning_details"] = [*details, *entries]
+    return new
 
 
 def _gemini_signed(detail: Any) -> bool:

@@ -112,9 +112,9 @@ def test_the_kept_shape_is_the_one_made_afresh(
         if type(obj) is not dict:
             continue
         for model in (None, "gpt-4o-mini", "other"):
-            assert _shape(_TextShape.spliced_from(data, obj, model)) == _shape(
-                _TextShape._spliced(data, obj, model)
-            ), (data, model)
+            assert _shape(
+                _TextShape.spliced_from(data, obj, model, ChatStreamDecoder()._opening(data))
+            ) == _shape(_TextShape._spliced(data, obj, model)), (data, model)
 
 
 def test_a_second_stream_finds_the_shape_kept() -> None:
@@ -153,7 +153,7 @@ def test_the_kept_shapes_are_bounded() -> None:
     _FIRST_READS.clear()
     for k in range(80):
         data = chunk(ROLE, model=b'"m%d"' % k, pad=b"p")[6:-2].decode()
-        shape = _TextShape.spliced_from(data, orjson.loads(data), None)
+        shape = _TextShape.spliced_from(data, orjson.loads(data), None, ChatStreamDecoder()._opening(data))
         assert _shape(shape) == _shape(_TextShape._spliced(data, orjson.loads(data), None))
         assert len(_SPLICED) <= 64
     assert len(_SPLICED) == 80 - 64
