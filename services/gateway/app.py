@@ -13,7 +13,7 @@ import orjson
 from aiohttp import web, web_protocol, web_server
 from aiohttp.http_exceptions import LineTooLong
 
-from services.gateway import auth, handlers, hangup, keys, metrics, models_api, stored_responses
+from services.gateway import auth, handlers, hangup, keys, metrics, models_api, stored_responses, waiting
 from services.gateway.calls import event_for
 from services.gateway.context import UNROUTED_PATH, contextual, unrouted
 from services.gateway.dialects import registry
@@ -129,12 +129,20 @@ def create_app(settings: Settings) -> web.Application:
             # rows by the batch (event_for.as_row)
             wait_hints=True,  # the pool's on_written below: a due batch goes while a request waits upstream
         )
+        loop_waits = publisher.loop_waits
+
+        def written(upstream: asyncio.BaseTransport) -> None:
+            """A request is written and the loop is about to wait for its answer: first what the request left
+            for its own wait (its stream's relay: ``waiting``), then the publisher's work (``loop_waits``)."""
+            waiting.run_left()
+            loop_waits(upstream)
+
         session = UpstreamPool(
             settings.connect_timeout_s,
             keepalive_s=30,
             dns_ttl_s=300,
             ssl_context=default_ssl_context(),
-            on_written=publisher.loop_waits,
+            on_written=written,
         )
         gateway_metrics.before_scrape = publisher.build_waiting  # a scrape counts every finished request
         publisher.start()

@@ -28,6 +28,7 @@ from aiohttp.helpers import rfc822_formatted_time
 from aiohttp.http import SERVER_SOFTWARE, HttpVersion11
 from multidict import CIMultiDict
 
+from services.gateway import waiting
 from services.gateway.bodies import dumps_body, refusal
 from services.gateway.calls import Attempt, Call
 from services.gateway.dialects import gathered, ir, registry
@@ -484,13 +485,27 @@ class Proxy:
         att = Attempt(route, pair.wire.name, pair.translated, sent=up.body)
         call.attempts.append(att)
         in_band = False  # an error inside a 200's stream, not an HTTP refusal (``_within_output_limit``'s)
+        # a stream's relay, made in the upstream's wait once the request is written (``waiting``), not after the
+        # answer's head: taken by ``_relay_stream`` (session 32, issue 13)
+        ahead: list[Relay] = []
         try:
             try:
-                # ``_send``'s plain case tested here first: a request sent plainly makes no call more
-                if call.opened is None and not (call.stream and self.upstream.keepalive_s > 0):
-                    resp = await self.upstream.send(provider, up.url, up.headers, up.body)
-                else:
-                    resp = await self._send(request, call, pair, provider, up)
+                left = (
+                    waiting.leave(
+                        functools.partial(_relay_ahead, ahead, pair, up.view, provider, route.model)
+                    )
+                    if call.stream
+                    else None
+                )
+                try:
+                    # ``_send``'s plain case tested here first: a request sent plainly makes no call more
+                    if call.opened is None and not (call.stream and self.upstream.keepalive_s > 0):
+                        resp = await self.upstream.send(provider, up.url, up.headers, up.body)
+                    else:
+                        resp = await self._send(request, call, pair, provider, up)
+                finally:
+                    if left is not None:
+                        waiting.take_back(left)
                 if resp.status >= 400 and provider.may_state_output_limit(resp.status):
                     resp, up = await self._within_output_limit(request, call, provider, route, pair, resp, up)
                     att.sent = up.body
@@ -519,7 +534,9 @@ class Proxy:
                         return await self._whole_as_stream(request, call, att, pair, up.view, provider, raw)
                 if call.stream:
                     chunks = Chunks(resp) if chunks is None else chunks
-                    return await self._relay_stream(request, call, att, pair, up.view, provider, chunks)
+                    return await self._relay_stream(
+                        request, call, att, pair, up.view, provider, chunks, ahead
+                    )
                 return await self._relay_json(
                     call, att, pair, up.view, provider, await self.upstream.read_body(resp, provider)
                 )
@@ -1151,8 +1168,14 @@ class Proxy:
         view: View,
         provider: Provider,
         chunks: Chunks,
+        ahead: list[Relay] | None = None,
     ) -> Answer[web.StreamResponse]:
-        relay = make_relay(pair, view, provider.usage_rule(att.route.model))
+        """Relay a streamed answer. ``ahead``: the relay made for this pairing and view while the upstream worked
+        (``attempt``, ``_relay_ahead``), when it was: a relay no byte has reached yet, as ``make_relay`` makes."""
+        if ahead and (made := ahead.pop()).view is view and made.pairing is pair:
+            relay = made
+        else:
+            relay = make_relay(pair, view, provider.usage_rule(att.route.model))
         relay.sent = att.sent  # an in-stream overflow's count restated against its max_tokens (s21)
         if (
             pair.translate is None
@@ -1672,6 +1695,12 @@ class Proxy:
 
 # U+FEFF in UTF-8: a byte order mark some relays put before a JSON answer (RFC 8259 §8.1)
 _UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def _relay_ahead(made: list[Relay], pair: Pairing, view: View, provider: Provider, model: str) -> None:
+    """The relay ``_relay_stream`` would make for this answer (``make_relay`` with the provider's usage rule for
+    ``model``), made in the upstream's wait (``waiting.run_left``) and put in ``made``."""
+    made.append(make_relay(pair, view, provider.usage_rule(model)))
 
 
 def _first_byte(read: bytes) -> bytes:
