@@ -129,7 +129,10 @@ class MessagesStreamDecoder:
 
     Tool indexes count ``tool_use`` blocks from 0 (not Anthropic's block index). A ``tool_use`` block's
     ``input`` given whole in its ``content_block_start`` is held until the block's stop: it is the call's
-    arguments unless ``input_json_delta`` text comes, which then is (``_held``). ``message_delta`` usage
+    arguments unless ``input_json_delta`` text comes, which then is; so is a ``thinking`` block's ``signature``
+    given in its start, unless a ``signature_delta`` comes (``_held``: the anthropic SDK's ``accumulate_event``,
+    where the deltas' JSON replaces the start's ``input`` and a ``signature_delta`` its ``signature``).
+    ``message_delta`` usage
     fields overwrite the ``message_start`` ones, as the SDKs do (``merge_stream_usage``), so ``usage``
     always holds the totals, ``iterations`` and ``server_tool_use`` included.
     A ``redacted_thinking`` block is one ``RedactedThinking``; server-tool blocks have no IR form and are
@@ -148,8 +151,9 @@ class MessagesStreamDecoder:
         self._raw_usage: dict[str, Any] = {}
         self._unmerged: dict[str, Any] | None = None
         self._blocks: dict[int, tuple[BlockKind, int]] = {}  # block index → (kind, IR tool index)
-        # block index → a tool_use block's ``input`` from its start, as a ToolArgsDelta, until its stop (``_held``)
-        self._held: dict[int, ToolArgsDelta] = {}
+        # block index → what its start gave that a delta may replace, until its stop (``_held``): a tool_use
+        # block's ``input`` (a ToolArgsDelta), a thinking block's ``signature`` (a SignatureDelta)
+        self._held: dict[int, ToolArgsDelta | SignatureDelta] = {}
         self._tools = 0
         self._failed = False
         self._stopped = False  # message_stop seen: nothing after it is read
@@ -251,7 +255,7 @@ class MessagesStreamDecoder:
             self.done = self._stopped = self.closed = True
         elif kind == "content_block_start":  # a text block's start with no text: ``_block_start``
             self._blocks[_EXACT_INDEX[data]] = ("text", -1)
-        elif self._held:  # a block's stop: a tool_use block's input from its start, if held
+        elif self._held:  # a block's stop: what its start gave, if held (``_release``)
             return self._release(_EXACT_INDEX[data])
         return []  # a block's stop carries nothing
 
@@ -313,8 +317,8 @@ class MessagesStreamDecoder:
         return _TEXT_BODIES(buf, pos, end), end
 
     def finish(self) -> list[Delta]:
-        """End of the upstream body: a tool_use block's input still held (``_held``: the body ended before the
-        block's stop) goes out; nothing else needs flushing."""
+        """End of the upstream body: what a block's start gave, still held (``_held``: the body ended before the
+        block's stop), goes out; nothing else needs flushing."""
         return self._flush_held() if self._held else []
 
     @property
@@ -355,7 +359,10 @@ class MessagesStreamDecoder:
             if _str(block.get("thinking")):
                 out.append(ReasoningDelta(text=block["thinking"]))
             if _str(block.get("signature")):
-                out.append(SignatureDelta(signature=block["signature"]))
+                # held to the block's stop: a signature_delta, if one comes, is the signature (bug32a variant
+                # 04-v32j: a start's signature and its delta's closed two blocks, one of them empty, and a
+                # Responses client gave Anthropic back a thinking block it never signed)
+                self._held[index] = SignatureDelta(signature=block["signature"])
             return out
         if btype != "tool_use":
             self._blocks[index] = ("other", -1)
@@ -374,13 +381,13 @@ class MessagesStreamDecoder:
         return out
 
     def _release(self, index: Any) -> list[Delta]:
-        """At a block's stop: the input its ``content_block_start`` gave, held (``_held``), as its arguments; []
-        when none is held for ``index`` (its deltas took its place, or it had none)."""
+        """At a block's stop: what its ``content_block_start`` gave and no delta replaced (``_held``): a tool_use
+        block's input as its arguments, a thinking block's signature; [] when none is held for ``index``."""
         held = self._held.pop(index, None) if isinstance(index, int) else None
         return [held] if held is not None else []
 
     def _flush_held(self) -> list[Delta]:
-        """Every input still held (a block whose stop never came before the message's end), in block order."""
+        """Everything still held (a block whose stop never came before the message's end), in block order."""
         out: list[Delta] = [self._held[i] for i in sorted(self._held)]
         self._held.clear()
         return out
@@ -391,6 +398,8 @@ class MessagesStreamDecoder:
         if dtype == "thinking_delta" and _str(delta.get("thinking")):
             return [ReasoningDelta(text=delta["thinking"])]
         if dtype == "signature_delta" and _str(delta.get("signature")):
+            if self._held:  # (the start's signature, if it gave one, is replaced: ``_held``)
+                self._held.pop(index, None)
             return [SignatureDelta(signature=delta["signature"])]
         if dtype == "input_json_delta" and kind == "tool_use" and _str(delta.get("partial_json")):
             # the streamed text is the input (the anthropic SDK's ``accumulate_event``: once its joined
@@ -409,7 +418,7 @@ class MessagesStreamDecoder:
             lambda: usage_from_anthropic(merge_stream_usage(start, usage))
         )
         out: list[Delta] = [update]
-        if self._held:  # (a tool block not stopped before the message's end: its input still goes first)
+        if self._held:  # (a block not stopped before the message's end: what it holds still goes first)
             out[:0] = self._flush_held()
         if delta.get("stop_reason") is not None:
             self.done = True  # the stop reason says the answer is complete; message_stop is framing

@@ -1,10 +1,13 @@
-"""A streamed ``tool_use`` block whose ``content_block_start`` already holds the ``input`` (as Anthropic-compatible
-servers may send it) is read as the anthropic SDK reads it (``accumulate_event``): the start's input stands unless
-``input_json_delta`` text comes, which then is the input. Before (bug32a variant 01-v32m), the decoder passed the
-start's input on at once and then the deltas too, so a delta restating the input reached a chat client as
-``{"city":"Paris"}{"city": "Paris"}``, which no client parses. Every entry of ``MessagesStreamDecoder`` is held to
-it: ``feed`` (events), ``feed_data`` (a frame's bytes) and ``feed_frames`` (a read's frames), and the stop's fast
-(exact bytes) and spaced spellings.
+"""What a streamed block's ``content_block_start`` already holds and a delta may replace is read as the anthropic
+SDK reads it (``accumulate_event``): a ``tool_use`` block's ``input`` stands unless ``input_json_delta`` text comes,
+which then is the input; a ``thinking`` block's ``signature`` stands unless a ``signature_delta`` comes.
+
+Before (bug32a), the decoder passed the start's value on at once and then the deltas too: a delta restating the
+input reached a chat client as ``{"city":"Paris"}{"city": "Paris"}`` (variant 01-v32m), which no client parses; a
+signature in the start and in its delta closed two thinking blocks, the first empty, and a Responses client gave
+Anthropic back a thinking block it never signed (variant 04-v32j). Every entry of ``MessagesStreamDecoder`` is held
+to it: ``feed`` (events), ``feed_data`` (a frame's bytes) and ``feed_frames`` (a read's frames), and the stop's
+fast (exact bytes) and spaced spellings.
 """
 
 from __future__ import annotations
@@ -17,9 +20,11 @@ import orjson
 import pytest
 
 from services.gateway.dialects.anthropic import MessagesStreamDecoder
-from services.gateway.dialects.ir import Delta, ToolArgsDelta, ToolCallStart
+from services.gateway.dialects.ir import Delta, ReasoningDelta, SignatureDelta, ToolArgsDelta, ToolCallStart
+from services.gateway.dialects.openai_responses import ResponsesStreamEncoder
+from services.gateway.dialects.view import View
 from shared.sse import SSEEvent
-from tests.unit.dialects.dialect_helpers import chat_encoder, encode, openai_client
+from tests.unit.dialects.dialect_helpers import chat_encoder, encode, json_frames, openai_client
 
 START = {
     "type": "message_start",
@@ -149,3 +154,66 @@ def test_the_openai_sdk_parses_the_translated_call() -> None:
         final = stream.get_final_completion()
     calls = final.choices[0].message.tool_calls or []
     assert [json.loads(c.function.arguments) for c in calls] == [{"city": "Paris"}]
+
+
+SIG = "EqQBCkgIBhABGAIqQFakeSignature=="
+
+
+def _thinking_start(index: int, signature: str, text: str = "") -> dict[str, Any]:
+    block = {"type": "thinking", "thinking": text, "signature": signature}
+    return {"type": "content_block_start", "index": index, "content_block": block}
+
+
+def _thinking_delta(index: int, kind: str, value: str) -> dict[str, Any]:
+    key = "thinking" if kind == "thinking_delta" else "signature"
+    return {"type": "content_block_delta", "index": index, "delta": {"type": kind, key: value}}
+
+
+def _thoughts(deltas: list[Delta]) -> list[tuple[str, str]]:
+    """(text, signature) per signed block, as the encoders close them: a signature closes the text before it."""
+    out, text = [], ""
+    for d in deltas:
+        if isinstance(d, ReasoningDelta):
+            text += d.text
+        elif isinstance(d, SignatureDelta):
+            out.append((text, d.signature))
+            text = ""
+    return out
+
+
+@pytest.mark.parametrize("entry", ENTRIES)
+def test_a_signature_in_the_start_and_its_delta_closes_one_block(entry: Callable[..., list[Delta]]) -> None:
+    events = [
+        START,
+        _thinking_start(0, SIG),
+        _thinking_delta(0, "thinking_delta", "Hmm."),
+        _thinking_delta(0, "signature_delta", SIG),
+        _stop(0),
+        END,
+    ]
+    assert _thoughts(entry(events)) == [("Hmm.", SIG)]
+
+
+@pytest.mark.parametrize("entry", ENTRIES)
+def test_a_signature_only_in_the_start_closes_its_block(entry: Callable[..., list[Delta]]) -> None:
+    """A block given whole in its start (a relay that streams a whole answer), or its text streamed after."""
+    for events in (
+        [START, _thinking_start(0, SIG, "Hmm."), _stop(0), END],
+        [START, _thinking_start(0, SIG), _thinking_delta(0, "thinking_delta", "Hmm."), _stop(0), END],
+    ):
+        assert _thoughts(entry(events)) == [("Hmm.", SIG)]
+
+
+def test_a_responses_client_gets_one_reasoning_item_for_the_block() -> None:
+    events = [
+        START,
+        _thinking_start(0, SIG),
+        _thinking_delta(0, "thinking_delta", "Hmm."),
+        _thinking_delta(0, "signature_delta", SIG),
+        _stop(0),
+        END,
+    ]
+    enc = ResponsesStreamEncoder(View(model="m"), response_id="resp_32")
+    body = encode(_by_feed(events), enc)
+    done = [f["item"] for f in json_frames(body) if f.get("type") == "response.output_item.done"]
+    assert [i["type"] for i in done] == ["reasoning"]
