@@ -67,8 +67,10 @@ for _i in range(16):
     _start = b'{"type":"content_block_start","index":%d,"content_block":{"type":"text","text":""}}' % _i
     _EXACT[_start] = "content_block_start"
     _EXACT_INDEX[_start] = _i
-    _EXACT[b'{"type":"content_block_stop","index":%d}' % _i] = "content_block_stop"
-del _i, _start
+    _stop = b'{"type":"content_block_stop","index":%d}' % _i
+    _EXACT[_stop] = "content_block_stop"
+    _EXACT_INDEX[_stop] = _i
+del _i, _start, _stop
 # The same frames by their text, as ``feed`` gets them from the SSE decoder (ASCII: the text is the bytes)
 _EXACT_TEXT: dict[str, bytes] = {data.decode(): data for data in _EXACT}
 
@@ -125,7 +127,12 @@ def _utf8_text(body: bytes) -> str | None:
 class MessagesStreamDecoder:
     """Upstream Anthropic Messages SSE → IR deltas.
 
-    Tool indexes count ``tool_use`` blocks from 0 (not Anthropic's block index). ``message_delta`` usage
+    Tool indexes count ``tool_use`` blocks from 0 (not Anthropic's block index). A ``tool_use`` block's
+    ``input`` given whole in its ``content_block_start`` is held until the block's stop: it is the call's
+    arguments unless ``input_json_delta`` text comes, which then is; so is a ``thinking`` block's ``signature``
+    given in its start, unless a ``signature_delta`` comes (``_held``: the anthropic SDK's ``accumulate_event``,
+    where the deltas' JSON replaces the start's ``input`` and a ``signature_delta`` its ``signature``).
+    ``message_delta`` usage
     fields overwrite the ``message_start`` ones, as the SDKs do (``merge_stream_usage``), so ``usage``
     always holds the totals, ``iterations`` and ``server_tool_use`` included.
     A ``redacted_thinking`` block is one ``RedactedThinking``; server-tool blocks have no IR form and are
@@ -144,6 +151,9 @@ class MessagesStreamDecoder:
         self._raw_usage: dict[str, Any] = {}
         self._unmerged: dict[str, Any] | None = None
         self._blocks: dict[int, tuple[BlockKind, int]] = {}  # block index → (kind, IR tool index)
+        # block index → what its start gave that a delta may replace, until its stop (``_held``): a tool_use
+        # block's ``input`` (a ToolArgsDelta), a thinking block's ``signature`` (a SignatureDelta)
+        self._held: dict[int, ToolArgsDelta | SignatureDelta] = {}
         self._tools = 0
         self._failed = False
         self._stopped = False  # message_stop seen: nothing after it is read
@@ -245,6 +255,8 @@ class MessagesStreamDecoder:
             self.done = self._stopped = self.closed = True
         elif kind == "content_block_start":  # a text block's start with no text: ``_block_start``
             self._blocks[_EXACT_INDEX[data]] = ("text", -1)
+        elif self._held:  # a block's stop: what its start gave, if held (``_release``)
+            return self._release(_EXACT_INDEX[data])
         return []  # a block's stop carries nothing
 
     def _object(self, obj: dict[str, Any], kind: Any) -> list[Delta]:
@@ -265,6 +277,8 @@ class MessagesStreamDecoder:
             return self._message_delta(_dict(obj.get("delta")), _dict(obj.get("usage")))
         if kind == "message_stop":
             self.done = self._stopped = self.closed = True
+        elif kind == "content_block_stop":
+            return self._release(obj.get("index")) if self._held else []
         elif kind == "ping":
             return [KeepAlive()]
         elif kind == "error":
@@ -303,8 +317,9 @@ class MessagesStreamDecoder:
         return _TEXT_BODIES(buf, pos, end), end
 
     def finish(self) -> list[Delta]:
-        """End of the upstream body; Anthropic streams need no flushing."""
-        return []
+        """End of the upstream body: what a block's start gave, still held (``_held``: the body ended before the
+        block's stop), goes out; nothing else needs flushing."""
+        return self._flush_held() if self._held else []
 
     @property
     def usage(self) -> Usage | None:
@@ -344,7 +359,10 @@ class MessagesStreamDecoder:
             if _str(block.get("thinking")):
                 out.append(ReasoningDelta(text=block["thinking"]))
             if _str(block.get("signature")):
-                out.append(SignatureDelta(signature=block["signature"]))
+                # held to the block's stop: a signature_delta, if one comes, is the signature (bug32a variant
+                # 04-v32j: a start's signature and its delta's closed two blocks, one of them empty, and a
+                # Responses client gave Anthropic back a thinking block it never signed)
+                self._held[index] = SignatureDelta(signature=block["signature"])
             return out
         if btype != "tool_use":
             self._blocks[index] = ("other", -1)
@@ -359,7 +377,19 @@ class MessagesStreamDecoder:
             )
         ]
         if tool_input := input_object(block.get("input")):
-            out.append(ToolArgsDelta(index=tool, fragment=orjson.dumps(tool_input).decode()))
+            self._held[index] = ToolArgsDelta(index=tool, fragment=orjson.dumps(tool_input).decode())
+        return out
+
+    def _release(self, index: Any) -> list[Delta]:
+        """At a block's stop: what its ``content_block_start`` gave and no delta replaced (``_held``): a tool_use
+        block's input as its arguments, a thinking block's signature; [] when none is held for ``index``."""
+        held = self._held.pop(index, None) if isinstance(index, int) else None
+        return [held] if held is not None else []
+
+    def _flush_held(self) -> list[Delta]:
+        """Everything still held (a block whose stop never came before the message's end), in block order."""
+        out: list[Delta] = [self._held[i] for i in sorted(self._held)]
+        self._held.clear()
         return out
 
     def _block_delta(self, index: Any, delta: dict[str, Any]) -> list[Delta]:
@@ -368,8 +398,16 @@ class MessagesStreamDecoder:
         if dtype == "thinking_delta" and _str(delta.get("thinking")):
             return [ReasoningDelta(text=delta["thinking"])]
         if dtype == "signature_delta" and _str(delta.get("signature")):
+            if self._held:  # (the start's signature, if it gave one, is replaced: ``_held``)
+                self._held.pop(index, None)
             return [SignatureDelta(signature=delta["signature"])]
         if dtype == "input_json_delta" and kind == "tool_use" and _str(delta.get("partial_json")):
+            # the streamed text is the input (the anthropic SDK's ``accumulate_event``: once its joined
+            # ``partial_json`` is not empty it replaces the start's ``input``): an input the start gave goes
+            # (bug32a variant 01-v32m: a start's input and a delta restating it reached a chat client as
+            # '{"city":"Paris"}{"city": "Paris"}')
+            if self._held:
+                self._held.pop(index, None)
             return [ToolArgsDelta(index=tool, fragment=delta["partial_json"])]
         return []
 
@@ -380,6 +418,8 @@ class MessagesStreamDecoder:
             lambda: usage_from_anthropic(merge_stream_usage(start, usage))
         )
         out: list[Delta] = [update]
+        if self._held:  # (a block not stopped before the message's end: what it holds still goes first)
+            out[:0] = self._flush_held()
         if delta.get("stop_reason") is not None:
             self.done = True  # the stop reason says the answer is complete; message_stop is framing
             # (positional, as ``_message_start``'s: reason, stop sequence, and ``filtered``: a safety classifier's)

@@ -45,6 +45,8 @@ def test_a_streamed_block_start_keeps_the_encoded_arguments() -> None:
         "content_block": {"type": "tool_use", "id": "toolu_s", "name": "weather", "input": ENCODED},
     }
     out = dec.feed(SSEEvent(event="content_block_start", data=orjson.dumps(start).decode()))
+    # (a start's input is held until the block's stop: deltas, had any come, would have been the input; bug32a)
+    out += dec.feed(SSEEvent(event="content_block_stop", data='{"type":"content_block_stop","index":0}'))
     fragments = "".join(d.fragment for d in out if isinstance(d, ToolArgsDelta))
     assert json.loads(fragments) == {"city": "Rome"}
 
