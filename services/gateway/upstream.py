@@ -191,7 +191,7 @@ class UpstreamClient:
         self.first_byte_timeout_s = first_byte_timeout_s
         self.chunk_timeout_s = chunk_timeout_s
         self.keepalive_s = keepalive_s  # silence after which a stream's client gets a keep-alive (0: never)
-        self._loop: asyncio.AbstractEventLoop | None = None  # the loop it was last used in (``_task``)
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop it was last used in (``running_task``)
 
     def running_task(self) -> asyncio.Task[Any] | None:
         """The running task, looked up in the loop this client was last used in:

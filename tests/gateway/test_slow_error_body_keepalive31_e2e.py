@@ -27,7 +27,7 @@ from tests.scripted_upstream import Answer, Pause, ScriptedUpstream, sse
 
 KEEPALIVE_S = 1.0
 HOSTED = "/hosted/v1/chat/completions"
-CATALOG = catalog(provider("hosted", "acme-coder-7b", price=(0.2, 0.6)))
+CATALOG = catalog(provider("hosted", "acme-coder-7b", "acme-coder-13b", price=(0.2, 0.6)))
 
 pytestmark = pytest.mark.usefixtures("fresh_up")
 
@@ -75,3 +75,49 @@ def test_pings_while_a_refusals_body_is_slow_then_the_retry_streams(gw: Stack, u
     assert kinds[:first_text].count("ping") >= 2, kinds  # before the fix: one, when the retry began
     assert kinds[-1] == "message_stop", kinds
     assert [seen.json["max_tokens"] for seen in up.seen(HOSTED)] == [32000, 8192]
+
+
+def _refusal(limit: int) -> bytes:
+    message = f"Invalid max_tokens value, the valid range of max_tokens is [1, {limit}]"
+    return orjson.dumps({"error": {"message": message, "type": "x"}})
+
+
+def test_pings_while_a_retrys_refusal_body_is_slow_on_an_opened_stream(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """The sibling for a stream already opened (``Proxy._send_keeping_alive``, review32): the first refusal's body
+    is slow enough that the client's answer opens (one ping with it), the retry within 8192 is refused at once with
+    its body 2.5 periods late ("[1, 4096]"), and the retry within 4096 streams. The retry's send keeps the client
+    alive while its refusal's words are awaited (``_send_whole_error``); read after that send (``error_from``), they
+    were a silence: two pings before the text (the opening's, the last send's), not three or more."""
+    first, second = _refusal(8192), _refusal(4096)
+    up.script(
+        HOSTED,
+        Answer(
+            body=[first[:10], Pause(1.5 * KEEPALIVE_S), first[10:]],
+            status=400,
+            when=lambda body: body.get("max_tokens", 0) > 8192,
+        ),
+        Answer(
+            body=[second[:10], Pause(2.5 * KEEPALIVE_S), second[10:]],
+            status=400,
+            when=lambda body: 4096 < body.get("max_tokens", 0) <= 8192,
+        ),
+        sse(
+            [chunk({"role": "assistant", "content": "Ready."}), chunk({}, "stop"), b"data: [DONE]\n\n"],
+            when=lambda body: body.get("max_tokens", 0) <= 4096,
+        ),
+    )
+    body = {
+        "model": "acme-coder-13b",  # (not the other test's model: the limit it learnt is that model's)
+        "max_tokens": 32000,
+        "stream": True,
+        "messages": [{"role": "user", "content": "Warmup"}],
+    }
+    kinds = messages_stream_kinds(gw.gateway_url, body, "slow-error-body31-opened")
+    first_text = next(i for i, k in enumerate(kinds) if k.startswith("text:"))
+    assert kinds[first_text] == "text:Ready.", kinds
+    # before the fix: two (the opening's, and the last send's after the silence); with it one more each period
+    assert kinds[:first_text].count("ping") >= 3, kinds
+    assert kinds[-1] == "message_stop", kinds
+    assert [seen.json["max_tokens"] for seen in up.seen(HOSTED)] == [32000, 8192, 4096]

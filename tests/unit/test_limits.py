@@ -365,10 +365,64 @@ def test_clamp_body_keeps_openrouters_reasoning_budget_below_the_limit(
     assert original == snapshot  # the client's object is replaced, never changed (reused across attempts)
 
 
+CLAUDE_OR = "anthropic/claude-sonnet-4.5"
+
+
 def test_clamp_body_drops_a_reasoning_budget_with_no_room() -> None:
-    body: dict[str, Any] = {"max_tokens": 64000, "reasoning": {"max_tokens": 31999}}
+    body: dict[str, Any] = {"model": CLAUDE_OR, "max_tokens": 64000, "reasoning": {"max_tokens": 31999}}
     assert clamp_body(body, 1024)
-    assert body == {"max_tokens": 1024}
+    assert body == {"model": CLAUDE_OR, "max_tokens": 1024}
+
+
+@pytest.mark.parametrize(
+    ("body", "limit", "expected"),
+    [
+        # Claude on OpenRouter, no room (under Anthropic's 1024): no budget, the client's ``exclude`` kept (OpenRouter
+        # infers ``enabled`` from a budget or an effort only); ``enabled`` goes with the budget
+        (
+            {"model": CLAUDE_OR, "max_tokens": 32000, "reasoning": {"max_tokens": 31999, "exclude": True}},
+            1000,
+            {"model": CLAUDE_OR, "max_tokens": 1000, "reasoning": {"exclude": True}},
+        ),
+        (
+            {"model": CLAUDE_OR, "max_tokens": 32000, "reasoning": {"max_tokens": 31999, "enabled": True}},
+            1000,
+            {"model": CLAUDE_OR, "max_tokens": 1000},
+        ),
+        # Gemini on OpenRouter takes a budget under 1024: lowered, not dropped (dropped, it thought unbounded)
+        (
+            {"model": "google/gemini-2.5-flash", "max_tokens": 32000, "reasoning": {"max_tokens": 4000}},
+            1000,
+            {"model": "google/gemini-2.5-flash", "max_tokens": 1000, "reasoning": {"max_tokens": 999}},
+        ),
+        # Anthropic's own ``thinking`` under 1024: left out whatever the model's name
+        (
+            {
+                "model": "my-alias",
+                "max_tokens": 32000,
+                "thinking": {"type": "enabled", "budget_tokens": 2048},
+            },
+            1000,
+            {"model": "my-alias", "max_tokens": 1000},
+        ),
+        # two output limits: the budget fits the least of them (review31), here the one the clamp did not lower
+        (
+            {"max_tokens": 5000, "max_completion_tokens": 3000, "reasoning": {"max_tokens": 3500}},
+            4000,
+            {"max_tokens": 4000, "max_completion_tokens": 3000, "reasoning": {"max_tokens": 2999}},
+        ),
+    ],
+)
+def test_review32_a_budget_with_no_room_keeps_what_the_provider_and_client_need(
+    body: dict[str, Any], limit: int, expected: dict[str, Any]
+) -> None:
+    """Review32: fix31 dropped any ``reasoning`` object with a budget under 1024 (Anthropic's least), with the
+    client's ``exclude``, and a Gemini model's budget, which OpenRouter takes under 1024 (``_fit_budgets``)."""
+    objects = [v for v in body.values() if isinstance(v, dict)]
+    copies = [dict(v) for v in objects]
+    assert clamp_body(body, limit)
+    assert body == expected
+    assert objects == copies  # the client's own objects: never changed
 
 
 @pytest.mark.parametrize(
@@ -393,10 +447,10 @@ def test_clamp_body_drops_a_reasoning_budget_with_no_room() -> None:
             {"max_tokens": 8192, "reasoning": {"max_tokens": 4000}},
         ),
         (
-            {"max_tokens": 32000, "reasoning": {"max_tokens": 31999}},
+            {"model": CLAUDE_OR, "max_tokens": 32000, "reasoning": {"max_tokens": 31999}},
             1024,
-            {"max_tokens": 1024},
-        ),  # no room: left out
+            {"model": CLAUDE_OR, "max_tokens": 1024},
+        ),  # no room for Claude: left out
         (
             {"max_tokens": 32000, "reasoning": {"effort": "high"}},
             8192,

@@ -343,6 +343,11 @@ def error_type_for_status(status: int) -> str:
     return "api_error"
 
 
+# The context overflow codes an in-band error's readers name in its message when its words do not say it
+# (``stream_error_from_openai``, ``_responses_wire.stream_error_from_responses``): the readers get the words alone
+# (``_error_meaning.stream_error_meaning``), whose overflow pattern knows these codes. OpenAI's code (error codes guide)
+# and Anthropic's stop reason for a full window, which Z.ai also answers with as an error code (``_error_meaning``)
+OVERFLOW_CODES_NAMED = ("context_length_exceeded", "model_context_window_exceeded")
 # An in-band error's string ``code`` / ``type`` → the HTTP status the same error has as an answer (OpenAI
 # error codes guide; the error types of OpenAI's and Anthropic's error objects, which OpenAI-compatible
 # servers reuse inside their streams).
@@ -406,7 +411,7 @@ def stream_error_from_openai(error: Any, error_type: Any = None) -> StreamError:
     text = message if isinstance(message, str) and message else "upstream error during streaming"
     text = counts_told(err, text)  # llama.cpp's counts in fields of the error object, as in an error body
     code = err.get("code")
-    if code in ("context_length_exceeded", "model_context_window_exceeded") and "context" not in text.lower():
+    if code in OVERFLOW_CODES_NAMED and "context" not in text.lower():
         text = f"{text} ({code})"
     body = orjson.dumps({"error": err}, default=str) if status == 429 else b""
     return StreamError(status=status, type=error_type_for_status(status), message=text, body=body)

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from services.gateway.dialects._openai_wire import error_type_for_status
+from services.gateway.dialects._openai_wire import OVERFLOW_CODES_NAMED, error_type_for_status
 from services.gateway.dialects.ir import StreamError, Usage
 
 # ``ResponseError.code`` is a closed Literal in the openai SDK; these are the two a gateway can mean.
@@ -150,15 +150,22 @@ def status_for_error_code(code: Any) -> int:
 
 
 def stream_error_from_responses(error: Any, default_message: str) -> StreamError:
-    """A ``response.failed`` ``response.error`` or an ``error`` event → StreamError."""
+    """A ``response.failed`` ``response.error`` or an ``error`` event → StreamError.
+
+    A context overflow's code (``OVERFLOW_CODES_NAMED``) whose message does not say so itself is named in the
+    message, which is all the error's readers (``_error_meaning.stream_error_meaning``) get, as the chat sibling
+    ``stream_error_from_openai`` does. Review32: a streamed ``response.failed`` with ``code:
+    context_length_exceeded`` and words that do not name it ("The request could not be completed.") was read as a
+    server fault: Codex got a 500 (which it retries) instead of the overflow it compacts on, and the ledger said
+    ``api_error``; the whole answer's twin (``_error_meaning.overflow_told_whole``, fix31) read the code."""
     err = error if isinstance(error, dict) else {}
-    status = status_for_error_code(err.get("code"))
+    code = err.get("code")
+    status = status_for_error_code(code)
     message = err.get("message")
-    return StreamError(
-        status=status,
-        type=error_type_for_status(status),
-        message=message if isinstance(message, str) and message else default_message,
-    )
+    text = message if isinstance(message, str) and message else default_message
+    if code in OVERFLOW_CODES_NAMED and "context" not in text.lower():
+        text = f"{text} ({code})"
+    return StreamError(status=status, type=error_type_for_status(status), message=text)
 
 
 # the codes a ``response.failed`` keeps as they were said: Codex compacts on a context overflow's

@@ -365,9 +365,9 @@ def clamp_body(body: dict[str, Any], limit: int) -> bool:
     """Lower every output-token field of an outgoing body to ``limit``; True if one changed.
 
     A thinking budget nested in the body (``_BUDGETS``: Anthropic's ``thinking.budget_tokens``, OpenRouter's
-    ``reasoning.max_tokens``) must stay below the output limit and at least 1024: a budget the clamp left at or
-    above the new limit is lowered to one below it, and the budget's object is dropped when that is under 1024
-    (``_fit_budgets``). The client's objects are replaced, never changed."""
+    ``reasoning.max_tokens``) must stay below the output limit: a budget the clamp left at or above the new limit is
+    lowered to one below it, or goes when that is under Anthropic's least budget for a Claude model (``_fit_budgets``:
+    which, and what of the object stays). The client's objects are replaced, never changed."""
     changed = False
     for name in _TOKEN_FIELDS:
         value = body.get(name)
@@ -388,9 +388,20 @@ _MIN_THINKING_BUDGET = 1024  # Anthropic: budget_tokens >= 1024
 #   Claude it becomes the ``budget_tokens`` above, so the same rule). s31 fix31: before, a clamped retry on
 #   OpenRouter (its 402 "… can only afford N") kept a reasoning budget at or above the new limit.
 _BUDGETS = (("thinking", "budget_tokens"), ("reasoning", "max_tokens"))
+# What of OpenRouter's ``reasoning`` object asks for reasoning (OpenRouter docs, "Reasoning Tokens": ``enabled``
+# "Default: inferred from ``effort`` or ``max_tokens``"); its other members (``exclude``: "All models support this")
+# are the client's wishes about the answer, kept when the budget goes
+_ASKS_REASONING = ("max_tokens", "enabled", "effort")
 
 
 def _fit_budgets(body: dict[str, Any]) -> None:
+    """Each budget of ``_BUDGETS`` at or above the least output limit the body sends lowered to one below it.
+    Below Anthropic's least budget (1024: its ``thinking``, and OpenRouter's ``reasoning`` for a Claude model, which
+    OpenRouter hands on as that budget) the budget goes instead, with what asks for thinking, keeping the client's
+    other ``reasoning`` members (``exclude``). OpenRouter's other reasoning models take a budget under 1024 (Gemini
+    thinking and Qwen models: OpenRouter docs, "Reasoning Tokens", "Max Tokens for Reasoning"): theirs is lowered too.
+    Review32: fix31 dropped any ``reasoning`` object under 1024, so a Gemini model thought unbounded (its default,
+    dynamic) inside the small limit, and a client's ``exclude: true`` was lost (reasoning shown it had excluded)."""
     limits = [
         v for n in _TOKEN_FIELDS if type(v := body.get(n)) is int
     ]  # the output limits sent (review31: the least)
@@ -401,10 +412,19 @@ def _fit_budgets(body: dict[str, Any]) -> None:
         outer = body.get(holder)
         if not isinstance(outer, dict) or type(budget := outer.get(field)) is not int or budget < limit:
             continue
-        if limit - 1 < _MIN_THINKING_BUDGET:
-            del body[holder]  # no room to think: thinking left out, as the translators do
-        else:
+        floor = _MIN_THINKING_BUDGET if holder == "thinking" or _names_claude(body) else 1
+        if limit - 1 >= floor:
             body[holder] = {**outer, field: limit - 1}
+        elif holder == "reasoning" and (rest := {k: v for k, v in outer.items() if k not in _ASKS_REASONING}):
+            body[holder] = rest  # no room to think: no budget, the client's other wishes kept
+        else:
+            del body[holder]  # no room to think: thinking left out, as the translators do
+
+
+def _names_claude(body: dict[str, Any]) -> bool:
+    """The body's model is a Claude model (any host's id: ``anthropic/claude-sonnet-4.5``)."""
+    model = body.get("model")
+    return isinstance(model, str) and "claude" in model.lower()
 
 
 # An output-token field the upstream does not take, named in its refusal (the other one is what it takes):

@@ -362,5 +362,36 @@ def test_in_stream_error_codes_map_to_statuses(code: Any, status: int, etype: st
     from services.gateway.dialects._responses_wire import stream_error_from_responses
 
     err = stream_error_from_responses({"code": code, "message": "m"}, "default")
-    assert (err.status, err.type, err.message) == (status, etype, "m")
+    named = " (context_length_exceeded)" if code == "context_length_exceeded" else ""  # (review32: below)
+    assert (err.status, err.type, err.message) == (status, etype, "m" + named)
     assert stream_error_from_responses("garbage", "default").message == "default"
+
+
+@pytest.mark.parametrize(
+    ("error", "message"),
+    [
+        ({"code": "context_length_exceeded", "message": "Failed."}, "Failed. (context_length_exceeded)"),
+        ({"code": "model_context_window_exceeded"}, "default (model_context_window_exceeded)"),
+        # the words say it already: as they came
+        (
+            {
+                "code": "context_length_exceeded",
+                "message": "Your input exceeds the context window of this model.",
+            },
+            "Your input exceeds the context window of this model.",
+        ),
+        ({"code": "server_error", "message": "Failed."}, "Failed."),
+    ],
+)
+def test_review32_an_overflow_code_is_named_in_the_words_the_meaning_is_read_from(
+    error: dict[str, str], message: str
+) -> None:
+    """A streamed failure's overflow code reaches its readers, which get the words alone
+    (``stream_error_meaning``), as ``stream_error_from_openai`` names it for chat (review32: a 500 server fault)."""
+    from services.gateway.dialects._error_meaning import stream_error_meaning
+    from services.gateway.dialects._responses_wire import stream_error_from_responses
+
+    err = stream_error_from_responses(error, "default")
+    assert err.message == message
+    overflow = error["code"] != "server_error"
+    assert (stream_error_meaning(err.status, err.message) == "context_overflow") is overflow

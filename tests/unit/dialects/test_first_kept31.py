@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -214,3 +215,29 @@ def test_the_kept_first_chunks_are_bounded() -> None:
     assert again._first is None
     first = again.first_chunk
     assert first is not None and first[1] == orjson.loads(first[0]) and first[1]["model"] == "m79"
+
+
+@pytest.mark.parametrize(
+    "top",
+    [
+        b',"id":"chatcmpl-1","usage":null',  # the opening's id again, after it: the parse keeps this one
+        b',"\\u0069d":"chatcmpl-1","usage":null',  # the same, its key escaped
+        b',"usage":null,"id":"chatcmpl-1"',
+    ],
+)
+def test_a_second_id_after_the_opening_is_never_read_by_the_kept_form(top: bytes) -> None:
+    """Deterministic twin of the property above for its one case that needs ``_learn_first``'s ``"id"`` and
+    backslash tests (review32: with the ``"id"`` test removed, the property passed in one run of two): a first
+    chunk that repeats the opening's id later would be kept, and a later stream's chunk of that form, another id
+    in its opening, read as that opening's id, where the parse reads the later key's."""
+    _SPLICED.clear()
+    _FIRST_READS.clear()
+    data = chunk(ROLE, top=top)[6:-2]
+    assert (
+        ChatStreamDecoder().feed_frame(data) is not None
+    )  # (a fresh decoder's first chunk: judged, not kept)
+    other = data.replace(b'{"id":"chatcmpl-1",', b'{"id":"chatcmpl-X",', 1)
+    general = ChatStreamDecoder().feed_data(other.decode())
+    start = general[0]
+    assert isinstance(start, _openai_stream.MessageStart) and start.id == "chatcmpl-1"
+    assert ChatStreamDecoder().feed_frame(other) == general
