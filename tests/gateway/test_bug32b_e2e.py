@@ -46,7 +46,10 @@ def _unended(usage_apart: bool) -> list[bytes | Any]:
     """The answer "Hello there!", its finish and usage, no [DONE], and no line break after the last line."""
     frames = [_chunk({"role": "assistant", "content": "Hello"}), _chunk({"content": " there!"})]
     if usage_apart:
-        frames += [_chunk({}, "stop"), b"data: " + orjson.dumps({**HEAD, "choices": [], "usage": USAGE}) + b"\n\n"]
+        frames += [
+            _chunk({}, "stop"),
+            b"data: " + orjson.dumps({**HEAD, "choices": [], "usage": USAGE}) + b"\n\n",
+        ]
     else:
         frames.append(_chunk({}, "stop", usage=USAGE))
     frames[-1] = frames[-1][:-2]
@@ -66,7 +69,9 @@ def _billed(gw: Stack, rid: str) -> None:
 
 
 @pytest.mark.parametrize("usage_apart", [False, True], ids=["13vD-finish-unended", "13vO-usage-unended"])
-def test_chat_client_stream_whose_last_line_never_ended(gw: Stack, up: ScriptedUpstream, usage_apart: bool) -> None:
+def test_chat_client_stream_whose_last_line_never_ended(
+    gw: Stack, up: ScriptedUpstream, usage_apart: bool
+) -> None:
     """The openai SDK (same format) reads the whole answer with its finish reason and no error; the ledger row is a
     200 with the 12 / 3 tokens at the route's price."""
     rid = f"b32b-13-chat-{usage_apart}"

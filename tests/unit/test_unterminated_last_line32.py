@@ -34,7 +34,10 @@ def _body(usage_apart: bool) -> list[bytes]:
     [DONE], and no line break after the last line."""
     frames = [_chunk({"role": "assistant", "content": "Hello"}), _chunk({"content": " there!"})]
     if usage_apart:
-        frames += [_chunk({}, "stop"), b"data: " + orjson.dumps({**HEAD, "choices": [], "usage": USAGE}) + b"\n\n"]
+        frames += [
+            _chunk({}, "stop"),
+            b"data: " + orjson.dumps({**HEAD, "choices": [], "usage": USAGE}) + b"\n\n",
+        ]
     else:
         frames.append(_chunk({}, "stop", usage=USAGE))
     frames[-1] = frames[-1][:-2]
@@ -117,7 +120,7 @@ def test_ends_whole_and_flush(tail: bytes, whole: bool) -> None:
     """``ends_whole`` says whether the unended last line is a whole data line, and ``flush(ended=True)`` reads it only
     then (plain ``flush()`` discards it, as the WHATWG rules say)."""
     sse = SSEDecoder()
-    assert sse.feed(b'data: {"first": 0}\n\n' + tail) == [sse_event("{\"first\": 0}")]
+    assert sse.feed(b'data: {"first": 0}\n\n' + tail) == [sse_event('{"first": 0}')]
     assert sse.ends_whole is whole
     got = sse.flush(ended=True)
     value = tail[6:] if tail[5:6] == b" " else tail[5:]  # one leading space dropped, as for any data line
