@@ -165,21 +165,26 @@ class SSEDecoder:
 
     @property
     def ends_whole(self) -> bool:
-        """The bytes of a line that has not ended (``mid_line``) are a whole ``data`` line: ``data:`` and one
-        JSON object, or OpenAI's ``[DONE]`` (surrounding spaces aside).
+        """The bytes of a line that has not ended (``mid_line``) are a ``data`` line that makes the pending event's
+        data whole: one JSON object with the data lines before it (joined with LF, as the event's value is), or
+        OpenAI's ``[DONE]`` (spaces and tabs around the line's value aside).
 
         A server that writes each event's blank line before the next event instead of after its own, or a
         proxy that trims a body's trailing whitespace, closes the body right after the last event's JSON text:
         that event is whole though its line never ended. Half a JSON text (a body cut inside the line) is not:
         it does not parse (bug32b variants 13vD, 13vL, 13vM, 13vO: the finish chunk, or the usage chunk after
-        it, so ended was a 502 broken_stream or a ledger row of 0 tokens). One parse of the line, asked only
-        when a body has ended inside one (``flush``, the relays' ``finish``)."""
+        it, so ended was a 502 broken_stream or a ledger row of 0 tokens; 13vS, 13vT: the usage chunk's JSON
+        over two data lines, bugcase 18's framing). One parse, asked only when a body has ended inside a line
+        (``flush``, the relays' ``finish``)."""
         buf = self._buf
         if not buf.startswith(b"data:"):
             return False
         value = buf[5:].strip(b" \t")
-        if value == b"[DONE]":
+        if value == b"[DONE]" and not self._data:
             return True
+        if self._data:  # the event's earlier data lines: the value is theirs and this one's, joined with LF
+            value = "\n".join(self._data).encode() + b"\n" + value
+        value = value.strip()
         if value[:1] != b"{" or value[-1:] != b"}":
             return False
         try:

@@ -42,8 +42,9 @@ def _chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> by
     return b"data: " + orjson.dumps({**HEAD, "choices": [choice], **extra}) + b"\n\n"
 
 
-def _unended(usage_apart: bool) -> list[bytes | Any]:
-    """The answer "Hello there!", its finish and usage, no [DONE], and no line break after the last line."""
+def _unended(usage_apart: bool, two_lines: bool = False) -> list[bytes | Any]:
+    """The answer "Hello there!", its finish and usage, no [DONE], and no line break after the last line
+    (``two_lines``: the usage chunk's JSON over two data lines, bugcase 18's framing)."""
     frames = [_chunk({"role": "assistant", "content": "Hello"}), _chunk({"content": " there!"})]
     if usage_apart:
         frames += [
@@ -53,6 +54,8 @@ def _unended(usage_apart: bool) -> list[bytes | Any]:
     else:
         frames.append(_chunk({}, "stop", usage=USAGE))
     frames[-1] = frames[-1][:-2]
+    if two_lines:
+        frames[-1] = frames[-1].replace(b',"usage":', b',\ndata: "usage":')
     return list(frames)
 
 
@@ -68,14 +71,18 @@ def _billed(gw: Stack, rid: str) -> None:
     assert row["cost_usd"] == pytest.approx((12 * 1 + 3 * 2) / 1e6)
 
 
-@pytest.mark.parametrize("usage_apart", [False, True], ids=["13vD-finish-unended", "13vO-usage-unended"])
+@pytest.mark.parametrize(
+    ("usage_apart", "two_lines"),
+    [(False, False), (True, False), (True, True)],
+    ids=["13vD-finish-unended", "13vO-usage-unended", "13vT-usage-two-lines-unended"],
+)
 def test_chat_client_stream_whose_last_line_never_ended(
-    gw: Stack, up: ScriptedUpstream, usage_apart: bool
+    gw: Stack, up: ScriptedUpstream, usage_apart: bool, two_lines: bool
 ) -> None:
     """The openai SDK (same format) reads the whole answer with its finish reason and no error; the ledger row is a
     200 with the 12 / 3 tokens at the route's price."""
-    rid = f"b32b-13-chat-{usage_apart}"
-    up.script(LOCAL, sse(_unended(usage_apart)))
+    rid = f"b32b-13-chat-{usage_apart}-{two_lines}"
+    up.script(LOCAL, sse(_unended(usage_apart, two_lines)))
     chat = openai.OpenAI(base_url=f"{gw.gateway_url}/v1", api_key="sk-client", max_retries=0)
     stream = chat.chat.completions.create(
         model=MODEL,

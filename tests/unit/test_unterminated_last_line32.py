@@ -134,3 +134,39 @@ def sse_event(data: str) -> Any:
     from shared.sse import SSEEvent
 
     return SSEEvent(event=None, data=data)
+
+
+@pytest.mark.parametrize(
+    ("tail", "data"),
+    [
+        (b'data: {"a":\ndata: 1}', '{"a":\n1}'),
+        (b'data: {"a":\r\ndata:  1 }', '{"a":\n 1 }'),
+        (b'data: {"a":\ndata: 1', None),
+        (b'data: {"a":\ndata: [DONE]', None),
+        (b'data: {"a": 1}\ndata: {"b": 2}', None),
+    ],
+)
+def test_ends_whole_with_the_event_s_earlier_data_lines(tail: bytes, data: str | None) -> None:
+    """13vS/13vT: the last event's JSON over several data lines (bugcase 18's framing), the last line unended: whole
+    when the lines joined with LF are one JSON object."""
+    sse = SSEDecoder()
+    assert sse.feed(tail) == []
+    assert sse.ends_whole is (data is not None)
+    assert [ev.data for ev in sse.flush(ended=True)] == ([data] if data is not None else [])
+
+
+@pytest.mark.parametrize("fmt", ["openai_chat", "anthropic"])
+def test_a_usage_chunk_over_two_data_lines_the_last_unended_is_billed(fmt: str) -> None:
+    """13vS/13vT: the usage chunk after the finish, its JSON over two data lines and the body closed after the
+    second's JSON: 12 / 3 tokens, no error (on main the usage was lost: a 200 of 0 tokens)."""
+    usage = (
+        b'data: {"id":"c","object":"chat.completion.chunk","choices":[],\ndata: "usage":'
+        + orjson.dumps(USAGE)
+        + b"}"
+    )
+    frames = [_chunk({"role": "assistant", "content": "Hello"}), _chunk({}, "stop"), usage]
+    for reads in ([b"".join(frames)], frames):
+        relay = make_relay(pairing(fmt, "openai_chat"), View(model="m", include_usage=True))  # type: ignore[arg-type]
+        out = b"".join(relay.feed(r) for r in reads) + relay.finish()
+        assert relay.error is None and relay.complete and b"event: error" not in out
+        assert relay.usage is not None and (relay.usage.input_tokens, relay.usage.output_tokens) == (12, 3)
