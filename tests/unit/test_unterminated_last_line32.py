@@ -170,3 +170,16 @@ def test_a_usage_chunk_over_two_data_lines_the_last_unended_is_billed(fmt: str) 
         out = b"".join(relay.feed(r) for r in reads) + relay.finish()
         assert relay.error is None and relay.complete and b"event: error" not in out
         assert relay.usage is not None and (relay.usage.input_tokens, relay.usage.output_tokens) == (12, 3)
+
+
+def test_a_non_streamed_request_answered_by_a_stream_whose_last_line_never_ended() -> None:
+    """13vR: a non-streamed request whose server answered an event stream (``gathered``) ending without [DONE] right
+    after the finish chunk's JSON: one whole answer with its usage (on main a 502 'the stream ended before its
+    finish')."""
+    from services.gateway.dialects import gathered
+
+    body = b"".join(_body(False))
+    decoder = pairing("openai_chat", "openai_chat").wire.decoder()
+    answer = gathered.gathered(gathered.decoded(body, decoder), decoder.usage, decoder.model)
+    assert answer.stop_reason == "end_turn"
+    assert (answer.usage.input_tokens, answer.usage.output_tokens) == (12, 3)
