@@ -27,6 +27,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import orjson
+
 _BOM = "\ufeff".encode()
 
 
@@ -161,17 +163,52 @@ class SSEDecoder:
         got = b"".join(self._buf[5:].split())
         return want[len(got) :] + b"\n\n" if want.startswith(got) else None
 
+    @property
+    def ends_whole(self) -> bool:
+        """The bytes of a line that has not ended (``mid_line``) are a ``data`` line that makes the pending event's
+        data whole: one JSON object with the data lines before it (joined with LF, as the event's value is), or
+        OpenAI's ``[DONE]`` (spaces and tabs around the line's value aside).
+
+        A server that writes each event's blank line before the next event instead of after its own, or a
+        proxy that trims a body's trailing whitespace, closes the body right after the last event's JSON text:
+        that event is whole though its line never ended. Half a JSON text (a body cut inside the line) is not:
+        it does not parse (bug32b variants 13vD, 13vL, 13vM, 13vO: the finish chunk, or the usage chunk after
+        it, so ended was a 502 broken_stream or a ledger row of 0 tokens; 13vS, 13vT: the usage chunk's JSON
+        over two data lines, bugcase 18's framing). One parse, asked only when a body has ended inside a line
+        (``flush``, the relays' ``finish``)."""
+        buf = self._buf
+        if not buf.startswith(b"data:"):
+            return False
+        value = buf[5:].strip(b" \t")
+        if value == b"[DONE]" and not self._data:
+            return True
+        if self._data:  # the event's earlier data lines: the value is theirs and this one's, joined with LF
+            value = "\n".join(self._data).encode() + b"\n" + value
+        value = value.strip()
+        if value[:1] != b"{" or value[-1:] != b"}":
+            return False
+        try:
+            return type(orjson.loads(value)) is dict
+        except orjson.JSONDecodeError:
+            return False
+
     def flush(self, ended: bool = False) -> list[SSEEvent]:
         """End of stream. A comment line still counts; an event without its blank line is discarded, unless
-        ``ended`` and every line of it ended (a line break after the last): then it is dispatched as if its
-        blank line had come. That lenience is the relays': some servers close right after an event's last
-        line (s8 variant 13-k: the usage chunk), and a relay must not lose what that event says."""
+        ``ended`` and every line of it ended (a line break after the last), or its last line is a whole
+        ``data`` line (``ends_whole``): then it is dispatched as if its blank line had come. That lenience is
+        the relays': some servers close right after an event's last line (s8 variant 13-k: the usage chunk),
+        or right after its JSON text (bug32b variant 13vO), and a relay must not lose what that event says."""
         out: list[SSEEvent] = []
         if self._buf:
+            whole = ended and self.ends_whole
             line = self._buf.decode("utf-8", errors="replace")
             self._buf = b""
             if line.startswith(":"):
                 out.append(_comment(line))
+            elif whole:
+                self._line(line)
+                if (ev := self._dispatch()) is not None:
+                    out.append(ev)
         elif ended and (ev := self._dispatch()) is not None:
             out.append(ev)
         self._event, self._data, self._id, self._retry = None, [], None, None

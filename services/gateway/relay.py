@@ -1050,7 +1050,9 @@ class Passthrough(Relay):
         closed = False
         rest = self._closing_rest(pending) if self._filter is None else None
         # An event whose lines all came is read although its blank line did not (``SSEDecoder.flush``).
-        mid_line = self._sse.mid_line  # (before ``flush``, which reads what it can of it)
+        # (before ``flush``, which reads what it can of it; a last line whole but for its line break is read and
+        # goes out ended: ``SSEDecoder.ends_whole``)
+        mid_line = self._sse.mid_line and not self._sse.ends_whole
         events = self._sse.flush(ended=True)
         if self._filter is not None:
             frames = [self._frame(ev) for ev in events]
