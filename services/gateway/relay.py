@@ -1452,13 +1452,9 @@ class Translator(Relay):
         out: list[bytes] = []
         pos, n = 0, len(buf)
         tap = (self._tap is not None or self._data_tap is not None) and 13 not in buf  # (CR: see above)
-        # Right after a run the run lane is not tried again: each decoder's ``text_run`` is maximal (the
-        # Anthropic wire's a greedy repeat, the chat wire's a loop to the first frame that is not one) and
-        # changes nothing, so it would find none there (session 32: ~2.5k instructions a read whose text
-        # is followed by another frame, callgrind; tests/unit/dialects/test_run_once32.py)
-        ran = False
         while pos < n:
-            if not ran and (found := run(buf, pos)) is not None:
+            found = run(buf, pos)
+            if found is not None:
                 bodies, end = found
                 piece = buf[pos:end]
                 if (piece.isascii() or _utf8(piece)) and (made := frames(bodies)) is not None:
@@ -1467,9 +1463,13 @@ class Translator(Relay):
                     self.started = self.saw_content = True
                     out.append(made)
                     pos = end
-                    ran = True
-                    continue
-            ran = False
+                    if pos == n:
+                        break
+                    # The frame after a run is read below, the run lane not tried again: each decoder's
+                    # ``text_run`` is maximal (the Anthropic wire's a greedy repeat, the chat wire's a loop to
+                    # the first frame that is not one) and changes nothing, so it would find none here
+                    # (session 32: ~2-3k instructions a read whose text a frame of another kind follows,
+                    # callgrind; tests/unit/dialects/test_run_once32.py)
             # after the read's first frame, the frames up to the next run as one batch (as above)
             if pos and tap and self._batch and (got := self._batch(self.decoder, buf, pos, False))[1] != pos:
                 out.append(self._deltas(got[0]))
