@@ -1465,7 +1465,13 @@ class Translator(Relay):
                     self.started = self.saw_content = True
                     out.append(made)
                     pos = end
-                    continue
+                    if pos == n:
+                        break
+                    # The frame after a run is read below, the run lane not tried again: each decoder's
+                    # ``text_run`` is maximal (the Anthropic wire's a greedy repeat, the chat wire's a loop to
+                    # the first frame that is not one) and changes nothing, so it would find none here
+                    # (session 32: ~2-3k instructions a read whose text a frame of another kind follows,
+                    # callgrind; tests/unit/dialects/test_run_once32.py)
             # after the read's first frame, the frames up to the next run as one batch (as above)
             if pos and tap and self._batch and (got := self._batch(self.decoder, buf, pos, False))[1] != pos:
                 out.append(self._deltas(got[0]))

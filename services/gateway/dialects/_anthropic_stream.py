@@ -106,12 +106,18 @@ _TEXT_HEAD = re.compile(
     rb'\{"type":"content_block_delta","index":(?:0|[1-9][0-9]*),"delta":\{"type":"text_delta","text":"'
 ).match
 # ... and the whole of a usual text delta's data (``_TEXT_EVENT`` on bytes): group 1 the text's JSON string body,
-# the UTF-8 of the text itself (no escape to undo). ``feed_frames`` reads the first token's frame by it, with no
-# parse (session 31: ~5k instructions less a stream, callgrind)
+# the UTF-8 of the text itself (no escape to undo). ``feed_frames`` reads the first token's frame by it
+# (``_NAMED_FIRST``), with no parse (session 31: ~5k instructions less a stream, callgrind)
 _TEXT_DATA = re.compile(
     rb'\{"type":"content_block_delta","index":(?:0|[1-9][0-9]*),'
     rb'"delta":\{"type":"text_delta","text":"([^"\\\x00-\x1f]+)"\}\}'
-).fullmatch
+)
+# ... both in one match for the frames up to a read's first token (``feed_frames`` with ``until_token``): the
+# usual named frame (``_NAMED_FRAME``'s shape, group 1 its data) whose group 2 is, when its whole data is a usual
+# text delta (``_TEXT_DATA``), the text's JSON string body, else None (the branch left undoes its group). One
+# call where ``_NAMED_FRAME`` then ``_TEXT_DATA`` were two: ~2.4k instructions less on the token's frame, ~0.3k
+# more on each frame before it (session 32, callgrind; tests/unit/dialects/test_first_text31.py)
+_NAMED_FIRST = re.compile(rb"event: [^\n]+\ndata: ((?:" + _TEXT_DATA.pattern + rb")|[^\n]*)\n\n").match
 # The deltas that are a token (``relay._CONTENT``): ``feed_frames`` stops after a frame that brings one
 _TOKENS: frozenset[type] = frozenset({TextDelta, ReasoningDelta, ToolCallStart, ToolArgsDelta})
 
@@ -219,8 +225,9 @@ class MessagesStreamDecoder:
         Source: Anthropic Messages streaming guide, "Event types" (the frames and their shapes)."""
         out: list[Delta] = []
         start, n = pos, len(buf)
+        named = _NAMED_FIRST if until_token else _NAMED_FRAME
         while pos < n and not (self._stopped or self._failed):
-            framed = _NAMED_FRAME(buf, pos)
+            framed = named(buf, pos)
             if framed is None:
                 break
             data = framed[1]
@@ -230,12 +237,15 @@ class MessagesStreamDecoder:
                 pos = framed.end()
                 continue
             if until_token:
-                # the first token's usual text delta (``text_of``'s): ``[TextDelta(text)]`` with no parse, for a
-                # text that is valid UTF-8 (else ``feed_data`` reads it, as ``feed`` would the SSE decoder's text)
-                if (text := _TEXT_DATA(data)) is not None and (said := _utf8_text(text[1])) is not None:
+                # the first token's usual text delta (``text_of``'s; ``_NAMED_FIRST``'s group 2): ``[TextDelta(text)]``
+                # with no parse, for a text that is valid UTF-8 (else ``feed_data`` reads it, as ``feed`` would
+                # the SSE decoder's text)
+                if (text := framed[2]) is not None and (said := _utf8_text(text)) is not None:
                     out.append(TextDelta(said))
                     return out, framed.end()
-            elif pos != start and _TEXT_HEAD(data) is not None:
+            elif pos != start and data[9:10] == b"c" and _TEXT_HEAD(data) is not None:
+                # (``data[9:10]``: the ``c`` of ``{"type":"content_block_delta"``, which ``_TEXT_HEAD`` needs;
+                # a test with no call, ~1.2k instructions less than the match for a ``message_delta``)
                 break  # (the run lane's: its frames are read with no delta made)
             got = self.feed_data(data)
             if got is None:
