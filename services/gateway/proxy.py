@@ -280,7 +280,7 @@ class Proxy:
             return await self._end_opened(call, opened, outcome)
         if isinstance(outcome, UpstreamError):
             told = self._told_again(call, routes, outcome)
-            if told is not None:
+            if told is not None and call.stream:
                 # (every route rests: none was sent, so the stream begins from the resting route's pairing)
                 view = passthrough_view(
                     call.model, call.include_usage, call.reasoning, bool(call.body.get("tools"))
@@ -288,6 +288,7 @@ class Proxy:
                 unopened = (request, registry.pairing(call.fmt, told[1].wire), view)
                 if opened := await self._opened_to_tell(call, told[0], told[1], unopened):
                     return await self._end_opened(call, opened, told[0])
+            if told is not None:
                 return self._error_response(call, *told)
             return self._error_response(call, _soonest_refusal(call.attempts, outcome))
         return outcome
@@ -1685,9 +1686,8 @@ class Proxy:
         call.answer(status, exc.error_type)
         body = client.error_body(status, message, code, None, call.request_id)
         if meaning is not None and source is not None and not source.translated:
-            body = said_keeping_fields(
-                body, exc.body
-            )  # said again in the client's words, the provider's fields kept
+            # said again in the client's words, the provider's own fields kept
+            body = said_keeping_fields(body, exc.body)
         return web.Response(
             body=orjson.dumps(body), status=status, content_type="application/json", headers=headers
         )
