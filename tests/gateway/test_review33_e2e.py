@@ -7,6 +7,11 @@ codex-rs waits out and retries: ``try_parse_retry_after``) also to the Codex des
 app-server client whose ``client_name`` is its originator but whose turns carry codex-rs's ``x-codex-turn-metadata``.
 Before (fix32's ``startswith("codex")``) both got the HTTP 429, which ends a Codex turn (``CodexErr::RetryLimit``).
 
+A background response's streamed retrieve (``GET /v1/responses/{id}?stream=true``) whose body ends right after
+``response.completed``'s JSON, or after its data line without the blank line: the client gets the provider's bytes
+as they came, and the response's tokens get their one ledger row (``background_usage.StreamTap.finish``, the
+relays' ``SSEDecoder.ends_whole``: bug32b's kind, missed in the stored responses' tap). Before, no row.
+
 Real gateway and recorder processes, the scripted upstream, Codex's recorded turn
 (``tests/fixtures/requests/codex_say_hi.json``) sent as Codex sends it.
 """
@@ -23,9 +28,10 @@ from typing import Any
 import httpx2
 import pytest
 
+from shared.events import keyed_event_id
 from tests.e2e_builders import catalog, provider
 from tests.procs import Stack
-from tests.scripted_upstream import ScriptedUpstream, json_answer
+from tests.scripted_upstream import ScriptedUpstream, json_answer, sse
 
 pytestmark = pytest.mark.usefixtures("fresh_up")
 # one provider per test: a 429 with retry-after 30 rests its provider for the module's later tests
@@ -43,7 +49,7 @@ RATE_LIMITED = {
 
 @pytest.fixture(scope="module")
 def gw(catalog_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
-    with catalog_stack("review33", CATALOG, BREAKER_FAILURES="1000") as st:
+    with catalog_stack("review33", CATALOG, {"openai": "/openai/v1"}, BREAKER_FAILURES="1000") as st:
         yield st
 
 
@@ -105,3 +111,36 @@ def test_a_client_named_otherwise_keeps_the_http_429(gw: Stack, up: ScriptedUpst
     )
     assert status == 429, said
     assert said[0]["error"]["code"] == "rate_limit_exceeded"
+
+
+def _background(response_id: str) -> dict[str, Any]:
+    usage = {"input_tokens": 30, "input_tokens_details": {"cached_tokens": 10}, "output_tokens": 7}
+    return {
+        "id": response_id,
+        "object": "response",
+        "status": "completed",
+        "background": True,
+        "model": "gpt-4o-mini",
+        "output": [],
+        "usage": usage,
+    }
+
+
+@pytest.mark.parametrize("cut", [b"\n\n", b"\n"], ids=["no-line-break", "no-blank-line"])
+def test_a_streamed_retrieve_ended_inside_its_last_event_gets_its_row(
+    gw: Stack, up: ScriptedUpstream, cut: bytes
+) -> None:
+    response_id = f"resp_review33_{len(cut)}"
+    completed = {"type": "response.completed", "sequence_number": 1, "response": _background(response_id)}
+    in_progress = {"type": "response.in_progress", "sequence_number": 0, "response": {"id": response_id}}
+    body = (
+        b"event: response.in_progress\ndata: " + json.dumps(in_progress).encode() + b"\n\n"
+        b"event: response.completed\ndata: " + json.dumps(completed).encode() + b"\n\n"
+    )[: -len(cut)]
+    up.script(f"/openai/v1/responses/{response_id}", sse([body]))
+    r = httpx2.get(f"{gw.gateway_url}/v1/responses/{response_id}", params={"stream": "true"}, timeout=30)
+    assert r.status_code == 200 and r.content == body  # the provider's bytes, as they came
+    gw.settle()
+    [row] = gw.rows("event_id = ?", (keyed_event_id("openai", response_id),))  # before review33: none
+    assert row["provider"] == "openai" and row["status"] == 200
+    assert (row["input_tokens"], row["cache_read_tokens"], row["output_tokens"]) == (20, 10, 7)
