@@ -22,7 +22,7 @@ import orjson
 from services.gateway.dialects import registry
 from services.gateway.dialects.formats import Wire
 from services.gateway.dialects.ir import Usage
-from shared.sse import SSEDecoder
+from shared.sse import SSEDecoder, SSEEvent
 
 # The stream events that carry a response in its final state, with its usage (OpenAI API reference,
 # "Responses streaming events": response.completed, response.incomplete, response.failed)
@@ -48,8 +48,9 @@ def parse(body: bytes) -> Any:
 
 
 class StreamTap:
-    """Follows a streamed answer's bytes (``feed`` each chunk as relayed) and keeps the ``response`` object of
-    its last terminal event (``TERMINAL_EVENTS``), in ``response``; malformed events are passed over."""
+    """Follows a streamed answer's bytes (``feed`` each chunk as relayed, then ``finish`` at the body's end) and
+    keeps the ``response`` object of its last terminal event (``TERMINAL_EVENTS``), in ``response``; malformed
+    events are passed over."""
 
     __slots__ = ("_decoder", "response")
 
@@ -58,7 +59,17 @@ class StreamTap:
         self.response: dict[str, Any] | None = None
 
     def feed(self, chunk: bytes) -> None:
-        for ev in self._decoder.feed(chunk):
+        self._read(self._decoder.feed(chunk))
+
+    def finish(self) -> None:
+        """The body ended (or broke off): its last event is read when it is whole though its blank line, or its last
+        line's break, never came (``SSEDecoder.flush(ended=True)``: every line ended, or the last is a whole JSON
+        ``data`` line, ``ends_whole``), as the relays read a stream's end (bug32b's kind). Review33: a streamed
+        retrieve closed right after ``response.completed``'s JSON left the background response without its row."""
+        self._read(self._decoder.flush(ended=True))
+
+    def _read(self, events: list[SSEEvent]) -> None:
+        for ev in events:
             if ev.comment or not ev.data:
                 continue
             obj = parse(ev.data.encode())

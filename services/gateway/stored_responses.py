@@ -303,6 +303,8 @@ async def _relay(
             gone = True  # the client hung up: nothing more to write, and nobody to tell
             resp.close()
         finally:
+            if tap is not None:
+                tap.finish()  # (a last event whose line breaks never came: ``StreamTap.finish``)
             if seen is not None and tap is not None and tap.response is not None:
                 seen.answer(tap.response, True, resp.status, gone)
         if not gone:

@@ -119,3 +119,29 @@ def test_is_keyed_is_total_on_any_wire_event_id() -> None:
             with pytest.raises(ValueError):
                 decode(orjson.dumps({**wire, "event_id": value}))
     assert is_keyed(keyed) is True
+
+
+def test_the_tap_reads_a_last_event_whose_line_breaks_never_came() -> None:
+    """A streamed retrieve closed right after ``response.completed``'s JSON, or after its data line without the
+    blank line (a server that writes each event's blank line before the next, a proxy that trims the body's end):
+    the event is whole, read at the body's end (``StreamTap.finish``, the relays' ``SSEDecoder.ends_whole``).
+    Review33: the tap read only events whose blank line came, and the background response got no row."""
+    whole = frames(
+        {"type": "response.in_progress", "response": response(status="in_progress", usage=None)},
+        {"type": "response.completed", "response": response()},
+    )
+    for end in (whole[:-2], whole[:-1]):
+        tap = StreamTap()
+        tap.feed(end)
+        assert tap.response is None  # (not before the body's end: more lines of the event may come)
+        tap.finish()
+        assert tap.response == response()
+
+
+def test_a_last_event_cut_inside_its_json_leaves_nothing() -> None:
+    stream = frames({"type": "response.completed", "response": response()})[:-2]
+    for at in range(len(b"event: response.completed\ndata: "), len(stream)):  # every cut inside the data line
+        tap = StreamTap()
+        tap.feed(stream[:at])
+        tap.finish()
+        assert tap.response is None, stream[:at]

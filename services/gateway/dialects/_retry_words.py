@@ -45,11 +45,21 @@ def said_with_wait(message: str, wait_s: float | None) -> str:
 def waits_only_in_stream(headers: Mapping[str, str]) -> bool:
     """Whether the client that sent a streamed Responses request with ``headers`` waits out a rate limit only when it
     is told inside a stream, so a translated route's HTTP 429 is better told as ``200`` + ``response.failed``
-    (``proxy.Proxy._told_in_stream``; s32 fix32 item 3). Codex, known by the ``originator`` header it sends on every
-    request (``codex_exec``, ``codex_cli_rs``: /work/shared/captures/codex, codex-rs ``default_client``): on an HTTP
-    429 its turn ends (``retry_429: false``, ``CodexErr::RetryLimit``, module docstring), while on a
-    ``response.failed`` with ``code: rate_limit_exceeded`` it waits the "Please try again in Ns." it reads
-    (``try_parse_retry_after``) and sends the turn again, up to its ``stream_max_retries`` (5).
+    (``proxy.Proxy._opened_to_tell``; s32 fix32 item 3). Codex (codex-rs, whichever product runs it): on an HTTP 429
+    its turn ends (``retry_429: false``, ``CodexErr::RetryLimit``, module docstring), while on a ``response.failed``
+    with ``code: rate_limit_exceeded`` it waits the "Please try again in Ns." it reads (``try_parse_retry_after``)
+    and sends the turn again, up to its ``stream_max_retries`` (5).
+
+    Known by either of (``headers`` case-insensitive, as aiohttp's are; ``_CODEX_ORIGINATOR``, ``_CODEX_TURN``):
+    - the ``originator`` header codex-rs sends on every request, which names the product: ``codex_exec``,
+      ``codex_cli_rs`` (/work/shared/captures/codex; codex-rs ``default_client.rs`` ``DEFAULT_ORIGINATOR``),
+      ``codex-tui``, ``codex_vscode``, ``codex_sdk_ts``, and "Codex " followed by a product's name (the desktop app:
+      ``is_first_party_originator``'s ``starts_with("Codex ")``), so matched without case: ``codex`` then nothing or
+      a separator (``_``, ``-``, a space), not a longer word (``codexify``);
+    - ``x-codex-turn-metadata``, the turn's JSON codex-rs's core sends with each turn whatever the originator (an
+      app-server client's ``client_name`` is sent as the originator: codex-rs #16116; Codex 0.171's capture).
+    Review33: ``startswith("codex")`` missed the desktop app's "Codex Desktop" and an app-server client named
+    otherwise, whose turn an HTTP 429 still ended.
 
     No other client: the openai SDK retries an HTTP 429 itself after its ``retry-after`` (``_base_client``
     ``_should_retry``, ``max_retries`` 2) and raises ``RateLimitError``; told in a stream instead (the gateway's
@@ -58,4 +68,9 @@ def waits_only_in_stream(headers: Mapping[str, str]) -> bool:
     ``RateLimitError`` callers catch) and never retry; on OpenAI's own bare ``response.failed`` the iteration ends
     quietly and ``get_final_response()`` raises ``RuntimeError("Didn't receive a `response.completed` event.")``
     (openai-python 3.60 ``_streaming.py``, ``lib/streaming/responses/_responses.py``)."""
-    return headers.get("originator", "").startswith("codex")
+    return _CODEX_ORIGINATOR(headers.get("originator", "")) is not None or _CODEX_TURN in headers
+
+
+# ``waits_only_in_stream``'s originator (codex-rs's products' names) and codex-rs's per-turn header
+_CODEX_ORIGINATOR = re.compile(r"codex(?:$|[_\- ])", re.IGNORECASE).match
+_CODEX_TURN = "x-codex-turn-metadata"
