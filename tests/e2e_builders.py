@@ -9,13 +9,19 @@ Completions chunk of one choice; ``ok_stream()``: a whole short chat stream ("Hi
 a chunk frame of any delta as relays write it; ``chat_answer(content, ident, model, usage)``, a whole chat answer;
 ``messages_answer(text, ident, usage)``, a whole Anthropic Messages answer;
 ``messages_stream_kinds(url, body, request_id)``, what an Anthropic Messages stream's client hears, in order.
+Session 33 (tidy33): ``catalog_gw(name, catalog, paths, **env)``, a module's ``gw`` fixture on ``catalog_stack``;
+``chat_stream(text, ident, model, usage)``, a whole short chat stream's frames; ``unended_chat_stream(head, usage,
+usage_apart, two_lines)``, bug32b's stream whose last line never ended (unit and e2e); ``in_pieces(obj, status,
+pause_s)``, bug31b's error answer in two pieces; ``above_8192_refused(frames, pause_s)``, DeepSeek's output-limit
+refusal then the answer within it; ``QUOTA_SPENT``, OpenAI's ``insufficient_quota`` error body; ``USAGE``, the
+12 / 3 tokens' chat usage; ``HI``, a one-line chat conversation.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import httpx2
@@ -24,7 +30,26 @@ import pytest
 
 from shared.sse import SSEDecoder
 from tests.procs import Stack, stack
-from tests.scripted_upstream import ScriptedUpstream
+from tests.scripted_upstream import Answer, Pause, ScriptedUpstream, sse
+
+USAGE = {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}
+HI = [{"role": "user", "content": "Say hello."}]
+# OpenAI's spent quota: a 429 with no Retry-After; clients must not retry it (kind 11)
+QUOTA_SPENT = {
+    "error": {
+        "message": "You exceeded your current quota, please check your plan and billing details.",
+        "type": "insufficient_quota",
+        "param": None,
+        "code": "insufficient_quota",
+    }
+}
+# DeepSeek's refusal of a max_tokens above its output limit, which it states (kind 17)
+REFUSED_ABOVE_8192 = {
+    "error": {
+        "message": "Invalid max_tokens value, the valid range of max_tokens is [1, 8192]",
+        "type": "invalid_request_error",
+    }
+}
 
 
 @contextmanager
@@ -36,6 +61,18 @@ def catalog_gateway(
     path.write_text(catalog.format(up=up.url))
     with stack(tmp, {}, CATALOG_PATH=str(path)) as st:
         yield st
+
+
+def catalog_gw(name: str, catalog: str, paths: dict[str, str] | None = None, **env: str) -> Any:
+    """A module-scoped ``gw`` fixture: ``catalog_stack(name, catalog, paths, **env)``'s stack (the module assigns it:
+    ``gw = catalog_gw("fix32", CATALOG, BREAKER_FAILURES="1000")``; pytest names a fixture by the attribute)."""
+
+    @pytest.fixture(scope="module")
+    def gw(catalog_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
+        with catalog_stack(name, catalog, paths, **env) as st:
+            yield st
+
+    return gw
 
 
 def frame(obj: Any) -> bytes:
@@ -104,6 +141,62 @@ def messages_stream_kinds(url: str, body: dict[str, Any], request_id: str) -> li
                 elif ev.event is not None:
                     kinds.append(ev.event)
     return kinds
+
+
+def chat_stream(text: str, *, ident: str, model: str, usage: dict[str, int] | None = None) -> list[bytes]:
+    """A whole chat stream's frames (``chunk``s): ``text``, the finish (stop), a usage chunk when ``usage`` is given
+    (no choices, as ``stream_options.include_usage`` has it), ``[DONE]``."""
+    frames = [
+        frame(chunk(text, ident=ident, model=model)),
+        frame(chunk(None, "stop", ident=ident, model=model)),
+    ]
+    if usage is not None:
+        head = {"id": ident, "object": "chat.completion.chunk", "model": model}
+        frames.append(frame({**head, "choices": [], "usage": usage}))
+    return [*frames, b"data: [DONE]\n\n"]
+
+
+def unended_chat_stream(
+    head: dict[str, Any], usage: dict[str, int], *, usage_apart: bool, two_lines: bool = False
+) -> list[bytes]:
+    """bug32b's body (variants 13vD/13vO/13vT): role and text chunks ("Hello", " there!"), the finish chunk (stop)
+    with ``usage``, or the usage in a chunk of its own after it (``usage_apart``), no ``[DONE]``, and no line break
+    after the last line: the server (or a proxy trimming trailing whitespace) closed the body right after the last
+    JSON text. ``two_lines``: the last chunk's JSON over two data lines (bugcase 18's framing). ``head``: the
+    chunks' ``id``, ``object``, ``created``, ``model``; compact JSON (orjson), ``logprobs: null`` as OpenAI writes."""
+
+    def one(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+        return b"data: " + orjson.dumps({**head, "choices": [choice], **extra}) + b"\n\n"
+
+    frames = [one({"role": "assistant", "content": "Hello"}), one({"content": " there!"})]
+    if usage_apart:
+        frames += [
+            one({}, "stop"),
+            b"data: " + orjson.dumps({**head, "choices": [], "usage": usage}) + b"\n\n",
+        ]
+    else:
+        frames.append(one({}, "stop", usage=usage))
+    frames[-1] = frames[-1][:-2]
+    if two_lines:
+        frames[-1] = frames[-1].replace(b',"usage":', b',\ndata: "usage":')
+    return frames
+
+
+def in_pieces(obj: Any, status: int, pause_s: float = 0.05, **kw: Any) -> Answer:
+    """A JSON error answer written as two pieces ``pause_s`` apart (chunked: no content-length): ``{"error":`` and
+    the rest, as a relay flushes it (bug31b: a body read with one ``read(n)`` was cut at the first piece)."""
+    raw = orjson.dumps(obj)
+    return Answer(body=[raw[:10], Pause(pause_s), raw[10:]], status=status, **kw)
+
+
+def above_8192_refused(frames: list[bytes], pause_s: float = 0.05) -> tuple[Answer, Answer]:
+    """A route's answers by the request's ``max_tokens``: above 8192, DeepSeek's refusal (400, ``in_pieces``
+    ``pause_s`` apart) stating its limit; within it, the stream ``frames``."""
+    return (
+        in_pieces(REFUSED_ABOVE_8192, 400, pause_s, when=lambda body: body.get("max_tokens", 0) > 8192),
+        sse(frames, when=lambda body: body.get("max_tokens", 0) <= 8192),
+    )
 
 
 def ok_stream() -> list[bytes]:
