@@ -14,7 +14,8 @@ Session 33 (tidy33): ``catalog_gw(name, catalog, paths, **env)``, a module's ``g
 usage_apart, two_lines)``, bug32b's stream whose last line never ended (unit and e2e); ``in_pieces(obj, status,
 pause_s)``, bug31b's error answer in two pieces; ``above_8192_refused(frames, pause_s)``, DeepSeek's output-limit
 refusal then the answer within it; ``QUOTA_SPENT``, OpenAI's ``insufficient_quota`` error body; ``USAGE``, the
-12 / 3 tokens' chat usage; ``HI``, a one-line chat conversation.
+12 / 3 tokens' chat usage; ``HI``, a one-line chat conversation; ``scripted_gw(name, paths, **env)``, ``catalog_gw``
+on ``scripted_stack``; ``chat_streamed(gw, rid, model, include_usage)``, a streamed chat request's text and error.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import httpx2
+import openai
 import orjson
 import pytest
 
@@ -75,6 +77,18 @@ def catalog_gw(name: str, catalog: str, paths: dict[str, str] | None = None, **e
     return gw
 
 
+def scripted_gw(name: str, paths: dict[str, str], **env: str) -> Any:
+    """A module-scoped stack fixture on ``scripted_stack(name, paths, **env)`` (built-in providers at those paths of
+    the scripted upstream), assigned as ``catalog_gw``'s: ``claude = scripted_gw("fix28-claude", {...})``."""
+
+    @pytest.fixture(scope="module")
+    def gw(scripted_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
+        with scripted_stack(name, paths, **env) as st:
+            yield st
+
+    return gw
+
+
 def frame(obj: Any) -> bytes:
     return b"data: " + json.dumps(obj).encode() + b"\n\n"
 
@@ -94,8 +108,10 @@ def delta_frame(delta: dict[str, Any], finish: str | None = None, *, ident: str,
     return b"data: " + orjson.dumps(obj) + b"\n\n"
 
 
-def chat_answer(content: str, *, ident: str, model: str, usage: tuple[int, int]) -> dict[str, Any]:
-    """A whole Chat Completions answer (``chat.completion``) of one assistant message ``content``, finish "stop";
+def chat_answer(
+    content: str, *, ident: str, model: str, usage: tuple[int, int], finish: str = "stop"
+) -> dict[str, Any]:
+    """A whole Chat Completions answer (``chat.completion``) of one assistant message ``content``, finish ``finish``;
     ``usage``: (prompt, completion) tokens."""
     message = {"role": "assistant", "content": content}
     tokens = {"prompt_tokens": usage[0], "completion_tokens": usage[1], "total_tokens": usage[0] + usage[1]}
@@ -103,7 +119,7 @@ def chat_answer(content: str, *, ident: str, model: str, usage: tuple[int, int])
         "id": ident,
         "object": "chat.completion",
         "model": model,
-        "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
         "usage": tokens,
     }
 
@@ -123,6 +139,30 @@ def messages_answer(
         "stop_sequence": None,
         "usage": {"input_tokens": usage[0], "output_tokens": usage[1]},
     }
+
+
+def chat_streamed(
+    gw: Stack, rid: str, model: str, *, include_usage: bool = False
+) -> tuple[str, Exception | None]:
+    """A streamed chat request (the openai SDK, ``HI``, ``x-request-id`` ``rid``; ``include_usage``: with
+    ``stream_options.include_usage``) to ``gw``: the text it got, and the error its stream ended with (None: it
+    ended well)."""
+    extra: dict[str, Any] = {"stream_options": {"include_usage": True}} if include_usage else {}
+    text = ""
+    with openai.OpenAI(base_url=gw.gateway_url + "/v1", api_key="k", max_retries=0, timeout=30) as client:
+        try:
+            for part in client.chat.completions.create(
+                model=model,
+                messages=HI,  # type: ignore[arg-type]
+                stream=True,
+                extra_headers={"x-request-id": rid},
+                **extra,
+            ):
+                if part.choices and part.choices[0].delta.content:
+                    text += part.choices[0].delta.content
+        except openai.APIError as exc:
+            return text, exc
+    return text, None
 
 
 def messages_stream_kinds(url: str, body: dict[str, Any], request_id: str) -> list[str]:
