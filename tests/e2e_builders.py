@@ -13,7 +13,8 @@ Session 33 (tidy33): ``catalog_gw(name, catalog, paths, **env)``, a module's ``g
 ``chat_stream(text, ident, model, usage)``, a whole short chat stream's frames; ``unended_chat_stream(head, usage,
 usage_apart, two_lines)``, bug32b's stream whose last line never ended (unit and e2e); ``in_pieces(obj, status,
 pause_s)``, bug31b's error answer in two pieces; ``above_8192_refused(frames, pause_s)``, DeepSeek's output-limit
-refusal then the answer within it; ``QUOTA_SPENT``, OpenAI's ``insufficient_quota`` error body; ``USAGE``, the
+refusal then the answer within it; ``QUOTA_SPENT``, OpenAI's ``insufficient_quota`` error body;
+``LLAMACPP_OVERFLOW``, llama.cpp's context overflow (40000 > 32768); ``USAGE``, the
 12 / 3 tokens' chat usage; ``HI``, a one-line chat conversation; ``scripted_gw(name, paths, **env)``, ``catalog_gw``
 on ``scripted_stack``; ``chat_streamed(gw, rid, model, include_usage)``, a streamed chat request's text and error.
 """
@@ -43,6 +44,16 @@ QUOTA_SPENT = {
         "type": "insufficient_quota",
         "param": None,
         "code": "insufficient_quota",
+    }
+}
+# llama.cpp's server past its context: the counts in fields of its own (tools/server/README.md, "Error responses")
+LLAMACPP_OVERFLOW = {
+    "error": {
+        "code": 400,
+        "message": "the request exceeds the available context size, try increasing it",
+        "type": "exceed_context_size_error",
+        "n_prompt_tokens": 40000,
+        "n_ctx": 32768,
     }
 }
 # DeepSeek's refusal of a max_tokens above its output limit, which it states (kind 17)

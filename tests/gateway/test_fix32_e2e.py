@@ -33,7 +33,16 @@ import httpx2
 import openai
 import pytest
 
-from tests.e2e_builders import HI, QUOTA_SPENT, catalog, catalog_gw, chat_answer, chat_stream, provider
+from tests.e2e_builders import (
+    HI,
+    LLAMACPP_OVERFLOW,
+    QUOTA_SPENT,
+    catalog,
+    catalog_gw,
+    chat_answer,
+    chat_stream,
+    provider,
+)
 from tests.procs import Stack
 from tests.scripted_upstream import ScriptedUpstream, json_answer, sse
 
@@ -72,17 +81,6 @@ def test_the_same_model_translated_is_clamped_to_the_documented_limit(
         assert stream.get_final_text() == "Hello."
     sent = up.seen(HOSTED)[0].json
     assert (sent.get("max_tokens") or sent.get("max_completion_tokens")) == 16384
-
-
-LLAMACPP_OVERFLOW = {
-    "error": {
-        "code": 400,
-        "message": "the request exceeds the available context size, try increasing it",
-        "type": "exceed_context_size_error",
-        "n_prompt_tokens": 40000,
-        "n_ctx": 32768,
-    }
-}
 
 
 def test_a_llamacpp_overflow_to_a_chat_client_keeps_its_fields(gw: Stack, up: ScriptedUpstream) -> None:
