@@ -1444,16 +1444,7 @@ def test_a_whole_request_count_is_restated_as_the_prompts_when_max_tokens_is_kno
 @pytest.mark.parametrize(
     ("err", "said"),
     [
-        (
-            {
-                "code": 400,
-                "message": "the request exceeds the available context size, try increasing it",
-                "type": "exceed_context_size_error",
-                "n_prompt_tokens": 40000,
-                "n_ctx": 32768,
-            },
-            "prompt is too long: 40000 tokens > 32768 maximum",
-        ),
+        (LLAMACPP_OVERFLOW["error"], "prompt is too long: 40000 tokens > 32768 maximum"),
         # without both counts: the words as they came
         (
             {
@@ -1785,17 +1776,7 @@ def test_said_keeping_fields_keeps_the_providers_own_fields() -> None:
     words; an Anthropic error object gets no ``code``; a body without an error object leaves the words as they are."""
     from services.gateway.dialects._error_meaning import said_keeping_fields
 
-    body = orjson.dumps(
-        {
-            "error": {
-                "code": 400,
-                "message": "the request exceeds the available context size, try increasing it",
-                "type": "exceed_context_size_error",
-                "n_prompt_tokens": 40000,
-                "n_ctx": 32768,
-            }
-        }
-    )
+    body = orjson.dumps(LLAMACPP_OVERFLOW)
     said = {
         "error": {
             "message": "M",
