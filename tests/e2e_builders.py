@@ -9,22 +9,60 @@ Completions chunk of one choice; ``ok_stream()``: a whole short chat stream ("Hi
 a chunk frame of any delta as relays write it; ``chat_answer(content, ident, model, usage)``, a whole chat answer;
 ``messages_answer(text, ident, usage)``, a whole Anthropic Messages answer;
 ``messages_stream_kinds(url, body, request_id)``, what an Anthropic Messages stream's client hears, in order.
+Session 33 (tidy33): ``catalog_gw(name, catalog, paths, **env)``, a module's ``gw`` fixture on ``catalog_stack``;
+``chat_stream(text, ident, model, usage)``, a whole short chat stream's frames; ``unended_chat_stream(head, usage,
+usage_apart, two_lines)``, bug32b's stream whose last line never ended (unit and e2e); ``in_pieces(obj, status,
+pause_s)``, bug31b's error answer in two pieces; ``above_8192_refused(frames, pause_s)``, DeepSeek's output-limit
+refusal then the answer within it; ``QUOTA_SPENT``, OpenAI's ``insufficient_quota`` error body;
+``LLAMACPP_OVERFLOW``, llama.cpp's context overflow (40000 > 32768); ``USAGE``, the
+12 / 3 tokens' chat usage; ``HI``, a one-line chat conversation; ``scripted_gw(name, paths, **env)``, ``catalog_gw``
+on ``scripted_stack``; ``chat_streamed(gw, rid, model, include_usage)``, a streamed chat request's text and error.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import httpx2
+import openai
 import orjson
 import pytest
 
 from shared.sse import SSEDecoder
 from tests.procs import Stack, stack
-from tests.scripted_upstream import ScriptedUpstream
+from tests.scripted_upstream import Answer, Pause, ScriptedUpstream, sse
+
+USAGE = {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}
+HI = [{"role": "user", "content": "Say hello."}]
+# OpenAI's spent quota: a 429 with no Retry-After; clients must not retry it (kind 11)
+QUOTA_SPENT = {
+    "error": {
+        "message": "You exceeded your current quota, please check your plan and billing details.",
+        "type": "insufficient_quota",
+        "param": None,
+        "code": "insufficient_quota",
+    }
+}
+# llama.cpp's server past its context: the counts in fields of its own (tools/server/README.md, "Error responses")
+LLAMACPP_OVERFLOW = {
+    "error": {
+        "code": 400,
+        "message": "the request exceeds the available context size, try increasing it",
+        "type": "exceed_context_size_error",
+        "n_prompt_tokens": 40000,
+        "n_ctx": 32768,
+    }
+}
+# DeepSeek's refusal of a max_tokens above its output limit, which it states (kind 17)
+REFUSED_ABOVE_8192 = {
+    "error": {
+        "message": "Invalid max_tokens value, the valid range of max_tokens is [1, 8192]",
+        "type": "invalid_request_error",
+    }
+}
 
 
 @contextmanager
@@ -36,6 +74,30 @@ def catalog_gateway(
     path.write_text(catalog.format(up=up.url))
     with stack(tmp, {}, CATALOG_PATH=str(path)) as st:
         yield st
+
+
+def catalog_gw(name: str, catalog: str, paths: dict[str, str] | None = None, **env: str) -> Any:
+    """A module-scoped ``gw`` fixture: ``catalog_stack(name, catalog, paths, **env)``'s stack (the module assigns it:
+    ``gw = catalog_gw("fix32", CATALOG, BREAKER_FAILURES="1000")``; pytest names a fixture by the attribute)."""
+
+    @pytest.fixture(scope="module")
+    def gw(catalog_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
+        with catalog_stack(name, catalog, paths, **env) as st:
+            yield st
+
+    return gw
+
+
+def scripted_gw(name: str, paths: dict[str, str], **env: str) -> Any:
+    """A module-scoped stack fixture on ``scripted_stack(name, paths, **env)`` (built-in providers at those paths of
+    the scripted upstream), assigned as ``catalog_gw``'s: ``claude = scripted_gw("fix28-claude", {...})``."""
+
+    @pytest.fixture(scope="module")
+    def gw(scripted_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
+        with scripted_stack(name, paths, **env) as st:
+            yield st
+
+    return gw
 
 
 def frame(obj: Any) -> bytes:
@@ -57,8 +119,10 @@ def delta_frame(delta: dict[str, Any], finish: str | None = None, *, ident: str,
     return b"data: " + orjson.dumps(obj) + b"\n\n"
 
 
-def chat_answer(content: str, *, ident: str, model: str, usage: tuple[int, int]) -> dict[str, Any]:
-    """A whole Chat Completions answer (``chat.completion``) of one assistant message ``content``, finish "stop";
+def chat_answer(
+    content: str, *, ident: str, model: str, usage: tuple[int, int], finish: str = "stop"
+) -> dict[str, Any]:
+    """A whole Chat Completions answer (``chat.completion``) of one assistant message ``content``, finish ``finish``;
     ``usage``: (prompt, completion) tokens."""
     message = {"role": "assistant", "content": content}
     tokens = {"prompt_tokens": usage[0], "completion_tokens": usage[1], "total_tokens": usage[0] + usage[1]}
@@ -66,7 +130,7 @@ def chat_answer(content: str, *, ident: str, model: str, usage: tuple[int, int])
         "id": ident,
         "object": "chat.completion",
         "model": model,
-        "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
         "usage": tokens,
     }
 
@@ -88,6 +152,30 @@ def messages_answer(
     }
 
 
+def chat_streamed(
+    gw: Stack, rid: str, model: str, *, include_usage: bool = False
+) -> tuple[str, Exception | None]:
+    """A streamed chat request (the openai SDK, ``HI``, ``x-request-id`` ``rid``; ``include_usage``: with
+    ``stream_options.include_usage``) to ``gw``: the text it got, and the error its stream ended with (None: it
+    ended well)."""
+    extra: dict[str, Any] = {"stream_options": {"include_usage": True}} if include_usage else {}
+    text = ""
+    with openai.OpenAI(base_url=gw.gateway_url + "/v1", api_key="k", max_retries=0, timeout=30) as client:
+        try:
+            for part in client.chat.completions.create(
+                model=model,
+                messages=HI,  # type: ignore[arg-type]
+                stream=True,
+                extra_headers={"x-request-id": rid},
+                **extra,
+            ):
+                if part.choices and part.choices[0].delta.content:
+                    text += part.choices[0].delta.content
+        except openai.APIError as exc:
+            return text, exc
+    return text, None
+
+
 def messages_stream_kinds(url: str, body: dict[str, Any], request_id: str) -> list[str]:
     """What a client streaming ``body`` from the gateway at ``url``'s ``/v1/messages`` (raw SSE, ``x-request-id``
     ``request_id``) hears, in order: ``text:<text>`` for each text delta, the event's name for the others (pings
@@ -104,6 +192,62 @@ def messages_stream_kinds(url: str, body: dict[str, Any], request_id: str) -> li
                 elif ev.event is not None:
                     kinds.append(ev.event)
     return kinds
+
+
+def chat_stream(text: str, *, ident: str, model: str, usage: dict[str, int] | None = None) -> list[bytes]:
+    """A whole chat stream's frames (``chunk``s): ``text``, the finish (stop), a usage chunk when ``usage`` is given
+    (no choices, as ``stream_options.include_usage`` has it), ``[DONE]``."""
+    frames = [
+        frame(chunk(text, ident=ident, model=model)),
+        frame(chunk(None, "stop", ident=ident, model=model)),
+    ]
+    if usage is not None:
+        head = {"id": ident, "object": "chat.completion.chunk", "model": model}
+        frames.append(frame({**head, "choices": [], "usage": usage}))
+    return [*frames, b"data: [DONE]\n\n"]
+
+
+def unended_chat_stream(
+    head: dict[str, Any], usage: dict[str, int], *, usage_apart: bool, two_lines: bool = False
+) -> list[bytes]:
+    """bug32b's body (variants 13vD/13vO/13vT): role and text chunks ("Hello", " there!"), the finish chunk (stop)
+    with ``usage``, or the usage in a chunk of its own after it (``usage_apart``), no ``[DONE]``, and no line break
+    after the last line: the server (or a proxy trimming trailing whitespace) closed the body right after the last
+    JSON text. ``two_lines``: the last chunk's JSON over two data lines (bugcase 18's framing). ``head``: the
+    chunks' ``id``, ``object``, ``created``, ``model``; compact JSON (orjson), ``logprobs: null`` as OpenAI writes."""
+
+    def one(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+        return b"data: " + orjson.dumps({**head, "choices": [choice], **extra}) + b"\n\n"
+
+    frames = [one({"role": "assistant", "content": "Hello"}), one({"content": " there!"})]
+    if usage_apart:
+        frames += [
+            one({}, "stop"),
+            b"data: " + orjson.dumps({**head, "choices": [], "usage": usage}) + b"\n\n",
+        ]
+    else:
+        frames.append(one({}, "stop", usage=usage))
+    frames[-1] = frames[-1][:-2]
+    if two_lines:
+        frames[-1] = frames[-1].replace(b',"usage":', b',\ndata: "usage":')
+    return frames
+
+
+def in_pieces(obj: Any, status: int, pause_s: float = 0.05, **kw: Any) -> Answer:
+    """A JSON error answer written as two pieces ``pause_s`` apart (chunked: no content-length): ``{"error":`` and
+    the rest, as a relay flushes it (bug31b: a body read with one ``read(n)`` was cut at the first piece)."""
+    raw = orjson.dumps(obj)
+    return Answer(body=[raw[:10], Pause(pause_s), raw[10:]], status=status, **kw)
+
+
+def above_8192_refused(frames: list[bytes], pause_s: float = 0.05) -> tuple[Answer, Answer]:
+    """A route's answers by the request's ``max_tokens``: above 8192, DeepSeek's refusal (400, ``in_pieces``
+    ``pause_s`` apart) stating its limit; within it, the stream ``frames``."""
+    return (
+        in_pieces(REFUSED_ABOVE_8192, 400, pause_s, when=lambda body: body.get("max_tokens", 0) > 8192),
+        sse(frames, when=lambda body: body.get("max_tokens", 0) <= 8192),
+    )
 
 
 def ok_stream() -> list[bytes]:

@@ -9,25 +9,16 @@ processes, a catalog route (chat wire, Moonshot/Kimi's usage convention) replace
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
-
 import anthropic
 import openai
 import pytest
 
+from tests.e2e_builders import catalog, catalog_gw, provider
 from tests.procs import Stack
 from tests.scripted_upstream import ScriptedUpstream, json_answer
 
 KIMI = "/kimi/v1/chat/completions"
 MODEL = "kimi-k2-0905-preview"
-CATALOG = f"""
-[[providers]]
-name = "kimi"
-base_url = "{{url}}/kimi/v1"
-models = ["{MODEL}"]
-price = {{{{ input = 0.60, output = 2.50 }}}}
-"""
 USAGE = {"prompt_tokens": 120, "completion_tokens": 30, "total_tokens": 150}
 ANSWER = {
     "id": "chatcmpl-31a",
@@ -45,12 +36,7 @@ ANSWER = {
 }
 
 pytestmark = pytest.mark.usefixtures("fresh_up")
-
-
-@pytest.fixture(scope="module")
-def gw(catalog_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
-    with catalog_stack("bug31a", CATALOG) as st:
-        yield st
+gw = catalog_gw("bug31a", catalog(provider("kimi", MODEL, price=(0.60, 2.50))))
 
 
 def test_whole_answer_usage_only_in_the_choice_is_billed_on_both_paths(

@@ -15,13 +15,12 @@ Anthropic provider replaced by a scripted upstream.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
 from typing import Any
 
 import openai
 import pytest
 
+from tests.e2e_builders import messages_answer, scripted_gw
 from tests.procs import Stack
 from tests.scripted_upstream import ScriptedUpstream, json_answer, sse
 
@@ -37,12 +36,7 @@ TOOLS: list[Any] = [
 ]
 
 pytestmark = pytest.mark.usefixtures("fresh_up")
-
-
-@pytest.fixture(scope="module")
-def gw(scripted_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
-    with scripted_stack("bug32a", {"anthropic": "/anthropic"}) as st:
-        yield st
+gw = scripted_gw("bug32a", {"anthropic": "/anthropic"})
 
 
 def _event(obj: dict[str, Any]) -> bytes:
@@ -155,16 +149,7 @@ def _claude_signed_stream() -> list[bytes]:
 def test_a_signature_in_the_thinking_start_goes_back_to_claude_on_its_own_block(
     gw: Stack, up: ScriptedUpstream
 ) -> None:
-    done = {
-        "id": "msg_32u",
-        "type": "message",
-        "role": "assistant",
-        "model": "claude-sonnet-4-5",
-        "content": [{"type": "text", "text": "Yes."}],
-        "stop_reason": "end_turn",
-        "stop_sequence": None,
-        "usage": {"input_tokens": 30, "output_tokens": 2},
-    }
+    done = messages_answer("Yes.", ident="msg_32u", usage=(30, 2), model="claude-sonnet-4-5")
     up.script(MESSAGES, sse(_claude_signed_stream()), json_answer(done))
     client = openai.OpenAI(base_url=f"{gw.gateway_url}/v1", api_key="sk-client", max_retries=0)
     with client.responses.stream(

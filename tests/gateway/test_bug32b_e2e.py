@@ -10,59 +10,20 @@ processes, a catalog route (chat wire) replaced by a scripted upstream.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
-from typing import Any
-
 import anthropic
 import openai
-import orjson
 import pytest
 
+from tests.e2e_builders import USAGE, catalog, catalog_gw, provider, unended_chat_stream
 from tests.procs import Stack
 from tests.scripted_upstream import ScriptedUpstream, sse
 
 LOCAL = "/local/v1/chat/completions"
 MODEL = "local-llama"
-CATALOG = f"""
-[[providers]]
-name = "local"
-base_url = "{{url}}/local/v1"
-models = ["{MODEL}"]
-price = {{{{ input = 1, output = 2 }}}}
-"""
 HEAD = {"id": "chatcmpl-32b", "object": "chat.completion.chunk", "created": 1775000000, "model": MODEL}
-USAGE = {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}
 
 pytestmark = pytest.mark.usefixtures("fresh_up")
-
-
-def _chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
-    choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-    return b"data: " + orjson.dumps({**HEAD, "choices": [choice], **extra}) + b"\n\n"
-
-
-def _unended(usage_apart: bool, two_lines: bool = False) -> list[bytes | Any]:
-    """The answer "Hello there!", its finish and usage, no [DONE], and no line break after the last line
-    (``two_lines``: the usage chunk's JSON over two data lines, bugcase 18's framing)."""
-    frames = [_chunk({"role": "assistant", "content": "Hello"}), _chunk({"content": " there!"})]
-    if usage_apart:
-        frames += [
-            _chunk({}, "stop"),
-            b"data: " + orjson.dumps({**HEAD, "choices": [], "usage": USAGE}) + b"\n\n",
-        ]
-    else:
-        frames.append(_chunk({}, "stop", usage=USAGE))
-    frames[-1] = frames[-1][:-2]
-    if two_lines:
-        frames[-1] = frames[-1].replace(b',"usage":', b',\ndata: "usage":')
-    return list(frames)
-
-
-@pytest.fixture(scope="module")
-def gw(catalog_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
-    with catalog_stack("bug32b", CATALOG) as st:
-        yield st
+gw = catalog_gw("bug32b", catalog(provider("local", MODEL, price=(1, 2))))
 
 
 def _billed(gw: Stack, rid: str) -> None:
@@ -82,7 +43,7 @@ def test_chat_client_stream_whose_last_line_never_ended(
     """The openai SDK (same format) reads the whole answer with its finish reason and no error; the ledger row is a
     200 with the 12 / 3 tokens at the route's price."""
     rid = f"b32b-13-chat-{usage_apart}-{two_lines}"
-    up.script(LOCAL, sse(_unended(usage_apart, two_lines)))
+    up.script(LOCAL, sse(unended_chat_stream(HEAD, USAGE, usage_apart=usage_apart, two_lines=two_lines)))
     chat = openai.OpenAI(base_url=f"{gw.gateway_url}/v1", api_key="sk-client", max_retries=0)
     stream = chat.chat.completions.create(
         model=MODEL,
@@ -104,7 +65,7 @@ def test_chat_client_stream_whose_last_line_never_ended(
 
 def test_claude_code_stream_whose_last_line_never_ended(gw: Stack, up: ScriptedUpstream) -> None:
     """13vL: the anthropic SDK (translated) gets the text, end_turn and message_stop, no error event; ledger 200."""
-    up.script(LOCAL, sse(_unended(False)))
+    up.script(LOCAL, sse(unended_chat_stream(HEAD, USAGE, usage_apart=False)))
     claude = anthropic.Anthropic(base_url=gw.gateway_url, api_key="sk-ant-client", max_retries=0)
     with claude.messages.stream(
         model=MODEL,

@@ -11,18 +11,22 @@ history's thinking after Anthropic's signature refusal (kind 04); the client was
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
-from functools import partial
-from typing import Any
-
 import anthropic
 import orjson
 import pytest
 
-from tests.e2e_builders import catalog, delta_frame, messages_answer, provider
+from tests.e2e_builders import (
+    QUOTA_SPENT,
+    above_8192_refused,
+    catalog,
+    catalog_gw,
+    chat_stream,
+    in_pieces,
+    messages_answer,
+    provider,
+)
 from tests.procs import Stack
-from tests.scripted_upstream import Answer, Pause, ScriptedUpstream, sse
+from tests.scripted_upstream import Answer, ScriptedUpstream
 
 OPENAI = "/openai/v1/chat/completions"
 ANTHROPIC = "/anthropic/v1/messages"
@@ -30,47 +34,16 @@ HOSTED = "/hosted/v1/chat/completions"
 CATALOG = catalog(provider("hosted", "acme-coder-7b", price=(0.2, 0.6)))
 
 pytestmark = pytest.mark.usefixtures("fresh_up")
-
-
-@pytest.fixture(scope="module")
-def gw(catalog_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
-    with catalog_stack("bug31b", CATALOG, paths={"openai": "/openai/v1", "anthropic": "/anthropic"}) as st:
-        yield st
-
-
-def in_pieces(obj: Any, status: int, **kw: Any) -> Answer:
-    """A JSON error answer written as two pieces 50 ms apart (chunked: no content-length)."""
-    raw = orjson.dumps(obj)
-    return Answer(body=[raw[:10], Pause(0.05), raw[10:]], status=status, **kw)
+gw = catalog_gw("bug31b", CATALOG, paths={"openai": "/openai/v1", "anthropic": "/anthropic"})
 
 
 def client(gw: Stack) -> anthropic.Anthropic:
     return anthropic.Anthropic(base_url=gw.gateway_url, api_key="sk-ant-client", max_retries=0)
 
 
-chat_chunk = partial(delta_frame, ident="c31", model="acme-coder-7b")
-
-
 def test_a_refusal_in_pieces_still_states_the_output_limit(gw: Stack, up: ScriptedUpstream) -> None:
     """Kind 17: DeepSeek's words, "the valid range of max_tokens is [1, 8192]", read whole: one retry within it."""
-    refusal = {
-        "error": {
-            "message": "Invalid max_tokens value, the valid range of max_tokens is [1, 8192]",
-            "type": "invalid_request_error",
-        }
-    }
-    up.script(
-        HOSTED,
-        in_pieces(refusal, 400, when=lambda body: body.get("max_tokens", 0) > 8192),
-        sse(
-            [
-                chat_chunk({"role": "assistant", "content": "Ready."}),
-                chat_chunk({}, "stop"),
-                b"data: [DONE]\n\n",
-            ],
-            when=lambda body: body.get("max_tokens", 0) <= 8192,
-        ),
-    )
+    up.script(HOSTED, *above_8192_refused(chat_stream("Ready.", ident="c31", model="acme-coder-7b")))
     with client(gw).messages.stream(
         model="acme-coder-7b", max_tokens=32000, messages=[{"role": "user", "content": "Warmup"}]
     ) as stream:
@@ -104,15 +77,7 @@ def test_an_overflow_in_pieces_reads_as_prompt_is_too_long(gw: Stack, up: Script
 
 def test_a_spent_quota_in_pieces_still_says_do_not_retry(gw: Stack, up: ScriptedUpstream) -> None:
     """Kind 11: OpenAI's ``insufficient_quota`` 429 (no Retry-After) keeps its words and ``x-should-retry: false``."""
-    quota = {
-        "error": {
-            "message": "You exceeded your current quota, please check your plan and billing details.",
-            "type": "insufficient_quota",
-            "param": None,
-            "code": "insufficient_quota",
-        }
-    }
-    up.script(OPENAI, in_pieces(quota, 429))
+    up.script(OPENAI, in_pieces(QUOTA_SPENT, 429))
     with pytest.raises(anthropic.RateLimitError) as caught:
         client(gw).messages.create(
             model="gpt-4o-mini", max_tokens=1024, messages=[{"role": "user", "content": "hi"}]

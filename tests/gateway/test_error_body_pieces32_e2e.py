@@ -28,13 +28,22 @@ from typing import Any
 
 import anthropic
 import openai
-import orjson
 import pytest
 
-from tests.e2e_builders import catalog, chunk, frame, provider
+from tests.e2e_builders import (
+    HI,
+    QUOTA_SPENT,
+    USAGE,
+    above_8192_refused,
+    catalog,
+    chat_answer,
+    chat_stream,
+    in_pieces,
+    provider,
+)
 from tests.pgserver import PgServer
 from tests.procs import Stack
-from tests.scripted_upstream import Answer, Pause, ScriptedUpstream, json_answer, sse
+from tests.scripted_upstream import Answer, ScriptedUpstream, json_answer, sse
 
 pytestmark = pytest.mark.usefixtures("fresh_up")
 KEEPALIVE_S = 1.0
@@ -47,8 +56,6 @@ CATALOG = catalog(
 CHEAP = "/cheap/v1/chat/completions"
 DEAR = "/dear/v1/chat/completions"
 HOSTED = "/hosted/v1/chat/completions"
-USAGE = {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}
-HI = [{"role": "user", "content": "Say hello."}]
 OVERLOADED = {
     "error": {"message": "The engine is currently overloaded, please try again later", "type": "server_error"}
 }
@@ -72,36 +79,12 @@ def gw(catalog_stack: Callable[..., AbstractContextManager[Stack]], pg_ledger: s
         yield st
 
 
-def in_pieces(obj: Any, status: int, pause_s: float = 0.05, **kw: Any) -> Answer:
-    """A JSON error answer written as two pieces ``pause_s`` apart (chunked: no content-length)."""
-    raw = orjson.dumps(obj)
-    return Answer(body=[raw[:10], Pause(pause_s), raw[10:]], status=status, **kw)
-
-
 def dear_stream(text: str = "Hello from dear.") -> Answer:
-    return sse(
-        [
-            frame(chunk(text, ident="c32", model="m32")),
-            frame(chunk(None, "stop", ident="c32", model="m32")),
-            frame(
-                {
-                    "id": "c32",
-                    "object": "chat.completion.chunk",
-                    "model": "m32",
-                    "choices": [],
-                    "usage": USAGE,
-                }
-            ),
-            b"data: [DONE]\n\n",
-        ]
-    )
+    return sse(chat_stream(text, ident="c32", model="m32", usage=USAGE))
 
 
 def dear_whole(text: str = "Hello from dear.") -> Answer:
-    choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
-    return json_answer(
-        {"id": "c32", "object": "chat.completion", "model": "m32", "choices": [choice], "usage": USAGE}
-    )
+    return json_answer(chat_answer(text, ident="c32", model="m32", usage=(12, 3)))
 
 
 def failed_of(row: dict[str, Any]) -> list[dict[str, Any]]:
@@ -219,26 +202,8 @@ def test_old_anthropic_sdk_gets_the_retry_within_a_limit_stated_in_pieces(
     """Kind 17 (DeepSeek's words), the refusal's body 1.5 keep-alive periods after its first piece: one retry within
     8192, the old SDK's stream answered; the row is the retry's answer (one attempt: a retry within a stated limit
     is the same route, not a failed attempt)."""
-    refusal = {
-        "error": {
-            "message": "Invalid max_tokens value, the valid range of max_tokens is [1, 8192]",
-            "type": "invalid_request_error",
-        }
-    }
-    up.script(
-        HOSTED,
-        in_pieces(
-            refusal, 400, pause_s=1.5 * KEEPALIVE_S, when=lambda body: body.get("max_tokens", 0) > 8192
-        ),
-        sse(
-            [
-                frame(chunk("Ready.", ident="c32", model="acme-coder-7b")),
-                frame(chunk(None, "stop", ident="c32", model="acme-coder-7b")),
-                b"data: [DONE]\n\n",
-            ],
-            when=lambda body: body.get("max_tokens", 0) <= 8192,
-        ),
-    )
+    stream = chat_stream("Ready.", ident="c32", model="acme-coder-7b")
+    up.script(HOSTED, *above_8192_refused(stream, pause_s=1.5 * KEEPALIVE_S))
     version, text, stop = old_sdk(OLD_ANTHROPIC_STREAM, gw)
     assert version.startswith("0.7") and (text, stop) == ("Ready.", "end_turn")
     assert [seen.json["max_tokens"] for seen in up.seen(HOSTED)] == [32000, 8192]
@@ -261,15 +226,7 @@ except openai.RateLimitError as e:
 def test_old_openai_sdk_is_told_a_quota_in_pieces_is_spent(gw: Stack, up: ScriptedUpstream) -> None:
     """Kind 11: ``insufficient_quota`` 429 in pieces; the old SDK raises RateLimitError with the code, and is told
     not to retry; the row records the 429 with one upstream call."""
-    quota = {
-        "error": {
-            "message": "You exceeded your current quota, please check your plan and billing details.",
-            "type": "insufficient_quota",
-            "param": None,
-            "code": "insufficient_quota",
-        }
-    }
-    up.script(HOSTED, in_pieces(quota, 429))
+    up.script(HOSTED, in_pieces(QUOTA_SPENT, 429))
     version, status, code, should_retry = old_sdk(OLD_OPENAI_QUOTA, gw)
     assert version.startswith("1.") and (status, code, should_retry) == (429, "insufficient_quota", "false")
     assert len(up.seen(HOSTED)) == 1

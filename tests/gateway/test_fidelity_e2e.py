@@ -17,6 +17,7 @@ import orjson
 import pytest
 
 from shared.sse import SSEDecoder, SSEEvent
+from tests.e2e_builders import LLAMACPP_OVERFLOW
 from tests.procs import Stack, stack
 from tests.scripted_upstream import Answer, Pause, ScriptedUpstream, json_answer, sse
 from tests.thinking_refusals import invalid_request, text_then_tool_turn
@@ -2775,16 +2776,7 @@ def test_s21_llamacpp_overflow_counts_in_fields_reach_claude_code(gw: Stack, up:
     message (``exceed_context_size_error`` with ``n_prompt_tokens`` and ``n_ctx``). Claude Code was told "prompt is
     too long: the request exceeds the available context size, try increasing it", without the counts it reads to
     know how much to compact; now "prompt is too long: 40000 tokens > 32768 maximum"."""
-    refusal = {
-        "error": {
-            "code": 400,
-            "message": "the request exceeds the available context size, try increasing it",
-            "type": "exceed_context_size_error",
-            "n_prompt_tokens": 40000,
-            "n_ctx": 32768,
-        }
-    }
-    up.script(DEEPSEEK, json_answer(refusal, 400))
+    up.script(DEEPSEEK, json_answer(LLAMACPP_OVERFLOW, 400))
     r = post(gw, "/v1/messages", claude_code_request("llamacpp-chat"), "t21-10a-1", AV)
     assert r.status_code == 400 and r.json()["error"]["type"] == "invalid_request_error"
     assert r.json()["error"]["message"] == "prompt is too long: 40000 tokens > 32768 maximum"

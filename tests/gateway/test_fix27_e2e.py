@@ -23,15 +23,23 @@ Real gateway and recorder processes, the scripted upstream, the official SDKs as
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
 from functools import partial
 
 import httpx
 import openai
 import pytest
 
-from tests.e2e_builders import catalog, chunk, provider
+from tests.e2e_builders import (
+    HI,
+    USAGE,
+    catalog,
+    catalog_gw,
+    chat_answer,
+    chat_stream,
+    chat_streamed,
+    chunk,
+    provider,
+)
 from tests.e2e_builders import frame as _frame
 from tests.procs import Stack
 from tests.scripted_upstream import Answer, Pause, ScriptedUpstream, json_answer, sse
@@ -45,14 +53,7 @@ CATALOG = catalog(
 CHEAP = "/cheap/v1/chat/completions"
 DEAR = "/dear/v1/chat/completions"
 RESTING = "/resting/v1/chat/completions"  # rests after its 429: no other test asks it
-USAGE = {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}
-HI = [{"role": "user", "content": "Say hello."}]
-
-
-@pytest.fixture(scope="module")
-def gw(catalog_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
-    with catalog_stack("fix27", CATALOG, BREAKER_FAILURES="1000") as st:
-        yield st
+gw = catalog_gw("fix27", CATALOG, BREAKER_FAILURES="1000")
 
 
 def test_an_error_event_before_the_first_token_carries_the_retry_hint_of_its_headers(
@@ -73,26 +74,7 @@ def test_an_error_event_before_the_first_token_carries_the_retry_hint_of_its_hea
 
 
 def _answer(text: str, finish: str = "stop") -> dict[str, object]:
-    choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}
-    return {"id": "c27", "object": "chat.completion", "model": "m27", "choices": [choice], "usage": USAGE}
-
-
-def _streamed(gw: Stack, rid: str, model: str) -> tuple[str, Exception | None]:
-    """The text a streamed chat request got, and the error its stream ended with (None: it ended well)."""
-    text = ""
-    with openai.OpenAI(base_url=gw.gateway_url + "/v1", api_key="k", max_retries=0, timeout=30) as client:
-        try:
-            for chunk in client.chat.completions.create(
-                model=model,
-                messages=HI,  # type: ignore[arg-type]
-                stream=True,
-                extra_headers={"x-request-id": rid},
-            ):
-                if chunk.choices and chunk.choices[0].delta.content:
-                    text += chunk.choices[0].delta.content
-        except openai.APIError as exc:
-            return text, exc
-    return text, None
+    return chat_answer(text, ident="c27", model="m27", usage=(12, 3), finish=finish)
 
 
 _chunk = partial(chunk, ident="c27", model="m27")
@@ -100,10 +82,8 @@ _chunk = partial(chunk, ident="c27", model="m27")
 
 def test_a_cut_whole_answer_to_a_streamed_request_falls_back(gw: Stack, up: ScriptedUpstream) -> None:
     up.script(CHEAP, json_answer(_answer("Hel", "insufficient_system_resource")))
-    up.script(
-        DEAR, sse([_frame(_chunk("Hello from dear.")), _frame(_chunk(None, "stop")), b"data: [DONE]\n\n"])
-    )
-    assert _streamed(gw, "fix27-cut-stream-fallback", "m27") == ("Hello from dear.", None)
+    up.script(DEAR, sse(chat_stream("Hello from dear.", ident="c27", model="m27")))
+    assert chat_streamed(gw, "fix27-cut-stream-fallback", "m27") == ("Hello from dear.", None)
     row = gw.row_for("fix27-cut-stream-fallback")
     assert (row["status"], row["provider"]) == (200, "dear")
     failed = json.loads(row["failed_attempts"])
@@ -114,7 +94,7 @@ def test_a_cut_whole_answer_to_a_streamed_request_with_no_route_left_is_streamed
     gw: Stack, up: ScriptedUpstream
 ) -> None:
     up.script(CHEAP, json_answer(_answer("Hel", "insufficient_system_resource")))
-    text, error = _streamed(gw, "fix27-cut-stream-alone", "solo27")
+    text, error = chat_streamed(gw, "fix27-cut-stream-alone", "solo27")
     assert text == "Hel" and error is not None  # the answer, then the cut as an in-stream error
     row = gw.row_for("fix27-cut-stream-alone")
     assert (row["status"], row["provider"]) == (503, "cheap")
@@ -180,10 +160,7 @@ def test_a_two_choice_request_a_server_answers_with_one_choice_ends_normally(
 CAP = 4096
 
 
-@pytest.fixture(scope="module")
-def capped(catalog_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
-    with catalog_stack("fix27cap", CATALOG, MAX_ANSWER_BYTES=str(CAP), BREAKER_FAILURES="1000") as st:
-        yield st
+capped = catalog_gw("fix27cap", CATALOG, MAX_ANSWER_BYTES=str(CAP), BREAKER_FAILURES="1000")
 
 
 def _endless_line(head: bytes) -> list[bytes | Pause]:
@@ -200,10 +177,8 @@ def test_a_stream_holding_more_than_the_cap_before_its_first_token_falls_back(
     capped: Stack, up: ScriptedUpstream
 ) -> None:
     up.script(CHEAP, sse(_endless_line(b"")))
-    up.script(
-        DEAR, sse([_frame(_chunk("Hello from dear.")), _frame(_chunk(None, "stop")), b"data: [DONE]\n\n"])
-    )
-    assert _streamed(capped, "fix27-cap-first", "m27") == ("Hello from dear.", None)
+    up.script(DEAR, sse(chat_stream("Hello from dear.", ident="c27", model="m27")))
+    assert chat_streamed(capped, "fix27-cap-first", "m27") == ("Hello from dear.", None)
     row = capped.row_for("fix27-cap-first")
     assert (row["status"], row["provider"]) == (200, "dear")
     failed = json.loads(row["failed_attempts"])
@@ -214,7 +189,7 @@ def test_an_event_longer_than_the_cap_after_the_first_token_ends_the_stream_with
     capped: Stack, up: ScriptedUpstream
 ) -> None:
     up.script(CHEAP, sse(_endless_line(_frame(_chunk("Hello")))))
-    text, error = _streamed(capped, "fix27-cap-line", "solo27")
+    text, error = chat_streamed(capped, "fix27-cap-line", "solo27")
     assert text == "Hello" and error is not None and "MAX_ANSWER_BYTES" in str(error)
     row = capped.row_for("fix27-cap-line")
     assert (row["status"], row["error_type"]) == (502, "bad_response")

@@ -11,8 +11,6 @@ Real gateway and recorder processes, the scripted upstream, the official SDKs as
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
 from functools import partial
 
 import anthropic
@@ -20,7 +18,18 @@ import httpx
 import openai
 import pytest
 
-from tests.e2e_builders import catalog, chunk, provider
+from tests.e2e_builders import (
+    HI,
+    USAGE,
+    catalog,
+    catalog_gw,
+    chat_answer,
+    chat_stream,
+    chat_streamed,
+    chunk,
+    provider,
+    scripted_gw,
+)
 from tests.e2e_builders import frame as _frame
 from tests.procs import Stack
 from tests.scripted_upstream import Pause, ScriptedUpstream, json_answer, sse
@@ -34,14 +43,7 @@ CATALOG = catalog(
 )
 CHEAP = "/cheap/v1/chat/completions"
 DEAR = "/dear/v1/chat/completions"
-USAGE = {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}
-HI = [{"role": "user", "content": "Say hello."}]
-
-
-@pytest.fixture(scope="module")
-def gw(catalog_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
-    with catalog_stack("fix28", CATALOG, BREAKER_FAILURES="1000") as st:
-        yield st
+gw = catalog_gw("fix28", CATALOG, BREAKER_FAILURES="1000")
 
 
 _chunk = partial(chunk, ident="c28", model="m28")
@@ -51,30 +53,12 @@ USAGE_CHUNK = {"id": "c28", "object": "chat.completion.chunk", "model": "m28", "
 OVERLOADED = {"error": {"message": "The server is overloaded", "type": "server_error", "code": "overloaded"}}
 
 
-def _streamed(gw: Stack, rid: str, model: str) -> tuple[str, Exception | None]:
-    text = ""
-    with openai.OpenAI(base_url=gw.gateway_url + "/v1", api_key="k", max_retries=0, timeout=30) as client:
-        try:
-            for chunk in client.chat.completions.create(
-                model=model,
-                messages=HI,  # type: ignore[arg-type]
-                stream=True,
-                stream_options={"include_usage": True},
-                extra_headers={"x-request-id": rid},
-            ):
-                if chunk.choices and chunk.choices[0].delta.content:
-                    text += chunk.choices[0].delta.content
-        except openai.APIError as exc:
-            return text, exc
-    return text, None
-
-
 def test_a_stream_cut_before_its_first_token_bills_the_usage_it_said_when_another_route_answers(
     gw: Stack, up: ScriptedUpstream
 ) -> None:
     up.script(CHEAP, sse([_frame(USAGE_CHUNK), _frame(OVERLOADED)]))
-    up.script(DEAR, sse([_frame(_chunk("Hi.")), _frame(_chunk(None, "stop")), b"data: [DONE]\n\n"]))
-    assert _streamed(gw, "fix28-cut-early-fallback", "m28") == ("Hi.", None)
+    up.script(DEAR, sse(chat_stream("Hi.", ident="c28", model="m28")))
+    assert chat_streamed(gw, "fix28-cut-early-fallback", "m28", include_usage=True) == ("Hi.", None)
     row = gw.row_for("fix28-cut-early-fallback")
     assert (row["status"], row["provider"]) == (200, "dear")
     (cut,) = json.loads(row["failed_attempts"])
@@ -87,7 +71,7 @@ def test_a_stream_cut_before_its_first_token_with_no_route_left_bills_its_usage_
     gw: Stack, up: ScriptedUpstream
 ) -> None:
     up.script(CHEAP, sse([_frame(USAGE_CHUNK), _frame(OVERLOADED)]))
-    text, error = _streamed(gw, "fix28-cut-early-alone", "solo28")
+    text, error = chat_streamed(gw, "fix28-cut-early-alone", "solo28", include_usage=True)
     assert text == "" and error is not None
     row = gw.row_for("fix28-cut-early-alone")
     assert row["status"] != 200
@@ -102,7 +86,7 @@ def test_with_no_route_left_the_rows_tokens_are_its_own_providers_not_an_earlier
     tokens of cheap's (review28); cheap's are in its failed attempt and its cost in the request's."""
     up.script(CHEAP, sse([_frame(USAGE_CHUNK), _frame(OVERLOADED)]))
     up.script(DEAR, json_answer({"error": {"message": "boom", "type": "server_error"}}, status=500))
-    text, error = _streamed(gw, "fix28-billed-then-failed", "m28")
+    text, error = chat_streamed(gw, "fix28-billed-then-failed", "m28", include_usage=True)
     assert text == "" and error is not None
     row = gw.row_for("fix28-billed-then-failed")
     assert (row["status"] >= 500, row["provider"]) == (True, "dear")
@@ -119,10 +103,7 @@ def test_a_stream_answering_a_plain_request_that_ends_in_an_error_bills_its_usag
     """A non-streamed request a server answers with an event stream (``_stream_as_json``): tokens, its usage,
     then an error event; the next route answers. Before: the failed attempt recorded no usage."""
     up.script(CHEAP, sse([_frame(_chunk("Hel")), _frame(USAGE_CHUNK), _frame(OVERLOADED)]))
-    answer = {"role": "assistant", "content": "Hello."}
-    body = {"id": "c28", "object": "chat.completion", "model": "m28", "usage": USAGE}
-    body["choices"] = [{"index": 0, "message": answer, "finish_reason": "stop"}]
-    up.script(DEAR, json_answer(body))
+    up.script(DEAR, json_answer(chat_answer("Hello.", ident="c28", model="m28", usage=(12, 3))))
     with openai.OpenAI(base_url=gw.gateway_url + "/v1", api_key="k", max_retries=0, timeout=30) as client:
         got = client.chat.completions.create(
             model="m28",
@@ -198,10 +179,7 @@ def test_a_wait_longer_than_any_window_is_told_as_none(
             assert "try again in 1" not in str(caught.value.body)
 
 
-@pytest.fixture(scope="module")
-def claude(scripted_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
-    with scripted_stack("fix28-claude", {"anthropic": "/anthropic"}, BREAKER_FAILURES="1000") as st:
-        yield st
+claude = scripted_gw("fix28-claude", {"anthropic": "/anthropic"}, BREAKER_FAILURES="1000")
 
 
 def _event(name: str, obj: object) -> bytes:
@@ -243,10 +221,7 @@ def test_a_claude_stream_overloaded_after_message_start_bills_the_input_it_said(
     assert (failed["input_tokens"], failed["output_tokens"]) == (25, 1)
 
 
-@pytest.fixture(scope="module")
-def oai(scripted_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
-    with scripted_stack("fix28-oai", {"openai": "/openai/v1"}, BREAKER_FAILURES="1000") as st:
-        yield st
+oai = scripted_gw("fix28-oai", {"openai": "/openai/v1"}, BREAKER_FAILURES="1000")
 
 
 def _failed_response(code: str) -> dict[str, object]:
@@ -276,10 +251,7 @@ def test_a_failed_responses_answer_in_a_200_is_the_providers_error(oai: Stack, u
     assert row["status"] == 429
 
 
-@pytest.fixture(scope="module")
-def kept(scripted_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
-    with scripted_stack("fix28-kept", {"openai": "/openai/v1"}, STREAM_KEEPALIVE_S="0.2") as st:
-        yield st
+kept = scripted_gw("fix28-kept", {"openai": "/openai/v1"}, STREAM_KEEPALIVE_S="0.2")
 
 
 def _responses_event(kind: str, n: int, **rest: object) -> bytes:

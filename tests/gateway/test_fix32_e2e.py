@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +33,16 @@ import httpx2
 import openai
 import pytest
 
-from tests.e2e_builders import catalog, chunk, frame, provider
+from tests.e2e_builders import (
+    HI,
+    LLAMACPP_OVERFLOW,
+    QUOTA_SPENT,
+    catalog,
+    catalog_gw,
+    chat_answer,
+    chat_stream,
+    provider,
+)
 from tests.procs import Stack
 from tests.scripted_upstream import ScriptedUpstream, json_answer, sse
 
@@ -49,19 +56,7 @@ CATALOG = catalog(
 )
 HOSTED = "/hosted/v1/chat/completions"
 LLAMA = "/llama/v1/chat/completions"
-USAGE = {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}
-HI = [{"role": "user", "content": "Say hello."}]
-
-
-@pytest.fixture(scope="module")
-def gw(catalog_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
-    with catalog_stack("fix32", CATALOG, BREAKER_FAILURES="1000") as st:
-        yield st
-
-
-def _whole(text: str) -> dict[str, object]:
-    choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
-    return {"id": "c32", "object": "chat.completion", "model": "gpt-4o", "choices": [choice], "usage": USAGE}
+gw = catalog_gw("fix32", CATALOG, BREAKER_FAILURES="1000")
 
 
 def test_a_passthrough_max_tokens_above_the_documented_limit_goes_untouched(
@@ -69,7 +64,7 @@ def test_a_passthrough_max_tokens_above_the_documented_limit_goes_untouched(
 ) -> None:
     """gpt-4o's documented 16384 is not applied to a chat client's 32000 on a chat provider that takes it (a
     deployment with a higher cap, a newer snapshot under the old name): the body goes as the client wrote it."""
-    up.script(HOSTED, json_answer(_whole("Hello.")))
+    up.script(HOSTED, json_answer(chat_answer("Hello.", ident="c32", model="gpt-4o", usage=(12, 3))))
     with openai.OpenAI(base_url=gw.gateway_url + "/v1", api_key="k", max_retries=0) as client:
         answer = client.chat.completions.create(model="gpt-4o", messages=HI, max_tokens=32000)  # type: ignore[arg-type]
     assert answer.choices[0].message.content == "Hello."
@@ -80,32 +75,12 @@ def test_the_same_model_translated_is_clamped_to_the_documented_limit(
     gw: Stack, up: ScriptedUpstream
 ) -> None:
     """The contrast: Claude Code's format on the chat wire is the gateway's own body, within the documented limit."""
-    up.script(
-        HOSTED,
-        sse(
-            [
-                frame(chunk("Hello.", ident="c32", model="gpt-4o")),
-                frame(chunk(None, "stop", ident="c32", model="gpt-4o")),
-                b"data: [DONE]\n\n",
-            ]
-        ),
-    )
+    up.script(HOSTED, sse(chat_stream("Hello.", ident="c32", model="gpt-4o")))
     claude = anthropic.Anthropic(base_url=gw.gateway_url, api_key="k", max_retries=0)
     with claude.messages.stream(model="gpt-4o", max_tokens=32000, messages=HI) as stream:  # type: ignore[arg-type]
         assert stream.get_final_text() == "Hello."
     sent = up.seen(HOSTED)[0].json
     assert (sent.get("max_tokens") or sent.get("max_completion_tokens")) == 16384
-
-
-LLAMACPP_OVERFLOW = {
-    "error": {
-        "code": 400,
-        "message": "the request exceeds the available context size, try increasing it",
-        "type": "exceed_context_size_error",
-        "n_prompt_tokens": 40000,
-        "n_ctx": 32768,
-    }
-}
 
 
 def test_a_llamacpp_overflow_to_a_chat_client_keeps_its_fields(gw: Stack, up: ScriptedUpstream) -> None:
@@ -213,13 +188,6 @@ def test_told_in_a_stream_the_sdk_raises_no_rate_limit_error(gw: Stack, up: Scri
 
 
 def test_a_spent_quota_stays_an_http_429_for_codex(gw: Stack, up: ScriptedUpstream) -> None:
-    quota = {
-        "error": {
-            "message": "You exceeded your current quota.",
-            "type": "insufficient_quota",
-            "code": "insufficient_quota",
-        }
-    }
-    up.script(_path("quotarl"), json_answer(quota, 429))
+    up.script(_path("quotarl"), json_answer(QUOTA_SPENT, 429))
     status, said = _codex_events(gw, "fix32-codex-quota", "quotarl-m", CODEX_HEADERS)
     assert status == 429 and said[0]["error"]["code"] == "insufficient_quota", said

@@ -12,36 +12,21 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 import pytest
 
 from services.gateway.dialects.registry import pairing
 from services.gateway.dialects.view import View
 from services.gateway.relay import make_relay
 from shared.sse import SSEDecoder
+from tests.e2e_builders import USAGE, unended_chat_stream
 
 HEAD = {"id": "chatcmpl-32", "object": "chat.completion.chunk", "created": 7, "model": "local-llama"}
-USAGE = {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}
 
 
-def _chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
-    choice = {"index": 0, "delta": delta, "finish_reason": finish}
-    return b"data: " + orjson.dumps({**HEAD, "choices": [choice], **extra}) + b"\n\n"
-
-
-def _body(usage_apart: bool) -> list[bytes]:
+def _body(usage_apart: bool, two_lines: bool = False) -> list[bytes]:
     """Role and text chunks, the finish chunk (with the usage, or the usage in a chunk of its own after it), no
-    [DONE], and no line break after the last line."""
-    frames = [_chunk({"role": "assistant", "content": "Hello"}), _chunk({"content": " there!"})]
-    if usage_apart:
-        frames += [
-            _chunk({}, "stop"),
-            b"data: " + orjson.dumps({**HEAD, "choices": [], "usage": USAGE}) + b"\n\n",
-        ]
-    else:
-        frames.append(_chunk({}, "stop", usage=USAGE))
-    frames[-1] = frames[-1][:-2]
-    return frames
+    [DONE], and no line break after the last line (``e2e_builders.unended_chat_stream``, as the e2e test sends)."""
+    return unended_chat_stream(HEAD, USAGE, usage_apart=usage_apart, two_lines=two_lines)
 
 
 @pytest.mark.parametrize("usage_apart", [False, True])
@@ -159,12 +144,7 @@ def test_ends_whole_with_the_event_s_earlier_data_lines(tail: bytes, data: str |
 def test_a_usage_chunk_over_two_data_lines_the_last_unended_is_billed(fmt: str) -> None:
     """13vS/13vT: the usage chunk after the finish, its JSON over two data lines and the body closed after the
     second's JSON: 12 / 3 tokens, no error (on main the usage was lost: a 200 of 0 tokens)."""
-    usage = (
-        b'data: {"id":"c","object":"chat.completion.chunk","choices":[],\ndata: "usage":'
-        + orjson.dumps(USAGE)
-        + b"}"
-    )
-    frames = [_chunk({"role": "assistant", "content": "Hello"}), _chunk({}, "stop"), usage]
+    frames = _body(usage_apart=True, two_lines=True)
     for reads in ([b"".join(frames)], frames):
         relay = make_relay(pairing(fmt, "openai_chat"), View(model="m", include_usage=True))  # type: ignore[arg-type]
         out = b"".join(relay.feed(r) for r in reads) + relay.finish()

@@ -54,6 +54,14 @@ SESSION_COLUMNS: tuple[tuple[str, str], ...] = (
     ("tokens", "Tokens"),
     ("cost", "Cost"),
 )
+# The filter bar's multi-select dropdowns, in order: (element id, label, placeholder); their options are filled by
+# the page's callbacks
+FILTERS: tuple[tuple[str, str, str], ...] = (
+    ("ov-provider", "Providers", "All providers"),
+    ("ov-model", "Models", "All models"),
+    ("ov-key", "Keys", "All keys"),
+    ("ov-client", "Clients", "All clients"),
+)
 PRESET_OPTIONS = [
     {"label": "Last hour", "value": "1h"},
     {"label": "24 hours", "value": "24h"},
@@ -73,8 +81,19 @@ def chart_id(name: str) -> str:
     return f"ov-chart-{name}"
 
 
+def _filter(element: str, label: str, placeholder: str) -> html.Div:
+    """One filter of the bar: its label over a multi-select dropdown ``element`` with no options yet."""
+    return html.Div(
+        className="ov-control ov-grow",
+        children=[
+            html.Label(label, htmlFor=element),
+            dcc.Dropdown(id=element, multi=True, placeholder=placeholder, options=[]),
+        ],
+    )
+
+
 def controls() -> html.Div:
-    """Time range presets, custom dates, provider and model filters."""
+    """Time range presets, custom dates, and the provider, model, key and client filters (``FILTERS``)."""
     return html.Div(
         className="ov-controls",
         children=[
@@ -100,34 +119,7 @@ def controls() -> html.Div:
                     dcc.DatePickerRange(id="ov-dates", display_format="YYYY-MM-DD", clearable=True),
                 ],
             ),
-            html.Div(
-                className="ov-control ov-grow",
-                children=[
-                    html.Label("Providers", htmlFor="ov-provider"),
-                    dcc.Dropdown(id="ov-provider", multi=True, placeholder="All providers", options=[]),
-                ],
-            ),
-            html.Div(
-                className="ov-control ov-grow",
-                children=[
-                    html.Label("Models", htmlFor="ov-model"),
-                    dcc.Dropdown(id="ov-model", multi=True, placeholder="All models", options=[]),
-                ],
-            ),
-            html.Div(
-                className="ov-control ov-grow",
-                children=[
-                    html.Label("Keys", htmlFor="ov-key"),
-                    dcc.Dropdown(id="ov-key", multi=True, placeholder="All keys", options=[]),
-                ],
-            ),
-            html.Div(
-                className="ov-control ov-grow",
-                children=[
-                    html.Label("Clients", htmlFor="ov-client"),
-                    dcc.Dropdown(id="ov-client", multi=True, placeholder="All clients", options=[]),
-                ],
-            ),
+            *(_filter(element, label, placeholder) for element, label, placeholder in FILTERS),
         ],
     )
 

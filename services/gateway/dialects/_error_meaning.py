@@ -197,6 +197,15 @@ _TGI_NUMBERS = re.compile(r"must be <= (\d+)\. Given: (\d+) `?inputs`? tokens", 
 _LMSTUDIO_NUMBERS = re.compile(
     r"keep the first (\d+) tokens.*?context length of (?:only )?(\d+) tokens", re.I | re.S
 )
+# The wordings above that state both counts in two groups, in the order ``_stated_numbers`` tries them after
+# OpenAI's: (pattern, the group of the tokens asked, the group of the tokens allowed)
+_TWO_COUNTS: tuple[tuple[re.Pattern[str], int, int], ...] = (
+    (_ANTHROPIC_NUMBERS, 1, 2),
+    (_XAI_NUMBERS, 2, 1),
+    (_GEMINI_NUMBERS, 1, 2),
+    (_TGI_NUMBERS, 2, 1),
+    (_LMSTUDIO_NUMBERS, 1, 2),
+)
 # Stated as (tokens asked, tokens allowed), in this order, by vLLM/SGLang/Together ("The input (9000 tokens)
 # is longer than the model's context length (8192 tokens)"), Poolside ("Input length 131393 exceeds the
 # maximum allowed input length of 131040 tokens"), GitHub Copilot ("prompt token count of 200000 exceeds
@@ -759,16 +768,9 @@ def _stated_numbers(message: str) -> tuple[int, int] | None:
             if prompt > int(m.group(1)):
                 return prompt, int(m.group(1))
         return int(m.group(2)), int(m.group(1))
-    if m := _ANTHROPIC_NUMBERS.search(message):
-        return int(m.group(1)), int(m.group(2))
-    if m := _XAI_NUMBERS.search(message):
-        return int(m.group(2)), int(m.group(1))
-    if m := _GEMINI_NUMBERS.search(message):
-        return int(m.group(1)), int(m.group(2))
-    if m := _TGI_NUMBERS.search(message):
-        return int(m.group(2)), int(m.group(1))
-    if m := _LMSTUDIO_NUMBERS.search(message):
-        return int(m.group(1)), int(m.group(2))
+    for pattern, asked, allowed in _TWO_COUNTS:
+        if m := pattern.search(message):
+            return int(m.group(asked)), int(m.group(allowed))
     if m := _ASKED_ALLOWED.search(message):
         # grouped digits ("5,958,968", DS4) are one count
         asked, allowed = [int(g.replace(",", "")) for g in m.groups() if g is not None]

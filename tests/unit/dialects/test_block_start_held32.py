@@ -90,49 +90,45 @@ def _arguments(deltas: list[Delta]) -> dict[int, str]:
     return calls
 
 
+RESTATED = [START, _tool_start(0, {"city": "Paris"}), _delta(0, '{"city": "Paris"}'), _stop(0), END]
+# (events, each call's arguments by its index): the start's input is passed on compact (orjson), the deltas' as sent
+TOOL_CASES = {
+    "delta-restating-the-start-input-is-the-input-once": (RESTATED, {0: '{"city": "Paris"}'}),
+    "deltas-take-the-place-of-the-start-input": (
+        [START, _tool_start(0, {"city": "?"}), _delta(0, '{"ci'), _delta(0, 'ty": "Oslo"}'), _stop(0), END],
+        {0: '{"city": "Oslo"}'},
+    ),
+    "the-start-input-stands-without-delta": (
+        [START, _tool_start(0, {"city": "Rome"}), _stop(0), END],
+        {0: '{"city":"Rome"}'},
+    ),
+    "the-start-input-stands-with-only-empty-delta-text": (
+        [START, _tool_start(0, {"city": "Rome"}), _delta(0, ""), _stop(0), END],
+        {0: '{"city":"Rome"}'},
+    ),
+    "each-block-keeps-its-own-input": (  # block 20: past the fast stop spellings; block 21: a start input alone
+        [
+            START,
+            _tool_start(20, {"city": "Lima"}),
+            _delta(20, '{"city":"Lima"}'),
+            _stop(20),
+            _tool_start(21, {"city": "Quito"}),
+            _stop(21),
+            END,
+        ],
+        {0: '{"city":"Lima"}', 1: '{"city":"Quito"}'},
+    ),
+}
+
+
+@pytest.mark.parametrize(("events", "arguments"), TOOL_CASES.values(), ids=TOOL_CASES.keys())
 @pytest.mark.parametrize("entry", ENTRIES)
-def test_a_delta_restating_the_start_input_is_the_input_once(entry: Callable[..., list[Delta]]) -> None:
-    events = [START, _tool_start(0, {"city": "Paris"}), _delta(0, '{"city": "Paris"}'), _stop(0), END]
-    assert {i: json.loads(a) for i, a in _arguments(entry(events)).items()} == {0: {"city": "Paris"}}
-
-
-@pytest.mark.parametrize("entry", ENTRIES)
-def test_deltas_take_the_place_of_the_start_input(entry: Callable[..., list[Delta]]) -> None:
-    events = [
-        START,
-        _tool_start(0, {"city": "?"}),
-        _delta(0, '{"ci'),
-        _delta(0, 'ty": "Oslo"}'),
-        _stop(0),
-        END,
-    ]
-    assert _arguments(entry(events)) == {0: '{"city": "Oslo"}'}
-
-
-@pytest.mark.parametrize("entry", ENTRIES)
-def test_the_start_input_stands_without_delta_text(entry: Callable[..., list[Delta]]) -> None:
-    """No delta, or only empty ones: the start's input is the call's arguments (given at the block's stop)."""
-    for deltas in ([], [_delta(0, "")]):
-        events = [START, _tool_start(0, {"city": "Rome"}), *deltas, _stop(0), END]
-        assert _arguments(entry(events)) == {0: '{"city":"Rome"}'}
-
-
-@pytest.mark.parametrize("entry", ENTRIES)
-def test_each_block_keeps_its_own_input(entry: Callable[..., list[Delta]]) -> None:
-    """Block 20 (past the fast stop spellings), a start input restated; block 21, a start input alone."""
-    events = [
-        START,
-        _tool_start(20, {"city": "Lima"}),
-        _delta(20, '{"city":"Lima"}'),
-        _stop(20),
-        _tool_start(21, {"city": "Quito"}),
-        _stop(21),
-        END,
-    ]
-    assert {i: json.loads(a) for i, a in _arguments(entry(events)).items()} == {
-        0: {"city": "Lima"},
-        1: {"city": "Quito"},
-    }
+def test_a_tool_block_s_arguments(
+    entry: Callable[..., list[Delta]], events: list[dict[str, Any]], arguments: dict[int, str]
+) -> None:
+    """A start's input stands unless delta text comes, which then is the input (once: no start input before it);
+    with no delta text, the start's input is the call's arguments, given at the block's stop."""
+    assert _arguments(entry(events)) == arguments
 
 
 def test_a_start_input_whose_stop_never_came_goes_before_the_finish() -> None:
@@ -145,8 +141,7 @@ def test_a_start_input_whose_stop_never_came_goes_before_the_finish() -> None:
 
 def test_the_openai_sdk_parses_the_translated_call() -> None:
     """The chat stream the gateway writes for such a block, read by the official openai SDK's accumulator."""
-    events = [START, _tool_start(0, {"city": "Paris"}), _delta(0, '{"city": "Paris"}'), _stop(0), END]
-    body = encode(_by_feed(events), chat_encoder())
+    body = encode(_by_feed(RESTATED), chat_encoder())
     client = openai_client(body)
     with client.chat.completions.stream(model="m", messages=[{"role": "user", "content": "hi"}]) as stream:
         for _ in stream:
@@ -181,39 +176,38 @@ def _thoughts(deltas: list[Delta]) -> list[tuple[str, str]]:
     return out
 
 
-@pytest.mark.parametrize("entry", ENTRIES)
-def test_a_signature_in_the_start_and_its_delta_closes_one_block(entry: Callable[..., list[Delta]]) -> None:
-    events = [
+SIGNED_TWICE = [
+    START,
+    _thinking_start(0, SIG),
+    _thinking_delta(0, "thinking_delta", "Hmm."),
+    _thinking_delta(0, "signature_delta", SIG),
+    _stop(0),
+    END,
+]
+THINKING_CASES = {
+    "a-signature-in-the-start-and-its-delta-closes-one-block": SIGNED_TWICE,
+    # a block given whole in its start (a relay that streams a whole answer), or its text streamed after
+    "a-whole-block-in-its-start": [START, _thinking_start(0, SIG, "Hmm."), _stop(0), END],
+    "a-signature-only-in-the-start": [
         START,
         _thinking_start(0, SIG),
         _thinking_delta(0, "thinking_delta", "Hmm."),
-        _thinking_delta(0, "signature_delta", SIG),
         _stop(0),
         END,
-    ]
+    ],
+}
+
+
+@pytest.mark.parametrize("events", THINKING_CASES.values(), ids=THINKING_CASES.keys())
+@pytest.mark.parametrize("entry", ENTRIES)
+def test_a_signed_thinking_block_closes_once(
+    entry: Callable[..., list[Delta]], events: list[dict[str, Any]]
+) -> None:
     assert _thoughts(entry(events)) == [("Hmm.", SIG)]
 
 
-@pytest.mark.parametrize("entry", ENTRIES)
-def test_a_signature_only_in_the_start_closes_its_block(entry: Callable[..., list[Delta]]) -> None:
-    """A block given whole in its start (a relay that streams a whole answer), or its text streamed after."""
-    for events in (
-        [START, _thinking_start(0, SIG, "Hmm."), _stop(0), END],
-        [START, _thinking_start(0, SIG), _thinking_delta(0, "thinking_delta", "Hmm."), _stop(0), END],
-    ):
-        assert _thoughts(entry(events)) == [("Hmm.", SIG)]
-
-
 def test_a_responses_client_gets_one_reasoning_item_for_the_block() -> None:
-    events = [
-        START,
-        _thinking_start(0, SIG),
-        _thinking_delta(0, "thinking_delta", "Hmm."),
-        _thinking_delta(0, "signature_delta", SIG),
-        _stop(0),
-        END,
-    ]
     enc = ResponsesStreamEncoder(View(model="m"), response_id="resp_32")
-    body = encode(_by_feed(events), enc)
+    body = encode(_by_feed(SIGNED_TWICE), enc)
     done = [f["item"] for f in json_frames(body) if f.get("type") == "response.output_item.done"]
     assert [i["type"] for i in done] == ["reasoning"]

@@ -15,6 +15,7 @@ from services.gateway.dialects._openai_wire import stream_error_from_openai
 from services.gateway.dialects.formats import CLIENT_FORMATS, ClientFormat, Wire
 from services.gateway.errors import parse_upstream_error
 from services.gateway.routing.ratelimit_reset import body_reset_seconds
+from tests.e2e_builders import LLAMACPP_OVERFLOW
 
 OPENAI_OVERFLOW = {
     "error": {
@@ -127,15 +128,6 @@ XAI_OVERFLOW = {
     "code": "Client specified an invalid argument",
     "error": "This model's maximum prompt length is 131072 but the request contains 145213 tokens.",
 }
-LLAMA_CPP_OVERFLOW = {
-    "error": {
-        "code": 400,
-        "message": "the request exceeds the available context size, try increasing it",
-        "type": "exceed_context_size_error",
-        "n_prompt_tokens": 40000,
-        "n_ctx": 32768,
-    }
-}
 # vLLM's OpenAI-compatible server (s8 variant 10-l): the error object is the body itself, no "error" wrapper.
 VLLM_BARE = {
     "object": "error",
@@ -166,7 +158,7 @@ OPENROUTER_WRAPPED = {
     [
         (XAI_OVERFLOW, "prompt is too long: 145213 tokens > 131072 maximum"),
         # the counts in fields of the error object (s21 variant 10-a)
-        (LLAMA_CPP_OVERFLOW, "prompt is too long: 40000 tokens > 32768 maximum"),
+        (LLAMACPP_OVERFLOW, "prompt is too long: 40000 tokens > 32768 maximum"),
         (GEMINI_RAW, "prompt is too long: 1200345 tokens > 1048576 maximum"),
         (OPENROUTER_WRAPPED, "prompt is too long: 1200345 tokens > 1048576 maximum"),
         (VLLM_BARE, "prompt is too long: 9000 tokens > 8192 maximum"),
@@ -1452,16 +1444,7 @@ def test_a_whole_request_count_is_restated_as_the_prompts_when_max_tokens_is_kno
 @pytest.mark.parametrize(
     ("err", "said"),
     [
-        (
-            {
-                "code": 400,
-                "message": "the request exceeds the available context size, try increasing it",
-                "type": "exceed_context_size_error",
-                "n_prompt_tokens": 40000,
-                "n_ctx": 32768,
-            },
-            "prompt is too long: 40000 tokens > 32768 maximum",
-        ),
+        (LLAMACPP_OVERFLOW["error"], "prompt is too long: 40000 tokens > 32768 maximum"),
         # without both counts: the words as they came
         (
             {
@@ -1793,17 +1776,7 @@ def test_said_keeping_fields_keeps_the_providers_own_fields() -> None:
     words; an Anthropic error object gets no ``code``; a body without an error object leaves the words as they are."""
     from services.gateway.dialects._error_meaning import said_keeping_fields
 
-    body = orjson.dumps(
-        {
-            "error": {
-                "code": 400,
-                "message": "the request exceeds the available context size, try increasing it",
-                "type": "exceed_context_size_error",
-                "n_prompt_tokens": 40000,
-                "n_ctx": 32768,
-            }
-        }
-    )
+    body = orjson.dumps(LLAMACPP_OVERFLOW)
     said = {
         "error": {
             "message": "M",
