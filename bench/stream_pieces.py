@@ -40,7 +40,7 @@ beside its instructions, ``cycles = Ir + 10 x (L1 misses) + 100 x (LL misses)`` 
 an evictor touches 4 MiB of fresh memory and runs unrelated interpreter code (``_evict``), so the piece
 starts with the caches as a one-connection request finds them after the gateway's other work, the kernel's
 and the other processes' (a model: what is really evicted between two requests is not known); each piece
-then runs in a ``reduce`` of one stream. ``--warm-up`` (with ``--cold``): after the evictor, a throwaway
+then runs in a ``reduce`` of one stream, ``COLD_RUNS`` (50) streams a piece. ``--warm-up`` (with ``--cold``): after the evictor, a throwaway
 relay of the same pairing reads a short answer (``proxy.warm_relay``, on a tree that has it), as the upstream
 wait would: what that saves the first read. Warm counts (no ``--cold``) are of a ``reduce`` of 200 streams,
 the caches warm from the stream before.
@@ -97,6 +97,7 @@ BODIES = {
 }
 PIECES = ("make", "first read", "later reads", "settle", "finish", "event")
 WARM, RUNS = 20, 200
+COLD_RUNS = 50  # (``--cold``: streams a piece, each after the evictor)
 
 
 def streams() -> dict[str, bytes]:
@@ -225,17 +226,18 @@ def count_calls(stream: Stream) -> list[int]:
     return [c - 1 for c in counts]  # (the ``sys.setprofile(None)`` C call)
 
 
-_EVICT_BYTES = 4 << 20  # twice the simulated last level (the 2 MiB L2)
+_EVICT = bytearray(b"\x01") * (
+    4 << 20
+)  # twice the simulated last level (the 2 MiB L2), its pages touched once
 
 
 def _evict() -> int:
-    """Caches as a one-connection request finds them (``--cold``): 4 MiB of fresh memory written and read
-    (the data caches) and unrelated interpreter and C code run (the instruction cache). Not collected."""
-    buf = bytearray(_EVICT_BYTES)
-    buf[::4096] = b"\x01" * (_EVICT_BYTES // 4096)
-    text = json.dumps({str(i): [i, str(i) * 3, {"k": i / 7}] for i in range(300)})
-    words = sorted(set(re.findall(r"\w+", text)))
-    return buf.count(1) + len(json.loads(text)) + len(words) + sum(len(str(w).upper()) for w in words[:200])
+    """Caches as a one-connection request finds them (``--cold``): a byte of every 64-byte line of 4 MiB read
+    (the data caches and the last level) and unrelated interpreter and C code run (the instruction cache). Not
+    collected."""
+    text = json.dumps({str(i): [i, str(i) * 3, {"k": i / 7}] for i in range(40)})
+    words = sorted(set(re.findall(r"\w+", text)), key=str.upper)
+    return len(_EVICT[::64]) + len(json.loads(text)) + len(words)
 
 
 def under_callgrind(path: str, reads: str) -> None:
@@ -269,7 +271,7 @@ def under_callgrind(path: str, reads: str) -> None:
         if not cold:
             functools.reduce(lambda _, s: piece(s), states, None)  # collected: --toggle-collect
         else:
-            for state in states:
+            for state in states[:COLD_RUNS]:
                 _evict()
                 if warm_up is not None:
                     warm_up()
@@ -312,7 +314,8 @@ def callgrind(path: str, reads: str, cache_sim: bool = False) -> list[tuple[floa
             totals.append((got["Ir"], got["Ir"] + 10 * l1 + 100 * ll if cache_sim else 0))
         if len(totals) < len(PIECES):
             raise RuntimeError(f"{len(totals)} callgrind parts, expected {len(PIECES)}")
-        return [(ir / RUNS, cy / RUNS) for ir, cy in totals[-len(PIECES) :]]  # (a ``reduce`` at import first)
+        runs = COLD_RUNS if os.environ.get("STREAM_PIECES_COLD") else RUNS
+        return [(ir / runs, cy / runs) for ir, cy in totals[-len(PIECES) :]]  # (a ``reduce`` at import first)
 
 
 def main() -> None:
