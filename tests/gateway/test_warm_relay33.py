@@ -92,7 +92,7 @@ async def test_the_warm_relay_reads_its_sample_before_the_upstream_answers() -> 
     raws, events, upstream, made = await _streams("/v1/messages", BODY, 3)
     for n, seen in enumerate(upstream.on_arrival):
         # the stream's relay and the warm one, both made by the time the request reached the upstream
-        assert len(seen) == 2 * (n + 1), [type(r).__name__ for r in seen]
+        assert len(seen) == 2 * (n + 1), [type(r).__name__ for r, _, _ in seen]
         (real, real_saw, real_ended), (warm, warm_saw, warm_ended) = seen[-2:]
         assert real.view is warm.view and real.pairing is warm.pairing
         assert not real_saw and not real_ended  # the stream's own relay untouched by the sample
