@@ -43,7 +43,7 @@ from services.gateway.dialects.view import View, passthrough_view
 from services.gateway.errors import ClientError, UpstreamError, parse_upstream_error
 from services.gateway.providers.base import Operation, Provider, Route
 from services.gateway.providers.limits import asked_output_tokens, clamp_body, use_tokens_field
-from services.gateway.relay import Relay, UsageRule, make_relay
+from services.gateway.relay import Relay, make_relay
 from services.gateway.routing.health import (
     ProviderHealth,
     is_retryable,
@@ -1699,35 +1699,8 @@ _UTF8_BOM = b"\xef\xbb\xbf"
 
 def _relay_ahead(made: list[Relay], pair: Pairing, view: View, provider: Provider, model: str) -> None:
     """The relay ``_relay_stream`` would make for this answer (``make_relay`` with the provider's usage rule for
-    ``model``), made in the upstream's wait (``waiting.run_left``) and put in ``made``; then ``warm_relay``."""
-    rule = provider.usage_rule(model)
-    relay = make_relay(pair, view, rule)
-    made.append(relay)
-    warm_relay(relay, rule)
-
-
-def warm_relay(relay: Relay, rule: UsageRule) -> None:
-    """For a translating ``relay`` whose wire's decoder has a sample answer (``warm_read``: bytes of a short
-    usual stream, e.g. ``ChatStreamDecoder.warm_read``), a throwaway relay of the same pairing, view and usage
-    ``rule`` reads that sample whole as a one-read answer is read (``feed_last``, ``rest``, ``settle``,
-    ``finish``, the usage the ledger reads), its bytes dropped: run in the upstream's wait (``_relay_ahead``),
-    so that the code and data the answer's first read will run are in the CPU's caches when it comes (session
-    33, issue 13: at one connection they are evicted between two requests; ``bench/stream_pieces.py --cold``).
-    ``relay`` itself is untouched; the module state the sample leaves is that of one more stream read (its own
-    first-chunk form kept, at most ``_SPLICED_MAX`` kept). Nothing for a passthrough or another wire."""
-    if relay.pairing.translate is None:
-        return
-    sample: bytes | None = getattr(relay.decoder, "warm_read", None)
-    if sample is None:
-        return
-    warm = make_relay(relay.pairing, relay.view, rule)
-    warm.feed_last(sample)
-    if warm.has_rest:
-        warm.rest()
-    if warm.unsettled:
-        warm.settle()
-    warm.finish()
-    _ = warm.usage
+    ``model``), made in the upstream's wait (``waiting.run_left``) and put in ``made``."""
+    made.append(make_relay(pair, view, provider.usage_rule(model)))
 
 
 def _first_byte(read: bytes) -> bytes:

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, ClassVar
+from typing import Any
 
 import orjson
 
@@ -766,9 +766,6 @@ class ChatStreamDecoder:
     # decoder at its first key; class defaults, not set in ``__init__`` (two stores, ~150 instructions a stream)
     _opened_data: str | None = None
     _opened: _OpeningKey | None = None
-    # A short stream of the usual chunks (``_WARM_READ``) a throwaway relay reads in the upstream's wait, so that
-    # the code the answer's first read runs is in the CPU's caches when it comes (``proxy.warm_relay``; session 33)
-    warm_read: ClassVar[bytes]
 
     def __init__(self) -> None:
         self.usage: Usage | None = None
@@ -1857,31 +1854,3 @@ def _claude_deltas(details: list[Any]) -> list[Delta]:
         elif (data := redacted_of(detail)) is not None:
             out.append(RedactedThinking(data=data))
     return out
-
-
-def _warm_read() -> bytes:
-    """``ChatStreamDecoder.warm_read``: a one-read chat stream as OpenAI writes one (OpenAI API reference, "The chat
-    completion chunk object"; the fields and order of the bench's canned answer, its id, model and texts made up):
-    a role chunk, three text chunks, the finish chunk, the usage chunk (``stream_options.include_usage``) and
-    ``[DONE]``, so a relay reading it runs the first chunk's kept form, the text lane and run lane, the finish
-    lane and the usage chunk's parse, as a usual answer's first read does."""
-    head = (
-        '{"id":"chatcmpl-warm0000000000","object":"chat.completion.chunk","created":1700000000,'
-        '"model":"warm-up","service_tier":"default","system_fingerprint":"fp_warm","choices":[{"index":0,"delta":'
-    )
-    tail = ',"logprobs":null,"finish_reason":%s}],"usage":null}'
-    chunks = [head + '{"role":"assistant","content":"","refusal":null}' + tail % "null"]
-    chunks += [head + '{"content":"%s"}' % text + tail % "null" for text in ("Warm ", "the ", "caches")]
-    chunks.append(head + "{}" + tail % '"stop"')
-    chunks.append(
-        head.split('"choices":')[0]
-        + '"choices":[],"usage":{"prompt_tokens":12,"completion_tokens":3,"total_tokens":15,'
-        '"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},'
-        '"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,'
-        '"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}}}'
-    )
-    chunks.append("[DONE]")
-    return "".join(f"data: {chunk}\n\n" for chunk in chunks).encode()
-
-
-ChatStreamDecoder.warm_read = _warm_read()
