@@ -37,13 +37,14 @@ core: I1 64 KiB, D1 48 KiB, the 2 MiB L2 as the last level) and each piece gets 
 beside its instructions, ``cycles = Ir + 10 x (L1 misses) + 100 x (LL misses)`` (the weights of KCachegrind's
 "Cycle Estimation"; this VM has no hardware counters: ``perf stat -e cycles`` says ``<not supported>``).
 ``--cold``: with it, before each stream's piece (outside the collection, the simulation still running)
-an evictor touches 4 MiB of fresh memory and runs unrelated interpreter code (``_evict``), so the piece
-starts with the caches as a one-connection request finds them after the gateway's other work, the kernel's
-and the other processes' (a model: what is really evicted between two requests is not known); each piece
-then runs in a ``reduce`` of one stream, ``COLD_RUNS`` (50) streams a piece. ``--warm-up`` (with ``--cold``): after the evictor, a throwaway
-relay of the same pairing reads a short answer (``proxy.warm_relay``, on a tree that has it), as the upstream
-wait would: what that saves the first read. Warm counts (no ``--cold``) are of a ``reduce`` of 200 streams,
-the caches warm from the stream before.
+an evictor reads a byte of every 64-byte line of 4 MiB and runs unrelated interpreter code (``_evict``), so
+the piece starts with the caches as a one-connection request finds them after the gateway's other work, the
+kernel's and the other processes' (a model: what is really evicted between two requests is not known); each
+piece then runs in a ``reduce`` of one stream, ``COLD_RUNS`` (50) streams a piece. ``--warm-up`` (with
+``--cold``): after the evictor, a throwaway relay of the same pairing reads a short answer, as the upstream
+wait would (``proxy.warm_relay``: a tree that has it, session 33's b3ced06, reverted): what that saves the
+first read. Warm counts (no ``--cold``) are of a ``reduce`` of 200 streams, the caches warm from the stream
+before.
 
 ``--root``: the tree whose relay is measured (another checkout, e.g. a ``git archive`` of main: an A/B).
 Not part of ``make bench``: a developer's measuring tool.
