@@ -26,10 +26,25 @@ Counts per stream, per piece:
   instructions are collected; ``PYTHONHASHSEED=0``). The streams are made afresh for each piece (the
   pieces before it run outside the collection).
 
-    python bench/stream_pieces.py [--reads one,frames] [--callgrind] [--vary-ids] [--root TREE] [--paths NAME ...]
+    python bench/stream_pieces.py [--reads one,frames] [--callgrind [--cache-sim [--cold [--warm-up]]]] [--vary-ids]
+                                  [--root TREE] [--paths NAME ...]
 
 ``--vary-ids``: each stream gets its own id and ``created`` (the canned answer has fixed ones; real streams
 do not), the same lengths, so a per-process cache keyed on them is measured missing as it would (session 24).
+
+``--cache-sim`` (session 33): callgrind also simulates the caches (``--cache-sim=yes``, sized as this machine's
+core: I1 64 KiB, D1 48 KiB, the 2 MiB L2 as the last level) and each piece gets an estimated cycles figure
+beside its instructions, ``cycles = Ir + 10 x (L1 misses) + 100 x (LL misses)`` (the weights of KCachegrind's
+"Cycle Estimation"; this VM has no hardware counters: ``perf stat -e cycles`` says ``<not supported>``).
+``--cold``: with it, before each stream's piece (outside the collection, the simulation still running)
+an evictor reads a byte of every 64-byte line of 4 MiB and runs unrelated interpreter code (``_evict``), so
+the piece starts with the caches as a one-connection request finds them after the gateway's other work, the
+kernel's and the other processes' (a model: what is really evicted between two requests is not known); each
+piece then runs in a ``reduce`` of one stream, ``COLD_RUNS`` (50) streams a piece. ``--warm-up`` (with
+``--cold``): after the evictor, a throwaway relay of the same pairing reads a short answer, as the upstream
+wait would (``proxy.warm_relay``: a tree that has it, session 33's b3ced06, reverted): what that saves the
+first read. Warm counts (no ``--cold``) are of a ``reduce`` of 200 streams, the caches warm from the stream
+before.
 
 ``--root``: the tree whose relay is measured (another checkout, e.g. a ``git archive`` of main: an A/B).
 Not part of ``make bench``: a developer's measuring tool.
@@ -46,6 +61,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -82,6 +98,7 @@ BODIES = {
 }
 PIECES = ("make", "first read", "later reads", "settle", "finish", "event")
 WARM, RUNS = 20, 200
+COLD_RUNS = 50  # (``--cold``: streams a piece, each after the evictor)
 
 
 def streams() -> dict[str, bytes]:
@@ -210,14 +227,39 @@ def count_calls(stream: Stream) -> list[int]:
     return [c - 1 for c in counts]  # (the ``sys.setprofile(None)`` C call)
 
 
+_EVICT = bytearray(b"\x01") * (
+    4 << 20
+)  # twice the simulated last level (the 2 MiB L2), its pages touched once
+
+
+def _evict() -> int:
+    """Caches as a one-connection request finds them (``--cold``): a byte of every 64-byte line of 4 MiB read
+    (the data caches and the last level) and unrelated interpreter and C code run (the instruction cache). Not
+    collected."""
+    text = json.dumps({str(i): [i, str(i) * 3, {"k": i / 7}] for i in range(40)})
+    words = sorted(set(re.findall(r"\w+", text)), key=str.upper)
+    return len(_EVICT[::64]) + len(json.loads(text)) + len(words)
+
+
 def under_callgrind(path: str, reads: str) -> None:
-    """Run inside callgrind: every piece of ``RUNS`` streams inside one ``functools.reduce`` each."""
+    """Run inside callgrind: every piece of ``RUNS`` streams inside one ``functools.reduce`` each (``--cold``:
+    a ``reduce`` a stream, ``_evict`` before each, and ``--warm-up``'s throwaway relay after it); a
+    ``time.sleep(0)`` after each piece ends its dump (``--dump-before=time_sleep``)."""
+    cold = bool(os.environ.get("STREAM_PIECES_COLD"))
     stream = Stream(path, streams()[PATHS[path][2]], reads)
+    warm_up: Callable[[], None] | None = None
+    if os.environ.get("STREAM_PIECES_WARM_UP"):
+        from services.gateway import proxy  # (a tree from session 33 on)
+
+        rule = stream.provider.usage
+        warm_relay = proxy.warm_relay  # type: ignore[attr-defined]
+        warm_up = lambda: warm_relay(stream.make(), rule)  # noqa: E731
     for _ in range(WARM):
         stream.whole()
     gc.collect()
     gc.freeze()
     steps = stream.steps()
+    time.sleep(0)  # (what came before, a ``reduce`` at import, in a dump of its own)
     for i in range(len(PIECES)):
         states: list[Any] = []
         for _ in range(RUNS):  # the pieces before this one, not collected
@@ -227,7 +269,15 @@ def under_callgrind(path: str, reads: str) -> None:
                 state = step(state)
             states.append(state)
         piece = steps[i]
-        functools.reduce(lambda _, s: piece(s), states, None)  # collected: --toggle-collect
+        if not cold:
+            functools.reduce(lambda _, s: piece(s), states, None)  # collected: --toggle-collect
+        else:
+            for state in states[:COLD_RUNS]:
+                _evict()
+                if warm_up is not None:
+                    warm_up()
+                functools.reduce(lambda _, s: piece(s), [state], None)
+        time.sleep(0)
 
 
 def _part(p: Path) -> int:
@@ -236,24 +286,37 @@ def _part(p: Path) -> int:
     return int(tail) if tail.isdigit() else sys.maxsize
 
 
-def callgrind(path: str, reads: str) -> list[float]:
-    """Instructions per stream per piece (the dump's one part per toggled ``reduce``)."""
+def callgrind(path: str, reads: str, cache_sim: bool = False) -> list[tuple[float, float]]:
+    """Per piece, instructions and estimated cycles per stream (the cycles 0 without ``cache_sim``): the
+    dump's one part per piece (``time.sleep(0)`` after it)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "cg.out"
         env = {**os.environ, "PYTHONHASHSEED": "0"}
         cmd = ["valgrind", "--tool=callgrind", "--collect-atstart=no", "--toggle-collect=functools_reduce"]
-        cmd += [f"--callgrind-out-file={out}"]
-        cmd += ["--dump-after=functools_reduce", sys.executable, __file__, "--inside", path, reads]
+        cmd += [f"--callgrind-out-file={out}", "--dump-before=time_sleep"]
+        if cache_sim:  # this machine's core (lscpu): L1i 64 KiB, L1d 48 KiB, L2 2 MiB as the last level
+            cmd += ["--cache-sim=yes", "--I1=65536,8,64", "--D1=49152,12,64", "--LL=2097152,16,64"]
+        cmd += [sys.executable, __file__, "--inside", path, reads]
         cmd += ["--root", str(GATEWAY_ROOT)]
         subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        totals: list[int] = []
+        totals: list[tuple[int, int]] = []
         for part in sorted(Path(tmp).glob("cg.out*"), key=_part):
-            m = re.search(r"^summary:\s*(\d+)", part.read_text(), re.M)
-            if m and int(m.group(1)) > 0:
-                totals.append(int(m.group(1)))
+            text = part.read_text()
+            m = re.search(r"^summary:\s*([\d ]+)$", text, re.M)
+            if not m:
+                continue
+            values = [int(v) for v in m.group(1).split()]
+            if not values or values[0] == 0:
+                continue
+            ev = re.search(r"^events:\s*(.+)$", text, re.M)
+            got = dict(zip(ev.group(1).split() if ev else ["Ir"], values, strict=False))
+            l1 = got.get("I1mr", 0) + got.get("D1mr", 0) + got.get("D1mw", 0)
+            ll = got.get("ILmr", 0) + got.get("DLmr", 0) + got.get("DLmw", 0)
+            totals.append((got["Ir"], got["Ir"] + 10 * l1 + 100 * ll if cache_sim else 0))
         if len(totals) < len(PIECES):
             raise RuntimeError(f"{len(totals)} callgrind parts, expected {len(PIECES)}")
-        return [t / RUNS for t in totals[-len(PIECES) :]]  # (a ``reduce`` at import comes first)
+        runs = COLD_RUNS if os.environ.get("STREAM_PIECES_COLD") else RUNS
+        return [(ir / runs, cy / runs) for ir, cy in totals[-len(PIECES) :]]  # (a ``reduce`` at import first)
 
 
 def main() -> None:
@@ -265,11 +328,18 @@ def main() -> None:
     ap.add_argument("--reads", default="one,frames")
     ap.add_argument("--callgrind", action="store_true")
     ap.add_argument("--vary-ids", action="store_true", help="each stream its own id and created (session 24)")
+    ap.add_argument("--cache-sim", action="store_true", help="estimated cycles too (session 33)")
+    ap.add_argument("--cold", action="store_true", help="caches evicted before each stream's piece")
+    ap.add_argument("--warm-up", action="store_true", help="with --cold: proxy.warm_relay after the evictor")
     ap.add_argument("--root", default=str(ROOT))
     ap.add_argument("--paths", nargs="+", default=list(PASSTHROUGH), help="by name (PATHS; translated too)")
     args = ap.parse_args()
     if args.vary_ids:
         os.environ["STREAM_PIECES_VARY_IDS"] = "1"  # (read by ``Stream``, here and under callgrind)
+    if args.cold:
+        os.environ["STREAM_PIECES_COLD"] = "1"
+    if args.warm_up:
+        os.environ["STREAM_PIECES_WARM_UP"] = "1"
     canned = streams()
     print(f"tree {GATEWAY_ROOT}")
     print(f"{'path':30} {'reads':7} {'count':6} " + " ".join(f"{p:>12}" for p in PIECES) + f" {'total':>12}")
@@ -281,9 +351,14 @@ def main() -> None:
             row = " ".join(f"{c:12d}" for c in calls)
             print(f"{path:30} {reads:7} {'calls':6} {row} {sum(calls):12d}", flush=True)
             if args.callgrind:
-                instr = callgrind(path, reads)
+                got = callgrind(path, reads, args.cache_sim)
+                instr = [ir for ir, _ in got]
                 row = " ".join(f"{c:12.0f}" for c in instr)
                 print(f"{path:30} {reads:7} {'instr':6} {row} {sum(instr):12.0f}", flush=True)
+                if args.cache_sim:
+                    cycles = [cy for _, cy in got]
+                    row = " ".join(f"{c:12.0f}" for c in cycles)
+                    print(f"{path:30} {reads:7} {'cycles':6} {row} {sum(cycles):12.0f}", flush=True)
 
 
 if __name__ == "__main__":
