@@ -1,0 +1,114 @@
+"""Session 33 (fix33): the reviewers' leftovers from session 32, end to end.
+
+Item 1, a keep-alive write stalled while the next route's headers came: a stream an earlier route began
+(``Call.opened``: route A refused after the gateway had opened the client's answer) awaits route B's headers in
+``Proxy._send_keeping_alive``, writing keep-alives; the client, its receive window tiny, reads nothing, so a
+keep-alive's write waits for room (aiohttp drains once 64 KiB were written). B's headers come meanwhile (the send is
+done), then the client hangs up: the stalled write ends in a plain ``ConnectionError("Connection lost")`` (aiohttp's
+``BaseProtocol.connection_lost``), not the ``ConnectionResetError`` an unstalled write raises. Before: that error
+escaped the request (a 500 on the ledger for a client that left) and B's response was never released: its
+connection stayed open, the provider generating for nobody until its answer's end. Now the request is the client's
+hang-up (499) and B's connection is closed at once (the upstream's next write finds it gone).
+
+Real gateway and recorder processes, the scripted upstream, a raw socket as the client that stops reading (no SDK
+can be made to stop reading with a tiny receive window).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+
+import pytest
+
+from tests.e2e_builders import catalog, provider
+from tests.procs import Stack, wait_until
+from tests.scripted_upstream import Pause, ScriptedUpstream, json_answer, sse
+
+pytestmark = pytest.mark.usefixtures("fresh_up")
+
+
+@pytest.fixture(scope="module")
+def gw(catalog_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
+    # A and B both serve "stall-m", A cheaper (tried first). STREAM_KEEPALIVE_S tiny: the keep-alives follow one
+    # another as fast as the loop turns, so the client's unread window and the gateway's socket buffers fill in
+    # about a second, and a keep-alive's write then waits for room
+    cat = catalog(
+        provider("stalla", "stall-m", price=(1.0, 1.0)), provider("stallb", "stall-m", price=(2.0, 2.0))
+    )
+    with catalog_stack(
+        "fix33-stall", cat, STREAM_KEEPALIVE_S="0.000001", BREAKER_FAILURES="1000", RETRY_AFTER_MAX_WAIT="0"
+    ) as st:
+        yield st
+
+
+def _send_queue(local_port: int, peer_port: int) -> int | None:
+    """The kernel's count of bytes the gateway's socket (``local_port`` → the client's ``peer_port``) holds
+    unacknowledged (``/proc/net/tcp``'s ``tx_queue``), None when there is no such socket."""
+    want = (f"{local_port:04X}", f"{peer_port:04X}")
+    with open("/proc/net/tcp") as table:
+        for line in table.readlines()[1:]:
+            fields = line.split()
+            if (fields[1].split(":")[1], fields[2].split(":")[1]) == want:
+                return int(fields[4].split(":")[0], 16)
+    return None
+
+
+def _stalled(gateway_port: int, client_port: int) -> bool:
+    """The gateway's socket to the client stopped taking bytes: its send queue is full and stays so (ten looks a
+    tenth of a second apart: its user-space buffer fills a drain's 64 KiB in a few hundredths, then the write
+    waits)."""
+    first = _send_queue(gateway_port, client_port)
+    if not first:
+        return False
+    for _ in range(10):
+        time.sleep(0.1)
+        if _send_queue(gateway_port, client_port) != first:
+            return False
+    return True
+
+
+def test_a_keepalive_write_stalled_when_the_next_routes_headers_came_releases_them(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    gate = threading.Event()
+    up.script("/stalla/v1/chat/completions", json_answer({"error": {"message": "overloaded"}}, 503))
+    # B's headers held until the client's keep-alive write is stalled; then a stream that would go on for a minute
+    ticks: list[bytes | Pause] = [b": tick\n\n", Pause(0.1)] * 600
+    up.script("/stallb/v1/chat/completions", sse(ticks, gate=gate))
+    body = {
+        "model": "stall-m",
+        "max_tokens": 64,
+        "stream": True,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    raw = json.dumps(body).encode()
+    head = (
+        "POST /v1/messages HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n"
+        f"anthropic-version: 2023-06-01\r\nx-request-id: fix33-stall\r\nContent-Length: {len(raw)}\r\n\r\n"
+    )
+    port = int(gw.env["GATEWAY_PORT"])
+    client = socket.socket()
+    try:
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)  # before connect: the window stays tiny
+        client.connect(("127.0.0.1", port))
+        client.sendall(head.encode() + raw)
+        wait_until(lambda: up.seen("/stallb/v1/chat/completions"), 30)
+        wait_until(lambda: _stalled(port, client.getsockname()[1]), 60, 0.0)
+        gate.set()  # B's headers come while the keep-alive's write waits
+        b = up.seen("/stallb/v1/chat/completions")[0]
+        # B's head reaches the gateway before the client leaves (were it later, B's send would be cancelled,
+        # nothing left open, and the row alone would tell the escaped error from the hang-up)
+        time.sleep(0.5)
+    finally:
+        gate.set()
+        client.close()  # unread bytes in its buffer: the kernel resets the connection
+    # B's connection closed by the gateway (its next tick found it gone), long before its minute is up
+    wait_until(b.done.is_set, 10)
+    assert b.cut
+    row = gw.row_for("fix33-stall", 30)
+    assert (row["status"], row["error_type"], row["attempts"]) == (499, "client_disconnected", 2), row
