@@ -1376,6 +1376,11 @@ class Proxy:
                     quiet_since + keepalive_s - time.monotonic() if keepalive_s > 0 else None,
                 )
                 if chunk is None:
+                    if not relay.started and relay.in_whole_line:
+                        # the body ended right after its last event's whole line, before any token (llama.cpp's
+                        # ``error:`` line unended; fix33 item 3): read, and passed on, as if its blank line had
+                        # come, as ``_pump``'s ``finish`` reads one after the first token (``SSEDecoder.flush``)
+                        out.append(relay.feed(b"\n\n"))
                     break
                 read += len(chunk)
                 # next_chunk scrubbed each read; what a relay re-frames may join a key split across two reads
@@ -1399,6 +1404,9 @@ class Proxy:
                     provider=name,
                     retryable=is_retryable(err.status),
                     error_type=err.type,
+                    # the error object, when the relay kept it (fields of its own, a 429's: ``StreamError.body``):
+                    # said again in the client's words with those fields (``_error_response``; fix33 item 4)
+                    body=err.body,
                     # when to retry as an HTTP error answer says it: the stream's own retry and rate-limit headers
                     # first, else its error object (session 27: the error object alone, as ``_stream_as_json`` was)
                     retry_after_s=retry_after_seconds(

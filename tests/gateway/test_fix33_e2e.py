@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 
+import openai
 import pytest
 
 from tests.e2e_builders import catalog, provider
@@ -112,3 +113,78 @@ def test_a_keepalive_write_stalled_when_the_next_routes_headers_came_releases_th
     assert b.cut
     row = gw.row_for("fix33-stall", 30)
     assert (row["status"], row["error_type"], row["attempts"]) == (499, "client_disconnected", 2), row
+
+
+# ---- items 2-4: a second stack, the usual timings -----------------------------------------------------------------
+
+LLAMA = "/llama/v1/chat/completions"
+SLOWERR = "/slowerr/v1/chat/completions"
+SPARE = "/spare/v1/chat/completions"
+KEEPALIVE_S = 0.5
+# llama.cpp's server (tools/server, ``server_sent_event(sink, "error", error_data)``): the error ending a stream is an
+# ``error:`` line, its value the error object (tools/server/README.md, "Error responses")
+LLAMACPP_OVERFLOW = {
+    "code": 400,
+    "message": "the request exceeds the available context size, try increasing it",
+    "type": "exceed_context_size_error",
+    "n_prompt_tokens": 40000,
+    "n_ctx": 32768,
+}
+HI = [{"role": "user", "content": "hi"}]
+
+
+@pytest.fixture(scope="module")
+def gw2(catalog_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
+    cat = catalog(
+        provider("llama", "local-qwen", price=(0.0, 0.0)),
+        provider("slowerr", "slow-m", price=(1.0, 1.0)),
+        provider("spare", "slow-m", price=(2.0, 2.0)),
+    )
+    with catalog_stack(
+        "fix33-words",
+        cat,
+        STREAM_KEEPALIVE_S=str(KEEPALIVE_S),
+        BREAKER_FAILURES="1000",
+        RETRY_AFTER_MAX_WAIT="0",
+    ) as st:
+        yield st
+
+
+def _overflow_fields(said: object) -> tuple[object, ...]:
+    assert isinstance(said, dict), said
+    return (said.get("type"), said.get("n_prompt_tokens"), said.get("n_ctx"))
+
+
+def test_llamacpps_error_line_unended_is_read(gw2: Stack, up: ScriptedUpstream) -> None:
+    """Item 3: the body ends right after the ``error:`` line's JSON, without its line break (a proxy trimming the
+    body's end; session 32's ``SSEDecoder.ends_whole`` read only an unended ``data:`` line). Before: the error was
+    lost, the stream "ended before its first token", a 502 for a refusal of the request (400 overflow)."""
+    up.script(LLAMA, sse([b"error: " + json.dumps(LLAMACPP_OVERFLOW).encode()]))
+    with openai.OpenAI(base_url=gw2.gateway_url + "/v1", api_key="k", max_retries=0) as client:
+        with pytest.raises(openai.BadRequestError) as refused:
+            client.chat.completions.create(
+                model="local-qwen", messages=HI, stream=True, extra_headers={"x-request-id": "fix33-unended"}
+            )
+    assert refused.value.code == "context_length_exceeded"
+    assert _overflow_fields(refused.value.body) == ("exceed_context_size_error", 40000, 32768)
+    assert gw2.row_for("fix33-unended")["status"] == 400
+
+
+def test_a_llamacpp_overflow_inside_a_begun_stream_keeps_its_fields(gw2: Stack, up: ScriptedUpstream) -> None:
+    """Item 4: llama.cpp silent past a keep-alive period (a long prompt's processing: the client's stream begins,
+    comments), then its overflow ``error:`` event: told in the stream as the ``data: {"error": …}`` chunk the openai
+    SDK raises on, OpenAI's code and words, and llama.cpp's own ``type``, ``n_prompt_tokens``, ``n_ctx`` kept as
+    fields (``_error_meaning.said_keeping_fields``, as for the whole 400). Before: only in the message's words."""
+    error_line = b"error: " + json.dumps(LLAMACPP_OVERFLOW).encode() + b"\n\n"
+    up.script(LLAMA, sse([Pause(KEEPALIVE_S * 3), error_line, b"data: [DONE]\n\n"]))
+    with openai.OpenAI(base_url=gw2.gateway_url + "/v1", api_key="k", max_retries=0) as client:
+        with pytest.raises(openai.APIError) as failed:
+            stream = client.chat.completions.create(
+                model="local-qwen", messages=HI, stream=True, extra_headers={"x-request-id": "fix33-inside"}
+            )
+            for _ in stream:
+                pass
+    said = failed.value.body
+    assert isinstance(said, dict) and said.get("code") == "context_length_exceeded", said
+    assert _overflow_fields(said) == ("exceed_context_size_error", 40000, 32768)
+    assert gw2.row_for("fix33-inside")["status"] == 400
