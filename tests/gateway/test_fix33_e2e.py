@@ -23,12 +23,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 
+import anthropic
 import openai
 import pytest
 
 from tests.e2e_builders import catalog, provider
 from tests.procs import Stack, wait_until
-from tests.scripted_upstream import Pause, ScriptedUpstream, json_answer, sse
+from tests.scripted_upstream import Answer, Pause, ScriptedUpstream, json_answer, sse
 
 pytestmark = pytest.mark.usefixtures("fresh_up")
 
@@ -188,3 +189,58 @@ def test_a_llamacpp_overflow_inside_a_begun_stream_keeps_its_fields(gw2: Stack, 
     assert isinstance(said, dict) and said.get("code") == "context_length_exceeded", said
     assert _overflow_fields(said) == ("exceed_context_size_error", 40000, 32768)
     assert gw2.row_for("fix33-inside")["status"] == 400
+
+
+# The error body that never ends: its status line and a first piece, then a byte a second (a relay that flushed the
+# head of a 503 and trickles, a server wedged mid-write: the chunk timeout, the default 120 s, never fires between
+# two reads); the gateway closing the connection ends it (the next write finds it gone)
+NEVER_ENDING: list[bytes | Pause] = [
+    b'{"error": {"message": "upstream overloaded, ',
+    *[Pause(1.0), b" "] * 300,
+]
+
+
+def test_an_error_body_that_never_ends_falls_back_well_before_the_chunk_timeout(
+    gw2: Stack, up: ScriptedUpstream
+) -> None:
+    """Item 2, a plain (non-streamed) request: the first route's 503 body stalls after its first bytes; read up to
+    ``ERROR_BODY_TIMEOUT_S`` (10 s), not the 120 s chunk timeout, then the status stands (retryable: the next route
+    answers), the attempt on the ledger with its status. Before: the client heard nothing for 120 s (here its 40 s
+    timeout ended it). The SDK's timeout is the test's bound, not a timed assertion."""
+    up.script(SLOWERR, Answer(body=NEVER_ENDING, status=503))
+    up.script(SPARE, json_answer(_chat_whole("From the spare.")))
+    with openai.OpenAI(base_url=gw2.gateway_url + "/v1", api_key="k", max_retries=0, timeout=40) as client:
+        answer = client.chat.completions.create(
+            model="slow-m", messages=HI, extra_headers={"x-request-id": "fix33-slow-body"}
+        )
+    assert answer.choices[0].message.content == "From the spare."
+    row = gw2.row_for("fix33-slow-body")
+    assert (row["status"], row["provider"], row["attempts"]) == (200, "spare", 2), row
+    first = up.seen(SLOWERR)[0]
+    wait_until(first.done.is_set, 10)  # the stalled body's connection closed by the gateway, not kept
+
+
+def test_an_error_body_that_never_ends_alone_is_told_in_the_clients_format(
+    gw2: Stack, up: ScriptedUpstream
+) -> None:
+    """The same with no other route (pinned): the 503 in the client's format (Anthropic's ``overloaded_error``)
+    with what came of the provider's words, and that its body did not end."""
+    up.script(SLOWERR, Answer(body=NEVER_ENDING, status=503))
+    claude = anthropic.Anthropic(base_url=gw2.gateway_url, api_key="k", max_retries=0, timeout=40)
+    with pytest.raises(anthropic.APIStatusError) as failed:
+        claude.messages.create(
+            model="slowerr::slow-m",
+            max_tokens=64,
+            messages=HI,  # type: ignore[arg-type]
+            extra_headers={"x-request-id": "fix33-slow-body-alone"},
+        )
+    assert failed.value.status_code == 529, failed.value  # Anthropic's overloaded status for an upstream 503
+    assert "upstream overloaded" in failed.value.message and "did not end" in failed.value.message
+    row = gw2.row_for("fix33-slow-body-alone")
+    assert (row["status"], row["provider"], row["attempts"]) == (529, "slowerr", 1), row  # as told
+
+
+def _chat_whole(text: str) -> dict[str, object]:
+    choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+    usage = {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}
+    return {"id": "c33", "object": "chat.completion", "model": "slow-m", "choices": [choice], "usage": usage}
