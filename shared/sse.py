@@ -165,8 +165,8 @@ class SSEDecoder:
 
     @property
     def ends_whole(self) -> bool:
-        """The bytes of a line that has not ended (``mid_line``) are a ``data`` line that makes the pending event's
-        data whole: one JSON object with the data lines before it (joined with LF, as the event's value is), or
+        """The bytes of a line that has not ended (``mid_line``) are a ``data`` line (or llama.cpp's ``error`` line,
+        read as data: the module docstring) that makes the pending event's data whole: one JSON object with the data lines before it (joined with LF, as the event's value is), or
         OpenAI's ``[DONE]`` (spaces and tabs around the line's value aside).
 
         A server that writes each event's blank line before the next event instead of after its own, or a
@@ -175,13 +175,17 @@ class SSEDecoder:
         it does not parse (bug32b variants 13vD, 13vL, 13vM, 13vO: the finish chunk, or the usage chunk after
         it, so ended was a 502 broken_stream or a ledger row of 0 tokens; 13vS, 13vT: the usage chunk's JSON
         over two data lines, bugcase 18's framing). One parse, asked only when a body has ended inside a line
-        (``flush``, the relays' ``finish``)."""
+        (``flush``, the relays' ``finish``). fix33 item 3: llama.cpp's ``error: {…}`` line unended, the error that
+        ends its stream, was not read (a 502 "stream ended before its first token" for its 400 overflow)."""
         buf = self._buf
-        if not buf.startswith(b"data:"):
+        if buf.startswith(b"data:"):
+            value = buf[5:].strip(b" \t")
+            if value == b"[DONE]" and not self._data:
+                return True
+        elif buf.startswith(b"error:"):  # llama.cpp's stream error line (module docstring; fix33 item 3)
+            value = buf[6:].strip(b" \t")
+        else:
             return False
-        value = buf[5:].strip(b" \t")
-        if value == b"[DONE]" and not self._data:
-            return True
         if self._data:  # the event's earlier data lines: the value is theirs and this one's, joined with LF
             value = "\n".join(self._data).encode() + b"\n" + value
         value = value.strip()

@@ -4,7 +4,9 @@
 for ``POST <path>``; each request takes the first queued answer whose ``when`` accepts its JSON body
 (answers with ``keep=True`` stay queued). A streamed answer is a list of byte pieces written one by one,
 with ``Pause(seconds)`` between pieces for silences, and ``abort=True`` to close the connection
-instead of ending the body. ``requests`` records what arrived.
+instead of ending the body. ``requests`` records what arrived; a request's ``Seen.done`` is set once its
+answer has ended, and ``Seen.cut`` says that the gateway closed the connection before a streamed answer's
+end (a write found it gone: the gateway dropped the upstream response rather than leaving it open).
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ class Seen:
     headers: dict[str, str]
     json: Any
     peer: Any = None  # the client's (host, port): which connection the request came on
+    done: threading.Event = field(default_factory=threading.Event)  # the answer ended (whole or cut)
+    cut: bool = False  # a streamed answer's write found the connection closed by the gateway
 
 
 class ScriptedUpstream:
@@ -108,7 +112,14 @@ class ScriptedUpstream:
         except orjson.JSONDecodeError:
             body = None
         peer = None if request.transport is None else request.transport.get_extra_info("peername")
-        self.requests.append(Seen(request.path, dict(request.headers), body, peer))
+        seen = Seen(request.path, dict(request.headers), body, peer)
+        self.requests.append(seen)
+        try:
+            return await self._answer(request, seen, body)
+        finally:
+            seen.done.set()
+
+    async def _answer(self, request: web.Request, seen: Seen, body: Any) -> web.StreamResponse:
         answer = self._take(request.path, body if isinstance(body, dict) else {})
         if answer is None:
             return web.json_response(
@@ -129,8 +140,12 @@ class ScriptedUpstream:
         for piece in answer.body:
             if isinstance(piece, Pause):
                 await asyncio.sleep(piece.seconds)
-            else:
+                continue
+            try:
                 await response.write(piece)
+            except ConnectionError:  # (aiohttp's ClientConnectionResetError is one) the gateway closed it
+                seen.cut = True
+                return response
         if answer.abort and request.transport is not None:
             request.transport.close()
             return response

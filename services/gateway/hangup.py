@@ -18,6 +18,14 @@ from aiohttp import web
 
 from services.gateway.calls import Call
 
+# What a write to a client that has hung up raises: ``ConnectionResetError`` (aiohttp's
+# ``ClientConnectionResetError`` is one: the transport is closing), and, for a write that was waiting for room (the
+# client stopped reading; aiohttp drains after 64 KiB) when the connection was lost, a plain
+# ``ConnectionError("Connection lost")`` (aiohttp ``BaseProtocol.connection_lost``); ``BrokenPipeError`` too. All are
+# ``ConnectionError``s. Before fix33 the gateway caught the first two only: a stalled write's hang-up escaped the
+# request as a 500 (and left an upstream response open, ``Proxy._send_keeping_alive``).
+CLIENT_GONE = ConnectionError
+
 # Typed keys: a plain str key costs aiohttp's NotAppKeyWarning check on every set. No object is made per
 # request (the watch is the task itself, set and deleted: the whole cost on the request path).
 TASK_KEY: web.RequestKey[asyncio.Task[object]] = web.RequestKey("ekai_hangup_task", asyncio.Task)

@@ -21,7 +21,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
-import aiohttp
 import orjson
 from aiohttp import web
 from aiohttp.helpers import rfc822_formatted_time
@@ -41,6 +40,7 @@ from services.gateway.dialects.openai_responses import completion_deltas
 from services.gateway.dialects.registry import Pairing
 from services.gateway.dialects.view import View, passthrough_view
 from services.gateway.errors import ClientError, UpstreamError, parse_upstream_error
+from services.gateway.hangup import CLIENT_GONE
 from services.gateway.providers.base import Operation, Provider, Route
 from services.gateway.providers.limits import asked_output_tokens, clamp_body, use_tokens_field
 from services.gateway.relay import Relay, make_relay
@@ -322,7 +322,7 @@ class Proxy:
             if not response.prepared:
                 await response.prepare(request)
             await response.write_eof(provider.scrub_bytes(body) if provider is not None else body)
-        except (ConnectionResetError, aiohttp.ClientConnectionResetError):
+        except CLIENT_GONE:
             pass  # the client is gone: the cut stands as the cause (``_end_opened``'s rule)
         return response
 
@@ -351,7 +351,7 @@ class Proxy:
             await asyncio.sleep(max(0.0, begin))
             try:
                 opened = await self._open(call, call.unopened)
-            except (ConnectionResetError, aiohttp.ClientConnectionResetError):
+            except CLIENT_GONE:
                 opened = None  # the client hung up: the next send finds it gone (``ClientGone``)
         if opened is not None and keepalive_s > 0:
             # a keep-alive period after the client last heard something, not after the wait began (s24 variant
@@ -362,7 +362,7 @@ class Proxy:
                 await asyncio.sleep(response.quiet_left(keepalive_s))
                 try:
                     await response.tell(opened.keepalive(call.fmt))
-                except (ConnectionResetError, aiohttp.ClientConnectionResetError):
+                except CLIENT_GONE:
                     break
         await asyncio.sleep(max(0.0, end - time.monotonic()))
 
@@ -402,7 +402,7 @@ class Proxy:
             return None
         try:
             return await self._open(call, unopened)
-        except (ConnectionResetError, aiohttp.ClientConnectionResetError):
+        except CLIENT_GONE:
             return None  # the client is gone: the HTTP answer finds it gone too
 
     async def _end_opened(self, call: Call, opened: OpenStream, last: UpstreamError) -> web.StreamResponse:
@@ -422,7 +422,7 @@ class Proxy:
                 ending = provider.scrub_bytes(ending)
         try:
             await opened.response.write_eof(ending)
-        except (ConnectionResetError, aiohttp.ClientConnectionResetError):
+        except CLIENT_GONE:
             pass  # the client is gone: the failure stands as the cause (``_relay_stream``'s rule)
         return opened.response
 
@@ -618,7 +618,7 @@ class Proxy:
                         return
                     except TimeoutError:
                         await opened.response.tell(opened.keepalive(call.fmt))
-            except (ConnectionResetError, aiohttp.ClientConnectionResetError):
+            except CLIENT_GONE:
                 # the client hung up: while the headers are awaited its request ends there, the send with
                 # it; once they came the answer's own writes find it gone (``_relay_stream``)
                 if not stop.is_set() and me is not None:
@@ -676,7 +676,13 @@ class Proxy:
         format's keep-alive after every ``STREAM_KEEPALIVE_S`` while the headers are awaited (that route's
         answer ended between two events). A keep-alive that finds the client gone cancels the send (the
         provider's request with it: no tokens generated for nobody) and raises ``ClientGone``: the request
-        ends there, recorded as the client's hang-up, and no further route is tried."""
+        ends there, recorded as the client's hang-up, and no further route is tried.
+
+        Every way out but the answer returned drops the send (``_drop``): a send still under way is cancelled,
+        a response that came is closed. A keep-alive's write may wait for room (a client that stops reading:
+        aiohttp drains after 64 KiB) while the headers come; a client that then hangs up ends that write in a
+        plain ``ConnectionError`` (``CLIENT_GONE``), and the response, done and returned to nobody, stayed
+        open (fix33 item 1: the provider's connection held, its answer generated for nobody, the request a 500)."""
         keepalive_s = self.upstream.keepalive_s
         sending = asyncio.ensure_future(self._send_whole_error(provider, up))
         response = opened.response
@@ -689,12 +695,12 @@ class Proxy:
                     break
                 try:
                     await response.tell(opened.keepalive(call.fmt))
-                except (ConnectionResetError, aiohttp.ClientConnectionResetError) as exc:
+                except CLIENT_GONE as exc:
                     raise ClientGone from exc
             return await sending
-        finally:
-            if not sending.done():
-                sending.cancel()
+        except BaseException:
+            _drop(sending)
+            raise
 
     async def _send_whole_error(self, provider: Provider, up: Upstream) -> UpstreamResponse:
         """``upstream.send``, and a 4xx/5xx answer's body read too (``UpstreamClient.read_error``): the wait
@@ -911,7 +917,7 @@ class Proxy:
                         await self._open(call, (request, pair, view))
                     else:
                         await call.opened.response.tell(call.opened.keepalive(call.fmt))
-                except (ConnectionResetError, aiohttp.ClientConnectionResetError) as exc:
+                except CLIENT_GONE as exc:
                     raise ClientGone from exc
 
             on_idle = keepalive
@@ -1242,7 +1248,7 @@ class Proxy:
                 await self._pump(call, att, relay, response, first, chunks, provider)
                 if relay.decoder.closed:  # the closing frame ended the answer; the body may not have
                     chunks.stopped_at_close()
-        except (ConnectionResetError, aiohttp.ClientConnectionResetError):
+        except CLIENT_GONE:
             # A client that hangs up after the whole answer lost nothing: a success. One that hangs up after
             # the upstream's stream failed (an error or a malformed frame the relay has already read: its
             # SDK raises on it and closes) is recorded with that failure, the cause (``finally`` below).
@@ -1370,6 +1376,11 @@ class Proxy:
                     quiet_since + keepalive_s - time.monotonic() if keepalive_s > 0 else None,
                 )
                 if chunk is None:
+                    if not relay.started and relay.in_whole_line:
+                        # the body ended right after its last event's whole line, before any token (llama.cpp's
+                        # ``error:`` line unended; fix33 item 3): read, and passed on, as if its blank line had
+                        # come, as ``_pump``'s ``finish`` reads one after the first token (``SSEDecoder.flush``)
+                        out.append(relay.feed(b"\n\n"))
                     break
                 read += len(chunk)
                 # next_chunk scrubbed each read; what a relay re-frames may join a key split across two reads
@@ -1393,6 +1404,9 @@ class Proxy:
                     provider=name,
                     retryable=is_retryable(err.status),
                     error_type=err.type,
+                    # the error object, when the relay kept it (fields of its own, a 429's: ``StreamError.body``):
+                    # said again in the client's words with those fields (``_error_response``; fix33 item 4)
+                    body=err.body,
                     # when to retry as an HTTP error answer says it: the stream's own retry and rate-limit headers
                     # first, else its error object (session 27: the error object alone, as ``_stream_as_json`` was)
                     retry_after_s=retry_after_seconds(
@@ -1695,6 +1709,16 @@ class Proxy:
 
 # U+FEFF in UTF-8: a byte order mark some relays put before a JSON answer (RFC 8259 §8.1)
 _UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def _drop(sending: asyncio.Future[UpstreamResponse]) -> None:
+    """An upstream send given up on (``Proxy._send_keeping_alive``): cancelled while under way (the pool closes
+    its connection), its response closed when it had come (``UpstreamResponse.close``: idempotent, so a response
+    the body's end gave back already is left alone). Its error, if it failed, is retrieved (not logged unseen)."""
+    if not sending.done():
+        sending.cancel()
+    elif not sending.cancelled() and sending.exception() is None:
+        sending.result().close()
 
 
 def _relay_ahead(made: list[Relay], pair: Pairing, view: View, provider: Provider, model: str) -> None:

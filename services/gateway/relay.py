@@ -185,6 +185,14 @@ class Relay:
         events (never inside one the upstream has half sent)."""
         return self.pairing.client.keepalive if self._sse.at_boundary else b""
 
+    @property
+    def in_whole_line(self) -> bool:
+        """What was fed ends inside a line that is whole but for its line break (``SSEDecoder.ends_whole``: a
+        ``data`` line, or llama.cpp's ``error`` line, making its event's JSON whole): a body that ends here ended
+        right after its last event, which is read as if its blank line had come (``Proxy.until_committed``)."""
+        sse = self._sse
+        return sse.mid_line and sse.ends_whole
+
     def resume(self, opening: Opening) -> None:
         """This relay continues a client stream begun for an earlier route that failed before its first
         token: the client has ``opening.frames`` events of its format's opening (``ClientSpec.opening``) and

@@ -41,7 +41,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 
 from services.gateway import auth, background_usage, calls, keys
@@ -49,6 +48,7 @@ from services.gateway.dialects import registry
 from services.gateway.dialects.formats import Wire
 from services.gateway.errors import ClientError, GatewayError
 from services.gateway.handlers import Handler, json_error, record
+from services.gateway.hangup import CLIENT_GONE
 from services.gateway.providers.base import Provider, Route
 from services.gateway.routing.catalog import Catalog, UnknownModel
 from services.gateway.upstream import Chunks, Phase, UpstreamClient
@@ -299,7 +299,7 @@ async def _relay(
                 phase, timeout_s = "between_chunks", upstream.chunk_timeout_s
         except GatewayError:
             resp.close()  # broke off after the answer began: the client's stream ends where the provider's did
-        except (ConnectionResetError, aiohttp.ClientConnectionResetError):
+        except CLIENT_GONE:
             gone = True  # the client hung up: nothing more to write, and nobody to tell
             resp.close()
         finally:

@@ -56,7 +56,17 @@ _WHAT: dict[Phase, str] = {
     "first_token": "stream broke before its first token",
     "between_chunks": "upstream stream broke off",
 }
+# An upstream error body's bounds (``UpstreamClient.error_from``). Providers' error bodies are one small JSON object
+# written with the status line: OpenAI's and Anthropic's a few hundred bytes (their API references, "Errors"),
+# OpenRouter's with its ``metadata.raw`` a few kB, a FastAPI/pydantic 422 that echoes the request's input up to the
+# request's size. Size: 1 MiB kept (an echo past it is not read; its head says the error). Time: the whole read
+# within ``ERROR_BODY_TIMEOUT_S`` (or the chunk timeout when shorter), not the 120 s chunk timeout: a body that stalls
+# or trickles after its status line (a relay that flushed the head of a 503, a server wedged mid-write) held a plain
+# request's client in silence for 120 s before it heard anything or the next route was tried (fix33 item 2). Ten
+# seconds is far past any whole error body's time (one write after the head: milliseconds), and a tenth of the wait
+# it replaces; what came of the body by then is the provider's words, its status is told either way.
 ERROR_BODY_LIMIT = 1 << 20  # bytes of an upstream error body kept
+ERROR_BODY_TIMEOUT_S = 10.0  # seconds for a whole upstream error body
 # default bytes of a whole non-streamed answer read (``Settings.max_answer_bytes``)
 MAX_ANSWER_BYTES = 64 << 20
 # Seconds a connection waits, unread, for its body's end after the answer's closing frame (``Chunks.stopped_at_close``)
@@ -422,14 +432,19 @@ class UpstreamClient:
     async def error_from(self, resp: UpstreamResponse, provider: Provider) -> UpstreamError:
         """The ``UpstreamError`` for a 4xx/5xx answer: its status, scrubbed body, type and Retry-After.
 
-        The body is read to its end (or ``ERROR_BODY_LIMIT`` bytes), within ``chunk_timeout_s`` for the whole
-        read; what arrived before the body stalled or broke is kept (``read_error_body``). One read ahead
-        (``read_error``) is taken as it is."""
+        The body is read to its end, bounded (``ERROR_BODY_LIMIT`` bytes, ``ERROR_BODY_TIMEOUT_S`` for the whole read,
+        or ``chunk_timeout_s`` when shorter); what arrived before the body stalled, broke or passed a bound is kept
+        (``read_error_body``), the rest is not read (its connection closed), and the message says that the body did
+        not end. One read ahead (``read_error``) is taken as it is."""
         body = resp.error_body
         if body is None:
             body = await self._error_bytes(resp)
         body = unframed_error_body(provider.scrub(body.decode("utf-8", errors="replace")).encode())
         message, etype = parse_upstream_error(body)
+        if not resp.content.is_eof():  # cut at a bound, or broken: what the client is told says so
+            message = (
+                f"{message} ({provider.name}: its error body did not end within {self._error_bound_s():g}s)"
+            )
         headers = relayed_headers(resp.headers)  # a proxy's prefixed copies of the provider's retry headers
         return UpstreamError(
             resp.status,
@@ -454,13 +469,20 @@ class UpstreamClient:
             resp.close()
             raise
 
+    def _error_bound_s(self) -> float:
+        """Seconds a whole error body is read for (``ERROR_BODY_TIMEOUT_S``, or the chunk timeout when shorter)."""
+        return min(ERROR_BODY_TIMEOUT_S, self.chunk_timeout_s)
+
     async def _error_bytes(self, resp: UpstreamResponse) -> bytes:
+        """An error answer's body, bounded (``error_from``); one that did not end within the bounds is closed."""
         pieces: list[bytes] = []
         try:
-            async with asyncio.timeout(self.chunk_timeout_s):
+            async with asyncio.timeout(self._error_bound_s()):
                 await read_error_body(resp.content, pieces)
         except (TimeoutError, aiohttp.ClientError):
             pass  # the bytes that came are still the provider's words (its status is told either way)
+        if not resp.content.is_eof():
+            resp.close()  # the rest is not read: the provider's connection is not kept waiting on it
         return b"".join(pieces)
 
     async def post_json(

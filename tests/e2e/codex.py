@@ -107,10 +107,15 @@ def write_catalog(binary: Path, codex_home: Path, model: str) -> Path | None:
 
 
 def write_config(
-    codex_home: Path, base_url: str, model: str = CODEX_MODEL, catalog: Path | None = None
+    codex_home: Path,
+    base_url: str,
+    model: str = CODEX_MODEL,
+    catalog: Path | None = None,
+    stream_retries: int = 0,
 ) -> Path:
     """``config.toml``: the server at ``base_url`` (ending in ``/v1``) as a custom Responses provider;
-    no update check, analytics, plugins or other traffic to the internet."""
+    no update check, analytics, plugins or other traffic to the internet. ``stream_retries``: the provider's
+    ``stream_max_retries`` (a ``response.failed`` that says when to try again is retried within it)."""
     return _write(
         codex_home,
         model,
@@ -124,7 +129,7 @@ base_url = {json.dumps(base_url)}
 env_key = "{KEY_VAR}"
 wire_api = "responses"
 request_max_retries = 0
-stream_max_retries = 0
+stream_max_retries = {stream_retries}
 stream_idle_timeout_ms = 30000
 """,
     )

@@ -27,13 +27,18 @@ REFUSAL = orjson.dumps(
 
 
 class _Answer:
-    """What ``error_from`` reads of an answer: its status, headers and body reader."""
+    """What ``error_from`` reads of an answer: its status, headers and body reader; ``close`` (a body that did not
+    end is closed: fix33 item 2)."""
 
     def __init__(self, status: int, content: aiohttp.StreamReader) -> None:
         self.status = status
         self.headers: Any = CIMultiDict()
         self.content = content
         self.error_body: bytes | None = None
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
 
 
 async def test_a_body_written_in_pieces_is_read_to_its_end() -> None:
@@ -82,6 +87,8 @@ async def test_what_came_before_a_stall_is_kept() -> None:
     reader, _ = body()
     reader.feed_data(b'{"error": {"message": "Rate limit')  # then nothing: the whole read is bounded
     client = UpstreamClient(None, 5, 0.05, 0.0)  # type: ignore[arg-type]
-    err = await client.error_from(_Answer(429, reader), PROVIDER)  # type: ignore[arg-type]
+    answer = _Answer(429, reader)
+    err = await client.error_from(answer, PROVIDER)  # type: ignore[arg-type]
     assert err.status == 429
-    assert "Rate limit" in str(err.message)
+    assert "Rate limit" in str(err.message) and "did not end" in str(err.message)
+    assert answer.closed  # the rest is not read: the connection is not kept waiting on it

@@ -402,7 +402,9 @@ def stream_error_from_openai(error: Any, error_type: Any = None) -> StreamError:
     "error_type": "validation"}`` (its router's ``impl From<InferError> for Event``; it validates a streamed request
     after the 200), the type whose status as an answer is 422 (``_STATUS_OF_WORD``): read as 500, TGI's overflow and
     its ``max_new_tokens`` cap were server faults (s22 variants 10-j, 10-k, 17-f). A 429 keeps
-    the error object as its ``body``: it may say when to retry (OpenRouter's ``metadata.headers``)."""
+    the error object as its ``body``: it may say when to retry (OpenRouter's ``metadata.headers``); so does an error
+    object with fields of its own beyond OpenAI's four (llama.cpp's ``n_prompt_tokens``, ``n_ctx``): a same-format
+    client gets them again as fields (``_error_meaning.said_keeping_fields``; fix33 item 4)."""
     err = error if isinstance(error, dict) else {"message": str(error)}
     if isinstance(error_type, str) and "type" not in err:
         err = {**err, "type": error_type}
@@ -413,8 +415,18 @@ def stream_error_from_openai(error: Any, error_type: Any = None) -> StreamError:
     code = err.get("code")
     if code in OVERFLOW_CODES_NAMED and "context" not in text.lower():
         text = f"{text} ({code})"
-    body = orjson.dumps({"error": err}, default=str) if status == 429 else b""
+    body = orjson.dumps({"error": err}, default=str) if status == 429 or _fields_of_its_own(err) else b""
     return StreamError(status=status, type=error_type_for_status(status), message=text, body=body)
+
+
+# The fields of OpenAI's error object (API reference, "Error codes"; ``{"error": {"message", "type", "param",
+# "code"}}``): an in-band error with any other keeps its object as its ``StreamError.body``
+_OPENAI_ERROR_FIELDS = frozenset({"message", "type", "param", "code"})
+
+
+def _fields_of_its_own(err: dict[str, Any]) -> bool:
+    """Whether the error object ``err`` says more than OpenAI's four fields (llama.cpp's counts)."""
+    return not _OPENAI_ERROR_FIELDS.issuperset(err)
 
 
 _rng = random.Random()  # ``new_id``'s own generator: no random.seed() elsewhere (a test's) repeats its ids

@@ -21,7 +21,7 @@ from services.gateway.dialects._claude_details import (
     signed_thoughts,
     thinking_entry,
 )
-from services.gateway.dialects._error_meaning import stream_words_for_openai
+from services.gateway.dialects._error_meaning import said_keeping_fields, stream_words_for_openai
 from services.gateway.dialects._openai_stream import (
     CUT_FINISH,
     DONE_FRAME,
@@ -102,13 +102,18 @@ def parse_request(body: dict[str, Any]) -> ParsedRequest:
     return ParsedRequest(model=model, stream=stream, include_usage=include_usage, reasoning=True)
 
 
-def stream_error_frame(status: int, message: str) -> bytes:
+def stream_error_frame(status: int, message: str, kept: bytes = b"") -> bytes:
     """An error after the stream began: a ``data: {"error": …}`` frame, which the openai SDK raises on. A
     context overflow carries ``code: context_length_exceeded`` (``stream_words_for_openai``), as the same
-    refusal as an HTTP 400 does (one told in a stream its held headers began: ``Proxy._end_opened``)."""
+    refusal as an HTTP 400 does (one told in a stream its held headers began: ``Proxy._end_opened``). ``kept``: the
+    provider's own error body (``StreamError.body``) of a same-format stream, whose fields of its own stay beside
+    those words (llama.cpp's ``type``, ``n_prompt_tokens``, ``n_ctx``: ``said_keeping_fields``, as for a whole
+    error; fix33 item 4); b"" for none."""
     etype = openai_error_type(status)
     code = stream_words_for_openai(status, etype, message)[2]
-    payload = {"error": {"message": message, "type": etype, "param": None, "code": code}}
+    payload: dict[str, Any] = {"error": {"message": message, "type": etype, "param": None, "code": code}}
+    if kept:
+        payload = said_keeping_fields(payload, kept)
     return encode_event(orjson.dumps(payload))
 
 

@@ -384,7 +384,7 @@ def _chat_own_frames(ev: SSEEvent, deltas: list[ir.Delta], view: View, decoder: 
     if not ev.comment and (not ev.data or ev.data.isspace()):
         return b""
     if ev.event is not None and ev.event == "error" and deltas and type(err := deltas[-1]) is ir.StreamError:
-        return oai.stream_error_frame(err.status, err.message)
+        return oai.stream_error_frame(err.status, err.message, err.body)
     indexed = None
     if '"tool_calls"' in ev.data and decoder.indexless_seen:
         indexed = oai.indexes_given(ev, decoder)
