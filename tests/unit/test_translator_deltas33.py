@@ -15,7 +15,9 @@ from hypothesis import strategies as st
 from services.gateway.dialects import ir
 from services.gateway.dialects.registry import pairing
 from services.gateway.dialects.view import View
-from services.gateway.relay import _REASONING, Relay, Translator
+from services.gateway.providers.limits import asked_output_tokens
+from services.gateway.relay import _CONTENT, _REASONING, Translator
+from services.gateway.routing.health import retry_after_seconds
 from tests.text_lanes import same_made_up
 
 # (client, wire): each client format, over a wire it is translated from
@@ -29,15 +31,44 @@ def _rule(usage: ir.Usage) -> ir.Usage:
 
 
 class _TwoPass(Translator):
-    """The relay as it was before session 33: ``_observe``, the reasoning filter, a ``feed`` of each."""
+    """The relay as it was before session 33 (``Relay._observe`` over the list, then the reasoning filter, then a
+    ``feed`` of each), kept here as the reference."""
 
     __slots__ = ()
 
     def _deltas(self, deltas: list[ir.Delta]) -> bytes:
-        deltas = Relay._observe(self, deltas)
+        out = deltas
+        for i, d in enumerate(deltas):
+            kind = type(d)
+            if kind is ir.KeepAlive:
+                continue
+            self.events += 1
+            if type(d) is ir.UsageUpdate:
+                if out is deltas:
+                    out = list(deltas)
+                rule = self._usage_rule
+                out[i] = ir.UsageUpdate(rule(d.usage)) if d.make is None else _later(d, rule)
+                continue
+            if kind is ir.MessageStart:
+                self._opened = True
+                continue
+            self.started = True
+            if kind in _CONTENT:
+                self.saw_content = True
+            elif type(d) is ir.StreamError:
+                self.error = d
+                if self.sent:
+                    d.asked_output = asked_output_tokens(self.sent)
+                d.message = self.pairing.client.said_with_wait(
+                    d.message, retry_after_seconds({}, d.status, d.body)
+                )
         if not self.view.reasoning:
-            deltas = [d for d in deltas if type(d) not in _REASONING]
-        return b"".join([self.encoder.feed(d) for d in deltas])
+            out = [d for d in out if type(d) not in _REASONING]
+        return b"".join([self.encoder.feed(d) for d in out])
+
+
+def _later(update: ir.UsageUpdate, rule: Callable[[ir.Usage], ir.Usage]) -> ir.UsageUpdate:
+    return ir.UsageUpdate.later(lambda: rule(update.usage))
 
 
 # One delta, made afresh for each relay (``_observe`` rewrites an error's words in place)
