@@ -1487,15 +1487,19 @@ class Translator(Relay):
     def finish(self) -> bytes:
         out = [self.rest()] if self._rest or self._raw else []  # (first: the bytes kept are decoded then)
         sse = self._sse
-        pending = sse.pending
-        if not sse.at_boundary:  # (at a boundary ``flush`` changes nothing and gives no event)
-            out += [self._deltas(self.decoder.feed(ev)) for ev in sse.flush(ended=True)]
-        out.append(self._deltas(self.decoder.finish()))
-        if pending and not self.complete and self.error is None:  # cut off mid-event (see Passthrough)
+        decoder = self.decoder
+        # (at a boundary nothing is pending, and ``flush`` changes nothing and gives no event: one property read)
+        pending = False
+        if not sse.at_boundary:
+            pending = sse.pending
+            out += [self._deltas(decoder.feed(ev)) for ev in sse.flush(ended=True)]
+        if last := decoder.finish():
+            out.append(self._deltas(last))
+        if pending and not decoder.done and self.error is None:  # cut off mid-event (see Passthrough)
             return b"".join(out) + self.fail(
                 502, "upstream stream ended in the middle of an event", "broken_stream"
             )
-        if self.complete or self.error is not None:  # a stream cut before its finish is not closed
+        if decoder.done or self.error is not None:  # a stream cut before its finish is not closed
             out.append(self.encoder.finish())  # as a normal answer: the caller ``fail``s it
         return b"".join(out)
 
