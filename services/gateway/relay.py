@@ -1478,7 +1478,7 @@ class Translator(Relay):
     def _event(self, ev: SSEEvent) -> bytes:
         lane = self._lane
         if lane is not None and (said := lane[0](ev)) is not None and (frame := lane[1](said)) is not None:
-            # what ``_observe`` notes of one text delta (see ``_deltas``)
+            # what ``_deltas`` notes of one text delta
             self.events += 1
             self.started = self.saw_content = True
             return frame
@@ -1522,7 +1522,7 @@ class Translator(Relay):
         filtering, then a ``feed`` of each (the relay's two passes before), since the encoder reads nothing of
         the relay and the noting nothing of the encoder (tests/unit/test_translator_deltas33.py)."""
         if len(deltas) == 1 and type(deltas[0]) is ir.TextDelta:
-            # most of a stream: what ``_observe`` notes of one text delta, without the loop
+            # most of a stream: one text delta, noted without the loop
             self.events += 1
             self.started = self.saw_content = True
             return self.encoder.feed(deltas[0])
