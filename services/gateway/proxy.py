@@ -1370,6 +1370,13 @@ class Proxy:
                     quiet_since + keepalive_s - time.monotonic() if keepalive_s > 0 else None,
                 )
                 if chunk is None:
+                    if relay.inside_event:
+                        # The body ended inside its last event (its data line whole but unended, or without its
+                        # blank line): read it before the stream is judged, as ``finish`` reads it after a first
+                        # token. An error event there (an overflow, in-band or Anthropic's, a failed Response) is
+                        # the upstream's refusal, not an empty stream (bug33a variants 10v33resp-failed-unended,
+                        # 10v33inband-unended-*, 10v33anthropic-error-event-unended-*: a 502 empty_stream).
+                        out.append(provider.scrub_bytes(relay.end()))
                     break
                 read += len(chunk)
                 # next_chunk scrubbed each read; what a relay re-frames may join a key split across two reads
@@ -1440,7 +1447,7 @@ class Proxy:
                 await response.write_eof(first)
             finally:
                 relay.settle()
-                relay.finish()
+                relay.end()
             relay.delivered = relay.complete and relay.error is None
             return
         if not first and not chunks.ended:
@@ -1455,7 +1462,7 @@ class Proxy:
             if rest is None:
                 return
             held = rest
-        tail = relay.finish()
+        tail = relay.end()
         if not relay.complete and relay.error is None:
             if relay.started:
                 tail += relay.fail(502, f"{provider.name}: upstream stream ended early", "broken_stream")

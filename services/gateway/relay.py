@@ -96,6 +96,7 @@ class Relay:
         "events",
         "_opened",
         "sent",
+        "finished",
     )
 
     def __init__(self, pairing: Pairing, view: View, usage_rule: UsageRule = _as_reported) -> None:
@@ -113,6 +114,7 @@ class Relay:
         # the request body sent upstream (``Attempt.sent``), read only when an error comes: the output tokens it
         # asked for go with the error (``ir.StreamError.asked_output``) to restate an overflow's count
         self.sent = b""
+        self.finished = False  # ``end`` ran: the body's end was read (``finish``), its bytes given once
 
     @property
     def usage(self) -> ir.Usage | None:
@@ -179,6 +181,21 @@ class Relay:
         """End of the upstream body. When the answer is not ``complete`` (and no error came), the caller
         ends the client's stream with ``fail``."""
         raise NotImplementedError
+
+    def end(self) -> bytes:
+        """``finish``, once: the client's bytes of the body's end; b"" when it has run (``Proxy.until_committed``
+        reads the end of a body that ended inside its last event before the first token, and ``Proxy._pump``
+        ends the answer after it)."""
+        if self.finished:
+            return b""
+        self.finished = True
+        return self.finish()
+
+    @property
+    def inside_event(self) -> bool:
+        """The SSE decoder holds part of an event: the body so far ends inside it (its blank line, or its last
+        line's break, not read)."""
+        return not self._sse.at_boundary
 
     def keepalive(self) -> bytes:
         """What the client gets while the upstream is silent: its format's keep-alive, only between two
