@@ -193,9 +193,11 @@ class Relay:
 
     @property
     def inside_event(self) -> bool:
-        """The SSE decoder holds part of an event: the body so far ends inside it (its blank line, or its last
-        line's break, not read)."""
-        return not self._sse.at_boundary
+        """The body so far ends inside an event whose lines came whole: its blank line not read, or its last line's
+        break (``SSEDecoder.ends_whole``: a whole JSON text). False between events and inside a line cut short (half
+        a JSON text: a body that stops there was cut off, ``finish``'s broken stream)."""
+        sse = self._sse
+        return not sse.at_boundary and (not sse.mid_line or sse.ends_whole)
 
     def keepalive(self) -> bytes:
         """What the client gets while the upstream is silent: its format's keep-alive, only between two

@@ -84,3 +84,11 @@ def test_a_body_ended_between_events_is_not_inside_one() -> None:
     relay.feed(CHAT_ERROR + b"\n\n")
     assert not relay.inside_event
     assert relay.error is not None  # read as it came
+
+
+def test_a_line_cut_short_is_no_event_to_read() -> None:
+    """Half a JSON text (a body cut inside its line) is not read at the end: the stream stays an empty one, as the
+    broken-upstream tests want (``empty_stream`` before the first token), not the event's error."""
+    relay = make_relay(pairing("anthropic", "openai_chat"), View(model="m"))  # type: ignore[arg-type]
+    relay.feed(CHAT_ERROR[:40])
+    assert not relay.inside_event
