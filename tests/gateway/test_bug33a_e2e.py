@@ -160,3 +160,106 @@ def test_codex_reads_an_unended_failed_response(gw: Stack, up: ScriptedUpstream)
             pass
     assert err.value.code == "context_length_exceeded"
     _refused(gw, "b33a-10-response-failed")
+
+
+# ---- the same reader, kinds 13 and 17: a finish, or a refusal stating the limit, unended before any token ----
+HEAD = {
+    "id": "chatcmpl-33a",
+    "object": "chat.completion.chunk",
+    "created": 1775000000,
+    "model": "gpt-4o-mini",
+}
+EMPTY_ANSWER = b"data: " + orjson.dumps(
+    {
+        **HEAD,
+        "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 12, "completion_tokens": 0, "total_tokens": 12},
+    }
+)
+
+
+def test_an_unended_empty_answer_is_a_success(gw: Stack, up: ScriptedUpstream) -> None:
+    """13v33only-finish-unended: the only chunk, an empty answer's finish with its usage, unended: the openai SDK (same
+    format) and Claude Code (translated) each get a normal end, the ledger two 200s (was 502 empty_stream)."""
+    up.script(CHAT, sse([EMPTY_ANSWER]), sse([EMPTY_ANSWER]))
+    chat = openai.OpenAI(base_url=f"{gw.gateway_url}/v1", api_key="sk-client", max_retries=0)
+    finish = None
+    for part in chat.chat.completions.create(
+        model="gpt-4o-mini",
+        messages=[{"role": "user", "content": "Say nothing."}],
+        stream=True,
+        extra_headers={"x-request-id": "b33a-13-empty-chat"},
+    ):
+        for choice in part.choices:
+            finish = choice.finish_reason or finish
+    assert finish == "stop"
+    claude = anthropic.Anthropic(base_url=gw.gateway_url, api_key="sk-ant-client", max_retries=0)
+    with claude.messages.stream(
+        model="gpt-4o-mini",
+        max_tokens=100,
+        messages=[{"role": "user", "content": "Say nothing."}],
+        extra_headers={"x-request-id": "b33a-13-empty-claude"},
+    ) as stream:
+        events = [event.type for event in stream]
+    assert events.count("message_stop") == 1 and "error" not in events
+    for rid in ("b33a-13-empty-chat", "b33a-13-empty-claude"):
+        row = gw.row_for(rid)
+        assert (row["status"], row["error_type"], row["input_tokens"]) == (200, None, 12)
+
+
+DEEPSEEK = "/deepseek/v1/chat/completions"
+CATALOG = """
+[[providers]]
+name = "deepseek"
+base_url = "{url}/deepseek/v1"
+models = ["deepseek-chat"]
+price = {{ input = 0.27, output = 1.10 }}
+"""
+
+
+@pytest.fixture(scope="module")
+def cat(catalog_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
+    with catalog_stack("bug33a-cat", CATALOG) as st:
+        yield st
+
+
+def test_an_unended_in_band_refusal_is_retried_within_its_limit(cat: Stack, up: ScriptedUpstream) -> None:
+    """17v33inband-refusal-unended: DeepSeek's refusal of max_tokens 32000 as a 200 stream's only event, unended:
+    the gateway reads the stated limit and asks again within 8192 (was a 529 to Claude Code, no retry)."""
+    refusal = b"data: " + orjson.dumps(
+        {
+            "error": {
+                "message": "Invalid max_tokens value, the valid range of max_tokens is [1, 8192]",
+                "type": "invalid_request_error",
+                "param": None,
+                "code": "invalid_request_error",
+            }
+        }
+    )
+    ok = [
+        b"data: "
+        + orjson.dumps(
+            {
+                **HEAD,
+                "model": "deepseek-chat",
+                "choices": [
+                    {"index": 0, "delta": {"role": "assistant", "content": "Ready."}, "finish_reason": "stop"}
+                ],
+                "usage": {"prompt_tokens": 30, "completion_tokens": 2, "total_tokens": 32},
+            }
+        )
+        + b"\n\n",
+        b"data: [DONE]\n\n",
+    ]
+    up.script(DEEPSEEK, sse([refusal]), sse(ok))
+    claude = anthropic.Anthropic(base_url=cat.gateway_url, api_key="sk-ant-client", max_retries=0)
+    with claude.messages.stream(
+        model="deepseek-chat",
+        max_tokens=32000,
+        messages=[{"role": "user", "content": "Warmup"}],
+        extra_headers={"x-request-id": "b33a-17-inband-unended"},
+    ) as stream:
+        message = stream.get_final_message()
+    assert [b.text for b in message.content if b.type == "text"] == ["Ready."]
+    sent = [seen.json["max_tokens"] for seen in up.seen(DEEPSEEK)]
+    assert sent == [32000, 8192]
