@@ -1376,11 +1376,14 @@ class Proxy:
                     quiet_since + keepalive_s - time.monotonic() if keepalive_s > 0 else None,
                 )
                 if chunk is None:
-                    if not relay.started and relay.in_whole_line:
-                        # the body ended right after its last event's whole line, before any token (llama.cpp's
-                        # ``error:`` line unended; fix33 item 3): read, and passed on, as if its blank line had
-                        # come, as ``_pump``'s ``finish`` reads one after the first token (``SSEDecoder.flush``)
-                        out.append(relay.feed(b"\n\n"))
+                    if relay.inside_event:
+                        # The body ended inside its last event (its data line whole but unended, or without its
+                        # blank line): read it before the stream is judged, as ``finish`` reads it after a first
+                        # token. An error event there (an overflow, in-band or Anthropic's, a failed Response) is
+                        # the upstream's refusal, not an empty stream (bug33a variants 10v33resp-failed-unended,
+                        # 10v33inband-unended-*, 10v33anthropic-error-event-unended-*: a 502 empty_stream; llama.cpp's
+                        # ``error:`` line unended, fix33 item 3, ``SSEDecoder.ends_whole``).
+                        out.append(provider.scrub_bytes(relay.end()))
                     break
                 read += len(chunk)
                 # next_chunk scrubbed each read; what a relay re-frames may join a key split across two reads
@@ -1454,7 +1457,7 @@ class Proxy:
                 await response.write_eof(first)
             finally:
                 relay.settle()
-                relay.finish()
+                relay.end()
             relay.delivered = relay.complete and relay.error is None
             return
         if not first and not chunks.ended:
@@ -1469,7 +1472,7 @@ class Proxy:
             if rest is None:
                 return
             held = rest
-        tail = relay.finish()
+        tail = relay.end()
         if not relay.complete and relay.error is None:
             if relay.started:
                 tail += relay.fail(502, f"{provider.name}: upstream stream ended early", "broken_stream")

@@ -93,6 +93,7 @@ class Relay:
         "events",
         "_opened",
         "sent",
+        "finished",
     )
 
     def __init__(self, pairing: Pairing, view: View, usage_rule: UsageRule = _as_reported) -> None:
@@ -110,6 +111,7 @@ class Relay:
         # the request body sent upstream (``Attempt.sent``), read only when an error comes: the output tokens it
         # asked for go with the error (``ir.StreamError.asked_output``) to restate an overflow's count
         self.sent = b""
+        self.finished = False  # ``end`` ran: the body's end was read (``finish``), its bytes given once
 
     @property
     def usage(self) -> ir.Usage | None:
@@ -177,18 +179,27 @@ class Relay:
         ends the client's stream with ``fail``."""
         raise NotImplementedError
 
+    def end(self) -> bytes:
+        """``finish``, once: the client's bytes of the body's end; b"" when it has run (``Proxy.until_committed``
+        reads the end of a body that ended inside its last event before the first token, and ``Proxy._pump``
+        ends the answer after it)."""
+        if self.finished:
+            return b""
+        self.finished = True
+        return self.finish()
+
+    @property
+    def inside_event(self) -> bool:
+        """The body so far ends inside an event whose lines came whole: its blank line not read, or its last line's
+        break (``SSEDecoder.ends_whole``: a whole JSON text). False between events and inside a line cut short (half
+        a JSON text: a body that stops there was cut off, ``finish``'s broken stream)."""
+        sse = self._sse
+        return not sse.at_boundary and (not sse.mid_line or sse.ends_whole)
+
     def keepalive(self) -> bytes:
         """What the client gets while the upstream is silent: its format's keep-alive, only between two
         events (never inside one the upstream has half sent)."""
         return self.pairing.client.keepalive if self._sse.at_boundary else b""
-
-    @property
-    def in_whole_line(self) -> bool:
-        """What was fed ends inside a line that is whole but for its line break (``SSEDecoder.ends_whole``: a
-        ``data`` line, or llama.cpp's ``error`` line, making its event's JSON whole): a body that ends here ended
-        right after its last event, which is read as if its blank line had come (``Proxy.until_committed``)."""
-        sse = self._sse
-        return sse.mid_line and sse.ends_whole
 
     def resume(self, opening: Opening) -> None:
         """This relay continues a client stream begun for an earlier route that failed before its first
