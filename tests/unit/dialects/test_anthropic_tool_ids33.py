@@ -1,9 +1,10 @@
-"""bug33b variants 04n/04o: a tool loop begun on another provider whose call ids Anthropic's pattern refuses.
+"""bug33b variants 04n/04o/04p: a tool loop begun on another provider whose call ids Anthropic's pattern refuses.
 
 Moonshot's Kimi K2 names its calls ``functions.<name>:<n>``. Claude Code gets that id in its ``tool_use`` block and
 sends it back, in ``tool_use.id`` and ``tool_result.tool_use_id``, when the conversation moves to Claude; Anthropic
 refuses any id outside ``^[a-zA-Z0-9_-]+$`` (400 "String should match pattern"). ``strip_for_anthropic`` (run on
-the passthrough path too) gives both the same id in the pattern, as the chat translator does.
+the passthrough path too) gives both the same id in the pattern, as the chat translator does; for Claude on
+OpenRouter's chat wire ``openai_compat.claude_tool_ids`` does the same to ``tool_calls[].id`` / ``tool_call_id``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from services.gateway.dialects._anthropic_wire import anthropic_tool_id
 from services.gateway.dialects._minted import strip_for_anthropic
 from services.gateway.dialects.translate_request import Target, chat_to_anthropic
+from services.gateway.providers.openai_compat import claude_tool_ids
 
 PATTERN = re.compile(r"^[a-zA-Z0-9_-]+$")
 SONNET = Target(model="claude-sonnet-4-5", max_output_tokens=64000)
@@ -97,3 +99,45 @@ def test_anthropic_tool_id() -> None:
     assert anthropic_tool_id("functions.get weather:12") == "functions_get_weather_12"
     same = "toolu_01"
     assert anthropic_tool_id(same) is same
+
+
+def _chat_loop(call_id: str) -> dict[str, Any]:
+    return {
+        "model": "anthropic/claude-sonnet-4.5",
+        "messages": [
+            {"role": "user", "content": "Weather in Paris?"},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {"id": call_id, "type": "function", "function": {"name": "weather", "arguments": "{}"}},
+                    {
+                        "id": "toolu_01ok",
+                        "type": "function",
+                        "function": {"name": "weather", "arguments": "{}"},
+                    },
+                ],
+            },
+            {"role": "tool", "tool_call_id": call_id, "content": "Sunny"},
+            {"role": "tool", "tool_call_id": "toolu_01ok", "content": "Rainy"},
+        ],
+    }
+
+
+def test_claude_on_openrouter_gets_call_ids_in_anthropics_pattern() -> None:
+    """bug33b variant 04p: OpenRouter hands the ids to Anthropic as they are (tailcallhq/forgecode#1142)."""
+    body = _chat_loop("functions.weather:0")
+    client_messages = body["messages"]
+    assert claude_tool_ids(body) is True
+    calls = body["messages"][1]["tool_calls"]
+    assert [c["id"] for c in calls] == ["functions_weather_0", "toolu_01ok"]
+    assert [m["tool_call_id"] for m in body["messages"][2:]] == ["functions_weather_0", "toolu_01ok"]
+    assert client_messages == _chat_loop("functions.weather:0")["messages"]  # copies, the client's list kept
+    assert body["messages"][3] is client_messages[3]  # an untouched message is not copied
+
+
+def test_claude_on_openrouter_ids_in_the_pattern_change_nothing() -> None:
+    body = _chat_loop("call_abc123")
+    messages = body["messages"]
+    assert claude_tool_ids(body) is False
+    assert body["messages"] is messages
