@@ -15,7 +15,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from services.gateway.dialects._anthropic_wire import SYNTHETIC_SIGNATURE, anthropic_tool_id
+from services.gateway.dialects._anthropic_wire import (
+    SYNTHETIC_SIGNATURE,
+    anthropic_takes_id,
+    anthropic_tool_id,
+)
 from services.gateway.dialects._call_signature import MARK, plain_block, plain_item
 from services.gateway.dialects._claude_details import claude_free
 from services.gateway.dialects._responses_opaque import decode_compaction
@@ -162,8 +166,8 @@ def _touched(block: Any) -> bool:
         if not isinstance(call_id, str):
             return False
         if MARK in call_id:
-            return plain_block(block) is not block or anthropic_tool_id(call_id) is not call_id
-        return anthropic_tool_id(call_id) is not call_id
+            return plain_block(block) is not block or not anthropic_takes_id(call_id)
+        return not anthropic_takes_id(call_id)
     return False
 
 

@@ -13,7 +13,7 @@ import copy
 import re
 from typing import Any
 
-from services.gateway.dialects._anthropic_wire import anthropic_tool_id
+from services.gateway.dialects._anthropic_wire import anthropic_takes_id, anthropic_tool_id
 from services.gateway.dialects._minted import strip_for_anthropic
 from services.gateway.dialects.translate_request import Target, chat_to_anthropic
 from services.gateway.providers.openai_compat import claude_tool_ids
@@ -141,3 +141,20 @@ def test_claude_on_openrouter_ids_in_the_pattern_change_nothing() -> None:
     messages = body["messages"]
     assert claude_tool_ids(body) is False
     assert body["messages"] is messages
+
+
+def test_anthropic_takes_id_is_the_pattern() -> None:
+    for call_id in (
+        "toolu_01A",
+        "call-x_Y9",
+        "functions.weather:0",
+        "",
+        "é",
+        "a b",
+        "ａ",
+        "٣",
+        "_-",
+        "x\n",
+        "ß",
+    ):
+        assert anthropic_takes_id(call_id) is bool(re.fullmatch(r"[a-zA-Z0-9_-]+", call_id)), call_id
