@@ -40,9 +40,8 @@ def anthropic_tool_id(call_id: str) -> str:
 
 
 def anthropic_takes_id(call_id: str) -> bool:
-    """Whether ``call_id`` matches ``^[a-zA-Z0-9_-]+$`` (``anthropic_tool_id``). String methods, not a regular
-    expression: every tool block of every turn of a passthrough request is asked (about a tenth of the
-    instructions of a ``fullmatch``)."""
+    """Whether ``call_id`` matches ``^[a-zA-Z0-9_-]+$`` (``anthropic_tool_id``; no line break allowed at its end,
+    unlike Python's ``$``)."""
     return call_id.isascii() and call_id.replace("-", "a").replace("_", "a").isalnum()
 
 
