@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import Any, get_args
 
@@ -25,6 +26,23 @@ ERROR_STATUS: dict[str, int] = {
 # A thinking block must end with a signature; when the upstream is not Anthropic there is none, so the
 # gateway closes the block with this marker (it cannot be verified by Anthropic, and is not meant to be).
 SYNTHETIC_SIGNATURE = "ekai-gateway-synthetic-signature"
+
+_TOOL_ID_BAD_CHARS = re.compile(r"[^a-zA-Z0-9_-]")
+
+
+def anthropic_tool_id(call_id: str) -> str:
+    """``call_id`` as Anthropic takes a ``tool_use.id`` / ``tool_result.tool_use_id``: the pattern
+    ``^[a-zA-Z0-9_-]+$`` (Messages API reference, ``tool_use.id``; else 400 "String should match pattern"),
+    each other character turned into ``_``. Other providers' ids need not match it: Moonshot's Kimi K2 names its
+    calls ``functions.<name>:<n>`` (Kimi K2 tool-calling guide). Pure and deterministic, so a call and its result
+    map to the same id on every turn; an id that matches comes back as it is (the same object)."""
+    return call_id if anthropic_takes_id(call_id) else _TOOL_ID_BAD_CHARS.sub("_", call_id)
+
+
+def anthropic_takes_id(call_id: str) -> bool:
+    """Whether ``call_id`` matches ``^[a-zA-Z0-9_-]+$`` (``anthropic_tool_id``; no line break allowed at its end,
+    unlike Python's ``$``)."""
+    return call_id.isascii() and call_id.replace("-", "a").replace("_", "a").isalnum()
 
 
 def _int(value: Any) -> int:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from services.gateway.dialects._anthropic_wire import anthropic_tool_id
 from services.gateway.dialects._claude_details import blocks_of_details, details_of_thinking_blocks
 from services.gateway.dialects._prompt_cache import (
     EPHEMERAL,
@@ -42,7 +42,6 @@ _EFFORTS = {
     "max": "max",
 }
 _MIN_THINKING_BUDGET = 1024
-_ID_BAD_CHARS = re.compile(r"[^a-zA-Z0-9_-]")
 _JSON_OBJECT_INSTRUCTION = "Respond with a single valid JSON object and nothing else."
 
 
@@ -140,7 +139,7 @@ def _system_block(content: Any) -> dict[str, Any] | None:
 
 def _tool_id(raw: Any, fallback: str) -> str:
     # Anthropic ids must match [a-zA-Z0-9_-]+; some OpenAI-compatible models use "functions.name:0".
-    return _ID_BAD_CHARS.sub("_", raw) if isinstance(raw, str) and raw else fallback
+    return anthropic_tool_id(raw) if isinstance(raw, str) and raw else fallback
 
 
 def _tool_use(call: dict[str, Any], fallback_id: str) -> dict[str, Any] | None:

@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from services.gateway.dialects._anthropic_wire import SYNTHETIC_SIGNATURE
+from services.gateway.dialects._anthropic_wire import SYNTHETIC_SIGNATURE, anthropic_tool_id
 from services.gateway.dialects._call_signature import chat_signature, details_entry
 from services.gateway.dialects._minted import MINTED_PREFIX
 from services.gateway.dialects._prompt_cache import (
@@ -441,6 +441,44 @@ def no_reasoning_for_unsigned_tool_turn(body: dict[str, Any]) -> bool:
     return True
 
 
+def claude_tool_ids(body: dict[str, Any]) -> bool:
+    """Claude on OpenRouter: tool call ids outside Anthropic's pattern (``tool_calls[].id`` and a tool message's
+    ``tool_call_id``, as another provider made them: Kimi K2's ``functions.weather:0``) with those characters as
+    ``_`` (``anthropic_tool_id``, the rule of ``_minted.strip_for_anthropic`` on the Anthropic wire). OpenRouter
+    hands them to Anthropic as they are and relays its refusal: 400 "Provider returned error", ``metadata.raw``
+    "messages.5.content.0.tool_use.id: String should match pattern '^[a-zA-Z0-9_-]+$'" (tailcallhq/forgecode#1142;
+    bug33b variant 04p). Changed messages are copies (``body["messages"]`` a new list); True if any changed."""
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        return False
+    out: list[Any] = []
+    changed = False
+    for msg in messages:
+        fixed = _claude_ids_of(msg) if isinstance(msg, dict) else msg
+        changed = changed or fixed is not msg
+        out.append(fixed)
+    if changed:
+        body["messages"] = out
+    return changed
+
+
+def _claude_ids_of(msg: dict[str, Any]) -> dict[str, Any]:
+    """``msg`` with its call ids in Anthropic's pattern: itself when they already are, else a copy."""
+    call_id = msg.get("tool_call_id")
+    if isinstance(call_id, str) and (plain := anthropic_tool_id(call_id)) is not call_id:
+        msg = {**msg, "tool_call_id": plain}
+    calls = msg.get("tool_calls")
+    if not isinstance(calls, list):
+        return msg
+    fixed = [
+        {**c, "id": anthropic_tool_id(c["id"])}
+        if isinstance(c, dict) and isinstance(c.get("id"), str) and anthropic_tool_id(c["id"]) is not c["id"]
+        else c
+        for c in calls
+    ]
+    return msg if all(a is b for a, b in zip(fixed, calls, strict=True)) else {**msg, "tool_calls": fixed}
+
+
 # OpenRouter's ``reasoning_details[].format`` for Claude's thinking (OpenRouter docs, "Reasoning Tokens",
 # reasoning_details array structure: "unknown", "openai-responses-v1", "xai-responses-v1",
 # "anthropic-claude-v1", "google-gemini-v1")
@@ -488,6 +526,7 @@ class OpenRouterProvider(OpenAICompatProvider):
             and model.removeprefix("~").startswith("anthropic/")
         ):
             changed = no_reasoning_for_unsigned_tool_turn(body) or changed
+            changed = claude_tool_ids(body) or changed
         if wire == "openai_chat" and isinstance(model, str) and gemini_by_name(model):
             changed = signatures_into_details(body) or changed
         if wire == "openai_chat" and isinstance(model, str) and signs_tool_calls(model):
