@@ -691,6 +691,12 @@ class ResponsesStreamEncoder:
                 # when compacting: its text goes to the summary)
                 item.text.append(d.text)
                 return self._text_delta(item, d.text)
+        elif type(d) is Finish:
+            if self._started and not self._closed and self._finish is None:
+                # the stop reason of a started response (``_content``'s, without the calls before it: ``_start``
+                # has nothing to write, nothing follows a stop reason)
+                self._finish = d
+                return self._close_item()
         elif type(d) is ToolArgsDelta:
             item = self._open
             if item is not None and item.kind == "function_call" and item.tool == d.index and d.fragment:
@@ -775,6 +781,12 @@ class ResponsesStreamEncoder:
         if not self._frames:
             return b""
         head = item.delta_head
+        if (
+            self._seq <= 256
+        ):  # the numbers from the table (a ``%d`` a frame: ~200 instructions more, session 33)
+            return b"".join(
+                [_TEXT_DELTA_BODY_NUMBERED % (_NUMS[seq + i], head, body) for i, body in enumerate(bodies)]
+            )
         return b"".join([_TEXT_DELTA_BODY % (seq + i, head, body) for i, body in enumerate(bodies)])
 
     def finish(self) -> bytes:
@@ -845,13 +857,21 @@ class ResponsesStreamEncoder:
         if not self._frames:
             return b""
         seq, self._seq = self._seq, self._seq + 2
-        return _MESSAGE_OPENING % (seq, item.index, ident, seq + 1, ident, item.index)
+        index = item.index
+        if seq > 254 or index > 255:
+            return _MESSAGE_OPENING % (seq, index, ident, seq + 1, ident, index)
+        at, p = _NUMS[index], _OPENING_PIECES  # (the pieces joined: see ``_message_closing``)
+        return b"".join(
+            (p[0], _NUMS[seq], p[1], at, p[2], ident, p[3], _NUMS[seq + 1], p[4], ident, p[5], at, p[6])
+        )
 
     def _text_delta(self, item: _OutItem, text: str) -> bytes:
         """The usual frame, an ``output_text.delta`` of the open message, written directly."""
         seq, self._seq = self._seq, self._seq + 1
         if not self._frames:
             return b""
+        if seq < 256:
+            return _TEXT_DELTA_NUMBERED % (_NUMS[seq], item.delta_head, orjson.dumps(text))
         return _TEXT_DELTA % (seq, item.delta_head, orjson.dumps(text))
 
     def _reasoning_text(self, text: str) -> bytes:
@@ -1270,14 +1290,18 @@ _MESSAGE_CLOSING = (
     b'event: response.output_item.done\ndata: {"type":"response.output_item.done","sequence_number":%d,'
     b'"output_index":%d,"item":%b}\n\n'
 )
-# (``_MESSAGE_CLOSING`` split at its eleven values: ``_message_closing``)
+# (``_MESSAGE_CLOSING`` and ``_MESSAGE_OPENING`` split at their values: ``_message_closing``, ``_message_opening``)
 _CLOSING_PIECES = tuple(re.split(rb"%[bd]", _MESSAGE_CLOSING))
+_OPENING_PIECES = tuple(re.split(rb"%[bd]", _MESSAGE_OPENING))
 _TEXT_DELTA = (
     b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta","sequence_number":%d'
     b'%b%b,"logprobs":[]}\n\n'
 )
 # ... given the body of the delta's JSON string (``text_frames``): the quotes in the template
 _TEXT_DELTA_BODY = _TEXT_DELTA.replace(b'%b%b,"logprobs"', b'%b"%b","logprobs"')
+# ... their sequence number's digits given (``_NUMS``)
+_TEXT_DELTA_NUMBERED = _TEXT_DELTA.replace(b"%d", b"%b")
+_TEXT_DELTA_BODY_NUMBERED = _TEXT_DELTA_BODY.replace(b"%d", b"%b")
 # ``_frame``'s bytes of a function call's arguments delta (sequence number, ``_OutItem.delta_head``, the fragment)
 _ARGS_DELTA = (
     b"event: response.function_call_arguments.delta\n"
