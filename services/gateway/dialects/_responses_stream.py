@@ -1313,7 +1313,7 @@ def _objects(output: list[dict[str, Any] | _Said]) -> list[dict[str, Any]]:
     """The output items' objects: each one's, a message's (``_Said``) made as ``_frame`` writes it (``_MESSAGE_ITEM``)."""
     return [
         item
-        if type(item) is dict
+        if isinstance(item, dict)
         else {
             "id": item[0],
             "type": "message",
