@@ -567,6 +567,9 @@ def _hex4(text: str) -> int | None:
 
 
 OpenKind = Literal["reasoning", "message", "function_call", "custom_tool_call"]
+# A message item closed: its id, status and text (``ResponsesStreamEncoder._output``), its object made only when
+# read (``_objects``)
+_Said = tuple[str, str, str]
 
 
 @dataclass(slots=True)
@@ -619,7 +622,6 @@ class ResponsesStreamEncoder:
         self.view = view
         self.response_id = response_id
         self._frames = frames
-        self.created_at = int(time.time())
         self._seq = 0
         # the last usage update, its usage read only when written (``UsageUpdate.later``: session 22)
         self._update: UsageUpdate | None = None
@@ -627,18 +629,42 @@ class ResponsesStreamEncoder:
         self._started = False
         self._closed = False
         self._open: _OutItem | None = None
-        self._output: list[dict[str, Any]] = []
+        # the output items closed, in order: each one's object, or a message's parts (``_Said``: its object made
+        # only when read, ``_objects``; a stream's frames write it from a template: session 33)
+        self._output: list[dict[str, Any] | _Said] = []
         self._count = 0  # output items started
         self._summary: list[str] = []  # compaction summary text
         self._call_ids: set[str] = set()
         # the Response object of the terminal event (``final``), or what makes it when first read
         self._final: dict[str, Any] | None = None
-        self._final_parts: tuple[list[dict[str, Any]], Usage] | None = None
+        self._final_parts: tuple[list[dict[str, Any] | _Said], Usage] | None = None
         # the JSON of the response's id and model as ``_start`` wrote them (``_completed`` writes them again)
         self._heads: tuple[bytes, bytes] | None = None
         # the JSON of each output item as its ``output_item.done`` frame wrote it, while every item's is known
         # (a message's: ``_message_closing``); ``_completed`` joins them instead of serialising ``_output`` again
         self._output_json: list[bytes] = []
+        # What the frames need of the request alone, made here (a stream's encoder is made in its upstream's wait,
+        # ``waiting``; session 33): the model's JSON, and the response object's bytes after its id as
+        # ``response.created``/``response.in_progress`` (``_opening_mid``/``_opening_end``: ``_start``) and
+        # ``response.completed`` (``_completed_mid``, up to its output) write them; b"" when no frame is written.
+        self._model_json = orjson.dumps(view.model) if frames else b""
+        self._opening_mid = self._opening_end = self._completed_mid = b""
+        self.created_at = int(time.time())
+
+    @property
+    def created_at(self) -> int:
+        """The response's ``created_at`` (Unix seconds): the encoder's making, or what a caller set (a test
+        pinning it); setting it makes the pieces that write it again."""
+        return self._created_at
+
+    @created_at.setter
+    def created_at(self, value: int) -> None:
+        self._created_at = value
+        if self._frames:
+            tail = _IN_PROGRESS_TAIL % (value, self._model_json)
+            self._opening_mid = tail + _OPENING_MID
+            self._opening_end = tail + b"}\n\n"
+            self._completed_mid = _COMPLETED_MID % (value, self._model_json)
 
     @property
     def final(self) -> dict[str, Any] | None:
@@ -651,7 +677,7 @@ class ResponsesStreamEncoder:
                 self.view.model,
                 self.created_at,
                 "completed",
-                output=output,
+                output=_objects(output),
                 usage=usage_to_responses(usage),
             )
         return self._final
@@ -665,6 +691,12 @@ class ResponsesStreamEncoder:
                 # when compacting: its text goes to the summary)
                 item.text.append(d.text)
                 return self._text_delta(item, d.text)
+        elif type(d) is Finish:
+            if self._started and not self._closed and self._finish is None:
+                # the stop reason of a started response (``_content``'s, without the calls before it: ``_start``
+                # has nothing to write, nothing follows a stop reason)
+                self._finish = d
+                return self._close_item()
         elif type(d) is ToolArgsDelta:
             item = self._open
             if item is not None and item.kind == "function_call" and item.tool == d.index and d.fragment:
@@ -749,6 +781,12 @@ class ResponsesStreamEncoder:
         if not self._frames:
             return b""
         head = item.delta_head
+        if (
+            self._seq <= 256
+        ):  # the numbers from the table (a ``%d`` a frame: ~200 instructions more, session 33)
+            return b"".join(
+                [_TEXT_DELTA_BODY_NUMBERED % (_NUMS[seq + i], head, body) for i, body in enumerate(bodies)]
+            )
         return b"".join([_TEXT_DELTA_BODY % (seq + i, head, body) for i, body in enumerate(bodies)])
 
     def finish(self) -> bytes:
@@ -819,13 +857,21 @@ class ResponsesStreamEncoder:
         if not self._frames:
             return b""
         seq, self._seq = self._seq, self._seq + 2
-        return _MESSAGE_OPENING % (seq, item.index, ident, seq + 1, ident, item.index)
+        index = item.index
+        if seq > 254 or index > 255:
+            return _MESSAGE_OPENING % (seq, index, ident, seq + 1, ident, index)
+        at, p = _NUMS[index], _OPENING_PIECES  # (the pieces joined: see ``_message_closing``)
+        return b"".join(
+            (p[0], _NUMS[seq], p[1], at, p[2], ident, p[3], _NUMS[seq + 1], p[4], ident, p[5], at, p[6])
+        )
 
     def _text_delta(self, item: _OutItem, text: str) -> bytes:
         """The usual frame, an ``output_text.delta`` of the open message, written directly."""
         seq, self._seq = self._seq, self._seq + 1
         if not self._frames:
             return b""
+        if seq < 256:
+            return _TEXT_DELTA_NUMBERED % (_NUMS[seq], item.delta_head, orjson.dumps(text))
         return _TEXT_DELTA % (seq, item.delta_head, orjson.dumps(text))
 
     def _reasoning_text(self, text: str) -> bytes:
@@ -968,10 +1014,7 @@ class ResponsesStreamEncoder:
         cut = self._finish is not None and self._finish.reason == "max_tokens"
         status = "incomplete" if cut else "completed"  # as OpenAI marks items cut by max_output_tokens
         if item.kind == "message":  # (a message has no namespace)
-            content = [_text_part(text)]
-            self._output.append(
-                {"id": item.id, "type": "message", "status": status, "content": content, "role": "assistant"}
-            )
+            self._output.append((item.id, status, text))  # (its object when read: ``_objects``)
             return self._message_closing(item, text, status)
         ref = {"item_id": item.id, "output_index": item.index}
         out = b""
@@ -1023,7 +1066,29 @@ class ResponsesStreamEncoder:
         done = _MESSAGE_ITEM % (ident, status.encode(), said)
         if len(self._output_json) == len(self._output) - 1:  # (the item is in ``_output`` already)
             self._output_json.append(done)
-        return _MESSAGE_CLOSING % (seq, ident, index, said, seq + 1, ident, index, said, seq + 2, index, done)
+        if seq > 252 or index > 255:
+            return _MESSAGE_CLOSING % (
+                seq,
+                ident,
+                index,
+                said,
+                seq + 1,
+                ident,
+                index,
+                said,
+                seq + 2,
+                index,
+                done,
+            )
+        # the template's pieces joined, the numbers from the table (a ``%`` of eleven values: ~1.5k instructions
+        # more, callgrind, session 33)
+        at, p = _NUMS[index], _CLOSING_PIECES
+        return b"".join(
+            (
+                p[0], _NUMS[seq], p[1], ident, p[2], at, p[3], said, p[4], _NUMS[seq + 1], p[5], ident,
+                p[6], at, p[7], said, p[8], _NUMS[seq + 2], p[9], at, p[10], done, p[11],
+            )
+        )  # fmt: skip
 
     def _compaction_item(self) -> bytes:
         index = self._count
@@ -1053,10 +1118,13 @@ class ResponsesStreamEncoder:
         if not self._frames:
             return b""
         # the same object twice, written once: what ``_frame`` makes of ``{"response": …}``, the object
-        # (``_response("in_progress", usage=False)``) from its template
-        ident, model = self._heads = orjson.dumps(self._id()), orjson.dumps(self.view.model)
-        response = _IN_PROGRESS_RESPONSE % (ident, self.created_at, model)
+        # (``_response("in_progress", usage=False)``) from its template; at sequence number 0 (a stream's own
+        # opening, not one ``opened`` took over) from the pieces made with the encoder, the id put between them
+        ident, model = self._heads = orjson.dumps(self._id()), self._model_json
         seq, self._seq = self._seq, self._seq + 2
+        if seq == 0:
+            return b"".join((_OPENING_HEAD, ident, self._opening_mid, ident, self._opening_end))
+        response = _IN_PROGRESS_RESPONSE % (ident, self.created_at, model)
         return _OPENING % (seq, response, seq + 1, response)
 
     def _fail(self, err: StreamError) -> bytes:
@@ -1080,7 +1148,7 @@ class ResponsesStreamEncoder:
             self.view.model,
             self.created_at,
             status,
-            output=list(self._output) if status != "in_progress" else [],
+            output=_objects(self._output) if status != "in_progress" else [],
             usage=usage_to_responses(Usage() if self._update is None else self._update.usage)
             if usage
             else None,
@@ -1102,28 +1170,17 @@ class ResponsesStreamEncoder:
         self._final_parts = (output, usage)
         seq, self._seq = self._seq, self._seq + 1
         heads = self._heads
-        ident, model = (
-            heads if heads is not None else (orjson.dumps(self._id()), orjson.dumps(self.view.model))
-        )
+        ident = heads[0] if heads is not None else orjson.dumps(self._id())
         done = self._output_json
-        items = b"[" + b",".join(done) + b"]" if len(done) == len(output) else orjson.dumps(output)
+        items = b"[" + b",".join(done) + b"]" if len(done) == len(output) else orjson.dumps(_objects(output))
         # ``orjson.dumps(usage_to_responses(usage))`` in the same format (``_USAGE``): every count an int
         # (``ir.Usage``; ``prompt_tokens``' sum written out, no property call)
         cached, writes, out = usage.cache_read_tokens, usage.cache_write_tokens, usage.output_tokens
         prompt = usage.input_tokens + cached + writes
-        return _COMPLETED % (
-            seq,
-            ident,
-            self.created_at,
-            model,
-            items,
-            prompt,
-            cached,
-            writes,
-            out,
-            usage.reasoning_tokens,
-            prompt + out,
-        )
+        counts = _COMPLETED_TAIL % (prompt, cached, writes, out, usage.reasoning_tokens, prompt + out)
+        # the pieces (``_COMPLETED``'s), the request's part made with the encoder (``_completed_mid``)
+        number = _NUMS[seq] if seq < 256 else b"%d" % seq
+        return b"".join((_COMPLETED_HEAD, number, _COMPLETED_ID, ident, self._completed_mid, items, counts))
 
     def _frame(self, kind: str, body: dict[str, Any]) -> bytes:
         """One event: ``encode_event(orjson.dumps(obj), event=kind)``, written directly (orjson writes no
@@ -1173,16 +1230,24 @@ _KEEPALIVE = encode_comment("keep-alive")
 _KEEPALIVE_EVENT = b'event: keepalive\ndata: {"type":"keepalive","sequence_number":%d}\n\n'
 # ``orjson.dumps(response_object(id, model, created_at, "in_progress", output=[], usage=None))`` (id, created_at,
 # model): the response object of ``response.created`` and ``response.in_progress``
-_IN_PROGRESS_RESPONSE = (
-    b'{"id":%b,"object":"response","created_at":%d,"status":"in_progress","error":null,'
+# (its bytes after the id: created_at, model)
+_IN_PROGRESS_TAIL = (
+    b',"object":"response","created_at":%d,"status":"in_progress","error":null,'
     b'"incomplete_details":null,"instructions":null,"metadata":{},"model":%b,"output":[],'
     b'"parallel_tool_calls":true,"tool_choice":"auto","tools":[],"usage":null}'
 )
+_IN_PROGRESS_RESPONSE = b'{"id":%b' + _IN_PROGRESS_TAIL
 _OPENING = (
     b'event: response.created\ndata: {"type":"response.created","sequence_number":%d,"response":%b}\n\n'
     b'event: response.in_progress\ndata: {"type":"response.in_progress","sequence_number":%d,"response":%b}'
     b"\n\n"
 )
+# ``_OPENING`` at sequence number 0 in pieces around the id's JSON (``ResponsesStreamEncoder._start``): its head to
+# the first id, then (after ``_IN_PROGRESS_TAIL``) from the first object's end to the second id
+_OPENING_HEAD = (
+    b'event: response.created\ndata: {"type":"response.created","sequence_number":0,"response":{"id":'
+)
+_OPENING_MID = b'}\n\nevent: response.in_progress\ndata: {"type":"response.in_progress","sequence_number":1,"response":{"id":'
 # ``orjson.dumps(usage_to_responses(u))`` up to its ``total_tokens`` (prompt, cached, cache writes, output, reasoning)
 _USAGE = (
     b'{"input_tokens":%d,"input_tokens_details":{"cached_tokens":%d,"cache_write_tokens":%d},"output_tokens":%d,'
@@ -1191,12 +1256,21 @@ _USAGE = (
 # ``_frame``'s bytes of ``response.completed`` (sequence number, id, created_at, model, output, then the usage's five
 # counts and its total, ``_USAGE``'s): the object of ``response_object(id, model, created_at, "completed", output=…,
 # usage=…)``, one format (the usage not written first and copied in: ~1k instructions a stream, callgrind)
-_COMPLETED = (
-    b'event: response.completed\ndata: {"type":"response.completed","sequence_number":%d,"response":{"id":%b,'
-    b'"object":"response","created_at":%d,"status":"completed","error":null,"incomplete_details":null,'
-    b'"instructions":null,"metadata":{},"model":%b,"output":%b,"parallel_tool_calls":true,'
-    b'"tool_choice":"auto","tools":[],"usage":' + _USAGE + b"%d}}}\n\n"
+# (in pieces, ``_completed``: its head to the sequence number, then to the id, ``_COMPLETED_MID`` from the id to the
+# output (created_at, model), ``_COMPLETED_TAIL`` after it: the usage's counts)
+_COMPLETED_HEAD = b'event: response.completed\ndata: {"type":"response.completed","sequence_number":'
+_COMPLETED_ID = b',"response":{"id":'
+_COMPLETED_MID = (
+    b',"object":"response","created_at":%d,"status":"completed","error":null,"incomplete_details":null,'
+    b'"instructions":null,"metadata":{},"model":%b,"output":'
 )
+_COMPLETED_TAIL = (
+    b',"parallel_tool_calls":true,"tool_choice":"auto","tools":[],"usage":' + _USAGE + b"%d}}}\n\n"
+)
+_COMPLETED = _COMPLETED_HEAD + b"%d" + _COMPLETED_ID + b"%b" + _COMPLETED_MID + b"%b" + _COMPLETED_TAIL
+# the decimal digits of the numbers a frame's template writes most (sequence numbers, output indexes): a table's
+# bytes put in by a join where a ``%d`` makes a str and copies it (callgrind, session 33)
+_NUMS = tuple(b"%d" % i for i in range(256))
 # ``_frame``'s bytes for a message item's opening and closing frames (see ``_message_opening``/``_closing``)
 _TEXT_PART = b'{"type":"output_text","annotations":[],"logprobs":[],"text":%b}'
 _MESSAGE_OPENING = (
@@ -1216,17 +1290,39 @@ _MESSAGE_CLOSING = (
     b'event: response.output_item.done\ndata: {"type":"response.output_item.done","sequence_number":%d,'
     b'"output_index":%d,"item":%b}\n\n'
 )
+# (``_MESSAGE_CLOSING`` and ``_MESSAGE_OPENING`` split at their values: ``_message_closing``, ``_message_opening``)
+_CLOSING_PIECES = tuple(re.split(rb"%[bd]", _MESSAGE_CLOSING))
+_OPENING_PIECES = tuple(re.split(rb"%[bd]", _MESSAGE_OPENING))
 _TEXT_DELTA = (
     b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta","sequence_number":%d'
     b'%b%b,"logprobs":[]}\n\n'
 )
 # ... given the body of the delta's JSON string (``text_frames``): the quotes in the template
 _TEXT_DELTA_BODY = _TEXT_DELTA.replace(b'%b%b,"logprobs"', b'%b"%b","logprobs"')
+# ... their sequence number's digits given (``_NUMS``)
+_TEXT_DELTA_NUMBERED = _TEXT_DELTA.replace(b"%d", b"%b")
+_TEXT_DELTA_BODY_NUMBERED = _TEXT_DELTA_BODY.replace(b"%d", b"%b")
 # ``_frame``'s bytes of a function call's arguments delta (sequence number, ``_OutItem.delta_head``, the fragment)
 _ARGS_DELTA = (
     b"event: response.function_call_arguments.delta\n"
     b'data: {"type":"response.function_call_arguments.delta","sequence_number":%d%b%b}\n\n'
 )
+
+
+def _objects(output: list[dict[str, Any] | _Said]) -> list[dict[str, Any]]:
+    """The output items' objects: each one's, a message's (``_Said``) made as ``_frame`` writes it (``_MESSAGE_ITEM``)."""
+    return [
+        item
+        if isinstance(item, dict)
+        else {
+            "id": item[0],
+            "type": "message",
+            "status": item[1],
+            "content": [_text_part(item[2])],
+            "role": "assistant",
+        }
+        for item in output
+    ]
 
 
 def _text_part(text: str) -> dict[str, Any]:
