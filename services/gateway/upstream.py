@@ -439,12 +439,16 @@ class UpstreamClient:
         body = resp.error_body
         if body is None:
             body = await self._error_bytes(resp)
+        read = len(body)
         body = unframed_error_body(provider.scrub(body.decode("utf-8", errors="replace")).encode())
         message, etype = parse_upstream_error(body)
-        if not resp.content.is_eof():  # cut at a bound, or broken: what the client is told says so
-            message = (
-                f"{message} ({provider.name}: its error body did not end within {self._error_bound_s():g}s)"
+        if not resp.content.is_eof():  # cut at a bound, or broken: what the client is told says which
+            cut = (
+                f"its error body passed {ERROR_BODY_LIMIT} bytes, the rest not read"
+                if read >= ERROR_BODY_LIMIT
+                else f"its error body did not end within {self._error_bound_s():g}s"
             )
+            message = f"{message} ({provider.name}: {cut})"
         headers = relayed_headers(resp.headers)  # a proxy's prefixed copies of the provider's retry headers
         return UpstreamError(
             resp.status,

@@ -12,7 +12,7 @@ import orjson
 from multidict import CIMultiDict
 
 from services.gateway.providers.base import Provider
-from services.gateway.upstream import UpstreamClient, read_error_body
+from services.gateway.upstream import ERROR_BODY_LIMIT, UpstreamClient, read_error_body
 from tests.unit.test_upstream_chunks import body
 
 PROVIDER = Provider("p", "http://127.0.0.1:9", "sk-secret-key")
@@ -92,3 +92,18 @@ async def test_what_came_before_a_stall_is_kept() -> None:
     assert err.status == 429
     assert "Rate limit" in str(err.message) and "did not end" in str(err.message)
     assert answer.closed  # the rest is not read: the connection is not kept waiting on it
+
+
+async def test_a_body_past_the_size_bound_says_so_not_a_wait() -> None:
+    """A body cut at ``ERROR_BODY_LIMIT`` (a 422 echoing a large input) is told as cut at its size, not as a body
+    that did not end in time (session 33's final read: the time bound's words for both)."""
+    reader, _ = body()
+    head = b'{"error": {"message": "input too large", "input": "'
+    reader.feed_data(head + b"x" * ERROR_BODY_LIMIT)  # more than the bound, and not ended
+    client = UpstreamClient(None, 5, 60.0, 0.0)  # type: ignore[arg-type]
+    answer = _Answer(422, reader)
+    err = await client.error_from(answer, PROVIDER)  # type: ignore[arg-type]
+    assert err.status == 422
+    assert f"passed {ERROR_BODY_LIMIT} bytes" in str(err.message)
+    assert "did not end within" not in str(err.message)
+    assert answer.closed
