@@ -781,9 +781,8 @@ class ResponsesStreamEncoder:
         if not self._frames:
             return b""
         head = item.delta_head
-        if (
-            self._seq <= 256
-        ):  # the numbers from the table (a ``%d`` a frame: ~200 instructions more, session 33)
+        # the numbers from the table while the last is in it (a ``%d`` a frame: ~200 instructions more, session 33)
+        if self._seq <= len(_NUMS):
             return b"".join(
                 [_TEXT_DELTA_BODY_NUMBERED % (_NUMS[seq + i], head, body) for i, body in enumerate(bodies)]
             )
