@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import signal
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ def test_the_dashboard_says_where_it_runs_once(tmp_path: Path) -> None:
         wait_until(lambda: dashboard.proc.poll() is not None or http_ok(url), 60)
         assert dashboard.proc.poll() is None, dashboard.log()
     finally:
-        assert dashboard.stop() in (0, -15), dashboard.log()
+        assert dashboard.stop() == 0, dashboard.log()
     log = dashboard.log()
     assert log.count("Dash is running on") == 1, log
     assert f"Dash is running on {url}" in log, log
@@ -93,3 +94,26 @@ def test_a_sigterm_while_it_starts_exits_0_without_a_traceback(tmp_path: Path) -
     log = dashboard.log()
     assert "Dash is running on" not in log, log  # it was stopped while starting, not while serving
     assert "Traceback" not in log, log
+
+
+@pytest.mark.parametrize("gap_s", [0.0, 0.01, 0.05, 0.2])
+def test_ctrl_c_then_honchos_sigterm_while_a_view_is_computed_exits_0(tmp_path: Path, gap_s: float) -> None:
+    """``make run``'s Ctrl-C: SIGINT reaches the whole process group, and honcho sends SIGTERM at once after it.
+    The page was just served, so a prefetch thread computes its first view. Before: the second signal found the
+    default action again while the interpreter finalized (``dashboard.1 stopped (rc=-15)``), or finalizing under
+    the running prefetch aborted the process (``terminate called without an active exception``, rc=-6; session 33's
+    CI run). Each gap between the two signals is one way they meet."""
+    env = base_env(tmp_path)
+    dashboard = start("dashboard", "services.dashboard", env, tmp_path)
+    url = f"http://127.0.0.1:{env['DASHBOARD_PORT']}/"
+    try:
+        wait_until(lambda: dashboard.proc.poll() is not None or http_ok(url), 60)
+        assert dashboard.proc.poll() is None, dashboard.log()
+        assert http_ok(url)  # GET / again: a prefetch runs as the signals come
+        dashboard.proc.send_signal(signal.SIGINT)
+        time.sleep(gap_s)
+    finally:
+        rc = dashboard.stop()
+    log = dashboard.log()
+    assert rc == 0, log
+    assert "Traceback" not in log and "terminate called" not in log, log

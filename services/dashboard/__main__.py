@@ -3,24 +3,54 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 from types import FrameType
+from typing import NoReturn
 
 
-def _stop(signum: int, frame: FrameType | None) -> None:
-    """SIGTERM (honcho's stop, a deploy): leave Werkzeug's serve loop as Ctrl-C does, so the process exits 0.
+class _Stop:
+    """SIGTERM (honcho's stop, a deploy) or SIGINT (Ctrl-C): leave Werkzeug's serve loop, once, so the process
+    exits 0.
 
     With the signal's default action the dashboard died of it (honcho: ``dashboard.1 stopped (rc=-15)``) while
-    the gateway and recorder said ``rc=0``; it holds nothing to drain (the ledger is read-only to it).
+    the gateway and recorder said ``rc=0``; it holds nothing to drain (the ledger is read-only to it). Only the
+    first signal raises: honcho's stop is two at once (Ctrl-C reaches the whole process group, then honcho sends
+    SIGTERM), and a second KeyboardInterrupt landing while the loop closes ended in a traceback.
     """
-    raise KeyboardInterrupt
+
+    def __init__(self) -> None:
+        self.stopping = False
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        if not self.stopping:
+            self.stopping = True
+            raise KeyboardInterrupt
+
+
+def _exit_now() -> NoReturn:
+    """Exit 0 without the interpreter's finalization, after flushing the logs and standard streams.
+
+    The threads still running (a prefetch of the page's first view started by the last ``GET /``, Werkzeug's
+    request threads) are daemon threads; finalizing the interpreter under them aborted the process
+    (``terminate called without an active exception``, rc=-6, when one sat in a C++ extension's frame) or let
+    a late SIGTERM find the default action again (rc=-15). Nothing here needs finalizing: the dashboard only
+    reads the ledger.
+    """
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(0)
 
 
 def _stop_before_serving(signum: int, frame: FrameType | None) -> None:
-    """SIGTERM while starting (Dash and pandas take a second or two to import): exit 0 at once, quietly.
+    """SIGTERM or SIGINT while starting (Dash and pandas take a second or two to import): exit 0 at once, quietly.
 
-    Werkzeug's loop is not running yet, so ``_stop``'s KeyboardInterrupt would end in a traceback; with the
+    Werkzeug's loop is not running yet, so ``_Stop``'s KeyboardInterrupt would end in a traceback; with the
     signal's default action the process died of it (``rc=-15``) where a stop after serving says ``rc=0``.
     """
     sys.exit(0)
@@ -29,6 +59,7 @@ def _stop_before_serving(signum: int, frame: FrameType | None) -> None:
 def main() -> None:
     """Read settings from the environment and serve until interrupted (SIGTERM or Ctrl-C: exit 0)."""
     signal.signal(signal.SIGTERM, _stop_before_serving)
+    signal.signal(signal.SIGINT, _stop_before_serving)
     # Imported after the handler: aiohttp (through the key file's and the port check's modules) alone takes
     # most of a second on a busy machine, a SIGTERM meanwhile killed the dashboard (rc=-15).
     from services.gateway.keys.keyfile import KeyFileError, load_keyring
@@ -92,8 +123,14 @@ def main() -> None:
         settings.dashboard_host,
         settings.dashboard_port,
     )
-    signal.signal(signal.SIGTERM, _stop)  # Werkzeug's serve_forever ends on KeyboardInterrupt: exit 0
-    app.run(host=settings.dashboard_host, port=settings.dashboard_port, debug=False)
+    stop = _Stop()  # Werkzeug's serve_forever ends on KeyboardInterrupt: exit 0
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        app.run(host=settings.dashboard_host, port=settings.dashboard_port, debug=False)
+    except KeyboardInterrupt:  # the signal came before Werkzeug's loop began (its banner, its socket)
+        pass
+    _exit_now()
 
 
 if __name__ == "__main__":
