@@ -9,7 +9,9 @@ For every path, in ``--rounds`` rounds, wrk (one thread, a Lua script posting th
 ``--duration`` seconds at 32 connections and at 1 against ``direct`` (the upstream call the gateway makes,
 sent straight to nginx), the floor and the gateway, back to back, the floor and the gateway always adjacent
 and each first in half the rounds (``PAIRED_ORDERS``); every timed run is primed (64 unmeasured requests, so
-that its upstream connections are open) and starts once every process is idle. LiteLLM gets
+that its upstream connections are open) and starts once every process is idle; every one-connection run,
+whichever its target, also once the recorder has acknowledged every event, is back at SCHED_IDLE and the
+machine is quiet (``Bench.settle_c1``, at most ``--c1-settle`` s, each wait in the round line). LiteLLM gets
 ``--litellm-requests`` requests at 32 connections from a Python client, all waited for (it is too slow for a
 short timed run), in the first ``--litellm-rounds`` rounds and only on the paths it answers correctly.
 Around each run the target's process tree CPU time is read from /proc (bench/load.py says how in-flight
@@ -34,7 +36,7 @@ Every round's numbers go to bench/results/table.json, the table as Markdown to b
 
     python bench/bench_table.py [--quick] [--rounds 4] [--duration 2] [--ttft 200] [--streams 1000]
                                 [--litellm-requests 64] [--litellm-rounds 2] [--no-litellm]
-                                [--paths SUBSTRING ...] [--workers N]
+                                [--paths SUBSTRING ...] [--workers N] [--c1-settle 10]
     python bench/bench_table.py --only-recorder [--recorder-rounds 6] [--duration 2] [--recorder-duration 1]
                                 (the recorder case alone, every round printed: r/s, gw CPU ms/req and
                                 the recorder's CPU ms/req while it runs, its writer process included)
@@ -69,15 +71,17 @@ if str(ROOT) not in sys.path:
 
 from bench import answers  # noqa: E402
 from bench.load import (  # noqa: E402
+    C1_SETTLE_S,
+    Settled,
     Target,
     Wrk,
     fixed_run,
     hold_streams,
-    normal_threads,
     post,
     prime,
     settle,
     ttft,
+    until_settled,
     wrong,
 )
 from bench.paths import PATHS, PathCase  # noqa: E402
@@ -221,6 +225,10 @@ class Bench:
     wrk: Wrk
     nginx: Nginx
     problems: list[str] = field(default_factory=list)
+    # the c1 runs' settle (``settle_c1``): the events the gateway under test holds unacknowledged (``queued``),
+    # and whether its recorder runs at SCHED_IDLE while it keeps up (its start-up line says ``idle``)
+    backlog: Callable[[], int] | None = None
+    recorder_idles: bool = False
 
     def expected(self, case: PathCase) -> str:
         name = case.upstream_path.removeprefix("/v1/") + (".sse" if case.stream else ".json")
@@ -248,6 +256,34 @@ class Bench:
         pids = [pid for t in targets for pid in t.pids() + (t.extra_pids() if t.extra_pids else [])]
         settle(pids)
 
+    def settle_c1(self, targets: list[Target], run: str) -> Settled:
+        """Before a one-connection run, whichever its target (the same wait for direct, the floor and the
+        gateway): wait, at most ``--c1-settle`` s, until the recorder has acknowledged every event the gateway
+        holds (``backlog``), every benchmark process and the machine are quiet and, when the recorder runs at
+        ``SCHED_IDLE`` while it keeps up, it is back there (``load.until_settled``); a warning naming ``run``
+        and what did not settle when the bound is hit (issue 13, session 34: a c1 figure taken while the
+        recorder drains the 32-connection run before it is not the gateway's)."""
+
+        def pids() -> list[int]:  # every benchmark process, the recorder's tree (its writer) too
+            return [pid for t in targets for pid in t.pids() + (t.extra_pids() if t.extra_pids else [])]
+
+        def recorders() -> list[int]:
+            return [pid for t in targets if t.extra_pids for pid in t.extra_pids()]
+
+        settled = until_settled(
+            pids,
+            self.args.c1_settle,
+            backlog=self.backlog,
+            idle_pids=recorders if self.recorder_idles else None,
+        )
+        if settled.unsettled:
+            print(
+                f"warning: c1 {run}: not settled after {settled.seconds:.1f} s ({', '.join(settled.unsettled)}): "
+                "started anyway",
+                flush=True,
+            )
+        return settled
+
     def run_path(self, case: PathCase, targets: list[Target], rnd: int) -> dict[str, Any]:
         """One round of one path: at 32 connections then at 1, ``direct``, the floor and the gateway back to
         back in this round's order (``PAIRED_ORDERS``: the floor and the gateway always adjacent, each first
@@ -263,7 +299,7 @@ class Bench:
                 if not t.serves(case) or (conns == 1 and t.name == "litellm"):
                     continue
                 path, body = self.request(t, case)
-                waited: float | None = None
+                settled: Settled | None = None
                 if t.name == "litellm":
                     self.quiet(targets)
                     run = fixed_run(t, case, self.args.litellm_requests, conns, self.key, self.expected(case))
@@ -271,13 +307,15 @@ class Bench:
                     refused = prime(t.url + path, body, conns, self.key)
                     if refused:
                         self.problems.append(f"{case.name}: {t.name} refused {refused} priming requests")
-                    self.quiet(targets)
-                    if conns == 1 and t.extra_pids and self.args.c1_after_idle > 0:
-                        waited = until_idle(t.extra_pids, self.args.c1_after_idle)
+                    if conns == 1 and self.args.c1_settle > 0:
+                        settled = self.settle_c1(targets, f"{case.name}: {t.name}")
+                    else:
+                        self.quiet(targets)
                     run = self.wrk.run(t, path, body, conns, self.args.duration)
                 out[f"{t.name}@{conns}"] = run.__dict__
-                if waited is not None:  # --c1-after-idle: how long the recorder took to be back (s)
-                    out[f"{t.name}@{conns}"]["recorder_idle_wait_s"] = waited
+                if settled is not None:  # how long this c1 run waited for the machine to settle (s)
+                    out[f"{t.name}@{conns}"]["settle_s"] = settled.seconds
+                    out[f"{t.name}@{conns}"]["unsettled"] = list(settled.unsettled)
                 if run.status_errors:
                     self.problems.append(
                         f"{case.name}: {t.name} answered {run.status_errors} non-2xx under load"
@@ -598,19 +636,6 @@ def only_recorder(args: argparse.Namespace, key: str) -> int:
     return 1 if bench.problems else 0
 
 
-def until_idle(pids: Callable[[], list[int]], limit_s: float) -> float:
-    """Wait until no thread of ``pids`` (the recorder) runs outside ``SCHED_IDLE`` (``load.normal_threads``),
-    at most ``limit_s``; returns the seconds waited. ``--c1-after-idle`` (session 31): the recorder raised by a
-    32-connection run that saturated the CPUs stays at normal priority for a calm of 1-60 s
-    (``services/recorder/priority.py``), and session 19 measured the one-connection p99 about 1 ms worse
-    with the recorder at normal priority: with this wait before each c1 run, a table says whether its bad
-    c1 rounds were that hangover (compare a run without it)."""
-    start = time.monotonic()
-    while normal_threads(pids())[0] and time.monotonic() - start < limit_s:
-        time.sleep(0.05)
-    return round(time.monotonic() - start, 2)
-
-
 def gateway_from(root: Path) -> None:
     """Start every gateway (``python -m services.gateway``) from the checkout ``root`` instead of this one."""
     import tests.procs as procs
@@ -679,12 +704,14 @@ def main() -> int:
     parser.add_argument("--peer-venv", type=Path, default=DEFAULT_PEER_VENV)
     parser.add_argument("--paths", nargs="*", help="only the paths whose name contains one of these")
     parser.add_argument(
-        "--c1-after-idle",
+        "--c1-settle",
         type=float,
-        default=0.0,
+        default=C1_SETTLE_S,
         metavar="SECONDS",
-        help="before each one-connection run of a target with a recorder, wait up to this long for the recorder"
-        " to be back at SCHED_IDLE (0: no wait, the method as before; session 31)",
+        help="before each one-connection run (direct, floor, gateway alike) wait at most this long until the "
+        "recorder has acknowledged every event, is back at SCHED_IDLE, and our processes and the machine are "
+        f"quiet (load.until_settled; {C1_SETTLE_S:g}; 0: only the processes' quiet, the method before "
+        "session 34)",
     )
     parser.add_argument(
         "--gateway-root",
@@ -747,6 +774,8 @@ def main() -> int:
             providers = {"openai": nginx.url + "/v1", "anthropic": nginx.url}
             with stack(main_dir, providers, **STACK_ENV, GATEWAY_WORKERS=str(args.workers)) as st:
                 gw_pid, rec_pid = st.services["gateway"].proc.pid, st.services["recorder"].proc.pid
+                bench.backlog = functools.partial(queued, st)
+                bench.recorder_idles = recorder_priority(st.services["recorder"].log()).startswith("idle")
                 fl = floor
                 targets = [
                     Target("direct", nginx.url, nginx.pids),
@@ -904,6 +933,25 @@ def report(
     for note in notes:
         print(f"note: {note}")
     print(f"note: the recorder's priority (RECORDER_PRIORITY, as it logged it): {rec.get('priority')}")
+    waits = [
+        run["settle_s"]
+        for p in results["paths"]
+        for r in p["rounds"]
+        for run in r.values()
+        if isinstance(run, dict) and run.get("settle_s") is not None
+    ]
+    bound_hit = sum(
+        1
+        for p in results["paths"]
+        for r in p["rounds"]
+        for run in r.values()
+        if isinstance(run, dict) and run.get("unsettled")
+    )
+    if waits:  # ``Bench.settle_c1`` (session 34)
+        print(
+            f"c1 settle: {sum(waits):.0f} s over {len(waits)} one-connection runs ({sum(waits) / seconds:.0%} of the "
+            f"run; median {statistics.median(waits):.2f} s, max {max(waits):.1f} s; {bound_hit} hit --c1-settle)"
+        )
     print(
         f"ledger: {results['ledger']['rows']} rows for {results['ledger']['gateway_completed']} requests "
         f"the gateway completed; {seconds:.0f} s in all; load average at the end "

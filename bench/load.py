@@ -204,6 +204,89 @@ def settle(pids: list[int], quiet_ms: float = 2.0, limit_s: float = 5.0) -> None
         last = now
 
 
+def machine_busy_ms() -> float | None:
+    """Every CPU's busy time so far, in ms: ``user + nice + system + irq + softirq + steal`` of ``/proc/stat``'s
+    ``cpu`` line (proc(5); idle and iowait are not busy), counted in clock ticks (10 ms at USER_HZ 100). None
+    where there is no ``/proc``."""
+    try:
+        cpu = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    return (sum(cpu) - cpu[3] - cpu[4]) * _TICK_MS
+
+
+# ``until_settled``'s defaults: a window of 100 ms is settled when the benchmark's processes used under 2 ms of
+# CPU in it (``settle``'s rule) and every CPU together under 15 ms (0.15 of one CPU: one 10 ms clock tick
+# passes, two do not); the c1 runs wait for it at most ``C1_SETTLE_S``.
+SETTLE_WINDOW_S = 0.1
+MACHINE_QUIET_SHARE = 0.15
+C1_SETTLE_S = 10.0
+
+
+@dataclass(frozen=True)
+class Settled:
+    """How long ``until_settled`` waited (``seconds``), and what was still unsettled when it gave up at its
+    bound (``unsettled``: empty when everything settled; the names are ``until_settled``'s)."""
+
+    seconds: float
+    unsettled: tuple[str, ...] = ()
+
+
+def until_settled(
+    pids: Callable[[], list[int]],
+    limit_s: float,
+    *,
+    backlog: Callable[[], int] | None = None,
+    idle_pids: Callable[[], list[int]] | None = None,
+    quiet_ms: float = 2.0,
+    machine_share: float | None = MACHINE_QUIET_SHARE,
+    window_s: float = SETTLE_WINDOW_S,
+) -> Settled:
+    """Wait, at most ``limit_s`` seconds, until what the previous run left behind is done (issue 13, session 34:
+    the bench's c1 runs start on a settled machine). Settled, all in one window of ``window_s``:
+
+    * ``backlog``: ``backlog()`` (the events the gateway holds that the recorder has not acknowledged, i.e.
+      committed) is 0; read until it is, then no more (each read is a request to the gateway);
+    * ``processes``: ``pids()`` (every benchmark process, the recorder's included) used under ``quiet_ms`` of
+      CPU per 100 ms (``settle``'s rule);
+    * ``recorder not idle``: no thread of ``idle_pids()`` (the recorder's tree) runs outside ``SCHED_IDLE``
+      (``normal_threads``; pass it only for a recorder at ``SCHED_IDLE`` while it keeps up:
+      ``RECORDER_PRIORITY=idle``). A recorder starved by a saturating run stays at normal priority for a calm
+      of 1-60 s after it (``services/recorder/priority.py``); session 19 measured the c1 p99 ~1 ms worse so;
+    * ``machine``: every CPU together used under ``machine_share`` of one CPU (``machine_busy_ms``: the kernel's
+      writeback of the ledger and other processes too; None: not checked).
+
+    Returns the seconds waited and, when the bound was hit, the conditions the last window still failed
+    (``Settled.unsettled``). CPU times are read in clock ticks (``cpu_seconds``, ``/proc/stat``), so "under 2 ms
+    in 100 ms" means no tick."""
+    start = time.monotonic()
+    deadline = start + limit_s
+    pending = backlog
+    while pending is not None:
+        if pending() == 0:
+            pending = None
+        elif time.monotonic() >= deadline:
+            return Settled(round(time.monotonic() - start, 2), ("backlog",))
+        else:
+            time.sleep(window_s / 2)
+    cpu0, busy0 = cpu_seconds(pids()), machine_busy_ms()
+    while True:
+        time.sleep(window_s)
+        cpu1, busy1 = cpu_seconds(pids()), machine_busy_ms()
+        per_100ms = 0.1 / window_s
+        failed = []
+        if cpu0 is not None and cpu1 is not None and (cpu1 - cpu0) * 1000 * per_100ms >= quiet_ms:
+            failed.append("processes")
+        if idle_pids is not None and normal_threads(idle_pids())[0]:
+            failed.append("recorder not idle")
+        if machine_share is not None and busy0 is not None and busy1 is not None:
+            if busy1 - busy0 >= machine_share * window_s * 1000:
+                failed.append("machine")
+        if not failed or time.monotonic() >= deadline:
+            return Settled(round(time.monotonic() - start, 2), tuple(failed))
+        cpu0, busy0 = cpu1, busy1
+
+
 class Wrk:
     def __init__(self, tmp: Path, key: str) -> None:
         binary = shutil.which("wrk")

@@ -347,6 +347,12 @@ def round_lines(rows: list[dict[str, Any]]) -> list[str]:
             parts.append(
                 "rec not idle in c1 gw " + " ".join("-" if v is None else f"{v:.0%}" for v in shares)
             )
+        settles = [c1_settled(g) for g in r.get("rounds", [])]
+        if any(settles):  # ``load.until_settled`` (session 34): the floor's and the gateway's c1 waits
+            parts.append(
+                "c1 settle s floor/gw "
+                + " ".join(f"{s.get('floor', '-')}/{s.get('gateway', '-')}" for s in settles)
+            )
         lines.append(f"{r['path']}: " + "; ".join(parts))
     return lines
 
@@ -362,6 +368,17 @@ def markdown(header: tuple[str, ...], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines) + "\n"
+
+
+def c1_settled(got: Round) -> dict[str, str]:
+    """Each target's wait before its c1 run of this round (``load.until_settled``; the JSON's ``settle_s``), as
+    ``Settled.text`` writes it: seconds to 0.1, ``!`` when it hit ``--c1-settle`` unsettled. Empty for a round
+    without (before session 34, or ``--c1-settle 0``)."""
+    out = {}
+    for key, run in got.items():
+        if key.endswith("@1") and isinstance(run, dict) and run.get("settle_s") is not None:
+            out[key[:-2]] = f"{run['settle_s']:.1f}" + ("!" if run.get("unsettled") else "")
+    return out
 
 
 def round_summary(got: Round) -> str:
@@ -381,8 +398,8 @@ def round_summary(got: Round) -> str:
     if any(v is not None for v in shares):
         # ``load.PolicySampler``: how long the recorder ran at a normal policy, not SCHED_IDLE (session 31)
         parts.append("rec not idle c32/c1 " + "/".join("-" if v is None else f"{v:.0%}" for v in shares))
-    if (waited := got.get("gateway@1", {}).get("recorder_idle_wait_s")) is not None:  # --c1-after-idle
-        parts.append(f"waited {waited:g} s for the recorder's SCHED_IDLE")
+    if settled := c1_settled(got):  # ``load.until_settled`` before each c1 run (session 34)
+        parts.append("c1 settle s " + " ".join(f"{t}={v}" for t, v in settled.items()))
     if machine := got.get("gateway@1", {}).get("machine"):  # ``load.machine_counts`` over the c1 run
         parts.append("c1 gw run: " + " ".join(f"{k} {v:g}" for k, v in machine.items()))
     return "  ".join(parts)
