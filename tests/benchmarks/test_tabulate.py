@@ -195,3 +195,21 @@ def test_without_upper_percentiles_the_c1_p99_target_reads_the_median_of_rounds(
     assert row["c1_p99_reading"] == "median of rounds"
     assert row["targets"]["c1 added p99 <= 1 ms"] is False  # 2 ms added each round
     assert table_rows([row])[0][9] == "1.00/2.00 [2.00–2.00]"
+
+
+def test_each_c1_runs_settle_is_printed_per_round_and_per_path_with_its_bound_hits() -> None:
+    """Session 34: the wait before each one-connection run (``load.until_settled``) in the round's line (every
+    target) and the path's line (floor/gateway per round), ``!`` where it hit ``--c1-settle`` unsettled."""
+    rounds = [one_round(0.5, 0.6), one_round(0.5, 0.6)]
+    for r, (d, f, g) in zip(rounds, ((0.1, 0.2, 3.04), (0.0, 10.0, 0.3)), strict=True):
+        r["direct@1"] |= {"settle_s": d, "unsettled": []}
+        r["floor@1"] |= {"settle_s": f, "unsettled": ["machine"] if f == 10.0 else []}
+        r["gateway@1"] |= {"settle_s": g, "unsettled": []}
+    assert "c1 settle s direct=0.1 floor=0.2 gateway=3.0" in round_summary(rounds[0])
+    assert "c1 settle s direct=0.0 floor=10.0! gateway=0.3" in round_summary(rounds[1])
+    row = {**summarise(PLAIN, rounds), "rounds": rounds}  # as bench_table.main keeps them
+    assert "c1 settle s floor/gw 0.2/3.0 10.0!/0.3" in round_lines([row])[0]
+    # results from before session 34 (or --c1-settle 0): no settle figure at all
+    assert "settle" not in round_summary(one_round(0.5, 0.6))
+    before = [one_round(0.5, 0.6)]
+    assert "settle" not in round_lines([{**summarise(PLAIN, before), "rounds": before}])[0]
