@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import functools
 import json
@@ -60,7 +61,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -156,6 +157,70 @@ def start_floor(tmp: Path, upstream: str, name: str = "floor") -> Floor:
     if proc.poll() is not None:
         raise RuntimeError("the floor did not start:\n" + (tmp / f"{name}.log").read_text(errors="replace"))
     return floor
+
+
+def providers_at(upstream: str) -> dict[str, str]:
+    """The gateway's provider base URLs for an upstream that serves every provider path (nginx)."""
+    return {"openai": upstream + "/v1", "anthropic": upstream}
+
+
+@dataclass
+class C1Stack:
+    """What ``c1_stack`` started: ``wrk`` and ``key`` for the load, nginx, the floor (None when not asked for)
+    and a recorder + gateway stack ``st`` in ``tmp / "s"``, the gateway's providers at nginx."""
+
+    tmp: Path
+    key: str
+    wrk: Wrk
+    nginx: Nginx
+    floor: Floor | None
+    st: Stack
+
+    @property
+    def providers(self) -> dict[str, str]:
+        return providers_at(self.nginx.url)
+
+    @property
+    def gw(self) -> int:
+        """The gateway's pid (read each time: a tool may start another gateway in its place)."""
+        return self.st.services["gateway"].proc.pid
+
+    @property
+    def rec(self) -> int:
+        return self.st.services["recorder"].proc.pid
+
+    def targets(self) -> dict[str, Target]:
+        """``direct`` (nginx), ``floor`` (when started) and ``gateway``, each by its main process alone (not its
+        tree: the one-connection tools count the process that serves)."""
+        out = {"direct": Target("direct", self.nginx.url, self.nginx.pids)}
+        if (floor := self.floor) is not None:
+            out["floor"] = Target("floor", floor.url, lambda: [floor.proc.pid])
+        out["gateway"] = Target("gateway", self.st.gateway_url, lambda: [self.gw])
+        return out
+
+
+@contextlib.contextmanager
+def c1_stack(floor: bool = True, key: str | None = None) -> Iterator[C1Stack]:
+    """nginx's canned answers, the floor (``floor``) and a recorder + gateway stack on them (``STACK_ENV``), in a
+    temporary directory, all stopped on exit: the stack the developer tools start (``c1_counts``, ``c1_cycles``,
+    ``c1_paths``, ``tail_counts``). ``key``: the bearer the load sends (a fresh ``sk-bench-`` one by default).
+    FileNotFoundError (wrk missing) or RuntimeError (nginx or the floor did not start) as their starters
+    raise them."""
+    key = key or "sk-bench-" + secrets.token_hex(8)
+    with tempfile.TemporaryDirectory() as td:
+        tmp = Path(td)
+        wrk = Wrk(tmp, key)
+        nginx = start_nginx()
+        fl: Floor | None = None
+        try:
+            fl = start_floor(tmp, nginx.url) if floor else None
+            (tmp / "s").mkdir()
+            with stack(tmp / "s", providers_at(nginx.url), **STACK_ENV) as st:
+                yield C1Stack(tmp, key, wrk, nginx, fl, st)
+        finally:
+            if fl is not None:
+                fl.stop()
+            nginx.stop()
 
 
 def queued(st: Stack) -> int:
@@ -611,7 +676,7 @@ def only_recorder(args: argparse.Namespace, key: str) -> int:
         wrk, nginx = bench.wrk, bench.nginx
         try:
             (tmp / "stack").mkdir()
-            providers = {"openai": nginx.url + "/v1", "anthropic": nginx.url}
+            providers = providers_at(nginx.url)
             with stack(tmp / "stack", providers, **STACK_ENV) as st:
                 case = PATHS[0]
                 wrk.run(Target("gateway", st.gateway_url, list), case.path, case.body, 32, 1)
@@ -771,7 +836,7 @@ def main() -> int:
                     notes.append(f"LiteLLM could not be started, not measured: {exc}")
             main_dir = tmp / "stack"
             main_dir.mkdir()
-            providers = {"openai": nginx.url + "/v1", "anthropic": nginx.url}
+            providers = providers_at(nginx.url)
             with stack(main_dir, providers, **STACK_ENV, GATEWAY_WORKERS=str(args.workers)) as st:
                 gw_pid, rec_pid = st.services["gateway"].proc.pid, st.services["recorder"].proc.pid
                 bench.backlog = functools.partial(queued, st)

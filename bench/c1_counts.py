@@ -1,6 +1,6 @@
 """One connection (issue 13, target 2): what the gateway does per request besides the floor's work.
 
-Starts nginx (canned answers), the floor and a recorder + gateway stack (as bench/bench_table.py does), then,
+Starts nginx (canned answers), the floor and a recorder + gateway stack (``bench_table.c1_stack``), then,
 in ``--rounds`` interleaved rounds, for every recorder state (``--states``: ``run``, ``stop`` = SIGSTOPped,
 ``nice``/``niceN``, ``idle`` = SCHED_IDLE, ``sbatch`` = SCHED_BATCH, the last three on its whole tree),
 runs ``wrk -c1`` for ``--duration`` s against direct, the floor and the gateway, and reports per target:
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import signal
 import statistics
 import subprocess
@@ -38,12 +37,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.bench_table import STACK_ENV, start_floor  # noqa: E402
-from bench.load import Target, Wrk, prime, settle  # noqa: E402
+from bench.bench_table import c1_stack  # noqa: E402
+from bench.load import prime, settle  # noqa: E402
 from bench.paths import PATHS  # noqa: E402
 from bench.peers import cpu_seconds, tree  # noqa: E402
-from bench.upstream import start_nginx  # noqa: E402
-from tests.procs import stack  # noqa: E402
 
 
 def switches(pid: int) -> tuple[int, int, int, int]:
@@ -128,91 +125,69 @@ def main() -> None:
     ap.add_argument("--states", default="run,stop")
     ap.add_argument("--strace", action="store_true")
     args = ap.parse_args()
-    key = "sk-bench-" + secrets.token_hex(8)
     case = next(c for c in PATHS if c.name == args.path)
     states = args.states.split(",")
-    with tempfile.TemporaryDirectory() as td:
-        tmp = Path(td)
-        wrk = Wrk(tmp, key)
-        ng = start_nginx()
-        fl = start_floor(tmp, ng.url)
-        (tmp / "s").mkdir()
-        try:
-            with stack(tmp / "s", {"openai": ng.url + "/v1", "anthropic": ng.url}, **STACK_ENV) as st:
-                gw = st.services["gateway"].proc.pid
-                rec = st.services["recorder"].proc.pid
-                targets = {
-                    "direct": Target("direct", ng.url, ng.pids),
-                    "floor": Target("floor", fl.url, lambda: [fl.proc.pid]),
-                    "gateway": Target("gateway", st.gateway_url, lambda: [gw]),
-                }
-                res: dict[tuple[str, str], list[tuple[float, ...]]] = {}
-                for r in range(args.rounds):
-                    for state in states if r % 2 == 0 else states[::-1]:
-                        apply(state, rec, True)
-                        order = (
-                            ("direct", "floor", "gateway") if r % 2 == 0 else ("gateway", "floor", "direct")
-                        )
-                        for name in order:
-                            t = targets[name]
-                            path, body = (
-                                (case.path, case.body)
-                                if name == "gateway"
-                                else (case.upstream_path, case.upstream_body)
-                            )
-                            prime(t.url + path, body, 1, key)
-                            settle(t.pids() + [rec])
-                            pid = t.pids()[0]
-                            s0, r0, c0 = switches(pid), recorder_switches(rec), cpu_seconds(tree([rec]))
-                            d0 = run_delay_ns(pid)
-                            run = wrk.run(t, path, body, 1, args.duration)
-                            d1 = run_delay_ns(pid)
-                            s1, r1, c1 = switches(pid), recorder_switches(rec), cpu_seconds(tree([rec]))
-                            n = run.requests + 1
-                            per = tuple((b - a) / n for a, b in zip(s0, s1, strict=True))
-                            rcpu = (c1 - c0) * 1000 / n if c0 is not None and c1 is not None else 0.0
-                            wait = (d1 - d0) / 1000 / n
-                            row = (run.p50_ms, run.p99_ms, run.rps, *per, (r1 - r0) / n, rcpu, wait)
-                            res.setdefault((state, name), []).append(row)
-                        apply(state, rec, False)
-                print(f"{case.name}: {args.rounds} rounds x {args.duration}s, medians [min-max]")
-                print(
-                    "state target   +p50 ms                 +p99 ms                 r/s      "
-                    "main vcs/req          main ivcs/req         other vcs/req         other ivcs/req"
-                    "        rec switches/req      rec CPU ms/req        main run delay µs/req"
+    with c1_stack() as cs:
+        wrk, key, rec = cs.wrk, cs.key, cs.rec
+        targets = cs.targets()
+        res: dict[tuple[str, str], list[tuple[float, ...]]] = {}
+        for r in range(args.rounds):
+            for state in states if r % 2 == 0 else states[::-1]:
+                apply(state, rec, True)
+                order = ("direct", "floor", "gateway") if r % 2 == 0 else ("gateway", "floor", "direct")
+                for name in order:
+                    t = targets[name]
+                    path, body = (
+                        (case.path, case.body)
+                        if name == "gateway"
+                        else (case.upstream_path, case.upstream_body)
+                    )
+                    prime(t.url + path, body, 1, key)
+                    settle(t.pids() + [rec])
+                    pid = t.pids()[0]
+                    s0, r0, c0 = switches(pid), recorder_switches(rec), cpu_seconds(tree([rec]))
+                    d0 = run_delay_ns(pid)
+                    run = wrk.run(t, path, body, 1, args.duration)
+                    d1 = run_delay_ns(pid)
+                    s1, r1, c1 = switches(pid), recorder_switches(rec), cpu_seconds(tree([rec]))
+                    n = run.requests + 1
+                    per = tuple((b - a) / n for a, b in zip(s0, s1, strict=True))
+                    rcpu = (c1 - c0) * 1000 / n if c0 is not None and c1 is not None else 0.0
+                    wait = (d1 - d0) / 1000 / n
+                    row = (run.p50_ms, run.p99_ms, run.rps, *per, (r1 - r0) / n, rcpu, wait)
+                    res.setdefault((state, name), []).append(row)
+                apply(state, rec, False)
+        print(f"{case.name}: {args.rounds} rounds x {args.duration}s, medians [min-max]")
+        print(
+            "state target   +p50 ms                 +p99 ms                 r/s      "
+            "main vcs/req          main ivcs/req         other vcs/req         other ivcs/req"
+            "        rec switches/req      rec CPU ms/req        main run delay µs/req"
+        )
+        for state in states:
+            d = res[(state, "direct")]
+            for name in ("direct", "floor", "gateway"):
+                x = res[(state, name)]
+                a50 = [x[i][0] - d[i][0] for i in range(len(x))]
+                a99 = [x[i][1] - d[i][1] for i in range(len(x))]
+                cols = [spread(a50), spread(a99), f"{statistics.median(v[2] for v in x):7.0f}"]
+                cols += [spread([v[k] for v in x]) for k in range(3, 10)]
+                print(f"{state:5} {name:8} " + "  ".join(cols))
+        if args.strace:
+            for name in ("floor", "gateway"):
+                t = targets[name]
+                path, body = (
+                    (case.path, case.body) if name == "gateway" else (case.upstream_path, case.upstream_body)
                 )
-                for state in states:
-                    d = res[(state, "direct")]
-                    for name in ("direct", "floor", "gateway"):
-                        x = res[(state, name)]
-                        a50 = [x[i][0] - d[i][0] for i in range(len(x))]
-                        a99 = [x[i][1] - d[i][1] for i in range(len(x))]
-                        cols = [spread(a50), spread(a99), f"{statistics.median(v[2] for v in x):7.0f}"]
-                        cols += [spread([v[k] for v in x]) for k in range(3, 10)]
-                        print(f"{state:5} {name:8} " + "  ".join(cols))
-                if args.strace:
-                    for name in ("floor", "gateway"):
-                        t = targets[name]
-                        path, body = (
-                            (case.path, case.body)
-                            if name == "gateway"
-                            else (case.upstream_path, case.upstream_body)
-                        )
-                        n, calls = strace_counts(
-                            t.pids()[0],
-                            lambda t=t, path=path, body=body: (
-                                wrk.run(t, path, body, 1, args.duration).requests
-                            ),
-                        )
-                        top = sorted(calls.items(), key=lambda kv: -kv[1])
-                        total = sum(calls.values()) / max(n, 1)
-                        print(
-                            f"strace {name}: {n} requests, {total:.2f} syscalls/req: "
-                            + ", ".join(f"{k} {v / max(n, 1):.2f}" for k, v in top[:14])
-                        )
-        finally:
-            ng.stop()
-            fl.proc.terminate()
+                n, calls = strace_counts(
+                    t.pids()[0],
+                    lambda t=t, path=path, body=body: wrk.run(t, path, body, 1, args.duration).requests,
+                )
+                top = sorted(calls.items(), key=lambda kv: -kv[1])
+                total = sum(calls.values()) / max(n, 1)
+                print(
+                    f"strace {name}: {n} requests, {total:.2f} syscalls/req: "
+                    + ", ".join(f"{k} {v / max(n, 1):.2f}" for k, v in top[:14])
+                )
 
 
 if __name__ == "__main__":

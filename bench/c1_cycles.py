@@ -3,8 +3,8 @@
 Instruction counts (callgrind: ``bench/stream_pieces.py``, ``bench/request_counts.py``) cannot show what costs
 at one connection beyond the instructions: code and data that are cold in the CPU's caches when the request's
 work runs. This reads the counters themselves over a ``wrk -c1`` run: nginx's canned answers, the floor and the
-recorder + gateway stack as ``bench/c1_counts.py`` starts them, then per round and target (the floor, the
-gateway), ``perf stat -e cycles,instructions,task-clock,context-switches -p PID`` attached to the target's
+recorder + gateway stack as the c1 tools start them (``bench_table.c1_stack``), then per round and target (the
+floor, the gateway), ``perf stat -e cycles,instructions,task-clock,context-switches -p PID`` attached to the target's
 process for the run, and per request: cycles, instructions, instructions per cycle, task-clock (µs of CPU) and
 context switches, the request count being wrk's completed requests plus the one in flight. Medians over rounds,
 min-max beside. The counters count the whole process (the loop's own turns, the publisher's build in the
@@ -23,7 +23,6 @@ Not part of ``make bench``: a developer's measuring tool.
 from __future__ import annotations
 
 import argparse
-import secrets
 import signal
 import statistics
 import subprocess
@@ -36,11 +35,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.bench_table import STACK_ENV, start_floor  # noqa: E402
-from bench.load import Target, Wrk, prime, settle  # noqa: E402
+from bench.bench_table import c1_stack  # noqa: E402
+from bench.load import prime, settle  # noqa: E402
 from bench.paths import PATHS  # noqa: E402
-from bench.upstream import start_nginx  # noqa: E402
-from tests.procs import stack  # noqa: E402
 
 EVENTS = ("cycles", "instructions", "task-clock", "context-switches")
 
@@ -83,49 +80,31 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--duration", type=int, default=3)
     args = ap.parse_args()
-    key = "sk-bench-" + secrets.token_hex(8)
     case = next(c for c in PATHS if c.name == args.path)
     per: dict[str, dict[str, list[float]]] = {"floor": {}, "gateway": {}}
-    with tempfile.TemporaryDirectory() as td:
-        tmp = Path(td)
-        wrk = Wrk(tmp, key)
-        ng = start_nginx()
-        fl = start_floor(tmp, ng.url)
-        (tmp / "s").mkdir()
-        try:
-            with stack(tmp / "s", {"openai": ng.url + "/v1", "anthropic": ng.url}, **STACK_ENV) as st:
-                gw = st.services["gateway"].proc.pid
-                rec = st.services["recorder"].proc.pid
-                targets = {
-                    "floor": Target("floor", fl.url, lambda: [fl.proc.pid]),
-                    "gateway": Target("gateway", st.gateway_url, lambda: [gw]),
-                }
-                for r in range(args.rounds):
-                    for name in ("floor", "gateway") if r % 2 == 0 else ("gateway", "floor"):
-                        t = targets[name]
-                        path, body = (
-                            (case.path, case.body)
-                            if name == "gateway"
-                            else (case.upstream_path, case.upstream_body)
-                        )
-                        prime(t.url + path, body, 1, key)
-                        settle(t.pids() + [rec])
-                        n, counts = perf_counts(
-                            t.pids()[0],
-                            lambda t=t, path=path, body=body: (
-                                wrk.run(t, path, body, 1, args.duration).requests + 1
-                            ),
-                        )
-                        for event, value in counts.items():
-                            if value is not None:
-                                scale = 1000.0 if event == "task-clock" else 1.0  # (ms → µs)
-                                per[name].setdefault(event, []).append(value * scale / max(n, 1))
-                        cyc, ins = counts["cycles"], counts["instructions"]
-                        if cyc and ins:
-                            per[name].setdefault("ipc", []).append(ins / cyc)
-        finally:
-            ng.stop()
-            fl.proc.terminate()
+    with c1_stack() as cs:
+        targets = cs.targets()
+        for r in range(args.rounds):
+            for name in ("floor", "gateway") if r % 2 == 0 else ("gateway", "floor"):
+                t = targets[name]
+                path, body = (
+                    (case.path, case.body) if name == "gateway" else (case.upstream_path, case.upstream_body)
+                )
+                prime(t.url + path, body, 1, cs.key)
+                settle(t.pids() + [cs.rec])
+                n, counts = perf_counts(
+                    t.pids()[0],
+                    lambda t=t, path=path, body=body: (
+                        cs.wrk.run(t, path, body, 1, args.duration).requests + 1
+                    ),
+                )
+                for event, value in counts.items():
+                    if value is not None:
+                        scale = 1000.0 if event == "task-clock" else 1.0  # (ms → µs)
+                        per[name].setdefault(event, []).append(value * scale / max(n, 1))
+                cyc, ins = counts["cycles"], counts["instructions"]
+                if cyc and ins:
+                    per[name].setdefault("ipc", []).append(ins / cyc)
     print(
         f"{case.name}: {args.rounds} rounds x {args.duration}s at one connection, per request, medians [min-max]"
     )

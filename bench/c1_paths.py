@@ -21,21 +21,18 @@ percentiles, 90 to 100 by 0.05). Timings on a shared machine: read the spread, r
 from __future__ import annotations
 
 import argparse
-import secrets
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.bench_table import STACK_ENV  # noqa: E402
+from bench.bench_table import STACK_ENV, c1_stack  # noqa: E402
 from bench.load import Run, Target, Wrk, prime, settle  # noqa: E402
 from bench.paths import PATHS  # noqa: E402
 from bench.tabulate import TAIL_FROM, TAIL_STEP, pooled_percentile  # noqa: E402
-from bench.upstream import start_nginx  # noqa: E402
 from tests.procs import stack  # noqa: E402
 
 SLOW_US = 500.0  # a request this much above its run's p50 counts as slow
@@ -67,33 +64,22 @@ def main() -> None:
     cases = [c for c in PATHS if any(s == c.name for s in args.paths)]
     if not cases:
         raise SystemExit(f"no path named {args.paths}")
-    key = "sk-bench-" + secrets.token_hex(8)
-    with tempfile.TemporaryDirectory() as td:
-        tmp = Path(td)
-        wrk = Wrk(tmp, key)
-        ng = start_nginx()
-        (tmp / "s").mkdir()
-        (tmp / "o").mkdir()
-        providers = {"openai": ng.url + "/v1", "anthropic": ng.url}
-        try:
-            with stack(tmp / "s", providers, **STACK_ENV) as st:
-                gw, rec = st.services["gateway"].proc.pid, st.services["recorder"].proc.pid
-                targets = {
-                    "direct": (Target("direct", ng.url, ng.pids), []),
-                    "gateway": (Target("gateway", st.gateway_url, lambda: [gw]), [rec]),
-                }
-                if args.gateway_root is None:
-                    run_all(args, cases, wrk, key, targets)
-                    return
-                from bench.bench_table import gateway_from
+    with c1_stack(floor=False) as cs:
+        targets: dict[str, tuple[Target, list[int]]] = {
+            "direct": (cs.targets()["direct"], []),
+            "gateway": (cs.targets()["gateway"], [cs.rec]),
+        }
+        if args.gateway_root is None:
+            run_all(args, cases, cs.wrk, cs.key, targets)
+            return
+        from bench.bench_table import gateway_from
 
-                gateway_from(args.gateway_root.resolve())
-                with stack(tmp / "o", providers, **STACK_ENV) as ot:
-                    ogw, orec = ot.services["gateway"].proc.pid, ot.services["recorder"].proc.pid
-                    targets["other"] = (Target("other", ot.gateway_url, lambda: [ogw]), [orec])
-                    run_all(args, cases, wrk, key, targets)
-        finally:
-            ng.stop()
+        gateway_from(args.gateway_root.resolve())
+        (cs.tmp / "o").mkdir()
+        with stack(cs.tmp / "o", cs.providers, **STACK_ENV) as ot:
+            ogw, orec = ot.services["gateway"].proc.pid, ot.services["recorder"].proc.pid
+            targets["other"] = (Target("other", ot.gateway_url, lambda: [ogw]), [orec])
+            run_all(args, cases, cs.wrk, cs.key, targets)
 
 
 def run_all(

@@ -42,10 +42,8 @@ import gc
 import json
 import os
 import runpy
-import secrets
 import signal
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -405,12 +403,11 @@ def report(name: str, runs: list[dict[str, Any]]) -> None:
 
 
 def main() -> None:
-    from bench.bench_table import STACK_ENV
-    from bench.load import Target, Wrk, prime, settle
+    from bench.bench_table import c1_stack
+    from bench.load import Target, prime, settle
     from bench.paths import PATHS
     from bench.peers import cpu_seconds, tree
-    from bench.upstream import start_nginx
-    from tests.procs import http_ok, stack, start, wait_until
+    from tests.procs import http_ok, start, wait_until
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--paths", nargs="*", default=["chat, plain", "chat, stream", "anthropic, stream"])
@@ -429,51 +426,43 @@ def main() -> None:
         help="keep what the collector finds (DEBUG_SAVEALL): counted by type",
     )
     args = ap.parse_args()
-    key = "sk-bench-" + secrets.token_hex(8)
     cases = [c for c in PATHS if any(s in c.name for s in args.paths)]
     results: dict[str, list[dict[str, Any]]] = {}
-    with tempfile.TemporaryDirectory() as td:
-        tmp = Path(td)
-        wrk = Wrk(tmp, key)
-        ng = start_nginx()
-        out = tmp / "counts.json"
-        (tmp / "s").mkdir()
-        try:
-            with stack(tmp / "s", {"openai": ng.url + "/v1", "anthropic": ng.url}, **STACK_ENV) as st:
-                st.services["gateway"].stop()
-                env = dict(st.env)
-                if args.garbage:
-                    env["TAIL_COUNTS_GARBAGE"] = "1"
-                if args.live:
-                    env["TAIL_COUNTS_LIVE"] = "1"
-                if args.root:  # the other tree's gateway; the harness and its hooks stay this tree's
-                    env["TAIL_COUNTS_ROOT"] = args.root
-                harness: list[str] = ["bench.tail_counts", "--target", "services.gateway", str(out)]
-                gw = start("gateway", harness[0], env, st.tmp, *harness[1:])
-                st.services["gateway"] = gw
-                wait_until(lambda: http_ok(st.gateway_url + "/health"), 60)
-                t = Target("gateway", st.gateway_url, lambda: [gw.proc.pid])
-                rec = st.services["recorder"].proc.pid
-                for case in cases:
-                    for _ in range(args.rounds):
-                        prime(t.url + case.path, case.body, 1, key)
-                        settle([gw.proc.pid, rec])
-                        collect(gw.proc.pid, out)  # starts afresh
-                        w0, c0, t0 = _recorder_wakeups(rec), cpu_seconds(tree([rec])) or 0.0, time.monotonic()
-                        wrk.run(t, case.path, case.body, 1, args.duration)
-                        w1, c1, t1 = _recorder_wakeups(rec), cpu_seconds(tree([rec])) or 0.0, time.monotonic()
-                        data = collect(gw.proc.pid, out)
-                        woke = _minus(w1, w0)
-                        data.update(
-                            rec_wakeups=sum(woke.values()),
-                            rec_wakeups_by_thread=woke,
-                            rec_cpu_s=c1 - c0,
-                            seconds=t1 - t0,
-                        )
-                        results.setdefault(case.name, []).append(data)
-                    report(case.name, results[case.name])
-        finally:
-            ng.stop()
+    with c1_stack(floor=False) as cs:
+        st, wrk, key = cs.st, cs.wrk, cs.key
+        out = cs.tmp / "counts.json"
+        st.services["gateway"].stop()
+        env = dict(st.env)
+        if args.garbage:
+            env["TAIL_COUNTS_GARBAGE"] = "1"
+        if args.live:
+            env["TAIL_COUNTS_LIVE"] = "1"
+        if args.root:  # the other tree's gateway; the harness and its hooks stay this tree's
+            env["TAIL_COUNTS_ROOT"] = args.root
+        harness: list[str] = ["bench.tail_counts", "--target", "services.gateway", str(out)]
+        gw = start("gateway", harness[0], env, st.tmp, *harness[1:])
+        st.services["gateway"] = gw
+        wait_until(lambda: http_ok(st.gateway_url + "/health"), 60)
+        t = Target("gateway", st.gateway_url, lambda: [gw.proc.pid])
+        rec = st.services["recorder"].proc.pid
+        for case in cases:
+            for _ in range(args.rounds):
+                prime(t.url + case.path, case.body, 1, key)
+                settle([gw.proc.pid, rec])
+                collect(gw.proc.pid, out)  # starts afresh
+                w0, c0, t0 = _recorder_wakeups(rec), cpu_seconds(tree([rec])) or 0.0, time.monotonic()
+                wrk.run(t, case.path, case.body, 1, args.duration)
+                w1, c1, t1 = _recorder_wakeups(rec), cpu_seconds(tree([rec])) or 0.0, time.monotonic()
+                data = collect(gw.proc.pid, out)
+                woke = _minus(w1, w0)
+                data.update(
+                    rec_wakeups=sum(woke.values()),
+                    rec_wakeups_by_thread=woke,
+                    rec_cpu_s=c1 - c0,
+                    seconds=t1 - t0,
+                )
+                results.setdefault(case.name, []).append(data)
+            report(case.name, results[case.name])
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
 
