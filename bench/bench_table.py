@@ -1013,6 +1013,7 @@ def report(
         if isinstance(run, dict) and run.get("unsettled")
     )
     if waits:  # ``Bench.settle_c1`` (session 34)
+        results["c1_settle"] = {"seconds": round(sum(waits), 1), "runs": len(waits), "bound_hit": bound_hit}
         print(
             f"c1 settle: {sum(waits):.0f} s over {len(waits)} one-connection runs ({sum(waits) / seconds:.0%} of the "
             f"run; median {statistics.median(waits):.2f} s, max {max(waits):.1f} s; {bound_hit} hit --c1-settle)"
