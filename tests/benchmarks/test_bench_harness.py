@@ -115,3 +115,37 @@ def test_nginx_answers_each_path_plain_or_streamed_by_the_body() -> None:
     finally:
         ngx.stop()
     assert ngx.proc.poll() is not None and not ngx.home.exists()
+
+
+def test_the_c1_tools_stack_answers_through_every_target_and_stops_whole() -> None:
+    """``bench_table.c1_stack`` (session 34: the stack c1_counts, c1_cycles, c1_paths and tail_counts share):
+    direct, the floor and the gateway each answer a chat request with nginx's text, the gateway's ledger gets
+    its row, and on exit nginx, the floor, the gateway and the recorder are all gone (the temporary directory
+    too); without the floor, no floor target."""
+    from bench.bench_table import c1_stack
+    from bench.load import post, wrong
+    from bench.paths import PATHS
+
+    case = next(c for c in PATHS if c.name == "openai chat, plain")
+    with c1_stack() as cs:
+        expected = answers.text("openai", cs.nginx.canned["chat/completions.json"])
+        targets = cs.targets()
+        assert list(targets) == ["direct", "floor", "gateway"]
+        for name, t in targets.items():
+            path, body = (
+                (case.path, case.body) if name == "gateway" else (case.upstream_path, case.upstream_body)
+            )
+            status, answer = post(t.url + path, body, cs.key)
+            assert wrong(status, answer, "openai", expected) is None, name
+            assert t.pids()
+        wait_until(lambda: len(cs.st.rows()) == 1, 30)
+        procs = [
+            cs.nginx.proc,
+            cs.floor.proc if cs.floor else None,
+            *(s.proc for s in cs.st.services.values()),
+        ]
+        tmp = cs.tmp
+    assert all(p is not None and p.poll() is not None for p in procs)
+    assert not tmp.exists()
+    with c1_stack(floor=False) as cs:
+        assert cs.floor is None and list(cs.targets()) == ["direct", "gateway"]
