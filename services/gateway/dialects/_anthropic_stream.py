@@ -490,6 +490,23 @@ class MessagesStreamEncoder:
         if type(d) is TextDelta and self._open == "text" and self._finish is None:
             # the usual delta, inside the text block already open: its frame written directly
             return _text_delta(self._index, d.text) if d.text else b""
+        if type(d) is TextDelta and self._open is None and self._started and self._finish is None and d.text:
+            # the first text of a block (a chat upstream's first token): ``_start(None) + _content(d)``'s bytes
+            # (``_open_block("text", …)`` with no block to close, then ``_text_delta``) written here, so the
+            # first read runs none of those four functions (issue 13, session 34: a c1 request meets their code
+            # cold; tests/unit/dialects/test_encoder_first_text34.py)
+            index = self._index = self._index + 1
+            self._open, self._signed = "text", False
+            if index < _HEADS_KEPT:
+                return _TEXT_STARTS_AT[index] + _DELTA_HEADS_AT[index] + orjson.dumps(d.text) + b"}}\n\n"
+            return _text_start(index) + _text_delta(index, d.text)
+        if type(d) is Finish and self._open == "text" and self._started and self._finish is None:
+            # the stop reason closing a text block: ``_start(None) + _content(d)``'s bytes (``_close_block`` of a
+            # text block is its ``content_block_stop`` alone), without their calls (as above)
+            self._finish = d
+            self._open = None
+            index = self._index
+            return _BLOCK_STOPS_AT[index] if index < _HEADS_KEPT else _block_stop(index)
         if type(d) is UsageUpdate:
             self._usage = d.usage
             return b""
@@ -743,3 +760,6 @@ _HEADS_KEPT = 8
 _TEXT_STARTS_AT = tuple(_text_start(i) for i in range(_HEADS_KEPT))
 _DELTA_HEADS_AT = tuple(_text_delta_head(i) for i in range(_HEADS_KEPT))
 _RUN_HEADS_AT = tuple(head + b'"' for head in _DELTA_HEADS_AT)  # (``text_frames``: up to the string's body)
+_BLOCK_STOPS_AT = tuple(
+    _block_stop(i) for i in range(_HEADS_KEPT)
+)  # (``feed``'s text block closed by its finish)

@@ -22,9 +22,9 @@ from services.gateway.dialects._claude_details import (
 )
 from services.gateway.dialects._error_meaning import stream_words_for_openai, unwrapped
 from services.gateway.dialects._openai_wire import (
+    FINISH_TO_STOP,
     finish_from_stop,
     new_id,
-    stop_from_finish,
     stream_error_from_openai,
     usage_from_openai,
     usage_to_openai,
@@ -1467,9 +1467,12 @@ class ChatStreamDecoder:
         # servers omit); the usage chunk that may follow is still read. With other choices (``n``), once each
         # of them has one too (``_other_choice``).
         self._finished = True
-        self.done = self._all_finished()
-        out = self._advance(final=True)
-        stop = stop_from_finish(finish_reason)
+        # (without a call for the usual answer, one choice and no tool call: ``_all_finished`` with no other
+        # choice seen, ``_advance`` with no call to advance, ``stop_from_finish``'s table; issue 13, session 34:
+        # the first read of a one-read answer meets each function's code cold at one connection)
+        self.done = not self._awaited if self._others is None else self._all_finished()
+        out = self._advance(final=True) if self._calls else []
+        stop = FINISH_TO_STOP.get(finish_reason, "end_turn")  # (``stop_from_finish``)
         if stop == "end_turn" and self._calls:
             stop = "tool_use"
         elif stop == "end_turn" and self._refusal:
