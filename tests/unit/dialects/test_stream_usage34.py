@@ -54,17 +54,26 @@ INNER = [
 leaf = (
     st.none()
     | st.integers(0, 50)
+    | st.integers(0, 50)
     | st.integers(-5, 10**6)
     | st.booleans()
     | st.sampled_from(["us", "global", "fast", "standard", ""])
-    | st.floats(allow_nan=False)
+    | st.floats(allow_nan=False, allow_infinity=False)  # (JSON has no infinity: orjson writes null)
 )
-inner = st.dictionaries(st.sampled_from(INNER), leaf, max_size=5)
+# each member present or not (about half the time), so that both sides often give the same one: a nested object on
+# both sides with a member on one only, a null over a count, the start's split under the delta's total
+inner = st.fixed_dictionaries({}, optional={name: leaf for name in INNER})
 step = st.dictionaries(
     st.sampled_from(["type", *KEYS[:5], "model"]), leaf | inner | st.just("message"), max_size=6
 )
-value = leaf | inner | inner | st.lists(step | leaf, max_size=3)
-usage = st.dictionaries(st.sampled_from(KEYS), value, max_size=len(KEYS))
+value = inner | inner | leaf
+usage = st.fixed_dictionaries(
+    {},
+    optional={
+        **{key: value for key in KEYS if key != "iterations"},
+        "iterations": st.none() | leaf | st.lists(step | leaf, max_size=3),
+    },
+)
 
 
 def _fields(u: Usage) -> dict[str, Any]:
@@ -101,10 +110,22 @@ def test_anthropic_streams_usage() -> None:
         {"cache_creation": {"ephemeral_5m_input_tokens": None, "ephemeral_1h_input_tokens": 90}},
         {"server_tool_use": {"web_search_requests": 3}, "output_tokens": 20, "speed": "standard"},
         {"output_tokens_details": {"thinking_tokens": 4}, "inference_geo": None},
+        # a member of the delta's object absent or null: the start's (each nested member in turn)
+        {"cache_creation": {"ephemeral_5m_input_tokens": 50}, "cache_creation_input_tokens": 110},
+        {"cache_creation": {"ephemeral_1h_input_tokens": None}, "output_tokens_details": {}},
+    ]
+    start |= {"server_tool_use": {"web_search_requests": 2}, "output_tokens_details": {"thinking_tokens": 3}}
+    deltas += [
+        {"server_tool_use": {"web_fetch_requests": 1}},
+        {"output_tokens_details": {"thinking_tokens": None}},
     ]
     for delta in deltas:
         want = usage_from_anthropic(merge_stream_usage(start, delta))
         assert _fields(stream_usage(start, delta)) == _fields(want)
+    assert stream_usage(start, deltas[5]).cache_write_1h_tokens == 60  # (the start's 1-hour part kept)
+    assert stream_usage(start, deltas[6]).cache_write_tokens == 100  # (the start's total and split kept)
+    assert stream_usage(start, deltas[7]).web_search_requests == 2
+    assert stream_usage(start, deltas[8]).reasoning_tokens == 3
     grown = stream_usage(start, deltas[1])
     assert (grown.cache_write_tokens, grown.cache_write_1h_tokens, grown.cache_write_split) == (
         150,
