@@ -201,6 +201,95 @@ def merge_stream_usage(start: dict[str, Any], delta: dict[str, Any]) -> dict[str
     return out
 
 
+def stream_usage(start: dict[str, Any], delta: dict[str, Any]) -> Usage:
+    """``usage_from_anthropic(merge_stream_usage(start, delta))``, the usage of a stream's ``message_start``
+    usage object ``start`` updated with a ``message_delta``'s ``delta`` (Messages streaming guide: the delta's
+    counts are cumulative), without the merged object made when neither gives an ``iterations`` list (every
+    stream without server-side compaction): each member ``usage_from_anthropic`` reads is the delta's unless it
+    is absent or null, then the start's; a nested object (``cache_creation``, ``server_tool_use``,
+    ``output_tokens_details``) member by member when both give an object, as ``merge_stream_usage`` merges them.
+    Members no count reads (``service_tier``, unknown ones) are not looked at. Pure; the same ``Usage``
+    (tests/unit/dialects/test_stream_usage34.py: hypothesis against the merge then the read), one code object
+    on the stream's last usage where the merge and the read were four (issue 13, session 34: the read before
+    ``response.completed`` of a Responses client)."""
+    get, said = start.get, delta.get
+    if type(get("iterations")) is list or type(said("iterations")) is list:
+        return usage_from_anthropic(merge_stream_usage(start, delta))
+    # ``cache_creation``: its two parts, each the delta's object's unless absent or null there and the start's
+    # an object too (``merge_stream_usage``'s nested merge; a delta's object with a start's non-object is
+    # taken whole, nulls and all; a delta's non-object replaces the start's)
+    split, before = said("cache_creation"), get("cache_creation")
+    if split is None:
+        split = before
+    if type(split) is dict:
+        write_5m, write_1h = split.get("ephemeral_5m_input_tokens"), split.get("ephemeral_1h_input_tokens")
+        if type(before) is dict and split is not before:
+            if write_5m is None:
+                write_5m = before.get("ephemeral_5m_input_tokens")
+            if write_1h is None:
+                write_1h = before.get("ephemeral_1h_input_tokens")
+        said_split = type(write_5m) is int or type(write_1h) is int
+        write_5m = write_5m if type(write_5m) is int else 0
+        write_1h = write_1h if type(write_1h) is int else 0
+    else:
+        write_5m = write_1h = 0
+        said_split = False
+    # the top-level counts and strings: the delta's unless absent or null (then the start's); a value of
+    # another type (an object merged or not) counts 0, as ``_counts`` reads it
+    input_tokens, output_tokens = said("input_tokens"), said("output_tokens")
+    if input_tokens is None:
+        input_tokens = get("input_tokens")
+    if output_tokens is None:
+        output_tokens = get("output_tokens")
+    cache_read, write = said("cache_read_input_tokens"), said("cache_creation_input_tokens")
+    if cache_read is None:
+        cache_read = get("cache_read_input_tokens")
+    if write is None:
+        write = get("cache_creation_input_tokens")
+    if type(write) is not int:  # (``_counts``' rules from here)
+        write = write_5m + write_1h
+    elif said_split and write_5m + write_1h < write:
+        said_split = False
+    thinking = _member(said("output_tokens_details"), get("output_tokens_details"), "thinking_tokens")
+    searches = _member(said("server_tool_use"), get("server_tool_use"), "web_search_requests")
+    geo, speed = said("inference_geo"), said("speed")
+    if geo is None:
+        geo = get("inference_geo")
+    if speed is None:
+        speed = get("speed")
+    usage = Usage(
+        input_tokens if type(input_tokens) is int else 0,
+        output_tokens if type(output_tokens) is int else 0,
+        cache_read if type(cache_read) is int else 0,
+        write,
+        thinking if type(thinking) is int else 0,  # reasoning_tokens
+        None,  # provider_cost_usd
+        write_1h if write_1h < write else write,  # cache_write_1h_tokens
+        searches if type(searches) is int else 0,  # web_search_requests
+        (),  # iterations
+        None,  # reported_total_tokens
+        said_split,  # cache_write_split
+    )
+    if type(geo) is str:
+        usage.inference_geo = geo
+    if type(speed) is str:
+        usage.speed = speed
+    return usage
+
+
+def _member(value: Any, before: Any, name: str) -> Any:
+    """The member ``name`` of a nested object as ``merge_stream_usage`` merges the delta's ``value`` over the
+    start's ``before`` (``stream_usage``): None when the merged value is no object or has no such member."""
+    if value is None:
+        return before.get(name) if type(before) is dict else None
+    if type(value) is not dict:
+        return None
+    got = value.get(name)
+    if got is None and type(before) is dict:
+        return before.get(name)
+    return got
+
+
 def _merged_without_nulls(before: dict[str, Any], value: dict[str, Any]) -> dict[str, Any]:
     """``before`` updated with ``value``'s members that are not null (a new dict, in that key order)."""
     merged = dict(before)

@@ -648,6 +648,8 @@ class ResponsesStreamEncoder:
         # ``response.created``/``response.in_progress`` (``_opening_mid``/``_opening_end``: ``_start``) and
         # ``response.completed`` (``_completed_mid``, up to its output) write them; b"" when no frame is written.
         self._model_json = orjson.dumps(view.model) if frames else b""
+        # the first message item's object, made here (its id when it opens: ``_first_text``)
+        self._ahead: _OutItem | None = _OutItem("message", 0, "")
         self._opening_mid = self._opening_end = self._completed_mid = b""
         self.created_at = int(time.time())
 
@@ -764,6 +766,11 @@ class ResponsesStreamEncoder:
             return self._text_delta(item, text)
         if self._closed or not self._started or self.view.compaction:
             return None
+        if item is None:
+            # the answer's first text (most streams: nothing open before it): ``_text``'s message opened and its
+            # first delta in one join, without its calls (``_text``, ``_close_item``, ``_open_item``, ``_item_id``,
+            # ``_id``, ``_text_delta``: fewer code objects touched before the first write, issue 13, session 34)
+            return self._first_text(text)
         return self._text(text)  # what ``feed`` does with it (``_start`` has nothing left to write)
 
     def text_frames(self, bodies: list[bytes]) -> bytes | None:
@@ -792,7 +799,9 @@ class ResponsesStreamEncoder:
         """Close the stream: close the open item, then ``response.completed`` (or ``.incomplete``)."""
         if self._closed:
             return b""
-        out = self._start(None) + self._close_item()
+        # (``_start`` and ``_close_item`` have nothing to write for a started response with nothing open: the
+        # usual stream, its message closed by the stop reason; no call then, session 34)
+        out = b"" if self._started and self._open is None else self._start(None) + self._close_item()
         if self.view.compaction:
             out += self._compaction_item()
         self._closed = True
@@ -839,12 +848,59 @@ class ResponsesStreamEncoder:
     def _text(self, text: str) -> bytes:
         out = b""
         item = self._open
-        if item is None or item.kind != "message":
+        if item is None:  # (started, not closed, not compacting: ``feed``'s and ``text``'s callers)
+            return self._first_text(text)
+        if item.kind != "message":
             out += self._close_item()
             item = self._open_item("message")
             out += self._message_opening(item)
         item.text.append(text)
         return out + self._text_delta(item, text)
+
+    def _first_text(self, text: str) -> bytes:
+        """``_text(text)`` with no item open, the response started and not closed, frames or not: the message
+        item opened (``_open_item("message")``: the one made with the encoder, ``_ahead``, when it is the first
+        item) and its first ``output_text.delta``, the bytes of ``_message_opening`` then ``_text_delta``."""
+        index = self._count
+        self._count = index + 1
+        ident = self.response_id
+        if ident is None:  # (``_id``: a response always has its id once started; kept for its contract)
+            ident = self._id()
+        said = "msg_" + ident[5:] + (_HEX2[index] if index < 256 else f"{index:02x}")  # (``_item_id``'s)
+        item = self._ahead
+        if item is not None and index == 0:
+            self._ahead = None
+            item.id = said
+        else:
+            item = _OutItem("message", index, said)
+        self._open = item
+        item.text.append(text)
+        name = item.ident = orjson.dumps(said)
+        seq = self._seq
+        if seq < 253 and index < 256:
+            at = _NUMS[index]
+            item.delta_head = b"".join(
+                (_DELTA_HEAD_PIECES[0], name, _DELTA_HEAD_PIECES[1], at, _DELTA_HEAD_PIECES[2])
+            )
+        else:
+            item.delta_head = _DELTA_HEAD % (name, index)
+        if not self._frames:  # (``_message_opening`` numbers nothing then, ``_text_delta`` its frame)
+            self._seq = seq + 1
+            return b""
+        self._seq = seq + 3
+        if seq < 253 and index < 256:
+            p = _OPENING_PIECES
+            return b"".join(
+                (
+                    p[0], _NUMS[seq], p[1], at, p[2], name, p[3], _NUMS[seq + 1], p[4], name, p[5], at, p[6],
+                    _TEXT_DELTA_HEAD, _NUMS[seq + 2], item.delta_head, orjson.dumps(text), _TEXT_DELTA_END,
+                )
+            )  # fmt: skip
+        return _MESSAGE_OPENING % (seq, index, name, seq + 1, name, index) + _TEXT_DELTA % (
+            seq + 2,
+            item.delta_head,
+            orjson.dumps(text),
+        )
 
     def _message_opening(self, item: _OutItem) -> bytes:
         """``output_item.added`` and ``content_part.added`` of a new message item, from a template: what
@@ -852,7 +908,7 @@ class ResponsesStreamEncoder:
         ident = item.ident = orjson.dumps(item.id)
         # what _frame makes of {"item_id", "output_index", "content_index": 0, "delta", "logprobs": []}
         # up to the delta, after the sequence number: the same for every delta of this item
-        item.delta_head = b',"item_id":%b,"output_index":%d,"content_index":0,"delta":' % (ident, item.index)
+        item.delta_head = _DELTA_HEAD % (ident, item.index)
         if not self._frames:
             return b""
         seq, self._seq = self._seq, self._seq + 2
@@ -1296,6 +1352,12 @@ _TEXT_DELTA = (
     b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta","sequence_number":%d'
     b'%b%b,"logprobs":[]}\n\n'
 )
+# ... its fixed bytes before the sequence number and after the text (``_first_text``'s join)
+_TEXT_DELTA_HEAD, _TEXT_DELTA_END = _TEXT_DELTA.split(b"%d%b%b")
+# a message's ``output_text.delta`` after its sequence number up to the delta (``_OutItem.delta_head``: the item's
+# id JSON, its output index), and in pieces around them (``_first_text``)
+_DELTA_HEAD = b',"item_id":%b,"output_index":%d,"content_index":0,"delta":'
+_DELTA_HEAD_PIECES = tuple(re.split(rb"%[bd]", _DELTA_HEAD))
 # ... given the body of the delta's JSON string (``text_frames``): the quotes in the template
 _TEXT_DELTA_BODY = _TEXT_DELTA.replace(b'%b%b,"logprobs"', b'%b"%b","logprobs"')
 # ... their sequence number's digits given (``_NUMS``)

@@ -19,7 +19,11 @@ from hypothesis import strategies as st
 
 from services.gateway.dialects import _anthropic_stream
 from services.gateway.dialects._anthropic_stream import MessagesStreamDecoder
-from services.gateway.dialects._anthropic_wire import merge_stream_usage, usage_from_anthropic
+from services.gateway.dialects._anthropic_wire import (
+    merge_stream_usage,
+    stream_usage,
+    usage_from_anthropic,
+)
 from services.gateway.dialects.ir import Delta, Usage, UsageUpdate
 from services.gateway.dialects.registry import pairing
 from services.gateway.dialects.view import View
@@ -273,7 +277,13 @@ def test_a_usage_nobody_reads_is_not_converted(monkeypatch: pytest.MonkeyPatch) 
         made.append(u)
         return usage_from_anthropic(u)
 
+    def counted_stream(start: dict[str, Any], delta: dict[str, Any]) -> Usage:
+        # (a ``message_delta``'s usage, read without the merged object since session 34: one conversion)
+        made.append(delta)
+        return stream_usage(start, delta)
+
     monkeypatch.setattr(_anthropic_stream, "usage_from_anthropic", counted)
+    monkeypatch.setattr(_anthropic_stream, "stream_usage", counted_stream)
     message = {"id": "m", "type": "message", "role": "assistant", "model": "x", "usage": {"input_tokens": 5}}
     body = b"".join(
         [
