@@ -45,7 +45,11 @@ def responses_stream(model: str) -> list[bytes | object]:
     """A Responses API stream of one text message, 27 input and 9 output tokens."""
     base = {"id": "resp_34a", "object": "response", "created_at": 1775000000, "model": model}
     item = {"id": "msg_34a", "type": "message", "role": "assistant"}
-    done = {**item, "status": "completed", "content": [{"type": "output_text", "text": TEXT, "annotations": []}]}
+    done = {
+        **item,
+        "status": "completed",
+        "content": [{"type": "output_text", "text": TEXT, "annotations": []}],
+    }
     usage = {
         "input_tokens": 27,
         "output_tokens": 9,
@@ -54,7 +58,9 @@ def responses_stream(model: str) -> list[bytes | object]:
         "output_tokens_details": {"reasoning_tokens": 0},
     }
     return [
-        _event("response.created", sequence_number=0, response={**base, "status": "in_progress", "output": []}),
+        _event(
+            "response.created", sequence_number=0, response={**base, "status": "in_progress", "output": []}
+        ),
         _event(
             "response.output_item.added",
             sequence_number=1,

@@ -129,19 +129,19 @@ class OpenAIProvider(OpenAICompatProvider):
     wires_by_model = True
 
     def only_wire(self, model: str) -> Wire | None:
-        """"openai_responses" for a Responses-only model (``_RESPONSES_ONLY``, or learned from a refusal:
-        ``learn_only_wire``), else None. Kept per model (at most ``TARGETS_KEPT``)."""
-        known = self._only_wires.get(model, False)
-        if known is not False:
-            return known
+        """The Responses wire ("openai_responses") for a Responses-only model (``_RESPONSES_ONLY``, or one learned
+        from a refusal: ``learn_only_wire``), else None. Kept per model (at most ``TARGETS_KEPT``)."""
+        if model in self._only_wires:
+            return self._only_wires[model]
         wire: Wire | None = "openai_responses" if named_in(model, _RESPONSES_ONLY) else None
         if len(self._only_wires) < TARGETS_KEPT:
             self._only_wires[model] = wire
         return wire
 
     def learn_only_wire(self, model: str, message: str) -> Wire | None:
-        """"openai_responses" when ``message`` is OpenAI's refusal of a Responses-only model on chat completions
-        (``_RESPONSES_ONLY_REFUSAL``), remembered for ``only_wire``; else None."""
+        """The Responses wire ("openai_responses") when ``message`` is OpenAI's refusal of a Responses-only model on
+        chat completions (``_RESPONSES_ONLY_REFUSAL``), remembered for ``only_wire`` (at most ``LEARNED_KEPT``
+        models, the oldest forgotten first); else None."""
         if not _RESPONSES_ONLY_REFUSAL.search(message):
             return None
         self._only_wires.pop(model, None)
