@@ -477,6 +477,8 @@ class Proxy:
         provider = self.providers[route.provider]
         fmt = call.endpoint.format
         pair = self._pairings.get((provider, fmt)) or self._pairing(provider, fmt)
+        if provider.wires_by_model and (only := provider.only_wire(route.model)) is not None:
+            pair = registry.pairing(fmt, only)  # a model served on one wire only (OpenAI's Responses-only)
         try:
             up = self._build(call, provider, route, pair)
         except ClientError as exc:
@@ -548,6 +550,15 @@ class Proxy:
                     resp.release()
         except UpstreamError as exc:
             att.failed(exc)
+            if (
+                provider.wires_by_model
+                and not in_band
+                and retried == 0
+                and (only := provider.learn_only_wire(route.model, exc.message)) is not None
+                and only != pair.wire.name
+            ):
+                # the model is served on one wire only, as the refusal says: once more on that wire
+                return await self.attempt(request, call, route, within, retried=1)
             if isinstance(exc, CutAnswer) and att.usage is None:
                 att.read_usage = (
                     exc.read_usage

@@ -162,6 +162,20 @@ class Provider:
     def speaks(self, wire: Wire) -> bool:
         return wire in self.wires
 
+    # whether some of this provider's models take one wire only (``only_wire``): False spares every other
+    # provider's attempt the call
+    wires_by_model: bool = False
+
+    def only_wire(self, model: str) -> Wire | None:
+        """The one wire ``model`` is served on when this provider serves it on fewer than ``wires``
+        (OpenAI's Responses-only models), else None: the client's pairing stands (``registry.choose_wire``)."""
+        return None
+
+    def learn_only_wire(self, model: str, message: str) -> Wire | None:
+        """The wire a refusal's ``message`` says ``model`` takes only, remembered for ``only_wire`` (at most
+        ``LEARNED_KEPT`` models); None when the message says no such thing (the base: never)."""
+        return None
+
     def prepare(self, body: dict[str, Any], stream: bool, wire: Wire) -> bool:
         """Apply provider quirks to an outgoing body in place. Returns True if it changed anything."""
         return False

@@ -12,6 +12,7 @@ prompt, or a cap on requests that are not streamed).
 from __future__ import annotations
 
 import re
+from collections.abc import Container
 from typing import Any, NamedTuple
 
 import orjson
@@ -102,6 +103,20 @@ def max_output_tokens(model: str) -> int | None:
             return None
         name = shorter
     return limit
+
+
+def named_in(model: str, names: Container[str]) -> bool:
+    """Whether ``model`` is one of ``names`` (bare names, dots read as dashes) as ``max_output_tokens`` matches a
+    model: any relay's or cloud's name for it (``bare_model``), its exact name or that name with what names the same
+    model after it (``_SAME_MODEL``), never a prefix. ``named_in("gpt-5.1-codex-2025-11-13", {"gpt-5-1-codex"})``
+    → True; ``named_in("gpt-5-codex-max", {"gpt-5-codex"})`` → False."""
+    name = bare_model(model).replace(".", "-")
+    while name not in names:
+        shorter = _SAME_MODEL.sub("", name, count=1)
+        if shorter == name or not shorter:
+            return False
+        name = shorter
+    return True
 
 
 # How providers state their output limit when they refuse a request's max_tokens:

@@ -36,7 +36,15 @@ from services.gateway.dialects._prompt_cache import (
 )
 from services.gateway.dialects.ir import Usage
 from services.gateway.dialects.translate_request import Target
-from services.gateway.providers.base import Operation, Provider, Wire, reasoning_as_output
+from services.gateway.providers.base import (
+    LEARNED_KEPT,
+    TARGETS_KEPT,
+    Operation,
+    Provider,
+    Wire,
+    reasoning_as_output,
+)
+from services.gateway.providers.limits import named_in
 from shared.pricing import bedrock_model_id
 
 # Models that reason and take `reasoning_effort`; they also need `max_completion_tokens`.
@@ -89,10 +97,62 @@ class OpenAICompatProvider(Provider):
         )
 
 
+# OpenAI's models served on the Responses API only (platform.openai.com/docs/models, each model's "Endpoints":
+# v1/responses, not v1/chat/completions), bare names with dots read as dashes (``limits.named_in``: snapshots and
+# "-latest"/"-preview" aliases are the same model). A chat request for one is refused: 404 "This model is only
+# supported in v1/responses and not in v1/chat/completions." (s34 bug34a variants 10i, 18n: an Anthropic or chat
+# client asking gpt-5-codex got that 404 on every request)
+_RESPONSES_ONLY = frozenset(
+    (
+        "o1-pro",
+        "o3-pro",
+        "o3-deep-research",
+        "o4-mini-deep-research",
+        "gpt-5-pro",
+        "gpt-5-codex",
+        "gpt-5-1-codex",
+        "gpt-5-1-codex-mini",
+        "gpt-5-1-codex-max",
+        "codex-mini",
+        "computer-use",
+    )
+)
+# OpenAI's refusal of a Responses-only model on chat completions (the model names a deployment or a model newer
+# than ``_RESPONSES_ONLY``): "This model is only supported in v1/responses and not in v1/chat/completions."
+_RESPONSES_ONLY_REFUSAL = re.compile(r"only supported in v1/responses", re.I)
+
+
 class OpenAIProvider(OpenAICompatProvider):
     # Codex's Responses requests pass through untouched (reasoning encrypted_content included), and so
     # does their prompt_cache_key.
     wires = ("openai_chat", "openai_responses")
+    wires_by_model = True
+
+    def only_wire(self, model: str) -> Wire | None:
+        """The Responses wire ("openai_responses") for a Responses-only model (``_RESPONSES_ONLY``, or one learned
+        from a refusal: ``learn_only_wire``), else None. Kept per model (at most ``TARGETS_KEPT``)."""
+        if model in self._only_wires:
+            return self._only_wires[model]
+        wire: Wire | None = "openai_responses" if named_in(model, _RESPONSES_ONLY) else None
+        if len(self._only_wires) < TARGETS_KEPT:
+            self._only_wires[model] = wire
+        return wire
+
+    def learn_only_wire(self, model: str, message: str) -> Wire | None:
+        """The Responses wire ("openai_responses") when ``message`` is OpenAI's refusal of a Responses-only model on
+        chat completions (``_RESPONSES_ONLY_REFUSAL``), remembered for ``only_wire`` (at most ``LEARNED_KEPT``
+        models, the oldest forgotten first); else None."""
+        if not _RESPONSES_ONLY_REFUSAL.search(message):
+            return None
+        self._only_wires.pop(model, None)
+        if len(self._only_wires) >= LEARNED_KEPT:
+            del self._only_wires[next(iter(self._only_wires))]
+        self._only_wires[model] = "openai_responses"
+        return "openai_responses"
+
+    @functools.cached_property
+    def _only_wires(self) -> dict[str, Wire | None]:
+        return {}
 
     def prepare(self, body: dict[str, Any], stream: bool, wire: Wire) -> bool:
         changed = super().prepare(body, stream, wire)
