@@ -18,25 +18,14 @@ import openai
 import orjson
 import pytest
 
+from tests.e2e_builders import UNENDED_CHAT_OVERFLOW as CHAT_ERROR
+from tests.e2e_builders import UNENDED_CLAUDE_TOO_LONG as CLAUDE_ERROR
 from tests.procs import Stack
 from tests.scripted_upstream import ScriptedUpstream, sse
 
 CHAT = "/openai/v1/chat/completions"
 RESPONSES = "/openai/v1/responses"
 MESSAGES = "/anthropic/v1/messages"
-OVERFLOW = {
-    "message": "This model's maximum context length is 128000 tokens. However, your messages resulted in 131072 "
-    "tokens. Please reduce the length of the messages.",
-    "type": "invalid_request_error",
-    "param": "messages",
-    "code": "context_length_exceeded",
-}
-# each the whole body: one event, no line break after its data line
-CHAT_ERROR = b"data: " + orjson.dumps({"error": OVERFLOW})
-CLAUDE_ERROR = (
-    b'event: error\ndata: {"type":"error","error":{"type":"invalid_request_error",'
-    b'"message":"prompt is too long: 210000 tokens > 200000 maximum"}}'
-)
 _BASE = {
     "id": "resp_33a",
     "object": "response",
