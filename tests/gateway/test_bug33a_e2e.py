@@ -20,6 +20,7 @@ import pytest
 
 from tests.e2e_builders import UNENDED_CHAT_OVERFLOW as CHAT_ERROR
 from tests.e2e_builders import UNENDED_CLAUDE_TOO_LONG as CLAUDE_ERROR
+from tests.e2e_builders import catalog_gw
 from tests.procs import Stack
 from tests.scripted_upstream import ScriptedUpstream, sse
 
@@ -206,10 +207,7 @@ price = {{ input = 0.27, output = 1.10 }}
 """
 
 
-@pytest.fixture(scope="module")
-def cat(catalog_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
-    with catalog_stack("bug33a-cat", CATALOG) as st:
-        yield st
+cat = catalog_gw("bug33a-cat", CATALOG)
 
 
 def test_an_unended_in_band_refusal_is_retried_within_its_limit(cat: Stack, up: ScriptedUpstream) -> None:

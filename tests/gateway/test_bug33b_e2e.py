@@ -11,8 +11,6 @@ processes, Anthropic, OpenRouter and a Kimi K2 catalog route (chat wire) replace
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
 from typing import Any
 
 import anthropic
@@ -24,6 +22,7 @@ from tests.e2e_builders import (
     ANTHROPIC_ID,
     KIMI_CALL_ID,
     catalog,
+    catalog_gw,
     chat_answer,
     messages_answer,
     provider,
@@ -49,16 +48,10 @@ ASK = {"role": "user", "content": "Weather in Paris?"}
 pytestmark = pytest.mark.usefixtures("fresh_up")
 
 
-@pytest.fixture(scope="module")
-def gw(catalog_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
-    with catalog_stack("bug33b", CATALOG, paths={"anthropic": "/anthropic"}) as st:
-        yield st
+gw = catalog_gw("bug33b", CATALOG, paths={"anthropic": "/anthropic"})
 
 
-@pytest.fixture(scope="module")
-def gw_openrouter(catalog_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
-    with catalog_stack("bug33b-or", CATALOG, paths={"openrouter": "/openrouter/api/v1"}) as st:
-        yield st
+gw_openrouter = catalog_gw("bug33b-or", CATALOG, paths={"openrouter": "/openrouter/api/v1"})
 
 
 def _kimi_call(stream: bool) -> Any:
