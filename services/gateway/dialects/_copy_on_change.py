@@ -3,7 +3,7 @@
 The gateway never changes a client's body in place (the body is reused across attempts and fallbacks): the
 strips and rewrites that make a provider's form of ``messages`` (``_minted``, ``_prompt_cache``,
 ``providers.openai_compat``) copy the list and the items they change, and leave the rest shared. One loop for
-them all: ``rewritten`` over any list, ``messages_rewritten`` over a body's ``messages``.
+them all: ``rewritten`` over any list, ``rewritten_in`` over a list in a body (``messages``, ``input``).
 """
 
 from __future__ import annotations
@@ -31,12 +31,12 @@ def rewritten(items: list[Any], rewrite: Callable[[Any], Any]) -> list[Any] | No
     return out if changed else None
 
 
-def messages_rewritten(body: dict[str, Any], rewrite: Callable[[Any], Any]) -> bool:
-    """``rewritten`` on ``body["messages"]`` (a list; else nothing changes), the copy set on ``body`` (its one
-    change, at the top level). True if a message was replaced or left out."""
-    messages = body.get("messages")
-    out = rewritten(messages, rewrite) if isinstance(messages, list) else None
+def rewritten_in(body: dict[str, Any], key: str, rewrite: Callable[[Any], Any]) -> bool:
+    """``rewritten`` on ``body[key]`` (a list, ``messages`` or a Responses ``input``; else nothing changes), the copy
+    set on ``body`` (its one change, at the top level). True if an item was replaced or left out."""
+    items = body.get(key)
+    out = rewritten(items, rewrite) if isinstance(items, list) else None
     if out is None:
         return False
-    body["messages"] = out
+    body[key] = out
     return True

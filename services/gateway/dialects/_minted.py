@@ -22,7 +22,7 @@ from services.gateway.dialects._anthropic_wire import (
 )
 from services.gateway.dialects._call_signature import MARK, plain_block, plain_item
 from services.gateway.dialects._claude_details import claude_free
-from services.gateway.dialects._copy_on_change import DROP, messages_rewritten, rewritten
+from services.gateway.dialects._copy_on_change import DROP, rewritten, rewritten_in
 from services.gateway.dialects._responses_opaque import decode_compaction
 from services.gateway.dialects._thinking_form import other_form
 
@@ -204,12 +204,7 @@ def strip_for_responses(body: dict[str, Any]) -> bool:
     item into the user message its summary stands for (OpenAI cannot decrypt either). A call or output whose
     ``call_id`` carries Gemini's thought signature (``_call_signature``) gets its own id back: OpenAI refuses
     a ``call_id`` over 64 characters."""
-    items = body.get("input")
-    out = rewritten(items, _responses_unminted) if isinstance(items, list) else None
-    if out is None:
-        return False
-    body["input"] = out
-    return True
+    return rewritten_in(body, "input", _responses_unminted)
 
 
 def _responses_unminted(item: Any) -> Any:
@@ -336,7 +331,9 @@ def strip_refused_reasoning_content(status: int | None, message: str, body: dict
     by the model's name (``Target.reasoning_content``: DeepSeek, Kimi, GLM), and a server that serves such a
     name without taking the field (Groq's ``deepseek-r1-distill-*``) refuses it (``refused_reasoning_content``):
     the body without it, for one retry (the messages copied, never changed in place). True when changed."""
-    return refused_reasoning_content(status, message) and messages_rewritten(body, _without_reasoning_content)
+    return refused_reasoning_content(status, message) and rewritten_in(
+        body, "messages", _without_reasoning_content
+    )
 
 
 def _without_reasoning_content(msg: Any) -> Any:
@@ -355,7 +352,7 @@ def strip_refused_for_chat(status: int | None, message: str, body: dict[str, Any
     True when changed."""
     if strip_refused_reasoning_content(status, message, body):
         return True
-    if not refused_signature(status, message) or not messages_rewritten(body, _without_claude_details):
+    if not refused_signature(status, message) or not rewritten_in(body, "messages", _without_claude_details):
         return False
     out = body["messages"]
     last = next((m for m in reversed(out) if isinstance(m, dict) and m.get("role") == "assistant"), None)

@@ -26,7 +26,7 @@ from typing import Any
 
 from services.gateway.dialects._anthropic_wire import SYNTHETIC_SIGNATURE, anthropic_tool_id
 from services.gateway.dialects._call_signature import chat_signature, details_entry
-from services.gateway.dialects._copy_on_change import messages_rewritten
+from services.gateway.dialects._copy_on_change import rewritten_in
 from services.gateway.dialects._minted import MINTED_PREFIX
 from services.gateway.dialects._prompt_cache import (
     body_has_markers,
@@ -226,7 +226,7 @@ def unsigned_calls_skip_validation(body: dict[str, Any]) -> bool:
     endpoint it sits in ``tool_calls[].extra_content.google.thought_signature``; bugcase 04's kind, s21 variant
     04-vA). A call with a signature of its own, Gemini's, is left as it is, and so is its message. The messages are
     copied where changed, never changed in place (the client's body is reused across attempts). True if changed."""
-    return messages_rewritten(body, _dummy_on_first_call)
+    return rewritten_in(body, "messages", _dummy_on_first_call)
 
 
 def _dummy_on_first_call(msg: Any) -> Any:
@@ -261,7 +261,7 @@ def unsigned_steps_skip_validation_in_details(body: dict[str, Any]) -> bool:
     Gemini did not make (``SKIP_THOUGHT_SIGNATURE``), after the message's other details; a message holding Gemini's
     own entry is left as it is. Messages are copied where changed, never changed in place (bugcase 04's kind; s22
     variant 04-orgem-vA). True if changed."""
-    return messages_rewritten(body, _dummy_in_details)
+    return rewritten_in(body, "messages", _dummy_in_details)
 
 
 def _dummy_in_details(msg: Any) -> Any:
@@ -294,7 +294,7 @@ def signatures_into_details(body: dict[str, Any]) -> bool:
     got the dummy on its own call (``unsigned_steps_skip_validation_in_details``: "degraded model performance"; s25
     variants 04-orgem-sig-vG, -vH). Messages and calls are copied where changed, never changed in place. True if
     changed."""
-    return messages_rewritten(body, _signatures_moved)
+    return rewritten_in(body, "messages", _signatures_moved)
 
 
 def _signatures_moved(msg: Any) -> Any:
@@ -428,7 +428,7 @@ def claude_tool_ids(body: dict[str, Any]) -> bool:
     hands them to Anthropic as they are and relays its refusal: 400 "Provider returned error", ``metadata.raw``
     "messages.5.content.0.tool_use.id: String should match pattern '^[a-zA-Z0-9_-]+$'" (tailcallhq/forgecode#1142;
     bug33b variant 04p). Changed messages are copies (``body["messages"]`` a new list); True if any changed."""
-    return messages_rewritten(body, _claude_ids_of)
+    return rewritten_in(body, "messages", _claude_ids_of)
 
 
 def _claude_ids_of(msg: Any) -> Any:
