@@ -17,11 +17,16 @@ refusal then the answer within it; ``QUOTA_SPENT``, OpenAI's ``insufficient_quot
 ``LLAMACPP_OVERFLOW``, llama.cpp's context overflow (40000 > 32768); ``USAGE``, the
 12 / 3 tokens' chat usage; ``HI``, a one-line chat conversation; ``scripted_gw(name, paths, **env)``, ``catalog_gw``
 on ``scripted_stack``; ``chat_streamed(gw, rid, model, include_usage)``, a streamed chat request's text and error.
+Session 34 (tidy34): ``CHEAP``/``DEAR`` and ``cheap_and_dear(model, *cheap_only)``, a fallback pair by price;
+``CONTEXT_OVERFLOW``, ``UNENDED_CHAT_OVERFLOW``, ``UNENDED_CLAUDE_TOO_LONG``, bug33a's refusals whose line never ended;
+``KIMI_CALL_ID``, ``ANTHROPIC_ID``, ``tool_ids(body)``, bug33b's call ids; ``responses_frame(kind, seq, body)``,
+``output_text(text)``, ``raw_frames(body)``, ``IR_USAGES``, the Responses encoder's frames from their objects.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
@@ -30,7 +35,9 @@ import httpx2
 import openai
 import orjson
 import pytest
+from hypothesis import strategies as st
 
+from services.gateway.dialects import ir
 from shared.sse import SSEDecoder
 from tests.procs import Stack, stack
 from tests.scripted_upstream import Answer, Pause, ScriptedUpstream, sse
@@ -56,6 +63,28 @@ LLAMACPP_OVERFLOW = {
         "n_ctx": 32768,
     }
 }
+# OpenAI's in-band refusal of a prompt past the model's context (bug33a's kind 10)
+CONTEXT_OVERFLOW = {
+    "message": "This model's maximum context length is 128000 tokens. However, your messages resulted in 131072 "
+    "tokens. Please reduce the length of the messages.",
+    "type": "invalid_request_error",
+    "param": "messages",
+    "code": "context_length_exceeded",
+}
+# bug33a: each a whole body of one event, no line break after its data line (the body closed right after the JSON)
+UNENDED_CHAT_OVERFLOW = b"data: " + orjson.dumps({"error": CONTEXT_OVERFLOW})
+UNENDED_CLAUDE_TOO_LONG = (
+    b'event: error\ndata: {"type":"error","error":{"type":"invalid_request_error",'
+    b'"message":"prompt is too long: 210000 tokens > 200000 maximum"}}'
+)
+# bug33b: Kimi K2's name for its first call (``functions.<name>:<n>``), outside Anthropic's id pattern
+KIMI_CALL_ID = "functions.weather:0"
+ANTHROPIC_ID = re.compile(
+    r"^[a-zA-Z0-9_-]+$"
+)  # Anthropic's tool id pattern (its 400 "String should match pattern")
+# a catalog's fallback pair (``cheap_and_dear``): their chat paths on the scripted upstream
+CHEAP = "/cheap/v1/chat/completions"
+DEAR = "/dear/v1/chat/completions"
 # DeepSeek's refusal of a max_tokens above its output limit, which it states (kind 17)
 REFUSED_ABOVE_8192 = {
     "error": {
@@ -276,3 +305,53 @@ def provider(name: str, *models: str, price: tuple[float, float] | None = None, 
 def catalog(*providers: str) -> str:
     """A catalog file of ``provider`` entries, in order."""
     return "\n" + "\n".join(providers)
+
+
+def cheap_and_dear(model: str, *cheap_only: str) -> tuple[str, str]:
+    """A fallback pair serving ``model`` (``provider`` entries for ``catalog``): "cheap" (0.1 / 0.1 USD per million
+    tokens; it also serves ``cheap_only``) is tried first, "dear" (1.0 / 1.0) next; at ``CHEAP`` and ``DEAR``."""
+    return provider("cheap", model, *cheap_only, price=(0.1, 0.1)), provider("dear", model, price=(1.0, 1.0))
+
+
+def tool_ids(body: dict[str, Any]) -> list[str]:
+    """An Anthropic Messages body's ``tool_use`` ids and ``tool_result`` ``tool_use_id``s, in order."""
+    return [
+        b.get("id") or b.get("tool_use_id")
+        for m in body["messages"]
+        if isinstance(m["content"], list)
+        for b in m["content"]
+        if b["type"] in ("tool_use", "tool_result")
+    ]
+
+
+def responses_frame(kind: str, seq: int, body: dict[str, Any]) -> bytes:
+    """One Responses stream event as ``ResponsesStreamEncoder._frame`` writes it, from its object: ``event:`` line,
+    ``data:`` of ``{"type", "sequence_number", **body}`` (orjson)."""
+    return (
+        b"event: "
+        + kind.encode()
+        + b"\ndata: "
+        + orjson.dumps({"type": kind, "sequence_number": seq, **body})
+        + b"\n\n"
+    )
+
+
+def output_text(text: str) -> dict[str, Any]:
+    """A Responses ``output_text`` content part of ``text`` (no annotations, no logprobs)."""
+    return {"type": "output_text", "annotations": [], "logprobs": [], "text": text}
+
+
+def raw_frames(body: bytes) -> list[bytes]:
+    """An SSE body's events, each its raw bytes (``SSEDecoder``)."""
+    return [ev.raw or b"" for ev in SSEDecoder().feed(body)]
+
+
+# any usage the IR carries (hypothesis)
+IR_USAGES = st.builds(
+    ir.Usage,
+    input_tokens=st.integers(0, 10**7),
+    output_tokens=st.integers(0, 10**7),
+    cache_read_tokens=st.integers(0, 10**6),
+    cache_write_tokens=st.integers(0, 10**6),
+    reasoning_tokens=st.integers(0, 10**6),
+)

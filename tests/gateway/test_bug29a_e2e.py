@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ import anthropic
 import openai
 import pytest
 
-from tests.e2e_builders import catalog, frame, provider
+from tests.e2e_builders import catalog, catalog_gw, frame, provider
 from tests.procs import Stack, stack
 from tests.scripted_upstream import ScriptedUpstream, sse
 
@@ -33,10 +32,7 @@ USAGE = {"prompt_tokens": 20, "completion_tokens": 8, "total_tokens": 28}
 SCHEMA: dict[str, Any] = {"type": "object", "properties": {"path": {"type": "string"}}}
 
 
-@pytest.fixture(scope="module")
-def gw(catalog_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
-    with catalog_stack("bug29a-object-args", CATALOG) as st:
-        yield st
+gw = catalog_gw("bug29a-object-args", CATALOG)
 
 
 def _chunk(

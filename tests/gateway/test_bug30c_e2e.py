@@ -12,8 +12,6 @@ processes, Anthropic and a LiteLLM catalog route (chat wire) replaced by a scrip
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
 from functools import partial
 from typing import Any
 
@@ -21,7 +19,7 @@ import anthropic
 import openai
 import pytest
 
-from tests.e2e_builders import catalog, delta_frame, messages_answer, provider
+from tests.e2e_builders import catalog, catalog_gw, delta_frame, messages_answer, provider
 from tests.procs import Stack
 from tests.scripted_upstream import ScriptedUpstream, json_answer, sse
 
@@ -34,10 +32,7 @@ ANTHROPIC_ANSWER = messages_answer("Done.", ident="msg_30", usage=(10, 2))
 pytestmark = pytest.mark.usefixtures("fresh_up")
 
 
-@pytest.fixture(scope="module")
-def gw(catalog_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
-    with catalog_stack("bug30c", CATALOG, paths={"anthropic": "/anthropic"}) as st:
-        yield st
+gw = catalog_gw("bug30c", CATALOG, paths={"anthropic": "/anthropic"})
 
 
 def test_claude_codes_thinking_budget_stays_below_the_clamped_limit_behind_litellm(

@@ -18,25 +18,15 @@ import openai
 import orjson
 import pytest
 
+from tests.e2e_builders import UNENDED_CHAT_OVERFLOW as CHAT_ERROR
+from tests.e2e_builders import UNENDED_CLAUDE_TOO_LONG as CLAUDE_ERROR
+from tests.e2e_builders import catalog_gw
 from tests.procs import Stack
 from tests.scripted_upstream import ScriptedUpstream, sse
 
 CHAT = "/openai/v1/chat/completions"
 RESPONSES = "/openai/v1/responses"
 MESSAGES = "/anthropic/v1/messages"
-OVERFLOW = {
-    "message": "This model's maximum context length is 128000 tokens. However, your messages resulted in 131072 "
-    "tokens. Please reduce the length of the messages.",
-    "type": "invalid_request_error",
-    "param": "messages",
-    "code": "context_length_exceeded",
-}
-# each the whole body: one event, no line break after its data line
-CHAT_ERROR = b"data: " + orjson.dumps({"error": OVERFLOW})
-CLAUDE_ERROR = (
-    b'event: error\ndata: {"type":"error","error":{"type":"invalid_request_error",'
-    b'"message":"prompt is too long: 210000 tokens > 200000 maximum"}}'
-)
 _BASE = {
     "id": "resp_33a",
     "object": "response",
@@ -217,10 +207,7 @@ price = {{ input = 0.27, output = 1.10 }}
 """
 
 
-@pytest.fixture(scope="module")
-def cat(catalog_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
-    with catalog_stack("bug33a-cat", CATALOG) as st:
-        yield st
+cat = catalog_gw("bug33a-cat", CATALOG)
 
 
 def test_an_unended_in_band_refusal_is_retried_within_its_limit(cat: Stack, up: ScriptedUpstream) -> None:

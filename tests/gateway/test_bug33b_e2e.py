@@ -11,9 +11,6 @@ processes, Anthropic, OpenRouter and a Kimi K2 catalog route (chat wire) replace
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
 from typing import Any
 
 import anthropic
@@ -21,7 +18,16 @@ import openai
 import orjson
 import pytest
 
-from tests.e2e_builders import catalog, chat_answer, messages_answer, provider
+from tests.e2e_builders import (
+    ANTHROPIC_ID,
+    KIMI_CALL_ID,
+    catalog,
+    catalog_gw,
+    chat_answer,
+    messages_answer,
+    provider,
+    tool_ids,
+)
 from tests.procs import Stack
 from tests.scripted_upstream import ScriptedUpstream, json_answer, sse
 
@@ -30,8 +36,6 @@ KIMI_PATH = "/moonshot/v1/chat/completions"
 ANTHROPIC = "/anthropic/v1/messages"
 OPENROUTER = "/openrouter/api/v1/chat/completions"
 CATALOG = catalog(provider("moonshot", KIMI, price=(0.6, 2.5)))
-PATTERN = re.compile(r"^[a-zA-Z0-9_-]+$")
-KIMI_ID = "functions.weather:0"
 TOOLS: list[Any] = [
     {
         "name": "weather",
@@ -44,22 +48,16 @@ ASK = {"role": "user", "content": "Weather in Paris?"}
 pytestmark = pytest.mark.usefixtures("fresh_up")
 
 
-@pytest.fixture(scope="module")
-def gw(catalog_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
-    with catalog_stack("bug33b", CATALOG, paths={"anthropic": "/anthropic"}) as st:
-        yield st
+gw = catalog_gw("bug33b", CATALOG, paths={"anthropic": "/anthropic"})
 
 
-@pytest.fixture(scope="module")
-def gw_openrouter(catalog_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
-    with catalog_stack("bug33b-or", CATALOG, paths={"openrouter": "/openrouter/api/v1"}) as st:
-        yield st
+gw_openrouter = catalog_gw("bug33b-or", CATALOG, paths={"openrouter": "/openrouter/api/v1"})
 
 
 def _kimi_call(stream: bool) -> Any:
     head = {"id": "chatcmpl-k2", "object": "chat.completion.chunk", "created": 1775000000, "model": KIMI}
     call = {
-        "id": KIMI_ID,
+        "id": KIMI_CALL_ID,
         "type": "function",
         "function": {"name": "weather", "arguments": '{"city":"Paris"}'},
     }
@@ -74,16 +72,6 @@ def _kimi_call(stream: bool) -> Any:
         {"choices": [], "usage": {"prompt_tokens": 20, "completion_tokens": 5, "total_tokens": 25}},
     ]
     return sse([*(b"data: " + orjson.dumps({**head, **c}) + b"\n\n" for c in chunks), b"data: [DONE]\n\n"])
-
-
-def _ids_sent(body: dict[str, Any]) -> list[str]:
-    return [
-        b.get("id") or b.get("tool_use_id")
-        for m in body["messages"]
-        if isinstance(m["content"], list)
-        for b in m["content"]
-        if b["type"] in ("tool_use", "tool_result")
-    ]
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["04n-whole", "04o-streamed"])
@@ -110,8 +98,8 @@ def test_claude_code_tool_loop_from_kimi_reaches_claude_with_ids_anthropic_takes
         messages=[ASK, {"role": "assistant", "content": content}, {"role": "user", "content": [result]}],
     )
     assert [b.text for b in turn2.content if b.type == "text"] == ["Sunny in Paris."]
-    ids = _ids_sent(up.seen(ANTHROPIC)[0].json)
-    assert len(ids) == 2 and ids[0] == ids[1] and PATTERN.match(ids[0]), ids
+    ids = tool_ids(up.seen(ANTHROPIC)[0].json)
+    assert len(ids) == 2 and ids[0] == ids[1] and ANTHROPIC_ID.match(ids[0]), ids
 
 
 def test_chat_client_tool_loop_from_kimi_reaches_claude_on_openrouter_with_ids_anthropic_takes(
@@ -124,7 +112,7 @@ def test_chat_client_tool_loop_from_kimi_reaches_claude_on_openrouter_with_ids_a
     ]
     turn1 = chat.chat.completions.create(model=KIMI, messages=[ASK], tools=tools)  # type: ignore[list-item]
     message = turn1.choices[0].message
-    assert message.tool_calls and message.tool_calls[0].id == KIMI_ID  # the same format: passed through
+    assert message.tool_calls and message.tool_calls[0].id == KIMI_CALL_ID  # the same format: passed through
 
     model = "anthropic/claude-sonnet-4.5"
     up.script(
@@ -136,10 +124,10 @@ def test_chat_client_tool_loop_from_kimi_reaches_claude_on_openrouter_with_ids_a
         messages=[  # type: ignore[list-item]
             ASK,
             message.model_dump(exclude_none=True),
-            {"role": "tool", "tool_call_id": KIMI_ID, "content": "Sunny"},
+            {"role": "tool", "tool_call_id": KIMI_CALL_ID, "content": "Sunny"},
         ],
     )
     assert turn2.choices[0].message.content == "Sunny in Paris."
     sent = up.seen(OPENROUTER)[0].json["messages"]
     ids = [c["id"] for c in sent[1]["tool_calls"]] + [sent[2]["tool_call_id"]]
-    assert len(ids) == 2 and ids[0] == ids[1] and PATTERN.match(ids[0]), ids
+    assert len(ids) == 2 and ids[0] == ids[1] and ANTHROPIC_ID.match(ids[0]), ids

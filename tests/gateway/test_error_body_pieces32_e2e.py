@@ -31,6 +31,8 @@ import openai
 import pytest
 
 from tests.e2e_builders import (
+    CHEAP,
+    DEAR,
     HI,
     QUOTA_SPENT,
     USAGE,
@@ -38,6 +40,7 @@ from tests.e2e_builders import (
     catalog,
     chat_answer,
     chat_stream,
+    cheap_and_dear,
     in_pieces,
     provider,
 )
@@ -49,12 +52,9 @@ pytestmark = pytest.mark.usefixtures("fresh_up")
 KEEPALIVE_S = 1.0
 OLD_SDK = Path(__file__).resolve().parents[2] / ".venv" / "old-sdk"
 CATALOG = catalog(
-    provider("cheap", "m32", price=(0.1, 0.1)),
-    provider("dear", "m32", price=(1.0, 1.0)),
+    *cheap_and_dear("m32"),
     provider("hosted", "acme-coder-7b", price=(0.2, 0.6)),
 )
-CHEAP = "/cheap/v1/chat/completions"
-DEAR = "/dear/v1/chat/completions"
 HOSTED = "/hosted/v1/chat/completions"
 OVERLOADED = {
     "error": {"message": "The engine is currently overloaded, please try again later", "type": "server_error"}

@@ -30,6 +30,8 @@ import openai
 import pytest
 
 from tests.e2e_builders import (
+    CHEAP,
+    DEAR,
     HI,
     USAGE,
     catalog,
@@ -37,6 +39,7 @@ from tests.e2e_builders import (
     chat_answer,
     chat_stream,
     chat_streamed,
+    cheap_and_dear,
     chunk,
     provider,
 )
@@ -46,12 +49,9 @@ from tests.scripted_upstream import Answer, Pause, ScriptedUpstream, json_answer
 
 pytestmark = pytest.mark.usefixtures("fresh_up")
 CATALOG = catalog(
-    provider("cheap", "m27", "solo27", price=(0.1, 0.1)),
-    provider("dear", "m27", price=(1.0, 1.0)),
+    *cheap_and_dear("m27", "solo27"),
     provider("resting", "rest27"),
 )
-CHEAP = "/cheap/v1/chat/completions"
-DEAR = "/dear/v1/chat/completions"
 RESTING = "/resting/v1/chat/completions"  # rests after its 429: no other test asks it
 gw = catalog_gw("fix27", CATALOG, BREAKER_FAILURES="1000")
 

@@ -19,6 +19,8 @@ import openai
 import pytest
 
 from tests.e2e_builders import (
+    CHEAP,
+    DEAR,
     HI,
     USAGE,
     catalog,
@@ -26,6 +28,7 @@ from tests.e2e_builders import (
     chat_answer,
     chat_stream,
     chat_streamed,
+    cheap_and_dear,
     chunk,
     provider,
     scripted_gw,
@@ -36,13 +39,10 @@ from tests.scripted_upstream import Pause, ScriptedUpstream, json_answer, sse
 
 pytestmark = pytest.mark.usefixtures("fresh_up")
 CATALOG = catalog(
-    provider("cheap", "m28", "solo28", price=(0.1, 0.1)),
-    provider("dear", "m28", price=(1.0, 1.0)),
+    *cheap_and_dear("m28", "solo28"),
     provider("far", "far28"),
     provider("farther", "farther28"),
 )
-CHEAP = "/cheap/v1/chat/completions"
-DEAR = "/dear/v1/chat/completions"
 gw = catalog_gw("fix28", CATALOG, BREAKER_FAILURES="1000")
 
 

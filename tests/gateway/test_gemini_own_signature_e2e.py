@@ -22,7 +22,7 @@ import anthropic
 import openai
 import pytest
 
-from tests.e2e_builders import catalog, chat_answer, provider
+from tests.e2e_builders import catalog, catalog_gw, chat_answer, provider
 from tests.procs import Stack
 from tests.scripted_upstream import Answer, ScriptedUpstream, json_answer, sse
 
@@ -44,12 +44,7 @@ USAGE = {"prompt_tokens": 30, "completion_tokens": 10, "total_tokens": 40}
 pytestmark = pytest.mark.usefixtures("fresh_up")
 
 
-@pytest.fixture(scope="module")
-def gw(catalog_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
-    with catalog_stack(
-        "gemini-own-signature", CATALOG, paths={"anthropic": "/anthropic", "openai": "/openai/v1"}
-    ) as st:
-        yield st
+gw = catalog_gw("gemini-own-signature", CATALOG, paths={"anthropic": "/anthropic", "openai": "/openai/v1"})
 
 
 def _gemini_calls(streamed: bool) -> Answer:

@@ -13,14 +13,13 @@ catalog provider); the official anthropic and openai SDKs are the clients.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
 from typing import Any
 
 import anthropic
 import openai
 import pytest
 
+from tests.e2e_builders import catalog_gw
 from tests.procs import Stack
 from tests.scripted_upstream import ScriptedUpstream, sse
 
@@ -39,10 +38,7 @@ CITY = {"type": "object", "properties": {"city": {"type": "string"}}}
 pytestmark = pytest.mark.usefixtures("fresh_up")
 
 
-@pytest.fixture(scope="module")
-def gw(catalog_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
-    with catalog_stack("gemini-stream-tools", CATALOG) as st:
-        yield st
+gw = catalog_gw("gemini-stream-tools", CATALOG)
 
 
 def _chunk(delta: dict[str, Any], finish: str | None = None, usage: dict[str, int] | None = None) -> bytes:

@@ -20,6 +20,7 @@ import anthropic
 import openai
 import pytest
 
+from tests.e2e_builders import catalog_gw
 from tests.procs import Stack
 from tests.scripted_upstream import ScriptedUpstream, json_answer
 
@@ -47,10 +48,7 @@ MISSING = [
 pytestmark = pytest.mark.usefixtures("fresh_up")
 
 
-@pytest.fixture(scope="module")
-def gw(catalog_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
-    with catalog_stack("gemini-signature", CATALOG) as st:
-        yield st
+gw = catalog_gw("gemini-signature", CATALOG)
 
 
 def _signatures(body: dict[str, Any]) -> list[Any]:

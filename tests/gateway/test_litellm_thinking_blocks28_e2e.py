@@ -11,8 +11,6 @@ got the tool turn without its thinking.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
 from functools import partial
 from typing import Any
 
@@ -20,7 +18,7 @@ import anthropic
 import openai
 import pytest
 
-from tests.e2e_builders import catalog, chat_answer, delta_frame, messages_answer, provider
+from tests.e2e_builders import catalog, catalog_gw, chat_answer, delta_frame, messages_answer, provider
 from tests.procs import Stack
 from tests.scripted_upstream import ScriptedUpstream, json_answer, sse
 
@@ -54,10 +52,7 @@ DONE_ANTHROPIC = messages_answer("Sunny.", ident="msg_02", usage=(9, 2))
 pytestmark = pytest.mark.usefixtures("fresh_up")
 
 
-@pytest.fixture(scope="module")
-def gw(catalog_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
-    with catalog_stack("litellm-thinking", CATALOG, paths={"anthropic": "/anthropic"}) as st:
-        yield st
+gw = catalog_gw("litellm-thinking", CATALOG, paths={"anthropic": "/anthropic"})
 
 
 def _whole() -> Any:

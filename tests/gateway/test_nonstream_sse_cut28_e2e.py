@@ -10,14 +10,13 @@ clients.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
 from typing import Any
 
 import anthropic
 import openai
 import pytest
 
+from tests.e2e_builders import catalog_gw
 from tests.procs import Stack
 from tests.scripted_upstream import ScriptedUpstream, sse
 
@@ -34,10 +33,7 @@ price = {{ input = 0, output = 0 }}
 pytestmark = pytest.mark.usefixtures("fresh_up")
 
 
-@pytest.fixture(scope="module")
-def gw(catalog_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
-    with catalog_stack("nonstream-sse-cut", CATALOG) as st:
-        yield st
+gw = catalog_gw("nonstream-sse-cut", CATALOG)
 
 
 def _chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:

@@ -13,14 +13,13 @@ official anthropic and openai SDKs are the clients.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
 from typing import Any
 
 import anthropic
 import openai
 import pytest
 
+from tests.e2e_builders import catalog_gw
 from tests.procs import Stack
 from tests.scripted_upstream import ScriptedUpstream, json_answer, sse
 
@@ -51,10 +50,7 @@ RESPONSES_TOOL["parameters"] = TOOL["input_schema"]
 pytestmark = pytest.mark.usefixtures("fresh_up")
 
 
-@pytest.fixture(scope="module")
-def gw(catalog_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
-    with catalog_stack("reasoning-content", CATALOG) as st:
-        yield st
+gw = catalog_gw("reasoning-content", CATALOG)
 
 
 def _chunk(model: str, delta: dict[str, Any] | None, finish: str | None = None, **extra: Any) -> bytes:

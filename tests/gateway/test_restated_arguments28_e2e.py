@@ -11,14 +11,13 @@ scripted upstream stands for a vLLM server (a catalog provider); the official SD
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
 from typing import Any
 
 import anthropic
 import openai
 import pytest
 
+from tests.e2e_builders import catalog_gw
 from tests.procs import Stack
 from tests.scripted_upstream import ScriptedUpstream, sse
 
@@ -39,10 +38,7 @@ USAGE = {"prompt_tokens": 40, "completion_tokens": 30, "total_tokens": 70}
 pytestmark = pytest.mark.usefixtures("fresh_up")
 
 
-@pytest.fixture(scope="module")
-def gw(catalog_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
-    with catalog_stack("restated-args", CATALOG) as st:
-        yield st
+gw = catalog_gw("restated-args", CATALOG)
 
 
 def _chunk(delta: dict[str, Any], finish: str | None = None, usage: dict[str, int] | None = None) -> bytes:

@@ -15,29 +15,19 @@ Real gateway and recorder processes, the scripted upstream, the official SDKs as
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
 from functools import partial
 
 import anthropic
 import pytest
 
-from tests.e2e_builders import catalog, chunk, provider
+from tests.e2e_builders import CHEAP, DEAR, USAGE, catalog, catalog_gw, cheap_and_dear, chunk
 from tests.e2e_builders import frame as _frame
 from tests.procs import Stack
 from tests.scripted_upstream import Pause, ScriptedUpstream, json_answer, sse
 
 pytestmark = pytest.mark.usefixtures("fresh_up")
-CATALOG = catalog(provider("cheap", "m27r", price=(0.1, 0.1)), provider("dear", "m27r", price=(1.0, 1.0)))
-CHEAP = "/cheap/v1/chat/completions"
-DEAR = "/dear/v1/chat/completions"
-USAGE = {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}
-
-
-@pytest.fixture(scope="module")
-def gw(catalog_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
-    with catalog_stack("review27", CATALOG, BREAKER_FAILURES="1000", UPSTREAM_CHUNK_TIMEOUT="2") as st:
-        yield st
+CATALOG = catalog(*cheap_and_dear("m27r"))
+gw = catalog_gw("review27", CATALOG, BREAKER_FAILURES="1000", UPSTREAM_CHUNK_TIMEOUT="2")
 
 
 def _answer(text: str, finish: str = "stop") -> dict[str, object]:

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +27,7 @@ import httpx2
 import pytest
 
 from shared.events import keyed_event_id
-from tests.e2e_builders import catalog, provider
+from tests.e2e_builders import catalog, catalog_gw, provider
 from tests.procs import Stack
 from tests.scripted_upstream import ScriptedUpstream, json_answer, sse
 
@@ -47,10 +45,7 @@ RATE_LIMITED = {
 }
 
 
-@pytest.fixture(scope="module")
-def gw(catalog_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
-    with catalog_stack("review33", CATALOG, {"openai": "/openai/v1"}, BREAKER_FAILURES="1000") as st:
-        yield st
+gw = catalog_gw("review33", CATALOG, {"openai": "/openai/v1"}, BREAKER_FAILURES="1000")
 
 
 def _path(name: str) -> str:

@@ -14,14 +14,12 @@ Real gateway and recorder processes, the scripted upstream; the client reads the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
 from functools import partial
 
 import orjson
 import pytest
 
-from tests.e2e_builders import catalog, delta_frame, messages_stream_kinds, provider
+from tests.e2e_builders import catalog, catalog_gw, delta_frame, messages_stream_kinds, provider
 from tests.procs import Stack
 from tests.scripted_upstream import Answer, Pause, ScriptedUpstream, sse
 
@@ -32,11 +30,7 @@ CATALOG = catalog(provider("hosted", "acme-coder-7b", "acme-coder-13b", price=(0
 pytestmark = pytest.mark.usefixtures("fresh_up")
 
 
-@pytest.fixture(scope="module")
-def gw(catalog_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
-    env = {"STREAM_KEEPALIVE_S": str(KEEPALIVE_S), "BREAKER_FAILURES": "1000"}
-    with catalog_stack("slow-error-body31", CATALOG, **env) as st:
-        yield st
+gw = catalog_gw("slow-error-body31", CATALOG, STREAM_KEEPALIVE_S=str(KEEPALIVE_S), BREAKER_FAILURES="1000")
 
 
 chunk = partial(delta_frame, ident="c31", model="acme-coder-7b")

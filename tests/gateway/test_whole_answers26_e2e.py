@@ -17,15 +17,13 @@ Real gateway and recorder processes, the scripted upstream, the official SDKs as
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
 
 import anthropic
 import httpx
 import openai
 import pytest
 
-from tests.e2e_builders import catalog, provider
+from tests.e2e_builders import CHEAP, DEAR, HI, USAGE, catalog, catalog_gw, provider
 from tests.procs import Stack
 from tests.scripted_upstream import Answer, Pause, ScriptedUpstream, json_answer, sse
 
@@ -42,18 +40,9 @@ CATALOG = catalog(
     provider("dear", "m26", price=(1.0, 1.0)),
     provider("resting", "rest26"),
 )
-CHEAP = "/cheap/v1/chat/completions"
-DEAR = "/dear/v1/chat/completions"
 RESTING = "/resting/v1/chat/completions"  # rests after its 429: no other test asks it
 CAP = 4096
-USAGE = {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}
-HI = [{"role": "user", "content": "Say hello."}]
-
-
-@pytest.fixture(scope="module")
-def gw(catalog_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
-    with catalog_stack("whole26", CATALOG, MAX_ANSWER_BYTES=str(CAP), BREAKER_FAILURES="1000") as st:
-        yield st
+gw = catalog_gw("whole26", CATALOG, MAX_ANSWER_BYTES=str(CAP), BREAKER_FAILURES="1000")
 
 
 def _answer(text: str, finish: str = "stop") -> dict[str, object]:

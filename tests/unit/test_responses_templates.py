@@ -4,8 +4,6 @@ message item's opening and closing frames) are the bytes ``_frame`` writes of th
 
 from __future__ import annotations
 
-from typing import Any
-
 import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -13,22 +11,10 @@ from hypothesis import strategies as st
 from services.gateway.dialects import ir
 from services.gateway.dialects._responses_stream import ResponsesStreamEncoder, response_object
 from services.gateway.dialects.view import View
-from shared.sse import SSEDecoder
-
-
-def _frame(kind: str, seq: int, body: dict[str, Any]) -> bytes:
-    """``ResponsesStreamEncoder._frame``'s bytes, from the object."""
-    return (
-        b"event: "
-        + kind.encode()
-        + b"\ndata: "
-        + orjson.dumps({"type": kind, "sequence_number": seq, **body})
-        + b"\n\n"
-    )
-
-
-def _part(text: str) -> dict[str, Any]:
-    return {"type": "output_text", "annotations": [], "logprobs": [], "text": text}
+from tests.e2e_builders import IR_USAGES as _USAGE
+from tests.e2e_builders import output_text as _part
+from tests.e2e_builders import raw_frames as _frames
+from tests.e2e_builders import responses_frame as _frame
 
 
 def _expected(enc: ResponsesStreamEncoder, texts: list[str], leading: int, status: str) -> list[bytes]:
@@ -60,10 +46,6 @@ def _expected(enc: ResponsesStreamEncoder, texts: list[str], leading: int, statu
     item = {"id": item_id, "type": "message", "status": status, "content": [_part(text)], "role": "assistant"}
     frames.append(_frame("response.output_item.done", seq + 2, {"output_index": leading, "item": item}))
     return frames
-
-
-def _frames(body: bytes) -> list[bytes]:
-    return [ev.raw or b"" for ev in SSEDecoder().feed(body)]
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -120,14 +102,6 @@ def test_the_opening_frames_are_the_response_objects_frames(model: str, up: str,
 
 
 # IR deltas of an answer: text, reasoning (signed or not), tool calls with arguments, usage updates
-_USAGE = st.builds(
-    ir.Usage,
-    input_tokens=st.integers(0, 10**7),
-    output_tokens=st.integers(0, 10**7),
-    cache_read_tokens=st.integers(0, 10**6),
-    cache_write_tokens=st.integers(0, 10**6),
-    reasoning_tokens=st.integers(0, 10**6),
-)
 _DELTA = st.one_of(
     st.builds(ir.TextDelta, st.text(max_size=6)),
     st.builds(ir.ReasoningDelta, st.text(min_size=1, max_size=6)),

@@ -17,16 +17,9 @@ import pytest
 from services.gateway.dialects.registry import pairing
 from services.gateway.dialects.view import View
 from services.gateway.relay import make_relay
+from tests.e2e_builders import UNENDED_CHAT_OVERFLOW as CHAT_ERROR
+from tests.e2e_builders import UNENDED_CLAUDE_TOO_LONG as CLAUDE_ERROR
 
-OVERFLOW = {
-    "message": "This model's maximum context length is 128000 tokens. However, your messages resulted in 131072 "
-    "tokens. Please reduce the length of the messages.",
-    "type": "invalid_request_error",
-    "param": "messages",
-    "code": "context_length_exceeded",
-}
-CHAT_ERROR = b"data: " + orjson.dumps({"error": OVERFLOW})
-CLAUDE_ERROR = b'event: error\ndata: {"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long: 210000 tokens > 200000 maximum"}}'
 RESPONSE_FAILED = b"event: response.failed\ndata: " + orjson.dumps(
     {
         "type": "response.failed",

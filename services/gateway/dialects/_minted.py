@@ -22,6 +22,7 @@ from services.gateway.dialects._anthropic_wire import (
 )
 from services.gateway.dialects._call_signature import MARK, plain_block, plain_item
 from services.gateway.dialects._claude_details import claude_free
+from services.gateway.dialects._copy_on_change import DROP, rewritten, rewritten_in
 from services.gateway.dialects._responses_opaque import decode_compaction
 from services.gateway.dialects._thinking_form import other_form
 
@@ -61,17 +62,9 @@ def strip_for_anthropic(body: dict[str, Any]) -> bool:
     messages = body.get("messages")
     if not isinstance(messages, list):
         return False
-    out: list[Any] = []
-    changed = False
-    for msg in messages:
-        content = msg.get("content") if isinstance(msg, dict) else None
-        if not isinstance(content, list) or not any(_touched(b) for b in content):
-            out.append(msg)
-            continue
-        changed = True
-        kept = [_anthropic_ids(plain_block(b)) for b in content if not _unverifiable(b)]
-        if kept:
-            out.append({**msg, "content": kept})
+    stripped = rewritten(messages, _stripped)
+    changed = stripped is not None
+    out = messages if stripped is None else stripped
     thinking = body.get("thinking")
     if _thinking_off(thinking) and _prefill_thinks(out):
         out = [*out[:-1], *_without_thinking_blocks(out[-1])]
@@ -91,6 +84,21 @@ def strip_for_anthropic(body: dict[str, Any]) -> bool:
         del body["thinking"]
         changed = True
     return changed
+
+
+def _stripped(msg: Any) -> Any:
+    """``strip_for_anthropic`` of one message: itself when no block is ``_touched``, else a copy without its
+    unverifiable thinking and with its call ids plain and in Anthropic's pattern, or ``DROP`` when no block is left."""
+    content = msg.get("content") if isinstance(msg, dict) else None
+    if not isinstance(content, list):
+        return msg
+    for block in content:  # (a loop, not ``any`` over a generator: one frame less a message)
+        if _touched(block):
+            break
+    else:
+        return msg
+    kept = [_anthropic_ids(plain_block(b)) for b in content if not _unverifiable(b)]
+    return {**msg, "content": kept} if kept else DROP
 
 
 def _thinking_off(thinking: Any) -> bool:
@@ -196,31 +204,21 @@ def strip_for_responses(body: dict[str, Any]) -> bool:
     item into the user message its summary stands for (OpenAI cannot decrypt either). A call or output whose
     ``call_id`` carries Gemini's thought signature (``_call_signature``) gets its own id back: OpenAI refuses
     a ``call_id`` over 64 characters."""
-    items = body.get("input")
-    if not isinstance(items, list):
-        return False
-    out: list[Any] = []
-    changed = False
-    for item in items:
-        token = item.get("encrypted_content") if isinstance(item, dict) else None
-        if not (isinstance(token, str) and token.startswith(MINTED_PREFIX)):
-            call_id = item.get("call_id") if isinstance(item, dict) else None
-            if isinstance(call_id, str) and MARK in call_id:  # (looked at here: no call for each other item)
-                plain = plain_item(item)
-                changed = changed or plain is not item
-                item = plain
-            out.append(item)
-            continue
-        changed = True
-        if item.get("type") == "compaction":
-            summary = decode_compaction(token)
-            if summary:
-                out.append(
-                    {"type": "message", "role": "user", "content": [{"type": "input_text", "text": summary}]}
-                )
-    if changed:
-        body["input"] = out
-    return changed
+    return rewritten_in(body, "input", _responses_unminted)
+
+
+def _responses_unminted(item: Any) -> Any:
+    """``strip_for_responses`` of one input item: itself, a copy with its plain call id, the user message a
+    gateway-made compaction item's summary stands for, or ``DROP`` (a gateway-made reasoning item)."""
+    token = item.get("encrypted_content") if isinstance(item, dict) else None
+    if not (isinstance(token, str) and token.startswith(MINTED_PREFIX)):
+        call_id = item.get("call_id") if isinstance(item, dict) else None
+        # (looked at here: no call for each other item)
+        return plain_item(item) if isinstance(call_id, str) and MARK in call_id else item
+    summary = decode_compaction(token) if item.get("type") == "compaction" else None
+    if not summary:
+        return DROP
+    return {"type": "message", "role": "user", "content": [{"type": "input_text", "text": summary}]}
 
 
 # Anthropic's 400s for history thinking blocks the model will not take back: one it did not sign,
@@ -333,19 +331,15 @@ def strip_refused_reasoning_content(status: int | None, message: str, body: dict
     by the model's name (``Target.reasoning_content``: DeepSeek, Kimi, GLM), and a server that serves such a
     name without taking the field (Groq's ``deepseek-r1-distill-*``) refuses it (``refused_reasoning_content``):
     the body without it, for one retry (the messages copied, never changed in place). True when changed."""
-    messages = body.get("messages")
-    if not refused_reasoning_content(status, message) or not isinstance(messages, list):
-        return False
-    out: list[Any] = []
-    changed = False
-    for msg in messages:
-        if isinstance(msg, dict) and "reasoning_content" in msg:
-            msg = {k: v for k, v in msg.items() if k != "reasoning_content"}
-            changed = True
-        out.append(msg)
-    if changed:
-        body["messages"] = out
-    return changed
+    return refused_reasoning_content(status, message) and rewritten_in(
+        body, "messages", _without_reasoning_content
+    )
+
+
+def _without_reasoning_content(msg: Any) -> Any:
+    if isinstance(msg, dict) and "reasoning_content" in msg:
+        return {k: v for k, v in msg.items() if k != "reasoning_content"}
+    return msg
 
 
 def strip_refused_for_chat(status: int | None, message: str, body: dict[str, Any]) -> bool:
@@ -358,24 +352,23 @@ def strip_refused_for_chat(status: int | None, message: str, body: dict[str, Any
     True when changed."""
     if strip_refused_reasoning_content(status, message, body):
         return True
-    messages = body.get("messages")
-    if not refused_signature(status, message) or not isinstance(messages, list):
+    if not refused_signature(status, message) or not rewritten_in(body, "messages", _without_claude_details):
         return False
-    out: list[Any] = []
-    changed = False
-    for msg in messages:
-        details = msg.get("reasoning_details") if isinstance(msg, dict) else None
-        if isinstance(details, list) and (kept := claude_free(details)) != details:
-            msg = {k: v for k, v in msg.items() if k != "reasoning_details"}
-            if kept:
-                msg["reasoning_details"] = kept
-            changed = True
-        out.append(msg)
-    if not changed:
-        return False
-    body["messages"] = out
+    out = body["messages"]
     last = next((m for m in reversed(out) if isinstance(m, dict) and m.get("role") == "assistant"), None)
     if last is not None and last.get("tool_calls"):
         body.pop("reasoning", None)
         body.pop("reasoning_effort", None)
     return True
+
+
+def _without_claude_details(msg: Any) -> Any:
+    """``msg`` without Claude's ``reasoning_details`` entries (``claude_free``; the key gone when none is left): a
+    copy, or itself when it holds none."""
+    details = msg.get("reasoning_details") if isinstance(msg, dict) else None
+    if not isinstance(details, list) or (kept := claude_free(details)) == details:
+        return msg
+    msg = {k: v for k, v in msg.items() if k != "reasoning_details"}
+    if kept:
+        msg["reasoning_details"] = kept
+    return msg

@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
 from services.gateway.dialects._anthropic_wire import SYNTHETIC_SIGNATURE, anthropic_tool_id
 from services.gateway.dialects._call_signature import chat_signature, details_entry
+from services.gateway.dialects._copy_on_change import rewritten_in
 from services.gateway.dialects._minted import MINTED_PREFIX
 from services.gateway.dialects._prompt_cache import (
     body_has_markers,
@@ -285,42 +286,21 @@ def unsigned_calls_skip_validation(body: dict[str, Any]) -> bool:
     endpoint it sits in ``tool_calls[].extra_content.google.thought_signature``; bugcase 04's kind, s21 variant
     04-vA). A call with a signature of its own, Gemini's, is left as it is, and so is its message. The messages are
     copied where changed, never changed in place (the client's body is reused across attempts). True if changed."""
-    return _messages_rewritten(body, _dummy_on_first_call)
+    return rewritten_in(body, "messages", _dummy_on_first_call)
 
 
-def _dummy_on_first_call(msg: Any) -> dict[str, Any] | None:
+def _dummy_on_first_call(msg: Any) -> Any:
     """``unsigned_calls_skip_validation`` of one message: a copy with the dummy signature on its first call, or
-    None when it is no assistant message with calls or one of its calls is signed."""
+    itself when it is no assistant message with calls or one of its calls is signed."""
     calls = msg.get("tool_calls") if isinstance(msg, dict) and msg.get("role") == "assistant" else None
     if not isinstance(calls, list) or not calls or not isinstance(calls[0], dict) or any(map(_signed, calls)):
-        return None
+        return msg
     extra = calls[0].get("extra_content")
     extra = extra if isinstance(extra, dict) else {}
     google = extra.get("google")
     google = {**(google if isinstance(google, dict) else {}), "thought_signature": SKIP_THOUGHT_SIGNATURE}
     first = {**calls[0], "extra_content": {**extra, "google": google}}
     return {**msg, "tool_calls": [first, *calls[1:]]}
-
-
-def _messages_rewritten(body: dict[str, Any], rewrite: Callable[[Any], dict[str, Any] | None]) -> bool:
-    """``body["messages"]`` (a list; else nothing changes) with each message that ``rewrite`` gives a new form for
-    (None: kept as it is) replaced by it, in a new list set on ``body``: the messages are never changed in place
-    (the client's body is reused across attempts). True if one was replaced."""
-    messages = body.get("messages")
-    if not isinstance(messages, list):
-        return False
-    out: list[Any] = []
-    changed = False
-    for msg in messages:
-        new = rewrite(msg)
-        if new is None:
-            out.append(msg)
-        else:
-            out.append(new)
-            changed = True
-    if changed:
-        body["messages"] = out
-    return changed
 
 
 # OpenRouter's ``reasoning_details[].format`` for Gemini's thought signatures (OpenRouter docs, "Reasoning Tokens",
@@ -341,18 +321,18 @@ def unsigned_steps_skip_validation_in_details(body: dict[str, Any]) -> bool:
     Gemini did not make (``SKIP_THOUGHT_SIGNATURE``), after the message's other details; a message holding Gemini's
     own entry is left as it is. Messages are copied where changed, never changed in place (bugcase 04's kind; s22
     variant 04-orgem-vA). True if changed."""
-    return _messages_rewritten(body, _dummy_in_details)
+    return rewritten_in(body, "messages", _dummy_in_details)
 
 
-def _dummy_in_details(msg: Any) -> dict[str, Any] | None:
+def _dummy_in_details(msg: Any) -> Any:
     """``unsigned_steps_skip_validation_in_details`` of one message: a copy with the dummy entry after its
-    ``reasoning_details``, or None when it is no assistant message with calls or holds Gemini's own entry."""
+    ``reasoning_details``, or itself when it is no assistant message with calls or holds Gemini's own entry."""
     calls = msg.get("tool_calls") if isinstance(msg, dict) and msg.get("role") == "assistant" else None
     details = msg.get("reasoning_details") if isinstance(msg, dict) else None
     details = details if isinstance(details, list) else []
     first = calls[0] if isinstance(calls, list) and calls and isinstance(calls[0], dict) else None
     if first is None or any(map(_gemini_signed, details)):
-        return None
+        return msg
     entry = {
         "type": "reasoning.encrypted",
         "data": SKIP_THOUGHT_SIGNATURE,
@@ -374,15 +354,15 @@ def signatures_into_details(body: dict[str, Any]) -> bool:
     got the dummy on its own call (``unsigned_steps_skip_validation_in_details``: "degraded model performance"; s25
     variants 04-orgem-sig-vG, -vH). Messages and calls are copied where changed, never changed in place. True if
     changed."""
-    return _messages_rewritten(body, _signatures_moved)
+    return rewritten_in(body, "messages", _signatures_moved)
 
 
-def _signatures_moved(msg: Any) -> dict[str, Any] | None:
-    """``signatures_into_details`` of one message: a copy with its calls' signatures moved, or None when it is no
+def _signatures_moved(msg: Any) -> Any:
+    """``signatures_into_details`` of one message: a copy with its calls' signatures moved, or itself when it is no
     assistant message or none of its calls has ``extra_content``."""
     calls = msg.get("tool_calls") if isinstance(msg, dict) and msg.get("role") == "assistant" else None
     if not isinstance(calls, list) or not any(isinstance(c, dict) and "extra_content" in c for c in calls):
-        return None
+        return msg
     details = d if isinstance(d := msg.get("reasoning_details"), list) else []
     own = any(map(_gemini_signed, details))
     entries: list[dict[str, Any]] = []
@@ -508,22 +488,14 @@ def claude_tool_ids(body: dict[str, Any]) -> bool:
     hands them to Anthropic as they are and relays its refusal: 400 "Provider returned error", ``metadata.raw``
     "messages.5.content.0.tool_use.id: String should match pattern '^[a-zA-Z0-9_-]+$'" (tailcallhq/forgecode#1142;
     bug33b variant 04p). Changed messages are copies (``body["messages"]`` a new list); True if any changed."""
-    messages = body.get("messages")
-    if not isinstance(messages, list):
-        return False
-    out: list[Any] = []
-    changed = False
-    for msg in messages:
-        fixed = _claude_ids_of(msg) if isinstance(msg, dict) else msg
-        changed = changed or fixed is not msg
-        out.append(fixed)
-    if changed:
-        body["messages"] = out
-    return changed
+    return rewritten_in(body, "messages", _claude_ids_of)
 
 
-def _claude_ids_of(msg: dict[str, Any]) -> dict[str, Any]:
-    """``msg`` with its call ids in Anthropic's pattern: itself when they already are, else a copy."""
+def _claude_ids_of(msg: Any) -> Any:
+    """``msg`` with its call ids in Anthropic's pattern: itself when they already are (or it is no message), else
+    a copy."""
+    if not isinstance(msg, dict):
+        return msg
     call_id = msg.get("tool_call_id")
     if isinstance(call_id, str) and (plain := anthropic_tool_id(call_id)) is not call_id:
         msg = {**msg, "tool_call_id": plain}

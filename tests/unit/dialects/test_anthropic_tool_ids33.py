@@ -17,8 +17,8 @@ from services.gateway.dialects._anthropic_wire import anthropic_takes_id, anthro
 from services.gateway.dialects._minted import strip_for_anthropic
 from services.gateway.dialects.translate_request import Target, chat_to_anthropic
 from services.gateway.providers.openai_compat import claude_tool_ids
+from tests.e2e_builders import ANTHROPIC_ID, KIMI_CALL_ID, tool_ids
 
-PATTERN = re.compile(r"^[a-zA-Z0-9_-]+$")
 SONNET = Target(model="claude-sonnet-4-5", max_output_tokens=64000)
 
 
@@ -42,31 +42,21 @@ def _loop(call_id: str) -> dict[str, Any]:
     }
 
 
-def _ids(body: dict[str, Any]) -> list[str]:
-    return [
-        b.get("id") or b.get("tool_use_id")
-        for m in body["messages"]
-        if isinstance(m["content"], list)
-        for b in m["content"]
-        if b["type"] in ("tool_use", "tool_result")
-    ]
-
-
 def test_a_kimi_call_id_reaches_anthropic_in_its_pattern_on_both_blocks() -> None:
-    body = _loop("functions.weather:0")
+    body = _loop(KIMI_CALL_ID)
     sent = copy.deepcopy(body)
     assert strip_for_anthropic(body) is True
-    assert _ids(body) == ["functions_weather_0", "functions_weather_0"]
-    assert all(PATTERN.match(i) for i in _ids(body))
+    assert tool_ids(body) == ["functions_weather_0", "functions_weather_0"]
+    assert all(ANTHROPIC_ID.match(i) for i in tool_ids(body))
     assert body["messages"][1]["content"][0]["input"] == {"city": "Paris"}
-    assert sent == _loop("functions.weather:0")  # the client's body is copied, not changed in place
+    assert sent == _loop(KIMI_CALL_ID)  # the client's body is copied, not changed in place
 
 
 def test_ids_in_the_pattern_are_left_alone() -> None:
     for call_id in ("toolu_01A09q90qw90lq917835lq9", "call_abc-DEF_123"):
         body = _loop(call_id)
         assert strip_for_anthropic(body) is False
-        assert _ids(body) == [call_id, call_id]
+        assert tool_ids(body) == [call_id, call_id]
 
 
 def test_the_translator_and_the_passthrough_agree_on_the_id() -> None:
@@ -80,19 +70,19 @@ def test_the_translator_and_the_passthrough_agree_on_the_id() -> None:
                 "content": None,
                 "tool_calls": [
                     {
-                        "id": "functions.weather:0",
+                        "id": KIMI_CALL_ID,
                         "type": "function",
                         "function": {"name": "weather", "arguments": '{"city":"Paris"}'},
                     }
                 ],
             },
-            {"role": "tool", "tool_call_id": "functions.weather:0", "content": "Sunny"},
+            {"role": "tool", "tool_call_id": KIMI_CALL_ID, "content": "Sunny"},
         ],
     }
     translated = chat_to_anthropic(chat, SONNET).body
-    passthrough = _loop("functions.weather:0")
+    passthrough = _loop(KIMI_CALL_ID)
     strip_for_anthropic(passthrough)
-    assert _ids(translated) == _ids(passthrough) == [anthropic_tool_id("functions.weather:0")] * 2
+    assert tool_ids(translated) == tool_ids(passthrough) == [anthropic_tool_id(KIMI_CALL_ID)] * 2
 
 
 def test_anthropic_tool_id() -> None:
@@ -126,13 +116,13 @@ def _chat_loop(call_id: str) -> dict[str, Any]:
 
 def test_claude_on_openrouter_gets_call_ids_in_anthropics_pattern() -> None:
     """bug33b variant 04p: OpenRouter hands the ids to Anthropic as they are (tailcallhq/forgecode#1142)."""
-    body = _chat_loop("functions.weather:0")
+    body = _chat_loop(KIMI_CALL_ID)
     client_messages = body["messages"]
     assert claude_tool_ids(body) is True
     calls = body["messages"][1]["tool_calls"]
     assert [c["id"] for c in calls] == ["functions_weather_0", "toolu_01ok"]
     assert [m["tool_call_id"] for m in body["messages"][2:]] == ["functions_weather_0", "toolu_01ok"]
-    assert client_messages == _chat_loop("functions.weather:0")["messages"]  # copies, the client's list kept
+    assert client_messages == _chat_loop(KIMI_CALL_ID)["messages"]  # copies, the client's list kept
     assert body["messages"][3] is client_messages[3]  # an untouched message is not copied
 
 
@@ -147,7 +137,7 @@ def test_anthropic_takes_id_is_the_pattern() -> None:
     for call_id in (
         "toolu_01A",
         "call-x_Y9",
-        "functions.weather:0",
+        KIMI_CALL_ID,
         "",
         "é",
         "a b",

@@ -20,23 +20,12 @@ from hypothesis import strategies as st
 from services.gateway.dialects import ir
 from services.gateway.dialects._responses_stream import ResponsesStreamEncoder, response_object
 from services.gateway.dialects.view import View
-from shared.sse import SSEDecoder
+from tests.e2e_builders import IR_USAGES as _USAGE
+from tests.e2e_builders import output_text as _part
+from tests.e2e_builders import raw_frames as _frames
+from tests.e2e_builders import responses_frame as _frame
 
 PROPS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-def _frame(kind: str, seq: int, body: dict[str, Any]) -> bytes:
-    return (
-        b"event: "
-        + kind.encode()
-        + b"\ndata: "
-        + orjson.dumps({"type": kind, "sequence_number": seq, **body})
-        + b"\n\n"
-    )
-
-
-def _part(text: str) -> dict[str, Any]:
-    return {"type": "output_text", "annotations": [], "logprobs": [], "text": text}
 
 
 def _message(item_id: str, status: str, text: str) -> dict[str, Any]:
@@ -90,19 +79,7 @@ def _expected(
     return frames
 
 
-def _frames(body: bytes) -> list[bytes]:
-    return [ev.raw or b"" for ev in SSEDecoder().feed(body)]
-
-
 _TEXTS = st.lists(st.text(alphabet="ab é\u2603", min_size=1, max_size=5), min_size=1, max_size=8)
-_USAGE = st.builds(
-    ir.Usage,
-    input_tokens=st.integers(0, 10**7),
-    output_tokens=st.integers(0, 10**7),
-    cache_read_tokens=st.integers(0, 10**6),
-    cache_write_tokens=st.integers(0, 10**6),
-    reasoning_tokens=st.integers(0, 10**6),
-)
 
 
 @PROPS
