@@ -39,6 +39,74 @@ def anthropic_tool_id(call_id: str) -> str:
     return call_id if anthropic_takes_id(call_id) else _TOOL_ID_BAD_CHARS.sub("_", call_id)
 
 
+class ToolIds:
+    """One request's tool call ids as Anthropic takes them, one to one: ``call`` for each ``tool_use`` in the
+    history's order, ``result`` for a ``tool_result``. ``anthropic_tool_id`` alone maps many ids to one
+    (``functions.weather:0`` and ``functions.weather.0``), and a host that numbers a model's calls per answer
+    gives the same id on every turn (Kimi K2's ``functions.<name>:<n>``); Anthropic refuses a history holding one
+    id twice: 400 "messages.1.content.1: `tool_use` ids must be unique" (anomalyco/opencode#1279, a loop moved from
+    Kimi K2 to Claude). A ``tool_use`` whose id was taken before gets ``<id>_<n>`` (n = 2, 3, …: the first free),
+    a ``tool_result`` the id of the last ``tool_use`` that had its id; an empty id is ``call``. Deterministic and
+    read from the start of the history only, so a turn's ids stay the same on every later turn (its cached
+    prefix holds)."""
+
+    __slots__ = ("_given", "_taken")
+
+    def __init__(self) -> None:
+        self._taken: set[str] = set()  # the ids given to tool_use blocks so far
+        self._given: dict[str, str] = {}  # a call's own id -> the id its last tool_use got
+
+    def call(self, call_id: str) -> str:
+        """The id of a ``tool_use`` whose own id is ``call_id``: ``call_id`` itself (the same object) when it is
+        in the pattern and not taken."""
+        fixed = anthropic_tool_id(call_id) or "call"
+        if fixed in self._taken:
+            n = 2
+            while f"{fixed}_{n}" in self._taken:
+                n += 1
+            fixed = f"{fixed}_{n}"
+        self._taken.add(fixed)
+        self._given[call_id] = fixed
+        return fixed
+
+    def result(self, call_id: str) -> str:
+        """The id of a ``tool_result`` answering ``call_id``: its ``tool_use``'s (``call``)."""
+        given = self._given.get(call_id)
+        return given if given is not None else anthropic_tool_id(call_id) or "call"
+
+
+def tool_ids_one_to_one(messages: list[Any]) -> list[Any]:
+    """Anthropic ``messages`` with every ``tool_use.id`` / ``tool_result.tool_use_id`` as ``ToolIds`` gives it:
+    ``messages`` itself when none changes, else a new list whose changed messages and blocks are copies (the
+    client's body is reused across attempts)."""
+    ids = ToolIds()
+    out: list[Any] | None = None
+    for i, msg in enumerate(messages):
+        content = msg.get("content") if isinstance(msg, dict) else None
+        if not isinstance(content, list):
+            continue
+        blocks: list[Any] | None = None
+        for k, block in enumerate(content):
+            kind = block.get("type") if isinstance(block, dict) else None
+            if kind == "tool_use":
+                key, of = "id", ids.call
+            elif kind == "tool_result":
+                key, of = "tool_use_id", ids.result
+            else:
+                continue
+            value = block.get(key)
+            if not isinstance(value, str) or (fixed := of(value)) == value:
+                continue
+            if blocks is None:
+                blocks = list(content)
+            blocks[k] = {**block, key: fixed}
+        if blocks is not None:
+            if out is None:
+                out = list(messages)
+            out[i] = {**msg, "content": blocks}
+    return messages if out is None else out
+
+
 def anthropic_takes_id(call_id: str) -> bool:
     """Whether ``call_id`` matches ``^[a-zA-Z0-9_-]+$`` (``anthropic_tool_id``; no line break allowed at its end,
     unlike Python's ``$``)."""

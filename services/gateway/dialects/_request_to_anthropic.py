@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.gateway.dialects._anthropic_wire import anthropic_tool_id
+from services.gateway.dialects._anthropic_wire import tool_ids_one_to_one
 from services.gateway.dialects._claude_details import blocks_of_details, details_of_thinking_blocks
 from services.gateway.dialects._prompt_cache import (
     EPHEMERAL,
@@ -138,8 +138,9 @@ def _system_block(content: Any) -> dict[str, Any] | None:
 
 
 def _tool_id(raw: Any, fallback: str) -> str:
-    # Anthropic ids must match [a-zA-Z0-9_-]+; some OpenAI-compatible models use "functions.name:0".
-    return anthropic_tool_id(raw) if isinstance(raw, str) and raw else fallback
+    # the client's id as it came: Anthropic's pattern and one id per call are made over the whole history
+    # (``tool_ids_one_to_one``; some OpenAI-compatible models use "functions.name:0", given on every turn)
+    return raw if isinstance(raw, str) and raw else fallback
 
 
 def _tool_use(call: dict[str, Any], fallback_id: str) -> dict[str, Any] | None:
@@ -271,7 +272,7 @@ def _messages(raw: Any, thinking: bool = False) -> tuple[list[dict[str, Any]], l
     for turn in turns:
         if turn["role"] == "user":  # tool results must open the user turn that answers the tool calls
             turn["content"].sort(key=lambda b: b.get("type") != "tool_result")
-    return system, turns
+    return system, tool_ids_one_to_one(turns)
 
 
 def _tool(tool: dict[str, Any]) -> dict[str, Any] | None:
