@@ -17,7 +17,9 @@ from typing import Any
 from services.gateway.dialects._anthropic_wire import ToolIds, tool_ids_one_to_one
 from services.gateway.dialects._minted import strip_for_anthropic
 from services.gateway.dialects.translate_request import Target, chat_to_anthropic, responses_to_anthropic
+from services.gateway.providers.configured import ConfiguredProvider
 from services.gateway.providers.openai_compat import claude_tool_ids
+from services.gateway.routing.config import ProviderSpec
 
 PATTERN = re.compile(r"^[a-zA-Z0-9_-]+$")
 SONNET = Target(model="claude-sonnet-4-5", max_output_tokens=64000)
@@ -169,3 +171,24 @@ def test_tool_ids() -> None:
     assert ids.result("a:b") == "a_b_2" and ids.result("") == "call_2" and ids.result("x.y") == "x_y"
     same = [{"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1"}]}]
     assert tool_ids_one_to_one(same) is same
+
+
+def test_claude_behind_a_configured_relay_gets_each_call_its_own_id() -> None:
+    """A catalog provider serving Claude (LiteLLM, a company relay: ``claude_by_name``) hands the ids to Anthropic
+    as they came (LiteLLM until BerriAI/litellm#21964; maximhq/bifrost#5097): OpenRouter's rule applies."""
+    spec = ProviderSpec(
+        name="litellm", base_url="http://127.0.0.1:1/v1", models=("anthropic/claude-sonnet-4-5", "kimi-k2")
+    )
+    provider = ConfiguredProvider(spec, None)
+    turns = (["functions.weather:0"], ["functions.weather:0"])
+    body = {"model": "anthropic/claude-sonnet-4-5", "messages": _chat(*turns)}
+    assert provider.prepare(body, False, "openai_chat") is True
+    sent = body["messages"]
+    pairs = [
+        (sent[1]["tool_calls"][0]["id"], sent[2]["tool_call_id"]),
+        (sent[3]["tool_calls"][0]["id"], sent[4]["tool_call_id"]),
+    ]
+    _one_to_one(pairs, 2)
+    other = {"model": "kimi-k2", "messages": _chat(*turns)}
+    provider.prepare(other, False, "openai_chat")
+    assert other["messages"] == _chat(*turns)  # Kimi's own ids, back to Kimi, as they came
