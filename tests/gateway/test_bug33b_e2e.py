@@ -131,3 +131,27 @@ def test_chat_client_tool_loop_from_kimi_reaches_claude_on_openrouter_with_ids_a
     sent = up.seen(OPENROUTER)[0].json["messages"]
     ids = [c["id"] for c in sent[1]["tool_calls"]] + [sent[2]["tool_call_id"]]
     assert len(ids) == 2 and ids[0] == ids[1] and ANTHROPIC_ID.match(ids[0]), ids
+
+
+def test_claude_code_two_kimi_turns_reach_claude_with_one_id_per_call(
+    gw: Stack, up: ScriptedUpstream
+) -> None:
+    """review34: a host that numbers Kimi K2's calls per answer gives ``functions.weather:0`` on both turns; made
+    the same id twice, Anthropic answers 400 "`tool_use` ids must be unique" (anomalyco/opencode#1279)."""
+    claude = anthropic.Anthropic(base_url=gw.gateway_url, api_key="sk-ant-client", max_retries=0)
+    messages: list[Any] = [ASK]
+    for _ in range(2):
+        up.script(KIMI_PATH, _kimi_call(False))
+        turn = claude.messages.create(model=KIMI, max_tokens=1024, messages=messages, tools=TOOLS)  # type: ignore[arg-type]
+        content = [b.model_dump(exclude_none=True) for b in turn.content]
+        call_id = next(b["id"] for b in content if b["type"] == "tool_use")
+        assert call_id == KIMI_CALL_ID
+        result = {"type": "tool_result", "tool_use_id": call_id, "content": "Sunny"}
+        messages += [{"role": "assistant", "content": content}, {"role": "user", "content": [result]}]
+
+    up.script(ANTHROPIC, json_answer(messages_answer("Sunny in Paris.", ident="msg_34", usage=(40, 5))))
+    turn3 = claude.messages.create(model="claude-sonnet-4-5", max_tokens=1024, tools=TOOLS, messages=messages)  # type: ignore[arg-type]
+    assert [b.text for b in turn3.content if b.type == "text"] == ["Sunny in Paris."]
+    ids = tool_ids(up.seen(ANTHROPIC)[0].json)  # use, result, use, result
+    assert len(ids) == 4 and ids[0] == ids[1] and ids[2] == ids[3] and ids[0] != ids[2], ids
+    assert all(ANTHROPIC_ID.match(i) for i in ids), ids

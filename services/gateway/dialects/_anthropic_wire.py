@@ -39,6 +39,115 @@ def anthropic_tool_id(call_id: str) -> str:
     return call_id if anthropic_takes_id(call_id) else _TOOL_ID_BAD_CHARS.sub("_", call_id)
 
 
+class ToolIds:
+    """One request's tool call ids as Anthropic takes them, one to one: ``call`` for each ``tool_use`` in the
+    history's order, ``result`` for a ``tool_result``. ``anthropic_tool_id`` alone maps many ids to one
+    (``functions.weather:0`` and ``functions.weather.0``), and a host that numbers a model's calls per answer
+    gives the same id on every turn (Kimi K2's ``functions.<name>:<n>``); Anthropic refuses a history holding one
+    id twice: 400 "messages.1.content.1: `tool_use` ids must be unique" (anomalyco/opencode#1279, a loop moved from
+    Kimi K2 to Claude). A ``tool_use`` whose id was taken before gets ``<id>_<n>`` (n = 2, 3, …: the first free),
+    a ``tool_result`` the id of the last ``tool_use`` that had its id; an empty id is ``call``. Deterministic and
+    read from the start of the history only, so a turn's ids stay the same on every later turn (its cached
+    prefix holds)."""
+
+    __slots__ = ("_given", "_taken")
+
+    def __init__(self) -> None:
+        self._taken: set[str] = set()  # the ids given to tool_use blocks so far
+        self._given: dict[str, str] = {}  # a call's own id -> the id its last tool_use got
+
+    def call(self, call_id: str) -> str:
+        """The id of a ``tool_use`` whose own id is ``call_id``: ``call_id`` itself (the same object) when it is
+        in the pattern and not taken."""
+        fixed = anthropic_tool_id(call_id) or "call"
+        if fixed in self._taken:
+            n = 2
+            while f"{fixed}_{n}" in self._taken:
+                n += 1
+            fixed = f"{fixed}_{n}"
+        self._taken.add(fixed)
+        self._given[call_id] = fixed
+        return fixed
+
+    def result(self, call_id: str) -> str:
+        """The id of a ``tool_result`` answering ``call_id``: its ``tool_use``'s (``call``)."""
+        given = self._given.get(call_id)
+        return given if given is not None else anthropic_tool_id(call_id) or "call"
+
+
+def tool_ids_one_to_one(messages: list[Any]) -> list[Any]:
+    """Anthropic ``messages`` with every ``tool_use.id`` / ``tool_result.tool_use_id`` as ``ToolIds`` gives it:
+    ``messages`` itself when none changes, else a new list whose changed messages and blocks are copies (the
+    client's body is reused across attempts)."""
+    # The usual history (Claude's own ``toolu_`` ids, each once, each result after its call): every id in the pattern
+    # and no call's twice is ``messages`` itself, known in one plain pass: an id of Anthropic's taken as it is (as
+    # ``_minted._touched`` takes it), another checked inline, a result by its call's (the mapping's method calls a
+    # block cost ~15% of a 40-call chat translation: callgrind, review34)
+    seen: set[str] = set()
+    for msg in messages:
+        content = msg.get("content") if type(msg) is dict else None
+        if type(content) is not list:
+            continue
+        for block in content:
+            kind = block.get("type") if type(block) is dict else None
+            if kind == "tool_use":
+                value = block.get("id")
+                if type(value) is str:
+                    if value in seen or not (
+                        value.startswith("toolu_")
+                        or (value.isascii() and value.replace("-", "a").replace("_", "a").isalnum())
+                    ):
+                        return tool_ids_mapped(messages)
+                    seen.add(value)
+            elif kind == "tool_result":
+                value = block.get("tool_use_id")
+                if type(value) is str and value not in seen and not anthropic_takes_id(value):
+                    return tool_ids_mapped(messages)
+    return messages
+
+
+def ids_plain(uses: list[str], results: list[str]) -> bool:
+    """Whether a history whose ``tool_use`` ids are ``uses`` and ``tool_result`` ids ``results`` (none empty) goes to
+    Anthropic as it is: every id in the pattern, no call's twice (``tool_ids_one_to_one``'s usual case, told from
+    the ids a translator made without a walk over its blocks)."""
+    joined = "".join(uses) + "".join(results)
+    return (
+        len(set(uses)) == len(uses)
+        and joined.isascii()
+        and joined.replace("-", "a").replace("_", "a").isalnum()
+    ) or not joined
+
+
+def tool_ids_mapped(messages: list[Any]) -> list[Any]:
+    """``tool_ids_one_to_one``'s mapping, block by block (``ToolIds``), without its usual case's shortcut."""
+    ids = ToolIds()
+    out: list[Any] | None = None
+    for i, msg in enumerate(messages):
+        content = msg.get("content") if isinstance(msg, dict) else None
+        if not isinstance(content, list):
+            continue
+        blocks: list[Any] | None = None
+        for k, block in enumerate(content):
+            kind = block.get("type") if isinstance(block, dict) else None
+            if kind == "tool_use":
+                key, of = "id", ids.call
+            elif kind == "tool_result":
+                key, of = "tool_use_id", ids.result
+            else:
+                continue
+            value = block.get(key)
+            if not isinstance(value, str) or (fixed := of(value)) == value:
+                continue
+            if blocks is None:
+                blocks = list(content)
+            blocks[k] = {**block, key: fixed}
+        if blocks is not None:
+            if out is None:
+                out = list(messages)
+            out[i] = {**msg, "content": blocks}
+    return messages if out is None else out
+
+
 def anthropic_takes_id(call_id: str) -> bool:
     """Whether ``call_id`` matches ``^[a-zA-Z0-9_-]+$`` (``anthropic_tool_id``; no line break allowed at its end,
     unlike Python's ``$``)."""

@@ -18,7 +18,7 @@ from typing import Any
 from services.gateway.dialects._anthropic_wire import (
     SYNTHETIC_SIGNATURE,
     anthropic_takes_id,
-    anthropic_tool_id,
+    tool_ids_one_to_one,
 )
 from services.gateway.dialects._call_signature import MARK, plain_block, plain_item
 from services.gateway.dialects._claude_details import claude_free
@@ -42,7 +42,8 @@ def strip_for_anthropic(body: dict[str, Any]) -> bool:
     (``_call_signature``: a tool loop begun on Gemini 3) gets its own id back, and one with characters outside
     Anthropic's id pattern (a loop begun on Kimi K2: ``functions.weather:0``) gets them as ``_``
     (``anthropic_tool_id``, the translators' rule too; else 400 "String should match pattern"; bug33b variants
-    04n/04o). With thinking off, a final assistant prefill keeps no thinking block (Anthropic refuses one there:
+    04n/04o); then every id of the history is made one to one (``tool_ids_one_to_one``: two ids made the same, or
+    one id given on two turns, are a 400 "`tool_use` ids must be unique"). With thinking off, a final assistant prefill keeps no thinking block (Anthropic refuses one there:
     ``_prefill_thinks``).
 
     When the last assistant turn calls a tool (a tool loop in progress) and, after that, does not start with a
@@ -64,7 +65,7 @@ def strip_for_anthropic(body: dict[str, Any]) -> bool:
         return False
     stripped = rewritten(messages, _stripped)
     changed = stripped is not None
-    out = messages if stripped is None else stripped
+    out = messages if stripped is None else tool_ids_one_to_one(stripped)
     thinking = body.get("thinking")
     if _thinking_off(thinking) and _prefill_thinks(out):
         out = [*out[:-1], *_without_thinking_blocks(out[-1])]
@@ -97,7 +98,7 @@ def _stripped(msg: Any) -> Any:
             break
     else:
         return msg
-    kept = [_anthropic_ids(plain_block(b)) for b in content if not _unverifiable(b)]
+    kept = [plain_block(b) for b in content if not _unverifiable(b)]
     return {**msg, "content": kept} if kept else DROP
 
 
@@ -179,17 +180,6 @@ def _touched(block: Any) -> bool:
         # are, without the character check (a third of a passthrough's strip with 60 tool blocks: bug33b's A/B)
         return not call_id.startswith("toolu_") and not anthropic_takes_id(call_id)
     return False
-
-
-def _anthropic_ids(block: Any) -> Any:
-    """A ``tool_use``/``tool_result`` block whose id Anthropic's pattern refuses: a copy with ``anthropic_tool_id``'s
-    id; any other block as it is."""
-    kind = block.get("type") if isinstance(block, dict) else None
-    key = "id" if kind == "tool_use" else "tool_use_id" if kind == "tool_result" else None
-    value = block.get(key) if key else None
-    if not isinstance(value, str) or (fixed := anthropic_tool_id(value)) is value:
-        return block
-    return {**block, key: fixed}
 
 
 def _unverifiable(block: Any) -> bool:

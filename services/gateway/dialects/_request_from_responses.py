@@ -43,6 +43,7 @@ from typing import Any
 
 import orjson
 
+from services.gateway.dialects._anthropic_wire import tool_ids_one_to_one
 from services.gateway.dialects._call_signature import chat_extra, split_id
 from services.gateway.dialects._claude_details import signed_back
 from services.gateway.dialects._prompt_cache import (
@@ -1088,7 +1089,7 @@ def responses_to_anthropic(
         keep = effort == "none" or _keeps_thinking(entries)
         room = _add_thinking({"reasoning_effort": effort}, target, out, limit is None, keep)
     thinking = "thinking" in out
-    out["messages"] = _anthropic_turns(entries, names, thinking)
+    out["messages"] = tool_ids_one_to_one(_anthropic_turns(entries, names, thinking))
     system = list(transcript.system)
     if not transcript.compaction and "text" in body:
         _anthropic_format(_text_format(body), out, system)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.gateway.dialects._anthropic_wire import anthropic_tool_id
+from services.gateway.dialects._anthropic_wire import ids_plain, tool_ids_mapped
 from services.gateway.dialects._claude_details import blocks_of_details, details_of_thinking_blocks
 from services.gateway.dialects._prompt_cache import (
     EPHEMERAL,
@@ -138,8 +138,9 @@ def _system_block(content: Any) -> dict[str, Any] | None:
 
 
 def _tool_id(raw: Any, fallback: str) -> str:
-    # Anthropic ids must match [a-zA-Z0-9_-]+; some OpenAI-compatible models use "functions.name:0".
-    return anthropic_tool_id(raw) if isinstance(raw, str) and raw else fallback
+    # the client's id as it came: Anthropic's pattern and one id per call are made over the whole history
+    # (``tool_ids_one_to_one``; some OpenAI-compatible models use "functions.name:0", given on every turn)
+    return raw if isinstance(raw, str) and raw else fallback
 
 
 def _tool_use(call: dict[str, Any], fallback_id: str) -> dict[str, Any] | None:
@@ -161,7 +162,11 @@ def _tool_use(call: dict[str, Any], fallback_id: str) -> dict[str, Any] | None:
 
 
 def _assistant_blocks(
-    message: dict[str, Any], i: int, fn_ids: dict[str, str], thinking: bool = False
+    message: dict[str, Any],
+    i: int,
+    fn_ids: dict[str, str],
+    thinking: bool = False,
+    uses: list[str] | None = None,
 ) -> list[dict[str, Any]]:
     text = _text_of(message.get("content"))
     calls = [as_dict(c) for c in as_list(message.get("tool_calls"))]
@@ -178,6 +183,8 @@ def _assistant_blocks(
     for k, call in enumerate(calls):
         block = _tool_use(call, f"call_{i}_{k}")
         if block is not None:
+            if uses is not None:
+                uses.append(block["id"])
             blocks.append(
                 _marked(block, call)
             )  # a marker the turn's own carried (``_assistant_marks_onto_calls``)
@@ -250,6 +257,8 @@ def _messages(raw: Any, thinking: bool = False) -> tuple[list[dict[str, Any]], l
     system: list[dict[str, Any]] = []  # text blocks
     turns: list[dict[str, Any]] = []
     fn_ids: dict[str, str] = {}
+    uses: list[str] = []  # the tool_use ids made, in order, and the tool_result ids (``ids_plain``)
+    results: list[str] = []
     for i, message in enumerate(raw):
         message, path = as_dict(message), f"messages[{i}]"
         role = message.get("role")
@@ -260,18 +269,23 @@ def _messages(raw: Any, thinking: bool = False) -> tuple[list[dict[str, Any]], l
         elif role == "user":
             _append(turns, "user", _user_blocks(message.get("content"), path))
         elif role == "assistant":
-            _append(turns, "assistant", _assistant_blocks(message, i, fn_ids, thinking))
+            _append(turns, "assistant", _assistant_blocks(message, i, fn_ids, thinking, uses))
         elif role == "tool":
-            _append(turns, "user", [_tool_result(message.get("tool_call_id"), message.get("content"), path)])
+            result = _tool_result(message.get("tool_call_id"), message.get("content"), path)
+            results.append(result["tool_use_id"])
+            _append(turns, "user", [result])
         elif role == "function":
             call_id = fn_ids.get(str(message.get("name", "")))
-            _append(turns, "user", [_tool_result(call_id, message.get("content"), path)])
+            result = _tool_result(call_id, message.get("content"), path)
+            results.append(result["tool_use_id"])
+            _append(turns, "user", [result])
         else:
             raise TranslationError(f"{path}.role: unexpected role {role!r}", param=f"{path}.role")
     for turn in turns:
         if turn["role"] == "user":  # tool results must open the user turn that answers the tool calls
             turn["content"].sort(key=lambda b: b.get("type") != "tool_result")
-    return system, turns
+    # Anthropic's id pattern, one id per call (``tool_ids_one_to_one``): the ids as made unless that changes them
+    return system, turns if ids_plain(uses, results) else tool_ids_mapped(turns)
 
 
 def _tool(tool: dict[str, Any]) -> dict[str, Any] | None:

@@ -13,6 +13,7 @@ from services.gateway.providers.openai_compat import (
     alibaba_qwen_by_name,
     chat_cache_markers,
     claude_by_name,
+    claude_tool_ids,
     gemini_by_name,
     keeps_reasoning_content,
     openai_by_name,
@@ -83,7 +84,9 @@ class ConfiguredProvider(OpenAICompatProvider):
         calls of the history that Gemini did not sign get the documented dummy signature
         (``unsigned_calls_skip_validation``; s21 variant 04-vA). A chat client's ``max_tokens`` for OpenAI's reasoning
         models by name (their target's field, ``max_completion_tokens``) is renamed so, as on OpenAI's own provider;
-        a field this provider said a model takes (``learned_fields``) is applied by ``Proxy._build``."""
+        a field this provider said a model takes (``learned_fields``) is applied by ``Proxy._build``. A Claude
+        model (``claude_by_name``) gets the history's call ids in Anthropic's pattern, one per call
+        (``claude_tool_ids``: else 400 "String should match pattern" or "`tool_use` ids must be unique")."""
         changed = super().prepare(body, stream, wire)
         model = body.get("model")
         target = self.target_of(model) if wire == "openai_chat" and isinstance(model, str) else None
@@ -93,6 +96,10 @@ class ConfiguredProvider(OpenAICompatProvider):
             changed = chat_cache_markers(body) or changed
         if signs_tool_calls(target.model):
             changed = unsigned_calls_skip_validation(body) or changed
+        if claude_by_name(target.model):
+            # a relay hands the history's call ids to Anthropic as they came (LiteLLM until BerriAI/litellm#21964,
+            # and one id per call never: maximhq/bifrost#5097): Claude on OpenRouter's rule (``claude_tool_ids``)
+            changed = claude_tool_ids(body) or changed
         if (
             target.reasoning == "reasoning_effort"
             and target.max_tokens_field == "max_completion_tokens"

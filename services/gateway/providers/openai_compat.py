@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from services.gateway.dialects._anthropic_wire import SYNTHETIC_SIGNATURE, anthropic_tool_id
+from services.gateway.dialects._anthropic_wire import SYNTHETIC_SIGNATURE, ToolIds, anthropic_takes_id
 from services.gateway.dialects._call_signature import chat_signature, details_entry
 from services.gateway.dialects._copy_on_change import rewritten_in
 from services.gateway.dialects._minted import MINTED_PREFIX
@@ -482,29 +482,47 @@ def no_reasoning_for_unsigned_tool_turn(body: dict[str, Any]) -> bool:
 
 
 def claude_tool_ids(body: dict[str, Any]) -> bool:
-    """Claude on OpenRouter: tool call ids outside Anthropic's pattern (``tool_calls[].id`` and a tool message's
-    ``tool_call_id``, as another provider made them: Kimi K2's ``functions.weather:0``) with those characters as
-    ``_`` (``anthropic_tool_id``, the rule of ``_minted.strip_for_anthropic`` on the Anthropic wire). OpenRouter
-    hands them to Anthropic as they are and relays its refusal: 400 "Provider returned error", ``metadata.raw``
-    "messages.5.content.0.tool_use.id: String should match pattern '^[a-zA-Z0-9_-]+$'" (tailcallhq/forgecode#1142;
-    bug33b variant 04p). Changed messages are copies (``body["messages"]`` a new list); True if any changed."""
-    return rewritten_in(body, "messages", _claude_ids_of)
+    """Claude on OpenRouter: when a tool call id is outside Anthropic's pattern (``tool_calls[].id`` and a tool
+    message's ``tool_call_id``, as another provider made them: Kimi K2's ``functions.weather:0``), every call id of
+    the history as ``ToolIds`` gives it: those characters as ``_`` (``anthropic_tool_id``), and one id per call
+    (two ids made the same, or one id given on two turns, get ``_2``, ``_3``, …), the rule of
+    ``_minted.strip_for_anthropic`` on the Anthropic wire. OpenRouter hands the ids to Anthropic as they are and
+    relays its refusal: 400 "Provider returned error", ``metadata.raw`` "messages.5.content.0.tool_use.id: String
+    should match pattern '^[a-zA-Z0-9_-]+$'" (tailcallhq/forgecode#1142; bug33b variant 04p), or "`tool_use` ids
+    must be unique" (anomalyco/opencode#1279). Changed messages are copies (``body["messages"]`` a new list); True
+    if any changed."""
+    messages = body.get("messages")
+    if not isinstance(messages, list) or all(not isinstance(m, dict) or _ids_in_pattern(m) for m in messages):
+        return False
+    ids = ToolIds()
+    return rewritten_in(
+        body, "messages", lambda msg: _claude_ids_of(msg, ids) if isinstance(msg, dict) else msg
+    )
 
 
-def _claude_ids_of(msg: Any) -> Any:
-    """``msg`` with its call ids in Anthropic's pattern: itself when they already are (or it is no message), else
-    a copy."""
-    if not isinstance(msg, dict):
-        return msg
+def _ids_in_pattern(msg: dict[str, Any]) -> bool:
+    """Whether every call id of ``msg`` (``tool_call_id``, ``tool_calls[].id``) is in Anthropic's pattern."""
     call_id = msg.get("tool_call_id")
-    if isinstance(call_id, str) and (plain := anthropic_tool_id(call_id)) is not call_id:
+    if isinstance(call_id, str) and not anthropic_takes_id(call_id):
+        return False
+    calls = msg.get("tool_calls")
+    return not isinstance(calls, list) or all(
+        not isinstance(c, dict) or not isinstance(c.get("id"), str) or anthropic_takes_id(c["id"])
+        for c in calls
+    )
+
+
+def _claude_ids_of(msg: dict[str, Any], ids: ToolIds) -> dict[str, Any]:
+    """``msg`` with its call ids as ``ids`` gives them: itself when they are unchanged, else a copy."""
+    call_id = msg.get("tool_call_id")
+    if isinstance(call_id, str) and (plain := ids.result(call_id)) != call_id:
         msg = {**msg, "tool_call_id": plain}
     calls = msg.get("tool_calls")
     if not isinstance(calls, list):
         return msg
     fixed = [
-        {**c, "id": anthropic_tool_id(c["id"])}
-        if isinstance(c, dict) and isinstance(c.get("id"), str) and anthropic_tool_id(c["id"]) is not c["id"]
+        {**c, "id": given}
+        if isinstance(c, dict) and isinstance(c.get("id"), str) and (given := ids.call(c["id"])) != c["id"]
         else c
         for c in calls
     ]
