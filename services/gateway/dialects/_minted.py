@@ -308,6 +308,42 @@ def strip_refused_thinking(status: int | None, message: str, body: dict[str, Any
     return other_form(status, message, body)
 
 
+# OpenAI's 400 for an ``encrypted_content`` it did not make or cannot read (code ``invalid_encrypted_content``): "The
+# encrypted content gAAA...DQ== could not be verified." (openai/codex#8132, #8145), "The encrypted content for item
+# rs_… could not be verified. Reason: Encrypted content could not be decrypted or parsed." (openai/codex#35334;
+# Wei-Shaw/sub2api#2863). Reasoning items are encrypted for the organization (and provider) that made them, so a
+# stateless Codex conversation (``store: false``, every turn's reasoning sent back) begun on another key, relay or
+# Responses server is refused on every turn after it moves here (bug34b variants 04v34k..04v34m).
+_UNREADABLE_ENCRYPTED = re.compile(r"encrypted\W+content\b.*?\bcould\W+not\W+be\W+(?:verified|decrypted)", re.I | re.S)
+
+
+def refused_encrypted_content(status: int | None, message: str) -> bool:
+    """True for OpenAI's refusal of an ``encrypted_content`` in the history (400, ``_UNREADABLE_ENCRYPTED``: one it
+    cannot verify or decrypt; its code ``invalid_encrypted_content``)."""
+    return status == 400 and _UNREADABLE_ENCRYPTED.search(message) is not None
+
+
+def strip_refused_for_responses(status: int | None, message: str, body: dict[str, Any]) -> bool:
+    """The Responses wire's ``WireSpec.strip_refused``: after ``refused_encrypted_content``, the body without the
+    ``input``'s ``reasoning`` items that carry an ``encrypted_content`` (the list copied, never changed in place),
+    for one retry, as ``strip_thinking`` drops the thinking Anthropic will not take back. A reasoning item is the
+    model's own earlier thinking, which it can go on without (OpenAI's reasoning guide, encrypted reasoning items:
+    passed back so the model need not think again); a ``compaction`` item holds the conversation itself and
+    stays. True when an item was dropped."""
+    items = body.get("input")
+    if not isinstance(items, list) or not refused_encrypted_content(status, message):
+        return False
+    kept = [item for item in items if not _encrypted_reasoning(item)]
+    if len(kept) == len(items):
+        return False
+    body["input"] = kept
+    return True
+
+
+def _encrypted_reasoning(item: Any) -> bool:
+    return isinstance(item, dict) and item.get("type") == "reasoning" and bool(item.get("encrypted_content"))
+
+
 # A chat server refusing ``reasoning_content`` on assistant messages as a field it does not know (Groq: "property
 # 'reasoning_content' is unsupported"; pydantic servers: "Extra inputs are not permitted"; "unknown field",
 # "unrecognized"), not DeepSeek's "Missing `reasoning_content` field", which asks for it.
