@@ -314,7 +314,9 @@ def strip_refused_thinking(status: int | None, message: str, body: dict[str, Any
 # Wei-Shaw/sub2api#2863). Reasoning items are encrypted for the organization (and provider) that made them, so a
 # stateless Codex conversation (``store: false``, every turn's reasoning sent back) begun on another key, relay or
 # Responses server is refused on every turn after it moves here (bug34b variants 04v34k..04v34m).
-_UNREADABLE_ENCRYPTED = re.compile(r"encrypted\W+content\b.*?\bcould\W+not\W+be\W+(?:verified|decrypted)", re.I | re.S)
+_UNREADABLE_ENCRYPTED = re.compile(
+    r"encrypted\W+content\b.*?\bcould\W+not\W+be\W+(?:verified|decrypted)", re.I | re.S
+)
 
 
 def refused_encrypted_content(status: int | None, message: str) -> bool:

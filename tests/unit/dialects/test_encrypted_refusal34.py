@@ -46,7 +46,8 @@ def test_the_retry_goes_without_the_encrypted_reasoning_items_only(said: str) ->
     before = copy.deepcopy(body)
     original = body["input"]
     assert strip_refused_for_responses(400, said, body)
-    assert body["input"] == [item for item in HISTORY if item is not FOREIGN]  # compaction, plain reasoning kept
+    # the compaction item and the reasoning item without a blob stay
+    assert body["input"] == [item for item in HISTORY if item is not FOREIGN]
     assert original == before["input"]  # the list the client sent is not changed in place (a copy)
 
 
