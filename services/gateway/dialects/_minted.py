@@ -346,6 +346,31 @@ def _encrypted_reasoning(item: Any) -> bool:
     return isinstance(item, dict) and item.get("type") == "reasoning" and bool(item.get("encrypted_content"))
 
 
+def _without_encrypted_details(body: dict[str, Any], messages: list[Any]) -> bool:
+    """After ``refused_encrypted_content`` relayed on the chat wire (OpenRouter passes OpenAI's words on: it may serve
+    ``openai/…`` from one upstream and the next turn from another, which cannot decrypt the first one's reasoning),
+    ``body`` without the messages' ``reasoning_details`` entries of type ``reasoning.encrypted`` (OpenRouter's
+    reasoning details docs: an encrypted entry carries the model's reasoning as ``data``); messages copied where
+    changed. True when one was dropped."""
+    out: list[Any] = []
+    changed = False
+    for msg in messages:
+        details = msg.get("reasoning_details") if isinstance(msg, dict) else None
+        if isinstance(details, list):
+            kept = [
+                d for d in details if not (isinstance(d, dict) and d.get("type") == "reasoning.encrypted")
+            ]
+            if len(kept) != len(details):
+                msg = {k: v for k, v in msg.items() if k != "reasoning_details"}
+                if kept:
+                    msg["reasoning_details"] = kept
+                changed = True
+        out.append(msg)
+    if changed:
+        body["messages"] = out
+    return changed
+
+
 # A chat server refusing ``reasoning_content`` on assistant messages as a field it does not know (Groq: "property
 # 'reasoning_content' is unsupported"; pydantic servers: "Extra inputs are not permitted"; "unknown field",
 # "unrecognized"), not DeepSeek's "Missing `reasoning_content` field", which asks for it.
@@ -392,12 +417,18 @@ def strip_refused_for_chat(status: int | None, message: str, body: dict[str, Any
     Anthropic will not take back thinking signed for another model after a switch, for one), the body without
     Claude's ``reasoning_details`` (``_claude_details``: other entries stay) and, when the last assistant message
     calls a tool, without ``reasoning``/``reasoning_effort`` (its turn no longer begins with signed thinking:
-    ``openai_compat.no_reasoning_for_unsigned_tool_turn``'s rule). Messages are copied where changed. One retry;
+    ``openai_compat.no_reasoning_for_unsigned_tool_turn``'s rule); when it relays OpenAI's refusal of an encrypted
+    reasoning it cannot decrypt (``refused_encrypted_content``), without the ``reasoning.encrypted`` entries
+    (``_without_encrypted_details``; bug34b variant 04v34n). Messages are copied where changed. One retry;
     True when changed."""
     if strip_refused_reasoning_content(status, message, body):
         return True
     messages = body.get("messages")
-    if not refused_signature(status, message) or not isinstance(messages, list):
+    if not isinstance(messages, list):
+        return False
+    if refused_encrypted_content(status, message):
+        return _without_encrypted_details(body, messages)
+    if not refused_signature(status, message):
         return False
     out: list[Any] = []
     changed = False
