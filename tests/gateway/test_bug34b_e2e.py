@@ -105,3 +105,53 @@ def test_codex_history_reasoning_openai_cannot_decrypt_is_retried_without_it(
     assert sent[1]["input"] == [item for item in HISTORY if item is not FOREIGN]
     row = gw.row_for(rid)
     assert (row["status"], row["input_tokens"], row["output_tokens"]) == (200, 40, 2)
+
+
+@pytest.fixture(scope="module")
+def gw_openrouter(scripted_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
+    with scripted_stack("bug34b-or", {"openrouter": "/openrouter/api/v1"}) as st:
+        yield st
+
+
+def test_openrouter_relayed_refusal_of_encrypted_reasoning_details_is_retried_without_them(
+    gw_openrouter: Stack, up: ScriptedUpstream
+) -> None:
+    """04v34n: an openai SDK chat client on ``openai/gpt-5`` through OpenRouter sends back the reasoning details a
+    turn served by another of OpenRouter's upstreams made; OpenRouter relays OpenAI's refusal in ``metadata.raw``."""
+    path = "/openrouter/api/v1/chat/completions"
+    raw = orjson.dumps(REFUSAL).decode()
+    relayed = {"error": {"code": 400, "message": "Provider returned error", "metadata": {"raw": raw}}}
+    answer = {
+        "id": "gen-34b",
+        "object": "chat.completion",
+        "created": 1775000000,
+        "model": "openai/gpt-5",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "Rome"}, "finish_reason": "stop"}
+        ],
+        "usage": {"prompt_tokens": 40, "completion_tokens": 2, "total_tokens": 42},
+    }
+    up.script(path, json_answer(relayed, status=400), json_answer(answer))
+    summary = {"type": "reasoning.summary", "summary": "Paris.", "format": "openai-responses-v1", "index": 0}
+    encrypted = {
+        "type": "reasoning.encrypted",
+        "data": "gAAAAABp==",
+        "format": "openai-responses-v1",
+        "index": 1,
+    }
+    chat = openai.OpenAI(base_url=f"{gw_openrouter.gateway_url}/v1", api_key="sk-client", max_retries=0)
+    done = chat.chat.completions.create(
+        model="openai/gpt-5",
+        messages=[  # type: ignore[list-item]
+            {"role": "user", "content": "Capital of France?"},
+            {"role": "assistant", "content": "Paris", "reasoning_details": [summary, encrypted]},
+            {"role": "user", "content": "And Italy?"},
+        ],
+        extra_headers={"x-request-id": "bug34b-04n"},
+    )
+    assert done.choices[0].message.content == "Rome"
+    sent = [seen.json for seen in up.seen(path)]
+    assert len(sent) == 2
+    assert sent[0]["messages"][1]["reasoning_details"] == [summary, encrypted]
+    assert sent[1]["messages"][1]["reasoning_details"] == [summary]
+    assert gw_openrouter.row_for("bug34b-04n")["status"] == 200

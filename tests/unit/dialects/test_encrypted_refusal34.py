@@ -65,3 +65,30 @@ def test_the_responses_wire_retries_such_a_refusal() -> None:
     assert strip is not None
     body = {"input": copy.deepcopy(HISTORY)}
     assert strip(400, VERIFIED, body) and FOREIGN not in body["input"]
+
+
+def test_openrouter_relaying_the_refusal_gets_a_retry_without_encrypted_reasoning_details() -> None:
+    """bug34b 04v34n: OpenRouter serves ``openai/gpt-5`` from more than one upstream and relays OpenAI's refusal of
+    another one's encrypted reasoning; the chat wire's retry goes without the ``reasoning.encrypted`` entries."""
+    summary = {"type": "reasoning.summary", "summary": "Paris.", "format": "openai-responses-v1", "index": 0}
+    encrypted = {
+        "type": "reasoning.encrypted",
+        "data": "gAAAAABp==",
+        "format": "openai-responses-v1",
+        "index": 1,
+    }
+    assistant = {"role": "assistant", "content": "Paris", "reasoning_details": [summary, encrypted]}
+    body: dict[str, Any] = {
+        "model": "openai/gpt-5",
+        "messages": [{"role": "user", "content": "hi"}, assistant],
+    }
+    strip = registry.WIRES["openai_chat"].strip_refused
+    assert strip is not None
+    assert not strip(400, "Provider returned error", copy.deepcopy(body))  # no refusal named: no retry
+    assert strip(400, VERIFIED, body)
+    assert body["messages"][1] == {"role": "assistant", "content": "Paris", "reasoning_details": [summary]}
+    assert assistant["reasoning_details"] == [
+        summary,
+        encrypted,
+    ]  # the client's message is not changed in place
+    assert not strip(400, VERIFIED, body)  # nothing left to drop: no second retry
