@@ -296,6 +296,62 @@ def strip_refused_thinking(status: int | None, message: str, body: dict[str, Any
     return other_form(status, message, body)
 
 
+# OpenAI's 400 for an ``encrypted_content`` it did not make or cannot read (code ``invalid_encrypted_content``): "The
+# encrypted content gAAA...DQ== could not be verified." (openai/codex#8132, #8145), "The encrypted content for item
+# rs_… could not be verified. Reason: Encrypted content could not be decrypted or parsed." (openai/codex#35334;
+# Wei-Shaw/sub2api#2863). Reasoning items are encrypted for the organization (and provider) that made them, so a
+# stateless Codex conversation (``store: false``, every turn's reasoning sent back) begun on another key, relay or
+# Responses server is refused on every turn after it moves here (bug34b variants 04v34k..04v34m).
+_UNREADABLE_ENCRYPTED = re.compile(
+    r"encrypted\W+content\b.*?\bcould\W+not\W+be\W+(?:verified|decrypted)", re.I | re.S
+)
+
+
+def refused_encrypted_content(status: int | None, message: str) -> bool:
+    """True for OpenAI's refusal of an ``encrypted_content`` in the history (400, ``_UNREADABLE_ENCRYPTED``: one it
+    cannot verify or decrypt; its code ``invalid_encrypted_content``)."""
+    return status == 400 and _UNREADABLE_ENCRYPTED.search(message) is not None
+
+
+def strip_refused_for_responses(status: int | None, message: str, body: dict[str, Any]) -> bool:
+    """The Responses wire's ``WireSpec.strip_refused``: after ``refused_encrypted_content``, the body without the
+    ``input``'s ``reasoning`` items that carry an ``encrypted_content`` (the list copied, never changed in place),
+    for one retry, as ``strip_thinking`` drops the thinking Anthropic will not take back. A reasoning item is the
+    model's own earlier thinking, which it can go on without (OpenAI's reasoning guide, encrypted reasoning items:
+    passed back so the model need not think again); a ``compaction`` item holds the conversation itself and
+    stays. True when an item was dropped."""
+    items = body.get("input")
+    if not isinstance(items, list) or not refused_encrypted_content(status, message):
+        return False
+    kept = [item for item in items if not _encrypted_reasoning(item)]
+    if len(kept) == len(items):
+        return False
+    body["input"] = kept
+    return True
+
+
+def _encrypted_reasoning(item: Any) -> bool:
+    return isinstance(item, dict) and item.get("type") == "reasoning" and bool(item.get("encrypted_content"))
+
+
+def _without_encrypted_details(msg: Any) -> Any:
+    """After ``refused_encrypted_content`` relayed on the chat wire (OpenRouter passes OpenAI's words on: it may serve
+    ``openai/…`` from one upstream and the next turn from another, which cannot decrypt the first one's reasoning),
+    ``msg`` without its ``reasoning_details`` entries of type ``reasoning.encrypted`` (OpenRouter's reasoning details
+    docs: an encrypted entry carries the model's reasoning as ``data``; the key gone when none is left): a copy, or
+    itself when it holds none."""
+    details = msg.get("reasoning_details") if isinstance(msg, dict) else None
+    if not isinstance(details, list):
+        return msg
+    kept = [d for d in details if not (isinstance(d, dict) and d.get("type") == "reasoning.encrypted")]
+    if len(kept) == len(details):
+        return msg
+    msg = {k: v for k, v in msg.items() if k != "reasoning_details"}
+    if kept:
+        msg["reasoning_details"] = kept
+    return msg
+
+
 # A chat server refusing ``reasoning_content`` on assistant messages as a field it does not know (Groq: "property
 # 'reasoning_content' is unsupported"; pydantic servers: "Extra inputs are not permitted"; "unknown field",
 # "unrecognized"), not DeepSeek's "Missing `reasoning_content` field", which asks for it.
@@ -338,10 +394,14 @@ def strip_refused_for_chat(status: int | None, message: str, body: dict[str, Any
     Anthropic will not take back thinking signed for another model after a switch, for one), the body without
     Claude's ``reasoning_details`` (``_claude_details``: other entries stay) and, when the last assistant message
     calls a tool, without ``reasoning``/``reasoning_effort`` (its turn no longer begins with signed thinking:
-    ``openai_compat.no_reasoning_for_unsigned_tool_turn``'s rule). Messages are copied where changed. One retry;
+    ``openai_compat.no_reasoning_for_unsigned_tool_turn``'s rule); when it relays OpenAI's refusal of an encrypted
+    reasoning it cannot decrypt (``refused_encrypted_content``), without the ``reasoning.encrypted`` entries
+    (``_without_encrypted_details``; bug34b variant 04v34n). Messages are copied where changed. One retry;
     True when changed."""
     if strip_refused_reasoning_content(status, message, body):
         return True
+    if refused_encrypted_content(status, message):
+        return rewritten_in(body, "messages", _without_encrypted_details)
     if not refused_signature(status, message) or not rewritten_in(body, "messages", _without_claude_details):
         return False
     out = body["messages"]

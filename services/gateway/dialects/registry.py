@@ -306,7 +306,8 @@ class WireSpec:
     verifies_signatures: bool = False
     # A 400 refusing part of the history the gateway wrote (its status, message, and the built body, changed in
     # place): True when the part was taken out and one retry is worth sending. Anthropic: thinking signed
-    # elsewhere (``verifies_signatures``); chat: ``reasoning_content`` on a server that does not take it.
+    # elsewhere (``verifies_signatures``); chat: ``reasoning_content`` on a server that does not take it; Responses:
+    # reasoning items whose ``encrypted_content`` OpenAI cannot verify (made for another organization or server).
     strip_refused: Callable[[int | None, str, dict[str, Any]], bool] | None = None
     # A passed-through whole answer's bytes (and the same answer parsed) → the bytes its client gets: the
     # same object unless the answer breaks the client API's contract in a way the gateway mends (chat:
@@ -561,6 +562,7 @@ WIRES: dict[Wire, WireSpec] = {
         completion=resp.completion_from_responses,
         error_meaning=em.meaning_from_openai,
         strip_minted=minted.strip_for_responses,
+        strip_refused=minted.strip_refused_for_responses,
         repair_answer=resp.repair_blank_arguments,
         mends_answer=resp.may_mend_answer,
         content_events=_RESPONSES_TOKENS,
