@@ -14,7 +14,8 @@ import logging
 import os
 import signal
 import sys
-from types import FrameType
+
+from shared.stopping import STOP_SIGNALS, exit_0_while_starting, exit_now
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -27,21 +28,21 @@ def _args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def _stop_while_starting(signum: int, frame: FrameType | None) -> None:
-    """SIGTERM or Ctrl-C before the gateway serves (its imports and catalog take seconds on a busy machine):
-    exit 0 at once, quietly. honcho stops every process when one fails at start-up; with the signal's default
-    action the gateway died of it (``gateway.1 stopped (rc=-15)``) or printed a KeyboardInterrupt traceback.
-    Serving replaces this handler (aiohttp's, or the workers' parent's)."""
-    sys.exit(0)
-
-
 def main() -> None:
     """Serve until SIGTERM or SIGINT (exit 0); exit 1 with one line on a start-up failure."""
     args = _args()
     if args.worker is None:  # a worker is started with these signals blocked until it serves (workers._spawn)
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, _stop_while_starting)
+        # SIGTERM or Ctrl-C before the gateway serves (its imports and catalog take seconds on a busy machine):
+        # exit 0 at once, quietly. honcho stops every process when one fails at start-up; with the signal's
+        # default action the gateway died of it (``gateway.1 stopped (rc=-15)``) or printed a
+        # KeyboardInterrupt traceback. Serving replaces this handler (workers.install_single, or the
+        # workers' parent's).
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, exit_0_while_starting)
     _serve(args)
+    # Served and drained (or the workers' parent: all of them exited 0): no finalization, under which a late
+    # copy of the stop found the signals' default action again (shared/stopping.py).
+    exit_now(0)
 
 
 def _serve(args: argparse.Namespace) -> None:
@@ -63,7 +64,7 @@ def _serve(args: argparse.Namespace) -> None:
     fmt = LOG_FORMAT if worker is None else LOG_FORMAT.replace("%(name)s", f"%(name)s[w{worker}]")
     logging.basicConfig(level=settings.log_level, format=fmt)
     if worker is None and settings.gateway_workers > 1:
-        sys.exit(workers.supervise(settings))
+        exit_now(workers.supervise(settings))
     if worker is None and settings.gateway_port:
         try:  # a clear line rather than a start-up message and then a traceback
             workers.check_port_free(settings.gateway_host, settings.gateway_port)
@@ -93,6 +94,8 @@ def _serve(args: argparse.Namespace) -> None:
     if worker is not None:
         info = workers.WorkerInfo(worker, settings.gateway_workers, os.getpid())
         workers.install_worker(app, info, args.parent_fd)
+    else:
+        workers.install_single(app)
     where = f"http://{settings.gateway_host}:{settings.gateway_port}"
     web.run_app(
         app,
@@ -102,9 +105,9 @@ def _serve(args: argparse.Namespace) -> None:
         print=workers.listening(where, info, args.ready_fd),
         # SIGTERM: stop accepting, let in-flight requests and streams finish for up to this long.
         shutdown_timeout=settings.shutdown_grace_s,
-        # A worker shares the port with its siblings, and handles its signals itself (workers.py).
+        # A worker shares the port with its siblings. Each process handles its signals itself (workers.py).
         reuse_port=True if worker is not None else None,
-        handle_signals=worker is None,
+        handle_signals=False,
     )
 
 
