@@ -147,30 +147,42 @@ def test_both_signals_while_the_workers_still_start_exit_0_without_a_traceback(t
             gateway.stop()
 
 
+def _catches_sigterm(pid: int) -> bool:
+    """Whether the process has a handler for SIGTERM (/proc/PID/status ``SigCgt``, a hex mask: bit 15 - 1)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (signal.SIGTERM - 1) & 1)
+    return False
+
+
+@pytest.mark.parametrize("program", ["fake provider", "demo traffic"])
 @pytest.mark.parametrize("gap_s", GAPS)
-def test_the_fake_provider_stops_on_two_signals(tmp_path: Path, gap_s: float) -> None:
-    """The fake provider server (``python -m tests.fake_provider``), which the load tests start and stop: SIGINT
-    then SIGTERM, and SIGTERM then SIGINT. Before: the second signal killed it (rc=-15, rc=-2)."""
+def test_the_demos_other_processes_stop_on_two_signals(tmp_path: Path, gap_s: float, program: str) -> None:
+    """``make demo``'s fake provider servers (``python -m tests.fake_provider``, which the load tests start and
+    stop too) and its traffic generator (``python -m tests.demo.traffic``), serving: SIGINT then SIGTERM, and
+    SIGTERM then SIGINT. Before: the second signal killed them (rc=-15, rc=-2), or a SIGINT after SIGTERM raised
+    KeyboardInterrupt in the traffic generator."""
     for first, second in ((signal.SIGINT, signal.SIGTERM), (signal.SIGTERM, signal.SIGINT)):
         port = free_port()
-        fake = _start(
-            f"fake-{first.name}",
-            ["-m", "tests.fake_provider", "--port", str(port)],
-            tmp_path,
-            base_env(tmp_path),
-            None,
-        )
+        env = base_env(tmp_path)
+        if program == "fake provider":
+            argv = ["-m", "tests.fake_provider", "--port", str(port)]
+            ready = f"http://127.0.0.1:{port}/v1/models"
+        else:  # sends to the gateway's port, where nothing listens: it retries every second
+            env |= {"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1"}
+            argv = ["-m", "tests.demo.traffic"]
+        proc = _start(f"{program}-{first.name}", argv, tmp_path, env, None)
         try:
-            wait_until(
-                lambda f=fake, p=port: (
-                    f.proc.poll() is not None or http_ok(f"http://127.0.0.1:{p}/v1/models")
-                ),
-                30,
-            )
-            fake.proc.send_signal(first)
+            if program == "fake provider":
+                wait_until(lambda p=proc, u=ready: p.proc.poll() is not None or http_ok(u), 30)
+            else:  # its loop runs (the handler, set up before it, is in place)
+                wait_until(lambda p=proc: p.proc.poll() is not None or _catches_sigterm(p.proc.pid), 30, 0.01)
+                time.sleep(0.5)  # into its loop: the first request tried (not a timed assertion)
+            assert proc.proc.poll() is None, proc.log()
+            proc.proc.send_signal(first)
             if gap_s:
                 time.sleep(gap_s)
-            fake.proc.send_signal(second)
-            _ended_cleanly(fake)
+            proc.proc.send_signal(second)
+            _ended_cleanly(proc)
         finally:
-            fake.stop()
+            proc.stop()
