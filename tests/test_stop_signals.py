@@ -88,25 +88,35 @@ def test_ctrl_c_then_honchos_sigterm_mid_load_drains_the_gateway_and_the_recorde
     tmp_path: Path, fake_url: str, workers: int, gap_s: float
 ) -> None:
     """Requests (0.2 s upstream each) are in flight as the two signals come; every answered one is in the
-    ledger, both processes exit 0."""
-    env = base_env(tmp_path) | {
-        "OPENAI_API_KEY": KEY,
-        "OPENAI_BASE_URL": fake_url + "/v1",
-        "GATEWAY_WORKERS": str(workers),
-    }
+    ledger (SQLite: aiosqlite's thread and the writer process busy), both processes exit 0."""
+    _stop_mid_load(tmp_path, fake_url, {"GATEWAY_WORKERS": str(workers)}, gap_s)
+
+
+@pytest.mark.parametrize("gap_s", [0.01, 0.2])
+def test_ctrl_c_then_honchos_sigterm_mid_load_with_a_postgresql_ledger(
+    tmp_path: Path, fake_url: str, pg_url: str, gap_s: float
+) -> None:
+    """The same with the ledger in PostgreSQL: asyncpg's connections busy as the signals come."""
+    _stop_mid_load(tmp_path, fake_url, {"DATABASE_URL": pg_url}, gap_s)
+
+
+def _stop_mid_load(tmp_path: Path, fake_url: str, extra_env: dict[str, str], gap_s: float) -> None:
+    env = base_env(tmp_path) | {"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": fake_url + "/v1"} | extra_env
     st = Stack(env, tmp_path)
     recorder = _start("recorder", ["-m", "services.recorder"], tmp_path, env, None)
     st.services["recorder"] = recorder
     gateway = _start("gateway", ["-m", "services.gateway"], tmp_path, env, recorder.proc.pid)
     st.services["gateway"] = gateway
     try:
+        if "DATABASE_URL" in env:
+            wait_until(lambda: "recorder started" in recorder.log() or recorder.proc.poll() is not None, 30)
         wait_until(lambda: gateway.proc.poll() is not None or http_ok(st.gateway_url + "/health"), 60)
         assert gateway.proc.poll() is None, gateway.log()
         load = Load(
             st.gateway_url + "/v1/chat/completions",
             400,  # about 5 s of load: the stop comes after 100, the rest are refused
             16,
-            f"stop-{workers}-{gap_s}",
+            f"stop-{gap_s}",
             body={
                 "model": "gpt-4o-mini@fault=latency:0.2",
                 "messages": [{"role": "user", "content": "hello ledger"}],
