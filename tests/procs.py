@@ -153,9 +153,9 @@ class Stack:
         svc = start(name, "services.recorder", env or self.env, self.tmp)
         self.services[name] = svc
         if "DATABASE_URL" in (env or self.env):
-            wait_until(lambda: "recorder started" in svc.log() or svc.proc.poll() is not None, 15)
+            wait_until(lambda: "recorder started" in svc.log() or svc.proc.poll() is not None, 60)
         else:
-            wait_until(lambda: Path(self.db_path).exists() or svc.proc.poll() is not None, 15)
+            wait_until(lambda: Path(self.db_path).exists() or svc.proc.poll() is not None, 60)
         assert svc.proc.poll() is None, svc.log()
         return svc
 
