@@ -1,7 +1,8 @@
 """Stopping a process on SIGTERM or SIGINT once, whatever copies of them follow, and exiting without the
 interpreter's finalization. Used by the gateway (its one process, its workers' parent and each worker), the
-recorder and the fake provider (``tests/fake_provider.py``); the dashboard's twin is
-``services/dashboard/__main__.py``.
+recorder, the dashboard (:func:`exit_now`; its first signal leaves Werkzeug's loop as a KeyboardInterrupt, its
+``_Stop``), the fake provider (``tests/fake_provider.py``) and the demo's traffic (``tests/demo/traffic.py``).
+The tail (``services/recorder/tail.py``) blocks the copies instead, around ``ctx.term()``.
 
 A stop comes as two signals or more: ``make run``'s Ctrl-C reaches the whole process group and honcho sends
 SIGTERM right after it; the workers' parent forwards its own. Three ways a copy did harm (session 34's stop
