@@ -24,7 +24,6 @@ closed by then).
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import sys
@@ -67,7 +66,11 @@ def exit_now(code: int) -> NoReturn:
     (a late copy of the stop then kills the process, ``rc=-15``), and it stops under daemon threads
     (aiosqlite's, pyzmq's, a C++ extension's frame: ``terminate called without an active exception``,
     ``rc=-6``). Call it once the process's work is done; ``atexit`` handlers do not run."""
-    logging.shutdown()
+    # Not imported here: a signal can land while ``logging`` itself is being imported (the start-up handler,
+    # :func:`exit_0_while_starting`), and its half-made module has no ``shutdown`` yet.
+    shutdown = getattr(sys.modules.get("logging"), "shutdown", None)
+    if shutdown is not None:
+        shutdown()
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

@@ -8,19 +8,23 @@ Either way, "listening on" is logged once the socket listens (``workers.listenin
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import logging
-import os
+# Nothing heavy here (asyncio, argparse: a few hundred ms on a busy machine): main's first line is the
+# start-up's stop handler, and a signal before it meets the default action.
 import signal
 import sys
+from typing import TYPE_CHECKING
 
 from shared.stopping import STOP_SIGNALS, exit_0_while_starting, exit_now
+
+if TYPE_CHECKING:
+    import argparse
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def _args() -> argparse.Namespace:
+    import argparse
+
     parser = argparse.ArgumentParser(prog="ekai-gateway", description=__doc__.splitlines()[0])
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)  # set by the parent
     parser.add_argument("--parent-fd", type=int, help=argparse.SUPPRESS)
@@ -30,16 +34,14 @@ def _args() -> argparse.Namespace:
 
 def main() -> None:
     """Serve until SIGTERM or SIGINT (exit 0); exit 1 with one line on a start-up failure."""
-    args = _args()
-    if args.worker is None:  # a worker is started with these signals blocked until it serves (workers._spawn)
-        # SIGTERM or Ctrl-C before the gateway serves (its imports and catalog take seconds on a busy machine):
-        # exit 0 at once, quietly. honcho stops every process when one fails at start-up; with the signal's
-        # default action the gateway died of it (``gateway.1 stopped (rc=-15)``) or printed a
-        # KeyboardInterrupt traceback. Serving replaces this handler (workers.install_single, or the
-        # workers' parent's).
-        for sig in STOP_SIGNALS:
-            signal.signal(sig, exit_0_while_starting)
-    _serve(args)
+    # SIGTERM or Ctrl-C before the gateway serves (its imports and catalog take seconds on a busy machine): exit 0
+    # at once, quietly. honcho stops every process when one fails at start-up; with the signal's default action
+    # the gateway died of it (``gateway.1 stopped (rc=-15)``) or printed a KeyboardInterrupt traceback. Serving
+    # replaces this handler (workers.install_single, install_worker, or the workers' parent's). A worker is
+    # started with these signals blocked until it serves (workers._spawn): for it this handler never runs.
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, exit_0_while_starting)
+    _serve(_args())
     # Served and drained (or the workers' parent: all of them exited 0): no finalization, under which a late
     # copy of the stop found the signals' default action again (shared/stopping.py).
     exit_now(0)
@@ -47,6 +49,10 @@ def main() -> None:
 
 def _serve(args: argparse.Namespace) -> None:
     # Imported here, after the handler: these imports are most of the start-up time.
+    import asyncio
+    import logging
+    import os
+
     from aiohttp import web
 
     from services.gateway import workers

@@ -7,14 +7,10 @@ not be committed before shutdown; exit 2 on a malformed setting.
 
 from __future__ import annotations
 
-import asyncio
-import errno
-import logging
-import os
+# Only what the start-up's stop handler needs at module level; asyncio and sqlite3 (a few hundred ms on a busy
+# machine) are imported where used, after it: a signal before it meets the default action.
 import signal
-import sqlite3
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from shared.stopping import STOP_SIGNALS, StopOnce, exit_0_while_starting, exit_now
@@ -23,10 +19,10 @@ if TYPE_CHECKING:
     from services.recorder import service
     from shared.settings import Settings
 
-log = logging.getLogger("recorder")
-
 
 async def _serve(settings: Settings) -> service.Counters:
+    import asyncio
+
     from services.recorder import service
 
     should_exit = asyncio.Event()
@@ -41,6 +37,8 @@ async def _serve(settings: Settings) -> service.Counters:
 def _taken(settings: Settings, exc: BaseException) -> str | None:
     """For an address another program holds: the setting that moves it, else None. pyzmq's bind error says
     the endpoint (``(addr='tcp://…')``); the one plain socket the recorder binds is its metrics server's."""
+    import errno
+
     import zmq
 
     from shared.settings import SECOND_STACK, another_port
@@ -68,6 +66,10 @@ def _taken(settings: Settings, exc: BaseException) -> str | None:
 def _hint(settings: Settings, exc: BaseException) -> str:
     """What to do: a taken port names its setting; a read-only disk shows up as SQLite's 'unable to open
     database file'; an unreachable PostgreSQL names the (redacted) DATABASE_URL."""
+    import os
+    import sqlite3
+    from pathlib import Path
+
     taken = _taken(settings, exc)
     if taken is not None:
         return f" ({taken})"
@@ -108,6 +110,10 @@ def _run() -> int:
     for sig in STOP_SIGNALS:
         signal.signal(sig, exit_0_while_starting)
     # Imported after the handler: these imports are most of the start-up time.
+    import asyncio
+    import logging
+    import sqlite3
+
     import zmq
 
     from shared.settings import load_settings
@@ -132,7 +138,9 @@ def _run() -> int:
     try:
         counters = asyncio.run(_serve(settings))
     except startup_errors as exc:
-        log.error("recorder failed: %s: %s%s", type(exc).__name__, exc, _hint(settings, exc))
+        logging.getLogger("recorder").error(
+            "recorder failed: %s: %s%s", type(exc).__name__, exc, _hint(settings, exc)
+        )
         return 1
     return 1 if counters.lost else 0
 
