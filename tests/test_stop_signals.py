@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from tests.load import Load, assert_exactly_once, fake_provider_process
-from tests.procs import ROOT, Service, Stack, base_env, free_port, http_ok, wait_until
+from tests.procs import ROOT, Service, Stack, base_env, catches_sigterm, free_port, http_ok, wait_until
 
 GAPS = [0.0, 0.01, 0.05, 0.2]  # between Ctrl-C's SIGINT and honcho's SIGTERM
 BAD = ("Traceback", "race condition", "terminate called", "Exception ignored")
@@ -157,14 +157,6 @@ def test_both_signals_while_the_workers_still_start_exit_0_without_a_traceback(t
             gateway.stop()
 
 
-def _catches_sigterm(pid: int) -> bool:
-    """Whether the process has a handler for SIGTERM (/proc/PID/status ``SigCgt``, a hex mask: bit 15 - 1)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("SigCgt:"):
-            return bool(int(line.split()[1], 16) >> (signal.SIGTERM - 1) & 1)
-    return False
-
-
 @pytest.mark.parametrize("program", ["fake provider", "demo traffic"])
 @pytest.mark.parametrize("gap_s", GAPS)
 def test_the_demos_other_processes_stop_on_two_signals(tmp_path: Path, gap_s: float, program: str) -> None:
@@ -186,7 +178,7 @@ def test_the_demos_other_processes_stop_on_two_signals(tmp_path: Path, gap_s: fl
             if program == "fake provider":
                 wait_until(lambda p=proc, u=ready: p.proc.poll() is not None or http_ok(u), 30)
             else:  # its loop runs (the handler, set up before it, is in place)
-                wait_until(lambda p=proc: p.proc.poll() is not None or _catches_sigterm(p.proc.pid), 30, 0.01)
+                wait_until(lambda p=proc: p.proc.poll() is not None or catches_sigterm(p.proc.pid), 30, 0.01)
                 time.sleep(0.5)  # into its loop: the first request tried (not a timed assertion)
             assert proc.proc.poll() is None, proc.log()
             proc.proc.send_signal(first)
