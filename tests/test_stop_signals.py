@@ -126,11 +126,14 @@ def _stop_mid_load(tmp_path: Path, fake_url: str, extra_env: dict[str, str], gap
         signal_at = time.perf_counter()
         _ctrl_c_then_sigterm(recorder.proc.pid, [gateway.proc.pid, recorder.proc.pid], gap_s)
         gateway_log = _ended_cleanly(gateway)
-        _ended_cleanly(recorder)
+        recorder_log = _ended_cleanly(recorder)
         load.join()
     finally:
         st.stop_all()
     assert "all events acknowledged" in gateway_log, gateway_log[-3000:]
+    # the gateway's goodbye reached the recorder (were it lost at the gateway's exit, the recorder waited its
+    # 4.6 s for a gateway already gone: honcho, which kills after 5 s, then killed it in make demo)
+    assert "still draining; stopping anyway" not in recorder_log, recorder_log[-3000:]
     in_flight = [rid for rid, (sent, done) in load.spans.items() if sent < signal_at < done]
     assert in_flight, (len(load.answered), load.failed)  # the drain let requests in flight finish
     counts = assert_exactly_once(st, load, timeout=2, live=False)  # both are gone: it is all there

@@ -115,6 +115,14 @@ def _serve(args: argparse.Namespace) -> None:
         reuse_port=True if worker is not None else None,
         handle_signals=False,
     )
+    # Drained. Before main's exit_now (no interpreter finalization): send what the ZeroMQ sockets still hold, the
+    # publisher's goodbye (``publisher.BYE``, its socket closed with 200 ms of linger) that ends the recorder's
+    # wait for this gateway's drain, and end the context; the interpreter's exit did this before. Without it a
+    # recorder stopped at the same time waited its 4.6 s for a gateway already gone and honcho killed it
+    # (``recorder.1 stopped (rc=-9)``, session 34's make demo run).
+    import zmq
+
+    zmq.Context.instance().destroy(linger=200)
 
 
 if __name__ == "__main__":
