@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import signal
 import socket
 import ssl
 import struct
@@ -48,6 +47,7 @@ import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from shared.stopping import StopOnce, exit_now
 from tests.fake import anthropic_wire, openai_wire, responses_wire
 from tests.fake.behaviour import Behaviour, apply_spec, split_model
 from tests.fake.conversation import (
@@ -816,6 +816,7 @@ class ThreadedFakeProvider:
 
 
 def main(argv: list[str] | None = None) -> None:
+    stop = StopOnce(lambda name: None).install()  # a stop while starting: noted, acted on by _serve_forever
     parser = argparse.ArgumentParser(prog="python -m tests.fake_provider", description=__doc__.split("\n")[0])
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (printed on start)")
     parser.add_argument("--host", default="127.0.0.1")
@@ -855,16 +856,21 @@ def main(argv: list[str] | None = None) -> None:
         models=args.models,
         ssl_context=ssl_context,
     )
-    asyncio.run(_serve_forever(provider))
+    asyncio.run(_serve_forever(provider, stop))
+    exit_now(0)  # no finalization: it gave the signals their default action back (shared/stopping.py)
 
 
-async def _serve_forever(provider: FakeProvider) -> None:
-    await provider.start()
-    print(f"fake-{provider.name} listening on {provider.base_url}", flush=True)
+async def _serve_forever(provider: FakeProvider, stop: StopOnce) -> None:
+    """Serve until the first SIGINT/SIGTERM (also one that came while starting), then stop the server. The copies
+    that follow do nothing: with the loop's handlers (``loop.add_signal_handler``), taken back when the loop
+    closed, a second signal killed the stopped fake (rc=-15, rc=-2)."""
     done = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, done.set)
+    stop.on_stop = lambda name: loop.call_soon_threadsafe(done.set)
+    if stop.stopping is not None:
+        return
+    await provider.start()
+    print(f"fake-{provider.name} listening on {provider.base_url}", flush=True)
     await done.wait()
     await provider.stop()
 

@@ -110,7 +110,7 @@ def fake_provider_process(name: str = "openai", *faults: str) -> Iterator[str]:
     proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_until(lambda: http_ok(url + "/v1/models"), 15)
+        wait_until(lambda: proc.poll() is not None or http_ok(url + "/v1/models"), 60)
         yield url
     finally:
         proc.terminate()

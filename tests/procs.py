@@ -68,6 +68,37 @@ def http_ok(url: str) -> bool:
         return exc.code < 500
 
 
+def catches_sigterm(pid: int) -> bool:
+    """Whether the process has a handler for SIGTERM (/proc/PID/status ``SigCgt``, a hex mask: bit 15 - 1)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (signal.SIGTERM - 1) & 1)
+    return False
+
+
+def cpu_seconds(pid: int) -> float:
+    """The CPU time the process has used, user and system (/proc/PID/stat ``utime`` + ``stime``, clock ticks)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def sigterm_while_starting(svc: Service, ready_line: str, cpu_s: float = 0.15) -> bool:
+    """Send SIGTERM to ``svc`` while it starts: once it catches SIGTERM, or once it has used ``cpu_s`` of CPU
+    without (the interpreter is up and into its imports: the early handler is set within ~0.05 s of CPU;
+    importing the gateway or the dashboard takes a second, the recorder reaches ``recorder started`` at ~0.2 s).
+    CPU time, not wall time: on a loaded machine a process may take seconds of wall time just to start Python,
+    and a wall-clock fallback (0.6 s, sessions 25-33) then signalled it before any handler could exist (rc=-15
+    on correct code). Returns whether ``ready_line`` was still absent from its log when the signal went (False:
+    this poller was descheduled past the start; the caller tries again)."""
+    pid = svc.proc.pid
+    wait_until(
+        lambda: svc.proc.poll() is not None or catches_sigterm(pid) or cpu_seconds(pid) >= cpu_s, 60, 0.002
+    )
+    starting = ready_line not in svc.log()
+    svc.proc.send_signal(signal.SIGTERM)
+    return starting
+
+
 @dataclass
 class Service:
     name: str
@@ -122,9 +153,9 @@ class Stack:
         svc = start(name, "services.recorder", env or self.env, self.tmp)
         self.services[name] = svc
         if "DATABASE_URL" in (env or self.env):
-            wait_until(lambda: "recorder started" in svc.log() or svc.proc.poll() is not None, 15)
+            wait_until(lambda: "recorder started" in svc.log() or svc.proc.poll() is not None, 60)
         else:
-            wait_until(lambda: Path(self.db_path).exists() or svc.proc.poll() is not None, 15)
+            wait_until(lambda: Path(self.db_path).exists() or svc.proc.poll() is not None, 60)
         assert svc.proc.poll() is None, svc.log()
         return svc
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.procs import base_env, http_ok, start, wait_until
+from tests.procs import base_env, http_ok, sigterm_while_starting, start, wait_until
 
 
 def test_the_dashboard_says_where_it_runs_once(tmp_path: Path) -> None:
@@ -71,29 +71,23 @@ def test_a_host_that_is_not_this_machines_names_the_host_setting(tmp_path: Path,
     assert "already in use" not in log and "to a free port" not in log and "Traceback" not in log, log
 
 
-def _catches_sigterm(pid: int) -> bool:
-    """Whether the process has a handler for SIGTERM (/proc/PID/status ``SigCgt``, a hex mask: bit 15 - 1)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("SigCgt:"):
-            return bool(int(line.split()[1], 16) >> (signal.SIGTERM - 1) & 1)
-    return False
-
-
 def test_a_sigterm_while_it_starts_exits_0_without_a_traceback(tmp_path: Path) -> None:
     """honcho stops every process when one fails at start-up, often while the dashboard still imports Dash and
     pandas (a second or two). Before: the signal's default action killed it (``dashboard.1 stopped (rc=-15)``)
-    as its handler was installed only before serving. The signal goes once the handler is in place, or after
-    0.6 s (mid-import on these machines) if it never comes."""
-    env = base_env(tmp_path)
-    dashboard = start("dashboard", "services.dashboard", env, tmp_path)
-    try:
-        wait_until(lambda: _catches_sigterm(dashboard.proc.pid), 0.6)
-    except TimeoutError:
-        pass
-    assert dashboard.stop() == 0, dashboard.log()
-    log = dashboard.log()
-    assert "Dash is running on" not in log, log  # it was stopped while starting, not while serving
-    assert "Traceback" not in log, log
+    as its handler was installed only before serving. The signal goes once the handler is in place, or once the
+    dashboard has used 0.15 s of CPU (mid-import) if it never comes (``tests/procs.sigterm_while_starting``); a
+    round whose signal came only once it served does not count: up to 5 rounds."""
+    for round_ in range(5):
+        env = base_env(tmp_path)
+        dashboard = start(f"dashboard-{round_}", "services.dashboard", env, tmp_path)
+        starting = sigterm_while_starting(dashboard, "Dash is running on")
+        assert dashboard.stop() == 0, dashboard.log()
+        log = dashboard.log()
+        assert "Traceback" not in log, log
+        if starting:
+            assert "Dash is running on" not in log, log  # it was stopped while starting, not while serving
+            return
+    raise AssertionError("no round signalled the dashboard while it started")
 
 
 @pytest.mark.parametrize("gap_s", [0.0, 0.01, 0.05, 0.2])

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import sys
 from types import FrameType
-from typing import NoReturn
+
+from shared.stopping import STOP_SIGNALS, exit_0_while_starting, exit_now
 
 
 class _Stop:
@@ -29,37 +29,13 @@ class _Stop:
             raise KeyboardInterrupt
 
 
-def _exit_now() -> NoReturn:
-    """Exit 0 without the interpreter's finalization, after flushing the logs and standard streams.
-
-    The threads still running (a prefetch of the page's first view started by the last ``GET /``, Werkzeug's
-    request threads) are daemon threads; finalizing the interpreter under them aborted the process
-    (``terminate called without an active exception``, rc=-6, when one sat in a C++ extension's frame) or let
-    a late SIGTERM find the default action again (rc=-15). Nothing here needs finalizing: the dashboard only
-    reads the ledger.
-    """
-    logging.shutdown()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            pass
-    os._exit(0)
-
-
-def _stop_before_serving(signum: int, frame: FrameType | None) -> None:
-    """SIGTERM or SIGINT while starting (Dash and pandas take a second or two to import): exit 0 at once, quietly.
-
-    Werkzeug's loop is not running yet, so ``_Stop``'s KeyboardInterrupt would end in a traceback; with the
-    signal's default action the process died of it (``rc=-15``) where a stop after serving says ``rc=0``.
-    """
-    sys.exit(0)
-
-
 def main() -> None:
     """Read settings from the environment and serve until interrupted (SIGTERM or Ctrl-C: exit 0)."""
-    signal.signal(signal.SIGTERM, _stop_before_serving)
-    signal.signal(signal.SIGINT, _stop_before_serving)
+    # SIGTERM or SIGINT while starting (Dash and pandas take a second or two to import): exit 0 at once, quietly.
+    # Werkzeug's loop is not running yet, so ``_Stop``'s KeyboardInterrupt would end in a traceback; with the
+    # signal's default action the process died of it (``rc=-15``) where a stop after serving says ``rc=0``.
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, exit_0_while_starting)
     # Imported after the handler: aiohttp (through the key file's and the port check's modules) alone takes
     # most of a second on a busy machine, a SIGTERM meanwhile killed the dashboard (rc=-15).
     from services.gateway.keys.keyfile import KeyFileError, load_keyring
@@ -130,7 +106,12 @@ def main() -> None:
         app.run(host=settings.dashboard_host, port=settings.dashboard_port, debug=False)
     except KeyboardInterrupt:  # the signal came before Werkzeug's loop began (its banner, its socket)
         pass
-    _exit_now()
+    # The threads still running (a prefetch of the page's first view started by the last ``GET /``, Werkzeug's
+    # request threads) are daemon threads; finalizing the interpreter under them aborted the process
+    # (``terminate called without an active exception``, rc=-6, when one sat in a C++ extension's frame) or let
+    # a late SIGTERM find the default action again (rc=-15). Nothing here needs finalizing: the dashboard only
+    # reads the ledger.
+    exit_now(0)
 
 
 if __name__ == "__main__":

@@ -46,11 +46,11 @@ from aiohttp import web
 from prometheus_client import multiprocess
 
 from shared.settings import Settings
+from shared.stopping import STOP_SIGNALS, StopOnce
 
 log = logging.getLogger("gateway.workers")
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,8 +163,9 @@ def supervise(settings: Settings) -> int:
 async def _run_workers(settings: Settings, env: dict[str, str], prom: str) -> int:
     workers = _Workers(prom)
     loop = asyncio.get_running_loop()
-    for sig in STOP_SIGNALS:
-        loop.add_signal_handler(sig, workers.stop, sig, sig.name)
+    # Not loop.add_signal_handler: the loop gives the signals their default action back when it closes, and
+    # honcho's SIGTERM after Ctrl-C arriving then killed the drained parent (rc=-15; shared/stopping.py).
+    StopOnce(lambda name: loop.call_soon_threadsafe(workers.stop, signal.Signals[name], name)).install()
     parent_r, parent_w = os.pipe()  # the workers hold the read end; our exit closes the write end
     ready_r, ready_w = os.pipe()  # each worker writes one byte to it once it listens
     announce: asyncio.Future[None] | None = None
@@ -183,8 +184,6 @@ async def _run_workers(settings: Settings, env: dict[str, str], prom: str) -> in
             announce.cancel()
         else:
             os.close(ready_r)
-        for sig in STOP_SIGNALS:
-            loop.remove_signal_handler(sig)
         os.close(parent_w)
 
 
@@ -312,33 +311,33 @@ def install_worker(app: web.Application, info: WorkerInfo, parent_fd: int | None
     app.on_startup.append(_ShutdownOnce(info, parent_fd).install)
 
 
-def _ignore_stop_signals() -> None:
-    for sig in STOP_SIGNALS:
-        signal.signal(sig, signal.SIG_IGN)
+def install_single(app: web.Application) -> None:
+    """The one process (``GATEWAY_WORKERS=1``): the first SIGTERM/SIGINT drains it, repeats are ignored.
+    Serve it with ``handle_signals=False``: aiohttp's handler raised ``GracefulExit`` again on the copy that
+    ``make run``'s Ctrl-C brings (SIGINT to the group, then honcho's SIGTERM), cutting the drain's in-flight
+    requests (tracebacks, exit 1, their events lost), and gave the signals their default action back after
+    the drain (``shared/stopping.py``)."""
+    app.on_startup.append(_ShutdownOnce(None, None).install)
 
 
 class _ShutdownOnce:
-    def __init__(self, info: WorkerInfo, parent_fd: int | None) -> None:
+    def __init__(self, info: WorkerInfo | None, parent_fd: int | None) -> None:
         self.info = info
         self.parent_fd = parent_fd
         self.started = False
 
     async def install(self, app: web.Application) -> None:
         loop = asyncio.get_running_loop()
-
-        def on_signal(signum: int, frame: object) -> None:
-            # Repeats are ignored by the process itself from the first one on (one sigaction each: no moment
-            # at the default action), not by the loop: a loop gives a signal it handled its default action
-            # back when it stops or closes (uvloop's run ends when GracefulExit leaves it, before the drain),
-            # and the parent's forwarded copy arriving then killed a drained worker ("killed by SIGTERM", the
-            # parent exiting 1: CI, session 20).
-            _ignore_stop_signals()
-            loop.call_soon_threadsafe(self.stop, signal.Signals(signum).name)
-
-        for sig in STOP_SIGNALS:
-            signal.signal(sig, on_signal)
-        # The parent started us with these blocked (_spawn); one sent meanwhile is delivered now.
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+        # Repeats are ignored by the handler itself (shared/stopping.py), not by the loop: a loop gives a
+        # signal it handled its default action back when it stops or closes (uvloop's run ends when
+        # GracefulExit leaves it, before the drain), and the parent's forwarded copy arriving then killed a
+        # drained worker ("killed by SIGTERM", the parent exiting 1: CI, session 20). Not SIG_IGN either:
+        # both signals pending at once (a worker unblocking them below) made CPython report "Signal 15
+        # ignored due to race condition".
+        StopOnce(lambda name: loop.call_soon_threadsafe(self.stop, name)).install()
+        if self.info is not None:
+            # The parent started us with these blocked (_spawn); one sent meanwhile is delivered now.
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         if self.parent_fd is not None:
             loop.add_reader(self.parent_fd, self.parent_gone, loop)
 
@@ -349,10 +348,12 @@ class _ShutdownOnce:
 
     def stop(self, why: str) -> None:
         if self.started:
-            log.debug("worker %d: %s again; already shutting down", self.info.index, why)
+            log.debug("%s: %s again; already shutting down", self._who(), why)
             return
         self.started = True
-        _ignore_stop_signals()  # (the parent gone: its signals may still come)
-        log.info("worker %d of %d: %s; shutting down", self.info.index, self.info.count, why)
+        log.info("%s: %s; shutting down", self._who(), why)
         # What aiohttp's own handler does: the loop stops serving and web.run_app's cleanup drains.
         raise web.GracefulExit()
+
+    def _who(self) -> str:
+        return "gateway" if self.info is None else f"worker {self.info.index} of {self.info.count}"

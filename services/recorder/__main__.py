@@ -7,45 +7,38 @@ not be committed before shutdown; exit 2 on a malformed setting.
 
 from __future__ import annotations
 
-import asyncio
-import errno
-import logging
-import os
+# Only what the start-up's stop handler needs at module level; asyncio and sqlite3 (a few hundred ms on a busy
+# machine) are imported where used, after it: a signal before it meets the default action.
 import signal
-import sqlite3
 import sys
-from pathlib import Path
-from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
+
+from shared.stopping import STOP_SIGNALS, StopOnce, exit_0_while_starting, exit_now
 
 if TYPE_CHECKING:
     from services.recorder import service
     from shared.settings import Settings
 
-log = logging.getLogger("recorder")
-
-
-def _stop_while_starting(signum: int, frame: FrameType | None) -> None:
-    """SIGTERM or Ctrl-C before the recorder has opened anything (its imports take a second or two on a busy
-    machine): exit 0 at once, quietly. honcho stops every process when one fails at start-up; with the signal's
-    default action the recorder died of it (``recorder.1 stopped (rc=-15)``). ``_serve``'s handlers replace it
-    before the ledger is opened."""
-    sys.exit(0)
-
 
 async def _serve(settings: Settings) -> service.Counters:
+    import asyncio
+
     from services.recorder import service
 
     should_exit = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, should_exit.set)
+    # The first SIGTERM/SIGINT drains; the copies that follow (Ctrl-C, then honcho's SIGTERM) do nothing, also
+    # after the loop has closed (not loop.add_signal_handler, which gives them their default action back
+    # then: a copy arriving after the drain killed the recorder, rc=-15; shared/stopping.py).
+    StopOnce(lambda name: loop.call_soon_threadsafe(should_exit.set)).install()
     return await service.run(settings, should_exit)
 
 
 def _taken(settings: Settings, exc: BaseException) -> str | None:
     """For an address another program holds: the setting that moves it, else None. pyzmq's bind error says
     the endpoint (``(addr='tcp://…')``); the one plain socket the recorder binds is its metrics server's."""
+    import errno
+
     import zmq
 
     from shared.settings import SECOND_STACK, another_port
@@ -73,6 +66,10 @@ def _taken(settings: Settings, exc: BaseException) -> str | None:
 def _hint(settings: Settings, exc: BaseException) -> str:
     """What to do: a taken port names its setting; a read-only disk shows up as SQLite's 'unable to open
     database file'; an unreachable PostgreSQL names the (redacted) DATABASE_URL."""
+    import os
+    import sqlite3
+    from pathlib import Path
+
     taken = _taken(settings, exc)
     if taken is not None:
         return f" ({taken})"
@@ -97,11 +94,26 @@ def _postgres_errors(settings: Settings) -> tuple[type[Exception], ...]:
     return (asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
-def main() -> int:
-    """Run the recorder until SIGTERM/SIGINT. Returns the process exit code."""
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, _stop_while_starting)
+def main() -> NoReturn:
+    """Run the recorder until SIGTERM/SIGINT, then exit with its status (see module) without the interpreter's
+    finalization (``shared/stopping.py``: a late copy of the stop found the default action again there, and
+    aiosqlite's and pyzmq's threads were still being torn down)."""
+    exit_now(_run())
+
+
+def _run() -> int:
+    """The recorder's run; returns the process exit code."""
+    # SIGTERM or Ctrl-C before the recorder has opened anything (its imports take a second or two on a busy
+    # machine): exit 0 at once, quietly. honcho stops every process when one fails at start-up; with the
+    # signal's default action the recorder died of it (``recorder.1 stopped (rc=-15)``). ``_serve``'s handler
+    # replaces it before the ledger is opened.
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, exit_0_while_starting)
     # Imported after the handler: these imports are most of the start-up time.
+    import asyncio
+    import logging
+    import sqlite3
+
     import zmq
 
     from shared.settings import load_settings
@@ -126,10 +138,12 @@ def main() -> int:
     try:
         counters = asyncio.run(_serve(settings))
     except startup_errors as exc:
-        log.error("recorder failed: %s: %s%s", type(exc).__name__, exc, _hint(settings, exc))
+        logging.getLogger("recorder").error(
+            "recorder failed: %s: %s%s", type(exc).__name__, exc, _hint(settings, exc)
+        )
         return 1
     return 1 if counters.lost else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

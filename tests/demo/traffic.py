@@ -10,11 +10,11 @@ import asyncio
 import contextlib
 import os
 import random
-import signal
 
 import aiohttp
 
 from shared.settings import load_settings
+from shared.stopping import StopOnce, exit_now
 
 MODELS = ["gpt-4o-mini", "gpt-4o", "claude-haiku-4-5", "claude-sonnet-4-5", "grok-4", "openai/gpt-4o-mini"]
 FAULTS = ["status:500", "status:503", "status:429:retry-after=1", "break-before-first-byte"]
@@ -69,15 +69,23 @@ async def main() -> None:
             await asyncio.sleep(rng.expovariate(rate))
 
 
-async def until_sigterm() -> None:
-    """Run ``main`` until SIGTERM (honcho's stop), then return: the process exits 0, as the gateway and
-    recorder do, instead of dying of the signal (``traffic.1 stopped (rc=-15)``)."""
+async def until_stopped(stop: StopOnce) -> None:
+    """Run ``main`` until the first SIGTERM or SIGINT (honcho's stop, ``make demo``'s Ctrl-C: both, at any
+    gap), then return: the process exits 0, as the gateway and recorder do. Before: it died of the signal
+    (``traffic.1 stopped (rc=-15)``); with the loop's SIGTERM handler and asyncio's SIGINT one, a copy after
+    the loop closed killed it, and a SIGINT after SIGTERM raised KeyboardInterrupt (shared/stopping.py)."""
     task = asyncio.current_task()
     assert task is not None
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    loop = asyncio.get_running_loop()
+    stop.on_stop = lambda name: loop.call_soon_threadsafe(task.cancel)
+    if stop.stopping is not None:  # it came while starting
+        return
     with contextlib.suppress(asyncio.CancelledError):
         await main()
 
 
 if __name__ == "__main__":
-    asyncio.run(until_sigterm())
+    # Installed before asyncio.run: it then leaves SIGINT alone (no KeyboardInterrupt of its own).
+    stop = StopOnce(lambda name: None).install()
+    asyncio.run(until_stopped(stop))
+    exit_now(0)

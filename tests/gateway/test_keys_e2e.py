@@ -542,9 +542,10 @@ def test_several_gateway_processes_share_a_budget(gw: Stack) -> None:
     second = start("gateway2", "services.gateway", env, gw.tmp)
     gw.services["gateway2"] = second
     url = f"http://127.0.0.1:{env['GATEWAY_PORT']}"
-    wait_until(lambda: second.proc.poll() is not None or http_ok(url + "/health"), 20)
+    # 60 s, as tests/procs.start_gateway waits: a loaded machine takes well over 20 s to start a gateway
+    wait_until(lambda: second.proc.poll() is not None or http_ok(url + "/health"), 60)
     assert second.proc.poll() is None, second.log()
-    wait_until(lambda: "budget counters" in second.log(), 5)
+    wait_until(lambda: "budget counters" in second.log(), 30)
     followed_by_second(gw, url)  # its subscription to the recorder is in place
     raw = oai(gw, key_of("shared")).chat.completions.with_raw_response.create(
         model="gpt-4o-mini", messages=MESSAGES

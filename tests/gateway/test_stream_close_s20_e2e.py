@@ -23,7 +23,7 @@ import httpx
 import openai
 import pytest
 
-from tests.procs import Stack
+from tests.procs import Stack, wait_until
 from tests.scripted_upstream import Answer, Pause, ScriptedUpstream, json_answer, sse
 
 XAI = "/xai/v1/chat/completions"
@@ -131,7 +131,11 @@ def test_a_body_that_ends_just_after_its_closing_frame_keeps_its_connection(
             body = {"model": model, "stream": True, "messages": ask, "max_tokens": 100}
             answer = raw.post(gw.gateway_url + "/v1/chat/completions", json=body)
             assert answer.status_code == 200 and "there!" in answer.text
-            time.sleep(0.3)  # the body's end has come: the connection is back in the pool
+            # the upstream wrote the body's end (after its 0.1 s pause: seconds on a loaded machine, where a fixed
+            # 0.3 s sleep could end first and the next request open a new connection), then a moment for the
+            # gateway to read it: the connection is back in the pool
+            wait_until(lambda: up.seen(path) and up.seen(path)[-1].done.is_set(), 30)
+            time.sleep(0.3)
     first, second = up.seen(path)
     assert first.peer is not None and first.peer == second.peer
 

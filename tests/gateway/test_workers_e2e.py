@@ -101,7 +101,7 @@ def test_two_workers_share_the_port_the_recorder_and_the_metrics_and_drain_on_si
         slow.wait_for(200)
         gateway = st.services["gateway"]
         gateway.proc.send_signal(signal.SIGTERM)
-        wait_until(lambda: gateway.log().count("SIGTERM; shutting down") == 2, 10)
+        wait_until(lambda: gateway.log().count("SIGTERM; shutting down") == 2, 30)
         for pid in done:  # a second SIGTERM mid-drain (honcho, a terminal: the whole group) is ignored
             os.kill(pid, signal.SIGTERM)
         assert gateway.proc.wait(15) == 0, gateway.log()[-3000:]

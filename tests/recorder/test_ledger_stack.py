@@ -38,7 +38,7 @@ def fake_url() -> Iterator[str]:
 def restart_recorder(st: Stack) -> None:
     before = st.services["recorder"].log().count("recorder started")
     svc = st.start_recorder()
-    wait_until(lambda: svc.log().count("recorder started") > before or svc.proc.poll() is not None, 15)
+    wait_until(lambda: svc.log().count("recorder started") > before or svc.proc.poll() is not None, 60)
     assert svc.proc.poll() is None, svc.log()
 
 
@@ -280,7 +280,7 @@ def test_two_gateway_workers_one_recorder_and_shared_metrics(tmp_path: Path, fak
         second = start("gateway2", "services.gateway", env2, tmp_path)
         st.services["gateway2"] = second
         url2 = f"http://127.0.0.1:{env2['GATEWAY_PORT']}"
-        wait_until(lambda: http_ok(url2 + "/health"), 20)
+        wait_until(lambda: http_ok(url2 + "/health"), 60)  # a loaded machine: as procs.start_gateway
         a = Load(st.gateway_url + "/v1/chat/completions", 400, 8, "worker-a").start()
         b = Load(url2 + "/v1/chat/completions", 300, 8, "worker-b").start()
         st.services["recorder"].stop(signal.SIGKILL)  # and a recorder restart in the middle, for good measure
