@@ -473,7 +473,9 @@ class Proxy:
         not recorded) when the request cannot be expressed for this provider (not the provider's fault:
         the serve loop tries the next route). ``within``: an output limit the provider stated in a refusal
         inside its stream (``_stated_in_stream``), for this retry; ``retried``: how many such retries came
-        before (at most two, each within a smaller limit: a window, then what the prompt leaves of it)."""
+        before (at most two, each within a smaller limit: a window, then what the prompt leaves of it). A model
+        its provider refuses on this wire as served on one other only (OpenAI's 404 "only supported in
+        v1/responses": ``Provider.learn_only_wire``) gets one more attempt on that wire, counted as a retry."""
         provider = self.providers[route.provider]
         fmt = call.endpoint.format
         pair = self._pairings.get((provider, fmt)) or self._pairing(provider, fmt)
