@@ -1,7 +1,7 @@
 """Stopping a process on SIGTERM or SIGINT once, whatever copies of them follow, and exiting without the
 interpreter's finalization. Used by the gateway (its one process, its workers' parent and each worker), the
-recorder, the dashboard (:func:`exit_now`; its first signal leaves Werkzeug's loop as a KeyboardInterrupt, its
-``_Stop``), the fake provider (``tests/fake_provider.py``) and the demo's traffic (``tests/demo/traffic.py``).
+recorder, the dashboard (its first signal leaves Werkzeug's loop as a KeyboardInterrupt,
+``_leave_serving``), the fake provider (``tests/fake_provider.py``) and the demo's traffic (``tests/demo/traffic.py``).
 The tail (``services/recorder/tail.py``) blocks the copies instead, around ``ctx.term()``.
 
 A stop comes as two signals or more: ``make run``'s Ctrl-C reaches the whole process group and honcho sends

@@ -5,34 +5,23 @@ from __future__ import annotations
 import logging
 import signal
 import sys
-from types import FrameType
 
-from shared.stopping import STOP_SIGNALS, exit_0_while_starting, exit_now
+from shared.stopping import STOP_SIGNALS, StopOnce, exit_0_while_starting, exit_now
 
 
-class _Stop:
-    """SIGTERM (honcho's stop, a deploy) or SIGINT (Ctrl-C): leave Werkzeug's serve loop, once, so the process
-    exits 0.
-
-    With the signal's default action the dashboard died of it (honcho: ``dashboard.1 stopped (rc=-15)``) while
-    the gateway and recorder said ``rc=0``; it holds nothing to drain (the ledger is read-only to it). Only the
-    first signal raises: honcho's stop is two at once (Ctrl-C reaches the whole process group, then honcho sends
-    SIGTERM), and a second KeyboardInterrupt landing while the loop closes ended in a traceback.
-    """
-
-    def __init__(self) -> None:
-        self.stopping = False
-
-    def __call__(self, signum: int, frame: FrameType | None) -> None:
-        if not self.stopping:
-            self.stopping = True
-            raise KeyboardInterrupt
+def _leave_serving(name: str) -> None:
+    """The first SIGTERM (honcho's stop, a deploy) or SIGINT (Ctrl-C) leaves Werkzeug's serve loop as Ctrl-C does,
+    so the process exits 0 (``StopOnce`` ignores the copies: honcho's stop is two signals at once, and a second
+    KeyboardInterrupt landing while the loop closed ended in a traceback). With the signal's default action the
+    dashboard died of it (``dashboard.1 stopped (rc=-15)``); it holds nothing to drain (the ledger is read-only
+    to it)."""
+    raise KeyboardInterrupt
 
 
 def main() -> None:
     """Read settings from the environment and serve until interrupted (SIGTERM or Ctrl-C: exit 0)."""
     # SIGTERM or SIGINT while starting (Dash and pandas take a second or two to import): exit 0 at once, quietly.
-    # Werkzeug's loop is not running yet, so ``_Stop``'s KeyboardInterrupt would end in a traceback; with the
+    # Werkzeug's loop is not running yet, so ``_leave_serving``'s KeyboardInterrupt would end in a traceback; with the
     # signal's default action the process died of it (``rc=-15``) where a stop after serving says ``rc=0``.
     for sig in STOP_SIGNALS:
         signal.signal(sig, exit_0_while_starting)
@@ -99,9 +88,7 @@ def main() -> None:
         settings.dashboard_host,
         settings.dashboard_port,
     )
-    stop = _Stop()  # Werkzeug's serve_forever ends on KeyboardInterrupt: exit 0
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    StopOnce(_leave_serving).install()  # Werkzeug's serve_forever ends on KeyboardInterrupt: exit 0
     try:
         app.run(host=settings.dashboard_host, port=settings.dashboard_port, debug=False)
     except KeyboardInterrupt:  # the signal came before Werkzeug's loop began (its banner, its socket)
