@@ -16,7 +16,7 @@ from typing import Any
 from services.gateway.attribution import from_headers
 from services.gateway.dialects._prompt_cache import writes_all_1h
 from services.gateway.dialects.formats import ClientFormat, Wire
-from services.gateway.dialects.ir import Usage
+from services.gateway.dialects.ir import Usage, summed
 from services.gateway.dialects.registry import ENDPOINTS, WIRES, Endpoint
 from services.gateway.errors import UpstreamError
 from services.gateway.providers.base import Route
@@ -145,10 +145,12 @@ def row_for(call: Call, pricer: Pricer, finished_at: float, latency_ms: float) -
     another route tried) was billed by its provider: its tokens and cost go in its ``BilledAttempt`` and its cost
     is added to the event's (the request's whole cost; its token columns stay the answer's, so the buckets stay
     disjoint); None when either price is unknown. Session 27. When no attempt answered, the event's input and
-    output tokens are those its provider (the last tried) billed (fix28; one such attempt: its usage whole), so a
-    provider's token counts never hold another's; the others' are in their ``BilledAttempt`` (session 28).
-    Cache writes reported without their TTL split are 1-hour ones when the client's request marked every
-    breakpoint ``ttl: "1h"`` (``_prompt_cache.writes_all_1h``); a split the provider reported stands.
+    output tokens are those its provider (the last tried) billed (fix28; one such attempt: its usage whole;
+    several: every bucket summed, ``_usage_of``, bill35), so a provider's token counts never hold another's; the
+    others' are in their ``BilledAttempt`` (session 28). Cache writes reported without their TTL split are 1-hour
+    ones when the client's request marked every breakpoint ``ttl: "1h"`` (``_with_ttl``), in each attempt's usage
+    before it is priced (the answer's and each billed failed attempt's: bill35); a split the provider reported
+    stands.
     """
     attempts = call.attempts
     last = attempts[-1] if attempts else None
@@ -163,7 +165,9 @@ def row_for(call: Call, pricer: Pricer, finished_at: float, latency_ms: float) -
         disconnected = disconnected or a.client_disconnected
         if a.error is not None:  # not one the gateway refused itself, or one cut off by the client
             if not a.answered and (a.usage is not None or a.read_usage is not None):
-                said = _failed_usage(a, call.request_id)  # a cut answer's tokens: the provider bills them
+                # a cut answer's tokens (the provider bills them), its writes' TTL as the request asked before
+                # they are priced, as the answer's are (bill35: they were priced at the 5-minute rate)
+                said = _with_ttl(_failed_usage(a, call.request_id), call.body)
                 billed = _failed_billed(a, said, pricer)
                 spent = None if spent is None or billed.cost_usd is None else spent + billed.cost_usd
                 failed.append(billed)
@@ -193,13 +197,8 @@ def row_for(call: Call, pricer: Pricer, finished_at: float, latency_ms: float) -
         # its tokens in its BilledAttempt (review28)
         usage = _usage_of(last.route.provider, billed_usage)
     usage = usage or _NO_USAGE
-    if usage.iterations:
-        if any(_unsplit_writes(it.usage) for it in usage.iterations) and writes_all_1h(call.body):
-            usage = _iterations_write_1h(usage)  # iterations reported without a split (s14 variant 28-a)
-    elif usage.cache_write_tokens and _unsplit_writes(usage) and writes_all_1h(call.body):
-        usage = replace(
-            usage, cache_write_1h_tokens=usage.cache_write_tokens
-        )  # no split reported (OpenRouter)
+    if usage.cache_write_tokens or usage.iterations:  # (no call for an answer without cache writes: most)
+        usage = _with_ttl(usage, call.body)
     # No upstream attempt (the gateway refused the request itself: unknown model, bad input, a budget):
     # nothing was billed, a known $0, not an unknown price
     cost: float | None = None if attempts else 0.0
@@ -411,15 +410,32 @@ def _failed_usage(a: Attempt, request_id: str) -> Usage:
     return usage or _NO_USAGE
 
 
+def _with_ttl(usage: Usage, body: Mapping[str, Any]) -> Usage:
+    """``usage`` with cache writes reported without any TTL split (``_unsplit_writes``; OpenRouter's chat usage,
+    an Anthropic answer without ``cache_creation``) counted as 1-hour writes when the client's request ``body``
+    marked every breakpoint ``ttl: "1h"`` (``_prompt_cache.writes_all_1h``; Anthropic, "Prompt caching": a marker
+    without ``ttl`` writes for 5 minutes), per iteration when it has them (s14 variant 28-a); else ``usage``
+    itself. A split the provider reported stands (bug8a variant 06-f). Applied to every attempt's usage before it
+    is priced, the answer's and each billed failed attempt's (bill35)."""
+    if usage.iterations:
+        if any(_unsplit_writes(it.usage) for it in usage.iterations) and writes_all_1h(body):
+            return _iterations_write_1h(usage)
+    elif usage.cache_write_tokens and _unsplit_writes(usage) and writes_all_1h(body):
+        return replace(usage, cache_write_1h_tokens=usage.cache_write_tokens)
+    return usage
+
+
 def _usage_of(provider: str, billed: list[tuple[str, Usage]]) -> Usage | None:
-    """What ``provider``'s billed attempts said, as one usage (one attempt: its usage whole, every bucket; several:
-    their input and output tokens summed); None when it billed none."""
+    """What ``provider``'s billed attempts said, as one usage: one attempt's usage whole; several, every bucket
+    summed (``ir.summed``: input, output, cache reads, cache writes and their 1-hour part, reasoning, searches;
+    bill35: only input and output were, the row's cache columns 0 while its cost counted them); None when it
+    billed none. Each usage is already as priced (``_with_ttl``)."""
     mine = [u for p, u in billed if p == provider]
     if len(mine) == 1:
         return mine[0]
     if not mine:
         return None
-    return Usage(sum(u.input_tokens for u in mine), sum(u.output_tokens for u in mine))
+    return summed(mine)
 
 
 def _failed_billed(a: Attempt, usage: Usage, pricer: Pricer) -> BilledAttempt:
