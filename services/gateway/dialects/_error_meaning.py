@@ -324,6 +324,24 @@ _OVER_THE_LIMIT_ITSELF = re.compile(
 )
 
 
+# OpenAI's refusal on chat completions of a model it serves on the Responses API only (gpt-5-codex, o3-pro; a
+# deployment of one on Azure OpenAI, or the same refusal relayed by LiteLLM or another proxy in front of OpenAI): 404
+# "This model is only supported in v1/responses and not in v1/chat/completions." (s34 bug34a variants 18o, 18p)
+_RESPONSES_ONLY_REFUSAL = re.compile(r"only supported in v1/responses", re.I)
+
+
+def served_on_responses_only(message: str) -> Literal["openai_responses"] | None:
+    """The wire a chat-completions refusal's ``message`` says its model is served on only: "openai_responses" for
+    OpenAI's "only supported in v1/responses" (``_RESPONSES_ONLY_REFUSAL``), whoever relays it; else None. The
+    chat wire's ``WireSpec.served_only_on`` (bill35: a property of the wire, not of one provider)."""
+    return "openai_responses" if _RESPONSES_ONLY_REFUSAL.search(message) else None
+
+
+def served_anywhere(message: str) -> None:
+    """A wire whose refusals never say a model is served on another wire only (``WireSpec.served_only_on``)."""
+    return None
+
+
 def quota_exhausted(status: int | None, body: bytes) -> bool:
     """Whether an upstream error is a 429 that says the account's quota or credit is used up, in either wire's words:
     OpenAI's ``insufficient_quota`` and Moonshot's ``exceeded_current_quota_error`` (code or type: ``_QUOTA_GONE``),

@@ -329,6 +329,10 @@ class WireSpec:
     # ``cut_answer``'s test of the bytes alone: False when it would find no cut (then a plain answer may go out
     # before it is parsed: ``Proxy._relay_json``). None with a ``cut_answer``: always parsed.
     cuts_answer: Callable[[bytes], bool] | None = None
+    # ``served_only_on(message)``: the wire a refusal's ``message`` on this wire says the model is served on only
+    # (the chat wire: OpenAI's 404 "only supported in v1/responses", ``em.served_on_responses_only``), else None. A
+    # provider that speaks that wire too learns it per model (``Provider.learn_only_wire``; bill35).
+    served_only_on: Callable[[str], Wire | None] = em.served_anywhere
 
 
 @dataclass(frozen=True, slots=True)
@@ -535,6 +539,7 @@ WIRES: dict[Wire, WireSpec] = {
         strip_refused=minted.strip_refused_for_chat,
         cut_answer=oai.cut_answer,
         cuts_answer=oai.may_cut_answer,
+        served_only_on=em.served_on_responses_only,
     ),
     "anthropic": WireSpec(
         name="anthropic",

@@ -8,6 +8,7 @@ first; the gateway uses the client's own format when the provider speaks it, els
 from __future__ import annotations
 
 import email.utils
+import functools
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -17,6 +18,7 @@ from typing import Any, Literal, TypeVar
 from services.gateway.dialects._prompt_cache import session_from
 from services.gateway.dialects.formats import Operation, Wire
 from services.gateway.dialects.ir import Usage
+from services.gateway.dialects.registry import WIRES
 from services.gateway.dialects.translate_request import Target
 from services.gateway.providers.limits import (
     StatedLimit,
@@ -162,19 +164,42 @@ class Provider:
     def speaks(self, wire: Wire) -> bool:
         return wire in self.wires
 
-    # whether some of this provider's models take one wire only (``only_wire``): False spares every other
-    # provider's attempt the call
+    # whether some of this provider's models take one wire only (``only_wire``): True for a provider that speaks
+    # more than one wire (OpenAI; a configured server that speaks the Responses API too); False spares every
+    # other provider's attempt the calls
     wires_by_model: bool = False
 
     def only_wire(self, model: str) -> Wire | None:
-        """The one wire ``model`` is served on when this provider serves it on fewer than ``wires``
-        (OpenAI's Responses-only models), else None: the client's pairing stands (``registry.choose_wire``)."""
-        return None
+        """The one wire ``model`` is served on when this provider serves it on fewer than ``wires`` (one learned
+        from a refusal: ``learn_only_wire``; OpenAI's Responses-only models by name too), else None: the client's
+        pairing stands (``registry.choose_wire``)."""
+        return self._only_wires.get(model)
 
     def learn_only_wire(self, model: str, message: str) -> Wire | None:
-        """The wire a refusal's ``message`` says ``model`` takes only, remembered for ``only_wire`` (at most
-        ``LEARNED_KEPT`` models); None when the message says no such thing (the base: never)."""
-        return None
+        """The wire a refusal's ``message`` says ``model`` takes only, when this provider speaks it: read by the wire
+        the refusal came on (``WireSpec.served_only_on``: the chat wire's 404 "only supported in v1/responses",
+        OpenAI's, or relayed by Azure OpenAI or LiteLLM), not by the provider (bill35: only OpenAI's own provider
+        learned it). Remembered for ``only_wire`` (at most ``LEARNED_KEPT`` models, the oldest forgotten first);
+        None when the message says no such thing, or names a wire this provider does not speak (then the refusal
+        stands: no wire here would serve the model)."""
+        for wire in self.wires:
+            only = WIRES[wire].served_only_on(message)
+            if only is not None and only != wire and only in self.wires:
+                break
+        else:
+            return None
+        learned = self._only_wires
+        learned.pop(model, None)
+        if len(learned) >= LEARNED_KEPT:
+            del learned[next(iter(learned))]
+        learned[model] = only
+        return only
+
+    @functools.cached_property
+    def _only_wires(self) -> dict[str, Wire | None]:
+        """The wire each model is served on only (None: any), by model: learned, or known by name (a subclass's
+        ``only_wire``)."""
+        return {}
 
     def prepare(self, body: dict[str, Any], stream: bool, wire: Wire) -> bool:
         """Apply provider quirks to an outgoing body in place. Returns True if it changed anything."""

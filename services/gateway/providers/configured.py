@@ -24,12 +24,18 @@ from services.gateway.routing.config import ProviderSpec
 
 
 class ConfiguredProvider(OpenAICompatProvider):
-    """Ollama, vLLM, Groq, a company proxy: any server with OpenAI's Chat Completions at ``base_url``."""
+    """Ollama, vLLM, Groq, a company proxy: any server with OpenAI's Chat Completions at ``base_url``; with the
+    catalog's ``responses = true``, OpenAI's Responses API too (``base_url/responses``: Azure OpenAI, LiteLLM)."""
 
     def __init__(self, spec: ProviderSpec, api_key: str | None) -> None:
         super().__init__(spec.name, spec.base_url, api_key)
         self.spec = spec
         self.max_tokens_field = spec.max_tokens_field
+        if spec.responses:  # the catalog's word: the server speaks OpenAI's Responses API too (bill35)
+            self.wires = ("openai_chat", "openai_responses")
+            self.wires_by_model = (
+                True  # a model it serves on the Responses API only is learned from its refusal
+            )
 
     @property
     def configured(self) -> bool:

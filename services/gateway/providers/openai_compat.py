@@ -38,7 +38,6 @@ from services.gateway.dialects._prompt_cache import (
 from services.gateway.dialects.ir import Usage
 from services.gateway.dialects.translate_request import Target
 from services.gateway.providers.base import (
-    LEARNED_KEPT,
     TARGETS_KEPT,
     Operation,
     Provider,
@@ -118,9 +117,6 @@ _RESPONSES_ONLY = frozenset(
         "computer-use",
     )
 )
-# OpenAI's refusal of a Responses-only model on chat completions (the model names a deployment or a model newer
-# than ``_RESPONSES_ONLY``): "This model is only supported in v1/responses and not in v1/chat/completions."
-_RESPONSES_ONLY_REFUSAL = re.compile(r"only supported in v1/responses", re.I)
 
 
 class OpenAIProvider(OpenAICompatProvider):
@@ -131,29 +127,14 @@ class OpenAIProvider(OpenAICompatProvider):
 
     def only_wire(self, model: str) -> Wire | None:
         """The Responses wire ("openai_responses") for a Responses-only model (``_RESPONSES_ONLY``, or one learned
-        from a refusal: ``learn_only_wire``), else None. Kept per model (at most ``TARGETS_KEPT``)."""
+        from a refusal: ``Provider.learn_only_wire``, the chat wire's reading of OpenAI's 404), else None. Kept per
+        model (at most ``TARGETS_KEPT``)."""
         if model in self._only_wires:
             return self._only_wires[model]
         wire: Wire | None = "openai_responses" if named_in(model, _RESPONSES_ONLY) else None
         if len(self._only_wires) < TARGETS_KEPT:
             self._only_wires[model] = wire
         return wire
-
-    def learn_only_wire(self, model: str, message: str) -> Wire | None:
-        """The Responses wire ("openai_responses") when ``message`` is OpenAI's refusal of a Responses-only model on
-        chat completions (``_RESPONSES_ONLY_REFUSAL``), remembered for ``only_wire`` (at most ``LEARNED_KEPT``
-        models, the oldest forgotten first); else None."""
-        if not _RESPONSES_ONLY_REFUSAL.search(message):
-            return None
-        self._only_wires.pop(model, None)
-        if len(self._only_wires) >= LEARNED_KEPT:
-            del self._only_wires[next(iter(self._only_wires))]
-        self._only_wires[model] = "openai_responses"
-        return "openai_responses"
-
-    @functools.cached_property
-    def _only_wires(self) -> dict[str, Wire | None]:
-        return {}
 
     def prepare(self, body: dict[str, Any], stream: bool, wire: Wire) -> bool:
         changed = super().prepare(body, stream, wire)

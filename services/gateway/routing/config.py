@@ -98,6 +98,10 @@ class ProviderSpec:
     # The history's thinking goes back as ``reasoning_content`` on assistant messages (``Target.reasoning_content``):
     # True or False for every model it serves; None: for the models whose names say so (``keeps_reasoning_content``)
     reasoning_content: bool | None = None
+    # The server speaks OpenAI's Responses API at ``base_url/responses`` besides Chat Completions (Azure OpenAI's
+    # v1 API, a LiteLLM proxy, a relay in front of OpenAI): Responses clients pass through to it, and a model it
+    # refuses on chat completions as "only supported in v1/responses" is sent there (bill35). False: chat only.
+    responses: bool = False
 
     def output_limit(self, model: str) -> int | None:
         own = self.limits.get(model)
@@ -152,6 +156,7 @@ _PROVIDER_KEYS = {
     "limits",
     "cache_markers",
     "reasoning_content",
+    "responses",
 }
 _LIMIT_KEYS = {"max_output_tokens", "context_window"}
 _PRICE_KEYS = {"input", "output", "cache_read", "cache_write", "cache_write_1h"}
@@ -273,6 +278,9 @@ def _provider(item: dict[str, Any], where: str) -> ProviderSpec:
     reasoning_content = item.get("reasoning_content")
     if reasoning_content is not None and not isinstance(reasoning_content, bool):
         raise CatalogError(f"{where}.reasoning_content: expected true or false")
+    responses = item.get("responses", False)
+    if not isinstance(responses, bool):
+        raise CatalogError(f"{where}.responses: expected true or false")
     return ProviderSpec(
         name=name,
         base_url=base_url.rstrip("/"),
@@ -290,6 +298,7 @@ def _provider(item: dict[str, Any], where: str) -> ProviderSpec:
         },
         cache_markers=cache_markers,
         reasoning_content=reasoning_content,
+        responses=responses,
     )
 
 
