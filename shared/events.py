@@ -103,11 +103,18 @@ class BilledAttempt(FailedAttempt):
     """A failed attempt its provider billed (an answer the server cut, with its usage; session 27): what it
     billed, ``input_tokens`` and ``output_tokens``, and its ``cost_usd`` (None when its price is unknown). The
     event's ``cost_usd`` includes that cost (the request's whole cost); its token columns are the answer's. Only
-    such attempts carry these fields in ``failed_attempts`` (the usual failure's JSON is unchanged)."""
+    such attempts carry these fields in ``failed_attempts`` (the usual failure's JSON is unchanged). Its other
+    buckets, as the event's columns (disjoint: ``input_tokens`` excludes cache reads and writes), after the cost so
+    that positional constructions keep their meaning: cache reads, cache writes and their 1-hour part, reasoning
+    (bill35: a failed attempt's cache tokens were only in its cost, not in the ledger; 0 from an older gateway)."""
 
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float | None = None
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    reasoning_tokens: int = 0
 
 
 @dataclass(slots=True)
@@ -273,6 +280,10 @@ def _attempt(data: dict[str, Any]) -> FailedAttempt:
         input_tokens=_count(data.get("input_tokens")),
         output_tokens=_count(data.get("output_tokens")),
         cost_usd=float(cost) if isinstance(cost, (int, float)) else None,
+        cache_read_tokens=_count(data.get("cache_read_tokens")),
+        cache_write_tokens=_count(data.get("cache_write_tokens")),
+        cache_write_1h_tokens=_count(data.get("cache_write_1h_tokens")),
+        reasoning_tokens=_count(data.get("reasoning_tokens")),
     )
 
 

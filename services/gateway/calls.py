@@ -439,13 +439,24 @@ def _usage_of(provider: str, billed: list[tuple[str, Usage]]) -> Usage | None:
 
 
 def _failed_billed(a: Attempt, usage: Usage, pricer: Pricer) -> BilledAttempt:
-    """A failed attempt whose answer said its ``usage`` (a cut answer: ``_failed_usage``) as the ledger's
-    ``BilledAttempt``, with its tokens and its cost (``_cost``, the answering attempt's rules)."""
+    """A failed attempt whose answer said its ``usage`` (a cut answer: ``_failed_usage``, its writes' TTL as priced:
+    ``_with_ttl``) as the ledger's ``BilledAttempt``, with its tokens in every bucket and its cost (``_cost``, the
+    answering attempt's rules)."""
     cost, _ = _cost(a, usage, pricer)
     message = a.message[:MESSAGE_LIMIT]
     error_type = a.error_type or "error"
     return BilledAttempt(
-        a.route.provider, a.status, error_type, message, usage.input_tokens, usage.output_tokens, cost
+        a.route.provider,
+        a.status,
+        error_type,
+        message,
+        usage.input_tokens,
+        usage.output_tokens,
+        cost,
+        usage.cache_read_tokens,
+        usage.cache_write_tokens,
+        usage.cache_write_1h_tokens,
+        usage.reasoning_tokens,
     )
 
 

@@ -86,6 +86,18 @@ def _claude_stream(gw: Stack, rid: str, ttl: str | None) -> None:
                     pass
 
 
+def _buckets(billed: dict[str, Any]) -> tuple[int, ...]:
+    """A billed failed attempt's token buckets, in ``_columns``' order (0 where its entry lacks one)."""
+    names = (
+        "input_tokens",
+        "output_tokens",
+        "cache_read_tokens",
+        "cache_write_tokens",
+        "cache_write_1h_tokens",
+    )
+    return (*(billed.get(n, 0) for n in names), billed.get("reasoning_tokens", 0))
+
+
 def _columns(row: dict[str, Any]) -> tuple[int, int, int, int, int, int]:
     return (
         row["input_tokens"],
@@ -121,7 +133,7 @@ def test_a_failed_attempts_unsplit_cache_writes_are_priced_at_the_ttl_the_reques
     want = (25 * IN + 1 * OUT + 300 * READ + 1000 * write_rate) / 1e6
     assert round(row["cost_usd"], 6) == round(want, 6) and row["cost_usd"] == pytest.approx(want)
     (billed,) = json.loads(row["failed_attempts"])
-    assert (billed["provider"], billed["input_tokens"], billed["output_tokens"]) == ("anthropic", 25, 1)
+    assert billed["provider"] == "anthropic" and _buckets(billed) == _columns(row)
     assert billed["cost_usd"] == pytest.approx(want)
 
 
@@ -151,11 +163,11 @@ def test_several_billed_attempts_on_one_provider_keep_every_bucket_on_the_row(
     second_cost = (40 * IN + OUT + 1300 * READ) / 1e6
     assert row["cost_usd"] == pytest.approx(first_cost + second_cost)
     assert round(row["cost_usd"], 6) == round(first_cost + second_cost, 6)
-    got = [
-        (f["provider"], f["input_tokens"], f["output_tokens"], f["status"])
-        for f in json.loads(row["failed_attempts"])
+    got = [(f["provider"], f["status"], _buckets(f)) for f in json.loads(row["failed_attempts"])]
+    assert got == [
+        ("anthropic", 429, (25, 1, 300, 1000, 1000, 0)),
+        ("anthropic", 429, (40, 1, 1300, 0, 0, 0)),
     ]
-    assert got == [("anthropic", 25, 1, 429), ("anthropic", 40, 1, 429)]
 
 
 FALLBACK = catalog(
@@ -224,3 +236,5 @@ def test_a_fallback_after_a_billed_cut_prices_its_writes_at_the_ttl_the_request_
     (billed,) = json.loads(row["failed_attempts"])
     assert (billed["provider"], billed["input_tokens"], billed["output_tokens"]) == ("cheap", 25, 1)
     assert billed["cost_usd"] == pytest.approx(cheap)
+    # every bucket cheap billed is in the ledger, not only in the cost (before: input and output only)
+    assert _buckets(billed) == (25, 1, 300, 1000, 1000, 0)

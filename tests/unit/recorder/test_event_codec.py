@@ -185,3 +185,29 @@ def test_default_event_id_carries_the_current_millisecond() -> None:
     event = decode(orjson.dumps(REQUIRED))
     after = time.time_ns() // 1_000_000
     assert before <= int(event.event_id[:12], 16) <= after
+
+
+def test_a_billed_attempts_cache_and_reasoning_buckets_round_trip() -> None:
+    """bill35: a billed failed attempt's cache reads, writes (1-hour part) and reasoning ride in its entry, in both
+    wire forms; an older gateway's entry without them reads as 0 in each."""
+    billed = BilledAttempt("cheap", 503, "overloaded_error", "cut", 25, 1, 2.1e-3, 300, 1000, 1000, 7)
+    event = UsageEvent(**REQUIRED, failed_attempts=[billed])
+    for raw in (encode(event), encode_row(event)):
+        assert decode(raw).failed_attempts == [billed]
+    older = orjson.dumps(
+        REQUIRED
+        | {"failed_attempts": [{"provider": "a", "status": 500, "error_type": "x", "input_tokens": 5}]}
+    )
+    (read,) = decode(older).failed_attempts
+    assert isinstance(read, BilledAttempt)
+    assert (
+        read.cache_read_tokens,
+        read.cache_write_tokens,
+        read.cache_write_1h_tokens,
+        read.reasoning_tokens,
+    ) == (
+        0,
+        0,
+        0,
+        0,
+    )
