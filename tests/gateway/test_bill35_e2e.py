@@ -17,6 +17,8 @@ OpenAI's wire formats, the official SDKs as clients.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from typing import Any
 
 import anthropic
@@ -27,6 +29,7 @@ from genai_prices import calc_price
 
 from tests.e2e_builders import DEAR, HI, catalog, catalog_gw, chat_stream, provider, scripted_gw
 from tests.e2e_builders import frame as _frame
+from tests.pgserver import PgServer
 from tests.procs import Stack
 from tests.scripted_upstream import ScriptedUpstream, sse
 
@@ -35,6 +38,22 @@ pytestmark = pytest.mark.usefixtures("fresh_up")
 MODEL = "claude-haiku-4-5"
 ANTHROPIC = "/anthropic/v1/messages"
 claude = scripted_gw("bill35-claude", {"anthropic": "/anthropic"}, BREAKER_FAILURES="1000", MAX_ATTEMPTS="2")
+
+
+@pytest.fixture(scope="module")
+def claude_pg(
+    scripted_stack: Callable[..., AbstractContextManager[Stack]], pg_server: PgServer
+) -> Iterator[Stack]:
+    """``claude``'s stack with its ledger in PostgreSQL (a private cluster, ``tests/pgserver.py``)."""
+    name = pg_server.create_database()
+    try:
+        env = {"DATABASE_URL": pg_server.url(name), "BREAKER_FAILURES": "1000", "MAX_ATTEMPTS": "2"}
+        with scripted_stack("bill35-claude-pg", {"anthropic": "/anthropic"}, **env) as st:
+            assert st.ledger.startswith("postgresql://")
+            yield st
+    finally:
+        pg_server.drop_database(name)
+
 
 # genai-prices' own figures for the model (USD per million tokens), read from its data, not from the gateway's
 _PRICE = calc_price(PriceUsage(input_tokens=1), model_ref=MODEL, provider_id="anthropic").model_price
@@ -137,12 +156,13 @@ def test_a_failed_attempts_unsplit_cache_writes_are_priced_at_the_ttl_the_reques
     assert billed["cost_usd"] == pytest.approx(want)
 
 
+@pytest.mark.parametrize("ledger", ["claude", "claude_pg"], ids=["sqlite", "postgresql"])
 def test_several_billed_attempts_on_one_provider_keep_every_bucket_on_the_row(
-    claude: Stack, up: ScriptedUpstream
+    request: pytest.FixtureRequest, up: ScriptedUpstream, ledger: str
 ) -> None:
     """Edge (b), with (a): a rate-limited stream after its usage, retried on the same provider once its short
     ``retry-after-ms`` is over (the limit retry), and cut again; no route left. Before: the row's cache read and
-    write columns were 0 while its cost included both attempts' cache tokens (and their writes at 5 minutes)."""
+    write columns were 0 while its cost included both attempts' cache tokens; the PostgreSQL ledger the same."""
     first = {**UNSPLIT, "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 1000}}
     second = {
         **UNSPLIT,
@@ -154,7 +174,8 @@ def test_several_billed_attempts_on_one_provider_keep_every_bucket_on_the_row(
         up.script(
             ANTHROPIC, sse(_said_then_failed(usage, "rate_limit_error"), headers={"retry-after-ms": "50"})
         )
-    rid = "bill35-b-retried"
+    claude: Stack = request.getfixturevalue(ledger)
+    rid = f"bill35-b-retried-{ledger}"
     _claude_stream(claude, rid, "1h")
     row = claude.row_for(rid)
     assert (row["provider"], row["attempts"], row["status"]) == ("anthropic", 2, 429)
