@@ -105,6 +105,10 @@ def test_what_a_configured_provider_serves(spec: ProviderSpec, served: str, not_
         ("[models.m]\nopenai = 3\n", "expected a table"),
         ("[models.m]\nopenai = { name = 'x' }\n", "unknown key(s) name"),
         ("[aliases]\nx = ''\n", "non-empty string"),
+        (
+            "[[providers]]\nname = 'x'\nbase_url = 'http://x'\nmodels = ['m']\nresponses = 'yes'\n",
+            "responses",
+        ),
     ],
 )
 def test_mistakes_are_reported_with_their_place(text: str, needle: str) -> None:
@@ -150,3 +154,11 @@ def test_a_price_for_claude_under_an_alias_takes_anthropics_multiples() -> None:
     assert alias.cache_write_1h is not None and alias.cache_write_1h.base == pytest.approx(6.0)
     unknown = Price(input=3.0, output=15.0).rates("sonnet")
     assert (unknown.cache_read.base, unknown.cache_write.base, unknown.cache_write_1h) == (3.0, 3.0, None)
+
+
+def test_a_provider_says_it_speaks_the_responses_api() -> None:
+    """bill35: ``responses = true`` (Azure OpenAI, a LiteLLM proxy); chat only when it is left out."""
+    text = "[[providers]]\nname = 'azure'\nbase_url = 'http://x'\nmodels = ['m']\nresponses = true\n"
+    (azure,) = parse_catalog(tomllib.loads(text), "test.toml").providers
+    (plain,) = parse_catalog(tomllib.loads(text.replace("responses = true\n", "")), "test.toml").providers
+    assert (azure.responses, plain.responses) == (True, False)
