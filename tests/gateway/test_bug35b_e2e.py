@@ -18,7 +18,7 @@ import openai
 import pytest
 
 from tests.procs import Stack
-from tests.scripted_upstream import ScriptedUpstream, sse
+from tests.scripted_upstream import ScriptedUpstream, json_answer, sse
 from tests.unit.test_responses_call_args35 import PARIS, call_stream
 
 RESPONSES = "/openai/v1/responses"
@@ -110,3 +110,40 @@ def test_a_chat_client_gets_a_restated_codex_call_once(gw: Stack, up: ScriptedUp
             finish = choice.finish_reason or finish
     assert finish == "tool_calls"
     assert [json.loads(a) for a in args.values()] == [{"city": "Paris"}]
+
+
+OPENROUTER = "/openrouter/v1/chat/completions"
+
+
+@pytest.fixture(scope="module")
+def gw_openrouter(scripted_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
+    with scripted_stack("bug35b-openrouter", {"openrouter": "/openrouter/v1"}) as st:
+        yield st
+
+
+def test_claude_code_top_k_reaches_claude_on_openrouter(gw_openrouter: Stack, up: ScriptedUpstream) -> None:
+    """08w35c: the anthropic SDK's ``top_k`` is in the chat body OpenRouter gets for Claude, beside its cache marker;
+    the client gets the answer."""
+    answer = {
+        "id": "gen-35b",
+        "object": "chat.completion",
+        "created": 1775000000,
+        "model": "anthropic/claude-sonnet-4.5",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 1, "total_tokens": 11},
+    }
+    up.script(OPENROUTER, json_answer(answer))
+    claude = anthropic.Anthropic(base_url=gw_openrouter.gateway_url, api_key="sk-ant-client", max_retries=0)
+    message = claude.messages.create(
+        model="claude-sonnet-4-5",
+        max_tokens=100,
+        extra_body={"top_k": 5},  # (this anthropic SDK names no top_k argument)
+        system=[{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}],
+        messages=[{"role": "user", "content": "hi"}],
+        extra_headers={"x-request-id": "b35b-top-k"},
+    )
+    assert [b.text for b in message.content if b.type == "text"] == ["ok"]
+    (sent,) = up.seen(OPENROUTER)
+    assert sent.json["model"] == "anthropic/claude-sonnet-4.5"
+    assert sent.json["top_k"] == 5
+    assert sent.json["messages"][0]["content"][0]["cache_control"] == {"type": "ephemeral"}
