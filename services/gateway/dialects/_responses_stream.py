@@ -340,7 +340,9 @@ class ResponsesStreamDecoder:
             if not _str(obj.get("delta")):
                 return []
             item.streamed = True
-            if item.nullish is None:
+            held = item.nullish
+            if held is None or (not held and obj["delta"][:1] == "{"):  # (the usual first fragment: no hold)
+                item.nullish = None
                 return [ToolArgsDelta(index=item.tool, fragment=obj["delta"])]
             return self._args_fragment(item, obj["delta"])
         if kind == "response.function_call_arguments.done" and item is not None and item.tool >= 0:
