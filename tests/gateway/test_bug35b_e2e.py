@@ -10,8 +10,12 @@ could not parse); arguments streamed as ``null`` reached Claude Code as ``input:
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
+from pathlib import Path
 
 import anthropic
 import openai
@@ -147,3 +151,57 @@ def test_claude_code_top_k_reaches_claude_on_openrouter(gw_openrouter: Stack, up
     assert sent.json["model"] == "anthropic/claude-sonnet-4.5"
     assert sent.json["top_k"] == 5
     assert sent.json["messages"][0]["content"][0]["cache_control"] == {"type": "ephemeral"}
+
+
+OLD_SDK = Path(__file__).resolve().parents[2] / ".venv" / "old-sdk"
+OLD_CLIENT = r"""
+import json, sys, anthropic
+c = anthropic.Anthropic(base_url=sys.argv[1], api_key="unused", max_retries=0)
+tools = [{"name": "weather", "description": "Weather of a city.",
+          "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}]
+with c.messages.stream(model="gpt-5-codex", max_tokens=32000, tools=tools, messages=[{"role": "user", "content": "W?"}],
+                       extra_headers={"x-request-id": "b35b-old-restated"}) as s:
+    sent = "".join(e.delta.partial_json for e in s
+                   if e.type == "content_block_delta" and e.delta.type == "input_json_delta")
+    m = s.get_final_message()
+c.messages.create(model="claude-sonnet-4-5", max_tokens=100, top_k=7, messages=[{"role": "user", "content": "hi"}],
+                  extra_headers={"x-request-id": "b35b-old-top-k", "x-ekai-provider": "openrouter"})
+print(json.dumps([anthropic.__version__, sent, [b.input for b in m.content if b.type == "tool_use"], m.stop_reason]))
+"""
+
+
+@pytest.fixture(scope="module")
+def gw_both(scripted_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
+    with scripted_stack("bug35b-both", {"openai": "/openai/v1", "openrouter": "/openrouter/v1"}) as st:
+        yield st
+
+
+def test_old_anthropic_sdk_gets_a_restated_codex_call_once_and_sends_top_k(
+    gw_both: Stack, up: ScriptedUpstream
+) -> None:
+    """01w35d and 08w35c with anthropic 0.7x (``make old-sdk``), whose ``messages.create`` still names ``top_k``."""
+    assert OLD_SDK.exists(), "run `make old-sdk` (make test does) to install anthropic 0.7x"
+    up.script(RESPONSES, sse([call_stream(PARIS, ['{"city":', '"Paris"}'], PARIS, PARIS)]))
+    answer = {
+        "id": "gen-35b-old",
+        "object": "chat.completion",
+        "created": 1775000000,
+        "model": "anthropic/claude-sonnet-4.5",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 1, "total_tokens": 11},
+    }
+    up.script(OPENROUTER, json_answer(answer))
+    env = {**os.environ, "PYTHONPATH": str(OLD_SDK)}
+    proc = subprocess.run(
+        [sys.executable, "-c", OLD_CLIENT, gw_both.gateway_url],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr[-800:]
+    version, sent, inputs, stop = json.loads(proc.stdout)
+    assert version.startswith("0.7")
+    assert (json.loads(sent), inputs, stop) == ({"city": "Paris"}, [{"city": "Paris"}], "tool_use")
+    (body,) = up.seen(OPENROUTER)
+    assert body.json["top_k"] == 7
