@@ -157,6 +157,9 @@ class ResponsesStreamDecoder:
     (never the upstream's ``output_index``). A custom tool call's raw input becomes the arguments
     ``{"input": <text>}``, sent whole when its item is done. An item whose content never streamed
     (arguments only in ``output_item.done``, a message delivered whole) is relayed from its done event.
+    A function call's arguments given in its ``output_item.added`` are held: its argument deltas replace them, else its
+    done event relays them; arguments that are ``null`` (or blank) are none, the client's encoder closes them as ``{}``
+    (``_args_fragment``; bug35b).
     ``done`` is True once ``response.completed``, ``response.incomplete`` or ``response.failed`` was seen;
     that terminal event is the stream's closing frame too (``closed``).
 
