@@ -47,6 +47,9 @@ class Target:
     # back as the assistant message's ``thinking_blocks`` (``_claude_details.signed_back``; LiteLLM docs,
     # "'Thinking' / 'Reasoning Content'"); ``claude_details`` wins when both are set.
     claude_thinking_blocks: bool = False
+    # The server takes an Anthropic client's ``top_k`` as a chat body's ``top_k`` (OpenRouter: "API Parameters",
+    # ``top_k``, passed to the models that have it, Claude among them; bug35b variant 08w35c); elsewhere dropped.
+    top_k: bool = False
 
     @property
     def claude_field(self) -> str:

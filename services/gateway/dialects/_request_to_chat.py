@@ -434,6 +434,9 @@ def _sampling(body: dict[str, Any], target: Target, out: dict[str, Any]) -> None
     for key in ("temperature", "top_p"):
         if isinstance(body.get(key), (int, float)) and not isinstance(body[key], bool):
             out[key] = body[key]
+    top_k = body.get("top_k")
+    if target.top_k and type(top_k) is int and top_k > 0:  # (an integer, checked; Anthropic: top_k > 0)
+        out["top_k"] = top_k
 
 
 def anthropic_to_chat(
@@ -441,8 +444,8 @@ def anthropic_to_chat(
 ) -> TranslatedRequest:
     """An Anthropic Messages request body → an OpenAI Chat Completions body for ``target``.
 
-    Fields with no OpenAI equivalent (``context_management``, ``top_k``, thinking blocks, server tools, …)
-    are dropped; thinking blocks go back as the assistant message's ``reasoning_content`` to a target that
+    Fields with no OpenAI equivalent (``context_management``, thinking blocks, server tools, …) are dropped, and
+    ``top_k`` but for a target that takes it (``target.top_k``: OpenRouter); thinking blocks go back as the assistant message's ``reasoning_content`` to a target that
     takes it (``target.reasoning_content``: DeepSeek refuses a thinking-mode tool loop without it). Prompt caching (client-protocols.md, "Prompt caching across formats"): ``cache_control``
     markers stay on the matching content parts, system blocks, tools and messages, TTL and all, when the
     target honours them (``target.cache_markers``: Claude on OpenRouter), and are dropped elsewhere; a target
@@ -486,7 +489,7 @@ def anthropic_to_chat(
     stops = body.get("stop_sequences")
     if stops and (stops := [s for s in stops if isinstance(s, str)]):  # a list of strings (checked above)
         out["stop"] = stops[:MAX_STOP_SEQUENCES]
-    if "temperature" in body or "top_p" in body:
+    if "temperature" in body or "top_p" in body or "top_k" in body:
         _sampling(body, target, out)
     config = body.get("output_config")
     if config or "thinking" in body:

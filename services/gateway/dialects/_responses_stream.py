@@ -33,7 +33,7 @@ from services.gateway.dialects._responses_wire import (
     stream_error_from_responses,
     usage_to_responses,
 )
-from services.gateway.dialects._tool_args import closing_suffix
+from services.gateway.dialects._tool_args import closing_suffix, null_so_far
 from services.gateway.dialects.ir import (
     Delta,
     Finish,
@@ -76,6 +76,11 @@ class _UpItem:
     streamed: bool = False  # deltas were relayed for this item
     summary_index: int = -1  # last reasoning summary part seen
     custom_input: list[str] = field(default_factory=list)
+    # a function call's arguments given in ``output_item.added``, held until its deltas (which replace them) or
+    # its done event (``_arguments_whole``)
+    held: str = ""
+    # its first argument fragments while they are blank or a beginning of ``null`` (``_args_fragment``)
+    nullish: list[str] | None = None
 
 
 def stop_from_incomplete(response: dict[str, Any]) -> StopReason:
@@ -152,6 +157,9 @@ class ResponsesStreamDecoder:
     (never the upstream's ``output_index``). A custom tool call's raw input becomes the arguments
     ``{"input": <text>}``, sent whole when its item is done. An item whose content never streamed
     (arguments only in ``output_item.done``, a message delivered whole) is relayed from its done event.
+    A function call's arguments given in its ``output_item.added`` are held: its argument deltas replace them, else its
+    done event relays them; arguments that are ``null`` (or blank) are none, the client's encoder closes them as ``{}``
+    (``_args_fragment``; bug35b).
     ``done`` is True once ``response.completed``, ``response.incomplete`` or ``response.failed`` was seen;
     that terminal event is the stream's closing frame too (``closed``).
 
@@ -335,7 +343,11 @@ class ResponsesStreamDecoder:
             if not _str(obj.get("delta")):
                 return []
             item.streamed = True
-            return [ToolArgsDelta(index=item.tool, fragment=obj["delta"])]
+            held = item.nullish
+            if held is None or (not held and obj["delta"][:1] == "{"):  # (the usual first fragment: no hold)
+                item.nullish = None
+                return [ToolArgsDelta(index=item.tool, fragment=obj["delta"])]
+            return self._args_fragment(item, obj["delta"])
         if kind == "response.function_call_arguments.done" and item is not None and item.tool >= 0:
             return self._arguments_whole(item, obj.get("arguments"))
         if kind == "response.custom_tool_call_input.delta" and item is not None:
@@ -359,11 +371,9 @@ class ResponsesStreamDecoder:
         item = self._items[index] = _UpItem(kind=itype, id=item_id, tool=self._tools)
         self._tools += 1
         call_id = _str(raw.get("call_id")) or _str(raw.get("id")) or "call_" + new_hex()
-        out: list[Delta] = [ToolCallStart(index=item.tool, id=call_id, name=_str(raw.get("name")))]
-        if itype == "function_call" and _str(raw.get("arguments")):
-            item.streamed = True
-            out.append(ToolArgsDelta(index=item.tool, fragment=raw["arguments"]))
-        return out
+        if itype == "function_call":
+            item.held, item.nullish = _str(raw.get("arguments")), []
+        return [ToolCallStart(index=item.tool, id=call_id, name=_str(raw.get("name")))]
 
     def _item_done(self, index: Any, raw: dict[str, Any]) -> list[Delta]:
         if not isinstance(index, int):
@@ -392,10 +402,29 @@ class ResponsesStreamDecoder:
         return out
 
     def _arguments_whole(self, item: _UpItem, arguments: Any) -> list[Delta]:
+        """A function call's arguments at its done event: none once its deltas were relayed (arguments held as
+        ``null`` are then dropped); else the done event's, or those its ``output_item.added`` gave."""
         if item.streamed:
             return []
         item.streamed = True
-        return [ToolArgsDelta(index=item.tool, fragment=arguments)] if _str(arguments) else []
+        return self._args_fragment(item, _str(arguments) or item.held)
+
+    def _args_fragment(self, item: _UpItem, fragment: str) -> list[Delta]:
+        """``fragment`` of a function call's arguments, held while the arguments so far are blank or a beginning
+        of ``null`` (``_tool_args.null_so_far``: a call made without arguments, as vLLM's tool parsers render it;
+        then dropped, the call has none: "{}" to the client, kind 01, bug35b variant 01w35g), relayed with those
+        held once they are something else. The arguments in ``output_item.added`` are held by ``_item_added`` in
+        the same way: a server that gives them there and again in deltas (as Claude's ``content_block_start``
+        input, bug32a) had them relayed twice, ``{..}{..}`` (bug35b variants 01w35c/d)."""
+        held = item.nullish
+        if held is None:
+            return [ToolArgsDelta(index=item.tool, fragment=fragment)] if fragment else []
+        held.append(fragment)
+        text = "".join(held)
+        if not text.strip() or null_so_far(text):
+            return []
+        item.nullish = None
+        return [ToolArgsDelta(index=item.tool, fragment=text)]
 
     def _reasoning_delta(self, item: _UpItem | None, obj: dict[str, Any]) -> list[Delta]:
         text = _str(obj.get("delta"))

@@ -575,6 +575,7 @@ class OpenRouterProvider(OpenAICompatProvider):
             max_output_tokens=self.output_limit(model),
             max_tokens_field="max_tokens",
             reasoning="openrouter",
+            top_k=True,
             cache_markers=caches_by_markers(model),
             # Claude's own signed thinking goes back to it as reasoning_details (``_claude_details``)
             claude_details=model.removeprefix("~").startswith("anthropic/"),
