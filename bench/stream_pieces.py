@@ -54,7 +54,7 @@ upstream's wait). The cold model less what the request's own handling warms (the
 allocator's code): perf34ao's note that ``--cold`` alone overstates what a warm-up in the wait recovers.
 ``--small-warm-up`` (with ``--cold``; session 35): a candidate, not in the gateway: after the evictor (and the
 request side), a throwaway relay reads the stream's first two frames (its opening chunk, another id, and its first
-text chunk: what the first read runs up to its first token), its bytes dropped. ``--collect-warm-up``: the warm-up
+text chunk, both with another id: what the first read runs up to its first token), its bytes dropped. ``--collect-warm-up``: the warm-up
 is collected instead of the piece (each piece's column then gives the warm-up's own cost there).
 
 ``--root``: the tree whose relay is measured (another checkout, e.g. a ``git archive`` of main: an A/B).
@@ -169,7 +169,7 @@ class Stream:
         self.session = session_from({})
         self.dumps_body = dumps_body
         two = frames(body)[:2]
-        self.sample = b"".join(two).replace(b'"id":"', b'"id":"warm', 1)
+        self.sample = b"".join(two).replace(b'"id":"', b'"id":"warm')
         self.reads = [body] if reads == "one" else frames(body)
         self.out: list[bytes] = []
         # ``--vary-ids``: each stream its own id and ``created`` (as real streams have), same lengths
