@@ -53,9 +53,9 @@ of its bytes, the format's ``parse``), translated (the pairing's ``translate`` f
 upstream's wait). The cold model less what the request's own handling warms (the interpreter's, orjson's, the
 allocator's code): perf34ao's note that ``--cold`` alone overstates what a warm-up in the wait recovers.
 ``--small-warm-up`` (with ``--cold``; session 35): a candidate, not in the gateway: after the evictor (and the
-request side), a throwaway relay reads the stream's first two frames (its opening chunk, another id, and its first
-text chunk, both with another id: what the first read runs up to its first token), its bytes dropped. ``--collect-warm-up``: the warm-up
-is collected instead of the piece (each piece's column then gives the warm-up's own cost there).
+request side), a throwaway relay reads the stream's first two frames (its opening chunk and its first text chunk,
+both with another id: what the first read runs up to its first token), its bytes dropped. ``--collect-warm-up``: the
+warm-up is collected instead of the piece (each piece's column then gives the warm-up's own cost there).
 
 ``--root``: the tree whose relay is measured (another checkout, e.g. a ``git archive`` of main: an A/B).
 Not part of ``make bench``: a developer's measuring tool.
