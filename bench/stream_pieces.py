@@ -46,6 +46,17 @@ wait would (``proxy.warm_relay``: a tree that has it, session 33's b3ced06, reve
 first read. Warm counts (no ``--cold``) are of a ``reduce`` of 200 streams, the caches warm from the stream
 before.
 
+``--request-side`` (with ``--cold``; session 35): after the evictor, the stream's request side runs before the piece
+(not collected), as the gateway runs it before the answer's first read: the client's body parsed (``orjson.loads``
+of its bytes, the format's ``parse``), translated (the pairing's ``translate`` for the provider's target),
+``Provider.prepare`` and ``dumps_body`` (``proxy.Proxy._build``'s steps), then a relay made and dropped (the make in the
+upstream's wait). The cold model less what the request's own handling warms (the interpreter's, orjson's, the
+allocator's code): perf34ao's note that ``--cold`` alone overstates what a warm-up in the wait recovers.
+``--small-warm-up`` (with ``--cold``; session 35): a candidate, not in the gateway: after the evictor (and the
+request side), a throwaway relay reads the stream's first two frames (its opening chunk and its first text chunk,
+both with another id: what the first read runs up to its first token), its bytes dropped. ``--collect-warm-up``: the
+warm-up is collected instead of the piece (each piece's column then gives the warm-up's own cost there).
+
 ``--root``: the tree whose relay is measured (another checkout, e.g. a ``git archive`` of main: an A/B).
 Not part of ``make bench``: a developer's measuring tool.
 """
@@ -65,6 +76,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
 GATEWAY_ROOT = Path(sys.argv[sys.argv.index("--root") + 1]).resolve() if "--root" in sys.argv else ROOT
@@ -148,6 +161,15 @@ class Stream:
         cls = AnthropicProvider if prov == "anthropic" else OpenAIProvider
         self.provider = cls(prov, "http://127.0.0.1:1", "sk-bench-0123456789abcdef")
         self.make_relay = make_relay
+        from services.gateway.bodies import dumps_body
+        from services.gateway.dialects._prompt_cache import session_from
+
+        self.client = registry.client(fmt)  # type: ignore[arg-type]
+        self.client_raw = orjson.dumps(body_in)
+        self.session = session_from({})
+        self.dumps_body = dumps_body
+        two = frames(body)[:2]
+        self.sample = b"".join(two).replace(b'"id":"', b'"id":"warm')
         self.reads = [body] if reads == "one" else frames(body)
         self.out: list[bytes] = []
         # ``--vary-ids``: each stream its own id and ``created`` (as real streams have), same lengths
@@ -156,6 +178,26 @@ class Stream:
             self.variants = [[_varied(r, k) for r in self.reads] for k in range(WARM + RUNS + 5)]
         self.turn = 0
         self.picked: dict[int, list[bytes]] = {}
+
+    def request_side(self) -> None:
+        """The request's side before its answer (``--request-side``): its body parsed, translated (or copied),
+        prepared and serialized as ``proxy.Proxy._build`` does, then a relay made (the upstream's wait); nothing
+        kept."""
+        body = orjson.loads(self.client_raw)
+        self.client.parse(body)
+        translate = self.pair.translate
+        if translate is not None:
+            out = translate(body, self.provider.target_of(body["model"]), self.session).body
+        else:
+            out = dict(body)
+        self.provider.prepare(out, True, self.pair.wire.name)
+        self.dumps_body(out)
+        self.make()
+
+    def small_warm_up(self) -> None:
+        """``--small-warm-up``'s candidate: a throwaway relay reads the stream's first two frames, its own
+        opening's id changed (``sample``), its bytes dropped."""
+        self.make().feed(self.sample)
 
     def make(self, _: object = None) -> Any:
         return self.make_relay(self.pair, self.view, self.provider.usage)
@@ -248,7 +290,9 @@ def under_callgrind(path: str, reads: str) -> None:
     cold = bool(os.environ.get("STREAM_PIECES_COLD"))
     stream = Stream(path, streams()[PATHS[path][2]], reads)
     warm_up: Callable[[], None] | None = None
-    if os.environ.get("STREAM_PIECES_WARM_UP"):
+    if os.environ.get("STREAM_PIECES_SMALL_WARM_UP"):
+        warm_up = stream.small_warm_up
+    elif os.environ.get("STREAM_PIECES_WARM_UP"):
         from services.gateway import proxy  # (a tree from session 33 on)
 
         rule = stream.provider.usage
@@ -272,8 +316,16 @@ def under_callgrind(path: str, reads: str) -> None:
         if not cold:
             functools.reduce(lambda _, s: piece(s), states, None)  # collected: --toggle-collect
         else:
+            request_side = stream.request_side if os.environ.get("STREAM_PIECES_REQUEST_SIDE") else None
+            collect_warm_up = bool(os.environ.get("STREAM_PIECES_COLLECT_WARM_UP")) and warm_up is not None
             for state in states[:COLD_RUNS]:
                 _evict()
+                if request_side is not None:
+                    request_side()
+                if collect_warm_up:
+                    functools.reduce(lambda _, s: warm_up(), [state], None)  # type: ignore[misc]
+                    piece(state)
+                    continue
                 if warm_up is not None:
                     warm_up()
                 functools.reduce(lambda _, s: piece(s), [state], None)
@@ -331,6 +383,13 @@ def main() -> None:
     ap.add_argument("--cache-sim", action="store_true", help="estimated cycles too (session 33)")
     ap.add_argument("--cold", action="store_true", help="caches evicted before each stream's piece")
     ap.add_argument("--warm-up", action="store_true", help="with --cold: proxy.warm_relay after the evictor")
+    ap.add_argument(
+        "--request-side", action="store_true", help="with --cold: the request's side after the evictor"
+    )
+    ap.add_argument(
+        "--small-warm-up", action="store_true", help="with --cold: the first two frames' candidate"
+    )
+    ap.add_argument("--collect-warm-up", action="store_true", help="the warm-up collected, not the piece")
     ap.add_argument("--root", default=str(ROOT))
     ap.add_argument("--paths", nargs="+", default=list(PASSTHROUGH), help="by name (PATHS; translated too)")
     args = ap.parse_args()
@@ -340,6 +399,13 @@ def main() -> None:
         os.environ["STREAM_PIECES_COLD"] = "1"
     if args.warm_up:
         os.environ["STREAM_PIECES_WARM_UP"] = "1"
+    for flag, name in (
+        (args.request_side, "REQUEST_SIDE"),
+        (args.small_warm_up, "SMALL_WARM_UP"),
+        (args.collect_warm_up, "COLLECT_WARM_UP"),
+    ):
+        if flag:
+            os.environ[f"STREAM_PIECES_{name}"] = "1"
     canned = streams()
     print(f"tree {GATEWAY_ROOT}")
     print(f"{'path':30} {'reads':7} {'count':6} " + " ".join(f"{p:>12}" for p in PIECES) + f" {'total':>12}")

@@ -1354,6 +1354,10 @@ class Translator(Relay):
             return self._event(events[0])
         return b"".join([self._event(ev) for ev in events])
 
+    # ``Relay.feed_last`` is ``feed`` here: the same function, without the base's call through to it (issue 13,
+    # session 35: a code object less on a c1 request's first read)
+    feed_last = feed
+
     def _held(self, chunk: bytes = b"") -> list[SSEEvent]:
         """The events ``rest`` holds (kept, or decoded now from the bytes kept), then ``chunk``'s."""
         events, self._rest = self._rest, []

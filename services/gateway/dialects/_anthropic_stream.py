@@ -538,6 +538,20 @@ class MessagesStreamEncoder:
         if self._finish is not None:
             return b""  # content after the stop reason would land after the blocks were closed
         if type(d) is MessageStart:  # its opening alone (``_content`` writes nothing for it)
+            if self._started:
+                return b""
+            if self._usage is None:
+                # a chat upstream's start: ``_start(d.id)``'s zero-usage template written here, its message id by
+                # ``_start``'s rule, so the first read runs no ``_start`` or ``_start_tail`` (issue 13, session 35:
+                # each a code object a c1 request meets cold; tests/unit/dialects/test_c1_footprint35.py)
+                self._started = True
+                upstream_id = d.id
+                msg_id = self.message_id or (upstream_id if (upstream_id or "").startswith("msg_") else None)
+                if msg_id is None:
+                    msg_id = "msg_" + upstream_id if upstream_id else new_id("msg_")
+                model = self.model
+                tail = _START_TAILS.get(model) or _start_tail(model)
+                return _MESSAGE_START_HEAD + orjson.dumps(msg_id) + tail
             return self._start(d.id)
         return self._start(None) + self._content(d)
 
@@ -571,7 +585,11 @@ class MessagesStreamEncoder:
         if self._closed:
             return b""
         self._closed = True
-        out = self._start(None) + self._close_block()
+        # (``_start`` and ``_close_block`` only when they have something to write: a started stream whose stop
+        # reason closed its block, the usual one, calls neither; session 35)
+        out = (b"" if self._started else self._start(None)) + (
+            b"" if self._open is None else self._close_block()
+        )
         reason = self._finish.reason if self._finish else "end_turn"
         if reason == "end_turn" and self._has_tools:
             reason = "tool_use"

@@ -972,10 +972,18 @@ class ChatStreamDecoder:
         (tests/unit/dialects/test_first_kept31.py)."""
         if self._signed or self._awaited or self._ended or self._failed:
             return None
-        opened = self._opening(data)
-        if opened is None:
+        # ``_opening(data)`` inline, its answer kept as it keeps it (session 35: a code object less on a c1
+        # request's first read; a first chunk is keyed here once, its memo is never asked before)
+        opening = _OPENING(data)
+        if opening is None:
+            self._opened_data, self._opened = data, None
             return None
-        at, upstream_id, key = opened
+        at = opening.end()
+        cut = data.rfind(_PADDING)
+        padded = cut > at and _PADDING_END(data, cut) is not None
+        key = (data[at:cut] if padded else data[at:], padded)
+        upstream_id = opening[1]
+        self._opened_data, self._opened = data, (at, upstream_id, key)
         kept = _FIRST_READS.get(key)
         if kept is None or not upstream_id:
             return None
@@ -984,7 +992,12 @@ class ChatStreamDecoder:
         self._started = True
         self._first = None
         self._first_data = data
-        self._lane = _TextShape.from_kept(data, at, shape)
+        # ``_TextShape.from_kept(data, at, shape)`` inline (as above)
+        head = data[:at] + shape[0]
+        stop = shape[5] and (data[:at] + shape[5][0], shape[5][1])
+        self._lane = _TextShape(
+            head, shape[1], shape[3], shape[2], b"data: " + head.encode(), shape[4], True, stop
+        )
         return [MessageStart(upstream_id, model or "")]  # (by position, as ``_chunk``'s)
 
     def _learn_first(self, data: str, start: MessageStart) -> None:
@@ -1182,7 +1195,8 @@ class ChatStreamDecoder:
         came though the request asked for more (``expect_choices``): the server ignored ``n``, the answer is whole."""
         if self._finished and self._others is None:
             self.done = True
-        return [] if self._failed else self._advance(final=True)
+        # (``_advance`` only with a call not yet passed: with none it returns [] at once; session 35)
+        return [] if self._failed or self._cursor >= len(self._calls) else self._advance(final=True)
 
     def _give(self, pos: int, arguments: str) -> None:
         if self._given is None:
@@ -1373,7 +1387,11 @@ class ChatStreamDecoder:
         ):
             usage = vendor_usage(obj)
         if type(usage) is dict:
-            self.usage = usage_from_openai(usage, self._tier(obj))
+            # ``_tier(obj)`` inline (session 35: a code object less on a c1 request's first read)
+            tier = obj.get("service_tier")
+            if tier is None:
+                tier = self._first_object().get("service_tier")
+            self.usage = usage_from_openai(usage, tier)
             out.append(UsageUpdate(self.usage))
         return out
 
