@@ -22,6 +22,7 @@ from services.gateway.dialects import _anthropic_stream as anth
 from services.gateway.dialects import _responses_stream as rs
 from services.gateway.dialects import _responses_wire
 from services.gateway.dialects._anthropic_stream import MessagesStreamDecoder
+from services.gateway.dialects._anthropic_wire import stop_from_anthropic, stream_usage, usage_from_anthropic
 from services.gateway.dialects._responses_stream import ResponsesStreamEncoder
 from services.gateway.dialects.ir import (
     Delta,
@@ -58,6 +59,37 @@ def _utf8_text(body: bytes) -> str | None:
         return body.decode()
     except UnicodeDecodeError:
         return None
+
+
+class _ReferenceDecoder(MessagesStreamDecoder):
+    """The decoder with session 34's ``feed_frames``, ``_message_start`` and ``_message_delta``."""
+
+    def feed_frames(self, buf: bytes, pos: int, until_token: bool) -> tuple[list[Delta], int]:
+        return _reference_feed_frames(self, buf, pos, until_token)
+
+    def _message_start(self, message: dict[str, Any]) -> list[Delta]:
+        model = message.get("model")
+        self.model = model if type(model) is str and model else None
+        raw = message.get("usage")
+        raw = self._raw_usage = raw if type(raw) is dict else {}
+        self._unmerged = None
+        update = self._update = UsageUpdate.later(lambda: usage_from_anthropic(raw))
+        said = message.get("id")
+        start = MessageStart(said if type(said) is str and said else anth.new_id("msg_"), self.model or "")
+        return [start, update]
+
+    def _message_delta(self, delta: dict[str, Any], usage: dict[str, Any]) -> list[Delta]:
+        start = self._merged() if self._unmerged is not None else self._raw_usage
+        self._unmerged = usage
+        update = self._update = UsageUpdate.later(lambda: stream_usage(start, usage))
+        out: list[Delta] = [update]
+        if self._held:
+            out[:0] = self._flush_held()
+        if delta.get("stop_reason") is not None:
+            self.done = True
+            reason = delta["stop_reason"]
+            out.append(Finish(stop_from_anthropic(reason), delta.get("stop_sequence"), reason == "refusal"))
+        return out
 
 
 def _reference_feed_frames(
@@ -125,6 +157,9 @@ def _delta_data(text: str, index: bytes) -> bytes:
     )
 
 
+_STOP_DATA = (
+    b'{"type":"message_delta","delta":{"stop_reason":%b,"stop_sequence":null},"usage":{"output_tokens":3}}'
+)
 INDEXES = st.sampled_from([b"0", b"1", b"12", b"00", b"01", b"-1", b"", b"1.0", b"\xd9\xa1", b"7"])
 STOPS = st.sampled_from(
     ["end_turn", "max_tokens", "refusal", "tool_use", "model_context_window_exceeded", "pause_turn", "odd"]
@@ -177,6 +212,7 @@ DATAS = st.one_of(
         st.integers(0, 9),
     ),
 )
+DATAS = st.one_of(DATAS, st.builds(lambda r: _STOP_DATA % orjson.dumps(r), STOPS))
 NAMES = st.sampled_from([b"content_block_delta", b"message_start", b"ping", b"x", b""])
 
 
@@ -228,9 +264,9 @@ def _run(decoder: MessagesStreamDecoder, batch: Any, buf: bytes, first: bool) ->
 @given(buf=_frames(), first=st.booleans())
 def test_the_batch_reads_frames_as_the_regexes_did(buf: bytes, first: bool) -> None:
     with patch.object(anth, "new_id", lambda prefix: prefix + "fixed"):
-        decoder, reference = MessagesStreamDecoder(), MessagesStreamDecoder()
+        decoder, reference = MessagesStreamDecoder(), _ReferenceDecoder()
         got = _run(decoder, MessagesStreamDecoder.feed_frames, buf, first)
-        want = _run(reference, _reference_feed_frames, buf, first)
+        want = _run(reference, _ReferenceDecoder.feed_frames, buf, first)
     assert got == want
     assert vars(decoder) == vars(reference)  # (usage updates equal by their usage, read here)
     assert decoder.usage == reference.usage
@@ -414,6 +450,36 @@ def test_the_encoder_writes_what_the_general_path_did(
         ends = [enc.finish() for enc in pair]
         assert ends[0] == ends[1]
         assert pair[0].final == pair[1].final
+
+
+USUAL_ENDS = [Finish("end_turn"), Finish("max_tokens"), Finish("refusal", None, True), Finish("tool_use")]
+
+
+@PROPS
+@given(
+    keepalives=st.sampled_from([0, 1, 120, 249, 250, 251, 252, 253, 254, 255, 256, 300]),
+    end=st.sampled_from(USUAL_ENDS),
+    run=st.lists(st.sampled_from([b"a", b"bc", b"\xc3\xa9"]), min_size=1, max_size=5),
+    frames=st.booleans(),
+)
+def test_the_usual_stream_is_written_as_before(
+    keepalives: int, end: Finish, run: list[bytes], frames: bool
+) -> None:
+    """An Anthropic upstream's usual answer as the relay feeds it (the opening's batch, the run, the stop reason's
+    batch, the end), its numbers crossing the digits' table at every piece."""
+    view = View(model="gpt-x")
+    pair = [cls(view, frames=frames) for cls in (ResponsesStreamEncoder, _Reference)]
+    for enc in pair:
+        enc.created_at = 1700000000
+    usage = UsageUpdate(Usage(3, 1))
+    steps: list[Any] = [MessageStart("msg_01Zz", "m"), usage] + [KeepAlive()] * keepalives
+    steps += [TextDelta("Hello "), run, UsageUpdate(Usage(3, 5)), end]
+    for d in steps:
+        got = [enc.text_frames(d) for enc in pair] if isinstance(d, list) else [enc.feed(d) for enc in pair]
+        assert got[0] == got[1], d
+    assert pair[0].finish() == pair[1].finish()
+    assert pair[0].final == pair[1].final
+    assert vars(pair[0]) == vars(pair[1])
 
 
 def test_the_first_text_keepalive_and_closing_run_none_of_the_general_helpers() -> None:
