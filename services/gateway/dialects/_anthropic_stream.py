@@ -99,66 +99,33 @@ _TEXT_RUN = re.compile(rb"(?:" + _TEXT_FRAME.pattern + rb")+").match
 # of four, callgrind: tests/unit/dialects/test_text_run.py holds the two to the same bodies)
 _TEXT_BODIES = re.compile(rb'"text":"([^"]*)"\}\}\n\n').findall
 
-# The usual named frame at a position (``feed_frames``, by ``bytes.find``/``startswith``): ``event: <name>`` LF
-# ``data: <data>`` LF LF, a name not empty, neither holding an LF (the caller has checked the read holds no CR):
-# the relay's ``_NAMED_FRAME`` shape, so the same frames as its tap reads one at a time. Its data is a usual text
-# delta when the whole of it is ``{"type":"content_block_delta","index":N,"delta":{"type":"text_delta","text":"…"}}``,
-# the index in JSON's integer grammar (``0|[1-9][0-9]*``), the text a JSON string body with no escape (any byte
-# but the quote, the backslash and the controls below U+0020: ``_TEXT_EVENT``'s on bytes), which is then the
-# UTF-8 of the text itself: ``feed_frames`` reads the first token's frame by it with no parse (``_usual_text``;
-# session 31: ~5k instructions less a stream), and leaves such a frame after the first to the run lane
-# (``_text_head``). Until session 34 these were regexes (``_NAMED_FRAME``, ``_NAMED_FIRST``, ``_TEXT_DATA``,
-# ``_TEXT_HEAD``, kept as the reference in tests/unit/dialects/test_frame_find35.py): a match cost ~2.5-4.5k
-# instructions a frame, the finds ~1k (callgrind, session 35).
+# The usual named frame at a position (``feed_frames``): ``event: <name>`` LF ``data: <data>`` LF LF, a name not
+# empty, neither holding an LF (the caller has checked the read holds no CR); group 1 is the data (the relay's
+# ``_NAMED_FRAME``: the same shape, so the same frames as its tap reads one at a time)
+_NAMED_FRAME = re.compile(rb"event: [^\n]+\ndata: ([^\n]*)\n\n").match
+# The start of a usual text delta's data (``_TEXT_FRAME``'s): ``feed_frames`` leaves such a frame to the run lane
+_TEXT_HEAD = re.compile(
+    rb'\{"type":"content_block_delta","index":(?:0|[1-9][0-9]*),"delta":\{"type":"text_delta","text":"'
+).match
+# ... and the whole of a usual text delta's data (``_TEXT_EVENT`` on bytes): group 1 the text's JSON string body,
+# the UTF-8 of the text itself (no escape to undo). ``feed_frames`` reads the first token's frame by it
+# (``_NAMED_FIRST``), with no parse (session 31: ~5k instructions less a stream, callgrind)
+_TEXT_DATA = re.compile(
+    rb'\{"type":"content_block_delta","index":(?:0|[1-9][0-9]*),'
+    rb'"delta":\{"type":"text_delta","text":"([^"\\\x00-\x1f]+)"\}\}'
+)
+# ... both in one match for the frames up to a read's first token (``feed_frames`` with ``until_token``): the
+# usual named frame (``_NAMED_FRAME``'s shape, group 1 its data) whose group 2 is, when its whole data is a usual
+# text delta (``_TEXT_DATA``), the text's JSON string body, else None (the branch left undoes its group). One
+# call where ``_NAMED_FRAME`` then ``_TEXT_DATA`` were two: ~2.4k instructions less on the token's frame, ~0.3k
+# more on each frame before it (session 32, callgrind; tests/unit/dialects/test_first_text31.py)
+_NAMED_FIRST = re.compile(rb"event: [^\n]+\ndata: ((?:" + _TEXT_DATA.pattern + rb")|[^\n]*)\n\n").match
 # ``stop_from_anthropic`` of each stop reason it knows (``_message_delta``)
 _STOPS: dict[str, StopReason] = {
     reason: stop_from_anthropic(reason) for reason in (*get_args(StopReason), "model_context_window_exceeded")
 }
 # The deltas that are a token (``relay._CONTENT``): ``feed_frames`` stops after a frame that brings one
 _TOKENS: frozenset[type] = frozenset({TextDelta, ReasoningDelta, ToolCallStart, ToolArgsDelta})
-
-
-# ``_TEXT_DATA``'s fixed pieces: its head up to the block index, what follows the index up to the text's JSON
-# string body, what follows the body (``_usual_text``, ``_text_head``)
-_TEXT_DATA_HEAD = b'{"type":"content_block_delta","index":'
-_TEXT_DATA_MID = b',"delta":{"type":"text_delta","text":"'
-_TEXT_DATA_END = b'"}}'
-_HEAD_LEN, _MID_LEN = len(_TEXT_DATA_HEAD), len(_TEXT_DATA_MID)
-# a text's JSON string body with no escape: ``_TEXT_DATA``'s group 1 (``_usual_text``'s exact test when the
-# text is not all printable)
-_PLAIN_BODY = re.compile(rb'[^"\\\x00-\x1f]+').fullmatch
-
-
-def _text_head(data: bytes) -> bool:
-    """``_TEXT_HEAD(data) is not None``, for ``data`` that begins ``_TEXT_DATA_HEAD``: the head of a usual text
-    delta up to its text's body, its block index in JSON's integer grammar (``0|[1-9][0-9]*``, ASCII digits)."""
-    mid = data.find(_TEXT_DATA_MID, _HEAD_LEN)
-    index = data[_HEAD_LEN:mid]
-    return mid > _HEAD_LEN and index.isdigit() and (index[0] != 48 or mid == _HEAD_LEN + 1)
-
-
-def _usual_text(data: bytes) -> str | None:
-    """The text of ``data`` (which begins ``_TEXT_DATA_HEAD``) when the whole of it is a usual text delta
-    (``_TEXT_DATA.fullmatch(data)``: the index in JSON's integer grammar, the text's JSON string body not empty
-    and without a quote, a backslash or a control character below U+0020) and that body is valid UTF-8 (its
-    text then, no escape to undo); else None. By the fixed pieces and C string tests, no regex call for a
-    printable text (``str.isprintable`` is False for every control character, and for some characters the
-    body may hold: then ``_PLAIN_BODY`` decides). Source: RFC 8259, section 7 (no raw control in a string)."""
-    # ``_text_head`` inline (the token's frame: a call less)
-    mid = data.find(_TEXT_DATA_MID, _HEAD_LEN)
-    index = data[_HEAD_LEN:mid]
-    if mid <= _HEAD_LEN or not index.isdigit() or (index[0] == 48 and mid != _HEAD_LEN + 1):
-        return None
-    if not data.endswith(_TEXT_DATA_END):
-        return None
-    body = data[mid + _MID_LEN : -3]
-    if not body or b'"' in body or b"\\" in body:
-        return None
-    try:
-        text = body.decode()
-    except UnicodeDecodeError:
-        return None
-    return text if text.isprintable() or _PLAIN_BODY(body) is not None else None
 
 
 class MessagesStreamDecoder:
@@ -252,32 +219,22 @@ class MessagesStreamDecoder:
         ``message_stop`` or an error, at the end of ``buf``; with ``until_token``, after the first frame
         that brings a token (text, reasoning, a tool call or its arguments: the relay's first write);
         without, before a usual text delta other than the first frame (the relay's run lane reads those:
-        ``text_run``). ``([], pos)`` when the first frame is not read.
-
-        A frame is found by ``bytes.find``/``startswith`` (``_NAMED_FRAME``'s shape exactly: the name up to
-        the first LF, not empty; the data up to the next, then an LF), and the usual text delta's data by its
-        fixed pieces (``_TEXT_DATA``'s shape exactly: ``_usual_text``): no regex call on a usual frame (a match
-        cost ~2.5-4.5k instructions a frame, callgrind; session 35). The frames that carry no fact but their
+        ``text_run``). ``([], pos)`` when the first frame is not read. The frames that carry no fact but their
         kind (``_EXACT``) are read as ``_exact`` reads them, ``message_start`` and ``message_delta`` as
-        ``_object`` does, inline (no call for them).
+        ``_object`` does, inline (no call for them: issue 13, session 35).
         Source: Anthropic Messages streaming guide, "Event types" (the frames and their shapes)."""
         out: list[Delta] = []
         start, n = pos, len(buf)
+        named = _NAMED_FIRST if until_token else _NAMED_FRAME
         while pos < n and not (self._stopped or self._failed):
-            # ``_NAMED_FRAME(buf, pos)``: "event: ", a name (no LF, not empty), LF, "data: ", the data (no LF), LF LF
-            if not buf.startswith(b"event: ", pos):
+            framed = named(buf, pos)
+            if framed is None:
                 break
-            line = buf.find(b"\n", pos + 7)
-            if line <= pos + 7 or not buf.startswith(b"data: ", line + 1):
-                break
-            stop = buf.find(b"\n", line + 7)
-            if stop < 0 or not buf.startswith(b"\n", stop + 1):
-                break
-            data = buf[line + 7 : stop]
+            data = framed[1]
             exact = _EXACT.get(data)
             if (
                 exact is not None
-            ):  # ``_exact`` inline: ping, a text block's empty start, a block's stop, message_stop
+            ):  # ``_exact``'s reading inline: ping, a text block's empty start, a block's stop, …
                 if exact == "ping":
                     out.append(KeepAlive())
                 elif exact == "content_block_start":
@@ -285,22 +242,29 @@ class MessagesStreamDecoder:
                 elif exact == "content_block_stop":
                     if self._held:
                         out += self._release(_EXACT_INDEX[data])
-                else:
+                else:  # message_stop
                     self.done = self._stopped = self.closed = True
-                pos = stop + 2
+                pos = framed.end()
                 continue
-            if data.startswith(_TEXT_DATA_HEAD):
-                if until_token:
-                    # the first token's usual text delta (``text_of``'s): ``[TextDelta(text)]`` with no parse, for a
-                    # text that is valid UTF-8 (else ``feed_data`` reads it, as ``feed`` would the SSE decoder's text)
-                    if (said := _usual_text(data)) is not None:
+            if until_token:
+                # the first token's usual text delta (``text_of``'s; ``_NAMED_FIRST``'s group 2): ``[TextDelta(text)]``
+                # with no parse, for a text that is valid UTF-8 (else ``feed_data`` reads it, as ``feed`` would the
+                # SSE decoder's text; ``_utf8_text`` inline: a call less, session 35)
+                if (text := framed[2]) is not None:
+                    try:
+                        said = text.decode()
+                    except UnicodeDecodeError:
+                        pass
+                    else:
                         out.append(TextDelta(said))
-                        return out, stop + 2
-                elif pos != start and _text_head(data):
-                    break  # (the run lane's: its frames are read with no delta made)
+                        return out, framed.end()
+            elif pos != start and data[9:10] == b"c" and _TEXT_HEAD(data) is not None:
+                # (``data[9:10]``: the ``c`` of ``{"type":"content_block_delta"``, which ``_TEXT_HEAD`` needs;
+                # a test with no call, ~1.2k instructions less than the match for a ``message_delta``)
+                break  # (the run lane's: its frames are read with no delta made)
             # ``feed_data(data)`` inline (its tests above done: not stopped, not failed, not exact; one call and
             # one code object less on a ``message_start`` and a ``message_delta``: issue 13, session 34), and
-            # ``_object``'s two kinds here (session 35)
+            # ``_object``'s reading of those two kinds (session 35)
             try:
                 obj = orjson.loads(data)
             except orjson.JSONDecodeError:
@@ -318,7 +282,7 @@ class MessagesStreamDecoder:
             else:
                 got = self._object(obj, kind)
             out += got
-            pos = stop + 2
+            pos = framed.end()
             # (a frame's token, when it brings one, is its first delta: ``_object``'s lists)
             if until_token and got and type(got[0]) in _TOKENS:
                 break
