@@ -359,18 +359,7 @@ class MessagesStreamDecoder:
         if m is None:
             return None
         end = m.end()
-        # The bodies by one split of the run (session 35: ``_TEXT_BODIES``' ``findall`` cost ~2.4k instructions a
-        # frame, callgrind): the first frame's bytes up to its body (``at``: its fixed bytes hold no other
-        # ``"text":"``) are every frame's when each has its index, so what lies between two bodies is the closing
-        # ``"}}`` LF LF and that head; a body holds no quote, and no such separator begins elsewhere. A frame of
-        # another index leaves fewer pieces than frames (each frame ends with the run's only LF LF): then the
-        # bodies as before.
-        run = buf[pos:end]
-        at = run.find(b'"text":"') + 8
-        bodies = run[at:-5].split(b'"}}\n\n' + run[:at])
-        if len(bodies) != run.count(b"\n\n"):
-            return _TEXT_BODIES(buf, pos, end), end
-        return bodies, end
+        return _TEXT_BODIES(buf, pos, end), end
 
     def finish(self) -> list[Delta]:
         """End of the upstream body: what a block's start gave, still held (``_held``: the body ended before the

@@ -495,37 +495,3 @@ def test_the_first_text_keepalive_and_closing_run_none_of_the_general_helpers() 
         "<listcomp>",
     ):
         assert name not in called, (name, called)
-
-
-# ---- ``text_run``'s bodies by one split (session 35) against ``_TEXT_BODIES``' findall ------------------------
-
-RUN_TEXTS = st.one_of(
-    st.sampled_from(['"}}', '"text":"', "}}\n\n", "text", '":"', "}", "a", "\u00e9", "\\", "\x7f", "ab"]),
-    st.text(max_size=5),
-)
-
-
-@PROPS
-@given(
-    frames=st.lists(
-        st.tuples(RUN_TEXTS, st.sampled_from([b"0", b"0", b"0", b"1", b"12"])), min_size=1, max_size=8
-    ),
-    lead=st.sampled_from([b"", b'event: ping\ndata: {"type":"ping"}\n\n']),
-    tail=st.sampled_from(
-        [b"", b'event: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\n']
-    ),
-)
-def test_a_runs_bodies_by_one_split_are_the_findalls(
-    frames: list[tuple[str, bytes]], lead: bytes, tail: bytes
-) -> None:
-    buf = lead + b"".join(
-        b"event: content_block_delta\ndata: " + _delta_data(t, i) + b"\n\n" for t, i in frames
-    )
-    buf += tail
-    decoder = MessagesStreamDecoder()
-    got = decoder.text_run(buf, len(lead))
-    m = anth._TEXT_RUN(buf, len(lead))
-    if m is None:
-        assert got is None
-        return
-    assert got == (anth._TEXT_BODIES(buf, len(lead), m.end()), m.end())
