@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from functools import partial
 from types import MappingProxyType
 from typing import Any, Literal, get_args
 
@@ -119,16 +120,12 @@ _TEXT_DATA = re.compile(
 # call where ``_NAMED_FRAME`` then ``_TEXT_DATA`` were two: ~2.4k instructions less on the token's frame, ~0.3k
 # more on each frame before it (session 32, callgrind; tests/unit/dialects/test_first_text31.py)
 _NAMED_FIRST = re.compile(rb"event: [^\n]+\ndata: ((?:" + _TEXT_DATA.pattern + rb")|[^\n]*)\n\n").match
+# ``stop_from_anthropic`` of each stop reason it knows (``_message_delta``)
+_STOPS: dict[str, StopReason] = {
+    reason: stop_from_anthropic(reason) for reason in (*get_args(StopReason), "model_context_window_exceeded")
+}
 # The deltas that are a token (``relay._CONTENT``): ``feed_frames`` stops after a frame that brings one
 _TOKENS: frozenset[type] = frozenset({TextDelta, ReasoningDelta, ToolCallStart, ToolArgsDelta})
-
-
-def _utf8_text(body: bytes) -> str | None:
-    """``body`` decoded as UTF-8, None when it is not valid UTF-8."""
-    try:
-        return body.decode()
-    except UnicodeDecodeError:
-        return None
 
 
 class MessagesStreamDecoder:
@@ -222,7 +219,9 @@ class MessagesStreamDecoder:
         ``message_stop`` or an error, at the end of ``buf``; with ``until_token``, after the first frame
         that brings a token (text, reasoning, a tool call or its arguments: the relay's first write);
         without, before a usual text delta other than the first frame (the relay's run lane reads those:
-        ``text_run``). ``([], pos)`` when the first frame is not read.
+        ``text_run``). ``([], pos)`` when the first frame is not read. The frames that carry no fact but their
+        kind (``_EXACT``) are read as ``_exact`` reads them, ``message_start`` and ``message_delta`` as
+        ``_object`` does, inline (no call for them: issue 13, session 35).
         Source: Anthropic Messages streaming guide, "Event types" (the frames and their shapes)."""
         out: list[Delta] = []
         start, n = pos, len(buf)
@@ -233,30 +232,55 @@ class MessagesStreamDecoder:
                 break
             data = framed[1]
             exact = _EXACT.get(data)
-            if exact is not None:  # ping, a text block's empty start, a block's stop, message_stop
-                out += self._exact(exact, data)
+            if (
+                exact is not None
+            ):  # ``_exact``'s reading inline: ping, a text block's empty start, a block's stop, …
+                if exact == "ping":
+                    out.append(KeepAlive())
+                elif exact == "content_block_start":
+                    self._blocks[_EXACT_INDEX[data]] = ("text", -1)
+                elif exact == "content_block_stop":
+                    if self._held:
+                        out += self._release(_EXACT_INDEX[data])
+                else:  # message_stop
+                    self.done = self._stopped = self.closed = True
                 pos = framed.end()
                 continue
             if until_token:
                 # the first token's usual text delta (``text_of``'s; ``_NAMED_FIRST``'s group 2): ``[TextDelta(text)]``
-                # with no parse, for a text that is valid UTF-8 (else ``feed_data`` reads it, as ``feed`` would
-                # the SSE decoder's text)
-                if (text := framed[2]) is not None and (said := _utf8_text(text)) is not None:
-                    out.append(TextDelta(said))
-                    return out, framed.end()
+                # with no parse, for a text that is valid UTF-8 (else ``feed_data`` reads it, as ``feed`` would the
+                # SSE decoder's text; ``_utf8_text`` inline: a call less, session 35)
+                if (text := framed[2]) is not None:
+                    try:
+                        said = text.decode()
+                    except UnicodeDecodeError:
+                        pass
+                    else:
+                        out.append(TextDelta(said))
+                        return out, framed.end()
             elif pos != start and data[9:10] == b"c" and _TEXT_HEAD(data) is not None:
                 # (``data[9:10]``: the ``c`` of ``{"type":"content_block_delta"``, which ``_TEXT_HEAD`` needs;
                 # a test with no call, ~1.2k instructions less than the match for a ``message_delta``)
                 break  # (the run lane's: its frames are read with no delta made)
             # ``feed_data(data)`` inline (its tests above done: not stopped, not failed, not exact; one call and
-            # one code object less on a ``message_start`` and a ``message_delta``: issue 13, session 34)
+            # one code object less on a ``message_start`` and a ``message_delta``: issue 13, session 34), and
+            # ``_object``'s reading of those two kinds (session 35)
             try:
                 obj = orjson.loads(data)
             except orjson.JSONDecodeError:
                 break
             if type(obj) is not dict or not (kind := obj.get("type")):
                 break
-            got = self._object(obj, kind)
+            if kind == "message_start":
+                message = obj.get("message")
+                got = self._message_start(message if type(message) is dict else {})
+            elif kind == "message_delta":
+                delta, usage = obj.get("delta"), obj.get("usage")
+                got = self._message_delta(
+                    delta if type(delta) is dict else {}, usage if type(usage) is dict else {}
+                )
+            else:
+                got = self._object(obj, kind)
             out += got
             pos = framed.end()
             # (a frame's token, when it brings one, is its first delta: ``_object``'s lists)
@@ -365,7 +389,7 @@ class MessagesStreamDecoder:
         raw = message.get("usage")
         raw = self._raw_usage = raw if type(raw) is dict else {}
         self._unmerged = None
-        update = self._update = UsageUpdate.later(lambda: usage_from_anthropic(raw))
+        update = self._update = UsageUpdate.later(partial(usage_from_anthropic, raw))
         # (positional: a dataclass's keywords cost more than its ``__init__``, see shared/sse.py)
         said = message.get("id")
         start = MessageStart(said if type(said) is str and said else new_id("msg_"), self.model or "")
@@ -441,7 +465,8 @@ class MessagesStreamDecoder:
         self._unmerged = usage
         # ``usage_from_anthropic(merge_stream_usage(start, usage))`` without the merged object made
         # (``stream_usage``: the same ``Usage``, tests/unit/dialects/test_stream_usage34.py)
-        update = self._update = UsageUpdate.later(lambda: stream_usage(start, usage))
+        # (a ``partial``, not a lambda: its read runs no Python frame of its own; session 35)
+        update = self._update = UsageUpdate.later(partial(stream_usage, start, usage))
         out: list[Delta] = [update]
         if self._held:  # (a block not stopped before the message's end: what it holds still goes first)
             out[:0] = self._flush_held()
@@ -449,7 +474,10 @@ class MessagesStreamDecoder:
             self.done = True  # the stop reason says the answer is complete; message_stop is framing
             # (positional, as ``_message_start``'s: reason, stop sequence, and ``filtered``: a safety classifier's)
             reason = delta["stop_reason"]
-            out.append(Finish(stop_from_anthropic(reason), delta.get("stop_sequence"), reason == "refusal"))
+            # (``stop_from_anthropic`` of a known reason from its table: a call less; session 35)
+            stop = _STOPS.get(reason) if type(reason) is str else None
+            stop = stop_from_anthropic(reason) if stop is None else stop
+            out.append(Finish(stop, delta.get("stop_sequence"), reason == "refusal"))
         return out
 
 

@@ -722,12 +722,34 @@ class ResponsesStreamEncoder:
                 # when compacting: its text goes to the summary)
                 item.text.append(d.text)
                 return self._text_delta(item, d.text)
+            if item is None and self._started and not self._closed and self._finish is None and d.text:
+                if not self.view.compaction:
+                    # the answer's first text (an Anthropic upstream's first token, fed in its read's batch):
+                    # ``_start`` has nothing to write and ``_content`` → ``_text`` would come here; no call to
+                    # them (issue 13, session 35: fewer code objects before the first write)
+                    return self._first_text(d.text)
         elif type(d) is Finish:
             if self._started and not self._closed and self._finish is None:
                 # the stop reason of a started response (``_content``'s, without the calls before it: ``_start``
-                # has nothing to write, nothing follows a stop reason)
+                # has nothing to write, nothing follows a stop reason); the message open closed by one call
+                # (``_close_item``'s message case, session 35)
                 self._finish = d
+                item = self._open
+                if item is not None and item.kind == "message":
+                    self._open = None
+                    return self._close_message(
+                        item, "incomplete" if d.reason == "max_tokens" else "completed"
+                    )
                 return self._close_item()
+        elif type(d) is KeepAlive:
+            if self._started and not self._closed and self._frames:
+                # ``_keepalive``'s event, its number from the table (an Anthropic upstream's ``ping`` after its
+                # opening: no call, no ``%``; session 35)
+                seq = self._seq
+                self._seq = seq + 1
+                if seq < 256:
+                    return _KEEPALIVE_HEAD + _NUMS[seq] + b"}\n\n"
+                return _KEEPALIVE_EVENT % seq
         elif type(d) is ToolArgsDelta:
             item = self._open
             if item is not None and item.kind == "function_call" and item.tool == d.index and d.fragment:
@@ -817,11 +839,16 @@ class ResponsesStreamEncoder:
         if not self._frames:
             return b""
         head = item.delta_head
-        # the numbers from the table while the last is in it (a ``%d`` a frame: ~200 instructions more, session 33)
+        # the numbers from the table while the last is in it (a ``%d`` a frame: ~200 instructions more, session 33);
+        # each frame's pieces in one join, no ``%`` (it parses its template a frame) and no comprehension (a code
+        # object of its own in this Python: session 35)
         if self._seq <= len(_NUMS):
-            return b"".join(
-                [_TEXT_DELTA_BODY_NUMBERED % (_NUMS[seq + i], head, body) for i, body in enumerate(bodies)]
-            )
+            quoted = head + b'"'
+            parts: list[bytes] = []
+            for body in bodies:
+                parts += (_TEXT_DELTA_HEAD, _NUMS[seq], quoted, body, _BODY_END)
+                seq += 1
+            return b"".join(parts)
         return b"".join([_TEXT_DELTA_BODY % (seq + i, head, body) for i, body in enumerate(bodies)])
 
     def finish(self) -> bytes:
@@ -1098,8 +1125,7 @@ class ResponsesStreamEncoder:
         cut = self._finish is not None and self._finish.reason == "max_tokens"
         status = "incomplete" if cut else "completed"  # as OpenAI marks items cut by max_output_tokens
         if item.kind == "message":  # (a message has no namespace)
-            self._output.append((item.id, status, text))  # (its object when read: ``_objects``)
-            return self._message_closing(item, text, status)
+            return self._close_message(item, status)
         ref = {"item_id": item.id, "output_index": item.index}
         out = b""
         done: dict[str, Any]
@@ -1139,15 +1165,20 @@ class ResponsesStreamEncoder:
         self._output.append(done)
         return out + self._frame("response.output_item.done", {"output_index": item.index, "item": done})
 
-    def _message_closing(self, item: _OutItem, text: str, status: str) -> bytes:
-        """``output_text.done``, ``content_part.done`` and ``output_item.done`` of a message item, from a
+    def _close_message(self, item: _OutItem, status: str) -> bytes:
+        """``_close_item`` of a message item (taken off ``_open`` by the caller) closed with ``status``
+        ("completed", or "incomplete" when cut by max_tokens): noted in ``_output`` (its object made when read:
+        ``_objects``), then ``output_text.done``, ``content_part.done`` and ``output_item.done`` from a
         template: what ``_frame`` makes of their objects, the text written once."""
+        text = "".join(item.text)
+        self._output.append((item.id, status, text))
         if not self._frames:
             return b""
         ident, said = item.ident or orjson.dumps(item.id), orjson.dumps(text)
         seq, self._seq = self._seq, self._seq + 3
         index = item.index
-        done = _MESSAGE_ITEM % (ident, status.encode(), said)
+        # ``_MESSAGE_ITEM % (ident, status, said)`` joined from its pieces (a ``%`` parses its template: session 35)
+        done = b"".join((_ITEM_HEAD, ident, _ITEM_STATUS[status], said, _ITEM_END))
         if len(self._output_json) == len(self._output) - 1:  # (the item is in ``_output`` already)
             self._output_json.append(done)
         if seq > 252 or index > 255:
@@ -1204,7 +1235,10 @@ class ResponsesStreamEncoder:
         # the same object twice, written once: what ``_frame`` makes of ``{"response": …}``, the object
         # (``_response("in_progress", usage=False)``) from its template; at sequence number 0 (a stream's own
         # opening, not one ``opened`` took over) from the pieces made with the encoder, the id put between them
-        ident, model = self._heads = orjson.dumps(self._id()), self._model_json
+        ident, model = self._heads = (
+            orjson.dumps(self.response_id),
+            self._model_json,
+        )  # (set above: ``_id``'s)
         seq, self._seq = self._seq, self._seq + 2
         if seq == 0:
             return b"".join((_OPENING_HEAD, ident, self._opening_mid, ident, self._opening_end))
@@ -1312,6 +1346,7 @@ def response_object(
 
 _KEEPALIVE = encode_comment("keep-alive")
 _KEEPALIVE_EVENT = b'event: keepalive\ndata: {"type":"keepalive","sequence_number":%d}\n\n'
+_KEEPALIVE_HEAD = _KEEPALIVE_EVENT.split(b"%d")[0]  # (``feed``'s: up to the number)
 # ``orjson.dumps(response_object(id, model, created_at, "in_progress", output=[], usage=None))`` (id, created_at,
 # model): the response object of ``response.created`` and ``response.in_progress``
 # (its bytes after the id: created_at, model)
@@ -1366,6 +1401,9 @@ _MESSAGE_OPENING = (
 )
 # a message item's object when done (id, status, text): in ``output_item.done`` and in ``response.completed``
 _MESSAGE_ITEM = b'{"id":%b,"type":"message","status":"%b","content":[' + _TEXT_PART + b'],"role":"assistant"}'
+# ... in pieces around its values (``_close_message``'s join): its head, what follows the id per status, its end
+_ITEM_HEAD, _ITEM_MID, _ITEM_TEXT, _ITEM_END = re.split(rb"%b", _MESSAGE_ITEM)
+_ITEM_STATUS = {status: _ITEM_MID + status.encode() + _ITEM_TEXT for status in ("completed", "incomplete")}
 _MESSAGE_CLOSING = (
     b'event: response.output_text.done\ndata: {"type":"response.output_text.done","sequence_number":%d,'
     b'"item_id":%b,"output_index":%d,"content_index":0,"text":%b,"logprobs":[]}\n\n'
@@ -1383,6 +1421,7 @@ _TEXT_DELTA = (
 )
 # ... its fixed bytes before the sequence number and after the text (``_first_text``'s join)
 _TEXT_DELTA_HEAD, _TEXT_DELTA_END = _TEXT_DELTA.split(b"%d%b%b")
+_BODY_END = b'"' + _TEXT_DELTA_END  # (after a text's JSON string body: ``text_frames``)
 # a message's ``output_text.delta`` after its sequence number up to the delta (``_OutItem.delta_head``: the item's
 # id JSON, its output index), and in pieces around them (``_first_text``)
 _DELTA_HEAD = b',"item_id":%b,"output_index":%d,"content_index":0,"delta":'
