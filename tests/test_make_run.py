@@ -50,6 +50,9 @@ def test_make_run_merges_shell_over_local_over_defaults_privately_and_stops_on_c
     # SIGTERM as on Ctrl-C (README: the `stopped (rc=0)` lines say that they stopped cleanly)
     for name in ("gateway", "recorder", "dashboard"):
         assert f"{name}.1 stopped (rc=0)" in log, log
+    # what the user sees last (README): make got the Ctrl-C too, waited for honcho (whose lines are all above)
+    # and reports the interrupt: "make: *** [Makefile:NN: run] Interrupt", not an error of the processes
+    assert log.rstrip().splitlines()[-1].endswith(": run] Interrupt"), log[-2000:]
 
 
 def _listens(port: int) -> bool:
