@@ -51,8 +51,12 @@ def test_make_run_merges_shell_over_local_over_defaults_privately_and_stops_on_c
     for name in ("gateway", "recorder", "dashboard"):
         assert f"{name}.1 stopped (rc=0)" in log, log
     # what the user sees last (README): make got the Ctrl-C too, waited for honcho (whose lines are all above)
-    # and reports the interrupt: "make: *** [Makefile:NN: run] Interrupt", not an error of the processes
-    assert log.rstrip().splitlines()[-1].endswith(": run] Interrupt"), log[-2000:]
+    # and reports "make: *** [Makefile:NN: run] Interrupt", or "… Error 130" (honcho's status for SIGINT) when
+    # it saw honcho's exit before its own signal (both seen under load), not an error of the processes
+    make_lines = [line for line in log.splitlines() if line.startswith("make: *** ")]
+    ends = (": run] Interrupt", ": run] Error 130")
+    assert len(make_lines) == 1 and make_lines[0].endswith(ends), log[-2000:]
+    assert log.index(make_lines[0]) > max(log.index(f"{name}.1 stopped") for name in ("gateway", "recorder"))
 
 
 def _listens(port: int) -> bool:
