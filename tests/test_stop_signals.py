@@ -141,7 +141,8 @@ def _stop_mid_load(tmp_path: Path, fake_url: str, extra_env: dict[str, str], gap
         # (0.2 s each). Right after a round of 16 answers the next 16 may still be unread in the gateway's
         # sockets, on a busy machine for longer than the signal takes: aiohttp then closes those connections
         # as idle (a keep-alive race every HTTP/1.1 client meets, RFC 9112 9.6), all 16 fail, and none is in
-        # flight below (seen once in ~130 runs under load: 112 answered, 7 rounds of 16, then 16 refused).
+        # flight below (session 35: once in about 40 runs of the 2-worker cases at load 15-20, [0.0-2]: 112
+        # answered, 7 rounds of 16, then the 16 of the next round refused).
         wait_until(lambda: _upstream_received(fake_url) > load.done, 30, 0.01)
         signal_at = time.perf_counter()
         _ctrl_c_then_sigterm(recorder.proc.pid, [gateway.proc.pid, recorder.proc.pid], gap_s)
