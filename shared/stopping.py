@@ -2,7 +2,8 @@
 interpreter's finalization. Used by the gateway (its one process, its workers' parent and each worker), the
 recorder, the dashboard (its first signal leaves Werkzeug's loop as a KeyboardInterrupt,
 ``_leave_serving``), the fake provider (``tests/fake_provider.py``) and the demo's traffic (``tests/demo/traffic.py``).
-The tail (``services/recorder/tail.py``) blocks the copies instead, around ``ctx.term()``.
+The tail (``services/recorder/tail.py``: its start-up handler is ``exit_0_while_starting``) blocks the copies
+instead, around ``ctx.term()`` (``services/recorder/tail_follow.py``).
 
 A stop comes as two signals or more: ``make run``'s Ctrl-C reaches the whole process group and honcho sends
 SIGTERM right after it; the workers' parent forwards its own. Three ways a copy did harm (session 34's stop

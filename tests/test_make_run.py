@@ -50,6 +50,13 @@ def test_make_run_merges_shell_over_local_over_defaults_privately_and_stops_on_c
     # SIGTERM as on Ctrl-C (README: the `stopped (rc=0)` lines say that they stopped cleanly)
     for name in ("gateway", "recorder", "dashboard"):
         assert f"{name}.1 stopped (rc=0)" in log, log
+    # what the user sees last (README): make got the Ctrl-C too, waited for honcho (whose lines are all above)
+    # and reports "make: *** [Makefile:NN: run] Interrupt", or "… Error 130" (honcho's status for SIGINT) when
+    # it saw honcho's exit before its own signal (both seen under load), not an error of the processes
+    make_lines = [line for line in log.splitlines() if line.startswith("make: *** ")]
+    ends = (": run] Interrupt", ": run] Error 130")
+    assert len(make_lines) == 1 and make_lines[0].endswith(ends), log[-2000:]
+    assert log.index(make_lines[0]) > max(log.index(f"{name}.1 stopped") for name in ("gateway", "recorder"))
 
 
 def _listens(port: int) -> bool:

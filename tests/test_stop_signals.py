@@ -16,11 +16,13 @@ The dashboard's twin is ``tests/test_dashboard_start.py``; the tail's ``tests/re
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -68,6 +70,17 @@ def _ctrl_c_then_sigterm(group: int, pids: list[int], gap_s: float) -> None:
             pass
 
 
+def _post(url: str) -> None:
+    with urllib.request.urlopen(urllib.request.Request(url, b"", method="POST"), timeout=10) as resp:
+        resp.read()
+
+
+def _upstream_received(fake_url: str) -> int:
+    """How many requests the fake provider has received since its last reset (``GET /_fake/requests``)."""
+    with urllib.request.urlopen(fake_url + "/_fake/requests", timeout=10) as resp:
+        return len(json.loads(resp.read()))
+
+
 def _ended_cleanly(svc: Service, timeout: float = 30.0) -> str:
     """Wait for ``svc`` to exit; assert status 0 and no traceback in its log. Returns the log."""
     try:
@@ -102,6 +115,7 @@ def test_ctrl_c_then_honchos_sigterm_mid_load_with_a_postgresql_ledger(
 
 def _stop_mid_load(tmp_path: Path, fake_url: str, extra_env: dict[str, str], gap_s: float) -> None:
     env = base_env(tmp_path) | {"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": fake_url + "/v1"} | extra_env
+    _post(fake_url + "/_fake/reset")  # its requests counted from here (_upstream_received)
     st = Stack(env, tmp_path)
     recorder = _start("recorder", ["-m", "services.recorder"], tmp_path, env, None)
     st.services["recorder"] = recorder
@@ -123,6 +137,13 @@ def _stop_mid_load(tmp_path: Path, fake_url: str, extra_env: dict[str, str], gap
             },
         ).start()
         load.wait_for(100)
+        # ... and goes while the gateway holds requests: ones the provider has received and not yet answered
+        # (0.2 s each). Right after a round of 16 answers the next 16 may still be unread in the gateway's
+        # sockets, on a busy machine for longer than the signal takes: aiohttp then closes those connections
+        # as idle (a keep-alive race every HTTP/1.1 client meets, RFC 9112 9.6), all 16 fail, and none is in
+        # flight below (session 35: once in about 40 runs of the 2-worker cases at load 15-20, [0.0-2]: 112
+        # answered, 7 rounds of 16, then the 16 of the next round refused).
+        wait_until(lambda: _upstream_received(fake_url) > load.done, 30, 0.01)
         signal_at = time.perf_counter()
         _ctrl_c_then_sigterm(recorder.proc.pid, [gateway.proc.pid, recorder.proc.pid], gap_s)
         gateway_log = _ended_cleanly(gateway)

@@ -226,7 +226,7 @@ class _Workers:
     def add(self, proc: asyncio.subprocess.Process) -> None:
         self.procs.append(proc)
         if self.signalled is not None:  # stopped while the workers were being started
-            proc.send_signal(self.signalled)
+            _signal(proc, self.signalled)
 
     def stop(self, sig: signal.Signals, why: str) -> None:
         if self.signalled is not None:
@@ -234,9 +234,7 @@ class _Workers:
         self.signalled = sig
         log.info("gateway: %s: stopping %d workers", why, len(self.procs))
         for p in self.procs:
-            if p.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    p.send_signal(sig)
+            _signal(p, sig)
 
     async def wait(self) -> int:
         """Until every worker has exited; the parent's exit status."""
@@ -266,6 +264,18 @@ class _Workers:
         if unasked:
             self.failed = True
             self.stop(signal.SIGTERM, f"worker {indices[0]} is gone")
+
+
+def _signal(proc: asyncio.subprocess.Process, sig: signal.Signals) -> None:
+    """Send ``sig`` to a worker not known to have exited, with ``os.kill``. Not ``proc.send_signal``: on
+    Python < 3.13 it polls the child first (``subprocess.Popen.send_signal``, bpo-38630), and that ``waitpid``
+    could reap a worker that had just exited (the group's Ctrl-C reaches it too) before asyncio's child watcher
+    did; the watcher then logged "Unknown child process pid N, will report returncode 255" and the parent exited
+    1 after a clean stop (CPython gh-87744, fixed in 3.13 the same way; tests/gateway/test_workers_stop_race.py).
+    """
+    if proc.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, sig)
 
 
 def _summary(codes: Sequence[int]) -> str:

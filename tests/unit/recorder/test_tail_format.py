@@ -8,7 +8,14 @@ from datetime import datetime
 import orjson
 import pytest
 
-from services.recorder.tail import Filter, format_json, format_line, parse_args, status_matches, status_spec
+from services.recorder.tail_follow import (
+    Filter,
+    format_json,
+    format_line,
+    parse_args,
+    status_matches,
+    status_spec,
+)
 from shared.events import UsageEvent, to_dict
 
 
