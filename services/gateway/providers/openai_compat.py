@@ -198,15 +198,20 @@ def openai_call_ids(body: dict[str, Any], wire: Wire) -> bool:
     items = body.get(key)
     if limit is None or type(items) is not list:
         return False
-    # one plain pass, a message without ids tested inline (every OpenAI request passes here; no generator: a
-    # frame per message cost more than the test, callgrind in docs/benchmarks.md, session 35 bug35a)
+    # one plain pass, every id's length tested inline (every OpenAI request passes here; a call or a generator a
+    # message cost ~5,000 instructions each: callgrind in docs/benchmarks.md, session 35 bug35a)
     for item in items:
-        if (
-            type(item) is dict
-            and ("tool_calls" in item or "tool_call_id" in item or "call_id" in item)
-            and _long_ids(item, limit)
-        ):
+        if type(item) is not dict:
+            continue
+        value = item.get("tool_call_id") if key == "messages" else item.get("call_id")
+        if type(value) is str and len(value) > limit:
             return rewritten_in(body, key, lambda item: _short_ids_of(item, limit))
+        calls = item.get("tool_calls")
+        if type(calls) is list:
+            for call in calls:
+                value = call.get("id") if type(call) is dict else None
+                if type(value) is str and len(value) > limit:
+                    return rewritten_in(body, key, lambda item: _short_ids_of(item, limit))
     return False
 
 
