@@ -162,6 +162,10 @@ from services.gateway.routing.config import CatalogError, parse_catalog  # noqa:
             "max_tokens (384000) exceeds model's maximum output tokens (65536) for model deepseek-v4-flash:0731",
             65536,
         ),
+        # s35 bug35a variant 17v13: MiniMax's error 2013 (openclaw/openclaw#86116), "max tokens" with a space
+        ("invalid params, model[MiniMax-M2.7] does not support max tokens > 196608 (2013)", 196608),
+        ("invalid params, model[MiniMax-M3] does not support max tokens > 524288", 524288),
+        ("invalid params, model[MiniMax-M2.7] does not support tools", None),
         # s16 variants 17-j, 17-k: Amazon Bedrock's ValidationException, as LiteLLM and bedrock-access-gateway relay it
         (
             'litellm.BadRequestError: BedrockException - {"message":"The maximum tokens you requested exceeds the '

@@ -17,6 +17,7 @@ from services.gateway.providers.openai_compat import (
     gemini_by_name,
     keeps_reasoning_content,
     openai_by_name,
+    openai_call_ids,
     signs_tool_calls,
     unsigned_calls_skip_validation,
 )
@@ -92,7 +93,8 @@ class ConfiguredProvider(OpenAICompatProvider):
         models by name (their target's field, ``max_completion_tokens``) is renamed so, as on OpenAI's own provider;
         a field this provider said a model takes (``learned_fields``) is applied by ``Proxy._build``. A Claude
         model (``claude_by_name``) gets the history's call ids in Anthropic's pattern, one per call
-        (``claude_tool_ids``: else 400 "String should match pattern" or "`tool_use` ids must be unique")."""
+        (``claude_tool_ids``: else 400 "String should match pattern" or "`tool_use` ids must be unique"); one of
+        OpenAI's by name (``openai_by_name``) gets them within OpenAI's length limit (``openai_call_ids``)."""
         changed = super().prepare(body, stream, wire)
         model = body.get("model")
         target = self.target_of(model) if wire == "openai_chat" and isinstance(model, str) else None
@@ -106,6 +108,9 @@ class ConfiguredProvider(OpenAICompatProvider):
             # a relay hands the history's call ids to Anthropic as they came (LiteLLM until BerriAI/litellm#21964,
             # and one id per call never: maximhq/bifrost#5097): Claude on OpenRouter's rule (``claude_tool_ids``)
             changed = claude_tool_ids(body) or changed
+        if openai_by_name(target.model):
+            # a relay in front of OpenAI or Azure OpenAI (LiteLLM's proxy) hands the ids on as they are: OpenAI's limit
+            changed = openai_call_ids(body, wire) or changed
         if (
             target.reasoning == "reasoning_effort"
             and target.max_tokens_field == "max_completion_tokens"

@@ -181,6 +181,10 @@ _REFUSALS = (
     re.compile(r"(?<!\+ )`max_new_tokens` must be <= (\d+)", re.I),
     # Ollama Cloud: "max_tokens (384000) exceeds model's maximum output tokens (65536) for model …"
     re.compile(r"exceeds (?:the )?model'?s maximum output tokens \((\d+)\)", re.I),
+    # MiniMax (its OpenAI- and Anthropic-compatible APIs, error 2013): "invalid params, model[MiniMax-M2.7] does not
+    # support max tokens > 196608 (2013)": the stated number itself is allowed ("> N" refused), the words say "max
+    # tokens" with a space (openclaw/openclaw#86116; s35 bug35a variant 17v13: the refusal went back unread)
+    re.compile(r"does not support max[ _]?(?:output[ _]?)?tokens? > (\d+)", re.I),
     # vLLM (DeepInfra, NVIDIA NIM): "max_tokens=32000 cannot be greater than max_model_len=max_total_tokens=28672.
     # Please request fewer output tokens." The window itself: no answer is ever longer (the prompt, when it
     # leaves less, is then stated by the context wording below)

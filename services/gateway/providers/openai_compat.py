@@ -19,6 +19,7 @@ Each owns its usage convention on that wire (``Provider.usage``):
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import replace
@@ -140,11 +141,93 @@ class OpenAIProvider(OpenAICompatProvider):
         changed = super().prepare(body, stream, wire)
         if wire == "openai_chat":
             changed = completion_tokens_for_reasoning(body) or changed
-        return changed
+        return openai_call_ids(body, wire) or changed
 
     def target(self, model: str) -> Target:
         # OpenAI caches prompt prefixes automatically; prompt_cache_key keeps a session on one cache.
         return replace(super().target(model), prompt_cache_key=True)
+
+
+# The longest tool call id OpenAI takes back, per wire: Chat Completions ``tool_calls[].id`` and a tool message's
+# ``tool_call_id`` 40 characters, Responses ``call_id`` (``function_call`` and its output) 64; else 400 "Invalid
+# 'messages[2].tool_calls[0].id': string too long. Expected a string with maximum length 40, but got a string with
+# length 43 instead." (code ``string_above_max_length``; the 64 of the Responses API: AnswerDotAI/fastllm#45)
+_CALL_ID_MAX: dict[Wire, int] = {"openai_chat": 40, "openai_responses": 64}
+_ID_HASH = 16  # hex digits of the long id's SHA-256 kept in its short form
+
+
+def openai_call_id(call_id: str, limit: int) -> str:
+    """``call_id`` within ``limit`` characters, as OpenAI takes it back: itself (the same object) when it fits, else
+    its first ``limit - 17`` characters, ``_`` and 16 hex digits of its SHA-256. Other providers' ids can be longer
+    than OpenAI's: DeepSeek names its calls ``call_0_<uuid>`` (43 characters). Pure and deterministic, so a call
+    and its result map to the same id on every turn (the cached prefix holds), and two long ids stay two."""
+    if len(call_id) <= limit:
+        return call_id
+    digest = hashlib.sha256(call_id.encode()).hexdigest()[:_ID_HASH]
+    return f"{call_id[: limit - _ID_HASH - 1]}_{digest}"
+
+
+def openai_call_ids(body: dict[str, Any], wire: Wire) -> bool:
+    """A history's tool call ids within OpenAI's length limit for ``wire`` (``_CALL_ID_MAX``: 40 on Chat
+    Completions, 64 on Responses), each longer one as ``openai_call_id`` gives it, on the call and on its result
+    alike. A tool loop begun on another provider and moved to OpenAI (DeepSeek's 43-character ids) was refused on
+    every turn: 400 "string too long. Expected a string with maximum length 40" (bug35a variants 04v10, 04v11,
+    04v13). Changed messages or items are copies (``body["messages"]`` / ``body["input"]`` a new list); True if any
+    changed. The usual history (ids within the limit) is one plain pass and no copy."""
+    limit = _CALL_ID_MAX.get(wire)
+    key = "messages" if wire == "openai_chat" else "input"
+    items = body.get(key)
+    if limit is None or type(items) is not list:
+        return False
+    # one plain pass, every id's length tested inline (every OpenAI request passes here; a call or a generator a
+    # message cost ~5,000 instructions each: callgrind in docs/benchmarks.md, session 35 bug35a)
+    for item in items:
+        if type(item) is not dict:
+            continue
+        value = item.get("tool_call_id") if key == "messages" else item.get("call_id")
+        if type(value) is str and len(value) > limit:
+            return rewritten_in(body, key, lambda item: _short_ids_of(item, limit))
+        calls = item.get("tool_calls")
+        if type(calls) is list:
+            for call in calls:
+                value = call.get("id") if type(call) is dict else None
+                if type(value) is str and len(value) > limit:
+                    return rewritten_in(body, key, lambda item: _short_ids_of(item, limit))
+    return False
+
+
+def _long_ids(item: Any, limit: int) -> bool:
+    """Whether a message or Responses input item holds a call id over ``limit`` characters."""
+    if type(item) is not dict:
+        return False
+    for name in ("tool_call_id", "call_id"):
+        value = item.get(name)
+        if type(value) is str and len(value) > limit:
+            return True
+    calls = item.get("tool_calls")
+    return type(calls) is list and any(
+        type(c) is dict and type(c.get("id")) is str and len(c["id"]) > limit for c in calls
+    )
+
+
+def _short_ids_of(item: Any, limit: int) -> Any:
+    """``item`` with its call ids as ``openai_call_id`` gives them: itself when none is too long, else a copy."""
+    if not _long_ids(item, limit):
+        return item
+    out = dict(item)
+    for name in ("tool_call_id", "call_id"):
+        value = out.get(name)
+        if type(value) is str:
+            out[name] = openai_call_id(value, limit)
+    calls = out.get("tool_calls")
+    if type(calls) is list:
+        out["tool_calls"] = [
+            {**c, "id": openai_call_id(c["id"], limit)}
+            if type(c) is dict and type(c.get("id")) is str and len(c["id"]) > limit
+            else c
+            for c in calls
+        ]
+    return out
 
 
 def completion_tokens_for_reasoning(body: dict[str, Any]) -> bool:
@@ -558,6 +641,9 @@ class OpenRouterProvider(OpenAICompatProvider):
         ):
             changed = no_reasoning_for_unsigned_tool_turn(body) or changed
             changed = claude_tool_ids(body) or changed
+        if wire == "openai_chat" and isinstance(model, str) and openai_by_name(model):
+            # OpenRouter hands the history's call ids to OpenAI (or Azure) as they are and relays its refusal
+            changed = openai_call_ids(body, wire) or changed
         if wire == "openai_chat" and isinstance(model, str) and gemini_by_name(model):
             changed = signatures_into_details(body) or changed
         if wire == "openai_chat" and isinstance(model, str) and signs_tool_calls(model):
