@@ -345,12 +345,24 @@ def strip_refused_for_responses(status: int | None, message: str, body: dict[str
     for one retry, as ``strip_thinking`` drops the thinking Anthropic will not take back. A reasoning item is the
     model's own earlier thinking, which it can go on without (OpenAI's reasoning guide, encrypted reasoning items:
     passed back so the model need not think again); a ``compaction`` item holds the conversation itself and
-    stays. True when an item was dropped."""
+    stays. An item the model made after a dropped one (an assistant ``message``, a ``function_call`` or another
+    ``*_call``) goes without its ``id``: with it, OpenAI looks for the reasoning it came with and refuses it, 400
+    "Item 'msg_…' of type 'message' was provided without its required 'reasoning' item: 'rs_…'" (continuedev/continue
+    #12620; 'fc_…' of type 'function_call': cline/cline#12242); without it, it is input like any other (Codex sends
+    none: its ``ResponseItem`` ids are not serialized). True when an item was dropped (review35 for the ids)."""
     items = body.get("input")
     if not isinstance(items, list) or not refused_encrypted_content(status, message):
         return False
-    kept = [item for item in items if not _encrypted_reasoning(item)]
-    if len(kept) == len(items):
+    kept: list[Any] = []
+    dropped = False
+    for item in items:
+        if _encrypted_reasoning(item):
+            dropped = True
+        elif dropped and _made_with_its_id(item):
+            kept.append({k: v for k, v in item.items() if k != "id"})
+        else:
+            kept.append(item)
+    if not dropped:
         return False
     body["input"] = kept
     return True
@@ -358,6 +370,17 @@ def strip_refused_for_responses(status: int | None, message: str, body: dict[str
 
 def _encrypted_reasoning(item: Any) -> bool:
     return isinstance(item, dict) and item.get("type") == "reasoning" and bool(item.get("encrypted_content"))
+
+
+def _made_with_its_id(item: Any) -> bool:
+    """An input item the model made (an assistant ``message``, a ``function_call``, ``custom_tool_call``,
+    ``web_search_call``…) that carries its ``id`` (``strip_refused_for_responses``)."""
+    if not isinstance(item, dict) or "id" not in item:
+        return False
+    kind = item.get("type")
+    return (kind == "message" and item.get("role") == "assistant") or (
+        isinstance(kind, str) and kind.endswith("_call")
+    )
 
 
 def _without_encrypted_details(msg: Any) -> Any:
