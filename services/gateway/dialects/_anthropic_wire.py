@@ -46,15 +46,20 @@ class ToolIds:
     gives the same id on every turn (Kimi K2's ``functions.<name>:<n>``); Anthropic refuses a history holding one
     id twice: 400 "messages.1.content.1: `tool_use` ids must be unique" (anomalyco/opencode#1279, a loop moved from
     Kimi K2 to Claude). A ``tool_use`` whose id was taken before gets ``<id>_<n>`` (n = 2, 3, …: the first free),
-    a ``tool_result`` the id of the last ``tool_use`` that had its id; an empty id is ``call``. Deterministic and
-    read from the start of the history only, so a turn's ids stay the same on every later turn (its cached
-    prefix holds)."""
+    a ``tool_result`` the id of the first call with its id that the latest turn's results have not answered yet
+    (a server that gives every call of one answer one id: Xinference's ``call_<completion id>``,
+    xorbitsai/inference#4237; the results answer them in order), else of the last ``tool_use`` that had its id; an
+    empty id is ``call``. Deterministic and read from the start of the history only, so a turn's ids stay the same on
+    every later turn (its cached prefix holds)."""
 
-    __slots__ = ("_given", "_taken")
+    __slots__ = ("_given", "_taken", "_waiting", "_answering")
 
     def __init__(self) -> None:
         self._taken: set[str] = set()  # the ids given to tool_use blocks so far
         self._given: dict[str, str] = {}  # a call's own id -> the id its last tool_use got
+        # a call's own id -> the ids given to the latest turn's calls with it that no result has answered yet
+        self._waiting: dict[str, list[str]] = {}
+        self._answering = False  # a result came since the last call: the next call opens a turn
 
     def call(self, call_id: str) -> str:
         """The id of a ``tool_use`` whose own id is ``call_id``: ``call_id`` itself (the same object) when it is
@@ -67,10 +72,23 @@ class ToolIds:
             fixed = f"{fixed}_{n}"
         self._taken.add(fixed)
         self._given[call_id] = fixed
+        if self._answering:  # the first call of a turn: an earlier turn's calls are answered or never will be
+            self._waiting.clear()
+            self._answering = False
+        waiting = self._waiting.get(call_id)
+        if waiting is None:
+            self._waiting[call_id] = [fixed]
+        else:
+            waiting.append(fixed)
         return fixed
 
     def result(self, call_id: str) -> str:
-        """The id of a ``tool_result`` answering ``call_id``: its ``tool_use``'s (``call``)."""
+        """The id of a ``tool_result`` answering ``call_id``: its ``tool_use``'s (``call``), the first one of the
+        turn it has not answered yet when the turn gave several calls that id."""
+        self._answering = True
+        waiting = self._waiting.get(call_id)
+        if waiting:
+            return waiting.pop(0)
         given = self._given.get(call_id)
         return given if given is not None else anthropic_tool_id(call_id) or "call"
 

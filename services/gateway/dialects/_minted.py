@@ -42,8 +42,10 @@ def strip_for_anthropic(body: dict[str, Any]) -> bool:
     (``_call_signature``: a tool loop begun on Gemini 3) gets its own id back, and one with characters outside
     Anthropic's id pattern (a loop begun on Kimi K2: ``functions.weather:0``) gets them as ``_``
     (``anthropic_tool_id``, the translators' rule too; else 400 "String should match pattern"; bug33b variants
-    04n/04o); then every id of the history is made one to one (``tool_ids_one_to_one``: two ids made the same, or
-    one id given on two turns, are a 400 "`tool_use` ids must be unique"). With thinking off, a final assistant prefill keeps no thinking block (Anthropic refuses one there:
+    04n/04o); then, when any id is not one of Anthropic's own (``toolu_``), every id of the history is made one to
+    one (``tool_ids_one_to_one``: two ids made the same, or one id given on two turns, as a server that numbers a
+    model's calls per answer gives ``call_0`` or ``functions.weather:0``, are a 400 "`tool_use` ids must be unique";
+    review35). With thinking off, a final assistant prefill keeps no thinking block (Anthropic refuses one there:
     ``_prefill_thinks``).
 
     When the last assistant turn calls a tool (a tool loop in progress) and, after that, does not start with a
@@ -63,9 +65,34 @@ def strip_for_anthropic(body: dict[str, Any]) -> bool:
     messages = body.get("messages")
     if not isinstance(messages, list):
         return False
-    stripped = rewritten(messages, _stripped)
+    foreign = False  # a call id Anthropic did not make (``_FOREIGN``): every id is read one to one
+
+    def stripped_message(msg: Any) -> Any:
+        """``strip_for_anthropic`` of one message: itself when no block is to be stripped (``_STRIP``), else a
+        copy without its unverifiable thinking and with its call ids plain and in Anthropic's pattern, or ``DROP``
+        when no block is left."""
+        nonlocal foreign
+        content = msg.get("content") if isinstance(msg, dict) else None
+        if not isinstance(content, list):
+            return msg
+        for block in content:  # (a loop, not ``any`` over a generator: one frame less a message)
+            touch = _touched(block)
+            if touch:  # (``_KEEP``, nearly every block: one test)
+                if touch == _STRIP:
+                    break
+                foreign = True
+        else:
+            return msg
+        kept = [plain_block(b) for b in content if not _unverifiable(b)]
+        return {**msg, "content": kept} if kept else DROP
+
+    stripped = rewritten(messages, stripped_message)
     changed = stripped is not None
-    out = messages if stripped is None else tool_ids_one_to_one(stripped)
+    out = messages if stripped is None else stripped
+    if changed or foreign:  # (Claude Code's own loops, ``toolu_`` ids alone and nothing stripped: no walk)
+        ided = tool_ids_one_to_one(out)
+        changed = changed or ided is not out
+        out = ided
     thinking = body.get("thinking")
     if _thinking_off(thinking) and _prefill_thinks(out):
         out = [*out[:-1], *_without_thinking_blocks(out[-1])]
@@ -85,21 +112,6 @@ def strip_for_anthropic(body: dict[str, Any]) -> bool:
         del body["thinking"]
         changed = True
     return changed
-
-
-def _stripped(msg: Any) -> Any:
-    """``strip_for_anthropic`` of one message: itself when no block is ``_touched``, else a copy without its
-    unverifiable thinking and with its call ids plain and in Anthropic's pattern, or ``DROP`` when no block is left."""
-    content = msg.get("content") if isinstance(msg, dict) else None
-    if not isinstance(content, list):
-        return msg
-    for block in content:  # (a loop, not ``any`` over a generator: one frame less a message)
-        if _touched(block):
-            break
-    else:
-        return msg
-    kept = [plain_block(b) for b in content if not _unverifiable(b)]
-    return {**msg, "content": kept} if kept else DROP
 
 
 def _thinking_off(thinking: Any) -> bool:
@@ -161,25 +173,39 @@ def _tool_use(block: Any) -> bool:
     return isinstance(block, dict) and block.get("type") == "tool_use"
 
 
-def _touched(block: Any) -> bool:
-    """A block ``strip_for_anthropic`` drops (``_unverifiable``) or gives its plain call id back (``plain_block``):
-    one call per block, as ``_unverifiable`` alone was (the passthrough path reads every block of every turn)."""
+# ``_touched``'s answers: a block kept as it is; a call or result kept as it is whose id Anthropic did not make; a
+# block to drop or whose call id changes
+_KEEP, _FOREIGN, _STRIP = 0, 1, 2
+
+
+def _touched(block: Any) -> int:
+    """What ``strip_for_anthropic`` does with a block: ``_STRIP`` when it drops it (``_unverifiable``) or gives its
+    plain call id back (``plain_block``) or one in Anthropic's pattern, ``_FOREIGN`` for a call or result whose id,
+    in the pattern, Anthropic did not make (not ``toolu_``: the history's ids are then made one to one,
+    ``tool_ids_one_to_one``), else ``_KEEP``. One call per block, as ``_unverifiable`` alone was (the passthrough
+    path reads every block of every turn)."""
     if not isinstance(block, dict):
-        return False
+        return _KEEP
     kind = block.get("type")
     if kind == "thinking":
         signature = block.get("signature")
-        return not isinstance(signature, str) or not signature or signature == SYNTHETIC_SIGNATURE
+        if not isinstance(signature, str) or not signature or signature == SYNTHETIC_SIGNATURE:
+            return _STRIP
+        return _KEEP
     if kind == "tool_use" or kind == "tool_result":
         call_id = block.get("id" if kind == "tool_use" else "tool_use_id")
         if not isinstance(call_id, str):
-            return False
+            return _KEEP
         if MARK in call_id:
-            return plain_block(block) is not block or not anthropic_takes_id(call_id)
+            return _STRIP if plain_block(block) is not block or not anthropic_takes_id(call_id) else _FOREIGN
         # Anthropic's own ids (``toolu_01…``: Claude Code's own loops, nearly every block here) are taken as they
-        # are, without the character check (a third of a passthrough's strip with 60 tool blocks: bug33b's A/B)
-        return not call_id.startswith("toolu_") and not anthropic_takes_id(call_id)
-    return False
+        # are, without the character check (a third of a passthrough's strip with 60 tool blocks: bug33b's A/B).
+        # Another model's in the pattern are kept, but make ``strip_for_anthropic`` read every id of the history: a
+        # server numbering calls per answer gives one id on two turns (``call_0``; review35)
+        if call_id.startswith("toolu_"):
+            return _KEEP
+        return _FOREIGN if anthropic_takes_id(call_id) else _STRIP
+    return _KEEP
 
 
 def _unverifiable(block: Any) -> bool:
@@ -319,12 +345,24 @@ def strip_refused_for_responses(status: int | None, message: str, body: dict[str
     for one retry, as ``strip_thinking`` drops the thinking Anthropic will not take back. A reasoning item is the
     model's own earlier thinking, which it can go on without (OpenAI's reasoning guide, encrypted reasoning items:
     passed back so the model need not think again); a ``compaction`` item holds the conversation itself and
-    stays. True when an item was dropped."""
+    stays. An item the model made after a dropped one (an assistant ``message``, a ``function_call`` or another
+    ``*_call``) goes without its ``id``: with it, OpenAI looks for the reasoning it came with and refuses it, 400
+    "Item 'msg_…' of type 'message' was provided without its required 'reasoning' item: 'rs_…'" (continuedev/continue
+    #12620; 'fc_…' of type 'function_call': cline/cline#12242); without it, it is input like any other (Codex sends
+    none: its ``ResponseItem`` ids are not serialized). True when an item was dropped (review35 for the ids)."""
     items = body.get("input")
     if not isinstance(items, list) or not refused_encrypted_content(status, message):
         return False
-    kept = [item for item in items if not _encrypted_reasoning(item)]
-    if len(kept) == len(items):
+    kept: list[Any] = []
+    dropped = False
+    for item in items:
+        if _encrypted_reasoning(item):
+            dropped = True
+        elif dropped and _made_with_its_id(item):
+            kept.append({k: v for k, v in item.items() if k != "id"})
+        else:
+            kept.append(item)
+    if not dropped:
         return False
     body["input"] = kept
     return True
@@ -332,6 +370,17 @@ def strip_refused_for_responses(status: int | None, message: str, body: dict[str
 
 def _encrypted_reasoning(item: Any) -> bool:
     return isinstance(item, dict) and item.get("type") == "reasoning" and bool(item.get("encrypted_content"))
+
+
+def _made_with_its_id(item: Any) -> bool:
+    """An input item the model made (an assistant ``message``, a ``function_call``, ``custom_tool_call``,
+    ``web_search_call``…) that carries its ``id`` (``strip_refused_for_responses``)."""
+    if not isinstance(item, dict) or "id" not in item:
+        return False
+    kind = item.get("type")
+    return (kind == "message" and item.get("role") == "assistant") or (
+        isinstance(kind, str) and kind.endswith("_call")
+    )
 
 
 def _without_encrypted_details(msg: Any) -> Any:

@@ -547,8 +547,8 @@ def no_reasoning_for_unsigned_tool_turn(body: dict[str, Any]) -> bool:
 
 def claude_tool_ids(body: dict[str, Any]) -> bool:
     """Claude on OpenRouter: when a tool call id is outside Anthropic's pattern (``tool_calls[].id`` and a tool
-    message's ``tool_call_id``, as another provider made them: Kimi K2's ``functions.weather:0``), every call id of
-    the history as ``ToolIds`` gives it: those characters as ``_`` (``anthropic_tool_id``), and one id per call
+    message's ``tool_call_id``, as another provider made them: Kimi K2's ``functions.weather:0``) or one call's id is
+    another's too (``_ids_one_to_one``), every call id of the history as ``ToolIds`` gives it: those characters as ``_`` (``anthropic_tool_id``), and one id per call
     (two ids made the same, or one id given on two turns, get ``_2``, ``_3``, …), the rule of
     ``_minted.strip_for_anthropic`` on the Anthropic wire. OpenRouter hands the ids to Anthropic as they are and
     relays its refusal: 400 "Provider returned error", ``metadata.raw`` "messages.5.content.0.tool_use.id: String
@@ -556,7 +556,7 @@ def claude_tool_ids(body: dict[str, Any]) -> bool:
     must be unique" (anomalyco/opencode#1279). Changed messages are copies (``body["messages"]`` a new list); True
     if any changed."""
     messages = body.get("messages")
-    if not isinstance(messages, list) or all(not isinstance(m, dict) or _ids_in_pattern(m) for m in messages):
+    if not isinstance(messages, list) or _ids_one_to_one(messages):
         return False
     ids = ToolIds()
     return rewritten_in(
@@ -564,16 +564,28 @@ def claude_tool_ids(body: dict[str, Any]) -> bool:
     )
 
 
-def _ids_in_pattern(msg: dict[str, Any]) -> bool:
-    """Whether every call id of ``msg`` (``tool_call_id``, ``tool_calls[].id``) is in Anthropic's pattern."""
-    call_id = msg.get("tool_call_id")
-    if isinstance(call_id, str) and not anthropic_takes_id(call_id):
-        return False
-    calls = msg.get("tool_calls")
-    return not isinstance(calls, list) or all(
-        not isinstance(c, dict) or not isinstance(c.get("id"), str) or anthropic_takes_id(c["id"])
-        for c in calls
-    )
+def _ids_one_to_one(messages: list[Any]) -> bool:
+    """Whether every call id of ``messages`` (``tool_call_id``, ``tool_calls[].id``) is in Anthropic's pattern and no
+    call's id is given twice (``claude_tool_ids``' usual case: nothing to change). One id on two turns, all in the
+    pattern (a server that numbers calls per answer, ``call_0``) or on two calls of one answer (Xinference,
+    xorbitsai/inference#4237), is no usual case (review35)."""
+    seen: set[str] = set()
+    for msg in messages:
+        if not isinstance(msg, dict):
+            continue
+        call_id = msg.get("tool_call_id")
+        if isinstance(call_id, str) and not anthropic_takes_id(call_id):
+            return False
+        calls = msg.get("tool_calls")
+        if not isinstance(calls, list):
+            continue
+        for call in calls:
+            value = call.get("id") if isinstance(call, dict) else None
+            if isinstance(value, str):
+                if value in seen or not anthropic_takes_id(value):
+                    return False
+                seen.add(value)
+    return True
 
 
 def _claude_ids_of(msg: dict[str, Any], ids: ToolIds) -> dict[str, Any]:
