@@ -1140,11 +1140,9 @@ def _plain_to_anthropic(body: dict[str, Any], target: Target) -> TranslatedReque
 
     ``_max_output_tokens`` is called only when the body holds a limit, and ``clamp_tokens``'s rule is written
     here (issue 13, session 35: two code objects fewer on the usual request; test_plain_responses23.py)."""
-    limit = body.get("max_output_tokens")
-    if limit is not None:
-        limit = _max_output_tokens(body)
-    else:
-        limit = target.default_max_tokens
+    limit: int = target.default_max_tokens
+    if body.get("max_output_tokens") is not None:
+        limit = _max_output_tokens(body) or limit  # (not None here: an int of at least 1, or it raised)
     ceiling = target.max_output_tokens
     out: dict[str, Any] = {"model": target.model, "max_tokens": min(limit, ceiling) if ceiling else limit}
     text = body["input"] or OPENING
