@@ -167,22 +167,28 @@ def messages(draw: st.DrawFn) -> Any:
 
 @st.composite
 def near_usual(draw: st.DrawFn) -> dict[str, Any]:
-    """A Messages or chat body near the usual shape: each field usual most of the time, anything else at times."""
-    odd = draw(st.integers(0, 3)) == 0
+    """A Messages or chat body near the usual shape: each field on its own usual most of the time (so that one odd
+    field among usual ones is common), absent or of any other kind at times."""
+
+    def odd() -> bool:
+        return draw(st.integers(0, 4)) == 0
+
     body: dict[str, Any] = {}
-    if not odd or draw(st.booleans()):
-        body["model"] = draw(models) if odd else draw(st.sampled_from(["gpt-4o-mini", "claude-haiku-4-5"]))
-    if not odd or draw(st.booleans()):
-        body["messages"] = (
-            draw(st.lists(messages(), max_size=4) | json_leaf)
-            if odd
-            else draw(st.lists(messages(), min_size=1, max_size=4))
-        )
+    if not odd():
+        body["model"] = draw(st.sampled_from(["gpt-4o-mini", "claude-haiku-4-5"]))
+    elif draw(st.booleans()):
+        body["model"] = draw(models)
+    if not odd():
+        body["messages"] = draw(st.lists(messages(), min_size=1, max_size=4))
+    elif draw(st.booleans()):
+        body["messages"] = draw(st.lists(messages(), max_size=4) | json_leaf)
     for key in ("max_tokens", "max_completion_tokens"):
-        if draw(st.booleans()) or (key == "max_tokens" and not odd):
-            body[key] = draw(limits) if odd else draw(st.integers(1, 300_000))
+        if key == "max_tokens" and not odd():
+            body[key] = draw(st.integers(1, 300_000))
+        elif draw(st.booleans()):
+            body[key] = draw(limits)
     if draw(st.booleans()):
-        body["stream"] = draw(st.none() | st.booleans() | json_leaf) if odd else draw(st.booleans())
+        body["stream"] = draw(st.none() | st.booleans() | json_leaf) if odd() else draw(st.booleans())
     if draw(st.booleans()):
         body["thinking"] = draw(
             st.fixed_dictionaries({"type": st.sampled_from(["enabled", "adaptive", "disabled", None])})
