@@ -330,10 +330,12 @@ def footprint(work: Callable[[], object], functions: bool = False) -> tuple[int,
     return len(codes), sum(len(c.co_code) for c in codes), calls[0], calls[1] - 1, names
 
 
-def side_under_callgrind(name: str, runs: int, cold: bool) -> None:
+def side_under_callgrind(name: str, runs: int) -> None:
     """Inside callgrind: ``request_side(case_named(name))`` warmed, then ``runs`` requests in one collected
-    ``functools.reduce`` (``cold``: ``runs`` reduces of one, ``stream_pieces._evict`` before each)."""
+    ``functools.reduce`` (warm), then ``COLD_RUNS`` reduces of one, ``stream_pieces._evict`` before each (cold);
+    a ``time.sleep(0)`` after each ends its dump (``--dump-before=time_sleep``)."""
     import functools
+    import time
 
     from bench.stream_pieces import _evict
 
@@ -342,28 +344,51 @@ def side_under_callgrind(name: str, runs: int, cold: bool) -> None:
         work()
     gc.collect()
     gc.freeze()
-    if not cold:
-        functools.reduce(lambda _, __: work(), range(runs), None)
-        return
-    for _ in range(runs):
+    time.sleep(0)
+    functools.reduce(lambda _, __: work(), range(runs), None)
+    time.sleep(0)
+    for _ in range(COLD_RUNS):
         _evict()
         functools.reduce(lambda _, __: work(), range(1), None)
+    time.sleep(0)
 
 
-def side_counts(name: str, runs: int, cold: bool) -> tuple[float, float]:
-    """Instructions and estimated cycles a request (see ``--request-side``)."""
+def side_counts(name: str, runs: int) -> list[tuple[float, float]]:
+    """Instructions and estimated cycles a request, warm then cold (see ``--request-side``): one valgrind run."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "cg.out"
         cmd = ["valgrind", "--tool=callgrind", "--collect-atstart=no", "--toggle-collect=functools_reduce"]
-        cmd += [f"--callgrind-out-file={out}", "--cache-sim=yes"]
+        cmd += [f"--callgrind-out-file={out}", "--dump-before=time_sleep", "--cache-sim=yes"]
         cmd += ["--I1=65536,8,64", "--D1=49152,12,64", "--LL=2097152,16,64"]  # as stream_pieces.py's
-        cmd += [sys.executable, __file__, "--side-inside", name, str(runs), "cold" if cold else "warm"]
-        cmd += ["--root", str(GATEWAY_ROOT)]
+        cmd += [sys.executable, __file__, "--side-inside", name, str(runs), "--root", str(GATEWAY_ROOT)]
         env = {**os.environ, "PYTHONHASHSEED": "0"}
         subprocess.run(
             cmd, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        return side_cost(out.read_text(), runs)
+        parts = [p.read_text() for p in sorted(Path(tmp).glob("cg.out*"), key=_part)]
+        return side_part_costs(parts, runs, COLD_RUNS)
+
+
+def side_part_costs(parts: list[str], warm_runs: int, cold_runs: int) -> list[tuple[float, float]]:
+    """The warm and cold figures a request from the dump parts in order (those with a collection: the warm
+    ``reduce``, then the cold ones), as ``side_cost`` reads each."""
+    got = [side_cost(text, 1) for text in parts if _collected(text)]
+    if len(got) < 2:
+        raise RuntimeError(f"{len(got)} callgrind parts with a collection, expected 2")
+    (wi, wc), (ci, cc) = got[-2], got[-1]
+    return [(wi / warm_runs, wc / warm_runs), (ci / cold_runs, cc / cold_runs)]
+
+
+def _part(p: Path) -> int:
+    """A callgrind dump's number (``cg.out.N``; the final dump, ``cg.out``, last)."""
+    tail = p.name.rsplit(".", 1)[-1]
+    return int(tail) if tail.isdigit() else sys.maxsize
+
+
+def _collected(dump: str) -> bool:
+    """Whether a dump part holds collected instructions (its summary's first figure not 0)."""
+    m = re.search(r"^summary:\s*(\d+)", dump, re.M)
+    return m is not None and int(m.group(1)) > 0
 
 
 def side_cost(dump: str, runs: int) -> tuple[float, float]:
@@ -388,7 +413,7 @@ def request_side_table(chosen: list[PathCase], instructions: bool, n: int, funct
         codes, size, py, c, names = footprint(request_side(case), functions)
         row = f"{case.name:34} {codes:9d} {size:9d} {py:9d} {c:8d}"
         if instructions:
-            (wi, wc), (ci, cc) = side_counts(case.name, n, False), side_counts(case.name, COLD_RUNS, True)
+            (wi, wc), (ci, cc) = side_counts(case.name, n)
             row += f" {wi:11.0f} {wc:9.0f} {ci:11.0f} {cc:9.0f}"
         print(row, flush=True)
         for line in names:
@@ -442,11 +467,11 @@ def main() -> None:
     ap.add_argument("--request-side", action="store_true", help="the whole request side as one piece (above)")
     ap.add_argument("--functions", action="store_true", help="with --request-side: list the code objects")
     ap.add_argument("--callgrind", nargs=3, metavar=("PATH", "PIECE", "N"), help=argparse.SUPPRESS)
-    ap.add_argument("--side-inside", nargs=3, metavar=("PATH", "N", "MODE"), help=argparse.SUPPRESS)
+    ap.add_argument("--side-inside", nargs=2, metavar=("PATH", "N"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.side_inside:
-        name, runs, mode = args.side_inside
-        side_under_callgrind(name, int(runs), mode == "cold")
+        name, runs = args.side_inside
+        side_under_callgrind(name, int(runs))
         return
     if args.request_side:
         request_side_table(side_cases(args.only, args.paths), args.instructions, args.n, args.functions)
