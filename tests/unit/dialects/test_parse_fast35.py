@@ -294,6 +294,7 @@ def _built(build: Any, path: str, model: str, body: dict[str, Any], headers: Any
     it: the kept target and view found), as comparable data, or its error."""
     providers = _providers()
     provider = providers["openai" if model.startswith("gpt") else "anthropic"]
+    provider.target_of("another-model")  # (a kept target of another model first: the build must read its own)
     proxy = _proxy(providers)
     endpoint = registry.ENDPOINTS[path]
     pair = proxy._pairing(provider, endpoint.format)
