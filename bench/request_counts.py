@@ -21,6 +21,20 @@ with N and, once per path, with 0, and divides the difference of the instruction
 
     python bench/request_counts.py [--iterations 500] [--only "→"] [--paths "responses, plain;…"]
                                    [--instructions [--n 300]] [--codex 1,10,40] [--root TREE]
+                                   [--request-side [--functions]]
+
+``--request-side`` (session 35): the whole of the gateway's own request side as one piece, ``request``: what
+``handlers.generate`` and ``Proxy.attempt`` do from the client's body bytes to the upstream request handed to
+``UpstreamClient.send`` (the ``Call`` made, ``orjson.loads``, the model read, the spec's ``parse``, ``Catalog.routes``,
+the pairing and the per-model wire check, ``Proxy._build``, the ``Attempt``): aiohttp's request read, auth and the
+send itself are not in it. Per path: the Python functions (code objects) it runs, their bytecode bytes, the Python
+and C calls (``sys.setprofile``, one request after three warm ones); with ``--instructions``, callgrind with its cache
+simulation (``--cache-sim=yes``, sized as ``stream_pieces.py``'s): instructions and estimated cycles (``Ir + 10 x L1
+misses + 100 x LL misses``) a request, warm (a ``functools.reduce`` of ``--n`` requests) and cold (``COLD_RUNS``
+requests, ``stream_pieces._evict`` before each, outside the collection). Its paths: the translated streams, the
+passthrough anthropic stream, and two real clients' bodies (``REAL``): Claude Code's tool-result turn to
+``gpt-4o-mini`` (``claude code → openai``) and Codex's first turn to ``claude-haiku-4-5`` (``codex → anthropic, 1
+turns``). ``--functions``: also list the code objects, in first-call order.
 
 ``--codex TURNS``: instead of the table's paths, Codex's captured request (``tests/fixtures/requests/
 codex_say_hi.json``: 38 kB, a 21 kB developer text, 10 tools) sent to Claude (``responses → anthropic``), its
@@ -35,6 +49,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import gc
+import os
 import pstats
 import re
 import subprocess
@@ -153,8 +168,31 @@ def codex_case(turns: int) -> PathCase:
     )
 
 
+CLAUDE_CODE = ROOT / "tests" / "fixtures" / "requests" / "claude_code_tool_result_turn.json"
+REAL = ("claude code → openai", CODEX_NAME.format(1))
+COLD_RUNS = 50  # (``--request-side --instructions``: cold requests, each after the evictor)
+
+
+def claude_code_case() -> PathCase:
+    """Claude Code's captured tool-result turn (``tests/fixtures/requests``) sent to ``gpt-4o-mini``."""
+    body = orjson.loads(CLAUDE_CODE.read_bytes())["body"]
+    body["model"] = "gpt-4o-mini"
+    return PathCase(
+        REAL[0],
+        "/v1/messages",
+        body,
+        "anthropic-sse",
+        "/v1/chat/completions",
+        {},
+        "openai-sse",
+        translated=True,
+    )
+
+
 def case_named(name: str) -> PathCase:
-    """The table's path ``name``, or a Codex case's."""
+    """The table's path ``name``, or a Codex case's, or Claude Code's."""
+    if name == REAL[0]:
+        return claude_code_case()
     if name.startswith("codex"):
         return codex_case(int(name.split(", ")[1].split()[0]))
     (case,) = [c for c in PATHS if c.name == name]
@@ -211,6 +249,177 @@ def works(case: PathCase) -> dict[str, Callable[[], object]]:
     return {"parse": do_parse, "routing": do_routing, "translate": do_translate, "build": do_build}
 
 
+def request_side(case: PathCase) -> Callable[[], object]:
+    """``case``'s whole request side as the gateway runs it (see ``--request-side``): a no-argument function
+    returning the upstream request (``proxy.Upstream``)."""
+    import time
+
+    from services.gateway.calls import Attempt
+
+    settings = load_settings(ENV)
+    providers = build_providers(settings)
+    catalog = Catalog(providers, Pricer(), settings)
+    proxy = Proxy.__new__(Proxy)
+    proxy.providers, proxy._pairings, proxy._urls = providers, {}, {}
+    endpoint = registry.ENDPOINTS[case.path]
+    spec = registry.client(endpoint.format)
+    raw = orjson.dumps(case.body)
+    pairings = proxy._pairings
+
+    def do_request() -> object:
+        # ``handlers.generate`` (the call, ``read_json``'s parse, the model, the spec's parse, the routes) …
+        call = Call(endpoint, "req", HEADERS, time.monotonic(), time.time(), attribution_pending=True)
+        body = orjson.loads(raw)
+        assert isinstance(body, dict)
+        call.body, call.raw = body, raw
+        call.model = m if isinstance(m := body.get("model"), str) else ""
+        parsed = (endpoint.parse or spec.parse)(body)
+        call.stream, call.include_usage, call.reasoning = (
+            parsed.stream,
+            parsed.include_usage,
+            parsed.reasoning,
+        )
+        route = catalog.routes(parsed.model, HEADERS.get("x-ekai-provider") or None)[0]
+        # … and ``Proxy.attempt`` up to the send (the pairing, the per-model wire, the build, the attempt)
+        provider = providers[route.provider]
+        fmt = endpoint.format
+        pair = pairings.get((provider, fmt)) or proxy._pairing(provider, fmt)
+        if (
+            getattr(provider, "wires_by_model", None)
+            and (only := provider.only_wire(route.model)) is not None
+        ):
+            pair = registry.pairing(fmt, only)
+        up = proxy._build(call, provider, route, pair)
+        call.attempts.append(Attempt(route, pair.wire.name, pair.translated, sent=up.body))
+        return up
+
+    return do_request
+
+
+def side_cases(only: str, names: str) -> list[PathCase]:
+    """``--request-side``'s paths: ``cases``' and the real clients' (``REAL``), or those named."""
+    if names:
+        chosen = names.split(";")
+        return [case_named(n) for n in chosen if only in n]
+    return cases(only) + [case_named(n) for n in REAL if only in n]
+
+
+def footprint(work: Callable[[], object], functions: bool = False) -> tuple[int, int, int, int, list[str]]:
+    """One run of ``work`` after three warm ones: the distinct Python code objects it runs, their bytecode bytes,
+    its Python calls and C calls, and (``functions``) the code objects' names in first-call order."""
+    for _ in range(3):
+        work()
+    seen: dict[Any, None] = {}
+    calls = [0, 0]
+
+    def prof(frame: Any, event: str, arg: Any) -> None:
+        if event == "call":
+            calls[0] += 1
+            seen.setdefault(frame.f_code, None)
+        elif event == "c_call":
+            calls[1] += 1
+
+    sys.setprofile(prof)
+    work()
+    sys.setprofile(None)
+    codes = list(seen)
+    names = (
+        [f"{Path(c.co_filename).name}:{c.co_firstlineno} {c.co_qualname}" for c in codes] if functions else []
+    )
+    # (the ``sys.setprofile(None)`` C call not counted)
+    return len(codes), sum(len(c.co_code) for c in codes), calls[0], calls[1] - 1, names
+
+
+def side_under_callgrind(name: str, runs: int) -> None:
+    """Inside callgrind: ``request_side(case_named(name))`` warmed, then ``runs`` requests in one collected
+    ``functools.reduce`` (warm), then ``COLD_RUNS`` reduces of one, ``stream_pieces._evict`` before each (cold);
+    a ``time.sleep(0)`` after each ends its dump (``--dump-before=time_sleep``)."""
+    import functools
+    import time
+
+    from bench.stream_pieces import _evict
+
+    work = request_side(case_named(name))
+    for _ in range(20):
+        work()
+    gc.collect()
+    gc.freeze()
+    time.sleep(0)
+    functools.reduce(lambda _, __: work(), range(runs), None)
+    time.sleep(0)
+    for _ in range(COLD_RUNS):
+        _evict()
+        functools.reduce(lambda _, __: work(), range(1), None)
+    time.sleep(0)
+
+
+def side_counts(name: str, runs: int) -> list[tuple[float, float]]:
+    """Instructions and estimated cycles a request, warm then cold (see ``--request-side``): one valgrind run."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "cg.out"
+        cmd = ["valgrind", "--tool=callgrind", "--collect-atstart=no", "--toggle-collect=functools_reduce"]
+        cmd += [f"--callgrind-out-file={out}", "--dump-before=time_sleep", "--cache-sim=yes"]
+        cmd += ["--I1=65536,8,64", "--D1=49152,12,64", "--LL=2097152,16,64"]  # as stream_pieces.py's
+        cmd += [sys.executable, __file__, "--side-inside", name, str(runs), "--root", str(GATEWAY_ROOT)]
+        env = {**os.environ, "PYTHONHASHSEED": "0"}
+        subprocess.run(
+            cmd, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        parts = [p.read_text() for p in sorted(Path(tmp).glob("cg.out*"), key=_part)]
+        return side_part_costs(parts, runs, COLD_RUNS)
+
+
+def side_part_costs(parts: list[str], warm_runs: int, cold_runs: int) -> list[tuple[float, float]]:
+    """The warm and cold figures a request from the dump parts in order (those with a collection: the warm
+    ``reduce``, then the cold ones), as ``side_cost`` reads each."""
+    got = [side_cost(text, 1) for text in parts if _collected(text)]
+    if len(got) < 2:
+        raise RuntimeError(f"{len(got)} callgrind parts with a collection, expected 2")
+    (wi, wc), (ci, cc) = got[-2], got[-1]
+    return [(wi / warm_runs, wc / warm_runs), (ci / cold_runs, cc / cold_runs)]
+
+
+def _part(p: Path) -> int:
+    """A callgrind dump's number (``cg.out.N``; the final dump, ``cg.out``, last)."""
+    tail = p.name.rsplit(".", 1)[-1]
+    return int(tail) if tail.isdigit() else sys.maxsize
+
+
+def _collected(dump: str) -> bool:
+    """Whether a dump part holds collected instructions (its summary's first figure not 0)."""
+    m = re.search(r"^summary:\s*(\d+)", dump, re.M)
+    return m is not None and int(m.group(1)) > 0
+
+
+def side_cost(dump: str, runs: int) -> tuple[float, float]:
+    """A callgrind dump's instructions and estimated cycles (``Ir + 10 x L1 misses + 100 x LL misses``) per run."""
+    m = re.search(r"^summary:\s*([\d ]+)$", dump, re.M)
+    ev = re.search(r"^events:\s*(.+)$", dump, re.M)
+    if m is None or ev is None:
+        raise RuntimeError("no summary in the callgrind dump")
+    got = dict(zip(ev.group(1).split(), (int(v) for v in m.group(1).split()), strict=False))
+    l1 = got.get("I1mr", 0) + got.get("D1mr", 0) + got.get("D1mw", 0)
+    ll = got.get("ILmr", 0) + got.get("DLmr", 0) + got.get("DLmw", 0)
+    return got["Ir"] / runs, (got["Ir"] + 10 * l1 + 100 * ll) / runs
+
+
+def request_side_table(chosen: list[PathCase], instructions: bool, n: int, functions: bool) -> None:
+    """``--request-side``'s table (see the module's docstring)."""
+    head = f"{'path':34} {'functions':>9} {'bytecode':>9} {'py calls':>9} {'C calls':>8}"
+    if instructions:
+        head += f" {'instr warm':>11} {'cyc warm':>9} {'instr cold':>11} {'cyc cold':>9}"
+    print(head)
+    for case in chosen:
+        codes, size, py, c, names = footprint(request_side(case), functions)
+        row = f"{case.name:34} {codes:9d} {size:9d} {py:9d} {c:8d}"
+        if instructions:
+            (wi, wc), (ci, cc) = side_counts(case.name, n)
+            row += f" {wi:11.0f} {wc:9.0f} {ci:11.0f} {cc:9.0f}"
+        print(row, flush=True)
+        for line in names:
+            print(f"    {line}")
+
+
 def calls_per_run(work: Callable[[], object], iterations: int) -> float:
     work()  # warm (caches filled as in a running gateway)
     profile = cProfile.Profile()
@@ -255,8 +464,18 @@ def main() -> None:
         "--codex", default="", help="turns, comma-separated: Codex's captured request (see above)"
     )
     ap.add_argument("--root", default=str(ROOT), help="the tree whose gateway is measured")
+    ap.add_argument("--request-side", action="store_true", help="the whole request side as one piece (above)")
+    ap.add_argument("--functions", action="store_true", help="with --request-side: list the code objects")
     ap.add_argument("--callgrind", nargs=3, metavar=("PATH", "PIECE", "N"), help=argparse.SUPPRESS)
+    ap.add_argument("--side-inside", nargs=2, metavar=("PATH", "N"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.side_inside:
+        name, runs = args.side_inside
+        side_under_callgrind(name, int(runs))
+        return
+    if args.request_side:
+        request_side_table(side_cases(args.only, args.paths), args.instructions, args.n, args.functions)
+        return
     if args.callgrind:
         name, piece, runs = args.callgrind
         case = case_named(name)

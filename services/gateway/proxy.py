@@ -38,7 +38,7 @@ from services.gateway.dialects._request_common import TranslationError
 from services.gateway.dialects.formats import ClientFormat
 from services.gateway.dialects.openai_responses import completion_deltas
 from services.gateway.dialects.registry import Pairing
-from services.gateway.dialects.view import View, passthrough_view
+from services.gateway.dialects.view import KEPT_VIEWS, View, passthrough_view
 from services.gateway.errors import ClientError, UpstreamError, parse_upstream_error
 from services.gateway.hangup import CLIENT_GONE
 from services.gateway.providers.base import Operation, Provider, Route
@@ -833,7 +833,8 @@ class Proxy:
         operation = pair.wire.operation
         if pair.translate is not None:
             source = call.endpoint.prepare(call.body) if call.endpoint.prepare else call.body
-            target = provider.target_of(route.model)
+            # the kept target read here (``Provider.target_of``'s own first step): no call when kept (session 35)
+            target = provider.kept_targets.get(route.model) or provider.target_of(route.model)
             try:
                 result = pair.translate(source, target, session_from(call.headers))
             except TranslationError as exc:
@@ -845,7 +846,10 @@ class Proxy:
                 pair.wire.strip_minted(result.body)
                 room = _unraised(result.body, room)
             provider.prepare(result.body, call.stream, pair.wire.name)
-            raw = dumps_body(result.body)
+            try:  # ``bodies.dumps_body``'s steps inline (its rule; one call fewer a translated request: session 35)
+                raw = orjson.dumps(result.body)
+            except orjson.JSONEncodeError as exc:
+                raise refusal(exc) from exc
             tools = bool(call.body.get("tools"))
             if result.tool_names or result.custom_tools or result.compaction or target.thought_signatures:
                 view = View(
@@ -859,8 +863,9 @@ class Proxy:
                     signed_calls=target.thought_signatures,
                 )
             else:  # nothing renamed, no custom tool, no compaction, no signed calls: the shared view (a frozen View's making
-                # is a ``__setattr__`` a field, ~7 calls a request: issue 13, session 23)
-                view = passthrough_view(call.model, call.include_usage, call.reasoning, tools)
+                # is a ``__setattr__`` a field, ~7 calls a request: issue 13, session 23), a kept one without a call
+                key = (call.model, call.include_usage, call.reasoning, tools)
+                view = KEPT_VIEWS.get(key) or passthrough_view(*key)
         else:
             operation = call.endpoint.passthrough_operation or operation
             room = 0  # (the client's own max_tokens: nothing raised)

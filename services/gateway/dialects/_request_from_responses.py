@@ -1136,12 +1136,15 @@ def _plain_to_anthropic(body: dict[str, Any], target: Target) -> TranslatedReque
     turn with the input as a text block (``OPENING`` for an empty input: a conversation opens with a user
     turn), ``system`` (the instructions, when not empty), ``stream`` when true; the cache breakpoints on the
     system block and on the user turn's block (Anthropic prompt caching: at most four, system and the last
-    two user turns). Raises ``TranslationError`` for an invalid ``max_output_tokens``."""
-    limit = _max_output_tokens(body)
-    out: dict[str, Any] = {
-        "model": target.model,
-        "max_tokens": clamp_tokens(limit if limit is not None else target.default_max_tokens, target),
-    }
+    two user turns). Raises ``TranslationError`` for an invalid ``max_output_tokens``.
+
+    ``_max_output_tokens`` is called only when the body holds a limit, and ``clamp_tokens``'s rule is written
+    here (issue 13, session 35: two code objects fewer on the usual request; test_plain_responses23.py)."""
+    limit: int = target.default_max_tokens
+    if body.get("max_output_tokens") is not None:
+        limit = _max_output_tokens(body) or limit  # (not None here: an int of at least 1, or it raised)
+    ceiling = target.max_output_tokens
+    out: dict[str, Any] = {"model": target.model, "max_tokens": min(limit, ceiling) if ceiling else limit}
     text = body["input"] or OPENING
     out["messages"] = [
         {"role": "user", "content": [{"type": "text", "text": text, "cache_control": dict(EPHEMERAL)}]}

@@ -554,7 +554,8 @@ def _plain_to_chat(
     out: dict[str, Any] = {"model": target.model, "messages": messages}
     if target.prompt_cache_key and session.id:
         out["prompt_cache_key"] = session.id
-    out[target.max_tokens_field] = clamp_tokens(body["max_tokens"], target)
+    limit, ceiling = body["max_tokens"], target.max_output_tokens  # (``clamp_tokens``' rule, its call saved)
+    out[target.max_tokens_field] = min(limit, ceiling) if ceiling else limit
     if body.get("stream") is True:
         out["stream"] = True
         out["stream_options"] = {"include_usage": True}

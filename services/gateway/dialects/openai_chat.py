@@ -44,6 +44,7 @@ from services.gateway.dialects._openai_wire import (
 )
 from services.gateway.dialects._opening import Opening, Part
 from services.gateway.dialects._request_common import (
+    TOKEN_LIMIT_MAX,
     ParsedRequest,
     check_token_limit_range,
     require_messages,
@@ -92,7 +93,40 @@ __all__ = [
 
 def parse_request(body: dict[str, Any]) -> ParsedRequest:
     """Validate what the gateway reads of a Chat Completions request (conformance §1.2); raises
-    ``TranslationError`` (400) for a missing model, empty messages or a non-boolean ``stream``."""
+    ``TranslationError`` (400) for a missing model, empty messages or a non-boolean ``stream``.
+
+    The usual body (a non-empty string ``model``, ``stream`` a boolean, null or absent, ``max_tokens`` and
+    ``max_completion_tokens`` each null, absent or an integer within ±``TOKEN_LIMIT_MAX``, ``messages`` a
+    non-empty list of objects each with a string ``role``) passes every check, so it is read here without their
+    calls (issue 13, session 35); any other body takes the checks in turn, which raise as before
+    (tests/unit/dialects/test_parse_fast35.py compares the two)."""
+    model, stream, messages = body.get("model"), body.get("stream"), body.get("messages")
+    limit, completion = body.get("max_tokens"), body.get("max_completion_tokens")
+    if (
+        type(model) is str
+        and model.strip()
+        and (stream is True or stream is False or stream is None)
+        and (limit is None or type(limit) is int and -TOKEN_LIMIT_MAX <= limit <= TOKEN_LIMIT_MAX)
+        and (
+            completion is None
+            or type(completion) is int
+            and -TOKEN_LIMIT_MAX <= completion <= TOKEN_LIMIT_MAX
+        )
+        and type(messages) is list
+        and messages
+    ):
+        for message in messages:
+            if type(message) is not dict or type(message.get("role")) is not str:
+                break
+        else:
+            options = body.get("stream_options")
+            include_usage = isinstance(options, dict) and options.get("include_usage") is True
+            return ParsedRequest(model, stream is True, include_usage, True)
+    return _parse_checked(body)
+
+
+def _parse_checked(body: dict[str, Any]) -> ParsedRequest:
+    """``parse_request`` of a body that is not the usual one: each check in turn (the first that fails raises)."""
     model = require_model(body)
     require_messages(body)
     stream = require_stream_flag(body)

@@ -46,7 +46,9 @@ class View:
 VIEWS_KEPT = 256  # passthrough views kept (``passthrough_view``): keyed by a client's model name
 
 
-_views: dict[tuple[str, bool, bool, bool], View] = {}
+# (model, include_usage, reasoning, tools) → the shared view; read by ``Proxy._build`` before it calls
+# ``passthrough_view`` (a kept view costs no call: issue 13, session 35)
+KEPT_VIEWS: dict[tuple[str, bool, bool, bool], View] = {}
 
 
 def passthrough_view(model: str, include_usage: bool, reasoning: bool, tools: bool) -> View:
@@ -56,10 +58,10 @@ def passthrough_view(model: str, include_usage: bool, reasoning: bool, tools: bo
     is immutable; a frozen dataclass costs a ``__setattr__`` per field to build, on every request). At
     most ``VIEWS_KEPT`` are kept: a client inventing model names cannot grow the cache."""
     key = (model, include_usage, reasoning, tools)
-    view = _views.get(key)
+    view = KEPT_VIEWS.get(key)
     if view is None:
         view = View(model=model, include_usage=include_usage, reasoning=reasoning, tools=tools)
-        if len(_views) >= VIEWS_KEPT:
-            _views.clear()
-        _views[key] = view
+        if len(KEPT_VIEWS) >= VIEWS_KEPT:
+            KEPT_VIEWS.clear()
+        KEPT_VIEWS[key] = view
     return view

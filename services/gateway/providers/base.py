@@ -91,7 +91,8 @@ class Provider:
         self.learned_fields: dict[str, str] = {}
         # response header name as received → its lower-case form if forwarded, else None (``_forwarded``)
         self._forward_names: dict[str, str | None] = {}
-        self._targets: dict[str, Target] = {}  # model → ``target(model)`` (``target_of``)
+        # model → ``target(model)`` (``target_of``); read by ``Proxy._build`` before it calls ``target_of`` (session 35)
+        self.kept_targets: dict[str, Target] = {}
         self._usage_rules: dict[str, Callable[[Usage], Usage]] = {}  # model → ``usage_rule(model)``
 
     def __repr__(self) -> str:  # keeps the key out of any accidental log line
@@ -216,13 +217,13 @@ class Provider:
         At most ``TARGETS_KEPT`` models are kept (beyond them ``target`` runs each time). Issue 13, session
         18: ``target`` took 15-45 Python calls per translated request (the family limit's prefix search,
         ``dataclasses.replace``)."""
-        found = self._targets.get(model)
+        found = self.kept_targets.get(model)
         if found is None:
             found = self.target(model)
             if (learned := self.learned_fields.get(model)) is not None and learned != found.max_tokens_field:
                 found = replace(found, max_tokens_field=learned)
-            if len(self._targets) < TARGETS_KEPT:
-                self._targets[model] = found
+            if len(self.kept_targets) < TARGETS_KEPT:
+                self.kept_targets[model] = found
         return found
 
     # ---- output-token limits (providers/limits.py) -------------------------------------------------
@@ -282,13 +283,13 @@ class Provider:
         ``LEARNED_KEPT`` models are remembered (a pattern-served provider sees any name a client sends: unbounded,
         each refused name grew the dict for good; session 27)."""
         _learn(self.learned_fields, model, field_name)
-        self._targets.clear()  # a target holds the field
+        self.kept_targets.clear()  # a target holds the field
 
     def learn_output_limit(self, model: str, limit: int) -> None:
         """Remember a limit the provider stated (the lowest one wins), for at most ``LEARNED_KEPT`` models."""
         known = self._learned_limits.get(model)
         _learn(self._learned_limits, model, limit if known is None else min(known, limit))
-        self._targets.clear()  # a target holds the output limit
+        self.kept_targets.clear()  # a target holds the output limit
 
     def usage(self, usage: Usage) -> Usage:
         """This provider's usage convention applied to what the wire's reader made of its ``usage``.

@@ -138,8 +138,17 @@ class OpenAIProvider(OpenAICompatProvider):
         return wire
 
     def prepare(self, body: dict[str, Any], stream: bool, wire: Wire) -> bool:
-        changed = super().prepare(body, stream, wire)
-        if wire == "openai_chat":
+        """``OpenAICompatProvider.prepare``, then ``completion_tokens_for_reasoning`` on the chat wire. Each is
+        called only when it may change ``body`` (a stream without ``stream_options.include_usage``; a
+        ``max_tokens``): the usual body (a translated one has both as needed) makes no call (session 35)."""
+        if wire != "openai_chat":
+            return False
+        changed = False
+        if stream:
+            options = body.get("stream_options")
+            if not (isinstance(options, dict) and options.get("include_usage") is True):
+                changed = super().prepare(body, stream, wire)
+        if "max_tokens" in body:
             changed = completion_tokens_for_reasoning(body) or changed
         return openai_call_ids(body, wire) or changed
 
