@@ -140,9 +140,10 @@ class OpenAIProvider(OpenAICompatProvider):
     def prepare(self, body: dict[str, Any], stream: bool, wire: Wire) -> bool:
         """``OpenAICompatProvider.prepare``, then ``completion_tokens_for_reasoning`` on the chat wire. Each is
         called only when it may change ``body`` (a stream without ``stream_options.include_usage``; a
-        ``max_tokens``): the usual body (a translated one has both as needed) makes no call (session 35)."""
+        ``max_tokens``): the usual body (a translated one has both as needed) makes no call (session 35). On either wire
+        the history's call ids then within OpenAI's length limit (``openai_call_ids``)."""
         if wire != "openai_chat":
-            return False
+            return openai_call_ids(body, wire)
         changed = False
         if stream:
             options = body.get("stream_options")

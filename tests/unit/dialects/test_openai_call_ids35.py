@@ -134,3 +134,20 @@ def test_openrouter_openai_models_only() -> None:
     to_other = _chat_loop(DEEPSEEK_ID, model="deepseek/deepseek-chat")  # DeepSeek takes its own ids back
     provider.prepare(to_other, False, "openai_chat")
     assert _ids(to_other)[0] == [DEEPSEEK_ID]
+
+
+def test_openai_prepare_fits_the_responses_wires_ids_too() -> None:
+    """A Responses passthrough to OpenAI goes through ``OpenAIProvider.prepare`` as well: its ``call_id``s within 64
+    (the merge of session 35 once returned before the ids on this wire)."""
+    long_id = "fc_" + "b" * 70
+    body: dict[str, Any] = {
+        "model": "gpt-5",
+        "input": [
+            {"type": "function_call", "call_id": long_id, "name": "weather", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": long_id, "output": "sunny"},
+        ],
+    }
+    provider = OpenAIProvider("openai", "http://openai.invalid/v1", "sk-test")
+    assert provider.prepare(body, True, "openai_responses") is True
+    ids = {item["call_id"] for item in body["input"]}
+    assert len(ids) == 1 and len(ids.pop()) == 64
