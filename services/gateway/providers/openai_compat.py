@@ -558,8 +558,9 @@ def no_reasoning_for_unsigned_tool_turn(body: dict[str, Any]) -> bool:
 def claude_tool_ids(body: dict[str, Any]) -> bool:
     """Claude on OpenRouter: when a tool call id is outside Anthropic's pattern (``tool_calls[].id`` and a tool
     message's ``tool_call_id``, as another provider made them: Kimi K2's ``functions.weather:0``) or one call's id is
-    another's too (``_ids_one_to_one``), every call id of the history as ``ToolIds`` gives it: those characters as ``_`` (``anthropic_tool_id``), and one id per call
-    (two ids made the same, or one id given on two turns, get ``_2``, ``_3``, …), the rule of
+    another's too (``_ids_one_to_one``), every call id of the history as ``ToolIds`` gives it: those characters as
+    ``_`` (``anthropic_tool_id``), and one id per call (two ids made the same, or one id given on two turns, get
+    ``_2``, ``_3``, …), the rule of
     ``_minted.strip_for_anthropic`` on the Anthropic wire. OpenRouter hands the ids to Anthropic as they are and
     relays its refusal: 400 "Provider returned error", ``metadata.raw`` "messages.5.content.0.tool_use.id: String
     should match pattern '^[a-zA-Z0-9_-]+$'" (tailcallhq/forgecode#1142; bug33b variant 04p), or "`tool_use` ids
