@@ -20,26 +20,13 @@ from services.gateway.dialects._anthropic_wire import ToolIds, tool_ids_one_to_o
 from services.gateway.dialects._minted import strip_for_anthropic
 from services.gateway.dialects.translate_request import Target, chat_to_anthropic
 from services.gateway.providers.openai_compat import claude_tool_ids
+from tests.unit.dialects.test_tool_ids_one_to_one34 import ASK, _turns
 
 PATTERN = re.compile(r"^[a-zA-Z0-9_-]+$")
 SONNET = Target(model="claude-sonnet-4-5", max_output_tokens=64000)
-ASK = {"role": "user", "content": "Weather in Paris and Rome?"}
 XINFERENCE_ID = (
     "call_f0de99f4-6fe1-4235-b4d9-1fcb010fa197"  # (xorbitsai/inference#4237: every call of the answer)
 )
-
-
-def _turns(*turns: list[str]) -> list[dict[str, Any]]:
-    """Anthropic messages: for each turn, an assistant message calling each id, a user message answering each in
-    order."""
-    out: list[dict[str, Any]] = [ASK]
-    for ids in turns:
-        uses = [
-            {"type": "tool_use", "id": i, "name": "weather", "input": {"n": n}} for n, i in enumerate(ids)
-        ]
-        results = [{"type": "tool_result", "tool_use_id": i, "content": f"r{n}"} for n, i in enumerate(ids)]
-        out += [{"role": "assistant", "content": uses}, {"role": "user", "content": results}]
-    return out
 
 
 def _anthropic_pairs(messages: list[dict[str, Any]]) -> list[tuple[str, str]]:
